@@ -1,0 +1,29 @@
+# duplexsim: two commands on a fresh machine.
+#   make demo   set everything up and run the main job on embedded defaults
+#   make test   set everything up and run the test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export OMP_NUM_THREADS ?= 2
+export TOKENIZERS_PARALLELISM ?= false
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: setup demo test lint bench clean
+setup:
+	@VENV=$(VENV) bash tools/setup.sh
+
+demo: setup
+	$(VENV)/bin/duplexsim demo --out runs/demo
+
+test: setup
+	$(VENV)/bin/ruff check duplexsim tests experiments
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check duplexsim tests experiments
+	$(VENV)/bin/ruff format --check duplexsim tests experiments
+
+bench: setup
+	$(PY) -m duplexsim.bench
+
+clean:
+	rm -rf runs .pytest_cache

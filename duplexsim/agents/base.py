@@ -1,0 +1,67 @@
+"""The agent protocol: what the simulator asks of every side of a conversation.
+
+Chunk k of a speaker covers ``[k*chunk_ms, (k+1)*chunk_ms)`` of that speaker's clock.
+Agents are self-centric: their own stream is speaker 0, the partner is speaker 1.
+
+Per own chunk ``j`` the simulator calls, at the decision time (by default the start of
+chunk ``j-1``, the paper's setting):
+
+1. :meth:`Agent.observe_partner` once for each partner chunk delivered since the last
+   decision, in increasing chunk order (the simulator's receive buffer reorders and may
+   give up on a chunk, which then never arrives; its estimate stays in the context);
+2. :meth:`Agent.produce` for own chunk ``j``. The agent must first estimate every partner
+   chunk ``< j`` it has neither received nor estimated (lookahead depth = number of
+   partner chunks ``< j`` not yet received), then generate its own chunk ``j``;
+3. :meth:`Agent.played` with what was actually played in chunk ``j`` (differs from the
+   produced units only after a deadline miss).
+
+The simulator, not the agent, converts token counts into simulated compute time
+(``profile``) or scales the measured wall time (``measured``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass
+class ChunkReport:
+    """What an agent did to produce one own chunk."""
+
+    chunk: int
+    """Index of the own chunk produced."""
+    units: np.ndarray
+    """The chunk's frames, shape ``[frames_per_chunk]``, int64 unit ids."""
+    lookahead: int = 0
+    """Partner chunks ``< chunk`` not received at decision time (estimated or not)."""
+    estimates: dict[int, np.ndarray] = field(default_factory=dict)
+    """Partner chunk index -> estimated frames ``[frames_per_chunk]``, made at this decision."""
+    generated_tokens: int = 0
+    """Tokens sampled (own chunk and estimates, speaker tags included)."""
+    prefill_tokens: int = 0
+    """Tokens fed without sampling (received partner chunks, re-fed tails after a crop)."""
+    compute_wall_ms: float = 0.0
+    """Wall time spent in model calls for this decision (perf_counter), 0 for non-model agents."""
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """One side of a simulated conversation (SyncLLM agent, replay, scripted, learner)."""
+
+    name: str
+    frames_per_chunk: int
+
+    def reset(self, seed: int) -> None:
+        """Start a new conversation; all randomness derives from ``seed``."""
+
+    def observe_partner(self, chunk: int, units: np.ndarray) -> None:
+        """A real partner chunk arrived (in increasing order, possibly with gaps)."""
+
+    def produce(self, chunk: int) -> ChunkReport:
+        """Estimate missing partner chunks ``< chunk``, then generate own chunk ``chunk``."""
+
+    def played(self, chunk: int, units: np.ndarray) -> None:
+        """What was actually played as own chunk ``chunk`` (after deadline handling)."""

@@ -1,0 +1,216 @@
+"""Build frozen dataclasses from TOML dicts, collecting *every* problem.
+
+A problem is reported as ``file: key: what is wrong (allowed: ...)``. Unknown keys are
+errors. Each dataclass validates its own values in ``__post_init__`` by raising
+:class:`FieldError` (one field) or ``ValueError`` (the message is attributed to the table);
+the loader catches them per table so that problems in sibling tables are all reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a configuration file."""
+
+    file: str
+    key: str
+    message: str
+    allowed: str | None = None
+
+    def __str__(self) -> str:
+        allowed = f" (allowed: {self.allowed})" if self.allowed else ""
+        return f"{self.file}: {self.key or '<top>'}: {self.message}{allowed}"
+
+
+class ConfigError(ValueError):
+    """Raised with every :class:`Problem` found in a configuration."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class FieldError(ValueError):
+    """Raised from ``__post_init__`` to blame one field: ``FieldError("delay_ms", "must be >= 0", ">= 0")``."""
+
+    def __init__(self, field: str, message: str, allowed: str | None = None):
+        self.field = field
+        self.message = message
+        self.allowed = allowed
+        super().__init__(f"{field}: {message}" + (f" (allowed: {allowed})" if allowed else ""))
+
+
+def check(condition: bool, field: str, message: str, allowed: str | None = None) -> None:
+    """Raise :class:`FieldError` unless ``condition`` holds (for ``__post_init__``)."""
+    if not condition:
+        raise FieldError(field, message, allowed)
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (list, tuple):
+        return f"list of {_type_name(typing.get_args(tp)[0])}" if typing.get_args(tp) else "list"
+    if origin is dict:
+        return "table"
+    if tp is type(None):
+        return "none"
+    if dataclasses.is_dataclass(tp):
+        return "table"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(tp: Any, value: Any, file: str, key: str, problems: list[Problem]) -> Any:
+    """Convert ``value`` to ``tp``; on failure append a Problem and return a sentinel."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            sub: list[Problem] = []
+            out = _convert(arg, value, file, key, sub)
+            if not sub:
+                return out
+        problems.append(Problem(file, key, f"wrong type {type(value).__name__}", _type_name(tp)))
+        return _INVALID
+    if origin is typing.Literal:
+        allowed = typing.get_args(tp)
+        if value in allowed:
+            return value
+        problems.append(Problem(file, key, f"unknown value {value!r}", ", ".join(map(str, allowed))))
+        return _INVALID
+    if origin in (list, tuple):
+        if not isinstance(value, list | tuple):
+            problems.append(Problem(file, key, f"wrong type {type(value).__name__}", _type_name(tp)))
+            return _INVALID
+        (item_tp, *_rest) = typing.get_args(tp) or (Any,)
+        items = [_convert(item_tp, v, file, f"{key}[{i}]", problems) for i, v in enumerate(value)]
+        return tuple(items)
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            problems.append(Problem(file, key, f"wrong type {type(value).__name__}", "table"))
+            return _INVALID
+        _, val_tp = typing.get_args(tp) or (str, Any)
+        return {k: _convert(val_tp, v, file, _join(key, k), problems) for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            problems.append(Problem(file, key, f"wrong type {type(value).__name__}", "table"))
+            return _INVALID
+        return _build(tp, value, file, key, problems)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            problems.append(Problem(file, key, f"wrong type {type(value).__name__}", "number"))
+            return _INVALID
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(Problem(file, key, f"wrong type {type(value).__name__}", "integer"))
+            return _INVALID
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            problems.append(Problem(file, key, f"wrong type {type(value).__name__}", "true or false"))
+            return _INVALID
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            problems.append(Problem(file, key, f"wrong type {type(value).__name__}", "string"))
+            return _INVALID
+        return value
+    if tp is Path:
+        if not isinstance(value, str):
+            problems.append(Problem(file, key, f"wrong type {type(value).__name__}", "path string"))
+            return _INVALID
+        return Path(value)
+    return value
+
+
+class _Invalid:
+    def __repr__(self) -> str:
+        return "<invalid>"
+
+
+_INVALID = _Invalid()
+
+
+def _build(cls: type[T], data: Mapping[str, Any], file: str, prefix: str, problems: list[Problem]) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    bad = False
+    for key, value in data.items():
+        if key not in fields:
+            problems.append(Problem(file, _join(prefix, key), "unknown key", ", ".join(sorted(fields))))
+            bad = True
+            continue
+        before = len(problems)
+        converted = _convert(hints[key], value, file, _join(prefix, key), problems)
+        if len(problems) > before or converted is _INVALID:
+            bad = True
+        else:
+            kwargs[key] = converted
+    for name, f in fields.items():
+        if (
+            name not in data
+            and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
+        ):
+            problems.append(Problem(file, _join(prefix, name), "missing required key"))
+            bad = True
+    if bad:
+        return _INVALID
+    try:
+        return cls(**kwargs)
+    except FieldError as e:
+        problems.append(Problem(file, _join(prefix, e.field), e.message, e.allowed))
+    except ConfigError as e:
+        problems.extend(e.problems)
+    except (ValueError, TypeError) as e:
+        problems.append(Problem(file, prefix, str(e)))
+    return _INVALID
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any], *, file: str = "<dict>", prefix: str = "") -> T:
+    """Build dataclass ``cls`` from ``data``; raise :class:`ConfigError` listing every problem."""
+    problems: list[Problem] = []
+    out = _build(cls, data, file, prefix, problems)
+    if problems or out is _INVALID:
+        raise ConfigError(problems or [Problem(file, prefix, "invalid")])
+    return out
+
+
+def load_toml(path: str | Path, cls: type[T]) -> T:
+    """Read a TOML file into ``cls``; syntax errors and schema problems are ConfigErrors."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError([Problem(str(path), "", "file not found")]) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([Problem(str(path), "", f"not valid TOML: {e}")]) from None
+    return from_dict(cls, data, file=str(path))
