@@ -43,13 +43,32 @@ class ConfigError(ValueError):
 
 
 class FieldError(ValueError):
-    """Raised from ``__post_init__`` to blame one field: ``FieldError("delay_ms", "must be >= 0", ">= 0")``."""
+    """Raised from ``__post_init__`` to blame one field.
+
+    Example: ``FieldError("delay_ms", "must be >= 0", ">= 0")``.
+    """
 
     def __init__(self, field: str, message: str, allowed: str | None = None):
         self.field = field
         self.message = message
         self.allowed = allowed
         super().__init__(f"{field}: {message}" + (f" (allowed: {allowed})" if allowed else ""))
+
+
+class FieldErrors(ValueError):
+    """Raised from ``__post_init__`` to blame several fields at once (all are reported)."""
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = list(errors)
+        super().__init__("; ".join(str(e) for e in self.errors))
+
+
+def raise_errors(errors: list[FieldError]) -> None:
+    """Raise the collected ``errors`` (none: return): one -> FieldError, more -> FieldErrors."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise FieldErrors(errors)
 
 
 def check(condition: bool, field: str, message: str, allowed: str | None = None) -> None:
@@ -101,11 +120,12 @@ def _convert(tp: Any, value: Any, file: str, key: str, problems: list[Problem]) 
         allowed = typing.get_args(tp)
         if value in allowed:
             return value
-        problems.append(Problem(file, key, f"unknown value {value!r}", ", ".join(map(str, allowed))))
+        allowed_text = ", ".join(map(str, allowed))
+        problems.append(Problem(file, key, f"unknown value {value!r}", allowed_text))
         return _INVALID
     if origin in (list, tuple):
         if not isinstance(value, list | tuple):
-            problems.append(Problem(file, key, f"wrong type {type(value).__name__}", _type_name(tp)))
+            problems.append(_wrong_type(file, key, value, _type_name(tp)))
             return _INVALID
         (item_tp, *_rest) = typing.get_args(tp) or (Any,)
         items = [_convert(item_tp, v, file, f"{key}[{i}]", problems) for i, v in enumerate(value)]
@@ -133,7 +153,7 @@ def _convert(tp: Any, value: Any, file: str, key: str, problems: list[Problem]) 
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            problems.append(Problem(file, key, f"wrong type {type(value).__name__}", "true or false"))
+            problems.append(_wrong_type(file, key, value, "true or false"))
             return _INVALID
         return value
     if tp is str:
@@ -157,14 +177,21 @@ class _Invalid:
 _INVALID = _Invalid()
 
 
-def _build(cls: type[T], data: Mapping[str, Any], file: str, prefix: str, problems: list[Problem]) -> Any:
+def _wrong_type(file: str, key: str, value: Any, allowed: str) -> Problem:
+    return Problem(file, key, f"wrong type {type(value).__name__}", allowed)
+
+
+def _build(
+    cls: type[T], data: Mapping[str, Any], file: str, prefix: str, problems: list[Problem]
+) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
     bad = False
     for key, value in data.items():
         if key not in fields:
-            problems.append(Problem(file, _join(prefix, key), "unknown key", ", ".join(sorted(fields))))
+            allowed_keys = ", ".join(sorted(fields))
+            problems.append(Problem(file, _join(prefix, key), "unknown key", allowed_keys))
             bad = True
             continue
         before = len(problems)
@@ -187,6 +214,10 @@ def _build(cls: type[T], data: Mapping[str, Any], file: str, prefix: str, proble
         return cls(**kwargs)
     except FieldError as e:
         problems.append(Problem(file, _join(prefix, e.field), e.message, e.allowed))
+    except FieldErrors as e:
+        problems.extend(
+            Problem(file, _join(prefix, x.field), x.message, x.allowed) for x in e.errors
+        )
     except ConfigError as e:
         problems.extend(e.problems)
     except (ValueError, TypeError) as e:
@@ -194,7 +225,9 @@ def _build(cls: type[T], data: Mapping[str, Any], file: str, prefix: str, proble
     return _INVALID
 
 
-def from_dict(cls: type[T], data: Mapping[str, Any], *, file: str = "<dict>", prefix: str = "") -> T:
+def from_dict(
+    cls: type[T], data: Mapping[str, Any], *, file: str = "<dict>", prefix: str = ""
+) -> T:
     """Build dataclass ``cls`` from ``data``; raise :class:`ConfigError` listing every problem."""
     problems: list[Problem] = []
     out = _build(cls, data, file, prefix, problems)
