@@ -107,6 +107,9 @@ def _convert(tp: Any, value: Any, file: str, key: str, problems: list[Problem]) 
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
+        non_none = [a for a in args if a is not type(None)]
+        if len(non_none) == 1:  # `X | None`: report X's own problems (e.g. inside a table)
+            return _convert(non_none[0], value, file, key, problems)
         for arg in args:
             if arg is type(None):
                 continue
@@ -188,6 +191,7 @@ def _build(
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
     bad = False
+    missing = False
     for key, value in data.items():
         if key not in fields:
             allowed_keys = ", ".join(sorted(fields))
@@ -207,8 +211,10 @@ def _build(
             and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
         ):
             problems.append(Problem(file, _join(prefix, name), "missing required key"))
-            bad = True
+            bad = missing = True
     if bad:
+        if not missing:
+            _probe_valid_fields(cls, kwargs, set(data), file, prefix, problems)
         return _INVALID
     try:
         return cls(**kwargs)
@@ -223,6 +229,32 @@ def _build(
     except (ValueError, TypeError) as e:
         problems.append(Problem(file, prefix, str(e)))
     return _INVALID
+
+
+def _probe_valid_fields(
+    cls: type[T], kwargs: dict[str, Any], given: set[str], file: str, prefix: str,
+    problems: list[Problem],
+) -> None:
+    """Some fields were invalid: validate the others too (bad ones back at their defaults).
+
+    So that a file with a bad ``[network]`` table *and* ``chunk_ms = 150`` reports both.
+    Only problems blamed on a field that was given and valid are kept.
+    """
+    valid = set(kwargs)
+    errors: list[FieldError] = []
+    try:
+        cls(**kwargs)
+    except FieldError as e:
+        errors = [e]
+    except FieldErrors as e:
+        errors = e.errors
+    except (ValueError, TypeError):
+        return
+    problems.extend(
+        Problem(file, _join(prefix, x.field), x.message, x.allowed)
+        for x in errors
+        if x.field in valid and x.field in given
+    )
 
 
 def from_dict(

@@ -1,0 +1,98 @@
+"""``duplexsim validate FILE [FILE...]``: check scenario, agent-card and sweep files.
+
+Owns only the command: it reads each file once, decides what it is from its content
+(a ``[sweep]`` table: sweep file; an ``[agent]`` or ``[model]`` table: agent card;
+otherwise a scenario) and hands it to that schema's loader. Prints ``FILE: OK`` or every
+problem as ``file: key: what is wrong (allowed: ...)``; exits 1 if any file has one.
+Must not train, simulate or import torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from duplexsim.config.loader import ConfigError, Problem
+
+# file kind -> (module, loader function): loaders are imported only when needed, so a
+# missing or broken module affects only files of its kind
+LOADERS: dict[str, tuple[str, str]] = {
+    "scenario": ("duplexsim.config.scenario", "load_scenario"),
+    "agent card": ("duplexsim.config.card", "load_card"),
+    "sweep": ("duplexsim.sweeps.config", "load_sweep"),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                        help="scenario / agent card / sweep TOML files")
+    parser.add_argument("--check-files", action="store_true",
+                        help="scenarios: also require trained agents, corpora and trace files "
+                             "to exist (as `duplexsim simulate` does)")
+
+
+def run(args: argparse.Namespace) -> int:
+    failed = 0
+    for path in args.files:
+        problems = validate_file(path, check_files=args.check_files)
+        if problems:
+            failed += 1
+            for problem in problems:
+                print(problem)
+        else:
+            print(f"{path}: OK")
+    if failed and len(args.files) > 1:
+        print(f"{failed} of {len(args.files)} files have problems")
+    return 1 if failed else 0
+
+
+def file_kind(data: dict[str, Any]) -> str:
+    """What a parsed TOML file is: ``sweep``, ``agent card`` or ``scenario``."""
+    if "sweep" in data:
+        return "sweep"
+    if "agent" in data or "model" in data:
+        return "agent card"
+    return "scenario"
+
+
+def validate_file(path: str | Path, *, check_files: bool = False) -> list[Problem]:
+    """Every problem in one file (empty list: the file is fine)."""
+    file = str(path)
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return [Problem(file, "", "file not found")]
+    except (OSError, UnicodeDecodeError) as e:
+        return [Problem(file, "", f"cannot read: {e}")]
+    except tomllib.TOMLDecodeError as e:
+        found = re.search(r"at line (\d+)", str(e))  # Python 3.11 has no e.lineno
+        line = getattr(e, "lineno", None) or (found and found.group(1))
+        return [Problem(file, f"line {line}" if line else "", f"not valid TOML: {e}")]
+    kind = file_kind(data)
+    loader = _loader(kind, file)
+    if isinstance(loader, Problem):
+        return [loader]
+    try:
+        if kind == "scenario":
+            loader(path, check_files=check_files)
+        else:
+            loader(path)
+    except ConfigError as e:
+        return e.problems
+    except (ValueError, TypeError, KeyError) as e:  # a loader that did not collect its problems
+        return [Problem(file, "", f"invalid {kind}: {e}")]
+    return []
+
+
+def _loader(kind: str, file: str) -> Callable[..., Any] | Problem:
+    module_name, func_name = LOADERS[kind]
+    try:
+        return getattr(importlib.import_module(module_name), func_name)
+    except (ImportError, AttributeError) as e:
+        return Problem(file, "", f"looks like a {kind} file, but {module_name}.{func_name} "
+                                 f"is not available to check it ({e})")

@@ -1,0 +1,329 @@
+"""Scenario files: who talks to whom, across which network, for how long.
+
+Owns the scenario schema (frozen dataclasses validated in ``__post_init__``), loading a
+scenario TOML file, writing a resolved scenario back as TOML, and the optional check that
+the files a scenario names exist. The ``[network]`` table is :class:`NetworkConfig` from
+:mod:`duplexsim.config.network` (owned by the simulator). Must not import the simulator,
+models or agents.
+
+Paths in a scenario (``agent``, ``corpus``, jitter traces) are used as written: a relative
+path is relative to the *current directory* (we run from the repository root), not to the
+scenario file. :meth:`Scenario.resolve` makes them absolute before a scenario is written
+next to results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from duplexsim.config.loader import (
+    ConfigError,
+    FieldError,
+    Problem,
+    from_dict,
+    load_toml,
+    raise_errors,
+)
+from duplexsim.config.network import NetworkConfig
+
+FRAME_MS = 40  # one 25 Hz unit frame (duplexsim.tokens.SyncFormat.frame_ms)
+
+SideKind = Literal["syncllm", "replay", "scripted"]
+
+# Which SideConfig keys each kind reads (registry); a non-default value of another
+# kind's key is an error rather than silently ignored.
+SIDE_KEYS: dict[str, frozenset[str]] = {
+    "syncllm": frozenset({"agent", "estimation", "temperature", "top_k", "top_p"}),
+    "replay": frozenset({"corpus", "dialogue", "channel"}),
+    "scripted": frozenset({"policy"}),
+}
+COMMON_SIDE_KEYS = frozenset({"kind", "clock_offset_ms", "clock_drift_ppm"})
+
+
+def _need(errors: list[FieldError], ok: bool, name: str, message: str, allowed: str) -> None:
+    if not ok:
+        errors.append(FieldError(name, message, allowed))
+
+
+@dataclass(frozen=True)
+class SideConfig:
+    """One side of the conversation ([a] is speaker 0 on the global timeline, [b] speaker 1)."""
+
+    kind: SideKind = "replay"
+    """syncllm = trained agent; replay = one channel of a corpus dialogue; scripted = policy."""
+    agent: str = ""
+    """syncllm: trained agent directory (written by ``duplexsim train``)."""
+    estimation: Literal["model", "silence", "wait"] = "model"
+    """syncllm: how missing partner chunks are filled (wait = block until it arrives)."""
+    temperature: float = 0.9  # paper-style sampling: some diversity, few degenerate loops
+    top_k: int = 0  # 0 = off
+    top_p: float = 1.0  # 1 = off
+    corpus: str = ""
+    """replay: corpus directory; "" = the small dialogue shipped in the package."""
+    dialogue: str = ""
+    """replay: dialogue id; "" = the first test-split dialogue."""
+    channel: int | None = None
+    """replay: which channel of the dialogue this side replays (0 or 1); unset = the side's
+    own channel (a: 0, b: 1), filled in by :class:`Scenario`."""
+    policy: Literal["silent", "fixed-turns", "random-talker"] = "random-talker"
+    """scripted: the turn-taking policy."""
+    clock_offset_ms: int = 0
+    """This side's clock minus the global clock, in ms."""
+    clock_drift_ppm: float = 0.0
+    """Clock rate error in parts per million (quartz: tens of ppm)."""
+
+    def __post_init__(self) -> None:
+        errors: list[FieldError] = []
+        _need(errors, self.kind in SIDE_KEYS, "kind", f"unknown kind {self.kind!r}",
+              ", ".join(SIDE_KEYS))
+        if self.kind == "syncllm":
+            _need(errors, bool(self.agent.strip()), "agent",
+                  "a syncllm side needs its trained agent directory",
+                  'a path such as "runs/agents/fisher" (written by `duplexsim train`)')
+        _need(errors, 0.0 <= self.temperature <= 100.0, "temperature",
+              f"{self.temperature} out of range", "0 (greedy) .. 100")
+        _need(errors, self.top_k >= 0, "top_k", f"{self.top_k} is negative", ">= 0 (0 = off)")
+        _need(errors, 0.0 < self.top_p <= 1.0, "top_p", f"{self.top_p} out of range",
+              "0 < top_p <= 1")
+        _need(errors, self.channel in (None, 0, 1), "channel", f"no channel {self.channel}",
+              "0, 1")
+        _need(errors, abs(self.clock_drift_ppm) <= 100_000, "clock_drift_ppm",
+              f"{self.clock_drift_ppm} ppm is not a clock", "-100000 .. 100000")
+        if self.kind in SIDE_KEYS:
+            used = SIDE_KEYS[self.kind] | COMMON_SIDE_KEYS
+            defaults = SideConfig.__dataclass_fields__
+            for name, f in defaults.items():
+                if name not in used and getattr(self, name) != f.default:
+                    users = [k for k, keys in SIDE_KEYS.items() if name in keys]
+                    errors.append(FieldError(
+                        name, f"not used by kind = {self.kind!r} (only by kind = {users[0]!r})",
+                        ", ".join(sorted(used)),
+                    ))
+        raise_errors(errors)
+
+
+@dataclass(frozen=True)
+class ComputeConfig:
+    """How long producing a chunk takes in simulated time."""
+
+    model: Literal["none", "measured", "profile"] = "none"
+    """none = instant; measured = wall time of model calls x scale; profile = per-token costs."""
+    scale: float = 1.0
+    """measured: simulated ms = wall ms * scale (e.g. < 1 to model a faster machine)."""
+    prefill_ms_per_token: float = 0.0
+    decode_ms_per_token: float = 0.0
+    overhead_ms: float = 0.0
+    """profile: fixed cost per decision (scheduling, vocoder)."""
+    on_miss: Literal["silence", "repeat"] = "silence"
+    """What is played when a chunk misses its deadline."""
+
+    def __post_init__(self) -> None:
+        errors: list[FieldError] = []
+        _need(errors, self.scale > 0 and math.isfinite(self.scale), "scale",
+              f"{self.scale} is not a positive number", "> 0")
+        for name in ("prefill_ms_per_token", "decode_ms_per_token", "overhead_ms"):
+            value = getattr(self, name)
+            _need(errors, value >= 0 and math.isfinite(value), name, f"{value} is negative",
+                  ">= 0")
+        if self.model == "profile":
+            _need(errors, self.prefill_ms_per_token + self.decode_ms_per_token
+                  + self.overhead_ms > 0, "decode_ms_per_token",
+                  "model = 'profile' with every cost 0 (use model = 'none' for instant compute)",
+                  "at least one of prefill_ms_per_token, decode_ms_per_token, overhead_ms > 0")
+        raise_errors(errors)
+
+
+@dataclass(frozen=True)
+class BufferConfig:
+    """The receive buffer that puts partner chunks back in order."""
+
+    give_up_ms: int = 400
+    """A missing chunk is skipped once a later one has waited this long; -1 = never."""
+
+    def __post_init__(self) -> None:
+        raise_errors([FieldError("give_up_ms", f"{self.give_up_ms} is not allowed",
+                                 ">= 0, or -1 = never give up")] if self.give_up_ms < -1 else [])
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """What a simulation writes besides its trace."""
+
+    audio: bool = True
+    """Stereo WAV of what A and B played (vocoded units)."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A whole simulated conversation: sides, network, compute, buffer, output."""
+
+    name: str = "scenario"
+    chunk_ms: int = 160
+    """Chunk length, a multiple of the 40 ms frame (paper: 160, 200, 240)."""
+    duration_s: float = 60.0
+    seed: int = 0
+    """All randomness (network, sampling) derives from this seed."""
+    decision_lead_chunks: int = 1
+    """Own chunk j is decided at the start of chunk j - lead (paper: 1)."""
+    a: SideConfig = field(default_factory=SideConfig)
+    """Side A (speaker 0 on the global timeline); default: replay channel 0."""
+    b: SideConfig = field(default_factory=SideConfig)
+    """Side B (speaker 1); default: replay channel 1."""
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
+    buffer: BufferConfig = field(default_factory=BufferConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def __post_init__(self) -> None:
+        errors: list[FieldError] = []
+        _need(errors, bool(self.name.strip()), "name", "empty name", "a non-empty string")
+        _need(errors, self.chunk_ms > 0 and self.chunk_ms % FRAME_MS == 0, "chunk_ms",
+              f"{self.chunk_ms} is not a positive multiple of the {FRAME_MS} ms frame",
+              "multiples of 40: 40, 80, 120, 160, 200, 240, ...")
+        if not (math.isfinite(self.duration_s) and self.duration_s > 0):
+            errors.append(FieldError("duration_s", f"{self.duration_s} is not a positive duration",
+                                     "> 0 seconds, at least one chunk"))
+        else:
+            _need(errors, self.duration_s * 1000 >= self.chunk_ms, "duration_s",
+                  f"{self.duration_s} s is shorter than one chunk", ">= chunk_ms / 1000 s")
+        _need(errors, self.seed >= 0, "seed", f"{self.seed} is negative", ">= 0")
+        _need(errors, self.decision_lead_chunks >= 0, "decision_lead_chunks",
+              f"{self.decision_lead_chunks} is negative", ">= 0 (paper: 1)")
+        raise_errors(errors)
+        # a replay side without a channel replays its own: a -> 0, b -> 1
+        for key, channel in (("a", 0), ("b", 1)):
+            side = getattr(self, key)
+            if side.kind == "replay" and side.channel is None:
+                object.__setattr__(self, key, dataclasses.replace(side, channel=channel))
+
+    @property
+    def frames_per_chunk(self) -> int:
+        return self.chunk_ms // FRAME_MS
+
+    @property
+    def n_chunks(self) -> int:
+        """Chunks in the conversation (a partial last chunk counts)."""
+        return -(-round(self.duration_s * 1000) // self.chunk_ms)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (``dataclasses.asdict``); ``from_dict(Scenario, d)`` rebuilds it."""
+        return dataclasses.asdict(self)
+
+    def resolve(self, base_dir: str | Path | None = None) -> Scenario:
+        """A copy whose relative paths are absolute against ``base_dir`` (default: cwd)."""
+        base = Path.cwd() if base_dir is None else Path(base_dir)
+
+        def absolute(p: str) -> str:
+            return str((base / p).resolve()) if p else p
+
+        sides = {
+            k: dataclasses.replace(s, agent=absolute(s.agent), corpus=absolute(s.corpus))
+            for k, s in (("a", self.a), ("b", self.b))
+        }
+        network = self.network
+        if hasattr(network, "resolve"):
+            network = network.resolve(base)
+        return dataclasses.replace(self, network=network, **sides)
+
+    def missing_files(self, file: str = "<scenario>") -> list[Problem]:
+        """Files this scenario needs that are not there (for ``simulate``, not ``validate``)."""
+        problems = []
+        for key, side in (("a", self.a), ("b", self.b)):
+            if side.kind == "syncllm" and not (Path(side.agent) / "agent.json").is_file():
+                problems.append(Problem(
+                    file, f"{key}.agent",
+                    f"no trained agent at {side.agent!r} (agent.json missing)",
+                    "train one first: duplexsim train agents/<card>.toml",
+                ))
+            corpus_missing = side.corpus and not (Path(side.corpus) / "manifest.json").is_file()
+            if side.kind == "replay" and corpus_missing:
+                problems.append(Problem(
+                    file, f"{key}.corpus", f"no corpus at {side.corpus!r} (manifest.json missing)",
+                    'build one with `duplexsim corpus build`, or "" for the shipped dialogue',
+                ))
+        problems += _missing_traces(self.network.to_dict() if hasattr(self.network, "to_dict")
+                                    else dataclasses.asdict(self.network), file)
+        return problems
+
+
+def _missing_traces(obj: Any, file: str, key: str = "network") -> list[Problem]:
+    """Jitter trace files named anywhere in the network table that do not exist."""
+    out: list[Problem] = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == "jitter_trace" and isinstance(v, str) and v and not Path(v).is_file():
+                out.append(Problem(file, f"{key}.{k}", f"trace file {v!r} not found",
+                                   "a text file with one delay sample (ms) per line"))
+            else:
+                out += _missing_traces(v, file, f"{key}.{k}")
+    elif isinstance(obj, list | tuple):
+        for i, v in enumerate(obj):
+            out += _missing_traces(v, file, f"{key}[{i}]")
+    return out
+
+
+def scenario_from_dict(data: dict[str, Any], *, file: str = "<dict>") -> Scenario:
+    """Build a :class:`Scenario` from a TOML-shaped dict, every problem in one ConfigError."""
+    return from_dict(Scenario, data, file=file)
+
+
+def load_scenario(path: str | Path, *, check_files: bool = False) -> Scenario:
+    """Read and validate a scenario TOML file.
+
+    ``check_files=True`` also reports trained agents, corpora and trace files that do not
+    exist yet (``duplexsim simulate`` needs them; ``duplexsim validate`` does not).
+    Relative paths stay as written and are relative to the current directory.
+    """
+    scenario = load_toml(path, Scenario)
+    if check_files:
+        problems = scenario.missing_files(str(path))
+        if problems:
+            raise ConfigError(problems)
+    return scenario
+
+
+def dump_toml(scenario: Scenario) -> str:
+    """The scenario as TOML text that :func:`load_scenario` reads back to an equal object."""
+    lines: list[str] = []
+    _write_table(scenario.to_dict(), [], lines)
+    text = "\n".join(lines).strip() + "\n"
+    tomllib.loads(text)  # never hand out TOML we cannot read back
+    return text
+
+
+def _write_table(table: dict[str, Any], path: list[str], lines: list[str]) -> None:
+    scalars = {k: v for k, v in table.items() if v is not None and not isinstance(v, dict)}
+    tables = {k: v for k, v in table.items() if isinstance(v, dict)}
+    if path:
+        lines += ["", f"[{'.'.join(_key(p) for p in path)}]"]
+    lines += [f"{_key(k)} = {_value(v)}" for k, v in scalars.items()]
+    for k, v in tables.items():
+        _write_table(v, [*path, k], lines)
+
+
+def _key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() and k.isascii() else json.dumps(k)
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else ("nan" if math.isnan(v) else
+                                                  ("inf" if v > 0 else "-inf"))
+    if isinstance(v, str | Path):
+        return json.dumps(str(v))
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        items = ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items() if x is not None)
+        return "{ " + items + " }" if items else "{}"
+    raise TypeError(f"dump_toml: cannot write {type(v).__name__} {v!r} as TOML")
