@@ -94,5 +94,5 @@ def _loader(kind: str, file: str) -> Callable[..., Any] | Problem:
     try:
         return getattr(importlib.import_module(module_name), func_name)
     except (ImportError, AttributeError) as e:
-        return Problem(file, "", f"looks like a {kind} file, but {module_name}.{func_name} "
-                                 f"is not available to check it ({e})")
+        return Problem(file, "", f"checking {kind} files needs {module_name}.{func_name}, "
+                                 f"which is not available ({e})")

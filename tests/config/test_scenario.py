@@ -1,0 +1,145 @@
+"""Scenario schema: Python-built == TOML-loaded, validation messages, dump round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("duplexsim.config.network")  # TEMPORARY until the simulator's network.py lands
+
+from duplexsim.config.network import NetworkConfig  # noqa: E402
+
+from duplexsim.config.loader import ConfigError, from_dict  # noqa: E402
+from duplexsim.config.scenario import (  # noqa: E402
+    BufferConfig,
+    ComputeConfig,
+    OutputConfig,
+    Scenario,
+    SideConfig,
+    dump_toml,
+    load_scenario,
+)
+
+SCENARIOS = sorted((Path(__file__).parents[2] / "scenarios").glob("*.toml"))
+
+
+def _messages(data: dict, file: str = "s.toml") -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        from_dict(Scenario, data, file=file)
+    return [str(p) for p in info.value.problems]
+
+
+def test_python_built_equals_toml_loaded() -> None:
+    built = Scenario(
+        name="fisher-candor-200ms",
+        chunk_ms=200,
+        duration_s=60.0,
+        seed=0,
+        decision_lead_chunks=1,
+        a=SideConfig(kind="syncllm", agent="runs/agents/fisher", estimation="model",
+                     temperature=0.9, top_k=0, top_p=1.0),
+        b=SideConfig(kind="syncllm", agent="runs/agents/candor", temperature=0.9),
+        network=NetworkConfig(preset="continental"),
+        compute=ComputeConfig(model="none", on_miss="silence"),
+        buffer=BufferConfig(give_up_ms=400),
+        output=OutputConfig(audio=True),
+    )
+    loaded = load_scenario(Path(__file__).parents[2] / "scenarios/fisher-candor-200ms.toml")
+    assert loaded == built
+    assert loaded.frames_per_chunk == 5 and loaded.n_chunks == 300
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.name for p in SCENARIOS])
+def test_dump_round_trip_and_asdict(path: Path) -> None:
+    scenario = load_scenario(path)
+    text = dump_toml(scenario)
+    assert from_dict(Scenario, tomllib.loads(text)) == scenario
+    # asdict is plain data (JSON-able) and rebuilds the same scenario
+    as_json = json.loads(json.dumps(scenario.to_dict()))
+    pruned = _drop_none(as_json)
+    assert from_dict(Scenario, pruned) == scenario
+
+
+def _drop_none(obj: object) -> object:
+    if isinstance(obj, dict):
+        return {k: _drop_none(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [_drop_none(v) for v in obj]
+    return obj
+
+
+def test_replay_sides_default_to_their_own_channel() -> None:
+    s = from_dict(Scenario, {"a": {"kind": "replay"}, "b": {"kind": "replay"}})
+    assert (s.a.channel, s.b.channel) == (0, 1)
+    assert Scenario(b=SideConfig(kind="replay", channel=0)).b.channel == 0
+    assert Scenario().b == SideConfig(kind="replay", channel=1)
+
+
+def test_chunk_ms_150_names_field_and_allowed_multiples() -> None:
+    (msg,) = _messages({"chunk_ms": 150})
+    assert msg.startswith("s.toml: chunk_ms: 150 is not a positive multiple of the 40 ms frame")
+    assert "allowed: multiples of 40" in msg
+    with pytest.raises(ValueError, match="chunk_ms"):
+        Scenario(chunk_ms=150)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    msgs = _messages({
+        "chunk_ms": 150,
+        "duration_s": -5,
+        "sede": 1,
+        "a": {"kind": "syncllm", "temperature": "hot"},
+        "b": {"kind": "robot"},
+        "compute": {"model": "profile", "scale": 0},
+        "buffer": {"give_up_ms": -7},
+    })
+    text = "\n".join(msgs)
+    for expected in [
+        "s.toml: chunk_ms: 150 is not a positive multiple",
+        "s.toml: duration_s: -5.0 is not a positive duration",
+        "s.toml: sede: unknown key (allowed: a, b, buffer,",
+        "s.toml: a.temperature: wrong type str (allowed: number)",
+        "s.toml: b.kind: unknown value 'robot' (allowed: syncllm, replay, scripted)",
+        "s.toml: compute.scale: 0.0 is not a positive number (allowed: > 0)",
+        "s.toml: compute.decode_ms_per_token: model = 'profile' with every cost 0",
+        "s.toml: buffer.give_up_ms: -7 is not allowed (allowed: >= 0, or -1 = never give up)",
+    ]:
+        assert expected in text, f"{expected!r} not in:\n{text}"
+    assert len(msgs) == 8, text
+
+
+def test_side_validation() -> None:
+    with pytest.raises(ValueError, match="agent: a syncllm side needs its trained agent"):
+        SideConfig(kind="syncllm")
+    msgs = _messages({"a": {"kind": "syncllm", "agent": "x", "channel": 1, "policy": "silent"}})
+    assert any("a.channel: not used by kind = 'syncllm' (only by kind = 'replay')" in m
+               for m in msgs)
+    assert any("a.policy: not used by kind = 'syncllm'" in m for m in msgs)
+    msgs = _messages({"b": {"kind": "replay", "channel": 2, "top_p": 0.0}})
+    assert "s.toml: b.channel: no channel 2 (allowed: 0, 1)" in msgs
+    assert any(m.startswith("s.toml: b.top_p: 0.0 out of range") for m in msgs)
+
+
+def test_missing_files_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # relative paths are relative to the current directory
+    path = tmp_path / "s.toml"
+    path.write_text('[a]\nkind = "syncllm"\nagent = "agents/fisher"\n'
+                    '[b]\nkind = "replay"\ncorpus = "corpora/candor"\n')
+    scenario = load_scenario(path)  # validate does not need trained agents
+    with pytest.raises(ConfigError) as info:
+        load_scenario(path, check_files=True)
+    keys = [p.key for p in info.value.problems]
+    assert keys == ["a.agent", "b.corpus"]
+    (tmp_path / "agents/fisher").mkdir(parents=True)
+    (tmp_path / "agents/fisher/agent.json").write_text("{}")
+    (tmp_path / "corpora/candor").mkdir(parents=True)
+    (tmp_path / "corpora/candor/manifest.json").write_text("{}")
+    assert load_scenario(path, check_files=True) == scenario
+    resolved = scenario.resolve()
+    assert resolved.a.agent == str(tmp_path.resolve() / "agents/fisher")
+    assert resolved.b.corpus == str(tmp_path.resolve() / "corpora/candor")
+    assert dataclasses.replace(resolved, a=scenario.a, b=scenario.b) == scenario

@@ -1,0 +1,107 @@
+"""`duplexsim validate`: shipped scenarios pass, broken files name every problem."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("duplexsim.config.network")  # TEMPORARY until the simulator's network.py lands
+
+from duplexsim.config import cli as validate_cli
+from duplexsim.config.cli import file_kind, validate_file
+
+ROOT = Path(__file__).parents[2]
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
+
+
+def _validate(*files: Path | str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "duplexsim.cli", "validate", *map(str, files)],
+        capture_output=True, text=True, cwd=cwd, timeout=120,
+    )
+
+
+def test_shipped_scenarios_validate_ok() -> None:
+    assert len(SCENARIOS) >= 5
+    names = {p.name for p in SCENARIOS}
+    assert {"fisher-candor-200ms.toml", "replay-lan.toml", "asymmetric-topology.toml"} <= names
+    out = _validate(*SCENARIOS)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.splitlines() == [f"{p}: OK" for p in SCENARIOS]
+
+
+BROKEN = {
+    "types.toml": ('chunk_ms = "200"\nduration_s = true\n[a]\nkind = "syncllm"\nagent = 3\n', [
+        "types.toml: chunk_ms: wrong type str (allowed: integer)",
+        "types.toml: duration_s: wrong type bool (allowed: number)",
+        "types.toml: a.agent: wrong type int (allowed: string)",
+    ]),
+    "keys.toml": ('chunk = 200\n[a]\nkind = "replay"\nchanel = 1\n[netwrok]\npreset = "lan"\n', [
+        "keys.toml: chunk: unknown key (allowed: a, b, buffer, chunk_ms,",
+        "keys.toml: a.chanel: unknown key (allowed: agent, channel,",
+        "keys.toml: netwrok: unknown key",
+    ]),
+    "preset.toml": ('[network]\npreset = "moon-base"\n', [
+        "preset.toml: network.preset: ",
+        "moon-base",
+    ]),
+    "chunk.toml": ("chunk_ms = 150\n", [
+        "chunk.toml: chunk_ms: 150 is not a positive multiple of the 40 ms frame "
+        "(allowed: multiples of 40",
+    ]),
+    "link.toml": ('[network]\npreset = "lan"\n[network.a_to_b]\nloss = 1.5\ndelay_ms = -20.0\n', [
+        "link.toml: network.a_to_b.loss: ",
+        "link.toml: network.a_to_b.delay_ms: ",
+    ]),
+    "syntax.toml": ('name = "x"\nchunk_ms = \n', ["syntax.toml: line 2: not valid TOML"]),
+}
+
+
+def test_broken_files_name_each_problem(tmp_path: Path) -> None:
+    for name, (text, _) in BROKEN.items():
+        (tmp_path / name).write_text(text)
+    out = _validate(*BROKEN, cwd=tmp_path)
+    assert out.returncode == 1
+    lines = out.stdout.splitlines()
+    assert not any(line.endswith(": OK") for line in lines)
+    for name, (_, expected) in BROKEN.items():
+        mine = [line for line in lines if line.startswith(f"{name}: ")]
+        for fragment in expected:
+            assert any(fragment in line for line in mine), f"{fragment!r} not in {mine}"
+    assert lines[-1] == f"{len(BROKEN)} of {len(BROKEN)} files have problems"
+
+
+def test_one_bad_file_fails_the_run(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("seed = -1\n")
+    problems = validate_file(bad)
+    assert [str(p) for p in problems] == [f"{bad}: seed: -1 is negative (allowed: >= 0)"]
+    assert validate_file(SCENARIOS[0]) == []
+    assert [p.message for p in validate_file(tmp_path / "nope.toml")] == ["file not found"]
+
+
+def test_check_files_reports_untrained_agents(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(f'[a]\nkind = "syncllm"\nagent = "{tmp_path / "untrained"}"\n')
+    assert validate_file(path) == []  # validate alone does not need trained agents
+    (problem,) = validate_file(path, check_files=True)
+    assert problem.key == "a.agent" and "agent.json missing" in problem.message
+    assert "duplexsim train" in str(problem)
+
+
+def test_dispatch_on_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert file_kind({"sweep": {}}) == "sweep"
+    assert file_kind({"agent": {}, "model": {}}) == "agent card"
+    assert file_kind({"model": {}}) == "agent card"
+    assert file_kind({"chunk_ms": 200, "network": {}}) == "scenario"
+    card = tmp_path / "card.toml"
+    card.write_text('[agent]\nname = "x"\n')
+    # a loader module that is not there is a clear problem, not a crash
+    monkeypatch.setitem(validate_cli.LOADERS, "agent card", ("duplexsim.no_such_module", "load"))
+    (problem,) = validate_file(card)
+    assert problem.message.startswith(
+        "checking agent card files needs duplexsim.no_such_module.load, which is not available"
+    )
