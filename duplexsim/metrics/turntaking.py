@@ -1,0 +1,317 @@
+"""Turn-taking events from two-channel voice activity: IPU, pause, gap, overlap, backchannel.
+
+Owns the event definitions (Heldner & Edlund 2010, "Pauses, gaps and overlaps in
+conversations", J. Phonetics 38) and their summary statistics. Works on boolean voice
+activity ``[2, T]`` at a fixed frame rate, so it serves unit streams (exact VAD from
+silence units), audio VAD and corpus annotations alike. Pure numpy/pandas, vectorised:
+it runs over hours of corpus. Must not touch audio, models or the simulator.
+
+Definitions (all thresholds in :class:`TurnTakingParams`):
+
+- **IPU** (inter-pausal unit): a speaker's speech run after bridging silences shorter
+  than ``min_pause_ms``; runs shorter than ``min_ipu_ms`` are dropped.
+- **Backchannel**: a short, isolated IPU (``<= bc_max_ms``, own silence of at least
+  ``bc_pre_silence_ms`` before it) while the partner holds the floor (partner speech
+  within ``bc_context_ms`` before/during it) and gives no floor change (the partner
+  speaks again within ``bc_context_ms`` of its end, before the backchanneller does).
+  Backchannels are taken out of the floor analysis below; their overlap with partner
+  speech is reported as a within-turn ``overlap`` row (speaker = backchanneller).
+- On the joint state (silence / A only / B only / both) without backchannels, every
+  stretch between two consecutive *sole-speaker* runs is an interval. Same speaker on
+  both sides: its silences are **pauses**, its double talk **within-turn overlaps**.
+  Different speakers: a **floor transition**; its silences are **gaps**, its double talk
+  **transition overlaps**. The transition's **floor-transfer offset** (FTO) is the start
+  of the incoming speaker's IPU minus the end of the outgoing speaker's IPU (negative =
+  overlap) and is stored on the interval's first row (a zero-length gap row is added
+  when the speakers switch with neither silence nor overlap between them).
+- Silence before the first / after the last sole run belongs to no one and is not an
+  event; double talk there is a non-transition overlap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from duplexsim.config.loader import FieldError, check, raise_errors
+
+EVENT_COLUMNS = ["kind", "speaker", "start_ms", "end_ms", "duration_ms", "fto_ms", "transition"]
+EVENT_KINDS = ("ipu", "pause", "gap", "overlap", "backchannel")
+SUMMARY_KEYS = (
+    "ipu_median_ms", "ipu_mean_ms", "pause_median_ms", "gap_median_ms", "overlap_median_ms",
+    "fto_median_ms", "fto_mean_ms", "fto_sd_ms", "overlap_transition_share",
+    "backchannels_per_min", "ipus_per_min", "speech_share", "silence_share", "overlap_share",
+)
+
+
+@dataclass(frozen=True)
+class TurnTakingParams:
+    """Every threshold of the event definitions, in milliseconds.
+
+    - ``min_pause_ms = 200``: shorter silences inside one speaker's speech are bridged
+      (not pauses). Heldner & Edlund (2010) use 180 ms; 200 ms is the common rounding
+      (e.g. the Switchboard/Fisher turn-taking literature) and 5 unit frames of 40 ms.
+    - ``min_ipu_ms = 0``: speech runs shorter than this are discarded as noise (0 keeps
+      every frame; unit VAD is exact, audio VAD may want 40-80 ms).
+    - ``min_overlap_ms = 0``: double talk shorter than this produces no ``overlap`` row
+      (the transition's FTO is still exact). Heldner & Edlund count every overlap.
+    - ``bc_max_ms = 1000``: longest backchannel; VAP turn-taking events
+      (Ekstedt & Skantze 2022) use ``bc_max_duration = 1.0 s``.
+    - ``bc_pre_silence_ms = 1000``: own silence required before a backchannel (VAP's
+      ``bc_pre_cond_time = 1.0 s``), so a short IPU that continues a turn is not one.
+    - ``bc_context_ms = 1000``: the partner must speak within this window before/during
+      the backchannel and resume within it afterwards (no floor change; Heldner,
+      Hjalmarsson & Edlund 2013 place backchannels inside the partner's turn).
+    """
+
+    min_pause_ms: float = 200.0
+    min_ipu_ms: float = 0.0
+    min_overlap_ms: float = 0.0
+    bc_max_ms: float = 1000.0
+    bc_pre_silence_ms: float = 1000.0
+    bc_context_ms: float = 1000.0
+
+    def __post_init__(self) -> None:
+        errors = []
+        for name in ("min_pause_ms", "min_ipu_ms", "min_overlap_ms", "bc_max_ms",
+                     "bc_pre_silence_ms", "bc_context_ms"):
+            try:
+                check(getattr(self, name) >= 0, name, f"must be >= 0, got {getattr(self, name)}",
+                      ">= 0")
+            except FieldError as e:
+                errors.append(e)
+        raise_errors(errors)
+
+
+def vad_from_units(units: np.ndarray, silence_units: frozenset[int] | set[int]) -> np.ndarray:
+    """Voice activity ``bool [2, T]``: True where a frame's unit is not a silence unit."""
+    arr = np.asarray(units)
+    if arr.ndim != 2:
+        raise ValueError(f"units must have shape [channels, T], got {arr.shape}")
+    return ~np.isin(arr, np.fromiter(silence_units, dtype=np.int64))
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive) frame indices of the True runs of a 1-D bool array."""
+    padded = np.concatenate(([False], mask.astype(bool), [False])).astype(np.int8)
+    edges = np.diff(padded)
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+
+def _ipus(active: np.ndarray, min_pause: int, min_ipu: int) -> tuple[np.ndarray, np.ndarray]:
+    """IPUs of one channel: bridge silences shorter than ``min_pause`` frames, drop short runs."""
+    starts, ends = _runs(active)
+    if len(starts) > 1:
+        keep_gap = (starts[1:] - ends[:-1]) >= min_pause
+        starts = np.concatenate((starts[:1], starts[1:][keep_gap]))
+        ends = np.concatenate((ends[:-1][keep_gap], ends[-1:]))
+    long_enough = (ends - starts) >= max(min_ipu, 1)
+    return starts[long_enough], ends[long_enough]
+
+
+def _mask(starts: np.ndarray, ends: np.ndarray, n: int) -> np.ndarray:
+    delta = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(delta, starts, 1)
+    np.add.at(delta, ends, -1)
+    return np.cumsum(delta[:n]) > 0
+
+
+def _backchannels(
+    s: int, ipus: list[tuple[np.ndarray, np.ndarray]], masks: np.ndarray, p: dict[str, int]
+) -> np.ndarray:
+    """Boolean per IPU of speaker ``s``: is it a backchannel?"""
+    starts, ends = ipus[s]
+    if len(starts) == 0:
+        return np.zeros(0, dtype=bool)
+    partner = masks[1 - s]
+    n = partner.shape[0]
+    csum = np.concatenate(([0], np.cumsum(partner)))
+    lo = np.clip(starts - p["ctx"], 0, n)
+    partner_before = (csum[ends] - csum[lo]) > 0  # partner speech in [st - ctx, en)
+    partner_frames = np.flatnonzero(partner)
+    if len(partner_frames) == 0:
+        return np.zeros(len(starts), dtype=bool)
+    idx = np.searchsorted(partner_frames, ends - 1)  # partner speaking at the last frame or later
+    has_next = idx < len(partner_frames)
+    p_next = np.where(has_next, partner_frames[np.minimum(idx, len(partner_frames) - 1)], n + 1)
+    own_next = np.concatenate((starts[1:], [n + 2]))
+    resumes = has_next & (p_next - ends < p["ctx"]) & (p_next < own_next)
+    own_prev_end = np.concatenate(([-(10**9)], ends[:-1]))
+    isolated = (starts - own_prev_end) >= p["pre"]
+    short = (ends - starts) <= p["bc_max"]
+    return short & isolated & partner_before & resumes
+
+
+def _frames(params: TurnTakingParams, frame_ms: float) -> dict[str, int]:
+    """Thresholds in whole frames (a silence of ``min_pause_ms`` exactly counts as a pause)."""
+    return {
+        "min_pause": int(np.ceil(params.min_pause_ms / frame_ms - 1e-9)),
+        "min_ipu": int(np.ceil(params.min_ipu_ms / frame_ms - 1e-9)),
+        "min_overlap": int(np.ceil(params.min_overlap_ms / frame_ms - 1e-9)),
+        "bc_max": int(np.floor(params.bc_max_ms / frame_ms + 1e-9)),
+        "pre": int(np.ceil(params.bc_pre_silence_ms / frame_ms - 1e-9)),
+        "ctx": int(np.ceil(params.bc_context_ms / frame_ms - 1e-9)) + 1,
+    }
+
+
+def _rows(kind: str, speaker: np.ndarray | int, start: np.ndarray, end: np.ndarray,
+          fto: np.ndarray | None = None, transition: np.ndarray | bool = False) -> pd.DataFrame:
+    n = len(start)
+    return pd.DataFrame({
+        "kind": np.full(n, kind, dtype=object),
+        "speaker": np.broadcast_to(np.asarray(speaker, dtype=np.int64), (n,)),
+        "start_ms": start, "end_ms": end,
+        "fto_ms": np.full(n, np.nan) if fto is None else fto,
+        "transition": np.broadcast_to(np.asarray(transition, dtype=bool), (n,)),
+    })
+
+
+def _floor_events(
+    floor: np.ndarray, ipus: list[tuple[np.ndarray, np.ndarray]], p: dict[str, int]
+) -> pd.DataFrame:
+    """Pauses, gaps and overlaps (frames) from the joint state of the floor-bearing VAD."""
+    n = floor.shape[1]
+    code = floor[0].astype(np.int8) + 2 * floor[1].astype(np.int8)  # 0 sil, 1 A, 2 B, 3 both
+    change = np.flatnonzero(np.diff(code)) + 1
+    r_start = np.concatenate(([0], change))
+    r_end = np.concatenate((change, [n]))
+    r_code = code[r_start]
+    sole = (r_code == 1) | (r_code == 2)
+    ridx = np.arange(len(r_start))
+    prev_sole = np.maximum.accumulate(np.where(sole, ridx, -1))
+    next_sole = np.minimum.accumulate(np.where(sole, ridx, len(ridx))[::-1])[::-1]
+    other = ~sole
+    has_prev, has_next = prev_sole >= 0, next_sole < len(ridx)
+    spk_prev = np.where(has_prev, r_code[np.clip(prev_sole, 0, None)] - 1, -1)
+    spk_next = np.where(has_next, r_code[np.clip(next_sole, None, len(ridx) - 1)] - 1, -1)
+    flanked = has_prev & has_next
+    transition = flanked & (spk_prev != spk_next)
+    # FTO per transition interval: incoming IPU start - outgoing IPU end
+    sole_idx = np.flatnonzero(sole)
+    pair_a, pair_b = sole_idx[:-1], sole_idx[1:]
+    switch = r_code[pair_a] != r_code[pair_b]
+    pair_a, pair_b = pair_a[switch], pair_b[switch]
+    out_spk, in_spk = r_code[pair_a] - 1, r_code[pair_b] - 1
+    ipu_end = np.empty(len(pair_a), dtype=np.int64)
+    ipu_start = np.empty(len(pair_a), dtype=np.int64)
+    for s in (0, 1):
+        st, en = ipus[s]
+        sel_out, sel_in = out_spk == s, in_spk == s
+        last = r_end[pair_a[sel_out]] - 1
+        ipu_end[sel_out] = en[np.searchsorted(st, last, side="right") - 1]
+        first = r_start[pair_b[sel_in]]
+        ipu_start[sel_in] = st[np.searchsorted(st, first, side="right") - 1]
+    fto = (ipu_start - ipu_end).astype(float)
+    silence = other & (r_code == 0) & flanked
+    overlap = other & (r_code == 3) & ((r_end - r_start) >= max(p["min_overlap"], 1))
+    # the FTO goes on the first surviving row of its interval; none left -> zero-length gap
+    fto_of_run = np.full(len(ridx), np.nan)
+    carriers = np.flatnonzero((silence | overlap) & transition)
+    first = carriers[np.r_[True, prev_sole[carriers][1:] != prev_sole[carriers][:-1]]] \
+        if len(carriers) else carriers
+    pair_pos = np.searchsorted(pair_a, prev_sole[first])
+    fto_of_run[first] = fto[pair_pos]
+    zero = np.ones(len(pair_a), dtype=bool)
+    zero[pair_pos] = False
+    overlap_spk = np.where(transition, spk_next,
+                           np.where(has_prev, 1 - spk_prev, np.where(has_next, 1 - spk_next, -1)))
+    at = r_start[pair_b[zero]]
+    pause = silence & ~transition
+    gap = silence & transition
+    frames = pd.concat([
+        _rows("pause", spk_prev[pause], r_start[pause], r_end[pause]),
+        _rows("gap", spk_next[gap], r_start[gap], r_end[gap], fto_of_run[gap], True),
+        _rows("gap", in_spk[zero], at, at, fto[zero], True),
+        _rows("overlap", overlap_spk[overlap], r_start[overlap], r_end[overlap],
+              fto_of_run[overlap], transition[overlap]),
+    ], ignore_index=True)
+    return frames
+
+
+def detect_events(
+    vad: np.ndarray, frame_ms: float = 40, params: TurnTakingParams | None = None
+) -> pd.DataFrame:
+    """Turn-taking events of a two-channel voice activity ``bool [2, T]``.
+
+    Returns one row per event, sorted by ``start_ms`` then kind, with columns
+    ``kind`` (ipu | pause | gap | overlap | backchannel), ``speaker`` (0/1: the IPU's or
+    backchannel's speaker, the pausing speaker, the incoming speaker of a transition, the
+    intruding speaker of a within-turn overlap, -1 if unknown), ``start_ms``, ``end_ms``,
+    ``duration_ms``, ``fto_ms`` (the floor-transfer offset, on one row per transition,
+    NaN elsewhere) and ``transition`` (the row belongs to a floor transition).
+    """
+    params = params or TurnTakingParams()
+    vad = np.asarray(vad, dtype=bool)
+    if vad.ndim != 2 or vad.shape[0] != 2:
+        raise ValueError(f"vad must have shape [2, T] (two speakers), got {vad.shape}")
+    if frame_ms <= 0:
+        raise ValueError(f"frame_ms must be > 0, got {frame_ms}")
+    p = _frames(params, frame_ms)
+    n = vad.shape[1]
+    ipus = [_ipus(vad[s], p["min_pause"], p["min_ipu"]) for s in (0, 1)]
+    masks = np.stack([_mask(*ipus[s], n) for s in (0, 1)])
+    is_bc = [_backchannels(s, ipus, masks, p) for s in (0, 1)]
+    floor_ipus = [(ipus[s][0][~is_bc[s]], ipus[s][1][~is_bc[s]]) for s in (0, 1)]
+    floor = np.stack([_mask(*floor_ipus[s], n) for s in (0, 1)])
+    parts, bc_masks = [], []
+    for s in (0, 1):
+        parts.append(_rows("ipu", s, *floor_ipus[s]))
+        bc_start, bc_end = ipus[s][0][is_bc[s]], ipus[s][1][is_bc[s]]
+        parts.append(_rows("backchannel", s, bc_start, bc_end))
+        bc_masks.append(_mask(bc_start, bc_end, n))
+        # double talk of a backchannel (B's counted once when both backchannel at once)
+        counted = bc_masks[0] if s == 1 else np.zeros(n, dtype=bool)
+        ov_start, ov_end = _runs(bc_masks[s] & masks[1 - s] & ~counted)
+        parts.append(_rows("overlap", s, ov_start, ov_end))
+    parts.append(_floor_events(floor, floor_ipus, p))
+    events = pd.concat(parts, ignore_index=True)
+    events["start_ms"] = events["start_ms"].astype(np.float64) * frame_ms
+    events["end_ms"] = events["end_ms"].astype(np.float64) * frame_ms
+    events["duration_ms"] = events["end_ms"] - events["start_ms"]
+    events["fto_ms"] = events["fto_ms"].astype(np.float64) * frame_ms
+    events["transition"] = events["transition"].astype(bool)
+    order = {k: i for i, k in enumerate(EVENT_KINDS)}
+    events["_k"] = events["kind"].map(order)
+    events = events.sort_values(["start_ms", "_k", "speaker"], kind="stable")
+    return events.drop(columns="_k").reset_index(drop=True)[EVENT_COLUMNS]
+
+
+def _median(x: pd.Series) -> float:
+    return float(x.median()) if len(x) else float("nan")
+
+
+def summarize_events(events: pd.DataFrame, duration_ms: float) -> dict[str, float]:
+    """Summary statistics of an event table over a conversation of ``duration_ms``.
+
+    Durations are medians/means in ms (NaN when there is no such event);
+    ``overlap_transition_share`` is the share of floor transitions made in overlap
+    (FTO < 0); rates are per minute of ``duration_ms``; ``speech_share`` (time at least
+    one speaker talks), ``silence_share`` and ``overlap_share`` (both talk) are fractions
+    of ``duration_ms`` computed from IPU-level activity (short pauses bridged).
+    """
+    if duration_ms <= 0:
+        raise ValueError(f"duration_ms must be > 0, got {duration_ms}")
+    by_kind = {k: events.loc[events["kind"] == k, "duration_ms"] for k in EVENT_KINDS}
+    fto = events["fto_ms"].dropna()
+    minutes = duration_ms / 60_000.0
+    talk = float(by_kind["ipu"].sum() + by_kind["backchannel"].sum())
+    both = float(by_kind["overlap"].sum())
+    speech = (talk - both) / duration_ms
+    return {
+        "ipu_median_ms": _median(by_kind["ipu"]),
+        "ipu_mean_ms": float(by_kind["ipu"].mean()) if len(by_kind["ipu"]) else float("nan"),
+        "pause_median_ms": _median(by_kind["pause"]),
+        "gap_median_ms": _median(by_kind["gap"]),
+        "overlap_median_ms": _median(by_kind["overlap"]),
+        "fto_median_ms": _median(fto),
+        "fto_mean_ms": float(fto.mean()) if len(fto) else float("nan"),
+        "fto_sd_ms": float(fto.std(ddof=1)) if len(fto) > 1 else float("nan"),
+        "overlap_transition_share": float((fto < 0).mean()) if len(fto) else float("nan"),
+        "backchannels_per_min": len(by_kind["backchannel"]) / minutes,
+        "ipus_per_min": len(by_kind["ipu"]) / minutes,
+        "speech_share": speech,
+        "silence_share": 1.0 - speech,
+        "overlap_share": both / duration_ms,
+    }

@@ -1,0 +1,187 @@
+"""Turn-taking events on hand-made timelines with known answers (10 ms frames)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from duplexsim.config.loader import FieldError
+from duplexsim.metrics.turntaking import (
+    EVENT_COLUMNS,
+    SUMMARY_KEYS,
+    TurnTakingParams,
+    detect_events,
+    summarize_events,
+    vad_from_units,
+)
+
+FRAME = 10  # ms; lets tests place events at any multiple of 10 ms
+
+
+def timeline(n_ms: int, a: list[tuple[int, int]], b: list[tuple[int, int]]) -> np.ndarray:
+    """VAD [2, T] with speech for speaker A / B in the given [start_ms, end_ms) spans."""
+    vad = np.zeros((2, n_ms // FRAME), dtype=bool)
+    for s, spans in enumerate((a, b)):
+        for start, end in spans:
+            vad[s, start // FRAME : end // FRAME] = True
+    return vad
+
+
+def kinds(events, kind):
+    return events[events["kind"] == kind].reset_index(drop=True)
+
+
+def test_two_ipus_300ms_apart_by_different_speakers_give_one_gap_and_fto_plus_300():
+    ev = detect_events(timeline(4000, [(0, 1000)], [(1300, 2500)]), FRAME)
+    assert list(ev.columns) == EVENT_COLUMNS
+    gaps = kinds(ev, "gap")
+    assert len(gaps) == 1
+    assert gaps.loc[0, "duration_ms"] == 300
+    assert gaps.loc[0, "fto_ms"] == 300
+    assert gaps.loc[0, "speaker"] == 1 and gaps.loc[0, "transition"]
+    assert len(kinds(ev, "ipu")) == 2 and len(kinds(ev, "pause")) == 0
+
+
+def test_overlapping_transition_gives_negative_fto_and_transition_overlap():
+    ev = detect_events(timeline(4000, [(0, 1500)], [(1200, 3000)]), FRAME)
+    ov = kinds(ev, "overlap")
+    assert len(ov) == 1
+    assert ov.loc[0, "duration_ms"] == 300 and ov.loc[0, "transition"]
+    assert ov.loc[0, "fto_ms"] == -300 and ov.loc[0, "speaker"] == 1
+    assert len(kinds(ev, "gap")) == 0
+
+
+def test_pause_within_a_speaker_is_a_pause_not_a_gap():
+    ev = detect_events(timeline(5000, [(0, 1000), (1500, 2500)], [(3000, 4000)]), FRAME)
+    pauses = kinds(ev, "pause")
+    assert len(pauses) == 1
+    assert (pauses.loc[0, "start_ms"], pauses.loc[0, "duration_ms"]) == (1000, 500)
+    assert pauses.loc[0, "speaker"] == 0 and not pauses.loc[0, "transition"]
+    assert math.isnan(pauses.loc[0, "fto_ms"])
+    assert kinds(ev, "gap")["fto_ms"].tolist() == [500]
+
+
+def test_silence_shorter_than_min_pause_is_bridged_into_one_ipu():
+    ev = detect_events(timeline(3000, [(0, 1000), (1150, 2000)], []), FRAME)
+    ipus = kinds(ev, "ipu")
+    assert len(ipus) == 1 and ipus.loc[0, "duration_ms"] == 2000
+    # exactly min_pause_ms is a pause
+    ev = detect_events(timeline(3000, [(0, 1000), (1200, 2000)], []), FRAME)
+    assert kinds(ev, "pause")["duration_ms"].tolist() == [200]
+    ev = detect_events(timeline(3000, [(0, 1000), (1150, 2000)], []), FRAME,
+                       TurnTakingParams(min_pause_ms=100))
+    assert kinds(ev, "pause")["duration_ms"].tolist() == [150]
+
+
+def test_backchannel_inside_partner_speech_is_not_a_turn_transition():
+    ev = detect_events(timeline(5000, [(0, 4000)], [(1500, 1900)]), FRAME)
+    bc = kinds(ev, "backchannel")
+    assert len(bc) == 1 and bc.loc[0, "speaker"] == 1 and bc.loc[0, "duration_ms"] == 400
+    assert not ev["transition"].any() and ev["fto_ms"].isna().all()
+    assert len(kinds(ev, "ipu")) == 1  # the backchannel is not an IPU
+    ov = kinds(ev, "overlap")  # its double talk is a within-turn overlap
+    assert ov["duration_ms"].tolist() == [400] and not ov["transition"].any()
+
+
+def test_backchannel_in_partner_pause_leaves_the_pause_intact():
+    ev = detect_events(timeline(6000, [(0, 2000), (2600, 5000)], [(2150, 2400)]), FRAME)
+    assert kinds(ev, "backchannel")["start_ms"].tolist() == [2150]
+    assert kinds(ev, "pause")["duration_ms"].tolist() == [600]
+    assert len(kinds(ev, "gap")) == 0 and len(kinds(ev, "overlap")) == 0
+
+
+def test_short_ipu_that_takes_the_floor_is_not_a_backchannel():
+    # B says something short, then A stays silent and B continues: a floor change
+    ev = detect_events(timeline(8000, [(0, 2000)], [(2300, 2800), (3200, 6000)]), FRAME)
+    assert len(kinds(ev, "backchannel")) == 0
+    assert kinds(ev, "gap")["fto_ms"].tolist() == [300]
+
+
+def test_long_ipu_inside_partner_speech_is_a_within_turn_overlap():
+    # B talks 1.5 s (too long for a backchannel) inside A's turn: overlap within A's turn
+    ev = detect_events(timeline(6000, [(0, 5000)], [(1000, 2500)]), FRAME)
+    ov = kinds(ev, "overlap")
+    assert ov["duration_ms"].tolist() == [1500]
+    assert ov.loc[0, "speaker"] == 1 and not ov.loc[0, "transition"]
+    assert ev["fto_ms"].isna().all()
+
+
+def test_switch_with_no_silence_gives_zero_length_gap_and_fto_zero():
+    ev = detect_events(timeline(3000, [(0, 1000)], [(1000, 2000)]), FRAME)
+    gaps = kinds(ev, "gap")
+    assert gaps["duration_ms"].tolist() == [0] and gaps["fto_ms"].tolist() == [0]
+
+
+def test_short_overlap_below_min_overlap_keeps_exact_fto():
+    params = TurnTakingParams(min_overlap_ms=100)
+    ev = detect_events(timeline(3000, [(0, 1050)], [(1000, 2000)]), FRAME, params)
+    assert len(kinds(ev, "overlap")) == 0
+    assert ev["fto_ms"].dropna().tolist() == [-50]
+
+
+def test_summary_of_a_known_dialogue():
+    # A 0-1500, gap 300, B 1800-3300, overlap 200 (A from 3100), A 3100-4600, pause 500,
+    # A 5100-5500; total 6 s
+    ev = detect_events(timeline(6000, [(0, 1500), (3100, 4600), (5100, 5500)],
+                                [(1800, 3300)]), FRAME)
+    summary = summarize_events(ev, 6000)
+    assert set(summary) == set(SUMMARY_KEYS)
+    assert summary["fto_mean_ms"] == pytest.approx((300 - 200) / 2)
+    assert summary["overlap_transition_share"] == pytest.approx(0.5)
+    assert summary["pause_median_ms"] == 500
+    assert summary["ipus_per_min"] == pytest.approx(4 / 0.1)
+    assert summary["overlap_share"] == pytest.approx(200 / 6000)
+    assert summary["speech_share"] == pytest.approx((1500 + 1500 + 1500 + 400 - 200) / 6000)
+    assert summary["silence_share"] == pytest.approx(1 - summary["speech_share"])
+
+
+def test_vad_from_units_and_params_validation():
+    units = np.array([[0, 5, 5, 1], [3, 0, 1, 1]])
+    assert vad_from_units(units, {0, 1}).tolist() == [[False, True, True, False],
+                                                      [True, False, False, False]]
+    with pytest.raises(FieldError, match="min_pause_ms"):
+        TurnTakingParams(min_pause_ms=-1)
+    with pytest.raises(ValueError, match=r"\[2, T\]"):
+        detect_events(np.zeros((3, 10), dtype=bool))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 300), st.integers(0, 2**31 - 1))
+def test_overlap_rows_add_up_to_double_talk_and_shares_to_one(n_runs, seed):
+    rng = np.random.default_rng(seed)
+    # blocky random timelines: runs of 50-1500 ms; min_pause 0 so IPU activity = raw VAD
+    a = np.repeat(rng.random(n_runs) < 0.5, rng.integers(5, 150, n_runs))
+    b = np.repeat(rng.random(n_runs) < 0.4, rng.integers(5, 150, n_runs))
+    n = min(len(a), len(b))
+    a, b = a[:n], b[:n]
+    ev = detect_events(np.stack([a, b]), FRAME, TurnTakingParams(min_pause_ms=0.0))
+    both = float((a & b).sum() * FRAME)
+    assert ev.loc[ev["kind"] == "overlap", "duration_ms"].sum() == pytest.approx(both)
+    s = summarize_events(ev, n * FRAME)
+    assert s["speech_share"] == pytest.approx((a | b).mean())
+    # FTOs only on transition rows; one per switch of the sole (non-backchannel) speaker
+    assert not (ev["fto_ms"].notna() & ~ev["transition"]).any()
+    assert (ev.loc[ev["kind"] == "gap", "duration_ms"] >= 0).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 200), st.integers(0, 2**31 - 1))
+def test_one_fto_per_switch_of_the_sole_speaker(n_runs, seed):
+    rng = np.random.default_rng(seed)
+    a = np.repeat(rng.random(n_runs) < 0.5, rng.integers(2, 80, n_runs))
+    b = np.repeat(rng.random(n_runs) < 0.5, rng.integers(2, 80, n_runs))
+    n = min(len(a), len(b))
+    a, b = a[:n], b[:n]
+    params = TurnTakingParams(min_pause_ms=0.0, bc_max_ms=0.0)  # no bridging, no backchannels
+    ev = detect_events(np.stack([a, b]), FRAME, params)
+    code = a.astype(int) + 2 * b.astype(int)
+    sole = code[(code == 1) | (code == 2)]
+    switches = int((np.diff(sole) != 0).sum()) if len(sole) else 0
+    ftos = ev["fto_ms"].dropna()
+    assert len(ftos) == switches
+    # FTO = incoming IPU start - outgoing IPU end, so it is never below -(incoming IPU length)
+    assert (ftos.to_numpy() > -n * FRAME).all()
