@@ -1,0 +1,144 @@
+"""Voice activity from audio (silero-vad, or an energy detector) and its agreement with unit VAD.
+
+Unit streams give voice activity exactly (silence units are known to the tokenizer:
+:func:`duplexsim.metrics.turntaking.vad_from_units`); audio VAD is the cross-check that
+the units and the vocoded audio say the same thing. silero-vad ships its weights inside
+the ``silero-vad`` package (nothing is downloaded); where it is not installed the energy
+detector is used and :func:`audio_vad` says so in its ``method`` result. Must not touch
+models, the simulator or files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+FRAME_MS = 40  # unit frame (25 Hz)
+
+
+@dataclass(frozen=True)
+class AudioVAD:
+    """Frame-level voice activity of one or more channels and how it was computed."""
+
+    active: np.ndarray
+    """``bool [C, T]`` at ``frame_ms``."""
+    method: str
+    """``silero`` or ``energy``."""
+    frame_ms: int = FRAME_MS
+
+
+def silero_available() -> bool:
+    """Whether the silero-vad package (with bundled weights) can be imported."""
+    try:
+        import silero_vad  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=1)
+def _silero_model():  # noqa: ANN202 - a TorchScript module
+    from silero_vad import load_silero_vad
+
+    return load_silero_vad()
+
+
+def _to_frames(n_samples: int, sample_rate: int, frame_ms: int) -> int:
+    return n_samples * 1000 // (sample_rate * frame_ms)
+
+
+def _silero_channel(
+    wave: np.ndarray, sample_rate: int, frame_ms: int, threshold: float
+) -> np.ndarray:
+    import torch
+    from silero_vad import get_speech_timestamps
+
+    sr = sample_rate if sample_rate in (8000, 16000) else 16000
+    if sr != sample_rate:
+        from math import gcd
+
+        from scipy.signal import resample_poly
+
+        g = gcd(sr, sample_rate)
+        wave = resample_poly(wave, sr // g, sample_rate // g)
+    stamps = get_speech_timestamps(
+        torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)), _silero_model(),
+        threshold=threshold, sampling_rate=sr, min_speech_duration_ms=frame_ms,
+        min_silence_duration_ms=frame_ms, speech_pad_ms=0,
+    )
+    n = _to_frames(len(wave), sr, frame_ms)
+    delta = np.zeros(n + 1, dtype=np.int64)
+    for s in stamps:
+        start = int(s["start"]) * 1000 // (sr * frame_ms)
+        end = -(-int(s["end"]) * 1000 // (sr * frame_ms))
+        delta[min(start, n)] += 1
+        delta[min(end, n)] -= 1
+    return np.cumsum(delta[:n]) > 0
+
+
+def energy_vad(
+    wave: np.ndarray, sample_rate: int, frame_ms: int = FRAME_MS, floor_db: float = -40.0
+) -> np.ndarray:
+    """Frames whose RMS is within ``floor_db`` dB of the channel's loudest frame (and not 0)."""
+    n = _to_frames(len(wave), sample_rate, frame_ms)
+    hop = sample_rate * frame_ms // 1000
+    frames = np.asarray(wave[: n * hop], dtype=np.float64).reshape(n, hop)
+    rms = np.sqrt(np.mean(frames**2, axis=1))
+    peak = rms.max() if n else 0.0
+    if peak <= 0:
+        return np.zeros(n, dtype=bool)
+    return rms > peak * 10 ** (floor_db / 20)
+
+
+def audio_vad(
+    audio: np.ndarray, sample_rate: int, frame_ms: int = FRAME_MS, method: str = "auto",
+    threshold: float = 0.5,
+) -> AudioVAD:
+    """Voice activity of ``audio`` (``[N]`` or ``[C, N]`` float) at ``frame_ms`` frames.
+
+    ``method``: ``silero`` (error if not installed), ``energy``, or ``auto`` (silero when
+    installed, otherwise energy). ``threshold`` is silero's speech probability threshold.
+    """
+    if method not in ("auto", "silero", "energy"):
+        raise ValueError(f"method {method!r} unknown (allowed: auto, silero, energy)")
+    chans = np.atleast_2d(np.asarray(audio, dtype=np.float32))
+    use = "silero" if method == "silero" or (method == "auto" and silero_available()) else "energy"
+    if use == "silero" and not silero_available():
+        raise ImportError("method='silero' needs the silero-vad package: pip install silero-vad")
+    if use == "silero":
+        active = np.stack([_silero_channel(c, sample_rate, frame_ms, threshold) for c in chans])
+    else:
+        active = np.stack([energy_vad(c, sample_rate, frame_ms) for c in chans])
+    return AudioVAD(active=active, method=use, frame_ms=frame_ms)
+
+
+def vad_agreement(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
+    """Frame agreement of two boolean VADs (same frame rate; the shorter length is used).
+
+    Returns ``accuracy``, Cohen's ``kappa``, ``precision`` and ``recall`` of ``other``
+    against ``reference``, and ``frames``.
+    """
+    ref = np.asarray(reference, dtype=bool).ravel() if np.ndim(reference) == 1 else None
+    if ref is None:  # [C, T]: align per channel, then pool
+        n = min(np.shape(reference)[-1], np.shape(other)[-1])
+        ref = np.asarray(reference, dtype=bool)[..., :n].ravel()
+        oth = np.asarray(other, dtype=bool)[..., :n].ravel()
+    else:
+        n = min(len(ref), np.shape(other)[-1])
+        ref, oth = ref[:n], np.asarray(other, dtype=bool).ravel()[:n]
+    if len(ref) == 0:
+        raise ValueError("vad_agreement: no frames to compare")
+    acc = float((ref == oth).mean())
+    p_ref, p_oth = ref.mean(), oth.mean()
+    chance = p_ref * p_oth + (1 - p_ref) * (1 - p_oth)
+    kappa = float((acc - chance) / (1 - chance)) if chance < 1 else float("nan")
+    tp = float((ref & oth).sum())
+    return {
+        "accuracy": acc,
+        "kappa": kappa,
+        "precision": tp / oth.sum() if oth.sum() else float("nan"),
+        "recall": tp / ref.sum() if ref.sum() else float("nan"),
+        "frames": float(len(ref)),
+    }

@@ -1,0 +1,74 @@
+"""The paper's prompt -> continuation protocol on hand-made timelines with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from duplexsim.metrics.protocol import (
+    PAPER_EVENTS,
+    correlations,
+    mean_durations,
+    per_prompt_means,
+    split_prompt,
+)
+
+
+def turns(n_frames: int, ipu: int, gap: int) -> np.ndarray:
+    """Alternating turns of ``ipu`` frames separated by ``gap`` frames of silence (40 ms)."""
+    vad = np.zeros((2, n_frames), dtype=bool)
+    t, s = 0, 0
+    while t + ipu <= n_frames:  # whole IPUs only, so every mean is exact
+        vad[s, t : t + ipu] = True
+        t += ipu + gap
+        s = 1 - s
+    return vad
+
+
+def test_split_prompt_cuts_30_and_90_seconds():
+    units = np.arange(2 * 3100).reshape(2, 3100)
+    prompt, cont = split_prompt(units)
+    assert prompt.shape == (2, 750) and cont.shape == (2, 2250)
+    assert cont[0, 0] == units[0, 750]
+    with pytest.raises(ValueError, match="shorter than prompt"):
+        split_prompt(units[:, :2000])
+
+
+def test_mean_durations_of_regular_turns():
+    means = mean_durations(turns(500, ipu=50, gap=8))  # 2 s IPUs, 320 ms gaps
+    assert means["ipu"] == pytest.approx(2000)
+    assert means["gap"] == pytest.approx(320) and means["fto"] == pytest.approx(320)
+    assert np.isnan(means["pause"]) and np.isnan(means["overlap"])
+
+
+def test_correlations_recover_known_relations_across_prompts():
+    vads = {}
+    for i, (ipu, gap) in enumerate([(30, 5), (40, 8), (50, 11), (60, 14), (45, 6)]):
+        vads[(f"p{i}", "ground_truth")] = turns(1000, ipu, gap)
+        vads[(f"p{i}", "good")] = turns(1000, ipu + 5, gap + 2)  # same ordering, shifted
+        vads[(f"p{i}", "flipped")] = turns(1000, 100 - ipu, 20 - gap)  # reversed ordering
+    table = per_prompt_means(vads)
+    assert len(table) == 15 and set(table["source"]) == {"ground_truth", "good", "flipped"}
+    r = correlations(table).set_index("source")
+    assert r.loc["good", "ipu"] == pytest.approx(1.0)
+    assert r.loc["good", "fto"] == pytest.approx(1.0)
+    assert r.loc["flipped", "ipu"] == pytest.approx(-1.0)
+    assert r.loc["flipped", "gap"] == pytest.approx(-1.0)
+    # no pauses anywhere: that event is NaN and the average is over the events that exist
+    assert np.isnan(r.loc["good", "pause"]) and r.loc["good", "avg"] == pytest.approx(1.0)
+    assert r.loc["good", "n_prompts"] == 5
+    assert list(r.columns[: len(PAPER_EVENTS)]) == list(PAPER_EVENTS)
+
+
+def test_correlations_against_the_prompt_and_missing_reference():
+    table = pd.DataFrame({
+        "prompt": ["a", "b", "c", "d"] * 2, "source": ["prompt"] * 4 + ["gen"] * 4,
+        "ipu": [1.0, 2, 3, 4, 2, 4, 6, 8.5], "pause": [1.0, 2, 3, 4, 4, 3, 2, 1],
+        "gap": np.nan, "overlap": np.nan, "fto": [1.0, 2, 3, 4, 1, 2, 3, 4],
+    })
+    r = correlations(table, reference="prompt").set_index("source")
+    assert r.loc["gen", "pause"] == pytest.approx(-1.0)
+    assert r.loc["gen", "avg"] == pytest.approx((r.loc["gen", "ipu"] - 1 + 1) / 3)
+    with pytest.raises(ValueError, match="ground_truth"):
+        correlations(table)
