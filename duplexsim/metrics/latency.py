@@ -1,0 +1,115 @@
+"""Latency-facing metrics of a simulated conversation: what the network and compute did to it.
+
+- ``response_latency_ms_{a,b}``: median floor-transfer offset of the transitions *into*
+  that side (how long it takes to answer; negative = it answers in overlap).
+- ``takeover_rate``: of the overlaps someone starts outside a backchannel, the share
+  that win the floor (transition overlaps / all non-backchannel overlaps).
+- ``deadline_miss_rate``, ``lookahead_mean``, ``lookahead_max``, ``compute_ms_mean``
+  from ``Trace.decisions``.
+- ``mouth_to_ear_*``: per received chunk, from its first spoken frame to its arrival:
+  ``arrival_ms - sent_ms + chunk_ms`` (a chunk is sent when its last frame has been
+  spoken); ``loss_rate`` of sent chunks.
+
+:func:`trace_metrics` joins these with the turn-taking summary and estimation accuracy
+into one flat row (what a sweep cell returns). Pure functions of a trace's tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from duplexsim.metrics.estimation import estimation_summary, estimation_table
+from duplexsim.metrics.turntaking import (
+    TurnTakingParams,
+    detect_events,
+    summarize_events,
+    vad_from_units,
+)
+
+
+def _median(x: pd.Series) -> float:
+    return float(x.median()) if len(x) else float("nan")
+
+
+def response_metrics(events: pd.DataFrame) -> dict[str, float]:
+    """Response latency per side and takeover rate from a :func:`detect_events` table."""
+    fto = events.dropna(subset=["fto_ms"])
+    overlaps = events[events["kind"] == "overlap"]
+    bcs = events[events["kind"] == "backchannel"]
+    in_bc = np.zeros(len(overlaps), dtype=bool)
+    for s in (0, 1):  # overlap rows lying inside a backchannel of the same speaker
+        b = bcs[bcs["speaker"] == s]
+        o = overlaps["speaker"].to_numpy() == s
+        if len(b) and o.any():
+            st = overlaps["start_ms"].to_numpy()[o]
+            i = np.searchsorted(b["start_ms"].to_numpy(), st, side="right") - 1
+            ok = i >= 0
+            inside = np.zeros(len(st), dtype=bool)
+            inside[ok] = st[ok] < b["end_ms"].to_numpy()[i[ok]]
+            in_bc[np.flatnonzero(o)] = inside
+    attempts = overlaps[~in_bc]
+    won = int(attempts["transition"].sum())
+    return {
+        "response_latency_ms_a": _median(fto.loc[fto["speaker"] == 0, "fto_ms"]),
+        "response_latency_ms_b": _median(fto.loc[fto["speaker"] == 1, "fto_ms"]),
+        "takeover_rate": won / len(attempts) if len(attempts) else float("nan"),
+    }
+
+
+def decision_metrics(decisions: pd.DataFrame) -> dict[str, float]:
+    """Deadline misses, lookahead depth and compute time over all agent decisions."""
+    if decisions is None or decisions.empty:
+        return {"deadline_miss_rate": float("nan"), "lookahead_mean": float("nan"),
+                "lookahead_max": float("nan"), "compute_ms_mean": float("nan")}
+    return {
+        "deadline_miss_rate": float(decisions["deadline_miss"].astype(bool).mean()),
+        "lookahead_mean": float(decisions["lookahead"].mean()),
+        "lookahead_max": float(decisions["lookahead"].max()),
+        "compute_ms_mean": float(decisions["compute_ms"].mean()),
+    }
+
+
+def network_metrics(network: pd.DataFrame, chunk_ms: int) -> dict[str, float]:
+    """Mouth-to-ear delay of received chunks (first copies) and loss rate of sent chunks."""
+    nan = float("nan")
+    if network is None or network.empty:
+        return {"mouth_to_ear_mean_ms": nan, "mouth_to_ear_p95_ms": nan, "loss_rate": nan}
+    first = network[~network["duplicate"].astype(bool)] if "duplicate" in network else network
+    got = first[~first["lost"].astype(bool) & first["arrival_ms"].notna()]
+    m2e = (got["arrival_ms"] - got["sent_ms"] + chunk_ms).to_numpy(float)
+    return {
+        "mouth_to_ear_mean_ms": float(m2e.mean()) if len(m2e) else nan,
+        "mouth_to_ear_p95_ms": float(np.percentile(m2e, 95)) if len(m2e) else nan,
+        "loss_rate": float(first["lost"].astype(bool).mean()) if len(first) else nan,
+    }
+
+
+def trace_metrics(
+    trace: Any, chunk_ms: int, silence_units: Iterable[int] | None = None,
+    frame_ms: int = 40, params: TurnTakingParams | None = None,
+) -> dict[str, float]:
+    """One flat metrics row for a simulated conversation (``duplexsim.sim.Trace``).
+
+    ``silence_units`` default: ``trace.silence_units`` if the trace has it, else ``{0}``
+    (the token format's default silence unit).
+    """
+    if silence_units is None:
+        silence_units = getattr(trace, "silence_units", None) or {0}
+    silence = frozenset(int(u) for u in silence_units)
+    units = np.asarray(trace.units)
+    events = detect_events(vad_from_units(units, silence), frame_ms, params)
+    row: dict[str, float] = {"duration_s": units.shape[1] * frame_ms / 1000}
+    row.update(summarize_events(events, units.shape[1] * frame_ms))
+    row.update(response_metrics(events))
+    decisions = getattr(trace, "decisions", None)
+    row.update(decision_metrics(decisions))
+    if decisions is not None and not decisions.empty:
+        row.update(estimation_summary(estimation_table(decisions, silence)))
+    else:
+        row.update(estimation_summary(pd.DataFrame(columns=["frames"])))
+    row.update(network_metrics(getattr(trace, "network", None), chunk_ms))
+    return row

@@ -1,0 +1,106 @@
+"""Estimation accuracy and latency metrics on hand-made trace tables with known answers."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from duplexsim.metrics.estimation import (
+    accuracy_by_lookahead,
+    estimation_summary,
+    estimation_table,
+)
+from duplexsim.metrics.latency import (
+    decision_metrics,
+    network_metrics,
+    response_metrics,
+    trace_metrics,
+)
+from duplexsim.metrics.turntaking import detect_events
+
+SIL = {0}
+
+
+def decisions() -> pd.DataFrame:
+    return pd.DataFrame({
+        "agent": ["A", "A", "A", "B", "B"],
+        "chunk": [1, 2, 3, 1, 2],
+        "decided_ms": [0, 160, 320, 0, 160],
+        "lookahead": [1, 1, 2, 0, 1],
+        "estimated_units": [np.array([5, 5, 0, 0]), np.array([7, 7, 7, 7]),
+                            [np.array([0, 0, 0, 0]), np.array([3, 3, 3, 3])], None,
+                            np.array([1, 2, 3, 4])],
+        "real_units": [np.array([5, 6, 0, 0]), np.array([0, 0, 0, 0]),
+                       [np.array([0, 0, 0, 0]), np.array([3, 3, 9, 9])], None, None],
+        "generated_tokens": [3, 3, 6, 2, 3],
+        "compute_ms": [10.0, 12.0, 20.0, 5.0, 5.0],
+        "deadline_miss": [False, False, True, False, False],
+    })
+
+
+def test_estimation_accuracy_per_decision_and_lookahead():
+    table = estimation_table(decisions(), SIL)
+    # B's decisions: nothing estimated / real never arrived -> left out
+    assert table["agent"].tolist() == ["A", "A", "A"]
+    assert table["unit_accuracy"].tolist() == [0.75, 0.0, 0.75]
+    assert table["va_agreement"].tolist() == [1.0, 0.0, 1.0]  # 3 vs 9: both speech
+    by_l = accuracy_by_lookahead(table).set_index("lookahead")
+    assert by_l.loc[1, "unit_accuracy"] == pytest.approx(3 / 8)
+    assert by_l.loc[2, "frames"] == 8 and by_l.loc[2, "decisions"] == 1
+    s = estimation_summary(table)
+    assert s["est_unit_accuracy"] == pytest.approx(9 / 16)
+    assert s["est_va_agreement"] == pytest.approx(12 / 16)
+
+
+def test_decision_and_network_metrics():
+    d = decision_metrics(decisions())
+    assert d["deadline_miss_rate"] == pytest.approx(0.2)
+    assert d["lookahead_max"] == 2 and d["lookahead_mean"] == pytest.approx(1.0)
+    net = pd.DataFrame({
+        "direction": ["A->B"] * 4, "chunk": [0, 1, 1, 2],
+        "sent_ms": [160.0, 320.0, 320.0, 480.0], "arrival_ms": [190.0, 370.0, 380.0, np.nan],
+        "lost": [False, False, False, True], "duplicate": [False, False, True, False],
+    })
+    n = network_metrics(net, chunk_ms=160)
+    assert n["mouth_to_ear_mean_ms"] == pytest.approx((190 + 210) / 2)
+    assert n["loss_rate"] == pytest.approx(1 / 3)
+
+
+def test_response_latency_and_takeovers():
+    f = 10  # ms frames
+    vad = np.zeros((2, 900), dtype=bool)
+    vad[0, 0:150] = True      # A talks 0-1.5 s
+    vad[1, 180:330] = True    # B answers after 300 ms
+    vad[0, 300:450] = True    # A takes over in overlap (FTO -300 into A)
+    vad[1, 380:430] = True    # B cuts in 500 ms after its turn (not isolated: no backchannel)
+    vad[1, 500:700] = True    # B answers after 500 ms
+    ev = detect_events(vad, f)
+    r = response_metrics(ev)
+    assert r["response_latency_ms_b"] == pytest.approx((300 + 500) / 2)
+    assert r["response_latency_ms_a"] == pytest.approx(-300)
+    # two overlaps started outside backchannels; A's won the floor, B's did not
+    assert r["takeover_rate"] == pytest.approx(0.5)
+
+
+def test_trace_metrics_row_from_trace_tables():
+    units = np.zeros((2, 250), dtype=np.int64)
+    units[0, 0:50] = 7
+    units[1, 55:120] = 9
+    trace = SimpleNamespace(units=units, decisions=decisions(), network=None)
+    row = trace_metrics(trace, chunk_ms=160)
+    assert row["duration_s"] == pytest.approx(10.0)
+    assert row["fto_median_ms"] == pytest.approx(200)
+    assert row["est_unit_accuracy"] == pytest.approx(9 / 16)
+    assert np.isnan(row["loss_rate"])
+    assert all(isinstance(v, float) for v in row.values())
+
+
+def test_backchannel_overlap_is_not_a_takeover_attempt():
+    vad = np.zeros((2, 500), dtype=bool)
+    vad[0, 0:400] = True
+    vad[1, 150:190] = True  # a 400 ms backchannel inside A's turn
+    r = response_metrics(detect_events(vad, 10))
+    assert np.isnan(r["takeover_rate"])
