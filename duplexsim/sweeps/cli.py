@@ -1,0 +1,47 @@
+"""``duplexsim sweep SWEEP.toml --out runs/SWEEP``: run (or resume) a sweep."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from duplexsim.config.loader import ConfigError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("sweep", type=Path, help="sweep TOML file with a [sweep] table")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: runs/<sweep name>); rerun to resume")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local",
+                        help="local process pool (default) or Ray")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="parallel cells (default: the sweep file's; 0 = all cores)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="run at most this many unfinished cells now")
+    parser.add_argument("--no-check", action="store_true",
+                        help="skip validating every cell's scenario before running")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from duplexsim.sweeps.config import load_sweep
+    from duplexsim.sweeps.runner import run_sweep
+
+    try:
+        sweep = load_sweep(args.sweep, check_scenarios=not args.no_check)
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return 2
+    out = args.out or Path("runs") / sweep.config.name
+    try:
+        table = run_sweep(sweep, out, backend=args.backend, workers=args.workers,
+                          progress=not args.quiet, limit=args.limit)
+    except (ValueError, RuntimeError) as e:
+        print(f"duplexsim sweep: {e}", file=sys.stderr)
+        return 2
+    total = len(sweep.cells())
+    failed = (out / "failures.json").read_text(encoding="utf-8").strip() not in ("{}", "")
+    print(f"{len(table)}/{total} cells finished -> {out / 'results.parquet'}"
+          + ("; some cells failed, see failures.json" if failed else ""))
+    return 0 if len(table) == total else 1

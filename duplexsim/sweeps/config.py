@@ -1,0 +1,199 @@
+"""Sweep files: a base scenario, a grid over its fields, and seeds.
+
+```toml
+[sweep]
+name = "latency"
+base = "scenarios/replay-lan.toml"   # relative to the current directory (the repo root)
+seeds = [0, 1, 2]
+workers = 0                          # local process pool size; 0 = one per CPU core
+cell = ""                            # "module:function" (config dict -> metrics row);
+                                     # "" = simulate the scenario and score its trace
+[sweep.set]                          # fixed overrides for every cell
+duration_s = 30.0
+[sweep.grid]                         # every combination of these values, x seeds
+"network.a_to_b.delay_ms+network.b_to_a.delay_ms" = [0, 80, 160]   # '+': same value to all
+"a.estimation" = ["model", "silence"]
+```
+
+Owns the schema and expanding it into cells (each a fully resolved scenario dict with a
+stable hash key). Must not run anything: see :mod:`duplexsim.sweeps.runner`.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from duplexsim.config.loader import (
+    ConfigError,
+    FieldError,
+    Problem,
+    from_dict,
+    raise_errors,
+)
+
+SEED_KEY = "seed"
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """The ``[sweep]`` table."""
+
+    name: str
+    base: str
+    """Base scenario TOML file (relative to the current directory)."""
+    seeds: tuple[int, ...] = (0,)
+    grid: dict[str, Any] = field(default_factory=dict)
+    """Dotted scenario key (or keys joined by '+') -> list of values."""
+    set: dict[str, Any] = field(default_factory=dict)
+    """Dotted scenario key -> value, applied to every cell before the grid."""
+    workers: int = 0
+    cell: str = ""
+    """``module:function`` computing a row from a resolved scenario dict; "" = simulate."""
+
+    def __post_init__(self) -> None:
+        errors: list[FieldError] = []
+        if not self.name.strip():
+            errors.append(FieldError("name", "empty name", "a non-empty string"))
+        if not self.seeds or any(s < 0 for s in self.seeds) or len(set(self.seeds)) != len(
+                self.seeds):
+            errors.append(FieldError("seeds", f"{list(self.seeds)} is not a list of distinct "
+                                     "seeds", "non-empty list of distinct integers >= 0"))
+        if self.workers < 0:
+            errors.append(FieldError("workers", f"{self.workers} < 0", ">= 0 (0 = all cores)"))
+        if self.cell and ":" not in self.cell:
+            errors.append(FieldError("cell", f"{self.cell!r} is not module:function",
+                                     '"package.module:function" or ""'))
+        for key, values in self.grid.items():
+            if not isinstance(values, list | tuple) or not values:
+                errors.append(FieldError(f"grid.{key}", "must be a non-empty list of values",
+                                         "[v1, v2, ...]"))
+            elif any(not part for part in key.split("+")):
+                errors.append(FieldError(f"grid.{key}", "empty key", "dotted.key or a.b+c.d"))
+            elif SEED_KEY in key.split("+"):
+                errors.append(FieldError(f"grid.{key}", "seeds are swept with sweep.seeds",
+                                         "any scenario key but seed"))
+        raise_errors(errors)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the grid and one seed, with its fully resolved scenario dict."""
+
+    index: int
+    params: dict[str, Any]
+    """Grid key -> value for this cell (the columns that vary), plus ``seed``."""
+    config: dict[str, Any]
+    """The base scenario dict with ``set``, the grid values and the seed applied."""
+    key: str
+    """Stable hash of ``config`` and the cell function: the cell's file name."""
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    node = data
+    *parents, leaf = dotted.split(".")
+    for p in parents:
+        child = node.get(p)
+        if child is None:
+            child = node[p] = {}
+        if not isinstance(child, dict):
+            raise KeyError(f"{dotted}: {p!r} is a value, not a table")
+        node = child
+    node[leaf] = value
+
+
+def cell_key(config: Mapping[str, Any], cell: str) -> str:
+    """Hash of the canonical JSON of a resolved config and the cell function (16 hex)."""
+    text = json.dumps({"config": config, "cell": cell}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A loaded sweep: its table, the base scenario dict and the file it came from."""
+
+    config: SweepConfig
+    base: dict[str, Any]
+    file: str = "<sweep>"
+
+    def cells(self) -> list[Cell]:
+        """Every grid combination x seed, in grid order (last key fastest, then seeds)."""
+        base = copy.deepcopy(self.base)
+        for key, value in self.config.set.items():
+            _set_dotted(base, key, value)
+        keys = list(self.config.grid)
+        out = []
+        combos = itertools.product(*(self.config.grid[k] for k in keys))
+        for combo in combos:
+            for seed in self.config.seeds:
+                cfg = copy.deepcopy(base)
+                for key, value in zip(keys, combo, strict=True):
+                    for part in key.split("+"):
+                        _set_dotted(cfg, part, value)
+                cfg[SEED_KEY] = seed
+                params = {**dict(zip(keys, combo, strict=True)), SEED_KEY: seed}
+                out.append(Cell(len(out), params, cfg, cell_key(cfg, self.config.cell)))
+        return out
+
+
+def _scenario_problems(sweep: Sweep) -> list[Problem]:
+    """Build every cell's scenario; report each problem once, naming the grid value."""
+    from duplexsim.config.scenario import scenario_from_dict
+
+    seen: set[str] = set()
+    problems: list[Problem] = []
+    for cell in sweep.cells():
+        try:
+            scenario_from_dict(cell.config, file=sweep.file)
+        except ConfigError as e:
+            where = ", ".join(f"{k}={v!r}" for k, v in cell.params.items() if k != SEED_KEY)
+            for p in e.problems:
+                text = str(p)
+                if text not in seen:
+                    seen.add(text)
+                    problems.append(Problem(p.file, p.key, f"{p.message} (in cell {where})",
+                                            p.allowed))
+    return problems
+
+
+def load_sweep(path: str | Path, *, check_scenarios: bool = True) -> Sweep:
+    """Read a sweep TOML file; with ``check_scenarios`` every cell's scenario is validated.
+
+    Raises :class:`ConfigError` naming the file, key and allowed values.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError([Problem(str(path), "", f"cannot read sweep file: {e}")]) from e
+    if not isinstance(data.get("sweep"), dict):
+        raise ConfigError([Problem(str(path), "sweep", "missing [sweep] table")])
+    extra = sorted(set(data) - {"sweep"})
+    if extra:
+        raise ConfigError([Problem(str(path), extra[0], "unknown top-level key", "[sweep]")])
+    config = from_dict(SweepConfig, data["sweep"], file=str(path), prefix="sweep")
+    base_path = Path(config.base)
+    try:
+        base = tomllib.loads(base_path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError([Problem(str(path), "sweep.base",
+                                   f"cannot read base scenario {config.base!r}: {e}",
+                                   "a scenario TOML file, relative to the current directory")
+                           ]) from e
+    sweep = Sweep(config=config, base=base, file=str(path))
+    try:
+        sweep.cells()
+    except KeyError as e:
+        raise ConfigError([Problem(str(path), "sweep.grid", str(e.args[0]))]) from e
+    if check_scenarios:
+        problems = _scenario_problems(sweep)
+        if problems:
+            raise ConfigError(problems)
+    return sweep

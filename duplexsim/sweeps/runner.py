@@ -1,0 +1,151 @@
+"""Run a sweep's cells, resumably, on a local process pool or on Ray; gather one table.
+
+Layout of ``OUT``:
+
+```
+OUT/sweep.json          the sweep table and base scenario as loaded
+OUT/cells/KEY.json      one finished cell: {"key", "index", "params", "config", "row"}
+OUT/results.parquet     every finished cell, one row each, in grid order
+OUT/failures.json       cells that raised (retried on the next run)
+```
+
+A cell file is written atomically when its cell finishes, so a killed sweep leaves only
+whole rows behind; a rerun skips every cell whose file exists (the key hashes the
+resolved scenario and the cell function, so a changed grid value is a new cell). Owns
+scheduling and bookkeeping; what a cell computes lives in :mod:`duplexsim.sweeps.cells`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import multiprocessing
+import os
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm import tqdm
+
+from duplexsim.atomic import atomic_path, write_json
+from duplexsim.sweeps.config import Cell, Sweep
+
+DEFAULT_CELL = "duplexsim.sweeps.cells:simulate_cell"
+BACKENDS = ("local", "ray")
+
+
+def resolve_cell_fn(spec: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Import ``module:function`` ("" = the default cell: simulate and score)."""
+    module, _, name = (spec or DEFAULT_CELL).partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"cell function {spec!r} cannot be imported: {e} "
+                         "(allowed: an importable 'module:function')") from e
+
+
+def _run_one(spec: str, cell: Cell) -> tuple[Cell, dict[str, Any] | None, str | None]:
+    """Worker entry: (cell, row, None) or (cell, None, traceback text)."""
+    try:
+        row = resolve_cell_fn(spec)(cell.config)
+        return cell, dict(row), None
+    except Exception:  # a failing cell is recorded and retried later, not fatal
+        return cell, None, traceback.format_exc()
+
+
+def cell_path(out: Path, cell: Cell) -> Path:
+    return out / "cells" / f"{cell.key}.json"
+
+
+def _finish(out: Path, cell: Cell, row: dict[str, Any]) -> None:
+    write_json(cell_path(out, cell), {"key": cell.key, "index": cell.index,
+                                      "params": cell.params, "config": cell.config, "row": row})
+
+
+def _local(spec: str, cells: list[Cell], workers: int) -> Iterator[tuple]:
+    if workers <= 1:  # in-process: simplest to debug, no pickling
+        for cell in cells:
+            yield _run_one(spec, cell)
+        return
+    # spawn: torch and SimPy state never cross a fork
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        pending = {pool.submit(_run_one, spec, c) for c in cells}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                yield fut.result()
+
+
+def _ray(spec: str, cells: list[Cell], workers: int) -> Iterator[tuple]:
+    try:
+        import ray
+    except ImportError as e:
+        raise RuntimeError("--backend ray needs Ray: pip install 'ray[default]'") from e
+    started = not ray.is_initialized()
+    if started:  # an existing cluster (ray.init(address=...)) is used as it is
+        ray.init(num_cpus=workers or None, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+    try:
+        remote = ray.remote(_run_one)
+        pending = [remote.remote(spec, c) for c in cells]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run_sweep(
+    sweep: Sweep, out: str | Path, *, backend: str = "local", workers: int | None = None,
+    progress: bool = True, limit: int | None = None,
+) -> pd.DataFrame:
+    """Run every unfinished cell of ``sweep`` into ``out``; return the results table.
+
+    ``workers`` overrides the sweep file's (0 = one per core); ``limit`` runs at most that
+    many unfinished cells (the rest stay for the next run). Failed cells are listed in
+    ``failures.json`` and left out of the table.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r} unknown (allowed: {', '.join(BACKENDS)})")
+    out = Path(out)
+    spec = sweep.config.cell or DEFAULT_CELL
+    resolve_cell_fn(spec)  # fail before anything runs
+    n = sweep.config.workers if workers is None else workers
+    n = n or os.cpu_count() or 1
+    cells = sweep.cells()
+    write_json(out / "sweep.json", {"file": sweep.file, "sweep": sweep.config.__dict__,
+                                    "base": sweep.base, "cells": len(cells)})
+    todo = [c for c in cells if not cell_path(out, c).is_file()]
+    todo = todo[:limit] if limit is not None else todo
+    failures: dict[str, Any] = {}
+    runner = _local if backend == "local" else _ray
+    with tqdm(total=len(cells), initial=len(cells) - len(todo), desc=sweep.config.name,
+              unit="cell", disable=not progress) as bar:
+        for cell, row, error in runner(spec, todo, min(n, max(len(todo), 1))):
+            if error is None:
+                _finish(out, cell, row)
+            else:
+                failures[cell.key] = {"params": cell.params, "error": error}
+            bar.update(1)
+    write_json(out / "failures.json", failures)
+    return collect(sweep, out)
+
+
+def collect(sweep: Sweep, out: str | Path) -> pd.DataFrame:
+    """The finished cells of ``sweep`` as one table (grid order), written to results.parquet."""
+    out = Path(out)
+    rows = []
+    for cell in sweep.cells():
+        path = cell_path(out, cell)
+        if path.is_file():
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            rows.append({"cell": cell.key, **cell.params, **stored["row"]})
+    table = pd.DataFrame(rows)
+    with atomic_path(out / "results.parquet") as tmp:
+        table.to_parquet(tmp, index=False)
+    return table

@@ -1,0 +1,53 @@
+"""Cheap, real cell functions for runner tests (turn-taking metrics of a generated timeline).
+
+Importable by worker processes (spawn copies sys.path). Environment hooks for tests:
+``SWEEP_TEST_CALLS`` (folder: one file per call, to count calls) and
+``SWEEP_TEST_KILL_AT`` (SIGKILL this process on that call number, to simulate a kill).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from duplexsim.metrics.turntaking import detect_events, summarize_events
+
+
+def _count_call() -> int:
+    folder = os.environ.get("SWEEP_TEST_CALLS")
+    if not folder:
+        return 0
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    (Path(folder) / uuid.uuid4().hex).touch()
+    return len(list(Path(folder).iterdir()))
+
+
+def turntaking_cell(config: dict[str, Any]) -> dict[str, Any]:
+    """Alternating turns whose gaps grow with the configured one-way delay."""
+    calls = _count_call()
+    if calls and str(calls) == os.environ.get("SWEEP_TEST_KILL_AT"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    delay = float(config["network"]["a_to_b"]["delay_ms"])
+    rng = np.random.default_rng(config["seed"])
+    vad = np.zeros((2, 1500), dtype=bool)  # 60 s at 40 ms
+    t, s = 0, 0
+    while t < 1450:
+        ipu = int(rng.integers(20, 60))
+        vad[s, t : t + ipu] = True
+        t += ipu + max(1, int((delay + rng.normal(200, 100)) // 40))
+        s = 1 - s
+    row = summarize_events(detect_events(vad), 60_000)
+    row["estimation_is_model"] = float(config["a"].get("estimation") == "model")
+    return row
+
+
+def failing_cell(config: dict[str, Any]) -> dict[str, Any]:
+    """Fails for seed 1 unless SWEEP_TEST_HEAL is set (a cell that can be retried)."""
+    if config["seed"] == 1 and not os.environ.get("SWEEP_TEST_HEAL"):
+        raise RuntimeError("cell failed on purpose")
+    return {"value": float(config["seed"])}

@@ -1,0 +1,172 @@
+"""Sweep files, grid expansion, resumable runs (killed mid-sweep), pool and Ray backends."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from duplexsim.config.loader import ConfigError
+from duplexsim.sweeps import load_sweep, run_sweep
+
+HERE = Path(__file__).parent
+BASE = """name = "base"
+chunk_ms = 160
+duration_s = 10.0
+[a]
+kind = "syncllm"
+agent = "runs/agents/fisher"
+[b]
+kind = "replay"
+[network]
+preset = "lan"
+[network.a_to_b]
+delay_ms = 1.0
+"""
+
+
+def write_sweep(tmp: Path, cell: str = "sweep_cellfns:turntaking_cell",
+                seeds: str = "[0, 1]", extra: str = "") -> Path:
+    (tmp / "base.toml").write_text(BASE)
+    path = tmp / "sweep.toml"
+    path.write_text(f"""[sweep]
+name = "t"
+base = "{tmp / 'base.toml'}"
+seeds = {seeds}
+workers = 1
+cell = "{cell}"
+{extra}
+[sweep.set]
+duration_s = 30.0
+[sweep.grid]
+"network.a_to_b.delay_ms+network.b_to_a.delay_ms" = [0, 160, 480]
+"a.estimation" = ["model", "silence"]
+""")
+    return path
+
+
+def test_grid_expands_to_cells_with_stable_distinct_keys(tmp_path):
+    sweep = load_sweep(write_sweep(tmp_path), check_scenarios=False)
+    cells = sweep.cells()
+    assert len(cells) == 3 * 2 * 2
+    assert len({c.key for c in cells}) == len(cells)
+    c = cells[-1]
+    assert c.params == {"network.a_to_b.delay_ms+network.b_to_a.delay_ms": 480,
+                        "a.estimation": "silence", "seed": 1}
+    assert c.config["network"]["b_to_a"]["delay_ms"] == 480
+    assert c.config["network"]["a_to_b"]["delay_ms"] == 480
+    assert c.config["duration_s"] == 30.0 and c.config["seed"] == 1
+    assert c.config["network"]["preset"] == "lan"  # base kept
+    again = load_sweep(write_sweep(tmp_path), check_scenarios=False).cells()
+    assert [x.key for x in again] == [x.key for x in cells]
+
+
+@pytest.mark.parametrize(("seeds", "extra", "match"), [
+    ("[]", "", "sweep.seeds"),
+    ("[0, 0]", "", "sweep.seeds"),
+    ("[0]", "colour = 1", "sweep.colour: unknown key"),
+    ("[0]", "workers = -1", "sweep.workers"),
+])
+def test_bad_sweep_files_name_the_key(tmp_path, seeds, extra, match):
+    path = write_sweep(tmp_path, seeds=seeds)
+    if extra.startswith("workers"):
+        path.write_text(path.read_text().replace("workers = 1", extra))
+    else:
+        path.write_text(path.read_text().replace("cell =", f"{extra}\ncell ="))
+    with pytest.raises(ConfigError, match=match) as e:
+        load_sweep(path, check_scenarios=False)
+    assert str(path) in str(e.value)
+
+
+def test_missing_base_scenario_is_reported(tmp_path):
+    path = write_sweep(tmp_path)
+    (tmp_path / "base.toml").unlink()
+    with pytest.raises(ConfigError, match="sweep.base: cannot read base scenario"):
+        load_sweep(path, check_scenarios=False)
+
+
+def test_resume_skips_finished_cells(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.setenv("SWEEP_TEST_CALLS", str(tmp_path / "calls"))
+    sweep = load_sweep(write_sweep(tmp_path), check_scenarios=False)
+    part = run_sweep(sweep, tmp_path / "out", workers=1, progress=False, limit=5)
+    assert len(part) == 5
+    full = run_sweep(sweep, tmp_path / "out", workers=1, progress=False)
+    assert len(full) == 12 and len(list((tmp_path / "calls").iterdir())) == 12
+    again = run_sweep(sweep, tmp_path / "out", workers=1, progress=False)
+    assert len(list((tmp_path / "calls").iterdir())) == 12  # nothing recomputed
+    pd.testing.assert_frame_equal(full, again)
+    assert pd.read_parquet(tmp_path / "out" / "results.parquet").equals(full)
+    # delay raises the gaps: the metric varies with the grid as it should
+    by_delay = full.groupby("network.a_to_b.delay_ms+network.b_to_a.delay_ms")["gap_median_ms"]
+    assert by_delay.mean().is_monotonic_increasing
+
+
+def test_killed_sweep_resumes_to_the_same_table(tmp_path):
+    path = write_sweep(tmp_path)
+    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "duplexsim.cli", "sweep", str(path), "--no-check", "--quiet"]
+    killed = subprocess.run([*cmd, "--out", str(tmp_path / "a")], capture_output=True,
+                            env={**env, "SWEEP_TEST_CALLS": str(tmp_path / "calls"),
+                                 "SWEEP_TEST_KILL_AT": "6"})
+    assert killed.returncode == -signal.SIGKILL
+    finished = sorted((tmp_path / "a" / "cells").glob("*.json"))
+    assert len(finished) == 5
+    for f in finished:  # every row on disk is whole
+        assert set(json.loads(f.read_text())) == {"key", "index", "params", "config", "row"}
+    resumed = subprocess.run([*cmd, "--out", str(tmp_path / "a")], capture_output=True,
+                             env={**env, "SWEEP_TEST_CALLS": str(tmp_path / "calls2")},
+                             text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "12/12 cells finished" in resumed.stdout
+    assert len(list((tmp_path / "calls2").iterdir())) == 7  # only the unfinished cells ran
+    clean = subprocess.run([*cmd, "--out", str(tmp_path / "b")], env=env, capture_output=True)
+    assert clean.returncode == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "results.parquet"),
+                                  pd.read_parquet(tmp_path / "b" / "results.parquet"))
+
+
+def test_process_pool_matches_in_process(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(HERE))
+    sweep = load_sweep(write_sweep(tmp_path, seeds="[3]"), check_scenarios=False)
+    serial = run_sweep(sweep, tmp_path / "s", workers=1, progress=False)
+    pooled = run_sweep(sweep, tmp_path / "p", workers=2, progress=False)
+    pd.testing.assert_frame_equal(serial, pooled)
+
+
+def test_failed_cells_are_listed_and_retried(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(HERE))
+    sweep = load_sweep(write_sweep(tmp_path, cell="sweep_cellfns:failing_cell"),
+                       check_scenarios=False)
+    table = run_sweep(sweep, tmp_path / "o", workers=1, progress=False)
+    assert len(table) == 6 and set(table["seed"]) == {0}
+    failures = json.loads((tmp_path / "o" / "failures.json").read_text())
+    assert len(failures) == 6 and "cell failed on purpose" in next(iter(failures.values()))["error"]
+    monkeypatch.setenv("SWEEP_TEST_HEAL", "1")
+    table = run_sweep(sweep, tmp_path / "o", workers=1, progress=False)
+    assert len(table) == 12
+    assert json.loads((tmp_path / "o" / "failures.json").read_text()) == {}
+
+
+def test_unknown_cell_function_fails_before_running(tmp_path):
+    sweep = load_sweep(write_sweep(tmp_path, cell="nowhere.at_all:cell"), check_scenarios=False)
+    with pytest.raises(ValueError, match="cannot be imported"):
+        run_sweep(sweep, tmp_path / "o", progress=False)
+    assert not (tmp_path / "o" / "cells").exists()
+
+
+def test_ray_backend_matches_local(tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.setenv("PYTHONPATH", f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    sweep = load_sweep(write_sweep(tmp_path, seeds="[5]"), check_scenarios=False)
+    local = run_sweep(sweep, tmp_path / "l", workers=1, progress=False)
+    on_ray = run_sweep(sweep, tmp_path / "r", backend="ray", workers=1, progress=False)
+    pd.testing.assert_frame_equal(local, on_ray)
