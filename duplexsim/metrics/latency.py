@@ -90,9 +90,13 @@ def network_metrics(network: pd.DataFrame, chunk_ms: int) -> dict[str, float]:
 
 def trace_metrics(
     trace: Any, chunk_ms: int, silence_units: Iterable[int] | None = None,
-    frame_ms: int = 40, params: TurnTakingParams | None = None,
-) -> dict[str, float]:
+    frame_ms: int = 40, params: TurnTakingParams | None = None, lists: bool = False,
+) -> dict[str, Any]:
     """One flat metrics row for a simulated conversation (``duplexsim.sim.Trace``).
+
+    ``lists=True`` adds list columns for reports: ``fto_values_ms`` (every FTO) and, per
+    lookahead depth, ``est_lookahead`` / ``est_unit_accuracy_by_lookahead`` /
+    ``est_frames_by_lookahead``.
 
     ``silence_units`` default: ``trace.silence_units`` if the trace has it, else ``{0}``
     (the token format's default silence unit).
@@ -102,14 +106,21 @@ def trace_metrics(
     silence = frozenset(int(u) for u in silence_units)
     units = np.asarray(trace.units)
     events = detect_events(vad_from_units(units, silence), frame_ms, params)
-    row: dict[str, float] = {"duration_s": units.shape[1] * frame_ms / 1000}
+    row: dict[str, Any] = {"duration_s": units.shape[1] * frame_ms / 1000}
     row.update(summarize_events(events, units.shape[1] * frame_ms))
     row.update(response_metrics(events))
     decisions = getattr(trace, "decisions", None)
     row.update(decision_metrics(decisions))
+    est = pd.DataFrame(columns=["agent", "lookahead", "frames", "unit_accuracy", "chunk"])
     if decisions is not None and not decisions.empty:
-        row.update(estimation_summary(estimation_table(decisions, silence)))
-    else:
-        row.update(estimation_summary(pd.DataFrame(columns=["frames"])))
+        est = estimation_table(decisions, silence)
+    row.update(estimation_summary(est))
     row.update(network_metrics(getattr(trace, "network", None), chunk_ms))
+    if lists:
+        row["fto_values_ms"] = events["fto_ms"].dropna().astype(float).tolist()
+        weighted = est.assign(w=est["unit_accuracy"] * est["frames"])
+        by_l = weighted.groupby("lookahead")[["w", "frames"]].sum()  # pooled over agents
+        row["est_lookahead"] = [int(k) for k in by_l.index]
+        row["est_unit_accuracy_by_lookahead"] = (by_l["w"] / by_l["frames"]).astype(float).tolist()
+        row["est_frames_by_lookahead"] = by_l["frames"].astype(float).tolist()
     return row

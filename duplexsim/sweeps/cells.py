@@ -18,4 +18,4 @@ def simulate_cell(config: dict[str, Any]) -> dict[str, Any]:
 
     scenario = scenario_from_dict(config, file="<sweep cell>")
     trace = run(scenario)
-    return trace_metrics(trace, chunk_ms=scenario.chunk_ms)
+    return trace_metrics(trace, chunk_ms=scenario.chunk_ms, lists=True)

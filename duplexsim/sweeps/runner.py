@@ -119,7 +119,8 @@ def run_sweep(
     n = n or os.cpu_count() or 1
     cells = sweep.cells()
     write_json(out / "sweep.json", {"file": sweep.file, "sweep": sweep.config.__dict__,
-                                    "base": sweep.base, "cells": len(cells)})
+                                    "base": sweep.base, "cells": len(cells),
+                                    "grid_keys": list(sweep.config.grid)})  # JSON sorts dicts
     todo = [c for c in cells if not cell_path(out, c).is_file()]
     todo = todo[:limit] if limit is not None else todo
     failures: dict[str, Any] = {}
@@ -148,4 +149,4 @@ def collect(sweep: Sweep, out: str | Path) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     with atomic_path(out / "results.parquet") as tmp:
         table.to_parquet(tmp, index=False)
-    return table
+    return pd.read_parquet(out / "results.parquet")  # what a later reader sees (lists -> arrays)

@@ -104,3 +104,16 @@ def test_backchannel_overlap_is_not_a_takeover_attempt():
     vad[1, 150:190] = True  # a 400 ms backchannel inside A's turn
     r = response_metrics(detect_events(vad, 10))
     assert np.isnan(r["takeover_rate"])
+
+
+def test_trace_metrics_list_columns_for_reports():
+    units = np.zeros((2, 250), dtype=np.int64)
+    units[0, 0:50] = 7
+    units[1, 55:120] = 9
+    units[0, 110:200] = 7
+    trace = SimpleNamespace(units=units, decisions=decisions(), network=None)
+    row = trace_metrics(trace, chunk_ms=160, lists=True)
+    assert row["fto_values_ms"] == [200.0, -400.0]
+    assert row["est_lookahead"] == [1, 2]
+    assert row["est_unit_accuracy_by_lookahead"] == pytest.approx([3 / 8, 0.75])
+    assert row["est_frames_by_lookahead"] == [8.0, 8.0]

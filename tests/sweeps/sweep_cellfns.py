@@ -41,8 +41,14 @@ def turntaking_cell(config: dict[str, Any]) -> dict[str, Any]:
         vad[s, t : t + ipu] = True
         t += ipu + max(1, int((delay + rng.normal(200, 100)) // 40))
         s = 1 - s
-    row = summarize_events(detect_events(vad), 60_000)
+    events = detect_events(vad)
+    row: dict[str, Any] = summarize_events(events, 60_000)
     row["estimation_is_model"] = float(config["a"].get("estimation") == "model")
+    row["fto_values_ms"] = events["fto_ms"].dropna().tolist()
+    depth = 1 + int(delay // 160)  # lookahead grows with delay; accuracy falls with it
+    row["est_lookahead"] = list(range(1, depth + 1))
+    row["est_unit_accuracy_by_lookahead"] = [0.9 / d for d in range(1, depth + 1)]
+    row["est_frames_by_lookahead"] = [40.0] * depth
     return row
 
 

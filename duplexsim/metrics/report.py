@@ -1,0 +1,260 @@
+"""``duplexsim report runs/SWEEP``: a markdown report with tables and PNG plots of a sweep.
+
+Reads ``results.parquet`` and ``sweep.json`` written by :mod:`duplexsim.sweeps.runner`.
+The x axis is the first swept key naming a delay (``delay_ms``), unless ``--x`` says
+otherwise; every other swept key (pairing, estimation, jitter, ...) splits the lines.
+Each metric gets mean and 95% confidence interval over seeds (Student t), in a table and
+a PNG. List columns written by cells (``fto_values_ms``; ``est_lookahead`` with
+``est_unit_accuracy_by_lookahead`` and ``est_frames_by_lookahead``) give FTO histograms
+(against a corpus with ``--corpus``) and estimation accuracy against lookahead depth.
+Writes only inside the run folder, atomically; must not run simulations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from duplexsim.atomic import atomic_path, write_text
+
+LIST_COLUMNS = ("fto_values_ms", "est_lookahead", "est_unit_accuracy_by_lookahead",
+                "est_frames_by_lookahead")
+KEY_METRICS = ("fto_median_ms", "gap_median_ms", "overlap_share", "response_latency_ms_a",
+               "response_latency_ms_b", "takeover_rate", "est_unit_accuracy",
+               "est_va_agreement", "lookahead_mean", "deadline_miss_rate",
+               "mouth_to_ear_mean_ms", "ipus_per_min", "backchannels_per_min", "unit_ppl")
+
+
+def ci95(values: np.ndarray) -> tuple[float, float, int]:
+    """Mean, half-width of the 95% t confidence interval, and n (finite values only)."""
+    from scipy.stats import t
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return float("nan"), float("nan"), 0
+    if len(v) == 1:
+        return float(v[0]), float("nan"), 1
+    half = t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return float(v.mean()), float(half), len(v)
+
+
+def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
+    """The results table and the swept parameter columns (grid keys, then ``seed``)."""
+    run_dir = Path(run_dir)
+    results = run_dir / "results.parquet"
+    if not results.is_file():
+        raise FileNotFoundError(f"{results} not found (run `duplexsim sweep SWEEP.toml "
+                                f"--out {run_dir}` first)")
+    table = pd.read_parquet(results)
+    meta_path = run_dir / "sweep.json"
+    grid: list[str] = []
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        grid = list(meta.get("grid_keys") or meta["sweep"]["grid"])  # grid_keys keeps order
+    return table, [g for g in grid if g in table.columns] + ["seed"]
+
+
+def summarize(table: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:
+    """Mean and 95% CI over seeds of each metric, per combination of ``keys``."""
+    rows = []
+    groups = table.groupby(keys, sort=False, dropna=False) if keys else [((), table)]
+    for key, part in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        row: dict[str, Any] = dict(zip(keys, key, strict=True))
+        row["seeds"] = len(part)
+        for m in metrics:
+            mean, half, _ = ci95(part[m].to_numpy(float))
+            row[m] = mean
+            row[f"{m}_ci95"] = half
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float | np.floating):
+        return "nan" if not np.isfinite(v) else f"{v:.4g}"
+    return str(v)
+
+
+def markdown_table(df: pd.DataFrame, metrics: list[str], keys: list[str]) -> str:
+    """Markdown table: key columns, seeds, then ``mean ± ci`` per metric."""
+    head = [*keys, "seeds", *metrics]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in df.iterrows():
+        cells = [_fmt(r[k]) for k in keys] + [str(r["seeds"])]
+        cells += [f"{_fmt(r[m])} ± {_fmt(r[f'{m}_ci95'])}" for m in metrics]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _savefig(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _label(key: tuple | Any, names: list[str]) -> str:
+    key = key if isinstance(key, tuple) else (key,)
+    return ", ".join(f"{n.split('.')[-1] if '+' not in n else n.split('+')[0].split('.')[-1]}="
+                     f"{_fmt(k)}" for n, k in zip(names, key, strict=True)) or "all"
+
+
+def plot_vs(summary: pd.DataFrame, x: str, lines_by: list[str], metric: str, path: Path) -> None:
+    """One metric against ``x``, a line per combination of ``lines_by``, 95% CI band."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    groups = summary.groupby(lines_by, sort=False, dropna=False) if lines_by else [((), summary)]
+    for key, part in groups:
+        part = part.sort_values(x)
+        xs, ys = part[x].to_numpy(float), part[metric].to_numpy(float)
+        ci = np.nan_to_num(part[f"{metric}_ci95"].to_numpy(float))
+        ax.plot(xs, ys, marker="o", label=_label(key, lines_by))
+        ax.fill_between(xs, ys - ci, ys + ci, alpha=0.2)
+    ax.set_xlabel(x)
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    if lines_by:
+        ax.legend(fontsize=7)
+    _savefig(fig, path)
+
+
+def plot_fto_hist(table: pd.DataFrame, by: list[str], corpus_fto: np.ndarray | None,
+                  path: Path) -> None:
+    """FTO histograms per group (pooled over seeds), with the corpus's as a reference."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    bins = np.arange(-2000, 2001, 100)
+    if corpus_fto is not None and len(corpus_fto):
+        ax.hist(np.clip(corpus_fto, -2000, 2000), bins=bins, density=True, color="0.6",
+                label="corpus")
+    groups = table.groupby(by, sort=False, dropna=False) if by else [((), table)]
+    for key, part in groups:
+        values = np.concatenate([np.asarray(v, float) for v in part["fto_values_ms"]
+                                 if v is not None] or [np.zeros(0)])
+        if len(values):
+            ax.hist(np.clip(values, -2000, 2000), bins=bins, density=True, histtype="step",
+                    label=_label(key, by))
+    ax.set_xlabel("floor-transfer offset (ms; negative = overlap)")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=7)
+    _savefig(fig, path)
+
+
+def estimation_by_lookahead(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Frame-weighted unit accuracy per lookahead depth, per group, from the list columns."""
+    rows = []
+    for _, r in table.iterrows():
+        if r.get("est_lookahead") is None:
+            continue
+        for lk, acc, fr in zip(r["est_lookahead"], r["est_unit_accuracy_by_lookahead"],
+                               r["est_frames_by_lookahead"], strict=True):
+            rows.append({**{k: r[k] for k in by}, "lookahead": int(lk), "acc": acc, "fr": fr})
+    if not rows:
+        return pd.DataFrame()
+    df = pd.DataFrame(rows).assign(w=lambda d: d["acc"] * d["fr"])
+    g = df.groupby([*by, "lookahead"], as_index=False, dropna=False)[["w", "fr"]].sum()
+    return g.assign(unit_accuracy=g["w"] / g["fr"]).drop(columns="w").rename(
+        columns={"fr": "frames"})
+
+
+def corpus_ftos(corpus_dir: str | Path, split: str | None = "test") -> np.ndarray:
+    """All floor-transfer offsets (ms) of a corpus's dialogues, from its units."""
+    from duplexsim.corpora import load_corpus
+    from duplexsim.metrics.turntaking import detect_events, vad_from_units
+
+    corpus = load_corpus(corpus_dir)
+    silence = corpus.tokenizer().silence_units
+    out = [detect_events(vad_from_units(d.units, silence))["fto_ms"].dropna().to_numpy()
+           for d in corpus.dialogues(split=split)]
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def _estimation_section(table: pd.DataFrame, grid: list[str], out: Path) -> list[str]:
+    """Markdown lines and a PNG for estimation accuracy against lookahead ([] if no data)."""
+    import matplotlib.pyplot as plt
+
+    if "est_lookahead" not in table.columns:
+        return []
+    est = estimation_by_lookahead(table, grid)
+    if not len(est):
+        return []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, part in (est.groupby(grid, sort=False, dropna=False) if grid else [((), est)]):
+        ax.plot(part["lookahead"], part["unit_accuracy"], marker="o", label=_label(key, grid))
+    ax.set_xlabel("lookahead depth (partner chunks estimated)")
+    ax.set_ylabel("unit accuracy of estimates")
+    ax.legend(fontsize=7)
+    _savefig(fig, out / "estimation_vs_lookahead.png")
+    lines = ["## Estimation accuracy against lookahead", "",
+             "| " + " | ".join(est.columns) + " |", "|" + "---|" * len(est.columns)]
+    lines += ["| " + " | ".join(_fmt(v) for v in r) + " |" for r in est.itertuples(index=False)]
+    return [*lines, "", "![estimation](estimation_vs_lookahead.png)", ""]
+
+
+def write_report(run_dir: str | Path, *, x: str | None = None,
+                 corpus: str | Path | None = None) -> Path:
+    """Write ``REPORT.md`` and PNG plots into ``run_dir/report``; return the markdown path."""
+    run_dir = Path(run_dir)
+    table, params = load_run(run_dir)
+    out = run_dir / "report"
+    grid = [p for p in params if p != "seed"]
+    x = x or next((p for p in grid if "delay_ms" in p), grid[0] if grid else None)
+    if x is not None and x not in table.columns:
+        raise ValueError(f"--x {x!r} is not a swept column (allowed: {', '.join(grid)})")
+    numeric = [c for c in table.columns if c not in (*params, "cell", *LIST_COLUMNS)
+               and pd.api.types.is_numeric_dtype(table[c])]
+    metrics = [m for m in KEY_METRICS if m in numeric] or numeric
+    summary = summarize(table, grid, numeric)
+    lines = [f"# Sweep report: {run_dir.name}", "",
+             f"{len(table)} cells; swept: {', '.join(grid) or '(nothing)'}; seeds: "
+             f"{sorted(table['seed'].unique().tolist()) if 'seed' in table else '-'}.",
+             "Values are mean ± half-width of the 95% confidence interval over seeds "
+             "(Student t; nan with one seed).", "",
+             "## Key metrics", "", markdown_table(summary, metrics, grid), ""]
+    if x is not None and pd.api.types.is_numeric_dtype(table[x]):
+        lines += [f"## Metrics against {x}", ""]
+        by = [g for g in grid if g != x]
+        for m in metrics:
+            png = f"{m}_vs_{x.split('+')[0].split('.')[-1]}.png"
+            plot_vs(summary, x, by, m, out / png)
+            lines += [f"![{m}]({png})", ""]
+    if "fto_values_ms" in table.columns:
+        ref = corpus_ftos(corpus) if corpus else None
+        plot_fto_hist(table, grid, ref, out / "fto_hist.png")
+        lines += ["## Floor-transfer offsets", "",
+                  "" if corpus else "(no --corpus given: no corpus reference)",
+                  "![fto](fto_hist.png)", ""]
+    lines += _estimation_section(table, grid, out)
+    with atomic_path(out / "summary.csv") as tmp:
+        summary.to_csv(tmp, index=False)
+    write_text(out / "REPORT.md", "\n".join(lines) + "\n")
+    return out / "REPORT.md"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", type=Path, help="a sweep output folder (results.parquet)")
+    parser.add_argument("--x", default=None, help="swept column for the x axis "
+                        "(default: the first swept key with delay_ms)")
+    parser.add_argument("--corpus", type=Path, default=None,
+                        help="corpus folder whose test-split FTOs are the histogram reference")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        path = write_report(args.run_dir, x=args.x, corpus=args.corpus)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"duplexsim report: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,69 @@
+"""`duplexsim report` on a real (small) sweep run: tables with CIs, PNG plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from duplexsim.cli import main
+from duplexsim.metrics.report import ci95, summarize
+from duplexsim.sweeps import load_sweep, run_sweep
+
+SWEEPS = Path(__file__).parents[1] / "sweeps"
+
+
+def test_ci95_known_values():
+    mean, half, n = ci95(np.array([1.0, 2.0, 3.0, np.nan]))
+    # t(0.975, 2) = 4.3027, sd = 1
+    assert (mean, n) == (2.0, 3) and half == pytest.approx(4.3027 / np.sqrt(3), rel=1e-4)
+    assert np.isnan(ci95(np.array([5.0]))[1])
+
+
+@pytest.fixture()
+def run_dir(tmp_path, monkeypatch) -> Path:
+    monkeypatch.syspath_prepend(str(SWEEPS))
+    (tmp_path / "base.toml").write_text("name = 'b'\n[a]\nkind = 'replay'\n[network]\n"
+                                        "preset = 'lan'\n[network.a_to_b]\ndelay_ms = 0.0\n")
+    (tmp_path / "s.toml").write_text(f"""[sweep]
+name = "rep"
+base = "{tmp_path / 'base.toml'}"
+seeds = [0, 1, 2]
+workers = 1
+cell = "sweep_cellfns:turntaking_cell"
+[sweep.grid]
+"network.a_to_b.delay_ms" = [0, 160, 480]
+"a.estimation" = ["model", "silence"]
+""")
+    out = tmp_path / "run"
+    run_sweep(load_sweep(tmp_path / "s.toml", check_scenarios=False), out, progress=False)
+    return out
+
+
+def test_report_writes_tables_and_plots(run_dir):
+    assert main(["report", str(run_dir)]) == 0
+    report = (run_dir / "report" / "REPORT.md").read_text()
+    assert "| network.a_to_b.delay_ms | a.estimation | seeds |" in report
+    assert "±" in report and "![gap_median_ms]" in report
+    pngs = {p.name for p in (run_dir / "report").glob("*.png")}
+    assert {"gap_median_ms_vs_delay_ms.png", "fto_hist.png",
+            "estimation_vs_lookahead.png"} <= pngs
+    for name in pngs:  # real PNG files
+        assert (run_dir / "report" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| 480 | model | 4 | 120 | 0.225 |" in report  # 0.9 / depth 4, 3 seeds x 40 frames
+
+
+def test_summary_means_match_the_table(run_dir):
+    import pandas as pd
+
+    table = pd.read_parquet(run_dir / "results.parquet")
+    s = summarize(table, ["network.a_to_b.delay_ms"], ["gap_median_ms"])
+    assert s["seeds"].tolist() == [6, 6, 6]
+    expect = table.groupby("network.a_to_b.delay_ms", sort=False)["gap_median_ms"].mean()
+    assert s["gap_median_ms"].to_numpy() == pytest.approx(expect.to_numpy())
+
+
+def test_report_on_a_missing_run_says_what_to_do(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+    assert "duplexsim sweep" in capsys.readouterr().err
