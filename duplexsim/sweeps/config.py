@@ -197,3 +197,28 @@ def load_sweep(path: str | Path, *, check_scenarios: bool = True) -> Sweep:
         if problems:
             raise ConfigError(problems)
     return sweep
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to a sweep file")
+
+
+def dump_sweep(config: SweepConfig) -> str:
+    """The sweep as TOML text that :func:`load_sweep` reads back (experiments write these)."""
+    lines = ["[sweep]"]
+    for key in ("name", "base", "seeds", "workers", "cell"):
+        lines.append(f"{key} = {_toml_value(getattr(config, key))}")
+    for table in ("set", "grid"):
+        lines.append(f"[sweep.{table}]")
+        lines += [f"{json.dumps(k)} = {_toml_value(v)}" for k, v in getattr(config, table).items()]
+    text = "\n".join(lines) + "\n"
+    tomllib.loads(text)
+    return text

@@ -1,0 +1,81 @@
+"""Latency sweep (issue 7): how turn-taking degrades with one-way delay, jitter and loss,
+with and without partner estimation.
+
+Full mode: F-F and F-C pairings of trained SyncLLM agents (``--agents runs/agents`` with
+``fisher/`` and ``candor/``) at one-way delays 0-640 ms, jitter sd 0/10/30 ms, loss 0/1%,
+estimation model / silence / wait, 3 seeds. Smoke mode (``--smoke``): both sides replay
+the shipped dialogue, two delays, one seed, 10 s: checks the whole pipeline in seconds.
+Writes ``OUT/sweep.toml``, the sweep results and ``OUT/report/REPORT.md``.
+
+    python experiments/latency_sweep.py --out runs/latency            # full
+    python experiments/latency_sweep.py --smoke --out /tmp/latency    # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from duplexsim.atomic import write_text
+from duplexsim.metrics.report import write_report
+from duplexsim.sweeps.config import SweepConfig, dump_sweep, load_sweep
+from duplexsim.sweeps.runner import run_sweep
+
+DELAYS_MS = [0, 80, 160, 200, 240, 320, 480, 640]
+BOTH_DELAYS = "network.a_to_b.delay_ms+network.b_to_a.delay_ms"
+BOTH_JITTER = "network.a_to_b.jitter_ms+network.b_to_a.jitter_ms"
+BOTH_LOSS = "network.a_to_b.loss+network.b_to_a.loss"
+
+
+def base_scenario(smoke: bool, agents: Path, partner: str) -> str:
+    """Scenario TOML text: replay sides (smoke) or a fisher agent against ``partner``."""
+    link = ('jitter_dist = "normal"\nloss_model = "bernoulli"\nordering = "fifo"\n'
+            "delay_ms = 0.0\njitter_ms = 0.0\nloss = 0.0\n")
+    if smoke:
+        sides = '[a]\nkind = "replay"\n[b]\nkind = "replay"\n'
+    else:
+        sides = (f'[a]\nkind = "syncllm"\nagent = "{agents / "fisher"}"\n'
+                 f'[b]\nkind = "syncllm"\nagent = "{agents / partner}"\n')
+    return (f'name = "latency-{partner}"\nchunk_ms = 160\nduration_s = 60.0\n{sides}'
+            f'[network]\npreset = "ideal"\n[network.a_to_b]\n{link}[network.b_to_a]\n{link}'
+            '[output]\naudio = false\n')
+
+
+def sweep_for(args: argparse.Namespace, partner: str, base: Path) -> SweepConfig:
+    if args.smoke:
+        return SweepConfig(name=f"latency-smoke-{partner}", base=str(base), seeds=(0,),
+                           grid={BOTH_DELAYS: [0, 320]}, set={"duration_s": 10.0},
+                           workers=args.workers)
+    return SweepConfig(
+        name=f"latency-{partner}", base=str(base), seeds=(0, 1, 2), workers=args.workers,
+        grid={BOTH_DELAYS: DELAYS_MS, BOTH_JITTER: [0.0, 10.0, 30.0], BOTH_LOSS: [0.0, 0.01],
+              "a.estimation+b.estimation": ["model", "silence", "wait"]})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/latency"))
+    parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
+    parser.add_argument("--smoke", action="store_true", help="tiny budget, no trained agents")
+    parser.add_argument("--workers", type=int, default=0)
+    args = parser.parse_args(argv)
+    partners = ["fisher"] if args.smoke else ["fisher", "candor"]
+    for partner in partners:
+        if not args.smoke and not (args.agents / partner / "agent.json").is_file():
+            print(f"no trained agent at {args.agents / partner} (train it: duplexsim train "
+                  f"agents/{partner}.toml), or run with --smoke", file=sys.stderr)
+            return 2
+        out = args.out / f"F-{partner[0].upper()}"
+        base = out / "base.toml"
+        write_text(base, base_scenario(args.smoke, args.agents, partner))
+        write_text(out / "sweep.toml", dump_sweep(sweep_for(args, partner, base)))
+        sweep = load_sweep(out / "sweep.toml")
+        table = run_sweep(sweep, out, progress=True)
+        report = write_report(out)
+        print(f"{len(table)} cells -> {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

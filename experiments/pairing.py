@@ -1,0 +1,70 @@
+"""Pairing (issue 7): does cross-corpus pairing cost anything? F-F, F-C, C-F, C-C.
+
+Full mode: trained SyncLLM agents (``--agents runs/agents`` with ``fisher/`` and
+``candor/``) on each side, at one-way delays 0 / 160 / 240 ms, 3 seeds. Smoke mode
+(``--smoke``): A is a scripted talker or a replay side against a replay partner, one
+delay, one seed, 10 s. Writes ``OUT/sweep.toml``, results and ``OUT/report/REPORT.md``.
+
+    python experiments/pairing.py --out runs/pairing
+    python experiments/pairing.py --smoke --out /tmp/pairing
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from duplexsim.atomic import write_text
+from duplexsim.metrics.report import write_report
+from duplexsim.sweeps.config import SweepConfig, dump_sweep, load_sweep
+from duplexsim.sweeps.runner import run_sweep
+
+BOTH_DELAYS = "network.a_to_b.delay_ms+network.b_to_a.delay_ms"
+
+
+def base_scenario(smoke: bool, agents: Path) -> str:
+    link = 'jitter_dist = "none"\nloss_model = "none"\ndelay_ms = 0.0\njitter_ms = 0.0\n'
+    if smoke:
+        sides = '[a]\nkind = "scripted"\npolicy = "random-talker"\n[b]\nkind = "replay"\n'
+    else:
+        fisher = agents / "fisher"
+        sides = (f'[a]\nkind = "syncllm"\nagent = "{fisher}"\n'
+                 f'[b]\nkind = "syncllm"\nagent = "{fisher}"\n')
+    return (f'name = "pairing"\nchunk_ms = 160\nduration_s = 60.0\n{sides}'
+            f'[network]\npreset = "ideal"\n[network.a_to_b]\n{link}[network.b_to_a]\n{link}'
+            '[output]\naudio = false\n')
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/pairing"))
+    parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
+    parser.add_argument("--smoke", action="store_true", help="tiny budget, no trained agents")
+    parser.add_argument("--workers", type=int, default=0)
+    args = parser.parse_args(argv)
+    dirs = [str(args.agents / "fisher"), str(args.agents / "candor")]
+    if not args.smoke:
+        missing = [d for d in dirs if not (Path(d) / "agent.json").is_file()]
+        if missing:
+            print(f"no trained agent at {', '.join(missing)} (duplexsim train "
+                  "agents/<card>.toml), or run with --smoke", file=sys.stderr)
+            return 2
+    base = args.out / "base.toml"
+    write_text(base, base_scenario(args.smoke, args.agents))
+    if args.smoke:
+        sweep = SweepConfig(name="pairing-smoke", base=str(base), seeds=(0,),
+                            workers=args.workers, set={"duration_s": 10.0},
+                            grid={"a.kind": ["scripted", "replay"]})
+    else:
+        sweep = SweepConfig(name="pairing", base=str(base), seeds=(0, 1, 2),
+                            workers=args.workers,
+                            grid={"a.agent": dirs, "b.agent": dirs, BOTH_DELAYS: [0, 160, 240]})
+    write_text(args.out / "sweep.toml", dump_sweep(sweep))
+    table = run_sweep(load_sweep(args.out / "sweep.toml"), args.out, progress=True)
+    print(f"{len(table)} cells -> {write_report(args.out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""Experiment scripts run end to end in smoke mode, in a subprocess (CleanRL style).
+
+They need the simulator (``duplexsim.sim``); until it is importable they are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from duplexsim.sweeps.config import SweepConfig, dump_sweep
+
+ROOT = Path(__file__).parents[2]
+
+
+def _sim_available() -> bool:
+    try:
+        from duplexsim.sim import run  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_dump_sweep_round_trips():
+    import tomllib
+
+    cfg = SweepConfig(name="x", base="b.toml", seeds=(0, 2), set={"duration_s": 5.0},
+                      grid={"network.a_to_b.delay_ms+network.b_to_a.delay_ms": [0, 80],
+                            "a.estimation": ["model", "wait"]})
+    data = tomllib.loads(dump_sweep(cfg))["sweep"]
+    assert data["grid"] == {"network.a_to_b.delay_ms+network.b_to_a.delay_ms": [0, 80],
+                            "a.estimation": ["model", "wait"]}
+    assert data["seeds"] == [0, 2] and data["set"] == {"duration_s": 5.0}
+
+
+@pytest.mark.parametrize("script", ["latency_sweep.py", "pairing.py", "presets.py"])
+def test_experiment_smoke(script, tmp_path):
+    if not _sim_available():
+        pytest.skip("duplexsim.sim (the simulator) is not there yet")
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / script), "--smoke", "--workers", "1",
+         "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = sorted(out.rglob("results.parquet"))
+    assert results
+    for path in results:
+        table = pd.read_parquet(path)
+        assert len(table) == 2 and table["ipus_per_min"].notna().all()
+        assert (path.parent / "report" / "REPORT.md").is_file()
+
+
+def test_full_mode_without_agents_says_what_to_train(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "pairing.py"), "--agents",
+         str(tmp_path / "none"), "--out", str(tmp_path / "o")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2 and "duplexsim train" in proc.stderr
