@@ -1,0 +1,132 @@
+"""The SyncLLM model: a transformers ``LlamaForCausalLM`` built from an agent card.
+
+Owns: size presets, building (random init or a LOCAL pretrained Llama with its vocabulary
+extended), saving and loading the model directory. Must not touch training or agents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from duplexsim.config.card import ModelCard
+
+
+@dataclass(frozen=True)
+class SizePreset:
+    hidden_size: int
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    intermediate_size: int
+    context_tokens: int
+
+
+PRESETS: dict[str, SizePreset] = {
+    # tests: ~0.1M params, fast enough to train a few steps in a test
+    "tiny": SizePreset(32, 2, 2, 2, 64, 256),
+    # CPU default: ~3.5M params. The machine ran h256/4 layers at ~8k tok/s (bf16 autocast,
+    # 2 cores) vs h128/2 at ~33k tok/s; issue 5 sizes its real-time goal for ~3M-param agents.
+    "small": SizePreset(256, 4, 4, 4, 688, 512),
+    # paper scale: Llama-3-8B geometry (GQA 32/8 heads), for GPUs
+    "paper": SizePreset(4096, 32, 32, 8, 14336, 8192),
+}
+
+
+def llama_config(card: ModelCard, vocab_size: int, pad_id: int, bos_id: int,
+                 eos_id: int) -> LlamaConfig:
+    """LlamaConfig for ``card`` (zeros in the card take the size preset's value)."""
+    p = PRESETS[card.size]
+
+    def pick(value: int, default: int) -> int:
+        return value if value > 0 else default
+
+    hidden = pick(card.hidden_size, p.hidden_size)
+    heads = pick(card.n_heads, p.n_heads)
+    if hidden % heads:
+        raise ValueError(f"model.hidden_size {hidden} is not divisible by model.n_heads {heads}")
+    return LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=pick(card.n_layers, p.n_layers),
+        num_attention_heads=heads,
+        num_key_value_heads=pick(card.n_kv_heads, p.n_kv_heads),
+        intermediate_size=pick(card.intermediate_size, p.intermediate_size),
+        max_position_embeddings=pick(card.context_tokens, p.context_tokens) * 4,
+        rope_theta=10000.0 if card.size != "paper" else 500000.0,
+        tie_word_embeddings=card.size != "paper",
+        pad_token_id=pad_id, bos_token_id=bos_id, eos_token_id=eos_id,
+        attn_implementation="sdpa",
+    )
+
+
+def context_tokens(card: ModelCard) -> int:
+    return card.context_tokens or PRESETS[card.size].context_tokens
+
+
+def build_model(card: ModelCard, vocab_size: int, pad_id: int, bos_id: int, eos_id: int,
+                seed: int = 0) -> LlamaForCausalLM:
+    """A randomly initialised model, or ``card.init_from`` (local dir) with vocab extended.
+
+    With ``init_from`` the transformer weights come from the pretrained model and the
+    embedding matrix is resized to our vocabulary (``resize_token_embeddings``): units, tags
+    and specials get fresh rows. Our text ids are the in-repo BPE's, so the pretrained text
+    embeddings are reused as a warm start only, not as the original tokenizer's meaning.
+    """
+    torch.manual_seed(seed)
+    if card.init_from:
+        path = Path(card.init_from)
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(
+                f"model.init_from: {path} is not a local model directory (config.json missing)"
+            )
+        model = LlamaForCausalLM.from_pretrained(path, local_files_only=True,
+                                                 dtype=torch.float32)
+        model.resize_token_embeddings(vocab_size, mean_resizing=False)
+        model.config.pad_token_id, model.config.bos_token_id = pad_id, bos_id
+        model.config.eos_token_id = eos_id
+        return model
+    config = llama_config(card, vocab_size, pad_id, bos_id, eos_id)
+    return LlamaForCausalLM(config)
+
+
+def save_model(model: LlamaForCausalLM, path: str | Path) -> None:
+    """``save_pretrained`` into a temp folder, then rename (atomic directory write)."""
+    import shutil
+    import tempfile
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def load_model(path: str | Path, expected_vocab: int | None = None) -> LlamaForCausalLM:
+    """Load a saved model directory; a missing, corrupt or mismatched one is a clear error."""
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path}: no model here (config.json missing)")
+    try:
+        model = LlamaForCausalLM.from_pretrained(path, local_files_only=True,
+                                                 dtype=torch.float32)
+    except Exception as e:  # safetensors / json errors: name the directory
+        raise ValueError(f"{path}: corrupt model directory ({type(e).__name__}: {e})") from e
+    if expected_vocab is not None and model.config.vocab_size != expected_vocab:
+        raise ValueError(f"{path}: model vocabulary {model.config.vocab_size} != agent vocabulary "
+                         f"{expected_vocab} (allowed: the vocabulary it was trained with)")
+    model.eval()
+    return model
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,46 @@
+"""Training checkpoints: atomic save, safe load (``weights_only=True``), clear errors.
+
+Owns: the checkpoint file format. A checkpoint holds the model, optimizer and schedule
+position, the torch RNG state, the data position (the step: batches are pure functions of
+it), the finished stages with their validation losses, and the resolved card, so a resumed
+run continues bit for bit. Must not touch the data or the model's construction.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from duplexsim.atomic import atomic_path
+
+CHECKPOINT_FORMAT = "duplexsim-checkpoint/1"
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Write ``state`` (tensors, state dicts, plain values) atomically."""
+    with atomic_path(path) as tmp:
+        torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
+
+
+def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int) -> dict[str, Any]:
+    """Load a checkpoint written for this card and vocabulary; anything else is a clear error."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError, OSError) as e:
+        raise ValueError(f"{path}: corrupt checkpoint ({type(e).__name__}: {e}); delete it to "
+                         "start over") from e
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a duplexsim checkpoint (allowed: {CHECKPOINT_FORMAT})")
+    if state.get("vocab_size") != vocab_size:
+        raise ValueError(f"{path}: checkpoint vocabulary {state.get('vocab_size')} != this run's "
+                         f"{vocab_size}: it belongs to another card or corpus")
+    if state.get("card") != card:
+        diff = sorted(k for k in set(card) | set(state.get("card") or {})
+                      if (state.get("card") or {}).get(k) != card.get(k))
+        raise ValueError(f"{path}: checkpoint was written for a different agent card (tables "
+                         f"differ: {', '.join(diff)}); use a fresh --out or delete checkpoints/")
+    return state

@@ -1,0 +1,184 @@
+"""Training sequences for the three stages of the recipe (paper section 4).
+
+Owns: turning dialogues (``units [2, T]`` + segments with speaker/start/end/text) into
+token sequences. Must not touch the model or the optimizer.
+
+- Stage 1, turn-based: the dialogue's own segments in order, ``[S1] <sent> [S0] <sent>
+  <sent> [S1] ...`` (a tag at each change of speaker, self-centric), each sentence its
+  text (BPE) or its units (the channel's units within the segment, deduplicated), speech
+  chosen with a per-sample probability drawn from a truncated normal whose mean rises
+  from ``speech_share_start`` to ``speech_share_end`` over the stage (paper Fig. 4).
+- Stage 2, duplex without overlaps: the same segments laid out one after another
+  (the listener silent, a pause between them), in the SyncLLM format.
+- Stage 3: the corpus itself in the SyncLLM format, both orientations.
+
+A batch is a pure function of ``(seed, stage, step, micro, rank)``: resuming at a step
+reproduces the data exactly, with no iterator state to save.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from duplexsim.config.card import AgentCard, StageCard
+from duplexsim.models.vocab import Vocab, encode_text
+from duplexsim.tokens import SyncFormat
+
+FRAME_S = 0.04
+STAGE_INDEX = {"stage1": 1, "stage2": 2, "stage3": 3}
+
+
+class DialogueLike(Protocol):
+    """What the datasets read from a :class:`duplexsim.corpora.Dialogue`."""
+
+    units: np.ndarray | None
+    segments: list[Any]
+
+
+@dataclass
+class _Prepared:
+    units: np.ndarray  # [2, T] int64
+    segs: list[tuple[int, int, int, list[int]]]  # speaker, start frame, end frame, text ids
+
+
+def prepare(dialogues: Sequence[DialogueLike], vocab: Vocab, text_tok: Any) -> list[_Prepared]:
+    """Check units against the vocabulary and pre-tokenise segment texts."""
+    out = []
+    for i, d in enumerate(dialogues):
+        if d.units is None:
+            raise ValueError(f"dialogue {getattr(d, 'id', i)}: no units (allowed: dialogues "
+                             "with units [2, T])")
+        units = np.asarray(d.units, dtype=np.int64)
+        if units.ndim != 2 or units.shape[0] != 2:
+            raise ValueError(f"dialogue {getattr(d, 'id', i)}: units shape {units.shape} "
+                             "(allowed: [2, T])")
+        if units.size and (units.min() < 0 or units.max() >= vocab.n_units):
+            raise ValueError(f"dialogue {getattr(d, 'id', i)}: unit {int(units.max())} outside the "
+                             f"model's unit vocabulary 0..{vocab.n_units - 1}")
+        segs = []
+        for s in sorted(d.segments, key=lambda s: (s.start_s, s.speaker)):
+            a = max(0, int(round(s.start_s / FRAME_S)))
+            b = min(units.shape[1], int(round(s.end_s / FRAME_S)))
+            if b > a and s.speaker in (0, 1):
+                segs.append((int(s.speaker), a, b, encode_text(text_tok, vocab, s.text or "")))
+        out.append(_Prepared(units, segs))
+    if not out:
+        raise ValueError("no dialogues to train on")
+    return out
+
+
+def dedup(units: np.ndarray) -> np.ndarray:
+    """Drop consecutive repeats."""
+    if len(units) == 0:
+        return units
+    keep = np.ones(len(units), dtype=bool)
+    keep[1:] = units[1:] != units[:-1]
+    return units[keep]
+
+
+def sequential_layout(p: _Prepared, silence_unit: int, gap_ms: tuple[int, int],
+                      rng: np.random.Generator) -> np.ndarray:
+    """Stage 2: the segments one after another, the listener silent ([2, T'] int64)."""
+    parts0, parts1 = [], []
+    for speaker, a, b, _ in p.segs:
+        speech = p.units[speaker, a:b]
+        quiet = np.full(b - a, silence_unit, dtype=np.int64)
+        gap = np.full(int(rng.integers(gap_ms[0], gap_ms[1] + 1)) // 40, silence_unit,
+                      dtype=np.int64)
+        parts0 += [speech if speaker == 0 else quiet, gap]
+        parts1 += [quiet if speaker == 0 else speech, gap]
+    if not parts0:
+        return p.units
+    return np.stack([np.concatenate(parts0), np.concatenate(parts1)])
+
+
+class StageData:
+    """Deterministic batches of one stage for one split."""
+
+    def __init__(self, stage: str, card: AgentCard, prepared: list[_Prepared], vocab: Vocab,
+                 split_seed: int = 0) -> None:
+        self.stage, self.card, self.vocab = stage, card, vocab
+        self.scard: StageCard = card.stages()[stage]
+        self.prepared = prepared
+        self.split_seed = split_seed
+        silence = card.model.silence_unit
+        if stage == "stage2":
+            rng = np.random.default_rng([card.train.seed, 2, split_seed])
+            self.streams = [sequential_layout(p, silence, card.train.stage2_gap_ms, rng)
+                            for p in prepared]
+        else:
+            self.streams = [p.units for p in prepared]
+        lengths = np.array([max(1, s.shape[1]) for s in self.streams], dtype=float)
+        self.weights = lengths / lengths.sum()
+
+    def batch(self, step: int, micro: int = 0, rank: int = 0, progress: float = 0.0,
+              n_seqs: int | None = None) -> torch.Tensor:
+        """``[B, seq_len + 1]`` token ids (right-padded with [PAD])."""
+        key = [self.card.train.seed, STAGE_INDEX[self.stage], self.split_seed, step, micro, rank]
+        rng = np.random.default_rng(key)
+        n = n_seqs or self.scard.seqs_per_micro
+        L = self.scard.seq_len + 1
+        out = torch.full((n, L), self.vocab.pad, dtype=torch.long)
+        for row in range(n):
+            seq = self._sequence(rng, progress)[:L]
+            out[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        return out
+
+    def _sequence(self, rng: np.random.Generator, progress: float) -> list[int]:
+        i = int(rng.choice(len(self.streams), p=self.weights))
+        orient = int(rng.integers(2))
+        if self.stage == "stage1":
+            return self._turn_based(self.prepared[i], orient, rng, progress)
+        return self._duplex(self.streams[i], orient, rng)
+
+    def _duplex(self, units: np.ndarray, orient: int, rng: np.random.Generator) -> list[int]:
+        chunk_ms = int(rng.choice(self.card.train.chunk_ms))
+        fmt = SyncFormat(chunk_ms=chunk_ms, n_units=self.vocab.n_units,
+                         silence_unit=self.card.model.silence_unit)
+        F = fmt.frames_per_chunk
+        n_chunks = units.shape[1] // F
+        window = min(self.scard.window_chunks, n_chunks)
+        if window <= 0:
+            return []
+        start = int(rng.integers(0, n_chunks - window + 1)) * F
+        u = units[:, start : start + window * F]
+        own, partner = (u[0], u[1]) if orient == 0 else (u[1], u[0])
+        return fmt.encode(own, partner)
+
+    def _turn_based(self, p: _Prepared, orient: int, rng: np.random.Generator,
+                    progress: float) -> list[int]:
+        s = self.scard
+        mean = s.speech_share_start + (s.speech_share_end - s.speech_share_start) * progress
+        share = _truncated_normal(rng, mean, s.speech_share_sd)
+        out = [self.vocab.bos]
+        if not p.segs:
+            return out
+        current = None
+        for speaker, a, b, text in p.segs[int(rng.integers(len(p.segs))):]:
+            tag = self.vocab.S0 if speaker == orient else self.vocab.S1
+            if tag != current:
+                out.append(tag)
+                current = tag
+            if rng.random() < share or not text:
+                out += dedup(p.units[speaker, a:b]).tolist()
+            else:
+                out += text
+            if len(out) > s.seq_len:
+                break
+        return out
+
+
+def _truncated_normal(rng: np.random.Generator, mean: float, sd: float) -> float:
+    """A draw from N(mean, sd) truncated to [0, 1] (rejection; clip after 32 tries)."""
+    if sd == 0:
+        return float(np.clip(mean, 0, 1))
+    for _ in range(32):
+        x = rng.normal(mean, sd)
+        if 0 <= x <= 1:
+            return float(x)
+    return float(np.clip(mean, 0, 1))

@@ -1,0 +1,55 @@
+"""Training logs: ``train_log.csv``, ``train_log.json`` and the ``loss.png`` curve (atomic).
+
+Owns only the files; rows come from :mod:`duplexsim.training.recipe`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from duplexsim.atomic import atomic_path, write_json, write_text
+
+COLUMNS = ("stage", "step", "tokens", "loss", "val_loss", "lr", "elapsed_s")
+
+
+def write_logs(out: Path, rows: list[dict[str, Any]], plot: bool = False) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(out / "train_log.csv", buf.getvalue())
+    write_json(out / "train_log.json", rows)
+    if plot and rows:
+        plot_losses(rows, out / "loss.png")
+
+
+def plot_losses(rows: list[dict[str, Any]], path: Path) -> None:
+    """Training (per step) and validation loss per stage, steps laid end to end."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    offset, x_end = 0, 0
+    for stage in dict.fromkeys(r["stage"] for r in rows):
+        part = [r for r in rows if r["stage"] == stage]
+        train = [(offset + r["step"], r["loss"]) for r in part if r["loss"] != ""]
+        val = [(offset + r["step"], r["val_loss"]) for r in part if r["val_loss"] != ""]
+        if train:
+            ax.plot(*zip(*train, strict=True), lw=0.8, label=f"{stage} train")
+        if val:
+            ax.plot(*zip(*val, strict=True), "o-", ms=3, label=f"{stage} val")
+        x_end = offset + max(r["step"] for r in part)
+        offset = x_end
+        ax.axvline(x_end, color="grey", lw=0.5, ls=":")
+    ax.set_xlabel("optimizer step (stages end to end)")
+    ax.set_ylabel("cross-entropy (nats/token)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)

@@ -1,0 +1,267 @@
+"""The three-stage training recipe and the agent directory it writes.
+
+Owns: the optimisation loop (AdamW, warmup + cosine/linear/constant schedule, gradient
+accumulation, bf16 autocast, validation loss), checkpoints every N steps with exact resume,
+the ``--max-minutes`` budget split over stages, logs (CSV + JSON + loss PNG) and the agent
+directory (docs/interfaces.md). Must not touch the simulator or agents.
+
+Multi-GPU: the same entry point runs under ``torchrun --nproc-per-node N -m duplexsim train
+...`` or ``accelerate launch -m duplexsim train ...``: when ``WORLD_SIZE`` > 1 the process
+group is initialised (nccl on CUDA, gloo on CPU), the model is wrapped in
+DistributedDataParallel, every rank draws its own micro-batches (the rank is part of the
+batch key) and only rank 0 writes. ``batch_tokens`` is then per rank. Tested single-process.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from duplexsim.config.card import AgentCard, StageCard
+from duplexsim.models.model import build_model, context_tokens, save_model
+from duplexsim.models.vocab import Vocab, save_text_tokenizer, train_text_tokenizer
+from duplexsim.training.checkpoints import load_checkpoint, save_checkpoint
+from duplexsim.training.datasets import DialogueLike, StageData, prepare
+from duplexsim.training.logs import write_logs
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    device: str = "cpu"
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed() -> Dist:
+    """Read torchrun/accelerate env vars; single process when absent."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = torch.cuda.is_available()
+    if world <= 1:
+        return Dist(device="cuda" if cuda else "cpu")
+    import torch.distributed as dist
+
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    if cuda:
+        torch.cuda.set_device(local)
+    return Dist(rank, world, f"cuda:{local}" if cuda else "cpu")
+
+
+def lr_at(s: StageCard, step: int, total: int) -> float:
+    """Learning rate at ``step`` of ``total``: linear warmup, then the stage's schedule."""
+    if step < s.warmup_steps:
+        return s.lr * (step + 1) / s.warmup_steps
+    if s.schedule == "constant":
+        return s.lr
+    frac = min(1.0, (step - s.warmup_steps) / max(1, total - s.warmup_steps))
+    decay = 0.5 * (1 + math.cos(math.pi * frac)) if s.schedule == "cosine" else 1 - frac
+    return s.lr * (s.min_lr_ratio + (1 - s.min_lr_ratio) * decay)
+
+
+@dataclass
+class RunState:
+    """What a checkpoint restores besides weights."""
+
+    stage: str = ""
+    step: int = 0
+    done: dict[str, float] = field(default_factory=dict)  # finished stage -> val loss
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Trainer:
+    """Owns the model, optimiser and the per-step update; one instance for all stages."""
+
+    def __init__(self, card: AgentCard, vocab: Vocab, out: Path, dist: Dist,
+                 progress: bool = True) -> None:
+        self.card, self.vocab, self.out, self.dist = card, vocab, out, dist
+        self.progress = progress and dist.main
+        self.model = build_model(card.model, vocab.size, vocab.pad, vocab.bos, vocab.eos,
+                                 seed=card.train.seed).to(dist.device)
+        self.ddp = self.model
+        if dist.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.ddp = DistributedDataParallel(self.model)
+        self.device_type = "cuda" if dist.device.startswith("cuda") else "cpu"
+        self.ckpt = out / "checkpoints" / "last.pt"
+        self.card_dict = card.to_dict()
+        self.run = RunState()
+        self.optimizer: torch.optim.Optimizer | None = None
+
+    def new_optimizer(self, s: StageCard) -> torch.optim.Optimizer:
+        decay = [p for p in self.model.parameters() if p.dim() >= 2]
+        no_decay = [p for p in self.model.parameters() if p.dim() < 2]
+        groups = [{"params": decay, "weight_decay": s.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        return torch.optim.AdamW(groups, lr=s.lr, betas=(0.9, 0.95), foreach=False)
+
+    def loss(self, batch: torch.Tensor) -> torch.Tensor:
+        """Mean next-token loss over non-pad targets of ``batch`` [B, L]."""
+        batch = batch.to(self.dist.device)
+        labels = batch.masked_fill(batch == self.vocab.pad, -100)
+        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.card.train.bf16):
+            return self.ddp(input_ids=batch, labels=labels).loss
+
+    def step(self, data: StageData, s: StageCard, step: int, total: int) -> float:
+        """One optimizer step (``grad_accum`` micro-batches); returns the mean loss."""
+        assert self.optimizer is not None
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(s, step, total)
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        total_loss = 0.0
+        for micro in range(s.grad_accum):
+            batch = data.batch(step, micro, self.dist.rank, progress=step / max(1, total))
+            loss = self.loss(batch) / s.grad_accum
+            loss.backward()
+            total_loss += float(loss.detach())
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        return total_loss
+
+    @torch.no_grad()
+    def validate(self, data: StageData) -> float:
+        self.model.eval()
+        losses = [float(self.loss(data.batch(10**6 + i, progress=1.0)))
+                  for i in range(self.card.train.val_batches)]
+        return sum(losses) / len(losses)
+
+    def save(self) -> None:
+        if not self.dist.main:
+            return
+        assert self.optimizer is not None
+        save_checkpoint(self.ckpt, {
+            "stage": self.run.stage, "step": self.run.step, "done": self.run.done,
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(), "card": self.card_dict,
+            "vocab_size": self.vocab.size, "log": self.run.log,
+        })
+        write_logs(self.out, self.run.log)
+
+    def restore(self) -> None:
+        if not self.ckpt.is_file():
+            return
+        state = load_checkpoint(self.ckpt, self.card_dict, self.vocab.size)
+        self.model.load_state_dict(state["model"])
+        s = self.card.stages()[state["stage"]]
+        self.optimizer = self.new_optimizer(s)
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        self.run = RunState(state["stage"], int(state["step"]), dict(state["done"]),
+                            list(state["log"]))
+
+    def train_stage(self, name: str, train: StageData, val: StageData,
+                    budget_s: float | None) -> float:
+        """Run (or resume) one stage; returns its final validation loss."""
+        s, tc = self.card.stages()[name], self.card.train
+        if self.run.stage != name:
+            self.run.stage, self.run.step = name, 0
+            self.optimizer = self.new_optimizer(s)
+        total = s.total_steps
+        t0 = time.perf_counter()
+        bar = tqdm(total=total, initial=self.run.step, desc=name, disable=not self.progress)
+        tokens_per_step = s.seqs_per_micro * s.seq_len * s.grad_accum * self.dist.world
+        while self.run.step < total:
+            step = self.run.step
+            loss = self.step(train, s, step, total)
+            self.run.step = step + 1
+            elapsed = time.perf_counter() - t0
+            row: dict[str, Any] = {"stage": name, "step": step + 1, "loss": loss,
+                                   "lr": lr_at(s, step, total), "elapsed_s": round(elapsed, 3),
+                                   "tokens": (step + 1) * tokens_per_step, "val_loss": ""}
+            if (step + 1) % tc.val_every == 0:
+                row["val_loss"] = self.validate(val)
+            self.run.log.append(row)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3f}")
+            if budget_s is not None and step >= 2:  # re-plan so the schedule ends in budget
+                per_step = elapsed / (step + 1)
+                total = min(total, max(step + 2, int(budget_s / per_step)))
+            if (step + 1) % tc.checkpoint_every == 0:
+                self.save()
+        bar.close()
+        val_loss = self.validate(val)
+        self.run.log.append({"stage": name, "step": self.run.step, "loss": "", "lr": "",
+                             "elapsed_s": round(time.perf_counter() - t0, 3),
+                             "tokens": self.run.step * tokens_per_step, "val_loss": val_loss})
+        self.run.done[name] = val_loss
+        return val_loss
+
+
+def stage_budgets(card: AgentCard, max_minutes: float | None) -> dict[str, float | None]:
+    """Seconds per enabled stage: ``max_minutes`` split by ``time_share``."""
+    enabled = {k: s for k, s in card.stages().items() if s.enabled}
+    if max_minutes is None:
+        return {k: None for k in enabled}
+    shares = sum(s.time_share for s in enabled.values()) or 1.0
+    return {k: max_minutes * 60 * s.time_share / shares for k, s in enabled.items()}
+
+
+def train_stages(trainer: Trainer, train_sets: dict[str, StageData],
+                 val_sets: dict[str, StageData], max_minutes: float | None) -> dict[str, float]:
+    """Every enabled stage in order, resuming from ``trainer``'s checkpoint if there is one."""
+    trainer.restore()
+    for name, budget in stage_budgets(trainer.card, max_minutes).items():
+        if name in trainer.run.done:
+            continue
+        trainer.train_stage(name, train_sets[name], val_sets[name], budget)
+        trainer.save()
+    return dict(trainer.run.done)
+
+
+def build_data(card: AgentCard, vocab: Vocab, text_tok: Any, train: Sequence[DialogueLike],
+               val: Sequence[DialogueLike]) -> tuple[dict[str, StageData], dict[str, StageData]]:
+    prep_train = prepare(train, vocab, text_tok)
+    prep_val = prepare(val, vocab, text_tok) if val else prep_train
+    names = [k for k, s in card.stages().items() if s.enabled]
+    return ({k: StageData(k, card, prep_train, vocab, 0) for k in names},
+            {k: StageData(k, card, prep_val, vocab, 1) for k in names})
+
+
+def make_vocab(card: AgentCard, train: Sequence[DialogueLike]) -> tuple[Vocab, Any]:
+    texts = [s.text for d in train for s in d.segments if s.text]
+    tok = train_text_tokenizer(texts, card.model.text_vocab_size)
+    return Vocab(card.model.n_units, tok.get_vocab_size()), tok
+
+
+def agent_info(card: AgentCard, vocab: Vocab, val_loss: dict[str, float],
+               corpus: str) -> dict[str, Any]:
+    return {"format": "duplexsim-agent/1", "name": card.agent.name, "n_units": vocab.n_units,
+            "n_text": vocab.n_text, "chunk_ms": list(card.train.chunk_ms),
+            "silence_unit": card.model.silence_unit,
+            "context_tokens": context_tokens(card.model), "corpus": corpus,
+            "val_loss": val_loss, "card": card.to_dict()}
+
+
+def train_agent(card: AgentCard, train: Sequence[DialogueLike], val: Sequence[DialogueLike],
+                out: str | Path, max_minutes: float | None = None, corpus: str = "",
+                progress: bool = True) -> dict[str, Any]:
+    """Train all enabled stages and write the agent directory ``out``; returns agent.json."""
+    from duplexsim.atomic import write_json
+
+    out = Path(out)
+    dist = setup_distributed()
+    vocab, text_tok = make_vocab(card, train)
+    trainer = Trainer(card, vocab, out, dist, progress=progress)
+    train_sets, val_sets = build_data(card, vocab, text_tok, train, val)
+    val_loss = train_stages(trainer, train_sets, val_sets, max_minutes)
+    info = agent_info(card, vocab, val_loss, corpus)
+    if dist.main:
+        save_model(trainer.model, out / "model")
+        save_text_tokenizer(text_tok, out / "text_tokenizer.json")
+        write_logs(out, trainer.run.log, plot=True)
+        write_json(out / "agent.json", info)
+    return info
