@@ -5,8 +5,8 @@ accumulation, bf16 autocast, validation loss), checkpoints every N steps with ex
 the ``--max-minutes`` budget split over stages, logs (CSV + JSON + loss PNG) and the agent
 directory (docs/interfaces.md). Must not touch the simulator or agents.
 
-Multi-GPU: the same entry point runs under ``torchrun --nproc-per-node N -m duplexsim train
-...`` or ``accelerate launch -m duplexsim train ...``: when ``WORLD_SIZE`` > 1 the process
+Multi-GPU: the same entry point runs under ``torchrun --nproc-per-node N -m duplexsim.cli train
+...`` or ``accelerate launch -m duplexsim.cli train ...``: when ``WORLD_SIZE`` > 1 the process
 group is initialised (nccl on CUDA, gloo on CPU), the model is wrapped in
 DistributedDataParallel, every rank draws its own micro-batches (the rank is part of the
 batch key) and only rank 0 writes. ``batch_tokens`` is then per rank. Tested single-process.

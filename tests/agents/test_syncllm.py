@@ -1,0 +1,113 @@
+"""SyncLLMAgent: the agent protocol on a tiny trained agent."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "models"))
+from syncllm_fixtures import N_UNITS, train_tiny_agent  # noqa: E402
+
+from duplexsim.agents import Agent, load  # noqa: E402
+from duplexsim.agents.syncllm import load_agent  # noqa: E402
+from duplexsim.models.streaming import SamplingConfig  # noqa: E402
+from duplexsim.tokens import SyncFormat  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def agent_dir(tmp_path_factory) -> Path:
+    return train_tiny_agent(tmp_path_factory.mktemp("agent") / "tiny", steps=2)
+
+
+def converse(agent, n: int, delay_chunks: int = 1, seed: int = 0) -> list:
+    """Partner chunk k arrives before own chunk k + 1 + delay_chunks is decided (lookahead =
+    delay_chunks)."""
+    rng = np.random.default_rng(seed)
+    partner = rng.integers(0, N_UNITS, size=(n, agent.frames_per_chunk))
+    reports = []
+    for j in range(n):
+        k = j - 1 - delay_chunks
+        if k >= 0:
+            agent.observe_partner(k, partner[k])
+        reports.append(agent.produce(j))
+        agent.played(j, reports[-1].units)
+    return reports
+
+
+def test_protocol_lookahead_and_reports(agent_dir) -> None:
+    agent = load(agent_dir, chunk_ms=160, seed=3)
+    assert isinstance(agent, Agent) and agent.frames_per_chunk == 4
+    reports = converse(agent, 12, delay_chunks=1)
+    assert [r.lookahead for r in reports[3:]] == [1] * 9  # the paper's setting
+    assert all(len(r.units) == 4 and r.units.max() < N_UNITS for r in reports)
+    assert all(set(r.estimates) == {r.chunk - 1} for r in reports[3:])
+    deeper = converse(load(agent_dir, chunk_ms=160, seed=3), 12, delay_chunks=3)
+    assert [r.lookahead for r in deeper[5:]] == [3] * 7
+    assert reports[5].generated_tokens >= 1 and reports[5].compute_wall_ms > 0
+    # the context is exactly the SyncLLM encoding of what it knows
+    fmt = SyncFormat(chunk_ms=160, n_units=N_UNITS)
+    own = np.concatenate([agent.own[k] for k in range(12)])
+    partner = np.concatenate([agent.partner[k] for k in range(11)])
+    expected = fmt.encode(own[:44], partner)
+    expected += [fmt.S0, *fmt.encode_stream_chunk(agent.own[11], int(agent.own[10][-1]))]
+    assert agent.state.tokens == expected
+
+
+def test_same_seed_same_chunks_and_reset(agent_dir) -> None:
+    a = load_agent(agent_dir, chunk_ms=200, seed=7)
+    b = load_agent(agent_dir, chunk_ms=200, seed=7)
+    ra, rb = converse(a, 10), converse(b, 10)
+    assert all(np.array_equal(x.units, y.units) for x, y in zip(ra, rb, strict=True))
+    a.reset(7)
+    rc = converse(a, 10)
+    assert all(np.array_equal(x.units, y.units) for x, y in zip(ra, rc, strict=True))
+
+
+def test_replacing_an_estimate_crops_and_matches_full_recompute(agent_dir) -> None:
+    agent = load_agent(agent_dir, chunk_ms=160, seed=0, sampling=SamplingConfig(2.0))
+    for j in range(6):
+        agent.produce(j)  # partner chunks 0..4 all estimated
+    real = np.array([5, 6, 7, 8])
+    agent.observe_partner(2, real)
+    assert np.array_equal(agent.partner[2], real) and 2 in agent.partner_real
+    assert agent.state.n_cached <= agent.pstarts[2]  # cropped back, not recomputed
+    forwarded = agent.state.n_forwarded
+    logits = agent.lm.logits(agent.state)
+    assert agent.state.n_forwarded - forwarded == len(agent.state) - agent.pstarts[2] + 1
+    with torch.no_grad():
+        full = agent.lm.model(input_ids=torch.tensor([agent.state.tokens])).logits[0, -1]
+    torch.testing.assert_close(logits, full.float(), atol=1e-4, rtol=1e-4)
+
+
+def test_silence_estimation_and_played_amend(agent_dir) -> None:
+    agent = load_agent(agent_dir, chunk_ms=160, estimation="silence", seed=0)
+    r0 = agent.produce(0)
+    r1 = agent.produce(1)
+    assert np.array_equal(r1.estimates[0], np.zeros(4, dtype=np.int64))
+    assert r1.generated_tokens == len(agent.fmt.encode_stream_chunk(r1.units, int(r0.units[-1])))
+    agent.played(0, np.full(4, 9))  # a deadline miss: something else was played
+    assert np.array_equal(agent.own[0], np.full(4, 9))
+    assert agent.state.tokens[:2] == [agent.fmt.S0, 9]
+    with pytest.raises(ValueError, match="produce\\(1\\)"):
+        agent.produce(1)
+
+
+def test_context_slides_when_full(agent_dir) -> None:
+    agent = load_agent(agent_dir, chunk_ms=160, seed=1, sampling=SamplingConfig(3.0))
+    limit = agent.context_limit
+    converse(agent, 150)
+    assert agent.base > 0 and len(agent.state) <= limit
+
+
+def test_bad_arguments(agent_dir, tmp_path) -> None:
+    with pytest.raises(ValueError, match="not trained for chunk_ms=240.*160, 200"):
+        load_agent(agent_dir, chunk_ms=240)
+    agent = load_agent(agent_dir, chunk_ms=160)
+    with pytest.raises(ValueError, match="5 frames"):
+        agent.observe_partner(0, np.zeros(5))
+    with pytest.raises(FileNotFoundError, match="agent.json missing"):
+        load_agent(tmp_path)

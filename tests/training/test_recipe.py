@@ -1,0 +1,123 @@
+"""Recipe: stage data formats, exact resume, checkpoint errors, the agent directory."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "models"))
+from syncllm_fixtures import N_UNITS, synthetic_dialogues, tiny_card  # noqa: E402
+
+from duplexsim.training.datasets import StageData, prepare  # noqa: E402
+from duplexsim.training.recipe import (  # noqa: E402
+    Dist,
+    Trainer,
+    build_data,
+    make_vocab,
+    train_agent,
+    train_stages,
+)
+
+
+def _trainer(card, out: Path):
+    dialogues = synthetic_dialogues()
+    vocab, tok = make_vocab(card, dialogues)
+    trainer = Trainer(card, vocab, out, Dist(), progress=False)
+    train, val = build_data(card, vocab, tok, dialogues[:2], dialogues[2:])
+    return trainer, train, val
+
+
+def test_stage_formats() -> None:
+    card = tiny_card()
+    dialogues = synthetic_dialogues()
+    vocab, tok = make_vocab(card, dialogues)
+    prep = prepare(dialogues, vocab, tok)
+    s1 = StageData("stage1", card, prep, vocab).batch(0, n_seqs=8)
+    assert (s1[:, 0] == vocab.bos).all()
+    assert ((s1 == vocab.S1) | (s1 == vocab.S0)).sum() > 0
+    assert (s1 >= vocab.text_offset).any() and (s1 < N_UNITS).any()  # text and speech mixed
+    # the speech share rises with progress (paper Fig. 4)
+    early = StageData("stage1", card, prep, vocab).batch(0, n_seqs=16, progress=0.0)
+    late = StageData("stage1", card, prep, vocab).batch(0, n_seqs=16, progress=1.0)
+    assert (late < N_UNITS).sum() > (early < N_UNITS).sum()
+    for stage in ("stage2", "stage3"):
+        b = StageData(stage, card, prep, vocab).batch(3, n_seqs=4)
+        assert (b[:, 0] == vocab.S0).all()
+        assert not ((b >= vocab.n_units + 2) & (b != vocab.pad)).any()  # no text in duplex
+    # stage 2 never overlaps: in every chunk at most one speaker has speech units
+    s2 = StageData("stage2", card, prep, vocab).streams[0]
+    assert not ((s2[0] != 0) & (s2[1] != 0)).any()
+    assert ((s2[0] != 0).any() and (s2[1] != 0).any())
+    # deterministic: same step, same batch
+    assert torch.equal(StageData("stage3", card, prep, vocab).batch(5),
+                       StageData("stage3", card, prep, vocab).batch(5))
+
+
+def test_exact_resume_matches_uninterrupted_training(tmp_path) -> None:
+    card = tiny_card(steps=4)
+    only3 = type(card)(model=card.model, train=card.train, stage3=card.stage3,
+                       stage1=type(card.stage1)(enabled=False),
+                       stage2=type(card.stage2)(enabled=False))
+    full, train, val = _trainer(only3, tmp_path / "full")
+    train_stages(full, train, val, None)
+    # interrupted run: stop after step 2's checkpoint (a fresh process resumes from it)
+    first, train, val = _trainer(only3, tmp_path / "cut")
+    first.restore()
+    first.optimizer = first.new_optimizer(only3.stage3)
+    first.run.stage = "stage3"
+    s = only3.stage3
+    for step in range(2):
+        first.step(train["stage3"], s, step, s.total_steps)
+        first.run.step = step + 1
+    first.save()
+    resumed, train, val = _trainer(only3, tmp_path / "cut")
+    train_stages(resumed, train, val, None)
+    for (name, a), b in zip(full.model.state_dict().items(),
+                            resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert resumed.run.done["stage3"] == pytest.approx(full.run.done["stage3"], abs=0)
+
+
+def test_checkpoint_errors(tmp_path) -> None:
+    card = tiny_card(steps=2)
+    trainer, train, val = _trainer(card, tmp_path)
+    train_stages(trainer, train, val, None)
+    other = tiny_card(steps=3)
+    mismatched, _, _ = _trainer(other, tmp_path)
+    with pytest.raises(ValueError, match="different agent card.*stage1"):
+        mismatched.restore()
+    (tmp_path / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="corrupt checkpoint"):
+        trainer.restore()
+
+
+def test_units_outside_vocabulary_are_a_clear_error() -> None:
+    card = tiny_card()
+    dialogues = synthetic_dialogues(n=1)
+    dialogues[0].units[1, 5] = N_UNITS + 3
+    vocab, tok = make_vocab(card, dialogues)
+    with pytest.raises(ValueError, match="unit vocabulary 0..19"):
+        prepare(dialogues, vocab, tok)
+
+
+def test_train_agent_writes_the_agent_directory(tmp_path) -> None:
+    dialogues = synthetic_dialogues()
+    info = train_agent(tiny_card(steps=2), dialogues[:2], dialogues[2:], tmp_path / "agent",
+                       progress=False)
+    root = tmp_path / "agent"
+    for name in ("agent.json", "model/config.json", "model/model.safetensors",
+                 "text_tokenizer.json", "train_log.csv", "train_log.json", "loss.png",
+                 "checkpoints/last.pt"):
+        assert (root / name).is_file(), name
+    saved = json.loads((root / "agent.json").read_text())
+    assert saved["format"] == "duplexsim-agent/1" and saved["chunk_ms"] == [160, 200]
+    assert set(saved["val_loss"]) == {"stage1", "stage2", "stage3"}
+    assert all(np.isfinite(v) for v in info["val_loss"].values())
+    rows = (root / "train_log.csv").read_text().splitlines()
+    assert rows[0].startswith("stage,step,tokens,loss,val_loss")
+    assert len(rows) > 6
