@@ -1,0 +1,117 @@
+"""The learner as an :class:`~duplexsim.agents.base.Agent`, plus a recorder for partners.
+
+Owns :class:`LearnerAgent`: the side of the conversation an RL policy controls. The
+simulator treats it like any other agent (it is asked for its chunks at decision time and
+told which partner chunks arrived), so the policy sees the partner exactly as late as a
+real system would. Its ``produce`` plays whatever units the env queued from the current
+action. Also owns :class:`RecordingAgent`, a transparent wrapper that remembers what an
+agent actually played, so rewards can be computed on the global timeline while the
+session runs. Must not touch the simulator's internals or the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from duplexsim.agents.base import Agent, ChunkReport
+
+
+@dataclass
+class LearnerAgent:
+    """An agent whose chunks come from outside (the env's current action).
+
+    ``model``: optional inner agent (the learner's own SyncLLM). It sees every partner
+    chunk and every played chunk, and is asked for a proposal each chunk; the env decides
+    whether the proposal is played (turn action SPEAK) or not.
+    """
+
+    name: str
+    frames_per_chunk: int
+    silence_unit: int = 0
+    model: Agent | None = None
+    received: dict[int, np.ndarray] = field(default_factory=dict)
+    """Partner chunk index -> units, as delivered by the simulator."""
+    played_chunks: dict[int, np.ndarray] = field(default_factory=dict)
+    produced: list[int] = field(default_factory=list)
+    """Own chunk indices in the order the simulator asked for them."""
+    proposal: np.ndarray | None = None
+    """The inner model's proposal for the chunk being produced (when a model is given)."""
+    plan: dict[int, np.ndarray | None] = field(default_factory=dict)
+    """Own chunk index -> units queued by the env (None = play the model's proposal)."""
+
+    def reset(self, seed: int) -> None:
+        self.received = {}
+        self.played_chunks = {}
+        self.produced = []
+        self.proposal = None
+        self.plan = {}
+        if self.model is not None:
+            self.model.reset(seed)
+
+    def queue(self, chunk: int, units: np.ndarray | None) -> None:
+        """Units for own chunk ``chunk`` when the simulator asks; ``None`` = model proposal."""
+        if units is None and self.model is None:
+            raise ValueError("queue(None) plays the model's proposal, but the learner has none")
+        self.plan[chunk] = None if units is None else np.asarray(units, np.int64).reshape(
+            self.frames_per_chunk)
+
+    def observe_partner(self, chunk: int, units: np.ndarray) -> None:
+        self.received[chunk] = np.asarray(units, np.int64).copy()
+        if self.model is not None:
+            self.model.observe_partner(chunk, units)
+
+    def produce(self, chunk: int) -> ChunkReport:
+        self.produced.append(chunk)
+        report = None
+        if self.model is not None:  # the model keeps its context whatever is played
+            report = self.model.produce(chunk)
+            self.proposal = np.asarray(report.units, np.int64)
+        silence = np.full(self.frames_per_chunk, self.silence_unit, np.int64)
+        planned = self.plan.pop(chunk, silence)  # unplanned chunks (never asked) are silent
+        units = self.proposal if planned is None and self.proposal is not None else planned
+        if units is None:
+            units = silence
+        lookahead = sum(1 for k in range(chunk) if k not in self.received)
+        if report is None:
+            return ChunkReport(chunk=chunk, units=units, lookahead=lookahead)
+        return ChunkReport(chunk=chunk, units=units, lookahead=report.lookahead,
+                           estimates=report.estimates, generated_tokens=report.generated_tokens,
+                           prefill_tokens=report.prefill_tokens,
+                           compute_wall_ms=report.compute_wall_ms)
+
+    def played(self, chunk: int, units: np.ndarray) -> None:
+        self.played_chunks[chunk] = np.asarray(units, np.int64).copy()
+        if self.model is not None:
+            self.model.played(chunk, units)
+
+
+@dataclass
+class RecordingAgent:
+    """Wraps an agent and remembers every chunk it played (global-timeline rewards)."""
+
+    inner: Agent
+    played_chunks: dict[int, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def frames_per_chunk(self) -> int:
+        return self.inner.frames_per_chunk
+
+    def reset(self, seed: int) -> None:
+        self.played_chunks = {}
+        self.inner.reset(seed)
+
+    def observe_partner(self, chunk: int, units: np.ndarray) -> None:
+        self.inner.observe_partner(chunk, units)
+
+    def produce(self, chunk: int) -> ChunkReport:
+        return self.inner.produce(chunk)
+
+    def played(self, chunk: int, units: np.ndarray) -> None:
+        self.played_chunks[chunk] = np.asarray(units, np.int64).copy()
+        self.inner.played(chunk, units)

@@ -1,0 +1,79 @@
+"""What the learner sees before it decides a chunk: the observation space and its builder.
+
+Owns the layout of the observation ``Dict`` (documented in
+:class:`duplexsim.envs.turntaking.TurnTakingEnv`): a window of the last ``W`` partner
+chunks *as received* (with a not-yet-received mask), the learner's own last ``W`` chunks,
+voice activity of both, the lookahead depth and the episode time. Built only from what
+the learner agent was told by the simulator, never from the partner's ground truth.
+Must not touch the simulator or rewards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from gymnasium import spaces
+
+OBS_KEYS = ("partner_units", "partner_received", "own_units", "vad", "lookahead", "time",
+            "own_state")
+
+
+def observation_space(window: int, frames_per_chunk: int, n_units: int) -> spaces.Dict:
+    """The observation space for a window of ``window`` chunks of ``frames_per_chunk``."""
+    w, f = window, frames_per_chunk
+    return spaces.Dict({
+        "partner_units": spaces.Box(0, n_units - 1, (w, f), np.int64),
+        "partner_received": spaces.MultiBinary(w),
+        "own_units": spaces.Box(0, n_units - 1, (w, f), np.int64),
+        "vad": spaces.Box(0.0, 1.0, (2, w * f), np.float32),
+        "lookahead": spaces.Box(0.0, float(w), (1,), np.float32),
+        "time": spaces.Box(0.0, 1.0, (1,), np.float32),
+        "own_state": spaces.Box(0.0, 1.0, (2,), np.float32),
+    })
+
+
+def build_observation(
+    *,
+    chunk: int,
+    n_chunks: int,
+    window: int,
+    frames_per_chunk: int,
+    received: Mapping[int, np.ndarray],
+    own: Mapping[int, np.ndarray],
+    silence: np.ndarray,
+    silence_unit: int,
+    own_state: tuple[float, float] = (0.0, 0.0),
+) -> dict[str, np.ndarray]:
+    """The observation before own chunk ``chunk`` is decided.
+
+    Row ``i`` of the windows is chunk ``chunk - window + i`` (the last row is the chunk
+    just before the one being decided); chunks before 0 are silent and count as received.
+    ``silence``: sorted array of the unit ids that mean silence.
+    """
+    w, f = window, frames_per_chunk
+    partner = np.full((w, f), silence_unit, np.int64)
+    own_units = np.full((w, f), silence_unit, np.int64)
+    mask = np.zeros(w, np.int8)
+    for i, k in enumerate(range(chunk - w, chunk)):
+        if k < 0:
+            mask[i] = 1
+            continue
+        if k in received:
+            partner[i] = received[k]
+            mask[i] = 1
+        if k in own:
+            own_units[i] = own[k]
+    vad = np.stack([~np.isin(own_units.ravel(), silence),
+                    ~np.isin(partner.ravel(), silence)]).astype(np.float32)
+    vad[1] *= np.repeat(mask, f)  # a chunk not received yet is unknown, not speech
+    lookahead = sum(1 for k in range(max(0, chunk - w), chunk) if k not in received)
+    return {
+        "partner_units": partner,
+        "partner_received": mask,
+        "own_units": own_units,
+        "vad": vad,
+        "lookahead": np.array([lookahead], np.float32),
+        "time": np.array([min(chunk / max(n_chunks, 1), 1.0)], np.float32),
+        "own_state": np.asarray(own_state, np.float32),
+    }

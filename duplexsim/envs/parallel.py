@@ -1,0 +1,116 @@
+"""``DuplexParallelEnv``: a PettingZoo ParallelEnv with two learners, "A" and "B".
+
+Owns the two-learner env: both sides of one simulated conversation are policies, each
+stepping one own chunk per ``step`` and seeing the other across the network, late. Each
+side's actions, observations and rewards are exactly those of ``TurnTakingEnv`` (see its
+docstring); the world is the same :class:`~duplexsim.envs.world.DuplexWorld`. Must not
+touch the simulator's internals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from pettingzoo import ParallelEnv
+
+from duplexsim.config.scenario import Scenario
+from duplexsim.envs.rewards import RewardConfig
+from duplexsim.envs.side import ACTION_MODES, LearnerSide
+from duplexsim.envs.speech import speech_source
+from duplexsim.envs.turntaking import as_reward, check_choice, check_window
+from duplexsim.envs.world import DuplexWorld, as_scenario
+
+AGENT_SIDES = {"A": "a", "B": "b"}
+
+
+class DuplexParallelEnv(ParallelEnv):
+    """Two learners talk to each other across the scenario's network.
+
+    Agents ``"A"`` (scenario side ``a``) and ``"B"`` (side ``b``). Per agent: the action
+    space, observation space and reward of :class:`~duplexsim.envs.turntaking.TurnTakingEnv`
+    (``action_mode`` "turn" or "units"), each side's scripted speech cut from its own
+    channel of the scenario's dialogue (the shipped one by default). All agents are
+    truncated together at the scenario's end; none is ever terminated early.
+    Arguments: ``scenario``, ``action_mode``, ``window``, ``reward`` as for TurnTakingEnv.
+    """
+
+    metadata = {"render_modes": [], "name": "duplexsim_parallel_v0", "is_parallelizable": True}
+
+    def __init__(self, scenario: Scenario | str | Path | Mapping[str, Any] | None = None,
+                 action_mode: str = "turn", window: int = 8,
+                 reward: RewardConfig | Mapping[str, float] | None = None,
+                 render_mode: str | None = None):
+        check_choice("action_mode", action_mode, ACTION_MODES)
+        check_choice("render_mode", render_mode, (None,))
+        check_window(window)
+        self.render_mode = render_mode
+        self.scenario = as_scenario(scenario)
+        config = as_reward(reward)
+        self.sides = {
+            name: LearnerSide(side, speech_source(self.scenario, side),
+                              self.scenario.frames_per_chunk, action_mode, window, config)
+            for name, side in AGENT_SIDES.items()
+        }
+        self.world = DuplexWorld(self.scenario,
+                                 {s.side: s.agent for s in self.sides.values()})
+        self.possible_agents = list(AGENT_SIDES)
+        self.agents: list[str] = []
+        self.observation_spaces = {n: s.observation_space for n, s in self.sides.items()}
+        self.action_spaces = {n: s.action_space for n, s in self.sides.items()}
+        self.np_random, _ = seeding.np_random(None)
+
+    def observation_space(self, agent: str) -> spaces.Space[Any]:
+        return self.observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Space[Any]:
+        return self.action_spaces[agent]
+
+    def _observations(self) -> dict[str, dict[str, np.ndarray]]:
+        return {n: self.sides[n].observation(self.world.chunk, self.world.n_chunks)
+                for n in self.agents}
+
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        if seed is not None:  # else the generator goes on: a new episode, still reproducible
+            self.np_random, _ = seeding.np_random(seed)
+        episode_seed = int(self.np_random.integers(2**31 - 1))
+        for side in self.sides.values():
+            side.reset(self.np_random, episode_seed)
+        self.world.reset(episode_seed)
+        self.agents = list(self.possible_agents)
+        return self._observations(), {n: {"chunk": 0, "time_ms": 0} for n in self.agents}
+
+    def step(self, actions: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, float],
+                                                       dict[str, bool], dict[str, bool],
+                                                       dict[str, dict[str, Any]]]:
+        if not self.agents:
+            raise RuntimeError("step() after the episode ended (or before reset()): "
+                               "call reset() first")
+        if set(actions) != set(self.agents):
+            raise ValueError(f"actions: got agents {sorted(actions)} (allowed: exactly "
+                             f"{self.agents}, one action each)")
+        chunk = self.world.chunk
+        for name in self.agents:  # validate both before touching either side
+            self.sides[name]._check(actions[name])
+        for name in self.agents:
+            self.sides[name].act(chunk, actions[name])
+        truncated = self.world.advance()
+        observations = self._observations()
+        rewards, infos = {}, {}
+        for name, side in self.sides.items():
+            theirs = self.world.played("b" if side.side == "a" else "a")
+            rewards[name], terms = side.score(theirs)
+            infos[name] = {"chunk": chunk, "time_ms": self.world.chunk * self.scenario.chunk_ms,
+                           "reward_terms": terms, "events": dict(side.tracker.counts)}
+            if truncated:
+                infos[name]["turntaking"] = side.summary()
+        terminations = dict.fromkeys(self.agents, False)
+        truncations = dict.fromkeys(self.agents, truncated)
+        if truncated:
+            self.agents = []
+        return observations, rewards, terminations, truncations, infos

@@ -1,0 +1,175 @@
+"""Turn-taking rewards for the learner, computed online one chunk at a time.
+
+Owns :class:`RewardConfig` (the weights and thresholds of every reward term) and
+:class:`RewardTracker`, a small frame-level state machine over the two voice-activity
+streams *on the global timeline* (what the learner and its partner actually played, chunk
+``k`` of both aligned). It keeps running counts of turn-taking events so that ``info`` can
+carry them every step without re-running the full event detector; the exact events of an
+episode come from :func:`duplexsim.metrics.turntaking.detect_events` at the end.
+Must not touch the simulator, models or spaces.
+
+Terms (each a weight times a count; all per chunk, summed into one scalar reward):
+
+- ``overlap``: -``overlap_per_s`` per second both sides speak at once (except the
+  learner's backchannels, which overlap by design).
+- ``gap``: -``gap_per_s`` per second of joint silence beyond ``gap_free_ms`` (a short gap
+  is normal conversation; a long one is dead air).
+- ``fto``: at every floor transition from the partner to the learner, ``fto`` times the
+  log-likelihood of its floor-transfer offset under the target N(``fto_mean_ms``,
+  ``fto_sd_ms``), relative to the likelihood two standard deviations out:
+  ``2 - z**2 / 2`` (positive for typical offsets, negative for outliers, floored at -8).
+- ``interrupt``: -``interrupt`` each time the learner starts speaking (not a backchannel)
+  while the partner is already speaking.
+- ``backchannel``: +``backchannel`` for a backchannel started while the partner holds the
+  floor (partner speech within ``bc_context_ms``), -``backchannel`` for one elsewhere.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from duplexsim.config.loader import FieldError, raise_errors
+
+FRAME_MS = 40
+
+TERMS = ("overlap", "gap", "fto", "interrupt", "backchannel")
+COUNTS = ("overlap_ms", "gap_ms", "transitions", "interruptions", "backchannels_good",
+          "backchannels_bad", "learner_onsets", "partner_onsets")
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """Weights of the reward terms (see module docstring); defaults give a balanced task."""
+
+    overlap_per_s: float = 1.0
+    gap_per_s: float = 1.0
+    gap_free_ms: float = 400.0
+    """Joint silence up to this long is free: gaps in real dialogue have a median near
+    200 ms (Heldner & Edlund 2010), so 400 ms leaves room for typical offsets."""
+    fto: float = 0.5
+    fto_mean_ms: float = 180.0
+    """Target FTO distribution; fisher-like synthetic corpus N(180, 450) (DESIGN.md)."""
+    fto_sd_ms: float = 450.0
+    interrupt: float = 0.5
+    backchannel: float = 0.2
+    bc_context_ms: float = 1000.0
+    """Partner speech this recent makes a backchannel well placed (turntaking params)."""
+
+    def __post_init__(self) -> None:
+        errors = []
+        for name in ("overlap_per_s", "gap_per_s", "gap_free_ms", "fto", "interrupt",
+                     "backchannel", "bc_context_ms"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                errors.append(FieldError(name, f"{value} is not a finite number >= 0", ">= 0"))
+        if not (math.isfinite(self.fto_sd_ms) and self.fto_sd_ms > 0):
+            errors.append(FieldError("fto_sd_ms", f"{self.fto_sd_ms} is not positive", "> 0"))
+        if not math.isfinite(self.fto_mean_ms):
+            errors.append(FieldError("fto_mean_ms", f"{self.fto_mean_ms} is not finite",
+                                     "a finite number of ms"))
+        raise_errors(errors)
+
+    def fto_score(self, fto_ms: float) -> float:
+        """Log-likelihood of ``fto_ms`` relative to the density at 2 sd: ``2 - z**2/2``."""
+        z = (fto_ms - self.fto_mean_ms) / self.fto_sd_ms
+        return max(2.0 - 0.5 * z * z, -8.0)
+
+
+@dataclass
+class RewardTracker:
+    """Online reward and event counts over aligned chunks of (learner, partner) activity."""
+
+    config: RewardConfig = field(default_factory=RewardConfig)
+    counts: dict[str, float] = field(default_factory=dict)
+    _prev_own: bool = False
+    _prev_partner: bool = False
+    _own_is_bc: bool = False
+    _silence_run: int = 0
+    _frame: int = 0
+    _last_sole: int = -1  # 0 = learner, 1 = partner, -1 = nobody yet
+    _partner_last_active: int = -(10**9)
+    _partner_last_offset: int = -(10**9)
+    _pending_onset: int | None = None  # learner onset inside partner speech, FTO not known yet
+
+    def __post_init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.counts = dict.fromkeys(COUNTS, 0.0)
+        self._prev_own = self._prev_partner = self._own_is_bc = False
+        self._silence_run = self._frame = 0
+        self._last_sole = -1
+        self._partner_last_active = self._partner_last_offset = -(10**9)
+        self._pending_onset = None
+
+    def add_chunk(self, own: np.ndarray, partner: np.ndarray, own_is_backchannel: bool
+                  ) -> tuple[float, dict[str, float]]:
+        """Score one aligned chunk of voice activity (bool ``[F]`` each).
+
+        ``own_is_backchannel``: the learner's chunk was played by a backchannel action.
+        Returns the chunk's reward and its per-term breakdown (weighted, signed).
+        """
+        cfg = self.config
+        terms = dict.fromkeys(TERMS, 0.0)
+        free = int(cfg.gap_free_ms // FRAME_MS)
+        bc_frames = int(cfg.bc_context_ms // FRAME_MS)
+        for o, p in zip(np.asarray(own, bool), np.asarray(partner, bool), strict=True):
+            f = self._frame
+            if o and not self._prev_own:
+                self._own_is_bc = own_is_backchannel
+                self._learner_onset(f, p and self._prev_partner, bc_frames, terms)
+            if p and not self._prev_partner:
+                self.counts["partner_onsets"] += 1
+            if self._prev_partner and not p:
+                self._partner_last_offset = f
+                if self._pending_onset is not None and o:  # overlapping takeover completed
+                    terms["fto"] += cfg.fto * cfg.fto_score((self._pending_onset - f) * FRAME_MS)
+                    self.counts["transitions"] += 1
+                    self._last_sole = 0
+                self._pending_onset = None
+            if not o:
+                self._pending_onset = None
+            if o and p and not self._own_is_bc:
+                terms["overlap"] -= cfg.overlap_per_s * FRAME_MS / 1000
+                self.counts["overlap_ms"] += FRAME_MS
+            if not o and not p:
+                self._silence_run += 1
+                if self._silence_run > free:
+                    terms["gap"] -= cfg.gap_per_s * FRAME_MS / 1000
+                    self.counts["gap_ms"] += FRAME_MS
+            else:
+                self._silence_run = 0
+            if p:
+                self._partner_last_active = f
+            if o != p:
+                self._last_sole = 0 if o else 1
+            self._prev_own, self._prev_partner = bool(o), bool(p)
+            self._frame += 1
+        return float(sum(terms.values())), terms
+
+    def _learner_onset(self, f: int, partner_now: bool, bc_frames: int,
+                       terms: dict[str, float]) -> None:
+        """``partner_now``: the partner was already speaking (a simultaneous start is not an
+        interruption)."""
+        cfg = self.config
+        self.counts["learner_onsets"] += 1
+        if self._own_is_bc:
+            if partner_now or f - self._partner_last_active <= bc_frames:
+                terms["backchannel"] += cfg.backchannel
+                self.counts["backchannels_good"] += 1
+            else:
+                terms["backchannel"] -= cfg.backchannel
+                self.counts["backchannels_bad"] += 1
+            return
+        if partner_now:
+            terms["interrupt"] -= cfg.interrupt
+            self.counts["interruptions"] += 1
+            if self._last_sole == 1:
+                self._pending_onset = f
+        elif self._last_sole == 1:
+            fto_ms = (f - self._partner_last_offset) * FRAME_MS
+            terms["fto"] += cfg.fto * cfg.fto_score(fto_ms)
+            self.counts["transitions"] += 1

@@ -1,0 +1,127 @@
+"""One learner-controlled side: action -> units, observation, reward, events.
+
+Owns :class:`LearnerSide`, shared by the Gymnasium env (one side) and the PettingZoo env
+(both sides): it validates actions against its spaces, queues the units on its
+:class:`~duplexsim.envs.learner.LearnerAgent`, scores the chunks both sides have played
+and builds the observation from what its learner was told. Must not touch the simulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from gymnasium import spaces
+
+from duplexsim.agents.base import Agent
+from duplexsim.envs.actions import ACTION_MEANINGS, TurnAction, TurnSpeaker
+from duplexsim.envs.learner import LearnerAgent
+from duplexsim.envs.observations import build_observation, observation_space
+from duplexsim.envs.rewards import RewardConfig, RewardTracker
+from duplexsim.envs.speech import SpeechSource
+
+FRAME_MS = 40
+ACTION_MODES = ("turn", "units")
+
+
+class LearnerSide:
+    """Everything about one learner: spaces, its agent, scripted speech, reward tracker."""
+
+    def __init__(self, side: str, source: SpeechSource, frames_per_chunk: int,
+                 action_mode: str, window: int, reward: RewardConfig,
+                 model: Agent | None = None):
+        self.side, self.source, self.action_mode, self.window = side, source, action_mode, window
+        self.frames_per_chunk = f = frames_per_chunk
+        self.agent = LearnerAgent(name=f"learner-{side}", frames_per_chunk=f,
+                                  silence_unit=source.silence_unit, model=model)
+        self.speaker = TurnSpeaker(source.bank, f)
+        self.tracker = RewardTracker(reward)
+        self.observation_space = observation_space(window, f, source.n_units)
+        self.action_space: spaces.Space[Any] = (
+            spaces.Discrete(len(TurnAction)) if action_mode == "turn"
+            else spaces.MultiDiscrete(np.full(f, source.n_units, np.int64)))
+        self.silence = np.asarray(sorted(source.silence_units), np.int64)
+        self.own: dict[int, np.ndarray] = {}
+        self.backchannel_chunks: set[int] = set()
+        self.vad: list[np.ndarray] = []
+        self.scored = 0
+
+    def reset(self, rng: np.random.Generator, seed: int) -> None:
+        self.agent.reset(seed)
+        self.speaker.reset(rng)
+        self.tracker.reset()
+        self.own, self.backchannel_chunks, self.vad, self.scored = {}, set(), [], 0
+
+    def _check(self, action: Any) -> Any:
+        """``action`` in the action space's own type, or a ValueError saying what is allowed."""
+        if self.action_mode == "units":
+            arr = np.asarray(action)
+            if (arr.shape == (self.frames_per_chunk,) and np.issubdtype(arr.dtype, np.integer)
+                    and self.action_space.contains(arr.astype(np.int64))):
+                return arr.astype(np.int64)
+            raise ValueError(f"{self.side}: action {action!r} is not in {self.action_space} "
+                             f"(allowed: {self.frames_per_chunk} integer unit ids in "
+                             f"0..{self.source.n_units - 1})")
+        if (np.ndim(action) == 0 and np.issubdtype(np.asarray(action).dtype, np.integer)
+                and self.action_space.contains(int(action))):
+            return int(action)
+        allowed = ", ".join(f"{k} = {v}" for k, v in ACTION_MEANINGS.items())
+        raise ValueError(f"{self.side}: action {action!r} is not in {self.action_space} "
+                         f"(allowed: an integer, {allowed})")
+
+    def act(self, chunk: int, action: Any) -> None:
+        """Queue own chunk ``chunk`` as chosen by ``action`` (validated first)."""
+        checked = self._check(action)
+        if self.action_mode == "units":
+            units: np.ndarray | None = checked
+        else:
+            turn = TurnAction(checked)
+            if turn == TurnAction.SPEAK and self.agent.model is not None:
+                self.speaker.chunk(TurnAction.SILENT)
+                units = None  # play the learner's own SyncLLM proposal
+            else:
+                units = self.speaker.chunk(turn)
+            if turn == TurnAction.BACKCHANNEL:
+                self.backchannel_chunks.add(chunk)
+        self.agent.queue(chunk, units)
+        if units is not None:
+            self.own[chunk] = units
+
+    def score(self, theirs: Mapping[int, np.ndarray]) -> tuple[float, dict[str, float]]:
+        """Reward for every chunk both sides have now played (in order, once each)."""
+        mine = self.agent.played_chunks
+        total: dict[str, float] = {}
+        while self.scored in mine and self.scored in theirs:
+            k = self.scored
+            own_vad = ~np.isin(mine[k], self.silence)
+            partner_vad = ~np.isin(theirs[k], self.silence)
+            _, terms = self.tracker.add_chunk(own_vad, partner_vad, k in self.backchannel_chunks)
+            for name, value in terms.items():
+                total[name] = total.get(name, 0.0) + value
+            self.vad.append(np.stack([own_vad, partner_vad]))
+            self.scored += 1
+        return float(sum(total.values())), total
+
+    def observation(self, chunk: int, n_chunks: int) -> dict[str, np.ndarray]:
+        own = {**self.own, **self.agent.played_chunks}
+        state = ((float(self.speaker.speaking), self.speaker.progress)
+                 if self.action_mode == "turn" else (0.0, 0.0))
+        return build_observation(
+            chunk=chunk, n_chunks=n_chunks, window=self.window,
+            frames_per_chunk=self.frames_per_chunk, received=self.agent.received, own=own,
+            silence=self.silence, silence_unit=self.source.silence_unit, own_state=state)
+
+    def events(self) -> pd.DataFrame:
+        """Turn-taking events on the scored timeline (speaker 0 = this learner)."""
+        from duplexsim.metrics.turntaking import detect_events
+
+        vad = np.concatenate(self.vad, axis=1) if self.vad else np.zeros((2, 0), bool)
+        return detect_events(vad, frame_ms=FRAME_MS)
+
+    def summary(self) -> dict[str, float]:
+        from duplexsim.metrics.turntaking import summarize_events
+
+        duration_ms = float(FRAME_MS * sum(v.shape[1] for v in self.vad))
+        return summarize_events(self.events(), duration_ms=duration_ms)

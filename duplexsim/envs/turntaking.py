@@ -1,0 +1,194 @@
+"""``duplexsim/TurnTaking-v0``: a Gymnasium env where the learner is one side of a call.
+
+Owns the env class (its docstring is the spec) and its argument handling. One learner
+side (actions, observation, reward) is :class:`duplexsim.envs.side.LearnerSide`; the
+simulated world is :class:`duplexsim.envs.world.DuplexWorld`.
+Must not touch the simulator's internals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+
+from duplexsim.agents.base import Agent
+from duplexsim.config.scenario import Scenario, SideConfig
+from duplexsim.envs.rewards import RewardConfig
+from duplexsim.envs.side import ACTION_MODES, LearnerSide
+from duplexsim.envs.speech import speech_source
+from duplexsim.envs.world import (
+    SIDES,
+    DuplexWorld,
+    as_scenario,
+    build_partner,
+    other,
+    resolve_partner,
+)
+
+
+def as_reward(reward: RewardConfig | Mapping[str, float] | None) -> RewardConfig:
+    if reward is None:
+        return RewardConfig()
+    if isinstance(reward, RewardConfig):
+        return reward
+    if isinstance(reward, Mapping):
+        from duplexsim.config.loader import from_dict
+
+        return from_dict(RewardConfig, dict(reward), file="<reward kwarg>")
+    raise TypeError(f"reward: got {type(reward).__name__} (allowed: None, a RewardConfig "
+                    "or a dict of its fields)")
+
+
+def check_choice(name: str, value: Any, allowed: tuple[Any, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name}: {value!r} is not allowed "
+                         f"(allowed: {', '.join(map(repr, allowed))})")
+
+
+def check_window(window: Any) -> None:
+    if not (isinstance(window, int) and window >= 1):
+        raise ValueError(f"window: {window!r} is not allowed (allowed: an int >= 1)")
+
+
+def load_model(model: str | Path | Agent | None, scenario: Scenario, action_mode: str
+               ) -> Agent | None:
+    """The learner's own SyncLLM (an agent directory is loaded), or None."""
+    if model is None:
+        return None
+    if action_mode != "turn":
+        raise ValueError("model: only used by action_mode='turn' (speak plays its chunk)")
+    if isinstance(model, Agent):
+        return model
+    from duplexsim.agents import load
+
+    return load(str(model), chunk_ms=scenario.chunk_ms, seed=scenario.seed)
+
+
+class TurnTakingEnv(gym.Env):
+    """The learner is one side of a full-duplex conversation across a simulated network.
+
+    ## Description
+    Two sides talk in 25 Hz speech units, one chunk (``scenario.chunk_ms``, default
+    160 ms = 4 frames) at a time. The learner takes side ``side`` (default ``"a"``); the
+    partner on the other side is any agent: a replay of a corpus dialogue (the default:
+    the small dialogue shipped inside the package), a scripted policy, or a SyncLLM agent.
+    Chunks cross the scenario's network (delay, jitter, loss, reordering), so the learner
+    sees the partner late, as a real system would. One ``step`` decides one own chunk:
+    the chunk ``j`` decided at step ``j`` is decided at ``max(0, j - lead) * chunk_ms``
+    (``lead = scenario.decision_lead_chunks``, paper: 1), i.e. before it is spoken.
+
+    ## Action Space
+    ``action_mode="turn"`` (default): ``Discrete(4)``:
+    0 silent (pause; a later speak resumes the utterance), 1 speak (the next chunk of
+    the learner's utterance: its own SyncLLM's proposal when ``model`` is given, else the
+    next chunk of a scripted utterance cut from the corpus dialogue's other channel),
+    2 backchannel (the next chunk of a short backchannel unit pattern from the corpus),
+    3 stop (silence, and the rest of the utterance is dropped).
+    ``action_mode="units"``: ``MultiDiscrete([n_units] * frames_per_chunk)``: the chunk's
+    units themselves.
+
+    ## Observation Space
+    ``Dict`` (``W = window`` chunks, ``F = frames_per_chunk``; row ``i`` of a window is
+    chunk ``j - W + i`` before the decided chunk ``j``; chunks before 0 are silent):
+
+    - ``partner_units`` ``Box(0, n_units-1, (W, F), int64)``: partner chunks as received
+      (silence where not received yet);
+    - ``partner_received`` ``MultiBinary(W)``: 1 where that partner chunk has arrived;
+    - ``own_units`` ``Box(0, n_units-1, (W, F), int64)``: the learner's own chunks;
+    - ``vad`` ``Box(0, 1, (2, W*F), float32)``: voice activity per frame, row 0 own,
+      row 1 partner (0 where not received);
+    - ``lookahead`` ``Box(0, W, (1,), float32)``: partner chunks in the window not yet
+      received (the lag the learner must bridge);
+    - ``time`` ``Box(0, 1, (1,), float32)``: fraction of the episode elapsed;
+    - ``own_state`` ``Box(0, 1, (2,), float32)``: utterance in progress (0/1) and the
+      fraction of it spoken (turn mode; zeros in units mode).
+
+    ## Rewards
+    Weighted terms (:class:`~duplexsim.envs.rewards.RewardConfig`, ``reward=`` kwarg) on
+    the global timeline, chunk ``k`` of both sides aligned: overlap (per second), gaps
+    beyond ``gap_free_ms`` (per second), floor-transfer-offset log-likelihood under the
+    target corpus distribution at each partner-to-learner transition, interrupting the
+    partner, backchannel placement. A chunk is scored once both sides have played it, so
+    rewards trail the action by the decision lead. ``info["reward_terms"]`` has the
+    step's breakdown, ``info["events"]`` running turn-taking event counts, and the final
+    step's ``info["turntaking"]`` the episode summary of
+    :func:`duplexsim.metrics.turntaking.summarize_events`; :meth:`events` gives the
+    event table.
+
+    ## Starting State
+    A fresh conversation at time 0 with nothing heard; the network and partner are seeded
+    from ``self.np_random`` (``reset(seed=...)``), and so is the order of the scripted
+    utterances.
+
+    ## Episode End
+    Never terminated; truncated after ``scenario.n_chunks`` steps (the scenario duration),
+    which registration also sets as ``max_episode_steps``. Stepping after the end raises.
+
+    ## Arguments
+    ``scenario`` (Scenario, TOML path or dict; default: embedded 30 s replay scenario),
+    ``partner`` (None = the scenario's other side; "replay" | "scripted" | "syncllm"; a
+    SideConfig; or an Agent), ``action_mode`` ("turn" | "units"), ``side`` ("a" | "b"),
+    ``window`` (chunks, default 8), ``reward`` (RewardConfig or dict), ``model`` (the
+    learner's own SyncLLM: agent directory or Agent; used by speak).
+
+    ## Version History
+    - v0: initial version.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, scenario: Scenario | str | Path | Mapping[str, Any] | None = None,
+                 partner: str | SideConfig | Agent | None = None, action_mode: str = "turn",
+                 side: str = "a", window: int = 8,
+                 reward: RewardConfig | Mapping[str, float] | None = None,
+                 model: str | Path | Agent | None = None, render_mode: str | None = None):
+        check_choice("action_mode", action_mode, ACTION_MODES)
+        check_choice("side", side, SIDES)
+        check_choice("render_mode", render_mode, (None,))
+        check_window(window)
+        self.render_mode = render_mode
+        self.scenario, given = resolve_partner(as_scenario(scenario), other(side), partner)
+        self.learner = LearnerSide(side, speech_source(self.scenario, side),
+                                   self.scenario.frames_per_chunk, action_mode, window,
+                                   as_reward(reward), load_model(model, self.scenario, action_mode))
+        self.world = DuplexWorld(self.scenario, {side: self.learner.agent},
+                                 given or build_partner(self.scenario, other(side)))
+        self.observation_space = self.learner.observation_space
+        self.action_space = self.learner.action_space
+        self._done = True
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        super().reset(seed=seed)
+        episode_seed = int(self.np_random.integers(2**31 - 1))
+        self.learner.reset(self.np_random, episode_seed)
+        self.world.reset(episode_seed)
+        self._done = False
+        return self.learner.observation(0, self.world.n_chunks), {"chunk": 0, "time_ms": 0}
+
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool,
+                                         dict[str, Any]]:
+        if self._done:
+            raise RuntimeError("step() after the episode ended (or before reset()): "
+                               "call reset() first")
+        chunk = self.world.chunk
+        self.learner.act(chunk, action)
+        truncated = self.world.advance()
+        reward, terms = self.learner.score(self.world.played(other(self.learner.side)))
+        info: dict[str, Any] = {
+            "chunk": chunk, "time_ms": self.world.chunk * self.scenario.chunk_ms,
+            "reward_terms": terms, "events": dict(self.learner.tracker.counts)}
+        if truncated:
+            self._done = True
+            info["turntaking"] = self.learner.summary()
+        return self.learner.observation(self.world.chunk, self.world.n_chunks), reward, False, \
+            truncated, info
+
+    def events(self) -> pd.DataFrame:
+        """Turn-taking events of the episode so far (speaker 0 = learner, 1 = partner)."""
+        return self.learner.events()

@@ -1,0 +1,85 @@
+"""Turn actions -> unit chunks: utterances resume, stop drops them, backchannels are short."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from duplexsim.envs.actions import TurnAction, TurnSpeaker, UtteranceBank
+
+
+@dataclass
+class Seg:
+    speaker: int
+    start_s: float
+    end_s: float
+    text: str = ""
+    kind: str = "ipu"
+
+
+@dataclass
+class Dlg:
+    units: np.ndarray
+    segments: list = field(default_factory=list)
+    id: str = "hand-made"
+
+
+def dialogue() -> Dlg:
+    units = np.zeros((2, 100), np.int64)
+    units[0, 0:10] = np.arange(1, 11)  # IPU 0: 400 ms
+    units[0, 20:26] = 50  # IPU 1: 240 ms
+    units[1, 40:48] = 7
+    units[0, 60:63] = 99  # backchannel
+    segs = [Seg(0, 0.0, 0.4), Seg(0, 0.8, 1.04), Seg(1, 1.6, 1.92),
+            Seg(0, 2.4, 2.52, kind="backchannel")]
+    return Dlg(units, segs)
+
+
+def test_bank_cuts_the_learner_channel() -> None:
+    bank = UtteranceBank.from_dialogue(dialogue(), 0, {0})
+    assert [len(u) for u in bank.utterances] == [10, 6]
+    assert [u.tolist() for u in bank.backchannels] == [[99, 99, 99]]
+    # no annotations: speech runs stand in
+    plain = UtteranceBank.from_dialogue(Dlg(dialogue().units), 1, {0})
+    assert [u.tolist() for u in plain.utterances] == [[7] * 8]
+
+
+def test_bank_without_speech_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="no speech"):
+        UtteranceBank.from_dialogue(Dlg(np.zeros((2, 50), np.int64)), 0, {0})
+
+
+def test_speak_pause_resume_and_stop() -> None:
+    bank = UtteranceBank([np.arange(1, 11), np.full(6, 50)], [np.array([99, 99, 99])])
+    sp = TurnSpeaker(bank, 4)
+    sp.reset(np.random.default_rng(0))
+    first = sp._current()
+    a = sp.chunk(TurnAction.SPEAK)
+    assert a.tolist() == first[:4].tolist() and sp.speaking
+    assert sp.chunk(TurnAction.SILENT).tolist() == [0, 0, 0, 0]
+    b = sp.chunk(TurnAction.SPEAK)  # resumes where it paused
+    assert b.tolist() == first[4:8].tolist()
+    assert sp.chunk(TurnAction.STOP).tolist() == [0, 0, 0, 0]
+    assert not sp.speaking
+    c = sp.chunk(TurnAction.SPEAK)  # next utterance from its start
+    assert c.tolist() == sp._current()[:4].tolist() and sp._current() is not first
+
+
+def test_utterance_end_pads_with_silence_then_moves_on() -> None:
+    bank = UtteranceBank([np.full(6, 5)], [np.array([9])])
+    sp = TurnSpeaker(bank, 4)
+    sp.reset(np.random.default_rng(1))
+    assert sp.chunk(TurnAction.SPEAK).tolist() == [5, 5, 5, 5]
+    assert sp.chunk(TurnAction.SPEAK).tolist() == [5, 5, 0, 0]
+    assert not sp.speaking
+
+
+def test_backchannel_keeps_the_utterance() -> None:
+    bank = UtteranceBank([np.arange(1, 13)], [np.array([99, 99])])
+    sp = TurnSpeaker(bank, 4)
+    sp.reset(np.random.default_rng(0))
+    sp.chunk(TurnAction.SPEAK)
+    assert sp.chunk(TurnAction.BACKCHANNEL).tolist() == [99, 99, 0, 0]
+    assert sp.chunk(TurnAction.SPEAK).tolist() == [5, 6, 7, 8]

@@ -1,0 +1,78 @@
+"""Reward terms on hand-made timelines: each term fires where a person would expect."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from duplexsim.config.loader import FieldError
+from duplexsim.envs.rewards import RewardConfig, RewardTracker
+
+F = 4  # frames per chunk (160 ms)
+
+
+def run(own: str, partner: str, bc: str = "", config: RewardConfig | None = None
+        ) -> tuple[float, RewardTracker]:
+    """Score two '1'/'0' frame strings chunk by chunk; ``bc``: chunks played as backchannel."""
+    tracker = RewardTracker(config or RewardConfig())
+    o = np.array([c == "1" for c in own])
+    p = np.array([c == "1" for c in partner])
+    total = 0.0
+    for k in range(len(o) // F):
+        r, _ = tracker.add_chunk(o[k * F:(k + 1) * F], p[k * F:(k + 1) * F], str(k) in bc)
+        total += r
+    return total, tracker
+
+
+def test_overlap_costs_per_second() -> None:
+    total, t = run("1" * 8, "1" * 8)
+    assert t.counts["overlap_ms"] == 320
+    assert total == pytest.approx(-0.32)
+
+
+def test_short_gaps_are_free_long_gaps_cost() -> None:
+    # partner speaks, 400 ms silence (free), then learner
+    free, t = run("0" * 16 + "1" * 8, "1" * 6 + "0" * 18)
+    assert t.counts["gap_ms"] == 0
+    long_gap, t2 = run("0" * 24 + "1" * 4, "1" * 4 + "0" * 24)
+    assert t2.counts["gap_ms"] == (20 - 10) * 40
+    assert long_gap < free
+
+
+def test_fto_rewards_typical_offsets_over_outliers() -> None:
+    config = RewardConfig(gap_per_s=0.0)
+    typical, t = run("0" * 12 + "1" * 4, "1" * 8 + "0" * 8, config=config)  # FTO 160 ms
+    assert t.counts["transitions"] == 1
+    assert typical == pytest.approx(0.5 * config.fto_score(160))
+    late, _ = run("0" * 60 + "1" * 4, "1" * 8 + "0" * 56, config=config)  # FTO 2080 ms
+    assert late < 0 < typical
+
+
+def test_overlapping_takeover_gets_negative_fto_and_interrupt() -> None:
+    config = RewardConfig(overlap_per_s=0.0)
+    total, t = run("0" * 4 + "1" * 12, "1" * 8 + "0" * 8, config=config)  # starts 160 ms early
+    assert t.counts["interruptions"] == 1
+    assert t.counts["transitions"] == 1
+    assert total == pytest.approx(-0.5 + 0.5 * config.fto_score(-160))
+
+
+def test_backchannel_placement() -> None:
+    good, t = run("0" * 4 + "11" + "00" + "0" * 4, "1" * 12, bc="1")
+    assert t.counts["backchannels_good"] == 1 and t.counts["overlap_ms"] == 0
+    assert good == pytest.approx(0.2)
+    bad, t2 = run("0" * 40 + "1100", "1" * 4 + "0" * 40, bc="10", config=RewardConfig(gap_per_s=0))
+    assert t2.counts["backchannels_bad"] == 1 and bad == pytest.approx(-0.2)
+
+
+def test_state_carries_across_chunk_borders_and_resets() -> None:
+    _, t = run("0" * 8 + "1" * 8, "1" * 6 + "0" * 10)
+    assert t.counts["transitions"] == 1 and t.counts["learner_onsets"] == 1
+    t.reset()
+    assert all(v == 0 for v in t.counts.values())
+
+
+def test_config_errors_name_the_field() -> None:
+    with pytest.raises(FieldError, match="fto_sd_ms"):
+        RewardConfig(fto_sd_ms=0.0)
+    with pytest.raises(FieldError, match="overlap_per_s"):
+        RewardConfig(overlap_per_s=-1.0)
