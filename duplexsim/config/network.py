@@ -1,0 +1,302 @@
+"""Network parameters: one-way link settings, named presets, and the optional topology.
+
+Owns the ``[network]`` table of a scenario: :class:`LinkConfig` (every key optional: a key
+left out keeps the preset's value), :class:`EdgeConfig` / :class:`TopologyConfig` (a path
+through a networkx graph), :class:`NetworkConfig`, the :data:`PRESETS` table of DESIGN.md
+"Network" and :func:`resolve_link`. Validation only; the models that *use* these numbers
+(delay, jitter, loss, ordering) live in :mod:`duplexsim.sim`. Must not import the simulator.
+
+How a direction's path is built (``NetworkConfig.hops``): the direction link itself
+(preset + ``[network.a_to_b]`` / ``[network.b_to_a]`` overrides) is the first hop; with a
+``[network.topology]``, the hops of the lowest-delay path from endpoint node ``"A"`` to
+``"B"`` (or back) follow. An edge starts from its own ``preset`` (default ``"ideal"``: no
+delay, no loss) plus its link keys. Per-hop delays add; loss on any hop loses the chunk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from duplexsim.config.loader import FieldError, raise_errors
+
+JitterDist = Literal["none", "uniform", "normal", "pareto", "paretonormal", "trace"]
+LossModel = Literal["none", "bernoulli", "gilbert-elliott"]
+Ordering = Literal["fifo", "reorder"]
+
+JITTER_DISTS = ("none", "uniform", "normal", "pareto", "paretonormal", "trace")
+LOSS_MODELS = ("none", "bernoulli", "gilbert-elliott")
+ORDERINGS = ("fifo", "reorder")
+ENDPOINTS = ("A", "B")
+"""Topology node names of the two agents."""
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """One-way link parameters; ``None`` = take the value from the preset underneath."""
+
+    delay_ms: float | None = None
+    """Base one-way delay (propagation + fixed processing)."""
+    jitter_ms: float | None = None
+    """Standard deviation of the delay variation."""
+    jitter_dist: JitterDist | None = None
+    """Marginal distribution of the variation (netem's families, or an empirical trace)."""
+    jitter_trace: str | None = None
+    """jitter_dist = "trace": text file, one delay sample (ms) per line; its spread is
+    centred to mean 0 and rescaled to jitter_ms (jitter_ms = 0 keeps the trace's own sd)."""
+    correlation: float | None = None
+    """AR(1) coefficient on the underlying standard-normal variate (marginal kept)."""
+    loss: float | None = None
+    """Mean loss probability."""
+    loss_model: LossModel | None = None
+    burst: float | None = None
+    """gilbert-elliott: mean burst length in packets (r = 1/burst)."""
+    ordering: Ordering | None = None
+    """fifo: deliver_at = max(now + delay, last deliver_at); reorder: independent."""
+    duplicate: float | None = None
+    """Probability a packet is delivered twice."""
+    bandwidth_kbps: float | None = None
+    """Serialisation rate; 0 = unlimited."""
+    spike_period_s: float | None = None
+    """Periodic delay spikes (satellite handovers): every spike_period_s seconds ..."""
+    spike_ms: float | None = None
+    """... add spike_ms of delay ..."""
+    spike_duration_ms: float | None = None
+    """... for spike_duration_ms."""
+
+    def __post_init__(self) -> None:
+        raise_errors(_link_errors(self))
+
+    def link_values(self) -> dict[str, Any]:
+        """The link keys that are set (not None)."""
+        return {k: getattr(self, k) for k in LINK_KEYS if getattr(self, k) is not None}
+
+    def is_complete(self) -> bool:
+        return all(getattr(self, k) is not None for k in LINK_KEYS)
+
+
+def _link_errors(link: LinkConfig) -> list[FieldError]:
+    """Per-field range checks (values that are None are not checked)."""
+    errors: list[FieldError] = []
+
+    def need(name: str, ok: bool, allowed: str, what: str = "out of range") -> None:
+        value = getattr(link, name)
+        if value is not None and not ok:
+            errors.append(FieldError(name, f"{value!r} {what}", allowed))
+
+    def finite(name: str) -> bool:
+        value = getattr(link, name)
+        return value is not None and math.isfinite(value)
+
+    for name in ("delay_ms", "jitter_ms", "bandwidth_kbps", "spike_period_s", "spike_ms",
+                 "spike_duration_ms"):
+        need(name, finite(name) and getattr(link, name) >= 0, ">= 0", "is negative or not finite")
+    need("correlation", finite("correlation") and 0.0 <= (link.correlation or 0.0) < 1.0,
+         "0 <= correlation < 1")
+    need("loss", finite("loss") and 0.0 <= (link.loss or 0.0) <= 1.0, "0 <= loss <= 1")
+    need("duplicate", finite("duplicate") and 0.0 <= (link.duplicate or 0.0) <= 1.0,
+         "0 <= duplicate <= 1")
+    need("burst", finite("burst") and (link.burst or 0.0) >= 1.0,
+         ">= 1 packet (mean burst length)")
+    need("jitter_dist", link.jitter_dist in JITTER_DISTS, ", ".join(JITTER_DISTS), "unknown")
+    need("loss_model", link.loss_model in LOSS_MODELS, ", ".join(LOSS_MODELS), "unknown")
+    need("ordering", link.ordering in ORDERINGS, ", ".join(ORDERINGS), "unknown")
+    return errors
+
+
+LINK_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(LinkConfig))
+
+
+def _preset(delay_ms: float, jitter_ms: float, dist: str, loss: float, burst: float,
+            **extra: float) -> LinkConfig:
+    return LinkConfig(
+        delay_ms=delay_ms, jitter_ms=jitter_ms, jitter_dist=dist,  # type: ignore[arg-type]
+        jitter_trace="", correlation=0.0, loss=loss,
+        loss_model="none" if loss == 0 else "gilbert-elliott", burst=burst, ordering="fifo",
+        duplicate=0.0, bandwidth_kbps=0.0, spike_period_s=extra.get("spike_period_s", 0.0),
+        spike_ms=extra.get("spike_ms", 0.0), spike_duration_ms=extra.get("spike_duration_ms", 0.0),
+    )
+
+
+# One-way, per direction (DESIGN.md "Network"): carrier SLAs, WonderNetwork measurements,
+# Starlink studies, ITU-T G.114/G.1050. "ideal" is the network that is not there.
+PRESETS: dict[str, LinkConfig] = {
+    "ideal": _preset(0.0, 0.0, "none", 0.0, 1.0),
+    "lan": _preset(1.0, 0.3, "normal", 0.0, 1.0),
+    "metro": _preset(8.0, 2.0, "paretonormal", 0.001, 2.0),
+    "continental": _preset(30.0, 5.0, "paretonormal", 0.003, 2.0),
+    "transatlantic": _preset(50.0, 6.0, "paretonormal", 0.005, 2.0),
+    "transpacific": _preset(90.0, 8.0, "paretonormal", 0.005, 2.0),
+    "wifi-congested": _preset(15.0, 15.0, "pareto", 0.015, 3.0),
+    "mobile-lte": _preset(40.0, 15.0, "paretonormal", 0.01, 2.5),
+    "mobile-5g": _preset(20.0, 6.0, "paretonormal", 0.004, 2.0),
+    # LEO handovers: +60 ms for 300 ms every 15 s
+    "satellite-leo": _preset(25.0, 10.0, "paretonormal", 0.01, 5.0, spike_period_s=15.0,
+                             spike_ms=60.0, spike_duration_ms=300.0),
+    "satellite-geo": _preset(300.0, 15.0, "normal", 0.01, 3.0),
+}
+
+
+def resolve_link(preset: str, override: LinkConfig | None = None) -> LinkConfig:
+    """The preset's link with every key set in ``override`` replacing it (all keys set)."""
+    if preset not in PRESETS:
+        raise FieldError("preset", f"unknown preset {preset!r}", ", ".join(PRESETS))
+    base = PRESETS[preset]
+    if override is None:
+        return base
+    return dataclasses.replace(base, **override.link_values())
+
+
+def _resolved_errors(link: LinkConfig, prefix: str) -> list[FieldError]:
+    """Checks that need the whole (merged) link."""
+    errors: list[FieldError] = []
+    if link.jitter_dist == "trace" and not link.jitter_trace:
+        errors.append(FieldError(f"{prefix}jitter_trace", 'jitter_dist = "trace" needs a file',
+                                 "a text file with one delay sample (ms) per line"))
+    if link.loss_model == "gilbert-elliott" and link.loss:
+        # p = loss * r / (1 - loss) must be a probability
+        limit = link.burst / (1.0 + link.burst)  # type: ignore[operator]
+        if link.loss > limit:
+            errors.append(FieldError(
+                f"{prefix}loss", f"{link.loss} cannot be reached with bursts of {link.burst}",
+                f"<= burst / (1 + burst) = {limit:.3f} for gilbert-elliott"))
+    if link.spike_period_s and link.spike_duration_ms > link.spike_period_s * 1000:  # type: ignore[operator]
+        errors.append(FieldError(f"{prefix}spike_duration_ms",
+                                 f"{link.spike_duration_ms} ms spikes every "
+                                 f"{link.spike_period_s} s overlap", "<= spike_period_s * 1000"))
+    return errors
+
+
+@dataclass(frozen=True)
+class EdgeConfig(LinkConfig):
+    """An (undirected) edge of the topology: endpoints, a preset and/or link keys."""
+
+    a: str = ""
+    b: str = ""
+    preset: str = "ideal"
+
+    def __post_init__(self) -> None:
+        errors = _link_errors(self)
+        if self.preset not in PRESETS:
+            errors.append(FieldError("preset", f"unknown preset {self.preset!r}",
+                                     ", ".join(PRESETS)))
+        for end in ("a", "b"):
+            if not getattr(self, end):
+                errors.append(FieldError(end, "edge endpoint missing", "a node name"))
+        raise_errors(errors)
+
+    def link(self) -> LinkConfig:
+        """This edge's complete link parameters."""
+        return resolve_link(self.preset, LinkConfig(**self.link_values()))
+
+
+@dataclass(frozen=True)
+class TopologyConfig:
+    """A graph the chunks travel through; endpoints are the nodes "A" and "B"."""
+
+    nodes: tuple[str, ...] = ("A", "B")
+    edges: tuple[EdgeConfig, ...] = ()
+
+    def __post_init__(self) -> None:
+        errors: list[FieldError] = []
+        seen = set(self.nodes)
+        if len(seen) != len(self.nodes):
+            errors.append(FieldError("nodes", "duplicate node names", "unique names"))
+        for end in ENDPOINTS:
+            if end not in seen:
+                errors.append(FieldError("nodes", f"endpoint {end!r} missing",
+                                         'node names including "A" and "B"'))
+        for i, edge in enumerate(self.edges):
+            for end in (edge.a, edge.b):
+                if end not in seen:
+                    errors.append(FieldError(f"edges[{i}]", f"unknown node {end!r}",
+                                             ", ".join(self.nodes)))
+            errors += _resolved_errors(edge.link(), f"edges[{i}].")
+        if not errors and self.path("A", "B") is None:
+            errors.append(FieldError("edges", 'no path between "A" and "B"',
+                                     "edges that connect A to B (through relays)"))
+        raise_errors(errors)
+
+    def graph(self) -> Any:
+        """The topology as a ``networkx.Graph``; edge attribute ``link`` is a LinkConfig."""
+        import networkx as nx
+
+        graph = nx.Graph()
+        graph.add_nodes_from(self.nodes)
+        for edge in self.edges:
+            link = edge.link()
+            graph.add_edge(edge.a, edge.b, link=link, delay_ms=link.delay_ms)
+        return graph
+
+    def path(self, src: str, dst: str) -> list[LinkConfig] | None:
+        """Hop links along the lowest-delay path from ``src`` to ``dst``; None if there is none."""
+        import networkx as nx
+
+        graph = self.graph()
+        try:
+            nodes = nx.shortest_path(graph, src, dst, weight="delay_ms")
+        except nx.NetworkXNoPath:
+            return None
+        return [graph.edges[u, v]["link"] for u, v in zip(nodes, nodes[1:], strict=False)]
+
+
+DIRECTIONS = {"a_to_b": ("A", "B"), "b_to_a": ("B", "A")}
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """The ``[network]`` table: a preset for both directions, overrides, optional topology."""
+
+    preset: str = "ideal"
+    """Starting point for both directions; "ideal" (no delay, no loss) when not given."""
+    a_to_b: LinkConfig | None = None
+    b_to_a: LinkConfig | None = None
+    topology: TopologyConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise FieldError("preset", f"unknown preset {self.preset!r}", ", ".join(PRESETS))
+        errors: list[FieldError] = []
+        for direction in DIRECTIONS:
+            errors += _resolved_errors(self.link(direction), f"{direction}.")
+        raise_errors(errors)
+
+    def link(self, direction: str) -> LinkConfig:
+        """The direction's own link (preset + overrides), every key set."""
+        return resolve_link(self.preset, getattr(self, direction))
+
+    def hops(self, direction: str) -> list[LinkConfig]:
+        """All hops of a direction ("a_to_b" / "b_to_a"): own link, then topology edges."""
+        hops = [self.link(direction)]
+        if self.topology is not None:
+            path = self.topology.path(*DIRECTIONS[direction])
+            assert path is not None  # checked in TopologyConfig.__post_init__
+            hops += path
+        return hops
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def resolve(self, base_dir: str | Path) -> NetworkConfig:
+        """A copy whose jitter trace paths are absolute against ``base_dir``."""
+        base = Path(base_dir)
+
+        def fix(link: Any) -> Any:
+            if link is None or not link.jitter_trace:
+                return link
+            return dataclasses.replace(link, jitter_trace=str((base / link.jitter_trace).resolve()))
+
+        topology = self.topology
+        if topology is not None:
+            topology = dataclasses.replace(topology, edges=tuple(fix(e) for e in topology.edges))
+        return dataclasses.replace(self, a_to_b=fix(self.a_to_b), b_to_a=fix(self.b_to_a),
+                                   topology=topology)
+
+
+__all__ = [
+    "DIRECTIONS", "ENDPOINTS", "JITTER_DISTS", "LINK_KEYS", "LOSS_MODELS", "ORDERINGS", "PRESETS",
+    "EdgeConfig", "LinkConfig", "NetworkConfig", "TopologyConfig", "resolve_link",
+]
