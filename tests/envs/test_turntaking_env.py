@@ -1,0 +1,135 @@
+"""TurnTaking-v0 through the ecosystem's own checkers, determinism, vector envs, errors."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import duplexsim  # noqa: F401  (registers the envs)
+from duplexsim.envs.registration import DEFAULT_MAX_EPISODE_STEPS, TURN_TAKING_ID
+
+pytestmark = pytest.mark.needs_sim
+
+
+def short_scenario(duration_s: float = 4.0):  # noqa: ANN201
+    import dataclasses
+
+    from duplexsim.envs.world import default_scenario
+
+    return dataclasses.replace(default_scenario(), duration_s=duration_s)
+
+
+def test_make_with_no_arguments_runs_a_full_episode() -> None:
+    from duplexsim.envs.world import default_scenario
+
+    assert default_scenario().n_chunks == DEFAULT_MAX_EPISODE_STEPS
+    env = gym.make(TURN_TAKING_ID)
+    obs, info = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    steps, truncated, terminated = 0, False, False
+    while not (truncated or terminated):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        steps += 1
+        assert np.isfinite(reward)
+    assert steps == DEFAULT_MAX_EPISODE_STEPS and truncated and not terminated
+    assert info["turntaking"]["speech_share"] > 0
+    assert set(info["events"]) >= {"overlap_ms", "gap_ms", "transitions"}
+    with pytest.raises(RuntimeError, match="reset"):
+        env.unwrapped.step(0)
+
+
+def test_gymnasium_check_env() -> None:
+    from gymnasium.utils.env_checker import check_env
+
+    env = gym.make(TURN_TAKING_ID, scenario=short_scenario()).unwrapped
+    check_env(env, skip_render_check=True)
+    env_units = gym.make(TURN_TAKING_ID, scenario=short_scenario(), action_mode="units").unwrapped
+    check_env(env_units, skip_render_check=True)
+
+
+def test_sb3_check_env() -> None:
+    from stable_baselines3.common.env_checker import check_env
+
+    check_env(gym.make(TURN_TAKING_ID, scenario=short_scenario()).unwrapped, warn=True)
+
+
+def rollout(env: gym.Env, seed: int, actions: list[int]) -> list:
+    obs, _ = env.reset(seed=seed)
+    out = [obs]
+    for a in actions:
+        obs, r, term, trunc, info = env.step(a)
+        out.append((obs, r, info["events"]))
+        if term or trunc:
+            break
+    return out
+
+
+def same(x, y) -> bool:  # noqa: ANN001
+    if isinstance(x, dict):
+        return x.keys() == y.keys() and all(same(x[k], y[k]) for k in x)
+    if isinstance(x, tuple | list):
+        return len(x) == len(y) and all(same(a, b) for a, b in zip(x, y, strict=True))
+    return np.array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_same_seed_and_actions_give_identical_rollouts() -> None:
+    actions = np.random.default_rng(3).integers(0, 4, 40).tolist()
+    scenario = short_scenario(6.4)
+    a = rollout(gym.make(TURN_TAKING_ID, scenario=scenario), 7, actions)
+    b = rollout(gym.make(TURN_TAKING_ID, scenario=scenario), 7, actions)
+    assert same(a, b)
+    c = rollout(gym.make(TURN_TAKING_ID, scenario=scenario), 8, actions)
+    assert not same(a, c)
+
+
+def test_partner_is_heard_late() -> None:
+    env = gym.make(TURN_TAKING_ID, scenario=short_scenario())
+    env.reset(seed=0)
+    lookaheads = []
+    for _ in range(10):
+        obs, *_ = env.step(0)
+        lookaheads.append(float(obs["lookahead"][0]))
+    assert min(lookaheads) >= 1  # never the chunk being spoken right now
+
+
+def test_vector_envs() -> None:
+    def make() -> gym.Env:
+        return gym.make(TURN_TAKING_ID, scenario=short_scenario(2.0))
+
+    for cls in (gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv):
+        venv = cls([make, make])
+        obs, _ = venv.reset(seed=[1, 2])
+        assert obs["vad"].shape[0] == 2
+        for _ in range(15):
+            obs, rewards, term, trunc, _ = venv.step(np.array([1, 0]))
+            assert rewards.shape == (2,)
+        venv.close()
+
+
+def test_clear_errors() -> None:
+    env = gym.make(TURN_TAKING_ID, scenario=short_scenario()).unwrapped
+    env.reset(seed=0)
+    for bad in (4, -1, 1.5, "speak", [1, 2]):
+        with pytest.raises(ValueError, match="allowed"):
+            env.step(bad)
+    units = gym.make(TURN_TAKING_ID, scenario=short_scenario(), action_mode="units").unwrapped
+    units.reset(seed=0)
+    with pytest.raises(ValueError, match="unit ids"):
+        units.step(np.array([0, 1, 2, 10_000]))
+    with pytest.raises(ValueError, match="unit ids"):
+        units.step(np.array([0, 1]))
+    with pytest.raises(ValueError, match="unknown kind 'robot'"):
+        gym.make(TURN_TAKING_ID, partner="robot")
+    with pytest.raises(ValueError, match="action_mode"):
+        gym.make(TURN_TAKING_ID, action_mode="words")
+    fresh = gym.make(TURN_TAKING_ID, scenario=short_scenario()).unwrapped
+    with pytest.raises(RuntimeError, match="reset"):
+        fresh.step(0)
+
+
+def test_partner_kinds_and_side_b() -> None:
+    env = gym.make(TURN_TAKING_ID, scenario=short_scenario(), partner="scripted", side="b")
+    env.reset(seed=0)
+    total = sum(env.step(1)[1] for _ in range(20))
+    assert np.isfinite(total)
