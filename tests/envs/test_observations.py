@@ -1,0 +1,29 @@
+"""The observation shows only what has arrived, in a fixed window, inside its space."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from duplexsim.envs.observations import build_observation, observation_space
+
+
+def test_window_mask_and_vad_follow_arrivals() -> None:
+    w, f = 3, 4
+    received = {0: np.full(f, 7), 2: np.array([0, 0, 5, 5])}  # chunk 1 still in flight
+    own = {1: np.full(f, 9), 2: np.zeros(f, np.int64)}
+    obs = build_observation(chunk=3, n_chunks=10, window=w, frames_per_chunk=f,
+                            received=received, own=own, silence=np.array([0]),
+                            silence_unit=0, own_state=(1.0, 0.5))
+    assert observation_space(w, f, 501).contains(obs)
+    assert obs["partner_received"].tolist() == [1, 0, 1]
+    assert obs["partner_units"][1].tolist() == [0, 0, 0, 0]
+    assert obs["vad"][1].tolist() == [1] * 4 + [0] * 4 + [0, 0, 1, 1]
+    assert obs["vad"][0].tolist() == [0] * 4 + [1] * 4 + [0] * 4
+    assert obs["lookahead"][0] == 1 and obs["time"][0] == np.float32(0.3)
+
+
+def test_start_of_episode_is_silent_and_known() -> None:
+    obs = build_observation(chunk=0, n_chunks=10, window=2, frames_per_chunk=4, received={},
+                            own={}, silence=np.array([0]), silence_unit=0)
+    assert obs["partner_received"].tolist() == [1, 1] and obs["lookahead"][0] == 0
+    assert not obs["vad"].any()
