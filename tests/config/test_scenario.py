@@ -9,12 +9,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("duplexsim.config.network")  # TEMPORARY until the simulator's network.py lands
-
-from duplexsim.config.network import NetworkConfig  # noqa: E402
-
-from duplexsim.config.loader import ConfigError, from_dict  # noqa: E402
-from duplexsim.config.scenario import (  # noqa: E402
+from duplexsim.config.loader import ConfigError, from_dict
+from duplexsim.config.network import NetworkConfig
+from duplexsim.config.scenario import (
     BufferConfig,
     ComputeConfig,
     OutputConfig,

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("duplexsim.config.network")  # TEMPORARY until the simulator's network.py lands
-
 from duplexsim.config import cli as validate_cli
 from duplexsim.config.cli import file_kind, validate_file
 
