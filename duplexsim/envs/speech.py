@@ -15,6 +15,7 @@ from duplexsim.config.scenario import Scenario
 from duplexsim.envs.actions import UtteranceBank
 
 DEFAULT_N_UNITS = 501  # duplexsim.tokens.SyncFormat default (500 clusters + silence)
+DEFAULT_SILENCE_UNIT = 0  # duplexsim.tokens.SyncFormat.silence_unit
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,13 @@ def _dialogue(scenario: Scenario, partner_side: str) -> tuple[Any, Any]:
     return corpus.dialogue(dialogue_id), corpus
 
 
-def _silence(corpus: Any) -> frozenset[int]:
-    from duplexsim import corpora
-
+def _silence(corpus: Any, dialogue: Any) -> frozenset[int]:
+    """The silence units of the corpus tokenizer; for the shipped dialogue, those of its
+    tokenizer when it has one, else the token format's silence unit (0)."""
     if corpus is not None:
-        return frozenset(corpus.tokenizer().silence_units)
-    return frozenset(corpora.default_silence_units())
+        return frozenset(int(u) for u in corpus.tokenizer().silence_units)
+    units = getattr(dialogue, "silence_units", None)
+    return frozenset(int(u) for u in units) if units else frozenset({DEFAULT_SILENCE_UNIT})
 
 
 def speech_source(scenario: Scenario, learner_side: str) -> SpeechSource:
@@ -61,7 +63,7 @@ def speech_source(scenario: Scenario, learner_side: str) -> SpeechSource:
     if partner_channel is None:
         partner_channel = 0 if partner_side == "a" else 1
     channel = 1 - partner_channel
-    silence_units = _silence(corpus)
+    silence_units = _silence(corpus, dialogue)
     silence_unit = min(silence_units) if silence_units else 0
     n_units = int(corpus.n_units) if corpus is not None else DEFAULT_N_UNITS
     units_max = int(dialogue.units.max()) if dialogue.units.size else 0
