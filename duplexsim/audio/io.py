@@ -1,0 +1,93 @@
+"""Read and write sound files; resample.
+
+Reads WAV / FLAC / uncompressed or u-law NIST SPHERE through soundfile. Fisher ships
+shorten-compressed SPHERE, which libsndfile cannot decode: that gets an error telling the
+user to convert with ``sph2pipe``. Writes are atomic (``duplexsim.atomic``).
+Arrays are ``[channels, samples]`` float32 in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from duplexsim.atomic import atomic_path
+
+
+class AudioError(ValueError):
+    """A sound file that cannot be used as asked (names the file and what was expected)."""
+
+
+def _sphere_coding(path: Path) -> str | None:
+    """The ``sample_coding`` field of a NIST SPHERE header, or None if not SPHERE."""
+    with path.open("rb") as fh:
+        head = fh.read(1024)
+    if not head.startswith(b"NIST_1A"):
+        return None
+    for line in head.decode("latin-1").splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "sample_coding":
+            return parts[2]
+    return "pcm"
+
+
+def read_audio(
+    path: str | os.PathLike[str],
+    *,
+    channels: int | None = None,
+    sample_rate_hz: int | None = None,
+) -> tuple[np.ndarray, int]:
+    """Read ``path`` as ``([channels, N] float32, sample_rate)``.
+
+    ``channels`` / ``sample_rate_hz``: if given, a file with another channel count or rate is
+    an :class:`AudioError` (no silent up-mixing or resampling: the caller decides).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: audio file not found")
+    coding = _sphere_coding(path)
+    if coding is not None and "shorten" in coding:
+        raise AudioError(
+            f"{path}: shorten-compressed SPHERE ({coding}) cannot be read; convert it first, "
+            f"e.g. `sph2pipe -f wav {path.name} {path.stem}.wav` (or to FLAC with sox), "
+            "and point the reader at the converted file"
+        )
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as e:
+        raise AudioError(f"{path}: not a readable sound file ({e})") from None
+    wave = np.ascontiguousarray(data.T)
+    if channels is not None and wave.shape[0] != channels:
+        what = "mono" if wave.shape[0] == 1 else f"{wave.shape[0]}-channel"
+        raise AudioError(
+            f"{path}: {what} audio, but {channels} channels are required "
+            "(one speaker per channel, speaker A = channel 0)"
+        )
+    if sample_rate_hz is not None and sr != sample_rate_hz:
+        raise AudioError(f"{path}: sample rate {sr} Hz, expected {sample_rate_hz} Hz")
+    return wave, int(sr)
+
+
+def write_audio(
+    path: str | os.PathLike[str], wave: np.ndarray, sample_rate_hz: int, subtype: str = "PCM_16"
+) -> None:
+    """Write ``wave`` (``[C, N]`` or ``[N]``) atomically; format from the extension."""
+    path = Path(path)
+    arr = np.asarray(wave, dtype=np.float32)
+    data = arr.T if arr.ndim == 2 else arr
+    with atomic_path(path, suffix=path.suffix) as tmp:
+        sf.write(str(tmp), np.clip(data, -1.0, 1.0), int(sample_rate_hz), subtype=subtype)
+
+
+def resample(wave: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
+    """Resample along the last axis with a polyphase filter (float32 out)."""
+    if from_hz == to_hz:
+        return np.asarray(wave, dtype=np.float32)
+    g = math.gcd(int(from_hz), int(to_hz))
+    out = resample_poly(np.asarray(wave, dtype=np.float64), to_hz // g, from_hz // g, axis=-1)
+    return out.astype(np.float32)

@@ -1,0 +1,157 @@
+"""Build a synthetic corpus directory: audio, annotations, tokenizer, units, manifest.
+
+Layout as docs/interfaces.md "Corpus on disk". Conversation i is generated from
+``SeedSequence(seed, spawn_key=(i,))``, so it does not depend on how many are built. Each
+file is written atomically and the manifest last; a rerun skips conversations whose files
+exist (an interrupted build resumes). TTS runs in a process pool (``workers``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from duplexsim.atomic import atomic_path, write_json
+from duplexsim.audio.framing import FRAME_RATE_HZ
+from duplexsim.audio.io import read_audio, write_audio
+from duplexsim.corpora import candor, fisher
+from duplexsim.corpora.corpus import FORMAT
+from duplexsim.corpora.synth import SynthConfig, generate
+from duplexsim.corpora.types import Dialogue
+
+
+def plan(cfg: SynthConfig, hours: float, seed: int) -> list[dict]:
+    """Ids and splits (seeded permutation; at least one test conversation when n >= 2)."""
+    n = max(1, int(round(hours * 3600 / cfg.conversation_s)))
+    n_val = int(round(cfg.val_share * n))
+    n_test = max(1 if n >= 2 else 0, int(round(cfg.test_share * n)))
+    order = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2**31,))).permutation(n)
+    split = np.array(["train"] * n, dtype=object)
+    split[order[:n_test]] = "test"
+    split[order[n_test : n_test + n_val]] = "val"
+    return [{"index": i, "id": plan_id(cfg, i), "split": str(split[i])} for i in range(n)]
+
+
+def _paths(out: Path, id: str) -> dict[str, Path]:
+    return {"audio": out / "audio" / f"{id}.flac", "units": out / "units" / f"{id}.npy",
+            "txt": out / "fisher" / f"{id}.txt",
+            "csv": out / "candor" / id / "transcription" / "transcript_audiophile.csv"}
+
+
+def _render(job: tuple[SynthConfig, int, int, str, str | None]) -> str:
+    cfg, seed, index, out, cache = job
+    job_id = plan_id(cfg, index)
+    p = _paths(Path(out), job_id)
+    audio, segments, _ = generate(cfg, np.random.SeedSequence(seed, spawn_key=(index,)), cache)
+    write_audio(p["audio"], audio, cfg.sample_rate_hz)
+    fisher.write_transcript(p["txt"], segments, audio_name=p["audio"].name)
+    candor.write_transcript(p["csv"], segments)  # written last: marks the conversation done
+    return job_id
+
+
+def plan_id(cfg: SynthConfig, index: int) -> str:
+    """Conversation id: preset name without dashes + index (``fisherlike_00003``)."""
+    return f"{cfg.name.replace('-', '')}_{index:05d}"
+
+
+def _encode(job: tuple[str, str, str]) -> str:
+    from duplexsim.units import load_tokenizer
+
+    tok_dir, audio_path, units_path = job
+    tok = load_tokenizer(tok_dir)
+    wave, sr = read_audio(audio_path, channels=2)
+    units = np.stack([tok.encode(ch, sr) for ch in wave]).astype(np.int16)
+    with atomic_path(units_path) as tmp, tmp.open("wb") as fh:
+        np.save(fh, units)
+    return units_path
+
+
+class _TrainChannels:
+    """Re-iterable ``(wave, sr, annotated speech)`` per channel of the given conversations."""
+
+    def __init__(self, out: Path, ids: list[str]):
+        self.out, self.ids = out, ids
+
+    def __iter__(self):
+        for id in self.ids:
+            p = _paths(self.out, id)
+            wave, sr = read_audio(p["audio"], channels=2)
+            segs = candor.read_transcript(p["csv"])[0]
+            vad = Dialogue(id, segs, duration_s=wave.shape[1] / sr).segment_vad(
+                wave.shape[1] * FRAME_RATE_HZ // sr)
+            yield from ((wave[c], sr, vad[c]) for c in range(2))
+
+
+def ensure_tokenizer(out: Path, entries: list[dict], tokenizer_dir: str | Path | None,
+                     n_units: int, train_hours: float, conv_s: float, seed: int) -> Path:
+    """Train on this corpus (train split, at most ``train_hours``) unless the dir exists."""
+    from duplexsim.units import TokenizerConfig, train_tokenizer
+
+    tok_dir = Path(tokenizer_dir) if tokenizer_dir else out / "tokenizer"
+    if not (tok_dir / "config.json").is_file():
+        ids = [e["id"] for e in entries if e["split"] == "train"] or [e["id"] for e in entries]
+        ids = ids[: max(1, int(train_hours * 3600 // conv_s))]
+        print(f"training a mel-kmeans tokenizer ({n_units} units) on {len(ids)} conversations")
+        tok = train_tokenizer(_TrainChannels(out, ids), TokenizerConfig(n_units=n_units, seed=seed))
+        tok.save(tok_dir)
+    local = out / "tokenizer"
+    if tok_dir.resolve() != local.resolve():
+        local.mkdir(parents=True, exist_ok=True)
+        for f in tok_dir.iterdir():
+            if f.is_file():
+                with atomic_path(local / f.name) as tmp:
+                    shutil.copyfile(f, tmp)
+    return local
+
+
+def build_corpus(out: str | Path, cfg: SynthConfig, *, hours: float, seed: int = 0,
+                 preset: str = "", tokenizer_dir: str | Path | None = None,
+                 cache_dir: str | Path | None = None, workers: int = 2, n_units: int = 501,
+                 train_hours: float = 2.0) -> dict:
+    """Build (or resume) a corpus in ``out``; returns the manifest plus timing."""
+    out = Path(out)
+    t0 = time.perf_counter()
+    entries = plan(cfg, hours, seed)
+    todo = [e for e in entries if not (_paths(out, e["id"])["csv"].is_file()
+                                       and _paths(out, e["id"])["audio"].is_file())]
+    cache = None if cache_dir is None else str(cache_dir)
+    _pool_map(_render, [(cfg, seed, e["index"], str(out), cache) for e in todo], workers, "speech")
+    tok_dir = ensure_tokenizer(out, entries, tokenizer_dir, n_units, train_hours,
+                               cfg.conversation_s, seed)
+    pending = [e for e in entries if not _paths(out, e["id"])["units"].is_file()]
+    _pool_map(_encode, [(str(tok_dir), str(_paths(out, e["id"])["audio"]),
+                         str(_paths(out, e["id"])["units"])) for e in pending], workers, "units")
+    from duplexsim.units import load_tokenizer
+
+    tok = load_tokenizer(tok_dir)
+    manifest = {
+        "format": FORMAT, "name": out.name, "preset": preset or cfg.name, "seed": seed,
+        "sample_rate_hz": cfg.sample_rate_hz, "n_units": tok.n_units, "tokenizer": "tokenizer",
+        "silence_units": sorted(tok.silence_units), "params": dataclasses.asdict(cfg),
+        "dialogues": [{"id": e["id"], "duration_s": cfg.conversation_s, "split": e["split"],
+                       "audio": f"audio/{e['id']}.flac", "units": f"units/{e['id']}.npy"}
+                      for e in entries],
+    }
+    write_json(out / "manifest.json", manifest)
+    wall = time.perf_counter() - t0
+    audio_h = len(entries) * cfg.conversation_s / 3600
+    built_h = len(todo) * cfg.conversation_s / 3600
+    return {**manifest, "wall_s": wall, "audio_hours": audio_h, "built_hours": built_h}
+
+
+def _pool_map(fn, jobs: list, workers: int, desc: str) -> None:
+    if not jobs:
+        return
+    if workers <= 1 or len(jobs) == 1:
+        for job in tqdm(jobs, desc=desc, unit="conv"):
+            fn(job)
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        for _ in tqdm(pool.map(fn, jobs), total=len(jobs), desc=desc, unit="conv"):
+            pass

@@ -1,0 +1,97 @@
+"""Fisher English (LDC2004S13 / LDC2004T19) transcripts and audio: read and write.
+
+Transcript ``fe_03_NNNNN.txt``: ``#`` comment lines, blank lines, and ``start end A: text``
+(seconds; A = channel 0, B = channel 1). Audio ``fe_03_NNNNN.{wav,flac,sph}``, 2 channels,
+8 kHz, anywhere under the corpus root (shorten SPHERE must be converted with sph2pipe).
+Fisher has no backchannel labels: every segment reads as kind "ipu".
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from duplexsim.atomic import write_text
+from duplexsim.audio.io import AudioError, read_audio
+from duplexsim.corpora.types import Dialogue, Segment
+
+AUDIO_EXTS = (".flac", ".wav", ".sph")
+_LINE = re.compile(r"^\s*(\S+)\s+(\S+)\s+([AB]):\s?(.*)$")
+
+
+class CorpusFormatError(ValueError):
+    """A corpus file that does not follow its layout (names the file and line)."""
+
+
+def read_transcript(path: str | Path) -> list[Segment]:
+    """Segments of a Fisher transcript, in file order."""
+    path = Path(path)
+    segs = []
+    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        m = _LINE.match(line)
+        try:
+            if not m:
+                raise ValueError("expected 'start end A: text' or 'start end B: text'")
+            start, end = float(m.group(1)), float(m.group(2))
+            segs.append(Segment(0 if m.group(3) == "A" else 1, start, end, m.group(4).strip()))
+        except ValueError as e:
+            raise CorpusFormatError(f"{path}:{n}: malformed line {line!r}: {e}") from None
+    return segs
+
+
+def write_transcript(path: str | Path, segments: list[Segment], audio_name: str = "") -> None:
+    """Write segments (sorted by start) in Fisher's transcript format, atomically."""
+    lines = [f"# {audio_name or Path(path).stem + '.sph'}", ""]
+    for s in sorted(segments, key=lambda s: (s.start_s, s.speaker)):
+        lines.append(f"{s.start_s:.3f} {s.end_s:.3f} {'AB'[s.speaker]}: {s.text}")
+    write_text(path, "\n".join(lines) + "\n")
+
+
+class FisherCorpus:
+    """Every ``fe_03_*.txt`` under ``root`` and its audio (read lazily)."""
+
+    name = "fisher"
+    preset = "fisher"
+
+    def __init__(self, root: str | Path, sample_rate_hz: int | None = 8000):
+        self.root = Path(root)
+        self.sample_rate_hz = sample_rate_hz
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"{self.root}: corpus directory not found")
+        self._transcripts = {p.stem: p for p in sorted(self.root.rglob("fe_03_*.txt"))}
+        if not self._transcripts:
+            raise CorpusFormatError(f"{self.root}: empty corpus: no fe_03_*.txt transcripts")
+        self._audio: dict[str, Path] = {}
+        for ext in reversed(AUDIO_EXTS):  # earlier extensions win
+            self._audio.update({p.stem: p for p in self.root.rglob(f"fe_03_*{ext}")})
+
+    def ids(self, split: str | None = None) -> list[str]:
+        return list(self._transcripts)
+
+    def audio_path(self, id: str) -> Path:
+        if id not in self._audio:
+            names = ", ".join(id + e for e in AUDIO_EXTS)
+            raise AudioError(f"{self._transcripts[id]}: refers to audio {names}: "
+                             f"none found under {self.root}")
+        return self._audio[id]
+
+    def dialogue(self, id: str, audio: bool = True, tokenizer=None) -> Dialogue:
+        """Segments (+ audio when ``audio``; + units when a tokenizer is given)."""
+        segs = read_transcript(self._transcripts[id])
+        wave, sr = None, None
+        if audio or tokenizer is not None:
+            wave, sr = read_audio(self.audio_path(id), channels=2,
+                                  sample_rate_hz=self.sample_rate_hz)
+        units = None
+        if tokenizer is not None:
+            units = np.stack([tokenizer.encode(ch, sr) for ch in wave])
+        return Dialogue(id, segs, units, wave if audio else None, sr if audio else None,
+                        duration_s=0.0 if wave is None else wave.shape[1] / sr)
+
+    def dialogues(self, split: str | None = None, audio: bool = True, tokenizer=None):
+        for i in self.ids(split):
+            yield self.dialogue(i, audio=audio, tokenizer=tokenizer)

@@ -1,0 +1,101 @@
+"""The ``Dialogue`` and ``Segment`` types: two time-aligned channels plus annotations.
+
+Speaker 0 = channel 0 = Fisher side A = the first CANDOR speaker. Units are ``[2, T]`` at
+25 Hz; audio ``[2, N]`` float32. Must not know about file layouts or tokenizers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from duplexsim.audio.framing import FRAME_RATE_HZ
+
+KINDS = ("ipu", "backchannel")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One annotated stretch of speech of one speaker (seconds from the dialogue start)."""
+
+    speaker: int
+    start_s: float
+    end_s: float
+    text: str = ""
+    kind: str = "ipu"
+
+    def __post_init__(self) -> None:
+        if self.speaker not in (0, 1):
+            raise ValueError(f"Segment.speaker: {self.speaker} (allowed: 0, 1)")
+        if not self.end_s >= self.start_s:
+            raise ValueError(f"Segment: end_s {self.end_s} < start_s {self.start_s}")
+        if self.kind not in KINDS:
+            raise ValueError(f"Segment.kind: {self.kind!r} (allowed: {', '.join(KINDS)})")
+
+
+@dataclass
+class Dialogue:
+    """Two time-aligned channels (audio and/or units) and their segments."""
+
+    id: str
+    segments: list[Segment] = field(default_factory=list)
+    units: np.ndarray | None = None  # [2, T] int at 25 Hz
+    audio: np.ndarray | None = None  # [2, N] float32
+    sample_rate_hz: int | None = None
+    duration_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name, arr in (("units", self.units), ("audio", self.audio)):
+            if arr is not None and (arr.ndim != 2 or arr.shape[0] != 2):
+                raise ValueError(f"Dialogue {self.id}: {name} must be [2, ...], got {arr.shape}")
+        if self.audio is not None and not self.sample_rate_hz:
+            raise ValueError(f"Dialogue {self.id}: audio given without sample_rate_hz")
+        if not self.duration_s:
+            if self.audio is not None:
+                self.duration_s = self.audio.shape[1] / self.sample_rate_hz
+            elif self.units is not None:
+                self.duration_s = self.units.shape[1] / FRAME_RATE_HZ
+            elif self.segments:
+                self.duration_s = max(s.end_s for s in self.segments)
+
+    def swapped(self) -> Dialogue:
+        """The same dialogue seen from the other side (speaker 0 <-> 1)."""
+        return Dialogue(
+            id=self.id,
+            segments=[dataclasses.replace(s, speaker=1 - s.speaker) for s in self.segments],
+            units=None if self.units is None else self.units[::-1].copy(),
+            audio=None if self.audio is None else self.audio[::-1].copy(),
+            sample_rate_hz=self.sample_rate_hz,
+            duration_s=self.duration_s,
+        )
+
+    def crop(self, start_s: float, end_s: float) -> Dialogue:
+        """``[start_s, end_s)``: channels cut on whole frames / samples, segments clipped."""
+        if not 0 <= start_s < end_s:
+            raise ValueError(f"crop: need 0 <= start_s < end_s, got {start_s}, {end_s}")
+        end_s = min(end_s, self.duration_s) if self.duration_s else end_s
+        units = audio = None
+        if self.units is not None:
+            a, b = round(start_s * FRAME_RATE_HZ), round(end_s * FRAME_RATE_HZ)
+            units = self.units[:, a:b].copy()
+        if self.audio is not None:
+            sr = self.sample_rate_hz
+            audio = self.audio[:, round(start_s * sr) : round(end_s * sr)].copy()
+        segs = [
+            dataclasses.replace(s, start_s=max(s.start_s, start_s) - start_s,
+                                end_s=min(s.end_s, end_s) - start_s)
+            for s in self.segments if s.end_s > start_s and s.start_s < end_s
+        ]
+        return Dialogue(self.id, segs, units, audio, self.sample_rate_hz, end_s - start_s)
+
+    def segment_vad(self, n_frames: int | None = None) -> np.ndarray:
+        """Voice activity ``bool [2, T]`` from the segments (edges rounded to the nearest frame)."""
+        t = n_frames if n_frames is not None else int(round(self.duration_s * FRAME_RATE_HZ))
+        vad = np.zeros((2, t), dtype=bool)
+        for s in self.segments:
+            a = int(np.floor(s.start_s * FRAME_RATE_HZ + 0.5))
+            b = int(np.floor(s.end_s * FRAME_RATE_HZ + 0.5))
+            vad[s.speaker, max(a, 0) : min(b, t)] = True
+        return vad

@@ -1,0 +1,51 @@
+"""Speech units: the ``UnitTokenizer`` protocol (wave <-> 25 Hz units) and its k-means tokenizers.
+
+Owns tokenizers (mel-kmeans, hubert-kmeans), their training, saving/loading, and the
+vocoder. Must not know about corpora layouts, tokens, models or the simulator.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from duplexsim.units.kmeans import KMeansTokenizer, TokenizerConfig, train_tokenizer
+
+
+@runtime_checkable
+class UnitTokenizer(Protocol):
+    """wave -> 25 Hz units -> wave; silence units are known so VAD reads off units."""
+
+    n_units: int
+    sample_rate_hz: int  # of decode() output
+    silence_units: frozenset[int]
+    silence_unit: int
+
+    def encode(self, wave: np.ndarray, sample_rate: int) -> np.ndarray: ...
+    def decode(self, units: np.ndarray) -> np.ndarray: ...
+    def is_speech(self, units: np.ndarray) -> np.ndarray: ...
+    def save(self, directory: str | Path) -> None: ...
+
+
+# config.json "config.type" -> loader
+_LOADERS = {"mel-kmeans": KMeansTokenizer.load, "hubert-kmeans": KMeansTokenizer.load}
+
+
+def load_tokenizer(directory: str | Path) -> UnitTokenizer:
+    """Load a tokenizer saved with ``save(dir)``."""
+    d = Path(directory)
+    cfg = d / "config.json"
+    if not cfg.is_file():
+        raise FileNotFoundError(f"{d}: not a unit tokenizer directory (no config.json)")
+    kind = json.loads(cfg.read_text()).get("config", {}).get("type")
+    if kind not in _LOADERS:
+        raise ValueError(f"{cfg}: config.type: unknown tokenizer {kind!r} "
+                         f"(allowed: {', '.join(_LOADERS)})")
+    return _LOADERS[kind](d)
+
+
+__all__ = ["KMeansTokenizer", "TokenizerConfig", "UnitTokenizer", "load_tokenizer",
+           "train_tokenizer"]

@@ -1,0 +1,50 @@
+"""HuBERT features at 25 Hz from a model in a LOCAL directory (no download, ever).
+
+Loads ``transformers.HubertModel.from_pretrained(dir, local_files_only=True)``, runs it on
+16 kHz audio, takes hidden layer ``layer`` (50 Hz) and averages frame pairs to the 25 Hz unit
+grid. Used by the hubert-kmeans tokenizer; must not know about k-means or corpora.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+class HubertFeatures:
+    """Callable: 16 kHz mono wave (whole 40 ms frames) -> ``[T, hidden]`` float32."""
+
+    def __init__(self, model_dir: str | Path, layer: int = 6, chunk_s: float = 30.0):
+        from transformers import HubertModel
+
+        path = Path(model_dir)
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(
+                f"{path}: no HuBERT model here (config.json missing); save one with "
+                "HubertModel.save_pretrained(dir) or download it yourself beforehand"
+            )
+        self.model = HubertModel.from_pretrained(str(path), local_files_only=True).eval()
+        n_layers = self.model.config.num_hidden_layers
+        if not 0 <= layer <= n_layers:
+            raise ValueError(f"hubert layer: {layer} out of range (allowed: 0..{n_layers})")
+        self.layer = layer
+        self.chunk_frames = max(1, int(chunk_s * 25))
+
+    @torch.no_grad()
+    def __call__(self, wave16k: np.ndarray) -> np.ndarray:
+        t = wave16k.shape[0] // 640
+        out = np.zeros((t, self.model.config.hidden_size), dtype=np.float32)
+        for b in range(0, t, self.chunk_frames):
+            e = min(t, b + self.chunk_frames)
+            # 80 samples of padding each side make the conv stack emit 2 frames per 40 ms
+            x = np.pad(wave16k[b * 640 : e * 640], (40, 40 + 320))
+            hs = self.model(torch.from_numpy(x)[None], output_hidden_states=True)
+            h = hs.hidden_states[self.layer][0].numpy()  # [~2(e-b), hidden] at 50 Hz
+            n = e - b
+            h = h[: 2 * n]
+            if h.shape[0] < 2 * n:
+                h = np.concatenate([h, np.repeat(h[-1:], 2 * n - h.shape[0], axis=0)])
+            out[b:e] = h.reshape(n, 2, -1).mean(axis=1)
+        return out

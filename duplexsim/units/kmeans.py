@@ -1,0 +1,259 @@
+"""K-means unit tokenizers (mel-kmeans, hubert-kmeans): train, encode, decode, save, load.
+
+Voice activity is decided explicitly, not left to the clustering: a frame is speech when
+its 60 Hz-4 kHz energy exceeds a threshold learned at training time (from the corpus's
+annotations when given, else by Otsu's method), short silent holes inside speech are
+filled. Silence frames get the silence units ``0..n_silence_units-1`` (unit 0 is the
+canonical silence), speech frames the remaining k-means units. So voice activity reads
+off the units exactly. Decoding uses each unit's mean magnitude spectrum (vocoder.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+from sklearn.cluster import MiniBatchKMeans
+
+from duplexsim.atomic import atomic_path, write_json
+from duplexsim.config.loader import check, from_dict
+from duplexsim.units import features as F
+from duplexsim.units.vocoder import griffin_lim
+
+FORMAT = "duplexsim-tokenizer/1"
+TYPES = ("mel-kmeans", "hubert-kmeans")
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    """How a k-means tokenizer is built (written into its config.json)."""
+
+    type: str = "mel-kmeans"
+    n_units: int = 501  # the paper's HuBERT k-means inventory size
+    n_silence_units: int = 1  # one silence unit keeps deduplicated silence to one token
+    n_mels: int = 64
+    vad_fill_frames: int = 2  # silent holes <= 80 ms inside speech are speech (stop closures)
+    hubert_dir: str = ""
+    hubert_layer: int = 6
+    max_train_frames: int = 200_000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check(self.type in TYPES, "type", f"unknown tokenizer {self.type!r}", ", ".join(TYPES))
+        check(self.n_silence_units >= 1, "n_silence_units", "must be >= 1", ">= 1")
+        check(self.n_units > self.n_silence_units, "n_units", "must exceed n_silence_units",
+              f"> {self.n_silence_units}")
+        check(self.vad_fill_frames >= 0, "vad_fill_frames", "must be >= 0", ">= 0")
+        check(self.type != "hubert-kmeans" or bool(self.hubert_dir), "hubert_dir",
+              "hubert-kmeans needs a local model directory", "a path")
+
+
+def fill_holes(speech: np.ndarray, max_len: int) -> np.ndarray:
+    """Set False runs of length <= ``max_len`` that lie between True frames to True."""
+    out = np.asarray(speech, dtype=bool).copy()
+    if max_len <= 0 or not out.any():
+        return out
+    d = np.diff(np.concatenate(([1], out.astype(np.int8), [1])))
+    starts, ends = np.flatnonzero(d == -1), np.flatnonzero(d == 1)
+    first, last = np.flatnonzero(out)[[0, -1]]
+    keep = (ends - starts <= max_len) & (starts > first) & (ends <= last)
+    delta = np.zeros(out.shape[0] + 1, dtype=np.int64)
+    np.add.at(delta, starts[keep], 1)
+    np.add.at(delta, ends[keep], -1)
+    return out | (np.cumsum(delta)[:-1] > 0)
+
+
+def otsu_threshold(x: np.ndarray) -> float:
+    """Threshold splitting ``x`` into two classes with maximal between-class variance."""
+    hist, edges = np.histogram(x, bins=256)
+    centers = (edges[:-1] + edges[1:]) / 2
+    w = np.cumsum(hist)
+    m = np.cumsum(hist * centers)
+    w1 = w[-1] - w
+    valid = (w > 0) & (w1 > 0)
+    between = np.zeros_like(centers)
+    between[valid] = (m[valid] * w[-1] - m[-1] * w[valid]) ** 2 / (w[valid] * w1[valid])
+    return float(centers[int(np.argmax(between))])
+
+
+def annotated_threshold(energy: np.ndarray, speech: np.ndarray) -> float:
+    """Energy threshold (dB) that best agrees with annotated speech frames."""
+    grid = np.quantile(energy, np.linspace(0.02, 0.98, 97))
+    agree = [np.mean((energy > g) == speech) for g in grid]
+    return float(grid[int(np.argmax(agree))])
+
+
+class KMeansTokenizer:
+    """A trained k-means tokenizer (implements the ``UnitTokenizer`` protocol)."""
+
+    sample_rate_hz = F.FEATURE_SR_HZ
+
+    def __init__(self, config: TokenizerConfig, centroids: np.ndarray, unit_spectra: np.ndarray,
+                 threshold_db: float):
+        self.config = config
+        self.centroids = np.asarray(centroids, dtype=np.float32)  # [n_units, D]
+        self.unit_spectra = np.asarray(unit_spectra, dtype=np.float32)  # [n_units, F]
+        self.threshold_db = float(threshold_db)
+        self.n_units = config.n_units
+        self.silence_units = frozenset(range(config.n_silence_units))
+        self.silence_unit = 0
+        self._mel = F.mel_filterbank(config.n_mels)
+        self._hubert = None
+
+    # -- features -------------------------------------------------------------------------
+    def frame_features(self, wave: np.ndarray, sample_rate: int) -> tuple[np.ndarray, ...]:
+        """``(features [T, D], energy_db [T], magnitude [T, F])`` of one channel."""
+        w16 = F.to_feature_rate(wave, sample_rate)
+        power = F.power_frames(w16)
+        energy = F.band_energy_db(power)
+        if self.config.type == "hubert-kmeans":
+            if self._hubert is None:
+                from duplexsim.units.hubert import HubertFeatures
+
+                self._hubert = HubertFeatures(self.config.hubert_dir, self.config.hubert_layer)
+            feats = self._hubert(w16)
+        else:
+            feats = F.log_mel(power, self._mel)
+        return feats, energy, np.sqrt(power)
+
+    def voice_activity(self, energy_db: np.ndarray) -> np.ndarray:
+        """Speech frames from band energy: threshold, then fill short holes."""
+        return fill_holes(energy_db > self.threshold_db, self.config.vad_fill_frames)
+
+    def assign(self, feats: np.ndarray, speech: np.ndarray) -> np.ndarray:
+        """Nearest silence centroid for silent frames, nearest speech centroid otherwise."""
+        n_sil = self.config.n_silence_units
+        units = np.zeros(feats.shape[0], dtype=np.int64)
+        for mask, lo, hi in ((~speech, 0, n_sil), (speech, n_sil, self.n_units)):
+            if mask.any() and hi - lo > 1:
+                c = self.centroids[lo:hi]
+                x = feats[mask]
+                d = (c * c).sum(1)[None] - 2.0 * (x @ c.T)  # |x|^2 is constant per row
+                units[mask] = lo + np.argmin(d, axis=1)
+            elif mask.any():
+                units[mask] = lo
+        return units
+
+    # -- protocol -------------------------------------------------------------------------
+    def encode(self, wave: np.ndarray, sample_rate: int) -> np.ndarray:
+        """``[N]`` wave -> ``[N * 25 // sample_rate]`` int64 units."""
+        feats, energy, _ = self.frame_features(wave, sample_rate)
+        return self.assign(feats, self.voice_activity(energy))
+
+    def decode(self, units: np.ndarray, seed: int = 0) -> np.ndarray:
+        """``[T]`` units -> 16 kHz float32 wave of ``T * 640`` samples."""
+        u = np.asarray(units, dtype=np.int64)
+        if u.size and (u.min() < 0 or u.max() >= self.n_units):
+            bad = int(np.flatnonzero((u < 0) | (u >= self.n_units))[0])
+            raise ValueError(
+                f"units[{bad}] = {u[bad]} out of range (allowed: 0..{self.n_units - 1})")
+        return griffin_lim(self.unit_spectra[u], seed=seed)
+
+    def is_speech(self, units: np.ndarray) -> np.ndarray:
+        """Voice activity read off units: True where a unit is not a silence unit."""
+        return np.asarray(units) >= self.config.n_silence_units
+
+    def save(self, directory: str | Path) -> None:
+        """Write ``config.json`` (versioned) and ``arrays.safetensors`` atomically."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        with atomic_path(d / "arrays.safetensors") as tmp:
+            save_file({"centroids": self.centroids, "unit_spectra": self.unit_spectra}, str(tmp))
+        write_json(d / "config.json", {"format": FORMAT, "config": asdict(self.config),
+                                       "threshold_db": self.threshold_db,
+                                       "silence_units": sorted(self.silence_units),
+                                       "silence_unit": self.silence_unit,
+                                       "sample_rate_hz": self.sample_rate_hz})
+
+    @classmethod
+    def load(cls, directory: str | Path) -> KMeansTokenizer:
+        d = Path(directory)
+        meta = json.loads((d / "config.json").read_text())
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{d / 'config.json'}: format {meta.get('format')!r} "
+                             f"(allowed: {FORMAT})")
+        config = from_dict(TokenizerConfig, meta["config"], file=str(d / "config.json"),
+                           prefix="config")
+        arrays = load_file(str(d / "arrays.safetensors"))
+        return cls(config, arrays["centroids"], arrays["unit_spectra"], meta["threshold_db"])
+
+
+def train_tokenizer(
+    channels: Iterable[tuple[np.ndarray, int, np.ndarray | None]],
+    config: TokenizerConfig = TokenizerConfig(),
+) -> KMeansTokenizer:
+    """Fit a tokenizer on ``(wave [N], sample_rate, annotated speech [T] | None)`` channels.
+
+    ``channels`` is iterated twice (features, then per-unit spectra), so pass a list or a
+    re-iterable source; memory stays at the size of the features, not of the spectra.
+    """
+    tok = KMeansTokenizer(config, np.zeros((config.n_units, 1)), np.zeros((config.n_units, 1)),
+                          0.0)
+    feats, energy, masks = [], [], []
+    for wave, sr, mask in channels:
+        f, e, _ = tok.frame_features(wave, sr)
+        feats.append(f)
+        energy.append(e)
+        masks.append(None if mask is None else np.asarray(mask, dtype=bool)[: len(e)])
+    if not feats:
+        raise ValueError("train_tokenizer: no audio given")
+    all_f, all_e = np.concatenate(feats), np.concatenate(energy)
+    if all(m is not None and len(m) == len(e) for m, e in zip(masks, energy, strict=True)):
+        tok.threshold_db = annotated_threshold(all_e, np.concatenate(masks))
+    else:
+        tok.threshold_db = otsu_threshold(all_e)
+    speech = np.concatenate([tok.voice_activity(e) for e in energy])
+    tok.centroids = np.concatenate([
+        _fit(all_f[~speech], config.n_silence_units, config, "silence"),
+        _fit(all_f[speech], config.n_units - config.n_silence_units, config, "speech"),
+    ])
+    del feats, all_f
+    sums = np.zeros((config.n_units, F.N_FFT // 2 + 1), dtype=np.float64)
+    counts = np.zeros(config.n_units, dtype=np.int64)
+    for wave, sr, _ in channels:
+        f, e, mag = tok.frame_features(wave, sr)
+        units = tok.assign(f, tok.voice_activity(e))
+        s, c = _unit_sums(units, mag, config.n_units)
+        sums += s
+        counts += c
+    tok.unit_spectra = _spectra(sums, counts, config.n_silence_units)
+    return tok
+
+
+def _fit(x: np.ndarray, k: int, config: TokenizerConfig, what: str) -> np.ndarray:
+    if x.shape[0] < k:
+        raise ValueError(
+            f"train_tokenizer: {x.shape[0]} {what} frames for {k} {what} units; give more "
+            f"audio or lower n_units / n_silence_units (allowed: n <= frames)"
+        )
+    if k == 1:
+        return x.mean(axis=0, keepdims=True)
+    rng = np.random.default_rng(config.seed)
+    if x.shape[0] > config.max_train_frames:
+        x = x[np.sort(rng.choice(x.shape[0], config.max_train_frames, replace=False))]
+    km = MiniBatchKMeans(n_clusters=k, random_state=config.seed, batch_size=4096, n_init=1,
+                         max_iter=50)
+    return km.fit(x).cluster_centers_.astype(np.float32)
+
+
+def _unit_sums(units: np.ndarray, mags: np.ndarray, n_units: int) -> tuple[np.ndarray, ...]:
+    """Per-unit sum of magnitude spectra and frame counts."""
+    from scipy.sparse import csr_matrix
+
+    onehot = csr_matrix((np.ones(len(units)), (units, np.arange(len(units)))),
+                        shape=(n_units, len(units)))
+    return np.asarray(onehot @ mags.astype(np.float64)), np.bincount(units, minlength=n_units)
+
+
+def _spectra(sums: np.ndarray, counts: np.ndarray, n_silence: int) -> np.ndarray:
+    """Mean spectrum per unit; unseen speech units get the mean speech spectrum."""
+    out = sums / np.maximum(counts, 1)[:, None]
+    speech = np.arange(len(counts)) >= n_silence
+    unseen = (counts == 0) & speech
+    if unseen.any() and counts[speech].sum():
+        out[unseen] = sums[speech].sum(0) / counts[speech].sum()
+    return out.astype(np.float32)
