@@ -155,5 +155,14 @@ class DuplexWorld:
             return True
         target = self._decision_ms(self.chunk)
         if target > self._decision_ms(self.chunk - 1):
-            self.session.run_until(target)
+            # stop 1 ms short of the decision: right under exclusive and inclusive
+            # run_until alike (times are integer ms); the next step's action is queued first
+            self.session.run_until(target - 1)
+        for side, learner in self.learners.items():
+            if self.chunk in learner.produced:
+                raise RuntimeError(
+                    f"simulator asked learner {side} for chunk {self.chunk} before its "
+                    f"decision time {target} ms (decision_lead_chunks = "
+                    f"{self.scenario.decision_lead_chunks}): the env's schedule and the "
+                    "simulator disagree")
         return False
