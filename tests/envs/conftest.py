@@ -7,9 +7,11 @@ import pytest
 
 def _missing() -> str | None:
     try:
-        from duplexsim.corpora import default_dialogue  # noqa: F401
+        from duplexsim.corpora import default_dialogue
         from duplexsim.sim import Session  # noqa: F401
-    except ImportError as e:
+
+        default_dialogue()
+    except (ImportError, OSError) as e:
         return f"needs duplexsim.sim.Session and duplexsim.corpora.default_dialogue ({e})"
     return None
 
