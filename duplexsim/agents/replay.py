@@ -1,0 +1,77 @@
+"""Corpus replay: one channel of a dialogue played back chunk by chunk, deaf to its partner.
+
+Owns :class:`ReplayAgent` (the ground-truth side of a real or synthetic dialogue behind the
+:class:`duplexsim.agents.base.Agent` protocol) and building one from a scenario side.
+Must not know about the network or the simulator's timing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from duplexsim.agents.base import ChunkReport
+
+
+class ReplayAgent:
+    """Plays ``units`` (one channel, 25 Hz) as its own chunks; silence past the end."""
+
+    def __init__(self, units: np.ndarray, frames_per_chunk: int, silence_unit: int = 0,
+                 name: str = "replay"):
+        units = np.asarray(units, dtype=np.int64)
+        if units.ndim != 1:
+            raise ValueError(f"ReplayAgent {name}: units must be one channel [T], "
+                             f"got {units.shape}")
+        if frames_per_chunk <= 0:
+            raise ValueError(f"ReplayAgent {name}: frames_per_chunk={frames_per_chunk} "
+                             "(allowed: > 0)")
+        self.units = units
+        self.frames_per_chunk = int(frames_per_chunk)
+        self.silence_unit = int(silence_unit)
+        self.name = name
+        self.received: set[int] = set()
+
+    @classmethod
+    def from_side(cls, side: Any, scenario: Any, key: str) -> ReplayAgent:
+        """Build from a scenario ``SideConfig`` (kind = "replay") for side ``key`` ("a"/"b").
+
+        ``corpus = ""`` replays :func:`duplexsim.corpora.default_dialogue`; otherwise the
+        dialogue ``side.dialogue`` (default: the first test-split one) of that corpus.
+        """
+        from duplexsim import corpora
+
+        if side.corpus:
+            corpus = corpora.load_corpus(side.corpus)
+            dialogue_id = side.dialogue or (corpus.ids("test") or corpus.ids())[0]
+            dialogue = corpus.dialogue(dialogue_id)
+            silence = int(getattr(corpus.tokenizer(), "silence_unit", 0))
+        else:
+            dialogue = corpora.default_dialogue()
+            silence = int(getattr(dialogue, "silence_unit", 0))
+        if dialogue.units is None:
+            raise ValueError(f"{key}.dialogue: dialogue {dialogue.id!r} has no units "
+                             "(allowed: a corpus built with units, see `duplexsim corpus build`)")
+        channel = 0 if side.channel is None else int(side.channel)
+        return cls(dialogue.units[channel], scenario.frames_per_chunk, silence,
+                   name=f"replay:{dialogue.id}:{channel}")
+
+    def reset(self, seed: int) -> None:  # noqa: ARG002 - replay is deterministic
+        self.received = set()
+
+    def observe_partner(self, chunk: int, units: np.ndarray) -> None:  # noqa: ARG002
+        self.received.add(int(chunk))
+
+    def chunk_units(self, chunk: int) -> np.ndarray:
+        F = self.frames_per_chunk
+        out = np.full(F, self.silence_unit, dtype=np.int64)
+        piece = self.units[chunk * F:(chunk + 1) * F]
+        out[:len(piece)] = piece
+        return out
+
+    def produce(self, chunk: int) -> ChunkReport:
+        lookahead = sum(1 for k in range(chunk) if k not in self.received)
+        return ChunkReport(chunk=chunk, units=self.chunk_units(chunk), lookahead=lookahead)
+
+    def played(self, chunk: int, units: np.ndarray) -> None:
+        """Replay ignores what was played: the recording goes on."""

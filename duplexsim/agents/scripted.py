@@ -1,0 +1,99 @@
+"""Scripted partners: silent, fixed turns, random talker; the cheapest sides of a conversation.
+
+Owns :class:`ScriptedAgent` and its policy registry. Speech is a stream of random
+non-silence units (held 1-3 frames, like deduplicated speech units); silence is the
+silence unit. All randomness from the ``seed`` given to :meth:`ScriptedAgent.reset`.
+Must not know about the network or the simulator's timing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from duplexsim.agents.base import ChunkReport
+
+FRAME_MS = 40
+
+
+def _silent(rng: np.random.Generator, n_frames: int, first: bool) -> np.ndarray:  # noqa: ARG001
+    return np.zeros(n_frames, dtype=bool)
+
+
+def _fixed_turns(rng: np.random.Generator, n_frames: int, first: bool, turn_ms: int = 2000,
+                 ) -> np.ndarray:  # noqa: ARG001
+    """Talk ``turn_ms``, listen ``turn_ms``, ...; side A (first) opens the conversation."""
+    turn = turn_ms // FRAME_MS
+    phase = (np.arange(n_frames) // turn) % 2
+    return phase == (0 if first else 1)
+
+
+def _random_talker(rng: np.random.Generator, n_frames: int, first: bool) -> np.ndarray:  # noqa: ARG001
+    """Alternating talk spurts and pauses, lognormal lengths (median 1.3 s / 0.9 s)."""
+    out = np.zeros(n_frames, dtype=bool)
+    t, talking = 0, bool(rng.random() < 0.5)
+    while t < n_frames:
+        median_ms = 1300.0 if talking else 900.0
+        length = max(1, int(rng.lognormal(np.log(median_ms), 0.7) // FRAME_MS))
+        out[t:t + length] = talking
+        t += length
+        talking = not talking
+    return out
+
+
+POLICIES: dict[str, Callable[[np.random.Generator, int, bool], np.ndarray]] = {
+    "silent": _silent, "fixed-turns": _fixed_turns, "random-talker": _random_talker,
+}
+
+
+class ScriptedAgent:
+    """Voice activity from a policy, units random; deaf to its partner."""
+
+    def __init__(self, policy: str, frames_per_chunk: int, n_chunks: int, n_units: int = 501,
+                 silence_unit: int = 0, first: bool = True, name: str | None = None):
+        if policy not in POLICIES:
+            raise ValueError(f"scripted policy {policy!r} unknown (allowed: {', '.join(POLICIES)})")
+        if n_units < 2:
+            raise ValueError(f"n_units={n_units} (allowed: >= 2, one silence and one speech unit)")
+        self.policy = policy
+        self.frames_per_chunk = int(frames_per_chunk)
+        self.n_chunks = int(n_chunks)
+        self.n_units = int(n_units)
+        self.silence_unit = int(silence_unit)
+        self.first = first
+        self.name = name or f"scripted:{policy}"
+        self.reset(0)
+
+    @classmethod
+    def from_side(cls, side: Any, scenario: Any, key: str) -> ScriptedAgent:
+        """Build from a scenario ``SideConfig`` (kind = "scripted") for side ``key``."""
+        return cls(side.policy, scenario.frames_per_chunk, scenario.n_chunks, first=key == "a",
+                   name=f"scripted:{side.policy}:{key}")
+
+    def reset(self, seed: int) -> None:
+        rng = np.random.default_rng(np.random.SeedSequence(int(seed)))
+        n_frames = self.n_chunks * self.frames_per_chunk
+        talking = POLICIES[self.policy](rng, n_frames, self.first)
+        speech = rng.integers(0, self.n_units, size=n_frames)
+        hold = rng.integers(1, 4, size=n_frames)  # hold each unit 1-3 frames
+        idx = np.minimum(np.repeat(np.arange(n_frames), hold)[:n_frames], n_frames - 1)
+        speech = speech[idx]
+        speech[speech == self.silence_unit] = (self.silence_unit + 1) % self.n_units
+        self.units = np.where(talking, speech, self.silence_unit).astype(np.int64)
+        self.received: set[int] = set()
+
+    def observe_partner(self, chunk: int, units: np.ndarray) -> None:  # noqa: ARG002
+        self.received.add(int(chunk))
+
+    def produce(self, chunk: int) -> ChunkReport:
+        F = self.frames_per_chunk
+        out = np.full(F, self.silence_unit, dtype=np.int64)
+        piece = self.units[chunk * F:(chunk + 1) * F]
+        out[:len(piece)] = piece
+        lookahead = sum(1 for k in range(chunk) if k not in self.received)
+        return ChunkReport(chunk=chunk, units=out, lookahead=lookahead)
+
+    def played(self, chunk: int, units: np.ndarray) -> None:
+        """The script goes on whatever was played."""

@@ -1,0 +1,70 @@
+"""The receive (jitter) buffer: partner chunks released in order, with a give-up policy.
+
+Owns :class:`ReceiveBuffer`. Policy: chunks are released strictly in increasing order.
+A chunk that arrives after a gap waits; once the earliest waiting chunk has waited
+``give_up_ms`` (``0`` = at once, ``-1`` = never), every missing chunk before it is given up
+and the in-order run from it is released. A chunk arriving below the release point (a
+duplicate of a released chunk, or a chunk already given up) is not released; its status
+says which. Must not know about agents, links or SimPy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class ReceiveBuffer:
+    give_up_ms: int = 400
+    next_chunk: int = 0
+    """The next chunk to release; everything below was released or given up."""
+    waiting: dict[int, tuple[np.ndarray, int]] = field(default_factory=dict)
+    """chunk -> (units, arrival ms) for chunks held behind a gap."""
+    released: list[tuple[int, np.ndarray, int]] = field(default_factory=list)
+    """(chunk, units, release ms) not yet handed to the agent."""
+    given_up: set[int] = field(default_factory=set)
+    seen: set[int] = field(default_factory=set)
+    max_released: int = -1
+    release_ms: dict[int, int] = field(default_factory=dict)
+    """chunk -> time it was released (delivered to the agent side)."""
+
+    def arrive(self, chunk: int, units: np.ndarray, now: int) -> str:
+        """A copy arrived; returns its status: released | waiting | duplicate | late."""
+        if chunk in self.seen:
+            return "duplicate"
+        if chunk < self.next_chunk:  # its gap was given up before it came
+            self.seen.add(chunk)
+            return "late"
+        self.seen.add(chunk)
+        self.waiting[chunk] = (units, now)
+        self._release_run(now)
+        if self.give_up_ms == 0:
+            self.expire(now)
+        return "released" if chunk < self.next_chunk else "waiting"
+
+    def _release_run(self, now: int) -> None:
+        while self.next_chunk in self.waiting:
+            units, _ = self.waiting.pop(self.next_chunk)
+            self.released.append((self.next_chunk, units, now))
+            self.release_ms[self.next_chunk] = now
+            self.max_released = self.next_chunk
+            self.next_chunk += 1
+
+    def expire(self, now: int) -> None:
+        """Give up gaps in front of chunks that have waited ``give_up_ms``."""
+        if self.give_up_ms < 0:
+            return
+        while self.waiting:
+            first = min(self.waiting)
+            if now - self.waiting[first][1] < self.give_up_ms:
+                return
+            self.given_up.update(range(self.next_chunk, first))
+            self.next_chunk = first
+            self._release_run(now)
+
+    def take(self) -> list[tuple[int, np.ndarray, int]]:
+        """Released chunks not yet handed over, in order (and forget them)."""
+        out, self.released = self.released, []
+        return out

@@ -1,0 +1,69 @@
+"""Chunk clocks and the deterministic order of simultaneous events.
+
+Owns :class:`ChunkClock` (a speaker's clock: offset and drift against the global clock,
+chunk boundaries and decision times in global integer ms) and :func:`at` (an event at a
+given time with an explicit priority). Must not know about agents or the network.
+
+A side's clock reads ``local = global * (1 + drift_ppm * 1e-6) + offset_ms``; so
+``global = (local - offset_ms) / (1 + drift_ppm * 1e-6)``, rounded to whole ms and
+clamped at 0 (the simulation starts at global time 0).
+
+Order of events at the same simulated ms (SimPy orders by time, then priority, then
+creation): ``SEND`` (a finished chunk enters its link; what was played is told to its
+agent) < ``ARRIVE`` (packets leave links into receive buffers; give-up timers) <
+``DECIDE`` (an agent decides a chunk). So a chunk that arrives at time t is available to
+a decision at time t, which makes zero network delay give lookahead 1 (the paper).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import simpy
+from simpy.events import Event
+
+SEND = 0
+ARRIVE = 1
+DECIDE = 2
+
+
+class At(Event):
+    """An event that fires at absolute time ``t_ms`` with ``priority`` (lower first)."""
+
+    def __init__(self, env: simpy.Environment, t_ms: int, priority: int):
+        super().__init__(env)
+        self._ok = True
+        self._value = None
+        env.schedule(self, priority, max(0, int(t_ms) - int(env.now)))
+
+
+def at(env: simpy.Environment, t_ms: int, priority: int) -> At:
+    return At(env, t_ms, priority)
+
+
+@dataclass(frozen=True)
+class ChunkClock:
+    """One speaker's chunk clock in global ms."""
+
+    chunk_ms: int
+    offset_ms: int = 0
+    drift_ppm: float = 0.0
+    lead_chunks: int = 1
+
+    def to_global(self, local_ms: float) -> int:
+        return max(0, int(round((local_ms - self.offset_ms) / (1.0 + self.drift_ppm * 1e-6))))
+
+    def chunk_start(self, k: int) -> int:
+        """Global time chunk ``k`` starts being spoken (its deadline)."""
+        return self.to_global(k * self.chunk_ms)
+
+    def chunk_end(self, k: int) -> int:
+        """Global time chunk ``k`` is complete and sent."""
+        return self.to_global((k + 1) * self.chunk_ms)
+
+    def frame_start(self, k: int, frame: int, frame_ms: int) -> int:
+        return self.to_global(k * self.chunk_ms + frame * frame_ms)
+
+    def decision_time(self, k: int) -> int:
+        """Global time own chunk ``k`` is decided: start of chunk ``k - lead`` (>= 0)."""
+        return self.to_global(max(0, k - self.lead_chunks) * self.chunk_ms)

@@ -1,0 +1,111 @@
+"""Links: one per direction, a chain of hops; each owns its delay, loss, ordering, rate.
+
+Owns :class:`Hop` (netem-like: delay model, loss model, fifo/reorder, serialisation at a
+bandwidth) and :class:`Link` (SimPy: ``put`` a packet at send time, the link carries it
+for its delay and puts it in its ``out`` Store; senders and receivers know nothing of the
+delay, as in SimPy's "event latency" example). Every copy of every packet appends one
+plain dict to ``Link.records``. Must not know about agents or receive buffers.
+
+Path semantics: a packet crosses the hops in order; per-hop delays add; loss on any hop
+loses it. Duplication is decided once per packet (probability ``1 - prod(1 - d_i)``); the
+copy crosses the path on its own draws. ``fifo`` on a hop means that hop's exit time is
+``max(entry + delay, previous exit)`` over packets in send order; ``reorder`` draws each
+packet independently. Exit times are rounded to integer ms at the end of the path.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import simpy
+
+from duplexsim.config.network import LinkConfig
+from duplexsim.sim.delay import DelayModel
+from duplexsim.sim.loss import make_loss
+
+HEADER_BYTES = 40  # IPv4 + UDP + RTP headers of one chunk packet
+BYTES_PER_FRAME = 2  # one int16 unit id per 40 ms frame
+
+
+class Hop:
+    """One netem-like hop: delay, loss, ordering, serialisation."""
+
+    def __init__(self, link: LinkConfig, seed: np.random.SeedSequence):
+        jitter_seed, loss_seed = seed.spawn(2)
+        self.config = link
+        self.delay = DelayModel(link, np.random.default_rng(jitter_seed))
+        self.loss = make_loss(link, np.random.default_rng(loss_seed))
+        self.fifo = link.ordering == "fifo"
+        self.kbps = float(link.bandwidth_kbps)  # type: ignore[arg-type]
+        self.last_exit = -math.inf
+        self.busy_until = 0.0
+
+    def traverse(self, t_ms: float, size_bytes: int) -> float | None:
+        """Exit time of a packet entering at ``t_ms``; None if this hop loses it."""
+        if self.loss.lost():
+            return None
+        if self.kbps > 0:  # kbit/s = bit/ms: serialise after the packets before it
+            start = max(t_ms, self.busy_until)
+            self.busy_until = start + size_bytes * 8 / self.kbps
+            t_ms = self.busy_until
+        exit_ms = t_ms + self.delay.delay_ms(t_ms)
+        if self.fifo:
+            exit_ms = max(exit_ms, self.last_exit)
+            self.last_exit = exit_ms
+        return exit_ms
+
+
+@dataclass
+class Packet:
+    """One copy of a chunk on the wire; ``record`` is its row in the network trace."""
+
+    chunk: int
+    units: np.ndarray
+    record: dict[str, Any]
+
+
+class Link:
+    """One direction: hops in order, a SimPy Store at the far end."""
+
+    def __init__(self, env: simpy.Environment, direction: str, hops: list[LinkConfig],
+                 seed: np.random.SeedSequence):
+        hop_seeds = seed.spawn(len(hops) + 1)
+        self.env = env
+        self.direction = direction
+        self.hops = [Hop(h, s) for h, s in zip(hops, hop_seeds[1:], strict=True)]
+        self.dup_rng = np.random.default_rng(hop_seeds[0])
+        keep = math.prod(1.0 - float(h.duplicate) for h in hops)  # type: ignore[arg-type]
+        self.duplicate_p = 1.0 - keep
+        self.out: simpy.Store = simpy.Store(env)
+        self.records: list[dict[str, Any]] = []
+
+    def put(self, chunk: int, units: np.ndarray) -> None:
+        """Send chunk ``chunk`` now; its copies arrive in ``out`` after their delays."""
+        copies = 1
+        if self.duplicate_p > 0 and self.dup_rng.random() < self.duplicate_p:
+            copies = 2
+        size = HEADER_BYTES + BYTES_PER_FRAME * len(units)
+        now = self.env.now
+        for copy in range(copies):
+            t: float | None = float(now)
+            for hop in self.hops:
+                t = hop.traverse(t, size)
+                if t is None:
+                    break
+            arrival = None if t is None else int(round(t))
+            record = {
+                "direction": self.direction, "chunk": chunk, "copy": copy, "sent_ms": now,
+                "arrival_ms": math.nan if arrival is None else float(arrival),
+                "delay_ms": math.nan if arrival is None else float(arrival - now),
+                "lost": arrival is None, "duplicate": copy > 0,
+            }
+            self.records.append(record)
+            if arrival is not None:
+                self.env.process(self._carry(Packet(chunk, units, record), arrival - now))
+
+    def _carry(self, packet: Packet, delay_ms: int):  # noqa: ANN202 - SimPy process
+        yield self.env.timeout(delay_ms)
+        yield self.out.put(packet)

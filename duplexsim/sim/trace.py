@@ -1,0 +1,291 @@
+"""The record of a simulated conversation: network and decision tables, timelines, files.
+
+Owns :class:`Trace` (``network``, ``decisions`` DataFrames built once from the session's
+plain records; ``units`` [2, T] what A and B played on the global 40 ms grid; ``heard``
+what each side heard of its partner, when), :meth:`Trace.summary` and :meth:`Trace.save`.
+Must not run the simulation.
+
+Every copy of every chunk sent has one ``network`` row whose ``status`` is one of:
+``lost``; ``in-flight`` (still on the wire at the end); ``duplicate`` (a second copy, not
+used); ``late`` (arrived after its gap was given up, not used); ``waiting`` (held behind a
+gap at the end); ``released`` (delivered to the agent side, not yet used at the end);
+``used`` (handed to the agent). ``superseded`` marks chunks the receiver had already
+estimated before the real one was used. What a side *hears*: released partner chunks
+played back to back from their release (``heard_ms``); ``mouth_to_ear_ms`` = ``heard_ms``
+minus the start of the chunk on the speaker's clock.
+
+Files (:meth:`Trace.save`; each written atomically, ``summary.json`` last): ``network.parquet``,
+``decisions.parquet``, ``timeline.parquet`` (frame, t_ms, a_played, b_played, a_heard,
+b_heard), ``summary.json``, ``scenario.toml`` (resolved), ``audio.wav`` (stereo, A left).
+Parquet files are written from explicit arrow arrays without pandas metadata, so the same
+seed gives the same bytes. Wall-clock columns (``compute_wall_ms``) are left out of the
+files unless ``compute.model = "measured"`` (then the run is not reproducible anyway).
+WAV: units vocoded with the agents' unit tokenizer when one is found, else a documented
+fallback sonification (a sine per speech frame at ``110 + 7 * (unit % 64)`` Hz, 16 kHz,
+silence units silent).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from duplexsim.atomic import atomic_path, write_json, write_text
+from duplexsim.config.scenario import Scenario
+
+FRAME_MS = 40
+FALLBACK_SR_HZ = 16000
+LIST_COLUMNS = ("estimated_chunks", "estimated_units", "real_units", "played_units")
+
+
+@dataclass
+class Trace:
+    """A finished simulated conversation."""
+
+    scenario: Scenario
+    network: pd.DataFrame
+    decisions: pd.DataFrame
+    units: np.ndarray
+    """[2, T] int64: what A (row 0) and B (row 1) played on the global 40 ms grid."""
+    heard: dict[str, np.ndarray]
+    """"a": [T] what A heard of B, "b": [T] what B heard of A (global grid)."""
+    silence_units: frozenset[int] = frozenset({0})
+    tokenizer_dir: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and means per direction and per agent (plain JSON types)."""
+        return _summary(self)
+
+    def timeline(self) -> pd.DataFrame:
+        T = self.units.shape[1]
+        return pd.DataFrame({
+            "frame": np.arange(T), "t_ms": np.arange(T) * FRAME_MS,
+            "a_played": self.units[0], "b_played": self.units[1],
+            "a_heard": self.heard["a"], "b_heard": self.heard["b"],
+        })
+
+    def save(self, out_dir: str | Path, *, audio: bool | None = None) -> Path:
+        """Write the trace files into ``out_dir`` (see module doc); returns ``out_dir``."""
+        from duplexsim.config.scenario import dump_toml
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        decisions = self.decisions
+        if self.scenario.compute.model != "measured":
+            decisions = decisions.drop(columns=["compute_wall_ms"], errors="ignore")
+        _write_parquet(out / "network.parquet", self.network)
+        _write_parquet(out / "decisions.parquet", decisions)
+        _write_parquet(out / "timeline.parquet", self.timeline())
+        write_text(out / "scenario.toml", dump_toml(self.scenario.resolve()))
+        if self.scenario.output.audio if audio is None else audio:
+            wave, sr = self.audio()
+            from duplexsim.audio.io import write_audio
+
+            write_audio(out / "audio.wav", wave, sr)
+        write_json(out / "summary.json", self.summary())
+        return out
+
+    def audio(self) -> tuple[np.ndarray, int]:
+        """Stereo wave [2, N] of what A and B played, and its sample rate."""
+        if self.tokenizer_dir is not None:
+            try:
+                from duplexsim.units import load_tokenizer
+
+                tok = load_tokenizer(self.tokenizer_dir)
+                waves = [np.asarray(tok.decode(u), np.float32) for u in self.units]
+                n = min(len(w) for w in waves)
+                return np.stack([w[:n] for w in waves]), int(tok.sample_rate_hz)
+            except (ImportError, FileNotFoundError, ValueError):
+                pass  # fall back to the sonification below
+        return sonify(self.units, self.silence_units), FALLBACK_SR_HZ
+
+
+def sonify(units: np.ndarray, silence_units: frozenset[int]) -> np.ndarray:
+    """Fallback audio: a sine per speech frame (pitch from the unit id), silence silent."""
+    spf = FALLBACK_SR_HZ * FRAME_MS // 1000
+    out = np.zeros((units.shape[0], units.shape[1] * spf), np.float32)
+    for ch, row in enumerate(units):
+        freq = np.repeat(110.0 + 7.0 * (row % 64), spf)
+        speech = np.repeat(~np.isin(row, list(silence_units)), spf)
+        phase = 2 * np.pi * np.cumsum(freq) / FALLBACK_SR_HZ
+        out[ch] = (0.2 * np.sin(phase) * speech).astype(np.float32)
+    return out
+
+
+def _write_parquet(path: Path, df: pd.DataFrame) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrays, names = [], []
+    for name in df.columns:
+        col = df[name]
+        if name in LIST_COLUMNS:
+            arrays.append(pa.array([list(map(int, v)) for v in col], type=pa.list_(pa.int64())))
+        else:
+            arrays.append(pa.array(col.to_numpy()))
+        names.append(name)
+    table = pa.Table.from_arrays(arrays, names=names)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd", write_statistics=False)
+
+
+# ---------------------------------------------------------------------- building
+def build_trace(session: Any) -> Trace:
+    """Turn a finished :class:`~duplexsim.sim.session.Session`'s records into a Trace."""
+    from duplexsim.sim.build import tokenizer_dir
+
+    scenario: Scenario = session.scenario
+    T = max(1, int(round(scenario.duration_s * 1000)) // FRAME_MS)
+    units = np.stack([_timeline(session, k, T) for k in ("a", "b")])
+    heard_units: dict[str, np.ndarray] = {}
+    heard_ms: dict[tuple[str, int], int] = {}
+    for key in ("a", "b"):
+        heard_units[key] = _heard(session, key, T, heard_ms)
+    network = _network_table(session, heard_ms)
+    decisions = _decisions_table(session)
+    silence = frozenset(int(session.silence[k]) for k in ("a", "b"))
+    return Trace(scenario=scenario, network=network, decisions=decisions, units=units,
+                 heard=heard_units, silence_units=silence, tokenizer_dir=tokenizer_dir(scenario),
+                 extra={"end_ms": int(session.env.now)})
+
+
+def _timeline(session: Any, key: str, T: int) -> np.ndarray:
+    """One side's played frames on the global grid (its clock may be offset/drifting)."""
+    out = np.full(T, session.silence[key], np.int64)
+    clock = session.clocks[key]
+    for j, frames in session.played[key].items():
+        for i, unit in enumerate(frames):
+            idx = clock.frame_start(j, i, FRAME_MS) // FRAME_MS
+            if 0 <= idx < T:
+                out[idx] = unit
+    return out
+
+
+def _heard(session: Any, key: str, T: int, heard_ms: dict[tuple[str, int], int]) -> np.ndarray:
+    """Partner chunks released to ``key``, played back to back from their release."""
+    C = session.scenario.chunk_ms
+    partner = "b" if key == "a" else "a"
+    out = np.full(T, session.silence[partner], np.int64)
+    end = 0
+    buffer = session.buffers[key]
+    for chunk in sorted(buffer.release_ms):
+        start = max(buffer.release_ms[chunk], end)
+        end = start + C
+        heard_ms[(partner, chunk)] = start
+        frames = session.played[partner][chunk]
+        for i, unit in enumerate(frames):
+            idx = (start + i * FRAME_MS) // FRAME_MS
+            if 0 <= idx < T:
+                out[idx] = unit
+    return out
+
+
+def _network_table(session: Any, heard_ms: dict[tuple[str, int], int]) -> pd.DataFrame:
+    rows = []
+    for sender in ("a", "b"):
+        receiver = "b" if sender == "a" else "a"
+        buffer = session.buffers[receiver]
+        used, estimated = session.used_ms[receiver], session.estimated_ms[receiver]
+        clock = session.clocks[sender]
+        for rec in session.links[sender].records:
+            row = dict(rec)
+            k = row["chunk"]
+            arrived = row.pop("arrived", False)
+            status = row.pop("status", None)
+            row["due_ms"] = row["arrival_ms"]
+            if not row["lost"] and not arrived:
+                status = "in-flight"
+                row["arrival_ms"] = math.nan
+            elif row["lost"]:
+                status = "lost"
+            elif status in ("released", "waiting"):
+                status = ("used" if k in used else "released") if k in buffer.release_ms \
+                    else "waiting"
+            row["status"] = status
+            first_use = status in ("used", "released")
+            row["released_ms"] = float(buffer.release_ms[k]) if first_use else math.nan
+            row["used_ms"] = float(used[k]) if status == "used" else math.nan
+            row["estimated_ms"] = float(estimated[k]) if k in estimated else math.nan
+            row["superseded"] = bool(status == "used" and k in estimated
+                                     and estimated[k] <= used[k])
+            heard = heard_ms.get((sender, k)) if first_use else None
+            row["heard_ms"] = math.nan if heard is None else float(heard)
+            row["mouth_to_ear_ms"] = math.nan if heard is None else \
+                float(heard - clock.chunk_start(k))
+            rows.append(row)
+    df = pd.DataFrame(rows)
+    df = df.sort_values(["direction", "chunk", "copy"], kind="stable").reset_index(drop=True)
+    df.insert(df.columns.get_loc("duplicate") + 1, "reordered", _reordered(df))
+    return df
+
+
+def _reordered(df: pd.DataFrame) -> np.ndarray:
+    """A first copy is reordered if a chunk sent after it (same direction) arrived earlier."""
+    out = np.zeros(len(df), dtype=bool)
+    for _, group in df[(df["copy"] == 0) & df["arrival_ms"].notna()].groupby("direction"):
+        arrival = group["arrival_ms"].to_numpy()
+        later_min = np.minimum.accumulate(arrival[::-1])[::-1]
+        later_min = np.append(later_min[1:], np.inf)
+        out[group.index.to_numpy()] = arrival > later_min
+    return out
+
+
+def _decisions_table(session: Any) -> pd.DataFrame:
+    rows = []
+    for rec in session.decisions:
+        partner = "b" if rec["agent"] == "a" else "a"
+        real = [int(u) for k in rec["estimated_chunks"]
+                for u in session.played[partner].get(k, [])]
+        rows.append({**rec, "real_units": real})
+    df = pd.DataFrame(rows)
+    order = ["agent", "name", "chunk", "planned_ms", "decided_ms", "deadline_ms", "ready_ms",
+             "waited_ms", "lookahead", "missing", "agent_lookahead", "estimated_chunks",
+             "estimated_units", "real_units", "generated_tokens", "prefill_tokens",
+             "compute_ms", "compute_wall_ms", "deadline_miss", "skipped", "prologue",
+             "played_units"]
+    return df[order].sort_values(["agent", "chunk"], kind="stable").reset_index(drop=True)
+
+
+def _summary(trace: Trace) -> dict[str, Any]:
+    net, dec = trace.network, trace.decisions
+    out: dict[str, Any] = {
+        "name": trace.scenario.name, "seed": trace.scenario.seed,
+        "chunk_ms": trace.scenario.chunk_ms, "duration_s": trace.scenario.duration_s,
+        "n_chunks": trace.scenario.n_chunks, "directions": {}, "agents": {},
+    }
+    for direction, g in net.groupby("direction"):
+        first = g[g["copy"] == 0]
+        counts = {s: int((g["status"] == s).sum()) for s in
+                  ("used", "released", "waiting", "late", "duplicate", "lost", "in-flight")}
+        arrived = g["arrival_ms"].notna()
+        out["directions"][str(direction)] = {
+            "chunks_sent": len(first), "copies": len(g), **counts,
+            "arrived": int(arrived.sum()),
+            "accounted": bool(sum(counts.values()) == len(g)),
+            "reordered": int(g["reordered"].sum()), "superseded": int(g["superseded"].sum()),
+            "loss_rate": float(first["lost"].mean()),
+            "delay_mean_ms": _mean(g.loc[arrived, "delay_ms"]),
+            "mouth_to_ear_mean_ms": _mean(g["mouth_to_ear_ms"].dropna()),
+        }
+    for agent, g in dec.groupby("agent"):
+        est = np.concatenate([np.asarray(v, np.int64) for v in g["estimated_units"]] or [[]])
+        real = np.concatenate([np.asarray(v, np.int64) for v in g["real_units"]] or [[]])
+        out["agents"][str(agent)] = {
+            "name": str(g["name"].iloc[0]), "decisions": len(g),
+            "deadline_misses": int(g["deadline_miss"].sum()), "skipped": int(g["skipped"].sum()),
+            "lookahead_mean": _mean(g["lookahead"]), "lookahead_max": int(g["lookahead"].max()),
+            "compute_ms_mean": _mean(g["compute_ms"]),
+            "estimated_frames": len(est),
+            "estimation_unit_accuracy": float((est == real).mean()) if len(est) else None,
+        }
+    return out
+
+
+def _mean(x: pd.Series) -> float | None:
+    return float(x.mean()) if len(x) else None
