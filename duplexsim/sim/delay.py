@@ -7,8 +7,10 @@ or SimPy: a :class:`DelayModel` turns (send time) into a delay in ms.
 Correlation (unlike netem, whose correlation shrinks the jitter): an AR(1) process runs on
 an underlying standard-normal variate, ``z_t = c z_{t-1} + sqrt(1 - c^2) e_t`` (stationary,
 so ``z_t`` stays N(0, 1)), and each draw is ``jitter_ms * Q(Phi(z_t))`` with ``Q`` the
-standardised marginal's inverse CDF. The marginal, and so the sd, are kept exactly; the
-lag-1 correlation of the jitter is ``c`` for the normal family and close to it otherwise.
+standardised marginal's inverse CDF. The marginal, and so the sd, are kept exactly. The
+lag-1 (Pearson) correlation of the jitter is ``c`` for the normal family; for the others
+the rank correlation is kept: Spearman's rho = ``(6 / pi) asin(c / 2)`` (Gaussian copula),
+while Pearson's is lower for heavy tails (pareto-like: about 0.64 for c = 0.8).
 
 Marginals (``Q`` as a function of ``z``):
 - ``normal``: ``z``;
@@ -137,6 +139,12 @@ class DelayModel:
             return 0.0
         return self.spike_ms if (t_ms % self.spike_period_ms) < self.spike_duration_ms else 0.0
 
-    def delay_ms(self, t_ms: float) -> float:
-        """Delay (ms, >= 0) of a packet entering the hop at ``t_ms``."""
-        return max(0.0, self.base_ms + self.jitter_ms() + self.spike_at(t_ms))
+    def draw_ms(self) -> float:
+        """Base + next jitter draw (before spikes and clamping)."""
+        return self.base_ms + self.jitter_ms()
+
+    def delay_ms(self, t_ms: float, drawn: float | None = None) -> float:
+        """Delay (ms, >= 0) of a packet entering the hop at ``t_ms`` (``drawn``: a
+        :meth:`draw_ms` value already taken for it)."""
+        drawn = self.draw_ms() if drawn is None else drawn
+        return max(0.0, drawn + self.spike_at(t_ms))

@@ -45,13 +45,14 @@ class Hop:
 
     def traverse(self, t_ms: float, size_bytes: int) -> float | None:
         """Exit time of a packet entering at ``t_ms``; None if this hop loses it."""
+        drawn = self.delay.draw_ms()  # drawn even if lost: loss never shifts the delays
         if self.loss.lost():
             return None
         if self.kbps > 0:  # kbit/s = bit/ms: serialise after the packets before it
             start = max(t_ms, self.busy_until)
             self.busy_until = start + size_bytes * 8 / self.kbps
             t_ms = self.busy_until
-        exit_ms = t_ms + self.delay.delay_ms(t_ms)
+        exit_ms = t_ms + self.delay.delay_ms(t_ms, drawn)
         if self.fifo:
             exit_ms = max(exit_ms, self.last_exit)
             self.last_exit = exit_ms

@@ -1,0 +1,142 @@
+"""Network models against their parameters: delay, jitter shape, AR(1), loss, ordering."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import simpy
+from scipy import stats
+
+from duplexsim.config.network import PRESETS, LinkConfig, resolve_link
+from duplexsim.sim.delay import DelayModel
+from duplexsim.sim.link import Link
+from duplexsim.sim.loss import GilbertElliottLoss
+
+N = 20000
+
+
+def _link(**kw: object) -> LinkConfig:
+    return resolve_link("ideal", LinkConfig(**kw))  # type: ignore[arg-type]
+
+
+def _draws(link: LinkConfig, n: int = N, seed: int = 1) -> np.ndarray:
+    model = DelayModel(link, np.random.default_rng(seed))
+    return np.array([model.jitter_ms() for _ in range(n)])
+
+
+def _send_all(link_cfgs: list[LinkConfig], n: int, every_ms: int = 20, seed: int = 0) -> Link:
+    env = simpy.Environment()
+    link = Link(env, "A->B", link_cfgs, np.random.SeedSequence(seed))
+
+    def sender():  # noqa: ANN202
+        for k in range(n):
+            link.put(k, np.zeros(4, np.int64))
+            yield env.timeout(every_ms)
+
+    env.process(sender())
+    env.run()
+    return link
+
+
+def test_constant_delay_is_exact() -> None:
+    link = _send_all([_link(delay_ms=37.0)], 50)
+    for rec in link.records:
+        assert rec["arrival_ms"] == rec["sent_ms"] + 37
+    # per-hop delays add
+    link = _send_all([_link(delay_ms=10.0), _link(delay_ms=25.0)], 20)
+    assert {r["arrival_ms"] - r["sent_ms"] for r in link.records} == {35.0}
+
+
+@pytest.mark.parametrize("dist,ref", [
+    ("normal", stats.norm()),
+    ("uniform", stats.uniform(loc=-np.sqrt(3), scale=2 * np.sqrt(3))),
+    ("pareto", stats.pareto(b=3, loc=-1.5 / np.sqrt(0.75), scale=1 / np.sqrt(0.75))),
+])
+def test_jitter_mean_sd_and_shape(dist: str, ref: stats.rv_continuous) -> None:
+    x = _draws(_link(jitter_ms=8.0, jitter_dist=dist))
+    assert abs(x.mean()) < 0.25  # 8 ms sd, 20000 draws
+    assert x.std() == pytest.approx(8.0, rel=0.08)
+    assert stats.kstest(x / 8.0, ref.cdf).pvalue > 0.01
+    # and a wrong shape is rejected (the test can fail)
+    other = stats.norm() if dist != "normal" else stats.uniform(-np.sqrt(3), 2 * np.sqrt(3))
+    assert stats.kstest(x / 8.0, other.cdf).pvalue < 1e-6
+
+
+def test_paretonormal_is_standardised_and_skewed() -> None:
+    x = _draws(_link(jitter_ms=5.0, jitter_dist="paretonormal"))
+    assert abs(x.mean()) < 0.15
+    assert x.std() == pytest.approx(5.0, rel=0.08)
+    assert stats.skew(x) > 1.0
+
+
+@pytest.mark.parametrize("dist", ["normal", "uniform", "paretonormal"])
+def test_ar1_correlation_kept_sd(dist: str) -> None:
+    c = 0.8
+    x = _draws(_link(jitter_ms=10.0, jitter_dist=dist, correlation=c))
+    assert x.std() == pytest.approx(10.0, rel=0.12)  # netem's correlation would shrink it
+    rho = stats.spearmanr(x[:-1], x[1:]).statistic
+    assert rho == pytest.approx(6 / np.pi * np.arcsin(c / 2), abs=0.03)
+    if dist == "normal":
+        assert np.corrcoef(x[:-1], x[1:])[0, 1] == pytest.approx(c, abs=0.03)
+    iid = _draws(_link(jitter_ms=10.0, jitter_dist=dist))
+    assert abs(stats.spearmanr(iid[:-1], iid[1:]).statistic) < 0.05
+
+
+def test_empirical_trace(tmp_path) -> None:  # noqa: ANN001
+    samples = np.random.default_rng(3).exponential(10.0, 500) + 20
+    path = tmp_path / "delays.txt"
+    path.write_text("# measured\n" + "\n".join(f"{v:.3f}" for v in samples) + "\n")
+    x = _draws(_link(jitter_dist="trace", jitter_trace=str(path), jitter_ms=4.0))
+    assert x.std() == pytest.approx(4.0, rel=0.08) and abs(x.mean()) < 0.2
+    assert stats.ks_2samp(x / 4.0, (samples - samples.mean()) / samples.std()).pvalue > 0.01
+
+
+def test_gilbert_elliott_rate_and_burst() -> None:
+    loss, burst = 0.05, 4.0
+    model = GilbertElliottLoss(loss, burst, np.random.default_rng(7))
+    lost = np.array([model.lost() for _ in range(200000)])
+    assert lost.mean() == pytest.approx(loss, rel=0.1)
+    edges = np.diff(np.concatenate([[0], lost.astype(int), [0]]))
+    bursts = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+    assert bursts.mean() == pytest.approx(burst, rel=0.1)
+    assert model.r == pytest.approx(1 / burst) and model.p == pytest.approx(loss / burst / 0.95)
+
+
+def test_fifo_never_reorders_reorder_does() -> None:
+    big = dict(delay_ms=100.0, jitter_ms=40.0, jitter_dist="normal")
+    fifo = _send_all([_link(ordering="fifo", **big)], 400)
+    arrivals = [r["arrival_ms"] for r in fifo.records]
+    assert arrivals == sorted(arrivals)
+    reorder = _send_all([_link(ordering="reorder", **big)], 400)
+    arrivals = [r["arrival_ms"] for r in reorder.records]
+    assert arrivals != sorted(arrivals)
+
+
+def test_duplicates_bandwidth_spikes() -> None:
+    dup = _send_all([_link(duplicate=0.3)], 1000)
+    copies = sum(r["duplicate"] for r in dup.records)
+    assert 240 < copies < 360
+    # 8 kbit/s: a 48-byte packet takes 48 ms on the wire, sent every 20 ms -> queueing
+    slow = _send_all([_link(bandwidth_kbps=8.0)], 10)
+    assert [r["arrival_ms"] for r in slow.records] == [48.0 * (k + 1) for k in range(10)]
+    leo = dataclasses.replace(PRESETS["satellite-leo"], jitter_ms=0.0, loss=0.0, ordering="reorder")
+    spiky = _send_all([leo], 1600, every_ms=20)
+    delays = np.array([r["arrival_ms"] - r["sent_ms"] for r in spiky.records])
+    sent = np.array([r["sent_ms"] for r in spiky.records])
+    in_spike = (sent % 15000) < 300
+    assert set(delays[in_spike]) == {85.0} and set(delays[~in_spike]) == {25.0}
+
+
+def test_loss_on_any_hop_and_seeds_are_independent_streams() -> None:
+    lossy = _send_all([_link(loss=0.2, loss_model="bernoulli"), _link(loss=0.2,
+                       loss_model="bernoulli")], 3000)
+    rate = np.mean([r["lost"] for r in lossy.records])
+    assert rate == pytest.approx(1 - 0.8 * 0.8, abs=0.03)
+    a = _send_all([_link(delay_ms=50.0, jitter_ms=10.0, jitter_dist="normal")], 100, seed=5)
+    b = _send_all([_link(delay_ms=50.0, jitter_ms=10.0, jitter_dist="normal", loss=0.1,
+                         loss_model="bernoulli")], 100, seed=5)
+    kept = [r for r in b.records if not r["lost"]]
+    # changing the loss does not change the delays of the packets that get through
+    assert all(a.records[r["chunk"]]["arrival_ms"] == r["arrival_ms"] for r in kept)
