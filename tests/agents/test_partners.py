@@ -1,0 +1,64 @@
+"""Replay and scripted partners behind the agent protocol."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from duplexsim.agents.base import Agent
+from duplexsim.agents.replay import ReplayAgent
+from duplexsim.agents.scripted import POLICIES, ScriptedAgent
+
+
+def test_replay_plays_its_channel_then_silence() -> None:
+    units = np.arange(1, 13)
+    agent = ReplayAgent(units, frames_per_chunk=5, silence_unit=0)
+    assert isinstance(agent, Agent)
+    agent.reset(0)
+    chunks = [agent.produce(j).units for j in range(4)]
+    assert [c.tolist() for c in chunks] == [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10],
+                                            [11, 12, 0, 0, 0], [0, 0, 0, 0, 0]]
+    agent.observe_partner(0, np.zeros(5))
+    assert agent.produce(3).lookahead == 2  # partner chunks 1, 2 not received
+    with pytest.raises(ValueError, match="one channel"):
+        ReplayAgent(np.zeros((2, 5)), 5)
+
+
+def test_replay_from_the_shipped_dialogue() -> None:
+    corpora = pytest.importorskip("duplexsim.corpora")
+    if not hasattr(corpora, "default_dialogue"):
+        pytest.skip("duplexsim.corpora.default_dialogue not there yet")
+    from duplexsim.config.scenario import Scenario, SideConfig
+
+    try:
+        dialogue = corpora.default_dialogue()
+    except FileNotFoundError as e:  # the corpora engineer ships the data file
+        pytest.skip(f"shipped dialogue not there yet ({e})")
+    scenario = Scenario(chunk_ms=200, duration_s=4.0, a=SideConfig(kind="replay"),
+                        b=SideConfig(kind="replay"))
+    a = ReplayAgent.from_side(scenario.a, scenario, "a")
+    b = ReplayAgent.from_side(scenario.b, scenario, "b")
+    assert (a.produce(2).units == dialogue.units[0, 10:15]).all()
+    assert (b.produce(2).units == dialogue.units[1, 10:15]).all()
+
+
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_scripted_policies(policy: str) -> None:
+    agent = ScriptedAgent(policy, frames_per_chunk=4, n_chunks=200, n_units=50)
+    agent.reset(3)
+    units = np.concatenate([agent.produce(j).units for j in range(200)])
+    talking = units != 0
+    assert units.min() >= 0 and units.max() < 50
+    if policy == "silent":
+        assert not talking.any()
+    elif policy == "fixed-turns":  # 2 s (50 frames) on, 2 s off, A first
+        assert talking[:50].all() and not talking[50:100].any() and talking[100:150].all()
+        other = ScriptedAgent(policy, 4, 200, 50, first=False)
+        assert not other.produce(0).units.any() and other.produce(13).units.all()
+    else:
+        assert 0.2 < talking.mean() < 0.8
+        agent.reset(3)
+        again = np.concatenate([agent.produce(j).units for j in range(200)])
+        agent.reset(4)
+        different = np.concatenate([agent.produce(j).units for j in range(200)])
+        assert (again == units).all() and not (different == units).all()

@@ -1,0 +1,77 @@
+"""Bad scenarios fail before anything runs, with the key and what is allowed; the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from conftest import scripted
+
+from duplexsim.cli import main
+from duplexsim.config.loader import ConfigError, from_dict
+from duplexsim.config.scenario import Scenario, SideConfig
+from duplexsim.sim import run
+
+
+@pytest.mark.parametrize("network,fragments", [
+    ({"a_to_b": {"delay_ms": -5.0}}, ["network.a_to_b.delay_ms", "negative", ">= 0"]),
+    ({"b_to_a": {"loss": 1.5}}, ["network.b_to_a.loss", "0 <= loss <= 1"]),
+    ({"preset": "moon-base"}, ["network.preset", "unknown preset 'moon-base'", "satellite-geo"]),
+    ({"a_to_b": {"correlation": 1.0}}, ["network.a_to_b.correlation", "0 <= correlation < 1"]),
+    ({"a_to_b": {"jitter_dist": "trace"}}, ["network.a_to_b.jitter_trace", "needs a file"]),
+    ({"topology": {"nodes": ["A", "r1", "r2", "B"],
+                   "edges": [{"a": "A", "b": "r1"}, {"a": "r2", "b": "B"}]}},
+     ["network.topology.edges", 'no path between "A" and "B"']),
+    ({"topology": {"nodes": ["A", "B"], "edges": [{"a": "A", "b": "C"}]}},
+     ["network.topology.edges[0]", "unknown node 'C'"]),
+])
+def test_bad_networks_name_key_and_range(network: dict, fragments: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        from_dict(Scenario, {"network": network}, file="bad.toml")
+    text = str(info.value)
+    assert text.startswith("bad.toml: ")
+    for fragment in fragments:
+        assert fragment in text
+
+
+def test_topology_hops_add(tmp_path: Path) -> None:
+    scenario = from_dict(Scenario, {
+        "chunk_ms": 200, "duration_s": 2.0,
+        "a": {"kind": "scripted"}, "b": {"kind": "scripted"},
+        "network": {"preset": "ideal", "a_to_b": {"delay_ms": 5.0}, "topology": {
+            "nodes": ["A", "relay", "slow", "B"],
+            "edges": [{"a": "A", "b": "relay", "delay_ms": 10.0},
+                      {"a": "relay", "b": "B", "delay_ms": 20.0},
+                      {"a": "A", "b": "slow", "delay_ms": 100.0},
+                      {"a": "slow", "b": "B", "delay_ms": 1.0}]}},
+    })
+    net = run(scenario).network
+    delays = net.groupby("direction")["delay_ms"].agg(lambda x: set(x.dropna()))
+    assert delays["A->B"] == {35.0} and delays["B->A"] == {30.0}  # lowest-delay path + own link
+
+
+def test_chunk_size_the_agent_was_not_trained_for(tiny_agent_dir: Path) -> None:
+    side = SideConfig(kind="syncllm", agent=str(tiny_agent_dir))
+    scenario = dataclasses.replace(scripted(240, 2.0), a=side)
+    with pytest.raises(ValueError, match=r"a\.agent: .*chunk_ms=240 \(allowed: 160, 200\)"):
+        run(scenario)
+
+
+def test_simulate_cli_writes_outputs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text('name = "cli"\nchunk_ms = 160\nduration_s = 3.0\n[a]\nkind = "scripted"\n'
+                    '[b]\nkind = "scripted"\npolicy = "fixed-turns"\n[network]\n'
+                    'preset = "transatlantic"\n')
+    out = tmp_path / "run"
+    assert main(["simulate", str(path), "--out", str(out), "--seed", "4", "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seed"] == 4 and summary["directions"]["A->B"]["chunks_sent"] == 19
+    assert (out / "audio.wav").stat().st_size > 44
+    assert 'preset = "transatlantic"' in (out / "scenario.toml").read_text()
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[network]\npreset = "lan"\n[network.a_to_b]\nloss = 2.0\n')
+    assert main(["simulate", str(bad), "--out", str(tmp_path / "x"), "--quiet"]) == 1
+    assert "network.a_to_b.loss" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
