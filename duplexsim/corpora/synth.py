@@ -20,7 +20,7 @@ import numpy as np
 from scipy.signal import butter, sosfiltfilt
 
 from duplexsim.config.loader import check
-from duplexsim.corpora.tts import Voice, speak
+from duplexsim.corpora.tts import Voice, speak, trim
 from duplexsim.corpora.types import Segment
 
 BACKCHANNELS = ("yeah", "mhm", "uh huh", "right", "okay", "yes", "oh", "sure", "i see", "wow")
@@ -133,8 +133,15 @@ class _Speaker:
         self.s_per_word = 60.0 / voice.rate_wpm * 1.1
 
     def say(self, text: str, rate: int | None = None) -> np.ndarray:
+        """Speech for ``text``; telephone-band filtered *before* the final trim, so that the
+        annotated edges are those of what is heard (no filter ringing outside them)."""
         voice = self.voice if rate is None else replace(self.voice, rate_wpm=rate)
-        return speak(text, voice, self.cfg.sample_rate_hz, self.cache)
+        wave = speak(text, voice, self.cfg.sample_rate_hz, self.cache)
+        if self.cfg.telephone_band and wave.size > 64:
+            sos = butter(4, [300.0, 3400.0], btype="bandpass", fs=self.cfg.sample_rate_hz,
+                         output="sos")
+            wave = trim(sosfiltfilt(sos, wave).astype(np.float32))
+        return wave
 
     def ipu(self, target_s: float, text: TextStream) -> tuple[str, np.ndarray]:
         """Speech close to ``target_s``: words sized by rate, one re-try at an adjusted rate."""
@@ -221,11 +228,7 @@ def generate(cfg: SynthConfig, seed: np.random.SeedSequence,
             min_dur = -fto + 0.4 if fto < 0 else 0.0
         else:
             t, min_dur = end + max(0.25, _lognormal(rng, cfg.pause_median_s, cfg.pause_sigma)), 0.0
-    audio = tl.audio
-    if cfg.telephone_band:
-        sos = butter(4, [300.0, 3400.0], btype="bandpass", fs=tl.sr, output="sos")
-        audio = sosfiltfilt(sos, audio, axis=1)
-    audio = audio + rng.normal(0.0, 10 ** (cfg.noise_db / 20), audio.shape)
+    audio = tl.audio + rng.normal(0.0, 10 ** (cfg.noise_db / 20), tl.audio.shape)
     segments = sorted(tl.segments, key=lambda s: (s.start_s, s.speaker))
     meta = {"voices": [v.key() for v in voices]}
     return np.clip(audio, -1, 1).astype(np.float32), segments, meta

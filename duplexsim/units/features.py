@@ -63,11 +63,26 @@ def power_frames(wave16k: np.ndarray) -> np.ndarray:
     return out
 
 
-def band_energy_db(power: np.ndarray) -> np.ndarray:
-    """Frame energy (dB) inside BAND_HZ: what voice activity is decided on."""
-    bins = np.fft.rfftfreq(N_FFT, 1.0 / FEATURE_SR_HZ)
+SUBFRAMES = 4  # voice activity is decided on 10 ms sub-frames, then by majority per frame
+
+
+def band_energy_db(wave16k: np.ndarray) -> np.ndarray:
+    """Energy (dB) inside BAND_HZ of each 10 ms sub-frame: ``[T, SUBFRAMES]``.
+
+    Rectangular windows inside the frame's own 640 samples, so a frame's voice activity
+    depends only on its own 40 ms (a frame is speech when most of it is: see kmeans.py).
+    """
+    t = wave16k.shape[0] // HOP
+    sub = HOP // SUBFRAMES
+    bins = np.fft.rfftfreq(sub, 1.0 / FEATURE_SR_HZ)
     band = (bins >= BAND_HZ[0]) & (bins <= BAND_HZ[1])
-    return (10.0 * np.log10(power[:, band].sum(axis=1) / N_FFT + 1e-10)).astype(np.float32)
+    frames = wave16k[: t * HOP].reshape(t * SUBFRAMES, sub)
+    out = np.empty(t * SUBFRAMES, dtype=np.float32)
+    for b in range(0, t * SUBFRAMES, _BLOCK * SUBFRAMES):
+        spec = np.fft.rfft(frames[b : b + _BLOCK * SUBFRAMES], axis=1)[:, band]
+        power = (spec.real**2 + spec.imag**2).sum(axis=1) / sub**2
+        out[b : b + _BLOCK * SUBFRAMES] = 10.0 * np.log10(power + 1e-10)
+    return out.reshape(t, SUBFRAMES)
 
 
 def log_mel(power: np.ndarray, filters: np.ndarray) -> np.ndarray:

@@ -1,0 +1,96 @@
+"""Framing arithmetic, sound-file I/O errors, SPHERE handling, resampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+from hypothesis import given
+from hypothesis import strategies as st
+
+from duplexsim.audio import (
+    FRAME_MS,
+    AudioError,
+    frames_per_chunk,
+    frames_to_ms,
+    frames_to_samples,
+    ms_to_frames,
+    n_frames,
+    read_audio,
+    resample,
+    samples_per_frame,
+    write_audio,
+)
+
+
+@given(st.integers(0, 10**6))
+def test_frames_ms_round_trip(frames: int) -> None:
+    assert ms_to_frames(frames_to_ms(frames)) == frames
+    assert ms_to_frames(frames_to_ms(frames) + FRAME_MS - 1) == frames
+    assert ms_to_frames(frames_to_ms(frames) + 1, rounding="ceil") == frames + 1
+
+
+@given(st.sampled_from([8000, 16000, 22050, 24000, 44100, 48000]), st.integers(0, 10**5))
+def test_samples_frames_consistent(sr: int, frames: int) -> None:
+    n = frames_to_samples(frames, sr)
+    assert n == frames * samples_per_frame(sr)
+    assert n_frames(n, sr) == frames
+    assert n_frames(n + samples_per_frame(sr) - 1, sr) == frames
+
+
+def test_chunk_arithmetic_and_errors() -> None:
+    assert [frames_per_chunk(c) for c in (160, 200, 240)] == [4, 5, 6]
+    with pytest.raises(ValueError, match="chunk_ms: 150"):
+        frames_per_chunk(150)
+    with pytest.raises(ValueError, match="samples per 40 ms"):
+        samples_per_frame(11111)
+
+
+def test_write_read_round_trip_and_channel_rate_errors(tmp_path) -> None:
+    t = np.arange(8000) / 8000
+    wave = np.stack([0.5 * np.sin(2 * np.pi * 440 * t), 0.25 * np.sin(2 * np.pi * 220 * t)])
+    write_audio(tmp_path / "a.flac", wave, 8000)
+    back, sr = read_audio(tmp_path / "a.flac", channels=2, sample_rate_hz=8000)
+    assert sr == 8000 and back.shape == (2, 8000)
+    assert np.max(np.abs(back - wave)) < 1e-3
+    write_audio(tmp_path / "mono.wav", wave[0], 8000)
+    with pytest.raises(AudioError, match=r"mono.wav: mono audio, but 2 channels"):
+        read_audio(tmp_path / "mono.wav", channels=2)
+    with pytest.raises(AudioError, match=r"sample rate 8000 Hz, expected 16000"):
+        read_audio(tmp_path / "a.flac", sample_rate_hz=16000)
+    with pytest.raises(AudioError, match="not found"):
+        read_audio(tmp_path / "missing.wav")
+
+
+def _sphere(path, coding: str, payload: bytes, channels: int = 2) -> None:
+    fields = [
+        "NIST_1A", "   1024", "sample_count -i 4", f"channel_count -i {channels}",
+        "sample_n_bytes -i 2" if coding == "pcm" else "sample_n_bytes -i 1",
+        "sample_rate -i 8000", "sample_byte_format -s2 01",
+        f"sample_coding -s{len(coding)} {coding}", "end_head",
+    ]
+    head = ("\n".join(fields) + "\n").encode().ljust(1024, b" ")
+    path.write_bytes(head + payload)
+
+
+def test_shorten_sphere_is_a_clear_error(tmp_path) -> None:
+    p = tmp_path / "fe_03_00001.sph"
+    _sphere(p, "pcm,embedded-shorten-v2.00", b"\x00" * 32)
+    with pytest.raises(AudioError, match="sph2pipe"):
+        read_audio(p, channels=2)
+
+
+def test_uncompressed_sphere_reads(tmp_path) -> None:
+    p = tmp_path / "x.sph"
+    sf.write(str(p), np.full((400, 2), 0.25, dtype=np.float32), 8000, format="NIST",
+             subtype="PCM_16")
+    wave, sr = read_audio(p, channels=2, sample_rate_hz=8000)
+    assert wave.shape == (2, 400) and abs(float(wave.mean()) - 0.25) < 1e-3
+
+
+def test_resample_keeps_a_tone() -> None:
+    t = np.arange(8000) / 8000
+    up = resample(np.sin(2 * np.pi * 300 * t), 8000, 16000)
+    assert up.shape == (16000,) and up.dtype == np.float32
+    spec = np.abs(np.fft.rfft(up))
+    assert abs(np.argmax(spec) * 16000 / len(up) - 300) < 2

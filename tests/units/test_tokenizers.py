@@ -1,0 +1,140 @@
+"""mel-kmeans and hubert-kmeans tokenizers on real (espeak-ng) speech: VAD from units,
+wav -> units -> wav, 8 kHz/16 kHz sharing one inventory, save/load, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from duplexsim.audio.io import resample
+from duplexsim.corpora.tts import Voice, speak
+from duplexsim.units import TokenizerConfig, UnitTokenizer, load_tokenizer, train_tokenizer
+from duplexsim.units.kmeans import fill_holes
+
+TEXTS = ["hello there how are you doing today", "yeah", "i was thinking about the weekend",
+         "right", "we could go hiking up in the hills if the weather holds"]
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory):
+    """16 kHz mono: utterances separated by 0.6-1.2 s of noise floor; annotated speech mask."""
+    cache = tmp_path_factory.mktemp("tts")
+    rng = np.random.default_rng(0)
+    parts, mask = [], []
+    for i, text in enumerate(TEXTS * 2):
+        gap = np.zeros(int(16000 * (0.6 + 0.15 * (i % 5))), dtype=np.float32)
+        utt = speak(text, Voice("en-us+m3" if i % 2 else "en-gb+f2"), 16000, cache)
+        utt = 0.1 * utt / np.sqrt(np.mean(utt**2))
+        parts += [gap, utt]
+        mask += [np.zeros(len(gap), bool), np.ones(len(utt), bool)]
+    wave = np.concatenate(parts)
+    wave = wave + rng.normal(0, 1e-3, wave.shape).astype(np.float32)
+    m = np.concatenate(mask)
+    t = len(wave) // 640
+    frame_mask = m[: t * 640].reshape(t, 640).mean(1) > 0.5
+    return wave.astype(np.float32), frame_mask
+
+
+@pytest.fixture(scope="module")
+def tok(speech):
+    wave, mask = speech
+    return train_tokenizer([(wave, 16000, mask)], TokenizerConfig(n_units=32, seed=0))
+
+
+def test_protocol_shapes_and_vad_from_units(tok, speech) -> None:
+    wave, mask = speech
+    assert isinstance(tok, UnitTokenizer)
+    units = tok.encode(wave, 16000)
+    assert units.dtype == np.int64 and units.shape == (len(wave) * 25 // 16000,)
+    assert units.min() >= 0 and units.max() < tok.n_units
+    assert tok.silence_unit in tok.silence_units and 0 in tok.silence_units
+    agree = float(np.mean(tok.is_speech(units) == mask))
+    print(f"unit VAD vs annotation agreement: {agree:.3f}")
+    assert agree > 0.9
+    assert len(np.unique(units[tok.is_speech(units)])) > 10  # speech uses many units
+
+
+def test_vad_survives_wav_units_wav(tok, speech) -> None:
+    units = tok.encode(speech[0], 16000)
+    audio = tok.decode(units)
+    assert audio.shape == (len(units) * 640,) and audio.dtype == np.float32
+    again = tok.encode(audio, tok.sample_rate_hz)
+    agree = float(np.mean(tok.is_speech(again) == tok.is_speech(units)))
+    print(f"voice activity agreement wav->units->wav->units: {agree:.3f}")
+    assert agree > 0.9
+    silent = ~tok.is_speech(units)
+    frames = audio.reshape(-1, 640)
+    assert np.sqrt((frames[silent] ** 2).mean()) < 0.1 * np.sqrt((frames[~silent] ** 2).mean())
+
+
+def test_telephone_and_wideband_share_one_inventory(tok, speech) -> None:
+    wave = speech[0]
+    narrow = resample(wave, 16000, 8000)
+    u16, u8 = tok.encode(wave, 16000), tok.encode(narrow, 8000)
+    assert u16.shape == u8.shape
+    assert np.mean(tok.is_speech(u16) == tok.is_speech(u8)) > 0.95
+    assert np.mean(u16 == u8) > 0.5  # mostly the same units: features live below 4 kHz
+
+
+def test_save_load_round_trip_and_determinism(tok, speech, tmp_path) -> None:
+    tok.save(tmp_path / "t")
+    back = load_tokenizer(tmp_path / "t")
+    assert back.n_units == tok.n_units and back.silence_units == tok.silence_units
+    np.testing.assert_array_equal(back.encode(speech[0], 16000), tok.encode(speech[0], 16000))
+    again = train_tokenizer([(speech[0], 16000, speech[1])], TokenizerConfig(n_units=32, seed=0))
+    again.save(tmp_path / "u")
+    assert (tmp_path / "t/arrays.safetensors").read_bytes() == (
+        tmp_path / "u/arrays.safetensors").read_bytes()
+
+
+def test_errors(tok, speech, tmp_path) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        tok.decode(np.array([0, 1, tok.n_units]))
+    with pytest.raises(ValueError, match="speech frames for 999 speech units"):
+        train_tokenizer([(speech[0][:32000], 16000, None)], TokenizerConfig(n_units=1000))
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        load_tokenizer(tmp_path)
+    with pytest.raises(ValueError, match="hubert_dir"):
+        TokenizerConfig(type="hubert-kmeans")
+
+
+def test_hubert_kmeans_from_a_local_tiny_model(speech, tmp_path) -> None:
+    import torch
+    from transformers import HubertConfig, HubertModel
+
+    torch.manual_seed(0)
+    cfg = HubertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                       intermediate_size=64, conv_dim=(32,) * 7, num_conv_pos_embeddings=16,
+                       num_conv_pos_embedding_groups=2)
+    HubertModel(cfg).save_pretrained(tmp_path / "hubert")
+    wave, mask = speech[0][: 16000 * 8], speech[1][: 25 * 8]
+    conf = TokenizerConfig(type="hubert-kmeans", n_units=16, hubert_dir=str(tmp_path / "hubert"),
+                           hubert_layer=1)
+    tok = train_tokenizer([(wave, 16000, mask)], conf)
+    units = tok.encode(resample(wave, 16000, 8000), 8000)
+    assert units.shape == (200,) and units.max() < 16
+    assert np.mean(tok.is_speech(units) == mask) > 0.85
+    tok.save(tmp_path / "tok")
+    np.testing.assert_array_equal(load_tokenizer(tmp_path / "tok").encode(wave, 16000),
+                                  tok.encode(wave, 16000))
+
+
+@given(st.lists(st.booleans(), min_size=1, max_size=60), st.integers(0, 4))
+def test_fill_holes_only_fills_short_inner_gaps(bits: list[bool], k: int) -> None:
+    x = np.array(bits)
+    y = fill_holes(x, k)
+    assert np.all(y[x])  # never removes speech
+    if x.any():
+        first, last = np.flatnonzero(x)[[0, -1]]
+        assert not y[:first].any() and not y[last + 1 :].any()
+    changed = np.flatnonzero(y & ~x)
+    for i in changed:  # each filled frame sits in a hole of length <= k
+        lo = i
+        while lo > 0 and not x[lo - 1]:
+            lo -= 1
+        hi = i
+        while hi < len(x) - 1 and not x[hi + 1]:
+            hi += 1
+        assert hi - lo + 1 <= k
