@@ -1,10 +1,11 @@
 """K-means unit tokenizers (mel-kmeans, hubert-kmeans): train, encode, decode, save, load.
 
 Voice activity is decided explicitly, not left to the clustering: a frame is speech when
-more than half of its 10 ms sub-frames have 60 Hz-4 kHz energy above a threshold learned in training (from the corpus's
-annotations when given, else by Otsu's method), short silent holes inside speech are
-filled. Silence frames get the silence units ``0..n_silence_units-1`` (unit 0 is the
-canonical silence), speech frames the remaining k-means units. So voice activity reads
+more than half of its 10 ms sub-frames have 60 Hz-4 kHz energy above a threshold learned in
+training (from the corpus's annotations when given, else by Otsu's method); short silent
+holes inside speech are filled. Silence frames get the silence units
+``0..n_silence_units-1`` (unit 0 is the canonical silence), speech frames the remaining
+k-means units. So voice activity reads
 off the units exactly. Decoding uses each unit's mean magnitude spectrum (vocoder.py).
 """
 
