@@ -1,0 +1,162 @@
+"""``duplexsim demo``: the whole mission end to end on embedded defaults.
+
+Stages (each is skipped when its output already exists, so a second run is quick):
+
+1. build small fisher-like and candor-like synthetic corpora (the first one trains the
+   shared unit tokenizer, the second reuses it);
+2. train the Fisher agent and the CANDOR agent from ``agents/*.toml``;
+3. simulate the Fisher agent (A) talking to the CANDOR agent (B) at 200 ms chunks over the
+   ``continental`` preset and over ``satellite-geo`` (high latency);
+4. write a metrics table and plots beside the traces and stereo WAVs; print where it all is.
+
+Every stage goes through the same CLI a user would type, so the demo is also a record of
+the commands (printed before each stage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from duplexsim import cli
+from duplexsim.atomic import write_json
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """Sizes of the demo; the defaults keep a cold run under ~45 minutes on 2 cores."""
+
+    root: Path = Path("runs")
+    out: Path = Path("runs/demo")
+    corpus_hours: float = 0.5
+    conversation_s: float = 120.0
+    train_minutes: float = 8.0
+    sim_seconds: float = 60.0
+    seed: int = 0
+    scenarios: tuple[str, ...] = (
+        "scenarios/fisher-candor-200ms.toml",
+        "scenarios/fisher-candor-satellite-geo.toml",
+    )
+
+    @property
+    def units_dir(self) -> Path:
+        return self.root / "units"
+
+    def corpus_dir(self, preset: str) -> Path:
+        return self.root / "corpora" / preset
+
+    def agent_dir(self, name: str) -> Path:
+        return self.root / "agents" / name
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = DemoPlan()
+    parser.add_argument("--out", type=Path, default=d.out, help="where the demo's results go")
+    parser.add_argument("--root", type=Path, default=d.root,
+                        help="corpora, unit tokenizer and agents go here (reused when present)")
+    parser.add_argument("--corpus-hours", type=float, default=d.corpus_hours)
+    parser.add_argument("--conversation-s", type=float, default=d.conversation_s)
+    parser.add_argument("--train-minutes", type=float, default=d.train_minutes,
+                        help="training budget per agent (wall minutes)")
+    parser.add_argument("--sim-seconds", type=float, default=d.sim_seconds)
+    parser.add_argument("--seed", type=int, default=d.seed)
+
+
+def _step(title: str, argv: list[str]) -> None:
+    print(f"\n==> {title}\n    $ duplexsim {shlex.join(argv)}", flush=True)
+    t0 = time.perf_counter()
+    rc = cli.main(argv)
+    if rc:
+        raise SystemExit(f"demo: stage '{title}' failed (exit {rc})")
+    print(f"    done in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def _skip(title: str, where: Path) -> None:
+    print(f"\n==> {title}: reusing {where}", flush=True)
+
+
+def build_corpora(plan: DemoPlan) -> None:
+    for preset in ("fisher-like", "candor-like"):
+        out = plan.corpus_dir(preset)
+        if (out / "manifest.json").exists():
+            _skip(f"corpus {preset}", out)
+            continue
+        _step(f"build the {preset} corpus", [
+            "corpus", "build", "--preset", preset, "--hours", str(plan.corpus_hours),
+            "--conversation-s", str(plan.conversation_s), "--seed", str(plan.seed),
+            "--tokenizer", str(plan.units_dir), "--out", str(out),
+        ])
+
+
+def train_agents(plan: DemoPlan) -> None:
+    for name, preset in (("fisher", "fisher-like"), ("candor", "candor-like")):
+        out = plan.agent_dir(name)
+        if (out / "agent.json").exists():
+            _skip(f"agent {name}", out)
+            continue
+        _step(f"train the {name} agent", [
+            "train", f"agents/{name}.toml", "--corpus", str(plan.corpus_dir(preset)),
+            "--out", str(out), "--max-minutes", str(plan.train_minutes),
+        ])
+
+
+def simulate(plan: DemoPlan) -> list[Path]:
+    """Run each demo scenario (shortened to ``sim_seconds``) and keep its metrics row."""
+    import dataclasses
+
+    from duplexsim.config.scenario import load_scenario
+    from duplexsim.metrics.latency import trace_metrics
+    from duplexsim.sim import run as run_scenario
+
+    outs = []
+    for scenario_path in plan.scenarios:
+        name = Path(scenario_path).stem
+        out = plan.out / name
+        outs.append(out)
+        if (out / "metrics.json").exists():
+            _skip(f"simulation {name}", out)
+            continue
+        print(f"\n==> simulate {name}\n    $ duplexsim simulate {scenario_path} --out {out} "
+              f"--seed {plan.seed} --duration-s {plan.sim_seconds:g}", flush=True)
+        t0 = time.perf_counter()
+        scenario = load_scenario(scenario_path, check_files=True)
+        scenario = dataclasses.replace(scenario, seed=plan.seed, duration_s=plan.sim_seconds)
+        trace = run_scenario(scenario, progress=True)
+        trace.save(out)
+        row = trace_metrics(trace, scenario.chunk_ms, lists=True)
+        row["scenario"] = name
+        row["silence_units"] = sorted(int(u) for u in trace.silence_units)
+        write_json(out / "metrics.json", row)
+        print(f"    done in {time.perf_counter() - t0:.0f} s "
+              f"({plan.sim_seconds / (time.perf_counter() - t0):.1f}x real time)", flush=True)
+    return outs
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = DemoPlan(root=args.root, out=args.out, corpus_hours=args.corpus_hours,
+                    conversation_s=args.conversation_s, train_minutes=args.train_minutes,
+                    sim_seconds=args.sim_seconds, seed=args.seed)
+    t0 = time.perf_counter()
+    build_corpora(plan)
+    train_agents(plan)
+    sim_dirs = simulate(plan)
+    from duplexsim.demo_report import write_demo_report
+
+    corpora = {p: plan.corpus_dir(p) for p in ("fisher-like", "candor-like")}
+    table = write_demo_report(sim_dirs, corpora, plan.out)
+    minutes = (time.perf_counter() - t0) / 60
+    print(f"\nduplexsim demo finished in {minutes:.1f} min.\n")
+    print(table.to_string(float_format=lambda v: f"{v:.2f}"))
+    print(f"""
+where things are:
+  corpora          {plan.root / 'corpora'}/{{fisher-like,candor-like}}  (FLAC, transcripts, units)
+  unit tokenizer   {plan.units_dir}
+  agents           {plan.root / 'agents'}/{{fisher,candor}}  (model, loss.png, train_log.csv)
+  conversations    {plan.out}/<scenario>/audio.wav (stereo: A left, B right), *.parquet traces
+  metrics table    {plan.out / 'metrics.csv'}
+  plots            {plan.out / 'demo.png'}
+  summary          {plan.out / 'SUMMARY.md'}""")
+    return 0
