@@ -52,22 +52,23 @@ def write_transcript(path: str | Path, segments: list[Segment], audio_name: str 
 
 
 class FisherCorpus:
-    """Every ``fe_03_*.txt`` under ``root`` and its audio (read lazily)."""
+    """Every ``fe_03_*.txt`` (``pattern``) under ``root`` and its audio (read lazily)."""
 
     name = "fisher"
     preset = "fisher"
 
-    def __init__(self, root: str | Path, sample_rate_hz: int | None = 8000):
+    def __init__(self, root: str | Path, sample_rate_hz: int | None = 8000,
+                 pattern: str = "fe_03_*"):
         self.root = Path(root)
         self.sample_rate_hz = sample_rate_hz
         if not self.root.is_dir():
             raise FileNotFoundError(f"{self.root}: corpus directory not found")
-        self._transcripts = {p.stem: p for p in sorted(self.root.rglob("fe_03_*.txt"))}
+        self._transcripts = {p.stem: p for p in sorted(self.root.rglob(f"{pattern}.txt"))}
         if not self._transcripts:
-            raise CorpusFormatError(f"{self.root}: empty corpus: no fe_03_*.txt transcripts")
+            raise CorpusFormatError(f"{self.root}: empty corpus: no {pattern}.txt transcripts")
         self._audio: dict[str, Path] = {}
         for ext in reversed(AUDIO_EXTS):  # earlier extensions win
-            self._audio.update({p.stem: p for p in self.root.rglob(f"fe_03_*{ext}")})
+            self._audio.update({p.stem: p for p in self.root.rglob(f"{pattern}{ext}")})
 
     def ids(self, split: str | None = None) -> list[str]:
         return list(self._transcripts)

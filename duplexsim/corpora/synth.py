@@ -191,8 +191,8 @@ def _backchannels(rng: np.random.Generator, tl: _Timeline, listener: _Speaker, w
         wave = listener.say(text)
         wave = wave * listener.gain / max(_rms(wave), 1e-6)
         dur = len(wave) / tl.sr
-        lo = max(start + 0.3, tl.last_end[who] + 1.05)  # >= 1 s own silence before
-        hi = end - 0.2 - dur
+        lo = max(start + 0.15, tl.last_end[who] + 1.05)  # >= 1 s own silence before
+        hi = end - 0.1 - dur
         if dur > 0.9 or hi <= lo:
             break
         tl.place(who, float(rng.uniform(lo, hi)), wave, text, "backchannel")
@@ -220,14 +220,21 @@ def generate(cfg: SynthConfig, seed: np.random.SeedSequence,
         t = max(t, tl.last_end[holder] + 0.25)  # never start inside one's own speech
         tl.place(holder, t, wave, words, "ipu")
         end = t + dur
-        owed = min(3, owed + int(rng.poisson(cfg.backchannels_per_s * dur)))
-        owed -= _backchannels(rng, tl, spk[1 - holder], 1 - holder, t, end, owed)
-        if rng.random() < cfg.p_yield:
-            fto = max(rng.normal(cfg.fto_mean_ms, cfg.fto_sd_ms) / 1000.0, -0.8 * dur)
-            holder, t = 1 - holder, end + fto
-            min_dur = -fto + 0.4 if fto < 0 else 0.0
+        yields = bool(rng.random() < cfg.p_yield)
+        if yields:
+            fto = max(rng.normal(cfg.fto_mean_ms, cfg.fto_sd_ms) / 1000.0, -(dur - 0.2))
+            nxt = end + fto
         else:
-            t, min_dur = end + max(0.25, _lognormal(rng, cfg.pause_median_s, cfg.pause_sigma)), 0.0
+            nxt = end + max(0.25, _lognormal(rng, cfg.pause_median_s, cfg.pause_sigma))
+        # the listener's backchannels end >= 1 s before it takes the floor (else they are
+        # the start of its turn, not backchannels)
+        bc_end = min(end, nxt - 1.0) if yields else end
+        owed = min(6, owed + int(rng.poisson(cfg.backchannels_per_s * dur)))
+        owed -= _backchannels(rng, tl, spk[1 - holder], 1 - holder, t, bc_end, owed)
+        if yields:
+            holder, t, min_dur = 1 - holder, nxt, (-fto + 0.4 if fto < 0 else 0.0)
+        else:
+            t, min_dur = nxt, 0.0
     audio = tl.audio + rng.normal(0.0, 10 ** (cfg.noise_db / 20), tl.audio.shape)
     segments = sorted(tl.segments, key=lambda s: (s.start_s, s.speaker))
     meta = {"voices": [v.key() for v in voices]}

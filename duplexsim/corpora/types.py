@@ -78,11 +78,12 @@ class Dialogue:
         end_s = min(end_s, self.duration_s) if self.duration_s else end_s
         units = audio = None
         if self.units is not None:
-            a, b = round(start_s * FRAME_RATE_HZ), round(end_s * FRAME_RATE_HZ)
-            units = self.units[:, a:b].copy()
+            a, n = _nearest(start_s * FRAME_RATE_HZ), _nearest((end_s - start_s) * FRAME_RATE_HZ)
+            units = self.units[:, a : a + n].copy()
         if self.audio is not None:
             sr = self.sample_rate_hz
-            audio = self.audio[:, round(start_s * sr) : round(end_s * sr)].copy()
+            a, n = _nearest(start_s * sr), _nearest((end_s - start_s) * sr)
+            audio = self.audio[:, a : a + n].copy()
         segs = [
             dataclasses.replace(s, start_s=max(s.start_s, start_s) - start_s,
                                 end_s=min(s.end_s, end_s) - start_s)
@@ -95,7 +96,11 @@ class Dialogue:
         t = n_frames if n_frames is not None else int(round(self.duration_s * FRAME_RATE_HZ))
         vad = np.zeros((2, t), dtype=bool)
         for s in self.segments:
-            a = int(np.floor(s.start_s * FRAME_RATE_HZ + 0.5))
-            b = int(np.floor(s.end_s * FRAME_RATE_HZ + 0.5))
+            a, b = _nearest(s.start_s * FRAME_RATE_HZ), _nearest(s.end_s * FRAME_RATE_HZ)
             vad[s.speaker, max(a, 0) : min(b, t)] = True
         return vad
+
+
+def _nearest(x: float) -> int:
+    """Round half up (Python's round() goes to even, which makes crops uneven)."""
+    return int(np.floor(x + 0.5))

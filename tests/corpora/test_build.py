@@ -1,0 +1,133 @@
+"""Synthetic corpus build: layout, determinism, resume, tokenizer reuse, round trip through
+the real readers, stats, CLI, the shipped default dialogue."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from duplexsim.cli import main
+from duplexsim.corpora import CandorCorpus, FisherCorpus, default_dialogue, load_corpus
+from duplexsim.corpora.build import build_corpus
+from duplexsim.corpora.stats import corpus_stats, format_table
+from duplexsim.corpora.synth import load_config
+
+HOURS = 40 / 3600  # two conversations of 20 s
+
+
+def _build(out, cache, preset="fisher-like", **kw):
+    cfg = load_config(preset, conversation_s=20.0)
+    return build_corpus(out, cfg, hours=HOURS, seed=3, preset=preset, cache_dir=cache,
+                        workers=1, n_units=32, **kw)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    _build(root / "fl", root / "tts")
+    return root
+
+
+def test_layout_and_reader(built) -> None:
+    out = built / "fl"
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["format"] == "duplexsim-corpus/1" and m["n_units"] == 32
+    assert m["sample_rate_hz"] == 8000 and m["tokenizer"] == "tokenizer"
+    assert sorted(d["split"] for d in m["dialogues"]) == ["test", "train"]
+    corpus = load_corpus(out)
+    assert corpus.preset == "fisher-like" and len(corpus.ids()) == 2
+    d = corpus.dialogue(corpus.ids(split="train")[0], audio=True)
+    assert d.units.shape == (2, 500) and d.audio.shape == (2, 160000)
+    assert d.units.max() < 32 and {s.kind for s in d.segments} == {"ipu", "backchannel"}
+    tok = corpus.tokenizer()
+    agree = np.mean(tok.is_speech(d.units) == d.segment_vad(500))
+    print(f"unit VAD vs annotation agreement (synthetic): {agree:.3f}")
+    assert agree > 0.93
+    speech = d.audio[:, d.segment_vad(500).repeat(320, axis=1)[0]]
+    assert np.sqrt(np.mean(speech**2)) > 0.01  # there is sound where annotations say speech
+
+
+def test_annotations_round_trip_through_real_readers(built) -> None:
+    corpus = load_corpus(built / "fl")
+    for id in corpus.ids():
+        d = corpus.dialogue(id)
+        fisher = FisherCorpus(built / "fl" / "fisher", pattern="*").dialogue(id, audio=False)
+        candor = CandorCorpus(built / "fl" / "candor").dialogue(id, audio=False)
+        key = [(s.speaker, s.start_s, s.end_s, s.text) for s in d.segments]
+        assert [(s.speaker, s.start_s, s.end_s, s.text) for s in fisher.segments] == key
+        assert [(s.speaker, s.start_s, s.end_s, s.text, s.kind) for s in candor.segments] == [
+            (s.speaker, s.start_s, s.end_s, s.text, s.kind) for s in d.segments]
+        # the annotated speech is in the audio: annotated-silent stretches are quiet
+    audio = FisherCorpus(built / "fl" / "fisher", pattern="*")
+    assert audio.ids() == corpus.ids()
+
+
+def test_deterministic_and_resumes(built) -> None:
+    out = built / "again"
+    _build(out, built / "tts")
+    for sub in ("audio", "units"):
+        for f in sorted((built / "fl" / sub).iterdir()):
+            assert f.read_bytes() == (out / sub / f.name).read_bytes(), f
+    # interrupt: one conversation's files and the manifest gone, the other kept
+    ids = sorted(p.stem for p in (out / "audio").iterdir())
+    kept = out / "audio" / f"{ids[0]}.flac"
+    stamp = kept.stat().st_mtime_ns
+    (out / "manifest.json").unlink()
+    (out / "units" / f"{ids[1]}.npy").unlink()
+    shutil.rmtree(out / "candor" / ids[1])
+    res = _build(out, built / "tts")
+    assert kept.stat().st_mtime_ns == stamp  # not rebuilt
+    assert abs(res["built_hours"] - 20 / 3600) < 1e-9
+    assert (out / "units" / f"{ids[1]}.npy").read_bytes() == (
+        built / "fl" / "units" / f"{ids[1]}.npy").read_bytes()
+
+
+def test_second_corpus_reuses_the_tokenizer(built) -> None:
+    out = built / "cl"
+    _build(out, built / "tts", preset="candor-like", tokenizer_dir=built / "fl" / "tokenizer")
+    for f in ("config.json", "arrays.safetensors"):
+        assert (out / "tokenizer" / f).read_bytes() == (built / "fl" / "tokenizer" / f).read_bytes()
+    corpus = load_corpus(out)
+    assert corpus.sample_rate_hz == 16000 and corpus.preset == "candor-like"
+
+
+def test_stats_and_cli(built, capsys) -> None:
+    stats = corpus_stats(load_corpus(built / "fl"))
+    for view in ("units", "annotations"):
+        assert stats[view]["ipus_per_min"] > 5 and 0.2 < stats[view]["speech_share"] < 1.0
+    assert stats["target"]["fto_median_ms"] == 180.0
+    assert "fto_median_ms" in format_table(stats)
+    assert main(["corpus", "stats", str(built / "fl"), "--json"]) == 0
+    assert "backchannels_per_min" in json.loads(capsys.readouterr().out)["units"]
+    assert main(["corpus", "stats", str(built / "nothing")]) == 2
+    assert "no manifest.json" in capsys.readouterr().err
+
+
+def test_units_train_cli(built, tmp_path, capsys) -> None:
+    from duplexsim.units import load_tokenizer
+
+    code = main(["units", "train", "--corpus", str(built / "fl"), "--corpus", str(built / "cl"),
+                 "--out", str(tmp_path / "tok"), "--n-units", "24"])
+    assert code == 0, capsys.readouterr().err
+    assert load_tokenizer(tmp_path / "tok").n_units == 24
+
+
+def test_custom_params_from_toml(tmp_path) -> None:
+    from duplexsim.config.loader import ConfigError
+
+    (tmp_path / "c.toml").write_text("p_yield = 0.6\nfto_mean_ms = 0.0\n")
+    cfg = load_config("candor-like", tmp_path / "c.toml")
+    assert cfg.p_yield == 0.6 and cfg.fto_mean_ms == 0.0 and cfg.sample_rate_hz == 16000
+    (tmp_path / "bad.toml").write_text("p_yield = 2.0\nvoices = 3\n")
+    with pytest.raises(ConfigError, match=r"bad.toml: voices: unknown key"):
+        load_config("fisher-like", tmp_path / "bad.toml")
+
+
+def test_default_dialogue_ships_with_the_package() -> None:
+    d = default_dialogue()
+    assert d.units.shape == (2, 1500) and d.duration_s == 60.0
+    assert d.segments and max(s.end_s for s in d.segments) <= 60.0
+    assert (d.units == 0).any() and (d.units != 0).any()  # silence unit 0 and speech

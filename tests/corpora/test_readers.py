@@ -1,0 +1,144 @@
+"""Real-layout readers (Fisher, CANDOR) on tiny fixtures, and their errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from duplexsim.audio.io import AudioError, write_audio
+from duplexsim.corpora import (
+    CandorCorpus,
+    CorpusFormatError,
+    Dialogue,
+    FisherCorpus,
+    Segment,
+    open_corpus,
+)
+
+FISHER_TXT = """# fe_03_00001.sph
+
+0.50 2.10 A: hello this is john
+2.30 3.00 B: hi john
+# a comment in the middle
+3.20 5.75 A: so what do you think about pets
+
+"""
+
+
+def _tone(seconds: float, sr: int, channels: int = 2) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return np.stack([0.1 * np.sin(2 * np.pi * (200 + 100 * c) * t) for c in range(channels)])
+
+
+def _fisher(root, audio=True, sr=8000, channels=2):
+    (root / "trans").mkdir(parents=True)
+    (root / "trans" / "fe_03_00001.txt").write_text(FISHER_TXT)
+    if audio:
+        write_audio(root / "audio" / "fe_03_00001.flac", _tone(6, sr, channels), sr)
+    return root
+
+
+def test_fisher_reader(tmp_path) -> None:
+    corpus = FisherCorpus(_fisher(tmp_path))
+    assert corpus.ids() == ["fe_03_00001"]
+    d = corpus.dialogue("fe_03_00001")
+    assert [(s.speaker, s.start_s, s.end_s) for s in d.segments] == [
+        (0, 0.5, 2.1), (1, 2.3, 3.0), (0, 3.2, 5.75)]
+    assert d.segments[2].text == "so what do you think about pets"
+    assert d.audio.shape == (2, 48000) and d.sample_rate_hz == 8000 and d.duration_s == 6.0
+    assert isinstance(open_corpus(tmp_path), FisherCorpus)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"channels": 1}, "mono audio, but 2 channels are required"),
+    ({"sr": 16000}, "sample rate 16000 Hz, expected 8000 Hz"),
+    ({"audio": False}, r"fe_03_00001.txt: refers to audio fe_03_00001.flac.*none found"),
+])
+def test_fisher_audio_errors(tmp_path, kwargs, match) -> None:
+    corpus = FisherCorpus(_fisher(tmp_path, **kwargs))
+    with pytest.raises(AudioError, match=match):
+        corpus.dialogue("fe_03_00001")
+
+
+def test_fisher_malformed_line_and_shorten(tmp_path) -> None:
+    root = _fisher(tmp_path, audio=False)
+    (root / "trans" / "fe_03_00002.txt").write_text("# x\n\n1.0 2.0 A: fine\n1.5 oops C: bad\n")
+    with pytest.raises(CorpusFormatError, match=r"fe_03_00002.txt:4: malformed line"):
+        FisherCorpus(root).dialogue("fe_03_00002", audio=False)
+    head = b"NIST_1A\n   1024\nsample_coding -s26 pcm,embedded-shorten-v2.00\nend_head\n"
+    (root / "fe_03_00001.sph").write_bytes(head.ljust(1024, b" ") + b"\0" * 64)
+    with pytest.raises(AudioError, match="sph2pipe"):
+        FisherCorpus(root).dialogue("fe_03_00001")
+
+
+def test_empty_corpus_directory(tmp_path) -> None:
+    with pytest.raises(CorpusFormatError, match="empty corpus"):
+        FisherCorpus(tmp_path)
+    with pytest.raises(CorpusFormatError, match="empty corpus"):
+        CandorCorpus(tmp_path)
+    with pytest.raises(CorpusFormatError, match="empty corpus directory"):
+        open_corpus(tmp_path)
+
+
+CSV = """turn_id,speaker,start,stop,utterance,delta,questions
+0,5f2a,0.40,2.50,"hi, how are you",0.0,1
+1,0c1b,2.60,4.00,good thanks,0.1,0
+2,5f2a,4.20,5.10,great,0.2,0
+"""
+
+
+def _candor(root, style="backbiter", per_speaker=True, rates=(16000, 16000), csv=CSV):
+    conv = root / "0a1b2c3d-uuid"
+    (conv / "transcription").mkdir(parents=True)
+    (conv / "transcription" / f"transcript_{style}.csv").write_text(csv)
+    if per_speaker:
+        for spk, sr in zip(("0c1b", "5f2a"), rates, strict=True):
+            write_audio(conv / "processed" / f"{spk}.wav", _tone(6, sr, 1)[0], sr)
+    else:
+        write_audio(conv / "processed" / "mixed.flac", _tone(6, 16000), 16000)
+    return root
+
+
+@pytest.mark.parametrize("per_speaker", [True, False])
+def test_candor_reader(tmp_path, per_speaker) -> None:
+    corpus = CandorCorpus(_candor(tmp_path, per_speaker=per_speaker))
+    d = corpus.dialogue(corpus.ids()[0])
+    # speakers sorted by id: "0c1b" is channel 0
+    assert [(s.speaker, s.start_s, s.end_s, s.text) for s in d.segments] == [
+        (1, 0.4, 2.5, "hi, how are you"), (0, 2.6, 4.0, "good thanks"), (1, 4.2, 5.1, "great")]
+    assert d.audio.shape == (2, 96000) and d.sample_rate_hz == 16000
+    assert isinstance(open_corpus(tmp_path), CandorCorpus)
+
+
+def test_candor_errors(tmp_path) -> None:
+    bad = CSV + "3,0c1b,5.5,not-a-time,oops,0,0\n"
+    corpus = CandorCorpus(_candor(tmp_path / "a", csv=bad))
+    with pytest.raises(CorpusFormatError, match=r"transcript_backbiter.csv:5: malformed row"):
+        corpus.dialogue(corpus.ids()[0])
+    corpus = CandorCorpus(_candor(tmp_path / "b", rates=(16000, 8000)))
+    with pytest.raises(AudioError, match="sample rate 8000 Hz, expected 16000 Hz"):
+        corpus.dialogue(corpus.ids()[0])
+    root = _candor(tmp_path / "c")
+    for f in (root / "0a1b2c3d-uuid" / "processed").iterdir():
+        f.unlink()
+    with pytest.raises(AudioError, match=r"refers to speakers \['0c1b', '5f2a'\]"):
+        CandorCorpus(root).dialogue("0a1b2c3d-uuid")
+    assert len(CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False).segments) == 3
+
+
+def test_dialogue_swap_crop_vad() -> None:
+    segs = [Segment(0, 0.0, 1.0, "a"), Segment(1, 0.8, 2.0, "yeah", "backchannel")]
+    units = np.zeros((2, 75), dtype=np.int64)
+    units[0, :25] = 5
+    d = Dialogue("x", segs, units)
+    assert d.duration_s == 3.0
+    s = d.swapped()
+    assert s.segments[0].speaker == 1 and np.array_equal(s.units[1], d.units[0])
+    c = d.crop(0.5, 1.5)
+    assert c.units.shape == (2, 25) and c.duration_s == 1.0
+    assert [(x.start_s, x.end_s) for x in c.segments] == [(0.0, 0.5), (0.30000000000000004, 1.0)]
+    vad = d.segment_vad()
+    assert vad.shape == (2, 75) and vad[0, :25].all() and not vad[0, 25:].any()
+    assert vad[1, 20:50].all() and not vad[1, :20].any()
+    with pytest.raises(ValueError, match="kind"):
+        Segment(0, 0, 1, kind="laugh")
