@@ -1,0 +1,32 @@
+"""Every README block marked ``<!-- runnable -->`` runs and exits 0 (so the README stays true)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BLOCK = re.compile(r"<!-- runnable -->\s*\n```(bash|python)\n(.*?)\n```", re.S)
+
+
+def runnable_blocks() -> list[tuple[str, str]]:
+    return BLOCK.findall((ROOT / "README.md").read_text(encoding="utf-8"))
+
+
+def test_readme_has_runnable_blocks():
+    kinds = [kind for kind, _ in runnable_blocks()]
+    assert "bash" in kinds and "python" in kinds
+
+
+@pytest.mark.parametrize("kind,code", runnable_blocks(), ids=lambda v: str(v)[:40])
+def test_readme_block_runs(kind: str, code: str):
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    cmd = ["bash", "-euo", "pipefail", "-c", code] if kind == "bash" else [sys.executable, "-c", code]
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"README {kind} block failed:\n{code}\n---\n{result.stderr[-3000:]}"
