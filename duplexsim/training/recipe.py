@@ -172,6 +172,7 @@ class Trainer:
             self.optimizer = self.new_optimizer(s)
         total = s.total_steps
         t0 = time.perf_counter()
+        first_step_s, start_step = 0.0, self.run.step
         bar = tqdm(total=total, initial=self.run.step, desc=name, disable=not self.progress)
         tokens_per_step = s.seqs_per_micro * s.seq_len * s.grad_accum * self.dist.world
         while self.run.step < total:
@@ -187,9 +188,15 @@ class Trainer:
             self.run.log.append(row)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}")
-            if budget_s is not None and step >= 2:  # re-plan so the schedule ends in budget
-                per_step = elapsed / (step + 1)
-                total = min(total, max(step + 2, int(budget_s / per_step)))
+            done = step + 1 - start_step  # steps run in this call (a resume starts mid-stage)
+            if done == 1:
+                first_step_s = elapsed  # warm-up (allocations, first kernels): not typical
+            if budget_s is not None and done >= 3:  # re-plan so the schedule ends in budget
+                # Time the steps after the first, and plan from the card's total each time
+                # so one slow early step cannot cut the stage short for good.
+                per_step = (elapsed - first_step_s) / (done - 1)
+                left = budget_s - elapsed
+                total = min(s.total_steps, max(step + 2, step + 1 + int(left / per_step)))
             if (step + 1) % tc.checkpoint_every == 0:
                 self.save()
         bar.close()
