@@ -34,7 +34,7 @@ from duplexsim.envs.actions import TurnAction
 from duplexsim.envs.registration import TURN_TAKING_ID
 from duplexsim.envs.world import default_scenario
 
-POLICY_KEYS = ["vad", "partner_received", "lookahead", "time", "own_state"]
+POLICY_KEYS = ["own_vad", "partner_vad", "partner_received", "lookahead", "time", "own_state"]
 STATS = ["overlap_share", "silence_share", "speech_share", "fto_median_ms", "ipus_per_min",
          "backchannels_per_min"]
 COUNTS = ["overlap_ms", "gap_ms", "transitions", "interruptions"]

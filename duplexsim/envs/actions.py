@@ -113,6 +113,10 @@ class TurnSpeaker:
         return self._utt_pos is not None
 
     @property
+    def backchanneling(self) -> bool:
+        return self._bc_pos is not None
+
+    @property
     def progress(self) -> float:
         """Fraction of the current utterance already spoken (0 when none)."""
         if self._utt_pos is None:

@@ -15,21 +15,27 @@ from collections.abc import Mapping
 import numpy as np
 from gymnasium import spaces
 
-OBS_KEYS = ("partner_units", "partner_received", "own_units", "vad", "lookahead", "time",
-            "own_state")
+OBS_KEYS = ("partner_units", "partner_received", "own_units", "own_vad", "partner_vad",
+            "lookahead", "time", "own_state")
+OWN_STATE = ("utterance in progress", "fraction of it spoken", "backchannel in progress")
 
 
 def observation_space(window: int, frames_per_chunk: int, n_units: int) -> spaces.Dict:
-    """The observation space for a window of ``window`` chunks of ``frames_per_chunk``."""
-    w, f = window, frames_per_chunk
+    """The observation space for a window of ``window`` chunks of ``frames_per_chunk``.
+
+    Every entry is one-dimensional (what Stable-Baselines3's ``MultiInputPolicy`` expects):
+    frame ``i * F + k`` of a ``W * F`` vector is frame ``k`` of window row ``i``.
+    """
+    n = window * frames_per_chunk
     return spaces.Dict({
-        "partner_units": spaces.Box(0, n_units - 1, (w, f), np.int64),
-        "partner_received": spaces.MultiBinary(w),
-        "own_units": spaces.Box(0, n_units - 1, (w, f), np.int64),
-        "vad": spaces.Box(0.0, 1.0, (2, w * f), np.float32),
-        "lookahead": spaces.Box(0.0, float(w), (1,), np.float32),
+        "partner_units": spaces.Box(0, n_units - 1, (n,), np.int64),
+        "partner_received": spaces.MultiBinary(window),
+        "own_units": spaces.Box(0, n_units - 1, (n,), np.int64),
+        "own_vad": spaces.Box(0.0, 1.0, (n,), np.float32),
+        "partner_vad": spaces.Box(0.0, 1.0, (n,), np.float32),
+        "lookahead": spaces.Box(0.0, float(window), (1,), np.float32),
         "time": spaces.Box(0.0, 1.0, (1,), np.float32),
-        "own_state": spaces.Box(0.0, 1.0, (2,), np.float32),
+        "own_state": spaces.Box(0.0, 1.0, (len(OWN_STATE),), np.float32),
     })
 
 
@@ -43,7 +49,7 @@ def build_observation(
     own: Mapping[int, np.ndarray],
     silence: np.ndarray,
     silence_unit: int,
-    own_state: tuple[float, float] = (0.0, 0.0),
+    own_state: tuple[float, ...] = (0.0, 0.0, 0.0),
 ) -> dict[str, np.ndarray]:
     """The observation before own chunk ``chunk`` is decided.
 
@@ -64,15 +70,16 @@ def build_observation(
             mask[i] = 1
         if k in own:
             own_units[i] = own[k]
-    vad = np.stack([~np.isin(own_units.ravel(), silence),
-                    ~np.isin(partner.ravel(), silence)]).astype(np.float32)
-    vad[1] *= np.repeat(mask, f)  # a chunk not received yet is unknown, not speech
+    own_vad = (~np.isin(own_units.ravel(), silence)).astype(np.float32)
+    partner_vad = (~np.isin(partner.ravel(), silence)).astype(np.float32)
+    partner_vad *= np.repeat(mask, f)  # a chunk not received yet is unknown, not speech
     lookahead = sum(1 for k in range(max(0, chunk - w), chunk) if k not in received)
     return {
-        "partner_units": partner,
+        "partner_units": partner.ravel(),
         "partner_received": mask,
-        "own_units": own_units,
-        "vad": vad,
+        "own_units": own_units.ravel(),
+        "own_vad": own_vad,
+        "partner_vad": partner_vad,
         "lookahead": np.array([lookahead], np.float32),
         "time": np.array([min(chunk / max(n_chunks, 1), 1.0)], np.float32),
         "own_state": np.asarray(own_state, np.float32),

@@ -8,20 +8,24 @@ carry them every step without re-running the full event detector; the exact even
 episode come from :func:`duplexsim.metrics.turntaking.detect_events` at the end.
 Must not touch the simulator, models or spaces.
 
-Terms (each a weight times a count; all per chunk, summed into one scalar reward):
+Terms (each a weight times a count; all per chunk, summed into one scalar reward). Frames
+of chunks the learner played with the backchannel action are *backchannel* frames, the
+learner's other non-silent frames are *speech*; only speech holds the floor:
 
-- ``overlap``: -``overlap_per_s`` per second both sides speak at once (except the
-  learner's backchannels, which overlap by design).
+- ``overlap``: -``overlap_per_s`` per second the learner speaks while the partner speaks;
+  a well-placed backchannel overlaps for free, a misplaced one is charged like speech.
 - ``gap``: -``gap_per_s`` per second of joint silence beyond ``gap_free_ms`` (a short gap
-  is normal conversation; a long one is dead air).
+  is normal conversation; a long one is dead air). Backchannels do not fill a gap.
 - ``fto``: at every floor transition from the partner to the learner, ``fto`` times the
   log-likelihood of its floor-transfer offset under the target N(``fto_mean_ms``,
   ``fto_sd_ms``), relative to the likelihood two standard deviations out:
   ``2 - z**2 / 2`` (positive for typical offsets, negative for outliers, floored at -8).
-- ``interrupt``: -``interrupt`` each time the learner starts speaking (not a backchannel)
-  while the partner is already speaking.
+- ``interrupt``: -``interrupt`` each time the learner starts speaking while the partner
+  is already speaking (speech right after a backchannel is a start too).
 - ``backchannel``: +``backchannel`` for a backchannel started while the partner holds the
-  floor (partner speech within ``bc_context_ms``), -``backchannel`` for one elsewhere.
+  floor (partner speech within ``bc_context_ms``) at least ``bc_min_interval_ms`` after
+  the learner's previous backchannel started; -``backchannel`` for any other (misplaced
+  or too frequent: listeners backchannel every few seconds, not every chunk).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ FRAME_MS = 40
 TERMS = ("overlap", "gap", "fto", "interrupt", "backchannel")
 COUNTS = ("overlap_ms", "gap_ms", "transitions", "interruptions", "backchannels_good",
           "backchannels_bad", "learner_onsets", "partner_onsets")
+NEVER = -(10**9)
 
 
 @dataclass(frozen=True)
@@ -57,11 +62,14 @@ class RewardConfig:
     backchannel: float = 0.2
     bc_context_ms: float = 1000.0
     """Partner speech this recent makes a backchannel well placed (turntaking params)."""
+    bc_min_interval_ms: float = 3000.0
+    """Backchannels closer together than this are too frequent: listeners produce a few
+    per minute (about 10-20/min in Switchboard-style dialogue, Ward & Tsukahara 2000)."""
 
     def __post_init__(self) -> None:
         errors = []
         for name in ("overlap_per_s", "gap_per_s", "gap_free_ms", "fto", "interrupt",
-                     "backchannel", "bc_context_ms"):
+                     "backchannel", "bc_context_ms", "bc_min_interval_ms"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 errors.append(FieldError(name, f"{value} is not a finite number >= 0", ">= 0"))
@@ -84,14 +92,16 @@ class RewardTracker:
 
     config: RewardConfig = field(default_factory=RewardConfig)
     counts: dict[str, float] = field(default_factory=dict)
-    _prev_own: bool = False
+    _prev_speech: bool = False  # learner speech (not backchannel) in the previous frame
+    _prev_bc: bool = False
     _prev_partner: bool = False
-    _own_is_bc: bool = False
+    _bc_good: bool = False  # the backchannel in progress is well placed
     _silence_run: int = 0
     _frame: int = 0
     _last_sole: int = -1  # 0 = learner, 1 = partner, -1 = nobody yet
-    _partner_last_active: int = -(10**9)
-    _partner_last_offset: int = -(10**9)
+    _partner_last_active: int = NEVER
+    _partner_last_offset: int = NEVER
+    _last_bc_onset: int = NEVER
     _pending_onset: int | None = None  # learner onset inside partner speech, FTO not known yet
 
     def __post_init__(self) -> None:
@@ -99,71 +109,77 @@ class RewardTracker:
 
     def reset(self) -> None:
         self.counts = dict.fromkeys(COUNTS, 0.0)
-        self._prev_own = self._prev_partner = self._own_is_bc = False
+        self._prev_speech = self._prev_bc = self._prev_partner = self._bc_good = False
         self._silence_run = self._frame = 0
         self._last_sole = -1
-        self._partner_last_active = self._partner_last_offset = -(10**9)
+        self._partner_last_active = self._partner_last_offset = self._last_bc_onset = NEVER
         self._pending_onset = None
 
     def add_chunk(self, own: np.ndarray, partner: np.ndarray, own_is_backchannel: bool
                   ) -> tuple[float, dict[str, float]]:
         """Score one aligned chunk of voice activity (bool ``[F]`` each).
 
-        ``own_is_backchannel``: the learner's chunk was played by a backchannel action.
+        ``own_is_backchannel``: the learner's chunk was played by a backchannel action
+        (its non-silent frames are backchannel, not speech).
         Returns the chunk's reward and its per-term breakdown (weighted, signed).
         """
         cfg = self.config
         terms = dict.fromkeys(TERMS, 0.0)
         free = int(cfg.gap_free_ms // FRAME_MS)
-        bc_frames = int(cfg.bc_context_ms // FRAME_MS)
         for o, p in zip(np.asarray(own, bool), np.asarray(partner, bool), strict=True):
-            f = self._frame
-            if o and not self._prev_own:
-                self._own_is_bc = own_is_backchannel
-                self._learner_onset(f, p and self._prev_partner, bc_frames, terms)
+            f, p = self._frame, bool(p)
+            speech, bc = bool(o) and not own_is_backchannel, bool(o) and own_is_backchannel
+            if bc and not self._prev_bc:
+                self._backchannel_onset(f, terms)
+            if speech and not self._prev_speech:
+                self._learner_onset(f, p and self._prev_partner, terms)
             if p and not self._prev_partner:
                 self.counts["partner_onsets"] += 1
             if self._prev_partner and not p:
                 self._partner_last_offset = f
-                if self._pending_onset is not None and o:  # overlapping takeover completed
+                if self._pending_onset is not None and speech:  # overlapping takeover done
                     terms["fto"] += cfg.fto * cfg.fto_score((self._pending_onset - f) * FRAME_MS)
                     self.counts["transitions"] += 1
                     self._last_sole = 0
                 self._pending_onset = None
-            if not o:
+            if not speech:
                 self._pending_onset = None
-            if o and p and not self._own_is_bc:
+            if p and (speech or (bc and not self._bc_good)):
                 terms["overlap"] -= cfg.overlap_per_s * FRAME_MS / 1000
                 self.counts["overlap_ms"] += FRAME_MS
-            if not o and not p:
-                self._silence_run += 1
-                if self._silence_run > free:
-                    terms["gap"] -= cfg.gap_per_s * FRAME_MS / 1000
-                    self.counts["gap_ms"] += FRAME_MS
-            else:
-                self._silence_run = 0
+            self._gap_frame(speech or p, free, terms)
             if p:
                 self._partner_last_active = f
-            if o != p:
-                self._last_sole = 0 if o else 1
-            self._prev_own, self._prev_partner = bool(o), bool(p)
+            if speech != p:
+                self._last_sole = 0 if speech else 1
+            self._prev_speech, self._prev_bc, self._prev_partner = speech, bc, p
             self._frame += 1
         return float(sum(terms.values())), terms
 
-    def _learner_onset(self, f: int, partner_now: bool, bc_frames: int,
-                       terms: dict[str, float]) -> None:
+    def _gap_frame(self, floor_taken: bool, free: int, terms: dict[str, float]) -> None:
+        if floor_taken:
+            self._silence_run = 0
+            return
+        self._silence_run += 1
+        if self._silence_run > free:
+            terms["gap"] -= self.config.gap_per_s * FRAME_MS / 1000
+            self.counts["gap_ms"] += FRAME_MS
+
+    def _backchannel_onset(self, f: int, terms: dict[str, float]) -> None:
+        cfg = self.config
+        partner_holds = f - self._partner_last_active <= int(cfg.bc_context_ms // FRAME_MS)
+        spaced = (f - self._last_bc_onset) * FRAME_MS >= cfg.bc_min_interval_ms
+        self._last_bc_onset = f
+        self._bc_good = partner_holds and spaced and self._last_sole == 1
+        sign = 1.0 if self._bc_good else -1.0
+        terms["backchannel"] += sign * cfg.backchannel
+        self.counts["backchannels_good" if self._bc_good else "backchannels_bad"] += 1
+
+    def _learner_onset(self, f: int, partner_now: bool, terms: dict[str, float]) -> None:
         """``partner_now``: the partner was already speaking (a simultaneous start is not an
         interruption)."""
         cfg = self.config
         self.counts["learner_onsets"] += 1
-        if self._own_is_bc:
-            if partner_now or f - self._partner_last_active <= bc_frames:
-                terms["backchannel"] += cfg.backchannel
-                self.counts["backchannels_good"] += 1
-            else:
-                terms["backchannel"] -= cfg.backchannel
-                self.counts["backchannels_bad"] += 1
-            return
         if partner_now:
             terms["interrupt"] -= cfg.interrupt
             self.counts["interruptions"] += 1

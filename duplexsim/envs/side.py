@@ -106,8 +106,9 @@ class LearnerSide:
 
     def observation(self, chunk: int, n_chunks: int) -> dict[str, np.ndarray]:
         own = {**self.own, **self.agent.played_chunks}
-        state = ((float(self.speaker.speaking), self.speaker.progress)
-                 if self.action_mode == "turn" else (0.0, 0.0))
+        state = ((float(self.speaker.speaking), self.speaker.progress,
+                  float(self.speaker.backchanneling))
+                 if self.action_mode == "turn" else (0.0, 0.0, 0.0))
         return build_observation(
             chunk=chunk, n_chunks=n_chunks, window=self.window,
             frames_per_chunk=self.frames_per_chunk, received=self.agent.received, own=own,

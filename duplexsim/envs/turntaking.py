@@ -18,6 +18,7 @@ import pandas as pd
 
 from duplexsim.agents.base import Agent
 from duplexsim.config.scenario import Scenario, SideConfig
+from duplexsim.envs.registration import DEFAULT_MAX_EPISODE_STEPS, TURN_TAKING_ID
 from duplexsim.envs.rewards import RewardConfig
 from duplexsim.envs.side import ACTION_MODES, LearnerSide
 from duplexsim.envs.speech import speech_source
@@ -93,20 +94,23 @@ class TurnTakingEnv(gym.Env):
     units themselves.
 
     ## Observation Space
-    ``Dict`` (``W = window`` chunks, ``F = frames_per_chunk``; row ``i`` of a window is
-    chunk ``j - W + i`` before the decided chunk ``j``; chunks before 0 are silent):
+    ``Dict`` of one-dimensional entries (``W = window`` chunks, ``F = frames_per_chunk``;
+    window row ``i`` is chunk ``j - W + i`` before the decided chunk ``j``, and frame
+    ``i * F + k`` of a ``W * F`` vector is frame ``k`` of row ``i``; chunks before 0 are
+    silent and count as received):
 
-    - ``partner_units`` ``Box(0, n_units-1, (W, F), int64)``: partner chunks as received
+    - ``partner_units`` ``Box(0, n_units-1, (W*F,), int64)``: partner units as received
       (silence where not received yet);
     - ``partner_received`` ``MultiBinary(W)``: 1 where that partner chunk has arrived;
-    - ``own_units`` ``Box(0, n_units-1, (W, F), int64)``: the learner's own chunks;
-    - ``vad`` ``Box(0, 1, (2, W*F), float32)``: voice activity per frame, row 0 own,
-      row 1 partner (0 where not received);
+    - ``own_units`` ``Box(0, n_units-1, (W*F,), int64)``: the learner's own units;
+    - ``own_vad`` / ``partner_vad`` ``Box(0, 1, (W*F,), float32)``: voice activity per
+      frame (partner: 0 where not received);
     - ``lookahead`` ``Box(0, W, (1,), float32)``: partner chunks in the window not yet
       received (the lag the learner must bridge);
     - ``time`` ``Box(0, 1, (1,), float32)``: fraction of the episode elapsed;
-    - ``own_state`` ``Box(0, 1, (2,), float32)``: utterance in progress (0/1) and the
-      fraction of it spoken (turn mode; zeros in units mode).
+    - ``own_state`` ``Box(0, 1, (3,), float32)``: utterance in progress (0/1), the
+      fraction of it spoken, backchannel in progress (0/1) (turn mode; zeros in units
+      mode).
 
     ## Rewards
     Weighted terms (:class:`~duplexsim.envs.rewards.RewardConfig`, ``reward=`` kwarg) on
@@ -126,8 +130,10 @@ class TurnTakingEnv(gym.Env):
     utterances.
 
     ## Episode End
-    Never terminated; truncated after ``scenario.n_chunks`` steps (the scenario duration),
-    which registration also sets as ``max_episode_steps``. Stepping after the end raises.
+    Never terminated; truncated after ``scenario.n_chunks`` steps (the scenario duration).
+    Registration sets ``max_episode_steps`` to the default scenario's 188 steps; with a
+    longer scenario pass ``gymnasium.make(..., max_episode_steps=scenario.n_chunks)`` (the
+    env warns otherwise). Stepping after the end (unwrapped) raises.
 
     ## Arguments
     ``scenario`` (Scenario, TOML path or dict; default: embedded 30 s replay scenario),
@@ -161,6 +167,12 @@ class TurnTakingEnv(gym.Env):
         self.observation_space = self.learner.observation_space
         self.action_space = self.learner.action_space
         self._done = True
+        if self.scenario.n_chunks > DEFAULT_MAX_EPISODE_STEPS:
+            gym.logger.warn(
+                f"scenario {self.scenario.name!r} lasts {self.scenario.n_chunks} steps but "
+                f"{TURN_TAKING_ID} is registered with max_episode_steps="
+                f"{DEFAULT_MAX_EPISODE_STEPS}: pass max_episode_steps="
+                f"{self.scenario.n_chunks} to gymnasium.make, else the episode is cut short")
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
               ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

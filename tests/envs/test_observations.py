@@ -13,12 +13,13 @@ def test_window_mask_and_vad_follow_arrivals() -> None:
     own = {1: np.full(f, 9), 2: np.zeros(f, np.int64)}
     obs = build_observation(chunk=3, n_chunks=10, window=w, frames_per_chunk=f,
                             received=received, own=own, silence=np.array([0]),
-                            silence_unit=0, own_state=(1.0, 0.5))
+                            silence_unit=0, own_state=(1.0, 0.5, 0.0))
     assert observation_space(w, f, 501).contains(obs)
     assert obs["partner_received"].tolist() == [1, 0, 1]
-    assert obs["partner_units"][1].tolist() == [0, 0, 0, 0]
-    assert obs["vad"][1].tolist() == [1] * 4 + [0] * 4 + [0, 0, 1, 1]
-    assert obs["vad"][0].tolist() == [0] * 4 + [1] * 4 + [0] * 4
+    assert obs["partner_units"].tolist() == [7] * 4 + [0] * 4 + [0, 0, 5, 5]
+    assert obs["partner_vad"].tolist() == [1] * 4 + [0] * 4 + [0, 0, 1, 1]
+    assert obs["own_vad"].tolist() == [0] * 4 + [1] * 4 + [0] * 4
+    assert obs["own_units"].tolist() == [0] * 4 + [9] * 4 + [0] * 4
     assert obs["lookahead"][0] == 1 and obs["time"][0] == np.float32(0.3)
 
 
@@ -26,4 +27,5 @@ def test_start_of_episode_is_silent_and_known() -> None:
     obs = build_observation(chunk=0, n_chunks=10, window=2, frames_per_chunk=4, received={},
                             own={}, silence=np.array([0]), silence_unit=0)
     assert obs["partner_received"].tolist() == [1, 1] and obs["lookahead"][0] == 0
-    assert not obs["vad"].any()
+    assert not obs["own_vad"].any() and not obs["partner_vad"].any()
+    assert observation_space(2, 4, 501).contains(obs)

@@ -34,13 +34,15 @@ def test_two_learners_same_seed_same_episode() -> None:
         while env.agents:
             acts = {n: int(rng.integers(4)) for n in env.agents}
             obs, rew, _, trunc, _ = env.step(acts)
-            out.append((obs["A"]["vad"].copy(), obs["B"]["vad"].copy(), rew["A"], rew["B"]))
+            out.append((obs["A"]["partner_vad"].copy(), obs["B"]["partner_vad"].copy(),
+                        rew["A"], rew["B"]))
         assert all(trunc.values())
         return out
 
     a, b = episode(5), episode(5)
     assert len(a) == scenario.n_chunks
-    assert all(np.array_equal(x[0], y[0]) and x[2:] == y[2:] for x, y in zip(a, b, strict=True))
+    assert all(np.array_equal(x[0], y[0]) and np.array_equal(x[1], y[1]) and x[2:] == y[2:]
+               for x, y in zip(a, b, strict=True))
     env = DuplexParallelEnv(scenario=scenario)
     env.reset(seed=0)
     with pytest.raises(ValueError, match="exactly"):

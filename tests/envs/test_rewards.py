@@ -76,3 +76,18 @@ def test_config_errors_name_the_field() -> None:
         RewardConfig(fto_sd_ms=0.0)
     with pytest.raises(FieldError, match="overlap_per_s"):
         RewardConfig(overlap_per_s=-1.0)
+
+
+def test_backchannels_are_not_a_loophole() -> None:
+    # back-to-back backchannels while the partner talks: only the first is well placed
+    spam, t = run("0000" + "1100" * 3 + "0000", "1" * 20, bc="123")
+    assert t.counts["backchannels_good"] == 1 and t.counts["backchannels_bad"] == 2
+    assert t.counts["overlap_ms"] == 4 * 40  # the misplaced ones overlap like speech
+    assert spam == pytest.approx(0.2 - 2 * 0.2 - 0.16)
+    # speech straight after a backchannel is an interrupting start and overlaps
+    _, t2 = run("0000" + "1" * 12, "1" * 16, bc="1")
+    assert t2.counts["backchannels_good"] == 1
+    assert t2.counts["interruptions"] == 1 and t2.counts["overlap_ms"] == 8 * 40
+    # a backchannel in dead air is misplaced and does not fill the gap
+    _, t3 = run("0" * 40 + "1100", "1" * 4 + "0" * 40, bc="10")
+    assert t3.counts["backchannels_bad"] == 1 and t3.counts["gap_ms"] == (40 - 10) * 40

@@ -49,9 +49,15 @@ def test_gymnasium_check_env() -> None:
 
 
 def test_sb3_check_env() -> None:
+    import warnings
+
     from stable_baselines3.common.env_checker import check_env
 
-    check_env(gym.make(TURN_TAKING_ID, scenario=short_scenario()).unwrapped, warn=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(gym.make(TURN_TAKING_ID, scenario=short_scenario()).unwrapped, warn=True)
+    # SB3 accepts the spaces as they are: no "unconventional shape" or other advice
+    assert [str(w.message) for w in caught if "stable_baselines3" in w.filename] == []
 
 
 def rollout(env: gym.Env, seed: int, actions: list[int]) -> list:
@@ -100,7 +106,7 @@ def test_vector_envs() -> None:
     for cls in (gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv):
         venv = cls([make, make])
         obs, _ = venv.reset(seed=[1, 2])
-        assert obs["vad"].shape[0] == 2
+        assert obs["own_vad"].shape == (2, 8 * 4)
         for _ in range(15):
             obs, rewards, term, trunc, _ = venv.step(np.array([1, 0]))
             assert rewards.shape == (2,)
@@ -126,6 +132,11 @@ def test_clear_errors() -> None:
     fresh = gym.make(TURN_TAKING_ID, scenario=short_scenario()).unwrapped
     with pytest.raises(RuntimeError, match="reset"):
         fresh.step(0)
+
+
+def test_longer_scenario_than_the_registered_limit_warns() -> None:
+    with pytest.warns(UserWarning, match="max_episode_steps=375"):
+        gym.make(TURN_TAKING_ID, scenario=short_scenario(60.0), max_episode_steps=375)
 
 
 def test_partner_kinds_and_side_b() -> None:
