@@ -12,12 +12,15 @@ Must not know about tokenizers or the corpus directory layout.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from scipy.signal import butter, sosfiltfilt
+from scipy.special import ndtr, ndtri
 
 from duplexsim.config.loader import check
 from duplexsim.corpora.tts import Voice, speak, trim
@@ -164,78 +167,214 @@ def _lognormal(rng: np.random.Generator, median: float, sigma: float) -> float:
     return float(np.exp(rng.normal(np.log(median), sigma)))
 
 
-class _Timeline:
-    """Audio buffer + segments + each side's last speech end."""
+# A constraint margin: the incoming speaker starts at least this long after the outgoing IPU
+# starts and after its own last speech ends (> the 200 ms pause bridging of the metrics, so
+# the measured IPU starts where it was placed and the outgoing IPU has a sole-speaker run).
+_MARGIN_S = 0.3
+_BC_PRE_S = 1.05  # own silence before a backchannel (the metrics require >= 1 s)
+_BC_OWED_MAX = 8
+_BC_MAX_S, _BC_CONTEXT_S = 1.1, 1.1  # the metrics' backchannel limits (1 s) plus a frame
 
-    def __init__(self, cfg: SynthConfig):
-        self.sr = cfg.sample_rate_hz
-        self.audio = np.zeros((2, int(round(cfg.conversation_s * self.sr))), dtype=np.float32)
-        self.segments: list[Segment] = []
+
+class Utter(Protocol):
+    """Makes one utterance: ``(speaker, kind, target_s) -> (text, realised_s, payload)``."""
+
+    def __call__(self, speaker: int, kind: str, target_s: float) -> tuple[str, float, object]: ...
+
+
+class _Strata:
+    """Stratified uniforms: each block of ``k`` draws has one in each [j/k, (j+1)/k), in a
+    random order. Every draw is still U(0, 1), but the empirical distribution of an hour
+    of draws matches the target far more closely than independent draws (a corpus median
+    lands within a few ms of its target instead of +-25 ms)."""
+
+    def __init__(self, rng: np.random.Generator, k: int = 32):
+        self.rng, self.k, self.block = rng, k, np.empty(0)
+
+    def __call__(self) -> float:
+        if not self.block.size:
+            self.block = (self.rng.permutation(self.k) + self.rng.random(self.k)) / self.k
+        u, self.block = float(self.block[0]), self.block[1:]
+        return u
+
+
+def _lognormal_above(u: float, median: float, sigma: float, lo: float) -> float:
+    """The ``u`` quantile of a lognormal conditioned on ``>= lo`` (inverse CDF)."""
+    p_lo = float(ndtr((np.log(max(lo, 1e-9)) - np.log(median)) / sigma))
+    z = float(ndtri(min(p_lo + u * (1.0 - p_lo), 1.0 - 1e-12)))
+    return float(np.exp(np.log(median) + sigma * z))
+
+
+class _Process:
+    """State of the turn-taking process: placed utterances and each side's last speech end."""
+
+    def __init__(self, cfg: SynthConfig, rng: np.random.Generator, utter: Utter,
+                 ipu_draw_median_s: float):
+        self.cfg, self.rng, self.utter, self.ipu_m = cfg, rng, utter, ipu_draw_median_s
+        self.placed: list[tuple[Segment, object]] = []
         self.last_end = [-10.0, -10.0]
+        self.owed = 0
+        self.carried: float | None = None
+        self.u_ipu, self.u_fto = _Strata(rng), _Strata(rng)
 
-    def place(self, speaker: int, start_s: float, wave: np.ndarray, text: str, kind: str) -> None:
-        i = int(round(start_s * self.sr))
-        w = wave[: max(0, self.audio.shape[1] - i)]
-        self.audio[speaker, i : i + len(w)] += w
-        end = start_s + len(w) / self.sr
-        self.segments.append(Segment(speaker, round(start_s, 4), round(end, 4), text, kind))
-        self.last_end[speaker] = max(self.last_end[speaker], end)
+    def place(self, speaker: int, start_s: float, dur_s: float, text: str, kind: str,
+              payload: object) -> None:
+        seg = Segment(speaker, round(start_s, 4), round(start_s + dur_s, 4), text, kind)
+        self.placed.append((seg, payload))
+        self.last_end[speaker] = max(self.last_end[speaker], start_s + dur_s)
+
+    def backchannels(self, who: int, start: float, end: float, dur: float) -> None:
+        """Backchannels by ``who`` inside the partner IPU [start, end) (ends before ``end``).
+
+        Owed backchannels (Poisson, rate per second of partner speech) carry over to later
+        IPUs when this one has no room, so the realised rate follows the configured one."""
+        self.owed = min(_BC_OWED_MAX, self.owed + int(self.rng.poisson(
+            self.cfg.backchannels_per_s * dur)))
+        while self.owed > 0:
+            lo = max(start + 0.15, self.last_end[who] + _BC_PRE_S)
+            if end - 0.1 - lo < 0.3:  # no room for even a short one
+                return
+            text, bc_dur, payload = self.utter(who, "backchannel", 0.0)
+            hi = end - 0.1 - bc_dur
+            if bc_dur > 0.9 or hi < lo:
+                return
+            # early in the free stretch: leaves room for the rest that is owed
+            at = lo + (hi - lo) * float(self.rng.random()) / self.owed
+            self.place(who, at, bc_dur, text, "backchannel", payload)
+            self.owed -= 1
+
+    def next_ipu(self, holder: int, t: float, floor_from: float) -> tuple[float, float] | None:
+        """Place the holder's IPU at ``t``; returns (next start, fto or nan for a pause).
+
+        The FTO is drawn first, unconstrained, from N(mean, sd); the IPU is then drawn from
+        its lognormal conditioned on being long enough that the partner's start is feasible
+        (after the IPU's start and after the partner's own last speech, by ``_MARGIN_S``).
+        That keeps the realised FTO normal (a clipped FTO biases its mean upwards) at the
+        cost of slightly longer IPUs before overlapping transitions."""
+        cfg, rng, other = self.cfg, self.rng, 1 - holder
+        yields, fto = bool(rng.random() < cfg.p_yield), float("nan")
+        if self.carried is not None:  # a yield put off from the previous IPU
+            yields, fto, self.carried = True, self.carried, None
+        elif yields:  # drawn only for transitions, so that their FTOs are the strata
+            fto = (cfg.fto_mean_ms + cfg.fto_sd_ms * float(ndtri(self.u_fto()))) / 1000.0
+        pause = max(0.25, _lognormal(rng, cfg.pause_median_s, cfg.pause_sigma))
+        lo = max(0.25, floor_from + _MARGIN_S - t)  # outlast the outgoing speaker
+        if yields:
+            lo = max(lo, _MARGIN_S - fto, self.last_end[other] + _MARGIN_S - t - fto)
+        target = min(12.0, _lognormal_above(self.u_ipu(), self.ipu_m, cfg.ipu_sigma, lo))
+        text, dur, payload = self.utter(holder, "ipu", max(target, lo))
+        if t + dur > cfg.conversation_s - 0.2:
+            return None
+        if (yields and dur < _BC_MAX_S and fto < _BC_CONTEXT_S
+                and t - self.last_end[holder] > _BC_PRE_S - 0.1):
+            # a short isolated IPU that the partner answers within 1 s reads as a
+            # backchannel (metrics.turntaking), not a turn: the holder goes on and yields
+            # after its next IPU with this FTO (dropping it would bias the FTOs)
+            yields, self.carried = False, fto
+        self.place(holder, t, dur, text, "ipu", payload)
+        end = t + dur
+        if yields:  # the realised duration may fall short of the target: stay feasible
+            fto = max(fto, _MARGIN_S - dur, self.last_end[other] + _MARGIN_S - end)
+            nxt = end + fto
+            # the listener's backchannels end >= 1 s before it takes the floor (else they
+            # are the start of its turn, not backchannels)
+            self.backchannels(other, t, min(end, nxt - 1.0), dur)
+            return nxt, fto
+        self.backchannels(other, t, end, dur)
+        return end + pause, float("nan")
 
 
-def _backchannels(rng: np.random.Generator, tl: _Timeline, listener: _Speaker, who: int,
-                  start: float, end: float, owed: int) -> int:
-    """Place up to ``owed`` backchannels by ``who`` inside the partner IPU [start, end)."""
-    placed = 0
-    for _ in range(owed):
-        text = BACKCHANNELS[int(rng.integers(len(BACKCHANNELS)))]
-        wave = listener.say(text)
-        wave = wave * listener.gain / max(_rms(wave), 1e-6)
-        dur = len(wave) / tl.sr
-        lo = max(start + 0.15, tl.last_end[who] + 1.05)  # >= 1 s own silence before
-        hi = end - 0.1 - dur
-        if dur > 0.9 or hi <= lo:
-            break
-        tl.place(who, float(rng.uniform(lo, hi)), wave, text, "backchannel")
-        placed += 1
-    return placed
+def turn_taking(cfg: SynthConfig, rng: np.random.Generator, utter: Utter,
+                ipu_draw_median_s: float | None = None) -> list[tuple[Segment, object]]:
+    """The turn-taking process of one conversation: segments (time order) and payloads.
+
+    ``utter`` makes each utterance (TTS for a corpus, a duration model for
+    :func:`simulate_timeline`); its realised duration is what gets placed. IPUs are drawn
+    around ``ipu_draw_median_s`` (default: :func:`ipu_draw_median_s`)."""
+    m = ipu_draw_median_s if ipu_draw_median_s is not None else ipu_draw_median_s_for(cfg)
+    proc = _Process(cfg, rng, utter, m)
+    holder, t, floor_from = int(rng.integers(2)), float(rng.uniform(0.3, 0.8)), -10.0
+    while (step := proc.next_ipu(holder, t, floor_from)) is not None:
+        nxt, fto = step
+        if fto == fto:  # a floor transfer
+            floor_from, holder = proc.last_end[holder], 1 - holder
+        else:
+            floor_from = -10.0
+        t = nxt
+    return sorted(proc.placed, key=lambda p: (p[0].start_s, p[0].speaker))
+
+
+@functools.lru_cache(maxsize=32)
+def ipu_draw_median_s_for(cfg: SynthConfig) -> float:
+    """The lognormal median to draw IPUs from so the *realised* IPU median is the target.
+
+    Overlapping transitions need long enough IPUs on both sides, so some IPUs are drawn
+    conditioned on a minimum, which raises the median by 5-10 %. A fixed-point iteration on
+    2 h of simulated timeline (fixed seed, ~0.1 s each) scales the draw median down to
+    compensate; deterministic, and cached per config."""
+    long = replace(cfg, conversation_s=7200.0)
+    m = cfg.ipu_median_s
+    for _ in range(3):
+        segs = _timeline(long, np.random.SeedSequence(0), m)
+        got = float(np.median([s.end_s - s.start_s for s in segs if s.kind == "ipu"]))
+        m *= cfg.ipu_median_s / got
+    return m
+
+
+def simulate_timeline(cfg: SynthConfig, seed: int | np.random.SeedSequence) -> list[Segment]:
+    """Segments of one conversation without TTS: IPUs last their target (0.25..12 s),
+    backchannels 0.25-0.6 s (espeak-ng's range for the words used). For testing the
+    process's statistics over many hours in well under a second."""
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    return _timeline(cfg, ss, None)
+
+
+def _timeline(cfg: SynthConfig, ss: np.random.SeedSequence,
+              ipu_draw_median_s: float | None) -> list[Segment]:
+    proc_rng, dur_rng = (np.random.default_rng(s) for s in _children(ss))
+
+    def utter(speaker: int, kind: str, target_s: float) -> tuple[str, float, object]:
+        if kind == "backchannel":
+            return "", float(dur_rng.uniform(0.25, 0.6)), None
+        return "", float(np.clip(target_s, 0.25, 12.0)), None
+
+    return [seg for seg, _ in turn_taking(cfg, proc_rng, utter, ipu_draw_median_s)]
+
+
+def _children(seed: np.random.SeedSequence) -> tuple[np.random.SeedSequence, ...]:
+    """Two independent streams (process, rendering), without mutating ``seed``."""
+    return tuple(np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, k))
+                 for k in (0, 1))
 
 
 def generate(cfg: SynthConfig, seed: np.random.SeedSequence,
              cache_dir: str | Path | None = None) -> tuple[np.ndarray, list[Segment], dict]:
     """One conversation: ``(audio [2, N] float32, segments, meta)``; deterministic in seed."""
-    rng = np.random.default_rng(seed)
+    proc_ss, render_ss = _children(seed)
+    rng = np.random.default_rng(render_ss)
     text = TextStream(rng)
     voices = pick_voices(rng, cfg)
     cache = Path(cache_dir) if cache_dir is not None else None
     spk = [_Speaker(v, 10 ** ((cfg.level_db + rng.uniform(-3, 3)) / 20), cfg, cache)
            for v in voices]
-    tl = _Timeline(cfg)
-    holder, t, min_dur, owed = int(rng.integers(2)), float(rng.uniform(0.3, 0.8)), 0.0, 0
-    while True:
-        target = max(min_dur, _lognormal(rng, cfg.ipu_median_s, cfg.ipu_sigma))
-        words, wave = spk[holder].ipu(float(np.clip(target, 0.25, 12.0)), text)
-        dur = len(wave) / tl.sr
-        if t + dur > cfg.conversation_s - 0.2:
-            break
-        t = max(t, tl.last_end[holder] + 0.25)  # never start inside one's own speech
-        tl.place(holder, t, wave, words, "ipu")
-        end = t + dur
-        yields = bool(rng.random() < cfg.p_yield)
-        if yields:
-            fto = max(rng.normal(cfg.fto_mean_ms, cfg.fto_sd_ms) / 1000.0, -(dur - 0.2))
-            nxt = end + fto
+    sr = cfg.sample_rate_hz
+
+    def utter(speaker: int, kind: str, target_s: float) -> tuple[str, float, object]:
+        if kind == "backchannel":
+            words = BACKCHANNELS[int(rng.integers(len(BACKCHANNELS)))]
+            wave = spk[speaker].say(words)
+            wave = wave * spk[speaker].gain / max(_rms(wave), 1e-6)
         else:
-            nxt = end + max(0.25, _lognormal(rng, cfg.pause_median_s, cfg.pause_sigma))
-        # the listener's backchannels end >= 1 s before it takes the floor (else they are
-        # the start of its turn, not backchannels)
-        bc_end = min(end, nxt - 1.0) if yields else end
-        owed = min(6, owed + int(rng.poisson(cfg.backchannels_per_s * dur)))
-        owed -= _backchannels(rng, tl, spk[1 - holder], 1 - holder, t, bc_end, owed)
-        if yields:
-            holder, t, min_dur = 1 - holder, nxt, (-fto + 0.4 if fto < 0 else 0.0)
-        else:
-            t, min_dur = nxt, 0.0
-    audio = tl.audio + rng.normal(0.0, 10 ** (cfg.noise_db / 20), tl.audio.shape)
-    segments = sorted(tl.segments, key=lambda s: (s.start_s, s.speaker))
+            words, wave = spk[speaker].ipu(target_s, text)
+        return words, len(wave) / sr, wave
+
+    placed = turn_taking(cfg, np.random.default_rng(proc_ss), utter)
+    audio = np.zeros((2, int(round(cfg.conversation_s * sr))), dtype=np.float32)
+    for seg, wave in placed:
+        i = int(round(seg.start_s * sr))
+        w = wave[: max(0, audio.shape[1] - i)]
+        audio[seg.speaker, i : i + len(w)] += w
+    segments = [seg for seg, _ in placed]
+    audio += rng.normal(0.0, 10 ** (cfg.noise_db / 20), audio.shape)
     meta = {"voices": [v.key() for v in voices]}
     return np.clip(audio, -1, 1).astype(np.float32), segments, meta
