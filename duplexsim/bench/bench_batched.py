@@ -1,0 +1,137 @@
+"""Batched continuation benchmark (``python -m duplexsim.bench.bench_batched``); asserts nothing.
+
+Continues B = 1, 4, 16 prompt dialogues with one freshly initialised ``small`` model
+(h256, 4 layers; speed does not depend on the weights) two ways: batched
+(:func:`duplexsim.models.continuation.continue_dialogues`, one forward per step for all
+streams) and one at a time (:func:`~duplexsim.models.continuation.continue_dialogue` per
+prompt, the single-stream reference). Prints simulated seconds per wall second for each
+(a conversation's simulated time counts once per conversation) and the speedup ratio, and
+checks that both ways produced the same units. ``--out DIR`` also writes
+``bench_batched.json`` and ``bench_batched.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from duplexsim.atomic import atomic_path, write_json
+from duplexsim.config.card import ModelCard
+from duplexsim.models.agentdir import AgentFiles
+from duplexsim.models.continuation import continue_dialogue, continue_dialogues
+from duplexsim.models.model import build_model, context_tokens
+from duplexsim.models.streaming import SamplingConfig
+from duplexsim.models.vocab import Vocab
+
+N_UNITS = 501
+N_TEXT = 300
+
+
+def bench_agent(size: str, seed: int = 0) -> AgentFiles:
+    """An untrained agent of preset ``size`` held in memory (no directory needed)."""
+    card = ModelCard(size=size, n_units=N_UNITS, text_vocab_size=N_TEXT)  # type: ignore[arg-type]
+    vocab = Vocab(N_UNITS, N_TEXT)
+    model = build_model(card, vocab.size, vocab.pad, vocab.bos, vocab.eos, seed=seed)
+    info = {"name": f"bench-{size}", "chunk_ms": [160, 200, 240], "silence_unit": 0,
+            "n_units": N_UNITS, "n_text": N_TEXT, "context_tokens": context_tokens(card)}
+    return AgentFiles(Path(f"bench-{size}"), info, model, vocab)
+
+
+def prompts_for(n: int, seconds: float, seed: int = 0) -> list[np.ndarray]:
+    """Turn-taking prompts: 3 s turns of doubled random units, the listener silent."""
+    rng = np.random.default_rng(seed)
+    T = int(seconds * 25)
+    out = []
+    for _ in range(n):
+        units = np.repeat(rng.integers(1, N_UNITS, size=(2, (T + 1) // 2)), 2, axis=1)[:, :T]
+        talk = (np.arange(T) // 75) % 2
+        units[0, talk == 1] = 0
+        units[1, talk == 0] = 0
+        out.append(units)
+    return out
+
+
+def run(files: AgentFiles, batch_sizes: list[int], seconds: float, prompt_s: float,
+        chunk_ms: int) -> list[dict[str, float]]:
+    cfg = SamplingConfig()
+    rows = []
+    for B in batch_sizes:
+        prompts, seeds = prompts_for(B, prompt_s, seed=B), list(range(B))
+        t0 = time.perf_counter()
+        batched = continue_dialogues(files, prompts, seconds, chunk_ms, seeds, cfg, max_batch=B)
+        t_batched = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        alone = [continue_dialogue(files, p, seconds, chunk_ms, s, cfg)
+                 for p, s in zip(prompts, seeds, strict=True)]
+        t_alone = time.perf_counter() - t0
+        same = all(np.array_equal(a, b) for a, b in zip(alone, batched, strict=True))
+        sim_s = B * (int(round(seconds * 1000)) // chunk_ms) * chunk_ms / 1000
+        row = {"batch": B, "sim_s": sim_s, "wall_one_at_a_time_s": t_alone,
+               "wall_batched_s": t_batched, "sim_per_wall_one_at_a_time": sim_s / t_alone,
+               "sim_per_wall_batched": sim_s / t_batched, "speedup": t_alone / t_batched,
+               "identical_units": same}
+        rows.append(row)
+        print(f"B={B:3d}  {sim_s:6.1f} sim-s  one at a time "
+              f"{row['sim_per_wall_one_at_a_time']:6.2f}"
+              f" sim-s/wall-s  batched {row['sim_per_wall_batched']:6.2f} sim-s/wall-s  "
+              f"speedup {row['speedup']:5.2f}x  identical units: {'yes' if same else 'NO'}",
+              flush=True)
+    return rows
+
+
+def plot(rows: list[dict[str, float]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    xs = [str(r["batch"]) for r in rows]
+    w = 0.4
+    idx = np.arange(len(rows))
+    ax.bar(idx - w / 2, [r["sim_per_wall_one_at_a_time"] for r in rows], w, label="one at a time")
+    ax.bar(idx + w / 2, [r["sim_per_wall_batched"] for r in rows], w, label="batched")
+    ax.set_xticks(idx, xs)
+    ax.set_xlabel("conversations B")
+    ax.set_ylabel("simulated s per wall s")
+    ax.set_title(title, fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="small", choices=("tiny", "small"))
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 4, 16],
+                        help="numbers of conversations")
+    parser.add_argument("--seconds", type=float, default=8.0, help="continued seconds each")
+    parser.add_argument("--prompt-s", type=float, default=10.0, help="prompt seconds each")
+    parser.add_argument("--chunk-ms", type=int, default=160, choices=(160, 200, 240))
+    parser.add_argument("--out", default="", help="also write JSON + PNG here")
+    args = parser.parse_args(argv)
+    import torch
+
+    files = bench_agent(args.size)
+    n_params = sum(p.numel() for p in files.model.parameters())
+    title = (f"continuation, {args.size} model ({n_params / 1e6:.1f}M params), "
+             f"{args.chunk_ms} ms chunks, {torch.get_num_threads()} threads")
+    print(title)
+    rows = run(files, args.batch, args.seconds, args.prompt_s, args.chunk_ms)
+    if args.out:
+        out = Path(args.out)
+        write_json(out / "bench_batched.json", {"title": title, "args": vars(args),
+                                                "rows": rows})
+        plot(rows, out / "bench_batched.png", title)
+        print(f"wrote {out / 'bench_batched.json'} and {out / 'bench_batched.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
