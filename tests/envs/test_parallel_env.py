@@ -7,8 +7,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.needs_sim
-
 
 def test_parallel_api_test_on_defaults() -> None:
     from pettingzoo.test import parallel_api_test

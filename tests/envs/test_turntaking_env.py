@@ -9,8 +9,6 @@ import pytest
 import duplexsim  # noqa: F401  (registers the envs)
 from duplexsim.envs.registration import DEFAULT_MAX_EPISODE_STEPS, TURN_TAKING_ID
 
-pytestmark = pytest.mark.needs_sim
-
 
 def short_scenario(duration_s: float = 4.0):  # noqa: ANN201
     import dataclasses
