@@ -3,7 +3,9 @@ with and without partner estimation.
 
 Full mode: F-F and F-C pairings of trained SyncLLM agents (``--agents runs/agents`` with
 ``fisher/`` and ``candor/``) at one-way delays 0-640 ms, jitter sd 0/10/30 ms, loss 0/1%,
-estimation model / silence / wait, 3 seeds. Smoke mode (``--smoke``): both sides replay
+estimation model / silence / wait, 3 seeds, 60 s (the issue's grid; ``--delays``,
+``--jitter``, ``--loss``, ``--estimation``, ``--seeds`` and ``--duration-s`` shrink it to a
+CPU budget). Smoke mode (``--smoke``): both sides replay
 the shipped dialogue, two delays, one seed, 10 s: checks the whole pipeline in seconds.
 Writes ``OUT/sweep.toml``, the sweep results and ``OUT/report/REPORT.md``.
 
@@ -48,9 +50,10 @@ def sweep_for(args: argparse.Namespace, partner: str, base: Path) -> SweepConfig
                            grid={BOTH_DELAYS: [0, 320]}, set={"duration_s": 10.0},
                            workers=args.workers)
     return SweepConfig(
-        name=f"latency-{partner}", base=str(base), seeds=(0, 1, 2), workers=args.workers,
-        grid={BOTH_DELAYS: DELAYS_MS, BOTH_JITTER: [0.0, 10.0, 30.0], BOTH_LOSS: [0.0, 0.01],
-              "a.estimation+b.estimation": ["model", "silence", "wait"]})
+        name=f"latency-{partner}", base=str(base), seeds=tuple(range(args.seeds)),
+        workers=args.workers, set={"duration_s": args.duration_s},
+        grid={BOTH_DELAYS: args.delays, BOTH_JITTER: args.jitter, BOTH_LOSS: args.loss,
+              "a.estimation+b.estimation": args.estimation})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,8 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
     parser.add_argument("--smoke", action="store_true", help="tiny budget, no trained agents")
     parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (full mode)")
+    parser.add_argument("--duration-s", type=float, default=60.0, help="full mode")
+    parser.add_argument("--delays", type=int, nargs="+", default=DELAYS_MS,
+                        help="one-way delays (ms), both directions")
+    parser.add_argument("--jitter", type=float, nargs="+", default=[0.0, 10.0, 30.0])
+    parser.add_argument("--loss", type=float, nargs="+", default=[0.0, 0.01])
+    parser.add_argument("--estimation", nargs="+", default=["model", "silence", "wait"],
+                        choices=["model", "silence", "wait"])
+    parser.add_argument("--partners", nargs="+", default=["fisher", "candor"],
+                        choices=["fisher", "candor"], help="B's agent (A is fisher)")
     args = parser.parse_args(argv)
-    partners = ["fisher"] if args.smoke else ["fisher", "candor"]
+    partners = ["fisher"] if args.smoke else args.partners
     for partner in partners:
         if not args.smoke and not (args.agents / partner / "agent.json").is_file():
             print(f"no trained agent at {args.agents / partner} (train it: duplexsim train "

@@ -1,7 +1,8 @@
 """Pairing (issue 7): does cross-corpus pairing cost anything? F-F, F-C, C-F, C-C.
 
 Full mode: trained SyncLLM agents (``--agents runs/agents`` with ``fisher/`` and
-``candor/``) on each side, at one-way delays 0 / 160 / 240 ms, 3 seeds. Smoke mode
+``candor/``) on each side, at one-way delays 0 / 160 / 240 ms, 3 seeds, 60 s (``--delays``,
+``--seeds``, ``--duration-s`` scale it). Smoke mode
 (``--smoke``): A is a scripted talker or a replay side against a replay partner, one
 delay, one seed, 10 s. Writes ``OUT/sweep.toml``, results and ``OUT/report/REPORT.md``.
 
@@ -42,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
     parser.add_argument("--smoke", action="store_true", help="tiny budget, no trained agents")
     parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (full mode)")
+    parser.add_argument("--duration-s", type=float, default=60.0, help="full mode")
+    parser.add_argument("--delays", type=int, nargs="+", default=[0, 160, 240],
+                        help="one-way delays (ms), both directions")
     args = parser.parse_args(argv)
     dirs = [str(args.agents / "fisher"), str(args.agents / "candor")]
     if not args.smoke:
@@ -57,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
                             workers=args.workers, set={"duration_s": 10.0},
                             grid={"a.kind": ["scripted", "replay"]})
     else:
-        sweep = SweepConfig(name="pairing", base=str(base), seeds=(0, 1, 2),
-                            workers=args.workers,
-                            grid={"a.agent": dirs, "b.agent": dirs, BOTH_DELAYS: [0, 160, 240]})
+        sweep = SweepConfig(name="pairing", base=str(base), seeds=tuple(range(args.seeds)),
+                            workers=args.workers, set={"duration_s": args.duration_s},
+                            grid={"a.agent": dirs, "b.agent": dirs, BOTH_DELAYS: args.delays})
     write_text(args.out / "sweep.toml", dump_sweep(sweep))
     table = run_sweep(load_sweep(args.out / "sweep.toml"), args.out, progress=True)
     print(f"{len(table)} cells -> {write_report(args.out)}")

@@ -1,7 +1,8 @@
 """Network presets (issue 7): every preset of DESIGN.md between two agents.
 
 Full mode: a fisher agent against a candor agent (``--agents runs/agents``), every preset,
-3 seeds, 60 s. Smoke mode (``--smoke``): replay sides, two presets, one seed, 10 s.
+3 seeds, 60 s (``--seeds``, ``--duration-s`` scale it). Smoke mode (``--smoke``): replay
+sides, two presets, one seed, 10 s.
 Writes ``OUT/sweep.toml``, results and ``OUT/report/REPORT.md`` (x axis: the preset).
 
     python experiments/presets.py --out runs/presets
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
     parser.add_argument("--smoke", action="store_true", help="tiny budget, no trained agents")
     parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (full mode)")
+    parser.add_argument("--duration-s", type=float, default=60.0, help="full mode")
     args = parser.parse_args(argv)
     if not args.smoke:
         missing = [n for n in ("fisher", "candor")
@@ -51,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     write_text(base, base_scenario(args.smoke, args.agents))
     sweep = SweepConfig(
         name="presets-smoke" if args.smoke else "presets", base=str(base),
-        seeds=(0,) if args.smoke else (0, 1, 2), workers=args.workers,
-        set={"duration_s": 10.0} if args.smoke else {},
+        seeds=(0,) if args.smoke else tuple(range(args.seeds)), workers=args.workers,
+        set={"duration_s": 10.0 if args.smoke else args.duration_s},
         grid={"network.preset": ["lan", "satellite-geo"] if args.smoke else PRESETS})
     write_text(args.out / "sweep.toml", dump_sweep(sweep))
     table = run_sweep(load_sweep(args.out / "sweep.toml"), args.out, progress=True)

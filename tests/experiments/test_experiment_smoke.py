@@ -65,3 +65,37 @@ def test_full_mode_without_agents_says_what_to_train(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 2 and "duplexsim train" in proc.stderr
+
+
+def test_continuation_smoke_scores_every_source_and_regenerates_identically(tmp_path):
+    """Tiny world (real corpora, tiny trained agents): every table is there, the resynthesis
+    topline tracks the ground truth, and regenerated continuations give the same bytes."""
+    out = tmp_path / "cont"
+    cmd = [sys.executable, str(ROOT / "experiments" / "continuation.py"), "--smoke", "--out",
+           str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "REPORT.md").is_file() and (out / "continuation.png").stat().st_size > 0
+    per_prompt = pd.read_csv(out / "per_prompt.csv")
+    sources = {f"syncllm-{a}-{c}" for a in "fc" for c in (160, 200, 240)}
+    assert set(per_prompt["source"]) == sources | {"ground_truth", "resynth", "prompt"}
+    counts = per_prompt.groupby("source")["prompt"].nunique()
+    assert (counts == 8).all()  # 4 prompts from each corpus, scored for every source
+    gen = per_prompt[per_prompt["source"].isin(sources)]
+    assert gen["seconds"].between(6.0 - 0.24, 6.0).all()  # 6 s in whole chunks
+    corr = pd.read_csv(out / "correlations.csv")
+    pooled = corr[(corr["reference"] == "ground_truth") & (corr["prompts"] == "all")]
+    assert set(pooled["source"]) == sources | {"resynth", "prompt"}
+    assert pooled.set_index("source").loc["resynth", "ipu"] > 0.9
+    assert set(corr.loc[corr["reference"] == "prompt", "source"]) >= sources
+    comp = pd.read_csv(out / "corpus_comparison.csv")
+    assert set(comp["source"]) >= {"syncllm-f-all", "syncllm-c-all"}
+    bc = comp[comp["metric"] == "backchannels_per_min"]
+    assert (bc["own_value"] != bc["other_value"]).all()
+    first = (out / "per_prompt.csv").read_bytes()
+    for path in (out / "units").glob("syncllm-f-160_*.npy"):
+        path.unlink()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "per_prompt.csv").read_bytes() == first

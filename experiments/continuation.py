@@ -1,0 +1,334 @@
+"""Continuation study (issue 7, paper section 5, Tables 2 / 6 / 7; issue 4 "nearer own corpus").
+
+Protocol (:mod:`duplexsim.metrics.protocol`): each held-out dialogue of both corpora is cut
+into a prompt (default 30 s) and the ground-truth continuation that follows it (90 s).
+SyncLLM-F and SyncLLM-C (``--agents DIR`` with ``fisher/`` and ``candor/``) continue every
+prompt at chunk sizes 160/200/240 ms (``continue_dialogue``: the model speaks for both
+sides). Sources scored per prompt (mean IPU, pause, FTO, gap, overlap durations):
+
+- ``syncllm-f-160`` ... ``syncllm-c-240``: the agents' continuations (one row per seed);
+- ``resynth``: the topline, the ground-truth continuation's units vocoded to audio with the
+  unit tokenizer's vocoder (Griffin-Lim) and encoded back to units with the same tokenizer,
+  each channel on its own (the paper resynthesises audio -> HuBERT units the same way);
+- ``prompt``: the prompt's own statistics used as a prediction of the continuation's.
+
+Tables: Pearson r across prompts against the ground truth (Table 2 / 6 analogues, per prompt
+corpus and pooled) and against the prompt (Table 7); per agent, FTO median and backchannels
+per minute of its continuations against both corpora (each pooled over dialogues; bootstrap
+95% CI over continuations). Writes ``OUT/REPORT.md``, CSVs and ``OUT/continuation.png``;
+generated units are cached in ``OUT/units/`` so a rerun resumes.
+
+    python experiments/continuation.py --out runs/continuation          # full
+    python experiments/continuation.py --smoke --out /tmp/continuation  # tiny world, seconds
+
+Smoke mode builds a tiny world (:mod:`tiny_world`: two 4 x 12 s corpora, tiny agents trained
+for a few steps) and runs the same path with a 3 s prompt and a 6 s continuation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from duplexsim.atomic import atomic_path, write_text
+from duplexsim.metrics.protocol import correlations, mean_durations, split_prompt
+from duplexsim.metrics.turntaking import detect_events, summarize_events, vad_from_units
+
+AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
+FRAME_MS = 40
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to run; the full defaults follow the paper, smoke mode shrinks them."""
+
+    agents: Path
+    corpora: Path
+    out: Path
+    chunk_ms: tuple[int, ...] = (160, 200, 240)
+    seeds: tuple[int, ...] = (0,)
+    prompt_s: float = 30.0
+    continuation_s: float = 90.0
+    prompts_per_corpus: int = 4
+    splits: tuple[str, ...] = ("test", "val")
+    """Prompt dialogues come from these splits (held out from agent training)."""
+
+
+@dataclass(frozen=True)
+class Prompt:
+    id: str
+    corpus: str
+    prompt: np.ndarray
+    """Units ``[2, T_prompt]``."""
+    truth: np.ndarray
+    """Ground-truth continuation units ``[2, T_cont]``."""
+
+
+def load_prompts(plan: Plan) -> list[Prompt]:
+    """Up to ``prompts_per_corpus`` dialogues of each corpus, cut into prompt + continuation."""
+    from duplexsim.corpora import load_corpus
+
+    out = []
+    need = plan.prompt_s + plan.continuation_s
+    for preset in AGENTS.values():
+        corpus = load_corpus(plan.corpora / preset)
+        seconds = {d["id"]: float(d["duration_s"]) for d in corpus.manifest["dialogues"]}
+        ids = [i for s in plan.splits for i in corpus.ids(s) if seconds[i] >= need]
+        ids = ids[: plan.prompts_per_corpus]
+        if not ids:
+            raise ValueError(f"{corpus.root}: no dialogue of at least {need:g} s in splits "
+                             f"{', '.join(plan.splits)} (allowed: a longer corpus or --splits)")
+        for i in ids:
+            units = corpus.dialogue(i).units
+            prompt, truth = split_prompt(units, plan.prompt_s, plan.continuation_s, FRAME_MS)
+            out.append(Prompt(f"{preset}/{i}", preset, prompt, truth))
+    return out
+
+
+def _cached(path: Path, make) -> np.ndarray:  # noqa: ANN001 - make: () -> ndarray
+    if path.is_file():
+        return np.load(path)
+    arr = np.asarray(make(), dtype=np.int64)
+    with atomic_path(path) as tmp, tmp.open("wb") as fh:
+        np.save(fh, arr)
+    return arr
+
+
+def resynthesise(tokenizer, units: np.ndarray) -> np.ndarray:  # noqa: ANN001 - UnitTokenizer
+    """Units -> vocoder audio -> units again, channel by channel, same length ``[2, T]``."""
+    out = np.full_like(units, tokenizer.silence_unit)
+    for ch in range(units.shape[0]):
+        wave = tokenizer.decode(units[ch])
+        back = tokenizer.encode(wave, tokenizer.sample_rate_hz)[: units.shape[1]]
+        out[ch, : len(back)] = back
+    return out
+
+
+def source_name(agent: str, chunk_ms: int) -> str:
+    return f"syncllm-{agent[0]}-{chunk_ms}"
+
+
+def generate_all(plan: Plan, prompts: list[Prompt]) -> dict[tuple[str, str, int], np.ndarray]:
+    """(prompt id, source, seed) -> continuation units ``[2, T]`` for every agent x chunk."""
+    from duplexsim.models.agentdir import load_agent_files
+    from duplexsim.models.continuation import continue_dialogue
+
+    jobs = [(a, c, p, s) for a in AGENTS for c in plan.chunk_ms for p in prompts
+            for s in plan.seeds]
+    files = {a: load_agent_files(plan.agents / a) for a in AGENTS}
+    out = {}
+    for agent, chunk, p, seed in tqdm(jobs, desc="continuations", unit="dlg"):
+        name = source_name(agent, chunk)
+        path = plan.out / "units" / f"{name}_{p.id.replace('/', '_')}_s{seed}.npy"
+
+        def make(agent=agent, chunk=chunk, p=p, seed=seed) -> np.ndarray:  # noqa: ANN001
+            units = continue_dialogue(files[agent], p.prompt, plan.continuation_s,
+                                      chunk_ms=chunk, seed=seed)
+            return units[:, p.prompt.shape[1] // (chunk // FRAME_MS) * (chunk // FRAME_MS):]
+        out[(p.id, name, seed)] = _cached(path, make)
+    return out
+
+
+def score(plan: Plan, prompts: list[Prompt], generated: dict, silence: set[int],
+          tokenizer) -> tuple[pd.DataFrame, dict[str, list[np.ndarray]]]:  # noqa: ANN001
+    """Per-prompt mean durations of every source; VADs by source for the corpus comparison."""
+    rows, vads = [], {}
+
+    def add(p: Prompt, source: str, seed: int, units: np.ndarray) -> None:
+        vad = vad_from_units(units, silence)
+        vads.setdefault(source, []).append(vad)
+        rows.append({"prompt": p.id, "corpus": p.corpus, "source": source, "seed": seed,
+                     "seconds": units.shape[1] * FRAME_MS / 1000,
+                     **mean_durations(vad, FRAME_MS)})
+
+    for p in tqdm(prompts, desc="resynthesis", unit="dlg"):
+        add(p, "ground_truth", -1, p.truth)
+        add(p, "prompt", -1, p.prompt)
+        path = plan.out / "units" / f"resynth_{p.id.replace('/', '_')}.npy"
+        add(p, "resynth", -1, _cached(path, lambda p=p: resynthesise(tokenizer, p.truth)))
+    for (pid, source, seed), units in generated.items():
+        add(next(p for p in prompts if p.id == pid), source, seed, units)
+    return pd.DataFrame(rows), vads
+
+
+def correlation_tables(per_prompt: pd.DataFrame) -> pd.DataFrame:
+    """Pearson r vs ground truth (per prompt corpus and pooled) and vs the prompt (pooled)."""
+    parts = []
+    groups = [(c, per_prompt[per_prompt["corpus"] == c]) for c in AGENTS.values()]
+    for name, table in [*groups, ("all", per_prompt)]:
+        r = correlations(table, reference="ground_truth")
+        parts.append(r.assign(reference="ground_truth", prompts=name))
+    r = correlations(per_prompt, reference="prompt")
+    parts.append(r.assign(reference="prompt", prompts="all"))
+    return pd.concat(parts, ignore_index=True)
+
+
+def pooled_stats(vads: list[np.ndarray]) -> dict[str, float]:
+    """FTO median and backchannels/min over several dialogues pooled (events concatenated)."""
+    events = pd.concat([detect_events(v, FRAME_MS) for v in vads], ignore_index=True)
+    total_ms = sum(v.shape[1] for v in vads) * FRAME_MS
+    s = summarize_events(events, total_ms)
+    return {"fto_median_ms": s["fto_median_ms"], "backchannels_per_min":
+            s["backchannels_per_min"], "n_dialogues": len(vads)}
+
+
+def bootstrap_ci(vads: list[np.ndarray], key: str, n_boot: int = 200,
+                 seed: int = 0) -> tuple[float, float]:
+    """95% percentile bootstrap CI of a pooled statistic, resampling whole dialogues."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    events = [detect_events(v, FRAME_MS) for v in vads]
+    ms = np.array([v.shape[1] * FRAME_MS for v in vads], dtype=float)
+    vals = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(vads), len(vads))
+        table = pd.concat([events[i] for i in idx], ignore_index=True)
+        vals.append(summarize_events(table, float(ms[idx].sum()))[key])
+    finite = np.asarray(vals, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if len(finite) == 0:
+        return float("nan"), float("nan")
+    lo, hi = np.percentile(finite, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def corpus_comparison(plan: Plan, vads: dict[str, list[np.ndarray]],
+                      silence: set[int]) -> pd.DataFrame:
+    """Per agent (all chunk sizes pooled, then each): distance to each corpus's statistics."""
+    from duplexsim.corpora import load_corpus
+
+    refs = {}
+    for preset in AGENTS.values():
+        corpus = load_corpus(plan.corpora / preset)
+        refs[preset] = pooled_stats([vad_from_units(d.units, silence)
+                                     for d in corpus.dialogues()])
+    rows = []
+    for agent, own in AGENTS.items():
+        names = [source_name(agent, c) for c in plan.chunk_ms]
+        for label, group in [(f"syncllm-{agent[0]}-all", names), *[(n, [n]) for n in names]]:
+            pool = [v for n in group for v in vads.get(n, [])]
+            stats = pooled_stats(pool)
+            for key in ("fto_median_ms", "backchannels_per_min"):
+                lo, hi = bootstrap_ci(pool, key)
+                d = {c: abs(stats[key] - refs[c][key]) for c in AGENTS.values()}
+                other = next(c for c in AGENTS.values() if c != own)
+                rows.append({"agent": agent, "source": label, "metric": key,
+                             "value": stats[key], "ci_lo": lo, "ci_hi": hi,
+                             "n_continuations": len(pool), "own_corpus": own,
+                             "own_value": refs[own][key], "other_value": refs[other][key],
+                             "dist_own": d[own], "dist_other": d[other],
+                             "nearer_own": bool(d[own] < d[other])
+                             if np.isfinite(d[own]) and np.isfinite(d[other]) else None})
+    return pd.DataFrame(rows)
+
+
+def plot(corr: pd.DataFrame, comp: pd.DataFrame, path: Path) -> None:
+    """Left: r vs ground truth (pooled prompts) per source; right: agents vs corpora."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    t = corr[(corr["reference"] == "ground_truth") & (corr["prompts"] == "all")]
+    events = ["ipu", "pause", "fto", "avg"]
+    x = np.arange(len(t))
+    for k, ev in enumerate(events):
+        axes[0].bar(x + (k - 1.5) * 0.2, t[ev].to_numpy(float), 0.2, label=ev)
+    axes[0].set_xticks(x, t["source"], rotation=45, ha="right", fontsize=8)
+    axes[0].axhline(0, color="k", lw=0.5)
+    axes[0].set_ylabel("Pearson r vs ground truth")
+    axes[0].legend(fontsize=7)
+    for ax, key in zip(axes[1:], ("fto_median_ms", "backchannels_per_min"), strict=True):
+        c = comp[(comp["metric"] == key) & comp["source"].str.endswith("-all")]
+        for i, row in enumerate(c.itertuples()):
+            ax.errorbar(i, row.value, yerr=[[row.value - row.ci_lo], [row.ci_hi - row.value]],
+                        fmt="o", capsize=4, label=f"{row.source} (95% CI)")
+        for preset, style in zip(AGENTS.values(), ("--", ":"), strict=True):
+            ref = c["own_value"].where(c["own_corpus"] == preset, c["other_value"]).iloc[0]
+            ax.axhline(ref, ls=style, color="gray", label=f"{preset} corpus")
+        ax.set_xticks(range(len(c)), c["source"])
+        ax.set_title(key)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
+                  comp: pd.DataFrame) -> Path:
+    for name, df in (("per_prompt", per_prompt), ("correlations", corr),
+                     ("corpus_comparison", comp)):
+        write_text(plan.out / f"{name}.csv", df.to_csv(index=False, float_format="%.4g"))
+    plot(corr, comp, plan.out / "continuation.png")
+    means = per_prompt.groupby("source", sort=False)[["ipu", "pause", "fto", "gap",
+                                                      "overlap"]].mean()
+    text = [f"# Continuation study\n\nprompt {plan.prompt_s:g} s -> continuation "
+            f"{plan.continuation_s:g} s; seeds {list(plan.seeds)}; "
+            f"{per_prompt['prompt'].nunique()} prompts from splits {list(plan.splits)}.\n",
+            "## Pearson r across prompts (Table 2/6: vs ground truth; Table 7: vs prompt)\n",
+            corr.to_markdown(index=False, floatfmt=".3f"),
+            "\n\n## Mean event durations (ms), averaged over prompts and seeds\n",
+            means.to_markdown(floatfmt=".0f"),
+            "\n\n## Agents vs corpora (pooled; 95% bootstrap CI over continuations)\n",
+            comp.to_markdown(index=False, floatfmt=".3g"),
+            "\n\n![continuation](continuation.png)\n"]
+    write_text(plan.out / "REPORT.md", "\n".join(text))
+    return plan.out / "REPORT.md"
+
+
+def run_plan(plan: Plan) -> Path:
+    """The whole study for ``plan``; returns the report path."""
+    from duplexsim.corpora import load_corpus
+
+    prompts = load_prompts(plan)
+    tokenizer = load_corpus(plan.corpora / AGENTS["fisher"]).tokenizer()
+    silence = set(int(u) for u in tokenizer.silence_units)
+    generated = generate_all(plan, prompts)
+    per_prompt, vads = score(plan, prompts, generated, silence, tokenizer)
+    corr = correlation_tables(per_prompt)
+    comp = corpus_comparison(plan, vads, silence)
+    return write_outputs(plan, per_prompt, corr, comp)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/continuation"))
+    parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
+    parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"))
+    parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--prompts", type=int, default=4, help="prompts per corpus")
+    parser.add_argument("--chunk-ms", type=int, nargs="+", default=[160, 200, 240])
+    parser.add_argument("--prompt-s", type=float, default=30.0)
+    parser.add_argument("--continuation-s", type=float, default=90.0)
+    parser.add_argument("--splits", nargs="+", default=["test", "val"])
+    args = parser.parse_args(argv)
+    if args.smoke:
+        from tiny_world import build_tiny_world
+
+        agents, corpora = build_tiny_world(args.out / "world")
+        plan = Plan(agents, corpora, args.out, tuple(args.chunk_ms), tuple(args.seeds),
+                    prompt_s=3.0, continuation_s=6.0, prompts_per_corpus=4,
+                    splits=("train", "val", "test"))
+    else:
+        missing = [a for a in AGENTS if not (args.agents / a / "agent.json").is_file()]
+        if missing:
+            print(f"no trained agent(s) {missing} under {args.agents} (duplexsim train "
+                  "agents/<name>.toml), or run with --smoke", file=sys.stderr)
+            return 2
+        plan = Plan(args.agents, args.corpora, args.out, tuple(args.chunk_ms),
+                    tuple(args.seeds), args.prompt_s, args.continuation_s, args.prompts,
+                    tuple(args.splits))
+    print(f"report -> {run_plan(plan)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

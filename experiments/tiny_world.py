@@ -1,0 +1,65 @@
+"""A tiny but real world for experiment smoke modes: two synthetic corpora and two agents.
+
+``build_tiny_world(root)`` builds a fisher-like and a candor-like corpus (espeak-ng speech,
+a shared mel-kmeans unit tokenizer with few units) with :func:`duplexsim.corpora.build.
+build_corpus`, then trains a ``tiny`` SyncLLM agent on each for a few steps per stage with
+:func:`duplexsim.training.recipe.train_agent`, and copies the unit tokenizer into the agent
+directory exactly as ``duplexsim train`` does. Everything is reused when already there, so a
+second smoke run is quick. Owns nothing but this setup; must not score or simulate.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
+"""Agent name -> the corpus preset it is trained on."""
+
+
+def tiny_card(name: str, preset: str, n_units: int, steps: int):  # noqa: ANN201
+    """A ``tiny`` agent card: a few steps per stage, chunk sizes 160/200/240 ms."""
+    from duplexsim.config.card import AgentCard, AgentInfo, ModelCard, StageCard, TrainCard
+
+    stage = StageCard(steps=steps, batch_tokens=512, seq_len=128, warmup_steps=1, lr=3e-3,
+                      window_chunks=12)
+    return AgentCard(
+        agent=AgentInfo(name=name, corpus_preset=preset),
+        model=ModelCard(size="tiny", n_units=n_units, text_vocab_size=300),
+        train=TrainCard(chunk_ms=(160, 200, 240), bf16=False, val_every=steps,
+                        val_batches=1, checkpoint_every=steps),
+        stage1=stage, stage2=stage, stage3=stage,
+    )
+
+
+def build_tiny_world(root: str | Path, *, conversations: int = 4,
+                     conversation_s: float = 12.0, n_units: int = 24,
+                     steps: int = 3) -> tuple[Path, Path]:
+    """Build (or reuse) ``root/corpora/{fisher-like,candor-like}`` and ``root/agents/*``.
+
+    Returns ``(agents_dir, corpora_dir)``. Deterministic (seed 0) and single-process.
+    """
+    from duplexsim.corpora import load_corpus
+    from duplexsim.corpora.build import build_corpus
+    from duplexsim.corpora.synth import load_config
+    from duplexsim.training.recipe import train_agent
+
+    root = Path(root)
+    corpora, agents = root / "corpora", root / "agents"
+    for name, preset in AGENTS.items():
+        cdir = corpora / preset
+        if not (cdir / "manifest.json").is_file():
+            cfg = load_config(preset, conversation_s=conversation_s)
+            build_corpus(cdir, cfg, hours=conversations * conversation_s / 3600, seed=0,
+                         preset=preset, tokenizer_dir=root / "units", cache_dir=root / "tts",
+                         workers=1, n_units=n_units, train_hours=0.05)
+        adir = agents / name
+        if (adir / "agent.json").is_file():
+            continue
+        corpus = load_corpus(cdir)
+        dialogues = list(corpus.dialogues())
+        train_agent(tiny_card(name, preset, corpus.n_units, steps), dialogues[1:],
+                    dialogues[:1], adir, corpus=str(cdir.resolve()), progress=False)
+        shutil.rmtree(adir / "tokenizer", ignore_errors=True)
+        shutil.copytree(cdir / "tokenizer", adir / "tokenizer")
+    return agents, corpora
