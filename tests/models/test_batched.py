@@ -136,3 +136,16 @@ def test_errors(model) -> None:
         lm.logits([0])
     with pytest.raises(ValueError, match="at most batch_size=2"):
         run_streams(lm, [iter(())] * 3, [torch.Generator()] * 3, SamplingConfig())
+
+
+def test_bench_batched_smoke(tmp_path, capsys) -> None:
+    import json
+
+    from duplexsim.bench import bench_batched
+
+    rc = bench_batched.main(["--size", "tiny", "--batch", "1", "3", "--seconds", "0.5",
+                             "--prompt-s", "1", "--out", str(tmp_path)])
+    assert rc == 0 and "speedup" in capsys.readouterr().out
+    rows = json.loads((tmp_path / "bench_batched.json").read_text())["rows"]
+    assert [r["batch"] for r in rows] == [1, 3] and all(r["identical_units"] for r in rows)
+    assert (tmp_path / "bench_batched.png").stat().st_size > 0
