@@ -3,7 +3,8 @@
 The learner takes side A of ``duplexsim/TurnTaking-v0`` (turn actions: silent, speak,
 backchannel, stop) against a replay of the shipped dialogue across the default network,
 so it hears the partner at least one chunk late and must anticipate. PPO
-(stable-baselines3, MLP policy on the voice-activity part of the observation) trains for
+(stable-baselines3, MLP policy on the voice-activity part of the observation, without
+the episode clock) trains for
 a small budget; the learned policy, a random policy and an always-speak policy are then
 evaluated on held-out seeds: episode reward and turn-taking statistics.
 Writes ``OUT/results.csv``, ``OUT/results.md`` (mean +- sd over episodes), ``OUT/rl.png``,
@@ -34,7 +35,9 @@ from duplexsim.envs.actions import TurnAction
 from duplexsim.envs.registration import TURN_TAKING_ID
 from duplexsim.envs.world import default_scenario
 
-POLICY_KEYS = ["own_vad", "partner_vad", "partner_received", "lookahead", "time", "own_state"]
+# no "time": the replay partner plays the same dialogue every episode, and a clock would let
+# the policy memorise when to talk instead of listening for the partner's pauses
+POLICY_KEYS = ["own_vad", "partner_vad", "partner_received", "lookahead", "own_state"]
 STATS = ["overlap_share", "silence_share", "speech_share", "fto_median_ms", "ipus_per_min",
          "backchannels_per_min"]
 COUNTS = ["overlap_ms", "gap_ms", "transitions", "interruptions"]
@@ -76,7 +79,7 @@ def train(timesteps: int, duration_s: float, seed: int, out: Path) -> Any:
     model = PPO("MlpPolicy", env, seed=seed, n_steps=min(512, max(64, timesteps)),
                 batch_size=64, learning_rate=3e-4, gamma=0.98, ent_coef=0.01, verbose=0,
                 device="cpu")
-    model.learn(total_timesteps=timesteps, progress_bar=False)
+    model.learn(total_timesteps=timesteps, progress_bar=True)
     with atomic_path(out / "ppo.zip", suffix=".zip") as tmp:
         model.save(tmp)
     return model

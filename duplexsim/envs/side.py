@@ -19,7 +19,7 @@ from duplexsim.agents.base import Agent
 from duplexsim.envs.actions import ACTION_MEANINGS, TurnAction, TurnSpeaker
 from duplexsim.envs.learner import LearnerAgent
 from duplexsim.envs.observations import build_observation, observation_space
-from duplexsim.envs.rewards import RewardConfig, RewardTracker
+from duplexsim.envs.rewards import TERMS, RewardConfig, RewardTracker
 from duplexsim.envs.speech import SpeechSource
 
 FRAME_MS = 40
@@ -92,14 +92,14 @@ class LearnerSide:
     def score(self, theirs: Mapping[int, np.ndarray]) -> tuple[float, dict[str, float]]:
         """Reward for every chunk both sides have now played (in order, once each)."""
         mine = self.agent.played_chunks
-        total: dict[str, float] = {}
+        total = dict.fromkeys(TERMS, 0.0)  # same keys every step (vector envs merge infos)
         while self.scored in mine and self.scored in theirs:
             k = self.scored
             own_vad = ~np.isin(mine[k], self.silence)
             partner_vad = ~np.isin(theirs[k], self.silence)
             _, terms = self.tracker.add_chunk(own_vad, partner_vad, k in self.backchannel_chunks)
             for name, value in terms.items():
-                total[name] = total.get(name, 0.0) + value
+                total[name] += value
             self.vad.append(np.stack([own_vad, partner_vad]))
             self.scored += 1
         return float(sum(total.values())), total

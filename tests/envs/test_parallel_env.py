@@ -41,6 +41,8 @@ def test_two_learners_same_seed_same_episode() -> None:
     assert len(a) == scenario.n_chunks
     assert all(np.array_equal(x[0], y[0]) and np.array_equal(x[1], y[1]) and x[2:] == y[2:]
                for x, y in zip(a, b, strict=True))
+    c = episode(6)
+    assert not all(np.array_equal(x[0], y[0]) and x[2:] == y[2:] for x, y in zip(a, c, strict=True))
     env = DuplexParallelEnv(scenario=scenario)
     env.reset(seed=0)
     with pytest.raises(ValueError, match="exactly"):

@@ -29,7 +29,8 @@ def test_make_with_no_arguments_runs_a_full_episode() -> None:
     while not (truncated or terminated):
         obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
         steps += 1
-        assert np.isfinite(reward)
+        assert set(info["reward_terms"]) == {"overlap", "gap", "fto", "interrupt", "backchannel"}
+        assert reward == pytest.approx(sum(info["reward_terms"].values()))
     assert steps == DEFAULT_MAX_EPISODE_STEPS and truncated and not terminated
     assert info["turntaking"]["speech_share"] > 0
     assert set(info["events"]) >= {"overlap_ms", "gap_ms", "transitions"}
