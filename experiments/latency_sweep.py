@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
     parser.add_argument("--smoke", action="store_true", help="tiny budget, no trained agents")
     parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--corpus", type=Path, default=Path("runs/corpora/fisher-like"),
+                        help="FTO histogram reference (used when it exists)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (full mode)")
     parser.add_argument("--duration-s", type=float, default=60.0, help="full mode")
     parser.add_argument("--delays", type=int, nargs="+", default=DELAYS_MS,
@@ -85,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         write_text(out / "sweep.toml", dump_sweep(sweep_for(args, partner, base)))
         sweep = load_sweep(out / "sweep.toml")
         table = run_sweep(sweep, out, progress=True)
-        report = write_report(out)
+        corpus = args.corpus if (args.corpus / "manifest.json").is_file() else None
+        report = write_report(out, corpus=corpus)
         print(f"{len(table)} cells -> {report}")
     return 0
 

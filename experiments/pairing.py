@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
     parser.add_argument("--smoke", action="store_true", help="tiny budget, no trained agents")
     parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--corpus", type=Path, default=Path("runs/corpora/fisher-like"),
+                        help="FTO histogram reference (used when it exists)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (full mode)")
     parser.add_argument("--duration-s", type=float, default=60.0, help="full mode")
     parser.add_argument("--delays", type=int, nargs="+", default=[0, 160, 240],
@@ -67,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
                             grid={"a.agent": dirs, "b.agent": dirs, BOTH_DELAYS: args.delays})
     write_text(args.out / "sweep.toml", dump_sweep(sweep))
     table = run_sweep(load_sweep(args.out / "sweep.toml"), args.out, progress=True)
-    print(f"{len(table)} cells -> {write_report(args.out)}")
+    corpus = args.corpus if (args.corpus / "manifest.json").is_file() else None
+    print(f"{len(table)} cells -> {write_report(args.out, corpus=corpus)}")
     return 0
 
 

@@ -34,12 +34,45 @@ def base_scenario(smoke: bool, agents: Path) -> str:
             '[network]\npreset = "lan"\n[output]\naudio = false\n')
 
 
+PLOTTED = ("fto_median_ms", "gap_median_ms", "overlap_share", "takeover_rate",
+           "mouth_to_ear_mean_ms", "est_unit_accuracy")
+
+
+def plot_presets(out: Path) -> Path:
+    """Bar chart per key metric against the preset (mean and 95% CI over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from duplexsim.atomic import atomic_path
+
+    summary = pd.read_csv(out / "report" / "summary.csv")
+    metrics = [m for m in PLOTTED if m in summary.columns]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.6))
+    for ax, m in zip(axes, metrics, strict=True):
+        ax.bar(range(len(summary)), summary[m], yerr=summary[f"{m}_ci95"].fillna(0),
+               capsize=3)
+        ax.set_xticks(range(len(summary)), summary["network.preset"], rotation=60,
+                      ha="right", fontsize=7)
+        ax.set_title(m, fontsize=9)
+    fig.tight_layout()
+    path = out / "report" / "presets.png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/presets"))
     parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
     parser.add_argument("--smoke", action="store_true", help="tiny budget, no trained agents")
     parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--corpus", type=Path, default=Path("runs/corpora/fisher-like"),
+                        help="FTO histogram reference (used when it exists)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (full mode)")
     parser.add_argument("--duration-s", type=float, default=60.0, help="full mode")
     args = parser.parse_args(argv)
@@ -59,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         grid={"network.preset": ["lan", "satellite-geo"] if args.smoke else PRESETS})
     write_text(args.out / "sweep.toml", dump_sweep(sweep))
     table = run_sweep(load_sweep(args.out / "sweep.toml"), args.out, progress=True)
-    print(f"{len(table)} cells -> {write_report(args.out)}")
+    corpus = args.corpus if (args.corpus / "manifest.json").is_file() else None
+    print(f"{len(table)} cells -> {write_report(args.out, corpus=corpus)}, "
+          f"{plot_presets(args.out)}")
     return 0
 
 

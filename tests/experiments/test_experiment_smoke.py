@@ -56,6 +56,8 @@ def test_experiment_smoke(script, tmp_path):
         table = pd.read_parquet(path)
         assert len(table) == 2 and table["ipus_per_min"].notna().all()
         assert (path.parent / "report" / "REPORT.md").is_file()
+    if script == "presets.py":
+        assert (out / "report" / "presets.png").stat().st_size > 0
 
 
 def test_full_mode_without_agents_says_what_to_train(tmp_path):
