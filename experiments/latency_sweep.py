@@ -19,6 +19,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from effects import write_effects
+
 from duplexsim.atomic import write_text
 from duplexsim.metrics.report import write_report
 from duplexsim.sweeps.config import SweepConfig, dump_sweep, load_sweep
@@ -28,6 +30,7 @@ DELAYS_MS = [0, 80, 160, 200, 240, 320, 480, 640]
 BOTH_DELAYS = "network.a_to_b.delay_ms+network.b_to_a.delay_ms"
 BOTH_JITTER = "network.a_to_b.jitter_ms+network.b_to_a.jitter_ms"
 BOTH_LOSS = "network.a_to_b.loss+network.b_to_a.loss"
+ESTIMATION = "a.estimation+b.estimation"
 
 
 def base_scenario(smoke: bool, agents: Path, partner: str) -> str:
@@ -53,7 +56,7 @@ def sweep_for(args: argparse.Namespace, partner: str, base: Path) -> SweepConfig
         name=f"latency-{partner}", base=str(base), seeds=tuple(range(args.seeds)),
         workers=args.workers, set={"duration_s": args.duration_s},
         grid={BOTH_DELAYS: args.delays, BOTH_JITTER: args.jitter, BOTH_LOSS: args.loss,
-              "a.estimation+b.estimation": args.estimation})
+              ESTIMATION: args.estimation})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,6 +92,13 @@ def main(argv: list[str] | None = None) -> int:
         table = run_sweep(sweep, out, progress=True)
         corpus = args.corpus if (args.corpus / "manifest.json").is_file() else None
         report = write_report(out, corpus=corpus)
+        keys = list(sweep.config.grid)
+        write_effects(out, keys, BOTH_DELAYS, min(sweep.config.grid[BOTH_DELAYS]),
+                      name="effects_vs_delay0")
+        est = sweep.config.grid.get(ESTIMATION, [])
+        if len(est) > 1:
+            write_effects(out, keys, ESTIMATION, "wait" if "wait" in est else est[-1],
+                          name="effects_vs_estimation_off")
         print(f"{len(table)} cells -> {report}")
     return 0
 

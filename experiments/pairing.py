@@ -16,6 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from effects import write_effects
+
 from duplexsim.atomic import write_text
 from duplexsim.metrics.report import write_report
 from duplexsim.sweeps.config import SweepConfig, dump_sweep, load_sweep
@@ -70,7 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     write_text(args.out / "sweep.toml", dump_sweep(sweep))
     table = run_sweep(load_sweep(args.out / "sweep.toml"), args.out, progress=True)
     corpus = args.corpus if (args.corpus / "manifest.json").is_file() else None
-    print(f"{len(table)} cells -> {write_report(args.out, corpus=corpus)}")
+    report = write_report(args.out, corpus=corpus)
+    keys = list(sweep.grid)
+    contrast = "b.agent" if "b.agent" in keys else keys[0]
+    for value in sweep.grid[contrast]:
+        write_effects(args.out, keys, contrast, value,
+                      name=f"effects_vs_{contrast}_{Path(str(value)).name}")
+    print(f"{len(table)} cells -> {report}")
     return 0
 
 
