@@ -117,7 +117,8 @@ class TurnTakingEnv(gym.Env):
     the global timeline, chunk ``k`` of both sides aligned: overlap (per second), gaps
     beyond ``gap_free_ms`` (per second), floor-transfer-offset log-likelihood under the
     target corpus distribution at each partner-to-learner transition, interrupting the
-    partner, backchannel placement. A chunk is scored once both sides have played it, so
+    partner, backchannel placement (well placed and spaced out; backchannels never hold
+    the floor or fill a gap). A chunk is scored once both sides have played it, so
     rewards trail the action by the decision lead. ``info["reward_terms"]`` has the
     step's breakdown, ``info["events"]`` running turn-taking event counts, and the final
     step's ``info["turntaking"]`` the episode summary of
