@@ -1,15 +1,19 @@
 """Synthetic conversations: presets, the turn-taking process, and rendering with TTS.
 
-A conversation is generated left to right. The floor holder speaks an IPU whose duration
-is drawn from a lognormal; text is taken from the chitchat-dataset word stream to fit it
-(the espeak-ng rate is adjusted and the realised duration is what gets annotated, so the
-annotations match the audio exactly). After each IPU the holder yields with ``p_yield``
-(the partner starts after a normal floor-transfer offset; negative = overlap) or pauses
-(lognormal). The listener backchannels during the holder's IPUs (Poisson, rate per second
-of partner speech), only after >= 1 s of own silence and only inside the partner's IPU.
+:func:`turn_taking` generates a conversation left to right, independent of how utterances
+are made (an ``Utter`` callback returns each one's realised duration): the floor holder
+speaks an IPU (lognormal), then yields with ``p_yield`` (the partner starts after a normal
+floor-transfer offset; negative = overlap) or pauses (lognormal). The FTO is drawn first
+and never clipped; IPUs are drawn conditioned on being long enough for it, with a draw
+median calibrated so the realised IPU median is the target. The listener backchannels
+inside the holder's IPUs (Poisson, rate per second of partner speech, deficits carried
+over), only after >= 1 s of own silence. The process is built so that the event
+definitions of ``metrics.turntaking`` read back what was generated (see
+tests/corpora/test_turntaking.py). :func:`generate` renders it with espeak-ng (text from
+the chitchat-dataset word stream; the realised duration is what gets annotated, so the
+annotations match the audio exactly); :func:`simulate_timeline` without any TTS.
 Must not know about tokenizers or the corpus directory layout.
 """
-
 from __future__ import annotations
 
 import functools
@@ -290,7 +294,7 @@ def turn_taking(cfg: SynthConfig, rng: np.random.Generator, utter: Utter,
 
     ``utter`` makes each utterance (TTS for a corpus, a duration model for
     :func:`simulate_timeline`); its realised duration is what gets placed. IPUs are drawn
-    around ``ipu_draw_median_s`` (default: :func:`ipu_draw_median_s`)."""
+    around ``ipu_draw_median_s`` (default: :func:`ipu_draw_median_s_for`)."""
     m = ipu_draw_median_s if ipu_draw_median_s is not None else ipu_draw_median_s_for(cfg)
     proc = _Process(cfg, rng, utter, m)
     holder, t, floor_from = int(rng.integers(2)), float(rng.uniform(0.3, 0.8)), -10.0
