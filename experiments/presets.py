@@ -15,6 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from effects import write_effects
+
 from duplexsim.atomic import write_text
 from duplexsim.metrics.report import write_report
 from duplexsim.sweeps.config import SweepConfig, dump_sweep, load_sweep
@@ -93,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     write_text(args.out / "sweep.toml", dump_sweep(sweep))
     table = run_sweep(load_sweep(args.out / "sweep.toml"), args.out, progress=True)
     corpus = args.corpus if (args.corpus / "manifest.json").is_file() else None
+    write_effects(args.out, ["network.preset"], "network.preset", "lan", name="effects_vs_lan")
     print(f"{len(table)} cells -> {write_report(args.out, corpus=corpus)}, "
           f"{plot_presets(args.out)}")
     return 0
