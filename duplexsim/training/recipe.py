@@ -196,7 +196,7 @@ class Trainer:
                 # so one slow early step cannot cut the stage short for good.
                 per_step = (elapsed - first_step_s) / (done - 1)
                 left = budget_s - elapsed
-                total = min(s.total_steps, max(step + 2, step + 1 + int(left / per_step)))
+                total = min(s.total_steps, step + 1 + max(0, int(left / per_step)))
             if (step + 1) % tc.checkpoint_every == 0:
                 self.save()
         bar.close()

@@ -121,3 +121,11 @@ def test_train_agent_writes_the_agent_directory(tmp_path) -> None:
     rows = (root / "train_log.csv").read_text().splitlines()
     assert rows[0].startswith("stage,step,tokens,loss,val_loss")
     assert len(rows) > 6
+
+
+def test_time_budget_ends_each_stage_near_its_share(tmp_path) -> None:
+    """--max-minutes: a stage of 10k steps stops once its share of the budget is spent."""
+    card = tiny_card(steps=10_000)
+    trainer, train, val = _trainer(card, tmp_path / "run")
+    trainer.train_stage("stage3", train["stage3"], val["stage3"], budget_s=1.0)
+    assert 3 <= trainer.run.step < 10_000  # stopped by the budget, not by running out of steps
