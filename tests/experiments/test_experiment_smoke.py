@@ -104,3 +104,20 @@ def test_continuation_smoke_scores_every_source_and_regenerates_identically(tmp_
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "per_prompt.csv").read_bytes() == first
+
+
+def test_effects_pool_seeds_and_difference_against_the_baseline_point():
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from effects import effects
+
+    table = pd.DataFrame({
+        "delay": [0, 0, 320, 320], "seed": [0, 1, 0, 1],
+        "fto_values_ms": [[-100.0, 200.0], [300.0], [400.0, 500.0], [-50.0, 600.0]],
+    })
+    eff = effects(table, ["delay"], "delay", 0).set_index("delay")
+    assert eff.loc[0, "n_transitions"] == 3 and eff.loc[320, "n_transitions"] == 4
+    assert eff.loc[0, "fto_median_ms"] == 200.0 and eff.loc[320, "fto_median_ms"] == 450.0
+    assert eff.loc[320, "d_fto_median_ms"] == 250.0 and eff.loc[0, "d_fto_median_ms"] == 0.0
+    assert eff.loc[320, "overlap_transition_share"] == 0.25
+    lo, hi = eff.loc[320, ["d_fto_median_ms_lo", "d_fto_median_ms_hi"]]
+    assert lo <= 250.0 <= hi
