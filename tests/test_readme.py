@@ -27,6 +27,10 @@ def test_readme_has_runnable_blocks():
 def test_readme_block_runs(kind: str, code: str):
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    cmd = ["bash", "-euo", "pipefail", "-c", code] if kind == "bash" else [sys.executable, "-c", code]
+    if kind == "bash":
+        cmd = ["bash", "-euo", "pipefail", "-c", code]
+    else:
+        cmd = [sys.executable, "-c", code]
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"README {kind} block failed:\n{code}\n---\n{result.stderr[-3000:]}"
+    failure = f"README {kind} block failed:\n{code}\n---\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, failure

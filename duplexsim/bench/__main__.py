@@ -10,7 +10,8 @@ import duplexsim.bench as bench_pkg
 
 
 def main() -> int:
-    names = sorted(m.name for m in pkgutil.iter_modules(bench_pkg.__path__) if m.name.startswith("bench_"))
+    modules = pkgutil.iter_modules(bench_pkg.__path__)
+    names = sorted(m.name for m in modules if m.name.startswith("bench_"))
     failed = []
     for name in names:
         print(f"\n=== {name} ===", flush=True)
