@@ -113,6 +113,9 @@ class Session:
         """Run to the end (the last chunk sent; what is still on the wire stays in flight)."""
         from duplexsim.sim.trace import build_trace
 
+        if self._progress is not None:  # step chunk by chunk so the bar moves (same events)
+            while self.now < self.end_ms:
+                self.advance_chunk()
         self.run_until(self.end_ms + 1)
         if self._progress is not None:
             self._progress.close()
