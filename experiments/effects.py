@@ -10,6 +10,7 @@ the optimistic side; say so when quoting them). Reads ``results.parquet``; write
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,20 @@ import pandas as pd
 from duplexsim.atomic import write_text
 
 N_BOOT = 1000
+
+
+def sweep_parser(doc: str, out: str) -> argparse.ArgumentParser:
+    """The arguments every sweep experiment shares (latency_sweep, pairing, presets)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path(out))
+    parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
+    parser.add_argument("--smoke", action="store_true", help="tiny budget, no trained agents")
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--corpus", type=Path, default=Path("runs/corpora/fisher-like"),
+                        help="FTO histogram reference (used when it exists)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (full mode)")
+    parser.add_argument("--duration-s", type=float, default=60.0, help="full mode")
+    return parser
 
 
 def _stat(values: np.ndarray, name: str) -> float:

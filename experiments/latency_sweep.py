@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from effects import write_effects
+from effects import sweep_parser, write_effects
 
 from duplexsim.atomic import write_text
 from duplexsim.metrics.report import write_report
@@ -60,15 +60,7 @@ def sweep_for(args: argparse.Namespace, partner: str, base: Path) -> SweepConfig
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/latency"))
-    parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
-    parser.add_argument("--smoke", action="store_true", help="tiny budget, no trained agents")
-    parser.add_argument("--workers", type=int, default=0)
-    parser.add_argument("--corpus", type=Path, default=Path("runs/corpora/fisher-like"),
-                        help="FTO histogram reference (used when it exists)")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (full mode)")
-    parser.add_argument("--duration-s", type=float, default=60.0, help="full mode")
+    parser = sweep_parser(__doc__, "runs/latency")
     parser.add_argument("--delays", type=int, nargs="+", default=DELAYS_MS,
                         help="one-way delays (ms), both directions")
     parser.add_argument("--jitter", type=float, nargs="+", default=[0.0, 10.0, 30.0])

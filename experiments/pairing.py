@@ -12,11 +12,10 @@ delay, one seed, 10 s. Writes ``OUT/sweep.toml``, results and ``OUT/report/REPOR
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from effects import write_effects
+from effects import sweep_parser, write_effects
 
 from duplexsim.atomic import write_text
 from duplexsim.metrics.report import write_report
@@ -40,15 +39,7 @@ def base_scenario(smoke: bool, agents: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/pairing"))
-    parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
-    parser.add_argument("--smoke", action="store_true", help="tiny budget, no trained agents")
-    parser.add_argument("--workers", type=int, default=0)
-    parser.add_argument("--corpus", type=Path, default=Path("runs/corpora/fisher-like"),
-                        help="FTO histogram reference (used when it exists)")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (full mode)")
-    parser.add_argument("--duration-s", type=float, default=60.0, help="full mode")
+    parser = sweep_parser(__doc__, "runs/pairing")
     parser.add_argument("--delays", type=int, nargs="+", default=[0, 160, 240],
                         help="one-way delays (ms), both directions")
     args = parser.parse_args(argv)

@@ -11,11 +11,10 @@ Writes ``OUT/sweep.toml``, results and ``OUT/report/REPORT.md`` (x axis: the pre
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from effects import write_effects
+from effects import sweep_parser, write_effects
 
 from duplexsim.atomic import write_text
 from duplexsim.metrics.report import write_report
@@ -68,15 +67,7 @@ def plot_presets(out: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/presets"))
-    parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
-    parser.add_argument("--smoke", action="store_true", help="tiny budget, no trained agents")
-    parser.add_argument("--workers", type=int, default=0)
-    parser.add_argument("--corpus", type=Path, default=Path("runs/corpora/fisher-like"),
-                        help="FTO histogram reference (used when it exists)")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (full mode)")
-    parser.add_argument("--duration-s", type=float, default=60.0, help="full mode")
+    parser = sweep_parser(__doc__, "runs/presets")
     args = parser.parse_args(argv)
     if not args.smoke:
         missing = [n for n in ("fisher", "candor")
