@@ -117,11 +117,7 @@ class CandorCorpus:
         wave, sr = None, None
         if audio or tokenizer is not None:
             wave, sr = self.read_audio(id, speakers)
-        units = None
-        if tokenizer is not None:
-            units = np.stack([tokenizer.encode(ch, sr) for ch in wave])
-        return Dialogue(id, segs, units, wave if audio else None, sr if audio else None,
-                        duration_s=0.0 if wave is None else wave.shape[1] / sr)
+        return Dialogue.from_recording(id, segs, wave, sr, keep_audio=audio, tokenizer=tokenizer)
 
     def dialogues(self, split: str | None = None, audio: bool = True, tokenizer=None):
         for i in self.ids(split):

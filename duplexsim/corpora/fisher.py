@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
-
 from duplexsim.atomic import write_text
 from duplexsim.audio.io import AudioError, read_audio
 from duplexsim.corpora.types import Dialogue, Segment
@@ -87,11 +85,7 @@ class FisherCorpus:
         if audio or tokenizer is not None:
             wave, sr = read_audio(self.audio_path(id), channels=2,
                                   sample_rate_hz=self.sample_rate_hz)
-        units = None
-        if tokenizer is not None:
-            units = np.stack([tokenizer.encode(ch, sr) for ch in wave])
-        return Dialogue(id, segs, units, wave if audio else None, sr if audio else None,
-                        duration_s=0.0 if wave is None else wave.shape[1] / sr)
+        return Dialogue.from_recording(id, segs, wave, sr, keep_audio=audio, tokenizer=tokenizer)
 
     def dialogues(self, split: str | None = None, audio: bool = True, tokenizer=None):
         for i in self.ids(split):

@@ -46,6 +46,19 @@ class Dialogue:
     sample_rate_hz: int | None = None
     duration_s: float = 0.0
 
+    @classmethod
+    def from_recording(cls, id: str, segments: list[Segment], wave: np.ndarray | None,
+                       sample_rate_hz: int | None, *, keep_audio: bool,
+                       tokenizer=None) -> Dialogue:  # noqa: ANN001 - any UnitTokenizer
+        """A dialogue read off disk (the real readers): units encoded when a tokenizer is
+        given, the audio kept only when ``keep_audio``; duration from the audio if read."""
+        units = None
+        if tokenizer is not None:
+            units = np.stack([tokenizer.encode(ch, sample_rate_hz) for ch in wave])
+        return cls(id, segments, units, wave if keep_audio else None,
+                   sample_rate_hz if keep_audio else None,
+                   duration_s=0.0 if wave is None else wave.shape[1] / sample_rate_hz)
+
     def __post_init__(self) -> None:
         for name, arr in (("units", self.units), ("audio", self.audio)):
             if arr is not None and (arr.ndim != 2 or arr.shape[0] != 2):

@@ -44,7 +44,7 @@ import torch
 from transformers import LlamaForCausalLM
 from transformers.cache_utils import Cache, CacheLayerMixin
 
-from duplexsim.models.streaming import SamplingConfig, sample_from_logits
+from duplexsim.models.streaming import SamplingConfig, piece_mask, sample_from_logits
 
 T = TypeVar("T")
 StreamProgram = Generator[torch.Tensor, int, T]
@@ -191,14 +191,8 @@ class BatchedStreamingLM:
 
     def unit_mask(self, prev_unit: int | None, ends: tuple[int, ...],
                   allow_end: bool = True) -> torch.Tensor:
-        """Allowed ids inside a stream piece (as ``StreamingLM.piece_mask``)."""
-        mask = torch.zeros(self.vocab_size, dtype=torch.bool, device=self.device)
-        mask[: self.n_units] = True
-        if prev_unit is not None:
-            mask[prev_unit] = False
-        if allow_end:
-            mask[list(ends)] = True
-        return mask
+        """Allowed ids inside a stream piece (the same rule as ``StreamingLM.piece_mask``)."""
+        return piece_mask(self.vocab_size, self.n_units, prev_unit, ends, allow_end, self.device)
 
     def tag_mask(self, options: tuple[int, ...]) -> torch.Tensor:
         mask = torch.zeros(self.vocab_size, dtype=torch.bool, device=self.device)

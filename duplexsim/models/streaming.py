@@ -128,13 +128,20 @@ class StreamingLM:
     def piece_mask(self, prev_unit: int | None, ends: tuple[int, ...],
                    allow_end: bool = True) -> torch.Tensor:
         """Allowed ids inside a stream piece: units except ``prev_unit``, plus ``ends``."""
-        mask = torch.zeros(self.vocab_size, dtype=torch.bool, device=self.device)
-        mask[: self.n_units] = True
-        if prev_unit is not None:
-            mask[prev_unit] = False
-        if allow_end:
-            mask[list(ends)] = True
-        return mask
+        return piece_mask(self.vocab_size, self.n_units, prev_unit, ends, allow_end, self.device)
+
+
+def piece_mask(vocab_size: int, n_units: int, prev_unit: int | None, ends: tuple[int, ...],
+               allow_end: bool = True, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The constraint inside a stream piece, shared by the single and batched generators:
+    units except ``prev_unit`` (a repeat is not a novel unit), plus the ``ends`` tags."""
+    mask = torch.zeros(vocab_size, dtype=torch.bool, device=device)
+    mask[:n_units] = True
+    if prev_unit is not None:
+        mask[prev_unit] = False
+    if allow_end:
+        mask[list(ends)] = True
+    return mask
 
 
 def sample_piece(lm: StreamingLM, state: StreamState, prev_unit: int | None, max_units: int,
