@@ -60,17 +60,18 @@ def write_demo_report(sim_dirs: list[Path], corpora: dict[str, Path], out: Path)
         summary, fto, _ = corpus_row(Path(corpus_dir))
         rows[f"corpus {name}"] = summary
         ftos[f"corpus {name}"] = fto
-    timelines = {}
+    timelines, silence = {}, {}
     for sim_dir in sim_dirs:
         metrics = json.loads((sim_dir / "metrics.json").read_text())
         rows[sim_dir.name] = metrics
         ftos[sim_dir.name] = metrics.get("fto_values_ms", [])
+        silence[sim_dir.name] = set(metrics.get("silence_units", [0]))
         timelines[sim_dir.name] = pd.read_parquet(sim_dir / "timeline.parquet")
     table = pd.DataFrame.from_dict(rows, orient="index")
     table = table[[c for c in COLUMNS if c in table.columns]].rename(columns=COLUMNS)
     with atomic_path(out / "metrics.csv") as tmp:
         table.to_csv(tmp, float_format="%.4g")
-    _plot(ftos, timelines, sim_dirs, out / "demo.png")
+    _plot(ftos, timelines, silence, out / "demo.png")
     md = ["# duplexsim demo", "",
           "Fisher agent (A) and CANDOR agent (B) at 200 ms chunks across simulated networks; "
           "corpus rows are the test split of each synthetic corpus (ground truth).", "",
@@ -84,7 +85,7 @@ def write_demo_report(sim_dirs: list[Path], corpora: dict[str, Path], out: Path)
 
 
 def _plot(ftos: dict[str, list[float]], timelines: dict[str, pd.DataFrame],
-          sim_dirs: list[Path], path: Path) -> None:
+          silence_units: dict[str, set[int]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -104,7 +105,7 @@ def _plot(ftos: dict[str, list[float]], timelines: dict[str, pd.DataFrame],
     ax.legend(fontsize=8)
     for ax, (name, timeline) in zip(axes[1:, 0], timelines.items(), strict=True):
         t = timeline["t_ms"].to_numpy() / 1000
-        silence = _silence_units(sim_dirs, name)
+        silence = silence_units[name]
         sides = (("a_played", "A (Fisher)"), ("b_played", "B (CANDOR)"))
         for row, (col, label) in enumerate(sides):
             active = ~np.isin(timeline[col].to_numpy(), list(silence))
@@ -117,11 +118,3 @@ def _plot(ftos: dict[str, list[float]], timelines: dict[str, pd.DataFrame],
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
 
-
-def _silence_units(sim_dirs: list[Path], name: str) -> set[int]:
-    for sim_dir in sim_dirs:
-        if sim_dir.name == name:
-            metrics = json.loads((sim_dir / "metrics.json").read_text())
-            if "silence_units" in metrics:
-                return set(metrics["silence_units"])
-    return {0}
