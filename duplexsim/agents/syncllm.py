@@ -45,7 +45,11 @@ class SyncLLMAgent:
     """A trained SyncLLM model behind the :class:`duplexsim.agents.base.Agent` protocol."""
 
     def __init__(self, files: AgentFiles, chunk_ms: int, sampling: SamplingConfig | None = None,
-                 estimation: Estimation = "model", seed: int = 0, name: str | None = None):
+                 estimation: Estimation = "model", seed: int = 0, name: str | None = None,
+                 lm: StreamingLM | None = None, state: StreamState | None = None):
+        """``lm``/``state``: run on a shared model and stream instead of a private KV cache
+        (e.g. :class:`~duplexsim.models.lockstep.SharedLM` rows, to batch many
+        conversations; :func:`duplexsim.sim.batch.run_batch`)."""
         files.check_chunk_ms(chunk_ms)
         if estimation not in ("model", "silence"):
             raise ValueError(f"estimation={estimation!r} (allowed: model, silence)")
@@ -56,9 +60,9 @@ class SyncLLMAgent:
         self.frames_per_chunk = self.fmt.frames_per_chunk
         self.sampling = sampling or SamplingConfig()
         self.estimation: Estimation = estimation
-        self.lm = StreamingLM(files.model, files.vocab.n_units)
+        self.lm = lm or StreamingLM(files.model, files.vocab.n_units)
         self.context_limit = files.context_tokens
-        self.state = StreamState()
+        self.state = state if state is not None else StreamState()
         self.reset(seed)
 
     # ------------------------------------------------------------------ protocol

@@ -9,8 +9,10 @@
    against a talking replay partner. With the 1-step bench agent the accuracy numbers only
    show the machinery; use ``--agent DIR`` with a trained agent for meaningful ones.
 
-Batched simulation of many conversations at once is not implemented in the simulator
-(each Session drives its agents one at a time); that comparison is not printed.
+3. Many conversations: N two-agent conversations (different seeds) simulated one after
+   another with :func:`duplexsim.sim.run` against all at once with
+   :func:`duplexsim.sim.batch.run_batch` (one batched forward per model step).
+
 The full-recompute baseline resets ``agent.state``'s cache from outside (bench only).
 """
 
@@ -137,11 +139,33 @@ def bench_lookahead(agent_dir: Path, seconds: float) -> None:
               f"{est['est_unit_accuracy']:>9.3f} {est['est_va_agreement']:>9.3f}")
 
 
+def bench_batch(agent_dir: Path, seconds: float, counts: tuple[int, ...]) -> None:
+    from duplexsim.sim.batch import run_batch
+
+    print(f"\n{'convs':>6} {'one by one sim-s/s':>19} {'batched sim-s/s':>16} {'speedup':>8}"
+          "  (160 ms chunks, continental, total simulated s / wall s)")
+    for n in counts:
+        scenarios = [dataclasses.replace(
+            _scenario(160, seconds), seed=s, name=f"bench-{s}",
+            a=SideConfig(kind="syncllm", agent=str(agent_dir)),
+            b=SideConfig(kind="syncllm", agent=str(agent_dir))) for s in range(n)]
+        t0 = time.perf_counter()
+        for scenario in scenarios:
+            run(scenario)
+        alone = n * seconds / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        run_batch(scenarios)
+        batched = n * seconds / (time.perf_counter() - t0)
+        print(f"{n:>6} {alone:>19.2f} {batched:>16.2f} {batched / alone:>7.2f}x")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="tiny", choices=("tiny", "small"))
     parser.add_argument("--seconds", type=float, default=20.0, help="simulated seconds per run")
     parser.add_argument("--agent", default="", help="use this trained agent directory instead")
+    parser.add_argument("--batch", type=int, nargs="*", default=[4, 16],
+                        help="conversation counts for the batched comparison (none = skip)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         agent_dir = Path(args.agent) if args.agent else train_bench_agent(args.size,
@@ -153,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.seconds:.0f} simulated s per run, continental network")
         bench_speed(agent_dir, args.seconds, (160, 200, 240))
         bench_lookahead(agent_dir, args.seconds)
+        if args.batch:
+            bench_batch(agent_dir, args.seconds, tuple(args.batch))
     return 0
 
 

@@ -36,14 +36,21 @@ def _scripted(side: SideConfig, scenario: Scenario, key: str) -> Agent:
     return ScriptedAgent.from_side(side, scenario, key)
 
 
-def _syncllm(side: SideConfig, scenario: Scenario, key: str) -> Agent:
-    from duplexsim.agents import load
+def syncllm_options(side: SideConfig) -> tuple[Any, str]:
+    """A syncllm side's sampling config and the agent's estimation setting."""
     from duplexsim.models.streaming import SamplingConfig
 
     sampling = SamplingConfig(temperature=side.temperature, top_k=side.top_k, top_p=side.top_p)
     # "wait" is the simulator's business (it delays the decision); the model still
     # estimates whatever has not arrived by the deadline
     estimation = "model" if side.estimation == "wait" else side.estimation
+    return sampling, estimation
+
+
+def _syncllm(side: SideConfig, scenario: Scenario, key: str) -> Agent:
+    from duplexsim.agents import load
+
+    sampling, estimation = syncllm_options(side)
     try:
         return load(side.agent, chunk_ms=scenario.chunk_ms, sampling=sampling,
                     estimation=estimation, seed=scenario.seed,

@@ -17,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="local process pool (default) or Ray")
     parser.add_argument("--workers", type=int, default=None,
                         help="parallel cells (default: the sweep file's; 0 = all cores)")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="cells simulated together per worker, model calls batched "
+                             "(default: the sweep file's)")
     parser.add_argument("--limit", type=int, default=None,
                         help="run at most this many unfinished cells now")
     parser.add_argument("--no-check", action="store_true",
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / sweep.config.name
     try:
         table = run_sweep(sweep, out, backend=args.backend, workers=args.workers,
-                          progress=not args.quiet, limit=args.limit)
+                          progress=not args.quiet, limit=args.limit, batch=args.batch)
     except (ValueError, RuntimeError) as e:
         print(f"duplexsim sweep: {e}", file=sys.stderr)
         return 2

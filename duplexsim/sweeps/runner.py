@@ -56,6 +56,20 @@ def _run_one(spec: str, cell: Cell) -> tuple[Cell, dict[str, Any] | None, str | 
         return cell, None, traceback.format_exc()
 
 
+def _run_group(spec: str, cells: list[Cell]) -> list[tuple[Cell, dict[str, Any] | None,
+                                                         str | None]]:
+    """Worker entry for a group: the cell function's ``batched`` form when it has one; if
+    the group fails as a whole, each cell runs alone so only the failing ones are lost."""
+    batched = getattr(resolve_cell_fn(spec), "batched", None)
+    if batched is not None and len(cells) > 1:
+        try:
+            rows = batched([c.config for c in cells])
+            return [(c, dict(r), None) for c, r in zip(cells, rows, strict=True)]
+        except Exception:  # noqa: BLE001 - retried one by one below to pinpoint the failure
+            pass
+    return [_run_one(spec, c) for c in cells]
+
+
 def cell_path(out: Path, cell: Cell) -> Path:
     return out / "cells" / f"{cell.key}.json"
 
@@ -65,22 +79,22 @@ def _finish(out: Path, cell: Cell, row: dict[str, Any]) -> None:
                                       "params": cell.params, "config": cell.config, "row": row})
 
 
-def _local(spec: str, cells: list[Cell], workers: int) -> Iterator[tuple]:
+def _local(spec: str, groups: list[list[Cell]], workers: int) -> Iterator[list[tuple]]:
     if workers <= 1:  # in-process: simplest to debug, no pickling
-        for cell in cells:
-            yield _run_one(spec, cell)
+        for group in groups:
+            yield _run_group(spec, group)
         return
     # spawn: torch and SimPy state never cross a fork
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        pending = {pool.submit(_run_one, spec, c) for c in cells}
+        pending = {pool.submit(_run_group, spec, g) for g in groups}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
                 yield fut.result()
 
 
-def _ray(spec: str, cells: list[Cell], workers: int) -> Iterator[tuple]:
+def _ray(spec: str, groups: list[list[Cell]], workers: int) -> Iterator[list[tuple]]:
     try:
         import ray
     except ImportError as e:
@@ -90,8 +104,8 @@ def _ray(spec: str, cells: list[Cell], workers: int) -> Iterator[tuple]:
         ray.init(num_cpus=workers or None, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
     try:
-        remote = ray.remote(_run_one)
-        pending = [remote.remote(spec, c) for c in cells]
+        remote = ray.remote(_run_group)
+        pending = [remote.remote(spec, g) for g in groups]
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             yield ray.get(done[0])
@@ -102,13 +116,15 @@ def _ray(spec: str, cells: list[Cell], workers: int) -> Iterator[tuple]:
 
 def run_sweep(
     sweep: Sweep, out: str | Path, *, backend: str = "local", workers: int | None = None,
-    progress: bool = True, limit: int | None = None,
+    progress: bool = True, limit: int | None = None, batch: int | None = None,
 ) -> pd.DataFrame:
     """Run every unfinished cell of ``sweep`` into ``out``; return the results table.
 
-    ``workers`` overrides the sweep file's (0 = one per core); ``limit`` runs at most that
-    many unfinished cells (the rest stay for the next run). Failed cells are listed in
-    ``failures.json`` and left out of the table.
+    ``workers`` overrides the sweep file's (0 = one per core), ``batch`` its cells per
+    batch; ``limit`` runs at most that many unfinished cells (the rest stay for the next
+    run). Failed cells are listed in ``failures.json`` and left out of the table. Each
+    cell's file is written when its group finishes, so a killed run loses at most the
+    groups in flight.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} unknown (allowed: {', '.join(BACKENDS)})")
@@ -123,16 +139,21 @@ def run_sweep(
                                     "grid_keys": list(sweep.config.grid)})  # JSON sorts dicts
     todo = [c for c in cells if not cell_path(out, c).is_file()]
     todo = todo[:limit] if limit is not None else todo
+    size = sweep.config.batch if batch is None else batch
+    if size < 1:
+        raise ValueError(f"batch={size} (allowed: >= 1)")
+    groups = [todo[i:i + size] for i in range(0, len(todo), size)]
     failures: dict[str, Any] = {}
     runner = _local if backend == "local" else _ray
     with tqdm(total=len(cells), initial=len(cells) - len(todo), desc=sweep.config.name,
               unit="cell", disable=not progress) as bar:
-        for cell, row, error in runner(spec, todo, min(n, max(len(todo), 1))):
-            if error is None:
-                _finish(out, cell, row)
-            else:
-                failures[cell.key] = {"params": cell.params, "error": error}
-            bar.update(1)
+        for results in runner(spec, groups, min(n, max(len(groups), 1))):
+            for cell, row, error in results:
+                if error is None:
+                    _finish(out, cell, row)
+                else:
+                    failures[cell.key] = {"params": cell.params, "error": error}
+                bar.update(1)
     write_json(out / "failures.json", failures)
     return collect(sweep, out)
 

@@ -57,3 +57,23 @@ def failing_cell(config: dict[str, Any]) -> dict[str, Any]:
     if config["seed"] == 1 and not os.environ.get("SWEEP_TEST_HEAL"):
         raise RuntimeError("cell failed on purpose")
     return {"value": float(config["seed"])}
+
+
+def turntaking_cells(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The batched form: records each group's size (``SWEEP_TEST_GROUPS`` folder)."""
+    folder = os.environ.get("SWEEP_TEST_GROUPS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / f"{uuid.uuid4().hex}-{len(configs)}").touch()
+    return [turntaking_cell(c) for c in configs]
+
+
+turntaking_cell.batched = turntaking_cells  # type: ignore[attr-defined]
+
+
+def failing_cells(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The batched form of :func:`failing_cell`: a group with one bad cell fails whole."""
+    return [failing_cell(c) for c in configs]
+
+
+failing_cell.batched = failing_cells  # type: ignore[attr-defined]

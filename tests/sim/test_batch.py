@@ -1,0 +1,110 @@
+"""run_batch: many conversations, model calls batched across them, each as if run alone."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import scripted
+
+from duplexsim.config.network import LinkConfig, NetworkConfig
+from duplexsim.config.scenario import ComputeConfig, Scenario, SideConfig
+from duplexsim.models.batched import BatchedStreamingLM
+from duplexsim.models.lockstep import Lockstep, SharedStream
+from duplexsim.sim import run
+from duplexsim.sim.batch import run_batch
+
+
+def _pair(agent: Path, seed: int, delay_ms: float, partner: str = "syncllm",
+          chunk_ms: int = 160, **kw: object) -> Scenario:
+    link = LinkConfig(delay_ms=delay_ms)
+    b = (SideConfig(kind="syncllm", agent=str(agent)) if partner == "syncllm"
+         else SideConfig(kind="scripted", policy="silent"))
+    return Scenario(name=f"s{seed}-{delay_ms:.0f}-{partner}", chunk_ms=chunk_ms, duration_s=4.0,
+                    seed=seed, a=SideConfig(kind="syncllm", agent=str(agent)), b=b,
+                    network=NetworkConfig(preset="ideal", a_to_b=link, b_to_a=link),
+                    **kw)  # type: ignore[arg-type]
+
+
+def _same(a: object, b: object) -> None:
+    for name in ("decisions", "network"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.drop(columns=["compute_wall_ms"], errors="ignore").equals(
+            y.drop(columns=["compute_wall_ms"], errors="ignore")), name
+
+
+def test_batch_equals_each_conversation_run_alone(tiny_agent_dir: Path) -> None:
+    # different seeds, delays (so different lookaheads per round), chunk sizes and partners
+    scenarios = [_pair(tiny_agent_dir, 0, 0.0), _pair(tiny_agent_dir, 1, 350.0),
+                 _pair(tiny_agent_dir, 2, 90.0, partner="scripted"),
+                 _pair(tiny_agent_dir, 3, 200.0, chunk_ms=200)]
+    batched = run_batch(scenarios)
+    for scenario, trace in zip(scenarios, batched, strict=True):
+        _same(trace, run(scenario))
+        assert trace.scenario.name == scenario.name
+
+
+def test_batch_is_reproducible_and_keeps_order(tiny_agent_dir: Path) -> None:
+    scenarios = [_pair(tiny_agent_dir, s, 100.0 * s) for s in range(3)]
+    first, second = run_batch(scenarios), run_batch(scenarios)
+    for a, b in zip(first, second, strict=True):
+        _same(a, b)
+    assert [t.scenario.seed for t in first] == [0, 1, 2]
+
+
+def test_batch_without_model_sides_and_with_profile_compute(tiny_agent_dir: Path) -> None:
+    plain = [scripted(seed=s, duration_s=3.0) for s in range(2)]
+    for scenario, trace in zip(plain, run_batch(plain), strict=True):
+        _same(trace, run(scenario))
+    profile = ComputeConfig(model="profile", decode_ms_per_token=4.0, prefill_ms_per_token=0.5)
+    s = _pair(tiny_agent_dir, 5, 0.0, compute=profile)
+    (trace,) = run_batch([s])
+    _same(trace, run(s))
+    assert trace.decisions["compute_ms"].max() > 0
+
+
+def test_batch_refuses_measured_compute_and_names_failures(tiny_agent_dir: Path) -> None:
+    measured = _pair(tiny_agent_dir, 0, 0.0, compute=ComputeConfig(model="measured"))
+    with pytest.raises(ValueError, match="compute.model: 'measured' cannot be batched"):
+        run_batch([measured])
+    bad = dataclasses.replace(_pair(tiny_agent_dir, 0, 0.0), chunk_ms=120, name="odd-chunk")
+    with pytest.raises(ValueError, match=r"odd-chunk: a.agent: .*not trained for chunk_ms=120"):
+        run_batch([_pair(tiny_agent_dir, 1, 0.0), bad])
+
+
+def test_lockstep_batches_one_request_per_thread_per_round(tiny_agent_dir: Path) -> None:
+    from duplexsim.models.agentdir import load_agent_files
+
+    files = load_agent_files(tiny_agent_dir)
+    lm = BatchedStreamingLM(files.model, files.vocab.n_units, 3, 64)
+    lockstep = Lockstep()
+    streams = [SharedStream(lm, b) for b in range(3)]
+    calls = [2, 5, 3]  # threads ask different numbers of times, then leave
+    got: dict[int, list[torch.Tensor]] = {b: [] for b in range(3)}
+
+    def work(b: int) -> None:
+        try:
+            for step in range(calls[b]):
+                streams[b].append([b + 1 + step])
+                got[b].append(lockstep.logits(lm, b))
+        finally:
+            lockstep.leave()
+
+    lockstep.join(3)
+    threads = [threading.Thread(target=work, args=(b,)) for b in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert lockstep.rounds == max(calls)  # every live thread's request shares its round
+    assert lm.n_model_calls == max(calls)
+    alone = BatchedStreamingLM(files.model, files.vocab.n_units, 1, 64)
+    for b in range(3):
+        alone.reset(0)
+        for step in range(calls[b]):
+            alone.append(0, [b + 1 + step])
+            np.testing.assert_allclose(alone.logits([0])[0], got[b][step], atol=1e-5)
