@@ -20,14 +20,27 @@ generated units are cached in ``OUT/units/`` so a rerun resumes.
 
     python experiments/continuation.py --out runs/continuation          # full
     python experiments/continuation.py --smoke --out /tmp/continuation  # tiny world, seconds
+    python experiments/continuation.py --asr ...   # + ASR perplexity (needs duplexsim[asr])
 
 Smoke mode builds a tiny world (:mod:`tiny_world`: two 4 x 12 s corpora, tiny agents trained
 for a few steps) and runs the same path with a 3 s prompt and a 6 s continuation.
+
+``--asr`` (off by default) adds the text route of the semantic proxy
+(:mod:`duplexsim.metrics.asr`): every scored continuation's channels are transcribed by
+Whisper tiny.en and the transcripts scored by the en-us trigram LM, giving columns
+``asr_ppl``, ``asr_oov_rate``, ``asr_words``, ``asr_repeat_rate`` (both channels pooled) and
+``asr_wer``. Audio:
+``ground_truth`` = the corpus audio of the continuation span (WER against the corpus
+transcript of the segments centred in it), ``resynth`` = the ground-truth units vocoded
+(the audio that ``resynth`` re-encodes; same WER reference), agents = their units vocoded;
+the prompt row gets none. Results are cached in ``OUT/asr/``; smoke mode scores the first
+prompt of each corpus only (16 rows; about 30 s more on a busy 2-core machine).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +55,7 @@ from duplexsim.metrics.turntaking import detect_events, summarize_events, vad_fr
 
 AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
 FRAME_MS = 40
+ASR_COLUMNS = ("asr_ppl", "asr_oov_rate", "asr_words", "asr_repeat_rate", "asr_wer")
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,10 @@ class Plan:
     prompts_per_corpus: int = 4
     splits: tuple[str, ...] = ("test", "val")
     """Prompt dialogues come from these splits (held out from agent training)."""
+    asr: bool = False
+    """Also score ASR transcripts of the continuations (``--asr``; needs the asr extra)."""
+    asr_prompts: int | None = None
+    """ASR only for the first this many prompts of each corpus (None = all; smoke: 1)."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +173,75 @@ def score(plan: Plan, prompts: list[Prompt], generated: dict, silence: set[int],
     for (pid, source, seed), units in generated.items():
         add(next(p for p in prompts if p.id == pid), source, seed, units)
     return pd.DataFrame(rows), vads
+
+
+def reference_texts(dialogue, start_s: float, end_s: float) -> list[str]:  # noqa: ANN001
+    """Per channel, the corpus transcript of the segments whose midpoint is in the span."""
+    return [" ".join(s.text for s in dialogue.segments
+                     if s.speaker == ch and start_s <= (s.start_s + s.end_s) / 2 < end_s)
+            for ch in range(2)]
+
+
+def asr_row(audio: np.ndarray, sample_rate: int, references: list[str] | None) -> dict:
+    """ASR scores of a ``[2, N]`` continuation (pooled channels) and its WER if known."""
+    from duplexsim.metrics.asr import asr_scores, word_error_rate
+
+    s = asr_scores(audio, sample_rate)
+    row = {k: s[k] for k in (*ASR_COLUMNS[:-1], "asr_text_0", "asr_text_1")}
+    row["asr_wer"] = (word_error_rate(" ".join(references), " ".join(
+        [str(s["asr_text_0"]), str(s["asr_text_1"])])) if references else float("nan"))
+    return row
+
+
+def asr_table(plan: Plan, prompts: list[Prompt], generated: dict,
+              tokenizer) -> pd.DataFrame:  # noqa: ANN001 - UnitTokenizer
+    """ASR columns for every (prompt, source, seed) but the prompt rows; cached per row."""
+    from duplexsim.atomic import write_json
+    from duplexsim.corpora import load_corpus
+
+    hop = tokenizer.sample_rate_hz * FRAME_MS // 1000
+
+    def vocode(units: np.ndarray) -> np.ndarray:
+        # A channel of silence units only is silent: zeros give an empty transcript at no
+        # cost (Whisper would hallucinate "you" on Griffin-Lim's near-silence).
+        return np.stack([tokenizer.decode(ch) if tokenizer.is_speech(ch).any()
+                         else np.zeros(len(ch) * hop, np.float32) for ch in units])
+
+    if plan.asr_prompts is not None:  # the first asr_prompts of each corpus
+        keep = {p.id for c in AGENTS.values()
+                for p in [p for p in prompts if p.corpus == c][: plan.asr_prompts]}
+        prompts = [p for p in prompts if p.id in keep]
+
+    span = (plan.prompt_s, plan.prompt_s + plan.continuation_s)
+    dialogues = {}  # prompt id -> (corpus audio of the span, its rate, reference texts)
+
+    def truth(p: Prompt) -> tuple[np.ndarray, int, list[str]]:
+        if p.id not in dialogues:
+            corpus_name, dialogue_id = p.id.split("/", 1)
+            d = load_corpus(plan.corpora / corpus_name).dialogue(dialogue_id, audio=True)
+            lo, hi = (round(t * d.sample_rate_hz) for t in span)
+            dialogues[p.id] = d.audio[:, lo:hi], d.sample_rate_hz, reference_texts(d, *span)
+        return dialogues[p.id]
+
+    jobs = []  # (prompt, source, seed, () -> (audio [2, N], sample rate, references))
+    for p in prompts:
+        jobs.append((p, "ground_truth", -1, lambda p=p: truth(p)))
+        jobs.append((p, "resynth", -1, lambda p=p: (vocode(p.truth), tokenizer.sample_rate_hz,
+                                                    truth(p)[2])))
+    chosen = {p.id: p for p in prompts}
+    for (pid, source, seed), units in generated.items():
+        if pid in chosen:
+            jobs.append((chosen[pid], source, seed, lambda u=units: (
+                vocode(u), tokenizer.sample_rate_hz, None)))
+    rows = []
+    for p, source, seed, make in tqdm(jobs, desc="asr", unit="dlg"):
+        path = plan.out / "asr" / f"{source}_{p.id.replace('/', '_')}_s{seed}.json"
+        row = json.loads(path.read_text()) if path.is_file() else {}
+        if not set(ASR_COLUMNS) <= row.keys():  # absent, or cached by an older version
+            row = asr_row(*make())
+            write_json(path, row)
+        rows.append({"prompt": p.id, "source": source, "seed": seed, **row})
+    return pd.DataFrame(rows)
 
 
 def correlation_tables(per_prompt: pd.DataFrame) -> pd.DataFrame:
@@ -278,9 +365,25 @@ def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
             means.to_markdown(floatfmt=".0f"),
             "\n\n## Agents vs corpora (pooled; 95% bootstrap CI over continuations)\n",
             comp.to_markdown(index=False, floatfmt=".3g"),
+            *asr_section(per_prompt),
             "\n\n![continuation](continuation.png)\n"]
     write_text(plan.out / "REPORT.md", "\n".join(text))
     return plan.out / "REPORT.md"
+
+
+def asr_section(per_prompt: pd.DataFrame) -> list[str]:
+    """The report's ASR table (only when ``--asr`` added the columns)."""
+    if "asr_ppl" not in per_prompt.columns:
+        return []
+    table = per_prompt.dropna(subset=["asr_words"]).groupby("source", sort=False)
+    table = table[list(ASR_COLUMNS)]
+    return ["\n\n## ASR semantic proxy (Whisper tiny.en -> en-us trigram LM)\n",
+            "Means over prompts and seeds; per row both channels pooled. ground_truth = "
+            "corpus audio, resynth = ground-truth units vocoded, agents = their units "
+            "vocoded (Griffin-Lim: expect high WER). A low perplexity with a high repeat "
+            "rate is a Whisper hallucination loop, not fluent speech. WER against the "
+            "corpus transcript; transcripts in asr_transcripts.csv.\n",
+            table.mean().to_markdown(floatfmt=".3g")]
 
 
 def run_plan(plan: Plan) -> Path:
@@ -292,6 +395,12 @@ def run_plan(plan: Plan) -> Path:
     silence = set(int(u) for u in tokenizer.silence_units)
     generated = generate_all(plan, prompts)
     per_prompt, vads = score(plan, prompts, generated, silence, tokenizer)
+    if plan.asr:
+        asr = asr_table(plan, prompts, generated, tokenizer)
+        texts = ["prompt", "source", "seed", "asr_text_0", "asr_text_1"]
+        write_text(plan.out / "asr_transcripts.csv", asr[texts].to_csv(index=False))
+        per_prompt = per_prompt.merge(asr.drop(columns=texts[3:]), how="left",
+                                      on=["prompt", "source", "seed"])
     corr = correlation_tables(per_prompt)
     comp = corpus_comparison(plan, vads, silence)
     return write_outputs(plan, per_prompt, corr, comp)
@@ -309,14 +418,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompt-s", type=float, default=30.0)
     parser.add_argument("--continuation-s", type=float, default=90.0)
     parser.add_argument("--splits", nargs="+", default=["test", "val"])
+    parser.add_argument("--asr", action="store_true",
+                        help="also score ASR transcripts (needs: pip install 'duplexsim[asr]')")
     args = parser.parse_args(argv)
+    if args.asr:
+        from duplexsim.metrics.asr import AsrUnavailableError, require_asr
+
+        try:
+            require_asr()  # before hours of generation, not after
+        except AsrUnavailableError as e:
+            print(e, file=sys.stderr)
+            return 2
     if args.smoke:
         from tiny_world import build_tiny_world
 
         agents, corpora = build_tiny_world(args.out / "world")
         plan = Plan(agents, corpora, args.out, tuple(args.chunk_ms), tuple(args.seeds),
                     prompt_s=3.0, continuation_s=6.0, prompts_per_corpus=4,
-                    splits=("train", "val", "test"))
+                    splits=("train", "val", "test"), asr=args.asr, asr_prompts=1)
     else:
         missing = [a for a in AGENTS if not (args.agents / a / "agent.json").is_file()]
         if missing:
@@ -325,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         plan = Plan(args.agents, args.corpora, args.out, tuple(args.chunk_ms),
                     tuple(args.seeds), args.prompt_s, args.continuation_s, args.prompts,
-                    tuple(args.splits))
+                    tuple(args.splits), asr=args.asr)
     print(f"report -> {run_plan(plan)}")
     return 0
 
