@@ -72,6 +72,8 @@ class Plan:
     prompts_per_corpus: int = 4
     splits: tuple[str, ...] = ("test", "val")
     """Prompt dialogues come from these splits (held out from agent training)."""
+    batch: int = 16
+    """Continuations generated together (one forward per step)."""
     asr: bool = False
     """Also score ASR transcripts of the continuations (``--asr``; needs the asr extra)."""
     asr_prompts: int | None = None
@@ -133,23 +135,33 @@ def source_name(agent: str, chunk_ms: int) -> str:
 
 
 def generate_all(plan: Plan, prompts: list[Prompt]) -> dict[tuple[str, str, int], np.ndarray]:
-    """(prompt id, source, seed) -> continuation units ``[2, T]`` for every agent x chunk."""
-    from duplexsim.models.agentdir import load_agent_files
-    from duplexsim.models.continuation import continue_dialogue
+    """(prompt id, source, seed) -> continuation units ``[2, T]`` for every agent x chunk.
 
-    jobs = [(a, c, p, s) for a in AGENTS for c in plan.chunk_ms for p in prompts
-            for s in plan.seeds]
+    Per agent and chunk size, the prompts x seeds not yet cached are continued together
+    (:func:`~duplexsim.models.continuation.continue_dialogues`: one forward per step for
+    the batch); each continuation is cached as its own ``.npy`` file when its batch ends.
+    """
+    from duplexsim.models.agentdir import load_agent_files
+    from duplexsim.models.continuation import continue_dialogues
+
     files = {a: load_agent_files(plan.agents / a) for a in AGENTS}
     out = {}
-    for agent, chunk, p, seed in tqdm(jobs, desc="continuations", unit="dlg"):
+    groups = [(a, c) for a in AGENTS for c in plan.chunk_ms]
+    for agent, chunk in tqdm(groups, desc="continuations", unit="agent x chunk"):
         name = source_name(agent, chunk)
-        path = plan.out / "units" / f"{name}_{p.id.replace('/', '_')}_s{seed}.npy"
-
-        def make(agent=agent, chunk=chunk, p=p, seed=seed) -> np.ndarray:  # noqa: ANN001
-            units = continue_dialogue(files[agent], p.prompt, plan.continuation_s,
-                                      chunk_ms=chunk, seed=seed)
-            return units[:, p.prompt.shape[1] // (chunk // FRAME_MS) * (chunk // FRAME_MS):]
-        out[(p.id, name, seed)] = _cached(path, make)
+        F = chunk // FRAME_MS
+        jobs = [(p, s, plan.out / "units" / f"{name}_{p.id.replace('/', '_')}_s{s}.npy")
+                for p in prompts for s in plan.seeds]
+        todo = [(p, s, path) for p, s, path in jobs if not path.is_file()]
+        if todo:
+            made = continue_dialogues(files[agent], [p.prompt for p, _, _ in todo],
+                                      plan.continuation_s, chunk_ms=chunk,
+                                      seeds=[s for _, s, _ in todo], max_batch=plan.batch)
+            for (p, _, path), units in zip(todo, made, strict=True):
+                start = p.prompt.shape[1] // F * F  # the continuation starts at a chunk edge
+                _cached(path, lambda u=units, start=start: u[:, start:])
+        for p, s, path in jobs:
+            out[(p.id, name, s)] = np.load(path)
     return out
 
 
