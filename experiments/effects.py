@@ -27,7 +27,11 @@ def sweep_parser(doc: str, out: str) -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=Path(out))
     parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
     parser.add_argument("--smoke", action="store_true", help="tiny budget, no trained agents")
-    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes (0 = one per core)")
+    parser.add_argument("--batch", type=int, default=16,
+                        help="cells per worker simulated together, model calls batched "
+                             "(on 2 cores one worker x 16 beats two workers)")
     parser.add_argument("--corpus", type=Path, default=Path("runs/corpora/fisher-like"),
                         help="FTO histogram reference (used when it exists)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (full mode)")

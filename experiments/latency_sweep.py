@@ -51,10 +51,10 @@ def sweep_for(args: argparse.Namespace, partner: str, base: Path) -> SweepConfig
     if args.smoke:
         return SweepConfig(name=f"latency-smoke-{partner}", base=str(base), seeds=(0,),
                            grid={BOTH_DELAYS: [0, 320]}, set={"duration_s": 10.0},
-                           workers=args.workers)
+                           workers=args.workers, batch=args.batch)
     return SweepConfig(
         name=f"latency-{partner}", base=str(base), seeds=tuple(range(args.seeds)),
-        workers=args.workers, set={"duration_s": args.duration_s},
+        workers=args.workers, batch=args.batch, set={"duration_s": args.duration_s},
         grid={BOTH_DELAYS: args.delays, BOTH_JITTER: args.jitter, BOTH_LOSS: args.loss,
               ESTIMATION: args.estimation})
 

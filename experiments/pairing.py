@@ -54,11 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     write_text(base, base_scenario(args.smoke, args.agents))
     if args.smoke:
         sweep = SweepConfig(name="pairing-smoke", base=str(base), seeds=(0,),
-                            workers=args.workers, set={"duration_s": 10.0},
+                            workers=args.workers, batch=args.batch, set={"duration_s": 10.0},
                             grid={"a.kind": ["scripted", "replay"]})
     else:
         sweep = SweepConfig(name="pairing", base=str(base), seeds=tuple(range(args.seeds)),
-                            workers=args.workers, set={"duration_s": args.duration_s},
+                            workers=args.workers, batch=args.batch,
+                            set={"duration_s": args.duration_s},
                             grid={"a.agent": dirs, "b.agent": dirs, BOTH_DELAYS: args.delays})
     write_text(args.out / "sweep.toml", dump_sweep(sweep))
     table = run_sweep(load_sweep(args.out / "sweep.toml"), args.out, progress=True)

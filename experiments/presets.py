@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     sweep = SweepConfig(
         name="presets-smoke" if args.smoke else "presets", base=str(base),
         seeds=(0,) if args.smoke else tuple(range(args.seeds)), workers=args.workers,
+        batch=args.batch,
         set={"duration_s": 10.0 if args.smoke else args.duration_s},
         grid={"network.preset": ["lan", "satellite-geo"] if args.smoke else PRESETS})
     write_text(args.out / "sweep.toml", dump_sweep(sweep))
