@@ -15,11 +15,19 @@ while Pearson's is lower for heavy tails (pareto-like: about 0.64 for c = 0.8).
 Marginals (``Q`` as a function of ``z``):
 - ``normal``: ``z``;
 - ``uniform``: ``sqrt(3) (2 Phi(z) - 1)`` (uniform on ``[-sqrt 3, sqrt 3]``);
-- ``pareto``: Pareto with shape 3 (netem's table), ``x = (1 - u)^(-1/3)``, standardised:
+- ``pareto``: Pareto with shape 3 (netem's family), ``x = (1 - u)^(-1/3)``, standardised:
   ``(x - 3/2) / sqrt(3/4)``; its minimum is ``-0.577 sd`` (a delay never drops far below
-  base), its right tail is heavy;
-- ``paretonormal``: like netem's table, ``0.25 * normal + 0.75 * pareto`` on the same
-  quantile (a monotone mix, so it stays an inverse CDF), rescaled to sd 1;
+  base), its right tail is heavy (unbounded here; netem's table clips it at 4 sigma);
+- ``paretonormal``: netem's own table, entry for entry: iproute2 ``netem/paretonormal.c``
+  writes 4096 values ``t_k = trunc((rint(S * N_k) + 3 * min(rint(S * 4/3 * ((1 - k/4096)^(-1/3)
+  - 3/2)), 32767)) / 4)``, ``S = NETEM_DIST_SCALE = 8192`` and ``N_k`` its normal table at
+  ``u = (4k + 0.5) / 16384`` (0.25 normal + 0.75 x 4/3-scaled Pareto(3) on the same quantile,
+  the Pareto part clipped at 4 sigma), and the kernel (``net/sched/sch_netem.c``
+  ``tabledist``) draws an entry uniformly: ``delay = mu + sigma * t / S``. We take the entry
+  ``k = floor(4096 Phi(z))`` and standardise the table: it has mean ``-0.0253`` and sd
+  ``0.8339`` (in units of netem's sigma) and spans ``-1.77 .. +4.68`` sd. So netem's
+  ``delay D J distribution paretonormal`` is ``delay_ms = D - 0.0253 J``,
+  ``jitter_ms = 0.834 J`` here;
 - ``trace``: the empirical quantile function of the file's samples, centred on their mean
   and scaled so the sd is ``jitter_ms`` (``jitter_ms = 0`` keeps the file's own spread).
 A delay below 0 (possible only with a large normal/uniform jitter over a small base) is
@@ -34,7 +42,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from scipy import integrate, special
+from scipy import special
 
 from duplexsim.config.network import LinkConfig
 
@@ -57,18 +65,41 @@ def _pareto(z: float) -> float:
     return (x - _PARETO_MEAN) / _PARETO_SD
 
 
-@lru_cache(maxsize=1)
-def _paretonormal_sd() -> float:
-    """sd of 0.25 z + 0.75 pareto(z) for z ~ N(0, 1) (its mean is 0)."""
-    def integrand(z: float) -> float:
-        return z * _pareto(z) * math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+NETEM_DIST_SCALE = 8192  # include/uapi/linux/pkt_sched.h: table values are sigma * 8192
+NETEM_TABLESIZE = 16384  # iproute2 netem/*.c: the normal CDF grid; paretonormal keeps 1 in 4
 
-    cross = integrate.quad(integrand, -12.0, 12.0, limit=200)[0]  # E[z * pareto(z)]
-    return math.sqrt(0.25**2 + 0.75**2 + 2 * 0.25 * 0.75 * cross)
+
+@lru_cache(maxsize=1)
+def netem_paretonormal_table() -> np.ndarray:
+    """iproute2's ``paretonormal.dist`` [4096], in units of netem's sigma (ascending).
+
+    Computed as ``netem/paretonormal.c`` does: its normal table comes from sweeping
+    ``x = -10, -10 + 0.00005, ...`` (accumulated in doubles) and storing each ``x`` at
+    ``rint(16384 Phi(x))``, the last one winning.
+    """
+    steps = np.full(int(20.05 / 0.00005) + 2, 0.00005)
+    x = np.cumsum(np.r_[-10.0, steps])  # sequential sums, like the C loop's x += .00005
+    x = x[x < 10.05]
+    index = np.rint(NETEM_TABLESIZE * (0.5 + 0.5 * special.erf(x / math.sqrt(2.0))))
+    normal = np.empty(NETEM_TABLESIZE + 1)
+    normal[index.astype(np.int64)] = x  # x ascends: the last (largest) x per index stays
+    i = np.arange(0, NETEM_TABLESIZE, 4)
+    pareto = (4.0 / 3.0) * NETEM_DIST_SCALE * (((65536 - 4 * i) / 65536.0) ** (-1 / 3) - 1.5)
+    pareto = np.rint(np.minimum(pareto, 32767))
+    value = np.trunc((np.rint(normal[i] * NETEM_DIST_SCALE) + 3 * pareto) / 4)  # C int /
+    return np.clip(value, -32768, 32767) / NETEM_DIST_SCALE
+
+
+@lru_cache(maxsize=1)
+def _paretonormal_standard() -> np.ndarray:
+    table = netem_paretonormal_table()
+    return (table - table.mean()) / table.std()
 
 
 def _paretonormal(z: float) -> float:
-    return (0.25 * z + 0.75 * _pareto(z)) / _paretonormal_sd()
+    table = _paretonormal_standard()
+    k = min(int(float(special.ndtr(z)) * len(table)), len(table) - 1)
+    return float(table[k])
 
 
 MARGINALS: dict[str, Callable[[float], float]] = {
