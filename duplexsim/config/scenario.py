@@ -60,7 +60,10 @@ class SideConfig:
     agent: str = ""
     """syncllm: trained agent directory (written by ``duplexsim train``)."""
     estimation: Literal["model", "silence", "wait"] = "model"
-    """syncllm: how missing partner chunks are filled (wait = block until it arrives)."""
+    """syncllm: how missing partner chunks are filled: model = the model estimates them;
+    silence = silence is assumed; wait = none are missing: the decision waits, with no
+    deadline, for the real chunks (or the buffer's give-up), and this side's playout slips
+    (stalls) instead of missing deadlines (see :mod:`duplexsim.sim.session`)."""
     temperature: float = 0.9  # paper-style sampling: some diversity, few degenerate loops
     top_k: int = 0  # 0 = off
     top_p: float = 1.0  # 1 = off
@@ -107,6 +110,11 @@ class SideConfig:
                     ))
         raise_errors(errors)
 
+    @property
+    def waits(self) -> bool:
+        """True for a side that stalls for the real partner chunks (syncllm, wait)."""
+        return self.kind == "syncllm" and self.estimation == "wait"
+
 
 @dataclass(frozen=True)
 class ComputeConfig:
@@ -144,7 +152,8 @@ class BufferConfig:
     """The receive buffer that puts partner chunks back in order."""
 
     give_up_ms: int = 400
-    """A missing chunk is skipped once a later one has waited this long; -1 = never."""
+    """A missing chunk is skipped once a later one has waited this long; -1 = never (refused
+    when a side waits, ``estimation = "wait"``, and its incoming link can lose chunks)."""
 
     def __post_init__(self) -> None:
         raise_errors([FieldError("give_up_ms", f"{self.give_up_ms} is not allowed",
@@ -195,12 +204,30 @@ class Scenario:
         _need(errors, self.seed >= 0, "seed", f"{self.seed} is negative", ">= 0")
         _need(errors, self.decision_lead_chunks >= 0, "decision_lead_chunks",
               f"{self.decision_lead_chunks} is negative", ">= 0 (paper: 1)")
+        errors += self._stall_errors()
         raise_errors(errors)
         # a replay side without a channel replays its own: a -> 0, b -> 1
         for key, channel in (("a", 0), ("b", 1)):
             side = getattr(self, key)
             if side.kind == "replay" and side.channel is None:
                 object.__setattr__(self, key, dataclasses.replace(side, channel=channel))
+
+    def _stall_errors(self) -> list[FieldError]:
+        """A waiting side whose incoming link can lose chunks needs a finite give-up."""
+        if self.buffer.give_up_ms >= 0:
+            return []
+        errors = []
+        for key, incoming in (("a", "b_to_a"), ("b", "a_to_b")):
+            lossy = [h for h in self.network.hops(incoming)
+                     if h.loss and h.loss_model != "none"]
+            if getattr(self, key).waits and lossy:
+                errors.append(FieldError(
+                    "buffer.give_up_ms",
+                    f"-1 (never give up) while {key}.estimation = 'wait' and network "
+                    f"{incoming} can lose chunks (loss {lossy[0].loss}): a lost chunk would "
+                    f"stall {key} forever",
+                    ">= 0 when a waiting side's incoming link has loss"))
+        return errors
 
     @property
     def frames_per_chunk(self) -> int:

@@ -6,6 +6,9 @@
   that win the floor (transition overlaps / all non-backchannel overlaps).
 - ``deadline_miss_rate``, ``lookahead_mean``, ``lookahead_max``, ``compute_ms_mean``
   from ``Trace.decisions``.
+- ``stall_total_ms_{a,b}``: how long that side stalled in all (its final playout slip):
+  the sum of ``decisions.stall_ms``, non-zero only for a side with ``estimation =
+  "wait"`` (0 when the table has no ``stall_ms`` column: nothing waited).
 - ``mouth_to_ear_*``: per received chunk, from its first spoken frame to its arrival:
   ``arrival_ms - sent_ms + chunk_ms`` (a chunk is sent when its last frame has been
   spoken); ``loss_rate`` of sent chunks.
@@ -61,15 +64,21 @@ def response_metrics(events: pd.DataFrame) -> dict[str, float]:
 
 
 def decision_metrics(decisions: pd.DataFrame) -> dict[str, float]:
-    """Deadline misses, lookahead depth and compute time over all agent decisions."""
+    """Deadline misses, lookahead depth and compute time over all agent decisions; total
+    stall per side (agents ``a`` / ``b``, any case)."""
+    nan = float("nan")
     if decisions is None or decisions.empty:
-        return {"deadline_miss_rate": float("nan"), "lookahead_mean": float("nan"),
-                "lookahead_max": float("nan"), "compute_ms_mean": float("nan")}
+        return {"deadline_miss_rate": nan, "lookahead_mean": nan, "lookahead_max": nan,
+                "compute_ms_mean": nan, "stall_total_ms_a": nan, "stall_total_ms_b": nan}
+    side = decisions["agent"].astype(str).str.lower()
+    stall = decisions["stall_ms"] if "stall_ms" in decisions else pd.Series(0.0, decisions.index)
     return {
         "deadline_miss_rate": float(decisions["deadline_miss"].astype(bool).mean()),
         "lookahead_mean": float(decisions["lookahead"].mean()),
         "lookahead_max": float(decisions["lookahead"].max()),
         "compute_ms_mean": float(decisions["compute_ms"].mean()),
+        "stall_total_ms_a": float(stall[side == "a"].sum()),
+        "stall_total_ms_b": float(stall[side == "b"].sum()),
     }
 
 

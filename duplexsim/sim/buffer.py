@@ -5,7 +5,9 @@ A chunk that arrives after a gap waits; once the earliest waiting chunk has wait
 ``give_up_ms`` (``0`` = at once, ``-1`` = never), every missing chunk before it is given up
 and the in-order run from it is released. A chunk arriving below the release point (a
 duplicate of a released chunk, or a chunk already given up) is not released; its status
-says which. Must not know about agents, links or SimPy.
+says which. :meth:`ReceiveBuffer.give_up_through` gives up chunks known to be lost (the
+session uses it for a side that waits, see :mod:`duplexsim.sim.session`). Must not know
+about agents, links or SimPy.
 """
 
 from __future__ import annotations
@@ -63,6 +65,16 @@ class ReceiveBuffer:
             self.given_up.update(range(self.next_chunk, first))
             self.next_chunk = first
             self._release_run(now)
+
+    def give_up_through(self, chunk: int, now: int) -> None:
+        """Give up every missing chunk up to ``chunk`` (known lost); release what follows."""
+        while self.next_chunk <= chunk:
+            if self.next_chunk in self.waiting:
+                self._release_run(now)
+            else:
+                self.given_up.add(self.next_chunk)
+                self.next_chunk += 1
+        self._release_run(now)
 
     def take(self) -> list[tuple[int, np.ndarray, int]]:
         """Released chunks not yet handed over, in order (and forget them)."""

@@ -5,18 +5,37 @@ Owns :class:`Session` (build from a scenario, step with :meth:`Session.run_until
 :func:`run`. Must not know how agents think (protocol only) or how links draw delays.
 
 Per side and own chunk ``j`` (times in global ms from the side's :class:`ChunkClock`):
-- the decision starts at ``max(decision_time(j), busy_until)`` (one worker per agent); with
-  ``estimation = "wait"`` it then waits until every partner chunk ``< j`` is released or
-  given up, or the deadline (the start of chunk ``j``) comes;
+- the decision starts at ``max(decision_time(j), busy_until)`` (one worker per agent);
 - released partner chunks are handed over in order (``observe_partner``), the agent
   ``produce``s chunk ``j``; compute time comes from the compute model; the chunk misses its
-  deadline if ``start + compute > deadline``; a decision that starts after its deadline is
-  skipped (no ``produce``) and counts as a miss; a miss plays silence or repeats the last
-  unit (``compute.on_miss``);
+  deadline (the start of chunk ``j``) if ``start + compute > deadline``; a decision that
+  starts after its deadline is skipped (no ``produce``) and counts as a miss; a miss plays
+  silence or repeats the last unit (``compute.on_miss``);
 - at the deadline the agent is told what was played (``played``); at the chunk's end the
   chunk is sent on the side's link.
 The first ``decision_lead_chunks`` chunks are prepared before the conversation starts:
 their deadline is not enforced and their compute time does not delay later decisions.
+
+A syncllm side with ``estimation = "wait"`` *stalls* instead of estimating:
+- its decision for chunk ``j`` starts as above, then waits, with no deadline, until every
+  partner chunk ``< j`` has been released or given up (``buffer.next_chunk >= j``), so its
+  lookahead is 0 unless a chunk was given up (then the model estimates that one);
+- playout slips instead of missing: when chunk ``j`` is ready (decision + compute; a
+  prologue chunk's compute is not counted) after its start, the side's slip grows by the
+  difference (``stall_ms``) so chunk ``j`` starts exactly when ready. Chunk ``j`` and every
+  later chunk of the side (decision time, start = ``deadline_ms``, end = send time) are
+  shifted by the accumulated slip (``slip_ms``), which never shrinks. Slip gaps are
+  silence on the global timeline. A waiting side never misses a deadline or skips;
+- a partner chunk lost on the wire (every copy) is given up ``buffer.give_up_ms`` after it
+  was due (its send time + the path's base delay, the sum of the hops' ``delay_ms``), if
+  the buffer has not given it up before: a waiting side may be the very reason no later
+  chunk comes (both sides wait, or the stream ended), so the gap rule alone could stall it
+  forever. (``give_up_ms = -1`` with a waiting side and a lossy incoming link is refused by
+  the scenario.)
+With a constant one-way delay ``d``, lead 1 and no compute, a waiting side against a
+partner that does not wait slips by ``d`` once (at chunk 1) and then keeps pace; when both
+sides wait, each chunk after the first takes ``C + d`` (chunk ``j >= 1`` starts at
+``j (C + d)``). The end of the conversation (:attr:`Session.end_ms`) moves with the slip.
 
 Lookahead (recorded per decision): partner chunks after the latest released one and
 before ``j`` (a chunk given up long ago does not inflate it). With a constant one-way
@@ -72,16 +91,22 @@ class Session:
             for key in SIDES
         }
         self.buffers = {key: ReceiveBuffer(scenario.buffer.give_up_ms) for key in SIDES}
-        self.wait = {key: getattr(scenario, key).estimation == "wait"
-                     and getattr(scenario, key).kind == "syncllm" for key in SIDES}
+        self.wait = {key: getattr(scenario, key).waits for key in SIDES}
         self.n_chunks = scenario.n_chunks
         self.silence = {key: silence_unit_of(self.agents[key]) for key in SIDES}
         self.decisions: list[dict[str, Any]] = []
         self.played: dict[str, dict[int, np.ndarray]] = {key: {} for key in SIDES}
         self.used_ms: dict[str, dict[int, int]] = {key: {} for key in SIDES}
         self.estimated_ms: dict[str, dict[int, int]] = {key: {} for key in SIDES}
+        self.slip_ms = {key: 0 for key in SIDES}
+        """Accumulated slip of each side so far (only a waiting side slips)."""
+        self.chunk_slip_ms: dict[str, dict[int, int]] = {key: {} for key in SIDES}
+        """Side -> chunk -> the slip its start and end were shifted by."""
+        self.decided = {key: 0 for key in SIDES}
+        """Side -> how many of its chunks have been decided."""
+        self._due_ms = {key: _base_delay_ms(net.hops(LINK_KEY[key])) for key in SIDES}
+        """Base one-way delay of each side's outgoing path (when a lost chunk was due)."""
         self._signal = {key: self.env.event() for key in SIDES}
-        self.end_ms = max(self.clocks[k].chunk_end(self.n_chunks - 1) for k in SIDES)
         self._progress = _progress_bar(progress, self.end_ms, scenario.name)
         for key in SIDES:
             self.env.process(self._speaker(key))
@@ -92,13 +117,50 @@ class Session:
     def now(self) -> int:
         return int(self.env.now)
 
+    @property
+    def end_ms(self) -> int:
+        """When the last chunk is sent (the simulation runs to here, inclusive).
+
+        Fixed without a waiting side. With one it is a lower bound that grows as the side
+        slips (its undecided chunk ``j`` cannot start before now) and is final once the
+        side has decided its last chunk.
+        """
+        return max(self._side_end_ms(key) for key in SIDES)
+
+    def _side_end_ms(self, key: str) -> int:
+        clock, slip, j = self.clocks[key], self.slip_ms[key], self.decided[key]
+        end = clock.chunk_end(self.n_chunks - 1) + slip
+        if self.wait[key] and j < self.n_chunks:
+            end += max(0, self.now - (clock.chunk_start(j) + slip))
+        return end
+
     def run_until(self, t_ms: int) -> None:
-        """Process every event before ``t_ms`` (events at ``t_ms`` itself are not run yet)."""
-        t_ms = min(int(t_ms), self.end_ms + 1)
-        if t_ms > self.env.now:
-            self.env.run(until=t_ms)
-            if self._progress is not None:
-                self._progress.update(int(self.env.now) - self._progress.n)
+        """Process every event before ``t_ms`` (events at ``t_ms`` itself are not run yet),
+        never past the end (:attr:`end_ms` + 1, re-read as a waiting side slips)."""
+        t_ms = int(t_ms)
+        while True:
+            target = min(t_ms, self.end_ms + 1)
+            if target <= self.env.now:
+                break
+            self.env.run(until=target)
+            self._check_not_stuck()
+        if self._progress is not None:
+            self._progress.total = max(self._progress.total, self.end_ms + 1)
+            self._progress.update(int(self.env.now) - self._progress.n)
+
+    def _check_not_stuck(self) -> None:
+        """A waiting side with nothing left to simulate would wait forever: say so."""
+        # SimPy (4.1) keeps the stopped ``until`` event queued with no callbacks, so peek()
+        # is never inf after run(until=...): only events with callbacks can move anything
+        if any(event.callbacks for *_, event in self.env._queue):
+            return
+        for key in SIDES:
+            if self.decided[key] < self.n_chunks:
+                raise RuntimeError(
+                    f"{self.scenario.name}: side {key} waits for partner chunk "
+                    f"{self.buffers[key].next_chunk} at {self.now} ms, and nothing left to "
+                    "simulate can deliver or give it up (buffer.give_up_ms = "
+                    f"{self.scenario.buffer.give_up_ms})")
 
     def advance_chunk(self) -> None:
         """Run to the next chunk boundary of the global clock."""
@@ -113,10 +175,11 @@ class Session:
         """Run to the end (the last chunk sent; what is still on the wire stays in flight)."""
         from duplexsim.sim.trace import build_trace
 
-        if self._progress is not None:  # step chunk by chunk so the bar moves (same events)
-            while self.now < self.end_ms:
+        while not self.done:  # with a bar: chunk by chunk so it moves (same events)
+            if self._progress is not None:
                 self.advance_chunk()
-        self.run_until(self.end_ms + 1)
+            else:
+                self.run_until(self.end_ms + 1)
         if self._progress is not None:
             self._progress.close()
         return build_trace(self)
@@ -148,6 +211,23 @@ class Session:
         signal, self._signal[key] = self._signal[key], self.env.event()
         signal.succeed()
 
+    def _send(self, key: str, chunk: int, units: np.ndarray) -> None:
+        """Chunk ``chunk`` enters ``key``'s link; a waiting receiver learns of its loss."""
+        link, receiver = self.links[key], other(key)
+        first = len(link.records)
+        link.put(chunk, units)
+        give_up_ms = self.buffers[receiver].give_up_ms
+        if self.wait[receiver] and give_up_ms >= 0 \
+                and all(rec["lost"] for rec in link.records[first:]):
+            timer = at(self.env, self.now + self._due_ms[key] + give_up_ms, ARRIVE)
+            timer.callbacks.append(lambda _e, k=receiver, c=chunk: self._give_up_lost(k, c))
+
+    def _give_up_lost(self, key: str, chunk: int) -> None:
+        buffer = self.buffers[key]
+        if buffer.next_chunk <= chunk:
+            buffer.give_up_through(chunk, self.now)
+            self._wake(key)
+
     def _hand_over(self, key: str) -> None:
         agent = self.agents[key]
         for chunk, units, _ in self.buffers[key].take():
@@ -158,51 +238,58 @@ class Session:
         clock = self.clocks[key]
         busy_until = 0
         for j in range(self.n_chunks):
-            planned = clock.decision_time(j)
-            deadline = clock.chunk_start(j)
+            planned = clock.decision_time(j) + self.slip_ms[key]
+            deadline = clock.chunk_start(j) + self.slip_ms[key]
             yield at(self.env, max(planned, busy_until), DECIDE)
-            if self.wait[key]:
-                while self.buffers[key].next_chunk < j and self.now < deadline:
-                    yield self.env.any_of([self._signal[key], at(self.env, deadline, DECIDE)])
+            if self.wait[key]:  # stall: no deadline, only the real chunks (or give-ups)
+                while self.buffers[key].next_chunk < j:
+                    yield self._signal[key]
             row, units = self._decide(key, j, planned, deadline)
             if not row["prologue"]:
                 busy_until = row["ready_ms"]
+            slip = self.slip_ms[key]
+            self.chunk_slip_ms[key][j] = slip
             self.played[key][j] = units
             self.decisions.append(row)
-            at(self.env, deadline, SEND).callbacks.append(
+            self.decided[key] = j + 1
+            at(self.env, row["deadline_ms"], SEND).callbacks.append(
                 lambda _e, k=key, c=j, u=units: self.agents[k].played(c, u))
-            at(self.env, clock.chunk_end(j), SEND).callbacks.append(
-                lambda _e, k=key, c=j, u=units: self.links[k].put(c, u))
+            at(self.env, clock.chunk_end(j) + slip, SEND).callbacks.append(
+                lambda _e, k=key, c=j, u=units: self._send(k, c, u))
 
     def _decide(self, key: str, j: int, planned: int, deadline: int,
                 ) -> tuple[dict[str, Any], np.ndarray]:
-        """Hand over arrivals, produce chunk ``j`` (unless hopelessly late), apply deadline."""
+        """Hand over arrivals, produce chunk ``j`` (unless hopelessly late), apply deadline
+        (or, for a waiting side, stall: move the start to when the chunk is ready)."""
         self._hand_over(key)
         agent, buffer, now = self.agents[key], self.buffers[key], self.now
         prologue = j < self.scenario.decision_lead_chunks
         row: dict[str, Any] = {
             "agent": key, "name": str(getattr(agent, "name", key)), "chunk": j,
-            "planned_ms": planned, "decided_ms": now, "deadline_ms": deadline,
-            "waited_ms": now - planned, "prologue": prologue,
+            "planned_ms": planned, "decided_ms": now, "waited_ms": now - planned,
+            "prologue": prologue,
             "lookahead": max(0, min(j, j - 1 - buffer.max_released)),
             "missing": j - sum(1 for k in self.used_ms[key] if k < j),
         }
-        skipped = now > deadline and not prologue
-        if skipped:
-            report = None
-            cost, ready, miss = 0, now, True
-        else:
-            report = agent.produce(j)
-            cost = compute_ms(report, self.scenario.compute)
-            ready = now + cost
-            miss = ready > deadline and not prologue
+        skipped = now > deadline and not prologue and not self.wait[key]
+        report = None if skipped else agent.produce(j)
+        cost = 0 if report is None else compute_ms(report, self.scenario.compute)
+        ready = now + cost
+        stall = 0
+        if self.wait[key]:  # the chunk starts when it is ready: never a miss
+            stall = max(0, (now if prologue else ready) - deadline)
+            self.slip_ms[key] += stall
+            deadline += stall
+        miss = skipped or (ready > deadline and not prologue)
         estimates = {} if report is None else dict(report.estimates)
         for k in estimates:
             self.estimated_ms[key].setdefault(k, now)
         est_chunks = sorted(estimates)
         units = self._miss_units(key, j) if miss else np.asarray(report.units, np.int64)  # type: ignore[union-attr]
         row.update({
-            "ready_ms": ready, "compute_ms": cost, "deadline_miss": miss, "skipped": skipped,
+            "deadline_ms": deadline, "ready_ms": ready, "compute_ms": cost,
+            "deadline_miss": miss, "skipped": skipped,
+            "stall_ms": stall, "slip_ms": self.slip_ms[key],
             "agent_lookahead": -1 if report is None else int(report.lookahead),
             "estimated_chunks": est_chunks,
             "estimated_units": [int(u) for k in est_chunks for u in np.ravel(estimates[k])],
@@ -219,6 +306,11 @@ class Session:
         if self.scenario.compute.on_miss == "repeat" and (j - 1) in self.played[key]:
             unit = int(self.played[key][j - 1][-1])
         return np.full(F, unit, dtype=np.int64)
+
+
+def _base_delay_ms(hops: list[Any]) -> int:
+    """A path's base one-way delay: the sum of its hops' ``delay_ms`` (no jitter, spikes)."""
+    return round(sum(float(hop.delay_ms or 0.0) for hop in hops))
 
 
 def _progress_bar(progress: bool, total_ms: int, name: str) -> Any:

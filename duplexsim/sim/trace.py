@@ -12,14 +12,20 @@ gap at the end); ``released`` (delivered to the agent side, not yet used at the 
 ``used`` (handed to the agent). ``superseded`` marks chunks the receiver had already
 estimated before the real one was used. What a side *hears*: released partner chunks
 played back to back from their release (``heard_ms``); ``mouth_to_ear_ms`` = ``heard_ms``
-minus the start of the chunk on the speaker's clock.
+minus the start of the chunk on the speaker's clock (shifted by the speaker's slip).
+
+A side that waits (``estimation = "wait"``) plays chunk ``j`` shifted by its slip
+(``decisions.slip_ms``); the frames of a slip gap are silence, and the global timeline
+(``units``, ``heard``, audio) is longer than ``duration_s`` by the largest final slip
+(rounded up to whole frames).
 
 Files (:meth:`Trace.save`; each written atomically, ``summary.json`` last): ``network.parquet``,
 ``decisions.parquet``, ``timeline.parquet`` (frame, t_ms, a_played, b_played, a_heard,
 b_heard), ``summary.json``, ``scenario.toml`` (resolved), ``audio.wav`` (stereo, A left).
 Parquet files are written from explicit arrow arrays without pandas metadata, so the same
 seed gives the same bytes. Wall-clock columns (``compute_wall_ms``) are left out of the
-files unless ``compute.model = "measured"`` (then the run is not reproducible anyway).
+files unless ``compute.model = "measured"`` (then the run is not reproducible anyway);
+``stall_ms`` and ``slip_ms`` (always 0 then) unless a side waits.
 WAV: units vocoded with the agents' unit tokenizer when one is found, else a documented
 fallback sonification (a sine per speech frame at ``110 + 7 * (unit % 64)`` Hz, 16 kHz,
 silence units silent).
@@ -41,6 +47,7 @@ from duplexsim.config.scenario import Scenario
 FRAME_MS = 40
 FALLBACK_SR_HZ = 16000
 LIST_COLUMNS = ("estimated_chunks", "estimated_units", "real_units", "played_units")
+STALL_COLUMNS = ("stall_ms", "slip_ms")
 
 
 @dataclass
@@ -79,6 +86,8 @@ class Trace:
         decisions = self.decisions
         if self.scenario.compute.model != "measured":
             decisions = decisions.drop(columns=["compute_wall_ms"], errors="ignore")
+        if not (self.scenario.a.waits or self.scenario.b.waits):
+            decisions = decisions.drop(columns=list(STALL_COLUMNS), errors="ignore")
         _write_parquet(out / "network.parquet", self.network)
         _write_parquet(out / "decisions.parquet", decisions)
         _write_parquet(out / "timeline.parquet", self.timeline())
@@ -142,6 +151,7 @@ def build_trace(session: Any) -> Trace:
 
     scenario: Scenario = session.scenario
     T = max(1, int(round(scenario.duration_s * 1000)) // FRAME_MS)
+    T += -(-max(session.slip_ms.values()) // FRAME_MS)  # a waiting side's slip stretches it
     units = np.stack([_timeline(session, k, T) for k in ("a", "b")])
     heard_units: dict[str, np.ndarray] = {}
     heard_ms: dict[tuple[str, int], int] = {}
@@ -158,10 +168,10 @@ def build_trace(session: Any) -> Trace:
 def _timeline(session: Any, key: str, T: int) -> np.ndarray:
     """One side's played frames on the global grid (its clock may be offset/drifting)."""
     out = np.full(T, session.silence[key], np.int64)
-    clock = session.clocks[key]
+    clock, slip = session.clocks[key], session.chunk_slip_ms[key]
     for j, frames in session.played[key].items():
         for i, unit in enumerate(frames):
-            idx = clock.frame_start(j, i, FRAME_MS) // FRAME_MS
+            idx = (clock.frame_start(j, i, FRAME_MS) + slip[j]) // FRAME_MS
             if 0 <= idx < T:
                 out[idx] = unit
     return out
@@ -192,7 +202,7 @@ def _network_table(session: Any, heard_ms: dict[tuple[str, int], int]) -> pd.Dat
         receiver = "b" if sender == "a" else "a"
         buffer = session.buffers[receiver]
         used, estimated = session.used_ms[receiver], session.estimated_ms[receiver]
-        clock = session.clocks[sender]
+        clock, slip = session.clocks[sender], session.chunk_slip_ms[sender]
         for rec in session.links[sender].records:
             row = dict(rec)
             k = row["chunk"]
@@ -217,7 +227,7 @@ def _network_table(session: Any, heard_ms: dict[tuple[str, int], int]) -> pd.Dat
             heard = heard_ms.get((sender, k)) if first_use else None
             row["heard_ms"] = math.nan if heard is None else float(heard)
             row["mouth_to_ear_ms"] = math.nan if heard is None else \
-                float(heard - clock.chunk_start(k))
+                float(heard - clock.chunk_start(k) - slip[k])
             rows.append(row)
     df = pd.DataFrame(rows)
     df = df.sort_values(["direction", "chunk", "copy"], kind="stable").reset_index(drop=True)
@@ -247,8 +257,8 @@ def _decisions_table(session: Any) -> pd.DataFrame:
     order = ["agent", "name", "chunk", "planned_ms", "decided_ms", "deadline_ms", "ready_ms",
              "waited_ms", "lookahead", "missing", "agent_lookahead", "estimated_chunks",
              "estimated_units", "real_units", "generated_tokens", "prefill_tokens",
-             "compute_ms", "compute_wall_ms", "deadline_miss", "skipped", "prologue",
-             "played_units"]
+             "compute_ms", "compute_wall_ms", "deadline_miss", "skipped", "stall_ms",
+             "slip_ms", "prologue", "played_units"]
     return df[order].sort_values(["agent", "chunk"], kind="stable").reset_index(drop=True)
 
 
@@ -279,6 +289,7 @@ def _summary(trace: Trace) -> dict[str, Any]:
         out["agents"][str(agent)] = {
             "name": str(g["name"].iloc[0]), "decisions": len(g),
             "deadline_misses": int(g["deadline_miss"].sum()), "skipped": int(g["skipped"].sum()),
+            "stall_total_ms": int(g["stall_ms"].sum()),
             "lookahead_mean": _mean(g["lookahead"]), "lookahead_max": int(g["lookahead"].max()),
             "compute_ms_mean": _mean(g["compute_ms"]),
             "estimated_frames": len(est),
