@@ -41,8 +41,8 @@ def syncllm_options(side: SideConfig) -> tuple[Any, str]:
     from duplexsim.models.streaming import SamplingConfig
 
     sampling = SamplingConfig(temperature=side.temperature, top_k=side.top_k, top_p=side.top_p)
-    # "wait" is the simulator's business (it delays the decision); the model still
-    # estimates whatever has not arrived by the deadline
+    # "wait" is the simulator's business (it stalls the decision until the partner chunks
+    # arrive); the model estimates only a chunk the receive buffer gave up on
     estimation = "model" if side.estimation == "wait" else side.estimation
     return sampling, estimation
 
