@@ -13,6 +13,11 @@ Per side and own chunk ``j`` (times in global ms from the side's :class:`ChunkCl
   silence or repeats the last unit (``compute.on_miss``);
 - at the deadline the agent is told what was played (``played``); at the chunk's end the
   chunk is sent on the side's link.
+Playout runs on the clock, not on the worker: when a decision's compute ends after the end
+of later chunks (compute per chunk above about two chunks), those chunks are settled as
+misses right away (played at their deadline, sent at their end). Their rows are still
+written, skipped, when the worker gets to them, and the session runs on until it has
+(:attr:`Session.end_ms`): every chunk has one decision row and one played chunk.
 The first ``decision_lead_chunks`` chunks are prepared before the conversation starts:
 their deadline is not enforced and their compute time does not delay later decisions.
 
@@ -104,6 +109,8 @@ class Session:
         """Side -> chunk -> the slip its start and end were shifted by."""
         self.decided = {key: 0 for key in SIDES}
         """Side -> how many of its chunks have been decided."""
+        self._next_decision_ms = {key: 0 for key in SIDES}
+        """Side -> when its worker gets to its next undecided chunk."""
         self._due_ms = {key: _base_delay_ms(net.hops(LINK_KEY[key])) for key in SIDES}
         """Base one-way delay of each side's outgoing path (when a lost chunk was due)."""
         self._signal = {key: self.env.event() for key in SIDES}
@@ -119,11 +126,12 @@ class Session:
 
     @property
     def end_ms(self) -> int:
-        """When the last chunk is sent (the simulation runs to here, inclusive).
+        """When the last chunk is sent (the simulation runs to here, inclusive), or later
+        when a side's worker gets to its last (skipped) decisions only after that.
 
-        Fixed without a waiting side. With one it is a lower bound that grows as the side
-        slips (its undecided chunk ``j`` cannot start before now) and is final once the
-        side has decided its last chunk.
+        Fixed without a waiting side or a worker that far behind. Otherwise a lower bound
+        that grows as a waiting side slips (its undecided chunk ``j`` cannot start before
+        now) or a worker's backlog becomes known, final once every chunk is decided.
         """
         return max(self._side_end_ms(key) for key in SIDES)
 
@@ -132,6 +140,8 @@ class Session:
         end = clock.chunk_end(self.n_chunks - 1) + slip
         if self.wait[key] and j < self.n_chunks:
             end += max(0, self.now - (clock.chunk_start(j) + slip))
+        elif j < self.n_chunks:  # the worker may reach its last chunks after they were sent
+            end = max(end, self._next_decision_ms[key])
         return end
 
     def run_until(self, t_ms: int) -> None:
@@ -240,22 +250,46 @@ class Session:
         for j in range(self.n_chunks):
             planned = clock.decision_time(j) + self.slip_ms[key]
             deadline = clock.chunk_start(j) + self.slip_ms[key]
+            self._next_decision_ms[key] = max(planned, busy_until)
             yield at(self.env, max(planned, busy_until), DECIDE)
             if self.wait[key]:  # stall: no deadline, only the real chunks (or give-ups)
                 while self.buffers[key].next_chunk < j:
                     yield self._signal[key]
+            settled = j in self.played[key]
             row, units = self._decide(key, j, planned, deadline)
             if not row["prologue"]:
                 busy_until = row["ready_ms"]
-            slip = self.slip_ms[key]
-            self.chunk_slip_ms[key][j] = slip
-            self.played[key][j] = units
             self.decisions.append(row)
             self.decided[key] = j + 1
-            at(self.env, row["deadline_ms"], SEND).callbacks.append(
-                lambda _e, k=key, c=j, u=units: self.agents[k].played(c, u))
-            at(self.env, clock.chunk_end(j) + slip, SEND).callbacks.append(
-                lambda _e, k=key, c=j, u=units: self._send(k, c, u))
+            if not settled:
+                self._play(key, j, units, row["deadline_ms"])
+            if not self.wait[key]:
+                self._settle_misses(key, j + 1, busy_until)
+
+    def _play(self, key: str, j: int, units: np.ndarray, start_ms: int) -> None:
+        """Chunk ``j`` of ``key`` plays ``units`` from ``start_ms`` (the agent is told then,
+        or now if later) and is sent at its end (both shifted by the side's slip)."""
+        slip = self.slip_ms[key]
+        self.chunk_slip_ms[key][j] = slip
+        self.played[key][j] = units
+        at(self.env, start_ms, SEND).callbacks.append(
+            lambda _e, k=key, c=j, u=units: self.agents[k].played(c, u))
+        at(self.env, self.clocks[key].chunk_end(j) + slip, SEND).callbacks.append(
+            lambda _e, k=key, c=j, u=units: self._send(k, c, u))
+
+    def _settle_misses(self, key: str, first: int, busy_until: int) -> None:
+        """Chunks from ``first`` on that end before the worker is free are misses now.
+
+        The worker would reach them (and skip them) only after their end: their playout
+        and send cannot wait for it. Chunks it reaches by their end are left to it, as
+        the skip is recorded then (the same units either way).
+        """
+        clock = self.clocks[key]
+        for j in range(first, self.n_chunks):
+            if clock.chunk_end(j) >= busy_until:
+                break
+            if j not in self.played[key]:
+                self._play(key, j, self._miss_units(key, j), clock.chunk_start(j))
 
     def _decide(self, key: str, j: int, planned: int, deadline: int,
                 ) -> tuple[dict[str, Any], np.ndarray]:
@@ -285,7 +319,11 @@ class Session:
         for k in estimates:
             self.estimated_ms[key].setdefault(k, now)
         est_chunks = sorted(estimates)
-        units = self._miss_units(key, j) if miss else np.asarray(report.units, np.int64)  # type: ignore[union-attr]
+        if j in self.played[key]:  # settled as a miss while the worker was busy
+            assert skipped, f"{key}: chunk {j} settled before its decision, yet not skipped"
+            units = self.played[key][j]
+        else:
+            units = self._miss_units(key, j) if miss else np.asarray(report.units, np.int64)  # type: ignore[union-attr]
         row.update({
             "deadline_ms": deadline, "ready_ms": ready, "compute_ms": cost,
             "deadline_miss": miss, "skipped": skipped,

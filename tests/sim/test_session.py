@@ -126,6 +126,62 @@ def test_profile_compute_and_deadline_misses(decode_ms: float, on_miss: str) -> 
     assert (b["compute_ms"] == 0).all() and not b["deadline_miss"].any()
 
 
+
+def _miss_ok(rows, on_miss: str) -> None:  # noqa: ANN001
+    """Every missed chunk played the miss units: silence, or the previous chunk's last unit."""
+    played = [np.asarray(u) for u in rows["played_units"]]
+    for j in rows.index[rows["deadline_miss"]]:
+        want = 0 if on_miss == "silence" or j == 0 else played[j - 1][-1]
+        assert (played[j] == want).all(), j
+
+
+@pytest.mark.parametrize("overhead_ms,on_miss", [(360.0, "silence"), (450.0, "repeat"),
+                                                 (1000.0, "silence")])
+def test_a_worker_more_than_two_chunks_behind_still_plays_every_chunk(
+        tiny_agent_dir, overhead_ms: float, on_miss: str) -> None:  # noqa: ANN001
+    # compute per chunk > 2 chunks (C = 160): the single worker reaches chunks it must skip
+    # only after they ended, and its last (skipped) decisions after the last send
+    C = 160
+    side = SideConfig(kind="syncllm", agent=str(tiny_agent_dir), temperature=0.0)
+    compute = ComputeConfig(model="profile", overhead_ms=overhead_ms, on_miss=on_miss)
+    scenario = dataclasses.replace(scripted(C, 3.2, delay_ms=60.0), a=side, b=side,
+                                   compute=compute)
+    n = scenario.n_chunks
+    trace = run(scenario)
+    d = trace.decisions
+    assert (d["decided_ms"] > (d["chunk"] + 1) * C).any()  # the case this test is about
+    for key, row, direction in (("a", 0, "A->B"), ("b", 1, "B->A")):
+        rows = d[d["agent"] == key].reset_index(drop=True)
+        assert rows["chunk"].tolist() == list(range(n))  # one decision row per chunk
+        assert rows.loc[1:, "deadline_miss"].all() and rows["skipped"].any()
+        _miss_ok(rows, on_miss)
+        played = np.concatenate([np.asarray(u) for u in rows["played_units"]])
+        assert np.array_equal(trace.units[row], played)  # the played stream is complete
+        net = trace.network[(trace.network["direction"] == direction)
+                            & (trace.network["copy"] == 0)]
+        assert net["chunk"].tolist() == list(range(n))  # every chunk sent once ...
+        assert (net["sent_ms"] == (net["chunk"] + 1) * C).all()  # ... at its end, on time
+    assert all(v["accounted"] for v in trace.summary()["directions"].values())
+    session = Session(scenario)
+    while not session.done:
+        session.advance_chunk()
+    stepped = session.finish()
+    assert stepped.network.equals(trace.network)
+    assert stepped.decisions.drop(columns="compute_wall_ms").equals(
+        d.drop(columns="compute_wall_ms"))
+
+
+def test_a_protocol_agent_is_told_every_chunk_it_played_when_far_behind() -> None:
+    compute = ComputeConfig(model="profile", decode_ms_per_token=70.0)  # 700 ms per chunk
+    agent = CostlyEcho()
+    trace = run(scripted(200, 4.0, compute=compute), agents={"a": agent})
+    a = trace.decisions[trace.decisions["agent"] == "a"].reset_index(drop=True)
+    assert a["chunk"].tolist() == list(range(20))
+    assert sorted(agent.played_log) == list(range(20))  # told once per chunk
+    for j, units in enumerate(a["played_units"]):
+        assert np.array_equal(agent.played_log[j], units)
+    _miss_ok(a, "silence")
+
 def test_receive_buffer_policy() -> None:
     buf = ReceiveBuffer(give_up_ms=100)
     u = np.zeros(4, np.int64)
