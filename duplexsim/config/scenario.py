@@ -3,8 +3,9 @@
 Owns the scenario schema (frozen dataclasses validated in ``__post_init__``), loading a
 scenario TOML file, writing a resolved scenario back as TOML, and the optional check that
 the files a scenario names exist. The ``[network]`` table is :class:`NetworkConfig` from
-:mod:`duplexsim.config.network` (owned by the simulator). Must not import the simulator,
-models or agents.
+:mod:`duplexsim.config.network` (owned by the simulator); the optional ``[reward]`` table
+is :class:`RewardConfig` from :mod:`duplexsim.config.reward` (read by the envs only).
+Must not import the simulator, envs, models or agents.
 
 Paths in a scenario (``agent``, ``corpus``, jitter traces) are used as written: a relative
 path is relative to the *current directory* (we run from the repository root), not to the
@@ -31,6 +32,7 @@ from duplexsim.config.loader import (
     raise_errors,
 )
 from duplexsim.config.network import NetworkConfig
+from duplexsim.config.reward import RewardConfig
 
 FRAME_MS = 40  # one 25 Hz unit frame (duplexsim.tokens.SyncFormat.frame_ms)
 
@@ -188,10 +190,16 @@ class Scenario:
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     buffer: BufferConfig = field(default_factory=BufferConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    reward: RewardConfig | None = None
+    """Rewards of the RL envs (``duplexsim/TurnTaking-v0``, the parallel env); unset =
+    :class:`RewardConfig` defaults. An env's ``reward=`` argument replaces it. Optional so
+    that scenarios without it write no ``[reward]`` table; the simulator ignores it."""
 
     def __post_init__(self) -> None:
         errors: list[FieldError] = []
         _need(errors, bool(self.name.strip()), "name", "empty name", "a non-empty string")
+        _need(errors, self.reward is None or isinstance(self.reward, RewardConfig), "reward",
+              f"got {type(self.reward).__name__}", "a RewardConfig (a [reward] table) or unset")
         _need(errors, self.chunk_ms > 0 and self.chunk_ms % FRAME_MS == 0, "chunk_ms",
               f"{self.chunk_ms} is not a positive multiple of the {FRAME_MS} ms frame",
               "multiples of 40: 40, 80, 120, 160, 200, 240, ...")

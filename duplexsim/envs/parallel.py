@@ -36,7 +36,9 @@ class DuplexParallelEnv(ParallelEnv):
     (``action_mode`` "turn" or "units"), each side's scripted speech cut from its own
     channel of the scenario's dialogue (the shipped one by default). All agents are
     truncated together at the scenario's end; none is ever terminated early.
-    Arguments: ``scenario``, ``action_mode``, ``window``, ``reward`` as for TurnTakingEnv.
+    Arguments: ``scenario``, ``action_mode``, ``window``, ``reward`` as for TurnTakingEnv
+    (both sides score with the same rewards: ``reward=``, else the scenario's ``[reward]``
+    table, else the defaults).
     """
 
     metadata = {"render_modes": [], "name": "duplexsim_parallel_v0", "is_parallelizable": True}
@@ -50,7 +52,7 @@ class DuplexParallelEnv(ParallelEnv):
         check_window(window)
         self.render_mode = render_mode
         self.scenario = as_scenario(scenario)
-        config = as_reward(reward)
+        config = as_reward(reward, self.scenario)
         self.sides = {
             name: LearnerSide(side, speech_source(self.scenario, side),
                               self.scenario.frames_per_chunk, action_mode, window, config)

@@ -1,11 +1,12 @@
 """Turn-taking rewards for the learner, computed online one chunk at a time.
 
-Owns :class:`RewardConfig` (the weights and thresholds of every reward term) and
-:class:`RewardTracker`, a small frame-level state machine over the two voice-activity
+Owns :class:`RewardTracker`, a small frame-level state machine over the two voice-activity
 streams *on the global timeline* (what the learner and its partner actually played, chunk
 ``k`` of both aligned). It keeps running counts of turn-taking events so that ``info`` can
 carry them every step without re-running the full event detector; the exact events of an
 episode come from :func:`duplexsim.metrics.turntaking.detect_events` at the end.
+The weights and thresholds of every term are :class:`RewardConfig` (a scenario's
+``[reward]`` table; schema in :mod:`duplexsim.config.reward`, re-exported here).
 Must not touch the simulator, models or spaces.
 
 Terms (each a weight times a count; all per chunk, summed into one scalar reward). Frames
@@ -30,12 +31,13 @@ learner's other non-silent frames are *speech*; only speech holds the floor:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from duplexsim.config.loader import FieldError, raise_errors
+from duplexsim.config.reward import RewardConfig
+
+__all__ = ["COUNTS", "TERMS", "RewardConfig", "RewardTracker"]
 
 FRAME_MS = 40
 
@@ -43,47 +45,6 @@ TERMS = ("overlap", "gap", "fto", "interrupt", "backchannel")
 COUNTS = ("overlap_ms", "gap_ms", "transitions", "interruptions", "backchannels_good",
           "backchannels_bad", "learner_onsets", "partner_onsets")
 NEVER = -(10**9)
-
-
-@dataclass(frozen=True)
-class RewardConfig:
-    """Weights of the reward terms (see module docstring); defaults give a balanced task."""
-
-    overlap_per_s: float = 1.0
-    gap_per_s: float = 1.0
-    gap_free_ms: float = 400.0
-    """Joint silence up to this long is free: gaps in real dialogue have a median near
-    200 ms (Heldner & Edlund 2010), so 400 ms leaves room for typical offsets."""
-    fto: float = 0.5
-    fto_mean_ms: float = 180.0
-    """Target FTO distribution; fisher-like synthetic corpus N(180, 450) (DESIGN.md)."""
-    fto_sd_ms: float = 450.0
-    interrupt: float = 0.5
-    backchannel: float = 0.2
-    bc_context_ms: float = 1000.0
-    """Partner speech this recent makes a backchannel well placed (turntaking params)."""
-    bc_min_interval_ms: float = 3000.0
-    """Backchannels closer together than this are too frequent: listeners produce a few
-    per minute (about 10-20/min in Switchboard-style dialogue, Ward & Tsukahara 2000)."""
-
-    def __post_init__(self) -> None:
-        errors = []
-        for name in ("overlap_per_s", "gap_per_s", "gap_free_ms", "fto", "interrupt",
-                     "backchannel", "bc_context_ms", "bc_min_interval_ms"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                errors.append(FieldError(name, f"{value} is not a finite number >= 0", ">= 0"))
-        if not (math.isfinite(self.fto_sd_ms) and self.fto_sd_ms > 0):
-            errors.append(FieldError("fto_sd_ms", f"{self.fto_sd_ms} is not positive", "> 0"))
-        if not math.isfinite(self.fto_mean_ms):
-            errors.append(FieldError("fto_mean_ms", f"{self.fto_mean_ms} is not finite",
-                                     "a finite number of ms"))
-        raise_errors(errors)
-
-    def fto_score(self, fto_ms: float) -> float:
-        """Log-likelihood of ``fto_ms`` relative to the density at 2 sd: ``2 - z**2/2``."""
-        z = (fto_ms - self.fto_mean_ms) / self.fto_sd_ms
-        return max(2.0 - 0.5 * z * z, -8.0)
 
 
 @dataclass

@@ -32,9 +32,12 @@ from duplexsim.envs.world import (
 )
 
 
-def as_reward(reward: RewardConfig | Mapping[str, float] | None) -> RewardConfig:
+def as_reward(reward: RewardConfig | Mapping[str, float] | None, scenario: Scenario,
+              ) -> RewardConfig:
+    """The rewards an env uses: the ``reward=`` argument if given (a dict's missing keys take
+    RewardConfig defaults), else the scenario's ``[reward]`` table, else the defaults."""
     if reward is None:
-        return RewardConfig()
+        return scenario.reward or RewardConfig()
     if isinstance(reward, RewardConfig):
         return reward
     if isinstance(reward, Mapping):
@@ -113,7 +116,8 @@ class TurnTakingEnv(gym.Env):
       mode).
 
     ## Rewards
-    Weighted terms (:class:`~duplexsim.envs.rewards.RewardConfig`, ``reward=`` kwarg) on
+    Weighted terms (:class:`~duplexsim.envs.rewards.RewardConfig`: the ``reward=``
+    argument if given, else the scenario's ``[reward]`` table, else the defaults) on
     the global timeline, chunk ``k`` of both sides aligned: overlap (per second), gaps
     beyond ``gap_free_ms`` (per second), floor-transfer-offset log-likelihood under the
     target corpus distribution at each partner-to-learner transition, interrupting the
@@ -140,11 +144,14 @@ class TurnTakingEnv(gym.Env):
     ``scenario`` (Scenario, TOML path or dict; default: embedded 30 s replay scenario),
     ``partner`` (None = the scenario's other side; "replay" | "scripted" | "syncllm"; a
     SideConfig; or an Agent), ``action_mode`` ("turn" | "units"), ``side`` ("a" | "b"),
-    ``window`` (chunks, default 8), ``reward`` (RewardConfig or dict), ``model`` (the
-    learner's own SyncLLM: agent directory or Agent; used by speak).
+    ``window`` (chunks, default 8), ``reward`` (RewardConfig or dict; replaces the
+    scenario's ``[reward]`` table as a whole: keys a dict leaves out take the RewardConfig
+    defaults, not the table's; None = the table), ``model`` (the learner's own SyncLLM:
+    agent directory or Agent; used by speak).
 
     ## Version History
-    - v0: initial version.
+    - v0: initial version. Later: rewards may come from the scenario's ``[reward]`` table
+      (nothing changes for a scenario without one).
     """
 
     metadata = {"render_modes": []}
@@ -162,7 +169,8 @@ class TurnTakingEnv(gym.Env):
         self.scenario, given = resolve_partner(as_scenario(scenario), other(side), partner)
         self.learner = LearnerSide(side, speech_source(self.scenario, side),
                                    self.scenario.frames_per_chunk, action_mode, window,
-                                   as_reward(reward), load_model(model, self.scenario, action_mode))
+                                   as_reward(reward, self.scenario),
+                                   load_model(model, self.scenario, action_mode))
         self.world = DuplexWorld(self.scenario, {side: self.learner.agent},
                                  given or build_partner(self.scenario, other(side)))
         self.observation_space = self.learner.observation_space

@@ -11,6 +11,7 @@ import pytest
 
 from duplexsim.config.loader import ConfigError, from_dict
 from duplexsim.config.network import NetworkConfig
+from duplexsim.config.reward import RewardConfig
 from duplexsim.config.scenario import (
     BufferConfig,
     ComputeConfig,
@@ -140,3 +141,49 @@ def test_missing_files_only_when_asked(tmp_path: Path, monkeypatch: pytest.Monke
     assert resolved.a.agent == str(tmp_path.resolve() / "agents/fisher")
     assert resolved.b.corpus == str(tmp_path.resolve() / "corpora/candor")
     assert dataclasses.replace(resolved, a=scenario.a, b=scenario.b) == scenario
+
+
+REWARD_SCENARIO = """name = "rewarded"
+chunk_ms = 160
+duration_s = 2.0
+[network]
+preset = "lan"
+[output]
+audio = false
+[reward]
+gap_per_s = 2.5
+gap_free_ms = 600
+fto_sd_ms = 300.0
+"""
+
+
+def test_reward_table_is_optional_and_validated() -> None:
+    assert Scenario().reward is None and "[reward]" not in dump_toml(Scenario())
+    s = from_dict(Scenario, tomllib.loads(REWARD_SCENARIO))
+    assert s.reward == RewardConfig(gap_per_s=2.5, gap_free_ms=600.0, fto_sd_ms=300.0)
+    assert from_dict(Scenario, tomllib.loads(dump_toml(s))) == s
+    msgs = _messages({"reward": {"colour": 1, "fto": "high", "gap_per_s": -1.0,
+                                 "fto_sd_ms": 0.0}})
+    assert msgs[0] == ("s.toml: reward.colour: unknown key (allowed: backchannel, "
+                       "bc_context_ms, bc_min_interval_ms, fto, fto_mean_ms, fto_sd_ms, "
+                       "gap_free_ms, gap_per_s, interrupt, overlap_per_s)")
+    assert "s.toml: reward.fto: wrong type str (allowed: number)" in msgs
+    assert "s.toml: reward.gap_per_s: -1.0 is not a finite number >= 0 (allowed: >= 0)" in msgs
+    assert "s.toml: reward.fto_sd_ms: 0.0 is not positive (allowed: > 0)" in msgs
+    assert len(msgs) == 4, msgs
+    assert _messages({"reward": 3}) == ["s.toml: reward: wrong type int (allowed: table)"]
+    with pytest.raises(ValueError, match="reward: got dict"):
+        Scenario(reward={"gap_per_s": 2.0})  # type: ignore[arg-type]
+
+
+def test_simulate_writes_the_reward_table_back(tmp_path: Path) -> None:
+    from duplexsim.cli import main
+
+    path = tmp_path / "rewarded.toml"
+    path.write_text(REWARD_SCENARIO)
+    out = tmp_path / "out"
+    assert main(["simulate", str(path), "--out", str(out), "--quiet"]) == 0
+    assert "[reward]" in (out / "scenario.toml").read_text()
+    written = load_scenario(out / "scenario.toml")
+    assert written.reward == load_scenario(path).reward
+    assert written == load_scenario(path).resolve()

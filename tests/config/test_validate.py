@@ -55,6 +55,10 @@ BROKEN = {
         "link.toml: network.a_to_b.delay_ms: ",
     ]),
     "syntax.toml": ('name = "x"\nchunk_ms = \n', ["syntax.toml: line 2: not valid TOML"]),
+    "reward.toml": ('[reward]\ncolour = 1.0\ninterrupt = -0.5\n', [
+        "reward.toml: reward.colour: unknown key (allowed: backchannel, bc_context_ms,",
+        "reward.toml: reward.interrupt: -0.5 is not a finite number >= 0 (allowed: >= 0)",
+    ]),
 }
 
 
@@ -70,6 +74,12 @@ def test_broken_files_name_each_problem(tmp_path: Path) -> None:
         for fragment in expected:
             assert any(fragment in line for line in mine), f"{fragment!r} not in {mine}"
     assert lines[-1] == f"{len(BROKEN)} of {len(BROKEN)} files have problems"
+
+
+def test_a_reward_table_validates(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text('[reward]\ngap_per_s = 2.0\nbc_min_interval_ms = 5000\n')
+    assert validate_file(good) == []
 
 
 def test_one_bad_file_fails_the_run(tmp_path: Path) -> None:

@@ -1,0 +1,56 @@
+"""The ``[reward]`` table of a scenario: weights and thresholds of the env's reward terms.
+
+Owns :class:`RewardConfig` (the schema, validated in ``__post_init__``); what each term
+means and how it is scored is :mod:`duplexsim.envs.rewards`, which re-exports it. Lives
+in ``config`` so that a scenario file can carry it without the schema importing the
+envs. The simulator ignores it. Must not import the envs, simulator, models or agents.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from duplexsim.config.loader import FieldError, raise_errors
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """Weights of the reward terms (:mod:`duplexsim.envs.rewards`); defaults give a balanced
+    task."""
+
+    overlap_per_s: float = 1.0
+    gap_per_s: float = 1.0
+    gap_free_ms: float = 400.0
+    """Joint silence up to this long is free: gaps in real dialogue have a median near
+    200 ms (Heldner & Edlund 2010), so 400 ms leaves room for typical offsets."""
+    fto: float = 0.5
+    fto_mean_ms: float = 180.0
+    """Target FTO distribution; fisher-like synthetic corpus N(180, 450) (DESIGN.md)."""
+    fto_sd_ms: float = 450.0
+    interrupt: float = 0.5
+    backchannel: float = 0.2
+    bc_context_ms: float = 1000.0
+    """Partner speech this recent makes a backchannel well placed (turntaking params)."""
+    bc_min_interval_ms: float = 3000.0
+    """Backchannels closer together than this are too frequent: listeners produce a few
+    per minute (about 10-20/min in Switchboard-style dialogue, Ward & Tsukahara 2000)."""
+
+    def __post_init__(self) -> None:
+        errors = []
+        for name in ("overlap_per_s", "gap_per_s", "gap_free_ms", "fto", "interrupt",
+                     "backchannel", "bc_context_ms", "bc_min_interval_ms"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                errors.append(FieldError(name, f"{value} is not a finite number >= 0", ">= 0"))
+        if not (math.isfinite(self.fto_sd_ms) and self.fto_sd_ms > 0):
+            errors.append(FieldError("fto_sd_ms", f"{self.fto_sd_ms} is not positive", "> 0"))
+        if not math.isfinite(self.fto_mean_ms):
+            errors.append(FieldError("fto_mean_ms", f"{self.fto_mean_ms} is not finite",
+                                     "a finite number of ms"))
+        raise_errors(errors)
+
+    def fto_score(self, fto_ms: float) -> float:
+        """Log-likelihood of ``fto_ms`` relative to the density at 2 sd: ``2 - z**2/2``."""
+        z = (fto_ms - self.fto_mean_ms) / self.fto_sd_ms
+        return max(2.0 - 0.5 * z * z, -8.0)
