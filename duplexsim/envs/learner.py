@@ -4,9 +4,10 @@ Owns :class:`LearnerAgent`: the side of the conversation an RL policy controls. 
 simulator treats it like any other agent (it is asked for its chunks at decision time and
 told which partner chunks arrived), so the policy sees the partner exactly as late as a
 real system would. Its ``produce`` plays whatever units the env queued from the current
-action. Also owns :class:`RecordingAgent`, a transparent wrapper that remembers what an
-agent actually played, so rewards can be computed on the global timeline while the
-session runs. Must not touch the simulator's internals or the network.
+action. Also owns :class:`RecordingAgent`, a transparent wrapper that remembers what an agent
+actually played, so rewards can be computed on the global timeline while the session runs
+(placed there by :class:`duplexsim.envs.world.PlayedStream`). Must not touch the simulator's
+internals or the network.
 """
 
 from __future__ import annotations

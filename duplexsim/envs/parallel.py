@@ -105,8 +105,7 @@ class DuplexParallelEnv(ParallelEnv):
         observations = self._observations()
         rewards, infos = {}, {}
         for name, side in self.sides.items():
-            theirs = self.world.played("b" if side.side == "a" else "a")
-            rewards[name], terms = side.score(theirs)
+            rewards[name], terms = side.score(*self.world.scorable(side.side))
             infos[name] = {"chunk": chunk, "time_ms": self.world.chunk * self.scenario.chunk_ms,
                            "reward_terms": terms, "events": dict(side.tracker.counts)}
             if truncated:

@@ -1,10 +1,11 @@
 """Turn-taking rewards for the learner, computed online one chunk at a time.
 
 Owns :class:`RewardTracker`, a small frame-level state machine over the two voice-activity
-streams *on the global timeline* (what the learner and its partner actually played, chunk
-``k`` of both aligned). It keeps running counts of turn-taking events so that ``info`` can
-carry them every step without re-running the full event detector; the exact events of an
-episode come from :func:`duplexsim.metrics.turntaking.detect_events` at the end.
+streams *on the global timeline* (what the learner and its partner actually played, frame by
+frame where each was played: :class:`duplexsim.envs.world.PlayedStream`). It keeps running
+counts of turn-taking events so that ``info`` can carry them every step without re-running
+the full event detector; the exact events of an episode come from
+:func:`duplexsim.metrics.turntaking.detect_events` at the end.
 The weights and thresholds of every term are :class:`RewardConfig` (a scenario's
 ``[reward]`` table; schema in :mod:`duplexsim.config.reward`, re-exported here).
 Must not touch the simulator, models or spaces.
@@ -49,7 +50,7 @@ NEVER = -(10**9)
 
 @dataclass
 class RewardTracker:
-    """Online reward and event counts over aligned chunks of (learner, partner) activity."""
+    """Online reward and event counts over aligned stretches of (learner, partner) activity."""
 
     config: RewardConfig = field(default_factory=RewardConfig)
     counts: dict[str, float] = field(default_factory=dict)
@@ -78,7 +79,8 @@ class RewardTracker:
 
     def add_chunk(self, own: np.ndarray, partner: np.ndarray, own_is_backchannel: bool
                   ) -> tuple[float, dict[str, float]]:
-        """Score one aligned chunk of voice activity (bool ``[F]`` each).
+        """Score the next aligned frames of voice activity (bool ``[L]`` each: usually one
+        learner chunk; scoring frame by frame, any split gives the same totals).
 
         ``own_is_backchannel``: the learner's chunk was played by a backchannel action
         (its non-silent frames are backchannel, not speech).

@@ -2,14 +2,16 @@
 
 Owns :class:`LearnerSide`, shared by the Gymnasium env (one side) and the PettingZoo env
 (both sides): it validates actions against its spaces, queues the units on its
-:class:`~duplexsim.envs.learner.LearnerAgent`, scores the chunks both sides have played
-and builds the observation from what its learner was told. Must not touch the simulator.
+:class:`~duplexsim.envs.learner.LearnerAgent`, scores the frames of the global timeline
+both sides have played (:class:`~duplexsim.envs.world.PlayedStream`: where each chunk was
+played, so a partner's slip is heard where it happened) and builds the observation from
+what its learner was told. Must not touch the simulator.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +23,9 @@ from duplexsim.envs.learner import LearnerAgent
 from duplexsim.envs.observations import build_observation, observation_space
 from duplexsim.envs.rewards import TERMS, RewardConfig, RewardTracker
 from duplexsim.envs.speech import SpeechSource
+
+if TYPE_CHECKING:
+    from duplexsim.envs.world import PlayedStream
 
 FRAME_MS = 40
 ACTION_MODES = ("turn", "units")
@@ -89,19 +94,27 @@ class LearnerSide:
         if units is not None:
             self.own[chunk] = units
 
-    def score(self, theirs: Mapping[int, np.ndarray]) -> tuple[float, dict[str, float]]:
-        """Reward for every chunk both sides have now played (in order, once each)."""
-        mine = self.agent.played_chunks
+    def score(self, own: PlayedStream, theirs: PlayedStream, upto: int
+              ) -> tuple[float, dict[str, float]]:
+        """Reward for the global frames ``scored..upto-1`` (both sides final there), in order,
+        once each; one tracker call per own chunk (or stretch outside own chunks)."""
         total = dict.fromkeys(TERMS, 0.0)  # same keys every step (vector envs merge infos)
-        while self.scored in mine and self.scored in theirs:
-            k = self.scored
-            own_vad = ~np.isin(mine[k], self.silence)
-            partner_vad = ~np.isin(theirs[k], self.silence)
-            _, terms = self.tracker.add_chunk(own_vad, partner_vad, k in self.backchannel_chunks)
+        if upto <= self.scored:
+            return 0.0, total
+        own_units, own_chunk = own.frames(self.scored, upto)
+        partner_units, partner_chunk = theirs.frames(self.scored, upto)
+        own_vad = (own_chunk >= 0) & ~np.isin(own_units, self.silence)  # no chunk: silent
+        partner_vad = (partner_chunk >= 0) & ~np.isin(partner_units, self.silence)
+        cuts = [0, *(np.flatnonzero(own_chunk[1:] != own_chunk[:-1]) + 1).tolist(),
+                len(own_chunk)]
+        for lo, hi in pairwise(cuts):
+            piece = slice(lo, hi)
+            _, terms = self.tracker.add_chunk(own_vad[piece], partner_vad[piece],
+                                              int(own_chunk[lo]) in self.backchannel_chunks)
             for name, value in terms.items():
                 total[name] += value
-            self.vad.append(np.stack([own_vad, partner_vad]))
-            self.scored += 1
+            self.vad.append(np.stack([own_vad[piece], partner_vad[piece]]))
+        self.scored = upto
         return float(sum(total.values())), total
 
     def observation(self, chunk: int, n_chunks: int) -> dict[str, np.ndarray]:

@@ -118,16 +118,18 @@ class TurnTakingEnv(gym.Env):
     ## Rewards
     Weighted terms (:class:`~duplexsim.envs.rewards.RewardConfig`: the ``reward=``
     argument if given, else the scenario's ``[reward]`` table, else the defaults) on
-    the global timeline, chunk ``k`` of both sides aligned: overlap (per second), gaps
+    the global timeline, frame by frame, each side's chunks where the simulator played
+    them (a partner with ``estimation = "wait"`` is heard slipped, its slip gaps silent),
+    over the learner's ``n_chunks`` chunks: overlap (per second), gaps
     beyond ``gap_free_ms`` (per second), floor-transfer-offset log-likelihood under the
     target corpus distribution at each partner-to-learner transition, interrupting the
     partner, backchannel placement (well placed and spaced out; backchannels never hold
-    the floor or fill a gap). A chunk is scored once both sides have played it, so
-    rewards trail the action by the decision lead. ``info["reward_terms"]`` has the
-    step's breakdown, ``info["events"]`` running turn-taking event counts, and the final
-    step's ``info["turntaking"]`` the episode summary of
-    :func:`duplexsim.metrics.turntaking.summarize_events`; :meth:`events` gives the
-    event table.
+    the floor or fill a gap). A frame is scored once both sides' playout is known up to it,
+    so rewards trail the action by the decision lead (and a partner's slip).
+    ``info["reward_terms"]`` has the step's breakdown, ``info["events"]`` running
+    turn-taking event counts, and the final step's ``info["turntaking"]`` the episode
+    summary of :func:`duplexsim.metrics.turntaking.summarize_events`; :meth:`events` gives
+    the event table.
 
     ## Starting State
     A fresh conversation at time 0 with nothing heard; the network and partner are seeded
@@ -143,7 +145,9 @@ class TurnTakingEnv(gym.Env):
     ## Arguments
     ``scenario`` (Scenario, TOML path or dict; default: embedded 30 s replay scenario),
     ``partner`` (None = the scenario's other side; "replay" | "scripted" | "syncllm"; a
-    SideConfig; or an Agent), ``action_mode`` ("turn" | "units"), ``side`` ("a" | "b"),
+    SideConfig; or an Agent; a syncllm partner may wait, ``estimation = "wait"``; the
+    learner's own side of the scenario may not: a ValueError names the key),
+    ``action_mode`` ("turn" | "units"), ``side`` ("a" | "b"),
     ``window`` (chunks, default 8), ``reward`` (RewardConfig or dict; replaces the
     scenario's ``[reward]`` table as a whole: keys a dict leaves out take the RewardConfig
     defaults, not the table's; None = the table), ``model`` (the learner's own SyncLLM:
@@ -200,7 +204,7 @@ class TurnTakingEnv(gym.Env):
         chunk = self.world.chunk
         self.learner.act(chunk, action)
         truncated = self.world.advance()
-        reward, terms = self.learner.score(self.world.played(other(self.learner.side)))
+        reward, terms = self.learner.score(*self.world.scorable(self.learner.side))
         info: dict[str, Any] = {
             "chunk": chunk, "time_ms": self.world.chunk * self.scenario.chunk_ms,
             "reward_terms": terms, "events": dict(self.learner.tracker.counts)}

@@ -5,13 +5,21 @@ Owns: building a :class:`duplexsim.sim.Session` with learner agents on one or bo
 (own chunk ``j`` is decided at ``max(0, j - lead) * chunk_ms`` of the side's clock, so a
 step runs the world up to the next decision), and the alignment of what both sides played
 for rewards. The embedded default scenario lives here too. Must not touch the simulator's
-internals: it only uses ``Session(scenario, agents)`` and ``run_until(t_ms)``.
+internals: it only uses ``Session(scenario, agents)``, ``run_until(t_ms)`` and
+``chunk_frames(side, j)``.
+
+Rewards are scored on the global timeline (:class:`PlayedStream`): each side's chunks are
+placed where the simulator played them, so a partner whose playout slips
+(``estimation = "wait"``, :mod:`duplexsim.sim.session`) is heard where it spoke, its slip
+gaps silent, not aligned with the learner by chunk index. A learner cannot wait: it is
+asked for one chunk per step on its clock (:func:`check_learners`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +30,7 @@ from duplexsim.config.scenario import Scenario, SideConfig, load_scenario, scena
 from duplexsim.envs.learner import LearnerAgent, RecordingAgent
 
 SIDES = ("a", "b")
+FRAME_MS = 40
 DEFAULT_CHUNK_MS = 160
 DEFAULT_DURATION_S = 30.0
 DEFAULT_N_CHUNKS = -(-round(DEFAULT_DURATION_S * 1000) // DEFAULT_CHUNK_MS)
@@ -98,6 +107,60 @@ def resolve_partner(scenario: Scenario, side: str,
                     f"{', '.join(PARTNER_KINDS)}, a SideConfig, or an Agent instance)")
 
 
+def check_learners(scenario: Scenario, sides: Mapping[str, Any]) -> None:
+    """A learner's side of the scenario must not wait: the env asks it for one chunk per step
+    at its decision time, it cannot stall for its partner."""
+    for side in sides:
+        cfg = getattr(scenario, side)
+        if cfg.waits:
+            raise ValueError(
+                f"scenario {side}.estimation: 'wait' on side {side}, which the learner plays: "
+                "a learner is driven by actions one chunk per step and cannot stall for its "
+                "partner (allowed: 'model' or 'silence' on a learner's side; a waiting "
+                "syncllm can be the partner)")
+
+
+@dataclass
+class PlayedStream:
+    """What one side played on the global 40 ms grid, grown as its chunks are played.
+
+    ``units[f]``/``chunk[f]``: the unit played in frame ``f`` and the side's chunk it
+    belongs to (-1: no chunk there, e.g. a slip gap: silence whatever ``units`` says).
+    ``known``: the leading frames that are final (a side's chunks play in order and never
+    move back, so everything before the end of its latest played chunk is).
+    """
+
+    units: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    chunk: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    known: int = 0
+    placed: int = 0
+    """Chunks 0..placed-1 are on the grid."""
+
+    def extend(self, played: Mapping[int, np.ndarray],
+               frames_of: Callable[[int], np.ndarray]) -> None:
+        """Place the side's newly played chunks (in chunk order) at ``frames_of(chunk)``."""
+        while self.placed in played:
+            idx = frames_of(self.placed)
+            end = int(idx.max()) + 1
+            self._grow(end)
+            self.units[idx] = played[self.placed]
+            self.chunk[idx] = self.placed
+            self.known = max(self.known, end)
+            self.placed += 1
+
+    def _grow(self, n: int) -> None:
+        """Room for ``n`` frames (allocated ahead, doubling; unplayed frames: chunk -1)."""
+        if n > len(self.units):
+            extra = max(n, 2 * len(self.units), 256) - len(self.units)
+            self.units = np.concatenate([self.units, np.zeros(extra, np.int64)])
+            self.chunk = np.concatenate([self.chunk, np.full(extra, -1, np.int64)])
+
+    def frames(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """(units, chunk) of frames ``start..stop-1`` (chunk -1 past what was played)."""
+        self._grow(stop)
+        return self.units[start:stop], self.chunk[start:stop]
+
+
 def build_partner(scenario: Scenario, side: str) -> Agent:
     kind = getattr(scenario, side).kind
     if kind not in PARTNER_KINDS:
@@ -116,11 +179,15 @@ class DuplexWorld:
 
     def __init__(self, scenario: Scenario, learners: Mapping[str, LearnerAgent],
                  partner: Agent | None = None):
+        check_learners(scenario, learners)
         self.scenario = scenario
         self.learners = dict(learners)
         self.partner = RecordingAgent(partner) if partner is not None else None
         self.chunk = 0  # next own chunk to be decided (same index on both sides)
         self.session: Any = None
+        self.streams: dict[str, PlayedStream] = {}
+        self._window_end: dict[str, int] = {}
+        self.ended = False
 
     @property
     def n_chunks(self) -> int:
@@ -141,6 +208,30 @@ class DuplexWorld:
             agents[next(s for s in SIDES if s not in self.learners)] = self.partner
         self.session = Session(scenario, agents)
         self.chunk = 0
+        self.ended = False
+        self.streams = {side: PlayedStream() for side in SIDES}
+        self._window_end = {}
+
+    def stream(self, side: str) -> PlayedStream:
+        """What ``side`` has played so far on the global timeline."""
+        stream = self.streams[side]
+        stream.extend(self.played(side), lambda j: self.session.chunk_frames(side, j))
+        return stream
+
+    def window_end(self, side: str) -> int:
+        """Frames of the global timeline a learner on ``side`` is scored over: up to the end
+        of its last chunk (a learner never slips)."""
+        if side not in self._window_end:
+            last = self.session.chunk_frames(side, self.n_chunks - 1)
+            self._window_end[side] = int(last.max()) + 1
+        return self._window_end[side]
+
+    def scorable(self, side: str) -> tuple[PlayedStream, PlayedStream, int]:
+        """``side``'s stream, its partner's, and how many leading frames both are final on
+        (up to the side's window; all of it once the episode has ended)."""
+        own, theirs = self.stream(side), self.stream(other(side))
+        end = self.window_end(side)
+        return own, theirs, end if self.ended else min(own.known, theirs.known, end)
 
     def _decision_ms(self, chunk: int) -> int:
         return max(0, chunk - self.scenario.decision_lead_chunks) * self.scenario.chunk_ms
@@ -151,7 +242,13 @@ class DuplexWorld:
             raise RuntimeError("reset() the world before advancing it")
         self.chunk += 1
         if self.chunk >= self.n_chunks:
-            self.session.run_until(round(self.scenario.duration_s * 1000) + 1)
+            # on past the end of the learners' last chunks: every partner chunk that starts
+            # before then (slipped or not) has been played and told (a chunk skipped by a
+            # busy worker is told by its end); later ones are outside the window
+            end_ms = max(self.window_end(side) for side in self.learners) * FRAME_MS
+            self.session.run_until(max(round(self.scenario.duration_s * 1000),
+                                       end_ms + self.scenario.chunk_ms) + 1)
+            self.ended = True
             return True
         target = self._decision_ms(self.chunk)
         if target > self._decision_ms(self.chunk - 1):

@@ -59,7 +59,7 @@ import numpy as np
 import simpy
 
 from duplexsim.agents.base import Agent
-from duplexsim.config.scenario import Scenario
+from duplexsim.config.scenario import FRAME_MS, Scenario
 from duplexsim.sim.buffer import ReceiveBuffer
 from duplexsim.sim.build import SIDES, build_agents, compute_ms, silence_unit_of
 from duplexsim.sim.clock import ARRIVE, DECIDE, SEND, ChunkClock, at
@@ -143,6 +143,15 @@ class Session:
         elif j < self.n_chunks:  # the worker may reach its last chunks after they were sent
             end = max(end, self._next_decision_ms[key])
         return end
+
+    def chunk_frames(self, key: str, j: int) -> np.ndarray:
+        """The global 40 ms frames ``[F]`` chunk ``j`` of side ``key`` plays on, as in
+        ``Trace.units``: its clock's frame starts shifted by the slip it was played with (a
+        chunk not played yet: the side's slip so far, final for a side that never waits)."""
+        clock = self.clocks[key]
+        slip = self.chunk_slip_ms[key].get(j, self.slip_ms[key])
+        return np.array([(clock.frame_start(j, i, FRAME_MS) + slip) // FRAME_MS
+                         for i in range(self.scenario.frames_per_chunk)], np.int64)
 
     def run_until(self, t_ms: int) -> None:
         """Process every event before ``t_ms`` (events at ``t_ms`` itself are not run yet),

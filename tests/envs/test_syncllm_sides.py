@@ -102,3 +102,56 @@ def test_speak_plays_the_learners_own_model(agent_dir: Path) -> None:
     assert any(np.any(spy.proposals[k] != 0) for k in played)
     with pytest.raises(ValueError, match="model"):
         gym.make(TURN_TAKING_ID, scenario=scenario(), model=str(agent_dir), action_mode="units")
+
+
+def delayed(delay_ms: float):  # noqa: ANN201
+    from duplexsim.config.network import LinkConfig, NetworkConfig
+
+    link = LinkConfig(delay_ms=delay_ms)
+    return dataclasses.replace(scenario(), network=NetworkConfig(preset="ideal", a_to_b=link,
+                                                                 b_to_a=link))
+
+
+@pytest.mark.parametrize("estimation", ["wait", "model"])
+def test_rewards_hear_the_partner_where_it_played(agent_dir: Path, estimation: str) -> None:
+    from duplexsim.envs.rewards import RewardTracker
+
+    # 200 ms each way: a waiting partner's chunk j waits for the learner's chunk j - 1,
+    # which arrives 200 ms after it ended, so its playout slips 200 ms (5 frames) from chunk 1
+    partner = SideConfig(kind="syncllm", agent=str(agent_dir), estimation=estimation)
+    env = gym.make(TURN_TAKING_ID, scenario=delayed(200.0), partner=partner).unwrapped
+    env.reset(seed=1)
+    actions = [1, 1, 1, 0, 0, 2, 0, 0, 1, 1, 3, 0, 0, 0, 1]
+    rewards = []
+    for a in actions:
+        _, reward, _, truncated, _ = env.step(a)
+        rewards.append(reward)
+    assert truncated and len(actions) == env.world.n_chunks
+    trace = env.world.session.finish()
+    b = trace.decisions[trace.decisions["agent"] == "b"]
+    assert b["slip_ms"].tolist() == ([0] + [200] * 14 if estimation == "wait" else [0] * 15)
+    # what was scored = what the two sides played on the global timeline (Trace.units)
+    W = len(actions) * 4
+    silence = env.learner.silence
+    want = ~np.isin(trace.units[:, :W], silence)  # [2, W]: learner (a), partner (b)
+    scored = np.concatenate(env.learner.vad, axis=1)
+    assert np.array_equal(scored, want)
+    assert want[1].any()  # the partner spoke in the window
+    by_index = ~np.isin(np.concatenate(b["played_units"].to_list()[:15]), silence)
+    assert np.array_equal(by_index, want[1]) == (estimation != "wait")
+    # and the rewards are those of the tracker over that timeline
+    tracker = RewardTracker(env.learner.tracker.config)
+    total = sum(tracker.add_chunk(want[0, 4 * k:4 * k + 4], want[1, 4 * k:4 * k + 4],
+                                  k in env.learner.backchannel_chunks)[0] for k in range(15))
+    assert sum(rewards) == pytest.approx(total)
+
+
+def test_a_learner_side_that_waits_is_refused() -> None:
+    from duplexsim.envs.parallel import DuplexParallelEnv
+
+    waiting = SideConfig(kind="syncllm", agent="runs/agents/none", estimation="wait")
+    with pytest.raises(ValueError, match=r"scenario a\.estimation: 'wait' on side a, which "
+                                         r"the learner plays: .* cannot stall"):
+        gym.make(TURN_TAKING_ID, scenario=dataclasses.replace(scenario(), a=waiting))
+    with pytest.raises(ValueError, match=r"scenario b\.estimation: 'wait'"):
+        DuplexParallelEnv(scenario=dataclasses.replace(scenario(), b=waiting))
