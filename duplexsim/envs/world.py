@@ -28,6 +28,7 @@ import numpy as np
 from duplexsim.agents.base import Agent
 from duplexsim.config.scenario import Scenario, SideConfig, load_scenario, scenario_from_dict
 from duplexsim.envs.learner import LearnerAgent, RecordingAgent
+from duplexsim.sim.build import AGENT_BUILDERS
 
 SIDES = ("a", "b")
 FRAME_MS = 40
@@ -61,28 +62,9 @@ def other(side: str) -> str:
     return "b" if side == "a" else "a"
 
 
-def _replay(scenario: Scenario, side: str) -> Agent:
-    from duplexsim.agents.replay import ReplayAgent
-
-    return ReplayAgent.from_side(getattr(scenario, side), scenario, side)
-
-
-def _scripted(scenario: Scenario, side: str) -> Agent:
-    from duplexsim.agents.scripted import ScriptedAgent
-
-    return ScriptedAgent.from_side(getattr(scenario, side), scenario, side)
-
-
-def _syncllm(scenario: Scenario, side: str) -> Agent:
-    from duplexsim.agents import load
-
-    cfg = getattr(scenario, side)
-    return load(cfg.agent, chunk_ms=scenario.chunk_ms, seed=scenario.seed)
-
-
-PARTNER_KINDS: dict[str, Callable[[Scenario, str], Agent]] = {
-    "replay": _replay, "scripted": _scripted, "syncllm": _syncllm,
-}
+PARTNER_KINDS = AGENT_BUILDERS
+"""Partner kinds, built exactly as the simulator builds a scenario side (sampling settings,
+estimation, seed and name included)."""
 
 
 def resolve_partner(scenario: Scenario, side: str,
@@ -166,7 +148,7 @@ def build_partner(scenario: Scenario, side: str) -> Agent:
     if kind not in PARTNER_KINDS:
         raise ValueError(f"scenario {side}.kind: unknown partner kind {kind!r} "
                          f"(allowed: {', '.join(PARTNER_KINDS)})")
-    return PARTNER_KINDS[kind](scenario, side)
+    return PARTNER_KINDS[kind](getattr(scenario, side), scenario, side)
 
 
 class DuplexWorld:
