@@ -1,13 +1,24 @@
 """Latency sweep (issue 7): how turn-taking degrades with one-way delay, jitter and loss,
 with and without partner estimation.
 
-Full mode: F-F and F-C pairings of trained SyncLLM agents (``--agents runs/agents`` with
-``fisher/`` and ``candor/``) at one-way delays 0-640 ms, jitter sd 0/10/30 ms, loss 0/1%,
-estimation model / silence / wait, 3 seeds, 60 s (the issue's grid; ``--delays``,
-``--jitter``, ``--loss``, ``--estimation``, ``--seeds`` and ``--duration-s`` shrink it to a
-CPU budget). Smoke mode (``--smoke``): both sides replay
-the shipped dialogue, two delays, one seed, 10 s: checks the whole pipeline in seconds.
-Writes ``OUT/sweep.toml``, the sweep results and ``OUT/report/REPORT.md``.
+Full mode: trained SyncLLM agents (``--agents runs/agents`` with ``fisher/`` and
+``candor/``), 3 seeds x 60 s per grid point, in two sweeps per pairing:
+
+- ``delay``: one-way delays 0, 80, 160, 200, 240, 320, 480, 640 ms x estimation
+  model / silence / wait, no jitter, no loss; F-F and F-C (``OUT/F-F/delay``, ``OUT/F-C/delay``);
+- ``network``: jitter sd 0/10/30 ms x loss 0/1% x estimation at one-way delays 160 and
+  320 ms; F-C (``OUT/F-C/network``).
+
+``--factorial`` runs the issue's full product (delays x jitter x loss x estimation, 432
+cells a pairing) as one sweep instead (``OUT/F-X/factorial``): about 6x the CPU for
+interactions the two sweeps do not show. ``--delays``, ``--jitter``, ``--loss``,
+``--estimation``, ``--network-delays``, ``--seeds`` and ``--duration-s`` scale either.
+Estimation: ``model`` = the agent estimates missing partner chunks (SyncLLM); ``silence`` =
+missing chunks are assumed silent; ``wait`` = the agent stalls until the real chunks
+arrive and its playout slips (no estimation at all).
+Smoke mode (``--smoke``): both sides replay the shipped dialogue, two delays, one seed,
+10 s: checks the whole pipeline in seconds. Each sweep folder gets ``sweep.toml``, the
+results, ``report/REPORT.md`` and effect tables.
 
     python experiments/latency_sweep.py --out runs/latency            # full
     python experiments/latency_sweep.py --smoke --out /tmp/latency    # smoke
@@ -47,16 +58,47 @@ def base_scenario(smoke: bool, agents: Path, partner: str) -> str:
             '[output]\naudio = false\n')
 
 
-def sweep_for(args: argparse.Namespace, partner: str, base: Path) -> SweepConfig:
+def sweeps_for(args: argparse.Namespace, partner: str, base: Path,
+               ) -> dict[str, SweepConfig]:
+    """The sweeps to run for A = fisher against ``partner``, by sub-folder name."""
+    common = {"base": str(base), "workers": args.workers, "batch": args.batch}
     if args.smoke:
-        return SweepConfig(name=f"latency-smoke-{partner}", base=str(base), seeds=(0,),
-                           grid={BOTH_DELAYS: [0, 320]}, set={"duration_s": 10.0},
-                           workers=args.workers, batch=args.batch)
-    return SweepConfig(
-        name=f"latency-{partner}", base=str(base), seeds=tuple(range(args.seeds)),
-        workers=args.workers, batch=args.batch, set={"duration_s": args.duration_s},
-        grid={BOTH_DELAYS: args.delays, BOTH_JITTER: args.jitter, BOTH_LOSS: args.loss,
-              ESTIMATION: args.estimation})
+        return {"delay": SweepConfig(name=f"latency-smoke-{partner}", seeds=(0,),
+                                     grid={BOTH_DELAYS: [0, 320]}, set={"duration_s": 10.0},
+                                     **common)}
+    seeds, run = tuple(range(args.seeds)), {"duration_s": args.duration_s}
+    if args.factorial:
+        return {"factorial": SweepConfig(
+            name=f"latency-{partner}", seeds=seeds, set=run, **common,
+            grid={BOTH_DELAYS: args.delays, BOTH_JITTER: args.jitter, BOTH_LOSS: args.loss,
+                  ESTIMATION: args.estimation})}
+    out = {"delay": SweepConfig(name=f"latency-delay-{partner}", seeds=seeds, set=run,
+                                grid={BOTH_DELAYS: args.delays, ESTIMATION: args.estimation},
+                                **common)}
+    if partner in args.network_partners:
+        out["network"] = SweepConfig(
+            name=f"latency-network-{partner}", seeds=seeds, set=run, **common,
+            grid={BOTH_DELAYS: args.network_delays, BOTH_JITTER: args.jitter,
+                  BOTH_LOSS: args.loss, ESTIMATION: args.estimation})
+    return out
+
+
+def run_one(out: Path, config: SweepConfig, args: argparse.Namespace) -> None:
+    """Run one sweep into ``out``; write its report and effect tables."""
+    write_text(out / "sweep.toml", dump_sweep(config))
+    sweep = load_sweep(out / "sweep.toml")
+    table = run_sweep(sweep, out, progress=True)
+    corpus = args.corpus if (args.corpus / "manifest.json").is_file() else None
+    report = write_report(out, corpus=corpus)
+    grid = sweep.config.grid
+    keys = list(grid)
+    if len(grid[BOTH_DELAYS]) > 1:
+        write_effects(out, keys, BOTH_DELAYS, min(grid[BOTH_DELAYS]), name="effects_vs_delay0")
+    est = grid.get(ESTIMATION, [])
+    if len(est) > 1:
+        write_effects(out, keys, ESTIMATION, "wait" if "wait" in est else est[-1],
+                      name="effects_vs_estimation_off")
+    print(f"{len(table)} cells -> {report}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
                         choices=["model", "silence", "wait"])
     parser.add_argument("--partners", nargs="+", default=["fisher", "candor"],
                         choices=["fisher", "candor"], help="B's agent (A is fisher)")
+    parser.add_argument("--network-delays", type=int, nargs="+", default=[160, 320],
+                        help="one-way delays of the jitter x loss sweep")
+    parser.add_argument("--network-partners", nargs="+", default=["candor"],
+                        choices=["fisher", "candor"], help="pairings of the jitter x loss sweep")
+    parser.add_argument("--factorial", action="store_true",
+                        help="one full product sweep instead of the delay and network sweeps")
     args = parser.parse_args(argv)
     partners = ["fisher"] if args.smoke else args.partners
     for partner in partners:
@@ -76,22 +124,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no trained agent at {args.agents / partner} (train it: duplexsim train "
                   f"agents/{partner}.toml), or run with --smoke", file=sys.stderr)
             return 2
-        out = args.out / f"F-{partner[0].upper()}"
-        base = out / "base.toml"
+        pair = args.out / f"F-{partner[0].upper()}"
+        base = pair / "base.toml"
         write_text(base, base_scenario(args.smoke, args.agents, partner))
-        write_text(out / "sweep.toml", dump_sweep(sweep_for(args, partner, base)))
-        sweep = load_sweep(out / "sweep.toml")
-        table = run_sweep(sweep, out, progress=True)
-        corpus = args.corpus if (args.corpus / "manifest.json").is_file() else None
-        report = write_report(out, corpus=corpus)
-        keys = list(sweep.config.grid)
-        write_effects(out, keys, BOTH_DELAYS, min(sweep.config.grid[BOTH_DELAYS]),
-                      name="effects_vs_delay0")
-        est = sweep.config.grid.get(ESTIMATION, [])
-        if len(est) > 1:
-            write_effects(out, keys, ESTIMATION, "wait" if "wait" in est else est[-1],
-                          name="effects_vs_estimation_off")
-        print(f"{len(table)} cells -> {report}")
+        for name, config in sweeps_for(args, partner, base).items():
+            run_one(pair / name, config, args)
     return 0
 
 

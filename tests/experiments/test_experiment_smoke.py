@@ -57,7 +57,7 @@ def test_experiment_smoke(script, tmp_path):
         assert len(table) == 2 and table["ipus_per_min"].notna().all()
         assert (path.parent / "report" / "REPORT.md").is_file()
     if script == "latency_sweep.py":  # replay sides do not react to delay: zero effect
-        eff = pd.read_csv(out / "F-F" / "effects_vs_delay0.csv")
+        eff = pd.read_csv(out / "F-F" / "delay" / "effects_vs_delay0.csv")
         assert (eff["n_transitions"] > 0).all() and (eff["d_fto_median_ms"] == 0).all()
     if script == "presets.py":
         assert (out / "report" / "presets.png").stat().st_size > 0
