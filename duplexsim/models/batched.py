@@ -47,6 +47,8 @@ from transformers.cache_utils import Cache, CacheLayerMixin
 from duplexsim.models.streaming import SamplingConfig, piece_mask, sample_from_logits
 
 T = TypeVar("T")
+MERGE_TOKENS = 12
+"""Rows needing at most this many new tokens share one forward (see ``logits``)."""
 StreamProgram = Generator[torch.Tensor, int, T]
 """Yields an allowed-id mask [V] when it needs a token; is sent the sampled id."""
 
@@ -156,11 +158,17 @@ class BatchedStreamingLM:
             if len(self.tokens[b]) > self.max_tokens:
                 raise ValueError(f"stream {b}: {len(self.tokens[b])} tokens (allowed: <= "
                                  f"max_tokens={self.max_tokens}); crop or reset it first")
-        # decode steps (1-2 new tokens) share one forward; prefills go together in another
-        short = [b for b in need if len(self.tokens[b]) - self.n_cached[b] <= 4]
-        for group in (short, [b for b in need if b not in short]):
-            if group:
-                self._forward(group)
+        # one forward when no row brings more than MERGE_TOKENS new tokens; otherwise decode
+        # steps (<= 4 new tokens) and prefills go separately, so a long prefill does not pad
+        # every decode row to its length (16 rows x 16 tokens cost 2.5x 16 rows x 1 token)
+        pending = {b: len(self.tokens[b]) - self.n_cached[b] for b in need}
+        if need and max(pending.values()) <= MERGE_TOKENS:
+            self._forward(need)
+        else:
+            short = [b for b in need if pending[b] <= 4]
+            for group in (short, [b for b in need if b not in short]):
+                if group:
+                    self._forward(group)
         return torch.stack([self.last_logits[b] for b in rows])  # type: ignore[misc]
 
     def _forward(self, group: list[int]) -> None:
