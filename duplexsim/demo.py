@@ -35,8 +35,9 @@ class DemoPlan:
     """0.5 h overfits the small agents (validation loss rises after ~200 stage-3 steps);
     2 h does not within the cards' 500 steps."""
     conversation_s: float = 120.0
-    train_minutes: float = 12.0
-    """A cap: the cards' full step counts finish in about 6-7 min on a quiet 2-core machine."""
+    train_minutes: float = 14.0
+    """A cap: the cards' full step counts (150 + 150 + 1500) took 11.7 min for the CANDOR
+    agent on a quiet 2-core machine."""
     sim_seconds: float = 60.0
     seed: int = 0
     scenarios: tuple[str, ...] = (
