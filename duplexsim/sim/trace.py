@@ -42,9 +42,8 @@ import numpy as np
 import pandas as pd
 
 from duplexsim.atomic import atomic_path, write_json, write_text
-from duplexsim.config.scenario import Scenario
+from duplexsim.config.scenario import FRAME_MS, Scenario
 
-FRAME_MS = 40
 FALLBACK_SR_HZ = 16000
 LIST_COLUMNS = ("estimated_chunks", "estimated_units", "real_units", "played_units")
 STALL_COLUMNS = ("stall_ms", "slip_ms")
@@ -168,12 +167,10 @@ def build_trace(session: Any) -> Trace:
 def _timeline(session: Any, key: str, T: int) -> np.ndarray:
     """One side's played frames on the global grid (its clock may be offset/drifting)."""
     out = np.full(T, session.silence[key], np.int64)
-    clock, slip = session.clocks[key], session.chunk_slip_ms[key]
     for j, frames in session.played[key].items():
-        for i, unit in enumerate(frames):
-            idx = (clock.frame_start(j, i, FRAME_MS) + slip[j]) // FRAME_MS
-            if 0 <= idx < T:
-                out[idx] = unit
+        idx = session.chunk_frames(key, j)  # the same placement the envs score on
+        keep = (idx >= 0) & (idx < T)
+        out[idx[keep]] = np.asarray(frames)[keep]
     return out
 
 
