@@ -26,12 +26,17 @@ from typing import Any
 import numpy as np
 
 from duplexsim.agents.base import Agent
-from duplexsim.config.scenario import Scenario, SideConfig, load_scenario, scenario_from_dict
+from duplexsim.config.scenario import (
+    FRAME_MS,
+    Scenario,
+    SideConfig,
+    load_scenario,
+    scenario_from_dict,
+)
 from duplexsim.envs.learner import LearnerAgent, RecordingAgent
 from duplexsim.sim.build import AGENT_BUILDERS
 
 SIDES = ("a", "b")
-FRAME_MS = 40
 DEFAULT_CHUNK_MS = 160
 DEFAULT_DURATION_S = 30.0
 DEFAULT_N_CHUNKS = -(-round(DEFAULT_DURATION_S * 1000) // DEFAULT_CHUNK_MS)
