@@ -153,15 +153,15 @@ def generate_all(plan: Plan, prompts: list[Prompt]) -> dict[tuple[str, str, int]
         jobs = [(p, s, plan.out / "units" / f"{name}_{p.id.replace('/', '_')}_s{s}.npy")
                 for p in prompts for s in plan.seeds]
         todo = [(p, s, path) for p, s, path in jobs if not path.is_file()]
+        made: dict[Path, np.ndarray] = {}
         if todo:
-            made = continue_dialogues(files[agent], [p.prompt for p, _, _ in todo],
-                                      plan.continuation_s, chunk_ms=chunk,
-                                      seeds=[s for _, s, _ in todo], max_batch=plan.batch)
-            for (p, _, path), units in zip(todo, made, strict=True):
-                start = p.prompt.shape[1] // F * F  # the continuation starts at a chunk edge
-                _cached(path, lambda u=units, start=start: u[:, start:])
-        for p, s, path in jobs:
-            out[(p.id, name, s)] = np.load(path)
+            units = continue_dialogues(files[agent], [p.prompt for p, _, _ in todo],
+                                       plan.continuation_s, chunk_ms=chunk,
+                                       seeds=[s for _, s, _ in todo], max_batch=plan.batch)
+            for (p, _, path), u in zip(todo, units, strict=True):
+                made[path] = u[:, p.prompt.shape[1] // F * F:]  # from the chunk edge on
+        for p, s, path in jobs:  # new ones are written here, cached ones read
+            out[(p.id, name, s)] = _cached(path, lambda path=path, made=made: made[path])
     return out
 
 
