@@ -78,6 +78,9 @@ class Plan:
     """Also score ASR transcripts of the continuations (``--asr``; needs the asr extra)."""
     asr_prompts: int | None = None
     """ASR only for the first this many prompts of each corpus (None = all; smoke: 1)."""
+    temperature: float = 0.9
+    """Sampling temperature of both agents (the simulator's default; 1.0 = the model's
+    own distribution). Cached continuations do not record it: use a fresh ``--out``."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,7 @@ def generate_all(plan: Plan, prompts: list[Prompt]) -> dict[tuple[str, str, int]
     """
     from duplexsim.models.agentdir import load_agent_files
     from duplexsim.models.continuation import continue_dialogues
+    from duplexsim.models.streaming import SamplingConfig
 
     files = {a: load_agent_files(plan.agents / a) for a in AGENTS}
     out = {}
@@ -157,7 +161,8 @@ def generate_all(plan: Plan, prompts: list[Prompt]) -> dict[tuple[str, str, int]
         if todo:
             units = continue_dialogues(files[agent], [p.prompt for p, _, _ in todo],
                                        plan.continuation_s, chunk_ms=chunk,
-                                       seeds=[s for _, s, _ in todo], max_batch=plan.batch)
+                                       seeds=[s for _, s, _ in todo], max_batch=plan.batch,
+                                       sampling=SamplingConfig(plan.temperature))
             for (p, _, path), u in zip(todo, units, strict=True):
                 made[path] = u[:, p.prompt.shape[1] // F * F:]  # from the chunk edge on
         for p, s, path in jobs:  # new ones are written here, cached ones read
@@ -370,6 +375,7 @@ def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
                                                       "overlap"]].mean()
     text = [f"# Continuation study\n\nprompt {plan.prompt_s:g} s -> continuation "
             f"{plan.continuation_s:g} s; seeds {list(plan.seeds)}; "
+            f"sampling temperature {plan.temperature:g}; "
             f"{per_prompt['prompt'].nunique()} prompts from splits {list(plan.splits)}.\n",
             "## Pearson r across prompts (Table 2/6: vs ground truth; Table 7: vs prompt)\n",
             corr.to_markdown(index=False, floatfmt=".3f"),
@@ -430,6 +436,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompt-s", type=float, default=30.0)
     parser.add_argument("--continuation-s", type=float, default=90.0)
     parser.add_argument("--splits", nargs="+", default=["test", "val"])
+    parser.add_argument("--temperature", type=float, default=0.9,
+                        help="sampling temperature of both agents (1.0 = the model's own "
+                             "distribution); use a fresh --out when changing it")
     parser.add_argument("--asr", action="store_true",
                         help="also score ASR transcripts (needs: pip install 'duplexsim[asr]')")
     args = parser.parse_args(argv)
@@ -447,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
         agents, corpora = build_tiny_world(args.out / "world")
         plan = Plan(agents, corpora, args.out, tuple(args.chunk_ms), tuple(args.seeds),
                     prompt_s=3.0, continuation_s=6.0, prompts_per_corpus=4,
-                    splits=("train", "val", "test"), asr=args.asr, asr_prompts=1)
+                    splits=("train", "val", "test"), asr=args.asr, asr_prompts=1,
+                    temperature=args.temperature)
     else:
         missing = [a for a in AGENTS if not (args.agents / a / "agent.json").is_file()]
         if missing:
@@ -456,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         plan = Plan(args.agents, args.corpora, args.out, tuple(args.chunk_ms),
                     tuple(args.seeds), args.prompt_s, args.continuation_s, args.prompts,
-                    tuple(args.splits), asr=args.asr)
+                    tuple(args.splits), asr=args.asr, temperature=args.temperature)
     print(f"report -> {run_plan(plan)}")
     return 0
 

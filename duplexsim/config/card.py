@@ -146,6 +146,10 @@ class TrainCard:
     val_batches: int = 4
     checkpoint_every: int = 100
     log_every: int = 10
+    keep_best: bool = True
+    """End each stage on the weights with the lowest validation loss (checked every
+    ``val_every`` steps and at the end; the fixed validation batches make them comparable),
+    not the last ones. A small model on a small corpus overfits before its schedule ends."""
     stage2_gap_ms: tuple[int, int] = (200, 800)
     """Stage 2: silence between consecutive IPUs laid out without overlap (uniform range)."""
 

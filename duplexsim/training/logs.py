@@ -12,12 +12,16 @@ from typing import Any
 
 from duplexsim.atomic import atomic_path, write_json, write_text
 
-COLUMNS = ("stage", "step", "tokens", "loss", "val_loss", "lr", "elapsed_s")
+COLUMNS = ("stage", "step", "tokens", "loss", "val_loss", "lr", "elapsed_s", "kept_step",
+           "kept_val_loss")
+"""``kept_step`` / ``kept_val_loss``: on a stage's last row, the step whose weights the stage
+ends on and their validation loss (``[train] keep_best``); empty on the other rows."""
 
 
 def write_logs(out: Path, rows: list[dict[str, Any]], plot: bool = False) -> None:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n",
+                            restval="")
     writer.writeheader()
     writer.writerows(rows)
     write_text(out / "train_log.csv", buf.getvalue())
@@ -43,6 +47,11 @@ def plot_losses(rows: list[dict[str, Any]], path: Path) -> None:
             ax.plot(*zip(*train, strict=True), lw=0.8, label=f"{stage} train")
         if val:
             ax.plot(*zip(*val, strict=True), "o-", ms=3, label=f"{stage} val")
+        kept = [(offset + r["kept_step"], r["kept_val_loss"]) for r in part
+                if r.get("kept_step", "") != "" and r["kept_step"] != r["step"]]
+        if kept:  # the stage went back to earlier weights
+            ax.plot(*zip(*kept, strict=True), "k*", ms=9,
+                    label=f"{stage} kept (step {part[-1]['kept_step']})")
         x_end = offset + max(r["step"] for r in part)
         offset = x_end
         ax.axvline(x_end, color="grey", lw=0.5, ls=":")

@@ -79,6 +79,10 @@ class RunState:
     step: int = 0
     done: dict[str, float] = field(default_factory=dict)  # finished stage -> val loss
     log: list[dict[str, Any]] = field(default_factory=list)
+    kept: dict[str, int] = field(default_factory=dict)  # finished stage -> step of its weights
+    best: dict[str, Any] = field(default_factory=dict)
+    """This stage's lowest validation loss so far: ``{"val_loss", "step", "model"}`` (a CPU
+    copy of the weights; empty before the first validation or with ``keep_best = false``)."""
 
 
 class Trainer:
@@ -147,7 +151,8 @@ class Trainer:
             "stage": self.run.stage, "step": self.run.step, "done": self.run.done,
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "torch_rng": torch.get_rng_state(), "card": self.card_dict,
-            "vocab_size": self.vocab.size, "log": self.run.log,
+            "vocab_size": self.vocab.size, "log": self.run.log, "kept": self.run.kept,
+            "best": self.run.best,
         })
         write_logs(self.out, self.run.log)
 
@@ -161,14 +166,25 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
         self.run = RunState(state["stage"], int(state["step"]), dict(state["done"]),
-                            list(state["log"]))
+                            list(state["log"]), dict(state.get("kept", {})),
+                            dict(state.get("best", {})))
+
+    def note_val(self, val_loss: float) -> None:
+        """Remember the weights if ``val_loss`` is this stage's lowest (``keep_best``)."""
+        if not self.card.train.keep_best:
+            return
+        if not self.run.best or val_loss < self.run.best["val_loss"]:
+            self.run.best = {"val_loss": val_loss, "step": self.run.step,
+                             "model": {k: v.detach().to("cpu", copy=True)
+                                       for k, v in self.model.state_dict().items()}}
 
     def train_stage(self, name: str, train: StageData, val: StageData,
                     budget_s: float | None) -> float:
-        """Run (or resume) one stage; returns its final validation loss."""
+        """Run (or resume) one stage; returns the validation loss of the weights it ends on
+        (its lowest with ``keep_best``, else the last)."""
         s, tc = self.card.stages()[name], self.card.train
         if self.run.stage != name:
-            self.run.stage, self.run.step = name, 0
+            self.run.stage, self.run.step, self.run.best = name, 0, {}
             self.optimizer = self.new_optimizer(s)
         total = s.total_steps
         t0 = time.perf_counter()
@@ -185,6 +201,7 @@ class Trainer:
                                    "tokens": (step + 1) * tokens_per_step, "val_loss": ""}
             if (step + 1) % tc.val_every == 0:
                 row["val_loss"] = self.validate(val)
+                self.note_val(row["val_loss"])
             self.run.log.append(row)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}")
@@ -200,12 +217,18 @@ class Trainer:
             if (step + 1) % tc.checkpoint_every == 0:
                 self.save()
         bar.close()
-        val_loss = self.validate(val)
+        final = self.validate(val)
+        self.note_val(final)
+        kept, kept_loss = self.run.step, final
+        if self.run.best and self.run.best["val_loss"] < final:  # overfitted: go back
+            self.model.load_state_dict(self.run.best["model"])
+            kept, kept_loss = self.run.best["step"], self.run.best["val_loss"]
         self.run.log.append({"stage": name, "step": self.run.step, "loss": "", "lr": "",
                              "elapsed_s": round(time.perf_counter() - t0, 3),
-                             "tokens": self.run.step * tokens_per_step, "val_loss": val_loss})
-        self.run.done[name] = val_loss
-        return val_loss
+                             "tokens": self.run.step * tokens_per_step, "val_loss": final,
+                             "kept_step": kept, "kept_val_loss": kept_loss})
+        self.run.done[name], self.run.kept[name], self.run.best = kept_loss, kept, {}
+        return kept_loss
 
 
 def stage_budgets(card: AgentCard, max_minutes: float | None) -> dict[str, float | None]:
@@ -245,12 +268,12 @@ def make_vocab(card: AgentCard, train: Sequence[DialogueLike]) -> tuple[Vocab, A
 
 
 def agent_info(card: AgentCard, vocab: Vocab, val_loss: dict[str, float],
-               corpus: str) -> dict[str, Any]:
+               corpus: str, kept_step: dict[str, int] | None = None) -> dict[str, Any]:
     return {"format": "duplexsim-agent/1", "name": card.agent.name, "n_units": vocab.n_units,
             "n_text": vocab.n_text, "chunk_ms": list(card.train.chunk_ms),
             "silence_unit": card.model.silence_unit,
             "context_tokens": context_tokens(card.model), "corpus": corpus,
-            "val_loss": val_loss, "card": card.to_dict()}
+            "val_loss": val_loss, "kept_step": dict(kept_step or {}), "card": card.to_dict()}
 
 
 def train_agent(card: AgentCard, train: Sequence[DialogueLike], val: Sequence[DialogueLike],
@@ -265,7 +288,7 @@ def train_agent(card: AgentCard, train: Sequence[DialogueLike], val: Sequence[Di
     trainer = Trainer(card, vocab, out, dist, progress=progress)
     train_sets, val_sets = build_data(card, vocab, text_tok, train, val)
     val_loss = train_stages(trainer, train_sets, val_sets, max_minutes)
-    info = agent_info(card, vocab, val_loss, corpus)
+    info = agent_info(card, vocab, val_loss, corpus, trainer.run.kept)
     if dist.main:
         save_model(trainer.model, out / "model")
         save_text_tokenizer(text_tok, out / "text_tokenizer.json")

@@ -118,6 +118,8 @@ def test_train_agent_writes_the_agent_directory(tmp_path) -> None:
     assert saved["format"] == "duplexsim-agent/1" and saved["chunk_ms"] == [160, 200]
     assert set(saved["val_loss"]) == {"stage1", "stage2", "stage3"}
     assert all(np.isfinite(v) for v in info["val_loss"].values())
+    assert set(saved["kept_step"]) == {"stage1", "stage2", "stage3"}
+    assert all(1 <= k <= 2 for k in saved["kept_step"].values())
     rows = (root / "train_log.csv").read_text().splitlines()
     assert rows[0].startswith("stage,step,tokens,loss,val_loss")
     assert len(rows) > 6
@@ -129,3 +131,56 @@ def test_time_budget_ends_each_stage_near_its_share(tmp_path) -> None:
     trainer, train, val = _trainer(card, tmp_path / "run")
     trainer.train_stage("stage3", train["stage3"], val["stage3"], budget_s=1.0)
     assert 3 <= trainer.run.step < 10_000  # stopped by the budget, not by running out of steps
+
+
+@pytest.mark.parametrize("keep_best", [True, False])
+def test_keep_best_ends_the_stage_on_its_lowest_validation_loss(tmp_path, keep_best) -> None:
+    """A constant high rate overshoots: validation loss bottoms out mid-stage, then rises."""
+    from dataclasses import replace
+
+    card = tiny_card(steps=10)
+    card = replace(card, train=replace(card.train, val_every=1, keep_best=keep_best),
+                   stage3=replace(card.stage3, lr=0.05, schedule="constant"))
+    trainer, train, val = _trainer(card, tmp_path)
+    trainer.train_stage("stage3", train["stage3"], val["stage3"], None)
+    vals = [(r["step"], r["val_loss"]) for r in trainer.run.log if r["val_loss"] != ""]
+    best_step, best = min(vals, key=lambda sv: sv[1])
+    final = vals[-1][1]
+    assert best < final and best_step < 10  # the run does overfit, or this tests nothing
+    ends_on = trainer.validate(val["stage3"])  # the weights the stage leaves in the model
+    last = trainer.run.log[-1]
+    assert last["val_loss"] == final  # the log keeps the last weights' loss ...
+    if keep_best:  # ... and says which weights the stage ends on
+        assert (last["kept_step"], last["kept_val_loss"]) == (best_step, best)
+        assert ends_on == pytest.approx(best, abs=0)
+        assert trainer.run.done["stage3"] == best and trainer.run.kept["stage3"] == best_step
+    else:
+        assert last["kept_step"] == 10 and ends_on == pytest.approx(final, abs=0)
+        assert trainer.run.done["stage3"] == final
+    assert not trainer.run.best  # the copy is dropped once the stage ends
+
+
+def test_exact_resume_keeps_the_best_weights_seen_before_the_cut(tmp_path) -> None:
+    """The best-so-far weights live in the checkpoint: a resumed stage can still go back."""
+    from dataclasses import replace
+
+    card = tiny_card(steps=10)
+    card = replace(card, train=replace(card.train, val_every=1, checkpoint_every=5),
+                   stage1=replace(card.stage1, enabled=False),
+                   stage2=replace(card.stage2, enabled=False),
+                   stage3=replace(card.stage3, lr=0.05, schedule="constant"))
+    full, train, val = _trainer(card, tmp_path / "full")
+    train_stages(full, train, val, None)
+    cut, train, val = _trainer(card, tmp_path / "cut")
+    cut.optimizer, cut.run.stage = cut.new_optimizer(card.stage3), "stage3"
+    for step in range(5):  # what train_stage does, up to the checkpoint at step 5
+        cut.step(train["stage3"], card.stage3, step, 10)
+        cut.run.step = step + 1
+        cut.note_val(cut.validate(val["stage3"]))
+    cut.save()
+    resumed, train, val = _trainer(card, tmp_path / "cut")
+    train_stages(resumed, train, val, None)
+    assert resumed.run.kept == full.run.kept and full.run.kept["stage3"] <= 5
+    for (name, a), b in zip(full.model.state_dict().items(),
+                            resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
