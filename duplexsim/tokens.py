@@ -28,6 +28,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+FRAME_MS = 40
+"""One speech-unit frame (25 Hz, the paper's unit rate): the time grid of every stream."""
+
 ArrayLike = Sequence[int] | np.ndarray
 Prev = tuple[int | None, int | None]
 """Each stream's unit before the first decoded chunk; ``None`` = start of the stream."""
@@ -53,7 +56,7 @@ class SyncFormat:
 
     chunk_ms: int = 160
     """Chunk length; a positive multiple of ``frame_ms`` (paper: 160, 200, 240)."""
-    frame_ms: int = 40
+    frame_ms: int = FRAME_MS
     """Unit frame length (25 Hz units, as in the paper)."""
     n_units: int = 501
     """Unit ids are ``0 .. n_units-1`` (paper: 500 HuBERT clusters + silence)."""

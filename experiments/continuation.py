@@ -52,9 +52,9 @@ from tqdm import tqdm
 from duplexsim.atomic import atomic_path, write_text
 from duplexsim.metrics.protocol import correlations, mean_durations, split_prompt
 from duplexsim.metrics.turntaking import detect_events, summarize_events, vad_from_units
+from duplexsim.tokens import FRAME_MS
 
 AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
-FRAME_MS = 40
 ASR_COLUMNS = ("asr_ppl", "asr_oov_rate", "asr_words", "asr_repeat_rate", "asr_wer")
 
 

@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 
 from duplexsim.agents.base import ChunkReport
-
-FRAME_MS = 40
+from duplexsim.tokens import FRAME_MS
 
 
 def _silent(rng: np.random.Generator, n_frames: int, first: bool) -> np.ndarray:  # noqa: ARG001

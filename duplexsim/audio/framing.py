@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 
-FRAME_MS = 40  # one speech unit per 40 ms (25 Hz), the paper's unit rate
+from duplexsim.tokens import FRAME_MS
+
 FRAME_RATE_HZ = 1000 // FRAME_MS
 
 

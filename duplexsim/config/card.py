@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from duplexsim.config.loader import FieldError, from_dict, load_toml, raise_errors
+from duplexsim.tokens import FRAME_MS
 
-FRAME_MS = 40
 SIZES = ("tiny", "small", "paper")
 
 

@@ -33,8 +33,7 @@ from duplexsim.config.loader import (
 )
 from duplexsim.config.network import NetworkConfig
 from duplexsim.config.reward import RewardConfig
-
-FRAME_MS = 40  # one 25 Hz unit frame (duplexsim.tokens.SyncFormat.frame_ms)
+from duplexsim.tokens import FRAME_MS
 
 SideKind = Literal["syncllm", "replay", "scripted"]
 

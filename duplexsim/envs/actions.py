@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-FRAME_MS = 40
+from duplexsim.tokens import FRAME_MS
+
 MIN_UTTERANCE_FRAMES = 5  # 200 ms: shorter IPUs are too short to carry a turn
 BACKCHANNEL_FRAMES = 10  # 400 ms: a typical "mhm" / "yeah" (bc_max_ms of the metrics is 1 s)
 

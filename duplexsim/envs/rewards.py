@@ -37,10 +37,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from duplexsim.config.reward import RewardConfig
+from duplexsim.tokens import FRAME_MS
 
 __all__ = ["COUNTS", "TERMS", "RewardConfig", "RewardTracker"]
 
-FRAME_MS = 40
 
 TERMS = ("overlap", "gap", "fto", "interrupt", "backchannel")
 COUNTS = ("overlap_ms", "gap_ms", "transitions", "interruptions", "backchannels_good",

@@ -23,11 +23,11 @@ from duplexsim.envs.learner import LearnerAgent
 from duplexsim.envs.observations import build_observation, observation_space
 from duplexsim.envs.rewards import TERMS, RewardConfig, RewardTracker
 from duplexsim.envs.speech import SpeechSource
+from duplexsim.tokens import FRAME_MS
 
 if TYPE_CHECKING:
     from duplexsim.envs.world import PlayedStream
 
-FRAME_MS = 40
 ACTION_MODES = ("turn", "units")
 
 

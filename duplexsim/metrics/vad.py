@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
-FRAME_MS = 40  # unit frame (25 Hz)
+from duplexsim.tokens import FRAME_MS
 
 
 @dataclass(frozen=True)
