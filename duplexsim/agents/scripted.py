@@ -8,7 +8,9 @@ Must not know about the network or the simulator's timing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -67,9 +69,18 @@ class ScriptedAgent:
 
     @classmethod
     def from_side(cls, side: Any, scenario: Any, key: str) -> ScriptedAgent:
-        """Build from a scenario ``SideConfig`` (kind = "scripted") for side ``key``."""
+        """Build from a scenario ``SideConfig`` (kind = "scripted") for side ``key``.
+
+        Speaks its partner's unit vocabulary when the partner is a trained agent (``n_units``
+        and ``silence_unit`` from its ``agent.json``), else the default 501 units, silence 0.
+        """
+        other = scenario.b if key == "a" else scenario.a
+        vocab = {"n_units": 501, "silence_unit": 0}
+        info = Path(other.agent or "") / "agent.json" if other.kind == "syncllm" else None
+        if info is not None and info.is_file():  # a missing one is the syncllm side's error
+            vocab = {k: int(json.loads(info.read_text())[k]) for k in vocab}
         return cls(side.policy, scenario.frames_per_chunk, scenario.n_chunks, first=key == "a",
-                   name=f"scripted:{side.policy}:{key}")
+                   name=f"scripted:{side.policy}:{key}", **vocab)
 
     def reset(self, seed: int) -> None:
         rng = np.random.default_rng(np.random.SeedSequence(int(seed)))

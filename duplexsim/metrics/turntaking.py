@@ -315,3 +315,34 @@ def summarize_events(events: pd.DataFrame, duration_ms: float) -> dict[str, floa
         "silence_share": 1.0 - speech,
         "overlap_share": both / duration_ms,
     }
+
+
+def listener_onsets(
+    vad: np.ndarray, frame_ms: float = 40, params: TurnTakingParams | None = None
+) -> tuple[int, float]:
+    """Listener onsets and the listening time they could start in: ``(onsets, seconds)``.
+
+    A speaker is *listening* in a frame where the partner is inside an IPU and the speaker
+    has been silent (outside its own IPUs) for at least ``bc_pre_silence_ms``; an *onset* is
+    an own IPU starting right after a listening frame. ``onsets / seconds`` is the hazard of
+    speaking up while listening, the thing a backchannel rate is made of, freed from how much
+    listening time a conversation happens to offer (both speakers pooled).
+    """
+    params = params or TurnTakingParams()
+    vad = np.asarray(vad, dtype=bool)
+    if vad.ndim != 2 or vad.shape[0] != 2:
+        raise ValueError(f"vad must have shape [2, T] (two speakers), got {vad.shape}")
+    p = _frames(params, frame_ms)
+    n = vad.shape[1]
+    ipus = [_ipus(vad[s], p["min_pause"], p["min_ipu"]) for s in (0, 1)]
+    masks = np.stack([_mask(*ipus[s], n) for s in (0, 1)])
+    t = np.arange(n)
+    onsets, frames = 0, 0
+    for s in (0, 1):
+        last_active = np.maximum.accumulate(np.where(masks[s], t, -(10**9)))
+        listening = ((t - last_active) >= p["pre"]) & masks[1 - s]
+        frames += int(listening.sum())
+        starts = ipus[s][0]
+        starts = starts[starts > 0]
+        onsets += int(listening[starts - 1].sum())
+    return onsets, frames * frame_ms / 1000.0

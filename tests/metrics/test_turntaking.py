@@ -15,6 +15,7 @@ from duplexsim.metrics.turntaking import (
     SUMMARY_KEYS,
     TurnTakingParams,
     detect_events,
+    listener_onsets,
     summarize_events,
     vad_from_units,
 )
@@ -185,3 +186,17 @@ def test_one_fto_per_switch_of_the_sole_speaker(n_runs, seed):
     assert len(ftos) == switches
     # FTO = incoming IPU start - outgoing IPU end, so it is never below -(incoming IPU length)
     assert (ftos.to_numpy() > -n * FRAME).all()
+
+
+def test_listener_onsets_count_speaking_up_after_a_second_of_listening():
+    # B listens from the start, speaks up at 2.0 s (an onset), again at 2.8 s after only
+    # 0.5 s of silence (not one); A talks throughout 0-5 s, so A never listens.
+    vad = timeline(5000, [(0, 5000)], [(2000, 2300), (2800, 3100)])
+    onsets, seconds = listener_onsets(vad, FRAME)
+    assert onsets == 1
+    # listening: 0-2.0 s, then every frame that ends 1.0 s or more after B's last speech
+    # (ends at 3.1 s): the frames 4.09-5.0 s
+    assert seconds == pytest.approx(2.0 + 0.91)
+    assert listener_onsets(timeline(3000, [], []), FRAME) == (0, 0.0)  # nobody talks
+    with pytest.raises(ValueError, match="shape"):
+        listener_onsets(np.zeros((3, 10), dtype=bool), FRAME)

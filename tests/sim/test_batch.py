@@ -108,3 +108,13 @@ def test_lockstep_batches_one_request_per_thread_per_round(tiny_agent_dir: Path)
         for step in range(calls[b]):
             alone.append(0, [b + 1 + step])
             np.testing.assert_allclose(alone.logits([0])[0], got[b][step], atol=1e-5)
+
+
+def test_scripted_partner_speaks_the_trained_agents_unit_vocabulary(tiny_agent_dir: Path) -> None:
+    import json
+
+    n_units = json.loads((tiny_agent_dir / "agent.json").read_text())["n_units"]
+    scenario = _pair(tiny_agent_dir, 0, 0.0, partner="scripted")
+    scenario = dataclasses.replace(scenario, b=SideConfig(kind="scripted", policy="random-talker"))
+    played = run(scenario).timeline()["b_played"].to_numpy()
+    assert (played != 0).any() and played.max() < n_units < 501
