@@ -51,10 +51,18 @@ from tqdm import tqdm
 
 from duplexsim.atomic import atomic_path, write_text
 from duplexsim.metrics.protocol import correlations, mean_durations, split_prompt
-from duplexsim.metrics.turntaking import detect_events, summarize_events, vad_from_units
+from duplexsim.metrics.turntaking import (
+    detect_events,
+    listener_onsets,
+    summarize_events,
+    vad_from_units,
+)
 from duplexsim.tokens import FRAME_MS
 
 AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
+COMPARED = ("fto_median_ms", "backchannels_per_min", "listener_onsets_per_s")
+"""Statistics each agent is held against both corpora on (issue 4: the first two; the third,
+:func:`~duplexsim.metrics.turntaking.listener_onsets`, explains the second)."""
 ASR_COLUMNS = ("asr_ppl", "asr_oov_rate", "asr_words", "asr_repeat_rate", "asr_wer")
 
 
@@ -274,12 +282,21 @@ def correlation_tables(per_prompt: pd.DataFrame) -> pd.DataFrame:
 
 
 def pooled_stats(vads: list[np.ndarray]) -> dict[str, float]:
-    """FTO median and backchannels/min over several dialogues pooled (events concatenated)."""
+    """FTO median, backchannels/min and listener onsets per listening second over several
+    dialogues pooled (events concatenated)."""
     events = pd.concat([detect_events(v, FRAME_MS) for v in vads], ignore_index=True)
     total_ms = sum(v.shape[1] for v in vads) * FRAME_MS
     s = summarize_events(events, total_ms)
+    onsets = np.array([listener_onsets(v, FRAME_MS) for v in vads], dtype=float)
     return {"fto_median_ms": s["fto_median_ms"], "backchannels_per_min":
-            s["backchannels_per_min"], "n_dialogues": len(vads)}
+            s["backchannels_per_min"], "listener_onsets_per_s": _rate(onsets),
+            "n_dialogues": len(vads)}
+
+
+def _rate(onsets: np.ndarray) -> float:
+    """Pooled onsets per listening second from ``[(onsets, seconds), ...]`` rows."""
+    seconds = onsets[:, 1].sum() if len(onsets) else 0.0
+    return float(onsets[:, 0].sum() / seconds) if seconds > 0 else float("nan")
 
 
 def bootstrap_ci(vads: list[np.ndarray], key: str, n_boot: int = 200,
@@ -287,10 +304,14 @@ def bootstrap_ci(vads: list[np.ndarray], key: str, n_boot: int = 200,
     """95% percentile bootstrap CI of a pooled statistic, resampling whole dialogues."""
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     events = [detect_events(v, FRAME_MS) for v in vads]
+    onsets = np.array([listener_onsets(v, FRAME_MS) for v in vads], dtype=float)
     ms = np.array([v.shape[1] * FRAME_MS for v in vads], dtype=float)
     vals = []
     for _ in range(n_boot):
         idx = rng.integers(0, len(vads), len(vads))
+        if key == "listener_onsets_per_s":
+            vals.append(_rate(onsets[idx]))
+            continue
         table = pd.concat([events[i] for i in idx], ignore_index=True)
         vals.append(summarize_events(table, float(ms[idx].sum()))[key])
     finite = np.asarray(vals, dtype=float)
@@ -317,7 +338,7 @@ def corpus_comparison(plan: Plan, vads: dict[str, list[np.ndarray]],
         for label, group in [(f"syncllm-{agent[0]}-all", names), *[(n, [n]) for n in names]]:
             pool = [v for n in group for v in vads.get(n, [])]
             stats = pooled_stats(pool)
-            for key in ("fto_median_ms", "backchannels_per_min"):
+            for key in COMPARED:
                 lo, hi = bootstrap_ci(pool, key)
                 d = {c: abs(stats[key] - refs[c][key]) for c in AGENTS.values()}
                 other = next(c for c in AGENTS.values() if c != own)
@@ -332,13 +353,14 @@ def corpus_comparison(plan: Plan, vads: dict[str, list[np.ndarray]],
 
 
 def plot(corr: pd.DataFrame, comp: pd.DataFrame, path: Path) -> None:
-    """Left: r vs ground truth (pooled prompts) per source; right: agents vs corpora."""
+    """Left: r vs ground truth (pooled prompts) per source; right: agents vs corpora on each
+    statistic of :data:`COMPARED`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = plt.subplots(1, 1 + len(COMPARED), figsize=(5 * (1 + len(COMPARED)), 4.2))
     t = corr[(corr["reference"] == "ground_truth") & (corr["prompts"] == "all")]
     events = ["ipu", "pause", "fto", "avg"]
     x = np.arange(len(t))
@@ -348,7 +370,7 @@ def plot(corr: pd.DataFrame, comp: pd.DataFrame, path: Path) -> None:
     axes[0].axhline(0, color="k", lw=0.5)
     axes[0].set_ylabel("Pearson r vs ground truth")
     axes[0].legend(fontsize=7)
-    for ax, key in zip(axes[1:], ("fto_median_ms", "backchannels_per_min"), strict=True):
+    for ax, key in zip(axes[1:], COMPARED, strict=True):
         c = comp[(comp["metric"] == key) & comp["source"].str.endswith("-all")]
         for i, row in enumerate(c.itertuples()):
             ax.errorbar(i, row.value, yerr=[[row.value - row.ci_lo], [row.ci_hi - row.value]],

@@ -96,8 +96,13 @@ def test_continuation_smoke_scores_every_source_and_regenerates_identically(tmp_
     assert set(corr.loc[corr["reference"] == "prompt", "source"]) >= sources
     comp = pd.read_csv(out / "corpus_comparison.csv")
     assert set(comp["source"]) >= {"syncllm-f-all", "syncllm-c-all"}
+    assert set(comp["metric"]) == {"fto_median_ms", "backchannels_per_min",
+                                   "listener_onsets_per_s"}
     bc = comp[comp["metric"] == "backchannels_per_min"]
     assert (bc["own_value"] != bc["other_value"]).all()
+    hazard = comp[comp["metric"] == "listener_onsets_per_s"]
+    assert (hazard["own_value"] > 0).all() and (hazard["own_value"] != hazard["other_value"]).all()
+    assert "sampling temperature 0.9;" in (out / "REPORT.md").read_text()
     first = (out / "per_prompt.csv").read_bytes()
     for path in (out / "units").glob("syncllm-f-160_*.npy"):
         path.unlink()
