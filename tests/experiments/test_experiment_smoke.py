@@ -84,14 +84,15 @@ def test_continuation_smoke_scores_every_source_and_regenerates_identically(tmp_
     assert (out / "REPORT.md").is_file() and (out / "continuation.png").stat().st_size > 0
     per_prompt = pd.read_csv(out / "per_prompt.csv")
     sources = {f"syncllm-{a}-{c}" for a in "fc" for c in (160, 200, 240)}
-    assert set(per_prompt["source"]) == sources | {"ground_truth", "resynth", "prompt"}
+    formats = {f"format-{c}" for c in (160, 200, 240)}
+    assert set(per_prompt["source"]) == sources | formats | {"ground_truth", "resynth", "prompt"}
     counts = per_prompt.groupby("source")["prompt"].nunique()
     assert (counts == 8).all()  # 4 prompts from each corpus, scored for every source
     gen = per_prompt[per_prompt["source"].isin(sources)]
     assert gen["seconds"].between(6.0 - 0.24, 6.0).all()  # 6 s in whole chunks
     corr = pd.read_csv(out / "correlations.csv")
     pooled = corr[(corr["reference"] == "ground_truth") & (corr["prompts"] == "all")]
-    assert set(pooled["source"]) == sources | {"resynth", "prompt"}
+    assert set(pooled["source"]) == sources | formats | {"resynth", "prompt"}
     assert pooled.set_index("source").loc["resynth", "ipu"] > 0.9
     assert set(corr.loc[corr["reference"] == "prompt", "source"]) >= sources
     comp = pd.read_csv(out / "corpus_comparison.csv")
@@ -102,7 +103,12 @@ def test_continuation_smoke_scores_every_source_and_regenerates_identically(tmp_
     assert (bc["own_value"] != bc["other_value"]).all()
     hazard = comp[comp["metric"] == "listener_onsets_per_s"]
     assert (hazard["own_value"] > 0).all() and (hazard["own_value"] != hazard["other_value"]).all()
-    assert "sampling temperature 0.9;" in (out / "REPORT.md").read_text()
+    assert "sampling temperature 1;" in (out / "REPORT.md").read_text()
+    fmt = per_prompt[per_prompt["source"].str.startswith("format-")]
+    assert set(fmt["source"]) == {"format-160", "format-200", "format-240"}
+    assert fmt["prompt"].nunique() == 8 and fmt["seconds"].between(6.0, 6.24).all()
+    assert comp["nearer_own_format"].notna().any()
+    assert (comp["own_format"] != comp["own_value"]).any()  # the format moves statistics
     first = (out / "per_prompt.csv").read_bytes()
     for path in (out / "units").glob("syncllm-f-160_*.npy"):
         path.unlink()
