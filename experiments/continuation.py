@@ -383,15 +383,18 @@ def corpus_comparison(plan: Plan, vads: dict[str, list[np.ndarray]], silence: se
                 rows.append({"agent": agent, "source": label, "metric": key,
                              "value": stats[key], "ci_lo": lo, "ci_hi": hi,
                              "n_continuations": len(pool), "own_corpus": own,
-                             **_nearer(stats[key], refs[own][key], refs[other][key], ""),
-                             **_nearer(stats[key], fmt[own][key], fmt[other][key], "_format")})
+                             **_nearer(stats[key], refs[own][key], refs[other][key],
+                                       ("own_value", "other_value"), ""),
+                             **_nearer(stats[key], fmt[own][key], fmt[other][key],
+                                       ("own_format", "other_format"), "_format")})
     return pd.DataFrame(rows)
 
 
-def _nearer(value: float, own: float, other: float, suffix: str) -> dict[str, object]:
+def _nearer(value: float, own: float, other: float, names: tuple[str, str],
+            suffix: str) -> dict[str, object]:
+    """Columns of one reference: both values, the distances, and which is nearer."""
     d_own, d_other = abs(value - own), abs(value - other)
     ok = np.isfinite(d_own) and np.isfinite(d_other)
-    names = {"": ("own_value", "other_value")}.get(suffix, (f"own{suffix}", f"other{suffix}"))
     return {names[0]: own, names[1]: other, f"dist_own{suffix}": d_own,
             f"dist_other{suffix}": d_other,
             f"nearer_own{suffix}": bool(d_own < d_other) if ok else None}
