@@ -65,7 +65,7 @@ class SideConfig:
     silence = silence is assumed; wait = none are missing: the decision waits, with no
     deadline, for the real chunks (or the buffer's give-up), and this side's playout slips
     (stalls) instead of missing deadlines (see :mod:`duplexsim.sim.session`)."""
-    temperature: float = 0.9  # paper-style sampling: some diversity, few degenerate loops
+    temperature: float = 1.0  # the model's own distribution (0.9 measurably suppresses onsets)
     top_k: int = 0  # 0 = off
     top_p: float = 1.0  # 1 = off
     corpus: str = ""
