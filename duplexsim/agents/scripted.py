@@ -77,8 +77,11 @@ class ScriptedAgent:
         other = scenario.b if key == "a" else scenario.a
         vocab = {"n_units": 501, "silence_unit": 0}
         info = Path(other.agent or "") / "agent.json" if other.kind == "syncllm" else None
-        if info is not None and info.is_file():  # a missing one is the syncllm side's error
-            vocab = {k: int(json.loads(info.read_text())[k]) for k in vocab}
+        try:  # a missing or broken agent.json is the syncllm side's error to report
+            data = json.loads(info.read_text()) if info is not None and info.is_file() else {}
+            vocab = {k: int(data.get(k, v)) for k, v in vocab.items()}
+        except (ValueError, TypeError, AttributeError):
+            pass
         return cls(side.policy, scenario.frames_per_chunk, scenario.n_chunks, first=key == "a",
                    name=f"scripted:{side.policy}:{key}", **vocab)
 
