@@ -230,6 +230,20 @@ def _floor_events(
     return frames
 
 
+def _ipu_activity(
+    vad: np.ndarray, frame_ms: float, params: TurnTakingParams | None
+) -> tuple[dict[str, int], list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """Checked input -> thresholds in frames, each speaker's IPUs, and their masks ``[2, T]``."""
+    vad = np.asarray(vad, dtype=bool)
+    if vad.ndim != 2 or vad.shape[0] != 2:
+        raise ValueError(f"vad must have shape [2, T] (two speakers), got {vad.shape}")
+    if frame_ms <= 0:
+        raise ValueError(f"frame_ms must be > 0, got {frame_ms}")
+    p = _frames(params or TurnTakingParams(), frame_ms)
+    ipus = [_ipus(vad[s], p["min_pause"], p["min_ipu"]) for s in (0, 1)]
+    return p, ipus, np.stack([_mask(*ipus[s], vad.shape[1]) for s in (0, 1)])
+
+
 def detect_events(
     vad: np.ndarray, frame_ms: float = 40, params: TurnTakingParams | None = None
 ) -> pd.DataFrame:
@@ -242,16 +256,8 @@ def detect_events(
     ``duration_ms``, ``fto_ms`` (the floor-transfer offset, on one row per transition,
     NaN elsewhere) and ``transition`` (the row belongs to a floor transition).
     """
-    params = params or TurnTakingParams()
-    vad = np.asarray(vad, dtype=bool)
-    if vad.ndim != 2 or vad.shape[0] != 2:
-        raise ValueError(f"vad must have shape [2, T] (two speakers), got {vad.shape}")
-    if frame_ms <= 0:
-        raise ValueError(f"frame_ms must be > 0, got {frame_ms}")
-    p = _frames(params, frame_ms)
-    n = vad.shape[1]
-    ipus = [_ipus(vad[s], p["min_pause"], p["min_ipu"]) for s in (0, 1)]
-    masks = np.stack([_mask(*ipus[s], n) for s in (0, 1)])
+    p, ipus, masks = _ipu_activity(vad, frame_ms, params)
+    n = masks.shape[1]
     is_bc = [_backchannels(s, ipus, masks, p) for s in (0, 1)]
     floor_ipus = [(ipus[s][0][~is_bc[s]], ipus[s][1][~is_bc[s]]) for s in (0, 1)]
     floor = np.stack([_mask(*floor_ipus[s], n) for s in (0, 1)])
@@ -328,15 +334,8 @@ def listener_onsets(
     speaking up while listening, the thing a backchannel rate is made of, freed from how much
     listening time a conversation happens to offer (both speakers pooled).
     """
-    params = params or TurnTakingParams()
-    vad = np.asarray(vad, dtype=bool)
-    if vad.ndim != 2 or vad.shape[0] != 2:
-        raise ValueError(f"vad must have shape [2, T] (two speakers), got {vad.shape}")
-    p = _frames(params, frame_ms)
-    n = vad.shape[1]
-    ipus = [_ipus(vad[s], p["min_pause"], p["min_ipu"]) for s in (0, 1)]
-    masks = np.stack([_mask(*ipus[s], n) for s in (0, 1)])
-    t = np.arange(n)
+    p, ipus, masks = _ipu_activity(vad, frame_ms, params)
+    t = np.arange(masks.shape[1])
     onsets, frames = 0, 0
     for s in (0, 1):
         last_active = np.maximum.accumulate(np.where(masks[s], t, -(10**9)))
