@@ -309,45 +309,48 @@ def correlation_tables(per_prompt: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def pooled_stats(vads: list[np.ndarray]) -> dict[str, float]:
+@dataclass(frozen=True)
+class Scored:
+    """One dialogue's turn-taking events, length and listener onsets, computed once."""
+
+    events: pd.DataFrame
+    ms: float
+    onsets: tuple[int, float]
+    """``(onsets, listening seconds)``: :func:`~duplexsim.metrics.turntaking.listener_onsets`."""
+
+    @classmethod
+    def of(cls, vad: np.ndarray) -> Scored:
+        return cls(detect_events(vad, FRAME_MS), float(vad.shape[1] * FRAME_MS),
+                   listener_onsets(vad, FRAME_MS))
+
+
+def pooled_stats(dialogues: list[Scored]) -> dict[str, float]:
     """FTO median, backchannels/min and listener onsets per listening second over several
     dialogues pooled (events concatenated)."""
-    events = pd.concat([detect_events(v, FRAME_MS) for v in vads], ignore_index=True)
-    total_ms = sum(v.shape[1] for v in vads) * FRAME_MS
-    s = summarize_events(events, total_ms)
-    onsets = np.array([listener_onsets(v, FRAME_MS) for v in vads], dtype=float)
+    s = summarize_events(pd.concat([d.events for d in dialogues], ignore_index=True),
+                         sum(d.ms for d in dialogues))
+    onsets, seconds = (sum(d.onsets[i] for d in dialogues) for i in (0, 1))
     return {"fto_median_ms": s["fto_median_ms"], "backchannels_per_min":
-            s["backchannels_per_min"], "listener_onsets_per_s": _rate(onsets),
-            "n_dialogues": len(vads)}
+            s["backchannels_per_min"], "listener_onsets_per_s":
+            onsets / seconds if seconds > 0 else float("nan"), "n_dialogues": len(dialogues)}
 
 
-def _rate(onsets: np.ndarray) -> float:
-    """Pooled onsets per listening second from ``[(onsets, seconds), ...]`` rows."""
-    seconds = onsets[:, 1].sum() if len(onsets) else 0.0
-    return float(onsets[:, 0].sum() / seconds) if seconds > 0 else float("nan")
-
-
-def bootstrap_ci(vads: list[np.ndarray], key: str, n_boot: int = 200,
-                 seed: int = 0) -> tuple[float, float]:
-    """95% percentile bootstrap CI of a pooled statistic, resampling whole dialogues."""
+def bootstrap_cis(dialogues: list[Scored], n_boot: int = 200,
+                  seed: int = 0) -> dict[str, tuple[float, float]]:
+    """95% percentile bootstrap CI of each :data:`COMPARED` statistic, resampling whole
+    dialogues (the same resamples for every statistic)."""
     rng = np.random.default_rng(np.random.SeedSequence(seed))
-    events = [detect_events(v, FRAME_MS) for v in vads]
-    onsets = np.array([listener_onsets(v, FRAME_MS) for v in vads], dtype=float)
-    ms = np.array([v.shape[1] * FRAME_MS for v in vads], dtype=float)
     vals = []
     for _ in range(n_boot):
-        idx = rng.integers(0, len(vads), len(vads))
-        if key == "listener_onsets_per_s":
-            vals.append(_rate(onsets[idx]))
-            continue
-        table = pd.concat([events[i] for i in idx], ignore_index=True)
-        vals.append(summarize_events(table, float(ms[idx].sum()))[key])
-    finite = np.asarray(vals, dtype=float)
-    finite = finite[np.isfinite(finite)]
-    if len(finite) == 0:
-        return float("nan"), float("nan")
-    lo, hi = np.percentile(finite, [2.5, 97.5])
-    return float(lo), float(hi)
+        idx = rng.integers(0, len(dialogues), len(dialogues))
+        vals.append(pooled_stats([dialogues[i] for i in idx]))
+    out = {}
+    for key in COMPARED:
+        finite = np.asarray([v[key] for v in vals], dtype=float)
+        finite = finite[np.isfinite(finite)]
+        lo, hi = np.percentile(finite, [2.5, 97.5]) if len(finite) else (np.nan, np.nan)
+        out[key] = (float(lo), float(hi))
+    return out
 
 
 def corpus_comparison(plan: Plan, vads: dict[str, list[np.ndarray]], silence: set[int],
@@ -364,22 +367,24 @@ def corpus_comparison(plan: Plan, vads: dict[str, list[np.ndarray]], silence: se
     refs, refs_format = {}, {}
     for preset in AGENTS.values():
         units = [d.units for d in load_corpus(plan.corpora / preset).dialogues()]
-        refs[preset] = pooled_stats([vad_from_units(u, silence) for u in units])
+        refs[preset] = pooled_stats([Scored.of(vad_from_units(u, silence)) for u in units])
         for chunk in plan.chunk_ms:
-            refs_format[preset, chunk] = [vad_from_units(format_roundtrip(
-                u, chunk, tokenizer.n_units, tokenizer.silence_unit), silence) for u in units]
+            refs_format[preset, chunk] = [Scored.of(vad_from_units(format_roundtrip(
+                u, chunk, tokenizer.n_units, tokenizer.silence_unit), silence)) for u in units]
     rows = []
     for agent, own in AGENTS.items():
         other = next(c for c in AGENTS.values() if c != own)
+        scored = {c: [Scored.of(v) for v in vads.get(source_name(agent, c), [])]
+                  for c in plan.chunk_ms}
         groups = [(f"syncllm-{agent[0]}-all", list(plan.chunk_ms)),
                   *[(source_name(agent, c), [c]) for c in plan.chunk_ms]]
         for label, chunks in groups:
-            pool = [v for c in chunks for v in vads.get(source_name(agent, c), [])]
-            stats = pooled_stats(pool)
-            fmt = {c: pooled_stats([v for k in chunks for v in refs_format[c, k]])
+            pool = [d for c in chunks for d in scored[c]]
+            stats, cis = pooled_stats(pool), bootstrap_cis(pool)
+            fmt = {c: pooled_stats([d for k in chunks for d in refs_format[c, k]])
                    for c in AGENTS.values()}
             for key in COMPARED:
-                lo, hi = bootstrap_ci(pool, key)
+                lo, hi = cis[key]
                 rows.append({"agent": agent, "source": label, "metric": key,
                              "value": stats[key], "ci_lo": lo, "ci_hi": hi,
                              "n_continuations": len(pool), "own_corpus": own,
