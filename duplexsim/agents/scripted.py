@@ -8,9 +8,7 @@ Must not know about the network or the simulator's timing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -74,14 +72,17 @@ class ScriptedAgent:
         Speaks its partner's unit vocabulary when the partner is a trained agent (``n_units``
         and ``silence_unit`` from its ``agent.json``), else the default 501 units, silence 0.
         """
-        other = scenario.b if key == "a" else scenario.a
+        other_key = "b" if key == "a" else "a"
+        other = getattr(scenario, other_key)
         vocab = {"n_units": 501, "silence_unit": 0}
-        info = Path(other.agent or "") / "agent.json" if other.kind == "syncllm" else None
-        try:  # a missing or broken agent.json is the syncllm side's error to report
-            data = json.loads(info.read_text()) if info is not None and info.is_file() else {}
-            vocab = {k: int(data.get(k, v)) for k, v in vocab.items()}
-        except (ValueError, TypeError, AttributeError):
-            pass
+        if other.kind == "syncllm":
+            from duplexsim.models.agentdir import read_agent_json
+
+            try:
+                info = read_agent_json(other.agent)
+            except (ValueError, FileNotFoundError) as e:  # as the syncllm builder names it
+                raise ValueError(f"{other_key}.agent: {e}") from e
+            vocab = {k: int(info[k]) for k in vocab}
         return cls(side.policy, scenario.frames_per_chunk, scenario.n_chunks, first=key == "a",
                    name=f"scripted:{side.policy}:{key}", **vocab)
 
