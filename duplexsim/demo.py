@@ -37,8 +37,9 @@ class DemoPlan:
     falls at 1500 (2.76, against 3.22 at best on 2 h)."""
     conversation_s: float = 120.0
     train_minutes: float = 14.0
-    """A cap: the cards' full step counts (150 + 150 + 1500) took 11.7 min for the CANDOR
-    agent on a quiet 2-core machine."""
+    """A cap: the cards' full step counts (150 + 150 + 1500) took 12.1-12.3 min per agent on
+    4 h corpora on a quiet 2-core machine; a cold demo, with setup work, stops stage 3 at
+    about 1320 steps."""
     sim_seconds: float = 60.0
     seed: int = 0
     scenarios: tuple[str, ...] = (
