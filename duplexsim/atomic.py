@@ -2,6 +2,10 @@
 
 Every writer in duplexsim goes through :func:`atomic_path`: it hands out a temporary
 name in the destination folder and renames it over the target only on success.
+A command that writes a folder of outputs at once (a simulation's trace, a continuation,
+a unit tokenizer) writes them through :func:`output_dir`: into a staging folder first,
+moved in together on success, stale outputs of an earlier run removed, nothing left on
+failure. :func:`check_output_dir` checks a folder is writable before any work starts.
 """
 
 from __future__ import annotations
@@ -9,10 +13,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from duplexsim.errors import OutputError, os_problem
 
 
 @contextlib.contextmanager
@@ -38,6 +45,87 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # e.g. permission denied on a parent: treat as not there, the probe tells
+        return False
+
+
+def _missing_dirs(path: Path) -> list[Path]:
+    """``path`` and its parents that do not exist yet, deepest first."""
+    missing = []
+    while not _exists(path) and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def check_output_dir(path: str | os.PathLike[str], key: str = "--out") -> None:
+    """Raise :class:`~duplexsim.errors.OutputError` unless ``path`` is a folder that can be
+    written into, or can be created as one. Creates nothing: a probe file is made and removed
+    in the nearest existing folder. ``key`` names the flag or setting in the message."""
+    target = Path(path)
+    if _exists(target) and not target.is_dir():
+        raise OutputError(str(target), key, "is a file, not a folder",
+                          "a folder path; missing folders are created")
+    missing = _missing_dirs(target)
+    existing = missing[-1].parent if missing else target
+    if not existing.is_dir():
+        raise OutputError(str(existing), key, "is a file, not a folder",
+                          "a path through folders")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".duplexsim-probe-", dir=existing)
+    except OSError as e:
+        known = os_problem(e)
+        raise OutputError(str(target), key, known.message if known else
+                          f"cannot write ({e.strerror or e})",
+                          known.allowed if known else "a writable folder") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+@contextlib.contextmanager
+def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
+               last: Iterable[str] = (), whole: bool = False) -> Iterator[Path]:
+    """Yield an empty staging folder; on success its files are moved into ``out`` together.
+
+    A run's folder holds only that run's outputs: before the move, every file named in
+    ``owned`` that this run did not write is removed from ``out`` (e.g. the ``audio.wav`` of
+    an earlier run, when this one writes none). Files named in ``last`` (a completion marker
+    such as ``summary.json``) are removed first and moved in last. On failure ``out`` is left
+    as it was, and the folders this call created are removed again. The staging folder lies
+    inside ``out`` (same file system: the moves are renames). ``whole``: the folder is this
+    command's alone (a report): every file already in it counts as owned.
+    """
+    target = Path(out)
+    created = _missing_dirs(target)
+    target.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=target))
+    last = set(last)
+    try:
+        yield stage
+        written = sorted(p.relative_to(stage) for p in stage.rglob("*") if p.is_file())
+        names = {str(p) for p in written}
+        if whole:
+            owned = [str(p.relative_to(target)) for p in target.iterdir()
+                     if p.is_file() and not p.name.startswith(".")]
+        for name in last | (set(owned) - names):
+            (target / name).unlink(missing_ok=True)
+        for rel in sorted(written, key=lambda p: str(p) in last):  # markers last
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(stage / rel, target / rel)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        for folder in created:  # deepest first; stops at one that is not empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+    shutil.rmtree(stage, ignore_errors=True)
 
 
 def _umask() -> int:

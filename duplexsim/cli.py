@@ -3,6 +3,14 @@
 Each subcommand lives next to the code it drives, in a module exposing
 ``add_arguments(parser)`` and ``run(args) -> int``. Only the chosen subcommand's
 module is imported, so ``duplexsim validate`` does not pay for torch.
+
+One error path for every command (:func:`main`): the project's own errors
+(:class:`duplexsim.errors.DuplexsimError`) and the operating-system errors a user can fix
+(missing, is-a-directory, not-a-directory, permission, read-only, no space:
+:func:`duplexsim.errors.os_problem`) print one line per problem,
+``file: key or position: what is wrong (allowed: ...)``, on stderr and exit 2; so do bad
+command-line values (:class:`ArgumentParser`). Anything else is a bug and keeps its
+traceback. Commands check their inputs and output folder before they start work.
 """
 
 from __future__ import annotations
@@ -10,6 +18,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+from duplexsim.errors import DuplexsimError, finite_in, os_problem
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -25,9 +37,60 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+EXIT_BAD_INPUT = 2
+"""Exit status for input a user can fix (argparse's own usage-error status)."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with a bad flag reported as one line: ``duplexsim CMD: --flag: what is wrong
+    (allowed: ...)`` (exit 2), not a usage block; ``--help`` shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("argument "):
+            flag, _, rest = message[len("argument "):].partition(": ")
+            message = f"{flag.split('/')[-1]}: {rest}"
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message}\n")
+
+
+def number(low: float, high: float, *, integer: bool = False, low_open: bool = False,
+           allowed: str | None = None) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number in ``[low, high]`` (``(low, high]`` with
+    ``low_open``), an integer with ``integer``; anything else is a one-line error."""
+    kind = "an integer" if integer else "a number"
+    lo, hi = (f"{int(low):d}", f"{int(high):d}") if integer else (f"{low:g}", f"{high:g}")
+    allowed = allowed or f"{kind} {'>' if low_open else '>='} {lo} and <= {hi}"
+
+    def parse(text: str) -> float:
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind} (allowed: {allowed})"
+                                             ) from None
+        if not finite_in(value, low, high, low_open=low_open):
+            raise argparse.ArgumentTypeError(f"{text} is out of range (allowed: {allowed})")
+        return value
+
+    parse.__name__ = "integer" if integer else "number"
+    return parse
+
+
+def report(error: BaseException) -> int | None:
+    """Print ``error`` as one line per problem and return the exit status, or None when it is
+    not an error a user can fix (a bug: the caller re-raises it)."""
+    if isinstance(error, DuplexsimError):
+        problems = error.problems
+    elif isinstance(error, OSError) and (known := os_problem(error)) is not None:
+        problems = [known]
+    else:
+        return None
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
 def _top_parser() -> argparse.ArgumentParser:
     lines = [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
-    return argparse.ArgumentParser(
+    return ArgumentParser(
         prog="duplexsim",
         description="Full-duplex SyncLLM agents across a simulated network.",
         epilog="commands:\n" + "\n".join(lines) + "\n\n'duplexsim COMMAND --help' for details.",
@@ -51,10 +114,16 @@ def main(argv: list[str] | None = None) -> int:
         top.error(f"unknown command {argv[0]!r} (allowed: {', '.join(COMMANDS)})")
     name = argv[0]
     module = importlib.import_module(COMMANDS[name][0])
-    parser = argparse.ArgumentParser(prog=f"duplexsim {name}", description=COMMANDS[name][1])
+    parser = ArgumentParser(prog=f"duplexsim {name}", description=COMMANDS[name][1])
     module.add_arguments(parser)
     args = parser.parse_args(argv[1:])
-    return int(module.run(args) or 0)
+    try:
+        return int(module.run(args) or 0)
+    except (DuplexsimError, OSError) as e:
+        status = report(e)
+        if status is None:
+            raise
+        return status
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from duplexsim import cli
 from duplexsim.atomic import write_json
+from duplexsim.errors import MAX_CORPUS_HOURS, MAX_DURATION_S
 
 
 @dataclass(frozen=True)
@@ -63,12 +64,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=d.out, help="where the demo's results go")
     parser.add_argument("--root", type=Path, default=d.root,
                         help="corpora, unit tokenizer and agents go here (reused when present)")
-    parser.add_argument("--corpus-hours", type=float, default=d.corpus_hours)
-    parser.add_argument("--conversation-s", type=float, default=d.conversation_s)
-    parser.add_argument("--train-minutes", type=float, default=d.train_minutes,
-                        help="training budget per agent (wall minutes)")
-    parser.add_argument("--sim-seconds", type=float, default=d.sim_seconds)
-    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--corpus-hours", type=cli.number(0, MAX_CORPUS_HOURS, low_open=True),
+                        default=d.corpus_hours)
+    parser.add_argument("--conversation-s", type=cli.number(5, MAX_DURATION_S),
+                        default=d.conversation_s)
+    parser.add_argument("--train-minutes", type=cli.number(0, 1e6, low_open=True),
+                        default=d.train_minutes, help="training budget per agent (wall minutes)")
+    parser.add_argument("--sim-seconds", type=cli.number(0, MAX_DURATION_S, low_open=True),
+                        default=d.sim_seconds)
+    parser.add_argument("--seed", type=cli.number(0, 2**63 - 1, integer=True), default=d.seed)
 
 
 def _step(title: str, argv: list[str]) -> None:

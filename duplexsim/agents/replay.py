@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from duplexsim.agents.base import ChunkReport
+from duplexsim.errors import DuplexsimError, InputError, with_note
 
 
 class ReplayAgent:
@@ -41,17 +42,20 @@ class ReplayAgent:
         """
         from duplexsim import corpora
 
-        if side.corpus:
-            corpus = corpora.load_corpus(side.corpus)
-            dialogue_id = side.dialogue or (corpus.ids("test") or corpus.ids())[0]
-            dialogue = corpus.dialogue(dialogue_id)
-            silence = int(getattr(corpus.tokenizer(), "silence_unit", 0))
-        else:
-            dialogue = corpora.default_dialogue()
-            silence = int(getattr(dialogue, "silence_unit", 0))
+        try:
+            if side.corpus:
+                corpus = corpora.load_corpus(side.corpus)
+                dialogue_id = side.dialogue or (corpus.ids("test") or corpus.ids())[0]
+                dialogue = corpus.dialogue(dialogue_id)
+                silence = int(getattr(corpus.tokenizer(), "silence_unit", 0))
+            else:
+                dialogue = corpora.default_dialogue()
+                silence = int(getattr(dialogue, "silence_unit", 0))
+        except DuplexsimError as e:
+            raise with_note(e, f"scenario {key}.corpus / {key}.dialogue") from None
         if dialogue.units is None:
-            raise ValueError(f"{key}.dialogue: dialogue {dialogue.id!r} has no units "
-                             "(allowed: a corpus built with units, see `duplexsim corpus build`)")
+            raise InputError(f"{key}.dialogue", "", f"dialogue {dialogue.id!r} has no units",
+                             "a corpus built with units, see `duplexsim corpus build`")
         channel = 0 if side.channel is None else int(side.channel)
         return cls(dialogue.units[channel], scenario.frames_per_chunk, silence,
                    name=f"replay:{dialogue.id}:{channel}")

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from duplexsim.agents.base import ChunkReport
+from duplexsim.errors import DuplexsimError, with_note
 from duplexsim.tokens import FRAME_MS
 
 
@@ -80,8 +81,8 @@ class ScriptedAgent:
 
             try:
                 info = read_agent_json(other.agent)
-            except (ValueError, FileNotFoundError) as e:  # as the syncllm builder names it
-                raise ValueError(f"{other_key}.agent: {e}") from e
+            except DuplexsimError as e:  # as the syncllm builder names it
+                raise with_note(e, f"scenario {other_key}.agent") from None
             vocab = {k: int(info[k]) for k in vocab}
         return cls(side.policy, scenario.frames_per_chunk, scenario.n_chunks, first=key == "a",
                    name=f"scripted:{side.policy}:{key}", **vocab)

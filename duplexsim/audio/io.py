@@ -17,9 +17,10 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from duplexsim.atomic import atomic_path
+from duplexsim.errors import InputError
 
 
-class AudioError(ValueError):
+class AudioError(InputError):
     """A sound file that cannot be used as asked (names the file and what was expected)."""
 
 
@@ -49,7 +50,7 @@ def read_audio(
     """
     path = Path(path)
     if not path.is_file():
-        raise AudioError(f"{path}: audio file not found")
+        raise AudioError(str(path), "", "audio file not found", "an existing sound file")
     coding = _sphere_coding(path)
     if coding is not None and "shorten" in coding:
         raise AudioError(

@@ -9,15 +9,43 @@ A card has the tables ``[agent]``, ``[model]``, ``[train]``, ``[stage1]``, ``[st
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from duplexsim.config.loader import FieldError, from_dict, load_toml, raise_errors
+from duplexsim.errors import finite_in
 from duplexsim.tokens import FRAME_MS
 
 SIZES = ("tiny", "small", "paper")
+
+
+@dataclass(frozen=True)
+class SizePreset:
+    """The geometry a ``size`` stands for (``duplexsim.models.model`` builds it)."""
+
+    hidden_size: int
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    intermediate_size: int
+    context_tokens: int
+
+
+SIZE_PRESETS: dict[str, SizePreset] = {
+    # tests: ~0.1M params, fast enough to train a few steps in a test
+    "tiny": SizePreset(32, 2, 2, 2, 64, 256),
+    # CPU default: ~3.5M params. The machine ran h256/4 layers at ~8k tok/s (bf16 autocast,
+    # 2 cores) vs h128/2 at ~33k tok/s; issue 5 sizes its real-time goal for ~3M-param agents.
+    "small": SizePreset(256, 4, 4, 4, 688, 512),
+    # paper scale: Llama-3-8B geometry (GQA 32/8 heads), for GPUs
+    "paper": SizePreset(4096, 32, 32, 8, 14336, 8192),
+}
+
+# upper bounds of the model geometry: past them a typo, not a model (Llama-3-405B: hidden
+# 16384, 126 layers, 128 heads, intermediate 53248, context 128k)
+_MODEL_MAX = {"hidden_size": 65536, "n_layers": 1024, "n_heads": 1024, "n_kv_heads": 1024,
+              "intermediate_size": 1 << 20, "context_tokens": 1 << 20}
 
 
 @dataclass(frozen=True)
@@ -52,20 +80,40 @@ class ModelCard:
 
     def __post_init__(self) -> None:
         errors: list[FieldError] = []
-        for name in ("hidden_size", "n_layers", "n_heads", "n_kv_heads", "intermediate_size",
-                     "context_tokens"):
-            if getattr(self, name) < 0:
-                errors.append(FieldError(name, f"{getattr(self, name)} is negative",
-                                         ">= 0 (0 = size preset)"))
-        if self.n_units < 2:
-            errors.append(FieldError("n_units", f"{self.n_units} is too small", ">= 2"))
+        for name, high in _MODEL_MAX.items():
+            if not 0 <= getattr(self, name) <= high:
+                errors.append(FieldError(name, f"{getattr(self, name)} is out of range",
+                                         f"0 (= size preset) .. {high}"))
+        if not 2 <= self.n_units <= 1 << 20:
+            errors.append(FieldError("n_units", f"{self.n_units} is out of range",
+                                     f"2 .. {1 << 20}"))
         if not 0 <= self.silence_unit < max(self.n_units, 1):
             errors.append(FieldError("silence_unit", f"{self.silence_unit} out of range",
                                      f"0..{self.n_units - 1}"))
-        if self.text_vocab_size < 260:
-            errors.append(FieldError("text_vocab_size", f"{self.text_vocab_size} is too small",
-                                     ">= 260 (256 byte tokens + merges)"))
+        if not 260 <= self.text_vocab_size <= 1 << 20:
+            errors.append(FieldError("text_vocab_size", f"{self.text_vocab_size} is out of range",
+                                     f"260 (256 byte tokens + merges) .. {1 << 20}"))
+        if not errors and self.size in SIZE_PRESETS and not self.init_from:
+            geometry = self.geometry()
+            if geometry.hidden_size % geometry.n_heads:
+                errors.append(FieldError("n_heads", f"hidden_size {geometry.hidden_size} is not "
+                                         f"divisible by n_heads {geometry.n_heads}",
+                                         "a divisor of hidden_size"))
+            elif geometry.n_heads % geometry.n_kv_heads:
+                errors.append(FieldError("n_kv_heads", f"n_heads {geometry.n_heads} is not "
+                                         f"divisible by n_kv_heads {geometry.n_kv_heads}",
+                                         "a divisor of n_heads"))
         raise_errors(errors)
+
+    def geometry(self) -> SizePreset:
+        """The model's shape: the size preset with every non-zero key of the card in it."""
+        preset = SIZE_PRESETS[self.size]
+        return SizePreset(**{name: getattr(self, name) or getattr(preset, name)
+                             for name in _MODEL_MAX})
+
+
+_STAGE_MAX = 10**9
+"""Largest step count, batch or sequence length a stage takes (past it: a typo)."""
 
 
 @dataclass(frozen=True)
@@ -99,26 +147,28 @@ class StageCard:
 
     def __post_init__(self) -> None:
         errors: list[FieldError] = []
-        positive = ("batch_tokens", "grad_accum", "seq_len", "window_chunks")
-        for name in positive:
-            if getattr(self, name) <= 0:
-                errors.append(FieldError(name, f"{getattr(self, name)} is not positive", "> 0"))
+        for name in ("batch_tokens", "grad_accum", "seq_len", "window_chunks"):
+            if not 0 < getattr(self, name) <= _STAGE_MAX:
+                errors.append(FieldError(name, f"{getattr(self, name)} is out of range",
+                                         f"1 .. {_STAGE_MAX}"))
         for name in ("steps", "tokens", "warmup_steps"):
-            if getattr(self, name) < 0:
-                errors.append(FieldError(name, f"{getattr(self, name)} is negative", ">= 0"))
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            errors.append(FieldError("lr", f"{self.lr} is not a positive rate", "> 0"))
-        if not 0 <= self.min_lr_ratio <= 1:
-            errors.append(FieldError("min_lr_ratio", f"{self.min_lr_ratio}", "0..1"))
-        if self.batch_tokens < self.seq_len * self.grad_accum:
+            high = _STAGE_MAX * _STAGE_MAX if name == "tokens" else _STAGE_MAX
+            if not 0 <= getattr(self, name) <= high:
+                errors.append(FieldError(name, f"{getattr(self, name)} is out of range",
+                                         f"0 .. {high}"))
+        for name, low, high, low_open in (
+                ("lr", 0.0, 10.0, True), ("min_lr_ratio", 0.0, 1.0, False),
+                ("weight_decay", 0.0, 10.0, False), ("time_share", 0.0, 1e6, False),
+                ("speech_share_start", 0.0, 1.0, False), ("speech_share_end", 0.0, 1.0, False),
+                ("speech_share_sd", 0.0, 10.0, False)):
+            if not finite_in(getattr(self, name), low, high, low_open=low_open):
+                errors.append(FieldError(name, f"{getattr(self, name)} is not a finite number "
+                                         "in range", f"{'>' if low_open else '>='} {low:g} and "
+                                         f"<= {high:g}"))
+        if not errors and self.batch_tokens < self.seq_len * self.grad_accum:
             errors.append(FieldError("batch_tokens", f"{self.batch_tokens} < seq_len * grad_accum "
                                      f"= {self.seq_len * self.grad_accum}",
                                      ">= seq_len * grad_accum"))
-        for name in ("speech_share_start", "speech_share_end"):
-            if not 0 <= getattr(self, name) <= 1:
-                errors.append(FieldError(name, f"{getattr(self, name)}", "0..1"))
-        if self.speech_share_sd < 0 or self.time_share < 0 or self.weight_decay < 0:
-            errors.append(FieldError("speech_share_sd/time_share/weight_decay", "negative", ">= 0"))
         raise_errors(errors)
 
     @property
@@ -155,16 +205,19 @@ class TrainCard:
 
     def __post_init__(self) -> None:
         errors: list[FieldError] = []
-        if not self.chunk_ms or any(c <= 0 or c % FRAME_MS for c in self.chunk_ms):
+        if not self.chunk_ms or any(not 0 < c <= 60_000 or c % FRAME_MS for c in self.chunk_ms):
             errors.append(FieldError("chunk_ms", f"{list(self.chunk_ms)}",
-                                     "non-empty list of positive multiples of 40"))
+                                     "non-empty list of multiples of 40 up to 60000"))
         for name in ("val_every", "val_batches", "checkpoint_every", "log_every"):
-            if getattr(self, name) <= 0:
-                errors.append(FieldError(name, f"{getattr(self, name)} is not positive", "> 0"))
+            if not 0 < getattr(self, name) <= _STAGE_MAX:
+                errors.append(FieldError(name, f"{getattr(self, name)} is out of range",
+                                         f"1 .. {_STAGE_MAX}"))
+        if not 0 <= self.seed < 2**63:
+            errors.append(FieldError("seed", f"{self.seed} is out of range", "0 .. 2**63 - 1"))
         lo, hi = (self.stage2_gap_ms + (0, 0))[:2]
-        if len(self.stage2_gap_ms) != 2 or lo < 0 or hi < lo:
+        if len(self.stage2_gap_ms) != 2 or lo < 0 or hi < lo or hi > 600_000:
             errors.append(FieldError("stage2_gap_ms", f"{list(self.stage2_gap_ms)}",
-                                     "[low, high] with 0 <= low <= high"))
+                                     "[low, high] with 0 <= low <= high <= 600000"))
         raise_errors(errors)
 
 

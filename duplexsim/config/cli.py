@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import re
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from duplexsim.config.loader import ConfigError, Problem
+from duplexsim.config.loader import ConfigError, Problem, read_toml
+from duplexsim.errors import DuplexsimError
 
 # file kind -> (module, loader function): loaders are imported only when needed, so a
 # missing or broken module affects only files of its kind
@@ -64,15 +63,9 @@ def validate_file(path: str | Path, *, check_files: bool = False) -> list[Proble
     """Every problem in one file (empty list: the file is fine)."""
     file = str(path)
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return [Problem(file, "", "file not found")]
-    except (OSError, UnicodeDecodeError) as e:
-        return [Problem(file, "", f"cannot read: {e}")]
-    except tomllib.TOMLDecodeError as e:
-        found = re.search(r"at line (\d+)", str(e))  # Python 3.11 has no e.lineno
-        line = getattr(e, "lineno", None) or (found and found.group(1))
-        return [Problem(file, f"line {line}" if line else "", f"not valid TOML: {e}")]
+        data = read_toml(path)
+    except ConfigError as e:
+        return e.problems
     kind = file_kind(data)
     loader = _loader(kind, file)
     if isinstance(loader, Problem):
@@ -82,10 +75,8 @@ def validate_file(path: str | Path, *, check_files: bool = False) -> list[Proble
             loader(path, check_files=check_files)
         else:
             loader(path)
-    except ConfigError as e:
+    except DuplexsimError as e:  # anything else a loader raises is a bug: its traceback shows
         return e.problems
-    except (ValueError, TypeError, KeyError) as e:  # a loader that did not collect its problems
-        return [Problem(file, "", f"invalid {kind}: {e}")]
     return []
 
 

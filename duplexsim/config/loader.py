@@ -1,49 +1,40 @@
 """Build frozen dataclasses from TOML dicts, collecting *every* problem.
 
-A problem is reported as ``file: key: what is wrong (allowed: ...)``. Unknown keys are
-errors. Each dataclass validates its own values in ``__post_init__`` by raising
-:class:`FieldError` (one field) or ``ValueError`` (the message is attributed to the table);
-the loader catches them per table so that problems in sibling tables are all reported.
+A problem is reported as ``file: key: what is wrong (allowed: ...)``
+(:class:`duplexsim.errors.Problem`, raised together as a :class:`duplexsim.errors.ConfigError`;
+both are re-exported here). Unknown keys are errors. Each dataclass validates its own
+values in ``__post_init__`` by raising :class:`FieldError` (one field) or ``ValueError``
+(the message is attributed to the table); the loader catches them per table so that
+problems in sibling tables are all reported. Also the checked readers of TOML and JSON
+files (:func:`read_toml`, :func:`read_json`, :func:`json_number`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 import tomllib
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+from duplexsim.errors import (
+    ConfigError,
+    InputError,
+    MissingInputError,
+    Problem,
+    finite_in,
+    os_problem,
+)
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a configuration file."""
-
-    file: str
-    key: str
-    message: str
-    allowed: str | None = None
-
-    def __str__(self) -> str:
-        allowed = f" (allowed: {self.allowed})" if self.allowed else ""
-        return f"{self.file}: {self.key or '<top>'}: {self.message}{allowed}"
-
-
-class ConfigError(ValueError):
-    """Raised with every :class:`Problem` found in a configuration."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
-
-
-class FieldError(ValueError):
-    """Raised from ``__post_init__`` to blame one field.
+class FieldError(ConfigError):
+    """Raised from ``__post_init__`` to blame one field (the loader adds file and table).
 
     Example: ``FieldError("delay_ms", "must be >= 0", ">= 0")``.
     """
@@ -52,15 +43,21 @@ class FieldError(ValueError):
         self.field = field
         self.message = message
         self.allowed = allowed
-        super().__init__(f"{field}: {message}" + (f" (allowed: {allowed})" if allowed else ""))
+        super().__init__([Problem("", field, message, allowed)])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.field, self.message, self.allowed))
 
 
-class FieldErrors(ValueError):
+class FieldErrors(ConfigError):
     """Raised from ``__post_init__`` to blame several fields at once (all are reported)."""
 
     def __init__(self, errors: list[FieldError]):
         self.errors = list(errors)
-        super().__init__("; ".join(str(e) for e in self.errors))
+        super().__init__([p for e in self.errors for p in e.problems])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.errors,))
 
 
 def raise_errors(errors: list[FieldError]) -> None:
@@ -268,14 +265,78 @@ def from_dict(
     return out
 
 
-def load_toml(path: str | Path, cls: type[T]) -> T:
-    """Read a TOML file into ``cls``; syntax errors and schema problems are ConfigErrors."""
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML file; a missing, unreadable or malformed file is a :class:`ConfigError`
+    naming the file (and the line, for syntax errors)."""
     path = Path(path)
     try:
         with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError([Problem(str(path), "", "file not found")]) from None
+            return tomllib.load(fh)
+    except OSError as e:
+        known = os_problem(e)
+        message = "file not found" if isinstance(e, FileNotFoundError) else (
+            known.message if known else f"cannot read ({e.strerror or e})")
+        raise ConfigError([Problem(str(path), "", message,
+                                   "a TOML file" if known is None else known.allowed)]) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError([Problem(str(path), f"byte {e.start}", "not UTF-8 text",
+                                   "a UTF-8 TOML file")]) from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError([Problem(str(path), "", f"not valid TOML: {e}")]) from None
-    return from_dict(cls, data, file=str(path))
+        found = re.search(r"\(at line (\d+), column (\d+)\)", str(e))
+        where = f"line {found.group(1)}" if found else ""
+        what = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(e)) or "syntax error"
+        column = f" at column {found.group(2)}" if found else ""
+        raise ConfigError([Problem(str(path), where, f"not valid TOML: {what}{column}",
+                                   "TOML syntax, https://toml.io")]) from None
+
+
+def load_toml(path: str | Path, cls: type[T]) -> T:
+    """Read a TOML file into ``cls``; syntax errors and schema problems are ConfigErrors."""
+    return from_dict(cls, read_toml(path), file=str(path))
+
+
+def read_json(path: str | Path, *, what: str = "JSON file") -> dict[str, Any]:
+    """Parse a JSON file that must hold an object (``{...}``); a missing, unreadable or
+    malformed one is a :class:`~duplexsim.errors.InputError` naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MissingInputError(str(path), "", f"{what} not found", "an existing file") from None
+    except OSError as e:
+        known = os_problem(e)
+        raise InputError(str(path), "", known.message if known else f"cannot read ({e})",
+                         known.allowed if known else what) from None
+    except UnicodeDecodeError as e:
+        raise InputError(str(path), f"byte {e.start}", "not UTF-8 text", what) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(str(path), f"line {e.lineno}", f"corrupt {what}: {e.msg}",
+                         "valid JSON") from None
+    if not isinstance(data, dict):
+        raise InputError(str(path), "", f"{what} holds a JSON {_json_kind(data)}",
+                         "a JSON object {...}")
+    return data
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "list", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number")
+
+
+def json_number(data: Mapping[str, Any], file: str, key: str, low: float, high: float, *,
+                integer: bool = False) -> Any:
+    """``data[key]``, which must be a finite number (an integer with ``integer``) in
+    ``[low, high]``; otherwise an :class:`~duplexsim.errors.InputError` naming file and key."""
+    kind = "an integer" if integer else "a number"
+    allowed = (f"{kind} from {int(low)} to {int(high)}" if integer
+               else f"{kind} from {low:g} to {high:g}")
+    if key not in data:
+        raise InputError(file, key, "missing required key", allowed)
+    value = data[key]
+    if integer and (isinstance(value, bool) or not isinstance(value, int)):
+        raise InputError(file, key, f"{value!r} is not an integer", allowed)
+    if not finite_in(value, low, high):
+        raise InputError(file, key, f"{value!r} is out of range", allowed)
+    return value

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from duplexsim.config.loader import FieldError, raise_errors
+from duplexsim.errors import InputError, MissingInputError, finite_in
 
 JitterDist = Literal["none", "uniform", "normal", "pareto", "paretonormal", "trace"]
 LossModel = Literal["none", "bernoulli", "gilbert-elliott"]
@@ -78,6 +79,11 @@ class LinkConfig:
         return all(getattr(self, k) is not None for k in LINK_KEYS)
 
 
+# upper bounds of the link's amounts: past them a unit mistake, not a network
+_LINK_MAX = {"delay_ms": 600_000.0, "jitter_ms": 600_000.0, "bandwidth_kbps": 1e9,
+             "spike_period_s": 86_400.0, "spike_ms": 600_000.0, "spike_duration_ms": 86_400_000.0}
+
+
 def _link_errors(link: LinkConfig) -> list[FieldError]:
     """Per-field range checks (values that are None are not checked)."""
     errors: list[FieldError] = []
@@ -91,9 +97,9 @@ def _link_errors(link: LinkConfig) -> list[FieldError]:
         value = getattr(link, name)
         return value is not None and math.isfinite(value)
 
-    for name in ("delay_ms", "jitter_ms", "bandwidth_kbps", "spike_period_s", "spike_ms",
-                 "spike_duration_ms"):
-        need(name, finite(name) and getattr(link, name) >= 0, ">= 0", "is negative or not finite")
+    for name, high in _LINK_MAX.items():
+        need(name, finite(name) and 0 <= getattr(link, name) <= high, f">= 0 and <= {high:g}",
+             "is negative, not finite or too large")
     need("correlation", finite("correlation") and 0.0 <= (link.correlation or 0.0) < 1.0,
          "0 <= correlation < 1")
     need("loss", finite("loss") and 0.0 <= (link.loss or 0.0) <= 1.0, "0 <= loss <= 1")
@@ -108,6 +114,40 @@ def _link_errors(link: LinkConfig) -> list[FieldError]:
 
 
 LINK_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(LinkConfig))
+
+MAX_TRACE_DELAY_MS = 600_000.0
+"""Largest delay sample a jitter trace may hold (10 minutes): beyond it, a unit mistake."""
+
+
+def read_jitter_trace(path: str | Path) -> list[float]:
+    """Delay samples (ms) of a jitter trace file: one per line, blank lines and ``#``
+    comments skipped. Each must be a finite number in 0..600000 ms and there must be at
+    least 2; otherwise an :class:`~duplexsim.errors.InputError` naming the file and line."""
+    path = Path(path)
+    allowed = "one delay sample in ms per line, 0 .. 600000"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MissingInputError(str(path), "", "trace file not found", allowed) from None
+    except UnicodeDecodeError as e:
+        raise InputError(str(path), f"byte {e.start}", "not UTF-8 text", allowed) from None
+    values: list[float] = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        item = line.split("#", 1)[0].strip()
+        if not item:
+            continue
+        try:
+            value = float(item)
+        except ValueError:
+            raise InputError(str(path), f"line {n}", f"{item!r} is not a number",
+                             allowed) from None
+        if not finite_in(value, 0.0, MAX_TRACE_DELAY_MS):
+            raise InputError(str(path), f"line {n}", f"{item} is not a delay", allowed)
+        values.append(value)
+    if len(values) < 2:
+        raise InputError(str(path), "", f"{len(values)} samples",
+                         "at least 2 delay samples, one per line")
+    return values
 
 
 def _preset(delay_ms: float, jitter_ms: float, dist: str, loss: float, burst: float,

@@ -31,11 +31,14 @@ from duplexsim.config.loader import (
     load_toml,
     raise_errors,
 )
-from duplexsim.config.network import NetworkConfig
+from duplexsim.config.network import NetworkConfig, read_jitter_trace
 from duplexsim.config.reward import RewardConfig
+from duplexsim.errors import MAX_DURATION_S, DuplexsimError, finite_in
 from duplexsim.tokens import FRAME_MS
 
 SideKind = Literal["syncllm", "replay", "scripted"]
+MAX_SEED = 2**63 - 1
+MAX_CLOCK_OFFSET_MS = 3_600_000
 
 # Which SideConfig keys each kind reads (registry); a non-default value of another
 # kind's key is an error rather than silently ignored.
@@ -99,6 +102,11 @@ class SideConfig:
               "0, 1")
         _need(errors, abs(self.clock_drift_ppm) <= 100_000, "clock_drift_ppm",
               f"{self.clock_drift_ppm} ppm is not a clock", "-100000 .. 100000")
+        _need(errors, abs(self.clock_offset_ms) <= MAX_CLOCK_OFFSET_MS, "clock_offset_ms",
+              f"{self.clock_offset_ms} ms is not a clock offset",
+              f"-{MAX_CLOCK_OFFSET_MS} .. {MAX_CLOCK_OFFSET_MS} (one hour)")
+        _need(errors, self.top_k <= 1 << 20, "top_k", f"{self.top_k} is out of range",
+              "0 (off) .. 1048576")
         if self.kind in SIDE_KEYS:
             used = SIDE_KEYS[self.kind] | COMMON_SIDE_KEYS
             defaults = SideConfig.__dataclass_fields__
@@ -134,12 +142,12 @@ class ComputeConfig:
 
     def __post_init__(self) -> None:
         errors: list[FieldError] = []
-        _need(errors, self.scale > 0 and math.isfinite(self.scale), "scale",
-              f"{self.scale} is not a positive number", "> 0")
+        _need(errors, finite_in(self.scale, 0.0, 1e6, low_open=True), "scale",
+              f"{self.scale} is not a positive number", "> 0 and <= 1000000")
         for name in ("prefill_ms_per_token", "decode_ms_per_token", "overhead_ms"):
             value = getattr(self, name)
-            _need(errors, value >= 0 and math.isfinite(value), name, f"{value} is negative",
-                  ">= 0")
+            _need(errors, finite_in(value, 0.0, 3_600_000.0), name,
+                  f"{value} is negative or not finite", ">= 0 and <= 3600000 ms")
         if self.model == "profile":
             _need(errors, self.prefill_ms_per_token + self.decode_ms_per_token
                   + self.overhead_ms > 0, "decode_ms_per_token",
@@ -158,7 +166,8 @@ class BufferConfig:
 
     def __post_init__(self) -> None:
         raise_errors([FieldError("give_up_ms", f"{self.give_up_ms} is not allowed",
-                                 ">= 0, or -1 = never give up")] if self.give_up_ms < -1 else [])
+                                 "0 .. 3600000, or -1 = never give up")]
+                     if not -1 <= self.give_up_ms <= 3_600_000 else [])
 
 
 @dataclass(frozen=True)
@@ -199,18 +208,20 @@ class Scenario:
         _need(errors, bool(self.name.strip()), "name", "empty name", "a non-empty string")
         _need(errors, self.reward is None or isinstance(self.reward, RewardConfig), "reward",
               f"got {type(self.reward).__name__}", "a RewardConfig (a [reward] table) or unset")
-        _need(errors, self.chunk_ms > 0 and self.chunk_ms % FRAME_MS == 0, "chunk_ms",
+        _need(errors, 0 < self.chunk_ms <= 60_000 and self.chunk_ms % FRAME_MS == 0, "chunk_ms",
               f"{self.chunk_ms} is not a positive multiple of the {FRAME_MS} ms frame",
-              "multiples of 40: 40, 80, 120, 160, 200, 240, ...")
-        if not (math.isfinite(self.duration_s) and self.duration_s > 0):
-            errors.append(FieldError("duration_s", f"{self.duration_s} is not a positive duration",
-                                     "> 0 seconds, at least one chunk"))
+              "multiples of 40 up to 60000: 40, 80, 120, 160, 200, 240, ...")
+        if not finite_in(self.duration_s, 0.0, MAX_DURATION_S, low_open=True):
+            errors.append(FieldError("duration_s", f"{self.duration_s} is not a duration",
+                                     f"> 0 and <= {MAX_DURATION_S:g} seconds (a day), at least "
+                                     "one chunk"))
         else:
             _need(errors, self.duration_s * 1000 >= self.chunk_ms, "duration_s",
                   f"{self.duration_s} s is shorter than one chunk", ">= chunk_ms / 1000 s")
-        _need(errors, self.seed >= 0, "seed", f"{self.seed} is negative", ">= 0")
-        _need(errors, self.decision_lead_chunks >= 0, "decision_lead_chunks",
-              f"{self.decision_lead_chunks} is negative", ">= 0 (paper: 1)")
+        _need(errors, 0 <= self.seed <= MAX_SEED, "seed", f"{self.seed} is out of range",
+              "0 .. 2**63 - 1")
+        _need(errors, 0 <= self.decision_lead_chunks <= 1000, "decision_lead_chunks",
+              f"{self.decision_lead_chunks} is out of range", "0 .. 1000 (paper: 1)")
         errors += self._stall_errors()
         raise_errors(errors)
         # a replay side without a channel replays its own: a -> 0, b -> 1
@@ -266,7 +277,8 @@ class Scenario:
         return dataclasses.replace(self, network=network, **sides)
 
     def missing_files(self, file: str = "<scenario>") -> list[Problem]:
-        """Files this scenario needs that are not there (for ``simulate``, not ``validate``)."""
+        """Files this scenario needs that are not there or unusable (jitter traces are read
+        and checked); for ``simulate`` and ``validate --check-files``."""
         problems = []
         for key, side in (("a", self.a), ("b", self.b)):
             if side.kind == "syncllm" and not (Path(side.agent) / "agent.json").is_file():
@@ -287,13 +299,20 @@ class Scenario:
 
 
 def _missing_traces(obj: Any, file: str, key: str = "network") -> list[Problem]:
-    """Jitter trace files named anywhere in the network table that do not exist."""
+    """Jitter trace files named anywhere in the network table that do not exist, or whose
+    samples are unusable (not numbers, negative, not finite, fewer than 2)."""
     out: list[Problem] = []
     if isinstance(obj, dict):
         for k, v in obj.items():
             if k == "jitter_trace" and isinstance(v, str) and v and not Path(v).is_file():
                 out.append(Problem(file, f"{key}.{k}", f"trace file {v!r} not found",
                                    "a text file with one delay sample (ms) per line"))
+            elif k == "jitter_trace" and isinstance(v, str) and v:
+                try:
+                    read_jitter_trace(v)
+                except DuplexsimError as e:
+                    out += [Problem(p.file, p.key, f"{p.message} (named by {file}: {key}.{k})",
+                                    p.allowed) for p in e.problems]
             else:
                 out += _missing_traces(v, file, f"{key}.{k}")
     elif isinstance(obj, list | tuple):

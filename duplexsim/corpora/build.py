@@ -4,11 +4,18 @@ Layout as docs/interfaces.md "Corpus on disk". Conversation i is generated from
 ``SeedSequence(seed, spawn_key=(i,))``, so it does not depend on how many are built. Each
 file is written atomically and the manifest last; a rerun skips conversations whose files
 exist (an interrupted build resumes). TTS runs in a process pool (``workers``).
+
+A build first records its parameters in ``build.json`` (seed, preset, synthesis
+parameters, unit count, tokenizer). A rerun with other parameters is refused
+(:class:`~duplexsim.errors.OutputError`): the old audio and units would otherwise sit under
+a manifest that describes the new ones. ``rebuild=True`` deletes the corpus's own files
+first. Only the number of hours may change between runs (more conversations, same ones).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -20,10 +27,12 @@ from tqdm import tqdm
 from duplexsim.atomic import atomic_path, write_json
 from duplexsim.audio.framing import FRAME_RATE_HZ
 from duplexsim.audio.io import read_audio, write_audio
+from duplexsim.config.loader import read_json
 from duplexsim.corpora import candor, fisher
 from duplexsim.corpora.corpus import FORMAT
 from duplexsim.corpora.synth import SynthConfig, generate
 from duplexsim.corpora.types import Dialogue
+from duplexsim.errors import OutputError
 
 
 def plan(cfg: SynthConfig, hours: float, seed: int) -> list[dict]:
@@ -110,13 +119,77 @@ def ensure_tokenizer(out: Path, entries: list[dict], tokenizer_dir: str | Path |
     return local
 
 
+CORPUS_PARTS = ("audio", "units", "fisher", "candor", "tokenizer", "manifest.json", "build.json")
+"""What a build writes into its folder (all of it is removed by a rebuild)."""
+
+
+def build_record(cfg: SynthConfig, seed: int, preset: str, n_units: int,
+                 tokenizer_dir: str | Path | None) -> dict:
+    """The parameters that decide a corpus's contents (``build.json``), as JSON values."""
+    record = {"seed": seed, "preset": preset or cfg.name, "params": dataclasses.asdict(cfg),
+              "n_units": n_units,
+              "tokenizer": str(Path(tokenizer_dir).resolve()) if tokenizer_dir else ""}
+    return json.loads(json.dumps(record))
+
+
+def check_rebuild(out: Path, record: dict, rebuild: bool) -> None:
+    """Refuse to build into ``out`` when it holds a corpus made with other parameters (or of
+    unknown ones), unless ``rebuild``: then delete that corpus's files."""
+    previous, keys = None, list(record)
+    if (out / "build.json").is_file():
+        previous = read_json(out / "build.json", what="build.json")
+    elif (out / "manifest.json").is_file():  # built before build.json existed
+        previous = read_json(out / "manifest.json", what="corpus manifest.json")
+        keys = ["seed", "preset", "params"] + ([] if record["tokenizer"] else ["n_units"])
+    if previous is None and not any((out / part).exists() for part in CORPUS_PARTS):
+        return
+    if previous is None:
+        raise OutputError(str(out), "", "holds a partial corpus without build.json or "
+                          "manifest.json: its parameters are unknown",
+                          "an empty folder, or delete it yourself")
+    changed = _changed(previous, record, keys)
+    if changed and not rebuild:
+        key, before, now = changed
+        raise OutputError(str(out), key, f"holds a corpus built with {before!r}, not {now!r}",
+                          "the same parameters to resume or extend it, or --rebuild to delete "
+                          "and rebuild it")
+    if changed:
+        for part in CORPUS_PARTS:
+            path = out / part
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+
+
+def _changed(previous: dict, record: dict, keys: list[str]) -> tuple[str, object, object] | None:
+    """The first parameter that differs: (key, old value, new value); None if none does.
+    Synthesis parameters are compared where both records have them (a parameter added to
+    :class:`SynthConfig` later does not void older corpora)."""
+    for key in keys:
+        if key == "params":
+            old = previous.get("params") if isinstance(previous.get("params"), dict) else {}
+            for name, value in record["params"].items():
+                if name in old and old[name] != value:
+                    return f"params.{name}", old[name], value
+        elif previous.get(key) != record[key]:
+            return key, previous.get(key), record[key]
+    return None
+
+
 def build_corpus(out: str | Path, cfg: SynthConfig, *, hours: float, seed: int = 0,
                  preset: str = "", tokenizer_dir: str | Path | None = None,
                  cache_dir: str | Path | None = None, workers: int = 2, n_units: int = 501,
-                 train_hours: float = 2.0) -> dict:
-    """Build (or resume) a corpus in ``out``; returns the manifest plus timing."""
+                 train_hours: float = 2.0, rebuild: bool = False) -> dict:
+    """Build (or resume) a corpus in ``out``; returns the manifest plus timing.
+
+    A corpus already in ``out`` built with other parameters is refused unless ``rebuild``
+    (module doc)."""
     out = Path(out)
     t0 = time.perf_counter()
+    record = build_record(cfg, seed, preset, n_units, tokenizer_dir)
+    check_rebuild(out, record, rebuild)
+    write_json(out / "build.json", record)
     entries = plan(cfg, hours, seed)
     todo = [e for e in entries if not (_paths(out, e["id"])["csv"].is_file()
                                        and _paths(out, e["id"])["audio"].is_file())]

@@ -19,6 +19,7 @@ from duplexsim.atomic import atomic_path
 from duplexsim.audio.io import AudioError, read_audio
 from duplexsim.corpora.fisher import CorpusFormatError
 from duplexsim.corpora.types import Dialogue, Segment
+from duplexsim.errors import MissingInputError
 
 STYLES = ("audiophile", "backbiter", "cliffhanger")
 REQUIRED = ("turn_id", "speaker", "start", "stop", "utterance")
@@ -76,7 +77,8 @@ class CandorCorpus:
             raise ValueError(f"style: {style!r} (allowed: {', '.join(STYLES)})")
         self.order = (style, *[s for s in STYLES if s != style])
         if not self.root.is_dir():
-            raise FileNotFoundError(f"{self.root}: corpus directory not found")
+            raise MissingInputError(str(self.root), "", "corpus folder not found",
+                                    "an existing folder")
         self._dirs = {p.parent.name: p.parent for p in sorted(self.root.glob("*/transcription"))}
         if not self._dirs:
             raise CorpusFormatError(

@@ -1,12 +1,20 @@
-"""``duplexsim corpus build|stats``: build a synthetic corpus; print its turn-taking stats."""
+"""``duplexsim corpus build|stats``: build a synthetic corpus; print its turn-taking stats.
+
+``build`` checks its flags, the ``--config`` file, the tokenizer it will reuse and every
+folder it writes before any conversation is rendered; a folder holding a corpus built with
+other parameters is refused unless ``--rebuild``. Errors reach the user through
+``duplexsim.cli.main`` (one line each, exit 2).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
+from pathlib import Path
 
+from duplexsim.cli import number
 from duplexsim.corpora.synth import PRESETS
+from duplexsim.errors import MAX_CORPUS_HOURS, MAX_DURATION_S, InputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,16 +22,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b = sub.add_parser("build", help="build (or resume) a synthetic corpus")
     b.add_argument("--preset", choices=sorted(PRESETS), default="fisher-like")
     b.add_argument("--config", help="TOML file overriding preset parameters (SynthConfig keys)")
-    b.add_argument("--hours", type=float, default=1.0, help="audio hours to build")
-    b.add_argument("--conversation-s", type=float, default=None,
+    b.add_argument("--hours", type=number(0, MAX_CORPUS_HOURS, low_open=True), default=1.0,
+                   help="audio hours to build")
+    b.add_argument("--conversation-s", type=number(5, MAX_DURATION_S), default=None,
                    help="conversation length in seconds (preset: 600 fisher, 1800 candor)")
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0)
     b.add_argument("--out", required=True, help="corpus directory")
+    b.add_argument("--rebuild", action="store_true",
+                   help="the --out folder holds a corpus built with other parameters: delete "
+                        "it and build anew (without this flag such a build is refused)")
     b.add_argument("--tokenizer", default=None,
                    help="unit tokenizer dir: used if it exists, else trained here and saved there")
-    b.add_argument("--n-units", type=int, default=501, help="units when training a tokenizer")
+    b.add_argument("--n-units", type=number(2, 32768, integer=True), default=501,
+                   help="units when training a tokenizer")
     b.add_argument("--cache", default=None, help="TTS cache (default ~/.cache/duplexsim/tts)")
-    b.add_argument("--workers", type=int, default=2, help="processes for TTS and encoding")
+    b.add_argument("--workers", type=number(1, 4096, integer=True), default=2,
+                   help="processes for TTS and encoding")
     s = sub.add_parser("stats", help="turn-taking statistics beside the preset's targets")
     s.add_argument("dir")
     s.add_argument("--split", default=None, choices=["train", "val", "test"])
@@ -31,23 +45,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from duplexsim.config.loader import ConfigError
-
-    try:
-        return _build(args) if args.action == "build" else _stats(args)
-    except (ConfigError, ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return _build(args) if args.action == "build" else _stats(args)
 
 
 def _build(args: argparse.Namespace) -> int:
-    from duplexsim.corpora.build import build_corpus
+    from duplexsim.atomic import check_output_dir
+    from duplexsim.corpora.build import build_corpus, build_record, check_rebuild
     from duplexsim.corpora.synth import load_config
 
     cfg = load_config(args.preset, args.config, conversation_s=args.conversation_s)
+    check_output_dir(args.out)
+    for flag, folder in (("--tokenizer", args.tokenizer), ("--cache", args.cache)):
+        if folder:
+            check_output_dir(folder, key=flag)
+    record = build_record(cfg, args.seed, args.preset, args.n_units, args.tokenizer)
+    if not args.rebuild:  # refused now, not after the tokenizer checks
+        check_rebuild(Path(args.out), record, rebuild=False)
+    _check_tokenizers(args)
     res = build_corpus(args.out, cfg, hours=args.hours, seed=args.seed, preset=args.preset,
                        tokenizer_dir=args.tokenizer, cache_dir=args.cache, workers=args.workers,
-                       n_units=args.n_units)
+                       n_units=args.n_units, rebuild=args.rebuild)
     minutes = res["wall_s"] / 60
     rate = res["built_hours"] / minutes if minutes > 0 else float("inf")
     print(f"{args.out}: {len(res['dialogues'])} conversations, {res['audio_hours']:.3f} h "
@@ -56,10 +73,25 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_tokenizers(args: argparse.Namespace) -> None:
+    """A tokenizer the build will reuse (``--tokenizer``, or the corpus's own when resuming)
+    is loaded now: a broken one fails before any audio is rendered."""
+    from duplexsim.units import load_tokenizer
+
+    for folder in (args.tokenizer, None if args.rebuild else Path(args.out) / "tokenizer"):
+        if folder and (Path(folder) / "config.json").exists():
+            load_tokenizer(folder)
+
+
 def _stats(args: argparse.Namespace) -> int:
     from duplexsim.corpora.corpus import load_corpus
     from duplexsim.corpora.stats import corpus_stats, format_table
 
-    stats = corpus_stats(load_corpus(args.dir), split=args.split)
+    corpus = load_corpus(args.dir)
+    if args.split and not corpus.ids(args.split):
+        present = sorted({s for s in ("train", "val", "test") if corpus.ids(s)})
+        raise InputError(str(args.dir), "--split", f"no {args.split} dialogues in this corpus",
+                         ", ".join(present))
+    stats = corpus_stats(corpus, split=args.split)
     print(json.dumps(stats, indent=2, sort_keys=True) if args.json else format_table(stats))
     return 0

@@ -6,51 +6,72 @@ docs/interfaces.md); ``open_corpus(dir)`` also recognises real Fisher and CANDOR
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from duplexsim.audio.io import read_audio
+from duplexsim.config.loader import json_number, read_json
 from duplexsim.corpora import candor, fisher
 from duplexsim.corpora.fisher import CorpusFormatError
 from duplexsim.corpora.types import Dialogue
+from duplexsim.errors import MAX_DURATION_S, InputError, MissingInputError
 
 FORMAT = "duplexsim-corpus/1"
 SPLITS = ("train", "val", "test")
 
 
 class Corpus:
-    """Read access to a built corpus; dialogues carry units (and audio on request)."""
+    """Read access to a built corpus; dialogues carry units (and audio on request).
+
+    The manifest is checked when the corpus is opened and each units array when it is read
+    (integer dtype, shape ``[2, T]``, ids below ``n_units``): a problem is an
+    :class:`~duplexsim.errors.InputError` naming the file and key, never a silent cast.
+    """
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
         path = self.root / "manifest.json"
         if not path.is_file():
-            raise FileNotFoundError(f"{self.root}: not a duplexsim corpus (no manifest.json)")
-        self.manifest = json.loads(path.read_text())
+            raise MissingInputError(str(self.root), "", "not a duplexsim corpus (no manifest.json)",
+                                    "a folder written by `duplexsim corpus build`")
+        self.manifest = read_json(path, what="corpus manifest.json")
+        file = str(path)
         if self.manifest.get("format") != FORMAT:
-            raise CorpusFormatError(f"{path}: format {self.manifest.get('format')!r} "
-                                    f"(allowed: {FORMAT})")
-        self.name: str = self.manifest["name"]
-        self.preset: str = self.manifest.get("preset", "")
-        self.n_units: int = int(self.manifest["n_units"])
-        self.sample_rate_hz: int = int(self.manifest["sample_rate_hz"])
-        self._entries = {d["id"]: d for d in self.manifest["dialogues"]}
-        if not self._entries:
-            raise CorpusFormatError(f"{path}: empty corpus: no dialogues")
+            raise CorpusFormatError(file, "format", f"{self.manifest.get('format')!r}", FORMAT)
+        name = self.manifest.get("name")
+        if not isinstance(name, str):
+            raise CorpusFormatError(file, "name", f"{name!r}", "a string")
+        self.name: str = name
+        self.preset: str = str(self.manifest.get("preset", ""))
+        self.n_units: int = json_number(self.manifest, file, "n_units", 2, 1 << 20, integer=True)
+        self.sample_rate_hz: int = json_number(self.manifest, file, "sample_rate_hz", 1000,
+                                               384_000, integer=True)
+        self._entries = _entries(self.manifest.get("dialogues"), file)
 
     def ids(self, split: str | None = None) -> list[str]:
         if split is not None and split not in SPLITS:
-            raise ValueError(f"split: {split!r} (allowed: {', '.join(SPLITS)})")
+            raise InputError("split", "", f"{split!r}", ", ".join(SPLITS))
         return [i for i, d in self._entries.items() if split is None or d["split"] == split]
 
-    def dialogue(self, id: str, audio: bool = False) -> Dialogue:
+    def check_id(self, id: str, key: str = "dialogue") -> None:
+        """Raise an :class:`~duplexsim.errors.InputError` naming ``key`` unless the corpus has
+        dialogue ``id``."""
         if id not in self._entries:
-            raise KeyError(f"{self.root}: no dialogue {id!r}")
+            ids = list(self._entries)
+            shown = ", ".join(ids[:5]) + (f", ... ({len(ids)} in all)" if len(ids) > 5 else "")
+            raise InputError(str(self.root / "manifest.json"), key, f"no dialogue {id!r}", shown)
+
+    def units(self, id: str) -> np.ndarray:
+        """Dialogue ``id``'s units ``[2, T]`` int64, checked (see the class doc)."""
+        self.check_id(id)
+        return load_units(self.root / self._entries[id]["units"], self.n_units)
+
+    def dialogue(self, id: str, audio: bool = False) -> Dialogue:
+        self.check_id(id)
         e = self._entries[id]
-        units = np.load(self.root / e["units"]).astype(np.int64)
+        units = self.units(id)
         segs = candor.read_transcript(self._candor_csv(id))[0]
         wave = sr = None
         if audio:
@@ -69,8 +90,63 @@ class Corpus:
         from duplexsim.units import load_tokenizer
 
         ref = self.manifest.get("tokenizer", "tokenizer")
+        if not isinstance(ref, str) or not ref:
+            raise CorpusFormatError(str(self.root / "manifest.json"), "tokenizer", f"{ref!r}",
+                                    "a tokenizer folder, relative to the corpus")
         path = Path(ref) if Path(ref).is_absolute() else self.root / ref
         return load_tokenizer(path)
+
+
+def _entries(dialogues: object, file: str) -> dict[str, dict]:
+    """The manifest's dialogue entries by id, each checked (names the position)."""
+    if not isinstance(dialogues, list):
+        raise CorpusFormatError(file, "dialogues", f"{type(dialogues).__name__}",
+                                "a list of dialogue entries")
+    if not dialogues:
+        raise CorpusFormatError(file, "dialogues", "empty corpus: no dialogues",
+                                "at least one dialogue")
+    entries: dict[str, dict] = {}
+    for i, d in enumerate(dialogues):
+        key = f"dialogues[{i}]"
+        if not isinstance(d, dict):
+            raise CorpusFormatError(file, key, f"{type(d).__name__}", "an object")
+        for name in ("id", "units", "audio"):
+            if not isinstance(d.get(name), str) or not d[name]:
+                raise CorpusFormatError(file, f"{key}.{name}", f"{d.get(name)!r}",
+                                        "a non-empty string")
+        if d.get("split") not in SPLITS:
+            raise CorpusFormatError(file, f"{key}.split", f"{d.get('split')!r}",
+                                    ", ".join(SPLITS))
+        json_number(d, file, "duration_s", 0.04, MAX_DURATION_S)
+        if d["id"] in entries:
+            raise CorpusFormatError(file, f"{key}.id", f"{d['id']!r} appears twice",
+                                    "unique ids")
+        entries[d["id"]] = d
+    return entries
+
+
+def load_units(path: str | Path, n_units: int) -> np.ndarray:
+    """A units file ``[2, T]`` as int64; a missing, corrupt, float-typed, misshapen or
+    out-of-range array is an :class:`~duplexsim.errors.InputError` naming the file."""
+    path = Path(path)
+    allowed = f"an integer array [2, T] of unit ids 0..{n_units - 1}"
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise MissingInputError(str(path), "", "units file not found", allowed) from None
+    except (ValueError, OSError, EOFError) as e:
+        raise InputError(str(path), "", f"not a readable .npy array ({e})", allowed) from None
+    if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.integer):
+        raise InputError(str(path), "dtype", f"{getattr(arr, 'dtype', type(arr))} units "
+                         "(not truncated to integers)", allowed)
+    if arr.ndim != 2 or arr.shape[0] != 2 or arr.shape[1] == 0:
+        raise InputError(str(path), "shape", f"{list(arr.shape)}", allowed)
+    bad = np.flatnonzero((arr < 0) | (arr >= n_units))
+    if bad.size:
+        ch, t = divmod(int(bad[0]), arr.shape[1])
+        raise InputError(str(path), f"[{ch}, {t}]", f"unit {int(arr[ch, t])} out of range",
+                         allowed)
+    return arr.astype(np.int64)
 
 
 def load_corpus(root: str | Path) -> Corpus:
@@ -82,7 +158,7 @@ def open_corpus(root: str | Path):
     """A built corpus, a Fisher tree (fe_03_*.txt) or a CANDOR tree (*/transcription/)."""
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: corpus directory not found")
+        raise MissingInputError(str(root), "", "corpus folder not found", "an existing folder")
     if (root / "manifest.json").is_file():
         return Corpus(root)
     if next(root.rglob("fe_03_*.txt"), None) is not None:

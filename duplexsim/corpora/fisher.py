@@ -14,12 +14,13 @@ from pathlib import Path
 from duplexsim.atomic import write_text
 from duplexsim.audio.io import AudioError, read_audio
 from duplexsim.corpora.types import Dialogue, Segment
+from duplexsim.errors import InputError, MissingInputError
 
 AUDIO_EXTS = (".flac", ".wav", ".sph")
 _LINE = re.compile(r"^\s*(\S+)\s+(\S+)\s+([AB]):\s?(.*)$")
 
 
-class CorpusFormatError(ValueError):
+class CorpusFormatError(InputError):
     """A corpus file that does not follow its layout (names the file and line)."""
 
 
@@ -60,7 +61,8 @@ class FisherCorpus:
         self.root = Path(root)
         self.sample_rate_hz = sample_rate_hz
         if not self.root.is_dir():
-            raise FileNotFoundError(f"{self.root}: corpus directory not found")
+            raise MissingInputError(str(self.root), "", "corpus folder not found",
+                                    "an existing folder")
         self._transcripts = {p.stem: p for p in sorted(self.root.rglob(f"{pattern}.txt"))}
         if not self._transcripts:
             raise CorpusFormatError(f"{self.root}: empty corpus: no {pattern}.txt transcripts")

@@ -17,6 +17,7 @@ from scipy.special import ndtr
 from duplexsim.audio.framing import FRAME_MS, FRAME_RATE_HZ
 from duplexsim.corpora.synth import PRESETS
 from duplexsim.corpora.types import Dialogue
+from duplexsim.errors import InputError
 
 KEYS = ("ipu_median_ms", "ipu_mean_ms", "pause_median_ms", "gap_median_ms",
         "overlap_median_ms", "fto_median_ms", "fto_mean_ms", "fto_sd_ms",
@@ -62,7 +63,7 @@ def segment_stats(dialogues: Iterable[Dialogue]) -> dict[str, float]:
         events.append(ev)
         total_ms += int(round(d.duration_s * FRAME_RATE_HZ)) * FRAME_MS
     if not events:
-        raise ValueError("segment_stats: no dialogues")
+        raise InputError("segment_stats", "", "no dialogues", "at least one dialogue")
     return summarize(pd.concat(events, ignore_index=True), total_ms)
 
 

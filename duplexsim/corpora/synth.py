@@ -29,6 +29,7 @@ from scipy.special import ndtr, ndtri
 from duplexsim.config.loader import check
 from duplexsim.corpora.tts import Voice, speak, trim
 from duplexsim.corpora.types import Segment
+from duplexsim.errors import MAX_DURATION_S, finite_in
 
 BACKCHANNELS = ("yeah", "mhm", "uh huh", "right", "okay", "yes", "oh", "sure", "i see", "wow")
 VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
@@ -59,13 +60,27 @@ class SynthConfig:
     test_share: float = 0.1
 
     def __post_init__(self) -> None:
-        check(self.conversation_s >= 5, "conversation_s", "too short", ">= 5")
+        check(finite_in(self.conversation_s, 5, MAX_DURATION_S), "conversation_s",
+              f"{self.conversation_s} is out of range", f"5 .. {MAX_DURATION_S:g} s")
         check(self.sample_rate_hz in (8000, 16000, 22050, 24000, 44100, 48000), "sample_rate_hz",
               f"unsupported rate {self.sample_rate_hz}", "8000, 16000, 22050, 24000, 44100, 48000")
-        for f in ("ipu_median_s", "ipu_sigma", "pause_median_s", "pause_sigma", "fto_sd_ms"):
-            check(getattr(self, f) > 0, f, "must be > 0", "> 0")
-        check(0 < self.p_yield <= 1, "p_yield", "must be a probability", "(0, 1]")
-        check(self.backchannels_per_s >= 0, "backchannels_per_s", "must be >= 0", ">= 0")
+        # finite and in range: a nan or inf here would loop forever or write silence
+        for f, low, high in (("ipu_median_s", 0, 600), ("ipu_sigma", 0, 10),
+                             ("pause_median_s", 0, 600), ("pause_sigma", 0, 10),
+                             ("fto_sd_ms", 0, 60_000)):
+            check(finite_in(getattr(self, f), low, high, low_open=True), f,
+                  f"{getattr(self, f)} is out of range", f"> {low} and <= {high}")
+        for f, low, high in (("fto_mean_ms", -60_000, 60_000), ("backchannels_per_s", 0, 10),
+                             ("noise_db", -200, 0), ("level_db", -100, 0),
+                             ("val_share", 0, 1), ("test_share", 0, 1)):
+            check(finite_in(getattr(self, f), low, high), f, f"{getattr(self, f)} is out of range",
+                  f"{low} .. {high}")
+        check(finite_in(self.p_yield, 0, 1, low_open=True), "p_yield",
+              "must be a probability", "(0, 1]")
+        for f, low, high in (("rate_wpm", 80, 450), ("pitch", 0, 99)):  # espeak-ng's -s, -p
+            pair = tuple(getattr(self, f))
+            check(len(pair) == 2 and low <= pair[0] <= pair[1] <= high, f,
+                  f"{list(getattr(self, f))}", f"[low, high] with {low} <= low <= high <= {high}")
         check(0 <= self.val_share + self.test_share < 1, "test_share",
               "val_share + test_share must be in [0, 1)", "[0, 1)")
 
@@ -83,18 +98,15 @@ def load_config(preset: str | None = None, toml_path: str | Path | None = None,
                 **overrides: object) -> SynthConfig:
     """A preset, its fields overridden by a TOML file (SynthConfig keys), then by keywords."""
     import dataclasses
-    import tomllib
 
-    from duplexsim.config.loader import ConfigError, Problem, from_dict
+    from duplexsim.config.loader import from_dict, read_toml
+    from duplexsim.errors import InputError
 
     if preset is not None and preset not in PRESETS:
-        raise ValueError(f"preset: unknown {preset!r} (allowed: {', '.join(PRESETS)})")
+        raise InputError("preset", "", f"unknown {preset!r}", ", ".join(PRESETS))
     base = PRESETS[preset or "fisher-like"]
     if toml_path is not None:
-        try:
-            data = tomllib.loads(Path(toml_path).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise ConfigError([Problem(str(toml_path), "", str(e))]) from None
+        data = read_toml(toml_path)
         base = from_dict(SynthConfig, {**dataclasses.asdict(base), **data}, file=str(toml_path))
     return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 

@@ -21,6 +21,7 @@ import soundfile as sf
 
 from duplexsim.atomic import atomic_path
 from duplexsim.audio.io import resample
+from duplexsim.errors import MissingInputError
 
 ESPEAK_SR_HZ = 22050
 TRIM_LEVEL = 0.02  # samples below 2% of the peak at either end are silence
@@ -45,7 +46,8 @@ def default_cache_dir() -> Path:
 def _espeak(text: str, voice: Voice) -> np.ndarray:
     exe = shutil.which("espeak-ng")
     if exe is None:
-        raise RuntimeError("espeak-ng not found on PATH; install it (apt-get install espeak-ng)")
+        raise MissingInputError("espeak-ng", "", "not found on PATH",
+                                "install it: apt-get install espeak-ng")
     cmd = [exe, "-v", voice.name, "-p", str(voice.pitch), "-s", str(voice.rate_wpm),
            "--stdout", text]
     out = subprocess.run(cmd, capture_output=True, check=False)

@@ -13,15 +13,15 @@ Writes only inside the run folder, atomically; must not run simulations.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from duplexsim.atomic import atomic_path, write_text
+from duplexsim.atomic import atomic_path, output_dir, write_text
+from duplexsim.config.loader import read_json
+from duplexsim.errors import InputError, MissingInputError
 
 LIST_COLUMNS = ("fto_values_ms", "est_lookahead", "est_unit_accuracy_by_lookahead",
                 "est_frames_by_lookahead")
@@ -50,14 +50,21 @@ def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
     run_dir = Path(run_dir)
     results = run_dir / "results.parquet"
     if not results.is_file():
-        raise FileNotFoundError(f"{results} not found (run `duplexsim sweep SWEEP.toml "
-                                f"--out {run_dir}` first)")
-    table = pd.read_parquet(results)
+        raise MissingInputError(str(results), "", "not found",
+                                f"a sweep folder: run `duplexsim sweep SWEEP.toml --out {run_dir}`")
+    try:
+        table = pd.read_parquet(results)
+    except (OSError, ValueError) as e:  # pyarrow's errors are both
+        raise InputError(str(results), "", f"not a readable results table ({e})",
+                         "the results.parquet `duplexsim sweep` wrote") from None
     meta_path = run_dir / "sweep.json"
     grid: list[str] = []
     if meta_path.is_file():
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        grid = list(meta.get("grid_keys") or meta["sweep"]["grid"])  # grid_keys keeps order
+        meta = read_json(meta_path, what="sweep.json")
+        keys = meta.get("grid_keys") or (meta.get("sweep") or {}).get("grid") or []
+        if not isinstance(keys, list | dict) or not all(isinstance(k, str) for k in keys):
+            raise InputError(str(meta_path), "grid_keys", f"{keys!r}", "a list of column names")
+        grid = list(keys)  # grid_keys keeps order
     return table, [g for g in grid if g in table.columns] + ["seed"]
 
 
@@ -207,16 +214,24 @@ def write_report(run_dir: str | Path, *, x: str | None = None,
     """Write ``REPORT.md`` and PNG plots into ``run_dir/report``; return the markdown path."""
     run_dir = Path(run_dir)
     table, params = load_run(run_dir)
-    out = run_dir / "report"
+    ref = corpus_ftos(corpus) if corpus else None  # a bad corpus fails before any write
+    with output_dir(run_dir / "report", whole=True, last=("REPORT.md",)) as out:
+        _write_report(out, run_dir.name, table, params, x, ref, corpus is not None)
+    return run_dir / "report" / "REPORT.md"
+
+
+def _write_report(out: Path, name: str, table: pd.DataFrame, params: list[str],
+                  x: str | None, ref: np.ndarray | None, corpus: bool) -> None:
     grid = [p for p in params if p != "seed"]
     x = x or next((p for p in grid if "delay_ms" in p), grid[0] if grid else None)
     if x is not None and x not in table.columns:
-        raise ValueError(f"--x {x!r} is not a swept column (allowed: {', '.join(grid)})")
+        raise InputError("duplexsim report", "--x", f"{x!r} is not a swept column",
+                         ", ".join(grid) or "no swept columns")
     numeric = [c for c in table.columns if c not in (*params, "cell", *LIST_COLUMNS)
                and pd.api.types.is_numeric_dtype(table[c])]
     metrics = [m for m in KEY_METRICS if m in numeric] or numeric
     summary = summarize(table, grid, numeric)
-    lines = [f"# Sweep report: {run_dir.name}", "",
+    lines = [f"# Sweep report: {name}", "",
              f"{len(table)} cells; swept: {', '.join(grid) or '(nothing)'}; seeds: "
              f"{sorted(table['seed'].unique().tolist()) if 'seed' in table else '-'}.",
              "Values are mean ± half-width of the 95% confidence interval over seeds "
@@ -230,7 +245,6 @@ def write_report(run_dir: str | Path, *, x: str | None = None,
             plot_vs(summary, x, by, m, out / png)
             lines += [f"![{m}]({png})", ""]
     if "fto_values_ms" in table.columns:
-        ref = corpus_ftos(corpus) if corpus else None
         plot_fto_hist(table, grid, ref, out / "fto_hist.png")
         lines += ["## Floor-transfer offsets", "",
                   "" if corpus else "(no --corpus given: no corpus reference)",
@@ -239,7 +253,6 @@ def write_report(run_dir: str | Path, *, x: str | None = None,
     with atomic_path(out / "summary.csv") as tmp:
         summary.to_csv(tmp, index=False)
     write_text(out / "REPORT.md", "\n".join(lines) + "\n")
-    return out / "REPORT.md"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -251,10 +264,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        path = write_report(args.run_dir, x=args.x, corpus=args.corpus)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"duplexsim report: {e}", file=sys.stderr)
-        return 2
+    from duplexsim.atomic import check_output_dir
+
+    check_output_dir(Path(args.run_dir) / "report", key="run_dir")
+    path = write_report(args.run_dir, x=args.x, corpus=args.corpus)
     print(f"wrote {path}")
     return 0

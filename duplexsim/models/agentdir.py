@@ -7,13 +7,14 @@ read it through :func:`load_agent_files`. Must not touch the simulator.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from transformers import LlamaForCausalLM
 
+from duplexsim.config.loader import json_number, read_json
+from duplexsim.errors import InputError, MissingInputError, finite_in
 from duplexsim.models.model import load_model
 from duplexsim.models.vocab import Vocab
 
@@ -47,26 +48,37 @@ class AgentFiles:
 
     def check_chunk_ms(self, chunk_ms: int) -> None:
         if chunk_ms not in self.chunk_ms:
-            raise ValueError(f"{self.root}: agent {self.name!r} was not trained for chunk_ms="
-                             f"{chunk_ms} (allowed: {', '.join(map(str, self.chunk_ms))})")
+            raise InputError(str(self.root), "chunk_ms",
+                             f"agent {self.name!r} was not trained for chunk_ms={chunk_ms}",
+                             ", ".join(map(str, self.chunk_ms)))
+
+
+MAX_CONTEXT_TOKENS = 1 << 20
+"""Longest context an agent.json may declare (Llama-3 models use 8k-128k)."""
 
 
 def read_agent_json(path: str | Path) -> dict[str, Any]:
-    """Parse and check ``DIR/agent.json``; errors name the file and the key."""
+    """Parse and check ``DIR/agent.json``; errors name the file and the key
+    (:class:`~duplexsim.errors.InputError`; :class:`~duplexsim.errors.MissingInputError`
+    when there is no trained agent)."""
     root = Path(path)
     file = root / "agent.json"
     if not file.is_file():
-        raise FileNotFoundError(f"{root}: not a trained agent (agent.json missing); "
+        raise MissingInputError(str(root), "", "not a trained agent (agent.json missing)",
                                 "train one with `duplexsim train agents/<card>.toml`")
-    try:
-        info = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{file}: corrupt agent.json ({e})") from e
+    info = read_json(file, what="agent.json")
+    where = str(file)
     if info.get("format") != AGENT_FORMAT:
-        raise ValueError(f"{file}: format: {info.get('format')!r} (allowed: {AGENT_FORMAT!r})")
-    for key in ("n_units", "n_text", "chunk_ms", "silence_unit", "context_tokens"):
-        if key not in info:
-            raise ValueError(f"{file}: {key}: missing required key")
+        raise InputError(where, "format", f"{info.get('format')!r}", repr(AGENT_FORMAT))
+    n_units = json_number(info, where, "n_units", 2, 1 << 20, integer=True)
+    json_number(info, where, "n_text", 0, 1 << 24, integer=True)
+    json_number(info, where, "silence_unit", 0, n_units - 1, integer=True)
+    json_number(info, where, "context_tokens", 1, MAX_CONTEXT_TOKENS, integer=True)
+    chunks = info.get("chunk_ms")
+    if not isinstance(chunks, list) or not chunks or not all(
+            finite_in(c, 1, 60_000) and isinstance(c, int) and c % 40 == 0 for c in chunks):
+        raise InputError(where, "chunk_ms", f"{chunks!r}",
+                         "a non-empty list of positive multiples of 40")
     return info
 
 

@@ -3,7 +3,10 @@
 Owns only the command: takes the first ``--prompt-s`` seconds of a corpus dialogue, lets the
 agent continue both sides (:func:`duplexsim.models.continuation.continue_dialogue`) and
 writes ``units.npy`` ([2, T] int64), ``audio.wav`` (stereo, vocoded with the agent's unit
-tokenizer when it has one) and ``continuation.json``, atomically.
+tokenizer when it has one) and ``continuation.json``, moved into ``--out`` together
+(:func:`duplexsim.atomic.output_dir`; an earlier continuation's files there are replaced).
+The agent, corpus, dialogue, lengths, tokenizer and ``--out`` are checked before generating;
+errors reach the user through ``duplexsim.cli.main`` (one line each, exit 2).
 """
 
 from __future__ import annotations
@@ -13,55 +16,86 @@ from pathlib import Path
 
 import numpy as np
 
-from duplexsim.atomic import atomic_path, write_json
+from duplexsim.atomic import check_output_dir, output_dir, write_json
+from duplexsim.cli import number
+from duplexsim.errors import MAX_DURATION_S, InputError
+
+COMMAND = "duplexsim continue"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("agent", type=Path, help="trained agent directory")
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--dialogue", default="", help="dialogue id ('' = first test dialogue)")
-    parser.add_argument("--prompt-s", type=float, default=30.0)
-    parser.add_argument("--seconds", type=float, default=90.0)
-    parser.add_argument("--chunk-ms", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--prompt-s", type=number(0, MAX_DURATION_S, low_open=True),
+                        default=30.0, help="prompt length (seconds of the dialogue)")
+    parser.add_argument("--seconds", type=number(0, MAX_DURATION_S, low_open=True),
+                        default=90.0, help="seconds to generate")
+    parser.add_argument("--chunk-ms", type=number(40, 60_000, integer=True), default=None,
+                        help="chunk size (default: the agent's first)")
+    parser.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0)
+    parser.add_argument("--temperature", type=number(0, 100), default=1.0)
     parser.add_argument("--out", type=Path, required=True)
 
 
 def run(args: argparse.Namespace) -> int:
     from duplexsim.corpora import load_corpus
-    from duplexsim.models.agentdir import load_agent_files
+    from duplexsim.models.agentdir import load_agent_files, read_agent_json
     from duplexsim.models.continuation import continue_dialogue
     from duplexsim.models.streaming import SamplingConfig
 
-    files = load_agent_files(args.agent)
+    check_output_dir(args.out)
+    info = read_agent_json(args.agent)  # cheap checks first, the model after
     corpus = load_corpus(args.corpus)
-    ids = corpus.ids(split="test") or corpus.ids()
-    dialogue_id = args.dialogue or ids[0]
-    dialogue = corpus.dialogue(dialogue_id)
-    prompt = np.asarray(dialogue.units)[:, : int(args.prompt_s * 25)]
-    chunk_ms = args.chunk_ms or files.chunk_ms[0]
-    units = continue_dialogue(files, prompt, args.seconds, chunk_ms, args.seed,
-                              SamplingConfig(temperature=args.temperature))
-    out: Path = args.out
-    with atomic_path(out / "units.npy") as tmp, tmp.open("wb") as fh:
-        np.save(fh, units)
-    tok_dir = files.root / "tokenizer"
-    if tok_dir.is_dir():
-        import soundfile as sf
+    if corpus.n_units != info["n_units"]:
+        raise InputError(str(args.corpus), "n_units", f"corpus units {corpus.n_units} are not "
+                         f"the agent's ({info['n_units']} in {args.agent / 'agent.json'})",
+                         "a corpus with the agent's unit vocabulary")
+    dialogue_id = args.dialogue or (corpus.ids(split="test") or corpus.ids())[0]
+    corpus.check_id(dialogue_id, key="--dialogue")
+    chunk_ms = args.chunk_ms or int(info["chunk_ms"][0])
+    if chunk_ms not in info["chunk_ms"]:
+        raise InputError(COMMAND, "--chunk-ms", f"agent {args.agent} was not trained for "
+                         f"{chunk_ms} ms chunks", ", ".join(map(str, info["chunk_ms"])))
+    units = corpus.units(dialogue_id)
+    frames_per_chunk = chunk_ms // 40
+    prompt_frames = int(args.prompt_s * 25) // frames_per_chunk * frames_per_chunk
+    if not 0 < prompt_frames <= units.shape[1]:
+        raise InputError(COMMAND, "--prompt-s", f"{args.prompt_s:g} s is not a prompt from "
+                         f"dialogue {dialogue_id!r} ({units.shape[1] / 25:g} s)",
+                         f"at least one chunk ({chunk_ms} ms), at most the dialogue")
+    if int(round(args.seconds * 1000)) < chunk_ms:
+        raise InputError(COMMAND, "--seconds", f"{args.seconds:g} s is shorter than one chunk",
+                         f">= {chunk_ms / 1000:g} s")
+    tok = _tokenizer(args.agent)
+    files = load_agent_files(args.agent)
+    prompt = units[:, :prompt_frames]
+    out_units = continue_dialogue(files, prompt, args.seconds, chunk_ms, args.seed,
+                                  SamplingConfig(temperature=args.temperature))
+    with output_dir(args.out, owned=("units.npy", "audio.wav"),
+                    last=("continuation.json",)) as stage:
+        with (stage / "units.npy").open("wb") as fh:
+            np.save(fh, out_units)
+        if tok is not None:
+            from duplexsim.audio.io import write_audio
 
-        from duplexsim.units import load_tokenizer
-
-        tok = load_tokenizer(tok_dir)
-        wave = np.stack([tok.decode(units[0]), tok.decode(units[1])], axis=1)
-        with atomic_path(out / "audio.wav", suffix=".wav") as tmp:
-            sf.write(tmp, wave, tok.sample_rate_hz)
-    write_json(out / "continuation.json", {
-        "agent": str(files.root), "corpus": str(args.corpus), "dialogue": dialogue_id,
-        "prompt_s": args.prompt_s, "seconds": args.seconds, "chunk_ms": chunk_ms,
-        "seed": args.seed, "prompt_frames": int(prompt.shape[1] // (chunk_ms // 40)
-                                                * (chunk_ms // 40)),
-        "frames": int(units.shape[1]),
-    })
-    print(f"{out}: {units.shape[1] / 25:.1f} s of units ({args.seconds} s generated)")
+            wave = np.stack([tok.decode(out_units[0]), tok.decode(out_units[1])])
+            write_audio(stage / "audio.wav", wave, tok.sample_rate_hz)
+        write_json(stage / "continuation.json", {
+            "agent": str(files.root), "corpus": str(args.corpus), "dialogue": dialogue_id,
+            "prompt_s": args.prompt_s, "seconds": args.seconds, "chunk_ms": chunk_ms,
+            "seed": args.seed, "prompt_frames": prompt_frames,
+            "frames": int(out_units.shape[1]), "audio": tok is not None,
+        })
+    print(f"{args.out}: {out_units.shape[1] / 25:.1f} s of units ({args.seconds} s generated)")
     return 0
+
+
+def _tokenizer(agent: Path) -> object | None:
+    """The agent's unit tokenizer (loaded and checked now), or None when it has none: then
+    no ``audio.wav`` is written (``continuation.json`` says ``"audio": false``)."""
+    if not (agent / "tokenizer").is_dir():
+        return None
+    from duplexsim.units import load_tokenizer
+
+    return load_tokenizer(agent / "tokenizer")

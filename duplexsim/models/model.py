@@ -6,34 +6,17 @@ extended), saving and loading the model directory. Must not touch training or ag
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from duplexsim.config.card import ModelCard
+from duplexsim.config.card import SIZE_PRESETS, ModelCard
+from duplexsim.errors import InputError, MissingInputError
 
-
-@dataclass(frozen=True)
-class SizePreset:
-    hidden_size: int
-    n_layers: int
-    n_heads: int
-    n_kv_heads: int
-    intermediate_size: int
-    context_tokens: int
-
-
-PRESETS: dict[str, SizePreset] = {
-    # tests: ~0.1M params, fast enough to train a few steps in a test
-    "tiny": SizePreset(32, 2, 2, 2, 64, 256),
-    # CPU default: ~3.5M params. The machine ran h256/4 layers at ~8k tok/s (bf16 autocast,
-    # 2 cores) vs h128/2 at ~33k tok/s; issue 5 sizes its real-time goal for ~3M-param agents.
-    "small": SizePreset(256, 4, 4, 4, 688, 512),
-    # paper scale: Llama-3-8B geometry (GQA 32/8 heads), for GPUs
-    "paper": SizePreset(4096, 32, 32, 8, 14336, 8192),
-}
+PRESETS = SIZE_PRESETS
+"""Size presets (tiny / small / paper), defined with the card schema so that ``validate``
+checks a card's geometry without torch."""
 
 
 def llama_config(card: ModelCard, vocab_size: int, pad_id: int, bos_id: int,
@@ -80,9 +63,9 @@ def build_model(card: ModelCard, vocab_size: int, pad_id: int, bos_id: int, eos_
     if card.init_from:
         path = Path(card.init_from)
         if not (path / "config.json").is_file():
-            raise FileNotFoundError(
-                f"model.init_from: {path} is not a local model directory (config.json missing)"
-            )
+            raise MissingInputError(str(path), "model.init_from",
+                                    "not a local model folder (config.json missing)",
+                                    "a local Hugging Face Llama folder")
         model = LlamaForCausalLM.from_pretrained(path, local_files_only=True,
                                                  dtype=torch.float32)
         model.resize_token_embeddings(vocab_size, mean_resizing=False)
@@ -115,15 +98,18 @@ def load_model(path: str | Path, expected_vocab: int | None = None) -> LlamaForC
     """Load a saved model directory; a missing, corrupt or mismatched one is a clear error."""
     path = Path(path)
     if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{path}: no model here (config.json missing)")
+        raise MissingInputError(str(path), "", "no model here (config.json missing)",
+                                "a model folder written by `duplexsim train`")
     try:
         model = LlamaForCausalLM.from_pretrained(path, local_files_only=True,
                                                  dtype=torch.float32)
     except Exception as e:  # safetensors / json errors: name the directory
-        raise ValueError(f"{path}: corrupt model directory ({type(e).__name__}: {e})") from e
+        raise InputError(str(path), "", f"corrupt model folder ({type(e).__name__}: {e})",
+                         "the model folder `duplexsim train` wrote") from e
     if expected_vocab is not None and model.config.vocab_size != expected_vocab:
-        raise ValueError(f"{path}: model vocabulary {model.config.vocab_size} != agent vocabulary "
-                         f"{expected_vocab} (allowed: the vocabulary it was trained with)")
+        raise InputError(str(path / "config.json"), "vocab_size",
+                         f"model vocabulary {model.config.vocab_size} != agent vocabulary "
+                         f"{expected_vocab}", "the vocabulary it was trained with")
     model.eval()
     return model
 

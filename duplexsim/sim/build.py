@@ -20,6 +20,7 @@ from typing import Any
 
 from duplexsim.agents.base import Agent, ChunkReport
 from duplexsim.config.scenario import ComputeConfig, Scenario, SideConfig
+from duplexsim.errors import DuplexsimError, InputError, with_note
 
 SIDES = ("a", "b")
 
@@ -55,8 +56,8 @@ def _syncllm(side: SideConfig, scenario: Scenario, key: str) -> Agent:
         return load(side.agent, chunk_ms=scenario.chunk_ms, sampling=sampling,
                     estimation=estimation, seed=scenario.seed,
                     name=f"{key}:{Path(side.agent).name}")
-    except (ValueError, FileNotFoundError) as e:
-        raise ValueError(f"{key}.agent: {e}") from e
+    except DuplexsimError as e:
+        raise with_note(e, f"scenario {key}.agent") from None
 
 
 AGENT_BUILDERS: dict[str, Callable[[SideConfig, Scenario, str], Agent]] = {
@@ -75,10 +76,10 @@ def build_agents(scenario: Scenario, given: Mapping[str, Agent] | None = None) -
         side: SideConfig = getattr(scenario, key)
         agent = given.get(key) or AGENT_BUILDERS[side.kind](side, scenario, key)
         if int(agent.frames_per_chunk) != scenario.frames_per_chunk:
-            raise ValueError(
-                f"{key}: agent {getattr(agent, 'name', '?')!r} speaks {agent.frames_per_chunk} "
-                f"frames per chunk (allowed: {scenario.frames_per_chunk} = chunk_ms "
-                f"{scenario.chunk_ms} / 40)")
+            raise InputError(
+                key, "", f"agent {getattr(agent, 'name', '?')!r} speaks "
+                f"{agent.frames_per_chunk} frames per chunk",
+                f"{scenario.frames_per_chunk} = chunk_ms {scenario.chunk_ms} / 40")
         agents[key] = agent
     return agents
 

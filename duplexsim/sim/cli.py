@@ -1,7 +1,10 @@
 """``duplexsim simulate SCENARIO --out DIR [--seed N]``: run a scenario, write its trace.
 
 Owns the command line of the simulator only; the work is :func:`duplexsim.sim.run` and
-:meth:`duplexsim.sim.trace.Trace.save`.
+:meth:`duplexsim.sim.trace.Trace.save`. Everything that can be checked is checked before
+the simulation starts: the flags, the ``--out`` folder, the scenario and the files it names
+(agents, corpora, jitter traces) and the unit tokenizer that will vocode ``audio.wav``.
+Errors reach the user through ``duplexsim.cli.main`` (one line each, exit 2).
 """
 
 from __future__ import annotations
@@ -11,37 +14,61 @@ import dataclasses
 import json
 import sys
 
-from duplexsim.config.loader import ConfigError
+from duplexsim.cli import number
+from duplexsim.errors import MAX_DURATION_S, InputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", help="scenario TOML file (see scenarios/)")
-    parser.add_argument("--out", required=True, help="output directory (created)")
-    parser.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
-    parser.add_argument("--duration-s", type=float, default=None,
-                        help="override the scenario's duration (seconds)")
+    parser.add_argument("--out", required=True,
+                        help="output folder (created; an earlier run's files there are replaced)")
+    parser.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=None,
+                        help="override the scenario's seed")
+    parser.add_argument("--duration-s", type=number(0, MAX_DURATION_S, low_open=True),
+                        default=None, help="override the scenario's duration (seconds)")
     parser.add_argument("--no-audio", action="store_true", help="do not write audio.wav")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
+    from duplexsim.atomic import check_output_dir
+    from duplexsim.config.loader import FieldError
     from duplexsim.config.scenario import load_scenario
+
+    check_output_dir(args.out)
+    scenario = load_scenario(args.scenario, check_files=True)
+    overrides = {"seed": args.seed, "duration_s": args.duration_s}
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        try:
+            scenario = dataclasses.replace(scenario, **{name: value})
+        except FieldError as e:  # e.g. --duration-s shorter than one chunk
+            flag = "--" + name.replace("_", "-")
+            raise InputError("duplexsim simulate", flag, e.message, e.allowed) from None
+    audio = scenario.output.audio and not args.no_audio
+    if audio:
+        _check_vocoder(scenario)
+
     from duplexsim.sim import run as simulate
 
-    try:
-        scenario = load_scenario(args.scenario, check_files=True)
-        if args.seed is not None:
-            scenario = dataclasses.replace(scenario, seed=args.seed)
-        if args.duration_s is not None:
-            scenario = dataclasses.replace(scenario, duration_s=args.duration_s)
-        trace = simulate(scenario, progress=not args.quiet)
-    except ConfigError as e:
-        print(str(e), file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError) as e:
-        print(f"{args.scenario}: {e}", file=sys.stderr)
-        return 1
-    trace.save(args.out, audio=False if args.no_audio else None)
+    trace = simulate(scenario, progress=not args.quiet)
+    trace.save(args.out, audio=audio)
     print(json.dumps(trace.summary(), indent=2, sort_keys=True))
     print(f"wrote {args.out}")
     return 0
+
+
+def _check_vocoder(scenario: object) -> None:
+    """Load the unit tokenizer ``audio.wav`` will be vocoded with (a broken one fails now,
+    not after the simulation); say so when there is none and the audio is a sonification."""
+    from duplexsim.sim.build import tokenizer_dir
+
+    where = tokenizer_dir(scenario)  # type: ignore[arg-type]
+    if where is None:
+        print("note: no unit tokenizer found with the agents or corpora: audio.wav is a "
+              "sonification (a tone per speech frame), not vocoded speech", file=sys.stderr)
+        return
+    from duplexsim.units import load_tokenizer
+
+    load_tokenizer(where)

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 from scipy import special
 
-from duplexsim.config.network import LinkConfig
+from duplexsim.config.network import LinkConfig, read_jitter_trace
 
 PARETO_SHAPE = 3.0
 _PARETO_MEAN = PARETO_SHAPE / (PARETO_SHAPE - 1.0)  # x_m = 1
@@ -108,21 +108,9 @@ MARGINALS: dict[str, Callable[[float], float]] = {
 
 
 def load_jitter_trace(path: str | Path) -> np.ndarray:
-    """Delay samples (ms), one per line; blank lines and ``#`` comments skipped; sorted."""
-    path = Path(path)
-    values = []
-    for n, line in enumerate(path.read_text().splitlines(), start=1):
-        text = line.split("#", 1)[0].strip()
-        if not text:
-            continue
-        try:
-            values.append(float(text))
-        except ValueError:
-            raise ValueError(f"{path}: line {n}: {text!r} is not a number "
-                             "(allowed: one delay sample in ms per line)") from None
-    if len(values) < 2:
-        raise ValueError(f"{path}: {len(values)} samples (allowed: at least 2 delay samples)")
-    return np.sort(np.asarray(values, dtype=float))
+    """Delay samples (ms), sorted; the file is read and checked by
+    :func:`duplexsim.config.network.read_jitter_trace`."""
+    return np.sort(np.asarray(read_jitter_trace(path), dtype=float))
 
 
 class _Empirical:

@@ -26,9 +26,11 @@ Parquet files are written from explicit arrow arrays without pandas metadata, so
 seed gives the same bytes. Wall-clock columns (``compute_wall_ms``) are left out of the
 files unless ``compute.model = "measured"`` (then the run is not reproducible anyway);
 ``stall_ms`` and ``slip_ms`` (always 0 then) unless a side waits.
-WAV: units vocoded with the agents' unit tokenizer when one is found, else a documented
-fallback sonification (a sine per speech frame at ``110 + 7 * (unit % 64)`` Hz, 16 kHz,
-silence units silent).
+WAV: units vocoded with the agents' unit tokenizer when one is found (a broken one is an
+error, raised before anything is written), else a documented fallback sonification (a sine
+per speech frame at ``110 + 7 * (unit % 64)`` Hz, 16 kHz, silence units silent; the
+``simulate`` command says so). A save replaces the files of an earlier run in the folder,
+and removes the ones it does not write (:data:`RUN_FILES`).
 """
 
 from __future__ import annotations
@@ -41,12 +43,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from duplexsim.atomic import atomic_path, write_json, write_text
+from duplexsim.atomic import atomic_path, output_dir, write_json, write_text
 from duplexsim.config.scenario import FRAME_MS, Scenario
 
 FALLBACK_SR_HZ = 16000
 LIST_COLUMNS = ("estimated_chunks", "estimated_units", "real_units", "played_units")
 STALL_COLUMNS = ("stall_ms", "slip_ms")
+RUN_FILES = ("network.parquet", "decisions.parquet", "timeline.parquet", "summary.json",
+             "scenario.toml", "audio.wav", "metrics.json")
+"""What a simulation's folder holds (``metrics.json``: written beside it by ``duplexsim demo``);
+a new run into the folder removes those it does not write itself."""
 
 
 @dataclass
@@ -77,41 +83,55 @@ class Trace:
         })
 
     def save(self, out_dir: str | Path, *, audio: bool | None = None) -> Path:
-        """Write the trace files into ``out_dir`` (see module doc); returns ``out_dir``."""
+        """Write the trace files into ``out_dir`` (see module doc); returns ``out_dir``.
+
+        All files are written first and moved in together (:func:`duplexsim.atomic.output_dir`):
+        a failure leaves ``out_dir`` as it was, and the files of an earlier run that this one
+        does not write (``audio.wav`` with ``audio=False``, a ``metrics.json`` computed from
+        the earlier trace) are removed, so the folder never mixes two runs.
+        """
         from duplexsim.config.scenario import dump_toml
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         decisions = self.decisions
         if self.scenario.compute.model != "measured":
             decisions = decisions.drop(columns=["compute_wall_ms"], errors="ignore")
         if not (self.scenario.a.waits or self.scenario.b.waits):
             decisions = decisions.drop(columns=list(STALL_COLUMNS), errors="ignore")
-        _write_parquet(out / "network.parquet", self.network)
-        _write_parquet(out / "decisions.parquet", decisions)
-        _write_parquet(out / "timeline.parquet", self.timeline())
-        write_text(out / "scenario.toml", dump_toml(self.scenario.resolve()))
-        if self.scenario.output.audio if audio is None else audio:
-            wave, sr = self.audio()
-            from duplexsim.audio.io import write_audio
+        write_wave = self.scenario.output.audio if audio is None else audio
+        wave = self.audio() if write_wave else None  # a broken vocoder fails before any write
+        with output_dir(out_dir, owned=RUN_FILES, last=("summary.json",)) as out:
+            _write_parquet(out / "network.parquet", self.network)
+            _write_parquet(out / "decisions.parquet", decisions)
+            _write_parquet(out / "timeline.parquet", self.timeline())
+            write_text(out / "scenario.toml", dump_toml(self.scenario.resolve()))
+            if wave is not None:
+                from duplexsim.audio.io import write_audio
 
-            write_audio(out / "audio.wav", wave, sr)
-        write_json(out / "summary.json", self.summary())
-        return out
+                write_audio(out / "audio.wav", *wave)
+            write_json(out / "summary.json", self.summary())
+        return Path(out_dir)
 
     def audio(self) -> tuple[np.ndarray, int]:
-        """Stereo wave [2, N] of what A and B played, and its sample rate."""
-        if self.tokenizer_dir is not None:
-            try:
-                from duplexsim.units import load_tokenizer
+        """Stereo wave [2, N] of what A and B played, and its sample rate.
 
-                tok = load_tokenizer(self.tokenizer_dir)
-                waves = [np.asarray(tok.decode(u), np.float32) for u in self.units]
-                n = min(len(w) for w in waves)
-                return np.stack([w[:n] for w in waves]), int(tok.sample_rate_hz)
-            except (ImportError, FileNotFoundError, ValueError):
-                pass  # fall back to the sonification below
-        return sonify(self.units, self.silence_units), FALLBACK_SR_HZ
+        Vocoded with the unit tokenizer of the agents or corpora (``tokenizer_dir``); a
+        broken tokenizer there is an :class:`~duplexsim.errors.InputError`, never a silent
+        placeholder. Only when no tokenizer is known is the wave the documented sonification
+        (:func:`sonify`; ``vocoded`` is then False).
+        """
+        if self.tokenizer_dir is None:
+            return sonify(self.units, self.silence_units), FALLBACK_SR_HZ
+        from duplexsim.units import load_tokenizer
+
+        tok = load_tokenizer(self.tokenizer_dir)
+        waves = [np.asarray(tok.decode(u), np.float32) for u in self.units]
+        n = min(len(w) for w in waves)
+        return np.stack([w[:n] for w in waves]), int(tok.sample_rate_hz)
+
+    @property
+    def vocoded(self) -> bool:
+        """True when ``audio()`` vocodes units; False: a sonification (no tokenizer known)."""
+        return self.tokenizer_dir is not None
 
 
 def sonify(units: np.ndarray, silence_units: frozenset[int]) -> np.ndarray:

@@ -1,12 +1,17 @@
-"""``duplexsim sweep SWEEP.toml --out runs/SWEEP``: run (or resume) a sweep."""
+"""``duplexsim sweep SWEEP.toml --out runs/SWEEP``: run (or resume) a sweep.
+
+The flags, the sweep file (every cell's scenario, unless ``--no-check``), the cell function
+and the ``--out`` folder are checked before any cell runs; errors reach the user through
+``duplexsim.cli.main`` (one line each, exit 2). A run with failed cells exits 1.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from duplexsim.config.loader import ConfigError
+from duplexsim.cli import number
+from duplexsim.sweeps.config import MAX_BATCH, MAX_WORKERS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,12 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output folder (default: runs/<sweep name>); rerun to resume")
     parser.add_argument("--backend", choices=("local", "ray"), default="local",
                         help="local process pool (default) or Ray")
-    parser.add_argument("--workers", type=int, default=None,
+    parser.add_argument("--workers", type=number(0, MAX_WORKERS, integer=True), default=None,
                         help="parallel cells (default: the sweep file's; 0 = all cores)")
-    parser.add_argument("--batch", type=int, default=None,
+    parser.add_argument("--batch", type=number(1, MAX_BATCH, integer=True), default=None,
                         help="cells simulated together per worker, model calls batched "
                              "(default: the sweep file's)")
-    parser.add_argument("--limit", type=int, default=None,
+    parser.add_argument("--limit", type=number(0, 10**9, integer=True), default=None,
                         help="run at most this many unfinished cells now")
     parser.add_argument("--no-check", action="store_true",
                         help="skip validating every cell's scenario before running")
@@ -28,21 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from duplexsim.atomic import check_output_dir
     from duplexsim.sweeps.config import load_sweep
-    from duplexsim.sweeps.runner import run_sweep
+    from duplexsim.sweeps.runner import resolve_cell_fn, run_sweep
 
-    try:
-        sweep = load_sweep(args.sweep, check_scenarios=not args.no_check)
-    except ConfigError as e:
-        print(e, file=sys.stderr)
-        return 2
+    sweep = load_sweep(args.sweep, check_scenarios=not args.no_check)
     out = args.out or Path("runs") / sweep.config.name
-    try:
-        table = run_sweep(sweep, out, backend=args.backend, workers=args.workers,
-                          progress=not args.quiet, limit=args.limit, batch=args.batch)
-    except (ValueError, RuntimeError) as e:
-        print(f"duplexsim sweep: {e}", file=sys.stderr)
-        return 2
+    check_output_dir(out)
+    resolve_cell_fn(sweep.config.cell)
+    table = run_sweep(sweep, out, backend=args.backend, workers=args.workers,
+                      progress=not args.quiet, limit=args.limit, batch=args.batch)
     total = len(sweep.cells())
     failed = (out / "failures.json").read_text(encoding="utf-8").strip() not in ("{}", "")
     print(f"{len(table)}/{total} cells finished -> {out / 'results.parquet'}"

@@ -42,6 +42,8 @@ from duplexsim.config.loader import (
 )
 
 SEED_KEY = "seed"
+MAX_WORKERS = 4096
+MAX_BATCH = 4096
 
 
 @dataclass(frozen=True)
@@ -68,14 +70,16 @@ class SweepConfig:
         errors: list[FieldError] = []
         if not self.name.strip():
             errors.append(FieldError("name", "empty name", "a non-empty string"))
-        if not self.seeds or any(s < 0 for s in self.seeds) or len(set(self.seeds)) != len(
-                self.seeds):
+        if not self.seeds or any(not 0 <= s < 2**63 for s in self.seeds) or len(
+                set(self.seeds)) != len(self.seeds):
             errors.append(FieldError("seeds", f"{list(self.seeds)} is not a list of distinct "
                                      "seeds", "non-empty list of distinct integers >= 0"))
-        if self.workers < 0:
-            errors.append(FieldError("workers", f"{self.workers} < 0", ">= 0 (0 = all cores)"))
-        if self.batch < 1:
-            errors.append(FieldError("batch", f"{self.batch} < 1", ">= 1 (1 = no batching)"))
+        if not 0 <= self.workers <= MAX_WORKERS:
+            errors.append(FieldError("workers", f"{self.workers} is out of range",
+                                     f"0 (= all cores) .. {MAX_WORKERS}"))
+        if not 1 <= self.batch <= MAX_BATCH:
+            errors.append(FieldError("batch", f"{self.batch} is out of range",
+                                     f"1 (= no batching) .. {MAX_BATCH}"))
         if self.cell and ":" not in self.cell:
             errors.append(FieldError("cell", f"{self.cell!r} is not module:function",
                                      '"package.module:function" or ""'))

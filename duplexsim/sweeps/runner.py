@@ -31,6 +31,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from duplexsim.atomic import atomic_path, write_json
+from duplexsim.errors import ConfigError, InputError
 from duplexsim.sweeps.config import Cell, Sweep
 
 DEFAULT_CELL = "duplexsim.sweeps.cells:simulate_cell"
@@ -43,8 +44,8 @@ def resolve_cell_fn(spec: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     try:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as e:
-        raise ValueError(f"cell function {spec!r} cannot be imported: {e} "
-                         "(allowed: an importable 'module:function')") from e
+        raise ConfigError("sweep.cell", "", f"cell function {spec!r} cannot be imported ({e})",
+                          "an importable 'module:function'") from None
 
 
 def _run_one(spec: str, cell: Cell) -> tuple[Cell, dict[str, Any] | None, str | None]:
@@ -98,7 +99,8 @@ def _ray(spec: str, groups: list[list[Cell]], workers: int) -> Iterator[list[tup
     try:
         import ray
     except ImportError as e:
-        raise RuntimeError("--backend ray needs Ray: pip install 'ray[default]'") from e
+        raise InputError("--backend", "", "ray needs Ray, which is not installed",
+                         "pip install 'ray[default]', or --backend local") from e
     started = not ray.is_initialized()
     if started:  # an existing cluster (ray.init(address=...)) is used as it is
         ray.init(num_cpus=workers or None, include_dashboard=False, log_to_driver=False,

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from duplexsim.atomic import atomic_path
+from duplexsim.errors import InputError
 
 CHECKPOINT_FORMAT = "duplexsim-checkpoint/1"
 
@@ -31,16 +32,18 @@ def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int) -> 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError, OSError) as e:
-        raise ValueError(f"{path}: corrupt checkpoint ({type(e).__name__}: {e}); delete it to "
-                         "start over") from e
+        raise InputError(str(path), "", f"corrupt checkpoint ({type(e).__name__}: {e})",
+                         "delete it to start over") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a duplexsim checkpoint (allowed: {CHECKPOINT_FORMAT})")
+        raise InputError(str(path), "format", "not a duplexsim checkpoint", CHECKPOINT_FORMAT)
     if state.get("vocab_size") != vocab_size:
-        raise ValueError(f"{path}: checkpoint vocabulary {state.get('vocab_size')} != this run's "
-                         f"{vocab_size}: it belongs to another card or corpus")
+        raise InputError(str(path), "vocab_size", f"checkpoint vocabulary "
+                         f"{state.get('vocab_size')} != this run's {vocab_size}: it belongs to "
+                         "another card or corpus", "a fresh --out, or delete checkpoints/")
     if state.get("card") != card:
         diff = sorted(k for k in set(card) | set(state.get("card") or {})
                       if (state.get("card") or {}).get(k) != card.get(k))
-        raise ValueError(f"{path}: checkpoint was written for a different agent card (tables "
-                         f"differ: {', '.join(diff)}); use a fresh --out or delete checkpoints/")
+        raise InputError(str(path), "card", "checkpoint was written for a different agent card "
+                         f"(tables differ: {', '.join(diff)})",
+                         "a fresh --out, or delete checkpoints/")
     return state

@@ -2,8 +2,10 @@
 
 Owns only the command: reads the card and the corpus (:func:`duplexsim.corpora.load_corpus`),
 checks that their unit vocabularies agree, runs :func:`duplexsim.training.recipe.train_agent`
-and copies the unit tokenizer into the agent directory so its audio can be vocoded.
-Re-running with the same ``--out`` resumes from ``checkpoints/last.pt``.
+and copies the unit tokenizer into the agent directory so its audio can be vocoded (moved in
+whole: :func:`duplexsim.atomic.output_dir`). Re-running with the same ``--out`` resumes from
+``checkpoints/last.pt``. Card, corpus, tokenizer and ``--out`` are checked before training
+starts; errors reach the user through ``duplexsim.cli.main`` (one line each, exit 2).
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ import argparse
 import shutil
 from pathlib import Path
 
+from duplexsim.cli import number
 from duplexsim.config.card import AgentCard, load_card
-from duplexsim.config.loader import ConfigError
+from duplexsim.errors import InputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("card", type=Path, help="agent card (agents/fisher.toml, ...)")
     parser.add_argument("--corpus", type=Path, required=True, help="corpus directory")
     parser.add_argument("--out", type=Path, required=True, help="agent directory to write")
-    parser.add_argument("--max-minutes", type=float, default=None,
+    parser.add_argument("--max-minutes", type=number(0, 1e6, low_open=True), default=None,
                         help="wall-clock budget, split over stages by their time_share")
     parser.add_argument("--no-progress", action="store_true")
 
@@ -28,48 +31,60 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def check_corpus(card: AgentCard, corpus_n_units: int, corpus_root: Path, card_path: Path) -> None:
     """The corpus's unit vocabulary must be the model's."""
     if corpus_n_units != card.model.n_units:
-        raise ValueError(
-            f"{corpus_root}: corpus has n_units={corpus_n_units} but {card_path}: model.n_units="
-            f"{card.model.n_units} (allowed: equal unit vocabularies; set model.n_units)"
-        )
+        raise InputError(str(card_path), "model.n_units",
+                         f"{card.model.n_units}, but corpus {corpus_root} has n_units="
+                         f"{corpus_n_units}", "equal unit vocabularies; set model.n_units")
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        card = load_card(args.card)
-    except ConfigError as e:
-        print(e)
-        return 1
+    from duplexsim.atomic import check_output_dir
+
+    card = load_card(args.card)
+    check_output_dir(args.out)
     from duplexsim.corpora import load_corpus
-    from duplexsim.training.recipe import train_agent
 
     corpus = load_corpus(args.corpus)
-    try:
-        check_corpus(card, int(corpus.n_units), Path(args.corpus), args.card)
-    except ValueError as e:
-        print(e)
-        return 1
+    check_corpus(card, int(corpus.n_units), Path(args.corpus), args.card)
+    for split in ("train", "val"):
+        if not corpus.ids(split):
+            raise InputError(str(args.corpus), split, f"the corpus has no {split} dialogues",
+                             "a corpus with train and val splits (`duplexsim corpus build` "
+                             "makes them from 10 conversations on)")
+    tok_src = _tokenizer_dir(corpus)
+    if tok_src is not None:
+        from duplexsim.units import load_tokenizer
+
+        load_tokenizer(tok_src)  # a broken tokenizer fails now, not after training
+    from duplexsim.training.recipe import train_agent
+
     train = list(corpus.dialogues(split="train"))
     val = list(corpus.dialogues(split="val"))
     info = train_agent(card, train, val, args.out, max_minutes=args.max_minutes,
                        corpus=str(Path(args.corpus).resolve()), progress=not args.no_progress)
-    tok_src = _tokenizer_dir(corpus)
-    if tok_src is not None and tok_src.is_dir():
-        dst = Path(args.out) / "tokenizer"
-        shutil.rmtree(dst, ignore_errors=True)
-        shutil.copytree(tok_src, dst)
+    if tok_src is not None:
+        copy_tokenizer(tok_src, Path(args.out) / "tokenizer")
     losses = ", ".join(f"{k} {v:.3f}" for k, v in info["val_loss"].items())
     print(f"{args.out}: trained {card.agent.name!r} (validation loss: {losses})")
     return 0
 
 
-def _tokenizer_dir(corpus: object) -> Path | None:
-    root = Path(getattr(corpus, "root", "."))
-    import json
+def copy_tokenizer(src: Path, dst: Path) -> None:
+    """Copy the unit tokenizer's files into ``dst``, all moved in at once; files of an
+    earlier tokenizer there that this one lacks are removed."""
+    from duplexsim.atomic import output_dir
 
-    manifest = root / "manifest.json"
-    if not manifest.is_file():
+    with output_dir(dst, whole=True, last=("config.json",)) as stage:
+        for f in sorted(src.iterdir()):
+            if f.is_file():
+                shutil.copyfile(f, stage / f.name)
+
+
+def _tokenizer_dir(corpus: object) -> Path | None:
+    """The corpus's unit tokenizer folder (manifest ``tokenizer``), if it has one."""
+    root = Path(getattr(corpus, "root", "."))
+    manifest = getattr(corpus, "manifest", {})
+    name = manifest.get("tokenizer", "tokenizer")
+    if not isinstance(name, str) or not name:
         return None
-    name = json.loads(manifest.read_text()).get("tokenizer", "tokenizer")
-    path = Path(name)
-    return path if path.is_absolute() else root / path
+    path = Path(name) if Path(name).is_absolute() else root / name
+    return path if (path / "config.json").is_file() else None

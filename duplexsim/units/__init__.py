@@ -6,12 +6,13 @@ vocoder. Must not know about corpora layouts, tokens, models or the simulator.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from duplexsim.config.loader import read_json
+from duplexsim.errors import InputError, MissingInputError
 from duplexsim.units.kmeans import KMeansTokenizer, TokenizerConfig, train_tokenizer
 
 
@@ -35,15 +36,18 @@ _LOADERS = {"mel-kmeans": KMeansTokenizer.load, "hubert-kmeans": KMeansTokenizer
 
 
 def load_tokenizer(directory: str | Path) -> UnitTokenizer:
-    """Load a tokenizer saved with ``save(dir)``."""
+    """Load a tokenizer saved with ``save(dir)``; a missing, corrupt or truncated one is an
+    :class:`~duplexsim.errors.InputError` naming the file (never a silent fallback)."""
     d = Path(directory)
     cfg = d / "config.json"
     if not cfg.is_file():
-        raise FileNotFoundError(f"{d}: not a unit tokenizer directory (no config.json)")
-    kind = json.loads(cfg.read_text()).get("config", {}).get("type")
+        raise MissingInputError(str(d), "", "not a unit tokenizer folder (no config.json)",
+                                "a folder written by `duplexsim units train`")
+    table = read_json(cfg, what="tokenizer config.json").get("config")
+    kind = table.get("type") if isinstance(table, dict) else None
     if kind not in _LOADERS:
-        raise ValueError(f"{cfg}: config.type: unknown tokenizer {kind!r} "
-                         f"(allowed: {', '.join(_LOADERS)})")
+        raise InputError(str(cfg), "config.type", f"unknown tokenizer {kind!r}",
+                         ", ".join(_LOADERS))
     return _LOADERS[kind](d)
 
 

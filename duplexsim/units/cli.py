@@ -1,9 +1,15 @@
-"""``duplexsim units train``: fit a unit tokenizer on one or more corpora."""
+"""``duplexsim units train``: fit a unit tokenizer on one or more corpora.
+
+Checks the flags, the corpora and the ``--out`` folder before training; the tokenizer's two
+files are moved in together (:func:`duplexsim.atomic.output_dir`). Errors reach the user
+through ``duplexsim.cli.main`` (one line each, exit 2).
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
+
+from duplexsim.cli import number
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,11 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="duplexsim corpus, Fisher tree or CANDOR tree (repeatable)")
     t.add_argument("--out", required=True, help="tokenizer directory to write")
     t.add_argument("--type", default="mel-kmeans", choices=["mel-kmeans", "hubert-kmeans"])
-    t.add_argument("--n-units", type=int, default=501)
+    t.add_argument("--n-units", type=number(2, 32768, integer=True), default=501)
     t.add_argument("--hubert-dir", default="", help="local HuBERT model dir (hubert-kmeans)")
-    t.add_argument("--hubert-layer", type=int, default=6)
-    t.add_argument("--max-dialogues", type=int, default=50, help="per corpus")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--hubert-layer", type=number(0, 64, integer=True), default=6)
+    t.add_argument("--max-dialogues", type=number(1, 10**6, integer=True), default=50,
+                   help="per corpus")
+    t.add_argument("--seed", type=number(0, 2**32 - 1, integer=True), default=0)
 
 
 class _Channels:
@@ -37,19 +44,19 @@ class _Channels:
 
 
 def run(args: argparse.Namespace) -> int:
-    from duplexsim.config.loader import ConfigError
+    from duplexsim.atomic import check_output_dir, output_dir
+    from duplexsim.config.loader import from_dict
     from duplexsim.corpora.corpus import open_corpus
     from duplexsim.units import TokenizerConfig, train_tokenizer
 
-    try:
-        cfg = TokenizerConfig(type=args.type, n_units=args.n_units, hubert_dir=args.hubert_dir,
-                              hubert_layer=args.hubert_layer, seed=args.seed)
-        corpora = [open_corpus(p) for p in args.corpus]
-        tok = train_tokenizer(_Channels(corpora, args.max_dialogues), cfg)
-    except (ConfigError, ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    tok.save(args.out)
+    check_output_dir(args.out)
+    cfg = from_dict(TokenizerConfig, {
+        "type": args.type, "n_units": args.n_units, "hubert_dir": args.hubert_dir,
+        "hubert_layer": args.hubert_layer, "seed": args.seed}, file="duplexsim units train")
+    corpora = [open_corpus(p) for p in args.corpus]
+    tok = train_tokenizer(_Channels(corpora, args.max_dialogues), cfg)
+    with output_dir(args.out, owned=("arrays.safetensors",), last=("config.json",)) as stage:
+        tok.save(stage)
     print(f"{args.out}: {tok.n_units} units, silence units {sorted(tok.silence_units)}, "
           f"voice-activity threshold {tok.threshold_db:.1f} dB")
     return 0

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from duplexsim.errors import InputError, MissingInputError
+
 
 class HubertFeatures:
     """Callable: 16 kHz mono wave (whole 40 ms frames) -> ``[T, hidden]`` float32."""
@@ -21,14 +23,13 @@ class HubertFeatures:
 
         path = Path(model_dir)
         if not (path / "config.json").is_file():
-            raise FileNotFoundError(
-                f"{path}: no HuBERT model here (config.json missing); save one with "
-                "HubertModel.save_pretrained(dir) or download it yourself beforehand"
-            )
+            raise MissingInputError(
+                str(path), "", "no HuBERT model here (config.json missing)",
+                "a folder saved with HubertModel.save_pretrained(dir), downloaded beforehand")
         self.model = HubertModel.from_pretrained(str(path), local_files_only=True).eval()
         n_layers = self.model.config.num_hidden_layers
         if not 0 <= layer <= n_layers:
-            raise ValueError(f"hubert layer: {layer} out of range (allowed: 0..{n_layers})")
+            raise InputError("hubert_layer", "", f"{layer} out of range", f"0..{n_layers}")
         self.layer = layer
         self.chunk_frames = max(1, int(chunk_s * 25))
 

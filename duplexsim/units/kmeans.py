@@ -11,21 +11,24 @@ off the units exactly. Decoding uses each unit's mean magnitude spectrum (vocode
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 from sklearn.cluster import MiniBatchKMeans
 
 from duplexsim.atomic import atomic_path, write_json
-from duplexsim.config.loader import check, from_dict
+from duplexsim.config.loader import check, from_dict, json_number, read_json
+from duplexsim.errors import InputError, MissingInputError
 from duplexsim.units import features as F
 from duplexsim.units.vocoder import griffin_lim
 
 FORMAT = "duplexsim-tokenizer/1"
+MAX_UNITS = 32768
+"""Largest unit inventory (HuBERT k-means setups use 50-2000): corpora store units as int16."""
 TYPES = ("mel-kmeans", "hubert-kmeans")
 
 
@@ -45,10 +48,16 @@ class TokenizerConfig:
 
     def __post_init__(self) -> None:
         check(self.type in TYPES, "type", f"unknown tokenizer {self.type!r}", ", ".join(TYPES))
-        check(self.n_silence_units >= 1, "n_silence_units", "must be >= 1", ">= 1")
-        check(self.n_units > self.n_silence_units, "n_units", "must exceed n_silence_units",
-              f"> {self.n_silence_units}")
-        check(self.vad_fill_frames >= 0, "vad_fill_frames", "must be >= 0", ">= 0")
+        check(1 <= self.n_silence_units <= 1024, "n_silence_units", "out of range", "1 .. 1024")
+        check(self.n_silence_units < self.n_units <= MAX_UNITS, "n_units",
+              f"{self.n_units} is out of range", f"{self.n_silence_units + 1} .. {MAX_UNITS}")
+        check(1 <= self.n_mels <= 512, "n_mels", f"{self.n_mels} is out of range", "1 .. 512")
+        check(0 <= self.vad_fill_frames <= 1000, "vad_fill_frames", "out of range", "0 .. 1000")
+        check(0 <= self.hubert_layer <= 64, "hubert_layer", "out of range", "0 .. 64")
+        check(1 <= self.max_train_frames <= 10**9, "max_train_frames", "out of range",
+              "1 .. 1e9")
+        check(0 <= self.seed < 2**32, "seed", f"{self.seed} is out of range",
+              "0 .. 2**32 - 1 (scikit-learn's random_state)")
         check(self.type != "hubert-kmeans" or bool(self.hubert_dir), "hubert_dir",
               "hubert-kmeans needs a local model directory", "a path")
 
@@ -193,15 +202,35 @@ class KMeansTokenizer:
 
     @classmethod
     def load(cls, directory: str | Path) -> KMeansTokenizer:
+        """Read a saved tokenizer, checking every value (names the file and key)."""
         d = Path(directory)
-        meta = json.loads((d / "config.json").read_text())
+        file = str(d / "config.json")
+        meta = read_json(file, what="tokenizer config.json")
         if meta.get("format") != FORMAT:
-            raise ValueError(f"{d / 'config.json'}: format {meta.get('format')!r} "
-                             f"(allowed: {FORMAT})")
-        config = from_dict(TokenizerConfig, meta["config"], file=str(d / "config.json"),
-                           prefix="config")
-        arrays = load_file(str(d / "arrays.safetensors"))
-        return cls(config, arrays["centroids"], arrays["unit_spectra"], meta["threshold_db"])
+            raise InputError(file, "format", f"{meta.get('format')!r}", FORMAT)
+        if not isinstance(meta.get("config"), dict):
+            raise InputError(file, "config", "missing or not a table", "a JSON object")
+        config = from_dict(TokenizerConfig, meta["config"], file=file, prefix="config")
+        threshold = json_number(meta, file, "threshold_db", -400.0, 400.0)
+        arrays_file = d / "arrays.safetensors"
+        try:
+            arrays = load_file(str(arrays_file))
+        except FileNotFoundError:
+            raise MissingInputError(str(arrays_file), "", "missing",
+                                    "the arrays `duplexsim units train` wrote") from None
+        except SafetensorError as e:
+            raise InputError(str(arrays_file), "", f"corrupt or truncated ({e})",
+                             "the arrays `duplexsim units train` wrote") from None
+        for name, width in (("centroids", None), ("unit_spectra", F.N_FFT // 2 + 1)):
+            a = arrays.get(name)
+            ok = (a is not None and a.ndim == 2 and a.shape[0] == config.n_units
+                  and (width is None or a.shape[1] == width) and a.shape[1] > 0
+                  and np.issubdtype(a.dtype, np.floating) and bool(np.isfinite(a).all()))
+            if not ok:
+                shape = "missing" if a is None else f"{a.dtype} {list(a.shape)}"
+                raise InputError(str(arrays_file), name, f"{shape} (not finite or wrong shape)",
+                                 f"finite floats [{config.n_units}, {width or 'D'}]")
+        return cls(config, arrays["centroids"], arrays["unit_spectra"], threshold)
 
 
 def train_tokenizer(
@@ -222,7 +251,7 @@ def train_tokenizer(
         energy.append(e)
         masks.append(None if mask is None else np.asarray(mask, dtype=bool)[: len(e)])
     if not feats:
-        raise ValueError("train_tokenizer: no audio given")
+        raise InputError("train_tokenizer", "", "no audio given", "at least one channel")
     all_f, all_e = np.concatenate(feats), np.concatenate(energy)
     if all(m is not None and len(m) == len(e) for m, e in zip(masks, energy, strict=True)):
         tok.threshold_db = annotated_threshold(all_e, np.concatenate(masks),
@@ -249,10 +278,9 @@ def train_tokenizer(
 
 def _fit(x: np.ndarray, k: int, config: TokenizerConfig, what: str) -> np.ndarray:
     if x.shape[0] < k:
-        raise ValueError(
-            f"train_tokenizer: {x.shape[0]} {what} frames for {k} {what} units; give more "
-            f"audio or lower n_units / n_silence_units (allowed: n <= frames)"
-        )
+        raise InputError(
+            "train_tokenizer", "", f"{x.shape[0]} {what} frames for {k} {what} units",
+            "more audio, or fewer units (n_units / n_silence_units <= frames)")
     if k == 1:
         return x.mean(axis=0, keepdims=True)
     rng = np.random.default_rng(config.seed)

@@ -1,0 +1,146 @@
+"""The project's own errors: input a user can fix, each problem one line.
+
+A :class:`Problem` prints as ``file: key or position: what is wrong (allowed: ...)``.
+:class:`DuplexsimError` carries one or more of them; its subclasses say what the input was:
+
+- :class:`ConfigError`: scenario, agent-card, sweep and other TOML/JSON settings;
+- :class:`InputError`: data a command reads (corpora, unit arrays, agent and tokenizer
+  folders, checkpoints, trace files) and command-line values;
+  :class:`MissingInputError` when it is not there (also a ``FileNotFoundError``);
+- :class:`OutputError`: an output folder that cannot be written, or whose contents would
+  mislead (a corpus rebuilt with other parameters).
+
+Every one is a ``ValueError``, so library callers that catch ``ValueError`` keep working.
+``duplexsim.cli.main`` prints the problems and exits 2; expected operating-system errors
+(missing, is-a-directory, not-a-directory, permission, read-only, no space) become one line
+through :func:`os_problem`. Anything else is a bug and keeps its traceback.
+Must not import anything heavy: ``duplexsim validate`` imports this.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input (a file, a key in it, a command-line flag)."""
+
+    file: str
+    key: str
+    message: str
+    allowed: str | None = None
+
+    def __str__(self) -> str:
+        allowed = f" (allowed: {self.allowed})" if self.allowed else ""
+        return ": ".join([p for p in (self.file, self.key, self.message + allowed) if p])
+
+
+class DuplexsimError(ValueError):
+    """Input a user can fix: one or more :class:`Problem`.
+
+    ``DuplexsimError([problem, ...])``, ``DuplexsimError(problem)``,
+    ``DuplexsimError(file, key, message, allowed=None)``, or ``DuplexsimError(line)`` with a
+    line already in the ``file: key: what is wrong (allowed: ...)`` form.
+    """
+
+    def __init__(self, first: Iterable[Problem] | Problem | str, key: str = "",
+                 message: str = "", allowed: str | None = None):
+        if isinstance(first, Problem):
+            problems = [first]
+        elif isinstance(first, str):
+            problems = [Problem(first, key, message, allowed)]
+        else:
+            problems = list(first)
+        self.problems: list[Problem] = problems or [Problem("<input>", "", "invalid")]
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles across process pools
+        return (type(self), (self.problems,))
+
+
+class ConfigError(DuplexsimError):
+    """Settings files and tables: scenario, agent card, sweep, synthetic-corpus parameters."""
+
+
+class InputError(DuplexsimError):
+    """Data or values a command reads: corpora, units, agents, tokenizers, flags."""
+
+
+class MissingInputError(InputError, FileNotFoundError):
+    """An input that is not there (also a ``FileNotFoundError``)."""
+
+    def __init__(self, first: Iterable[Problem] | Problem | str, key: str = "",
+                 message: str = "", allowed: str | None = None):
+        InputError.__init__(self, first, key, message, allowed)
+
+    def __str__(self) -> str:
+        return InputError.__str__(self)
+
+
+class OutputError(DuplexsimError):
+    """An output folder that cannot be written, or would be left misleading."""
+
+
+def with_note(error: DuplexsimError, note: str) -> DuplexsimError:
+    """The same error (its family: missing input, input, output or config) with ``note``
+    appended to every problem's message, e.g. which scenario side named the file."""
+    family = next(c for c in (MissingInputError, InputError, OutputError, ConfigError,
+                              DuplexsimError) if isinstance(error, c))
+    return family([Problem(p.file, p.key, f"{p.message} ({note})", p.allowed)
+                   for p in error.problems])
+
+
+# errno -> (what is wrong, allowed); the operating-system errors a user causes and can fix
+_OS_PROBLEMS: dict[int, tuple[str, str]] = {
+    errno.ENOENT: ("not found", "an existing path"),
+    errno.EISDIR: ("is a folder, not a file", "a file path"),
+    errno.ENOTDIR: ("a part of the path is a file, not a folder", "a path through folders"),
+    errno.EACCES: ("permission denied", "a path you may read and write"),
+    errno.EPERM: ("operation not permitted", "a path you may read and write"),
+    errno.EROFS: ("read-only file system", "a folder on a writable file system"),
+    errno.ENOSPC: ("no space left on the device", "free some space or write elsewhere"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space or write elsewhere"),
+    errno.EFBIG: ("file too large for this system or its limits",
+                  "a smaller output or a file system that takes it"),
+    errno.ENAMETOOLONG: ("file name too long", "a shorter path"),
+    errno.EEXIST: ("already exists", "a path that does not exist yet"),
+    errno.ENOTEMPTY: ("folder is not empty", "an empty folder"),
+    errno.ELOOP: ("too many levels of symbolic links", "a path without a link loop"),
+}
+
+
+def os_problem(error: OSError) -> Problem | None:
+    """The one-line :class:`Problem` of an expected OS error; None for anything else."""
+    known = _OS_PROBLEMS.get(error.errno or -1)
+    if known is None:
+        return None
+    message, allowed = known
+    file = error.filename if error.filename is not None else "<file>"
+    return Problem(str(file), "", message, allowed)
+
+
+def finite_in(value: float, low: float, high: float, *, low_open: bool = False) -> bool:
+    """True if ``value`` is a finite number in ``[low, high]`` (``(low, high]`` if low_open)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return False
+    return (value > low if low_open else value >= low) and value <= high
+
+
+MAX_DURATION_S = 24 * 3600.0
+"""Longest simulated conversation or continuation a command accepts (a day of audio):
+past it a typo (``duration_s = 6000000``) would run for days or fill the disk."""
+MAX_CORPUS_HOURS = 10_000.0
+"""Largest synthetic corpus (audio hours): Fisher is about 2000 h."""
+
+__all__ = [
+    "MAX_CORPUS_HOURS", "MAX_DURATION_S", "ConfigError", "DuplexsimError", "InputError",
+    "MissingInputError", "OutputError", "Problem", "finite_in", "os_problem", "with_note",
+]
