@@ -212,14 +212,15 @@ class Scenario:
               f"{self.chunk_ms} is not a positive multiple of the {FRAME_MS} ms frame",
               "multiples of 40 up to 60000: 40, 80, 120, 160, 200, 240, ...")
         if not finite_in(self.duration_s, 0.0, MAX_DURATION_S, low_open=True):
-            errors.append(FieldError("duration_s", f"{self.duration_s} is not a duration",
-                                     f"> 0 and <= {MAX_DURATION_S:g} seconds (a day), at least "
-                                     "one chunk"))
+            what = "is longer than a day" if self.duration_s > 0 else "is not a positive duration"
+            errors.append(FieldError("duration_s", f"{self.duration_s} {what}",
+                                     f"> 0 seconds, at least one chunk, <= {MAX_DURATION_S:g}"))
         else:
             _need(errors, self.duration_s * 1000 >= self.chunk_ms, "duration_s",
                   f"{self.duration_s} s is shorter than one chunk", ">= chunk_ms / 1000 s")
-        _need(errors, 0 <= self.seed <= MAX_SEED, "seed", f"{self.seed} is out of range",
-              "0 .. 2**63 - 1")
+        _need(errors, self.seed >= 0, "seed", f"{self.seed} is negative", ">= 0")
+        _need(errors, self.seed <= MAX_SEED, "seed", f"{self.seed} is too large",
+              "<= 2**63 - 1")
         _need(errors, 0 <= self.decision_lead_chunks <= 1000, "decision_lead_chunks",
               f"{self.decision_lead_chunks} is out of range", "0 .. 1000 (paper: 1)")
         errors += self._stall_errors()

@@ -55,7 +55,8 @@ def test_topology_hops_add(tmp_path: Path) -> None:
 def test_chunk_size_the_agent_was_not_trained_for(tiny_agent_dir: Path) -> None:
     side = SideConfig(kind="syncllm", agent=str(tiny_agent_dir))
     scenario = dataclasses.replace(scripted(240, 2.0), a=side)
-    with pytest.raises(ValueError, match=r"a\.agent: .*chunk_ms=240 \(allowed: 160, 200\)"):
+    with pytest.raises(ValueError,
+                       match=r"chunk_ms=240 \(scenario a\.agent\) \(allowed: 160, 200\)"):
         run(scenario)
 
 
@@ -72,6 +73,6 @@ def test_simulate_cli_writes_outputs(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert 'preset = "transatlantic"' in (out / "scenario.toml").read_text()
     bad = tmp_path / "bad.toml"
     bad.write_text('[network]\npreset = "lan"\n[network.a_to_b]\nloss = 2.0\n')
-    assert main(["simulate", str(bad), "--out", str(tmp_path / "x"), "--quiet"]) == 1
+    assert main(["simulate", str(bad), "--out", str(tmp_path / "x"), "--quiet"]) == 2
     assert "network.a_to_b.loss" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()

@@ -194,7 +194,7 @@ def test_a_failing_group_retries_its_cells_one_by_one(tmp_path, monkeypatch):
 
 
 def test_batch_must_be_positive(tmp_path):
-    with pytest.raises(ConfigError, match="batch: 0 < 1"):
+    with pytest.raises(ConfigError, match="batch: 0 is out of range"):
         load_sweep(write_sweep(tmp_path, extra="batch = 0"), check_scenarios=False)
 
 
