@@ -53,6 +53,10 @@ class Agent(Protocol):
 
     name: str
     frames_per_chunk: int
+    silence_unit: int
+    """The unit this agent plays as silence (its unit tokenizer's canonical silence unit).
+    The simulator fills what a side did not play (before its first chunk, deadline misses,
+    slip gaps) with it, so a partner is silent in its own vocabulary, not unit 0."""
 
     def reset(self, seed: int) -> None:
         """Start a new conversation; all randomness derives from ``seed``."""

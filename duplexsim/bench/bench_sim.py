@@ -69,6 +69,7 @@ class FullRecompute:
         self.agent = agent
         self.name = agent.name + ":recompute"
         self.frames_per_chunk = agent.frames_per_chunk
+        self.silence_unit = agent.silence_unit
 
     def reset(self, seed: int) -> None:
         self.agent.reset(seed)

@@ -103,6 +103,10 @@ class RecordingAgent:
     def frames_per_chunk(self) -> int:
         return self.inner.frames_per_chunk
 
+    @property
+    def silence_unit(self) -> int:
+        return self.inner.silence_unit
+
     def reset(self, seed: int) -> None:
         self.played_chunks = {}
         self.inner.reset(seed)

@@ -84,11 +84,9 @@ def build_agents(scenario: Scenario, given: Mapping[str, Agent] | None = None) -
     return agents
 
 
-def silence_unit_of(agent: Any) -> int:
-    unit = getattr(agent, "silence_unit", None)
-    if unit is None:
-        unit = getattr(getattr(agent, "fmt", None), "silence_unit", 0)
-    return int(unit)
+def silence_unit_of(agent: Agent) -> int:
+    """The agent's silence unit (part of the :class:`~duplexsim.agents.base.Agent` protocol)."""
+    return int(agent.silence_unit)
 
 
 def tokenizer_dir(scenario: Scenario) -> Path | None:

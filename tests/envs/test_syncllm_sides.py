@@ -67,6 +67,10 @@ class Spy:
     def frames_per_chunk(self) -> int:
         return self.inner.frames_per_chunk
 
+    @property
+    def silence_unit(self) -> int:
+        return self.inner.silence_unit
+
     def reset(self, seed: int) -> None:
         self.proposals = {}
         self.inner.reset(seed)
