@@ -24,11 +24,13 @@ from typing import Any, Literal
 from duplexsim.config.loader import FieldError, raise_errors
 from duplexsim.errors import InputError, MissingInputError, finite_in
 
-JitterDist = Literal["none", "uniform", "normal", "pareto", "paretonormal", "trace"]
+JitterDist = Literal["none", "uniform", "normal", "pareto", "paretonormal", "normal-analytic",
+                     "pareto-analytic", "trace"]
 LossModel = Literal["none", "bernoulli", "gilbert-elliott"]
 Ordering = Literal["fifo", "reorder"]
 
-JITTER_DISTS = ("none", "uniform", "normal", "pareto", "paretonormal", "trace")
+JITTER_DISTS = ("none", "uniform", "normal", "pareto", "paretonormal", "normal-analytic",
+                "pareto-analytic", "trace")
 LOSS_MODELS = ("none", "bernoulli", "gilbert-elliott")
 ORDERINGS = ("fifo", "reorder")
 ENDPOINTS = ("A", "B")
@@ -44,7 +46,9 @@ class LinkConfig:
     jitter_ms: float | None = None
     """Standard deviation of the delay variation."""
     jitter_dist: JitterDist | None = None
-    """Marginal distribution of the variation (netem's families, or an empirical trace)."""
+    """Marginal distribution of the variation: netem's tables (normal, pareto, paretonormal,
+    as iproute2 builds them), uniform, their analytic forms (normal-analytic,
+    pareto-analytic) or an empirical trace (:mod:`duplexsim.sim.delay`)."""
     jitter_trace: str | None = None
     """jitter_dist = "trace": text file, one delay sample (ms) per line; its spread is
     centred to mean 0 and rescaled to jitter_ms (jitter_ms = 0 keeps the trace's own sd)."""

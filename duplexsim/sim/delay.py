@@ -8,28 +8,45 @@ Correlation (unlike netem, whose correlation shrinks the jitter): an AR(1) proce
 an underlying standard-normal variate, ``z_t = c z_{t-1} + sqrt(1 - c^2) e_t`` (stationary,
 so ``z_t`` stays N(0, 1)), and each draw is ``jitter_ms * Q(Phi(z_t))`` with ``Q`` the
 standardised marginal's inverse CDF. The marginal, and so the sd, are kept exactly. The
-lag-1 (Pearson) correlation of the jitter is ``c`` for the normal family; for the others
+lag-1 (Pearson) correlation of the jitter is ``c`` for ``normal-analytic`` (about ``c`` for
+netem's normal table); for the others
 the rank correlation is kept: Spearman's rho = ``(6 / pi) asin(c / 2)`` (Gaussian copula),
 while Pearson's is lower for heavy tails (pareto-like: about 0.64 for c = 0.8).
 
-Marginals (``Q`` as a function of ``z``):
-- ``normal``: ``z``;
-- ``uniform``: ``sqrt(3) (2 Phi(z) - 1)`` (uniform on ``[-sqrt 3, sqrt 3]``);
-- ``pareto``: Pareto with shape 3 (netem's family), ``x = (1 - u)^(-1/3)``, standardised:
-  ``(x - 3/2) / sqrt(3/4)``; its minimum is ``-0.577 sd`` (a delay never drops far below
-  base), its right tail is heavy (unbounded here; netem's table clips it at 4 sigma);
-- ``paretonormal``: netem's own table, entry for entry: iproute2 ``netem/paretonormal.c``
-  writes 4096 values ``t_k = trunc((rint(S * N_k) + 3 * min(rint(S * 4/3 * ((1 - k/4096)^(-1/3)
-  - 3/2)), 32767)) / 4)``, ``S = NETEM_DIST_SCALE = 8192`` and ``N_k`` its normal table at
-  ``u = (4k + 0.5) / 16384`` (0.25 normal + 0.75 x 4/3-scaled Pareto(3) on the same quantile,
-  the Pareto part clipped at 4 sigma), and the kernel (``net/sched/sch_netem.c``
-  ``tabledist``) draws an entry uniformly: ``delay = mu + sigma * t / S``. We take the entry
-  ``k = floor(4096 Phi(z))`` and standardise the table: it has mean ``-0.0253`` and sd
-  ``0.8339`` (in units of netem's sigma) and spans ``-1.77 .. +4.68`` sd. So netem's
-  ``delay D J distribution paretonormal`` is ``delay_ms = D - 0.0253 J``,
-  ``jitter_ms = 0.834 J`` here;
+Marginals (``Q`` as a function of ``z``). ``normal``, ``pareto`` and ``paretonormal`` are
+netem's own tables, computed as iproute2 computes them (``netem/normal.c``, ``pareto.c``,
+``paretonormal.c``; entry for entry equal to its ``normal.dist``, ``pareto.dist``,
+``paretonormal.dist``, 4096 values ``t_k`` each, in units of netem's sigma). The kernel
+(``net/sched/sch_netem.c`` ``tabledist``) draws an entry uniformly: ``delay = mu + sigma
+t_k``. We take the entry ``k = floor(4096 Phi(z))`` (uniform too) and standardise the table
+to mean 0, sd 1, so that ``jitter_ms`` stays the sd:
+- ``normal``: ``normal.c`` sweeps ``x = -10, -10 + 0.00005, ...`` (accumulated in doubles)
+  and stores each ``x`` at ``rint(16384 Phi(x))``, the last one winning; the table keeps
+  every 4th, ``t = rint(8192 x) / 8192`` clipped to 16 bits (so it spans -4.0 .. +3.52
+  sigma); mean -0.0008, sd 1.0001;
+- ``pareto``: ``pareto.c``, Pareto with shape 3, ``t_k = min(rint(8192 * 4/3 * ((1 -
+  k/4096)^(-1/3) - 3/2)), 32767) / 8192`` (clipped at 4 sigma); mean -0.0335, sd 0.8197,
+  spans -0.667 .. +4.0 sigma (standardised: -0.77 .. +4.92 sd);
+- ``paretonormal``: ``paretonormal.c``, 0.25 of the normal table plus 0.75 of the Pareto
+  one on the same quantile, ``t_k = trunc((rint(8192 N_k) + 3 P_k) / 4) / 8192`` with ``N_k``
+  the normal table at ``u = (4k + 0.5) / 16384``; mean -0.0253, sd 0.8339, spans
+  -1.77 .. +4.68 sd standardised;
+- ``normal-analytic``: ``z`` itself (unbounded, continuous; the AR(1) lag-1 correlation of
+  the jitter is then exactly ``c``);
+- ``pareto-analytic``: Pareto with shape 3, ``x = (1 - u)^(-1/3)``, standardised
+  ``(x - 3/2) / sqrt(3/4)``, unclipped (its right tail is heavier than netem's);
+- ``uniform``: ``sqrt(3) (2 Phi(z) - 1)`` (uniform on ``[-sqrt 3, sqrt 3]``; netem's
+  default when no distribution is named: uniform on ``[mu - sigma, mu + sigma)``);
 - ``trace``: the empirical quantile function of the file's samples, centred on their mean
   and scaled so the sd is ``jitter_ms`` (``jitter_ms = 0`` keeps the file's own spread).
+
+From ``tc qdisc ... netem delay D J [distribution X]`` to a scenario link
+(:func:`link_from_netem`): ``jitter_dist = X`` (``uniform`` without a distribution),
+``delay_ms = D + J mean(t_X)``, ``jitter_ms = J sd(t_X)``; e.g. ``paretonormal``:
+``delay_ms = D - 0.0253 J``, ``jitter_ms = 0.834 J``; ``normal``: ``D - 0.0008 J`` and
+``1.0001 J``; ``pareto``: ``D - 0.0335 J`` and ``0.820 J``; no distribution: ``D`` and
+``J / sqrt 3``. netem's correlation (``delay D J C%``) has no equivalent: ours keeps the
+marginal (see above), set ``correlation`` separately.
 A delay below 0 (possible only with a large normal/uniform jitter over a small base) is
 clamped to 0.
 """
@@ -45,13 +62,14 @@ import numpy as np
 from scipy import special
 
 from duplexsim.config.network import LinkConfig, read_jitter_trace
+from duplexsim.errors import InputError
 
 PARETO_SHAPE = 3.0
 _PARETO_MEAN = PARETO_SHAPE / (PARETO_SHAPE - 1.0)  # x_m = 1
 _PARETO_SD = math.sqrt(PARETO_SHAPE / ((PARETO_SHAPE - 1.0) ** 2 * (PARETO_SHAPE - 2.0)))
 
 
-def _normal(z: float) -> float:
+def _normal_analytic(z: float) -> float:
     return z
 
 
@@ -59,52 +77,100 @@ def _uniform(z: float) -> float:
     return math.sqrt(3.0) * (2.0 * float(special.ndtr(z)) - 1.0)
 
 
-def _pareto(z: float) -> float:
+def _pareto_analytic(z: float) -> float:
     tail = float(special.ndtr(-z))  # 1 - Phi(z), accurate in the right tail
     x = tail ** (-1.0 / PARETO_SHAPE)
     return (x - _PARETO_MEAN) / _PARETO_SD
 
 
 NETEM_DIST_SCALE = 8192  # include/uapi/linux/pkt_sched.h: table values are sigma * 8192
-NETEM_TABLESIZE = 16384  # iproute2 netem/*.c: the normal CDF grid; paretonormal keeps 1 in 4
+NETEM_TABLESIZE = 16384  # iproute2 netem/*.c: the normal CDF grid; the tables keep 1 in 4
+NETEM_ENTRIES = 4096  # entries of every .dist table
 
 
 @lru_cache(maxsize=1)
-def netem_paretonormal_table() -> np.ndarray:
-    """iproute2's ``paretonormal.dist`` [4096], in units of netem's sigma (ascending).
-
-    Computed as ``netem/paretonormal.c`` does: its normal table comes from sweeping
-    ``x = -10, -10 + 0.00005, ...`` (accumulated in doubles) and storing each ``x`` at
-    ``rint(16384 Phi(x))``, the last one winning.
-    """
+def _netem_normal_grid() -> np.ndarray:
+    """``normal.c``'s ``table[16385]``: the largest ``x`` of its sweep at each
+    ``rint(16384 Phi(x))`` (the sweep accumulates ``x += 0.00005`` in doubles, as here)."""
     steps = np.full(int(20.05 / 0.00005) + 2, 0.00005)
     x = np.cumsum(np.r_[-10.0, steps])  # sequential sums, like the C loop's x += .00005
     x = x[x < 10.05]
     index = np.rint(NETEM_TABLESIZE * (0.5 + 0.5 * special.erf(x / math.sqrt(2.0))))
-    normal = np.empty(NETEM_TABLESIZE + 1)
-    normal[index.astype(np.int64)] = x  # x ascends: the last (largest) x per index stays
-    i = np.arange(0, NETEM_TABLESIZE, 4)
-    pareto = (4.0 / 3.0) * NETEM_DIST_SCALE * (((65536 - 4 * i) / 65536.0) ** (-1 / 3) - 1.5)
-    pareto = np.rint(np.minimum(pareto, 32767))
-    value = np.trunc((np.rint(normal[i] * NETEM_DIST_SCALE) + 3 * pareto) / 4)  # C int /
+    grid = np.empty(NETEM_TABLESIZE + 1)
+    grid[index.astype(np.int64)] = x  # x ascends: the last (largest) x per index stays
+    return grid
+
+
+def _netem_pareto_ints() -> np.ndarray:
+    """``pareto.c``'s 4096 integers: ``i = 65536, 65520, ..., 16``."""
+    i = np.arange(65536, 0, -16, dtype=np.float64)
+    value = (4.0 / 3.0) * NETEM_DIST_SCALE * ((i / 65536.0) ** (-1.0 / 3.0) - 1.5)
+    return np.rint(np.minimum(value, 32767))
+
+
+@lru_cache(maxsize=1)
+def netem_normal_table() -> np.ndarray:
+    """iproute2's ``normal.dist`` [4096], in units of netem's sigma (ascending)."""
+    value = np.rint(_netem_normal_grid()[0:NETEM_TABLESIZE:4] * NETEM_DIST_SCALE)
     return np.clip(value, -32768, 32767) / NETEM_DIST_SCALE
 
 
 @lru_cache(maxsize=1)
-def _paretonormal_standard() -> np.ndarray:
-    table = netem_paretonormal_table()
-    return (table - table.mean()) / table.std()
+def netem_pareto_table() -> np.ndarray:
+    """iproute2's ``pareto.dist`` [4096], in units of netem's sigma (ascending)."""
+    return _netem_pareto_ints() / NETEM_DIST_SCALE
 
 
-def _paretonormal(z: float) -> float:
-    table = _paretonormal_standard()
-    k = min(int(float(special.ndtr(z)) * len(table)), len(table) - 1)
-    return float(table[k])
+@lru_cache(maxsize=1)
+def netem_paretonormal_table() -> np.ndarray:
+    """iproute2's ``paretonormal.dist`` [4096], in units of netem's sigma (ascending):
+    ``paretonormal.c`` mixes its normal grid at ``i = 0, 4, ...`` with the Pareto values."""
+    normal = _netem_normal_grid()[0:NETEM_TABLESIZE:4]
+    value = np.trunc((np.rint(normal * NETEM_DIST_SCALE) + 3 * _netem_pareto_ints()) / 4)
+    return np.clip(value, -32768, 32767) / NETEM_DIST_SCALE  # C int division truncates
+
+
+NETEM_TABLES: dict[str, Callable[[], np.ndarray]] = {
+    "normal": netem_normal_table, "pareto": netem_pareto_table,
+    "paretonormal": netem_paretonormal_table,
+}
+"""netem's distribution name -> its table (the names ``tc ... distribution X`` takes)."""
+
+
+class _NetemTable:
+    """Standardised netem table as a marginal: entry ``floor(4096 Phi(z))``."""
+
+    def __init__(self, table: np.ndarray):
+        self.values = (table - table.mean()) / table.std()
+
+    def __call__(self, z: float) -> float:
+        k = min(int(float(special.ndtr(z)) * len(self.values)), len(self.values) - 1)
+        return float(self.values[k])
 
 
 MARGINALS: dict[str, Callable[[float], float]] = {
-    "normal": _normal, "uniform": _uniform, "pareto": _pareto, "paretonormal": _paretonormal,
+    **{name: _NetemTable(make()) for name, make in NETEM_TABLES.items()},
+    "normal-analytic": _normal_analytic, "pareto-analytic": _pareto_analytic,
+    "uniform": _uniform,
 }
+
+
+def link_from_netem(delay_ms: float, jitter_ms: float, distribution: str | None = None,
+                    ) -> LinkConfig:
+    """The link keys of ``tc qdisc ... netem delay {delay_ms}ms {jitter_ms}ms [distribution
+    {distribution}]``: same delay distribution (module doc). ``None``: netem's default,
+    uniform on ``[D - J, D + J)``. Only the delay keys are set (``resolve_link`` fills in
+    the rest from a preset)."""
+    if distribution is None:
+        return LinkConfig(delay_ms=delay_ms, jitter_ms=jitter_ms / math.sqrt(3.0),
+                          jitter_dist="uniform")
+    if distribution not in NETEM_TABLES:
+        raise InputError("distribution", "", f"{distribution!r} is not one of netem's tables",
+                         ", ".join(NETEM_TABLES))
+    table = NETEM_TABLES[distribution]()
+    return LinkConfig(delay_ms=delay_ms + jitter_ms * float(table.mean()),
+                      jitter_ms=jitter_ms * float(table.std()),
+                      jitter_dist=distribution)  # type: ignore[arg-type]
 
 
 def load_jitter_trace(path: str | Path) -> np.ndarray:
