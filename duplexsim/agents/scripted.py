@@ -70,20 +70,27 @@ class ScriptedAgent:
     def from_side(cls, side: Any, scenario: Any, key: str) -> ScriptedAgent:
         """Build from a scenario ``SideConfig`` (kind = "scripted") for side ``key``.
 
-        Speaks its partner's unit vocabulary when the partner is a trained agent (``n_units``
-        and ``silence_unit`` from its ``agent.json``), else the default 501 units, silence 0.
+        Speaks its partner's unit vocabulary: a trained agent's (``n_units`` and
+        ``silence_unit`` from its ``agent.json``), a replayed corpus's (its manifest and unit
+        tokenizer), else the default 501 units, silence 0.
         """
         other_key = "b" if key == "a" else "a"
         other = getattr(scenario, other_key)
         vocab = {"n_units": 501, "silence_unit": 0}
-        if other.kind == "syncllm":
-            from duplexsim.models.agentdir import read_agent_json
+        try:
+            if other.kind == "syncllm":
+                from duplexsim.models.agentdir import read_agent_json
 
-            try:
                 info = read_agent_json(other.agent)
-            except DuplexsimError as e:  # as the syncllm builder names it
-                raise with_note(e, f"scenario {other_key}.agent") from None
-            vocab = {k: int(info[k]) for k in vocab}
+                vocab = {k: int(info[k]) for k in vocab}
+            elif other.kind == "replay" and other.corpus:
+                from duplexsim.corpora import load_corpus
+
+                corpus = load_corpus(other.corpus)
+                vocab = {"n_units": corpus.n_units,
+                         "silence_unit": int(corpus.tokenizer().silence_unit)}
+        except DuplexsimError as e:  # as the partner's own builder names it
+            raise with_note(e, f"scenario {other_key}") from None
         return cls(side.policy, scenario.frames_per_chunk, scenario.n_chunks, first=key == "a",
                    name=f"scripted:{side.policy}:{key}", **vocab)
 

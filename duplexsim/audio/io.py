@@ -17,7 +17,7 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from duplexsim.atomic import atomic_path
-from duplexsim.errors import InputError
+from duplexsim.errors import InputError, OutputError
 
 
 class AudioError(InputError):
@@ -82,7 +82,11 @@ def write_audio(
     arr = np.asarray(wave, dtype=np.float32)
     data = arr.T if arr.ndim == 2 else arr
     with atomic_path(path, suffix=path.suffix) as tmp:
-        sf.write(str(tmp), np.clip(data, -1.0, 1.0), int(sample_rate_hz), subtype=subtype)
+        try:
+            sf.write(str(tmp), np.clip(data, -1.0, 1.0), int(sample_rate_hz), subtype=subtype)
+        except sf.LibsndfileError as e:  # hides the OS error: a full disk is "System error."
+            raise OutputError(str(path), "", f"writing failed (libsndfile: {e.error_string})",
+                              "free space on the device, or another folder") from None
 
 
 def resample(wave: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:

@@ -30,6 +30,7 @@ from duplexsim.config.loader import (
     from_dict,
     load_toml,
     raise_errors,
+    read_json,
 )
 from duplexsim.config.network import NetworkConfig, read_jitter_trace
 from duplexsim.config.reward import RewardConfig
@@ -296,7 +297,34 @@ class Scenario:
                 ))
         problems += _missing_traces(self.network.to_dict() if hasattr(self.network, "to_dict")
                                     else dataclasses.asdict(self.network), file)
-        return problems
+        return problems or self._vocabulary_problems(file)
+
+    def _vocabulary_problems(self, file: str) -> list[Problem]:
+        """Both sides must speak one unit vocabulary: a trained agent's ``n_units`` and a
+        replayed corpus's must agree (scripted sides take their partner's)."""
+        sizes: dict[str, int] = {}
+        for key, side in (("a", self.a), ("b", self.b)):
+            where = {"syncllm": (side.agent, "agent.json"),
+                     "replay": (side.corpus, "manifest.json")}.get(side.kind)
+            if side.kind == "replay" and not side.corpus:  # the shipped dialogue
+                from duplexsim.corpora.default import default_n_units
+
+                sizes[key] = default_n_units()
+                continue
+            if where is None or not where[0]:
+                continue
+            try:
+                n_units = read_json(Path(where[0]) / where[1]).get("n_units")
+            except DuplexsimError:
+                continue  # reported when the side is built, with its own file and key
+            if isinstance(n_units, int):
+                sizes[key] = n_units
+        if len(sizes) == 2 and sizes["a"] != sizes["b"]:
+            side_key = {"syncllm": "agent", "replay": "corpus"}
+            return [Problem(file, f"b.{side_key[self.b.kind]}",
+                            f"speaks {sizes['b']} units, but a.{side_key[self.a.kind]} speaks "
+                            f"{sizes['a']}", "two sides with one unit vocabulary (n_units)")]
+        return []
 
 
 def _missing_traces(obj: Any, file: str, key: str = "network") -> list[Problem]:

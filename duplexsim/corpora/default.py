@@ -32,6 +32,12 @@ def default_dialogue() -> Dialogue:
     return Dialogue(meta["id"], segs, units, duration_s=units.shape[1] / 25)
 
 
+def default_n_units() -> int:
+    """The unit vocabulary of the shipped dialogue (from its metadata; no units loaded)."""
+    with resources.files("duplexsim.data").joinpath(RESOURCE).open("rb") as fh:
+        return int(json.loads(bytes(np.load(fh)["meta"]).decode())["n_units"])
+
+
 def write_default(dialogue: Dialogue, path: str | Path, info: dict) -> None:
     """Save ``dialogue`` (units + segments) as the compact package resource."""
     meta = {"id": dialogue.id, "segments": [s.__dict__ for s in dialogue.segments], **info}

@@ -45,6 +45,7 @@ import pandas as pd
 
 from duplexsim.atomic import atomic_path, output_dir, write_json, write_text
 from duplexsim.config.scenario import FRAME_MS, Scenario
+from duplexsim.errors import InputError
 
 FALLBACK_SR_HZ = 16000
 LIST_COLUMNS = ("estimated_chunks", "estimated_units", "real_units", "played_units")
@@ -124,6 +125,10 @@ class Trace:
         from duplexsim.units import load_tokenizer
 
         tok = load_tokenizer(self.tokenizer_dir)
+        if self.units.size and int(self.units.max()) >= tok.n_units:
+            raise InputError(str(self.tokenizer_dir), "n_units",
+                             f"{tok.n_units} units cannot vocode unit {int(self.units.max())}",
+                             "the unit tokenizer of the agents' vocabulary")
         waves = [np.asarray(tok.decode(u), np.float32) for u in self.units]
         n = min(len(w) for w in waves)
         return np.stack([w[:n] for w in waves]), int(tok.sample_rate_hz)

@@ -26,8 +26,10 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
         torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
 
 
-def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int) -> dict[str, Any]:
-    """Load a checkpoint written for this card and vocabulary; anything else is a clear error."""
+def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | None
+                    ) -> dict[str, Any]:
+    """Load a checkpoint written for this card and vocabulary; anything else is a clear error
+    (``vocab_size=None``: not checked, e.g. before the vocabulary is built)."""
     path = Path(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -36,7 +38,7 @@ def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int) -> 
                          "delete it to start over") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise InputError(str(path), "format", "not a duplexsim checkpoint", CHECKPOINT_FORMAT)
-    if state.get("vocab_size") != vocab_size:
+    if vocab_size is not None and state.get("vocab_size") != vocab_size:
         raise InputError(str(path), "vocab_size", f"checkpoint vocabulary "
                          f"{state.get('vocab_size')} != this run's {vocab_size}: it belongs to "
                          "another card or corpus", "a fresh --out, or delete checkpoints/")

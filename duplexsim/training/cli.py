@@ -55,6 +55,11 @@ def run(args: argparse.Namespace) -> int:
         from duplexsim.units import load_tokenizer
 
         load_tokenizer(tok_src)  # a broken tokenizer fails now, not after training
+    checkpoint = Path(args.out) / "checkpoints" / "last.pt"
+    if checkpoint.is_file():  # resuming: a corrupt one or another card's fails now
+        from duplexsim.training.checkpoints import load_checkpoint
+
+        load_checkpoint(checkpoint, card.to_dict(), vocab_size=None)
     from duplexsim.training.recipe import train_agent
 
     train = list(corpus.dialogues(split="train"))

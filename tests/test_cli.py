@@ -1,0 +1,596 @@
+"""Bad input through the CLI, class by class, as a new user meets it.
+
+Every case runs ``duplexsim ...`` in a subprocess (one interpreter runs a batch of them
+through ``duplexsim.cli.main``, so torch is imported once) and must end with exit status 2
+(``validate``: 1, its "problems found"), exactly one line on stderr that names the file
+(or the command) and the key (or flag, or position), no traceback, and nothing written:
+the whole workspace is compared file by file before and after. Real processes check what
+a batch cannot: the installed entry point, ``validate`` without torch, a disk that fills
+up while ``audio.wav`` is written, and that a genuine bug still shows its traceback.
+Behaviours that keep outputs honest (stale files removed, a rebuilt corpus refused unless
+``--rebuild``, tokenizer copies moved in whole) are checked at the end.
+
+The fixtures are tiny and real: a 2-step SyncLLM agent, a hand-written unit tokenizer, a
+3-dialogue corpus of 8 s; no audio is synthesised.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "models"))
+
+N_UNITS = 20  # the tiny agent's (tests/models/syncllm_fixtures.py)
+
+# One interpreter, many commands: each case's exit status and output, bugs as tracebacks.
+DRIVER = r"""
+import contextlib, io, json, os, resource, signal, sys, traceback, warnings
+request = json.loads(sys.stdin.read())
+if request.get("fsize"):  # a small disk: writes past it fail with EFBIG
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (request["fsize"], request["fsize"]))
+from duplexsim.cli import main
+results = []
+for argv in request["cases"]:
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        try:
+            rc = main(argv)
+        except SystemExit as e:
+            rc = e.code if isinstance(e.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+            rc = 1
+    results.append({"rc": rc, "err": err.getvalue(), "out": out.getvalue()})
+print(json.dumps(results))
+"""
+
+
+def drive(ws: Path, cases: list[list[str]], fsize: int | None = None) -> list[dict]:
+    env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", DRIVER], input=json.dumps(
+        {"cases": cases, "fsize": fsize}), capture_output=True, text=True, cwd=ws, env=env,
+        timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``root`` with its size and modification time, every folder."""
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            if p.is_file() else (-1, 0) for p in sorted(root.rglob("*"))}
+
+
+def changes(before: dict, after: dict) -> list[str]:
+    return sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+
+
+# ---------------------------------------------------------------------- fixtures
+def write_tokenizer(path: Path, n_units: int = N_UNITS) -> None:
+    """A valid unit tokenizer with random centroids (no training needed to test errors)."""
+    from duplexsim.units import features
+    from duplexsim.units.kmeans import KMeansTokenizer, TokenizerConfig
+
+    rng = np.random.default_rng(0)
+    KMeansTokenizer(TokenizerConfig(n_units=n_units, n_mels=8),
+                    rng.normal(size=(n_units, 8)).astype(np.float32),
+                    rng.random((n_units, features.N_FFT // 2 + 1)).astype(np.float32),
+                    -40.0).save(path)
+
+
+def write_corpus(root: Path, splits: tuple[str, ...] = ("train", "val", "test")) -> None:
+    """A built-corpus folder: manifest, units, transcripts, tokenizer (audio files absent)."""
+    from syncllm_fixtures import synthetic_dialogues
+
+    from duplexsim.atomic import write_json
+    from duplexsim.corpora import candor
+
+    entries = []
+    for d, split in zip(synthetic_dialogues(n=len(splits), seconds=8.0), splits, strict=True):
+        (root / "units").mkdir(parents=True, exist_ok=True)
+        np.save(root / "units" / f"{d.id}.npy", d.units.astype(np.int16))
+        candor.write_transcript(root / "candor" / d.id / "transcription" /
+                                "transcript_audiophile.csv", d.segments)
+        entries.append({"id": d.id, "duration_s": 8.0, "split": split,
+                        "audio": f"audio/{d.id}.flac", "units": f"units/{d.id}.npy"})
+    write_tokenizer(root / "tokenizer")
+    write_json(root / "manifest.json", {
+        "format": "duplexsim-corpus/1", "name": root.name, "preset": "fisher-like", "seed": 0,
+        "sample_rate_hz": 8000, "n_units": N_UNITS, "tokenizer": "tokenizer",
+        "silence_units": [0], "params": {}, "dialogues": entries})
+
+
+def edit_json(path: Path, **changes: object) -> None:
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data))
+
+
+def card_toml(changes: dict[str, dict[str, object]] | None = None) -> str:
+    """The tiny agent's card as TOML, with ``changes`` (table -> key -> value) applied."""
+    from syncllm_fixtures import tiny_card
+
+    card = tiny_card(steps=2).to_dict()
+    for table, values in (changes or {}).items():
+        card[table].update(values)
+    lines = []
+    for table, values in card.items():
+        lines.append(f"[{table}]")
+        for key, value in values.items():
+            lines.append(f"{key} = {toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value != value:
+        return "nan"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+SCENARIO = """name = "s"
+chunk_ms = 160
+duration_s = 2.0
+[a]
+kind = "{a_kind}"
+{a_line}
+[b]
+kind = "replay"
+corpus = "{corpus}"
+{b_line}
+[network]
+preset = "continental"
+{network}
+"""
+
+
+def scenario(agent: str = "agent", corpus: str = "corpus", network: str = "",
+             b_line: str = "", a_kind: str = "syncllm") -> str:
+    a_line = f'agent = "{agent}"' if a_kind == "syncllm" else 'policy = "fixed-turns"'
+    return SCENARIO.format(a_kind=a_kind, a_line=a_line, corpus=corpus, b_line=b_line,
+                           network=network)
+
+
+def trace_network(path: str) -> str:
+    return f'[network.a_to_b]\njitter_dist = "trace"\njitter_ms = 5.0\njitter_trace = "{path}"'
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The workspace every case runs in (cwd): a tiny agent, a corpus, and broken copies."""
+    from syncllm_fixtures import train_tiny_agent
+
+    ws = tmp_path_factory.mktemp("ws")
+    train_tiny_agent(ws / "agent", steps=2)
+    write_tokenizer(ws / "agent" / "tokenizer")
+    write_corpus(ws / "corpus")
+    write_corpus(ws / "noval", splits=("train", "test"))
+
+    def agent_copy(name: str) -> Path:
+        shutil.copytree(ws / "agent", ws / name)
+        return ws / name
+
+    (agent_copy("a_list") / "agent.json").write_text("[1, 2]")
+    edit_json(agent_copy("a_ctx") / "agent.json", context_tokens=-5)
+    (agent_copy("a_json") / "agent.json").write_text('{"format": "duplexsim-agent/1", ')
+    info = json.loads((ws / "agent" / "agent.json").read_text())
+    del info["silence_unit"]
+    (agent_copy("a_nokey") / "agent.json").write_text(json.dumps(info))
+    edit_json(agent_copy("a_sil") / "agent.json", silence_unit=99)
+    (agent_copy("a_model") / "model" / "config.json").write_text("{not json")
+    (agent_copy("a_tokcfg") / "tokenizer" / "config.json").write_text('{"format": ')
+    arrays = agent_copy("a_tokarr") / "tokenizer" / "arrays.safetensors"
+    arrays.write_bytes(arrays.read_bytes()[:300])
+    edit_json(agent_copy("a_tokthr") / "tokenizer" / "config.json", threshold_db=float("nan"))
+    checkpoint = agent_copy("a_ckpt") / "checkpoints" / "last.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    agent_copy("a_resume")
+
+    def corpus_copy(name: str) -> Path:
+        shutil.copytree(ws / "corpus", ws / name)
+        return ws / name
+
+    (corpus_copy("c_list") / "manifest.json").write_text("[]")
+    edit_json(corpus_copy("c_empty") / "manifest.json", dialogues=[])
+    manifest = json.loads((ws / "corpus" / "manifest.json").read_text())
+    manifest["dialogues"][0]["split"] = "dev"
+    (corpus_copy("c_split") / "manifest.json").write_text(json.dumps(manifest))
+    edit_json(corpus_copy("c_nunits") / "manifest.json", n_units=32)
+    units = np.load(ws / "corpus" / "units" / "d0.npy")
+    np.save(corpus_copy("c_float") / "units" / "d0.npy", units.astype(np.float32) + 0.4)
+    bad = units.copy()
+    bad[1, 7] = 99
+    np.save(corpus_copy("c_range") / "units" / "d0.npy", bad)
+    np.save(corpus_copy("c_shape") / "units" / "d0.npy", units[0])
+    truncated = corpus_copy("c_trunc") / "units" / "d0.npy"
+    truncated.write_bytes(truncated.read_bytes()[:100])
+    (corpus_copy("c_nofile") / "units" / "d0.npy").unlink()
+    (ws / "empty").mkdir()
+
+    files = {
+        "card_nan.toml": card_toml({"stage1": {"weight_decay": float("nan")}}),
+        "card_heads.toml": card_toml({"model": {"hidden_size": 30, "n_heads": 4}}),
+        "card_key.toml": card_toml() + "[train2]\nseed = 1\n",
+        "card_units.toml": card_toml({"model": {"n_units": 32}}),
+        "card_changed.toml": card_toml({"train": {"seed": 5}}),
+        "card_ok.toml": card_toml(),
+        "ok.toml": scenario(),
+        "long.toml": scenario().replace("duration_s = 2.0", "duration_s = 1e9"),
+        "syntax.toml": 'name = "x"\nchunk_ms = \n',
+        "delay.toml": scenario(network='[network.a_to_b]\ndelay_ms = 1e12'),
+        "trace_nan.toml": scenario(network=trace_network("trace_nan.txt")),
+        "trace_neg.toml": scenario(network=trace_network("trace_neg.txt")),
+        "trace_one.toml": scenario(network=trace_network("trace_one.txt")),
+        "trace_word.toml": scenario(network=trace_network("trace_word.txt")),
+        "trace_nan.txt": "12.0\nnan\n14.0\n",
+        "trace_neg.txt": "12.0\n-5\n14.0\n",
+        "trace_one.txt": "# one sample\n12.0\n",
+        "trace_word.txt": "12.0\nfast\n",
+        "noagent.toml": scenario(agent="no_such_agent"),
+        "vocab.toml": scenario(corpus=""),  # the shipped 501-unit dialogue vs a 20-unit agent
+        "dialogue.toml": scenario(b_line='dialogue = "d9"'),
+        "nocorpus.toml": scenario(corpus="no_such_corpus"),
+        "sweep_workers.toml": '[sweep]\nname = "w"\nbase = "ok.toml"\nworkers = -1\n',
+        "sweep_grid.toml": ('[sweep]\nname = "g"\nbase = "ok.toml"\n[sweep.grid]\n'
+                            '"network.a_to_b.loss" = [0.0, 2.0]\n'),
+        "sweep_table.toml": 'name = "no sweep table"\n',
+        "sweep_base.toml": '[sweep]\nname = "b"\nbase = "no_such.toml"\n',
+        "sweep_cell.toml": '[sweep]\nname = "c"\nbase = "ok.toml"\ncell = "no_such:cell"\n',
+        "sweep_ok.toml": '[sweep]\nname = "ok"\nbase = "ok.toml"\n',
+        "synth_nan.toml": "fto_mean_ms = nan\n",
+        "synth_key.toml": "ipu_median = 1.0\n",
+        "stale/audio.wav": "RIFF old run",
+        "a_file": "not a folder\n",
+    }
+    files["offset.toml"] = scenario().replace('agent = "agent"',
+                                              'agent = "agent"\nclock_offset_ms = 100000000')
+    for name, text in files.items():
+        (ws / name).parent.mkdir(parents=True, exist_ok=True)
+        (ws / name).write_text(text)
+    (ws / "latin1.toml").write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
+    (ws / "run").mkdir()
+    (ws / "run" / "results.parquet").write_bytes(b"PAR1 not really")
+    return ws
+
+
+def read_only_dir(ws: Path) -> Path | None:
+    """A folder nothing can be written into: chmod 555, or as root (which ignores modes)
+    a system folder that refuses new files; None if neither exists here."""
+    if os.geteuid() != 0:
+        ro = ws / "ro"
+        ro.mkdir(exist_ok=True)
+        ro.chmod(0o555)
+        return ro
+    for candidate in (Path("/sys/fs"), Path("/sys")):
+        if not candidate.is_dir():
+            continue
+        try:
+            (candidate / ".duplexsim-probe").touch()
+        except OSError:
+            return candidate
+        (candidate / ".duplexsim-probe").unlink()
+    return None
+
+
+# ---------------------------------------------------------------------- the cases
+SIM = ["simulate", "ok.toml", "--out", "new_sim", "--quiet"]
+CONT = ["continue", "agent", "--corpus", "corpus", "--out", "new_cont", "--prompt-s", "2",
+        "--seconds", "1"]
+BUILD = ["corpus", "build", "--hours", "0.01", "--conversation-s", "20", "--n-units", "20",
+         "--workers", "1", "--out", "new_corpus"]
+TRAIN = ["train", "card_ok.toml", "--corpus", "corpus", "--out", "new_agent", "--no-progress"]
+SWEEP = ["sweep", "sweep_ok.toml", "--out", "new_sweep", "--quiet"]
+
+
+def with_flag(argv: list[str], flag: str, value: str) -> list[str]:
+    """``argv`` with ``flag`` set to ``value`` (replaced if present)."""
+    out = list(argv)
+    if flag in out:
+        out[out.index(flag) + 1] = value
+        return out
+    return [*out, flag, value]
+
+
+# (class, argv, fragments the one line must contain: file or command, key or flag, ...)
+CASES: list[tuple[str, list[str], list[str]]] = [
+    # settings files: cards, scenarios, sweeps, synthesis parameters, jitter traces
+    ("card: nan weight decay", ["train", "card_nan.toml", *TRAIN[2:]],
+     ["card_nan.toml", "stage1.weight_decay", "nan"]),
+    ("card: heads do not divide", ["train", "card_heads.toml", *TRAIN[2:]],
+     ["card_heads.toml", "model.n_heads"]),
+    ("card: unknown table", ["train", "card_key.toml", *TRAIN[2:]],
+     ["card_key.toml", "train2", "unknown key"]),
+    ("card: units differ from the corpus", ["train", "card_units.toml", *TRAIN[2:]],
+     ["card_units.toml", "model.n_units", "corpus"]),
+    ("scenario: duration past a day", ["simulate", "long.toml", "--out", "new_sim"],
+     ["long.toml", "duration_s"]),
+    ("scenario: TOML syntax", ["simulate", "syntax.toml", "--out", "new_sim"],
+     ["syntax.toml", "line 2", "not valid TOML"]),
+    ("scenario: not UTF-8", ["simulate", "latin1.toml", "--out", "new_sim"],
+     ["latin1.toml", "byte", "UTF-8"]),
+    ("scenario: missing file", ["simulate", "nope.toml", "--out", "new_sim"],
+     ["nope.toml", "not found"]),
+    ("scenario: a folder", ["simulate", "empty", "--out", "new_sim"],
+     ["empty", "is a folder"]),
+    ("scenario: clock offset of days", ["simulate", "offset.toml", "--out", "new_sim"],
+     ["offset.toml", "a.clock_offset_ms"]),
+    ("scenario: delay of years", ["simulate", "delay.toml", "--out", "new_sim"],
+     ["delay.toml", "network.a_to_b.delay_ms"]),
+    ("trace: nan sample", ["simulate", "trace_nan.toml", "--out", "new_sim"],
+     ["trace_nan.txt", "line 2", "trace_nan.toml"]),
+    ("trace: negative delay", ["simulate", "trace_neg.toml", "--out", "new_sim"],
+     ["trace_neg.txt", "line 2"]),
+    ("trace: one sample", ["simulate", "trace_one.toml", "--out", "new_sim"],
+     ["trace_one.txt", "1 samples"]),
+    ("trace: not a number", ["simulate", "trace_word.toml", "--out", "new_sim"],
+     ["trace_word.txt", "line 2", "'fast'"]),
+    ("sweep: negative workers in the file", ["sweep", "sweep_workers.toml", "--out", "ns"],
+     ["sweep_workers.toml", "sweep.workers"]),
+    ("sweep: a grid value out of range", ["sweep", "sweep_grid.toml", "--out", "ns"],
+     ["sweep_grid.toml", "network.a_to_b.loss", "in cell"]),
+    ("sweep: no [sweep] table", ["sweep", "sweep_table.toml", "--out", "ns"],
+     ["sweep_table.toml", "sweep", "missing [sweep] table"]),
+    ("sweep: base scenario missing", ["sweep", "sweep_base.toml", "--out", "ns"],
+     ["sweep_base.toml", "sweep.base"]),
+    ("sweep: cell function not importable", ["sweep", "sweep_cell.toml", "--out", "ns"],
+     ["sweep.cell", "no_such:cell"]),
+    ("synthesis: nan parameter", [*BUILD, "--config", "synth_nan.toml"],
+     ["synth_nan.toml", "fto_mean_ms"]),
+    ("synthesis: unknown parameter", [*BUILD, "--config", "synth_key.toml"],
+     ["synth_key.toml", "ipu_median", "unknown key"]),
+    # command-line values
+    ("flag: negative duration", with_flag(SIM, "--duration-s", "-5"),
+     ["duplexsim simulate", "--duration-s", "-5"]),
+    ("flag: nan duration", with_flag(SIM, "--duration-s", "nan"), ["--duration-s", "nan"]),
+    ("flag: duration under a chunk", with_flag(SIM, "--duration-s", "0.01"),
+     ["duplexsim simulate", "--duration-s", "shorter than one chunk"]),
+    ("flag: negative seed", with_flag(SIM, "--seed", "-1"), ["--seed", "-1"]),
+    ("flag: not a number", with_flag(SIM, "--seed", "four"), ["--seed", "'four'"]),
+    ("flag: negative workers", [*SWEEP, "--workers", "-1"], ["duplexsim sweep", "--workers"]),
+    ("flag: zero batch", [*SWEEP, "--batch", "0"], ["--batch"]),
+    ("flag: negative limit", [*SWEEP, "--limit", "-3"], ["--limit"]),
+    ("flag: negative seconds", with_flag(CONT, "--seconds", "-5"),
+     ["duplexsim continue", "--seconds"]),
+    ("flag: seconds under a chunk", with_flag(CONT, "--seconds", "0.05"),
+     ["--seconds", "shorter than one chunk"]),
+    ("flag: prompt longer than a day", with_flag(CONT, "--prompt-s", "1e9"), ["--prompt-s"]),
+    ("flag: prompt longer than the dialogue", with_flag(CONT, "--prompt-s", "100"),
+     ["--prompt-s", "dialogue"]),
+    ("flag: chunk the agent was not trained for", [*CONT, "--chunk-ms", "240"],
+     ["--chunk-ms", "160, 200"]),
+    ("flag: negative temperature", [*CONT, "--temperature", "-1"], ["--temperature"]),
+    ("flag: negative hours", with_flag(BUILD, "--hours", "-1"),
+     ["duplexsim corpus build", "--hours"]),
+    ("flag: infinite hours", with_flag(BUILD, "--hours", "inf"), ["--hours", "inf"]),
+    ("flag: negative build workers", with_flag(BUILD, "--workers", "-1"), ["--workers"]),
+    ("flag: conversation of a second", with_flag(BUILD, "--conversation-s", "1"),
+     ["--conversation-s"]),
+    ("flag: one unit", with_flag(BUILD, "--n-units", "1"), ["--n-units"]),
+    ("flag: units train with one unit", ["units", "train", "--corpus", "corpus", "--out",
+                                         "new_units", "--n-units", "1"], ["--n-units"]),
+    ("flag: no dialogues to train units on", ["units", "train", "--corpus", "corpus",
+                                              "--out", "new_units", "--max-dialogues", "0"],
+     ["--max-dialogues"]),
+    ("flag: negative training budget", [*TRAIN, "--max-minutes", "-1"], ["--max-minutes"]),
+    ("flag: negative demo corpus", ["demo", "--corpus-hours", "-1"], ["--corpus-hours"]),
+    ("flag: missing required", ["simulate", "ok.toml"], ["duplexsim simulate", "--out"]),
+    ("flag: unknown", [*SIM, "--fast"], ["duplexsim simulate", "--fast"]),
+    ("command: unknown", ["simulat"], ["duplexsim", "simulat", "allowed"]),
+    # agent folders
+    ("agent.json: a JSON list", ["continue", "a_list", *CONT[2:]],
+     ["a_list/agent.json", "JSON list"]),
+    ("agent.json: a JSON list (simulate)", ["simulate", "-"], []),  # filled in below
+    ("agent.json: negative context", ["continue", "a_ctx", *CONT[2:]],
+     ["a_ctx/agent.json", "context_tokens", "-5"]),
+    ("agent.json: corrupt JSON", ["continue", "a_json", *CONT[2:]],
+     ["a_json/agent.json", "line 1", "corrupt"]),
+    ("agent.json: key missing", ["continue", "a_nokey", *CONT[2:]],
+     ["a_nokey/agent.json", "silence_unit", "missing"]),
+    ("agent.json: silence unit out of range", ["continue", "a_sil", *CONT[2:]],
+     ["a_sil/agent.json", "silence_unit", "99"]),
+    ("agent: no such folder (continue)", ["continue", "no_agent", *CONT[2:]],
+     ["no_agent", "agent.json missing"]),
+    ("agent: no such folder (scenario)", ["simulate", "noagent.toml", "--out", "new_sim"],
+     ["noagent.toml", "a.agent", "no_such_agent"]),
+    ("agent: corrupt model", ["continue", "a_model", *CONT[2:]],
+     ["a_model/model", "corrupt model"]),
+    # unit tokenizers
+    ("tokenizer: corrupt config.json", ["continue", "a_tokcfg", *CONT[2:]],
+     ["a_tokcfg/tokenizer/config.json", "corrupt"]),
+    ("tokenizer: truncated arrays", ["continue", "a_tokarr", *CONT[2:]],
+     ["a_tokarr/tokenizer/arrays.safetensors", "truncated"]),
+    ("tokenizer: nan threshold", ["continue", "a_tokthr", *CONT[2:]],
+     ["a_tokthr/tokenizer/config.json", "threshold_db"]),
+    ("tokenizer: broken one given to a build", [*BUILD, "--tokenizer", "a_tokarr/tokenizer"],
+     ["a_tokarr/tokenizer/arrays.safetensors"]),
+    # corpora: manifests and unit arrays
+    ("manifest: a JSON list", ["corpus", "stats", "c_list"], ["c_list/manifest.json", "list"]),
+    ("manifest: no dialogues", ["corpus", "stats", "c_empty"],
+     ["c_empty/manifest.json", "dialogues", "empty corpus"]),
+    ("manifest: unknown split", ["corpus", "stats", "c_split"],
+     ["c_split/manifest.json", "dialogues[0].split", "'dev'"]),
+    ("manifest: none", ["corpus", "stats", "empty"], ["empty", "no manifest.json"]),
+    ("units: float32", ["corpus", "stats", "c_float"],
+     ["c_float/units/d0.npy", "dtype", "float32"]),
+    ("units: out of range", ["corpus", "stats", "c_range"], ["c_range/units/d0.npy", "[1, 7]"]),
+    ("units: one channel", ["corpus", "stats", "c_shape"], ["c_shape/units/d0.npy", "shape"]),
+    ("units: truncated file", ["corpus", "stats", "c_trunc"], ["c_trunc/units/d0.npy", "npy"]),
+    ("units: file missing", ["corpus", "stats", "c_nofile"], ["c_nofile/units/d0.npy"]),
+    ("corpus: split with no dialogues", ["corpus", "stats", "noval", "--split", "val"],
+     ["noval", "--split", "no val dialogues"]),
+    ("corpus: unknown dialogue", [*CONT, "--dialogue", "d9"],
+     ["corpus/manifest.json", "--dialogue", "'d9'", "d0"]),
+    ("corpus: unknown dialogue (scenario)", ["simulate", "dialogue.toml", "--out", "new_sim"],
+     ["corpus/manifest.json", "'d9'", "b.dialogue"]),
+    ("corpus: none (scenario)", ["simulate", "nocorpus.toml", "--out", "new_sim"],
+     ["nocorpus.toml", "b.corpus"]),
+    ("scenario: two unit vocabularies", ["simulate", "vocab.toml", "--out", "new_sim"],
+     ["vocab.toml", "b.corpus", "501 units", "20"]),
+    ("corpus: other unit vocabulary (continue)", ["continue", "agent", "--corpus", "c_nunits",
+                                                  *CONT[4:]], ["c_nunits", "n_units"]),
+    ("corpus: no validation split (train)", ["train", "card_ok.toml", "--corpus", "noval",
+                                             *TRAIN[4:]], ["noval", "val"]),
+    ("corpus: a file (units train)", ["units", "train", "--corpus", "a_file", "--out", "nu"],
+     ["a_file", "corpus folder not found"]),
+    # outputs
+    ("out: a file", with_flag(SIM, "--out", "a_file"), ["a_file", "--out", "is a file"]),
+    ("out: under a file", with_flag(SIM, "--out", "a_file/run"), ["a_file", "--out"]),
+    ("corpus: rebuilt with another seed", [*BUILD[:-1], "corpus", "--seed", "7"],
+     ["corpus", "seed", "--rebuild"]),
+    ("corpus: rebuilt as another preset", [*BUILD[:-1], "corpus", "--preset", "candor-like"],
+     ["corpus", "preset", "'candor-like'"]),
+    ("train: resumed with another card", ["train", "card_changed.toml", "--corpus", "corpus",
+                                          "--out", "a_resume"],
+     ["a_resume/checkpoints/last.pt", "card", "different agent card"]),
+    ("train: corrupt checkpoint", ["train", "card_ok.toml", "--corpus", "corpus", "--out",
+                                   "a_ckpt"], ["a_ckpt/checkpoints/last.pt", "corrupt"]),
+    ("report: no sweep there", ["report", "empty"], ["empty/results.parquet", "not found"]),
+    ("report: corrupt results", ["report", "run"], ["run/results.parquet", "not a readable"]),
+    ("report: bad corpus", ["report", "run", "--corpus", "c_list"], ["run/results.parquet"]),
+]
+CASES[CASES.index(next(c for c in CASES if c[0] == "agent.json: a JSON list (simulate)"))] = (
+    "agent.json: a JSON list (simulate)", ["simulate", "alist.toml", "--out", "new_sim"],
+    ["a_list/agent.json", "JSON list", "a.agent"])
+VALIDATE_CASES = [  # validate reports problems and exits 1
+    ("validate: nan weight decay", ["validate", "card_nan.toml"],
+     ["card_nan.toml", "stage1.weight_decay"]),
+    ("validate: sweep workers", ["validate", "sweep_workers.toml"], ["sweep.workers"]),
+    ("validate: trace values", ["validate", "--check-files", "trace_nan.toml"],
+     ["trace_nan.txt", "line 2"]),
+]
+
+
+def test_every_class_of_bad_input(ws: Path) -> None:
+    (ws / "alist.toml").write_text(scenario(agent="a_list"))
+    ro = read_only_dir(ws)
+    cases = list(CASES)
+    if ro is not None:
+        cases.append(("out: read-only", with_flag(SIM, "--out", str(ro / "run")),
+                      [str(ro), "--out"]))
+        cases.append(("out: read-only (build)", with_flag(BUILD, "--out", str(ro / "c")),
+                      [str(ro), "--out"]))
+    before = snapshot(ws)
+    results = drive(ws, [argv for _, argv, _ in cases + VALIDATE_CASES])
+    failures = []
+    for (name, argv, fragments), result in zip(cases + VALIDATE_CASES, results, strict=True):
+        validate = argv[0] == "validate"  # its report of problems is its output (exit 1)
+        lines = result["out" if validate else "err"].strip().splitlines()
+        expected_rc = 1 if validate else 2
+        problems = [f"rc {result['rc']} != {expected_rc}"] if result["rc"] != expected_rc else []
+        if "Traceback" in result["err"] or len(lines) != 1 or (validate and result["err"]):
+            problems.append(f"{len(lines)} lines of report")
+        line = lines[-1] if lines else ""
+        problems += [f"no {f!r}" for f in fragments if f not in line]
+        if problems:
+            failures.append(f"{name}: {'; '.join(problems)}\n  $ duplexsim {' '.join(argv)}\n"
+                            f"  {result['err'].strip()[-1500:] or result['out'][-500:]}")
+    assert not failures, "\n".join(failures)
+    assert not changes(before, snapshot(ws)), "refused commands wrote or changed files"
+    print(f"{len(cases) + len(VALIDATE_CASES)} bad-input cases: exit status, one line, "
+          "nothing written")
+
+
+def test_a_full_disk_while_writing_audio_leaves_nothing(ws: Path) -> None:
+    """RLIMIT_FSIZE stands in for a full disk: audio.wav is the largest file (EFBIG, the
+    same error path as ENOSPC)."""
+    (ws / "scripted.toml").write_text(scenario(a_kind="scripted"))
+    before = snapshot(ws)
+    (result,) = drive(ws, [["simulate", "scripted.toml", "--out", "full/run", "--quiet"]],
+                      fsize=40_000)
+    lines = result["err"].strip().splitlines()
+    assert result["rc"] == 2 and "Traceback" not in result["err"], result["err"]
+    assert "audio.wav" in lines[-1] and "writing failed" in lines[-1], lines
+    assert not changes(before, snapshot(ws))  # no half-made run folder, no staging left
+
+
+def test_entry_point_validate_without_torch_and_exit_codes(ws: Path) -> None:
+    code = ("import sys; from duplexsim.cli import main; rc = main(sys.argv[1:]); "
+            "assert 'torch' not in sys.modules, 'validate imported torch'; sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code, "validate", "ok.toml", "card_ok.toml",
+                           "sweep_ok.toml"], cwd=ws, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    bin_dir = Path(sys.executable).parent
+    entry = str(bin_dir / "duplexsim") if (bin_dir / "duplexsim").exists() else None
+    argv = [entry] if entry else [sys.executable, "-m", "duplexsim.cli"]
+    proc = subprocess.run([*argv, "corpus", "stats", "c_float"], cwd=ws, capture_output=True,
+                          text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("c_float/units/d0.npy: dtype: float32 units")
+
+
+def test_a_genuine_bug_keeps_its_traceback(ws: Path) -> None:
+    (ws / "buggy_command.py").write_text(
+        "def add_arguments(parser):\n    pass\n\n"
+        "def run(args):\n    return {}['a bug, not bad input']\n")
+    code = ("import sys; sys.path.insert(0, '.'); import duplexsim.cli as cli; "
+            "cli.COMMANDS['buggy'] = ('buggy_command', 'raises a KeyError'); "
+            "sys.exit(cli.main(['buggy']))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ws, capture_output=True, text=True)
+    (ws / "buggy_command.py").unlink()
+    shutil.rmtree(ws / "__pycache__", ignore_errors=True)
+    assert proc.returncode == 1
+    assert "Traceback" in proc.stderr and "KeyError" in proc.stderr
+
+
+def test_outputs_hold_only_this_runs_files(ws: Path) -> None:
+    """simulate --no-audio into a folder with an older run's audio.wav and metrics.json: both
+    go (they described another run); files that are not a run's stay."""
+    run = ws / "stale"
+    (run / "metrics.json").write_text("{}")
+    (run / "notes.txt").write_text("mine")
+    (ws / "scripted.toml").write_text(scenario(a_kind="scripted"))
+    (result,) = drive(ws, [["simulate", "scripted.toml", "--out", "stale", "--no-audio",
+                            "--quiet"]])
+    assert result["rc"] == 0, result["err"]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "decisions.parquet", "network.parquet", "notes.txt", "scenario.toml", "summary.json",
+        "timeline.parquet"]
+    assert "sonification" not in result["err"]  # no audio asked for: nothing to say
+
+
+def test_a_corpus_is_rebuilt_only_when_asked(ws: Path) -> None:
+    from duplexsim.corpora.build import CORPUS_PARTS, build_record, check_rebuild
+    from duplexsim.corpora.synth import load_config
+    from duplexsim.errors import OutputError
+
+    corpus = ws / "rebuilt"
+    shutil.copytree(ws / "corpus", corpus)
+    (corpus / "mine.txt").write_text("not the corpus's")
+    cfg = load_config("fisher-like", conversation_s=20.0)
+    check_rebuild(corpus, build_record(cfg, 0, "fisher-like", N_UNITS, None), rebuild=False)
+    other = build_record(cfg, 1, "fisher-like", N_UNITS, None)
+    with pytest.raises(OutputError, match=r"rebuilt: seed: holds a corpus built with 0, not 1"):
+        check_rebuild(corpus, other, rebuild=False)
+    assert (corpus / "manifest.json").is_file()
+    check_rebuild(corpus, other, rebuild=True)
+    assert not any((corpus / part).exists() for part in CORPUS_PARTS)
+    assert (corpus / "mine.txt").is_file()
+
+
+def test_tokenizer_copies_are_moved_in_whole(ws: Path, tmp_path: Path) -> None:
+    from duplexsim.training.cli import copy_tokenizer
+    from duplexsim.units import load_tokenizer
+
+    dst = tmp_path / "agent" / "tokenizer"
+    dst.mkdir(parents=True)
+    (dst / "config.json").write_text("old")
+    (dst / "old_arrays.bin").write_text("old")
+    copy_tokenizer(ws / "corpus" / "tokenizer", dst)
+    assert sorted(p.name for p in dst.iterdir()) == ["arrays.safetensors", "config.json"]
+    assert load_tokenizer(dst).n_units == N_UNITS
+    before = snapshot(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        copy_tokenizer(ws / "no_tokenizer", dst)
+    assert not changes(before, snapshot(tmp_path))
