@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from duplexsim.atomic import atomic_path
 from duplexsim.errors import InputError, OutputError
@@ -93,6 +92,8 @@ def resample(wave: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
     """Resample along the last axis with a polyphase filter (float32 out)."""
     if from_hz == to_hz:
         return np.asarray(wave, dtype=np.float32)
+    from scipy.signal import resample_poly  # imported here: scipy.signal costs ~1 s to load
+
     g = math.gcd(int(from_hz), int(to_hz))
     out = resample_poly(np.asarray(wave, dtype=np.float64), to_hz // g, from_hz // g, axis=-1)
     return out.astype(np.float32)

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from scipy.signal import butter, sosfiltfilt
 from scipy.special import ndtr, ndtri
 
 from duplexsim.config.loader import check
@@ -157,6 +156,8 @@ class _Speaker:
         voice = self.voice if rate is None else replace(self.voice, rate_wpm=rate)
         wave = speak(text, voice, self.cfg.sample_rate_hz, self.cache)
         if self.cfg.telephone_band and wave.size > 64:
+            from scipy.signal import butter, sosfiltfilt  # here: slow to import (~1 s)
+
             sos = butter(4, [300.0, 3400.0], btype="bandpass", fs=self.cfg.sample_rate_hz,
                          output="sos")
             wave = trim(sosfiltfilt(sos, wave).astype(np.float32))

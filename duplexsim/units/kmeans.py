@@ -18,13 +18,11 @@ from pathlib import Path
 import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
-from sklearn.cluster import MiniBatchKMeans
 
 from duplexsim.atomic import atomic_path, write_json
 from duplexsim.config.loader import check, from_dict, json_number, read_json
 from duplexsim.errors import InputError, MissingInputError
 from duplexsim.units import features as F
-from duplexsim.units.vocoder import griffin_lim
 
 FORMAT = "duplexsim-tokenizer/1"
 MAX_UNITS = 32768
@@ -182,6 +180,8 @@ class KMeansTokenizer:
             bad = int(np.flatnonzero((u < 0) | (u >= self.n_units))[0])
             raise ValueError(
                 f"units[{bad}] = {u[bad]} out of range (allowed: 0..{self.n_units - 1})")
+        from duplexsim.units.vocoder import griffin_lim  # torch: only when vocoding
+
         return griffin_lim(self.unit_spectra[u], seed=seed)
 
     def is_speech(self, units: np.ndarray) -> np.ndarray:
@@ -286,6 +286,8 @@ def _fit(x: np.ndarray, k: int, config: TokenizerConfig, what: str) -> np.ndarra
     rng = np.random.default_rng(config.seed)
     if x.shape[0] > config.max_train_frames:
         x = x[np.sort(rng.choice(x.shape[0], config.max_train_frames, replace=False))]
+    from sklearn.cluster import MiniBatchKMeans  # imported here: ~2 s, training only
+
     km = MiniBatchKMeans(n_clusters=k, random_state=config.seed, batch_size=4096, n_init=1,
                          max_iter=50)
     return km.fit(x).cluster_centers_.astype(np.float32)
