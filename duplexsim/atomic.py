@@ -11,6 +11,7 @@ failure. :func:`check_output_dir` checks a folder is writable before any work st
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -19,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from duplexsim.errors import OutputError, os_problem
+from duplexsim.errors import DuplexsimError, OutputError, Problem, os_problem, write_failure
 
 
 @contextlib.contextmanager
@@ -41,9 +42,12 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
         if tmp_path.exists():  # mkstemp makes 0600 files: give them the usual umask-based mode
             os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, target)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        failure = write_failure(e, target, tmp_path)  # a full disk: one line, not a trace
+        if failure is not None:
+            raise failure from e
         raise
 
 
@@ -117,15 +121,32 @@ def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
         for rel in sorted(written, key=lambda p: str(p) in last):  # markers last
             (target / rel).parent.mkdir(parents=True, exist_ok=True)
             os.replace(stage / rel, target / rel)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(stage, ignore_errors=True)
         for folder in created:  # deepest first; stops at one that is not empty
             try:
                 folder.rmdir()
             except OSError:
                 break
+        if isinstance(e, OutputError):  # name the file the user asked for, not the staged one
+            raise OutputError([_unstaged(p, stage, target) for p in e.problems]) from e
+        name = getattr(e, "filename", None)
+        inside = name is None or Path(os.fspath(name)).is_relative_to(stage)
+        failure = None if isinstance(e, DuplexsimError) or not inside else write_failure(
+            e, target if name is None else target / Path(os.fspath(name)).relative_to(stage),
+            name)
+        if failure is not None:
+            raise failure from e
         raise
     shutil.rmtree(stage, ignore_errors=True)
+
+
+def _unstaged(problem: Problem, stage: Path, target: Path) -> Problem:
+    """``problem`` naming the file in ``target`` where it names one in the staging folder."""
+    if Path(problem.file).is_relative_to(stage):
+        return dataclasses.replace(problem, file=str(target / Path(problem.file).relative_to(
+            stage)))
+    return problem
 
 
 def _umask() -> int:

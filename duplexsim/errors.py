@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -127,6 +128,35 @@ def os_problem(error: OSError) -> Problem | None:
     return Problem(str(file), "", message, allowed)
 
 
+def write_failure(error: BaseException, path: str | os.PathLike[str],
+                  temporary: str | os.PathLike[str] | None = None) -> OutputError | None:
+    """``error``, raised while writing ``path`` (through ``temporary``), as one line when it
+    is the file system's doing; None when it is not (a bug, or a failure to read another
+    file, which names its own). Libraries hide OS errors in their own types: libsndfile
+    ("System error."), torch.save (``RuntimeError`` from its stream writer), safetensors
+    ("I/O error"); a NumPy short write is an ``OSError`` without errno."""
+    allowed = "free space on the device, or another folder"
+    if isinstance(error, OSError):
+        ours = {os.fspath(path), os.fspath(temporary if temporary is not None else path)}
+        if error.filename is not None and os.fspath(error.filename) not in ours:
+            return None  # about another file (e.g. a copy's source): it names itself
+        known = os_problem(error)
+        if known is not None:
+            return OutputError(str(path), "", known.message, known.allowed)
+        return OutputError(str(path), "", f"writing failed ({error})", allowed)
+    text = str(error)
+    library = {"LibsndfileError": "libsndfile", "SafetensorError": "safetensors"}.get(
+        type(error).__name__)
+    if library == "safetensors" and "I/O error" not in text:
+        library = None
+    if isinstance(error, RuntimeError) and ("PytorchStreamWriter" in text
+                                            or "inline_container" in text):
+        library = "torch.save"
+    if library is None:
+        return None
+    return OutputError(str(path), "", f"writing failed ({library}: {text.strip()})", allowed)
+
+
 def finite_in(value: float, low: float, high: float, *, low_open: bool = False) -> bool:
     """True if ``value`` is a finite number in ``[low, high]`` (``(low, high]`` if low_open)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
@@ -143,4 +173,5 @@ MAX_CORPUS_HOURS = 10_000.0
 __all__ = [
     "MAX_CORPUS_HOURS", "MAX_DURATION_S", "ConfigError", "DuplexsimError", "InputError",
     "MissingInputError", "OutputError", "Problem", "finite_in", "os_problem", "with_note",
+    "write_failure",
 ]

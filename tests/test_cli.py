@@ -529,16 +529,18 @@ def test_outputs_hold_only_this_runs_files(ws: Path,
     assert "sonification" not in result["err"]  # no audio asked for: nothing to say
 
 
-def test_a_full_disk_while_writing_audio_leaves_nothing(ws: Path, batch: tuple) -> None:
-    """RLIMIT_FSIZE stands in for a full disk: audio.wav is the largest file, and writing it
-    fails (libsndfile reports "System error." and hides the OS error)."""
+def test_a_full_disk_leaves_nothing(ws: Path, batch: tuple) -> None:
+    """RLIMIT_FSIZE stands in for a full disk: writing audio.wav (libsndfile reports "System
+    error.") and the first training checkpoint (torch.save: a RuntimeError) fail."""
     before = snapshot(ws)
-    (result,) = drive(ws, [["simulate", "scripted.toml", "--out", "full/run", "--quiet"]],
-                      fsize=40_000)
-    lines = result["err"].strip().splitlines()
-    assert result["rc"] == 2 and "Traceback" not in result["err"], result["err"]
-    assert "audio.wav" in lines[-1] and "writing failed" in lines[-1], lines
-    assert not changes(before, snapshot(ws))  # no half-made run folder, no staging left
+    results = drive(ws, [["simulate", "scripted.toml", "--out", "full/run", "--quiet"],
+                         [*TRAIN, "--out", "full_agent"]], fsize=40_000)
+    for result, file, what in zip(results, ("full/run/audio.wav", "full_agent/checkpoints"),
+                                  ("libsndfile", "torch.save"), strict=True):
+        lines = result["err"].strip().splitlines()
+        assert result["rc"] == 2 and "Traceback" not in result["err"], result["err"]
+        assert len(lines) == 1 and lines[0].startswith(file) and what in lines[0], lines
+    assert not changes(before, snapshot(ws))  # no half-made folder, no staging left
 
 
 def test_entry_point_validate_without_torch_and_exit_codes(ws: Path) -> None:

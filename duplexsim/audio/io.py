@@ -16,7 +16,7 @@ import numpy as np
 import soundfile as sf
 
 from duplexsim.atomic import atomic_path
-from duplexsim.errors import InputError, OutputError
+from duplexsim.errors import InputError
 
 
 class AudioError(InputError):
@@ -81,11 +81,8 @@ def write_audio(
     arr = np.asarray(wave, dtype=np.float32)
     data = arr.T if arr.ndim == 2 else arr
     with atomic_path(path, suffix=path.suffix) as tmp:
-        try:
-            sf.write(str(tmp), np.clip(data, -1.0, 1.0), int(sample_rate_hz), subtype=subtype)
-        except sf.LibsndfileError as e:  # hides the OS error: a full disk is "System error."
-            raise OutputError(str(path), "", f"writing failed (libsndfile: {e.error_string})",
-                              "free space on the device, or another folder") from None
+        # a full disk is libsndfile's "System error.": atomic_path makes it one line
+        sf.write(str(tmp), np.clip(data, -1.0, 1.0), int(sample_rate_hz), subtype=subtype)
 
 
 def resample(wave: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:

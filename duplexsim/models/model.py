@@ -12,7 +12,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from duplexsim.config.card import SIZE_PRESETS, ModelCard
-from duplexsim.errors import InputError, MissingInputError
+from duplexsim.errors import InputError, MissingInputError, write_failure
 
 PRESETS = SIZE_PRESETS
 """Size presets (tiny / small / paper), defined with the card schema so that ``validate``
@@ -89,8 +89,11 @@ def save_model(model: LlamaForCausalLM, path: str | Path) -> None:
         if target.exists():
             shutil.rmtree(target)
         tmp.rename(target)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        failure = write_failure(e, target, getattr(e, "filename", None))  # a full disk
+        if failure is not None:
+            raise failure from e
         raise
 
 

@@ -64,8 +64,14 @@ def run(args: argparse.Namespace) -> int:
 
     train = list(corpus.dialogues(split="train"))
     val = list(corpus.dialogues(split="val"))
-    info = train_agent(card, train, val, args.out, max_minutes=args.max_minutes,
-                       corpus=str(Path(args.corpus).resolve()), progress=not args.no_progress)
+    fresh = not Path(args.out).exists()
+    try:
+        info = train_agent(card, train, val, args.out, max_minutes=args.max_minutes,
+                           corpus=str(Path(args.corpus).resolve()), progress=not args.no_progress)
+    except BaseException:
+        if fresh:  # e.g. the first checkpoint did not fit on the disk: no empty agent folder
+            _remove_if_empty(Path(args.out))
+        raise
     if tok_src is not None:
         copy_tokenizer(tok_src, Path(args.out) / "tokenizer")
     losses = ", ".join(f"{k} {v:.3f}" for k, v in info["val_loss"].items())
@@ -82,6 +88,12 @@ def copy_tokenizer(src: Path, dst: Path) -> None:
         for f in sorted(src.iterdir()):
             if f.is_file():
                 shutil.copyfile(f, stage / f.name)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """Remove ``folder`` if it holds no files, only (empty) folders."""
+    if folder.is_dir() and not any(p.is_file() for p in folder.rglob("*")):
+        shutil.rmtree(folder)
 
 
 def _tokenizer_dir(corpus: object) -> Path | None:
