@@ -10,7 +10,8 @@ One error path for every command (:func:`main`): the project's own errors
 :func:`duplexsim.errors.os_problem`) print one line per problem,
 ``file: key or position: what is wrong (allowed: ...)``, on stderr and exit 2; so do bad
 command-line values (:class:`ArgumentParser`). Anything else is a bug and keeps its
-traceback. Commands check their inputs and output folder before they start work.
+traceback. Ctrl-C prints one line and exits 130. Commands check their inputs and output
+folder before they start work.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 EXIT_BAD_INPUT = 2
 """Exit status for input a user can fix (argparse's own usage-error status)."""
+EXIT_INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT, as shells report it)."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -124,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         if status is None:
             raise
         return status
+    except KeyboardInterrupt:  # Ctrl-C: every write is atomic, a rerun resumes or redoes
+        print(f"duplexsim {name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

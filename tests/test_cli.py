@@ -16,6 +16,7 @@ The fixtures are tiny and real: a 2-step SyncLLM agent, a hand-written unit toke
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -260,6 +261,13 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (ws / name).parent.mkdir(parents=True, exist_ok=True)
         (ws / name).write_text(text)
     (ws / "latin1.toml").write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
+    with contextlib.chdir(ws):  # a finished sweep whose first cell file was damaged
+        from duplexsim.sweeps.config import load_sweep
+        from duplexsim.sweeps.runner import cell_path
+
+        cell = cell_path(ws / "swept", load_sweep("sweep_ok.toml").cells()[0])
+    cell.parent.mkdir(parents=True)
+    cell.write_text('{"key": ')
     (ws / "run").mkdir()
     (ws / "run" / "results.parquet").write_bytes(b"PAR1 not really")
     return ws
@@ -456,6 +464,14 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["a_resume/checkpoints/last.pt", "card", "different agent card"]),
     ("train: corrupt checkpoint", ["train", "card_ok.toml", "--corpus", "corpus", "--out",
                                    "a_ckpt"], ["a_ckpt/checkpoints/last.pt", "corrupt"]),
+    ("file: an agent card given to simulate", ["simulate", "card_ok.toml", "--out", "new_sim"],
+     ["card_ok.toml", "is an agent card file, not a scenario", "duplexsim train"]),
+    ("file: a scenario given to train", ["train", "ok.toml", *TRAIN[2:]],
+     ["ok.toml", "is a scenario file, not an agent card"]),
+    ("file: a scenario given to sweep", ["sweep", "ok.toml", "--out", "ns"],
+     ["ok.toml", "not a sweep"]),
+    ("sweep: a damaged finished cell", ["sweep", "sweep_ok.toml", "--out", "swept"],
+     ["swept/cells/", ".json", "line 1", "corrupt sweep cell file"]),
     ("report: no sweep there", ["report", "empty"], ["empty/results.parquet", "not found"]),
     ("report: corrupt results", ["report", "run"], ["run/results.parquet", "not a readable"]),
     ("report: bad corpus", ["report", "run", "--corpus", "c_list"], ["run/results.parquet"]),
@@ -558,18 +574,21 @@ def test_entry_point_validate_without_torch_and_exit_codes(ws: Path) -> None:
     assert proc.stderr.startswith("c_float/units/d0.npy: dtype: float32 units")
 
 
-def test_a_genuine_bug_keeps_its_traceback(ws: Path) -> None:
+def test_a_genuine_bug_keeps_its_traceback_and_ctrl_c_is_one_line(ws: Path) -> None:
     (ws / "buggy_command.py").write_text(
-        "def add_arguments(parser):\n    pass\n\n"
-        "def run(args):\n    return {}['a bug, not bad input']\n")
+        "def add_arguments(parser):\n    parser.add_argument('--stop', action='store_true')\n\n"
+        "def run(args):\n    if args.stop:\n        raise KeyboardInterrupt\n"
+        "    return {}['a bug, not bad input']\n")
     code = ("import sys; sys.path.insert(0, '.'); import duplexsim.cli as cli; "
             "cli.COMMANDS['buggy'] = ('buggy_command', 'raises a KeyError'); "
-            "sys.exit(cli.main(['buggy']))")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ws, capture_output=True, text=True)
+            "sys.exit(cli.main(['buggy', *sys.argv[1:]]))")
+    bug, stop = (subprocess.run([sys.executable, "-c", code, *flags], cwd=ws,
+                                capture_output=True, text=True) for flags in ([], ["--stop"]))
     (ws / "buggy_command.py").unlink()
     shutil.rmtree(ws / "__pycache__", ignore_errors=True)
-    assert proc.returncode == 1
-    assert "Traceback" in proc.stderr and "KeyError" in proc.stderr
+    assert bug.returncode == 1
+    assert "Traceback" in bug.stderr and "KeyError" in bug.stderr
+    assert stop.returncode == 130 and stop.stderr == "duplexsim buggy: interrupted\n"
 
 
 def test_a_corpus_is_rebuilt_only_when_asked(ws: Path) -> None:

@@ -59,6 +59,36 @@ def file_kind(data: dict[str, Any]) -> str:
     return "scenario"
 
 
+# top-level keys only one kind of settings file has
+KIND_MARKERS: dict[str, frozenset[str]] = {
+    "sweep": frozenset({"sweep"}),
+    "agent card": frozenset({"agent", "model", "train", "stage1", "stage2", "stage3"}),
+    "scenario": frozenset({"a", "b", "network", "compute", "buffer", "output", "reward",
+                           "chunk_ms", "duration_s", "decision_lead_chunks"}),
+}
+
+
+def expect_kind(path: str | Path, kind: str) -> None:
+    """Raise a :class:`ConfigError` when ``path`` is clearly another kind of settings file
+    (an agent card given to ``simulate``, a scenario to ``train``, ...), instead of listing
+    every key of it as unknown. Unreadable files are left to the command's own loader."""
+    try:
+        keys = set(read_toml(path))
+    except ConfigError:
+        return
+    found = next((k for k, marks in KIND_MARKERS.items() if keys & marks), kind)
+    if found != kind:
+        usage = {"scenario": "duplexsim simulate", "agent card": "duplexsim train",
+                 "sweep": "duplexsim sweep"}[found]
+        raise ConfigError([Problem(str(path), "", f"is {_article(found)} {found} file, not "
+                                   f"{_article(kind)} {kind} (it is for `{usage}`)",
+                                   f"{_article(kind)} {kind} file")])
+
+
+def _article(kind: str) -> str:
+    return "an" if kind[0] in "aeiou" else "a"
+
+
 def validate_file(path: str | Path, *, check_files: bool = False) -> list[Problem]:
     """Every problem in one file (empty list: the file is fine)."""
     file = str(path)

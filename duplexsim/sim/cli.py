@@ -32,9 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_output_dir
+    from duplexsim.config.cli import expect_kind
     from duplexsim.config.loader import FieldError
     from duplexsim.config.scenario import load_scenario
 
+    expect_kind(args.scenario, "scenario")
     check_output_dir(args.out)
     scenario = load_scenario(args.scenario, check_files=True)
     overrides = {"seed": args.seed, "duration_s": args.duration_s}

@@ -34,9 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_output_dir
+    from duplexsim.config.cli import expect_kind
     from duplexsim.sweeps.config import load_sweep
     from duplexsim.sweeps.runner import resolve_cell_fn, run_sweep
 
+    expect_kind(args.sweep, "sweep")
     sweep = load_sweep(args.sweep, check_scenarios=not args.no_check)
     out = args.out or Path("runs") / sweep.config.name
     check_output_dir(out)

@@ -31,6 +31,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from duplexsim.atomic import atomic_path, write_json
+from duplexsim.config.loader import read_json
 from duplexsim.errors import ConfigError, InputError
 from duplexsim.sweeps.config import Cell, Sweep
 
@@ -136,6 +137,7 @@ def run_sweep(
     n = sweep.config.workers if workers is None else workers
     n = n or os.cpu_count() or 1
     cells = sweep.cells()
+    _check_finished(out, cells)
     write_json(out / "sweep.json", {"file": sweep.file, "sweep": sweep.config.__dict__,
                                     "base": sweep.base, "cells": len(cells),
                                     "grid_keys": list(sweep.config.grid)})  # JSON sorts dicts
@@ -158,6 +160,19 @@ def run_sweep(
                 bar.update(1)
     write_json(out / "failures.json", failures)
     return collect(sweep, out)
+
+
+def _check_finished(out: Path, cells: list[Cell]) -> None:
+    """Every finished cell's file must be readable and its own (they are written atomically,
+    so a bad one was damaged from outside): named now, before any cell runs."""
+    for cell in cells:
+        path = cell_path(out, cell)
+        if path.is_file():
+            stored = read_json(path, what="sweep cell file")
+            if stored.get("key") != cell.key or not isinstance(stored.get("row"), dict):
+                raise InputError(str(path), "key" if stored.get("key") != cell.key else "row",
+                                 "not this cell's finished result",
+                                 "delete the file to run the cell again")
 
 
 def collect(sweep: Sweep, out: str | Path) -> pd.DataFrame:

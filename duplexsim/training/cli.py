@@ -38,7 +38,9 @@ def check_corpus(card: AgentCard, corpus_n_units: int, corpus_root: Path, card_p
 
 def run(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_output_dir
+    from duplexsim.config.cli import expect_kind
 
+    expect_kind(args.card, "agent card")
     card = load_card(args.card)
     check_output_dir(args.out)
     from duplexsim.corpora import load_corpus
