@@ -79,8 +79,8 @@ def _step(title: str, argv: list[str]) -> None:
     print(f"\n==> {title}\n    $ duplexsim {shlex.join(argv)}", flush=True)
     t0 = time.perf_counter()
     rc = cli.main(argv)
-    if rc:
-        raise SystemExit(f"demo: stage '{title}' failed (exit {rc})")
+    if rc:  # the stage printed its one line; stop with its status
+        raise SystemExit(rc)
     print(f"    done in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
@@ -149,6 +149,10 @@ def run(args: argparse.Namespace) -> int:
     plan = DemoPlan(root=args.root, out=args.out, corpus_hours=args.corpus_hours,
                     conversation_s=args.conversation_s, train_minutes=args.train_minutes,
                     sim_seconds=args.sim_seconds, seed=args.seed)
+    from duplexsim.atomic import check_output_dir
+
+    check_output_dir(plan.root, key="--root")
+    check_output_dir(plan.out, key="--out")
     t0 = time.perf_counter()
     build_corpora(plan)
     train_agents(plan)

@@ -55,9 +55,10 @@ print(json.dumps(results))
 """
 
 
-def drive(ws: Path, cases: list[list[str]], fsize: int | None = None) -> list[dict]:
+def drive(ws: Path, cases: list[list[str]], fsize: int | None = None,
+          path: str | None = None) -> list[dict]:
     env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PATH": path or os.environ["PATH"]}
     proc = subprocess.run([sys.executable, "-c", DRIVER], input=json.dumps(
         {"cases": cases, "fsize": fsize}), capture_output=True, text=True, cwd=ws, env=env,
         timeout=600)
@@ -191,6 +192,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (agent_copy("a_nokey") / "agent.json").write_text(json.dumps(info))
     edit_json(agent_copy("a_sil") / "agent.json", silence_unit=99)
     (agent_copy("a_model") / "model" / "config.json").write_text("{not json")
+    shutil.rmtree(agent_copy("a_nomodel") / "model")
     (agent_copy("a_tokcfg") / "tokenizer" / "config.json").write_text('{"format": ')
     arrays = agent_copy("a_tokarr") / "tokenizer" / "arrays.safetensors"
     arrays.write_bytes(arrays.read_bytes()[:300])
@@ -414,6 +416,8 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["noagent.toml", "a.agent", "no_such_agent"]),
     ("agent: corrupt model", ["continue", "a_model", *CONT[2:]],
      ["a_model/model", "corrupt model"]),
+    ("agent: model folder missing", ["continue", "a_nomodel", *CONT[2:]],
+     ["a_nomodel/model", "no model here"]),
     # unit tokenizers
     ("tokenizer: corrupt config.json", ["continue", "a_tokcfg", *CONT[2:]],
      ["a_tokcfg/tokenizer/config.json", "corrupt"]),
@@ -557,6 +561,14 @@ def test_a_full_disk_leaves_nothing(ws: Path, batch: tuple) -> None:
         assert result["rc"] == 2 and "Traceback" not in result["err"], result["err"]
         assert len(lines) == 1 and lines[0].startswith(file) and what in lines[0], lines
     assert not changes(before, snapshot(ws))  # no half-made folder, no staging left
+
+
+def test_a_missing_speech_synthesiser_is_named_before_anything_is_written(ws: Path) -> None:
+    before = snapshot(ws)
+    (result,) = drive(ws, [[*BUILD, "--seed", "3"]], path=str(Path(sys.executable).parent))
+    assert result["rc"] == 2 and result["err"].startswith("espeak-ng: not found on PATH")
+    assert result["err"].count("\n") == 1
+    assert not changes(before, snapshot(ws))
 
 
 def test_entry_point_validate_without_torch_and_exit_codes(ws: Path) -> None:

@@ -53,6 +53,13 @@ def _paths(out: Path, id: str) -> dict[str, Path]:
             "csv": out / "candor" / id / "transcription" / "transcript_audiophile.csv"}
 
 
+def rendered(out: Path, id: str) -> bool:
+    """True when conversation ``id``'s audio and annotations are in ``out`` (a resumed
+    build skips it)."""
+    paths = _paths(out, id)
+    return paths["csv"].is_file() and paths["audio"].is_file()
+
+
 def _render(job: tuple[SynthConfig, int, int, str, str | None]) -> str:
     cfg, seed, index, out, cache = job
     job_id = plan_id(cfg, index)
@@ -191,8 +198,7 @@ def build_corpus(out: str | Path, cfg: SynthConfig, *, hours: float, seed: int =
     check_rebuild(out, record, rebuild)
     write_json(out / "build.json", record)
     entries = plan(cfg, hours, seed)
-    todo = [e for e in entries if not (_paths(out, e["id"])["csv"].is_file()
-                                       and _paths(out, e["id"])["audio"].is_file())]
+    todo = [e for e in entries if not rendered(out, e["id"])]
     cache = None if cache_dir is None else str(cache_dir)
     _pool_map(_render, [(cfg, seed, e["index"], str(out), cache) for e in todo], workers, "speech")
     tok_dir = ensure_tokenizer(out, entries, tokenizer_dir, n_units, train_hours,

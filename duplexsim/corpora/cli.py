@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 from duplexsim.cli import number
 from duplexsim.corpora.synth import PRESETS
-from duplexsim.errors import MAX_CORPUS_HOURS, MAX_DURATION_S, InputError
+from duplexsim.errors import MAX_CORPUS_HOURS, MAX_DURATION_S, InputError, MissingInputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_output_dir
-    from duplexsim.corpora.build import build_corpus, build_record, check_rebuild
+    from duplexsim.corpora.build import build_corpus, build_record, check_rebuild, plan, rendered
     from duplexsim.corpora.synth import load_config
 
     cfg = load_config(args.preset, args.config, conversation_s=args.conversation_s)
@@ -62,6 +63,11 @@ def _build(args: argparse.Namespace) -> int:
     if not args.rebuild:  # refused now, not after the tokenizer checks
         check_rebuild(Path(args.out), record, rebuild=False)
     _check_tokenizers(args)
+    to_render = [e for e in plan(cfg, args.hours, args.seed)
+                 if args.rebuild or not rendered(Path(args.out), e["id"])]
+    if to_render and shutil.which("espeak-ng") is None:
+        raise MissingInputError("espeak-ng", "", f"not found on PATH ({len(to_render)} "
+                                "conversations to speak)", "install it: apt-get install espeak-ng")
     res = build_corpus(args.out, cfg, hours=args.hours, seed=args.seed, preset=args.preset,
                        tokenizer_dir=args.tokenizer, cache_dir=args.cache, workers=args.workers,
                        n_units=args.n_units, rebuild=args.rebuild)
