@@ -40,9 +40,15 @@ def silero_available() -> bool:
 
 @lru_cache(maxsize=1)
 def _silero_model():  # noqa: ANN202 - a TorchScript module
+    import warnings
+
     from silero_vad import load_silero_vad
 
-    return load_silero_vad()
+    with warnings.catch_warnings():  # silero-vad's own deprecations (importlib.resources.path,
+        # torch.jit.load): nothing we can change; they would be printed on every run
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="silero_vad")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch.jit")
+        return load_silero_vad()
 
 
 def _to_frames(n_samples: int, sample_rate: int, frame_ms: int) -> int:
