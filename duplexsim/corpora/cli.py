@@ -56,8 +56,10 @@ def _build(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.preset, args.config, conversation_s=args.conversation_s)
     check_output_dir(args.out)
-    for flag, folder in (("--tokenizer", args.tokenizer), ("--cache", args.cache)):
-        if folder:
+    new_tokenizer = args.tokenizer and not (Path(args.tokenizer) / "config.json").exists()
+    for flag, folder in (("--tokenizer", new_tokenizer and args.tokenizer),
+                         ("--cache", args.cache)):
+        if folder:  # written to: a tokenizer trained here, the speech cache
             check_output_dir(folder, key=flag)
     record = build_record(cfg, args.seed, args.preset, args.n_units, args.tokenizer)
     if not args.rebuild:  # refused now, not after the tokenizer checks
