@@ -32,6 +32,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _check_files(sweep: object) -> None:
+    """The agents, corpora and jitter traces every cell names exist and are usable (as
+    ``duplexsim simulate`` checks them), before any cell runs."""
+    from duplexsim.config.scenario import scenario_from_dict
+    from duplexsim.errors import ConfigError
+
+    problems, seen = [], set()
+    for cell in sweep.cells():  # type: ignore[attr-defined]
+        for problem in scenario_from_dict(cell.config, file=sweep.file).missing_files(
+                sweep.file):  # type: ignore[attr-defined]
+            if str(problem) not in seen:
+                seen.add(str(problem))
+                problems.append(problem)
+    if problems:
+        raise ConfigError(problems)
+
+
 def run(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_output_dir
     from duplexsim.config.cli import expect_kind
@@ -43,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / sweep.config.name
     check_output_dir(out)
     resolve_cell_fn(sweep.config.cell)
+    if not args.no_check and not sweep.config.cell:  # the default cell simulates
+        _check_files(sweep)
     table = run_sweep(sweep, out, backend=args.backend, workers=args.workers,
                       progress=not args.quiet, limit=args.limit, batch=args.batch)
     total = len(sweep.cells())
