@@ -169,6 +169,102 @@ def trace_network(path: str) -> str:
     return f'[network.a_to_b]\njitter_dist = "trace"\njitter_ms = 5.0\njitter_trace = "{path}"'
 
 
+SETTINGS = {  # file name -> text (cards and scenarios are built in settings_files)
+    "syntax.toml": 'name = "x"\nchunk_ms = \n',
+    "trace_nan.txt": "12.0\nnan\n14.0\n",
+    "trace_neg.txt": "12.0\n-5\n14.0\n",
+    "trace_one.txt": "# one sample\n12.0\n",
+    "trace_word.txt": "12.0\nfast\n",
+    "sweep_workers.toml": '[sweep]\nname = "w"\nbase = "ok.toml"\nworkers = -1\n',
+    "sweep_grid.toml": ('[sweep]\nname = "g"\nbase = "ok.toml"\n[sweep.grid]\n'
+                        '"network.a_to_b.loss" = [0.0, 2.0]\n'),
+    "sweep_table.toml": 'name = "no sweep table"\n',
+    "sweep_base.toml": '[sweep]\nname = "b"\nbase = "no_such.toml"\n',
+    "sweep_cell.toml": '[sweep]\nname = "c"\nbase = "ok.toml"\ncell = "no_such:cell"\n',
+    "sweep_ok.toml": '[sweep]\nname = "ok"\nbase = "ok.toml"\n',
+    "sweep_agent.toml": '[sweep]\nname = "a"\nbase = "noagent.toml"\n',
+    "synth_nan.toml": "fto_mean_ms = nan\n",
+    "synth_key.toml": "ipu_median = 1.0\n",
+    "stale/audio.wav": "RIFF old run",
+    "a_file": "not a folder\n",
+}
+
+
+def settings_files(ws: Path) -> None:
+    """Cards, scenarios, sweeps, traces and synthesis parameters, good and bad."""
+    files = {
+        **SETTINGS,
+        "card_nan.toml": card_toml({"stage1": {"weight_decay": float("nan")}}),
+        "card_heads.toml": card_toml({"model": {"hidden_size": 30, "n_heads": 4}}),
+        "card_key.toml": card_toml() + "[train2]\nseed = 1\n",
+        "card_units.toml": card_toml({"model": {"n_units": 32}}),
+        "card_changed.toml": card_toml({"train": {"seed": 5}}),
+        "card_ok.toml": card_toml(),
+        "ok.toml": scenario(),
+        "long.toml": scenario().replace("duration_s = 2.0", "duration_s = 1e9"),
+        "offset.toml": scenario().replace('agent = "agent"',
+                                          'agent = "agent"\nclock_offset_ms = 100000000'),
+        "delay.toml": scenario(network='[network.a_to_b]\ndelay_ms = 1e12'),
+        **{f"trace_{k}.toml": scenario(network=trace_network(f"trace_{k}.txt"))
+           for k in ("nan", "neg", "one", "word")},
+        "noagent.toml": scenario(agent="no_such_agent"),
+        "vocab.toml": scenario(corpus=""),  # the shipped 501-unit dialogue vs a 20-unit agent
+        "dialogue.toml": scenario(b_line='dialogue = "d9"'),
+        "nocorpus.toml": scenario(corpus="no_such_corpus"),
+    }
+    for name, text in files.items():
+        (ws / name).parent.mkdir(parents=True, exist_ok=True)
+        (ws / name).write_text(text)
+    (ws / "latin1.toml").write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
+
+
+def broken_agents(ws: Path) -> None:
+    """Copies of the tiny agent, each broken in one way."""
+    def copy(name: str) -> Path:
+        shutil.copytree(ws / "agent", ws / name)
+        return ws / name
+
+    (copy("a_list") / "agent.json").write_text("[1, 2]")
+    edit_json(copy("a_ctx") / "agent.json", context_tokens=-5)
+    (copy("a_json") / "agent.json").write_text('{"format": "duplexsim-agent/1", ')
+    info = json.loads((ws / "agent" / "agent.json").read_text())
+    del info["silence_unit"]
+    (copy("a_nokey") / "agent.json").write_text(json.dumps(info))
+    edit_json(copy("a_sil") / "agent.json", silence_unit=99)
+    (copy("a_model") / "model" / "config.json").write_text("{not json")
+    shutil.rmtree(copy("a_nomodel") / "model")
+    (copy("a_tokcfg") / "tokenizer" / "config.json").write_text('{"format": ')
+    arrays = copy("a_tokarr") / "tokenizer" / "arrays.safetensors"
+    arrays.write_bytes(arrays.read_bytes()[:300])
+    edit_json(copy("a_tokthr") / "tokenizer" / "config.json", threshold_db=float("nan"))
+    checkpoint = copy("a_ckpt") / "checkpoints" / "last.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    copy("a_resume")
+
+
+def broken_corpora(ws: Path) -> None:
+    """Copies of the corpus, each broken in one way (manifest or one units array)."""
+    def copy(name: str) -> Path:
+        shutil.copytree(ws / "corpus", ws / name)
+        return ws / name
+
+    (copy("c_list") / "manifest.json").write_text("[]")
+    edit_json(copy("c_empty") / "manifest.json", dialogues=[])
+    manifest = json.loads((ws / "corpus" / "manifest.json").read_text())
+    manifest["dialogues"][0]["split"] = "dev"
+    (copy("c_split") / "manifest.json").write_text(json.dumps(manifest))
+    edit_json(copy("c_nunits") / "manifest.json", n_units=32)
+    units = np.load(ws / "corpus" / "units" / "d0.npy")
+    np.save(copy("c_float") / "units" / "d0.npy", units.astype(np.float32) + 0.4)
+    bad = units.copy()
+    bad[1, 7] = 99
+    np.save(copy("c_range") / "units" / "d0.npy", bad)
+    np.save(copy("c_shape") / "units" / "d0.npy", units[0])
+    truncated = copy("c_trunc") / "units" / "d0.npy"
+    truncated.write_bytes(truncated.read_bytes()[:100])
+    (copy("c_nofile") / "units" / "d0.npy").unlink()
+
+
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The workspace every case runs in (cwd): a tiny agent, a corpus, and broken copies."""
@@ -179,91 +275,10 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_tokenizer(ws / "agent" / "tokenizer")
     write_corpus(ws / "corpus")
     write_corpus(ws / "noval", splits=("train", "test"))
-
-    def agent_copy(name: str) -> Path:
-        shutil.copytree(ws / "agent", ws / name)
-        return ws / name
-
-    (agent_copy("a_list") / "agent.json").write_text("[1, 2]")
-    edit_json(agent_copy("a_ctx") / "agent.json", context_tokens=-5)
-    (agent_copy("a_json") / "agent.json").write_text('{"format": "duplexsim-agent/1", ')
-    info = json.loads((ws / "agent" / "agent.json").read_text())
-    del info["silence_unit"]
-    (agent_copy("a_nokey") / "agent.json").write_text(json.dumps(info))
-    edit_json(agent_copy("a_sil") / "agent.json", silence_unit=99)
-    (agent_copy("a_model") / "model" / "config.json").write_text("{not json")
-    shutil.rmtree(agent_copy("a_nomodel") / "model")
-    (agent_copy("a_tokcfg") / "tokenizer" / "config.json").write_text('{"format": ')
-    arrays = agent_copy("a_tokarr") / "tokenizer" / "arrays.safetensors"
-    arrays.write_bytes(arrays.read_bytes()[:300])
-    edit_json(agent_copy("a_tokthr") / "tokenizer" / "config.json", threshold_db=float("nan"))
-    checkpoint = agent_copy("a_ckpt") / "checkpoints" / "last.pt"
-    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
-    agent_copy("a_resume")
-
-    def corpus_copy(name: str) -> Path:
-        shutil.copytree(ws / "corpus", ws / name)
-        return ws / name
-
-    (corpus_copy("c_list") / "manifest.json").write_text("[]")
-    edit_json(corpus_copy("c_empty") / "manifest.json", dialogues=[])
-    manifest = json.loads((ws / "corpus" / "manifest.json").read_text())
-    manifest["dialogues"][0]["split"] = "dev"
-    (corpus_copy("c_split") / "manifest.json").write_text(json.dumps(manifest))
-    edit_json(corpus_copy("c_nunits") / "manifest.json", n_units=32)
-    units = np.load(ws / "corpus" / "units" / "d0.npy")
-    np.save(corpus_copy("c_float") / "units" / "d0.npy", units.astype(np.float32) + 0.4)
-    bad = units.copy()
-    bad[1, 7] = 99
-    np.save(corpus_copy("c_range") / "units" / "d0.npy", bad)
-    np.save(corpus_copy("c_shape") / "units" / "d0.npy", units[0])
-    truncated = corpus_copy("c_trunc") / "units" / "d0.npy"
-    truncated.write_bytes(truncated.read_bytes()[:100])
-    (corpus_copy("c_nofile") / "units" / "d0.npy").unlink()
+    broken_agents(ws)
+    broken_corpora(ws)
+    settings_files(ws)
     (ws / "empty").mkdir()
-
-    files = {
-        "card_nan.toml": card_toml({"stage1": {"weight_decay": float("nan")}}),
-        "card_heads.toml": card_toml({"model": {"hidden_size": 30, "n_heads": 4}}),
-        "card_key.toml": card_toml() + "[train2]\nseed = 1\n",
-        "card_units.toml": card_toml({"model": {"n_units": 32}}),
-        "card_changed.toml": card_toml({"train": {"seed": 5}}),
-        "card_ok.toml": card_toml(),
-        "ok.toml": scenario(),
-        "long.toml": scenario().replace("duration_s = 2.0", "duration_s = 1e9"),
-        "syntax.toml": 'name = "x"\nchunk_ms = \n',
-        "delay.toml": scenario(network='[network.a_to_b]\ndelay_ms = 1e12'),
-        "trace_nan.toml": scenario(network=trace_network("trace_nan.txt")),
-        "trace_neg.toml": scenario(network=trace_network("trace_neg.txt")),
-        "trace_one.toml": scenario(network=trace_network("trace_one.txt")),
-        "trace_word.toml": scenario(network=trace_network("trace_word.txt")),
-        "trace_nan.txt": "12.0\nnan\n14.0\n",
-        "trace_neg.txt": "12.0\n-5\n14.0\n",
-        "trace_one.txt": "# one sample\n12.0\n",
-        "trace_word.txt": "12.0\nfast\n",
-        "noagent.toml": scenario(agent="no_such_agent"),
-        "vocab.toml": scenario(corpus=""),  # the shipped 501-unit dialogue vs a 20-unit agent
-        "dialogue.toml": scenario(b_line='dialogue = "d9"'),
-        "nocorpus.toml": scenario(corpus="no_such_corpus"),
-        "sweep_workers.toml": '[sweep]\nname = "w"\nbase = "ok.toml"\nworkers = -1\n',
-        "sweep_grid.toml": ('[sweep]\nname = "g"\nbase = "ok.toml"\n[sweep.grid]\n'
-                            '"network.a_to_b.loss" = [0.0, 2.0]\n'),
-        "sweep_table.toml": 'name = "no sweep table"\n',
-        "sweep_base.toml": '[sweep]\nname = "b"\nbase = "no_such.toml"\n',
-        "sweep_cell.toml": '[sweep]\nname = "c"\nbase = "ok.toml"\ncell = "no_such:cell"\n',
-        "sweep_ok.toml": '[sweep]\nname = "ok"\nbase = "ok.toml"\n',
-        "sweep_agent.toml": '[sweep]\nname = "a"\nbase = "noagent.toml"\n',
-        "synth_nan.toml": "fto_mean_ms = nan\n",
-        "synth_key.toml": "ipu_median = 1.0\n",
-        "stale/audio.wav": "RIFF old run",
-        "a_file": "not a folder\n",
-    }
-    files["offset.toml"] = scenario().replace('agent = "agent"',
-                                              'agent = "agent"\nclock_offset_ms = 100000000')
-    for name, text in files.items():
-        (ws / name).parent.mkdir(parents=True, exist_ok=True)
-        (ws / name).write_text(text)
-    (ws / "latin1.toml").write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
     with contextlib.chdir(ws):  # a finished sweep whose first cell file was damaged
         from duplexsim.sweeps.config import load_sweep
         from duplexsim.sweeps.runner import cell_path
