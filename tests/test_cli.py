@@ -275,6 +275,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_tokenizer(ws / "agent" / "tokenizer")
     write_corpus(ws / "corpus")
     write_corpus(ws / "noval", splits=("train", "test"))
+    write_corpus(ws / "notrain", splits=("val", "test"))
     broken_agents(ws)
     broken_corpora(ws)
     settings_files(ws)
@@ -470,8 +471,8 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["vocab.toml", "b.corpus", "501 units", "20"]),
     ("corpus: other unit vocabulary (continue)", ["continue", "agent", "--corpus", "c_nunits",
                                                   *CONT[4:]], ["c_nunits", "n_units"]),
-    ("corpus: no validation split (train)", ["train", "card_ok.toml", "--corpus", "noval",
-                                             *TRAIN[4:]], ["noval", "val"]),
+    ("corpus: no training split (train)", ["train", "card_ok.toml", "--corpus", "notrain",
+                                           *TRAIN[4:]], ["notrain", "train", "no train"]),
     ("corpus: a file (units train)", ["units", "train", "--corpus", "a_file", "--out", "nu"],
      ["a_file", "corpus folder not found"]),
     # outputs

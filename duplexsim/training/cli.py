@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 from pathlib import Path
 
 from duplexsim.cli import number
@@ -47,11 +48,12 @@ def run(args: argparse.Namespace) -> int:
 
     corpus = load_corpus(args.corpus)
     check_corpus(card, int(corpus.n_units), Path(args.corpus), args.card)
-    for split in ("train", "val"):
-        if not corpus.ids(split):
-            raise InputError(str(args.corpus), split, f"the corpus has no {split} dialogues",
-                             "a corpus with train and val splits (`duplexsim corpus build` "
-                             "makes them from 10 conversations on)")
+    if not corpus.ids("train"):
+        raise InputError(str(args.corpus), "train", "the corpus has no train dialogues",
+                         "a corpus with a train split")
+    if not corpus.ids("val"):  # the recipe then validates on the training dialogues
+        print(f"note: {args.corpus} has no val dialogues: validation loss (and keep_best) is "
+              "measured on the training dialogues", file=sys.stderr)
     tok_src = _tokenizer_dir(corpus)
     if tok_src is not None:
         from duplexsim.units import load_tokenizer
