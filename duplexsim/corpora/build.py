@@ -3,7 +3,9 @@
 Layout as docs/interfaces.md "Corpus on disk". Conversation i is generated from
 ``SeedSequence(seed, spawn_key=(i,))``, so it does not depend on how many are built. Each
 file is written atomically and the manifest last; a rerun skips conversations whose files
-exist (an interrupted build resumes). TTS runs in a process pool (``workers``).
+exist (an interrupted build resumes). TTS runs in a process pool (``workers``). The manifest
+records each conversation's drawn style (``synth.conversation_style``: the tempo and both
+channels' turn-taking parameters and voices), redrawn from the seed, not from the audio.
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ from duplexsim.audio.framing import FRAME_RATE_HZ
 from duplexsim.audio.io import read_audio, write_audio
 from duplexsim.corpora import candor, fisher
 from duplexsim.corpora.corpus import FORMAT
-from duplexsim.corpora.synth import SynthConfig, generate
+from duplexsim.corpora.synth import (
+    SynthConfig,
+    conversation_style,
+    generate,
+    population_centres,
+)
 from duplexsim.corpora.types import Dialogue
 
 
@@ -130,12 +137,17 @@ def build_corpus(out: str | Path, cfg: SynthConfig, *, hours: float, seed: int =
     from duplexsim.units import load_tokenizer
 
     tok = load_tokenizer(tok_dir)
+    centres = population_centres(cfg)
+    styles = {e["id"]: conversation_style(cfg, np.random.SeedSequence(seed, spawn_key=(
+        e["index"],))).record(cfg, centres) for e in entries}
     manifest = {
         "format": FORMAT, "name": out.name, "preset": preset or cfg.name, "seed": seed,
         "sample_rate_hz": cfg.sample_rate_hz, "n_units": tok.n_units, "tokenizer": "tokenizer",
         "silence_units": sorted(tok.silence_units), "params": dataclasses.asdict(cfg),
+        "style_centres": dataclasses.asdict(centres),
         "dialogues": [{"id": e["id"], "duration_s": cfg.conversation_s, "split": e["split"],
-                       "audio": f"audio/{e['id']}.flac", "units": f"units/{e['id']}.npy"}
+                       "audio": f"audio/{e['id']}.flac", "units": f"units/{e['id']}.npy",
+                       "style": styles[e["id"]]}
                       for e in entries],
     }
     write_json(out / "manifest.json", manifest)

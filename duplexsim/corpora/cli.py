@@ -24,10 +24,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--n-units", type=int, default=501, help="units when training a tokenizer")
     b.add_argument("--cache", default=None, help="TTS cache (default ~/.cache/duplexsim/tts)")
     b.add_argument("--workers", type=int, default=2, help="processes for TTS and encoding")
-    s = sub.add_parser("stats", help="turn-taking statistics beside the preset's targets")
-    s.add_argument("dir")
+    s = sub.add_parser("stats", help="turn-taking statistics beside the preset's targets, and "
+                       "how much a prompt predicts its continuation (prompt -> continuation r)")
+    s.add_argument("dir", help="a built corpus, or a real Fisher / CANDOR tree (annotations)")
     s.add_argument("--split", default=None, choices=["train", "val", "test"])
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.add_argument("--prompt-s", type=_positive, default=30.0,
+                   help="prompt window: the first seconds of each dialogue (paper: 30)")
+    s.add_argument("--continuation-s", type=_positive, default=90.0,
+                   help="continuation window: the seconds right after the prompt (paper: 90)")
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (allowed: > 0)") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} (allowed: > 0 seconds)")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,9 +72,10 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from duplexsim.corpora.corpus import load_corpus
+    from duplexsim.corpora.corpus import open_corpus
     from duplexsim.corpora.stats import corpus_stats, format_table
 
-    stats = corpus_stats(load_corpus(args.dir), split=args.split)
+    stats = corpus_stats(open_corpus(args.dir), split=args.split, prompt_s=args.prompt_s,
+                         continuation_s=args.continuation_s)
     print(json.dumps(stats, indent=2, sort_keys=True) if args.json else format_table(stats))
     return 0

@@ -1,0 +1,165 @@
+"""The schema of a synthetic corpus: :class:`SynthConfig`, the presets, and loading them.
+
+A preset describes a *population* of conversations (DESIGN.md "Corpora"): the pooled
+turn-taking distributions every corpus of it must realise, and how much speakers and
+conversations differ from one another (their style, drawn by :mod:`duplexsim.corpora.style`).
+Must not import anything heavy: ``duplexsim validate`` reads corpus configs through it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from duplexsim.config.loader import FieldError, raise_errors
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Turn-taking, style and audio parameters of a synthetic corpus (DESIGN.md "Corpora").
+
+    The turn-taking distributions (``ipu_*``, ``pause_*``, ``fto_*``, ``p_yield``,
+    ``backchannels_per_s``) are those of the whole corpus, pooled over speakers. Each
+    speaker's own parameters scatter around them (the ``*_sd`` spreads below), so that the
+    pooled distribution stays the configured one: a speaker's IPUs are lognormal with
+    sigma ``sqrt(ipu_sigma**2 - ipu_median_log_sd**2)`` around its own median, and so on.
+    """
+
+    name: str = "fisher-like"
+    conversation_s: float = 600.0  # Fisher calls are about 10 minutes
+    sample_rate_hz: int = 8000
+    telephone_band: bool = True  # 300-3400 Hz band-pass, as a landline
+    ipu_median_s: float = 1.3
+    ipu_sigma: float = 0.75  # pooled over speakers (natural-log units)
+    pause_median_s: float = 0.45
+    pause_sigma: float = 0.5  # pooled over speakers (natural-log units)
+    p_yield: float = 0.45
+    fto_mean_ms: float = 180.0
+    fto_sd_ms: float = 450.0  # pooled over speakers
+    backchannels_per_s: float = 0.12  # per second of partner speech (pooled mean)
+    # --- style: how speakers and conversations differ (duplexsim.corpora.style) ---
+    # Spreads were calibrated on 300+ simulated 120 s conversations so that the mean IPU,
+    # pause and FTO of the first 30 s predict those of the next 90 s as much as in the real
+    # corpus (SyncLLM paper, Table 7, GT rows; Fisher r = 0.72, 0.53, 0.31): see
+    # tests/corpora/test_style.py. A larger spread raises that r; 0 makes all alike.
+    ipu_median_log_sd: float = 0.38  # sd of ln(speaker's IPU median) across speakers
+    pause_median_log_sd: float = 0.18  # sd of ln(speaker's pause median) across speakers
+    fto_mean_sd_ms: float = 128.0  # sd of a speaker's FTO mean (its responses) across speakers
+    # speakers differ in how often they hand over, not just in durations (about +-0.07
+    # around 0.45 at 1 sd); not calibrated against a target
+    p_yield_logit_sd: float = 0.3
+    # CANDOR speakers differ about 3x in backchannel rate between the 10th and 90th
+    # percentile (Reece et al. 2023, Fig. 3); lognormal, mean kept at backchannels_per_s
+    backchannels_log_sd: float = 0.4
+    # share of each style parameter's across-speaker variance that the conversation's
+    # shared tempo sets (0: partners independent, 1: both identical); partners entrain in
+    # rate and timing (Levitan & Hirschberg 2011), half is a middle assumption
+    entrainment: float = 0.5
+    # correlation time of the tempo's slow drift within a conversation (an Ornstein-
+    # Uhlenbeck process that keeps its N(0, 1) spread); 0 = no drift. Off by default: the
+    # paper's GT correlations are met by sampling noise alone
+    tempo_drift_s: float = 0.0
+    # --- audio ---
+    noise_db: float = -60.0  # background noise floor (dBFS rms)
+    level_db: float = -20.0  # speech level (dBFS rms), +-3 dB per speaker
+    rate_wpm: tuple[int, int] = (150, 190)  # espeak-ng speech rate range; faster tempo, faster
+    pitch: tuple[int, int] = (25, 75)
+    val_share: float = 0.1
+    test_share: float = 0.1
+
+    def __post_init__(self) -> None:
+        errors: list[FieldError] = []
+
+        def need(ok: bool, field: str, message: str, allowed: str) -> None:
+            if not ok:
+                errors.append(FieldError(field, message, allowed))
+
+        def value(field: str) -> float:
+            return getattr(self, field)
+
+        need(self.conversation_s >= 5, "conversation_s", "too short", ">= 5")
+        need(self.sample_rate_hz in (8000, 16000, 22050, 24000, 44100, 48000), "sample_rate_hz",
+             f"unsupported rate {self.sample_rate_hz}", "8000, 16000, 22050, 24000, 44100, 48000")
+        for f in ("ipu_median_s", "ipu_sigma", "pause_median_s", "pause_sigma", "fto_sd_ms"):
+            need(value(f) > 0, f, f"must be > 0, got {value(f)}", "> 0")
+        need(0 < self.p_yield <= 1, "p_yield", f"must be a probability, got {self.p_yield}",
+             "(0, 1]")
+        need(self.backchannels_per_s >= 0, "backchannels_per_s",
+             f"must be >= 0, got {self.backchannels_per_s}", ">= 0")
+        for f in ("ipu_median_log_sd", "pause_median_log_sd", "fto_mean_sd_ms",
+                  "p_yield_logit_sd", "backchannels_log_sd", "tempo_drift_s"):
+            need(value(f) >= 0 and math.isfinite(value(f)), f,
+                 f"a spread must be >= 0, got {value(f)}", ">= 0")
+        for spread, pooled in (("ipu_median_log_sd", "ipu_sigma"),
+                               ("pause_median_log_sd", "pause_sigma"),
+                               ("fto_mean_sd_ms", "fto_sd_ms")):
+            if value(spread) >= 0 and value(pooled) > 0:  # the pooled spread contains it
+                need(value(spread) < value(pooled), spread,
+                     f"must be below {pooled} = {value(pooled)}, got {value(spread)}",
+                     f"[0, {value(pooled)})")
+        need(0 <= self.entrainment <= 1, "entrainment",
+             f"a correlation between partners, got {self.entrainment}", "[0, 1]")
+        for f in ("rate_wpm", "pitch"):
+            lo, hi = value(f)
+            need(0 < lo <= hi, f, f"need 0 < low <= high, got ({lo}, {hi})", "0 < low <= high")
+        need(0 <= self.val_share + self.test_share < 1, "test_share",
+             "val_share + test_share must be in [0, 1)", "[0, 1)")
+        raise_errors(errors)
+
+
+PRESETS = {
+    "fisher-like": SynthConfig(),
+    "candor-like": SynthConfig(
+        name="candor-like", conversation_s=1800.0, sample_rate_hz=16000, telephone_band=False,
+        ipu_median_s=1.5, ipu_sigma=0.8, pause_median_s=0.5, p_yield=0.35, fto_mean_ms=80.0,
+        fto_sd_ms=450.0, backchannels_per_s=0.33,
+        # CANDOR's prompt predicts its continuation less than Fisher's (paper Table 7 GT:
+        # 0.54, 0.30, 0.12): video calls between strangers, styles closer together
+        ipu_median_log_sd=0.32, pause_median_log_sd=0.115, fto_mean_sd_ms=85.0),
+}
+
+
+def load_config(preset: str | None = None, toml_path: str | Path | None = None,
+                **overrides: object) -> SynthConfig:
+    """A preset, its fields overridden by a TOML file (SynthConfig keys), then by keywords."""
+    import tomllib
+
+    from duplexsim.config.loader import ConfigError, Problem, from_dict
+
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"preset: unknown {preset!r} (allowed: {', '.join(PRESETS)})")
+    base = PRESETS[preset or "fisher-like"]
+    if toml_path is not None:
+        try:
+            data = tomllib.loads(Path(toml_path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError([Problem(str(toml_path), "", str(e))]) from None
+        base = from_dict(SynthConfig, {**dataclasses.asdict(base), **data}, file=str(toml_path))
+    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def load_synth_toml(path: str | Path) -> SynthConfig:
+    """A corpus config file as ``duplexsim validate`` checks it: SynthConfig keys over the
+    preset named by its ``name`` key (``fisher-like`` when absent)."""
+    import tomllib
+
+    from duplexsim.config.loader import ConfigError, Problem
+
+    data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    name = data.get("name", "fisher-like")
+    if name not in PRESETS:  # a custom name: start from the fisher-like defaults
+        name = "fisher-like"
+    try:
+        return load_config(name, path)
+    except ValueError as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError([Problem(str(path), "", str(e))]) from None
+
+
+def is_synth_config(data: dict) -> bool:
+    """Does a parsed TOML file look like a corpus config (flat SynthConfig keys)?"""
+    fields = {f.name for f in dataclasses.fields(SynthConfig)} - {"name"}
+    return not any(isinstance(v, dict) for v in data.values()) and bool(fields & data.keys())
