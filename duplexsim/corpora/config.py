@@ -44,14 +44,15 @@ class SynthConfig:
     # pause and FTO of the first 30 s predict those of the next 90 s as much as in the real
     # corpus (SyncLLM paper, Table 7, GT rows; Fisher r = 0.72, 0.53, 0.31): see
     # tests/corpora/test_style.py. A larger spread raises that r; 0 makes all alike.
-    ipu_median_log_sd: float = 0.38  # sd of ln(speaker's IPU median) across speakers
-    pause_median_log_sd: float = 0.18  # sd of ln(speaker's pause median) across speakers
+    ipu_median_log_sd: float = 0.39  # sd of ln(speaker's IPU median) across speakers
+    pause_median_log_sd: float = 0.195  # sd of ln(speaker's pause median) across speakers
     fto_mean_sd_ms: float = 128.0  # sd of a speaker's FTO mean (its responses) across speakers
     # speakers differ in how often they hand over, not just in durations (about +-0.07
     # around 0.45 at 1 sd); not calibrated against a target
     p_yield_logit_sd: float = 0.3
-    # CANDOR speakers differ about 3x in backchannel rate between the 10th and 90th
-    # percentile (Reece et al. 2023, Fig. 3); lognormal, mean kept at backchannels_per_s
+    # listeners differ a lot in how often they backchannel: 0.4 puts the 90th percentile
+    # speaker at 2.8x the 10th (an assumption, not calibrated); lognormal, its mean at
+    # backchannels_per_s
     backchannels_log_sd: float = 0.4
     # share of each style parameter's across-speaker variance that the conversation's
     # shared tempo sets (0: partners independent, 1: both identical); partners entrain in
@@ -117,7 +118,7 @@ PRESETS = {
         fto_sd_ms=450.0, backchannels_per_s=0.33,
         # CANDOR's prompt predicts its continuation less than Fisher's (paper Table 7 GT:
         # 0.54, 0.30, 0.12): video calls between strangers, styles closer together
-        ipu_median_log_sd=0.32, pause_median_log_sd=0.115, fto_mean_sd_ms=85.0),
+        ipu_median_log_sd=0.32, pause_median_log_sd=0.12, fto_mean_sd_ms=96.0),
 }
 
 

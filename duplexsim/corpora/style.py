@@ -4,7 +4,7 @@ Real conversations differ: a fast pair stays fast, a pair that overlaps keeps ov
 A synthetic conversation draws its style once, from its own seed, before anything is said:
 
 - a **tempo** ``T ~ N(0, 1)`` shared by both speakers (> 0: faster: shorter IPUs and
-  pauses, earlier floor transfers, more hand-overs and backchannels, faster speech);
+  pauses, earlier floor transfers, more hand-overs, fewer backchannels, faster speech);
 - for each speaker and style parameter ``k`` an own deviation ``e_k ~ N(0, 1)``, mixed
   with the tempo as ``z_k = sqrt(rho) * sign_k * T + sqrt(1 - rho) * e_k`` where ``rho`` is
   ``SynthConfig.entrainment`` (so each ``z_k`` is N(0, 1) and partners correlate by rho);
@@ -30,8 +30,9 @@ from duplexsim.corpora.tts import Voice
 
 VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
 LANGS = ("en-us", "en-gb", "en-us", "en-gb-scotland")
-# How a faster tempo moves each parameter: -1 lowers it, +1 raises it.
-TEMPO_SIGN = {"ipu": -1.0, "pause": -1.0, "fto": -1.0, "p_yield": 1.0, "backchannels": 1.0,
+# How a faster tempo moves each parameter: -1 lowers it, +1 raises it. Backchannels go
+# down: a quick exchange of short turns leaves less to backchannel (and less room to).
+TEMPO_SIGN = {"ipu": -1.0, "pause": -1.0, "fto": -1.0, "p_yield": 1.0, "backchannels": -1.0,
               "rate": 1.0}
 PARAMS = tuple(TEMPO_SIGN)
 

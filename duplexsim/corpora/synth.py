@@ -30,7 +30,13 @@ from scipy.signal import butter, sosfiltfilt
 from scipy.special import ndtr, ndtri
 
 from duplexsim.corpora.config import PRESETS, SynthConfig, load_config
-from duplexsim.corpora.style import Centres, ConversationStyle, TempoDrift, draw_style
+from duplexsim.corpora.style import (
+    Centres,
+    ConversationStyle,
+    TempoDrift,
+    draw_style,
+    within_spread,
+)
 from duplexsim.corpora.tts import Voice, speak, trim
 from duplexsim.corpora.types import Segment
 
@@ -240,10 +246,10 @@ def ipu_draw_scale_for(cfg: SynthConfig) -> float:
     Overlapping transitions need long enough IPUs on both sides, so some IPUs are drawn
     conditioned on a minimum, which raises the median by 5-10 %. A fixed-point iteration on
     2 h of simulated timeline (fixed seed, ~0.1 s each) scales the draw median down to
-    compensate. It runs on the pooled distributions (style spreads set to 0: one kind of
-    speaker, the same conditioning on average), so that the factor carries no sampling
-    noise of a few drawn speakers; a constant of the config, the same for every
-    conversation (so it cannot couple one part of a conversation to another). Cached."""
+    compensate. It runs on the central speaker (``_flat``: both speakers alike, with the
+    within-speaker spreads), so that the factor carries no sampling noise of a few drawn
+    speakers; a constant of the config, the same for every conversation (so it cannot
+    couple one part of a conversation to another). Cached."""
     flat = _flat(cfg)
     scale = 1.0
     for _ in range(3):
@@ -255,7 +261,11 @@ def ipu_draw_scale_for(cfg: SynthConfig) -> float:
 
 
 def _flat(cfg: SynthConfig) -> SynthConfig:
-    return replace(cfg, ipu_median_log_sd=0.0, pause_median_log_sd=0.0, fto_mean_sd_ms=0.0,
+    """Every speaker the central one: no spreads across speakers, the within-speaker ones."""
+    return replace(cfg, ipu_sigma=within_spread(cfg.ipu_sigma, cfg.ipu_median_log_sd),
+                   pause_sigma=within_spread(cfg.pause_sigma, cfg.pause_median_log_sd),
+                   fto_sd_ms=within_spread(cfg.fto_sd_ms, cfg.fto_mean_sd_ms),
+                   ipu_median_log_sd=0.0, pause_median_log_sd=0.0, fto_mean_sd_ms=0.0,
                    p_yield_logit_sd=0.0, backchannels_log_sd=0.0, tempo_drift_s=0.0)
 
 
