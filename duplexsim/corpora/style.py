@@ -8,8 +8,10 @@ A synthetic conversation draws its style once, from its own seed, before anythin
 - for each speaker and style parameter ``k`` an own deviation ``e_k ~ N(0, 1)``, mixed
   with the tempo as ``z_k = sqrt(rho) * sign_k * T + sqrt(1 - rho) * e_k`` where ``rho`` is
   ``SynthConfig.entrainment`` (so each ``z_k`` is N(0, 1) and partners correlate by rho);
-- the parameter is the preset's value moved by ``z_k`` times its population spread
-  (:func:`speaker_style`): the pooled distribution over speakers stays the preset's.
+- the parameter is the population centre moved by ``z_k`` times its population spread
+  (:func:`speaker_style`), the within-speaker spread what is left of the preset's, so that
+  the pooled distribution over speakers stays the preset's (the centre corrects for fast
+  speakers making more events: ``synth.population_centres``).
 
 With ``tempo_drift_s > 0`` the tempo wanders slowly within the conversation
 (:class:`TempoDrift`); the recorded style is then the one at t = 0. The voice (espeak-ng

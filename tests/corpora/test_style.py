@@ -147,9 +147,10 @@ def test_drift_lowers_what_a_prompt_predicts() -> None:
 
 
 def test_prompt_continuation_r_is_pearson_with_a_deterministic_ci() -> None:
-    vads = _vads(PRESETS["candor-like"], 60, seed=9)
+    vads = _vads(PRESETS["candor-like"], 40, seed=9)
     got = prompt_continuation_r(vads)
-    assert got == prompt_continuation_r(vads)  # same resamples every time
+    again = prompt_continuation_r(vads[:20])
+    assert again == prompt_continuation_r(vads[:20])  # same resamples every time
     from duplexsim.metrics.protocol import mean_durations, split_prompt
 
     pairs = [[mean_durations(w)["ipu"] for w in split_prompt(v)] for v in vads]
