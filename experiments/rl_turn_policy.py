@@ -130,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)  # a script, not the library: 1-2 cores by default
     timesteps = args.timesteps or (256 if args.smoke else 60_000)
-    duration_s = args.duration_s or (3.2 if args.smoke else 30.0)
+    # smoke: 12 s, long enough that the replayed partner (channel 1 of the shipped default
+    # dialogue, silent until 8.6 s) speaks, so the baselines differ in overlap
+    duration_s = args.duration_s or (12.0 if args.smoke else 30.0)
     episodes = args.episodes or (2 if args.smoke else 20)
     args.out.mkdir(parents=True, exist_ok=True)
     config = {"timesteps": timesteps, "duration_s": duration_s, "episodes": episodes,

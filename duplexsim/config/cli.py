@@ -1,7 +1,8 @@
-"""``duplexsim validate FILE [FILE...]``: check scenario, agent-card and sweep files.
+"""``duplexsim validate FILE [FILE...]``: check scenario, agent-card, sweep and corpus files.
 
 Owns only the command: it reads each file once, decides what it is from its content
-(a ``[sweep]`` table: sweep file; an ``[agent]`` or ``[model]`` table: agent card;
+(a ``[sweep]`` table: sweep file; an ``[agent]`` or ``[model]`` table: agent card; no
+tables and SynthConfig keys: a corpus config for ``duplexsim corpus build --config``;
 otherwise a scenario) and hands it to that schema's loader. Prints ``FILE: OK`` or every
 problem as ``file: key: what is wrong (allowed: ...)``; exits 1 if any file has one.
 Must not train, simulate or import torch.
@@ -24,12 +25,13 @@ LOADERS: dict[str, tuple[str, str]] = {
     "scenario": ("duplexsim.config.scenario", "load_scenario"),
     "agent card": ("duplexsim.config.card", "load_card"),
     "sweep": ("duplexsim.sweeps.config", "load_sweep"),
+    "corpus config": ("duplexsim.corpora.config", "load_synth_toml"),
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE",
-                        help="scenario / agent card / sweep TOML files")
+                        help="scenario / agent card / sweep / corpus config TOML files")
     parser.add_argument("--check-files", action="store_true",
                         help="scenarios: also require trained agents, corpora and trace files "
                              "to exist (as `duplexsim simulate` does)")
@@ -51,11 +53,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def file_kind(data: dict[str, Any]) -> str:
-    """What a parsed TOML file is: ``sweep``, ``agent card`` or ``scenario``."""
+    """What a parsed TOML file is: ``sweep``, ``agent card``, ``corpus config`` or
+    ``scenario``."""
     if "sweep" in data:
         return "sweep"
     if "agent" in data or "model" in data:
         return "agent card"
+    from duplexsim.corpora.config import is_synth_config
+
+    if is_synth_config(data):
+        return "corpus config"
     return "scenario"
 
 

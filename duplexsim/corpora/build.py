@@ -10,6 +10,8 @@ parameters, unit count, tokenizer). A rerun with other parameters is refused
 (:class:`~duplexsim.errors.OutputError`): the old audio and units would otherwise sit under
 a manifest that describes the new ones. ``rebuild=True`` deletes the corpus's own files
 first. Only the number of hours may change between runs (more conversations, same ones).
+The manifest records each conversation's drawn style (``synth.conversation_style``: the
+tempo and both channels' turn-taking parameters and voices), redrawn from the seed.
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ from duplexsim.audio.io import read_audio, write_audio
 from duplexsim.config.loader import read_json
 from duplexsim.corpora import candor, fisher
 from duplexsim.corpora.corpus import FORMAT
-from duplexsim.corpora.synth import SynthConfig, generate
+from duplexsim.corpora.synth import (
+    SynthConfig,
+    conversation_style,
+    generate,
+    population_centres,
+)
 from duplexsim.corpora.types import Dialogue
 from duplexsim.errors import OutputError
 
@@ -209,12 +216,17 @@ def build_corpus(out: str | Path, cfg: SynthConfig, *, hours: float, seed: int =
     from duplexsim.units import load_tokenizer
 
     tok = load_tokenizer(tok_dir)
+    centres = population_centres(cfg)
+    styles = {e["id"]: conversation_style(cfg, np.random.SeedSequence(seed, spawn_key=(
+        e["index"],))).record(cfg, centres) for e in entries}
     manifest = {
         "format": FORMAT, "name": out.name, "preset": preset or cfg.name, "seed": seed,
         "sample_rate_hz": cfg.sample_rate_hz, "n_units": tok.n_units, "tokenizer": "tokenizer",
         "silence_units": sorted(tok.silence_units), "params": dataclasses.asdict(cfg),
+        "style_centres": dataclasses.asdict(centres),
         "dialogues": [{"id": e["id"], "duration_s": cfg.conversation_s, "split": e["split"],
-                       "audio": f"audio/{e['id']}.flac", "units": f"units/{e['id']}.npy"}
+                       "audio": f"audio/{e['id']}.flac", "units": f"units/{e['id']}.npy",
+                       "style": styles[e["id"]]}
                       for e in entries],
     }
     write_json(out / "manifest.json", manifest)

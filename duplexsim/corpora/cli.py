@@ -39,10 +39,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--cache", default=None, help="TTS cache (default ~/.cache/duplexsim/tts)")
     b.add_argument("--workers", type=number(1, 4096, integer=True), default=2,
                    help="processes for TTS and encoding")
-    s = sub.add_parser("stats", help="turn-taking statistics beside the preset's targets")
-    s.add_argument("dir")
+    s = sub.add_parser("stats", help="turn-taking statistics beside the preset's targets, and "
+                       "how much a prompt predicts its continuation (prompt -> continuation r)")
+    s.add_argument("dir", help="a built corpus, or a real Fisher / CANDOR tree (annotations)")
     s.add_argument("--split", default=None, choices=["train", "val", "test"])
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.add_argument("--prompt-s", type=number(0, MAX_DURATION_S, low_open=True),
+                   default=30.0,
+                   help="prompt window: the first seconds of each dialogue (paper: 30)")
+    s.add_argument("--continuation-s", type=number(0, MAX_DURATION_S, low_open=True),
+                   default=90.0,
+                   help="continuation window: the seconds right after the prompt (paper: 90)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,14 +99,15 @@ def _check_tokenizers(args: argparse.Namespace) -> None:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from duplexsim.corpora.corpus import load_corpus
+    from duplexsim.corpora.corpus import open_corpus
     from duplexsim.corpora.stats import corpus_stats, format_table
 
-    corpus = load_corpus(args.dir)
+    corpus = open_corpus(args.dir)
     if args.split and not corpus.ids(args.split):
         present = sorted({s for s in ("train", "val", "test") if corpus.ids(s)})
         raise InputError(str(args.dir), "--split", f"no {args.split} dialogues in this corpus",
                          ", ".join(present))
-    stats = corpus_stats(corpus, split=args.split)
+    stats = corpus_stats(corpus, split=args.split, prompt_s=args.prompt_s,
+                         continuation_s=args.continuation_s)
     print(json.dumps(stats, indent=2, sort_keys=True) if args.json else format_table(stats))
     return 0

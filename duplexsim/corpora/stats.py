@@ -3,12 +3,14 @@
 Uses ``duplexsim.metrics.turntaking`` (vad_from_units, detect_events, summarize_events) on
 every dialogue, pooling events over the corpus, and puts the numbers beside the preset's
 targets (DESIGN.md "Corpora"); :func:`segment_stats` does the same for bare segments (a
-simulated timeline). Must not write anything but what the caller asks.
+simulated timeline). :func:`prompt_continuation_r` measures how much a conversation's
+first 30 s predict its next 90 s (the paper's Table 7 GT rows), with bootstrap CIs. Must
+not write anything but what the caller asks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -23,6 +25,20 @@ KEYS = ("ipu_median_ms", "ipu_mean_ms", "pause_median_ms", "gap_median_ms",
         "overlap_median_ms", "fto_median_ms", "fto_mean_ms", "fto_sd_ms",
         "overlap_transition_share", "backchannels_per_min", "backchannels_per_partner_s",
         "ipus_per_min", "speech_share", "silence_share", "overlap_share")
+
+
+PAPER_PROMPT_R = {
+    "fisher": {"ipu": 0.72, "pause": 0.53, "fto": 0.31},
+    "candor": {"ipu": 0.54, "pause": 0.30, "fto": 0.12},
+}
+"""Prompt (30 s) -> continuation (90 s) Pearson r of the real corpora: SyncLLM paper, Table 7,
+"GT" rows. The synthetic presets are calibrated to these (``fisher-like`` -> ``fisher``)."""
+R_EVENTS = ("ipu", "pause", "fto")
+
+
+def paper_prompt_r(preset: str) -> dict[str, float]:
+    """The paper's GT row for a preset or real corpus name (``fisher-like``, ``candor``...)."""
+    return PAPER_PROMPT_R.get(preset.removesuffix("-like"), {})
 
 
 def targets(preset: str) -> dict[str, float]:
@@ -67,29 +83,102 @@ def segment_stats(dialogues: Iterable[Dialogue]) -> dict[str, float]:
     return summarize(pd.concat(events, ignore_index=True), total_ms)
 
 
-def corpus_stats(corpus, split: str | None = None) -> dict[str, dict[str, float]]:
-    """``{"units": summary, "annotations": summary, "target": targets}`` for a Corpus."""
-    from duplexsim.metrics.turntaking import detect_events, vad_from_units
+def prompt_continuation_r(vads: Iterable[np.ndarray], prompt_s: float = 30.0,
+                          continuation_s: float = 90.0, n_boot: int = 2000,
+                          seed: int = 0) -> dict[str, dict[str, float]]:
+    """Pearson r across dialogues between the prompt's and the continuation's mean IPU,
+    pause and FTO durations, each with a bootstrap 95% CI.
 
-    silence = corpus.tokenizer().silence_units
-    views: dict[str, list[pd.DataFrame]] = {"units": [], "annotations": []}
+    Each ``[2, T]`` VAD (40 ms frames) is cut as ``metrics.protocol.split_prompt`` does:
+    the prompt is frames ``[0, prompt_s)``, the continuation the ``continuation_s`` right
+    after it, ``[prompt_s, prompt_s + continuation_s)``; the rest is not used. Events are
+    detected on each window alone (``metrics.protocol.mean_durations``, the definitions of
+    ``metrics.turntaking``): speech across the cut is split there (a straddling IPU counts
+    in both windows, each with its part), silence at a window's edge is no event. Dialogues
+    shorter than both windows are skipped; an event without an occurrence in a window drops
+    that dialogue from that event's r. CI: percentile bootstrap over dialogues (pairs kept
+    together), ``n_boot`` resamples from ``seed``: deterministic. Returns
+    ``{event: {"r", "ci_low", "ci_high", "n"}}`` for ``ipu``, ``pause``, ``fto``."""
+    from duplexsim.metrics.protocol import mean_durations, split_prompt
+
+    pairs, n_frames = [], round((prompt_s + continuation_s) * FRAME_RATE_HZ)
+    for vad in vads:
+        if vad.shape[1] >= n_frames:
+            prompt, cont = split_prompt(vad, prompt_s, continuation_s, FRAME_MS)
+            pairs.append((mean_durations(prompt, FRAME_MS), mean_durations(cont, FRAME_MS)))
+    rng = np.random.default_rng(seed)
+    out = {}
+    for ev in R_EVENTS:
+        xy = np.array([(p[ev], c[ev]) for p, c in pairs], dtype=float).reshape(-1, 2)
+        xy = xy[np.isfinite(xy).all(axis=1)]
+        n = len(xy)
+        r = _pearson(xy[None, :, 0], xy[None, :, 1])[0] if n >= 3 else float("nan")
+        lo = hi = float("nan")
+        if n >= 3:
+            idx = rng.integers(n, size=(n_boot, n))  # [n_boot, n] resampled dialogues
+            boot = _pearson(xy[idx, 0], xy[idx, 1])
+            if np.isfinite(boot).any():
+                lo, hi = (float(v) for v in np.nanpercentile(boot, [2.5, 97.5]))
+        out[ev] = {"r": float(r), "ci_low": lo, "ci_high": hi, "n": float(n)}
+    return out
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Row-wise Pearson r of ``[B, n]`` arrays (NaN where a row has no spread)."""
+    dx, dy = x - x.mean(axis=1, keepdims=True), y - y.mean(axis=1, keepdims=True)
+    den = np.sqrt((dx * dx).sum(axis=1) * (dy * dy).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (dx * dy).sum(axis=1) / den, np.nan)
+
+
+def _views(corpus, split: str | None) -> Iterator[dict[str, np.ndarray]]:  # noqa: ANN001
+    """Per dialogue, ``{view: [2, T] VAD}``: ``units`` and ``annotations`` for a built
+    corpus, ``annotations`` alone for a real one read without audio (Fisher, CANDOR)."""
+    from duplexsim.metrics.turntaking import vad_from_units
+
+    if hasattr(corpus, "tokenizer"):  # a duplexsim corpus: units on disk
+        silence = corpus.tokenizer().silence_units
+        for d in corpus.dialogues(split=split):
+            yield {"units": vad_from_units(d.units, silence),
+                   "annotations": d.segment_vad(d.units.shape[1])}
+    else:
+        for d in corpus.dialogues(split=split, audio=False):
+            yield {"annotations": d.segment_vad()}
+
+
+def corpus_stats(corpus, split: str | None = None, prompt_s: float = 30.0,  # noqa: ANN001
+                 continuation_s: float = 90.0) -> dict[str, dict[str, float]]:
+    """``{"units": summary, "annotations": summary, "target": targets, "hours": ...,
+    "prompt_continuation": ...}`` for a built corpus (``load_corpus``) or a real Fisher /
+    CANDOR one (``open_corpus``: annotations only). ``prompt_continuation`` holds
+    :func:`prompt_continuation_r` per view, the windows, and the paper's GT row."""
+    from duplexsim.metrics.turntaking import detect_events
+
+    views: dict[str, list[pd.DataFrame]] = {}
+    vads: dict[str, list[np.ndarray]] = {}
     total_ms = 0.0
-    offset = 0.0
-    for d in corpus.dialogues(split=split):
-        t = d.units.shape[1]
-        for view, vad in (("units", vad_from_units(d.units, silence)),
-                          ("annotations", d.segment_vad(t))):
+    n = 0
+    for by_view in _views(corpus, split):
+        t = next(iter(by_view.values())).shape[1]
+        for view, vad in by_view.items():
             ev = detect_events(vad, FRAME_MS)
-            ev[["start_ms", "end_ms"]] += offset  # dialogues side by side on one time axis
-            views[view].append(ev)
+            ev[["start_ms", "end_ms"]] += total_ms  # dialogues side by side on one time axis
+            views.setdefault(view, []).append(ev)
+            vads.setdefault(view, []).append(vad)
         total_ms += t * FRAME_MS
-        offset += t * FRAME_MS
-    out = {view: summarize(pd.concat(evs, ignore_index=True), total_ms)
-           for view, evs in views.items() if evs}
+        n += 1
+    if not n:
+        raise ValueError(f"{getattr(corpus, 'root', corpus)}: no dialogues"
+                         + (f" in split {split!r}" if split else ""))
+    out: dict[str, dict] = {view: summarize(pd.concat(evs, ignore_index=True), total_ms)
+                            for view, evs in views.items()}
     out["target"] = targets(corpus.preset)
-    out["hours"] = {"audio_hours": total_ms / 3.6e6,
-                    "dialogues": float(len(views["units"])),
+    out["hours"] = {"audio_hours": total_ms / 3.6e6, "dialogues": float(n),
                     "frames_per_s": float(FRAME_RATE_HZ)}
+    out["prompt_continuation"] = {
+        "prompt_s": prompt_s, "continuation_s": continuation_s,
+        "paper": paper_prompt_r(corpus.preset),
+        **{view: prompt_continuation_r(v, prompt_s, continuation_s) for view, v in vads.items()}}
     return out
 
 
@@ -105,4 +194,25 @@ def format_table(stats: dict[str, dict[str, float]]) -> str:
         lines.append(f"{k:<26}" + "".join(cells))
     h = stats.get("hours", {})
     lines.append(f"({h.get('dialogues', 0):.0f} dialogues, {h.get('audio_hours', 0):.3f} h)")
+    pc = stats.get("prompt_continuation")
+    if pc:
+        lines += ["", f"prompt -> continuation Pearson r across dialogues of mean durations "
+                  f"(first {pc['prompt_s']:g} s -> next {pc['continuation_s']:g} s; "
+                  "bootstrap 95% CI)",
+                  f"{'event':<8}" + "".join(f"{c:>22}" for c in ("units", "annotations"))
+                  + f"{'paper GT':>10}"]
+        for ev in R_EVENTS:
+            cells = []
+            for view in ("units", "annotations"):
+                v = pc.get(view, {}).get(ev)
+                cells.append(f"{'-' if v is None or v['r'] != v['r'] else _r_cell(v):>22}")
+            paper = pc.get("paper", {}).get(ev)
+            lines.append(f"{ev:<8}" + "".join(cells) + f"{'-' if paper is None else paper:>10}")
+        used = [int(v["ipu"]["n"]) for k, v in pc.items() if k in ("units", "annotations")]
+        lines.append(f"({max(used, default=0)} dialogues of at least "
+                     f"{pc['prompt_s'] + pc['continuation_s']:g} s)")
     return "\n".join(lines)
+
+
+def _r_cell(v: dict[str, float]) -> str:
+    return f"{v['r']:+.2f} [{v['ci_low']:+.2f}, {v['ci_high']:+.2f}]"

@@ -1,113 +1,49 @@
-"""Synthetic conversations: presets, the turn-taking process, and rendering with TTS.
+"""Synthetic conversations: the turn-taking process, and rendering it with TTS.
 
-:func:`turn_taking` generates a conversation left to right, independent of how utterances
-are made (an ``Utter`` callback returns each one's realised duration): the floor holder
-speaks an IPU (lognormal), then yields with ``p_yield`` (the partner starts after a normal
-floor-transfer offset; negative = overlap) or pauses (lognormal). The FTO is drawn first
+Each conversation first draws its style (:mod:`duplexsim.corpora.style`: both speakers'
+turn-taking parameters and a shared tempo). :func:`turn_taking` then generates it left to
+right, independent of how utterances are made (an ``Utter`` callback returns each one's
+realised duration): the floor holder speaks an IPU (lognormal around its own median), then
+yields with its ``p_yield`` (the partner starts after a normal floor-transfer offset around
+the partner's FTO mean; negative = overlap) or pauses (lognormal). The FTO is drawn first
 and never clipped; IPUs are drawn conditioned on being long enough for it, with a draw
-median calibrated so the realised IPU median is the target. The listener backchannels
-inside the holder's IPUs (Poisson, rate per second of partner speech, deficits carried
-over), only after >= 1 s of own silence. The process is built so that the event
-definitions of ``metrics.turntaking`` read back what was generated (see
-tests/corpora/test_turntaking.py). :func:`generate` renders it with espeak-ng (text from
-the chitchat-dataset word stream; the realised duration is what gets annotated, so the
-annotations match the audio exactly); :func:`simulate_timeline` without any TTS.
-Must not know about tokenizers or the corpus directory layout.
+median scaled so the realised IPU median is the drawn one. The listener backchannels inside
+the holder's IPUs (Poisson, its own rate per second of partner speech, deficits carried
+over), only after >= 1 s of own silence. Every draw is independent of the conversation's
+earlier draws beyond its style. The process is built so that the event definitions of
+``metrics.turntaking`` read back what was generated (tests/corpora/test_synth_turntaking.py).
+:func:`generate` renders it with espeak-ng (text from the chitchat-dataset word stream; the
+realised duration is what gets annotated, so the annotations match the audio exactly);
+:func:`simulate_timeline` without any TTS. Must not know about tokenizers or the corpus
+directory layout.
 """
 from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from duplexsim.config.loader import check
+from duplexsim.corpora.config import PRESETS, SynthConfig, load_config
+from duplexsim.corpora.style import (
+    Centres,
+    ConversationStyle,
+    TempoDrift,
+    draw_style,
+    within_spread,
+)
 from duplexsim.corpora.tts import Voice, speak, trim
 from duplexsim.corpora.types import Segment
-from duplexsim.errors import MAX_DURATION_S, finite_in
+
+# PRESETS, SynthConfig and load_config are re-exported for callers of this module
+__all__ = ["PRESETS", "SynthConfig", "conversation_style", "generate", "load_config",
+           "population_centres", "simulate_timeline", "turn_taking"]
 
 BACKCHANNELS = ("yeah", "mhm", "uh huh", "right", "okay", "yes", "oh", "sure", "i see", "wow")
-VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
-LANGS = ("en-us", "en-gb", "en-us", "en-gb-scotland")
-
-
-@dataclass(frozen=True)
-class SynthConfig:
-    """Turn-taking and audio parameters of a synthetic corpus (DESIGN.md "Corpora")."""
-
-    name: str = "fisher-like"
-    conversation_s: float = 600.0  # Fisher calls are about 10 minutes
-    sample_rate_hz: int = 8000
-    telephone_band: bool = True  # 300-3400 Hz band-pass, as a landline
-    ipu_median_s: float = 1.3
-    ipu_sigma: float = 0.75
-    pause_median_s: float = 0.45
-    pause_sigma: float = 0.5
-    p_yield: float = 0.45
-    fto_mean_ms: float = 180.0
-    fto_sd_ms: float = 450.0
-    backchannels_per_s: float = 0.12  # per second of partner speech
-    noise_db: float = -60.0  # background noise floor (dBFS rms)
-    level_db: float = -20.0  # speech level (dBFS rms), +-3 dB per speaker
-    rate_wpm: tuple[int, int] = (150, 190)
-    pitch: tuple[int, int] = (25, 75)
-    val_share: float = 0.1
-    test_share: float = 0.1
-
-    def __post_init__(self) -> None:
-        check(finite_in(self.conversation_s, 5, MAX_DURATION_S), "conversation_s",
-              f"{self.conversation_s} is out of range", f"5 .. {MAX_DURATION_S:g} s")
-        check(self.sample_rate_hz in (8000, 16000, 22050, 24000, 44100, 48000), "sample_rate_hz",
-              f"unsupported rate {self.sample_rate_hz}", "8000, 16000, 22050, 24000, 44100, 48000")
-        # finite and in range: a nan or inf here would loop forever or write silence
-        for f, low, high in (("ipu_median_s", 0, 600), ("ipu_sigma", 0, 10),
-                             ("pause_median_s", 0, 600), ("pause_sigma", 0, 10),
-                             ("fto_sd_ms", 0, 60_000)):
-            check(finite_in(getattr(self, f), low, high, low_open=True), f,
-                  f"{getattr(self, f)} is out of range", f"> {low} and <= {high}")
-        for f, low, high in (("fto_mean_ms", -60_000, 60_000), ("backchannels_per_s", 0, 10),
-                             ("noise_db", -200, 0), ("level_db", -100, 0),
-                             ("val_share", 0, 1), ("test_share", 0, 1)):
-            check(finite_in(getattr(self, f), low, high), f, f"{getattr(self, f)} is out of range",
-                  f"{low} .. {high}")
-        check(finite_in(self.p_yield, 0, 1, low_open=True), "p_yield",
-              "must be a probability", "(0, 1]")
-        for f, low, high in (("rate_wpm", 80, 450), ("pitch", 0, 99)):  # espeak-ng's -s, -p
-            pair = tuple(getattr(self, f))
-            check(len(pair) == 2 and low <= pair[0] <= pair[1] <= high, f,
-                  f"{list(getattr(self, f))}", f"[low, high] with {low} <= low <= high <= {high}")
-        check(0 <= self.val_share + self.test_share < 1, "test_share",
-              "val_share + test_share must be in [0, 1)", "[0, 1)")
-
-
-PRESETS = {
-    "fisher-like": SynthConfig(),
-    "candor-like": SynthConfig(
-        name="candor-like", conversation_s=1800.0, sample_rate_hz=16000, telephone_band=False,
-        ipu_median_s=1.5, ipu_sigma=0.8, pause_median_s=0.5, p_yield=0.35, fto_mean_ms=80.0,
-        fto_sd_ms=450.0, backchannels_per_s=0.33),
-}
-
-
-def load_config(preset: str | None = None, toml_path: str | Path | None = None,
-                **overrides: object) -> SynthConfig:
-    """A preset, its fields overridden by a TOML file (SynthConfig keys), then by keywords."""
-    import dataclasses
-
-    from duplexsim.config.loader import from_dict, read_toml
-    from duplexsim.errors import InputError
-
-    if preset is not None and preset not in PRESETS:
-        raise InputError("preset", "", f"unknown {preset!r}", ", ".join(PRESETS))
-    base = PRESETS[preset or "fisher-like"]
-    if toml_path is not None:
-        data = read_toml(toml_path)
-        base = from_dict(SynthConfig, {**dataclasses.asdict(base), **data}, file=str(toml_path))
-    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
 class TextStream:
@@ -131,16 +67,6 @@ class TextStream:
                     self.words.extend(w for w in clean if len(w) < 20)
         out, self.words = self.words[:n], self.words[n:]
         return " ".join(out)
-
-
-def pick_voices(rng: np.random.Generator, cfg: SynthConfig) -> tuple[Voice, Voice]:
-    """Two distinct espeak-ng voices (variant, pitch, rate varied per conversation)."""
-    va, vb = rng.choice(len(VARIANTS), size=2, replace=False)
-    la, lb = rng.integers(len(LANGS), size=2)
-    return tuple(  # type: ignore[return-value]
-        Voice(f"{LANGS[lang]}+{VARIANTS[v]}", int(rng.integers(cfg.pitch[0], cfg.pitch[1] + 1)),
-              int(rng.integers(cfg.rate_wpm[0], cfg.rate_wpm[1] + 1)))
-        for lang, v in ((la, va), (lb, vb)))
 
 
 class _Speaker:
@@ -199,22 +125,6 @@ class Utter(Protocol):
     def __call__(self, speaker: int, kind: str, target_s: float) -> tuple[str, float, object]: ...
 
 
-class _Strata:
-    """Stratified uniforms: each block of ``k`` draws has one in each [j/k, (j+1)/k), in a
-    random order. Every draw is still U(0, 1), but the empirical distribution of an hour
-    of draws matches the target far more closely than independent draws (a corpus median
-    lands within a few ms of its target instead of +-25 ms)."""
-
-    def __init__(self, rng: np.random.Generator, k: int = 32):
-        self.rng, self.k, self.block = rng, k, np.empty(0)
-
-    def __call__(self) -> float:
-        if not self.block.size:
-            self.block = (self.rng.permutation(self.k) + self.rng.random(self.k)) / self.k
-        u, self.block = float(self.block[0]), self.block[1:]
-        return u
-
-
 def _lognormal_above(u: float, median: float, sigma: float, lo: float) -> float:
     """The ``u`` quantile of a lognormal conditioned on ``>= lo`` (inverse CDF)."""
     p_lo = float(ndtr((np.log(max(lo, 1e-9)) - np.log(median)) / sigma))
@@ -226,13 +136,13 @@ class _Process:
     """State of the turn-taking process: placed utterances and each side's last speech end."""
 
     def __init__(self, cfg: SynthConfig, rng: np.random.Generator, utter: Utter,
-                 ipu_draw_median_s: float):
-        self.cfg, self.rng, self.utter, self.ipu_m = cfg, rng, utter, ipu_draw_median_s
+                 styles: TempoDrift, ipu_draw_scale: float):
+        self.cfg, self.rng, self.utter, self.styles = cfg, rng, utter, styles
+        self.ipu_scale = ipu_draw_scale
         self.placed: list[tuple[Segment, object]] = []
         self.last_end = [-10.0, -10.0]
-        self.owed = 0
+        self.owed = [0, 0]  # backchannels each listener owes
         self.carried: float | None = None
-        self.u_ipu, self.u_fto = _Strata(rng), _Strata(rng)
 
     def place(self, speaker: int, start_s: float, dur_s: float, text: str, kind: str,
               payload: object) -> None:
@@ -243,11 +153,13 @@ class _Process:
     def backchannels(self, who: int, start: float, end: float, dur: float) -> None:
         """Backchannels by ``who`` inside the partner IPU [start, end) (ends before ``end``).
 
-        Owed backchannels (Poisson, rate per second of partner speech) carry over to later
-        IPUs when this one has no room, so the realised rate follows the configured one."""
-        self.owed = min(_BC_OWED_MAX, self.owed + int(self.rng.poisson(
-            self.cfg.backchannels_per_s * dur)))
-        while self.owed > 0:
+        Owed backchannels (Poisson, the listener's rate per second of partner speech) carry
+        over to its later listening when this IPU has no room, so the realised rate follows
+        the drawn one (measured: the carry-over does not couple a conversation's prompt to
+        its continuation)."""
+        rate = self.styles.speaker(who, start).backchannels_per_s
+        self.owed[who] = min(_BC_OWED_MAX, self.owed[who] + int(self.rng.poisson(rate * dur)))
+        while self.owed[who] > 0:
             lo = max(start + 0.15, self.last_end[who] + _BC_PRE_S)
             if end - 0.1 - lo < 0.3:  # no room for even a short one
                 return
@@ -256,29 +168,34 @@ class _Process:
             if bc_dur > 0.9 or hi < lo:
                 return
             # early in the free stretch: leaves room for the rest that is owed
-            at = lo + (hi - lo) * float(self.rng.random()) / self.owed
+            at = lo + (hi - lo) * float(self.rng.random()) / self.owed[who]
             self.place(who, at, bc_dur, text, "backchannel", payload)
-            self.owed -= 1
+            self.owed[who] -= 1
 
     def next_ipu(self, holder: int, t: float, floor_from: float) -> tuple[float, float] | None:
         """Place the holder's IPU at ``t``; returns (next start, fto or nan for a pause).
 
+        Every draw is independent (no stratification within a conversation: that made a
+        prompt that drew short IPUs force long ones on its continuation). The holder's
+        style sets p_yield, pause and IPU; the partner's its FTO (how fast it responds).
         The FTO is drawn first, unconstrained, from N(mean, sd); the IPU is then drawn from
         its lognormal conditioned on being long enough that the partner's start is feasible
         (after the IPU's start and after the partner's own last speech, by ``_MARGIN_S``).
         That keeps the realised FTO normal (a clipped FTO biases its mean upwards) at the
         cost of slightly longer IPUs before overlapping transitions."""
         cfg, rng, other = self.cfg, self.rng, 1 - holder
-        yields, fto = bool(rng.random() < cfg.p_yield), float("nan")
+        me, you = self.styles.speaker(holder, t), self.styles.speaker(other, t)
+        yields, fto = bool(rng.random() < me.p_yield), float("nan")
         if self.carried is not None:  # a yield put off from the previous IPU
             yields, fto, self.carried = True, self.carried, None
-        elif yields:  # drawn only for transitions, so that their FTOs are the strata
-            fto = (cfg.fto_mean_ms + cfg.fto_sd_ms * float(ndtri(self.u_fto()))) / 1000.0
-        pause = max(0.25, _lognormal(rng, cfg.pause_median_s, cfg.pause_sigma))
+        elif yields:
+            fto = (you.fto_mean_ms + you.fto_sd_ms * float(rng.standard_normal())) / 1000.0
+        pause = max(0.25, _lognormal(rng, me.pause_median_s, me.pause_sigma))
         lo = max(0.25, floor_from + _MARGIN_S - t)  # outlast the outgoing speaker
         if yields:
             lo = max(lo, _MARGIN_S - fto, self.last_end[other] + _MARGIN_S - t - fto)
-        target = min(12.0, _lognormal_above(self.u_ipu(), self.ipu_m, cfg.ipu_sigma, lo))
+        target = min(12.0, _lognormal_above(float(rng.random()),
+                                            me.ipu_median_s * self.ipu_scale, me.ipu_sigma, lo))
         text, dur, payload = self.utter(holder, "ipu", max(target, lo))
         if t + dur > cfg.conversation_s - 0.2:
             return None
@@ -302,14 +219,16 @@ class _Process:
 
 
 def turn_taking(cfg: SynthConfig, rng: np.random.Generator, utter: Utter,
-                ipu_draw_median_s: float | None = None) -> list[tuple[Segment, object]]:
+                styles: TempoDrift, ipu_draw_scale: float | None = None,
+                ) -> list[tuple[Segment, object]]:
     """The turn-taking process of one conversation: segments (time order) and payloads.
 
     ``utter`` makes each utterance (TTS for a corpus, a duration model for
-    :func:`simulate_timeline`); its realised duration is what gets placed. IPUs are drawn
-    around ``ipu_draw_median_s`` (default: :func:`ipu_draw_median_s_for`)."""
-    m = ipu_draw_median_s if ipu_draw_median_s is not None else ipu_draw_median_s_for(cfg)
-    proc = _Process(cfg, rng, utter, m)
+    :func:`simulate_timeline`); its realised duration is what gets placed. ``styles`` gives
+    each speaker's parameters over time. IPUs are drawn around the speaker's median times
+    ``ipu_draw_scale`` (default: :func:`ipu_draw_scale_for`)."""
+    scale = ipu_draw_scale if ipu_draw_scale is not None else ipu_draw_scale_for(_flat(cfg))
+    proc = _Process(cfg, rng, utter, styles, scale)
     holder, t, floor_from = int(rng.integers(2)), float(rng.uniform(0.3, 0.8)), -10.0
     while (step := proc.next_ipu(holder, t, floor_from)) is not None:
         nxt, fto = step
@@ -322,55 +241,136 @@ def turn_taking(cfg: SynthConfig, rng: np.random.Generator, utter: Utter,
 
 
 @functools.lru_cache(maxsize=32)
-def ipu_draw_median_s_for(cfg: SynthConfig) -> float:
-    """The lognormal median to draw IPUs from so the *realised* IPU median is the target.
+def ipu_draw_scale_for(cfg: SynthConfig) -> float:
+    """Draw median / speaker median, so that *realised* IPU medians are the drawn ones.
 
     Overlapping transitions need long enough IPUs on both sides, so some IPUs are drawn
     conditioned on a minimum, which raises the median by 5-10 %. A fixed-point iteration on
     2 h of simulated timeline (fixed seed, ~0.1 s each) scales the draw median down to
-    compensate; deterministic, and cached per config."""
-    long = replace(cfg, conversation_s=7200.0)
-    m = cfg.ipu_median_s
+    compensate. It runs on the central speaker (``_flat``: both speakers alike, with the
+    within-speaker spreads), so that the factor carries no sampling noise of a few drawn
+    speakers; a constant of the config, the same for every conversation (so it cannot
+    couple one part of a conversation to another). Cached."""
+    flat = _flat(cfg)
+    scale = 1.0
     for _ in range(3):
-        segs = _timeline(long, np.random.SeedSequence(0), m)
+        segs = _timeline(replace(flat, conversation_s=7200.0), np.random.SeedSequence(0),
+                         scale, Centres.of(flat))
         got = float(np.median([s.end_s - s.start_s for s in segs if s.kind == "ipu"]))
-        m *= cfg.ipu_median_s / got
-    return m
+        scale *= cfg.ipu_median_s / got
+    return scale
+
+
+def _flat(cfg: SynthConfig) -> SynthConfig:
+    """Every speaker the central one: no spreads across speakers, the within-speaker ones."""
+    return replace(cfg, ipu_sigma=within_spread(cfg.ipu_sigma, cfg.ipu_median_log_sd),
+                   pause_sigma=within_spread(cfg.pause_sigma, cfg.pause_median_log_sd),
+                   fto_sd_ms=within_spread(cfg.fto_sd_ms, cfg.fto_mean_sd_ms),
+                   ipu_median_log_sd=0.0, pause_median_log_sd=0.0, fto_mean_sd_ms=0.0,
+                   p_yield_logit_sd=0.0, backchannels_log_sd=0.0, tempo_drift_s=0.0)
+
+
+def population_centres(cfg: SynthConfig) -> Centres:
+    """The central speaker that makes a pooled corpus realise the preset's statistics.
+
+    Pooled statistics count events, and speakers differ in how many they make: one with
+    short IPUs and early responses (a fast tempo) makes more IPUs and transitions, which
+    pulls the pooled IPU median and FTO mean below the central speaker's (by 10 % and 30 ms
+    for fisher-like). A fixed-point iteration on 20 h of timeline (600 conversations of
+    120 s, fixed seed, ~2 s) moves the centre until the pooled IPU and pause medians, the
+    FTO mean and the backchannel rate are the preset's. A constant of the config, cached;
+    audio, length and drift do not enter (the drifting tempo keeps its N(0, 1) spread)."""
+    return _centres(replace(cfg, name="", conversation_s=120.0, sample_rate_hz=8000,
+                            telephone_band=True, noise_db=-60.0, level_db=-20.0,
+                            val_share=0.1, test_share=0.1, tempo_drift_s=0.0))
+
+
+@functools.lru_cache(maxsize=32)
+def _centres(cfg: SynthConfig) -> Centres:
+    centres = Centres.of(cfg)
+    scale = ipu_draw_scale_for(_flat(cfg))
+    for _ in range(3):
+        got = _pooled([_timeline(cfg, np.random.SeedSequence(1, spawn_key=(i,)), scale, centres)
+                       for i in range(600)])
+        centres = Centres(
+            ipu_median_s=centres.ipu_median_s * cfg.ipu_median_s / got["ipu_median_s"],
+            pause_median_s=centres.pause_median_s * cfg.pause_median_s / got["pause_median_s"],
+            fto_mean_ms=centres.fto_mean_ms + cfg.fto_mean_ms - got["fto_mean_ms"],
+            backchannels_per_s=centres.backchannels_per_s * cfg.backchannels_per_s
+            / max(got["backchannels_per_s"], 1e-9) if cfg.backchannels_per_s > 0 else 0.0)
+    return centres
+
+
+def _pooled(timelines: list[list[Segment]]) -> dict[str, float]:
+    """Pooled IPU and pause medians, FTO mean and backchannels per second of partner speech
+    of timelines, read off the placed segments (as ``metrics.turntaking`` reads them back:
+    tests/corpora/test_synth_turntaking.py)."""
+    ipus, pauses, ftos, n_bc = [], [], [], 0
+    for segs in timelines:
+        floor = [s for s in segs if s.kind == "ipu"]
+        n_bc += len(segs) - len(floor)
+        ipus += [s.end_s - s.start_s for s in floor]
+        for a, b in zip(floor, floor[1:], strict=False):
+            (pauses if a.speaker == b.speaker else ftos).append(b.start_s - a.end_s)
+    return {"ipu_median_s": float(np.median(ipus)), "pause_median_s": float(np.median(pauses)),
+            "fto_mean_ms": 1000 * float(np.mean(ftos)), "backchannels_per_s": n_bc / sum(ipus)}
+
+
+def conversation_style(cfg: SynthConfig, seed: int | np.random.SeedSequence) -> ConversationStyle:
+    """The style conversation ``seed`` is drawn with (what :func:`generate` and
+    :func:`simulate_timeline` use; cheap: no process, no TTS). Its speakers' parameters:
+    ``style.speaker(cfg, population_centres(cfg), who)``; for the manifest
+    ``style.record(cfg, population_centres(cfg))``."""
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    return draw_style(cfg, np.random.default_rng(_children(ss)[2]))
 
 
 def simulate_timeline(cfg: SynthConfig, seed: int | np.random.SeedSequence) -> list[Segment]:
     """Segments of one conversation without TTS: IPUs last their target (0.25..12 s),
     backchannels 0.25-0.6 s (espeak-ng's range for the words used). For testing the
-    process's statistics over many hours in well under a second."""
+    process's statistics over many hours in well under a second. Same style as
+    :func:`generate` draws for ``seed`` (:func:`conversation_style`)."""
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    return _timeline(cfg, ss, None)
+    return _timeline(cfg, ss, None, population_centres(cfg))
 
 
-def _timeline(cfg: SynthConfig, ss: np.random.SeedSequence,
-              ipu_draw_median_s: float | None) -> list[Segment]:
-    proc_rng, dur_rng = (np.random.default_rng(s) for s in _children(ss))
+def _styles(cfg: SynthConfig, ss: np.random.SeedSequence, centres: Centres) -> TempoDrift:
+    _, _, style_ss, drift_ss = _children(ss)
+    style = draw_style(cfg, np.random.default_rng(style_ss))
+    return TempoDrift(cfg, centres, style, np.random.default_rng(drift_ss))
+
+
+def _timeline(cfg: SynthConfig, ss: np.random.SeedSequence, ipu_draw_scale: float | None,
+              centres: Centres) -> list[Segment]:
+    proc_ss, dur_ss, _, _ = _children(ss)
+    proc_rng, dur_rng = np.random.default_rng(proc_ss), np.random.default_rng(dur_ss)
 
     def utter(speaker: int, kind: str, target_s: float) -> tuple[str, float, object]:
         if kind == "backchannel":
             return "", float(dur_rng.uniform(0.25, 0.6)), None
         return "", float(np.clip(target_s, 0.25, 12.0)), None
 
-    return [seg for seg, _ in turn_taking(cfg, proc_rng, utter, ipu_draw_median_s)]
+    placed = turn_taking(cfg, proc_rng, utter, _styles(cfg, ss, centres), ipu_draw_scale)
+    return [seg for seg, _ in placed]
 
 
 def _children(seed: np.random.SeedSequence) -> tuple[np.random.SeedSequence, ...]:
-    """Two independent streams (process, rendering), without mutating ``seed``."""
+    """Independent streams (process, rendering, style, tempo drift), without mutating
+    ``seed``."""
     return tuple(np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, k))
-                 for k in (0, 1))
+                 for k in (0, 1, 2, 3))
 
 
 def generate(cfg: SynthConfig, seed: np.random.SeedSequence,
              cache_dir: str | Path | None = None) -> tuple[np.ndarray, list[Segment], dict]:
-    """One conversation: ``(audio [2, N] float32, segments, meta)``; deterministic in seed."""
-    proc_ss, render_ss = _children(seed)
+    """One conversation: ``(audio [2, N] float32, segments, meta)``; deterministic in seed.
+
+    ``meta``: ``{"voices": [...], "style": ConversationStyle.record}``."""
+    proc_ss, render_ss, _, _ = _children(seed)
     rng = np.random.default_rng(render_ss)
     text = TextStream(rng)
-    voices = pick_voices(rng, cfg)
+    styles = _styles(cfg, seed, population_centres(cfg))
+    voices = [styles.speaker(w, 0.0).tts_voice() for w in (0, 1)]
     cache = Path(cache_dir) if cache_dir is not None else None
     spk = [_Speaker(v, 10 ** ((cfg.level_db + rng.uniform(-3, 3)) / 20), cfg, cache)
            for v in voices]
@@ -385,7 +385,7 @@ def generate(cfg: SynthConfig, seed: np.random.SeedSequence,
             words, wave = spk[speaker].ipu(target_s, text)
         return words, len(wave) / sr, wave
 
-    placed = turn_taking(cfg, np.random.default_rng(proc_ss), utter)
+    placed = turn_taking(cfg, np.random.default_rng(proc_ss), utter, styles)
     audio = np.zeros((2, int(round(cfg.conversation_s * sr))), dtype=np.float32)
     for seg, wave in placed:
         i = int(round(seg.start_s * sr))
@@ -393,5 +393,5 @@ def generate(cfg: SynthConfig, seed: np.random.SeedSequence,
         audio[seg.speaker, i : i + len(w)] += w
     segments = [seg for seg, _ in placed]
     audio += rng.normal(0.0, 10 ** (cfg.noise_db / 20), audio.shape)
-    meta = {"voices": [v.key() for v in voices]}
+    meta = {"voices": [v.key() for v in voices], "style": styles.style.record(cfg, styles.centres)}
     return np.clip(audio, -1, 1).astype(np.float32), segments, meta

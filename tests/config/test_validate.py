@@ -105,6 +105,8 @@ def test_dispatch_on_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert file_kind({"agent": {}, "model": {}}) == "agent card"
     assert file_kind({"model": {}}) == "agent card"
     assert file_kind({"chunk_ms": 200, "network": {}}) == "scenario"
+    assert file_kind({"name": "x", "entrainment": 0.5}) == "corpus config"
+    assert file_kind({"name": "x", "chunk_ms": 200}) == "scenario"  # no SynthConfig key
     card = tmp_path / "card.toml"
     card.write_text('[agent]\nname = "x"\n')
     # a loader module that is not there is a clear problem, not a crash

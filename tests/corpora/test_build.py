@@ -13,7 +13,7 @@ from duplexsim.cli import main
 from duplexsim.corpora import CandorCorpus, FisherCorpus, default_dialogue, load_corpus
 from duplexsim.corpora.build import build_corpus
 from duplexsim.corpora.stats import corpus_stats, format_table
-from duplexsim.corpora.synth import load_config
+from duplexsim.corpora.synth import conversation_style, load_config, population_centres
 
 HOURS = 40 / 3600  # two conversations of 20 s
 
@@ -42,6 +42,17 @@ def test_layout_and_reader(built) -> None:
     d = corpus.dialogue(corpus.ids(split="train")[0], audio=True)
     assert d.units.shape == (2, 500) and d.audio.shape == (2, 160000)
     assert d.units.max() < 32
+    # each dialogue's drawn style, per channel: redrawn from the seed, what generate used
+    cfg = load_config("fisher-like", conversation_s=20.0)
+    centres = population_centres(cfg)
+    assert m["style_centres"]["ipu_median_s"] == centres.ipu_median_s
+    for i, entry in enumerate(m["dialogues"]):
+        style = entry["style"]
+        assert style == conversation_style(cfg, np.random.SeedSequence(3, spawn_key=(i,))).record(
+            cfg, centres)
+        assert style["entrainment"] == cfg.entrainment and len(style["speakers"]) == 2
+        a, b = style["speakers"]
+        assert a["voice"] != b["voice"] and a["ipu_median_s"] > 0 and b["fto_sd_ms"] < 450
     kinds = {s.kind for i in corpus.ids() for s in corpus.dialogue(i).segments}
     assert kinds == {"ipu", "backchannel"}
     tok = corpus.tokenizer()
@@ -102,10 +113,17 @@ def test_stats_and_cli(built, capsys) -> None:
         assert stats[view]["ipus_per_min"] > 5 and 0.2 < stats[view]["speech_share"] < 1.0
     assert stats["target"]["fto_median_ms"] == 180.0
     assert "fto_median_ms" in format_table(stats)
+    # 20 s dialogues are shorter than a 30 s prompt: no r, said so, not a crash
+    pc = stats["prompt_continuation"]
+    assert pc["units"]["ipu"]["n"] == 0 and pc["paper"]["ipu"] == 0.72
+    assert "(0 dialogues of at least 120 s)" in format_table(stats)
     assert main(["corpus", "stats", str(built / "fl"), "--json"]) == 0
     assert "backchannels_per_min" in json.loads(capsys.readouterr().out)["units"]
     assert main(["corpus", "stats", str(built / "nothing")]) == 2
-    assert "no manifest.json" in capsys.readouterr().err
+    assert "corpus directory not found" in capsys.readouterr().err
+    (built / "empty").mkdir()
+    assert main(["corpus", "stats", str(built / "empty")]) == 2
+    assert "unknown layout" in capsys.readouterr().err
 
 
 def test_units_train_cli(built, tmp_path, capsys) -> None:

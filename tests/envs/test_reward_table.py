@@ -14,7 +14,7 @@ from duplexsim.envs.rewards import RewardConfig
 
 SCENARIO = """name = "rewarded"
 chunk_ms = 160
-duration_s = 8.0
+duration_s = 16.0  # both sides of the shipped default dialogue speak in it (overlaps occur)
 [a]
 kind = "replay"
 [b]

@@ -1,0 +1,175 @@
+"""The schema of a synthetic corpus: :class:`SynthConfig`, the presets, and loading them.
+
+A preset describes a *population* of conversations (DESIGN.md "Corpora"): the pooled
+turn-taking distributions every corpus of it must realise, and how much speakers and
+conversations differ from one another (their style, drawn by :mod:`duplexsim.corpora.style`).
+Must not import anything heavy: ``duplexsim validate`` reads corpus configs through it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from duplexsim.config.loader import FieldError, raise_errors
+from duplexsim.errors import MAX_DURATION_S, finite_in
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Turn-taking, style and audio parameters of a synthetic corpus (DESIGN.md "Corpora").
+
+    The turn-taking distributions (``ipu_*``, ``pause_*``, ``fto_*``, ``p_yield``,
+    ``backchannels_per_s``) are those of the whole corpus, pooled over speakers. Each
+    speaker's own parameters scatter around them (the ``*_sd`` spreads below), so that the
+    pooled distribution stays the configured one: a speaker's IPUs are lognormal with
+    sigma ``sqrt(ipu_sigma**2 - ipu_median_log_sd**2)`` around its own median, and so on.
+    """
+
+    name: str = "fisher-like"
+    conversation_s: float = 600.0  # Fisher calls are about 10 minutes
+    sample_rate_hz: int = 8000
+    telephone_band: bool = True  # 300-3400 Hz band-pass, as a landline
+    ipu_median_s: float = 1.3
+    ipu_sigma: float = 0.75  # pooled over speakers (natural-log units)
+    pause_median_s: float = 0.45
+    pause_sigma: float = 0.5  # pooled over speakers (natural-log units)
+    p_yield: float = 0.45
+    fto_mean_ms: float = 180.0
+    fto_sd_ms: float = 450.0  # pooled over speakers
+    backchannels_per_s: float = 0.12  # per second of partner speech (pooled mean)
+    # --- style: how speakers and conversations differ (duplexsim.corpora.style) ---
+    # The three spreads below are calibrated on 3000 simulated 120 s conversations so that
+    # the mean IPU, pause and FTO of the first 30 s predict those of the next 90 s as much
+    # as in the real corpus (SyncLLM paper, Table 7, GT rows; Fisher r = 0.72, 0.53, 0.31;
+    # simulated 0.71, 0.57, 0.32). Pauses aim 0.035 high: in a built corpus the units'
+    # voice activity also finds the TTS's gaps between words, which lowers the pause r by
+    # about 0.07 against the annotations (3 corpora), so both views land within ~0.04.
+    # tests/corpora/test_style.py checks it. A larger spread raises that r; 0: all alike.
+    ipu_median_log_sd: float = 0.39  # sd of ln(speaker's IPU median) across speakers
+    pause_median_log_sd: float = 0.21  # sd of ln(speaker's pause median) across speakers
+    fto_mean_sd_ms: float = 128.0  # sd of a speaker's FTO mean (its responses) across speakers
+    # speakers differ in how often they hand over, not just in durations (about +-0.07
+    # around 0.45 at 1 sd); not calibrated against a target
+    p_yield_logit_sd: float = 0.3
+    # listeners differ a lot in how often they backchannel: 0.4 puts the 90th percentile
+    # speaker at 2.8x the 10th (an assumption, not calibrated); lognormal, its mean at
+    # backchannels_per_s
+    backchannels_log_sd: float = 0.4
+    # share of each style parameter's across-speaker variance that the conversation's
+    # shared tempo sets (0: partners independent, 1: both identical); partners entrain in
+    # rate and timing (Levitan & Hirschberg 2011), half is a middle assumption
+    entrainment: float = 0.5
+    # correlation time of the tempo's slow drift within a conversation (an Ornstein-
+    # Uhlenbeck process that keeps its N(0, 1) spread); 0 = no drift. Off by default: the
+    # paper's GT correlations are met by sampling noise alone
+    tempo_drift_s: float = 0.0
+    # --- audio ---
+    noise_db: float = -60.0  # background noise floor (dBFS rms)
+    level_db: float = -20.0  # speech level (dBFS rms), +-3 dB per speaker
+    rate_wpm: tuple[int, int] = (150, 190)  # espeak-ng speech rate range; faster tempo, faster
+    pitch: tuple[int, int] = (25, 75)
+    val_share: float = 0.1
+    test_share: float = 0.1
+
+    def __post_init__(self) -> None:
+        errors: list[FieldError] = []
+
+        def need(ok: bool, field: str, message: str, allowed: str) -> None:
+            if not ok:
+                errors.append(FieldError(field, message, allowed))
+
+        def value(field: str) -> float:
+            return getattr(self, field)
+
+        need(finite_in(self.conversation_s, 5, MAX_DURATION_S), "conversation_s",
+             f"{self.conversation_s} is out of range", f"5 .. {MAX_DURATION_S:g} s")
+        need(self.sample_rate_hz in (8000, 16000, 22050, 24000, 44100, 48000), "sample_rate_hz",
+             f"unsupported rate {self.sample_rate_hz}", "8000, 16000, 22050, 24000, 44100, 48000")
+        # finite and in range: a nan or inf here would loop forever or write silence
+        for f, low, high in (("ipu_median_s", 0, 600), ("ipu_sigma", 0, 10),
+                             ("pause_median_s", 0, 600), ("pause_sigma", 0, 10),
+                             ("fto_sd_ms", 0, 60_000)):
+            need(finite_in(value(f), low, high, low_open=True), f,
+                 f"{value(f)} is out of range", f"> {low} and <= {high}")
+        for f, low, high in (("fto_mean_ms", -60_000, 60_000), ("backchannels_per_s", 0, 10),
+                             ("noise_db", -200, 0), ("level_db", -100, 0),
+                             ("val_share", 0, 1), ("test_share", 0, 1)):
+            need(finite_in(value(f), low, high), f, f"{value(f)} is out of range",
+                 f"{low} .. {high}")
+        need(finite_in(self.p_yield, 0, 1, low_open=True), "p_yield",
+             f"must be a probability, got {self.p_yield}", "(0, 1]")
+        for f in ("ipu_median_log_sd", "pause_median_log_sd", "fto_mean_sd_ms",
+                  "p_yield_logit_sd", "backchannels_log_sd", "tempo_drift_s"):
+            need(finite_in(value(f), 0, math.inf), f,
+                 f"a spread must be >= 0, got {value(f)}", ">= 0")
+        for spread, pooled in (("ipu_median_log_sd", "ipu_sigma"),
+                               ("pause_median_log_sd", "pause_sigma"),
+                               ("fto_mean_sd_ms", "fto_sd_ms")):
+            if value(spread) >= 0 and value(pooled) > 0:  # the pooled spread contains it
+                need(value(spread) < value(pooled), spread,
+                     f"must be below {pooled} = {value(pooled)}, got {value(spread)}",
+                     f"[0, {value(pooled)})")
+        need(0 <= self.entrainment <= 1, "entrainment",
+             f"a correlation between partners, got {self.entrainment}", "[0, 1]")
+        for f, low, high in (("rate_wpm", 80, 450), ("pitch", 0, 99)):  # espeak-ng's -s, -p
+            pair = tuple(value(f))
+            need(len(pair) == 2 and all(finite_in(x, low, high) for x in pair)
+                 and pair[0] <= pair[1], f, f"{list(pair)}",
+                 f"[low, high] with {low} <= low <= high <= {high}")
+        need(0 <= self.val_share + self.test_share < 1, "test_share",
+             "val_share + test_share must be in [0, 1)", "[0, 1)")
+        raise_errors(errors)
+
+
+PRESETS = {
+    "fisher-like": SynthConfig(),
+    "candor-like": SynthConfig(
+        name="candor-like", conversation_s=1800.0, sample_rate_hz=16000, telephone_band=False,
+        ipu_median_s=1.5, ipu_sigma=0.8, pause_median_s=0.5, p_yield=0.35, fto_mean_ms=80.0,
+        fto_sd_ms=450.0, backchannels_per_s=0.33,
+        # CANDOR's prompt predicts its continuation less than Fisher's (paper Table 7 GT:
+        # 0.54, 0.30, 0.12; simulated as above: 0.54, 0.34, 0.13): video calls between
+        # strangers, styles closer together
+        ipu_median_log_sd=0.32, pause_median_log_sd=0.13, fto_mean_sd_ms=96.0),
+}
+
+
+def load_config(preset: str | None = None, toml_path: str | Path | None = None,
+                **overrides: object) -> SynthConfig:
+    """A preset, its fields overridden by a TOML file (SynthConfig keys), then by keywords."""
+    from duplexsim.config.loader import from_dict, read_toml
+    from duplexsim.errors import InputError
+
+    if preset is not None and preset not in PRESETS:
+        raise InputError("preset", "", f"unknown {preset!r}", ", ".join(PRESETS))
+    base = PRESETS[preset or "fisher-like"]
+    if toml_path is not None:
+        data = read_toml(toml_path)
+        base = from_dict(SynthConfig, {**dataclasses.asdict(base), **data}, file=str(toml_path))
+    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def load_synth_toml(path: str | Path) -> SynthConfig:
+    """A corpus config file as ``duplexsim validate`` checks it: SynthConfig keys over the
+    preset named by its ``name`` key (``fisher-like`` when absent)."""
+    from duplexsim.config.loader import ConfigError, Problem, read_toml
+
+    data = read_toml(path)
+    name = data.get("name", "fisher-like")
+    if name not in PRESETS:  # a custom name: start from the fisher-like defaults
+        name = "fisher-like"
+    try:
+        return load_config(name, path)
+    except ValueError as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError([Problem(str(path), "", str(e))]) from None
+
+
+def is_synth_config(data: dict) -> bool:
+    """Does a parsed TOML file look like a corpus config (flat SynthConfig keys)?"""
+    fields = {f.name for f in dataclasses.fields(SynthConfig)} - {"name"}
+    return not any(isinstance(v, dict) for v in data.values()) and bool(fields & data.keys())

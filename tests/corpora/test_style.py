@@ -1,0 +1,222 @@
+"""Conversation style, from the simulated timeline alone (no TTS): a 30 s prompt predicts
+its next 90 s as much as in the real corpora (SyncLLM paper, Table 7 GT rows), without
+style nothing in the process couples the two, every speaker realises the style the manifest
+records for it, and bad style parameters are refused with file, key and allowed range."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from duplexsim.cli import main
+from duplexsim.config.loader import ConfigError
+from duplexsim.corpora import candor
+from duplexsim.corpora.stats import PAPER_PROMPT_R, paper_prompt_r, prompt_continuation_r
+from duplexsim.corpora.synth import (
+    PRESETS,
+    conversation_style,
+    load_config,
+    population_centres,
+    simulate_timeline,
+)
+from duplexsim.corpora.types import Dialogue
+from duplexsim.metrics.turntaking import detect_events
+
+CONVERSATION_S = 120.0  # a 30 s prompt and its 90 s continuation, as the demo corpora
+
+
+def _vads(cfg, n: int, seed: int) -> list[np.ndarray]:
+    cfg = replace(cfg, conversation_s=CONVERSATION_S)
+    return [Dialogue("c", simulate_timeline(cfg, np.random.SeedSequence(seed, spawn_key=(i,))),
+                     duration_s=CONVERSATION_S).segment_vad() for i in range(n)]
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_prompt_predicts_its_continuation_as_in_the_real_corpus(preset: str) -> None:
+    got = prompt_continuation_r(_vads(PRESETS[preset], 400, seed=101))
+    want = paper_prompt_r(preset)
+    print(preset, {ev: round(v["r"], 3) for ev, v in got.items()}, "paper", want)
+    for ev in ("ipu", "pause", "fto"):
+        assert got[ev]["n"] >= 380
+        assert abs(got[ev]["r"] - want[ev]) <= 0.15, (ev, got[ev], want[ev])
+    # Fisher's prompt predicts more than CANDOR's, event by event, as in the paper
+    assert PAPER_PROMPT_R["fisher"]["ipu"] > PAPER_PROMPT_R["candor"]["ipu"]
+
+
+def test_without_style_the_prompt_predicts_nothing() -> None:
+    """The process itself must not couple a prompt to its continuation: with every style
+    spread at 0, r is sampling noise around 0 (the old within-conversation stratified draws
+    gave ipu -0.59, fto -0.38 here: a prompt of short IPUs forced long ones after it)."""
+    flat = replace(PRESETS["fisher-like"], ipu_median_log_sd=0.0, pause_median_log_sd=0.0,
+                   fto_mean_sd_ms=0.0, p_yield_logit_sd=0.0, backchannels_log_sd=0.0)
+    got = prompt_continuation_r(_vads(flat, 300, seed=7))
+    print({ev: round(v["r"], 3) for ev, v in got.items()})
+    for ev in ("ipu", "pause", "fto"):
+        assert abs(got[ev]["r"]) < 0.2, (ev, got[ev])  # 3.4 standard errors at n = 300
+
+
+def _speaker_table(preset: str, n: int, conversation_s: float = 600.0) -> pd.DataFrame:
+    """Per speaker: recorded style and what the metrics read back from its conversation."""
+    cfg = replace(PRESETS[preset], conversation_s=conversation_s)
+    centres = population_centres(cfg)
+    rows = []
+    for i in range(n):
+        ss = np.random.SeedSequence(23, spawn_key=(i,))
+        record = conversation_style(cfg, ss).record(cfg, centres)
+        vad = Dialogue("c", simulate_timeline(cfg, ss), duration_s=conversation_s).segment_vad()
+        ev = detect_events(vad, 40)
+        for ch in (0, 1):
+            own, partner = ev[ev["speaker"] == ch], ev[ev["speaker"] == 1 - ch]
+            partner_s = partner.loc[partner["kind"] == "ipu", "duration_ms"].sum() / 1000
+            rows.append({**record["speakers"][ch], "tempo": record["tempo"],
+                         "ipu_real_s": own.loc[own["kind"] == "ipu", "duration_ms"].median() / 1000,
+                         "pause_real_s": own.loc[own["kind"] == "pause", "duration_ms"].median()
+                         / 1000,
+                         "fto_real_ms": own["fto_ms"].mean(),  # transitions into its turns
+                         "bc_real_per_s": (own["kind"] == "backchannel").sum() / partner_s})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def speakers() -> dict[str, pd.DataFrame]:
+    return {p: _speaker_table(p, 40) for p in PRESETS}
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_speaker_realises_its_recorded_style(speakers, preset: str) -> None:
+    t = speakers[preset]
+
+    def fit(recorded: str, realised: str, log: bool = True) -> tuple[float, float, float]:
+        x, y = t[recorded].to_numpy(float), t[realised].to_numpy(float)
+        if log:
+            x, y = np.log(x), np.log(y)
+        slope = np.polyfit(x, y, 1)[0]
+        bias = float(np.median(y - x))
+        return float(np.corrcoef(x, y)[0, 1]), float(slope), bias
+
+    ipu, pause, fto = (fit("ipu_median_s", "ipu_real_s"), fit("pause_median_s", "pause_real_s"),
+                       fit("fto_mean_ms", "fto_real_ms", log=False))
+    bc = fit("backchannels_per_s", "bc_real_per_s")
+    print(preset, "r, slope, median bias:", ipu, pause, fto, bc)
+    # a speaker drawn with a long IPU median realises long IPUs, one for one (log scale):
+    # 10 min of conversation gives ~100 IPUs a speaker, a median within ~8 %
+    assert ipu[0] > 0.85 and 0.8 < ipu[1] < 1.2 and abs(ipu[2]) < 0.06
+    assert pause[0] > 0.6 and 0.7 < pause[1] < 1.3 and abs(pause[2]) < 0.08
+    # FTO means: ~40 transitions into a speaker's turns, within sd ~430 ms: +-70 ms noise
+    assert fto[0] > 0.4 and 0.6 < fto[1] < 1.4 and abs(fto[2]) < 40
+    # backchannels: a few dozen per speaker (Poisson); the drawn rate is a propensity that
+    # needs room (>= 1 s own silence, inside a partner IPU): frequent candor-like
+    # backchannellers realise up to ~15 % less (the pooled rate is held by the centres)
+    assert bc[0] > 0.75 and bc[1] > 0.6 and abs(bc[2]) < 0.16
+    # long-IPU speakers really are long: the top quarter's realised median IPU is at least
+    # 1.5x the bottom quarter's (drawn: exp(2 * 1.15 * sd) = 2.1x candor-, 2.4x fisher-like)
+    q = t["ipu_median_s"].quantile([0.25, 0.75])
+    long, short = t[t["ipu_median_s"] >= q[0.75]], t[t["ipu_median_s"] <= q[0.25]]
+    assert long["ipu_real_s"].median() > 1.5 * short["ipu_real_s"].median()
+
+
+def test_partners_entrain_and_the_tempo_is_shared() -> None:
+    """Partners' parameters correlate by ``entrainment``; a fast tempo shortens both."""
+    cfg = PRESETS["fisher-like"]
+    centres = population_centres(cfg)
+    recs = [conversation_style(cfg, np.random.SeedSequence(5, spawn_key=(i,))).record(cfg, centres)
+            for i in range(2000)]
+    a = np.log([r["speakers"][0]["ipu_median_s"] for r in recs])
+    b = np.log([r["speakers"][1]["ipu_median_s"] for r in recs])
+    tempo = np.array([r["tempo"] for r in recs])
+    print("partner r", np.corrcoef(a, b)[0, 1], "tempo r", np.corrcoef(tempo, a)[0, 1])
+    assert abs(np.corrcoef(a, b)[0, 1] - cfg.entrainment) < 0.06
+    assert np.corrcoef(tempo, a)[0, 1] < -0.6  # sqrt(0.5) = 0.71 expected
+    assert abs(np.std(a) - cfg.ipu_median_log_sd) < 0.03  # the population spread
+    none = replace(cfg, entrainment=0.0)
+    c = [conversation_style(none, np.random.SeedSequence(5, spawn_key=(i,))).speaker(
+        none, centres, 1).ipu_median_s for i in range(2000)]
+    assert abs(np.corrcoef(a, np.log(c))[0, 1]) < 0.1
+
+
+def test_drift_lowers_what_a_prompt_predicts() -> None:
+    """With a tempo drift (correlation time 30 s) the prompt predicts less."""
+    cfg = PRESETS["fisher-like"]
+    still = prompt_continuation_r(_vads(cfg, 200, seed=3))
+    drift = prompt_continuation_r(_vads(replace(cfg, tempo_drift_s=30.0), 200, seed=3))
+    print({ev: (round(still[ev]["r"], 2), round(drift[ev]["r"], 2)) for ev in still})
+    assert drift["ipu"]["r"] < still["ipu"]["r"] - 0.1
+
+
+def test_prompt_continuation_r_is_pearson_with_a_deterministic_ci() -> None:
+    vads = _vads(PRESETS["candor-like"], 40, seed=9)
+    got = prompt_continuation_r(vads)
+    again = prompt_continuation_r(vads[:20])
+    assert again == prompt_continuation_r(vads[:20])  # same resamples every time
+    from duplexsim.metrics.protocol import mean_durations, split_prompt
+
+    pairs = [[mean_durations(w)["ipu"] for w in split_prompt(v)] for v in vads]
+    x, y = np.array(pairs).T
+    assert got["ipu"]["r"] == pytest.approx(np.corrcoef(x, y)[0, 1], abs=1e-12)
+    for ev in ("ipu", "pause", "fto"):
+        assert got[ev]["ci_low"] < got[ev]["r"] < got[ev]["ci_high"]
+    # dialogues shorter than prompt + continuation are left out
+    short = prompt_continuation_r([v[:, :2000] for v in vads[:10]] + vads[:5])
+    assert short["ipu"]["n"] == 5
+
+
+def test_corpus_stats_on_a_real_layout(tmp_path, capsys) -> None:
+    """``corpus stats`` on a CANDOR tree (real-reader path, annotations only), with the
+    windows given on the command line: the r of the prompt_continuation_r definition."""
+    cfg = replace(PRESETS["candor-like"], conversation_s=70.0)
+    vads = []
+    for i in range(24):
+        path = tmp_path / f"conv{i:02d}" / "transcription" / "transcript_audiophile.csv"
+        candor.write_transcript(path, simulate_timeline(
+            cfg, np.random.SeedSequence(4, spawn_key=(i,))))
+        # read back (times as written); duration from the segments, as the reader without audio
+        vads.append(Dialogue("c", candor.read_transcript(path)[0]).segment_vad())
+    assert main(["corpus", "stats", str(tmp_path), "--json", "--prompt-s", "20",
+                 "--continuation-s", "40"]) == 0
+    import json
+
+    out = json.loads(capsys.readouterr().out)["prompt_continuation"]
+    want = prompt_continuation_r(vads, 20.0, 40.0)
+    assert out["prompt_s"] == 20.0 and out["continuation_s"] == 40.0
+    assert out["paper"] == PAPER_PROMPT_R["candor"] and "units" not in out
+    assert out["annotations"]["ipu"] == pytest.approx(want["ipu"])
+    assert main(["corpus", "stats", str(tmp_path), "--prompt-s", "20"]) == 0
+    table = capsys.readouterr().out
+    assert "prompt -> continuation" in table and "paper GT" in table
+    with pytest.raises(SystemExit):
+        main(["corpus", "stats", str(tmp_path), "--prompt-s", "-5"])
+    assert "--prompt-s" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("line", "key", "allowed"), [
+    ("ipu_median_log_sd = -0.2", "ipu_median_log_sd", ">= 0"),
+    ("entrainment = 1.2", "entrainment", "[0, 1]"),
+    ("entrainment = -0.1", "entrainment", "[0, 1]"),
+    ("fto_mean_sd_ms = 600.0", "fto_mean_sd_ms", "[0, 450.0)"),
+    ("tempo_drift_s = -1.0", "tempo_drift_s", ">= 0"),
+])
+def test_bad_style_parameters_are_refused(tmp_path, capsys, line: str, key: str,
+                                          allowed: str) -> None:
+    path = tmp_path / "style.toml"
+    path.write_text(f"p_yield = 0.5\n{line}\n")
+    expected = f"{path}: {key}: "
+    with pytest.raises(ConfigError) as e:
+        load_config("fisher-like", path)
+    assert expected in str(e.value) and f"(allowed: {allowed})" in str(e.value)
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert expected in out and f"(allowed: {allowed})" in out
+    assert main(["corpus", "build", "--config", str(path), "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+    assert not (tmp_path / "c").exists()  # refused before anything is built
+
+
+def test_a_good_corpus_config_validates(tmp_path, capsys) -> None:
+    path = tmp_path / "style.toml"
+    path.write_text('name = "candor-like"\nentrainment = 0.8\ntempo_drift_s = 120.0\n')
+    assert main(["validate", str(path)]) == 0
+    assert "OK" in capsys.readouterr().out
