@@ -452,7 +452,7 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["c_empty/manifest.json", "dialogues", "empty corpus"]),
     ("manifest: unknown split", ["corpus", "stats", "c_split"],
      ["c_split/manifest.json", "dialogues[0].split", "'dev'"]),
-    ("manifest: none", ["corpus", "stats", "empty"], ["empty", "no manifest.json"]),
+    ("manifest: none", ["corpus", "stats", "empty"], ["empty", "unknown layout", "manifest.json"]),
     ("units: float32", ["corpus", "stats", "c_float"],
      ["c_float/units/d0.npy", "dtype", "float32"]),
     ("units: out of range", ["corpus", "stats", "c_range"], ["c_range/units/d0.npy", "[1, 7]"]),

@@ -120,7 +120,7 @@ def test_stats_and_cli(built, capsys) -> None:
     assert main(["corpus", "stats", str(built / "fl"), "--json"]) == 0
     assert "backchannels_per_min" in json.loads(capsys.readouterr().out)["units"]
     assert main(["corpus", "stats", str(built / "nothing")]) == 2
-    assert "corpus directory not found" in capsys.readouterr().err
+    assert "corpus folder not found" in capsys.readouterr().err
     (built / "empty").mkdir()
     assert main(["corpus", "stats", str(built / "empty")]) == 2
     assert "unknown layout" in capsys.readouterr().err
