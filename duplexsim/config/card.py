@@ -74,11 +74,13 @@ class StageCard:
 
     enabled: bool = True
     steps: int = 100
-    """Optimizer steps (ignored when ``tokens`` > 0)."""
+    """Optimizer steps (ignored when ``tokens`` > 0): the stage's whole budget and the length
+    of its learning-rate schedule. Wall time never changes it (``--max-minutes`` only guards)."""
     tokens: int = 0
     """Train on this many tokens instead: steps = ceil(tokens / batch_tokens)."""
     batch_tokens: int = 4096
-    """Tokens per optimizer step (over all accumulation micro-batches and ranks)."""
+    """Tokens per optimizer step of one process (over its accumulation micro-batches; under
+    DDP every rank draws its own, so a step sees ``batch_tokens`` x ranks)."""
     grad_accum: int = 1
     seq_len: int = 256
     """Tokens per training sequence (one window)."""
@@ -89,8 +91,6 @@ class StageCard:
     weight_decay: float = 0.1
     window_chunks: int = 48
     """Stages 2-3: chunks per window before truncation to seq_len."""
-    time_share: float = 1.0
-    """Share of ``--max-minutes`` given to this stage (normalised over enabled stages)."""
     speech_share_start: float = 0.2
     """Stage 1: mean speech share of a sample at the start (paper Fig. 4 rises)."""
     speech_share_end: float = 0.9
@@ -117,8 +117,8 @@ class StageCard:
         for name in ("speech_share_start", "speech_share_end"):
             if not 0 <= getattr(self, name) <= 1:
                 errors.append(FieldError(name, f"{getattr(self, name)}", "0..1"))
-        if self.speech_share_sd < 0 or self.time_share < 0 or self.weight_decay < 0:
-            errors.append(FieldError("speech_share_sd/time_share/weight_decay", "negative", ">= 0"))
+        if self.speech_share_sd < 0 or self.weight_decay < 0:
+            errors.append(FieldError("speech_share_sd/weight_decay", "negative", ">= 0"))
         raise_errors(errors)
 
     @property
