@@ -95,7 +95,7 @@ def worker(card_path: str, corpus: str, stage: str, steps: int) -> dict[str, Any
     wall = time.perf_counter() - t0
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
-    return {"steps_per_s": steps / wall, "wall_s": wall, "cpu_s": cpu,
+    return {"steps": steps, "steps_per_s": steps / wall, "wall_s": wall, "cpu_s": cpu,
             "threads": torch.get_num_threads()}
 
 
@@ -128,7 +128,7 @@ def _fmt(rows: list[dict[str, Any]]) -> str:
     sps = [r["steps_per_s"] for r in rows]
     busy = statistics.median(r["busy_cores"] for r in rows)
     ours = statistics.median(r["cpu_s"] / r["wall_s"] for r in rows)
-    cpu_step = statistics.median(r["cpu_s"] * r["steps_per_s"] / r["wall_s"] for r in rows)
+    cpu_step = statistics.median(r["cpu_s"] / r["steps"] for r in rows)
     return (f"{statistics.median(sps):.2f} steps/s (min {min(sps):.2f}, max {max(sps):.2f}); "
             f"{cpu_step:.2f} CPU s/step; ours {ours:.1f} cores of a machine busy "
             f"{busy:.1f}/{os.cpu_count()}")
@@ -146,7 +146,7 @@ def bench_stages(cards: list[str], corpora: dict[str, str], steps: int) -> None:
                 continue
             r = measure(card, corpora.get(card, ""), stage, steps, 1)
             total_s += s.total_steps / r["steps_per_s"]
-            cpu_s += s.total_steps * r["cpu_s"] * r["steps_per_s"] / r["wall_s"]
+            cpu_s += s.total_steps * r["cpu_s"] / r["steps"]
             print(f"   {card} {stage} ({s.total_steps} steps, {s.seqs_per_micro}x{s.seq_len} "
                   f"tokens/step): {_fmt([r])}", flush=True)
         print(f"   {card}: the card's steps at these speeds: {total_s / 60:.1f} min wall, "
