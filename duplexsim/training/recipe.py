@@ -132,12 +132,14 @@ class Trainer:
 
     def check_finite(self, value: torch.Tensor, what: str, step: int) -> None:
         """Raise :class:`NonFiniteLossError` unless ``value`` is finite on every rank."""
-        if all_ranks(bool(torch.isfinite(value).all()), self.dist):
+        mine = bool(torch.isfinite(value).all())
+        if all_ranks(mine, self.dist):
             return
+        shown = "non-finite on another rank" if mine else f"{float(value.float().max())}"
         where = (f"{self.ckpt} ({self.saved[0]} step {self.saved[1]})" if self.saved
                  else "none (no checkpoint was written yet)")
         raise NonFiniteLossError(
-            f"{self.out}: {self.run.stage} step {step}: {what} is {float(value.float().max())} "
+            f"{self.out}: {self.run.stage} step {step}: {what} is {shown} "
             f"(allowed: finite; lower {self.run.stage}.lr or check the corpus); training "
             f"stopped before this update; last good checkpoint: {where}")
 
