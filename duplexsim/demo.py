@@ -4,7 +4,9 @@ Stages (each is skipped when its output already exists, so a second run is quick
 
 1. build small fisher-like and candor-like synthetic corpora (the first one trains the
    shared unit tokenizer, the second reuses it);
-2. train the Fisher agent and the CANDOR agent from ``agents/*.toml``;
+2. train the Fisher agent and the CANDOR agent from ``agents/*.toml``: each card's step
+   counts are the budget (sized to fit the demo's time on a 2-core machine, see
+   ``docs/results/training.md``), the two run side by side as two 1-thread processes;
 3. simulate the Fisher agent (A) talking to the CANDOR agent (B) at 200 ms chunks over the
    ``continental`` preset and over ``satellite-geo`` (high latency);
 4. write a metrics table and plots beside the traces and stereo WAVs; print where it all is.
@@ -16,7 +18,11 @@ the commands (printed before each stage).
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shlex
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,10 +43,15 @@ class DemoPlan:
     validation loss rose after ~200 steps, on 2 h (Fisher) after ~750; on 4 h it still
     falls at 1500 (2.76, against 3.22 at best on 2 h)."""
     conversation_s: float = 120.0
-    train_minutes: float = 14.0
-    """A cap: the cards' full step counts (150 + 150 + 1500) took 12.1-12.3 min per agent on
-    4 h corpora on a quiet 2-core machine; a cold demo, with setup work, stops stage 3 at
-    about 1320 steps."""
+    cards: Path = Path("agents")
+    """Folder of the agent cards ``fisher.toml`` and ``candor.toml``: their steps are the
+    training budget (no wall-clock plan: the same seed gives the same agents anywhere)."""
+    train_side_by_side: bool = True
+    """Train the two agents as two 1-thread processes at once (measured faster on 2 cores
+    than one after the other: docs/results/training.md)."""
+    train_max_minutes: float | None = None
+    """Optional guard passed to ``duplexsim train --max-minutes`` (stops at a step boundary
+    and says so in agent.json); none by default."""
     sim_seconds: float = 60.0
     seed: int = 0
     scenarios: tuple[str, ...] = (
@@ -68,8 +79,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=d.corpus_hours)
     parser.add_argument("--conversation-s", type=cli.number(5, MAX_DURATION_S),
                         default=d.conversation_s)
-    parser.add_argument("--train-minutes", type=cli.number(0, 1e6, low_open=True),
-                        default=d.train_minutes, help="training budget per agent (wall minutes)")
+    parser.add_argument("--cards", type=Path, default=d.cards,
+                        help="folder with fisher.toml and candor.toml (their steps are the "
+                             "training budget)")
+    parser.add_argument("--train-one-at-a-time", action="store_true",
+                        help="train the agents one after the other instead of side by side")
+    parser.add_argument("--train-max-minutes", type=cli.number(0, 1e6, low_open=True),
+                        default=d.train_max_minutes,
+                        help="guard per agent (not a plan): stop training at a step boundary "
+                             "after this many wall minutes, recorded in agent.json")
     parser.add_argument("--sim-seconds", type=cli.number(0, MAX_DURATION_S, low_open=True),
                         default=d.sim_seconds)
     parser.add_argument("--seed", type=cli.number(0, 2**63 - 1, integer=True), default=d.seed)
@@ -101,16 +119,82 @@ def build_corpora(plan: DemoPlan) -> None:
         ])
 
 
+AGENTS = (("fisher", "fisher-like"), ("candor", "candor-like"))
+
+
+def train_argv(plan: DemoPlan, name: str, preset: str) -> list[str]:
+    argv = ["train", str(plan.cards / f"{name}.toml"), "--corpus", str(plan.corpus_dir(preset)),
+            "--out", str(plan.agent_dir(name)), "--threads", "1"]
+    if plan.train_max_minutes is not None:
+        argv += ["--max-minutes", str(plan.train_max_minutes)]
+    return argv
+
+
 def train_agents(plan: DemoPlan) -> None:
-    for name, preset in (("fisher", "fisher-like"), ("candor", "candor-like")):
+    todo = []
+    for name, preset in AGENTS:
         out = plan.agent_dir(name)
         if (out / "agent.json").exists():
             _skip(f"agent {name}", out)
-            continue
-        _step(f"train the {name} agent", [
-            "train", f"agents/{name}.toml", "--corpus", str(plan.corpus_dir(preset)),
-            "--out", str(out), "--max-minutes", str(plan.train_minutes),
-        ])
+        else:
+            todo.append((name, train_argv(plan, name, preset)))
+    if len(todo) > 1 and plan.train_side_by_side:
+        _train_side_by_side(plan, todo)
+    else:
+        for name, argv in todo:
+            _step(f"train the {name} agent", argv)
+
+
+def _train_side_by_side(plan: DemoPlan, todo: list[tuple[str, list[str]]],
+                        poll_s: float = 30.0) -> None:
+    """Each agent in its own 1-thread ``duplexsim train`` process, all at once; output goes
+    to ``<agent dir>.log``, progress (from each run's train_log.json) every ``poll_s``."""
+    print(f"\n==> train the {' and '.join(n for n, _ in todo)} agents side by side "
+          "(1 thread each)", flush=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    t0 = time.perf_counter()
+    procs: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
+    try:
+        for name, argv in todo:
+            log = plan.agent_dir(name).with_suffix(".log")
+            log.parent.mkdir(parents=True, exist_ok=True)
+            print(f"    $ duplexsim {shlex.join(argv + ['--no-progress'])}  > {log}", flush=True)
+            with log.open("wb") as fh:
+                procs[name] = (subprocess.Popen(
+                    [sys.executable, "-m", "duplexsim.cli", *argv, "--no-progress"],
+                    stdout=fh, stderr=subprocess.STDOUT, env=env), log)
+        next_report = poll_s
+        while any(p.poll() is None for p, _ in procs.values()):
+            time.sleep(0.5)
+            elapsed = time.perf_counter() - t0
+            if elapsed >= next_report:
+                next_report += poll_s
+                print(f"    {elapsed:5.0f} s: " + " | ".join(
+                    f"{n} {_progress(plan.agent_dir(n), p)}" for n, (p, _) in procs.items()),
+                    flush=True)
+    finally:
+        for p, _ in procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    failed = [(n, log) for n, (p, log) in procs.items() if p.returncode]
+    for name, log in failed:
+        tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+        print(f"    {name} failed; the end of {log}:\n      " + "\n      ".join(tail))
+    if failed:
+        raise SystemExit(f"demo: training {', '.join(n for n, _ in failed)} failed")
+    print(f"    done in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def _progress(agent_dir: Path, proc: subprocess.Popen[bytes]) -> str:
+    """``stage3 450`` from the run's last checkpoint log, or ``done``."""
+    if proc.poll() is not None:
+        return "done" if proc.returncode == 0 else f"failed (exit {proc.returncode})"
+    try:
+        rows = json.loads((agent_dir / "train_log.json").read_text())
+        return f"{rows[-1]['stage']} step {rows[-1]['step']}"
+    except (OSError, ValueError, LookupError):
+        return "starting"
 
 
 def simulate(plan: DemoPlan) -> list[Path]:
@@ -147,8 +231,10 @@ def simulate(plan: DemoPlan) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     plan = DemoPlan(root=args.root, out=args.out, corpus_hours=args.corpus_hours,
-                    conversation_s=args.conversation_s, train_minutes=args.train_minutes,
-                    sim_seconds=args.sim_seconds, seed=args.seed)
+                    conversation_s=args.conversation_s, cards=args.cards,
+                    train_side_by_side=not args.train_one_at_a_time,
+                    train_max_minutes=args.train_max_minutes, sim_seconds=args.sim_seconds,
+                    seed=args.seed)
     from duplexsim.atomic import check_output_dir
 
     check_output_dir(plan.root, key="--root")

@@ -122,11 +122,13 @@ class StageCard:
 
     enabled: bool = True
     steps: int = 100
-    """Optimizer steps (ignored when ``tokens`` > 0)."""
+    """Optimizer steps (ignored when ``tokens`` > 0): the stage's whole budget and the length
+    of its learning-rate schedule. Wall time never changes it (``--max-minutes`` only guards)."""
     tokens: int = 0
     """Train on this many tokens instead: steps = ceil(tokens / batch_tokens)."""
     batch_tokens: int = 4096
-    """Tokens per optimizer step (over all accumulation micro-batches and ranks)."""
+    """Tokens per optimizer step of one process (over its accumulation micro-batches; under
+    DDP every rank draws its own, so a step sees ``batch_tokens`` x ranks)."""
     grad_accum: int = 1
     seq_len: int = 256
     """Tokens per training sequence (one window)."""
@@ -137,8 +139,6 @@ class StageCard:
     weight_decay: float = 0.1
     window_chunks: int = 48
     """Stages 2-3: chunks per window before truncation to seq_len."""
-    time_share: float = 1.0
-    """Share of ``--max-minutes`` given to this stage (normalised over enabled stages)."""
     speech_share_start: float = 0.2
     """Stage 1: mean speech share of a sample at the start (paper Fig. 4 rises)."""
     speech_share_end: float = 0.9
@@ -158,7 +158,7 @@ class StageCard:
                                          f"0 .. {high}"))
         for name, low, high, low_open in (
                 ("lr", 0.0, 10.0, True), ("min_lr_ratio", 0.0, 1.0, False),
-                ("weight_decay", 0.0, 10.0, False), ("time_share", 0.0, 1e6, False),
+                ("weight_decay", 0.0, 10.0, False),
                 ("speech_share_start", 0.0, 1.0, False), ("speech_share_end", 0.0, 1.0, False),
                 ("speech_share_sd", 0.0, 10.0, False)):
             if not finite_in(getattr(self, name), low, high, low_open=low_open):

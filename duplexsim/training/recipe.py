@@ -2,20 +2,26 @@
 
 Owns: the optimisation loop (AdamW, warmup + cosine/linear/constant schedule, gradient
 accumulation, bf16 autocast, validation loss), checkpoints every N steps with exact resume,
-the ``--max-minutes`` budget split over stages, logs (CSV + JSON + loss PNG) and the agent
-directory (docs/interfaces.md). Must not touch the simulator or agents.
+logs (CSV + JSON + loss PNG) and the agent directory (docs/interfaces.md). Must not touch the
+simulator or agents.
+
+Budgets are steps: every stage runs its card's step count, so the same seed, card and
+thread count give the same ``model.safetensors`` byte for byte on any machine and under any
+load. ``--max-minutes`` only guards (:mod:`duplexsim.training.guards`); a non-finite loss
+stops the run with the stage and step named.
 
 Multi-GPU: the same entry point runs under ``torchrun --nproc-per-node N -m duplexsim.cli train
 ...`` or ``accelerate launch -m duplexsim.cli train ...``: when ``WORLD_SIZE`` > 1 the process
 group is initialised (nccl on CUDA, gloo on CPU), the model is wrapped in
 DistributedDataParallel, every rank draws its own micro-batches (the rank is part of the
-batch key) and only rank 0 writes. ``batch_tokens`` is then per rank. Tested single-process.
+batch key) and only rank 0 writes. ``batch_tokens`` is then per rank. Every rank runs the
+card's step counts; the guard and the non-finite stop are decided together
+(:mod:`duplexsim.training.distributed`). Tested with 2 CPU processes on gloo.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,34 +36,12 @@ from duplexsim.models.model import build_model, context_tokens, save_model
 from duplexsim.models.vocab import Vocab, save_text_tokenizer, train_text_tokenizer
 from duplexsim.training.checkpoints import load_checkpoint, save_checkpoint
 from duplexsim.training.datasets import DialogueLike, StageData, prepare
+from duplexsim.training.distributed import Dist, all_ranks, setup_distributed
+from duplexsim.training.guards import NonFiniteLossError, WallGuard
 from duplexsim.training.logs import write_logs
 
-
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    device: str = "cpu"
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed() -> Dist:
-    """Read torchrun/accelerate env vars; single process when absent."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    cuda = torch.cuda.is_available()
-    if world <= 1:
-        return Dist(device="cuda" if cuda else "cpu")
-    import torch.distributed as dist
-
-    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo")
-    if cuda:
-        torch.cuda.set_device(local)
-    return Dist(rank, world, f"cuda:{local}" if cuda else "cpu")
+__all__ = ["Dist", "NonFiniteLossError", "Trainer", "WallGuard", "build_data", "fit",
+           "lr_at", "make_vocab", "setup_distributed", "train_agent", "train_stages"]
 
 
 def lr_at(s: StageCard, step: int, total: int) -> float:
@@ -83,6 +67,8 @@ class RunState:
     best: dict[str, Any] = field(default_factory=dict)
     """This stage's lowest validation loss so far: ``{"val_loss", "step", "model"}`` (a CPU
     copy of the weights; empty before the first validation or with ``keep_best = false``)."""
+    stopped: dict[str, Any] | None = None
+    """Set when ``--max-minutes`` ended the run early (never saved: a resume clears it)."""
 
 
 class Trainer:
@@ -103,7 +89,9 @@ class Trainer:
         self.ckpt = out / "checkpoints" / "last.pt"
         self.card_dict = card.to_dict()
         self.run = RunState()
+        self.saved: tuple[str, int] | None = None  # (stage, step) of the checkpoint on disk
         self.optimizer: torch.optim.Optimizer | None = None
+        self.stage_t0 = time.perf_counter()
 
     def new_optimizer(self, s: StageCard) -> torch.optim.Optimizer:
         decay = [p for p in self.model.parameters() if p.dim() >= 2]
@@ -120,7 +108,11 @@ class Trainer:
             return self.ddp(input_ids=batch, labels=labels).loss
 
     def step(self, data: StageData, s: StageCard, step: int, total: int) -> float:
-        """One optimizer step (``grad_accum`` micro-batches); returns the mean loss."""
+        """One optimizer step (``grad_accum`` micro-batches); returns the mean loss.
+
+        A non-finite loss (on any rank) or gradient norm raises
+        :class:`NonFiniteLossError` before the update, so the weights stay as they were.
+        """
         assert self.optimizer is not None
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(s, step, total)
@@ -130,23 +122,45 @@ class Trainer:
         for micro in range(s.grad_accum):
             batch = data.batch(step, micro, self.dist.rank, progress=step / max(1, total))
             loss = self.loss(batch) / s.grad_accum
+            self.check_finite(loss.detach() * s.grad_accum, "training loss", step + 1)
             loss.backward()
             total_loss += float(loss.detach())
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.check_finite(norm, "gradient norm", step + 1)
         self.optimizer.step()
         return total_loss
+
+    def check_finite(self, value: torch.Tensor, what: str, step: int) -> None:
+        """Raise :class:`NonFiniteLossError` unless ``value`` is finite on every rank."""
+        mine = bool(torch.isfinite(value).all())
+        if all_ranks(mine, self.dist):
+            return
+        shown = "non-finite on another rank" if mine else f"{float(value.float().max())}"
+        where = (f"{self.ckpt} ({self.saved[0]} step {self.saved[1]})" if self.saved
+                 else "none (no checkpoint was written yet)")
+        raise NonFiniteLossError(
+            f"{self.out}: {self.run.stage} step {step}: {what} is {shown} "
+            f"(allowed: finite; lower {self.run.stage}.lr or check the corpus); training "
+            f"stopped before this update; last good checkpoint: {where}")
 
     @torch.no_grad()
     def validate(self, data: StageData) -> float:
         self.model.eval()
         losses = [float(self.loss(data.batch(10**6 + i, progress=1.0)))
                   for i in range(self.card.train.val_batches)]
-        return sum(losses) / len(losses)
+        val = sum(losses) / len(losses)
+        self.check_finite(torch.tensor(val), "validation loss", self.run.step)
+        return val
 
     def save(self) -> None:
+        """Checkpoint (rank 0 writes); weights are checked finite first, on every rank."""
+        assert self.optimizer is not None
+        finite = all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+        self.check_finite(torch.tensor(0.0 if finite else math.nan), "a weight",
+                          self.run.step)
+        self.saved = (self.run.stage, self.run.step)
         if not self.dist.main:
             return
-        assert self.optimizer is not None
         save_checkpoint(self.ckpt, {
             "stage": self.run.stage, "step": self.run.step, "done": self.run.done,
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -168,6 +182,7 @@ class Trainer:
         self.run = RunState(state["stage"], int(state["step"]), dict(state["done"]),
                             list(state["log"]), dict(state.get("kept", {})),
                             dict(state.get("best", {})))
+        self.saved = (self.run.stage, self.run.step)
 
     def note_val(self, val_loss: float) -> None:
         """Remember the weights if ``val_loss`` is this stage's lowest (``keep_best``)."""
@@ -178,45 +193,52 @@ class Trainer:
                              "model": {k: v.detach().to("cpu", copy=True)
                                        for k, v in self.model.state_dict().items()}}
 
+    def tokens_per_step(self, s: StageCard) -> int:
+        return s.seqs_per_micro * s.seq_len * s.grad_accum * self.dist.world
+
     def train_stage(self, name: str, train: StageData, val: StageData,
-                    budget_s: float | None) -> float:
-        """Run (or resume) one stage; returns the validation loss of the weights it ends on
-        (its lowest with ``keep_best``, else the last)."""
+                    guard: WallGuard | None = None) -> bool:
+        """Run (or resume) one stage to its card's step count and finish it
+        (:meth:`finish_stage`). Returns False when ``guard`` stopped it at a step boundary:
+        the checkpoint then holds the stage open and ``run.stopped`` says where."""
         s, tc = self.card.stages()[name], self.card.train
+        guard = guard or WallGuard()
         if self.run.stage != name:
             self.run.stage, self.run.step, self.run.best = name, 0, {}
             self.optimizer = self.new_optimizer(s)
         total = s.total_steps
-        t0 = time.perf_counter()
-        first_step_s, start_step = 0.0, self.run.step
+        self.stage_t0 = time.perf_counter()
         bar = tqdm(total=total, initial=self.run.step, desc=name, disable=not self.progress)
-        tokens_per_step = s.seqs_per_micro * s.seq_len * s.grad_accum * self.dist.world
         while self.run.step < total:
+            if guard.expired(self.dist):  # the first step boundary past the limit
+                bar.close()
+                self.save()  # the stage stays open: the same command without the guard goes on
+                self.run.stopped = {"reason": "max_minutes", "max_minutes": guard.max_minutes,
+                                    "stage": name, "step": self.run.step, "planned_steps": total}
+                return False
             step = self.run.step
             loss = self.step(train, s, step, total)
             self.run.step = step + 1
-            elapsed = time.perf_counter() - t0
             row: dict[str, Any] = {"stage": name, "step": step + 1, "loss": loss,
-                                   "lr": lr_at(s, step, total), "elapsed_s": round(elapsed, 3),
-                                   "tokens": (step + 1) * tokens_per_step, "val_loss": ""}
+                                   "lr": lr_at(s, step, total), "val_loss": "",
+                                   "elapsed_s": round(time.perf_counter() - self.stage_t0, 3),
+                                   "tokens": (step + 1) * self.tokens_per_step(s)}
             if (step + 1) % tc.val_every == 0:
                 row["val_loss"] = self.validate(val)
                 self.note_val(row["val_loss"])
             self.run.log.append(row)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}")
-            done = step + 1 - start_step  # steps run in this call (a resume starts mid-stage)
-            if done == 1:
-                first_step_s = elapsed  # warm-up (allocations, first kernels): not typical
-            if budget_s is not None and done >= 3:  # re-plan so the schedule ends in budget
-                # Time the steps after the first, and plan from the card's total each time
-                # so one slow early step cannot cut the stage short for good.
-                per_step = (elapsed - first_step_s) / (done - 1)
-                left = budget_s - elapsed
-                total = min(s.total_steps, step + 1 + max(0, int(left / per_step)))
             if (step + 1) % tc.checkpoint_every == 0:
                 self.save()
         bar.close()
+        self.finish_stage(name, val)
+        return True
+
+    def finish_stage(self, name: str, val: StageData) -> float:
+        """Final validation; with ``keep_best`` go back to the stage's lowest-loss weights.
+        Records the stage as done and returns the validation loss of the weights it ends on."""
+        s = self.card.stages()[name]
         final = self.validate(val)
         self.note_val(final)
         kept, kept_loss = self.run.step, final
@@ -224,30 +246,32 @@ class Trainer:
             self.model.load_state_dict(self.run.best["model"])
             kept, kept_loss = self.run.best["step"], self.run.best["val_loss"]
         self.run.log.append({"stage": name, "step": self.run.step, "loss": "", "lr": "",
-                             "elapsed_s": round(time.perf_counter() - t0, 3),
-                             "tokens": self.run.step * tokens_per_step, "val_loss": final,
-                             "kept_step": kept, "kept_val_loss": kept_loss})
+                             "elapsed_s": round(time.perf_counter() - self.stage_t0, 3),
+                             "tokens": self.run.step * self.tokens_per_step(s),
+                             "val_loss": final, "kept_step": kept, "kept_val_loss": kept_loss})
         self.run.done[name], self.run.kept[name], self.run.best = kept_loss, kept, {}
         return kept_loss
 
 
-def stage_budgets(card: AgentCard, max_minutes: float | None) -> dict[str, float | None]:
-    """Seconds per enabled stage: ``max_minutes`` split by ``time_share``."""
-    enabled = {k: s for k, s in card.stages().items() if s.enabled}
-    if max_minutes is None:
-        return {k: None for k in enabled}
-    shares = sum(s.time_share for s in enabled.values()) or 1.0
-    return {k: max_minutes * 60 * s.time_share / shares for k, s in enabled.items()}
-
-
 def train_stages(trainer: Trainer, train_sets: dict[str, StageData],
-                 val_sets: dict[str, StageData], max_minutes: float | None) -> dict[str, float]:
-    """Every enabled stage in order, resuming from ``trainer``'s checkpoint if there is one."""
+                 val_sets: dict[str, StageData], guard: WallGuard | None = None
+                 ) -> dict[str, float]:
+    """Every enabled stage in order, resuming from ``trainer``'s checkpoint if there is one.
+
+    When ``guard`` stops a stage, that stage is finished in memory only (so the agent written
+    from it is usable and its validation loss is known), later stages are skipped and
+    ``trainer.run.stopped`` lists them; the checkpoint keeps the stage open for a resume.
+    """
     trainer.restore()
-    for name, budget in stage_budgets(trainer.card, max_minutes).items():
+    names = [k for k, s in trainer.card.stages().items() if s.enabled]
+    for i, name in enumerate(names):
         if name in trainer.run.done:
             continue
-        trainer.train_stage(name, train_sets[name], val_sets[name], budget)
+        if not trainer.train_stage(name, train_sets[name], val_sets[name], guard):
+            trainer.finish_stage(name, val_sets[name])
+            assert trainer.run.stopped is not None
+            trainer.run.stopped["skipped_stages"] = names[i + 1:]
+            break
         trainer.save()
     return dict(trainer.run.done)
 
@@ -267,29 +291,44 @@ def make_vocab(card: AgentCard, train: Sequence[DialogueLike]) -> tuple[Vocab, A
     return Vocab(card.model.n_units, tok.get_vocab_size()), tok
 
 
-def agent_info(card: AgentCard, vocab: Vocab, val_loss: dict[str, float],
-               corpus: str, kept_step: dict[str, int] | None = None) -> dict[str, Any]:
+def agent_info(card: AgentCard, vocab: Vocab, run: RunState, corpus: str) -> dict[str, Any]:
     return {"format": "duplexsim-agent/1", "name": card.agent.name, "n_units": vocab.n_units,
             "n_text": vocab.n_text, "chunk_ms": list(card.train.chunk_ms),
             "silence_unit": card.model.silence_unit,
             "context_tokens": context_tokens(card.model), "corpus": corpus,
-            "val_loss": val_loss, "kept_step": dict(kept_step or {}), "card": card.to_dict()}
+            "val_loss": dict(run.done), "kept_step": dict(run.kept),
+            "stopped_early": run.stopped, "torch_threads": torch.get_num_threads(),
+            "card": card.to_dict()}
+
+
+def fit(card: AgentCard, train: Sequence[DialogueLike], val: Sequence[DialogueLike],
+        out: str | Path, guard: WallGuard | None = None, progress: bool = True,
+        ) -> tuple[Trainer, Any]:
+    """Train (or resume) every enabled stage; returns the trainer and the text tokenizer.
+    Writes only checkpoints and logs (rank 0); :func:`train_agent` writes the agent."""
+    dist = setup_distributed()
+    vocab, text_tok = make_vocab(card, train)
+    trainer = Trainer(card, vocab, Path(out), dist, progress=progress)
+    train_sets, val_sets = build_data(card, vocab, text_tok, train, val)
+    train_stages(trainer, train_sets, val_sets, guard)
+    return trainer, text_tok
 
 
 def train_agent(card: AgentCard, train: Sequence[DialogueLike], val: Sequence[DialogueLike],
                 out: str | Path, max_minutes: float | None = None, corpus: str = "",
                 progress: bool = True) -> dict[str, Any]:
-    """Train all enabled stages and write the agent directory ``out``; returns agent.json."""
+    """Train all enabled stages and write the agent directory ``out``; returns agent.json.
+
+    ``max_minutes`` is a guard, not a plan (:class:`WallGuard`): when it fires, the agent
+    is written from where training stopped and ``agent.json``'s ``stopped_early`` names
+    the stage and step; running again with the same ``out`` resumes.
+    """
     from duplexsim.atomic import write_json
 
     out = Path(out)
-    dist = setup_distributed()
-    vocab, text_tok = make_vocab(card, train)
-    trainer = Trainer(card, vocab, out, dist, progress=progress)
-    train_sets, val_sets = build_data(card, vocab, text_tok, train, val)
-    val_loss = train_stages(trainer, train_sets, val_sets, max_minutes)
-    info = agent_info(card, vocab, val_loss, corpus, trainer.run.kept)
-    if dist.main:
+    trainer, text_tok = fit(card, train, val, out, WallGuard(max_minutes), progress)
+    info = agent_info(card, trainer.vocab, trainer.run, corpus)
+    if trainer.dist.main:
         save_model(trainer.model, out / "model")
         save_text_tokenizer(text_tok, out / "text_tokenizer.json")
         write_logs(out, trainer.run.log, plot=True)

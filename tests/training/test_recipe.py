@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -16,8 +17,11 @@ from syncllm_fixtures import N_UNITS, synthetic_dialogues, tiny_card  # noqa: E4
 from duplexsim.training.datasets import StageData, prepare  # noqa: E402
 from duplexsim.training.recipe import (  # noqa: E402
     Dist,
+    NonFiniteLossError,
     Trainer,
+    WallGuard,
     build_data,
+    fit,
     make_vocab,
     train_agent,
     train_stages,
@@ -64,7 +68,7 @@ def test_exact_resume_matches_uninterrupted_training(tmp_path) -> None:
                        stage1=type(card.stage1)(enabled=False),
                        stage2=type(card.stage2)(enabled=False))
     full, train, val = _trainer(only3, tmp_path / "full")
-    train_stages(full, train, val, None)
+    train_stages(full, train, val)
     # interrupted run: stop after step 2's checkpoint (a fresh process resumes from it)
     first, train, val = _trainer(only3, tmp_path / "cut")
     first.restore()
@@ -76,7 +80,7 @@ def test_exact_resume_matches_uninterrupted_training(tmp_path) -> None:
         first.run.step = step + 1
     first.save()
     resumed, train, val = _trainer(only3, tmp_path / "cut")
-    train_stages(resumed, train, val, None)
+    train_stages(resumed, train, val)
     for (name, a), b in zip(full.model.state_dict().items(),
                             resumed.model.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
@@ -86,7 +90,7 @@ def test_exact_resume_matches_uninterrupted_training(tmp_path) -> None:
 def test_checkpoint_errors(tmp_path) -> None:
     card = tiny_card(steps=2)
     trainer, train, val = _trainer(card, tmp_path)
-    train_stages(trainer, train, val, None)
+    train_stages(trainer, train, val)
     other = tiny_card(steps=3)
     mismatched, _, _ = _trainer(other, tmp_path)
     with pytest.raises(ValueError, match="different agent card.*stage1"):
@@ -125,12 +129,64 @@ def test_train_agent_writes_the_agent_directory(tmp_path) -> None:
     assert len(rows) > 6
 
 
-def test_time_budget_ends_each_stage_near_its_share(tmp_path) -> None:
-    """--max-minutes: a stage of 10k steps stops once its share of the budget is spent."""
-    card = tiny_card(steps=10_000)
-    trainer, train, val = _trainer(card, tmp_path / "run")
-    trainer.train_stage("stage3", train["stage3"], val["stage3"], budget_s=1.0)
-    assert 3 <= trainer.run.step < 10_000  # stopped by the budget, not by running out of steps
+def test_max_minutes_is_a_guard_that_stops_at_a_step_boundary_and_resumes_exactly(tmp_path):
+    """--max-minutes never re-plans: the stopped run is a prefix of the card's run, says where
+    it stopped, and the same command without the guard finishes it to the same bytes."""
+    card = tiny_card(steps=4)
+    dialogues = synthetic_dialogues()
+    train_agent(card, dialogues[:2], dialogues[2:], tmp_path / "full", progress=False)
+    ticks = iter(range(10**6))  # a clock that advances one second per look
+
+    guard = WallGuard(max_minutes=6 / 60, clock=lambda: float(next(ticks)))
+    trainer, _ = fit(card, dialogues[:2], dialogues[2:], tmp_path / "cut", guard, progress=False)
+    # the clock reads 0 at the start, then 1 s more before each step: it reads 6 before
+    # stage 2's second step (stage 1 has 4 steps)
+    assert trainer.run.stopped == {"reason": "max_minutes", "max_minutes": 0.1,
+                                   "stage": "stage2", "step": 1, "planned_steps": 4,
+                                   "skipped_stages": ["stage3"]}
+    assert set(trainer.run.done) == {"stage1", "stage2"}  # stage2 finished in memory only
+    state = torch.load(tmp_path / "cut" / "checkpoints" / "last.pt", weights_only=True)
+    assert (state["stage"], state["step"], sorted(state["done"])) == ("stage2", 1, ["stage1"])
+    info = train_agent(card, dialogues[:2], dialogues[2:], tmp_path / "cut", progress=False)
+    assert info["stopped_early"] is None
+    full = (tmp_path / "full" / "model" / "model.safetensors").read_bytes()
+    assert (tmp_path / "cut" / "model" / "model.safetensors").read_bytes() == full
+
+
+def test_stopped_early_is_recorded_in_agent_json(tmp_path) -> None:
+    dialogues = synthetic_dialogues()
+    info = train_agent(tiny_card(steps=1000), dialogues[:2], dialogues[2:], tmp_path,
+                       max_minutes=1e-9, progress=False)
+    saved = json.loads((tmp_path / "agent.json").read_text())
+    assert saved["stopped_early"] == info["stopped_early"]
+    assert saved["stopped_early"]["stage"] == "stage1"
+    assert saved["stopped_early"]["planned_steps"] == 1000
+    assert saved["stopped_early"]["skipped_stages"] == ["stage2", "stage3"]
+    assert (tmp_path / "model" / "model.safetensors").is_file()
+
+
+def test_non_finite_loss_stops_with_stage_and_step_and_keeps_the_last_good_checkpoint(
+        tmp_path) -> None:
+    """An absurd rate (1e4, e.g. a typo for 1e-4) diverges in stage 3: one line names the
+    stage and step, and the checkpoint on disk is the last finite one, ready to resume."""
+    from dataclasses import replace
+
+    card = tiny_card(steps=6)
+    card = replace(card, stage3=replace(card.stage3, lr=1e4))
+    dialogues = synthetic_dialogues()
+    with pytest.raises(NonFiniteLossError) as err:
+        train_agent(card, dialogues[:2], dialogues[2:], tmp_path, progress=False)
+    msg = str(err.value)
+    assert "\n" not in msg
+    m = re.search(r": stage3 step (\d+): (training loss|gradient norm) is (nan|inf).*last good "
+                  r"checkpoint: .*last.pt \(stage3 step (\d+)\)", msg)
+    assert m, msg
+    failed, kept = int(m.group(1)), int(m.group(4))
+    assert kept < failed and kept % card.train.checkpoint_every == 0
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    assert (state["stage"], state["step"]) == ("stage3", kept)
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+    assert not (tmp_path / "agent.json").exists()  # no agent from a diverged run
 
 
 @pytest.mark.parametrize("keep_best", [True, False])
@@ -142,7 +198,7 @@ def test_keep_best_ends_the_stage_on_its_lowest_validation_loss(tmp_path, keep_b
     card = replace(card, train=replace(card.train, val_every=1, keep_best=keep_best),
                    stage3=replace(card.stage3, lr=0.05, schedule="constant"))
     trainer, train, val = _trainer(card, tmp_path)
-    trainer.train_stage("stage3", train["stage3"], val["stage3"], None)
+    trainer.train_stage("stage3", train["stage3"], val["stage3"])
     vals = [(r["step"], r["val_loss"]) for r in trainer.run.log if r["val_loss"] != ""]
     best_step, best = min(vals, key=lambda sv: sv[1])
     final = vals[-1][1]
@@ -170,7 +226,7 @@ def test_exact_resume_keeps_the_best_weights_seen_before_the_cut(tmp_path) -> No
                    stage2=replace(card.stage2, enabled=False),
                    stage3=replace(card.stage3, lr=0.05, schedule="constant"))
     full, train, val = _trainer(card, tmp_path / "full")
-    train_stages(full, train, val, None)
+    train_stages(full, train, val)
     cut, train, val = _trainer(card, tmp_path / "cut")
     cut.optimizer, cut.run.stage = cut.new_optimizer(card.stage3), "stage3"
     for step in range(5):  # what train_stage does, up to the checkpoint at step 5
@@ -179,7 +235,7 @@ def test_exact_resume_keeps_the_best_weights_seen_before_the_cut(tmp_path) -> No
         cut.note_val(cut.validate(val["stage3"]))
     cut.save()
     resumed, train, val = _trainer(card, tmp_path / "cut")
-    train_stages(resumed, train, val, None)
+    train_stages(resumed, train, val)
     assert resumed.run.kept == full.run.kept and full.run.kept["stage3"] <= 5
     for (name, a), b in zip(full.model.state_dict().items(),
                             resumed.model.state_dict().values(), strict=True):

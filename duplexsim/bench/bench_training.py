@@ -1,0 +1,220 @@
+"""Training benchmarks (``python -m duplexsim.bench.bench_training``); prints, asserts nothing.
+
+What the demo's step budgets and the training CLI's thread choice rest on:
+
+1. **Steps per second of each stage at 1 thread** for every card given (default
+   ``agents/fisher.toml`` and ``agents/candor.toml``), and the wall time the card's step
+   counts would take at that speed.
+2. **Threads**: stage 3 of the first card at 1 and 2 torch threads, alone and beside a
+   concurrent 2-thread torch matmul process (the "other work" of a shared machine); the
+   four are interleaved over the repeats and printed side by side as ratios.
+3. **Two agents**: the first two cards' stage 3 as two 1-thread processes side by side
+   against one after the other (what ``duplexsim demo`` does).
+
+Each measurement is a fresh process (thread counts are per process) that builds the
+stage's data, runs one warm-up step and times the next ones. Every line also says how busy
+the machine was meanwhile (``/proc/stat``: busy cores out of all, of which ours), because
+on a shared machine absolute speeds mean little; the ratios measured side by side do.
+Corpora: ``--corpus CARD=DIR`` (the corpus the card trains on); without one a synthetic
+corpus of random units stands in (speeds only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+LOAD = """
+import torch
+torch.set_num_threads(2)
+a = torch.randn(384, 384)
+print("busy", flush=True)
+while True:
+    a = torch.tanh(a @ a)
+"""
+
+
+def _cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies over all CPUs since boot; (0, 0) where /proc/stat is absent."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    except OSError:
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
+
+
+class Busy:
+    """How many cores were busy between ``start()`` and ``stop()`` (all processes)."""
+
+    def start(self) -> None:
+        self.b0, self.t0 = _cpu_jiffies()
+
+    def stop(self) -> float:
+        b1, t1 = _cpu_jiffies()
+        n = os.cpu_count() or 1
+        return n * (b1 - self.b0) / max(1, t1 - self.t0)
+
+
+def worker(card_path: str, corpus: str, stage: str, steps: int) -> dict[str, Any]:
+    """Time ``steps`` optimizer steps of ``stage`` (after one warm-up step), this process."""
+    import resource
+
+    import torch
+
+    from duplexsim.config.card import load_card
+    from duplexsim.training.recipe import Dist, Trainer, build_data, make_vocab
+
+    card = load_card(card_path)
+    if corpus:
+        from duplexsim.corpora import load_corpus
+
+        c = load_corpus(corpus)
+        train = list(c.dialogues(split="train"))
+    else:
+        from duplexsim.bench.bench_models import _Dlg
+
+        train = [_Dlg(__import__("numpy").random.default_rng(i), 600.0) for i in range(4)]
+    vocab, tok = make_vocab(card, train)
+    trainer = Trainer(card, vocab, Path("/nonexistent"), Dist(), progress=False)
+    data, _ = build_data(card, vocab, tok, train, train[:1])
+    s = card.stages()[stage]
+    trainer.optimizer = trainer.new_optimizer(s)
+    trainer.step(data[stage], s, 0, s.total_steps)  # warm-up: allocations, first kernels
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    for step in range(1, steps + 1):
+        trainer.step(data[stage], s, step, s.total_steps)
+    wall = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
+    return {"steps": steps, "steps_per_s": steps / wall, "wall_s": wall, "cpu_s": cpu,
+            "threads": torch.get_num_threads()}
+
+
+def measure(card: str, corpus: str, stage: str, steps: int, threads: int,
+            load: bool = False) -> dict[str, Any]:
+    """One worker process (``threads`` torch threads), optionally beside the load."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    cmd = [sys.executable, "-m", "duplexsim.bench.bench_training", "--worker", card,
+           corpus, stage, str(steps)]
+    hog = None
+    if load:
+        hog = subprocess.Popen([sys.executable, "-c", LOAD], stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "2"})
+        assert hog.stdout is not None and hog.stdout.readline().strip() == "busy"
+    try:
+        busy = Busy()
+        busy.start()
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+        cores = busy.stop()
+    finally:
+        if hog is not None:
+            hog.kill()
+            hog.wait()
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    row["busy_cores"] = cores  # includes data building before the timed steps
+    return row
+
+
+def _fmt(rows: list[dict[str, Any]]) -> str:
+    sps = [r["steps_per_s"] for r in rows]
+    busy = statistics.median(r["busy_cores"] for r in rows)
+    ours = statistics.median(r["cpu_s"] / r["wall_s"] for r in rows)
+    cpu_step = statistics.median(r["cpu_s"] / r["steps"] for r in rows)
+    return (f"{statistics.median(sps):.2f} steps/s (min {min(sps):.2f}, max {max(sps):.2f}); "
+            f"{cpu_step:.2f} CPU s/step; ours {ours:.1f} cores of a machine busy "
+            f"{busy:.1f}/{os.cpu_count()}")
+
+
+def bench_stages(cards: list[str], corpora: dict[str, str], steps: int) -> None:
+    from duplexsim.config.card import load_card
+
+    print("1. steps/s per stage, 1 torch thread")
+    for card in cards:
+        c = load_card(card)
+        total_s = cpu_s = 0.0
+        for stage, s in c.stages().items():
+            if not s.enabled:
+                continue
+            r = measure(card, corpora.get(card, ""), stage, steps, 1)
+            total_s += s.total_steps / r["steps_per_s"]
+            cpu_s += s.total_steps * r["cpu_s"] / r["steps"]
+            print(f"   {card} {stage} ({s.total_steps} steps, {s.seqs_per_micro}x{s.seq_len} "
+                  f"tokens/step): {_fmt([r])}", flush=True)
+        print(f"   {card}: the card's steps at these speeds: {total_s / 60:.1f} min wall, "
+              f"{cpu_s / 60:.1f} min of CPU (about the wall time on an idle core)", flush=True)
+
+
+def bench_threads(card: str, corpus: str, steps: int, repeats: int) -> None:
+    print("2. threads: stage3, alone and beside a 2-thread torch matmul process")
+    rows: dict[tuple[int, bool], list[dict[str, Any]]] = {}
+    for _ in range(repeats):  # interleaved, so a change in the machine's load hits all four
+        for load in (False, True):
+            for threads in (1, 2):
+                rows.setdefault((threads, load), []).append(
+                    measure(card, corpus, "stage3", steps, threads, load))
+    med = {k: statistics.median(r["steps_per_s"] for r in v) for k, v in rows.items()}
+    for (threads, load), v in rows.items():
+        print(f"   {threads} thread(s), {'beside the load' if load else 'alone'}: {_fmt(v)}")
+    print(f"   2 threads / 1 thread: alone {med[2, False] / med[1, False]:.2f}x, beside the load "
+          f"{med[2, True] / med[1, True]:.2f}x")
+    print(f"   beside the load / alone: 1 thread {med[1, True] / med[1, False]:.2f}x, "
+          f"2 threads {med[2, True] / med[2, False]:.2f}x", flush=True)
+
+
+def bench_side_by_side(cards: list[str], corpora: dict[str, str], steps: int) -> None:
+    print("3. two agents' stage3: two 1-thread processes side by side vs one after the other")
+    seq = [measure(card, corpora.get(card, ""), "stage3", steps, 1) for card in cards[:2]]
+    seq_s = sum(r["wall_s"] for r in seq)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    busy = Busy()
+    busy.start()
+    procs = [subprocess.Popen([sys.executable, "-m", "duplexsim.bench.bench_training",
+                               "--worker", card, corpora.get(card, ""), "stage3", str(steps)],
+                              env=env, stdout=subprocess.PIPE, text=True) for card in cards[:2]]
+    par = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+    cores = busy.stop()
+    par_s = max(r["wall_s"] for r in par)
+    print(f"   one after the other: {seq_s:.1f} s of timed steps; side by side: {par_s:.1f} s "
+          f"(machine busy {cores:.1f} cores); side by side is {seq_s / par_s:.2f}x faster",
+          flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="bench_training", description=__doc__.split("\n")[0])
+    p.add_argument("--cards", nargs="+", default=["agents/fisher.toml", "agents/candor.toml"])
+    p.add_argument("--corpus", action="append", default=[], metavar="CARD=DIR")
+    p.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--only", choices=["stages", "threads", "side-by-side"], default=None)
+    p.add_argument("--worker", nargs=4, default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        card, corpus, stage, steps = args.worker
+        print(json.dumps(worker(card, corpus, stage, int(steps))))
+        return 0
+    cards = [c for c in args.cards if Path(c).is_file()]
+    if not cards:
+        print(f"bench_training: none of {args.cards} found (run from the repository root)")
+        return 1
+    corpora = dict(kv.split("=", 1) for kv in args.corpus)
+    print(f"load average at start: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
+    if args.only in (None, "stages"):
+        bench_stages(cards, corpora, args.steps)
+    if args.only in (None, "threads"):
+        bench_threads(cards[0], corpora.get(cards[0], ""), args.steps, args.repeats)
+    if args.only in (None, "side-by-side") and len(cards) > 1:
+        bench_side_by_side(cards, corpora, args.steps * 3)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

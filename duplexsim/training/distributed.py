@@ -1,0 +1,72 @@
+"""Processes of one training run: single-process or torchrun/accelerate DDP, and the few
+decisions every rank must take together.
+
+Owns: reading the launcher's environment (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``), the
+process group (nccl on CUDA, gloo on CPU), and two collectives on one flag: every rank
+agrees (:func:`all_ranks`) and rank 0 decides (:func:`rank0_says`). Must not touch data,
+models or the optimiser.
+
+Why the collectives: DDP ranks meet in every backward pass, so a rank that leaves the loop
+on its own (its clock ran out first, its loss turned non-finite) leaves the others waiting
+for it forever. Step counts come from the card and are the same everywhere; anything else
+that can end the loop goes through one of these.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Dist:
+    """This process's place in the run."""
+
+    rank: int = 0
+    world: int = 1
+    device: str = "cpu"
+
+    @property
+    def main(self) -> bool:
+        """Rank 0: the only one that writes files."""
+        return self.rank == 0
+
+
+def setup_distributed() -> Dist:
+    """Read torchrun/accelerate env vars; single process when absent."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = torch.cuda.is_available()
+    if world <= 1:
+        return Dist(device="cuda" if cuda else "cpu")
+    import torch.distributed as dist
+
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    if cuda:
+        torch.cuda.set_device(local)
+    return Dist(rank, world, f"cuda:{local}" if cuda else "cpu")
+
+
+def all_ranks(flag: bool, d: Dist) -> bool:
+    """True on every rank iff ``flag`` is true on every rank (a MIN all-reduce)."""
+    if d.world <= 1:
+        return flag
+    import torch.distributed as dist
+
+    t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=d.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return bool(t.item())
+
+
+def rank0_says(flag: bool, d: Dist) -> bool:
+    """Rank 0's ``flag`` on every rank (a broadcast): one clock decides for the run."""
+    if d.world <= 1:
+        return flag
+    import torch.distributed as dist
+
+    t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=d.device)
+    dist.broadcast(t, src=0)
+    return bool(t.item())

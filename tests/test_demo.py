@@ -1,0 +1,81 @@
+"""The demo's training stage: both agents as two 1-thread ``duplexsim train`` processes side by
+side, their step counts from the cards; the same bytes as training one after the other."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from duplexsim import cli
+from duplexsim.demo import DemoPlan, train_agents
+
+ROOT = Path(__file__).parents[1]
+
+CARD = """
+[agent]
+name = "{name}"
+corpus_preset = "{preset}"
+[model]
+size = "tiny"
+n_units = {n_units}
+text_vocab_size = 300
+[train]
+chunk_ms = [160, 200]
+bf16 = false
+val_every = 2
+val_batches = 1
+checkpoint_every = 2
+{stages}
+"""
+STAGE = """
+[{stage}]
+steps = 3
+batch_tokens = 256
+seq_len = 64
+warmup_steps = 1
+window_chunks = 12
+"""
+
+
+def _tiny_world(root: Path) -> DemoPlan:
+    from duplexsim.corpora.build import build_corpus
+    from duplexsim.corpora.synth import load_config
+
+    plan = DemoPlan(root=root, out=root / "demo", cards=root / "cards")
+    plan.cards.mkdir()
+    stages = "".join(STAGE.format(stage=f"stage{i}") for i in (1, 2, 3))
+    for name, preset in (("fisher", "fisher-like"), ("candor", "candor-like")):
+        build_corpus(plan.corpus_dir(preset), load_config(preset, conversation_s=12.0),
+                     hours=3 * 12.0 / 3600, seed=0, preset=preset, tokenizer_dir=plan.units_dir,
+                     cache_dir=root / "tts", workers=1, n_units=24, train_hours=0.05)
+        (plan.cards / f"{name}.toml").write_text(
+            CARD.format(name=name, preset=preset, n_units=24, stages=stages))
+    return plan
+
+
+def test_demo_trains_both_agents_side_by_side_with_the_bytes_of_one_after_the_other(tmp_path):
+    plan = _tiny_world(tmp_path)
+    train_agents(plan)
+    for name in ("fisher", "candor"):
+        info = json.loads((plan.agent_dir(name) / "agent.json").read_text())
+        assert info["stopped_early"] is None and info["torch_threads"] == 1
+        assert set(info["val_loss"]) == {"stage1", "stage2", "stage3"}
+        assert (plan.agent_dir(name) / "tokenizer").is_dir()
+        assert plan.agent_dir(name).with_suffix(".log").is_file()
+    # the fisher agent again, alone, in this process: the same bytes
+    threads = torch.get_num_threads()
+    try:
+        rc = cli.main(["train", str(plan.cards / "fisher.toml"), "--corpus",
+                       str(plan.corpus_dir("fisher-like")), "--out", str(tmp_path / "alone"),
+                       "--no-progress"])
+    finally:
+        torch.set_num_threads(threads)
+    assert rc == 0
+    side_by_side = (plan.agent_dir("fisher") / "model" / "model.safetensors").read_bytes()
+    assert (tmp_path / "alone" / "model" / "model.safetensors").read_bytes() == side_by_side
+    # a second demo run reuses both agents
+    before = (plan.agent_dir("fisher") / "agent.json").stat().st_mtime_ns
+    train_agents(plan)
+    assert (plan.agent_dir("fisher") / "agent.json").stat().st_mtime_ns == before

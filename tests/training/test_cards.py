@@ -1,0 +1,49 @@
+"""The shipped agent cards: every one loads, and each corpus has a ``long`` card that is a
+larger model trained on more tokens than its default (the demo's) card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import LlamaForCausalLM
+
+from duplexsim.config.card import AgentCard, load_card
+from duplexsim.models.model import context_tokens, llama_config
+from duplexsim.models.vocab import Vocab
+
+AGENTS = Path(__file__).parents[2] / "agents"
+
+
+def _params(card: AgentCard) -> int:
+    vocab = Vocab(card.model.n_units, card.model.text_vocab_size)
+    config = llama_config(card.model, vocab.size, vocab.pad, vocab.bos, vocab.eos)
+    with torch.device("meta"):  # shapes only: no memory, no time
+        model = LlamaForCausalLM(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def _tokens(card: AgentCard, stage: str) -> int:
+    s = card.stages()[stage]
+    return s.total_steps * s.seqs_per_micro * s.seq_len * s.grad_accum
+
+
+def test_every_shipped_card_loads() -> None:
+    cards = sorted(AGENTS.glob("*.toml"))
+    assert {p.stem for p in cards} >= {"fisher", "candor", "fisher-long", "candor-long"}
+    for path in cards:
+        load_card(path)
+
+
+@pytest.mark.parametrize("name", ["fisher", "candor"])
+def test_long_card_is_a_larger_model_on_more_tokens(name: str) -> None:
+    base, long = load_card(AGENTS / f"{name}.toml"), load_card(AGENTS / f"{name}-long.toml")
+    assert long.agent.corpus_preset == base.agent.corpus_preset
+    assert (long.model.n_units, long.model.silence_unit) == (base.model.n_units,
+                                                             base.model.silence_unit)
+    assert long.train.chunk_ms == base.train.chunk_ms
+    assert _params(long) >= 5 * _params(base)
+    assert context_tokens(long.model) > context_tokens(base.model)
+    assert _tokens(long, "stage3") >= 10 * _tokens(base, "stage3")
+    assert all(s.enabled for s in long.stages().values())

@@ -1,0 +1,38 @@
+"""DDP on CPU: two gloo processes under torchrun train the tiny card to identical weights and
+stop together when the wall-clock guard fires on one rank only (issue 15)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+WORKER = Path(__file__).parent / "ddp_worker.py"
+
+
+def test_two_gloo_processes_train_to_identical_weights_and_stop_together(tmp_path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "PYTHONPATH": str(Path(__file__).parents[2])}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+           "2", str(WORKER), str(tmp_path)]
+    # a rank left waiting for the other would hang: the timeout turns that into a failure
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert r0["world"] == r1["world"] == 2 and r0["steps"]["world"] == 2
+    # the card's steps: every stage done, the same weights on both ranks
+    assert r0["steps"]["stopped"] is None and r0["steps"]["done"] == ["stage1", "stage2", "stage3"]
+    assert r0["steps"]["sha"] == r1["steps"]["sha"]
+    # the guard: rank 0's clock stops every rank at the same step, with the same weights
+    stop = {"reason": "max_minutes", "max_minutes": 3 / 60, "stage": "stage1", "step": 2,
+            "planned_steps": 4, "skipped_stages": ["stage2", "stage3"]}
+    assert r0["guard"]["stopped"] == stop
+    assert r1["guard"]["stopped"] == {**stop, "max_minutes": 1e9 / 60}
+    assert r0["guard"]["sha"] == r1["guard"]["sha"] != r0["steps"]["sha"]
+    # rank 0 alone wrote the checkpoint, at the step where both stopped
+    import torch
+
+    state = torch.load(tmp_path / "guard" / "checkpoints" / "last.pt", weights_only=True)
+    assert (state["stage"], state["step"]) == ("stage1", 2)
