@@ -3,6 +3,9 @@
 Each subcommand lives next to the code it drives, in a module exposing
 ``add_arguments(parser)`` and ``run(args) -> int``. Only the chosen subcommand's
 module is imported, so ``duplexsim validate`` does not pay for torch.
+
+Every subcommand takes ``--threads N`` (torch threads in this process and the worker
+processes it starts; default ``$DUPLEXSIM_THREADS`` or 1, see :mod:`duplexsim.threads`).
 """
 
 from __future__ import annotations
@@ -53,7 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[name][0])
     parser = argparse.ArgumentParser(prog=f"duplexsim {name}", description=COMMANDS[name][1])
     module.add_arguments(parser)
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="torch threads per process (default: $DUPLEXSIM_THREADS or 1; "
+                             "0 = torch's own setting); parallelism comes from processes")
     args = parser.parse_args(argv[1:])
+    from duplexsim.threads import use_threads
+
+    try:
+        use_threads(args.threads)
+    except ValueError as e:
+        parser.error(str(e))
     return int(module.run(args) or 0)
 
 

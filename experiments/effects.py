@@ -36,6 +36,8 @@ def sweep_parser(doc: str, out: str) -> argparse.ArgumentParser:
                         help="FTO histogram reference (used when it exists)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (full mode)")
     parser.add_argument("--duration-s", type=float, default=60.0, help="full mode")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per process (default: $DUPLEXSIM_THREADS or 1)")
     return parser
 
 

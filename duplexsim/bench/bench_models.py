@@ -20,6 +20,7 @@ import torch
 from duplexsim.config.card import AgentCard, ModelCard, StageCard, TrainCard
 from duplexsim.models.streaming import SamplingConfig, sample_from_logits
 from duplexsim.models.vocab import Vocab
+from duplexsim.threads import use_threads
 from duplexsim.training.datasets import StageData, prepare
 from duplexsim.training.recipe import Dist, Trainer
 
@@ -138,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", default="small", choices=["tiny", "small"])
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None,
+                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
+    use_threads(args.threads)
     bench_training(args.size, args.steps, seq_len=256, bf16=True)
     bench_training(args.size, args.steps, seq_len=256, bf16=False)
     bench_generation(args.size, context=400, chunks=20)

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from duplexsim.atomic import atomic_path, write_json
 from duplexsim.sweeps.config import Cell, Sweep
+from duplexsim.threads import resolve_threads, use_threads
 
 DEFAULT_CELL = "duplexsim.sweeps.cells:simulate_cell"
 BACKENDS = ("local", "ray")
@@ -70,6 +71,16 @@ def _run_group(spec: str, cells: list[Cell]) -> list[tuple[Cell, dict[str, Any] 
     return [_run_one(spec, c) for c in cells]
 
 
+def _worker_init(threads: int) -> None:
+    """A worker process is an entry point: it sets its own torch threads."""
+    use_threads(threads)
+
+
+def _ray_group(spec: str, cells: list[Cell], threads: int) -> list[tuple]:
+    _worker_init(threads)
+    return _run_group(spec, cells)
+
+
 def cell_path(out: Path, cell: Cell) -> Path:
     return out / "cells" / f"{cell.key}.json"
 
@@ -84,9 +95,11 @@ def _local(spec: str, groups: list[list[Cell]], workers: int) -> Iterator[list[t
         for group in groups:
             yield _run_group(spec, group)
         return
-    # spawn: torch and SimPy state never cross a fork
+    # spawn: torch and SimPy state never cross a fork; each worker runs torch on the
+    # thread count of the parent's entry point (default 1): parallelism is the processes
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                             initializer=_worker_init, initargs=(resolve_threads(),)) as pool:
         pending = {pool.submit(_run_group, spec, g) for g in groups}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -104,8 +117,8 @@ def _ray(spec: str, groups: list[list[Cell]], workers: int) -> Iterator[list[tup
         ray.init(num_cpus=workers or None, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
     try:
-        remote = ray.remote(_run_group)
-        pending = [remote.remote(spec, g) for g in groups]
+        remote = ray.remote(_ray_group)
+        pending = [remote.remote(spec, g, resolve_threads()) for g in groups]
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             yield ray.get(done[0])
