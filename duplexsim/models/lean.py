@@ -1,0 +1,181 @@
+"""A lean inference forward for the agents' Llama: plain torch over the HF model's weights.
+
+Owns :func:`lean_support` (which models it covers, and why not) and :class:`LeanLlama`
+(a forward over packed tokens of many rows, each row with its own preallocated KV cache).
+The HF ``LlamaForCausalLM`` stays the training and checkpoint format; this is only how
+inference runs it. Must not touch sampling, agents or the simulator.
+
+Why: at the agents' sizes (0.1-4M parameters) one HF forward is mostly module-call
+machinery, cache bookkeeping (``DynamicCache`` copies the cache every token) and mask
+building (measured 89% of one simulated conversation; a hand-written forward is 2x faster
+per token at batch 1). Here a forward is a few dozen tensor ops.
+
+Covered (anything else falls back to HF: :func:`lean_support` says why):
+- ``LlamaForCausalLM`` with ``hidden_act = "silu"``, no attention or MLP biases,
+  ``pretraining_tp = 1``, RMSNorm;
+- RoPE types whose inverse frequencies are fixed (``default``, ``linear``, ``llama3``,
+  ``yarn``: read from HF's own rotary module, its ``attention_scaling`` applied as HF
+  does); not ``dynamic`` or ``longrope``, which change with the sequence length;
+- grouped-query attention (any ``num_key_value_heads`` dividing ``num_attention_heads``),
+  an explicit ``head_dim``, tied or untied embeddings, float32 / bfloat16 weights.
+
+Packed rows: a forward takes for each listed row its new tokens and the position of the
+first; all tokens of all rows go through the projections and MLPs as one ``[N, C]``
+matrix (no padding). Attention runs one call per row over a view of that row's cache
+slots ``0..position`` (measured: gathering the listed rows' caches into one batched call
+copies more bytes than attention reads, 3-5x slower at 16-64 rows). A token at position
+``p`` of row ``b`` lives in slot ``p`` of row ``b``: cropping a row is free.
+
+Weights are read when the object is built (the q/k/v and gate/up projections fused into
+one matrix each): build a new one after changing the model's weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from transformers import LlamaForCausalLM
+
+ROPE_TYPES = ("default", "linear", "llama3", "yarn")
+
+
+def lean_support(model: torch.nn.Module) -> str | None:
+    """None if :class:`LeanLlama` computes ``model`` exactly, else the reason it does not."""
+    if not isinstance(model, LlamaForCausalLM):
+        return f"{type(model).__name__} is not a LlamaForCausalLM"
+    c = model.config
+    rope_type = getattr(model.model.rotary_emb, "rope_type", "default")
+    checks = [
+        (getattr(c, "hidden_act", "silu") == "silu", f"hidden_act={c.hidden_act!r}"),
+        (not getattr(c, "attention_bias", False), "attention_bias"),
+        (not getattr(c, "mlp_bias", False), "mlp_bias"),
+        (getattr(c, "pretraining_tp", 1) == 1, f"pretraining_tp={getattr(c, 'pretraining_tp', 1)}"),
+        (rope_type in ROPE_TYPES, f"rope_type={rope_type!r} (covered: {', '.join(ROPE_TYPES)})"),
+        (c.num_attention_heads % c.num_key_value_heads == 0, "heads not a multiple of kv heads"),
+        (next(model.parameters()).dtype in (torch.float32, torch.bfloat16),
+         f"dtype {next(model.parameters()).dtype}"),
+    ]
+    missing = [why for ok, why in checks if not ok]
+    return None if not missing else "not covered: " + ", ".join(missing)
+
+
+class LeanLlama:
+    """Inference forward of a Llama over ``capacity`` rows of ``max_tokens`` cache slots."""
+
+    def __init__(self, model: LlamaForCausalLM, capacity: int, max_tokens: int) -> None:
+        reason = lean_support(model)
+        if reason is not None:
+            raise ValueError(f"LeanLlama: {reason}")
+        c = model.config
+        self.n_heads, self.n_kv = c.num_attention_heads, c.num_key_value_heads
+        self.head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+        self.eps = float(c.rms_norm_eps)
+        self.max_tokens = max_tokens
+        with torch.no_grad():
+            self.embed = model.model.embed_tokens.weight.detach()
+            self.lm_head = model.lm_head.weight.detach()
+            self.final_norm = model.model.norm.weight.detach()
+            self.layers = []
+            for layer in model.model.layers:
+                a, m = layer.self_attn, layer.mlp
+                self.layers.append((
+                    layer.input_layernorm.weight.detach(),
+                    torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight]).detach(),
+                    a.o_proj.weight.detach(),
+                    layer.post_attention_layernorm.weight.detach(),
+                    torch.cat([m.gate_proj.weight, m.up_proj.weight]).detach(),
+                    m.down_proj.weight.detach(),
+                ))
+            rotary = model.model.rotary_emb
+            positions = torch.arange(max_tokens, dtype=torch.float32, device=self.embed.device)
+            freqs = positions[:, None] * rotary.inv_freq.float()[None, :]  # [P, D/2], as HF
+            scale = float(getattr(rotary, "attention_scaling", 1.0))
+            self.cos = (freqs.cos() * scale).to(self.embed.dtype)
+            self.sin = (freqs.sin() * scale).to(self.embed.dtype)
+        self.capacity = 0
+        self.keys: list[torch.Tensor] = []  # per layer [capacity, H_kv, max_tokens, D]
+        self.values: list[torch.Tensor] = []
+        self.grow(capacity)
+
+    def grow(self, capacity: int) -> None:
+        """Room for ``capacity`` rows (existing rows' caches are kept)."""
+        if capacity <= self.capacity:
+            return
+        shape = (capacity, self.n_kv, self.max_tokens, self.head_dim)
+        for store in (self.keys, self.values):
+            for i in range(len(self.layers)):
+                fresh = self.embed.new_zeros(shape)
+                if i < len(store):
+                    fresh[: self.capacity] = store[i]
+                    store[i] = fresh
+                else:
+                    store.append(fresh)
+        self.capacity = capacity
+
+    @torch.inference_mode()
+    def forward(self, rows: Sequence[int], pending: Sequence[Sequence[int]],
+                starts: Sequence[int]) -> torch.Tensor:
+        """Feed ``pending[i]`` (token ids) into row ``rows[i]`` at positions ``starts[i]...``;
+        return the logits after each row's last new token, ``[len(rows), V]`` float32."""
+        dev = self.embed.device
+        H, Hkv, D = self.n_heads, self.n_kv, self.head_dim
+        G = H // Hkv
+        spans = []  # per row: (row, first packed index, new tokens, start, causal mask)
+        ids, pos, row_of, at = [], [], [], 0
+        for row, p, start in zip(rows, pending, starts, strict=True):
+            n = len(p)
+            mask = None
+            if n > 1:  # new queries see slots 0..own position; one query sees all S slots
+                qpos = torch.arange(start, start + n, device=dev)
+                visible = torch.arange(start + n, device=dev)[None, :] <= qpos[:, None]
+                mask = visible[:, None, :].expand(n, G, start + n).reshape(1, 1, n * G, -1)
+            spans.append((row, at, n, start, mask))
+            ids.extend(p)
+            pos.extend(range(start, start + n))
+            row_of.extend([row] * n)
+            at += n
+        N = at
+        pos_t = torch.tensor(pos, device=dev)
+        row_t = torch.tensor(row_of, device=dev)
+        cos, sin = self.cos[pos_t][:, None, :], self.sin[pos_t][:, None, :]  # [N, 1, D/2]
+        x = F.embedding(torch.tensor(ids, device=dev), self.embed)  # [N, C]
+        for li, (norm1, w_qkv, w_o, norm2, w_gu, w_down) in enumerate(self.layers):
+            h = F.rms_norm(x, (x.shape[-1],), norm1, self.eps)
+            qkv = F.linear(h, w_qkv)  # [N, (H + 2 Hkv) D]
+            q = _rope(qkv[:, : H * D].view(N, H, D), cos, sin)
+            k = _rope(qkv[:, H * D: (H + Hkv) * D].view(N, Hkv, D), cos, sin)
+            keys, values = self.keys[li], self.values[li]
+            keys[row_t, :, pos_t] = k  # each new token into its row's slot
+            values[row_t, :, pos_t] = qkv[:, (H + Hkv) * D:].view(N, Hkv, D)
+            att = torch.empty(N, H * D, dtype=x.dtype, device=dev)
+            for row, first, n, start, mask in spans:
+                # one attention call per row, over views of its own slots: gathering the
+                # rows' caches into one batch copies more bytes than the attention reads
+                S = start + n
+                if n == 1:  # a decode step: [H, D] is already [Hkv, G, D] in order
+                    o = F.scaled_dot_product_attention(
+                        q[first].view(1, Hkv, G, D), keys[row: row + 1, :, :S],
+                        values[row: row + 1, :, :S])
+                    att[first] = o.view(H * D)
+                    continue
+                qs = q[first: first + n].view(n, Hkv, G, D).transpose(0, 1).reshape(
+                    1, Hkv, n * G, D)
+                o = F.scaled_dot_product_attention(qs, keys[row: row + 1, :, :S],
+                                                   values[row: row + 1, :, :S], attn_mask=mask)
+                att[first: first + n] = o.view(Hkv, n, G, D).transpose(0, 1).reshape(n, H * D)
+            x = x + F.linear(att, w_o)
+            h = F.rms_norm(x, (x.shape[-1],), norm2, self.eps)
+            gate, up = F.linear(h, w_gu).chunk(2, dim=-1)
+            x = x + F.linear(F.silu(gate) * up, w_down)
+        last = torch.tensor([first + n - 1 for _, first, n, _, _ in spans], device=dev)
+        h = F.rms_norm(x[last], (x.shape[-1],), self.final_norm, self.eps)
+        return F.linear(h, self.lm_head).float()  # [R, V]
+
+
+def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """HF Llama's rotary embedding (rotate-half convention) on ``x`` [N, heads, D]."""
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
