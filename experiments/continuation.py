@@ -178,7 +178,7 @@ def generate_all(plan: Plan, prompts: list[Prompt]) -> dict[tuple[str, str, int]
     """
     from duplexsim.models.agentdir import load_agent_files
     from duplexsim.models.continuation import continue_dialogues
-    from duplexsim.models.streaming import SamplingConfig
+    from duplexsim.models.sampling import SamplingConfig
 
     files = {a: load_agent_files(plan.agents / a) for a in AGENTS}
     out = {}

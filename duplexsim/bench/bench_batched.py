@@ -24,7 +24,7 @@ from duplexsim.config.card import ModelCard
 from duplexsim.models.agentdir import AgentFiles
 from duplexsim.models.continuation import continue_dialogue, continue_dialogues
 from duplexsim.models.model import build_model, context_tokens
-from duplexsim.models.streaming import SamplingConfig
+from duplexsim.models.sampling import SamplingConfig
 from duplexsim.models.vocab import Vocab
 from duplexsim.threads import use_threads
 

@@ -100,7 +100,7 @@ def _speed(scenario: Scenario, agents: dict[str, Any]) -> float:
 
 def bench_speed(agent_dir: Path, seconds: float, sizes: tuple[int, ...]) -> None:
     from duplexsim.agents import load
-    from duplexsim.models.streaming import SamplingConfig
+    from duplexsim.models.sampling import SamplingConfig
 
     sampling = SamplingConfig(temperature=0.9)
     print(f"{'chunk':>6} {'cached sim-s/s':>15} {'recompute sim-s/s':>18} {'speedup':>8} "
@@ -124,7 +124,7 @@ def bench_speed(agent_dir: Path, seconds: float, sizes: tuple[int, ...]) -> None
 def bench_lookahead(agent_dir: Path, seconds: float) -> None:
     from duplexsim.agents import load
     from duplexsim.metrics.estimation import estimation_summary, estimation_table
-    from duplexsim.models.streaming import SamplingConfig
+    from duplexsim.models.sampling import SamplingConfig
 
     print(f"\n{'delay ms':>8} {'lookahead':>10} {'unit acc':>9} {'va agree':>9}  (200 ms chunks)")
     for delay in (0.0, 100.0, 200.0, 400.0, 800.0):

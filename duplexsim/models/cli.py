@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from duplexsim.corpora import load_corpus
     from duplexsim.models.agentdir import load_agent_files
     from duplexsim.models.continuation import continue_dialogue
-    from duplexsim.models.streaming import SamplingConfig
+    from duplexsim.models.sampling import SamplingConfig
 
     files = load_agent_files(args.agent)
     corpus = load_corpus(args.corpus)

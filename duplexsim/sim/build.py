@@ -38,7 +38,7 @@ def _scripted(side: SideConfig, scenario: Scenario, key: str) -> Agent:
 
 def syncllm_options(side: SideConfig) -> tuple[Any, str]:
     """A syncllm side's sampling config and the agent's estimation setting."""
-    from duplexsim.models.streaming import SamplingConfig
+    from duplexsim.models.sampling import SamplingConfig
 
     sampling = SamplingConfig(temperature=side.temperature, top_k=side.top_k, top_p=side.top_p)
     # "wait" is the simulator's business (it stalls the decision until the partner chunks
