@@ -47,23 +47,31 @@ class LMRows:
     """Rows of one model (one per conversation side using it), batched next-token logits."""
 
     def __init__(self, model: LlamaForCausalLM, n_units: int, max_tokens: int, rows: int = 1,
-                 backend: Backend = "auto") -> None:
+                 backend: Backend | Forward = "auto") -> None:
+        """``backend``: ``auto`` (lean where it covers the model, else HF), ``lean``, ``hf``,
+        or a :class:`Forward` built for ``rows`` rows of ``max_tokens`` (e.g. a baseline
+        in a benchmark)."""
         if rows < 1 or max_tokens < 1:
             raise ValueError(f"LMRows: rows={rows}, max_tokens={max_tokens} (allowed: both >= 1)")
-        if backend not in BACKENDS:
+        if isinstance(backend, str) and backend not in BACKENDS:
             raise ValueError(f"LMRows: backend={backend!r} (allowed: {', '.join(BACKENDS)})")
         self.model = model.eval()
         self.n_units = n_units
         self.vocab_size = int(model.config.vocab_size)
         self.device = next(model.parameters()).device
         self.max_tokens = max_tokens
-        reason = lean_support(model)
-        if backend == "lean" and reason is not None:
-            raise ValueError(f"LMRows: backend 'lean': {reason} (allowed here: 'hf' or 'auto')")
-        self.backend = "lean" if backend != "hf" and reason is None else "hf"
-        """The forward in use; with ``auto``: ``lean`` when it covers the model, else ``hf``."""
-        self._forward: Forward = (LeanLlama(model, rows, max_tokens) if self.backend == "lean"
-                                  else HFForward(model, rows, max_tokens))
+        # self.backend: the forward in use (``auto``: ``lean`` where it covers the model)
+        self._forward: Forward
+        if not isinstance(backend, str):
+            self.backend, self._forward = type(backend).__name__, backend
+        else:
+            reason = lean_support(model)
+            if backend == "lean" and reason is not None:
+                raise ValueError(f"LMRows: backend 'lean': {reason} (allowed here: 'hf' or "
+                                 "'auto')")
+            self.backend = "lean" if backend != "hf" and reason is None else "hf"
+            self._forward = (LeanLlama(model, rows, max_tokens) if self.backend == "lean"
+                             else HFForward(model, rows, max_tokens))
         self.tokens: list[list[int]] = []
         self.n_cached: list[int] = []
         self.n_forwarded: list[int] = []
@@ -82,7 +90,7 @@ class LMRows:
             self.n_forwarded[row] = 0
             return row
         row = len(self.tokens)
-        self._forward.grow(max(row + 1, 2 * row))
+        self._forward.grow(row + 1)
         self.tokens.append([])
         self.n_cached.append(0)
         self.n_forwarded.append(0)
@@ -165,13 +173,16 @@ class SlotLayer(CacheLayerMixin):
         self.is_initialized = True
 
     def grow(self, capacity: int) -> None:
-        if self.is_initialized and capacity > self.capacity:
+        if capacity <= self.capacity:
+            return
+        capacity = max(capacity, 2 * self.capacity)
+        if self.is_initialized:
             for name in ("keys", "values"):
                 old = getattr(self, name)
                 fresh = old.new_zeros((capacity, *old.shape[1:]))
                 fresh[: self.capacity] = old
                 setattr(self, name, fresh)
-        self.capacity = max(self.capacity, capacity)
+        self.capacity = capacity
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any,
                **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
