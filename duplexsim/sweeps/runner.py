@@ -133,11 +133,13 @@ def run_sweep(
 ) -> pd.DataFrame:
     """Run every unfinished cell of ``sweep`` into ``out``; return the results table.
 
-    ``workers`` overrides the sweep file's (0 = one per core), ``batch`` its cells per
-    batch; ``limit`` runs at most that many unfinished cells (the rest stay for the next
-    run). Failed cells are listed in ``failures.json`` and left out of the table. Each
-    cell's file is written when its group finishes, so a killed run loses at most the
-    groups in flight.
+    ``workers`` overrides the sweep file's (0 = one per core; each worker a process with one
+    torch thread), ``batch`` its cells per batch (at most that many, fewer when needed to
+    give every worker a group; a batch is simulated together by the engine, one forward per
+    agent directory and step: :func:`duplexsim.sim.batch.run_batch`); ``limit`` runs at
+    most that many unfinished cells (the rest stay for the next run). Failed cells are
+    listed in ``failures.json`` and left out of the table. Each cell's file is written when
+    its group finishes, so a killed run loses at most the groups in flight.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} unknown (allowed: {', '.join(BACKENDS)})")
@@ -155,6 +157,7 @@ def run_sweep(
     size = sweep.config.batch if batch is None else batch
     if size < 1:
         raise ValueError(f"batch={size} (allowed: >= 1)")
+    size = min(size, max(1, -(-len(todo) // n)))  # at most N together, every worker busy
     groups = [todo[i:i + size] for i in range(0, len(todo), size)]
     failures: dict[str, Any] = {}
     runner = _local if backend == "local" else _ray
