@@ -105,3 +105,27 @@ def test_scripted_partner_speaks_the_trained_agents_unit_vocabulary(tiny_agent_d
     scenario = dataclasses.replace(scenario, b=SideConfig(kind="scripted", policy="random-talker"))
     played = run(scenario).timeline()["b_played"].to_numpy()
     assert (played != 0).any() and played.max() < n_units < 501
+
+
+def test_same_seed_same_bytes_alone_or_in_any_batch(tiny_agent_dir: Path, tmp_path: Path,
+                                                    ) -> None:
+    # fp32, tiny agent: the conversation's tokens and every trace file are identical
+    # whatever it is batched with (other seeds, delays, chunk sizes, partners)
+    target = dataclasses.replace(_pair(tiny_agent_dir, 7, 120.0), output=_no_audio())
+    others = [_pair(tiny_agent_dir, 1, 0.0), _pair(tiny_agent_dir, 2, 300.0, chunk_ms=200),
+              _pair(tiny_agent_dir, 3, 40.0, partner="scripted")]
+    alone = run(target).save(tmp_path / "alone")
+    first = run_batch([others[0], target, others[1]])[1].save(tmp_path / "first")
+    second = run_batch([target, others[2]])[0].save(tmp_path / "second")
+    names = sorted(p.name for p in alone.iterdir())
+    assert {"decisions.parquet", "network.parquet", "timeline.parquet"} <= set(names)
+    for name in names:
+        data = (alone / name).read_bytes()
+        assert (first / name).read_bytes() == data, name
+        assert (second / name).read_bytes() == data, name
+
+
+def _no_audio():  # noqa: ANN202
+    from duplexsim.config.scenario import OutputConfig
+
+    return OutputConfig(audio=False)
