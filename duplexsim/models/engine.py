@@ -98,19 +98,23 @@ def _advance(program: Program[Any], i: int, token: int | None, asks: dict[int, T
 
 
 def allowed_mask(lm: LMRows, requests: Sequence[TokenRequest]) -> torch.Tensor:
-    """``[R, V]`` bool: the ids each request allows."""
-    mask = torch.zeros(len(requests), lm.vocab_size, dtype=torch.bool)
-    rows, cols = [], []
-    for r, req in enumerate(requests):
-        if req.units:
-            mask[r, : lm.n_units] = True
-            if req.exclude >= 0:
-                mask[r, req.exclude] = False
-        rows.extend([r] * len(req.tags))
-        cols.extend(req.tags)
-    if rows:
-        mask[rows, cols] = True
-    return mask
+    """``[R, V]`` bool: the ids each request allows (rows cached per distinct request kind:
+    a generator asks for few kinds, the previous unit being the only thing that varies)."""
+    cache: dict[tuple[bool, int, tuple[int, ...]], torch.Tensor] = lm.mask_cache
+    rows = []
+    for req in requests:
+        key = (req.units, req.exclude, req.tags)
+        row = cache.get(key)
+        if row is None:
+            row = torch.zeros(lm.vocab_size, dtype=torch.bool)
+            if req.units:
+                row[: lm.n_units] = True
+                if req.exclude >= 0:
+                    row[req.exclude] = False
+            row[list(req.tags)] = True
+            cache[key] = row
+        rows.append(row)
+    return rows[0][None] if len(rows) == 1 else torch.stack(rows)
 
 
 # ---------------------------------------------------------------------- sub-programs

@@ -78,6 +78,8 @@ class LMRows:
         """Tokens run through the model per row since it was added (prefill and re-feeds)."""
         self._logits: list[torch.Tensor | None] = []
         self._free: list[int] = []
+        self.mask_cache: dict = {}
+        """The engine's allowed-id rows by request kind (see ``engine.allowed_mask``)."""
         self.n_forwards = 0
         """Batched forward calls so far."""
 

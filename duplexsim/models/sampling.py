@@ -79,14 +79,16 @@ def sample_tokens(logits: torch.Tensor, allowed: torch.Tensor,
     groups: dict[SamplingConfig, list[int]] = {}
     for r, cfg in enumerate(configs):
         groups.setdefault(cfg, []).append(r)
-    masked = logits.float().masked_fill(~allowed, float("-inf"))  # [R, V]
+    masked = torch.where(allowed, logits.float(), float("-inf"))  # [R, V]
     for cfg, rows in groups.items():
         x = masked if len(rows) == R else masked[rows]
         if cfg.temperature == 0:
             picked = x.argmax(dim=-1).tolist()
         else:
+            if cfg.temperature != 1.0:
+                x = x / cfg.temperature
             u = torch.tensor([uniforms[r] for r in rows], dtype=torch.float64)
-            picked = _inverse_transform(_filter(x / cfg.temperature, cfg), u).tolist()
+            picked = _inverse_transform(_filter(x, cfg), u).tolist()
         for r, token in zip(rows, picked, strict=True):
             out[r] = int(token)
     return out
@@ -109,6 +111,6 @@ def _filter(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
 
 def _inverse_transform(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """The first id whose cumulative probability exceeds ``u * total``, per row."""
-    cum = torch.softmax(logits, dim=-1).double().cumsum(dim=-1)  # [R, V]
+    cum = torch.softmax(logits, dim=-1).cumsum(dim=-1, dtype=torch.float64)  # [R, V]
     target = (u * cum[:, -1]).unsqueeze(-1)  # [R, 1], < total since u < 1
     return torch.searchsorted(cum, target, right=True).squeeze(-1).clamp_(max=cum.shape[-1] - 1)

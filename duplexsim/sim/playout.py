@@ -8,10 +8,28 @@ Owns the registry :data:`PLAYOUT_RULES` (``deadline`` | ``wait``) and :func:`pla
   ``produce``); a decision whose compute ends after it is a miss; both play silence or
   repeat the last unit (``compute.on_miss``). Chunks that end before the side's worker is
   free are settled as misses on the clock.
-- ``wait`` (a syncllm side with ``estimation = "wait"``): the decision for chunk ``j``
-  stalls until every partner chunk ``< j`` is released or given up; when the chunk is ready
-  after its start, the side's playout slips so it starts when ready. Never a miss or a
-  skip. A partner chunk lost on the wire is given up ``buffer.give_up_ms`` after it was due.
+- ``wait`` (a syncllm side with ``estimation = "wait"``) *stalls* instead of estimating:
+
+  - its decision for chunk ``j`` starts as above, then waits, with no deadline, until every
+    partner chunk ``< j`` has been released or given up (``buffer.next_chunk >= j``), so
+    its lookahead is 0 unless a chunk was given up (then the model estimates that one);
+  - playout slips instead of missing: when chunk ``j`` is ready (decision + compute; a
+    prologue chunk's compute is not counted) after its start, the side's slip grows by the
+    difference (``stall_ms``) so chunk ``j`` starts exactly when ready. Chunk ``j`` and
+    every later chunk of the side (decision time, start = ``deadline_ms``, end = send time)
+    are shifted by the accumulated slip (``slip_ms``), which never shrinks. Slip gaps are
+    silence on the global timeline. A waiting side never misses a deadline or skips;
+  - a partner chunk lost on the wire (every copy) is given up ``buffer.give_up_ms`` after
+    it was due (its send time + the path's base delay, the sum of the hops'
+    ``delay_ms``), if the buffer has not given it up before: a waiting side may be the very
+    reason no later chunk comes (both sides wait, or the stream ended), so the gap rule
+    alone could stall it forever. (``give_up_ms = -1`` with a waiting side and a lossy
+    incoming link is refused by the scenario.)
+
+  With a constant one-way delay ``d``, lead 1 and no compute, a waiting side against a
+  partner that does not wait slips by ``d`` once (at chunk 1) and then keeps pace; when
+  both sides wait, each chunk after the first takes ``C + d`` (chunk ``j >= 1`` starts at
+  ``j (C + d)``). The end of the conversation (``Session.end_ms``) moves with the slip.
 """
 
 from __future__ import annotations

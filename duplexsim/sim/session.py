@@ -34,26 +34,9 @@ written, skipped, when the worker gets to them, and the session runs on until it
 The first ``decision_lead_chunks`` chunks are prepared before the conversation starts:
 their deadline is not enforced and their compute time does not delay later decisions.
 
-A syncllm side with ``estimation = "wait"`` *stalls* instead of estimating:
-- its decision for chunk ``j`` starts as above, then waits, with no deadline, until every
-  partner chunk ``< j`` has been released or given up (``buffer.next_chunk >= j``), so its
-  lookahead is 0 unless a chunk was given up (then the model estimates that one);
-- playout slips instead of missing: when chunk ``j`` is ready (decision + compute; a
-  prologue chunk's compute is not counted) after its start, the side's slip grows by the
-  difference (``stall_ms``) so chunk ``j`` starts exactly when ready. Chunk ``j`` and every
-  later chunk of the side (decision time, start = ``deadline_ms``, end = send time) are
-  shifted by the accumulated slip (``slip_ms``), which never shrinks. Slip gaps are
-  silence on the global timeline. A waiting side never misses a deadline or skips;
-- a partner chunk lost on the wire (every copy) is given up ``buffer.give_up_ms`` after it
-  was due (its send time + the path's base delay, the sum of the hops' ``delay_ms``), if
-  the buffer has not given it up before: a waiting side may be the very reason no later
-  chunk comes (both sides wait, or the stream ended), so the gap rule alone could stall it
-  forever. (``give_up_ms = -1`` with a waiting side and a lossy incoming link is refused by
-  the scenario.)
-With a constant one-way delay ``d``, lead 1 and no compute, a waiting side against a
-partner that does not wait slips by ``d`` once (at chunk 1) and then keeps pace; when both
-sides wait, each chunk after the first takes ``C + d`` (chunk ``j >= 1`` starts at
-``j (C + d)``). The end of the conversation (:attr:`Session.end_ms`) moves with the slip.
+A syncllm side with ``estimation = "wait"`` stalls instead of estimating and its playout
+slips instead of missing: :mod:`duplexsim.sim.playout` has the rules (``deadline`` |
+``wait``) and what they imply for constant delays.
 
 Lookahead (recorded per decision): partner chunks after the latest released one and
 before ``j`` (a chunk given up long ago does not inflate it). With a constant one-way
