@@ -136,7 +136,7 @@ class LeanLlama:
         dev = self.embed.device
         H, Hkv, D = self.n_heads, self.n_kv, self.head_dim
         G = H // Hkv
-        spans = []  # per row: (row, first packed index, new tokens, start, causal mask)
+        spans = []  # per row: (row, first packed index, new tokens, slots seen, causal mask)
         ids, pos, row_of, at = [], [], [], 0
         for row, p, start in zip(rows, pending, starts, strict=True):
             n = len(p)
@@ -145,13 +145,15 @@ class LeanLlama:
                 qpos = torch.arange(start, start + n, device=dev)
                 visible = torch.arange(start + n, device=dev)[None, :] <= qpos[:, None]
                 mask = visible[:, None, :].expand(n, G, start + n).reshape(1, 1, n * G, -1)
-            spans.append((row, at, n, start, mask))
+            spans.append((row, at, n, start + n, mask))
             ids.extend(p)
             pos.extend(range(start, start + n))
             at += n
             if len(rows) > 1:
                 row_of.extend([row] * n)
         N = at
+        decode_only = len(rows) == N
+        row_lengths = [(row, S) for row, _, _, S, _ in spans]
         single = len(rows) == 1  # one row: its new tokens are one contiguous slot range
         if single:
             rotation = self.rotation[starts[0]: starts[0] + N, None]  # [N, 1, D/2] complex
@@ -177,25 +179,32 @@ class LeanLlama:
                 values[row_t, :, pos_t] = v
             # one attention call per row, over views of its own slots: gathering the rows'
             # caches into one batch copies more bytes than the attention reads
-            q_tok = q.view(N, 1, Hkv, G, D).unbind(0)  # per token [1, Hkv, G, D] views
             k_rows, v_rows = self._row_views[li]
-            outs = []
-            for row, first, n, start, mask in spans:
-                S = start + n
-                if n == 1:  # a decode step: [H, D] is already [Hkv, G, D] in order
-                    o = F.scaled_dot_product_attention(q_tok[first], k_rows[row][:, :, :S],
-                                                       v_rows[row][:, :, :S])
-                    outs.append(o.view(1, H * D))
-                    continue
-                qs = q[first: first + n].reshape(n, Hkv, G, D).transpose(0, 1).reshape(
-                    1, Hkv, n * G, D)
-                o = F.scaled_dot_product_attention(qs, k_rows[row][:, :, :S],
-                                                   v_rows[row][:, :, :S], attn_mask=mask)
-                outs.append(o.view(Hkv, n, G, D).transpose(0, 1).reshape(n, H * D))
-            att = outs[0] if len(outs) == 1 else torch.cat(outs)  # [N, H * D]
+            q_tok = q.view(N, 1, Hkv, G, D)  # a decode query: [H, D] is [Hkv, G, D] in order
+            if decode_only:  # one new token a row (the common round)
+                att = torch.cat([F.scaled_dot_product_attention(
+                    q_tok[i], k_rows[row].narrow(2, 0, S), v_rows[row].narrow(2, 0, S))
+                    for i, (row, S) in enumerate(row_lengths)]).view(N, H * D)
+            else:
+                att = torch.cat([F.scaled_dot_product_attention(
+                    q_tok[first], k_rows[row].narrow(2, 0, S), v_rows[row].narrow(2, 0, S),
+                ).view(1, H * D) if n == 1 else self._row_attention(
+                    q, k_rows[row], v_rows[row], first, n, S, mask)
+                    for row, first, n, S, mask in spans])
             x = torch.addmm(x, att, w_o)  # x + att @ w_o
             gate, up = (F.rms_norm(x, (C,), norm2, self.eps) @ w_gu).chunk(2, dim=-1)
             x = torch.addmm(x, F.silu(gate) * up, w_down)
         last = [first + n - 1 for _, first, n, _, _ in spans]
         h = x[-1:] if single else x[torch.tensor(last, device=dev)]
         return (F.rms_norm(h, (C,), self.final_norm, self.eps) @ self.lm_head_t).float()
+
+    def _row_attention(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                       first: int, n: int, S: int, mask: torch.Tensor | None) -> torch.Tensor:
+        """One row's ``n`` new queries (packed at ``first``) over its slots ``0..S-1``:
+        ``[n, H * D]``. ``keys`` / ``values``: the row's ``[1, Hkv, max_tokens, D]`` views."""
+        H, Hkv, D = self.n_heads, self.n_kv, self.head_dim
+        G = H // Hkv
+        qs = q[first: first + n].reshape(n, Hkv, G, D).transpose(0, 1).reshape(1, Hkv, n * G, D)
+        o = F.scaled_dot_product_attention(qs, keys.narrow(2, 0, S), values.narrow(2, 0, S),
+                                           attn_mask=mask)  # [1, Hkv, n * G, D]
+        return o.view(Hkv, n, G, D).transpose(0, 1).reshape(n, H * D)
