@@ -106,12 +106,16 @@ def run_today(scenario: Scenario, files: Any) -> None:
 
 
 def run_backend(scenario: Scenario, files: Any, backend: str) -> None:
-    """``scenario`` with both agents on the engine with the ``backend`` forward."""
+    """``scenario`` on the engine with the ``backend`` forward, both agents on rows of one
+    model (as :func:`duplexsim.sim.run` builds them; the files are loaded once, outside)."""
     from duplexsim.agents.syncllm import SyncLLMAgent
+    from duplexsim.models.rows import LMRows
     from duplexsim.sim import run
 
-    agents = {key: SyncLLMAgent(files, scenario.chunk_ms, seed=scenario.seed, name=key,
-                                backend=backend) for key in "ab"}  # type: ignore[arg-type]
+    lm = LMRows(files.model, files.vocab.n_units, files.context_tokens, rows=2,
+                backend=backend)  # type: ignore[arg-type]
+    agents = {key: SyncLLMAgent(files, scenario.chunk_ms, seed=scenario.seed, name=key, lm=lm)
+              for key in "ab"}
     run(scenario, agents=agents)
 
 

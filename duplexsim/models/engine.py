@@ -55,7 +55,8 @@ class TokenRequest:
 
 
 Program = Generator[TokenRequest, int, T]
-"""Yields token requests, is sent the sampled ids, returns its result."""
+"""Yields token requests, is sent the sampled ids, returns its result. (A program built
+with :func:`gather` yields lists of requests and is sent lists of ids.)"""
 
 
 def drive(program: Program[T]) -> T:
@@ -66,35 +67,60 @@ def drive(program: Program[T]) -> T:
 def run_lockstep(programs: Sequence[Program[Any]]) -> list[Any]:
     """Run every program to its end in lock step; their results in input order."""
     results: list[Any] = [None] * len(programs)
+    asks: dict[int, Any] = {}  # program -> its request (or list of requests)
+    for i, program in enumerate(programs):
+        _advance(program, i, None, asks, results)
+    while asks:
+        live = sorted(asks)
+        slots = [(i, k, req) for i in live
+                 for k, req in (enumerate(asks[i]) if isinstance(asks[i], list)
+                                else [(-1, asks[i])])]
+        by_lm: dict[int, list[int]] = {}
+        for s, (_, _, req) in enumerate(slots):
+            by_lm.setdefault(id(req.lm), []).append(s)
+        drawn: list[int] = [0] * len(slots)
+        for members in by_lm.values():
+            requests = [slots[s][2] for s in members]
+            lm = requests[0].lm
+            logits = lm.logits([r.row for r in requests])  # [R, V]
+            tokens = sample_tokens(logits, allowed_mask(lm, requests),
+                                   [r.sampling for r in requests],
+                                   [r.rng.uniform() for r in requests])
+            for s, token in zip(members, tokens, strict=True):
+                drawn[s] = token
+        answers: dict[int, Any] = {}
+        for s, (i, k, _) in enumerate(slots):
+            if k < 0:
+                answers[i] = drawn[s]
+            else:
+                answers.setdefault(i, []).append(drawn[s])
+        for i in live:
+            _advance(programs[i], i, answers[i], asks, results)
+    return results
+
+
+def _advance(program: Program[Any], i: int, answer: Any, asks: dict[int, Any],
+             results: list[Any]) -> None:
+    try:
+        asks[i] = program.send(answer) if answer is not None else next(program)
+    except StopIteration as stop:
+        asks.pop(i, None)
+        results[i] = stop.value
+
+
+def gather(programs: Sequence[Program[Any]]) -> Generator[list[TokenRequest], list[int], list]:
+    """One program running ``programs`` side by side: it yields the list of their current
+    requests (served in the same round) and returns their results in order."""
+    results: list[Any] = [None] * len(programs)
     asks: dict[int, TokenRequest] = {}
     for i, program in enumerate(programs):
         _advance(program, i, None, asks, results)
     while asks:
         live = sorted(asks)
-        by_lm: dict[int, list[int]] = {}
-        for i in live:
-            by_lm.setdefault(id(asks[i].lm), []).append(i)
-        tokens: dict[int, int] = {}
-        for members in by_lm.values():
-            requests = [asks[i] for i in members]
-            lm = requests[0].lm
-            logits = lm.logits([r.row for r in requests])  # [R, V]
-            drawn = sample_tokens(logits, allowed_mask(lm, requests),
-                                  [r.sampling for r in requests],
-                                  [r.rng.uniform() for r in requests])
-            tokens.update(zip(members, drawn, strict=True))
-        for i in live:
-            _advance(programs[i], i, tokens[i], asks, results)
+        tokens = yield [asks[i] for i in live]
+        for i, token in zip(live, tokens, strict=True):
+            _advance(programs[i], i, token, asks, results)
     return results
-
-
-def _advance(program: Program[Any], i: int, token: int | None, asks: dict[int, TokenRequest],
-             results: list[Any]) -> None:
-    try:
-        asks[i] = program.send(token) if token is not None else next(program)
-    except StopIteration as stop:
-        asks.pop(i, None)
-        results[i] = stop.value
 
 
 def allowed_mask(lm: LMRows, requests: Sequence[TokenRequest]) -> torch.Tensor:

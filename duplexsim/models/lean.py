@@ -26,6 +26,10 @@ slots ``0..position`` (measured: gathering the listed rows' caches into one batc
 copies more bytes than attention reads, 3-5x slower at 16-64 rows). A token at position
 ``p`` of row ``b`` lives in slot ``p`` of row ``b``: cropping a row is free.
 
+RoPE is one complex product per token: each q / k head's columns are reordered once so
+that HF's rotate-half pairs ``(i, i + D/2)`` sit side by side (``q . k`` does not change
+when both are reordered alike; cached keys are kept in that order).
+
 Weights are read when the object is built (the q/k/v and gate/up projections fused into
 one matrix each, stored transposed: ``x @ W`` with ``W`` ``[in, out]`` contiguous measured
 1.1-1.7x faster than ``F.linear`` at 1-64 rows): build a new one after changing the
@@ -35,6 +39,7 @@ model's weights.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -61,6 +66,22 @@ def lean_support(model: torch.nn.Module) -> str | None:
     ]
     missing = [why for ok, why in checks if not ok]
     return None if not missing else "not covered: " + ", ".join(missing)
+
+
+@dataclass
+class _Pack:
+    """One forward's new tokens, packed row after row."""
+
+    ids: torch.Tensor  # [N]
+    n_tokens: int
+    spans: list[tuple[int, int, int, int, torch.Tensor | None]]
+    """Per row: (row, first packed index, new tokens, slots it sees, causal mask or None)."""
+    rotation: torch.Tensor  # [N, 1, D/2] complex
+    last: torch.Tensor | slice  # each row's last new token in the packing
+    row_t: torch.Tensor | None  # [N] row of each token (None: a single row)
+    pos_t: torch.Tensor | None  # [N] position of each token
+    row: int  # the first row, and its start (the single-row case)
+    start: int
 
 
 class LeanLlama:
@@ -133,11 +154,31 @@ class LeanLlama:
                 starts: Sequence[int]) -> torch.Tensor:
         """Feed ``pending[i]`` (token ids) into row ``rows[i]`` at positions ``starts[i]...``;
         return the logits after each row's last new token, ``[len(rows), V]`` float32."""
-        dev = self.embed.device
+        pack = self._pack(rows, pending, starts)
         H, Hkv, D = self.n_heads, self.n_kv, self.head_dim
-        G = H // Hkv
-        spans = []  # per row: (row, first packed index, new tokens, slots seen, causal mask)
-        ids, pos, row_of, at = [], [], [], 0
+        N = pack.n_tokens
+        x = F.embedding(pack.ids, self.embed)  # [N, C]
+        C = x.shape[-1]
+        for li, (norm1, w_qkv, w_o, norm2, w_gu, w_down) in enumerate(self.layers):
+            qkv = F.rms_norm(x, (C,), norm1, self.eps) @ w_qkv  # [N, (H + 2 Hkv) D]
+            qk = torch.view_as_complex(qkv[:, : (H + Hkv) * D].view(N, H + Hkv, D // 2, 2))
+            qk = torch.view_as_real(qk * pack.rotation).view(N, H + Hkv, D)  # RoPE
+            self._write_kv(li, pack, qk[:, H:], qkv[:, (H + Hkv) * D:].view(N, Hkv, D))
+            x = torch.addmm(x, self._attend(li, pack, qk[:, :H]), w_o)  # x + att @ w_o
+            gate, up = (F.rms_norm(x, (C,), norm2, self.eps) @ w_gu).chunk(2, dim=-1)
+            x = torch.addmm(x, F.silu(gate) * up, w_down)
+        h = x[pack.last]  # each row's last new token
+        return (F.rms_norm(h, (C,), self.final_norm, self.eps) @ self.lm_head_t).float()
+
+    def _pack(self, rows: Sequence[int], pending: Sequence[Sequence[int]],
+              starts: Sequence[int]) -> _Pack:
+        """Lay the rows' new tokens out one after another (what every layer reuses)."""
+        dev = self.embed.device
+        G = self.n_heads // self.n_kv
+        spans = []
+        ids: list[int] = []
+        pos: list[int] = []
+        row_of: list[int] = []
         for row, p, start in zip(rows, pending, starts, strict=True):
             n = len(p)
             mask = None
@@ -145,58 +186,50 @@ class LeanLlama:
                 qpos = torch.arange(start, start + n, device=dev)
                 visible = torch.arange(start + n, device=dev)[None, :] <= qpos[:, None]
                 mask = visible[:, None, :].expand(n, G, start + n).reshape(1, 1, n * G, -1)
-            spans.append((row, at, n, start + n, mask))
+            spans.append((row, len(ids), n, start + n, mask))
             ids.extend(p)
             pos.extend(range(start, start + n))
-            at += n
-            if len(rows) > 1:
-                row_of.extend([row] * n)
-        N = at
-        decode_only = len(rows) == N
-        row_lengths = [(row, S) for row, _, _, S, _ in spans]
-        single = len(rows) == 1  # one row: its new tokens are one contiguous slot range
-        if single:
-            rotation = self.rotation[starts[0]: starts[0] + N, None]  # [N, 1, D/2] complex
+            row_of.extend([row] * n)
+        N = len(ids)
+        if len(rows) == 1:  # one row: its new tokens are one contiguous slot range
+            rotation = self.rotation[starts[0]: starts[0] + N, None]
+            last: torch.Tensor | slice = slice(N - 1, N)
+            pos_t = row_t = None
         else:
             pos_t = torch.tensor(pos, device=dev)
             row_t = torch.tensor(row_of, device=dev)
             rotation = self.rotation[pos_t, None]
-        x = F.embedding(torch.tensor(ids, device=dev), self.embed)  # [N, C]
-        C = x.shape[-1]
-        for li, (norm1, w_qkv, w_o, norm2, w_gu, w_down) in enumerate(self.layers):
-            qkv = F.rms_norm(x, (C,), norm1, self.eps) @ w_qkv  # [N, (H + 2 Hkv) D]
-            qk = torch.view_as_complex(qkv[:, : (H + Hkv) * D].view(N, H + Hkv, D // 2, 2))
-            qk = torch.view_as_real(qk * rotation).view(N, H + Hkv, D)  # RoPE
-            q, k = qk[:, :H], qk[:, H:]
-            v = qkv[:, (H + Hkv) * D:].view(N, Hkv, D)
-            keys, values = self.keys[li], self.values[li]
-            if single:  # each new token into its row's slot
-                row, start = rows[0], starts[0]
-                keys[row, :, start: start + N] = k.transpose(0, 1)
-                values[row, :, start: start + N] = v.transpose(0, 1)
-            else:
-                keys[row_t, :, pos_t] = k
-                values[row_t, :, pos_t] = v
-            # one attention call per row, over views of its own slots: gathering the rows'
-            # caches into one batch copies more bytes than the attention reads
-            k_rows, v_rows = self._row_views[li]
-            q_tok = q.view(N, 1, Hkv, G, D)  # a decode query: [H, D] is [Hkv, G, D] in order
-            if decode_only:  # one new token a row (the common round)
-                att = torch.cat([F.scaled_dot_product_attention(
-                    q_tok[i], k_rows[row].narrow(2, 0, S), v_rows[row].narrow(2, 0, S))
-                    for i, (row, S) in enumerate(row_lengths)]).view(N, H * D)
-            else:
-                att = torch.cat([F.scaled_dot_product_attention(
-                    q_tok[first], k_rows[row].narrow(2, 0, S), v_rows[row].narrow(2, 0, S),
-                ).view(1, H * D) if n == 1 else self._row_attention(
-                    q, k_rows[row], v_rows[row], first, n, S, mask)
-                    for row, first, n, S, mask in spans])
-            x = torch.addmm(x, att, w_o)  # x + att @ w_o
-            gate, up = (F.rms_norm(x, (C,), norm2, self.eps) @ w_gu).chunk(2, dim=-1)
-            x = torch.addmm(x, F.silu(gate) * up, w_down)
-        last = [first + n - 1 for _, first, n, _, _ in spans]
-        h = x[-1:] if single else x[torch.tensor(last, device=dev)]
-        return (F.rms_norm(h, (C,), self.final_norm, self.eps) @ self.lm_head_t).float()
+            last = torch.tensor([first + n - 1 for _, first, n, _, _ in spans], device=dev)
+        return _Pack(ids=torch.tensor(ids, device=dev), n_tokens=N, spans=spans,
+                     rotation=rotation, last=last, row_t=row_t, pos_t=pos_t,
+                     row=rows[0], start=starts[0])
+
+    def _write_kv(self, li: int, pack: _Pack, k: torch.Tensor, v: torch.Tensor) -> None:
+        """Each new token's key / value ``[N, Hkv, D]`` into its row's slot of layer ``li``."""
+        keys, values = self.keys[li], self.values[li]
+        if pack.row_t is None:  # one row: a slice
+            N = pack.n_tokens
+            keys[pack.row, :, pack.start: pack.start + N] = k.transpose(0, 1)
+            values[pack.row, :, pack.start: pack.start + N] = v.transpose(0, 1)
+        else:
+            keys[pack.row_t, :, pack.pos_t] = k
+            values[pack.row_t, :, pack.pos_t] = v
+
+    def _attend(self, li: int, pack: _Pack, q: torch.Tensor) -> torch.Tensor:
+        """Attention of the new queries ``q`` ``[N, H, D]`` of layer ``li``: ``[N, H * D]``.
+
+        One call per row over views of its own slots: gathering the rows' caches into one
+        batched call copies more bytes than the attention reads. A decode query (one new
+        token) needs no mask and no reshape: its ``[H, D]`` is ``[Hkv, G, D]`` in order.
+        """
+        H, Hkv, D = self.n_heads, self.n_kv, self.head_dim
+        k_rows, v_rows = self._row_views[li]
+        q_tok = q.view(pack.n_tokens, 1, Hkv, H // Hkv, D)
+        return torch.cat([F.scaled_dot_product_attention(
+            q_tok[first], k_rows[row].narrow(2, 0, S), v_rows[row].narrow(2, 0, S),
+        ).view(1, H * D) if n == 1 else self._row_attention(
+            q, k_rows[row], v_rows[row], first, n, S, mask)
+            for row, first, n, S, mask in pack.spans])
 
     def _row_attention(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
                        first: int, n: int, S: int, mask: torch.Tensor | None) -> torch.Tensor:

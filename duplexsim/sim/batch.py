@@ -24,53 +24,16 @@ the other conversations' forwards, so it would not be that agent's cost); use ``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from duplexsim.config.scenario import Scenario
 from duplexsim.models.engine import Program, run_lockstep
 from duplexsim.models.rows import Backend
-from duplexsim.sim.build import SIDES, build_agents
+from duplexsim.sim.build import build_agents, shared_syncllm_agents
 from duplexsim.sim.session import Session
 
 if TYPE_CHECKING:
     from duplexsim.sim.trace import Trace
-
-
-def _shared_syncllm_agents(scenarios: Sequence[Scenario], backend: Backend,
-                           ) -> list[dict[str, Any]]:
-    """SyncLLM agents for every syncllm side, one shared ``LMRows`` per agent directory."""
-    from duplexsim.agents.syncllm import SyncLLMAgent
-    from duplexsim.models.agentdir import load_agent_files
-    from duplexsim.models.rows import LMRows
-    from duplexsim.sim.build import syncllm_options
-
-    sides: dict[Path, list[tuple[int, str]]] = {}
-    for i, scenario in enumerate(scenarios):
-        for key in SIDES:
-            side = getattr(scenario, key)
-            if side.kind == "syncllm":
-                sides.setdefault(Path(side.agent).resolve(), []).append((i, key))
-    agents: list[dict[str, Any]] = [{} for _ in scenarios]
-    for root, users in sides.items():
-        first = scenarios[users[0][0]]
-        try:
-            files = load_agent_files(root)
-        except (ValueError, FileNotFoundError) as e:
-            raise ValueError(f"{first.name}: {users[0][1]}.agent: {e}") from e
-        lm = LMRows(files.model, files.vocab.n_units, files.context_tokens, rows=len(users),
-                    backend=backend)
-        for i, key in users:
-            scenario = scenarios[i]
-            sampling, estimation = syncllm_options(getattr(scenario, key))
-            try:
-                files.check_chunk_ms(scenario.chunk_ms)
-            except ValueError as e:
-                raise ValueError(f"{scenario.name}: {key}.agent: {e}") from e
-            agents[i][key] = SyncLLMAgent(files, scenario.chunk_ms, sampling=sampling,
-                                          estimation=estimation, seed=scenario.seed,
-                                          name=f"{key}:{root.name}", lm=lm)
-    return agents
 
 
 def run_batch(scenarios: Sequence[Scenario], *, progress: bool = False,
@@ -86,7 +49,7 @@ def run_batch(scenarios: Sequence[Scenario], *, progress: bool = False,
         if scenario.compute.model == "measured":
             raise ValueError(f"{scenario.name}: compute.model: 'measured' cannot be batched "
                              "(wall time is shared by the batch) (allowed here: none, profile)")
-    given = _shared_syncllm_agents(scenarios, backend)
+    given = shared_syncllm_agents(scenarios, backend)
     sessions = [Session(s, build_agents(s, g)) for s, g in zip(scenarios, given, strict=True)]
     bar = _bar(progress, len(sessions))
     results = run_lockstep([_guarded(s.finish_program(), bar) for s in sessions])

@@ -59,7 +59,7 @@ from simpy.events import Event
 
 from duplexsim.agents.base import Agent, ChunkReport
 from duplexsim.config.scenario import Scenario
-from duplexsim.models.engine import Program, drive
+from duplexsim.models.engine import Program, drive, gather
 from duplexsim.sim.buffer import ReceiveBuffer
 from duplexsim.sim.build import SIDES, build_agents, compute_ms, silence_unit_of
 from duplexsim.sim.clock import ARRIVE, DECIDE, SEND, ChunkClock, at
@@ -117,6 +117,9 @@ class Session:
         self._signal = {key: self.env.event() for key in SIDES}
         self._blocked: list[_Blocked] = []
         self._until: _Until | None = None
+        self.join_simultaneous = True
+        """Run both sides' decisions of the same ms side by side (see
+        :meth:`_join_simultaneous`); False: one after the other (same trace)."""
         self._progress = _progress_bar(progress, self.end_ms, scenario.name)
         for key in SIDES:
             self.env.process(self._speaker(key))
@@ -179,15 +182,36 @@ class Session:
             while not until.reached and not self._blocked:
                 self.env.step()
             if self._blocked:  # a decision asks for model work: time stands still
-                blocked = self._blocked.pop(0)
-                report = yield from blocked.program
-                blocked.resume.succeed(report)
+                if self.join_simultaneous:
+                    self._join_simultaneous(until)
+                blocked, self._blocked = self._blocked, []
+                if len(blocked) == 1:
+                    reports = [(yield from blocked[0].program)]
+                else:  # both sides decide at this ms: their forwards share rounds
+                    reports = yield from gather([b.program for b in blocked])
+                for b, report in zip(blocked, reports, strict=True):
+                    b.resume.succeed(report)  # in the order they blocked
                 continue
             self._until = None
             self._check_not_stuck()
         if self._progress is not None:
             self._progress.total = max(self._progress.total, self.end_ms + 1)
             self._progress.update(int(self.env.now) - self._progress.n)
+
+    def _join_simultaneous(self, until: _Until) -> None:
+        """Start the other side's decisions due at this same ms before running the blocked
+        program, so both sides' forwards share rounds (one forward of two rows).
+
+        Exact: the decisions of the two sides at one ms read and write only their own side
+        (agent, receive buffer, records), and what one schedules reaches the other only
+        through its link, later; so running the other's start (or, for an agent without
+        ``produce_steps``, its whole decision) before this one's end changes nothing either
+        side sees (tested against ``join_simultaneous = False``).
+        """
+        queue = self.env._queue
+        while not until.reached and queue and queue[0][0] == self.env.now \
+                and queue[0][1] == DECIDE:
+            self.env.step()
 
     def _schedule_until(self, target: int) -> _Until:
         """Stop at ``target`` exactly as ``env.run(until=target)`` does (an urgent event at

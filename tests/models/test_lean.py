@@ -37,6 +37,11 @@ COVERED = {
         "rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
         "low_freq_factor": 1.0, "high_freq_factor": 4.0,
         "original_max_position_embeddings": 64}),
+    "rope-linear": lambda: llama(rope_parameters={"rope_type": "linear", "rope_theta": 10000.0,
+                                                  "factor": 2.0}),
+    "rope-yarn": lambda: llama(rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0,
+                                                "factor": 4.0,
+                                                "original_max_position_embeddings": 64}),
 }
 
 
