@@ -1,9 +1,9 @@
 # duplexsim: two commands on a fresh machine.
 #   make demo   set everything up and run the main job on embedded defaults
 #   make test   set everything up and run the test suite
+# torch runs one thread per process (DUPLEXSIM_THREADS=N or --threads N to change it)
 VENV ?= .venv
 PY := $(VENV)/bin/python
-export OMP_NUM_THREADS ?= 2
 export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
 

@@ -12,6 +12,9 @@ One error path for every command (:func:`main`): the project's own errors
 command-line values (:class:`ArgumentParser`). Anything else is a bug and keeps its
 traceback. Ctrl-C prints one line and exits 130. Commands check their inputs and output
 folder before they start work.
+
+Every subcommand takes ``--threads N`` (torch threads in this process and the worker
+processes it starts; default ``$DUPLEXSIM_THREADS`` or 1, see :mod:`duplexsim.threads`).
 """
 
 from __future__ import annotations
@@ -119,7 +122,16 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[name][0])
     parser = ArgumentParser(prog=f"duplexsim {name}", description=COMMANDS[name][1])
     module.add_arguments(parser)
+    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None, metavar="N",
+                        help="torch threads per process (default: $DUPLEXSIM_THREADS or 1; "
+                             "0 = torch's own setting); parallelism comes from processes")
     args = parser.parse_args(argv[1:])
+    from duplexsim.threads import use_threads
+
+    try:
+        use_threads(args.threads)  # --threads is checked; this checks $DUPLEXSIM_THREADS
+    except ValueError as e:
+        parser.error(str(e))
     try:
         return int(module.run(args) or 0)
     except (DuplexsimError, OSError) as e:

@@ -233,6 +233,8 @@ class SyncFormat:
         if u.size and not np.issubdtype(u.dtype, np.integer):
             raise ValueError(f"{name}: expected integer unit ids, got dtype {u.dtype}")
         u = u.astype(np.int64, copy=False)
+        if not u.size or (u.min() >= 0 and u.max() < self.n_units):  # the common case: cheap
+            return u
         bad = np.flatnonzero((u < 0) | (u >= self.n_units))
         if bad.size:
             i = int(bad[0])

@@ -62,6 +62,7 @@ from duplexsim.metrics.turntaking import (
     summarize_events,
     vad_from_units,
 )
+from duplexsim.threads import use_threads
 from duplexsim.tokens import FRAME_MS
 
 AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
@@ -177,7 +178,7 @@ def generate_all(plan: Plan, prompts: list[Prompt]) -> dict[tuple[str, str, int]
     """
     from duplexsim.models.agentdir import load_agent_files
     from duplexsim.models.continuation import continue_dialogues
-    from duplexsim.models.streaming import SamplingConfig
+    from duplexsim.models.sampling import SamplingConfig
 
     files = {a: load_agent_files(plan.agents / a) for a in AGENTS}
     out = {}
@@ -523,7 +524,10 @@ def main(argv: list[str] | None = None) -> int:
                              "distribution); use a fresh --out when changing it")
     parser.add_argument("--asr", action="store_true",
                         help="also score ASR transcripts (needs: pip install 'duplexsim[asr]')")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
+    use_threads(args.threads)
     if args.asr:
         from duplexsim.metrics.asr import AsrUnavailableError, require_asr
 

@@ -27,15 +27,17 @@ def sweep_parser(doc: str, out: str) -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=Path(out))
     parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
     parser.add_argument("--smoke", action="store_true", help="tiny budget, no trained agents")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="worker processes (0 = one per core)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="worker processes, one torch thread each (0 = one per core)")
     parser.add_argument("--batch", type=int, default=16,
-                        help="cells per worker simulated together, model calls batched "
-                             "(16 on 2 cores: 1.22x over one at a time, bench_sim)")
+                        help="cells per worker simulated together by the engine, forwards "
+                             "batched (bench_sim: 16 together about 2.5-3x one at a time)")
     parser.add_argument("--corpus", type=Path, default=Path("runs/corpora/fisher-like"),
                         help="FTO histogram reference (used when it exists)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (full mode)")
     parser.add_argument("--duration-s", type=float, default=60.0, help="full mode")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per process (default: $DUPLEXSIM_THREADS or 1)")
     return parser
 
 

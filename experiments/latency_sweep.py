@@ -36,6 +36,7 @@ from duplexsim.atomic import write_text
 from duplexsim.metrics.report import write_report
 from duplexsim.sweeps.config import SweepConfig, dump_sweep, load_sweep
 from duplexsim.sweeps.runner import run_sweep
+from duplexsim.threads import use_threads
 
 DELAYS_MS = [0, 80, 160, 200, 240, 320, 480, 640]
 BOTH_DELAYS = "network.a_to_b.delay_ms+network.b_to_a.delay_ms"
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--factorial", action="store_true",
                         help="one full product sweep instead of the delay and network sweeps")
     args = parser.parse_args(argv)
+    use_threads(args.threads)  # this process and the sweep workers it starts
     partners = ["fisher"] if args.smoke else args.partners
     for partner in partners:
         if not args.smoke and not (args.agents / partner / "agent.json").is_file():

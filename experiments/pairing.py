@@ -21,6 +21,7 @@ from duplexsim.atomic import write_text
 from duplexsim.metrics.report import write_report
 from duplexsim.sweeps.config import SweepConfig, dump_sweep, load_sweep
 from duplexsim.sweeps.runner import run_sweep
+from duplexsim.threads import use_threads
 
 BOTH_DELAYS = "network.a_to_b.delay_ms+network.b_to_a.delay_ms"
 
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delays", type=int, nargs="+", default=[0, 160, 240],
                         help="one-way delays (ms), both directions")
     args = parser.parse_args(argv)
+    use_threads(args.threads)  # this process and the sweep workers it starts
     dirs = [str(args.agents / "fisher"), str(args.agents / "candor")]
     if not args.smoke:
         missing = [d for d in dirs if not (Path(d) / "agent.json").is_file()]

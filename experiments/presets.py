@@ -20,6 +20,7 @@ from duplexsim.atomic import write_text
 from duplexsim.metrics.report import write_report
 from duplexsim.sweeps.config import SweepConfig, dump_sweep, load_sweep
 from duplexsim.sweeps.runner import run_sweep
+from duplexsim.threads import use_threads
 
 PRESETS = ["lan", "metro", "continental", "transatlantic", "transpacific", "wifi-congested",
            "mobile-lte", "mobile-5g", "satellite-leo", "satellite-geo"]
@@ -69,6 +70,7 @@ def plot_presets(out: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = sweep_parser(__doc__, "runs/presets")
     args = parser.parse_args(argv)
+    use_threads(args.threads)  # this process and the sweep workers it starts
     if not args.smoke:
         missing = [n for n in ("fisher", "candor")
                    if not (args.agents / n / "agent.json").is_file()]

@@ -26,7 +26,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pandas as pd
-import torch
 from tqdm import tqdm
 
 import duplexsim  # noqa: F401  (registers duplexsim/TurnTaking-v0)
@@ -34,6 +33,7 @@ from duplexsim.atomic import atomic_path, write_json, write_text
 from duplexsim.envs.actions import TurnAction
 from duplexsim.envs.registration import TURN_TAKING_ID
 from duplexsim.envs.world import default_scenario
+from duplexsim.threads import use_threads
 
 # no "time": the replay partner plays the same dialogue every episode, and a clock would let
 # the policy memorise when to talk instead of listening for the partner's pauses
@@ -126,9 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration-s", type=float, default=None, help="episode length (full: 30)")
     p.add_argument("--episodes", type=int, default=None, help="eval episodes per policy")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)  # a script, not the library: 1-2 cores by default
+    use_threads(args.threads)
     timesteps = args.timesteps or (256 if args.smoke else 60_000)
     # smoke: 12 s, long enough that the replayed partner (channel 1 of the shipped default
     # dialogue, silent until 8.6 s) speaks, so the baselines differ in overlap

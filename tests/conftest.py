@@ -8,3 +8,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+from duplexsim.threads import use_threads  # noqa: E402
+
+use_threads()  # the test run is an entry point: one torch thread unless DUPLEXSIM_THREADS

@@ -17,6 +17,12 @@ chunk ``j-1``, the paper's setting):
 
 The simulator, not the agent, converts token counts into simulated compute time
 (``profile``) or scales the measured wall time (``measured``).
+
+An agent whose ``produce`` runs a model may also offer ``produce_steps(chunk)``: the same
+decision as an engine program (:mod:`duplexsim.models.engine`: it yields token requests
+and returns the :class:`ChunkReport`). The simulator then runs it through the engine, so
+the forwards of many conversations' agents share one batched call
+(:func:`duplexsim.sim.batch.run_batch`); ``produce`` stays the plain call for everyone else.
 """
 
 from __future__ import annotations

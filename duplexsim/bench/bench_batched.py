@@ -24,8 +24,9 @@ from duplexsim.config.card import ModelCard
 from duplexsim.models.agentdir import AgentFiles
 from duplexsim.models.continuation import continue_dialogue, continue_dialogues
 from duplexsim.models.model import build_model, context_tokens
-from duplexsim.models.streaming import SamplingConfig
+from duplexsim.models.sampling import SamplingConfig
 from duplexsim.models.vocab import Vocab
+from duplexsim.threads import use_threads
 
 N_UNITS = 501
 N_TEXT = 300
@@ -115,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompt-s", type=float, default=10.0, help="prompt seconds each")
     parser.add_argument("--chunk-ms", type=int, default=160, choices=(160, 200, 240))
     parser.add_argument("--out", default="", help="also write JSON + PNG here")
+    parser.add_argument("--threads", type=int, default=None,
+                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
+    use_threads(args.threads)
     import torch
 
     files = bench_agent(args.size)

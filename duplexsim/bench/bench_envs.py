@@ -26,6 +26,7 @@ import duplexsim  # noqa: F401  (registers the env)
 from duplexsim.config.scenario import SideConfig
 from duplexsim.envs.registration import TURN_TAKING_ID
 from duplexsim.envs.world import default_scenario
+from duplexsim.threads import use_threads
 
 
 def env_factory(duration_s: float, partner: SideConfig | None = None) -> Callable[[], gym.Env]:
@@ -88,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-envs", type=int, default=2)
     p.add_argument("--agent", default="", help="trained SyncLLM agent directory (default: "
                    "the first in runs/agents/, else a tiny one trained now)")
+    p.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = p.parse_args(argv)
+    use_threads(args.threads)
     make = env_factory(30.0)
     single = steps_per_s(make(), args.steps)
     print(f"TurnTaking-v0, replay partner:   {single:9.1f} steps/s  (baseline)")

@@ -3,8 +3,9 @@
 1. Training tokens/s: the recipe's step (:meth:`Trainer.step`: autocast, accumulation,
    clipping, schedule) against a plain torch loop (forward, cross-entropy, backward, AdamW)
    on the same model and the same batch.
-2. Chunk generation: the KV-cached streaming agent against recomputing the whole context
-   for every sampled token, same model, same context length.
+2. Chunk generation: the KV-cached rows with the lean forward, the same with HF's forward,
+   and recomputing the whole context for every sampled token (HF), same model, same
+   context length.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import numpy as np
 import torch
 
 from duplexsim.config.card import AgentCard, ModelCard, StageCard, TrainCard
-from duplexsim.models.streaming import SamplingConfig, sample_from_logits
+from duplexsim.models.sampling import CounterRNG, SamplingConfig, sample_tokens
 from duplexsim.models.vocab import Vocab
+from duplexsim.threads import use_threads
 from duplexsim.training.datasets import StageData, prepare
 from duplexsim.training.recipe import Dist, Trainer
 
@@ -90,40 +92,41 @@ class _Fixed:
 
 
 def bench_generation(size: str, context: int, chunks: int) -> None:
+    from duplexsim.models.engine import drive, piece
     from duplexsim.models.model import build_model
-    from duplexsim.models.streaming import StreamingLM, StreamState, sample_piece
+    from duplexsim.models.rows import LMRows
 
     vocab = Vocab(N_UNITS, 300)
     model = build_model(ModelCard(size=size, n_units=N_UNITS), vocab.size, vocab.pad,
                         vocab.bos, vocab.eos).eval()
-    lm = StreamingLM(model, N_UNITS)
     prompt = np.random.default_rng(0).integers(0, N_UNITS, context).tolist()
     cfg = SamplingConfig(1.0)
 
-    def cached() -> None:
-        state = StreamState()
-        state.append(prompt)
-        gen = torch.Generator().manual_seed(0)
+    def cached(backend: str) -> None:
+        lm = LMRows(model, N_UNITS, context + 5 * chunks, backend=backend)  # type: ignore[arg-type]
+        row, rng = lm.add_row(), CounterRNG(0)
+        lm.append(row, prompt)
         for _ in range(chunks):
-            state.append([vocab.S0])
-            sample_piece(lm, state, None, 4, (vocab.S0, vocab.S1), cfg, gen)
+            lm.append(row, [vocab.S0])
+            drive(piece(lm, row, None, 4, (vocab.S0, vocab.S1), cfg, rng))
 
     @torch.inference_mode()
     def recompute() -> None:
-        tokens = list(prompt)
-        gen = torch.Generator().manual_seed(0)
-        mask = torch.zeros(vocab.size, dtype=torch.bool)
-        mask[:N_UNITS] = True
+        tokens, rng = list(prompt), CounterRNG(0)
+        mask = torch.zeros(1, vocab.size, dtype=torch.bool)
+        mask[0, :N_UNITS] = True
         for _ in range(chunks):
             tokens.append(vocab.S0)
             for _ in range(4):
-                logits = model(input_ids=torch.tensor([tokens])).logits[0, -1]
-                tokens.append(int(sample_from_logits(logits[None], mask[None], cfg, gen)[0]))
+                logits = model(input_ids=torch.tensor([tokens])).logits[0, -1:]
+                tokens.append(sample_tokens(logits, mask, [cfg], [rng.uniform()])[0])
 
-    t_cached, t_full = _time(cached, 1), _time(recompute, 1)
-    print(f"generation {size}, context {context} tokens, {chunks} chunks: KV-cached "
-          f"{1000 * t_cached / chunks:.1f} ms/chunk, full recompute "
-          f"{1000 * t_full / chunks:.1f} ms/chunk, ratio {t_full / t_cached:.1f}x")
+    t_lean, t_hf = _time(lambda: cached("lean"), 1), _time(lambda: cached("hf"), 1)
+    t_full = _time(recompute, 1)
+    print(f"generation {size}, context {context} tokens, {chunks} chunks: KV-cached lean "
+          f"{1000 * t_lean / chunks:.1f} ms/chunk, KV-cached HF {1000 * t_hf / chunks:.1f} "
+          f"ms/chunk, full recompute {1000 * t_full / chunks:.1f} ms/chunk; lean vs HF "
+          f"{t_hf / t_lean:.1f}x, lean vs recompute {t_full / t_lean:.1f}x")
 
 
 def _time(fn, repeats: int) -> float:  # noqa: ANN001
@@ -138,7 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", default="small", choices=["tiny", "small"])
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None,
+                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
+    use_threads(args.threads)
     bench_training(args.size, args.steps, seq_len=256, bf16=True)
     bench_training(args.size, args.steps, seq_len=256, bf16=False)
     bench_generation(args.size, context=400, chunks=20)

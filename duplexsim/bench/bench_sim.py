@@ -1,38 +1,48 @@
 """Simulator benchmarks (``python -m duplexsim.bench.bench_sim``); prints ratios, asserts nothing.
 
-1. Simulated seconds per wall second at 160/200/240 ms chunks: two SyncLLM agents (a
-   freshly initialised ``tiny`` or ``small`` card, trained 1 step: speed does not depend on
-   the weights) across a continental network, against the same run with every agent's KV
-   cache dropped before each decision (recomputing the full context every chunk), and
-   against two replay agents (the simulator's own overhead).
-2. Lookahead and estimation accuracy against one-way delay: the SyncLLM agent (greedy)
-   against a talking replay partner. With the 1-step bench agent the accuracy numbers only
-   show the machinery; use ``--agent DIR`` with a trained agent for meaningful ones.
+Every ratio is measured side by side in one run and repeated (``--repeats``, default 3):
+each repeat times both variants back to back, and the min / median / max of the ratios
+is printed. Absolute speeds are printed for orientation only: the machine may be shared.
 
-3. Many conversations: N two-agent conversations (different seeds) simulated one after
-   another with :func:`duplexsim.sim.run` against all at once with
-   :func:`duplexsim.sim.batch.run_batch` (one batched forward per model step).
+1. One conversation (two SyncLLM agents, 200 ms chunks, continental network): the engine
+   with the lean forward (:mod:`duplexsim.models.lean`) against today's HF path, kept
+   frozen as the baseline (:mod:`duplexsim.bench.baseline_today`: the pre-engine agent,
+   HF's ``LlamaForCausalLM`` with a ``DynamicCache`` per side, ``torch.multinomial``), and
+   against the engine with HF's forward (``backend="hf"``: the forward alone).
+2. N conversations (different seeds) batched in one thread
+   (:func:`duplexsim.sim.batch.run_batch`) against the same N run one by one
+   (:func:`duplexsim.sim.run`), N in ``--batch`` (default 16 and 64).
+3. Processes: the same conversations on two 1-thread worker processes against one
+   (aggregate throughput; the workers are started and warm before the clock starts).
+4. ``--under-load``: one conversation alone against the same beside a concurrent process
+   running torch matmuls on 2 threads (the slowdown a shared machine inflicts).
 
-The full-recompute baseline resets ``agent.state``'s cache from outside (bench only).
+Then the ceiling: the lean forward's cost per row-token at 1, 16 and 64 rows (decode
+steps at a 300-token context), against what the batched simulations achieved per
+row-token forwarded. The agents are freshly initialised ``small`` (3.4M parameters) or
+``tiny`` cards trained for 1 step: speed does not depend on the weights. ``--lookahead``
+adds the lookahead / estimation-accuracy table against one-way delay.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import multiprocessing
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from duplexsim.agents.base import ChunkReport
-from duplexsim.agents.replay import ReplayAgent
 from duplexsim.config.network import LinkConfig, NetworkConfig
 from duplexsim.config.scenario import Scenario, SideConfig
-from duplexsim.sim import run
+from duplexsim.threads import use_threads
 
 N_UNITS = 60
 
@@ -62,30 +72,7 @@ def train_bench_agent(size: str, out: Path) -> Path:
     return out
 
 
-class FullRecompute:
-    """Wraps a SyncLLM agent; drops its KV cache before every decision (baseline)."""
-
-    def __init__(self, agent: Any) -> None:
-        self.agent = agent
-        self.name = agent.name + ":recompute"
-        self.frames_per_chunk = agent.frames_per_chunk
-        self.silence_unit = agent.silence_unit
-
-    def reset(self, seed: int) -> None:
-        self.agent.reset(seed)
-
-    def observe_partner(self, chunk: int, units: np.ndarray) -> None:
-        self.agent.observe_partner(chunk, units)
-
-    def produce(self, chunk: int) -> ChunkReport:
-        state = self.agent.state
-        state.cache, state.n_cached, state.last_logits = None, 0, None
-        return self.agent.produce(chunk)
-
-    def played(self, chunk: int, units: np.ndarray) -> None:
-        self.agent.played(chunk, units)
-
-
+# ---------------------------------------------------------------------- scenarios
 def _scenario(chunk_ms: int, seconds: float, delay_ms: float | None = None) -> Scenario:
     network = NetworkConfig(preset="continental") if delay_ms is None else NetworkConfig(
         preset="ideal", a_to_b=LinkConfig(delay_ms=delay_ms), b_to_a=LinkConfig(delay_ms=delay_ms))
@@ -93,94 +80,248 @@ def _scenario(chunk_ms: int, seconds: float, delay_ms: float | None = None) -> S
                     a=SideConfig(kind="scripted"), b=SideConfig(kind="scripted"), network=network)
 
 
-def _speed(scenario: Scenario, agents: dict[str, Any]) -> float:
-    t0 = time.perf_counter()
+def conversations(agent_dir: Path, n: int, seconds: float, first_seed: int = 0,
+                  ) -> list[Scenario]:
+    """``n`` two-agent conversations (seeds ``first_seed...``), 200 ms chunks, continental."""
+    side = SideConfig(kind="syncllm", agent=str(agent_dir))
+    return [dataclasses.replace(_scenario(200, seconds), seed=s, name=f"bench-{s}", a=side,
+                                b=side) for s in range(first_seed, first_seed + n)]
+
+
+def run_one_by_one(scenarios: Sequence[Scenario], files: Any) -> None:
+    """Each scenario alone, its agents on the engine with the lean forward (agent files
+    loaded once, as the batch loads them once)."""
+    for scenario in scenarios:
+        run_backend(scenario, files, "auto")
+
+
+def run_today(scenario: Scenario, files: Any) -> None:
+    """``scenario`` with both agents on today's HF path (:mod:`.baseline_today`)."""
+    from duplexsim.bench.baseline_today import TodayAgent
+    from duplexsim.sim import run
+
+    agents = {key: TodayAgent(files, scenario.chunk_ms, seed=scenario.seed, name=key)
+              for key in "ab"}
     run(scenario, agents=agents)
-    return scenario.duration_s / (time.perf_counter() - t0)
 
 
-def bench_speed(agent_dir: Path, seconds: float, sizes: tuple[int, ...]) -> None:
-    from duplexsim.agents import load
-    from duplexsim.models.streaming import SamplingConfig
+def run_backend(scenario: Scenario, files: Any, backend: str) -> None:
+    """``scenario`` on the engine with the ``backend`` forward, both agents on rows of one
+    model (as :func:`duplexsim.sim.run` builds them; the files are loaded once, outside)."""
+    from duplexsim.agents.syncllm import SyncLLMAgent
+    from duplexsim.models.rows import LMRows
+    from duplexsim.sim import run
 
-    sampling = SamplingConfig(temperature=0.9)
-    print(f"{'chunk':>6} {'cached sim-s/s':>15} {'recompute sim-s/s':>18} {'speedup':>8} "
-          f"{'replay sim-s/s':>15}")
-    for chunk_ms in sizes:
-        scenario = _scenario(chunk_ms, seconds)
+    lm = LMRows(files.model, files.vocab.n_units, files.context_tokens, rows=2,
+                backend=backend)  # type: ignore[arg-type]
+    agents = {key: SyncLLMAgent(files, scenario.chunk_ms, seed=scenario.seed, name=key, lm=lm)
+              for key in "ab"}
+    run(scenario, agents=agents)
 
-        def pair(wrap: Any = None, c: int = chunk_ms) -> dict[str, Any]:
-            agents = {k: load(agent_dir, chunk_ms=c, sampling=sampling, name=k) for k in "ab"}
-            return {k: wrap(a) if wrap else a for k, a in agents.items()}
 
-        cached = _speed(scenario, pair())
-        recompute = _speed(scenario, pair(FullRecompute))
-        F = chunk_ms // 40
-        units = _Dlg(0, seconds + 2).units
-        replay = _speed(scenario, {"a": ReplayAgent(units[0], F), "b": ReplayAgent(units[1], F)})
-        print(f"{chunk_ms:>6} {cached:>15.2f} {recompute:>18.2f} {cached / recompute:>7.2f}x "
-              f"{replay:>15.1f}")
+# ---------------------------------------------------------------------- measuring
+def _time(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _ratios(name: str, baseline: Callable[[], Any], candidate: Callable[[], Any],
+            repeats: int, sim_s: float, target: str) -> list[float]:
+    """Time both side by side ``repeats`` times; print min/median/max of baseline/candidate."""
+    ratios, speeds = [], []
+    for _ in range(repeats):
+        t_base, t_cand = _time(baseline), _time(candidate)
+        ratios.append(t_base / t_cand)
+        speeds.append((sim_s / t_base, sim_s / t_cand))
+    med = statistics.median(ratios)
+    base_s = statistics.median(s[0] for s in speeds)
+    cand_s = statistics.median(s[1] for s in speeds)
+    print(f"{name:<44} {min(ratios):5.2f}x {med:5.2f}x {max(ratios):5.2f}x   "
+          f"{base_s:7.1f} -> {cand_s:7.1f} sim-s/s   (target {target})", flush=True)
+    return ratios
+
+
+def _worker_run(scenarios: list[Scenario], agent_dir: Path) -> float:
+    from duplexsim.models.agentdir import load_agent_files
+
+    use_threads(1)
+    files = load_agent_files(agent_dir)
+    return _time(lambda: run_one_by_one(scenarios, files))
+
+
+def bench_processes(agent_dir: Path, n: int, seconds: float, repeats: int) -> list[float]:
+    """``2 n`` conversations on one warm 1-thread worker vs split over two."""
+    scenarios = conversations(agent_dir, 2 * n, seconds, first_seed=1000)
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=ctx) as pool:
+        # start both workers and warm them with a first conversation each, side by side
+        for f in [pool.submit(_worker_run, scenarios[i: i + 1], agent_dir) for i in range(2)]:
+            f.result()
+
+        def one() -> None:
+            pool.submit(_worker_run, scenarios, agent_dir).result()
+
+        def two() -> None:
+            halves = [pool.submit(_worker_run, scenarios[:n], agent_dir),
+                      pool.submit(_worker_run, scenarios[n:], agent_dir)]
+            for f in halves:
+                f.result()
+
+        return _ratios(f"two 1-thread processes vs one ({2 * n} convs)", one, two, repeats,
+                       2 * n * seconds, ">= 1.6x")
+
+
+def _load(stop: Any) -> None:
+    """A concurrent torch job on 2 threads: matmuls until told to stop."""
+    import torch
+
+    torch.set_num_threads(2)
+    a = torch.randn(384, 384)
+    while not stop.is_set():
+        for _ in range(20):
+            a = torch.tanh(a @ a)
+
+
+def bench_under_load(agent_dir: Path, files: Any, seconds: float, repeats: int) -> list[float]:
+    (scenario,) = conversations(agent_dir, 1, seconds, first_seed=2000)
+
+    def run() -> None:
+        run_backend(scenario, files, "auto")
+
+    ctx = multiprocessing.get_context("spawn")
+    ratios = []
+    for _ in range(repeats):
+        alone = _time(run)
+        stop = ctx.Event()
+        job = ctx.Process(target=_load, args=(stop,), daemon=True)
+        job.start()
+        time.sleep(2.0)  # let it import torch and spin up its threads
+        loaded = _time(run)
+        stop.set()
+        job.join(timeout=30)
+        ratios.append(loaded / alone)
+    print(f"{'one conversation beside a 2-thread torch job':<44} {min(ratios):5.2f}x "
+          f"{statistics.median(ratios):5.2f}x {max(ratios):5.2f}x   slower than alone "
+          "(target <= 1.8x)", flush=True)
+    return ratios
+
+
+def bench_ceiling(files: Any, counts: Sequence[int], context: int = 300, steps: int = 20,
+                  ) -> dict[int, float]:
+    """The lean forward alone: ms per row-token of decode steps at ``context`` tokens."""
+    from duplexsim.models.rows import LMRows
+
+    out = {}
+    for n in counts:
+        lm = LMRows(files.model, files.vocab.n_units, context + steps + 1, rows=n)
+        rows = [lm.add_row() for _ in range(n)]
+        for row in rows:
+            lm.append(row, [i % files.vocab.n_units for i in range(context)])
+        lm.logits(rows)
+        t0 = time.perf_counter()
+        for i in range(steps):
+            for row in rows:
+                lm.append(row, [i % files.vocab.n_units])
+            lm.logits(rows)
+        out[n] = (time.perf_counter() - t0) * 1000 / (steps * n)
+    return out
 
 
 def bench_lookahead(agent_dir: Path, seconds: float) -> None:
     from duplexsim.agents import load
+    from duplexsim.agents.replay import ReplayAgent
     from duplexsim.metrics.estimation import estimation_summary, estimation_table
-    from duplexsim.models.streaming import SamplingConfig
+    from duplexsim.models.sampling import SamplingConfig
+    from duplexsim.sim import run
 
     print(f"\n{'delay ms':>8} {'lookahead':>10} {'unit acc':>9} {'va agree':>9}  (200 ms chunks)")
     for delay in (0.0, 100.0, 200.0, 400.0, 800.0):
-        # estimating agent A against a talking replay partner B (real speech to guess)
         agents = {"a": load(agent_dir, chunk_ms=200, sampling=SamplingConfig(temperature=0.0),
                             name="a"), "b": ReplayAgent(_Dlg(2, seconds + 2).units[1], 5)}
-        scenario = dataclasses.replace(_scenario(200, seconds, delay))
-        trace = run(scenario, agents=agents)
+        trace = run(_scenario(200, seconds, delay), agents=agents)
         est = estimation_summary(estimation_table(trace.decisions, {0}))
         a = trace.decisions[trace.decisions["agent"] == "a"]
         print(f"{delay:>8.0f} {a['lookahead'].mean():>10.2f} "
               f"{est['est_unit_accuracy']:>9.3f} {est['est_va_agreement']:>9.3f}")
 
 
-def bench_batch(agent_dir: Path, seconds: float, counts: tuple[int, ...]) -> None:
-    from duplexsim.sim.batch import run_batch
-
-    print(f"\n{'convs':>6} {'one by one sim-s/s':>19} {'batched sim-s/s':>16} {'speedup':>8}"
-          "  (160 ms chunks, continental, total simulated s / wall s)")
-    for n in counts:
-        scenarios = [dataclasses.replace(
-            _scenario(160, seconds), seed=s, name=f"bench-{s}",
-            a=SideConfig(kind="syncllm", agent=str(agent_dir)),
-            b=SideConfig(kind="syncllm", agent=str(agent_dir))) for s in range(n)]
-        t0 = time.perf_counter()
-        for scenario in scenarios:
-            run(scenario)
-        alone = n * seconds / (time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        run_batch(scenarios)
-        batched = n * seconds / (time.perf_counter() - t0)
-        print(f"{n:>6} {alone:>19.2f} {batched:>16.2f} {batched / alone:>7.2f}x")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", default="tiny", choices=("tiny", "small"))
-    parser.add_argument("--seconds", type=float, default=20.0, help="simulated seconds per run")
+    parser.add_argument("--size", default="small", choices=("tiny", "small"))
+    parser.add_argument("--seconds", type=float, default=20.0,
+                        help="simulated seconds of the one-conversation runs")
+    parser.add_argument("--batch-seconds", type=float, default=10.0,
+                        help="simulated seconds per conversation of the batch, process and "
+                             "under-load runs")
     parser.add_argument("--agent", default="", help="use this trained agent directory instead")
-    parser.add_argument("--batch", type=int, nargs="*", default=[4, 16],
-                        help="conversation counts for the batched comparison (none = skip)")
+    parser.add_argument("--batch", type=int, nargs="*", default=[16, 64],
+                        help="conversation counts for batched vs one by one (none = skip)")
+    parser.add_argument("--processes", type=int, default=8,
+                        help="conversations per worker for the process comparison (0 = skip)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--under-load", action="store_true",
+                        help="also: one conversation beside a concurrent 2-thread torch job")
+    parser.add_argument("--lookahead", action="store_true",
+                        help="also: lookahead and estimation accuracy against delay")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
+    threads = use_threads(args.threads)
+    from duplexsim.models.agentdir import load_agent_files
+    from duplexsim.sim.batch import run_batch
+
     with tempfile.TemporaryDirectory() as tmp:
         agent_dir = Path(args.agent) if args.agent else train_bench_agent(args.size,
                                                                           Path(tmp) / "agent")
-        from duplexsim.models.agentdir import load_agent_files
-
-        n_params = sum(p.numel() for p in load_agent_files(agent_dir).model.parameters())
-        print(f"two SyncLLM agents, {n_params / 1e6:.2f}M parameters each, "
-              f"{args.seconds:.0f} simulated s per run, continental network")
-        bench_speed(agent_dir, args.seconds, (160, 200, 240))
-        bench_lookahead(agent_dir, args.seconds)
-        if args.batch:
-            bench_batch(agent_dir, args.seconds, tuple(args.batch))
+        files = load_agent_files(agent_dir)
+        n_params = sum(p.numel() for p in files.model.parameters())
+        print(f"two SyncLLM agents, {n_params / 1e6:.2f}M parameters each, {args.seconds:.0f} "
+              f"simulated s for one conversation, {args.batch_seconds:.0f} s each in the "
+              "batch / process / load runs, 200 ms chunks, continental network, torch "
+              f"threads {threads}; ratios min / median / max of {args.repeats} repeats, each "
+              "measured side by side (a shared machine moves the absolute speeds)")
+        print(f"{'':<44} {'min':>6} {'median':>6} {'max':>6}   baseline -> candidate")
+        (one,) = conversations(agent_dir, 1, args.seconds)
+        lean = lambda: run_backend(one, files, "auto")  # noqa: E731
+        lean()  # warm-up: first-call costs out of the way
+        _ratios("one conversation: lean + step API vs HF today", lambda: run_today(one, files),
+                lean, args.repeats, args.seconds, ">= 1.6x")
+        _ratios("one conversation: lean vs HF forward (engine)",
+                lambda: run_backend(one, files, "hf"), lean, args.repeats, args.seconds, "-")
+        achieved = {}
+        for n in args.batch or []:
+            scenarios = conversations(agent_dir, n, args.batch_seconds, first_seed=100)
+            per_token: list[float] = []
+            _ratios(f"{n} conversations batched vs one by one",
+                    lambda s=scenarios: run_one_by_one(s, files),
+                    lambda s=scenarios, out=per_token: out.append(_batched_tokens(s, run_batch)),
+                    args.repeats, n * args.batch_seconds,
+                    ">= 2.5x" if n <= 16 else ">= 3.5x")
+            achieved[n] = statistics.median(per_token)
+        if args.processes:
+            bench_processes(agent_dir, args.processes, args.batch_seconds, args.repeats)
+        if args.under_load:
+            bench_under_load(agent_dir, files, args.batch_seconds, args.repeats)
+        ceiling = bench_ceiling(files, (1, 16, 64))
+        print("\nceiling: the lean forward alone, decode steps at a 300-token context, ms per "
+              "row-token: " + ", ".join(f"{n} rows {ms:.3f}" for n, ms in ceiling.items()))
+        for n, ms in achieved.items():
+            print(f"batched simulation of {n}: {ms:.3f} ms of wall time per row-token "
+                  "forwarded (everything included: SimPy, agents, sampling, forwards)")
+        if args.lookahead:
+            bench_lookahead(agent_dir, args.seconds)
     return 0
+
+
+def _batched_tokens(scenarios: Sequence[Scenario], run_batch: Callable[..., Any]) -> float:
+    """Run the batch; wall ms per row-token forwarded (from the traces' token counts)."""
+    t0 = time.perf_counter()
+    traces = run_batch(scenarios)
+    wall_ms = (time.perf_counter() - t0) * 1000
+    tokens = sum(int(t.decisions["generated_tokens"].sum() + t.decisions["prefill_tokens"].sum())
+                 for t in traces)
+    return wall_ms / max(tokens, 1)
 
 
 if __name__ == "__main__":

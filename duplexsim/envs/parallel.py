@@ -24,6 +24,7 @@ from duplexsim.envs.side import ACTION_MODES, LearnerSide
 from duplexsim.envs.speech import speech_source
 from duplexsim.envs.turntaking import as_reward, check_choice, check_window
 from duplexsim.envs.world import DuplexWorld, as_scenario
+from duplexsim.threads import use_threads
 
 AGENT_SIDES = {"A": "a", "B": "b"}
 
@@ -50,6 +51,7 @@ class DuplexParallelEnv(ParallelEnv):
         check_choice("action_mode", action_mode, ACTION_MODES)
         check_choice("render_mode", render_mode, (None,))
         check_window(window)
+        use_threads()  # an entry point: one torch thread unless DUPLEXSIM_THREADS says more
         self.render_mode = render_mode
         self.scenario = as_scenario(scenario)
         config = as_reward(reward, self.scenario)

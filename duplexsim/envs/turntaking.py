@@ -30,6 +30,7 @@ from duplexsim.envs.world import (
     other,
     resolve_partner,
 )
+from duplexsim.threads import use_threads
 
 
 def as_reward(reward: RewardConfig | Mapping[str, float] | None, scenario: Scenario,
@@ -169,6 +170,7 @@ class TurnTakingEnv(gym.Env):
         check_choice("side", side, SIDES)
         check_choice("render_mode", render_mode, (None,))
         check_window(window)
+        use_threads()  # an entry point: one torch thread unless DUPLEXSIM_THREADS says more
         self.render_mode = render_mode
         self.scenario, given = resolve_partner(as_scenario(scenario), other(side), partner)
         self.learner = LearnerSide(side, speech_source(self.scenario, side),

@@ -2,11 +2,12 @@
 
 Owns: building a :class:`duplexsim.sim.Session` with learner agents on one or both sides
 (and a partner agent built from a scenario side or given directly), the step schedule
-(own chunk ``j`` is decided at ``max(0, j - lead) * chunk_ms`` of the side's clock, so a
-step runs the world up to the next decision), and the alignment of what both sides played
-for rewards. The embedded default scenario lives here too. Must not touch the simulator's
-internals: it only uses ``Session(scenario, agents)``, ``run_until(t_ms)`` and
-``chunk_frames(side, j)``.
+(own chunk ``j`` is decided at the start of chunk ``j - lead`` of the side's clock, offset
+and drift included, as the session says: ``Session.decision_ms``; a step runs the world up
+to just before the next decision), and the alignment of what both sides played for
+rewards. The embedded default scenario lives here too. Must not touch the simulator's
+internals: it only uses ``Session(scenario, agents)``, ``run_until(t_ms)``,
+``decision_ms(side, j)`` and ``chunk_frames(side, j)``.
 
 Rewards are scored on the global timeline (:class:`PlayedStream`): each side's chunks are
 placed where the simulator played them, so a partner whose playout slips
@@ -221,7 +222,9 @@ class DuplexWorld:
         return own, theirs, end if self.ended else min(own.known, theirs.known, end)
 
     def _decision_ms(self, chunk: int) -> int:
-        return max(0, chunk - self.scenario.decision_lead_chunks) * self.scenario.chunk_ms
+        """When the first learner decides its chunk ``chunk`` (global ms, from the session:
+        each side's clock offset and drift included; a learner never slips)."""
+        return min(self.session.decision_ms(side, chunk) for side in self.learners)
 
     def advance(self) -> bool:
         """Run the world until just before the next own decision; True at the episode end."""

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from duplexsim.corpora import load_corpus
     from duplexsim.models.agentdir import load_agent_files, read_agent_json
     from duplexsim.models.continuation import continue_dialogue
-    from duplexsim.models.streaming import SamplingConfig
+    from duplexsim.models.sampling import SamplingConfig
 
     check_output_dir(args.out)
     info = read_agent_json(args.agent)  # cheap checks first, the model after

@@ -14,7 +14,7 @@ wall time: replay, scripted) takes no compute time under any model.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ def _scripted(side: SideConfig, scenario: Scenario, key: str) -> Agent:
 
 def syncllm_options(side: SideConfig) -> tuple[Any, str]:
     """A syncllm side's sampling config and the agent's estimation setting."""
-    from duplexsim.models.streaming import SamplingConfig
+    from duplexsim.models.sampling import SamplingConfig
 
     sampling = SamplingConfig(temperature=side.temperature, top_k=side.top_k, top_p=side.top_p)
     # "wait" is the simulator's business (it stalls the decision until the partner chunks
@@ -65,16 +65,61 @@ AGENT_BUILDERS: dict[str, Callable[[SideConfig, Scenario, str], Agent]] = {
 }
 
 
+def shared_syncllm_agents(scenarios: Sequence[Scenario], backend: str = "auto",
+                          skip: Sequence[Mapping[str, Agent]] = (), name_scenarios: bool = True,
+                          ) -> list[dict[str, Agent]]:
+    """SyncLLM agents for the syncllm sides of ``scenarios`` (not those in ``skip[i]``): one
+    model and one :class:`~duplexsim.models.rows.LMRows` per agent directory, a row per
+    side, so the sides' forwards can share one batched call (both sides of one conversation
+    deciding at the same ms, or many conversations: :func:`duplexsim.sim.batch.run_batch`).
+    Errors name the side (and the scenario, with ``name_scenarios``)."""
+    from duplexsim.agents.syncllm import SyncLLMAgent
+    from duplexsim.models.agentdir import load_agent_files
+    from duplexsim.models.rows import LMRows
+
+    def where(i: int, key: str) -> str:
+        return f"{scenarios[i].name}: {key}.agent" if name_scenarios else f"{key}.agent"
+
+    users: dict[Path, list[tuple[int, str]]] = {}
+    for i, scenario in enumerate(scenarios):
+        for key in SIDES:
+            side = getattr(scenario, key)
+            if side.kind == "syncllm" and key not in (skip[i] if i < len(skip) else {}):
+                users.setdefault(Path(side.agent).resolve(), []).append((i, key))
+    agents: list[dict[str, Agent]] = [{} for _ in scenarios]
+    for root, sides in users.items():
+        try:
+            files = load_agent_files(root)
+        except (ValueError, FileNotFoundError) as e:
+            raise ValueError(f"{where(*sides[0])}: {e}") from e
+        lm = LMRows(files.model, files.vocab.n_units, files.context_tokens, rows=len(sides),
+                    backend=backend)  # type: ignore[arg-type]
+        for i, key in sides:
+            scenario = scenarios[i]
+            sampling, estimation = syncllm_options(getattr(scenario, key))
+            try:
+                files.check_chunk_ms(scenario.chunk_ms)
+            except ValueError as e:
+                raise ValueError(f"{where(i, key)}: {e}") from e
+            agents[i][key] = SyncLLMAgent(files, scenario.chunk_ms, sampling=sampling,
+                                          estimation=estimation, seed=scenario.seed,  # type: ignore[arg-type]
+                                          name=f"{key}:{Path(getattr(scenario, key).agent).name}",
+                                          lm=lm)
+    return agents
+
+
 def build_agents(scenario: Scenario, given: Mapping[str, Agent] | None = None) -> dict[str, Agent]:
-    """An agent per side: ``given[side]`` if there, else built from the scenario side."""
+    """An agent per side: ``given[side]`` if there, else built from the scenario side (the
+    syncllm sides of one agent directory share one model: :func:`shared_syncllm_agents`)."""
     given = dict(given or {})
     unknown = set(given) - set(SIDES)
     if unknown:
         raise ValueError(f"agents: unknown side(s) {sorted(unknown)} (allowed: a, b)")
+    built = shared_syncllm_agents([scenario], skip=[given], name_scenarios=False)[0]
     agents: dict[str, Agent] = {}
     for key in SIDES:
         side: SideConfig = getattr(scenario, key)
-        agent = given.get(key) or AGENT_BUILDERS[side.kind](side, scenario, key)
+        agent = given.get(key) or built.get(key) or AGENT_BUILDERS[side.kind](side, scenario, key)
         if int(agent.frames_per_chunk) != scenario.frames_per_chunk:
             raise InputError(
                 key, "", f"agent {getattr(agent, 'name', '?')!r} speaks "

@@ -2,7 +2,20 @@
 
 Owns :class:`Session` (build from a scenario, step with :meth:`Session.run_until` /
 :meth:`Session.advance_chunk`, finish into a :class:`~duplexsim.sim.trace.Trace`) and
-:func:`run`. Must not know how agents think (protocol only) or how links draw delays.
+:func:`run`: the SimPy processes of both sides (speaker, receiver) and the links between
+them. Per-side state is :class:`~duplexsim.sim.side.SideState`, the deadline / wait rules
+are :mod:`duplexsim.sim.playout`, and everything the trace needs is written to a
+:class:`~duplexsim.sim.recorder.TraceRecorder`. Must not know how agents think (protocol
+only) or how links draw delays.
+
+Model work: an agent that offers ``produce_steps`` (the SyncLLM agent) is asked for its
+chunk as an engine program (:mod:`duplexsim.models.engine`): the speaker process waits on
+an event while the program runs, and the session's own program (:meth:`Session.run_program`)
+hands the program's token requests to whoever drives it: :func:`~duplexsim.models.engine.drive`
+for one session (``run_until``, ``finish``), :func:`~duplexsim.models.engine.run_lockstep`
+for many (:func:`duplexsim.sim.batch.run_batch`). Simulated time does not move while a
+program runs (the event that resumes the speaker fires at the same ms, before any other
+event left at that ms), so a session computes exactly the same thing either way.
 
 Per side and own chunk ``j`` (times in global ms from the side's :class:`ChunkClock`):
 - the decision starts at ``max(decision_time(j), busy_until)`` (one worker per agent);
@@ -21,26 +34,9 @@ written, skipped, when the worker gets to them, and the session runs on until it
 The first ``decision_lead_chunks`` chunks are prepared before the conversation starts:
 their deadline is not enforced and their compute time does not delay later decisions.
 
-A syncllm side with ``estimation = "wait"`` *stalls* instead of estimating:
-- its decision for chunk ``j`` starts as above, then waits, with no deadline, until every
-  partner chunk ``< j`` has been released or given up (``buffer.next_chunk >= j``), so its
-  lookahead is 0 unless a chunk was given up (then the model estimates that one);
-- playout slips instead of missing: when chunk ``j`` is ready (decision + compute; a
-  prologue chunk's compute is not counted) after its start, the side's slip grows by the
-  difference (``stall_ms``) so chunk ``j`` starts exactly when ready. Chunk ``j`` and every
-  later chunk of the side (decision time, start = ``deadline_ms``, end = send time) are
-  shifted by the accumulated slip (``slip_ms``), which never shrinks. Slip gaps are
-  silence on the global timeline. A waiting side never misses a deadline or skips;
-- a partner chunk lost on the wire (every copy) is given up ``buffer.give_up_ms`` after it
-  was due (its send time + the path's base delay, the sum of the hops' ``delay_ms``), if
-  the buffer has not given it up before: a waiting side may be the very reason no later
-  chunk comes (both sides wait, or the stream ended), so the gap rule alone could stall it
-  forever. (``give_up_ms = -1`` with a waiting side and a lossy incoming link is refused by
-  the scenario.)
-With a constant one-way delay ``d``, lead 1 and no compute, a waiting side against a
-partner that does not wait slips by ``d`` once (at chunk 1) and then keeps pace; when both
-sides wait, each chunk after the first takes ``C + d`` (chunk ``j >= 1`` starts at
-``j (C + d)``). The end of the conversation (:attr:`Session.end_ms`) moves with the slip.
+A syncllm side with ``estimation = "wait"`` stalls instead of estimating and its playout
+slips instead of missing: :mod:`duplexsim.sim.playout` has the rules (``deadline`` |
+``wait``) and what they imply for constant delays.
 
 Lookahead (recorded per decision): partner chunks after the latest released one and
 before ``j`` (a chunk given up long ago does not inflate it). With a constant one-way
@@ -53,17 +49,27 @@ Seeds: ``SeedSequence(scenario.seed).spawn(4)`` -> link A->B, link B->A, agent a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
+from simpy.core import URGENT
+from simpy.events import Event
 
-from duplexsim.agents.base import Agent
-from duplexsim.config.scenario import FRAME_MS, Scenario
+from duplexsim.agents.base import Agent, ChunkReport
+from duplexsim.config.scenario import Scenario
+from duplexsim.models.engine import Program, drive, gather
 from duplexsim.sim.buffer import ReceiveBuffer
 from duplexsim.sim.build import SIDES, build_agents, compute_ms, silence_unit_of
 from duplexsim.sim.clock import ARRIVE, DECIDE, SEND, ChunkClock, at
 from duplexsim.sim.link import Link
+from duplexsim.sim.playout import playout_rule
+from duplexsim.sim.recorder import DecisionRow, TraceRecorder
+from duplexsim.sim.side import SideState
+
+if TYPE_CHECKING:
+    from duplexsim.sim.trace import Trace
 
 DIRECTION = {"a": "A->B", "b": "B->A"}
 LINK_KEY = {"a": "a_to_b", "b": "b_to_a"}
@@ -71,6 +77,22 @@ LINK_KEY = {"a": "a_to_b", "b": "b_to_a"}
 
 def other(side: str) -> str:
     return "b" if side == "a" else "a"
+
+
+@dataclass
+class _Blocked:
+    """A speaker waiting for its agent's program: run it, then fire ``resume`` with its report."""
+
+    program: Program[ChunkReport]
+    resume: Event
+
+
+@dataclass
+class _Until:
+    """The stop event of the current ``run_program`` target (as ``env.run(until=...)``)."""
+
+    target: int
+    reached: bool = False
 
 
 class Session:
@@ -89,35 +111,29 @@ class Session:
         }
         for key, seed in (("a", seed_a), ("b", seed_b)):
             self.agents[key].reset(int(seed.generate_state(1)[0]))
-        self.clocks = {
-            key: ChunkClock(scenario.chunk_ms, getattr(scenario, key).clock_offset_ms,
-                            getattr(scenario, key).clock_drift_ppm,
-                            scenario.decision_lead_chunks)
-            for key in SIDES
-        }
-        self.buffers = {key: ReceiveBuffer(scenario.buffer.give_up_ms) for key in SIDES}
-        self.wait = {key: getattr(scenario, key).waits for key in SIDES}
+        self.sides = {key: self._side(key) for key in SIDES}
         self.n_chunks = scenario.n_chunks
-        self.silence = {key: silence_unit_of(self.agents[key]) for key in SIDES}
-        self.decisions: list[dict[str, Any]] = []
-        self.played: dict[str, dict[int, np.ndarray]] = {key: {} for key in SIDES}
-        self.used_ms: dict[str, dict[int, int]] = {key: {} for key in SIDES}
-        self.estimated_ms: dict[str, dict[int, int]] = {key: {} for key in SIDES}
-        self.slip_ms = {key: 0 for key in SIDES}
-        """Accumulated slip of each side so far (only a waiting side slips)."""
-        self.chunk_slip_ms: dict[str, dict[int, int]] = {key: {} for key in SIDES}
-        """Side -> chunk -> the slip its start and end were shifted by."""
-        self.decided = {key: 0 for key in SIDES}
-        """Side -> how many of its chunks have been decided."""
-        self._next_decision_ms = {key: 0 for key in SIDES}
-        """Side -> when its worker gets to its next undecided chunk."""
-        self._due_ms = {key: _base_delay_ms(net.hops(LINK_KEY[key])) for key in SIDES}
-        """Base one-way delay of each side's outgoing path (when a lost chunk was due)."""
+        self.recorder = TraceRecorder()
         self._signal = {key: self.env.event() for key in SIDES}
+        self._blocked: list[_Blocked] = []
+        self._until: _Until | None = None
+        self.join_simultaneous = True
+        """Run both sides' decisions of the same ms side by side (see
+        :meth:`_join_simultaneous`); False: one after the other (same trace)."""
         self._progress = _progress_bar(progress, self.end_ms, scenario.name)
         for key in SIDES:
             self.env.process(self._speaker(key))
             self.env.process(self._receiver(key))
+
+    def _side(self, key: str) -> SideState:
+        cfg, agent = getattr(self.scenario, key), self.agents[key]
+        clock = ChunkClock(self.scenario.chunk_ms, cfg.clock_offset_ms, cfg.clock_drift_ppm,
+                           self.scenario.decision_lead_chunks)
+        return SideState(key=key, agent=agent, clock=clock,
+                         buffer=ReceiveBuffer(self.scenario.buffer.give_up_ms),
+                         rule=playout_rule(cfg), silence_unit=silence_unit_of(agent),
+                         frames_per_chunk=self.scenario.frames_per_chunk,
+                         due_ms=_base_delay_ms(self.scenario.network.hops(LINK_KEY[key])))
 
     # ------------------------------------------------------------------ stepping
     @property
@@ -133,51 +149,89 @@ class Session:
         that grows as a waiting side slips (its undecided chunk ``j`` cannot start before
         now) or a worker's backlog becomes known, final once every chunk is decided.
         """
-        return max(self._side_end_ms(key) for key in SIDES)
+        return max(side.end_ms(self.n_chunks, self.now) for side in self.sides.values())
 
-    def _side_end_ms(self, key: str) -> int:
-        clock, slip, j = self.clocks[key], self.slip_ms[key], self.decided[key]
-        end = clock.chunk_end(self.n_chunks - 1) + slip
-        if self.wait[key] and j < self.n_chunks:
-            end += max(0, self.now - (clock.chunk_start(j) + slip))
-        elif j < self.n_chunks:  # the worker may reach its last chunks after they were sent
-            end = max(end, self._next_decision_ms[key])
-        return end
+    def decision_ms(self, key: str, j: int) -> int:
+        """When side ``key`` decides its chunk ``j`` (global ms): its clock's decision time
+        (offset, drift, ``decision_lead_chunks``) shifted by its slip so far. Exact for a
+        side that never waits (a learner); for a waiting side a lower bound until then."""
+        return self.sides[key].decision_ms(j)
 
     def chunk_frames(self, key: str, j: int) -> np.ndarray:
         """The global 40 ms frames ``[F]`` chunk ``j`` of side ``key`` plays on, as in
         ``Trace.units``: its clock's frame starts shifted by the slip it was played with (a
         chunk not played yet: the side's slip so far, final for a side that never waits)."""
-        clock = self.clocks[key]
-        slip = self.chunk_slip_ms[key].get(j, self.slip_ms[key])
-        return np.array([(clock.frame_start(j, i, FRAME_MS) + slip) // FRAME_MS
-                         for i in range(self.scenario.frames_per_chunk)], np.int64)
+        return self.sides[key].chunk_frames(j)
 
     def run_until(self, t_ms: int) -> None:
         """Process every event before ``t_ms`` (events at ``t_ms`` itself are not run yet),
         never past the end (:attr:`end_ms` + 1, re-read as a waiting side slips)."""
+        drive(self.run_program(t_ms))
+
+    def run_program(self, t_ms: int) -> Program[None]:
+        """:meth:`run_until` as an engine program: it yields the token requests of the
+        agents' decisions it meets on the way (see the module docstring)."""
         t_ms = int(t_ms)
         while True:
-            target = min(t_ms, self.end_ms + 1)
-            if target <= self.env.now:
-                break
-            self.env.run(until=target)
+            if self._until is None:
+                target = min(t_ms, self.end_ms + 1)
+                if target <= self.env.now:
+                    break
+                self._until = self._schedule_until(target)
+            until = self._until
+            while not until.reached and not self._blocked:
+                self.env.step()
+            if self._blocked:  # a decision asks for model work: time stands still
+                if self.join_simultaneous:
+                    self._join_simultaneous(until)
+                blocked, self._blocked = self._blocked, []
+                if len(blocked) == 1:
+                    reports = [(yield from blocked[0].program)]
+                else:  # both sides decide at this ms: their forwards share rounds
+                    reports = yield from gather([b.program for b in blocked])
+                for b, report in zip(blocked, reports, strict=True):
+                    b.resume.succeed(report)  # in the order they blocked
+                continue
+            self._until = None
             self._check_not_stuck()
         if self._progress is not None:
             self._progress.total = max(self._progress.total, self.end_ms + 1)
             self._progress.update(int(self.env.now) - self._progress.n)
 
+    def _join_simultaneous(self, until: _Until) -> None:
+        """Start the other side's decisions due at this same ms before running the blocked
+        program, so both sides' forwards share rounds (one forward of two rows).
+
+        Exact: the decisions of the two sides at one ms read and write only their own side
+        (agent, receive buffer, records), and what one schedules reaches the other only
+        through its link, later; so running the other's start (or, for an agent without
+        ``produce_steps``, its whole decision) before this one's end changes nothing either
+        side sees (tested against ``join_simultaneous = False``).
+        """
+        queue = self.env._queue
+        while not until.reached and queue and queue[0][0] == self.env.now \
+                and queue[0][1] == DECIDE:
+            self.env.step()
+
+    def _schedule_until(self, target: int) -> _Until:
+        """Stop at ``target`` exactly as ``env.run(until=target)`` does (an urgent event at
+        ``target``: events already queued at ``target`` with priority 0 still run first)."""
+        until = _Until(target)
+        event = Event(self.env)
+        event._ok, event._value = True, None
+        event.callbacks.append(lambda _e: setattr(until, "reached", True))
+        self.env.schedule(event, URGENT, target - self.env.now)
+        return until
+
     def _check_not_stuck(self) -> None:
         """A waiting side with nothing left to simulate would wait forever: say so."""
-        # SimPy (4.1) keeps the stopped ``until`` event queued with no callbacks, so peek()
-        # is never inf after run(until=...): only events with callbacks can move anything
         if any(event.callbacks for *_, event in self.env._queue):
             return
-        for key in SIDES:
-            if self.decided[key] < self.n_chunks:
+        for key, side in self.sides.items():
+            if side.decided < self.n_chunks:
                 raise RuntimeError(
                     f"{self.scenario.name}: side {key} waits for partner chunk "
-                    f"{self.buffers[key].next_chunk} at {self.now} ms, and nothing left to "
+                    f"{side.buffer.next_chunk} at {self.now} ms, and nothing left to "
                     "simulate can deliver or give it up (buffer.give_up_ms = "
                     f"{self.scenario.buffer.give_up_ms})")
 
@@ -190,15 +244,20 @@ class Session:
     def done(self) -> bool:
         return self.env.now > self.end_ms
 
-    def finish(self) -> Any:
+    def finish(self) -> Trace:
         """Run to the end (the last chunk sent; what is still on the wire stays in flight)."""
+        return drive(self.finish_program())
+
+    def finish_program(self) -> Program[Trace]:
+        """:meth:`finish` as an engine program."""
         from duplexsim.sim.trace import build_trace
 
+        C = self.scenario.chunk_ms
         while not self.done:  # with a bar: chunk by chunk so it moves (same events)
             if self._progress is not None:
-                self.advance_chunk()
+                yield from self.run_program((self.now // C + 1) * C)
             else:
-                self.run_until(self.end_ms + 1)
+                yield from self.run_program(self.end_ms + 1)
         if self._progress is not None:
             self._progress.close()
         return build_trace(self)
@@ -206,7 +265,7 @@ class Session:
     # ------------------------------------------------------------------ processes
     def _receiver(self, key: str):  # noqa: ANN202 - SimPy process
         """Packets from the partner's link into this side's receive buffer."""
-        link, buffer = self.links[other(key)], self.buffers[key]
+        link, buffer = self.links[other(key)], self.sides[key].buffer
         while True:
             packet = yield link.out.get()
             before = len(buffer.released)
@@ -220,7 +279,7 @@ class Session:
                 self._wake(key)
 
     def _expire(self, key: str) -> None:
-        buffer = self.buffers[key]
+        buffer = self.sides[key].buffer
         before = len(buffer.released)
         buffer.expire(self.now)
         if len(buffer.released) > before:
@@ -232,111 +291,123 @@ class Session:
 
     def _send(self, key: str, chunk: int, units: np.ndarray) -> None:
         """Chunk ``chunk`` enters ``key``'s link; a waiting receiver learns of its loss."""
-        link, receiver = self.links[key], other(key)
+        link, receiver = self.links[key], self.sides[other(key)]
         first = len(link.records)
         link.put(chunk, units)
-        give_up_ms = self.buffers[receiver].give_up_ms
-        if self.wait[receiver] and give_up_ms >= 0 \
+        give_up_ms = receiver.buffer.give_up_ms
+        if receiver.waits and give_up_ms >= 0 \
                 and all(rec["lost"] for rec in link.records[first:]):
-            timer = at(self.env, self.now + self._due_ms[key] + give_up_ms, ARRIVE)
-            timer.callbacks.append(lambda _e, k=receiver, c=chunk: self._give_up_lost(k, c))
+            timer = at(self.env, self.now + self.sides[key].due_ms + give_up_ms, ARRIVE)
+            timer.callbacks.append(
+                lambda _e, k=receiver.key, c=chunk: self._give_up_lost(k, c))
 
     def _give_up_lost(self, key: str, chunk: int) -> None:
-        buffer = self.buffers[key]
+        buffer = self.sides[key].buffer
         if buffer.next_chunk <= chunk:
             buffer.give_up_through(chunk, self.now)
             self._wake(key)
 
-    def _hand_over(self, key: str) -> None:
-        agent = self.agents[key]
-        for chunk, units, _ in self.buffers[key].take():
-            agent.observe_partner(chunk, units)
-            self.used_ms[key][chunk] = self.now
+    def _hand_over(self, side: SideState) -> None:
+        for chunk, units, _ in side.buffer.take():
+            side.agent.observe_partner(chunk, units)
+            self.recorder.use(side.key, chunk, self.now)
 
     def _speaker(self, key: str):  # noqa: ANN202 - SimPy process
-        clock = self.clocks[key]
+        side, played = self.sides[key], self.recorder.played[key]
         busy_until = 0
         for j in range(self.n_chunks):
-            planned = clock.decision_time(j) + self.slip_ms[key]
-            deadline = clock.chunk_start(j) + self.slip_ms[key]
-            self._next_decision_ms[key] = max(planned, busy_until)
+            planned, deadline = side.decision_ms(j), side.deadline_ms(j)
+            side.next_decision_ms = max(planned, busy_until)
             yield at(self.env, max(planned, busy_until), DECIDE)
-            if self.wait[key]:  # stall: no deadline, only the real chunks (or give-ups)
-                while self.buffers[key].next_chunk < j:
-                    yield self._signal[key]
-            settled = j in self.played[key]
-            row, units = self._decide(key, j, planned, deadline)
+            while side.rule.blocked(side.buffer, j):  # only the real chunks (or give-ups)
+                yield self._signal[key]
+            settled = j in played
+            row, units = yield from self._decide(side, j, planned, deadline)
             if not row["prologue"]:
                 busy_until = row["ready_ms"]
-            self.decisions.append(row)
-            self.decided[key] = j + 1
+            self.recorder.decision(row)
+            side.decided = j + 1
             if not settled:
-                self._play(key, j, units, row["deadline_ms"])
-            if not self.wait[key]:
-                self._settle_misses(key, j + 1, busy_until)
+                self._play(side, j, units, row["deadline_ms"])
+            if side.rule.settles_misses_on_clock:
+                self._settle_misses(side, j + 1, busy_until)
 
-    def _play(self, key: str, j: int, units: np.ndarray, start_ms: int) -> None:
-        """Chunk ``j`` of ``key`` plays ``units`` from ``start_ms`` (the agent is told then,
+    def _play(self, side: SideState, j: int, units: np.ndarray, start_ms: int) -> None:
+        """Chunk ``j`` of ``side`` plays ``units`` from ``start_ms`` (the agent is told then,
         or now if later) and is sent at its end (both shifted by the side's slip)."""
-        slip = self.slip_ms[key]
-        self.chunk_slip_ms[key][j] = slip
-        self.played[key][j] = units
+        slip = side.slip_ms
+        side.chunk_slip_ms[j] = slip
+        self.recorder.play(side.key, j, units, slip)
         at(self.env, start_ms, SEND).callbacks.append(
-            lambda _e, k=key, c=j, u=units: self.agents[k].played(c, u))
-        at(self.env, self.clocks[key].chunk_end(j) + slip, SEND).callbacks.append(
-            lambda _e, k=key, c=j, u=units: self._send(k, c, u))
+            lambda _e, a=side.agent, c=j, u=units: a.played(c, u))
+        at(self.env, side.clock.chunk_end(j) + slip, SEND).callbacks.append(
+            lambda _e, k=side.key, c=j, u=units: self._send(k, c, u))
 
-    def _settle_misses(self, key: str, first: int, busy_until: int) -> None:
+    def _settle_misses(self, side: SideState, first: int, busy_until: int) -> None:
         """Chunks from ``first`` on that end before the worker is free are misses now.
 
         The worker would reach them (and skip them) only after their end: their playout
         and send cannot wait for it. Chunks it reaches by their end are left to it, as
         the skip is recorded then (the same units either way).
         """
-        clock = self.clocks[key]
+        played = self.recorder.played[side.key]
         for j in range(first, self.n_chunks):
-            if clock.chunk_end(j) >= busy_until:
+            if side.clock.chunk_end(j) >= busy_until:
                 break
-            if j not in self.played[key]:
-                self._play(key, j, self._miss_units(key, j), clock.chunk_start(j))
+            if j not in played:
+                self._play(side, j, self._miss_units(side, j), side.clock.chunk_start(j))
 
-    def _decide(self, key: str, j: int, planned: int, deadline: int,
-                ) -> tuple[dict[str, Any], np.ndarray]:
-        """Hand over arrivals, produce chunk ``j`` (unless hopelessly late), apply deadline
-        (or, for a waiting side, stall: move the start to when the chunk is ready)."""
-        self._hand_over(key)
-        agent, buffer, now = self.agents[key], self.buffers[key], self.now
+    def _produce(self, side: SideState, j: int):  # noqa: ANN202 - SimPy sub-process
+        """The agent's report for chunk ``j``: directly, or through its engine program (the
+        speaker waits on an event that :meth:`run_program` fires with the report)."""
+        steps = getattr(side.agent, "produce_steps", None)
+        if steps is None:
+            return side.agent.produce(j)
+        resume = self.env.event()
+        self._blocked.append(_Blocked(steps(j), resume))
+        report = yield resume
+        return report
+
+    def _decide(self, side: SideState, j: int, planned: int, deadline: int):  # noqa: ANN202
+        """Hand over arrivals, produce chunk ``j`` (unless hopelessly late), place it by the
+        side's playout rule (deadline: a late chunk misses; wait: it slips)."""
+        self._hand_over(side)
+        key, agent, now = side.key, side.agent, self.now
         prologue = j < self.scenario.decision_lead_chunks
-        row: dict[str, Any] = {
+        # read before the agent runs: events at this same ms may be processed while a
+        # program runs (see the module docstring), none of them before this point
+        lookahead = max(0, min(j, j - 1 - side.buffer.max_released))
+        missing = j - sum(1 for k in self.recorder.used_ms[key] if k < j)
+        skipped = side.rule.skips(now, deadline, prologue)
+        report: ChunkReport | None = None
+        if not skipped:
+            report = yield from self._produce(side, j)
+        cost = 0 if report is None else compute_ms(report, self.scenario.compute)
+        ready = now + cost
+        placement = side.rule.place(now, ready, deadline, prologue)
+        side.slip_ms += placement.stall_ms
+        deadline += placement.stall_ms
+        miss = skipped or placement.miss
+        estimates = {} if report is None else dict(report.estimates)
+        for k in estimates:
+            self.recorder.estimate(key, k, now)
+        est_chunks = sorted(estimates)
+        played = self.recorder.played[key]
+        if j in played:  # settled as a miss while the worker was busy
+            assert skipped, f"{key}: chunk {j} settled before its decision, yet not skipped"
+            units = played[j]
+        elif miss or report is None:
+            units = self._miss_units(side, j)
+        else:
+            units = np.asarray(report.units, np.int64)
+        row: DecisionRow = {
             "agent": key, "name": str(getattr(agent, "name", key)), "chunk": j,
             "planned_ms": planned, "decided_ms": now, "waited_ms": now - planned,
             "prologue": prologue,
-            "lookahead": max(0, min(j, j - 1 - buffer.max_released)),
-            "missing": j - sum(1 for k in self.used_ms[key] if k < j),
-        }
-        skipped = now > deadline and not prologue and not self.wait[key]
-        report = None if skipped else agent.produce(j)
-        cost = 0 if report is None else compute_ms(report, self.scenario.compute)
-        ready = now + cost
-        stall = 0
-        if self.wait[key]:  # the chunk starts when it is ready: never a miss
-            stall = max(0, (now if prologue else ready) - deadline)
-            self.slip_ms[key] += stall
-            deadline += stall
-        miss = skipped or (ready > deadline and not prologue)
-        estimates = {} if report is None else dict(report.estimates)
-        for k in estimates:
-            self.estimated_ms[key].setdefault(k, now)
-        est_chunks = sorted(estimates)
-        if j in self.played[key]:  # settled as a miss while the worker was busy
-            assert skipped, f"{key}: chunk {j} settled before its decision, yet not skipped"
-            units = self.played[key][j]
-        else:
-            units = self._miss_units(key, j) if miss else np.asarray(report.units, np.int64)  # type: ignore[union-attr]
-        row.update({
+            "lookahead": lookahead, "missing": missing,
             "deadline_ms": deadline, "ready_ms": ready, "compute_ms": cost,
             "deadline_miss": miss, "skipped": skipped,
-            "stall_ms": stall, "slip_ms": self.slip_ms[key],
+            "stall_ms": placement.stall_ms, "slip_ms": side.slip_ms,
             "agent_lookahead": -1 if report is None else int(report.lookahead),
             "estimated_chunks": est_chunks,
             "estimated_units": [int(u) for k in est_chunks for u in np.ravel(estimates[k])],
@@ -344,15 +415,11 @@ class Session:
             "prefill_tokens": 0 if report is None else int(report.prefill_tokens),
             "compute_wall_ms": 0.0 if report is None else float(report.compute_wall_ms),
             "played_units": [int(u) for u in units],
-        })
+        }
         return row, units
 
-    def _miss_units(self, key: str, j: int) -> np.ndarray:
-        F = self.scenario.frames_per_chunk
-        unit = self.silence[key]
-        if self.scenario.compute.on_miss == "repeat" and (j - 1) in self.played[key]:
-            unit = int(self.played[key][j - 1][-1])
-        return np.full(F, unit, dtype=np.int64)
+    def _miss_units(self, side: SideState, j: int) -> np.ndarray:
+        return side.miss_units(j, self.scenario.compute.on_miss, self.recorder.played[side.key])
 
 
 def _base_delay_ms(hops: list[Any]) -> int:
@@ -369,6 +436,6 @@ def _progress_bar(progress: bool, total_ms: int, name: str) -> Any:
 
 
 def run(scenario: Scenario, *, agents: Mapping[str, Agent] | None = None,
-        progress: bool = False) -> Any:
+        progress: bool = False) -> Trace:
     """Simulate ``scenario`` to the end and return its :class:`~duplexsim.sim.trace.Trace`."""
     return Session(scenario, agents, progress=progress).finish()

@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,9 @@ import pandas as pd
 from duplexsim.atomic import atomic_path, output_dir, write_json, write_text
 from duplexsim.config.scenario import FRAME_MS, Scenario
 from duplexsim.errors import InputError
+
+if TYPE_CHECKING:
+    from duplexsim.sim.session import Session
 
 FALLBACK_SR_HZ = 16000
 LIST_COLUMNS = ("estimated_chunks", "estimated_units", "real_units", "played_units")
@@ -169,13 +172,14 @@ def _write_parquet(path: Path, df: pd.DataFrame) -> None:
 
 
 # ---------------------------------------------------------------------- building
-def build_trace(session: Any) -> Trace:
+def build_trace(session: Session) -> Trace:
     """Turn a finished :class:`~duplexsim.sim.session.Session`'s records into a Trace."""
     from duplexsim.sim.build import tokenizer_dir
 
     scenario: Scenario = session.scenario
     T = max(1, int(round(scenario.duration_s * 1000)) // FRAME_MS)
-    T += -(-max(session.slip_ms.values()) // FRAME_MS)  # a waiting side's slip stretches it
+    slip = max(side.slip_ms for side in session.sides.values())
+    T += -(-slip // FRAME_MS)  # a waiting side's slip stretches it
     units = np.stack([_timeline(session, k, T) for k in ("a", "b")])
     heard_units: dict[str, np.ndarray] = {}
     heard_ms: dict[tuple[str, int], int] = {}
@@ -183,34 +187,35 @@ def build_trace(session: Any) -> Trace:
         heard_units[key] = _heard(session, key, T, heard_ms)
     network = _network_table(session, heard_ms)
     decisions = _decisions_table(session)
-    silence = frozenset(int(session.silence[k]) for k in ("a", "b"))
+    silence = frozenset(int(session.sides[k].silence_unit) for k in ("a", "b"))
     return Trace(scenario=scenario, network=network, decisions=decisions, units=units,
                  heard=heard_units, silence_units=silence, tokenizer_dir=tokenizer_dir(scenario),
                  extra={"end_ms": int(session.env.now)})
 
 
-def _timeline(session: Any, key: str, T: int) -> np.ndarray:
+def _timeline(session: Session, key: str, T: int) -> np.ndarray:
     """One side's played frames on the global grid (its clock may be offset/drifting)."""
-    out = np.full(T, session.silence[key], np.int64)
-    for j, frames in session.played[key].items():
+    out = np.full(T, session.sides[key].silence_unit, np.int64)
+    for j, frames in session.recorder.played[key].items():
         idx = session.chunk_frames(key, j)  # the same placement the envs score on
         keep = (idx >= 0) & (idx < T)
         out[idx[keep]] = np.asarray(frames)[keep]
     return out
 
 
-def _heard(session: Any, key: str, T: int, heard_ms: dict[tuple[str, int], int]) -> np.ndarray:
+def _heard(session: Session, key: str, T: int, heard_ms: dict[tuple[str, int], int],
+           ) -> np.ndarray:
     """Partner chunks released to ``key``, played back to back from their release."""
     C = session.scenario.chunk_ms
     partner = "b" if key == "a" else "a"
-    out = np.full(T, session.silence[partner], np.int64)
+    out = np.full(T, session.sides[partner].silence_unit, np.int64)
     end = 0
-    buffer = session.buffers[key]
+    buffer = session.sides[key].buffer
     for chunk in sorted(buffer.release_ms):
         start = max(buffer.release_ms[chunk], end)
         end = start + C
         heard_ms[(partner, chunk)] = start
-        frames = session.played[partner][chunk]
+        frames = session.recorder.played[partner][chunk]
         for i, unit in enumerate(frames):
             idx = (start + i * FRAME_MS) // FRAME_MS
             if 0 <= idx < T:
@@ -218,15 +223,16 @@ def _heard(session: Any, key: str, T: int, heard_ms: dict[tuple[str, int], int])
     return out
 
 
-def _network_table(session: Any, heard_ms: dict[tuple[str, int], int]) -> pd.DataFrame:
+def _network_table(session: Session, heard_ms: dict[tuple[str, int], int]) -> pd.DataFrame:
     rows = []
+    rec = session.recorder
     for sender in ("a", "b"):
         receiver = "b" if sender == "a" else "a"
-        buffer = session.buffers[receiver]
-        used, estimated = session.used_ms[receiver], session.estimated_ms[receiver]
-        clock, slip = session.clocks[sender], session.chunk_slip_ms[sender]
-        for rec in session.links[sender].records:
-            row = dict(rec)
+        buffer = session.sides[receiver].buffer
+        used, estimated = rec.used_ms[receiver], rec.estimated_ms[receiver]
+        clock, slip = session.sides[sender].clock, rec.chunk_slip_ms[sender]
+        for record in session.links[sender].records:
+            row = dict(record)
             k = row["chunk"]
             arrived = row.pop("arrived", False)
             status = row.pop("status", None)
@@ -268,12 +274,12 @@ def _reordered(df: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def _decisions_table(session: Any) -> pd.DataFrame:
+def _decisions_table(session: Session) -> pd.DataFrame:
     rows = []
-    for rec in session.decisions:
+    played = session.recorder.played
+    for rec in session.recorder.decisions:
         partner = "b" if rec["agent"] == "a" else "a"
-        real = [int(u) for k in rec["estimated_chunks"]
-                for u in session.played[partner].get(k, [])]
+        real = [int(u) for k in rec["estimated_chunks"] for u in played[partner].get(k, [])]
         rows.append({**rec, "real_units": real})
     df = pd.DataFrame(rows)
     order = ["agent", "name", "chunk", "planned_ms", "decided_ms", "deadline_ms", "ready_ms",

@@ -61,8 +61,9 @@ class SweepConfig:
     workers: int = 0
     batch: int = 1
     """Cells a worker runs together (the cell function's ``batched`` form: for the default
-    cell, :func:`duplexsim.sim.batch.run_batch`); 1 = one at a time. Measured with small
-    agents on 2 cores: 16 per batch 1.22x faster than one at a time, 4 per batch slower."""
+    cell, :func:`duplexsim.sim.batch.run_batch`, one thread); 1 = one at a time. Measured
+    with two 3.4M-parameter agents a conversation: 16 together about 2.5-3x, 64 about
+    3.5x faster than one at a time (``bench_sim``; docs/results/bench_sim.txt)."""
     cell: str = ""
     """``module:function`` computing a row from a resolved scenario dict; "" = simulate."""
 

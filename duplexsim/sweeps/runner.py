@@ -34,6 +34,7 @@ from duplexsim.atomic import atomic_path, write_json
 from duplexsim.config.loader import read_json
 from duplexsim.errors import ConfigError, InputError
 from duplexsim.sweeps.config import Cell, Sweep
+from duplexsim.threads import resolve_threads, use_threads
 
 DEFAULT_CELL = "duplexsim.sweeps.cells:simulate_cell"
 BACKENDS = ("local", "ray")
@@ -72,6 +73,16 @@ def _run_group(spec: str, cells: list[Cell]) -> list[tuple[Cell, dict[str, Any] 
     return [_run_one(spec, c) for c in cells]
 
 
+def _worker_init(threads: int) -> None:
+    """A worker process is an entry point: it sets its own torch threads."""
+    use_threads(threads)
+
+
+def _ray_group(spec: str, cells: list[Cell], threads: int) -> list[tuple]:
+    _worker_init(threads)
+    return _run_group(spec, cells)
+
+
 def cell_path(out: Path, cell: Cell) -> Path:
     return out / "cells" / f"{cell.key}.json"
 
@@ -86,9 +97,11 @@ def _local(spec: str, groups: list[list[Cell]], workers: int) -> Iterator[list[t
         for group in groups:
             yield _run_group(spec, group)
         return
-    # spawn: torch and SimPy state never cross a fork
+    # spawn: torch and SimPy state never cross a fork; each worker runs torch on the
+    # thread count of the parent's entry point (default 1): parallelism is the processes
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                             initializer=_worker_init, initargs=(resolve_threads(),)) as pool:
         pending = {pool.submit(_run_group, spec, g) for g in groups}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -107,8 +120,8 @@ def _ray(spec: str, groups: list[list[Cell]], workers: int) -> Iterator[list[tup
         ray.init(num_cpus=workers or None, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
     try:
-        remote = ray.remote(_run_group)
-        pending = [remote.remote(spec, g) for g in groups]
+        remote = ray.remote(_ray_group)
+        pending = [remote.remote(spec, g, resolve_threads()) for g in groups]
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             yield ray.get(done[0])
@@ -123,11 +136,13 @@ def run_sweep(
 ) -> pd.DataFrame:
     """Run every unfinished cell of ``sweep`` into ``out``; return the results table.
 
-    ``workers`` overrides the sweep file's (0 = one per core), ``batch`` its cells per
-    batch; ``limit`` runs at most that many unfinished cells (the rest stay for the next
-    run). Failed cells are listed in ``failures.json`` and left out of the table. Each
-    cell's file is written when its group finishes, so a killed run loses at most the
-    groups in flight.
+    ``workers`` overrides the sweep file's (0 = one per core; each worker a process with one
+    torch thread), ``batch`` its cells per batch (at most that many, fewer when needed to
+    give every worker a group; a batch is simulated together by the engine, one forward per
+    agent directory and step: :func:`duplexsim.sim.batch.run_batch`); ``limit`` runs at
+    most that many unfinished cells (the rest stay for the next run). Failed cells are
+    listed in ``failures.json`` and left out of the table. Each cell's file is written when
+    its group finishes, so a killed run loses at most the groups in flight.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} unknown (allowed: {', '.join(BACKENDS)})")
@@ -146,6 +161,7 @@ def run_sweep(
     size = sweep.config.batch if batch is None else batch
     if size < 1:
         raise ValueError(f"batch={size} (allowed: >= 1)")
+    size = min(size, max(1, -(-len(todo) // n)))  # at most N together, every worker busy
     groups = [todo[i:i + size] for i in range(0, len(todo), size)]
     failures: dict[str, Any] = {}
     runner = _local if backend == "local" else _ray

@@ -2,17 +2,16 @@
 agent.
 
 Owns only the command: reads the card and the corpus (:func:`duplexsim.corpora.load_corpus`),
-checks that their unit vocabularies agree, sets torch's thread count, runs
+checks that their unit vocabularies agree, runs
 :func:`duplexsim.training.recipe.train_agent` and copies the unit tokenizer into the agent
 directory so its audio can be vocoded (moved in whole: :func:`duplexsim.atomic.output_dir`).
 Re-running with the same ``--out`` resumes from ``checkpoints/last.pt`` (also after
 ``--max-minutes`` stopped it). Card, corpus, tokenizer and ``--out`` are checked before
 training starts; errors reach the user through ``duplexsim.cli.main`` (one line each, exit 2).
 
-Threads: 1 by default. Measured on the 2-core machine (docs/results/training.md), a second
-thread gives a small-model step a little alone and costs a lot beside any other load, while
-two 1-thread trainings side by side beat one after the other; the bytes of the weights
-depend on the thread count, so it is recorded in ``agent.json`` (``torch_threads``).
+Threads: ``--threads`` of every command (:mod:`duplexsim.threads`, default 1). The bytes of
+the weights depend on the thread count, so it is recorded in ``agent.json``
+(``torch_threads``).
 """
 
 from __future__ import annotations
@@ -31,8 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("card", type=Path, help="agent card (agents/fisher.toml, ...)")
     parser.add_argument("--corpus", type=Path, required=True, help="corpus directory")
     parser.add_argument("--out", type=Path, required=True, help="agent directory to write")
-    parser.add_argument("--threads", type=number(1, 256, integer=True), default=1,
-                        help="torch threads (default 1; the weights depend on it: recorded in agent.json)")
     parser.add_argument("--max-minutes", type=number(0, 1e6, low_open=True), default=None,
                         help="guard, not a plan: stop at the first step boundary after this "
                              "many wall minutes and say so in agent.json (the card's steps "
@@ -55,11 +52,8 @@ def run(args: argparse.Namespace) -> int:
     expect_kind(args.card, "agent card")
     card = load_card(args.card)
     check_output_dir(args.out)
-    import torch
-
     from duplexsim.corpora import load_corpus
 
-    torch.set_num_threads(args.threads)
     corpus = load_corpus(args.corpus)
     check_corpus(card, int(corpus.n_units), Path(args.corpus), args.card)
     if not corpus.ids("train"):

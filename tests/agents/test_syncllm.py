@@ -14,7 +14,7 @@ from syncllm_fixtures import N_UNITS, train_tiny_agent  # noqa: E402
 
 from duplexsim.agents import Agent, load  # noqa: E402
 from duplexsim.agents.syncllm import load_agent  # noqa: E402
-from duplexsim.models.streaming import SamplingConfig  # noqa: E402
+from duplexsim.models.sampling import SamplingConfig  # noqa: E402
 from duplexsim.tokens import SyncFormat  # noqa: E402
 
 
@@ -50,11 +50,12 @@ def test_protocol_lookahead_and_reports(agent_dir) -> None:
     assert reports[5].generated_tokens >= 1 and reports[5].compute_wall_ms > 0
     # the context is exactly the SyncLLM encoding of what it knows
     fmt = SyncFormat(chunk_ms=160, n_units=N_UNITS)
-    own = np.concatenate([agent.own[k] for k in range(12)])
-    partner = np.concatenate([agent.partner[k] for k in range(11)])
+    gen = agent.generator
+    own = np.concatenate([gen.own[k] for k in range(12)])
+    partner = np.concatenate([gen.partner[k] for k in range(11)])
     expected = fmt.encode(own[:44], partner)
-    expected += [fmt.S0, *fmt.encode_stream_chunk(agent.own[11], int(agent.own[10][-1]))]
-    assert agent.state.tokens == expected
+    expected += [fmt.S0, *fmt.encode_stream_chunk(gen.own[11], int(gen.own[10][-1]))]
+    assert gen.tokens == expected
 
 
 def test_same_seed_same_chunks_and_reset(agent_dir) -> None:
@@ -73,13 +74,14 @@ def test_replacing_an_estimate_crops_and_matches_full_recompute(agent_dir) -> No
         agent.produce(j)  # partner chunks 0..4 all estimated
     real = np.array([5, 6, 7, 8])
     agent.observe_partner(2, real)
-    assert np.array_equal(agent.partner[2], real) and 2 in agent.partner_real
-    assert agent.state.n_cached <= agent.pstarts[2]  # cropped back, not recomputed
-    forwarded = agent.state.n_forwarded
-    logits = agent.lm.logits(agent.state)
-    assert agent.state.n_forwarded - forwarded == len(agent.state) - agent.pstarts[2] + 1
+    gen, lm = agent.generator, agent.lm
+    assert np.array_equal(gen.partner[2], real) and 2 in gen.partner_real
+    assert lm.n_cached[gen.row] <= gen.pstarts[2]  # cropped back, not recomputed
+    forwarded = lm.n_forwarded[gen.row]
+    logits = lm.logits([gen.row])[0]
+    assert lm.n_forwarded[gen.row] - forwarded == len(gen.tokens) - gen.pstarts[2] + 1
     with torch.no_grad():
-        full = agent.lm.model(input_ids=torch.tensor([agent.state.tokens])).logits[0, -1]
+        full = lm.model(input_ids=torch.tensor([gen.tokens])).logits[0, -1]
     torch.testing.assert_close(logits, full.float(), atol=1e-4, rtol=1e-4)
 
 
@@ -90,17 +92,17 @@ def test_silence_estimation_and_played_amend(agent_dir) -> None:
     assert np.array_equal(r1.estimates[0], np.zeros(4, dtype=np.int64))
     assert r1.generated_tokens == len(agent.fmt.encode_stream_chunk(r1.units, int(r0.units[-1])))
     agent.played(0, np.full(4, 9))  # a deadline miss: something else was played
-    assert np.array_equal(agent.own[0], np.full(4, 9))
-    assert agent.state.tokens[:2] == [agent.fmt.S0, 9]
+    assert np.array_equal(agent.generator.own[0], np.full(4, 9))
+    assert agent.generator.tokens[:2] == [agent.fmt.S0, 9]
     with pytest.raises(ValueError, match="produce\\(1\\)"):
         agent.produce(1)
 
 
 def test_context_slides_when_full(agent_dir) -> None:
     agent = load_agent(agent_dir, chunk_ms=160, seed=1, sampling=SamplingConfig(3.0))
-    limit = agent.context_limit
+    limit = agent.files.context_tokens
     converse(agent, 150)
-    assert agent.base > 0 and len(agent.state) <= limit
+    assert agent.generator.base > 0 and len(agent.generator.tokens) <= limit
 
 
 def test_bad_arguments(agent_dir, tmp_path) -> None:

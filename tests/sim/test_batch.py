@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 from conftest import scripted
 
 from duplexsim.config.network import LinkConfig, NetworkConfig
 from duplexsim.config.scenario import ComputeConfig, Scenario, SideConfig
-from duplexsim.models.batched import BatchedStreamingLM
-from duplexsim.models.lockstep import Lockstep, SharedStream
+from duplexsim.models.engine import TokenRequest, drive, run_lockstep
+from duplexsim.models.rows import LMRows
+from duplexsim.models.sampling import CounterRNG, SamplingConfig
 from duplexsim.sim import run
 from duplexsim.sim.batch import run_batch
 
@@ -76,38 +74,27 @@ def test_batch_refuses_measured_compute_and_names_failures(tiny_agent_dir: Path)
         run_batch([_pair(tiny_agent_dir, 1, 0.0), bad])
 
 
-def test_lockstep_batches_one_request_per_thread_per_round(tiny_agent_dir: Path) -> None:
+def test_lockstep_runs_one_forward_per_round_for_all_live_programs(tiny_agent_dir: Path,
+                                                                    ) -> None:
     from duplexsim.models.agentdir import load_agent_files
 
     files = load_agent_files(tiny_agent_dir)
-    lm = BatchedStreamingLM(files.model, files.vocab.n_units, 3, 64)
-    lockstep = Lockstep()
-    streams = [SharedStream(lm, b) for b in range(3)]
-    calls = [2, 5, 3]  # threads ask different numbers of times, then leave
-    got: dict[int, list[torch.Tensor]] = {b: [] for b in range(3)}
+    calls = [2, 5, 3]  # programs ask different numbers of times, then leave
 
-    def work(b: int) -> None:
-        try:
-            for step in range(calls[b]):
-                streams[b].append([b + 1 + step])
-                got[b].append(lockstep.logits(lm, b))
-        finally:
-            lockstep.leave()
+    def program(lm: LMRows, b: int):  # noqa: ANN202 - an engine program
+        row, rng, got = lm.add_row(), CounterRNG(b), []
+        lm.append(row, [b + 1])
+        for _ in range(calls[b]):
+            token = yield TokenRequest(lm, row, SamplingConfig(), rng)
+            got.append(token)
+            lm.append(row, [token])
+        return got
 
-    lockstep.join(3)
-    threads = [threading.Thread(target=work, args=(b,)) for b in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert lockstep.rounds == max(calls)  # every live thread's request shares its round
-    assert lm.n_model_calls == max(calls)
-    alone = BatchedStreamingLM(files.model, files.vocab.n_units, 1, 64)
-    for b in range(3):
-        alone.reset(0)
-        for step in range(calls[b]):
-            alone.append(0, [b + 1 + step])
-            np.testing.assert_allclose(alone.logits([0])[0], got[b][step], atol=1e-5)
+    lm = LMRows(files.model, files.vocab.n_units, 64)
+    together = run_lockstep([program(lm, b) for b in range(3)])
+    assert lm.n_forwards == max(calls)  # every live program's request shares its round
+    alone = [drive(program(LMRows(files.model, files.vocab.n_units, 64), b)) for b in range(3)]
+    assert together == alone and [len(t) for t in together] == calls
 
 
 def test_scripted_partner_speaks_the_trained_agents_unit_vocabulary(tiny_agent_dir: Path) -> None:
@@ -118,3 +105,27 @@ def test_scripted_partner_speaks_the_trained_agents_unit_vocabulary(tiny_agent_d
     scenario = dataclasses.replace(scenario, b=SideConfig(kind="scripted", policy="random-talker"))
     played = run(scenario).timeline()["b_played"].to_numpy()
     assert (played != 0).any() and played.max() < n_units < 501
+
+
+def test_same_seed_same_bytes_alone_or_in_any_batch(tiny_agent_dir: Path, tmp_path: Path,
+                                                    ) -> None:
+    # fp32, tiny agent: the conversation's tokens and every trace file are identical
+    # whatever it is batched with (other seeds, delays, chunk sizes, partners)
+    target = dataclasses.replace(_pair(tiny_agent_dir, 7, 120.0), output=_no_audio())
+    others = [_pair(tiny_agent_dir, 1, 0.0), _pair(tiny_agent_dir, 2, 300.0, chunk_ms=200),
+              _pair(tiny_agent_dir, 3, 40.0, partner="scripted")]
+    alone = run(target).save(tmp_path / "alone")
+    first = run_batch([others[0], target, others[1]])[1].save(tmp_path / "first")
+    second = run_batch([target, others[2]])[0].save(tmp_path / "second")
+    names = sorted(p.name for p in alone.iterdir())
+    assert {"decisions.parquet", "network.parquet", "timeline.parquet"} <= set(names)
+    for name in names:
+        data = (alone / name).read_bytes()
+        assert (first / name).read_bytes() == data, name
+        assert (second / name).read_bytes() == data, name
+
+
+def _no_audio():  # noqa: ANN202
+    from duplexsim.config.scenario import OutputConfig
+
+    return OutputConfig(audio=False)

@@ -1,0 +1,288 @@
+"""The per-chunk generator of a SyncLLM context: ``reset()`` and one ``step()`` per chunk.
+
+Owns :class:`DuplexGenerator` (the moshi-style generator state: ``tokens =
+lm_gen.step(codes)``, here ``gen.step(chunk, partner={k: frames})``) and
+:class:`ChunkStep`. The one chunk loop of the project: the SyncLLM agent
+(:mod:`duplexsim.agents.syncllm`), continuation (:mod:`duplexsim.models.continuation`)
+and, through the agent, the simulator and the envs all step it, alone (``step``) or as
+rows of one batched forward (``step_program`` under
+:func:`~duplexsim.models.engine.run_lockstep`). Must not know about the network or time.
+
+Context (DESIGN.md "Token format", self-centric): chunk ``k`` is ``[S0]`` + own novel
+units, then ``[S1]`` + partner novel units when the partner chunk (real or estimated) has
+any; own chunk ``k`` always comes before partner chunk ``k``.
+
+One step for own chunk ``j`` (DESIGN.md "Agents"):
+1. real partner chunks given (``partner=``) replace their estimates and amendments of own
+   chunks (``own=``: what was actually played, after a deadline miss) replace what was
+   generated: the row is cropped back to the first changed position and the tail re-fed
+   at the next forward (own chunks stay as spoken);
+2. every partner chunk ``< j`` neither received nor estimated is estimated by the model
+   (``estimation = "model"``) or taken as silence (``"silence"``); when the own piece just
+   before it ended on a sampled speaker tag, that tag is the estimate's first token (it
+   was drawn from the same distribution ``choose`` would draw from);
+3. ``[S0]`` + own chunk ``j`` is generated (``speak=False`` stops after step 2).
+
+Context window: when the context plus the step's worst case (every pending piece at full
+length) could exceed ``context_tokens``, the row is rebuilt from the most recent chunks
+whose (upper-bound) size, with that worst case, fits in half the window; the first kept
+frame of each stream counts as novel, as at the start of a training window. A long
+backlog (a prompt handed over at once) is cut the same way, so the row never holds more
+than ``context_tokens`` tokens.
+
+Lookahead is reported as the number of partner chunks after the latest received one and
+before ``j`` (a chunk given up on long ago does not inflate it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from duplexsim.models.engine import Program, choose, drive, piece
+from duplexsim.models.rows import LMRows
+from duplexsim.models.sampling import CounterRNG, SamplingConfig
+from duplexsim.tokens import SyncFormat
+
+Estimation = Literal["model", "silence"]
+ESTIMATIONS = ("model", "silence")
+
+
+@dataclass
+class ChunkStep:
+    """What one step did."""
+
+    chunk: int
+    units: np.ndarray | None
+    """Own chunk ``chunk``'s frames ``[F]`` int64 (None with ``speak=False``)."""
+    estimates: dict[int, np.ndarray] = field(default_factory=dict)
+    """Partner chunk -> estimated frames ``[F]``, made in this step."""
+    lookahead: int = 0
+    generated_tokens: int = 0
+    """Tokens sampled (own units; estimates with their tag)."""
+    prefill_tokens: int = 0
+    """Tokens fed without sampling (received chunks, re-fed tails, a rebuilt context)."""
+
+
+class DuplexGenerator:
+    """The generator state of one self-centric SyncLLM context on one row of ``lm``."""
+
+    def __init__(self, lm: LMRows, fmt: SyncFormat, context_tokens: int,
+                 sampling: SamplingConfig | None = None, estimation: Estimation = "model",
+                 seed: int = 0) -> None:
+        if estimation not in ESTIMATIONS:
+            raise ValueError(f"estimation={estimation!r} (allowed: {', '.join(ESTIMATIONS)})")
+        worst_chunk = 2 * (fmt.frames_per_chunk + 1)
+        if context_tokens < 4 * worst_chunk:
+            raise ValueError(f"context_tokens={context_tokens} (allowed: >= {4 * worst_chunk} "
+                             f"for {fmt.chunk_ms} ms chunks)")
+        self.lm, self.fmt = lm, fmt
+        self.F = fmt.frames_per_chunk
+        self.context_tokens = min(context_tokens, lm.max_tokens)
+        self.sampling = sampling or SamplingConfig()
+        self.estimation: Estimation = estimation
+        self.row = lm.add_row()
+        self.rng = CounterRNG(seed)
+        self.reset(seed)
+
+    # ------------------------------------------------------------------ state
+    def reset(self, seed: int) -> None:
+        """Start a new conversation; all randomness derives from ``seed``."""
+        self.lm.reset(self.row)
+        self.rng.reset(seed)
+        self.own: dict[int, np.ndarray] = {}
+        self.partner: dict[int, np.ndarray] = {}
+        self.partner_real: set[int] = set()
+        self.base = 0  # first chunk in the context
+        self.own_upto = 0  # own chunks base..own_upto-1 are in the context
+        self.partner_upto = 0  # partner parts base..partner_upto-1 are in the context
+        self.starts: dict[int, int] = {}  # chunk -> token index of its [S0]
+        self.pstarts: dict[int, int] = {}  # chunk -> token index where its partner part starts
+        self.max_received = -1
+        self._end_tag: tuple[int, int] | None = None  # (token count, tag) after an own piece
+
+    def close(self) -> None:
+        """Give the row back to ``lm`` (the generator is unusable afterwards)."""
+        self.lm.release_row(self.row)
+
+    @property
+    def tokens(self) -> list[int]:
+        """The context's token ids (``[S0]`` of chunk ``base`` first)."""
+        return self.lm.tokens[self.row]
+
+    def receive(self, k: int, frames: np.ndarray) -> None:
+        """Real partner chunk ``k`` (replaces its estimate; the row is cropped lazily)."""
+        frames = self._frames(frames, f"partner chunk {k}")
+        self.partner_real.add(k)
+        self.max_received = max(self.max_received, k)
+        known = self.partner.get(k)
+        self.partner[k] = frames
+        if self.base <= k < self.partner_upto and not np.array_equal(known, frames):
+            self._rebuild(k, own_too=False)
+
+    def amend(self, k: int, frames: np.ndarray) -> None:
+        """Own chunk ``k`` was played as ``frames`` (e.g. silence after a deadline miss)."""
+        frames = self._frames(frames, f"own chunk {k}")
+        if k in self.own and np.array_equal(self.own[k], frames):
+            return
+        self.own[k] = frames
+        if self.base <= k < self.own_upto:
+            self._rebuild(k, own_too=True)
+
+    # ------------------------------------------------------------------ the step
+    def step(self, chunk: int, *, partner: Mapping[int, np.ndarray] | None = None,
+             own: Mapping[int, np.ndarray] | None = None, speak: bool = True) -> ChunkStep:
+        """One chunk: take ``partner`` / ``own`` in, estimate, produce own chunk ``chunk``."""
+        return drive(self.step_program(chunk, partner=partner, own=own, speak=speak))
+
+    def step_program(self, chunk: int, *, partner: Mapping[int, np.ndarray] | None = None,
+                     own: Mapping[int, np.ndarray] | None = None, speak: bool = True,
+                     ) -> Program[ChunkStep]:
+        """:meth:`step` as an engine program (yields token requests)."""
+        for k, frames in sorted((own or {}).items()):
+            self.amend(k, frames)
+        for k, frames in sorted((partner or {}).items()):
+            self.receive(k, frames)
+        if speak and chunk < self.own_upto:
+            raise ValueError(f"step({chunk}) but own chunk {chunk} exists "
+                             f"(next allowed: >= {self.own_upto})")
+        forwarded0 = self.lm.n_forwarded[self.row]
+        self._fit(chunk, speak)
+        generated = 0
+        estimates: dict[int, np.ndarray] = {}
+        lookahead = max(0, chunk - 1 - self.max_received)
+        for k in range(self.partner_upto, chunk):
+            if self.own_upto == k:  # never produced (a first step at chunk > 0): silence
+                self.own.setdefault(k, self._silence())
+                self._append_own(k)
+            if k in self.partner_real:
+                self._append_partner(k)
+            else:
+                frames, n = yield from self._estimate(k)
+                estimates[k] = frames
+                generated += n
+        units = None
+        if speak:
+            units, n = yield from self._generate_own(chunk)
+            generated += n
+        prefill = max(0, self.lm.n_forwarded[self.row] - forwarded0 - generated)
+        return ChunkStep(chunk=chunk, units=units, estimates=estimates, lookahead=lookahead,
+                         generated_tokens=generated, prefill_tokens=prefill)
+
+    # ------------------------------------------------------------------ context pieces
+    def _frames(self, units: np.ndarray, where: str) -> np.ndarray:
+        frames = np.asarray(units, dtype=np.int64).reshape(-1)
+        if len(frames) != self.F:
+            raise ValueError(f"{where}: {len(frames)} frames (allowed: {self.F})")
+        if frames.min() < 0 or frames.max() >= self.fmt.n_units:
+            raise ValueError(f"{where}: unit out of range (allowed: 0..{self.fmt.n_units - 1})")
+        return frames
+
+    def _silence(self) -> np.ndarray:
+        return np.full(self.F, self.fmt.silence_unit, dtype=np.int64)
+
+    def _prev(self, stream: dict[int, np.ndarray], k: int) -> int | None:
+        return int(stream[k - 1][-1]) if k - 1 >= self.base and (k - 1) in stream else None
+
+    def _append_own(self, k: int) -> None:
+        self.starts[k] = self.lm.length(self.row)
+        self.lm.append(self.row, [self.fmt.S0, *self.fmt.encode_stream_chunk(
+            self.own[k], self._prev(self.own, k))])
+        self.pstarts[k] = self.lm.length(self.row)
+        self.own_upto = k + 1
+
+    def _append_partner(self, k: int) -> None:
+        novel = self.fmt.encode_stream_chunk(self.partner[k], self._prev(self.partner, k))
+        if novel:
+            self.lm.append(self.row, [self.fmt.S1, *novel])
+        self.partner_upto = k + 1
+
+    def _rebuild(self, k: int, own_too: bool) -> None:
+        """Crop back to chunk ``k`` (its [S0] if ``own_too``, else its partner part) and
+        re-append the tail from the current chunk data (own chunks stay as spoken)."""
+        own_end, partner_end = self.own_upto, self.partner_upto
+        self.lm.crop(self.row, self.starts[k] if own_too else self.pstarts[k])
+        self._end_tag = None
+        for m in range(k, own_end):
+            if own_too or m > k:
+                self._append_own(m)
+            if m < partner_end:
+                self._append_partner(m)
+
+    def _cost(self, stream: dict[int, np.ndarray], m: int) -> int:
+        """Tokens chunk ``m`` of a stream takes at most (its tag + novel units, the first
+        frame counted as novel; unknown: a full piece)."""
+        if m not in stream:
+            return 1 + self.F
+        return 1 + len(self.fmt.encode_stream_chunk(stream[m], None))
+
+    def _fit(self, chunk: int, speak: bool) -> None:
+        """Rebuild the row from recent chunks if this step could overflow the window."""
+        pending = sum(1 + self.F for _ in range(self.own_upto, chunk + speak))
+        pending += sum(self._cost(self.partner, m) if m in self.partner_real else 1 + self.F
+                       for m in range(self.partner_upto, chunk))
+        if self.lm.length(self.row) + pending <= self.context_tokens:
+            return
+        budget = self.context_tokens // 2 - (1 + self.F) * speak
+        new_base, used = chunk, 0
+        while new_base > self.base:
+            m = new_base - 1
+            cost = self._cost(self.own, m) + self._cost(self.partner, m)
+            if used + cost > budget:
+                break
+            used += cost
+            new_base = m
+        own_end, partner_end = self.own_upto, self.partner_upto
+        self.lm.reset(self.row)
+        self._end_tag = None
+        self.base = new_base
+        for old in [k for k in self.own if k < new_base - 1]:  # keep base - 1 (prev units)
+            del self.own[old]
+        for old in [k for k in self.partner if k < new_base - 1]:
+            del self.partner[old]
+            self.partner_real.discard(old)
+        self.starts = {k: v for k, v in self.starts.items() if k >= new_base}
+        self.pstarts = {k: v for k, v in self.pstarts.items() if k >= new_base}
+        self.own_upto = self.partner_upto = new_base
+        for m in range(new_base, own_end):
+            self._append_own(m)
+            if m < partner_end:
+                self._append_partner(m)
+
+    # ------------------------------------------------------------------ sampling
+    def _estimate(self, k: int) -> Program[tuple[np.ndarray, int]]:
+        """Estimate partner chunk ``k`` (own chunk ``k`` is the context's last piece)."""
+        prev = self._prev(self.partner, k)
+        if self.estimation == "silence":
+            self.partner[k] = self._silence()
+            self._append_partner(k)
+            return self.partner[k], 0
+        S0, S1 = self.fmt.S0, self.fmt.S1
+        end, self._end_tag = self._end_tag, None
+        if end is not None and end[0] == self.lm.length(self.row) and self.own_upto == k + 1:
+            tag = end[1]  # the own piece ended on this sampled tag
+        else:
+            tag = yield from choose(self.lm, self.row, (S0, S1), self.sampling, self.rng)
+        novel: list[int] = []
+        if tag == S1:
+            self.lm.append(self.row, [S1])
+            novel, _ = yield from piece(self.lm, self.row, prev, self.F, (S0,), self.sampling,
+                                        self.rng, min_units=1)
+        self.partner[k] = self.fmt.decode_stream_chunk(novel, prev)
+        self.partner_upto = k + 1
+        return self.partner[k], 1 + len(novel)
+
+    def _generate_own(self, j: int) -> Program[tuple[np.ndarray, int]]:
+        prev = self._prev(self.own, j)
+        self.starts[j] = self.lm.length(self.row)
+        self.lm.append(self.row, [self.fmt.S0])
+        novel, end = yield from piece(self.lm, self.row, prev, self.F,
+                                      (self.fmt.S0, self.fmt.S1), self.sampling, self.rng)
+        self.pstarts[j] = self.lm.length(self.row)
+        self._end_tag = None if end is None else (self.lm.length(self.row), end)
+        self.own[j] = self.fmt.decode_stream_chunk(novel, prev)
+        self.own_upto = j + 1
+        return self.own[j].copy(), len(novel)

@@ -1,0 +1,81 @@
+"""One side of a session: its agent, clock, receive buffer, playout rule and running state.
+
+Owns :class:`SideState` and the arithmetic that only needs one side: when its chunk ``j``
+is decided, starts and plays (global ms and frames, shifted by its slip), when its last
+chunk ends, and what a missed chunk plays. Must not run SimPy or touch the other side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from duplexsim.agents.base import Agent
+from duplexsim.config.scenario import FRAME_MS
+from duplexsim.sim.buffer import ReceiveBuffer
+from duplexsim.sim.clock import ChunkClock
+from duplexsim.sim.playout import PlayoutRule
+
+
+@dataclass
+class SideState:
+    """A side of the conversation and what it has done so far."""
+
+    key: str
+    agent: Agent
+    clock: ChunkClock
+    buffer: ReceiveBuffer
+    """Partner chunks arriving at this side."""
+    rule: PlayoutRule
+    silence_unit: int
+    frames_per_chunk: int
+    due_ms: int
+    """Base one-way delay of this side's outgoing path (when a lost chunk was due)."""
+    slip_ms: int = 0
+    """Accumulated slip so far (only a waiting side slips)."""
+    decided: int = 0
+    """How many of its chunks have been decided."""
+    next_decision_ms: int = 0
+    """When its worker gets to its next undecided chunk."""
+    chunk_slip_ms: dict[int, int] = field(default_factory=dict)
+    """Chunk -> the slip it was played with."""
+
+    @property
+    def waits(self) -> bool:
+        return self.rule.waits
+
+    def decision_ms(self, j: int) -> int:
+        """Planned decision time of chunk ``j``: the clock's decision time shifted by the slip
+        so far (exact for a side that never waits; for a waiting side a lower bound until
+        chunk ``j`` is decided)."""
+        return self.clock.decision_time(j) + self.slip_ms
+
+    def deadline_ms(self, j: int) -> int:
+        """Planned start of chunk ``j`` (its deadline), shifted by the slip so far."""
+        return self.clock.chunk_start(j) + self.slip_ms
+
+    def chunk_frames(self, j: int) -> np.ndarray:
+        """The global 40 ms frames ``[F]`` chunk ``j`` plays on: its clock's frame starts
+        shifted by the slip it was played with (not played yet: the slip so far)."""
+        slip = self.chunk_slip_ms.get(j, self.slip_ms)
+        return np.array([(self.clock.frame_start(j, i, FRAME_MS) + slip) // FRAME_MS
+                         for i in range(self.frames_per_chunk)], np.int64)
+
+    def end_ms(self, n_chunks: int, now: int) -> int:
+        """When this side's last chunk is sent, as far as known at ``now`` (see
+        :attr:`duplexsim.sim.session.Session.end_ms`)."""
+        end = self.clock.chunk_end(n_chunks - 1) + self.slip_ms
+        j = self.decided
+        if self.waits and j < n_chunks:  # its undecided chunk j cannot start before now
+            end += max(0, now - (self.clock.chunk_start(j) + self.slip_ms))
+        elif j < n_chunks:  # the worker may reach its last chunks after they were sent
+            end = max(end, self.next_decision_ms)
+        return end
+
+    def miss_units(self, j: int, on_miss: str, played: dict[int, np.ndarray]) -> np.ndarray:
+        """What a missed chunk ``j`` plays: silence, or the last unit played (``repeat``)."""
+        unit = self.silence_unit
+        if on_miss == "repeat" and (j - 1) in played:
+            unit = int(played[j - 1][-1])
+        return np.full(self.frames_per_chunk, unit, dtype=np.int64)

@@ -1,0 +1,64 @@
+"""How many threads torch runs with: one per process by default, parallelism by processes.
+
+Owns :func:`resolve_threads` and :func:`use_threads`, called by the *entry points* (the
+``duplexsim`` CLI, sweep workers, the envs' constructors, benchmarks, experiment scripts),
+never at import: a library that changes a process-wide setting on import surprises its
+users.
+
+Why one thread: torch's default (one thread per core) pays little for the small agents
+simulated here (two threads against one: 1.04x on an idle 2-core machine) and collapses
+when anything else runs (measured 10x slower for one conversation, 110x for the env with a
+SyncLLM partner, beside one other 2-thread job), because its threads spin-wait for each
+other. Two 1-thread processes give 1.7-1.9x in aggregate, so sweeps use worker processes.
+
+Override, in this order: an explicit value (``--threads N`` on the CLI), else the
+``DUPLEXSIM_THREADS`` environment variable, else 1. ``0`` leaves torch's own setting alone
+(e.g. a script that chose it itself). :func:`use_threads` also writes the resolved value to
+``DUPLEXSIM_THREADS`` so worker processes started afterwards inherit it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+ENV_VAR = "DUPLEXSIM_THREADS"
+DEFAULT_THREADS = 1
+
+
+def resolve_threads(threads: int | None = None) -> int:
+    """The thread count to use: ``threads`` if given, else ``$DUPLEXSIM_THREADS``, else 1."""
+    if threads is None:
+        raw = os.environ.get(ENV_VAR, "").strip()
+        if not raw:
+            return DEFAULT_THREADS
+        try:
+            threads = int(raw)
+        except ValueError:
+            raise ValueError(f"{ENV_VAR}={raw!r}: not an integer (allowed: 0 = torch's own "
+                             "setting, or a thread count >= 1)") from None
+        where = f"{ENV_VAR}={raw!r}"
+    else:
+        where = f"threads={threads!r}"
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= 1024:
+        raise ValueError(f"{where}: out of range (allowed: 0 = torch's own setting, or a "
+                         "thread count 1..1024)")
+    return threads
+
+
+def use_threads(threads: int | None = None) -> int:
+    """Run torch with the resolved thread count (see the module docstring); returns it.
+
+    Does not import torch: when torch is loaded already its setting is changed, otherwise
+    ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` are set, which torch (and numpy's BLAS) read
+    when they load, so ``duplexsim validate`` does not pay for torch.
+    """
+    n = resolve_threads(threads)
+    os.environ[ENV_VAR] = str(n)
+    if n == 0:
+        return n
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(n)
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n

@@ -1,0 +1,64 @@
+"""The envs with clocks that are offset or drift: a full episode on every side, every sign
+(the env asks the session when each learner decides, ``Session.decision_ms``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from duplexsim.config.scenario import Scenario
+from duplexsim.envs.registration import DEFAULT_MAX_EPISODE_STEPS
+from duplexsim.envs.world import default_scenario
+
+
+def with_clock(scenario: Scenario, side: str, offset_ms: int = 0, drift_ppm: float = 0.0,
+               ) -> Scenario:
+    cfg = dataclasses.replace(getattr(scenario, side), clock_offset_ms=offset_ms,
+                              clock_drift_ppm=drift_ppm)
+    return dataclasses.replace(scenario, **{side: cfg})
+
+
+CLOCKS = [(-300, 0.0), (-50, 0.0), (50, 0.0), (300, 0.0), (0, 2000.0), (0, -2000.0),
+          (300, -2000.0), (-300, 2000.0)]
+
+
+@pytest.mark.parametrize("learner", ["a", "b"])
+@pytest.mark.parametrize("clock_on", ["learner", "partner"])
+@pytest.mark.parametrize(("offset_ms", "drift_ppm"), CLOCKS)
+def test_full_episode_with_offset_or_drifting_clocks(learner: str, clock_on: str,
+                                                     offset_ms: int, drift_ppm: float) -> None:
+    from duplexsim.envs.turntaking import TurnTakingEnv
+
+    partner = "b" if learner == "a" else "a"
+    scenario = with_clock(default_scenario(), learner if clock_on == "learner" else partner,
+                          offset_ms, drift_ppm)
+    env = TurnTakingEnv(scenario=scenario, side=learner)
+    env.reset(seed=1)
+    rng = np.random.default_rng(0)
+    steps, truncated, total = 0, False, 0.0
+    while not truncated:
+        _, reward, _, truncated, info = env.step(int(rng.integers(4)))
+        total += reward
+        steps += 1
+    assert steps == DEFAULT_MAX_EPISODE_STEPS == 188
+    assert np.isfinite(total) and info["turntaking"]["speech_share"] > 0
+    # every own chunk was asked for in order, once, after its action was queued
+    assert env.learner.agent.produced == list(range(188))
+    assert len(env.learner.agent.played_chunks) == 188
+
+
+def test_two_learners_on_different_clocks() -> None:
+    from duplexsim.envs.parallel import DuplexParallelEnv
+
+    scenario = with_clock(with_clock(default_scenario(), "a", 50, 2000.0), "b", -300, -2000.0)
+    env = DuplexParallelEnv(scenario=scenario)
+    env.reset(seed=3)
+    steps = 0
+    while env.agents:
+        env.step({name: int(steps % 4) for name in env.agents})
+        steps += 1
+    assert steps == 188
+    for side in env.sides.values():
+        assert side.agent.produced == list(range(188))

@@ -1,0 +1,115 @@
+"""The lean forward: logits equal HF's within 1e-5 over packed rows (decode, re-feed after a
+crop, long prefill mixed in one call), for the configurations it covers; HF fallback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from duplexsim.config.card import ModelCard
+from duplexsim.models.lean import lean_support
+from duplexsim.models.model import build_model
+from duplexsim.models.rows import LMRows
+from duplexsim.models.vocab import Vocab
+
+N_UNITS = 20
+VOCAB = Vocab(N_UNITS, 300)
+
+
+def llama(**kw: object) -> LlamaForCausalLM:
+    torch.manual_seed(0)
+    cfg = dict(vocab_size=VOCAB.size, hidden_size=48, num_hidden_layers=2,
+               num_attention_heads=4, num_key_value_heads=4, intermediate_size=96,
+               max_position_embeddings=512, tie_word_embeddings=True)
+    cfg.update(kw)
+    return LlamaForCausalLM(LlamaConfig(**cfg)).eval()  # type: ignore[arg-type]
+
+
+COVERED = {
+    "card-tiny": lambda: build_model(ModelCard(size="tiny", n_units=N_UNITS,
+                                               text_vocab_size=300),
+                                     VOCAB.size, VOCAB.pad, VOCAB.bos, VOCAB.eos, seed=0),
+    "gqa-untied-head-dim": lambda: llama(num_key_value_heads=2, head_dim=8,
+                                         tie_word_embeddings=False),
+    "rope-llama3": lambda: llama(rope_parameters={
+        "rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+        "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 64}),
+    "rope-linear": lambda: llama(rope_parameters={"rope_type": "linear", "rope_theta": 10000.0,
+                                                  "factor": 2.0}),
+    "rope-yarn": lambda: llama(rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0,
+                                                "factor": 4.0,
+                                                "original_max_position_embeddings": 64}),
+}
+
+
+def hf_logits(model: LlamaForCausalLM, tokens: list[int]) -> torch.Tensor:
+    with torch.no_grad():
+        return model(input_ids=torch.tensor([tokens])).logits[0, -1].float()
+
+
+@pytest.mark.parametrize("name", sorted(COVERED))
+@pytest.mark.parametrize("backend", ["lean", "hf"])
+def test_rows_logits_equal_hf_full_recompute(name: str, backend: str) -> None:
+    model = COVERED[name]()
+    assert lean_support(model) is None
+    lm = LMRows(model, N_UNITS, 96, backend=backend)  # type: ignore[arg-type]
+    assert lm.backend == backend
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(0, VOCAB.size, size=n).tolist() for n in (30, 7, 2, 60)]
+    rows = [lm.add_row() for _ in seqs]
+    for row, seq in zip(rows, seqs, strict=True):
+        lm.append(row, seq[:-1])
+    lm.logits(rows)  # prefills of unequal lengths in one packed call
+    for row, seq in zip(rows, seqs, strict=True):
+        lm.append(row, seq[-1:])
+    got = lm.logits(rows)  # decode: one token a row
+    for b, seq in enumerate(seqs):
+        torch.testing.assert_close(got[b], hf_logits(model, seq), atol=1e-5, rtol=0)
+    # crop row 0 back into its prefix and re-feed a different tail; a long re-prefill of
+    # row 3 and a plain decode of row 2 share the same call; row 1 is not asked
+    lm.crop(rows[0], 12)
+    lm.append(rows[0], [3, 9, 4])
+    lm.reset(rows[3])
+    lm.append(rows[3], seqs[3][:40])
+    lm.append(rows[2], [5])
+    got = lm.logits([rows[0], rows[2], rows[3]])
+    torch.testing.assert_close(got[0], hf_logits(model, seqs[0][:12] + [3, 9, 4]), atol=1e-5,
+                               rtol=0)
+    torch.testing.assert_close(got[1], hf_logits(model, seqs[2] + [5]), atol=1e-5, rtol=0)
+    torch.testing.assert_close(got[2], hf_logits(model, seqs[3][:40]), atol=1e-5, rtol=0)
+    assert lm.n_forwarded[rows[0]] == 30 + 4  # prefix cached: only the tail (+1) re-fed
+    assert lm.n_forwarded[rows[1]] == 7
+
+
+def test_uncovered_models_fall_back_to_hf_and_say_why() -> None:
+    biased = llama(attention_bias=True)
+    assert "attention_bias" in (lean_support(biased) or "")
+    lm = LMRows(biased, N_UNITS, 32)  # auto: falls back
+    assert lm.backend == "hf"
+    row = lm.add_row()
+    lm.append(row, [1, 2, 3])
+    torch.testing.assert_close(lm.logits([row])[0], hf_logits(biased, [1, 2, 3]), atol=1e-5,
+                               rtol=0)
+    with pytest.raises(ValueError, match="backend 'lean': not covered: attention_bias"):
+        LMRows(biased, N_UNITS, 32, backend="lean")
+    dynamic = llama(rope_parameters={"rope_type": "dynamic", "rope_theta": 10000.0,
+                                     "factor": 2.0})
+    assert "rope_type='dynamic'" in (lean_support(dynamic) or "")
+
+
+def test_row_errors_and_reuse() -> None:
+    model = COVERED["card-tiny"]()
+    lm = LMRows(model, N_UNITS, 8)
+    a, b = lm.add_row(), lm.add_row()
+    lm.append(b, list(range(9)))
+    with pytest.raises(ValueError, match=r"row 1: 9 tokens \(allowed: <= max_tokens=8\)"):
+        lm.logits([b])
+    with pytest.raises(ValueError, match="row 0: no tokens"):
+        lm.logits([a])
+    lm.release_row(a)
+    assert lm.add_row() == a and lm.tokens[a] == []
+    with pytest.raises(ValueError, match="backend='onnx'"):
+        LMRows(model, N_UNITS, 8, backend="onnx")  # type: ignore[arg-type]

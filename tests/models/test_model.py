@@ -1,0 +1,47 @@
+"""The model directory: save/load round trip and errors, init from a local Llama dir."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from duplexsim.config.card import ModelCard
+from duplexsim.models.model import build_model, load_model, save_model
+from duplexsim.models.vocab import Vocab
+
+N_UNITS = 20
+VOCAB = Vocab(N_UNITS, 300)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model(ModelCard(size="tiny", n_units=N_UNITS, text_vocab_size=300),
+                       VOCAB.size, VOCAB.pad, VOCAB.bos, VOCAB.eos, seed=0).eval()
+
+
+def test_save_load_round_trip_and_mismatch(model, tmp_path) -> None:
+    save_model(model, tmp_path / "m")
+    back = load_model(tmp_path / "m", expected_vocab=VOCAB.size)
+    ids = torch.tensor([[VOCAB.S0, 1, 2, VOCAB.S1, 3]])
+    with torch.no_grad():
+        torch.testing.assert_close(back(input_ids=ids).logits, model(input_ids=ids).logits)
+    with pytest.raises(ValueError, match="vocabulary"):
+        load_model(tmp_path / "m", expected_vocab=VOCAB.size + 1)
+    (tmp_path / "m" / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="corrupt"):
+        load_model(tmp_path / "m")
+
+
+def test_init_from_local_llama_extends_vocabulary(tmp_path) -> None:
+    base = build_model(ModelCard(size="tiny", n_units=4, text_vocab_size=300), 50, 0, 1, 2)
+    save_model(base, tmp_path / "pretrained")
+    card = ModelCard(size="tiny", n_units=N_UNITS, text_vocab_size=300,
+                     init_from=str(tmp_path / "pretrained"))
+    model = build_model(card, VOCAB.size, VOCAB.pad, VOCAB.bos, VOCAB.eos)
+    assert model.get_input_embeddings().weight.shape[0] == VOCAB.size
+    torch.testing.assert_close(model.model.layers[0].mlp.up_proj.weight,
+                               base.model.layers[0].mlp.up_proj.weight)
+    torch.testing.assert_close(model.get_input_embeddings().weight[:50],
+                               base.get_input_embeddings().weight)
+    with pytest.raises(FileNotFoundError, match="init_from"):
+        build_model(ModelCard(size="tiny", init_from=str(tmp_path / "nope")), 600, 0, 1, 2)

@@ -1,0 +1,63 @@
+"""Both sides' decisions of the same ms run side by side (one forward of two rows) and the
+trace is exactly the one of deciding them one after the other."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from duplexsim.config.network import LinkConfig, NetworkConfig
+from duplexsim.config.scenario import BufferConfig, ComputeConfig, Scenario, SideConfig
+from duplexsim.sim import Session
+
+
+def _syncllm(agent: Path, **kw: object) -> SideConfig:
+    return SideConfig(kind="syncllm", agent=str(agent), **kw)  # type: ignore[arg-type]
+
+
+def scenarios(agent: Path) -> dict[str, Scenario]:
+    lossy = LinkConfig(delay_ms=60.0, jitter_ms=25.0, jitter_dist="paretonormal", loss=0.08,
+                       loss_model="bernoulli", ordering="reorder")
+    base = Scenario(name="join", chunk_ms=160, duration_s=5.0, seed=3, a=_syncllm(agent),
+                    b=_syncllm(agent), network=NetworkConfig(preset="ideal"))
+    return {
+        "aligned-clocks": base,
+        "lossy-reordering": dataclasses.replace(
+            base, network=NetworkConfig(preset="ideal", a_to_b=lossy, b_to_a=lossy)),
+        "one-side-waits": dataclasses.replace(
+            base, a=_syncllm(agent, estimation="wait"), buffer=BufferConfig(give_up_ms=200),
+            network=NetworkConfig(preset="ideal", a_to_b=lossy, b_to_a=lossy)),
+        "misses-and-skips": dataclasses.replace(
+            base, compute=ComputeConfig(model="profile", decode_ms_per_token=45.0,
+                                        prefill_ms_per_token=2.0, on_miss="repeat")),
+        "scripted-partner": dataclasses.replace(
+            base, b=SideConfig(kind="scripted", policy="random-talker"),
+            network=NetworkConfig(preset="continental")),
+        "offset-drift": dataclasses.replace(
+            base, b=_syncllm(agent, clock_offset_ms=37, clock_drift_ppm=-1500.0),
+            decision_lead_chunks=2),
+    }
+
+
+@pytest.mark.parametrize("name", ["aligned-clocks", "lossy-reordering", "one-side-waits",
+                                  "misses-and-skips", "scripted-partner", "offset-drift"])
+def test_joined_decisions_give_the_sequential_trace(tiny_agent_dir: Path, name: str) -> None:
+    scenario = scenarios(tiny_agent_dir)[name]
+    runs = {}
+    for join in (True, False):
+        session = Session(scenario)
+        session.join_simultaneous = join
+        runs[join] = (session.finish(), session)
+    (joined, s_joined), (alone, s_alone) = runs[True], runs[False]
+    for table in ("decisions", "network"):
+        a = getattr(joined, table).drop(columns=["compute_wall_ms"], errors="ignore")
+        b = getattr(alone, table).drop(columns=["compute_wall_ms"], errors="ignore")
+        assert a.equals(b), table
+    assert np.array_equal(joined.units, alone.units)
+    if name == "aligned-clocks":  # every decision of A has B's beside it: shared forwards
+        forwards = {j: s.agents["a"].lm.n_forwards + s.agents["b"].lm.n_forwards
+                    for j, s in ((True, s_joined), (False, s_alone))}
+        assert forwards[True] < 0.75 * forwards[False]
