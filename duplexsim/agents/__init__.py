@@ -1,5 +1,5 @@
-"""Agents: the protocol (:mod:`.base`), the SyncLLM agent (estimate-then-speak),
-corpus replay and scripted partners. Agents know nothing of the network: the
+"""Agents: the protocol (:mod:`.base`), the SyncLLM agent (estimate-then-speak), the TDM
+agent (time slices with ``<idle>``, :mod:`.tdm`), corpus replay and scripted partners. Agents know nothing of the network: the
 simulator decides when they are called and what has arrived.
 """
 
@@ -8,8 +8,16 @@ from duplexsim.agents.base import Agent, ChunkReport
 __all__ = ["Agent", "ChunkReport", "load"]
 
 
-def load(path, **kwargs):  # noqa: ANN001, ANN201 - typed in duplexsim.agents.syncllm
-    """Load a trained SyncLLM agent directory (written by ``duplexsim train``)."""
+def load(path, **kwargs):  # noqa: ANN001, ANN201 - typed in the loaders
+    """Load a trained agent directory (written by ``duplexsim train``) as the agent of its
+    kind: :func:`duplexsim.agents.syncllm.load_agent` or
+    :func:`duplexsim.agents.tdm.load_tdm_agent` (keyword arguments go to that loader)."""
+    from duplexsim.models.agentdir import agent_kind, read_agent_json
+
+    if agent_kind(read_agent_json(path)) == "tdm":
+        from duplexsim.agents.tdm import load_tdm_agent
+
+        return load_tdm_agent(path, **kwargs)
     from duplexsim.agents.syncllm import load_agent
 
     return load_agent(path, **kwargs)

@@ -75,7 +75,7 @@ class ScriptedAgent:
         other_key = "b" if key == "a" else "a"
         other = getattr(scenario, other_key)
         vocab = {"n_units": 501, "silence_unit": 0}
-        if other.kind == "syncllm":
+        if other.kind in ("syncllm", "tdm"):
             from duplexsim.models.agentdir import read_agent_json
 
             try:

@@ -15,7 +15,7 @@ from typing import Any
 from transformers import LlamaForCausalLM
 
 from duplexsim.models.model import load_model
-from duplexsim.models.vocab import Vocab
+from duplexsim.models.vocab import VOCABS, Vocab
 
 AGENT_FORMAT = "duplexsim-agent/1"
 
@@ -28,6 +28,11 @@ class AgentFiles:
     info: dict[str, Any]
     model: LlamaForCausalLM
     vocab: Vocab
+
+    @property
+    def kind(self) -> str:
+        """The architecture (``agent.json`` ``kind``): syncllm (absent) or tdm."""
+        return agent_kind(self.info)
 
     @property
     def name(self) -> str:
@@ -70,10 +75,25 @@ def read_agent_json(path: str | Path) -> dict[str, Any]:
     return info
 
 
-def load_agent_files(path: str | Path, device: str = "cpu") -> AgentFiles:
-    """Load ``agent.json`` and the model; a vocabulary mismatch is a clear error."""
+def agent_kind(info: dict[str, Any]) -> str:
+    """The architecture an ``agent.json`` describes (written since TDM agents exist; an
+    agent.json without it is a SyncLLM agent)."""
+    return str(info.get("kind", "syncllm"))
+
+
+def load_agent_files(path: str | Path, device: str = "cpu",
+                     kind: str = "syncllm") -> AgentFiles:
+    """Load ``agent.json`` and the model; an agent of another ``kind`` (architecture) or a
+    vocabulary mismatch is a clear error."""
     root = Path(path)
     info = read_agent_json(root)
-    vocab = Vocab(int(info["n_units"]), int(info["n_text"]))
+    found = agent_kind(info)
+    if found not in VOCABS:
+        raise ValueError(f"{root / 'agent.json'}: kind: {found!r} (allowed: "
+                         f"{', '.join(VOCABS)})")
+    if found != kind:
+        raise ValueError(f"{root}: a {found} agent, not a {kind} agent (allowed: use it as a "
+                         f'kind = "{found}" side)')
+    vocab = VOCABS[found](int(info["n_units"]), int(info["n_text"]))
     model = load_model(root / "model", expected_vocab=vocab.size).to(device)
     return AgentFiles(root, info, model, vocab)

@@ -1,6 +1,6 @@
 """Building a session's parts from a scenario: agents per side and the compute-time model.
 
-Owns the registry ``kind -> agent builder`` (replay, scripted, syncllm), the check that
+Owns the registry ``kind -> agent builder`` (replay, scripted, syncllm, tdm), the check that
 an agent speaks the scenario's chunk size, where a unit tokenizer for vocoding is found,
 and the compute-time registry (none | measured | profile). Must not run the simulation.
 
@@ -59,8 +59,23 @@ def _syncllm(side: SideConfig, scenario: Scenario, key: str) -> Agent:
         raise ValueError(f"{key}.agent: {e}") from e
 
 
+def _tdm(side: SideConfig, scenario: Scenario, key: str) -> Agent:
+    from duplexsim.agents.tdm import SliceError, load_tdm_agent
+    from duplexsim.models.streaming import SamplingConfig
+
+    sampling = SamplingConfig(temperature=side.temperature, top_k=side.top_k, top_p=side.top_p)
+    try:
+        return load_tdm_agent(side.agent, chunk_ms=scenario.chunk_ms, slice_ms=side.slice_ms,
+                              sampling=sampling, seed=scenario.seed,
+                              name=f"{key}:{Path(side.agent).name}")
+    except SliceError as e:
+        raise ValueError(f"{key}.slice_ms: {e}") from e
+    except (ValueError, FileNotFoundError) as e:
+        raise ValueError(f"{key}.agent: {e}") from e
+
+
 AGENT_BUILDERS: dict[str, Callable[[SideConfig, Scenario, str], Agent]] = {
-    "replay": _replay, "scripted": _scripted, "syncllm": _syncllm,
+    "replay": _replay, "scripted": _scripted, "syncllm": _syncllm, "tdm": _tdm,
 }
 
 
@@ -94,7 +109,8 @@ def tokenizer_dir(scenario: Scenario) -> Path | None:
     """A unit tokenizer directory the agents' units can be vocoded with, if one is known."""
     for key in SIDES:
         side: SideConfig = getattr(scenario, key)
-        root = {"syncllm": side.agent, "replay": side.corpus}.get(side.kind, "")
+        root = {"syncllm": side.agent, "tdm": side.agent,
+                "replay": side.corpus}.get(side.kind, "")
         if root and (Path(root) / "tokenizer" / "config.json").is_file():
             return Path(root) / "tokenizer"
     return None

@@ -1,8 +1,9 @@
 """``duplexsim train CARD --corpus DIR --out DIR [--max-minutes N]``: train one agent.
 
 Owns only the command: reads the card and the corpus (:func:`duplexsim.corpora.load_corpus`),
-checks that their unit vocabularies agree, runs :func:`duplexsim.training.recipe.train_agent`
-and copies the unit tokenizer into the agent directory so its audio can be vocoded.
+checks that their unit vocabularies agree, runs the recipe of the card's ``[agent] kind``
+(:data:`RECIPES`: :func:`duplexsim.training.recipe.train_agent` for SyncLLM,
+:func:`duplexsim.training.tdm.train_tdm_agent` for TDM) and copies the unit tokenizer into the agent directory so its audio can be vocoded.
 Re-running with the same ``--out`` resumes from ``checkpoints/last.pt``.
 """
 
@@ -14,6 +15,12 @@ from pathlib import Path
 
 from duplexsim.config.card import AgentCard, load_card
 from duplexsim.config.loader import ConfigError
+
+RECIPES = {
+    "syncllm": ("duplexsim.training.recipe", "train_agent"),
+    "tdm": ("duplexsim.training.tdm", "train_tdm_agent"),
+}
+"""Agent kind -> ``(module, function)`` of its recipe (imported only when used)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,8 +47,12 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(e)
         return 1
+    import importlib
+
     from duplexsim.corpora import load_corpus
-    from duplexsim.training.recipe import train_agent
+
+    module, function = RECIPES[card.agent.kind]
+    train_agent = getattr(importlib.import_module(module), function)
 
     corpus = load_corpus(args.corpus)
     try:

@@ -1,0 +1,198 @@
+"""The TDM agent: time-division multiplexing with ``<idle>`` (MiniCPM-duplex, arXiv 2406.15718).
+
+Owns: the agent's slice context (own slices as played, partner slices as received),
+when a slice is decided, the context window, and :func:`load_tdm_agent`. Every model call
+goes through :class:`duplexsim.models.tdm.SliceDecoder`. Must not know the network: the
+simulator calls it through the :class:`duplexsim.agents.base.Agent` protocol.
+
+Time is cut into slices of ``slice_ms`` (default 1.2 s, a whole number ``K`` of chunks;
+slice ``m`` = own chunks ``m*K .. m*K + K - 1``). The context is the TDM sequence
+(:mod:`duplexsim.tdm_tokens`): ``[S0] own piece 0 [S1] partner piece 0 [S0] own piece 1
+...``, so own slice ``m`` follows partner slice ``m - 1``.
+
+- **When a slice is decided**: at the simulator's decision for the slice's first chunk
+  (``produce(m*K)``, or the first chunk of the slice the simulator asks for): the partner
+  slice ``m - 1`` goes in *as received by then*, its chunks that have not arrived as
+  silence. This is the simulator's deadline rule: the decision happens when the partner's
+  slice has arrived or its deadline (the decision time) has passed, whichever is first;
+  with ``decision_lead_chunks = 0`` and no delay the whole slice has arrived, with lead 1
+  its last chunk is still being spoken. Chunks that arrive later replace the silence in
+  the context from the next slice on (as real chunks replace SyncLLM's estimates).
+- **The own slice** is then sampled a chunk at a time as the slice plays (so compute is
+  spread over the slice, as a streaming TDM system speaks while it decodes), always
+  continuing the piece opened at the slice's decision: no partner input enters the
+  sequence until the slice ends, which is the architecture's latency. The piece opens
+  with ``<idle>`` (the slice is silent) or units; ``<eos>`` ends it inside the slice
+  (the rest is silent).
+- **Interruptions**: when the partner starts speaking while the agent speaks, the agent
+  hears it at the next slice decision and may stop there with ``<idle>`` or a few units
+  and ``<eos>``; the model learned when to from the interruption-injected training data
+  (:mod:`duplexsim.training.tdm`). No rule forces it.
+- **Context window**: when the tokens of a decision plus a full slice would exceed the
+  model's ``context_tokens``, the oldest slices are dropped until half the window is used
+  (one re-prefill, as the SyncLLM agent slides).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from duplexsim.agents.base import ChunkReport
+from duplexsim.models.agentdir import AgentFiles, load_agent_files
+from duplexsim.models.streaming import SamplingConfig, StreamingLM, StreamState
+from duplexsim.models.tdm import SliceDecoder
+from duplexsim.tdm_tokens import TdmFormat
+from duplexsim.tokens import FRAME_MS
+
+
+class SliceError(ValueError):
+    """A slice length the agent cannot use (not trained for it, or not whole chunks)."""
+
+
+def trained_slices(files: AgentFiles) -> list[int]:
+    return [int(s) for s in files.info.get("slice_ms", [])]
+
+
+class TdmAgent:
+    """A trained TDM model behind the :class:`duplexsim.agents.base.Agent` protocol."""
+
+    def __init__(self, files: AgentFiles, chunk_ms: int, slice_ms: int | None = None,
+                 sampling: SamplingConfig | None = None, seed: int = 0,
+                 name: str | None = None, lm: StreamingLM | None = None,
+                 state: StreamState | None = None):
+        """``lm``/``state``: run on a shared model and stream instead of a private KV cache
+        (e.g. rows of a batched model, as :class:`~duplexsim.agents.syncllm.SyncLLMAgent`)."""
+        slices = trained_slices(files)
+        if slice_ms is None:  # the first trained slice that is whole chunks
+            slice_ms = next((s for s in slices if chunk_ms > 0 and s % chunk_ms == 0),
+                            slices[0] if slices else 0)
+        slice_ms = int(slice_ms)
+        if slice_ms not in slices:
+            raise SliceError(f"{files.root}: agent {files.name!r} was not trained for slice_ms="
+                             f"{slice_ms} (allowed: {', '.join(map(str, slices))})")
+        if chunk_ms <= 0 or chunk_ms % FRAME_MS or slice_ms % chunk_ms:
+            raise SliceError(f"slice_ms={slice_ms} is not a whole number of chunk_ms={chunk_ms} "
+                             f"chunks (allowed: a chunk_ms dividing it, or a slice_ms that is a "
+                             f"multiple of {chunk_ms})")
+        self.files = files
+        self.name = name or files.name
+        self.fmt = TdmFormat(slice_ms=slice_ms, n_units=files.vocab.n_units,
+                             silence_unit=files.silence_unit)
+        self.silence_unit = files.silence_unit
+        self.chunk_ms, self.slice_ms = int(chunk_ms), slice_ms
+        self.frames_per_chunk = self.chunk_ms // FRAME_MS
+        self.chunks_per_slice = slice_ms // self.chunk_ms
+        self.sampling = sampling or SamplingConfig()
+        self.lm = lm or StreamingLM(files.model, files.vocab.n_units)
+        self.decoder = SliceDecoder(self.lm, self.fmt)
+        self.context_limit = files.context_tokens
+        self.state = state if state is not None else StreamState()
+        self.reset(seed)
+
+    # ------------------------------------------------------------------ protocol
+    def reset(self, seed: int) -> None:
+        self.state.reset()
+        self.generator = torch.Generator(device=self.lm.device).manual_seed(int(seed))
+        self.partner: dict[int, np.ndarray] = {}
+        self.played_own: dict[int, np.ndarray] = {}
+        self.planned: dict[int, np.ndarray] = {}
+        self.base = 0  # first slice in the context
+        self.slice = -1  # the slice whose own piece is open
+        self.piece: list[int] = []  # its units so far
+        self.closed = False  # <idle> or <eos> sampled (or S units): the rest is silence
+        self.max_received = -1
+        self.decisions: list[dict[str, int]] = []
+        """Per slice: ``{"slice", "chunk", "partner_missing", "idle"}`` (for tests/analysis)."""
+
+    def observe_partner(self, chunk: int, units: np.ndarray) -> None:
+        self.partner[chunk] = self._frames(units, f"observe_partner(chunk={chunk})")
+        self.max_received = max(self.max_received, chunk)
+
+    def produce(self, chunk: int) -> ChunkReport:
+        t0 = time.perf_counter()
+        forwarded0 = self.state.n_forwarded
+        m, pos = divmod(int(chunk), self.chunks_per_slice)
+        if m < self.slice:
+            raise ValueError(f"{self.name}: produce({chunk}) after slice {self.slice} was opened "
+                             f"(allowed: chunks >= {self.slice * self.chunks_per_slice})")
+        if m != self.slice:
+            self._open(m)
+        F = self.frames_per_chunk
+        need = min((pos + 1) * F, self.fmt.slice_frames)
+        generated = 0
+        if not self.closed and len(self.piece) < need:
+            units, end = self.decoder.sample_units(self.state, need - len(self.piece),
+                                                   bool(self.piece), self.sampling,
+                                                   self.generator)
+            self.piece += units
+            generated = len(units) + (end is not None)
+            self.closed = end is not None or len(self.piece) >= self.fmt.slice_frames
+            if end == self.fmt.idle:
+                self.decisions[-1]["idle"] = 1
+        frames = np.full(F, self.silence_unit, dtype=np.int64)
+        got = self.piece[pos * F:(pos + 1) * F]
+        frames[: len(got)] = got
+        self.planned[chunk] = frames
+        prefill = max(0, self.state.n_forwarded - forwarded0 - generated)
+        return ChunkReport(chunk=chunk, units=frames.copy(),
+                           lookahead=max(0, chunk - 1 - self.max_received),
+                           generated_tokens=generated, prefill_tokens=prefill,
+                           compute_wall_ms=(time.perf_counter() - t0) * 1000.0)
+
+    def played(self, chunk: int, units: np.ndarray) -> None:
+        self.played_own[chunk] = self._frames(units, f"played(chunk={chunk})")
+
+    # ------------------------------------------------------------------ context
+    def _open(self, m: int) -> None:
+        """Decide slice ``m``: bring the context to ``... [S1] partner piece m-1 [S0]``."""
+        pieces = [self._slice_tokens(k) for k in range(self.base, m)]
+        room = self.fmt.slice_frames + 2  # the own piece to come, and the next tag
+        total = sum(map(len, pieces)) + 1
+        if total + room > self.context_limit:
+            while pieces and total + room > self.context_limit // 2:
+                total -= len(pieces.pop(0))
+            self.base = m - len(pieces)
+        tokens = [t for piece in pieces for t in piece] + [self.fmt.S0]
+        self.decoder.sync(self.state, tokens)
+        K = self.chunks_per_slice
+        missing = sum(1 for c in range((m - 1) * K, m * K) if c >= 0 and c not in self.partner)
+        self.decisions.append({"slice": m, "chunk": m * K, "partner_missing": missing, "idle": 0})
+        self.slice, self.piece, self.closed = m, [], False
+
+    def _slice_tokens(self, k: int) -> list[int]:
+        """``[S0] own piece k [S1] partner piece k`` from what was played and received."""
+        K, F = self.chunks_per_slice, self.frames_per_chunk
+        silence = np.full(F, self.silence_unit, dtype=np.int64)
+        chunks = range(k * K, (k + 1) * K)
+        own = np.concatenate([self.played_own.get(c, self.planned.get(c, silence))
+                              for c in chunks])
+        partner = np.concatenate([self.partner.get(c, silence) for c in chunks])
+        return [self.fmt.S0, *self.fmt.encode_piece(own), self.fmt.S1,
+                *self.fmt.encode_piece(partner)]
+
+    def _frames(self, units: np.ndarray, where: str) -> np.ndarray:
+        frames = np.asarray(units, dtype=np.int64).reshape(-1)
+        if len(frames) != self.frames_per_chunk:
+            raise ValueError(f"{self.name}: {where}: {len(frames)} frames "
+                             f"(allowed: {self.frames_per_chunk})")
+        if frames.min() < 0 or frames.max() >= self.fmt.n_units:
+            raise ValueError(f"{self.name}: {where}: unit out of range "
+                             f"(allowed: 0..{self.fmt.n_units - 1})")
+        return frames
+
+
+def load_tdm_agent(path: str | Path, chunk_ms: int | None = None, slice_ms: int | None = None,
+                   sampling: SamplingConfig | None = None, seed: int = 0,
+                   name: str | None = None, device: str = "cpu") -> TdmAgent:
+    """Load a trained TDM agent directory (``duplexsim train agents/fisher-tdm.toml``).
+
+    ``chunk_ms`` defaults to the first chunk size in ``agent.json``, ``slice_ms`` to the
+    first slice length the agent was trained for that is whole chunks.
+    """
+    files = load_agent_files(path, device=device, kind="tdm")
+    chunk = files.chunk_ms[0] if chunk_ms is None else int(chunk_ms)
+    return TdmAgent(files, chunk, slice_ms=slice_ms, sampling=sampling, seed=seed, name=name)
