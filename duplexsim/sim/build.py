@@ -48,11 +48,11 @@ def syncllm_options(side: SideConfig) -> tuple[Any, str]:
 
 
 def _syncllm(side: SideConfig, scenario: Scenario, key: str) -> Agent:
-    from duplexsim.agents import load
+    from duplexsim.agents.syncllm import load_agent  # only a SyncLLM agent (named error)
 
     sampling, estimation = syncllm_options(side)
     try:
-        return load(side.agent, chunk_ms=scenario.chunk_ms, sampling=sampling,
+        return load_agent(side.agent, chunk_ms=scenario.chunk_ms, sampling=sampling,
                     estimation=estimation, seed=scenario.seed,
                     name=f"{key}:{Path(side.agent).name}")
     except (ValueError, FileNotFoundError) as e:
