@@ -1,6 +1,7 @@
 """Agents: the protocol (:mod:`.base`), the SyncLLM agent (estimate-then-speak), the TDM
-agent (time slices with ``<idle>``, :mod:`.tdm`), corpus replay and scripted partners. Agents know nothing of the network: the
-simulator decides when they are called and what has arrived.
+agent (time slices with ``<idle>``, :mod:`.tdm`), corpus replay and scripted partners.
+Agents know nothing of the network: the simulator decides when they are called and what
+has arrived.
 """
 
 from duplexsim.agents.base import Agent, ChunkReport

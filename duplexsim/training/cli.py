@@ -3,7 +3,8 @@
 Owns only the command: reads the card and the corpus (:func:`duplexsim.corpora.load_corpus`),
 checks that their unit vocabularies agree, runs the recipe of the card's ``[agent] kind``
 (:data:`RECIPES`: :func:`duplexsim.training.recipe.train_agent` for SyncLLM,
-:func:`duplexsim.training.tdm.train_tdm_agent` for TDM) and copies the unit tokenizer into the agent directory so its audio can be vocoded.
+:func:`duplexsim.training.tdm.train_tdm_agent` for TDM) and copies the unit tokenizer into
+the agent directory so its audio can be vocoded.
 Re-running with the same ``--out`` resumes from ``checkpoints/last.pt``.
 """
 

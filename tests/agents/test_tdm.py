@@ -73,7 +73,7 @@ def test_slice_lengths_are_checked(agent_dir):
 
 def test_a_slice_is_decided_at_its_first_chunk_with_the_partner_as_received(agent_dir):
     agent = load_tdm_agent(agent_dir, chunk_ms=160, slice_ms=640, seed=1)
-    F, K, fmt = agent.frames_per_chunk, agent.chunks_per_slice, agent.fmt
+    F, K = agent.frames_per_chunk, agent.chunks_per_slice
     partner = partner_units(12, F)
     for j in range(K):  # slice 0; partner chunks arrive with lag 1
         if j >= 1:
