@@ -5,19 +5,22 @@ when a slice is decided, the context window, and :func:`load_tdm_agent`. Every m
 goes through :class:`duplexsim.models.tdm.SliceDecoder`. Must not know the network: the
 simulator calls it through the :class:`duplexsim.agents.base.Agent` protocol.
 
-Time is cut into slices of ``slice_ms`` (default 1.2 s, a whole number ``K`` of chunks;
-slice ``m`` = own chunks ``m*K .. m*K + K - 1``). The context is the TDM sequence
-(:mod:`duplexsim.tdm_tokens`): ``[S0] own piece 0 [S1] partner piece 0 [S0] own piece 1
-...``, so own slice ``m`` follows partner slice ``m - 1``.
+Time is cut into slices of ``slice_ms`` (default 1.2 s, a whole number ``K`` of chunks).
+The context is the TDM sequence (:mod:`duplexsim.tdm_tokens`): ``[S0] own piece 0 [S1]
+partner piece 0 [S0] own piece 1 ...``, own slice ``m`` following partner slice ``m - 1``.
+Partner slice ``m`` is partner chunks ``m*K .. m*K + K - 1``; own slice ``m`` is own chunks
+``m*K + lead .. m*K + K - 1 + lead`` (``lead = decision_lead_chunks``; the first ``lead``
+own chunks, before slice 0, are silent), so that:
 
-- **When a slice is decided**: at the simulator's decision for the slice's first chunk
-  (``produce(m*K)``, or the first chunk of the slice the simulator asks for): the partner
-  slice ``m - 1`` goes in *as received by then*, its chunks that have not arrived as
-  silence. This is the simulator's deadline rule: the decision happens when the partner's
-  slice has arrived or its deadline (the decision time) has passed, whichever is first;
-  with ``decision_lead_chunks = 0`` and no delay the whole slice has arrived, with lead 1
-  its last chunk is still being spoken. Chunks that arrive later replace the silence in
-  the context from the next slice on (as real chunks replace SyncLLM's estimates).
+- **A slice is decided when the partner's slice has arrived or its deadline passes**: own
+  slice ``m`` is decided at the simulator's decision time for its first chunk, the start of
+  own chunk ``m*K``, which is when partner slice ``m - 1`` has just been spoken: with no
+  delay it has arrived (a chunk arriving at a decision's time is available to it); with
+  delay the deadline comes first and the partner slice goes in *as received by then*, its
+  missing chunks as silence. Chunks that arrive later replace the silence in the context
+  from the next slice on (as real chunks replace SyncLLM's estimates). The price is the
+  lead: the agent speaks ``lead`` chunks after the slice it answers, which the model,
+  trained on aligned slices, does not know (a real TDM system loses that time computing).
 - **The own slice** is then sampled a chunk at a time as the slice plays (so compute is
   spread over the slice, as a streaming TDM system speaks while it decodes), always
   continuing the piece opened at the slice's decision: no partner input enters the
@@ -62,10 +65,15 @@ class TdmAgent:
 
     def __init__(self, files: AgentFiles, chunk_ms: int, slice_ms: int | None = None,
                  sampling: SamplingConfig | None = None, seed: int = 0,
-                 name: str | None = None, lm: StreamingLM | None = None,
+                 name: str | None = None, lead_chunks: int = 1, lm: StreamingLM | None = None,
                  state: StreamState | None = None):
-        """``lm``/``state``: run on a shared model and stream instead of a private KV cache
-        (e.g. rows of a batched model, as :class:`~duplexsim.agents.syncllm.SyncLLMAgent`)."""
+        """``lead_chunks``: the scenario's ``decision_lead_chunks`` (own slices start that many
+        chunks after the partner slices they follow). ``lm``/``state``: run on a shared model
+        and stream instead of a private KV cache (e.g. rows of a batched model, as
+        :class:`~duplexsim.agents.syncllm.SyncLLMAgent`)."""
+        if lead_chunks < 0:
+            raise ValueError(f"lead_chunks: {lead_chunks} is negative (allowed: >= 0, the "
+                             "scenario's decision_lead_chunks)")
         slices = trained_slices(files)
         if slice_ms is None:  # the first trained slice that is whole chunks
             slice_ms = next((s for s in slices if chunk_ms > 0 and s % chunk_ms == 0),
@@ -86,6 +94,7 @@ class TdmAgent:
         self.chunk_ms, self.slice_ms = int(chunk_ms), slice_ms
         self.frames_per_chunk = self.chunk_ms // FRAME_MS
         self.chunks_per_slice = slice_ms // self.chunk_ms
+        self.lead = int(lead_chunks)
         self.sampling = sampling or SamplingConfig()
         self.lm = lm or StreamingLM(files.model, files.vocab.n_units)
         self.decoder = SliceDecoder(self.lm, self.fmt)
@@ -115,13 +124,18 @@ class TdmAgent:
     def produce(self, chunk: int) -> ChunkReport:
         t0 = time.perf_counter()
         forwarded0 = self.state.n_forwarded
-        m, pos = divmod(int(chunk), self.chunks_per_slice)
+        F = self.frames_per_chunk
+        if chunk < self.lead:  # before own slice 0: silent, nothing to decide
+            self.planned[chunk] = np.full(F, self.silence_unit, dtype=np.int64)
+            return ChunkReport(chunk=chunk, units=self.planned[chunk].copy(),
+                               lookahead=max(0, chunk - 1 - self.max_received))
+        m, pos = divmod(int(chunk) - self.lead, self.chunks_per_slice)
         if m < self.slice:
             raise ValueError(f"{self.name}: produce({chunk}) after slice {self.slice} was opened "
-                             f"(allowed: chunks >= {self.slice * self.chunks_per_slice})")
+                             f"(allowed: chunks >= "
+                             f"{self.slice * self.chunks_per_slice + self.lead})")
         if m != self.slice:
             self._open(m)
-        F = self.frames_per_chunk
         need = min((pos + 1) * F, self.fmt.slice_frames)
         generated = 0
         if not self.closed and len(self.piece) < need:
@@ -160,17 +174,18 @@ class TdmAgent:
         self.decoder.sync(self.state, tokens)
         K = self.chunks_per_slice
         missing = sum(1 for c in range((m - 1) * K, m * K) if c >= 0 and c not in self.partner)
-        self.decisions.append({"slice": m, "chunk": m * K, "partner_missing": missing, "idle": 0})
+        self.decisions.append({"slice": m, "chunk": m * K + self.lead,
+                               "partner_missing": missing, "idle": 0})
         self.slice, self.piece, self.closed = m, [], False
 
     def _slice_tokens(self, k: int) -> list[int]:
         """``[S0] own piece k [S1] partner piece k`` from what was played and received."""
         K, F = self.chunks_per_slice, self.frames_per_chunk
         silence = np.full(F, self.silence_unit, dtype=np.int64)
-        chunks = range(k * K, (k + 1) * K)
         own = np.concatenate([self.played_own.get(c, self.planned.get(c, silence))
-                              for c in chunks])
-        partner = np.concatenate([self.partner.get(c, silence) for c in chunks])
+                              for c in range(k * K + self.lead, (k + 1) * K + self.lead)])
+        partner = np.concatenate([self.partner.get(c, silence)
+                                  for c in range(k * K, (k + 1) * K)])
         return [self.fmt.S0, *self.fmt.encode_piece(own), self.fmt.S1,
                 *self.fmt.encode_piece(partner)]
 
@@ -187,12 +202,15 @@ class TdmAgent:
 
 def load_tdm_agent(path: str | Path, chunk_ms: int | None = None, slice_ms: int | None = None,
                    sampling: SamplingConfig | None = None, seed: int = 0,
-                   name: str | None = None, device: str = "cpu") -> TdmAgent:
+                   name: str | None = None, lead_chunks: int = 1,
+                   device: str = "cpu") -> TdmAgent:
     """Load a trained TDM agent directory (``duplexsim train agents/fisher-tdm.toml``).
 
     ``chunk_ms`` defaults to the first chunk size in ``agent.json``, ``slice_ms`` to the
-    first slice length the agent was trained for that is whole chunks.
+    first slice length the agent was trained for that is whole chunks; ``lead_chunks`` is
+    the scenario's ``decision_lead_chunks`` (the paper's 1 by default).
     """
     files = load_agent_files(path, device=device, kind="tdm")
     chunk = files.chunk_ms[0] if chunk_ms is None else int(chunk_ms)
-    return TdmAgent(files, chunk, slice_ms=slice_ms, sampling=sampling, seed=seed, name=name)
+    return TdmAgent(files, chunk, slice_ms=slice_ms, sampling=sampling, seed=seed, name=name,
+                    lead_chunks=lead_chunks)

@@ -70,7 +70,8 @@ def load_model(model: str | Path | Agent | None, scenario: Scenario, action_mode
         return model
     from duplexsim.agents import load
 
-    return load(str(model), chunk_ms=scenario.chunk_ms, seed=scenario.seed)
+    return load(str(model), chunk_ms=scenario.chunk_ms, seed=scenario.seed,
+                lead_chunks=scenario.decision_lead_chunks)
 
 
 class TurnTakingEnv(gym.Env):

@@ -67,7 +67,8 @@ def _tdm(side: SideConfig, scenario: Scenario, key: str) -> Agent:
     try:
         return load_tdm_agent(side.agent, chunk_ms=scenario.chunk_ms, slice_ms=side.slice_ms,
                               sampling=sampling, seed=scenario.seed,
-                              name=f"{key}:{Path(side.agent).name}")
+                              name=f"{key}:{Path(side.agent).name}",
+                              lead_chunks=scenario.decision_lead_chunks)
     except SliceError as e:
         raise ValueError(f"{key}.slice_ms: {e}") from e
     except (ValueError, FileNotFoundError) as e:

@@ -72,37 +72,54 @@ def test_slice_lengths_are_checked(agent_dir):
 
 
 def test_a_slice_is_decided_at_its_first_chunk_with_the_partner_as_received(agent_dir):
-    agent = load_tdm_agent(agent_dir, chunk_ms=160, slice_ms=640, seed=1)
+    agent = load_tdm_agent(agent_dir, chunk_ms=160, slice_ms=640, seed=1, lead_chunks=1)
     F, K = agent.frames_per_chunk, agent.chunks_per_slice
     partner = partner_units(12, F)
-    for j in range(K):  # slice 0; partner chunks arrive with lag 1
-        if j >= 1:
+    # own chunk 0 comes before own slice 0 (chunks 1..K, after partner slice -1): silent
+    first = agent.produce(0)
+    assert not first.units.any() and first.generated_tokens == 0 and not agent.decisions
+    for j in range(1, K + 1):  # own slice 0; partner chunks 0..K-2 arrive meanwhile
+        if j - 1 <= K - 2:
             agent.observe_partner(j - 1, partner[j - 1])
         agent.played(j, agent.produce(j).units)
-    agent.observe_partner(K - 1 - 1, partner[K - 2])  # again: a duplicate changes nothing
-    report = agent.produce(K)  # slice 1 is decided now: partner chunk K-1 not here yet
+    assert agent.decisions[0]["chunk"] == 1
+    agent.observe_partner(K - 2, partner[K - 2])  # again: a duplicate changes nothing
+    report = agent.produce(K + 1)  # slice 1 is decided now: partner chunk K-1 not here yet
     pieces = closed_pieces(agent)
     assert [s for s, _ in pieces] == [0, 1]
     heard = pieces[1][1]
     assert np.array_equal(heard[: (K - 1) * F], partner[: K - 1].ravel())
     assert not heard[(K - 1) * F:].any()  # not received by the decision: silence
-    assert agent.decisions[-1] == {"slice": 1, "chunk": K, "partner_missing": 1,
+    assert agent.decisions[-1] == {"slice": 1, "chunk": K + 1, "partner_missing": 1,
                                    "idle": agent.decisions[-1]["idle"]}
     assert report.prefill_tokens > 0
     # inside the slice the piece goes on: the context only grows, nothing is re-fed
     agent.observe_partner(K - 1, partner[K - 1])  # the late chunk arrives mid-slice
     before = list(agent.state.tokens)
-    mid = agent.produce(K + 1)
+    mid = agent.produce(K + 2)
     assert agent.state.tokens[: len(before)] == before and mid.prefill_tokens <= 1
-    for j in range(K + 2, 2 * K):
+    for j in range(K + 3, 2 * K + 1):
         agent.produce(j)
-    agent.produce(2 * K)  # slice 2: the late chunk now replaces the silence
+    agent.produce(2 * K + 1)  # slice 2: the late chunk now replaces the silence
     heard = closed_pieces(agent)[1][1]
     assert np.array_equal(heard, partner[:K].ravel())
 
 
+def test_with_no_delay_the_partner_slice_is_complete_at_every_decision(agent_dir):
+    """With no delay partner chunk k has arrived when own chunk k + lead + 1 is decided (at
+    the start of own chunk k + 1): the agent never decides on a partial partner slice."""
+    for lead in (0, 1, 2):
+        agent = load_tdm_agent(agent_dir, chunk_ms=160, slice_ms=640, seed=0, lead_chunks=lead)
+        converse(agent, 24, lag=lead + 1)
+        assert [d["chunk"] for d in agent.decisions] == [lead + 4 * m for m in range(6)]
+        assert all(d["partner_missing"] == 0 for d in agent.decisions)
+    late = load_tdm_agent(agent_dir, chunk_ms=160, slice_ms=640, seed=0, lead_chunks=1)
+    converse(late, 24, lag=4)  # two chunks of network delay
+    assert all(d["partner_missing"] == 2 for d in late.decisions[1:])
+
+
 def test_the_context_holds_what_was_played(agent_dir):
-    agent = load_tdm_agent(agent_dir, chunk_ms=160, slice_ms=640, seed=2)
+    agent = load_tdm_agent(agent_dir, chunk_ms=160, slice_ms=640, seed=2, lead_chunks=0)
     K, F = agent.chunks_per_slice, agent.frames_per_chunk
     produced = [agent.produce(j).units for j in range(K)]
     missed = np.zeros(F, np.int64)  # chunk 1 missed its deadline: silence was played
@@ -117,9 +134,9 @@ def test_the_context_holds_what_was_played(agent_dir):
 def test_same_seed_same_slices_and_every_piece_is_well_formed(agent_dir):
     def run(seed: int) -> list[np.ndarray]:
         agent = load_tdm_agent(agent_dir, chunk_ms=160, slice_ms=640, seed=seed)
-        out = converse(agent, 40, lag=2)
+        out = converse(agent, 40, lag=3)
         closed_pieces(agent)  # raises on any malformed piece
-        for d in agent.decisions:  # an <idle> slice plays silence
+        for d in agent.decisions:  # an <idle> slice plays silence (lead 1: from chunk 1)
             if d["idle"]:
                 assert not np.concatenate(out[d["chunk"]:d["chunk"] + 4]).any()
         return out
@@ -162,6 +179,6 @@ def test_an_agent_trained_on_a_silent_side_stays_idle(tmp_path):
                         tmp_path / name, progress=False)
         agent = load_tdm_agent(tmp_path / name, chunk_ms=160, slice_ms=640, seed=0,
                                sampling=SamplingConfig(temperature=0.0))
-        converse(agent, 24, lag=1)
+        converse(agent, 24, lag=2)
         idle[name] = [d["idle"] for d in agent.decisions]
     assert all(idle["quiet"]) and not all(idle["talker"]), idle
