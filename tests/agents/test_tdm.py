@@ -58,6 +58,9 @@ def test_load_follows_the_agent_kind_and_names_the_wrong_one(agent_dir, tmp_path
     sync_dir = train_tiny_agent(tmp_path / "sync", steps=1)
     with pytest.raises(ValueError, match="a syncllm agent, not a tdm agent"):
         load_tdm_agent(sync_dir, chunk_ms=160)
+    # the decision lead goes to a TDM agent only (the envs pass it for either kind)
+    assert type(load(sync_dir, chunk_ms=160, lead_chunks=2)).__name__ == "SyncLLMAgent"
+    assert load(agent_dir, chunk_ms=160, lead_chunks=2).lead == 2
 
 
 def test_slice_lengths_are_checked(agent_dir):
