@@ -7,7 +7,10 @@ time-division-multiplexing agent (``fisher-tdm/``, ``candor-tdm/``: 1.2 s slices
 partners: the agent itself (self-play) and a replay of a held-out corpus dialogue (its
 channel 1, which never yields: every barge-in is a test of the agent), at one-way delays
 ``--delays`` (0 160 240 480 ms, ideal network otherwise), ``--seeds`` conversations of
-``--duration-s`` each, 200 ms chunks, decision lead 1.
+``--duration-s`` each, 200 ms chunks, decision lead 1. Two agents of one kind share their
+clocks, so two TDM agents in self-play decide their slices at the same instants; a third
+partner, ``self-offset`` (0 ms only), shifts side B's clock by half a slice (-600 ms), as
+two independent systems would be.
 
 Scored on the agent speakers (both sides in self-play, side A against a replay):
 - turn-taking against the corpus: FTO median of transitions into them (their response
@@ -93,8 +96,12 @@ def scenario(plan: Plan, corpus: str, arch: str, partner: str, delay: int, seed:
     me = (SideConfig(kind="tdm", agent=path, slice_ms=plan.slice_ms,
                      temperature=plan.temperature) if arch == "tdm"
           else SideConfig(kind="syncllm", agent=path, temperature=plan.temperature))
-    other = me if partner == "self" else SideConfig(
-        kind="replay", corpus=str(plan.corpora / CORPORA[corpus]), dialogue=dialogue, channel=1)
+    if partner == "replay":
+        other = SideConfig(kind="replay", corpus=str(plan.corpora / CORPORA[corpus]),
+                           dialogue=dialogue, channel=1)
+    else:  # self-play; self-offset: B's slices (and chunks) half a slice after A's
+        other = replace(me, clock_offset_ms=-(plan.slice_ms // 2) if partner == "self-offset"
+                        else 0)
     link = LinkConfig(delay_ms=float(delay), jitter_ms=0.0, jitter_dist="none",
                       loss_model="none", loss=0.0)
     return Scenario(name=f"{corpus}-{arch}-{partner}-{delay}ms-s{seed}",
@@ -103,10 +110,14 @@ def scenario(plan: Plan, corpus: str, arch: str, partner: str, delay: int, seed:
                     output=OutputConfig(audio=False))
 
 
+PARTNERS = ("self", "replay", "self-offset")
+
+
 def grid(plan: Plan) -> list[dict[str, Any]]:
     return [{"corpus": c, "arch": a, "partner": p, "delay_ms": d, "seed": s}
-            for c in CORPORA for a in ARCHS for p in ("self", "replay")
-            for d in plan.delays for s in range(plan.seeds)]
+            for c in CORPORA for a in ARCHS for p in PARTNERS
+            for d in (plan.delays if p != "self-offset" else plan.delays[:1])
+            for s in range(plan.seeds)]
 
 
 def simulate_all(plan: Plan) -> dict[str, np.ndarray]:
@@ -212,7 +223,7 @@ def score(plan: Plan, units: dict[str, np.ndarray], silence: set[int],
     for cell in grid(plan):
         name = scenario(plan, cell["corpus"], cell["arch"], cell["partner"], cell["delay_ms"],
                         cell["seed"], "").name
-        agents = (0, 1) if cell["partner"] == "self" else (0,)
+        agents = (0,) if cell["partner"] == "replay" else (0, 1)
         vad = vad_from_units(units[name], silence)
         key = (cell["corpus"], cell["arch"], cell["partner"], cell["delay_ms"])
         groups.setdefault(key, []).extend(blocks(vad, agents, plan))
@@ -241,8 +252,8 @@ def differences(plan: Plan, draws: dict, summary: pd.DataFrame) -> pd.DataFrame:
     rows = []
     point = summary.set_index(["corpus", "arch", "partner", "delay_ms"])
     for corpus in CORPORA:
-        for partner in ("self", "replay"):
-            for delay in plan.delays:
+        for partner in PARTNERS:
+            for delay in (plan.delays if partner != "self-offset" else plan.delays[:1]):
                 t, s = (corpus, "tdm", partner, delay), (corpus, "syncllm", partner, delay)
                 lo, hi = ci(draws[t] - draws[s])
                 row = {"corpus": corpus, "partner": partner, "delay_ms": delay}
@@ -260,8 +271,8 @@ def nearer(draws: dict, summary: pd.DataFrame) -> pd.DataFrame:
     for corpus in CORPORA:
         other = next(c for c in CORPORA if c != corpus)
         own_key, other_key = (corpus, "corpus", "corpus", -1), (other, "corpus", "corpus", -1)
-        for arch in ARCHS:
-            key = (corpus, arch, "self", 0)
+        for arch, partner in ((a, p) for p in ("self", "self-offset") for a in ARCHS):
+            key = (corpus, arch, partner, 0)
             if key not in draws:
                 continue
             for stat in NEARER:
@@ -270,7 +281,8 @@ def nearer(draws: dict, summary: pd.DataFrame) -> pd.DataFrame:
                 d = draws[key][:, i]
                 margin = np.abs(d - draws[other_key][:, i]) - np.abs(d - draws[own_key][:, i])
                 lo, hi = ci(margin[:, None])
-                rows.append({"agent": f"{corpus}{ARCHS[arch]}", "arch": arch, "statistic": stat,
+                rows.append({"agent": f"{corpus}{ARCHS[arch]}", "arch": arch,
+                             "partner": partner, "statistic": stat,
                              "value": x, "own_corpus": own, "other_corpus": oth,
                              "margin": abs(x - oth) - abs(x - own), "margin_lo": lo[0],
                              "margin_hi": hi[0], "nearer_own": bool(abs(x - own) < abs(x - oth)),
@@ -298,7 +310,8 @@ def report(plan: Plan, summary: pd.DataFrame, diffs: pd.DataFrame, near: pd.Data
              f"ideal network with the one-way delay both ways, decision lead 1. 95% CIs: block "
              f"bootstrap ({plan.block_s:g} s blocks, {plan.n_boot} resamples). Recovery in chunks "
              f"= ms / {plan.chunk_ms}, in slices = ms / {plan.slice_ms}.", ""]
-    for partner, title in (("self", "Self-play"), ("replay", "Against a replay of the corpus")):
+    for partner, title in (("self", "Self-play"), ("replay", "Against a replay of the corpus"),
+                           ("self-offset", "Self-play, B's clock half a slice later")):
         lines += [f"## {title}", "", "| corpus | arch | delay ms | " + " | ".join(
             c[1] for c in cols) + " | barge-ins | turn ends |", "|" + "---|" * (len(cols) + 5)]
         part = summary[summary["partner"].isin([partner, "corpus"])]
@@ -317,10 +330,10 @@ def report(plan: Plan, summary: pd.DataFrame, diffs: pd.DataFrame, near: pd.Data
                      + " |")
     lines += ["", "## Nearer its own corpus? (self-play, 0 ms)", "",
               "margin = |x - other corpus| - |x - own corpus| (> 0: nearer its own).", "",
-              "| agent | statistic | value | own corpus | other corpus | margin [95% CI] | "
-              "nearer own |", "|---|---|---|---|---|---|---|"]
+              "| agent | partner | statistic | value | own corpus | other corpus | "
+              "margin [95% CI] | nearer own |", "|---|---|---|---|---|---|---|---|"]
     for _, r in near.iterrows():
-        lines.append(f"| {r['agent']} | {r['statistic']} | {r['value']:.1f} | "
+        lines.append(f"| {r['agent']} | {r['partner']} | {r['statistic']} | {r['value']:.1f} | "
                      f"{r['own_corpus']:.1f} | {r['other_corpus']:.1f} | {r['margin']:.1f} "
                      f"[{r['margin_lo']:.1f}, {r['margin_hi']:.1f}] | "
                      f"{'yes' if r['nearer_own'] else 'no'}"

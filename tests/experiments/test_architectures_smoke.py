@@ -25,7 +25,9 @@ def test_architectures_smoke(tmp_path: Path) -> None:
     assert '"kind": "tdm"' in tdm.read_text()
     summary = pd.read_csv(out / "summary.csv")
     agents = summary[summary["arch"] != "corpus"]
-    assert len(agents) == 2 * 2 * 2 * 2  # corpus x arch x partner x delay (0, 480)
+    # corpus x arch x (self and replay at 0 and 480 ms, self-offset at 0 ms)
+    assert len(agents) == 2 * 2 * (2 * 2 + 1)
+    assert set(agents["partner"]) == {"self", "replay", "self-offset"}
     assert set(agents["arch"]) == {"syncllm", "tdm"} and set(agents["delay_ms"]) == {0, 480}
     assert set(summary.loc[summary["arch"] == "corpus", "corpus"]) == {"fisher", "candor"}
     assert (agents["blocks"] == 2).all()  # 8 s in 4 s blocks
@@ -34,7 +36,8 @@ def test_architectures_smoke(tmp_path: Path) -> None:
     near = pd.read_csv(out / "nearer.csv")
     assert set(near["agent"]) == {"fisher", "fisher-tdm", "candor", "candor-tdm"}
     assert set(near["statistic"]) == {"bc_per_speaker_min", "fto_median_ms"}
-    assert len(pd.read_csv(out / "differences.csv")) == 2 * 2 * 2
+    assert set(near["partner"]) == {"self", "self-offset"} and len(near) == 4 * 2 * 2
+    assert len(pd.read_csv(out / "differences.csv")) == 2 * 5
     text = (out / "REPORT.md").read_text()
     assert "## Nearer its own corpus?" in text and "--smoke" in text
     assert (out / "architectures.png").stat().st_size > 0
