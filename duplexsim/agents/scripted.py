@@ -78,7 +78,7 @@ class ScriptedAgent:
         other = getattr(scenario, other_key)
         vocab = {"n_units": 501, "silence_unit": 0}
         try:
-            if other.kind == "syncllm":
+            if other.kind in ("syncllm", "tdm"):
                 from duplexsim.models.agentdir import read_agent_json
 
                 info = read_agent_json(other.agent)

@@ -5,6 +5,9 @@ trainer: ``duplexsim validate`` checks cards without paying for torch.
 
 A card has the tables ``[agent]``, ``[model]``, ``[train]``, ``[stage1]``, ``[stage2]`` and
 ``[stage3]``; every key has a default, unknown keys are errors (``file: key: ...``).
+``[agent] kind`` picks the architecture: ``syncllm`` (the default) or ``tdm`` (the
+time-division-multiplexing agent, :mod:`duplexsim.tdm_tokens`), which reads the extra
+table ``[tdm]`` (:class:`TdmCard`; its recipe is :mod:`duplexsim.training.tdm`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from duplexsim.errors import finite_in
 from duplexsim.tokens import FRAME_MS
 
 SIZES = ("tiny", "small", "paper")
+AGENT_KINDS = ("syncllm", "tdm")
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,9 @@ class AgentInfo:
     name: str = "agent"
     corpus_preset: str = ""
     """The corpus style it is meant to be trained on (fisher-like, candor-like, real ...)."""
+    kind: Literal["syncllm", "tdm"] = "syncllm"
+    """The architecture: syncllm (interleaved chunks, estimates the partner ahead) or tdm
+    (time slices with ``<idle>``/``<eos>``, MiniCPM-duplex; reads the ``[tdm]`` table)."""
 
 
 @dataclass(frozen=True)
@@ -221,6 +228,56 @@ class TrainCard:
         raise_errors(errors)
 
 
+def _range_errors(name: str, pair: tuple[int, ...], low: int = 0) -> list[FieldError]:
+    lo, hi = (tuple(pair) + (0, 0))[:2]
+    if len(pair) != 2 or lo < low or hi < lo:
+        return [FieldError(name, f"{list(pair)}", f"[low, high] with {low} <= low <= high")]
+    return []
+
+
+@dataclass(frozen=True)
+class TdmCard:
+    """The TDM agent's slices and its duplex-alignment data (``[tdm]``, kind = "tdm").
+
+    Stage 2 and stage 3 train on slice sequences (:mod:`duplexsim.tdm_tokens`) cut from the
+    dialogues; stage 3 injects synthetic interruptions into a share of its windows (see
+    :mod:`duplexsim.training.tdm`).
+    """
+
+    slice_ms: tuple[int, ...] = (1200, 1280)
+    """Slice lengths trained on (each window draws one); a scenario's TDM side must use one
+    of them. 1200 ms is 6 chunks of 200 ms and 5 of 240 ms; 1280 ms is 8 of 160 ms."""
+    window_slices: int = 16
+    """Slices per training window before truncation to the stage's ``seq_len``."""
+    interruption_prob: float = 0.3
+    """Stage 3: share of windows given one synthetic barge-in (0 = none)."""
+    barge_in_ms: tuple[int, int] = (1000, 4000)
+    """Length of the partner speech inserted as the barge-in (uniform range)."""
+    min_heard_ms: int = 160
+    """The agent yields at the first slice boundary after this much barge-in speech."""
+    yield_ms: tuple[int, int] = (0, 200)
+    """How far into that slice the agent still speaks before its ``<eos>`` (uniform)."""
+    resume_gap_ms: tuple[int, int] = (200, 800)
+    """Silence after the barge-in ends before the dialogue resumes (uniform)."""
+
+    def __post_init__(self) -> None:
+        errors: list[FieldError] = []
+        if not self.slice_ms or any(s <= 0 or s % FRAME_MS for s in self.slice_ms):
+            errors.append(FieldError("slice_ms", f"{list(self.slice_ms)}",
+                                     "non-empty list of positive multiples of 40, e.g. [1200]"))
+        if self.window_slices <= 0:
+            errors.append(FieldError("window_slices", f"{self.window_slices} is not positive",
+                                     "> 0"))
+        if not 0 <= self.interruption_prob <= 1:
+            errors.append(FieldError("interruption_prob", f"{self.interruption_prob}", "0..1"))
+        errors += _range_errors("barge_in_ms", self.barge_in_ms, low=FRAME_MS)
+        errors += _range_errors("yield_ms", self.yield_ms)
+        errors += _range_errors("resume_gap_ms", self.resume_gap_ms)
+        if self.min_heard_ms < 0:
+            errors.append(FieldError("min_heard_ms", f"{self.min_heard_ms} is negative", ">= 0"))
+        raise_errors(errors)
+
+
 @dataclass(frozen=True)
 class AgentCard:
     """A whole agent card."""
@@ -231,10 +288,20 @@ class AgentCard:
     stage1: StageCard = field(default_factory=StageCard)
     stage2: StageCard = field(default_factory=StageCard)
     stage3: StageCard = field(default_factory=StageCard)
+    tdm: TdmCard | None = None
+    """kind = "tdm" only: slices and interruption injection (unset = the defaults)."""
 
     def __post_init__(self) -> None:
         if not any(s.enabled for s in self.stages().values()):
             raise FieldError("stage3.enabled", "every stage is disabled", "at least one stage")
+        if self.agent.kind != "tdm" and self.tdm is not None:
+            raise FieldError("tdm", f"a [tdm] table in a card with agent.kind = "
+                             f"{self.agent.kind!r}", 'agent.kind = "tdm", or no [tdm] table')
+
+    @property
+    def tdm_card(self) -> TdmCard:
+        """The ``[tdm]`` table, its defaults when the card leaves it out."""
+        return self.tdm or TdmCard()
 
     def stages(self) -> dict[str, StageCard]:
         return {"stage1": self.stage1, "stage2": self.stage2, "stage3": self.stage3}
@@ -242,7 +309,8 @@ class AgentCard:
     def to_dict(self) -> dict[str, Any]:
         import dataclasses
 
-        return dataclasses.asdict(self)
+        # an unset [tdm] table is left out, so a SyncLLM card's dict has no "tdm" key
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
 def load_card(path: str | Path) -> AgentCard:
@@ -252,8 +320,11 @@ def load_card(path: str | Path) -> AgentCard:
 
 def card_from_dict(data: dict[str, Any], file: str = "<card>") -> AgentCard:
     """Rebuild a card from ``to_dict()`` output (e.g. agent.json's ``card``)."""
-    data = {k: dict(v) for k, v in data.items()}
+    data = {k: dict(v) for k, v in data.items() if v is not None}
     for key in ("chunk_ms", "stage2_gap_ms"):
         if key in data.get("train", {}):
             data["train"][key] = list(data["train"][key])
+    for key in ("slice_ms", "barge_in_ms", "yield_ms", "resume_gap_ms"):
+        if key in data.get("tdm", {}):
+            data["tdm"][key] = list(data["tdm"][key])
     return from_dict(AgentCard, data, file=file)

@@ -37,7 +37,7 @@ from duplexsim.config.reward import RewardConfig
 from duplexsim.errors import MAX_DURATION_S, DuplexsimError, finite_in
 from duplexsim.tokens import FRAME_MS
 
-SideKind = Literal["syncllm", "replay", "scripted"]
+SideKind = Literal["syncllm", "tdm", "replay", "scripted"]
 MAX_SEED = 2**63 - 1
 MAX_CLOCK_OFFSET_MS = 3_600_000
 
@@ -45,6 +45,7 @@ MAX_CLOCK_OFFSET_MS = 3_600_000
 # kind's key is an error rather than silently ignored.
 SIDE_KEYS: dict[str, frozenset[str]] = {
     "syncllm": frozenset({"agent", "estimation", "temperature", "top_k", "top_p"}),
+    "tdm": frozenset({"agent", "slice_ms", "temperature", "top_k", "top_p"}),
     "replay": frozenset({"corpus", "dialogue", "channel"}),
     "scripted": frozenset({"policy"}),
 }
@@ -61,9 +62,11 @@ class SideConfig:
     """One side of the conversation ([a] is speaker 0 on the global timeline, [b] speaker 1)."""
 
     kind: SideKind = "replay"
-    """syncllm = trained agent; replay = one channel of a corpus dialogue; scripted = policy."""
+    """syncllm = trained SyncLLM agent; tdm = trained time-division-multiplexing agent
+    (slices with ``<idle>``, :mod:`duplexsim.agents.tdm`); replay = one channel of a corpus
+    dialogue; scripted = policy."""
     agent: str = ""
-    """syncllm: trained agent directory (written by ``duplexsim train``)."""
+    """syncllm, tdm: trained agent directory (written by ``duplexsim train``)."""
     estimation: Literal["model", "silence", "wait"] = "model"
     """syncllm: how missing partner chunks are filled: model = the model estimates them;
     silence = silence is assumed; wait = none are missing: the decision waits, with no
@@ -72,6 +75,10 @@ class SideConfig:
     temperature: float = 1.0  # the model's own distribution (0.9 measurably suppresses onsets)
     top_k: int = 0  # 0 = off
     top_p: float = 1.0  # 1 = off
+    slice_ms: int = 1200
+    """tdm: slice length, a multiple of the scenario's ``chunk_ms`` and one the agent was
+    trained for; a slice is decided at the decision time of its first chunk with the
+    partner chunks that have arrived by then (the paper: about 2 s of input)."""
     corpus: str = ""
     """replay: corpus directory; "" = the small dialogue shipped in the package."""
     dialogue: str = ""
@@ -90,10 +97,14 @@ class SideConfig:
         errors: list[FieldError] = []
         _need(errors, self.kind in SIDE_KEYS, "kind", f"unknown kind {self.kind!r}",
               ", ".join(SIDE_KEYS))
-        if self.kind == "syncllm":
+        if self.kind in ("syncllm", "tdm"):
+            example = "runs/agents/fisher" + ("-tdm" if self.kind == "tdm" else "")
             _need(errors, bool(self.agent.strip()), "agent",
-                  "a syncllm side needs its trained agent directory",
-                  'a path such as "runs/agents/fisher" (written by `duplexsim train`)')
+                  f"a {self.kind} side needs its trained agent directory",
+                  f'a path such as "{example}" (written by `duplexsim train`)')
+        _need(errors, self.slice_ms > 0 and self.slice_ms % FRAME_MS == 0, "slice_ms",
+              f"{self.slice_ms} is not a positive multiple of the {FRAME_MS} ms frame",
+              "a multiple of chunk_ms, e.g. 1200 (200 or 240 ms chunks), 1280 (160 ms)")
         _need(errors, 0.0 <= self.temperature <= 100.0, "temperature",
               f"{self.temperature} out of range", "0 (greedy) .. 100")
         _need(errors, self.top_k >= 0, "top_k", f"{self.top_k} is negative", ">= 0 (0 = off)")
@@ -115,7 +126,8 @@ class SideConfig:
                 if name not in used and getattr(self, name) != f.default:
                     users = [k for k, keys in SIDE_KEYS.items() if name in keys]
                     errors.append(FieldError(
-                        name, f"not used by kind = {self.kind!r} (only by kind = {users[0]!r})",
+                        name, f"not used by kind = {self.kind!r} (only by kind = "
+                        f"{' or '.join(map(repr, users))})",
                         ", ".join(sorted(used)),
                     ))
         raise_errors(errors)
@@ -225,6 +237,7 @@ class Scenario:
         _need(errors, 0 <= self.decision_lead_chunks <= 1000, "decision_lead_chunks",
               f"{self.decision_lead_chunks} is out of range", "0 .. 1000 (paper: 1)")
         errors += self._stall_errors()
+        errors += self._slice_errors()
         raise_errors(errors)
         # a replay side without a channel replays its own: a -> 0, b -> 1
         for key, channel in (("a", 0), ("b", 1)):
@@ -247,6 +260,22 @@ class Scenario:
                     f"{incoming} can lose chunks (loss {lossy[0].loss}): a lost chunk would "
                     f"stall {key} forever",
                     ">= 0 when a waiting side's incoming link has loss"))
+        return errors
+
+    def _slice_errors(self) -> list[FieldError]:
+        """A TDM side's slice must be whole chunks."""
+        errors = []
+        for key in ("a", "b"):
+            side = getattr(self, key)
+            if side.kind != "tdm" or self.chunk_ms <= 0 or side.slice_ms <= 0:
+                continue
+            if side.slice_ms % self.chunk_ms:
+                lower = side.slice_ms // self.chunk_ms * self.chunk_ms
+                near = [v for v in (lower, lower + self.chunk_ms) if v > 0]
+                errors.append(FieldError(
+                    f"{key}.slice_ms", f"{side.slice_ms} is not a whole number of "
+                    f"chunk_ms = {self.chunk_ms} chunks",
+                    f"multiples of {self.chunk_ms}, e.g. {' or '.join(map(str, near))}"))
         return errors
 
     @property
@@ -283,7 +312,8 @@ class Scenario:
         and checked); for ``simulate`` and ``validate --check-files``."""
         problems = []
         for key, side in (("a", self.a), ("b", self.b)):
-            if side.kind == "syncllm" and not (Path(side.agent) / "agent.json").is_file():
+            if side.kind in ("syncllm", "tdm") \
+                    and not (Path(side.agent) / "agent.json").is_file():
                 problems.append(Problem(
                     file, f"{key}.agent",
                     f"no trained agent at {side.agent!r} (agent.json missing)",

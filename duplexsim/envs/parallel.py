@@ -18,11 +18,12 @@ from gymnasium import spaces
 from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
 
+from duplexsim.agents.base import Agent
 from duplexsim.config.scenario import Scenario
 from duplexsim.envs.rewards import RewardConfig
 from duplexsim.envs.side import ACTION_MODES, LearnerSide
 from duplexsim.envs.speech import speech_source
-from duplexsim.envs.turntaking import as_reward, check_choice, check_window
+from duplexsim.envs.turntaking import as_reward, check_choice, check_window, load_model
 from duplexsim.envs.world import DuplexWorld, as_scenario
 from duplexsim.threads import use_threads
 
@@ -39,7 +40,9 @@ class DuplexParallelEnv(ParallelEnv):
     truncated together at the scenario's end; none is ever terminated early.
     Arguments: ``scenario``, ``action_mode``, ``window``, ``reward`` as for TurnTakingEnv
     (both sides score with the same rewards: ``reward=``, else the scenario's ``[reward]``
-    table, else the defaults).
+    table, else the defaults); ``models``: per agent name, that learner's own model (a
+    trained agent directory, SyncLLM or TDM, or an Agent) whose proposal SPEAK plays, as
+    TurnTakingEnv's ``model`` (turn mode only).
     """
 
     metadata = {"render_modes": [], "name": "duplexsim_parallel_v0", "is_parallelizable": True}
@@ -47,7 +50,8 @@ class DuplexParallelEnv(ParallelEnv):
     def __init__(self, scenario: Scenario | str | Path | Mapping[str, Any] | None = None,
                  action_mode: str = "turn", window: int = 8,
                  reward: RewardConfig | Mapping[str, float] | None = None,
-                 render_mode: str | None = None):
+                 render_mode: str | None = None,
+                 models: Mapping[str, str | Path | Agent] | None = None):
         check_choice("action_mode", action_mode, ACTION_MODES)
         check_choice("render_mode", render_mode, (None,))
         check_window(window)
@@ -55,9 +59,15 @@ class DuplexParallelEnv(ParallelEnv):
         self.render_mode = render_mode
         self.scenario = as_scenario(scenario)
         config = as_reward(reward, self.scenario)
+        models = dict(models or {})
+        unknown = sorted(set(models) - set(AGENT_SIDES))
+        if unknown:
+            raise ValueError(f"models: unknown agent(s) {unknown} (allowed: "
+                             f"{', '.join(AGENT_SIDES)})")
         self.sides = {
             name: LearnerSide(side, speech_source(self.scenario, side),
-                              self.scenario.frames_per_chunk, action_mode, window, config)
+                              self.scenario.frames_per_chunk, action_mode, window, config,
+                              load_model(models.get(name), self.scenario, action_mode))
             for name, side in AGENT_SIDES.items()
         }
         self.world = DuplexWorld(self.scenario,

@@ -62,7 +62,7 @@ def check_window(window: Any) -> None:
 
 def load_model(model: str | Path | Agent | None, scenario: Scenario, action_mode: str
                ) -> Agent | None:
-    """The learner's own SyncLLM (an agent directory is loaded), or None."""
+    """The learner's own model (an agent directory, SyncLLM or TDM, is loaded), or None."""
     if model is None:
         return None
     if action_mode != "turn":
@@ -71,7 +71,8 @@ def load_model(model: str | Path | Agent | None, scenario: Scenario, action_mode
         return model
     from duplexsim.agents import load
 
-    return load(str(model), chunk_ms=scenario.chunk_ms, seed=scenario.seed)
+    return load(str(model), chunk_ms=scenario.chunk_ms, seed=scenario.seed,
+                lead_chunks=scenario.decision_lead_chunks)
 
 
 class TurnTakingEnv(gym.Env):
@@ -81,7 +82,8 @@ class TurnTakingEnv(gym.Env):
     Two sides talk in 25 Hz speech units, one chunk (``scenario.chunk_ms``, default
     160 ms = 4 frames) at a time. The learner takes side ``side`` (default ``"a"``); the
     partner on the other side is any agent: a replay of a corpus dialogue (the default:
-    the small dialogue shipped inside the package), a scripted policy, or a SyncLLM agent.
+    the small dialogue shipped inside the package), a scripted policy, or a SyncLLM or TDM
+    agent.
     Chunks cross the scenario's network (delay, jitter, loss, reordering), so the learner
     sees the partner late, as a real system would. One ``step`` decides one own chunk:
     the chunk ``j`` decided at step ``j`` is decided at ``max(0, j - lead) * chunk_ms``
@@ -145,14 +147,14 @@ class TurnTakingEnv(gym.Env):
 
     ## Arguments
     ``scenario`` (Scenario, TOML path or dict; default: embedded 30 s replay scenario),
-    ``partner`` (None = the scenario's other side; "replay" | "scripted" | "syncllm"; a
-    SideConfig; or an Agent; a syncllm partner may wait, ``estimation = "wait"``; the
+    ``partner`` (None = the scenario's other side; "replay" | "scripted" | "syncllm" |
+    "tdm"; a SideConfig; or an Agent; a syncllm partner may wait, ``estimation = "wait"``; the
     learner's own side of the scenario may not: a ValueError names the key),
     ``action_mode`` ("turn" | "units"), ``side`` ("a" | "b"),
     ``window`` (chunks, default 8), ``reward`` (RewardConfig or dict; replaces the
     scenario's ``[reward]`` table as a whole: keys a dict leaves out take the RewardConfig
-    defaults, not the table's; None = the table), ``model`` (the learner's own SyncLLM:
-    agent directory or Agent; used by speak).
+    defaults, not the table's; None = the table), ``model`` (the learner's own model,
+    SyncLLM or TDM: agent directory or Agent; used by speak).
 
     ## Version History
     - v0: initial version. Later: rewards may come from the scenario's ``[reward]`` table

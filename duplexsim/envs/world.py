@@ -78,7 +78,7 @@ def resolve_partner(scenario: Scenario, side: str,
     """The scenario with the partner's side filled in, and a given partner agent if any.
 
     ``partner``: None = the scenario's own side; a kind name (``replay``, ``scripted``,
-    ``syncllm``) = that kind with default settings; a :class:`SideConfig`; or an Agent.
+    ``syncllm``, ``tdm``) = that kind with default settings; a :class:`SideConfig`; or an Agent.
     """
     if partner is None:
         return scenario, None

@@ -16,7 +16,7 @@ from transformers import LlamaForCausalLM
 from duplexsim.config.loader import json_number, read_json
 from duplexsim.errors import InputError, MissingInputError, finite_in
 from duplexsim.models.model import load_model
-from duplexsim.models.vocab import Vocab
+from duplexsim.models.vocab import VOCABS, Vocab
 
 AGENT_FORMAT = "duplexsim-agent/1"
 
@@ -29,6 +29,11 @@ class AgentFiles:
     info: dict[str, Any]
     model: LlamaForCausalLM
     vocab: Vocab
+
+    @property
+    def kind(self) -> str:
+        """The architecture (``agent.json`` ``kind``): syncllm (absent) or tdm."""
+        return agent_kind(self.info)
 
     @property
     def name(self) -> str:
@@ -82,10 +87,24 @@ def read_agent_json(path: str | Path) -> dict[str, Any]:
     return info
 
 
-def load_agent_files(path: str | Path, device: str = "cpu") -> AgentFiles:
-    """Load ``agent.json`` and the model; a vocabulary mismatch is a clear error."""
+def agent_kind(info: dict[str, Any]) -> str:
+    """The architecture an ``agent.json`` describes (written since TDM agents exist; an
+    agent.json without it is a SyncLLM agent)."""
+    return str(info.get("kind", "syncllm"))
+
+
+def load_agent_files(path: str | Path, device: str = "cpu",
+                     kind: str = "syncllm") -> AgentFiles:
+    """Load ``agent.json`` and the model; an agent of another ``kind`` (architecture) or a
+    vocabulary mismatch is a clear error."""
     root = Path(path)
     info = read_agent_json(root)
-    vocab = Vocab(int(info["n_units"]), int(info["n_text"]))
+    found = agent_kind(info)
+    if found not in VOCABS:
+        raise InputError(str(root / "agent.json"), "kind", f"{found!r}", ", ".join(VOCABS))
+    if found != kind:
+        raise InputError(str(root), "", f"a {found} agent, not a {kind} agent",
+                         f'use it as a kind = "{found}" side')
+    vocab = VOCABS[found](int(info["n_units"]), int(info["n_text"]))
     model = load_model(root / "model", expected_vocab=vocab.size).to(device)
     return AgentFiles(root, info, model, vocab)

@@ -5,6 +5,10 @@ Owns: the id layout and the in-repo text tokenizer. Must not touch models or cor
 Layout (docs/interfaces.md "Token ids"): ``0..n_units-1`` units, ``[S0] = n_units``,
 ``[S1] = n_units + 1``, then the specials ``[PAD] [BOS] [EOS]``, then the text tokens
 (the BPE's own ids shifted by :attr:`Vocab.text_offset`).
+
+The TDM agents (:mod:`duplexsim.tdm_tokens`) use :class:`TdmVocab`: the same layout with
+``<idle>`` and ``<eos>`` right after the speaker tags (``n_units + 2``, ``n_units + 3``),
+the specials and text shifted by two.
 """
 
 from __future__ import annotations
@@ -53,6 +57,45 @@ class Vocab:
     @property
     def size(self) -> int:
         return self.text_offset + self.n_text
+
+
+@dataclass(frozen=True)
+class TdmVocab(Vocab):
+    """Id layout of a TDM agent: units, ``[S0] [S1] <idle> <eos>``, specials, text.
+
+    ``<idle>`` (a whole silent slice) and ``<eos>`` (stop speaking inside a slice) sit at
+    the ids :class:`duplexsim.tdm_tokens.TdmFormat` gives them, so the format needs no
+    model vocabulary to encode or decode.
+    """
+
+    @property
+    def idle(self) -> int:
+        return self.n_units + 2
+
+    @property
+    def eos_speech(self) -> int:
+        """``<eos>`` of the TDM format (not the text ``[EOS]`` special)."""
+        return self.n_units + 3
+
+    @property
+    def pad(self) -> int:
+        return self.n_units + 4
+
+    @property
+    def bos(self) -> int:
+        return self.n_units + 5
+
+    @property
+    def eos(self) -> int:
+        return self.n_units + 6
+
+    @property
+    def text_offset(self) -> int:
+        return self.n_units + 4 + len(SPECIALS)
+
+
+VOCABS: dict[str, type[Vocab]] = {"syncllm": Vocab, "tdm": TdmVocab}
+"""Agent kind -> its id layout (``agent.json`` ``kind``; absent = syncllm)."""
 
 
 def train_text_tokenizer(texts: Iterable[str], vocab_size: int):  # noqa: ANN201 - tokenizers type

@@ -1,6 +1,6 @@
 """Building a session's parts from a scenario: agents per side and the compute-time model.
 
-Owns the registry ``kind -> agent builder`` (replay, scripted, syncllm), the check that
+Owns the registry ``kind -> agent builder`` (replay, scripted, syncllm, tdm), the check that
 an agent speaks the scenario's chunk size, where a unit tokenizer for vocoding is found,
 and the compute-time registry (none | measured | profile). Must not run the simulation.
 
@@ -49,19 +49,35 @@ def syncllm_options(side: SideConfig) -> tuple[Any, str]:
 
 
 def _syncllm(side: SideConfig, scenario: Scenario, key: str) -> Agent:
-    from duplexsim.agents import load
+    from duplexsim.agents.syncllm import load_agent  # only a SyncLLM agent (named error)
 
     sampling, estimation = syncllm_options(side)
     try:
-        return load(side.agent, chunk_ms=scenario.chunk_ms, sampling=sampling,
+        return load_agent(side.agent, chunk_ms=scenario.chunk_ms, sampling=sampling,
                     estimation=estimation, seed=scenario.seed,
                     name=f"{key}:{Path(side.agent).name}")
     except DuplexsimError as e:
         raise with_note(e, f"scenario {key}.agent") from None
 
 
+def _tdm(side: SideConfig, scenario: Scenario, key: str) -> Agent:
+    from duplexsim.agents.tdm import SliceError, load_tdm_agent
+    from duplexsim.models.sampling import SamplingConfig
+
+    sampling = SamplingConfig(temperature=side.temperature, top_k=side.top_k, top_p=side.top_p)
+    try:
+        return load_tdm_agent(side.agent, chunk_ms=scenario.chunk_ms, slice_ms=side.slice_ms,
+                              sampling=sampling, seed=scenario.seed,
+                              name=f"{key}:{Path(side.agent).name}",
+                              lead_chunks=scenario.decision_lead_chunks)
+    except SliceError as e:
+        raise with_note(e, f"scenario {key}.slice_ms") from None
+    except DuplexsimError as e:
+        raise with_note(e, f"scenario {key}.agent") from None
+
+
 AGENT_BUILDERS: dict[str, Callable[[SideConfig, Scenario, str], Agent]] = {
-    "replay": _replay, "scripted": _scripted, "syncllm": _syncllm,
+    "replay": _replay, "scripted": _scripted, "syncllm": _syncllm, "tdm": _tdm,
 }
 
 
@@ -78,7 +94,8 @@ def shared_syncllm_agents(scenarios: Sequence[Scenario], backend: str = "auto",
     from duplexsim.models.rows import LMRows
 
     def where(i: int, key: str) -> str:
-        return f"{scenarios[i].name}: {key}.agent" if name_scenarios else f"{key}.agent"
+        return (f"scenario {scenarios[i].name}: {key}.agent" if name_scenarios
+                else f"scenario {key}.agent")
 
     users: dict[Path, list[tuple[int, str]]] = {}
     for i, scenario in enumerate(scenarios):
@@ -90,8 +107,8 @@ def shared_syncllm_agents(scenarios: Sequence[Scenario], backend: str = "auto",
     for root, sides in users.items():
         try:
             files = load_agent_files(root)
-        except (ValueError, FileNotFoundError) as e:
-            raise ValueError(f"{where(*sides[0])}: {e}") from e
+        except DuplexsimError as e:  # as the side's own builder names it
+            raise with_note(e, where(*sides[0])) from None
         lm = LMRows(files.model, files.vocab.n_units, files.context_tokens, rows=len(sides),
                     backend=backend)  # type: ignore[arg-type]
         for i, key in sides:
@@ -99,8 +116,8 @@ def shared_syncllm_agents(scenarios: Sequence[Scenario], backend: str = "auto",
             sampling, estimation = syncllm_options(getattr(scenario, key))
             try:
                 files.check_chunk_ms(scenario.chunk_ms)
-            except ValueError as e:
-                raise ValueError(f"{where(i, key)}: {e}") from e
+            except DuplexsimError as e:
+                raise with_note(e, where(i, key)) from None
             agents[i][key] = SyncLLMAgent(files, scenario.chunk_ms, sampling=sampling,
                                           estimation=estimation, seed=scenario.seed,  # type: ignore[arg-type]
                                           name=f"{key}:{Path(getattr(scenario, key).agent).name}",
@@ -138,7 +155,8 @@ def tokenizer_dir(scenario: Scenario) -> Path | None:
     """A unit tokenizer directory the agents' units can be vocoded with, if one is known."""
     for key in SIDES:
         side: SideConfig = getattr(scenario, key)
-        root = {"syncllm": side.agent, "replay": side.corpus}.get(side.kind, "")
+        root = {"syncllm": side.agent, "tdm": side.agent,
+                "replay": side.corpus}.get(side.kind, "")
         if root and (Path(root) / "tokenizer" / "config.json").is_file():
             return Path(root) / "tokenizer"
     return None

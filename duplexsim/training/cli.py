@@ -2,12 +2,14 @@
 agent.
 
 Owns only the command: reads the card and the corpus (:func:`duplexsim.corpora.load_corpus`),
-checks that their unit vocabularies agree, runs
-:func:`duplexsim.training.recipe.train_agent` and copies the unit tokenizer into the agent
-directory so its audio can be vocoded (moved in whole: :func:`duplexsim.atomic.output_dir`).
-Re-running with the same ``--out`` resumes from ``checkpoints/last.pt`` (also after
-``--max-minutes`` stopped it). Card, corpus, tokenizer and ``--out`` are checked before
-training starts; errors reach the user through ``duplexsim.cli.main`` (one line each, exit 2).
+checks that their unit vocabularies agree, runs the recipe of the card's ``[agent] kind``
+(:data:`RECIPES`: :func:`duplexsim.training.recipe.train_agent` for SyncLLM,
+:func:`duplexsim.training.tdm.train_tdm_agent` for TDM) and copies the unit tokenizer into
+the agent directory so its audio can be vocoded (moved in whole:
+:func:`duplexsim.atomic.output_dir`). Re-running with the same ``--out`` resumes from
+``checkpoints/last.pt`` (also after ``--max-minutes`` stopped it). Card, corpus, tokenizer
+and ``--out`` are checked before training starts; errors reach the user through
+``duplexsim.cli.main`` (one line each, exit 2).
 
 Threads: ``--threads`` of every command (:mod:`duplexsim.threads`, default 1). The bytes of
 the weights depend on the thread count, so it is recorded in ``agent.json``
@@ -24,6 +26,12 @@ from pathlib import Path
 from duplexsim.cli import number
 from duplexsim.config.card import AgentCard, load_card
 from duplexsim.errors import InputError
+
+RECIPES = {
+    "syncllm": ("duplexsim.training.recipe", "train_agent"),
+    "tdm": ("duplexsim.training.tdm", "train_tdm_agent"),
+}
+"""Agent kind -> ``(module, function)`` of its recipe (imported only when used)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     expect_kind(args.card, "agent card")
     card = load_card(args.card)
     check_output_dir(args.out)
+    import importlib
+
     from duplexsim.corpora import load_corpus
 
     corpus = load_corpus(args.corpus)
@@ -72,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
         from duplexsim.training.checkpoints import load_checkpoint
 
         load_checkpoint(checkpoint, card.to_dict(), vocab_size=None)
-    from duplexsim.training.recipe import train_agent
-
+    module, function = RECIPES[card.agent.kind]
+    train_agent = getattr(importlib.import_module(module), function)
     train = list(corpus.dialogues(split="train"))
     val = list(corpus.dialogues(split="val"))
     fresh = not Path(args.out).exists()

@@ -115,3 +115,68 @@ def test_dispatch_on_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert problem.message.startswith(
         "checking agent card files needs duplexsim.no_such_module.load, which is not available"
     )
+
+
+TDM_BROKEN = {
+    "tdm-side.toml": ('chunk_ms = 160\n[a]\nkind = "tdm"\nagent = "runs/agents/fisher-tdm"\n'
+                      'estimation = "silence"\n[b]\nkind = "syncllm"\nagent = "x"\n'
+                      'slice_ms = 1280\n', [
+                          "tdm-side.toml: a.estimation: not used by kind = 'tdm' (only by kind "
+                          "= 'syncllm') (allowed: agent, clock_drift_ppm, clock_offset_ms, kind, "
+                          "slice_ms, temperature, top_k, top_p)",
+                          "tdm-side.toml: b.slice_ms: not used by kind = 'syncllm' (only by "
+                          "kind = 'tdm')",
+                      ]),
+    "tdm-slice.toml": ('chunk_ms = 240\n[a]\nkind = "tdm"\nagent = "a"\nslice_ms = 1010\n'
+                       '[b]\nkind = "tdm"\nagent = "b"\nslice_ms = 1280\n', [
+                           "tdm-slice.toml: a.slice_ms: 1010 is not a positive multiple of the "
+                           "40 ms frame",
+                       ]),
+    "tdm-chunks.toml": ('chunk_ms = 240\n[a]\nkind = "tdm"\nagent = "a"\n'
+                        '[b]\nkind = "tdm"\nagent = "b"\nslice_ms = 1280\n', [
+                            "tdm-chunks.toml: b.slice_ms: 1280 is not a whole number of chunk_ms"
+                            " = 240 chunks (allowed: multiples of 240, e.g. 1200 or 1440)",
+                        ]),
+    "tdm-card.toml": ('[agent]\nname = "t"\nkind = "tdm"\n[tdm]\nslice_ms = [1200, 1210]\n'
+                      'interruption_prob = 1.5\nbarge_in_ms = [4000, 1000]\nwindow_slices = 0\n'
+                      'colour = 1\n', [
+                          "tdm-card.toml: tdm.colour: unknown key (allowed: barge_in_ms, ",
+                      ]),
+    "tdm-card-values.toml": ('[agent]\nname = "t"\nkind = "tdm"\n[tdm]\nslice_ms = [1200, 1210]\n'
+                             'interruption_prob = 1.5\nbarge_in_ms = [4000, 1000]\n'
+                             'window_slices = 0\n', [
+                                 "tdm-card-values.toml: tdm.slice_ms: [1200, 1210] (allowed: "
+                                 "non-empty list of positive multiples of 40",
+                                 "tdm-card-values.toml: tdm.interruption_prob: 1.5 (allowed: 0..1)",
+                                 "tdm-card-values.toml: tdm.barge_in_ms: [4000, 1000] (allowed: "
+                                 "[low, high] with 40 <= low <= high)",
+                                 "tdm-card-values.toml: tdm.window_slices: 0 is not positive",
+                             ]),
+    "tdm-kind.toml": ('[agent]\nname = "s"\nkind = "tdn"\n[tdm]\nslice_ms = [1200]\n', [
+        "tdm-kind.toml: agent.kind: unknown value 'tdn' (allowed: syncllm, tdm)",
+    ]),
+    "sync-with-tdm.toml": ('[agent]\nname = "s"\n[tdm]\nslice_ms = [1200]\n', [
+        "sync-with-tdm.toml: tdm: a [tdm] table in a card with agent.kind = 'syncllm' (allowed: "
+        'agent.kind = "tdm", or no [tdm] table)',
+    ]),
+}
+
+
+def test_tdm_keys_are_checked_with_named_errors(tmp_path: Path) -> None:
+    for name, (text, _) in TDM_BROKEN.items():
+        (tmp_path / name).write_text(text)
+    out = _validate(*TDM_BROKEN, cwd=tmp_path)
+    assert out.returncode == 1
+    lines = out.stdout.splitlines()
+    for name, (_, expected) in TDM_BROKEN.items():
+        mine = [line for line in lines if line.startswith(f"{name}: ")]
+        assert mine, f"no problem reported for {name}: {lines}"
+        for fragment in expected:
+            assert any(fragment in line for line in mine), f"{fragment!r} not in {mine}"
+
+
+def test_shipped_tdm_cards_validate_ok() -> None:
+    cards = sorted((ROOT / "agents").glob("*-tdm.toml"))
+    assert [p.name for p in cards] == ["candor-tdm.toml", "fisher-tdm.toml"]
+    out = _validate(*cards)
+    assert out.returncode == 0, out.stdout + out.stderr

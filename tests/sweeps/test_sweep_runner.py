@@ -232,3 +232,45 @@ batch = 4
     alone = run_sweep(sweep, tmp_path / "o", progress=False, batch=1)
     assert len(batched) == 4
     pd.testing.assert_frame_equal(batched, alone)
+
+
+def test_a_tdm_side_in_a_batched_sweep(tmp_path):
+    """TDM against SyncLLM over a grid of slice lengths: batched (the SyncLLM sides share a
+    forward, the TDM sides run on their own) gives the table of one-by-one."""
+    sys.path.insert(0, str(HERE.parent / "models"))
+    from tdm_fixtures import train_tiny_tdm_agent
+
+    from duplexsim.bench.bench_envs import train_tiny_agent
+
+    tdm = train_tiny_tdm_agent(tmp_path / "tdm", steps=2)
+    sync = train_tiny_agent(tmp_path / "sync", steps=2)
+    (tmp_path / "base.toml").write_text(f"""name = "base"
+chunk_ms = 160
+duration_s = 4.0
+[a]
+kind = "tdm"
+agent = "{tdm}"
+slice_ms = 640
+[b]
+kind = "syncllm"
+agent = "{sync}"
+[network]
+preset = "ideal"
+[output]
+audio = false
+""")
+    (tmp_path / "sweep.toml").write_text(f"""[sweep]
+name = "tdm"
+base = "{tmp_path / 'base.toml'}"
+seeds = [0, 1]
+workers = 1
+batch = 4
+[sweep.grid]
+"a.slice_ms" = [640, 800]
+""")
+    sweep = load_sweep(tmp_path / "sweep.toml")
+    batched = run_sweep(sweep, tmp_path / "b", progress=False)
+    alone = run_sweep(sweep, tmp_path / "o", progress=False, batch=1)
+    assert len(batched) == 4 and batched["speech_share"].gt(0).all()
+    pd.testing.assert_frame_equal(batched, alone)
+    assert batched["a.slice_ms"].tolist() == [640, 640, 800, 800]

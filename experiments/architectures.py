@@ -1,0 +1,458 @@
+"""Architectures (issue 17): SyncLLM vs TDM agents trained on the same corpus, across delay.
+
+Two duplex architectures on the same units, model size and corpus: SyncLLM (``--agents``
+``fisher/``, ``candor/``: interleaved chunks, estimates the partner ahead) and the
+time-division-multiplexing agent (``fisher-tdm/``, ``candor-tdm/``: 1.2 s slices with
+``<idle>``/``<eos>``, :mod:`duplexsim.agents.tdm`). For each corpus and architecture, two
+partners: the agent itself (self-play) and a replay of a held-out corpus dialogue (its
+channel 1, which never yields: every barge-in is a test of the agent), at one-way delays
+``--delays`` (0 160 240 480 ms, ideal network otherwise), ``--seeds`` conversations of
+``--duration-s`` each, 200 ms chunks, decision lead 1. Two agents of one kind share their
+clocks, so two TDM agents in self-play decide their slices at the same instants; a third
+partner, ``self-offset`` (0 ms only), shifts side B's clock by half a slice (-600 ms), as
+two independent systems would be.
+
+Scored on the agent speakers (both sides in self-play, side A against a replay):
+- turn-taking against the corpus: FTO median of transitions into them (their response
+  latency), share of those transitions made in overlap and the median overlap there,
+  backchannels per speaker-minute, IPU median, speech share;
+- interruption recovery (:mod:`duplexsim.metrics.interruptions`): time from a barge-in
+  (partner IPU >= 1 s starting while the agent is 0.4 s into an IPU) to the end of the
+  agent's IPU, in ms, chunks and slices;
+- the failure signatures: zombie output (talks through the whole barge-in) and deafness
+  (a partner IPU >= 1 s ends and nobody speaks for 2 s).
+The corpora's test splits are scored the same way (both channels as agents). 95% CIs by a
+block bootstrap: every conversation is cut into ``--block-s`` blocks (15 s) and blocks are
+resampled with replacement within a grid point (it keeps the dependence inside a block,
+not across blocks: optimistic when conversations differ a lot). "Nearer own corpus": in
+self-play at 0 ms, ``|x - other corpus| - |x - own corpus|`` for backchannels/min and FTO
+median, with its CI (resampling the agent's and both corpora's blocks).
+
+Writes ``OUT/conversations/*.npz`` (the played units, reused on rerun), ``OUT/
+per_conversation.csv``, ``OUT/summary.csv``, ``OUT/differences.csv`` (TDM - SyncLLM),
+``OUT/nearer.csv``, ``OUT/REPORT.md`` and ``OUT/architectures.png``.
+
+    python experiments/architectures.py --out runs/architectures             # full
+    python experiments/architectures.py --smoke --out /tmp/architectures     # tiny, seconds
+
+Smoke mode builds a tiny world (:mod:`tiny_world`: two small corpora, tiny SyncLLM agents)
+and trains tiny TDM agents through ``duplexsim train`` on cards it writes, then runs delays
+0 and 480 ms, one seed, 8 s conversations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from duplexsim.atomic import atomic_path, write_text
+from duplexsim.metrics.interruptions import barge_ins, turn_ends
+from duplexsim.metrics.turntaking import detect_events, vad_from_units
+from duplexsim.tokens import FRAME_MS
+
+CORPORA = {"fisher": "fisher-like", "candor": "candor-like"}
+ARCHS = {"syncllm": "", "tdm": "-tdm"}
+"""Architecture -> suffix of its agent directory (``fisher``, ``fisher-tdm``)."""
+STATS = ("fto_median_ms", "overlap_transition_share", "overlap_median_ms",
+         "bc_per_speaker_min", "ipu_median_ms", "speech_share", "recovery_median_ms",
+         "zombie_rate", "deaf_rate")
+NEARER = ("bc_per_speaker_min", "fto_median_ms")
+
+
+@dataclass(frozen=True)
+class Plan:
+    agents: Path
+    corpora: Path
+    out: Path
+    delays: tuple[int, ...] = (0, 160, 240, 480)
+    seeds: int = 3
+    duration_s: float = 60.0
+    chunk_ms: int = 200
+    slice_ms: int = 1200
+    block_s: float = 15.0
+    n_boot: int = 1000
+    temperature: float = 1.0
+
+
+# ---------------------------------------------------------------------- simulation
+def agent_dir(plan: Plan, corpus: str, arch: str) -> Path:
+    return plan.agents / f"{corpus}{ARCHS[arch]}"
+
+
+def scenario(plan: Plan, corpus: str, arch: str, partner: str, delay: int, seed: int,
+             dialogue: str) -> Any:
+    from duplexsim.config.network import LinkConfig, NetworkConfig
+    from duplexsim.config.scenario import OutputConfig, Scenario, SideConfig
+
+    path = str(agent_dir(plan, corpus, arch))
+    me = (SideConfig(kind="tdm", agent=path, slice_ms=plan.slice_ms,
+                     temperature=plan.temperature) if arch == "tdm"
+          else SideConfig(kind="syncllm", agent=path, temperature=plan.temperature))
+    if partner == "replay":
+        other = SideConfig(kind="replay", corpus=str(plan.corpora / CORPORA[corpus]),
+                           dialogue=dialogue, channel=1)
+    else:  # self-play; self-offset: B's slices (and chunks) half a slice after A's
+        other = replace(me, clock_offset_ms=-(plan.slice_ms // 2) if partner == "self-offset"
+                        else 0)
+    link = LinkConfig(delay_ms=float(delay), jitter_ms=0.0, jitter_dist="none",
+                      loss_model="none", loss=0.0)
+    return Scenario(name=f"{corpus}-{arch}-{partner}-{delay}ms-s{seed}",
+                    chunk_ms=plan.chunk_ms, duration_s=plan.duration_s, seed=seed, a=me,
+                    b=other, network=NetworkConfig(preset="ideal", a_to_b=link, b_to_a=link),
+                    output=OutputConfig(audio=False))
+
+
+PARTNERS = ("self", "replay", "self-offset")
+
+
+def grid(plan: Plan) -> list[dict[str, Any]]:
+    return [{"corpus": c, "arch": a, "partner": p, "delay_ms": d, "seed": s}
+            for c in CORPORA for a in ARCHS for p in PARTNERS
+            for d in (plan.delays if p != "self-offset" else plan.delays[:1])
+            for s in range(plan.seeds)]
+
+
+def simulate_all(plan: Plan) -> dict[str, np.ndarray]:
+    """Every conversation's played units ``[2, T]`` (cached in OUT/conversations)."""
+    from duplexsim.corpora import load_corpus
+    from duplexsim.sim import run
+
+    tests = {c: load_corpus(plan.corpora / p).ids("test") or load_corpus(plan.corpora / p).ids()
+             for c, p in CORPORA.items()}
+    units = {}
+    cells = grid(plan)
+    for cell in tqdm(cells, desc="conversations", unit="conv"):
+        dialogue = tests[cell["corpus"]][cell["seed"] % len(tests[cell["corpus"]])]
+        s = scenario(plan, cell["corpus"], cell["arch"], cell["partner"], cell["delay_ms"],
+                     cell["seed"], dialogue)
+        path = plan.out / "conversations" / f"{s.name}.npz"
+        if not path.is_file():
+            trace = run(s)
+            with atomic_path(path) as tmp, open(tmp, "wb") as f:
+                np.savez_compressed(f, units=np.asarray(trace.units, np.int64))
+        units[s.name] = np.load(path)["units"]
+    return units
+
+
+# ---------------------------------------------------------------------- scoring
+def blocks(vad: np.ndarray, agents: tuple[int, ...], plan: Plan) -> list[dict[str, Any]]:
+    """The conversation's scored pieces, one dict per ``block_s`` block (by event time)."""
+    events = detect_events(vad, FRAME_MS)
+    bi, te = barge_ins(vad, FRAME_MS), turn_ends(vad, FRAME_MS)
+    block_ms = plan.block_s * 1000
+    n = max(1, int(np.ceil(vad.shape[1] * FRAME_MS / block_ms)))
+    out = []
+    for k in range(n):
+        lo, hi = k * block_ms, (k + 1) * block_ms
+        ev = events[(events["start_ms"] >= lo) & (events["start_ms"] < hi)]
+        mine = ev[ev["speaker"].isin(agents)]
+        fto = mine["fto_ms"].dropna().to_numpy(float)
+        frames = vad[list(agents), int(lo // FRAME_MS):int(hi // FRAME_MS)]
+        b = bi[(bi["onset_ms"] >= lo) & (bi["onset_ms"] < hi) & bi["speaker"].isin(agents)]
+        t = te[(te["end_ms"] >= lo) & (te["end_ms"] < hi) & te["speaker"].isin(agents)]
+        out.append({
+            "fto": fto, "bc": int((mine["kind"] == "backchannel").sum()),
+            "ipu": mine.loc[mine["kind"] == "ipu", "duration_ms"].to_numpy(float),
+            "speaker_min": frames.shape[1] * frames.shape[0] * FRAME_MS / 60000.0,
+            "speech": int(frames.sum()), "frames": int(frames.size),
+            "recovery": b["recovery_ms"].to_numpy(float), "zombie": b["zombie"].to_numpy(bool),
+            "deaf": t["deaf"].to_numpy(bool)})
+    return out
+
+
+def _median(x: np.ndarray) -> float:
+    return float(np.median(x)) if len(x) else float("nan")
+
+
+def _mean(x: np.ndarray) -> float:
+    return float(np.mean(x)) if len(x) else float("nan")
+
+
+def statistics(parts: list[dict[str, Any]]) -> dict[str, float]:
+    """Every statistic of STATS over a list of blocks (pooled)."""
+    cat = {k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0)
+           for k in ("fto", "ipu", "recovery", "zombie", "deaf")}
+    fto = cat["fto"]
+    minutes = sum(p["speaker_min"] for p in parts)
+    frames = sum(p["frames"] for p in parts)
+    return {
+        "fto_median_ms": _median(fto),
+        "overlap_transition_share": _mean(fto < 0),
+        "overlap_median_ms": _median(-fto[fto < 0]),
+        "bc_per_speaker_min": sum(p["bc"] for p in parts) / minutes if minutes else float("nan"),
+        "ipu_median_ms": _median(cat["ipu"]),
+        "speech_share": sum(p["speech"] for p in parts) / frames if frames else float("nan"),
+        "recovery_median_ms": _median(cat["recovery"]),
+        "zombie_rate": _mean(cat["zombie"].astype(float)),
+        "deaf_rate": _mean(cat["deaf"].astype(float)),
+    }
+
+
+def bootstrap(parts: list[dict[str, Any]], n_boot: int, rng: np.random.Generator,
+              ) -> np.ndarray:
+    """``[n_boot, len(STATS)]`` statistics of block resamples."""
+    out = np.full((n_boot, len(STATS)), np.nan)
+    for i in range(n_boot):
+        pick = rng.integers(0, len(parts), len(parts)) if parts else []
+        out[i] = list(statistics([parts[j] for j in pick]).values())
+    return out
+
+
+def ci(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanpercentile(draws, 2.5, axis=0), np.nanpercentile(draws, 97.5, axis=0)
+
+
+def score(plan: Plan, units: dict[str, np.ndarray], silence: set[int],
+          corpus_vads: dict[str, list[np.ndarray]]) -> tuple[pd.DataFrame, dict]:
+    """Summary rows (point, CI) per grid point and corpus; the bootstrap draws by key."""
+    rng = np.random.default_rng(np.random.SeedSequence(0))
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for cell in grid(plan):
+        name = scenario(plan, cell["corpus"], cell["arch"], cell["partner"], cell["delay_ms"],
+                        cell["seed"], "").name
+        agents = (0,) if cell["partner"] == "replay" else (0, 1)
+        vad = vad_from_units(units[name], silence)
+        key = (cell["corpus"], cell["arch"], cell["partner"], cell["delay_ms"])
+        groups.setdefault(key, []).extend(blocks(vad, agents, plan))
+    for corpus, vads in corpus_vads.items():
+        groups[(corpus, "corpus", "corpus", -1)] = [b for v in vads
+                                                   for b in blocks(v, (0, 1), plan)]
+    rows, draws = [], {}
+    for key, parts in groups.items():
+        point = statistics(parts)
+        draws[key] = bootstrap(parts, plan.n_boot, rng)
+        lo, hi = ci(draws[key])
+        row = dict(zip(("corpus", "arch", "partner", "delay_ms"), key, strict=True))
+        row.update({"blocks": len(parts), "transitions": sum(len(p["fto"]) for p in parts),
+                    "barge_ins": sum(len(p["recovery"]) for p in parts),
+                    "turn_ends": sum(len(p["deaf"]) for p in parts)})
+        for i, stat in enumerate(STATS):
+            row.update({stat: point[stat], f"{stat}_lo": lo[i], f"{stat}_hi": hi[i]})
+        row["recovery_median_chunks"] = point["recovery_median_ms"] / plan.chunk_ms
+        row["recovery_median_slices"] = point["recovery_median_ms"] / plan.slice_ms
+        rows.append(row)
+    return pd.DataFrame(rows), draws
+
+
+def differences(plan: Plan, draws: dict, summary: pd.DataFrame) -> pd.DataFrame:
+    """TDM - SyncLLM per corpus, partner and delay, CIs from the independent resamples."""
+    rows = []
+    point = summary.set_index(["corpus", "arch", "partner", "delay_ms"])
+    for corpus in CORPORA:
+        for partner in PARTNERS:
+            for delay in (plan.delays if partner != "self-offset" else plan.delays[:1]):
+                t, s = (corpus, "tdm", partner, delay), (corpus, "syncllm", partner, delay)
+                lo, hi = ci(draws[t] - draws[s])
+                row = {"corpus": corpus, "partner": partner, "delay_ms": delay}
+                for i, stat in enumerate(STATS):
+                    row[f"d_{stat}"] = point.loc[t, stat] - point.loc[s, stat]
+                    row[f"d_{stat}_lo"], row[f"d_{stat}_hi"] = lo[i], hi[i]
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def nearer(draws: dict, summary: pd.DataFrame) -> pd.DataFrame:
+    """Self-play at 0 ms: is each agent nearer its own corpus than the other one?"""
+    point = summary.set_index(["corpus", "arch", "partner", "delay_ms"])
+    rows = []
+    for corpus in CORPORA:
+        other = next(c for c in CORPORA if c != corpus)
+        own_key, other_key = (corpus, "corpus", "corpus", -1), (other, "corpus", "corpus", -1)
+        for arch, partner in ((a, p) for p in ("self", "self-offset") for a in ARCHS):
+            key = (corpus, arch, partner, 0)
+            if key not in draws:
+                continue
+            for stat in NEARER:
+                i = STATS.index(stat)
+                x, own, oth = (point.loc[k, stat] for k in (key, own_key, other_key))
+                d = draws[key][:, i]
+                margin = np.abs(d - draws[other_key][:, i]) - np.abs(d - draws[own_key][:, i])
+                lo, hi = ci(margin[:, None])
+                rows.append({"agent": f"{corpus}{ARCHS[arch]}", "arch": arch,
+                             "partner": partner, "statistic": stat,
+                             "value": x, "own_corpus": own, "other_corpus": oth,
+                             "margin": abs(x - oth) - abs(x - own), "margin_lo": lo[0],
+                             "margin_hi": hi[0], "nearer_own": bool(abs(x - own) < abs(x - oth)),
+                             "ci_excludes_0": bool(lo[0] > 0 or hi[0] < 0)})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------- outputs
+def _cell(row: pd.Series, stat: str, digits: int = 0) -> str:
+    v, lo, hi = row[stat], row[f"{stat}_lo"], row[f"{stat}_hi"]
+    if not np.isfinite(v):
+        return "-"
+    return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def report(plan: Plan, summary: pd.DataFrame, diffs: pd.DataFrame, near: pd.DataFrame,
+           command: str) -> str:
+    cols = [("fto_median_ms", "FTO median ms", 0), ("overlap_transition_share",
+            "overlapping transitions", 2), ("bc_per_speaker_min", "backchannels / speaker-min", 1),
+            ("recovery_median_ms", "recovery ms", 0), ("zombie_rate", "zombie rate", 2),
+            ("deaf_rate", "deaf rate", 2)]
+    lines = ["# Architectures: SyncLLM vs TDM", "", f"Command: `{command}`", "",
+             f"{plan.seeds} seed(s) x {plan.duration_s:g} s per grid point, chunk "
+             f"{plan.chunk_ms} ms, TDM slice {plan.slice_ms} ms, temperature {plan.temperature:g}, "
+             f"ideal network with the one-way delay both ways, decision lead 1. 95% CIs: block "
+             f"bootstrap ({plan.block_s:g} s blocks, {plan.n_boot} resamples). Recovery in chunks "
+             f"= ms / {plan.chunk_ms}, in slices = ms / {plan.slice_ms}.", ""]
+    for partner, title in (("self", "Self-play"), ("replay", "Against a replay of the corpus"),
+                           ("self-offset", "Self-play, B's clock half a slice later")):
+        lines += [f"## {title}", "", "| corpus | arch | delay ms | " + " | ".join(
+            c[1] for c in cols) + " | barge-ins | turn ends |", "|" + "---|" * (len(cols) + 5)]
+        part = summary[summary["partner"].isin([partner, "corpus"])]
+        for _, r in part.sort_values(["corpus", "arch", "delay_ms"]).iterrows():
+            label = "corpus (test split)" if r["arch"] == "corpus" else r["arch"]
+            delay = "" if r["delay_ms"] < 0 else str(r["delay_ms"])
+            lines.append(f"| {r['corpus']} | {label} | {delay} | " + " | ".join(
+                _cell(r, s, d) for s, _, d in cols) + f" | {r['barge_ins']} | {r['turn_ends']} |")
+        lines.append("")
+    lines += ["## TDM - SyncLLM", "", "| corpus | partner | delay ms | d FTO median ms | "
+              "d recovery ms | d zombie rate | d deaf rate |", "|---|---|---|---|---|---|---|"]
+    for _, r in diffs.iterrows():
+        vals = [_cell(r, f"d_{s}", d) for s, d in (("fto_median_ms", 0),
+                ("recovery_median_ms", 0), ("zombie_rate", 2), ("deaf_rate", 2))]
+        lines.append(f"| {r['corpus']} | {r['partner']} | {r['delay_ms']} | " + " | ".join(vals)
+                     + " |")
+    lines += ["", "## Nearer its own corpus? (self-play, 0 ms)", "",
+              "margin = |x - other corpus| - |x - own corpus| (> 0: nearer its own).", "",
+              "| agent | partner | statistic | value | own corpus | other corpus | "
+              "margin [95% CI] | nearer own |", "|---|---|---|---|---|---|---|---|"]
+    for _, r in near.iterrows():
+        lines.append(f"| {r['agent']} | {r['partner']} | {r['statistic']} | {r['value']:.1f} | "
+                     f"{r['own_corpus']:.1f} | {r['other_corpus']:.1f} | {r['margin']:.1f} "
+                     f"[{r['margin_lo']:.1f}, {r['margin_hi']:.1f}] | "
+                     f"{'yes' if r['nearer_own'] else 'no'}"
+                     f"{' (CI > 0)' if r['margin_lo'] > 0 else ''} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(plan: Plan, summary: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stats = [("fto_median_ms", "FTO median (ms)"), ("overlap_transition_share",
+             "overlapping transitions"), ("recovery_median_ms", "barge-in recovery (ms)"),
+             ("zombie_rate", "zombie rate"), ("deaf_rate", "deaf rate"),
+             ("bc_per_speaker_min", "backchannels / speaker-min")]
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    for ax, (stat, label) in zip(axes.ravel(), stats, strict=True):
+        for (corpus, arch, partner), part in summary[summary["arch"] != "corpus"].groupby(
+                ["corpus", "arch", "partner"]):
+            part = part.sort_values("delay_ms")
+            ax.errorbar(part["delay_ms"], part[stat],
+                        yerr=[part[stat] - part[f"{stat}_lo"], part[f"{stat}_hi"] - part[stat]],
+                        marker="o" if arch == "tdm" else "s", capsize=2,
+                        linestyle="-" if partner == "self" else ":",
+                        label=f"{corpus} {arch} {partner}")
+        ax.set_xlabel("one-way delay (ms)")
+        ax.set_title(label)
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def run_plan(plan: Plan, command: str) -> Path:
+    from duplexsim.corpora import load_corpus
+
+    units = simulate_all(plan)
+    first = load_corpus(plan.corpora / CORPORA["fisher"])
+    silence = set(first.tokenizer().silence_units)
+    corpus_vads = {}
+    for c, p in CORPORA.items():
+        corpus = load_corpus(plan.corpora / p)
+        ids = corpus.ids("test") or corpus.ids()
+        corpus_vads[c] = [vad_from_units(corpus.dialogue(i).units, silence) for i in ids]
+    summary, draws = score(plan, units, silence, corpus_vads)
+    diffs, near = differences(plan, draws, summary), nearer(draws, summary)
+    for name, table in (("summary", summary), ("differences", diffs), ("nearer", near)):
+        with atomic_path(plan.out / f"{name}.csv") as tmp:
+            table.to_csv(tmp, index=False, float_format="%.6g")
+    write_text(plan.out / "REPORT.md", report(plan, summary, diffs, near, command))
+    plot(plan, summary, plan.out / "architectures.png")
+    return plan.out / "REPORT.md"
+
+
+# ---------------------------------------------------------------------- smoke world
+def smoke_world(root: Path) -> tuple[Path, Path]:
+    """Tiny corpora and SyncLLM agents (:mod:`tiny_world`) plus tiny TDM agents trained with
+    ``duplexsim train`` on cards written here."""
+    from tiny_world import build_tiny_world
+
+    from duplexsim.cli import main as cli
+    from duplexsim.corpora import load_corpus
+
+    agents, corpora = build_tiny_world(root)
+    for corpus, preset in CORPORA.items():
+        out = agents / f"{corpus}-tdm"
+        if (out / "agent.json").is_file():
+            continue
+        n_units = load_corpus(corpora / preset).n_units
+        card = root / "cards" / f"{corpus}-tdm.toml"
+        stage = "steps = 3\nbatch_tokens = 512\nseq_len = 128\nwarmup_steps = 1\nlr = 3e-3\n"
+        write_text(card, f'[agent]\nname = "{corpus}-tdm"\ncorpus_preset = "{preset}"\n'
+                         f'kind = "tdm"\n[model]\nsize = "tiny"\nn_units = {n_units}\n'
+                         'text_vocab_size = 300\n[train]\nbf16 = false\nval_every = 3\n'
+                         'val_batches = 1\ncheckpoint_every = 3\n[stage1]\nenabled = false\n'
+                         f'[stage2]\n{stage}[stage3]\n{stage}[tdm]\nslice_ms = [1200]\n'
+                         'window_slices = 6\ninterruption_prob = 0.5\n')
+        code = cli(["train", str(card), "--corpus", str(corpora / preset), "--out", str(out),
+                    "--no-progress"])
+        if code:
+            raise SystemExit(f"training {card} failed ({code})")
+    return agents, corpora
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/architectures"))
+    parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
+    parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"))
+    parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
+    parser.add_argument("--delays", type=int, nargs="+", default=[0, 160, 240, 480])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--duration-s", type=float, default=60.0)
+    parser.add_argument("--block-s", type=float, default=15.0)
+    parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    command = "python experiments/architectures.py " + " ".join(
+        argv if argv is not None else sys.argv[1:])
+    plan = Plan(agents=args.agents, corpora=args.corpora, out=args.out,
+                delays=tuple(args.delays), seeds=args.seeds, duration_s=args.duration_s,
+                block_s=args.block_s, n_boot=args.n_boot, temperature=args.temperature)
+    if args.smoke:
+        agents, corpora = smoke_world(args.out / "world")
+        plan = replace(plan, agents=agents, corpora=corpora, delays=(0, 480), seeds=1,
+                       duration_s=8.0, block_s=4.0, n_boot=100)
+    missing = [str(agent_dir(plan, c, a)) for c in CORPORA for a in ARCHS
+               if not (agent_dir(plan, c, a) / "agent.json").is_file()]
+    if missing:
+        print(f"no trained agent at {', '.join(missing)} (duplexsim train agents/<card>.toml), "
+              "or run with --smoke", file=sys.stderr)
+        return 2
+    path = run_plan(plan, command)
+    print(json.dumps({"report": str(path)}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""Barge-ins (recovery, zombie output) and unanswered turns (deafness) on hand-made activity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from duplexsim.metrics.interruptions import (
+    InterruptionParams,
+    barge_ins,
+    interruption_summary,
+    turn_ends,
+)
+
+
+def vad(n: int, runs0: list[tuple[int, int]], runs1: list[tuple[int, int]]) -> np.ndarray:
+    out = np.zeros((2, n), bool)
+    for s, runs in enumerate((runs0, runs1)):
+        for a, b in runs:
+            out[s, a:b] = True
+    return out
+
+
+def test_barge_ins_recovery_and_zombies():
+    # A talks 0-100; B barges in at 50 for 40 frames (1.6 s): A talks on to 100 (zombie)
+    v = vad(200, [(0, 100)], [(50, 90)])
+    (row,) = barge_ins(v).itertuples()
+    assert (row.speaker, row.onset_ms, row.recovery_ms, row.barge_in_ms, row.zombie) == (
+        0, 2000.0, 2000.0, 1600.0, True)
+    # A stops 10 frames after the onset: recovered in 400 ms, no zombie
+    (row,) = barge_ins(vad(200, [(0, 60)], [(50, 90)])).itertuples()
+    assert row.recovery_ms == 400.0 and not row.zombie
+    assert barge_ins(vad(200, [(0, 100)], [(5, 60)])).empty  # A had just begun: a clash
+    assert barge_ins(vad(200, [(0, 100)], [(50, 70)])).empty  # 0.8 s: too short to barge in
+    assert barge_ins(vad(200, [(0, 40)], [(50, 90)])).empty  # A had stopped: no barge-in
+    # the other way round, and pauses under 200 ms do not end an IPU
+    (row,) = barge_ins(vad(200, [(80, 120)], [(0, 50), (53, 100)])).itertuples()
+    assert row.speaker == 1 and row.recovery_ms == 800.0 and not row.zombie
+    with pytest.raises(ValueError, match="min_held_ms: -1.0 is negative"):
+        InterruptionParams(min_held_ms=-1.0)
+
+
+def test_turn_ends_and_deafness():
+    # B speaks 2 s then nobody speaks for 2.4 s: deaf; then B speaks 2 s, A answers after
+    # 0.8 s, talks 1.6 s and nobody answers A in the 3.2 s left (B is deaf)
+    v = vad(300, [(180, 220)], [(0, 50), (110, 160)])
+    ends = turn_ends(v)
+    assert ends[["speaker", "end_ms", "silence_ms", "deaf"]].values.tolist() == [
+        [0, 2000.0, 2400.0, True], [0, 6400.0, 800.0, False], [1, 8800.0, 3200.0, True]]
+    # B's IPU under min_turn_ms expects no answer; A still talking at B's end is no turn end
+    assert turn_ends(vad(300, [], [(0, 20)])).empty
+    assert turn_ends(vad(300, [(40, 60)], [(0, 50)])).empty
+    # an IPU ending just before the conversation does is censored, not deaf
+    assert turn_ends(vad(100, [], [(40, 90)])).empty
+    assert turn_ends(vad(150, [], [(40, 90)]))["deaf"].tolist() == [True]
+    summary = interruption_summary(v, speakers=(0,))
+    assert summary["turn_ends"] == 2 and summary["deaf_rate"] == 0.5
+    assert summary["barge_ins"] == 0 and np.isnan(summary["zombie_rate"])

@@ -1,0 +1,109 @@
+"""A TDM side in the simulator: against SyncLLM and replay, same seed same trace, named errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from duplexsim.cli import main
+from duplexsim.config.loader import ConfigError
+from duplexsim.config.network import LinkConfig, NetworkConfig
+from duplexsim.config.scenario import Scenario, SideConfig
+from duplexsim.sim import run
+
+
+@pytest.fixture(scope="module")
+def tdm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tdm_fixtures import train_tiny_tdm_agent
+
+    return train_tiny_tdm_agent(tmp_path_factory.mktemp("tdm") / "tiny-tdm", steps=2)
+
+
+@pytest.fixture(scope="module")
+def sync_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from duplexsim.bench.bench_envs import train_tiny_agent
+
+    return train_tiny_agent(tmp_path_factory.mktemp("sync") / "tiny-sync", steps=2)
+
+
+def scenario(a: SideConfig, b: SideConfig, delay_ms: float = 80.0, seed: int = 0,
+             **kw: object) -> Scenario:
+    link = LinkConfig(delay_ms=delay_ms)
+    return Scenario(chunk_ms=160, duration_s=6.4, seed=seed, a=a, b=b,
+                    network=NetworkConfig(preset="ideal", a_to_b=link, b_to_a=link),
+                    **kw)  # type: ignore[arg-type]
+
+
+def test_tdm_against_syncllm_same_seed_same_trace(tdm_dir: Path, sync_dir: Path) -> None:
+    tdm = SideConfig(kind="tdm", agent=str(tdm_dir), slice_ms=640)
+    sync = SideConfig(kind="syncllm", agent=str(sync_dir))
+    first, again = run(scenario(tdm, sync)), run(scenario(tdm, sync))
+    other = run(scenario(tdm, sync, seed=1))
+    assert np.array_equal(first.units, again.units)
+    wall = ["compute_wall_ms"]  # the only wall-clock column
+    pd.testing.assert_frame_equal(first.decisions.drop(columns=wall),
+                                  again.decisions.drop(columns=wall))
+    pd.testing.assert_frame_equal(first.network, again.network)
+    assert not np.array_equal(first.units, other.units)
+    a = first.decisions[first.decisions["agent"] == "a"].set_index("chunk")
+    assert len(a) == 40 and a["name"].iloc[0] == "a:tiny-tdm"
+    # tokens are sampled as the slice plays; a new slice (every 4 chunks from chunk 1, the
+    # lead) re-feeds the context
+    assert (a.loc[(a.index % 4 == 1) & (a.index > 1), "prefill_tokens"] > 0).all()
+    assert a.loc[0, "generated_tokens"] == 0 and not first.units[0, :4].any()
+    assert a["generated_tokens"].sum() > 0
+    assert first.units[0].any() and first.units[1].any()  # both sides spoke
+
+
+def test_tdm_against_tdm_with_compute_and_a_replay_partner(tdm_dir: Path) -> None:
+    from duplexsim.config.scenario import ComputeConfig
+
+    tdm = SideConfig(kind="tdm", agent=str(tdm_dir), slice_ms=800, temperature=0.8)
+    trace = run(scenario(tdm, tdm, compute=ComputeConfig(model="profile",
+                                                         decode_ms_per_token=2.0)))
+    assert (trace.decisions["compute_ms"] > 0).any()
+    replay = run(scenario(tdm, SideConfig(kind="replay"), delay_ms=240.0))
+    b = replay.decisions[replay.decisions["agent"] == "b"]
+    assert (b["generated_tokens"] == 0).all() and replay.units[0].any()
+
+
+def test_simulate_cli_runs_a_tdm_scenario(tdm_dir: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "tdm-replay.toml"
+    path.write_text(f'name = "tdm-replay"\nchunk_ms = 160\nduration_s = 4.0\n'
+                    f'[a]\nkind = "tdm"\nagent = "{tdm_dir}"\nslice_ms = 640\n'
+                    '[b]\nkind = "replay"\n[network]\npreset = "continental"\n'
+                    '[output]\naudio = false\n')
+    assert main(["simulate", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["agents"]["a"]["name"] == "a:tiny-tdm"
+    capsys.readouterr()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(path.read_text().replace("slice_ms = 640", "slice_ms = 960"))
+    assert main(["simulate", str(bad), "--out", str(tmp_path / "bad"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "not trained for slice_ms=960 (scenario a.slice_ms) (allowed: 640, 800, 1200)" in err
+
+
+def test_a_syncllm_side_pointed_at_a_tdm_agent_is_named(tdm_dir: Path) -> None:
+    wrong = SideConfig(kind="syncllm", agent=str(tdm_dir))
+    with pytest.raises(ValueError, match=r"a tdm agent, not a syncllm agent \(scenario a\.agent\)"):
+        run(scenario(wrong, SideConfig(kind="replay")))
+
+
+def test_slices_that_are_not_whole_chunks_are_scenario_errors() -> None:
+    from duplexsim.config.loader import from_dict
+
+    with pytest.raises(ConfigError) as info:
+        from_dict(Scenario, {"chunk_ms": 160, "a": {"kind": "tdm", "agent": "x"},
+                             "b": {"kind": "tdm", "agent": "y", "slice_ms": 1280}},
+                  file="s.toml")
+    assert str(info.value) == ("s.toml: a.slice_ms: 1200 is not a whole number of chunk_ms = "
+                               "160 chunks (allowed: multiples of 160, e.g. 1120 or 1280)")
+    with pytest.raises(ConfigError, match="s.toml: b.agent: a tdm side needs its trained agent "
+                                          "directory"):
+        from_dict(Scenario, {"b": {"kind": "tdm"}}, file="s.toml")

@@ -1,0 +1,134 @@
+"""The TDM recipe: slice windows, the synthetic barge-ins, the agent directory, resume."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "models"))
+from tdm_fixtures import tiny_tdm_card  # noqa: E402
+
+from duplexsim.config.card import TdmCard  # noqa: E402
+from duplexsim.corpora import default_dialogue  # noqa: E402
+from duplexsim.models.vocab import TdmVocab  # noqa: E402
+from duplexsim.tdm_tokens import TdmFormat  # noqa: E402
+from duplexsim.training.datasets import prepare  # noqa: E402
+from duplexsim.training.tdm import (  # noqa: E402
+    TdmStageData,
+    inject_interruption,
+    speech_runs,
+    train_tdm_agent,
+)
+
+
+def stream(runs: list[tuple[int, bool]], rng: np.random.Generator) -> np.ndarray:
+    return np.concatenate([rng.integers(1, 50, n) if talk else np.zeros(n, np.int64)
+                           for n, talk in runs]).astype(np.int64)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([400, 800, 1200]))
+def test_a_barge_in_makes_the_agent_stop_at_the_next_slice(seed, slice_ms):
+    rng = np.random.default_rng(seed)
+    fmt = TdmFormat(slice_ms=slice_ms, n_units=50)
+    S = fmt.slice_frames
+    L = 12 * S
+    own = stream([(int(rng.integers(0, 20)), False), (L, True)], rng)[:L]  # talks and talks
+    partner = np.zeros(L, np.int64)
+    clips = stream([(30, False), (int(rng.integers(25, 120)), True), (30, False)], rng)
+    cfg = TdmCard(slice_ms=(slice_ms,))
+    new_own, new_partner, done = inject_interruption(own, partner, clips, fmt, cfg, rng)
+    assert done is not None and len(new_own) == len(new_partner) == L
+    t, y, r = done["onset"], done["yield_at"], done["resume_at"]
+    assert new_partner[t] != 0 and not new_partner[:t].any()  # the barge-in starts at t
+    assert new_own[t] != 0  # ... while the agent speaks
+    heard = t + cfg.min_heard_ms // 40
+    boundary = -(-heard // S) * S  # the first slice decided after hearing enough of it
+    assert boundary <= y <= boundary + cfg.yield_ms[1] // 40
+    lead = int(np.flatnonzero(own)[0])
+    assert new_own[lead:y].all() and not new_own[y:min(r, L)].any()  # then it stops until r
+    if y < L and y % S:  # in the TDM format: that slice ends in <eos>
+        piece = fmt.encode_piece(new_own[y // S * S:(y // S + 1) * S])
+        assert piece[-1] == fmt.eos and len(piece) - 1 == y % S
+
+
+def test_no_barge_in_without_a_long_enough_own_ipu():
+    fmt = TdmFormat(slice_ms=800, n_units=50)
+    rng = np.random.default_rng(0)
+    own = stream([(10, True), (30, False)] * 4, rng)  # IPUs of 0.4 s < one slice
+    partner = np.zeros_like(own)
+    out_own, out_partner, done = inject_interruption(own, partner, own, fmt, TdmCard(), rng)
+    assert done is None and out_own is own and out_partner is partner
+    assert speech_runs(np.array([1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1], bool)) == [(0, 5), (10, 11)]
+
+
+def data(stage: str, interruption_prob: float = 0.5, split_seed: int = 0) -> TdmStageData:
+    card = tiny_tdm_card(interruption_prob=interruption_prob)
+    d = default_dialogue()
+    vocab = TdmVocab(501, 300)
+    from duplexsim.models.vocab import train_text_tokenizer
+
+    tok = train_text_tokenizer([s.text for s in d.segments], 300)
+    return TdmStageData(stage, card, prepare([d], vocab, tok), vocab, split_seed)
+
+
+@pytest.mark.parametrize("stage", ["stage2", "stage3"])
+def test_windows_are_tdm_sequences_and_pure_functions_of_the_step(stage):
+    a, b = data(stage), data(stage)
+    first = a.batch(3)
+    assert torch.equal(first, b.batch(3)) and not torch.equal(first, a.batch(4))
+    vocab = a.vocab
+    assert first.shape == (a.scard.seqs_per_micro, a.scard.seq_len + 1)
+    for row in first.tolist():
+        seq = [t for t in row if t != vocab.pad]
+        assert seq[0] == vocab.S0
+        last = max(i for i, t in enumerate(seq) if t in (vocab.S0, vocab.S1))
+        for slice_ms in a.tdm.slice_ms:  # one of the card's slice lengths decodes it
+            try:
+                TdmFormat(slice_ms=slice_ms, n_units=501).slices(seq[:last])
+                break
+            except ValueError:
+                continue
+        else:
+            pytest.fail(f"window decodes with none of {a.tdm.slice_ms}")
+
+
+def test_stage3_injects_interruptions_at_the_card_rate():
+    every, never = data("stage3", 1.0), data("stage3", 0.0)
+    for step in range(6):
+        every.batch(step)
+        never.batch(step)
+    n = 6 * every.scard.seqs_per_micro
+    assert never.injected == 0 and every.injected >= n // 2  # most windows have a long IPU
+    assert data("stage2", 1.0).batch(0) is not None and data("stage2", 1.0).injected == 0
+
+
+def test_train_tdm_agent_writes_a_tdm_agent_directory_and_resumes(tmp_path):
+    d = default_dialogue()
+    card = tiny_tdm_card(steps=2)
+    info = train_tdm_agent(card, [d.crop(0, 40)], [d.crop(40, 60)], tmp_path / "a",
+                           progress=False)
+    saved = json.loads((tmp_path / "a" / "agent.json").read_text())
+    assert saved == json.loads(json.dumps(info))
+    assert saved["kind"] == "tdm" and saved["slice_ms"] == [640, 800, 1200]
+    assert saved["card"]["agent"]["kind"] == "tdm" and saved["card"]["tdm"]["window_slices"] == 6
+    assert set(saved["val_loss"]) == {"stage2", "stage3"}
+    from duplexsim.config.card import card_from_dict
+
+    assert card_from_dict(saved["card"]) == card  # the card round-trips through agent.json
+    weights = (tmp_path / "a" / "model" / "model.safetensors").read_bytes()
+    again = train_tdm_agent(card, [d.crop(0, 40)], [d.crop(40, 60)], tmp_path / "a",
+                            progress=False)  # everything done: resumes to the same weights
+    assert again["val_loss"] == info["val_loss"]
+    assert (tmp_path / "a" / "model" / "model.safetensors").read_bytes() == weights
+    with pytest.raises(ValueError, match="agent.kind: 'syncllm' \\(allowed here: 'tdm'"):
+        from duplexsim.config.card import AgentCard
+
+        train_tdm_agent(AgentCard(), [d], [d], tmp_path / "b", progress=False)
