@@ -53,6 +53,16 @@ class LearnerSide:
         self.vad: list[np.ndarray] = []
         self.scored = 0
 
+    def set_source(self, source: SpeechSource) -> None:
+        """Speak from another utterance bank (same unit inventory: the spaces stay)."""
+        if source.n_units != self.source.n_units:
+            raise ValueError(f"{self.side}: speech in {source.n_units} units, the spaces have "
+                             f"{self.source.n_units} (allowed: one unit inventory)")
+        self.source = source
+        self.speaker = TurnSpeaker(source.bank, self.frames_per_chunk)
+        self.silence = np.asarray(sorted(source.silence_units), np.int64)
+        self.agent.silence_unit = source.silence_unit
+
     def reset(self, rng: np.random.Generator, seed: int) -> None:
         self.agent.reset(seed)
         self.speaker.reset(rng)

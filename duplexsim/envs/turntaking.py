@@ -20,6 +20,7 @@ from duplexsim.agents.base import Agent
 from duplexsim.config.scenario import Scenario, SideConfig
 from duplexsim.envs.registration import DEFAULT_MAX_EPISODE_STEPS, TURN_TAKING_ID
 from duplexsim.envs.rewards import RewardConfig
+from duplexsim.envs.partners import PartnerPool, is_pool, parse_pool
 from duplexsim.envs.side import ACTION_MODES, LearnerSide
 from duplexsim.envs.speech import speech_source
 from duplexsim.envs.world import (
@@ -170,13 +171,24 @@ class TurnTakingEnv(gym.Env):
         check_choice("render_mode", render_mode, (None,))
         check_window(window)
         self.render_mode = render_mode
-        self.scenario, given = resolve_partner(as_scenario(scenario), other(side), partner)
-        self.learner = LearnerSide(side, speech_source(self.scenario, side),
-                                   self.scenario.frames_per_chunk, action_mode, window,
-                                   as_reward(reward, self.scenario),
+        self.pool: PartnerPool | None = None
+        if is_pool(partner):
+            self.scenario = as_scenario(scenario)
+            self.pool = parse_pool(partner, self.scenario, other(side))
+            source = self.pool.source(self.pool.members[0].speech[0])
+            given: Agent | None = None
+        else:
+            self.scenario, given = resolve_partner(as_scenario(scenario), other(side), partner)
+            source = speech_source(self.scenario, side)
+        self.learner = LearnerSide(side, source, self.scenario.frames_per_chunk, action_mode,
+                                   window, as_reward(reward, self.scenario),
                                    load_model(model, self.scenario, action_mode))
         self.world = DuplexWorld(self.scenario, {side: self.learner.agent},
+                                 None if self.pool else
                                  given or build_partner(self.scenario, other(side)))
+        self.partner_info: dict[str, Any] = {}
+        """The current episode's partner (label, kind, corpus, dialogue, channel, start_s,
+        the learner's speech source); set by :meth:`reset`."""
         self.observation_space = self.learner.observation_space
         self.action_space = self.learner.action_space
         self._done = True
@@ -190,11 +202,19 @@ class TurnTakingEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
               ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
+        if self.pool is not None:
+            draw = self.pool.draw(self.np_random)
+            self.world.set_partner(self.pool.partner_scenario(draw.member), draw.agent)
+            self.learner.set_source(draw.source)
+            self.partner_info = draw.info(self.scenario.chunk_ms)
+        else:
+            self.partner_info = {"label": self.world.partner.name}
         episode_seed = int(self.np_random.integers(2**31 - 1))
         self.learner.reset(self.np_random, episode_seed)
         self.world.reset(episode_seed)
         self._done = False
-        return self.learner.observation(0, self.world.n_chunks), {"chunk": 0, "time_ms": 0}
+        return self.learner.observation(0, self.world.n_chunks), {
+            "chunk": 0, "time_ms": 0, "partner": self.partner_info["label"]}
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool,
                                          dict[str, Any]]:
