@@ -76,8 +76,7 @@ class PeriodicPolicy:
     def __post_init__(self) -> None:
         if not self.pattern:
             raise ValueError("pattern: empty (allowed: one or more turn actions)")
-        self.name = self.name or "periodic-" + "".join(
-            TurnAction(a).name[0].lower() for a in self.pattern)
+        self.name = self.name or "periodic-" + "".join(str(int(a)) for a in self.pattern)
 
     def reset(self, env: Any, rng: np.random.Generator) -> None:  # noqa: ARG002
         self._t = 0
