@@ -145,7 +145,19 @@ class LearnerSide:
         return detect_events(vad, frame_ms=FRAME_MS)
 
     def summary(self) -> dict[str, float]:
+        """:func:`~duplexsim.metrics.turntaking.summarize_events` of the episode (both sides
+        pooled), plus the learner's own: ``learner_fto_median_ms`` (its takeovers),
+        ``learner_backchannels_per_min`` and ``learner_ipus_per_min``."""
         from duplexsim.metrics.turntaking import summarize_events
 
         duration_ms = float(FRAME_MS * sum(v.shape[1] for v in self.vad))
-        return summarize_events(self.events(), duration_ms=duration_ms)
+        events = self.events()
+        out = summarize_events(events, duration_ms=duration_ms)
+        mine = events[events["speaker"] == 0]
+        fto = mine["fto_ms"].dropna()
+        minutes = max(duration_ms, 1.0) / 60_000
+        out["learner_fto_median_ms"] = float(fto.median()) if len(fto) else float("nan")
+        out["learner_backchannels_per_min"] = float((mine["kind"] == "backchannel").sum()
+                                                    / minutes)
+        out["learner_ipus_per_min"] = float((mine["kind"] == "ipu").sum() / minutes)
+        return out

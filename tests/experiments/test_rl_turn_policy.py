@@ -1,4 +1,5 @@
-"""Smoke run of experiments/rl_turn_policy.py in a subprocess (CleanRL style)."""
+"""Smoke run of experiments/rl_turn_policy.py in a subprocess (CleanRL style): a tiny world
+(two 4 x 12 s corpora, tiny agents), 256 PPO steps, every evaluation cell of the protocol."""
 
 from __future__ import annotations
 
@@ -17,14 +18,31 @@ def test_rl_turn_policy_smoke(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(ROOT / "experiments" / "rl_turn_policy.py"), "--smoke",
          "--out", str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=300)
+        timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    df = pd.read_csv(tmp_path / "results.csv")
-    assert set(df["policy"]) == {"ppo", "random", "always-speak", "silent"}
+    df = pd.read_csv(tmp_path / "episodes.csv")
+    assert set(df["set"]) == {"train-dialogues", "test-dialogues", "agent-candor"}
+    assert set(df["delay_ms"]) == {0, 240}
+    policies = {"ppo", "rule", "random", "always-speak", "silent"}
+    assert set(df.loc[df["set"] == "agent-candor", "policy"]) == policies
+    assert set(df.loc[df["set"] == "test-dialogues", "policy"]) == policies | {
+        "corpus-reference"}
+    assert (df.groupby(["set", "delay_ms", "policy"]).size() == 2).all()  # episodes per cell
     assert df["reward"].notna().all()
-    # always speaking overlaps the partner whenever it talks: more overlap than silence does
+    # paired design: every policy of a cell meets the same partners on the same seeds
+    partners = df.groupby(["set", "delay_ms", "seed"])["partner"].nunique()
+    assert (partners == 1).all()
+    test_partners = df.loc[df["set"] == "test-dialogues", "partner"]
+    assert test_partners.str.startswith("replay:fisher-like:").all()
     g = df.groupby("policy")["overlap_ms"].mean()
     assert g["always-speak"] > g["silent"] == 0
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert {"reward_lo", "reward_hi", "learner_fto_median_ms"} <= set(summary.columns)
+    farming = pd.read_csv(tmp_path / "farming.csv")
+    assert farming["policy"].nunique() >= 10
+    report = (tmp_path / "REPORT.md").read_text()
+    for section in ("Does PPO beat every baseline", "Generalisation", "Reward farming",
+                    "| test-dialogues | 240 | ppo |", "--smoke"):
+        assert section in report
     assert (tmp_path / "rl.png").stat().st_size > 1000
-    assert "| ppo |" in (tmp_path / "results.md").read_text()
-    assert (tmp_path / "ppo.zip").is_file()
+    assert (tmp_path / "ppo.zip").is_file() and (tmp_path / "rule_tuning.csv").is_file()
