@@ -255,12 +255,23 @@ class TurnTakingEnv(gym.Env):
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool,
                                          dict[str, Any]]:
+        chunk = self.act(action)
+        return self.observe(chunk, self.world.advance())
+
+    # ``step`` in its three phases, so that a vector env (:mod:`duplexsim.envs.vector`) can
+    # advance many worlds together between them
+    def act(self, action: Any) -> int:
+        """Check ``action`` and queue it as the learner's chunk; the chunk's index."""
         if self._done:
             raise RuntimeError("step() after the episode ended (or before reset()): "
                                "call reset() first")
         chunk = self.world.chunk
         self.learner.act(chunk, action)
-        truncated = self.world.advance()
+        return chunk
+
+    def observe(self, chunk: int, truncated: bool) -> tuple[dict[str, np.ndarray], float,
+                                                           bool, bool, dict[str, Any]]:
+        """The step's result once the world has advanced past ``chunk``'s decision."""
         reward, terms = self.learner.score(*self.world.scorable(self.learner.side))
         info: dict[str, Any] = {
             "chunk": chunk, "time_ms": self.world.chunk * self.scenario.chunk_ms,
