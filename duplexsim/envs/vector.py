@@ -22,7 +22,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
+from gymnasium.vector.utils import batch_space, create_empty_array
 
 from duplexsim.envs.turntaking import TurnTakingEnv
 
@@ -95,7 +95,7 @@ class TurnTakingVectorEnv(VectorEnv):
             infos = self._add_info(infos, info, i)
         self._elapsed[:] = 0
         self._autoreset[:] = False
-        self._obs = concatenate(self.single_observation_space, obs, self._obs)
+        self._batch(obs)
         return _copy(self._obs), infos
 
     def step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray,
@@ -110,8 +110,8 @@ class TurnTakingVectorEnv(VectorEnv):
         ended = self._advance(stepping)
         for i in stepping:
             results[i] = self.envs[i].observe(chunks[i], ended[i])
-        infos: dict[str, Any] = {}
-        obs = []
+        finals: dict[str, Any] = {}
+        obs, env_infos = [], []
         for i, env in enumerate(self.envs):
             if self._autoreset[i]:  # NEXT_STEP: the action is ignored
                 o, info = env.reset()
@@ -124,15 +124,47 @@ class TurnTakingVectorEnv(VectorEnv):
                     truncated[i] = True
                 if self.autoreset_mode == AutoresetMode.SAME_STEP and (terminated[i]
                                                                        or truncated[i]):
-                    infos = self._add_info(infos, {"final_obs": o, "final_info": info}, i)
+                    finals = self._add_info(finals, {"final_obs": o, "final_info": info}, i)
                     o, info = env.reset()
                     self._elapsed[i] = 0
             obs.append(o)
-            infos = self._add_info(infos, info, i)
+            env_infos.append(info)
+        infos = self._merge_infos(env_infos)
+        if finals:
+            infos.update(finals)
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             self._autoreset = terminated | truncated
-        self._obs = concatenate(self.single_observation_space, obs, self._obs)
+        self._batch(obs)
         return _copy(self._obs), rewards, terminated, truncated, infos
+
+    def _batch(self, obs: list[dict[str, np.ndarray]]) -> None:
+        """Write the conversations' observations into the batched arrays, row by row."""
+        for key, out in self._obs.items():
+            for i, o in enumerate(obs):
+                out[i] = o[key]
+
+    def _merge_infos(self, env_infos: list[dict[str, Any]]) -> dict[str, Any]:
+        """The batched info, as :meth:`VectorEnv._add_info` would build it env by env, in
+        one pass per key when every conversation reports the same keys (the usual step)."""
+        if any(info.keys() != env_infos[0].keys() for info in env_infos):
+            infos: dict[str, Any] = {}
+            for i, info in enumerate(env_infos):
+                infos = self._add_info(infos, info, i)
+            return infos
+        out: dict[str, Any] = {}
+        for key, value in env_infos[0].items():
+            values = [info[key] for info in env_infos]
+            if isinstance(value, dict):
+                out[key] = self._merge_infos(values)
+            elif type(value) in (int, float, bool) or isinstance(value, np.number):
+                out[key] = np.asarray(values, dtype=type(value))
+            elif isinstance(value, np.ndarray):
+                out[key] = np.stack(values).astype(value.dtype, copy=False)
+            else:
+                out[key] = np.empty(self.num_envs, dtype=object)
+                out[key][:] = values
+            out[f"_{key}"] = np.ones(self.num_envs, np.bool_)
+        return out
 
     def _advance(self, indices: list[int]) -> dict[int, bool]:
         """Run the worlds of ``indices`` to their next decision; True where one ended."""
