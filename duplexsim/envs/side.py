@@ -87,7 +87,10 @@ class LearnerSide:
             raise ValueError(f"{self.side}: action {action!r} is not in {self.action_space} "
                              f"(allowed: {self.frames_per_chunk} integer unit ids in "
                              f"0..{self.source.n_units - 1})")
-        if (np.ndim(action) == 0 and np.issubdtype(np.asarray(action).dtype, np.integer)
+        if isinstance(action, int | np.integer) and not isinstance(action, bool | np.bool_):
+            if 0 <= action < len(TurnAction):  # the usual case, without numpy's dispatch
+                return int(action)
+        elif (np.ndim(action) == 0 and np.issubdtype(np.asarray(action).dtype, np.integer)
                 and self.action_space.contains(int(action))):
             return int(action)
         allowed = ", ".join(f"{k} = {v}" for k, v in ACTION_MEANINGS.items())

@@ -287,8 +287,8 @@ def detect_events(
     }, columns=EVENT_COLUMNS)
 
 
-def _median(x: pd.Series) -> float:
-    return float(x.median()) if len(x) else float("nan")
+def _median(x: np.ndarray) -> float:
+    return float(np.median(x)) if len(x) else float("nan")
 
 
 def summarize_events(events: pd.DataFrame, duration_ms: float) -> dict[str, float]:
@@ -302,8 +302,11 @@ def summarize_events(events: pd.DataFrame, duration_ms: float) -> dict[str, floa
     """
     if duration_ms <= 0:
         raise ValueError(f"duration_ms must be > 0, got {duration_ms}")
-    by_kind = {k: events.loc[events["kind"] == k, "duration_ms"] for k in EVENT_KINDS}
-    fto = events["fto_ms"].dropna()
+    kinds = events["kind"].to_numpy(dtype=object)  # numpy, not pandas: called per episode
+    durations = events["duration_ms"].to_numpy(dtype=np.float64)
+    by_kind = {k: durations[kinds == k] for k in EVENT_KINDS}
+    fto = events["fto_ms"].to_numpy(dtype=np.float64)
+    fto = fto[~np.isnan(fto)]
     minutes = duration_ms / 60_000.0
     talk = float(by_kind["ipu"].sum() + by_kind["backchannel"].sum())
     both = float(by_kind["overlap"].sum())
