@@ -7,7 +7,9 @@ registry (:data:`duplexsim.sim.build.AGENT_BUILDERS`, so every kind a scenario s
 be is a pool kind too), and the learner's speech material for that member. Must not touch
 the simulator's internals or the rewards.
 
-A spec is a dict with ``kind`` plus (all optional):
+A spec is a dict with ``kind`` plus (all optional); in a list, a kind name stands for
+``{"kind": name}`` and an agent directory for ``{"kind": <its agent.json kind>, "agent":
+dir}``:
 
 - replay: ``corpus`` ("" = the dialogue shipped in the package), ``split`` (train | val |
   test; unset = every dialogue), ``dialogues`` (ids; instead of ``split``), ``channels``
@@ -16,8 +18,8 @@ A spec is a dict with ``kind`` plus (all optional):
   drawn per reset so that the episode fits in the dialogue). The learner's speech is the
   other channel of the same dialogue, so the corpus's own turn-taking is the natural
   reference for the learner (:class:`duplexsim.envs.baselines.CorpusReference`).
-- syncllm (and every other kind with an ``agent`` key): ``agents`` (directories) or
-  ``agent``, the side's sampling keys (``estimation``, ``temperature``, ``top_k``,
+- syncllm, tdm (every kind with an ``agent`` key): ``agents`` (directories) or
+  ``agent``, the side's other keys (syncllm: ``estimation``, ``temperature``, ``top_k``,
   ``top_p``); ``speech_corpus`` / ``speech_split`` (default: the corpus named in the
   agent's ``agent.json`` if it is there, train split; else the shipped dialogue): the
   learner's utterances come from a dialogue of it drawn per reset.
@@ -225,8 +227,14 @@ def _as_spec(i: int, spec: Any) -> dict[str, Any] | Agent:
     if isinstance(spec, str | Path):
         if str(spec) in AGENT_BUILDERS:
             return {"kind": str(spec)}
-        if (Path(spec) / "agent.json").is_file():
-            return {"kind": "syncllm", "agent": str(spec)}
+        if (Path(spec) / "agent.json").is_file():  # its architecture: agent.json "kind"
+            from duplexsim.models.agentdir import read_agent_json
+
+            try:
+                kind = str(read_agent_json(spec).get("kind", "syncllm"))
+            except ValueError as e:
+                raise PoolError(f"partner[{i}]: {e}") from e
+            return {"kind": kind, "agent": str(spec)}
         raise PoolError(f"partner[{i}]: {str(spec)!r} is neither a partner kind nor an agent "
                         f"directory (allowed: {', '.join(AGENT_BUILDERS)}, or a directory "
                         "with agent.json)")
