@@ -33,6 +33,7 @@ Writes ``OUT/config.json``, ``OUT/ppo.zip``, ``OUT/rule_tuning.csv``, ``OUT/epis
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import sys
@@ -60,7 +61,8 @@ from duplexsim.envs.baselines import (
     TurnPolicy,
     fixed_policies,
 )
-from duplexsim.envs.registration import TURN_TAKING_ID
+from duplexsim.envs.rewards import TERMS
+from duplexsim.envs.vector import TurnTakingVectorEnv
 
 ROOT = Path(__file__).resolve().parents[1]
 # no "time": a clock would let the policy learn when dialogues tend to have turns instead
@@ -82,12 +84,16 @@ class Config:
     eval_agents: dict[str, str] = field(default_factory=dict)
     latencies_ms: list[int] = field(default_factory=lambda: [0, 160, 240, 480])
     timesteps: int = 400_000
-    episodes: int = 20
-    tune_episodes: int = 10
+    episodes: int = 40
+    tune_episodes: int = 20
     duration_s: float = 30.0
     window: int = 12
     agent_weight: float = 1.0
     """Pool weight of the train agents against 1 for the replay dialogues."""
+    envs_per_latency: int = 4
+    """Training conversations per latency, stepped together (native vector env)."""
+    agent_episodes: int = 20
+    """Evaluation episodes per cell against a held-out agent (replay cells: ``episodes``)."""
     rule_silence_ms: list[float] = field(default_factory=lambda: [0, 80, 160, 240, 400, 640])
     rule_backchannel_ms: list[float] = field(default_factory=lambda: [0, 1500])
     seed: int = 0
@@ -102,15 +108,12 @@ def base_scenario(cfg: Config, delay_ms: float) -> Any:
                                                            b_to_a=link))
 
 
-def make_env(cfg: Config, partner: Any, delay_ms: float) -> gym.Env:
-    s = base_scenario(cfg, delay_ms)
-    return gym.make(TURN_TAKING_ID, scenario=s, partner=partner, window=cfg.window,
-                    max_episode_steps=s.n_chunks)
-
-
-def policy_view(env: gym.Env) -> gym.Env:
-    """What PPO sees: the voice-activity keys, flattened."""
-    return gym.wrappers.FlattenObservation(gym.wrappers.FilterObservation(env, POLICY_KEYS))
+def policy_space(cfg: Config) -> gym.spaces.Dict:
+    """The observation keys PPO sees (flattened in this order by the SB3 adapter)."""
+    env = TurnTakingVectorEnv(num_envs=1, scenario=base_scenario(cfg, 0),
+                              partner=replay_pool(cfg, "train"), window=cfg.window)
+    space = env.single_observation_space
+    return gym.spaces.Dict({k: space[k] for k in POLICY_KEYS})
 
 
 def replay_pool(cfg: Config, split: str) -> dict[str, Any]:
@@ -145,48 +148,75 @@ class PPOPolicy:
         return
 
     def __call__(self, obs: dict[str, np.ndarray]) -> int:
-        flat = gym.spaces.flatten(self.space, {k: obs[k] for k in self.space.spaces})
-        return int(self.model.predict(flat, deterministic=True)[0])
+        return int(self.batch({k: v[None] for k, v in obs.items()})[0])
+
+    def batch(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """Actions for a batch of observations (the vector env's ``[n, ...]`` arrays)."""
+        n = len(next(iter(obs.values())))
+        flat = np.stack([gym.spaces.flatten(self.space, {k: obs[k][i] for k in
+                                                          self.space.spaces})
+                         for i in range(n)]).astype(np.float32)
+        return self.model.predict(flat, deterministic=True)[0]
 
 
 def run_episodes(cfg: Config, partner: Any, delay_ms: float, policy: TurnPolicy,
                  seeds: Sequence[int]) -> list[dict[str, Any]]:
-    """One row per episode: reward, its terms, event counts and turn-taking statistics."""
-    env = make_env(cfg, partner, delay_ms)
+    """One row per episode: reward, its terms, event counts and turn-taking statistics.
+
+    All episodes of a cell run side by side in the native vector env (every episode has
+    the scenario's length, so they end together); a conversation gives the same rollout as
+    alone. Baselines act per conversation (a copy each), PPO on the whole batch.
+    """
+    s = base_scenario(cfg, delay_ms)
+    venv = TurnTakingVectorEnv(num_envs=len(seeds), scenario=s, partner=partner,
+                               window=cfg.window, max_episode_steps=s.n_chunks)
+    obs, _ = venv.reset(seed=list(seeds))
+    copies = [copy.deepcopy(policy) for _ in seeds] if not isinstance(policy, PPOPolicy) else []
+    for env, pol, seed in zip(venv.envs, copies, seeds, strict=False):
+        pol.reset(env, np.random.default_rng(seed))
+    totals = np.zeros(len(seeds))
+    terms = {k: np.zeros(len(seeds)) for k in TERMS}
+    done = False
+    while not done:
+        if isinstance(policy, PPOPolicy):
+            actions = policy.batch(obs)
+        else:
+            actions = np.array([pol({k: v[i] for k, v in obs.items()})
+                                for i, pol in enumerate(copies)])
+        obs, rewards, terminated, truncated, info = venv.step(actions)
+        totals += rewards
+        for k in TERMS:
+            terms[k] += info["reward_terms"][k]
+        done = bool((terminated | truncated).all())
     rows = []
-    for seed in seeds:
-        obs, info = env.reset(seed=seed)
-        policy.reset(env, np.random.default_rng(seed))
-        total, terms, done = 0.0, dict.fromkeys(("overlap", "gap", "fto", "interrupt",
-                                                 "backchannel"), 0.0), False
-        while not done:
-            obs, reward, terminated, truncated, info = env.step(policy(obs))
-            total += float(reward)
-            for k, v in info["reward_terms"].items():
-                terms[k] += v
-            done = terminated or truncated
-        summary = info["turntaking"]
+    for i, seed in enumerate(seeds):
         rows.append({"delay_ms": delay_ms, "policy": policy.name, "seed": seed,
-                     "partner": env.unwrapped.partner_info["label"], "reward": total,
-                     **{f"r_{k}": v for k, v in terms.items()},
-                     **{k: info["events"][k] for k in COUNTS},
-                     **{k: summary.get(k, float("nan")) for k in STATS}})
-    env.close()
+                     "partner": venv.envs[i].partner_info["label"], "reward": totals[i],
+                     **{f"r_{k}": terms[k][i] for k in TERMS},
+                     **{k: info["events"][k][i] for k in COUNTS},
+                     **{k: info["turntaking"][k][i] for k in STATS}})
+    venv.close()
     return rows
 
 
 def train(cfg: Config, out: Path) -> Any:
+    """PPO on the train pool, ``envs_per_latency`` conversations per latency in one native
+    vector env through the SB3 adapter."""
     from stable_baselines3 import PPO
-    from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import DummyVecEnv
+    from stable_baselines3.common.vec_env import VecMonitor
 
-    pool = train_pool(cfg)
-    venv = DummyVecEnv([lambda d=d: Monitor(policy_view(make_env(cfg, pool, d)))
-                        for d in cfg.latencies_ms])
+    from duplexsim.envs.sb3 import SB3VecEnv
+
+    scenarios = [base_scenario(cfg, d) for d in cfg.latencies_ms
+                 for _ in range(cfg.envs_per_latency)]
+    venv = SB3VecEnv(TurnTakingVectorEnv(
+        num_envs=len(scenarios), scenario=scenarios, partner=train_pool(cfg),
+        window=cfg.window, max_episode_steps=scenarios[0].n_chunks, autoreset_mode="SameStep"),
+        keys=POLICY_KEYS)
     venv.seed(cfg.seed)
-    n_steps = max(32, min(512, cfg.timesteps // (4 * len(cfg.latencies_ms))))
-    model = PPO("MlpPolicy", venv, seed=cfg.seed, n_steps=n_steps,
-                batch_size=min(256, n_steps * len(cfg.latencies_ms)), learning_rate=3e-4,
+    n_steps = max(16, min(256, cfg.timesteps // (4 * len(scenarios))))
+    model = PPO("MlpPolicy", VecMonitor(venv), seed=cfg.seed, n_steps=n_steps,
+                batch_size=min(512, n_steps * len(scenarios)), learning_rate=3e-4,
                 gamma=0.98, gae_lambda=0.95, ent_coef=0.01, n_epochs=10, verbose=0,
                 policy_kwargs={"net_arch": [128, 128]}, device="cpu")
     t0 = time.perf_counter()
@@ -394,7 +424,8 @@ def smoke_config(out: Path) -> Config:
     agents, corpora = build_tiny_world(out / "world")
     return Config(corpus=str(corpora / "fisher-like"), train_agents=[str(agents / "fisher")],
                   eval_agents={"candor": str(agents / "candor")}, latencies_ms=[0, 240],
-                  timesteps=256, episodes=2, tune_episodes=1, duration_s=3.2,
+                  timesteps=256, episodes=2, agent_episodes=2, tune_episodes=1,
+                  duration_s=3.2, envs_per_latency=2,
                   rule_silence_ms=[0, 160], rule_backchannel_ms=[0])
 
 
@@ -440,10 +471,11 @@ def main(argv: list[str] | None = None) -> int:
     write_json(out / "config.json", dataclasses.asdict(cfg))
     model = train(cfg, out)
     tuned = tune_rule(cfg, out)
-    space = policy_view(make_env(cfg, replay_pool(cfg, "train"), 0)).env.observation_space
+    space = policy_space(cfg)
     seeds = [10_000 + i for i in range(cfg.episodes)]
     rows = []
     for set_name, partner in eval_sets(cfg).items():
+        n = cfg.episodes if partner["kind"] == "replay" else cfg.agent_episodes
         for delay in cfg.latencies_ms:
             policies: list[TurnPolicy] = [
                 PPOPolicy(model, space), tuned[float(delay)], RandomPolicy(),
@@ -452,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
             if partner["kind"] == "replay":
                 policies.append(CorpusReference())
             for policy in policies:
-                for row in run_episodes(cfg, partner, delay, policy, seeds):
+                for row in run_episodes(cfg, partner, delay, policy, seeds[:n]):
                     rows.append({"set": set_name, **row})
             print(f"{set_name} {delay} ms done ({(time.perf_counter() - t0) / 60:.1f} min)",
                   flush=True)

@@ -38,7 +38,9 @@ class TurnTakingVectorEnv(VectorEnv):
     ``step``, which ignores its action and returns the reset observation with reward 0;
     or ``"SameStep"``: reset at once, the last observation and info in
     ``info["final_obs"]`` / ``info["final_info"]``); every other keyword is an argument
-    of :class:`~duplexsim.envs.turntaking.TurnTakingEnv`, given to each conversation.
+    of :class:`~duplexsim.envs.turntaking.TurnTakingEnv`, given to each conversation;
+    ``scenario`` may also be a list, one per conversation (e.g. several latencies in one
+    batch; their spaces must agree).
     ``envs``: the conversations (``envs[i].partner_info``, ``envs[i].events()``).
     """
 
@@ -57,7 +59,18 @@ class TurnTakingVectorEnv(VectorEnv):
                                                   and max_episode_steps >= 1):
             raise ValueError(f"max_episode_steps: {max_episode_steps!r} (allowed: None or an "
                              "int >= 1)")
-        self.envs = [TurnTakingEnv(**env_kwargs) for _ in range(num_envs)]
+        scenarios = env_kwargs.pop("scenario", None)
+        if not isinstance(scenarios, list | tuple):
+            scenarios = [scenarios] * num_envs
+        elif len(scenarios) != num_envs:
+            raise ValueError(f"scenario: {len(scenarios)} scenarios for num_envs={num_envs} "
+                             "(allowed: one scenario, or one per env)")
+        self.envs = [TurnTakingEnv(scenario=s, **env_kwargs) for s in scenarios]
+        for i, env in enumerate(self.envs):
+            if (env.observation_space, env.action_space) != (self.envs[0].observation_space,
+                                                             self.envs[0].action_space):
+                raise ValueError(f"scenario[{i}]: its spaces differ from scenario[0]'s "
+                                 "(allowed: scenarios with the same chunk_ms and units)")
         self.num_envs = num_envs
         self.autoreset_mode = mode
         self.metadata = {**self.metadata, "autoreset_mode": mode}

@@ -117,3 +117,22 @@ def test_sb3_adapter_equals_dummy_vec_env_and_trains() -> None:
     with pytest.raises(ValueError, match="keys: unknown"):
         SB3VecEnv(gym.make_vec(TURN_TAKING_ID, num_envs=2, autoreset_mode="SameStep",
                                **kwargs()), keys=["nope"])
+
+
+def test_one_scenario_per_conversation() -> None:
+    from duplexsim.config.network import LinkConfig
+
+    base = kwargs()["scenario"]
+    delayed = [dataclasses.replace(base, network=dataclasses.replace(
+        base.network, a_to_b=LinkConfig(delay_ms=d), b_to_a=LinkConfig(delay_ms=d)))
+        for d in (0.0, 480.0)]
+    venv = TurnTakingVectorEnv(num_envs=2, scenario=delayed, max_episode_steps=10)
+    venv.reset(seed=0)
+    for _ in range(6):
+        obs, *_ = venv.step(np.zeros(2, np.int64))
+    assert obs["lookahead"][1, 0] > obs["lookahead"][0, 0]  # the 480 ms one hears later
+    with pytest.raises(ValueError, match="3 scenarios for num_envs=2"):
+        TurnTakingVectorEnv(num_envs=2, scenario=[base] * 3)
+    other = dataclasses.replace(base, chunk_ms=200)
+    with pytest.raises(ValueError, match=r"scenario\[1\]: its spaces differ"):
+        TurnTakingVectorEnv(num_envs=2, scenario=[base, other])
