@@ -21,7 +21,8 @@ of 160 ms chunks, the learner on side A, turn actions):
   non-overlapping CIs, and a reward-farming check (fixed policies vs the reference on test
   dialogues).
 
-Writes ``OUT/config.json``, ``OUT/ppo.zip``, ``OUT/rule_tuning.csv``, ``OUT/episodes.csv``,
+Writes ``OUT/config.json``, ``OUT/ppo.zip`` (+ ``obs_norm.npz``: the observation
+normaliser's mean and variance), ``OUT/rule_tuning.csv``, ``OUT/episodes.csv``,
 ``OUT/summary.csv``, ``OUT/farming.csv``, ``OUT/REPORT.md`` and ``OUT/rl.png``.
 
     python experiments/rl_turn_policy.py --corpus runs/corpora/fisher-like \\
@@ -142,6 +143,8 @@ class PPOPolicy:
 
     model: Any
     space: gym.spaces.Dict
+    obs_norm: Any = None
+    """The training run's observation normaliser (SB3 ``VecNormalize``), frozen."""
     name: str = "ppo"
 
     def reset(self, env: Any, rng: np.random.Generator) -> None:  # noqa: ARG002
@@ -156,6 +159,8 @@ class PPOPolicy:
         flat = np.stack([gym.spaces.flatten(self.space, {k: obs[k][i] for k in
                                                           self.space.spaces})
                          for i in range(n)]).astype(np.float32)
+        if self.obs_norm is not None:
+            flat = self.obs_norm.normalize_obs(flat)
         return self.model.predict(flat, deterministic=True)[0]
 
 
@@ -199,11 +204,11 @@ def run_episodes(cfg: Config, partner: Any, delay_ms: float, policy: TurnPolicy,
     return rows
 
 
-def train(cfg: Config, out: Path) -> Any:
+def train(cfg: Config, out: Path) -> tuple[Any, Any]:
     """PPO on the train pool, ``envs_per_latency`` conversations per latency in one native
     vector env through the SB3 adapter."""
     from stable_baselines3 import PPO
-    from stable_baselines3.common.vec_env import VecMonitor
+    from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
     from duplexsim.envs.sb3 import SB3VecEnv
 
@@ -214,8 +219,11 @@ def train(cfg: Config, out: Path) -> Any:
         window=cfg.window, max_episode_steps=scenarios[0].n_chunks, autoreset_mode="SameStep"),
         keys=POLICY_KEYS)
     venv.seed(cfg.seed)
+    # observations and rewards scaled by running statistics (lookahead counts chunks,
+    # the rest is 0..1; reward scales differ by latency)
+    norm = VecNormalize(VecMonitor(venv), norm_obs=True, norm_reward=True, gamma=0.98)
     n_steps = max(16, min(256, cfg.timesteps // (4 * len(scenarios))))
-    model = PPO("MlpPolicy", VecMonitor(venv), seed=cfg.seed, n_steps=n_steps,
+    model = PPO("MlpPolicy", norm, seed=cfg.seed, n_steps=n_steps,
                 batch_size=min(512, n_steps * len(scenarios)), learning_rate=3e-4,
                 gamma=0.98, gae_lambda=0.95, ent_coef=0.01, n_epochs=10, verbose=0,
                 policy_kwargs={"net_arch": [128, 128]}, device="cpu")
@@ -224,7 +232,11 @@ def train(cfg: Config, out: Path) -> Any:
     print(f"trained {cfg.timesteps} steps in {time.perf_counter() - t0:.0f} s", flush=True)
     with atomic_path(out / "ppo.zip", suffix=".zip") as tmp:
         model.save(tmp)
-    return model
+    norm.training = False
+    with atomic_path(out / "obs_norm.npz", suffix=".npz") as tmp, tmp.open("wb") as fh:
+        np.savez(fh, mean=norm.obs_rms.mean, var=norm.obs_rms.var,
+                 clip_obs=norm.clip_obs, epsilon=norm.epsilon)
+    return model, norm
 
 
 def tune_rule(cfg: Config, out: Path) -> dict[float, RulePolicy]:
@@ -469,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", dataclasses.asdict(cfg))
-    model = train(cfg, out)
+    model, obs_norm = train(cfg, out)
     tuned = tune_rule(cfg, out)
     space = policy_space(cfg)
     seeds = [10_000 + i for i in range(cfg.episodes)]
@@ -478,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
         n = cfg.episodes if partner["kind"] == "replay" else cfg.agent_episodes
         for delay in cfg.latencies_ms:
             policies: list[TurnPolicy] = [
-                PPOPolicy(model, space), tuned[float(delay)], RandomPolicy(),
+                PPOPolicy(model, space, obs_norm), tuned[float(delay)], RandomPolicy(),
                 ConstantPolicy(int(TurnAction.SPEAK), "always-speak"),
                 ConstantPolicy(int(TurnAction.SILENT), "silent")]
             if partner["kind"] == "replay":
