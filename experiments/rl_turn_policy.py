@@ -13,8 +13,9 @@ of 160 ms chunks, the learner on side A, turn actions):
 - **evaluate**: every policy on the same ``--episodes`` episodes (same seeds: same
   dialogue, start and network) per cell = partner set x latency. Sets: train dialogues,
   test dialogues (held out), and each ``--eval-agents`` SyncLLM agent (held out; the
-  learner speaks test-split dialogues of its corpus). On replay sets the corpus reference
-  (the dialogue's own other channel as actions) runs beside them;
+  learner speaks test-split dialogues of ``--corpus``, which must share the agents'
+  units). On replay sets the corpus reference (the dialogue's own other channel as
+  actions) runs beside them;
 - **report**: reward and turn-taking statistics (overlap, gap, FTO, the learner's FTO and
   backchannels) as means with 95% t-intervals, the corpus's own values, the
   generalisation gap (test minus train dialogues), whether PPO beats every baseline with
@@ -125,7 +126,7 @@ def train_pool(cfg: Config) -> list[dict[str, Any]]:
     pool: list[dict[str, Any]] = [replay_pool(cfg, "train")]
     if cfg.train_agents:
         pool.append({"kind": "syncllm", "agents": cfg.train_agents, "weight": cfg.agent_weight,
-                     "speech_split": "train"})
+                     "speech_corpus": cfg.corpus, "speech_split": "train"})
     return pool
 
 
@@ -133,7 +134,8 @@ def eval_sets(cfg: Config) -> dict[str, Any]:
     sets: dict[str, Any] = {"train-dialogues": replay_pool(cfg, "train"),
                             "test-dialogues": replay_pool(cfg, "test")}
     for name, agent in cfg.eval_agents.items():
-        sets[f"agent-{name}"] = {"kind": "syncllm", "agent": agent, "speech_split": "test"}
+        sets[f"agent-{name}"] = {"kind": "syncllm", "agent": agent, "speech_corpus": cfg.corpus,
+                                 "speech_split": "test"}
     return sets
 
 
