@@ -202,6 +202,8 @@ def run_episodes(cfg: Config, partner: Any, delay_ms: float, policy: TurnPolicy,
                      **{f"r_{k}": terms[k][i] for k in TERMS},
                      **{k: info["events"][k][i] for k in COUNTS},
                      **{k: info["turntaking"][k][i] for k in STATS}})
+        good, bad = rows[-1]["backchannels_good"], rows[-1]["backchannels_bad"]
+        rows[-1]["bc_placed_share"] = good / (good + bad) if good + bad else float("nan")
     venv.close()
     return rows
 
@@ -280,7 +282,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     for (set_name, delay, policy), g in df.groupby(["set", "delay_ms", "policy"], sort=False):
         row: dict[str, Any] = {"set": set_name, "delay_ms": delay, "policy": policy,
                                "episodes": len(g)}
-        for col in ["reward", *STATS, *COUNTS]:
+        for col in ["reward", *STATS, *COUNTS, "bc_placed_share"]:
             mean, lo, hi, n = ci95(g[col])
             row.update({col: mean, f"{col}_lo": lo, f"{col}_hi": hi, f"{col}_n": n})
         rows.append(row)
@@ -393,13 +395,15 @@ Held-out cells at 0 and 240 ms: {int(met['beats_all'].sum())} of {len(met)} met.
 
 ## Reward and turn-taking statistics
 {table(summary, ["reward", "overlap_share", "gap_median_ms", "learner_fto_median_ms",
-                 "learner_backchannels_per_min", "interruptions"])}
+                 "learner_backchannels_per_min", "bc_placed_share", "interruptions"])}
 
 {corpus_row(cfg)}
 
 The corpus-reference rows are the corpus's own turn-taking through the env (the learner's
 channel of each test dialogue replayed as actions); FTO and gap are medians per episode
-(NaN episodes without a transition are left out: see `summary.csv`, `*_n`).
+(NaN episodes without a transition are left out: see `summary.csv`, `*_n`); `bc_placed_share`:
+the learner's backchannels that the reward counts as well placed (partner holding the floor,
+spaced out), a measure of backchannel timing.
 
 ## Reward farming: fixed policies against the corpus reference (test dialogues, paired)
 {md(farm)}
