@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,3 +47,30 @@ def test_rl_turn_policy_smoke(tmp_path: Path) -> None:
         assert section in report
     assert (tmp_path / "rl.png").stat().st_size > 1000
     assert (tmp_path / "ppo.zip").is_file() and (tmp_path / "rule_tuning.csv").is_file()
+
+
+def test_verdicts_need_non_overlapping_intervals_against_every_baseline() -> None:
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from rl_turn_policy import ci95, generalisation, summarize, verdicts
+
+    mean, lo, hi, n = ci95(pd.Series([1.0, 2.0, 3.0, float("nan")]))
+    assert (mean, n) == (2.0, 3) and lo < 2.0 < hi
+    rows = []
+    for policy, base in (("ppo", 5.0), ("rule", 3.0), ("silent", -10.0)):
+        for seed, noise in enumerate([-0.1, 0.0, 0.1]):
+            for set_name, shift in (("train-dialogues", 0.0), ("test-dialogues", -2.0)):
+                rows.append({"set": set_name, "delay_ms": 0, "policy": policy, "seed": seed,
+                             "reward": base + noise + shift})
+    df = pd.DataFrame(rows)
+    for col in ("overlap_share", "gap_median_ms", "fto_median_ms", "learner_fto_median_ms",
+                "learner_backchannels_per_min", "learner_ipus_per_min", "speech_share",
+                "overlap_ms", "gap_ms", "transitions", "interruptions", "backchannels_good",
+                "backchannels_bad", "bc_placed_share"):
+        df[col] = 0.0
+    ver = verdicts(summarize(df)).set_index("set")
+    assert ver.loc["test-dialogues", "best_baseline"] == "rule"
+    assert ver.loc["test-dialogues", "beats_all"]  # 3 +- 0.25 against 1 +- 0.25 (n = 3, t)
+    close = df.assign(reward=np.where(df["policy"] == "rule", df["reward"] + 1.8, df["reward"]))
+    assert not verdicts(summarize(close)).set_index("set").loc["test-dialogues", "beats_all"]
+    gen = generalisation(summarize(df)).iloc[0]
+    assert gen["gap"] == -2.0 and not gen["within_1_5"]
