@@ -1,160 +1,527 @@
-"""RL on turn-taking (issue 6): PPO learns when to speak against a replayed partner.
+"""RL on turn-taking that generalises: PPO trained on some partners, tested on others.
 
-The learner takes side A of ``duplexsim/TurnTaking-v0`` (turn actions: silent, speak,
-backchannel, stop) against a replay of the shipped dialogue across the default network,
-so it hears the partner at least one chunk late and must anticipate. PPO
-(stable-baselines3, MLP policy on the voice-activity part of the observation, without
-the episode clock) trains for
-a small budget; the learned policy, a random policy and an always-speak policy are then
-evaluated on held-out seeds: episode reward and turn-taking statistics.
-Writes ``OUT/results.csv``, ``OUT/results.md`` (mean +- sd over episodes), ``OUT/rl.png``,
-``OUT/config.json`` and ``OUT/ppo.zip``.
+Protocol (issue 18), on ``duplexsim/TurnTaking-v0`` (``scenarios/rl-turntaking.toml``: 30 s
+of 160 ms chunks, the learner on side A, turn actions):
 
-    python experiments/rl_turn_policy.py --out runs/rl_turn_policy          # full (~10 min)
-    python experiments/rl_turn_policy.py --smoke --out /tmp/rl_smoke        # seconds
+- **train**: PPO (stable-baselines3, MLP on the voice-activity part of the observation,
+  no clock) against a partner pool of train-split replay dialogues (both channels, random
+  starts) plus the ``--train-agents`` SyncLLM partners, one env per latency (one-way
+  delay 0, 160, 240, 480 ms), so one policy serves every latency;
+- **baselines**: silent, always-speak, random, and the hand-written VAP-style rule
+  (:class:`duplexsim.envs.baselines.RulePolicy`) tuned per latency on train dialogues
+  (silence threshold x backchannels, best mean reward);
+- **evaluate**: every policy on the same ``--episodes`` episodes (same seeds: same
+  dialogue, start and network) per cell = partner set x latency. Sets: train dialogues,
+  test dialogues (held out), and each ``--eval-agents`` SyncLLM agent (held out; the
+  learner speaks test-split dialogues of ``--corpus``, which must share the agents'
+  units). On replay sets the corpus reference (the dialogue's own other channel as
+  actions) runs beside them;
+- **report**: reward and turn-taking statistics (overlap, gap, FTO, the learner's FTO and
+  backchannels) as means with 95% t-intervals, the corpus's own values, the
+  generalisation gap (test minus train dialogues), whether PPO beats every baseline with
+  non-overlapping CIs, and a reward-farming check (fixed policies vs the reference on test
+  dialogues).
+
+Writes ``OUT/config.json``, ``OUT/ppo.zip`` (+ ``obs_norm.npz``: the observation
+normaliser's mean and variance), ``OUT/rule_tuning.csv``, ``OUT/episodes.csv``,
+``OUT/summary.csv``, ``OUT/farming.csv``, ``OUT/REPORT.md`` and ``OUT/rl.png``.
+
+    python experiments/rl_turn_policy.py --corpus runs/corpora/fisher-like \\
+        --train-agents runs/agents/fisher-small --eval-agents fisher=runs/agents/fisher \\
+        candor=runs/agents/candor --out runs/rl                              # full
+    python experiments/rl_turn_policy.py --smoke --out /tmp/rl_smoke       # tiny world, seconds
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
+import json
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 import duplexsim  # noqa: F401  (registers duplexsim/TurnTaking-v0)
 from duplexsim.atomic import atomic_path, write_json, write_text
+from duplexsim.config import load_scenario
+from duplexsim.config.network import LinkConfig
 from duplexsim.envs.actions import TurnAction
-from duplexsim.envs.registration import TURN_TAKING_ID
-from duplexsim.envs.world import default_scenario
+from duplexsim.envs.baselines import (
+    ConstantPolicy,
+    CorpusReference,
+    RandomPolicy,
+    RulePolicy,
+    TurnPolicy,
+    fixed_policies,
+)
+from duplexsim.envs.rewards import TERMS
+from duplexsim.envs.vector import TurnTakingVectorEnv
 from duplexsim.threads import use_threads
 
-# no "time": the replay partner plays the same dialogue every episode, and a clock would let
-# the policy memorise when to talk instead of listening for the partner's pauses
+ROOT = Path(__file__).resolve().parents[1]
+# no "time": a clock would let the policy learn when dialogues tend to have turns instead
+# of listening; no raw units: turn-taking is about voice activity
 POLICY_KEYS = ["own_vad", "partner_vad", "partner_received", "lookahead", "own_state"]
-STATS = ["overlap_share", "silence_share", "speech_share", "fto_median_ms", "ipus_per_min",
-         "backchannels_per_min"]
-COUNTS = ["overlap_ms", "gap_ms", "transitions", "interruptions"]
+STATS = ["overlap_share", "gap_median_ms", "fto_median_ms", "learner_fto_median_ms",
+         "learner_backchannels_per_min", "learner_ipus_per_min", "speech_share"]
+COUNTS = ["overlap_ms", "gap_ms", "transitions", "interruptions", "backchannels_good",
+          "backchannels_bad"]
+BASELINES = ["rule", "random", "always-speak", "silent"]
 
 
-def make_env(duration_s: float) -> gym.Env:
-    """The env the policy sees: the voice-activity keys of the observation, flattened."""
-    scenario = dataclasses.replace(default_scenario(), duration_s=duration_s)
-    env = gym.make(TURN_TAKING_ID, scenario=scenario, max_episode_steps=scenario.n_chunks)
-    env = gym.wrappers.FilterObservation(env, POLICY_KEYS)
-    return gym.wrappers.FlattenObservation(env)
+@dataclass
+class Config:
+    """What to run; the defaults are the full study, ``--smoke`` shrinks them."""
+
+    corpus: str = "runs/corpora/fisher-like"
+    train_agents: list[str] = field(default_factory=list)
+    eval_agents: dict[str, str] = field(default_factory=dict)
+    latencies_ms: list[int] = field(default_factory=lambda: [0, 160, 240, 480])
+    timesteps: int = 400_000
+    episodes: int = 40
+    tune_episodes: int = 20
+    duration_s: float = 30.0
+    window: int = 12
+    agent_weight: float = 1.0
+    """Pool weight of the train agents against 1 for the replay dialogues."""
+    envs_per_latency: int = 4
+    """Training conversations per latency, stepped together (native vector env)."""
+    agent_episodes: int = 20
+    """Evaluation episodes per cell against a held-out agent (replay cells: ``episodes``)."""
+    rule_silence_ms: list[float] = field(default_factory=lambda: [0, 80, 160, 240, 400, 640])
+    rule_backchannel_ms: list[float] = field(default_factory=lambda: [0, 1500])
+    seed: int = 0
+    scenario: str = str(ROOT / "scenarios" / "rl-turntaking.toml")
 
 
-def evaluate(policy: Callable[[np.ndarray, np.random.Generator], int], name: str,
-             duration_s: float, seeds: list[int]) -> list[dict[str, Any]]:
-    """One row per episode: total reward, turn-taking summary and event counts."""
+def base_scenario(cfg: Config, delay_ms: float) -> Any:
+    s = load_scenario(cfg.scenario)
+    link = LinkConfig(delay_ms=float(delay_ms))
+    return dataclasses.replace(s, duration_s=cfg.duration_s, seed=cfg.seed,
+                               network=dataclasses.replace(s.network, a_to_b=link,
+                                                           b_to_a=link))
+
+
+def policy_space(cfg: Config) -> gym.spaces.Dict:
+    """The observation keys PPO sees (flattened in this order by the SB3 adapter)."""
+    env = TurnTakingVectorEnv(num_envs=1, scenario=base_scenario(cfg, 0),
+                              partner=replay_pool(cfg, "train"), window=cfg.window)
+    space = env.single_observation_space
+    return gym.spaces.Dict({k: space[k] for k in POLICY_KEYS})
+
+
+def replay_pool(cfg: Config, split: str) -> dict[str, Any]:
+    return {"kind": "replay", "corpus": cfg.corpus, "split": split, "start_s": "random"}
+
+
+def train_pool(cfg: Config) -> list[dict[str, Any]]:
+    pool: list[dict[str, Any]] = [replay_pool(cfg, "train")]
+    if cfg.train_agents:
+        pool.append({"kind": "syncllm", "agents": cfg.train_agents, "weight": cfg.agent_weight,
+                     "speech_corpus": cfg.corpus, "speech_split": "train"})
+    return pool
+
+
+def eval_sets(cfg: Config) -> dict[str, Any]:
+    sets: dict[str, Any] = {"train-dialogues": replay_pool(cfg, "train"),
+                            "test-dialogues": replay_pool(cfg, "test")}
+    for name, agent in cfg.eval_agents.items():
+        sets[f"agent-{name}"] = {"kind": "syncllm", "agent": agent, "speech_corpus": cfg.corpus,
+                                 "speech_split": "test"}
+    return sets
+
+
+@dataclass
+class PPOPolicy:
+    """The trained PPO model as a :class:`TurnPolicy` on the env's own observation."""
+
+    model: Any
+    space: gym.spaces.Dict
+    obs_norm: Any = None
+    """The training run's observation normaliser (SB3 ``VecNormalize``), frozen."""
+    name: str = "ppo"
+
+    def reset(self, env: Any, rng: np.random.Generator) -> None:  # noqa: ARG002
+        return
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> int:
+        return int(self.batch({k: v[None] for k, v in obs.items()})[0])
+
+    def batch(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """Actions for a batch of observations (the vector env's ``[n, ...]`` arrays)."""
+        n = len(next(iter(obs.values())))
+        flat = np.stack([gym.spaces.flatten(self.space, {k: obs[k][i] for k in
+                                                          self.space.spaces})
+                         for i in range(n)]).astype(np.float32)
+        if self.obs_norm is not None:
+            flat = self.obs_norm.normalize_obs(flat)
+        return self.model.predict(flat, deterministic=True)[0]
+
+
+def run_episodes(cfg: Config, partner: Any, delay_ms: float, policy: TurnPolicy,
+                 seeds: Sequence[int]) -> list[dict[str, Any]]:
+    """One row per episode: reward, its terms, event counts and turn-taking statistics.
+
+    All episodes of a cell run side by side in the native vector env (every episode has
+    the scenario's length, so they end together); a conversation gives the same rollout as
+    alone. Baselines act per conversation (a copy each), PPO on the whole batch.
+    """
+    s = base_scenario(cfg, delay_ms)
+    venv = TurnTakingVectorEnv(num_envs=len(seeds), scenario=s, partner=partner,
+                               window=cfg.window, max_episode_steps=s.n_chunks)
+    obs, _ = venv.reset(seed=list(seeds))
+    copies = [copy.deepcopy(policy) for _ in seeds] if not isinstance(policy, PPOPolicy) else []
+    for env, pol, seed in zip(venv.envs, copies, seeds, strict=False):
+        pol.reset(env, np.random.default_rng(seed))
+    totals = np.zeros(len(seeds))
+    terms = {k: np.zeros(len(seeds)) for k in TERMS}
+    done = False
+    while not done:
+        if isinstance(policy, PPOPolicy):
+            actions = policy.batch(obs)
+        else:
+            actions = np.array([pol({k: v[i] for k, v in obs.items()})
+                                for i, pol in enumerate(copies)])
+        obs, rewards, terminated, truncated, info = venv.step(actions)
+        totals += rewards
+        for k in TERMS:
+            terms[k] += info["reward_terms"][k]
+        done = bool((terminated | truncated).all())
     rows = []
-    env = make_env(duration_s)
-    for seed in tqdm(seeds, desc=f"eval {name}", leave=False):
-        obs, _ = env.reset(seed=seed)
-        rng = np.random.default_rng(seed)
-        total, done, info = 0.0, False, {}
-        while not done:
-            obs, reward, terminated, truncated, info = env.step(policy(obs, rng))
-            total += float(reward)
-            done = terminated or truncated
-        summary = info.get("turntaking", {})
-        rows.append({"policy": name, "seed": seed, "reward": total,
-                     **{k: summary.get(k, float("nan")) for k in STATS},
-                     **{k: info["events"][k] for k in COUNTS}})
-    env.close()
+    for i, seed in enumerate(seeds):
+        rows.append({"delay_ms": delay_ms, "policy": policy.name, "seed": seed,
+                     "partner": venv.envs[i].partner_info["label"], "reward": totals[i],
+                     **{f"r_{k}": terms[k][i] for k in TERMS},
+                     **{k: info["events"][k][i] for k in COUNTS},
+                     **{k: info["turntaking"][k][i] for k in STATS}})
+        good, bad = rows[-1]["backchannels_good"], rows[-1]["backchannels_bad"]
+        rows[-1]["bc_placed_share"] = good / (good + bad) if good + bad else float("nan")
+    venv.close()
     return rows
 
 
-def train(timesteps: int, duration_s: float, seed: int, out: Path) -> Any:
+def train(cfg: Config, out: Path) -> tuple[Any, Any]:
+    """PPO on the train pool, ``envs_per_latency`` conversations per latency in one native
+    vector env through the SB3 adapter."""
     from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
-    env = make_env(duration_s)
-    model = PPO("MlpPolicy", env, seed=seed, n_steps=min(512, max(64, timesteps)),
-                batch_size=64, learning_rate=3e-4, gamma=0.98, ent_coef=0.01, verbose=0,
-                device="cpu")
-    model.learn(total_timesteps=timesteps, progress_bar=True)
+    from duplexsim.envs.sb3 import SB3VecEnv
+
+    scenarios = [base_scenario(cfg, d) for d in cfg.latencies_ms
+                 for _ in range(cfg.envs_per_latency)]
+    venv = SB3VecEnv(TurnTakingVectorEnv(
+        num_envs=len(scenarios), scenario=scenarios, partner=train_pool(cfg),
+        window=cfg.window, max_episode_steps=scenarios[0].n_chunks, autoreset_mode="SameStep"),
+        keys=POLICY_KEYS)
+    venv.seed(cfg.seed)
+    # observations and rewards scaled by running statistics (lookahead counts chunks,
+    # the rest is 0..1; reward scales differ by latency)
+    norm = VecNormalize(VecMonitor(venv), norm_obs=True, norm_reward=True, gamma=0.98)
+    n_steps = max(16, min(256, cfg.timesteps // (4 * len(scenarios))))
+    model = PPO("MlpPolicy", norm, seed=cfg.seed, n_steps=n_steps,
+                batch_size=min(512, n_steps * len(scenarios)), learning_rate=3e-4,
+                gamma=0.98, gae_lambda=0.95, ent_coef=0.01, n_epochs=10, verbose=0,
+                policy_kwargs={"net_arch": [128, 128]}, device="cpu")
+    t0 = time.perf_counter()
+    model.learn(total_timesteps=cfg.timesteps, progress_bar=True)
+    print(f"trained {cfg.timesteps} steps in {time.perf_counter() - t0:.0f} s", flush=True)
     with atomic_path(out / "ppo.zip", suffix=".zip") as tmp:
         model.save(tmp)
-    return model
+    norm.training = False
+    with atomic_path(out / "obs_norm.npz", suffix=".npz") as tmp, tmp.open("wb") as fh:
+        np.savez(fh, mean=norm.obs_rms.mean, var=norm.obs_rms.var,
+                 clip_obs=norm.clip_obs, epsilon=norm.epsilon)
+    return model, norm
 
 
-def plot(df: pd.DataFrame, path: Path) -> None:
+def tune_rule(cfg: Config, out: Path) -> dict[float, RulePolicy]:
+    """The best rule per latency on train dialogues (its own seeds, not the eval ones)."""
+    rows = []
+    seeds = [20_000 + i for i in range(cfg.tune_episodes)]
+    for delay in cfg.latencies_ms:
+        for silence in cfg.rule_silence_ms:
+            for bc in cfg.rule_backchannel_ms:
+                rule = RulePolicy(silence, backchannel_after_ms=bc)
+                got = run_episodes(cfg, replay_pool(cfg, "train"), delay, rule, seeds)
+                rows.append({"delay_ms": delay, "silence_ms": silence, "backchannel_ms": bc,
+                             "reward": float(np.mean([r["reward"] for r in got]))})
+    table = pd.DataFrame(rows)
+    with atomic_path(out / "rule_tuning.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    best = table.loc[table.groupby("delay_ms")["reward"].idxmax()]
+    return {float(r.delay_ms): RulePolicy(r.silence_ms, backchannel_after_ms=r.backchannel_ms,
+                                          name="rule") for r in best.itertuples()}
+
+
+def ci95(values: pd.Series) -> tuple[float, float, float, int]:
+    """Mean and 95% t-interval of the finite values (NaN episodes, e.g. no transition,
+    are left out and counted in n)."""
+    from scipy import stats
+
+    v = values.astype(float).to_numpy()
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return float("nan"), float("nan"), float("nan"), 0
+    if len(v) == 1:
+        return float(v[0]), float("nan"), float("nan"), 1
+    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+    return float(v.mean()), float(v.mean() - half), float(v.mean() + half), len(v)
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for (set_name, delay, policy), g in df.groupby(["set", "delay_ms", "policy"], sort=False):
+        row: dict[str, Any] = {"set": set_name, "delay_ms": delay, "policy": policy,
+                               "episodes": len(g)}
+        for col in ["reward", *STATS, *COUNTS, "bc_placed_share"]:
+            mean, lo, hi, n = ci95(g[col])
+            row.update({col: mean, f"{col}_lo": lo, f"{col}_hi": hi, f"{col}_n": n})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def verdicts(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per cell: PPO against the best baseline, non-overlapping 95% CIs or not."""
+    rows = []
+    for (set_name, delay), g in summary.groupby(["set", "delay_ms"], sort=False):
+        g = g.set_index("policy")
+        if "ppo" not in g.index:
+            continue
+        base = g.loc[[b for b in BASELINES if b in g.index]]
+        best = base["reward"].idxmax()
+        rows.append({"set": set_name, "delay_ms": delay, "ppo": g.loc["ppo", "reward"],
+                     "ppo_lo": g.loc["ppo", "reward_lo"], "best_baseline": best,
+                     "baseline": base.loc[best, "reward"],
+                     "baseline_hi": base["reward_hi"].max(),
+                     "beats_all": bool(g.loc["ppo", "reward_lo"] > base["reward_hi"].max())})
+    return pd.DataFrame(rows)
+
+
+def generalisation(summary: pd.DataFrame) -> pd.DataFrame:
+    ppo = summary[summary["policy"] == "ppo"].set_index(["set", "delay_ms"])["reward"]
+    rows = []
+    for delay in sorted({d for _, d in ppo.index}):
+        if ("train-dialogues", delay) in ppo.index and ("test-dialogues", delay) in ppo.index:
+            train, test = ppo[("train-dialogues", delay)], ppo[("test-dialogues", delay)]
+            rows.append({"delay_ms": delay, "train": train, "test": test, "gap": test - train,
+                         "within_1_5": bool(abs(test - train) <= 1.5)})
+    return pd.DataFrame(rows)
+
+
+def farming(cfg: Config, delays: Sequence[float], seeds: Sequence[int]) -> pd.DataFrame:
+    """Every fixed policy against the corpus reference on test dialogues, paired."""
+    rows = []
+    pool = replay_pool(cfg, "test")
+    for delay in delays:
+        ref = pd.DataFrame(run_episodes(cfg, pool, delay, CorpusReference(), seeds))
+        for policy in fixed_policies():
+            got = pd.DataFrame(run_episodes(cfg, pool, delay, policy, seeds))
+            mean, lo, hi, _ = ci95(ref["reward"] - got["reward"])
+            rows.append({"delay_ms": delay, "policy": policy.name,
+                         "reward": got["reward"].mean(), "reference": ref["reward"].mean(),
+                         "reference_minus_policy": mean, "lo": lo, "hi": hi})
+    return pd.DataFrame(rows)
+
+
+def fmt(mean: float, lo: float, hi: float, digits: int = 2) -> str:
+    if not np.isfinite(mean):
+        return "-"
+    if not np.isfinite(lo):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def table(summary: pd.DataFrame, cols: Sequence[str]) -> str:
+    lines = ["| set | delay ms | policy | n | " + " | ".join(cols) + " |",
+             "|---" * (len(cols) + 4) + "|"]
+    for r in summary.itertuples():
+        d = r._asdict()
+        cells = [fmt(d[c], d[f"{c}_lo"], d[f"{c}_hi"], 0 if c.endswith("_ms") else 2)
+                 for c in cols]
+        lines.append(f"| {r.set} | {r.delay_ms:g} | {r.policy} | {r.episodes} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def corpus_row(cfg: Config) -> str:
+    from duplexsim.corpora import load_corpus
+    from duplexsim.corpora.stats import corpus_stats
+
+    st = corpus_stats(load_corpus(cfg.corpus), split="test")["units"]
+    keys = ["overlap_share", "gap_median_ms", "fto_median_ms", "backchannels_per_min",
+            "ipus_per_min", "speech_share"]
+    return ("| corpus (test split, both sides pooled) | " + " | ".join(keys) + " |\n|"
+            + "---|" * (len(keys) + 1) + "\n| " + Path(cfg.corpus).name + " | "
+            + " | ".join(f"{st[k]:.3g}" for k in keys) + " |")
+
+
+def write_report(out: Path, cfg: Config, command: str, summary: pd.DataFrame,
+                 ver: pd.DataFrame, gen: pd.DataFrame, farm: pd.DataFrame,
+                 tuned: dict[float, RulePolicy], seconds: float) -> None:
+    def md(df: pd.DataFrame) -> str:
+        return df.to_markdown(index=False, floatfmt=".2f") if len(df) else "(none)"
+
+    rules = ", ".join(f"{d:g} ms: {r.silence_ms:g} ms silence"
+                      + (f", backchannel after {r.backchannel_after_ms:g} ms"
+                         if r.backchannel_after_ms else "") for d, r in tuned.items())
+    met = ver[ver["delay_ms"].isin([0, 240]) & (ver["set"] != "train-dialogues")]
+    text = f"""# RL turn policy: PPO against held-out dialogues and partners
+
+Command: `{command}`  ({seconds / 60:.0f} min)
+
+Config: `config.json`. PPO trained {cfg.timesteps} steps on train-split replay dialogues of
+`{cfg.corpus}` (random starts, both channels){' + SyncLLM partners ' +
+', '.join(cfg.train_agents) if cfg.train_agents else ''}, one env per latency
+{cfg.latencies_ms} ms one way. Evaluated on {cfg.episodes} episodes per cell ({cfg.duration_s:g} s
+each; every policy on the same seeds, so the same dialogues, starts and networks). Rule
+baseline tuned per latency on train dialogues: {rules}. Intervals: 95% t over episodes.
+
+## Does PPO beat every baseline (non-overlapping 95% CIs)?
+{md(ver)}
+
+Held-out cells at 0 and 240 ms: {int(met['beats_all'].sum())} of {len(met)} met.
+
+## Generalisation: PPO reward on test minus train dialogues (target within 1.5)
+{md(gen)}
+
+## Reward and turn-taking statistics
+{table(summary, ["reward", "overlap_share", "gap_median_ms", "learner_fto_median_ms",
+                 "learner_backchannels_per_min", "bc_placed_share", "interruptions"])}
+
+{corpus_row(cfg)}
+
+The corpus-reference rows are the corpus's own turn-taking through the env (the learner's
+channel of each test dialogue replayed as actions); FTO and gap are medians per episode
+(NaN episodes without a transition are left out: see `summary.csv`, `*_n`); `bc_placed_share`:
+the learner's backchannels that the reward counts as well placed (partner holding the floor,
+spaced out), a measure of backchannel timing.
+
+## Reward farming: fixed policies against the corpus reference (test dialogues, paired)
+{md(farm)}
+"""
+    write_text(out / "REPORT.md", text)
+
+
+def plot(summary: pd.DataFrame, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    policies = list(dict.fromkeys(df["policy"]))
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
-    for ax, (col, label) in zip(axes, [("reward", "episode reward"),
-                                       ("overlap_share", "overlap share"),
-                                       ("silence_share", "joint silence share")], strict=True):
-        g = df.groupby("policy", sort=False)[col]
-        ax.bar(policies, g.mean()[policies], yerr=g.std(ddof=0)[policies], capsize=4,
-               color=["tab:green", "tab:gray", "tab:red", "tab:blue"][: len(policies)])
-        ax.set_title(label)
-    fig.suptitle("TurnTaking-v0 vs replay partner: PPO vs baselines")
+    sets = list(dict.fromkeys(summary["set"]))
+    fig, axes = plt.subplots(1, len(sets), figsize=(4 * len(sets), 3.6), squeeze=False)
+    for ax, set_name in zip(axes[0], sets, strict=True):
+        g = summary[summary["set"] == set_name]
+        for policy, h in g.groupby("policy", sort=False):
+            ax.errorbar(h["delay_ms"], h["reward"],
+                        yerr=[h["reward"] - h["reward_lo"], h["reward_hi"] - h["reward"]],
+                        marker="o", capsize=3, label=policy)
+        ax.set_title(set_name)
+        ax.set_xlabel("one-way delay (ms)")
+    axes[0][0].set_ylabel("episode reward (95% CI)")
+    axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
+        fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
 
 
-def table(df: pd.DataFrame) -> str:
-    cols = ["reward", *STATS, *COUNTS]
-    g = df.groupby("policy", sort=False)[cols]
-    mean, sd = g.mean(), g.std(ddof=0)
-    lines = ["| policy | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    for name in mean.index:
-        cells = [f"{mean.loc[name, c]:.3g} +- {sd.loc[name, c]:.2g}" for c in cols]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+def smoke_config(out: Path) -> Config:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tiny_world import build_tiny_world
+
+    agents, corpora = build_tiny_world(out / "world")
+    return Config(corpus=str(corpora / "fisher-like"), train_agents=[str(agents / "fisher")],
+                  eval_agents={"candor": str(agents / "candor")}, latencies_ms=[0, 240],
+                  timesteps=256, episodes=2, agent_episodes=2, tune_episodes=1,
+                  duration_s=3.2, envs_per_latency=2,
+                  rule_silence_ms=[0, 160], rule_backchannel_ms=[0])
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("runs/rl_turn_policy"))
-    p.add_argument("--smoke", action="store_true", help="tiny budget, short episodes")
-    p.add_argument("--timesteps", type=int, default=None, help="PPO budget (full: 60000)")
-    p.add_argument("--duration-s", type=float, default=None, help="episode length (full: 30)")
-    p.add_argument("--episodes", type=int, default=None, help="eval episodes per policy")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--smoke", action="store_true", help="tiny world in OUT/world, tiny budget")
+    p.add_argument("--corpus", default=None)
+    p.add_argument("--train-agents", nargs="*", default=None, help="SyncLLM agent dirs")
+    p.add_argument("--eval-agents", nargs="*", default=None, help="NAME=DIR, held out")
+    p.add_argument("--latencies", default=None, help="one-way ms, comma separated")
+    p.add_argument("--timesteps", type=int, default=None)
+    p.add_argument("--episodes", type=int, default=None, help="per cell (full: 20)")
+    p.add_argument("--duration-s", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None)
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = p.parse_args(argv)
+    cfg = smoke_config(args.out) if args.smoke else Config()
+    for key in ("corpus", "timesteps", "episodes", "duration_s", "seed"):
+        if getattr(args, key) is not None:
+            setattr(cfg, key, getattr(args, key))
+    if args.train_agents is not None:
+        cfg.train_agents = list(args.train_agents)
+    if args.eval_agents is not None:
+        try:
+            cfg.eval_agents = dict(a.split("=", 1) for a in args.eval_agents)
+        except ValueError:
+            p.error(f"--eval-agents: {args.eval_agents} (allowed: NAME=DIR ...)")
+    if args.latencies:
+        cfg.latencies_ms = [int(x) for x in args.latencies.split(",")]
+    if not (Path(cfg.corpus) / "manifest.json").is_file():
+        p.error(f"--corpus: {cfg.corpus} is not a corpus (build one: duplexsim corpus build "
+                "--preset fisher-like --hours 2 --out runs/corpora/fisher-like)")
+    return args, cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, cfg = parse(argv)
     use_threads(args.threads)
-    timesteps = args.timesteps or (256 if args.smoke else 60_000)
-    # smoke: 12 s, long enough that the replayed partner (channel 1 of the shipped default
-    # dialogue, silent until 8.6 s) speaks, so the baselines differ in overlap
-    duration_s = args.duration_s or (12.0 if args.smoke else 30.0)
-    episodes = args.episodes or (2 if args.smoke else 20)
-    args.out.mkdir(parents=True, exist_ok=True)
-    config = {"timesteps": timesteps, "duration_s": duration_s, "episodes": episodes,
-              "seed": args.seed, "scenario": default_scenario().to_dict()}
-    write_json(args.out / "config.json", config)
-    model = train(timesteps, duration_s, args.seed, args.out)
-    seeds = [10_000 + i for i in range(episodes)]  # held out: training used args.seed
-    policies: dict[str, Callable[[np.ndarray, np.random.Generator], int]] = {
-        "ppo": lambda obs, rng: int(model.predict(obs, deterministic=True)[0]),
-        "random": lambda obs, rng: int(rng.integers(len(TurnAction))),
-        "always-speak": lambda obs, rng: int(TurnAction.SPEAK),
-        "silent": lambda obs, rng: int(TurnAction.SILENT),
-    }
-    rows = [r for name, pol in policies.items() for r in evaluate(pol, name, duration_s, seeds)]
+    t0 = time.perf_counter()
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "config.json", dataclasses.asdict(cfg))
+    model, obs_norm = train(cfg, out)
+    tuned = tune_rule(cfg, out)
+    space = policy_space(cfg)
+    seeds = [10_000 + i for i in range(cfg.episodes)]
+    rows = []
+    for set_name, partner in eval_sets(cfg).items():
+        n = cfg.episodes if partner["kind"] == "replay" else cfg.agent_episodes
+        for delay in cfg.latencies_ms:
+            policies: list[TurnPolicy] = [
+                PPOPolicy(model, space, obs_norm), tuned[float(delay)], RandomPolicy(),
+                ConstantPolicy(int(TurnAction.SPEAK), "always-speak"),
+                ConstantPolicy(int(TurnAction.SILENT), "silent")]
+            if partner["kind"] == "replay":
+                policies.append(CorpusReference())
+            for policy in policies:
+                for row in run_episodes(cfg, partner, delay, policy, seeds[:n]):
+                    rows.append({"set": set_name, **row})
+            print(f"{set_name} {delay} ms done ({(time.perf_counter() - t0) / 60:.1f} min)",
+                  flush=True)
     df = pd.DataFrame(rows)
-    with atomic_path(args.out / "results.csv") as tmp:
-        df.to_csv(tmp, index=False)
-    text = table(df)
-    write_text(args.out / "results.md", text)
-    plot(df, args.out / "rl.png")
-    print(text)
+    summary = summarize(df)
+    farm = farming(cfg, [d for d in (0, 240) if d in cfg.latencies_ms] or cfg.latencies_ms[:1],
+                   seeds)
+    ver, gen = verdicts(summary), generalisation(summary)
+    for name, frame in (("episodes", df), ("summary", summary), ("farming", farm)):
+        with atomic_path(out / f"{name}.csv") as tmp:
+            frame.to_csv(tmp, index=False)
+    command = "python experiments/rl_turn_policy.py " + " ".join(
+        argv if argv is not None else sys.argv[1:])
+    write_report(out, cfg, command, summary, ver, gen, farm, tuned, time.perf_counter() - t0)
+    plot(summary, out / "rl.png")
+    print(ver.to_string(index=False))
+    print(gen.to_string(index=False))
+    print(json.dumps({"report": str(out / "REPORT.md")}))
     return 0
 
 

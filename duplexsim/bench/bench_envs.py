@@ -1,12 +1,13 @@
-"""Env speed: TurnTaking-v0 steps per second, replay vs SyncLLM partner, vector speedup.
+"""Env speed: TurnTaking-v0 steps per second, one env against vectorised ones, side by side.
 
-Prints steps/s of one env with a replay partner (the baseline), with a SyncLLM partner
-(``--agent DIR``; else the first agent in ``runs/agents/``; else a tiny agent trained for
-a few steps on the shipped dialogue in a temporary folder; ratio against the replay
-baseline), and of ``SyncVectorEnv`` / ``AsyncVectorEnv`` with ``--n-envs`` copies (ratios
-against the single env: the vector-env speedup). Nothing here is asserted; run
-``python -m duplexsim.bench.bench_envs``. Owns :func:`train_tiny_agent` (also used by the
-env tests); must not change the envs.
+Prints, in one run: steps/s of one env with a replay partner (the baseline), of Gymnasium's
+``SyncVectorEnv`` and of the native vector env (``gym.make_vec(...,
+vectorization_mode="vector_entry_point")``) with ``--n-envs`` replay conversations
+(target: 10k steps/s at 16), then one env with a SyncLLM partner (``--agent DIR``; else
+the first agent in ``runs/agents/``; else a tiny agent trained now) against the native
+vector env with ``--n-envs`` SyncLLM partners (target: 8x one env). A vector step counts
+``n`` env steps. Nothing here is asserted; run ``python -m duplexsim.bench.bench_envs``.
+Owns :func:`train_tiny_agent` (also used by the env tests); must not change the envs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -29,13 +31,18 @@ from duplexsim.envs.world import default_scenario
 from duplexsim.threads import use_threads
 
 
-def env_factory(duration_s: float, partner: SideConfig | None = None) -> Callable[[], gym.Env]:
+def env_kwargs(duration_s: float, partner: SideConfig | None = None) -> dict[str, Any]:
     scenario = dataclasses.replace(default_scenario(), duration_s=duration_s)
     if partner is not None:
         scenario = dataclasses.replace(scenario, b=partner)
+    return {"scenario": scenario, "max_episode_steps": scenario.n_chunks}
+
+
+def env_factory(duration_s: float, partner: SideConfig | None = None) -> Callable[[], gym.Env]:
+    kwargs = env_kwargs(duration_s, partner)
 
     def make() -> gym.Env:
-        return gym.make(TURN_TAKING_ID, scenario=scenario, max_episode_steps=scenario.n_chunks)
+        return gym.make(TURN_TAKING_ID, **kwargs)
 
     return make
 
@@ -69,9 +76,11 @@ def find_agent(given: str, tmp: str) -> tuple[str, str]:
 
 
 def steps_per_s(env: gym.Env | gym.vector.VectorEnv, steps: int, n: int = 1) -> float:
-    """Env steps per second (a vector step counts ``n`` env steps); resets auto/by hand."""
+    """Env steps per second over ``steps`` calls (a vector step counts ``n``); one warm-up
+    step first (a SyncLLM partner's first forward builds its caches)."""
     rng = np.random.default_rng(0)
     env.reset(seed=0)
+    env.step(rng.integers(0, 4, n) if n > 1 else 0)
     t0 = time.perf_counter()
     for _ in range(steps):
         if n == 1:
@@ -85,29 +94,37 @@ def steps_per_s(env: gym.Env | gym.vector.VectorEnv, steps: int, n: int = 1) -> 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--n-envs", type=int, default=2)
+    p.add_argument("--steps", type=int, default=2000, help="replay env steps per measurement")
+    p.add_argument("--n-envs", type=int, default=16)
     p.add_argument("--agent", default="", help="trained SyncLLM agent directory (default: "
                    "the first in runs/agents/, else a tiny one trained now)")
     p.add_argument("--threads", type=int, default=None,
-                    help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
+                   help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = p.parse_args(argv)
     use_threads(args.threads)
-    make = env_factory(30.0)
-    single = steps_per_s(make(), args.steps)
-    print(f"TurnTaking-v0, replay partner:   {single:9.1f} steps/s  (baseline)")
+    n = args.n_envs
+    kwargs = env_kwargs(30.0)
+    single = steps_per_s(gym.make(TURN_TAKING_ID, **kwargs), args.steps)
+    print(f"replay partner, one env:              {single:9.1f} steps/s  (baseline)")
+    sync = gym.make_vec(TURN_TAKING_ID, num_envs=n, vectorization_mode="sync", **kwargs)
+    rate = steps_per_s(sync, max(1, args.steps // n), n)
+    print(f"replay partner, SyncVectorEnv x{n}:    {rate:9.1f} steps/s  (x{rate / single:.2f})")
+    native = gym.make_vec(TURN_TAKING_ID, num_envs=n,
+                          vectorization_mode="vector_entry_point", **kwargs)
+    rate = steps_per_s(native, max(1, args.steps // n), n)
+    print(f"replay partner, native vector x{n}:    {rate:9.1f} steps/s  (x{rate / single:.2f})")
     with tempfile.TemporaryDirectory(prefix="bench-envs-") as tmp:
         agent, origin = find_agent(args.agent, tmp)
-        llm = env_factory(30.0, SideConfig(kind="syncllm", agent=agent))()
-        rate = steps_per_s(llm, max(20, args.steps // 10))
-        print(f"TurnTaking-v0, SyncLLM partner:  {rate:9.1f} steps/s  "
-              f"(x{rate / single:.3f} of replay; agent {agent}: {origin})")
-    for cls in (gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv):
-        venv = cls([make] * args.n_envs)
-        rate = steps_per_s(venv, args.steps // args.n_envs, args.n_envs)
-        venv.close()
-        print(f"{cls.__name__:14s} x{args.n_envs}:          {rate:9.1f} steps/s  "
-              f"(speedup x{rate / single:.2f} vs one env)")
+        llm = env_kwargs(30.0, SideConfig(kind="syncllm", agent=agent))
+        steps = max(n, args.steps // 20)
+        one = steps_per_s(gym.make(TURN_TAKING_ID, **llm), steps)
+        print(f"SyncLLM partner, one env:             {one:9.1f} steps/s  "
+              f"(x{one / single:.3f} of replay; agent {agent}: {origin})")
+        native = gym.make_vec(TURN_TAKING_ID, num_envs=n,
+                              vectorization_mode="vector_entry_point", **llm)
+        rate = steps_per_s(native, max(1, steps // n), n)
+        print(f"SyncLLM partner, native vector x{n}:   {rate:9.1f} steps/s  "
+              f"(x{rate / one:.2f} of one SyncLLM env)")
     return 0
 
 

@@ -37,6 +37,7 @@ class LearnerAgent:
     played_chunks: dict[int, np.ndarray] = field(default_factory=dict)
     produced: list[int] = field(default_factory=list)
     """Own chunk indices in the order the simulator asked for them."""
+    latest_received: int = -1
     proposal: np.ndarray | None = None
     """The inner model's proposal for the chunk being produced (when a model is given)."""
     plan: dict[int, np.ndarray | None] = field(default_factory=dict)
@@ -44,6 +45,7 @@ class LearnerAgent:
 
     def reset(self, seed: int) -> None:
         self.received = {}
+        self.latest_received = -1
         self.played_chunks = {}
         self.produced = []
         self.proposal = None
@@ -60,6 +62,7 @@ class LearnerAgent:
 
     def observe_partner(self, chunk: int, units: np.ndarray) -> None:
         self.received[chunk] = np.asarray(units, np.int64).copy()
+        self.latest_received = max(self.latest_received, chunk)
         if self.model is not None:
             self.model.observe_partner(chunk, units)
 
@@ -74,7 +77,9 @@ class LearnerAgent:
         units = self.proposal if planned is None and self.proposal is not None else planned
         if units is None:
             units = silence
-        lookahead = sum(1 for k in range(chunk) if k not in self.received)
+        lookahead = chunk - len(self.received)  # every chunk received so far is < chunk ...
+        if self.latest_received >= chunk:  # ... unless a clock runs ahead
+            lookahead = chunk - sum(1 for k in self.received if k < chunk)
         if report is None:
             return ChunkReport(chunk=chunk, units=units, lookahead=lookahead)
         return ChunkReport(chunk=chunk, units=units, lookahead=report.lookahead,

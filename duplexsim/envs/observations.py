@@ -47,7 +47,7 @@ def build_observation(
     frames_per_chunk: int,
     received: Mapping[int, np.ndarray],
     own: Mapping[int, np.ndarray],
-    silence: np.ndarray,
+    speech: np.ndarray,
     silence_unit: int,
     own_state: tuple[float, ...] = (0.0, 0.0, 0.0),
 ) -> dict[str, np.ndarray]:
@@ -55,7 +55,8 @@ def build_observation(
 
     Row ``i`` of the windows is chunk ``chunk - window + i`` (the last row is the chunk
     just before the one being decided); chunks before 0 are silent and count as received.
-    ``silence``: sorted array of the unit ids that mean silence.
+    ``speech``: ``speech[unit]`` is True for a unit that is speech (indices past its end
+    clip to the last entry).
     """
     w, f = window, frames_per_chunk
     partner = np.full((w, f), silence_unit, np.int64)
@@ -70,8 +71,8 @@ def build_observation(
             mask[i] = 1
         if k in own:
             own_units[i] = own[k]
-    own_vad = (~np.isin(own_units.ravel(), silence)).astype(np.float32)
-    partner_vad = (~np.isin(partner.ravel(), silence)).astype(np.float32)
+    own_vad = speech.take(own_units.ravel(), mode="clip").astype(np.float32)
+    partner_vad = speech.take(partner.ravel(), mode="clip").astype(np.float32)
     partner_vad *= np.repeat(mask, f)  # a chunk not received yet is unknown, not speech
     lookahead = sum(1 for k in range(max(0, chunk - w), chunk) if k not in received)
     return {

@@ -15,7 +15,8 @@ DEFAULT_MAX_EPISODE_STEPS = 188
 
 
 def register_envs() -> None:
-    """Register ``duplexsim/TurnTaking-v0`` (idempotent).
+    """Register ``duplexsim/TurnTaking-v0`` (idempotent), with its native vector env
+    (``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")``).
 
     ``max_episode_steps`` is the default scenario's chunk count; pass
     ``gymnasium.make(..., max_episode_steps=scenario.n_chunks)`` with another scenario
@@ -26,5 +27,6 @@ def register_envs() -> None:
     gym.register(
         id=TURN_TAKING_ID,
         entry_point="duplexsim.envs.turntaking:TurnTakingEnv",
+        vector_entry_point="duplexsim.envs.vector:TurnTakingVectorEnv",
         max_episode_steps=DEFAULT_MAX_EPISODE_STEPS,
     )

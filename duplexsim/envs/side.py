@@ -31,6 +31,14 @@ if TYPE_CHECKING:
 ACTION_MODES = ("turn", "units")
 
 
+def speech_table(source: SpeechSource) -> np.ndarray:
+    """``table[unit]``: True for a unit that is speech (the inventory's non-silence units;
+    a unit past the inventory reads as the last entry, speech)."""
+    table = np.ones(source.n_units + 1, bool)
+    table[sorted(source.silence_units)] = False
+    return table
+
+
 class LearnerSide:
     """Everything about one learner: spaces, its agent, scripted speech, reward tracker."""
 
@@ -47,11 +55,21 @@ class LearnerSide:
         self.action_space: spaces.Space[Any] = (
             spaces.Discrete(len(TurnAction)) if action_mode == "turn"
             else spaces.MultiDiscrete(np.full(f, source.n_units, np.int64)))
-        self.silence = np.asarray(sorted(source.silence_units), np.int64)
+        self.speech = speech_table(source)
         self.own: dict[int, np.ndarray] = {}
         self.backchannel_chunks: set[int] = set()
         self.vad: list[np.ndarray] = []
         self.scored = 0
+
+    def set_source(self, source: SpeechSource) -> None:
+        """Speak from another utterance bank (same unit inventory: the spaces stay)."""
+        if source.n_units != self.source.n_units:
+            raise ValueError(f"{self.side}: speech in {source.n_units} units, the spaces have "
+                             f"{self.source.n_units} (allowed: one unit inventory)")
+        self.source = source
+        self.speaker = TurnSpeaker(source.bank, self.frames_per_chunk)
+        self.speech = speech_table(source)
+        self.agent.silence_unit = source.silence_unit
 
     def reset(self, rng: np.random.Generator, seed: int) -> None:
         self.agent.reset(seed)
@@ -69,7 +87,10 @@ class LearnerSide:
             raise ValueError(f"{self.side}: action {action!r} is not in {self.action_space} "
                              f"(allowed: {self.frames_per_chunk} integer unit ids in "
                              f"0..{self.source.n_units - 1})")
-        if (np.ndim(action) == 0 and np.issubdtype(np.asarray(action).dtype, np.integer)
+        if isinstance(action, int | np.integer) and not isinstance(action, bool | np.bool_):
+            if 0 <= action < len(TurnAction):  # the usual case, without numpy's dispatch
+                return int(action)
+        elif (np.ndim(action) == 0 and np.issubdtype(np.asarray(action).dtype, np.integer)
                 and self.action_space.contains(int(action))):
             return int(action)
         allowed = ", ".join(f"{k} = {v}" for k, v in ACTION_MEANINGS.items())
@@ -103,8 +124,8 @@ class LearnerSide:
             return 0.0, total
         own_units, own_chunk = own.frames(self.scored, upto)
         partner_units, partner_chunk = theirs.frames(self.scored, upto)
-        own_vad = (own_chunk >= 0) & ~np.isin(own_units, self.silence)  # no chunk: silent
-        partner_vad = (partner_chunk >= 0) & ~np.isin(partner_units, self.silence)
+        own_vad = (own_chunk >= 0) & self.speech.take(own_units, mode="clip")  # no chunk:
+        partner_vad = (partner_chunk >= 0) & self.speech.take(partner_units, mode="clip")  # silent
         cuts = [0, *(np.flatnonzero(own_chunk[1:] != own_chunk[:-1]) + 1).tolist(),
                 len(own_chunk)]
         for lo, hi in pairwise(cuts):
@@ -118,14 +139,16 @@ class LearnerSide:
         return float(sum(total.values())), total
 
     def observation(self, chunk: int, n_chunks: int) -> dict[str, np.ndarray]:
-        own = {**self.own, **self.agent.played_chunks}
+        played = self.agent.played_chunks
+        own = {k: played[k] if k in played else self.own[k]
+               for k in range(chunk - self.window, chunk) if k in played or k in self.own}
         state = ((float(self.speaker.speaking), self.speaker.progress,
                   float(self.speaker.backchanneling))
                  if self.action_mode == "turn" else (0.0, 0.0, 0.0))
         return build_observation(
             chunk=chunk, n_chunks=n_chunks, window=self.window,
             frames_per_chunk=self.frames_per_chunk, received=self.agent.received, own=own,
-            silence=self.silence, silence_unit=self.source.silence_unit, own_state=state)
+            speech=self.speech, silence_unit=self.source.silence_unit, own_state=state)
 
     def events(self) -> pd.DataFrame:
         """Turn-taking events on the scored timeline (speaker 0 = this learner)."""
@@ -135,7 +158,19 @@ class LearnerSide:
         return detect_events(vad, frame_ms=FRAME_MS)
 
     def summary(self) -> dict[str, float]:
+        """:func:`~duplexsim.metrics.turntaking.summarize_events` of the episode (both sides
+        pooled), plus the learner's own: ``learner_fto_median_ms`` (its takeovers),
+        ``learner_backchannels_per_min`` and ``learner_ipus_per_min``."""
         from duplexsim.metrics.turntaking import summarize_events
 
         duration_ms = float(FRAME_MS * sum(v.shape[1] for v in self.vad))
-        return summarize_events(self.events(), duration_ms=duration_ms)
+        events = self.events()
+        out = summarize_events(events, duration_ms=duration_ms)
+        mine = events[events["speaker"] == 0]
+        fto = mine["fto_ms"].dropna()
+        minutes = max(duration_ms, 1.0) / 60_000
+        out["learner_fto_median_ms"] = float(fto.median()) if len(fto) else float("nan")
+        out["learner_backchannels_per_min"] = float((mine["kind"] == "backchannel").sum()
+                                                    / minutes)
+        out["learner_ipus_per_min"] = float((mine["kind"] == "ipu").sum() / minutes)
+        return out

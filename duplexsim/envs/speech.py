@@ -62,7 +62,12 @@ def speech_source(scenario: Scenario, learner_side: str) -> SpeechSource:
     partner_channel = partner_cfg.channel if partner_cfg.kind == "replay" else None
     if partner_channel is None:
         partner_channel = 0 if partner_side == "a" else 1
-    channel = 1 - partner_channel
+    return dialogue_source(dialogue, corpus, 1 - partner_channel)
+
+
+def dialogue_source(dialogue: Any, corpus: Any, channel: int) -> SpeechSource:
+    """Channel ``channel`` of ``dialogue`` cut into utterances, in ``corpus``'s units (None:
+    the shipped dialogue's)."""
     silence_units = _silence(corpus, dialogue)
     silence_unit = min(silence_units) if silence_units else 0
     n_units = int(corpus.n_units) if corpus is not None else DEFAULT_N_UNITS

@@ -8,7 +8,7 @@ Must not touch the simulator's internals.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import pandas as pd
 
 from duplexsim.agents.base import Agent
 from duplexsim.config.scenario import Scenario, SideConfig
+from duplexsim.envs.partners import PartnerPool, is_pool, parse_pool
 from duplexsim.envs.registration import DEFAULT_MAX_EPISODE_STEPS, TURN_TAKING_ID
 from duplexsim.envs.rewards import RewardConfig
 from duplexsim.envs.side import ACTION_MODES, LearnerSide
@@ -79,65 +80,91 @@ class TurnTakingEnv(gym.Env):
     """The learner is one side of a full-duplex conversation across a simulated network.
 
     ## Description
-    Two sides talk in 25 Hz speech units, one chunk (``scenario.chunk_ms``, default
-    160 ms = 4 frames) at a time. The learner takes side ``side`` (default ``"a"``); the
-    partner on the other side is any agent: a replay of a corpus dialogue (the default:
-    the small dialogue shipped inside the package), a scripted policy, or a SyncLLM or TDM
-    agent.
+    Two sides talk in 25 Hz speech units (40 ms frames), one chunk (``scenario.chunk_ms``,
+    default 160 ms = ``F`` = 4 frames) at a time. The learner takes side ``side`` (default
+    ``"a"``); the partner on the other side is any agent: a replay of a corpus dialogue
+    (the default: the small dialogue shipped inside the package), a scripted policy, a
+    SyncLLM or TDM agent, or a pool of these drawn anew at every reset (``partner=``, below).
     Chunks cross the scenario's network (delay, jitter, loss, reordering), so the learner
-    sees the partner late, as a real system would. One ``step`` decides one own chunk:
-    the chunk ``j`` decided at step ``j`` is decided at ``max(0, j - lead) * chunk_ms``
-    (``lead = scenario.decision_lead_chunks``, paper: 1), i.e. before it is spoken.
+    hears the partner late, as a real system would. One ``step`` decides one own chunk:
+    chunk ``j`` (step ``j``) is decided at ``max(0, j - lead) * chunk_ms``
+    (``lead = scenario.decision_lead_chunks``, paper: 1), i.e. before it is spoken, from
+    what had arrived by then. A replay partner does not react to the learner; a SyncLLM
+    partner hears the learner's units across the network and answers them.
 
     ## Action Space
     ``action_mode="turn"`` (default): ``Discrete(4)``:
     0 silent (pause; a later speak resumes the utterance), 1 speak (the next chunk of
     the learner's utterance: its own SyncLLM's proposal when ``model`` is given, else the
-    next chunk of a scripted utterance cut from the corpus dialogue's other channel),
-    2 backchannel (the next chunk of a short backchannel unit pattern from the corpus),
-    3 stop (silence, and the rest of the utterance is dropped).
-    ``action_mode="units"``: ``MultiDiscrete([n_units] * frames_per_chunk)``: the chunk's
-    units themselves.
+    next chunk of a scripted utterance cut from the learner's channel of the partner's
+    dialogue, see Arguments), 2 backchannel (the next chunk of a short backchannel unit
+    pattern from the same channel), 3 stop (silence, and the rest of the utterance is
+    dropped). ``action_mode="units"``: ``MultiDiscrete([n_units] * F)``: the chunk's units.
+    Anything else raises ``ValueError`` naming the allowed actions.
 
     ## Observation Space
-    ``Dict`` of one-dimensional entries (``W = window`` chunks, ``F = frames_per_chunk``;
-    window row ``i`` is chunk ``j - W + i`` before the decided chunk ``j``, and frame
-    ``i * F + k`` of a ``W * F`` vector is frame ``k`` of row ``i``; chunks before 0 are
-    silent and count as received):
+    ``Dict`` of one-dimensional entries, built only from what the learner was told by the
+    simulator, never from the partner's ground truth (``W = window`` chunks; window row
+    ``i`` is chunk ``j - W + i`` before the decided chunk ``j``, and frame ``i * F + k`` of
+    a ``W * F`` vector is frame ``k`` of row ``i``; chunks before 0 are silent and count as
+    received; voice activity = a unit outside the tokenizer's silence units):
 
     - ``partner_units`` ``Box(0, n_units-1, (W*F,), int64)``: partner units as received
-      (silence where not received yet);
+      (the silence unit where not received yet);
     - ``partner_received`` ``MultiBinary(W)``: 1 where that partner chunk has arrived;
     - ``own_units`` ``Box(0, n_units-1, (W*F,), int64)``: the learner's own units;
     - ``own_vad`` / ``partner_vad`` ``Box(0, 1, (W*F,), float32)``: voice activity per
       frame (partner: 0 where not received);
     - ``lookahead`` ``Box(0, W, (1,), float32)``: partner chunks in the window not yet
-      received (the lag the learner must bridge);
-    - ``time`` ``Box(0, 1, (1,), float32)``: fraction of the episode elapsed;
+      received (the lag the learner must bridge; it grows with the one-way delay);
+    - ``time`` ``Box(0, 1, (1,), float32)``: ``j / n_chunks``;
     - ``own_state`` ``Box(0, 1, (3,), float32)``: utterance in progress (0/1), the
       fraction of it spoken, backchannel in progress (0/1) (turn mode; zeros in units
       mode).
 
     ## Rewards
-    Weighted terms (:class:`~duplexsim.envs.rewards.RewardConfig`: the ``reward=``
-    argument if given, else the scenario's ``[reward]`` table, else the defaults) on
-    the global timeline, frame by frame, each side's chunks where the simulator played
-    them (a partner with ``estimation = "wait"`` is heard slipped, its slip gaps silent),
-    over the learner's ``n_chunks`` chunks: overlap (per second), gaps
-    beyond ``gap_free_ms`` (per second), floor-transfer-offset log-likelihood under the
-    target corpus distribution at each partner-to-learner transition, interrupting the
-    partner, backchannel placement (well placed and spaced out; backchannels never hold
-    the floor or fill a gap). A frame is scored once both sides' playout is known up to it,
-    so rewards trail the action by the decision lead (and a partner's slip).
-    ``info["reward_terms"]`` has the step's breakdown, ``info["events"]`` running
-    turn-taking event counts, and the final step's ``info["turntaking"]`` the episode
-    summary of :func:`duplexsim.metrics.turntaking.summarize_events`; :meth:`events` gives
-    the event table.
+    The step reward is the sum of five weighted terms
+    (:class:`~duplexsim.config.reward.RewardConfig`: the ``reward=`` argument if given,
+    else the scenario's ``[reward]`` table, else the defaults; see
+    ``scenarios/rl-turntaking.toml``), scored frame by frame on the global timeline where
+    each side's chunks were played (a partner with ``estimation = "wait"`` is heard
+    slipped, its slip gaps silent), over the learner's ``n_chunks`` chunks. A learner frame
+    is *backchannel* if its chunk was played by the backchannel action, else *speech* when
+    voiced; only speech holds the floor. With ``dt = 0.04`` s per frame:
+
+    - ``overlap = -overlap_per_s * dt`` per frame where the partner and learner speech (or
+      a misplaced backchannel) are both voiced;
+    - ``gap = -gap_per_s * dt`` per frame of joint silence (no partner voice, no learner
+      speech) past the first ``gap_free_ms`` of that silence;
+    - ``fto = fto * max(2 - z**2 / 2, -8)``, ``z = (FTO - fto_mean_ms) / fto_sd_ms``, at
+      each floor transfer from the partner to the learner (a learner speech onset after
+      the partner last held the floor alone; FTO = onset minus the partner's last offset,
+      negative when the learner started inside the partner's last spurt and outlasted it);
+    - ``interrupt = -interrupt`` per learner speech onset while the partner is speaking;
+    - ``backchannel = +backchannel`` per backchannel onset while the partner holds the
+      floor (voiced within ``bc_context_ms``, last sole speaker) at least
+      ``bc_min_interval_ms`` after the previous one, ``-backchannel`` for any other.
+
+    Defaults: 1, 1, 400 ms, 0.5, N(180, 450) ms, 0.5, 0.2, 1000 ms, 3000 ms. A frame is
+    scored once both sides' playout is known up to it, so rewards trail the action by the
+    decision lead (and a partner's slip); the last step scores the rest. The reward is not
+    farmable by partner-blind behaviour: silence, constant speech, random actions and
+    periodic speak/pause cycles all score well below the corpus's own turn-taking replayed
+    as actions (:class:`duplexsim.envs.baselines.CorpusReference`;
+    ``tests/envs/test_reward_farming.py``). ``info["reward_terms"]`` has the step's
+    breakdown (same keys every step), ``info["events"]`` running counts (overlap_ms,
+    gap_ms, transitions, interruptions, backchannels good/bad, onsets), and the final
+    step's ``info["turntaking"]`` the episode summary of
+    :func:`duplexsim.metrics.turntaking.summarize_events`; :meth:`events` gives the table.
 
     ## Starting State
-    A fresh conversation at time 0 with nothing heard; the network and partner are seeded
-    from ``self.np_random`` (``reset(seed=...)``), and so is the order of the scripted
-    utterances.
+    A fresh conversation at time 0 with nothing heard. With a pool, the partner (spec by
+    weight, then member, then the learner's speech source and a replay's start) is drawn
+    first from ``self.np_random``; then an episode seed for the network and the partner's
+    sampling, then the order of the scripted utterances. Same ``reset(seed=...)`` and
+    actions, same rollout. ``reset`` returns ``info = {"chunk": 0, "time_ms": 0,
+    "partner": label}``; :attr:`partner_info` describes the partner (kind, agent, corpus,
+    dialogue, channel, start_s, and the dialogue channel the learner's speech comes from).
 
     ## Episode End
     Never terminated; truncated after ``scenario.n_chunks`` steps (the scenario duration).
@@ -146,25 +173,35 @@ class TurnTakingEnv(gym.Env):
     env warns otherwise). Stepping after the end (unwrapped) raises.
 
     ## Arguments
-    ``scenario`` (Scenario, TOML path or dict; default: embedded 30 s replay scenario),
-    ``partner`` (None = the scenario's other side; "replay" | "scripted" | "syncllm" |
-    "tdm"; a SideConfig; or an Agent; a syncllm partner may wait, ``estimation = "wait"``; the
-    learner's own side of the scenario may not: a ValueError names the key),
-    ``action_mode`` ("turn" | "units"), ``side`` ("a" | "b"),
-    ``window`` (chunks, default 8), ``reward`` (RewardConfig or dict; replaces the
-    scenario's ``[reward]`` table as a whole: keys a dict leaves out take the RewardConfig
-    defaults, not the table's; None = the table), ``model`` (the learner's own model,
-    SyncLLM or TDM: agent directory or Agent; used by speak).
+    ``scenario`` (Scenario, TOML path or dict; default: embedded 30 s replay scenario; its
+    network, chunk size, duration and ``[reward]`` table apply to every partner),
+    ``partner``: None = the scenario's other side; a kind name (``replay``, ``scripted``,
+    ``syncllm``, every kind of :data:`duplexsim.sim.build.AGENT_BUILDERS`); a SideConfig; an
+    Agent; or a *pool*, drawn per reset: a spec dict such as ``{"kind": "replay",
+    "corpus": DIR, "split": "train", "start_s": "random"}`` or ``{"kind": "syncllm",
+    "agents": [DIR, ...]}``, a list of specs, kind names and agent directories, or a
+    :class:`~duplexsim.envs.partners.PartnerPool` (keys: :mod:`duplexsim.envs.partners`;
+    a bad spec is a one-line ``ValueError`` naming ``partner[i].key``). A syncllm partner
+    may wait (``estimation = "wait"``); the learner's own side of the scenario may not.
+    The learner's scripted speech is cut from the other channel of a replayed dialogue,
+    else from a ``speech_corpus`` (default: the agent's training corpus, else the shipped
+    dialogue). ``action_mode`` ("turn" | "units"), ``side`` ("a" | "b"), ``window``
+    (chunks, default 8), ``reward`` (RewardConfig or dict; replaces the scenario's
+    ``[reward]`` table as a whole: keys a dict leaves out take the RewardConfig defaults,
+    not the table's), ``model`` (the learner's own model, SyncLLM or TDM: agent directory or Agent;
+    used by speak).
 
     ## Version History
-    - v0: initial version. Later: rewards may come from the scenario's ``[reward]`` table
-      (nothing changes for a scenario without one).
+    - v0: initial version. Later, without changing what existing arguments do: rewards may
+      come from the scenario's ``[reward]`` table; ``partner`` may be a pool drawn per
+      reset (no draw is made without one, so earlier rollouts are unchanged).
     """
 
     metadata = {"render_modes": []}
 
     def __init__(self, scenario: Scenario | str | Path | Mapping[str, Any] | None = None,
-                 partner: str | SideConfig | Agent | None = None, action_mode: str = "turn",
+                 partner: str | SideConfig | Agent | Mapping[str, Any] | Sequence[Any]
+                 | PartnerPool | None = None, action_mode: str = "turn",
                  side: str = "a", window: int = 8,
                  reward: RewardConfig | Mapping[str, float] | None = None,
                  model: str | Path | Agent | None = None, render_mode: str | None = None):
@@ -174,13 +211,24 @@ class TurnTakingEnv(gym.Env):
         check_window(window)
         use_threads()  # an entry point: one torch thread unless DUPLEXSIM_THREADS says more
         self.render_mode = render_mode
-        self.scenario, given = resolve_partner(as_scenario(scenario), other(side), partner)
-        self.learner = LearnerSide(side, speech_source(self.scenario, side),
-                                   self.scenario.frames_per_chunk, action_mode, window,
-                                   as_reward(reward, self.scenario),
+        self.pool: PartnerPool | None = None
+        if is_pool(partner):
+            self.scenario = as_scenario(scenario)
+            self.pool = parse_pool(partner, self.scenario, other(side))
+            source = self.pool.source(self.pool.members[0].speech[0])
+            given: Agent | None = None
+        else:
+            self.scenario, given = resolve_partner(as_scenario(scenario), other(side), partner)
+            source = speech_source(self.scenario, side)
+        self.learner = LearnerSide(side, source, self.scenario.frames_per_chunk, action_mode,
+                                   window, as_reward(reward, self.scenario),
                                    load_model(model, self.scenario, action_mode))
         self.world = DuplexWorld(self.scenario, {side: self.learner.agent},
+                                 None if self.pool else
                                  given or build_partner(self.scenario, other(side)))
+        self.partner_info: dict[str, Any] = {}
+        """The current episode's partner (label, kind, corpus, dialogue, channel, start_s,
+        the learner's speech source); set by :meth:`reset`."""
         self.observation_space = self.learner.observation_space
         self.action_space = self.learner.action_space
         self._done = True
@@ -194,20 +242,39 @@ class TurnTakingEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
               ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
+        if self.pool is not None:
+            draw = self.pool.draw(self.np_random)
+            self.world.set_partner(self.pool.partner_scenario(draw.member), draw.agent)
+            self.learner.set_source(draw.source)
+            self.partner_info = draw.info(self.scenario.chunk_ms)
+        else:
+            self.partner_info = {"label": self.world.partner.name}
         episode_seed = int(self.np_random.integers(2**31 - 1))
         self.learner.reset(self.np_random, episode_seed)
         self.world.reset(episode_seed)
         self._done = False
-        return self.learner.observation(0, self.world.n_chunks), {"chunk": 0, "time_ms": 0}
+        return self.learner.observation(0, self.world.n_chunks), {
+            "chunk": 0, "time_ms": 0, "partner": self.partner_info["label"]}
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool,
                                          dict[str, Any]]:
+        chunk = self.act(action)
+        return self.observe(chunk, self.world.advance())
+
+    # ``step`` in its three phases, so that a vector env (:mod:`duplexsim.envs.vector`) can
+    # advance many worlds together between them
+    def act(self, action: Any) -> int:
+        """Check ``action`` and queue it as the learner's chunk; the chunk's index."""
         if self._done:
             raise RuntimeError("step() after the episode ended (or before reset()): "
                                "call reset() first")
         chunk = self.world.chunk
         self.learner.act(chunk, action)
-        truncated = self.world.advance()
+        return chunk
+
+    def observe(self, chunk: int, truncated: bool) -> tuple[dict[str, np.ndarray], float,
+                                                           bool, bool, dict[str, Any]]:
+        """The step's result once the world has advanced past ``chunk``'s decision."""
         reward, terms = self.learner.score(*self.world.scorable(self.learner.side))
         info: dict[str, Any] = {
             "chunk": chunk, "time_ms": self.world.chunk * self.scenario.chunk_ms,

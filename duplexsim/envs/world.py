@@ -181,6 +181,13 @@ class DuplexWorld:
     def n_chunks(self) -> int:
         return self.scenario.n_chunks
 
+    def set_partner(self, scenario: Scenario, partner: Agent) -> None:
+        """Another partner (and the scenario with its side) from the next :meth:`reset` on:
+        partner pools (:mod:`duplexsim.envs.partners`) draw one per episode."""
+        check_learners(scenario, self.learners)
+        self.scenario = scenario
+        self.partner = RecordingAgent(partner)
+
     def played(self, side: str) -> Mapping[int, np.ndarray]:
         if side in self.learners:
             return self.learners[side].played_chunks

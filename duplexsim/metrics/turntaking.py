@@ -157,20 +157,23 @@ def _frames(params: TurnTakingParams, frame_ms: float) -> dict[str, int]:
 
 
 def _rows(kind: str, speaker: np.ndarray | int, start: np.ndarray, end: np.ndarray,
-          fto: np.ndarray | None = None, transition: np.ndarray | bool = False) -> pd.DataFrame:
+          fto: np.ndarray | None = None, transition: np.ndarray | bool = False,
+          ) -> dict[str, np.ndarray]:
+    """One kind's rows as columns (frames); :func:`detect_events` makes one DataFrame of
+    all of them (a DataFrame per part cost more than the detection itself)."""
     n = len(start)
-    return pd.DataFrame({
+    return {
         "kind": np.full(n, kind, dtype=object),
         "speaker": np.broadcast_to(np.asarray(speaker, dtype=np.int64), (n,)),
-        "start_ms": start, "end_ms": end,
-        "fto_ms": np.full(n, np.nan) if fto is None else fto,
+        "start_ms": np.asarray(start, dtype=np.int64), "end_ms": np.asarray(end, dtype=np.int64),
+        "fto_ms": np.full(n, np.nan) if fto is None else np.asarray(fto, dtype=np.float64),
         "transition": np.broadcast_to(np.asarray(transition, dtype=bool), (n,)),
-    })
+    }
 
 
 def _floor_events(
     floor: np.ndarray, ipus: list[tuple[np.ndarray, np.ndarray]], p: dict[str, int]
-) -> pd.DataFrame:
+) -> list[dict[str, np.ndarray]]:
     """Pauses, gaps and overlaps (frames) from the joint state of the floor-bearing VAD."""
     n = floor.shape[1]
     code = floor[0].astype(np.int8) + 2 * floor[1].astype(np.int8)  # 0 sil, 1 A, 2 B, 3 both
@@ -220,14 +223,13 @@ def _floor_events(
     at = r_start[pair_b[zero]]
     pause = silence & ~transition
     gap = silence & transition
-    frames = pd.concat([
+    return [
         _rows("pause", spk_prev[pause], r_start[pause], r_end[pause]),
         _rows("gap", spk_next[gap], r_start[gap], r_end[gap], fto_of_run[gap], True),
         _rows("gap", in_spk[zero], at, at, fto[zero], True),
         _rows("overlap", overlap_spk[overlap], r_start[overlap], r_end[overlap],
               fto_of_run[overlap], transition[overlap]),
-    ], ignore_index=True)
-    return frames
+    ]
 
 
 def _ipu_activity(
@@ -271,21 +273,22 @@ def detect_events(
         counted = bc_masks[0] if s == 1 else np.zeros(n, dtype=bool)
         ov_start, ov_end = _runs(bc_masks[s] & masks[1 - s] & ~counted)
         parts.append(_rows("overlap", s, ov_start, ov_end))
-    parts.append(_floor_events(floor, floor_ipus, p))
-    events = pd.concat(parts, ignore_index=True)
-    events["start_ms"] = events["start_ms"].astype(np.float64) * frame_ms
-    events["end_ms"] = events["end_ms"].astype(np.float64) * frame_ms
-    events["duration_ms"] = events["end_ms"] - events["start_ms"]
-    events["fto_ms"] = events["fto_ms"].astype(np.float64) * frame_ms
-    events["transition"] = events["transition"].astype(bool)
-    order = {k: i for i, k in enumerate(EVENT_KINDS)}
-    events["_k"] = events["kind"].map(order)
-    events = events.sort_values(["start_ms", "_k", "speaker"], kind="stable")
-    return events.drop(columns="_k").reset_index(drop=True)[EVENT_COLUMNS]
+    parts += _floor_events(floor, floor_ipus, p)
+    col = {c: np.concatenate([part[c] for part in parts]) for c in parts[0]}
+    start = col["start_ms"].astype(np.float64) * frame_ms
+    end = col["end_ms"].astype(np.float64) * frame_ms
+    rank = {k: i for i, k in enumerate(EVENT_KINDS)}
+    kind_rank = np.fromiter((rank[k] for k in col["kind"]), np.int64, len(col["kind"]))
+    order = np.lexsort((col["speaker"], kind_rank, start))  # stable, by start, kind, speaker
+    return pd.DataFrame({
+        "kind": col["kind"][order], "speaker": col["speaker"][order],
+        "start_ms": start[order], "end_ms": end[order], "duration_ms": (end - start)[order],
+        "fto_ms": col["fto_ms"][order] * frame_ms, "transition": col["transition"][order],
+    }, columns=EVENT_COLUMNS)
 
 
-def _median(x: pd.Series) -> float:
-    return float(x.median()) if len(x) else float("nan")
+def _median(x: np.ndarray) -> float:
+    return float(np.median(x)) if len(x) else float("nan")
 
 
 def summarize_events(events: pd.DataFrame, duration_ms: float) -> dict[str, float]:
@@ -299,8 +302,11 @@ def summarize_events(events: pd.DataFrame, duration_ms: float) -> dict[str, floa
     """
     if duration_ms <= 0:
         raise ValueError(f"duration_ms must be > 0, got {duration_ms}")
-    by_kind = {k: events.loc[events["kind"] == k, "duration_ms"] for k in EVENT_KINDS}
-    fto = events["fto_ms"].dropna()
+    kinds = events["kind"].to_numpy(dtype=object)  # numpy, not pandas: called per episode
+    durations = events["duration_ms"].to_numpy(dtype=np.float64)
+    by_kind = {k: durations[kinds == k] for k in EVENT_KINDS}
+    fto = events["fto_ms"].to_numpy(dtype=np.float64)
+    fto = fto[~np.isnan(fto)]
     minutes = duration_ms / 60_000.0
     talk = float(by_kind["ipu"].sum() + by_kind["backchannel"].sum())
     both = float(by_kind["overlap"].sum())

@@ -6,13 +6,15 @@ import numpy as np
 
 from duplexsim.envs.observations import build_observation, observation_space
 
+SPEECH = np.arange(502) != 0  # unit 0 is silence, every other unit of 501 speech
+
 
 def test_window_mask_and_vad_follow_arrivals() -> None:
     w, f = 3, 4
     received = {0: np.full(f, 7), 2: np.array([0, 0, 5, 5])}  # chunk 1 still in flight
     own = {1: np.full(f, 9), 2: np.zeros(f, np.int64)}
     obs = build_observation(chunk=3, n_chunks=10, window=w, frames_per_chunk=f,
-                            received=received, own=own, silence=np.array([0]),
+                            received=received, own=own, speech=SPEECH,
                             silence_unit=0, own_state=(1.0, 0.5, 0.0))
     assert observation_space(w, f, 501).contains(obs)
     assert obs["partner_received"].tolist() == [1, 0, 1]
@@ -25,7 +27,7 @@ def test_window_mask_and_vad_follow_arrivals() -> None:
 
 def test_start_of_episode_is_silent_and_known() -> None:
     obs = build_observation(chunk=0, n_chunks=10, window=2, frames_per_chunk=4, received={},
-                            own={}, silence=np.array([0]), silence_unit=0)
+                            own={}, speech=SPEECH, silence_unit=0)
     assert obs["partner_received"].tolist() == [1, 1] and obs["lookahead"][0] == 0
     assert not obs["own_vad"].any() and not obs["partner_vad"].any()
     assert observation_space(2, 4, 501).contains(obs)

@@ -136,7 +136,7 @@ def test_rewards_hear_the_partner_where_it_played(agent_dir: Path, estimation: s
     assert b["slip_ms"].tolist() == ([0] + [200] * 14 if estimation == "wait" else [0] * 15)
     # what was scored = what the two sides played on the global timeline (Trace.units)
     W = len(actions) * 4
-    silence = env.learner.silence
+    silence = sorted(env.learner.source.silence_units)
     want = ~np.isin(trace.units[:, :W], silence)  # [2, W]: learner (a), partner (b)
     scored = np.concatenate(env.learner.vad, axis=1)
     assert np.array_equal(scored, want)

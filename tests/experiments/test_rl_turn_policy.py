@@ -1,4 +1,5 @@
-"""Smoke run of experiments/rl_turn_policy.py in a subprocess (CleanRL style)."""
+"""Smoke run of experiments/rl_turn_policy.py in a subprocess (CleanRL style): a tiny world
+(two 4 x 12 s corpora, tiny agents), 256 PPO steps, every evaluation cell of the protocol."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,14 +19,58 @@ def test_rl_turn_policy_smoke(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(ROOT / "experiments" / "rl_turn_policy.py"), "--smoke",
          "--out", str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=300)
+        timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    df = pd.read_csv(tmp_path / "results.csv")
-    assert set(df["policy"]) == {"ppo", "random", "always-speak", "silent"}
+    df = pd.read_csv(tmp_path / "episodes.csv")
+    assert set(df["set"]) == {"train-dialogues", "test-dialogues", "agent-candor"}
+    assert set(df["delay_ms"]) == {0, 240}
+    policies = {"ppo", "rule", "random", "always-speak", "silent"}
+    assert set(df.loc[df["set"] == "agent-candor", "policy"]) == policies
+    assert set(df.loc[df["set"] == "test-dialogues", "policy"]) == policies | {
+        "corpus-reference"}
+    assert (df.groupby(["set", "delay_ms", "policy"]).size() == 2).all()  # episodes per cell
     assert df["reward"].notna().all()
-    # always speaking overlaps the partner whenever it talks: more overlap than silence does
+    # paired design: every policy of a cell meets the same partners on the same seeds
+    partners = df.groupby(["set", "delay_ms", "seed"])["partner"].nunique()
+    assert (partners == 1).all()
+    test_partners = df.loc[df["set"] == "test-dialogues", "partner"]
+    assert test_partners.str.startswith("replay:fisher-like:").all()
     g = df.groupby("policy")["overlap_ms"].mean()
     assert g["always-speak"] > g["silent"] == 0
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert {"reward_lo", "reward_hi", "learner_fto_median_ms"} <= set(summary.columns)
+    farming = pd.read_csv(tmp_path / "farming.csv")
+    assert farming["policy"].nunique() >= 10
+    report = (tmp_path / "REPORT.md").read_text()
+    for section in ("Does PPO beat every baseline", "Generalisation", "Reward farming",
+                    "| test-dialogues | 240 | ppo |", "--smoke"):
+        assert section in report
     assert (tmp_path / "rl.png").stat().st_size > 1000
-    assert "| ppo |" in (tmp_path / "results.md").read_text()
-    assert (tmp_path / "ppo.zip").is_file()
+    assert (tmp_path / "ppo.zip").is_file() and (tmp_path / "rule_tuning.csv").is_file()
+
+
+def test_verdicts_need_non_overlapping_intervals_against_every_baseline() -> None:
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from rl_turn_policy import ci95, generalisation, summarize, verdicts
+
+    mean, lo, hi, n = ci95(pd.Series([1.0, 2.0, 3.0, float("nan")]))
+    assert (mean, n) == (2.0, 3) and lo < 2.0 < hi
+    rows = []
+    for policy, base in (("ppo", 5.0), ("rule", 3.0), ("silent", -10.0)):
+        for seed, noise in enumerate([-0.1, 0.0, 0.1]):
+            for set_name, shift in (("train-dialogues", 0.0), ("test-dialogues", -2.0)):
+                rows.append({"set": set_name, "delay_ms": 0, "policy": policy, "seed": seed,
+                             "reward": base + noise + shift})
+    df = pd.DataFrame(rows)
+    for col in ("overlap_share", "gap_median_ms", "fto_median_ms", "learner_fto_median_ms",
+                "learner_backchannels_per_min", "learner_ipus_per_min", "speech_share",
+                "overlap_ms", "gap_ms", "transitions", "interruptions", "backchannels_good",
+                "backchannels_bad", "bc_placed_share"):
+        df[col] = 0.0
+    ver = verdicts(summarize(df)).set_index("set")
+    assert ver.loc["test-dialogues", "best_baseline"] == "rule"
+    assert ver.loc["test-dialogues", "beats_all"]  # 3 +- 0.25 against 1 +- 0.25 (n = 3, t)
+    close = df.assign(reward=np.where(df["policy"] == "rule", df["reward"] + 1.8, df["reward"]))
+    assert not verdicts(summarize(close)).set_index("set").loc["test-dialogues", "beats_all"]
+    gen = generalisation(summarize(df)).iloc[0]
+    assert gen["gap"] == -2.0 and not gen["within_1_5"]

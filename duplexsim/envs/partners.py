@@ -1,0 +1,436 @@
+"""Partner pools: which partner the learner meets at each reset of ``TurnTaking-v0``.
+
+Owns parsing the env's ``partner=`` argument when it names many partners (a dict spec, a
+list of specs, agent directories, or a :class:`PartnerPool`), drawing one member per reset
+from the env's ``np_random``, building (and caching) its agent through the simulator's
+registry (:data:`duplexsim.sim.build.AGENT_BUILDERS`, so every kind a scenario side can
+be is a pool kind too), and the learner's speech material for that member. Must not touch
+the simulator's internals or the rewards.
+
+A spec is a dict with ``kind`` plus (all optional); in a list, a kind name stands for
+``{"kind": name}`` and an agent directory for ``{"kind": <its agent.json kind>, "agent":
+dir}``:
+
+- replay: ``corpus`` ("" = the dialogue shipped in the package), ``split`` (train | val |
+  test; unset = every dialogue), ``dialogues`` (ids; instead of ``split``), ``channels``
+  (which channels the partner replays, default both: each dialogue gives two partners),
+  ``start_s`` (where the replay starts: seconds, or ``"random"`` = a chunk-aligned start
+  drawn per reset so that the episode fits in the dialogue). The learner's speech is the
+  other channel of the same dialogue, so the corpus's own turn-taking is the natural
+  reference for the learner (:class:`duplexsim.envs.baselines.CorpusReference`).
+- syncllm, tdm (every kind with an ``agent`` key): ``agents`` (directories) or
+  ``agent``, the side's other keys (syncllm: ``estimation``, ``temperature``, ``top_k``,
+  ``top_p``); ``speech_corpus`` / ``speech_split`` (default: the corpus named in the
+  agent's ``agent.json`` if it is there, train split; else the shipped dialogue): the
+  learner's utterances come from a dialogue of it drawn per reset.
+- scripted: ``policies`` (or ``policy``).
+- every kind: ``weight`` (> 0, default 1: a spec is drawn with probability proportional
+  to its weight, then one of its members uniformly), ``clock_offset_ms``,
+  ``clock_drift_ppm``.
+
+All members of a pool must speak one unit inventory (the observation space is fixed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from duplexsim.agents.base import Agent
+from duplexsim.config.scenario import SIDE_KEYS, Scenario, SideConfig
+from duplexsim.envs.speech import DEFAULT_N_UNITS, SpeechSource, dialogue_source
+from duplexsim.sim.build import AGENT_BUILDERS
+from duplexsim.tokens import FRAME_MS
+
+PLURALS = {"agents": "agent", "dialogues": "dialogue", "channels": "channel",
+           "policies": "policy"}
+"""Pool keys that list several values of one SideConfig key: one member per value."""
+POOL_KEYS = ("kind", "weight", "split", "start_s", "speech_corpus", "speech_split",
+             *PLURALS)
+SPLITS = ("train", "val", "test")
+SHIPPED = ""
+"""Corpus key of the dialogue shipped in the package."""
+
+
+class PoolError(ValueError):
+    """A bad pool spec: one line naming the spec, the key and what is allowed."""
+
+
+@dataclass(frozen=True)
+class SpeechRef:
+    """One channel of one dialogue: what the learner's scripted utterances are cut from."""
+
+    corpus: str
+    dialogue: str
+    channel: int
+
+
+@dataclass(frozen=True)
+class PartnerMember:
+    """One partner of a pool: its scenario side, and where the learner's speech comes from.
+
+    ``speech``: the learner draws one of these per reset. ``max_start_chunks``: a replay
+    starts at a chunk drawn from ``0..max_start_chunks`` (0: at ``start_chunks``).
+    """
+
+    side: SideConfig
+    speech: tuple[SpeechRef, ...]
+    label: str
+    spec: int
+    start_chunks: int = 0
+    max_start_chunks: int = 0
+    agent: Agent | None = None
+    """A given agent instance (``partner=[agent, ...]``), used as it is."""
+
+
+@dataclass
+class Draw:
+    """The partner of one episode (what :meth:`PartnerPool.draw` returns)."""
+
+    member: PartnerMember
+    agent: Agent
+    source: SpeechSource
+    speech: SpeechRef
+    start_chunks: int
+
+    def info(self, chunk_ms: int) -> dict[str, Any]:
+        """Plain description of the episode's partner (``env.unwrapped.partner_info``)."""
+        side = self.member.side
+        return {"label": self.member.label, "kind": side.kind, "spec": self.member.spec,
+                "agent": side.agent, "corpus": side.corpus, "dialogue": side.dialogue,
+                "channel": side.channel, "start_s": self.start_chunks * chunk_ms / 1000,
+                "speech_corpus": self.speech.corpus, "speech_dialogue": self.speech.dialogue,
+                "speech_channel": self.speech.channel}
+
+
+@dataclass
+class PartnerPool:
+    """Partners the env draws from at each reset (:func:`parse_pool` builds one).
+
+    Agents, corpora and speech banks are built on first use and cached, so a pool of
+    SyncLLM agents loads each model once.
+    """
+
+    members: list[PartnerMember]
+    weights: list[float]
+    """Per spec (``PartnerMember.spec`` indexes it)."""
+    scenario: Scenario
+    side: str
+    """The partner's side of the scenario."""
+    n_units: int = DEFAULT_N_UNITS
+    _agents: dict[Any, Agent] = field(default_factory=dict)
+    _sources: dict[SpeechRef, SpeechSource] = field(default_factory=dict)
+    _corpora: dict[str, Any] = field(default_factory=dict)
+
+    def draw(self, rng: np.random.Generator) -> Draw:
+        """One member (spec by weight, then uniformly), its speech and start, from ``rng``."""
+        specs = sorted({m.spec for m in self.members})
+        p = np.asarray([self.weights[s] for s in specs], float)
+        spec = specs[int(rng.choice(len(specs), p=p / p.sum()))]
+        members = [m for m in self.members if m.spec == spec]
+        member = members[int(rng.integers(len(members)))]
+        speech = member.speech[int(rng.integers(len(member.speech)))]
+        start = member.start_chunks
+        if member.max_start_chunks:
+            start = int(rng.integers(member.max_start_chunks + 1))
+        return Draw(member, self.agent(member, start), self.source(speech), speech, start)
+
+    def partner_scenario(self, member: PartnerMember) -> Scenario:
+        return dataclasses.replace(self.scenario, **{self.side: member.side})
+
+    def agent(self, member: PartnerMember, start_chunks: int = 0) -> Agent:
+        """The member's agent (built once; a replay started ``start_chunks`` in)."""
+        if member.agent is not None:
+            return member.agent
+        key = member.side
+        if key not in self._agents:
+            try:
+                self._agents[key] = AGENT_BUILDERS[member.side.kind](
+                    member.side, self.partner_scenario(member), self.side)
+            except (ValueError, FileNotFoundError, KeyError) as e:
+                raise PoolError(f"partner[{member.spec}] {member.label}: {e}") from e
+        agent = self._agents[key]
+        if start_chunks:
+            from duplexsim.agents.replay import ReplayAgent
+
+            assert isinstance(agent, ReplayAgent)  # only replay members start later
+            frames = start_chunks * agent.frames_per_chunk
+            agent = ReplayAgent(agent.units[frames:], agent.frames_per_chunk,
+                                agent.silence_unit,
+                                name=f"{agent.name}@{frames * FRAME_MS / 1000:g}s")
+        return agent
+
+    def corpus(self, path: str) -> Any:
+        if path not in self._corpora:
+            from duplexsim import corpora
+
+            self._corpora[path] = corpora.load_corpus(path)
+        return self._corpora[path]
+
+    def source(self, ref: SpeechRef) -> SpeechSource:
+        """The learner's utterance bank cut from ``ref`` (cached)."""
+        if ref not in self._sources:
+            if ref.corpus == SHIPPED:
+                from duplexsim.corpora import default_dialogue
+
+                dialogue, corpus = default_dialogue(), None
+            else:
+                corpus = self.corpus(ref.corpus)
+                dialogue = corpus.dialogue(ref.dialogue)
+            self._sources[ref] = dialogue_source(dialogue, corpus, ref.channel)
+        return self._sources[ref]
+
+
+def allowed_keys(kind: str) -> list[str]:
+    """The keys a spec of ``kind`` may have."""
+    side_keys = set(SIDE_KEYS.get(kind, ())) | {"kind", "clock_offset_ms", "clock_drift_ppm"}
+    plurals = {p for p, singular in PLURALS.items() if singular in side_keys}
+    extra = {"split", "start_s"} if kind == "replay" else {"speech_corpus", "speech_split"}
+    return sorted(side_keys | plurals | extra | {"weight"})
+
+
+def is_pool(partner: Any) -> bool:
+    """True for the ``partner=`` forms that make a pool (dict spec, list, PartnerPool)."""
+    return isinstance(partner, PartnerPool | Mapping) or (
+        isinstance(partner, Sequence) and not isinstance(partner, str))
+
+
+def parse_pool(partner: Any, scenario: Scenario, side: str) -> PartnerPool:
+    """A :class:`PartnerPool` for the partner on ``side`` of ``scenario`` from the env's
+    ``partner=`` argument; a bad spec raises :class:`PoolError` naming ``partner[i].key``."""
+    if isinstance(partner, PartnerPool):
+        return partner
+    specs = [partner] if isinstance(partner, Mapping) else list(partner)
+    if not specs:
+        raise PoolError("partner: empty pool (allowed: a spec dict, a list of specs, kind "
+                        "names, agent directories or Agents)")
+    pool = PartnerPool([], [], scenario, side)
+    builder = _PoolBuilder(pool, scenario)
+    for i, spec in enumerate(specs):
+        builder.add(i, _as_spec(i, spec))
+    builder.check_inventory()
+    return pool
+
+
+def _as_spec(i: int, spec: Any) -> dict[str, Any] | Agent:
+    """A spec dict (or a given Agent) from one entry of a pool list."""
+    if isinstance(spec, Agent):
+        return spec
+    if isinstance(spec, SideConfig):
+        return {k: v for k, v in dataclasses.asdict(spec).items()
+                if v != SideConfig.__dataclass_fields__[k].default or k == "kind"}
+    if isinstance(spec, str | Path):
+        if str(spec) in AGENT_BUILDERS:
+            return {"kind": str(spec)}
+        if (Path(spec) / "agent.json").is_file():  # its architecture: agent.json "kind"
+            from duplexsim.models.agentdir import read_agent_json
+
+            try:
+                kind = str(read_agent_json(spec).get("kind", "syncllm"))
+            except ValueError as e:
+                raise PoolError(f"partner[{i}]: {e}") from e
+            return {"kind": kind, "agent": str(spec)}
+        raise PoolError(f"partner[{i}]: {str(spec)!r} is neither a partner kind nor an agent "
+                        f"directory (allowed: {', '.join(AGENT_BUILDERS)}, or a directory "
+                        "with agent.json)")
+    if isinstance(spec, Mapping):
+        return dict(spec)
+    raise PoolError(f"partner[{i}]: got {type(spec).__name__} (allowed: a spec dict, a "
+                    "SideConfig, a kind name, an agent directory or an Agent)")
+
+
+@dataclass
+class _PoolBuilder:
+    """Expands specs into members, checking each key as it goes."""
+
+    pool: PartnerPool
+    scenario: Scenario
+    inventories: dict[int, int] = field(default_factory=dict)
+
+    def add(self, i: int, spec: dict[str, Any] | Agent) -> None:
+        if not isinstance(spec, dict):  # a given Agent: speaks the shipped dialogue's units
+            label = str(getattr(spec, "name", f"agent{i}"))
+            self._member(i, SideConfig(), (SpeechRef(SHIPPED, "", 0),), label, agent=spec)
+            self.pool.weights.append(1.0)
+            return
+        kind = spec.get("kind")
+        if kind not in AGENT_BUILDERS:
+            raise PoolError(f"partner[{i}].kind: {kind!r} is not a partner kind (allowed: "
+                            f"{', '.join(AGENT_BUILDERS)})")
+        allowed = allowed_keys(kind)
+        for key in spec:
+            if key not in allowed:
+                raise PoolError(f"partner[{i}]: unknown key {key!r} for kind {kind!r} "
+                                f"(allowed: {', '.join(allowed)})")
+        weight = spec.get("weight", 1.0)
+        if not (isinstance(weight, int | float) and np.isfinite(weight) and weight > 0):
+            raise PoolError(f"partner[{i}].weight: {weight!r} (allowed: a number > 0)")
+        self.pool.weights.append(float(weight))
+        if kind == "replay":
+            self._replay(i, spec)
+        else:
+            self._model(i, spec)
+
+    def _values(self, i: int, spec: dict[str, Any], plural: str) -> list[Any] | None:
+        singular = PLURALS[plural]
+        if plural in spec and singular in spec:
+            raise PoolError(f"partner[{i}]: both {plural!r} and {singular!r} (allowed: one)")
+        if plural in spec:
+            values = spec[plural]
+            if isinstance(values, str) or not isinstance(values, Sequence) or not values:
+                raise PoolError(f"partner[{i}].{plural}: {values!r} (allowed: a non-empty "
+                                f"list of {singular} values)")
+            return list(values)
+        return [spec[singular]] if singular in spec else None
+
+    def _side(self, i: int, fields: dict[str, Any]) -> SideConfig:
+        from duplexsim.config.loader import from_dict
+
+        try:
+            return from_dict(SideConfig, fields, file=f"partner[{i}]")
+        except ValueError as e:
+            raise PoolError(str(e).splitlines()[0]) from e
+
+    def _member(self, i: int, side: SideConfig, speech: tuple[SpeechRef, ...], label: str,
+                **kw: Any) -> None:
+        self.pool.members.append(PartnerMember(side, speech, label, i, **kw))
+
+    def _common(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in spec.items() if k == "kind" or k not in POOL_KEYS}
+
+    def _replay(self, i: int, spec: dict[str, Any]) -> None:
+        corpus_dir = str(spec.get("corpus", SHIPPED))
+        if corpus_dir == SHIPPED:
+            from duplexsim.corpora import default_dialogue
+
+            ids, n_units, seconds = [""], DEFAULT_N_UNITS, default_dialogue().duration_s
+            if "split" in spec or self._values(i, spec, "dialogues"):
+                raise PoolError(f"partner[{i}]: split/dialogues need a corpus (allowed: "
+                                "corpus = a directory built by `duplexsim corpus build`)")
+        else:
+            ids, n_units, seconds = self._corpus_ids(i, spec, corpus_dir)
+        self.inventories[i] = n_units
+        channels = self._values(i, spec, "channels") or [0, 1]
+        for c in channels:
+            if c not in (0, 1):
+                raise PoolError(f"partner[{i}].channels: {c!r} (allowed: 0, 1)")
+        start, max_start = self._start(i, spec, seconds)
+        common = self._common(spec)
+        for dialogue in ids:
+            for c in channels:
+                side = self._side(i, {**common, "corpus": corpus_dir, "dialogue": dialogue,
+                                      "channel": c})
+                label = f"replay:{Path(corpus_dir).name or 'shipped'}:{dialogue or 'default'}:{c}"
+                self._member(i, side, (SpeechRef(corpus_dir, dialogue, 1 - c),), label,
+                             start_chunks=start, max_start_chunks=max_start)
+
+    def _corpus_ids(self, i: int, spec: dict[str, Any], corpus_dir: str
+                    ) -> tuple[list[str], int, float]:
+        try:
+            corpus = self.pool.corpus(corpus_dir)
+        except (FileNotFoundError, ValueError) as e:
+            raise PoolError(f"partner[{i}].corpus: {e}") from e
+        split = spec.get("split")
+        if split is not None and split not in SPLITS:
+            raise PoolError(f"partner[{i}].split: {split!r} (allowed: {', '.join(SPLITS)})")
+        ids = self._values(i, spec, "dialogues")
+        if ids is not None and split is not None:
+            raise PoolError(f"partner[{i}]: both 'split' and dialogues (allowed: one)")
+        if ids is None:
+            ids = corpus.ids(split)
+            if not ids:
+                raise PoolError(f"partner[{i}].split: no {split!r} dialogues in {corpus_dir}")
+        for d in ids:
+            if d not in corpus.ids():
+                raise PoolError(f"partner[{i}].dialogues: no dialogue {d!r} in {corpus_dir} "
+                                f"(allowed: {', '.join(corpus.ids()[:4])}, ...)")
+        seconds = min(float(corpus.manifest["dialogues"][corpus.ids().index(d)]["duration_s"])
+                      for d in ids)
+        return list(ids), int(corpus.n_units), seconds
+
+    def _start(self, i: int, spec: dict[str, Any], dialogue_s: float) -> tuple[int, int]:
+        """(fixed start, max random start) in chunks."""
+        value = spec.get("start_s", 0)
+        chunk_ms = self.scenario.chunk_ms
+        room = int((dialogue_s * 1000 - self.scenario.n_chunks * chunk_ms) // chunk_ms)
+        if value == "random":
+            return 0, max(room, 0)
+        if not (isinstance(value, int | float) and 0 <= value <= max(room, 0) * chunk_ms / 1000):
+            raise PoolError(f"partner[{i}].start_s: {value!r} (allowed: \"random\" or 0 .. "
+                            f"{max(room, 0) * chunk_ms / 1000:g} s, so that the "
+                            f"{self.scenario.duration_s:g} s episode fits the dialogue)")
+        return int(round(value * 1000 / chunk_ms)), 0
+
+    def _model(self, i: int, spec: dict[str, Any]) -> None:
+        kind = spec["kind"]
+        agents = self._values(i, spec, "agents")
+        policies = self._values(i, spec, "policies")
+        common = {k: v for k, v in self._common(spec).items() if k not in PLURALS.values()}
+        if agents is not None:
+            variants = [{"agent": str(a)} for a in agents]
+        elif policies is not None:
+            variants = [{"policy": p} for p in policies]
+        else:
+            variants = [{}]
+        for variant in variants:
+            side = self._side(i, {**common, **variant})
+            n_units, agent_corpus = self._agent_vocab(i, side)
+            speech = self._speech(i, spec, n_units, agent_corpus)
+            name = Path(side.agent).name if side.agent else side.policy
+            self._member(i, side, speech, f"{kind}:{name}")
+
+    def _agent_vocab(self, i: int, side: SideConfig) -> tuple[int, str]:
+        """(n_units, its training corpus or "") of an agent side; the default inventory for
+        agents without a directory (scripted)."""
+        if not side.agent:
+            return DEFAULT_N_UNITS, ""
+        from duplexsim.models.agentdir import read_agent_json
+
+        try:
+            info = read_agent_json(side.agent)
+        except (ValueError, FileNotFoundError) as e:
+            raise PoolError(f"partner[{i}].agents: {e}") from e
+        if self.scenario.chunk_ms not in [int(c) for c in info["chunk_ms"]]:
+            raise PoolError(f"partner[{i}].agents: {side.agent} was not trained for chunk_ms="
+                            f"{self.scenario.chunk_ms} (allowed: the scenario's chunk_ms in "
+                            f"its agent.json chunk_ms {info['chunk_ms']})")
+        corpus = str(info.get("corpus") or "")
+        return int(info["n_units"]), corpus if (Path(corpus) / "manifest.json").is_file() else ""
+
+    def _speech(self, i: int, spec: dict[str, Any], n_units: int, agent_corpus: str
+                ) -> tuple[SpeechRef, ...]:
+        corpus_dir = str(spec.get("speech_corpus", agent_corpus))
+        split = spec.get("speech_split", "train")
+        if split not in SPLITS:
+            raise PoolError(f"partner[{i}].speech_split: {split!r} (allowed: "
+                            f"{', '.join(SPLITS)})")
+        if corpus_dir == SHIPPED:
+            refs, have = (SpeechRef(SHIPPED, "", 0), SpeechRef(SHIPPED, "", 1)), DEFAULT_N_UNITS
+        else:
+            try:
+                corpus = self.pool.corpus(corpus_dir)
+            except (FileNotFoundError, ValueError) as e:
+                raise PoolError(f"partner[{i}].speech_corpus: {e}") from e
+            ids = corpus.ids(split) or corpus.ids()
+            refs = tuple(SpeechRef(corpus_dir, d, c) for d in ids for c in (0, 1))
+            have = int(corpus.n_units)
+        if have != n_units:
+            raise PoolError(f"partner[{i}].speech_corpus: the learner's speech "
+                            f"({corpus_dir or 'the shipped dialogue'}) has {have} units, the "
+                            f"partner {n_units} (allowed: a corpus in the partner's units)")
+        self.inventories[i] = n_units
+        return refs
+
+    def check_inventory(self) -> None:
+        """Every spec must speak the same unit inventory (the spaces are fixed)."""
+        first = next(iter(self.inventories.items()), (0, DEFAULT_N_UNITS))
+        for i, n in self.inventories.items():
+            if n != first[1]:
+                raise PoolError(f"partner[{i}]: speaks {n} units but partner[{first[0]}] "
+                                f"{first[1]} (allowed: one unit inventory per pool)")
+        self.pool.n_units = first[1]

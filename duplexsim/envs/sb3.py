@@ -1,0 +1,123 @@
+"""Stable-Baselines3 on the native vector env: :class:`SB3VecEnv`.
+
+Owns the adapter from :class:`~duplexsim.envs.vector.TurnTakingVectorEnv` (Gymnasium's
+vector API) to SB3's ``VecEnv`` (auto-reset in the same step, the last observation in
+``info["terminal_observation"]``, ``info["TimeLimit.truncated"]``), optionally keeping
+only some observation keys, flattened into one ``float32`` vector exactly as
+``FlattenObservation(FilterObservation(env, keys))`` flattens a single env's. Imports
+stable-baselines3 (not a dependency of the env itself). Must not change what the
+conversations compute.
+
+    venv = SB3VecEnv(gym.make_vec("duplexsim/TurnTaking-v0", num_envs=16,
+                                  vectorization_mode="vector_entry_point",
+                                  autoreset_mode="SameStep", partner=...),
+                     keys=["own_vad", "partner_vad", "partner_received"])
+    PPO("MlpPolicy", VecMonitor(venv)).learn(100_000)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+from stable_baselines3.common.vec_env.base_vec_env import (
+    VecEnv,
+    VecEnvIndices,
+    VecEnvObs,
+    VecEnvStepReturn,
+)
+
+from duplexsim.envs.vector import TurnTakingVectorEnv
+
+
+class SB3VecEnv(VecEnv):
+    """A :class:`TurnTakingVectorEnv` (``autoreset_mode="SameStep"``) as an SB3 VecEnv.
+
+    ``keys``: observation keys to keep, flattened into one vector (for ``MlpPolicy``);
+    None keeps the ``Dict`` (for ``MultiInputPolicy``). A finished conversation's info
+    carries ``terminal_observation`` and its episode summary ``turntaking``.
+    """
+
+    def __init__(self, venv: gym.vector.VectorEnv, keys: Sequence[str] | None = None):
+        inner = venv.unwrapped
+        if not isinstance(inner, TurnTakingVectorEnv):
+            raise TypeError(f"venv: got {type(inner).__name__} (allowed: a TurnTakingVectorEnv "
+                            "from gym.make_vec(..., vectorization_mode='vector_entry_point'))")
+        if inner.autoreset_mode != AutoresetMode.SAME_STEP:
+            raise ValueError(f"venv.autoreset_mode: {inner.autoreset_mode.value!r} (allowed: "
+                             "'SameStep': SB3 resets a finished env within the step)")
+        self.venv = inner
+        space = inner.single_observation_space
+        self.dict_space: gym.spaces.Dict | None = None
+        if keys is not None:
+            unknown = [k for k in keys if k not in space.spaces]
+            if unknown:
+                raise ValueError(f"keys: unknown {unknown} (allowed: "
+                                 f"{', '.join(space.spaces)})")
+            self.dict_space = gym.spaces.Dict({k: space[k] for k in keys})
+            space = gym.spaces.flatten_space(self.dict_space)
+        super().__init__(inner.num_envs, space, inner.single_action_space)
+        self._actions: np.ndarray | None = None
+
+    def _flat(self, obs: dict[str, np.ndarray]) -> Any:
+        """One conversation's Dict obs -> what the policy sees."""
+        if self.dict_space is None:
+            return obs
+        return gym.spaces.flatten(self.dict_space, {k: obs[k] for k in
+                                                    self.dict_space.spaces}).astype(np.float32)
+
+    def _view(self, obs: dict[str, np.ndarray]) -> VecEnvObs:
+        """Batched Dict obs -> what the policy sees ([n, dim] float32 with ``keys``)."""
+        if self.dict_space is None:
+            return obs
+        return np.stack([self._flat({k: v[i] for k, v in obs.items()})
+                         for i in range(self.num_envs)])
+
+    def reset(self) -> VecEnvObs:
+        seeds = None if all(s is None for s in self._seeds) else self._seeds
+        obs, info = self.venv.reset(seed=seeds)
+        self.reset_infos = [{"partner": info["partner"][i]} for i in range(self.num_envs)]
+        self._reset_seeds()
+        self._reset_options()
+        return self._view(obs)
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        obs, rewards, terminated, truncated, info = self.venv.step(self._actions)
+        dones = terminated | truncated
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        for i in np.flatnonzero(dones):
+            final = info["final_obs"][i]  # Gymnasium keeps final_obs unbatched
+            infos[i]["terminal_observation"] = self._flat(final)
+            infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
+            summary = info["final_info"].get("turntaking", {})
+            infos[i]["turntaking"] = {k: float(v[i]) for k, v in summary.items()
+                                      if not k.startswith("_")}
+        return self._view(obs), rewards.astype(np.float32), dones, infos
+
+    def close(self) -> None:
+        self.venv.close()
+
+    def _targets(self, indices: VecEnvIndices) -> list[Any]:
+        return [self.venv.envs[i] for i in self._get_indices(indices)]
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        return [getattr(env, attr_name) for env in self._targets(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        for env in self._targets(indices):
+            setattr(env, attr_name, value)
+
+    def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None,
+                   **method_kwargs: Any) -> list[Any]:
+        return [getattr(env, method_name)(*method_args, **method_kwargs)
+                for env in self._targets(indices)]
+
+    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper],  # noqa: ARG002
+                       indices: VecEnvIndices = None) -> list[bool]:
+        return [False for _ in self._targets(indices)]

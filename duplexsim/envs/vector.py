@@ -1,0 +1,192 @@
+"""``TurnTaking-v0`` as a native Gymnasium vector env: many conversations in one process.
+
+Owns :class:`TurnTakingVectorEnv`, the env id's ``vector_entry_point``::
+
+    gym.make_vec("duplexsim/TurnTaking-v0", num_envs=16,
+                 vectorization_mode="vector_entry_point", partner=...)
+
+Each of the ``num_envs`` conversations is a :class:`~duplexsim.envs.turntaking.TurnTakingEnv`
+built from the same arguments (same spaces and rewards; a partner pool is drawn per
+conversation and reset), so a conversation gives exactly the rollout it gives alone. One
+``step`` runs the three phases of the single env across all conversations: queue every
+action, advance every world to its next decision, then score and observe every one; no
+wrappers, one batched observation. Sub-env ``i`` is seeded ``seed + i`` (or from a list),
+as :class:`gymnasium.vector.SyncVectorEnv` does. Must not touch the simulator's internals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space, create_empty_array
+
+from duplexsim.envs.turntaking import TurnTakingEnv
+
+AUTORESET_MODES = {m.value: m for m in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)}
+
+
+class TurnTakingVectorEnv(VectorEnv):
+    """``num_envs`` conversations of ``duplexsim/TurnTaking-v0`` stepped together.
+
+    Arguments: ``num_envs``; ``max_episode_steps`` (as registered, 188; a conversation is
+    truncated at it or at its scenario's end, whichever comes first); ``autoreset_mode``
+    (``"NextStep"``, Gymnasium's default: a finished conversation is reset by the next
+    ``step``, which ignores its action and returns the reset observation with reward 0;
+    or ``"SameStep"``: reset at once, the last observation and info in
+    ``info["final_obs"]`` / ``info["final_info"]``); every other keyword is an argument
+    of :class:`~duplexsim.envs.turntaking.TurnTakingEnv`, given to each conversation;
+    ``scenario`` may also be a list, one per conversation (e.g. several latencies in one
+    batch; their spaces must agree).
+    ``envs``: the conversations (``envs[i].partner_info``, ``envs[i].events()``).
+    """
+
+    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(self, num_envs: int = 1, max_episode_steps: int | None = None,
+                 autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+                 **env_kwargs: Any):
+        if not (isinstance(num_envs, int) and num_envs >= 1):
+            raise ValueError(f"num_envs: {num_envs!r} (allowed: an int >= 1)")
+        mode = AUTORESET_MODES.get(getattr(autoreset_mode, "value", autoreset_mode))
+        if mode is None:
+            raise ValueError(f"autoreset_mode: {autoreset_mode!r} (allowed: "
+                             f"{', '.join(map(repr, AUTORESET_MODES))})")
+        if max_episode_steps is not None and not (isinstance(max_episode_steps, int)
+                                                  and max_episode_steps >= 1):
+            raise ValueError(f"max_episode_steps: {max_episode_steps!r} (allowed: None or an "
+                             "int >= 1)")
+        scenarios = env_kwargs.pop("scenario", None)
+        if not isinstance(scenarios, list | tuple):
+            scenarios = [scenarios] * num_envs
+        elif len(scenarios) != num_envs:
+            raise ValueError(f"scenario: {len(scenarios)} scenarios for num_envs={num_envs} "
+                             "(allowed: one scenario, or one per env)")
+        self.envs = [TurnTakingEnv(scenario=s, **env_kwargs) for s in scenarios]
+        for i, env in enumerate(self.envs):
+            if (env.observation_space, env.action_space) != (self.envs[0].observation_space,
+                                                             self.envs[0].action_space):
+                raise ValueError(f"scenario[{i}]: its spaces differ from scenario[0]'s "
+                                 "(allowed: scenarios with the same chunk_ms and units)")
+        self.num_envs = num_envs
+        self.autoreset_mode = mode
+        self.metadata = {**self.metadata, "autoreset_mode": mode}
+        self.max_episode_steps = max_episode_steps
+        self.render_mode = None
+        first = self.envs[0]
+        self.single_observation_space = first.observation_space
+        self.single_action_space = first.action_space
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self._obs = create_empty_array(self.single_observation_space, num_envs)
+        self._elapsed = np.zeros(num_envs, np.int64)
+        self._autoreset = np.zeros(num_envs, bool)
+
+    def reset(self, *, seed: int | Sequence[int | None] | None = None,
+              options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray],
+                                                             dict[str, Any]]:
+        """Reset every conversation (sub-env ``i`` with ``seed + i`` or ``seed[i]``)."""
+        if seed is None:
+            seeds: list[int | None] = [None] * self.num_envs
+        elif isinstance(seed, int | np.integer):
+            seeds = [int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"seed: {len(seeds)} seeds for num_envs={self.num_envs} "
+                                 "(allowed: None, an int, or one seed per env)")
+        if seed is not None:
+            self._np_random, self._np_random_seed = gym.utils.seeding.np_random(seeds[0])
+        infos: dict[str, Any] = {}
+        obs = []
+        for i, (env, s) in enumerate(zip(self.envs, seeds, strict=True)):
+            o, info = env.reset(seed=s, options=options)
+            obs.append(o)
+            infos = self._add_info(infos, info, i)
+        self._elapsed[:] = 0
+        self._autoreset[:] = False
+        self._batch(obs)
+        return _copy(self._obs), infos
+
+    def step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray,
+                                          np.ndarray, dict[str, Any]]:
+        actions = list(gym.vector.utils.iterate(self.action_space, actions))
+        rewards = np.zeros(self.num_envs, np.float64)
+        terminated = np.zeros(self.num_envs, bool)
+        truncated = np.zeros(self.num_envs, bool)
+        results: list[Any] = [None] * self.num_envs
+        stepping = [i for i in range(self.num_envs) if not self._autoreset[i]]
+        chunks = {i: self.envs[i].act(actions[i]) for i in stepping}
+        ended = self._advance(stepping)
+        for i in stepping:
+            results[i] = self.envs[i].observe(chunks[i], ended[i])
+        finals: dict[str, Any] = {}
+        obs, env_infos = [], []
+        for i, env in enumerate(self.envs):
+            if self._autoreset[i]:  # NEXT_STEP: the action is ignored
+                o, info = env.reset()
+                self._elapsed[i] = 0
+            else:
+                o, rewards[i], terminated[i], truncated[i], info = results[i]
+                self._elapsed[i] += 1
+                if self.max_episode_steps is not None and self._elapsed[i] >= \
+                        self.max_episode_steps:
+                    truncated[i] = True
+                if self.autoreset_mode == AutoresetMode.SAME_STEP and (terminated[i]
+                                                                       or truncated[i]):
+                    finals = self._add_info(finals, {"final_obs": o, "final_info": info}, i)
+                    o, info = env.reset()
+                    self._elapsed[i] = 0
+            obs.append(o)
+            env_infos.append(info)
+        infos = self._merge_infos(env_infos)
+        if finals:
+            infos.update(finals)
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            self._autoreset = terminated | truncated
+        self._batch(obs)
+        return _copy(self._obs), rewards, terminated, truncated, infos
+
+    def _batch(self, obs: list[dict[str, np.ndarray]]) -> None:
+        """Write the conversations' observations into the batched arrays, row by row."""
+        for key, out in self._obs.items():
+            for i, o in enumerate(obs):
+                out[i] = o[key]
+
+    def _merge_infos(self, env_infos: list[dict[str, Any]]) -> dict[str, Any]:
+        """The batched info, as :meth:`VectorEnv._add_info` would build it env by env, in
+        one pass per key when every conversation reports the same keys (the usual step)."""
+        if any(info.keys() != env_infos[0].keys() for info in env_infos):
+            infos: dict[str, Any] = {}
+            for i, info in enumerate(env_infos):
+                infos = self._add_info(infos, info, i)
+            return infos
+        out: dict[str, Any] = {}
+        for key, value in env_infos[0].items():
+            values = [info[key] for info in env_infos]
+            if isinstance(value, dict):
+                out[key] = self._merge_infos(values)
+            elif type(value) in (int, float, bool) or isinstance(value, np.number):
+                out[key] = np.asarray(values, dtype=type(value))
+            elif isinstance(value, np.ndarray):
+                out[key] = np.stack(values).astype(value.dtype, copy=False)
+            else:
+                out[key] = np.empty(self.num_envs, dtype=object)
+                out[key][:] = values
+            out[f"_{key}"] = np.ones(self.num_envs, np.bool_)
+        return out
+
+    def _advance(self, indices: list[int]) -> dict[int, bool]:
+        """Run the worlds of ``indices`` to their next decision; True where one ended."""
+        return {i: self.envs[i].world.advance() for i in indices}
+
+    def close_extras(self, **kwargs: Any) -> None:  # noqa: ARG002
+        for env in self.envs:
+            env.close()
+
+
+def _copy(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: v.copy() for k, v in obs.items()}

@@ -1,0 +1,168 @@
+"""Partner pools of TurnTaking-v0: drawn per reset, reproducible, checked, clear errors."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import duplexsim  # noqa: F401  (registers the envs)
+from duplexsim.corpora import load_corpus
+from duplexsim.envs.registration import TURN_TAKING_ID
+from duplexsim.envs.world import default_scenario
+
+
+def scenario(duration_s: float = 4.0):  # noqa: ANN201
+    return dataclasses.replace(default_scenario(), duration_s=duration_s)
+
+
+def make(partner, duration_s: float = 4.0, **kw) -> gym.Env:  # noqa: ANN001
+    s = scenario(duration_s)
+    return gym.make(TURN_TAKING_ID, scenario=s, partner=partner, max_episode_steps=s.n_chunks,
+                    **kw)
+
+
+def rollout(env: gym.Env, seed: int, steps: int = 25) -> list:
+    obs, info = env.reset(seed=seed)
+    out = [info["partner"], obs["partner_units"].copy()]
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        obs, reward, _, truncated, info = env.step(int(rng.integers(4)))
+        out += [obs["partner_units"].copy(), obs["own_units"].copy(), reward]
+        if truncated:
+            break
+    return out
+
+
+def same(a: list, b: list) -> bool:
+    return len(a) == len(b) and all(np.array_equal(np.asarray(x), np.asarray(y))
+                                    for x, y in zip(a, b, strict=True))
+
+
+def test_replay_pool_draws_split_dialogues_with_their_other_channel(tiny_corpus: Path) -> None:
+    corpus = load_corpus(tiny_corpus)
+    train = set(corpus.ids("train"))
+    env = make({"kind": "replay", "corpus": str(tiny_corpus), "split": "train",
+                "start_s": "random"})
+    pool = env.unwrapped.pool
+    assert len(pool.members) == 2 * len(train)  # both channels of every train dialogue
+    seen, starts = Counter(), set()
+    for seed in range(30):
+        _, info = env.reset(seed=seed)
+        p = env.unwrapped.partner_info
+        assert info["partner"] == p["label"] and p["dialogue"] in train
+        assert p["speech_dialogue"] == p["dialogue"] and p["speech_channel"] == 1 - p["channel"]
+        assert 0 <= p["start_s"] <= 20.0 - 4.0
+        seen[(p["dialogue"], p["channel"])] += 1
+        starts.add(p["start_s"])
+    assert len(seen) == len(pool.members) and len(starts) > 10
+    # the partner plays that dialogue's channel from the drawn start, as received
+    env.reset(seed=3)
+    p = env.unwrapped.partner_info
+    units = corpus.dialogue(p["dialogue"]).units[p["channel"]]
+    first = round(p["start_s"] * 25)
+    heard = {}
+    for _ in range(15):
+        obs, *_ = env.step(0)
+        heard.update({k: obs["partner_units"][i * 4:(i + 1) * 4]
+                      for i, k in enumerate(range(env.unwrapped.world.chunk - 8,
+                                                  env.unwrapped.world.chunk))
+                      if k >= 0 and obs["partner_received"][i]})
+    assert len(heard) >= 10
+    for k, got in heard.items():
+        assert np.array_equal(got, units[first + 4 * k:first + 4 * k + 4])
+
+
+def test_the_learner_speaks_the_pool_dialogue(tiny_corpus: Path) -> None:
+    env = make({"kind": "replay", "corpus": str(tiny_corpus), "dialogues":
+                [load_corpus(tiny_corpus).ids("test")[0]], "channels": [1]})
+    env.reset(seed=0)
+    p = env.unwrapped.partner_info
+    channel = load_corpus(tiny_corpus).dialogue(p["dialogue"]).units[0]
+    spoken = np.concatenate([env.step(1)[0]["own_units"][-4:] for _ in range(12)])
+    spoken = spoken[spoken != env.unwrapped.learner.source.silence_unit]
+    assert len(spoken) and np.isin(spoken, channel).all()  # units of the other channel
+
+
+def test_same_seed_same_rollouts_across_a_mixed_pool(tiny_agents: list[Path]) -> None:
+    pool = [{"kind": "replay", "start_s": "random"},
+            {"kind": "syncllm", "agents": [str(a) for a in tiny_agents], "weight": 2},
+            {"kind": "scripted", "policies": ["random-talker", "fixed-turns"]}]
+    a, b = make(pool, 2.4), make(pool, 2.4)
+    runs = [(rollout(a, s), rollout(b, s)) for s in range(6)]
+    assert all(same(x, y) for x, y in runs)
+    assert len({x[0] for x, _ in runs}) >= 3  # several partners drawn
+    assert not same(runs[0][0], runs[1][0])
+    assert len(a.unwrapped.pool._agents) <= 2 + 1 + 2  # each agent built once, then reused
+
+
+def test_agent_directories_and_weights(tiny_agents: list[Path]) -> None:
+    env = make([str(tiny_agents[0]), {"kind": "syncllm", "agent": str(tiny_agents[1]),
+                                      "weight": 3, "temperature": 0.5}], 0.8)
+    drawn = Counter()
+    for seed in range(40):
+        env.reset(seed=seed)
+        drawn[env.unwrapped.partner_info["agent"]] += 1
+    assert set(drawn) == {str(a) for a in tiny_agents}
+    assert drawn[str(tiny_agents[1])] > 2 * drawn[str(tiny_agents[0])]  # weight 3 vs 1
+    assert env.unwrapped.partner_info["speech_corpus"] == ""  # no training corpus: shipped
+
+
+def test_checkers_pass_with_pools(tiny_corpus: Path) -> None:
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    pool = {"kind": "replay", "corpus": str(tiny_corpus), "split": "train",
+            "start_s": "random"}
+    check_env(make(pool).unwrapped, skip_render_check=True)
+    sb3_check_env(make(pool).unwrapped, warn=True)
+    check_env(make(pool, action_mode="units").unwrapped, skip_render_check=True)
+
+
+def test_no_pool_draws_nothing_extra() -> None:
+    """Without a pool the env draws exactly what it drew before pools existed."""
+    env = gym.make(TURN_TAKING_ID, scenario=scenario())
+    env.reset(seed=5)
+    rng = np.random.default_rng(np.random.SeedSequence(5))
+    # reset draws the episode seed first, then the utterance order (a permutation)
+    assert env.unwrapped.world.session is not None
+    episode_seed = int(rng.integers(2**31 - 1))
+    assert env.unwrapped.world.session.scenario.seed == episode_seed
+
+
+@pytest.mark.parametrize(("partner", "message"), [
+    ({"kind": "replay", "corpus": "CORPUS", "split": "tset"},
+     r"partner\[0\]\.split: 'tset' \(allowed: train, val, test\)"),
+    ([{"kind": "replay"}, {"kind": "robot"}], r"partner\[1\]\.kind: 'robot' .*allowed: replay"),
+    ({"kind": "replay", "corpus": "/no/such/corpus"}, r"partner\[0\]\.corpus: .*no manifest"),
+    ({"kind": "syncllm", "agents": ["/no/agent"]}, r"partner\[0\]\.agents: .*agent\.json"),
+    ({"kind": "syncllm"}, r"partner\[0\]: agent: .*allowed"),
+    ({"kind": "replay", "corpus": "CORPUS", "dialgues": ["x"]},
+     r"partner\[0\]: unknown key 'dialgues' for kind 'replay' \(allowed: .*dialogues"),
+    ({"kind": "replay", "corpus": "CORPUS", "dialogues": ["nope"]},
+     r"partner\[0\]\.dialogues: no dialogue 'nope'"),
+    ({"kind": "replay", "corpus": "CORPUS", "start_s": 99},
+     r"partner\[0\]\.start_s: 99 \(allowed: \"random\" or 0 \.\. 16 s"),
+    ({"kind": "replay", "channels": [2]}, r"partner\[0\]\.channels: 2 \(allowed: 0, 1\)"),
+    ({"kind": "scripted", "policies": ["nope"]}, r"partner\[0\]: policy: unknown value"),
+    ({"kind": "scripted", "weight": 0}, r"partner\[0\]\.weight: 0 \(allowed: a number > 0\)"),
+    ([], r"partner: empty pool"),
+    (["not-a-kind-or-dir"], r"partner\[0\]: 'not-a-kind-or-dir' is neither"),
+    ([{"kind": "replay", "corpus": "CORPUS"}, {"kind": "replay"}],
+     r"partner\[1\]: speaks 501 units but partner\[0\] 32 \(allowed: one unit inventory"),
+])
+def test_bad_pool_specs_are_one_line_named_errors(tiny_corpus: Path, partner, message) -> None:  # noqa: ANN001
+    def fill(x):  # noqa: ANN001, ANN202
+        if isinstance(x, dict):
+            return {k: fill(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [fill(v) for v in x]
+        return str(tiny_corpus) if x == "CORPUS" else x
+
+    with pytest.raises(ValueError, match=message) as caught:
+        make(fill(partner))
+    assert "\n" not in str(caught.value)

@@ -1,0 +1,138 @@
+"""The native vector env (vector_entry_point) and its SB3 adapter: same rollouts as
+Gymnasium's SyncVectorEnv / SB3's DummyVecEnv over the single env, checks, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import duplexsim  # noqa: F401  (registers the envs)
+from duplexsim.envs.registration import TURN_TAKING_ID
+from duplexsim.envs.vector import TurnTakingVectorEnv
+from duplexsim.envs.world import default_scenario
+
+KEYS = ["own_vad", "partner_vad", "partner_received", "lookahead", "own_state"]
+
+
+def kwargs(duration_s: float = 1.6) -> dict:
+    s = dataclasses.replace(default_scenario(), duration_s=duration_s)
+    return {"scenario": s, "max_episode_steps": s.n_chunks,
+            "partner": [{"kind": "replay", "start_s": "random"}, "scripted"]}
+
+
+def same(x, y) -> bool:  # noqa: ANN001
+    if isinstance(x, dict):
+        return x.keys() == y.keys() and all(same(x[k], y[k]) for k in x)
+    if isinstance(x, tuple | list) or (isinstance(x, np.ndarray) and x.dtype == object):
+        return len(x) == len(y) and all(same(a, b) for a, b in zip(x, y, strict=True))
+    x, y = np.asarray(x), np.asarray(y)
+    return np.array_equal(x, y, equal_nan=x.dtype.kind == "f")  # NaN medians: no such event
+
+
+@pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
+def test_native_vector_env_equals_sync_vector_env(mode: str) -> None:
+    native = gym.make_vec(TURN_TAKING_ID, num_envs=3, vectorization_mode="vector_entry_point",
+                          autoreset_mode=mode, **kwargs())
+    assert isinstance(native.unwrapped, TurnTakingVectorEnv)
+    assert native.metadata["autoreset_mode"] == gym.vector.AutoresetMode(mode)
+    sync = gym.make_vec(TURN_TAKING_ID, num_envs=3, vectorization_mode="sync",
+                        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode(mode)},
+                        **kwargs())
+    assert native.observation_space == sync.observation_space
+    assert native.single_action_space == sync.single_action_space
+    assert same(native.reset(seed=11), sync.reset(seed=11))
+    rng = np.random.default_rng(0)
+    ends = 0
+    for _ in range(30):  # three episodes of 10 steps each, autoresets included
+        actions = rng.integers(0, 4, 3)
+        got, want = native.step(actions), sync.step(actions)
+        assert same(got, want)
+        assert native.observation_space.contains(got[0])
+        ends += int(got[3].sum())
+    assert ends >= 6
+
+
+def test_same_seed_same_rollouts_and_seed_lists() -> None:
+    def run(seed):  # noqa: ANN001, ANN202
+        venv = gym.make_vec(TURN_TAKING_ID, num_envs=2, **kwargs())
+        out = [venv.reset(seed=seed)]
+        out += [venv.step(np.array([1, 0])) for _ in range(12)]
+        return out
+
+    assert same(run(4), run(4)) and same(run(4), run([4, 5]))
+    assert not same(run(4), run(5))
+    venv = gym.make_vec(TURN_TAKING_ID, num_envs=2, **kwargs())
+    _, info = venv.reset(seed=[1, 1])
+    assert info["partner"][0] == info["partner"][1]
+
+
+def test_bad_arguments_are_named() -> None:
+    with pytest.raises(ValueError, match="num_envs: 0"):
+        TurnTakingVectorEnv(num_envs=0)
+    with pytest.raises(ValueError, match="autoreset_mode: 'Sometimes' .*allowed"):
+        TurnTakingVectorEnv(num_envs=1, autoreset_mode="Sometimes")
+    with pytest.raises(ValueError, match="partner\\[0\\]\\.kind"):
+        TurnTakingVectorEnv(num_envs=2, partner={"kind": "robot"})
+    venv = TurnTakingVectorEnv(num_envs=2)
+    with pytest.raises(ValueError, match="3 seeds for num_envs=2"):
+        venv.reset(seed=[1, 2, 3])
+
+
+def test_sb3_adapter_equals_dummy_vec_env_and_trains() -> None:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
+
+    from duplexsim.envs.sb3 import SB3VecEnv
+
+    def single() -> gym.Env:
+        env = gym.make(TURN_TAKING_ID, **kwargs())
+        return gym.wrappers.FlattenObservation(gym.wrappers.FilterObservation(env, KEYS))
+
+    ours = SB3VecEnv(gym.make_vec(TURN_TAKING_ID, num_envs=3, autoreset_mode="SameStep",
+                                  **kwargs()), keys=KEYS)
+    theirs = DummyVecEnv([single] * 3)
+    assert ours.observation_space == theirs.observation_space
+    ours.seed(7)
+    theirs.seed(7)
+    assert np.array_equal(ours.reset(), theirs.reset())
+    rng = np.random.default_rng(1)
+    for _ in range(25):
+        actions = rng.integers(0, 4, 3)
+        (o1, r1, d1, i1), (o2, r2, d2, i2) = ours.step(actions), theirs.step(actions)
+        assert np.array_equal(o1, o2) and np.allclose(r1, r2) and np.array_equal(d1, d2)
+        for a, b, done in zip(i1, i2, d1, strict=True):
+            if done:
+                assert np.array_equal(a["terminal_observation"], b["terminal_observation"])
+                assert a["TimeLimit.truncated"] == b["TimeLimit.truncated"]
+                assert set(a["turntaking"]) == set(b["turntaking"])
+    model = PPO("MlpPolicy", VecMonitor(ours), n_steps=32, batch_size=48, n_epochs=1,
+                device="cpu", seed=0)
+    model.learn(96)
+    assert model.num_timesteps >= 96
+    with pytest.raises(ValueError, match="SameStep"):
+        SB3VecEnv(gym.make_vec(TURN_TAKING_ID, num_envs=2, **kwargs()))
+    with pytest.raises(ValueError, match="keys: unknown"):
+        SB3VecEnv(gym.make_vec(TURN_TAKING_ID, num_envs=2, autoreset_mode="SameStep",
+                               **kwargs()), keys=["nope"])
+
+
+def test_one_scenario_per_conversation() -> None:
+    from duplexsim.config.network import LinkConfig
+
+    base = kwargs()["scenario"]
+    delayed = [dataclasses.replace(base, network=dataclasses.replace(
+        base.network, a_to_b=LinkConfig(delay_ms=d), b_to_a=LinkConfig(delay_ms=d)))
+        for d in (0.0, 480.0)]
+    venv = TurnTakingVectorEnv(num_envs=2, scenario=delayed, max_episode_steps=10)
+    venv.reset(seed=0)
+    for _ in range(6):
+        obs, *_ = venv.step(np.zeros(2, np.int64))
+    assert obs["lookahead"][1, 0] > obs["lookahead"][0, 0]  # the 480 ms one hears later
+    with pytest.raises(ValueError, match="3 scenarios for num_envs=2"):
+        TurnTakingVectorEnv(num_envs=2, scenario=[base] * 3)
+    other = dataclasses.replace(base, chunk_ms=200)
+    with pytest.raises(ValueError, match=r"scenario\[1\]: its spaces differ"):
+        TurnTakingVectorEnv(num_envs=2, scenario=[base, other])
