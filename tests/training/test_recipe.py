@@ -167,12 +167,15 @@ def test_stopped_early_is_recorded_in_agent_json(tmp_path) -> None:
 
 def test_non_finite_loss_stops_with_stage_and_step_and_keeps_the_last_good_checkpoint(
         tmp_path) -> None:
-    """An absurd rate (1e4, e.g. a typo for 1e-4) diverges in stage 3: one line names the
-    stage and step, and the checkpoint on disk is the last finite one, ready to resume."""
+    """A run that diverges in stage 3 (here a rate of 1e4, past what a card accepts, set
+    behind the card's back to force it): one line names the stage and step, and the
+    checkpoint on disk is the last finite one, ready to resume."""
     from dataclasses import replace
 
     card = tiny_card(steps=6)
-    card = replace(card, stage3=replace(card.stage3, lr=1e4))
+    stage3 = replace(card.stage3)
+    object.__setattr__(stage3, "lr", 1e4)  # a card refuses lr > 10
+    card = replace(card, stage3=stage3)
     dialogues = synthetic_dialogues()
     with pytest.raises(NonFiniteLossError) as err:
         train_agent(card, dialogues[:2], dialogues[2:], tmp_path, progress=False)
