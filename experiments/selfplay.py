@@ -1,0 +1,287 @@
+"""Self-play at 0 ms (issue 16): does each agent turn-take like its own corpus?
+
+Each agent (``--agents`` with ``fisher/`` and ``candor/``) talks to itself over an ideal
+network (0 ms one way, no jitter, no loss), ``--chunk-ms`` chunks (200), ``--conversations``
+conversations of ``--duration-s`` seconds (12 x 60 s), sampling at ``--temperature`` (1.0);
+the conversations of one agent run batched (:func:`duplexsim.sim.batch.run_batch`).
+
+Scored on both sides, pooled over the conversations: overlap share (both talk, share of the
+time), backchannels per minute, listener onsets per listening second and the FTO median
+(:mod:`duplexsim.metrics.turntaking`), with 95% percentile bootstrap CIs resampling whole
+conversations. The reference is each corpus (all its dialogues) passed through the SyncLLM
+token format at the same chunk size: what a perfect agent could play (the format puts
+onsets and offsets on the chunk grid). Verdicts, as the issue states them:
+
+- overlap share, backchannels/min and listener onsets/s each within 30% of the agent's own
+  corpus; FTO median within 80 ms of it;
+- the CANDOR agent above the Fisher agent on backchannels/min and on overlap share (with a
+  CI of the difference), as the CANDOR-like corpus is above the Fisher-like one.
+
+Writes ``OUT/per_conversation.csv``, ``OUT/summary.csv``, ``OUT/verdicts.csv``,
+``OUT/REPORT.md`` and ``OUT/selfplay.png``.
+
+    python experiments/selfplay.py --agents runs/agents --corpora runs/corpora --out runs/selfplay
+    python experiments/selfplay.py --smoke --out /tmp/selfplay     # tiny world, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from continuation import Scored  # one dialogue's events, length and listener onsets
+
+from duplexsim.atomic import atomic_path, write_text
+from duplexsim.metrics.turntaking import summarize_events, vad_from_units
+
+AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
+STATS = ("overlap_share", "backchannels_per_min", "listener_onsets_per_s", "fto_median_ms")
+RELATIVE = {"overlap_share": 0.30, "backchannels_per_min": 0.30, "listener_onsets_per_s": 0.30}
+"""Allowed relative distance to the own corpus (through the format)."""
+ABSOLUTE = {"fto_median_ms": 80.0}
+"""Allowed absolute distance (ms)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    agents: Path
+    corpora: Path
+    out: Path
+    conversations: int = 12
+    duration_s: float = 60.0
+    chunk_ms: int = 200
+    temperature: float = 1.0
+    n_boot: int = 1000
+
+
+def pooled(parts: list[Scored]) -> dict[str, float]:
+    """The :data:`STATS` over several conversations pooled (events concatenated)."""
+    s = summarize_events(pd.concat([p.events for p in parts], ignore_index=True),
+                         sum(p.ms for p in parts))
+    onsets, seconds = (sum(p.onsets[i] for p in parts) for i in (0, 1))
+    return {"overlap_share": s["overlap_share"],
+            "backchannels_per_min": s["backchannels_per_min"],
+            "listener_onsets_per_s": onsets / seconds if seconds > 0 else float("nan"),
+            "fto_median_ms": s["fto_median_ms"]}
+
+
+def boot_draws(parts: list[Scored], n_boot: int, seed: int) -> pd.DataFrame:
+    """``n_boot`` bootstrap resamples of whole conversations: one row of :data:`STATS` each."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    n = len(parts)
+    return pd.DataFrame([pooled([parts[i] for i in rng.integers(0, n, n)])
+                         for _ in range(n_boot)])
+
+
+def ci(draws: pd.Series) -> tuple[float, float]:
+    x = draws.to_numpy(dtype=float)
+    x = x[np.isfinite(x)]
+    if not len(x):
+        return float("nan"), float("nan")
+    lo, hi = np.percentile(x, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def scenarios(plan: Plan, agent: str) -> list:
+    from duplexsim.config.network import LinkConfig, NetworkConfig
+    from duplexsim.config.scenario import OutputConfig, Scenario, SideConfig
+
+    side = SideConfig(kind="syncllm", agent=str(plan.agents / agent),
+                      temperature=plan.temperature)
+    link = LinkConfig(delay_ms=0.0, jitter_ms=0.0, jitter_dist="none", loss_model="none",
+                      loss=0.0)
+    base = Scenario(name=f"{agent}-selfplay", chunk_ms=plan.chunk_ms,
+                    duration_s=plan.duration_s, seed=0, a=side, b=side,
+                    network=NetworkConfig(preset="ideal", a_to_b=link, b_to_a=link),
+                    output=OutputConfig(audio=False))
+    return [replace(base, name=f"{agent}-selfplay-s{i}", seed=i)
+            for i in range(plan.conversations)]
+
+
+def simulate(plan: Plan, agent: str) -> list[np.ndarray]:
+    """Played units ``[2, T]`` of each self-play conversation (cached in OUT/conversations)."""
+    from duplexsim.sim.batch import run_batch
+
+    todo = scenarios(plan, agent)
+    paths = [plan.out / "conversations" / f"{s.name}.npz" for s in todo]
+    missing = [s for s, p in zip(todo, paths, strict=True) if not p.is_file()]
+    if missing:
+        for s, trace in zip(missing, run_batch(missing, progress=True), strict=True):
+            with atomic_path(plan.out / "conversations" / f"{s.name}.npz") as tmp, \
+                    open(tmp, "wb") as f:
+                np.savez_compressed(f, units=np.asarray(trace.units, np.int64))
+    return [np.load(p)["units"] for p in paths]
+
+
+def corpus_reference(plan: Plan, preset: str) -> tuple[list[Scored], set[int]]:
+    """Every dialogue of the corpus through the token format at ``plan.chunk_ms``."""
+    from duplexsim.corpora import load_corpus
+    from duplexsim.tokens import SyncFormat
+
+    corpus = load_corpus(plan.corpora / preset)
+    tok = corpus.tokenizer()
+    silence = {int(tok.silence_unit)}
+    fmt = SyncFormat(chunk_ms=plan.chunk_ms, n_units=int(corpus.n_units),
+                     silence_unit=int(tok.silence_unit))
+    parts = []
+    for d in corpus.dialogues():
+        back = np.stack(fmt.decode(fmt.encode(d.units[0], d.units[1])))[:, : d.units.shape[1]]
+        parts.append(Scored.of(vad_from_units(back, silence)))
+    return parts, silence
+
+
+def run_plan(plan: Plan, command: str) -> Path:
+    refs: dict[str, list[Scored]] = {}
+    silence: set[int] = {0}
+    for preset in AGENTS.values():
+        refs[preset], silence = corpus_reference(plan, preset)
+    played = {a: [Scored.of(vad_from_units(u, silence)) for u in simulate(plan, a)]
+              for a in AGENTS}
+    draws = {name: boot_draws(parts, plan.n_boot, i)
+             for i, (name, parts) in enumerate([*played.items(), *refs.items()])}
+    rows = []
+    for name, parts in [*played.items(), *refs.items()]:
+        point = pooled(parts)
+        for stat in STATS:
+            lo, hi = ci(draws[name][stat])
+            rows.append({"source": name, "kind": "agent" if name in AGENTS else "corpus",
+                         "stat": stat, "value": point[stat], "ci_lo": lo, "ci_hi": hi,
+                         "n": len(parts)})
+    summary = pd.DataFrame(rows)
+    verdicts = verdict_table(summary, draws)
+    per_conv = pd.DataFrame([{"agent": a, "conversation": i, **pooled([p])}
+                             for a, parts in played.items() for i, p in enumerate(parts)])
+    plan.out.mkdir(parents=True, exist_ok=True)
+    for name, table in (("summary", summary), ("verdicts", verdicts),
+                        ("per_conversation", per_conv)):
+        write_text(plan.out / f"{name}.csv", table.to_csv(index=False))
+    plot(summary, plan.out / "selfplay.png")
+    report = plan.out / "REPORT.md"
+    write_text(report, render(plan, summary, verdicts, command))
+    return report
+
+
+def value(summary: pd.DataFrame, source: str, stat: str) -> float:
+    return float(summary[(summary.source == source) & (summary.stat == stat)].value.iloc[0])
+
+
+def verdict_table(summary: pd.DataFrame, draws: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    rows = []
+    for agent, own in AGENTS.items():
+        for stat in STATS:
+            x, ref = value(summary, agent, stat), value(summary, own, stat)
+            if stat in RELATIVE:
+                dist, limit, unit = abs(x / ref - 1) if ref else float("inf"), RELATIVE[stat], "x"
+            else:
+                dist, limit, unit = abs(x - ref), ABSOLUTE[stat], "ms"
+            rows.append({"check": f"{agent}: {stat} near {own}", "agent": value_str(x),
+                         "reference": value_str(ref), "distance": dist, "limit": limit,
+                         "unit": "relative" if unit == "x" else unit, "met": bool(dist <= limit)})
+    for stat in ("backchannels_per_min", "overlap_share"):
+        diff = draws["candor"][stat] - draws["fisher"][stat]
+        lo, hi = ci(diff)
+        point = value(summary, "candor", stat) - value(summary, "fisher", stat)
+        rows.append({"check": f"candor agent above fisher agent: {stat}",
+                     "agent": f"{point:+.3g} [{lo:+.3g}, {hi:+.3g}]",
+                     "reference": value_str(value(summary, "candor-like", stat)
+                                            - value(summary, "fisher-like", stat)),
+                     "distance": point, "limit": 0.0, "unit": "difference",
+                     "met": bool(lo > 0)})
+    return pd.DataFrame(rows)
+
+
+def value_str(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def render(plan: Plan, summary: pd.DataFrame, verdicts: pd.DataFrame, command: str) -> str:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=Path(__file__).parent).stdout.strip() or "unknown"
+    wide = summary.assign(cell=[f"{v:.3g} [{lo:.3g}, {hi:.3g}]" for v, lo, hi in
+                                zip(summary.value, summary.ci_lo, summary.ci_hi, strict=True)])
+    table = wide.pivot(index="source", columns="stat", values="cell")[list(STATS)]
+    met = int(verdicts.met.sum())
+    return "\n".join([
+        "# Self-play at 0 ms against the agents' own corpora",
+        "",
+        f"Command: `{command}` (commit {commit}).",
+        "",
+        f"{plan.conversations} self-play conversations of {plan.duration_s:g} s per agent, "
+        f"{plan.chunk_ms} ms chunks, ideal network at 0 ms, temperature "
+        f"{plan.temperature:g}. Corpora: every dialogue through the token format at "
+        f"{plan.chunk_ms} ms. 95% bootstrap CIs over conversations ({plan.n_boot} resamples).",
+        "",
+        "## Statistics (both sides pooled)",
+        "",
+        table.to_markdown(),
+        "",
+        f"## Verdicts ({met} of {len(verdicts)} met)",
+        "",
+        verdicts.to_markdown(index=False, floatfmt=".3g"),
+        "",
+        "![self-play](selfplay.png)",
+        "",
+    ])
+
+
+def plot(summary: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(STATS), figsize=(4 * len(STATS), 3.4))
+    order = ["fisher", "fisher-like", "candor", "candor-like"]
+    colors = ["tab:blue", "lightsteelblue", "tab:orange", "navajowhite"]
+    for ax, stat in zip(axes, STATS, strict=True):
+        rows = summary[summary.stat == stat].set_index("source").reindex(order)
+        err = np.vstack([rows.value - rows.ci_lo, rows.ci_hi - rows.value])
+        ax.bar(range(len(order)), rows.value, yerr=err, color=colors, capsize=3)
+        ax.set_xticks(range(len(order)), ["F agent", "F corpus", "C agent", "C corpus"])
+        ax.set_title(stat, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/selfplay"))
+    parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
+    parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"))
+    parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
+    parser.add_argument("--conversations", type=int, default=12)
+    parser.add_argument("--duration-s", type=float, default=60.0)
+    parser.add_argument("--chunk-ms", type=int, default=200)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
+    args = parser.parse_args(argv)
+    from duplexsim.threads import use_threads
+
+    use_threads(args.threads)
+    agents, corpora = args.agents, args.corpora
+    if args.smoke:
+        from tiny_world import build_tiny_world
+
+        agents, corpora = build_tiny_world(args.out / "world")
+    plan = Plan(agents=agents, corpora=corpora, out=args.out,
+                conversations=2 if args.smoke else args.conversations,
+                duration_s=6.0 if args.smoke else args.duration_s,
+                chunk_ms=160 if args.smoke else args.chunk_ms, temperature=args.temperature,
+                n_boot=50 if args.smoke else args.n_boot)
+    command = "python experiments/selfplay.py " + " ".join(argv if argv is not None
+                                                           else sys.argv[1:])
+    print(f"wrote {run_plan(plan, command)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
