@@ -97,6 +97,21 @@ def sequential_layout(p: _Prepared, silence_unit: int, gap_ms: tuple[int, int],
     return np.stack([np.concatenate(parts0), np.concatenate(parts1)])
 
 
+def stage_streams(stage: str, card: AgentCard, prepared: list[_Prepared], split_seed: int
+                  ) -> tuple[list[np.ndarray], np.ndarray]:
+    """The ``[2, T]`` unit streams a stage samples windows from (stage 2: IPUs laid out one
+    after another, seeded per split; else the dialogues as recorded) and each stream's
+    sampling weight (its length share)."""
+    if stage == "stage2":
+        rng = np.random.default_rng([card.train.seed, 2, split_seed])
+        streams = [sequential_layout(p, card.model.silence_unit, card.train.stage2_gap_ms, rng)
+                   for p in prepared]
+    else:
+        streams = [p.units for p in prepared]
+    lengths = np.array([max(1, s.shape[1]) for s in streams], dtype=float)
+    return streams, lengths / lengths.sum()
+
+
 class StageData:
     """Deterministic batches of one stage for one split."""
 
@@ -106,15 +121,7 @@ class StageData:
         self.scard: StageCard = card.stages()[stage]
         self.prepared = prepared
         self.split_seed = split_seed
-        silence = card.model.silence_unit
-        if stage == "stage2":
-            rng = np.random.default_rng([card.train.seed, 2, split_seed])
-            self.streams = [sequential_layout(p, silence, card.train.stage2_gap_ms, rng)
-                            for p in prepared]
-        else:
-            self.streams = [p.units for p in prepared]
-        lengths = np.array([max(1, s.shape[1]) for s in self.streams], dtype=float)
-        self.weights = lengths / lengths.sum()
+        self.streams, self.weights = stage_streams(stage, card, prepared, split_seed)
 
     def batch(self, step: int, micro: int = 0, rank: int = 0, progress: float = 0.0,
               n_seqs: int | None = None) -> torch.Tensor:

@@ -54,7 +54,7 @@ from duplexsim.training.datasets import (
     StageData,
     _Prepared,
     prepare,
-    sequential_layout,
+    stage_streams,
 )
 
 BRIDGE_FRAMES = 5
@@ -132,15 +132,7 @@ class TdmStageData:
         self.split_seed = split_seed
         self.turn_based = StageData(stage, card, prepared, vocab, split_seed) \
             if stage == "stage1" else None
-        silence = card.model.silence_unit
-        if stage == "stage2":
-            rng = np.random.default_rng([card.train.seed, 2, split_seed])
-            self.streams = [sequential_layout(p, silence, card.train.stage2_gap_ms, rng)
-                            for p in prepared]
-        else:
-            self.streams = [p.units for p in prepared]
-        lengths = np.array([max(1, s.shape[1]) for s in self.streams], dtype=float)
-        self.weights = lengths / lengths.sum()
+        self.streams, self.weights = stage_streams(stage, card, prepared, split_seed)
         self.injected = 0
         """Windows given a barge-in so far (by this object; for logs and tests)."""
 
