@@ -13,6 +13,7 @@ internals or the network.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -121,6 +122,12 @@ class RecordingAgent:
 
     def produce(self, chunk: int) -> ChunkReport:
         return self.inner.produce(chunk)
+
+    @property
+    def produce_steps(self) -> Any:
+        """The inner agent's decision as an engine program, where it has one (None else): the
+        session runs it as a program, so a vector env can batch it with other worlds'."""
+        return getattr(self.inner, "produce_steps", None)
 
     def played(self, chunk: int, units: np.ndarray) -> None:
         self.played_chunks[chunk] = np.asarray(units, np.int64).copy()

@@ -12,6 +12,13 @@ conversation and reset), so a conversation gives exactly the rollout it gives al
 action, advance every world to its next decision, then score and observe every one; no
 wrappers, one batched observation. Sub-env ``i`` is seeded ``seed + i`` (or from a list),
 as :class:`gymnasium.vector.SyncVectorEnv` does. Must not touch the simulator's internals.
+
+Batching: the SyncLLM partners of all conversations built from one agent directory share
+one model and one set of token rows (:func:`duplexsim.sim.build.sharing_models`, held for
+the vector env's life), and the advance phase runs every world as an engine program in
+lock step (:func:`duplexsim.models.engine.run_lockstep`): the partners' forwards of one
+round are one batched call. A row's tokens do not depend on the other rows (counter-based
+sampling per row), so each conversation's rollout is the one it gives alone.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, create_empty_array
 
 from duplexsim.envs.turntaking import TurnTakingEnv
+from duplexsim.models.engine import run_lockstep
+from duplexsim.sim.build import sharing_models
 
 AUTORESET_MODES = {m.value: m for m in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)}
 
@@ -65,7 +74,9 @@ class TurnTakingVectorEnv(VectorEnv):
         elif len(scenarios) != num_envs:
             raise ValueError(f"scenario: {len(scenarios)} scenarios for num_envs={num_envs} "
                              "(allowed: one scenario, or one per env)")
-        self.envs = [TurnTakingEnv(scenario=s, **env_kwargs) for s in scenarios]
+        self._models: dict = {}  # agent dir -> (files, token rows): shared by the partners
+        with sharing_models(self._models):
+            self.envs = [TurnTakingEnv(scenario=s, **env_kwargs) for s in scenarios]
         for i, env in enumerate(self.envs):
             if (env.observation_space, env.action_space) != (self.envs[0].observation_space,
                                                              self.envs[0].action_space):
@@ -89,6 +100,11 @@ class TurnTakingVectorEnv(VectorEnv):
               options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray],
                                                              dict[str, Any]]:
         """Reset every conversation (sub-env ``i`` with ``seed + i`` or ``seed[i]``)."""
+        with sharing_models(self._models):
+            return self._reset(seed, options)
+
+    def _reset(self, seed: int | Sequence[int | None] | None,
+               options: dict[str, Any] | None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         if seed is None:
             seeds: list[int | None] = [None] * self.num_envs
         elif isinstance(seed, int | np.integer):
@@ -113,6 +129,11 @@ class TurnTakingVectorEnv(VectorEnv):
 
     def step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray,
                                           np.ndarray, dict[str, Any]]:
+        with sharing_models(self._models):  # a pool may build a partner at a reset here
+            return self._step(actions)
+
+    def _step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray,
+                                           np.ndarray, dict[str, Any]]:
         actions = list(gym.vector.utils.iterate(self.action_space, actions))
         rewards = np.zeros(self.num_envs, np.float64)
         terminated = np.zeros(self.num_envs, bool)
@@ -180,8 +201,10 @@ class TurnTakingVectorEnv(VectorEnv):
         return out
 
     def _advance(self, indices: list[int]) -> dict[int, bool]:
-        """Run the worlds of ``indices`` to their next decision; True where one ended."""
-        return {i: self.envs[i].world.advance() for i in indices}
+        """Run the worlds of ``indices`` to their next decision, in lock step (their partners'
+        forwards batched per model); True where one ended."""
+        ended = run_lockstep([self.envs[i].world.advance_program() for i in indices])
+        return dict(zip(indices, ended, strict=True))
 
     def close_extras(self, **kwargs: Any) -> None:  # noqa: ARG002
         for env in self.envs:

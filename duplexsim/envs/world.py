@@ -35,6 +35,7 @@ from duplexsim.config.scenario import (
     scenario_from_dict,
 )
 from duplexsim.envs.learner import LearnerAgent, RecordingAgent
+from duplexsim.models.engine import Program, drive
 from duplexsim.sim.build import AGENT_BUILDERS
 
 SIDES = ("a", "b")
@@ -235,6 +236,12 @@ class DuplexWorld:
 
     def advance(self) -> bool:
         """Run the world until just before the next own decision; True at the episode end."""
+        return drive(self.advance_program())
+
+    def advance_program(self) -> Program[bool]:
+        """:meth:`advance` as an engine program (:mod:`duplexsim.models.engine`): it yields
+        the token requests of the partner's decisions on the way, so that many worlds can
+        advance in lock step with batched forwards (the vector env)."""
         if self.session is None:
             raise RuntimeError("reset() the world before advancing it")
         self.chunk += 1
@@ -243,15 +250,15 @@ class DuplexWorld:
             # before then (slipped or not) has been played and told (a chunk skipped by a
             # busy worker is told by its end); later ones are outside the window
             end_ms = max(self.window_end(side) for side in self.learners) * FRAME_MS
-            self.session.run_until(max(round(self.scenario.duration_s * 1000),
-                                       end_ms + self.scenario.chunk_ms) + 1)
+            yield from self.session.run_program(max(round(self.scenario.duration_s * 1000),
+                                                    end_ms + self.scenario.chunk_ms) + 1)
             self.ended = True
             return True
         target = self._decision_ms(self.chunk)
         if target > self._decision_ms(self.chunk - 1):
             # stop 1 ms short of the decision: right under exclusive and inclusive
             # run_until alike (times are integer ms); the next step's action is queued first
-            self.session.run_until(target - 1)
+            yield from self.session.run_program(target - 1)
         for side, learner in self.learners.items():
             if self.chunk in learner.produced:
                 raise RuntimeError(

@@ -14,7 +14,9 @@ wall time: replay, scripted) takes no compute time under any model.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +50,47 @@ def syncllm_options(side: SideConfig) -> tuple[Any, str]:
     return sampling, estimation
 
 
+_SHARED_MODELS: ContextVar[dict[Path, Any] | None] = ContextVar("duplexsim_shared_models",
+                                                                default=None)
+
+
+@contextmanager
+def sharing_models(share: dict[Path, Any] | None = None) -> Iterator[dict[Path, Any]]:
+    """Within the block, SyncLLM sides built from one agent directory share one model and
+    one :class:`~duplexsim.models.rows.LMRows` (a row each), so that an engine driver
+    (:func:`~duplexsim.models.engine.run_lockstep`) batches their forwards across
+    conversations. ``share``: the cache to use (e.g. held by a vector env across its
+    calls); default a fresh one. Outside any block every agent loads its own model."""
+    share = {} if share is None else share
+    token = _SHARED_MODELS.set(share)
+    try:
+        yield share
+    finally:
+        _SHARED_MODELS.reset(token)
+
+
 def _syncllm(side: SideConfig, scenario: Scenario, key: str) -> Agent:
-    from duplexsim.agents.syncllm import load_agent  # only a SyncLLM agent (named error)
+    from duplexsim.agents.syncllm import SyncLLMAgent, load_agent  # named kind errors
 
     sampling, estimation = syncllm_options(side)
+    name = f"{key}:{Path(side.agent).name}"
+    share = _SHARED_MODELS.get()
     try:
-        return load_agent(side.agent, chunk_ms=scenario.chunk_ms, sampling=sampling,
-                    estimation=estimation, seed=scenario.seed,
-                    name=f"{key}:{Path(side.agent).name}")
+        if share is None:
+            return load_agent(side.agent, chunk_ms=scenario.chunk_ms, sampling=sampling,
+                              estimation=estimation, seed=scenario.seed, name=name)
+        from duplexsim.models.agentdir import load_agent_files
+        from duplexsim.models.rows import LMRows
+
+        root = Path(side.agent).resolve()
+        if root not in share:
+            files = load_agent_files(root)
+            share[root] = (files, LMRows(files.model, files.vocab.n_units,
+                                         files.context_tokens))
+        files, lm = share[root]
+        files.check_chunk_ms(scenario.chunk_ms)
+        return SyncLLMAgent(files, scenario.chunk_ms, sampling=sampling, estimation=estimation,
+                            seed=scenario.seed, name=name, lm=lm)
     except DuplexsimError as e:
         raise with_note(e, f"scenario {key}.agent") from None
 

@@ -136,3 +136,28 @@ def test_one_scenario_per_conversation() -> None:
     other = dataclasses.replace(base, chunk_ms=200)
     with pytest.raises(ValueError, match=r"scenario\[1\]: its spaces differ"):
         TurnTakingVectorEnv(num_envs=2, scenario=[base, other])
+
+
+def test_syncllm_partners_share_one_model_and_batch_with_the_same_rollouts(tiny_agents) -> None:
+    """SyncLLM partners of one agent directory share one model and token rows across the
+    conversations, their forwards batched in lock step, and every conversation's rollout
+    is still the one the single env gives (Gymnasium's SyncVectorEnv)."""
+    s = dataclasses.replace(default_scenario(), duration_s=3.2)
+    pool = [{"kind": "syncllm", "agents": [str(a) for a in tiny_agents]}]
+    args = {"scenario": s, "max_episode_steps": s.n_chunks, "partner": pool}
+    native = gym.make_vec(TURN_TAKING_ID, num_envs=4, vectorization_mode="vector_entry_point",
+                          **args)
+    sync = gym.make_vec(TURN_TAKING_ID, num_envs=4, vectorization_mode="sync", **args)
+    assert same(native.reset(seed=3), sync.reset(seed=3))
+    rng = np.random.default_rng(1)
+    for _ in range(25):  # past one episode end (20 steps): autoreset draws again
+        actions = rng.integers(0, 4, 4)
+        assert same(native.step(actions), sync.step(actions))
+    models = native.unwrapped._models
+    assert sorted(models) == sorted(a.resolve() for a in tiny_agents)  # one per directory
+    rows = [lm for _, lm in models.values()]
+    assert sum(len(lm.tokens) for lm in rows) >= 4  # a row per conversation that drew it
+    steps_forwarded = sum(lm.n_forwards for lm in rows)
+    singles = [agent.lm for env in sync.envs for agent in env.unwrapped.pool._agents.values()]
+    assert len(singles) > len(rows)  # one env each: a model (and token rows) per env
+    assert steps_forwarded < sum(lm.n_forwards for lm in singles)  # batched: fewer calls
