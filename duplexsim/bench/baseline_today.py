@@ -174,6 +174,7 @@ class TodayAgent:
         self.fmt = SyncFormat(chunk_ms=chunk_ms, n_units=files.vocab.n_units,
                               silence_unit=files.silence_unit)
         self.frames_per_chunk = self.fmt.frames_per_chunk
+        self.silence_unit = files.silence_unit  # the Agent protocol
         self.sampling = sampling or SamplingConfig()
         self.estimation: Estimation = estimation
         self.lm = lm or StreamingLM(files.model, files.vocab.n_units)
