@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from duplexsim.bench.load import torch_load
 from duplexsim.config.network import LinkConfig, NetworkConfig
 from duplexsim.config.scenario import Scenario, SideConfig
 from duplexsim.threads import use_threads
@@ -172,34 +173,17 @@ def bench_processes(agent_dir: Path, n: int, seconds: float, repeats: int) -> li
                        2 * n * seconds, ">= 1.6x")
 
 
-def _load(stop: Any) -> None:
-    """A concurrent torch job on 2 threads: matmuls until told to stop."""
-    import torch
-
-    torch.set_num_threads(2)
-    a = torch.randn(384, 384)
-    while not stop.is_set():
-        for _ in range(20):
-            a = torch.tanh(a @ a)
-
-
 def bench_under_load(agent_dir: Path, files: Any, seconds: float, repeats: int) -> list[float]:
     (scenario,) = conversations(agent_dir, 1, seconds, first_seed=2000)
 
     def run() -> None:
         run_backend(scenario, files, "auto")
 
-    ctx = multiprocessing.get_context("spawn")
     ratios = []
     for _ in range(repeats):
         alone = _time(run)
-        stop = ctx.Event()
-        job = ctx.Process(target=_load, args=(stop,), daemon=True)
-        job.start()
-        time.sleep(2.0)  # let it import torch and spin up its threads
-        loaded = _time(run)
-        stop.set()
-        job.join(timeout=30)
+        with torch_load():
+            loaded = _time(run)
         ratios.append(loaded / alone)
     print(f"{'one conversation beside a 2-thread torch job':<44} {min(ratios):5.2f}x "
           f"{statistics.median(ratios):5.2f}x {max(ratios):5.2f}x   slower than alone "

@@ -22,6 +22,7 @@ corpus of random units stands in (speeds only).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -31,14 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-LOAD = """
-import torch
-torch.set_num_threads(2)
-a = torch.randn(384, 384)
-print("busy", flush=True)
-while True:
-    a = torch.tanh(a @ a)
-"""
+from duplexsim.bench.load import torch_load
 
 
 def _cpu_jiffies() -> tuple[int, int]:
@@ -105,20 +99,11 @@ def measure(card: str, corpus: str, stage: str, steps: int, threads: int,
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     cmd = [sys.executable, "-m", "duplexsim.bench.bench_training", "--worker", card,
            corpus, stage, str(steps)]
-    hog = None
-    if load:
-        hog = subprocess.Popen([sys.executable, "-c", LOAD], stdout=subprocess.PIPE, text=True,
-                               env={**os.environ, "OMP_NUM_THREADS": "2"})
-        assert hog.stdout is not None and hog.stdout.readline().strip() == "busy"
-    try:
+    with torch_load() if load else contextlib.nullcontext():
         busy = Busy()
         busy.start()
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
         cores = busy.stop()
-    finally:
-        if hog is not None:
-            hog.kill()
-            hog.wait()
     row = json.loads(out.stdout.strip().splitlines()[-1])
     row["busy_cores"] = cores  # includes data building before the timed steps
     return row

@@ -7,7 +7,6 @@ also carries a ``--max-minutes`` guard that does not fire, which must change not
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,16 +15,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parents[1] / "models"))
 from syncllm_fixtures import synthetic_dialogues, tiny_card  # noqa: E402
 
+from duplexsim.bench.load import torch_load  # noqa: E402
 from duplexsim.training.recipe import train_agent  # noqa: E402
-
-LOAD = """
-import torch
-torch.set_num_threads(2)
-a = torch.randn(384, 384)
-print("busy", flush=True)
-while True:
-    a = torch.tanh(a @ a)
-"""
 
 
 def _train(out: Path, max_minutes: float | None = None) -> bytes:
@@ -41,14 +32,9 @@ def test_same_seed_and_card_give_identical_weights_alone_and_under_load(tmp_path
     torch.set_num_threads(1)
     try:
         alone = _train(tmp_path / "alone")
-        load = subprocess.Popen([sys.executable, "-c", LOAD], stdout=subprocess.PIPE, text=True)
-        try:
-            assert load.stdout is not None and load.stdout.readline().strip() == "busy"
+        with torch_load() as load:
             loaded = _train(tmp_path / "loaded", max_minutes=60.0)
             assert load.poll() is None  # the load ran the whole time
-        finally:
-            load.kill()
-            load.wait()
     finally:
         torch.set_num_threads(threads)
     assert len(alone) > 1000 and loaded == alone
