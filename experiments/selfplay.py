@@ -34,7 +34,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from continuation import Scored  # one dialogue's events, length and listener onsets
+from continuation import (  # one dialogue's events; the format round trip of a dialogue
+    Scored,
+    format_roundtrip,
+)
 
 from duplexsim.atomic import atomic_path, write_text
 from duplexsim.metrics.turntaking import summarize_events, vad_from_units
@@ -121,18 +124,14 @@ def simulate(plan: Plan, agent: str) -> list[np.ndarray]:
 def corpus_reference(plan: Plan, preset: str) -> tuple[list[Scored], set[int]]:
     """Every dialogue of the corpus through the token format at ``plan.chunk_ms``."""
     from duplexsim.corpora import load_corpus
-    from duplexsim.tokens import SyncFormat
 
     corpus = load_corpus(plan.corpora / preset)
-    tok = corpus.tokenizer()
-    silence = {int(tok.silence_unit)}
-    fmt = SyncFormat(chunk_ms=plan.chunk_ms, n_units=int(corpus.n_units),
-                     silence_unit=int(tok.silence_unit))
-    parts = []
-    for d in corpus.dialogues():
-        back = np.stack(fmt.decode(fmt.encode(d.units[0], d.units[1])))[:, : d.units.shape[1]]
-        parts.append(Scored.of(vad_from_units(back, silence)))
-    return parts, silence
+    silence_unit = int(corpus.tokenizer().silence_unit)
+    parts = [Scored.of(vad_from_units(format_roundtrip(d.units, plan.chunk_ms,
+                                                       int(corpus.n_units), silence_unit),
+                                      {silence_unit}))
+             for d in corpus.dialogues()]
+    return parts, {silence_unit}
 
 
 def run_plan(plan: Plan, command: str) -> Path:
