@@ -70,15 +70,15 @@ def sharing_models(share: dict[Path, Any] | None = None) -> Iterator[dict[Path, 
 
 
 def _syncllm(side: SideConfig, scenario: Scenario, key: str) -> Agent:
-    from duplexsim.agents.syncllm import SyncLLMAgent, load_agent  # named kind errors
+    from duplexsim.agents.syncllm import load_agent  # named kind errors
 
-    sampling, estimation = syncllm_options(side)
-    name = f"{key}:{Path(side.agent).name}"
     share = _SHARED_MODELS.get()
     try:
         if share is None:
+            sampling, estimation = syncllm_options(side)
             return load_agent(side.agent, chunk_ms=scenario.chunk_ms, sampling=sampling,
-                              estimation=estimation, seed=scenario.seed, name=name)
+                              estimation=estimation, seed=scenario.seed,  # type: ignore[arg-type]
+                              name=f"{key}:{Path(side.agent).name}")
         from duplexsim.models.agentdir import load_agent_files
         from duplexsim.models.rows import LMRows
 
@@ -88,11 +88,22 @@ def _syncllm(side: SideConfig, scenario: Scenario, key: str) -> Agent:
             share[root] = (files, LMRows(files.model, files.vocab.n_units,
                                          files.context_tokens))
         files, lm = share[root]
-        files.check_chunk_ms(scenario.chunk_ms)
-        return SyncLLMAgent(files, scenario.chunk_ms, sampling=sampling, estimation=estimation,
-                            seed=scenario.seed, name=name, lm=lm)
+        return syncllm_on_rows(files, lm, side, scenario, key)
     except DuplexsimError as e:
         raise with_note(e, f"scenario {key}.agent") from None
+
+
+def syncllm_on_rows(files: Any, lm: Any, side: SideConfig, scenario: Scenario,
+                    key: str) -> Agent:
+    """Side ``key``'s SyncLLM agent on a row of the shared token rows ``lm`` of ``files``'
+    model (its chunk size checked against the agent's)."""
+    from duplexsim.agents.syncllm import SyncLLMAgent
+
+    sampling, estimation = syncllm_options(side)
+    files.check_chunk_ms(scenario.chunk_ms)
+    return SyncLLMAgent(files, scenario.chunk_ms, sampling=sampling,
+                        estimation=estimation,  # type: ignore[arg-type]
+                        seed=scenario.seed, name=f"{key}:{Path(side.agent).name}", lm=lm)
 
 
 def _tdm(side: SideConfig, scenario: Scenario, key: str) -> Agent:
@@ -124,7 +135,6 @@ def shared_syncllm_agents(scenarios: Sequence[Scenario], backend: str = "auto",
     side, so the sides' forwards can share one batched call (both sides of one conversation
     deciding at the same ms, or many conversations: :func:`duplexsim.sim.batch.run_batch`).
     Errors name the side (and the scenario, with ``name_scenarios``)."""
-    from duplexsim.agents.syncllm import SyncLLMAgent
     from duplexsim.models.agentdir import load_agent_files
     from duplexsim.models.rows import LMRows
 
@@ -148,15 +158,10 @@ def shared_syncllm_agents(scenarios: Sequence[Scenario], backend: str = "auto",
                     backend=backend)  # type: ignore[arg-type]
         for i, key in sides:
             scenario = scenarios[i]
-            sampling, estimation = syncllm_options(getattr(scenario, key))
             try:
-                files.check_chunk_ms(scenario.chunk_ms)
+                agents[i][key] = syncllm_on_rows(files, lm, getattr(scenario, key), scenario, key)
             except DuplexsimError as e:
                 raise with_note(e, where(i, key)) from None
-            agents[i][key] = SyncLLMAgent(files, scenario.chunk_ms, sampling=sampling,
-                                          estimation=estimation, seed=scenario.seed,  # type: ignore[arg-type]
-                                          name=f"{key}:{Path(getattr(scenario, key).agent).name}",
-                                          lm=lm)
     return agents
 
 
