@@ -10,6 +10,7 @@ simulation.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import TypedDict
 
 import numpy as np
@@ -56,6 +57,9 @@ class TraceRecorder:
         """Side -> chunk -> the slip its start and end were shifted by."""
         self.used_ms: dict[str, dict[int, int]] = {k: {} for k in SIDES}
         """Receiving side -> partner chunk -> when it was handed to the agent."""
+        self._used_order: dict[str, list[int]] = {k: [] for k in SIDES}
+        """Receiving side -> the partner chunks handed over, in the (increasing) order the
+        receive buffer releases them."""
         self.estimated_ms: dict[str, dict[int, int]] = {k: {} for k in SIDES}
         """Receiving side -> partner chunk -> when the agent first estimated it."""
 
@@ -67,7 +71,16 @@ class TraceRecorder:
         self.chunk_slip_ms[side][chunk] = slip_ms
 
     def use(self, side: str, chunk: int, t_ms: int) -> None:
+        order = self._used_order[side]
+        if order and chunk <= order[-1]:
+            raise ValueError(f"side {side}: partner chunk {chunk} handed over after chunk "
+                             f"{order[-1]} (the receive buffer releases in increasing order)")
+        order.append(chunk)
         self.used_ms[side][chunk] = t_ms
+
+    def used_before(self, side: str, j: int) -> int:
+        """How many partner chunks below ``j`` were handed to side ``side`` so far."""
+        return bisect_left(self._used_order[side], j)
 
     def estimate(self, side: str, chunk: int, t_ms: int) -> None:
         self.estimated_ms[side].setdefault(chunk, t_ms)

@@ -377,7 +377,7 @@ class Session:
         # read before the agent runs: events at this same ms may be processed while a
         # program runs (see the module docstring), none of them before this point
         lookahead = max(0, min(j, j - 1 - side.buffer.max_released))
-        missing = j - sum(1 for k in self.recorder.used_ms[key] if k < j)
+        missing = j - self.recorder.used_before(key, j)
         skipped = side.rule.skips(now, deadline, prologue)
         report: ChunkReport | None = None
         if not skipped:
