@@ -4,6 +4,11 @@ Each agent (``--agents`` with ``fisher/`` and ``candor/``) talks to itself over 
 network (0 ms one way, no jitter, no loss), ``--chunk-ms`` chunks (200), ``--conversations``
 conversations of ``--duration-s`` seconds (12 x 60 s), sampling at ``--temperature`` (1.0);
 the conversations of one agent run batched (:func:`duplexsim.sim.batch.run_batch`).
+Diagnostics (not the issue's protocol, which is the default): ``--decision-lead-chunks 0``
+decides own chunk ``j`` at its start, with the partner's chunk ``j - 1`` already received
+(lookahead 0 instead of the paper's 1: nothing is estimated at 0 ms);
+``--estimation silence`` estimates every missing partner chunk as silence instead of by
+the model.
 
 Scored on both sides, pooled over the conversations: overlap share (both talk, share of the
 time), backchannels per minute, listener onsets per listening second and the FTO median
@@ -60,6 +65,8 @@ class Plan:
     chunk_ms: int = 200
     temperature: float = 1.0
     n_boot: int = 1000
+    decision_lead_chunks: int = 1
+    estimation: str = "model"
 
 
 def pooled(parts: list[Scored]) -> dict[str, float]:
@@ -95,11 +102,13 @@ def scenarios(plan: Plan, agent: str) -> list:
     from duplexsim.config.scenario import OutputConfig, Scenario, SideConfig
 
     side = SideConfig(kind="syncllm", agent=str(plan.agents / agent),
-                      temperature=plan.temperature)
+                      temperature=plan.temperature,
+                      estimation=plan.estimation)  # type: ignore[arg-type]
     link = LinkConfig(delay_ms=0.0, jitter_ms=0.0, jitter_dist="none", loss_model="none",
                       loss=0.0)
     base = Scenario(name=f"{agent}-selfplay", chunk_ms=plan.chunk_ms,
                     duration_s=plan.duration_s, seed=0, a=side, b=side,
+                    decision_lead_chunks=plan.decision_lead_chunks,
                     network=NetworkConfig(preset="ideal", a_to_b=link, b_to_a=link),
                     output=OutputConfig(audio=False))
     return [replace(base, name=f"{agent}-selfplay-s{i}", seed=i)
@@ -212,7 +221,9 @@ def render(plan: Plan, summary: pd.DataFrame, verdicts: pd.DataFrame, command: s
         "",
         f"{plan.conversations} self-play conversations of {plan.duration_s:g} s per agent, "
         f"{plan.chunk_ms} ms chunks, ideal network at 0 ms, temperature "
-        f"{plan.temperature:g}. Corpora: every dialogue through the token format at "
+        f"{plan.temperature:g}, decision lead {plan.decision_lead_chunks} chunk(s) "
+        f"(lookahead {plan.decision_lead_chunks} at 0 ms), partner estimation "
+        f"'{plan.estimation}'. Corpora: every dialogue through the token format at "
         f"{plan.chunk_ms} ms. 95% bootstrap CIs over conversations ({plan.n_boot} resamples).",
         "",
         "## Statistics (both sides pooled)",
@@ -260,6 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-ms", type=int, default=200)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument("--decision-lead-chunks", type=int, default=1, choices=(0, 1),
+                        help="1: the paper's set-up (lookahead 1 at 0 ms); 0: a diagnostic")
+    parser.add_argument("--estimation", default="model", choices=("model", "silence"),
+                        help="how a missing partner chunk is estimated (diagnostic)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
@@ -275,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
                 conversations=2 if args.smoke else args.conversations,
                 duration_s=6.0 if args.smoke else args.duration_s,
                 chunk_ms=160 if args.smoke else args.chunk_ms, temperature=args.temperature,
-                n_boot=50 if args.smoke else args.n_boot)
+                n_boot=50 if args.smoke else args.n_boot,
+                decision_lead_chunks=args.decision_lead_chunks, estimation=args.estimation)
     command = "python experiments/selfplay.py " + " ".join(argv if argv is not None
                                                            else sys.argv[1:])
     print(f"wrote {run_plan(plan, command)}")

@@ -18,8 +18,10 @@ is printed. Absolute speeds are printed for orientation only: the machine may be
    running torch matmuls on 2 threads (the slowdown a shared machine inflicts).
 
 Then the ceiling: the lean forward's cost per row-token at 1, 16 and 64 rows (decode
-steps at a 300-token context), against what the batched simulations achieved per
-row-token forwarded. The agents are freshly initialised ``small`` (3.4M parameters) or
+steps at a 300-token context, and packed re-feeds of 12 tokens a row), against what the
+batched simulations achieved per row-token forwarded and the share of those tokens that
+were re-fed (batching shares the weights' reads of a decode step across rows; a re-fed
+token costs its matmul work whatever the batch). The agents are freshly initialised ``small`` (3.4M parameters) or
 ``tiny`` cards trained for 1 step: speed does not depend on the weights. ``--lookahead``
 adds the lookahead / estimation-accuracy table against one-way delay.
 """
@@ -192,13 +194,14 @@ def bench_under_load(agent_dir: Path, files: Any, seconds: float, repeats: int) 
 
 
 def bench_ceiling(files: Any, counts: Sequence[int], context: int = 300, steps: int = 20,
-                  ) -> dict[int, float]:
-    """The lean forward alone: ms per row-token of decode steps at ``context`` tokens."""
+                  fed: int = 1) -> dict[int, float]:
+    """The lean forward alone: ms per row-token of steps feeding ``fed`` tokens a row (1: a
+    decode step; more: a packed re-feed) at ``context`` tokens."""
     from duplexsim.models.rows import LMRows
 
     out = {}
     for n in counts:
-        lm = LMRows(files.model, files.vocab.n_units, context + steps + 1, rows=n)
+        lm = LMRows(files.model, files.vocab.n_units, context + steps * fed + 1, rows=n)
         rows = [lm.add_row() for _ in range(n)]
         for row in rows:
             lm.append(row, [i % files.vocab.n_units for i in range(context)])
@@ -206,9 +209,9 @@ def bench_ceiling(files: Any, counts: Sequence[int], context: int = 300, steps: 
         t0 = time.perf_counter()
         for i in range(steps):
             for row in rows:
-                lm.append(row, [i % files.vocab.n_units])
+                lm.append(row, [(i + k) % files.vocab.n_units for k in range(fed)])
             lm.logits(rows)
-        out[n] = (time.perf_counter() - t0) * 1000 / (steps * n)
+        out[n] = (time.perf_counter() - t0) * 1000 / (steps * n * fed)
     return out
 
 
@@ -276,13 +279,14 @@ def main(argv: list[str] | None = None) -> int:
         achieved = {}
         for n in args.batch or []:
             scenarios = conversations(agent_dir, n, args.batch_seconds, first_seed=100)
-            per_token: list[float] = []
+            per_token: list[tuple[float, float]] = []
             _ratios(f"{n} conversations batched vs one by one",
                     lambda s=scenarios: run_one_by_one(s, files),
                     lambda s=scenarios, out=per_token: out.append(_batched_tokens(s, run_batch)),
                     args.repeats, n * args.batch_seconds,
                     ">= 2.5x" if n <= 16 else ">= 3.5x")
-            achieved[n] = statistics.median(per_token)
+            achieved[n] = (statistics.median(ms for ms, _ in per_token),
+                           statistics.median(share for _, share in per_token))
         if args.processes:
             bench_processes(agent_dir, args.processes, args.batch_seconds, args.repeats)
         if args.under_load:
@@ -290,22 +294,30 @@ def main(argv: list[str] | None = None) -> int:
         ceiling = bench_ceiling(files, (1, 16, 64))
         print("\nceiling: the lean forward alone, decode steps at a 300-token context, ms per "
               "row-token: " + ", ".join(f"{n} rows {ms:.3f}" for n, ms in ceiling.items()))
-        for n, ms in achieved.items():
+        refeed = bench_ceiling(files, (1, 16, 64), fed=12)
+        print("the same, re-feeding 12 tokens a row per forward (packed), ms per row-token: "
+              + ", ".join(f"{n} rows {ms:.3f}" for n, ms in refeed.items()))
+        for n, (ms, fed) in achieved.items():
             print(f"batched simulation of {n}: {ms:.3f} ms of wall time per row-token "
-                  "forwarded (everything included: SimPy, agents, sampling, forwards)")
+                  "forwarded (everything included: SimPy, agents, sampling, forwards); "
+                  f"{fed:.0%} of those tokens re-fed (received chunks, re-fed tails), not "
+                  "sampled: packed, they cost matmul work per token that batching does "
+                  "not share")
         if args.lookahead:
             bench_lookahead(agent_dir, args.seconds)
     return 0
 
 
-def _batched_tokens(scenarios: Sequence[Scenario], run_batch: Callable[..., Any]) -> float:
-    """Run the batch; wall ms per row-token forwarded (from the traces' token counts)."""
+def _batched_tokens(scenarios: Sequence[Scenario], run_batch: Callable[..., Any],
+                    ) -> tuple[float, float]:
+    """Run the batch: (wall ms per row-token forwarded, share of those tokens re-fed rather
+    than sampled), from the traces' token counts."""
     t0 = time.perf_counter()
     traces = run_batch(scenarios)
     wall_ms = (time.perf_counter() - t0) * 1000
-    tokens = sum(int(t.decisions["generated_tokens"].sum() + t.decisions["prefill_tokens"].sum())
-                 for t in traces)
-    return wall_ms / max(tokens, 1)
+    sampled = sum(int(t.decisions["generated_tokens"].sum()) for t in traces)
+    fed = sum(int(t.decisions["prefill_tokens"].sum()) for t in traces)
+    return wall_ms / max(sampled + fed, 1), fed / max(sampled + fed, 1)
 
 
 if __name__ == "__main__":
