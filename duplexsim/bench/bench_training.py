@@ -10,6 +10,8 @@ What the demo's step budgets and the training CLI's thread choice rest on:
    four are interleaved over the repeats and printed side by side as ratios.
 3. **Two agents**: the first two cards' stage 3 as two 1-thread processes side by side
    against one after the other (what ``duplexsim demo`` does).
+4. **The demo's training under load**: those two side-by-side processes alone against the
+   same beside a concurrent 2-thread torch process (``--repeats`` pairs, interleaved).
 
 Each measurement is a fresh process (thread counts are per process) that builds the
 stage's data, runs one warm-up step and times the next ones. Every line also says how busy
@@ -155,22 +157,44 @@ def bench_threads(card: str, corpus: str, steps: int, repeats: int) -> None:
           f"2 threads {med[2, True] / med[2, False]:.2f}x", flush=True)
 
 
-def bench_side_by_side(cards: list[str], corpora: dict[str, str], steps: int) -> None:
+def _side_by_side(cards: list[str], corpora: dict[str, str], steps: int,
+                  load: bool = False) -> tuple[float, float]:
+    """The first two cards' stage 3 as two 1-thread processes at once, optionally beside
+    the load: (wall s of the slower one's timed steps, busy cores meanwhile)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    with torch_load() if load else contextlib.nullcontext():
+        busy = Busy()
+        busy.start()
+        procs = [subprocess.Popen([sys.executable, "-m", "duplexsim.bench.bench_training",
+                                   "--worker", card, corpora.get(card, ""), "stage3",
+                                   str(steps)], env=env, stdout=subprocess.PIPE, text=True)
+                 for card in cards[:2]]
+        par = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+        cores = busy.stop()
+    return max(r["wall_s"] for r in par), cores
+
+
+def bench_side_by_side(cards: list[str], corpora: dict[str, str], steps: int,
+                       repeats: int) -> None:
     print("3. two agents' stage3: two 1-thread processes side by side vs one after the other")
     seq = [measure(card, corpora.get(card, ""), "stage3", steps, 1) for card in cards[:2]]
     seq_s = sum(r["wall_s"] for r in seq)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    busy = Busy()
-    busy.start()
-    procs = [subprocess.Popen([sys.executable, "-m", "duplexsim.bench.bench_training",
-                               "--worker", card, corpora.get(card, ""), "stage3", str(steps)],
-                              env=env, stdout=subprocess.PIPE, text=True) for card in cards[:2]]
-    par = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
-    cores = busy.stop()
-    par_s = max(r["wall_s"] for r in par)
+    par_s, cores = _side_by_side(cards, corpora, steps)
     print(f"   one after the other: {seq_s:.1f} s of timed steps; side by side: {par_s:.1f} s "
           f"(machine busy {cores:.1f} cores); side by side is {seq_s / par_s:.2f}x faster",
           flush=True)
+    print("4. the same side by side (what `duplexsim demo` trains), alone and beside a 2-thread "
+          "torch matmul process, interleaved")
+    ratios = []
+    for _ in range(repeats):
+        alone, _ = _side_by_side(cards, corpora, steps)
+        loaded, cores = _side_by_side(cards, corpora, steps, load=True)
+        ratios.append(loaded / alone)
+        print(f"   alone {alone:.1f} s, beside the load {loaded:.1f} s (machine busy "
+              f"{cores:.1f} cores): {loaded / alone:.2f}x slower", flush=True)
+    print(f"   beside the load / alone: min {min(ratios):.2f}x, median "
+          f"{statistics.median(ratios):.2f}x, max {max(ratios):.2f}x (the demo's training, "
+          "most of its time; target for the whole demo <= 1.5x)", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "threads"):
         bench_threads(cards[0], corpora.get(cards[0], ""), args.steps, args.repeats)
     if args.only in (None, "side-by-side") and len(cards) > 1:
-        bench_side_by_side(cards, corpora, args.steps * 3)
+        bench_side_by_side(cards, corpora, args.steps * 3, args.repeats)
     return 0
 
 
