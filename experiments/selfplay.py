@@ -22,8 +22,14 @@ onsets and offsets on the chunk grid). Verdicts, as the issue states them:
 - the CANDOR agent above the Fisher agent on backchannels/min and on overlap share (with a
   CI of the difference), as the CANDOR-like corpus is above the Fisher-like one.
 
+Beside the verdicts, a coordination table (point values, frame-level voice activity, both
+sides pooled): speech share per side, overlap episodes per minute and their mean length,
+and the share of speech onsets made while the partner speaks. Two speakers who each talk
+a share ``p`` of the time and ignore each other overlap ``p**2`` of it; alternation keeps
+it far below that.
+
 Writes ``OUT/per_conversation.csv``, ``OUT/summary.csv``, ``OUT/verdicts.csv``,
-``OUT/REPORT.md`` and ``OUT/selfplay.png``.
+``OUT/coordination.csv``, ``OUT/REPORT.md`` and ``OUT/selfplay.png``.
 
     python experiments/selfplay.py --agents runs/agents --corpora runs/corpora --out runs/selfplay
     python experiments/selfplay.py --smoke --out /tmp/selfplay     # tiny world, seconds
@@ -45,6 +51,7 @@ from continuation import (  # one dialogue's events; the format round trip of a 
 )
 
 from duplexsim.atomic import atomic_path, write_text
+from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.turntaking import summarize_events, vad_from_units
 
 AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
@@ -78,6 +85,31 @@ def pooled(parts: list[Scored]) -> dict[str, float]:
             "backchannels_per_min": s["backchannels_per_min"],
             "listener_onsets_per_s": onsets / seconds if seconds > 0 else float("nan"),
             "fto_median_ms": s["fto_median_ms"]}
+
+
+def coordination(vads: list[np.ndarray]) -> dict[str, float]:
+    """Frame-level coordination of several conversations pooled (see the module docstring);
+    ``vads``: voice activity ``bool [2, T]`` each."""
+    frames = episodes = episode_frames = onsets = onsets_over = 0
+    speech = 0.0
+    for vad in vads:
+        vad = np.asarray(vad, bool)
+        both = np.diff(np.concatenate(([0], (vad[0] & vad[1]).astype(np.int8), [0])))
+        starts, ends = np.flatnonzero(both == 1), np.flatnonzero(both == -1)
+        episodes += len(starts)
+        episode_frames += int((ends - starts).sum())
+        for s in (0, 1):
+            on = np.flatnonzero(vad[s][1:] & ~vad[s][:-1]) + 1
+            onsets += len(on)
+            onsets_over += int(vad[1 - s][on].sum())
+        speech += float(vad.sum()) / 2
+        frames += vad.shape[1]
+    minutes = frames * FRAME_MS / 60000
+    return {"speech_share_per_side": speech / max(frames, 1),
+            "overlap_share": episode_frames / max(frames, 1),
+            "overlap_episodes_per_min": episodes / minutes if minutes else float("nan"),
+            "overlap_episode_mean_s": episode_frames * FRAME_MS / 1000 / max(episodes, 1),
+            "onsets_over_partner_share": onsets_over / max(onsets, 1)}
 
 
 def boot_draws(parts: list[Scored], n_boot: int, seed: int) -> pd.DataFrame:
@@ -130,26 +162,31 @@ def simulate(plan: Plan, agent: str) -> list[np.ndarray]:
     return [np.load(p)["units"] for p in paths]
 
 
-def corpus_reference(plan: Plan, preset: str) -> tuple[list[Scored], set[int]]:
-    """Every dialogue of the corpus through the token format at ``plan.chunk_ms``."""
+def corpus_reference(plan: Plan, preset: str) -> tuple[list[np.ndarray], set[int]]:
+    """Voice activity of every dialogue of the corpus through the token format at
+    ``plan.chunk_ms``, and the corpus's silence units."""
     from duplexsim.corpora import load_corpus
 
     corpus = load_corpus(plan.corpora / preset)
     silence_unit = int(corpus.tokenizer().silence_unit)
-    parts = [Scored.of(vad_from_units(format_roundtrip(d.units, plan.chunk_ms,
-                                                       int(corpus.n_units), silence_unit),
-                                      {silence_unit}))
-             for d in corpus.dialogues()]
-    return parts, {silence_unit}
+    vads = [vad_from_units(format_roundtrip(d.units, plan.chunk_ms, int(corpus.n_units),
+                                            silence_unit), {silence_unit})
+            for d in corpus.dialogues()]
+    return vads, {silence_unit}
 
 
 def run_plan(plan: Plan, command: str) -> Path:
-    refs: dict[str, list[Scored]] = {}
+    vads: dict[str, list[np.ndarray]] = {}
     silence: set[int] = {0}
     for preset in AGENTS.values():
-        refs[preset], silence = corpus_reference(plan, preset)
-    played = {a: [Scored.of(vad_from_units(u, silence)) for u in simulate(plan, a)]
-              for a in AGENTS}
+        vads[preset], silence = corpus_reference(plan, preset)
+    for agent in AGENTS:
+        vads[agent] = [vad_from_units(u, silence) for u in simulate(plan, agent)]
+    parts = {name: [Scored.of(v) for v in vads[name]] for name in [*AGENTS, *AGENTS.values()]}
+    played = {a: parts[a] for a in AGENTS}
+    refs = {p: parts[p] for p in AGENTS.values()}
+    coord = pd.DataFrame([{"source": name, **coordination(vads[name])}
+                          for agent, preset in AGENTS.items() for name in (agent, preset)])
     draws = {name: boot_draws(parts, plan.n_boot, i)
              for i, (name, parts) in enumerate([*played.items(), *refs.items()])}
     rows = []
@@ -166,11 +203,11 @@ def run_plan(plan: Plan, command: str) -> Path:
                              for a, parts in played.items() for i, p in enumerate(parts)])
     plan.out.mkdir(parents=True, exist_ok=True)
     for name, table in (("summary", summary), ("verdicts", verdicts),
-                        ("per_conversation", per_conv)):
+                        ("per_conversation", per_conv), ("coordination", coord)):
         write_text(plan.out / f"{name}.csv", table.to_csv(index=False))
     plot(summary, plan.out / "selfplay.png")
     report = plan.out / "REPORT.md"
-    write_text(report, render(plan, summary, verdicts, command))
+    write_text(report, render(plan, summary, verdicts, coord, command))
     return report
 
 
@@ -207,7 +244,8 @@ def value_str(x: float) -> str:
     return f"{x:.3g}"
 
 
-def render(plan: Plan, summary: pd.DataFrame, verdicts: pd.DataFrame, command: str) -> str:
+def render(plan: Plan, summary: pd.DataFrame, verdicts: pd.DataFrame, coord: pd.DataFrame,
+           command: str) -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=Path(__file__).parent).stdout.strip() or "unknown"
     wide = summary.assign(cell=[f"{v:.3g} [{lo:.3g}, {hi:.3g}]" for v, lo, hi in
@@ -233,6 +271,10 @@ def render(plan: Plan, summary: pd.DataFrame, verdicts: pd.DataFrame, command: s
         f"## Verdicts ({met} of {len(verdicts)} met)",
         "",
         verdicts.to_markdown(index=False, floatfmt=".3g"),
+        "",
+        "## Coordination (point values, frame level, both sides pooled)",
+        "",
+        coord.to_markdown(index=False, floatfmt=".3g"),
         "",
         "![self-play](selfplay.png)",
         "",
