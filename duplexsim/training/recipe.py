@@ -100,12 +100,24 @@ class Trainer:
                   {"params": no_decay, "weight_decay": 0.0}]
         return torch.optim.AdamW(groups, lr=s.lr, betas=(0.9, 0.95), foreach=False)
 
-    def loss(self, batch: torch.Tensor) -> torch.Tensor:
-        """Mean next-token loss over non-pad targets of ``batch`` [B, L]."""
+    def loss(self, batch: torch.Tensor, turn_weight: float = 1.0) -> torch.Tensor:
+        """Mean next-token loss over non-pad targets of ``batch`` [B, L]; with
+        ``turn_weight`` != 1 a weighted mean, the targets right after a speaker tag weighing
+        ``turn_weight`` (``StageCard.turn_weight``)."""
         batch = batch.to(self.dist.device)
         labels = batch.masked_fill(batch == self.vocab.pad, -100)
         with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.card.train.bf16):
-            return self.ddp(input_ids=batch, labels=labels).loss
+            if turn_weight == 1.0:
+                return self.ddp(input_ids=batch, labels=labels).loss
+            logits = self.ddp(input_ids=batch).logits
+        targets = labels[:, 1:]
+        ce = torch.nn.functional.cross_entropy(
+            logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
+            ignore_index=-100, reduction="none").view_as(targets)
+        inputs = batch[:, :-1]
+        after_tag = (inputs == self.vocab.S0) | (inputs == self.vocab.S1)
+        weight = torch.where(after_tag, turn_weight, 1.0) * (targets != -100)
+        return (ce * weight).sum() / weight.sum().clamp_min(1.0)
 
     def step(self, data: StageData, s: StageCard, step: int, total: int) -> float:
         """One optimizer step (``grad_accum`` micro-batches); returns the mean loss.
@@ -121,7 +133,7 @@ class Trainer:
         total_loss = 0.0
         for micro in range(s.grad_accum):
             batch = data.batch(step, micro, self.dist.rank, progress=step / max(1, total))
-            loss = self.loss(batch) / s.grad_accum
+            loss = self.loss(batch, s.turn_weight) / s.grad_accum
             self.check_finite(loss.detach() * s.grad_accum, "training loss", step + 1)
             loss.backward()
             total_loss += float(loss.detach())
