@@ -58,9 +58,9 @@ def test_targets_after_a_speaker_tag_weigh_turn_weight(trainer_batch) -> None:
 @pytest.mark.parametrize("value", ["0.0", "-1.0", "1000.0", "nan"])
 def test_a_bad_turn_weight_is_refused_with_its_key_and_range(tmp_path: Path, value: str) -> None:
     card = (ROOT / "agents" / "fisher.toml").read_text()
-    assert "[stage3]" in card
+    assert card.count("\nturn_weight = 1.0 ") == 1  # the shipped card documents the key
     bad = tmp_path / "card.toml"
-    bad.write_text(card.replace("[stage3]", f"[stage3]\nturn_weight = {value}", 1))
+    bad.write_text(card.replace("\nturn_weight = 1.0 ", f"\nturn_weight = {value} ", 1))
     out = subprocess.run([sys.executable, "-m", "duplexsim.cli", "validate", str(bad)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
