@@ -156,8 +156,8 @@ class StageCard:
     first token of each chunk's piece, which says whether the speaker goes on, starts or
     stays silent. The weight depends only on the input token, so the best predictor is
     unchanged; it moves training effort to those decisions (28% of the targets of the demo's
-    Fisher stage 3; most of the rest are unit identities). 1 = the plain mean loss;
-    validation always uses the plain mean."""
+    Fisher stage 3; most of the rest are unit identities). 1 = the plain mean loss; the
+    logged training loss is the weighted mean, validation always the plain one."""
 
     def __post_init__(self) -> None:
         errors: list[FieldError] = []
