@@ -32,3 +32,19 @@ def test_selfplay_smoke(tmp_path: Path) -> None:
                            timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert again.returncode == 0  # reuses its conversations: same numbers
     assert pd.read_csv(out / "summary.csv").equals(summary)
+    coord = pd.read_csv(out / "coordination.csv")
+    assert list(coord.source) == ["fisher", "fisher-like", "candor", "candor-like"]
+    assert ((coord.overlap_share >= 0) & (coord.overlap_share <= coord.speech_share_per_side
+                                          + 1e-9)).all()
+    # one figure over reports (here the same report twice)
+    png = tmp_path / "compare.png"
+    fig = subprocess.run([sys.executable, str(ROOT / "experiments" / "selfplay_compare.py"),
+                          str(out), str(out), "--out", str(png)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert fig.returncode == 0, fig.stderr[-2000:]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = subprocess.run([sys.executable, str(ROOT / "experiments" / "selfplay_compare.py"),
+                          str(tmp_path / "nowhere"), "--out", str(png)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "no summary.csv in:" in bad.stderr
+    assert "Traceback" not in bad.stderr
