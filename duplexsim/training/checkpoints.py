@@ -42,10 +42,25 @@ def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | No
         raise InputError(str(path), "vocab_size", f"checkpoint vocabulary "
                          f"{state.get('vocab_size')} != this run's {vocab_size}: it belongs to "
                          "another card or corpus", "a fresh --out, or delete checkpoints/")
-    if state.get("card") != card:
-        diff = sorted(k for k in set(card) | set(state.get("card") or {})
-                      if (state.get("card") or {}).get(k) != card.get(k))
+    saved = _with_defaults(state.get("card"))
+    if saved != card:
+        diff = sorted(k for k in set(card) | set(saved or {})
+                      if (saved or {}).get(k) != card.get(k))
         raise InputError(str(path), "card", "checkpoint was written for a different agent card "
                          f"(tables differ: {', '.join(diff)})",
                          "a fresh --out, or delete checkpoints/")
     return state
+
+
+def _with_defaults(saved: Any) -> Any:
+    """A checkpoint's card with the keys added to cards since it was written set to their
+    defaults (e.g. ``turn_weight``), so an older run still resumes; anything that is not a
+    valid card is returned as it is (and then differs)."""
+    if not isinstance(saved, dict):
+        return saved
+    from duplexsim.config.card import card_from_dict
+
+    try:
+        return card_from_dict(saved).to_dict()
+    except (ValueError, TypeError, KeyError):
+        return saved

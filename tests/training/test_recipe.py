@@ -95,6 +95,13 @@ def test_checkpoint_errors(tmp_path) -> None:
     mismatched, _, _ = _trainer(other, tmp_path)
     with pytest.raises(ValueError, match="different agent card.*stage1"):
         mismatched.restore()
+    # a checkpoint written before a card key existed still resumes (the key's default)
+    ckpt = tmp_path / "checkpoints" / "last.pt"
+    state = torch.load(ckpt, weights_only=True)
+    for stage in ("stage1", "stage2", "stage3"):
+        del state["card"][stage]["turn_weight"]
+    torch.save(state, ckpt)
+    trainer.restore()
     (tmp_path / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="corrupt checkpoint"):
         trainer.restore()
