@@ -52,7 +52,7 @@ from continuation import (  # one dialogue's events; the format round trip of a 
 
 from duplexsim.atomic import atomic_path, write_text
 from duplexsim.config.scenario import FRAME_MS
-from duplexsim.metrics.turntaking import summarize_events, vad_from_units
+from duplexsim.metrics.turntaking import runs, summarize_events, vad_from_units
 
 AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
 STATS = ("overlap_share", "backchannels_per_min", "listener_onsets_per_s", "fto_median_ms")
@@ -94,8 +94,7 @@ def coordination(vads: list[np.ndarray]) -> dict[str, float]:
     speech = 0.0
     for vad in vads:
         vad = np.asarray(vad, bool)
-        both = np.diff(np.concatenate(([0], (vad[0] & vad[1]).astype(np.int8), [0])))
-        starts, ends = np.flatnonzero(both == 1), np.flatnonzero(both == -1)
+        starts, ends = runs(vad[0] & vad[1])
         episodes += len(starts)
         episode_frames += int((ends - starts).sum())
         for s in (0, 1):

@@ -93,7 +93,7 @@ def vad_from_units(units: np.ndarray, silence_units: frozenset[int] | set[int]) 
     return ~np.isin(arr, np.fromiter(silence_units, dtype=np.int64))
 
 
-def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start and end (exclusive) frame indices of the True runs of a 1-D bool array."""
     padded = np.concatenate(([False], mask.astype(bool), [False])).astype(np.int8)
     edges = np.diff(padded)
@@ -102,7 +102,7 @@ def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _ipus(active: np.ndarray, min_pause: int, min_ipu: int) -> tuple[np.ndarray, np.ndarray]:
     """IPUs of one channel: bridge silences shorter than ``min_pause`` frames, drop short runs."""
-    starts, ends = _runs(active)
+    starts, ends = runs(active)
     if len(starts) > 1:
         keep_gap = (starts[1:] - ends[:-1]) >= min_pause
         starts = np.concatenate((starts[:1], starts[1:][keep_gap]))
@@ -271,7 +271,7 @@ def detect_events(
         bc_masks.append(_mask(bc_start, bc_end, n))
         # double talk of a backchannel (B's counted once when both backchannel at once)
         counted = bc_masks[0] if s == 1 else np.zeros(n, dtype=bool)
-        ov_start, ov_end = _runs(bc_masks[s] & masks[1 - s] & ~counted)
+        ov_start, ov_end = runs(bc_masks[s] & masks[1 - s] & ~counted)
         parts.append(_rows("overlap", s, ov_start, ov_end))
     parts += _floor_events(floor, floor_ipus, p)
     col = {c: np.concatenate([part[c] for part in parts]) for c in parts[0]}
