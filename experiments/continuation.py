@@ -92,6 +92,11 @@ class Plan:
     """Also score ASR transcripts of the continuations (``--asr``; needs the asr extra)."""
     asr_prompts: int | None = None
     """ASR only for the first this many prompts of each corpus (None = all; smoke: 1)."""
+    resynth: bool = True
+    """Score the resynthesis topline (``--no-resynth`` skips it: about 30 s per prompt)."""
+    windows_s: tuple[float, ...] = (0.0, 15.0, 30.0, 60.0, 90.0)
+    """Edges (seconds into the continuation) of the windows of the style-persistence table:
+    r against the prompt of each window's own means (``--windows``)."""
     temperature: float = 1.0
     """Sampling temperature of both agents: 1.0 samples the model's own distribution, the
     one to hold against a corpus (0.9, the simulator's default, measured: listener onsets at
@@ -214,11 +219,12 @@ def score(plan: Plan, prompts: list[Prompt], generated: dict, silence: set[int],
                      "seconds": units.shape[1] * FRAME_MS / 1000,
                      **mean_durations(vad, FRAME_MS)})
 
-    for p in tqdm(prompts, desc="resynthesis", unit="dlg"):
+    for p in tqdm(prompts, desc="resynthesis" if plan.resynth else "references", unit="dlg"):
         add(p, "ground_truth", -1, p.truth)
         add(p, "prompt", -1, p.prompt)
-        path = plan.out / "units" / f"resynth_{p.id.replace('/', '_')}.npy"
-        add(p, "resynth", -1, _cached(path, lambda p=p: resynthesise(tokenizer, p.truth)))
+        if plan.resynth:
+            path = plan.out / "units" / f"resynth_{p.id.replace('/', '_')}.npy"
+            add(p, "resynth", -1, _cached(path, lambda p=p: resynthesise(tokenizer, p.truth)))
         whole = np.concatenate([p.prompt, p.truth], axis=1)
         for chunk in plan.chunk_ms:  # from the chunk edge on, as the agents' continuations
             edge = p.prompt.shape[1] // (chunk // FRAME_MS) * (chunk // FRAME_MS)
@@ -280,8 +286,9 @@ def asr_table(plan: Plan, prompts: list[Prompt], generated: dict,
     jobs = []  # (prompt, source, seed, () -> (audio [2, N], sample rate, references))
     for p in prompts:
         jobs.append((p, "ground_truth", -1, lambda p=p: truth(p)))
-        jobs.append((p, "resynth", -1, lambda p=p: (vocode(p.truth), tokenizer.sample_rate_hz,
-                                                    truth(p)[2])))
+        if plan.resynth:
+            jobs.append((p, "resynth", -1, lambda p=p: (
+                vocode(p.truth), tokenizer.sample_rate_hz, truth(p)[2])))
     chosen = {p.id: p for p in prompts}
     for (pid, source, seed), units in generated.items():
         if pid in chosen:
@@ -308,6 +315,48 @@ def correlation_tables(per_prompt: pd.DataFrame) -> pd.DataFrame:
     r = correlations(per_prompt, reference="prompt")
     parts.append(r.assign(reference="prompt", prompts="all"))
     return pd.concat(parts, ignore_index=True)
+
+
+def persistence_table(plan: Plan, prompts: list[Prompt], generated: dict,
+                      silence: set[int]) -> pd.DataFrame:
+    """Style persistence: per window of the continuation (``plan.windows_s``), Pearson r
+    across prompts between the prompt's means and that window's means, for the ground
+    truth and every agent source (seeds averaged per prompt, as in the main table).
+
+    The ground-truth rows say how much of the prompt's style a real continuation keeps at
+    each distance; an agent that reads its prompt and then drifts to its own habits starts
+    near them and falls off. Windows past the continuation's end are left out.
+    """
+    edges = [round(t * 1000 / FRAME_MS) for t in plan.windows_s]
+    spans = list(zip(edges[:-1], edges[1:], strict=True))
+    rows = []
+
+    def add(p: Prompt, source: str, units: np.ndarray) -> None:
+        for lo, hi in spans:
+            if hi > units.shape[1]:
+                continue
+            vad = vad_from_units(units[:, lo:hi], silence)
+            rows.append({"prompt": p.id, "window": f"{lo * FRAME_MS / 1000:g}-"
+                         f"{hi * FRAME_MS / 1000:g} s", "source": source,
+                         **mean_durations(vad, FRAME_MS)})
+
+    by_id = {p.id: p for p in prompts}
+    for p in prompts:
+        add(p, "ground_truth", p.truth)
+        rows.append({"prompt": p.id, "window": None, "source": "prompt",
+                     **mean_durations(vad_from_units(p.prompt, silence), FRAME_MS)})
+    for (pid, source, _), units in generated.items():
+        add(by_id[pid], source, units)
+    table = pd.DataFrame(rows)
+    prompt_rows = table[table["source"] == "prompt"]
+    parts = []
+    for window in dict.fromkeys(table["window"].dropna()):
+        part = pd.concat([prompt_rows, table[table["window"] == window]])
+        parts.append(correlations(part, reference="prompt").assign(window=window))
+    if not parts:
+        return pd.DataFrame(columns=["window", "source"])
+    out = pd.concat(parts, ignore_index=True)
+    return out[["window", *[c for c in out.columns if c != "window"]]]
 
 
 @dataclass(frozen=True)
@@ -444,9 +493,9 @@ def plot(corr: pd.DataFrame, comp: pd.DataFrame, path: Path) -> None:
 
 
 def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
-                  comp: pd.DataFrame) -> Path:
+                  comp: pd.DataFrame, persistence: pd.DataFrame) -> Path:
     for name, df in (("per_prompt", per_prompt), ("correlations", corr),
-                     ("corpus_comparison", comp)):
+                     ("corpus_comparison", comp), ("persistence", persistence)):
         write_text(plan.out / f"{name}.csv", df.to_csv(index=False, float_format="%.4g"))
     plot(corr, comp, plan.out / "continuation.png")
     means = per_prompt.groupby("source", sort=False)[["ipu", "pause", "fto", "gap",
@@ -466,6 +515,12 @@ def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
             "above): deduplication and interpolation move onsets to the chunk grid, so a "
             "perfect agent reaches the second, not the first.\n",
             comp.to_markdown(index=False, floatfmt=".3g"),
+            "\n\n## Style persistence: r against the prompt, per window of the continuation\n",
+            "Each window's own mean durations against the prompt's (both corpora's prompts "
+            "pooled). The ground truth's rows are how much of the prompt's style a real "
+            "continuation keeps at that distance; an agent that reads its prompt and drifts "
+            "to its own habits starts near them and falls off.\n",
+            persistence.to_markdown(index=False, floatfmt=".3f"),
             *asr_section(per_prompt),
             "\n\n![continuation](continuation.png)\n"]
     write_text(plan.out / "REPORT.md", "\n".join(text))
@@ -504,7 +559,8 @@ def run_plan(plan: Plan) -> Path:
                                       on=["prompt", "source", "seed"])
     corr = correlation_tables(per_prompt)
     comp = corpus_comparison(plan, vads, silence, tokenizer)
-    return write_outputs(plan, per_prompt, corr, comp)
+    persistence = persistence_table(plan, prompts, generated, silence)
+    return write_outputs(plan, per_prompt, corr, comp, persistence)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -522,12 +578,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, default=1.0,
                         help="sampling temperature of both agents (1.0 = the model's own "
                              "distribution); use a fresh --out when changing it")
+    parser.add_argument("--no-resynth", action="store_true",
+                        help="skip the resynthesis topline (about 30 s per prompt)")
+    parser.add_argument("--windows", type=float, nargs="+", default=list(Plan.windows_s),
+                        help="edges in seconds of the style-persistence windows")
     parser.add_argument("--asr", action="store_true",
                         help="also score ASR transcripts (needs: pip install 'duplexsim[asr]')")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
     use_threads(args.threads)
+    w = args.windows
+    if len(w) < 2 or w[0] < 0 or any(b <= a for a, b in zip(w, w[1:], strict=False)) \
+            or not all(np.isfinite(w)):
+        print(f"--windows: {' '.join(f'{x:g}' for x in w)} (allowed: two or more increasing "
+              "edges in seconds, the first >= 0)", file=sys.stderr)
+        return 2
     if args.asr:
         from duplexsim.metrics.asr import AsrUnavailableError, require_asr
 
@@ -543,6 +609,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = Plan(agents, corpora, args.out, tuple(args.chunk_ms), tuple(args.seeds),
                     prompt_s=3.0, continuation_s=6.0, prompts_per_corpus=4,
                     splits=("train", "val", "test"), asr=args.asr, asr_prompts=1,
+                    resynth=not args.no_resynth, windows_s=(0.0, 3.0, 6.0),
                     temperature=args.temperature)
     else:
         missing = [a for a in AGENTS if not (args.agents / a / "agent.json").is_file()]
@@ -552,7 +619,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         plan = Plan(args.agents, args.corpora, args.out, tuple(args.chunk_ms),
                     tuple(args.seeds), args.prompt_s, args.continuation_s, args.prompts,
-                    tuple(args.splits), asr=args.asr, temperature=args.temperature)
+                    tuple(args.splits), asr=args.asr, resynth=not args.no_resynth,
+                    windows_s=tuple(args.windows), temperature=args.temperature)
     print(f"report -> {run_plan(plan)}")
     return 0
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -109,6 +110,9 @@ def test_continuation_smoke_scores_every_source_and_regenerates_identically(tmp_
     assert fmt["prompt"].nunique() == 8 and fmt["seconds"].between(6.0, 6.24).all()
     assert comp["nearer_own_format"].notna().any()
     assert (comp["own_format"] != comp["own_value"]).any()  # the format moves statistics
+    persist = pd.read_csv(out / "persistence.csv")
+    assert set(persist["window"]) == {"0-3 s", "3-6 s"}
+    assert set(persist["source"]) == sources | {"ground_truth"}
     first = (out / "per_prompt.csv").read_bytes()
     for path in (out / "units").glob("syncllm-f-160_*.npy"):
         path.unlink()
@@ -132,3 +136,31 @@ def test_effects_pool_seeds_and_difference_against_the_baseline_point():
     assert eff.loc[320, "overlap_transition_share"] == 0.25
     lo, hi = eff.loc[320, ["d_fto_median_ms_lo", "d_fto_median_ms_hi"]]
     assert lo <= 250.0 <= hi
+
+
+def test_style_persistence_follows_a_style_that_fades():
+    """Per window of the continuation, r against the prompt: a source that keeps each
+    prompt's IPU length keeps r = 1 in every window, one that keeps it for the first window
+    only and then plays one fixed style has r = 1 there and NaN (no spread) after."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from continuation import Plan, Prompt, persistence_table
+
+    frames_s = 1000 // 40  # FRAME_MS = 40
+
+    def speech(ipu_s: float, seconds: float) -> np.ndarray:
+        """[2, T]: speaker 0 talks ipu_s, both silent 0.6 s, repeated; speaker 1 silent."""
+        on, off = round(ipu_s * frames_s), round(0.6 * frames_s)
+        row = np.tile(np.r_[np.full(on, 5), np.zeros(off, int)], 200)[: round(seconds * frames_s)]
+        return np.stack([row, np.zeros_like(row)])
+
+    styles = [0.8, 1.2, 1.6, 2.0, 2.6]
+    prompts = [Prompt(f"c/{i}", "c", speech(s, 10), speech(s, 20)) for i, s in enumerate(styles)]
+    faded = {(p.id, "agent", 0): np.concatenate([speech(s, 10), speech(1.0, 10)], axis=1)
+             for p, s in zip(prompts, styles, strict=True)}
+    plan = Plan(Path("."), Path("."), Path("."), windows_s=(0.0, 10.0, 20.0, 30.0))
+    table = persistence_table(plan, prompts, faded, silence={0}).set_index(["window", "source"])
+    assert set(table.index.get_level_values("window")) == {"0-10 s", "10-20 s"}  # 30 s > 20
+    assert table.loc[("0-10 s", "ground_truth"), "ipu"] > 0.99
+    assert table.loc[("10-20 s", "ground_truth"), "ipu"] > 0.9  # IPUs cut at the edges
+    assert table.loc[("0-10 s", "agent"), "ipu"] > 0.99
+    assert np.isnan(table.loc[("10-20 s", "agent"), "ipu"])
