@@ -66,9 +66,10 @@ from duplexsim.threads import use_threads
 from duplexsim.tokens import FRAME_MS
 
 AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
-COMPARED = ("fto_median_ms", "backchannels_per_min", "listener_onsets_per_s")
+COMPARED = ("fto_median_ms", "backchannels_per_min", "listener_onsets_per_s", "overlap_share")
 """Statistics each agent is held against both corpora on (issue 4: the first two; the third,
-:func:`~duplexsim.metrics.turntaking.listener_onsets`, explains the second)."""
+:func:`~duplexsim.metrics.turntaking.listener_onsets`, explains the second; the fourth is
+self-play's headline, here with one model writing both sides, issue 16)."""
 ASR_COLUMNS = ("asr_ppl", "asr_oov_rate", "asr_words", "asr_repeat_rate", "asr_wer")
 
 
@@ -375,14 +376,15 @@ class Scored:
 
 
 def pooled_stats(dialogues: list[Scored]) -> dict[str, float]:
-    """FTO median, backchannels/min and listener onsets per listening second over several
-    dialogues pooled (events concatenated)."""
+    """FTO median, backchannels/min, listener onsets per listening second and overlap share
+    over several dialogues pooled (events concatenated)."""
     s = summarize_events(pd.concat([d.events for d in dialogues], ignore_index=True),
                          sum(d.ms for d in dialogues))
     onsets, seconds = (sum(d.onsets[i] for d in dialogues) for i in (0, 1))
     return {"fto_median_ms": s["fto_median_ms"], "backchannels_per_min":
             s["backchannels_per_min"], "listener_onsets_per_s":
-            onsets / seconds if seconds > 0 else float("nan"), "n_dialogues": len(dialogues)}
+            onsets / seconds if seconds > 0 else float("nan"),
+            "overlap_share": s["overlap_share"], "n_dialogues": len(dialogues)}
 
 
 def bootstrap_cis(dialogues: list[Scored], n_boot: int = 200,

@@ -99,7 +99,7 @@ def test_continuation_smoke_scores_every_source_and_regenerates_identically(tmp_
     comp = pd.read_csv(out / "corpus_comparison.csv")
     assert set(comp["source"]) >= {"syncllm-f-all", "syncllm-c-all"}
     assert set(comp["metric"]) == {"fto_median_ms", "backchannels_per_min",
-                                   "listener_onsets_per_s"}
+                                   "listener_onsets_per_s", "overlap_share"}
     bc = comp[comp["metric"] == "backchannels_per_min"]
     assert (bc["own_value"] != bc["other_value"]).all()
     hazard = comp[comp["metric"] == "listener_onsets_per_s"]
