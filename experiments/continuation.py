@@ -7,6 +7,10 @@ prompt at chunk sizes 160/200/240 ms (``continue_dialogue``: the model speaks fo
 sides). Sources scored per prompt (mean IPU, pause, FTO, gap, overlap durations):
 
 - ``syncllm-f-160`` ... ``syncllm-c-240``: the agents' continuations (one row per seed);
+- ``inter-ff-160`` ... ``inter-fc-240`` (``--pairs``): prompted interaction, the Table 6
+  analogue (:func:`~duplexsim.models.continuation.interact_dialogues`): the first agent
+  speaks channel 0, the second channel 1, each deciding its chunk ``j`` with the other's
+  real chunks up to ``j - 2`` (lookahead 1, the simulator at 0 ms; ``--lead 0``: ``j - 1``);
 - ``resynth``: the topline, the ground-truth continuation's units vocoded to audio with the
   unit tokenizer's vocoder (Griffin-Lim) and encoded back to units with the same tokenizer,
   each channel on its own (the paper resynthesises audio -> HuBERT units the same way);
@@ -16,12 +20,15 @@ sides). Sources scored per prompt (mean IPU, pause, FTO, gap, overlap durations)
 
 Tables: Pearson r across prompts against the ground truth (Table 2 / 6 analogues, per prompt
 corpus and pooled) and against the prompt (Table 7); per agent, FTO median, backchannels
-per minute and listener onsets per listening second of its continuations against both
-corpora, as recorded and through the token format (each pooled over dialogues; bootstrap
-95% CI over continuations). Sampling: ``--temperature`` (default 1.0, the model's own
-distribution: 0.9, the simulator's default, suppresses onsets). Writes ``OUT/REPORT.md``,
-CSVs and ``OUT/continuation.png``; generated units are cached in ``OUT/units/`` so a rerun
-resumes.
+per minute, listener onsets per listening second and overlap share of its continuations
+against both corpora, as recorded and through the token format (each pooled over
+dialogues; bootstrap 95% CI over continuations); the same statistics for every source
+(``sources.csv``); style persistence, r against the prompt per window of the
+continuation (``persistence.csv``, ``--windows``). ``--no-resynth`` skips the
+resynthesis topline (about 30 s per prompt). Sampling: ``--temperature`` (default 1.0,
+the model's own distribution: 0.9, the simulator's default, suppresses onsets). Writes
+``OUT/REPORT.md``, CSVs and ``OUT/continuation.png``; generated units are cached in
+``OUT/units/`` so a rerun resumes.
 
     python experiments/continuation.py --out runs/continuation          # full
     python experiments/continuation.py --smoke --out /tmp/continuation  # tiny world, seconds
@@ -98,6 +105,11 @@ class Plan:
     windows_s: tuple[float, ...] = (0.0, 15.0, 30.0, 60.0, 90.0)
     """Edges (seconds into the continuation) of the windows of the style-persistence table:
     r against the prompt of each window's own means (``--windows``)."""
+    pairs: tuple[str, ...] = ("ff", "fc")
+    """Prompted interaction (Table 6 analogue): agent pairs, first letter on channel 0
+    (``ff``: Fisher with Fisher, ``fc``: Fisher on channel 0, CANDOR on 1; ``--pairs``)."""
+    lead: int = 1
+    """Interaction lookahead in chunks (1: the paper's, the simulator at 0 ms; ``--lead``)."""
     temperature: float = 1.0
     """Sampling temperature of both agents: 1.0 samples the model's own distribution, the
     one to hold against a corpus (0.9, the simulator's default, measured: listener onsets at
@@ -175,33 +187,46 @@ def source_name(agent: str, chunk_ms: int) -> str:
     return f"syncllm-{agent[0]}-{chunk_ms}"
 
 
-def generate_all(plan: Plan, prompts: list[Prompt]) -> dict[tuple[str, str, int], np.ndarray]:
-    """(prompt id, source, seed) -> continuation units ``[2, T]`` for every agent x chunk.
+def pair_name(pair: str, chunk_ms: int, lead: int = 1) -> str:
+    return f"inter-{pair}-{chunk_ms}" + ("" if lead == 1 else f"-lead{lead}")
 
-    Per agent and chunk size, the prompts x seeds not yet cached are continued together
-    (:func:`~duplexsim.models.continuation.continue_dialogues`: one forward per step for
+
+PAIR_AGENTS = {"f": "fisher", "c": "candor"}
+
+
+def generate_all(plan: Plan, prompts: list[Prompt]) -> dict[tuple[str, str, int], np.ndarray]:
+    """(prompt id, source, seed) -> continuation units ``[2, T]`` for every agent x chunk
+    (continuation) and every pair x chunk (interaction).
+
+    Per source, the prompts x seeds not yet cached are generated together
+    (:func:`~duplexsim.models.continuation.continue_dialogues` /
+    :func:`~duplexsim.models.continuation.interact_dialogues`: one forward per step for
     the batch); each continuation is cached as its own ``.npy`` file when its batch ends.
     """
     from duplexsim.models.agentdir import load_agent_files
-    from duplexsim.models.continuation import continue_dialogues
+    from duplexsim.models.continuation import continue_dialogues, interact_dialogues
     from duplexsim.models.sampling import SamplingConfig
 
     files = {a: load_agent_files(plan.agents / a) for a in AGENTS}
+    sampling = SamplingConfig(plan.temperature)
+    groups = [(source_name(a, c), c, lambda todo, c, a=a: continue_dialogues(
+        files[a], [p.prompt for p, _, _ in todo], plan.continuation_s, chunk_ms=c,
+        seeds=[s for _, s, _ in todo], max_batch=plan.batch, sampling=sampling))
+        for a in AGENTS for c in plan.chunk_ms]
+    groups += [(pair_name(pair, c, plan.lead), c, lambda todo, c, pair=pair: interact_dialogues(
+        files[PAIR_AGENTS[pair[0]]], files[PAIR_AGENTS[pair[1]]],
+        [p.prompt for p, _, _ in todo], plan.continuation_s, chunk_ms=c,
+        seeds=[s for _, s, _ in todo], sampling=sampling, max_batch=plan.batch,
+        lead=plan.lead)) for pair in plan.pairs for c in plan.chunk_ms]
     out = {}
-    groups = [(a, c) for a in AGENTS for c in plan.chunk_ms]
-    for agent, chunk in tqdm(groups, desc="continuations", unit="agent x chunk"):
-        name = source_name(agent, chunk)
+    for name, chunk, make in tqdm(groups, desc="continuations", unit="source"):
         F = chunk // FRAME_MS
         jobs = [(p, s, plan.out / "units" / f"{name}_{p.id.replace('/', '_')}_s{s}.npy")
                 for p in prompts for s in plan.seeds]
         todo = [(p, s, path) for p, s, path in jobs if not path.is_file()]
         made: dict[Path, np.ndarray] = {}
         if todo:
-            units = continue_dialogues(files[agent], [p.prompt for p, _, _ in todo],
-                                       plan.continuation_s, chunk_ms=chunk,
-                                       seeds=[s for _, s, _ in todo], max_batch=plan.batch,
-                                       sampling=SamplingConfig(plan.temperature))
-            for (p, _, path), u in zip(todo, units, strict=True):
+            for (p, _, path), u in zip(todo, make(todo, chunk), strict=True):
                 made[path] = u[:, p.prompt.shape[1] // F * F:]  # from the chunk edge on
         for p, s, path in jobs:  # new ones are written here, cached ones read
             out[(p.id, name, s)] = _cached(path, lambda path=path, made=made: made[path])
@@ -405,6 +430,23 @@ def bootstrap_cis(dialogues: list[Scored], n_boot: int = 200,
     return out
 
 
+def source_table(vads: dict[str, list[np.ndarray]]) -> pd.DataFrame:
+    """Every source's :data:`COMPARED` statistics pooled over its continuations, with 95%
+    bootstrap CIs: the ground truth, the format toplines, continuation (one model writes
+    both sides) and interaction (two agents, one side each) side by side on one set of
+    prompts."""
+    rows = []
+    for source, group in vads.items():
+        if source == "prompt":
+            continue
+        pool = [Scored.of(v) for v in group]
+        stats, cis = pooled_stats(pool), bootstrap_cis(pool)
+        rows.append({"source": source, "n_continuations": len(pool),
+                     **{k: stats[k] for k in COMPARED},
+                     **{f"{k}_ci": f"[{cis[k][0]:.3g}, {cis[k][1]:.3g}]" for k in COMPARED}})
+    return pd.DataFrame(rows)
+
+
 def corpus_comparison(plan: Plan, vads: dict[str, list[np.ndarray]], silence: set[int],
                       tokenizer) -> pd.DataFrame:  # noqa: ANN001 - UnitTokenizer
     """Per agent (all chunk sizes pooled, then each): distance to each corpus's statistics.
@@ -495,9 +537,11 @@ def plot(corr: pd.DataFrame, comp: pd.DataFrame, path: Path) -> None:
 
 
 def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
-                  comp: pd.DataFrame, persistence: pd.DataFrame) -> Path:
+                  comp: pd.DataFrame, persistence: pd.DataFrame,
+                  sources: pd.DataFrame) -> Path:
     for name, df in (("per_prompt", per_prompt), ("correlations", corr),
-                     ("corpus_comparison", comp), ("persistence", persistence)):
+                     ("corpus_comparison", comp), ("persistence", persistence),
+                     ("sources", sources)):
         write_text(plan.out / f"{name}.csv", df.to_csv(index=False, float_format="%.4g"))
     plot(corr, comp, plan.out / "continuation.png")
     means = per_prompt.groupby("source", sort=False)[["ipu", "pause", "fto", "gap",
@@ -517,6 +561,14 @@ def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
             "above): deduplication and interpolation move onsets to the chunk grid, so a "
             "perfect agent reaches the second, not the first.\n",
             comp.to_markdown(index=False, floatfmt=".3g"),
+            "\n\n## Turn-taking of every source (pooled; 95% bootstrap CI over "
+            "continuations)\n",
+            "Both prompt corpora pooled. `syncllm-x-C`: one model writes both sides "
+            "(continuation); `inter-xy-C`: agent x on channel 0 and agent y on channel 1 "
+            f"continue the prompt together (interaction, lookahead {plan.lead} chunk(s)). "
+            "On the same prompts, the only difference between `syncllm-f-C` and "
+            "`inter-ff-C` is whether the two sides' chunks are decided together or apart.\n",
+            sources.to_markdown(index=False, floatfmt=".3g"),
             "\n\n## Style persistence: r against the prompt, per window of the continuation\n",
             "Each window's own mean durations against the prompt's (both corpora's prompts "
             "pooled). The ground truth's rows are how much of the prompt's style a real "
@@ -562,7 +614,7 @@ def run_plan(plan: Plan) -> Path:
     corr = correlation_tables(per_prompt)
     comp = corpus_comparison(plan, vads, silence, tokenizer)
     persistence = persistence_table(plan, prompts, generated, silence)
-    return write_outputs(plan, per_prompt, corr, comp, persistence)
+    return write_outputs(plan, per_prompt, corr, comp, persistence, source_table(vads))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -580,6 +632,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, default=1.0,
                         help="sampling temperature of both agents (1.0 = the model's own "
                              "distribution); use a fresh --out when changing it")
+    parser.add_argument("--pairs", nargs="*", default=list(Plan.pairs),
+                        choices=["ff", "fc", "cf", "cc"],
+                        help="prompted interaction (Table 6): agent pairs, channel 0 first "
+                             "(f = Fisher, c = CANDOR); none: --pairs with no value")
+    parser.add_argument("--lead", type=int, default=1, choices=[0, 1],
+                        help="interaction lookahead in chunks (1: the paper's)")
     parser.add_argument("--no-resynth", action="store_true",
                         help="skip the resynthesis topline (about 30 s per prompt)")
     parser.add_argument("--windows", type=float, nargs="+", default=list(Plan.windows_s),
@@ -612,6 +670,7 @@ def main(argv: list[str] | None = None) -> int:
                     prompt_s=3.0, continuation_s=6.0, prompts_per_corpus=4,
                     splits=("train", "val", "test"), asr=args.asr, asr_prompts=1,
                     resynth=not args.no_resynth, windows_s=(0.0, 3.0, 6.0),
+                    pairs=tuple(args.pairs), lead=args.lead,
                     temperature=args.temperature)
     else:
         missing = [a for a in AGENTS if not (args.agents / a / "agent.json").is_file()]
@@ -622,6 +681,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = Plan(args.agents, args.corpora, args.out, tuple(args.chunk_ms),
                     tuple(args.seeds), args.prompt_s, args.continuation_s, args.prompts,
                     tuple(args.splits), asr=args.asr, resynth=not args.no_resynth,
+                    pairs=tuple(args.pairs), lead=args.lead,
                     windows_s=tuple(args.windows), temperature=args.temperature)
     print(f"report -> {run_plan(plan)}")
     return 0

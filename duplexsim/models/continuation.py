@@ -1,7 +1,9 @@
 """Continuation mode (paper section 5): a prompt dialogue in, both sides generated on.
 
-Owns :func:`continue_dialogues` (many prompts, ``max_batch`` rows of one batched forward)
-and :func:`continue_dialogue` (one). The model speaks for both speakers: the
+Owns :func:`continue_dialogues` (many prompts, ``max_batch`` rows of one batched forward),
+:func:`continue_dialogue` (one) and :func:`interact_dialogues` (prompted interaction,
+paper Table 6: two agents continue a prompt together, one side each). In continuation the
+model speaks for both speakers: the
 :class:`~duplexsim.models.generator.DuplexGenerator` is handed the prompt as its own
 (speaker 0) and received partner (speaker 1) chunks, then stepped chunk after chunk with
 nothing ever received, so every partner chunk is the model's own estimate, sampled right
@@ -10,6 +12,13 @@ metrics.
 
 Prompt ``i`` with seed ``i`` gives the same units alone or in any batch (counter-based
 sampling, :mod:`duplexsim.models.engine`). The context slides as the generator's does.
+
+In interaction each agent's generator holds the prompt from its own side (A: channel 0
+as own, B: channel 1) and decides own chunk ``j`` knowing the other's real chunks up to
+``j - 1 - lead`` and estimating the ones after (``lead = 1``: the paper's lookahead 1, what
+the simulator does at 0 ms network delay; 0: the other's chunk ``j - 1`` known). The
+difference to continuation is one thing: there the partner's chunk ``j`` is sampled
+knowing the own chunk ``j``; here the two chunks ``j`` are decided apart.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from duplexsim.models.agentdir import AgentFiles, load_agent_files
-from duplexsim.models.engine import Program, run_lockstep
+from duplexsim.models.engine import Program, gather, run_lockstep
 from duplexsim.models.generator import DuplexGenerator
 from duplexsim.models.rows import Backend, LMRows
 from duplexsim.models.sampling import SamplingConfig
@@ -53,23 +62,11 @@ def continue_dialogues(agent: str | Path | AgentFiles, prompts: Sequence[np.ndar
     """
     files = agent if isinstance(agent, AgentFiles) else load_agent_files(agent)
     files.check_chunk_ms(chunk_ms)
-    seeds = list(range(len(prompts))) if seeds is None else [int(s) for s in seeds]
-    if len(seeds) != len(prompts):
-        raise ValueError(f"seeds: {len(seeds)} given for {len(prompts)} prompts "
-                         "(allowed: one seed per prompt)")
-    if max_batch < 1:
-        raise ValueError(f"max_batch={max_batch} (allowed: >= 1)")
     fmt = SyncFormat(chunk_ms=chunk_ms, n_units=files.vocab.n_units,
                      silence_unit=files.silence_unit)
-    checked = []
-    for i, p in enumerate(prompts):
-        p = np.asarray(p, dtype=np.int64)
-        if p.ndim != 2 or p.shape[0] != 2:
-            raise ValueError(f"prompts[{i}]: shape {p.shape} (allowed: [2, T])")
-        checked.append(p)
+    checked, seeds, n_rows = _checked(prompts, seeds, max_batch)
     n_chunks = int(round(seconds * 1000)) // chunk_ms
-    n_rows = min(max_batch, len(checked))
-    lm = LMRows(files.model, files.vocab.n_units, files.context_tokens, rows=max(1, n_rows),
+    lm = LMRows(files.model, files.vocab.n_units, files.context_tokens, rows=n_rows,
                 backend=backend)
     gens = [DuplexGenerator(lm, fmt, files.context_tokens, sampling or SamplingConfig())
             for _ in range(n_rows)]
@@ -111,5 +108,100 @@ def _continuation(gen: DuplexGenerator, prompt: np.ndarray, seed: int, n_chunks:
             own.append(step.units)
             bar.update(1)
     new = np.stack([np.concatenate(own), np.concatenate(partner)]) if own \
+        else np.zeros((2, 0), np.int64)
+    return np.concatenate([prompt, new], axis=1)
+
+
+def interact_dialogues(agent_a: str | Path | AgentFiles, agent_b: str | Path | AgentFiles,
+                       prompts: Sequence[np.ndarray], seconds: float, chunk_ms: int = 160,
+                       seeds: Sequence[int] | None = None,
+                       sampling: SamplingConfig | None = None, max_batch: int = 16,
+                       lead: int = 1, progress: bool = False,
+                       backend: Backend = "auto") -> list[np.ndarray]:
+    """Agents A (channel 0) and B (channel 1) continue each prompt ``[2, T]`` together.
+
+    Returns int64 ``[2, T' + n_new]`` per prompt, as :func:`continue_dialogues`: the prompt
+    cut to whole chunks, then A's chunks on channel 0 and B's on channel 1. ``seeds[i]``
+    (default ``i``) seeds prompt ``i``: A draws from ``2 * seed``, B from ``2 * seed + 1``,
+    so a prompt gives the same units alone or in any batch. A and B may be the same
+    agent (self-play from a prompt); its rows are then shared.
+    """
+    fa = agent_a if isinstance(agent_a, AgentFiles) else load_agent_files(agent_a)
+    fb = agent_b if isinstance(agent_b, AgentFiles) else load_agent_files(agent_b)
+    if lead not in (0, 1):
+        raise ValueError(f"lead={lead} (allowed: 0 or 1 chunks)")
+    checked, seeds, n_rows = _checked(prompts, seeds, max_batch)
+    lms: dict[int, LMRows] = {}
+    gens = []
+    for files in (fa, fb):
+        files.check_chunk_ms(chunk_ms)
+        if id(files.model) not in lms:
+            lms[id(files.model)] = LMRows(files.model, files.vocab.n_units,
+                                          files.context_tokens, rows=2 * n_rows,
+                                          backend=backend)
+        fmt = SyncFormat(chunk_ms=chunk_ms, n_units=files.vocab.n_units,
+                         silence_unit=files.silence_unit)
+        gens.append([DuplexGenerator(lms[id(files.model)], fmt, files.context_tokens,
+                                     sampling or SamplingConfig()) for _ in range(n_rows)])
+    n_chunks = int(round(seconds * 1000)) // chunk_ms
+    queue = deque(range(len(checked)))
+    out: list[Any] = [None] * len(checked)
+    with tqdm(total=n_chunks * len(checked), desc="interact", unit="chunk",
+              disable=not progress) as bar:
+        run_lockstep([_pair_worker(a, b, queue, checked, seeds, n_chunks, lead, out, bar)
+                      for a, b in zip(*gens, strict=True)])
+    return out
+
+
+def _checked(prompts: Sequence[np.ndarray], seeds: Sequence[int] | None,
+             max_batch: int) -> tuple[list[np.ndarray], list[int], int]:
+    """Prompts as int64 ``[2, T]``, one seed each, and the rows to use."""
+    seeds = list(range(len(prompts))) if seeds is None else [int(s) for s in seeds]
+    if len(seeds) != len(prompts):
+        raise ValueError(f"seeds: {len(seeds)} given for {len(prompts)} prompts "
+                         "(allowed: one seed per prompt)")
+    if max_batch < 1:
+        raise ValueError(f"max_batch={max_batch} (allowed: >= 1)")
+    checked = []
+    for i, p in enumerate(prompts):
+        p = np.asarray(p, dtype=np.int64)
+        if p.ndim != 2 or p.shape[0] != 2:
+            raise ValueError(f"prompts[{i}]: shape {p.shape} (allowed: [2, T])")
+        checked.append(p)
+    return checked, seeds, max(1, min(max_batch, len(checked)))
+
+
+def _pair_worker(a: DuplexGenerator, b: DuplexGenerator, queue: deque[int],
+                 prompts: list[np.ndarray], seeds: list[int], n_chunks: int, lead: int,
+                 out: list[Any], bar: Any) -> Program[None]:
+    """Two generators (A, B) on one pair of rows: interact on prompts from the queue."""
+    while queue:
+        i = queue.popleft()
+        out[i] = yield from _interaction(a, b, prompts[i], seeds[i], n_chunks, lead, bar)
+
+
+def _interaction(a: DuplexGenerator, b: DuplexGenerator, prompt: np.ndarray, seed: int,
+                 n_chunks: int, lead: int, bar: Any) -> Program[np.ndarray]:
+    F = a.F
+    if b.F != F:
+        raise ValueError(f"agents disagree on frames per chunk ({F} and {b.F})")
+    p = prompt.shape[1] // F
+    prompt = prompt[:, : p * F]
+    chunks = prompt.reshape(2, p, F)
+    a.reset(2 * seed)
+    b.reset(2 * seed + 1)
+    made: list[list[np.ndarray]] = [[], []]  # channel -> its new chunks (chunk p + i)
+    for i in range(n_chunks):
+        j, known = p + i, p + i - 1 - lead  # the other's real chunks up to ``known``
+        heard = [{known: made[1 - ch][known - p]} if known >= p else {} for ch in (0, 1)]
+        if i == 0:
+            heard = [{k: chunks[1 - ch, k] for k in range(p)} for ch in (0, 1)]
+        own = [{k: chunks[ch, k] for k in range(p)} if i == 0 else None for ch in (0, 1)]
+        steps = yield from gather([g.step_program(j, own=own[ch], partner=heard[ch])
+                                   for ch, g in enumerate((a, b))])
+        for ch, step in enumerate(steps):
+            made[ch].append(step.units)
+        bar.update(1)
+    new = np.stack([np.concatenate(m) for m in made]) if n_chunks \
         else np.zeros((2, 0), np.int64)
     return np.concatenate([prompt, new], axis=1)

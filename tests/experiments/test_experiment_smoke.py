@@ -85,6 +85,7 @@ def test_continuation_smoke_scores_every_source_and_regenerates_identically(tmp_
     assert (out / "REPORT.md").is_file() and (out / "continuation.png").stat().st_size > 0
     per_prompt = pd.read_csv(out / "per_prompt.csv")
     sources = {f"syncllm-{a}-{c}" for a in "fc" for c in (160, 200, 240)}
+    sources |= {f"inter-{pair}-{c}" for pair in ("ff", "fc") for c in (160, 200, 240)}
     formats = {f"format-{c}" for c in (160, 200, 240)}
     assert set(per_prompt["source"]) == sources | formats | {"ground_truth", "resynth", "prompt"}
     counts = per_prompt.groupby("source")["prompt"].nunique()
@@ -110,11 +111,16 @@ def test_continuation_smoke_scores_every_source_and_regenerates_identically(tmp_
     assert fmt["prompt"].nunique() == 8 and fmt["seconds"].between(6.0, 6.24).all()
     assert comp["nearer_own_format"].notna().any()
     assert (comp["own_format"] != comp["own_value"]).any()  # the format moves statistics
+    table = pd.read_csv(out / "sources.csv").set_index("source")
+    assert set(table.index) == sources | formats | {"ground_truth", "resynth"}
+    assert (table["n_continuations"] == 8).all()
+    assert table["overlap_share"].between(0, 1).all()
     persist = pd.read_csv(out / "persistence.csv")
     assert set(persist["window"]) == {"0-3 s", "3-6 s"}
     assert set(persist["source"]) == sources | {"ground_truth"}
     first = (out / "per_prompt.csv").read_bytes()
-    for path in (out / "units").glob("syncllm-f-160_*.npy"):
+    for path in [*(out / "units").glob("syncllm-f-160_*.npy"),
+                 *(out / "units").glob("inter-fc-160_*.npy")]:
         path.unlink()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]

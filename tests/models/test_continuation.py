@@ -27,3 +27,33 @@ def test_continuation(tmp_path) -> None:
     assert np.array_equal(units, again) and not np.array_equal(units, other)
     with pytest.raises(ValueError, match="chunk_ms=240"):
         continue_dialogue(files, prompt, 1.0, chunk_ms=240)
+
+
+def test_interaction_is_causal_and_the_same_alone_or_batched(tmp_path) -> None:
+    """Two agents continue prompts together: prompt kept, each prompt's units the same alone
+    or in a batch, and at lead 1 A's first two chunks cannot depend on who B is (B's first
+    chunk reaches A for A's third), while B's chunks do reach A later."""
+    from duplexsim.models.continuation import interact_dialogues
+
+    # A trained enough that its context moves its tokens (a 2-step model samples the same
+    # ids from nearly uniform logits whatever it hears); B barely trained: another partner
+    a = load_agent_files(train_tiny_agent(tmp_path / "a", steps=30))
+    b = load_agent_files(train_tiny_agent(tmp_path / "b", steps=2))
+    prompts = [d.units[:, :101] for d in synthetic_dialogues(3)]  # 25 whole 160 ms chunks
+    units = interact_dialogues(a, b, prompts, seconds=4.0, chunk_ms=160, seeds=[0, 1, 2],
+                               max_batch=2)
+    for u, prompt in zip(units, prompts, strict=True):
+        assert u.shape == (2, 100 + 25 * 4)
+        assert np.array_equal(u[:, :100], prompt[:, :100])
+        assert u.min() >= 0 and u.max() < N_UNITS
+    alone = interact_dialogues(a, b, prompts[1:2], seconds=4.0, chunk_ms=160, seeds=[1])
+    assert np.array_equal(alone[0], units[1])
+    with_itself = interact_dialogues(a, a, prompts, seconds=4.0, chunk_ms=160, seeds=[0, 1, 2])
+    first_change = [np.flatnonzero(u[0] != v[0]) for u, v in zip(units, with_itself,
+                                                                    strict=True)]
+    assert all(len(f) for f in first_change)  # B's chunks reach A ...
+    assert min(f[0] for f in first_change) >= 108  # ... from A's chunk 27 on (25, 26 as was)
+    lead0 = interact_dialogues(a, b, prompts[:1], seconds=1.0, chunk_ms=160, lead=0)
+    assert lead0[0].shape == (2, 100 + 6 * 4)
+    with pytest.raises(ValueError, match="lead=2"):
+        interact_dialogues(a, b, prompts[:1], seconds=1.0, chunk_ms=160, lead=2)
