@@ -430,21 +430,27 @@ def bootstrap_cis(dialogues: list[Scored], n_boot: int = 200,
     return out
 
 
-def source_table(vads: dict[str, list[np.ndarray]]) -> pd.DataFrame:
-    """Every source's :data:`COMPARED` statistics pooled over its continuations, with 95%
-    bootstrap CIs: the ground truth, the format toplines, continuation (one model writes
-    both sides) and interaction (two agents, one side each) side by side on one set of
-    prompts."""
+def source_table(vads: dict[str, list[np.ndarray]], per_prompt: pd.DataFrame) -> pd.DataFrame:
+    """Every source's :data:`COMPARED` statistics pooled over its continuations, per prompt
+    corpus and over both, with 95% bootstrap CIs: the ground truth, the format toplines,
+    continuation (one model writes both sides) and interaction (two agents, one side each)
+    side by side on one set of prompts."""
     rows = []
     for source, group in vads.items():
         if source == "prompt":
             continue
-        pool = [Scored.of(v) for v in group]
-        stats, cis = pooled_stats(pool), bootstrap_cis(pool)
-        rows.append({"source": source, "n_continuations": len(pool),
-                     **{k: stats[k] for k in COMPARED},
-                     **{f"{k}_ci": f"[{cis[k][0]:.3g}, {cis[k][1]:.3g}]" for k in COMPARED}})
-    return pd.DataFrame(rows)
+        corpora = per_prompt.loc[per_prompt["source"] == source, "corpus"].to_numpy()
+        scored = [Scored.of(v) for v in group]  # in the order of its per_prompt rows
+        for name in [*AGENTS.values(), "all"]:
+            pool = [d for d, c in zip(scored, corpora, strict=True) if name in (c, "all")]
+            if not pool:
+                continue
+            stats, cis = pooled_stats(pool), bootstrap_cis(pool)
+            rows.append({"source": source, "prompts": name, "n_continuations": len(pool),
+                         **{k: stats[k] for k in COMPARED},
+                         **{f"{k}_ci": f"[{cis[k][0]:.3g}, {cis[k][1]:.3g}]"
+                            for k in COMPARED}})
+    return pd.DataFrame(rows).sort_values("prompts", kind="stable", ignore_index=True)
 
 
 def corpus_comparison(plan: Plan, vads: dict[str, list[np.ndarray]], silence: set[int],
@@ -563,9 +569,10 @@ def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
             comp.to_markdown(index=False, floatfmt=".3g"),
             "\n\n## Turn-taking of every source (pooled; 95% bootstrap CI over "
             "continuations)\n",
-            "Both prompt corpora pooled. `syncllm-x-C`: one model writes both sides "
-            "(continuation); `inter-xy-C`: agent x on channel 0 and agent y on channel 1 "
-            f"continue the prompt together (interaction, lookahead {plan.lead} chunk(s)). "
+            "Per prompt corpus and both pooled (`prompts`). `syncllm-x-C`: one model writes "
+            "both sides (continuation); `inter-xy-C`: agent x on channel 0 and agent y on "
+            f"channel 1 continue the prompt together (interaction, lookahead {plan.lead} "
+            "chunk(s)). "
             "On the same prompts, the only difference between `syncllm-f-C` and "
             "`inter-ff-C` is whether the two sides' chunks are decided together or apart.\n",
             sources.to_markdown(index=False, floatfmt=".3g"),
@@ -614,7 +621,8 @@ def run_plan(plan: Plan) -> Path:
     corr = correlation_tables(per_prompt)
     comp = corpus_comparison(plan, vads, silence, tokenizer)
     persistence = persistence_table(plan, prompts, generated, silence)
-    return write_outputs(plan, per_prompt, corr, comp, persistence, source_table(vads))
+    return write_outputs(plan, per_prompt, corr, comp, persistence,
+                         source_table(vads, per_prompt))
 
 
 def main(argv: list[str] | None = None) -> int:

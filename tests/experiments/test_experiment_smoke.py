@@ -111,7 +111,9 @@ def test_continuation_smoke_scores_every_source_and_regenerates_identically(tmp_
     assert fmt["prompt"].nunique() == 8 and fmt["seconds"].between(6.0, 6.24).all()
     assert comp["nearer_own_format"].notna().any()
     assert (comp["own_format"] != comp["own_value"]).any()  # the format moves statistics
-    table = pd.read_csv(out / "sources.csv").set_index("source")
+    table = pd.read_csv(out / "sources.csv")
+    assert set(table["prompts"]) == {"fisher-like", "candor-like", "all"}
+    table = table[table["prompts"] == "all"].set_index("source")
     assert set(table.index) == sources | formats | {"ground_truth", "resynth"}
     assert (table["n_continuations"] == 8).all()
     assert table["overlap_share"].between(0, 1).all()
