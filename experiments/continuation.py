@@ -183,6 +183,16 @@ def format_name(chunk_ms: int) -> str:
     return f"format-{chunk_ms}"
 
 
+def provenance(script: str, argv: list[str] | None) -> str:
+    """The report line naming the command and commit that made it (docs/results rule)."""
+    import subprocess
+
+    args = sys.argv[1:] if argv is None else argv
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=Path(__file__).parent).stdout.strip() or "unknown"
+    return f"Command: `python experiments/{script} {' '.join(args)}` (commit {commit})."
+
+
 def source_name(agent: str, chunk_ms: int) -> str:
     return f"syncllm-{agent[0]}-{chunk_ms}"
 
@@ -544,7 +554,7 @@ def plot(corr: pd.DataFrame, comp: pd.DataFrame, path: Path) -> None:
 
 def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
                   comp: pd.DataFrame, persistence: pd.DataFrame,
-                  sources: pd.DataFrame) -> Path:
+                  sources: pd.DataFrame, command: str = "") -> Path:
     for name, df in (("per_prompt", per_prompt), ("correlations", corr),
                      ("corpus_comparison", comp), ("persistence", persistence),
                      ("sources", sources)):
@@ -552,7 +562,7 @@ def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
     plot(corr, comp, plan.out / "continuation.png")
     means = per_prompt.groupby("source", sort=False)[["ipu", "pause", "fto", "gap",
                                                       "overlap"]].mean()
-    text = [f"# Continuation study\n\nprompt {plan.prompt_s:g} s -> continuation "
+    text = [f"# Continuation study\n\n{command}\n\nprompt {plan.prompt_s:g} s -> continuation "
             f"{plan.continuation_s:g} s; seeds {list(plan.seeds)}; "
             f"sampling temperature {plan.temperature:g}; "
             f"{per_prompt['prompt'].nunique()} prompts from splits {list(plan.splits)}.\n",
@@ -603,8 +613,9 @@ def asr_section(per_prompt: pd.DataFrame) -> list[str]:
             table.mean().to_markdown(floatfmt=".3g")]
 
 
-def run_plan(plan: Plan) -> Path:
-    """The whole study for ``plan``; returns the report path."""
+def run_plan(plan: Plan, command: str = "") -> Path:
+    """The whole study for ``plan``; returns the report path (``command``: its
+    provenance line, :func:`provenance`)."""
     from duplexsim.corpora import load_corpus
 
     prompts = load_prompts(plan)
@@ -622,7 +633,7 @@ def run_plan(plan: Plan) -> Path:
     comp = corpus_comparison(plan, vads, silence, tokenizer)
     persistence = persistence_table(plan, prompts, generated, silence)
     return write_outputs(plan, per_prompt, corr, comp, persistence,
-                         source_table(vads, per_prompt))
+                         source_table(vads, per_prompt), command)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -691,7 +702,7 @@ def main(argv: list[str] | None = None) -> int:
                     tuple(args.splits), asr=args.asr, resynth=not args.no_resynth,
                     pairs=tuple(args.pairs), lead=args.lead,
                     windows_s=tuple(args.windows), temperature=args.temperature)
-    print(f"report -> {run_plan(plan)}")
+    print(f"report -> {run_plan(plan, provenance('continuation.py', argv))}")
     return 0
 
 

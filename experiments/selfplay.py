@@ -38,16 +38,15 @@ Writes ``OUT/per_conversation.csv``, ``OUT/summary.csv``, ``OUT/verdicts.csv``,
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from continuation import (  # one dialogue's events; the format round trip of a dialogue
+from continuation import (  # one dialogue's events; the format round trip; the report line
     Scored,
     format_roundtrip,
+    provenance,
 )
 
 from duplexsim.atomic import atomic_path, write_text
@@ -245,8 +244,6 @@ def value_str(x: float) -> str:
 
 def render(plan: Plan, summary: pd.DataFrame, verdicts: pd.DataFrame, coord: pd.DataFrame,
            command: str) -> str:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=Path(__file__).parent).stdout.strip() or "unknown"
     wide = summary.assign(cell=[f"{v:.3g} [{lo:.3g}, {hi:.3g}]" for v, lo, hi in
                                 zip(summary.value, summary.ci_lo, summary.ci_hi, strict=True)])
     table = wide.pivot(index="source", columns="stat", values="cell")[list(STATS)]
@@ -254,7 +251,7 @@ def render(plan: Plan, summary: pd.DataFrame, verdicts: pd.DataFrame, coord: pd.
     return "\n".join([
         "# Self-play at 0 ms against the agents' own corpora",
         "",
-        f"Command: `{command}` (commit {commit}).",
+        command,
         "",
         f"{plan.conversations} self-play conversations of {plan.duration_s:g} s per agent, "
         f"{plan.chunk_ms} ms chunks, ideal network at 0 ms, temperature "
@@ -333,9 +330,7 @@ def main(argv: list[str] | None = None) -> int:
                 chunk_ms=160 if args.smoke else args.chunk_ms, temperature=args.temperature,
                 n_boot=50 if args.smoke else args.n_boot,
                 decision_lead_chunks=args.decision_lead_chunks, estimation=args.estimation)
-    command = "python experiments/selfplay.py " + " ".join(argv if argv is not None
-                                                           else sys.argv[1:])
-    print(f"wrote {run_plan(plan, command)}")
+    print(f"wrote {run_plan(plan, provenance('selfplay.py', argv))}")
     return 0
 
 

@@ -106,6 +106,8 @@ def test_continuation_smoke_scores_every_source_and_regenerates_identically(tmp_
     hazard = comp[comp["metric"] == "listener_onsets_per_s"]
     assert (hazard["own_value"] > 0).all() and (hazard["own_value"] != hazard["other_value"]).all()
     assert "sampling temperature 1;" in (out / "REPORT.md").read_text()
+    assert "Command: `python experiments/continuation.py --smoke --out " in \
+        (out / "REPORT.md").read_text()
     fmt = per_prompt[per_prompt["source"].str.startswith("format-")]
     assert set(fmt["source"]) == {"format-160", "format-200", "format-240"}
     assert fmt["prompt"].nunique() == 8 and fmt["seconds"].between(6.0, 6.24).all()

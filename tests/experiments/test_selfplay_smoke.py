@@ -27,6 +27,7 @@ def test_selfplay_smoke(tmp_path: Path) -> None:
     verdicts = pd.read_csv(out / "verdicts.csv")
     assert len(verdicts) == 10 and verdicts.met.dtype == bool
     assert "Verdicts (" in (out / "REPORT.md").read_text() and (out / "selfplay.png").is_file()
+    assert "Command: `python experiments/selfplay.py --smoke" in (out / "REPORT.md").read_text()
     again = subprocess.run([sys.executable, str(ROOT / "experiments" / "selfplay.py"), "--smoke",
                             "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
                            timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
