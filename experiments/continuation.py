@@ -459,8 +459,37 @@ def source_table(vads: dict[str, list[np.ndarray]], per_prompt: pd.DataFrame) ->
             rows.append({"source": source, "prompts": name, "n_continuations": len(pool),
                          **{k: stats[k] for k in COMPARED},
                          **{f"{k}_ci": f"[{cis[k][0]:.3g}, {cis[k][1]:.3g}]"
-                            for k in COMPARED}})
+                            for k in COMPARED},
+                         **{f"{k}_{end}": cis[k][i] for k in COMPARED
+                            for i, end in enumerate(("lo", "hi"))}})
     return pd.DataFrame(rows).sort_values("prompts", kind="stable", ignore_index=True)
+
+
+def plot_sources(sources: pd.DataFrame, path: Path) -> None:
+    """Overlap share of every source with its 95% CI, one panel per prompt corpus: the
+    ground truth and format toplines, continuation and interaction side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    corpora = [c for c in AGENTS.values() if c in set(sources["prompts"])]
+    fig, axes = plt.subplots(1, len(corpora), figsize=(7 * len(corpora), 4.2), squeeze=False)
+    for ax, corpus in zip(axes[0], corpora, strict=True):
+        t = sources[sources["prompts"] == corpus].reset_index(drop=True)
+        colors = ["tab:gray" if s.startswith(("ground", "format", "resynth")) else
+                  "tab:blue" if s.startswith("syncllm") else "tab:red" for s in t["source"]]
+        v = t["overlap_share"].to_numpy(float)
+        err = [v - t["overlap_share_lo"].to_numpy(float), t["overlap_share_hi"] - v]
+        ax.bar(range(len(t)), v, color=colors, yerr=err, capsize=3)
+        ax.set_xticks(range(len(t)), t["source"], rotation=45, ha="right", fontsize=8)
+        ax.set_title(f"{corpus} prompts: gray reference, blue one model writes both "
+                     "sides, red two agents", fontsize=9)
+        ax.set_ylabel("overlap share (95% CI)")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
 
 
 def corpus_comparison(plan: Plan, vads: dict[str, list[np.ndarray]], silence: set[int],
@@ -560,6 +589,7 @@ def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
                      ("sources", sources)):
         write_text(plan.out / f"{name}.csv", df.to_csv(index=False, float_format="%.4g"))
     plot(corr, comp, plan.out / "continuation.png")
+    plot_sources(sources, plan.out / "sources.png")
     means = per_prompt.groupby("source", sort=False)[["ipu", "pause", "fto", "gap",
                                                       "overlap"]].mean()
     text = [f"# Continuation study\n\n{command}\n\nprompt {plan.prompt_s:g} s -> continuation "
@@ -585,7 +615,10 @@ def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
             "chunk(s)). "
             "On the same prompts, the only difference between `syncllm-f-C` and "
             "`inter-ff-C` is whether the two sides' chunks are decided together or apart.\n",
-            sources.to_markdown(index=False, floatfmt=".3g"),
+            sources.drop(columns=[c for c in sources.columns
+                                  if c.endswith(("_lo", "_hi"))]).to_markdown(
+                index=False, floatfmt=".3g"),
+            "\n\n![overlap share of every source](sources.png)\n",
             "\n\n## Style persistence: r against the prompt, per window of the continuation\n",
             "Each window's own mean durations against the prompt's (both corpora's prompts "
             "pooled). The ground truth's rows are how much of the prompt's style a real "

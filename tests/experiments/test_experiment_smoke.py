@@ -119,6 +119,8 @@ def test_continuation_smoke_scores_every_source_and_regenerates_identically(tmp_
     assert set(table.index) == sources | formats | {"ground_truth", "resynth"}
     assert (table["n_continuations"] == 8).all()
     assert table["overlap_share"].between(0, 1).all()
+    assert (table["overlap_share_lo"] <= table["overlap_share"] + 1e-12).all()
+    assert (out / "sources.png").stat().st_size > 0
     persist = pd.read_csv(out / "persistence.csv")
     assert set(persist["window"]) == {"0-3 s", "3-6 s"}
     assert set(persist["source"]) == sources | {"ground_truth"}
