@@ -440,19 +440,16 @@ def bootstrap_cis(dialogues: list[Scored], n_boot: int = 200,
     return out
 
 
-def source_table(vads: dict[str, list[np.ndarray]], per_prompt: pd.DataFrame) -> pd.DataFrame:
+def source_table(scored: dict[str, list[Scored]], per_prompt: pd.DataFrame) -> pd.DataFrame:
     """Every source's :data:`COMPARED` statistics pooled over its continuations, per prompt
     corpus and over both, with 95% bootstrap CIs: the ground truth, the format toplines,
     continuation (one model writes both sides) and interaction (two agents, one side each)
     side by side on one set of prompts."""
     rows = []
-    for source, group in vads.items():
-        if source == "prompt":
-            continue
+    for source, group in scored.items():  # each in the order of its per_prompt rows
         corpora = per_prompt.loc[per_prompt["source"] == source, "corpus"].to_numpy()
-        scored = [Scored.of(v) for v in group]  # in the order of its per_prompt rows
         for name in [*AGENTS.values(), "all"]:
-            pool = [d for d, c in zip(scored, corpora, strict=True) if name in (c, "all")]
+            pool = [d for d, c in zip(group, corpora, strict=True) if name in (c, "all")]
             if not pool:
                 continue
             stats, cis = pooled_stats(pool), bootstrap_cis(pool)
@@ -492,7 +489,7 @@ def plot_sources(sources: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def corpus_comparison(plan: Plan, vads: dict[str, list[np.ndarray]], silence: set[int],
+def corpus_comparison(plan: Plan, scored_by: dict[str, list[Scored]], silence: set[int],
                       tokenizer) -> pd.DataFrame:  # noqa: ANN001 - UnitTokenizer
     """Per agent (all chunk sizes pooled, then each): distance to each corpus's statistics.
 
@@ -513,8 +510,7 @@ def corpus_comparison(plan: Plan, vads: dict[str, list[np.ndarray]], silence: se
     rows = []
     for agent, own in AGENTS.items():
         other = next(c for c in AGENTS.values() if c != own)
-        scored = {c: [Scored.of(v) for v in vads.get(source_name(agent, c), [])]
-                  for c in plan.chunk_ms}
+        scored = {c: scored_by.get(source_name(agent, c), []) for c in plan.chunk_ms}
         groups = [(f"syncllm-{agent[0]}-all", list(plan.chunk_ms)),
                   *[(source_name(agent, c), [c]) for c in plan.chunk_ms]]
         for label, chunks in groups:
@@ -663,10 +659,12 @@ def run_plan(plan: Plan, command: str = "") -> Path:
         per_prompt = per_prompt.merge(asr.drop(columns=texts[3:]), how="left",
                                       on=["prompt", "source", "seed"])
     corr = correlation_tables(per_prompt)
-    comp = corpus_comparison(plan, vads, silence, tokenizer)
+    scored = {source: [Scored.of(v) for v in group] for source, group in vads.items()
+              if source != "prompt"}  # each continuation's events, computed once
+    comp = corpus_comparison(plan, scored, silence, tokenizer)
     persistence = persistence_table(plan, prompts, generated, silence)
     return write_outputs(plan, per_prompt, corr, comp, persistence,
-                         source_table(vads, per_prompt), command)
+                         source_table(scored, per_prompt), command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -135,9 +135,10 @@ def interact_dialogues(agent_a: str | Path | AgentFiles, agent_b: str | Path | A
     gens = []
     for files in (fa, fb):
         files.check_chunk_ms(chunk_ms)
-        if id(files.model) not in lms:
+        if id(files.model) not in lms:  # A and B share the rows of one model
+            sides = 2 if fa.model is fb.model else 1
             lms[id(files.model)] = LMRows(files.model, files.vocab.n_units,
-                                          files.context_tokens, rows=2 * n_rows,
+                                          files.context_tokens, rows=sides * n_rows,
                                           backend=backend)
         fmt = SyncFormat(chunk_ms=chunk_ms, n_units=files.vocab.n_units,
                          silence_unit=files.silence_unit)
@@ -182,9 +183,7 @@ def _pair_worker(a: DuplexGenerator, b: DuplexGenerator, queue: deque[int],
 
 def _interaction(a: DuplexGenerator, b: DuplexGenerator, prompt: np.ndarray, seed: int,
                  n_chunks: int, lead: int, bar: Any) -> Program[np.ndarray]:
-    F = a.F
-    if b.F != F:
-        raise ValueError(f"agents disagree on frames per chunk ({F} and {b.F})")
+    F = a.F  # = b.F: both formats are built for one chunk_ms
     p = prompt.shape[1] // F
     prompt = prompt[:, : p * F]
     chunks = prompt.reshape(2, p, F)
@@ -193,10 +192,12 @@ def _interaction(a: DuplexGenerator, b: DuplexGenerator, prompt: np.ndarray, see
     made: list[list[np.ndarray]] = [[], []]  # channel -> its new chunks (chunk p + i)
     for i in range(n_chunks):
         j, known = p + i, p + i - 1 - lead  # the other's real chunks up to ``known``
-        heard = [{known: made[1 - ch][known - p]} if known >= p else {} for ch in (0, 1)]
-        if i == 0:
+        if i == 0:  # the whole prompt, as spoken (own) and heard (the other's channel)
             heard = [{k: chunks[1 - ch, k] for k in range(p)} for ch in (0, 1)]
-        own = [{k: chunks[ch, k] for k in range(p)} if i == 0 else None for ch in (0, 1)]
+            own = [{k: chunks[ch, k] for k in range(p)} for ch in (0, 1)]
+        else:
+            heard = [{known: made[1 - ch][known - p]} if known >= p else {} for ch in (0, 1)]
+            own = [None, None]
         steps = yield from gather([g.step_program(j, own=own[ch], partner=heard[ch])
                                    for ch, g in enumerate((a, b))])
         for ch, step in enumerate(steps):
