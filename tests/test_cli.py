@@ -639,6 +639,26 @@ def test_a_corpus_is_rebuilt_only_when_asked(ws: Path) -> None:
     check_rebuild(corpus, other, rebuild=True)
     assert not any((corpus / part).exists() for part in CORPUS_PARTS)
     assert (corpus / "mine.txt").is_file()
+    # asked for with the same parameters (e.g. after the generator changed): rebuilt too
+    shutil.copytree(ws / "corpus", corpus, dirs_exist_ok=True)
+    check_rebuild(corpus, build_record(cfg, 0, "fisher-like", N_UNITS, None), rebuild=True)
+    assert not any((corpus / part).exists() for part in CORPUS_PARTS)
+
+
+def test_a_corpus_from_before_a_parameter_existed_keeps_its_old_value(ws: Path) -> None:
+    from dataclasses import replace
+
+    from duplexsim.corpora.build import build_record, check_rebuild
+    from duplexsim.corpora.synth import load_config
+    from duplexsim.errors import OutputError
+
+    corpus = ws / "corpus"  # its manifest records no synthesis parameters, as an old one
+    cfg = load_config("fisher-like", conversation_s=20.0)
+    check_rebuild(corpus, build_record(replace(cfg, yield_cue=False), 0, "fisher-like",
+                                       N_UNITS, None), rebuild=False)
+    with pytest.raises(OutputError, match=r"params.yield_cue: holds a corpus built with False"):
+        check_rebuild(corpus, build_record(replace(cfg, yield_cue=True), 0, "fisher-like",
+                                           N_UNITS, None), rebuild=False)
 
 
 def test_tokenizer_copies_are_moved_in_whole(ws: Path, tmp_path: Path) -> None:

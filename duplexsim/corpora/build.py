@@ -167,7 +167,7 @@ def check_rebuild(out: Path, record: dict, rebuild: bool) -> None:
         raise OutputError(str(out), key, f"holds a corpus built with {before!r}, not {now!r}",
                           "the same parameters to resume or extend it, or --rebuild to delete "
                           "and rebuild it")
-    if changed:
+    if rebuild:  # asked for: also when the parameters agree (the generator may have changed)
         for part in CORPUS_PARTS:
             path = out / part
             if path.is_dir():
@@ -176,16 +176,22 @@ def check_rebuild(out: Path, record: dict, rebuild: bool) -> None:
                 path.unlink()
 
 
+# synthesis parameters added after corpora were built without them: what those corpora were
+_BEFORE = {"yield_cue": False}
+
+
 def _changed(previous: dict, record: dict, keys: list[str]) -> tuple[str, object, object] | None:
     """The first parameter that differs: (key, old value, new value); None if none does.
-    Synthesis parameters are compared where both records have them (a parameter added to
-    :class:`SynthConfig` later does not void older corpora)."""
+    A synthesis parameter that an older record lacks (added to :class:`SynthConfig` later)
+    is compared as the value it had before it existed (``_BEFORE``), or not at all: an
+    older corpus is not voided by a parameter that does not change it."""
     for key in keys:
         if key == "params":
             old = previous.get("params") if isinstance(previous.get("params"), dict) else {}
             for name, value in record["params"].items():
-                if name in old and old[name] != value:
-                    return f"params.{name}", old[name], value
+                was = old.get(name, _BEFORE.get(name, value))
+                if was != value:
+                    return f"params.{name}", was, value
         elif previous.get(key) != record[key]:
             return key, previous.get(key), record[key]
     return None

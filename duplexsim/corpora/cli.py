@@ -30,8 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0)
     b.add_argument("--out", required=True, help="corpus directory")
     b.add_argument("--rebuild", action="store_true",
-                   help="the --out folder holds a corpus built with other parameters: delete "
-                        "it and build anew (without this flag such a build is refused)")
+                   help="delete the corpus in --out and build it anew (needed when it was "
+                        "built with other parameters: such a build is refused without it)")
     b.add_argument("--tokenizer", default=None,
                    help="unit tokenizer dir: used if it exists, else trained here and saved there")
     b.add_argument("--n-units", type=number(2, 32768, integer=True), default=501,

@@ -44,6 +44,9 @@ __all__ = ["PRESETS", "SynthConfig", "conversation_style", "generate", "load_con
            "population_centres", "simulate_timeline", "turn_taking"]
 
 BACKCHANNELS = ("yeah", "mhm", "uh huh", "right", "okay", "yes", "oh", "sure", "i see", "wow")
+# question tags that end an IPU after which the speaker hands over (``yield_cue``)
+YIELD_TAGS = ("you know", "right", "don't you think", "what about you", "isn't it",
+              "how about you", "you see", "do you")
 
 
 class TextStream:
@@ -89,10 +92,14 @@ class _Speaker:
             wave = trim(sosfiltfilt(sos, wave).astype(np.float32))
         return wave
 
-    def ipu(self, target_s: float, text: TextStream) -> tuple[str, np.ndarray]:
-        """Speech close to ``target_s``: words sized by rate, one re-try at an adjusted rate."""
+    def ipu(self, target_s: float, text: TextStream, tag: str = "",
+            end: str = "") -> tuple[str, np.ndarray]:
+        """Speech close to ``target_s``: words sized by rate, one re-try at an adjusted rate.
+        ``tag`` (words) ends the IPU and counts towards its length; ``end`` is its final
+        punctuation (espeak-ng's intonation: ``?`` rises, ``,`` continues)."""
         n = max(1, int(round(target_s / self.s_per_word)))
-        words = text.take(n)
+        n_tag = len(tag.split())
+        words = text.take(max(1, n - n_tag)) + (f" {tag}" if tag else "") + end
         wave = self.say(words)
         got = len(wave) / self.cfg.sample_rate_hz
         self.s_per_word = 0.9 * self.s_per_word + 0.1 * got / n
@@ -120,7 +127,10 @@ _BC_MAX_S, _BC_CONTEXT_S = 1.1, 1.1  # the metrics' backchannel limits (1 s) plu
 
 
 class Utter(Protocol):
-    """Makes one utterance: ``(speaker, kind, target_s) -> (text, realised_s, payload)``."""
+    """Makes one utterance: ``(speaker, kind, target_s) -> (text, realised_s, payload)``.
+
+    ``kind``: ``"backchannel"``, ``"ipu"`` (the speaker goes on after it) or ``"turn-end"``
+    (an IPU after which the speaker hands over)."""
 
     def __call__(self, speaker: int, kind: str, target_s: float) -> tuple[str, float, object]: ...
 
@@ -196,15 +206,21 @@ class _Process:
             lo = max(lo, _MARGIN_S - fto, self.last_end[other] + _MARGIN_S - t - fto)
         target = min(12.0, _lognormal_above(float(rng.random()),
                                             me.ipu_median_s * self.ipu_scale, me.ipu_sigma, lo))
-        text, dur, payload = self.utter(holder, "ipu", max(target, lo))
+        text, dur, payload = self.utter(holder, "turn-end" if yields else "ipu",
+                                        max(target, lo))
         if t + dur > cfg.conversation_s - 0.2:
             return None
         if (yields and dur < _BC_MAX_S and fto < _BC_CONTEXT_S
                 and t - self.last_end[holder] > _BC_PRE_S - 0.1):
             # a short isolated IPU that the partner answers within 1 s reads as a
             # backchannel (metrics.turntaking), not a turn: the holder goes on and yields
-            # after its next IPU with this FTO (dropping it would bias the FTOs)
+            # after its next IPU with this FTO (dropping it would bias the FTOs). Said
+            # again as an IPU the holder goes on after (its hand-over cue would lie)
             yields, self.carried = False, fto
+            if cfg.yield_cue:
+                text, dur, payload = self.utter(holder, "ipu", max(target, lo))
+                if t + dur > cfg.conversation_s - 0.2:
+                    return None
         self.place(holder, t, dur, text, "ipu", payload)
         end = t + dur
         if yields:  # the realised duration may fall short of the target: stay feasible
@@ -381,8 +397,11 @@ def generate(cfg: SynthConfig, seed: np.random.SeedSequence,
             words = BACKCHANNELS[int(rng.integers(len(BACKCHANNELS)))]
             wave = spk[speaker].say(words)
             wave = wave * spk[speaker].gain / max(_rms(wave), 1e-6)
+        elif cfg.yield_cue and kind == "turn-end":
+            tag = YIELD_TAGS[int(rng.integers(len(YIELD_TAGS)))]
+            words, wave = spk[speaker].ipu(target_s, text, tag, "?")
         else:
-            words, wave = spk[speaker].ipu(target_s, text)
+            words, wave = spk[speaker].ipu(target_s, text, end="," if cfg.yield_cue else "")
         return words, len(wave) / sr, wave
 
     placed = turn_taking(cfg, np.random.default_rng(proc_ss), utter, styles)
