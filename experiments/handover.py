@@ -1,0 +1,183 @@
+"""Does an agent hear a hand-over coming? (issue 16 diagnosis)
+
+For every IPU end in a corpus split that is followed by at least one whole chunk in which
+nobody speaks (starting >= 200 ms after the end), the agent is teacher-forced on the real
+conversation with the *listener* as its own side, the partner known up to the chunk before
+(lead 0: the most an agent can know), and gives the probability that the listener starts
+speaking in that chunk: the probability mass of its non-silence units at the chunk's
+``[S0]``. The IPUs after which the speaker hands over (``transfer``) should score higher
+than those after which it goes on (``hold``): the AUC of that separation, with a 95%
+bootstrap CI over dialogues, says how well the agent tells them apart before anyone speaks.
+
+    python experiments/handover.py --pair runs/agents/fisher runs/corpora/fisher-like \\
+        --out runs/handover
+    python experiments/handover.py --smoke --out /tmp/handover     # tiny world, seconds
+
+Outputs in ``--out``: ``events.csv`` (one row per IPU end and agent), ``summary.csv``,
+``REPORT.md`` (command and commit), ``handover.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from continuation import provenance  # the report line (command and commit)
+
+from duplexsim.atomic import atomic_path, write_text
+
+MIN_GAP_S = 0.2  # the scored chunk starts at least this long after the IPU's end
+
+
+def handover_events(agent_dir: Path, corpus_dir: Path, chunk_ms: int, context_chunks: int,
+                    split: str | None) -> pd.DataFrame:
+    """One row per scorable IPU end of ``corpus_dir`` (``split``; None: all): kind, gap,
+    the agent's onset probability for the listener."""
+    import torch
+
+    from duplexsim.corpora.corpus import load_corpus
+    from duplexsim.models.agentdir import load_agent_files
+    from duplexsim.tokens import SyncFormat
+
+    files = load_agent_files(agent_dir)
+    model = files.model.eval()
+    corpus = load_corpus(corpus_dir)
+    silent = corpus.tokenizer().silence_units
+    speech = torch.tensor([u for u in range(corpus.n_units) if u not in silent])
+    fmt = SyncFormat(chunk_ms=chunk_ms, n_units=corpus.n_units, silence_unit=0)
+    c_s, frames = chunk_ms / 1000, fmt.frames_per_chunk
+    rows = []
+    for id in corpus.ids(split):
+        d = corpus.dialogue(id)
+        floor = sorted((s for s in d.segments if s.kind == "ipu"), key=lambda s: s.start_s)
+        for x, y in zip(floor, floor[1:], strict=False):
+            k = math.ceil((x.end_s + MIN_GAP_S) / c_s - 1e-9)  # the scored chunk
+            if k < context_chunks or any(s.end_s > x.end_s and s.start_s < (k + 1) * c_s
+                                         for s in d.segments if s is not x):
+                continue  # too early for a full context, or anyone heard from x's end to k
+            listener, lo = 1 - x.speaker, (k - context_chunks) * frames
+            ids = fmt.encode(d.units[listener, lo : k * frames],
+                             d.units[x.speaker, lo : k * frames]) + [fmt.S0]
+            with torch.no_grad():
+                p = torch.softmax(model(torch.tensor([ids])).logits[0, -1].float(), -1)
+            rows.append({"dialogue": id, "kind": "transfer" if y.speaker != x.speaker else "hold",
+                         "gap_s": round(y.start_s - x.end_s, 4),
+                         "ipu_s": round(x.end_s - x.start_s, 4),
+                         "p_onset": float(p[speech].sum())})
+    return pd.DataFrame(rows, columns=["dialogue", "kind", "gap_s", "ipu_s", "p_onset"])
+
+
+def auc(transfer: np.ndarray, hold: np.ndarray) -> float:
+    """P(a transfer scores above a hold), ties counted half (Mann-Whitney U / n1 n2)."""
+    from scipy.stats import mannwhitneyu
+
+    if not len(transfer) or not len(hold):
+        return float("nan")
+    return float(mannwhitneyu(transfer, hold).statistic / (len(transfer) * len(hold)))
+
+
+def summarize(events: pd.DataFrame, n_boot: int, seed: int = 0) -> dict[str, float]:
+    """AUC and mean onset probabilities, with a bootstrap over dialogues."""
+    by = {d: (g.p_onset[g.kind == "transfer"].to_numpy(), g.p_onset[g.kind == "hold"].to_numpy())
+          for d, g in events.groupby("dialogue")}
+    dialogues = sorted(by)
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(n_boot):
+        pick = rng.choice(len(dialogues), len(dialogues))
+        t = np.concatenate([by[dialogues[i]][0] for i in pick])
+        h = np.concatenate([by[dialogues[i]][1] for i in pick])
+        boots.append(auc(t, h))
+    t, h = (events.p_onset[events.kind == k].to_numpy() for k in ("transfer", "hold"))
+    lo, hi = np.nanpercentile(boots, [2.5, 97.5]) if boots else (np.nan, np.nan)
+    return {"n_transfer": len(t), "n_hold": len(h), "auc": auc(t, h), "auc_lo": float(lo),
+            "auc_hi": float(hi), "p_onset_transfer": float(t.mean()) if len(t) else np.nan,
+            "p_onset_hold": float(h.mean()) if len(h) else np.nan}
+
+
+def report(summary: pd.DataFrame, events: pd.DataFrame, out: Path, line: str, *,
+           chunk_ms: int, context_chunks: int, split: str | None) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(summary.label)
+    fig, axes = plt.subplots(1, len(labels), figsize=(4 * len(labels), 3), squeeze=False)
+    for ax, label in zip(axes[0], labels, strict=True):
+        ev = events[events.label == label]
+        for kind, colour in (("transfer", "tab:orange"), ("hold", "tab:blue")):
+            ax.hist(ev.p_onset[ev.kind == kind], bins=np.linspace(0, 1, 21), alpha=0.6,
+                    color=colour, label=kind)
+        ax.set_title(label, fontsize=8)
+        ax.set_xlabel("P(listener starts in the chunk)")
+    axes[0][0].legend()
+    fig.suptitle(line, fontsize=6)
+    fig.tight_layout()
+    with atomic_path(out / "handover.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    text = "\n".join([
+        "# Does the agent hear a hand-over coming?", "", line, "",
+        f"Every IPU end of the {split or 'whole'} split followed by a {chunk_ms} ms chunk "
+        f"starting >= {int(MIN_GAP_S * 1000)} ms after it in which nobody speaks; the agent is "
+        f"teacher-forced on the last {context_chunks} chunks with the listener as its own side "
+        "(lead 0) and gives P(the listener starts in that chunk). AUC: transfer (the speaker "
+        "hands over) against hold (it goes on); 95% bootstrap CI over dialogues.", "",
+        summary.to_markdown(index=False, floatfmt=".3f"), "", "![hand-over](handover.png)", ""])
+    write_text(out / "REPORT.md", text)
+    return out / "REPORT.md"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pair", nargs=2, action="append", metavar=("AGENT", "CORPUS"),
+                        type=Path, help="an agent directory and a corpus to score it on")
+    parser.add_argument("--out", type=Path, default=Path("runs/handover"))
+    parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
+    parser.add_argument("--chunk-ms", type=int, default=200)
+    parser.add_argument("--context-chunks", type=int, default=48)
+    parser.add_argument("--split", default="test", help="corpus split ('all': every one)")
+    parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
+    args = parser.parse_args(argv)
+    from duplexsim.threads import use_threads
+
+    use_threads(args.threads)
+    pairs, split = args.pair or [], None if args.split == "all" else args.split
+    chunk_ms, context, n_boot = args.chunk_ms, args.context_chunks, args.n_boot
+    if args.smoke:
+        from tiny_world import AGENTS, build_tiny_world
+
+        agents, corpora = build_tiny_world(args.out / "world")
+        pairs = [(agents / a, corpora / p) for a, p in AGENTS.items()]
+        chunk_ms, context, n_boot, split = 160, 4, 50, None
+    if not pairs:
+        parser.error("give at least one --pair AGENT CORPUS (or --smoke)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    events, rows = [], []
+    short = [f"{agent.name} on {corpus.name}" for agent, corpus in pairs]
+    for (agent, corpus), label in zip(pairs, short, strict=True):
+        if short.count(label) > 1:  # the same names in other folders: the paths as given
+            label = f"{agent} on {corpus}"
+        ev = handover_events(agent, corpus, chunk_ms, context, split).assign(label=label)
+        events.append(ev)
+        rows.append({"label": label, **summarize(ev, n_boot)})
+        print(rows[-1], flush=True)
+    all_events, summary = pd.concat(events, ignore_index=True), pd.DataFrame(rows)
+    with atomic_path(args.out / "events.csv") as tmp:
+        all_events.to_csv(tmp, index=False)
+    with atomic_path(args.out / "summary.csv") as tmp:
+        summary.to_csv(tmp, index=False)
+    path = report(summary, all_events, args.out, provenance("handover.py", argv),
+                  chunk_ms=chunk_ms, context_chunks=context, split=split)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""experiments/handover.py runs end to end on the tiny world, in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).parents[2]
+sys.path.insert(0, str(ROOT / "experiments"))
+
+
+def test_handover_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "handover"
+    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "handover.py"), "--smoke",
+                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    events, summary = pd.read_csv(out / "events.csv"), pd.read_csv(out / "summary.csv")
+    assert set(events.kind) == {"transfer", "hold"} and len(summary) == 2
+    assert ((events.p_onset >= 0) & (events.p_onset <= 1)).all()
+    # a hold is followed by the same speaker, a transfer by the other, after a silent chunk
+    assert (events.gap_s > 0.2).all()
+    scored = (summary.n_transfer > 0) & (summary.n_hold > 0)  # else the AUC is undefined
+    assert scored.any() and summary.auc[~scored].isna().all()
+    assert ((summary.auc[scored] >= 0) & (summary.auc[scored] <= 1)).all()
+    assert "Command: `python experiments/handover.py --smoke" in (out / "REPORT.md").read_text()
+    assert (out / "handover.png").is_file()
+
+
+def test_auc_counts_pairs_and_ties() -> None:
+    from handover import auc, summarize
+
+    assert auc(np.array([0.9, 0.8]), np.array([0.1, 0.2])) == 1.0
+    assert auc(np.array([0.1]), np.array([0.9])) == 0.0
+    assert auc(np.array([0.5]), np.array([0.5])) == 0.5
+    events = pd.DataFrame({"dialogue": ["a", "a", "b", "b"],
+                           "kind": ["transfer", "hold", "transfer", "hold"],
+                           "p_onset": [0.9, 0.1, 0.8, 0.2]})
+    s = summarize(events, n_boot=20)
+    assert s["auc"] == 1.0 and s["auc_lo"] == 1.0 and s["n_transfer"] == 2
