@@ -70,8 +70,9 @@ class SynthConfig:
     # speaker yields ends in a question tag ("... you know?", question intonation), one
     # after which it goes on ends with a comma (continuing intonation). Real speakers signal
     # a turn's end by syntax and prosody before they stop, and listeners project it; without
-    # a cue the hand-over is a coin no listener can hear, and two agents trained on such
-    # speech toss it independently (issue 16: 1.6-2.9x the corpus's overlap in self-play)
+    # a cue the hand-over is a coin no listener can hear (an agent's hand-over AUC 0.51).
+    # Off in the presets: agents trained with it hear it (AUC 0.70) but overlap as much in
+    # self-play (docs/results/selfplay/diagnosis.md, finding 12); for studies of projection
     yield_cue: bool = False
     # --- audio ---
     noise_db: float = -60.0  # background noise floor (dBFS rms)

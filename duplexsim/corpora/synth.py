@@ -10,8 +10,11 @@ and never clipped; IPUs are drawn conditioned on being long enough for it, with 
 median scaled so the realised IPU median is the drawn one. The listener backchannels inside
 the holder's IPUs (Poisson, its own rate per second of partner speech, deficits carried
 over), only after >= 1 s of own silence. Every draw is independent of the conversation's
-earlier draws beyond its style. The process is built so that the event definitions of
-``metrics.turntaking`` read back what was generated (tests/corpora/test_synth_turntaking.py).
+earlier draws beyond its style. With ``yield_cue`` the words say what comes next: an IPU
+before a hand-over ends in a question tag (``YIELD_TAGS``, question intonation), one before
+a pause with a comma; the timeline is the same draw for draw. The process is built so that
+the event definitions of ``metrics.turntaking`` read back what was generated
+(tests/corpora/test_synth_turntaking.py).
 :func:`generate` renders it with espeak-ng (text from the chitchat-dataset word stream; the
 realised duration is what gets annotated, so the annotations match the audio exactly);
 :func:`simulate_timeline` without any TTS. Must not know about tokenizers or the corpus
