@@ -26,7 +26,9 @@ Beside the verdicts, a coordination table (point values, frame-level voice activ
 sides pooled): speech share per side, overlap episodes per minute and their mean length,
 and the share of speech onsets made while the partner speaks. Two speakers who each talk
 a share ``p`` of the time and ignore each other overlap ``p**2`` of it; alternation keeps
-it far below that.
+it far below that. Who ends an overlap episode that one side started over the other: the
+side that was speaking first (``holder``: a turn handed over) or the one that came in
+(``incomer``: mostly backchannels), the share and mean length of each.
 
 Writes ``OUT/per_conversation.csv``, ``OUT/summary.csv``, ``OUT/verdicts.csv``,
 ``OUT/coordination.csv``, ``OUT/REPORT.md`` and ``OUT/selfplay.png``.
@@ -91,11 +93,14 @@ def coordination(vads: list[np.ndarray]) -> dict[str, float]:
     ``vads``: voice activity ``bool [2, T]`` each."""
     frames = episodes = episode_frames = onsets = onsets_over = 0
     speech = 0.0
+    ended: dict[str, list[int]] = {"holder": [], "incomer": []}
     for vad in vads:
         vad = np.asarray(vad, bool)
         starts, ends = runs(vad[0] & vad[1])
         episodes += len(starts)
         episode_frames += int((ends - starts).sum())
+        for who, length in ended_by(vad, starts, ends):
+            ended[who].append(length)
         for s in (0, 1):
             on = np.flatnonzero(vad[s][1:] & ~vad[s][:-1]) + 1
             onsets += len(on)
@@ -103,11 +108,42 @@ def coordination(vads: list[np.ndarray]) -> dict[str, float]:
         speech += float(vad.sum()) / 2
         frames += vad.shape[1]
     minutes = frames * FRAME_MS / 60000
+    n_ended = len(ended["holder"]) + len(ended["incomer"])
     return {"speech_share_per_side": speech / max(frames, 1),
             "overlap_share": episode_frames / max(frames, 1),
             "overlap_episodes_per_min": episodes / minutes if minutes else float("nan"),
             "overlap_episode_mean_s": episode_frames * FRAME_MS / 1000 / max(episodes, 1),
-            "onsets_over_partner_share": onsets_over / max(onsets, 1)}
+            "onsets_over_partner_share": onsets_over / max(onsets, 1),
+            "ended_by_holder_share": len(ended["holder"]) / max(n_ended, 1),
+            "holder_ended_mean_s": _mean_s(ended["holder"]),
+            "incomer_ended_mean_s": _mean_s(ended["incomer"])}
+
+
+def ended_by(vad: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> list[tuple[str, int]]:
+    """``(who, frames)`` per overlap episode that one side started over the other and that
+    exactly one side ends before the conversation does: ``holder`` when the side that was
+    speaking first stops, ``incomer`` when the one that came in does."""
+    out = []
+    for s, e in zip(starts, ends, strict=True):
+        if e >= vad.shape[1]:
+            continue
+        began = [s - _run_back(vad[side], s) for side in (0, 1)]  # each side's run start
+        stops = [side for side in (0, 1) if not vad[side][e]]
+        if began[0] == began[1] or len(stops) != 1:
+            continue  # started together, or both stop at once
+        holder = int(np.argmin(began))
+        out.append(("holder" if stops[0] == holder else "incomer", int(e - s)))
+    return out
+
+
+def _run_back(active: np.ndarray, at: int) -> int:
+    """Frames of activity right before ``at`` (0 when ``active[at - 1]`` is off)."""
+    before = np.flatnonzero(~active[:at])
+    return at - (int(before[-1]) + 1 if before.size else 0)
+
+
+def _mean_s(frames: list[int]) -> float:
+    return float(np.mean(frames)) * FRAME_MS / 1000 if frames else float("nan")
 
 
 def boot_draws(parts: list[Scored], n_boot: int, seed: int) -> pd.DataFrame:

@@ -49,3 +49,23 @@ def test_selfplay_smoke(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "no summary.csv in:" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_who_ends_an_overlap() -> None:
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from selfplay import coordination, ended_by
+
+    from duplexsim.metrics.turntaking import runs
+
+    vad = np.zeros((2, 40), bool)
+    vad[0, 0:10] = True   # side 0 speaks, side 1 comes in at 8: side 0 stops at 10 (holder)
+    vad[1, 8:20] = True
+    vad[1, 8:26] = True   # side 0 comes in at 18 over side 1 and stops first (incomer)
+    vad[0, 18:22] = True
+    vad[0, 32:38] = True  # both start together at 32: not counted
+    vad[1, 32:36] = True
+    starts, ends = runs(vad[0] & vad[1])
+    assert ended_by(vad, starts, ends) == [("holder", 2), ("incomer", 4)]
+    coord = coordination([vad])
+    assert coord["ended_by_holder_share"] == 0.5
+    assert abs(coord["holder_ended_mean_s"] - 0.08) < 1e-9
