@@ -59,26 +59,31 @@ def build_observation(
     clip to the last entry).
     """
     w, f = window, frames_per_chunk
-    partner = np.full((w, f), silence_unit, np.int64)
-    own_units = np.full((w, f), silence_unit, np.int64)
-    mask = np.zeros(w, np.int8)
+    partner = np.full(w * f, silence_unit, np.int64)  # row i = frames i*f .. (i+1)*f - 1
+    own_units = np.full(w * f, silence_unit, np.int64)
+    mask = [1] * w
+    lookahead = 0  # partner chunks in the window not received yet
     for i, k in enumerate(range(chunk - w, chunk)):
         if k < 0:
-            mask[i] = 1
             continue
-        if k in received:
-            partner[i] = received[k]
-            mask[i] = 1
-        if k in own:
-            own_units[i] = own[k]
-    own_vad = speech.take(own_units.ravel(), mode="clip").astype(np.float32)
-    partner_vad = speech.take(partner.ravel(), mode="clip").astype(np.float32)
-    partner_vad *= np.repeat(mask, f)  # a chunk not received yet is unknown, not speech
-    lookahead = sum(1 for k in range(max(0, chunk - w), chunk) if k not in received)
+        units = received.get(k)
+        if units is None:
+            mask[i] = 0
+            lookahead += 1
+        else:
+            partner[i * f:(i + 1) * f] = units
+        units = own.get(k)
+        if units is not None:
+            own_units[i * f:(i + 1) * f] = units
+    received_mask = np.array(mask, np.int8)
+    own_vad = speech.take(own_units, mode="clip").astype(np.float32)
+    partner_vad = speech.take(partner, mode="clip").astype(np.float32)
+    if lookahead:
+        partner_vad *= np.repeat(received_mask, f)  # a chunk not received yet is unknown
     return {
-        "partner_units": partner.ravel(),
-        "partner_received": mask,
-        "own_units": own_units.ravel(),
+        "partner_units": partner,
+        "partner_received": received_mask,
+        "own_units": own_units,
         "own_vad": own_vad,
         "partner_vad": partner_vad,
         "lookahead": np.array([lookahead], np.float32),

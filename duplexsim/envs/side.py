@@ -23,6 +23,7 @@ from duplexsim.envs.learner import LearnerAgent
 from duplexsim.envs.observations import build_observation, observation_space
 from duplexsim.envs.rewards import TERMS, RewardConfig, RewardTracker
 from duplexsim.envs.speech import SpeechSource
+from duplexsim.metrics.turntaking import EVENT_COLUMNS, event_columns, summarize_columns
 from duplexsim.tokens import FRAME_MS
 
 if TYPE_CHECKING:
@@ -129,12 +130,11 @@ class LearnerSide:
         cuts = [0, *(np.flatnonzero(own_chunk[1:] != own_chunk[:-1]) + 1).tolist(),
                 len(own_chunk)]
         for lo, hi in pairwise(cuts):
-            piece = slice(lo, hi)
-            _, terms = self.tracker.add_chunk(own_vad[piece], partner_vad[piece],
+            _, terms = self.tracker.add_chunk(own_vad[lo:hi], partner_vad[lo:hi],
                                               int(own_chunk[lo]) in self.backchannel_chunks)
             for name, value in terms.items():
                 total[name] += value
-            self.vad.append(np.stack([own_vad[piece], partner_vad[piece]]))
+        self.vad.append(np.stack([own_vad, partner_vad]))  # [2, upto - scored]
         self.scored = upto
         return float(sum(total.values())), total
 
@@ -152,25 +152,26 @@ class LearnerSide:
 
     def events(self) -> pd.DataFrame:
         """Turn-taking events on the scored timeline (speaker 0 = this learner)."""
-        from duplexsim.metrics.turntaking import detect_events
+        return pd.DataFrame(self._event_columns(), columns=EVENT_COLUMNS)
 
+    def _event_columns(self) -> dict[str, np.ndarray]:
         vad = np.concatenate(self.vad, axis=1) if self.vad else np.zeros((2, 0), bool)
-        return detect_events(vad, frame_ms=FRAME_MS)
+        return event_columns(vad, frame_ms=FRAME_MS)
 
     def summary(self) -> dict[str, float]:
         """:func:`~duplexsim.metrics.turntaking.summarize_events` of the episode (both sides
         pooled), plus the learner's own: ``learner_fto_median_ms`` (its takeovers),
-        ``learner_backchannels_per_min`` and ``learner_ipus_per_min``."""
-        from duplexsim.metrics.turntaking import summarize_events
-
+        ``learner_backchannels_per_min`` and ``learner_ipus_per_min``. (From the events'
+        numpy columns: one per episode of every env, a DataFrame would cost more.)"""
         duration_ms = float(FRAME_MS * sum(v.shape[1] for v in self.vad))
-        events = self.events()
-        out = summarize_events(events, duration_ms=duration_ms)
-        mine = events[events["speaker"] == 0]
-        fto = mine["fto_ms"].dropna()
+        events = self._event_columns()
+        out = summarize_columns(events, duration_ms=duration_ms)
+        mine = events["speaker"] == 0
+        fto = events["fto_ms"][mine]
+        fto = fto[~np.isnan(fto)]
+        kinds = events["kind"][mine]
         minutes = max(duration_ms, 1.0) / 60_000
-        out["learner_fto_median_ms"] = float(fto.median()) if len(fto) else float("nan")
-        out["learner_backchannels_per_min"] = float((mine["kind"] == "backchannel").sum()
-                                                    / minutes)
-        out["learner_ipus_per_min"] = float((mine["kind"] == "ipu").sum() / minutes)
+        out["learner_fto_median_ms"] = float(np.median(fto)) if len(fto) else float("nan")
+        out["learner_backchannels_per_min"] = float((kinds == "backchannel").sum() / minutes)
+        out["learner_ipus_per_min"] = float((kinds == "ipu").sum() / minutes)
         return out

@@ -130,7 +130,7 @@ class PlayedStream:
         """Place the side's newly played chunks (in chunk order) at ``frames_of(chunk)``."""
         while self.placed in played:
             idx = frames_of(self.placed)
-            end = int(idx.max()) + 1
+            end = int(idx[-1]) + 1  # a chunk's frames never go back: the last is the latest
             self._grow(end)
             self.units[idx] = played[self.placed]
             self.chunk[idx] = self.placed

@@ -17,7 +17,7 @@ a decision at time t, which makes zero network delay give lookahead 1 (the paper
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import simpy
 from simpy.events import Event
@@ -49,9 +49,16 @@ class ChunkClock:
     offset_ms: int = 0
     drift_ppm: float = 0.0
     lead_chunks: int = 1
+    _global_ms: dict[float, int] = field(default_factory=dict, init=False, repr=False,
+                                         compare=False, hash=False)
+    """Memo of :meth:`to_global` (a session asks for the same few instants many times)."""
 
     def to_global(self, local_ms: float) -> int:
-        return max(0, int(round((local_ms - self.offset_ms) / (1.0 + self.drift_ppm * 1e-6))))
+        t = self._global_ms.get(local_ms)
+        if t is None:
+            t = max(0, int(round((local_ms - self.offset_ms) / (1.0 + self.drift_ppm * 1e-6))))
+            self._global_ms[local_ms] = t
+        return t
 
     def chunk_start(self, k: int) -> int:
         """Global time chunk ``k`` starts being spoken (its deadline)."""

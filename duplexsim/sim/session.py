@@ -225,6 +225,8 @@ class Session:
 
     def _check_not_stuck(self) -> None:
         """A waiting side with nothing left to simulate would wait forever: say so."""
+        if not any(side.waits for side in self.sides.values()):
+            return  # a side that never waits has its next decision queued until its last
         if any(event.callbacks for *_, event in self.env._queue):
             return
         for key, side in self.sides.items():
@@ -286,8 +288,12 @@ class Session:
             self._wake(key)
 
     def _wake(self, key: str) -> None:
-        signal, self._signal[key] = self._signal[key], self.env.event()
-        signal.succeed()
+        """Resume ``key``'s speaker if it waits for partner chunks (a signal nobody waits on
+        is kept for the next wait: firing it would only queue an empty event)."""
+        signal = self._signal[key]
+        if signal.callbacks:
+            self._signal[key] = self.env.event()
+            signal.succeed()
 
     def _send(self, key: str, chunk: int, units: np.ndarray) -> None:
         """Chunk ``chunk`` enters ``key``'s link; a waiting receiver learns of its loss."""
@@ -357,14 +363,11 @@ class Session:
             if j not in played:
                 self._play(side, j, self._miss_units(side, j), side.clock.chunk_start(j))
 
-    def _produce(self, side: SideState, j: int):  # noqa: ANN202 - SimPy sub-process
-        """The agent's report for chunk ``j``: directly, or through its engine program (the
-        speaker waits on an event that :meth:`run_program` fires with the report)."""
-        steps = getattr(side.agent, "produce_steps", None)
-        if steps is None:
-            return side.agent.produce(j)
+    def _run_program(self, program: Program[ChunkReport]):  # noqa: ANN202 - SimPy sub-process
+        """The report of an agent's decision program: the speaker waits on an event that
+        :meth:`run_program` fires with the report once the program has run."""
         resume = self.env.event()
-        self._blocked.append(_Blocked(steps(j), resume))
+        self._blocked.append(_Blocked(program, resume))
         report = yield resume
         return report
 
@@ -381,7 +384,8 @@ class Session:
         skipped = side.rule.skips(now, deadline, prologue)
         report: ChunkReport | None = None
         if not skipped:
-            report = yield from self._produce(side, j)
+            steps = getattr(agent, "produce_steps", None)
+            report = agent.produce(j) if steps is None else (yield from self._run_program(steps(j)))
         cost = 0 if report is None else compute_ms(report, self.scenario.compute)
         ready = now + cost
         placement = side.rule.place(now, ready, deadline, prologue)
@@ -414,7 +418,7 @@ class Session:
             "generated_tokens": 0 if report is None else int(report.generated_tokens),
             "prefill_tokens": 0 if report is None else int(report.prefill_tokens),
             "compute_wall_ms": 0.0 if report is None else float(report.compute_wall_ms),
-            "played_units": [int(u) for u in units],
+            "played_units": units.tolist(),
         }
         return row, units
 
