@@ -73,11 +73,11 @@ class LearnerAgent:
         if self.model is not None:  # the model keeps its context whatever is played
             report = self.model.produce(chunk)
             self.proposal = np.asarray(report.units, np.int64)
-        silence = np.full(self.frames_per_chunk, self.silence_unit, np.int64)
-        planned = self.plan.pop(chunk, silence)  # unplanned chunks (never asked) are silent
+        # unplanned chunks (never asked) are silent
+        planned = self.plan.pop(chunk) if chunk in self.plan else self._silence()
         units = self.proposal if planned is None and self.proposal is not None else planned
         if units is None:
-            units = silence
+            units = self._silence()
         lookahead = chunk - len(self.received)  # every chunk received so far is < chunk ...
         if self.latest_received >= chunk:  # ... unless a clock runs ahead
             lookahead = chunk - sum(1 for k in self.received if k < chunk)
@@ -87,6 +87,9 @@ class LearnerAgent:
                            estimates=report.estimates, generated_tokens=report.generated_tokens,
                            prefill_tokens=report.prefill_tokens,
                            compute_wall_ms=report.compute_wall_ms)
+
+    def _silence(self) -> np.ndarray:
+        return np.full(self.frames_per_chunk, self.silence_unit, np.int64)
 
     def played(self, chunk: int, units: np.ndarray) -> None:
         self.played_chunks[chunk] = np.asarray(units, np.int64).copy()

@@ -59,34 +59,40 @@ def build_observation(
     clip to the last entry).
     """
     w, f = window, frames_per_chunk
-    partner = np.full(w * f, silence_unit, np.int64)  # row i = frames i*f .. (i+1)*f - 1
-    own_units = np.full(w * f, silence_unit, np.int64)
+    n = w * f
+    silence = np.full(f, silence_unit, np.int64)
+    partner_rows, own_rows = [], []
     mask = [1] * w
     lookahead = 0  # partner chunks in the window not received yet
     for i, k in enumerate(range(chunk - w, chunk)):
         if k < 0:
+            partner_rows.append(silence)
+            own_rows.append(silence)
             continue
-        units = received.get(k)
-        if units is None:
+        row = received.get(k)
+        if row is None:
             mask[i] = 0
             lookahead += 1
-        else:
-            partner[i * f:(i + 1) * f] = units
-        units = own.get(k)
-        if units is not None:
-            own_units[i * f:(i + 1) * f] = units
+            row = silence
+        partner_rows.append(row)
+        own_rows.append(own.get(k, silence))
+    # one buffer per dtype, handed out as disjoint views (fewer small numpy calls per step)
+    units = np.concatenate(partner_rows + own_rows, dtype=np.int64, casting="unsafe")
+    if units.shape != (2 * n,):
+        raise ValueError(f"chunks of {f} frames expected in received/own, got "
+                         f"{sorted({np.shape(r) for r in partner_rows + own_rows})}")
     received_mask = np.array(mask, np.int8)
-    own_vad = speech.take(own_units, mode="clip").astype(np.float32)
-    partner_vad = speech.take(partner, mode="clip").astype(np.float32)
+    vad = speech.take(units, mode="clip").astype(np.float32)  # [partner | own]
     if lookahead:
-        partner_vad *= np.repeat(received_mask, f)  # a chunk not received yet is unknown
+        vad[:n] *= np.repeat(received_mask, f)  # a partner chunk not received yet is unknown
+    scalars = np.array([lookahead, min(chunk / max(n_chunks, 1), 1.0), *own_state], np.float32)
     return {
-        "partner_units": partner,
+        "partner_units": units[:n],
         "partner_received": received_mask,
-        "own_units": own_units,
-        "own_vad": own_vad,
-        "partner_vad": partner_vad,
-        "lookahead": np.array([lookahead], np.float32),
-        "time": np.array([min(chunk / max(n_chunks, 1), 1.0)], np.float32),
-        "own_state": np.asarray(own_state, np.float32),
+        "own_units": units[n:],
+        "own_vad": vad[n:],
+        "partner_vad": vad[:n],
+        "lookahead": scalars[0:1],
+        "time": scalars[1:2],
+        "own_state": scalars[2:],
     }

@@ -87,10 +87,17 @@ class RewardTracker:
         (its non-silent frames are backchannel, not speech).
         Returns the chunk's reward and its per-term breakdown (weighted, signed).
         """
+        return self.add_frames(np.asarray(own, bool).tolist(), np.asarray(partner, bool).tolist(),
+                               own_is_backchannel)
+
+    def add_frames(self, own: list[bool], partner: list[bool], own_is_backchannel: bool
+                   ) -> tuple[float, dict[str, float]]:
+        """:meth:`add_chunk` of lists of Python bools (the env's per-step path: stepping
+        frame by frame through them is cheaper than through numpy arrays)."""
         cfg = self.config
         terms = dict.fromkeys(TERMS, 0.0)
         free = int(cfg.gap_free_ms // FRAME_MS)
-        for o, p in zip(_bools(own), _bools(partner), strict=True):
+        for o, p in zip(own, partner, strict=True):
             f = self._frame
             speech, bc = o and not own_is_backchannel, o and own_is_backchannel
             if bc and not self._prev_bc:
@@ -153,8 +160,3 @@ class RewardTracker:
             fto_ms = (f - self._partner_last_offset) * FRAME_MS
             terms["fto"] += cfg.fto * cfg.fto_score(fto_ms)
             self.counts["transitions"] += 1
-
-
-def _bools(x: np.ndarray | Sequence[bool]) -> list[bool]:
-    """Plain Python bools (stepping through a numpy array frame by frame is slower)."""
-    return np.asarray(x, bool).tolist()

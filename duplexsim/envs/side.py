@@ -10,7 +10,6 @@ what its learner was told. Must not touch the simulator.
 
 from __future__ import annotations
 
-from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -127,13 +126,15 @@ class LearnerSide:
         partner_units, partner_chunk = theirs.frames(self.scored, upto)
         own_vad = (own_chunk >= 0) & self.speech.take(own_units, mode="clip")  # no chunk:
         partner_vad = (partner_chunk >= 0) & self.speech.take(partner_units, mode="clip")  # silent
-        cuts = [0, *(np.flatnonzero(own_chunk[1:] != own_chunk[:-1]) + 1).tolist(),
-                len(own_chunk)]
-        for lo, hi in pairwise(cuts):
-            _, terms = self.tracker.add_chunk(own_vad[lo:hi], partner_vad[lo:hi],
-                                              int(own_chunk[lo]) in self.backchannel_chunks)
-            for name, value in terms.items():
-                total[name] += value
+        chunks, own_list, partner_list = own_chunk.tolist(), own_vad.tolist(), partner_vad.tolist()
+        lo, n = 0, len(chunks)
+        for hi in range(1, n + 1):  # one tracker call per own chunk (or stretch outside one)
+            if hi == n or chunks[hi] != chunks[lo]:
+                _, terms = self.tracker.add_frames(own_list[lo:hi], partner_list[lo:hi],
+                                                   chunks[lo] in self.backchannel_chunks)
+                for name, value in terms.items():
+                    total[name] += value
+                lo = hi
         self.vad.append(np.stack([own_vad, partner_vad]))  # [2, upto - scored]
         self.scored = upto
         return float(sum(total.values())), total

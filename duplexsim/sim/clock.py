@@ -31,10 +31,13 @@ class At(Event):
     """An event that fires at absolute time ``t_ms`` with ``priority`` (lower first)."""
 
     def __init__(self, env: simpy.Environment, t_ms: int, priority: int):
-        super().__init__(env)
+        # Event.__init__ inlined, already triggered (a session makes several per chunk)
+        self.env = env
+        self.callbacks = []
         self._ok = True
         self._value = None
-        env.schedule(self, priority, max(0, int(t_ms) - int(env.now)))
+        delay = int(t_ms) - int(env.now)
+        env.schedule(self, priority, delay if delay > 0 else 0)
 
 
 def at(env: simpy.Environment, t_ms: int, priority: int) -> At:

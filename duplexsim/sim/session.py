@@ -174,6 +174,8 @@ class Session:
         t_ms = int(t_ms)
         while True:
             if self._until is None:
+                if t_ms <= self.env.now:  # (the end needs no reading then)
+                    break
                 target = min(t_ms, self.end_ms + 1)
                 if target <= self.env.now:
                     break
@@ -314,17 +316,18 @@ class Session:
             self._wake(key)
 
     def _hand_over(self, side: SideState) -> None:
+        now = self.now
         for chunk, units, _ in side.buffer.take():
             side.agent.observe_partner(chunk, units)
-            self.recorder.use(side.key, chunk, self.now)
+            self.recorder.use(side.key, chunk, now)
 
     def _speaker(self, key: str):  # noqa: ANN202 - SimPy process
         side, played = self.sides[key], self.recorder.played[key]
         busy_until = 0
         for j in range(self.n_chunks):
             planned, deadline = side.decision_ms(j), side.deadline_ms(j)
-            side.next_decision_ms = max(planned, busy_until)
-            yield at(self.env, max(planned, busy_until), DECIDE)
+            start = side.next_decision_ms = planned if planned > busy_until else busy_until
+            yield at(self.env, start, DECIDE)
             while side.rule.blocked(side.buffer, j):  # only the real chunks (or give-ups)
                 yield self._signal[key]
             settled = j in played
@@ -335,7 +338,8 @@ class Session:
             side.decided = j + 1
             if not settled:
                 self._play(side, j, units, row["deadline_ms"])
-            if side.rule.settles_misses_on_clock:
+            if side.rule.settles_misses_on_clock and j + 1 < self.n_chunks \
+                    and side.clock.chunk_end(j + 1) < busy_until:  # (the usual case: none)
                 self._settle_misses(side, j + 1, busy_until)
 
     def _play(self, side: SideState, j: int, units: np.ndarray, start_ms: int) -> None:
