@@ -63,7 +63,7 @@ def build_observation(
     silence = np.full(f, silence_unit, np.int64)
     partner_rows, own_rows = [], []
     mask = [1] * w
-    lookahead = 0  # partner chunks in the window not received yet
+    unknown = []  # window rows of partner chunks not received yet (the lookahead)
     for i, k in enumerate(range(chunk - w, chunk)):
         if k < 0:
             partner_rows.append(silence)
@@ -72,7 +72,7 @@ def build_observation(
         row = received.get(k)
         if row is None:
             mask[i] = 0
-            lookahead += 1
+            unknown.append(i)
             row = silence
         partner_rows.append(row)
         own_rows.append(own.get(k, silence))
@@ -83,9 +83,10 @@ def build_observation(
                          f"{sorted({np.shape(r) for r in partner_rows + own_rows})}")
     received_mask = np.array(mask, np.int8)
     vad = speech.take(units, mode="clip").astype(np.float32)  # [partner | own]
-    if lookahead:
-        vad[:n] *= np.repeat(received_mask, f)  # a partner chunk not received yet is unknown
-    scalars = np.array([lookahead, min(chunk / max(n_chunks, 1), 1.0), *own_state], np.float32)
+    for i in unknown:  # a partner chunk not received yet is unknown, not speech
+        vad[i * f:(i + 1) * f] = 0.0
+    scalars = np.array([len(unknown), min(chunk / max(n_chunks, 1), 1.0), *own_state],
+                       np.float32)
     return {
         "partner_units": units[:n],
         "partner_received": received_mask,

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from duplexsim.envs.world import PlayedStream
 
 ACTION_MODES = ("turn", "units")
+TURN_ACTIONS = tuple(sorted(TurnAction))
+"""``TURN_ACTIONS[i] is TurnAction(i)``: the turn actions are 0, 1, 2, ..."""
 
 
 def speech_table(source: SpeechSource) -> np.ndarray:
@@ -56,6 +58,7 @@ class LearnerSide:
             spaces.Discrete(len(TurnAction)) if action_mode == "turn"
             else spaces.MultiDiscrete(np.full(f, source.n_units, np.int64)))
         self.speech = speech_table(source)
+        self._speech_list: list[bool] = self.speech.tolist()
         self.own: dict[int, np.ndarray] = {}
         self.backchannel_chunks: set[int] = set()
         self.vad: list[np.ndarray] = []
@@ -69,6 +72,7 @@ class LearnerSide:
         self.source = source
         self.speaker = TurnSpeaker(source.bank, self.frames_per_chunk)
         self.speech = speech_table(source)
+        self._speech_list = self.speech.tolist()
         self.agent.silence_unit = source.silence_unit
 
     def reset(self, rng: np.random.Generator, seed: int) -> None:
@@ -103,7 +107,7 @@ class LearnerSide:
         if self.action_mode == "units":
             units: np.ndarray | None = checked
         else:
-            turn = TurnAction(checked)
+            turn = TURN_ACTIONS[checked]  # TurnAction(checked), without the enum call
             if turn == TurnAction.SPEAK and self.agent.model is not None:
                 self.speaker.chunk(TurnAction.SILENT)
                 units = None  # play the learner's own SyncLLM proposal
@@ -122,11 +126,12 @@ class LearnerSide:
         total = dict.fromkeys(TERMS, 0.0)  # same keys every step (vector envs merge infos)
         if upto <= self.scored:
             return 0.0, total
+        # a step scores a few frames: plain lists beat numpy's per-call cost here
         own_units, own_chunk = own.frames(self.scored, upto)
         partner_units, partner_chunk = theirs.frames(self.scored, upto)
-        own_vad = (own_chunk >= 0) & self.speech.take(own_units, mode="clip")  # no chunk:
-        partner_vad = (partner_chunk >= 0) & self.speech.take(partner_units, mode="clip")  # silent
-        chunks, own_list, partner_list = own_chunk.tolist(), own_vad.tolist(), partner_vad.tolist()
+        chunks = own_chunk.tolist()
+        own_list = self._vad(chunks, own_units.tolist())
+        partner_list = self._vad(partner_chunk.tolist(), partner_units.tolist())
         lo, n = 0, len(chunks)
         for hi in range(1, n + 1):  # one tracker call per own chunk (or stretch outside one)
             if hi == n or chunks[hi] != chunks[lo]:
@@ -135,9 +140,16 @@ class LearnerSide:
                 for name, value in terms.items():
                     total[name] += value
                 lo = hi
-        self.vad.append(np.stack([own_vad, partner_vad]))  # [2, upto - scored]
+        self.vad.append(np.array([own_list, partner_list], bool))  # [2, upto - scored]
         self.scored = upto
         return float(sum(total.values())), total
+
+    def _vad(self, chunks: list[int], units: list[int]) -> list[bool]:
+        """Voice activity of frames: a speech unit (``self.speech``, indices clipped to it)
+        inside a played chunk (chunk -1: nothing played there, silent)."""
+        table, last = self._speech_list, len(self._speech_list) - 1
+        return [c >= 0 and table[u if 0 <= u <= last else (0 if u < 0 else last)]
+                for c, u in zip(chunks, units, strict=True)]
 
     def observation(self, chunk: int, n_chunks: int) -> dict[str, np.ndarray]:
         played = self.agent.played_chunks

@@ -180,9 +180,9 @@ class Session:
                 if target <= self.env.now:
                     break
                 self._until = self._schedule_until(target)
-            until = self._until
-            while not until.reached and not self._blocked:
-                self.env.step()
+            until, step, waiting = self._until, self.env.step, self._blocked
+            while not until.reached and not waiting:  # (waiting: filled by a blocked decision)
+                step()
             if self._blocked:  # a decision asks for model work: time stands still
                 if self.join_simultaneous:
                     self._join_simultaneous(until)
@@ -272,12 +272,12 @@ class Session:
         link, buffer = self.links[other(key)], self.sides[key].buffer
         while True:
             packet = yield link.out.get()
-            before = len(buffer.released)
-            status = buffer.arrive(packet.chunk, packet.units, self.now)
+            before, now = len(buffer.released), self.now
+            status = buffer.arrive(packet.chunk, packet.units, now)
             packet.record["status"] = status
             packet.record["arrived"] = True
             if status == "waiting" and buffer.give_up_ms > 0:
-                timer = at(self.env, self.now + buffer.give_up_ms, ARRIVE)
+                timer = at(self.env, now + buffer.give_up_ms, ARRIVE)
                 timer.callbacks.append(lambda _e, k=key: self._expire(k))
             if len(buffer.released) > before:
                 self._wake(key)
@@ -396,10 +396,10 @@ class Session:
         side.slip_ms += placement.stall_ms
         deadline += placement.stall_ms
         miss = skipped or placement.miss
-        estimates = {} if report is None else dict(report.estimates)
+        estimates = {} if report is None or not report.estimates else dict(report.estimates)
         for k in estimates:
             self.recorder.estimate(key, k, now)
-        est_chunks = sorted(estimates)
+        est_chunks = sorted(estimates) if estimates else []
         played = self.recorder.played[key]
         if j in played:  # settled as a miss while the worker was busy
             assert skipped, f"{key}: chunk {j} settled before its decision, yet not skipped"
