@@ -38,6 +38,7 @@ class LearnerAgent:
     played_chunks: dict[int, np.ndarray] = field(default_factory=dict)
     produced: list[int] = field(default_factory=list)
     """Own chunk indices in the order the simulator asked for them."""
+    _produced_set: set[int] = field(default_factory=set, repr=False)
     latest_received: int = -1
     proposal: np.ndarray | None = None
     """The inner model's proposal for the chunk being produced (when a model is given)."""
@@ -49,6 +50,7 @@ class LearnerAgent:
         self.latest_received = -1
         self.played_chunks = {}
         self.produced = []
+        self._produced_set = set()
         self.proposal = None
         self.plan = {}
         if self.model is not None:
@@ -67,8 +69,13 @@ class LearnerAgent:
         if self.model is not None:
             self.model.observe_partner(chunk, units)
 
+    def has_produced(self, chunk: int) -> bool:
+        """``chunk in self.produced``, without scanning the list."""
+        return chunk in self._produced_set
+
     def produce(self, chunk: int) -> ChunkReport:
         self.produced.append(chunk)
+        self._produced_set.add(chunk)
         report = None
         if self.model is not None:  # the model keeps its context whatever is played
             report = self.model.produce(chunk)

@@ -267,7 +267,7 @@ class DuplexWorld:
             # run_until alike (times are integer ms); the next step's action is queued first
             yield from self.session.run_program(target - 1)
         for side, learner in self.learners.items():
-            if self.chunk in learner.produced:
+            if learner.has_produced(self.chunk):
                 raise RuntimeError(
                     f"simulator asked learner {side} for chunk {self.chunk} before its "
                     f"decision time {target} ms (decision_lead_chunks = "

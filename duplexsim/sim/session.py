@@ -87,6 +87,17 @@ class _Blocked:
     resume: Event
 
 
+@dataclass(slots=True)
+class _Before:
+    """What a decision row records from before its agent ran."""
+
+    now: int
+    prologue: bool
+    lookahead: int
+    missing: int
+    skipped: bool
+
+
 @dataclass
 class _Until:
     """The stop event of the current ``run_program`` target (as ``env.run(until=...)``)."""
@@ -331,7 +342,13 @@ class Session:
             while side.rule.blocked(side.buffer, j):  # only the real chunks (or give-ups)
                 yield self._signal[key]
             settled = j in played
-            row, units = yield from self._decide(side, j, planned, deadline)
+            before = self._before_produce(side, j, deadline)
+            report: ChunkReport | None = None
+            if not before.skipped:  # the agent's decision: directly, or as an engine program
+                steps = getattr(side.agent, "produce_steps", None)
+                report = side.agent.produce(j) if steps is None \
+                    else (yield from self._run_program(steps(j)))
+            row, units = self._decision_row(side, j, planned, deadline, before, report)
             if not row["prologue"]:
                 busy_until = row["ready_ms"]
             self.recorder.decision(row)
@@ -375,21 +392,25 @@ class Session:
         report = yield resume
         return report
 
-    def _decide(self, side: SideState, j: int, planned: int, deadline: int):  # noqa: ANN202
-        """Hand over arrivals, produce chunk ``j`` (unless hopelessly late), place it by the
-        side's playout rule (deadline: a late chunk misses; wait: it slips)."""
+    def _before_produce(self, side: SideState, j: int, deadline: int) -> _Before:
+        """Hand over arrivals and read what the decision row needs from before the agent
+        runs (events at this same ms may be processed while a program runs, see the module
+        docstring; none of them before this point); skipped: hopelessly late, no produce."""
         self._hand_over(side)
-        key, agent, now = side.key, side.agent, self.now
+        now = self.now
         prologue = j < self.scenario.decision_lead_chunks
-        # read before the agent runs: events at this same ms may be processed while a
-        # program runs (see the module docstring), none of them before this point
-        lookahead = max(0, min(j, j - 1 - side.buffer.max_released))
-        missing = j - self.recorder.used_before(key, j)
-        skipped = side.rule.skips(now, deadline, prologue)
-        report: ChunkReport | None = None
-        if not skipped:
-            steps = getattr(agent, "produce_steps", None)
-            report = agent.produce(j) if steps is None else (yield from self._run_program(steps(j)))
+        return _Before(now=now, prologue=prologue,
+                       lookahead=max(0, min(j, j - 1 - side.buffer.max_released)),
+                       missing=j - self.recorder.used_before(side.key, j),
+                       skipped=side.rule.skips(now, deadline, prologue))
+
+    def _decision_row(self, side: SideState, j: int, planned: int, deadline: int,
+                      before: _Before, report: ChunkReport | None,
+                      ) -> tuple[DecisionRow, np.ndarray]:
+        """Place chunk ``j`` by the side's playout rule (deadline: a late chunk misses; wait:
+        it slips); its decision row and the units it plays."""
+        key, agent, now, prologue = side.key, side.agent, before.now, before.prologue
+        lookahead, missing, skipped = before.lookahead, before.missing, before.skipped
         cost = 0 if report is None else compute_ms(report, self.scenario.compute)
         ready = now + cost
         placement = side.rule.place(now, ready, deadline, prologue)
