@@ -420,7 +420,7 @@ class Session:
         estimates = {} if report is None or not report.estimates else dict(report.estimates)
         for k in estimates:
             self.recorder.estimate(key, k, now)
-        est_chunks = sorted(estimates) if estimates else []
+        est_chunks = tuple(sorted(estimates))
         played = self.recorder.played[key]
         if j in played:  # settled as a miss while the worker was busy
             assert skipped, f"{key}: chunk {j} settled before its decision, yet not skipped"
@@ -439,11 +439,11 @@ class Session:
             "stall_ms": placement.stall_ms, "slip_ms": side.slip_ms,
             "agent_lookahead": -1 if report is None else int(report.lookahead),
             "estimated_chunks": est_chunks,
-            "estimated_units": [int(u) for k in est_chunks for u in np.ravel(estimates[k])],
+            "estimated_units": tuple(int(u) for k in est_chunks for u in np.ravel(estimates[k])),
             "generated_tokens": 0 if report is None else int(report.generated_tokens),
             "prefill_tokens": 0 if report is None else int(report.prefill_tokens),
             "compute_wall_ms": 0.0 if report is None else float(report.compute_wall_ms),
-            "played_units": units.tolist(),
+            "played_units": tuple(units.tolist()),
         }
         return row, units
 
