@@ -123,6 +123,7 @@ class Session:
         for key, seed in (("a", seed_a), ("b", seed_b)):
             self.agents[key].reset(int(seed.generate_state(1)[0]))
         self.sides = {key: self._side(key) for key in SIDES}
+        self._signals_unheard = not any(side.waits for side in self.sides.values())
         self.n_chunks = scenario.n_chunks
         self.recorder = TraceRecorder()
         self._signal = {key: self.env.event() for key in SIDES}
@@ -301,12 +302,17 @@ class Session:
             self._wake(key)
 
     def _wake(self, key: str) -> None:
-        """Resume ``key``'s speaker if it waits for partner chunks (a signal nobody waits on
-        is kept for the next wait: firing it would only queue an empty event)."""
-        signal = self._signal[key]
-        if signal.callbacks:
-            self._signal[key] = self.env.event()
-            signal.succeed()
+        """Resume ``key``'s speaker if it waits for partner chunks.
+
+        Without a waiting side nobody ever waits on a signal: firing one would only queue an
+        empty event, so none is fired. With one, every signal fires, waited on or not: an
+        empty one at the head of the queue is what stops :meth:`_join_simultaneous`, so
+        dropping it could change which decisions share a forward.
+        """
+        if self._signals_unheard:
+            return
+        signal, self._signal[key] = self._signal[key], self.env.event()
+        signal.succeed()
 
     def _send(self, key: str, chunk: int, units: np.ndarray) -> None:
         """Chunk ``chunk`` enters ``key``'s link; a waiting receiver learns of its loss."""
