@@ -8,26 +8,23 @@ Owns :class:`TurnTakingVectorEnv`, the env id's ``vector_entry_point``::
 Each of the ``num_envs`` conversations is a :class:`~duplexsim.envs.turntaking.TurnTakingEnv`
 built from the same arguments (same spaces and rewards; a partner pool is drawn per
 conversation and reset), so a conversation gives exactly the rollout it gives alone. One
-``step`` runs the three phases of the single env (queue the action, advance the world to
-its next decision, score and observe) for every conversation; no wrappers, one batched
-observation. Sub-env ``i`` is seeded ``seed + i`` (or from a list), as
-:class:`gymnasium.vector.SyncVectorEnv` does. Must not touch the simulator's internals.
+``step`` runs the three phases of the single env across all conversations: queue every
+action, advance every world to its next decision, then score and observe every one; no
+wrappers, one batched observation. Sub-env ``i`` is seeded ``seed + i`` (or from a list),
+as :class:`gymnasium.vector.SyncVectorEnv` does. Must not touch the simulator's internals.
 
 Batching: the SyncLLM partners of all conversations built from one agent directory share
 one model and one set of token rows (:func:`duplexsim.sim.build.sharing_models`, held for
-the vector env's life), and every world advances as an engine program: a conversation
-whose world reaches its next decision without asking for a token (a replay partner) is
-observed at once, before the next one is stepped (its data is still in the cache); the
-others run on in lock step (:func:`duplexsim.models.engine.run_lockstep`), the partners'
-forwards of one round in one batched call, and are observed after. The conversations
-share nothing else, and a row's tokens do not depend on the other rows (counter-based
+the vector env's life), and the advance phase runs every world as an engine program in
+lock step (:func:`duplexsim.models.engine.run_lockstep`): the partners' forwards of one
+round are one batched call. A row's tokens do not depend on the other rows (counter-based
 sampling per row), so each conversation's rollout is the one it gives alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -35,10 +32,9 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, create_empty_array
 
 from duplexsim.envs.turntaking import TurnTakingEnv
-from duplexsim.models.engine import Program, run_lockstep
+from duplexsim.models.engine import run_lockstep
 from duplexsim.sim.build import sharing_models
 
-T = TypeVar("T")
 AUTORESET_MODES = {m.value: m for m in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)}
 
 
@@ -144,22 +140,10 @@ class TurnTakingVectorEnv(VectorEnv):
         truncated = np.zeros(self.num_envs, bool)
         results: list[Any] = [None] * self.num_envs
         stepping = [i for i in range(self.num_envs) if not self._autoreset[i]]
-        chunks: dict[int, int] = {}
-        lockstep: dict[int, Program[bool]] = {}
-        for i in stepping:  # a conversation at a time while its world needs no model work
-            env = self.envs[i]  # (a replay partner): its data stays in the cache
-            chunks[i] = env.act(actions[i])
-            program = env.world.advance_program()
-            try:
-                request = next(program)
-            except StopIteration as stop:
-                results[i] = env.observe(chunks[i], stop.value)
-            else:  # a partner's forward: advanced with the others' in lock step below
-                lockstep[i] = _started(program, request)
-        if lockstep:
-            ended = run_lockstep(list(lockstep.values()))
-            for i, end in zip(lockstep, ended, strict=True):
-                results[i] = self.envs[i].observe(chunks[i], end)
+        chunks = {i: self.envs[i].act(actions[i]) for i in stepping}
+        ended = self._advance(stepping)
+        for i in stepping:
+            results[i] = self.envs[i].observe(chunks[i], ended[i])
         finals: dict[str, Any] = {}
         obs, env_infos = [], []
         for i, env in enumerate(self.envs):
@@ -218,6 +202,12 @@ class TurnTakingVectorEnv(VectorEnv):
             out[f"_{key}"] = every.copy()
         return out
 
+    def _advance(self, indices: list[int]) -> dict[int, bool]:
+        """Run the worlds of ``indices`` to their next decision, in lock step (their partners'
+        forwards batched per model); True where one ended."""
+        ended = run_lockstep([self.envs[i].world.advance_program() for i in indices])
+        return dict(zip(indices, ended, strict=True))
+
     def close_extras(self, **kwargs: Any) -> None:  # noqa: ARG002
         for env in self.envs:
             env.close()
@@ -225,14 +215,3 @@ class TurnTakingVectorEnv(VectorEnv):
 
 def _copy(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {k: v.copy() for k, v in obs.items()}
-
-
-def _started(program: Program[T], request: Any) -> Program[T]:
-    """``program``, already advanced to its first ``request``, as a program again (for
-    :func:`~duplexsim.models.engine.run_lockstep`, which starts the programs it is given)."""
-    while True:
-        answer = yield request
-        try:
-            request = program.send(answer)
-        except StopIteration as stop:
-            return stop.value
