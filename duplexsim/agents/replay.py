@@ -32,6 +32,7 @@ class ReplayAgent:
         self.silence_unit = int(silence_unit)
         self.name = name
         self.received: set[int] = set()
+        self._received_span = (0, -1)  # (lowest, highest) chunk in received (empty: 0, -1)
 
     @classmethod
     def from_side(cls, side: Any, scenario: Any, key: str) -> ReplayAgent:
@@ -62,19 +63,30 @@ class ReplayAgent:
 
     def reset(self, seed: int) -> None:  # noqa: ARG002 - replay is deterministic
         self.received = set()
+        self._received_span = (0, -1)
 
     def observe_partner(self, chunk: int, units: np.ndarray) -> None:  # noqa: ARG002
-        self.received.add(int(chunk))
+        chunk = int(chunk)
+        self.received.add(chunk)
+        low, high = self._received_span
+        self._received_span = (chunk, chunk) if high < low else (min(low, chunk),
+                                                                 max(high, chunk))
 
     def chunk_units(self, chunk: int) -> np.ndarray:
         F = self.frames_per_chunk
-        out = np.full(F, self.silence_unit, dtype=np.int64)
         piece = self.units[chunk * F:(chunk + 1) * F]
+        if len(piece) == F:
+            return piece.copy()
+        out = np.full(F, self.silence_unit, dtype=np.int64)
         out[:len(piece)] = piece
         return out
 
     def produce(self, chunk: int) -> ChunkReport:
-        lookahead = sum(1 for k in range(chunk) if k not in self.received)
+        low, high = self._received_span
+        if low >= 0 and high < chunk:  # every chunk received is one of 0..chunk-1
+            lookahead = chunk - len(self.received)
+        else:
+            lookahead = sum(1 for k in range(chunk) if k not in self.received)
         return ChunkReport(chunk=chunk, units=self.chunk_units(chunk), lookahead=lookahead)
 
     def played(self, chunk: int, units: np.ndarray) -> None:

@@ -6,7 +6,8 @@ vectorization_mode="vector_entry_point")``) with ``--n-envs`` replay conversatio
 (target: 10k steps/s at 16), then one env with a SyncLLM partner (``--agent DIR``; else
 the first agent in ``runs/agents/``; else a tiny agent trained now) against the native
 vector env with ``--n-envs`` SyncLLM partners (target: 8x one env). A vector step counts
-``n`` env steps. Nothing here is asserted; run ``python -m duplexsim.bench.bench_envs``.
+``n`` env steps; the SimPy events per env step of the replay vector env are counted in a
+separate untimed run. Nothing here is asserted; run ``python -m duplexsim.bench.bench_envs``.
 Owns :func:`train_tiny_agent` (also used by the env tests); must not change the envs.
 """
 
@@ -92,6 +93,30 @@ def steps_per_s(env: gym.Env | gym.vector.VectorEnv, steps: int, n: int = 1) -> 
     return steps * n / (time.perf_counter() - t0)
 
 
+def events_per_step(env: gym.vector.VectorEnv, steps: int, n: int) -> float:
+    """SimPy events processed per env step over ``steps`` vector steps (a separate, untimed
+    run: ``simpy.Environment.step`` is counted while it lasts)."""
+    import simpy
+
+    rng = np.random.default_rng(0)
+    env.reset(seed=0)
+    count = 0
+    step = simpy.Environment.step
+
+    def counted(self: simpy.Environment) -> None:
+        nonlocal count
+        count += 1
+        step(self)
+
+    simpy.Environment.step = counted  # type: ignore[method-assign]
+    try:
+        for _ in range(steps):
+            env.step(rng.integers(0, 4, n))
+    finally:
+        simpy.Environment.step = step  # type: ignore[method-assign]
+    return count / (steps * n)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=2000, help="replay env steps per measurement")
@@ -113,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                           vectorization_mode="vector_entry_point", **kwargs)
     rate = steps_per_s(native, max(1, args.steps // n), n)
     print(f"replay partner, native vector x{n}:    {rate:9.1f} steps/s  (x{rate / single:.2f})")
+    print(f"replay partner, SimPy events per env step: "
+          f"{events_per_step(native, max(1, args.steps // n), n):.1f}")
     with tempfile.TemporaryDirectory(prefix="bench-envs-") as tmp:
         agent, origin = find_agent(args.agent, tmp)
         llm = env_kwargs(30.0, SideConfig(kind="syncllm", agent=agent))

@@ -100,6 +100,10 @@ class TurnSpeaker:
     _bc: int = 0
     _bc_pos: int | None = None
     _order: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    _silent: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._silent = np.full(self.frames_per_chunk, self.bank.silence_unit, np.int64)
 
     def reset(self, rng: np.random.Generator) -> None:
         """New episode: utterances in a fresh random order (from the env's np_random)."""
@@ -128,7 +132,7 @@ class TurnSpeaker:
         return self.bank.utterances[int(self._order[self._utt % len(self._order)])]
 
     def _silence(self) -> np.ndarray:
-        return np.full(self.frames_per_chunk, self.bank.silence_unit, np.int64)
+        return self._silent.copy()  # a fresh chunk each time (the caller keeps it)
 
     def _take(self, piece: np.ndarray, pos: int) -> tuple[np.ndarray, int | None]:
         """The chunk at ``pos`` of ``piece`` (silence-padded) and the next position."""

@@ -38,6 +38,7 @@ class LearnerAgent:
     played_chunks: dict[int, np.ndarray] = field(default_factory=dict)
     produced: list[int] = field(default_factory=list)
     """Own chunk indices in the order the simulator asked for them."""
+    _produced_set: set[int] = field(default_factory=set, repr=False)
     latest_received: int = -1
     proposal: np.ndarray | None = None
     """The inner model's proposal for the chunk being produced (when a model is given)."""
@@ -49,6 +50,7 @@ class LearnerAgent:
         self.latest_received = -1
         self.played_chunks = {}
         self.produced = []
+        self._produced_set = set()
         self.proposal = None
         self.plan = {}
         if self.model is not None:
@@ -67,17 +69,22 @@ class LearnerAgent:
         if self.model is not None:
             self.model.observe_partner(chunk, units)
 
+    def has_produced(self, chunk: int) -> bool:
+        """``chunk in self.produced``, without scanning the list."""
+        return chunk in self._produced_set
+
     def produce(self, chunk: int) -> ChunkReport:
         self.produced.append(chunk)
+        self._produced_set.add(chunk)
         report = None
         if self.model is not None:  # the model keeps its context whatever is played
             report = self.model.produce(chunk)
             self.proposal = np.asarray(report.units, np.int64)
-        silence = np.full(self.frames_per_chunk, self.silence_unit, np.int64)
-        planned = self.plan.pop(chunk, silence)  # unplanned chunks (never asked) are silent
+        # unplanned chunks (never asked) are silent
+        planned = self.plan.pop(chunk) if chunk in self.plan else self._silence()
         units = self.proposal if planned is None and self.proposal is not None else planned
         if units is None:
-            units = silence
+            units = self._silence()
         lookahead = chunk - len(self.received)  # every chunk received so far is < chunk ...
         if self.latest_received >= chunk:  # ... unless a clock runs ahead
             lookahead = chunk - sum(1 for k in self.received if k < chunk)
@@ -87,6 +94,9 @@ class LearnerAgent:
                            estimates=report.estimates, generated_tokens=report.generated_tokens,
                            prefill_tokens=report.prefill_tokens,
                            compute_wall_ms=report.compute_wall_ms)
+
+    def _silence(self) -> np.ndarray:
+        return np.full(self.frames_per_chunk, self.silence_unit, np.int64)
 
     def played(self, chunk: int, units: np.ndarray) -> None:
         self.played_chunks[chunk] = np.asarray(units, np.int64).copy()

@@ -32,6 +32,7 @@ learner's other non-silent frames are *speech*; only speech holds the floor:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,21 +78,28 @@ class RewardTracker:
         self._partner_last_active = self._partner_last_offset = self._last_bc_onset = NEVER
         self._pending_onset = None
 
-    def add_chunk(self, own: np.ndarray, partner: np.ndarray, own_is_backchannel: bool
-                  ) -> tuple[float, dict[str, float]]:
-        """Score the next aligned frames of voice activity (bool ``[L]`` each: usually one
-        learner chunk; scoring frame by frame, any split gives the same totals).
+    def add_chunk(self, own: np.ndarray | Sequence[bool], partner: np.ndarray | Sequence[bool],
+                  own_is_backchannel: bool) -> tuple[float, dict[str, float]]:
+        """Score the next aligned frames of voice activity (bool ``[L]`` each, arrays or lists:
+        usually one learner chunk; scoring frame by frame, any split gives the same totals).
 
         ``own_is_backchannel``: the learner's chunk was played by a backchannel action
         (its non-silent frames are backchannel, not speech).
         Returns the chunk's reward and its per-term breakdown (weighted, signed).
         """
+        return self.add_frames(np.asarray(own, bool).tolist(), np.asarray(partner, bool).tolist(),
+                               own_is_backchannel)
+
+    def add_frames(self, own: list[bool], partner: list[bool], own_is_backchannel: bool
+                   ) -> tuple[float, dict[str, float]]:
+        """:meth:`add_chunk` of lists of Python bools (the env's per-step path: stepping
+        frame by frame through them is cheaper than through numpy arrays)."""
         cfg = self.config
         terms = dict.fromkeys(TERMS, 0.0)
         free = int(cfg.gap_free_ms // FRAME_MS)
-        for o, p in zip(np.asarray(own, bool), np.asarray(partner, bool), strict=True):
-            f, p = self._frame, bool(p)
-            speech, bc = bool(o) and not own_is_backchannel, bool(o) and own_is_backchannel
+        for o, p in zip(own, partner, strict=True):
+            f = self._frame
+            speech, bc = o and not own_is_backchannel, o and own_is_backchannel
             if bc and not self._prev_bc:
                 self._backchannel_onset(f, terms)
             if speech and not self._prev_speech:

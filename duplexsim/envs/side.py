@@ -10,7 +10,6 @@ what its learner was told. Must not touch the simulator.
 
 from __future__ import annotations
 
-from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,12 +22,15 @@ from duplexsim.envs.learner import LearnerAgent
 from duplexsim.envs.observations import build_observation, observation_space
 from duplexsim.envs.rewards import TERMS, RewardConfig, RewardTracker
 from duplexsim.envs.speech import SpeechSource
+from duplexsim.metrics.turntaking import EVENT_COLUMNS, event_columns, summarize_columns
 from duplexsim.tokens import FRAME_MS
 
 if TYPE_CHECKING:
     from duplexsim.envs.world import PlayedStream
 
 ACTION_MODES = ("turn", "units")
+TURN_ACTIONS = tuple(sorted(TurnAction))
+"""``TURN_ACTIONS[i] is TurnAction(i)``: the turn actions are 0, 1, 2, ..."""
 
 
 def speech_table(source: SpeechSource) -> np.ndarray:
@@ -56,6 +58,7 @@ class LearnerSide:
             spaces.Discrete(len(TurnAction)) if action_mode == "turn"
             else spaces.MultiDiscrete(np.full(f, source.n_units, np.int64)))
         self.speech = speech_table(source)
+        self._speech_list: list[bool] = self.speech.tolist()
         self.own: dict[int, np.ndarray] = {}
         self.backchannel_chunks: set[int] = set()
         self.vad: list[np.ndarray] = []
@@ -69,6 +72,7 @@ class LearnerSide:
         self.source = source
         self.speaker = TurnSpeaker(source.bank, self.frames_per_chunk)
         self.speech = speech_table(source)
+        self._speech_list = self.speech.tolist()
         self.agent.silence_unit = source.silence_unit
 
     def reset(self, rng: np.random.Generator, seed: int) -> None:
@@ -103,7 +107,7 @@ class LearnerSide:
         if self.action_mode == "units":
             units: np.ndarray | None = checked
         else:
-            turn = TurnAction(checked)
+            turn = TURN_ACTIONS[checked]  # TurnAction(checked), without the enum call
             if turn == TurnAction.SPEAK and self.agent.model is not None:
                 self.speaker.chunk(TurnAction.SILENT)
                 units = None  # play the learner's own SyncLLM proposal
@@ -122,21 +126,30 @@ class LearnerSide:
         total = dict.fromkeys(TERMS, 0.0)  # same keys every step (vector envs merge infos)
         if upto <= self.scored:
             return 0.0, total
+        # a step scores a few frames: plain lists beat numpy's per-call cost here
         own_units, own_chunk = own.frames(self.scored, upto)
         partner_units, partner_chunk = theirs.frames(self.scored, upto)
-        own_vad = (own_chunk >= 0) & self.speech.take(own_units, mode="clip")  # no chunk:
-        partner_vad = (partner_chunk >= 0) & self.speech.take(partner_units, mode="clip")  # silent
-        cuts = [0, *(np.flatnonzero(own_chunk[1:] != own_chunk[:-1]) + 1).tolist(),
-                len(own_chunk)]
-        for lo, hi in pairwise(cuts):
-            piece = slice(lo, hi)
-            _, terms = self.tracker.add_chunk(own_vad[piece], partner_vad[piece],
-                                              int(own_chunk[lo]) in self.backchannel_chunks)
-            for name, value in terms.items():
-                total[name] += value
-            self.vad.append(np.stack([own_vad[piece], partner_vad[piece]]))
+        chunks = own_chunk.tolist()
+        own_list = self._vad(chunks, own_units.tolist())
+        partner_list = self._vad(partner_chunk.tolist(), partner_units.tolist())
+        lo, n = 0, len(chunks)
+        for hi in range(1, n + 1):  # one tracker call per own chunk (or stretch outside one)
+            if hi == n or chunks[hi] != chunks[lo]:
+                _, terms = self.tracker.add_frames(own_list[lo:hi], partner_list[lo:hi],
+                                                   chunks[lo] in self.backchannel_chunks)
+                for name, value in terms.items():
+                    total[name] += value
+                lo = hi
+        self.vad.append(np.array([own_list, partner_list], bool))  # [2, upto - scored]
         self.scored = upto
         return float(sum(total.values())), total
+
+    def _vad(self, chunks: list[int], units: list[int]) -> list[bool]:
+        """Voice activity of frames: a speech unit (``self.speech``, indices clipped to it)
+        inside a played chunk (chunk -1: nothing played there, silent)."""
+        table, last = self._speech_list, len(self._speech_list) - 1
+        return [c >= 0 and table[u if 0 <= u <= last else (0 if u < 0 else last)]
+                for c, u in zip(chunks, units, strict=True)]
 
     def observation(self, chunk: int, n_chunks: int) -> dict[str, np.ndarray]:
         played = self.agent.played_chunks
@@ -152,25 +165,26 @@ class LearnerSide:
 
     def events(self) -> pd.DataFrame:
         """Turn-taking events on the scored timeline (speaker 0 = this learner)."""
-        from duplexsim.metrics.turntaking import detect_events
+        return pd.DataFrame(self._event_columns(), columns=EVENT_COLUMNS)
 
+    def _event_columns(self) -> dict[str, np.ndarray]:
         vad = np.concatenate(self.vad, axis=1) if self.vad else np.zeros((2, 0), bool)
-        return detect_events(vad, frame_ms=FRAME_MS)
+        return event_columns(vad, frame_ms=FRAME_MS)
 
     def summary(self) -> dict[str, float]:
         """:func:`~duplexsim.metrics.turntaking.summarize_events` of the episode (both sides
         pooled), plus the learner's own: ``learner_fto_median_ms`` (its takeovers),
-        ``learner_backchannels_per_min`` and ``learner_ipus_per_min``."""
-        from duplexsim.metrics.turntaking import summarize_events
-
+        ``learner_backchannels_per_min`` and ``learner_ipus_per_min``. (From the events'
+        numpy columns: one per episode of every env, a DataFrame would cost more.)"""
         duration_ms = float(FRAME_MS * sum(v.shape[1] for v in self.vad))
-        events = self.events()
-        out = summarize_events(events, duration_ms=duration_ms)
-        mine = events[events["speaker"] == 0]
-        fto = mine["fto_ms"].dropna()
+        events = self._event_columns()
+        out = summarize_columns(events, duration_ms=duration_ms)
+        mine = events["speaker"] == 0
+        fto = events["fto_ms"][mine]
+        fto = fto[~np.isnan(fto)]
+        kinds = events["kind"][mine]
         minutes = max(duration_ms, 1.0) / 60_000
-        out["learner_fto_median_ms"] = float(fto.median()) if len(fto) else float("nan")
-        out["learner_backchannels_per_min"] = float((mine["kind"] == "backchannel").sum()
-                                                    / minutes)
-        out["learner_ipus_per_min"] = float((mine["kind"] == "ipu").sum() / minutes)
+        out["learner_fto_median_ms"] = float(np.median(fto)) if len(fto) else float("nan")
+        out["learner_backchannels_per_min"] = float((kinds == "backchannel").sum() / minutes)
+        out["learner_ipus_per_min"] = float((kinds == "ipu").sum() / minutes)
         return out

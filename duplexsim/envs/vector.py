@@ -186,18 +186,20 @@ class TurnTakingVectorEnv(VectorEnv):
                 infos = self._add_info(infos, info, i)
             return infos
         out: dict[str, Any] = {}
+        every = np.ones(self.num_envs, np.bool_)
         for key, value in env_infos[0].items():
             values = [info[key] for info in env_infos]
-            if isinstance(value, dict):
+            kind = type(value)
+            if kind in (int, float, bool) or isinstance(value, np.number):
+                out[key] = np.asarray(values, dtype=kind)
+            elif kind is dict or isinstance(value, dict):
                 out[key] = self._merge_infos(values)
-            elif type(value) in (int, float, bool) or isinstance(value, np.number):
-                out[key] = np.asarray(values, dtype=type(value))
             elif isinstance(value, np.ndarray):
                 out[key] = np.stack(values).astype(value.dtype, copy=False)
             else:
                 out[key] = np.empty(self.num_envs, dtype=object)
                 out[key][:] = values
-            out[f"_{key}"] = np.ones(self.num_envs, np.bool_)
+            out[f"_{key}"] = every.copy()
         return out
 
     def _advance(self, indices: list[int]) -> dict[int, bool]:

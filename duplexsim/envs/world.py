@@ -130,7 +130,7 @@ class PlayedStream:
         """Place the side's newly played chunks (in chunk order) at ``frames_of(chunk)``."""
         while self.placed in played:
             idx = frames_of(self.placed)
-            end = int(idx.max()) + 1
+            end = int(idx[-1]) + 1  # a chunk's frames never go back: the last is the latest
             self._grow(end)
             self.units[idx] = played[self.placed]
             self.chunk[idx] = self.placed
@@ -176,6 +176,7 @@ class DuplexWorld:
         self.session: Any = None
         self.streams: dict[str, PlayedStream] = {}
         self._window_end: dict[str, int] = {}
+        self._decisions: dict[int, int] = {}
         self.ended = False
 
     @property
@@ -207,6 +208,7 @@ class DuplexWorld:
         self.ended = False
         self.streams = {side: PlayedStream() for side in SIDES}
         self._window_end = {}
+        self._decisions = {}
 
     def stream(self, side: str) -> PlayedStream:
         """What ``side`` has played so far on the global timeline."""
@@ -231,8 +233,13 @@ class DuplexWorld:
 
     def _decision_ms(self, chunk: int) -> int:
         """When the first learner decides its chunk ``chunk`` (global ms, from the session:
-        each side's clock offset and drift included; a learner never slips)."""
-        return min(self.session.decision_ms(side, chunk) for side in self.learners)
+        each side's clock offset and drift included; a learner never slips, so the times
+        are fixed and kept for the episode)."""
+        t = self._decisions.get(chunk)
+        if t is None:
+            t = self._decisions[chunk] = min(self.session.decision_ms(side, chunk)
+                                             for side in self.learners)
+        return t
 
     def advance(self) -> bool:
         """Run the world until just before the next own decision; True at the episode end."""
@@ -260,7 +267,7 @@ class DuplexWorld:
             # run_until alike (times are integer ms); the next step's action is queued first
             yield from self.session.run_program(target - 1)
         for side, learner in self.learners.items():
-            if self.chunk in learner.produced:
+            if learner.has_produced(self.chunk):
                 raise RuntimeError(
                     f"simulator asked learner {side} for chunk {self.chunk} before its "
                     f"decision time {target} ms (decision_lead_chunks = "

@@ -30,6 +30,7 @@ Definitions (all thresholds in :class:`TurnTakingParams`):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -258,6 +259,14 @@ def detect_events(
     ``duration_ms``, ``fto_ms`` (the floor-transfer offset, on one row per transition,
     NaN elsewhere) and ``transition`` (the row belongs to a floor transition).
     """
+    return pd.DataFrame(event_columns(vad, frame_ms, params), columns=EVENT_COLUMNS)
+
+
+def event_columns(
+    vad: np.ndarray, frame_ms: float = 40, params: TurnTakingParams | None = None
+) -> dict[str, np.ndarray]:
+    """:func:`detect_events` as numpy columns (the same rows, in the same order), for
+    callers that summarise many short episodes (a DataFrame costs more than the detection)."""
     p, ipus, masks = _ipu_activity(vad, frame_ms, params)
     n = masks.shape[1]
     is_bc = [_backchannels(s, ipus, masks, p) for s in (0, 1)]
@@ -280,11 +289,11 @@ def detect_events(
     rank = {k: i for i, k in enumerate(EVENT_KINDS)}
     kind_rank = np.fromiter((rank[k] for k in col["kind"]), np.int64, len(col["kind"]))
     order = np.lexsort((col["speaker"], kind_rank, start))  # stable, by start, kind, speaker
-    return pd.DataFrame({
+    return {
         "kind": col["kind"][order], "speaker": col["speaker"][order],
         "start_ms": start[order], "end_ms": end[order], "duration_ms": (end - start)[order],
         "fto_ms": col["fto_ms"][order] * frame_ms, "transition": col["transition"][order],
-    }, columns=EVENT_COLUMNS)
+    }
 
 
 def _median(x: np.ndarray) -> float:
@@ -300,12 +309,21 @@ def summarize_events(events: pd.DataFrame, duration_ms: float) -> dict[str, floa
     one speaker talks), ``silence_share`` and ``overlap_share`` (both talk) are fractions
     of ``duration_ms`` computed from IPU-level activity (short pauses bridged).
     """
+    return summarize_columns({"kind": events["kind"].to_numpy(dtype=object),
+                              "duration_ms": events["duration_ms"].to_numpy(dtype=np.float64),
+                              "fto_ms": events["fto_ms"].to_numpy(dtype=np.float64)},
+                             duration_ms)
+
+
+def summarize_columns(events: Mapping[str, np.ndarray], duration_ms: float) -> dict[str, float]:
+    """:func:`summarize_events` of :func:`event_columns` (``kind``, ``duration_ms`` and
+    ``fto_ms`` are read)."""
     if duration_ms <= 0:
         raise ValueError(f"duration_ms must be > 0, got {duration_ms}")
-    kinds = events["kind"].to_numpy(dtype=object)  # numpy, not pandas: called per episode
-    durations = events["duration_ms"].to_numpy(dtype=np.float64)
+    kinds = np.asarray(events["kind"], dtype=object)  # numpy, not pandas: called per episode
+    durations = np.asarray(events["duration_ms"], dtype=np.float64)
     by_kind = {k: durations[kinds == k] for k in EVENT_KINDS}
-    fto = events["fto_ms"].to_numpy(dtype=np.float64)
+    fto = np.asarray(events["fto_ms"], dtype=np.float64)
     fto = fto[~np.isnan(fto)]
     minutes = duration_ms / 60_000.0
     talk = float(by_kind["ipu"].sum() + by_kind["backchannel"].sum())

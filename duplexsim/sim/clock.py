@@ -17,7 +17,7 @@ a decision at time t, which makes zero network delay give lookahead 1 (the paper
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import simpy
 from simpy.events import Event
@@ -31,10 +31,13 @@ class At(Event):
     """An event that fires at absolute time ``t_ms`` with ``priority`` (lower first)."""
 
     def __init__(self, env: simpy.Environment, t_ms: int, priority: int):
-        super().__init__(env)
+        # Event.__init__ inlined, already triggered (a session makes several per chunk)
+        self.env = env
+        self.callbacks = []
         self._ok = True
         self._value = None
-        env.schedule(self, priority, max(0, int(t_ms) - int(env.now)))
+        delay = int(t_ms) - int(env.now)
+        env.schedule(self, priority, delay if delay > 0 else 0)
 
 
 def at(env: simpy.Environment, t_ms: int, priority: int) -> At:
@@ -49,9 +52,16 @@ class ChunkClock:
     offset_ms: int = 0
     drift_ppm: float = 0.0
     lead_chunks: int = 1
+    _global_ms: dict[float, int] = field(default_factory=dict, init=False, repr=False,
+                                         compare=False, hash=False)
+    """Memo of :meth:`to_global` (a session asks for the same few instants many times)."""
 
     def to_global(self, local_ms: float) -> int:
-        return max(0, int(round((local_ms - self.offset_ms) / (1.0 + self.drift_ppm * 1e-6))))
+        t = self._global_ms.get(local_ms)
+        if t is None:
+            t = max(0, int(round((local_ms - self.offset_ms) / (1.0 + self.drift_ppm * 1e-6))))
+            self._global_ms[local_ms] = t
+        return t
 
     def chunk_start(self, k: int) -> int:
         """Global time chunk ``k`` starts being spoken (its deadline)."""

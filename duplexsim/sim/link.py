@@ -21,8 +21,10 @@ from typing import Any
 
 import numpy as np
 import simpy
+from simpy.core import URGENT
 
 from duplexsim.config.network import LinkConfig
+from duplexsim.sim.clock import at
 from duplexsim.sim.delay import DelayModel
 from duplexsim.sim.loss import make_loss
 
@@ -105,8 +107,13 @@ class Link:
             }
             self.records.append(record)
             if arrival is not None:
-                self.env.process(self._carry(Packet(chunk, units, record), arrival - now))
+                self._carry(Packet(chunk, units, record), arrival - now)
 
-    def _carry(self, packet: Packet, delay_ms: int):  # noqa: ANN202 - SimPy process
-        yield self.env.timeout(delay_ms)
-        yield self.out.put(packet)
+    def _carry(self, packet: Packet, delay_ms: int) -> None:
+        """Put ``packet`` in ``out`` after ``delay_ms``: an urgent event now starts a timeout
+        whose end puts it. These are the events (in the same order) that a process
+        ``yield timeout(delay_ms); yield out.put(packet)`` makes, less the process's own
+        start and end: no generator per packet."""
+        at(self.env, self.env.now, URGENT).callbacks.append(
+            lambda _e: self.env.timeout(delay_ms).callbacks.append(
+                lambda _e: self.out.put(packet)))

@@ -49,6 +49,10 @@ class Placement:
     miss: bool
 
 
+ON_TIME = Placement(stall_ms=0, miss=False)
+MISSED = Placement(stall_ms=0, miss=True)
+
+
 @dataclass(frozen=True)
 class DeadlineRule:
     """Chunks start on the clock; late ones are misses (see the module docstring)."""
@@ -66,7 +70,7 @@ class DeadlineRule:
         return now > deadline and not prologue
 
     def place(self, now: int, ready: int, deadline: int, prologue: bool) -> Placement:  # noqa: ARG002
-        return Placement(stall_ms=0, miss=ready > deadline and not prologue)
+        return MISSED if ready > deadline and not prologue else ON_TIME
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,13 @@ SIDES = ("a", "b")
 
 
 class DecisionRow(TypedDict):
-    """One decision of one side (the ``decisions`` table; ``real_units`` is added at the end)."""
+    """One decision of one side (the ``decisions`` table; ``real_units`` is added at the end).
+
+    The unit and chunk lists are tuples here (the table has lists): a session keeps a row
+    per decision, and tuples of ints drop out of Python's cyclic garbage collector while
+    lists stay in it, so many long sessions in one process (a vector env) make its full
+    collections, which walk every tracked object, rarer.
+    """
 
     agent: str
     name: str
@@ -38,12 +44,12 @@ class DecisionRow(TypedDict):
     stall_ms: int
     slip_ms: int
     agent_lookahead: int
-    estimated_chunks: list[int]
-    estimated_units: list[int]
+    estimated_chunks: tuple[int, ...]
+    estimated_units: tuple[int, ...]
     generated_tokens: int
     prefill_tokens: int
     compute_wall_ms: float
-    played_units: list[int]
+    played_units: tuple[int, ...]
 
 
 class TraceRecorder:

@@ -87,6 +87,17 @@ class _Blocked:
     resume: Event
 
 
+@dataclass(slots=True)
+class _Before:
+    """What a decision row records from before its agent ran."""
+
+    now: int
+    prologue: bool
+    lookahead: int
+    missing: int
+    skipped: bool
+
+
 @dataclass
 class _Until:
     """The stop event of the current ``run_program`` target (as ``env.run(until=...)``)."""
@@ -112,6 +123,7 @@ class Session:
         for key, seed in (("a", seed_a), ("b", seed_b)):
             self.agents[key].reset(int(seed.generate_state(1)[0]))
         self.sides = {key: self._side(key) for key in SIDES}
+        self._signals_unheard = not any(side.waits for side in self.sides.values())
         self.n_chunks = scenario.n_chunks
         self.recorder = TraceRecorder()
         self._signal = {key: self.env.event() for key in SIDES}
@@ -174,13 +186,15 @@ class Session:
         t_ms = int(t_ms)
         while True:
             if self._until is None:
+                if t_ms <= self.env.now:  # (the end needs no reading then)
+                    break
                 target = min(t_ms, self.end_ms + 1)
                 if target <= self.env.now:
                     break
                 self._until = self._schedule_until(target)
-            until = self._until
-            while not until.reached and not self._blocked:
-                self.env.step()
+            until, step, waiting = self._until, self.env.step, self._blocked
+            while not until.reached and not waiting:  # (waiting: filled by a blocked decision)
+                step()
             if self._blocked:  # a decision asks for model work: time stands still
                 if self.join_simultaneous:
                     self._join_simultaneous(until)
@@ -225,6 +239,8 @@ class Session:
 
     def _check_not_stuck(self) -> None:
         """A waiting side with nothing left to simulate would wait forever: say so."""
+        if not any(side.waits for side in self.sides.values()):
+            return  # a side that never waits has its next decision queued until its last
         if any(event.callbacks for *_, event in self.env._queue):
             return
         for key, side in self.sides.items():
@@ -268,12 +284,12 @@ class Session:
         link, buffer = self.links[other(key)], self.sides[key].buffer
         while True:
             packet = yield link.out.get()
-            before = len(buffer.released)
-            status = buffer.arrive(packet.chunk, packet.units, self.now)
+            before, now = len(buffer.released), self.now
+            status = buffer.arrive(packet.chunk, packet.units, now)
             packet.record["status"] = status
             packet.record["arrived"] = True
             if status == "waiting" and buffer.give_up_ms > 0:
-                timer = at(self.env, self.now + buffer.give_up_ms, ARRIVE)
+                timer = at(self.env, now + buffer.give_up_ms, ARRIVE)
                 timer.callbacks.append(lambda _e, k=key: self._expire(k))
             if len(buffer.released) > before:
                 self._wake(key)
@@ -286,6 +302,15 @@ class Session:
             self._wake(key)
 
     def _wake(self, key: str) -> None:
+        """Resume ``key``'s speaker if it waits for partner chunks.
+
+        Without a waiting side nobody ever waits on a signal: firing one would only queue an
+        empty event, so none is fired. With one, every signal fires, waited on or not: an
+        empty one at the head of the queue is what stops :meth:`_join_simultaneous`, so
+        dropping it could change which decisions share a forward.
+        """
+        if self._signals_unheard:
+            return
         signal, self._signal[key] = self._signal[key], self.env.event()
         signal.succeed()
 
@@ -308,28 +333,36 @@ class Session:
             self._wake(key)
 
     def _hand_over(self, side: SideState) -> None:
+        now = self.now
         for chunk, units, _ in side.buffer.take():
             side.agent.observe_partner(chunk, units)
-            self.recorder.use(side.key, chunk, self.now)
+            self.recorder.use(side.key, chunk, now)
 
     def _speaker(self, key: str):  # noqa: ANN202 - SimPy process
         side, played = self.sides[key], self.recorder.played[key]
         busy_until = 0
         for j in range(self.n_chunks):
             planned, deadline = side.decision_ms(j), side.deadline_ms(j)
-            side.next_decision_ms = max(planned, busy_until)
-            yield at(self.env, max(planned, busy_until), DECIDE)
+            start = side.next_decision_ms = planned if planned > busy_until else busy_until
+            yield at(self.env, start, DECIDE)
             while side.rule.blocked(side.buffer, j):  # only the real chunks (or give-ups)
                 yield self._signal[key]
             settled = j in played
-            row, units = yield from self._decide(side, j, planned, deadline)
+            before = self._before_produce(side, j, deadline)
+            report: ChunkReport | None = None
+            if not before.skipped:  # the agent's decision: directly, or as an engine program
+                steps = getattr(side.agent, "produce_steps", None)
+                report = side.agent.produce(j) if steps is None \
+                    else (yield from self._run_program(steps(j)))
+            row, units = self._decision_row(side, j, planned, deadline, before, report)
             if not row["prologue"]:
                 busy_until = row["ready_ms"]
             self.recorder.decision(row)
             side.decided = j + 1
             if not settled:
                 self._play(side, j, units, row["deadline_ms"])
-            if side.rule.settles_misses_on_clock:
+            if side.rule.settles_misses_on_clock and j + 1 < self.n_chunks \
+                    and side.clock.chunk_end(j + 1) < busy_until:  # (the usual case: none)
                 self._settle_misses(side, j + 1, busy_until)
 
     def _play(self, side: SideState, j: int, units: np.ndarray, start_ms: int) -> None:
@@ -357,41 +390,43 @@ class Session:
             if j not in played:
                 self._play(side, j, self._miss_units(side, j), side.clock.chunk_start(j))
 
-    def _produce(self, side: SideState, j: int):  # noqa: ANN202 - SimPy sub-process
-        """The agent's report for chunk ``j``: directly, or through its engine program (the
-        speaker waits on an event that :meth:`run_program` fires with the report)."""
-        steps = getattr(side.agent, "produce_steps", None)
-        if steps is None:
-            return side.agent.produce(j)
+    def _run_program(self, program: Program[ChunkReport]):  # noqa: ANN202 - SimPy sub-process
+        """The report of an agent's decision program: the speaker waits on an event that
+        :meth:`run_program` fires with the report once the program has run."""
         resume = self.env.event()
-        self._blocked.append(_Blocked(steps(j), resume))
+        self._blocked.append(_Blocked(program, resume))
         report = yield resume
         return report
 
-    def _decide(self, side: SideState, j: int, planned: int, deadline: int):  # noqa: ANN202
-        """Hand over arrivals, produce chunk ``j`` (unless hopelessly late), place it by the
-        side's playout rule (deadline: a late chunk misses; wait: it slips)."""
+    def _before_produce(self, side: SideState, j: int, deadline: int) -> _Before:
+        """Hand over arrivals and read what the decision row needs from before the agent
+        runs (events at this same ms may be processed while a program runs, see the module
+        docstring; none of them before this point); skipped: hopelessly late, no produce."""
         self._hand_over(side)
-        key, agent, now = side.key, side.agent, self.now
+        now = self.now
         prologue = j < self.scenario.decision_lead_chunks
-        # read before the agent runs: events at this same ms may be processed while a
-        # program runs (see the module docstring), none of them before this point
-        lookahead = max(0, min(j, j - 1 - side.buffer.max_released))
-        missing = j - self.recorder.used_before(key, j)
-        skipped = side.rule.skips(now, deadline, prologue)
-        report: ChunkReport | None = None
-        if not skipped:
-            report = yield from self._produce(side, j)
+        return _Before(now=now, prologue=prologue,
+                       lookahead=max(0, min(j, j - 1 - side.buffer.max_released)),
+                       missing=j - self.recorder.used_before(side.key, j),
+                       skipped=side.rule.skips(now, deadline, prologue))
+
+    def _decision_row(self, side: SideState, j: int, planned: int, deadline: int,
+                      before: _Before, report: ChunkReport | None,
+                      ) -> tuple[DecisionRow, np.ndarray]:
+        """Place chunk ``j`` by the side's playout rule (deadline: a late chunk misses; wait:
+        it slips); its decision row and the units it plays."""
+        key, agent, now, prologue = side.key, side.agent, before.now, before.prologue
+        lookahead, missing, skipped = before.lookahead, before.missing, before.skipped
         cost = 0 if report is None else compute_ms(report, self.scenario.compute)
         ready = now + cost
         placement = side.rule.place(now, ready, deadline, prologue)
         side.slip_ms += placement.stall_ms
         deadline += placement.stall_ms
         miss = skipped or placement.miss
-        estimates = {} if report is None else dict(report.estimates)
+        estimates = {} if report is None or not report.estimates else dict(report.estimates)
         for k in estimates:
             self.recorder.estimate(key, k, now)
-        est_chunks = sorted(estimates)
+        est_chunks = tuple(sorted(estimates))
         played = self.recorder.played[key]
         if j in played:  # settled as a miss while the worker was busy
             assert skipped, f"{key}: chunk {j} settled before its decision, yet not skipped"
@@ -410,11 +445,11 @@ class Session:
             "stall_ms": placement.stall_ms, "slip_ms": side.slip_ms,
             "agent_lookahead": -1 if report is None else int(report.lookahead),
             "estimated_chunks": est_chunks,
-            "estimated_units": [int(u) for k in est_chunks for u in np.ravel(estimates[k])],
+            "estimated_units": tuple(int(u) for k in est_chunks for u in np.ravel(estimates[k])),
             "generated_tokens": 0 if report is None else int(report.generated_tokens),
             "prefill_tokens": 0 if report is None else int(report.prefill_tokens),
             "compute_wall_ms": 0.0 if report is None else float(report.compute_wall_ms),
-            "played_units": [int(u) for u in units],
+            "played_units": tuple(units.tolist()),
         }
         return row, units
 

@@ -59,7 +59,11 @@ class SideState:
         """The global 40 ms frames ``[F]`` chunk ``j`` plays on: its clock's frame starts
         shifted by the slip it was played with (not played yet: the slip so far)."""
         slip = self.chunk_slip_ms.get(j, self.slip_ms)
-        return np.array([(self.clock.frame_start(j, i, FRAME_MS) + slip) // FRAME_MS
+        clock = self.clock
+        if not clock.offset_ms and not clock.drift_ppm:  # the global clock: frame i starts at
+            first = (j * clock.chunk_ms + slip) // FRAME_MS  # j C + 40 i, so its frame is
+            return np.arange(first, first + self.frames_per_chunk, dtype=np.int64)  # first + i
+        return np.array([(clock.frame_start(j, i, FRAME_MS) + slip) // FRAME_MS
                          for i in range(self.frames_per_chunk)], np.int64)
 
     def end_ms(self, n_chunks: int, now: int) -> int:

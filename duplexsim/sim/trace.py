@@ -280,7 +280,9 @@ def _decisions_table(session: Session) -> pd.DataFrame:
     for rec in session.recorder.decisions:
         partner = "b" if rec["agent"] == "a" else "a"
         real = [int(u) for k in rec["estimated_chunks"] for u in played[partner].get(k, [])]
-        rows.append({**rec, "real_units": real})
+        rows.append({**rec, "estimated_chunks": list(rec["estimated_chunks"]),
+                     "estimated_units": list(rec["estimated_units"]),
+                     "played_units": list(rec["played_units"]), "real_units": real})
     df = pd.DataFrame(rows)
     order = ["agent", "name", "chunk", "planned_ms", "decided_ms", "deadline_ms", "ready_ms",
              "waited_ms", "lookahead", "missing", "agent_lookahead", "estimated_chunks",
