@@ -1,4 +1,5 @@
-"""Run every benchmark module in turn (``make bench``)."""
+"""Run every benchmark module in turn (``make bench``), or one with its own arguments:
+``python -m duplexsim.bench bench_envs --agent runs/agents/fisher`` (``envs`` works too)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,22 @@ import sys
 import duplexsim.bench as bench_pkg
 
 
-def main() -> int:
+def names() -> list[str]:
     modules = pkgutil.iter_modules(bench_pkg.__path__)
-    names = sorted(m.name for m in modules if m.name.startswith("bench_"))
+    return sorted(m.name for m in modules if m.name.startswith("bench_"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv:  # one benchmark, the rest of the line its arguments
+        name = argv[0] if argv[0].startswith("bench_") else f"bench_{argv[0]}"
+        if name not in names():
+            print(f"duplexsim.bench: unknown benchmark {argv[0]!r} "
+                  f"(allowed: {', '.join(names())})", file=sys.stderr)
+            return 2
+        return importlib.import_module(f"duplexsim.bench.{name}").main(argv[1:])
     failed = []
-    for name in names:
+    for name in names():
         print(f"\n=== {name} ===", flush=True)
         module = importlib.import_module(f"duplexsim.bench.{name}")
         try:

@@ -1,0 +1,21 @@
+"""``python -m duplexsim.bench NAME ARGS``: one benchmark with its own arguments; an unknown
+name is one clear line."""
+
+from __future__ import annotations
+
+import pytest
+
+from duplexsim.bench.__main__ import main, names
+
+
+def test_one_benchmark_gets_its_arguments(capsys) -> None:
+    assert "bench_envs" in names()
+    with pytest.raises(SystemExit) as done:  # argparse's --help: the benchmark's own flags
+        main(["envs", "--help"])
+    assert done.value.code == 0 and "--agent" in capsys.readouterr().out
+
+
+def test_an_unknown_benchmark_is_named_with_the_allowed_ones(capsys) -> None:
+    assert main(["bench_nothing"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'bench_nothing'" in err and "bench_envs" in err
