@@ -1,4 +1,6 @@
-"""Shared pieces for the simulator tests: small scenarios, a tiny trained SyncLLM agent."""
+"""Shared fixtures for the simulator tests: a tiny trained SyncLLM agent (small scenarios:
+``sim_scenarios.py``, imported by name; ``from conftest import`` would pick whichever
+``conftest`` module pytest imported first)."""
 
 from __future__ import annotations
 
@@ -7,23 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from duplexsim.config.network import LinkConfig, NetworkConfig
-from duplexsim.config.scenario import Scenario, SideConfig
-
 sys.path.insert(0, str(Path(__file__).parents[1] / "models"))
-
-
-def scripted(chunk_ms: int = 200, duration_s: float = 12.0, seed: int = 0,
-             delay_ms: float | None = None, **kw: object) -> Scenario:
-    """Two scripted talkers; ``delay_ms`` = a constant one-way delay both ways."""
-    network = kw.pop("network", None)
-    if network is None:
-        link = None if delay_ms is None else LinkConfig(delay_ms=delay_ms)
-        network = NetworkConfig(preset="ideal", a_to_b=link, b_to_a=link)
-    return Scenario(chunk_ms=chunk_ms, duration_s=duration_s, seed=seed,
-                    a=SideConfig(kind="scripted", policy="random-talker"),
-                    b=SideConfig(kind="scripted", policy="fixed-turns"),
-                    network=network, **kw)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

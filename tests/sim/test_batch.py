@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from conftest import scripted
+from sim_scenarios import scripted
 
 from duplexsim.config.network import LinkConfig, NetworkConfig
 from duplexsim.config.scenario import ComputeConfig, Scenario, SideConfig

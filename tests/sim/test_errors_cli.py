@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import scripted
+from sim_scenarios import scripted
 
 from duplexsim.cli import main
 from duplexsim.config.loader import ConfigError, from_dict

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import scripted
+from sim_scenarios import scripted
 
 from duplexsim.agents.base import ChunkReport
 from duplexsim.config.network import LinkConfig, NetworkConfig

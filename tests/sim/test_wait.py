@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import scripted
+from sim_scenarios import scripted
 from syncllm_fixtures import synthetic_dialogues
 
 from duplexsim.agents.replay import ReplayAgent
