@@ -47,7 +47,8 @@ def handover_events(agent_dir: Path, corpus_dir: Path, chunk_ms: int, context_ch
     corpus = load_corpus(corpus_dir)
     silent = corpus.tokenizer().silence_units
     speech = torch.tensor([u for u in range(corpus.n_units) if u not in silent])
-    fmt = SyncFormat(chunk_ms=chunk_ms, n_units=corpus.n_units, silence_unit=0)
+    files.check_chunk_ms(chunk_ms)
+    fmt = SyncFormat(chunk_ms=chunk_ms, n_units=corpus.n_units, silence_unit=files.silence_unit)
     c_s, frames = chunk_ms / 1000, fmt.frames_per_chunk
     rows = []
     for id in corpus.ids(split):
@@ -61,6 +62,10 @@ def handover_events(agent_dir: Path, corpus_dir: Path, chunk_ms: int, context_ch
             listener, lo = 1 - x.speaker, (k - context_chunks) * frames
             ids = fmt.encode(d.units[listener, lo : k * frames],
                              d.units[x.speaker, lo : k * frames]) + [fmt.S0]
+            if len(ids) > files.context_tokens:
+                raise ValueError(f"{len(ids)} tokens in {context_chunks} chunks of {id}: more "
+                                 f"than the agent's context ({files.context_tokens}); "
+                                 "use a smaller --context-chunks")
             with torch.no_grad():
                 p = torch.softmax(model(torch.tensor([ids])).logits[0, -1].float(), -1)
             rows.append({"dialogue": id, "kind": "transfer" if y.speaker != x.speaker else "hold",
