@@ -32,7 +32,7 @@ class ReplayAgent:
         self.silence_unit = int(silence_unit)
         self.name = name
         self.received: set[int] = set()
-        self._received_span = (0, -1)  # (lowest, highest) chunk in received (empty: 0, -1)
+        self.latest_received = -1  # the highest chunk in received (as LearnerAgent keeps it)
 
     @classmethod
     def from_side(cls, side: Any, scenario: Any, key: str) -> ReplayAgent:
@@ -63,14 +63,12 @@ class ReplayAgent:
 
     def reset(self, seed: int) -> None:  # noqa: ARG002 - replay is deterministic
         self.received = set()
-        self._received_span = (0, -1)
+        self.latest_received = -1
 
     def observe_partner(self, chunk: int, units: np.ndarray) -> None:  # noqa: ARG002
         chunk = int(chunk)
         self.received.add(chunk)
-        low, high = self._received_span
-        self._received_span = (chunk, chunk) if high < low else (min(low, chunk),
-                                                                 max(high, chunk))
+        self.latest_received = max(self.latest_received, chunk)
 
     def chunk_units(self, chunk: int) -> np.ndarray:
         F = self.frames_per_chunk
@@ -82,10 +80,8 @@ class ReplayAgent:
         return out
 
     def produce(self, chunk: int) -> ChunkReport:
-        low, high = self._received_span
-        if low >= 0 and high < chunk:  # every chunk received is one of 0..chunk-1
-            lookahead = chunk - len(self.received)
-        else:
+        lookahead = chunk - len(self.received)  # every chunk received so far is < chunk ...
+        if self.latest_received >= chunk:  # ... unless a clock runs ahead
             lookahead = sum(1 for k in range(chunk) if k not in self.received)
         return ChunkReport(chunk=chunk, units=self.chunk_units(chunk), lookahead=lookahead)
 

@@ -123,7 +123,7 @@ class Session:
         for key, seed in (("a", seed_a), ("b", seed_b)):
             self.agents[key].reset(int(seed.generate_state(1)[0]))
         self.sides = {key: self._side(key) for key in SIDES}
-        self._signals_unheard = not any(side.waits for side in self.sides.values())
+        self._no_side_waits = not any(side.waits for side in self.sides.values())
         self.n_chunks = scenario.n_chunks
         self.recorder = TraceRecorder()
         self._signal = {key: self.env.event() for key in SIDES}
@@ -239,7 +239,7 @@ class Session:
 
     def _check_not_stuck(self) -> None:
         """A waiting side with nothing left to simulate would wait forever: say so."""
-        if not any(side.waits for side in self.sides.values()):
+        if self._no_side_waits:
             return  # a side that never waits has its next decision queued until its last
         if any(event.callbacks for *_, event in self.env._queue):
             return
@@ -309,7 +309,7 @@ class Session:
         empty one at the head of the queue is what stops :meth:`_join_simultaneous`, so
         dropping it could change which decisions share a forward.
         """
-        if self._signals_unheard:
+        if self._no_side_waits:
             return
         signal, self._signal[key] = self._signal[key], self.env.event()
         signal.succeed()
@@ -361,8 +361,7 @@ class Session:
             side.decided = j + 1
             if not settled:
                 self._play(side, j, units, row["deadline_ms"])
-            if side.rule.settles_misses_on_clock and j + 1 < self.n_chunks \
-                    and side.clock.chunk_end(j + 1) < busy_until:  # (the usual case: none)
+            if side.rule.settles_misses_on_clock:
                 self._settle_misses(side, j + 1, busy_until)
 
     def _play(self, side: SideState, j: int, units: np.ndarray, start_ms: int) -> None:
