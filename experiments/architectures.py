@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from provenance import provenance  # the report line (command and commit)
 from tqdm import tqdm
 
 from duplexsim.atomic import atomic_path, write_text
@@ -304,7 +305,7 @@ def report(plan: Plan, summary: pd.DataFrame, diffs: pd.DataFrame, near: pd.Data
             "overlapping transitions", 2), ("bc_per_speaker_min", "backchannels / speaker-min", 1),
             ("recovery_median_ms", "recovery ms", 0), ("zombie_rate", "zombie rate", 2),
             ("deaf_rate", "deaf rate", 2)]
-    lines = ["# Architectures: SyncLLM vs TDM", "", f"Command: `{command}`", "",
+    lines = ["# Architectures: SyncLLM vs TDM", "", command, "",
              f"{plan.seeds} seed(s) x {plan.duration_s:g} s per grid point, chunk "
              f"{plan.chunk_ms} ms, TDM slice {plan.slice_ms} ms, temperature {plan.temperature:g}, "
              f"ideal network with the one-way delay both ways, decision lead 1. 95% CIs: block "
@@ -434,8 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--temperature", type=float, default=1.0)
     args = parser.parse_args(argv)
-    command = "python experiments/architectures.py " + " ".join(
-        argv if argv is not None else sys.argv[1:])
+    command = provenance("architectures.py", argv)
     plan = Plan(agents=args.agents, corpora=args.corpora, out=args.out,
                 delays=tuple(args.delays), seeds=args.seeds, duration_s=args.duration_s,
                 block_s=args.block_s, n_boot=args.n_boot, temperature=args.temperature)

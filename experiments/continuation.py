@@ -59,6 +59,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from provenance import provenance  # the report line (command and commit)
 from tqdm import tqdm
 
 from duplexsim.atomic import atomic_path, write_text
@@ -181,16 +182,6 @@ def format_roundtrip(units: np.ndarray, chunk_ms: int, n_units: int,
 
 def format_name(chunk_ms: int) -> str:
     return f"format-{chunk_ms}"
-
-
-def provenance(script: str, argv: list[str] | None) -> str:
-    """The report line naming the command and commit that made it (docs/results rule)."""
-    import subprocess
-
-    args = sys.argv[1:] if argv is None else argv
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=Path(__file__).parent).stdout.strip() or "unknown"
-    return f"Command: `python experiments/{script} {' '.join(args)}` (commit {commit})."
 
 
 def source_name(agent: str, chunk_ms: int) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from continuation import provenance  # the report line (command and commit)
+from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_text
 

@@ -48,6 +48,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pandas as pd
+from provenance import provenance  # the report line (command and commit)
 
 import duplexsim  # noqa: F401  (registers duplexsim/TurnTaking-v0)
 from duplexsim.atomic import atomic_path, write_json, write_text
@@ -376,7 +377,7 @@ def write_report(out: Path, cfg: Config, command: str, summary: pd.DataFrame,
     met = ver[ver["delay_ms"].isin([0, 240]) & (ver["set"] != "train-dialogues")]
     text = f"""# RL turn policy: PPO against held-out dialogues and partners
 
-Command: `{command}`  ({seconds / 60:.0f} min)
+{command}  ({seconds / 60:.0f} min)
 
 Config: `config.json`. PPO trained {cfg.timesteps} steps on train-split replay dialogues of
 `{cfg.corpus}` (random starts, both channels){' + SyncLLM partners ' +
@@ -515,8 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, frame in (("episodes", df), ("summary", summary), ("farming", farm)):
         with atomic_path(out / f"{name}.csv") as tmp:
             frame.to_csv(tmp, index=False)
-    command = "python experiments/rl_turn_policy.py " + " ".join(
-        argv if argv is not None else sys.argv[1:])
+    command = provenance("rl_turn_policy.py", argv)
     write_report(out, cfg, command, summary, ver, gen, farm, tuned, time.perf_counter() - t0)
     plot(summary, out / "rl.png")
     print(ver.to_string(index=False))

@@ -45,11 +45,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from continuation import (  # one dialogue's events; the format round trip; the report line
-    Scored,
-    format_roundtrip,
-    provenance,
-)
+from continuation import Scored, format_roundtrip  # one dialogue's events; the round trip
+from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_text
 from duplexsim.config.scenario import FRAME_MS

@@ -39,7 +39,8 @@ def test_architectures_smoke(tmp_path: Path) -> None:
     assert set(near["partner"]) == {"self", "self-offset"} and len(near) == 4 * 2 * 2
     assert len(pd.read_csv(out / "differences.csv")) == 2 * 5
     text = (out / "REPORT.md").read_text()
-    assert "## Nearer its own corpus?" in text and "--smoke" in text
+    assert "## Nearer its own corpus?" in text
+    assert "Command: `python experiments/architectures.py --smoke" in text and "(commit " in text
     assert (out / "architectures.png").stat().st_size > 0
     first = (out / "summary.csv").read_bytes()
     (out / "conversations" / "fisher-tdm-self-480ms-s0.npz").unlink()

@@ -43,7 +43,8 @@ def test_rl_turn_policy_smoke(tmp_path: Path) -> None:
     assert farming["policy"].nunique() >= 10
     report = (tmp_path / "REPORT.md").read_text()
     for section in ("Does PPO beat every baseline", "Generalisation", "Reward farming",
-                    "| test-dialogues | 240 | ppo |", "--smoke"):
+                    "| test-dialogues | 240 | ppo |",
+                    "Command: `python experiments/rl_turn_policy.py --smoke", "(commit "):
         assert section in report
     assert (tmp_path / "rl.png").stat().st_size > 1000
     assert (tmp_path / "ppo.zip").is_file() and (tmp_path / "rule_tuning.csv").is_file()

@@ -1,0 +1,25 @@
+"""The line every report in docs/results starts with: the command and commit that made it.
+
+Owns :func:`provenance`, shared by the experiment scripts (imported by name: the scripts
+run as ``python experiments/NAME.py``, so this folder is on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def provenance(script: str, argv: list[str] | None) -> str:
+    """``Command: `python experiments/SCRIPT ARGS` (commit C).`` for the report of ``script``
+    run with ``argv`` (None: this process's own arguments); ``unknown`` outside a git
+    checkout."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, cwd=Path(__file__).parent).stdout.strip()
+    except OSError:  # no git on the machine
+        commit = ""
+    commit = commit or "unknown"
+    return f"Command: `python experiments/{script} {' '.join(args)}` (commit {commit})."
