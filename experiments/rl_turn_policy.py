@@ -22,6 +22,10 @@ of 160 ms chunks, the learner on side A, turn actions):
   non-overlapping CIs, and a reward-farming check (fixed policies vs the reference on test
   dialogues).
 
+``--policy RUN`` evaluates the PPO policy of an earlier run (``RUN/ppo.zip``,
+``RUN/obs_norm.npz``; its training settings from ``RUN/config.json``) instead of training
+one, e.g. on more episodes (``--episodes``, ``--agent-episodes``) or other held-out agents.
+
 Writes ``OUT/config.json``, ``OUT/ppo.zip`` (+ ``obs_norm.npz``: the observation
 normaliser's mean and variance), ``OUT/rule_tuning.csv``, ``OUT/episodes.csv``,
 ``OUT/summary.csv``, ``OUT/farming.csv``, ``OUT/REPORT.md`` and ``OUT/rl.png``.
@@ -101,6 +105,12 @@ class Config:
     rule_backchannel_ms: list[float] = field(default_factory=lambda: [0, 1500])
     seed: int = 0
     scenario: str = str(ROOT / "scenarios" / "rl-turntaking.toml")
+    policy: str = ""
+    """An earlier run's directory whose PPO policy is evaluated (empty: train one here)."""
+
+TRAINING = ("corpus", "train_agents", "latencies_ms", "timesteps", "duration_s", "window",
+            "agent_weight", "envs_per_latency", "seed", "scenario")
+"""What ``--policy RUN`` takes from ``RUN/config.json``: how the policy was trained."""
 
 
 def base_scenario(cfg: Config, delay_ms: float) -> Any:
@@ -244,6 +254,36 @@ def train(cfg: Config, out: Path) -> tuple[Any, Any]:
     return model, norm
 
 
+@dataclass(frozen=True)
+class FrozenNorm:
+    """A training run's observation normaliser as saved in ``obs_norm.npz``: what SB3's
+    ``VecNormalize.normalize_obs`` computes with its statistics frozen."""
+
+    mean: np.ndarray
+    var: np.ndarray
+    clip_obs: float
+    epsilon: float
+
+    def normalize_obs(self, obs: np.ndarray) -> np.ndarray:
+        return np.clip((obs - self.mean) / np.sqrt(self.var + self.epsilon), -self.clip_obs,
+                       self.clip_obs).astype(np.float32)
+
+
+def load_policy(run: Path, out: Path) -> tuple[Any, FrozenNorm]:
+    """The PPO model and normaliser saved by an earlier run, copied into ``out``."""
+    from stable_baselines3 import PPO
+
+    model = PPO.load(run / "ppo.zip", device="cpu")
+    with np.load(run / "obs_norm.npz") as saved:
+        norm = FrozenNorm(saved["mean"], saved["var"], float(saved["clip_obs"]),
+                          float(saved["epsilon"]))
+    for name in ("ppo.zip", "obs_norm.npz"):
+        if (out / name).resolve() != (run / name).resolve():
+            with atomic_path(out / name, suffix=Path(name).suffix) as tmp:
+                tmp.write_bytes((run / name).read_bytes())
+    return model, norm
+
+
 def tune_rule(cfg: Config, out: Path) -> dict[float, RulePolicy]:
     """The best rule per latency on train dialogues (its own seeds, not the eval ones)."""
     rows = []
@@ -375,15 +415,17 @@ def write_report(out: Path, cfg: Config, command: str, summary: pd.DataFrame,
                       + (f", backchannel after {r.backchannel_after_ms:g} ms"
                          if r.backchannel_after_ms else "") for d, r in tuned.items())
     met = ver[ver["delay_ms"].isin([0, 240]) & (ver["set"] != "train-dialogues")]
+    source = f" (the policy of `{cfg.policy}`, evaluated here)" if cfg.policy else ""
     text = f"""# RL turn policy: PPO against held-out dialogues and partners
 
 {command}  ({seconds / 60:.0f} min)
 
-Config: `config.json`. PPO trained {cfg.timesteps} steps on train-split replay dialogues of
-`{cfg.corpus}` (random starts, both channels){' + SyncLLM partners ' +
-', '.join(cfg.train_agents) if cfg.train_agents else ''}, one env per latency
-{cfg.latencies_ms} ms one way. Evaluated on {cfg.episodes} episodes per cell ({cfg.duration_s:g} s
-each; every policy on the same seeds, so the same dialogues, starts and networks). Rule
+Config: `config.json`. PPO trained {cfg.timesteps} steps{source} on train-split replay dialogues
+of `{cfg.corpus}` (random starts, both channels){' + SyncLLM partners ' +
+', '.join(cfg.train_agents) if cfg.train_agents else ''}, {cfg.envs_per_latency} envs per latency
+{cfg.latencies_ms} ms one way. Evaluated on {cfg.episodes} episodes per replay cell and
+{cfg.agent_episodes} per held-out agent cell ({cfg.duration_s:g} s each; every policy on the
+same seeds, so the same dialogues, starts and networks). Rule
 baseline tuned per latency on train dialogues: {rules}. Intervals: 95% t over episodes.
 
 ## Does PPO beat every baseline (non-overlapping 95% CIs)?
@@ -457,14 +499,36 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
     p.add_argument("--eval-agents", nargs="*", default=None, help="NAME=DIR, held out")
     p.add_argument("--latencies", default=None, help="one-way ms, comma separated")
     p.add_argument("--timesteps", type=int, default=None)
-    p.add_argument("--episodes", type=int, default=None, help="per cell (full: 20)")
+    p.add_argument("--episodes", type=int, default=None,
+                   help=f"per replay cell (default {Config.episodes})")
+    p.add_argument("--agent-episodes", type=int, default=None,
+                   help=f"per held-out agent cell (default {Config.agent_episodes})")
+    p.add_argument("--policy", type=Path, default=None,
+                   help="evaluate the PPO policy of this earlier run instead of training one "
+                        "(its ppo.zip, obs_norm.npz and training settings in config.json)")
     p.add_argument("--duration-s", type=float, default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = p.parse_args(argv)
     cfg = smoke_config(args.out) if args.smoke else Config()
-    for key in ("corpus", "timesteps", "episodes", "duration_s", "seed"):
+    if args.policy is not None:
+        given = [f"--{k.replace('_', '-')}" for k in ("corpus", "train_agents", "latencies",
+                                                      "timesteps", "duration_s", "seed")
+                 if getattr(args, k) is not None]
+        if given:
+            p.error(f"--policy: {', '.join(given)} come from {args.policy}/config.json "
+                    "(allowed with --policy: --episodes, --agent-episodes, --eval-agents)")
+        missing = [n for n in ("ppo.zip", "obs_norm.npz", "config.json")
+                   if not (args.policy / n).is_file()]
+        if missing:
+            p.error(f"--policy: {args.policy} has no {', '.join(missing)} (allowed: the --out "
+                    "of an earlier rl_turn_policy.py run)")
+        trained = json.loads((args.policy / "config.json").read_text())
+        for key in TRAINING:
+            setattr(cfg, key, trained[key])
+        cfg.policy = str(args.policy)
+    for key in ("corpus", "timesteps", "episodes", "agent_episodes", "duration_s", "seed"):
         if getattr(args, key) is not None:
             setattr(cfg, key, getattr(args, key))
     if args.train_agents is not None:
@@ -489,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", dataclasses.asdict(cfg))
-    model, obs_norm = train(cfg, out)
+    model, obs_norm = load_policy(Path(cfg.policy), out) if cfg.policy else train(cfg, out)
     tuned = tune_rule(cfg, out)
     space = policy_space(cfg)
     seeds = [10_000 + i for i in range(cfg.episodes)]

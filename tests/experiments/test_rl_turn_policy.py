@@ -49,6 +49,18 @@ def test_rl_turn_policy_smoke(tmp_path: Path) -> None:
     assert (tmp_path / "rl.png").stat().st_size > 1000
     assert (tmp_path / "ppo.zip").is_file() and (tmp_path / "rule_tuning.csv").is_file()
 
+    # --policy: the saved policy, evaluated again, plays exactly the same episodes
+    first = (tmp_path / "episodes.csv").read_bytes()
+    again = [sys.executable, str(ROOT / "experiments" / "rl_turn_policy.py"), "--smoke",
+             "--out", str(tmp_path), "--policy", str(tmp_path)]
+    proc = subprocess.run(again, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "episodes.csv").read_bytes() == first
+    assert "evaluated here" in (tmp_path / "REPORT.md").read_text()
+    proc = subprocess.run([*again, "--timesteps", "5"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 2 and "--timesteps come from" in proc.stderr, proc.stderr[-3000:]
+
 
 def test_verdicts_need_non_overlapping_intervals_against_every_baseline() -> None:
     sys.path.insert(0, str(ROOT / "experiments"))
