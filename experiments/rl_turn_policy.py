@@ -104,7 +104,8 @@ class Config:
     rule_silence_ms: list[float] = field(default_factory=lambda: [0, 80, 160, 240, 400, 640])
     rule_backchannel_ms: list[float] = field(default_factory=lambda: [0, 1500])
     seed: int = 0
-    scenario: str = str(ROOT / "scenarios" / "rl-turntaking.toml")
+    scenario: str = "scenarios/rl-turntaking.toml"
+    """The env's scenario file; a relative path is read from the repository root."""
     policy: str = ""
     """An earlier run's directory whose PPO policy is evaluated (empty: train one here)."""
 
@@ -114,7 +115,7 @@ TRAINING = ("corpus", "train_agents", "latencies_ms", "timesteps", "duration_s",
 
 
 def base_scenario(cfg: Config, delay_ms: float) -> Any:
-    s = load_scenario(cfg.scenario)
+    s = load_scenario(ROOT / cfg.scenario)  # (an absolute path stays as it is)
     link = LinkConfig(delay_ms=float(delay_ms))
     return dataclasses.replace(s, duration_s=cfg.duration_s, seed=cfg.seed,
                                network=dataclasses.replace(s.network, a_to_b=link,
