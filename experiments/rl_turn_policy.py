@@ -109,6 +109,7 @@ class Config:
     policy: str = ""
     """An earlier run's directory whose PPO policy is evaluated (empty: train one here)."""
 
+
 TRAINING = ("corpus", "train_agents", "latencies_ms", "timesteps", "duration_s", "window",
             "agent_weight", "envs_per_latency", "seed", "scenario")
 """What ``--policy RUN`` takes from ``RUN/config.json``: how the policy was trained."""
@@ -525,7 +526,14 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
         if missing:
             p.error(f"--policy: {args.policy} has no {', '.join(missing)} (allowed: the --out "
                     "of an earlier rl_turn_policy.py run)")
-        trained = json.loads((args.policy / "config.json").read_text())
+        try:
+            trained = json.loads((args.policy / "config.json").read_text())
+        except ValueError as err:
+            p.error(f"--policy: {args.policy}/config.json: {err} (allowed: a JSON object)")
+        lacking = [key for key in TRAINING if key not in trained]
+        if lacking:
+            p.error(f"--policy: {args.policy}/config.json has no {', '.join(lacking)} "
+                    f"(allowed: a config.json with {', '.join(TRAINING)})")
         for key in TRAINING:
             setattr(cfg, key, trained[key])
         cfg.policy = str(args.policy)
