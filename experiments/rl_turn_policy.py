@@ -90,6 +90,9 @@ class Config:
     train_agents: list[str] = field(default_factory=list)
     eval_agents: dict[str, str] = field(default_factory=dict)
     latencies_ms: list[int] = field(default_factory=lambda: [0, 160, 240, 480])
+    """One-way delays trained at (and evaluated at, unless ``eval_latencies_ms`` is given)."""
+    eval_latencies_ms: list[int] = field(default_factory=list)
+    """One-way delays evaluated at (empty: ``latencies_ms``)."""
     timesteps: int = 400_000
     episodes: int = 40
     tune_episodes: int = 20
@@ -108,6 +111,11 @@ class Config:
     """The env's scenario file; a relative path is read from the repository root."""
     policy: str = ""
     """An earlier run's directory whose PPO policy is evaluated (empty: train one here)."""
+
+
+def evaluated(cfg: Config) -> list[int]:
+    """The one-way delays the evaluation (and the rule's tuning) runs at."""
+    return cfg.eval_latencies_ms or cfg.latencies_ms
 
 
 TRAINING = ("corpus", "train_agents", "latencies_ms", "timesteps", "duration_s", "window",
@@ -290,7 +298,7 @@ def tune_rule(cfg: Config, out: Path) -> dict[float, RulePolicy]:
     """The best rule per latency on train dialogues (its own seeds, not the eval ones)."""
     rows = []
     seeds = [20_000 + i for i in range(cfg.tune_episodes)]
-    for delay in cfg.latencies_ms:
+    for delay in evaluated(cfg):
         for silence in cfg.rule_silence_ms:
             for bc in cfg.rule_backchannel_ms:
                 rule = RulePolicy(silence, backchannel_after_ms=bc)
@@ -425,9 +433,9 @@ def write_report(out: Path, cfg: Config, command: str, summary: pd.DataFrame,
 Config: `config.json`. PPO trained {cfg.timesteps} steps{source} on train-split replay dialogues
 of `{cfg.corpus}` (random starts, both channels){' + SyncLLM partners ' +
 ', '.join(cfg.train_agents) if cfg.train_agents else ''}, {cfg.envs_per_latency} envs per latency
-{cfg.latencies_ms} ms one way. Evaluated on {cfg.episodes} episodes per replay cell and
-{cfg.agent_episodes} per held-out agent cell ({cfg.duration_s:g} s each; every policy on the
-same seeds, so the same dialogues, starts and networks). Rule
+{cfg.latencies_ms} ms one way. Evaluated at {evaluated(cfg)} ms one way, on {cfg.episodes}
+episodes per replay cell and {cfg.agent_episodes} per held-out agent cell ({cfg.duration_s:g} s
+each; every policy on the same seeds, so the same dialogues, starts and networks). Rule
 baseline tuned per latency on train dialogues: {rules}. Intervals: 95% t over episodes.
 
 ## Does PPO beat every baseline (non-overlapping 95% CIs)?
@@ -499,7 +507,10 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
     p.add_argument("--corpus", default=None)
     p.add_argument("--train-agents", nargs="*", default=None, help="SyncLLM agent dirs")
     p.add_argument("--eval-agents", nargs="*", default=None, help="NAME=DIR, held out")
-    p.add_argument("--latencies", default=None, help="one-way ms, comma separated")
+    p.add_argument("--latencies", default=None,
+                   help="one-way ms, comma separated: trained at and evaluated at")
+    p.add_argument("--eval-latencies", default=None,
+                   help="one-way ms, comma separated: evaluated at (default: --latencies)")
     p.add_argument("--timesteps", type=int, default=None)
     p.add_argument("--episodes", type=int, default=None,
                    help=f"per replay cell (default {Config.episodes})")
@@ -520,7 +531,8 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
                  if getattr(args, k) is not None]
         if given:
             p.error(f"--policy: {', '.join(given)} come from {args.policy}/config.json "
-                    "(allowed with --policy: --episodes, --agent-episodes, --eval-agents)")
+                    "(allowed with --policy: --episodes, --agent-episodes, --eval-agents, "
+                    "--eval-latencies)")
         missing = [n for n in ("ppo.zip", "obs_norm.npz", "config.json")
                    if not (args.policy / n).is_file()]
         if missing:
@@ -547,8 +559,14 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
             cfg.eval_agents = dict(a.split("=", 1) for a in args.eval_agents)
         except ValueError:
             p.error(f"--eval-agents: {args.eval_agents} (allowed: NAME=DIR ...)")
-    if args.latencies:
-        cfg.latencies_ms = [int(x) for x in args.latencies.split(",")]
+    for flag, key in (("latencies", "latencies_ms"), ("eval_latencies", "eval_latencies_ms")):
+        text = getattr(args, flag)
+        if text:
+            try:
+                setattr(cfg, key, [int(x) for x in text.split(",")])
+            except ValueError:
+                p.error(f"--{flag.replace('_', '-')}: {text!r} (allowed: one-way ms as integers, "
+                        "comma separated, e.g. 0,160,240,480)")
     if not (Path(cfg.corpus) / "manifest.json").is_file():
         p.error(f"--corpus: {cfg.corpus} is not a corpus (build one: duplexsim corpus build "
                 "--preset fisher-like --hours 2 --out runs/corpora/fisher-like)")
@@ -569,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for set_name, partner in eval_sets(cfg).items():
         n = cfg.episodes if partner["kind"] == "replay" else cfg.agent_episodes
-        for delay in cfg.latencies_ms:
+        for delay in evaluated(cfg):
             policies: list[TurnPolicy] = [
                 PPOPolicy(model, space, obs_norm), tuned[float(delay)], RandomPolicy(),
                 ConstantPolicy(int(TurnAction.SPEAK), "always-speak"),
@@ -583,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
     df = pd.DataFrame(rows)
     summary = summarize(df)
-    farm = farming(cfg, [d for d in (0, 240) if d in cfg.latencies_ms] or cfg.latencies_ms[:1],
+    farm = farming(cfg, [d for d in (0, 240) if d in evaluated(cfg)] or evaluated(cfg)[:1],
                    seeds)
     ver, gen = verdicts(summary), generalisation(summary)
     for name, frame in (("episodes", df), ("summary", summary), ("farming", farm)):

@@ -60,6 +60,16 @@ def test_rl_turn_policy_smoke(tmp_path: Path) -> None:
     proc = subprocess.run([*again, "--timesteps", "5"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 2 and "--timesteps come from" in proc.stderr, proc.stderr[-3000:]
+    # ... and at a latency it was not trained at
+    proc = subprocess.run([*again, "--eval-latencies", "160"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    df = pd.read_csv(tmp_path / "episodes.csv")
+    assert set(df["delay_ms"]) == {160} and set(df["policy"]) >= {"ppo", "rule"}
+    assert "Evaluated at [160] ms one way" in (tmp_path / "REPORT.md").read_text()
+    proc = subprocess.run([*again, "--eval-latencies", "0,fast"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2 and "--eval-latencies: '0,fast'" in proc.stderr
 
 
 def test_verdicts_need_non_overlapping_intervals_against_every_baseline() -> None:
