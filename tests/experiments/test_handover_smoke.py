@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from experiment_run import run_experiment
 
 ROOT = Path(__file__).parents[2]
 sys.path.insert(0, str(ROOT / "experiments"))
@@ -16,9 +15,7 @@ sys.path.insert(0, str(ROOT / "experiments"))
 
 def test_handover_smoke(tmp_path: Path) -> None:
     out = tmp_path / "handover"
-    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "handover.py"), "--smoke",
-                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = run_experiment("handover.py", "--smoke", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     events, summary = pd.read_csv(out / "events.csv"), pd.read_csv(out / "summary.csv")
     assert set(events.kind) == {"transfer", "hold"} and len(summary) == 2

@@ -3,23 +3,18 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from experiment_run import run_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_rl_turn_policy_smoke(tmp_path: Path) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "rl_turn_policy.py"), "--smoke",
-         "--out", str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=600)
+    proc = run_experiment("rl_turn_policy.py", "--smoke", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     df = pd.read_csv(tmp_path / "episodes.csv")
     assert set(df["set"]) == {"train-dialogues", "test-dialogues", "agent-candor"}
@@ -51,24 +46,20 @@ def test_rl_turn_policy_smoke(tmp_path: Path) -> None:
 
     # --policy: the saved policy, evaluated again, plays exactly the same episodes
     first = (tmp_path / "episodes.csv").read_bytes()
-    again = [sys.executable, str(ROOT / "experiments" / "rl_turn_policy.py"), "--smoke",
-             "--out", str(tmp_path), "--policy", str(tmp_path)]
-    proc = subprocess.run(again, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    again = ["--smoke", "--out", str(tmp_path), "--policy", str(tmp_path)]
+    proc = run_experiment("rl_turn_policy.py", *again)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "episodes.csv").read_bytes() == first
     assert "evaluated here" in (tmp_path / "REPORT.md").read_text()
-    proc = subprocess.run([*again, "--timesteps", "5"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)
+    proc = run_experiment("rl_turn_policy.py", *again, "--timesteps", "5")
     assert proc.returncode == 2 and "--timesteps come from" in proc.stderr, proc.stderr[-3000:]
     # ... and at a latency it was not trained at
-    proc = subprocess.run([*again, "--eval-latencies", "160"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = run_experiment("rl_turn_policy.py", *again, "--eval-latencies", "160")
     assert proc.returncode == 0, proc.stderr[-3000:]
     df = pd.read_csv(tmp_path / "episodes.csv")
     assert set(df["delay_ms"]) == {160} and set(df["policy"]) >= {"ppo", "rule"}
     assert "Evaluated at [160] ms one way" in (tmp_path / "REPORT.md").read_text()
-    proc = subprocess.run([*again, "--eval-latencies", "0,fast"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = run_experiment("rl_turn_policy.py", *again, "--eval-latencies", "0,fast")
     assert proc.returncode == 2 and "--eval-latencies: '0,fast'" in proc.stderr
 
 

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from experiment_run import run_experiment
 
 ROOT = Path(__file__).parents[2]
 
 
 def test_selfplay_smoke(tmp_path: Path) -> None:
     out = tmp_path / "selfplay"
-    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "selfplay.py"), "--smoke",
-                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = run_experiment("selfplay.py", "--smoke", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = pd.read_csv(out / "summary.csv")
     assert set(summary.source) == {"fisher", "candor", "fisher-like", "candor-like"}
@@ -28,9 +25,7 @@ def test_selfplay_smoke(tmp_path: Path) -> None:
     assert len(verdicts) == 10 and verdicts.met.dtype == bool
     assert "Verdicts (" in (out / "REPORT.md").read_text() and (out / "selfplay.png").is_file()
     assert "Command: `python experiments/selfplay.py --smoke" in (out / "REPORT.md").read_text()
-    again = subprocess.run([sys.executable, str(ROOT / "experiments" / "selfplay.py"), "--smoke",
-                            "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
-                           timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    again = run_experiment("selfplay.py", "--smoke", "--out", str(out))
     assert again.returncode == 0  # reuses its conversations: same numbers
     assert pd.read_csv(out / "summary.csv").equals(summary)
     coord = pd.read_csv(out / "coordination.csv")
@@ -39,14 +34,12 @@ def test_selfplay_smoke(tmp_path: Path) -> None:
                                           + 1e-9)).all()
     # one figure over reports (here the same report twice)
     png = tmp_path / "compare.png"
-    fig = subprocess.run([sys.executable, str(ROOT / "experiments" / "selfplay_compare.py"),
-                          str(out), str(out), "--out", str(png)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+    fig = run_experiment("selfplay_compare.py", str(out), str(out), "--out", str(png),
+                         timeout=300)
     assert fig.returncode == 0, fig.stderr[-2000:]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    bad = subprocess.run([sys.executable, str(ROOT / "experiments" / "selfplay_compare.py"),
-                          str(tmp_path / "nowhere"), "--out", str(png)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+    bad = run_experiment("selfplay_compare.py", str(tmp_path / "nowhere"), "--out", str(png),
+                         timeout=300)
     assert bad.returncode == 2 and "no summary.csv in:" in bad.stderr
     assert "Traceback" not in bad.stderr
 
