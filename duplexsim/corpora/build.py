@@ -177,7 +177,7 @@ def check_rebuild(out: Path, record: dict, rebuild: bool) -> None:
 
 
 # synthesis parameters added after corpora were built without them: what those corpora were
-_BEFORE = {"yield_cue": False}
+_BEFORE = {"yield_cue": False, "overlap_dropout_ms": 0.0}
 
 
 def _changed(previous: dict, record: dict, keys: list[str]) -> tuple[str, object, object] | None:

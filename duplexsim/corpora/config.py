@@ -74,6 +74,18 @@ class SynthConfig:
     # Off in the presets: agents trained with it hear it (AUC 0.70) but overlap as much in
     # self-play (docs/results/selfplay/diagnosis.md, finding 12); for studies of projection
     yield_cue: bool = False
+    # how an overlapping hand-over ends. 0: the outgoing speaker finishes the IPU it planned,
+    # so an overlap lasts as long as the incoming speaker started early and always ends at
+    # a pre-planned IPU end: no speaker in the corpus ever stops *because* it is overlapped.
+    # > 0: the outgoing speaker drops out this long (median ms; lognormal, sigma 0.3) after
+    # the incoming one starts, when that comes >= 50 ms before its planned end; its speech
+    # is cut there (10 ms fade) and its words in proportion. People resolve overlap within
+    # a syllable or two (Schegloff 2000, "Overlapping talk and the organization of
+    # turn-taking"). It truncates the FTO's negative tail (the population centre then moves
+    # to keep the FTO mean), so the FTO spread and the overlap share fall below DESIGN.md's
+    # targets: off in the presets; for studies of how agents learn to resolve overlap
+    # (docs/results/selfplay/diagnosis.md, finding 16)
+    overlap_dropout_ms: float = 0.0
     # --- audio ---
     noise_db: float = -60.0  # background noise floor (dBFS rms)
     level_db: float = -20.0  # speech level (dBFS rms), +-3 dB per speaker
@@ -103,6 +115,7 @@ class SynthConfig:
             need(finite_in(value(f), low, high, low_open=True), f,
                  f"{value(f)} is out of range", f"> {low} and <= {high}")
         for f, low, high in (("fto_mean_ms", -60_000, 60_000), ("backchannels_per_s", 0, 10),
+                             ("overlap_dropout_ms", 0, 5000),
                              ("noise_db", -200, 0), ("level_db", -100, 0),
                              ("val_share", 0, 1), ("test_share", 0, 1)):
             need(finite_in(value(f), low, high), f, f"{value(f)} is out of range",

@@ -12,9 +12,11 @@ the holder's IPUs (Poisson, its own rate per second of partner speech, deficits 
 over), only after >= 1 s of own silence. Every draw is independent of the conversation's
 earlier draws beyond its style. With ``yield_cue`` the words say what comes next: an IPU
 before a hand-over ends in a question tag (``YIELD_TAGS``, question intonation), one before
-a pause with a comma; the timeline is the same draw for draw. The process is built so that
-the event definitions of ``metrics.turntaking`` read back what was generated
-(tests/corpora/test_synth_turntaking.py).
+a pause with a comma; the timeline is the same draw for draw. With ``overlap_dropout_ms``
+the outgoing speaker of an overlapping hand-over stops a reaction time after the incoming
+one starts (its speech and words cut there) instead of finishing the IPU it planned. The
+process is built so that the event definitions of ``metrics.turntaking`` read back what was
+generated (tests/corpora/test_synth_turntaking.py).
 :func:`generate` renders it with espeak-ng (text from the chitchat-dataset word stream; the
 realised duration is what gets annotated, so the annotations match the audio exactly);
 :func:`simulate_timeline` without any TTS. Must not know about tokenizers or the corpus
@@ -127,6 +129,10 @@ _MARGIN_S = 0.3
 _BC_PRE_S = 1.05  # own silence before a backchannel (the metrics require >= 1 s)
 _BC_OWED_MAX = 8
 _BC_MAX_S, _BC_CONTEXT_S = 1.1, 1.1  # the metrics' backchannel limits (1 s) plus a frame
+# ``overlap_dropout_ms``: spread of the reaction time (natural-log units), the shortest cut
+# that counts as dropping out (a speaker this close to its planned end just finishes), and
+# the fade that ends cut speech without a click
+_DROPOUT_SIGMA, _DROPOUT_MIN_CUT_S, _CUT_FADE_S = 0.3, 0.05, 0.01
 
 
 class Utter(Protocol):
@@ -136,6 +142,22 @@ class Utter(Protocol):
     (an IPU after which the speaker hands over)."""
 
     def __call__(self, speaker: int, kind: str, target_s: float) -> tuple[str, float, object]: ...
+
+
+def _cut_words(text: str, share: float) -> str:
+    """The words of an IPU cut to ``share`` of its length, marked as broken off (``-``)."""
+    words = text.split()
+    if not words:
+        return text
+    return " ".join(words[: max(1, int(round(len(words) * share)))]) + "-"
+
+
+def _cut(wave: np.ndarray, n: int, fade: int) -> np.ndarray:
+    """The first ``n`` samples of ``wave``, faded out over the last ``fade``."""
+    out = wave[:n].copy()
+    k = min(fade, n)
+    out[n - k:] *= np.linspace(1.0, 0.0, k, dtype=out.dtype)
+    return out
 
 
 def _lognormal_above(u: float, median: float, sigma: float, lo: float) -> float:
@@ -224,17 +246,23 @@ class _Process:
                 text, dur, payload = self.utter(holder, "ipu", max(target, lo))
                 if t + dur > cfg.conversation_s - 0.2:
                     return None
-        self.place(holder, t, dur, text, "ipu", payload)
+        if not yields:
+            self.place(holder, t, dur, text, "ipu", payload)
+            self.backchannels(other, t, t + dur, dur)
+            return t + dur + pause, float("nan")
+        # the realised duration may fall short of the target: stay feasible
         end = t + dur
-        if yields:  # the realised duration may fall short of the target: stay feasible
-            fto = max(fto, _MARGIN_S - dur, self.last_end[other] + _MARGIN_S - end)
-            nxt = end + fto
-            # the listener's backchannels end >= 1 s before it takes the floor (else they
-            # are the start of its turn, not backchannels)
-            self.backchannels(other, t, min(end, nxt - 1.0), dur)
-            return nxt, fto
-        self.backchannels(other, t, end, dur)
-        return end + pause, float("nan")
+        fto = max(fto, _MARGIN_S - dur, self.last_end[other] + _MARGIN_S - end)
+        nxt = end + fto
+        if cfg.overlap_dropout_ms > 0 and fto < 0:  # overlapped: stop a reaction time in
+            stop = _lognormal(rng, cfg.overlap_dropout_ms / 1000.0, _DROPOUT_SIGMA)
+            if -fto - stop >= _DROPOUT_MIN_CUT_S:
+                text, dur, fto = _cut_words(text, (nxt + stop - t) / dur), nxt + stop - t, -stop
+        self.place(holder, t, dur, text, "ipu", payload)
+        # the listener's backchannels end >= 1 s before it takes the floor (else they are the
+        # start of its turn, not backchannels)
+        self.backchannels(other, t, min(t + dur, nxt - 1.0), dur)
+        return nxt, fto
 
 
 def turn_taking(cfg: SynthConfig, rng: np.random.Generator, utter: Utter,
@@ -308,7 +336,9 @@ def population_centres(cfg: SynthConfig) -> Centres:
 def _centres(cfg: SynthConfig) -> Centres:
     centres = Centres.of(cfg)
     scale = ipu_draw_scale_for(_flat(cfg))
-    for _ in range(3):
+    # with overlap_dropout_ms the realised FTO mean follows the centre's with a slope well
+    # below 1 (the negative tail is cut), so the fixed point needs more steps
+    for _ in range(3 if cfg.overlap_dropout_ms == 0 else 8):
         got = _pooled([_timeline(cfg, np.random.SeedSequence(1, spawn_key=(i,)), scale, centres)
                        for i in range(600)])
         centres = Centres(
@@ -411,6 +441,9 @@ def generate(cfg: SynthConfig, seed: np.random.SeedSequence,
     audio = np.zeros((2, int(round(cfg.conversation_s * sr))), dtype=np.float32)
     for seg, wave in placed:
         i = int(round(seg.start_s * sr))
+        n = int(round((seg.end_s - seg.start_s) * sr))
+        if n < len(wave) - int(_CUT_FADE_S * sr):  # dropped out when overlapped
+            wave = _cut(wave, n, int(_CUT_FADE_S * sr))
         w = wave[: max(0, audio.shape[1] - i)]
         audio[seg.speaker, i : i + len(w)] += w
     segments = [seg for seg, _ in placed]
