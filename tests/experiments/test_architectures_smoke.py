@@ -4,22 +4,16 @@ same bytes."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
-
-ROOT = Path(__file__).parents[2]
+from experiment_run import run_experiment
 
 
 def test_architectures_smoke(tmp_path: Path) -> None:
     out = tmp_path / "arch"
-    cmd = [sys.executable, str(ROOT / "experiments" / "architectures.py"), "--smoke", "--out",
-           str(out)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    args = ("architectures.py", "--smoke", "--out", str(out))
+    proc = run_experiment(*args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     tdm = out / "world" / "agents" / "fisher-tdm" / "agent.json"
     assert '"kind": "tdm"' in tdm.read_text()
@@ -44,6 +38,6 @@ def test_architectures_smoke(tmp_path: Path) -> None:
     assert (out / "architectures.png").stat().st_size > 0
     first = (out / "summary.csv").read_bytes()
     (out / "conversations" / "fisher-tdm-self-480ms-s0.npz").unlink()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    proc = run_experiment(*args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "summary.csv").read_bytes() == first

@@ -5,14 +5,13 @@ They need the simulator (``duplexsim.sim``); until it is importable they are ski
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from experiment_run import run_experiment
 
 from duplexsim.sweeps.config import SweepConfig, dump_sweep
 
@@ -44,12 +43,7 @@ def test_experiment_smoke(script, tmp_path):
     if not _sim_available():
         pytest.skip("duplexsim.sim (the simulator) is not there yet")
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / script), "--smoke", "--workers", "1",
-         "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+    proc = run_experiment(script, "--smoke", "--workers", "1", "--out", str(out), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = sorted(out.rglob("results.parquet"))
     assert results
@@ -65,11 +59,8 @@ def test_experiment_smoke(script, tmp_path):
 
 
 def test_full_mode_without_agents_says_what_to_train(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "pairing.py"), "--agents",
-         str(tmp_path / "none"), "--out", str(tmp_path / "o")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )
+    proc = run_experiment("pairing.py", "--agents", str(tmp_path / "none"), "--out",
+                          str(tmp_path / "o"), timeout=120)
     assert proc.returncode == 2 and "duplexsim train" in proc.stderr
 
 
@@ -77,10 +68,8 @@ def test_continuation_smoke_scores_every_source_and_regenerates_identically(tmp_
     """Tiny world (real corpora, tiny trained agents): every table is there, the resynthesis
     topline tracks the ground truth, and regenerated continuations give the same bytes."""
     out = tmp_path / "cont"
-    cmd = [sys.executable, str(ROOT / "experiments" / "continuation.py"), "--smoke", "--out",
-           str(out)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    args = ("continuation.py", "--smoke", "--out", str(out))
+    proc = run_experiment(*args, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "REPORT.md").is_file() and (out / "continuation.png").stat().st_size > 0
     per_prompt = pd.read_csv(out / "per_prompt.csv")
@@ -128,7 +117,7 @@ def test_continuation_smoke_scores_every_source_and_regenerates_identically(tmp_
     for path in [*(out / "units").glob("syncllm-f-160_*.npy"),
                  *(out / "units").glob("inter-fc-160_*.npy")]:
         path.unlink()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    proc = run_experiment(*args, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "per_prompt.csv").read_bytes() == first
 
