@@ -257,7 +257,8 @@ class _Process:
         if cfg.overlap_dropout_ms > 0 and fto < 0:  # overlapped: stop a reaction time in
             stop = _lognormal(rng, cfg.overlap_dropout_ms / 1000.0, _DROPOUT_SIGMA)
             if -fto - stop >= _DROPOUT_MIN_CUT_S:
-                text, dur, fto = _cut_words(text, (nxt + stop - t) / dur), nxt + stop - t, -stop
+                cut_dur = nxt + stop - t
+                text, dur, fto = _cut_words(text, cut_dur / dur), cut_dur, -stop
         self.place(holder, t, dur, text, "ipu", payload)
         # the listener's backchannels end >= 1 s before it takes the floor (else they are the
         # start of its turn, not backchannels)
