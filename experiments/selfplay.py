@@ -72,6 +72,7 @@ class Plan:
     n_boot: int = 1000
     decision_lead_chunks: int = 1
     estimation: str = "model"
+    estimate_temperature: float | None = None
 
 
 def pooled(parts: list[Scored]) -> dict[str, float]:
@@ -166,7 +167,8 @@ def scenarios(plan: Plan, agent: str) -> list:
 
     side = SideConfig(kind="syncllm", agent=str(plan.agents / agent),
                       temperature=plan.temperature,
-                      estimation=plan.estimation)  # type: ignore[arg-type]
+                      estimation=plan.estimation,  # type: ignore[arg-type]
+                      estimate_temperature=plan.estimate_temperature)
     link = LinkConfig(delay_ms=0.0, jitter_ms=0.0, jitter_dist="none", loss_model="none",
                       loss=0.0)
     base = Scenario(name=f"{agent}-selfplay", chunk_ms=plan.chunk_ms,
@@ -290,7 +292,10 @@ def render(plan: Plan, summary: pd.DataFrame, verdicts: pd.DataFrame, coord: pd.
         f"{plan.chunk_ms} ms chunks, ideal network at 0 ms, temperature "
         f"{plan.temperature:g}, decision lead {plan.decision_lead_chunks} chunk(s) "
         f"(lookahead {plan.decision_lead_chunks} at 0 ms), partner estimation "
-        f"'{plan.estimation}'. Corpora: every dialogue through the token format at "
+        f"'{plan.estimation}'"
+        + ("" if plan.estimate_temperature is None else
+           f" at estimate temperature {plan.estimate_temperature:g}")
+        + f". Corpora: every dialogue through the token format at "
         f"{plan.chunk_ms} ms. 95% bootstrap CIs over conversations ({plan.n_boot} resamples).",
         "",
         "## Statistics (both sides pooled)",
@@ -346,6 +351,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="1: the paper's set-up (lookahead 1 at 0 ms); 0: a diagnostic")
     parser.add_argument("--estimation", default="model", choices=("model", "silence"),
                         help="how a missing partner chunk is estimated (diagnostic)")
+    parser.add_argument("--estimate-temperature", type=float, default=None,
+                        help="temperature of the model's partner estimates (default: "
+                        "--temperature; 0: the most likely continuation)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
@@ -362,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
                 duration_s=6.0 if args.smoke else args.duration_s,
                 chunk_ms=160 if args.smoke else args.chunk_ms, temperature=args.temperature,
                 n_boot=50 if args.smoke else args.n_boot,
-                decision_lead_chunks=args.decision_lead_chunks, estimation=args.estimation)
+                decision_lead_chunks=args.decision_lead_chunks, estimation=args.estimation,
+                estimate_temperature=args.estimate_temperature)
     print(f"wrote {run_plan(plan, provenance('selfplay.py', argv))}")
     return 0
 

@@ -44,7 +44,8 @@ MAX_CLOCK_OFFSET_MS = 3_600_000
 # Which SideConfig keys each kind reads (registry); a non-default value of another
 # kind's key is an error rather than silently ignored.
 SIDE_KEYS: dict[str, frozenset[str]] = {
-    "syncllm": frozenset({"agent", "estimation", "temperature", "top_k", "top_p"}),
+    "syncllm": frozenset({"agent", "estimation", "temperature", "estimate_temperature",
+                          "top_k", "top_p"}),
     "tdm": frozenset({"agent", "slice_ms", "temperature", "top_k", "top_p"}),
     "replay": frozenset({"corpus", "dialogue", "channel"}),
     "scripted": frozenset({"policy"}),
@@ -75,6 +76,10 @@ class SideConfig:
     temperature: float = 1.0  # the model's own distribution (0.9 measurably suppresses onsets)
     top_k: int = 0  # 0 = off
     top_p: float = 1.0  # 1 = off
+    estimate_temperature: float | None = None
+    """syncllm: temperature of the model's estimates of partner chunks not received yet
+    (unset: ``temperature``; 0: the partner's most likely continuation); own units keep
+    ``temperature``."""
     slice_ms: int = 1200
     """tdm: slice length, a multiple of the scenario's ``chunk_ms`` and one the agent was
     trained for; a slice is decided at the decision time of its first chunk with the
@@ -107,6 +112,9 @@ class SideConfig:
               "a multiple of chunk_ms, e.g. 1200 (200 or 240 ms chunks), 1280 (160 ms)")
         _need(errors, 0.0 <= self.temperature <= 100.0, "temperature",
               f"{self.temperature} out of range", "0 (greedy) .. 100")
+        _need(errors, self.estimate_temperature is None
+              or 0.0 <= self.estimate_temperature <= 100.0, "estimate_temperature",
+              f"{self.estimate_temperature} out of range", "0 (greedy) .. 100, or unset")
         _need(errors, self.top_k >= 0, "top_k", f"{self.top_k} is negative", ">= 0 (0 = off)")
         _need(errors, 0.0 < self.top_p <= 1.0, "top_p", f"{self.top_p} out of range",
               "0 < top_p <= 1")

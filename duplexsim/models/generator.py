@@ -20,7 +20,8 @@ One step for own chunk ``j`` (DESIGN.md "Agents"):
 2. every partner chunk ``< j`` neither received nor estimated is estimated by the model
    (``estimation = "model"``) or taken as silence (``"silence"``); when the own piece just
    before it ended on a sampled speaker tag, that tag is the estimate's first token (it
-   was drawn from the same distribution ``choose`` would draw from);
+   was drawn from the same distribution ``choose`` would draw from, unless
+   ``sampling.estimate_temperature`` gives estimates a temperature of their own);
 3. ``[S0]`` + own chunk ``j`` is generated (``speak=False`` stops after step 2).
 
 Context window: when the context plus the step's worst case (every pending piece at full
@@ -83,6 +84,7 @@ class DuplexGenerator:
         self.F = fmt.frames_per_chunk
         self.context_tokens = min(context_tokens, lm.max_tokens)
         self.sampling = sampling or SamplingConfig()
+        self.estimate_sampling = self.sampling.for_estimates()
         self.estimation: Estimation = estimation
         self.row = lm.add_row()
         self.rng = CounterRNG(seed)
@@ -262,14 +264,16 @@ class DuplexGenerator:
             return self.partner[k], 0
         S0, S1 = self.fmt.S0, self.fmt.S1
         end, self._end_tag = self._end_tag, None
-        if end is not None and end[0] == self.lm.length(self.row) and self.own_upto == k + 1:
+        sampling = self.estimate_sampling
+        if end is not None and end[0] == self.lm.length(self.row) and self.own_upto == k + 1 \
+                and sampling is self.sampling:
             tag = end[1]  # the own piece ended on this sampled tag
-        else:
-            tag = yield from choose(self.lm, self.row, (S0, S1), self.sampling, self.rng)
+        else:  # (at another estimate temperature the tag is drawn anew at it, same logits)
+            tag = yield from choose(self.lm, self.row, (S0, S1), sampling, self.rng)
         novel: list[int] = []
         if tag == S1:
             self.lm.append(self.row, [S1])
-            novel, _ = yield from piece(self.lm, self.row, prev, self.F, (S0,), self.sampling,
+            novel, _ = yield from piece(self.lm, self.row, prev, self.F, (S0,), sampling,
                                         self.rng, min_units=1)
         self.partner[k] = self.fmt.decode_stream_chunk(novel, prev)
         self.partner_upto = k + 1

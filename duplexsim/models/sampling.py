@@ -18,6 +18,7 @@ a conversation's temperature does not shift its other draws).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,11 +39,24 @@ class SamplingConfig:
     """0 = off."""
     top_p: float = 1.0
     """1 = off."""
+    estimate_temperature: float | None = None
+    """Temperature of a SyncLLM agent's estimates of partner chunks it has not received
+    (None: ``temperature``; 0: the most likely continuation of the partner). Its own units
+    keep ``temperature``."""
 
     def __post_init__(self) -> None:
-        if self.temperature < 0 or self.top_k < 0 or not 0 < self.top_p <= 1:
+        if self.temperature < 0 or self.top_k < 0 or not 0 < self.top_p <= 1 or (
+                self.estimate_temperature is not None and self.estimate_temperature < 0):
             raise ValueError(f"SamplingConfig: bad values {self} (allowed: temperature >= 0, "
-                             "top_k >= 0, 0 < top_p <= 1)")
+                             "top_k >= 0, 0 < top_p <= 1, estimate_temperature None or >= 0)")
+
+    def for_estimates(self) -> SamplingConfig:
+        """The config partner estimates are sampled with (``self`` unless
+        ``estimate_temperature`` sets another temperature)."""
+        if self.estimate_temperature is None or self.estimate_temperature == self.temperature:
+            return self
+        return dataclasses.replace(self, temperature=self.estimate_temperature,
+                                   estimate_temperature=None)
 
 
 def _splitmix64(x: int) -> int:

@@ -43,7 +43,8 @@ def syncllm_options(side: SideConfig) -> tuple[Any, str]:
     """A syncllm side's sampling config and the agent's estimation setting."""
     from duplexsim.models.sampling import SamplingConfig
 
-    sampling = SamplingConfig(temperature=side.temperature, top_k=side.top_k, top_p=side.top_p)
+    sampling = SamplingConfig(temperature=side.temperature, top_k=side.top_k, top_p=side.top_p,
+                              estimate_temperature=side.estimate_temperature)
     # "wait" is the simulator's business (it stalls the decision until the partner chunks
     # arrive); the model estimates only a chunk the receive buffer gave up on
     estimation = "model" if side.estimation == "wait" else side.estimation

@@ -113,3 +113,41 @@ def test_bad_arguments(agent_dir, tmp_path) -> None:
         agent.observe_partner(0, np.zeros(5))
     with pytest.raises(FileNotFoundError, match="agent.json missing"):
         load_agent(tmp_path)
+
+
+def _estimates_with_own_chunks_fixed(agent, own: np.ndarray) -> list[dict]:
+    """Each step's estimates when every own chunk is amended to ``own[j]`` as it is played
+    (the context then differs between seeds only by what was sampled for the partner)."""
+    out = []
+    for j in range(len(own)):
+        out.append(agent.produce(j).estimates)
+        agent.played(j, own[j])
+    return out
+
+
+def test_estimate_temperature_zero_estimates_the_most_likely_partner(agent_dir) -> None:
+    own = np.random.default_rng(0).integers(0, N_UNITS, size=(10, 4))
+
+    def estimates(seed: int, **kw) -> list[dict]:
+        agent = load_agent(agent_dir, chunk_ms=160, seed=seed, sampling=SamplingConfig(2.0, **kw))
+        return _estimates_with_own_chunks_fixed(agent, own)
+
+    def same(a: list[dict], b: list[dict]) -> bool:
+        return all(x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x)
+                   for x, y in zip(a, b, strict=True))
+
+    assert not same(estimates(1), estimates(2))  # sampled at 2.0: the seed shows
+    assert same(estimates(1, estimate_temperature=0.0), estimates(2, estimate_temperature=0.0))
+    # the same temperature given twice is the default, draw for draw
+    assert same(estimates(1, estimate_temperature=2.0), estimates(1))
+    with pytest.raises(ValueError, match="estimate_temperature"):
+        SamplingConfig(1.0, estimate_temperature=-0.5)
+
+
+def test_estimate_temperature_keeps_own_sampling(agent_dir) -> None:
+    """Own units still sample at ``temperature``: greedy estimates do not make the agent
+    greedy (two seeds give different own chunks)."""
+    cfg = SamplingConfig(2.0, estimate_temperature=0.0)
+    a = converse(load_agent(agent_dir, chunk_ms=160, seed=1, sampling=cfg), 10)
+    b = converse(load_agent(agent_dir, chunk_ms=160, seed=2, sampling=cfg), 10)
+    assert any(not np.array_equal(x.units, y.units) for x, y in zip(a, b, strict=True))

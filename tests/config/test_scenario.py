@@ -120,6 +120,14 @@ def test_side_validation() -> None:
     msgs = _messages({"b": {"kind": "replay", "channel": 2, "top_p": 0.0}})
     assert "s.toml: b.channel: no channel 2 (allowed: 0, 1)" in msgs
     assert any(m.startswith("s.toml: b.top_p: 0.0 out of range") for m in msgs)
+    msgs = _messages({"a": {"kind": "syncllm", "agent": "x", "estimate_temperature": -1},
+                      "b": {"kind": "tdm", "agent": "x", "estimate_temperature": 0.5}})
+    assert "s.toml: a.estimate_temperature: -1.0 out of range (allowed: 0 (greedy) .. 100, " \
+        "or unset)" in msgs
+    assert any(m.startswith("s.toml: b.estimate_temperature: not used by kind = 'tdm'")
+               for m in msgs)
+    assert SideConfig(kind="syncllm", agent="x", estimate_temperature=0.0).estimate_temperature \
+        == 0.0
 
 
 def test_missing_files_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
