@@ -73,6 +73,8 @@ class Plan:
     decision_lead_chunks: int = 1
     estimation: str = "model"
     estimate_temperature: float | None = None
+    first_seed: int = 0
+    """Conversation ``i`` is seeded ``first_seed + i`` (and named ``...-s<seed>``)."""
 
 
 def pooled(parts: list[Scored]) -> dict[str, float]:
@@ -176,8 +178,8 @@ def scenarios(plan: Plan, agent: str) -> list:
                     decision_lead_chunks=plan.decision_lead_chunks,
                     network=NetworkConfig(preset="ideal", a_to_b=link, b_to_a=link),
                     output=OutputConfig(audio=False))
-    return [replace(base, name=f"{agent}-selfplay-s{i}", seed=i)
-            for i in range(plan.conversations)]
+    seeds = range(plan.first_seed, plan.first_seed + plan.conversations)
+    return [replace(base, name=f"{agent}-selfplay-s{i}", seed=i) for i in seeds]
 
 
 def simulate(plan: Plan, agent: str) -> list[np.ndarray]:

@@ -1,0 +1,202 @@
+"""Filtered self-play fine-tuning (issue 16): train an agent on its own conversations that
+went like its corpus.
+
+Trained on a corpus, a SyncLLM learns the joint pattern of both speakers written together;
+in self-play two copies decide their chunks apart, each from its own estimate of the other,
+and collide (docs/results/selfplay/diagnosis.md, findings 9 and 16). This is the simplest
+training in interaction: let the agent talk to itself, keep the conversations whose
+turn-taking came out closest to its corpus's, and fine-tune the agent on them, so that it
+learns from interactions it can produce when deciding apart.
+
+1. Self-play with :mod:`selfplay`'s protocol (ideal network at 0 ms, ``--chunk-ms`` chunks,
+   the paper's decision lead of one chunk) of ``--agents/--agent``: ``--conversations`` x
+   ``--duration-s``, seeded from ``--first-seed`` (default 1000: apart from the 0..11 the
+   self-play evaluation uses); cached in ``OUT/conversations``.
+2. Each conversation scored as the corpus is (overlap share, listener onsets per listening
+   second, backchannels per minute; :func:`selfplay.pooled`), against the agent's corpus
+   through the token format; distance = the sum of ``|ln(agent / corpus)|`` over the three
+   (a conversation with none of one counts as 1/10 of the corpus's rate). The ``--keep``
+   share closest is kept: not just the quietest (few onsets cost as much as much overlap).
+3. Fine-tuned from the agent's weights (``model.init_from``) with its card's stage 3
+   (``--card``, default ``agents/<agent>.toml``) for ``--steps`` at ``--lr`` (constant
+   after 10 warm-up steps, the last weights kept: the corpus's validation loss is reported,
+   not optimised) on the corpus's train split plus the kept conversations ``--repeat``
+   times (units only).
+
+Writes ``OUT/selection.csv`` (every conversation's statistics, distance, kept),
+``OUT/agent`` (the fine-tuned agent, the base agent's unit tokenizer copied in) and
+``OUT/REPORT.md``; evaluate with ``selfplay.py --agents`` a folder that holds it. Nothing
+here is asserted.
+
+    python experiments/selfplay_finetune.py --agents runs/agents --agent fisher \\
+        --corpora runs/corpora --out runs/selfplay-ft/fisher
+    python experiments/selfplay_finetune.py --smoke --out /tmp/sp-ft   # tiny world, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from continuation import Scored  # one dialogue's events, computed once
+from provenance import provenance  # the report line (command and commit)
+from selfplay import AGENTS, Plan, corpus_reference, pooled, simulate
+
+from duplexsim.atomic import write_text
+from duplexsim.metrics.turntaking import vad_from_units
+
+MATCHED = ("overlap_share", "listener_onsets_per_s", "backchannels_per_min")
+"""The statistics a kept conversation is chosen to match (the FTO median is too noisy on
+one 60 s conversation to choose by)."""
+
+
+@dataclass
+class SelfTrainDialogue:
+    """A self-play conversation as training data: units only (stage 3 reads no text)."""
+
+    id: str
+    units: np.ndarray
+    segments: list[Any] = field(default_factory=list)
+
+
+def distance(stats: dict[str, float], corpus: dict[str, float]) -> float:
+    """Sum over :data:`MATCHED` of ``|ln(x / corpus)|``, x floored at a tenth of the corpus's
+    (a statistic that is undefined, e.g. onsets per listening second with no listening,
+    counts as that floor)."""
+    return float(sum(abs(np.log(np.nan_to_num(max(stats[k], corpus[k] / 10),
+                                              nan=corpus[k] / 10) / corpus[k]))
+                     for k in MATCHED))
+
+
+def select(units: list[np.ndarray], silence: set[int], corpus: dict[str, float],
+           keep: float, first_seed: int) -> pd.DataFrame:
+    """Per conversation: seed, the statistics, distance and whether it is kept."""
+    rows = [{"seed": first_seed + i, **pooled([Scored.of(vad_from_units(u, silence))])}
+            for i, u in enumerate(units)]
+    table = pd.DataFrame(rows)
+    table["distance"] = [distance(r, corpus) for r in rows]
+    n_keep = max(1, round(keep * len(table)))
+    table["kept"] = False
+    table.loc[table["distance"].nsmallest(n_keep).index, "kept"] = True
+    return table
+
+
+def fine_tune(card: Any, base: Path, corpus_dir: Path, kept: list[np.ndarray], repeat: int,
+              steps: int, lr: float, out: Path, progress: bool) -> dict[str, Any]:
+    """Stage 3 of ``card`` (an AgentCard) from ``base``'s weights on the corpus's train split
+    plus ``kept`` x ``repeat``; writes the agent to ``out``."""
+    from duplexsim.corpora import load_corpus
+    from duplexsim.training.recipe import train_agent
+
+    off = {"enabled": False}
+    card = dataclasses.replace(
+        card, model=dataclasses.replace(card.model, init_from=str(base / "model")),
+        train=dataclasses.replace(card.train, keep_best=False,
+                                  val_every=min(card.train.val_every, steps),
+                                  checkpoint_every=min(card.train.checkpoint_every, steps)),
+        stage1=dataclasses.replace(card.stage1, **off),
+        stage2=dataclasses.replace(card.stage2, **off),
+        stage3=dataclasses.replace(card.stage3, steps=steps, lr=lr, schedule="constant",
+                                   warmup_steps=min(10, steps)))
+    corpus = load_corpus(corpus_dir)
+    train = list(corpus.dialogues(split="train"))
+    train += [SelfTrainDialogue(f"selfplay-{i}-{r}", u) for r in range(repeat)
+              for i, u in enumerate(kept)]
+    val = list(corpus.dialogues(split="val")) or train[:1]
+    info = train_agent(card, train, val, out, corpus=str(corpus_dir.resolve()),
+                       progress=progress)
+    shutil.rmtree(out / "tokenizer", ignore_errors=True)
+    shutil.copytree(base / "tokenizer", out / "tokenizer")
+    return info
+
+
+def render(args: argparse.Namespace, table: pd.DataFrame, corpus: dict[str, float],
+           info: dict[str, Any], command: str) -> str:
+    kept = table[table.kept]
+    cols = ["overlap_share", "listener_onsets_per_s", "backchannels_per_min", "fto_median_ms"]
+    means = pd.DataFrame({"corpus through the format": pd.Series(corpus)[cols],
+                          "all self-play": table[cols].mean(),
+                          "kept": kept[cols].mean()}).T
+    return "\n".join([
+        f"# Filtered self-play fine-tuning of {args.agent}",
+        "",
+        command,
+        "",
+        f"{len(table)} self-play conversations of {args.duration_s:g} s (seeds "
+        f"{table.seed.min()}..{table.seed.max()}, {args.chunk_ms} ms chunks, 0 ms, lead 1); "
+        f"the {len(kept)} closest to the corpus on {', '.join(MATCHED)} kept and repeated "
+        f"{args.repeat}x beside the corpus's train split; stage 3 from the agent's weights "
+        f"for {args.steps} steps at lr {args.lr:g} (constant). Validation loss on the "
+        f"corpus's val split: {info['val_loss'].get('stage3', float('nan')):.3f}.",
+        "",
+        "## Conversations (means of per-conversation values)",
+        "",
+        means.to_markdown(floatfmt=".3f"),
+        "",
+        "Every conversation: `selection.csv`. Evaluate the agent in `agent/` with "
+        "`selfplay.py`.",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/selfplay-ft/fisher"))
+    parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
+    parser.add_argument("--agent", default="fisher", choices=tuple(AGENTS))
+    parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"))
+    parser.add_argument("--card", type=Path, default=None,
+                        help="agent card (default: agents/<agent>.toml)")
+    parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
+    parser.add_argument("--conversations", type=int, default=144)
+    parser.add_argument("--duration-s", type=float, default=60.0)
+    parser.add_argument("--chunk-ms", type=int, default=200)
+    parser.add_argument("--first-seed", type=int, default=1000)
+    parser.add_argument("--keep", type=float, default=0.25, help="share of conversations kept")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
+    args = parser.parse_args(argv)
+    if not 0 < args.keep <= 1:
+        parser.error(f"--keep: {args.keep} (allowed: 0 < keep <= 1)")
+    from duplexsim.threads import use_threads
+
+    use_threads(args.threads)
+    from duplexsim.config.card import load_card
+
+    agents, corpora, preset = args.agents, args.corpora, AGENTS[args.agent]
+    if args.smoke:
+        from tiny_world import build_tiny_world, tiny_card
+
+        agents, corpora = build_tiny_world(args.out / "world")
+        card = tiny_card(args.agent, preset, 24, steps=2)
+        args.conversations, args.duration_s, args.chunk_ms, args.steps = 4, 6.0, 160, 2
+    else:
+        card = load_card(args.card or Path("agents") / f"{args.agent}.toml")
+    plan = Plan(agents=agents, corpora=corpora, out=args.out, conversations=args.conversations,
+                duration_s=args.duration_s, chunk_ms=args.chunk_ms, first_seed=args.first_seed)
+    vads, silence = corpus_reference(plan, preset)
+    corpus = pooled([Scored.of(v) for v in vads])
+    table = select(simulate(plan, args.agent), silence, corpus, args.keep, args.first_seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_text(args.out / "selection.csv", table.to_csv(index=False))
+    units = [np.load(args.out / "conversations" / f"{args.agent}-selfplay-s{s}.npz")["units"]
+             for s in table.seed[table.kept]]
+    info = fine_tune(card, agents / args.agent, corpora / preset, units, args.repeat,
+                     args.steps, args.lr, args.out / "agent", progress=not args.smoke)
+    report = args.out / "REPORT.md"
+    write_text(report, render(args, table, corpus, info,
+                              provenance("selfplay_finetune.py", argv)))
+    print(f"wrote {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

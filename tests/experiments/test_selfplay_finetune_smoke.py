@@ -1,0 +1,48 @@
+"""experiments/selfplay_finetune.py runs end to end on the tiny world, in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+from experiment_run import run_experiment
+from safetensors.numpy import load_file
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_selfplay_finetune_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "ft"
+    proc = run_experiment("selfplay_finetune.py", "--smoke", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = pd.read_csv(out / "selection.csv")
+    assert list(table.seed) == [1000, 1001, 1002, 1003] and table.kept.sum() == 1
+    assert table.distance[table.kept].max() <= table.distance[~table.kept].min()
+    info = json.loads((out / "agent" / "agent.json").read_text())
+    assert info["kept_step"] == {"stage3": 2} and math.isfinite(info["val_loss"]["stage3"])
+    assert info["card"]["model"]["init_from"].endswith("fisher/model")
+    base = load_file(out / "world" / "agents" / "fisher" / "model" / "model.safetensors")
+    tuned = load_file(out / "agent" / "model" / "model.safetensors")
+    assert base.keys() == tuned.keys()
+    assert any((base[k] != tuned[k]).any() for k in base)  # it trained from the base weights
+    assert (out / "agent" / "tokenizer").is_dir()
+    assert "Command: `python experiments/selfplay_finetune.py --smoke" in \
+        (out / "REPORT.md").read_text()
+
+
+def test_distance_to_the_corpus() -> None:
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from selfplay_finetune import distance
+
+    corpus = {"overlap_share": 0.1, "listener_onsets_per_s": 0.3, "backchannels_per_min": 5.0}
+    assert distance(corpus, corpus) == 0.0
+    twice = {k: 2 * v for k, v in corpus.items()}
+    half = {k: v / 2 for k, v in corpus.items()}
+    assert math.isclose(distance(twice, corpus), 3 * math.log(2))
+    assert math.isclose(distance(half, corpus), distance(twice, corpus))
+    silent = {"overlap_share": 0.0, "listener_onsets_per_s": float("nan"),
+              "backchannels_per_min": 0.0}
+    assert math.isclose(distance(silent, corpus), 3 * math.log(10))  # floored, not NaN
