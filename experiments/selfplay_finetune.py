@@ -12,18 +12,19 @@ learns from interactions it can produce when deciding apart.
    the paper's decision lead of one chunk) of ``--agents/--agent``: ``--conversations`` x
    ``--duration-s``, seeded from ``--first-seed`` (default 1000: apart from the 0..11 the
    self-play evaluation uses); cached in ``OUT/conversations``.
-2. Each conversation scored as the corpus is (overlap share, listener onsets per listening
-   second, backchannels per minute; :func:`selfplay.pooled`), against the agent's corpus
-   through the token format; distance = the sum of ``|ln(agent / corpus)|`` over the three
-   (a conversation with none of one counts as 1/10 of the corpus's rate). The ``--keep``
-   share closest is kept: not just the quietest (few onsets cost as much as much overlap).
+2. Each conversation (or each whole ``--window-s`` window of one: a *piece*) scored as the
+   corpus is (overlap share, listener onsets per listening second, backchannels per
+   minute; :func:`selfplay.pooled`), against the agent's corpus through the token format;
+   distance = the sum of ``|ln(agent / corpus)|`` over the three (a piece with none of one
+   counts as 1/10 of the corpus's rate). The ``--keep`` share closest is kept: not just the
+   quietest (few onsets cost as much as much overlap).
 3. Fine-tuned from the agent's weights (``model.init_from``) with its card's stage 3
    (``--card``, default ``agents/<agent>.toml``) for ``--steps`` at ``--lr`` (constant
    after 10 warm-up steps, the last weights kept: the corpus's validation loss is reported,
-   not optimised) on the corpus's train split plus the kept conversations ``--repeat``
-   times (units only).
+   not optimised) on the corpus's train split plus the kept pieces ``--repeat`` times
+   (units only).
 
-Writes ``OUT/selection.csv`` (every conversation's statistics, distance, kept),
+Writes ``OUT/selection.csv`` (every piece's statistics, distance, kept),
 ``OUT/agent`` (the fine-tuned agent, the base agent's unit tokenizer copied in) and
 ``OUT/REPORT.md``; evaluate with ``selfplay.py --agents`` a folder that holds it. Nothing
 here is asserted.
@@ -49,6 +50,7 @@ from provenance import provenance  # the report line (command and commit)
 from selfplay import AGENTS, Plan, corpus_reference, pooled, simulate
 
 from duplexsim.atomic import write_text
+from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.turntaking import vad_from_units
 
 MATCHED = ("overlap_share", "listener_onsets_per_s", "backchannels_per_min")
@@ -74,11 +76,23 @@ def distance(stats: dict[str, float], corpus: dict[str, float]) -> float:
                      for k in MATCHED))
 
 
-def select(units: list[np.ndarray], silence: set[int], corpus: dict[str, float],
-           keep: float, first_seed: int) -> pd.DataFrame:
-    """Per conversation: seed, the statistics, distance and whether it is kept."""
-    rows = [{"seed": first_seed + i, **pooled([Scored.of(vad_from_units(u, silence))])}
-            for i, u in enumerate(units)]
+def pieces(units: list[np.ndarray], first_seed: int, window_s: float
+           ) -> list[tuple[int, int, np.ndarray]]:
+    """``(seed, start frame, units)`` of every conversation, or of every whole window of
+    ``window_s`` seconds of each (0: whole conversations)."""
+    out = []
+    for i, u in enumerate(units):
+        step = round(window_s * 1000 / FRAME_MS) if window_s > 0 else u.shape[1]
+        out += [(first_seed + i, a, u[:, a:a + step])
+                for a in range(0, u.shape[1] - step + 1, step)]
+    return out
+
+
+def select(parts: list[tuple[int, int, np.ndarray]], silence: set[int],
+           corpus: dict[str, float], keep: float) -> pd.DataFrame:
+    """Per piece: seed, start_s, the statistics, distance and whether it is kept."""
+    rows = [{"seed": seed, "start_s": start * FRAME_MS / 1000,
+             **pooled([Scored.of(vad_from_units(u, silence))])} for seed, start, u in parts]
     table = pd.DataFrame(rows)
     table["distance"] = [distance(r, corpus) for r in rows]
     n_keep = max(1, round(keep * len(table)))
@@ -128,14 +142,15 @@ def render(args: argparse.Namespace, table: pd.DataFrame, corpus: dict[str, floa
         "",
         command,
         "",
-        f"{len(table)} self-play conversations of {args.duration_s:g} s (seeds "
-        f"{table.seed.min()}..{table.seed.max()}, {args.chunk_ms} ms chunks, 0 ms, lead 1); "
-        f"the {len(kept)} closest to the corpus on {', '.join(MATCHED)} kept and repeated "
+        f"{table.seed.nunique()} self-play conversations of {args.duration_s:g} s (seeds "
+        f"{table.seed.min()}..{table.seed.max()}, {args.chunk_ms} ms chunks, 0 ms, lead 1)"
+        + (f", cut into {len(table)} windows of {args.window_s:g} s" if args.window_s else "")
+        + f"; the {len(kept)} closest to the corpus on {', '.join(MATCHED)} kept and repeated "
         f"{args.repeat}x beside the corpus's train split; stage 3 from the agent's weights "
         f"for {args.steps} steps at lr {args.lr:g} (constant). Validation loss on the "
         f"corpus's val split: {info['val_loss'].get('stage3', float('nan')):.3f}.",
         "",
-        "## Conversations (means of per-conversation values)",
+        "## Pieces (means of per-piece values)",
         "",
         means.to_markdown(floatfmt=".3f"),
         "",
@@ -157,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration-s", type=float, default=60.0)
     parser.add_argument("--chunk-ms", type=int, default=200)
     parser.add_argument("--first-seed", type=int, default=1000)
-    parser.add_argument("--keep", type=float, default=0.25, help="share of conversations kept")
+    parser.add_argument("--window-s", type=float, default=0.0,
+                        help="score and keep windows of this many seconds (0: conversations)")
+    parser.add_argument("--keep", type=float, default=0.25, help="share of pieces kept")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--lr", type=float, default=3e-4)
@@ -184,11 +201,11 @@ def main(argv: list[str] | None = None) -> int:
                 duration_s=args.duration_s, chunk_ms=args.chunk_ms, first_seed=args.first_seed)
     vads, silence = corpus_reference(plan, preset)
     corpus = pooled([Scored.of(v) for v in vads])
-    table = select(simulate(plan, args.agent), silence, corpus, args.keep, args.first_seed)
+    parts = pieces(simulate(plan, args.agent), args.first_seed, args.window_s)
+    table = select(parts, silence, corpus, args.keep)
     args.out.mkdir(parents=True, exist_ok=True)
     write_text(args.out / "selection.csv", table.to_csv(index=False))
-    units = [np.load(args.out / "conversations" / f"{args.agent}-selfplay-s{s}.npz")["units"]
-             for s in table.seed[table.kept]]
+    units = [u for (_, _, u), kept in zip(parts, table.kept, strict=True) if kept]
     info = fine_tune(card, agents / args.agent, corpora / preset, units, args.repeat,
                      args.steps, args.lr, args.out / "agent", progress=not args.smoke)
     report = args.out / "REPORT.md"

@@ -7,6 +7,7 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from experiment_run import run_experiment
 from safetensors.numpy import load_file
@@ -46,3 +47,15 @@ def test_distance_to_the_corpus() -> None:
     silent = {"overlap_share": 0.0, "listener_onsets_per_s": float("nan"),
               "backchannels_per_min": 0.0}
     assert math.isclose(distance(silent, corpus), 3 * math.log(10))  # floored, not NaN
+
+
+def test_pieces_are_whole_windows_or_whole_conversations() -> None:
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from selfplay_finetune import pieces
+
+    convs = [np.arange(2 * 130).reshape(2, 130), np.zeros((2, 130), np.int64)]
+    whole = pieces(convs, 7, 0.0)
+    assert [(s, a, u.shape) for s, a, u in whole] == [(7, 0, (2, 130)), (8, 0, (2, 130))]
+    windows = pieces(convs, 7, 2.0)  # 50 frames: two whole windows each, the rest dropped
+    assert [(s, a) for s, a, _ in windows] == [(7, 0), (7, 50), (8, 0), (8, 50)]
+    assert np.array_equal(windows[1][2], convs[0][:, 50:100])
