@@ -17,7 +17,8 @@ learns from interactions it can produce when deciding apart.
    minute; :func:`selfplay.pooled`), against the agent's corpus through the token format;
    distance = the sum of ``|ln(agent / corpus)|`` over the three (a piece with none of one
    counts as 1/10 of the corpus's rate). The ``--keep`` share closest is kept: not just the
-   quietest (few onsets cost as much as much overlap).
+   quietest (few onsets cost as much as much overlap). ``--max-onsets-over`` first drops
+   the pieces with more of their speech onsets made over the partner than that share.
 3. Fine-tuned from the agent's weights (``model.init_from``) with its card's stage 3
    (``--card``, default ``agents/<agent>.toml``) for ``--steps`` at ``--lr`` (constant
    after 10 warm-up steps, the last weights kept: the corpus's validation loss is reported,
@@ -47,7 +48,7 @@ import numpy as np
 import pandas as pd
 from continuation import Scored  # one dialogue's events, computed once
 from provenance import provenance  # the report line (command and commit)
-from selfplay import AGENTS, Plan, corpus_reference, pooled, simulate
+from selfplay import AGENTS, Plan, coordination, corpus_reference, pooled, simulate
 
 from duplexsim.atomic import write_text
 from duplexsim.config.scenario import FRAME_MS
@@ -89,15 +90,24 @@ def pieces(units: list[np.ndarray], first_seed: int, window_s: float
 
 
 def select(parts: list[tuple[int, int, np.ndarray]], silence: set[int],
-           corpus: dict[str, float], keep: float) -> pd.DataFrame:
-    """Per piece: seed, start_s, the statistics, distance and whether it is kept."""
-    rows = [{"seed": seed, "start_s": start * FRAME_MS / 1000,
-             **pooled([Scored.of(vad_from_units(u, silence))])} for seed, start, u in parts]
+           corpus: dict[str, float], keep: float, max_onsets_over: float = 1.0
+           ) -> pd.DataFrame:
+    """Per piece: seed, start_s, the statistics, the share of its speech onsets made over
+    the partner, distance and whether it is kept: the ``keep`` share of all pieces closest
+    to the corpus among those with that share <= ``max_onsets_over`` (fewer if fewer are)."""
+    rows = []
+    for seed, start, u in parts:
+        vad = vad_from_units(u, silence)
+        rows.append({"seed": seed, "start_s": start * FRAME_MS / 1000,
+                     **pooled([Scored.of(vad)]),
+                     "onsets_over_partner_share": coordination([vad])[
+                         "onsets_over_partner_share"]})
     table = pd.DataFrame(rows)
     table["distance"] = [distance(r, corpus) for r in rows]
-    n_keep = max(1, round(keep * len(table)))
+    eligible = table[table.onsets_over_partner_share <= max_onsets_over]
+    n_keep = min(len(eligible), max(1, round(keep * len(table))))
     table["kept"] = False
-    table.loc[table["distance"].nsmallest(n_keep).index, "kept"] = True
+    table.loc[eligible["distance"].nsmallest(n_keep).index, "kept"] = True
     return table
 
 
@@ -145,6 +155,9 @@ def render(args: argparse.Namespace, table: pd.DataFrame, corpus: dict[str, floa
         f"{table.seed.nunique()} self-play conversations of {args.duration_s:g} s (seeds "
         f"{table.seed.min()}..{table.seed.max()}, {args.chunk_ms} ms chunks, 0 ms, lead 1)"
         + (f", cut into {len(table)} windows of {args.window_s:g} s" if args.window_s else "")
+        + (f" ({(table.onsets_over_partner_share <= args.max_onsets_over).sum()} with at most "
+           f"{args.max_onsets_over:g} of their onsets over the partner)"
+           if args.max_onsets_over < 1 else "")
         + f"; the {len(kept)} closest to the corpus on {', '.join(MATCHED)} kept and repeated "
         f"{args.repeat}x beside the corpus's train split; stage 3 from the agent's weights "
         f"for {args.steps} steps at lr {args.lr:g} (constant). Validation loss on the "
@@ -175,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window-s", type=float, default=0.0,
                         help="score and keep windows of this many seconds (0: conversations)")
     parser.add_argument("--keep", type=float, default=0.25, help="share of pieces kept")
+    parser.add_argument("--max-onsets-over", type=float, default=1.0,
+                        help="keep only pieces whose share of speech onsets made over the "
+                        "partner is at most this (1: no limit; the corpus: about 0.3)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--lr", type=float, default=3e-4)
@@ -202,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     vads, silence = corpus_reference(plan, preset)
     corpus = pooled([Scored.of(v) for v in vads])
     parts = pieces(simulate(plan, args.agent), args.first_seed, args.window_s)
-    table = select(parts, silence, corpus, args.keep)
+    table = select(parts, silence, corpus, args.keep, args.max_onsets_over)
     args.out.mkdir(parents=True, exist_ok=True)
     write_text(args.out / "selection.csv", table.to_csv(index=False))
     units = [u for (_, _, u), kept in zip(parts, table.kept, strict=True) if kept]

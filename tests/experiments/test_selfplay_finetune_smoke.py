@@ -59,3 +59,20 @@ def test_pieces_are_whole_windows_or_whole_conversations() -> None:
     windows = pieces(convs, 7, 2.0)  # 50 frames: two whole windows each, the rest dropped
     assert [(s, a) for s, a, _ in windows] == [(7, 0), (7, 50), (8, 0), (8, 50)]
     assert np.array_equal(windows[1][2], convs[0][:, 50:100])
+
+
+def test_select_drops_pieces_with_onsets_over_the_partner() -> None:
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from selfplay_finetune import select
+
+    apart = np.zeros((2, 150), np.int64)  # unit 0 = silence
+    apart[0, 5:50], apart[1, 60:110] = 5, 7  # a gap between the turns: no onset over
+    over = np.zeros((2, 150), np.int64)
+    over[0, 5:50], over[1, 20:70] = 5, 7  # side 1 starts while side 0 speaks
+    corpus = {"overlap_share": 0.1, "listener_onsets_per_s": 0.3, "backchannels_per_min": 5.0}
+    parts = [(1, 0, apart), (2, 0, over)]
+    table = select(parts, {0}, corpus, keep=1.0)
+    assert list(table.kept) == [True, True]
+    assert list(table.onsets_over_partner_share) == [0.0, 0.5]
+    strict = select(parts, {0}, corpus, keep=1.0, max_onsets_over=0.4)
+    assert list(strict.kept) == [True, False]
