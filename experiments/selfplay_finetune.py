@@ -167,7 +167,7 @@ def render(args: argparse.Namespace, table: pd.DataFrame, corpus: dict[str, floa
         "",
         means.to_markdown(floatfmt=".3f"),
         "",
-        "Every conversation: `selection.csv`. Evaluate the agent in `agent/` with "
+        "Every piece: `selection.csv`. Evaluate the agent in `agent/` with "
         "`selfplay.py`.",
     ])
 
@@ -197,8 +197,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
-    if not 0 < args.keep <= 1:
-        parser.error(f"--keep: {args.keep} (allowed: 0 < keep <= 1)")
+    for name, ok, allowed in (
+            ("keep", 0 < args.keep <= 1, "0 < keep <= 1"),
+            ("max-onsets-over", 0 <= args.max_onsets_over <= 1, "0 .. 1"),
+            ("window-s", 0 <= args.window_s <= args.duration_s, "0 .. --duration-s"),
+            ("conversations", args.conversations >= 1, ">= 1"),
+            ("repeat", args.repeat >= 0, ">= 0"), ("steps", args.steps >= 1, ">= 1"),
+            ("lr", args.lr > 0, "> 0")):
+        if not ok:
+            parser.error(f"--{name}: {getattr(args, name.replace('-', '_'))} "
+                         f"(allowed: {allowed})")
     from duplexsim.threads import use_threads
 
     use_threads(args.threads)
@@ -212,7 +220,14 @@ def main(argv: list[str] | None = None) -> int:
         card = tiny_card(args.agent, preset, 24, steps=2)
         args.conversations, args.duration_s, args.chunk_ms, args.steps = 4, 6.0, 160, 2
     else:
-        card = load_card(args.card or Path("agents") / f"{args.agent}.toml")
+        for path, what in ((agents / args.agent / "agent.json", "a trained agent"),
+                           (corpora / preset / "manifest.json", "a built corpus")):
+            if not path.is_file():
+                parser.error(f"{path}: not found (allowed: {what} there)")
+        try:
+            card = load_card(args.card or Path("agents") / f"{args.agent}.toml")
+        except (OSError, ValueError) as e:
+            parser.error(str(e))
     plan = Plan(agents=agents, corpora=corpora, out=args.out, conversations=args.conversations,
                 duration_s=args.duration_s, chunk_ms=args.chunk_ms, first_seed=args.first_seed)
     vads, silence = corpus_reference(plan, preset)
@@ -222,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     write_text(args.out / "selection.csv", table.to_csv(index=False))
     units = [u for (_, _, u), kept in zip(parts, table.kept, strict=True) if kept]
+    if not units:
+        parser.error(f"--max-onsets-over {args.max_onsets_over:g}: no self-play piece has so "
+                     "few onsets over the partner (allowed: a larger share)")
     info = fine_tune(card, agents / args.agent, corpora / preset, units, args.repeat,
                      args.steps, args.lr, args.out / "agent", progress=not args.smoke)
     report = args.out / "REPORT.md"

@@ -76,3 +76,13 @@ def test_select_drops_pieces_with_onsets_over_the_partner() -> None:
     assert list(table.onsets_over_partner_share) == [0.0, 0.5]
     strict = select(parts, {0}, corpus, keep=1.0, max_onsets_over=0.4)
     assert list(strict.kept) == [True, False]
+
+
+def test_bad_arguments_are_one_line(tmp_path: Path) -> None:
+    for args, message in ((["--keep", "0"], "--keep: 0.0 (allowed: 0 < keep <= 1)"),
+                          (["--agents", str(tmp_path)], "agent.json: not found (allowed: a "
+                           "trained agent there)")):
+        proc = run_experiment("selfplay_finetune.py", *args, "--out", str(tmp_path / "x"),
+                              timeout=300)
+        assert proc.returncode == 2 and message in proc.stderr
+        assert "Traceback" not in proc.stderr
