@@ -200,7 +200,6 @@ def main(argv: list[str] | None = None) -> int:
     for name, ok, allowed in (
             ("keep", 0 < args.keep <= 1, "0 < keep <= 1"),
             ("max-onsets-over", 0 <= args.max_onsets_over <= 1, "0 .. 1"),
-            ("window-s", 0 <= args.window_s <= args.duration_s, "0 .. --duration-s"),
             ("conversations", args.conversations >= 1, ">= 1"),
             ("repeat", args.repeat >= 0, ">= 0"), ("steps", args.steps >= 1, ">= 1"),
             ("lr", args.lr > 0, "> 0")):
@@ -219,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         agents, corpora = build_tiny_world(args.out / "world")
         card = tiny_card(args.agent, preset, 24, steps=2)
         args.conversations, args.duration_s, args.chunk_ms, args.steps = 4, 6.0, 160, 2
-    else:
+    if not 0 <= args.window_s <= args.duration_s:  # (after the smoke's own duration)
+        parser.error(f"--window-s: {args.window_s} (allowed: 0 .. {args.duration_s:g}, the "
+                     "conversations' length)")
+    if not args.smoke:
         for path, what in ((agents / args.agent / "agent.json", "a trained agent"),
                            (corpora / preset / "manifest.json", "a built corpus")):
             if not path.is_file():
