@@ -213,6 +213,7 @@ def build_corpus(out: str | Path, cfg: SynthConfig, *, hours: float, seed: int =
     entries = plan(cfg, hours, seed)
     todo = [e for e in entries if not rendered(out, e["id"])]
     cache = None if cache_dir is None else str(cache_dir)
+    centres = population_centres(cfg)  # cached before the pool forks: workers inherit it
     _pool_map(_render, [(cfg, seed, e["index"], str(out), cache) for e in todo], workers, "speech")
     tok_dir = ensure_tokenizer(out, entries, tokenizer_dir, n_units, train_hours,
                                cfg.conversation_s, seed)
@@ -222,7 +223,6 @@ def build_corpus(out: str | Path, cfg: SynthConfig, *, hours: float, seed: int =
     from duplexsim.units import load_tokenizer
 
     tok = load_tokenizer(tok_dir)
-    centres = population_centres(cfg)
     styles = {e["id"]: conversation_style(cfg, np.random.SeedSequence(seed, spawn_key=(
         e["index"],))).record(cfg, centres) for e in entries}
     manifest = {

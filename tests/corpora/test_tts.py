@@ -1,0 +1,51 @@
+"""espeak-ng synthesis: the fork server gives the command's samples, in any order of calls."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from duplexsim.corpora import tts
+from duplexsim.corpora.tts import Voice
+
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                                reason="espeak-ng not installed")
+
+# voices by name and by language (``en-gb+f1`` is not a voice name), rates the corpus
+# generator's re-tries use, the two endings of the yield cue; one case repeated after others
+CASES = [
+    ("yeah that is true,", Voice("en-us+f3", 50, 205)),
+    ("ok you know?", Voice("en", 69, 300)),
+    ("if the internet just stopped working", Voice("en-gb+f1", 28, 156)),
+    ("mhm", Voice("en-us+m3", 40, 98)),
+    ("yeah that is true,", Voice("en-us+f3", 50, 205)),
+    ("i think wikipedia will become a credible source", Voice("en-gb+f1", 28, 430)),
+    ("uh huh", Voice("en-us+klatt", 31, 439)),
+]
+
+
+def test_the_server_gives_the_commands_samples_whatever_was_said_before() -> None:
+    """espeak-ng keeps state between utterances in one process (the same text twice gives
+    other samples there); a fresh fork per utterance does not."""
+    server = tts._server()
+    assert server.proc is not None, "libespeak-ng did not load: the command is used instead"
+    for text, voice in CASES:
+        got = server.speak(text, voice)
+        assert got is not None and got.dtype == np.float32
+        assert np.array_equal(got, tts._espeak_command(text, voice)), (text, voice)
+
+
+def test_a_voice_espeak_does_not_know_is_resolved_as_the_command_resolves_it() -> None:
+    voice = Voice("no-such-voice", 50, 175)  # the command picks a voice by properties
+    assert np.array_equal(tts._espeak("hello", voice), tts._espeak_command("hello", voice))
+
+
+def test_a_dead_server_falls_back_to_the_command() -> None:
+    server = tts._server()
+    server.close()  # as if it had died: the next utterance comes from the command
+    text, voice = CASES[0]
+    assert server.speak(text, voice) is None
+    assert np.array_equal(tts._espeak(text, voice), tts._espeak_command(text, voice))
+    tts._SERVER = None  # the next test's utterances start a new server
