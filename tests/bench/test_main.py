@@ -19,3 +19,14 @@ def test_an_unknown_benchmark_is_named_with_the_allowed_ones(capsys) -> None:
     assert main(["bench_nothing"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "'bench_nothing'" in err and "bench_envs" in err
+
+
+def test_the_corpus_benchmark_runs_both_pairs(capsys) -> None:
+    import shutil
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng not installed")
+    assert main(["corpus", "--utterances", "3", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "utterances: fork server vs espeak-ng command" in out
+    assert "one conversation rendered: server vs command" in out

@@ -1,0 +1,121 @@
+"""Corpus-building speed (``python -m duplexsim.bench.bench_corpus``); prints ratios, asserts
+nothing.
+
+1. Utterances: espeak-ng's fork server (:mod:`duplexsim.corpora.tts`, the default) against
+   the ``espeak-ng`` command per utterance (the fallback, and how corpora were made before),
+   on the same texts and voices; the samples are checked equal.
+2. One conversation rendered (``corpus build``'s per-conversation job: turn-taking, speech,
+   telephone band, audio and transcripts written), fisher-like, 120 s, with each of the two,
+   each time into an empty TTS cache.
+
+Each pair runs side by side, alternating, ``--repeats`` times (a shared machine moves the
+absolute speeds; the ratios are what to read).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from duplexsim.corpora import tts
+from duplexsim.corpora.tts import Voice
+
+VOICES = (Voice("en-us+f3", 50, 205), Voice("en-gb+f1", 28, 156), Voice("en-us+m3", 40, 180))
+
+
+def utterances(n: int) -> list[tuple[str, Voice]]:
+    from duplexsim.corpora.synth import TextStream
+
+    text = TextStream(np.random.default_rng(0))
+    return [(text.take(1 + i % 12), VOICES[i % len(VOICES)]) for i in range(n)]
+
+
+def command_only() -> None:
+    """This process's utterances from the command from now on (a server that has stopped)."""
+    server = tts._server()
+    server.close()
+
+
+def server_again() -> None:
+    tts._SERVER = None
+
+
+def render_one(index: int) -> float:
+    """Seconds to render conversation ``index`` of a 120 s fisher-like corpus, empty cache."""
+    from duplexsim.corpora.build import _render
+    from duplexsim.corpora.config import load_config
+
+    cfg = dataclasses.replace(load_config("fisher-like"), conversation_s=120.0)
+    with tempfile.TemporaryDirectory(prefix="bench-corpus-") as tmp:
+        for sub in ("audio", "fisher", "candor"):
+            os.makedirs(Path(tmp) / sub)
+        t0 = time.perf_counter()
+        _render((cfg, 0, index, tmp, str(Path(tmp) / "tts")))
+        return time.perf_counter() - t0
+
+
+def side_by_side(label: str, base: Callable[[], float], cand: Callable[[], float],
+                 repeats: int, unit: str) -> None:
+    ratios, rates = [], []
+    for _ in range(repeats):
+        b, c = base(), cand()
+        ratios.append(b / c)
+        rates.append((b, c))
+    b_med = statistics.median(r[0] for r in rates)
+    c_med = statistics.median(r[1] for r in rates)
+    print(f"{label:<52} {min(ratios):5.2f}x {statistics.median(ratios):5.2f}x "
+          f"{max(ratios):5.2f}x   {b_med:7.2f} -> {c_med:7.2f} {unit}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--utterances", type=int, default=120)
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args(argv)
+    from duplexsim.corpora.config import load_config
+    from duplexsim.corpora.synth import population_centres
+
+    population_centres(load_config("fisher-like"))  # a constant of the preset: not timed
+    todo = utterances(args.utterances)
+    for text, voice in todo[:10]:
+        same = np.array_equal(tts._espeak(text, voice), tts._espeak_command(text, voice))
+        if not same:
+            print(f"the server and the command differ on {text!r} ({voice.key()})")
+            return 1
+
+    def timed(fn: Callable[[str, Voice], np.ndarray]) -> Callable[[], float]:
+        def run() -> float:
+            t0 = time.perf_counter()
+            for text, voice in todo:
+                fn(text, voice)
+            return time.perf_counter() - t0
+        return run
+
+    def command_render() -> float:
+        command_only()
+        try:
+            return render_one(0)
+        finally:
+            server_again()
+
+    print(f"espeak-ng: fork server vs command, {args.utterances} utterances; one conversation "
+          f"(fisher-like, 120 s); {args.repeats} repeats, ratios min / median / max")
+    print(f"{'':<52} {'min':>6} {'median':>6} {'max':>6}   baseline -> candidate")
+    side_by_side("utterances: fork server vs espeak-ng command", timed(tts._espeak_command),
+                 timed(tts._espeak), args.repeats, "s")
+    side_by_side("one conversation rendered: server vs command", command_render,
+                 lambda: render_one(0), args.repeats, "s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
