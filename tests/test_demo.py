@@ -79,3 +79,47 @@ def test_demo_trains_both_agents_side_by_side_with_the_bytes_of_one_after_the_ot
     before = (plan.agent_dir("fisher") / "agent.json").stat().st_mtime_ns
     train_agents(plan)
     assert (plan.agent_dir("fisher") / "agent.json").stat().st_mtime_ns == before
+
+
+SCENARIO = """
+name = "{name}"
+chunk_ms = 160
+duration_s = 60.0
+seed = 0
+[a]
+kind = "syncllm"
+agent = "{fisher}"
+[b]
+kind = "syncllm"
+agent = "{candor}"
+[network]
+preset = "{preset}"
+"""
+
+
+def test_demo_simulates_side_by_side_with_the_bytes_of_one_after_the_other(tmp_path):
+    from duplexsim.demo import _simulate_one, simulate
+
+    plan = _tiny_world(tmp_path)
+    train_agents(plan)
+    paths = []
+    for preset in ("continental", "satellite-geo"):
+        path = tmp_path / f"{preset}.toml"
+        path.write_text(SCENARIO.format(name=preset, preset=preset, fisher=plan.agent_dir(
+            "fisher"), candor=plan.agent_dir("candor")))
+        paths.append(str(path))
+    plan = DemoPlan(root=plan.root, out=plan.out, cards=plan.cards, scenarios=tuple(paths),
+                    sim_seconds=4.0)
+    outs = simulate(plan)
+    assert [o.name for o in outs] == ["continental", "satellite-geo"]
+    threads = torch.get_num_threads()
+    try:  # the second scenario again, alone, in this process
+        _simulate_one(paths[1], tmp_path / "alone", plan.seed, plan.sim_seconds)
+    finally:
+        torch.set_num_threads(threads)
+    for f in sorted(p.name for p in outs[1].iterdir()):
+        assert (tmp_path / "alone" / f).read_bytes() == (outs[1] / f).read_bytes(), f
+    assert json.loads((outs[0] / "metrics.json").read_text())["scenario"] == "continental"
+    # a second run reuses both
+    before = (outs[0] / "metrics.json").stat().st_mtime_ns
+    assert simulate(plan) == outs and (outs[0] / "metrics.json").stat().st_mtime_ns == before
