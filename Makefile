@@ -11,7 +11,8 @@ export HF_HUB_OFFLINE ?= 1
 setup:
 	@VENV=$(VENV) bash tools/setup.sh
 
-demo: setup
+demo:
+	@VENV=$(VENV) EXTRAS= bash tools/setup.sh
 	$(VENV)/bin/duplexsim demo --out runs/demo
 
 test: setup

@@ -220,7 +220,8 @@ def simulate(plan: DemoPlan) -> list[Path]:
     print(f"\n    running {len(todo)} simulation(s) side by side ...", flush=True)
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(min(2, len(todo)), mp_context=ctx) as pool:
-        jobs = [pool.submit(_simulate_one, path, out, plan.seed, plan.sim_seconds)
+        agents = {"a": plan.agent_dir("fisher"), "b": plan.agent_dir("candor")}
+        jobs = [pool.submit(_simulate_one, path, out, plan.seed, plan.sim_seconds, agents)
                 for path, out in todo]
         for (path, _), job in zip(todo, jobs, strict=True):
             seconds = job.result()
@@ -229,19 +230,28 @@ def simulate(plan: DemoPlan) -> list[Path]:
     return outs
 
 
-def _simulate_one(scenario_path: str, out: Path, seed: int, sim_seconds: float) -> float:
-    """One demo scenario in this process: trace and metrics row written."""
+def _simulate_one(scenario_path: str, out: Path, seed: int, sim_seconds: float,
+                  agents: dict[str, Path]) -> float:
+    """One demo scenario in this process, its sides' agents those of ``agents`` (the demo's
+    ``--root``): trace and metrics row written."""
     import dataclasses
 
     from duplexsim.config.scenario import load_scenario
+    from duplexsim.errors import ConfigError
     from duplexsim.metrics.latency import trace_metrics
     from duplexsim.sim import run as run_scenario
     from duplexsim.threads import use_threads
 
     use_threads(None)  # $DUPLEXSIM_THREADS, else 1
     t0 = time.perf_counter()
-    scenario = load_scenario(scenario_path, check_files=True)
-    scenario = dataclasses.replace(scenario, seed=seed, duration_s=sim_seconds)
+    scenario = load_scenario(scenario_path)
+    scenario = dataclasses.replace(
+        scenario, seed=seed, duration_s=sim_seconds,
+        **{k: dataclasses.replace(getattr(scenario, k), agent=str(agent))
+           for k, agent in agents.items()})
+    problems = scenario.missing_files(scenario_path)
+    if problems:
+        raise ConfigError(problems)
     trace = run_scenario(scenario, progress=False)
     trace.save(out)
     row = trace_metrics(trace, scenario.chunk_ms, lists=True)

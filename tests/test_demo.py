@@ -114,7 +114,8 @@ def test_demo_simulates_side_by_side_with_the_bytes_of_one_after_the_other(tmp_p
     assert [o.name for o in outs] == ["continental", "satellite-geo"]
     threads = torch.get_num_threads()
     try:  # the second scenario again, alone, in this process
-        _simulate_one(paths[1], tmp_path / "alone", plan.seed, plan.sim_seconds)
+        _simulate_one(paths[1], tmp_path / "alone", plan.seed, plan.sim_seconds,
+                      {"a": plan.agent_dir("fisher"), "b": plan.agent_dir("candor")})
     finally:
         torch.set_num_threads(threads)
     for f in sorted(p.name for p in outs[1].iterdir()):

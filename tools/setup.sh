@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Idempotent setup: apt packages when absent, .venv, torch==2.13.0 first (the CPU
-# wheel; an unpinned torch pulls gigabytes of CUDA), then the package with its extras.
-# Re-running is fast: a stamp file records the pyproject.toml that was installed.
+# wheel; an unpinned torch pulls gigabytes of CUDA), then the package with the extras in
+# $EXTRAS ("dev", the default: tests, RL, ASR, VAD, ray; "" for the package alone, what
+# `make demo` needs). Re-running is fast: a stamp file per extras records the
+# pyproject.toml that was installed; the "dev" install also satisfies a plain one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -23,16 +25,19 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 PIP="$VENV/bin/python -m pip"
-STAMP="$VENV/.duplexsim-installed"
-if [ -f "$STAMP" ] && cmp -s "$STAMP" pyproject.toml; then
-  exit 0
-fi
+EXTRAS=${EXTRAS-dev}
+STAMP="$VENV/.duplexsim-installed${EXTRAS:+-$EXTRAS}"
+for installed in "$STAMP" "$VENV/.duplexsim-installed-dev"; do
+  if [ -f "$installed" ] && cmp -s "$installed" pyproject.toml; then
+    exit 0
+  fi
+done
 $PIP install -q --upgrade pip
 if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null; then
   echo "[setup] installing torch==2.13.0 (CPU)"
   $PIP install -q torch==2.13.0
 fi
-echo "[setup] installing duplexsim[dev]"
-$PIP install -q -e ".[dev]"
+echo "[setup] installing duplexsim${EXTRAS:+[$EXTRAS]}"
+$PIP install -q -e ".${EXTRAS:+[$EXTRAS]}"
 cp pyproject.toml "$STAMP"
 echo "[setup] done"
