@@ -20,6 +20,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +83,7 @@ class _Server:
 
     def __init__(self) -> None:
         self.pid = os.getpid()
+        self.lock = threading.Lock()  # one request at a time on the pipes
         self.proc: subprocess.Popen[bytes] | None = None
         try:
             self.proc = subprocess.Popen(
@@ -99,11 +101,12 @@ class _Server:
         request = json.dumps({"text": text, "voice": voice.name, "pitch": voice.pitch,
                               "rate": voice.rate_wpm}).encode()
         try:
-            self.proc.stdin.write(struct.pack("<I", len(request)) + request)  # type: ignore[union-attr]
-            self.proc.stdin.flush()  # type: ignore[union-attr]
-            head = self.proc.stdout.read(4)  # type: ignore[union-attr]
-            answer = self.proc.stdout.read(struct.unpack("<I", head)[0])  # type: ignore[union-attr]
-        except (OSError, struct.error):
+            with self.lock:
+                self.proc.stdin.write(struct.pack("<I", len(request)) + request)  # type: ignore[union-attr]
+                self.proc.stdin.flush()  # type: ignore[union-attr]
+                head = self.proc.stdout.read(4)  # type: ignore[union-attr]
+                answer = self.proc.stdout.read(struct.unpack("<I", head)[0])  # type: ignore[union-attr]
+        except (OSError, struct.error, AttributeError):  # AttributeError: closed meanwhile
             self.close()
             return None
         if len(answer) < 4 or struct.unpack("<i", answer[:4])[0] != 0 or len(answer) == 4:
