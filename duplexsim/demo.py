@@ -213,7 +213,8 @@ def simulate(plan: DemoPlan) -> list[Path]:
             _skip(f"simulation {name}", out)
             continue
         print(f"\n==> simulate {name}\n    $ duplexsim simulate {scenario_path} --out {out} "
-              f"--seed {plan.seed} --duration-s {plan.sim_seconds:g}", flush=True)
+              f"--seed {plan.seed} --duration-s {plan.sim_seconds:g}\n    (agents: a = "
+              f"{plan.agent_dir('fisher')}, b = {plan.agent_dir('candor')})", flush=True)
         todo.append((scenario_path, out))
     if not todo:
         return outs
@@ -248,7 +249,7 @@ def _simulate_one(scenario_path: str, out: Path, seed: int, sim_seconds: float,
     scenario = dataclasses.replace(
         scenario, seed=seed, duration_s=sim_seconds,
         **{k: dataclasses.replace(getattr(scenario, k), agent=str(agent))
-           for k, agent in agents.items()})
+           for k, agent in agents.items() if getattr(scenario, k).kind in ("syncllm", "tdm")})
     problems = scenario.missing_files(scenario_path)
     if problems:
         raise ConfigError(problems)
