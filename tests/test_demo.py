@@ -105,8 +105,9 @@ def test_demo_simulates_side_by_side_with_the_bytes_of_one_after_the_other(tmp_p
     paths = []
     for preset in ("continental", "satellite-geo"):
         path = tmp_path / f"{preset}.toml"
-        path.write_text(SCENARIO.format(name=preset, preset=preset, fisher=plan.agent_dir(
-            "fisher"), candor=plan.agent_dir("candor")))
+        # agents named as in the shipped scenarios: the demo uses those under its --root
+        path.write_text(SCENARIO.format(name=preset, preset=preset, fisher="runs/agents/fisher",
+                                        candor="runs/agents/candor"))
         paths.append(str(path))
     plan = DemoPlan(root=plan.root, out=plan.out, cards=plan.cards, scenarios=tuple(paths),
                     sim_seconds=4.0)
