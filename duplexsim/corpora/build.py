@@ -112,8 +112,10 @@ class _TrainChannels:
 
 
 def ensure_tokenizer(out: Path, entries: list[dict], tokenizer_dir: str | Path | None,
-                     n_units: int, train_hours: float, conv_s: float, seed: int) -> Path:
-    """Train on this corpus (train split, at most ``train_hours``) unless the dir exists."""
+                     n_units: int, train_hours: float, conv_s: float, seed: int,
+                     workers: int = 1) -> Path:
+    """Train on this corpus (train split, at most ``train_hours``) unless the dir exists
+    (features in ``workers`` processes)."""
     from duplexsim.units import TokenizerConfig, train_tokenizer
 
     tok_dir = Path(tokenizer_dir) if tokenizer_dir else out / "tokenizer"
@@ -121,7 +123,8 @@ def ensure_tokenizer(out: Path, entries: list[dict], tokenizer_dir: str | Path |
         ids = [e["id"] for e in entries if e["split"] == "train"] or [e["id"] for e in entries]
         ids = ids[: max(1, int(train_hours * 3600 // conv_s))]
         print(f"training a mel-kmeans tokenizer ({n_units} units) on {len(ids)} conversations")
-        tok = train_tokenizer(_TrainChannels(out, ids), TokenizerConfig(n_units=n_units, seed=seed))
+        tok = train_tokenizer(_TrainChannels(out, ids), TokenizerConfig(n_units=n_units, seed=seed),
+                              workers=workers)
         tok.save(tok_dir)
     local = out / "tokenizer"
     if tok_dir.resolve() != local.resolve():
@@ -216,7 +219,7 @@ def build_corpus(out: str | Path, cfg: SynthConfig, *, hours: float, seed: int =
     centres = population_centres(cfg)  # cached before the pool forks: workers inherit it
     _pool_map(_render, [(cfg, seed, e["index"], str(out), cache) for e in todo], workers, "speech")
     tok_dir = ensure_tokenizer(out, entries, tokenizer_dir, n_units, train_hours,
-                               cfg.conversation_s, seed)
+                               cfg.conversation_s, seed, workers)
     pending = [e for e in entries if not _paths(out, e["id"])["units"].is_file()]
     _pool_map(_encode, [(str(tok_dir), str(_paths(out, e["id"])["audio"]),
                          str(_paths(out, e["id"])["units"])) for e in pending], workers, "units")

@@ -11,9 +11,11 @@ off the units exactly. Decoding uses each unit's mean magnitude spectrum (vocode
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from safetensors import SafetensorError
@@ -236,17 +238,23 @@ class KMeansTokenizer:
 def train_tokenizer(
     channels: Iterable[tuple[np.ndarray, int, np.ndarray | None]],
     config: TokenizerConfig = TokenizerConfig(),
+    workers: int = 1,
 ) -> KMeansTokenizer:
     """Fit a tokenizer on ``(wave [N], sample_rate, annotated speech [T] | None)`` channels.
 
     ``channels`` is iterated twice (features, then per-unit spectra), so pass a list or a
     re-iterable source; memory stays at the size of the features, not of the spectra.
+    ``workers`` > 1 computes each channel's features in that many processes (a few channels
+    in flight at a time); the fit, and the order in which spectra are summed, stay in this
+    process, so the tokenizer is the same bytes for any ``workers``.
     """
     tok = KMeansTokenizer(config, np.zeros((config.n_units, 1)), np.zeros((config.n_units, 1)),
                           0.0)
+    if config.type == "hubert-kmeans":
+        workers = 1  # HuBERT is loaded once, in this process
     feats, energy, masks = [], [], []
-    for wave, sr, mask in channels:
-        f, e, _ = tok.frame_features(wave, sr)
+    jobs = ((tok, wave, sr, mask) for wave, sr, mask in channels)
+    for f, e, mask in _in_order(_features, jobs, workers):
         feats.append(f)
         energy.append(e)
         masks.append(None if mask is None else np.asarray(mask, dtype=bool)[: len(e)])
@@ -266,14 +274,42 @@ def train_tokenizer(
     del feats, all_f
     sums = np.zeros((config.n_units, F.N_FFT // 2 + 1), dtype=np.float64)
     counts = np.zeros(config.n_units, dtype=np.int64)
-    for wave, sr, _ in channels:
-        f, e, mag = tok.frame_features(wave, sr)
-        units = tok.assign(f, tok.voice_activity(e))
-        s, c = _unit_sums(units, mag, config.n_units)
+    jobs = ((tok, wave, sr) for wave, sr, _ in channels)
+    for s, c in _in_order(_channel_sums, jobs, workers):  # summed in channel order
         sums += s
         counts += c
     tok.unit_spectra = _spectra(sums, counts, config.n_silence_units)
     return tok
+
+
+def _features(job: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    tok, wave, sr, mask = job
+    f, e, _ = tok.frame_features(wave, sr)
+    return f, e, mask
+
+
+def _channel_sums(job: tuple) -> tuple[np.ndarray, np.ndarray]:
+    tok, wave, sr = job
+    f, e, mag = tok.frame_features(wave, sr)
+    return _unit_sums(tok.assign(f, tok.voice_activity(e)), mag, tok.n_units)
+
+
+def _in_order(fn: Callable[[Any], Any], jobs: Iterator[Any], workers: int) -> Iterator[Any]:
+    """``map(fn, jobs)``, in ``workers`` processes when > 1, with at most two jobs per worker
+    in flight (each holds a channel's audio), results in the jobs' order."""
+    if workers <= 1:
+        yield from map(fn, jobs)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers) as pool:
+        pending: deque = deque()
+        for job in jobs:
+            pending.append(pool.submit(fn, job))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _fit(x: np.ndarray, k: int, config: TokenizerConfig, what: str) -> np.ndarray:

@@ -87,6 +87,16 @@ def test_save_load_round_trip_and_determinism(tok, speech, tmp_path) -> None:
     again.save(tmp_path / "u")
     assert (tmp_path / "t/arrays.safetensors").read_bytes() == (
         tmp_path / "u/arrays.safetensors").read_bytes()
+    # features in worker processes (the corpus builder's): the same bytes
+    wave, mask = speech
+    n = len(wave) // 4  # five channels: more than the two per worker kept in flight
+    parts = [(wave[i * n:(i + 1) * n], 16000, None) for i in range(4)] + [(wave, 16000, mask)]
+    one = train_tokenizer(parts, TokenizerConfig(n_units=32, seed=0))
+    two = train_tokenizer(parts, TokenizerConfig(n_units=32, seed=0), workers=2)
+    one.save(tmp_path / "one")
+    two.save(tmp_path / "two")
+    assert (tmp_path / "one/arrays.safetensors").read_bytes() == (
+        tmp_path / "two/arrays.safetensors").read_bytes()
 
 
 def test_errors(tok, speech, tmp_path) -> None:
