@@ -65,13 +65,10 @@ def render_one(index: int) -> float:
 
 def side_by_side(label: str, base: Callable[[], float], cand: Callable[[], float],
                  repeats: int, unit: str) -> None:
-    ratios, rates = [], []
-    for _ in range(repeats):
-        b, c = base(), cand()
-        ratios.append(b / c)
-        rates.append((b, c))
-    b_med = statistics.median(r[0] for r in rates)
-    c_med = statistics.median(r[1] for r in rates)
+    times = [(base(), cand()) for _ in range(repeats)]  # (baseline, candidate) seconds
+    ratios = [b / c for b, c in times]
+    b_med = statistics.median(b for b, _ in times)
+    c_med = statistics.median(c for _, c in times)
     print(f"{label:<52} {min(ratios):5.2f}x {statistics.median(ratios):5.2f}x "
           f"{max(ratios):5.2f}x   {b_med:7.2f} -> {c_med:7.2f} {unit}")
 

@@ -109,8 +109,8 @@ class _Server:
         except (OSError, struct.error, AttributeError):  # AttributeError: closed meanwhile
             self.close()
             return None
-        if len(answer) < 4 or struct.unpack("<i", answer[:4])[0] != 0 or len(answer) == 4:
-            return None  # the command says why (or succeeds where the library would not)
+        if len(answer) <= 4 or struct.unpack("<i", answer[:4])[0] != 0:  # no samples, or an
+            return None  # error: the command says why (or succeeds where the library did not)
         return np.frombuffer(answer, np.int16, offset=4).astype(np.float32) / 32768.0
 
     def close(self) -> None:
