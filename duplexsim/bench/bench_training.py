@@ -12,6 +12,9 @@ What the demo's step budgets and the training CLI's thread choice rest on:
    against one after the other (what ``duplexsim demo`` does).
 4. **The demo's training under load**: those two side-by-side processes alone against the
    same beside a concurrent 2-thread torch process (``--repeats`` pairs, interleaved).
+5. **Attention**: stage-3 steps of the first card with HF's ``sdpa`` attention against the
+   blocked causal attention the trainer uses on the CPU (:mod:`duplexsim.models.attention`),
+   two trainers in one 1-thread process, interleaved over the repeats.
 
 Each measurement is a fresh process (thread counts are per process) that builds the
 stage's data, runs one warm-up step and times the next ones. Every line also says how busy
@@ -59,12 +62,8 @@ class Busy:
         return n * (b1 - self.b0) / max(1, t1 - self.t0)
 
 
-def worker(card_path: str, corpus: str, stage: str, steps: int) -> dict[str, Any]:
-    """Time ``steps`` optimizer steps of ``stage`` (after one warm-up step), this process."""
-    import resource
-
-    import torch
-
+def _trainer(card_path: str, corpus: str, stage: str, attention: str = ""):
+    """A trainer for ``stage`` of the card after one warm-up step, and the stage's data."""
     from duplexsim.config.card import load_card
     from duplexsim.training.recipe import Dist, Trainer, build_data, make_vocab
 
@@ -80,10 +79,53 @@ def worker(card_path: str, corpus: str, stage: str, steps: int) -> dict[str, Any
         train = [_Dlg(__import__("numpy").random.default_rng(i), 600.0) for i in range(4)]
     vocab, tok = make_vocab(card, train)
     trainer = Trainer(card, vocab, Path("/nonexistent"), Dist(), progress=False)
+    if attention:
+        trainer.model.set_attn_implementation(attention)
     data, _ = build_data(card, vocab, tok, train, train[:1])
     s = card.stages()[stage]
     trainer.optimizer = trainer.new_optimizer(s)
     trainer.step(data[stage], s, 0, s.total_steps)  # warm-up: allocations, first kernels
+    return trainer, data[stage], s
+
+
+def attention_worker(card_path: str, corpus: str, steps: int, repeats: int) -> dict[str, Any]:
+    """Seconds per stage-3 step with ``sdpa`` and with the blocked attention, interleaved."""
+    from duplexsim.models import attention
+
+    arms = {name: _trainer(card_path, corpus, "stage3", name)
+            for name in ("sdpa", attention.NAME)}
+    times: dict[str, list[float]] = {name: [] for name in arms}
+    for r in range(repeats):
+        for name, (trainer, data, s) in arms.items():
+            t0 = time.perf_counter()
+            for step in range(1 + r * steps, 1 + (r + 1) * steps):
+                trainer.step(data, s, step, s.total_steps)
+            times[name].append((time.perf_counter() - t0) / steps)
+    return {"s_per_step": times}
+
+
+def bench_attention(card: str, corpus: str, steps: int, repeats: int) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-m", "duplexsim.bench.bench_training",
+                          "--attention-worker", card, corpus, str(steps), str(repeats)],
+                         env=env, capture_output=True, text=True, check=True)
+    times = json.loads(out.stdout.strip().splitlines()[-1])["s_per_step"]
+    base, new = times.pop("sdpa"), next(iter(times.values()))
+    ratios = sorted(b / n for b, n in zip(base, new, strict=True))
+    print(f"5. attention: {card} stage3, {steps} steps x {repeats} repeats, one 1-thread "
+          "process, interleaved")
+    print(f"   sdpa {statistics.median(base):.3f} s/step, blocked causal "
+          f"{statistics.median(new):.3f} s/step: min {ratios[0]:.2f}x, median "
+          f"{statistics.median(ratios):.2f}x, max {ratios[-1]:.2f}x", flush=True)
+
+
+def worker(card_path: str, corpus: str, stage: str, steps: int) -> dict[str, Any]:
+    """Time ``steps`` optimizer steps of ``stage`` (after one warm-up step), this process."""
+    import resource
+
+    import torch
+
+    trainer, data, s = _trainer(card_path, corpus, stage)
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     for step in range(1, steps + 1):
@@ -203,12 +245,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus", action="append", default=[], metavar="CARD=DIR")
     p.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--only", choices=["stages", "threads", "side-by-side"], default=None)
+    p.add_argument("--only", choices=["stages", "threads", "side-by-side", "attention"],
+                   default=None)
     p.add_argument("--worker", nargs=4, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--attention-worker", nargs=4, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         card, corpus, stage, steps = args.worker
         print(json.dumps(worker(card, corpus, stage, int(steps))))
+        return 0
+    if args.attention_worker:
+        card, corpus, steps, repeats = args.attention_worker
+        print(json.dumps(attention_worker(card, corpus, int(steps), int(repeats))))
         return 0
     cards = [c for c in args.cards if Path(c).is_file()]
     if not cards:
@@ -222,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_threads(cards[0], corpora.get(cards[0], ""), args.steps, args.repeats)
     if args.only in (None, "side-by-side") and len(cards) > 1:
         bench_side_by_side(cards, corpora, args.steps * 3, args.repeats)
+    if args.only in (None, "attention"):
+        bench_attention(cards[0], corpora.get(cards[0], ""), args.steps, args.repeats)
     return 0
 
 

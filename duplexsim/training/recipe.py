@@ -32,6 +32,7 @@ import torch
 from tqdm import tqdm
 
 from duplexsim.config.card import AgentCard, StageCard
+from duplexsim.models import attention
 from duplexsim.models.model import build_model, context_tokens, save_model
 from duplexsim.models.vocab import Vocab, save_text_tokenizer, train_text_tokenizer
 from duplexsim.training.checkpoints import load_checkpoint, save_checkpoint
@@ -80,12 +81,14 @@ class Trainer:
         self.progress = progress and dist.main
         self.model = build_model(card.model, vocab.size, vocab.pad, vocab.bos, vocab.eos,
                                  seed=card.train.seed).to(dist.device)
+        self.device_type = "cuda" if dist.device.startswith("cuda") else "cpu"
+        if self.device_type == "cpu":  # CPU flash attention was 40% of a step
+            self.model.set_attn_implementation(attention.NAME)
         self.ddp = self.model
         if dist.world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
             self.ddp = DistributedDataParallel(self.model)
-        self.device_type = "cuda" if dist.device.startswith("cuda") else "cpu"
         self.ckpt = out / "checkpoints" / "last.pt"
         self.card_dict = card.to_dict()
         self.run = RunState()
