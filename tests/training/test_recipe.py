@@ -250,3 +250,24 @@ def test_exact_resume_keeps_the_best_weights_seen_before_the_cut(tmp_path) -> No
     for (name, a), b in zip(full.model.state_dict().items(),
                             resumed.model.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
+
+
+def test_bf16_cpu_training_uses_the_blocked_attention_and_repeats_byte_for_byte(tmp_path) -> None:
+    """bf16 on the CPU trains with models/attention.py (fp32 keeps sdpa, measured alike);
+    two runs give the same weights; the saved model names sdpa."""
+    from dataclasses import replace
+
+    from duplexsim.models import attention
+
+    fp32 = tiny_card(steps=2)
+    bf16 = replace(fp32, train=replace(fp32.train, bf16=True))
+    assert _trainer(fp32, tmp_path / "t")[0].model.config._attn_implementation == "sdpa"
+    assert _trainer(bf16, tmp_path / "t")[0].model.config._attn_implementation == attention.NAME
+    dialogues = synthetic_dialogues()
+    for run in ("a", "b"):
+        info = train_agent(bf16, dialogues[:2], dialogues[2:], tmp_path / run, progress=False)
+        assert all(np.isfinite(v) for v in info["val_loss"].values())
+    weights = [(tmp_path / run / "model/model.safetensors").read_bytes() for run in ("a", "b")]
+    assert weights[0] == weights[1]
+    config = json.loads((tmp_path / "a/model/config.json").read_text())
+    assert "duplexsim" not in json.dumps(config)
