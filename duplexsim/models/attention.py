@@ -42,9 +42,10 @@ def blocked_causal(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
     for start in range(0, length, block):
         stop = min(start + block, length)
         scores = query[..., start:stop, :] @ key[..., :stop, :].transpose(-1, -2)
-        future = torch.ones(stop - start, stop, dtype=torch.bool,
-                            device=query.device).triu(start + 1)
-        probs = torch.softmax(scores.masked_fill_(future, float("-inf")), dim=-1)
+        future = torch.ones(stop - start, stop - start, dtype=torch.bool,
+                            device=query.device).triu(1)  # only the diagonal square masks
+        scores[..., start:].masked_fill_(future, float("-inf"))
+        probs = torch.softmax(scores, dim=-1)
         out.append(probs @ value[..., :stop, :])
     return torch.cat(out, dim=-2)
 
