@@ -2,9 +2,9 @@
 
 Owns: the ``"duplexsim_blocked"`` attention implementation that :class:`~duplexsim.training.
 recipe.Trainer` gives the HF model when it trains on the CPU in bf16 (in fp32 the two
-kernels measured alike, 102-113 ms per layer, so fp32 cards keep ``sdpa``). Must not touch inference
-(the agents run :mod:`duplexsim.models.lean`) or the saved model (its config says
-``sdpa``).
+kernels measured alike, 102-113 ms per layer, so fp32 cards keep ``sdpa``). Must not touch
+inference (the agents run :mod:`duplexsim.models.lean`) or the saved model (its config
+says ``sdpa``).
 
 Why: at training shapes (8 x 512 tokens, 4 heads of 64) PyTorch's CPU flash-attention
 kernel took 40% of a stage-3 step on the 2-core machine, about 100 ms per layer forward
