@@ -130,6 +130,19 @@ def train_argv(plan: DemoPlan, name: str, preset: str) -> list[str]:
     return argv
 
 
+def check_cards(plan: DemoPlan) -> None:
+    """Read the cards of the agents still to train before anything is built, so a missing or
+    bad card is a one-line error now, not after the corpora (minutes of work)."""
+    from duplexsim.config.card import load_card
+    from duplexsim.config.cli import expect_kind
+
+    for name, _ in AGENTS:
+        if not (plan.agent_dir(name) / "agent.json").exists():
+            card = plan.cards / f"{name}.toml"
+            expect_kind(card, "agent card")
+            load_card(card)
+
+
 def train_agents(plan: DemoPlan) -> None:
     todo = []
     for name, preset in AGENTS:
@@ -272,6 +285,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_output_dir(plan.root, key="--root")
     check_output_dir(plan.out, key="--out")
+    check_cards(plan)
     t0 = time.perf_counter()
     build_corpora(plan)
     train_agents(plan)

@@ -125,3 +125,20 @@ def test_demo_simulates_side_by_side_with_the_bytes_of_one_after_the_other(tmp_p
     # a second run reuses both
     before = (outs[0] / "metrics.json").stat().st_mtime_ns
     assert simulate(plan) == outs and (outs[0] / "metrics.json").stat().st_mtime_ns == before
+
+
+def test_demo_refuses_a_missing_or_bad_card_before_building_anything(tmp_path, capsys):
+    root, out = tmp_path / "root", tmp_path / "out"
+    args = ["demo", "--root", str(root), "--out", str(out), "--corpus-hours", "0.01"]
+    assert cli.main([*args, "--cards", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [f"{tmp_path / 'nowhere' / 'fisher.toml'}: file not found "
+                                "(allowed: an existing path)"]
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "fisher.toml").write_text((ROOT / "agents" / "fisher.toml").read_text())
+    (cards / "candor.toml").write_text("[model]\nsize = \"galactic\"\n")
+    assert cli.main([*args, "--cards", str(cards)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"{cards / 'candor.toml'}: model.size: unknown value 'galactic'")
+    assert "Traceback" not in err and not root.exists() and not out.exists()
