@@ -69,6 +69,13 @@ class DemoPlan:
     def agent_dir(self, name: str) -> Path:
         return self.root / "agents" / name
 
+    def card(self, name: str) -> Path:
+        return self.cards / f"{name}.toml"
+
+    def trained(self, name: str) -> bool:
+        """Is agent ``name`` trained already (reused, not trained again)?"""
+        return (self.agent_dir(name) / "agent.json").exists()
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = DemoPlan()
@@ -123,7 +130,7 @@ AGENTS = (("fisher", "fisher-like"), ("candor", "candor-like"))
 
 
 def train_argv(plan: DemoPlan, name: str, preset: str) -> list[str]:
-    argv = ["train", str(plan.cards / f"{name}.toml"), "--corpus", str(plan.corpus_dir(preset)),
+    argv = ["train", str(plan.card(name)), "--corpus", str(plan.corpus_dir(preset)),
             "--out", str(plan.agent_dir(name)), "--threads", "1"]
     if plan.train_max_minutes is not None:
         argv += ["--max-minutes", str(plan.train_max_minutes)]
@@ -137,18 +144,16 @@ def check_cards(plan: DemoPlan) -> None:
     from duplexsim.config.cli import expect_kind
 
     for name, _ in AGENTS:
-        if not (plan.agent_dir(name) / "agent.json").exists():
-            card = plan.cards / f"{name}.toml"
-            expect_kind(card, "agent card")
-            load_card(card)
+        if not plan.trained(name):
+            expect_kind(plan.card(name), "agent card")
+            load_card(plan.card(name))
 
 
 def train_agents(plan: DemoPlan) -> None:
     todo = []
     for name, preset in AGENTS:
-        out = plan.agent_dir(name)
-        if (out / "agent.json").exists():
-            _skip(f"agent {name}", out)
+        if plan.trained(name):
+            _skip(f"agent {name}", plan.agent_dir(name))
         else:
             todo.append((name, train_argv(plan, name, preset)))
     if len(todo) > 1 and plan.train_side_by_side:
