@@ -1,11 +1,17 @@
-"""Effect sizes of a finished sweep from the per-transition FTO values of its cells.
+"""Effect sizes of a finished sweep, with 95% CIs that resample conversations.
 
-Seeds are few on a CPU budget, so a Student-t interval over per-cell medians is wide; here
-every cell's floor-transfer offsets (``fto_values_ms``, one per turn transition) are pooled
-over seeds per grid point and compared by a percentile bootstrap over transitions (it
-ignores the dependence between transitions of one conversation, so the intervals are on
-the optimistic side; say so when quoting them). Reads ``results.parquet``; writes
-``effects.csv`` and ``effects.md`` next to it. Must not simulate.
+Per grid point: the floor-transfer offsets of all its cells pooled over seeds
+(``fto_values_ms``, one per turn transition: their median and the share made in overlap)
+and the per-conversation means of the sweep's time-share and rate metrics (overlap share,
+backchannels and IPUs per minute); each against the grid point that differs only in
+``contrast == baseline``. CIs are a percentile bootstrap over **seeds** (one seed = one
+conversation per grid point): every resample draws seeds with replacement and uses the
+same draw for a point and its baseline, so the dependence between transitions of one
+conversation is kept and a difference is paired by seed (the same utterances, network
+draws and sampling streams where the two points allow). With a handful of seeds such
+intervals are too narrow to trust (``n_seeds`` says how many there were; 10 or more is
+what the reports here use). Reads ``results.parquet``; writes ``<name>.csv`` and
+``<name>.md`` next to it. Must not simulate.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import pandas as pd
 from duplexsim.atomic import write_text
 
 N_BOOT = 1000
+PER_CONVERSATION = ("overlap_share", "backchannels_per_min", "ipus_per_min")
+"""Per-conversation metrics averaged over seeds (when the sweep has them)."""
 
 
 def sweep_parser(doc: str, out: str) -> argparse.ArgumentParser:
@@ -41,55 +49,69 @@ def sweep_parser(doc: str, out: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _stat(values: np.ndarray, name: str) -> float:
-    if len(values) == 0:
-        return float("nan")
-    if name == "median":
-        return float(np.median(values))
-    return float(np.mean(values < 0))  # share of transitions made in overlap
+class _Point:
+    """One grid point's conversations, by seed: FTO arrays and per-conversation metrics."""
 
+    def __init__(self, part: pd.DataFrame, metrics: list[str]) -> None:
+        part = part.sort_values("seed")
+        self.seeds = part["seed"].tolist()
+        self.fto = [np.asarray(v, dtype=float) for v in part["fto_values_ms"]]
+        self.metrics = {m: part[m].to_numpy(dtype=float) for m in metrics}
 
-def _boot(a: np.ndarray, b: np.ndarray | None, name: str, rng: np.random.Generator
-          ) -> tuple[float, float]:
-    """95% CI of stat(a) (or stat(a) - stat(b)) resampling transitions."""
-    if len(a) == 0 or (b is not None and len(b) == 0):
-        return float("nan"), float("nan")
-    vals = []
-    for _ in range(N_BOOT):
-        x = _stat(rng.choice(a, len(a)), name)
-        vals.append(x - _stat(rng.choice(b, len(b)), name) if b is not None else x)
-    lo, hi = np.percentile(vals, [2.5, 97.5])
-    return float(lo), float(hi)
-
-
-def pooled_fto(table: pd.DataFrame, keys: list[str]) -> dict[tuple, np.ndarray]:
-    """Grid point (values of ``keys``) -> FTO values of all its cells (seeds pooled)."""
-    out = {}
-    for key, part in table.groupby(keys, sort=False):
-        key = key if isinstance(key, tuple) else (key,)
-        out[key] = np.concatenate([np.asarray(v, dtype=float) for v in part["fto_values_ms"]])
-    return out
+    def stats(self, pick: np.ndarray | None = None) -> dict[str, float]:
+        """The point's statistics over its conversations ``pick`` (indices; all if None)."""
+        pick = np.arange(len(self.seeds)) if pick is None else pick
+        fto = np.concatenate([self.fto[i] for i in pick]) if len(pick) else np.zeros(0)
+        out = {"fto_median_ms": float(np.median(fto)) if len(fto) else float("nan"),
+               "overlap_transition_share": float(np.mean(fto < 0)) if len(fto)
+               else float("nan")}
+        for m, values in self.metrics.items():
+            out[m] = float(np.nanmean(values[pick])) if len(pick) else float("nan")
+        return out
 
 
 def effects(table: pd.DataFrame, keys: list[str], contrast: str, baseline: object,
             seed: int = 0) -> pd.DataFrame:
-    """Per grid point: pooled FTO median and overlap-transition share with 95% CIs, and
-    their difference to the grid point that has ``contrast == baseline`` (others equal)."""
+    """Per grid point (values of ``keys``): pooled FTO median, share of transitions in
+    overlap and the per-conversation metrics, each with a 95% CI, and their difference to
+    the grid point with ``contrast == baseline`` (other keys equal), paired by seed."""
     rng = np.random.default_rng(np.random.SeedSequence(seed))
-    pools = pooled_fto(table, keys)
+    metrics = [m for m in PER_CONVERSATION if m in table.columns]
+    points = {(k if isinstance(k, tuple) else (k,)): _Point(part, metrics)
+              for k, part in table.groupby(keys, sort=False)}
     i = keys.index(contrast)
     rows = []
-    for key, fto in pools.items():
-        base = pools.get(key[:i] + (baseline,) + key[i + 1:])
-        row = {**dict(zip(keys, key, strict=True)), "n_transitions": len(fto)}
-        for name, col in (("median", "fto_median_ms"), ("share", "overlap_transition_share")):
-            row[col] = _stat(fto, name)
-            row[f"{col}_lo"], row[f"{col}_hi"] = _boot(fto, None, name, rng)
-            if base is not None:
-                row[f"d_{col}"] = _stat(fto, name) - _stat(base, name)
-                row[f"d_{col}_lo"], row[f"d_{col}_hi"] = _boot(fto, base, name, rng)
+    for key, point in points.items():
+        base = points.get(key[:i] + (baseline,) + key[i + 1:])
+        seeds = point.seeds if base is None else sorted(set(point.seeds) & set(base.seeds))
+        mine = np.array([point.seeds.index(s) for s in seeds])
+        theirs = None if base is None else np.array([base.seeds.index(s) for s in seeds])
+        est = point.stats()
+        d_est = None if base is None else {k: est[k] - v for k, v in base.stats().items()}
+        draws = rng.integers(0, len(seeds), size=(N_BOOT, len(seeds)))
+        boot = [point.stats(mine[d]) for d in draws]
+        d_boot = None if theirs is None else [
+            {k: v - b[k] for k, v in mine_b.items()}
+            for mine_b, b in zip(boot, (base.stats(theirs[d]) for d in draws), strict=True)]
+        row = {**dict(zip(keys, key, strict=True)), "n_seeds": len(point.seeds),
+               "n_transitions": int(sum(len(f) for f in point.fto))}
+        for name in est:
+            row[name] = est[name]
+            row[f"{name}_lo"], row[f"{name}_hi"] = _ci([b[name] for b in boot])
+            if d_est is not None:
+                row[f"d_{name}"] = d_est[name]
+                row[f"d_{name}_lo"], row[f"d_{name}_hi"] = _ci([b[name] for b in d_boot])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _ci(values: list[float]) -> tuple[float, float]:
+    a = np.asarray(values, dtype=float)
+    a = a[np.isfinite(a)]
+    if len(a) == 0:
+        return float("nan"), float("nan")
+    lo, hi = np.percentile(a, [2.5, 97.5])
+    return float(lo), float(hi)
 
 
 def write_effects(run_dir: str | Path, keys: list[str], contrast: str, baseline: object,
@@ -99,8 +121,11 @@ def write_effects(run_dir: str | Path, keys: list[str], contrast: str, baseline:
     table = pd.read_parquet(run_dir / "results.parquet")
     df = effects(table, keys, contrast, baseline)
     write_text(run_dir / f"{name}.csv", df.to_csv(index=False, float_format="%.4g"))
-    head = (f"# FTO effects vs {contrast} = {baseline!r}\n\nPooled over seeds "
-            f"{sorted(table['seed'].unique().tolist())}; 95% bootstrap CI over transitions.\n")
+    head = (f"# Effects vs {contrast} = {baseline!r}\n\nSeeds "
+            f"{sorted(table['seed'].unique().tolist())} (one conversation each per grid "
+            "point); FTO statistics pool the transitions of all seeds; the other columns "
+            "are means over conversations; 95% CIs: percentile bootstrap over seeds, "
+            "paired by seed for the differences (`d_`).\n")
     write_text(run_dir / f"{name}.md", head + "\n" + df.to_markdown(index=False,
                                                                    floatfmt=".3g") + "\n")
     return df

@@ -139,6 +139,30 @@ def test_effects_pool_seeds_and_difference_against_the_baseline_point():
     assert lo <= 250.0 <= hi
 
 
+def test_effects_resample_conversations_and_pair_differences_by_seed():
+    """Transitions of one conversation are not independent: 12 conversations whose 40
+    transitions each sit at one conversation-level value give a CI as wide as the spread
+    between conversations, not one 40x narrower; a point that is its baseline plus a
+    constant in every seed has a paired difference CI of exactly that constant."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from effects import effects
+
+    level = np.linspace(-400.0, 400.0, 12)
+    share = np.linspace(0.05, 0.30, 12)
+    table = pd.DataFrame({
+        "delay": [0] * 12 + [320] * 12, "seed": list(range(12)) * 2,
+        "fto_values_ms": [[v] * 40 for v in level] + [[v + 100.0] * 40 for v in level],
+        "overlap_share": np.concatenate([share, share + 0.02]),
+    })
+    eff = effects(table, ["delay"], "delay", 0).set_index("delay")
+    assert eff.loc[0, "n_seeds"] == 12 and eff.loc[0, "n_transitions"] == 480
+    lo, hi = eff.loc[0, ["fto_median_ms_lo", "fto_median_ms_hi"]]
+    assert hi - lo > 200.0  # resampling the 480 transitions instead: [-36, 36]
+    lo, hi = eff.loc[320, ["d_overlap_share_lo", "d_overlap_share_hi"]]
+    assert abs(lo - 0.02) < 1e-9 and abs(hi - 0.02) < 1e-9
+    assert abs(eff.loc[320, "d_fto_median_ms"] - 100.0) < 1e-9
+
+
 def test_style_persistence_follows_a_style_that_fades():
     """Per window of the continuation, r against the prompt: a source that keeps each
     prompt's IPU length keeps r = 1 in every window, one that keeps it for the first window
