@@ -115,13 +115,15 @@ def _ci(values: list[float]) -> tuple[float, float]:
 
 
 def write_effects(run_dir: str | Path, keys: list[str], contrast: str, baseline: object,
-                  name: str = "effects") -> pd.DataFrame:
-    """Effects of a sweep in ``run_dir`` against ``contrast == baseline``; CSV + markdown."""
+                  name: str = "effects", note: str = "") -> pd.DataFrame:
+    """Effects of a sweep in ``run_dir`` against ``contrast == baseline``; CSV + markdown
+    (``note``, e.g. the command and commit, under its title)."""
     run_dir = Path(run_dir)
     table = pd.read_parquet(run_dir / "results.parquet")
     df = effects(table, keys, contrast, baseline)
     write_text(run_dir / f"{name}.csv", df.to_csv(index=False, float_format="%.4g"))
-    head = (f"# Effects vs {contrast} = {baseline!r}\n\nSeeds "
+    note = f"{note}\n\n" if note else ""
+    head = (f"# Effects vs {contrast} = {baseline!r}\n\n{note}Seeds "
             f"{sorted(table['seed'].unique().tolist())} (one conversation each per grid "
             "point); FTO statistics pool the transitions of all seeds; the other columns "
             "are means over conversations; 95% CIs: percentile bootstrap over seeds, "

@@ -11,7 +11,8 @@ Full mode: trained SyncLLM agents (``--agents runs/agents`` with ``fisher/`` and
 
 ``--factorial`` runs the issue's full product (delays x jitter x loss x estimation, 432
 cells a pairing) as one sweep instead (``OUT/F-X/factorial``): about 6x the CPU for
-interactions the two sweeps do not show. ``--delays``, ``--jitter``, ``--loss``,
+interactions the two sweeps do not show. ``--sweeps delay`` (or ``network``) runs one of
+the two only. ``--delays``, ``--jitter``, ``--loss``,
 ``--estimation``, ``--network-delays``, ``--seeds`` and ``--duration-s`` scale either.
 Estimation: ``model`` = the agent estimates missing partner chunks (SyncLLM); ``silence`` =
 missing chunks are assumed silent; ``wait`` = the agent stalls until the real chunks
@@ -31,6 +32,7 @@ import sys
 from pathlib import Path
 
 from effects import sweep_parser, write_effects
+from provenance import provenance, stamp  # the report line (command and commit)
 
 from duplexsim.atomic import write_text
 from duplexsim.metrics.report import write_report
@@ -73,10 +75,12 @@ def sweeps_for(args: argparse.Namespace, partner: str, base: Path,
             name=f"latency-{partner}", seeds=seeds, set=run, **common,
             grid={BOTH_DELAYS: args.delays, BOTH_JITTER: args.jitter, BOTH_LOSS: args.loss,
                   ESTIMATION: args.estimation})}
-    out = {"delay": SweepConfig(name=f"latency-delay-{partner}", seeds=seeds, set=run,
-                                grid={BOTH_DELAYS: args.delays, ESTIMATION: args.estimation},
-                                **common)}
-    if partner in args.network_partners:
+    out = {}
+    if "delay" in args.sweeps:
+        out["delay"] = SweepConfig(name=f"latency-delay-{partner}", seeds=seeds, set=run,
+                                   grid={BOTH_DELAYS: args.delays, ESTIMATION: args.estimation},
+                                   **common)
+    if "network" in args.sweeps and partner in args.network_partners:
         out["network"] = SweepConfig(
             name=f"latency-network-{partner}", seeds=seeds, set=run, **common,
             grid={BOTH_DELAYS: args.network_delays, BOTH_JITTER: args.jitter,
@@ -91,14 +95,16 @@ def run_one(out: Path, config: SweepConfig, args: argparse.Namespace) -> None:
     table = run_sweep(sweep, out, progress=True)
     corpus = args.corpus if (args.corpus / "manifest.json").is_file() else None
     report = write_report(out, corpus=corpus)
+    stamp(report, args.provenance)
     grid = sweep.config.grid
     keys = list(grid)
     if len(grid[BOTH_DELAYS]) > 1:
-        write_effects(out, keys, BOTH_DELAYS, min(grid[BOTH_DELAYS]), name="effects_vs_delay0")
+        write_effects(out, keys, BOTH_DELAYS, min(grid[BOTH_DELAYS]), name="effects_vs_delay0",
+                      note=args.provenance)
     est = grid.get(ESTIMATION, [])
     if len(est) > 1:
         write_effects(out, keys, ESTIMATION, "wait" if "wait" in est else est[-1],
-                      name="effects_vs_estimation_off")
+                      name="effects_vs_estimation_off", note=args.provenance)
     print(f"{len(table)} cells -> {report}")
 
 
@@ -116,9 +122,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="one-way delays of the jitter x loss sweep")
     parser.add_argument("--network-partners", nargs="+", default=["candor"],
                         choices=["fisher", "candor"], help="pairings of the jitter x loss sweep")
+    parser.add_argument("--sweeps", nargs="+", default=["delay", "network"],
+                        choices=["delay", "network"],
+                        help="which of the two sweeps to run (full mode, without --factorial)")
     parser.add_argument("--factorial", action="store_true",
                         help="one full product sweep instead of the delay and network sweeps")
     args = parser.parse_args(argv)
+    args.provenance = provenance("latency_sweep.py", argv)
     use_threads(args.threads)  # this process and the sweep workers it starts
     partners = ["fisher"] if args.smoke else args.partners
     for partner in partners:

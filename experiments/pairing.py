@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from effects import sweep_parser, write_effects
+from provenance import provenance, stamp  # the report line (command and commit)
 
 from duplexsim.atomic import write_text
 from duplexsim.metrics.report import write_report
@@ -67,11 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     table = run_sweep(load_sweep(args.out / "sweep.toml"), args.out, progress=True)
     corpus = args.corpus if (args.corpus / "manifest.json").is_file() else None
     report = write_report(args.out, corpus=corpus)
+    line = provenance("pairing.py", argv)
+    stamp(report, line)
     keys = list(sweep.grid)
     contrast = "b.agent" if "b.agent" in keys else keys[0]
     for value in sweep.grid[contrast]:
         write_effects(args.out, keys, contrast, value,
-                      name=f"effects_vs_{contrast}_{Path(str(value)).name}")
+                      name=f"effects_vs_{contrast}_{Path(str(value)).name}", note=line)
     print(f"{len(table)} cells -> {report}")
     return 0
 

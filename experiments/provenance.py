@@ -23,3 +23,12 @@ def provenance(script: str, argv: list[str] | None) -> str:
         commit = ""
     commit = commit or "unknown"
     return f"Command: `python experiments/{script} {' '.join(args)}` (commit {commit})."
+
+
+def stamp(markdown: Path, line: str) -> None:
+    """Put ``line`` (a :func:`provenance` line) under the title of the report ``markdown``
+    (rewritten atomically)."""
+    from duplexsim.atomic import write_text
+
+    title, _, rest = markdown.read_text().partition("\n")
+    write_text(markdown, f"{title}\n\n{line}\n{rest}")
