@@ -31,6 +31,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import pandas as pd
 from effects import sweep_parser, write_effects
 from provenance import provenance, stamp  # the report line (command and commit)
 
@@ -99,13 +100,50 @@ def run_one(out: Path, config: SweepConfig, args: argparse.Namespace) -> None:
     grid = sweep.config.grid
     keys = list(grid)
     if len(grid[BOTH_DELAYS]) > 1:
-        write_effects(out, keys, BOTH_DELAYS, min(grid[BOTH_DELAYS]), name="effects_vs_delay0",
-                      note=args.provenance)
+        eff = write_effects(out, keys, BOTH_DELAYS, min(grid[BOTH_DELAYS]),
+                            name="effects_vs_delay0", note=args.provenance)
+        plot_against_delay(eff, out / "latency.png", f"{config.name}: {args.provenance}")
     est = grid.get(ESTIMATION, [])
     if len(est) > 1:
         write_effects(out, keys, ESTIMATION, "wait" if "wait" in est else est[-1],
                       name="effects_vs_estimation_off", note=args.provenance)
     print(f"{len(table)} cells -> {report}")
+
+
+PANELS = (("fto_median_ms", "FTO median (ms), transitions pooled"),
+          ("overlap_share", "overlap share of time"),
+          ("backchannels_per_min", "backchannels / min"))
+
+
+def plot_against_delay(eff: pd.DataFrame, path: Path, title: str) -> None:
+    """One panel per statistic of ``eff`` (an ``effects_vs_delay0`` table) against the
+    one-way delay, one line per other grid value (estimation), 95% CIs as bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(c, label) for c, label in PANELS if c in eff.columns]
+    others = [k for k in eff.columns[: list(eff.columns).index("n_seeds")] if k != BOTH_DELAYS]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    for ax, (col, label) in zip(axes[0], panels, strict=True):
+        for value, part in (eff.groupby(others, sort=False) if others else [("", eff)]):
+            part = part.sort_values(BOTH_DELAYS)
+            x, y = part[BOTH_DELAYS].to_numpy(float), part[col].to_numpy(float)
+            err = [y - part[f"{col}_lo"].to_numpy(float), part[f"{col}_hi"].to_numpy(float) - y]
+            name = value[0] if isinstance(value, tuple) else value
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=str(name) or None)
+        ax.set_xlabel("one-way delay (ms)")
+        ax.set_title(label, fontsize=10)
+        ax.grid(alpha=0.3)
+    if others:
+        axes[0][0].legend(title=others[0].split(".")[-1], fontsize=8)
+    fig.suptitle(title, fontsize=7)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:

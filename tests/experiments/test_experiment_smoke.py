@@ -54,6 +54,9 @@ def test_experiment_smoke(script, tmp_path):
     if script == "latency_sweep.py":  # replay sides do not react to delay: zero effect
         eff = pd.read_csv(out / "F-F" / "delay" / "effects_vs_delay0.csv")
         assert (eff["n_transitions"] > 0).all() and (eff["d_fto_median_ms"] == 0).all()
+        assert (out / "F-F" / "delay" / "latency.png").stat().st_size > 0
+        assert "Command: `python experiments/latency_sweep.py" in (
+            out / "F-F" / "delay" / "report" / "REPORT.md").read_text()
     if script == "presets.py":
         assert (out / "report" / "presets.png").stat().st_size > 0
 
