@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from effects import sweep_parser, write_effects
+from provenance import provenance, stamp  # the report line (command and commit)
 
 from duplexsim.atomic import write_text
 from duplexsim.metrics.report import write_report
@@ -89,9 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     write_text(args.out / "sweep.toml", dump_sweep(sweep))
     table = run_sweep(load_sweep(args.out / "sweep.toml"), args.out, progress=True)
     corpus = args.corpus if (args.corpus / "manifest.json").is_file() else None
-    write_effects(args.out, ["network.preset"], "network.preset", "lan", name="effects_vs_lan")
-    print(f"{len(table)} cells -> {write_report(args.out, corpus=corpus)}, "
-          f"{plot_presets(args.out)}")
+    line = provenance("presets.py", argv)
+    write_effects(args.out, ["network.preset"], "network.preset", "lan", name="effects_vs_lan",
+                  note=line)
+    report = write_report(args.out, corpus=corpus)
+    stamp(report, line)
+    print(f"{len(table)} cells -> {report}, {plot_presets(args.out)}")
     return 0
 
 
