@@ -103,6 +103,10 @@ def run_one(out: Path, config: SweepConfig, args: argparse.Namespace) -> None:
         eff = write_effects(out, keys, BOTH_DELAYS, min(grid[BOTH_DELAYS]),
                             name="effects_vs_delay0", note=args.provenance)
         plot_against_delay(eff, out / "latency.png", f"{config.name}: {args.provenance}")
+        for base in sorted(set(args.contrast_delays) & set(grid[BOTH_DELAYS])):
+            if base != min(grid[BOTH_DELAYS]):
+                write_effects(out, keys, BOTH_DELAYS, base, name=f"effects_vs_delay{base}",
+                              note=args.provenance)
     est = grid.get(ESTIMATION, [])
     if len(est) > 1:
         write_effects(out, keys, ESTIMATION, "wait" if "wait" in est else est[-1],
@@ -160,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="one-way delays of the jitter x loss sweep")
     parser.add_argument("--network-partners", nargs="+", default=["candor"],
                         choices=["fisher", "candor"], help="pairings of the jitter x loss sweep")
+    parser.add_argument("--contrast-delays", type=int, nargs="*", default=[],
+                        help="also write effects against these delays (effects_vs_delayD; "
+                             "the smallest delay's are always written, as effects_vs_delay0)")
     parser.add_argument("--sweeps", nargs="+", default=["delay", "network"],
                         choices=["delay", "network"],
                         help="which of the two sweeps to run (full mode, without --factorial)")
