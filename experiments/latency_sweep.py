@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -142,7 +143,7 @@ def plot_against_delay(eff: pd.DataFrame, path: Path, title: str) -> None:
         ax.grid(alpha=0.3)
     if others:
         axes[0][0].legend(title=others[0].split(".")[-1], fontsize=8)
-    fig.suptitle(title, fontsize=7)
+    fig.suptitle("\n".join(textwrap.wrap(title, 160)), fontsize=7)  # command, commit
     fig.tight_layout()
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=110)
