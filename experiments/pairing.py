@@ -2,9 +2,12 @@
 
 Full mode: trained SyncLLM agents (``--agents runs/agents`` with ``fisher/`` and
 ``candor/``) on each side, at one-way delays 0 / 160 / 240 ms, 3 seeds, 60 s (``--delays``,
-``--seeds``, ``--duration-s`` scale it). Smoke mode
-(``--smoke``): A is a scripted talker or a replay side against a replay partner, one
-delay, one seed, 10 s. Writes ``OUT/sweep.toml``, results and ``OUT/report/REPORT.md``.
+``--seeds``, ``--duration-s`` scale it). Smoke mode (``--smoke``): A is a scripted talker
+or a replay side against a replay partner, one delay, one seed, 10 s. Writes
+``OUT/sweep.toml``, results, ``OUT/report/REPORT.md`` and the effect tables
+(``effects_vs_b.agent_*``: each partner against the other at the same A and delay;
+``effects_vs_delay0``: each pairing's delays against its own 0 ms; 95% CIs over seeds,
+paired by seed).
 
     python experiments/pairing.py --out runs/pairing
     python experiments/pairing.py --smoke --out /tmp/pairing
@@ -75,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     for value in sweep.grid[contrast]:
         write_effects(args.out, keys, contrast, value,
                       name=f"effects_vs_{contrast}_{Path(str(value)).name}", note=line)
+    if len(sweep.grid.get(BOTH_DELAYS, [])) > 1:  # each pairing's cost of delay
+        write_effects(args.out, keys, BOTH_DELAYS, min(sweep.grid[BOTH_DELAYS]),
+                      name="effects_vs_delay0", note=line)
     print(f"{len(table)} cells -> {report}")
     return 0
 
