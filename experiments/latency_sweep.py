@@ -19,7 +19,10 @@ missing chunks are assumed silent; ``wait`` = the agent stalls until the real ch
 arrive and its playout slips (no estimation at all).
 Smoke mode (``--smoke``): both sides replay the shipped dialogue, two delays, one seed,
 10 s: checks the whole pipeline in seconds. Each sweep folder gets ``sweep.toml``, the
-results, ``report/REPORT.md`` and effect tables.
+results, ``report/REPORT.md`` and effect tables (95% CIs over seeds, differences paired by
+seed): ``effects_vs_delay0`` (and ``effects_vs_delayD`` for ``--contrast-delays D``) with
+its plot ``latency.png``, ``effects_vs_jitter0`` and ``effects_vs_loss0`` (the network's
+cost at equal delay) and ``effects_vs_estimation_off`` (each mode against ``wait``).
 
     python experiments/latency_sweep.py --out runs/latency            # full
     python experiments/latency_sweep.py --smoke --out /tmp/latency    # smoke
@@ -108,6 +111,10 @@ def run_one(out: Path, config: SweepConfig, args: argparse.Namespace) -> None:
             if base != min(grid[BOTH_DELAYS]):
                 write_effects(out, keys, BOTH_DELAYS, base, name=f"effects_vs_delay{base}",
                               note=args.provenance)
+    for key, name in ((BOTH_JITTER, "jitter"), (BOTH_LOSS, "loss")):  # the network's cost
+        if len(grid.get(key, [])) > 1:
+            write_effects(out, keys, key, min(grid[key]), name=f"effects_vs_{name}0",
+                          note=args.provenance)
     est = grid.get(ESTIMATION, [])
     if len(est) > 1:
         write_effects(out, keys, ESTIMATION, "wait" if "wait" in est else est[-1],
