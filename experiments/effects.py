@@ -105,6 +105,48 @@ def effects(table: pd.DataFrame, keys: list[str], contrast: str, baseline: objec
     return pd.DataFrame(rows)
 
 
+def interactions(table: pd.DataFrame, keys: list[str], contrast: str, baseline: object,
+                 factor: str, factor_baseline: object, seed: int = 0) -> pd.DataFrame:
+    """Difference in differences, paired by seed: per grid point with ``contrast !=
+    baseline`` and ``factor != factor_baseline``, how much the point's effect of
+    ``contrast`` (against ``baseline``, other keys equal) differs from the same effect at
+    ``factor == factor_baseline``. E.g. does a 240 ms delay cost a cross-corpus pairing
+    more than a same-corpus one? Columns ``dd_<stat>`` with 95% CIs (the four points'
+    conversations resampled together, by seed)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    metrics = [m for m in PER_CONVERSATION if m in table.columns]
+    points = {(k if isinstance(k, tuple) else (k,)): _Point(part, metrics)
+              for k, part in table.groupby(keys, sort=False)}
+    i, j = keys.index(contrast), keys.index(factor)
+
+    def at(key: tuple, index: int, value: object) -> tuple:
+        return key[:index] + (value,) + key[index + 1:]
+
+    rows = []
+    for key, point in points.items():
+        if key[i] == baseline or key[j] == factor_baseline:
+            continue
+        quad = [point, points.get(at(key, i, baseline)), points.get(at(key, j, factor_baseline)),
+                points.get(at(at(key, i, baseline), j, factor_baseline))]
+        if any(q is None for q in quad):
+            continue
+        seeds = sorted(set.intersection(*(set(q.seeds) for q in quad)))
+        index = [np.array([q.seeds.index(s) for s in seeds]) for q in quad]
+
+        def did(pick: np.ndarray, quad: list = quad, index: list = index) -> dict[str, float]:
+            a, b, c, d = (q.stats(ix[pick]) for q, ix in zip(quad, index, strict=True))
+            return {m: a[m] - b[m] - c[m] + d[m] for m in a}
+
+        est = did(np.arange(len(seeds)))
+        boot = [did(d) for d in rng.integers(0, len(seeds), size=(N_BOOT, len(seeds)))]
+        row = {**dict(zip(keys, key, strict=True)), "n_seeds": len(seeds)}
+        for name in est:
+            row[f"dd_{name}"] = est[name]
+            row[f"dd_{name}_lo"], row[f"dd_{name}_hi"] = _ci([b[name] for b in boot])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _ci(values: list[float]) -> tuple[float, float]:
     a = np.asarray(values, dtype=float)
     a = a[np.isfinite(a)]
@@ -118,16 +160,34 @@ def write_effects(run_dir: str | Path, keys: list[str], contrast: str, baseline:
                   name: str = "effects", note: str = "") -> pd.DataFrame:
     """Effects of a sweep in ``run_dir`` against ``contrast == baseline``; CSV + markdown
     (``note``, e.g. the command and commit, under its title)."""
-    run_dir = Path(run_dir)
-    table = pd.read_parquet(run_dir / "results.parquet")
+    table = pd.read_parquet(Path(run_dir) / "results.parquet")
     df = effects(table, keys, contrast, baseline)
+    _write(run_dir, name, df, f"Effects vs {contrast} = {baseline!r}", note, table,
+           "paired by seed for the differences (`d_`)")
+    return df
+
+
+def write_interactions(run_dir: str | Path, keys: list[str], contrast: str, baseline: object,
+                       factor: str, factor_baseline: object, name: str, note: str = ""
+                       ) -> pd.DataFrame:
+    """:func:`interactions` of a sweep in ``run_dir``; CSV + markdown."""
+    table = pd.read_parquet(Path(run_dir) / "results.parquet")
+    df = interactions(table, keys, contrast, baseline, factor, factor_baseline)
+    _write(run_dir, name, df, f"Effect of {contrast} (vs {baseline!r}) against its effect at "
+           f"{factor} = {factor_baseline!r}", note, table,
+           "the four grid points of each difference in differences (`dd_`) resampled "
+           "together by seed")
+    return df
+
+
+def _write(run_dir: str | Path, name: str, df: pd.DataFrame, title: str, note: str,
+           table: pd.DataFrame, pairing: str) -> None:
+    run_dir = Path(run_dir)
     write_text(run_dir / f"{name}.csv", df.to_csv(index=False, float_format="%.4g"))
     note = f"{note}\n\n" if note else ""
-    head = (f"# Effects vs {contrast} = {baseline!r}\n\n{note}Seeds "
-            f"{sorted(table['seed'].unique().tolist())} (one conversation each per grid "
-            "point); FTO statistics pool the transitions of all seeds; the other columns "
-            "are means over conversations; 95% CIs: percentile bootstrap over seeds, "
-            "paired by seed for the differences (`d_`).\n")
+    head = (f"# {title}\n\n{note}Seeds {sorted(table['seed'].unique().tolist())} (one "
+            "conversation each per grid point); FTO statistics pool the transitions of all "
+            "seeds; the other columns are means over conversations; 95% CIs: percentile "
+            f"bootstrap over seeds, {pairing}.\n")
     write_text(run_dir / f"{name}.md", head + "\n" + df.to_markdown(index=False,
                                                                    floatfmt=".3g") + "\n")
-    return df

@@ -6,8 +6,10 @@ Full mode: trained SyncLLM agents (``--agents runs/agents`` with ``fisher/`` and
 or a replay side against a replay partner, one delay, one seed, 10 s. Writes
 ``OUT/sweep.toml``, results, ``OUT/report/REPORT.md`` and the effect tables
 (``effects_vs_b.agent_*``: each partner against the other at the same A and delay;
-``effects_vs_delay0``: each pairing's delays against its own 0 ms; 95% CIs over seeds,
-paired by seed).
+``effects_vs_delay0``: each pairing's delays against its own 0 ms;
+``delay_cost_vs_b.agent_fisher``: how much more (or less) a delay costs with the CANDOR
+partner than with the Fisher one, a difference in differences; 95% CIs over seeds, paired
+by seed).
 
     python experiments/pairing.py --out runs/pairing
     python experiments/pairing.py --smoke --out /tmp/pairing
@@ -18,7 +20,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from effects import sweep_parser, write_effects
+from effects import sweep_parser, write_effects, write_interactions
 from provenance import provenance, stamp  # the report line (command and commit)
 
 from duplexsim.atomic import write_text
@@ -81,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(sweep.grid.get(BOTH_DELAYS, [])) > 1:  # each pairing's cost of delay
         write_effects(args.out, keys, BOTH_DELAYS, min(sweep.grid[BOTH_DELAYS]),
                       name="effects_vs_delay0", note=line)
+        # does the delay cost more with the other partner? (difference in differences)
+        write_interactions(args.out, keys, BOTH_DELAYS, min(sweep.grid[BOTH_DELAYS]),
+                           contrast, sweep.grid[contrast][0], name="delay_cost_vs_b.agent_"
+                           + Path(str(sweep.grid[contrast][0])).name, note=line)
     print(f"{len(table)} cells -> {report}")
     return 0
 

@@ -166,6 +166,28 @@ def test_effects_resample_conversations_and_pair_differences_by_seed():
     assert abs(eff.loc[320, "d_fto_median_ms"] - 100.0) < 1e-9
 
 
+def test_interactions_difference_the_differences_by_seed():
+    """A delay that adds 0.02 overlap with one partner and 0.05 with the other: the
+    difference in differences is 0.03 exactly (paired by seed, so the seeds' own spread
+    cancels), and 0 for a partner whose delay cost equals the baseline partner's."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from effects import interactions
+
+    base = np.linspace(0.05, 0.30, 10)
+    cost = {"f": 0.02, "c": 0.05, "g": 0.02}
+    rows = [{"b": b, "delay": d, "seed": s, "fto_values_ms": [100.0 * s + d],
+             "overlap_share": base[s] + (cost[b] if d else 0.0) + (0.1 if b == "c" else 0.0)}
+            for b in cost for d in (0, 240) for s in range(10)]
+    dd = interactions(pd.DataFrame(rows), ["b", "delay"], "delay", 0, "b", "f").set_index("b")
+    assert set(dd.index) == {"c", "g"} and (dd["n_seeds"] == 10).all()
+    for b, want in (("c", 0.03), ("g", 0.0)):
+        row = dd.loc[b]
+        assert abs(row["dd_overlap_share"] - want) < 1e-9
+        assert abs(row["dd_overlap_share_lo"] - want) < 1e-9
+        assert abs(row["dd_overlap_share_hi"] - want) < 1e-9
+        assert row["dd_fto_median_ms"] == 0.0  # the same +240 ms shift for every partner
+
+
 def test_style_persistence_follows_a_style_that_fades():
     """Per window of the continuation, r against the prompt: a source that keeps each
     prompt's IPU length keeps r = 1 in every window, one that keeps it for the first window
