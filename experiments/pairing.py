@@ -8,8 +8,11 @@ or a replay side against a replay partner, one delay, one seed, 10 s. Writes
 (``effects_vs_b.agent_*``: each partner against the other at the same A and delay;
 ``effects_vs_delay0``: each pairing's delays against its own 0 ms;
 ``delay_cost_vs_b.agent_fisher``: how much more (or less) a delay costs with the CANDOR
-partner than with the Fisher one, a difference in differences; 95% CIs over seeds, paired
-by seed).
+partner than with the Fisher one, a difference in differences;
+``partner_effect_vs_a.agent_fisher``: B's effect (CANDOR against Fisher) with A = CANDOR
+minus the same with A = Fisher: positive for overlap where the agents collide more with a
+partner of their own corpus, negative where a mismatched pair costs more than the two
+agents' styles add up to; 95% CIs over seeds, paired by seed).
 
     python experiments/pairing.py --out runs/pairing
     python experiments/pairing.py --smoke --out /tmp/pairing
@@ -80,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     for value in sweep.grid[contrast]:
         write_effects(args.out, keys, contrast, value,
                       name=f"effects_vs_{contrast}_{Path(str(value)).name}", note=line)
+    if "a.agent" in keys:  # is B's effect the same whatever A is? (a mismatch cost if not)
+        write_interactions(args.out, keys, contrast, sweep.grid[contrast][0], "a.agent",
+                           sweep.grid["a.agent"][0], name="partner_effect_vs_a.agent_"
+                           + Path(str(sweep.grid["a.agent"][0])).name, note=line)
     if len(sweep.grid.get(BOTH_DELAYS, [])) > 1:  # each pairing's cost of delay
         write_effects(args.out, keys, BOTH_DELAYS, min(sweep.grid[BOTH_DELAYS]),
                       name="effects_vs_delay0", note=line)
