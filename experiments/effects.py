@@ -70,15 +70,20 @@ class _Point:
         return out
 
 
+def _points(table: pd.DataFrame, keys: list[str]) -> dict[tuple, _Point]:
+    """Grid point (values of ``keys``) -> its conversations."""
+    metrics = [m for m in PER_CONVERSATION if m in table.columns]
+    return {(k if isinstance(k, tuple) else (k,)): _Point(part, metrics)
+            for k, part in table.groupby(keys, sort=False)}
+
+
 def effects(table: pd.DataFrame, keys: list[str], contrast: str, baseline: object,
             seed: int = 0) -> pd.DataFrame:
     """Per grid point (values of ``keys``): pooled FTO median, share of transitions in
     overlap and the per-conversation metrics, each with a 95% CI, and their difference to
     the grid point with ``contrast == baseline`` (other keys equal), paired by seed."""
     rng = np.random.default_rng(np.random.SeedSequence(seed))
-    metrics = [m for m in PER_CONVERSATION if m in table.columns]
-    points = {(k if isinstance(k, tuple) else (k,)): _Point(part, metrics)
-              for k, part in table.groupby(keys, sort=False)}
+    points = _points(table, keys)
     i = keys.index(contrast)
     rows = []
     for key, point in points.items():
@@ -114,9 +119,7 @@ def interactions(table: pd.DataFrame, keys: list[str], contrast: str, baseline: 
     more than a same-corpus one? Columns ``dd_<stat>`` with 95% CIs (the four points'
     conversations resampled together, by seed)."""
     rng = np.random.default_rng(np.random.SeedSequence(seed))
-    metrics = [m for m in PER_CONVERSATION if m in table.columns]
-    points = {(k if isinstance(k, tuple) else (k,)): _Point(part, metrics)
-              for k, part in table.groupby(keys, sort=False)}
+    points = _points(table, keys)
     i, j = keys.index(contrast), keys.index(factor)
 
     def at(key: tuple, index: int, value: object) -> tuple:
