@@ -119,7 +119,9 @@ def events_per_step(env: gym.vector.VectorEnv, steps: int, n: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=2000, help="replay env steps per measurement")
+    p.add_argument("--steps", type=int, default=6016,
+                   help="replay env steps per measurement (default: two whole 188-step "
+                        "episodes of 16 envs, so episode ends and resets count)")
     p.add_argument("--n-envs", type=int, default=16)
     p.add_argument("--agent", default="", help="trained SyncLLM agent directory (default: "
                    "the first in runs/agents/, else a tiny one trained now)")

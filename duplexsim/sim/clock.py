@@ -13,6 +13,8 @@ creation): ``SEND`` (a finished chunk enters its link; what was played is told t
 agent) < ``ARRIVE`` (packets leave links into receive buffers; give-up timers) <
 ``DECIDE`` (an agent decides a chunk). So a chunk that arrives at time t is available to
 a decision at time t, which makes zero network delay give lookahead 1 (the paper).
+Events of one priority at one ms run in the order they were scheduled: packet arrivals
+(scheduled when the packet is sent) and give-up timers (when set) interleave that way.
 """
 
 from __future__ import annotations

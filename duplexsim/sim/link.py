@@ -1,10 +1,11 @@
 """Links: one per direction, a chain of hops; each owns its delay, loss, ordering, rate.
 
 Owns :class:`Hop` (netem-like: delay model, loss model, fifo/reorder, serialisation at a
-bandwidth) and :class:`Link` (SimPy: ``put`` a packet at send time, the link carries it
-for its delay and puts it in its ``out`` Store; senders and receivers know nothing of the
-delay, as in SimPy's "event latency" example). Every copy of every packet appends one
-plain dict to ``Link.records``. Must not know about agents or receive buffers.
+bandwidth) and :class:`Link` (SimPy: ``put`` a packet at send time; at its arrival time the
+link hands it to its ``deliver`` callback, one ``ARRIVE`` event per packet copy scheduled
+when it is sent; senders and receivers know nothing of the delay). Every copy of every
+packet appends one plain dict to ``Link.records``. Must not know about agents or receive
+buffers.
 
 Path semantics: a packet crosses the hops in order; per-hop delays add; loss on any hop
 loses it. Duplication is decided once per packet (probability ``1 - prod(1 - d_i)``); the
@@ -16,15 +17,15 @@ packet independently. Exit times are rounded to integer ms at the end of the pat
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import simpy
-from simpy.core import URGENT
 
 from duplexsim.config.network import LinkConfig
-from duplexsim.sim.clock import at
+from duplexsim.sim.clock import ARRIVE, at
 from duplexsim.sim.delay import DelayModel
 from duplexsim.sim.loss import make_loss
 
@@ -71,10 +72,10 @@ class Packet:
 
 
 class Link:
-    """One direction: hops in order, a SimPy Store at the far end."""
+    """One direction: hops in order; ``deliver(packet)`` is called at each arrival."""
 
     def __init__(self, env: simpy.Environment, direction: str, hops: list[LinkConfig],
-                 seed: np.random.SeedSequence):
+                 seed: np.random.SeedSequence, deliver: Callable[[Packet], None]):
         hop_seeds = seed.spawn(len(hops) + 1)
         self.env = env
         self.direction = direction
@@ -82,11 +83,11 @@ class Link:
         self.dup_rng = np.random.default_rng(hop_seeds[0])
         keep = math.prod(1.0 - float(h.duplicate) for h in hops)  # type: ignore[arg-type]
         self.duplicate_p = 1.0 - keep
-        self.out: simpy.Store = simpy.Store(env)
+        self.deliver = deliver
         self.records: list[dict[str, Any]] = []
 
     def put(self, chunk: int, units: np.ndarray) -> None:
-        """Send chunk ``chunk`` now; its copies arrive in ``out`` after their delays."""
+        """Send chunk ``chunk`` now; each copy not lost is delivered at its arrival time."""
         copies = 1
         if self.duplicate_p > 0 and self.dup_rng.random() < self.duplicate_p:
             copies = 2
@@ -107,13 +108,6 @@ class Link:
             }
             self.records.append(record)
             if arrival is not None:
-                self._carry(Packet(chunk, units, record), arrival - now)
-
-    def _carry(self, packet: Packet, delay_ms: int) -> None:
-        """Put ``packet`` in ``out`` after ``delay_ms``: an urgent event now starts a timeout
-        whose end puts it. These are the events (in the same order) that a process
-        ``yield timeout(delay_ms); yield out.put(packet)`` makes, less the process's own
-        start and end: no generator per packet."""
-        at(self.env, self.env.now, URGENT).callbacks.append(
-            lambda _e: self.env.timeout(delay_ms).callbacks.append(
-                lambda _e: self.out.put(packet)))
+                packet = Packet(chunk, units, record)
+                at(self.env, arrival, ARRIVE).callbacks.append(
+                    lambda _e, p=packet: self.deliver(p))

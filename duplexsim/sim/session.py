@@ -2,9 +2,10 @@
 
 Owns :class:`Session` (build from a scenario, step with :meth:`Session.run_until` /
 :meth:`Session.advance_chunk`, finish into a :class:`~duplexsim.sim.trace.Trace`) and
-:func:`run`: the SimPy processes of both sides (speaker, receiver) and the links between
-them. Per-side state is :class:`~duplexsim.sim.side.SideState`, the deadline / wait rules
-are :mod:`duplexsim.sim.playout`, and everything the trace needs is written to a
+:func:`run`: the SimPy process of each side's speaker, the links between them and the
+arrivals they deliver into the receive buffers. Per-side state is
+:class:`~duplexsim.sim.side.SideState`, the deadline / wait rules are
+:mod:`duplexsim.sim.playout`, and everything the trace needs is written to a
 :class:`~duplexsim.sim.recorder.TraceRecorder`. Must not know how agents think (protocol
 only) or how links draw delays.
 
@@ -63,7 +64,7 @@ from duplexsim.models.engine import Program, drive, gather
 from duplexsim.sim.buffer import ReceiveBuffer
 from duplexsim.sim.build import SIDES, build_agents, compute_ms, silence_unit_of
 from duplexsim.sim.clock import ARRIVE, DECIDE, SEND, ChunkClock, at
-from duplexsim.sim.link import Link
+from duplexsim.sim.link import Link, Packet
 from duplexsim.sim.playout import playout_rule
 from duplexsim.sim.recorder import DecisionRow, TraceRecorder
 from duplexsim.sim.side import SideState
@@ -116,9 +117,11 @@ class Session:
         self.env = simpy.Environment()
         link_a, link_b, seed_a, seed_b = np.random.SeedSequence(scenario.seed).spawn(4)
         net = scenario.network
-        self.links = {  # keyed by the sending side
-            "a": Link(self.env, DIRECTION["a"], net.hops("a_to_b"), link_a),
-            "b": Link(self.env, DIRECTION["b"], net.hops("b_to_a"), link_b),
+        self.links = {  # keyed by the sending side; each delivers to the other side
+            "a": Link(self.env, DIRECTION["a"], net.hops("a_to_b"), link_a,
+                      lambda packet: self._arrive("b", packet)),
+            "b": Link(self.env, DIRECTION["b"], net.hops("b_to_a"), link_b,
+                      lambda packet: self._arrive("a", packet)),
         }
         for key, seed in (("a", seed_a), ("b", seed_b)):
             self.agents[key].reset(int(seed.generate_state(1)[0]))
@@ -135,7 +138,6 @@ class Session:
         self._progress = _progress_bar(progress, self.end_ms, scenario.name)
         for key in SIDES:
             self.env.process(self._speaker(key))
-            self.env.process(self._receiver(key))
 
     def _side(self, key: str) -> SideState:
         cfg, agent = getattr(self.scenario, key), self.agents[key]
@@ -279,20 +281,18 @@ class Session:
         return build_trace(self)
 
     # ------------------------------------------------------------------ processes
-    def _receiver(self, key: str):  # noqa: ANN202 - SimPy process
-        """Packets from the partner's link into this side's receive buffer."""
-        link, buffer = self.links[other(key)], self.sides[key].buffer
-        while True:
-            packet = yield link.out.get()
-            before, now = len(buffer.released), self.now
-            status = buffer.arrive(packet.chunk, packet.units, now)
-            packet.record["status"] = status
-            packet.record["arrived"] = True
-            if status == "waiting" and buffer.give_up_ms > 0:
-                timer = at(self.env, now + buffer.give_up_ms, ARRIVE)
-                timer.callbacks.append(lambda _e, k=key: self._expire(k))
-            if len(buffer.released) > before:
-                self._wake(key)
+    def _arrive(self, key: str, packet: Packet) -> None:
+        """A packet from the partner's link arrives in side ``key``'s receive buffer."""
+        buffer = self.sides[key].buffer
+        before, now = len(buffer.released), self.now
+        status = buffer.arrive(packet.chunk, packet.units, now)
+        packet.record["status"] = status
+        packet.record["arrived"] = True
+        if status == "waiting" and buffer.give_up_ms > 0:
+            timer = at(self.env, now + buffer.give_up_ms, ARRIVE)
+            timer.callbacks.append(lambda _e, k=key: self._expire(k))
+        if len(buffer.released) > before:
+            self._wake(key)
 
     def _expire(self, key: str) -> None:
         buffer = self.sides[key].buffer

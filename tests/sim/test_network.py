@@ -11,7 +11,7 @@ from scipy import stats
 
 from duplexsim.config.network import PRESETS, LinkConfig, resolve_link
 from duplexsim.sim.delay import DelayModel
-from duplexsim.sim.link import Link
+from duplexsim.sim.link import Link, Packet
 from duplexsim.sim.loss import GilbertElliottLoss
 
 N = 20000
@@ -26,9 +26,13 @@ def _draws(link: LinkConfig, n: int = N, seed: int = 1) -> np.ndarray:
     return np.array([model.jitter_ms() for _ in range(n)])
 
 
-def _send_all(link_cfgs: list[LinkConfig], n: int, every_ms: int = 20, seed: int = 0) -> Link:
+def _send_all(link_cfgs: list[LinkConfig], n: int, every_ms: int = 20, seed: int = 0,
+              delivered: list[tuple[float, Packet]] | None = None) -> Link:
+    """``n`` packets sent every ``every_ms``; ``delivered`` collects (time, packet)."""
     env = simpy.Environment()
-    link = Link(env, "A->B", link_cfgs, np.random.SeedSequence(seed))
+    got = delivered if delivered is not None else []
+    link = Link(env, "A->B", link_cfgs, np.random.SeedSequence(seed),
+                lambda packet: got.append((env.now, packet)))
 
     def sender():  # noqa: ANN202
         for k in range(n):
@@ -142,3 +146,20 @@ def test_loss_on_any_hop_and_seeds_are_independent_streams() -> None:
     kept = [r for r in b.records if not r["lost"]]
     # changing the loss does not change the delays of the packets that get through
     assert all(a.records[r["chunk"]]["arrival_ms"] == r["arrival_ms"] for r in kept)
+
+
+def test_every_copy_not_lost_is_delivered_at_its_arrival_in_send_order_on_ties() -> None:
+    delivered: list[tuple[float, Packet]] = []
+    link = _send_all([_link(delay_ms=60.0, jitter_ms=30.0, jitter_dist="normal", loss=0.1,
+                            loss_model="bernoulli", ordering="reorder", duplicate=0.2)],
+                     400, every_ms=5, delivered=delivered)
+    kept = [r for r in link.records if not r["lost"]]
+    assert len(delivered) == len(kept) < len(link.records)
+    assert all(now == p.record["arrival_ms"] for now, p in delivered)
+    assert [now for now, _ in delivered] == sorted(now for now, _ in delivered)
+    # at one ms, copies come out in the order they were sent (the link's records' order)
+    order = {id(r): i for i, r in enumerate(link.records)}
+    ranks = [(now, order[id(p.record)]) for now, p in delivered]
+    assert ranks == sorted(ranks)
+    assert len({now for now, _ in delivered}) < len(delivered)  # there were ties to order
+    assert {p.chunk for _, p in delivered if p.record["duplicate"]}
