@@ -1,0 +1,399 @@
+"""Self-play policy gradient (issue 16): train an agent in interaction against the collisions
+of deciding apart.
+
+Trained on a corpus, a SyncLLM learns both speakers written together; in self-play two
+copies decide their chunks apart and collide (docs/results/selfplay/diagnosis.md, findings
+9-19: every corpus- and model-side lever left the Fisher agent at 1.5-2.4x its corpus's
+overlap). Finding 18 showed that fine-tuning on whole self-play conversations or windows
+that went well does not help: the signal has to be about the collisions themselves. This is
+that signal, REINFORCE on the decisions as the agent made them:
+
+1. Self-play (:mod:`selfplay`'s protocol: ideal network at 0 ms, ``--chunk-ms`` chunks,
+   lookahead 1) of the current weights, ``--conversations`` x ``--duration-s`` per
+   iteration, each seeded anew. Every own chunk the agent generates is recorded with the
+   exact token context it was generated from (its own chunks as spoken, the partner's
+   received chunks and its estimate of the last one) and the tokens it sampled.
+2. Reward of own chunk ``j`` (both sides' chunks are scored the same way): minus
+   ``--overlap-cost`` x the share of its frames in which both sides speak, counted from
+   ``--overlap-grace-ms`` into an overlap on (a backchannel or a quick hand-over is free,
+   talking on over the partner is not), minus ``--silence-cost`` x the share in which
+   neither speaks (without it the cheapest policy is silence). Advantage: reward minus the
+   iteration's mean, divided by its standard deviation.
+3. ``--updates`` AdamW steps per iteration at ``--lr``, each on ``--decisions`` decisions
+   drawn at random: the policy-gradient loss with the log-probability of each sampled token
+   under the same allowed-id mask the sampler used, plus ``--kl`` x the KL divergence from
+   the base agent on those decisions (k3 estimator), plus ``--anchor`` x the next-token loss
+   of stage-3 batches of the agent's corpus.
+
+Writes ``OUT/agent`` (the trained agent: the base agent's directory with new weights),
+``OUT/iterations.csv`` (per iteration: the rollouts' overlap share, speech share per side,
+listener onsets per second, mean reward, policy and anchor losses) and ``OUT/REPORT.md``.
+Evaluate with ``selfplay.py --agents`` a folder holding ``OUT/agent`` as ``fisher`` (or
+``candor``). Nothing here is asserted.
+
+    python experiments/selfplay_rl.py --agents runs/agents --agent fisher \\
+        --corpora runs/corpora --out runs/selfplay-rl/fisher
+    python experiments/selfplay_rl.py --smoke --out /tmp/sp-rl     # tiny world, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from continuation import Scored  # one dialogue's events, computed once
+from provenance import provenance  # the report line (command and commit)
+from selfplay import AGENTS, Plan, coordination, pooled, scenarios
+
+from duplexsim.atomic import write_text
+from duplexsim.metrics.turntaking import vad_from_units
+
+
+@dataclass
+class Decision:
+    """One own chunk as generated: the context it was sampled after and what was sampled."""
+
+    conversation: int
+    side: str
+    chunk: int
+    context: list[int]
+    """Token ids before the chunk's ``[S0]`` (what the model had seen)."""
+    units: list[int]
+    """The novel units sampled after ``[S0]``."""
+    end: int | None
+    """The speaker tag that ended the piece (sampled), or None (the piece was full)."""
+    prev_unit: int | None
+    """The own stream's unit before the chunk (the sampler excludes a repeat of it)."""
+    reward: float = 0.0
+
+
+@dataclass
+class Rollouts:
+    units: list[np.ndarray] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+
+
+def record_decisions(generator: Any, conversation: int, side: str, out: list[Decision]) -> None:
+    """Wrap ``generator._generate_own`` so that every own chunk it generates is appended to
+    ``out`` as a :class:`Decision` (the generator's behaviour is unchanged)."""
+    original = generator._generate_own
+
+    def recording(j: int):  # noqa: ANN202 - an engine program
+        context = list(generator.tokens)
+        prev = generator._prev(generator.own, j)
+        result = yield from original(j)
+        sampled = generator.tokens[len(context) + 1: generator.pstarts[j]]
+        end = generator._end_tag[1] if generator._end_tag is not None else None
+        out.append(Decision(conversation, side, j, context, list(sampled), end, prev))
+        return result
+
+    generator._generate_own = recording
+
+
+def roll_out(plan: Plan, agent_dir: Path, first_seed: int) -> Rollouts:
+    """Self-play conversations of the agent in ``agent_dir``, every decision recorded."""
+    from duplexsim.models.engine import run_lockstep
+    from duplexsim.sim.build import build_agents, shared_syncllm_agents
+    from duplexsim.sim.session import Session
+
+    todo = scenarios(dataclasses.replace(plan, agents=agent_dir.parent,
+                                         first_seed=first_seed), agent_dir.name)
+    given = shared_syncllm_agents(todo)
+    found = Rollouts()
+    for i, agents in enumerate(given):
+        for side, agent in agents.items():
+            record_decisions(agent.generator, i, side, found.decisions)
+    sessions = [Session(s, build_agents(s, g)) for s, g in zip(todo, given, strict=True)]
+    traces = run_lockstep([s.finish_program() for s in sessions])
+    found.units = [np.asarray(t.units, np.int64) for t in traces]
+    return found
+
+
+def assign_rewards(found: Rollouts, frames_per_chunk: int, silence: set[int],
+                   overlap_cost: float, silence_cost: float, grace_frames: int = 0) -> None:
+    """Reward of each decision: minus ``overlap_cost`` x the share of its chunk's frames in
+    which both sides speak (from the ``grace_frames``-th frame of an overlap on: a
+    backchannel or a quick hand-over costs nothing, talking on over the partner does), minus
+    ``silence_cost`` x the share in which neither does."""
+    vads = [vad_from_units(u, silence) for u in found.units]
+    both = [_late(v.all(axis=0), grace_frames) for v in vads]
+    neither = [~v.any(axis=0) for v in vads]
+    F = frames_per_chunk
+    for d in found.decisions:
+        span = slice(d.chunk * F, (d.chunk + 1) * F)
+        o, q = both[d.conversation][span], neither[d.conversation][span]
+        d.reward = -(overlap_cost * float(o.mean()) + silence_cost * float(q.mean())) \
+            if len(o) else 0.0
+
+
+def _late(mask: np.ndarray, grace: int) -> np.ndarray:
+    """``mask`` without the first ``grace`` frames of each of its runs."""
+    if grace <= 0:
+        return mask
+    out = mask.copy()
+    run = 0
+    for t, on in enumerate(mask):
+        run = run + 1 if on else 0
+        if on and run <= grace:
+            out[t] = False
+    return out
+
+
+def log_probs(model: torch.nn.Module, batch: list[Decision], n_units: int, s0: int,
+              tags: tuple[int, ...], pad: int) -> torch.Tensor:
+    """Log-probability of each decision's sampled tokens (units, then the ending tag) under
+    the sampler's allowed-id mask: ``[len(batch)]``."""
+    seqs, targets = [], []
+    for d in batch:
+        seq = [*d.context, s0, *d.units]
+        first = len(d.context)  # logits at position p predict token p + 1
+        picks, prev = [], -1 if d.prev_unit is None else int(d.prev_unit)
+        for k, u in enumerate(d.units):
+            picks.append((first + k, u, prev))
+            prev = u
+        if d.end is not None:
+            picks.append((len(seq) - 1, d.end, prev))
+        seqs.append(seq)
+        targets.append(picks)
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    for b, s in enumerate(seqs):
+        ids[b, :len(s)] = torch.tensor(s)
+    logits = model(input_ids=ids).logits.float()  # right padding: causal, so harmless
+    V = logits.shape[-1]
+    base = torch.zeros(V, dtype=torch.bool)
+    base[:n_units] = True
+    base[list(tags)] = True
+    rows, pos, tok, excl = [], [], [], []
+    for b, picks in enumerate(targets):
+        for p, t, prev in picks:
+            rows.append(b)
+            pos.append(p)
+            tok.append(t)
+            excl.append(prev)
+    if not rows:
+        return torch.zeros(len(batch))
+    chosen = logits[torch.tensor(rows), torch.tensor(pos)]  # [N, V]
+    mask = base.expand(len(rows), V).clone()
+    has_prev = torch.tensor(excl) >= 0
+    mask[has_prev.nonzero().squeeze(1), torch.tensor(excl)[has_prev]] = False
+    logp = torch.log_softmax(chosen.masked_fill(~mask, float("-inf")), dim=-1)
+    per_token = logp[torch.arange(len(rows)), torch.tensor(tok)]
+    return torch.zeros(len(batch)).index_add(0, torch.tensor(rows), per_token)
+
+
+def ids_of(vocab: Any) -> tuple[int, int, tuple[int, int], int]:
+    """(n_units, [S0], the speaker tags, [PAD]) as :func:`log_probs` takes them."""
+    return vocab.n_units, vocab.S0, (vocab.S0, vocab.S1), vocab.pad
+
+
+def stats_of(units: list[np.ndarray], silence: set[int]) -> dict[str, float]:
+    vads = [vad_from_units(u, silence) for u in units]
+    point = pooled([Scored.of(v) for v in vads])
+    return {"overlap_share": point["overlap_share"],
+            "listener_onsets_per_s": point["listener_onsets_per_s"],
+            "backchannels_per_min": point["backchannels_per_min"],
+            "speech_share_per_side": float(np.mean([v.mean() for v in vads])),
+            "onsets_over_partner_share": coordination(vads)["onsets_over_partner_share"]}
+
+
+def anchor_data(card: Any, corpus_dir: Path, vocab: Any) -> Any:
+    """Stage-3 batches of the corpus's train split (units only)."""
+    from duplexsim.corpora import load_corpus
+    from duplexsim.training.datasets import StageData, prepare
+
+    @dataclass
+    class Units:
+        units: np.ndarray
+        segments: list[Any] = field(default_factory=list)
+
+    corpus = load_corpus(corpus_dir)
+    train = [Units(d.units) for d in corpus.dialogues(split="train")]
+    return StageData("stage3", card, prepare(train, vocab, None), vocab, 0)
+
+
+def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, plan: Plan,
+          progress: bool) -> pd.DataFrame:
+    from duplexsim.models.agentdir import load_agent_files
+
+    out_agent = args.out / "agent"
+    if out_agent.exists():
+        shutil.rmtree(out_agent)
+    shutil.copytree(base, out_agent, ignore=shutil.ignore_patterns("checkpoints"))
+    files = load_agent_files(out_agent)
+    model, vocab = files.model, files.vocab
+    base_model = load_agent_files(base).model.eval()
+    silence = {files.silence_unit}
+    data = anchor_data(card, corpus_dir, vocab)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95),
+                            weight_decay=0.0, foreach=False)
+    frames = plan.chunk_ms // 40
+    rows = []
+    for it in range(args.iterations + 1):  # the last one only measures
+        found = roll_out(plan, out_agent, args.first_seed + it * args.conversations)
+        assign_rewards(found, frames, silence, args.overlap_cost, args.silence_cost,
+                       args.overlap_grace_ms // 40)
+        row: dict[str, Any] = {"iteration": it, **stats_of(found.units, silence),
+                               "decisions": len(found.decisions),
+                               "mean_reward": float(np.mean([d.reward for d in found.decisions]))}
+        if it == args.iterations:
+            rows.append(row)
+            break
+        rewards = np.array([d.reward for d in found.decisions])
+        mean, sd = rewards.mean(), rewards.std() + 1e-8
+        rng = np.random.default_rng([args.first_seed, it])
+        model.train()
+        pg_losses, anchor_losses, kls = [], [], []
+        for u in range(args.updates):
+            idx = rng.choice(len(found.decisions), size=min(args.decisions,
+                                                            len(found.decisions)), replace=False)
+            batch = [found.decisions[i] for i in idx]
+            adv = torch.tensor((np.array([d.reward for d in batch]) - mean) / sd,
+                               dtype=torch.float32)
+            lp = log_probs(model, batch, *ids_of(vocab))
+            pg = -(adv * lp).mean()
+            loss = pg
+            if args.kl > 0:  # k3 estimator of KL(policy || base) on the sampled decisions
+                with torch.no_grad():
+                    lb = log_probs(base_model, batch, *ids_of(vocab))
+                kl = (torch.exp(lb - lp) - (lb - lp) - 1).mean()
+                loss = loss + args.kl * kl
+                kls.append(float(kl.detach()))
+            if args.anchor > 0:
+                ids = data.batch(it * args.updates + u, n_seqs=args.anchor_seqs)
+                labels = ids.masked_fill(ids == vocab.pad, -100)
+                nll = model(input_ids=ids, labels=labels).loss
+                loss = loss + args.anchor * nll
+                anchor_losses.append(float(nll.detach()))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            pg_losses.append(float(pg.detach()))
+        model.eval()
+        model.save_pretrained(out_agent / "model")
+        if args.keep_snapshots:
+            model.save_pretrained(args.out / "snapshots" / f"iteration{it + 1}")
+        row.update(pg_loss=float(np.mean(pg_losses)),
+                   kl=float(np.mean(kls)) if kls else float("nan"),
+                   anchor_loss=float(np.mean(anchor_losses)) if anchor_losses else float("nan"))
+        rows.append(row)
+        if progress:
+            print(f"iteration {it}: overlap {row['overlap_share']:.3f}, speech/side "
+                  f"{row['speech_share_per_side']:.3f}, onsets/s "
+                  f"{row['listener_onsets_per_s']:.3f}, backchannels/min "
+                  f"{row['backchannels_per_min']:.2f}, kl {row['kl']:.4f}", flush=True)
+        write_text(args.out / "iterations.csv", pd.DataFrame(rows).to_csv(index=False))
+    table = pd.DataFrame(rows)
+    write_text(args.out / "iterations.csv", table.to_csv(index=False))
+    return table
+
+
+def render(args: argparse.Namespace, table: pd.DataFrame, command: str) -> str:
+    return "\n".join([
+        f"# Self-play policy gradient of {args.agent}",
+        "",
+        command,
+        "",
+        f"{args.iterations} iterations; each: {args.conversations} self-play conversations of "
+        f"{args.duration_s:g} s ({args.chunk_ms} ms chunks, 0 ms, lookahead 1); reward of "
+        f"each own chunk = -{args.overlap_cost:g} x its share of overlapped frames (from "
+        f"{args.overlap_grace_ms} ms into an overlap on) - {args.silence_cost:g} x its share "
+        f"of mutual silence; {args.updates} AdamW steps at lr {args.lr:g} on "
+        f"{args.decisions} random decisions, KL to the base agent x {args.kl:g}, corpus "
+        f"next-token loss x {args.anchor:g} on {args.anchor_seqs} stage-3 "
+        "sequences. The last row measures the final weights' own rollouts.",
+        "",
+        "## Rollouts per iteration (pooled over the iteration's conversations)",
+        "",
+        table.to_markdown(index=False, floatfmt=".3f"),
+        "",
+        "Evaluate `agent/` with `selfplay.py` (the issue's protocol).",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/selfplay-rl/fisher"))
+    parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
+    parser.add_argument("--agent", default="fisher", choices=tuple(AGENTS))
+    parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"))
+    parser.add_argument("--card", type=Path, default=None,
+                        help="agent card for the anchor batches (default: agents/<agent>.toml)")
+    parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--conversations", type=int, default=16)
+    parser.add_argument("--duration-s", type=float, default=30.0)
+    parser.add_argument("--chunk-ms", type=int, default=200)
+    parser.add_argument("--first-seed", type=int, default=2000,
+                        help="rollout seeds (default 2000: apart from the evaluation's 0..)")
+    parser.add_argument("--overlap-cost", type=float, default=1.0)
+    parser.add_argument("--updates", type=int, default=4)
+    parser.add_argument("--decisions", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--overlap-grace-ms", type=int, default=0,
+                        help="overlap costs only from this long into an overlap on")
+    parser.add_argument("--silence-cost", type=float, default=0.0,
+                        help="cost of a chunk's share of frames in which neither side speaks")
+    parser.add_argument("--kl", type=float, default=0.0,
+                        help="weight of the KL to the base agent on the sampled decisions")
+    parser.add_argument("--anchor", type=float, default=0.0)
+    parser.add_argument("--keep-snapshots", action="store_true",
+                        help="also keep each iteration's weights in OUT/snapshots")
+    parser.add_argument("--anchor-seqs", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
+    args = parser.parse_args(argv)
+    for name, ok, allowed in (
+            ("iterations", args.iterations >= 1, ">= 1"),
+            ("conversations", args.conversations >= 1, ">= 1"),
+            ("updates", args.updates >= 1, ">= 1"), ("decisions", args.decisions >= 2, ">= 2"),
+            ("lr", args.lr > 0, "> 0"), ("anchor", args.anchor >= 0, ">= 0"),
+            ("overlap-cost", args.overlap_cost > 0, "> 0")):
+        if not ok:
+            parser.error(f"--{name}: {getattr(args, name.replace('-', '_'))} "
+                         f"(allowed: {allowed})")
+    from duplexsim.threads import use_threads
+
+    use_threads(args.threads)
+    torch.manual_seed(args.first_seed)
+    from duplexsim.config.card import load_card
+
+    agents, corpora, preset = args.agents, args.corpora, AGENTS[args.agent]
+    if args.smoke:
+        from tiny_world import build_tiny_world, tiny_card
+
+        agents, corpora = build_tiny_world(args.out / "world")
+        card = tiny_card(args.agent, preset, 24, steps=2)
+        args.iterations, args.conversations, args.duration_s, args.chunk_ms = 2, 2, 6.0, 160
+        args.decisions, args.updates = 8, 1
+    else:
+        for path, what in ((agents / args.agent / "agent.json", "a trained agent"),
+                           (corpora / preset / "manifest.json", "a built corpus")):
+            if not path.is_file():
+                parser.error(f"{path}: not found (allowed: {what} there)")
+        try:
+            card = load_card(args.card or Path("agents") / f"{args.agent}.toml")
+        except (OSError, ValueError) as e:
+            parser.error(str(e))
+    plan = Plan(agents=agents, corpora=corpora, out=args.out,
+                conversations=args.conversations, duration_s=args.duration_s,
+                chunk_ms=args.chunk_ms)
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = train(args, agents / args.agent, corpora / preset, card, plan,
+                  progress=not args.smoke)
+    report = args.out / "REPORT.md"
+    write_text(report, render(args, table, provenance("selfplay_rl.py", argv)))
+    print(f"wrote {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

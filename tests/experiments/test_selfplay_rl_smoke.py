@@ -1,0 +1,103 @@
+"""experiments/selfplay_rl.py: end to end on the tiny world (a subprocess), the rewards, and
+the log-probabilities of recorded decisions against the engine's own sampler mask."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from experiment_run import run_experiment
+from safetensors.numpy import load_file
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_selfplay_rl_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "rl"
+    proc = run_experiment("selfplay_rl.py", "--smoke", "--out", str(out), "--kl", "0.1",
+                          "--silence-cost", "0.3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = pd.read_csv(out / "iterations.csv")
+    assert list(table.iteration) == [0, 1, 2] and (table.decisions > 0).all()
+    assert table.kl.iloc[:2].notna().all() and np.isnan(table.kl.iloc[2])  # last: measured only
+    base = load_file(out / "world" / "agents" / "fisher" / "model" / "model.safetensors")
+    tuned = load_file(out / "agent" / "model" / "model.safetensors")
+    assert base.keys() == tuned.keys()
+    assert any((base[k] != tuned[k]).any() for k in base)
+    assert (out / "agent" / "tokenizer").is_dir() and (out / "agent" / "agent.json").is_file()
+    assert "Command: `python experiments/selfplay_rl.py --smoke" in (out / "REPORT.md").read_text()
+
+
+def _rl():  # noqa: ANN202
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import selfplay_rl
+
+    return selfplay_rl
+
+
+def test_rewards_charge_overlap_and_mutual_silence() -> None:
+    rl = _rl()
+    units = np.zeros((2, 15), np.int64)  # 3 chunks of 5 frames, unit 0 = silence
+    units[0, 0:10] = 4  # side a speaks in chunks 0 and 1
+    units[1, 3:5] = 9  # side b overlaps the last 2 frames of chunk 0
+    found = rl.Rollouts(units=[units], decisions=[
+        rl.Decision(0, key, j, [], [], None, None) for key in ("a", "b") for j in range(3)])
+    rl.assign_rewards(found, 5, {0}, overlap_cost=1.0, silence_cost=0.5)
+    rewards = {(d.side, d.chunk): d.reward for d in found.decisions}
+    assert rewards[("a", 0)] == rewards[("b", 0)] == -0.4  # 2 of 5 frames both speak
+    assert rewards[("a", 1)] == 0.0  # one speaks
+    assert rewards[("a", 2)] == rewards[("b", 2)] == -0.5  # neither speaks
+
+
+def test_log_probs_match_the_samplers_distribution(tmp_path: Path) -> None:
+    """Each recorded decision's log-probability equals the sum, token by token, of the log of
+    what the engine's sampler (its allowed-id mask, temperature 1) gave the sampled token,
+    computed here with the agent's own token rows (the lean forward)."""
+    rl = _rl()
+    from selfplay import Plan
+    from tiny_world import build_tiny_world
+
+    from duplexsim.models.agentdir import load_agent_files
+    from duplexsim.models.engine import TokenRequest, allowed_mask
+    from duplexsim.models.rows import LMRows
+    from duplexsim.models.sampling import CounterRNG, SamplingConfig
+
+    agents, corpora = build_tiny_world(tmp_path / "world")
+    plan = Plan(agents=agents, corpora=corpora, out=tmp_path, conversations=2, duration_s=4.0,
+                chunk_ms=160)
+    found = rl.roll_out(plan, agents / "fisher", 7)
+    assert found.decisions and len(found.units) == 2
+    files = load_agent_files(agents / "fisher")
+    vocab = files.vocab
+    picked = [d for d in found.decisions if d.units or d.end is not None][:12]
+    with torch.no_grad():
+        got = rl.log_probs(files.model, picked, *rl.ids_of(vocab))
+    lm = LMRows(files.model, vocab.n_units, files.context_tokens)
+    row, rng, tags = lm.add_row(), CounterRNG(0), (vocab.S0, vocab.S1)
+    for d, value in zip(picked, got, strict=True):
+        lm.reset(row)
+        lm.append(row, [*d.context, vocab.S0])
+        want, prev = 0.0, -1 if d.prev_unit is None else d.prev_unit
+        for token in [*d.units, *([] if d.end is None else [d.end])]:
+            request = TokenRequest(lm, row, SamplingConfig(), rng, units=True, exclude=prev,
+                                   tags=tags)
+            logits = lm.logits([row])[0].masked_fill(~allowed_mask(lm, [request])[0],
+                                                      float("-inf"))
+            want += float(torch.log_softmax(logits, -1)[token])
+            lm.append(row, [token])
+            prev = token
+        assert abs(float(value) - want) < 1e-3, (d.chunk, float(value), want)
+
+
+def test_overlap_grace_frees_the_start_of_each_overlap() -> None:
+    rl = _rl()
+    units = np.zeros((2, 10), np.int64)
+    units[0, :] = 4  # side a speaks throughout
+    units[1, 0:4] = 9  # b overlaps frames 0-3: with 2 frames of grace, 2 and 3 cost
+    found = rl.Rollouts(units=[units], decisions=[rl.Decision(0, "b", 0, [], [], None, None)])
+    rl.assign_rewards(found, 5, {0}, overlap_cost=1.0, silence_cost=0.0, grace_frames=2)
+    assert found.decisions[0].reward == -0.4
+    assert list(rl._late(np.array([1, 1, 1, 0, 1, 1], bool), 2)) == [0, 0, 1, 0, 0, 0]
