@@ -25,7 +25,13 @@ that signal, REINFORCE on the decisions as the agent made them:
    the base agent on those decisions (k3 estimator), plus ``--anchor`` x the next-token loss
    of stage-3 batches of the agent's corpus.
 
+The defaults are those of the run that brought the demo's Fisher agent closest to its corpus
+(docs/results/selfplay/diagnosis.md, finding 21): with no silence cost the policy falls
+silent within a few iterations; later iterations trade listener onsets for less overlap,
+so evaluate the snapshots, not only the last weights.
+
 Writes ``OUT/agent`` (the trained agent: the base agent's directory with new weights),
+``OUT/snapshots/iteration<N>`` (the weights after ``N`` iterations, a model folder),
 ``OUT/iterations.csv`` (per iteration: the rollouts' overlap share, speech share per side,
 listener onsets per second, mean reward, policy and anchor losses) and ``OUT/REPORT.md``.
 Evaluate with ``selfplay.py --agents`` a folder holding ``OUT/agent`` as ``fisher`` (or
@@ -222,6 +228,7 @@ def anchor_data(card: Any, corpus_dir: Path, vocab: Any) -> Any:
 def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, plan: Plan,
           progress: bool) -> pd.DataFrame:
     from duplexsim.models.agentdir import load_agent_files
+    from duplexsim.models.model import save_model
 
     out_agent = args.out / "agent"
     if out_agent.exists():
@@ -278,9 +285,9 @@ def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, pla
             opt.step()
             pg_losses.append(float(pg.detach()))
         model.eval()
-        model.save_pretrained(out_agent / "model")
+        save_model(model, out_agent / "model")
         if args.keep_snapshots:
-            model.save_pretrained(args.out / "snapshots" / f"iteration{it + 1}")
+            save_model(model, args.out / "snapshots" / f"iteration{it + 1}")
         row.update(pg_loss=float(np.mean(pg_losses)),
                    kl=float(np.mean(kls)) if kls else float("nan"),
                    anchor_loss=float(np.mean(anchor_losses)) if anchor_losses else float("nan"))
@@ -328,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--card", type=Path, default=None,
                         help="agent card for the anchor batches (default: agents/<agent>.toml)")
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
-    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--conversations", type=int, default=16)
     parser.add_argument("--duration-s", type=float, default=30.0)
     parser.add_argument("--chunk-ms", type=int, default=200)
@@ -336,17 +343,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="rollout seeds (default 2000: apart from the evaluation's 0..)")
     parser.add_argument("--overlap-cost", type=float, default=1.0)
     parser.add_argument("--updates", type=int, default=4)
-    parser.add_argument("--decisions", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--decisions", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--overlap-grace-ms", type=int, default=0,
                         help="overlap costs only from this long into an overlap on")
-    parser.add_argument("--silence-cost", type=float, default=0.0,
+    parser.add_argument("--silence-cost", type=float, default=0.3,
                         help="cost of a chunk's share of frames in which neither side speaks")
-    parser.add_argument("--kl", type=float, default=0.0,
+    parser.add_argument("--kl", type=float, default=0.5,
                         help="weight of the KL to the base agent on the sampled decisions")
     parser.add_argument("--anchor", type=float, default=0.0)
-    parser.add_argument("--keep-snapshots", action="store_true",
-                        help="also keep each iteration's weights in OUT/snapshots")
+    parser.add_argument("--keep-snapshots", action=argparse.BooleanOptionalAction,
+                        default=True, help="also keep each iteration's weights in "
+                        "OUT/snapshots/iteration<N> (14 MB each for the demo's agents)")
     parser.add_argument("--anchor-seqs", type=int, default=4)
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")

@@ -28,6 +28,9 @@ def test_selfplay_rl_smoke(tmp_path: Path) -> None:
     assert base.keys() == tuned.keys()
     assert any((base[k] != tuned[k]).any() for k in base)
     assert (out / "agent" / "tokenizer").is_dir() and (out / "agent" / "agent.json").is_file()
+    last = load_file(out / "snapshots" / "iteration2" / "model.safetensors")
+    assert all((last[k] == tuned[k]).all() for k in tuned)  # the last snapshot = the agent
+    assert (out / "snapshots" / "iteration1" / "config.json").is_file()
     assert "Command: `python experiments/selfplay_rl.py --smoke" in (out / "REPORT.md").read_text()
 
 
