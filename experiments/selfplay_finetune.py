@@ -172,15 +172,44 @@ def render(args: argparse.Namespace, table: pd.DataFrame, corpus: dict[str, floa
     ])
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/selfplay-ft/fisher"))
+def add_agent_arguments(parser: argparse.ArgumentParser, out: str, card_help: str) -> None:
+    """The options every self-play training script takes: where the agent, its corpus, its
+    card and the output are, and ``--smoke``."""
+    parser.add_argument("--out", type=Path, default=Path(out))
     parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
     parser.add_argument("--agent", default="fisher", choices=tuple(AGENTS))
     parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"))
-    parser.add_argument("--card", type=Path, default=None,
-                        help="agent card (default: agents/<agent>.toml)")
+    parser.add_argument("--card", type=Path, default=None, help=card_help)
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
+
+
+def agent_inputs(parser: argparse.ArgumentParser, args: argparse.Namespace
+                 ) -> tuple[Path, Path, Any]:
+    """``(agents, corpora, card)``: the tiny world's (built in OUT/world) with ``--smoke``,
+    else the given ones, checked (a missing agent, corpus or bad card: one line)."""
+    from duplexsim.config.card import load_card
+
+    preset = AGENTS[args.agent]
+    if args.smoke:
+        from tiny_world import build_tiny_world, tiny_card
+
+        agents, corpora = build_tiny_world(args.out / "world")
+        return agents, corpora, tiny_card(args.agent, preset, 24, steps=2)
+    for path, what in ((args.agents / args.agent / "agent.json", "a trained agent"),
+                       (args.corpora / preset / "manifest.json", "a built corpus")):
+        if not path.is_file():
+            parser.error(f"{path}: not found (allowed: {what} there)")
+    try:
+        card = load_card(args.card or Path("agents") / f"{args.agent}.toml")
+    except (OSError, ValueError) as e:
+        parser.error(str(e))
+    return args.agents, args.corpora, card
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_agent_arguments(parser, "runs/selfplay-ft/fisher",
+                        "agent card (default: agents/<agent>.toml)")
     parser.add_argument("--conversations", type=int, default=144)
     parser.add_argument("--duration-s", type=float, default=60.0)
     parser.add_argument("--chunk-ms", type=int, default=200)
@@ -209,27 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     from duplexsim.threads import use_threads
 
     use_threads(args.threads)
-    from duplexsim.config.card import load_card
-
-    agents, corpora, preset = args.agents, args.corpora, AGENTS[args.agent]
+    agents, corpora, card = agent_inputs(parser, args)
+    preset = AGENTS[args.agent]
     if args.smoke:
-        from tiny_world import build_tiny_world, tiny_card
-
-        agents, corpora = build_tiny_world(args.out / "world")
-        card = tiny_card(args.agent, preset, 24, steps=2)
         args.conversations, args.duration_s, args.chunk_ms, args.steps = 4, 6.0, 160, 2
     if not 0 <= args.window_s <= args.duration_s:  # (after the smoke's own duration)
         parser.error(f"--window-s: {args.window_s} (allowed: 0 .. {args.duration_s:g}, the "
                      "conversations' length)")
-    if not args.smoke:
-        for path, what in ((agents / args.agent / "agent.json", "a trained agent"),
-                           (corpora / preset / "manifest.json", "a built corpus")):
-            if not path.is_file():
-                parser.error(f"{path}: not found (allowed: {what} there)")
-        try:
-            card = load_card(args.card or Path("agents") / f"{args.agent}.toml")
-        except (OSError, ValueError) as e:
-            parser.error(str(e))
     plan = Plan(agents=agents, corpora=corpora, out=args.out, conversations=args.conversations,
                 duration_s=args.duration_s, chunk_ms=args.chunk_ms, first_seed=args.first_seed)
     vads, silence = corpus_reference(plan, preset)

@@ -57,6 +57,7 @@ import torch
 from continuation import Scored  # one dialogue's events, computed once
 from provenance import provenance  # the report line (command and commit)
 from selfplay import AGENTS, Plan, coordination, pooled, scenarios
+from selfplay_finetune import add_agent_arguments, agent_inputs  # the shared options
 
 from duplexsim.atomic import write_text
 from duplexsim.metrics.turntaking import vad_from_units
@@ -328,13 +329,8 @@ def render(args: argparse.Namespace, table: pd.DataFrame, command: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/selfplay-rl/fisher"))
-    parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
-    parser.add_argument("--agent", default="fisher", choices=tuple(AGENTS))
-    parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"))
-    parser.add_argument("--card", type=Path, default=None,
-                        help="agent card for the anchor batches (default: agents/<agent>.toml)")
-    parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
+    add_agent_arguments(parser, "runs/selfplay-rl/fisher",
+                        "agent card for the anchor batches (default: agents/<agent>.toml)")
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--conversations", type=int, default=16)
     parser.add_argument("--duration-s", type=float, default=30.0)
@@ -372,25 +368,11 @@ def main(argv: list[str] | None = None) -> int:
 
     use_threads(args.threads)
     torch.manual_seed(args.first_seed)
-    from duplexsim.config.card import load_card
-
-    agents, corpora, preset = args.agents, args.corpora, AGENTS[args.agent]
+    agents, corpora, card = agent_inputs(parser, args)
+    preset = AGENTS[args.agent]
     if args.smoke:
-        from tiny_world import build_tiny_world, tiny_card
-
-        agents, corpora = build_tiny_world(args.out / "world")
-        card = tiny_card(args.agent, preset, 24, steps=2)
         args.iterations, args.conversations, args.duration_s, args.chunk_ms = 2, 2, 6.0, 160
         args.decisions, args.updates = 8, 1
-    else:
-        for path, what in ((agents / args.agent / "agent.json", "a trained agent"),
-                           (corpora / preset / "manifest.json", "a built corpus")):
-            if not path.is_file():
-                parser.error(f"{path}: not found (allowed: {what} there)")
-        try:
-            card = load_card(args.card or Path("agents") / f"{args.agent}.toml")
-        except (OSError, ValueError) as e:
-            parser.error(str(e))
     plan = Plan(agents=agents, corpora=corpora, out=args.out,
                 conversations=args.conversations, duration_s=args.duration_s,
                 chunk_ms=args.chunk_ms)
