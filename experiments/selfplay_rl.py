@@ -126,8 +126,9 @@ def roll_out(plan: Plan, agent_dir: Path, first_seed: int) -> Rollouts:
 def assign_rewards(found: Rollouts, frames_per_chunk: int, silence: set[int],
                    overlap_cost: float, silence_cost: float, grace_frames: int = 0) -> None:
     """Reward of each decision: minus ``overlap_cost`` x the share of its chunk's frames in
-    which both sides speak (from the ``grace_frames``-th frame of an overlap on: a
-    backchannel or a quick hand-over costs nothing, talking on over the partner does), minus
+    which both sides speak (the first ``grace_frames`` frames of each overlap free: with a
+    grace, a backchannel or a quick hand-over costs nothing, talking on over the partner
+    does), minus
     ``silence_cost`` x the share in which neither does."""
     vads = [vad_from_units(u, silence) for u in found.units]
     both = [_late(v.all(axis=0), grace_frames) for v in vads]
