@@ -7,6 +7,12 @@ voice parameter. Requires espeak-ng (its library and its command); nothing is do
 Each utterance is synthesised by a fork server over libespeak-ng (``_espeak_server.py``),
 or by the ``espeak-ng`` command where the library does not load: the same samples, the
 server about twice as fast.
+
+Both run without an audio server (:func:`synth_env`): libespeak-ng's audio layer reaches for
+PulseAudio even when it only synthesises, and where that autospawns a daemon (a home
+directory without one, e.g. every fresh machine) some utterances came out with other
+samples from run to run (found 2026-12-04: two cold corpus builds differed in 10-30% of
+their utterances; ``tests/corpora/test_tts.py``).
 """
 
 from __future__ import annotations
@@ -58,6 +64,12 @@ def _espeak(text: str, voice: Voice) -> np.ndarray:
     return wave if wave is not None else _espeak_command(text, voice)
 
 
+def synth_env() -> dict[str, str]:
+    """The environment espeak-ng runs in: this process's, with PulseAudio pointed at a
+    server that does not exist (no autospawn; the connection fails at once)."""
+    return {**os.environ, "PULSE_SERVER": "unix:/nonexistent/duplexsim-no-audio"}
+
+
 def _espeak_command(text: str, voice: Voice) -> np.ndarray:
     exe = shutil.which("espeak-ng")
     if exe is None:
@@ -65,7 +77,7 @@ def _espeak_command(text: str, voice: Voice) -> np.ndarray:
                                 "install it: apt-get install espeak-ng")
     cmd = [exe, "-v", voice.name, "-p", str(voice.pitch), "-s", str(voice.rate_wpm),
            "--stdout", text]
-    out = subprocess.run(cmd, capture_output=True, check=False)
+    out = subprocess.run(cmd, capture_output=True, check=False, env=synth_env())
     if out.returncode != 0 or not out.stdout:
         raise RuntimeError(f"espeak-ng failed for voice {voice.key()}: "
                            f"{out.stderr.decode(errors='replace').strip()}")
@@ -88,7 +100,8 @@ class _Server:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, str(Path(__file__).with_name("_espeak_server.py"))],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                env=synth_env())
             head = self.proc.stdout.read(4)  # type: ignore[union-attr]
             if len(head) < 4 or struct.unpack("<i", head)[0] != ESPEAK_SR_HZ:
                 self.close()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,3 +53,33 @@ def test_a_dead_server_falls_back_to_the_command() -> None:
     assert server.speak(text, voice) is None
     assert np.array_equal(tts._espeak(text, voice), tts._espeak_command(text, voice))
     tts._SERVER = None  # the next test's utterances start a new server
+
+
+_SAY_IN_A_FRESH_HOME = """
+import hashlib, sys
+from duplexsim.corpora.tts import _espeak, Voice
+h = hashlib.sha1()
+for text, name, pitch, rate in [
+        ("if the internet just stopped working", "en-gb+f1", 28, 156),
+        ("uh huh", "en-us+f3", 69, 188), ("school senior", "en-us+f2", 64, 220),
+        ("why is no one answering back adios have", "en-us+m3", 40, 150)]:
+    h.update(_espeak(text, Voice(name, pitch, rate)).tobytes())
+print(h.hexdigest())
+"""
+
+
+def test_the_samples_do_not_depend_on_an_audio_server(tmp_path: Path) -> None:
+    """libespeak-ng's audio layer may reach for PulseAudio even when it only synthesises; in
+    a fresh home directory (pulse autospawns there) that changed the samples of some
+    utterances from run to run (3 different digests here before the fix). Each run starts
+    in its own empty home."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE")}
+    digests = []
+    for i in range(3):
+        home = tmp_path / f"home{i}"
+        home.mkdir()
+        out = subprocess.run([sys.executable, "-c", _SAY_IN_A_FRESH_HOME],
+                             env={**env, "HOME": str(home)}, capture_output=True, text=True,
+                             timeout=120, check=True)
+        digests.append(out.stdout.strip())
+    assert len(set(digests)) == 1, digests
