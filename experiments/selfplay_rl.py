@@ -57,9 +57,14 @@ import torch
 from continuation import Scored  # one dialogue's events, computed once
 from provenance import provenance  # the report line (command and commit)
 from selfplay import AGENTS, Plan, coordination, pooled, scenarios
-from selfplay_finetune import add_agent_arguments, agent_inputs  # the shared options
+from selfplay_finetune import (  # the shared options; units-only dialogues
+    SelfTrainDialogue,
+    add_agent_arguments,
+    agent_inputs,
+)
 
 from duplexsim.atomic import write_text
+from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.turntaking import vad_from_units
 
 
@@ -217,13 +222,8 @@ def anchor_data(card: Any, corpus_dir: Path, vocab: Any) -> Any:
     from duplexsim.corpora import load_corpus
     from duplexsim.training.datasets import StageData, prepare
 
-    @dataclass
-    class Units:
-        units: np.ndarray
-        segments: list[Any] = field(default_factory=list)
-
     corpus = load_corpus(corpus_dir)
-    train = [Units(d.units) for d in corpus.dialogues(split="train")]
+    train = [SelfTrainDialogue(d.id, d.units) for d in corpus.dialogues(split="train")]
     return StageData("stage3", card, prepare(train, vocab, None), vocab, 0)
 
 
@@ -240,22 +240,22 @@ def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, pla
     model, vocab = files.model, files.vocab
     base_model = load_agent_files(base).model.eval()
     silence = {files.silence_unit}
-    data = anchor_data(card, corpus_dir, vocab)
+    data = anchor_data(card, corpus_dir, vocab) if args.anchor > 0 else None
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95),
                             weight_decay=0.0, foreach=False)
-    frames = plan.chunk_ms // 40
+    frames = plan.chunk_ms // FRAME_MS
     rows = []
     for it in range(args.iterations + 1):  # the last one only measures
         found = roll_out(plan, out_agent, args.first_seed + it * args.conversations)
         assign_rewards(found, frames, silence, args.overlap_cost, args.silence_cost,
-                       args.overlap_grace_ms // 40)
+                       args.overlap_grace_ms // FRAME_MS)
+        rewards = np.array([d.reward for d in found.decisions])
         row: dict[str, Any] = {"iteration": it, **stats_of(found.units, silence),
                                "decisions": len(found.decisions),
-                               "mean_reward": float(np.mean([d.reward for d in found.decisions]))}
+                               "mean_reward": float(rewards.mean())}
         if it == args.iterations:
             rows.append(row)
             break
-        rewards = np.array([d.reward for d in found.decisions])
         mean, sd = rewards.mean(), rewards.std() + 1e-8
         rng = np.random.default_rng([args.first_seed, it])
         model.train()
@@ -275,7 +275,7 @@ def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, pla
                 kl = (torch.exp(lb - lp) - (lb - lp) - 1).mean()
                 loss = loss + args.kl * kl
                 kls.append(float(kl.detach()))
-            if args.anchor > 0:
+            if data is not None:
                 ids = data.batch(it * args.updates + u, n_seqs=args.anchor_seqs)
                 labels = ids.masked_fill(ids == vocab.pad, -100)
                 nll = model(input_ids=ids, labels=labels).loss
@@ -361,7 +361,10 @@ def main(argv: list[str] | None = None) -> int:
             ("conversations", args.conversations >= 1, ">= 1"),
             ("updates", args.updates >= 1, ">= 1"), ("decisions", args.decisions >= 2, ">= 2"),
             ("lr", args.lr > 0, "> 0"), ("anchor", args.anchor >= 0, ">= 0"),
-            ("overlap-cost", args.overlap_cost > 0, "> 0")):
+            ("overlap-cost", args.overlap_cost > 0, "> 0"),
+            ("silence-cost", args.silence_cost >= 0, ">= 0"), ("kl", args.kl >= 0, ">= 0"),
+            ("overlap-grace-ms", args.overlap_grace_ms >= 0, ">= 0"),
+            ("anchor-seqs", args.anchor_seqs >= 1, ">= 1")):
         if not ok:
             parser.error(f"--{name}: {getattr(args, name.replace('-', '_'))} "
                          f"(allowed: {allowed})")
