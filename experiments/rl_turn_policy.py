@@ -27,7 +27,8 @@ of 160 ms chunks, the learner on side A, turn actions):
 one, e.g. on more episodes (``--episodes``, ``--agent-episodes``) or other held-out agents.
 
 Writes ``OUT/config.json``, ``OUT/ppo.zip`` (+ ``obs_norm.npz``: the observation
-normaliser's mean and variance), ``OUT/rule_tuning.csv``, ``OUT/episodes.csv``,
+normaliser's mean and variance; ``ppo_progress.csv``: SB3's training log, one row per
+update), ``OUT/rule_tuning.csv``, ``OUT/episodes.csv``,
 ``OUT/summary.csv``, ``OUT/farming.csv``, ``OUT/REPORT.md`` and ``OUT/rl.png``.
 
     python experiments/rl_turn_policy.py --corpus runs/corpora/fisher-like \\
@@ -233,6 +234,7 @@ def train(cfg: Config, out: Path) -> tuple[Any, Any]:
     """PPO on the train pool, ``envs_per_latency`` conversations per latency in one native
     vector env through the SB3 adapter."""
     from stable_baselines3 import PPO
+    from stable_baselines3.common.logger import CSVOutputFormat, Logger
     from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
     from duplexsim.envs.sb3 import SB3VecEnv
@@ -252,6 +254,10 @@ def train(cfg: Config, out: Path) -> tuple[Any, Any]:
                 batch_size=min(512, n_steps * len(scenarios)), learning_rate=3e-4,
                 gamma=0.98, gae_lambda=0.95, ent_coef=0.01, n_epochs=10, verbose=0,
                 policy_kwargs={"net_arch": [128, 128]}, device="cpu")
+    # SB3's own logger would make an empty tempdir/SB3-<time> folder per run; its training
+    # curve (rollout reward, losses, per update) goes beside the policy instead
+    model.set_logger(Logger(folder=None, output_formats=[
+        CSVOutputFormat(str(out / "ppo_progress.csv"))]))
     t0 = time.perf_counter()
     model.learn(total_timesteps=cfg.timesteps, progress_bar=True)
     print(f"trained {cfg.timesteps} steps in {time.perf_counter() - t0:.0f} s", flush=True)

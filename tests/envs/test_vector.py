@@ -83,6 +83,7 @@ def test_bad_arguments_are_named() -> None:
 
 def test_sb3_adapter_equals_dummy_vec_env_and_trains() -> None:
     from stable_baselines3 import PPO
+    from stable_baselines3.common.logger import Logger
     from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
     from duplexsim.envs.sb3 import SB3VecEnv
@@ -110,6 +111,7 @@ def test_sb3_adapter_equals_dummy_vec_env_and_trains() -> None:
                 assert set(a["turntaking"]) == set(b["turntaking"])
     model = PPO("MlpPolicy", VecMonitor(ours), n_steps=32, batch_size=48, n_epochs=1,
                 device="cpu", seed=0)
+    model.set_logger(Logger(folder=None, output_formats=[]))  # no tempdir/SB3-<time> folder
     model.learn(96)
     assert model.num_timesteps >= 96
     with pytest.raises(ValueError, match="SameStep"):
