@@ -17,7 +17,12 @@ that signal, REINFORCE on the decisions as the agent made them:
    ``--overlap-cost`` x the share of its frames in which both sides speak, counted from
    ``--overlap-grace-ms`` into an overlap on (a backchannel or a quick hand-over is free,
    talking on over the partner is not), minus ``--silence-cost`` x the share in which
-   neither speaks (without it the cheapest policy is silence). Advantage: reward minus the
+   neither speaks (without it the cheapest policy is silence). With ``--hold-onsets``, plus
+   a bonus for each listener onset the chunk starts: a Lagrange multiplier on the
+   constraint "listener onsets per second >= the corpus's through the token format", which
+   grows by ``--onset-step`` x the iteration's relative shortfall and shrinks by its
+   excess, never below 0 (a flat overlap cost also charges the backchannels and quick
+   hand-overs that make a corpus's onsets; finding 21). Advantage: reward minus the
    iteration's mean, divided by its standard deviation.
 3. ``--updates`` AdamW steps per iteration at ``--lr``, each on ``--decisions`` decisions
    drawn at random: the policy-gradient loss with the log-probability of each sampled token
@@ -56,7 +61,7 @@ import pandas as pd
 import torch
 from continuation import Scored  # one dialogue's events, computed once
 from provenance import provenance  # the report line (command and commit)
-from selfplay import AGENTS, Plan, coordination, pooled, scenarios
+from selfplay import AGENTS, Plan, coordination, corpus_reference, pooled, scenarios
 from selfplay_finetune import (  # the shared options; units-only dialogues
     SelfTrainDialogue,
     add_agent_arguments,
@@ -65,7 +70,8 @@ from selfplay_finetune import (  # the shared options; units-only dialogues
 
 from duplexsim.atomic import write_text
 from duplexsim.config.scenario import FRAME_MS
-from duplexsim.metrics.turntaking import vad_from_units
+from duplexsim.metrics.turntaking import listener_onset_frames, vad_from_units
+from duplexsim.sim.build import SIDES
 
 
 @dataclass
@@ -129,21 +135,29 @@ def roll_out(plan: Plan, agent_dir: Path, first_seed: int) -> Rollouts:
 
 
 def assign_rewards(found: Rollouts, frames_per_chunk: int, silence: set[int],
-                   overlap_cost: float, silence_cost: float, grace_frames: int = 0) -> None:
+                   overlap_cost: float, silence_cost: float, grace_frames: int = 0,
+                   onset_bonus: float = 0.0) -> None:
     """Reward of each decision: minus ``overlap_cost`` x the share of its chunk's frames in
     which both sides speak (the first ``grace_frames`` frames of each overlap free: with a
     grace, a backchannel or a quick hand-over costs nothing, talking on over the partner
-    does), minus
-    ``silence_cost`` x the share in which neither does."""
+    does), minus ``silence_cost`` x the share in which neither does, plus ``onset_bonus``
+    for each of its side's listener onsets
+    (:func:`~duplexsim.metrics.turntaking.listener_onset_frames`) starting in the chunk."""
     vads = [vad_from_units(u, silence) for u in found.units]
     both = [_late(v.all(axis=0), grace_frames) for v in vads]
     neither = [~v.any(axis=0) for v in vads]
+    onsets = [listener_onset_frames(v, FRAME_MS)[0] for v in vads] if onset_bonus else None
     F = frames_per_chunk
     for d in found.decisions:
         span = slice(d.chunk * F, (d.chunk + 1) * F)
         o, q = both[d.conversation][span], neither[d.conversation][span]
-        d.reward = -(overlap_cost * float(o.mean()) + silence_cost * float(q.mean())) \
-            if len(o) else 0.0
+        if not len(o):
+            d.reward = 0.0
+            continue
+        d.reward = -(overlap_cost * float(o.mean()) + silence_cost * float(q.mean()))
+        if onsets is not None:
+            starts = onsets[d.conversation][SIDES.index(d.side)]
+            d.reward += onset_bonus * int(((starts >= span.start) & (starts < span.stop)).sum())
 
 
 def _late(mask: np.ndarray, grace: int) -> np.ndarray:
@@ -245,14 +259,19 @@ def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, pla
                             weight_decay=0.0, foreach=False)
     frames = plan.chunk_ms // FRAME_MS
     rows = []
+    bonus = 0.0  # the listener-onset multiplier (--hold-onsets)
     for it in range(args.iterations + 1):  # the last one only measures
         found = roll_out(plan, out_agent, args.first_seed + it * args.conversations)
-        assign_rewards(found, frames, silence, args.overlap_cost, args.silence_cost,
-                       args.overlap_grace_ms // FRAME_MS)
-        rewards = np.array([d.reward for d in found.decisions])
         row: dict[str, Any] = {"iteration": it, **stats_of(found.units, silence),
-                               "decisions": len(found.decisions),
-                               "mean_reward": float(rewards.mean())}
+                               "decisions": len(found.decisions)}
+        if args.onset_target is not None:  # dual ascent on "onsets/s >= the corpus's"
+            shortfall = 1.0 - row["listener_onsets_per_s"] / args.onset_target
+            bonus = max(0.0, bonus + args.onset_step * shortfall)
+            row["onset_bonus"] = bonus
+        assign_rewards(found, frames, silence, args.overlap_cost, args.silence_cost,
+                       args.overlap_grace_ms // FRAME_MS, bonus)
+        rewards = np.array([d.reward for d in found.decisions])
+        row["mean_reward"] = float(rewards.mean())
         if it == args.iterations:
             rows.append(row)
             break
@@ -315,7 +334,7 @@ def render(args: argparse.Namespace, table: pd.DataFrame, command: str) -> str:
         f"{args.duration_s:g} s ({args.chunk_ms} ms chunks, 0 ms, lookahead 1); reward of "
         f"each own chunk = -{args.overlap_cost:g} x its share of overlapped frames (from "
         f"{args.overlap_grace_ms} ms into an overlap on) - {args.silence_cost:g} x its share "
-        f"of mutual silence; {args.updates} AdamW steps at lr {args.lr:g} on "
+        f"of mutual silence{held(args)}; {args.updates} AdamW steps at lr {args.lr:g} on "
         f"{args.decisions} random decisions, KL to the base agent x {args.kl:g}, corpus "
         f"next-token loss x {args.anchor:g} on {args.anchor_seqs} stage-3 "
         "sequences. The last row measures the final weights' own rollouts.",
@@ -326,6 +345,14 @@ def render(args: argparse.Namespace, table: pd.DataFrame, command: str) -> str:
         "",
         "Evaluate `agent/` with `selfplay.py` (the issue's protocol).",
     ])
+
+
+def held(args: argparse.Namespace) -> str:
+    if args.onset_target is None:
+        return ""
+    return (f" + onset_bonus per listener onset it starts (the bonus adapted each iteration "
+            f"by {args.onset_step:g} x the relative shortfall against the corpus's "
+            f"{args.onset_target:.3f} onsets/s)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -349,6 +376,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kl", type=float, default=0.5,
                         help="weight of the KL to the base agent on the sampled decisions")
     parser.add_argument("--anchor", type=float, default=0.0)
+    parser.add_argument("--hold-onsets", action="store_true",
+                        help="add a bonus per listener onset, its size adapted each iteration "
+                        "so that the rollouts keep the corpus's listener onsets per second")
+    parser.add_argument("--onset-step", type=float, default=0.5,
+                        help="with --hold-onsets: the bonus grows by this x the relative "
+                        "shortfall of the iteration's onset rate (and shrinks by its excess)")
     parser.add_argument("--keep-snapshots", action=argparse.BooleanOptionalAction,
                         default=True, help="also keep each iteration's weights in "
                         "OUT/snapshots/iteration<N> (14 MB each for the demo's agents)")
@@ -364,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
             ("overlap-cost", args.overlap_cost > 0, "> 0"),
             ("silence-cost", args.silence_cost >= 0, ">= 0"), ("kl", args.kl >= 0, ">= 0"),
             ("overlap-grace-ms", args.overlap_grace_ms >= 0, ">= 0"),
+            ("onset-step", args.onset_step > 0, "> 0"),
             ("anchor-seqs", args.anchor_seqs >= 1, ">= 1")):
         if not ok:
             parser.error(f"--{name}: {getattr(args, name.replace('-', '_'))} "
@@ -380,6 +414,12 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan(agents=agents, corpora=corpora, out=args.out,
                 conversations=args.conversations, duration_s=args.duration_s,
                 chunk_ms=args.chunk_ms)
+    args.onset_target = None
+    if args.hold_onsets:
+        vads, _ = corpus_reference(plan, preset)
+        args.onset_target = pooled([Scored.of(v) for v in vads])["listener_onsets_per_s"]
+        print(f"listener onsets of {preset} through the format: "
+              f"{args.onset_target:.3f}/s (the rate held)", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     table = train(args, agents / args.agent, corpora / preset, card, plan,
                   progress=not args.smoke)

@@ -358,14 +358,23 @@ def listener_onsets(
     speaking up while listening, the thing a backchannel rate is made of, freed from how much
     listening time a conversation happens to offer (both speakers pooled).
     """
+    starts, seconds = listener_onset_frames(vad, frame_ms, params)
+    return sum(len(s) for s in starts), seconds
+
+
+def listener_onset_frames(
+    vad: np.ndarray, frame_ms: float = 40, params: TurnTakingParams | None = None
+) -> tuple[tuple[np.ndarray, np.ndarray], float]:
+    """The frames at which each speaker's listener onsets start (see :func:`listener_onsets`)
+    and the listening seconds of both pooled: ``((starts of side 0, of side 1), seconds)``."""
     p, ipus, masks = _ipu_activity(vad, frame_ms, params)
     t = np.arange(masks.shape[1])
-    onsets, frames = 0, 0
+    found, frames = [], 0
     for s in (0, 1):
         last_active = np.maximum.accumulate(np.where(masks[s], t, -(10**9)))
         listening = ((t - last_active) >= p["pre"]) & masks[1 - s]
         frames += int(listening.sum())
         starts = ipus[s][0]
         starts = starts[starts > 0]
-        onsets += int(listening[starts - 1].sum())
-    return onsets, frames * frame_ms / 1000.0
+        found.append(starts[listening[starts - 1]])
+    return (found[0], found[1]), frames * frame_ms / 1000.0

@@ -18,11 +18,13 @@ ROOT = Path(__file__).parents[2]
 def test_selfplay_rl_smoke(tmp_path: Path) -> None:
     out = tmp_path / "rl"
     proc = run_experiment("selfplay_rl.py", "--smoke", "--out", str(out), "--kl", "0.1",
-                          "--silence-cost", "0.3")
+                          "--silence-cost", "0.3", "--hold-onsets")
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = pd.read_csv(out / "iterations.csv")
     assert list(table.iteration) == [0, 1, 2] and (table.decisions > 0).all()
     assert table.kl.iloc[:2].notna().all() and np.isnan(table.kl.iloc[2])  # last: measured only
+    assert (table.onset_bonus >= 0).all()  # --hold-onsets: the multiplier, never negative
+    assert "onsets/s)" in (out / "REPORT.md").read_text()
     base = load_file(out / "world" / "agents" / "fisher" / "model" / "model.safetensors")
     tuned = load_file(out / "agent" / "model" / "model.safetensors")
     assert base.keys() == tuned.keys()
@@ -53,6 +55,23 @@ def test_rewards_charge_overlap_and_mutual_silence() -> None:
     assert rewards[("a", 0)] == rewards[("b", 0)] == -0.4  # 2 of 5 frames both speak
     assert rewards[("a", 1)] == 0.0  # one speaks
     assert rewards[("a", 2)] == rewards[("b", 2)] == -0.5  # neither speaks
+
+
+def test_the_onset_bonus_goes_to_the_chunk_that_starts_a_listener_onset() -> None:
+    rl = _rl()
+    units = np.zeros((2, 60), np.int64)  # 6 chunks of 10 frames (40 ms), unit 0 = silence
+    units[0, 0:60] = 4  # side a holds the floor throughout
+    units[1, 34:39] = 9  # side b, silent for 1.36 s, speaks up in chunk 3: a listener onset
+    decisions = [rl.Decision(0, key, j, [], [], None, None) for key in ("a", "b")
+                 for j in range(6)]
+    plain = rl.Rollouts(units=[units], decisions=decisions)
+    rl.assign_rewards(plain, 10, {0}, overlap_cost=1.0, silence_cost=0.5)
+    before = {(d.side, d.chunk): d.reward for d in decisions}
+    rl.assign_rewards(plain, 10, {0}, overlap_cost=1.0, silence_cost=0.5, onset_bonus=0.25)
+    gained = {(d.side, d.chunk): d.reward - before[(d.side, d.chunk)] for d in decisions}
+    assert gained.pop(("b", 3)) == 0.25
+    assert all(g == 0.0 for g in gained.values())
+    assert before[("b", 3)] == -0.5  # its 5 overlapped frames are still charged
 
 
 def test_log_probs_match_the_samplers_distribution(tmp_path: Path) -> None:
