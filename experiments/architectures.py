@@ -28,7 +28,8 @@ not across blocks: optimistic when conversations differ a lot). "Nearer own corp
 self-play at 0 ms, ``|x - other corpus| - |x - own corpus|`` for backchannels/min and FTO
 median, with its CI (resampling the agent's and both corpora's blocks).
 
-Writes ``OUT/conversations/*.npz`` (the played units, reused on rerun), ``OUT/
+Writes ``OUT/conversations/*.npz`` (the played units, reused on rerun while the
+scenario and its agents' and corpora's files are the same), ``OUT/
 per_conversation.csv``, ``OUT/summary.csv``, ``OUT/differences.csv`` (TDM - SyncLLM),
 ``OUT/nearer.csv``, ``OUT/REPORT.md`` and ``OUT/architectures.png``.
 
@@ -51,6 +52,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from cached import conversation_path  # the conversation cache, keyed by its inputs
 from provenance import provenance  # the report line (command and commit)
 from tqdm import tqdm
 
@@ -134,7 +136,7 @@ def simulate_all(plan: Plan) -> dict[str, np.ndarray]:
         dialogue = tests[cell["corpus"]][cell["seed"] % len(tests[cell["corpus"]])]
         s = scenario(plan, cell["corpus"], cell["arch"], cell["partner"], cell["delay_ms"],
                      cell["seed"], dialogue)
-        path = plan.out / "conversations" / f"{s.name}.npz"
+        path = conversation_path(plan.out, s)
         if not path.is_file():
             trace = run(s)
             with atomic_path(path) as tmp, open(tmp, "wb") as f:

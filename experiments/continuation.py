@@ -28,7 +28,9 @@ continuation (``persistence.csv``, ``--windows``). ``--no-resynth`` skips the
 resynthesis topline (about 30 s per prompt). Sampling: ``--temperature`` (default 1.0,
 the model's own distribution: 0.9, the simulator's default, suppresses onsets). Writes
 ``OUT/REPORT.md``, CSVs and ``OUT/continuation.png``; generated units are cached in
-``OUT/units/`` so a rerun resumes.
+``OUT/units/`` so a rerun resumes (each file keyed by the contents of the agents and
+corpus it is made from and by the sampling and window settings: a retrained agent or a
+rebuilt corpus is generated anew).
 
     python experiments/continuation.py --out runs/continuation          # full
     python experiments/continuation.py --smoke --out /tmp/continuation  # tiny world, seconds
@@ -54,6 +56,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +66,7 @@ from provenance import provenance  # the report line (command and commit)
 from tqdm import tqdm
 
 from duplexsim.atomic import atomic_path, write_text
+from duplexsim.digests import AGENT_FILES, CORPUS_FILES, directory_digest, key_of
 from duplexsim.metrics.protocol import correlations, mean_durations, split_prompt
 from duplexsim.metrics.turntaking import (
     detect_events,
@@ -149,6 +153,17 @@ def load_prompts(plan: Plan) -> list[Prompt]:
     return out
 
 
+def inputs_key(plan: Plan, agents: Iterable[str], corpus: str) -> str:
+    """Key of a cached file (16 hex): the contents of the agents and the corpus it is made
+    from and the plan's sampling and windows, so that a rerun after retraining an agent,
+    rebuilding a corpus or changing those settings makes it anew."""
+    return key_of({"agents": {a: directory_digest(plan.agents / a, AGENT_FILES)
+                              for a in sorted(agents)},
+                   "corpus": directory_digest(plan.corpora / corpus, CORPUS_FILES),
+                   "temperature": plan.temperature, "prompt_s": plan.prompt_s,
+                   "continuation_s": plan.continuation_s})
+
+
 def _cached(path: Path, make) -> np.ndarray:  # noqa: ANN001 - make: () -> ndarray
     if path.is_file():
         return np.load(path)
@@ -210,19 +225,21 @@ def generate_all(plan: Plan, prompts: list[Prompt]) -> dict[tuple[str, str, int]
 
     files = {a: load_agent_files(plan.agents / a) for a in AGENTS}
     sampling = SamplingConfig(plan.temperature)
-    groups = [(source_name(a, c), c, lambda todo, c, a=a: continue_dialogues(
+    groups = [(source_name(a, c), c, (a,), lambda todo, c, a=a: continue_dialogues(
         files[a], [p.prompt for p, _, _ in todo], plan.continuation_s, chunk_ms=c,
         seeds=[s for _, s, _ in todo], max_batch=plan.batch, sampling=sampling))
         for a in AGENTS for c in plan.chunk_ms]
-    groups += [(pair_name(pair, c, plan.lead), c, lambda todo, c, pair=pair: interact_dialogues(
+    groups += [(pair_name(pair, c, plan.lead), c, tuple(PAIR_AGENTS[k] for k in pair),
+                lambda todo, c, pair=pair: interact_dialogues(
         files[PAIR_AGENTS[pair[0]]], files[PAIR_AGENTS[pair[1]]],
         [p.prompt for p, _, _ in todo], plan.continuation_s, chunk_ms=c,
         seeds=[s for _, s, _ in todo], sampling=sampling, max_batch=plan.batch,
         lead=plan.lead)) for pair in plan.pairs for c in plan.chunk_ms]
     out = {}
-    for name, chunk, make in tqdm(groups, desc="continuations", unit="source"):
+    for name, chunk, agents, make in tqdm(groups, desc="continuations", unit="source"):
         F = chunk // FRAME_MS
-        jobs = [(p, s, plan.out / "units" / f"{name}_{p.id.replace('/', '_')}_s{s}.npy")
+        jobs = [(p, s, plan.out / "units" / f"{name}_{p.id.replace('/', '_')}_s{s}-"
+                 f"{inputs_key(plan, agents, p.corpus)}.npy")
                 for p in prompts for s in plan.seeds]
         todo = [(p, s, path) for p, s, path in jobs if not path.is_file()]
         made: dict[Path, np.ndarray] = {}
@@ -250,7 +267,8 @@ def score(plan: Plan, prompts: list[Prompt], generated: dict, silence: set[int],
         add(p, "ground_truth", -1, p.truth)
         add(p, "prompt", -1, p.prompt)
         if plan.resynth:
-            path = plan.out / "units" / f"resynth_{p.id.replace('/', '_')}.npy"
+            path = plan.out / "units" / \
+                f"resynth_{p.id.replace('/', '_')}-{inputs_key(plan, (), p.corpus)}.npy"
             add(p, "resynth", -1, _cached(path, lambda p=p: resynthesise(tokenizer, p.truth)))
         whole = np.concatenate([p.prompt, p.truth], axis=1)
         for chunk in plan.chunk_ms:  # from the chunk edge on, as the agents' continuations
@@ -323,7 +341,8 @@ def asr_table(plan: Plan, prompts: list[Prompt], generated: dict,
                 vocode(u), tokenizer.sample_rate_hz, None)))
     rows = []
     for p, source, seed, make in tqdm(jobs, desc="asr", unit="dlg"):
-        path = plan.out / "asr" / f"{source}_{p.id.replace('/', '_')}_s{seed}.json"
+        path = plan.out / "asr" / \
+            f"{source}_{p.id.replace('/', '_')}_s{seed}-{inputs_key(plan, AGENTS, p.corpus)}.json"
         row = json.loads(path.read_text()) if path.is_file() else {}
         if not set(ASR_COLUMNS) <= row.keys():  # absent, or cached by an older version
             row = asr_row(*make())

@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from cached import conversation_path  # the conversation cache, keyed by its inputs
 from continuation import Scored, format_roundtrip  # one dialogue's events; the round trip
 from provenance import provenance  # the report line (command and commit)
 
@@ -187,14 +188,15 @@ def simulate(plan: Plan, agent: str) -> list[np.ndarray]:
     from duplexsim.sim.batch import run_batch
 
     todo = scenarios(plan, agent)
-    paths = [plan.out / "conversations" / f"{s.name}.npz" for s in todo]
-    missing = [s for s, p in zip(todo, paths, strict=True) if not p.is_file()]
+    paths = [conversation_path(plan.out, s) for s in todo]
+    missing = [(s, p) for s, p in zip(todo, paths, strict=True) if not p.is_file()]
     if missing:
-        for s, trace in zip(missing, run_batch(missing, progress=True), strict=True):
-            with atomic_path(plan.out / "conversations" / f"{s.name}.npz") as tmp, \
-                    open(tmp, "wb") as f:
+        traces = run_batch([s for s, _ in missing], progress=True)
+        for (_, path), trace in zip(missing, traces, strict=True):
+            with atomic_path(path) as tmp, open(tmp, "wb") as f:
                 np.savez_compressed(f, units=np.asarray(trace.units, np.int64))
     return [np.load(p)["units"] for p in paths]
+
 
 
 def corpus_reference(plan: Plan, preset: str) -> tuple[list[np.ndarray], set[int]]:

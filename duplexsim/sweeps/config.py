@@ -24,7 +24,6 @@ stable hash key). Must not run anything: see :mod:`duplexsim.sweeps.runner`.
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
 import json
 import tomllib
@@ -40,6 +39,7 @@ from duplexsim.config.loader import (
     from_dict,
     raise_errors,
 )
+from duplexsim.digests import key_of, scenario_inputs
 
 SEED_KEY = "seed"
 MAX_WORKERS = 4096
@@ -123,9 +123,10 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def cell_key(config: Mapping[str, Any], cell: str) -> str:
-    """Hash of the canonical JSON of a resolved config and the cell function (16 hex)."""
-    text = json.dumps({"config": config, "cell": cell}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """Hash of the canonical JSON of a resolved config, the cell function and the contents
+    of the agents and corpora it names (16 hex): an agent retrained or a corpus rebuilt in
+    the same directory makes new cells, not reused old ones."""
+    return key_of({"config": config, "cell": cell, "inputs": scenario_inputs(config)})
 
 
 @dataclass(frozen=True)

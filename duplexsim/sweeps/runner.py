@@ -11,7 +11,9 @@ OUT/failures.json       cells that raised (retried on the next run)
 
 A cell file is written atomically when its cell finishes, so a killed sweep leaves only
 whole rows behind; a rerun skips every cell whose file exists (the key hashes the
-resolved scenario and the cell function, so a changed grid value is a new cell). Owns
+resolved scenario, the cell function and the contents of the agents and corpora the
+scenario names, so a changed grid value, a retrained agent or a rebuilt corpus is a new
+cell). Owns
 scheduling and bookkeeping; what a cell computes lives in :mod:`duplexsim.sweeps.cells`.
 """
 

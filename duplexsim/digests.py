@@ -1,0 +1,77 @@
+"""Content digests of the files a result is made from, for cache keys.
+
+A cached result (a sweep cell, an experiment's conversation) is reused when its key
+matches. A key made of paths and parameters alone reuses the results of an agent retrained
+or a corpus rebuilt in the same place; these digests go into the key as well. Owns: the
+digest of a file (remembered per path, size and modification time, so a sweep of thousands
+of cells reads each agent once) and of the agent and corpus directories a scenario names.
+Must not load models or corpora.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+_SEEN: dict[tuple[str, int, int], str] = {}
+
+AGENT_FILES = ("agent.json", "model/config.json", "model/model.safetensors")
+"""What makes an agent directory's behaviour: its description and its weights."""
+CORPUS_FILES = ("manifest.json",)
+"""A corpus's manifest records every dialogue it holds and how the corpus was built."""
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 (hex) of a file's bytes; "" when there is no such file."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        return ""
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _SEEN:
+        h = hashlib.sha256()
+        with p.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        _SEEN[key] = h.hexdigest()
+    return _SEEN[key]
+
+
+def directory_digest(root: str | Path, files: tuple[str, ...]) -> str:
+    """sha256 (16 hex) over ``files`` inside ``root`` (a missing file counts as empty)."""
+    h = hashlib.sha256()
+    for name in files:
+        h.update(f"{name}={file_digest(Path(root) / name)};".encode())
+    return h.hexdigest()[:16]
+
+
+def scenario_inputs(config: Mapping[str, Any]) -> dict[str, str]:
+    """Digests of the agent and corpus directories a scenario dict's sides name, keyed
+    ``"a.agent"``, ``"b.corpus"`` ...; relative paths are taken from the current directory,
+    as the simulator takes them."""
+    out = {}
+    for key in ("a", "b"):
+        side = config.get(key)
+        if not isinstance(side, Mapping):
+            continue
+        for field, files in (("agent", AGENT_FILES), ("corpus", CORPUS_FILES)):
+            path = side.get(field)
+            if isinstance(path, str) and path:
+                out[f"{key}.{field}"] = directory_digest(path, files)
+    return out
+
+
+def key_of(*parts: Any) -> str:
+    """sha256 (16 hex) of the parts' canonical JSON (keys sorted; other types as str)."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def scenario_key(config: Mapping[str, Any]) -> str:
+    """Cache key of a scenario's simulation (16 hex): its dict (``Scenario.to_dict()``)
+    and the contents of the agents and corpora it names."""
+    return key_of({"scenario": config, "inputs": scenario_inputs(config)})

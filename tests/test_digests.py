@@ -1,0 +1,83 @@
+"""Cache keys change with the contents of the agents and corpora a result is made from."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from duplexsim.config.scenario import Scenario, SideConfig
+from duplexsim.digests import directory_digest, file_digest, scenario_inputs, scenario_key
+from duplexsim.sweeps import load_sweep
+
+ROOT = Path(__file__).parents[1]
+
+
+def fake_agent(root: Path, weights: bytes) -> Path:
+    (root / "model").mkdir(parents=True, exist_ok=True)
+    (root / "agent.json").write_text("{}")
+    (root / "model" / "config.json").write_text("{}")
+    (root / "model" / "model.safetensors").write_bytes(weights)
+    return root
+
+
+def test_file_digest_follows_the_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "w.bin"
+    assert file_digest(path) == ""
+    path.write_bytes(b"one")
+    first = file_digest(path)
+    assert file_digest(path) == first
+    path.write_bytes(b"two")  # same size, new bytes: a new modification time
+    os.utime(path, ns=(1, 2))
+    assert file_digest(path) != first
+
+
+def test_a_retrained_agent_or_a_rebuilt_corpus_is_a_new_scenario_key(tmp_path: Path) -> None:
+    agent = fake_agent(tmp_path / "agent", b"weights 1")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "manifest.json").write_text('{"dialogues": 1}')
+    scenario = Scenario(a=SideConfig(kind="syncllm", agent=str(agent)),
+                        b=SideConfig(kind="replay", corpus=str(corpus), dialogue="d0"))
+    config = scenario.to_dict()
+    assert set(scenario_inputs(config)) == {"a.agent", "b.corpus"}
+    keys = [scenario_key(config)]
+    assert scenario_key(config) == keys[0]  # stable
+    fake_agent(agent, b"weights 2")  # retrained in place
+    keys.append(scenario_key(config))
+    (corpus / "manifest.json").write_text('{"dialogues": 2}')  # rebuilt in place
+    keys.append(scenario_key(config))
+    keys.append(scenario_key(dataclasses.replace(scenario, seed=1).to_dict()))
+    assert len(set(keys)) == 4
+    assert directory_digest(tmp_path / "nothing", ("agent.json",)) != \
+        directory_digest(agent, ("agent.json",))
+
+
+def test_sweep_cells_are_new_when_their_agent_is_retrained(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    fake_agent(tmp_path / "runs" / "agents" / "fisher", b"weights 1")
+    (tmp_path / "base.toml").write_text('chunk_ms = 160\n[a]\nkind = "syncllm"\n'
+                                        'agent = "runs/agents/fisher"\n[b]\nkind = "replay"\n')
+    (tmp_path / "sweep.toml").write_text('[sweep]\nname = "t"\nbase = "base.toml"\n'
+                                         'seeds = [0, 1]\n')
+    before = [c.key for c in load_sweep("sweep.toml", check_scenarios=False).cells()]
+    assert before == [c.key for c in load_sweep("sweep.toml", check_scenarios=False).cells()]
+    fake_agent(tmp_path / "runs" / "agents" / "fisher", b"weights 2")
+    after = [c.key for c in load_sweep("sweep.toml", check_scenarios=False).cells()]
+    assert not set(before) & set(after)
+
+
+def test_the_experiments_conversation_cache_is_keyed_by_the_agent(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from cached import conversation_path
+
+    agent = fake_agent(tmp_path / "agent", b"weights 1")
+    scenario = Scenario(name="fisher-selfplay-s0", a=SideConfig(kind="syncllm", agent=str(agent)))
+    first = conversation_path(tmp_path, scenario)
+    assert first.name.startswith("fisher-selfplay-s0-") and first.suffix == ".npz"
+    fake_agent(agent, b"weights 2")
+    assert conversation_path(tmp_path, scenario) != first
