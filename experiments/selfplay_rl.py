@@ -19,10 +19,11 @@ that signal, REINFORCE on the decisions as the agent made them:
    talking on over the partner is not), minus ``--silence-cost`` x the share in which
    neither speaks (without it the cheapest policy is silence). With ``--hold-onsets``, plus
    a bonus for each listener onset the chunk starts: a Lagrange multiplier on the
-   constraint "listener onsets per second >= the corpus's through the token format", which
+   constraint "listener onsets per second = the corpus's through the token format", which
    grows by ``--onset-step`` x the iteration's relative shortfall and shrinks by its
-   excess, never below 0 (a flat overlap cost also charges the backchannels and quick
-   hand-overs that make a corpus's onsets; finding 21). Advantage: reward minus the
+   excess (below 0 it is a cost: an overlap cost that charges only long overlaps makes
+   onsets cheap; a flat one charges the backchannels and quick hand-overs that make a
+   corpus's onsets; finding 21). Advantage: reward minus the
    iteration's mean, divided by its standard deviation.
 3. ``--updates`` AdamW steps per iteration at ``--lr``, each on ``--decisions`` decisions
    drawn at random: the policy-gradient loss with the log-probability of each sampled token
@@ -160,6 +161,16 @@ def assign_rewards(found: Rollouts, frames_per_chunk: int, silence: set[int],
             d.reward += onset_bonus * int(((starts >= span.start) & (starts < span.stop)).sum())
 
 
+def next_bonus(bonus: float, rate: float, target: float, step: float) -> float:
+    """One dual-ascent step on the constraint "listener onsets per second = ``target``":
+    the bonus per onset grows by ``step`` x the relative shortfall of ``rate`` and shrinks
+    by its relative excess (below 0 it is a cost); a NaN ``rate`` (no listening time in the
+    rollouts) leaves it."""
+    if not np.isfinite(rate):
+        return bonus
+    return bonus + step * (1.0 - rate / target)
+
+
 def _late(mask: np.ndarray, grace: int) -> np.ndarray:
     """``mask`` without the first ``grace`` frames of each of its runs."""
     if grace <= 0:
@@ -264,10 +275,10 @@ def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, pla
         found = roll_out(plan, out_agent, args.first_seed + it * args.conversations)
         row: dict[str, Any] = {"iteration": it, **stats_of(found.units, silence),
                                "decisions": len(found.decisions)}
-        if args.onset_target is not None:  # dual ascent on "onsets/s >= the corpus's"
-            shortfall = 1.0 - row["listener_onsets_per_s"] / args.onset_target
-            bonus = max(0.0, bonus + args.onset_step * shortfall)
-            row["onset_bonus"] = bonus
+        if args.onset_target is not None:
+            bonus = next_bonus(bonus, row["listener_onsets_per_s"], args.onset_target,
+                               args.onset_step)
+            row.update(onset_target=args.onset_target, onset_bonus=bonus)
         assign_rewards(found, frames, silence, args.overlap_cost, args.silence_cost,
                        args.overlap_grace_ms // FRAME_MS, bonus)
         rewards = np.array([d.reward for d in found.decisions])
@@ -300,6 +311,10 @@ def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, pla
                 nll = model(input_ids=ids, labels=labels).loss
                 loss = loss + args.anchor * nll
                 anchor_losses.append(float(nll.detach()))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"iteration {it}, update {u}: the loss is {float(loss)} (policy "
+                    f"{float(pg)}); {out_agent} keeps the weights after iteration {it}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -350,7 +365,8 @@ def render(args: argparse.Namespace, table: pd.DataFrame, command: str) -> str:
 def held(args: argparse.Namespace) -> str:
     if args.onset_target is None:
         return ""
-    return (f" + onset_bonus per listener onset it starts (the bonus adapted each iteration "
+    return (f" + onset_bonus per listener onset it starts (the bonus, a cost when negative, "
+            f"adapted each iteration "
             f"by {args.onset_step:g} x the relative shortfall against the corpus's "
             f"{args.onset_target:.3f} onsets/s)")
 
@@ -377,11 +393,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="weight of the KL to the base agent on the sampled decisions")
     parser.add_argument("--anchor", type=float, default=0.0)
     parser.add_argument("--hold-onsets", action="store_true",
-                        help="add a bonus per listener onset, its size adapted each iteration "
-                        "so that the rollouts keep the corpus's listener onsets per second")
+                        help="add a bonus per listener onset (a cost when negative), its size "
+                        "adapted each iteration so that the rollouts keep the corpus's "
+                        "listener onsets per second")
     parser.add_argument("--onset-step", type=float, default=0.5,
                         help="with --hold-onsets: the bonus grows by this x the relative "
-                        "shortfall of the iteration's onset rate (and shrinks by its excess)")
+                        "shortfall of the iteration's onset rate and shrinks by its excess")
     parser.add_argument("--keep-snapshots", action=argparse.BooleanOptionalAction,
                         default=True, help="also keep each iteration's weights in "
                         "OUT/snapshots/iteration<N> (14 MB each for the demo's agents)")

@@ -94,6 +94,10 @@ def sample_tokens(logits: torch.Tensor, allowed: torch.Tensor,
     for r, cfg in enumerate(configs):
         groups.setdefault(cfg, []).append(r)
     masked = torch.where(allowed, logits.float(), float("-inf"))  # [R, V]
+    if torch.isnan(masked).any():  # a softmax of NaN would pick an arbitrary id
+        rows = sorted({int(r) for r in torch.isnan(masked).any(dim=-1).nonzero()[:, 0]})
+        raise ValueError(f"the model's logits are NaN in rows {rows} of {R} (its weights or "
+                         "inputs are not finite)")
     for cfg, rows in groups.items():
         x = masked if len(rows) == R else masked[rows]
         if cfg.temperature == 0:

@@ -23,7 +23,7 @@ def test_selfplay_rl_smoke(tmp_path: Path) -> None:
     table = pd.read_csv(out / "iterations.csv")
     assert list(table.iteration) == [0, 1, 2] and (table.decisions > 0).all()
     assert table.kl.iloc[:2].notna().all() and np.isnan(table.kl.iloc[2])  # last: measured only
-    assert (table.onset_bonus >= 0).all()  # --hold-onsets: the multiplier, never negative
+    assert np.isfinite(table.onset_bonus).all() and (table.onset_target > 0).all()
     assert "onsets/s)" in (out / "REPORT.md").read_text()
     base = load_file(out / "world" / "agents" / "fisher" / "model" / "model.safetensors")
     tuned = load_file(out / "agent" / "model" / "model.safetensors")
@@ -72,6 +72,14 @@ def test_the_onset_bonus_goes_to_the_chunk_that_starts_a_listener_onset() -> Non
     assert gained.pop(("b", 3)) == 0.25
     assert all(g == 0.0 for g in gained.values())
     assert before[("b", 3)] == -0.5  # its 5 overlapped frames are still charged
+
+
+def test_the_onset_multiplier_follows_the_shortfall() -> None:
+    rl = _rl()
+    assert rl.next_bonus(0.0, 0.2, 0.4, 0.5) == 0.25  # half the target: +0.5 x 0.5
+    assert rl.next_bonus(0.25, 0.8, 0.4, 0.5) == -0.25  # twice the target: onsets cost
+    assert rl.next_bonus(0.25, 0.4, 0.4, 0.5) == 0.25  # on target: unchanged
+    assert rl.next_bonus(0.25, float("nan"), 0.4, 0.5) == 0.25  # nobody listened
 
 
 def test_log_probs_match_the_samplers_distribution(tmp_path: Path) -> None:

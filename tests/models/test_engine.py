@@ -49,6 +49,18 @@ def test_sampled_row_does_not_depend_on_other_rows() -> None:
     assert all(bool(allowed[r, t]) for r, t in enumerate(together))
 
 
+def test_nan_logits_are_an_error_not_an_arbitrary_token() -> None:
+    logits = torch.zeros(3, 8)
+    logits[1, 5] = float("nan")  # a NaN among the allowed ids of row 1
+    logits[2, 0] = float("nan")  # a NaN outside row 2's allowed ids: masked away, fine
+    allowed = torch.ones(3, 8, dtype=torch.bool)
+    allowed[2, 0] = False
+    with pytest.raises(ValueError, match=r"logits are NaN in rows \[1\] of 3"):
+        sample_tokens(logits, allowed, [SamplingConfig()] * 3, [0.5] * 3)
+    keep = torch.tensor([True, False, True])
+    assert len(sample_tokens(logits[keep], allowed[keep], [SamplingConfig()] * 2, [0.5] * 2)) == 2
+
+
 def test_top_k_top_p_and_greedy() -> None:
     logits = torch.tensor([[0.0, 5.0, 1.0, 4.0]])
     allowed = torch.tensor([[True, False, True, True]])
