@@ -46,12 +46,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from cached import conversation_path  # the conversation cache, keyed by its inputs
-from continuation import Scored, format_roundtrip  # one dialogue's events; the round trip
+from continuation import (  # one dialogue's events, pooled; the round trip
+    Scored,
+    format_roundtrip,
+    pooled_stats,
+)
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_text
 from duplexsim.config.scenario import FRAME_MS
-from duplexsim.metrics.turntaking import runs, summarize_events, vad_from_units
+from duplexsim.metrics.turntaking import runs, vad_from_units
 
 AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
 STATS = ("overlap_share", "backchannels_per_min", "listener_onsets_per_s", "fto_median_ms")
@@ -80,13 +84,8 @@ class Plan:
 
 def pooled(parts: list[Scored]) -> dict[str, float]:
     """The :data:`STATS` over several conversations pooled (events concatenated)."""
-    s = summarize_events(pd.concat([p.events for p in parts], ignore_index=True),
-                         sum(p.ms for p in parts))
-    onsets, seconds = (sum(p.onsets[i] for p in parts) for i in (0, 1))
-    return {"overlap_share": s["overlap_share"],
-            "backchannels_per_min": s["backchannels_per_min"],
-            "listener_onsets_per_s": onsets / seconds if seconds > 0 else float("nan"),
-            "fto_median_ms": s["fto_median_ms"]}
+    s = pooled_stats(parts)
+    return {k: s[k] for k in STATS}
 
 
 def coordination(vads: list[np.ndarray]) -> dict[str, float]:
