@@ -23,8 +23,9 @@ that signal, REINFORCE on the decisions as the agent made them:
    grows by ``--onset-step`` x the iteration's relative shortfall and shrinks by its
    excess (below 0 it is a cost: an overlap cost that charges only long overlaps makes
    onsets cheap; a flat one charges the backchannels and quick hand-overs that make a
-   corpus's onsets; finding 21). Advantage: reward minus the
-   iteration's mean, divided by its standard deviation.
+   corpus's onsets; finding 21). With ``--gamma``, each decision is credited with the
+   discounted return of its side's later chunks instead of its own chunk's reward alone.
+   Advantage: reward minus the iteration's mean, divided by its standard deviation.
 3. ``--updates`` AdamW steps per iteration at ``--lr``, each on ``--decisions`` decisions
    drawn at random: the policy-gradient loss with the log-probability of each sampled token
    under the same allowed-id mask the sampler used, plus ``--kl`` x the KL divergence from
@@ -161,6 +162,23 @@ def assign_rewards(found: Rollouts, frames_per_chunk: int, silence: set[int],
             d.reward += onset_bonus * int(((starts >= span.start) & (starts < span.stop)).sum())
 
 
+def discount(decisions: list[Decision], gamma: float) -> None:
+    """Replace each decision's reward by its discounted return over the later decisions of
+    the same side of the same conversation: ``r_j + gamma r_(j+1) + gamma^2 r_(j+2) ...``
+    (an onset is charged for the overlap it causes in the chunks after its own, which the
+    partner cannot react to sooner). ``gamma`` 0 leaves the rewards."""
+    if gamma == 0:
+        return
+    streams: dict[tuple[int, str], list[Decision]] = {}
+    for d in decisions:
+        streams.setdefault((d.conversation, d.side), []).append(d)
+    for stream in streams.values():
+        ahead = 0.0
+        for d in sorted(stream, key=lambda d: d.chunk, reverse=True):
+            ahead = d.reward + gamma * ahead
+            d.reward = ahead
+
+
 def next_bonus(bonus: float, rate: float, target: float, step: float) -> float:
     """One dual-ascent step on the constraint "listener onsets per second = ``target``":
     the bonus per onset grows by ``step`` x the relative shortfall of ``rate`` and shrinks
@@ -281,6 +299,7 @@ def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, pla
             row.update(onset_target=args.onset_target, onset_bonus=bonus)
         assign_rewards(found, frames, silence, args.overlap_cost, args.silence_cost,
                        args.overlap_grace_ms // FRAME_MS, bonus)
+        discount(found.decisions, args.gamma)
         rewards = np.array([d.reward for d in found.decisions])
         row["mean_reward"] = float(rewards.mean())
         if it == args.iterations:
@@ -349,7 +368,8 @@ def render(args: argparse.Namespace, table: pd.DataFrame, command: str) -> str:
         f"{args.duration_s:g} s ({args.chunk_ms} ms chunks, 0 ms, lookahead 1); reward of "
         f"each own chunk = -{args.overlap_cost:g} x its share of overlapped frames (from "
         f"{args.overlap_grace_ms} ms into an overlap on) - {args.silence_cost:g} x its share "
-        f"of mutual silence{held(args)}; {args.updates} AdamW steps at lr {args.lr:g} on "
+        f"of mutual silence{held(args)}; credited as the return discounted by "
+        f"{args.gamma:g} per chunk; {args.updates} AdamW steps at lr {args.lr:g} on "
         f"{args.decisions} random decisions, KL to the base agent x {args.kl:g}, corpus "
         f"next-token loss x {args.anchor:g} on {args.anchor_seqs} stage-3 "
         "sequences. The last row measures the final weights' own rollouts.",
@@ -392,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kl", type=float, default=0.5,
                         help="weight of the KL to the base agent on the sampled decisions")
     parser.add_argument("--anchor", type=float, default=0.0)
+    parser.add_argument("--gamma", type=float, default=0.0,
+                        help="discount per chunk of the return each decision is credited "
+                        "with (0: its own chunk's reward only)")
     parser.add_argument("--hold-onsets", action="store_true",
                         help="add a bonus per listener onset (a cost when negative), its size "
                         "adapted each iteration so that the rollouts keep the corpus's "
@@ -415,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
             ("silence-cost", args.silence_cost >= 0, ">= 0"), ("kl", args.kl >= 0, ">= 0"),
             ("overlap-grace-ms", args.overlap_grace_ms >= 0, ">= 0"),
             ("onset-step", args.onset_step > 0, "> 0"),
+            ("gamma", 0 <= args.gamma < 1, "0 <= gamma < 1"),
             ("anchor-seqs", args.anchor_seqs >= 1, ">= 1")):
         if not ok:
             parser.error(f"--{name}: {getattr(args, name.replace('-', '_'))} "

@@ -74,6 +74,17 @@ def test_the_onset_bonus_goes_to_the_chunk_that_starts_a_listener_onset() -> Non
     assert before[("b", 3)] == -0.5  # its 5 overlapped frames are still charged
 
 
+def test_discounted_returns_run_per_side_and_conversation() -> None:
+    rl = _rl()
+    ds = [rl.Decision(c, side, j, [], [], None, None, reward)
+          for c, side, j, reward in [(0, "a", 1, -1.0), (0, "a", 0, 0.0), (0, "a", 2, -2.0),
+                                     (0, "b", 0, 5.0), (1, "a", 0, 7.0)]]
+    rl.discount(ds, 0.5)
+    assert [d.reward for d in ds] == [-2.0, -1.0, -2.0, 5.0, 7.0]  # -1 + 0.5 * -2; 0 + 0.5 * -2
+    rl.discount(ds, 0.0)
+    assert [d.reward for d in ds] == [-2.0, -1.0, -2.0, 5.0, 7.0]
+
+
 def test_the_onset_multiplier_follows_the_shortfall() -> None:
     rl = _rl()
     assert rl.next_bonus(0.0, 0.2, 0.4, 0.5) == 0.25  # half the target: +0.5 x 0.5
