@@ -1,0 +1,137 @@
+"""Overlap against listener onsets over self-play training runs: does a reward move the agent
+along the line its runs share, or off it towards its corpus?
+
+Reads ``iterations.csv`` of each ``selfplay_rl.py`` output folder (one row per iteration:
+the rollouts' pooled overlap share and listener onsets per second) and fits, by least
+squares over the rows of the ``--baseline`` runs, ``overlap = a x onsets + b``. Every run
+is then summarised by its rows' mean residual from that line (negative: less overlap for
+the same onset rate, towards the corpus; the corpus's own point is printed as a residual
+too) and the figure shows every row, the line and the corpus. Writes ``OUT/frontier.csv``
+(every row with its run and residual), ``OUT/REPORT.md`` and ``OUT/frontier.png``.
+
+    T=docs/results/selfplay/diagnosis/selfplay-rl/training
+    python experiments/selfplay_rl_frontier.py $T/* --baseline fisher-s0.3-kl0.5 \\
+        fisher-s0.3-kl0.1 --corpus-overlap 0.0754 --corpus-onsets 0.329 \\
+        --out docs/results/selfplay/diagnosis/selfplay-rl/frontier
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from provenance import provenance  # the report line (command and commit)
+
+from duplexsim.atomic import atomic_path, write_text
+
+COLUMNS = ("overlap_share", "listener_onsets_per_s")
+
+
+def read_runs(folders: list[Path]) -> pd.DataFrame:
+    """Every row of every run's ``iterations.csv`` with a measured onset rate, named by run."""
+    parts = []
+    for folder in folders:
+        table = pd.read_csv(folder / "iterations.csv")
+        missing = [c for c in ("iteration", *COLUMNS) if c not in table.columns]
+        if missing:
+            raise ValueError(f"{folder / 'iterations.csv'}: no column {missing[0]!r} "
+                             "(allowed: a selfplay_rl.py iterations.csv)")
+        table = table.dropna(subset=list(COLUMNS))
+        parts.append(table.assign(run=folder.name)[["run", "iteration", *COLUMNS]])
+    return pd.concat(parts, ignore_index=True)
+
+
+def fit_line(rows: pd.DataFrame) -> tuple[float, float, float]:
+    """``(a, b, r)``: least-squares ``overlap = a x onsets + b`` and Pearson r of the rows."""
+    x, y = rows["listener_onsets_per_s"].to_numpy(), rows["overlap_share"].to_numpy()
+    a, b = np.polyfit(x, y, 1)
+    return float(a), float(b), float(np.corrcoef(x, y)[0, 1])
+
+
+def summarise(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per run: its rows' residuals from the line (count, mean, sd, min, max)."""
+    out = rows.groupby("run", sort=False)["residual"].agg(["count", "mean", "std", "min", "max"])
+    return out.rename(columns={"count": "rows"}).reset_index()
+
+
+def plot(rows: pd.DataFrame, a: float, b: float, corpus: tuple[float, float] | None,
+         path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    for run, part in rows.groupby("run", sort=False):
+        ax.plot(part["listener_onsets_per_s"], part["overlap_share"], "o-", ms=4, lw=0.6,
+                alpha=0.8, label=run)
+    x = np.linspace(0, max(rows["listener_onsets_per_s"].max(), 0.4), 50)
+    ax.plot(x, a * x + b, "k--", lw=1, label=f"baseline line: {a:.3f} x + {b:.3f}")
+    if corpus is not None:
+        ax.plot(corpus[1], corpus[0], "k*", ms=14, label="corpus through the format")
+    ax.set_xlabel("listener onsets per second (rollouts)")
+    ax.set_ylabel("overlap share (rollouts)")
+    ax.legend(fontsize=6, loc="upper left")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", type=Path, nargs="+", help="selfplay_rl.py output folders")
+    parser.add_argument("--baseline", nargs="+", required=True,
+                        help="names of the runs whose rows fit the line")
+    parser.add_argument("--corpus-overlap", type=float, default=None)
+    parser.add_argument("--corpus-onsets", type=float, default=None)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    missing = [str(r) for r in args.runs if not (r / "iterations.csv").is_file()]
+    if missing:
+        parser.error(f"no iterations.csv in: {', '.join(missing)} (allowed: selfplay_rl.py "
+                     "output folders)")
+    names = {r.name for r in args.runs}
+    unknown = [b for b in args.baseline if b not in names]
+    if unknown:
+        parser.error(f"--baseline: {unknown[0]!r} is not one of the runs (allowed: "
+                     f"{', '.join(sorted(names))})")
+    if (args.corpus_overlap is None) != (args.corpus_onsets is None):
+        parser.error("--corpus-overlap and --corpus-onsets: give both or neither")
+    try:
+        rows = read_runs(args.runs)
+    except (OSError, ValueError, pd.errors.ParserError) as e:
+        parser.error(str(e))
+    base = rows[rows["run"].isin(args.baseline)]
+    if len(base) < 3:
+        parser.error(f"--baseline: {len(base)} rows with an onset rate (allowed: 3 or more)")
+    a, b, r = fit_line(base)
+    rows["residual"] = rows["overlap_share"] - (a * rows["listener_onsets_per_s"] + b)
+    table = summarise(rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_text(args.out / "frontier.csv", rows.to_csv(index=False, float_format="%.4f"))
+    corpus = None
+    lines = [f"# Overlap against listener onsets over {len(args.runs)} training runs", "",
+             provenance("selfplay_rl_frontier.py", argv), "",
+             f"Line fitted on the {len(base)} rows of {', '.join(args.baseline)}: overlap = "
+             f"{a:.3f} x onsets/s + {b:.3f} (r = {r:.2f}). Residual: a row's overlap minus "
+             "the line's at its onset rate (negative: less overlap for the same onsets).", ""]
+    if args.corpus_overlap is not None:
+        corpus = (args.corpus_overlap, args.corpus_onsets)
+        at = a * args.corpus_onsets + b
+        lines += [f"Corpus through the format: overlap {args.corpus_overlap:.4f} at "
+                  f"{args.corpus_onsets:.3f} onsets/s; the line gives {at:.4f} there "
+                  f"({at / args.corpus_overlap:.2f}x), a residual of "
+                  f"{args.corpus_overlap - at:+.4f}.", ""]
+    lines += [table.to_markdown(index=False, floatfmt="+.4f"), "",
+              "![overlap against onsets](frontier.png)", ""]
+    plot(rows, a, b, corpus, args.out / "frontier.png")
+    write_text(args.out / "REPORT.md", "\n".join(lines))
+    print(f"wrote {args.out / 'REPORT.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

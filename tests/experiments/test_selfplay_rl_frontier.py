@@ -1,0 +1,58 @@
+"""experiments/selfplay_rl_frontier.py: the line over baseline runs, residuals, bad input."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).parents[2]
+
+
+def _frontier():  # noqa: ANN202
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import selfplay_rl_frontier
+
+    return selfplay_rl_frontier
+
+
+def run_folder(root: Path, name: str, onsets: list[float], overlap: list[float]) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    pd.DataFrame({"iteration": range(len(onsets)), "listener_onsets_per_s": onsets,
+                  "overlap_share": overlap, "kl": 0.0}).to_csv(folder / "iterations.csv",
+                                                               index=False)
+    return folder
+
+
+def test_the_line_and_the_residuals(tmp_path: Path) -> None:
+    fr = _frontier()
+    a = run_folder(tmp_path, "flat", [0.1, 0.2, 0.3, 0.4], [0.05, 0.09, 0.13, 0.17])  # 0.4x + 0.01
+    b = run_folder(tmp_path, "better", [0.2, 0.3, float("nan")], [0.06, 0.10, 0.5])
+    out = tmp_path / "out"
+    assert fr.main([str(a), str(b), "--baseline", "flat", "--corpus-overlap", "0.075",
+                    "--corpus-onsets", "0.33", "--out", str(out)]) == 0
+    rows = pd.read_csv(out / "frontier.csv")
+    assert len(rows) == 6  # the row without an onset rate is left out
+    assert np.allclose(rows.loc[rows.run == "flat", "residual"], 0.0, atol=1e-4)
+    assert np.allclose(rows.loc[rows.run == "better", "residual"], -0.03, atol=1e-4)
+    text = (out / "REPORT.md").read_text()
+    assert "overlap = 0.400 x onsets/s + 0.010 (r = 1.00)" in text
+    assert "the line gives 0.1420 there (1.89x)" in text
+    assert (out / "frontier.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(("extra", "match"), [
+    (["--baseline", "nope"], "--baseline: 'nope' is not one of the runs"),
+    (["--baseline", "flat", "--corpus-overlap", "0.1"], "give both or neither"),
+])
+def test_bad_arguments_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                           extra: list[str], match: str) -> None:
+    fr = _frontier()
+    a = run_folder(tmp_path, "flat", [0.1, 0.2, 0.3], [0.05, 0.09, 0.13])
+    with pytest.raises(SystemExit) as e:
+        fr.main([str(a), *extra, "--out", str(tmp_path / "out")])
+    assert e.value.code == 2 and match in capsys.readouterr().err
