@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
+    command = provenance("handover.py", argv)  # the code as it is when the run starts
     from duplexsim.threads import use_threads
 
     use_threads(args.threads)
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         all_events.to_csv(tmp, index=False)
     with atomic_path(args.out / "summary.csv") as tmp:
         summary.to_csv(tmp, index=False)
-    path = report(summary, all_events, args.out, provenance("handover.py", argv),
+    path = report(summary, all_events, args.out, command,
                   chunk_ms=chunk_ms, context_chunks=context, split=split)
     print(f"wrote {path}")
     return 0

@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
+    command = provenance("selfplay_finetune.py", argv)  # the code as it is when the run starts
     for name, ok, allowed in (
             ("keep", 0 < args.keep <= 1, "0 < keep <= 1"),
             ("max-onsets-over", 0 <= args.max_onsets_over <= 1, "0 .. 1"),
@@ -261,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                      args.steps, args.lr, args.out / "agent", progress=not args.smoke)
     report = args.out / "REPORT.md"
     write_text(report, render(args, table, corpus, info,
-                              provenance("selfplay_finetune.py", argv)))
+                              command))
     print(f"wrote {report}")
     return 0
 

@@ -429,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
+    command = provenance("selfplay_rl.py", argv)  # the code as it is when the run starts
     for name, ok, allowed in (
             ("iterations", args.iterations >= 1, ">= 1"),
             ("conversations", args.conversations >= 1, ">= 1"),
@@ -465,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     table = train(args, agents / args.agent, corpora / preset, card, plan,
                   progress=not args.smoke)
     report = args.out / "REPORT.md"
-    write_text(report, render(args, table, provenance("selfplay_rl.py", argv)))
+    write_text(report, render(args, table, command))
     print(f"wrote {report}")
     return 0
 
