@@ -1,14 +1,21 @@
 """``duplexsim demo``: the whole mission end to end on embedded defaults.
 
-Stages (each is skipped when its output already exists, so a second run is quick):
+Stages (each reuses what an earlier run made from the same inputs, so a second run is
+quick; made from other inputs, it is rebuilt where that loses nothing and refused where it
+would):
 
 1. build small fisher-like and candor-like synthetic corpora (the first one trains the
-   shared unit tokenizer, the second reuses it);
+   shared unit tokenizer, the second reuses it; ``corpus build`` resumes a corpus of the
+   same parameters and refuses one of others);
 2. train the Fisher agent and the CANDOR agent from ``agents/*.toml``: each card's step
    counts are the budget (sized to fit the demo's time on a 2-core machine, see
-   ``docs/results/training.md``), the two run side by side as two 1-thread processes;
+   ``docs/results/training.md``), the two run side by side as two 1-thread processes; an
+   agent already trained from the same card is reused, one trained from another card is a
+   one-line error (retraining would delete it);
 3. simulate the Fisher agent (A) talking to the CANDOR agent (B) at 200 ms chunks over the
-   ``continental`` preset and over ``satellite-geo`` (high latency);
+   ``continental`` preset and over ``satellite-geo`` (high latency); a conversation is
+   reused while its scenario file, seed, length and both agents' files are the same
+   (``inputs.json`` beside it), else simulated anew;
 4. write a metrics table and plots beside the traces and stereo WAVs; print where it all is.
 
 Every stage goes through the same CLI a user would type, so the demo is also a record of
@@ -29,7 +36,7 @@ from pathlib import Path
 
 from duplexsim import cli
 from duplexsim.atomic import write_json
-from duplexsim.errors import MAX_CORPUS_HOURS, MAX_DURATION_S
+from duplexsim.errors import MAX_CORPUS_HOURS, MAX_DURATION_S, InputError
 
 
 @dataclass(frozen=True)
@@ -73,8 +80,36 @@ class DemoPlan:
         return self.cards / f"{name}.toml"
 
     def trained(self, name: str) -> bool:
-        """Is agent ``name`` trained already (reused, not trained again)?"""
-        return (self.agent_dir(name) / "agent.json").exists()
+        """Is agent ``name`` trained already from its card (reused, not trained again)? One
+        trained from another card is an :class:`~duplexsim.errors.InputError` naming the
+        first setting that differs."""
+        from duplexsim.config.card import load_card
+        from duplexsim.models.agentdir import read_agent_json
+
+        if not (self.agent_dir(name) / "agent.json").exists():
+            return False
+        info = read_agent_json(self.agent_dir(name))
+        card = json.loads(json.dumps(load_card(self.card(name)).to_dict()))
+        changed = first_difference(info.get("card"), card)
+        if changed is not None:
+            key, was, now = changed
+            raise InputError(str(self.agent_dir(name)), f"card.{key}",
+                             f"trained with {was!r}, but {self.card(name)} says {now!r}",
+                             "delete the folder to train it anew from the card, or another "
+                             "--root")
+        return True
+
+
+def first_difference(was: object, now: object, key: str = "") -> tuple[str, object, object] | None:
+    """The first dotted key at which two JSON values differ: ``(key, was, now)``; None if
+    they are equal."""
+    if isinstance(was, dict) and isinstance(now, dict):
+        for k in sorted(set(was) | set(now)):
+            found = first_difference(was.get(k), now.get(k), f"{key}.{k}" if key else k)
+            if found is not None:
+                return found
+        return None
+    return None if was == now else (key, was, now)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,11 +149,10 @@ def _skip(title: str, where: Path) -> None:
 
 
 def build_corpora(plan: DemoPlan) -> None:
+    """Build, resume or extend each corpus (``corpus build`` refuses a folder built with
+    other parameters; for a finished corpus of the same ones it takes seconds)."""
     for preset in ("fisher-like", "candor-like"):
         out = plan.corpus_dir(preset)
-        if (out / "manifest.json").exists():
-            _skip(f"corpus {preset}", out)
-            continue
         _step(f"build the {preset} corpus", [
             "corpus", "build", "--preset", preset, "--hours", str(plan.corpus_hours),
             "--conversation-s", str(plan.conversation_s), "--seed", str(plan.seed),
@@ -222,31 +256,45 @@ def simulate(plan: DemoPlan) -> list[Path]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from duplexsim.digests import AGENT_FILES, directory_digest, file_digest
+
+    agents = {"a": plan.agent_dir("fisher"), "b": plan.agent_dir("candor")}
     outs, todo = [], []
     for scenario_path in plan.scenarios:
         name = Path(scenario_path).stem
         out = plan.out / name
         outs.append(out)
-        if (out / "metrics.json").exists():
+        inputs = {"scenario": file_digest(scenario_path), "seed": plan.seed,
+                  "sim_seconds": plan.sim_seconds,
+                  "agents": {k: directory_digest(d, AGENT_FILES) for k, d in agents.items()}}
+        if (out / "metrics.json").exists() and _read_inputs(out) == inputs:
             _skip(f"simulation {name}", out)
             continue
         print(f"\n==> simulate {name}\n    $ duplexsim simulate {scenario_path} --out {out} "
               f"--seed {plan.seed} --duration-s {plan.sim_seconds:g}\n    (agents: a = "
               f"{plan.agent_dir('fisher')}, b = {plan.agent_dir('candor')})", flush=True)
-        todo.append((scenario_path, out))
+        todo.append((scenario_path, out, inputs))
     if not todo:
         return outs
     print(f"\n    running {len(todo)} simulation(s) side by side ...", flush=True)
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(min(2, len(todo)), mp_context=ctx) as pool:
-        agents = {"a": plan.agent_dir("fisher"), "b": plan.agent_dir("candor")}
         jobs = [pool.submit(_simulate_one, path, out, plan.seed, plan.sim_seconds, agents)
-                for path, out in todo]
-        for (path, _), job in zip(todo, jobs, strict=True):
+                for path, out, _ in todo]
+        for (path, out, inputs), job in zip(todo, jobs, strict=True):
             seconds = job.result()
+            write_json(out / "inputs.json", inputs)  # what metrics.json was made from
             print(f"    {Path(path).stem} done in {seconds:.0f} s "
                   f"({plan.sim_seconds / seconds:.1f}x real time)", flush=True)
     return outs
+
+
+def _read_inputs(out: Path) -> object:
+    """The ``inputs.json`` an earlier run left beside its metrics (None if unreadable)."""
+    try:
+        return json.loads((out / "inputs.json").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _simulate_one(scenario_path: str, out: Path, seed: int, sim_seconds: float,

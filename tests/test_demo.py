@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from duplexsim import cli
 from duplexsim.demo import DemoPlan, train_agents
+from duplexsim.errors import InputError
 
 ROOT = Path(__file__).parents[1]
 
@@ -79,6 +81,13 @@ def test_demo_trains_both_agents_side_by_side_with_the_bytes_of_one_after_the_ot
     before = (plan.agent_dir("fisher") / "agent.json").stat().st_mtime_ns
     train_agents(plan)
     assert (plan.agent_dir("fisher") / "agent.json").stat().st_mtime_ns == before
+    # the card changed since: a one-line error naming the setting, the agent kept
+    card = plan.cards / "fisher.toml"
+    card.write_text(card.read_text().replace("steps = 3", "steps = 4", 1))
+    with pytest.raises(InputError, match=r"fisher: card\.stage1\.steps: trained with 3, but "
+                       r".*fisher\.toml says 4 \(allowed: delete the folder"):
+        train_agents(plan)
+    assert (plan.agent_dir("fisher") / "agent.json").stat().st_mtime_ns == before
 
 
 SCENARIO = """
@@ -119,12 +128,18 @@ def test_demo_simulates_side_by_side_with_the_bytes_of_one_after_the_other(tmp_p
                       {"a": plan.agent_dir("fisher"), "b": plan.agent_dir("candor")})
     finally:
         torch.set_num_threads(threads)
-    for f in sorted(p.name for p in outs[1].iterdir()):
+    for f in sorted(p.name for p in (tmp_path / "alone").iterdir()):
         assert (tmp_path / "alone" / f).read_bytes() == (outs[1] / f).read_bytes(), f
     assert json.loads((outs[0] / "metrics.json").read_text())["scenario"] == "continental"
     # a second run reuses both
     before = (outs[0] / "metrics.json").stat().st_mtime_ns
     assert simulate(plan) == outs and (outs[0] / "metrics.json").stat().st_mtime_ns == before
+    # an agent changed in place (retrained): both conversations are simulated anew
+    weights = plan.agent_dir("candor") / "model" / "model.safetensors"
+    weights.write_bytes((plan.agent_dir("fisher") / "model" / "model.safetensors").read_bytes())
+    assert simulate(plan) == outs and (outs[0] / "metrics.json").stat().st_mtime_ns != before
+    again = (outs[0] / "metrics.json").stat().st_mtime_ns
+    assert simulate(plan) == outs and (outs[0] / "metrics.json").stat().st_mtime_ns == again
 
 
 def test_demo_refuses_a_missing_or_bad_card_before_building_anything(tmp_path, capsys):
