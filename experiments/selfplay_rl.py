@@ -368,8 +368,9 @@ def render(args: argparse.Namespace, table: pd.DataFrame, command: str) -> str:
         f"{args.duration_s:g} s ({args.chunk_ms} ms chunks, 0 ms, lookahead 1); reward of "
         f"each own chunk = -{args.overlap_cost:g} x its share of overlapped frames (from "
         f"{args.overlap_grace_ms} ms into an overlap on) - {args.silence_cost:g} x its share "
-        f"of mutual silence{held(args)}; credited as the return discounted by "
-        f"{args.gamma:g} per chunk; {args.updates} AdamW steps at lr {args.lr:g} on "
+        f"of mutual silence{held(args)}"
+        + (f"; credited as the return discounted by {args.gamma:g} per chunk" if args.gamma
+           else "") + f"; {args.updates} AdamW steps at lr {args.lr:g} on "
         f"{args.decisions} random decisions, KL to the base agent x {args.kl:g}, corpus "
         f"next-token loss x {args.anchor:g} on {args.anchor_seqs} stage-3 "
         "sequences. The last row measures the final weights' own rollouts.",
@@ -385,10 +386,9 @@ def render(args: argparse.Namespace, table: pd.DataFrame, command: str) -> str:
 def held(args: argparse.Namespace) -> str:
     if args.onset_target is None:
         return ""
-    return (f" + onset_bonus per listener onset it starts (the bonus, a cost when negative, "
-            f"adapted each iteration "
-            f"by {args.onset_step:g} x the relative shortfall against the corpus's "
-            f"{args.onset_target:.3f} onsets/s)")
+    return (" + onset_bonus per listener onset it starts (the bonus, a cost when negative, "
+            f"adapted each iteration by {args.onset_step:g} x the relative shortfall against "
+            f"the corpus's {args.onset_target:.3f} onsets/s)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,8 +13,8 @@ A cell file is written atomically when its cell finishes, so a killed sweep leav
 whole rows behind; a rerun skips every cell whose file exists (the key hashes the
 resolved scenario, the cell function and the contents of the agents and corpora the
 scenario names, so a changed grid value, a retrained agent or a rebuilt corpus is a new
-cell). Owns
-scheduling and bookkeeping; what a cell computes lives in :mod:`duplexsim.sweeps.cells`.
+cell). Owns scheduling and bookkeeping; what a cell computes lives in
+:mod:`duplexsim.sweeps.cells`.
 """
 
 from __future__ import annotations
