@@ -83,14 +83,17 @@ class DemoPlan:
         """Is agent ``name`` trained already from its card (reused, not trained again)? One
         trained from another card is an :class:`~duplexsim.errors.InputError` naming the
         first setting that differs."""
-        from duplexsim.config.card import load_card
+        from duplexsim.config.card import card_with_defaults, load_card
         from duplexsim.models.agentdir import read_agent_json
 
         if not (self.agent_dir(name) / "agent.json").exists():
             return False
         info = read_agent_json(self.agent_dir(name))
-        card = json.loads(json.dumps(load_card(self.card(name)).to_dict()))
-        changed = first_difference(info.get("card"), card)
+        # as JSON values, and an older agent's card with the keys added since at their
+        # defaults (as a resumed training run compares them)
+        was, card = (json.loads(json.dumps(c)) for c in (
+            card_with_defaults(info.get("card")), load_card(self.card(name)).to_dict()))
+        changed = first_difference(was, card)
         if changed is not None:
             key, was, now = changed
             raise InputError(str(self.agent_dir(name)), f"card.{key}",

@@ -81,6 +81,15 @@ def test_demo_trains_both_agents_side_by_side_with_the_bytes_of_one_after_the_ot
     before = (plan.agent_dir("fisher") / "agent.json").stat().st_mtime_ns
     train_agents(plan)
     assert (plan.agent_dir("fisher") / "agent.json").stat().st_mtime_ns == before
+    # an agent recorded before a card key existed (turn_weight) matches at its default
+    info_path = plan.agent_dir("fisher") / "agent.json"
+    info = json.loads(info_path.read_text())
+    for stage in ("stage1", "stage2", "stage3"):
+        del info["card"][stage]["turn_weight"]
+    info_path.write_text(json.dumps(info))
+    before = info_path.stat().st_mtime_ns
+    train_agents(plan)
+    assert info_path.stat().st_mtime_ns == before
     # the card changed since: a one-line error naming the setting, the agent kept
     card = plan.cards / "fisher.toml"
     card.write_text(card.read_text().replace("steps = 3", "steps = 4", 1))

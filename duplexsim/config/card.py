@@ -335,3 +335,16 @@ def card_from_dict(data: dict[str, Any], file: str = "<card>") -> AgentCard:
         if key in data.get("tdm", {}):
             data["tdm"][key] = list(data["tdm"][key])
     return from_dict(AgentCard, data, file=file)
+
+
+def card_with_defaults(saved: Any) -> Any:
+    """A recorded card (a checkpoint's or agent.json's ``card``) with the keys added to cards
+    since it was written set to their defaults (e.g. ``turn_weight``), so that a run or an
+    agent of an older card still matches it; anything that is not a valid card is returned
+    as it is (and then differs)."""
+    if not isinstance(saved, dict):
+        return saved
+    try:
+        return card_from_dict(saved).to_dict()
+    except (ValueError, TypeError, KeyError):
+        return saved

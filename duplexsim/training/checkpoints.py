@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from duplexsim.atomic import atomic_path
+from duplexsim.config.card import card_with_defaults
 from duplexsim.errors import InputError
 
 CHECKPOINT_FORMAT = "duplexsim-checkpoint/1"
@@ -42,7 +43,7 @@ def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | No
         raise InputError(str(path), "vocab_size", f"checkpoint vocabulary "
                          f"{state.get('vocab_size')} != this run's {vocab_size}: it belongs to "
                          "another card or corpus", "a fresh --out, or delete checkpoints/")
-    saved = _with_defaults(state.get("card"))
+    saved = card_with_defaults(state.get("card"))
     if saved != card:
         diff = sorted(k for k in set(card) | set(saved or {})
                       if (saved or {}).get(k) != card.get(k))
@@ -50,17 +51,3 @@ def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | No
                          f"(tables differ: {', '.join(diff)})",
                          "a fresh --out, or delete checkpoints/")
     return state
-
-
-def _with_defaults(saved: Any) -> Any:
-    """A checkpoint's card with the keys added to cards since it was written set to their
-    defaults (e.g. ``turn_weight``), so an older run still resumes; anything that is not a
-    valid card is returned as it is (and then differs)."""
-    if not isinstance(saved, dict):
-        return saved
-    from duplexsim.config.card import card_from_dict
-
-    try:
-        return card_from_dict(saved).to_dict()
-    except (ValueError, TypeError, KeyError):
-        return saved
