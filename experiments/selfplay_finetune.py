@@ -183,6 +183,16 @@ def add_agent_arguments(parser: argparse.ArgumentParser, out: str, card_help: st
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
 
 
+def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                  checks: tuple[tuple[str, bool, str], ...]) -> None:
+    """``(option, holds, allowed)`` each: the first that does not hold is a one-line error,
+    ``--option: value (allowed: ...)``."""
+    for name, ok, allowed in checks:
+        if not ok:
+            parser.error(f"--{name}: {getattr(args, name.replace('-', '_'))} "
+                         f"(allowed: {allowed})")
+
+
 def agent_inputs(parser: argparse.ArgumentParser, args: argparse.Namespace
                  ) -> tuple[Path, Path, Any]:
     """``(agents, corpora, card)``: the tiny world's (built in OUT/world) with ``--smoke``,
@@ -227,15 +237,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
     command = provenance("selfplay_finetune.py", argv)  # the code as it is when the run starts
-    for name, ok, allowed in (
-            ("keep", 0 < args.keep <= 1, "0 < keep <= 1"),
-            ("max-onsets-over", 0 <= args.max_onsets_over <= 1, "0 .. 1"),
-            ("conversations", args.conversations >= 1, ">= 1"),
-            ("repeat", args.repeat >= 0, ">= 0"), ("steps", args.steps >= 1, ">= 1"),
-            ("lr", args.lr > 0, "> 0")):
-        if not ok:
-            parser.error(f"--{name}: {getattr(args, name.replace('-', '_'))} "
-                         f"(allowed: {allowed})")
+    check_options(parser, args, (
+        ("keep", 0 < args.keep <= 1, "0 < keep <= 1"),
+        ("max-onsets-over", 0 <= args.max_onsets_over <= 1, "0 .. 1"),
+        ("conversations", args.conversations >= 1, ">= 1"),
+        ("repeat", args.repeat >= 0, ">= 0"), ("steps", args.steps >= 1, ">= 1"),
+        ("lr", args.lr > 0, "> 0")))
     from duplexsim.threads import use_threads
 
     use_threads(args.threads)

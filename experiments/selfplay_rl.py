@@ -64,10 +64,11 @@ import torch
 from continuation import Scored  # one dialogue's events, computed once
 from provenance import provenance  # the report line (command and commit)
 from selfplay import AGENTS, Plan, coordination, corpus_reference, pooled, scenarios
-from selfplay_finetune import (  # the shared options; units-only dialogues
+from selfplay_finetune import (  # the shared options and checks; units-only dialogues
     SelfTrainDialogue,
     add_agent_arguments,
     agent_inputs,
+    check_options,
 )
 
 from duplexsim.atomic import write_text
@@ -430,20 +431,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
     command = provenance("selfplay_rl.py", argv)  # the code as it is when the run starts
-    for name, ok, allowed in (
-            ("iterations", args.iterations >= 1, ">= 1"),
-            ("conversations", args.conversations >= 1, ">= 1"),
-            ("updates", args.updates >= 1, ">= 1"), ("decisions", args.decisions >= 2, ">= 2"),
-            ("lr", args.lr > 0, "> 0"), ("anchor", args.anchor >= 0, ">= 0"),
-            ("overlap-cost", args.overlap_cost > 0, "> 0"),
-            ("silence-cost", args.silence_cost >= 0, ">= 0"), ("kl", args.kl >= 0, ">= 0"),
-            ("overlap-grace-ms", args.overlap_grace_ms >= 0, ">= 0"),
-            ("onset-step", args.onset_step > 0, "> 0"),
-            ("gamma", 0 <= args.gamma < 1, "0 <= gamma < 1"),
-            ("anchor-seqs", args.anchor_seqs >= 1, ">= 1")):
-        if not ok:
-            parser.error(f"--{name}: {getattr(args, name.replace('-', '_'))} "
-                         f"(allowed: {allowed})")
+    check_options(parser, args, (
+        ("iterations", args.iterations >= 1, ">= 1"),
+        ("conversations", args.conversations >= 1, ">= 1"),
+        ("updates", args.updates >= 1, ">= 1"), ("decisions", args.decisions >= 2, ">= 2"),
+        ("lr", args.lr > 0, "> 0"), ("anchor", args.anchor >= 0, ">= 0"),
+        ("overlap-cost", args.overlap_cost > 0, "> 0"),
+        ("silence-cost", args.silence_cost >= 0, ">= 0"), ("kl", args.kl >= 0, ">= 0"),
+        ("overlap-grace-ms", args.overlap_grace_ms >= 0, ">= 0"),
+        ("onset-step", args.onset_step > 0, "> 0"),
+        ("gamma", 0 <= args.gamma < 1, "0 <= gamma < 1"),
+        ("anchor-seqs", args.anchor_seqs >= 1, ">= 1")))
     from duplexsim.threads import use_threads
 
     use_threads(args.threads)
