@@ -65,9 +65,9 @@ def scenario_inputs(config: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def key_of(*parts: Any) -> str:
-    """sha256 (16 hex) of the parts' canonical JSON (keys sorted; other types as str)."""
-    text = json.dumps(parts, sort_keys=True, default=str)
+def key_of(value: Any) -> str:
+    """sha256 (16 hex) of ``value``'s canonical JSON (keys sorted; other types as str)."""
+    text = json.dumps(value, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
