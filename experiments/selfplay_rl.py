@@ -17,7 +17,9 @@ that signal, REINFORCE on the decisions as the agent made them:
    ``--overlap-cost`` x the share of its frames in which both sides speak, counted from
    ``--overlap-grace-ms`` into an overlap on (a backchannel or a quick hand-over is free,
    talking on over the partner is not), minus ``--silence-cost`` x the share in which
-   neither speaks (without it the cheapest policy is silence). With ``--hold-onsets``, plus
+   neither speaks (without it the cheapest policy is silence), counted from
+   ``--silence-grace-ms`` into a mutual silence on (a quick gap is free, a long one is not:
+   finding 22's price of no silence cost was late answers). With ``--hold-onsets``, plus
    a bonus for each listener onset the chunk starts: a Lagrange multiplier on the
    constraint "listener onsets per second = the corpus's through the token format", which
    grows by ``--onset-step`` x the iteration's relative shortfall and shrinks by its
@@ -139,16 +141,17 @@ def roll_out(plan: Plan, agent_dir: Path, first_seed: int) -> Rollouts:
 
 def assign_rewards(found: Rollouts, frames_per_chunk: int, silence: set[int],
                    overlap_cost: float, silence_cost: float, grace_frames: int = 0,
-                   onset_bonus: float = 0.0) -> None:
+                   onset_bonus: float = 0.0, silence_grace_frames: int = 0) -> None:
     """Reward of each decision: minus ``overlap_cost`` x the share of its chunk's frames in
     which both sides speak (the first ``grace_frames`` frames of each overlap free: with a
     grace, a backchannel or a quick hand-over costs nothing, talking on over the partner
-    does), minus ``silence_cost`` x the share in which neither does, plus ``onset_bonus``
+    does), minus ``silence_cost`` x the share in which neither does (the first
+    ``silence_grace_frames`` frames of each mutual silence free), plus ``onset_bonus``
     for each of its side's listener onsets
     (:func:`~duplexsim.metrics.turntaking.listener_onset_frames`) starting in the chunk."""
     vads = [vad_from_units(u, silence) for u in found.units]
     both = [_late(v.all(axis=0), grace_frames) for v in vads]
-    neither = [~v.any(axis=0) for v in vads]
+    neither = [_late(~v.any(axis=0), silence_grace_frames) for v in vads]
     onsets = [listener_onset_frames(v, FRAME_MS)[0] for v in vads] if onset_bonus else None
     F = frames_per_chunk
     for d in found.decisions:
@@ -254,7 +257,7 @@ def ids_of(vocab: Any) -> tuple[int, int, tuple[int, int], int]:
 def stats_of(units: list[np.ndarray], silence: set[int]) -> dict[str, float]:
     vads = [vad_from_units(u, silence) for u in units]
     point = pooled([Scored.of(v) for v in vads])
-    return {"overlap_share": point["overlap_share"],
+    return {"overlap_share": point["overlap_share"], "fto_median_ms": point["fto_median_ms"],
             "listener_onsets_per_s": point["listener_onsets_per_s"],
             "backchannels_per_min": point["backchannels_per_min"],
             "speech_share_per_side": float(np.mean([v.mean() for v in vads])),
@@ -299,7 +302,8 @@ def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, pla
                                args.onset_step)
             row.update(onset_target=args.onset_target, onset_bonus=bonus)
         assign_rewards(found, frames, silence, args.overlap_cost, args.silence_cost,
-                       args.overlap_grace_ms // FRAME_MS, bonus)
+                       args.overlap_grace_ms // FRAME_MS, bonus,
+                       args.silence_grace_ms // FRAME_MS)
         discount(found.decisions, args.gamma)
         rewards = np.array([d.reward for d in found.decisions])
         row["mean_reward"] = float(rewards.mean())
@@ -349,7 +353,8 @@ def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, pla
                    anchor_loss=float(np.mean(anchor_losses)) if anchor_losses else float("nan"))
         rows.append(row)
         if progress:
-            print(f"iteration {it}: overlap {row['overlap_share']:.3f}, speech/side "
+            print(f"iteration {it}: overlap {row['overlap_share']:.3f}, FTO median "
+                  f"{row['fto_median_ms']:.0f} ms, speech/side "
                   f"{row['speech_share_per_side']:.3f}, onsets/s "
                   f"{row['listener_onsets_per_s']:.3f}, backchannels/min "
                   f"{row['backchannels_per_min']:.2f}, kl {row['kl']:.4f}", flush=True)
@@ -369,7 +374,7 @@ def render(args: argparse.Namespace, table: pd.DataFrame, command: str) -> str:
         f"{args.duration_s:g} s ({args.chunk_ms} ms chunks, 0 ms, lookahead 1); reward of "
         f"each own chunk = -{args.overlap_cost:g} x its share of overlapped frames (from "
         f"{args.overlap_grace_ms} ms into an overlap on) - {args.silence_cost:g} x its share "
-        f"of mutual silence{held(args)}"
+        f"of mutual silence (from {args.silence_grace_ms} ms into one on){held(args)}"
         + (f"; credited as the return discounted by {args.gamma:g} per chunk" if args.gamma
            else "") + f"; {args.updates} AdamW steps at lr {args.lr:g} on "
         f"{args.decisions} random decisions, KL to the base agent x {args.kl:g}, corpus "
@@ -410,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="overlap costs only from this long into an overlap on")
     parser.add_argument("--silence-cost", type=float, default=0.3,
                         help="cost of a chunk's share of frames in which neither side speaks")
+    parser.add_argument("--silence-grace-ms", type=int, default=0,
+                        help="mutual silence costs only from this long into one on")
     parser.add_argument("--kl", type=float, default=0.5,
                         help="weight of the KL to the base agent on the sampled decisions")
     parser.add_argument("--anchor", type=float, default=0.0)
@@ -439,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         ("overlap-cost", args.overlap_cost > 0, "> 0"),
         ("silence-cost", args.silence_cost >= 0, ">= 0"), ("kl", args.kl >= 0, ">= 0"),
         ("overlap-grace-ms", args.overlap_grace_ms >= 0, ">= 0"),
+        ("silence-grace-ms", args.silence_grace_ms >= 0, ">= 0"),
         ("onset-step", args.onset_step > 0, "> 0"),
         ("gamma", 0 <= args.gamma < 1, "0 <= gamma < 1"),
         ("anchor-seqs", args.anchor_seqs >= 1, ">= 1")))

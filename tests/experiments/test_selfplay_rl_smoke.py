@@ -142,3 +142,14 @@ def test_overlap_grace_frees_the_start_of_each_overlap() -> None:
     rl.assign_rewards(found, 5, {0}, overlap_cost=1.0, silence_cost=0.0, grace_frames=2)
     assert found.decisions[0].reward == -0.4
     assert list(rl._late(np.array([1, 1, 1, 0, 1, 1], bool), 2)) == [0, 0, 1, 0, 0, 0]
+
+
+def test_silence_grace_frees_the_start_of_each_mutual_silence() -> None:
+    rl = _rl()
+    units = np.zeros((2, 10), np.int64)
+    units[0, 6:] = 4  # neither speaks in frames 0-5: with 2 frames of grace, 2-4 cost in chunk 0
+    found = rl.Rollouts(units=[units], decisions=[rl.Decision(0, "a", 0, [], [], None, None),
+                                                  rl.Decision(0, "a", 1, [], [], None, None)])
+    rl.assign_rewards(found, 5, {0}, overlap_cost=1.0, silence_cost=1.0,
+                      silence_grace_frames=2)
+    assert [d.reward for d in found.decisions] == [-0.6, -0.2]
