@@ -166,6 +166,19 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
+def write_png(fig: Any, path: str | os.PathLike[str], dpi: int = 110,
+              layout: bool = True) -> None:
+    """Save the matplotlib figure ``fig`` as a PNG at ``path`` atomically and close it
+    (``layout``: ``tight_layout`` first; else the saved box is cropped to its contents)."""
+    import matplotlib.pyplot as plt
+
+    if layout:
+        fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches=None if layout else "tight")
+    plt.close(fig)
+
+
 def _json_default(obj: Any) -> Any:
     import numpy as np
 

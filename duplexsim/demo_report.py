@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from duplexsim.atomic import atomic_path, write_text
+from duplexsim.atomic import atomic_path, write_png, write_text
 
 COLUMNS = {
     "fto_median_ms": "FTO median (ms)",
@@ -113,8 +113,5 @@ def _plot(ftos: dict[str, list[float]], timelines: dict[str, pd.DataFrame],
         ax.set(yticks=[0.4, 1.4], yticklabels=["A", "B"], xlabel="time (s)",
                title=f"{name}: who speaks when")
         ax.set_xlim(t[0], t[-1] if len(t) else 1)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    write_png(fig, path)
 

@@ -56,7 +56,7 @@ from cached import conversation_path  # the conversation cache, keyed by its inp
 from provenance import provenance  # the report line (command and commit)
 from tqdm import tqdm
 
-from duplexsim.atomic import atomic_path, write_text
+from duplexsim.atomic import atomic_path, write_png, write_text
 from duplexsim.metrics.interruptions import barge_ins, turn_ends
 from duplexsim.metrics.turntaking import detect_events, vad_from_units
 from duplexsim.tokens import FRAME_MS
@@ -367,10 +367,7 @@ def plot(plan: Plan, summary: pd.DataFrame, path: Path) -> None:
         ax.set_xlabel("one-way delay (ms)")
         ax.set_title(label)
     axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    write_png(fig, path)
 
 
 def run_plan(plan: Plan, command: str) -> Path:

@@ -65,7 +65,7 @@ import pandas as pd
 from provenance import provenance  # the report line (command and commit)
 from tqdm import tqdm
 
-from duplexsim.atomic import atomic_path, write_text
+from duplexsim.atomic import atomic_path, write_png, write_text
 from duplexsim.digests import AGENT_FILES, CORPUS_FILES, directory_digest, key_of
 from duplexsim.metrics.protocol import correlations, mean_durations, split_prompt
 from duplexsim.metrics.turntaking import (
@@ -493,10 +493,7 @@ def plot_sources(sources: pd.DataFrame, path: Path) -> None:
         ax.set_title(f"{corpus} prompts: gray reference, blue one model writes both "
                      "sides, red two agents", fontsize=9)
         ax.set_ylabel("overlap share (95% CI)")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    write_png(fig, path)
 
 
 def corpus_comparison(plan: Plan, scored_by: dict[str, list[Scored]], silence: set[int],
@@ -581,10 +578,7 @@ def plot(corr: pd.DataFrame, comp: pd.DataFrame, path: Path) -> None:
         ax.set_xticks(range(len(c)), c["source"])
         ax.set_title(key)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    write_png(fig, path)
 
 
 def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from provenance import provenance  # the report line (command and commit)
 
-from duplexsim.atomic import atomic_path, write_text
+from duplexsim.atomic import atomic_path, write_png, write_text
 
 MIN_GAP_S = 0.2  # the scored chunk starts at least this long after the IPU's end
 
@@ -121,10 +121,7 @@ def report(summary: pd.DataFrame, events: pd.DataFrame, out: Path, line: str, *,
         ax.set_xlabel("P(listener starts in the chunk)")
     axes[0][0].legend()
     fig.suptitle(line, fontsize=6)
-    fig.tight_layout()
-    with atomic_path(out / "handover.png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    write_png(fig, out / "handover.png")
     text = "\n".join([
         "# Does the agent hear a hand-over coming?", "", line, "",
         f"Every IPU end of the {split or 'whole'} split followed by a {chunk_ms} ms chunk "

@@ -39,7 +39,7 @@ import pandas as pd
 from effects import sweep_parser, write_effects
 from provenance import provenance, stamp  # the report line (command and commit)
 
-from duplexsim.atomic import write_text
+from duplexsim.atomic import write_png, write_text
 from duplexsim.metrics.report import write_report
 from duplexsim.sweeps.config import SweepConfig, dump_sweep, load_sweep
 from duplexsim.sweeps.runner import run_sweep
@@ -151,11 +151,7 @@ def plot_against_delay(eff: pd.DataFrame, path: Path, title: str) -> None:
     if others:
         axes[0][0].legend(title=others[0].split(".")[-1], fontsize=8)
     fig.suptitle("\n".join(textwrap.wrap(title, 160)), fontsize=7)  # command, commit
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    write_png(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 from effects import sweep_parser, write_effects
 from provenance import provenance, stamp  # the report line (command and commit)
 
-from duplexsim.atomic import write_text
+from duplexsim.atomic import write_png, write_text
 from duplexsim.metrics.report import write_report
 from duplexsim.sweeps.config import SweepConfig, dump_sweep, load_sweep
 from duplexsim.sweeps.runner import run_sweep
@@ -49,8 +49,6 @@ def plot_presets(out: Path) -> Path:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from duplexsim.atomic import atomic_path
-
     summary = pd.read_csv(out / "report" / "summary.csv")
     metrics = [m for m in PLOTTED if m in summary.columns]
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.6))
@@ -60,11 +58,8 @@ def plot_presets(out: Path) -> Path:
         ax.set_xticks(range(len(summary)), summary["network.preset"], rotation=60,
                       ha="right", fontsize=7)
         ax.set_title(m, fontsize=9)
-    fig.tight_layout()
     path = out / "report" / "presets.png"
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    write_png(fig, path)
     return path
 
 

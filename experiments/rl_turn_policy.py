@@ -56,7 +56,7 @@ import pandas as pd
 from provenance import provenance  # the report line (command and commit)
 
 import duplexsim  # noqa: F401  (registers duplexsim/TurnTaking-v0)
-from duplexsim.atomic import atomic_path, write_json, write_text
+from duplexsim.atomic import atomic_path, write_json, write_png, write_text
 from duplexsim.config import load_scenario
 from duplexsim.config.network import LinkConfig
 from duplexsim.envs.actions import TurnAction
@@ -488,10 +488,7 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
         ax.set_xlabel("one-way delay (ms)")
     axes[0][0].set_ylabel("episode reward (95% CI)")
     axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    write_png(fig, path)
 
 
 def smoke_config(out: Path) -> Config:

@@ -53,7 +53,7 @@ from continuation import (  # one dialogue's events, pooled; the round trip
 )
 from provenance import provenance  # the report line (command and commit)
 
-from duplexsim.atomic import atomic_path, write_text
+from duplexsim.atomic import atomic_path, write_png, write_text
 from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.turntaking import runs, vad_from_units
 
@@ -333,10 +333,7 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
         ax.bar(range(len(order)), rows.value, yerr=err, color=colors, capsize=3)
         ax.set_xticks(range(len(order)), ["F agent", "F corpus", "C agent", "C corpus"])
         ax.set_title(stat, fontsize=9)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    write_png(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from selfplay import AGENTS, STATS
 
-from duplexsim.atomic import atomic_path
+from duplexsim.atomic import write_png
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,10 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         ax.bar(range(len(rows)), value, yerr=err, color=colors, capsize=3)
         ax.set_xticks(range(len(rows)), labels, rotation=60, fontsize=8)
         ax.set_title(f"{args.agent}: {stat}", fontsize=9)
-    fig.tight_layout()
-    with atomic_path(args.out) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    write_png(fig, args.out)
     print(f"wrote {args.out}")
     return 0
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from provenance import provenance  # the report line (command and commit)
 
-from duplexsim.atomic import atomic_path, write_text
+from duplexsim.atomic import write_png, write_text
 
 COLUMNS = ("overlap_share", "listener_onsets_per_s")
 
@@ -74,10 +74,7 @@ def plot(rows: pd.DataFrame, a: float, b: float, corpus: tuple[float, float] | N
     ax.set_xlabel("listener onsets per second (rollouts)")
     ax.set_ylabel("overlap share (rollouts)")
     ax.legend(fontsize=6, loc="upper left")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    write_png(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from duplexsim.atomic import atomic_path, write_json
+from duplexsim.atomic import write_json, write_png
 from duplexsim.config.card import ModelCard
 from duplexsim.models.agentdir import AgentFiles
 from duplexsim.models.continuation import continue_dialogue, continue_dialogues
@@ -101,10 +101,7 @@ def plot(rows: list[dict[str, float]], path: Path, title: str) -> None:
     ax.set_ylabel("simulated s per wall s")
     ax.set_title(title, fontsize=9)
     ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    write_png(fig, path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> int:

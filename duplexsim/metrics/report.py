@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from duplexsim.atomic import atomic_path, output_dir, write_text
+from duplexsim.atomic import atomic_path, output_dir, write_png, write_text
 from duplexsim.config.loader import read_json
 from duplexsim.errors import InputError, MissingInputError
 
@@ -101,14 +101,6 @@ def markdown_table(df: pd.DataFrame, metrics: list[str], keys: list[str]) -> str
     return "\n".join(lines)
 
 
-def _savefig(fig: Any, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-
-
 def _label(key: tuple | Any, names: list[str]) -> str:
     key = key if isinstance(key, tuple) else (key,)
     return ", ".join(f"{n.split('.')[-1] if '+' not in n else n.split('+')[0].split('.')[-1]}="
@@ -132,7 +124,7 @@ def plot_vs(summary: pd.DataFrame, x: str, lines_by: list[str], metric: str, pat
     ax.grid(alpha=0.3)
     if lines_by:
         ax.legend(fontsize=7)
-    _savefig(fig, path)
+    write_png(fig, path, layout=False)
 
 
 def plot_fto_hist(table: pd.DataFrame, by: list[str], corpus_fto: np.ndarray | None,
@@ -155,7 +147,7 @@ def plot_fto_hist(table: pd.DataFrame, by: list[str], corpus_fto: np.ndarray | N
     ax.set_xlabel("floor-transfer offset (ms; negative = overlap)")
     ax.set_ylabel("density")
     ax.legend(fontsize=7)
-    _savefig(fig, path)
+    write_png(fig, path, layout=False)
 
 
 def estimation_by_lookahead(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -202,7 +194,7 @@ def _estimation_section(table: pd.DataFrame, grid: list[str], out: Path) -> list
     ax.set_xlabel("lookahead depth (partner chunks estimated)")
     ax.set_ylabel("unit accuracy of estimates")
     ax.legend(fontsize=7)
-    _savefig(fig, out / "estimation_vs_lookahead.png")
+    write_png(fig, out / "estimation_vs_lookahead.png", layout=False)
     lines = ["## Estimation accuracy against lookahead", "",
              "| " + " | ".join(est.columns) + " |", "|" + "---|" * len(est.columns)]
     lines += ["| " + " | ".join(_fmt(v) for v in r) + " |" for r in est.itertuples(index=False)]

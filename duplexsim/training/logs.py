@@ -10,7 +10,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from duplexsim.atomic import atomic_path, write_json, write_text
+from duplexsim.atomic import write_json, write_png, write_text
 
 COLUMNS = ("stage", "step", "tokens", "loss", "val_loss", "lr", "elapsed_s", "kept_step",
            "kept_val_loss")
@@ -58,7 +58,4 @@ def plot_losses(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_xlabel("optimizer step (stages end to end)")
     ax.set_ylabel("cross-entropy (nats/token)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    write_png(fig, path, dpi=100)
