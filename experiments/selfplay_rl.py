@@ -27,6 +27,10 @@ that signal, REINFORCE on the decisions as the agent made them:
    onsets cheap; a flat one charges the backchannels and quick hand-overs that make a
    corpus's onsets; finding 21). With ``--gamma``, each decision is credited with the
    discounted return of its side's later chunks instead of its own chunk's reward alone.
+   With ``--hold-fto``, plus a bonus for each floor transfer the side takes within the
+   corpus's FTO median (a quick take-over, counted in the chunk of its onset): a second
+   multiplier, on "the share of transfers within that median = the corpus's" (the FTO
+   median held where the overlap reward would move it later; finding 25).
    Advantage: reward minus the iteration's mean, divided by its standard deviation.
 3. ``--updates`` AdamW steps per iteration at ``--lr``, each on ``--decisions`` decisions
    drawn at random: the policy-gradient loss with the log-probability of each sampled token
@@ -75,7 +79,7 @@ from selfplay_finetune import (  # the shared options and checks; units-only dia
 
 from duplexsim.atomic import write_text
 from duplexsim.config.scenario import FRAME_MS
-from duplexsim.metrics.turntaking import listener_onset_frames, vad_from_units
+from duplexsim.metrics.turntaking import event_columns, listener_onset_frames, vad_from_units
 from duplexsim.sim.build import SIDES
 
 
@@ -141,18 +145,27 @@ def roll_out(plan: Plan, agent_dir: Path, first_seed: int) -> Rollouts:
 
 def assign_rewards(found: Rollouts, frames_per_chunk: int, silence: set[int],
                    overlap_cost: float, silence_cost: float, grace_frames: int = 0,
-                   onset_bonus: float = 0.0, silence_grace_frames: int = 0) -> None:
+                   onset_bonus: float = 0.0, silence_grace_frames: int = 0,
+                   quick_bonus: float = 0.0, quick_ms: float = 0.0) -> None:
     """Reward of each decision: minus ``overlap_cost`` x the share of its chunk's frames in
     which both sides speak (the first ``grace_frames`` frames of each overlap free: with a
     grace, a backchannel or a quick hand-over costs nothing, talking on over the partner
     does), minus ``silence_cost`` x the share in which neither does (the first
     ``silence_grace_frames`` frames of each mutual silence free), plus ``onset_bonus``
     for each of its side's listener onsets
-    (:func:`~duplexsim.metrics.turntaking.listener_onset_frames`) starting in the chunk."""
+    (:func:`~duplexsim.metrics.turntaking.listener_onset_frames`) starting in the chunk,
+    plus ``quick_bonus`` for each floor transfer to its side with an FTO of at most
+    ``quick_ms`` whose incoming IPU starts in the chunk (:func:`transfers`)."""
     vads = [vad_from_units(u, silence) for u in found.units]
     both = [_late(v.all(axis=0), grace_frames) for v in vads]
     neither = [_late(~v.any(axis=0), silence_grace_frames) for v in vads]
     onsets = [listener_onset_frames(v, FRAME_MS)[0] for v in vads] if onset_bonus else None
+    quick = None
+    if quick_bonus:
+        quick = []
+        for v in vads:
+            side, frame, fto = transfers(v)
+            quick.append([frame[(side == s) & (fto <= quick_ms)] for s in (0, 1)])
     F = frames_per_chunk
     for d in found.decisions:
         span = slice(d.chunk * F, (d.chunk + 1) * F)
@@ -164,6 +177,26 @@ def assign_rewards(found: Rollouts, frames_per_chunk: int, silence: set[int],
         if onsets is not None:
             starts = onsets[d.conversation][SIDES.index(d.side)]
             d.reward += onset_bonus * int(((starts >= span.start) & (starts < span.stop)).sum())
+        if quick is not None:
+            starts = quick[d.conversation][SIDES.index(d.side)]
+            d.reward += quick_bonus * int(((starts >= span.start) & (starts < span.stop)).sum())
+
+
+def transfers(vad: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every floor transfer of a ``[2, T]`` voice activity (``duplexsim.metrics``' events):
+    (incoming side, frame at which its IPU starts, FTO in ms)."""
+    ev = event_columns(vad, FRAME_MS)
+    at = np.isfinite(ev["fto_ms"])
+    start = np.where(ev["kind"][at] == "gap", ev["end_ms"][at], ev["start_ms"][at])
+    return (ev["speaker"][at].astype(np.int64), (start / FRAME_MS).round().astype(np.int64),
+            ev["fto_ms"][at])
+
+
+def quick_share(vads: list[np.ndarray], quick_ms: float) -> float:
+    """Share of the floor transfers of ``vads`` (pooled) with an FTO of at most ``quick_ms``
+    (NaN without any)."""
+    ftos = np.concatenate([transfers(v)[2] for v in vads]) if vads else np.zeros(0)
+    return float((ftos <= quick_ms).mean()) if len(ftos) else float("nan")
 
 
 def discount(decisions: list[Decision], gamma: float) -> None:
@@ -293,6 +326,7 @@ def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, pla
     frames = plan.chunk_ms // FRAME_MS
     rows = []
     bonus = 0.0  # the listener-onset multiplier (--hold-onsets)
+    quick_bonus = 0.0  # the quick-transfer multiplier (--hold-fto)
     for it in range(args.iterations + 1):  # the last one only measures
         found = roll_out(plan, out_agent, args.first_seed + it * args.conversations)
         row: dict[str, Any] = {"iteration": it, **stats_of(found.units, silence),
@@ -301,9 +335,16 @@ def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, pla
             bonus = next_bonus(bonus, row["listener_onsets_per_s"], args.onset_target,
                                args.onset_step)
             row.update(onset_target=args.onset_target, onset_bonus=bonus)
+        if args.fto_target is not None:
+            quick_ms, target = args.fto_target
+            row["quick_share"] = quick_share([vad_from_units(u, silence) for u in found.units],
+                                             quick_ms)
+            quick_bonus = next_bonus(quick_bonus, row["quick_share"], target, args.fto_step)
+            row.update(quick_target=target, quick_bonus=quick_bonus)
         assign_rewards(found, frames, silence, args.overlap_cost, args.silence_cost,
                        args.overlap_grace_ms // FRAME_MS, bonus,
-                       args.silence_grace_ms // FRAME_MS)
+                       args.silence_grace_ms // FRAME_MS, quick_bonus,
+                       args.fto_target[0] if args.fto_target is not None else 0.0)
         discount(found.decisions, args.gamma)
         rewards = np.array([d.reward for d in found.decisions])
         row["mean_reward"] = float(rewards.mean())
@@ -390,11 +431,18 @@ def render(args: argparse.Namespace, table: pd.DataFrame, command: str) -> str:
 
 
 def held(args: argparse.Namespace) -> str:
-    if args.onset_target is None:
-        return ""
-    return (" + onset_bonus per listener onset it starts (the bonus, a cost when negative, "
-            f"adapted each iteration by {args.onset_step:g} x the relative shortfall against "
-            f"the corpus's {args.onset_target:.3f} onsets/s)")
+    text = ""
+    if args.onset_target is not None:
+        text += (" + onset_bonus per listener onset it starts (the bonus, a cost when "
+                 f"negative, adapted each iteration by {args.onset_step:g} x the relative "
+                 f"shortfall against the corpus's {args.onset_target:.3f} onsets/s)")
+    if args.fto_target is not None:
+        quick_ms, target = args.fto_target
+        text += (" + quick_bonus per floor transfer it takes with an FTO <= "
+                 f"{quick_ms:g} ms (the corpus's median; adapted each iteration by "
+                 f"{args.fto_step:g} x the relative shortfall against the corpus's share "
+                 f"{target:.3f} of such transfers)")
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -430,6 +478,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--onset-step", type=float, default=0.5,
                         help="with --hold-onsets: the bonus grows by this x the relative "
                         "shortfall of the iteration's onset rate and shrinks by its excess")
+    parser.add_argument("--hold-fto", action="store_true",
+                        help="add a bonus per floor transfer taken within the corpus's FTO "
+                        "median, its size adapted each iteration so that the rollouts keep "
+                        "the corpus's share of such transfers (the FTO median held)")
+    parser.add_argument("--fto-step", type=float, default=1.0,
+                        help="with --hold-fto: the bonus grows by this x the relative "
+                        "shortfall of the iteration's share and shrinks by its excess")
     parser.add_argument("--keep-snapshots", action=argparse.BooleanOptionalAction,
                         default=True, help="also keep each iteration's weights in "
                         "OUT/snapshots/iteration<N> (14 MB each for the demo's agents)")
@@ -447,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         ("silence-cost", args.silence_cost >= 0, ">= 0"), ("kl", args.kl >= 0, ">= 0"),
         ("overlap-grace-ms", args.overlap_grace_ms >= 0, ">= 0"),
         ("silence-grace-ms", args.silence_grace_ms >= 0, ">= 0"),
-        ("onset-step", args.onset_step > 0, "> 0"),
+        ("onset-step", args.onset_step > 0, "> 0"), ("fto-step", args.fto_step > 0, "> 0"),
         ("gamma", 0 <= args.gamma < 1, "0 <= gamma < 1"),
         ("anchor-seqs", args.anchor_seqs >= 1, ">= 1")))
     from duplexsim.threads import use_threads
@@ -462,7 +517,14 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan(agents=agents, corpora=corpora, out=args.out,
                 conversations=args.conversations, duration_s=args.duration_s,
                 chunk_ms=args.chunk_ms)
-    args.onset_target = None
+    args.onset_target = args.fto_target = None
+    if args.hold_fto:
+        vads, _ = corpus_reference(plan, preset)
+        quick_ms = float(np.median(np.concatenate([transfers(v)[2] for v in vads])))
+        args.fto_target = (quick_ms, quick_share(vads, quick_ms))
+        print(f"FTO median of {preset} through the format: {quick_ms:.0f} ms, "
+              f"{args.fto_target[1]:.3f} of its transfers within it (the share held)",
+              flush=True)
     if args.hold_onsets:
         vads, _ = corpus_reference(plan, preset)
         args.onset_target = pooled([Scored.of(v) for v in vads])["listener_onsets_per_s"]

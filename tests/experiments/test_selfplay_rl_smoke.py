@@ -153,3 +153,25 @@ def test_silence_grace_frees_the_start_of_each_mutual_silence() -> None:
     rl.assign_rewards(found, 5, {0}, overlap_cost=1.0, silence_cost=1.0,
                       silence_grace_frames=2)
     assert [d.reward for d in found.decisions] == [-0.6, -0.2]
+
+
+def test_quick_transfers_are_found_and_rewarded_in_the_chunk_of_their_onset() -> None:
+    rl = _rl()
+    units = np.zeros((2, 100), np.int64)  # 10 chunks of 10 frames (40 ms)
+    units[0, 0:30] = 4  # a speaks, then b after a 2-frame gap (80 ms): a quick transfer
+    units[1, 32:60] = 9
+    units[0, 70:100] = 4  # a again after 10 frames (400 ms): a slow one
+    vad = rl.vad_from_units(units, {0})
+    side, frame, fto = rl.transfers(vad)
+    assert list(side) == [1, 0] and list(frame) == [32, 70] and list(fto) == [80.0, 400.0]
+    assert rl.quick_share([vad], 80.0) == 0.5
+    decisions = [rl.Decision(0, key, j, [], [], None, None) for key in ("a", "b")
+                 for j in range(10)]
+    found = rl.Rollouts(units=[units], decisions=decisions)
+    rl.assign_rewards(found, 10, {0}, overlap_cost=1.0, silence_cost=0.0)
+    before = {(d.side, d.chunk): d.reward for d in decisions}
+    rl.assign_rewards(found, 10, {0}, overlap_cost=1.0, silence_cost=0.0, quick_bonus=0.5,
+                      quick_ms=80.0)
+    gained = {(d.side, d.chunk): d.reward - before[(d.side, d.chunk)] for d in decisions}
+    assert gained.pop(("b", 3)) == 0.5
+    assert all(g == 0.0 for g in gained.values())
