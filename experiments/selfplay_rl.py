@@ -518,15 +518,14 @@ def main(argv: list[str] | None = None) -> int:
                 conversations=args.conversations, duration_s=args.duration_s,
                 chunk_ms=args.chunk_ms)
     args.onset_target = args.fto_target = None
+    vads = corpus_reference(plan, preset)[0] if args.hold_fto or args.hold_onsets else []
     if args.hold_fto:
-        vads, _ = corpus_reference(plan, preset)
         quick_ms = float(np.median(np.concatenate([transfers(v)[2] for v in vads])))
         args.fto_target = (quick_ms, quick_share(vads, quick_ms))
         print(f"FTO median of {preset} through the format: {quick_ms:.0f} ms, "
               f"{args.fto_target[1]:.3f} of its transfers within it (the share held)",
               flush=True)
     if args.hold_onsets:
-        vads, _ = corpus_reference(plan, preset)
         args.onset_target = pooled([Scored.of(v) for v in vads])["listener_onsets_per_s"]
         print(f"listener onsets of {preset} through the format: "
               f"{args.onset_target:.3f}/s (the rate held)", flush=True)

@@ -18,13 +18,16 @@ ROOT = Path(__file__).parents[2]
 def test_selfplay_rl_smoke(tmp_path: Path) -> None:
     out = tmp_path / "rl"
     proc = run_experiment("selfplay_rl.py", "--smoke", "--out", str(out), "--kl", "0.1",
-                          "--silence-cost", "0.3", "--hold-onsets")
+                          "--silence-cost", "0.3", "--hold-onsets", "--hold-fto",
+                          "--silence-grace-ms", "80")
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = pd.read_csv(out / "iterations.csv")
     assert list(table.iteration) == [0, 1, 2] and (table.decisions > 0).all()
     assert table.kl.iloc[:2].notna().all() and np.isnan(table.kl.iloc[2])  # last: measured only
     assert np.isfinite(table.onset_bonus).all() and (table.onset_target > 0).all()
+    assert (table.quick_target > 0).all() and np.isfinite(table.quick_bonus).all()
     assert "onsets/s)" in (out / "REPORT.md").read_text()
+    assert "of such transfers)" in (out / "REPORT.md").read_text()
     base = load_file(out / "world" / "agents" / "fisher" / "model" / "model.safetensors")
     tuned = load_file(out / "agent" / "model" / "model.safetensors")
     assert base.keys() == tuned.keys()
