@@ -287,8 +287,8 @@ def ids_of(vocab: Any) -> tuple[int, int, tuple[int, int], int]:
     return vocab.n_units, vocab.S0, (vocab.S0, vocab.S1), vocab.pad
 
 
-def stats_of(units: list[np.ndarray], silence: set[int]) -> dict[str, float]:
-    vads = [vad_from_units(u, silence) for u in units]
+def stats_of(vads: list[np.ndarray]) -> dict[str, float]:
+    """The rollouts' statistics from their voice activity (each ``[2, T]``)."""
     point = pooled([Scored.of(v) for v in vads])
     return {"overlap_share": point["overlap_share"], "fto_median_ms": point["fto_median_ms"],
             "listener_onsets_per_s": point["listener_onsets_per_s"],
@@ -329,7 +329,8 @@ def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, pla
     quick_bonus = 0.0  # the quick-transfer multiplier (--hold-fto)
     for it in range(args.iterations + 1):  # the last one only measures
         found = roll_out(plan, out_agent, args.first_seed + it * args.conversations)
-        row: dict[str, Any] = {"iteration": it, **stats_of(found.units, silence),
+        vads = [vad_from_units(u, silence) for u in found.units]
+        row: dict[str, Any] = {"iteration": it, **stats_of(vads),
                                "decisions": len(found.decisions)}
         if args.onset_target is not None:
             bonus = next_bonus(bonus, row["listener_onsets_per_s"], args.onset_target,
@@ -337,8 +338,7 @@ def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, pla
             row.update(onset_target=args.onset_target, onset_bonus=bonus)
         if args.fto_target is not None:
             quick_ms, target = args.fto_target
-            row["quick_share"] = quick_share([vad_from_units(u, silence) for u in found.units],
-                                             quick_ms)
+            row["quick_share"] = quick_share(vads, quick_ms)
             quick_bonus = next_bonus(quick_bonus, row["quick_share"], target, args.fto_step)
             row.update(quick_target=target, quick_bonus=quick_bonus)
         assign_rewards(found, frames, silence, args.overlap_cost, args.silence_cost,
