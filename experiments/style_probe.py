@@ -1,0 +1,395 @@
+"""Does an agent use what it has heard of a speaker? Teacher-forced stop and start hazards
+with a long and a short context (issue 16 diagnosis: why the agents carry no style).
+
+The continuation study finds the agents' turn-taking uncorrelated with their prompt's
+(r about 0 against a Prompt row of 0.5). This asks the model directly, on real
+conversations of a corpus: at the ``[S0]`` of every chunk ``k`` (from ``--start-s`` on), for
+each side as the agent's own, its probability that the side's first new unit is silence
+when the side was speaking at the end of chunk ``k - 1`` (a *stop*), or speech when it was
+silent (a *start*). Each decision is scored twice: with a **long** context (as many whole
+chunks before ``k`` as fit in the agent's context, typically 10-14 s) and a **short** one
+(the last ``--short-chunks`` chunks). A speaker's style (IPU and pause lengths, drawn per
+speaker and recorded in the manifest) is only in the long context; what is local (the
+units of the last second) is in both.
+
+Per (agent, corpus): the binary log loss of each view at stops and starts and what the
+long context gains (nats per decision); what the speaker's drawn style (log IPU and pause
+medians, from the manifest) adds to a constant, to the short view and to the long view
+(logistic regressions cross-fitted over dialogues): style the agent reads from its long
+context adds nothing over the long view. And, across speakers, the correlation of the
+observed stop (start) rate and of the agent's mean long-context probability with the
+speaker's IPU (pause) median. 95% bootstrap CIs over dialogues.
+
+    python experiments/style_probe.py --pair runs/agents/fisher runs/corpora/fisher-like \\
+        --out runs/style_probe
+    python experiments/style_probe.py --smoke --out /tmp/style_probe     # tiny world
+
+Outputs in ``--out``: ``decisions.csv`` (one row per decision and agent), ``speakers.csv``,
+``summary.csv``, ``REPORT.md`` (command and commit), ``style_probe.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from provenance import provenance  # the report line (command and commit)
+
+from duplexsim.atomic import atomic_path, write_png, write_text
+
+BLOCK_CHUNKS = 8  # chunks scored per long-context forward (their history grows by one each)
+
+
+def _probabilities(model, windows: Sequence[list[int]], at: Sequence[Sequence[int]], pad: int,
+                   groups: Sequence[np.ndarray]) -> np.ndarray:
+    """``[n, len(groups)]``: for each window, the probability mass of each unit group at each
+    position in ``at`` (windows right-padded and batched; causal attention makes the pad
+    invisible to earlier positions)."""
+    import torch
+
+    out = []
+    for lo in range(0, len(windows), 32):
+        batch = windows[lo : lo + 32]
+        ids = torch.full((len(batch), max(map(len, batch))), pad, dtype=torch.long)
+        for i, w in enumerate(batch):
+            ids[i, : len(w)] = torch.tensor(w)
+        with torch.no_grad():
+            probs = torch.softmax(model(input_ids=ids).logits.float(), -1)
+        for i, positions in enumerate(at[lo : lo + 32]):
+            p = probs[i, list(positions)]
+            out.append(torch.stack([p[:, g].sum(-1) for g in groups], -1).numpy())
+    return np.concatenate(out) if out else np.zeros((0, len(groups)))
+
+
+def speaker_decisions(model, ids: np.ndarray, s0: np.ndarray, speaking: np.ndarray,
+                      outcome: np.ndarray, chunks: np.ndarray, *, context_tokens: int,
+                      short_chunks: int, pad: int, groups: Sequence[np.ndarray],
+                      ) -> pd.DataFrame:
+    """Long- and short-context probabilities of each decision of one side (``chunks``: the
+    chunks scored; ``s0[k]`` the token index of chunk ``k``'s ``[S0]`` in ``ids``)."""
+    ids_l = ids.tolist()
+    long_w, long_at, history = [], [], []
+    for b in range(0, len(chunks), BLOCK_CHUNKS):
+        block = chunks[b : b + BLOCK_CHUNKS]
+        end = int(s0[block[-1]]) + 1
+        h = int(np.searchsorted(s0, end - context_tokens))  # first chunk whose window fits
+        h = min(h, int(block[0]))
+        long_w.append(ids_l[int(s0[h]) : end])
+        long_at.append([int(s0[k] - s0[h]) for k in block])
+        history += [int(k - h) for k in block]
+    p_long = _probabilities(model, long_w, long_at, pad, groups)
+    short_w = [ids_l[int(s0[k - short_chunks]) : int(s0[k]) + 1] for k in chunks]
+    p_short = _probabilities(model, short_w, [[len(w) - 1] for w in short_w], pad, groups)
+    # the probability of the event a decision can bring: stop (silence) when speaking,
+    # start (speech) when silent
+    pick = np.where(speaking[chunks], 0, 1)
+    rows = np.arange(len(chunks))
+    return pd.DataFrame({"chunk": chunks, "state": np.where(speaking[chunks], "speaking", "silent"),
+                         "event": outcome[chunks].astype(int), "history_chunks": history,
+                         "p_long": p_long[rows, pick], "p_short": p_short[rows, pick]})
+
+
+def probe_decisions(agent_dir: Path, corpus_dir: Path, *, chunk_ms: int, short_chunks: int,
+                    start_s: float, split: str | None, max_dialogues: int,
+                    progress: Callable[[str], None] = print) -> pd.DataFrame:
+    """One row per scored decision of every side of the first ``max_dialogues`` dialogues
+    of ``corpus_dir`` (``split``; None: all), with the speaker's drawn IPU and pause medians."""
+    from duplexsim.corpora.corpus import load_corpus
+    from duplexsim.models.agentdir import load_agent_files
+    from duplexsim.tokens import SyncFormat
+
+    files = load_agent_files(agent_dir)
+    model = files.model.eval()
+    corpus = load_corpus(corpus_dir)
+    files.check_chunk_ms(chunk_ms)
+    silent = np.array(sorted(corpus.tokenizer().silence_units))
+    speech = np.setdiff1d(np.arange(corpus.n_units), silent)
+    fmt = SyncFormat(chunk_ms=chunk_ms, n_units=corpus.n_units, silence_unit=files.silence_unit)
+    F = fmt.frames_per_chunk
+    first = max(short_chunks, int(np.ceil(start_s * 1000 / chunk_ms)))
+    styles = {d["id"]: d.get("style", {}) for d in corpus.manifest["dialogues"]}
+    out = []
+    for n, id in enumerate(corpus.ids(split)[:max_dialogues]):
+        units = corpus.units(id)
+        n_chunks = units.shape[1] // F
+        units = units[:, : n_chunks * F]
+        for own in (0, 1):
+            ids = np.asarray(fmt.encode(units[own], units[1 - own]))
+            s0 = np.flatnonzero(ids == fmt.S0)
+            nxt = ids[np.minimum(s0 + 1, len(ids) - 1)]
+            last = np.concatenate([[fmt.silence_unit], units[own, F - 1 :: F][:-1]])
+            speaking = ~np.isin(last, silent)  # own's last frame before chunk k
+            new_unit = (nxt < corpus.n_units) & (s0 + 1 < len(ids))
+            outcome = np.where(speaking, new_unit & np.isin(nxt, silent),
+                               new_unit & np.isin(nxt, speech))
+            chunks = np.arange(first, n_chunks)
+            if not len(chunks):
+                continue
+            rows = speaker_decisions(model, ids, s0, speaking, outcome, chunks,
+                                     context_tokens=files.context_tokens,
+                                     short_chunks=short_chunks, pad=files.vocab.pad,
+                                     groups=[silent, speech])
+            spk = (styles.get(id, {}).get("speakers") or [{}, {}])[own]
+            out.append(rows.assign(dialogue=id, side=own, chunk_ms=chunk_ms,
+                                   short_chunks=short_chunks, start_s=start_s,
+                                   ipu_median_s=spk.get("ipu_median_s", np.nan),
+                                   pause_median_s=spk.get("pause_median_s", np.nan)))
+        progress(f"  {agent_dir.name} on {corpus_dir.name}: dialogue {n + 1} ({id})")
+    return pd.concat(out, ignore_index=True)
+
+
+def _log_loss(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return -(y * np.log(p) + (1 - y) * np.log1p(-p))
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3 or np.std(x[ok]) == 0 or np.std(y[ok]) == 0:
+        return float("nan")
+    return float(np.corrcoef(x[ok], y[ok])[0, 1])
+
+
+STATES = {"speaking": "stop", "silent": "start"}  # the decision's state -> its event
+
+
+def speaker_table(dec: pd.DataFrame) -> pd.DataFrame:
+    """Per speaker (dialogue, side): for its stops and its starts, how many, the observed
+    rate and the mean predicted probability of each view; its drawn IPU and pause medians."""
+    rows = []
+    for (d, side), g in dec.groupby(["dialogue", "side"], sort=True):
+        row = {"dialogue": d, "side": side, "ipu_median_s": g.ipu_median_s.iloc[0],
+               "pause_median_s": g.pause_median_s.iloc[0]}
+        for state, event in STATES.items():
+            h = g[g.state == state]
+            row |= {f"n_{event}s": len(h), f"{event}_rate": h.event.mean(),
+                    f"p_{event}_long": h.p_long.mean(), f"p_{event}_short": h.p_short.mean()}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p) - np.log1p(-p)
+
+
+def style_gain(dec: pd.DataFrame, view: str | None, folds: int = 2) -> np.ndarray:
+    """Per decision of ``dec`` (one state): what the speaker's drawn style (log IPU and
+    pause medians) adds to a prediction, in nats: the log loss of a logistic regression on
+    the view's logit (``view``: ``"p_long"``, ``"p_short"``; None: a constant) minus that of
+    one on the logit and the style. Cross-fitted over dialogues (``folds`` groups), so a
+    style that predicts nothing gains about 0 or less, never by fitting noise."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold
+
+    y = dec.event.to_numpy()
+    style = np.log(dec[["ipu_median_s", "pause_median_s"]].to_numpy(float))
+    base = (np.zeros((len(dec), 1)) if view is None
+            else _logit(dec[view].to_numpy(float))[:, None])
+    gain = np.full(len(dec), np.nan)
+    groups = dec.dialogue.to_numpy()
+    if len(np.unique(groups)) < folds or len(np.unique(y)) < 2:
+        return gain
+    for fit, test in GroupKFold(n_splits=folds).split(base, y, groups):
+        losses = []
+        for x in (base, np.hstack([base, style])):
+            if len(np.unique(y[fit])) < 2:
+                losses.append(_log_loss(np.full(len(test), y[fit].mean()), y[test]))
+                continue
+            model = LogisticRegression(max_iter=1000).fit(x[fit], y[fit])
+            losses.append(_log_loss(model.predict_proba(x[test])[:, 1], y[test]))
+        gain[test] = losses[0] - losses[1]
+    return gain
+
+
+def summarize(dec: pd.DataFrame, n_boot: int, seed: int = 0) -> dict[str, float]:
+    """Per event (stop, start): the long context's gain per decision and what the drawn
+    style adds to a constant, to the short and to the long view (nats per decision), and
+    the correlations across speakers of the observed rate and of the long view with the
+    style; each with a 95% bootstrap CI over dialogues."""
+    y = dec.event.to_numpy()
+    dec = dec.assign(gain=_log_loss(dec.p_short.to_numpy(), y)
+                     - _log_loss(dec.p_long.to_numpy(), y))
+    for state in STATES:
+        mask = (dec.state == state).to_numpy()
+        for view, name in ((None, "style_alone"), ("p_short", "style_short"),
+                           ("p_long", "style_long")):
+            dec.loc[mask, name] = style_gain(dec[mask], view)
+    spk = speaker_table(dec)
+
+    def stats(d: pd.DataFrame, s: pd.DataFrame) -> dict[str, float]:
+        log_ipu, log_pause = (np.log(s[c].to_numpy(float))
+                              for c in ("ipu_median_s", "pause_median_s"))
+        out = {}
+        for state, event in STATES.items():
+            h = d[d.state == state]
+            out |= {f"{event}_context": h.gain.mean(),
+                    f"{event}_style_alone": h.style_alone.mean(),
+                    f"{event}_style_short": h.style_short.mean(),
+                    f"{event}_style_long": h.style_long.mean()}
+        for event, style, name in (("stop", log_ipu, "ipu"), ("start", log_pause, "pause")):
+            out[f"r_{event}_rate_{name}"] = _pearson(s[f"{event}_rate"].to_numpy(), style)
+            out[f"r_{event}_long_{name}"] = _pearson(s[f"p_{event}_long"].to_numpy(), style)
+        return out
+
+    point = stats(dec, spk)
+    dialogues = sorted(dec.dialogue.unique())
+    by_d = dict(tuple(dec.groupby("dialogue")))
+    by_s = dict(tuple(spk.groupby("dialogue")))
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(n_boot):
+        pick = [dialogues[i] for i in rng.choice(len(dialogues), len(dialogues))]
+        boots.append(stats(pd.concat([by_d[k] for k in pick]),
+                           pd.concat([by_s[k] for k in pick])))
+    out = {"n_dialogues": len(dialogues), "n_stops": int((dec.state == "speaking").sum()),
+           "n_starts": int((dec.state == "silent").sum()),
+           "stop_rate": dec.event[dec.state == "speaking"].mean(),
+           "start_rate": dec.event[dec.state == "silent"].mean()}
+    for key, value in point.items():
+        b = np.array([x[key] for x in boots], float)
+        lo, hi = np.nanpercentile(b, [2.5, 97.5]) if np.isfinite(b).any() else (np.nan, np.nan)
+        out[key], out[f"{key}_lo"], out[f"{key}_hi"] = value, float(lo), float(hi)
+    return out
+
+
+def report(summary: pd.DataFrame, speakers: pd.DataFrame, out: Path, line: str, *,
+           chunk_ms: int, short_chunks: int, start_s: float) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(summary.label)
+    fig, axes = plt.subplots(2, len(labels), figsize=(4 * len(labels), 6.4), squeeze=False)
+    for col, label in enumerate(labels):
+        s = speakers[speakers.label == label]
+        for row, (event, style) in enumerate((("stop", "ipu_median_s"),
+                                              ("start", "pause_median_s"))):
+            ax = axes[row][col]
+            ax.scatter(s[style], s[f"{event}_rate"], s=10, color="black", label="observed")
+            ax.scatter(s[style], s[f"p_{event}_long"], s=10, color="tab:blue",
+                       label="agent, long context")
+            ax.scatter(s[style], s[f"p_{event}_short"], s=10, color="tab:orange", marker="x",
+                       label="agent, short context")
+            ax.set_xscale("log")
+            ax.set_xlabel(f"speaker's drawn {style.replace('_s', ' (s)').replace('_', ' ')}")
+            ax.set_ylabel(f"{event}s per decision")
+            ax.set_title(label, fontsize=8)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(line, fontsize=6)
+    write_png(fig, out / "style_probe.png")
+
+    def ci(key: str, fmt: str = "{:+.4f}") -> pd.Series:
+        return summary.apply(lambda r: f"{fmt.format(r[key])} [{fmt.format(r[key + '_lo'])}, "
+                                       f"{fmt.format(r[key + '_hi'])}]", axis=1)
+
+    counts = summary[["label", "n_dialogues", "history_s", "n_stops", "stop_rate", "n_starts",
+                      "start_rate"]]
+    tables = [counts.to_markdown(index=False, floatfmt=".3f")]
+    for event, style in (("stop", "ipu"), ("start", "pause")):
+        gains = summary[["label"]].assign(**{
+            f"{event}s: long context over short": ci(f"{event}_context"),
+            "style alone over pooled": ci(f"{event}_style_alone"),
+            "style over short context": ci(f"{event}_style_short"),
+            "style over long context": ci(f"{event}_style_long"),
+            f"r(observed rate, log {style} median)": ci(f"r_{event}_rate_{style}", "{:+.2f}"),
+            f"r(agent long, log {style} median)": ci(f"r_{event}_long_{style}", "{:+.2f}")})
+        tables.append(gains.to_markdown(index=False))
+    text = "\n".join([
+        "# Does the agent use what it has heard of a speaker?", "", line, "",
+        f"Teacher-forced on real conversations at {chunk_ms} ms chunks, every chunk from "
+        f"{start_s:g} s on, each side as the agent's own: P(the side's first new unit in the "
+        "chunk is silence) when it was speaking at the end of the chunk before (a stop), "
+        "P(speech) when it was silent (a start). Long context: as many whole chunks as fit "
+        "in the agent's context (mean history `history_s`, seconds); short: the last "
+        f"{short_chunks} chunks. Gains in nats per decision: the long context's over the "
+        "short one (binary log loss), and what the speaker's drawn style (log IPU and pause "
+        "medians from the manifest) adds to a constant, to the short and to the long view "
+        "(logistic regressions cross-fitted over dialogues, 2 folds). Style the agent has "
+        "read from the long context adds nothing over it; style it has not read adds "
+        "what it adds over the short one. Correlations across speakers (rates per "
+        "speaker). 95% bootstrap CIs over dialogues.", "",
+        *[t + "\n" for t in tables],
+        "![rates per speaker against its style](style_probe.png)", ""])
+    write_text(out / "REPORT.md", text)
+    return out / "REPORT.md"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pair", nargs=2, action="append", metavar=("AGENT", "CORPUS"),
+                        type=Path, help="an agent directory and a corpus to probe it on")
+    parser.add_argument("--out", type=Path, default=Path("runs/style_probe"))
+    parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
+    parser.add_argument("--chunk-ms", type=int, default=200)
+    parser.add_argument("--short-chunks", type=int, default=5,
+                        help="chunks of the short context (default 5: 1 s at 200 ms)")
+    parser.add_argument("--start-s", type=float, default=15.0,
+                        help="score chunks from here on (so the long context is long)")
+    parser.add_argument("--split", default="all", help="corpus split ('all': every one)")
+    parser.add_argument("--max-dialogues", type=int, default=40)
+    parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument("--decisions", type=Path, default=None,
+                        help="analyse the decisions.csv of an earlier run instead of running "
+                             "the agents again (--pair then not needed)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
+    args = parser.parse_args(argv)
+    command = provenance("style_probe.py", argv)  # the code as it is when the run starts
+    from duplexsim.threads import use_threads
+
+    use_threads(args.threads)
+    pairs, split = args.pair or [], None if args.split == "all" else args.split
+    chunk_ms, short, start_s, n_boot = args.chunk_ms, args.short_chunks, args.start_s, args.n_boot
+    max_dialogues = args.max_dialogues
+    if args.smoke:
+        from tiny_world import AGENTS, build_tiny_world
+
+        agents, corpora = build_tiny_world(args.out / "world")
+        pairs = [(agents / a, corpora / p) for a, p in AGENTS.items()]
+        chunk_ms, short, start_s, n_boot, max_dialogues = 160, 2, 3.0, 50, 4
+    if not pairs and args.decisions is None:
+        parser.error("give at least one --pair AGENT CORPUS (or --smoke, or --decisions)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.decisions is not None:
+        if not args.decisions.is_file():
+            parser.error(f"--decisions {args.decisions}: file not found (allowed: the "
+                         "decisions.csv of an earlier run)")
+        earlier = pd.read_csv(args.decisions)
+        runs = [(label, earlier[earlier.label == label].reset_index(drop=True))
+                for label in earlier.label.unique()]
+        chunk_ms, short, start_s = (earlier[c].iloc[0] for c in
+                                    ("chunk_ms", "short_chunks", "start_s"))
+    else:
+        runs = []
+        for agent, corpus in pairs:
+            label = f"{agent.name} on {corpus.name}"
+            runs.append((label, probe_decisions(
+                agent, corpus, chunk_ms=chunk_ms, short_chunks=short, start_s=start_s,
+                split=split, max_dialogues=max_dialogues).assign(label=label)))
+    decisions, speakers, rows = [], [], []
+    for label, dec in runs:
+        decisions.append(dec)
+        speakers.append(speaker_table(dec).assign(label=label))
+        row = {"label": label, **summarize(dec, n_boot)}
+        row["history_s"] = float(dec.history_chunks.mean() * chunk_ms / 1000)
+        rows.append(row)
+        print({k: round(float(v), 4) if isinstance(v, float) else v for k, v in row.items()},
+              flush=True)
+    all_dec, all_spk, summary = (pd.concat(decisions, ignore_index=True),
+                                 pd.concat(speakers, ignore_index=True), pd.DataFrame(rows))
+    for name, frame in (("decisions", all_dec), ("speakers", all_spk), ("summary", summary)):
+        with atomic_path(args.out / f"{name}.csv") as tmp:
+            frame.to_csv(tmp, index=False)
+    path = report(summary, all_spk, args.out, command, chunk_ms=chunk_ms,
+                  short_chunks=short, start_s=start_s)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
