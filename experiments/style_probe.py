@@ -89,7 +89,26 @@ def speaker_decisions(model, ids: np.ndarray, s0: np.ndarray, speaking: np.ndarr
     rows = np.arange(len(chunks))
     return pd.DataFrame({"chunk": chunks, "state": np.where(speaking[chunks], "speaking", "silent"),
                          "event": outcome[chunks].astype(int), "history_chunks": history,
-                         "p_long": p_long[rows, pick], "p_short": p_short[rows, pick]})
+                         "p_long": p_long[rows, pick].astype(np.float64),  # (CSV round trip)
+                         "p_short": p_short[rows, pick].astype(np.float64)})
+
+
+def chunk_events(fmt, own: np.ndarray, partner: np.ndarray, silent: np.ndarray,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The token ids of a conversation (``own`` as the agent's side, whole chunks of
+    frames), the index of each chunk's ``[S0]``, whether own was speaking at the end of the
+    chunk before (chunk 0: silent) and whether chunk ``k``'s decision brought its event:
+    a stop (own's first new unit is silence) when speaking, a start (speech) when silent."""
+    F = fmt.frames_per_chunk
+    ids = np.asarray(fmt.encode(own, partner))
+    s0 = np.flatnonzero(ids == fmt.S0)
+    nxt = ids[np.minimum(s0 + 1, len(ids) - 1)]
+    last = np.concatenate([[fmt.silence_unit], own[F - 1 :: F][:-1]])
+    speaking = ~np.isin(last, silent)
+    new_unit = (nxt < fmt.n_units) & (s0 + 1 < len(ids))
+    outcome = np.where(speaking, new_unit & np.isin(nxt, silent),
+                       new_unit & ~np.isin(nxt, silent))
+    return ids, s0, speaking, outcome
 
 
 def probe_decisions(agent_dir: Path, corpus_dir: Path, *, chunk_ms: int, short_chunks: int,
@@ -117,14 +136,7 @@ def probe_decisions(agent_dir: Path, corpus_dir: Path, *, chunk_ms: int, short_c
         n_chunks = units.shape[1] // F
         units = units[:, : n_chunks * F]
         for own in (0, 1):
-            ids = np.asarray(fmt.encode(units[own], units[1 - own]))
-            s0 = np.flatnonzero(ids == fmt.S0)
-            nxt = ids[np.minimum(s0 + 1, len(ids) - 1)]
-            last = np.concatenate([[fmt.silence_unit], units[own, F - 1 :: F][:-1]])
-            speaking = ~np.isin(last, silent)  # own's last frame before chunk k
-            new_unit = (nxt < corpus.n_units) & (s0 + 1 < len(ids))
-            outcome = np.where(speaking, new_unit & np.isin(nxt, silent),
-                               new_unit & np.isin(nxt, speech))
+            ids, s0, speaking, outcome = chunk_events(fmt, units[own], units[1 - own], silent)
             chunks = np.arange(first, n_chunks)
             if not len(chunks):
                 continue

@@ -1,0 +1,77 @@
+"""experiments/style_probe.py: the decisions it scores on a hand-made conversation, what
+the style regression gains with and without a style in the data, and the run end to end on
+the tiny world (in a subprocess)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from experiment_run import run_experiment
+
+ROOT = Path(__file__).parents[2]
+sys.path.insert(0, str(ROOT / "experiments"))
+
+
+def test_chunk_events_stops_and_starts() -> None:
+    from style_probe import chunk_events
+
+    from duplexsim.tokens import SyncFormat
+
+    fmt = SyncFormat(chunk_ms=160, n_units=10, silence_unit=0)  # 4 frames a chunk
+    own = np.array([0, 0, 0, 0,   5, 6, 7, 8,   8, 8, 8, 8,   0, 0, 0, 0,
+                    0, 0, 3, 3,   3, 0, 0, 0,   0, 0, 0, 0])
+    partner = np.zeros_like(own)
+    ids, s0, speaking, outcome = chunk_events(fmt, own, partner, np.array([0]))
+    assert len(s0) == 7 and (ids[s0] == fmt.S0).all()
+    # speaking at the end of the chunk before: chunks 2 and 3 (after 8s), 5 (after a 3)
+    assert speaking.tolist() == [False, False, True, True, False, True, False]
+    # chunk 1 starts (5 new), 2 goes on with the same unit (no new unit: no stop), 3 stops
+    # (first new unit silence), 4 starts mid-chunk (first new unit 3), 5 goes on with 3 then
+    # stops, but its first new unit is the silence: a stop; 6 stays silent
+    assert outcome.tolist() == [False, True, False, True, True, True, False]
+
+
+def test_style_gain_finds_a_style_and_only_a_style() -> None:
+    from style_probe import style_gain
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for d in range(40):
+        for side in (0, 1):
+            ipu = float(np.exp(rng.normal(0.3, 0.5)))
+            p = 0.3 / ipu  # long-IPU speakers stop less
+            rows.append(pd.DataFrame({
+                "dialogue": f"d{d}", "side": side, "ipu_median_s": ipu,
+                "pause_median_s": float(np.exp(rng.normal(-0.7, 0.4))),
+                "event": (rng.random(300) < p).astype(int),
+                "p_long": p, "p_short": 0.2}))
+    dec = pd.concat(rows, ignore_index=True)
+    # a view that knows nothing of the speaker: the style adds a clear gain
+    assert np.nanmean(style_gain(dec, "p_short")) > 0.005
+    # a view that already knows it: the style adds about nothing
+    assert abs(np.nanmean(style_gain(dec, "p_long"))) < 0.002
+    # events independent of the style: no gain beyond noise
+    dec_flat = dec.assign(event=(rng.random(len(dec)) < 0.15).astype(int))
+    assert np.nanmean(style_gain(dec_flat, None)) < 0.002
+
+
+def test_style_probe_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "probe"
+    proc = run_experiment("style_probe.py", "--smoke", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    dec, summary = pd.read_csv(out / "decisions.csv"), pd.read_csv(out / "summary.csv")
+    assert len(summary) == 2 and set(dec.state) == {"speaking", "silent"}
+    for view in ("p_long", "p_short"):
+        assert ((dec[view] >= 0) & (dec[view] <= 1)).all()
+    assert (dec.history_chunks >= dec.short_chunks).all()
+    assert "Command: `python experiments/style_probe.py --smoke" in (out / "REPORT.md").read_text()
+    assert (out / "style_probe.png").is_file()
+    # the decisions of a run analysed again give the same summary
+    again = tmp_path / "again"
+    proc = run_experiment("style_probe.py", "--decisions", str(out / "decisions.csv"),
+                          "--out", str(again), "--n-boot", "50")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pd.testing.assert_frame_equal(pd.read_csv(again / "summary.csv"), summary)
