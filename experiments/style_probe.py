@@ -7,16 +7,18 @@ conversations of a corpus: at the ``[S0]`` of every chunk ``k`` (from ``--start-
 each side as the agent's own, its probability that the side's first new unit is silence
 when the side was speaking at the end of chunk ``k - 1`` (a *stop*), or speech when it was
 silent (a *start*). Each decision is scored twice: with a **long** context (as many whole
-chunks before ``k`` as fit in the agent's context, typically 10-14 s) and a **short** one
-(the last ``--short-chunks`` chunks). A speaker's style (IPU and pause lengths, drawn per
-speaker and recorded in the manifest) is only in the long context; what is local (the
-units of the last second) is in both.
+chunks before ``k`` as fit in the agent's context: 18-19 s for the demo agents at 200 ms)
+and a **short** one (the last ``--short-chunks`` chunks). A speaker's style (IPU and
+pause lengths, drawn per speaker and recorded in the manifest) is only in the long
+context; what is local (the units of the last second) is in both.
 
 Per (agent, corpus): the binary log loss of each view at stops and starts and what the
 long context gains (nats per decision); what the speaker's drawn style (log IPU and pause
 medians, from the manifest) adds to a constant, to the short view and to the long view
 (logistic regressions cross-fitted over dialogues): style the agent reads from its long
-context adds nothing over the long view. And, across speakers, the correlation of the
+context adds nothing over the long view. The same with the *heard* style: the mean
+lengths of the speaker's speech and silence runs that the long context holds whole, what
+the agent could have read there. And, across speakers, the correlation of the
 observed stop (start) rate and of the agent's mean long-context probability with the
 speaker's IPU (pause) median. 95% bootstrap CIs over dialogues.
 
@@ -64,12 +66,29 @@ def _probabilities(model, windows: Sequence[list[int]], at: Sequence[Sequence[in
     return np.concatenate(out) if out else np.zeros((0, len(groups)))
 
 
+def heard_style(active: np.ndarray, k: int, h: int) -> tuple[float, float]:
+    """Mean length in chunks of the speech runs and of the silence runs of ``active`` (own
+    speech per chunk) that the window ``[h, k)`` holds whole: begun inside it and ended
+    before its last chunk (NaN where there is none): the style the context shows."""
+    window = active[h:k]
+    change = np.flatnonzero(np.diff(window.astype(np.int8))) + 1
+    bounds = np.concatenate([[0], change, [len(window)]])
+    means = []
+    for kind in (True, False):
+        lengths = [b - a for a, b in zip(bounds[1:-2], bounds[2:-1], strict=True)
+                   if window[a] == kind]  # not the first run (begun before h), not the last
+        means.append(float(np.mean(lengths)) if lengths else float("nan"))
+    return means[0], means[1]
+
+
 def speaker_decisions(model, ids: np.ndarray, s0: np.ndarray, speaking: np.ndarray,
-                      outcome: np.ndarray, chunks: np.ndarray, *, context_tokens: int,
+                      outcome: np.ndarray, active: np.ndarray, chunks: np.ndarray, *,
+                      context_tokens: int,
                       short_chunks: int, pad: int, groups: Sequence[np.ndarray],
                       ) -> pd.DataFrame:
     """Long- and short-context probabilities of each decision of one side (``chunks``: the
-    chunks scored; ``s0[k]`` the token index of chunk ``k``'s ``[S0]`` in ``ids``)."""
+    chunks scored; ``s0[k]`` the token index of chunk ``k``'s ``[S0]`` in ``ids``) and the
+    style its long context shows (:func:`heard_style`)."""
     ids_l = ids.tolist()
     long_w, long_at, history = [], [], []
     for b in range(0, len(chunks), BLOCK_CHUNKS):
@@ -87,18 +106,22 @@ def speaker_decisions(model, ids: np.ndarray, s0: np.ndarray, speaking: np.ndarr
     # start (speech) when silent
     pick = np.where(speaking[chunks], 0, 1)
     rows = np.arange(len(chunks))
+    heard = np.array([heard_style(active, int(k), int(k - n)) for k, n in zip(chunks, history,
+                                                                             strict=True)])
     return pd.DataFrame({"chunk": chunks, "state": np.where(speaking[chunks], "speaking", "silent"),
                          "event": outcome[chunks].astype(int), "history_chunks": history,
                          "p_long": p_long[rows, pick].astype(np.float64),  # (CSV round trip)
-                         "p_short": p_short[rows, pick].astype(np.float64)})
+                         "p_short": p_short[rows, pick].astype(np.float64),
+                         "heard_ipu_chunks": heard[:, 0], "heard_pause_chunks": heard[:, 1]})
 
 
 def chunk_events(fmt, own: np.ndarray, partner: np.ndarray, silent: np.ndarray,
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The token ids of a conversation (``own`` as the agent's side, whole chunks of
     frames), the index of each chunk's ``[S0]``, whether own was speaking at the end of the
-    chunk before (chunk 0: silent) and whether chunk ``k``'s decision brought its event:
-    a stop (own's first new unit is silence) when speaking, a start (speech) when silent."""
+    chunk before (chunk 0: silent), whether chunk ``k``'s decision brought its event (a
+    stop: own's first new unit is silence, when speaking; a start: speech, when silent)
+    and whether own speaks anywhere in chunk ``k``."""
     F = fmt.frames_per_chunk
     ids = np.asarray(fmt.encode(own, partner))
     s0 = np.flatnonzero(ids == fmt.S0)
@@ -108,7 +131,8 @@ def chunk_events(fmt, own: np.ndarray, partner: np.ndarray, silent: np.ndarray,
     new_unit = (nxt < fmt.n_units) & (s0 + 1 < len(ids))
     outcome = np.where(speaking, new_unit & np.isin(nxt, silent),
                        new_unit & ~np.isin(nxt, silent))
-    return ids, s0, speaking, outcome
+    active = ~np.isin(own.reshape(-1, F), silent).all(axis=1)
+    return ids, s0, speaking, outcome, active
 
 
 def probe_decisions(agent_dir: Path, corpus_dir: Path, *, chunk_ms: int, short_chunks: int,
@@ -136,11 +160,12 @@ def probe_decisions(agent_dir: Path, corpus_dir: Path, *, chunk_ms: int, short_c
         n_chunks = units.shape[1] // F
         units = units[:, : n_chunks * F]
         for own in (0, 1):
-            ids, s0, speaking, outcome = chunk_events(fmt, units[own], units[1 - own], silent)
+            ids, s0, speaking, outcome, active = chunk_events(fmt, units[own], units[1 - own],
+                                                              silent)
             chunks = np.arange(first, n_chunks)
             if not len(chunks):
                 continue
-            rows = speaker_decisions(model, ids, s0, speaking, outcome, chunks,
+            rows = speaker_decisions(model, ids, s0, speaking, outcome, active, chunks,
                                      context_tokens=files.context_tokens,
                                      short_chunks=short_chunks, pad=files.vocab.pad,
                                      groups=[silent, speech])
@@ -188,17 +213,24 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
-def style_gain(dec: pd.DataFrame, view: str | None, folds: int = 2) -> np.ndarray:
-    """Per decision of ``dec`` (one state): what the speaker's drawn style (log IPU and
-    pause medians) adds to a prediction, in nats: the log loss of a logistic regression on
-    the view's logit (``view``: ``"p_long"``, ``"p_short"``; None: a constant) minus that of
-    one on the logit and the style. Cross-fitted over dialogues (``folds`` groups), so a
-    style that predicts nothing gains about 0 or less, never by fitting noise."""
+STYLES = {"drawn": ["ipu_median_s", "pause_median_s"],  # the manifest's, per speaker
+          "heard": ["heard_ipu_chunks", "heard_pause_chunks"]}  # the long context's
+
+
+def style_gain(dec: pd.DataFrame, view: str | None, style: str = "drawn",
+               folds: int = 2) -> np.ndarray:
+    """Per decision of ``dec`` (one state): what a style adds to a prediction, in nats:
+    the log loss of a logistic regression on the view's logit (``view``: ``"p_long"``,
+    ``"p_short"``; None: a constant) minus that of one on the logit and the style's logs
+    (``style``: ``"drawn"``, the speaker's IPU and pause medians; ``"heard"``, the mean
+    speech and silence runs its long context holds whole, a missing one filled with the
+    fitting half's median and flagged). Cross-fitted over dialogues (``folds`` groups), so
+    a style that predicts nothing gains about 0 or less, never by fitting noise."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold
 
     y = dec.event.to_numpy()
-    style = np.log(dec[["ipu_median_s", "pause_median_s"]].to_numpy(float))
+    raw = np.log(dec[STYLES[style]].to_numpy(float))
     base = (np.zeros((len(dec), 1)) if view is None
             else _logit(dec[view].to_numpy(float))[:, None])
     gain = np.full(len(dec), np.nan)
@@ -206,8 +238,12 @@ def style_gain(dec: pd.DataFrame, view: str | None, folds: int = 2) -> np.ndarra
     if len(np.unique(groups)) < folds or len(np.unique(y)) < 2:
         return gain
     for fit, test in GroupKFold(n_splits=folds).split(base, y, groups):
+        seen = ~np.isnan(raw[fit])
+        fill = [np.median(raw[fit][seen[:, i], i]) if seen[:, i].any() else 0.0
+                for i in range(raw.shape[1])]
+        style_x = np.hstack([np.where(np.isnan(raw), fill, raw), np.isnan(raw)])
         losses = []
-        for x in (base, np.hstack([base, style])):
+        for x in (base, np.hstack([base, style_x])):
             if len(np.unique(y[fit])) < 2:
                 losses.append(_log_loss(np.full(len(test), y[fit].mean()), y[test]))
                 continue
@@ -227,9 +263,12 @@ def summarize(dec: pd.DataFrame, n_boot: int, seed: int = 0) -> dict[str, float]
                      - _log_loss(dec.p_long.to_numpy(), y))
     for state in STATES:
         mask = (dec.state == state).to_numpy()
-        for view, name in ((None, "style_alone"), ("p_short", "style_short"),
-                           ("p_long", "style_long")):
-            dec.loc[mask, name] = style_gain(dec[mask], view)
+        for view, style, name in ((None, "drawn", "style_alone"),
+                                  ("p_short", "drawn", "style_short"),
+                                  ("p_long", "drawn", "style_long"),
+                                  ("p_short", "heard", "heard_short"),
+                                  ("p_long", "heard", "heard_long")):
+            dec.loc[mask, name] = style_gain(dec[mask], view, style)
     spk = speaker_table(dec)
 
     def stats(d: pd.DataFrame, s: pd.DataFrame) -> dict[str, float]:
@@ -241,7 +280,9 @@ def summarize(dec: pd.DataFrame, n_boot: int, seed: int = 0) -> dict[str, float]
             out |= {f"{event}_context": h.gain.mean(),
                     f"{event}_style_alone": h.style_alone.mean(),
                     f"{event}_style_short": h.style_short.mean(),
-                    f"{event}_style_long": h.style_long.mean()}
+                    f"{event}_style_long": h.style_long.mean(),
+                    f"{event}_heard_short": h.heard_short.mean(),
+                    f"{event}_heard_long": h.heard_long.mean()}
         for event, style, name in (("stop", log_ipu, "ipu"), ("start", log_pause, "pause")):
             out[f"r_{event}_rate_{name}"] = _pearson(s[f"{event}_rate"].to_numpy(), style)
             out[f"r_{event}_long_{name}"] = _pearson(s[f"p_{event}_long"].to_numpy(), style)
@@ -308,6 +349,8 @@ def report(summary: pd.DataFrame, speakers: pd.DataFrame, out: Path, line: str, 
             "style alone over pooled": ci(f"{event}_style_alone"),
             "style over short context": ci(f"{event}_style_short"),
             "style over long context": ci(f"{event}_style_long"),
+            "heard style over short": ci(f"{event}_heard_short"),
+            "heard style over long": ci(f"{event}_heard_long"),
             f"r(observed rate, log {style} median)": ci(f"r_{event}_rate_{style}", "{:+.2f}"),
             f"r(agent long, log {style} median)": ci(f"r_{event}_long_{style}", "{:+.2f}")})
         tables.append(gains.to_markdown(index=False))
@@ -321,9 +364,11 @@ def report(summary: pd.DataFrame, speakers: pd.DataFrame, out: Path, line: str, 
         f"{short_chunks} chunks. Gains in nats per decision: the long context's over the "
         "short one (binary log loss), and what the speaker's drawn style (log IPU and pause "
         "medians from the manifest) adds to a constant, to the short and to the long view "
-        "(logistic regressions cross-fitted over dialogues, 2 folds). Style the agent has "
-        "read from the long context adds nothing over it; style it has not read adds "
-        "what it adds over the short one. Correlations across speakers (rates per "
+        "(logistic regressions cross-fitted over dialogues, 2 folds); *heard* style: "
+        "the same with the mean lengths of the speaker's speech and silence runs that the "
+        "long context holds whole instead (what the agent could have read). Style the "
+        "agent has read from the long context adds nothing over it; style it has not read "
+        "adds what it adds over the short one. Correlations across speakers (rates per "
         "speaker). 95% bootstrap CIs over dialogues.", "",
         *[t + "\n" for t in tables],
         "![rates per speaker against its style](style_probe.png)", ""])
