@@ -99,7 +99,7 @@ def prompt_continuation_r(vads: Iterable[np.ndarray], prompt_s: float = 30.0,
     that dialogue from that event's r. CI: percentile bootstrap over dialogues (pairs kept
     together), ``n_boot`` resamples from ``seed``: deterministic. Returns
     ``{event: {"r", "ci_low", "ci_high", "n"}}`` for ``ipu``, ``pause``, ``fto``."""
-    from duplexsim.metrics.protocol import mean_durations, split_prompt
+    from duplexsim.metrics.protocol import mean_durations, pearson_rows, split_prompt
 
     pairs, n_frames = [], round((prompt_s + continuation_s) * FRAME_RATE_HZ)
     for vad in vads:
@@ -112,23 +112,15 @@ def prompt_continuation_r(vads: Iterable[np.ndarray], prompt_s: float = 30.0,
         xy = np.array([(p[ev], c[ev]) for p, c in pairs], dtype=float).reshape(-1, 2)
         xy = xy[np.isfinite(xy).all(axis=1)]
         n = len(xy)
-        r = _pearson(xy[None, :, 0], xy[None, :, 1])[0] if n >= 3 else float("nan")
+        r = pearson_rows(xy[None, :, 0], xy[None, :, 1])[0] if n >= 3 else float("nan")
         lo = hi = float("nan")
         if n >= 3:
             idx = rng.integers(n, size=(n_boot, n))  # [n_boot, n] resampled dialogues
-            boot = _pearson(xy[idx, 0], xy[idx, 1])
+            boot = pearson_rows(xy[idx, 0], xy[idx, 1])
             if np.isfinite(boot).any():
                 lo, hi = (float(v) for v in np.nanpercentile(boot, [2.5, 97.5]))
         out[ev] = {"r": float(r), "ci_low": lo, "ci_high": hi, "n": float(n)}
     return out
-
-
-def _pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Row-wise Pearson r of ``[B, n]`` arrays (NaN where a row has no spread)."""
-    dx, dy = x - x.mean(axis=1, keepdims=True), y - y.mean(axis=1, keepdims=True)
-    den = np.sqrt((dx * dx).sum(axis=1) * (dy * dy).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, (dx * dy).sum(axis=1) / den, np.nan)
 
 
 def _views(corpus, split: str | None) -> Iterator[dict[str, np.ndarray]]:  # noqa: ANN001

@@ -74,24 +74,40 @@ def per_prompt_means(
     return pd.DataFrame(rows, columns=["prompt", "source", *ALL_EVENTS])
 
 
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+def pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Row-wise Pearson r of ``[B, n]`` arrays over the columns where both are finite
+    (NaN for a row with fewer than 3 such pairs or no spread)."""
+    x, y = np.atleast_2d(np.asarray(x, float)), np.atleast_2d(np.asarray(y, float))
     ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if len(x) < 3 or x.std() == 0 or y.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(x, y)[0, 1])
+    n = ok.sum(axis=1)
+    x, y = np.where(ok, x, 0.0), np.where(ok, y, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx = x.sum(axis=1, keepdims=True) / n[:, None]
+        my = y.sum(axis=1, keepdims=True) / n[:, None]
+        dx, dy = np.where(ok, x - mx, 0.0), np.where(ok, y - my, 0.0)
+        sx, sy = (dx * dx).sum(axis=1), (dy * dy).sum(axis=1)
+        r = (dx * dy).sum(axis=1) / np.sqrt(sx * sy)
+    return np.where((n >= 3) & (sx > 0) & (sy > 0), r, np.nan)
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    return float(pearson_rows(x[None], y[None])[0])
 
 
 def correlations(
     per_prompt: pd.DataFrame, reference: str = "ground_truth",
     events: Iterable[str] = PAPER_EVENTS, extra: Iterable[str] = ("gap", "overlap"),
+    n_boot: int = 0, seed: int = 0,
 ) -> pd.DataFrame:
     """Pearson r across prompts between each source's means and ``reference``'s means.
 
     Returns one row per source other than the reference with a column per event of
     ``events`` and ``extra``, ``avg`` (mean r over ``events``, the paper's average) and
     ``n_prompts`` (prompts where both sides have a value). r needs 3 prompts, else NaN.
-    ``reference="prompt"`` gives the Table 7 analogue.
+    ``reference="prompt"`` gives the Table 7 analogue. With ``n_boot`` > 0, each of
+    ``events`` and ``avg`` also gets a 95% CI (columns ``<name>_lo``, ``<name>_hi``):
+    percentile bootstrap over prompts, the same ``n_boot`` resamples (from ``seed``) for
+    every event and source, so ``avg``'s CI is that of the average.
     """
     events, extra = list(events), [e for e in extra if e not in events]
     sources = [s for s in dict.fromkeys(per_prompt["source"]) if s != reference]
@@ -100,15 +116,33 @@ def correlations(
                          f"(sources: {', '.join(map(str, dict.fromkeys(per_prompt['source'])))})")
     wide = per_prompt.pivot_table(index="prompt", columns="source", values=events + extra,
                                   aggfunc="mean", dropna=False)
+    idx = np.random.default_rng(seed).integers(len(wide), size=(n_boot, len(wide)))
     rows = []
     for source in sources:
         row: dict[str, float | str] = {"source": source}
         for ev in events + extra:
             row[ev] = _pearson(wide[(ev, source)].to_numpy(float),
                                wide[(ev, reference)].to_numpy(float))
-        row["avg"] = float(np.nanmean([row[e] for e in events])) \
-            if any(np.isfinite(row[e]) for e in events) else float("nan")
+        row["avg"] = float(_mean_r(np.array([[row[e] for e in events]], float))[0])
         both = wide[(events[0], source)].notna() & wide[(events[0], reference)].notna()
         row["n_prompts"] = int(both.sum())
+        if n_boot > 0:
+            boot = np.stack([pearson_rows(wide[(ev, source)].to_numpy(float)[idx],
+                                          wide[(ev, reference)].to_numpy(float)[idx])
+                             for ev in events], axis=1)  # [n_boot, events]
+            for name, values in (*zip(events, boot.T, strict=True), ("avg", _mean_r(boot))):
+                finite = values[np.isfinite(values)]
+                lo, hi = np.percentile(finite, [2.5, 97.5]) if len(finite) else (np.nan,) * 2
+                row[f"{name}_lo"], row[f"{name}_hi"] = float(lo), float(hi)
         rows.append(row)
-    return pd.DataFrame(rows, columns=["source", *events, *extra, "avg", "n_prompts"])
+    ci = [f"{name}_{end}" for name in (*events, "avg") for end in ("lo", "hi")] \
+        if n_boot > 0 else []
+    return pd.DataFrame(rows, columns=["source", *events, *extra, "avg", "n_prompts", *ci])
+
+
+def _mean_r(r: np.ndarray) -> np.ndarray:
+    """Row means of ``[B, events]`` r over the finite entries (NaN for none)."""
+    ok = np.isfinite(r)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ok.any(axis=1), np.where(ok, r, 0.0).sum(axis=1) / ok.sum(axis=1),
+                        np.nan)

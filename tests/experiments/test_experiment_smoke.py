@@ -89,6 +89,12 @@ def test_continuation_smoke_scores_every_source_and_regenerates_identically(tmp_
     assert set(pooled["source"]) == sources | formats | {"resynth", "prompt"}
     assert pooled.set_index("source").loc["resynth", "ipu"] > 0.9
     assert set(corr.loc[corr["reference"] == "prompt", "source"]) >= sources
+    for name in ("ipu", "pause", "fto", "avg"):  # every r with its bootstrap CI over prompts
+        r = corr.dropna(subset=[f"{name}_lo"])
+        assert len(r) and (r[f"{name}_lo"] >= -1).all() and (r[f"{name}_hi"] <= 1).all()
+        assert (r[f"{name}_lo"] <= r[f"{name}_hi"]).all()
+    assert "### In distribution: each agent on its own corpus's prompts" in \
+        (out / "REPORT.md").read_text()
     comp = pd.read_csv(out / "corpus_comparison.csv")
     assert set(comp["source"]) >= {"syncllm-f-all", "syncllm-c-all"}
     assert set(comp["metric"]) == {"fto_median_ms", "backchannels_per_min",

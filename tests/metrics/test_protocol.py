@@ -10,6 +10,7 @@ from duplexsim.metrics.protocol import (
     PAPER_EVENTS,
     correlations,
     mean_durations,
+    pearson_rows,
     per_prompt_means,
     split_prompt,
 )
@@ -72,3 +73,46 @@ def test_correlations_against_the_prompt_and_missing_reference():
     assert r.loc["gen", "avg"] == pytest.approx((r.loc["gen", "ipu"] - 1 + 1) / 3)
     with pytest.raises(ValueError, match="ground_truth"):
         correlations(table)
+
+
+def test_pearson_rows_uses_the_finite_pairs_of_each_row():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(3, 20)), rng.normal(size=(3, 20))
+    x[1, :4], y[2, 5] = np.nan, np.nan
+    r = pearson_rows(x, y)
+    for i in range(3):
+        ok = np.isfinite(x[i]) & np.isfinite(y[i])
+        assert r[i] == pytest.approx(np.corrcoef(x[i, ok], y[i, ok])[0, 1], abs=1e-12)
+    assert np.isnan(pearson_rows(np.ones((1, 5)), np.arange(5.0)[None]))[0]  # no spread
+    assert np.isnan(pearson_rows([[1.0, 2.0, np.nan]], [[1.0, 2.0, 3.0]]))[0]  # < 3 pairs
+
+
+def test_correlations_bootstrap_cis_over_prompts():
+    rng = np.random.default_rng(1)
+    n = 60
+    truth = rng.normal(size=(n, 3))
+    rows = []
+    for i in range(n):
+        for source, values in (("ground_truth", truth[i]),
+                               ("follows", truth[i] + 0.3 * rng.normal(size=3)),
+                               ("ignores", rng.normal(size=3))):
+            rows.append({"prompt": f"p{i}", "source": source, "gap": np.nan, "overlap": np.nan,
+                         **dict(zip(PAPER_EVENTS, values, strict=True))})
+    table = pd.DataFrame(rows)
+    r = correlations(table, n_boot=500, seed=3).set_index("source")
+    for name in (*PAPER_EVENTS, "avg"):
+        assert (r[f"{name}_lo"] <= r[name]).all() and (r[name] <= r[f"{name}_hi"]).all()
+        assert r.loc["follows", f"{name}_lo"] > 0.8  # a source that follows: CI far from 0
+    # a source that ignores the truth: each event's CI about as wide as theory says for
+    # n = 60 at r = 0 (2 x 1.96 / sqrt(60) = 0.51); the average of three independent
+    # events' r about sqrt(3) narrower
+    width = r.loc["ignores", [f"{e}_hi" for e in PAPER_EVENTS]].to_numpy() \
+        - r.loc["ignores", [f"{e}_lo" for e in PAPER_EVENTS]].to_numpy()
+    assert ((width > 0.35) & (width < 0.7)).all()
+    assert 0.15 < r.loc["ignores", "avg_hi"] - r.loc["ignores", "avg_lo"] < 0.45
+    # deterministic from the seed; without n_boot, the point values and no CI columns
+    again = correlations(table, n_boot=500, seed=3).set_index("source")
+    pd.testing.assert_frame_equal(r, again)
+    plain = correlations(table).set_index("source")
+    assert "avg_lo" not in plain.columns
+    pd.testing.assert_frame_equal(plain, r[plain.columns])
