@@ -328,7 +328,6 @@ def report(summary: pd.DataFrame, speakers: pd.DataFrame, out: Path, line: str, 
                        label="agent, long context")
             ax.scatter(s[style], s[f"p_{event}_short"], s=10, color="tab:orange", marker="x",
                        label="agent, short context")
-            ax.set_xscale("log")
             ax.set_xlabel(f"speaker's drawn {style.replace('_s', ' (s)').replace('_', ' ')}")
             ax.set_ylabel(f"{event}s per decision")
             ax.set_title(label, fontsize=8)
