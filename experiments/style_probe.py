@@ -17,10 +17,11 @@ long context gains (nats per decision); what the speaker's drawn style (log IPU 
 medians, from the manifest) adds to a constant, to the short view and to the long view
 (logistic regressions cross-fitted over dialogues): style the agent reads from its long
 context adds nothing over the long view. The same with the *heard* style: the mean
-lengths of the speaker's speech and silence runs that the long context holds whole, what
-the agent could have read there. And, across speakers, the correlation of the
-observed stop (start) rate and of the agent's mean long-context probability with the
-speaker's IPU (pause) median. 95% bootstrap CIs over dialogues.
+durations of the speaker's IPUs and pauses (the definitions of ``duplexsim.metrics``) that
+the long context holds whole, what the agent could have read there. And, across
+speakers, the correlation of the observed stop (start) rate and of the agent's mean
+long-context probability with the speaker's IPU (pause) median. 95% bootstrap CIs over
+dialogues.
 
     python experiments/style_probe.py --pair runs/agents/fisher runs/corpora/fisher-like \\
         --out runs/style_probe
@@ -66,24 +67,26 @@ def _probabilities(model, windows: Sequence[list[int]], at: Sequence[Sequence[in
     return np.concatenate(out) if out else np.zeros((0, len(groups)))
 
 
-def heard_style(active: np.ndarray, k: int, h: int) -> tuple[float, float]:
-    """Mean length in chunks of the speech runs and of the silence runs of ``active`` (own
-    speech per chunk) that the window ``[h, k)`` holds whole: begun inside it and ended
-    before its last chunk (NaN where there is none): the style the context shows."""
-    window = active[h:k]
-    change = np.flatnonzero(np.diff(window.astype(np.int8))) + 1
-    bounds = np.concatenate([[0], change, [len(window)]])
-    means = []
-    for kind in (True, False):
-        lengths = [b - a for a, b in zip(bounds[1:-2], bounds[2:-1], strict=True)
-                   if window[a] == kind]  # not the first run (begun before h), not the last
-        means.append(float(np.mean(lengths)) if lengths else float("nan"))
-    return means[0], means[1]
+def heard_style(ipus_ms: np.ndarray, start_ms: float, end_ms: float,
+                min_pause_ms: float) -> tuple[float, float]:
+    """Mean duration in seconds of the speaker's IPUs and of the pauses between them that
+    the window ``[start_ms, end_ms)`` holds whole (NaN where there is none): the style the
+    context shows. ``ipus_ms``: ``[n, 2]`` start and end of the speaker's IPUs (the
+    definitions of :mod:`duplexsim.metrics.turntaking`); an IPU is whole once it began in
+    the window and ``min_pause_ms`` of silence after it are in the window too, a pause
+    once the next IPU began in the window."""
+    starts, ends = ipus_ms[:, 0], ipus_ms[:, 1]
+    whole = (starts >= start_ms) & (ends + min_pause_ms <= end_ms)
+    pause = (ends[:-1] >= start_ms) & (starts[1:] < end_ms)
+    ipu_s = (ends - starts)[whole] / 1000
+    pause_s = (starts[1:] - ends[:-1])[pause] / 1000
+    return (float(ipu_s.mean()) if len(ipu_s) else float("nan"),
+            float(pause_s.mean()) if len(pause_s) else float("nan"))
 
 
 def speaker_decisions(model, ids: np.ndarray, s0: np.ndarray, speaking: np.ndarray,
-                      outcome: np.ndarray, active: np.ndarray, chunks: np.ndarray, *,
-                      context_tokens: int,
+                      outcome: np.ndarray, ipus_ms: np.ndarray, chunks: np.ndarray, *,
+                      chunk_ms: int, min_pause_ms: float, context_tokens: int,
                       short_chunks: int, pad: int, groups: Sequence[np.ndarray],
                       ) -> pd.DataFrame:
     """Long- and short-context probabilities of each decision of one side (``chunks``: the
@@ -106,22 +109,21 @@ def speaker_decisions(model, ids: np.ndarray, s0: np.ndarray, speaking: np.ndarr
     # start (speech) when silent
     pick = np.where(speaking[chunks], 0, 1)
     rows = np.arange(len(chunks))
-    heard = np.array([heard_style(active, int(k), int(k - n)) for k, n in zip(chunks, history,
-                                                                             strict=True)])
+    heard = np.array([heard_style(ipus_ms, (k - n) * chunk_ms, k * chunk_ms, min_pause_ms)
+                      for k, n in zip(chunks, history, strict=True)]).reshape(-1, 2)
     return pd.DataFrame({"chunk": chunks, "state": np.where(speaking[chunks], "speaking", "silent"),
                          "event": outcome[chunks].astype(int), "history_chunks": history,
                          "p_long": p_long[rows, pick].astype(np.float64),  # (CSV round trip)
                          "p_short": p_short[rows, pick].astype(np.float64),
-                         "heard_ipu_chunks": heard[:, 0], "heard_pause_chunks": heard[:, 1]})
+                         "heard_ipu_s": heard[:, 0], "heard_pause_s": heard[:, 1]})
 
 
 def chunk_events(fmt, own: np.ndarray, partner: np.ndarray, silent: np.ndarray,
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The token ids of a conversation (``own`` as the agent's side, whole chunks of
     frames), the index of each chunk's ``[S0]``, whether own was speaking at the end of the
-    chunk before (chunk 0: silent), whether chunk ``k``'s decision brought its event (a
-    stop: own's first new unit is silence, when speaking; a start: speech, when silent)
-    and whether own speaks anywhere in chunk ``k``."""
+    chunk before (chunk 0: silent) and whether chunk ``k``'s decision brought its event (a
+    stop: own's first new unit is silence, when speaking; a start: speech, when silent)."""
     F = fmt.frames_per_chunk
     ids = np.asarray(fmt.encode(own, partner))
     s0 = np.flatnonzero(ids == fmt.S0)
@@ -131,8 +133,7 @@ def chunk_events(fmt, own: np.ndarray, partner: np.ndarray, silent: np.ndarray,
     new_unit = (nxt < fmt.n_units) & (s0 + 1 < len(ids))
     outcome = np.where(speaking, new_unit & np.isin(nxt, silent),
                        new_unit & ~np.isin(nxt, silent))
-    active = ~np.isin(own.reshape(-1, F), silent).all(axis=1)
-    return ids, s0, speaking, outcome, active
+    return ids, s0, speaking, outcome
 
 
 def probe_decisions(agent_dir: Path, corpus_dir: Path, *, chunk_ms: int, short_chunks: int,
@@ -141,6 +142,7 @@ def probe_decisions(agent_dir: Path, corpus_dir: Path, *, chunk_ms: int, short_c
     """One row per scored decision of every side of the first ``max_dialogues`` dialogues
     of ``corpus_dir`` (``split``; None: all), with the speaker's drawn IPU and pause medians."""
     from duplexsim.corpora.corpus import load_corpus
+    from duplexsim.metrics.turntaking import TurnTakingParams, detect_events, vad_from_units
     from duplexsim.models.agentdir import load_agent_files
     from duplexsim.tokens import SyncFormat
 
@@ -154,18 +156,22 @@ def probe_decisions(agent_dir: Path, corpus_dir: Path, *, chunk_ms: int, short_c
     F = fmt.frames_per_chunk
     first = max(short_chunks, int(np.ceil(start_s * 1000 / chunk_ms)))
     styles = {d["id"]: d.get("style", {}) for d in corpus.manifest["dialogues"]}
+    params = TurnTakingParams()
     out = []
     for n, id in enumerate(corpus.ids(split)[:max_dialogues]):
         units = corpus.units(id)
         n_chunks = units.shape[1] // F
         units = units[:, : n_chunks * F]
+        events = detect_events(vad_from_units(units, set(silent.tolist())), fmt.frame_ms, params)
         for own in (0, 1):
-            ids, s0, speaking, outcome, active = chunk_events(fmt, units[own], units[1 - own],
-                                                              silent)
+            ids, s0, speaking, outcome = chunk_events(fmt, units[own], units[1 - own], silent)
+            mine = events[(events.kind == "ipu") & (events.speaker == own)]
             chunks = np.arange(first, n_chunks)
             if not len(chunks):
                 continue
-            rows = speaker_decisions(model, ids, s0, speaking, outcome, active, chunks,
+            rows = speaker_decisions(model, ids, s0, speaking, outcome,
+                                     mine[["start_ms", "end_ms"]].to_numpy(float), chunks,
+                                     chunk_ms=chunk_ms, min_pause_ms=params.min_pause_ms,
                                      context_tokens=files.context_tokens,
                                      short_chunks=short_chunks, pad=files.vocab.pad,
                                      groups=[silent, speech])
@@ -214,7 +220,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 STYLES = {"drawn": ["ipu_median_s", "pause_median_s"],  # the manifest's, per speaker
-          "heard": ["heard_ipu_chunks", "heard_pause_chunks"]}  # the long context's
+          "heard": ["heard_ipu_s", "heard_pause_s"]}  # what the long context holds whole
 
 
 def style_gain(dec: pd.DataFrame, view: str | None, style: str = "drawn",
@@ -223,8 +229,8 @@ def style_gain(dec: pd.DataFrame, view: str | None, style: str = "drawn",
     the log loss of a logistic regression on the view's logit (``view``: ``"p_long"``,
     ``"p_short"``; None: a constant) minus that of one on the logit and the style's logs
     (``style``: ``"drawn"``, the speaker's IPU and pause medians; ``"heard"``, the mean
-    speech and silence runs its long context holds whole, a missing one filled with the
-    fitting half's median and flagged). Cross-fitted over dialogues (``folds`` groups), so
+    IPU and pause its long context holds whole, a missing one filled with the fitting
+    half's median and flagged). Cross-fitted over dialogues (``folds`` groups), so
     a style that predicts nothing gains about 0 or less, never by fitting noise."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold
@@ -364,8 +370,8 @@ def report(summary: pd.DataFrame, speakers: pd.DataFrame, out: Path, line: str, 
         "short one (binary log loss), and what the speaker's drawn style (log IPU and pause "
         "medians from the manifest) adds to a constant, to the short and to the long view "
         "(logistic regressions cross-fitted over dialogues, 2 folds); *heard* style: "
-        "the same with the mean lengths of the speaker's speech and silence runs that the "
-        "long context holds whole instead (what the agent could have read). Style the "
+        "the same with the mean durations of the speaker's IPUs and pauses that the long "
+        "context holds whole instead (what the agent could have read). Style the "
         "agent has read from the long context adds nothing over it; style it has not read "
         "adds what it adds over the short one. Correlations across speakers (rates per "
         "speaker). 95% bootstrap CIs over dialogues.", "",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from experiment_run import run_experiment
 
 ROOT = Path(__file__).parents[2]
@@ -24,7 +25,7 @@ def test_chunk_events_stops_and_starts() -> None:
     own = np.array([0, 0, 0, 0,   5, 6, 7, 8,   8, 8, 8, 8,   0, 0, 0, 0,
                     0, 0, 3, 3,   3, 0, 0, 0,   0, 0, 0, 0])
     partner = np.zeros_like(own)
-    ids, s0, speaking, outcome, active = chunk_events(fmt, own, partner, np.array([0]))
+    ids, s0, speaking, outcome = chunk_events(fmt, own, partner, np.array([0]))
     assert len(s0) == 7 and (ids[s0] == fmt.S0).all()
     # speaking at the end of the chunk before: chunks 2 and 3 (after 8s), 5 (after a 3)
     assert speaking.tolist() == [False, False, True, True, False, True, False]
@@ -32,21 +33,20 @@ def test_chunk_events_stops_and_starts() -> None:
     # (first new unit silence), 4 starts mid-chunk (first new unit 3), 5 goes on with 3 then
     # stops, but its first new unit is the silence: a stop; 6 stays silent
     assert outcome.tolist() == [False, True, False, True, True, True, False]
-    assert active.tolist() == [False, True, True, False, True, True, False]
 
 
-def test_heard_style_counts_whole_runs_only() -> None:
+def test_heard_style_counts_whole_ipus_and_pauses_only() -> None:
     from style_probe import heard_style
 
-    active = np.array([1, 1, 0, 0, 0, 1, 1, 1, 1, 0, 1, 1, 0], bool)
-    # window [0, 13): the first run (1, 1) may have begun earlier, the last (0) goes on:
-    # whole speech runs 4 and 2, whole silence runs 3 and 1
-    assert heard_style(active, 13, 0) == (3.0, 2.0)
-    # window [3, 9): 0 0 | 1 1 1 1 : no run both begun and ended inside it
-    ipu, pause = heard_style(active, 9, 3)
+    ipus = np.array([[0, 1000], [1500, 4000], [4600, 5200], [6000, 9000]], float)
+    # window [500, 9000): the first IPU began before it, the last has no 200 ms of silence
+    # after it in the window; whole IPUs 2.5 s and 0.6 s; pauses 0.5, 0.6 and 0.8 s
+    ipu, pause = heard_style(ipus, 500, 9000, 200)
+    assert ipu == pytest.approx(1.55) and pause == pytest.approx((0.5 + 0.6 + 0.8) / 3)
+    # window [1500, 5300): the IPU ending at 5200 has only 100 ms of silence after it
+    assert heard_style(ipus, 1500, 5300, 200) == pytest.approx((2.5, 0.6))
+    ipu, pause = heard_style(ipus, 6100, 9500, 200)  # nothing whole
     assert np.isnan(ipu) and np.isnan(pause)
-    # window [2, 11): 0 0 0 | 1 1 1 1 | 0 | 1: one whole speech run (4), one silence (1)
-    assert heard_style(active, 11, 2) == (4.0, 1.0)
 
 
 def test_style_gain_finds_a_style_and_only_a_style() -> None:
@@ -69,8 +69,8 @@ def test_style_gain_finds_a_style_and_only_a_style() -> None:
     # a view that already knows it: the style adds about nothing
     assert abs(np.nanmean(style_gain(dec, "p_long"))) < 0.002
     # a heard style that is the drawn one, read with noise, gains too
-    noisy = dec.assign(heard_ipu_chunks=dec.ipu_median_s * np.exp(rng.normal(0, 0.2, len(dec))),
-                       heard_pause_chunks=np.nan)
+    noisy = dec.assign(heard_ipu_s=dec.ipu_median_s * np.exp(rng.normal(0, 0.2, len(dec))),
+                       heard_pause_s=np.nan)
     assert np.nanmean(style_gain(noisy, "p_short", "heard")) > 0.003
     # events independent of the style: no gain beyond noise
     dec_flat = dec.assign(event=(rng.random(len(dec)) < 0.15).astype(int))
