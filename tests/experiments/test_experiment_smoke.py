@@ -220,3 +220,23 @@ def test_style_persistence_follows_a_style_that_fades():
     assert table.loc[("10-20 s", "ground_truth"), "ipu"] > 0.9  # IPUs cut at the edges
     assert table.loc[("0-10 s", "agent"), "ipu"] > 0.99
     assert np.isnan(table.loc[("10-20 s", "agent"), "ipu"])
+
+
+def test_in_distribution_sets_each_agent_beside_its_corpus_prompt_row():
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from continuation import in_distribution
+
+    rows = []
+    for prompts, prompt_avg in (("fisher-like", 0.5), ("candor-like", 0.4)):
+        rows.append({"source": "prompt", "prompts": prompts, "avg": prompt_avg})
+        for agent, avg in (("f", 0.3), ("c", 0.1)):
+            rows.append({"source": f"syncllm-{agent}-200", "prompts": prompts, "avg": avg})
+    corr = pd.DataFrame(rows).assign(reference="ground_truth", avg_lo=-0.1, avg_hi=0.6,
+                                     n_prompts=40)
+    # rows against the prompt (Table 7) and pooled prompts are not in distribution
+    corr = pd.concat([corr, corr.assign(reference="prompt"), corr.assign(prompts="all")])
+    table = in_distribution(corr)
+    assert list(zip(table.agent, table.source, table.prompts, strict=True)) == [
+        ("fisher", "syncllm-f-200", "fisher-like"), ("candor", "syncllm-c-200", "candor-like")]
+    assert table.ratio.tolist() == pytest.approx([0.3 / 0.5, 0.1 / 0.4])
+    assert table.avg_r_ci.tolist() == ["[-0.10, 0.60]"] * 2
