@@ -181,6 +181,9 @@ def probe_decisions(agent_dir: Path, corpus_dir: Path, *, chunk_ms: int, short_c
                                    ipu_median_s=spk.get("ipu_median_s", np.nan),
                                    pause_median_s=spk.get("pause_median_s", np.nan)))
         progress(f"  {agent_dir.name} on {corpus_dir.name}: dialogue {n + 1} ({id})")
+    if not out:
+        raise SystemExit(f"{corpus_dir}: no chunk to score (allowed: dialogues longer than "
+                         f"--start-s {start_s:g} s, here {first} chunks of {chunk_ms} ms)")
     return pd.concat(out, ignore_index=True)
 
 
