@@ -19,7 +19,9 @@ sides). Sources scored per prompt (mean IPU, pause, FTO, gap, overlap durations)
 - ``prompt``: the prompt's own statistics used as a prediction of the continuation's.
 
 Tables: Pearson r across prompts against the ground truth (Table 2 / 6 analogues, per prompt
-corpus and pooled) and against the prompt (Table 7); per agent, FTO median, backchannels
+corpus and pooled) and against the prompt (Table 7), each with a 95% bootstrap CI over
+prompts, and each agent's in-distribution average beside its corpus's Prompt row (the
+ratio issue 16 asks to reach 0.6); per agent, FTO median, backchannels
 per minute, listener onsets per listening second and overlap share of its continuations
 against both corpora, as recorded and through the token format (each pooled over
 dialogues; bootstrap 95% CI over continuations); the same statistics for every source
