@@ -42,6 +42,7 @@ import pandas as pd
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
+from duplexsim.metrics.protocol import pearson_rows
 
 BLOCK_CHUNKS = 8  # chunks scored per long-context forward (their history grows by one each)
 
@@ -192,13 +193,6 @@ def _log_loss(p: np.ndarray, y: np.ndarray) -> np.ndarray:
     return -(y * np.log(p) + (1 - y) * np.log1p(-p))
 
 
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 3 or np.std(x[ok]) == 0 or np.std(y[ok]) == 0:
-        return float("nan")
-    return float(np.corrcoef(x[ok], y[ok])[0, 1])
-
-
 STATES = {"speaking": "stop", "silent": "start"}  # the decision's state -> its event
 
 
@@ -262,11 +256,13 @@ def style_gain(dec: pd.DataFrame, view: str | None, style: str = "drawn",
     return gain
 
 
-def summarize(dec: pd.DataFrame, n_boot: int, seed: int = 0) -> dict[str, float]:
+def summarize(dec: pd.DataFrame, n_boot: int, seed: int = 0
+              ) -> tuple[dict[str, float], pd.DataFrame]:
     """Per event (stop, start): the long context's gain per decision and what the drawn
     style adds to a constant, to the short and to the long view (nats per decision), and
     the correlations across speakers of the observed rate and of the long view with the
-    style; each with a 95% bootstrap CI over dialogues."""
+    style; each with a 95% bootstrap CI over dialogues. Also the mean long-context history
+    (``history_s``) and, second, the :func:`speaker_table` the correlations come from."""
     y = dec.event.to_numpy()
     dec = dec.assign(gain=_log_loss(dec.p_short.to_numpy(), y)
                      - _log_loss(dec.p_long.to_numpy(), y))
@@ -293,8 +289,9 @@ def summarize(dec: pd.DataFrame, n_boot: int, seed: int = 0) -> dict[str, float]
                     f"{event}_heard_short": h.heard_short.mean(),
                     f"{event}_heard_long": h.heard_long.mean()}
         for event, style, name in (("stop", log_ipu, "ipu"), ("start", log_pause, "pause")):
-            out[f"r_{event}_rate_{name}"] = _pearson(s[f"{event}_rate"].to_numpy(), style)
-            out[f"r_{event}_long_{name}"] = _pearson(s[f"p_{event}_long"].to_numpy(), style)
+            for view, column in (("rate", f"{event}_rate"), ("long", f"p_{event}_long")):
+                out[f"r_{event}_{view}_{name}"] = float(
+                    pearson_rows(s[column].to_numpy(float), style)[0])
         return out
 
     point = stats(dec, spk)
@@ -307,7 +304,9 @@ def summarize(dec: pd.DataFrame, n_boot: int, seed: int = 0) -> dict[str, float]
         pick = [dialogues[i] for i in rng.choice(len(dialogues), len(dialogues))]
         boots.append(stats(pd.concat([by_d[k] for k in pick]),
                            pd.concat([by_s[k] for k in pick])))
-    out = {"n_dialogues": len(dialogues), "n_stops": int((dec.state == "speaking").sum()),
+    out = {"n_dialogues": len(dialogues),
+           "history_s": float((dec.history_chunks * dec.chunk_ms).mean() / 1000),
+           "n_stops": int((dec.state == "speaking").sum()),
            "n_starts": int((dec.state == "silent").sum()),
            "stop_rate": dec.event[dec.state == "speaking"].mean(),
            "start_rate": dec.event[dec.state == "silent"].mean()}
@@ -315,7 +314,7 @@ def summarize(dec: pd.DataFrame, n_boot: int, seed: int = 0) -> dict[str, float]
         b = np.array([x[key] for x in boots], float)
         lo, hi = np.nanpercentile(b, [2.5, 97.5]) if np.isfinite(b).any() else (np.nan, np.nan)
         out[key], out[f"{key}_lo"], out[f"{key}_hi"] = value, float(lo), float(hi)
-    return out
+    return out, spk
 
 
 def report(summary: pd.DataFrame, speakers: pd.DataFrame, out: Path, line: str, *,
@@ -438,10 +437,10 @@ def main(argv: list[str] | None = None) -> int:
                 split=split, max_dialogues=max_dialogues).assign(label=label)))
     decisions, speakers, rows = [], [], []
     for label, dec in runs:
+        stats, spk = summarize(dec, n_boot)
         decisions.append(dec)
-        speakers.append(speaker_table(dec).assign(label=label))
-        row = {"label": label, **summarize(dec, n_boot)}
-        row["history_s"] = float(dec.history_chunks.mean() * chunk_ms / 1000)
+        speakers.append(spk.assign(label=label))
+        row = {"label": label, **stats}
         rows.append(row)
         print({k: round(float(v), 4) if isinstance(v, float) else v for k, v in row.items()},
               flush=True)
