@@ -27,10 +27,20 @@ the forwards of many conversations' agents share one batched call
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+
+def missing_before(chunk: int, received: Collection[int], latest: int) -> int:
+    """Partner chunks ``< chunk`` not in ``received`` (every chunk an agent was ever given,
+    ``latest`` the highest, -1 for none): the lookahead depth :class:`ChunkReport` reports.
+    A lost or given-up chunk counts until it arrives, as in DESIGN.md "Agents"."""
+    if latest < chunk:  # the usual case: everything received lies below the decided chunk
+        return chunk - len(received)
+    return chunk - sum(1 for k in received if k < chunk)  # a clock running ahead
 
 
 @dataclass

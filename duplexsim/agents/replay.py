@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from duplexsim.agents.base import ChunkReport
+from duplexsim.agents.base import ChunkReport, missing_before
 from duplexsim.errors import DuplexsimError, InputError, with_note
 
 
@@ -80,10 +80,8 @@ class ReplayAgent:
         return out
 
     def produce(self, chunk: int) -> ChunkReport:
-        lookahead = chunk - len(self.received)  # every chunk received so far is < chunk ...
-        if self.latest_received >= chunk:  # ... unless a clock runs ahead
-            lookahead = sum(1 for k in range(chunk) if k not in self.received)
-        return ChunkReport(chunk=chunk, units=self.chunk_units(chunk), lookahead=lookahead)
+        return ChunkReport(chunk=chunk, units=self.chunk_units(chunk),
+                           lookahead=missing_before(chunk, self.received, self.latest_received))
 
     def played(self, chunk: int, units: np.ndarray) -> None:
         """Replay ignores what was played: the recording goes on."""

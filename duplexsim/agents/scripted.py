@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from duplexsim.agents.base import ChunkReport
+from duplexsim.agents.base import ChunkReport, missing_before
 from duplexsim.errors import DuplexsimError, with_note
 from duplexsim.tokens import FRAME_MS
 
@@ -105,17 +105,19 @@ class ScriptedAgent:
         speech[speech == self.silence_unit] = (self.silence_unit + 1) % self.n_units
         self.units = np.where(talking, speech, self.silence_unit).astype(np.int64)
         self.received: set[int] = set()
+        self.latest_received = -1
 
     def observe_partner(self, chunk: int, units: np.ndarray) -> None:  # noqa: ARG002
         self.received.add(int(chunk))
+        self.latest_received = max(self.latest_received, int(chunk))
 
     def produce(self, chunk: int) -> ChunkReport:
         F = self.frames_per_chunk
         out = np.full(F, self.silence_unit, dtype=np.int64)
         piece = self.units[chunk * F:(chunk + 1) * F]
         out[:len(piece)] = piece
-        lookahead = sum(1 for k in range(chunk) if k not in self.received)
-        return ChunkReport(chunk=chunk, units=out, lookahead=lookahead)
+        return ChunkReport(chunk=chunk, units=out,
+                           lookahead=missing_before(chunk, self.received, self.latest_received))
 
     def played(self, chunk: int, units: np.ndarray) -> None:
         """The script goes on whatever was played."""

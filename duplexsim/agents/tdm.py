@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from duplexsim.agents.base import ChunkReport
+from duplexsim.agents.base import ChunkReport, missing_before
 from duplexsim.errors import InputError
 from duplexsim.models.agentdir import AgentFiles, load_agent_files
 from duplexsim.models.rows import Backend, LMRows
@@ -117,11 +117,13 @@ class TdmAgent:
         self.piece: list[int] = []  # its units so far
         self.closed = False  # <idle> or <eos> sampled (or S units): the rest is silence
         self.max_received = -1
+        self.received: set[int] = set()  # every partner chunk ever received
         self.decisions: list[dict[str, int]] = []
         """Per slice: ``{"slice", "chunk", "partner_missing", "idle"}`` (for tests/analysis)."""
 
     def observe_partner(self, chunk: int, units: np.ndarray) -> None:
         self.partner[chunk] = self._frames(units, f"observe_partner(chunk={chunk})")
+        self.received.add(chunk)
         self.max_received = max(self.max_received, chunk)
 
     def produce(self, chunk: int) -> ChunkReport:
@@ -131,7 +133,7 @@ class TdmAgent:
         if chunk < self.lead:  # before own slice 0: silent, nothing to decide
             self.planned[chunk] = np.full(F, self.silence_unit, dtype=np.int64)
             return ChunkReport(chunk=chunk, units=self.planned[chunk].copy(),
-                               lookahead=max(0, chunk - 1 - self.max_received))
+                               lookahead=missing_before(chunk, self.received, self.max_received))
         m, pos = divmod(int(chunk) - self.lead, self.chunks_per_slice)
         if m < self.slice:
             raise ValueError(f"{self.name}: produce({chunk}) after slice {self.slice} was opened "
@@ -155,7 +157,7 @@ class TdmAgent:
         self.planned[chunk] = frames
         prefill = max(0, self.lm.n_forwarded[self.row] - forwarded0 - generated)
         return ChunkReport(chunk=chunk, units=frames.copy(),
-                           lookahead=max(0, chunk - 1 - self.max_received),
+                           lookahead=missing_before(chunk, self.received, self.max_received),
                            generated_tokens=generated, prefill_tokens=prefill,
                            compute_wall_ms=(time.perf_counter() - t0) * 1000.0)
 

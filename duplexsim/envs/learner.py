@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from duplexsim.agents.base import Agent, ChunkReport
+from duplexsim.agents.base import Agent, ChunkReport, missing_before
 
 
 @dataclass
@@ -85,9 +85,7 @@ class LearnerAgent:
         units = self.proposal if planned is None and self.proposal is not None else planned
         if units is None:
             units = self._silence()
-        lookahead = chunk - len(self.received)  # every chunk received so far is < chunk ...
-        if self.latest_received >= chunk:  # ... unless a clock runs ahead
-            lookahead = chunk - sum(1 for k in self.received if k < chunk)
+        lookahead = missing_before(chunk, self.received, self.latest_received)
         if report is None:
             return ChunkReport(chunk=chunk, units=units, lookahead=lookahead)
         return ChunkReport(chunk=chunk, units=units, lookahead=report.lookahead,

@@ -43,6 +43,7 @@ from typing import Literal
 
 import numpy as np
 
+from duplexsim.agents.base import missing_before
 from duplexsim.models.engine import Program, choose, drive, piece
 from duplexsim.models.rows import LMRows
 from duplexsim.models.sampling import CounterRNG, SamplingConfig
@@ -62,6 +63,8 @@ class ChunkStep:
     estimates: dict[int, np.ndarray] = field(default_factory=dict)
     """Partner chunk -> estimated frames ``[F]``, made in this step."""
     lookahead: int = 0
+    """Partner chunks ``< chunk`` not received (estimated now, earlier, or lost), as
+    :class:`~duplexsim.agents.base.ChunkReport` counts it."""
     generated_tokens: int = 0
     """Tokens sampled (own units; estimates with their tag)."""
     prefill_tokens: int = 0
@@ -104,6 +107,7 @@ class DuplexGenerator:
         self.starts: dict[int, int] = {}  # chunk -> token index of its [S0]
         self.pstarts: dict[int, int] = {}  # chunk -> token index where its partner part starts
         self.max_received = -1
+        self.received: set[int] = set()  # every partner chunk ever received (not cropped)
         self._end_tag: tuple[int, int] | None = None  # (token count, tag) after an own piece
 
     def close(self) -> None:
@@ -119,6 +123,7 @@ class DuplexGenerator:
         """Real partner chunk ``k`` (replaces its estimate; the row is cropped lazily)."""
         frames = self._frames(frames, f"partner chunk {k}")
         self.partner_real.add(k)
+        self.received.add(k)
         self.max_received = max(self.max_received, k)
         known = self.partner.get(k)
         self.partner[k] = frames
@@ -155,7 +160,7 @@ class DuplexGenerator:
         self._fit(chunk, speak)
         generated = 0
         estimates: dict[int, np.ndarray] = {}
-        lookahead = max(0, chunk - 1 - self.max_received)
+        lookahead = missing_before(chunk, self.received, self.max_received)
         for k in range(self.partner_upto, chunk):
             if self.own_upto == k:  # never produced (a first step at chunk > 0): silence
                 self.own.setdefault(k, self._silence())

@@ -20,6 +20,18 @@ def test_replay_plays_its_channel_then_silence() -> None:
                                             [11, 12, 0, 0, 0], [0, 0, 0, 0, 0]]
     agent.observe_partner(0, np.zeros(5))
     assert agent.produce(3).lookahead == 2  # partner chunks 1, 2 not received
+    for k in (2, 3, 5):  # 1 and 4 lost
+        agent.observe_partner(k, np.zeros(5))
+    assert agent.produce(6).lookahead == 2
+    assert agent.produce(4).lookahead == 1  # a clock running ahead: 5 is not < 4
+
+
+def test_scripted_lookahead_counts_lost_chunks() -> None:
+    agent = ScriptedAgent("silent", frames_per_chunk=5, n_chunks=10, n_units=10)
+    agent.reset(0)
+    for k in (0, 1, 3):
+        agent.observe_partner(k, np.zeros(5))
+    assert agent.produce(5).lookahead == 2  # 2 and 4
     with pytest.raises(ValueError, match="one channel"):
         ReplayAgent(np.zeros((2, 5)), 5)
 

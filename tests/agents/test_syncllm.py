@@ -58,6 +58,28 @@ def test_protocol_lookahead_and_reports(agent_dir) -> None:
     assert gen.tokens == expected
 
 
+def test_a_lost_partner_chunk_counts_in_the_lookahead(agent_dir) -> None:
+    """Lookahead = partner chunks < j not received (DESIGN.md "Agents", ChunkReport), as
+    the replay and scripted partners count it: a lost chunk counts until it arrives, also
+    after its estimate is in the context and after the context slid past it."""
+    agent = load(agent_dir, chunk_ms=160, seed=3)
+    rng = np.random.default_rng(0)
+    n = 3 * agent.generator.context_tokens // (agent.frames_per_chunk + 2)  # > 1 slide
+    partner = rng.integers(0, N_UNITS, size=(n, agent.frames_per_chunk))
+    got = {}
+    for j in range(n):
+        k = j - 2
+        if k >= 0 and k != 4:  # partner chunk 4 is lost
+            agent.observe_partner(k, partner[k])
+        got[j] = agent.produce(j).lookahead
+        agent.played(j, np.zeros(agent.frames_per_chunk, np.int64))
+    assert got[5] == 1 and set(got[j] for j in range(6, n)) == {2}  # 4 and j - 1
+    assert agent.generator.base > 4  # the context slid past the lost chunk
+    agent.observe_partner(4, partner[4])  # it turns up after all
+    agent.observe_partner(n - 2, partner[0])
+    assert agent.produce(n).lookahead == 1  # n - 1
+
+
 def test_same_seed_same_chunks_and_reset(agent_dir) -> None:
     a = load_agent(agent_dir, chunk_ms=200, seed=7)
     b = load_agent(agent_dir, chunk_ms=200, seed=7)

@@ -121,6 +121,15 @@ def test_with_no_delay_the_partner_slice_is_complete_at_every_decision(agent_dir
     assert all(d["partner_missing"] == 2 for d in late.decisions[1:])
 
 
+def test_the_lookahead_counts_every_partner_chunk_not_received(agent_dir):
+    """As for every agent (ChunkReport): a lost partner chunk counts until it arrives."""
+    agent = load_tdm_agent(agent_dir, chunk_ms=160, slice_ms=640, seed=0, lead_chunks=1)
+    partner = partner_units(12, agent.frames_per_chunk)
+    for k in (0, 1, 3, 4, 5):  # 2 lost
+        agent.observe_partner(k, partner[k])
+    assert [agent.produce(j).lookahead for j in (0, 1, 7)] == [0, 0, 2]  # 7: 2 and 6
+
+
 def test_the_context_holds_what_was_played(agent_dir):
     agent = load_tdm_agent(agent_dir, chunk_ms=160, slice_ms=640, seed=2, lead_chunks=0)
     K, F = agent.chunks_per_slice, agent.frames_per_chunk
