@@ -21,8 +21,22 @@ _BLOCK = 4096  # frames per block: bounds memory on hour-long inputs
 
 
 def to_feature_rate(wave: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Mono float32 at 16 kHz cut to whole 40 ms frames (``T = N * 25 // sample_rate``)."""
-    arr = np.asarray(wave, dtype=np.float32)
+    """Mono float32 at 16 kHz cut to whole 40 ms frames (``T = N * 25 // sample_rate``).
+
+    Float waves are full scale at +-1; integer PCM is scaled as soundfile reads it
+    (``int16 / 32768``; unsigned 8-bit centred at 128), so the same audio gives the same
+    units whichever way it was read."""
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | np.integer) \
+            or sample_rate <= 0:
+        raise ValueError(f"sample_rate: {sample_rate!r} (allowed: a positive integer, Hz)")
+    arr = np.asarray(wave)
+    if arr.dtype.kind in "iu":
+        info = np.iinfo(arr.dtype)
+        centre = 0 if arr.dtype.kind == "i" else (int(info.max) + 1) // 2
+        arr = (arr.astype(np.float64) - centre) / (int(info.max) + 1 - centre)
+    elif arr.dtype.kind != "f":
+        raise ValueError(f"wave: dtype {arr.dtype} (allowed: float, or integer PCM)")
+    arr = arr.astype(np.float32, copy=False)
     if arr.ndim != 1:
         raise ValueError(f"wave must be one channel [N], got shape {arr.shape}")
     t = n_frames(arr.shape[0], sample_rate)

@@ -99,6 +99,24 @@ def test_save_load_round_trip_and_determinism(tok, speech, tmp_path) -> None:
         tmp_path / "two/arrays.safetensors").read_bytes()
 
 
+def test_integer_pcm_gives_the_units_of_the_same_float_audio(tok, speech) -> None:
+    """int16 (as ``soundfile.read(dtype="int16")`` or ``scipy.io.wavfile`` give it) and
+    unsigned 8-bit WAV samples are scaled as soundfile scales them, not read as +-32767."""
+    wave = np.clip(speech[0][:64000], -1.0, 32767 / 32768)
+    pcm16 = np.round(wave * 32768).astype(np.int16)
+    want = tok.encode(pcm16.astype(np.float32) / 32768, 16000)
+    assert np.array_equal(tok.encode(pcm16, 16000), want)
+    assert tok.is_speech(want).mean() < 0.9  # the noise floor between utterances is silence
+    pcm8 = np.round(wave * 128 + 128).clip(0, 255).astype(np.uint8)
+    assert np.array_equal(tok.encode(pcm8, 16000),
+                          tok.encode((pcm8.astype(np.float32) - 128) / 128, 16000))
+    for bad in (0, -8000, 8000.5, True):
+        with pytest.raises(ValueError, match="sample_rate.*positive integer"):
+            tok.encode(wave, bad)
+    with pytest.raises(ValueError, match="dtype"):
+        tok.encode(wave.astype(np.complex64), 16000)
+
+
 def test_errors(tok, speech, tmp_path) -> None:
     with pytest.raises(ValueError, match="out of range"):
         tok.decode(np.array([0, 1, tok.n_units]))
