@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from duplexsim.tokens import FRAME_MS
+from duplexsim.tokens import FRAME_MS, as_id_array, check_units
 
 ArrayLike = Sequence[int] | np.ndarray
 
@@ -62,6 +62,10 @@ class TdmFormat:
     frame_ms: int = FRAME_MS
 
     def __post_init__(self) -> None:
+        for name in ("slice_ms", "frame_ms", "n_units", "silence_unit"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                raise ValueError(f"TdmFormat.{name}: must be an integer, got {value!r}")
         if self.frame_ms <= 0 or self.slice_ms <= 0 or self.slice_ms % self.frame_ms:
             raise ValueError(f"TdmFormat.slice_ms: {self.slice_ms} is not a positive multiple "
                              f"of {self.frame_ms} ms (allowed: 40, 80, ..., e.g. 1200)")
@@ -122,7 +126,7 @@ class TdmFormat:
     def decode_piece(self, ids: ArrayLike, where: int = 0) -> np.ndarray:
         """A piece (without its speaker tag) -> ``S`` frames; ``where`` = the piece's position
         in a longer sequence, for error messages."""
-        arr = _as_ids(ids)
+        arr = as_id_array(ids)
         S = self.slice_frames
         out = np.full(S, self.silence_unit, dtype=np.int64)
         if len(arr) == 1 and arr[0] == self.idle:
@@ -186,7 +190,7 @@ class TdmFormat:
 
     def slices(self, ids: ArrayLike) -> list[tuple[int, np.ndarray]]:
         """``(speaker, frames [S])`` for every piece, in sequence order."""
-        arr = _as_ids(ids)
+        arr = as_id_array(ids)
         tags = np.flatnonzero((arr == self.S0) | (arr == self.S1))
         if len(arr) and (len(tags) == 0 or tags[0] != 0):
             raise ValueError(f"position 0: id {int(arr[0])} (allowed: the sequence starts with "
@@ -205,17 +209,7 @@ class TdmFormat:
     def render(self, ids: ArrayLike) -> str:
         """Readable text: ``[S0] 12 40 <eos> [S1] <idle> ...``."""
         names = {self.S0: "[S0]", self.S1: "[S1]", self.idle: "<idle>", self.eos: "<eos>"}
-        return " ".join(names.get(int(i), str(int(i))) for i in _as_ids(ids))
+        return " ".join(names.get(int(i), str(int(i))) for i in as_id_array(ids))
 
     def _check_units(self, units: ArrayLike, name: str) -> np.ndarray:
-        u = np.asarray(units, dtype=np.int64).reshape(-1)
-        bad = np.flatnonzero((u < 0) | (u >= self.n_units))
-        if len(bad):
-            i = int(bad[0])
-            raise ValueError(f"{name}[{i}]: unit {int(u[i])} out of range "
-                             f"(allowed: 0..{self.n_units - 1})")
-        return u
-
-
-def _as_ids(ids: ArrayLike) -> np.ndarray:
-    return np.asarray(ids, dtype=np.int64).reshape(-1)
+        return check_units(units, name, self.n_units)

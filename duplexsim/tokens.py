@@ -139,13 +139,13 @@ class SyncFormat:
         if lenient:
             res = self.decode_lenient(ids, prev=prev)
             return res.units0, res.units1
-        arr = _as_id_array(ids)
+        arr = as_id_array(ids)
         self._check_ids(arr)
         return self._decode_clean(arr, prev)
 
     def decode_lenient(self, ids: ArrayLike, prev: Prev = (None, None)) -> DecodeResult:
         """Decode raw model output: drop what is malformed, count it, never raise on content."""
-        arr = _as_id_array(ids)
+        arr = as_id_array(ids)
         keep, repairs = self._repair_mask(arr)
         u0, u1 = self._decode_clean(arr[keep], prev)
         return DecodeResult(u0, u1, int(sum(repairs.values())), repairs)
@@ -188,7 +188,7 @@ class SyncFormat:
     def render(self, ids: ArrayLike) -> str:
         """Readable form: ``[S0] 75 [S1] 89 [S0] 17 338``; model-vocabulary ids as ``<id>``."""
         names = []
-        for i in _as_id_array(ids).tolist():
+        for i in as_id_array(ids).tolist():
             if i == self.S0:
                 names.append("[S0]")
             elif i == self.S1:
@@ -227,22 +227,7 @@ class SyncFormat:
 
     # ------------------------------------------------------------------ internals
     def _check_units(self, units: ArrayLike, name: str) -> np.ndarray:
-        u = np.asarray(units)
-        if u.ndim != 1:
-            raise ValueError(f"{name}: expected a 1-D array of unit ids, got shape {u.shape}")
-        if u.size and not np.issubdtype(u.dtype, np.integer):
-            raise ValueError(f"{name}: expected integer unit ids, got dtype {u.dtype}")
-        u = u.astype(np.int64, copy=False)
-        if not u.size or (u.min() >= 0 and u.max() < self.n_units):  # the common case: cheap
-            return u
-        bad = np.flatnonzero((u < 0) | (u >= self.n_units))
-        if bad.size:
-            i = int(bad[0])
-            raise ValueError(
-                f"{name}[{i}] = {int(u[i])}: not a unit id (allowed: 0..{self.n_units - 1}); "
-                f"{bad.size} bad value(s) in all"
-            )
-        return u
+        return check_units(units, name, self.n_units)
 
     def _pad(self, u: np.ndarray) -> np.ndarray:
         missing = self.n_chunks(len(u)) * self.frames_per_chunk - len(u)
@@ -322,7 +307,25 @@ class SyncFormat:
         return out[0], out[1]
 
 
-def _as_id_array(ids: ArrayLike) -> np.ndarray:
+def check_units(units: ArrayLike, name: str, n_units: int) -> np.ndarray:
+    """``units`` as a 1-D int64 array of unit ids ``0..n_units-1``; anything else (another
+    shape, floats, an id out of range) is a ValueError naming ``name`` and the position."""
+    u = np.asarray(units)
+    if u.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D array of unit ids, got shape {u.shape}")
+    if u.size and not np.issubdtype(u.dtype, np.integer):
+        raise ValueError(f"{name}: expected integer unit ids, got dtype {u.dtype}")
+    u = u.astype(np.int64, copy=False)
+    if not u.size or (u.min() >= 0 and u.max() < n_units):  # the common case: cheap
+        return u
+    bad = np.flatnonzero((u < 0) | (u >= n_units))
+    i = int(bad[0])
+    raise ValueError(f"{name}[{i}] = {int(u[i])}: not a unit id (allowed: 0..{n_units - 1}); "
+                     f"{bad.size} bad value(s) in all")
+
+
+def as_id_array(ids: ArrayLike) -> np.ndarray:
+    """``ids`` as a 1-D int64 array; another shape or non-integer ids are a ValueError."""
     arr = np.asarray(ids)
     if arr.ndim != 1:
         raise ValueError(f"token ids: expected a 1-D sequence, got shape {arr.shape}")

@@ -108,8 +108,16 @@ def test_malformed_sequences_name_the_position(ids, match):
 def test_bad_config_and_units_are_named():
     with pytest.raises(ValueError, match="slice_ms: 1020 is not a positive multiple"):
         TdmFormat(slice_ms=1020)
-    with pytest.raises(ValueError, match=r"own\[2\]: unit 99 out of range"):
-        TdmFormat(slice_ms=160, n_units=N_UNITS).encode([1, 2, 99, 0], [0, 0, 0, 0])
+    fmt = TdmFormat(slice_ms=160, n_units=N_UNITS)
+    with pytest.raises(ValueError, match=r"own\[2\] = 99: not a unit id"):
+        fmt.encode([1, 2, 99, 0], [0, 0, 0, 0])
+    # the same checks as the SyncLLM format: no silent truncation of float units
+    with pytest.raises(ValueError, match="own: expected integer unit ids, got dtype float64"):
+        fmt.encode([5.7, 6, 0, 0], [0, 0, 0, 0])
+    with pytest.raises(ValueError, match="token ids: expected integers"):
+        fmt.decode(["a"])
+    with pytest.raises(ValueError, match="TdmFormat.slice_ms: must be an integer, got 1200.0"):
+        TdmFormat(slice_ms=1200.0)
 
 
 def test_ids_match_the_tdm_vocabulary():

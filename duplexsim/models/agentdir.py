@@ -84,6 +84,14 @@ def read_agent_json(path: str | Path) -> dict[str, Any]:
             finite_in(c, 1, 60_000) and isinstance(c, int) and c % 40 == 0 for c in chunks):
         raise InputError(where, "chunk_ms", f"{chunks!r}",
                          "a non-empty list of positive multiples of 40")
+    if agent_kind(info) == "syncllm":
+        from duplexsim.models.generator import min_context_tokens
+
+        least = min_context_tokens(max(chunks) // 40)
+        if info["context_tokens"] < least:
+            raise InputError(where, "context_tokens", f"{info['context_tokens']}",
+                             f">= {least} for {max(chunks)} ms chunks (four chunks of both "
+                             "sides)")
     return info
 
 

@@ -53,6 +53,12 @@ Estimation = Literal["model", "silence"]
 ESTIMATIONS = ("model", "silence")
 
 
+def min_context_tokens(frames_per_chunk: int) -> int:
+    """The shortest context a generator runs with: four chunks of both sides at their
+    longest (a speaker tag and ``F`` units each)."""
+    return 4 * 2 * (frames_per_chunk + 1)
+
+
 @dataclass
 class ChunkStep:
     """What one step did."""
@@ -79,10 +85,10 @@ class DuplexGenerator:
                  seed: int = 0) -> None:
         if estimation not in ESTIMATIONS:
             raise ValueError(f"estimation={estimation!r} (allowed: {', '.join(ESTIMATIONS)})")
-        worst_chunk = 2 * (fmt.frames_per_chunk + 1)
-        if context_tokens < 4 * worst_chunk:
-            raise ValueError(f"context_tokens={context_tokens} (allowed: >= {4 * worst_chunk} "
-                             f"for {fmt.chunk_ms} ms chunks)")
+        if context_tokens < min_context_tokens(fmt.frames_per_chunk):
+            raise ValueError(f"context_tokens={context_tokens} (allowed: >= "
+                             f"{min_context_tokens(fmt.frames_per_chunk)} for {fmt.chunk_ms} "
+                             "ms chunks)")
         self.lm, self.fmt = lm, fmt
         self.F = fmt.frames_per_chunk
         self.context_tokens = min(context_tokens, lm.max_tokens)

@@ -19,8 +19,10 @@ a conversation's temperature does not shift its other draws).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Integral, Real
 
 import torch
 
@@ -45,10 +47,18 @@ class SamplingConfig:
     keep ``temperature``."""
 
     def __post_init__(self) -> None:
-        if self.temperature < 0 or self.top_k < 0 or not 0 < self.top_p <= 1 or (
-                self.estimate_temperature is not None and self.estimate_temperature < 0):
-            raise ValueError(f"SamplingConfig: bad values {self} (allowed: temperature >= 0, "
-                             "top_k >= 0, 0 < top_p <= 1, estimate_temperature None or >= 0)")
+        def temperature_ok(t: object) -> bool:
+            return isinstance(t, Real) and not isinstance(t, bool) \
+                and math.isfinite(t) and t >= 0
+
+        if not temperature_ok(self.temperature) or isinstance(self.top_k, bool) \
+                or not isinstance(self.top_k, Integral) or self.top_k < 0 \
+                or not isinstance(self.top_p, Real) or not 0 < self.top_p <= 1 or (
+                self.estimate_temperature is not None
+                and not temperature_ok(self.estimate_temperature)):
+            raise ValueError(f"SamplingConfig: bad values {self} (allowed: temperature finite "
+                             ">= 0, top_k an integer >= 0, 0 < top_p <= 1, "
+                             "estimate_temperature None or finite >= 0)")
 
     def for_estimates(self) -> SamplingConfig:
         """The config partner estimates are sampled with (``self`` unless

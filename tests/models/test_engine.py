@@ -61,6 +61,18 @@ def test_nan_logits_are_an_error_not_an_arbitrary_token() -> None:
     assert len(sample_tokens(logits[keep], allowed[keep], [SamplingConfig()] * 2, [0.5] * 2)) == 2
 
 
+@pytest.mark.parametrize("kwargs", [{"temperature": float("nan")}, {"temperature": float("inf")},
+                                    {"temperature": -0.1}, {"estimate_temperature": float("nan")},
+                                    {"top_k": 2.5}, {"top_k": True}, {"top_p": float("nan")},
+                                    {"top_p": 0.0}])
+def test_sampling_config_refuses_what_would_pick_a_masked_id(kwargs) -> None:
+    """A NaN or infinite temperature turns every probability into NaN after the NaN check:
+    the sampler could then pick an id that is not allowed. Refused where it is set."""
+    with pytest.raises(ValueError, match="SamplingConfig: bad values"):
+        SamplingConfig(**kwargs)
+    SamplingConfig(temperature=np.float32(0.9), top_k=np.int64(3))  # numpy numbers are fine
+
+
 def test_top_k_top_p_and_greedy() -> None:
     logits = torch.tensor([[0.0, 5.0, 1.0, 4.0]])
     allowed = torch.tensor([[True, False, True, True]])
