@@ -1,16 +1,22 @@
 """CANDOR (Reece et al. 2023) conversation folders: read and write.
 
 One folder per conversation (its UUID) with ``transcription/transcript_<style>.csv`` for
-style audiophile, backbiter or cliffhanger: columns ``turn_id, speaker, start, stop,
-utterance, ...`` (extra columns are ignored, except an optional ``kind`` = ipu |
-backchannel that duplexsim writes). Speakers are ordered by sorted id: the first is
-channel 0. Audio under ``processed/``, accepted as either one mono file per speaker named
-``<speaker>.{wav,flac}`` (same sample rate) or exactly one 2-channel ``.wav`` / ``.flac``.
+style audiophile (utterances: what IPU statistics need, the default), backbiter (merged
+turns, the listener's backchannels in ``backchannel_speaker / _start / _stop`` columns,
+read as backchannel segments) or cliffhanger (merged turns): columns ``turn_id, speaker,
+start, stop, utterance, ...`` (other columns are ignored, except an optional ``kind`` =
+ipu | backchannel that duplexsim writes). The requested style must be there (no silent
+fall-back to a turn-level one). Channels: ``processed/channel_map.json``
+(``{"L": speaker, "R": speaker}``, as CANDOR ships it) puts L on channel 0; without one,
+speakers are ordered by sorted id. Audio under ``processed/``: one mono file per speaker
+``<speaker>.{wav,flac,mp3}`` (same sample rate), or exactly one 2-channel
+``.wav`` / ``.flac`` / ``.mp3`` (CANDOR's ``<uuid>.mp3``, 48 kHz).
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -23,34 +29,61 @@ from duplexsim.errors import MissingInputError
 
 STYLES = ("audiophile", "backbiter", "cliffhanger")
 REQUIRED = ("turn_id", "speaker", "start", "stop", "utterance")
+BACKCHANNEL = ("backchannel_speaker", "backchannel_start", "backchannel_stop")
+"""backbiter's columns for the listener's backchannel during a turn (empty when none)."""
+AUDIO_EXTS = (".flac", ".wav", ".mp3")
 
 
-def read_transcript(path: str | Path) -> tuple[list[Segment], list[str]]:
-    """Segments of one CANDOR transcript CSV and the speaker ids (channel order)."""
+def read_transcript(path: str | Path, speakers: list[str] | None = None
+                    ) -> tuple[list[Segment], list[str]]:
+    """Segments of one CANDOR transcript CSV and the speaker ids in channel order
+    (``speakers`` when given, e.g. from ``channel_map.json``; else sorted)."""
     path = Path(path)
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-        if missing:
-            raise CorpusFormatError(f"{path}:1: header lacks column(s) {', '.join(missing)} "
-                                    f"(required: {', '.join(REQUIRED)})")
-        rows = []
-        for row in reader:
-            try:
-                if None in row or any(row[c] is None for c in REQUIRED):
-                    raise ValueError("wrong number of fields")
-                kind = (row.get("kind") or "ipu").strip()
-                rows.append((str(row["speaker"]).strip(), float(row["start"]),
-                             float(row["stop"]), row["utterance"], kind))
-                Segment(0, rows[-1][1], rows[-1][2], kind=kind)  # validate times and kind
-            except ValueError as e:
-                raise CorpusFormatError(
-                    f"{path}:{reader.line_num}: malformed row: {e}") from None
-    speakers = sorted({r[0] for r in rows})
+    rows = []
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:  # a BOM is not a column
+            reader = csv.DictReader(fh, strict=True)
+            missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+            if missing:
+                raise CorpusFormatError(f"{path}:1: header lacks column(s) "
+                                        f"{', '.join(missing)} (required: {', '.join(REQUIRED)})")
+            backchannels = all(c in reader.fieldnames for c in BACKCHANNEL)
+            for row in reader:
+                try:
+                    if None in row or any(v is None for v in row.values()):
+                        raise ValueError(f"{len(reader.fieldnames)} fields expected")
+                    kind = (row.get("kind") or "ipu").strip()
+                    rows.append(_row(row["speaker"], row["start"], row["stop"],
+                                     row["utterance"], kind))
+                    if backchannels and row["backchannel_start"].strip():
+                        rows.append(_row(row["backchannel_speaker"], row["backchannel_start"],
+                                         row["backchannel_stop"],
+                                         row.get("backchannel") or "", "backchannel"))
+                except ValueError as e:
+                    raise CorpusFormatError(
+                        f"{path}:{reader.line_num}: malformed row: {e}") from None
+    except csv.Error as e:  # e.g. a quote never closed
+        raise CorpusFormatError(f"{path}: malformed CSV: {e}") from None
+    except UnicodeDecodeError as e:
+        raise CorpusFormatError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})"
+                                ) from None
+    found = sorted({r[0] for r in rows})
+    if speakers is None:
+        speakers = found
+    elif not set(found) <= set(speakers):
+        raise CorpusFormatError(f"{path}: speakers {found} are not those of its channel map "
+                                f"{speakers}")
     if len(speakers) > 2:
         raise CorpusFormatError(f"{path}: {len(speakers)} speakers {speakers} (allowed: 2)")
     segs = [Segment(speakers.index(s), a, b, t, k) for s, a, b, t, k in rows]
-    return segs, speakers
+    return segs, list(speakers)
+
+
+def _row(speaker: str | None, start: str, stop: str, text: str, kind: str
+         ) -> tuple[str, float, float, str, str]:
+    """One segment's fields, checked (times, kind) as a :class:`Segment` checks them."""
+    segment = Segment(0, float(start), float(stop), kind=kind)
+    return str(speaker).strip(), segment.start_s, segment.end_s, text, kind
 
 
 def write_transcript(path: str | Path, segments: list[Segment],
@@ -75,7 +108,7 @@ class CandorCorpus:
         self.root = Path(root)
         if style not in STYLES:
             raise ValueError(f"style: {style!r} (allowed: {', '.join(STYLES)})")
-        self.order = (style, *[s for s in STYLES if s != style])
+        self.style = style
         if not self.root.is_dir():
             raise MissingInputError(str(self.root), "", "corpus folder not found",
                                     "an existing folder")
@@ -88,17 +121,32 @@ class CandorCorpus:
         return list(self._dirs)
 
     def transcript_path(self, id: str) -> Path:
-        for style in self.order:
-            p = self._dirs[id] / "transcription" / f"transcript_{style}.csv"
-            if p.is_file():
-                return p
-        raise CorpusFormatError(f"{self._dirs[id] / 'transcription'}: no transcript_"
-                                f"{{{','.join(STYLES)}}}.csv")
+        folder = self._dirs[id] / "transcription"
+        path = folder / f"transcript_{self.style}.csv"
+        if path.is_file():
+            return path
+        others = [s for s in STYLES if (folder / f"transcript_{s}.csv").is_file()]
+        hint = (f"; found {', '.join(f'transcript_{s}.csv' for s in others)}: read it with "
+                f"style={others[0]!r}" if others else "")
+        raise CorpusFormatError(f"{path}: not found (the style asked for{hint})")
+
+    def channel_order(self, id: str) -> list[str] | None:
+        """Speaker ids ``[channel 0, channel 1]`` from ``processed/channel_map.json``
+        (``{"L": ..., "R": ...}``), or None without one."""
+        path = self._dirs[id] / "processed" / "channel_map.json"
+        if not path.is_file():
+            return None
+        try:
+            mapping = json.loads(path.read_text(encoding="utf-8-sig"))
+            return [str(mapping["L"]).strip(), str(mapping["R"]).strip()]
+        except (ValueError, KeyError, TypeError) as e:
+            raise CorpusFormatError(f"{path}: not a channel map {{\"L\": speaker, \"R\": "
+                                    f"speaker}} ({type(e).__name__}: {e})") from None
 
     def read_audio(self, id: str, speakers: list[str]) -> tuple[np.ndarray, int]:
         """``[2, N]`` audio: per-speaker mono files, else one 2-channel file in processed/."""
         proc = self._dirs[id] / "processed"
-        per = [next((proc / f"{s}{e}" for e in (".flac", ".wav") if (proc / f"{s}{e}").is_file()),
+        per = [next((proc / f"{s}{e}" for e in AUDIO_EXTS if (proc / f"{s}{e}").is_file()),
                     None) for s in speakers]
         if len(speakers) == 2 and all(per):
             (a, sa), (b, sb) = (read_audio(p, channels=1) for p in per)
@@ -106,16 +154,16 @@ class CandorCorpus:
                 raise AudioError(f"{per[1]}: sample rate {sb} Hz, expected {sa} Hz like {per[0]}")
             n = min(a.shape[1], b.shape[1])
             return np.concatenate([a[:, :n], b[:, :n]]), sa
-        files = sorted(p for p in proc.glob("*") if p.suffix in (".wav", ".flac"))
+        files = sorted(p for p in proc.glob("*") if p.suffix in AUDIO_EXTS)
         if len(files) == 1:
             return read_audio(files[0], channels=2)
         raise AudioError(
             f"{self.transcript_path(id)}: refers to speakers {speakers}: expected "
-            f"{proc}/<speaker>.wav|.flac per speaker or one 2-channel file in {proc} "
+            f"{proc}/<speaker>.wav|.flac|.mp3 per speaker or one 2-channel file in {proc} "
             f"(found {len(files)} sound files)")
 
     def dialogue(self, id: str, audio: bool = True, tokenizer=None) -> Dialogue:
-        segs, speakers = read_transcript(self.transcript_path(id))
+        segs, speakers = read_transcript(self.transcript_path(id), self.channel_order(id))
         wave, sr = None, None
         if audio or tokenizer is not None:
             wave, sr = self.read_audio(id, speakers)

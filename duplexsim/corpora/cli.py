@@ -103,6 +103,9 @@ def _stats(args: argparse.Namespace) -> int:
     from duplexsim.corpora.stats import corpus_stats, format_table
 
     corpus = open_corpus(args.dir)
+    if args.split and not hasattr(corpus, "manifest"):
+        raise InputError(str(args.dir), "--split", f"{args.split}: a {corpus.name} tree has no "
+                         "splits", "no --split (the whole corpus)")
     if args.split and not corpus.ids(args.split):
         present = sorted({s for s in ("train", "val", "test") if corpus.ids(s)})
         raise InputError(str(args.dir), "--split", f"no {args.split} dialogues in this corpus",

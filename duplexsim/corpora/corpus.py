@@ -161,7 +161,7 @@ def open_corpus(root: str | Path):
         raise MissingInputError(str(root), "", "corpus folder not found", "an existing folder")
     if (root / "manifest.json").is_file():
         return Corpus(root)
-    if next(root.rglob("fe_03_*.txt"), None) is not None:
+    if fisher.call_files(root, ".txt"):
         return fisher.FisherCorpus(root)
     if next(root.glob("*/transcription"), None) is not None:
         return candor.CandorCorpus(root)

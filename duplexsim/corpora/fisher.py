@@ -17,6 +17,8 @@ from duplexsim.corpora.types import Dialogue, Segment
 from duplexsim.errors import InputError, MissingInputError
 
 AUDIO_EXTS = (".flac", ".wav", ".sph")
+CALL_ID = re.compile(r"fe_03_\d{5}")
+"""A Fisher call's file stem (LDC's ``doc/fe_03_readme.txt`` and the like are not calls)."""
 _LINE = re.compile(r"^\s*(\S+)\s+(\S+)\s+([AB]):\s?(.*)$")
 
 
@@ -28,7 +30,8 @@ def read_transcript(path: str | Path) -> list[Segment]:
     """Segments of a Fisher transcript, in file order."""
     path = Path(path)
     segs = []
-    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    text = path.read_text(encoding="utf-8-sig", errors="replace")  # a BOM is not a line
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         m = _LINE.match(line)
@@ -50,25 +53,36 @@ def write_transcript(path: str | Path, segments: list[Segment], audio_name: str 
     write_text(path, "\n".join(lines) + "\n")
 
 
+def call_files(root: Path, ext: str, pattern: str | None = None) -> list[Path]:
+    """Every ``fe_03_NNNNN<ext>`` under ``root`` (sorted), whatever else lies beside it;
+    with a glob ``pattern``, every ``<pattern><ext>`` instead."""
+    if pattern is not None:
+        return sorted(root.rglob(f"{pattern}{ext}"))
+    return [p for p in sorted(root.rglob(f"fe_03_*{ext}")) if CALL_ID.fullmatch(p.stem)]
+
+
 class FisherCorpus:
-    """Every ``fe_03_*.txt`` (``pattern``) under ``root`` and its audio (read lazily)."""
+    """Every call transcript ``fe_03_NNNNN.txt`` under ``root`` (LDC's ``data/trans/NNN/``
+    or anywhere else) and its audio (read lazily); ``pattern``: a glob for other names
+    (a duplexsim corpus's ``fisher/`` folder holds ``<id>.txt``)."""
 
     name = "fisher"
     preset = "fisher"
 
     def __init__(self, root: str | Path, sample_rate_hz: int | None = 8000,
-                 pattern: str = "fe_03_*"):
+                 pattern: str | None = None):
         self.root = Path(root)
         self.sample_rate_hz = sample_rate_hz
         if not self.root.is_dir():
             raise MissingInputError(str(self.root), "", "corpus folder not found",
                                     "an existing folder")
-        self._transcripts = {p.stem: p for p in sorted(self.root.rglob(f"{pattern}.txt"))}
+        self._transcripts = {p.stem: p for p in call_files(self.root, ".txt", pattern)}
         if not self._transcripts:
-            raise CorpusFormatError(f"{self.root}: empty corpus: no {pattern}.txt transcripts")
+            raise CorpusFormatError(f"{self.root}: empty corpus: no "
+                                    f"{pattern or 'fe_03_NNNNN'}.txt transcripts")
         self._audio: dict[str, Path] = {}
         for ext in reversed(AUDIO_EXTS):  # earlier extensions win
-            self._audio.update({p.stem: p for p in self.root.rglob(f"{pattern}{ext}")})
+            self._audio.update({p.stem: p for p in call_files(self.root, ext, pattern)})
 
     def ids(self, split: str | None = None) -> list[str]:
         return list(self._transcripts)

@@ -99,9 +99,9 @@ def prompt_continuation_r(vads: Iterable[np.ndarray], prompt_s: float = 30.0,
     that dialogue from that event's r. CI: percentile bootstrap over dialogues (pairs kept
     together), ``n_boot`` resamples from ``seed``: deterministic. Returns
     ``{event: {"r", "ci_low", "ci_high", "n"}}`` for ``ipu``, ``pause``, ``fto``."""
-    from duplexsim.metrics.protocol import mean_durations, pearson_rows, split_prompt
+    from duplexsim.metrics.protocol import mean_durations, pearson_rows, split_prompt, window_frames
 
-    pairs, n_frames = [], round((prompt_s + continuation_s) * FRAME_RATE_HZ)
+    pairs, n_frames = [], sum(window_frames(prompt_s, continuation_s, FRAME_MS))
     for vad in vads:
         if vad.shape[1] >= n_frames:
             prompt, cont = split_prompt(vad, prompt_s, continuation_s, FRAME_MS)
@@ -159,9 +159,13 @@ def corpus_stats(corpus, split: str | None = None, prompt_s: float = 30.0,  # no
             vads.setdefault(view, []).append(vad)
         total_ms += t * FRAME_MS
         n += 1
+    where = str(getattr(corpus, "root", corpus))
     if not n:
-        raise ValueError(f"{getattr(corpus, 'root', corpus)}: no dialogues"
-                         + (f" in split {split!r}" if split else ""))
+        raise InputError(where, "", "no dialogues" + (f" in split {split!r}" if split else ""),
+                         "at least one dialogue")
+    if not total_ms:
+        raise InputError(where, "", f"{n} dialogue(s) without a single annotated segment",
+                         "transcripts with timed segments")
     out: dict[str, dict] = {view: summarize(pd.concat(evs, ignore_index=True), total_ms)
                             for view, evs in views.items()}
     out["target"] = targets(corpus.preset)

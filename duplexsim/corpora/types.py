@@ -7,6 +7,7 @@ Speaker 0 = channel 0 = Fisher side A = the first CANDOR speaker. Units are ``[2
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +15,8 @@ import numpy as np
 from duplexsim.audio.framing import FRAME_RATE_HZ
 
 KINDS = ("ipu", "backchannel")
+MAX_SEGMENT_END_S = 86_400.0
+"""A day: no recording lasts longer (a larger time is a typo or a unit mix-up)."""
 
 
 @dataclass(frozen=True)
@@ -29,8 +32,10 @@ class Segment:
     def __post_init__(self) -> None:
         if self.speaker not in (0, 1):
             raise ValueError(f"Segment.speaker: {self.speaker} (allowed: 0, 1)")
-        if not self.end_s >= self.start_s:
-            raise ValueError(f"Segment: end_s {self.end_s} < start_s {self.start_s}")
+        if not (math.isfinite(self.start_s) and math.isfinite(self.end_s)
+                and 0 <= self.start_s <= self.end_s <= MAX_SEGMENT_END_S):
+            raise ValueError(f"Segment: start_s {self.start_s}, end_s {self.end_s} (allowed: "
+                             f"finite seconds, 0 <= start_s <= end_s <= {MAX_SEGMENT_END_S})")
         if self.kind not in KINDS:
             raise ValueError(f"Segment.kind: {self.kind!r} (allowed: {', '.join(KINDS)})")
 

@@ -26,16 +26,22 @@ PROMPT_S = 30.0
 CONTINUATION_S = 90.0
 
 
+def window_frames(prompt_s: float = PROMPT_S, continuation_s: float = CONTINUATION_S,
+                  frame_ms: int = 40) -> tuple[int, int]:
+    """Frames of the prompt and of the continuation (each rounded on its own)."""
+    return round(prompt_s * 1000 / frame_ms), round(continuation_s * 1000 / frame_ms)
+
+
 def split_prompt(
     stream: np.ndarray, prompt_s: float = PROMPT_S, continuation_s: float = CONTINUATION_S,
     frame_ms: int = 40,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cut ``[2, T]`` units or VAD into the prompt and the continuation that follows it.
 
-    Raises if the stream is shorter than the prompt plus the continuation.
+    Raises if the stream is shorter than the prompt plus the continuation
+    (:func:`window_frames`).
     """
-    n_prompt = round(prompt_s * 1000 / frame_ms)
-    n_cont = round(continuation_s * 1000 / frame_ms)
+    n_prompt, n_cont = window_frames(prompt_s, continuation_s, frame_ms)
     if stream.shape[-1] < n_prompt + n_cont:
         have = stream.shape[-1] * frame_ms / 1000
         raise ValueError(f"stream of {have:.1f} s is shorter than prompt + continuation "

@@ -177,6 +177,8 @@ def _floor_events(
 ) -> list[dict[str, np.ndarray]]:
     """Pauses, gaps and overlaps (frames) from the joint state of the floor-bearing VAD."""
     n = floor.shape[1]
+    if n == 0:  # an empty recording: no pauses, gaps or overlaps
+        return []
     code = floor[0].astype(np.int8) + 2 * floor[1].astype(np.int8)  # 0 sil, 1 A, 2 B, 3 both
     change = np.flatnonzero(np.diff(code)) + 1
     r_start = np.concatenate(([0], change))

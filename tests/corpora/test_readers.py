@@ -87,7 +87,7 @@ CSV = """turn_id,speaker,start,stop,utterance,delta,questions
 """
 
 
-def _candor(root, style="backbiter", per_speaker=True, rates=(16000, 16000), csv=CSV):
+def _candor(root, style="audiophile", per_speaker=True, rates=(16000, 16000), csv=CSV):
     conv = root / "0a1b2c3d-uuid"
     (conv / "transcription").mkdir(parents=True)
     (conv / "transcription" / f"transcript_{style}.csv").write_text(csv)
@@ -113,7 +113,7 @@ def test_candor_reader(tmp_path, per_speaker) -> None:
 def test_candor_errors(tmp_path) -> None:
     bad = CSV + "3,0c1b,5.5,not-a-time,oops,0,0\n"
     corpus = CandorCorpus(_candor(tmp_path / "a", csv=bad))
-    with pytest.raises(CorpusFormatError, match=r"transcript_backbiter.csv:5: malformed row"):
+    with pytest.raises(CorpusFormatError, match=r"transcript_audiophile.csv:5: malformed row"):
         corpus.dialogue(corpus.ids()[0])
     corpus = CandorCorpus(_candor(tmp_path / "b", rates=(16000, 8000)))
     with pytest.raises(AudioError, match="sample rate 8000 Hz, expected 16000 Hz"):
@@ -123,6 +123,83 @@ def test_candor_errors(tmp_path) -> None:
         f.unlink()
     with pytest.raises(AudioError, match=r"refers to speakers \['0c1b', '5f2a'\]"):
         CandorCorpus(root).dialogue("0a1b2c3d-uuid")
+    assert len(CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False).segments) == 3
+
+
+def test_fisher_reads_a_real_ldc_tree(tmp_path) -> None:
+    """LDC2004T19 ships doc/fe_03_readme.txt beside data/trans/NNN/fe_03_NNNNN.txt: only
+    call ids are transcripts. A BOM is not part of the first line."""
+    tran = tmp_path / "fe_03_p1_tran"
+    (tran / "doc").mkdir(parents=True)
+    (tran / "doc" / "fe_03_readme.txt").write_text("   Fisher English Training Speech Part 1\n")
+    (tran / "data" / "trans" / "000").mkdir(parents=True)
+    (tran / "data" / "trans" / "000" / "fe_03_00001.txt").write_text(FISHER_TXT,
+                                                                    encoding="utf-8-sig")
+    corpus = open_corpus(tmp_path)
+    assert isinstance(corpus, FisherCorpus) and corpus.ids() == ["fe_03_00001"]
+    assert len(corpus.dialogue("fe_03_00001", audio=False).segments) == 3
+
+
+@pytest.mark.parametrize(("line", "match"), [
+    ("1.0 inf A: hi", "finite"), ("1.0 1e10 A: hi", "<= 86400"), ("-5.0 2.0 A: hi", "0 <= start_s"),
+    ("nan 3.0 B: hi", "finite")])
+def test_fisher_times_must_be_finite_and_in_a_day(tmp_path, line, match) -> None:
+    root = _fisher(tmp_path, audio=False)
+    (root / "trans" / "fe_03_00002.txt").write_text(f"# x\n\n{line}\n")
+    with pytest.raises(CorpusFormatError, match=rf"fe_03_00002.txt:3: malformed line.*{match}"):
+        FisherCorpus(root).dialogue("fe_03_00002", audio=False)
+
+
+def test_candor_channel_map_puts_l_on_channel_0(tmp_path) -> None:
+    """CANDOR's processed/channel_map.json says which speaker is on which channel of its
+    stereo <uuid>.mp3; sorted ids would put 0c1b first."""
+    root = _candor(tmp_path, per_speaker=False)
+    proc = root / "0a1b2c3d-uuid" / "processed"
+    (proc / "channel_map.json").write_text('{"L": "5f2a", "R": "0c1b"}')
+    d = CandorCorpus(root).dialogue("0a1b2c3d-uuid")
+    assert [(s.speaker, s.text) for s in d.segments] == [
+        (0, "hi, how are you"), (1, "good thanks"), (0, "great")]
+    (proc / "channel_map.json").write_text('{"L": "5f2a", "R": "someone else"}')
+    with pytest.raises(CorpusFormatError, match=r"not those of its channel map"):
+        CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False)
+    (proc / "channel_map.json").write_text('{"left": "5f2a"}')
+    with pytest.raises(CorpusFormatError, match=r"channel_map.json: not a channel map"):
+        CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False)
+
+
+BACKBITER = """turn_id,speaker,start,stop,utterance,backchannel,backchannel_count,\
+backchannel_speaker,backchannel_start,backchannel_stop
+0,5f2a,0.40,6.50,"hi, how are you doing today",Yeah,1,0c1b,2.00,2.40
+1,0c1b,7.00,8.00,good thanks,,0,,,
+"""
+
+
+def test_candor_backbiter_backchannels_and_no_silent_fall_back(tmp_path) -> None:
+    root = _candor(tmp_path, style="backbiter", csv=BACKBITER)
+    with pytest.raises(CorpusFormatError,
+                       match=r"transcript_audiophile.csv: not found.*style='backbiter'"):
+        CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False)
+    d = CandorCorpus(root, style="backbiter").dialogue("0a1b2c3d-uuid", audio=False)
+    assert [(s.speaker, s.start_s, s.end_s, s.kind) for s in d.segments] == [
+        (1, 0.4, 6.5, "ipu"), (0, 2.0, 2.4, "backchannel"), (0, 7.0, 8.0, "ipu")]
+
+
+@pytest.mark.parametrize(("data", "match"), [
+    (CSV.replace('"hi, how are you"', '"hi, how are you').encode(), "malformed"),
+    (CSV.replace("great", "caf\xe9").encode("latin-1"), "not UTF-8 text"),
+])
+def test_candor_broken_csv_is_an_error_not_a_wrong_transcript(tmp_path, data, match) -> None:
+    """A quote never closed would swallow the rest of the file into one utterance."""
+    root = _candor(tmp_path)
+    (root / "0a1b2c3d-uuid" / "transcription" / "transcript_audiophile.csv").write_bytes(data)
+    with pytest.raises(CorpusFormatError, match=match):
+        CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False)
+
+
+def test_candor_bom(tmp_path) -> None:
+    root = _candor(tmp_path)
+    (root / "0a1b2c3d-uuid" / "transcription" / "transcript_audiophile.csv").write_text(
+        CSV, encoding="utf-8-sig")
     assert len(CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False).segments) == 3
 
 

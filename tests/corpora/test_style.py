@@ -186,6 +186,28 @@ def test_corpus_stats_on_a_real_layout(tmp_path, capsys) -> None:
     assert main(["corpus", "stats", str(tmp_path), "--prompt-s", "20"]) == 0
     table = capsys.readouterr().out
     assert "prompt -> continuation" in table and "paper GT" in table
+    # a real tree has no splits: refused, not the whole corpus under the split's name
+    assert main(["corpus", "stats", str(tmp_path), "--split", "test"]) == 2
+    assert "--split: test: a candor tree has no splits" in capsys.readouterr().err
+
+
+def test_windows_are_counted_as_the_cut_counts_them() -> None:
+    """Prompt and continuation frames are each rounded (30.06 s -> 752, 39.98 s -> 1000):
+    a 1751-frame dialogue is too short for them and is skipped, not cut (a traceback), and
+    one of 1752 frames is used."""
+    rng = np.random.default_rng(0)
+    for n, used in ((1751, 0), (1752, 3)):
+        vads = [rng.random((2, n)) < 0.4 for _ in range(3)]
+        got = prompt_continuation_r(vads, 30.06, 39.98, n_boot=10)
+        assert got["ipu"]["n"] == used
+
+
+def test_corpus_stats_without_any_segment_is_one_line(tmp_path, capsys) -> None:
+    path = tmp_path / "conv" / "transcription" / "transcript_audiophile.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text("turn_id,speaker,start,stop,utterance\n")
+    assert main(["corpus", "stats", str(tmp_path)]) == 2
+    assert "without a single annotated segment" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["corpus", "stats", str(tmp_path), "--prompt-s", "-5"])
     assert "--prompt-s" in capsys.readouterr().err

@@ -124,6 +124,10 @@ def test_short_overlap_below_min_overlap_keeps_exact_fto():
     assert ev["fto_ms"].dropna().tolist() == [-50]
 
 
+def test_an_empty_recording_has_no_events():
+    assert len(detect_events(np.zeros((2, 0), bool))) == 0
+
+
 def test_summary_of_a_known_dialogue():
     # A 0-1500, gap 300, B 1800-3300, overlap 200 (A from 3100), A 3100-4600, pause 500,
     # A 5100-5500; total 6 s
