@@ -387,7 +387,8 @@ def in_distribution(corr: pd.DataFrame) -> pd.DataFrame:
                          "avg_r": row.avg, "avg_r_ci": f"[{row.avg_lo:.2f}, {row.avg_hi:.2f}]",
                          "prompt_avg_r": p["avg"],
                          "prompt_ci": f"[{p['avg_lo']:.2f}, {p['avg_hi']:.2f}]",
-                         "ratio": row.avg / p["avg"], "n_prompts": row.n_prompts})
+                         "ratio": row.avg / p["avg"], "avg_events": row.avg_events,
+                         "n_prompts": row.n_prompts})
     return pd.DataFrame(rows)
 
 

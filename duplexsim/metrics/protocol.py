@@ -108,8 +108,11 @@ def correlations(
     """Pearson r across prompts between each source's means and ``reference``'s means.
 
     Returns one row per source other than the reference with a column per event of
-    ``events`` and ``extra``, ``avg`` (mean r over ``events``, the paper's average) and
-    ``n_prompts`` (prompts where both sides have a value). r needs 3 prompts, else NaN.
+    ``events`` and ``extra``, ``avg`` (mean r over ``events``, the paper's average; over
+    those with an r when some have none, e.g. a source that never pauses),
+    ``avg_events`` (how many events ``avg`` averages: fewer than ``events`` flags a partial
+    average) and ``n_prompts`` (prompts where both sides have a value for every one of
+    ``events``). r needs 3 prompts, else NaN.
     ``reference="prompt"`` gives the Table 7 analogue. With ``n_boot`` > 0, each of
     ``events`` and ``avg`` also gets a 95% CI (columns ``<name>_lo``, ``<name>_hi``):
     percentile bootstrap over prompts, the same ``n_boot`` resamples (from ``seed``) for
@@ -129,8 +132,11 @@ def correlations(
         for ev in events + extra:
             row[ev] = _pearson(wide[(ev, source)].to_numpy(float),
                                wide[(ev, reference)].to_numpy(float))
-        row["avg"] = float(_mean_r(np.array([[row[e] for e in events]], float))[0])
-        both = wide[(events[0], source)].notna() & wide[(events[0], reference)].notna()
+        r_events = np.array([[row[e] for e in events]], float)
+        row["avg"] = float(_mean_r(r_events)[0])
+        row["avg_events"] = int(np.isfinite(r_events).sum())
+        both = np.logical_and.reduce([wide[(ev, side)].notna().to_numpy()
+                                      for ev in events for side in (source, reference)])
         row["n_prompts"] = int(both.sum())
         if n_boot > 0:
             boot = np.stack([pearson_rows(wide[(ev, source)].to_numpy(float)[idx],
@@ -143,7 +149,8 @@ def correlations(
         rows.append(row)
     ci = [f"{name}_{end}" for name in (*events, "avg") for end in ("lo", "hi")] \
         if n_boot > 0 else []
-    return pd.DataFrame(rows, columns=["source", *events, *extra, "avg", "n_prompts", *ci])
+    return pd.DataFrame(rows, columns=["source", *events, *extra, "avg", "avg_events",
+                                       "n_prompts", *ci])
 
 
 def _mean_r(r: np.ndarray) -> np.ndarray:

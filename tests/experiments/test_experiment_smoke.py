@@ -232,7 +232,7 @@ def test_in_distribution_sets_each_agent_beside_its_corpus_prompt_row():
         for agent, avg in (("f", 0.3), ("c", 0.1)):
             rows.append({"source": f"syncllm-{agent}-200", "prompts": prompts, "avg": avg})
     corr = pd.DataFrame(rows).assign(reference="ground_truth", avg_lo=-0.1, avg_hi=0.6,
-                                     n_prompts=40)
+                                     avg_events=3, n_prompts=40)
     # rows against the prompt (Table 7) and pooled prompts are not in distribution
     corr = pd.concat([corr, corr.assign(reference="prompt"), corr.assign(prompts="all")])
     table = in_distribution(corr)

@@ -56,9 +56,10 @@ def test_correlations_recover_known_relations_across_prompts():
     assert r.loc["good", "fto"] == pytest.approx(1.0)
     assert r.loc["flipped", "ipu"] == pytest.approx(-1.0)
     assert r.loc["flipped", "gap"] == pytest.approx(-1.0)
-    # no pauses anywhere: that event is NaN and the average is over the events that exist
+    # no pauses anywhere: that event is NaN and the average is over the events that exist,
+    # flagged as partial; no prompt has all three events
     assert np.isnan(r.loc["good", "pause"]) and r.loc["good", "avg"] == pytest.approx(1.0)
-    assert r.loc["good", "n_prompts"] == 5
+    assert r.loc["good", "avg_events"] == 2 and r.loc["good", "n_prompts"] == 0
     assert list(r.columns[: len(PAPER_EVENTS)]) == list(PAPER_EVENTS)
 
 
