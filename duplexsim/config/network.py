@@ -50,15 +50,28 @@ class LinkConfig:
     as iproute2 builds them), uniform, their analytic forms (normal-analytic,
     pareto-analytic) or an empirical trace (:mod:`duplexsim.sim.delay`)."""
     jitter_trace: str | None = None
-    """jitter_dist = "trace": text file, one delay sample (ms) per line; its spread is
-    centred to mean 0 and rescaled to jitter_ms (jitter_ms = 0 keeps the trace's own sd)."""
+    """jitter_dist = "trace": text file, one delay sample (ms) per line; the variation is
+    drawn from its samples (each equally likely) centred to mean 0 and rescaled to
+    jitter_ms; jitter_ms = 0, or not given beside ``jitter_dist = "trace"``, keeps the
+    trace's own sd. The base stays ``delay_ms``."""
     correlation: float | None = None
     """AR(1) coefficient on the underlying standard-normal variate (marginal kept)."""
     loss: float | None = None
     """Mean loss probability."""
     loss_model: LossModel | None = None
+    """none | bernoulli | gilbert-elliott. A link given a ``loss`` > 0 over a preset without
+    loss (ideal, lan: model none) gets bernoulli unless it names its model."""
     burst: float | None = None
-    """gilbert-elliott: mean burst length in packets (r = 1/burst)."""
+    """gilbert-elliott: mean stay in the bad state in packets (r = 1/burst)."""
+    ge_p: float | None = None
+    """gilbert-elliott, netem's ``gemodel p r``: good -> bad transition probability per
+    packet. With ``ge_r`` it replaces ``loss`` and ``burst`` (0 = derive p from them)."""
+    ge_r: float | None = None
+    """gilbert-elliott: bad -> good transition probability per packet (0 = 1 / burst)."""
+    loss_bad: float | None = None
+    """gilbert-elliott: loss probability in the bad state (netem's 1-h; default 1)."""
+    loss_good: float | None = None
+    """gilbert-elliott: loss probability in the good state (netem's 1-k; default 0)."""
     ordering: Ordering | None = None
     """fifo: deliver_at = max(now + delay, last deliver_at); reorder: independent."""
     duplicate: float | None = None
@@ -107,8 +120,8 @@ def _link_errors(link: LinkConfig) -> list[FieldError]:
     need("correlation", finite("correlation") and 0.0 <= (link.correlation or 0.0) < 1.0,
          "0 <= correlation < 1")
     need("loss", finite("loss") and 0.0 <= (link.loss or 0.0) <= 1.0, "0 <= loss <= 1")
-    need("duplicate", finite("duplicate") and 0.0 <= (link.duplicate or 0.0) <= 1.0,
-         "0 <= duplicate <= 1")
+    for name in ("duplicate", "ge_p", "ge_r", "loss_bad", "loss_good"):
+        need(name, finite(name) and 0.0 <= getattr(link, name) <= 1.0, f"0 <= {name} <= 1")
     need("burst", finite("burst") and (link.burst or 0.0) >= 1.0,
          ">= 1 packet (mean burst length)")
     need("jitter_dist", link.jitter_dist in JITTER_DISTS, ", ".join(JITTER_DISTS), "unknown")
@@ -159,7 +172,8 @@ def _preset(delay_ms: float, jitter_ms: float, dist: str, loss: float, burst: fl
     return LinkConfig(
         delay_ms=delay_ms, jitter_ms=jitter_ms, jitter_dist=dist,  # type: ignore[arg-type]
         jitter_trace="", correlation=0.0, loss=loss,
-        loss_model="none" if loss == 0 else "gilbert-elliott", burst=burst, ordering="fifo",
+        loss_model="none" if loss == 0 else "gilbert-elliott", burst=burst,
+        ge_p=0.0, ge_r=0.0, loss_bad=1.0, loss_good=0.0, ordering="fifo",
         duplicate=0.0, bandwidth_kbps=0.0, spike_period_s=extra.get("spike_period_s", 0.0),
         spike_ms=extra.get("spike_ms", 0.0), spike_duration_ms=extra.get("spike_duration_ms", 0.0),
     )
@@ -191,7 +205,12 @@ def resolve_link(preset: str, override: LinkConfig | None = None) -> LinkConfig:
     base = PRESETS[preset]
     if override is None:
         return base
-    return dataclasses.replace(base, **override.link_values())
+    values = override.link_values()
+    if values.get("loss") and "loss_model" not in values and base.loss_model == "none":
+        values["loss_model"] = "bernoulli"  # a preset without loss has no burst statistics
+    if values.get("jitter_dist") == "trace" and "jitter_ms" not in values:
+        values["jitter_ms"] = 0.0  # the trace's own spread, not the preset's jitter
+    return dataclasses.replace(base, **values)
 
 
 def _resolved_errors(link: LinkConfig, prefix: str) -> list[FieldError]:
@@ -200,18 +219,49 @@ def _resolved_errors(link: LinkConfig, prefix: str) -> list[FieldError]:
     if link.jitter_dist == "trace" and not link.jitter_trace:
         errors.append(FieldError(f"{prefix}jitter_trace", 'jitter_dist = "trace" needs a file',
                                  "a text file with one delay sample (ms) per line"))
-    if link.loss_model == "gilbert-elliott" and link.loss:
-        # p = loss * r / (1 - loss) must be a probability
-        limit = link.burst / (1.0 + link.burst)  # type: ignore[operator]
-        if link.loss > limit:
-            errors.append(FieldError(
-                f"{prefix}loss", f"{link.loss} cannot be reached with bursts of {link.burst}",
-                f"<= burst / (1 + burst) = {limit:.3f} for gilbert-elliott"))
+    if link.loss_model == "none" and link.loss:
+        errors.append(FieldError(f"{prefix}loss_model", f'"none" with loss = {link.loss}',
+                                 "bernoulli or gilbert-elliott (or loss = 0)"))
+    if link.loss_model == "gilbert-elliott":
+        errors += _gilbert_elliott_errors(link, prefix)
     if link.spike_period_s and link.spike_duration_ms > link.spike_period_s * 1000:  # type: ignore[operator]
         errors.append(FieldError(f"{prefix}spike_duration_ms",
                                  f"{link.spike_duration_ms} ms spikes every "
                                  f"{link.spike_period_s} s overlap", "<= spike_period_s * 1000"))
     return errors
+
+
+def gilbert_elliott_chain(link: LinkConfig) -> tuple[float, float]:
+    """``(p, r)`` of a gilbert-elliott link: ``ge_p`` / ``ge_r`` when given, else from the
+    mean ``loss`` and ``burst`` (``r = 1 / burst``; ``p`` puts the stationary loss
+    ``pi_bad * loss_bad + (1 - pi_bad) * loss_good`` at ``loss``)."""
+    if link.ge_p or link.ge_r:
+        return float(link.ge_p), float(link.ge_r)  # type: ignore[arg-type]
+    r = 1.0 / float(link.burst)  # type: ignore[arg-type]
+    bad, good, loss = float(link.loss_bad), float(link.loss_good), float(link.loss)  # type: ignore[arg-type]
+    pi_bad = (loss - good) / (bad - good) if bad != good else 0.0
+    return (pi_bad * r / (1.0 - pi_bad) if pi_bad < 1 else 1.0), r
+
+
+def _gilbert_elliott_errors(link: LinkConfig, prefix: str) -> list[FieldError]:
+    if bool(link.ge_p) != bool(link.ge_r):
+        given, other = ("ge_p", "ge_r") if link.ge_p else ("ge_r", "ge_p")
+        return [FieldError(f"{prefix}{other}", f"0 while {given} = {getattr(link, given)}",
+                           "both ge_p and ge_r > 0 (netem's gemodel p r), or neither")]
+    if link.ge_p:
+        return []
+    if not link.loss:
+        return []
+    bad, good = float(link.loss_bad), float(link.loss_good)  # type: ignore[arg-type]
+    if not min(good, bad) <= link.loss <= max(good, bad):
+        return [FieldError(f"{prefix}loss", f"{link.loss} is outside the states' losses "
+                           f"{good} (good) .. {bad} (bad)", "loss_good <= loss <= loss_bad")]
+    p, _ = gilbert_elliott_chain(link)
+    if p > 1:  # the good state would have to be left more often than every packet
+        return [FieldError(f"{prefix}loss", f"{link.loss} cannot be reached with bursts of "
+                           f"{link.burst}", "a lower loss or longer bursts (p = pi_bad * r / "
+                           "(1 - pi_bad) must be <= 1)")]
+    return []
 
 
 @dataclass(frozen=True)
@@ -253,7 +303,15 @@ class TopologyConfig:
             if end not in seen:
                 errors.append(FieldError("nodes", f"endpoint {end!r} missing",
                                          'node names including "A" and "B"'))
+        pairs: dict[frozenset[str], int] = {}
         for i, edge in enumerate(self.edges):
+            pair = frozenset((edge.a, edge.b))
+            if pair in pairs:
+                errors.append(FieldError(f"edges[{i}]", f"a second edge {edge.a}-{edge.b} "
+                                         f"(edges[{pairs[pair]}] joins them already)",
+                                         "one edge per pair of nodes (a relay node between "
+                                         "them for a second route)"))
+            pairs.setdefault(pair, i)
             for end in (edge.a, edge.b):
                 if end not in seen:
                     errors.append(FieldError(f"edges[{i}]", f"unknown node {end!r}",
@@ -342,5 +400,6 @@ class NetworkConfig:
 
 __all__ = [
     "DIRECTIONS", "ENDPOINTS", "JITTER_DISTS", "LINK_KEYS", "LOSS_MODELS", "ORDERINGS", "PRESETS",
-    "EdgeConfig", "LinkConfig", "NetworkConfig", "TopologyConfig", "resolve_link",
+    "EdgeConfig", "LinkConfig", "NetworkConfig", "TopologyConfig", "gilbert_elliott_chain",
+    "resolve_link",
 ]

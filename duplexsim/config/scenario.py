@@ -94,7 +94,9 @@ class SideConfig:
     policy: Literal["silent", "fixed-turns", "random-talker"] = "random-talker"
     """scripted: the turn-taking policy."""
     clock_offset_ms: int = 0
-    """This side's clock minus the global clock, in ms."""
+    """This side's clock minus the global clock, in ms. Only the two sides' difference
+    matters: the simulation starts (global 0) when the clock furthest ahead starts its
+    chunk 0, so a side whose clock is ahead speaks first (both shifted alike)."""
     clock_drift_ppm: float = 0.0
     """Clock rate error in parts per million (quartz: tens of ppm)."""
 

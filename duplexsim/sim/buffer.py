@@ -1,9 +1,10 @@
 """The receive (jitter) buffer: partner chunks released in order, with a give-up policy.
 
 Owns :class:`ReceiveBuffer`. Policy: chunks are released strictly in increasing order.
-A chunk that arrives after a gap waits; once the earliest waiting chunk has waited
-``give_up_ms`` (``0`` = at once, ``-1`` = never), every missing chunk before it is given up
-and the in-order run from it is released. A chunk arriving below the release point (a
+A chunk that arrives after a gap waits; once any waiting chunk has waited ``give_up_ms``
+(``0`` = at once, ``-1`` = never), every missing chunk before it is given up and the
+in-order run up to it and on from it is released (chunks that overtook each other do not
+restart the wait for the gap in front of them). A chunk arriving below the release point (a
 duplicate of a released chunk, or a chunk already given up) is not released; its status
 says which. :meth:`ReceiveBuffer.give_up_through` gives up chunks known to be lost (the
 session uses it for a side that waits, see :mod:`duplexsim.sim.session`). Must not know
@@ -58,13 +59,9 @@ class ReceiveBuffer:
         """Give up gaps in front of chunks that have waited ``give_up_ms``."""
         if self.give_up_ms < 0:
             return
-        while self.waiting:
-            first = min(self.waiting)
-            if now - self.waiting[first][1] < self.give_up_ms:
-                return
-            self.given_up.update(range(self.next_chunk, first))
-            self.next_chunk = first
-            self._release_run(now)
+        due = [k for k, (_, t) in self.waiting.items() if now - t >= self.give_up_ms]
+        if due:  # every gap below the latest of them is given up, the rest released
+            self.give_up_through(max(due), now)
 
     def give_up_through(self, chunk: int, now: int) -> None:
         """Give up every missing chunk up to ``chunk`` (known lost); release what follows."""

@@ -180,15 +180,18 @@ def load_jitter_trace(path: str | Path) -> np.ndarray:
 
 
 class _Empirical:
-    """Standardised empirical quantile function of trace samples."""
+    """The trace's samples, centred (and standardised unless ``keep_spread``), each drawn
+    with probability 1/n: sample ``floor(n * Phi(z))`` of the sorted trace, so the draws'
+    mean is 0 and their sd exactly the trace's (or 1), however short it is (an
+    interpolated quantile function would shrink the spread of a short trace)."""
 
     def __init__(self, samples: np.ndarray, keep_spread: bool):
         sd = float(samples.std())
         self.values = (samples - samples.mean()) / (1.0 if keep_spread or sd == 0 else sd)
-        self.grid = (np.arange(len(samples)) + 0.5) / len(samples)
+        self.n = len(samples)
 
     def __call__(self, z: float) -> float:
-        return float(np.interp(float(special.ndtr(z)), self.grid, self.values))
+        return float(self.values[min(int(self.n * float(special.ndtr(z))), self.n - 1)])
 
 
 class DelayModel:

@@ -99,7 +99,7 @@ class Link:
                 t = hop.traverse(t, size)
                 if t is None:
                     break
-            arrival = None if t is None else int(round(t))
+            arrival = None if t is None else math.floor(t + 0.5)  # half-ms up, not to even
             record = {
                 "direction": self.direction, "chunk": chunk, "copy": copy, "sent_ms": now,
                 "arrival_ms": math.nan if arrival is None else float(arrival),

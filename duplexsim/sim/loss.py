@@ -1,10 +1,14 @@
 """Loss models: none, Bernoulli, Gilbert-Elliott; a registry keyed by ``loss_model``.
 
-Gilbert-Elliott is parametrised as in DESIGN.md by the mean loss and the mean burst
-length: ``r = 1 / burst`` (bad -> good), ``p = loss * r / (1 - loss)`` (good -> bad), every
-packet lost in the bad state and none in the good one, so the stationary loss is ``loss``
-and bursts are geometric with mean ``burst``. The chain starts from its stationary
-distribution. Must not know about delays, packets or SimPy.
+Gilbert-Elliott (DESIGN.md: p, r, loss in the bad and good states; netem's ``loss gemodel
+p r 1-h 1-k``): a two-state chain, good -> bad with probability ``p`` per packet, bad ->
+good with ``r``, a packet lost with ``loss_bad`` in the bad state and ``loss_good`` in the
+good one. A link gives ``ge_p`` / ``ge_r`` directly, or (the presets) the mean loss and the
+mean stay in the bad state, ``burst``: ``r = 1 / burst`` and ``p`` such that the stationary
+loss is ``loss`` (:func:`~duplexsim.config.network.gilbert_elliott_chain`; with the
+defaults ``loss_bad = 1``, ``loss_good = 0`` bursts of losses are geometric with mean
+``burst``). The chain starts from its stationary distribution. Must not know about delays,
+packets or SimPy.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from duplexsim.config.network import LinkConfig
+from duplexsim.config.network import LinkConfig, gilbert_elliott_chain
 
 
 class NoLoss:
@@ -31,27 +35,32 @@ class BernoulliLoss:
 
 
 class GilbertElliottLoss:
-    """Two-state Markov chain; ``bad`` loses every packet."""
+    """Two-state Markov chain: ``p`` good -> bad, ``r`` bad -> good per packet; a packet is
+    lost with ``loss_bad`` / ``loss_good`` in the state it meets."""
 
-    def __init__(self, loss: float, burst: float, rng: np.random.Generator):
-        self.r = 1.0 / burst
-        self.p = loss * self.r / (1.0 - loss) if loss < 1 else 1.0
+    def __init__(self, p: float, r: float, rng: np.random.Generator,
+                 loss_bad: float = 1.0, loss_good: float = 0.0):
+        self.p, self.r = p, r
+        self.loss_bad, self.loss_good = loss_bad, loss_good
         self.rng = rng
-        self.bad = bool(rng.random() < loss)
+        self.bad = bool(rng.random() < (p / (p + r) if p + r > 0 else 0.0))
 
     def lost(self) -> bool:
         """Advance the chain one packet; True if this packet is lost."""
-        lost = self.bad
+        bad = self.bad
         u = self.rng.random()
-        self.bad = (u >= self.r) if self.bad else (u < self.p)
-        return lost
+        self.bad = (u >= self.r) if bad else (u < self.p)
+        if bad and self.loss_bad == 1.0 or not bad and self.loss_good == 0.0:
+            return bad  # the all-or-nothing states draw nothing more (the presets' stream)
+        return bool(self.rng.random() < (self.loss_bad if bad else self.loss_good))
 
 
 LOSS_MODELS: dict[str, Callable[[LinkConfig, np.random.Generator], object]] = {
     "none": lambda link, rng: NoLoss(),
     "bernoulli": lambda link, rng: BernoulliLoss(float(link.loss), rng),  # type: ignore[arg-type]
     "gilbert-elliott": lambda link, rng: GilbertElliottLoss(
-        float(link.loss), float(link.burst), rng),  # type: ignore[arg-type]
+        *gilbert_elliott_chain(link), rng, float(link.loss_bad),  # type: ignore[arg-type]
+        float(link.loss_good)),  # type: ignore[arg-type]
 }
 
 
@@ -59,7 +68,8 @@ LossModel = NoLoss | BernoulliLoss | GilbertElliottLoss
 
 
 def make_loss(link: LinkConfig, rng: np.random.Generator) -> LossModel:
-    """The loss model named by ``link.loss_model`` (no loss at all when ``loss`` is 0)."""
-    if not link.loss:
+    """The loss model named by ``link.loss_model`` (no loss at all when ``loss`` is 0 and
+    no Gilbert-Elliott chain is given by ``ge_p`` / ``ge_r``)."""
+    if not link.loss and not (link.loss_model == "gilbert-elliott" and link.ge_p):
         return NoLoss()
     return LOSS_MODELS[link.loss_model](link, rng)  # type: ignore[index,return-value]

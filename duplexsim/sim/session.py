@@ -49,6 +49,7 @@ Seeds: ``SeedSequence(scenario.seed).spawn(4)`` -> link A->B, link B->A, agent a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -141,8 +142,12 @@ class Session:
 
     def _side(self, key: str) -> SideState:
         cfg, agent = getattr(self.scenario, key), self.agents[key]
-        clock = ChunkClock(self.scenario.chunk_ms, cfg.clock_offset_ms, cfg.clock_drift_ppm,
-                           self.scenario.decision_lead_chunks)
+        # only the sides' offset against each other matters: shifted alike so that the clock
+        # furthest ahead starts its chunk 0 at global 0 and no chunk starts before it (a
+        # clock ahead of global time would otherwise squeeze its first chunks into 0 ms)
+        ahead = max(0, *(getattr(self.scenario, k).clock_offset_ms for k in SIDES))
+        clock = ChunkClock(self.scenario.chunk_ms, cfg.clock_offset_ms - ahead,
+                           cfg.clock_drift_ppm, self.scenario.decision_lead_chunks)
         return SideState(key=key, agent=agent, clock=clock,
                          buffer=ReceiveBuffer(self.scenario.buffer.give_up_ms),
                          rule=playout_rule(cfg), silence_unit=silence_unit_of(agent),
@@ -458,7 +463,7 @@ class Session:
 
 def _base_delay_ms(hops: list[Any]) -> int:
     """A path's base one-way delay: the sum of its hops' ``delay_ms`` (no jitter, spikes)."""
-    return round(sum(float(hop.delay_ms or 0.0) for hop in hops))
+    return math.floor(sum(float(hop.delay_ms or 0.0) for hop in hops) + 0.5)  # as a link rounds
 
 
 def _progress_bar(progress: bool, total_ms: int, name: str) -> Any:

@@ -26,6 +26,16 @@ from duplexsim.sim import run
      ["network.topology.edges", 'no path between "A" and "B"']),
     ({"topology": {"nodes": ["A", "B"], "edges": [{"a": "A", "b": "C"}]}},
      ["network.topology.edges[0]", "unknown node 'C'"]),
+    ({"topology": {"nodes": ["A", "B"], "edges": [{"a": "A", "b": "B", "delay_ms": 10.0},
+                                                  {"a": "B", "b": "A", "delay_ms": 50.0}]}},
+     ["network.topology.edges[1]", "a second edge B-A", "edges[0] joins them already"]),
+    ({"a_to_b": {"loss": 0.1, "loss_model": "none"}},
+     ["network.a_to_b.loss_model", '"none" with loss = 0.1', "bernoulli or gilbert-elliott"]),
+    ({"a_to_b": {"loss_model": "gilbert-elliott", "ge_p": 0.1}},
+     ["network.a_to_b.ge_r", "0 while ge_p = 0.1", "both ge_p and ge_r"]),
+    ({"a_to_b": {"loss_model": "gilbert-elliott", "loss": 0.5, "loss_bad": 0.4}},
+     ["network.a_to_b.loss", "outside the states' losses"]),
+    ({"a_to_b": {"loss_bad": 1.5}}, ["network.a_to_b.loss_bad", "0 <= loss_bad <= 1"]),
 ])
 def test_bad_networks_name_key_and_range(network: dict, fragments: list[str]) -> None:
     with pytest.raises(ConfigError) as info:

@@ -9,10 +9,10 @@ import pytest
 import simpy
 from scipy import stats
 
-from duplexsim.config.network import PRESETS, LinkConfig, resolve_link
+from duplexsim.config.network import PRESETS, LinkConfig, gilbert_elliott_chain, resolve_link
 from duplexsim.sim.delay import DelayModel
 from duplexsim.sim.link import Link, Packet
-from duplexsim.sim.loss import GilbertElliottLoss
+from duplexsim.sim.loss import GilbertElliottLoss, make_loss
 
 N = 20000
 
@@ -99,9 +99,56 @@ def test_empirical_trace(tmp_path) -> None:  # noqa: ANN001
     assert stats.ks_2samp(x / 4.0, (samples - samples.mean()) / samples.std()).pvalue > 0.01
 
 
+def test_a_short_trace_keeps_its_spread(tmp_path) -> None:  # noqa: ANN001
+    """Draws are the trace's own samples (each 1/n): a 5-sample trace asked for sd 10 gives
+    10 (an interpolated quantile function gave 9.25); over a preset, a trace without its own
+    jitter_ms keeps the trace's sd, not the preset's jitter."""
+    path = tmp_path / "five.txt"
+    path.write_text("120\n130\n150\n155\n190\n")
+    x = _draws(_link(jitter_dist="trace", jitter_trace=str(path), jitter_ms=10.0), n=50000)
+    assert x.std() == pytest.approx(10.0, rel=0.02) and len(np.unique(x)) == 5
+    link = resolve_link("continental", LinkConfig(jitter_dist="trace", jitter_trace=str(path)))
+    samples = np.array([120, 130, 150, 155, 190.0])
+    assert link.jitter_ms == 0.0 and link.delay_ms == 30.0
+    assert _draws(link, n=50000).std() == pytest.approx(samples.std(), rel=0.02)
+
+
+def test_a_loss_over_a_lossless_preset_is_bernoulli() -> None:
+    """ideal and lan have loss_model none: a loss set on them used to lose nothing."""
+    for preset in ("ideal", "lan"):
+        link = resolve_link(preset, LinkConfig(loss=0.2))
+        assert link.loss_model == "bernoulli"
+        model = make_loss(link, np.random.default_rng(0))
+        assert np.mean([model.lost() for _ in range(20000)]) == pytest.approx(0.2, abs=0.01)
+
+
+def test_gilbert_elliott_with_netem_parameters() -> None:
+    """netem's gemodel p r 1-h 1-k: the stationary loss is pi_bad (1-h) + (1-pi_bad) (1-k)."""
+    p, r, bad, good = 0.02, 0.25, 0.6, 0.01
+    link = _link(loss_model="gilbert-elliott", ge_p=p, ge_r=r, loss_bad=bad, loss_good=good)
+    model = make_loss(link, np.random.default_rng(5))
+    lost = np.array([model.lost() for _ in range(400000)])
+    pi = p / (p + r)
+    assert lost.mean() == pytest.approx(pi * bad + (1 - pi) * good, rel=0.05)
+    # from the mean loss and burst with lossy states: p is solved for the stationary loss
+    derived = _link(loss_model="gilbert-elliott", loss=0.05, burst=4.0, loss_bad=0.5,
+                    loss_good=0.01)
+    model = make_loss(derived, np.random.default_rng(6))
+    assert np.mean([model.lost() for _ in range(400000)]) == pytest.approx(0.05, rel=0.05)
+
+
+def test_half_ms_arrivals_round_up() -> None:
+    """A constant x.5 ms delay arrives x + 1 ms after its send, whatever the send time
+    (round-half-to-even gave 0.5 -> 0 and 2.5 -> 2 on even send times)."""
+    for delay in (0.5, 1.5, 2.5, 3.5):
+        link = _send_all([_link(delay_ms=delay)], 3)
+        assert [r["delay_ms"] for r in link.records] == [delay + 0.5] * 3
+
+
 def test_gilbert_elliott_rate_and_burst() -> None:
     loss, burst = 0.05, 4.0
-    model = GilbertElliottLoss(loss, burst, np.random.default_rng(7))
+    link = _link(loss=loss, burst=burst, loss_model="gilbert-elliott")
+    model = GilbertElliottLoss(*gilbert_elliott_chain(link), np.random.default_rng(7))
     lost = np.array([model.lost() for _ in range(200000)])
     assert lost.mean() == pytest.approx(loss, rel=0.1)
     edges = np.diff(np.concatenate([[0], lost.astype(int), [0]]))

@@ -192,6 +192,14 @@ def test_receive_buffer_policy() -> None:
     buf.expire(120)  # chunk 2 has waited 100 ms: give up 1, release 2 and 3
     assert [c for c, *_ in buf.take()] == [2, 3] and buf.given_up == {1}
     assert buf.arrive(1, u, 130) == "late" and buf.arrive(3, u, 140) == "duplicate"
+    # chunks that overtook each other: 4 arrives before 3, 2 is lost; the gap is given up
+    # once 4 has waited (not only once 3, the lowest waiting, has)
+    late = ReceiveBuffer(give_up_ms=400)
+    late.arrive(0, u, 0), late.arrive(1, u, 160), late.arrive(4, u, 500), late.arrive(3, u, 800)
+    late.expire(899)
+    assert [c for c, *_ in late.take()] == [0, 1]
+    late.expire(900)
+    assert [(c, t) for c, _, t in late.take()] == [(3, 900), (4, 900)] and late.given_up == {2}
     never = ReceiveBuffer(give_up_ms=-1)
     never.arrive(1, u, 0)
     never.expire(10**9)
@@ -222,6 +230,19 @@ def test_clock_offset_and_drift() -> None:
     # local end of chunk k = (k+1)*200; global = (local + 100) / 1.002
     assert list(a["sent_ms"][:3]) == [round(300 / 1.002), round(500 / 1.002), round(700 / 1.002)]
     assert a["sent_ms"].iloc[-1] == round((150 * 200 + 100) / 1.002)
+
+
+def test_a_clock_ahead_starts_first_and_squeezes_no_chunk() -> None:
+    """Only the sides' offset against each other matters: a clock 1000 ms ahead speaks its
+    chunks 1000 ms before the other's, every chunk a whole chunk long, sent at its end (it
+    used to squeeze its first five chunks into 0 ms at t = 0)."""
+    base = scripted(200, 4.0)
+    ahead = run(dataclasses.replace(base, a=dataclasses.replace(base.a, clock_offset_ms=1000)))
+    behind = run(dataclasses.replace(base, b=dataclasses.replace(base.b, clock_offset_ms=-1000)))
+    for trace in (ahead, behind):
+        sent = trace.network.groupby("direction")["sent_ms"].apply(list)
+        assert sent["A->B"][:3] == [200, 400, 600] and sent["B->A"][:3] == [1200, 1400, 1600]
+    assert ahead.network.equals(behind.network)
 
 
 def test_syncllm_pair_estimates_and_wait(tiny_agent_dir) -> None:  # noqa: ANN001
