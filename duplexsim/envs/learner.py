@@ -44,6 +44,8 @@ class LearnerAgent:
     """The inner model's proposal for the chunk being produced (when a model is given)."""
     plan: dict[int, np.ndarray | None] = field(default_factory=dict)
     """Own chunk index -> units queued by the env (None = play the model's proposal)."""
+    decided: dict[int, np.ndarray] = field(default_factory=dict)
+    """Own chunk index -> the units ``produce`` gave for it (played unless it misses)."""
 
     def reset(self, seed: int) -> None:
         self.received = {}
@@ -53,6 +55,7 @@ class LearnerAgent:
         self._produced_set = set()
         self.proposal = None
         self.plan = {}
+        self.decided = {}
         if self.model is not None:
             self.model.reset(seed)
 
@@ -85,6 +88,7 @@ class LearnerAgent:
         units = self.proposal if planned is None and self.proposal is not None else planned
         if units is None:
             units = self._silence()
+        self.decided[chunk] = units
         lookahead = missing_before(chunk, self.received, self.latest_received)
         if report is None:
             return ChunkReport(chunk=chunk, units=units, lookahead=lookahead)

@@ -59,6 +59,9 @@ class DuplexParallelEnv(ParallelEnv):
         self.render_mode = render_mode
         self.scenario = as_scenario(scenario)
         config = as_reward(reward, self.scenario)
+        if models is not None and not isinstance(models, Mapping):
+            raise TypeError(f"models: got {type(models).__name__} (allowed: a dict agent "
+                            f"name ({', '.join(AGENT_SIDES)}) -> agent directory or Agent)")
         models = dict(models or {})
         unknown = sorted(set(models) - set(AGENT_SIDES))
         if unknown:
@@ -110,7 +113,7 @@ class DuplexParallelEnv(ParallelEnv):
                              f"{self.agents}, one action each)")
         chunk = self.world.chunk
         for name in self.agents:  # validate both before touching either side
-            self.sides[name]._check(actions[name])
+            self.sides[name].check(actions[name])
         for name in self.agents:
             self.sides[name].act(chunk, actions[name])
         truncated = self.world.advance()

@@ -268,7 +268,8 @@ class _PoolBuilder:
                 raise PoolError(f"partner[{i}]: unknown key {key!r} for kind {kind!r} "
                                 f"(allowed: {', '.join(allowed)})")
         weight = spec.get("weight", 1.0)
-        if not (isinstance(weight, int | float) and np.isfinite(weight) and weight > 0):
+        if isinstance(weight, bool) or not (isinstance(weight, int | float)
+                                            and np.isfinite(weight) and weight > 0):
             raise PoolError(f"partner[{i}].weight: {weight!r} (allowed: a number > 0)")
         self.pool.weights.append(float(weight))
         if kind == "replay":
@@ -360,7 +361,8 @@ class _PoolBuilder:
         room = int((dialogue_s * 1000 - self.scenario.n_chunks * chunk_ms) // chunk_ms)
         if value == "random":
             return 0, max(room, 0)
-        if not (isinstance(value, int | float) and 0 <= value <= max(room, 0) * chunk_ms / 1000):
+        if isinstance(value, bool) or not (isinstance(value, int | float)
+                                           and 0 <= value <= max(room, 0) * chunk_ms / 1000):
             raise PoolError(f"partner[{i}].start_s: {value!r} (allowed: \"random\" or 0 .. "
                             f"{max(room, 0) * chunk_ms / 1000:g} s, so that the "
                             f"{self.scenario.duration_s:g} s episode fits the dialogue)")

@@ -38,7 +38,8 @@ class SB3VecEnv(VecEnv):
 
     ``keys``: observation keys to keep, flattened into one vector (for ``MlpPolicy``);
     None keeps the ``Dict`` (for ``MultiInputPolicy``). A finished conversation's info
-    carries ``terminal_observation`` and its episode summary ``turntaking``.
+    carries ``terminal_observation``, and its episode summary ``turntaking`` when the
+    conversation reached its end (not when ``max_episode_steps`` cut it).
     """
 
     def __init__(self, venv: gym.vector.VectorEnv, keys: Sequence[str] | None = None):
@@ -49,7 +50,8 @@ class SB3VecEnv(VecEnv):
         if inner.autoreset_mode != AutoresetMode.SAME_STEP:
             raise ValueError(f"venv.autoreset_mode: {inner.autoreset_mode.value!r} (allowed: "
                              "'SameStep': SB3 resets a finished env within the step)")
-        self.venv = inner
+        self.venv = venv  # steps go through the user's vector wrappers, if any
+        self.inner = inner
         space = inner.single_observation_space
         self.dict_space: gym.spaces.Dict | None = None
         if keys is not None:
@@ -95,16 +97,18 @@ class SB3VecEnv(VecEnv):
             final = info["final_obs"][i]  # Gymnasium keeps final_obs unbatched
             infos[i]["terminal_observation"] = self._flat(final)
             infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
-            summary = info["final_info"].get("turntaking", {})
-            infos[i]["turntaking"] = {k: float(v[i]) for k, v in summary.items()
-                                      if not k.startswith("_")}
+            final_info = info["final_info"]
+            if final_info.get("_turntaking", np.zeros(self.num_envs, bool))[i]:
+                infos[i]["turntaking"] = {k: float(v[i]) for k, v in
+                                          final_info["turntaking"].items()
+                                          if not k.startswith("_")}
         return self._view(obs), rewards.astype(np.float32), dones, infos
 
     def close(self) -> None:
         self.venv.close()
 
     def _targets(self, indices: VecEnvIndices) -> list[Any]:
-        return [self.venv.envs[i] for i in self._get_indices(indices)]
+        return [self.inner.envs[i] for i in self._get_indices(indices)]
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
         return [getattr(env, attr_name) for env in self._targets(indices)]

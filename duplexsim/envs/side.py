@@ -81,7 +81,7 @@ class LearnerSide:
         self.tracker.reset()
         self.own, self.backchannel_chunks, self.vad, self.scored = {}, set(), [], 0
 
-    def _check(self, action: Any) -> Any:
+    def check(self, action: Any) -> Any:
         """``action`` in the action space's own type, or a ValueError saying what is allowed."""
         if self.action_mode == "units":
             arr = np.asarray(action)
@@ -103,7 +103,7 @@ class LearnerSide:
 
     def act(self, chunk: int, action: Any) -> None:
         """Queue own chunk ``chunk`` as chosen by ``action`` (validated first)."""
-        checked = self._check(action)
+        checked = self.check(action)
         if self.action_mode == "units":
             units: np.ndarray | None = checked
         else:
@@ -152,9 +152,14 @@ class LearnerSide:
                 for c, u in zip(chunks, units, strict=True)]
 
     def observation(self, chunk: int, n_chunks: int) -> dict[str, np.ndarray]:
-        played = self.agent.played_chunks
-        own = {k: played[k] if k in played else self.own[k]
-               for k in range(chunk - self.window, chunk) if k in played or k in self.own}
+        # what was played, else what the simulator already took (a model's proposal too),
+        # else what is queued
+        own = {}
+        for k in range(chunk - self.window, chunk):
+            for source in (self.agent.played_chunks, self.agent.decided, self.own):
+                if k in source:
+                    own[k] = source[k]
+                    break
         state = ((float(self.speaker.speaking), self.speaker.progress,
                   float(self.speaker.backchanneling))
                  if self.action_mode == "turn" else (0.0, 0.0, 0.0))

@@ -57,7 +57,7 @@ def check_choice(name: str, value: Any, allowed: tuple[Any, ...]) -> None:
 
 
 def check_window(window: Any) -> None:
-    if not (isinstance(window, int) and window >= 1):
+    if isinstance(window, bool) or not (isinstance(window, int) and window >= 1):
         raise ValueError(f"window: {window!r} is not allowed (allowed: an int >= 1)")
 
 
@@ -119,8 +119,9 @@ class TurnTakingEnv(gym.Env):
       received (the lag the learner must bridge; it grows with the one-way delay);
     - ``time`` ``Box(0, 1, (1,), float32)``: ``j / n_chunks``;
     - ``own_state`` ``Box(0, 1, (3,), float32)``: utterance in progress (0/1), the
-      fraction of it spoken, backchannel in progress (0/1) (turn mode; zeros in units
-      mode).
+      fraction of it spoken, backchannel in progress (0/1) of the scripted utterance (turn
+      mode without ``model``; zeros in units mode, and with a ``model``, whose utterances
+      are its own: read them in ``own_vad``).
 
     ## Rewards
     The step reward is the sum of five weighted terms
@@ -248,13 +249,25 @@ class TurnTakingEnv(gym.Env):
             self.learner.set_source(draw.source)
             self.partner_info = draw.info(self.scenario.chunk_ms)
         else:
-            self.partner_info = {"label": self.world.partner.name}
+            self.partner_info = self._fixed_partner_info()
         episode_seed = int(self.np_random.integers(2**31 - 1))
         self.learner.reset(self.np_random, episode_seed)
         self.world.reset(episode_seed)
         self._done = False
         return self.learner.observation(0, self.world.n_chunks), {
             "chunk": 0, "time_ms": 0, "partner": self.partner_info["label"]}
+
+    def _fixed_partner_info(self) -> dict[str, Any]:
+        """:attr:`partner_info` of a partner that is not drawn from a pool: the scenario's
+        side (the same keys as a pool's draw)."""
+        side = getattr(self.scenario, other(self.learner.side))
+        speech_channel = 1 - (side.channel if side.kind == "replay" and side.channel is not None
+                              else (0 if other(self.learner.side) == "a" else 1))
+        return {"label": self.world.partner.name, "kind": side.kind, "spec": None,
+                "agent": side.agent, "corpus": side.corpus, "dialogue": side.dialogue,
+                "channel": side.channel, "start_s": 0.0, "speech_corpus": side.corpus,
+                "speech_dialogue": self.learner.source.dialogue_id,
+                "speech_channel": speech_channel}
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool,
                                          dict[str, Any]]:

@@ -31,6 +31,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, create_empty_array
 
+from duplexsim.agents.base import Agent
+from duplexsim.envs.partners import PartnerPool
 from duplexsim.envs.turntaking import TurnTakingEnv
 from duplexsim.models.engine import run_lockstep
 from duplexsim.sim.build import sharing_models
@@ -68,6 +70,8 @@ class TurnTakingVectorEnv(VectorEnv):
                                                   and max_episode_steps >= 1):
             raise ValueError(f"max_episode_steps: {max_episode_steps!r} (allowed: None or an "
                              "int >= 1)")
+        if num_envs > 1:
+            _refuse_shared_objects(env_kwargs, num_envs)
         scenarios = env_kwargs.pop("scenario", None)
         if not isinstance(scenarios, list | tuple):
             scenarios = [scenarios] * num_envs
@@ -140,6 +144,8 @@ class TurnTakingVectorEnv(VectorEnv):
         truncated = np.zeros(self.num_envs, bool)
         results: list[Any] = [None] * self.num_envs
         stepping = [i for i in range(self.num_envs) if not self._autoreset[i]]
+        for i in stepping:  # every action checked before any conversation moves
+            self.envs[i].learner.check(actions[i])
         chunks = {i: self.envs[i].act(actions[i]) for i in stepping}
         ended = self._advance(stepping)
         for i in stepping:
@@ -211,6 +217,22 @@ class TurnTakingVectorEnv(VectorEnv):
     def close_extras(self, **kwargs: Any) -> None:  # noqa: ARG002
         for env in self.envs:
             env.close()
+
+
+def _refuse_shared_objects(env_kwargs: dict[str, Any], num_envs: int) -> None:
+    """An Agent or PartnerPool object holds one conversation's state: handed to every
+    conversation it would be driven by all of them at once (rollouts silently differ from
+    each conversation alone, or a SyncLLM model= agent fails at its first step)."""
+    for key in ("partner", "model"):
+        value = env_kwargs.get(key)
+        listed = isinstance(value, list | tuple)
+        for i, item in enumerate(value if listed else [value]):
+            if isinstance(item, Agent | PartnerPool):
+                where = f"{key}[{i}]" if listed else key
+                raise ValueError(
+                    f"{where}: a {type(item).__name__} object cannot be shared by "
+                    f"num_envs={num_envs} conversations (allowed: an agent directory, a side "
+                    "or pool spec: each conversation builds its own)")
 
 
 def _copy(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

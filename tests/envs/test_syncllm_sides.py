@@ -104,6 +104,19 @@ def test_speak_plays_the_learners_own_model(agent_dir: Path) -> None:
         else:  # SILENT: silence, though the model still proposed something
             assert not units.any() and k in spy.proposals
     assert any(np.any(spy.proposals[k] != 0) for k in played)
+    # the observation shows the chunk the model already produced (decided, not yet
+    # played) as those units, not as silence
+    env.reset(seed=0)
+    F, W, seen, voiced = env.scenario.frames_per_chunk, env.learner.window, 0, 0
+    for _ in range(10):
+        obs, *_ = env.step(1)
+        j, agent = env.world.chunk, env.learner.agent
+        for i, k in enumerate(range(j - W, j)):
+            if k in agent.decided and k not in agent.played_chunks:
+                assert np.array_equal(obs["own_units"][i * F:(i + 1) * F], agent.decided[k])
+                seen += 1
+                voiced += int(np.any(agent.decided[k] != 0))
+    assert seen and voiced  # (rows of silence would not tell the two apart)
     with pytest.raises(ValueError, match="model"):
         gym.make(TURN_TAKING_ID, scenario=scenario(), model=str(agent_dir), action_mode="units")
 

@@ -128,6 +128,15 @@ def test_clear_errors() -> None:
         gym.make(TURN_TAKING_ID, partner="robot")
     with pytest.raises(ValueError, match="action_mode"):
         gym.make(TURN_TAKING_ID, action_mode="words")
+    with pytest.raises(ValueError, match="window: True"):
+        gym.make(TURN_TAKING_ID, window=True)
+    for key, value in (("weight", True), ("start_s", True)):
+        with pytest.raises(ValueError, match=rf"partner\[0\]\.{key}: True"):
+            gym.make(TURN_TAKING_ID, partner={"kind": "replay", key: value})
+    from duplexsim.envs.parallel import DuplexParallelEnv
+
+    with pytest.raises(TypeError, match="models: got int"):
+        DuplexParallelEnv(models=5)
     fresh = gym.make(TURN_TAKING_ID, scenario=short_scenario()).unwrapped
     with pytest.raises(RuntimeError, match="reset"):
         fresh.step(0)

@@ -79,6 +79,25 @@ def test_bad_arguments_are_named() -> None:
     venv = TurnTakingVectorEnv(num_envs=2)
     with pytest.raises(ValueError, match="3 seeds for num_envs=2"):
         venv.reset(seed=[1, 2, 3])
+    # an Agent object holds one conversation's state: not shared by several
+    from duplexsim.envs.world import build_partner
+
+    s = default_scenario()
+    agent = build_partner(s, "b")
+    with pytest.raises(ValueError, match=r"^partner: a .* object cannot be shared by num_envs=2"):
+        TurnTakingVectorEnv(num_envs=2, scenario=s, partner=agent)
+    with pytest.raises(ValueError, match=r"^partner\[1\]: a .* object cannot be shared"):
+        TurnTakingVectorEnv(num_envs=2, scenario=s, partner=["scripted", agent])
+    TurnTakingVectorEnv(num_envs=1, scenario=s, partner=agent)  # one conversation: fine
+    # a bad action leaves every conversation where it was
+    venv.reset(seed=0)
+    twin = TurnTakingVectorEnv(num_envs=2)
+    twin.reset(seed=0)
+    with pytest.raises(ValueError, match="action"):
+        venv.step(np.array([1, 9]))
+    for _ in range(3):
+        a, b = venv.step(np.array([1, 1])), twin.step(np.array([1, 1]))
+        assert same(a[0], b[0]) and np.array_equal(a[1], b[1])
 
 
 def test_sb3_adapter_equals_dummy_vec_env_and_trains() -> None:
@@ -119,6 +138,29 @@ def test_sb3_adapter_equals_dummy_vec_env_and_trains() -> None:
     with pytest.raises(ValueError, match="keys: unknown"):
         SB3VecEnv(gym.make_vec(TURN_TAKING_ID, num_envs=2, autoreset_mode="SameStep",
                                **kwargs()), keys=["nope"])
+    # the user's vector wrappers stay in the loop
+    wrapped = gym.wrappers.vector.TransformReward(
+        gym.make_vec(TURN_TAKING_ID, num_envs=2, autoreset_mode="SameStep", **kwargs()),
+        lambda r: r * 0 + 5.0)
+    venv = SB3VecEnv(wrapped)
+    venv.reset()
+    assert np.array_equal(venv.step(np.array([1, 1]))[1], [5.0, 5.0])
+
+
+def test_sb3_adapter_gives_a_summary_only_to_conversations_that_ended() -> None:
+    """A conversation cut by max_episode_steps has no episode summary (not zeros)."""
+    from duplexsim.envs.sb3 import SB3VecEnv
+
+    base = default_scenario()
+    scenarios = [dataclasses.replace(base, duration_s=d) for d in (0.8, 1.6)]
+    venv = SB3VecEnv(gym.make_vec(TURN_TAKING_ID, num_envs=2, autoreset_mode="SameStep",
+                                  scenario=scenarios, max_episode_steps=scenarios[0].n_chunks))
+    venv.reset()
+    for _ in range(scenarios[0].n_chunks):
+        _, _, dones, infos = venv.step(np.array([1, 1]))
+    assert dones.all()
+    assert "turntaking" in infos[0] and "turntaking" not in infos[1]
+    assert infos[1]["TimeLimit.truncated"]
 
 
 def test_one_scenario_per_conversation() -> None:
