@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 
 from duplexsim.atomic import write_text
+from duplexsim.cli import number
+from duplexsim.sweeps.config import MAX_BATCH, MAX_WORKERS
 
 N_BOOT = 1000
 PER_CONVERSATION = ("overlap_share", "backchannels_per_min", "ipus_per_min")
@@ -35,16 +37,18 @@ def sweep_parser(doc: str, out: str) -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=Path(out))
     parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
     parser.add_argument("--smoke", action="store_true", help="tiny budget, no trained agents")
-    parser.add_argument("--workers", type=int, default=0,
+    parser.add_argument("--workers", type=number(0, MAX_WORKERS, integer=True), default=0,
                         help="worker processes, one torch thread each (0 = one per core)")
-    parser.add_argument("--batch", type=int, default=16,
+    parser.add_argument("--batch", type=number(1, MAX_BATCH, integer=True), default=16,
                         help="cells per worker simulated together by the engine, forwards "
                              "batched (bench_sim: 16 together about 2.5-3x one at a time)")
     parser.add_argument("--corpus", type=Path, default=Path("runs/corpora/fisher-like"),
                         help="FTO histogram reference (used when it exists)")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (full mode)")
-    parser.add_argument("--duration-s", type=float, default=60.0, help="full mode")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--seeds", type=number(1, 100_000, integer=True), default=3,
+                        help="seeds 0..N-1 (full mode)")
+    parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=60.0,
+                        help="full mode")
+    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
                         help="torch threads per process (default: $DUPLEXSIM_THREADS or 1)")
     return parser
 
@@ -80,8 +84,10 @@ def _points(table: pd.DataFrame, keys: list[str]) -> dict[tuple, _Point]:
 def effects(table: pd.DataFrame, keys: list[str], contrast: str, baseline: object,
             seed: int = 0) -> pd.DataFrame:
     """Per grid point (values of ``keys``): pooled FTO median, share of transitions in
-    overlap and the per-conversation metrics, each with a 95% CI, and their difference to
-    the grid point with ``contrast == baseline`` (other keys equal), paired by seed."""
+    overlap and the per-conversation metrics, each with a 95% CI over all its
+    conversations, and their difference to the grid point with ``contrast == baseline``
+    (other keys equal), paired by seed: estimate and CI both over the seeds the two share
+    (``n_paired``; fewer than ``n_seeds`` when a cell of either failed)."""
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     points = _points(table, keys)
     i = keys.index(contrast)
@@ -89,16 +95,23 @@ def effects(table: pd.DataFrame, keys: list[str], contrast: str, baseline: objec
     for key, point in points.items():
         base = points.get(key[:i] + (baseline,) + key[i + 1:])
         seeds = point.seeds if base is None else sorted(set(point.seeds) & set(base.seeds))
-        mine = np.array([point.seeds.index(s) for s in seeds])
-        theirs = None if base is None else np.array([base.seeds.index(s) for s in seeds])
+        mine = np.array([point.seeds.index(s) for s in seeds], dtype=np.int64)
+        theirs = None if base is None else np.array([base.seeds.index(s) for s in seeds],
+                                                    dtype=np.int64)
         est = point.stats()
-        d_est = None if base is None else {k: est[k] - v for k, v in base.stats().items()}
-        draws = rng.integers(0, len(seeds), size=(N_BOOT, len(seeds)))
-        boot = [point.stats(mine[d]) for d in draws]
-        d_boot = None if theirs is None else [
-            {k: v - b[k] for k, v in mine_b.items()}
-            for mine_b, b in zip(boot, (base.stats(theirs[d]) for d in draws), strict=True)]
+        draws = rng.integers(0, len(point.seeds), size=(N_BOOT, len(point.seeds)))
+        boot = [point.stats(d) for d in draws]
+        d_est = d_boot = None
+        if theirs is not None:
+            mine_est = point.stats(mine)
+            d_est = {k: mine_est[k] - v for k, v in base.stats(theirs).items()}
+            pairs = draws if len(seeds) == len(point.seeds) else \
+                rng.integers(0, len(seeds), size=(N_BOOT, len(seeds)))
+            d_boot = [{k: v - b[k] for k, v in point.stats(mine[d]).items()}
+                      for d, b in zip(pairs, (base.stats(theirs[d]) for d in pairs),
+                                      strict=True)]
         row = {**dict(zip(keys, key, strict=True)), "n_seeds": len(point.seeds),
+               "n_paired": len(seeds) if base is not None else float("nan"),
                "n_transitions": int(sum(len(f) for f in point.fto))}
         for name in est:
             row[name] = est[name]

@@ -73,10 +73,10 @@ def main(argv: list[str] | None = None) -> int:
                             set={"duration_s": args.duration_s},
                             grid={"a.agent": dirs, "b.agent": dirs, BOTH_DELAYS: args.delays})
     write_text(args.out / "sweep.toml", dump_sweep(sweep))
+    line = provenance("pairing.py", argv)  # the code of the moment the run starts
     table = run_sweep(load_sweep(args.out / "sweep.toml"), args.out, progress=True)
     corpus = args.corpus if (args.corpus / "manifest.json").is_file() else None
     report = write_report(args.out, corpus=corpus)
-    line = provenance("pairing.py", argv)
     stamp(report, line)
     keys = list(sweep.grid)
     contrast = "b.agent" if "b.agent" in keys else keys[0]

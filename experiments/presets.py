@@ -83,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         set={"duration_s": 10.0 if args.smoke else args.duration_s},
         grid={"network.preset": ["lan", "satellite-geo"] if args.smoke else PRESETS})
     write_text(args.out / "sweep.toml", dump_sweep(sweep))
+    line = provenance("presets.py", argv)  # the code of the moment the run starts
     table = run_sweep(load_sweep(args.out / "sweep.toml"), args.out, progress=True)
     corpus = args.corpus if (args.corpus / "manifest.json").is_file() else None
-    line = provenance("presets.py", argv)
     write_effects(args.out, ["network.preset"], "network.preset", "lan", name="effects_vs_lan",
                   note=line)
     report = write_report(args.out, corpus=corpus)

@@ -9,9 +9,13 @@
 - ``stall_total_ms_{a,b}``: how long that side stalled in all (its final playout slip):
   the sum of ``decisions.stall_ms``, non-zero only for a side with ``estimation =
   "wait"`` (0 when the table has no ``stall_ms`` column: nothing waited).
-- ``mouth_to_ear_*``: per received chunk, from its first spoken frame to its arrival:
-  ``arrival_ms - sent_ms + chunk_ms`` (a chunk is sent when its last frame has been
-  spoken); ``loss_rate`` of sent chunks.
+- ``mouth_to_ear_*``: per chunk the receiver took, from its first spoken frame to the
+  moment the receiving agent was handed it (``Trace.network.mouth_to_ear_ms``: network,
+  receive buffer and the wait for the receiver's next decision; the same number as
+  ``summary.json``); ``transit_*``: per chunk that arrived, from its first spoken frame to
+  the arrival of its first copy, ``arrival_ms - sent_ms + chunk_ms`` (a chunk is sent when
+  its last frame has been spoken); ``loss_rate``: chunks none of whose copies arrived, of
+  the chunks sent (those still in flight at the end left out).
 
 :func:`trace_metrics` joins these with the turn-taking summary and estimation accuracy
 into one flat row (what a sweep cell returns). Pure functions of a trace's tables.
@@ -83,18 +87,30 @@ def decision_metrics(decisions: pd.DataFrame) -> dict[str, float]:
 
 
 def network_metrics(network: pd.DataFrame, chunk_ms: int) -> dict[str, float]:
-    """Mouth-to-ear delay of received chunks (first copies) and loss rate of sent chunks."""
+    """Mouth-to-ear and transit delay, and loss rate, per chunk (module docstring): a
+    chunk counts once whatever its copies did (a lost first copy whose duplicate arrived
+    is not a lost chunk)."""
     nan = float("nan")
+    keys = ("mouth_to_ear_mean_ms", "mouth_to_ear_p95_ms", "transit_mean_ms",
+            "transit_p95_ms", "loss_rate")
     if network is None or network.empty:
-        return {"mouth_to_ear_mean_ms": nan, "mouth_to_ear_p95_ms": nan, "loss_rate": nan}
-    first = network[~network["duplicate"].astype(bool)] if "duplicate" in network else network
-    got = first[~first["lost"].astype(bool) & first["arrival_ms"].notna()]
-    m2e = (got["arrival_ms"] - got["sent_ms"] + chunk_ms).to_numpy(float)
-    return {
-        "mouth_to_ear_mean_ms": float(m2e.mean()) if len(m2e) else nan,
-        "mouth_to_ear_p95_ms": float(np.percentile(m2e, 95)) if len(m2e) else nan,
-        "loss_rate": float(first["lost"].astype(bool).mean()) if len(first) else nan,
-    }
+        return dict.fromkeys(keys, nan)
+    by_chunk = network.assign(lost=network["lost"].astype(bool)).groupby(
+        ["direction", "chunk"], sort=False).agg(
+        sent=("sent_ms", "min"), arrival=("arrival_ms", "min"), lost=("lost", "all"))
+    arrived = by_chunk["arrival"].notna()
+    transit = (by_chunk.loc[arrived, "arrival"] - by_chunk.loc[arrived, "sent"]
+               + chunk_ms).to_numpy(float)
+    settled = arrived | by_chunk["lost"]  # not still in flight
+    m2e = network["mouth_to_ear_ms"].dropna().to_numpy(float) \
+        if "mouth_to_ear_ms" in network else np.zeros(0)
+
+    def mean_p95(x: np.ndarray) -> tuple[float, float]:
+        return (float(x.mean()), float(np.percentile(x, 95))) if len(x) else (nan, nan)
+
+    return dict(zip(keys, (*mean_p95(m2e), *mean_p95(transit),
+                           float(by_chunk.loc[settled, "lost"].mean()) if settled.any()
+                           else nan), strict=True))
 
 
 def trace_metrics(

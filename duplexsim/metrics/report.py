@@ -77,9 +77,10 @@ def summarize(table: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.Da
         row: dict[str, Any] = dict(zip(keys, key, strict=True))
         row["seeds"] = len(part)
         for m in metrics:
-            mean, half, _ = ci95(part[m].to_numpy(float))
+            mean, half, n = ci95(part[m].to_numpy(float))
             row[m] = mean
             row[f"{m}_ci95"] = half
+            row[f"{m}_n"] = n
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -91,12 +92,15 @@ def _fmt(v: Any) -> str:
 
 
 def markdown_table(df: pd.DataFrame, metrics: list[str], keys: list[str]) -> str:
-    """Markdown table: key columns, seeds, then ``mean ± ci`` per metric."""
+    """Markdown table: key columns, seeds, then ``mean ± ci`` per metric (``(n=K)`` after
+    it where only K of the seeds have a value, e.g. no transition in a conversation)."""
     head = [*keys, "seeds", *metrics]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for _, r in df.iterrows():
-        cells = [_fmt(r[k]) for k in keys] + [str(r["seeds"])]
-        cells += [f"{_fmt(r[m])} ± {_fmt(r[f'{m}_ci95'])}" for m in metrics]
+    for r in df.to_dict("records"):  # (iterrows would print the seed count as a float)
+        cells = [_fmt(r[k]) for k in keys] + [str(int(r["seeds"]))]
+        cells += [f"{_fmt(r[m])} ± {_fmt(r[f'{m}_ci95'])}"
+                  + (f" (n={int(r[f'{m}_n'])})" if r.get(f"{m}_n", r["seeds"]) != r["seeds"]
+                     else "") for m in metrics]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -216,7 +220,7 @@ def _write_report(out: Path, name: str, table: pd.DataFrame, params: list[str],
                   x: str | None, ref: np.ndarray | None, corpus: bool) -> None:
     grid = [p for p in params if p != "seed"]
     x = x or next((p for p in grid if "delay_ms" in p), grid[0] if grid else None)
-    if x is not None and x not in table.columns:
+    if x is not None and x not in grid:
         raise InputError("duplexsim report", "--x", f"{x!r} is not a swept column",
                          ", ".join(grid) or "no swept columns")
     numeric = [c for c in table.columns if c not in (*params, "cell", *LIST_COLUMNS)

@@ -81,7 +81,7 @@ class SweepConfig:
         if not 1 <= self.batch <= MAX_BATCH:
             errors.append(FieldError("batch", f"{self.batch} is out of range",
                                      f"1 (= no batching) .. {MAX_BATCH}"))
-        if self.cell and ":" not in self.cell:
+        if self.cell and not all(self.cell.partition(":")[::2]):
             errors.append(FieldError("cell", f"{self.cell!r} is not module:function",
                                      '"package.module:function" or ""'))
         for key, values in self.grid.items():
@@ -90,9 +90,16 @@ class SweepConfig:
                                          "[v1, v2, ...]"))
             elif any(not part for part in key.split("+")):
                 errors.append(FieldError(f"grid.{key}", "empty key", "dotted.key or a.b+c.d"))
-            elif SEED_KEY in key.split("+"):
-                errors.append(FieldError(f"grid.{key}", "seeds are swept with sweep.seeds",
+            elif SEED_KEY in key.split("+") or key == "cell":
+                errors.append(FieldError(f"grid.{key}", "seeds are swept with sweep.seeds"
+                                         if key != "cell" else "a column of the results table",
                                          "any scenario key but seed"))
+            elif any(isinstance(v, dict | list | tuple) for v in values):
+                bad = next(v for v in values if isinstance(v, dict | list | tuple))
+                errors.append(FieldError(f"grid.{key}", f"{bad!r} is a table or list (a "
+                                         "results column holds one value per cell)",
+                                         "numbers, strings or booleans; sweep a table's "
+                                         "keys one by one (network.a_to_b.delay_ms)"))
         raise_errors(errors)
 
 

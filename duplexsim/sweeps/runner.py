@@ -26,6 +26,7 @@ import os
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +43,19 @@ DEFAULT_CELL = "duplexsim.sweeps.cells:simulate_cell"
 BACKENDS = ("local", "ray")
 
 
-def resolve_cell_fn(spec: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """Import ``module:function`` ("" = the default cell: simulate and score)."""
+def resolve_cell_fn(spec: str, file: str = "") -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Import ``module:function`` ("" = the default cell: simulate and score); ``file``: the
+    sweep file, named in the error."""
     module, _, name = (spec or DEFAULT_CELL).partition(":")
     try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as e:
-        raise ConfigError("sweep.cell", "", f"cell function {spec!r} cannot be imported ({e})",
-                          "an importable 'module:function'") from None
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as e:
+        raise ConfigError(file or "sweep", "sweep.cell", f"cell function {spec!r} cannot be "
+                          f"imported ({e})", "an importable 'module:function'") from None
+    if not callable(fn):
+        raise ConfigError(file or "sweep", "sweep.cell", f"{spec!r} is not a function",
+                          "an importable 'module:function'")
+    return fn
 
 
 def _run_one(spec: str, cell: Cell) -> tuple[Cell, dict[str, Any] | None, str | None]:
@@ -102,13 +108,22 @@ def _local(spec: str, groups: list[list[Cell]], workers: int) -> Iterator[list[t
     # spawn: torch and SimPy state never cross a fork; each worker runs torch on the
     # thread count of the parent's entry point (default 1): parallelism is the processes
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
-                             initializer=_worker_init, initargs=(resolve_threads(),)) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                               initializer=_worker_init, initargs=(resolve_threads(),))
+    try:
         pending = {pool.submit(_run_group, spec, g) for g in groups}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
                 yield fut.result()
+        pool.shutdown(wait=True)
+    finally:  # Ctrl-C (or any error): the groups in flight and queued are dropped now, not
+        # run to the end and thrown away (their cells are written only when a group ends)
+        workers_left = list((pool._processes or {}).values())  # noqa: SLF001
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in workers_left:
+            if process.is_alive():
+                process.terminate()
 
 
 def _ray(spec: str, groups: list[list[Cell]], workers: int) -> Iterator[list[tuple]]:
@@ -150,7 +165,7 @@ def run_sweep(
         raise ValueError(f"backend {backend!r} unknown (allowed: {', '.join(BACKENDS)})")
     out = Path(out)
     spec = sweep.config.cell or DEFAULT_CELL
-    resolve_cell_fn(spec)  # fail before anything runs
+    resolve_cell_fn(spec, sweep.file)  # fail before anything runs
     n = sweep.config.workers if workers is None else workers
     n = n or os.cpu_count() or 1
     cells = sweep.cells()
@@ -167,15 +182,24 @@ def run_sweep(
     groups = [todo[i:i + size] for i in range(0, len(todo), size)]
     failures: dict[str, Any] = {}
     runner = _local if backend == "local" else _ray
-    with tqdm(total=len(cells), initial=len(cells) - len(todo), desc=sweep.config.name,
-              unit="cell", disable=not progress) as bar:
-        for results in runner(spec, groups, min(n, max(len(groups), 1))):
+    results_of = runner(spec, groups, min(n, max(len(groups), 1)))
+    with closing(results_of), tqdm(total=len(cells), initial=len(cells) - len(todo),
+                                   desc=sweep.config.name, unit="cell",
+                                   disable=not progress) as bar:
+        for results in results_of:  # (closed on Ctrl-C: the pool drops its queued groups)
             for cell, row, error in results:
                 if error is None:
                     _finish(out, cell, row)
                 else:
                     failures[cell.key] = {"params": cell.params, "error": error}
                 bar.update(1)
+    # earlier failures of cells not run this time (--limit) stay listed, with their traceback
+    earlier = read_json(out / "failures.json", what="sweep failures.json") \
+        if (out / "failures.json").is_file() else {}
+    ran = {c.key for group in groups for c in group}
+    unfinished = {c.key for c in cells if not cell_path(out, c).is_file()}
+    failures = {**{k: v for k, v in earlier.items() if k not in ran and k in unfinished},
+                **failures}
     write_json(out / "failures.json", failures)
     return collect(sweep, out)
 
@@ -201,7 +225,11 @@ def collect(sweep: Sweep, out: str | Path) -> pd.DataFrame:
         path = cell_path(out, cell)
         if path.is_file():
             stored = json.loads(path.read_text(encoding="utf-8"))
-            rows.append({"cell": cell.key, **cell.params, **stored["row"]})
+            row = stored["row"]
+            clash = {k: row[k] for k in cell.params if k in row}  # e.g. duration_s: the
+            rows.append({"cell": cell.key, **{k: v for k, v in row.items() if k not in clash},
+                         **cell.params,  # swept value, not the metric of the same name
+                         **{f"{k}_measured": v for k, v in clash.items()}})
     table = pd.DataFrame(rows)
     with atomic_path(out / "results.parquet") as tmp:
         table.to_parquet(tmp, index=False)

@@ -170,6 +170,15 @@ def test_effects_resample_conversations_and_pair_differences_by_seed():
     lo, hi = eff.loc[320, ["d_overlap_share_lo", "d_overlap_share_hi"]]
     assert abs(lo - 0.02) < 1e-9 and abs(hi - 0.02) < 1e-9
     assert abs(eff.loc[320, "d_fto_median_ms"] - 100.0) < 1e-9
+    # a failed cell (delay 320, seed 11): the difference is over the 11 shared seeds, its
+    # estimate inside its own CI; the point's own statistics over its 11 conversations
+    partial = table.drop(index=23)
+    eff = effects(partial, ["delay"], "delay", 0).set_index("delay")
+    assert eff.loc[320, "n_seeds"] == 11 and eff.loc[320, "n_paired"] == 11
+    assert abs(eff.loc[320, "d_overlap_share"] - 0.02) < 1e-9
+    lo, hi = eff.loc[320, ["d_overlap_share_lo", "d_overlap_share_hi"]]
+    assert abs(lo - 0.02) < 1e-9 and abs(hi - 0.02) < 1e-9
+    assert abs(eff.loc[320, "overlap_share"] - (share[:11] + 0.02).mean()) < 1e-9
 
 
 def test_interactions_difference_the_differences_by_seed():

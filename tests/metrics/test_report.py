@@ -64,6 +64,23 @@ def test_summary_means_match_the_table(run_dir):
     assert s["gap_median_ms"].to_numpy() == pytest.approx(expect.to_numpy())
 
 
+def test_report_x_must_be_swept_and_partial_means_say_n(run_dir, capsys):
+    for x in ("seed", "gap_median_ms"):
+        assert main(["report", str(run_dir), "--x", x]) == 2
+        assert f"--x: '{x}' is not a swept column" in capsys.readouterr().err
+    import pandas as pd
+
+    table = pd.read_parquet(run_dir / "results.parquet")
+    table.loc[0, "gap_median_ms"] = float("nan")  # one conversation without a gap
+    from duplexsim.metrics.report import markdown_table
+
+    keys = ["network.a_to_b.delay_ms", "a.estimation"]
+    text = markdown_table(summarize(table, keys, ["gap_median_ms"]), ["gap_median_ms"], keys)
+    first, second = text.splitlines()[2:4]
+    assert first.startswith("| 0 | model | 3 |") and first.endswith("(n=2) |")
+    assert "(n=" not in second  # all three seeds there: no note
+
+
 def test_report_on_a_missing_run_says_what_to_do(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert "duplexsim sweep" in capsys.readouterr().err

@@ -60,13 +60,20 @@ def test_decision_and_network_metrics():
     assert d["deadline_miss_rate"] == pytest.approx(0.2)
     assert d["lookahead_max"] == 2 and d["lookahead_mean"] == pytest.approx(1.0)
     net = pd.DataFrame({
-        "direction": ["A->B"] * 4, "chunk": [0, 1, 1, 2],
-        "sent_ms": [160.0, 320.0, 320.0, 480.0], "arrival_ms": [190.0, 370.0, 380.0, np.nan],
-        "lost": [False, False, False, True], "duplicate": [False, False, True, False],
+        "direction": ["A->B"] * 6, "chunk": [0, 1, 1, 2, 3, 3],
+        "sent_ms": [160.0, 320.0, 320.0, 480.0, 640.0, 640.0],
+        "arrival_ms": [190.0, 380.0, 370.0, np.nan, np.nan, 700.0],
+        "lost": [False, False, False, True, True, False],
+        "duplicate": [False, False, True, False, False, True],
+        "mouth_to_ear_ms": [250.0, np.nan, 300.0, np.nan, np.nan, 330.0],
     })
     n = network_metrics(net, chunk_ms=160)
-    assert n["mouth_to_ear_mean_ms"] == pytest.approx((190 + 210) / 2)
-    assert n["loss_rate"] == pytest.approx(1 / 3)
+    # transit per chunk from its earliest copy (chunk 1's duplicate overtook the original)
+    assert n["transit_mean_ms"] == pytest.approx((190 + 210 + 220) / 3)
+    # mouth-to-ear as the trace has it: when the receiver was handed the chunk
+    assert n["mouth_to_ear_mean_ms"] == pytest.approx((250 + 300 + 330) / 3)
+    # chunk 3's first copy was lost, its duplicate arrived: one chunk of four lost
+    assert n["loss_rate"] == pytest.approx(1 / 4)
 
 
 def test_response_latency_and_takeovers():

@@ -52,6 +52,11 @@ def turntaking_cell(config: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def clashing_cell(config: dict[str, Any]) -> dict[str, Any]:
+    """A row with a metric named like a grid key (as trace_metrics' duration_s is)."""
+    return {"a.estimation": "measured", "value": float(config["seed"])}
+
+
 def failing_cell(config: dict[str, Any]) -> dict[str, Any]:
     """Fails for seed 1 unless SWEEP_TEST_HEAL is set (a cell that can be retried)."""
     if config["seed"] == 1 and not os.environ.get("SWEEP_TEST_HEAL"):

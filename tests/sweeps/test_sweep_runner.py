@@ -72,11 +72,15 @@ def test_grid_expands_to_cells_with_stable_distinct_keys(tmp_path):
     ("[0, 0]", "", "sweep.seeds"),
     ("[0]", "colour = 1", "sweep.colour: unknown key"),
     ("[0]", "workers = -1", "sweep.workers"),
+    ("[0]", 'grid = { "network" = [{ preset = "lan" }] }', "sweep.grid.network: .* is a table"),
 ])
 def test_bad_sweep_files_name_the_key(tmp_path, seeds, extra, match):
     path = write_sweep(tmp_path, seeds=seeds)
     if extra.startswith("workers"):
         path.write_text(path.read_text().replace("workers = 1", extra))
+    elif extra.startswith("grid"):
+        text = path.read_text().split("[sweep.grid]")[0]
+        path.write_text(text.replace("cell =", f"{extra}\ncell ="))
     else:
         path.write_text(path.read_text().replace("cell =", f"{extra}\ncell ="))
     with pytest.raises(ConfigError, match=match) as e:
@@ -149,17 +153,34 @@ def test_failed_cells_are_listed_and_retried(tmp_path, monkeypatch):
     assert len(table) == 6 and set(table["seed"]) == {0}
     failures = json.loads((tmp_path / "o" / "failures.json").read_text())
     assert len(failures) == 6 and "cell failed on purpose" in next(iter(failures.values()))["error"]
+    # a run that retries none of them (limit 0) keeps their tracebacks listed
+    run_sweep(sweep, tmp_path / "o", workers=1, progress=False, limit=0)
+    assert json.loads((tmp_path / "o" / "failures.json").read_text()) == failures
     monkeypatch.setenv("SWEEP_TEST_HEAL", "1")
     table = run_sweep(sweep, tmp_path / "o", workers=1, progress=False)
     assert len(table) == 12
     assert json.loads((tmp_path / "o" / "failures.json").read_text()) == {}
 
 
+def test_a_metric_named_like_a_grid_key_does_not_replace_it(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(HERE))
+    sweep = load_sweep(write_sweep(tmp_path, cell="sweep_cellfns:clashing_cell"),
+                       check_scenarios=False)
+    table = run_sweep(sweep, tmp_path / "o", workers=1, progress=False)
+    assert set(table["a.estimation"]) == {"model", "silence"}
+    assert set(table["a.estimation_measured"]) == {"measured"}
+
+
 def test_unknown_cell_function_fails_before_running(tmp_path):
     sweep = load_sweep(write_sweep(tmp_path, cell="nowhere.at_all:cell"), check_scenarios=False)
-    with pytest.raises(ValueError, match="cannot be imported"):
+    with pytest.raises(ValueError, match=r"sweep.toml: sweep.cell: .*cannot be imported"):
         run_sweep(sweep, tmp_path / "o", progress=False)
     assert not (tmp_path / "o" / "cells").exists()
+    with pytest.raises(ConfigError, match="sweep.cell: ':fn' is not module:function"):
+        load_sweep(write_sweep(tmp_path, cell=":fn"), check_scenarios=False)
+    sweep = load_sweep(write_sweep(tmp_path, cell="os:sep"), check_scenarios=False)
+    with pytest.raises(ValueError, match="'os:sep' is not a function"):
+        run_sweep(sweep, tmp_path / "o", progress=False)
 
 
 def test_ray_backend_matches_local(tmp_path, monkeypatch):
