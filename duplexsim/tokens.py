@@ -307,6 +307,12 @@ class SyncFormat:
         return out[0], out[1]
 
 
+def min_context_tokens(frames_per_chunk: int) -> int:
+    """The shortest context a SyncLLM agent runs with: four chunks of both sides at their
+    longest (a speaker tag and ``F`` units each)."""
+    return 4 * 2 * (frames_per_chunk + 1)
+
+
 def check_units(units: ArrayLike, name: str, n_units: int) -> np.ndarray:
     """``units`` as a 1-D int64 array of unit ids ``0..n_units-1``; anything else (another
     shape, floats, an id out of range) is a ValueError naming ``name`` and the position."""

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from duplexsim.config.loader import FieldError, from_dict, load_toml, raise_errors
 from duplexsim.errors import finite_in
-from duplexsim.tokens import FRAME_MS
+from duplexsim.tokens import FRAME_MS, min_context_tokens
 
 SIZES = ("tiny", "small", "paper")
 AGENT_KINDS = ("syncllm", "tdm")
@@ -106,6 +106,11 @@ class ModelCard:
                 errors.append(FieldError("n_heads", f"hidden_size {geometry.hidden_size} is not "
                                          f"divisible by n_heads {geometry.n_heads}",
                                          "a divisor of hidden_size"))
+            elif (geometry.hidden_size // geometry.n_heads) % 2:
+                errors.append(FieldError("hidden_size", f"head dim {geometry.hidden_size} / "
+                                         f"{geometry.n_heads} = "
+                                         f"{geometry.hidden_size // geometry.n_heads} is odd "
+                                         "(RoPE rotates pairs)", "an even hidden_size / n_heads"))
             elif geometry.n_heads % geometry.n_kv_heads:
                 errors.append(FieldError("n_kv_heads", f"n_heads {geometry.n_heads} is not "
                                          f"divisible by n_kv_heads {geometry.n_kv_heads}",
@@ -153,8 +158,11 @@ class StageCard:
     """Stage 1: sd of the truncated normal the per-sample speech share is drawn from."""
     turn_weight: float = 1.0
     """Loss weight of the targets right after a speaker tag (``[S0]`` / ``[S1]``): the
-    first token of each chunk's piece, which says whether the speaker goes on, starts or
-    stays silent. The weight depends only on the input token, so the best predictor is
+    first token of each chunk's piece. After ``[S0]`` that says whether the speaker has a
+    new unit (or holds its last one: the next tag follows); after ``[S1]``, which only comes
+    when the partner has a new unit, it is that unit's identity (the partner's go-on-or-not
+    is the token after the own piece, weighted only when the own piece is empty: README
+    "Agent cards"). The weight depends only on the input token, so the best predictor is
     unchanged; it moves training effort to those decisions (28% of the targets of the demo's
     Fisher stage 3; most of the rest are unit identities). 1 = the plain mean loss; the
     logged training loss is the weighted mean, validation always the plain one."""
@@ -179,10 +187,16 @@ class StageCard:
                 errors.append(FieldError(name, f"{getattr(self, name)} is not a finite number "
                                          "in range", f"{'>' if low_open else '>='} {low:g} and "
                                          f"<= {high:g}"))
-        if not errors and self.batch_tokens < self.seq_len * self.grad_accum:
-            errors.append(FieldError("batch_tokens", f"{self.batch_tokens} < seq_len * grad_accum "
-                                     f"= {self.seq_len * self.grad_accum}",
-                                     ">= seq_len * grad_accum"))
+        if not errors and self.batch_tokens % (self.seq_len * self.grad_accum):
+            per = self.seq_len * self.grad_accum
+            errors.append(FieldError("batch_tokens", f"{self.batch_tokens} is not a multiple of "
+                                     f"seq_len * grad_accum = {per} (a step would train "
+                                     f"{max(1, self.batch_tokens // per) * per})",
+                                     f"a multiple of {per}"))
+        if not errors and self.enabled and self.warmup_steps > self.total_steps:
+            errors.append(FieldError("warmup_steps", f"{self.warmup_steps} > the stage's "
+                                     f"{self.total_steps} steps (lr would never reach its "
+                                     "peak)", f"<= {self.total_steps}"))
         raise_errors(errors)
 
     @property
@@ -304,6 +318,14 @@ class AgentCard:
         if self.agent.kind != "tdm" and self.tdm is not None:
             raise FieldError("tdm", f"a [tdm] table in a card with agent.kind = "
                              f"{self.agent.kind!r}", 'agent.kind = "tdm", or no [tdm] table')
+        if self.agent.kind != "tdm" and not self.model.init_from \
+                and self.model.size in SIZE_PRESETS:
+            context, longest = self.model.geometry().context_tokens, max(self.train.chunk_ms)
+            least = min_context_tokens(longest // FRAME_MS)
+            if context < least:  # the agent would train, then refuse to load
+                raise FieldError("model.context_tokens", f"{context} is too short for "
+                                 f"{longest} ms chunks (four chunks of both sides)",
+                                 f">= {least}")
 
     @property
     def tdm_card(self) -> TdmCard:

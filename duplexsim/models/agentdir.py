@@ -17,6 +17,7 @@ from duplexsim.config.loader import json_number, read_json
 from duplexsim.errors import InputError, MissingInputError, finite_in
 from duplexsim.models.model import load_model
 from duplexsim.models.vocab import VOCABS, Vocab
+from duplexsim.tokens import min_context_tokens
 
 AGENT_FORMAT = "duplexsim-agent/1"
 
@@ -85,8 +86,6 @@ def read_agent_json(path: str | Path) -> dict[str, Any]:
         raise InputError(where, "chunk_ms", f"{chunks!r}",
                          "a non-empty list of positive multiples of 40")
     if agent_kind(info) == "syncllm":
-        from duplexsim.models.generator import min_context_tokens
-
         least = min_context_tokens(max(chunks) // 40)
         if info["context_tokens"] < least:
             raise InputError(where, "context_tokens", f"{info['context_tokens']}",

@@ -47,16 +47,10 @@ from duplexsim.agents.base import missing_before
 from duplexsim.models.engine import Program, choose, drive, piece
 from duplexsim.models.rows import LMRows
 from duplexsim.models.sampling import CounterRNG, SamplingConfig
-from duplexsim.tokens import SyncFormat
+from duplexsim.tokens import SyncFormat, min_context_tokens
 
 Estimation = Literal["model", "silence"]
 ESTIMATIONS = ("model", "silence")
-
-
-def min_context_tokens(frames_per_chunk: int) -> int:
-    """The shortest context a generator runs with: four chunks of both sides at their
-    longest (a speaker tag and ``F`` units each)."""
-    return 4 * 2 * (frames_per_chunk + 1)
 
 
 @dataclass

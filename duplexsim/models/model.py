@@ -66,8 +66,14 @@ def build_model(card: ModelCard, vocab_size: int, pad_id: int, bos_id: int, eos_
             raise MissingInputError(str(path), "model.init_from",
                                     "not a local model folder (config.json missing)",
                                     "a local Hugging Face Llama folder")
-        model = LlamaForCausalLM.from_pretrained(path, local_files_only=True,
-                                                 dtype=torch.float32)
+        try:
+            model = LlamaForCausalLM.from_pretrained(path, local_files_only=True,
+                                                     dtype=torch.float32)
+        except (OSError, ValueError) as e:  # no weights there, a config it cannot read
+            raise InputError(str(path), "model.init_from", f"not a loadable Llama "
+                             f"({str(e).splitlines()[0]})",
+                             "a local Hugging Face Llama folder with config.json and "
+                             "model.safetensors") from None
         model.resize_token_embeddings(vocab_size, mean_resizing=False)
         model.config.pad_token_id, model.config.bos_token_id = pad_id, bos_id
         model.config.eos_token_id = eos_id
@@ -86,9 +92,13 @@ def save_model(model: LlamaForCausalLM, path: str | Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         model.save_pretrained(tmp, safe_serialization=True)
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
+        if target.exists():  # the old model stays whole until the new one is in place
+            old = target.with_name(f"{tmp.name}.old")
+            target.rename(old)
+            tmp.rename(target)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(target)
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
         failure = write_failure(e, target, getattr(e, "filename", None))  # a full disk

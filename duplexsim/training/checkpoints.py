@@ -8,10 +8,13 @@ run continues bit for bit. Must not touch the data or the model's construction.
 
 from __future__ import annotations
 
+import hashlib
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from duplexsim.atomic import atomic_path
@@ -27,10 +30,25 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
         torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
 
 
-def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | None
-                    ) -> dict[str, Any]:
-    """Load a checkpoint written for this card and vocabulary; anything else is a clear error
-    (``vocab_size=None``: not checked, e.g. before the vocabulary is built)."""
+def data_fingerprint(train: Sequence[Any], val: Sequence[Any]) -> str:
+    """A hash of what training reads from the dialogues (units and segments, in order, of
+    the train and the val split): a run resumed on other data would mix two corpora."""
+    h = hashlib.sha256()
+    for split, dialogues in (("train", train), ("val", val)):
+        h.update(f"{split}:{len(dialogues)}".encode())
+        for d in dialogues:
+            if d.units is not None:
+                h.update(np.ascontiguousarray(d.units, dtype=np.int64).tobytes())
+            h.update(repr([(s.speaker, s.start_s, s.end_s, s.text, getattr(s, "kind", ""))
+                           for s in d.segments]).encode())
+    return h.hexdigest()
+
+
+def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | None,
+                    data: str = "") -> dict[str, Any]:
+    """Load a checkpoint written for this card, vocabulary and data; anything else is a
+    clear error (``vocab_size=None`` / ``data=""``: not checked, e.g. before the vocabulary
+    is built; a checkpoint written before data was recorded is not checked either)."""
     path = Path(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -43,6 +61,10 @@ def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | No
         raise InputError(str(path), "vocab_size", f"checkpoint vocabulary "
                          f"{state.get('vocab_size')} != this run's {vocab_size}: it belongs to "
                          "another card or corpus", "a fresh --out, or delete checkpoints/")
+    if data and state.get("data") and state["data"] != data:
+        raise InputError(str(path), "data", "checkpoint was trained on other dialogues (another "
+                         "corpus, split or corpus build)", "the same --corpus, a fresh --out, "
+                         "or delete checkpoints/")
     saved = card_with_defaults(state.get("card"))
     if saved != card:
         diff = sorted(k for k in set(card) | set(saved or {})

@@ -35,7 +35,7 @@ from duplexsim.config.card import AgentCard, StageCard
 from duplexsim.models import attention
 from duplexsim.models.model import build_model, context_tokens, save_model
 from duplexsim.models.vocab import Vocab, save_text_tokenizer, train_text_tokenizer
-from duplexsim.training.checkpoints import load_checkpoint, save_checkpoint
+from duplexsim.training.checkpoints import data_fingerprint, load_checkpoint, save_checkpoint
 from duplexsim.training.datasets import DialogueLike, StageData, prepare
 from duplexsim.training.distributed import Dist, all_ranks, setup_distributed
 from duplexsim.training.guards import NonFiniteLossError, WallGuard
@@ -76,8 +76,11 @@ class Trainer:
     """Owns the model, optimiser and the per-step update; one instance for all stages."""
 
     def __init__(self, card: AgentCard, vocab: Vocab, out: Path, dist: Dist,
-                 progress: bool = True) -> None:
+                 progress: bool = True, data: str = "") -> None:
         self.card, self.vocab, self.out, self.dist = card, vocab, out, dist
+        self.data = data
+        """:func:`~duplexsim.training.checkpoints.data_fingerprint` of the dialogues: a
+        checkpoint of other data is not resumed."""
         self.progress = progress and dist.main
         self.model = build_model(card.model, vocab.size, vocab.pad, vocab.bos, vocab.eos,
                                  seed=card.train.seed).to(dist.device)
@@ -180,7 +183,8 @@ class Trainer:
             "stage": self.run.stage, "step": self.run.step, "done": self.run.done,
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "torch_rng": torch.get_rng_state(), "card": self.card_dict,
-            "vocab_size": self.vocab.size, "log": self.run.log, "kept": self.run.kept,
+            "vocab_size": self.vocab.size, "data": self.data, "log": self.run.log,
+            "kept": self.run.kept,
             "best": self.run.best,
         })
         write_logs(self.out, self.run.log)
@@ -188,7 +192,7 @@ class Trainer:
     def restore(self) -> None:
         if not self.ckpt.is_file():
             return
-        state = load_checkpoint(self.ckpt, self.card_dict, self.vocab.size)
+        state = load_checkpoint(self.ckpt, self.card_dict, self.vocab.size, self.data)
         self.model.load_state_dict(state["model"])
         s = self.card.stages()[state["stage"]]
         self.optimizer = self.new_optimizer(s)
@@ -323,7 +327,8 @@ def fit(card: AgentCard, train: Sequence[DialogueLike], val: Sequence[DialogueLi
     Writes only checkpoints and logs (rank 0); :func:`train_agent` writes the agent."""
     dist = setup_distributed()
     vocab, text_tok = make_vocab(card, train)
-    trainer = Trainer(card, vocab, Path(out), dist, progress=progress)
+    trainer = Trainer(card, vocab, Path(out), dist, progress=progress,
+                      data=data_fingerprint(train, val))
     train_sets, val_sets = build_data(card, vocab, text_tok, train, val)
     train_stages(trainer, train_sets, val_sets, guard)
     return trainer, text_tok

@@ -48,6 +48,7 @@ from duplexsim.config.card import AgentCard, TdmCard
 from duplexsim.models.vocab import TdmVocab, save_text_tokenizer, train_text_tokenizer
 from duplexsim.tdm_tokens import TdmFormat
 from duplexsim.tokens import FRAME_MS
+from duplexsim.training.checkpoints import data_fingerprint
 from duplexsim.training.datasets import (
     STAGE_INDEX,
     DialogueLike,
@@ -203,7 +204,8 @@ def train_tdm_agent(card: AgentCard, train: Sequence[DialogueLike],
     texts = [s.text for d in train for s in d.segments if s.text]
     text_tok = train_text_tokenizer(texts, card.model.text_vocab_size)
     vocab = TdmVocab(card.model.n_units, text_tok.get_vocab_size())
-    trainer = Trainer(card, vocab, out, dist, progress=progress)
+    trainer = Trainer(card, vocab, out, dist, progress=progress,
+                      data=data_fingerprint(train, val))
     train_sets, val_sets = build_tdm_data(card, vocab, text_tok, train, val)
     train_stages(trainer, train_sets, val_sets, WallGuard(max_minutes))  # type: ignore[arg-type]
     info = agent_info(card, vocab, trainer.run, corpus)

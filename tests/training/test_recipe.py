@@ -107,6 +107,22 @@ def test_checkpoint_errors(tmp_path) -> None:
         trainer.restore()
 
 
+def test_a_checkpoint_of_other_dialogues_is_not_resumed(tmp_path) -> None:
+    """The same card on another corpus would mix the two into one agent's weights."""
+    from duplexsim.training.checkpoints import data_fingerprint
+
+    card = tiny_card(steps=2)
+    dialogues = synthetic_dialogues()
+    train_agent(card, dialogues[:2], dialogues[2:], tmp_path / "a", progress=False)
+    other = synthetic_dialogues(seed=7)
+    assert data_fingerprint(other[:2], other[2:]) != data_fingerprint(dialogues[:2],
+                                                                      dialogues[2:])
+    with pytest.raises(ValueError, match="checkpoints/last.pt: data: checkpoint was trained "
+                                         "on other dialogues"):
+        train_agent(card, other[:2], other[2:], tmp_path / "a", progress=False)
+    train_agent(card, dialogues[:2], dialogues[2:], tmp_path / "a", progress=False)  # same
+
+
 def test_units_outside_vocabulary_are_a_clear_error() -> None:
     card = tiny_card()
     dialogues = synthetic_dialogues(n=1)
