@@ -9,7 +9,10 @@ A build first records its parameters in ``build.json`` (seed, preset, synthesis
 parameters, unit count, tokenizer). A rerun with other parameters is refused
 (:class:`~duplexsim.errors.OutputError`): the old audio and units would otherwise sit under
 a manifest that describes the new ones. ``rebuild=True`` deletes the corpus's own files
-first. Only the number of hours may change between runs (more conversations, same ones).
+first. Only the number of hours may change between runs: the conversations stay the same
+bytes, but the split is a permutation of all of them (it moves some between train, val and
+test) and the tokenizer stays the one the first build trained, so an extended corpus is
+not the direct build of its size (known; build the size a study uses).
 The manifest records each conversation's drawn style (``synth.conversation_style``: the
 tempo and both channels' turn-taking parameters and voices), redrawn from the seed.
 """
@@ -105,7 +108,7 @@ class _TrainChannels:
         for id in self.ids:
             p = _paths(self.out, id)
             wave, sr = read_audio(p["audio"], channels=2)
-            segs = candor.read_transcript(p["csv"])[0]
+            segs = candor.read_transcript(p["csv"], list(candor.WRITTEN_SPEAKERS))[0]
             vad = Dialogue(id, segs, duration_s=wave.shape[1] / sr).segment_vad(
                 wave.shape[1] * FRAME_RATE_HZ // sr)
             yield from ((wave[c], sr, vad[c]) for c in range(2))
@@ -123,8 +126,8 @@ def ensure_tokenizer(out: Path, entries: list[dict], tokenizer_dir: str | Path |
         ids = [e["id"] for e in entries if e["split"] == "train"] or [e["id"] for e in entries]
         ids = ids[: max(1, int(train_hours * 3600 // conv_s))]
         print(f"training a mel-kmeans tokenizer ({n_units} units) on {len(ids)} conversations")
-        tok = train_tokenizer(_TrainChannels(out, ids), TokenizerConfig(n_units=n_units, seed=seed),
-                              workers=workers)
+        config = TokenizerConfig(n_units=n_units, seed=seed % 2**32)  # scikit-learn's range
+        tok = train_tokenizer(_TrainChannels(out, ids), config, workers=workers)
         tok.save(tok_dir)
     local = out / "tokenizer"
     if tok_dir.resolve() != local.resolve():
@@ -252,6 +255,6 @@ def _pool_map(fn, jobs: list, workers: int, desc: str) -> None:
         for job in tqdm(jobs, desc=desc, unit="conv"):
             fn(job)
         return
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(min(workers, len(jobs))) as pool:
         for _ in tqdm(pool.map(fn, jobs), total=len(jobs), desc=desc, unit="conv"):
             pass

@@ -86,8 +86,13 @@ def _row(speaker: str | None, start: str, stop: str, text: str, kind: str
     return str(speaker).strip(), segment.start_s, segment.end_s, text, kind
 
 
+WRITTEN_SPEAKERS = ("A", "B")
+"""The speaker ids :func:`write_transcript` writes by default: A is channel 0 (read them
+back with these, so a conversation where only B speaks stays on channel 1)."""
+
+
 def write_transcript(path: str | Path, segments: list[Segment],
-                     speakers: tuple[str, str] = ("A", "B")) -> None:
+                     speakers: tuple[str, str] = WRITTEN_SPEAKERS) -> None:
     """Write segments (sorted by start) as a CANDOR-style CSV with a ``kind`` column."""
     ordered = sorted(segments, key=lambda s: (s.start_s, s.speaker))
     with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:

@@ -9,7 +9,7 @@ Must not import anything heavy: ``duplexsim validate`` reads corpus configs thro
 from __future__ import annotations
 
 import dataclasses
-import math
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -123,10 +123,17 @@ class SynthConfig:
                  f"{low} .. {high}")
         need(finite_in(self.p_yield, 0, 1, low_open=True), "p_yield",
              f"must be a probability, got {self.p_yield}", "(0, 1]")
-        for f in ("ipu_median_log_sd", "pause_median_log_sd", "fto_mean_sd_ms",
-                  "p_yield_logit_sd", "backchannels_log_sd", "tempo_drift_s"):
-            need(finite_in(value(f), 0, math.inf), f,
-                 f"a spread must be >= 0, got {value(f)}", ">= 0")
+        need(isinstance(self.name, str) and re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)?",
+                                                         self.name) is not None,
+             "name", f"{self.name!r} (dialogue ids and file names are made from it)",
+             "letters, digits, '.', '_', '-', starting with a letter or digit")
+        # spreads in units where more is no longer a population (e^5 = 150x on a log scale)
+        for f, high in (("ipu_median_log_sd", 5.0), ("pause_median_log_sd", 5.0),
+                        ("fto_mean_sd_ms", 60_000.0), ("p_yield_logit_sd", 20.0),
+                        ("backchannels_log_sd", 5.0), ("tempo_drift_s", MAX_DURATION_S)):
+            need(finite_in(value(f), 0, high), f,
+                 f"a spread must be >= 0, got {value(f)}" if not value(f) >= 0 else
+                 f"{value(f)} is out of range", f"0 .. {high:g}")
         for spread, pooled in (("ipu_median_log_sd", "ipu_sigma"),
                                ("pause_median_log_sd", "pause_sigma"),
                                ("fto_mean_sd_ms", "fto_sd_ms")):

@@ -72,7 +72,8 @@ class Corpus:
         self.check_id(id)
         e = self._entries[id]
         units = self.units(id)
-        segs = candor.read_transcript(self._candor_csv(id))[0]
+        segs = candor.read_transcript(self._candor_csv(id),
+                                      list(candor.WRITTEN_SPEAKERS))[0]
         wave = sr = None
         if audio:
             wave, sr = read_audio(self.root / e["audio"], channels=2,

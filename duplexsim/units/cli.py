@@ -36,8 +36,9 @@ class _Channels:
     def __iter__(self):
         from duplexsim.audio.framing import n_frames
 
-        for c in self.corpora:
-            for id in c.ids()[: self.max]:
+        for c in self.corpora:  # a built corpus's train split (a real tree has none: all)
+            ids = c.ids("train") if hasattr(c, "manifest") else c.ids()
+            for id in (ids or c.ids())[: self.max]:
                 d = c.dialogue(id, audio=True)
                 vad = d.segment_vad(n_frames(d.audio.shape[1], d.sample_rate_hz))
                 yield from ((d.audio[ch], d.sample_rate_hz, vad[ch]) for ch in range(2))

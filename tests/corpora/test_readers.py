@@ -196,6 +196,18 @@ def test_candor_broken_csv_is_an_error_not_a_wrong_transcript(tmp_path, data, ma
         CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False)
 
 
+def test_a_written_transcript_where_only_b_speaks_stays_on_channel_1(tmp_path) -> None:
+    """A short built conversation can have speaker B alone: read with the ids the writer
+    uses (A = channel 0), not the sorted ids found (B would become channel 0)."""
+    from duplexsim.corpora import candor
+
+    path = tmp_path / "t.csv"
+    candor.write_transcript(path, [Segment(1, 0.5, 1.5, "hi")])
+    assert candor.read_transcript(path)[0][0].speaker == 0  # a real tree: sorted ids
+    segs, speakers = candor.read_transcript(path, list(candor.WRITTEN_SPEAKERS))
+    assert speakers == ["A", "B"] and segs[0].speaker == 1
+
+
 def test_candor_bom(tmp_path) -> None:
     root = _candor(tmp_path)
     (root / "0a1b2c3d-uuid" / "transcription" / "transcript_audiophile.csv").write_text(

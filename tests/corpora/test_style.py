@@ -189,6 +189,9 @@ def test_corpus_stats_on_a_real_layout(tmp_path, capsys) -> None:
     # a real tree has no splits: refused, not the whole corpus under the split's name
     assert main(["corpus", "stats", str(tmp_path), "--split", "test"]) == 2
     assert "--split: test: a candor tree has no splits" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["corpus", "stats", str(tmp_path), "--prompt-s", "-5"])
+    assert "--prompt-s" in capsys.readouterr().err
 
 
 def test_windows_are_counted_as_the_cut_counts_them() -> None:
@@ -208,17 +211,17 @@ def test_corpus_stats_without_any_segment_is_one_line(tmp_path, capsys) -> None:
     path.write_text("turn_id,speaker,start,stop,utterance\n")
     assert main(["corpus", "stats", str(tmp_path)]) == 2
     assert "without a single annotated segment" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["corpus", "stats", str(tmp_path), "--prompt-s", "-5"])
-    assert "--prompt-s" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("line", "key", "allowed"), [
-    ("ipu_median_log_sd = -0.2", "ipu_median_log_sd", ">= 0"),
+    ("ipu_median_log_sd = -0.2", "ipu_median_log_sd", "0 .. 5"),
     ("entrainment = 1.2", "entrainment", "[0, 1]"),
     ("entrainment = -0.1", "entrainment", "[0, 1]"),
     ("fto_mean_sd_ms = 600.0", "fto_mean_sd_ms", "[0, 450.0)"),
-    ("tempo_drift_s = -1.0", "tempo_drift_s", ">= 0"),
+    ("tempo_drift_s = -1.0", "tempo_drift_s", "0 .. 86400"),
+    ("backchannels_log_sd = 1e200", "backchannels_log_sd", "0 .. 5"),
+    ('name = "../../evil"', "name",
+     "letters, digits, '.', '_', '-', starting with a letter or digit"),
 ])
 def test_bad_style_parameters_are_refused(tmp_path, capsys, line: str, key: str,
                                           allowed: str) -> None:
