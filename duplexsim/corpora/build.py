@@ -20,6 +20,7 @@ tempo and both channels' turn-taking parameters and voices), redrawn from the se
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import shutil
 import time
@@ -149,7 +150,17 @@ def build_record(cfg: SynthConfig, seed: int, preset: str, n_units: int,
     record = {"seed": seed, "preset": preset or cfg.name, "params": dataclasses.asdict(cfg),
               "n_units": n_units,
               "tokenizer": str(Path(tokenizer_dir).resolve()) if tokenizer_dir else ""}
-    return json.loads(json.dumps(record))
+    if tokenizer_dir and (Path(tokenizer_dir) / "config.json").is_file():
+        record["tokenizer_sha256"] = tokenizer_digest(tokenizer_dir)  # retrained in place: a
+    return json.loads(json.dumps(record))  # new tokenizer, which the old units do not match
+
+
+def tokenizer_digest(tok_dir: str | Path) -> str:
+    """sha256 over a unit tokenizer's files (name and bytes, sorted by name)."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in Path(tok_dir).iterdir() if p.is_file()):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
 
 
 def check_rebuild(out: Path, record: dict, rebuild: bool) -> None:
@@ -198,6 +209,8 @@ def _changed(previous: dict, record: dict, keys: list[str]) -> tuple[str, object
                 was = old.get(name, _BEFORE.get(name, value))
                 if was != value:
                     return f"params.{name}", was, value
+        elif key == "tokenizer_sha256" and key not in previous:
+            continue  # a corpus built before the digest was recorded
         elif previous.get(key) != record[key]:
             return key, previous.get(key), record[key]
     return None
@@ -223,6 +236,10 @@ def build_corpus(out: str | Path, cfg: SynthConfig, *, hours: float, seed: int =
     _pool_map(_render, [(cfg, seed, e["index"], str(out), cache) for e in todo], workers, "speech")
     tok_dir = ensure_tokenizer(out, entries, tokenizer_dir, n_units, train_hours,
                                cfg.conversation_s, seed, workers)
+    # the tokenizer the units are encoded with (trained now, or given): a later run whose
+    # tokenizer differs (retrained in place) is refused instead of mixing two in one corpus
+    record["tokenizer_sha256"] = tokenizer_digest(tokenizer_dir or tok_dir)
+    write_json(out / "build.json", record)
     pending = [e for e in entries if not _paths(out, e["id"])["units"].is_file()]
     _pool_map(_encode, [(str(tok_dir), str(_paths(out, e["id"])["audio"]),
                          str(_paths(out, e["id"])["units"])) for e in pending], workers, "units")

@@ -151,3 +151,27 @@ def test_default_dialogue_ships_with_the_package() -> None:
     assert d.units.shape == (2, 1500) and d.duration_s == 60.0
     assert d.segments and max(s.end_s for s in d.segments) <= 60.0
     assert (d.units == 0).any() and (d.units != 0).any()  # silence unit 0 and speech
+
+
+def test_a_tokenizer_retrained_in_place_is_refused(tmp_path) -> None:
+    """build.json records the tokenizer's digest: the same --tokenizer path holding another
+    tokenizer would otherwise sit beside units encoded with the old one."""
+    from duplexsim.atomic import write_json
+    from duplexsim.corpora.build import build_record, check_rebuild
+    from duplexsim.errors import OutputError
+
+    cfg = load_config("fisher-like")
+    tok = tmp_path / "units"
+    tok.mkdir()
+    (tok / "config.json").write_text('{"n_units": 20}')
+    (tok / "arrays.safetensors").write_bytes(b"old")
+    out = tmp_path / "corpus"
+    first = build_record(cfg, 0, "fisher-like", 20, tok)
+    write_json(out / "build.json", first)
+    check_rebuild(out, build_record(cfg, 0, "fisher-like", 20, tok), rebuild=False)  # same
+    (tok / "arrays.safetensors").write_bytes(b"new")
+    with pytest.raises(OutputError, match="tokenizer_sha256"):
+        check_rebuild(out, build_record(cfg, 0, "fisher-like", 20, tok), rebuild=False)
+    del first["tokenizer_sha256"]  # a corpus built before the digest was recorded
+    write_json(out / "build.json", first)
+    check_rebuild(out, build_record(cfg, 0, "fisher-like", 20, tok), rebuild=False)
