@@ -279,6 +279,8 @@ def simulate(plan: DemoPlan) -> list[Path]:
         todo.append((scenario_path, out, inputs))
     if not todo:
         return outs
+    for _, out, _ in todo:  # a run interrupted from here on must not look like the old one
+        (out / "inputs.json").unlink(missing_ok=True)
     print(f"\n    running {len(todo)} simulation(s) side by side ...", flush=True)
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(min(2, len(todo)), mp_context=ctx) as pool:

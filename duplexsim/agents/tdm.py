@@ -58,7 +58,14 @@ class SliceError(InputError):
 
 
 def trained_slices(files: AgentFiles) -> list[int]:
-    return [int(s) for s in files.info.get("slice_ms", [])]
+    """The slice lengths ``agent.json`` says the agent was trained for (checked)."""
+    slices = files.info.get("slice_ms")
+    if not isinstance(slices, list) or not slices or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 0 < s <= 600_000
+            and s % FRAME_MS == 0 for s in slices):
+        raise InputError(str(files.root / "agent.json"), "slice_ms", f"{slices!r}",
+                         "a non-empty list of positive multiples of 40 (ms)")
+    return list(slices)
 
 
 class TdmAgent:

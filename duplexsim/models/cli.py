@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
                          f"{chunk_ms} ms chunks", ", ".join(map(str, info["chunk_ms"])))
     units = corpus.units(dialogue_id)
     frames_per_chunk = chunk_ms // 40
-    prompt_frames = int(args.prompt_s * 25) // frames_per_chunk * frames_per_chunk
+    # whole chunks of the prompt (rounded to a frame first: 4.64 s is 116 frames, not 115.99)
+    prompt_frames = round(args.prompt_s * 25) // frames_per_chunk * frames_per_chunk
     if not 0 < prompt_frames <= units.shape[1]:
         raise InputError(COMMAND, "--prompt-s", f"{args.prompt_s:g} s is not a prompt from "
                          f"dialogue {dialogue_id!r} ({units.shape[1] / 25:g} s)",
@@ -84,10 +85,14 @@ def run(args: argparse.Namespace) -> int:
         write_json(stage / "continuation.json", {
             "agent": str(files.root), "corpus": str(args.corpus), "dialogue": dialogue_id,
             "prompt_s": args.prompt_s, "seconds": args.seconds, "chunk_ms": chunk_ms,
-            "seed": args.seed, "prompt_frames": prompt_frames,
-            "frames": int(out_units.shape[1]), "audio": tok is not None,
+            "seed": args.seed, "temperature": args.temperature, "prompt_frames": prompt_frames,
+            "frames": int(out_units.shape[1]),
+            "generated_s": (int(out_units.shape[1]) - prompt_frames) / 25,
+            "audio": tok is not None,
         })
-    print(f"{args.out}: {out_units.shape[1] / 25:.1f} s of units ({args.seconds} s generated)")
+    generated = (out_units.shape[1] - prompt_frames) / 25
+    print(f"{args.out}: {out_units.shape[1] / 25:.2f} s of units ({generated:.2f} s generated "
+          f"in whole {chunk_ms} ms chunks; {args.seconds:g} s asked)")
     return 0
 
 

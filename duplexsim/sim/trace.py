@@ -309,7 +309,7 @@ def _summary(trace: Trace) -> dict[str, Any]:
             "arrived": int(arrived.sum()),
             "accounted": bool(sum(counts.values()) == len(g)),
             "reordered": int(g["reordered"].sum()), "superseded": int(g["superseded"].sum()),
-            "loss_rate": float(first["lost"].mean()),
+            "loss_rate": _chunk_loss_rate(g),
             "delay_mean_ms": _mean(g.loc[arrived, "delay_ms"]),
             "mouth_to_ear_mean_ms": _mean(g["mouth_to_ear_ms"].dropna()),
         }
@@ -326,6 +326,15 @@ def _summary(trace: Trace) -> dict[str, Any]:
             "estimation_unit_accuracy": float((est == real).mean()) if len(est) else None,
         }
     return out
+
+
+def _chunk_loss_rate(g: pd.DataFrame) -> float:
+    """Chunks none of whose copies arrived, of the chunks sent and not still in flight (a
+    lost first copy whose duplicate arrived is not a lost chunk); as ``metrics.latency``."""
+    by_chunk = g.groupby("chunk")
+    lost = by_chunk["lost"].all()
+    settled = lost | by_chunk["arrival_ms"].apply(lambda a: a.notna().any())
+    return float(lost[settled].mean()) if settled.any() else float("nan")
 
 
 def _mean(x: pd.Series) -> float | None:

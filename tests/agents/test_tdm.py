@@ -74,6 +74,20 @@ def test_slice_lengths_are_checked(agent_dir):
     assert load_tdm_agent(agent_dir, chunk_ms=200).slice_ms == 800
 
 
+@pytest.mark.parametrize("value", [None, "abc", 1200, [1200.5], [], [True]])
+def test_a_corrupt_slice_list_in_agent_json_is_one_line(agent_dir, tmp_path, value):
+    import json
+    import shutil
+
+    copy = tmp_path / "agent"
+    shutil.copytree(agent_dir, copy)
+    info = json.loads((copy / "agent.json").read_text())
+    info["slice_ms"] = value
+    (copy / "agent.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match=r"agent.json: slice_ms: .*positive multiples of 40"):
+        load_tdm_agent(copy, chunk_ms=160)
+
+
 def test_a_slice_is_decided_at_its_first_chunk_with_the_partner_as_received(agent_dir):
     agent = load_tdm_agent(agent_dir, chunk_ms=160, slice_ms=640, seed=1, lead_chunks=1)
     F, K = agent.frames_per_chunk, agent.chunks_per_slice

@@ -45,6 +45,17 @@ def test_every_chunk_is_accounted_for() -> None:
     for status in ("lost", "late", "duplicate", "used", "in-flight"):
         assert (net["status"] == status).any(), status
     assert all(v["accounted"] for v in trace.summary()["directions"].values())
+    # a chunk is lost when no copy arrived (a lost first copy with a delivered duplicate is
+    # not), of those not still in flight: the summary and a sweep row say the same
+    from duplexsim.metrics.latency import network_metrics
+
+    for direction, g in net.groupby("direction"):
+        per_chunk = g.groupby("chunk").agg(lost=("lost", "all"),
+                                           arrived=("arrival_ms", lambda a: a.notna().any()))
+        settled = per_chunk[per_chunk["lost"] | per_chunk["arrived"]]
+        want = float(settled["lost"].mean())
+        assert trace.summary()["directions"][direction]["loss_rate"] == want
+        assert network_metrics(g, 160)["loss_rate"] == pytest.approx(want)
     # what each side heard is exactly the partner's released chunks, in order
     heard_a = trace.heard["a"]
     assert set(np.unique(heard_a)) <= set(np.unique(trace.units[1]))
