@@ -86,6 +86,14 @@ def write_audio(
         sf.write(str(tmp), np.clip(data, -1.0, 1.0), int(sample_rate_hz), subtype=subtype)
 
 
+def headroom(wave: np.ndarray) -> np.ndarray:
+    """``wave`` scaled by one factor for all channels so that its peak is at most full
+    scale (a vocoder can overshoot; clipping at write time would distort those samples);
+    unchanged when it fits already."""
+    peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+    return wave if peak <= 1.0 else (wave / peak).astype(wave.dtype, copy=False)
+
+
 def resample(wave: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
     """Resample along the last axis with a polyphase filter (float32 out)."""
     if from_hz == to_hz:

@@ -78,9 +78,9 @@ def run(args: argparse.Namespace) -> int:
         with (stage / "units.npy").open("wb") as fh:
             np.save(fh, out_units)
         if tok is not None:
-            from duplexsim.audio.io import write_audio
+            from duplexsim.audio.io import headroom, write_audio
 
-            wave = np.stack([tok.decode(out_units[0]), tok.decode(out_units[1])])
+            wave = headroom(np.stack([tok.decode(out_units[0]), tok.decode(out_units[1])]))
             write_audio(stage / "audio.wav", wave, tok.sample_rate_hz)
         write_json(stage / "continuation.json", {
             "agent": str(files.root), "corpus": str(args.corpus), "dialogue": dialogue_id,

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from duplexsim.atomic import atomic_path, output_dir, write_json, write_text
+from duplexsim.audio.io import headroom
 from duplexsim.config.scenario import FRAME_MS, Scenario
 from duplexsim.errors import InputError
 
@@ -134,7 +135,7 @@ class Trace:
                              "the unit tokenizer of the agents' vocabulary")
         waves = [np.asarray(tok.decode(u), np.float32) for u in self.units]
         n = min(len(w) for w in waves)
-        return np.stack([w[:n] for w in waves]), int(tok.sample_rate_hz)
+        return headroom(np.stack([w[:n] for w in waves])), int(tok.sample_rate_hz)
 
     @property
     def vocoded(self) -> bool:
@@ -178,8 +179,11 @@ def build_trace(session: Session) -> Trace:
 
     scenario: Scenario = session.scenario
     T = max(1, int(round(scenario.duration_s * 1000)) // FRAME_MS)
-    slip = max(side.slip_ms for side in session.sides.values())
-    T += -(-slip // FRAME_MS)  # a waiting side's slip stretches it
+    # a waiting side's slip, or a clock behind the other (offset, drift), plays past the
+    # global clock's last chunk end: the timeline stretches to the last frame played
+    n, C = scenario.n_chunks, scenario.chunk_ms
+    late = max(side.clock.chunk_end(n - 1) + side.slip_ms for side in session.sides.values())
+    T += -(-max(0, late - n * C) // FRAME_MS)
     units = np.stack([_timeline(session, k, T) for k in ("a", "b")])
     heard_units: dict[str, np.ndarray] = {}
     heard_ms: dict[tuple[str, int], int] = {}

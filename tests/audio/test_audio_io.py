@@ -108,3 +108,14 @@ def test_resample_equals_scipys_own_filter_design(from_hz: int, to_hz: int) -> N
     want = resample_poly(wave, to_hz // g, from_hz // g, axis=-1).astype(np.float32)
     for _ in range(2):  # the second call reuses the cached filter
         assert np.array_equal(resample(wave, from_hz, to_hz), want)
+
+
+def test_headroom_scales_an_overshoot_instead_of_clipping_it() -> None:
+    from duplexsim.audio.io import headroom
+
+    wave = np.array([[0.5, -1.07, 0.2], [0.1, 0.3, -0.4]], np.float32)
+    out = headroom(wave)
+    assert np.max(np.abs(out)) == pytest.approx(1.0)
+    assert np.allclose(out * 1.07, wave)  # one factor for both channels: balance kept
+    fits = np.array([[0.5, -0.9]], np.float32)
+    assert headroom(fits) is fits

@@ -254,6 +254,10 @@ def test_a_clock_ahead_starts_first_and_squeezes_no_chunk() -> None:
         sent = trace.network.groupby("direction")["sent_ms"].apply(list)
         assert sent["A->B"][:3] == [200, 400, 600] and sent["B->A"][:3] == [1200, 1400, 1600]
     assert ahead.network.equals(behind.network)
+    # the timeline runs to the end of the later side's last chunk (B's ends 1000 ms late)
+    assert ahead.units.shape[1] == (4000 + 1000) // 40
+    last = ahead.decisions[ahead.decisions["agent"] == "b"].iloc[-1]
+    assert list(ahead.units[1, -5:]) == list(last["played_units"])
 
 
 def test_syncllm_pair_estimates_and_wait(tiny_agent_dir) -> None:  # noqa: ANN001
