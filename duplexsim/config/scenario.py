@@ -337,14 +337,43 @@ class Scenario:
                 ))
         problems += _missing_traces(self.network.to_dict() if hasattr(self.network, "to_dict")
                                     else dataclasses.asdict(self.network), file)
-        return problems or self._vocabulary_problems(file)
+        return problems or self._agent_problems(file) or self._vocabulary_problems(file)
+
+    def _agent_problems(self, file: str) -> list[Problem]:
+        """What ``simulate`` refuses about a trained agent, read from its ``agent.json``
+        alone (no model loaded): another architecture than the side's kind, a chunk size
+        (or TDM slice) it was not trained for."""
+        problems = []
+        for key, side in (("a", self.a), ("b", self.b)):
+            if side.kind not in ("syncllm", "tdm"):
+                continue
+            try:
+                info = read_json(Path(side.agent) / "agent.json")
+            except DuplexsimError:
+                continue  # reported when the side is built, with its own file and key
+            kind = str(info.get("kind", "syncllm"))
+            chunks, slices = info.get("chunk_ms"), info.get("slice_ms")
+            if kind != side.kind:
+                problems.append(Problem(file, f"{key}.kind", f"{side.agent!r} is a {kind} "
+                                        f"agent, not a {side.kind} agent", f'kind = "{kind}"'))
+            elif kind == "syncllm" and isinstance(chunks, list) \
+                    and self.chunk_ms not in chunks:
+                problems.append(Problem(file, "chunk_ms", f"{self.chunk_ms}: {key}.agent "
+                                        f"{side.agent!r} was not trained for it",
+                                        ", ".join(map(str, chunks))))
+            elif kind == "tdm" and isinstance(slices, list) and side.slice_ms \
+                    and side.slice_ms not in slices:
+                problems.append(Problem(file, f"{key}.slice_ms", f"{side.slice_ms}: the agent "
+                                        f"{side.agent!r} was not trained for it",
+                                        ", ".join(map(str, slices))))
+        return problems
 
     def _vocabulary_problems(self, file: str) -> list[Problem]:
         """Both sides must speak one unit vocabulary: a trained agent's ``n_units`` and a
         replayed corpus's must agree (scripted sides take their partner's)."""
         sizes: dict[str, int] = {}
         for key, side in (("a", self.a), ("b", self.b)):
-            where = {"syncllm": (side.agent, "agent.json"),
+            where = {"syncllm": (side.agent, "agent.json"), "tdm": (side.agent, "agent.json"),
                      "replay": (side.corpus, "manifest.json")}.get(side.kind)
             if side.kind == "replay" and not side.corpus:  # the shipped dialogue
                 from duplexsim.corpora.default import default_n_units
@@ -360,7 +389,7 @@ class Scenario:
             if isinstance(n_units, int):
                 sizes[key] = n_units
         if len(sizes) == 2 and sizes["a"] != sizes["b"]:
-            side_key = {"syncllm": "agent", "replay": "corpus"}
+            side_key = {"syncllm": "agent", "tdm": "agent", "replay": "corpus"}
             return [Problem(file, f"b.{side_key[self.b.kind]}",
                             f"speaks {sizes['b']} units, but a.{side_key[self.a.kind]} speaks "
                             f"{sizes['a']}", "two sides with one unit vocabulary (n_units)")]

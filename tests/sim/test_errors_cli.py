@@ -68,6 +68,11 @@ def test_chunk_size_the_agent_was_not_trained_for(tiny_agent_dir: Path) -> None:
     with pytest.raises(ValueError,
                        match=r"chunk_ms=240 \(scenario a\.agent\) \(allowed: 160, 200\)"):
         run(scenario)
+    # validate --check-files reads agent.json and says so too (no model loaded)
+    problems = scenario.missing_files("s.toml")
+    assert [p.key for p in problems] == ["chunk_ms"] and "160, 200" in problems[0].allowed
+    wrong_kind = dataclasses.replace(scripted(240, 2.0), a=dataclasses.replace(side, kind="tdm"))
+    assert [p.key for p in wrong_kind.missing_files("s.toml")] == ["a.kind"]
 
 
 def test_simulate_cli_writes_outputs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -86,7 +86,9 @@ def test_simulate_cli_runs_a_tdm_scenario(tdm_dir: Path, tmp_path: Path,
     bad.write_text(path.read_text().replace("slice_ms = 640", "slice_ms = 960"))
     assert main(["simulate", str(bad), "--out", str(tmp_path / "bad"), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "not trained for slice_ms=960 (scenario a.slice_ms) (allowed: 640, 800, 1200)" in err
+    assert f"{bad}: a.slice_ms: 960: the agent '{tdm_dir}' was not trained for it " \
+           "(allowed: 640, 800, 1200)" in err  # refused before anything loads
+    assert main(["validate", "--check-files", str(bad)]) == 1  # and validate says the same
 
 
 def test_a_syncllm_side_pointed_at_a_tdm_agent_is_named(tdm_dir: Path) -> None:
