@@ -147,14 +147,17 @@ def simulate_all(plan: Plan) -> dict[str, np.ndarray]:
 
 # ---------------------------------------------------------------------- scoring
 def blocks(vad: np.ndarray, agents: tuple[int, ...], plan: Plan) -> list[dict[str, Any]]:
-    """The conversation's scored pieces, one dict per ``block_s`` block (by event time)."""
+    """The conversation's scored pieces, one dict per ``block_s`` block (by event time); a
+    remainder shorter than half a block joins the last block (a side whose clock runs
+    behind plays past the duration: its tail is no block of its own)."""
     events = detect_events(vad, FRAME_MS)
     bi, te = barge_ins(vad, FRAME_MS), turn_ends(vad, FRAME_MS)
     block_ms = plan.block_s * 1000
-    n = max(1, int(np.ceil(vad.shape[1] * FRAME_MS / block_ms)))
+    total_ms = vad.shape[1] * FRAME_MS
+    n = max(1, int(np.floor(total_ms / block_ms + 0.5)))
     out = []
     for k in range(n):
-        lo, hi = k * block_ms, (k + 1) * block_ms
+        lo, hi = k * block_ms, (k + 1) * block_ms if k < n - 1 else float(total_ms)
         ev = events[(events["start_ms"] >= lo) & (events["start_ms"] < hi)]
         mine = ev[ev["speaker"].isin(agents)]
         fto = mine["fto_ms"].dropna().to_numpy(float)
