@@ -21,7 +21,9 @@ from duplexsim.errors import MAX_CORPUS_HOURS, MAX_DURATION_S, InputError, Missi
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
     b = sub.add_parser("build", help="build (or resume) a synthetic corpus")
-    b.add_argument("--preset", choices=sorted(PRESETS), default="fisher-like")
+    b.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help="base parameters (default: the --config file's name when it names a "
+                        "preset, as `duplexsim validate` reads it; else fisher-like)")
     b.add_argument("--config", help="TOML file overriding preset parameters (SynthConfig keys)")
     b.add_argument("--hours", type=number(0, MAX_CORPUS_HOURS, low_open=True), default=1.0,
                    help="audio hours to build")
@@ -56,11 +58,26 @@ def run(args: argparse.Namespace) -> int:
     return _build(args) if args.action == "build" else _stats(args)
 
 
+def _base_preset(preset: str | None, config: str | None) -> str:
+    """The preset a build starts from: ``--preset``, else the config file's ``name`` when it
+    names one (what ``duplexsim validate`` checks the file against), else fisher-like; a
+    file named after one preset built over another is refused (its ids would lie)."""
+    from duplexsim.config.loader import read_toml
+
+    named = read_toml(config).get("name") if config else None
+    named = named if named in PRESETS else None
+    if preset is not None and named is not None and named != preset:
+        raise InputError(str(config), "name", f"{named!r} over --preset {preset}",
+                         "the same preset in both, or leave --preset out")
+    return preset or named or "fisher-like"
+
+
 def _build(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_output_dir
     from duplexsim.corpora.build import build_corpus, build_record, check_rebuild, plan, rendered
     from duplexsim.corpora.synth import load_config
 
+    args.preset = _base_preset(args.preset, args.config)
     cfg = load_config(args.preset, args.config, conversation_s=args.conversation_s)
     check_output_dir(args.out)
     new_tokenizer = args.tokenizer and not (Path(args.tokenizer) / "config.json").exists()

@@ -245,3 +245,19 @@ def test_a_good_corpus_config_validates(tmp_path, capsys) -> None:
     path.write_text('name = "candor-like"\nentrainment = 0.8\ntempo_drift_s = 120.0\n')
     assert main(["validate", str(path)]) == 0
     assert "OK" in capsys.readouterr().out
+
+
+def test_a_config_named_after_a_preset_builds_over_that_preset(tmp_path, capsys) -> None:
+    """`validate` reads a corpus config over the preset its name names; `corpus build` does
+    the same when --preset is left out, and refuses a --preset that contradicts it (the
+    build would write fisher-like conversations under candorlike ids)."""
+    from duplexsim.corpora.cli import _base_preset
+
+    path = tmp_path / "c.toml"
+    path.write_text('name = "candor-like"\nipu_median_log_sd = 0.3\n')
+    assert _base_preset(None, str(path)) == "candor-like"
+    assert _base_preset("candor-like", str(path)) == "candor-like"
+    assert _base_preset(None, None) == "fisher-like"
+    assert main(["corpus", "build", "--config", str(path), "--preset", "fisher-like",
+                 "--out", str(tmp_path / "out")]) == 2
+    assert "name: 'candor-like' over --preset fisher-like" in capsys.readouterr().err
