@@ -95,22 +95,36 @@ def network_metrics(network: pd.DataFrame, chunk_ms: int) -> dict[str, float]:
             "transit_p95_ms", "loss_rate")
     if network is None or network.empty:
         return dict.fromkeys(keys, nan)
-    by_chunk = network.assign(lost=network["lost"].astype(bool)).groupby(
-        ["direction", "chunk"], sort=False).agg(
-        sent=("sent_ms", "min"), arrival=("arrival_ms", "min"), lost=("lost", "all"))
+    by_chunk = _per_chunk(network)
     arrived = by_chunk["arrival"].notna()
     transit = (by_chunk.loc[arrived, "arrival"] - by_chunk.loc[arrived, "sent"]
                + chunk_ms).to_numpy(float)
-    settled = arrived | by_chunk["lost"]  # not still in flight
     m2e = network["mouth_to_ear_ms"].dropna().to_numpy(float) \
         if "mouth_to_ear_ms" in network else np.zeros(0)
 
     def mean_p95(x: np.ndarray) -> tuple[float, float]:
         return (float(x.mean()), float(np.percentile(x, 95))) if len(x) else (nan, nan)
 
-    return dict(zip(keys, (*mean_p95(m2e), *mean_p95(transit),
-                           float(by_chunk.loc[settled, "lost"].mean()) if settled.any()
-                           else nan), strict=True))
+    return dict(zip(keys, (*mean_p95(m2e), *mean_p95(transit), _loss_rate(by_chunk)),
+                    strict=True))
+
+
+def _per_chunk(network: pd.DataFrame) -> pd.DataFrame:
+    """Per (direction, chunk): first send, earliest arrival, whether every copy was lost."""
+    return network.assign(lost=network["lost"].astype(bool)).groupby(
+        ["direction", "chunk"], sort=False).agg(
+        sent=("sent_ms", "min"), arrival=("arrival_ms", "min"), lost=("lost", "all"))
+
+
+def _loss_rate(by_chunk: pd.DataFrame) -> float:
+    settled = by_chunk["arrival"].notna() | by_chunk["lost"]  # not still in flight
+    return float(by_chunk.loc[settled, "lost"].mean()) if settled.any() else float("nan")
+
+
+def chunk_loss_rate(network: pd.DataFrame) -> float:
+    """Chunks none of whose copies arrived, of the chunks sent and not still in flight (a
+    lost first copy whose duplicate arrived is not a lost chunk)."""
+    return _loss_rate(_per_chunk(network)) if len(network) else float("nan")
 
 
 def trace_metrics(

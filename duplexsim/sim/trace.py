@@ -47,6 +47,7 @@ from duplexsim.atomic import atomic_path, output_dir, write_json, write_text
 from duplexsim.audio.io import headroom
 from duplexsim.config.scenario import FRAME_MS, Scenario
 from duplexsim.errors import InputError
+from duplexsim.metrics.latency import chunk_loss_rate
 
 if TYPE_CHECKING:
     from duplexsim.sim.session import Session
@@ -313,7 +314,7 @@ def _summary(trace: Trace) -> dict[str, Any]:
             "arrived": int(arrived.sum()),
             "accounted": bool(sum(counts.values()) == len(g)),
             "reordered": int(g["reordered"].sum()), "superseded": int(g["superseded"].sum()),
-            "loss_rate": _chunk_loss_rate(g),
+            "loss_rate": chunk_loss_rate(g),
             "delay_mean_ms": _mean(g.loc[arrived, "delay_ms"]),
             "mouth_to_ear_mean_ms": _mean(g["mouth_to_ear_ms"].dropna()),
         }
@@ -330,15 +331,6 @@ def _summary(trace: Trace) -> dict[str, Any]:
             "estimation_unit_accuracy": float((est == real).mean()) if len(est) else None,
         }
     return out
-
-
-def _chunk_loss_rate(g: pd.DataFrame) -> float:
-    """Chunks none of whose copies arrived, of the chunks sent and not still in flight (a
-    lost first copy whose duplicate arrived is not a lost chunk); as ``metrics.latency``."""
-    by_chunk = g.groupby("chunk")
-    lost = by_chunk["lost"].all()
-    settled = lost | by_chunk["arrival_ms"].apply(lambda a: a.notna().any())
-    return float(lost[settled].mean()) if settled.any() else float("nan")
 
 
 def _mean(x: pd.Series) -> float | None:
