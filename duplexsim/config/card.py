@@ -224,6 +224,8 @@ class TrainCard:
     val_batches: int = 4
     checkpoint_every: int = 100
     log_every: int = 10
+    """A ``train_log`` row every this many steps (and at a stage's first and last step and at
+    each validation) with the mean training loss of the steps since the previous row."""
     keep_best: bool = True
     """End each stage on the weights with the lowest validation loss (checked every
     ``val_every`` steps and at the end; the fixed validation batches make them comparable),

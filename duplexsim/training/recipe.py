@@ -68,6 +68,8 @@ class RunState:
     best: dict[str, Any] = field(default_factory=dict)
     """This stage's lowest validation loss so far: ``{"val_loss", "step", "model"}`` (a CPU
     copy of the weights; empty before the first validation or with ``keep_best = false``)."""
+    pending: list[float] = field(default_factory=list)
+    """Training losses of the steps since the last ``train_log`` row (``[train] log_every``)."""
     stopped: dict[str, Any] | None = None
     """Set when ``--max-minutes`` ended the run early (never saved: a resume clears it)."""
 
@@ -184,7 +186,7 @@ class Trainer:
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "torch_rng": torch.get_rng_state(), "card": self.card_dict,
             "vocab_size": self.vocab.size, "data": self.data, "log": self.run.log,
-            "kept": self.run.kept,
+            "kept": self.run.kept, "pending": self.run.pending,
             "best": self.run.best,
         })
         write_logs(self.out, self.run.log)
@@ -200,7 +202,8 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         self.run = RunState(state["stage"], int(state["step"]), dict(state["done"]),
                             list(state["log"]), dict(state.get("kept", {})),
-                            dict(state.get("best", {})))
+                            dict(state.get("best", {})),
+                            [float(x) for x in state.get("pending", [])])
         self.saved = (self.run.stage, self.run.step)
 
     def note_val(self, val_loss: float) -> None:
@@ -223,7 +226,7 @@ class Trainer:
         s, tc = self.card.stages()[name], self.card.train
         guard = guard or WallGuard()
         if self.run.stage != name:
-            self.run.stage, self.run.step, self.run.best = name, 0, {}
+            self.run.stage, self.run.step, self.run.best, self.run.pending = name, 0, {}, []
             self.optimizer = self.new_optimizer(s)
         total = s.total_steps
         self.stage_t0 = time.perf_counter()
@@ -238,14 +241,22 @@ class Trainer:
             step = self.run.step
             loss = self.step(train, s, step, total)
             self.run.step = step + 1
-            row: dict[str, Any] = {"stage": name, "step": step + 1, "loss": loss,
-                                   "lr": lr_at(s, step, total), "val_loss": "",
-                                   "elapsed_s": round(time.perf_counter() - self.stage_t0, 3),
-                                   "tokens": (step + 1) * self.tokens_per_step(s)}
-            if (step + 1) % tc.val_every == 0:
-                row["val_loss"] = self.validate(val)
-                self.note_val(row["val_loss"])
-            self.run.log.append(row)
+            self.run.pending.append(loss)
+            validate = (step + 1) % tc.val_every == 0
+            if validate or (step + 1) % tc.log_every == 0 or step + 1 in (1, total):
+                # one row per log_every steps (and at the first and last step and each
+                # validation): the mean training loss of the steps since the previous row
+                row: dict[str, Any] = {
+                    "stage": name, "step": step + 1,
+                    "loss": math.fsum(self.run.pending) / len(self.run.pending),
+                    "lr": lr_at(s, step, total),
+                    "val_loss": "", "elapsed_s": round(time.perf_counter() - self.stage_t0, 3),
+                    "tokens": (step + 1) * self.tokens_per_step(s)}
+                self.run.pending = []
+                if validate:
+                    row["val_loss"] = self.validate(val)
+                    self.note_val(row["val_loss"])
+                self.run.log.append(row)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}")
             if (step + 1) % tc.checkpoint_every == 0:

@@ -152,6 +152,32 @@ def test_train_agent_writes_the_agent_directory(tmp_path) -> None:
     assert len(rows) > 6
 
 
+def test_log_every_rows_carry_the_mean_loss_of_their_steps(tmp_path) -> None:
+    """[train] log_every sets the train_log rows (every k steps, the first and last step of a
+    stage and each validation); a row's loss is the mean over the steps since the previous
+    one, whatever the checkpoint cadence (the steps in between survive a resume)."""
+    from dataclasses import replace
+
+    dialogues = synthetic_dialogues()
+    card = tiny_card(steps=7, log_every=1)
+    card = replace(card, train=replace(card.train, val_every=100, checkpoint_every=2))
+    every, _ = fit(card, dialogues[:2], dialogues[2:], tmp_path / "every", progress=False)
+    sparse_card = replace(card, train=replace(card.train, log_every=3))
+    ticks = iter(range(10**6))  # stop inside stage 1 after 5 steps, then resume
+    guard = WallGuard(max_minutes=5 / 60, clock=lambda: float(next(ticks)))
+    fit(sparse_card, dialogues[:2], dialogues[2:], tmp_path / "sparse", guard, progress=False)
+    sparse, _ = fit(sparse_card, dialogues[:2], dialogues[2:], tmp_path / "sparse",
+                    progress=False)
+    for stage in ("stage1", "stage2", "stage3"):
+        losses = {r["step"]: r["loss"] for r in every.run.log
+                  if r["stage"] == stage and r["loss"] != ""}
+        rows = [r for r in sparse.run.log if r["stage"] == stage and r["loss"] != ""]
+        assert [r["step"] for r in rows] == [1, 3, 6, 7]
+        for prev, row in zip([0, 1, 3, 6], rows, strict=True):
+            want = np.mean([losses[k] for k in range(prev + 1, row["step"] + 1)])
+            assert row["loss"] == pytest.approx(want, rel=1e-12)
+
+
 def test_max_minutes_is_a_guard_that_stops_at_a_step_boundary_and_resumes_exactly(tmp_path):
     """--max-minutes never re-plans: the stopped run is a prefix of the card's run, says where
     it stopped, and the same command without the guard finishes it to the same bytes."""
