@@ -31,7 +31,7 @@ def write_logs(out: Path, rows: list[dict[str, Any]], plot: bool = False) -> Non
 
 
 def plot_losses(rows: list[dict[str, Any]], path: Path) -> None:
-    """Training (per step) and validation loss per stage, steps laid end to end."""
+    """Training (mean per log row) and validation loss per stage, steps laid end to end."""
     import matplotlib
 
     matplotlib.use("Agg")
