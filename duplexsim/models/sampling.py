@@ -104,22 +104,39 @@ def sample_tokens(logits: torch.Tensor, allowed: torch.Tensor,
     for r, cfg in enumerate(configs):
         groups.setdefault(cfg, []).append(r)
     masked = torch.where(allowed, logits.float(), float("-inf"))  # [R, V]
-    if torch.isnan(masked).any():  # a softmax of NaN would pick an arbitrary id
-        rows = sorted({int(r) for r in torch.isnan(masked).any(dim=-1).nonzero()[:, 0]})
-        raise ValueError(f"the model's logits are NaN in rows {rows} of {R} (its weights or "
-                         "inputs are not finite)")
+    # a softmax of NaN or +inf, or of nothing but -inf, is NaN: the inverse transform would
+    # then pick the last id, whatever the mask says
+    bad = torch.isnan(masked).any(dim=-1) | torch.isposinf(masked).any(dim=-1) \
+        | torch.isneginf(masked).all(dim=-1)  # [R]
+    if bad.any():
+        rows = [int(r) for r in bad.nonzero()[:, 0]]
+        raise ValueError(f"the model's logits are NaN or infinite in rows {rows} of {R} (its "
+                         "weights or inputs are not finite)")
     for cfg, rows in groups.items():
         x = masked if len(rows) == R else masked[rows]
         if cfg.temperature == 0:
             picked = x.argmax(dim=-1).tolist()
         else:
             if cfg.temperature != 1.0:
-                x = x / cfg.temperature
+                x = _tempered(x, cfg.temperature)
             u = torch.tensor([uniforms[r] for r in rows], dtype=torch.float64)
             picked = _inverse_transform(_filter(x, cfg), u).tolist()
         for r, token in zip(rows, picked, strict=True):
             out[r] = int(token)
     return out
+
+
+def _tempered(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``logits / temperature`` [R, V]. A row that a tiny temperature takes out of float32
+    (+inf, or NaN where it rounds to 0) gets its limit instead: greedy, 0 at the row's
+    maximum (ties share it), -inf elsewhere."""
+    x = logits / temperature
+    over = ~torch.isfinite(x.max(dim=-1).values)  # [R]
+    if over.any():
+        top = logits == logits.max(dim=-1, keepdim=True).values
+        limit = torch.zeros_like(logits).masked_fill(~top, float("-inf"))
+        x = torch.where(over[:, None], limit, x)
+    return x
 
 
 def _filter(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:

@@ -55,10 +55,33 @@ def test_nan_logits_are_an_error_not_an_arbitrary_token() -> None:
     logits[2, 0] = float("nan")  # a NaN outside row 2's allowed ids: masked away, fine
     allowed = torch.ones(3, 8, dtype=torch.bool)
     allowed[2, 0] = False
-    with pytest.raises(ValueError, match=r"logits are NaN in rows \[1\] of 3"):
+    with pytest.raises(ValueError, match=r"logits are NaN or infinite in rows \[1\] of 3"):
         sample_tokens(logits, allowed, [SamplingConfig()] * 3, [0.5] * 3)
     keep = torch.tensor([True, False, True])
     assert len(sample_tokens(logits[keep], allowed[keep], [SamplingConfig()] * 2, [0.5] * 2)) == 2
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_infinite_logits_are_an_error_not_the_last_id(temperature: float) -> None:
+    """A softmax of +inf, or of nothing but -inf, is NaN: the inverse transform then gave
+    the last id (a text token in a real vocabulary) whatever the mask."""
+    allowed = torch.tensor([[True, True, True, False]] * 3)
+    logits = torch.tensor([[0.0, 1.0, 2.0, 0.0], [0.0, float("inf"), 2.0, 0.0],
+                           [-float("inf")] * 3 + [5.0]])
+    with pytest.raises(ValueError, match=r"NaN or infinite in rows \[1, 2\] of 3"):
+        sample_tokens(logits, allowed, [SamplingConfig(temperature)] * 3, [0.5] * 3)
+
+
+@pytest.mark.parametrize("temperature", [1e-38, 1e-45, 1e-300])
+def test_tiny_temperature_is_greedy_not_a_masked_id(temperature: float) -> None:
+    """``logits / t`` overflows float32 below t ~ 1e-37 (and t rounds to 0 below ~1e-45):
+    the row was NaN and the sampler picked the last id, here a masked one."""
+    logits = torch.tensor([[0.0, 5.0, 1.0, 4.0, 3.0, 9.0], [-2.0, -1.0, -3.0, -1.0, 0.0, 0.0]])
+    allowed = torch.tensor([[True, False, True, True, True, False],
+                            [True, True, True, True, False, False]])
+    for u in (0.0, 0.3, 0.7, 0.999):
+        got = sample_tokens(logits, allowed, [SamplingConfig(temperature)] * 2, [u, u])
+        assert got[0] == 3 and got[1] in (1, 3)  # the allowed maximum; ties share it
 
 
 @pytest.mark.parametrize("kwargs", [{"temperature": float("nan")}, {"temperature": float("inf")},
