@@ -114,11 +114,28 @@ def load_model(path: str | Path, expected_vocab: int | None = None) -> LlamaForC
         raise MissingInputError(str(path), "", "no model here (config.json missing)",
                                 "a model folder written by `duplexsim train`")
     try:
-        model = LlamaForCausalLM.from_pretrained(path, local_files_only=True,
-                                                 dtype=torch.float32)
-    except Exception as e:  # safetensors / json errors: name the directory
-        raise InputError(str(path), "", f"corrupt model folder ({type(e).__name__}: {e})",
+        model, info = LlamaForCausalLM.from_pretrained(path, local_files_only=True,
+                                                       dtype=torch.float32,
+                                                       output_loading_info=True)
+    except Exception as e:  # safetensors / json errors: name the directory, on one line
+        why = " ".join(f"{type(e).__name__}: {e}".split())
+        if "ignore_mismatched_sizes" in why:  # HF points at a report in its log
+            why = "tensor shapes in model.safetensors do not match config.json"
+        raise InputError(str(path), "", f"corrupt model folder ({why})",
                          "the model folder `duplexsim train` wrote") from e
+    # HF fills tensors the weights lack with a random init (a truncated save, a config.json
+    # with more layers) and drops ones it has no place for: a model that runs, as nonsense
+    for what in ("missing_keys", "unexpected_keys", "mismatched_keys"):
+        keys = sorted(str(k) for k in info.get(what) or ())
+        if keys:
+            more = f" and {len(keys) - 1} more" if len(keys) > 1 else ""
+            raise InputError(str(path / "model.safetensors"), keys[0],
+                             f"{what.split('_')[0]} tensor{more} (weights and config.json do "
+                             "not match)", "the model folder `duplexsim train` wrote")
+    for name, tensor in model.state_dict().items():
+        if not torch.isfinite(tensor).all():
+            raise InputError(str(path / "model.safetensors"), name, "not finite (NaN or inf)",
+                             "the weights of a finished training run")
     if expected_vocab is not None and model.config.vocab_size != expected_vocab:
         raise InputError(str(path / "config.json"), "vocab_size",
                          f"model vocabulary {model.config.vocab_size} != agent vocabulary "

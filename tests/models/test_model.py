@@ -32,6 +32,48 @@ def test_save_load_round_trip_and_mismatch(model, tmp_path) -> None:
         load_model(tmp_path / "m")
 
 
+def _resaved(src, dst, change_weights=None, change_config=None):  # noqa: ANN001, ANN202
+    import json
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(src, dst)
+    if change_weights is not None:
+        weights = load_file(dst / "model.safetensors")
+        change_weights(weights)
+        save_file(weights, dst / "model.safetensors", metadata={"format": "pt"})
+    if change_config is not None:
+        config = json.loads((dst / "config.json").read_text())
+        change_config(config)
+        (dst / "config.json").write_text(json.dumps(config))
+    return dst
+
+
+DOWN = "model.layers.1.mlp.down_proj.weight"
+
+
+@pytest.mark.parametrize(("name", "weights", "config", "error"), [
+    ("dropped", lambda w: w.pop(DOWN), None, rf": {DOWN}: missing tensor \("),
+    ("extra", lambda w: w.__setitem__(DOWN.replace(".1.", ".2."), w[DOWN].clone()), None,
+     r": model.layers.2.mlp.down_proj.weight: unexpected tensor \("),
+    ("more-layers", None, lambda c: c.update(num_hidden_layers=3),
+     r": model.layers.2.input_layernorm.weight: missing tensor and 8 more \("),
+    ("nan", lambda w: w[DOWN].fill_(float("nan")), None, rf": {DOWN}: not finite"),
+    ("wider", None, lambda c: c.update(hidden_size=64), "tensor shapes .* do not match"),
+    ("heads", None, lambda c: c.update(num_attention_heads=3), "not a multiple"),
+])
+def test_weights_that_do_not_fit_the_config_are_one_line_errors(model, tmp_path, name, weights,
+                                                                config, error) -> None:
+    """HF fills tensors the weights lack with a random init and drops extra ones: the model
+    used to load and run, as nonsense. And an error is one line, naming file and tensor."""
+    save_model(model, tmp_path / "m")
+    bad = _resaved(tmp_path / "m", tmp_path / name, weights, config)
+    with pytest.raises(ValueError, match=error) as caught:
+        load_model(bad)
+    assert "\n" not in str(caught.value) and str(bad) in str(caught.value)
+
+
 def test_init_from_local_llama_extends_vocabulary(tmp_path) -> None:
     base = build_model(ModelCard(size="tiny", n_units=4, text_vocab_size=300), 50, 0, 1, 2)
     save_model(base, tmp_path / "pretrained")
