@@ -109,6 +109,12 @@ class TdmAgent:
         self.row = self.lm.add_row()
         self.decoder = SliceDecoder(self.lm, self.fmt)
         self.context_limit = min(files.context_tokens, self.lm.max_tokens)
+        # a piece's last unit is sampled after [S0] and the piece's other units: S tokens
+        least = self.fmt.slice_frames
+        if self.context_limit < least:  # else a full piece overflows the rows mid-run
+            raise InputError(str(files.root / "agent.json"), "context_tokens",
+                             f"{self.context_limit} is too short for slice_ms={slice_ms} "
+                             f"({self.fmt.slice_frames} units a slice)", f">= {least}")
         self.rng = CounterRNG(seed)
         self.reset(seed)
 

@@ -88,6 +88,26 @@ def test_a_corrupt_slice_list_in_agent_json_is_one_line(agent_dir, tmp_path, val
         load_tdm_agent(copy, chunk_ms=160)
 
 
+def test_a_context_shorter_than_a_slice_is_refused_at_load(agent_dir, tmp_path):
+    """A full piece of a 1200 ms slice (30 units) does not fit 20 tokens: the agent loaded
+    and failed mid-run with "row 0: 21 tokens (allowed: <= max_tokens=20); crop or reset
+    it first", naming neither the file nor the key."""
+    import json
+    import shutil
+
+    copy = tmp_path / "agent"
+    shutil.copytree(agent_dir, copy)
+    info = json.loads((copy / "agent.json").read_text())
+    info["context_tokens"] = 20
+    (copy / "agent.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match=r"agent.json: context_tokens: 20 is too short for "
+                                         r"slice_ms=1200 .*\(allowed: >= 30\)"):
+        load_tdm_agent(copy, chunk_ms=200, slice_ms=1200)
+    agent = load_tdm_agent(copy, chunk_ms=160, slice_ms=640, seed=0,
+                           sampling=SamplingConfig(temperature=5.0))  # 16 units: fits
+    assert len(converse(agent, 40)) == 40
+
+
 def test_a_slice_is_decided_at_its_first_chunk_with_the_partner_as_received(agent_dir):
     agent = load_tdm_agent(agent_dir, chunk_ms=160, slice_ms=640, seed=1, lead_chunks=1)
     F, K = agent.frames_per_chunk, agent.chunks_per_slice
