@@ -97,13 +97,15 @@ def sample_tokens(logits: torch.Tensor, allowed: torch.Tensor,
                   configs: Sequence[SamplingConfig], uniforms: Sequence[float]) -> list[int]:
     """One id per row of ``logits`` [R, V], restricted to ``allowed`` [R, V] (bool), row ``r``
     sampled with ``configs[r]`` from the uniform ``uniforms[r]``. Each row is computed on its
-    own: its result does not depend on the other rows."""
+    own: its result does not depend on the other rows. Runs on the CPU."""
     R = logits.shape[0]
     out = [0] * R
     groups: dict[SamplingConfig, list[int]] = {}
     for r, cfg in enumerate(configs):
         groups.setdefault(cfg, []).append(r)
-    masked = torch.where(allowed, logits.float(), float("-inf"))  # [R, V]
+    # sampling runs on the CPU whatever device made the logits (the uniforms are CPU
+    # float64; a mask built on the CPU beside CUDA logits would not combine)
+    masked = torch.where(allowed.cpu(), logits.float().cpu(), float("-inf"))  # [R, V]
     # a softmax of NaN or +inf, or of nothing but -inf, is NaN: the inverse transform would
     # then pick the last id, whatever the mask says
     bad = torch.isnan(masked).any(dim=-1) | torch.isposinf(masked).any(dim=-1) \
