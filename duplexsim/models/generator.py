@@ -20,8 +20,10 @@ One step for own chunk ``j`` (DESIGN.md "Agents"):
 2. every partner chunk ``< j`` neither received nor estimated is estimated by the model
    (``estimation = "model"``) or taken as silence (``"silence"``); when the own piece just
    before it ended on a sampled speaker tag, that tag is the estimate's first token (it
-   was drawn from the same distribution ``choose`` would draw from, unless
-   ``sampling.estimate_temperature`` gives estimates a temperature of their own);
+   was drawn from the same distribution ``choose`` would draw from at the same
+   temperature, unless ``sampling.estimate_temperature`` gives estimates a temperature of
+   their own; with ``top_k`` / ``top_p`` the two can differ, since the piece filters over
+   every allowed id and ``choose`` over the two tags only);
 3. ``[S0]`` + own chunk ``j`` is generated (``speak=False`` stops after step 2).
 
 Context window: when the context plus the step's worst case (every pending piece at full
