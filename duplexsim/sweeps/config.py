@@ -94,6 +94,11 @@ class SweepConfig:
                 errors.append(FieldError(f"grid.{key}", "seeds are swept with sweep.seeds"
                                          if key != "cell" else "a column of the results table",
                                          "any scenario key but seed"))
+            elif (twice := _repeated(values)) is not None:
+                # a value listed twice is the same cell twice: its one conversation per seed
+                # would count as two in every mean and bootstrap over seeds
+                errors.append(FieldError(f"grid.{key}", f"{twice!r} is listed twice",
+                                         "distinct values"))
             elif any(isinstance(v, dict | list | tuple) for v in values):
                 bad = next(v for v in values if isinstance(v, dict | list | tuple))
                 errors.append(FieldError(f"grid.{key}", f"{bad!r} is a table or list (a "
@@ -101,6 +106,16 @@ class SweepConfig:
                                          "numbers, strings or booleans; sweep a table's "
                                          "keys one by one (network.a_to_b.delay_ms)"))
         raise_errors(errors)
+
+
+def _repeated(values: list[Any] | tuple[Any, ...]) -> Any:
+    """The first value of ``values`` equal to an earlier one (0 and 0.0 are one value, a
+    boolean and a number are not), or None."""
+    for i, v in enumerate(values):
+        for earlier in values[:i]:
+            if isinstance(v, bool) == isinstance(earlier, bool) and v == earlier:
+                return v
+    return None
 
 
 @dataclass(frozen=True)

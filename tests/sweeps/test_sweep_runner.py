@@ -73,6 +73,8 @@ def test_grid_expands_to_cells_with_stable_distinct_keys(tmp_path):
     ("[0]", "colour = 1", "sweep.colour: unknown key"),
     ("[0]", "workers = -1", "sweep.workers"),
     ("[0]", 'grid = { "network" = [{ preset = "lan" }] }', "sweep.grid.network: .* is a table"),
+    ("[0]", 'grid = { "network.a_to_b.delay_ms" = [0, 160, 0.0] }',
+     "sweep.grid.network.a_to_b.delay_ms: 0.0 is listed twice"),
 ])
 def test_bad_sweep_files_name_the_key(tmp_path, seeds, extra, match):
     path = write_sweep(tmp_path, seeds=seeds)
