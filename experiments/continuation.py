@@ -64,10 +64,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from entry import run_main  # one line per problem a user can fix
 from provenance import provenance  # the report line (command and commit)
 from tqdm import tqdm
 
 from duplexsim.atomic import atomic_path, write_png, write_text
+from duplexsim.cli import number
 from duplexsim.digests import AGENT_FILES, CORPUS_FILES, directory_digest, key_of
 from duplexsim.metrics.protocol import correlations, mean_durations, split_prompt
 from duplexsim.metrics.turntaking import (
@@ -715,13 +717,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
     parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"))
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--prompts", type=int, default=4, help="prompts per corpus")
-    parser.add_argument("--chunk-ms", type=int, nargs="+", default=[160, 200, 240])
-    parser.add_argument("--prompt-s", type=float, default=30.0)
-    parser.add_argument("--continuation-s", type=float, default=90.0)
+    parser.add_argument("--seeds", type=number(0, 2**32 - 1, integer=True), nargs="+",
+                        default=[0], help="sampling seeds (distinct)")
+    parser.add_argument("--prompts", type=number(1, 1_000_000, integer=True), default=4,
+                        help="prompts per corpus")
+    parser.add_argument("--chunk-ms", type=number(40, 10_000, integer=True), nargs="+",
+                        default=[160, 200, 240])
+    parser.add_argument("--prompt-s", type=number(0, 86_400, low_open=True), default=30.0)
+    parser.add_argument("--continuation-s", type=number(0, 86_400, low_open=True),
+                        default=90.0)
     parser.add_argument("--splits", nargs="+", default=["test", "val"])
-    parser.add_argument("--temperature", type=float, default=1.0,
+    parser.add_argument("--temperature", type=number(0, 100), default=1.0,
                         help="sampling temperature of both agents (1.0 = the model's own "
                              "distribution); use a fresh --out when changing it")
     parser.add_argument("--pairs", nargs="*", default=list(Plan.pairs),
@@ -739,6 +745,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
+    for flag, values in (("--seeds", args.seeds), ("--chunk-ms", args.chunk_ms)):
+        if len(set(values)) != len(values):  # a repeat would score one source twice
+            parser.error(f"{flag} {' '.join(map(str, values))}: a value repeats "
+                         "(allowed: distinct values)")
     use_threads(args.threads)
     w = args.windows
     if len(w) < 2 or w[0] < 0 or any(b <= a for a, b in zip(w, w[1:], strict=False)) \
@@ -780,4 +790,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main, "continuation.py"))

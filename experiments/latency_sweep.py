@@ -37,9 +37,11 @@ from pathlib import Path
 
 import pandas as pd
 from effects import sweep_parser, write_effects
+from entry import run_main  # one line per problem a user can fix
 from provenance import provenance, stamp  # the report line (command and commit)
 
 from duplexsim.atomic import write_png, write_text
+from duplexsim.cli import number
 from duplexsim.metrics.report import write_report
 from duplexsim.sweeps.config import SweepConfig, dump_sweep, load_sweep
 from duplexsim.sweeps.runner import run_sweep
@@ -47,6 +49,8 @@ from duplexsim.threads import use_threads
 
 DELAYS_MS = [0, 80, 160, 200, 240, 320, 480, 640]
 BOTH_DELAYS = "network.a_to_b.delay_ms+network.b_to_a.delay_ms"
+DELAY_MS = number(0, 600_000, integer=True)
+"""A one-way delay flag (ms): the range a scenario accepts."""
 BOTH_JITTER = "network.a_to_b.jitter_ms+network.b_to_a.jitter_ms"
 BOTH_LOSS = "network.a_to_b.loss+network.b_to_a.loss"
 ESTIMATION = "a.estimation+b.estimation"
@@ -156,19 +160,24 @@ def plot_against_delay(eff: pd.DataFrame, path: Path, title: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = sweep_parser(__doc__, "runs/latency")
-    parser.add_argument("--delays", type=int, nargs="+", default=DELAYS_MS,
+    parser.add_argument("--delays", type=DELAY_MS, nargs="+",
+                        default=DELAYS_MS,
                         help="one-way delays (ms), both directions")
-    parser.add_argument("--jitter", type=float, nargs="+", default=[0.0, 10.0, 30.0])
-    parser.add_argument("--loss", type=float, nargs="+", default=[0.0, 0.01])
+    parser.add_argument("--jitter", type=number(0, 600_000), nargs="+",
+                        default=[0.0, 10.0, 30.0], help="jitter sd (ms), both directions")
+    parser.add_argument("--loss", type=number(0, 1), nargs="+", default=[0.0, 0.01],
+                        help="loss probability, both directions")
     parser.add_argument("--estimation", nargs="+", default=["model", "silence", "wait"],
                         choices=["model", "silence", "wait"])
     parser.add_argument("--partners", nargs="+", default=["fisher", "candor"],
                         choices=["fisher", "candor"], help="B's agent (A is fisher)")
-    parser.add_argument("--network-delays", type=int, nargs="+", default=[160, 320],
+    parser.add_argument("--network-delays", type=DELAY_MS, nargs="+",
+                        default=[160, 320],
                         help="one-way delays of the jitter x loss sweep")
     parser.add_argument("--network-partners", nargs="+", default=["candor"],
                         choices=["fisher", "candor"], help="pairings of the jitter x loss sweep")
-    parser.add_argument("--contrast-delays", type=int, nargs="*", default=[],
+    parser.add_argument("--contrast-delays", type=DELAY_MS, nargs="*",
+                        default=[],
                         help="also write effects against these delays (effects_vs_delayD; "
                              "the smallest delay's are always written, as effects_vs_delay0)")
     parser.add_argument("--sweeps", nargs="+", default=["delay", "network"],
@@ -177,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--factorial", action="store_true",
                         help="one full product sweep instead of the delay and network sweeps")
     args = parser.parse_args(argv)
+    if not args.smoke and (args.factorial or "delay" in args.sweeps) and (
+            stray := sorted(set(args.contrast_delays) - set(args.delays))):
+        parser.error(f"--contrast-delays {' '.join(map(str, stray))}: not among --delays "
+                     f"{' '.join(map(str, args.delays))} (allowed: delays of the sweep)")
     args.provenance = provenance("latency_sweep.py", argv)
     use_threads(args.threads)  # this process and the sweep workers it starts
     partners = ["fisher"] if args.smoke else args.partners
@@ -194,4 +207,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main, "latency_sweep.py"))

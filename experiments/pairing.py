@@ -24,15 +24,19 @@ import sys
 from pathlib import Path
 
 from effects import sweep_parser, write_effects, write_interactions
+from entry import run_main  # one line per problem a user can fix
 from provenance import provenance, stamp  # the report line (command and commit)
 
 from duplexsim.atomic import write_text
+from duplexsim.cli import number
 from duplexsim.metrics.report import write_report
 from duplexsim.sweeps.config import SweepConfig, dump_sweep, load_sweep
 from duplexsim.sweeps.runner import run_sweep
 from duplexsim.threads import use_threads
 
 BOTH_DELAYS = "network.a_to_b.delay_ms+network.b_to_a.delay_ms"
+DELAY_MS = number(0, 600_000, integer=True)
+"""A one-way delay flag (ms): the range a scenario accepts."""
 
 
 def base_scenario(smoke: bool, agents: Path) -> str:
@@ -50,7 +54,8 @@ def base_scenario(smoke: bool, agents: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = sweep_parser(__doc__, "runs/pairing")
-    parser.add_argument("--delays", type=int, nargs="+", default=[0, 160, 240],
+    parser.add_argument("--delays", type=DELAY_MS, nargs="+",
+                        default=[0, 160, 240],
                         help="one-way delays (ms), both directions")
     args = parser.parse_args(argv)
     use_threads(args.threads)  # this process and the sweep workers it starts
@@ -99,4 +104,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main, "pairing.py"))

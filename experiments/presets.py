@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from effects import sweep_parser, write_effects
+from entry import run_main  # one line per problem a user can fix
 from provenance import provenance, stamp  # the report line (command and commit)
 
 from duplexsim.atomic import write_png, write_text
@@ -95,4 +96,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main, "presets.py"))

@@ -51,9 +51,11 @@ from continuation import (  # one dialogue's events, pooled; the round trip
     format_roundtrip,
     pooled_stats,
 )
+from entry import run_main  # one line per problem a user can fix
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
+from duplexsim.cli import number
 from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.turntaking import runs, vad_from_units
 
@@ -342,16 +344,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
     parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"))
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
-    parser.add_argument("--conversations", type=int, default=12)
-    parser.add_argument("--duration-s", type=float, default=60.0)
-    parser.add_argument("--chunk-ms", type=int, default=200)
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument("--conversations", type=number(1, 100_000, integer=True), default=12)
+    parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=60.0)
+    parser.add_argument("--chunk-ms", type=number(40, 10_000, integer=True), default=200)
+    parser.add_argument("--temperature", type=number(0, 100), default=1.0)
+    parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000)
     parser.add_argument("--decision-lead-chunks", type=int, default=1, choices=(0, 1),
                         help="1: the paper's set-up (lookahead 1 at 0 ms); 0: a diagnostic")
     parser.add_argument("--estimation", default="model", choices=("model", "silence"),
                         help="how a missing partner chunk is estimated (diagnostic)")
-    parser.add_argument("--estimate-temperature", type=float, default=None,
+    parser.add_argument("--estimate-temperature", type=number(0, 100), default=None,
                         help="temperature of the model's partner estimates (default: "
                         "--temperature; 0: the most likely continuation)")
     parser.add_argument("--threads", type=int, default=None,
@@ -377,4 +379,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main, "selfplay.py"))
