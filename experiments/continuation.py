@@ -24,7 +24,8 @@ prompts, and each agent's in-distribution average beside its corpus's Prompt row
 ratio issue 16 asks to reach 0.6); per agent, FTO median, backchannels
 per minute, listener onsets per listening second and overlap share of its continuations
 against both corpora, as recorded and through the token format (each pooled over
-dialogues; bootstrap 95% CI over continuations); the same statistics for every source
+dialogues; bootstrap 95% CI over prompts, a drawn prompt bringing all its continuations:
+its seeds and, in the rows that pool chunk sizes, those); the same statistics for every source
 (``sources.csv``); style persistence, r against the prompt per window of the
 continuation (``persistence.csv``, ``--windows``). ``--no-resynth`` skips the
 resynthesis topline (about 30 s per prompt). Sampling: ``--temperature`` (default 1.0,
@@ -463,15 +464,25 @@ def pooled_stats(dialogues: list[Scored]) -> dict[str, float]:
             "overlap_share": s["overlap_share"], "n_dialogues": len(dialogues)}
 
 
-def bootstrap_cis(dialogues: list[Scored], n_boot: int = 200,
-                  seed: int = 0) -> dict[str, tuple[float, float]]:
+def bootstrap_cis(dialogues: list[Scored], n_boot: int = 200, seed: int = 0,
+                  prompts: list[str] | None = None) -> dict[str, tuple[float, float]]:
     """95% percentile bootstrap CI of each :data:`COMPARED` statistic, resampling whole
-    dialogues (the same resamples for every statistic)."""
+    prompts (the same resamples for every statistic): a drawn prompt brings every one of
+    its continuations in ``dialogues`` (``prompts``: the prompt of each; None: each
+    dialogue its own). Continuations of one prompt (its seeds, its chunk sizes) share the
+    prompt's style, so drawing them one by one would make the CI too narrow."""
     rng = np.random.default_rng(np.random.SeedSequence(seed))
+    labels = list(range(len(dialogues))) if prompts is None else list(prompts)
+    if len(labels) != len(dialogues):
+        raise ValueError(f"{len(labels)} prompt labels for {len(dialogues)} dialogues")
+    members: dict[object, list[int]] = {}
+    for i, label in enumerate(labels):
+        members.setdefault(label, []).append(i)
+    groups = list(members.values())
     vals = []
     for _ in range(n_boot):
-        idx = rng.integers(0, len(dialogues), len(dialogues))
-        vals.append(pooled_stats([dialogues[i] for i in idx]))
+        idx = rng.integers(0, len(groups), len(groups))
+        vals.append(pooled_stats([dialogues[i] for g in idx for i in groups[g]]))
     out = {}
     for key in COMPARED:
         finite = np.asarray([v[key] for v in vals], dtype=float)
@@ -488,12 +499,15 @@ def source_table(scored: dict[str, list[Scored]], per_prompt: pd.DataFrame) -> p
     side by side on one set of prompts."""
     rows = []
     for source, group in scored.items():  # each in the order of its per_prompt rows
-        corpora = per_prompt.loc[per_prompt["source"] == source, "corpus"].to_numpy()
+        rows_of = per_prompt.loc[per_prompt["source"] == source]
+        corpora, prompt_ids = rows_of["corpus"].to_numpy(), rows_of["prompt"].to_numpy()
         for name in [*AGENTS.values(), "all"]:
-            pool = [d for d, c in zip(group, corpora, strict=True) if name in (c, "all")]
-            if not pool:
+            keep = [i for i, c in enumerate(corpora) if name in (c, "all")]
+            if not keep:
                 continue
-            stats, cis = pooled_stats(pool), bootstrap_cis(pool)
+            pool = [group[i] for i in keep]
+            stats = pooled_stats(pool)
+            cis = bootstrap_cis(pool, prompts=[prompt_ids[i] for i in keep])
             rows.append({"source": source, "prompts": name, "n_continuations": len(pool),
                          **{k: stats[k] for k in COMPARED},
                          **{f"{k}_ci": f"[{cis[k][0]:.3g}, {cis[k][1]:.3g}]"
@@ -528,8 +542,13 @@ def plot_sources(sources: pd.DataFrame, path: Path) -> None:
 
 
 def corpus_comparison(plan: Plan, scored_by: dict[str, list[Scored]], silence: set[int],
-                      tokenizer) -> pd.DataFrame:  # noqa: ANN001 - UnitTokenizer
+                      tokenizer, per_prompt: pd.DataFrame) -> pd.DataFrame:  # noqa: ANN001
     """Per agent (all chunk sizes pooled, then each): distance to each corpus's statistics.
+
+    CIs resample prompts (:func:`bootstrap_cis`): the pooled row holds each prompt once per
+    chunk size and seed, and those continuations come and go together. ``tokenizer``: the
+    corpora's UnitTokenizer; ``per_prompt``: :func:`score`'s table (the prompt of each
+    continuation, in the order of ``scored_by``).
 
     Two references per corpus: the corpus as recorded (``own_value`` / ``other_value`` /
     ``nearer_own``), and the corpus passed through the token format at the source's chunk
@@ -549,11 +568,14 @@ def corpus_comparison(plan: Plan, scored_by: dict[str, list[Scored]], silence: s
     for agent, own in AGENTS.items():
         other = next(c for c in AGENTS.values() if c != own)
         scored = {c: scored_by.get(source_name(agent, c), []) for c in plan.chunk_ms}
+        prompt_of = {c: per_prompt.loc[per_prompt["source"] == source_name(agent, c),
+                                       "prompt"].tolist() for c in plan.chunk_ms}
         groups = [(f"syncllm-{agent[0]}-all", list(plan.chunk_ms)),
                   *[(source_name(agent, c), [c]) for c in plan.chunk_ms]]
         for label, chunks in groups:
             pool = [d for c in chunks for d in scored[c]]
-            stats, cis = pooled_stats(pool), bootstrap_cis(pool)
+            stats = pooled_stats(pool)
+            cis = bootstrap_cis(pool, prompts=[p for c in chunks for p in prompt_of[c]])
             fmt = {c: pooled_stats([d for k in chunks for d in refs_format[c, k]])
                    for c in AGENTS.values()}
             for key in COMPARED:
@@ -640,15 +662,16 @@ def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
             in_distribution(corr).to_markdown(index=False, floatfmt=".3f"),
             "\n\n## Mean event durations (ms), averaged over prompts and seeds\n",
             means.to_markdown(floatfmt=".0f"),
-            "\n\n## Agents vs corpora (pooled; 95% bootstrap CI over continuations)\n",
+            "\n\n## Agents vs corpora (pooled; 95% bootstrap CI over prompts, each with all "
+            "its continuations)\n",
             "Two references per corpus: as recorded (`own_value`, `other_value`, "
             "`nearer_own`) and passed through the SyncLLM token format at the source's chunk "
             "sizes (`own_format`, `other_format`, `nearer_own_format`; the `format-C` rows "
             "above): deduplication and interpolation move onsets to the chunk grid, so a "
             "perfect agent reaches the second, not the first.\n",
             comp.to_markdown(index=False, floatfmt=".3g"),
-            "\n\n## Turn-taking of every source (pooled; 95% bootstrap CI over "
-            "continuations)\n",
+            "\n\n## Turn-taking of every source (pooled; 95% bootstrap CI over prompts, "
+            "each with all its continuations)\n",
             "Per prompt corpus and both pooled (`prompts`). `syncllm-x-C`: one model writes "
             "both sides (continuation); `inter-xy-C`: agent x on channel 0 and agent y on "
             f"channel 1 continue the prompt together (interaction, lookahead {plan.lead} "
@@ -705,7 +728,7 @@ def run_plan(plan: Plan, command: str = "") -> Path:
     corr = correlation_tables(per_prompt)
     scored = {source: [Scored.of(v) for v in group] for source, group in vads.items()
               if source != "prompt"}  # each continuation's events, computed once
-    comp = corpus_comparison(plan, scored, silence, tokenizer)
+    comp = corpus_comparison(plan, scored, silence, tokenizer, per_prompt)
     persistence = persistence_table(plan, prompts, generated, silence)
     return write_outputs(plan, per_prompt, corr, comp, persistence,
                          source_table(scored, per_prompt), command)
