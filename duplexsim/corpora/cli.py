@@ -65,7 +65,8 @@ def _base_preset(preset: str | None, config: str | None) -> str:
     from duplexsim.config.loader import read_toml
 
     named = read_toml(config).get("name") if config else None
-    named = named if named in PRESETS else None
+    named = named if isinstance(named, str) and named in PRESETS else None  # a wrong type:
+    # load_config reports it
     if preset is not None and named is not None and named != preset:
         raise InputError(str(config), "name", f"{named!r} over --preset {preset}",
                          "the same preset in both, or leave --preset out")

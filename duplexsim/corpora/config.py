@@ -188,8 +188,8 @@ def load_synth_toml(path: str | Path) -> SynthConfig:
 
     data = read_toml(path)
     name = data.get("name", "fisher-like")
-    if name not in PRESETS:  # a custom name: start from the fisher-like defaults
-        name = "fisher-like"
+    if not isinstance(name, str) or name not in PRESETS:  # a custom name (or a wrong type,
+        name = "fisher-like"  # reported by load_config): start from the fisher-like defaults
     try:
         return load_config(name, path)
     except ValueError as e:

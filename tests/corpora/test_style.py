@@ -261,3 +261,15 @@ def test_a_config_named_after_a_preset_builds_over_that_preset(tmp_path, capsys)
     assert main(["corpus", "build", "--config", str(path), "--preset", "fisher-like",
                  "--out", str(tmp_path / "out")]) == 2
     assert "name: 'candor-like' over --preset fisher-like" in capsys.readouterr().err
+
+
+def test_a_corpus_config_name_of_the_wrong_type_is_one_line(tmp_path, capsys) -> None:
+    """``name = [1]`` was looked up among the presets before its type was checked: a
+    TypeError traceback from both `validate` and `corpus build`."""
+    path = tmp_path / "c.toml"
+    path.write_text('name = ["candor-like"]\nconversation_s = 60.0\n')
+    assert main(["validate", str(path)]) == 1
+    assert capsys.readouterr().out == f"{path}: name: wrong type list (allowed: string)\n"
+    assert main(["corpus", "build", "--config", str(path), "--out", str(tmp_path / "c")]) == 2
+    assert capsys.readouterr().err == f"{path}: name: wrong type list (allowed: string)\n"
+    assert not (tmp_path / "c").exists()
