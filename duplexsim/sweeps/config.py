@@ -38,6 +38,7 @@ from duplexsim.config.loader import (
     Problem,
     from_dict,
     raise_errors,
+    read_toml,
 )
 from duplexsim.digests import key_of, scenario_inputs
 
@@ -190,11 +191,13 @@ def _scenario_problems(sweep: Sweep) -> list[Problem]:
             scenario_from_dict(cell.config, file=sweep.file)
         except ConfigError as e:
             where = ", ".join(f"{k}={v!r}" for k, v in cell.params.items() if k != SEED_KEY)
+            where = f"in cell {where}" if where else f"base scenario {sweep.config.base!r}" + (
+                " with sweep.set" if sweep.config.set else "")
             for p in e.problems:
                 text = str(p)
                 if text not in seen:
                     seen.add(text)
-                    problems.append(Problem(p.file, p.key, f"{p.message} (in cell {where})",
+                    problems.append(Problem(p.file, p.key, f"{p.message} ({where})",
                                             p.allowed))
     return problems
 
@@ -205,24 +208,20 @@ def load_sweep(path: str | Path, *, check_scenarios: bool = True) -> Sweep:
     Raises :class:`ConfigError` naming the file, key and allowed values.
     """
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError([Problem(str(path), "", f"cannot read sweep file: {e}")]) from e
+    data = read_toml(path)  # missing, unreadable, not UTF-8, not TOML: one line each
     if not isinstance(data.get("sweep"), dict):
         raise ConfigError([Problem(str(path), "sweep", "missing [sweep] table")])
     extra = sorted(set(data) - {"sweep"})
     if extra:
         raise ConfigError([Problem(str(path), extra[0], "unknown top-level key", "[sweep]")])
     config = from_dict(SweepConfig, data["sweep"], file=str(path), prefix="sweep")
-    base_path = Path(config.base)
     try:
-        base = tomllib.loads(base_path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError([Problem(str(path), "sweep.base",
-                                   f"cannot read base scenario {config.base!r}: {e}",
-                                   "a scenario TOML file, relative to the current directory")
-                           ]) from e
+        base = read_toml(config.base)
+    except ConfigError as e:  # name the sweep's key too: the base path is relative to the cwd
+        raise ConfigError([Problem(str(path), "sweep.base", f"base scenario {config.base!r}: "
+                                   + (f"{p.key}: " if p.key else "") + p.message,
+                                   p.allowed or "a scenario TOML file, relative to the current "
+                                   "directory") for p in e.problems]) from None
     sweep = Sweep(config=config, base=base, file=str(path))
     try:
         sweep.cells()

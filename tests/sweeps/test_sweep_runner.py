@@ -93,8 +93,27 @@ def test_bad_sweep_files_name_the_key(tmp_path, seeds, extra, match):
 def test_missing_base_scenario_is_reported(tmp_path):
     path = write_sweep(tmp_path)
     (tmp_path / "base.toml").unlink()
-    with pytest.raises(ConfigError, match="sweep.base: cannot read base scenario"):
+    with pytest.raises(ConfigError, match="sweep.base: base scenario .*: file not found"):
         load_sweep(path, check_scenarios=False)
+
+
+@pytest.mark.parametrize("broken", ["sweep", "base"])
+def test_a_sweep_or_base_file_that_is_not_utf8_is_one_line(tmp_path, capsys, broken):
+    """A sweep file or base scenario that is not UTF-8 was a UnicodeDecodeError traceback
+    from `duplexsim sweep` and `duplexsim validate` (only OSError and TOML errors were
+    caught)."""
+    from duplexsim.cli import main
+
+    path = write_sweep(tmp_path)
+    target = path if broken == "sweep" else tmp_path / "base.toml"
+    target.write_bytes(b"\xff" + target.read_bytes())
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    key = "byte 0" if broken == "sweep" else "sweep.base: base scenario"
+    assert len(err) == 1 and err[0].startswith(f"{path}: {key}") and "not UTF-8" in err[0]
+    assert not (tmp_path / "out").exists()
+    assert main(["validate", str(path)]) == 1
+    assert "not UTF-8" in capsys.readouterr().out
 
 
 def test_resume_skips_finished_cells(tmp_path, monkeypatch):
