@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--type", default="mel-kmeans", choices=["mel-kmeans", "hubert-kmeans"])
     t.add_argument("--n-units", type=number(2, 32768, integer=True), default=501)
     t.add_argument("--hubert-dir", default="", help="local HuBERT model dir (hubert-kmeans)")
-    t.add_argument("--hubert-layer", type=number(0, 64, integer=True), default=6)
+    t.add_argument("--hubert-layer", type=number(0, 64, integer=True), default=None,
+                   help="hubert-kmeans: the layer whose features are clustered (default 6)")
     t.add_argument("--max-dialogues", type=number(1, 10**6, integer=True), default=50,
                    help="per corpus")
     t.add_argument("--seed", type=number(0, 2**32 - 1, integer=True), default=0)
@@ -44,16 +45,33 @@ class _Channels:
                 yield from ((d.audio[ch], d.sample_rate_hz, vad[ch]) for ch in range(2))
 
 
+def _check_type_flags(args: argparse.Namespace) -> None:
+    """The HuBERT flags with the default ``--type mel-kmeans`` are refused: a user who gave
+    ``--hubert-dir`` but forgot ``--type hubert-kmeans`` would get mel units unawares."""
+    from duplexsim.errors import InputError
+
+    given = [flag for flag, value in (("--hubert-dir", args.hubert_dir),
+                                      ("--hubert-layer", args.hubert_layer))
+             if value not in ("", None)]
+    if args.type != "hubert-kmeans" and given:
+        flag = given[0]
+        raise InputError("duplexsim units train", flag,
+                         f"only read by --type hubert-kmeans, not --type {args.type}",
+                         f"--type hubert-kmeans with {flag}, or no {flag}")
+
+
 def run(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_output_dir, output_dir
     from duplexsim.config.loader import from_dict
     from duplexsim.corpora.corpus import open_corpus
     from duplexsim.units import TokenizerConfig, train_tokenizer
 
+    _check_type_flags(args)
     check_output_dir(args.out)
     cfg = from_dict(TokenizerConfig, {
         "type": args.type, "n_units": args.n_units, "hubert_dir": args.hubert_dir,
-        "hubert_layer": args.hubert_layer, "seed": args.seed}, file="duplexsim units train")
+        "hubert_layer": 6 if args.hubert_layer is None else args.hubert_layer,
+        "seed": args.seed}, file="duplexsim units train")
     corpora = [open_corpus(p) for p in args.corpus]
     tok = train_tokenizer(_Channels(corpora, args.max_dialogues), cfg)
     with output_dir(args.out, owned=("arrays.safetensors",), last=("config.json",)) as stage:
