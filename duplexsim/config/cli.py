@@ -61,8 +61,9 @@ def file_kind(data: dict[str, Any]) -> str:
         return "agent card"
     from duplexsim.corpora.config import is_synth_config
 
-    if is_synth_config(data):
-        return "corpus config"
+    keys = set(data)
+    if is_synth_config(data) or (keys & _corpus_markers() and not keys & KIND_MARKERS["scenario"]):
+        return "corpus config"  # also with a stray table: its keys say what it is
     return "scenario"
 
 
@@ -83,13 +84,24 @@ def expect_kind(path: str | Path, kind: str) -> None:
         keys = set(read_toml(path))
     except ConfigError:
         return
-    found = next((k for k, marks in KIND_MARKERS.items() if keys & marks), kind)
+    markers = {**KIND_MARKERS, "corpus config": _corpus_markers()}
+    found = next((k for k, marks in markers.items() if keys & marks), kind)
     if found != kind:
         usage = {"scenario": "duplexsim simulate", "agent card": "duplexsim train",
-                 "sweep": "duplexsim sweep"}[found]
+                 "sweep": "duplexsim sweep", "corpus config": "duplexsim corpus build --config"
+                 }[found]
         raise ConfigError([Problem(str(path), "", f"is {_article(found)} {found} file, not "
                                    f"{_article(kind)} {kind} (it is for `{usage}`)",
                                    f"{_article(kind)} {kind} file")])
+
+
+def _corpus_markers() -> frozenset[str]:
+    """The keys only a corpus config has: SynthConfig's fields but ``name``."""
+    import dataclasses
+
+    from duplexsim.corpora.config import SynthConfig
+
+    return frozenset(f.name for f in dataclasses.fields(SynthConfig)) - {"name"}
 
 
 def _article(kind: str) -> str:

@@ -78,6 +78,10 @@ def _build(args: argparse.Namespace) -> int:
     from duplexsim.corpora.build import build_corpus, build_record, check_rebuild, plan, rendered
     from duplexsim.corpora.synth import load_config
 
+    if args.config is not None:
+        from duplexsim.config.cli import expect_kind
+
+        expect_kind(args.config, "corpus config")
     args.preset = _base_preset(args.preset, args.config)
     cfg = load_config(args.preset, args.config, conversation_s=args.conversation_s)
     check_output_dir(args.out)

@@ -107,6 +107,9 @@ def test_dispatch_on_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert file_kind({"chunk_ms": 200, "network": {}}) == "scenario"
     assert file_kind({"name": "x", "entrainment": 0.5}) == "corpus config"
     assert file_kind({"name": "x", "chunk_ms": 200}) == "scenario"  # no SynthConfig key
+    # a corpus config with a stray table is still one: its own keys are named, not every
+    # key as unknown to a scenario
+    assert file_kind({"entrainment": 0.5, "style": {"p_yield": 0.4}}) == "corpus config"
     card = tmp_path / "card.toml"
     card.write_text('[agent]\nname = "x"\n')
     # a loader module that is not there is a clear problem, not a crash
@@ -180,3 +183,32 @@ def test_shipped_tdm_cards_validate_ok() -> None:
     assert [p.name for p in cards] == ["candor-tdm.toml", "fisher-tdm.toml"]
     out = _validate(*cards)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(("command", "settings", "found", "wanted"), [
+    (["corpus", "build", "--out", "c", "--config"], "scenario", "a scenario",
+     "not a corpus config"),
+    (["corpus", "build", "--out", "c", "--config"], "card", "an agent card",
+     "not a corpus config"),
+    (["simulate", "--out", "s"], "corpus", "a corpus config", "not a scenario"),
+    (["train", "--corpus", "c", "--out", "t"], "corpus", "a corpus config", "not an agent card"),
+    (["sweep", "--out", "w"], "corpus", "a corpus config", "not a sweep"),
+])
+def test_a_corpus_config_and_another_kind_are_told_apart(tmp_path: Path, capsys, command,
+                                                         settings, found, wanted) -> None:
+    """`corpus build --config` given a scenario or card, or a corpus config given to
+    simulate, train or sweep, listed every key of the file as unknown (7 lines for the
+    shipped replay-lan scenario) instead of saying which kind of file it is."""
+    from duplexsim.cli import main
+
+    path = {"scenario": ROOT / "scenarios" / "replay-lan.toml",
+            "card": ROOT / "agents" / "fisher.toml", "corpus": tmp_path / "corpus.toml"}[settings]
+    (tmp_path / "corpus.toml").write_text('name = "fisher-like"\nipu_median_s = 1.2\n')
+    argv = [command[0], str(path), *command[1:]] if command[0] != "corpus" else [
+        *command, str(path)]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path)
+        assert main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{path}: is {found} file, {wanted}"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.toml"]
