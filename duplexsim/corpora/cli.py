@@ -1,4 +1,5 @@
-"""``duplexsim corpus build|stats``: build a synthetic corpus; print its turn-taking stats.
+"""``duplexsim corpus build|import|stats``: build a synthetic corpus, import a real Fisher or
+CANDOR tree as one (:mod:`duplexsim.corpora.importer`), print turn-taking stats.
 
 ``build`` checks its flags, the ``--config`` file, the tokenizer it will reuse and every
 folder it writes before any conversation is rendered; a folder holding a corpus built with
@@ -41,6 +42,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--cache", default=None, help="TTS cache (default ~/.cache/duplexsim/tts)")
     b.add_argument("--workers", type=number(1, 4096, integer=True), default=2,
                    help="processes for TTS and encoding")
+    i = sub.add_parser("import", help="a real Fisher or CANDOR tree as a duplexsim corpus "
+                       "(units, splits, manifest) that train, continue and simulate read")
+    i.add_argument("tree", help="a Fisher tree (fe_03_NNNNN.txt + audio) or a CANDOR tree "
+                   "(<uuid>/transcription/, processed/)")
+    i.add_argument("--tokenizer", required=True,
+                   help="unit tokenizer dir (`duplexsim units train --corpus TREE`)")
+    i.add_argument("--out", required=True, help="corpus directory to write")
+    i.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0,
+                   help="seeds the train/val/test split")
+    i.add_argument("--val-share", type=number(0, 0.5), default=0.1)
+    i.add_argument("--test-share", type=number(0, 0.5), default=0.1)
+    i.add_argument("--sample-rate-hz", type=number(1000, 384_000, integer=True), default=None,
+                   help="the corpus's audio rate (default: the first conversation's)")
     s = sub.add_parser("stats", help="turn-taking statistics beside the preset's targets, and "
                        "how much a prompt predicts its continuation (prompt -> continuation r)")
     s.add_argument("dir", help="a built corpus, or a real Fisher / CANDOR tree (annotations)")
@@ -55,7 +69,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return _build(args) if args.action == "build" else _stats(args)
+    return {"build": _build, "import": _import, "stats": _stats}[args.action](args)
+
+
+def _import(args: argparse.Namespace) -> int:
+    from duplexsim.atomic import check_output_dir
+    from duplexsim.corpora.importer import import_corpus
+
+    check_output_dir(args.out)
+    manifest = import_corpus(args.tree, args.out, args.tokenizer, seed=args.seed,
+                             val_share=args.val_share, test_share=args.test_share,
+                             sample_rate_hz=args.sample_rate_hz)
+    splits = [d["split"] for d in manifest["dialogues"]]
+    print(f"{args.out}: {len(splits)} {manifest['preset']} conversations "
+          f"({splits.count('train')} train, {splits.count('val')} val, {splits.count('test')} "
+          f"test), {manifest['n_units']} units at {manifest['sample_rate_hz']} Hz")
+    return 0
 
 
 def _base_preset(preset: str | None, config: str | None) -> str:

@@ -1,0 +1,118 @@
+"""Turn a real Fisher or CANDOR tree into a duplexsim corpus (``duplexsim corpus import``).
+
+``train``, ``continue``, ``simulate`` (replay) and the envs read a *built* corpus (units,
+splits, manifest: docs/interfaces.md "Corpus on disk"); the real readers
+(:mod:`duplexsim.corpora.fisher`, :mod:`duplexsim.corpora.candor`) give annotations and
+audio only. This writes the same layout from a real tree: each conversation's audio (at
+one rate for the corpus), both transcripts and its units under a given unit tokenizer
+(``duplexsim units train --corpus TREE``), a seeded train/val/test split, the tokenizer
+copied in, the manifest last. Each file is written atomically; a rerun resumes (skips
+conversations whose units exist) and refuses a folder imported with other settings
+(``import.json``) or holding a synthetic corpus. Must not train or simulate.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
+from duplexsim.atomic import atomic_path, write_json
+from duplexsim.audio.io import resample, write_audio
+from duplexsim.config.loader import read_json
+from duplexsim.corpora import candor, fisher
+from duplexsim.corpora.corpus import FORMAT, open_corpus
+from duplexsim.errors import InputError, OutputError
+
+
+def split_ids(ids: list[str], seed: int, val_share: float, test_share: float) -> dict[str, str]:
+    """Id -> split: a seeded permutation, at least one test dialogue when there are two."""
+    n = len(ids)
+    n_val = int(round(val_share * n))
+    n_test = max(1 if n >= 2 else 0, int(round(test_share * n)))
+    order = np.random.default_rng(np.random.SeedSequence(seed)).permutation(n)
+    split = ["train"] * n
+    for i in order[:n_test]:
+        split[i] = "test"
+    for i in order[n_test:n_test + n_val]:
+        split[i] = "val"
+    return dict(zip(ids, split, strict=True))
+
+
+def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, *,
+                  seed: int = 0, val_share: float = 0.1, test_share: float = 0.1,
+                  sample_rate_hz: int | None = None, progress: bool = True) -> dict:
+    """Write the duplexsim corpus of the Fisher or CANDOR tree ``tree`` into ``out``; returns
+    its manifest. ``sample_rate_hz``: the corpus's audio rate (default: the first
+    conversation's; others are resampled to it)."""
+    from duplexsim.corpora.build import tokenizer_digest
+    from duplexsim.training.cli import copy_tokenizer
+    from duplexsim.units import load_tokenizer
+
+    tree, out, tok_dir = Path(tree), Path(out), Path(tokenizer_dir)
+    source = open_corpus(tree)
+    if not isinstance(source, fisher.FisherCorpus | candor.CandorCorpus):
+        raise InputError(str(tree), "", "is a duplexsim corpus already",
+                         "a Fisher (fe_03_*.txt) or CANDOR (<uuid>/transcription/) tree")
+    tok = load_tokenizer(tok_dir)
+    record = {"source": str(tree.resolve()), "kind": source.name, "seed": seed,
+              "val_share": val_share, "test_share": test_share,
+              "sample_rate_hz": sample_rate_hz, "tokenizer_sha256": tokenizer_digest(tok_dir)}
+    _check_record(out, record)
+    write_json(out / "import.json", record)
+    ids = source.ids()
+    splits = split_ids(ids, seed, val_share, test_share)
+    entries, rate = [], sample_rate_hz
+    for id in tqdm(ids, desc="import", unit="conv", disable=not progress):
+        paths = {"audio": out / "audio" / f"{id}.flac", "units": out / "units" / f"{id}.npy",
+                 "txt": out / "fisher" / f"{id}.txt",
+                 "csv": out / "candor" / id / "transcription" / "transcript_audiophile.csv"}
+        if paths["units"].is_file() and paths["audio"].is_file():  # units: written last
+            meta = sf.info(str(paths["audio"]))
+            rate = rate or int(meta.samplerate)
+            entries.append({"id": id, "duration_s": meta.frames / meta.samplerate,
+                            "split": splits[id], "audio": f"audio/{id}.flac",
+                            "units": f"units/{id}.npy"})
+            continue
+        d = source.dialogue(id, audio=True)
+        rate = rate or int(d.sample_rate_hz)
+        wave = d.audio if d.sample_rate_hz == rate else resample(d.audio, d.sample_rate_hz, rate)
+        write_audio(paths["audio"], wave, rate)
+        fisher.write_transcript(paths["txt"], d.segments, audio_name=paths["audio"].name)
+        candor.write_transcript(paths["csv"], d.segments)
+        units = np.stack([tok.encode(ch, rate) for ch in wave]).astype(np.int16)
+        with atomic_path(paths["units"]) as tmp, tmp.open("wb") as fh:
+            np.save(fh, units)
+        entries.append({"id": id, "duration_s": wave.shape[1] / rate, "split": splits[id],
+                        "audio": f"audio/{id}.flac", "units": f"units/{id}.npy"})
+    copy_tokenizer(tok_dir, out / "tokenizer")
+    manifest = {
+        "format": FORMAT, "name": out.name, "preset": source.name, "seed": seed,
+        "sample_rate_hz": rate, "n_units": tok.n_units, "tokenizer": "tokenizer",
+        "silence_units": sorted(tok.silence_units), "source": str(tree.resolve()),
+        "dialogues": entries,
+    }
+    write_json(out / "manifest.json", manifest)
+    return manifest
+
+
+def _check_record(out: Path, record: dict) -> None:
+    """Refuse an ``out`` that holds another import, or a corpus ``corpus build`` wrote."""
+    if (out / "build.json").is_file():
+        raise OutputError(str(out), "", "holds a synthetic corpus (build.json)",
+                          "an empty folder or an earlier import of the same tree")
+    if not (out / "import.json").is_file():
+        if (out / "manifest.json").is_file():
+            raise OutputError(str(out), "", "holds a corpus that was not imported",
+                              "an empty folder or an earlier import of the same tree")
+        return
+    previous = read_json(out / "import.json", what="import.json")
+    for key, value in record.items():
+        if previous.get(key) != value:
+            raise OutputError(str(out), key, f"holds an import made with "
+                              f"{json.dumps(previous.get(key))}, not {json.dumps(value)}",
+                              "the same settings to resume, or an empty folder")
+

@@ -1,0 +1,124 @@
+"""`duplexsim corpus import`: a real Fisher or CANDOR tree becomes a corpus that the
+commands reading a built corpus (train, continue, simulate, the envs) accept; README
+"Plugging in real data and models"."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from duplexsim.cli import main
+from duplexsim.corpora import load_corpus
+from duplexsim.corpora.types import Segment
+
+N_UNITS = 16
+
+
+def _tokenizer(path: Path) -> None:
+    from duplexsim.units import features
+    from duplexsim.units.kmeans import KMeansTokenizer, TokenizerConfig
+
+    rng = np.random.default_rng(0)
+    KMeansTokenizer(TokenizerConfig(n_units=N_UNITS, n_mels=8),
+                    rng.normal(size=(N_UNITS, 8)).astype(np.float32),
+                    rng.random((N_UNITS, features.N_FFT // 2 + 1)).astype(np.float32),
+                    -40.0).save(path)
+
+
+def _wave(seconds: float, rate: int, seed: int) -> np.ndarray:
+    """[N, 2]: noise bursts on alternating channels (speech-like on/off)."""
+    rng = np.random.default_rng(seed)
+    wave = np.zeros((int(seconds * rate), 2), np.float32)
+    for k in range(int(seconds)):
+        wave[k * rate:(k + 1) * rate - rate // 4, k % 2] = 0.1 * rng.normal(size=rate - rate // 4)
+    return wave
+
+
+def fisher_tree(root: Path, n: int = 3) -> None:
+    """LDC's layout: transcripts under data/trans/000/, 2-channel 8 kHz audio elsewhere."""
+    (root / "data" / "trans" / "000").mkdir(parents=True)
+    (root / "audio").mkdir()
+    for i in range(1, n + 1):
+        name = f"fe_03_{i:05d}"
+        sf.write(root / "audio" / f"{name}.wav", _wave(6.0, 8000, i), 8000)
+        lines = [f"{k:.2f} {k + 0.75:.2f} {'AB'[k % 2]}: word {k}" for k in range(6)]
+        (root / "data" / "trans" / "000" / f"{name}.txt").write_text(
+            f"# {name}.sph\n\n" + "\n".join(lines) + "\n")
+
+
+def candor_tree(root: Path) -> None:
+    """One conversation folder: the audiophile transcript, stereo audio, a channel map."""
+    from duplexsim.corpora import candor
+
+    folder = root / "0a1b2c3d-uuid"
+    (folder / "processed").mkdir(parents=True)
+    sf.write(folder / "processed" / "0a1b2c3d-uuid.wav", _wave(5.0, 16000, 7), 16000)
+    (folder / "processed" / "channel_map.json").write_text('{"L": "spk1", "R": "spk2"}')
+    candor.write_transcript(folder / "transcription" / "transcript_audiophile.csv",
+                            [Segment(k % 2, k, k + 0.75, f"word {k}") for k in range(5)],
+                            speakers=("spk1", "spk2"))
+
+
+def test_a_fisher_tree_is_imported_as_a_corpus_train_reads(tmp_path: Path, capsys) -> None:
+    """The README told users with real Fisher to run `duplexsim train --corpus /data/fisher`,
+    which refuses a tree without manifest.json; now `corpus import` makes one."""
+    fisher_tree(tmp_path / "fisher data")
+    _tokenizer(tmp_path / "units")
+    assert main(["train", str(Path(__file__).parents[2] / "agents" / "fisher.toml"),
+                 "--corpus", str(tmp_path / "fisher data"),
+                 "--out", str(tmp_path / "agent")]) == 2
+    assert "no manifest.json" in capsys.readouterr().err
+    out = tmp_path / "fisher corpus"
+    argv = ["corpus", "import", str(tmp_path / "fisher data"), "--tokenizer",
+            str(tmp_path / "units"), "--out", str(out)]
+    assert main(argv) == 0
+    corpus = load_corpus(out)
+    assert corpus.n_units == N_UNITS and corpus.sample_rate_hz == 8000
+    assert corpus.ids() == ["fe_03_00001", "fe_03_00002", "fe_03_00003"]
+    assert sorted(corpus.ids("test")) and len(corpus.ids("train")) == 2
+    d = corpus.dialogue("fe_03_00002", audio=True)
+    assert d.units.shape == (2, 150) and d.audio.shape == (2, 48000)
+    assert [(s.speaker, s.start_s, s.text) for s in d.segments][:2] == [(0, 0.0, "word 0"),
+                                                                       (1, 1.0, "word 1")]
+    assert corpus.tokenizer().n_units == N_UNITS
+    before = (out / "manifest.json").read_bytes()
+    assert main(argv) == 0  # a rerun resumes: nothing changes
+    assert (out / "manifest.json").read_bytes() == before
+    capsys.readouterr()
+    assert main([*argv, "--seed", "1"]) == 2  # another split into the same folder: refused
+    assert capsys.readouterr().err.startswith(f"{out}: seed: holds an import made with 0")
+
+
+def test_a_candor_tree_is_imported_with_its_channel_map(tmp_path: Path) -> None:
+    candor_tree(tmp_path / "candor")
+    _tokenizer(tmp_path / "units")
+    out = tmp_path / "corpus"
+    assert main(["corpus", "import", str(tmp_path / "candor"), "--tokenizer",
+                 str(tmp_path / "units"), "--out", str(out), "--sample-rate-hz", "8000"]) == 0
+    corpus = load_corpus(out)
+    (id,) = corpus.ids()
+    assert id == "0a1b2c3d-uuid" and corpus.preset == "candor"
+    d = corpus.dialogue(id, audio=True)
+    assert d.sample_rate_hz == 8000 and d.audio.shape == (2, 40000)  # resampled from 16 kHz
+    assert [s.speaker for s in d.segments] == [0, 1, 0, 1, 0]
+
+
+@pytest.mark.parametrize("what", ["built corpus", "synthetic out"])
+def test_import_refuses_a_built_corpus_either_way(tmp_path: Path, capsys, what) -> None:
+    fisher_tree(tmp_path / "tree", n=1)
+    _tokenizer(tmp_path / "units")
+    built = tmp_path / "built"
+    built.mkdir()
+    (built / "build.json").write_text(json.dumps({"seed": 0}))
+    (built / "manifest.json").write_text("{}")
+    tree, out = (built, tmp_path / "out") if what == "built corpus" else (tmp_path / "tree",
+                                                                           built)
+    assert main(["corpus", "import", str(tree), "--tokenizer", str(tmp_path / "units"),
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(str(built)), err
+    assert not (tmp_path / "out").exists()
