@@ -150,7 +150,11 @@ def plot_fto_hist(table: pd.DataFrame, by: list[str], corpus_fto: np.ndarray | N
                     label=_label(key, by))
     ax.set_xlabel("floor-transfer offset (ms; negative = overlap)")
     ax.set_ylabel("density")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    else:  # e.g. short replay conversations: matplotlib would warn on stderr for an empty legend
+        ax.text(0.5, 0.5, "no floor transfers", ha="center", va="center",
+                transform=ax.transAxes)
     write_png(fig, path, layout=False)
 
 

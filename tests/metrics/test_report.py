@@ -84,3 +84,19 @@ def test_report_x_must_be_swept_and_partial_means_say_n(run_dir, capsys):
 def test_report_on_a_missing_run_says_what_to_do(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert "duplexsim sweep" in capsys.readouterr().err
+
+
+def test_fto_histogram_without_transfers_is_drawn_without_a_warning(tmp_path):
+    """A sweep of short conversations with no floor transfer printed matplotlib's "No
+    artists with labels found to put in legend" warning from `duplexsim report`."""
+    import warnings
+
+    import pandas as pd
+
+    from duplexsim.metrics.report import plot_fto_hist
+
+    table = pd.DataFrame({"delay": [0, 80], "fto_values_ms": [[], []]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plot_fto_hist(table, ["delay"], None, tmp_path / "fto_hist.png")
+    assert (tmp_path / "fto_hist.png").stat().st_size > 0
