@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("duplexsim.config.cli", "check scenario / agent-card / sweep files"),
     "corpus": ("duplexsim.corpora.cli", "build synthetic corpora, print corpus statistics"),
     "units": ("duplexsim.units.cli", "train a unit tokenizer (wav -> 25 Hz units)"),
-    "train": ("duplexsim.training.cli", "train a SyncLLM agent from an agent card"),
+    "train": ("duplexsim.training.cli", "train a SyncLLM or TDM agent from an agent card"),
     "continue": ("duplexsim.models.cli", "continue a prompt dialogue with a trained agent"),
     "simulate": ("duplexsim.sim.cli", "run a scenario: two agents across a simulated network"),
     "sweep": ("duplexsim.sweeps.cli", "run a grid of scenario fields x seeds"),

@@ -691,3 +691,32 @@ def test_tokenizer_copies_are_moved_in_whole(ws: Path, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         copy_tokenizer(ws / "no_tokenizer", dst)
     assert not changes(before, snapshot(tmp_path))
+
+
+def test_commands_in_the_shipped_settings_files_parse() -> None:
+    """The `duplexsim ...` lines in the comments of scenarios/ and agents/ are what a new
+    user copies: each must be accepted by its command's parser (replay-lan.toml's lacked the
+    required --out)."""
+    import importlib
+    import re
+    import shlex
+
+    from duplexsim.cli import COMMANDS, ArgumentParser
+
+    root = Path(__file__).parents[1]
+    found = 0
+    for path in sorted([*root.glob("scenarios/*.toml"), *root.glob("agents/*.toml")]):
+        comments = "\n".join(line.lstrip("# ") for line in path.read_text().splitlines()
+                             if line.startswith("#")).replace("\\\n", " ")
+        for line in re.findall(r"duplexsim ([a-z]+ [^`\n]*)", comments):
+            argv = shlex.split(line)
+            if argv[0] not in COMMANDS:
+                continue
+            parser = ArgumentParser(prog=f"duplexsim {argv[0]}")
+            importlib.import_module(COMMANDS[argv[0]][0]).add_arguments(parser)
+            try:
+                parser.parse_args(argv[1:])
+            except SystemExit:
+                pytest.fail(f"{path.name}: `duplexsim {' '.join(argv)}` does not parse")
+            found += 1
+    assert found >= 10
