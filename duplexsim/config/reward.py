@@ -13,6 +13,11 @@ from dataclasses import dataclass
 
 from duplexsim.config.loader import FieldError, raise_errors
 
+MAX_WEIGHT = 1e6
+"""Largest reward weight a scenario accepts."""
+MAX_MS = 86_400_000
+"""Largest time (ms) a reward threshold accepts: a day."""
+
 
 @dataclass(frozen=True)
 class RewardConfig:
@@ -37,17 +42,24 @@ class RewardConfig:
     per minute (about 10-20/min in Switchboard-style dialogue, Ward & Tsukahara 2000)."""
 
     def __post_init__(self) -> None:
+        # bounds as the other tables have them: a weight past 1e6 or a time past a day is a
+        # typo (rewards of 1e300 overflow the running sums RL libraries keep)
         errors = []
-        for name in ("overlap_per_s", "gap_per_s", "gap_free_ms", "fto", "interrupt",
-                     "backchannel", "bc_context_ms", "bc_min_interval_ms"):
+        for name in ("overlap_per_s", "gap_per_s", "fto", "interrupt", "backchannel"):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                errors.append(FieldError(name, f"{value} is not a finite number >= 0", ">= 0"))
-        if not (math.isfinite(self.fto_sd_ms) and self.fto_sd_ms > 0):
-            errors.append(FieldError("fto_sd_ms", f"{self.fto_sd_ms} is not positive", "> 0"))
-        if not math.isfinite(self.fto_mean_ms):
-            errors.append(FieldError("fto_mean_ms", f"{self.fto_mean_ms} is not finite",
-                                     "a finite number of ms"))
+            if not (math.isfinite(value) and 0 <= value <= MAX_WEIGHT):
+                errors.append(FieldError(name, f"{value} is out of range",
+                                         f"0 .. {MAX_WEIGHT:g}"))
+        for name in ("gap_free_ms", "bc_context_ms", "bc_min_interval_ms"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0 <= value <= MAX_MS):
+                errors.append(FieldError(name, f"{value} is out of range", f"0 .. {MAX_MS}"))
+        if not (math.isfinite(self.fto_sd_ms) and 0 < self.fto_sd_ms <= MAX_MS):
+            errors.append(FieldError("fto_sd_ms", f"{self.fto_sd_ms} is out of range",
+                                     f"> 0 and <= {MAX_MS}"))
+        if not (math.isfinite(self.fto_mean_ms) and abs(self.fto_mean_ms) <= MAX_MS):
+            errors.append(FieldError("fto_mean_ms", f"{self.fto_mean_ms} is out of range",
+                                     f"-{MAX_MS} .. {MAX_MS}"))
         raise_errors(errors)
 
     def fto_score(self, fto_ms: float) -> float:

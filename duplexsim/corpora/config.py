@@ -123,7 +123,7 @@ class SynthConfig:
                  f"{low} .. {high}")
         need(finite_in(self.p_yield, 0, 1, low_open=True), "p_yield",
              f"must be a probability, got {self.p_yield}", "(0, 1]")
-        need(isinstance(self.name, str) and re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)?",
+        need(isinstance(self.name, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*",
                                                          self.name) is not None,
              "name", f"{self.name!r} (dialogue ids and file names are made from it)",
              "letters, digits, '.', '_', '-', starting with a letter or digit")

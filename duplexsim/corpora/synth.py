@@ -342,7 +342,7 @@ def population_centres(cfg: SynthConfig) -> Centres:
     120 s, fixed seed, ~2 s) moves the centre until the pooled IPU and pause medians, the
     FTO mean and the backchannel rate are the preset's. A constant of the config, cached;
     audio, length and drift do not enter (the drifting tempo keeps its N(0, 1) spread)."""
-    return _centres(replace(cfg, name="", conversation_s=120.0, sample_rate_hz=8000,
+    return _centres(replace(cfg, name="centres", conversation_s=120.0, sample_rate_hz=8000,
                             telephone_band=True, noise_db=-60.0, level_db=-20.0,
                             val_share=0.1, test_share=0.1, tempo_drift_s=0.0))
 

@@ -171,14 +171,18 @@ def test_reward_table_is_optional_and_validated() -> None:
     assert s.reward == RewardConfig(gap_per_s=2.5, gap_free_ms=600.0, fto_sd_ms=300.0)
     assert from_dict(Scenario, tomllib.loads(dump_toml(s))) == s
     msgs = _messages({"reward": {"colour": 1, "fto": "high", "gap_per_s": -1.0,
-                                 "fto_sd_ms": 0.0}})
+                                 "fto_sd_ms": 0.0, "interrupt": 1e300,
+                                 "bc_min_interval_ms": 1e12}})
     assert msgs[0] == ("s.toml: reward.colour: unknown key (allowed: backchannel, "
                        "bc_context_ms, bc_min_interval_ms, fto, fto_mean_ms, fto_sd_ms, "
                        "gap_free_ms, gap_per_s, interrupt, overlap_per_s)")
     assert "s.toml: reward.fto: wrong type str (allowed: number)" in msgs
-    assert "s.toml: reward.gap_per_s: -1.0 is not a finite number >= 0 (allowed: >= 0)" in msgs
-    assert "s.toml: reward.fto_sd_ms: 0.0 is not positive (allowed: > 0)" in msgs
-    assert len(msgs) == 4, msgs
+    assert "s.toml: reward.gap_per_s: -1.0 is out of range (allowed: 0 .. 1e+06)" in msgs
+    assert "s.toml: reward.interrupt: 1e+300 is out of range (allowed: 0 .. 1e+06)" in msgs
+    assert ("s.toml: reward.bc_min_interval_ms: 1000000000000.0 is out of range (allowed: "
+            "0 .. 86400000)") in msgs
+    assert "s.toml: reward.fto_sd_ms: 0.0 is out of range (allowed: > 0 and <= 86400000)" in msgs
+    assert len(msgs) == 6, msgs
     assert _messages({"reward": 3}) == ["s.toml: reward: wrong type int (allowed: table)"]
     with pytest.raises(ValueError, match="reward: got dict"):
         Scenario(reward={"gap_per_s": 2.0})  # type: ignore[arg-type]

@@ -57,7 +57,7 @@ BROKEN = {
     "syntax.toml": ('name = "x"\nchunk_ms = \n', ["syntax.toml: line 2: not valid TOML"]),
     "reward.toml": ('[reward]\ncolour = 1.0\ninterrupt = -0.5\n', [
         "reward.toml: reward.colour: unknown key (allowed: backchannel, bc_context_ms,",
-        "reward.toml: reward.interrupt: -0.5 is not a finite number >= 0 (allowed: >= 0)",
+        "reward.toml: reward.interrupt: -0.5 is out of range (allowed: 0 .. 1e+06)",
     ]),
 }
 

@@ -273,3 +273,12 @@ def test_a_corpus_config_name_of_the_wrong_type_is_one_line(tmp_path, capsys) ->
     assert main(["corpus", "build", "--config", str(path), "--out", str(tmp_path / "c")]) == 2
     assert capsys.readouterr().err == f"{path}: name: wrong type list (allowed: string)\n"
     assert not (tmp_path / "c").exists()
+
+
+def test_an_empty_corpus_config_name_is_refused(tmp_path, capsys) -> None:
+    """Dialogue ids are made from the name: ``name = ""`` gave ids ``_00000``."""
+    path = tmp_path / "c.toml"
+    path.write_text('name = ""\nconversation_s = 60.0\n')
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"{path}: name: ''") and out.count("\n") == 1, out
