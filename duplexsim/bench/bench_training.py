@@ -129,7 +129,7 @@ def worker(card_path: str, corpus: str, stage: str, steps: int) -> dict[str, Any
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     for step in range(1, steps + 1):
-        trainer.step(data[stage], s, step, s.total_steps)
+        trainer.step(data, s, step, s.total_steps)
     wall = time.perf_counter() - t0
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime

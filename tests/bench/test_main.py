@@ -30,3 +30,15 @@ def test_the_corpus_benchmark_runs_both_pairs(capsys) -> None:
     out = capsys.readouterr().out
     assert "utterances: fork server vs espeak-ng command" in out
     assert "one conversation rendered: server vs command" in out
+
+
+def test_the_training_worker_times_steps_of_a_card() -> None:
+    """The per-stage worker every training measurement runs (it indexed its stage's data
+    twice: a TypeError, so the training benchmark printed nothing)."""
+    from pathlib import Path
+
+    from duplexsim.bench.bench_training import worker
+
+    card = Path(__file__).resolve().parents[2] / "agents" / "fisher.toml"
+    row = worker(str(card), "", "stage3", 1)
+    assert row["steps"] == 1 and row["steps_per_s"] > 0 and row["wall_s"] > 0
