@@ -24,6 +24,9 @@ import sys
 
 ENV_VAR = "DUPLEXSIM_THREADS"
 DEFAULT_THREADS = 1
+MKL_CBWR = "AVX2,STRICT"
+"""MKL's conditional numerical reproducibility: the AVX2 code path on every processor
+that has it (AVX-512 and AMX ones included), results independent of the thread count."""
 
 
 def resolve_threads(threads: int | None = None) -> int:
@@ -55,6 +58,9 @@ def use_threads(threads: int | None = None) -> int:
     """
     n = resolve_threads(threads)
     os.environ[ENV_VAR] = str(n)
+    # MKL's code path pinned, for the same bits on any x86 processor and thread count
+    # (read at MKL's first call; a value the user set is kept): README "Determinism"
+    os.environ.setdefault("MKL_CBWR", MKL_CBWR)
     if n == 0:
         return n
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(n)

@@ -59,3 +59,15 @@ def test_a_fresh_cli_process_runs_torch_on_one_thread_by_default() -> None:
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True).stdout
     assert out.splitlines()[-1] == "1"
+
+
+def test_use_threads_pins_mkl_unless_the_user_chose(restore_threads,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from duplexsim.threads import MKL_CBWR
+
+    monkeypatch.delenv("MKL_CBWR", raising=False)
+    use_threads(1)
+    assert os.environ["MKL_CBWR"] == MKL_CBWR == "AVX2,STRICT"
+    monkeypatch.setenv("MKL_CBWR", "AUTO")
+    use_threads(1)
+    assert os.environ["MKL_CBWR"] == "AUTO"

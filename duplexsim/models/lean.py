@@ -166,7 +166,7 @@ class LeanLlama:
             self._write_kv(li, pack, qk[:, H:], qkv[:, (H + Hkv) * D:].view(N, Hkv, D))
             x = torch.addmm(x, self._attend(li, pack, qk[:, :H]), w_o)  # x + att @ w_o
             gate, up = (F.rms_norm(x, (C,), norm2, self.eps) @ w_gu).chunk(2, dim=-1)
-            x = torch.addmm(x, F.silu(gate) * up, w_down)
+            x = torch.addmm(x, _silu(gate) * up, w_down)
         h = x[pack.last]  # each row's last new token
         return (F.rms_norm(h, (C,), self.final_norm, self.eps) @ self.lm_head_t).float()
 
@@ -225,7 +225,7 @@ class LeanLlama:
         H, Hkv, D = self.n_heads, self.n_kv, self.head_dim
         k_rows, v_rows = self._row_views[li]
         q_tok = q.view(pack.n_tokens, 1, Hkv, H // Hkv, D)
-        return torch.cat([F.scaled_dot_product_attention(
+        return torch.cat([_attention(
             q_tok[first], k_rows[row].narrow(2, 0, S), v_rows[row].narrow(2, 0, S),
         ).view(1, H * D) if n == 1 else self._row_attention(
             q, k_rows[row], v_rows[row], first, n, S, mask)
@@ -238,6 +238,26 @@ class LeanLlama:
         H, Hkv, D = self.n_heads, self.n_kv, self.head_dim
         G = H // Hkv
         qs = q[first: first + n].reshape(n, Hkv, G, D).transpose(0, 1).reshape(1, Hkv, n * G, D)
-        o = F.scaled_dot_product_attention(qs, keys.narrow(2, 0, S), values.narrow(2, 0, S),
-                                           attn_mask=mask)  # [1, Hkv, n * G, D]
+        o = _attention(qs, keys.narrow(2, 0, S), values.narrow(2, 0, S),
+                       mask)  # [1, Hkv, n * G, D]
         return o.view(Hkv, n, G, D).transpose(0, 1).reshape(n, H * D)
+
+
+def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+               mask: torch.Tensor | None = None) -> torch.Tensor:
+    """``softmax(q k^T / sqrt(D) + mask) v`` written out (``mask``: True = attend).
+
+    Not ``F.scaled_dot_product_attention``: its CPU kernel (and ``F.silu``, ``softmax``)
+    differs in the last bits between AVX2 and AVX-512 builds of the same op, so the same
+    agent sampled other tokens on another processor. Matmuls, ``exp`` and sums give the
+    same bits on both with MKL pinned (:func:`duplexsim.threads.use_threads`)."""
+    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-1, -2)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.exp(scores - scores.amax(dim=-1, keepdim=True))
+    return (weights / weights.sum(dim=-1, keepdim=True)) @ v
+
+
+def _silu(x: torch.Tensor) -> torch.Tensor:
+    """``x * sigmoid(x)`` written out, for the reason :func:`_attention` gives."""
+    return x / (1.0 + torch.exp(-x))

@@ -149,7 +149,7 @@ def _filter(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if cfg.top_p < 1.0:
         sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-        probs = torch.softmax(sorted_logits, dim=-1)
+        probs = _softmax64(sorted_logits)
         drop_sorted = probs.cumsum(dim=-1) - probs >= cfg.top_p
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         logits = logits.masked_fill(drop, float("-inf"))
@@ -158,6 +158,14 @@ def _filter(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
 
 def _inverse_transform(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """The first id whose cumulative probability exceeds ``u * total``, per row."""
-    cum = torch.softmax(logits, dim=-1).cumsum(dim=-1, dtype=torch.float64)  # [R, V]
+    cum = _softmax64(logits).cumsum(dim=-1)  # [R, V]
     target = (u * cum[:, -1]).unsqueeze(-1)  # [R, 1], < total since u < 1
     return torch.searchsorted(cum, target, right=True).squeeze(-1).clamp_(max=cum.shape[-1] - 1)
+
+
+def _softmax64(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last axis in float64, written out: ``torch.softmax``'s kernel
+    differs in the last bits between AVX2 and AVX-512 (see :mod:`duplexsim.models.lean`)."""
+    x = logits.double()
+    e = torch.exp(x - x.amax(dim=-1, keepdim=True))
+    return e / e.sum(dim=-1, keepdim=True)

@@ -113,3 +113,57 @@ def test_row_errors_and_reuse() -> None:
     assert lm.add_row() == a and lm.tokens[a] == []
     with pytest.raises(ValueError, match="backend='onnx'"):
         LMRows(model, N_UNITS, 8, backend="onnx")  # type: ignore[arg-type]
+
+
+_DIGEST = """
+import hashlib, numpy as np, torch
+from duplexsim.threads import use_threads
+use_threads(1)
+from duplexsim.config.card import ModelCard
+from duplexsim.models.model import build_model
+from duplexsim.models.rows import LMRows
+from duplexsim.models.sampling import SamplingConfig, sample_tokens
+from duplexsim.models.vocab import Vocab
+V = Vocab(20, 300)
+model = build_model(ModelCard(size="tiny", n_units=20, text_vocab_size=300), V.size, V.pad,
+                    V.bos, V.eos, seed=0)
+lm = LMRows(model, 20, 512, backend="lean")
+rng = np.random.default_rng(0)
+rows = [lm.add_row() for _ in range(3)]
+h = hashlib.sha256()
+for r, n in zip(rows, (200, 57, 3)):
+    lm.append(r, rng.integers(0, V.size, size=n).tolist())
+for step in range(40):
+    logits = lm.logits(rows)
+    h.update(logits.numpy().tobytes())
+    u = [(step * 7 + r) % 97 / 97 for r in range(3)]
+    toks = sample_tokens(logits, torch.ones_like(logits, dtype=torch.bool),
+                         [SamplingConfig(top_p=0.9)] * 3, u)
+    h.update(str(toks).encode())
+    for r, t in zip(rows, toks):
+        lm.append(r, [t])
+print(h.hexdigest())
+"""
+
+
+def test_inference_gives_the_same_bits_on_avx2_and_avx512_code_paths() -> None:
+    """Same seed, same bytes on any machine: the lean forward and the sampler give the
+    same logits and tokens whichever x86 code path torch, MKL and oneDNN take (an AVX2-only
+    processor emulated here on this one). SDPA, F.silu and torch.softmax differed in the
+    last bits between AVX2 and AVX-512, and MKL's unpinned matmuls too: the same agent
+    sampled other tokens on another processor."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if "avx2" not in Path("/proc/cpuinfo").read_text(errors="replace"):
+        pytest.skip("no AVX2 here: nothing to compare")
+    digests = []
+    for extra in ({}, {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+                       "ONEDNN_MAX_CPU_ISA": "AVX2"}):
+        env = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"} | extra
+        out = subprocess.run([sys.executable, "-c", _DIGEST], env=env, capture_output=True,
+                             text=True, check=True)
+        digests.append(out.stdout.strip())
+    assert digests[0] == digests[1]
