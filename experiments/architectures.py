@@ -43,7 +43,6 @@ and trains tiny TDM agents through ``duplexsim train`` on cards it writes, then 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass, replace
@@ -53,10 +52,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from cached import conversation_path  # the conversation cache, keyed by its inputs
+from entry import run_main  # one line per problem a user can fix
 from provenance import provenance  # the report line (command and commit)
 from tqdm import tqdm
 
 from duplexsim.atomic import atomic_path, write_png, write_text
+from duplexsim.cli import ArgumentParser, number
 from duplexsim.metrics.interruptions import barge_ins, turn_ends
 from duplexsim.metrics.turntaking import detect_events, vad_from_units
 from duplexsim.tokens import FRAME_MS
@@ -425,18 +426,25 @@ def smoke_world(root: Path) -> tuple[Path, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/architectures"))
     parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
     parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"))
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
-    parser.add_argument("--delays", type=int, nargs="+", default=[0, 160, 240, 480])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--duration-s", type=float, default=60.0)
-    parser.add_argument("--block-s", type=float, default=15.0)
-    parser.add_argument("--n-boot", type=int, default=1000)
-    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--delays", type=number(0, 600_000, integer=True), nargs="+",
+                        default=[0, 160, 240, 480],
+                        help="one-way delays (ms, distinct); the first is self-offset's")
+    parser.add_argument("--seeds", type=number(1, 100_000, integer=True), default=3,
+                        help="conversations per grid point (seeds 0..N-1)")
+    parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=60.0)
+    parser.add_argument("--block-s", type=number(0, 86_400, low_open=True), default=15.0,
+                        help="bootstrap block length (s)")
+    parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000)
+    parser.add_argument("--temperature", type=number(0, 100), default=1.0)
     args = parser.parse_args(argv)
+    if len(set(args.delays)) != len(args.delays):  # one cell's blocks would count twice
+        parser.error(f"--delays {' '.join(map(str, args.delays))}: a value repeats "
+                     "(allowed: distinct values)")
     command = provenance("architectures.py", argv)
     plan = Plan(agents=args.agents, corpora=args.corpora, out=args.out,
                 delays=tuple(args.delays), seeds=args.seeds, duration_s=args.duration_s,
@@ -457,4 +465,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main, "architectures.py"))

@@ -19,15 +19,17 @@ Outputs in ``--out``: ``events.csv`` (one row per IPU end and agent), ``summary.
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from entry import run_main  # one line per problem a user can fix
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
+from duplexsim.cli import ArgumentParser, number
+from duplexsim.errors import InputError
 
 MIN_GAP_S = 0.2  # the scored chunk starts at least this long after the IPU's end
 
@@ -63,9 +65,10 @@ def handover_events(agent_dir: Path, corpus_dir: Path, chunk_ms: int, context_ch
             ids = fmt.encode(d.units[listener, lo : k * frames],
                              d.units[x.speaker, lo : k * frames]) + [fmt.S0]
             if len(ids) > files.context_tokens:
-                raise ValueError(f"{len(ids)} tokens in {context_chunks} chunks of {id}: more "
-                                 f"than the agent's context ({files.context_tokens}); "
-                                 "use a smaller --context-chunks")
+                raise InputError(str(agent_dir), "--context-chunks",
+                                 f"{context_chunks}: {len(ids)} tokens in {context_chunks} "
+                                 f"chunks of {id}, more than the agent's context",
+                                 f"chunks that fit in {files.context_tokens} tokens")
             with torch.no_grad():
                 p = torch.softmax(model(torch.tensor([ids])).logits[0, -1].float(), -1)
             rows.append({"dialogue": id, "kind": "transfer" if y.speaker != x.speaker else "hold",
@@ -135,16 +138,17 @@ def report(summary: pd.DataFrame, events: pd.DataFrame, out: Path, line: str, *,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pair", nargs=2, action="append", metavar=("AGENT", "CORPUS"),
                         type=Path, help="an agent directory and a corpus to score it on")
     parser.add_argument("--out", type=Path, default=Path("runs/handover"))
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
-    parser.add_argument("--chunk-ms", type=int, default=200)
-    parser.add_argument("--context-chunks", type=int, default=48)
+    parser.add_argument("--chunk-ms", type=number(40, 10_000, integer=True), default=200)
+    parser.add_argument("--context-chunks", type=number(1, 100_000, integer=True), default=48,
+                        help="chunks of context before the scored one")
     parser.add_argument("--split", default="test", help="corpus split ('all': every one)")
-    parser.add_argument("--n-boot", type=int, default=1000)
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000)
+    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
     command = provenance("handover.py", argv)  # the code as it is when the run starts
@@ -161,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         chunk_ms, context, n_boot, split = 160, 4, 50, None
     if not pairs:
         parser.error("give at least one --pair AGENT CORPUS (or --smoke)")
+    if len({tuple(p) for p in pairs}) != len(pairs):  # the same rows twice under one label
+        parser.error("--pair: a pair repeats (allowed: distinct AGENT CORPUS pairs)")
     args.out.mkdir(parents=True, exist_ok=True)
     events, rows = [], []
     short = [f"{agent.name} on {corpus.name}" for agent, corpus in pairs]
@@ -168,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         if short.count(label) > 1:  # the same names in other folders: the paths as given
             label = f"{agent} on {corpus}"
         ev = handover_events(agent, corpus, chunk_ms, context, split).assign(label=label)
+        if ev.empty:  # nothing to score: no AUC, no bootstrap
+            raise InputError(str(corpus), "--context-chunks", f"{context}: no IPU end of the "
+                             f"{split or 'whole'} split to score (each needs {context} chunks "
+                             "before it and a silent chunk after)",
+                             "fewer context chunks, or a split with more dialogues")
         events.append(ev)
         rows.append({"label": label, **summarize(ev, n_boot)})
         print(rows[-1], flush=True)
@@ -183,4 +194,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main, "handover.py"))

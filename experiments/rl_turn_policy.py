@@ -53,10 +53,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pandas as pd
+from entry import run_main  # one line per problem a user can fix
 from provenance import provenance  # the report line (command and commit)
 
 import duplexsim  # noqa: F401  (registers duplexsim/TurnTaking-v0)
 from duplexsim.atomic import atomic_path, write_json, write_png, write_text
+from duplexsim.cli import ArgumentParser, number
 from duplexsim.config import load_scenario
 from duplexsim.config.network import LinkConfig
 from duplexsim.envs.actions import TurnAction
@@ -81,6 +83,7 @@ STATS = ["overlap_share", "gap_median_ms", "fto_median_ms", "learner_fto_median_
 COUNTS = ["overlap_ms", "gap_ms", "transitions", "interruptions", "backchannels_good",
           "backchannels_bad"]
 BASELINES = ["rule", "random", "always-speak", "silent"]
+MAX_DELAY_MS = 600_000  # a link's delay_ms limit (duplexsim.config.network)
 
 
 @dataclass
@@ -503,8 +506,23 @@ def smoke_config(out: Path) -> Config:
                   rule_silence_ms=[0, 160], rule_backchannel_ms=[0])
 
 
+def parse_latencies(p: argparse.ArgumentParser, flag: str, text: str) -> list[int]:
+    """``text`` as distinct one-way delays in ms (``0,160,240``); anything else is a one-line
+    error (a negative delay used to end in a ConfigError traceback once training had begun,
+    a repeated one trained twice as many envs at it and evaluated its cells twice)."""
+    allowed = (f"one-way ms as distinct integers 0..{MAX_DELAY_MS}, comma separated, e.g. "
+               "0,160,240,480")
+    try:
+        values = [int(x) for x in text.split(",")]
+    except ValueError:
+        p.error(f"{flag}: {text!r} (allowed: {allowed})")
+    if any(not 0 <= v <= MAX_DELAY_MS for v in values) or len(set(values)) != len(values):
+        p.error(f"{flag}: {text!r} (allowed: {allowed})")
+    return values
+
+
 def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("runs/rl_turn_policy"))
     p.add_argument("--smoke", action="store_true", help="tiny world in OUT/world, tiny budget")
     p.add_argument("--corpus", default=None)
@@ -514,17 +532,17 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
                    help="one-way ms, comma separated: trained at and evaluated at")
     p.add_argument("--eval-latencies", default=None,
                    help="one-way ms, comma separated: evaluated at (default: --latencies)")
-    p.add_argument("--timesteps", type=int, default=None)
-    p.add_argument("--episodes", type=int, default=None,
+    p.add_argument("--timesteps", type=number(1, 10**10, integer=True), default=None)
+    p.add_argument("--episodes", type=number(1, 100_000, integer=True), default=None,
                    help=f"per replay cell (default {Config.episodes})")
-    p.add_argument("--agent-episodes", type=int, default=None,
+    p.add_argument("--agent-episodes", type=number(1, 100_000, integer=True), default=None,
                    help=f"per held-out agent cell (default {Config.agent_episodes})")
     p.add_argument("--policy", type=Path, default=None,
                    help="evaluate the PPO policy of this earlier run instead of training one "
                         "(its ppo.zip, obs_norm.npz and training settings in config.json)")
-    p.add_argument("--duration-s", type=float, default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=None)
+    p.add_argument("--seed", type=number(0, 2**32 - 1, integer=True), default=None)
+    p.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
                    help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = p.parse_args(argv)
     cfg = smoke_config(args.out) if args.smoke else Config()
@@ -565,11 +583,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
     for flag, key in (("latencies", "latencies_ms"), ("eval_latencies", "eval_latencies_ms")):
         text = getattr(args, flag)
         if text:
-            try:
-                setattr(cfg, key, [int(x) for x in text.split(",")])
-            except ValueError:
-                p.error(f"--{flag.replace('_', '-')}: {text!r} (allowed: one-way ms as integers, "
-                        "comma separated, e.g. 0,160,240,480)")
+            setattr(cfg, key, parse_latencies(p, f"--{flag.replace('_', '-')}", text))
     if not (Path(cfg.corpus) / "manifest.json").is_file():
         p.error(f"--corpus: {cfg.corpus} is not a corpus (build one: duplexsim corpus build "
                 "--preset fisher-like --hours 2 --out runs/corpora/fisher-like)")
@@ -586,7 +600,9 @@ def main(argv: list[str] | None = None) -> int:
     model, obs_norm = load_policy(Path(cfg.policy), out) if cfg.policy else train(cfg, out)
     tuned = tune_rule(cfg, out)
     space = policy_space(cfg)
-    seeds = [10_000 + i for i in range(cfg.episodes)]
+    # replay cells run cfg.episodes, agent cells cfg.agent_episodes (more than episodes
+    # used to be cut to episodes without a word)
+    seeds = [10_000 + i for i in range(max(cfg.episodes, cfg.agent_episodes))]
     rows = []
     for set_name, partner in eval_sets(cfg).items():
         n = cfg.episodes if partner["kind"] == "replay" else cfg.agent_episodes
@@ -605,7 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     df = pd.DataFrame(rows)
     summary = summarize(df)
     farm = farming(cfg, [d for d in (0, 240) if d in evaluated(cfg)] or evaluated(cfg)[:1],
-                   seeds)
+                   seeds[:cfg.episodes])
     ver, gen = verdicts(summary), generalisation(summary)
     for name, frame in (("episodes", df), ("summary", summary), ("farming", farm)):
         with atomic_path(out / f"{name}.csv") as tmp:
@@ -620,4 +636,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, "rl_turn_policy.py"))

@@ -47,10 +47,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from continuation import Scored  # one dialogue's events, computed once
+from entry import run_main  # one line per problem a user can fix
 from provenance import provenance  # the report line (command and commit)
 from selfplay import AGENTS, Plan, coordination, corpus_reference, pooled, simulate
 
 from duplexsim.atomic import write_text
+from duplexsim.cli import ArgumentParser, number
 from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.turntaking import vad_from_units
 
@@ -183,16 +185,6 @@ def add_agent_arguments(parser: argparse.ArgumentParser, out: str, card_help: st
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
 
 
-def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace,
-                  checks: tuple[tuple[str, bool, str], ...]) -> None:
-    """``(option, holds, allowed)`` each: the first that does not hold is a one-line error,
-    ``--option: value (allowed: ...)``."""
-    for name, ok, allowed in checks:
-        if not ok:
-            parser.error(f"--{name}: {getattr(args, name.replace('-', '_'))} "
-                         f"(allowed: {allowed})")
-
-
 def agent_inputs(parser: argparse.ArgumentParser, args: argparse.Namespace
                  ) -> tuple[Path, Path, Any]:
     """``(agents, corpora, card)``: the tiny world's (built in OUT/world) with ``--smoke``,
@@ -217,32 +209,27 @@ def agent_inputs(parser: argparse.ArgumentParser, args: argparse.Namespace
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     add_agent_arguments(parser, "runs/selfplay-ft/fisher",
                         "agent card (default: agents/<agent>.toml)")
-    parser.add_argument("--conversations", type=int, default=144)
-    parser.add_argument("--duration-s", type=float, default=60.0)
-    parser.add_argument("--chunk-ms", type=int, default=200)
-    parser.add_argument("--first-seed", type=int, default=1000)
-    parser.add_argument("--window-s", type=float, default=0.0,
+    parser.add_argument("--conversations", type=number(1, 100_000, integer=True), default=144)
+    parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=60.0)
+    parser.add_argument("--chunk-ms", type=number(40, 10_000, integer=True), default=200)
+    parser.add_argument("--first-seed", type=number(0, 2**32 - 1, integer=True), default=1000)
+    parser.add_argument("--window-s", type=number(0, 86_400), default=0.0,
                         help="score and keep windows of this many seconds (0: conversations)")
-    parser.add_argument("--keep", type=float, default=0.25, help="share of pieces kept")
-    parser.add_argument("--max-onsets-over", type=float, default=1.0,
+    parser.add_argument("--keep", type=number(0, 1, low_open=True), default=0.25,
+                        help="share of pieces kept")
+    parser.add_argument("--max-onsets-over", type=number(0, 1), default=1.0,
                         help="keep only pieces whose share of speech onsets made over the "
                         "partner is at most this (1: no limit; the corpus: about 0.3)")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--lr", type=float, default=3e-4)
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--repeat", type=number(0, 1000, integer=True), default=3)
+    parser.add_argument("--steps", type=number(1, 10_000_000, integer=True), default=300)
+    parser.add_argument("--lr", type=number(0, 1, low_open=True), default=3e-4)
+    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
     command = provenance("selfplay_finetune.py", argv)  # the code as it is when the run starts
-    check_options(parser, args, (
-        ("keep", 0 < args.keep <= 1, "0 < keep <= 1"),
-        ("max-onsets-over", 0 <= args.max_onsets_over <= 1, "0 .. 1"),
-        ("conversations", args.conversations >= 1, ">= 1"),
-        ("repeat", args.repeat >= 0, ">= 0"), ("steps", args.steps >= 1, ">= 1"),
-        ("lr", args.lr > 0, "> 0")))
     from duplexsim.threads import use_threads
 
     use_threads(args.threads)
@@ -275,4 +262,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main, "selfplay_finetune.py"))

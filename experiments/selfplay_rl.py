@@ -68,16 +68,17 @@ import numpy as np
 import pandas as pd
 import torch
 from continuation import Scored  # one dialogue's events, computed once
+from entry import run_main  # one line per problem a user can fix
 from provenance import provenance  # the report line (command and commit)
 from selfplay import AGENTS, Plan, coordination, corpus_reference, pooled, scenarios
 from selfplay_finetune import (  # the shared options and checks; units-only dialogues
     SelfTrainDialogue,
     add_agent_arguments,
     agent_inputs,
-    check_options,
 )
 
 from duplexsim.atomic import write_text
+from duplexsim.cli import ArgumentParser, number
 from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.turntaking import event_columns, listener_onset_frames, vad_from_units
 from duplexsim.sim.build import SIDES
@@ -446,65 +447,55 @@ def held(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     add_agent_arguments(parser, "runs/selfplay-rl/fisher",
                         "agent card for the anchor batches (default: agents/<agent>.toml)")
-    parser.add_argument("--iterations", type=int, default=10)
-    parser.add_argument("--conversations", type=int, default=16)
-    parser.add_argument("--duration-s", type=float, default=30.0)
-    parser.add_argument("--chunk-ms", type=int, default=200)
-    parser.add_argument("--first-seed", type=int, default=2000,
+    parser.add_argument("--iterations", type=number(1, 100_000, integer=True), default=10)
+    parser.add_argument("--conversations", type=number(1, 100_000, integer=True), default=16)
+    parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=30.0)
+    parser.add_argument("--chunk-ms", type=number(40, 10_000, integer=True), default=200)
+    parser.add_argument("--first-seed", type=number(0, 2**32 - 1, integer=True), default=2000,
                         help="rollout seeds (default 2000: apart from the evaluation's 0..)")
-    parser.add_argument("--overlap-cost", type=float, default=1.0)
-    parser.add_argument("--updates", type=int, default=4)
-    parser.add_argument("--decisions", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=2e-5)
-    parser.add_argument("--overlap-grace-ms", type=int, default=0,
+    parser.add_argument("--overlap-cost", type=number(0, 1e6, low_open=True), default=1.0)
+    parser.add_argument("--updates", type=number(1, 100_000, integer=True), default=4)
+    parser.add_argument("--decisions", type=number(2, 1_000_000, integer=True), default=128)
+    parser.add_argument("--lr", type=number(0, 1, low_open=True), default=2e-5)
+    parser.add_argument("--overlap-grace-ms", type=number(0, 86_400_000, integer=True), default=0,
                         help="overlap costs only from this long into an overlap on")
-    parser.add_argument("--silence-cost", type=float, default=0.3,
+    parser.add_argument("--silence-cost", type=number(0, 1e6), default=0.3,
                         help="cost of a chunk's share of frames in which neither side speaks")
-    parser.add_argument("--silence-grace-ms", type=int, default=0,
+    parser.add_argument("--silence-grace-ms", type=number(0, 86_400_000, integer=True), default=0,
                         help="mutual silence costs only from this long into one on")
-    parser.add_argument("--kl", type=float, default=0.5,
+    parser.add_argument("--kl", type=number(0, 1e6), default=0.5,
                         help="weight of the KL to the base agent on the sampled decisions")
-    parser.add_argument("--anchor", type=float, default=0.0)
-    parser.add_argument("--gamma", type=float, default=0.0,
+    parser.add_argument("--anchor", type=number(0, 1e6), default=0.0)
+    parser.add_argument("--gamma", type=number(0, 1, allowed="a number >= 0 and < 1"), default=0.0,
                         help="discount per chunk of the return each decision is credited "
                         "with (0: its own chunk's reward only)")
     parser.add_argument("--hold-onsets", action="store_true",
                         help="add a bonus per listener onset (a cost when negative), its size "
                         "adapted each iteration so that the rollouts keep the corpus's "
                         "listener onsets per second")
-    parser.add_argument("--onset-step", type=float, default=0.5,
+    parser.add_argument("--onset-step", type=number(0, 1e6, low_open=True), default=0.5,
                         help="with --hold-onsets: the bonus grows by this x the relative "
                         "shortfall of the iteration's onset rate and shrinks by its excess")
     parser.add_argument("--hold-fto", action="store_true",
                         help="add a bonus per floor transfer taken within the corpus's FTO "
                         "median, its size adapted each iteration so that the rollouts keep "
                         "the corpus's share of such transfers (the FTO median held)")
-    parser.add_argument("--fto-step", type=float, default=1.0,
+    parser.add_argument("--fto-step", type=number(0, 1e6, low_open=True), default=1.0,
                         help="with --hold-fto: the bonus grows by this x the relative "
                         "shortfall of the iteration's share and shrinks by its excess")
     parser.add_argument("--keep-snapshots", action=argparse.BooleanOptionalAction,
                         default=True, help="also keep each iteration's weights in "
                         "OUT/snapshots/iteration<N> (14 MB each for the demo's agents)")
-    parser.add_argument("--anchor-seqs", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--anchor-seqs", type=number(1, 100_000, integer=True), default=4)
+    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
     command = provenance("selfplay_rl.py", argv)  # the code as it is when the run starts
-    check_options(parser, args, (
-        ("iterations", args.iterations >= 1, ">= 1"),
-        ("conversations", args.conversations >= 1, ">= 1"),
-        ("updates", args.updates >= 1, ">= 1"), ("decisions", args.decisions >= 2, ">= 2"),
-        ("lr", args.lr > 0, "> 0"), ("anchor", args.anchor >= 0, ">= 0"),
-        ("overlap-cost", args.overlap_cost > 0, "> 0"),
-        ("silence-cost", args.silence_cost >= 0, ">= 0"), ("kl", args.kl >= 0, ">= 0"),
-        ("overlap-grace-ms", args.overlap_grace_ms >= 0, ">= 0"),
-        ("silence-grace-ms", args.silence_grace_ms >= 0, ">= 0"),
-        ("onset-step", args.onset_step > 0, "> 0"), ("fto-step", args.fto_step > 0, "> 0"),
-        ("gamma", 0 <= args.gamma < 1, "0 <= gamma < 1"),
-        ("anchor-seqs", args.anchor_seqs >= 1, ">= 1")))
+    if args.gamma == 1:  # (number() has no open upper end) a return that never discounts
+        parser.error("--gamma: 1 is out of range (allowed: a number >= 0 and < 1)")
     from duplexsim.threads import use_threads
 
     use_threads(args.threads)
@@ -539,4 +530,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main, "selfplay_rl.py"))

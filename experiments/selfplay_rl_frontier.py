@@ -17,14 +17,15 @@ too) and the figure shows every row, the line and the corpus. Writes ``OUT/front
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from entry import run_main  # one line per problem a user can fix
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import write_png, write_text
+from duplexsim.cli import ArgumentParser, number
 
 COLUMNS = ("overlap_share", "listener_onsets_per_s")
 
@@ -78,12 +79,15 @@ def plot(rows: pd.DataFrame, a: float, b: float, corpus: tuple[float, float] | N
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path, nargs="+", help="selfplay_rl.py output folders")
     parser.add_argument("--baseline", nargs="+", required=True,
                         help="names of the runs whose rows fit the line")
-    parser.add_argument("--corpus-overlap", type=float, default=None)
-    parser.add_argument("--corpus-onsets", type=float, default=None)
+    parser.add_argument("--corpus-overlap", type=number(0, 1, low_open=True), default=None,
+                        help="the corpus's overlap share (the report divides by it)")
+    parser.add_argument("--corpus-onsets", type=number(0, 25), default=None,
+                        help="the corpus's listener onsets per second (at most one a 40 ms "
+                             "frame)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     missing = [str(r) for r in args.runs if not (r / "iterations.csv").is_file()]
@@ -91,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no iterations.csv in: {', '.join(missing)} (allowed: selfplay_rl.py "
                      "output folders)")
     names = {r.name for r in args.runs}
+    if len(names) != len(args.runs):  # rows are named by folder: two would pool as one run
+        parser.error(f"runs: {' '.join(map(str, args.runs))}: a folder name repeats "
+                     "(allowed: runs with distinct folder names)")
     unknown = [b for b in args.baseline if b not in names]
     if unknown:
         parser.error(f"--baseline: {unknown[0]!r} is not one of the runs (allowed: "
@@ -131,4 +138,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main, "selfplay_rl_frontier.py"))

@@ -33,15 +33,17 @@ Outputs in ``--out``: ``decisions.csv`` (one row per decision and agent), ``spea
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from entry import run_main  # one line per problem a user can fix
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
+from duplexsim.cli import ArgumentParser, number
+from duplexsim.errors import InputError
 from duplexsim.metrics.protocol import pearson_rows
 
 BLOCK_CHUNKS = 8  # chunks scored per long-context forward (their history grows by one each)
@@ -105,6 +107,10 @@ def speaker_decisions(model, ids: np.ndarray, s0: np.ndarray, speaking: np.ndarr
         history += [int(k - h) for k in block]
     p_long = _probabilities(model, long_w, long_at, pad, groups)
     short_w = [ids_l[int(s0[k - short_chunks]) : int(s0[k]) + 1] for k in chunks]
+    if (longest := max(map(len, short_w), default=0)) > context_tokens:
+        raise InputError("--short-chunks", "", f"{short_chunks}: a short context of "
+                         f"{longest} tokens, more than the agent's context",
+                         f"chunks that fit in {context_tokens} tokens")
     p_short = _probabilities(model, short_w, [[len(w) - 1] for w in short_w], pad, groups)
     # the probability of the event a decision can bring: stop (silence) when speaking,
     # start (speech) when silent
@@ -384,23 +390,23 @@ def report(summary: pd.DataFrame, speakers: pd.DataFrame, out: Path, line: str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pair", nargs=2, action="append", metavar=("AGENT", "CORPUS"),
                         type=Path, help="an agent directory and a corpus to probe it on")
     parser.add_argument("--out", type=Path, default=Path("runs/style_probe"))
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
-    parser.add_argument("--chunk-ms", type=int, default=200)
-    parser.add_argument("--short-chunks", type=int, default=5,
+    parser.add_argument("--chunk-ms", type=number(40, 10_000, integer=True), default=200)
+    parser.add_argument("--short-chunks", type=number(1, 100_000, integer=True), default=5,
                         help="chunks of the short context (default 5: 1 s at 200 ms)")
-    parser.add_argument("--start-s", type=float, default=15.0,
+    parser.add_argument("--start-s", type=number(0, 86_400), default=15.0,
                         help="score chunks from here on (so the long context is long)")
     parser.add_argument("--split", default="all", help="corpus split ('all': every one)")
-    parser.add_argument("--max-dialogues", type=int, default=40)
-    parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument("--max-dialogues", type=number(1, 1_000_000, integer=True), default=40)
+    parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000)
     parser.add_argument("--decisions", type=Path, default=None,
                         help="analyse the decisions.csv of an earlier run instead of running "
                              "the agents again (--pair then not needed)")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
     command = provenance("style_probe.py", argv)  # the code as it is when the run starts
@@ -418,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
         chunk_ms, short, start_s, n_boot, max_dialogues = 160, 2, 3.0, 50, 4
     if not pairs and args.decisions is None:
         parser.error("give at least one --pair AGENT CORPUS (or --smoke, or --decisions)")
+    if len({tuple(p) for p in pairs}) != len(pairs):  # the same rows twice under one label
+        parser.error("--pair: a pair repeats (allowed: distinct AGENT CORPUS pairs)")
     args.out.mkdir(parents=True, exist_ok=True)
     if args.decisions is not None:
         if not args.decisions.is_file():
@@ -456,4 +464,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main, "style_probe.py"))
