@@ -56,7 +56,6 @@ prompt of each corpus only (16 rows; about 30 s more on a busy 2-core machine).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Iterable
@@ -70,7 +69,7 @@ from provenance import provenance  # the report line (command and commit)
 from tqdm import tqdm
 
 from duplexsim.atomic import atomic_path, write_png, write_text
-from duplexsim.cli import number
+from duplexsim.cli import ArgumentParser, number
 from duplexsim.digests import AGENT_FILES, CORPUS_FILES, directory_digest, key_of
 from duplexsim.metrics.protocol import correlations, mean_durations, split_prompt
 from duplexsim.metrics.turntaking import (
@@ -735,7 +734,7 @@ def run_plan(plan: Plan, command: str = "") -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/continuation"))
     parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
     parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"))
@@ -765,7 +764,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="edges in seconds of the style-persistence windows")
     parser.add_argument("--asr", action="store_true",
                         help="also score ASR transcripts (needs: pip install 'duplexsim[asr]')")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
     for flag, values in (("--seeds", args.seeds), ("--chunk-ms", args.chunk_ms)):

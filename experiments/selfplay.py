@@ -39,7 +39,6 @@ Writes ``OUT/per_conversation.csv``, ``OUT/summary.csv``, ``OUT/verdicts.csv``,
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -55,7 +54,7 @@ from entry import run_main  # one line per problem a user can fix
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
-from duplexsim.cli import number
+from duplexsim.cli import ArgumentParser, number
 from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.turntaking import runs, vad_from_units
 
@@ -339,7 +338,7 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/selfplay"))
     parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
     parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"))
@@ -356,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--estimate-temperature", type=number(0, 100), default=None,
                         help="temperature of the model's partner estimates (default: "
                         "--temperature; 0: the most likely continuation)")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
     from duplexsim.threads import use_threads

@@ -76,3 +76,99 @@ def test_run_main_reports_a_user_error_in_one_line(capsys):
 
     with pytest.raises(ZeroDivisionError):
         run_main(bug, "x.py")
+
+
+def _script(name: str):  # noqa: ANN202
+    """An experiment script's module, imported as the scripts import each other."""
+    import importlib
+
+    if str(ROOT / "experiments") not in sys.path:
+        sys.path.insert(0, str(ROOT / "experiments"))
+    return importlib.import_module(name)
+
+
+@pytest.mark.parametrize(("script", "args", "flag"), [
+    ("architectures", ["--seeds", "0"], "--seeds"),
+    ("architectures", ["--block-s", "-15"], "--block-s"),
+    ("architectures", ["--n-boot", "0"], "--n-boot"),
+    ("architectures", ["--delays", "-160"], "--delays"),
+    ("architectures", ["--delays", "0", "160", "0"], "--delays"),
+    ("architectures", ["--temperature", "-1"], "--temperature"),
+    ("architectures", ["--duration-s", "0"], "--duration-s"),
+    ("handover", ["--context-chunks", "0"], "--context-chunks"),
+    ("handover", ["--n-boot", "0"], "--n-boot"),
+    ("handover", ["--chunk-ms", "-200"], "--chunk-ms"),
+    ("handover", ["--threads", "-1"], "--threads"),
+    ("handover", ["--pair", "a", "c", "--pair", "a", "c"], "--pair"),
+    ("style_probe", ["--short-chunks", "0"], "--short-chunks"),
+    ("style_probe", ["--max-dialogues", "-1"], "--max-dialogues"),
+    ("style_probe", ["--start-s", "-5"], "--start-s"),
+    ("style_probe", ["--n-boot", "0"], "--n-boot"),
+    ("selfplay_finetune", ["--first-seed", "-1"], "--first-seed"),
+    ("selfplay_finetune", ["--duration-s", "-1"], "--duration-s"),
+    ("selfplay_finetune", ["--chunk-ms", "0"], "--chunk-ms"),
+    ("selfplay_finetune", ["--lr", "inf"], "--lr"),
+    ("selfplay_rl", ["--lr", "inf"], "--lr"),
+    ("selfplay_rl", ["--first-seed", "-1"], "--first-seed"),
+    ("selfplay_rl", ["--overlap-cost", "nan"], "--overlap-cost"),
+    ("selfplay_rl", ["--gamma", "1"], "--gamma"),
+    ("selfplay_rl", ["--duration-s", "0"], "--duration-s"),
+    ("rl_turn_policy", ["--timesteps", "0"], "--timesteps"),
+    ("rl_turn_policy", ["--episodes", "0"], "--episodes"),
+    ("rl_turn_policy", ["--seed", "-1"], "--seed"),
+    ("rl_turn_policy", ["--duration-s", "-1"], "--duration-s"),
+    ("rl_turn_policy", ["--latencies=-5"], "--latencies"),
+    ("rl_turn_policy", ["--latencies", "0,160,0"], "--latencies"),
+    ("rl_turn_policy", ["--eval-latencies", "700000"], "--eval-latencies"),
+    ("rl_turn_policy", ["--threads", "-1"], "--threads"),
+    ("selfplay_rl_frontier", ["r", "--baseline", "r", "--corpus-overlap", "0",
+                              "--corpus-onsets", "0.3"], "--corpus-overlap"),
+    ("selfplay_rl_frontier", ["r", "--baseline", "r", "--corpus-overlap", "0.1",
+                              "--corpus-onsets", "-1"], "--corpus-onsets"),
+    ("continuation", ["--threads", "-1"], "--threads"),
+    ("selfplay", ["--threads", "-1"], "--threads"),
+])
+def test_bad_values_are_one_line_before_any_work(tmp_path, capsys, script, args, flag):
+    """Before: architectures --block-s -15 scored each conversation as one block and --delays
+    0 160 0 counted a cell's blocks twice, --n-boot 0 (architectures, handover, style_probe)
+    gave NaN CIs, style_probe --max-dialogues -1 dropped the last dialogue and --short-chunks
+    0 scored an empty short context, handover --context-chunks 0 an empty one;
+    selfplay_rl --lr inf trained NaN weights; a negative seed, delay or duration (and
+    --threads -1 anywhere) ended in a traceback, mostly after loading the agents;
+    selfplay_rl_frontier --corpus-overlap 0 in a ZeroDivisionError."""
+    with pytest.raises(SystemExit) as e:
+        _script(script).main([*args, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1, err
+    assert "Traceback" not in err[0] and flag in err[0] and "allowed" in err[0], err
+
+
+def test_frontier_runs_with_one_folder_name_are_one_line(tmp_path, capsys):
+    """Before: two runs in folders of the same name pooled as one run (rows named by folder)."""
+    runs = []
+    for parent in ("a", "b"):
+        (tmp_path / parent / "flat").mkdir(parents=True)
+        (tmp_path / parent / "flat" / "iterations.csv").write_text(
+            "iteration,listener_onsets_per_s,overlap_share\n0,0.1,0.05\n1,0.2,0.09\n2,0.3,0.13\n")
+        runs.append(str(tmp_path / parent / "flat"))
+    with pytest.raises(SystemExit) as e:
+        _script("selfplay_rl_frontier").main([*runs, "--baseline", "flat", "--out",
+                                              str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and "a folder name repeats" in err[0], err
+
+
+def test_rl_latencies_are_one_line_each_way(capsys):
+    """--latencies parses its comma list itself: a word, a gap, a negative or repeated value
+    is one line naming the flag and what is allowed."""
+    rl = _script("rl_turn_policy")
+    from duplexsim.cli import ArgumentParser
+
+    parser = ArgumentParser(prog="rl_turn_policy.py")
+    assert rl.parse_latencies(parser, "--latencies", "0,160,240") == [0, 160, 240]
+    for text in ("0,,160", "abc", "-1", "160,160", "600001"):
+        with pytest.raises(SystemExit):
+            rl.parse_latencies(parser, "--latencies", text)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("rl_turn_policy.py: --latencies: ")
+        assert "allowed: one-way ms as distinct integers 0..600000" in err[0]
