@@ -144,8 +144,9 @@ class Session:
         cfg, agent = getattr(self.scenario, key), self.agents[key]
         # only the sides' offset against each other matters: shifted alike so that the clock
         # furthest ahead starts its chunk 0 at global 0 and no chunk starts before it (a
-        # clock ahead of global time would otherwise squeeze its first chunks into 0 ms)
-        ahead = max(0, *(getattr(self.scenario, k).clock_offset_ms for k in SIDES))
+        # clock ahead of global time would otherwise squeeze its first chunks into 0 ms;
+        # both behind, nobody would speak until the later of them)
+        ahead = max(getattr(self.scenario, k).clock_offset_ms for k in SIDES)
         clock = ChunkClock(self.scenario.chunk_ms, cfg.clock_offset_ms - ahead,
                            cfg.clock_drift_ppm, self.scenario.decision_lead_chunks)
         return SideState(key=key, agent=agent, clock=clock,

@@ -260,6 +260,24 @@ def test_a_clock_ahead_starts_first_and_squeezes_no_chunk() -> None:
     assert list(ahead.units[1, -5:]) == list(last["played_units"])
 
 
+def test_two_clocks_behind_are_shifted_like_any_other_pair() -> None:
+    """Offsets -300 / -500 are A 200 ms ahead of B, as 200 / 0 are: the same trace (both
+    behind, A used to start at 300 ms and B at 500 ms, the timeline 300 ms longer)."""
+    base = scripted(200, 4.0, delay_ms=30.0)
+
+    def offsets(a_ms: int, b_ms: int) -> object:
+        return run(dataclasses.replace(
+            base, a=dataclasses.replace(base.a, clock_offset_ms=a_ms),
+            b=dataclasses.replace(base.b, clock_offset_ms=b_ms)))
+
+    behind, shifted = offsets(-300, -500), offsets(200, 0)
+    assert behind.network.equals(shifted.network)
+    assert behind.decisions.equals(shifted.decisions)
+    assert (behind.units == shifted.units).all() and behind.units.shape[1] == 105
+    assert behind.network.groupby("direction")["sent_ms"].min().to_dict() == {
+        "A->B": 200, "B->A": 400}
+
+
 def test_syncllm_pair_estimates_and_wait(tiny_agent_dir) -> None:  # noqa: ANN001
     side = SideConfig(kind="syncllm", agent=str(tiny_agent_dir), temperature=0.0)
     scenario = dataclasses.replace(scripted(200, 3.0, delay_ms=250.0), a=side, b=side)
