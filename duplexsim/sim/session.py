@@ -382,15 +382,18 @@ class Session:
             lambda _e, k=side.key, c=j, u=units: self._send(k, c, u))
 
     def _settle_misses(self, side: SideState, first: int, busy_until: int) -> None:
-        """Chunks from ``first`` on that end before the worker is free are misses now.
+        """Chunks from ``first`` on that end before (or when) the worker is free are misses
+        now.
 
-        The worker would reach them (and skip them) only after their end: their playout
-        and send cannot wait for it. Chunks it reaches by their end are left to it, as
-        the skip is recorded then (the same units either way).
+        The worker would reach them (and skip them) only at or after their end: their
+        playout and send cannot wait for it (a send from the worker's decision at the very
+        ms of the chunk's end would come after that ms's arrivals and the partner's
+        decisions, which a chunk sent at its end sees). Chunks it reaches before their end
+        are left to it, as the skip is recorded then (the same units either way).
         """
         played = self.recorder.played[side.key]
         for j in range(first, self.n_chunks):
-            if side.clock.chunk_end(j) >= busy_until:
+            if side.clock.chunk_end(j) > busy_until:
                 break
             if j not in played:
                 self._play(side, j, self._miss_units(side, j), side.clock.chunk_start(j))

@@ -193,6 +193,23 @@ def test_a_protocol_agent_is_told_every_chunk_it_played_when_far_behind() -> Non
         assert np.array_equal(agent.played_log[j], units)
     _miss_ok(a, "silence")
 
+def test_a_chunk_the_worker_reaches_at_its_very_end_is_sent_before_that_ms_decisions() -> None:
+    """600 ms per chunk (C = 200): the worker gets to chunks 2, 5, 8, ... exactly at their
+    end. They are settled on the clock like earlier misses, so with zero delay the partner's
+    decision at that ms sees them (lookahead 1, as for every other chunk); they used to be
+    sent from the worker's skipped decision, after B had decided at that ms (lookahead 2)."""
+    compute = ComputeConfig(model="profile", overhead_ms=600.0)
+    trace = run(scripted(200, 3.0, delay_ms=0.0, compute=compute), agents={"a": CostlyEcho()})
+    d = trace.decisions
+    a = d[d["agent"] == "a"]
+    assert (a["decided_ms"] == (a["chunk"] + 1) * 200).sum() >= 4  # the case: at the end
+    b = d[(d["agent"] == "b") & (d["chunk"] >= 1)]
+    assert set(b["lookahead"]) == {1}
+    net = trace.network[trace.network["direction"] == "A->B"]
+    used = net[net["used_ms"].notna()]
+    assert (used["used_ms"] == used["sent_ms"]).all()
+
+
 def test_receive_buffer_policy() -> None:
     buf = ReceiveBuffer(give_up_ms=100)
     u = np.zeros(4, np.int64)
@@ -297,3 +314,4 @@ def test_syncllm_pair_estimates_and_wait(tiny_agent_dir) -> None:  # noqa: ANN00
     assert (wa["lookahead"] == 0).all() and not any(len(e) for e in wa["estimated_units"])
     assert (wa["deadline_ms"] == wa["chunk"] * 200 + 250).all() and (wa["slip_ms"] == 250).all()
     assert not wa["deadline_miss"].any()
+
