@@ -314,7 +314,7 @@ def _summary(trace: Trace) -> dict[str, Any]:
             "arrived": int(arrived.sum()),
             "accounted": bool(sum(counts.values()) == len(g)),
             "reordered": int(g["reordered"].sum()), "superseded": int(g["superseded"].sum()),
-            "loss_rate": chunk_loss_rate(g),
+            "loss_rate": _number(chunk_loss_rate(g)),  # none settled: no rate (null)
             "delay_mean_ms": _mean(g.loc[arrived, "delay_ms"]),
             "mouth_to_ear_mean_ms": _mean(g["mouth_to_ear_ms"].dropna()),
         }
@@ -335,3 +335,8 @@ def _summary(trace: Trace) -> dict[str, Any]:
 
 def _mean(x: pd.Series) -> float | None:
     return float(x.mean()) if len(x) else None
+
+
+def _number(x: float) -> float | None:
+    """``x``, or None (JSON null) for NaN: ``summary.json`` is strict JSON, no ``NaN``."""
+    return None if math.isnan(x) else x

@@ -315,3 +315,19 @@ def test_syncllm_pair_estimates_and_wait(tiny_agent_dir) -> None:  # noqa: ANN00
     assert (wa["deadline_ms"] == wa["chunk"] * 200 + 250).all() and (wa["slip_ms"] == 250).all()
     assert not wa["deadline_miss"].any()
 
+
+def test_a_delay_longer_than_the_conversation_gives_a_strict_json_summary(tmp_path) -> None:  # noqa: ANN001
+    """Every chunk still in flight at the end: no loss rate (null, as the empty means), not
+    ``NaN``, which is not JSON (summary.json used to hold ``"loss_rate": NaN``)."""
+    import json
+
+    trace = run(scripted(240, 1.0, delay_ms=3000.0))
+    out = trace.save(tmp_path / "run", audio=False)
+    summary = json.loads((out / "summary.json").read_text(),
+                         parse_constant=lambda c: pytest.fail(f"{c} in summary.json"))
+    for direction in summary["directions"].values():
+        assert direction["in-flight"] == direction["chunks_sent"] == 5
+        assert direction["accounted"] and direction["loss_rate"] is None
+        assert direction["delay_mean_ms"] is None and direction["mouth_to_ear_mean_ms"] is None
+    json.dumps(trace.summary(), allow_nan=False)
+    assert (trace.decisions["lookahead"] == trace.decisions["chunk"]).all()  # nothing came
