@@ -133,9 +133,12 @@ class Session:
         self._signal = {key: self.env.event() for key in SIDES}
         self._blocked: list[_Blocked] = []
         self._until: _Until | None = None
-        self.join_simultaneous = True
+        self.join_simultaneous = scenario.compute.model != "measured"
         """Run both sides' decisions of the same ms side by side (see
-        :meth:`_join_simultaneous`); False: one after the other (same trace)."""
+        :meth:`_join_simultaneous`); False: one after the other (same trace). Off under
+        ``compute.model = "measured"``: a decision's wall time would include the partner's
+        forwards of the shared rounds (about twice its own), as in a batch
+        (:func:`duplexsim.sim.batch.run_batch` refuses it)."""
         self._progress = _progress_bar(progress, self.end_ms, scenario.name)
         for key in SIDES:
             self.env.process(self._speaker(key))
