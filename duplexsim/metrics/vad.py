@@ -85,9 +85,17 @@ def _silero_channel(
 
 
 def energy_vad(
-    wave: np.ndarray, sample_rate: int, frame_ms: int = FRAME_MS, floor_db: float = -40.0
+    wave: np.ndarray, sample_rate: int, frame_ms: int = FRAME_MS, floor_db: float = -40.0,
+    min_dbfs: float = -50.0,
 ) -> np.ndarray:
-    """Frames whose RMS is within ``floor_db`` dB of the channel's loudest frame (and not 0)."""
+    """Frames whose RMS is within ``floor_db`` dB of the channel's loudest frame and above
+    ``min_dbfs`` (dB relative to full scale).
+
+    The absolute floor keeps a channel that never speaks silent: relative to its own
+    loudest frame alone, its noise floor (the corpora's -60 dB, vocoded silence at about
+    -61 dBFS) would be all speech. Speech in the corpora and the simulator's audio sits
+    at -40 to -15 dBFS.
+    """
     n = _to_frames(len(wave), sample_rate, frame_ms)
     hop = sample_rate * frame_ms // 1000
     frames = np.asarray(wave[: n * hop], dtype=np.float64).reshape(n, hop)
@@ -95,7 +103,7 @@ def energy_vad(
     peak = rms.max() if n else 0.0
     if peak <= 0:
         return np.zeros(n, dtype=bool)
-    return rms > peak * 10 ** (floor_db / 20)
+    return rms > max(peak * 10 ** (floor_db / 20), 10 ** (min_dbfs / 20))
 
 
 def audio_vad(

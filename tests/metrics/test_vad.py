@@ -60,6 +60,18 @@ def test_energy_vad_finds_the_spoken_span(speech):
     assert vad_agreement(truth, active)["kappa"] > 0.6
 
 
+def test_energy_vad_keeps_a_channel_of_faint_noise_silent(speech):
+    # a side that never speaks: its noise floor (vocoded silence is about -61 dBFS) is not
+    # speech just because it is that channel's loudest frame
+    rng = np.random.default_rng(1)
+    wave, truth = place(speech)
+    noise = rng.normal(0, 10 ** (-60 / 20), len(wave)).astype(np.float32)
+    assert not energy_vad(noise, SR).any()
+    both = audio_vad(np.stack([wave, noise]), SR, method="energy")
+    assert not both.active[1].any()
+    assert vad_agreement(truth, both.active[0])["kappa"] > 0.6
+
+
 @pytest.mark.skipif(not silero_available(), reason="silero-vad not installed")
 def test_silero_vad_agrees_with_the_true_timeline_and_handles_8khz(speech):
     wave, truth = place(speech)
