@@ -86,6 +86,20 @@ def write_audio(
         sf.write(str(tmp), np.clip(data, -1.0, 1.0), int(sample_rate_hz), subtype=subtype)
 
 
+def as_float(wave: np.ndarray) -> np.ndarray:
+    """``wave`` as float32 at full scale +-1: float stays as it is, integer PCM is scaled as
+    soundfile reads it (``int16 / 32768``; unsigned 8-bit centred at 128), so the same
+    audio gives the same result whichever way it was read."""
+    arr = np.asarray(wave)
+    if arr.dtype.kind in "iu":
+        info = np.iinfo(arr.dtype)
+        centre = 0 if arr.dtype.kind == "i" else (int(info.max) + 1) // 2
+        arr = (arr.astype(np.float64) - centre) / (int(info.max) + 1 - centre)
+    elif arr.dtype.kind != "f":
+        raise ValueError(f"wave: dtype {arr.dtype} (allowed: float, or integer PCM)")
+    return arr.astype(np.float32, copy=False)
+
+
 def headroom(wave: np.ndarray) -> np.ndarray:
     """``wave`` scaled by one factor for all channels so that its peak is at most full
     scale (a vocoder can overshoot; clipping at write time would distort those samples);

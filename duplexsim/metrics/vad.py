@@ -15,6 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from duplexsim.audio.io import as_float
 from duplexsim.tokens import FRAME_MS
 
 
@@ -110,14 +111,15 @@ def audio_vad(
     audio: np.ndarray, sample_rate: int, frame_ms: int = FRAME_MS, method: str = "auto",
     threshold: float = 0.5,
 ) -> AudioVAD:
-    """Voice activity of ``audio`` (``[N]`` or ``[C, N]`` float) at ``frame_ms`` frames.
+    """Voice activity of ``audio`` (``[N]`` or ``[C, N]``; float at +-1, or integer PCM,
+    scaled as soundfile reads it) at ``frame_ms`` frames.
 
     ``method``: ``silero`` (error if not installed), ``energy``, or ``auto`` (silero when
     installed, otherwise energy). ``threshold`` is silero's speech probability threshold.
     """
     if method not in ("auto", "silero", "energy"):
         raise ValueError(f"method {method!r} unknown (allowed: auto, silero, energy)")
-    chans = np.atleast_2d(np.asarray(audio, dtype=np.float32))
+    chans = np.atleast_2d(as_float(audio))  # integer PCM scaled to +-1, as silero expects
     use = "silero" if method == "silero" or (method == "auto" and silero_available()) else "energy"
     if use == "silero" and not silero_available():
         raise ImportError("method='silero' needs the silero-vad package: pip install silero-vad")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from duplexsim.audio.framing import n_frames
-from duplexsim.audio.io import resample
+from duplexsim.audio.io import as_float, resample
 
 FEATURE_SR_HZ = 16000
 HOP = 640  # 40 ms at 16 kHz
@@ -24,19 +24,12 @@ def to_feature_rate(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     """Mono float32 at 16 kHz cut to whole 40 ms frames (``T = N * 25 // sample_rate``).
 
     Float waves are full scale at +-1; integer PCM is scaled as soundfile reads it
-    (``int16 / 32768``; unsigned 8-bit centred at 128), so the same audio gives the same
-    units whichever way it was read."""
+    (:func:`~duplexsim.audio.io.as_float`), so the same audio gives the same units
+    whichever way it was read."""
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | np.integer) \
             or sample_rate <= 0:
         raise ValueError(f"sample_rate: {sample_rate!r} (allowed: a positive integer, Hz)")
-    arr = np.asarray(wave)
-    if arr.dtype.kind in "iu":
-        info = np.iinfo(arr.dtype)
-        centre = 0 if arr.dtype.kind == "i" else (int(info.max) + 1) // 2
-        arr = (arr.astype(np.float64) - centre) / (int(info.max) + 1 - centre)
-    elif arr.dtype.kind != "f":
-        raise ValueError(f"wave: dtype {arr.dtype} (allowed: float, or integer PCM)")
-    arr = arr.astype(np.float32, copy=False)
+    arr = as_float(wave)
     if arr.ndim != 1:
         raise ValueError(f"wave must be one channel [N], got shape {arr.shape}")
     t = n_frames(arr.shape[0], sample_rate)

@@ -83,3 +83,14 @@ def test_silero_vad_agrees_with_the_true_timeline_and_handles_8khz(speech):
     assert vad_agreement(truth, narrow.active[0])["kappa"] > 0.6
     with pytest.raises(ValueError, match="allowed"):
         audio_vad(wave, SR, method="webrtc")
+
+
+def test_integer_pcm_is_scaled_as_soundfile_reads_it(speech):
+    """int16 samples were cast to float unscaled (speech at +-10000 where silero expects
+    +-1): the same audio as int16 and as float gives the same voice activity now."""
+    wave, _ = place(speech)
+    pcm = np.round(np.clip(wave, -1, 1 - 2**-15) * 32768).astype(np.int16)
+    for method in ("energy", "silero") if silero_available() else ("energy",):
+        as_int = audio_vad(pcm, SR, method=method).active
+        as_float = audio_vad(pcm / 32768.0, SR, method=method).active
+        assert np.array_equal(as_int, as_float), method
