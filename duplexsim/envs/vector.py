@@ -82,6 +82,10 @@ class TurnTakingVectorEnv(VectorEnv):
         with sharing_models(self._models):
             self.envs = [TurnTakingEnv(scenario=s, **env_kwargs) for s in scenarios]
         for i, env in enumerate(self.envs):
+            if num_envs > 1 and env.scenario.compute.model == "measured":
+                raise ValueError(f"scenario[{i}]: compute.model: 'measured' cannot be "
+                                 "vectorised (the envs' forwards share wall time) (allowed "
+                                 "here: none, profile; or num_envs=1)")
             if (env.observation_space, env.action_space) != (self.envs[0].observation_space,
                                                              self.envs[0].action_space):
                 raise ValueError(f"scenario[{i}]: its spaces differ from scenario[0]'s "

@@ -89,6 +89,13 @@ def test_bad_arguments_are_named() -> None:
     with pytest.raises(ValueError, match=r"^partner\[1\]: a .* object cannot be shared"):
         TurnTakingVectorEnv(num_envs=2, scenario=s, partner=["scripted", agent])
     TurnTakingVectorEnv(num_envs=1, scenario=s, partner=agent)  # one conversation: fine
+    # measured compute: each env's wall time would include the others' forwards
+    from duplexsim.config.scenario import ComputeConfig
+
+    measured = dataclasses.replace(s, compute=ComputeConfig(model="measured"))
+    with pytest.raises(ValueError, match=r"^scenario\[0\]: compute.model: 'measured' cannot"):
+        TurnTakingVectorEnv(num_envs=2, scenario=measured)
+    TurnTakingVectorEnv(num_envs=1, scenario=measured)
     # a bad action leaves every conversation where it was
     venv.reset(seed=0)
     twin = TurnTakingVectorEnv(num_envs=2)
