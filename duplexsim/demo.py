@@ -259,7 +259,12 @@ def simulate(plan: DemoPlan) -> list[Path]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from duplexsim.digests import AGENT_FILES, directory_digest, file_digest
+    from duplexsim.digests import (
+        AGENT_FILES,
+        SIMULATOR_VERSION,
+        directory_digest,
+        file_digest,
+    )
 
     agents = {"a": plan.agent_dir("fisher"), "b": plan.agent_dir("candor")}
     outs, todo = [], []
@@ -268,7 +273,7 @@ def simulate(plan: DemoPlan) -> list[Path]:
         out = plan.out / name
         outs.append(out)
         inputs = {"scenario": file_digest(scenario_path), "seed": plan.seed,
-                  "sim_seconds": plan.sim_seconds,
+                  "sim_seconds": plan.sim_seconds, "simulator": SIMULATOR_VERSION,
                   "agents": {k: directory_digest(d, AGENT_FILES) for k, d in agents.items()}}
         if (out / "metrics.json").exists() and _read_inputs(out) == inputs:
             _skip(f"simulation {name}", out)

@@ -22,6 +22,10 @@ AGENT_FILES = ("agent.json", "model/config.json", "model/model.safetensors")
 """What makes an agent directory's behaviour: its description and its weights."""
 CORPUS_FILES = ("manifest.json",)
 """A corpus's manifest records every dialogue it holds and how the corpus was built."""
+SIMULATOR_VERSION = "2026-12-04"
+"""Part of every cache key of a simulated or generated conversation: changed whenever the
+code gives other traces from the same inputs (a timing rule, the agents' numerics), so
+that results cached by an earlier version are made anew rather than mixed with new ones."""
 
 
 def file_digest(path: str | Path) -> str:
@@ -73,5 +77,6 @@ def key_of(value: Any) -> str:
 
 def scenario_key(config: Mapping[str, Any]) -> str:
     """Cache key of a scenario's simulation (16 hex): its dict (``Scenario.to_dict()``)
-    and the contents of the agents and corpora it names."""
-    return key_of({"scenario": config, "inputs": scenario_inputs(config)})
+    and the contents of the agents and corpora it names (and :data:`SIMULATOR_VERSION`)."""
+    return key_of({"scenario": config, "inputs": scenario_inputs(config),
+                   "simulator": SIMULATOR_VERSION})

@@ -70,7 +70,13 @@ from tqdm import tqdm
 
 from duplexsim.atomic import atomic_path, write_png, write_text
 from duplexsim.cli import ArgumentParser, number
-from duplexsim.digests import AGENT_FILES, CORPUS_FILES, directory_digest, key_of
+from duplexsim.digests import (
+    AGENT_FILES,
+    CORPUS_FILES,
+    SIMULATOR_VERSION,
+    directory_digest,
+    key_of,
+)
 from duplexsim.metrics.protocol import correlations, mean_durations, split_prompt
 from duplexsim.metrics.turntaking import (
     detect_events,
@@ -165,7 +171,7 @@ def inputs_key(plan: Plan, agents: Iterable[str], corpus: str) -> str:
                               for a in sorted(agents)},
                    "corpus": directory_digest(plan.corpora / corpus, CORPUS_FILES),
                    "temperature": plan.temperature, "prompt_s": plan.prompt_s,
-                   "continuation_s": plan.continuation_s})
+                   "continuation_s": plan.continuation_s, "simulator": SIMULATOR_VERSION})
 
 
 def _cached(path: Path, make) -> np.ndarray:  # noqa: ANN001 - make: () -> ndarray

@@ -51,7 +51,14 @@ def test_a_retrained_agent_or_a_rebuilt_corpus_is_a_new_scenario_key(tmp_path: P
     (corpus / "manifest.json").write_text('{"dialogues": 2}')  # rebuilt in place
     keys.append(scenario_key(config))
     keys.append(scenario_key(dataclasses.replace(scenario, seed=1).to_dict()))
-    assert len(set(keys)) == 4
+    import duplexsim.digests as digests  # a simulator that gives other traces: new keys
+
+    version, digests.SIMULATOR_VERSION = digests.SIMULATOR_VERSION, "another"
+    try:
+        keys.append(scenario_key(config))
+    finally:
+        digests.SIMULATOR_VERSION = version
+    assert len(set(keys)) == 5
     assert directory_digest(tmp_path / "nothing", ("agent.json",)) != \
         directory_digest(agent, ("agent.json",))
 

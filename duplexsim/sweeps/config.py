@@ -40,7 +40,7 @@ from duplexsim.config.loader import (
     raise_errors,
     read_toml,
 )
-from duplexsim.digests import key_of, scenario_inputs
+from duplexsim.digests import SIMULATOR_VERSION, key_of, scenario_inputs
 
 SEED_KEY = "seed"
 MAX_WORKERS = 4096
@@ -148,8 +148,10 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
 def cell_key(config: Mapping[str, Any], cell: str) -> str:
     """Hash of the canonical JSON of a resolved config, the cell function and the contents
     of the agents and corpora it names (16 hex): an agent retrained or a corpus rebuilt in
-    the same directory makes new cells, not reused old ones."""
-    return key_of({"config": config, "cell": cell, "inputs": scenario_inputs(config)})
+    the same directory makes new cells, not reused old ones; so does a new
+    :data:`~duplexsim.digests.SIMULATOR_VERSION`."""
+    return key_of({"config": config, "cell": cell, "inputs": scenario_inputs(config),
+                   "simulator": SIMULATOR_VERSION})
 
 
 @dataclass(frozen=True)
