@@ -33,8 +33,9 @@ frame of each stream counts as novel, as at the start of a training window. A lo
 backlog (a prompt handed over at once) is cut the same way, so the row never holds more
 than ``context_tokens`` tokens.
 
-Lookahead is reported as the number of partner chunks after the latest received one and
-before ``j`` (a chunk given up on long ago does not inflate it).
+Lookahead is reported as the number of partner chunks before ``j`` not received
+(:func:`duplexsim.agents.base.missing_before`: a lost or given-up chunk counts until it
+arrives, as DESIGN.md "Agents" defines it).
 """
 
 from __future__ import annotations
