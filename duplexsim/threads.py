@@ -59,7 +59,7 @@ def use_threads(threads: int | None = None) -> int:
     n = resolve_threads(threads)
     os.environ[ENV_VAR] = str(n)
     # MKL's code path pinned, for the same bits on any x86 processor and thread count
-    # (read at MKL's first call; a value the user set is kept): README "Determinism"
+    # (read at MKL's first call; a value the user set is kept): README "Budgets are steps"
     os.environ.setdefault("MKL_CBWR", MKL_CBWR)
     if n == 0:
         return n
