@@ -22,6 +22,8 @@ from __future__ import annotations
 import os
 import sys
 
+from duplexsim.errors import InputError
+
 ENV_VAR = "DUPLEXSIM_THREADS"
 DEFAULT_THREADS = 1
 MKL_CBWR = "AVX2,STRICT"
@@ -38,13 +40,13 @@ def resolve_threads(threads: int | None = None) -> int:
         try:
             threads = int(raw)
         except ValueError:
-            raise ValueError(f"{ENV_VAR}={raw!r}: not an integer (allowed: 0 = torch's own "
+            raise InputError(f"{ENV_VAR}={raw!r}: not an integer (allowed: 0 = torch's own "
                              "setting, or a thread count >= 1)") from None
         where = f"{ENV_VAR}={raw!r}"
     else:
         where = f"threads={threads!r}"
     if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= 1024:
-        raise ValueError(f"{where}: out of range (allowed: 0 = torch's own setting, or a "
+        raise InputError(f"{where}: out of range (allowed: 0 = torch's own setting, or a "
                          "thread count 1..1024)")
     return threads
 

@@ -30,7 +30,9 @@ def test_resolution_order_and_bad_values(monkeypatch: pytest.MonkeyPatch) -> Non
     assert resolve_threads(2) == 2  # explicit beats the environment
     assert resolve_threads(0) == 0  # 0 = leave torch alone
     monkeypatch.setenv(ENV_VAR, "two")
-    with pytest.raises(ValueError, match=r"DUPLEXSIM_THREADS='two': not an integer \(allowed"):
+    from duplexsim.errors import DuplexsimError  # one line from every entry point
+
+    with pytest.raises(DuplexsimError, match=r"DUPLEXSIM_THREADS='two': not an integer \(allowed"):
         resolve_threads()
     with pytest.raises(ValueError, match=r"threads=-1: out of range \(allowed"):
         resolve_threads(-1)
