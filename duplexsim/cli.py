@@ -132,15 +132,23 @@ def main(argv: list[str] | None = None) -> int:
         use_threads(args.threads)  # --threads is checked; this checks $DUPLEXSIM_THREADS
     except ValueError as e:
         parser.error(str(e))
+    return run_reporting(lambda: int(module.run(args) or 0), f"duplexsim {name}")
+
+
+def run_reporting(run: Callable[[], int], name: str) -> int:
+    """``run()``'s exit status, where a problem the user can fix (a
+    :class:`DuplexsimError`, a known OS error: a missing file, a full disk) is one line per
+    problem and its status (:func:`report`), anything else a bug with its traceback, and
+    Ctrl-C one line naming ``name`` (the ``duplexsim`` commands and experiment scripts)."""
     try:
-        return int(module.run(args) or 0)
+        return run()
     except (DuplexsimError, OSError) as e:
         status = report(e)
         if status is None:
             raise
         return status
     except KeyboardInterrupt:  # Ctrl-C: every write is atomic, a rerun resumes or redoes
-        print(f"duplexsim {name}: interrupted", file=sys.stderr)
+        print(f"{name}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

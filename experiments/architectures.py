@@ -52,12 +52,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from cached import conversation_path  # the conversation cache, keyed by its inputs
-from entry import run_main  # one line per problem a user can fix
 from provenance import provenance  # the report line (command and commit)
 from tqdm import tqdm
 
 from duplexsim.atomic import atomic_path, write_png, write_text
-from duplexsim.cli import ArgumentParser, number
+from duplexsim.cli import ArgumentParser, number, run_reporting
 from duplexsim.metrics.interruptions import barge_ins, turn_ends
 from duplexsim.metrics.turntaking import detect_events, vad_from_units
 from duplexsim.tokens import FRAME_MS
@@ -465,4 +464,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run_main(main, "architectures.py"))
+    raise SystemExit(run_reporting(main, "architectures.py"))

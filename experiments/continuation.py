@@ -64,12 +64,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from entry import run_main  # one line per problem a user can fix
 from provenance import provenance  # the report line (command and commit)
 from tqdm import tqdm
 
 from duplexsim.atomic import atomic_path, write_png, write_text
-from duplexsim.cli import ArgumentParser, number
+from duplexsim.cli import ArgumentParser, number, run_reporting
 from duplexsim.digests import (
     AGENT_FILES,
     CORPUS_FILES,
@@ -818,4 +817,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run_main(main, "continuation.py"))
+    raise SystemExit(run_reporting(main, "continuation.py"))

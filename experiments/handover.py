@@ -24,11 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from entry import run_main  # one line per problem a user can fix
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
-from duplexsim.cli import ArgumentParser, number
+from duplexsim.cli import ArgumentParser, number, run_reporting
 from duplexsim.errors import InputError
 
 MIN_GAP_S = 0.2  # the scored chunk starts at least this long after the IPU's end
@@ -194,4 +193,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run_main(main, "handover.py"))
+    raise SystemExit(run_reporting(main, "handover.py"))

@@ -37,11 +37,10 @@ from pathlib import Path
 
 import pandas as pd
 from effects import sweep_parser, write_effects
-from entry import run_main  # one line per problem a user can fix
 from provenance import provenance, stamp  # the report line (command and commit)
 
 from duplexsim.atomic import write_png, write_text
-from duplexsim.cli import number
+from duplexsim.cli import number, run_reporting
 from duplexsim.metrics.report import write_report
 from duplexsim.sweeps.config import SweepConfig, dump_sweep, load_sweep
 from duplexsim.sweeps.runner import run_sweep
@@ -207,4 +206,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run_main(main, "latency_sweep.py"))
+    raise SystemExit(run_reporting(main, "latency_sweep.py"))

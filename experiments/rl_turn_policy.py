@@ -53,12 +53,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pandas as pd
-from entry import run_main  # one line per problem a user can fix
 from provenance import provenance  # the report line (command and commit)
 
 import duplexsim  # noqa: F401  (registers duplexsim/TurnTaking-v0)
 from duplexsim.atomic import atomic_path, write_json, write_png, write_text
-from duplexsim.cli import ArgumentParser, number
+from duplexsim.cli import ArgumentParser, number, run_reporting
 from duplexsim.config import load_scenario
 from duplexsim.config.network import LinkConfig
 from duplexsim.envs.actions import TurnAction
@@ -636,4 +635,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main, "rl_turn_policy.py"))
+    sys.exit(run_reporting(main, "rl_turn_policy.py"))

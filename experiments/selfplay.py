@@ -50,11 +50,10 @@ from continuation import (  # one dialogue's events, pooled; the round trip
     format_roundtrip,
     pooled_stats,
 )
-from entry import run_main  # one line per problem a user can fix
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
-from duplexsim.cli import ArgumentParser, number
+from duplexsim.cli import ArgumentParser, number, run_reporting
 from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.turntaking import runs, vad_from_units
 
@@ -378,4 +377,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run_main(main, "selfplay.py"))
+    raise SystemExit(run_reporting(main, "selfplay.py"))

@@ -47,12 +47,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from continuation import Scored  # one dialogue's events, computed once
-from entry import run_main  # one line per problem a user can fix
 from provenance import provenance  # the report line (command and commit)
 from selfplay import AGENTS, Plan, coordination, corpus_reference, pooled, simulate
 
 from duplexsim.atomic import write_text
-from duplexsim.cli import ArgumentParser, number
+from duplexsim.cli import ArgumentParser, number, run_reporting
 from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.turntaking import vad_from_units
 
@@ -262,4 +261,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run_main(main, "selfplay_finetune.py"))
+    raise SystemExit(run_reporting(main, "selfplay_finetune.py"))

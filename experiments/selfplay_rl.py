@@ -68,7 +68,6 @@ import numpy as np
 import pandas as pd
 import torch
 from continuation import Scored  # one dialogue's events, computed once
-from entry import run_main  # one line per problem a user can fix
 from provenance import provenance  # the report line (command and commit)
 from selfplay import AGENTS, Plan, coordination, corpus_reference, pooled, scenarios
 from selfplay_finetune import (  # the shared options and checks; units-only dialogues
@@ -78,7 +77,7 @@ from selfplay_finetune import (  # the shared options and checks; units-only dia
 )
 
 from duplexsim.atomic import write_text
-from duplexsim.cli import ArgumentParser, number
+from duplexsim.cli import ArgumentParser, number, run_reporting
 from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.turntaking import event_columns, listener_onset_frames, vad_from_units
 from duplexsim.sim.build import SIDES
@@ -530,4 +529,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run_main(main, "selfplay_rl.py"))
+    raise SystemExit(run_reporting(main, "selfplay_rl.py"))

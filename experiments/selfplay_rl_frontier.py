@@ -21,11 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from entry import run_main  # one line per problem a user can fix
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import write_png, write_text
-from duplexsim.cli import ArgumentParser, number
+from duplexsim.cli import ArgumentParser, number, run_reporting
 
 COLUMNS = ("overlap_share", "listener_onsets_per_s")
 
@@ -138,4 +137,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run_main(main, "selfplay_rl_frontier.py"))
+    raise SystemExit(run_reporting(main, "selfplay_rl_frontier.py"))

@@ -38,11 +38,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from entry import run_main  # one line per problem a user can fix
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
-from duplexsim.cli import ArgumentParser, number
+from duplexsim.cli import ArgumentParser, number, run_reporting
 from duplexsim.errors import InputError
 from duplexsim.metrics.protocol import pearson_rows
 
@@ -464,4 +463,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run_main(main, "style_probe.py"))
+    raise SystemExit(run_reporting(main, "style_probe.py"))

@@ -56,17 +56,16 @@ def test_a_repeated_grid_value_is_one_line(tmp_path):
     assert "Traceback" not in proc.stderr and "listed twice" in proc.stderr
 
 
-def test_run_main_reports_a_user_error_in_one_line(capsys):
-    sys.path.insert(0, str(ROOT / "experiments"))
-    from entry import run_main
-
+def test_run_reporting_reports_a_user_error_in_one_line(capsys):
+    """What every experiment script ends in, as the ``duplexsim`` commands do."""
+    from duplexsim.cli import run_reporting
     from duplexsim.errors import InputError
 
     def main() -> int:
         raise InputError("runs/agents/fisher", "chunk_ms", "agent 'fisher' was not trained "
                          "for chunk_ms=150", "160, 200, 240")
 
-    assert run_main(main, "x.py") == 2
+    assert run_reporting(main, "x.py") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["runs/agents/fisher: chunk_ms: agent 'fisher' was not trained for "
                    "chunk_ms=150 (allowed: 160, 200, 240)"]
@@ -75,7 +74,7 @@ def test_run_main_reports_a_user_error_in_one_line(capsys):
         raise ZeroDivisionError
 
     with pytest.raises(ZeroDivisionError):
-        run_main(bug, "x.py")
+        run_reporting(bug, "x.py")
 
 
 def _script(name: str):  # noqa: ANN202
