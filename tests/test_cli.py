@@ -677,8 +677,7 @@ def test_a_corpus_from_before_a_parameter_existed_keeps_its_old_value(ws: Path) 
 
 
 def test_tokenizer_copies_are_moved_in_whole(ws: Path, tmp_path: Path) -> None:
-    from duplexsim.training.cli import copy_tokenizer
-    from duplexsim.units import load_tokenizer
+    from duplexsim.units import copy_tokenizer, load_tokenizer
 
     dst = tmp_path / "agent" / "tokenizer"
     dst.mkdir(parents=True)

@@ -26,6 +26,7 @@ import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -44,6 +45,9 @@ from duplexsim.corpora.synth import (
 )
 from duplexsim.corpora.types import Dialogue
 from duplexsim.errors import OutputError
+
+if TYPE_CHECKING:
+    from duplexsim.units import UnitTokenizer
 
 
 def plan(cfg: SynthConfig, hours: float, seed: int) -> list[dict]:
@@ -91,12 +95,18 @@ def _encode(job: tuple[str, str, str]) -> str:
     from duplexsim.units import load_tokenizer
 
     tok_dir, audio_path, units_path = job
-    tok = load_tokenizer(tok_dir)
     wave, sr = read_audio(audio_path, channels=2)
-    units = np.stack([tok.encode(ch, sr) for ch in wave]).astype(np.int16)
-    with atomic_path(units_path) as tmp, tmp.open("wb") as fh:
-        np.save(fh, units)
+    write_units(load_tokenizer(tok_dir), wave, sr, units_path)
     return units_path
+
+
+def write_units(tok: UnitTokenizer, wave: np.ndarray, sample_rate: int, path: str | Path) -> None:
+    """A conversation's units ``int16 [2, T]`` (one row per channel of ``wave`` ``[2, N]``,
+    encoded by the unit tokenizer ``tok``) to ``path``, atomically: what every corpus holds
+    in ``units/`` (built, or imported by :mod:`duplexsim.corpora.importer`)."""
+    units = np.stack([tok.encode(ch, sample_rate) for ch in wave]).astype(np.int16)
+    with atomic_path(path) as tmp, tmp.open("wb") as fh:
+        np.save(fh, units)
 
 
 class _TrainChannels:
@@ -120,7 +130,7 @@ def ensure_tokenizer(out: Path, entries: list[dict], tokenizer_dir: str | Path |
                      workers: int = 1) -> Path:
     """Train on this corpus (train split, at most ``train_hours``) unless the dir exists
     (features in ``workers`` processes)."""
-    from duplexsim.units import TokenizerConfig, train_tokenizer
+    from duplexsim.units import TokenizerConfig, copy_tokenizer, train_tokenizer
 
     tok_dir = Path(tokenizer_dir) if tokenizer_dir else out / "tokenizer"
     if not (tok_dir / "config.json").is_file():
@@ -132,11 +142,7 @@ def ensure_tokenizer(out: Path, entries: list[dict], tokenizer_dir: str | Path |
         tok.save(tok_dir)
     local = out / "tokenizer"
     if tok_dir.resolve() != local.resolve():
-        local.mkdir(parents=True, exist_ok=True)
-        for f in tok_dir.iterdir():
-            if f.is_file():
-                with atomic_path(local / f.name) as tmp:
-                    shutil.copyfile(f, tmp)
+        copy_tokenizer(tok_dir, local)
     return local
 
 

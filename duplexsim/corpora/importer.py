@@ -20,7 +20,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from duplexsim.atomic import atomic_path, write_json
+from duplexsim.atomic import write_json
 from duplexsim.audio.io import resample, write_audio
 from duplexsim.config.loader import read_json
 from duplexsim.corpora import candor, fisher
@@ -48,9 +48,8 @@ def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, 
     """Write the duplexsim corpus of the Fisher or CANDOR tree ``tree`` into ``out``; returns
     its manifest. ``sample_rate_hz``: the corpus's audio rate (default: the first
     conversation's; others are resampled to it)."""
-    from duplexsim.corpora.build import tokenizer_digest
-    from duplexsim.training.cli import copy_tokenizer
-    from duplexsim.units import load_tokenizer
+    from duplexsim.corpora.build import tokenizer_digest, write_units
+    from duplexsim.units import copy_tokenizer, load_tokenizer
 
     tree, out, tok_dir = Path(tree), Path(out), Path(tokenizer_dir)
     source = open_corpus(tree)
@@ -83,9 +82,7 @@ def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, 
         write_audio(paths["audio"], wave, rate)
         fisher.write_transcript(paths["txt"], d.segments, audio_name=paths["audio"].name)
         candor.write_transcript(paths["csv"], d.segments)
-        units = np.stack([tok.encode(ch, rate) for ch in wave]).astype(np.int16)
-        with atomic_path(paths["units"]) as tmp, tmp.open("wb") as fh:
-            np.save(fh, units)
+        write_units(tok, wave, rate, paths["units"])
         entries.append({"id": id, "duration_s": wave.shape[1] / rate, "split": splits[id],
                         "audio": f"audio/{id}.flac", "units": f"units/{id}.npy"})
     copy_tokenizer(tok_dir, out / "tokenizer")

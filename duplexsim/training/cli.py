@@ -95,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
             _remove_if_empty(Path(args.out))
         raise
     if tok_src is not None:
+        from duplexsim.units import copy_tokenizer
+
         copy_tokenizer(tok_src, Path(args.out) / "tokenizer")
     losses = ", ".join(f"{k} {v:.3f}" for k, v in info["val_loss"].items())
     print(f"{args.out}: trained {card.agent.name!r} (validation loss: {losses})")
@@ -105,17 +107,6 @@ def run(args: argparse.Namespace) -> int:
               f"{', '.join(stop['skipped_stages']) or 'none'}); run the same command without "
               "--max-minutes to finish the card")
     return 0
-
-
-def copy_tokenizer(src: Path, dst: Path) -> None:
-    """Copy the unit tokenizer's files into ``dst``, all moved in at once; files of an
-    earlier tokenizer there that this one lacks are removed."""
-    from duplexsim.atomic import output_dir
-
-    with output_dir(dst, whole=True, last=("config.json",)) as stage:
-        for f in sorted(src.iterdir()):
-            if f.is_file():
-                shutil.copyfile(f, stage / f.name)
 
 
 def _remove_if_empty(folder: Path) -> None:

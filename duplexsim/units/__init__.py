@@ -51,5 +51,19 @@ def load_tokenizer(directory: str | Path) -> UnitTokenizer:
     return _LOADERS[kind](d)
 
 
-__all__ = ["KMeansTokenizer", "TokenizerConfig", "UnitTokenizer", "load_tokenizer",
-           "train_tokenizer"]
+def copy_tokenizer(src: str | Path, dst: str | Path) -> None:
+    """Copy the unit tokenizer's files into ``dst``, all moved in at once; files of an
+    earlier tokenizer there that this one lacks are removed. How a corpus and an agent get
+    their copy (``duplexsim corpus build|import``, ``duplexsim train``)."""
+    import shutil
+
+    from duplexsim.atomic import output_dir
+
+    with output_dir(Path(dst), whole=True, last=("config.json",)) as stage:
+        for f in sorted(Path(src).iterdir()):
+            if f.is_file():
+                shutil.copyfile(f, stage / f.name)
+
+
+__all__ = ["KMeansTokenizer", "TokenizerConfig", "UnitTokenizer", "copy_tokenizer",
+           "load_tokenizer", "train_tokenizer"]
