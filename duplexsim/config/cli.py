@@ -59,10 +59,10 @@ def file_kind(data: dict[str, Any]) -> str:
         return "sweep"
     if "agent" in data or "model" in data:
         return "agent card"
-    from duplexsim.corpora.config import is_synth_config
+    from duplexsim.corpora.config import SYNTH_KEYS, is_synth_config
 
     keys = set(data)
-    if is_synth_config(data) or (keys & _corpus_markers() and not keys & KIND_MARKERS["scenario"]):
+    if is_synth_config(data) or (keys & SYNTH_KEYS and not keys & KIND_MARKERS["scenario"]):
         return "corpus config"  # also with a stray table: its keys say what it is
     return "scenario"
 
@@ -84,7 +84,9 @@ def expect_kind(path: str | Path, kind: str) -> None:
         keys = set(read_toml(path))
     except ConfigError:
         return
-    markers = {**KIND_MARKERS, "corpus config": _corpus_markers()}
+    from duplexsim.corpora.config import SYNTH_KEYS
+
+    markers = {**KIND_MARKERS, "corpus config": SYNTH_KEYS}
     found = next((k for k, marks in markers.items() if keys & marks), kind)
     if found != kind:
         usage = {"scenario": "duplexsim simulate", "agent card": "duplexsim train",
@@ -93,15 +95,6 @@ def expect_kind(path: str | Path, kind: str) -> None:
         raise ConfigError([Problem(str(path), "", f"is {_article(found)} {found} file, not "
                                    f"{_article(kind)} {kind} (it is for `{usage}`)",
                                    f"{_article(kind)} {kind} file")])
-
-
-def _corpus_markers() -> frozenset[str]:
-    """The keys only a corpus config has: SynthConfig's fields but ``name``."""
-    import dataclasses
-
-    from duplexsim.corpora.config import SynthConfig
-
-    return frozenset(f.name for f in dataclasses.fields(SynthConfig)) - {"name"}
 
 
 def _article(kind: str) -> str:

@@ -198,7 +198,10 @@ def load_synth_toml(path: str | Path) -> SynthConfig:
         raise ConfigError([Problem(str(path), "", str(e))]) from None
 
 
+SYNTH_KEYS = frozenset(f.name for f in dataclasses.fields(SynthConfig)) - {"name"}
+"""The keys only a corpus config has: SynthConfig's fields but ``name``."""
+
+
 def is_synth_config(data: dict) -> bool:
     """Does a parsed TOML file look like a corpus config (flat SynthConfig keys)?"""
-    fields = {f.name for f in dataclasses.fields(SynthConfig)} - {"name"}
-    return not any(isinstance(v, dict) for v in data.values()) and bool(fields & data.keys())
+    return not any(isinstance(v, dict) for v in data.values()) and bool(SYNTH_KEYS & data.keys())
