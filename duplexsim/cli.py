@@ -22,8 +22,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Callable
-from typing import NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from duplexsim.errors import DuplexsimError, finite_in, os_problem
 
@@ -56,6 +56,16 @@ class ArgumentParser(argparse.ArgumentParser):
             flag, _, rest = message[len("argument "):].partition(": ")
             message = f"{flag.split('/')[-1]}: {rest}"
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message}\n")
+
+    def require_distinct(self, flag: str, values: Sequence[Any], what: str = "a value",
+                         allowed: str = "distinct values", show: bool = True,
+                         key: Callable[[Any], Any] | None = None) -> None:
+        """One line (exit 2) when two of ``values`` (compared by ``key``) are the same:
+        ``FLAG [the values]: WHAT repeats (allowed: ALLOWED)``."""
+        keys = [v if key is None else key(v) for v in values]
+        if len(set(keys)) != len(keys):
+            shown = f" {' '.join(map(str, values))}" if show else ""
+            self.error(f"{flag}{shown}: {what} repeats (allowed: {allowed})")
 
 
 def number(low: float, high: float, *, integer: bool = False, low_open: bool = False,

@@ -441,9 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000)
     parser.add_argument("--temperature", type=number(0, 100), default=1.0)
     args = parser.parse_args(argv)
-    if len(set(args.delays)) != len(args.delays):  # one cell's blocks would count twice
-        parser.error(f"--delays {' '.join(map(str, args.delays))}: a value repeats "
-                     "(allowed: distinct values)")
+    parser.require_distinct("--delays", args.delays)  # one cell's blocks would count twice
     command = provenance("architectures.py", argv)
     plan = Plan(agents=args.agents, corpora=args.corpora, out=args.out,
                 delays=tuple(args.delays), seeds=args.seeds, duration_s=args.duration_s,

@@ -773,9 +773,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
     for flag, values in (("--seeds", args.seeds), ("--chunk-ms", args.chunk_ms)):
-        if len(set(values)) != len(values):  # a repeat would score one source twice
-            parser.error(f"{flag} {' '.join(map(str, values))}: a value repeats "
-                         "(allowed: distinct values)")
+        parser.require_distinct(flag, values)  # a repeat would score one source twice
     use_threads(args.threads)
     w = args.windows
     if len(w) < 2 or w[0] < 0 or any(b <= a for a, b in zip(w, w[1:], strict=False)) \

@@ -164,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         chunk_ms, context, n_boot, split = 160, 4, 50, None
     if not pairs:
         parser.error("give at least one --pair AGENT CORPUS (or --smoke)")
-    if len({tuple(p) for p in pairs}) != len(pairs):  # the same rows twice under one label
-        parser.error("--pair: a pair repeats (allowed: distinct AGENT CORPUS pairs)")
+    parser.require_distinct("--pair", pairs, "a pair", "distinct AGENT CORPUS pairs",
+                            show=False, key=tuple)  # the same rows twice under one label
     args.out.mkdir(parents=True, exist_ok=True)
     events, rows = [], []
     short = [f"{agent.name} on {corpus.name}" for agent, corpus in pairs]

@@ -93,10 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         parser.error(f"no iterations.csv in: {', '.join(missing)} (allowed: selfplay_rl.py "
                      "output folders)")
+    # rows are named by folder: two of one name would pool as one run
+    parser.require_distinct("runs", args.runs, "a folder name",
+                            "runs with distinct folder names", key=lambda r: r.name)
     names = {r.name for r in args.runs}
-    if len(names) != len(args.runs):  # rows are named by folder: two would pool as one run
-        parser.error(f"runs: {' '.join(map(str, args.runs))}: a folder name repeats "
-                     "(allowed: runs with distinct folder names)")
     unknown = [b for b in args.baseline if b not in names]
     if unknown:
         parser.error(f"--baseline: {unknown[0]!r} is not one of the runs (allowed: "

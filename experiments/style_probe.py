@@ -423,8 +423,8 @@ def main(argv: list[str] | None = None) -> int:
         chunk_ms, short, start_s, n_boot, max_dialogues = 160, 2, 3.0, 50, 4
     if not pairs and args.decisions is None:
         parser.error("give at least one --pair AGENT CORPUS (or --smoke, or --decisions)")
-    if len({tuple(p) for p in pairs}) != len(pairs):  # the same rows twice under one label
-        parser.error("--pair: a pair repeats (allowed: distinct AGENT CORPUS pairs)")
+    parser.require_distinct("--pair", pairs, "a pair", "distinct AGENT CORPUS pairs",
+                            show=False, key=tuple)  # the same rows twice under one label
     args.out.mkdir(parents=True, exist_ok=True)
     if args.decisions is not None:
         if not args.decisions.is_file():
