@@ -8,10 +8,10 @@ envs. The simulator ignores it. Must not import the envs, simulator, models or a
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from duplexsim.config.loader import FieldError, raise_errors
+from duplexsim.errors import finite_in
 
 MAX_WEIGHT = 1e6
 """Largest reward weight a scenario accepts."""
@@ -47,17 +47,17 @@ class RewardConfig:
         errors = []
         for name in ("overlap_per_s", "gap_per_s", "fto", "interrupt", "backchannel"):
             value = getattr(self, name)
-            if not (math.isfinite(value) and 0 <= value <= MAX_WEIGHT):
+            if not finite_in(value, 0, MAX_WEIGHT):
                 errors.append(FieldError(name, f"{value} is out of range",
                                          f"0 .. {MAX_WEIGHT:g}"))
         for name in ("gap_free_ms", "bc_context_ms", "bc_min_interval_ms"):
             value = getattr(self, name)
-            if not (math.isfinite(value) and 0 <= value <= MAX_MS):
+            if not finite_in(value, 0, MAX_MS):
                 errors.append(FieldError(name, f"{value} is out of range", f"0 .. {MAX_MS}"))
-        if not (math.isfinite(self.fto_sd_ms) and 0 < self.fto_sd_ms <= MAX_MS):
+        if not finite_in(self.fto_sd_ms, 0, MAX_MS, low_open=True):
             errors.append(FieldError("fto_sd_ms", f"{self.fto_sd_ms} is out of range",
                                      f"> 0 and <= {MAX_MS}"))
-        if not (math.isfinite(self.fto_mean_ms) and abs(self.fto_mean_ms) <= MAX_MS):
+        if not finite_in(self.fto_mean_ms, -MAX_MS, MAX_MS):
             errors.append(FieldError("fto_mean_ms", f"{self.fto_mean_ms} is out of range",
                                      f"-{MAX_MS} .. {MAX_MS}"))
         raise_errors(errors)
