@@ -193,6 +193,64 @@ def probe_decisions(agent_dir: Path, corpus_dir: Path, *, chunk_ms: int, short_c
     return pd.concat(out, ignore_index=True)
 
 
+DECISION_COLUMNS = {"label": "text", "dialogue": "text", "side": "int", "chunk": "int",
+                    "state": "text", "event": "int", "history_chunks": "int",
+                    "p_long": "probability", "p_short": "probability",
+                    "heard_ipu_s": "float", "heard_pause_s": "float", "chunk_ms": "int",
+                    "short_chunks": "int", "start_s": "float", "ipu_median_s": "float",
+                    "pause_median_s": "float"}
+"""The columns of ``decisions.csv`` that ``--decisions`` reads back, and what each holds."""
+
+
+def read_decisions(path: Path) -> pd.DataFrame:
+    """An earlier run's ``decisions.csv``, checked: every column :data:`DECISION_COLUMNS`
+    names, at least one row, numbers where numbers go, probabilities in [0, 1], states
+    ``speaking`` / ``silent``, events 0 / 1, one chunk size, short context and start."""
+    allowed = "the decisions.csv of an earlier style_probe.py run"
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise InputError(str(path), "", f"not a readable CSV ({str(e).splitlines()[0]})",
+                         allowed) from e
+    missing = [c for c in DECISION_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(str(path), "", f"no column {', '.join(missing)}", allowed)
+    if frame.empty:
+        raise InputError(str(path), "", "no decisions", allowed)
+    for col, kind in DECISION_COLUMNS.items():
+        if kind == "text":
+            continue
+        values = pd.to_numeric(frame[col], errors="coerce")
+        bad = values.isna() & ~(frame[col].isna() & (kind == "float"))  # NaN: no style drawn
+        if kind == "int":
+            bad |= values.notna() & (values != values.round())
+        elif kind == "probability":
+            bad |= ~values.between(0.0, 1.0)
+        if bad.any():
+            _refuse_row(path, frame, col, bad, {"int": "an integer", "float": "a number",
+                                                "probability": "a number in [0, 1]"}[kind])
+        frame[col] = values
+    checks = [("state", ~frame["state"].isin(["speaking", "silent"]), "speaking or silent"),
+              ("event", ~frame["event"].isin([0, 1]), "0 or 1")]
+    for col, bad, what in checks:
+        if bad.any():
+            _refuse_row(path, frame, col, bad, what)
+    for col in ("chunk_ms", "short_chunks", "start_s"):
+        if frame[col].nunique() != 1:
+            raise InputError(str(path), col, f"{frame[col].nunique()} different values",
+                             "one value: a run probes at one setting")
+    return frame
+
+
+def _refuse_row(path: Path, frame: pd.DataFrame, col: str, bad: pd.Series, allowed: str,
+                ) -> None:
+    """The first bad row of ``col`` as one line (its line number in the file)."""
+    row = int(np.flatnonzero(bad.to_numpy())[0])
+    value = frame[col].iloc[row]
+    value = value.item() if isinstance(value, np.generic) else value
+    raise InputError(str(path), f"row {row + 2}: {col}", repr(value), allowed)
+
+
 def _log_loss(p: np.ndarray, y: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-6, 1 - 1e-6)
     return -(y * np.log(p) + (1 - y) * np.log1p(-p))
@@ -430,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.decisions.is_file():
             parser.error(f"--decisions {args.decisions}: file not found (allowed: the "
                          "decisions.csv of an earlier run)")
-        earlier = pd.read_csv(args.decisions)
+        earlier = read_decisions(args.decisions)
         runs = [(label, earlier[earlier.label == label].reset_index(drop=True))
                 for label in earlier.label.unique()]
         chunk_ms, short, start_s = (earlier[c].iloc[0] for c in

@@ -94,3 +94,62 @@ def test_style_probe_smoke(tmp_path: Path) -> None:
                           "--out", str(again), "--n-boot", "50")
     assert proc.returncode == 0, proc.stderr[-3000:]
     pd.testing.assert_frame_equal(pd.read_csv(again / "summary.csv"), summary)
+
+
+def _decisions_frame() -> pd.DataFrame:
+    from style_probe import DECISION_COLUMNS
+
+    row = {"label": "a on b", "dialogue": "d0", "side": 0, "chunk": 5, "state": "silent",
+           "event": 1, "history_chunks": 5, "p_long": 0.25, "p_short": 0.5,
+           "heard_ipu_s": np.nan, "heard_pause_s": 0.4, "chunk_ms": 200, "short_chunks": 5,
+           "start_s": 10.0, "ipu_median_s": np.nan, "pause_median_s": np.nan}
+    assert set(row) == set(DECISION_COLUMNS)
+    return pd.DataFrame([row, {**row, "chunk": 6, "state": "speaking", "event": 0}])
+
+
+def test_read_decisions_reads_what_a_run_writes(tmp_path: Path) -> None:
+    from style_probe import read_decisions
+
+    path = tmp_path / "decisions.csv"
+    _decisions_frame().to_csv(path, index=False)
+    got = read_decisions(path)
+    assert len(got) == 2 and got.p_long.tolist() == [0.25, 0.25]
+    assert got.ipu_median_s.isna().all()  # a dialogue without a drawn style
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (lambda f: f.drop(columns="p_long"), "no column p_long"),
+    (lambda f: f.iloc[:0], "no decisions"),
+    (lambda f: f.assign(p_long=[0.2, 1.5]), "row 3: p_long: 1.5 (allowed: a number in [0, 1])"),
+    (lambda f: f.assign(chunk=["5", "six"]), "row 3: chunk: 'six' (allowed: an integer)"),
+    (lambda f: f.assign(side=[0, 0.5]), "row 3: side: 0.5 (allowed: an integer)"),
+    (lambda f: f.assign(state=["silent", "talking"]), "row 3: state: 'talking'"),
+    (lambda f: f.assign(event=[1, 2]), "row 3: event: 2 (allowed: 0 or 1)"),
+    (lambda f: f.assign(chunk_ms=[200, 160]), "chunk_ms: 2 different values"),
+    (lambda f: f.assign(heard_pause_s=[0.4, "x"]), "row 3: heard_pause_s: 'x'"),
+])
+def test_read_decisions_refuses_what_it_cannot_analyse(tmp_path: Path, change,
+                                                       expected: str) -> None:
+    """Before, ``--decisions`` read any CSV: a missing column was a KeyError traceback,
+    a probability of 1.5 or a word among the numbers went into the regressions."""
+    from style_probe import read_decisions
+
+    from duplexsim.errors import InputError
+
+    path = tmp_path / "decisions.csv"
+    change(_decisions_frame()).to_csv(path, index=False)
+    with pytest.raises(InputError) as err:
+        read_decisions(path)
+    assert expected in str(err.value) and str(path) in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_read_decisions_refuses_a_file_that_is_not_csv(tmp_path: Path) -> None:
+    from style_probe import read_decisions
+
+    from duplexsim.errors import InputError
+
+    for name, data in (("empty.csv", b""), ("latin1.csv", b"label,p\n\xe9t\xe9,1\n")):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(InputError, match="not a readable CSV"):
+            read_decisions(tmp_path / name)
