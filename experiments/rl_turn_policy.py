@@ -45,6 +45,7 @@ import dataclasses
 import json
 import sys
 import time
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,7 @@ from duplexsim.envs.baselines import (
 )
 from duplexsim.envs.rewards import TERMS
 from duplexsim.envs.vector import TurnTakingVectorEnv
+from duplexsim.errors import InputError
 from duplexsim.threads import use_threads
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -291,10 +293,24 @@ def load_policy(run: Path, out: Path) -> tuple[Any, FrozenNorm]:
     """The PPO model and normaliser saved by an earlier run, copied into ``out``."""
     from stable_baselines3 import PPO
 
-    model = PPO.load(run / "ppo.zip", device="cpu")
-    with np.load(run / "obs_norm.npz") as saved:
-        norm = FrozenNorm(saved["mean"], saved["var"], float(saved["clip_obs"]),
-                          float(saved["epsilon"]))
+    allowed = "the --out of an earlier rl_turn_policy.py run"
+    try:
+        model = PPO.load(run / "ppo.zip", device="cpu")
+    except (zipfile.BadZipFile, ValueError, KeyError, EOFError) as err:
+        raise InputError(str(run / "ppo.zip"), "", f"not a saved PPO policy ({err})",
+                         allowed) from err
+    try:
+        with np.load(run / "obs_norm.npz") as saved:
+            norm = FrozenNorm(saved["mean"], saved["var"], float(saved["clip_obs"]),
+                              float(saved["epsilon"]))
+    except (zipfile.BadZipFile, ValueError, KeyError, EOFError) as err:
+        raise InputError(str(run / "obs_norm.npz"), "", f"not an observation normaliser "
+                         f"({err}; needs mean, var, clip_obs, epsilon)", allowed) from err
+    space = model.observation_space.shape
+    if norm.mean.shape != space or norm.var.shape != space:
+        raise InputError(str(run / "obs_norm.npz"), "mean", f"shape {norm.mean.shape} against "
+                         f"the policy's observations {space}", "the normaliser saved with "
+                         "ppo.zip")
     for name in ("ppo.zip", "obs_norm.npz"):
         if (out / name).resolve() != (run / name).resolve():
             with atomic_path(out / name, suffix=Path(name).suffix) as tmp:
@@ -520,6 +536,55 @@ def parse_latencies(p: argparse.ArgumentParser, flag: str, text: str) -> list[in
     return values
 
 
+TRAINED_NUMBERS = {"timesteps": number(1, 10**10, integer=True),
+                   "duration_s": number(0, 86_400, low_open=True),
+                   "window": number(1, 10_000, integer=True),
+                   "agent_weight": number(0, 1e6),
+                   "envs_per_latency": number(1, 1024, integer=True),
+                   "seed": number(0, 2**32 - 1, integer=True)}
+"""The numbers of :data:`TRAINING`, checked as their flags are (or as the run's own
+parse allowed them)."""
+
+
+def read_trained(p: argparse.ArgumentParser, path: Path) -> dict[str, Any]:
+    """The :data:`TRAINING` settings of an earlier run's ``config.json``, each checked (a
+    string where a number goes, a negative delay or a folder list that is not one was a
+    traceback mid-run, or ran with the wrong setting)."""
+    try:
+        trained = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        p.error(f"--policy: {path}: {err} (allowed: a JSON object)")
+    if not isinstance(trained, dict):
+        p.error(f"--policy: {path}: a JSON {type(trained).__name__} (allowed: a JSON object)")
+    lacking = [key for key in TRAINING if key not in trained]
+    if lacking:
+        p.error(f"--policy: {path} has no {', '.join(lacking)} "
+                f"(allowed: a config.json with {', '.join(TRAINING)})")
+    out = {}
+    for key in TRAINING:
+        value = trained[key]
+        where = f"--policy: {path}: {key}"
+        if key in TRAINED_NUMBERS:
+            try:
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise argparse.ArgumentTypeError(f"{value!r} is not a number")
+                value = TRAINED_NUMBERS[key](str(value))
+            except argparse.ArgumentTypeError as err:
+                p.error(f"{where}: {err}")
+        elif key == "latencies_ms":
+            if not isinstance(value, list) or not value or not all(
+                    isinstance(v, int) and not isinstance(v, bool) for v in value):
+                p.error(f"{where}: {value!r} (allowed: a list of one-way ms as integers)")
+            value = parse_latencies(p, where, ",".join(map(str, value)))
+        elif key == "train_agents":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                p.error(f"{where}: {value!r} (allowed: a list of agent folders)")
+        elif not isinstance(value, str) or not value:
+            p.error(f"{where}: {value!r} (allowed: a path)")
+        out[key] = value
+    return out
+
+
 def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("runs/rl_turn_policy"))
@@ -558,16 +623,8 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
         if missing:
             p.error(f"--policy: {args.policy} has no {', '.join(missing)} (allowed: the --out "
                     "of an earlier rl_turn_policy.py run)")
-        try:
-            trained = json.loads((args.policy / "config.json").read_text())
-        except ValueError as err:
-            p.error(f"--policy: {args.policy}/config.json: {err} (allowed: a JSON object)")
-        lacking = [key for key in TRAINING if key not in trained]
-        if lacking:
-            p.error(f"--policy: {args.policy}/config.json has no {', '.join(lacking)} "
-                    f"(allowed: a config.json with {', '.join(TRAINING)})")
-        for key in TRAINING:
-            setattr(cfg, key, trained[key])
+        for key, value in read_trained(p, args.policy / "config.json").items():
+            setattr(cfg, key, value)
         cfg.policy = str(args.policy)
     for key in ("corpus", "timesteps", "episodes", "agent_episodes", "duration_s", "seed"):
         if getattr(args, key) is not None:

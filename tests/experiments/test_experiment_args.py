@@ -171,3 +171,71 @@ def test_rl_latencies_are_one_line_each_way(capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("rl_turn_policy.py: --latencies: ")
         assert "allowed: one-way ms as distinct integers 0..600000" in err[0]
+
+
+def _trained_config() -> dict:
+    return {"corpus": "runs/corpora/fisher-like", "train_agents": ["runs/agents/fisher"],
+            "latencies_ms": [0, 240], "timesteps": 256, "duration_s": 3.2, "window": 12,
+            "agent_weight": 1.0, "envs_per_latency": 2, "seed": 0,
+            "scenario": "scenarios/rl-turntaking.toml", "episodes": 2}
+
+
+def test_rl_policy_config_is_read_back(tmp_path):
+    rl = _script("rl_turn_policy")
+    from duplexsim.cli import ArgumentParser
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(_trained_config()))
+    got = rl.read_trained(ArgumentParser(prog="rl_turn_policy.py"), path)
+    assert set(got) == set(rl.TRAINING) and got["latencies_ms"] == [0, 240]
+    assert got["timesteps"] == 256 and got["duration_s"] == 3.2
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ({"timesteps": "many"}, "timesteps: 'many' is not a number"),
+    ({"timesteps": 0}, "timesteps: 0 is out of range"),
+    ({"duration_s": True}, "duration_s: True is not a number"),
+    ({"seed": 1.5}, "seed: '1.5' is not an integer"),
+    ({"latencies_ms": [0, -160]}, "latencies_ms: '0,-160'"),
+    ({"latencies_ms": "0,160"}, "latencies_ms: '0,160' (allowed: a list"),
+    ({"train_agents": "runs/agents/fisher"}, "train_agents: 'runs/agents/fisher' (allowed"),
+    ({"scenario": 3}, "scenario: 3 (allowed: a path)"),
+])
+def test_rl_policy_config_values_are_checked(tmp_path, capsys, change, expected):
+    """``--policy RUN`` took RUN/config.json's training settings unchecked: a string
+    timesteps or a negative delay was a traceback once evaluation had started."""
+    rl = _script("rl_turn_policy")
+    from duplexsim.cli import ArgumentParser
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**_trained_config(), **change}))
+    with pytest.raises(SystemExit) as e:
+        rl.read_trained(ArgumentParser(prog="rl_turn_policy.py"), path)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"rl_turn_policy.py: --policy: {path}: ") and expected in err[0], err
+
+
+def test_rl_policy_config_must_be_an_object(tmp_path, capsys):
+    rl = _script("rl_turn_policy")
+    from duplexsim.cli import ArgumentParser
+
+    path = tmp_path / "config.json"
+    for text, expected in (("[1, 2]", "a JSON list"), ("{", "Expecting property name")):
+        path.write_text(text)
+        with pytest.raises(SystemExit):
+            rl.read_trained(ArgumentParser(prog="rl_turn_policy.py"), path)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and expected in err[0], err
+
+
+def test_rl_saved_policy_that_is_not_one_is_one_line(tmp_path):
+    """A damaged ppo.zip or obs_norm.npz was SB3's or numpy's traceback."""
+    rl = _script("rl_turn_policy")
+    from duplexsim.errors import InputError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "ppo.zip").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match=r"ppo\.zip: not a saved PPO policy"):
+        rl.load_policy(run, tmp_path / "out")

@@ -58,6 +58,26 @@ def test_rl_turn_policy_smoke(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     df = pd.read_csv(tmp_path / "episodes.csv")
     assert set(df["delay_ms"]) == {160} and set(df["policy"]) >= {"ppo", "rule"}
+    # a normaliser that does not go with the policy is one line, not numpy's traceback
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from rl_turn_policy import load_policy
+
+    from duplexsim.errors import InputError
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "ppo.zip").write_bytes((tmp_path / "ppo.zip").read_bytes())
+    with np.load(tmp_path / "obs_norm.npz") as saved:
+        norm = dict(saved)
+    for damaged, match in (({k: v for k, v in norm.items() if k != "epsilon"}, "epsilon"),
+                           ({**norm, "mean": norm["mean"][:-1]}, "shape")):
+        np.savez(bad / "obs_norm.npz", **damaged)
+        try:
+            load_policy(bad, tmp_path / "copy")
+        except InputError as err:
+            assert "obs_norm.npz" in str(err) and match in str(err), err
+        else:
+            raise AssertionError("a damaged normaliser was accepted")
     assert "Evaluated at [160] ms one way" in (tmp_path / "REPORT.md").read_text()
     proc = run_experiment("rl_turn_policy.py", *again, "--eval-latencies", "0,fast")
     assert proc.returncode == 2 and "--eval-latencies: '0,fast'" in proc.stderr
