@@ -75,7 +75,8 @@ class _Pack:
     ids: torch.Tensor  # [N]
     n_tokens: int
     spans: list[tuple[int, int, int, int, torch.Tensor | None]]
-    """Per row: (row, first packed index, new tokens, slots it sees, causal mask or None)."""
+    """Per row: (row, first packed index, new tokens, slots it sees, and for several new
+    tokens the ``[n * G, S]`` mask of the slots each query may not see, else None)."""
     rotation: torch.Tensor  # [N, 1, D/2] complex
     last: torch.Tensor | slice  # each row's last new token in the packing
     row_t: torch.Tensor | None  # [N] row of each token (None: a single row)
@@ -145,8 +146,8 @@ class LeanLlama:
                 else:
                     store.append(fresh)
         self.capacity = capacity
-        self._row_views = [([k[r: r + 1] for r in range(capacity)],  # per layer, per row
-                            [v[r: r + 1] for r in range(capacity)])
+        self._row_views = [([k[r] for r in range(capacity)],  # per layer, per row [Hkv, T, D]
+                            [v[r] for r in range(capacity)])
                            for k, v in zip(self.keys, self.values, strict=True)]
 
     @torch.inference_mode()
@@ -181,12 +182,12 @@ class LeanLlama:
         row_of: list[int] = []
         for row, p, start in zip(rows, pending, starts, strict=True):
             n = len(p)
-            mask = None
+            hidden = None
             if n > 1:  # new queries see slots 0..own position; one query sees all S slots
                 qpos = torch.arange(start, start + n, device=dev)
-                visible = torch.arange(start + n, device=dev)[None, :] <= qpos[:, None]
-                mask = visible[:, None, :].expand(n, G, start + n).reshape(1, 1, n * G, -1)
-            spans.append((row, len(ids), n, start + n, mask))
+                future = torch.arange(start + n, device=dev)[None, :] > qpos[:, None]
+                hidden = future[:, None, :].expand(n, G, start + n).reshape(n * G, -1)
+            spans.append((row, len(ids), n, start + n, hidden))
             ids.extend(p)
             pos.extend(range(start, start + n))
             row_of.extend([row] * n)
@@ -221,41 +222,48 @@ class LeanLlama:
         One call per row over views of its own slots: gathering the rows' caches into one
         batched call copies more bytes than the attention reads. A decode query (one new
         token) needs no mask and no reshape: its ``[H, D]`` is ``[Hkv, G, D]`` in order.
+        The queries are scaled once for all rows (elementwise: the same bits as per row).
         """
         H, Hkv, D = self.n_heads, self.n_kv, self.head_dim
         k_rows, v_rows = self._row_views[li]
-        q_tok = q.view(pack.n_tokens, 1, Hkv, H // Hkv, D)
+        q = q * D ** -0.5
+        q_tok = q.view(pack.n_tokens, Hkv, H // Hkv, D)
         return torch.cat([_attention(
-            q_tok[first], k_rows[row].narrow(2, 0, S), v_rows[row].narrow(2, 0, S),
+            q_tok[first], k_rows[row].narrow(1, 0, S), v_rows[row].narrow(1, 0, S),
         ).view(1, H * D) if n == 1 else self._row_attention(
-            q, k_rows[row], v_rows[row], first, n, S, mask)
-            for row, first, n, S, mask in pack.spans])
+            q, k_rows[row], v_rows[row], first, n, S, hidden)
+            for row, first, n, S, hidden in pack.spans])
 
     def _row_attention(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
-                       first: int, n: int, S: int, mask: torch.Tensor | None) -> torch.Tensor:
-        """One row's ``n`` new queries (packed at ``first``) over its slots ``0..S-1``:
-        ``[n, H * D]``. ``keys`` / ``values``: the row's ``[1, Hkv, max_tokens, D]`` views."""
+                       first: int, n: int, S: int, hidden: torch.Tensor | None,
+                       ) -> torch.Tensor:
+        """One row's ``n`` new (scaled) queries, packed at ``first``, over its slots
+        ``0..S-1``: ``[n, H * D]``. ``keys`` / ``values``: the row's ``[Hkv, max_tokens, D]``
+        views; ``hidden``: the ``[n * G, S]`` slots each query may not see."""
         H, Hkv, D = self.n_heads, self.n_kv, self.head_dim
         G = H // Hkv
-        qs = q[first: first + n].reshape(n, Hkv, G, D).transpose(0, 1).reshape(1, Hkv, n * G, D)
-        o = _attention(qs, keys.narrow(2, 0, S), values.narrow(2, 0, S),
-                       mask)  # [1, Hkv, n * G, D]
+        qs = q[first: first + n].reshape(n, Hkv, G, D).transpose(0, 1).reshape(Hkv, n * G, D)
+        o = _attention(qs, keys.narrow(1, 0, S), values.narrow(1, 0, S),
+                       hidden)  # [Hkv, n * G, D]
         return o.view(Hkv, n, G, D).transpose(0, 1).reshape(n, H * D)
 
 
 def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-               mask: torch.Tensor | None = None) -> torch.Tensor:
-    """``softmax(q k^T / sqrt(D) + mask) v`` written out (``mask``: True = attend).
+               hidden: torch.Tensor | None = None) -> torch.Tensor:
+    """``softmax(q k^T + mask) v`` for ``q`` ``[B, M, D]`` already scaled by ``1/sqrt(D)``,
+    ``k`` / ``v`` ``[B, S, D]``, written out (``hidden``: True = may not attend).
 
     Not ``F.scaled_dot_product_attention``: its CPU kernel (and ``F.silu``, ``softmax``)
     differs in the last bits between AVX2 and AVX-512 builds of the same op, so the same
     agent sampled other tokens on another processor. Matmuls, ``exp`` and sums give the
-    same bits on both with MKL pinned (:func:`duplexsim.threads.use_threads`)."""
-    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-1, -2)
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
-    weights = torch.exp(scores - scores.amax(dim=-1, keepdim=True))
-    return (weights / weights.sum(dim=-1, keepdim=True)) @ v
+    same bits on both with MKL pinned (:func:`duplexsim.threads.use_threads`). 3-d ``bmm``
+    and in-place steps: the same bits as 4-d ``matmul`` and fresh tensors, with fewer
+    calls (measured 1.2-1.5x per row at simulation contexts)."""
+    scores = torch.bmm(q, k.transpose(1, 2))
+    if hidden is not None:
+        scores.masked_fill_(hidden, float("-inf"))
+    scores.sub_(scores.amax(dim=-1, keepdim=True)).exp_()
+    return torch.bmm(scores.div_(scores.sum(dim=-1, keepdim=True)), v)
 
 
 def _silu(x: torch.Tensor) -> torch.Tensor:
