@@ -79,8 +79,9 @@ class _Pack:
     tokens the ``[n * G, S]`` mask of the slots each query may not see, else None)."""
     rotation: torch.Tensor  # [N, 1, D/2] complex
     last: torch.Tensor | slice  # each row's last new token in the packing
-    row_t: torch.Tensor | None  # [N] row of each token (None: a single row)
-    pos_t: torch.Tensor | None  # [N] position of each token
+    slots: torch.Tensor | None
+    """[N * Hkv] each new key's / value's row of a layer's cache viewed as [rows * Hkv * T,
+    D], token by token, head by head (None: a single row, whose slots are one slice)."""
     row: int  # the first row, and its start (the single-row case)
     start: int
 
@@ -195,26 +196,29 @@ class LeanLlama:
         if len(rows) == 1:  # one row: its new tokens are one contiguous slot range
             rotation = self.rotation[starts[0]: starts[0] + N, None]
             last: torch.Tensor | slice = slice(N - 1, N)
-            pos_t = row_t = None
+            slots = None
         else:
             pos_t = torch.tensor(pos, device=dev)
-            row_t = torch.tensor(row_of, device=dev)
+            heads = torch.arange(self.n_kv, device=dev)
+            slots = (((torch.tensor(row_of, device=dev)[:, None] * self.n_kv + heads)
+                      * self.max_tokens + pos_t[:, None]).reshape(-1))
             rotation = self.rotation[pos_t, None]
             last = torch.tensor([first + n - 1 for _, first, n, _, _ in spans], device=dev)
         return _Pack(ids=torch.tensor(ids, device=dev), n_tokens=N, spans=spans,
-                     rotation=rotation, last=last, row_t=row_t, pos_t=pos_t,
+                     rotation=rotation, last=last, slots=slots,
                      row=rows[0], start=starts[0])
 
     def _write_kv(self, li: int, pack: _Pack, k: torch.Tensor, v: torch.Tensor) -> None:
         """Each new token's key / value ``[N, Hkv, D]`` into its row's slot of layer ``li``."""
         keys, values = self.keys[li], self.values[li]
-        if pack.row_t is None:  # one row: a slice
-            N = pack.n_tokens
+        N = pack.n_tokens
+        if pack.slots is None:  # one row: a slice
             keys[pack.row, :, pack.start: pack.start + N] = k.transpose(0, 1)
             values[pack.row, :, pack.start: pack.start + N] = v.transpose(0, 1)
         else:
-            keys[pack.row_t, :, pack.pos_t] = k
-            values[pack.row_t, :, pack.pos_t] = v
+            D = self.head_dim
+            keys.view(-1, D).index_copy_(0, pack.slots, k.reshape(N * self.n_kv, D))
+            values.view(-1, D).index_copy_(0, pack.slots, v.reshape(N * self.n_kv, D))
 
     def _attend(self, li: int, pack: _Pack, q: torch.Tensor) -> torch.Tensor:
         """Attention of the new queries ``q`` ``[N, H, D]`` of layer ``li``: ``[N, H * D]``.
@@ -228,30 +232,36 @@ class LeanLlama:
         k_rows, v_rows = self._row_views[li]
         q = q * D ** -0.5
         q_tok = q.view(pack.n_tokens, Hkv, H // Hkv, D)
-        return torch.cat([_attention(
-            q_tok[first], k_rows[row].narrow(1, 0, S), v_rows[row].narrow(1, 0, S),
-        ).view(1, H * D) if n == 1 else self._row_attention(
-            q, k_rows[row], v_rows[row], first, n, S, hidden)
-            for row, first, n, S, hidden in pack.spans])
+        out = q.new_empty(pack.n_tokens, Hkv, H // Hkv, D)  # each row writes its own tokens
+        for row, first, n, S, hidden in pack.spans:
+            if n == 1:
+                _attention(q_tok[first], k_rows[row][:, :S], v_rows[row][:, :S],
+                           out=out[first])
+            else:
+                out[first: first + n] = self._row_attention(q, k_rows[row], v_rows[row],
+                                                            first, n, S, hidden)
+        return out.view(pack.n_tokens, H * D)
 
     def _row_attention(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
                        first: int, n: int, S: int, hidden: torch.Tensor | None,
                        ) -> torch.Tensor:
         """One row's ``n`` new (scaled) queries, packed at ``first``, over its slots
-        ``0..S-1``: ``[n, H * D]``. ``keys`` / ``values``: the row's ``[Hkv, max_tokens, D]``
+        ``0..S-1``: ``[n, Hkv, G, D]``. ``keys`` / ``values``: the row's ``[Hkv, max_tokens, D]``
         views; ``hidden``: the ``[n * G, S]`` slots each query may not see."""
         H, Hkv, D = self.n_heads, self.n_kv, self.head_dim
         G = H // Hkv
         qs = q[first: first + n].reshape(n, Hkv, G, D).transpose(0, 1).reshape(Hkv, n * G, D)
         o = _attention(qs, keys.narrow(1, 0, S), values.narrow(1, 0, S),
                        hidden)  # [Hkv, n * G, D]
-        return o.view(Hkv, n, G, D).transpose(0, 1).reshape(n, H * D)
+        return o.view(Hkv, n, G, D).transpose(0, 1)
 
 
 def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-               hidden: torch.Tensor | None = None) -> torch.Tensor:
+               hidden: torch.Tensor | None = None, out: torch.Tensor | None = None,
+               ) -> torch.Tensor:
     """``softmax(q k^T + mask) v`` for ``q`` ``[B, M, D]`` already scaled by ``1/sqrt(D)``,
-    ``k`` / ``v`` ``[B, S, D]``, written out (``hidden``: True = may not attend).
+    ``k`` / ``v`` ``[B, S, D]``, written out (``hidden``: True = may not attend; ``out``:
+    where the ``[B, M, D]`` result goes, else a new tensor).
 
     Not ``F.scaled_dot_product_attention``: its CPU kernel (and ``F.silu``, ``softmax``)
     differs in the last bits between AVX2 and AVX-512 builds of the same op, so the same
@@ -259,11 +269,11 @@ def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     same bits on both with MKL pinned (:func:`duplexsim.threads.use_threads`). 3-d ``bmm``
     and in-place steps: the same bits as 4-d ``matmul`` and fresh tensors, with fewer
     calls (measured 1.2-1.5x per row at simulation contexts)."""
-    scores = torch.bmm(q, k.transpose(1, 2))
+    scores = torch.bmm(q, k.mT)
     if hidden is not None:
         scores.masked_fill_(hidden, float("-inf"))
     scores.sub_(scores.amax(dim=-1, keepdim=True)).exp_()
-    return torch.bmm(scores.div_(scores.sum(dim=-1, keepdim=True)), v)
+    return torch.bmm(scores.div_(scores.sum(dim=-1, keepdim=True)), v, out=out)
 
 
 def _silu(x: torch.Tensor) -> torch.Tensor:
