@@ -692,6 +692,31 @@ def test_tokenizer_copies_are_moved_in_whole(ws: Path, tmp_path: Path) -> None:
     assert not changes(before, snapshot(tmp_path))
 
 
+def test_train_marks_the_agent_complete_only_with_its_tokenizer(
+        ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``agent.json`` (what makes a folder an agent) is written after the unit tokenizer is
+    copied in: an interrupt during the copy used to leave an agent that loaded and simulated
+    but could not vocode its audio; now it leaves no agent, and the same command resumes."""
+    import duplexsim.units
+    from duplexsim.cli import main
+
+    copy = duplexsim.units.copy_tokenizer
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    out = ["--out", "agent_tok"]
+    with contextlib.chdir(ws):
+        monkeypatch.setattr(duplexsim.units, "copy_tokenizer", interrupted)
+        assert main([*TRAIN[:4], *out, "--no-progress"]) == 130
+        assert (ws / "agent_tok" / "model").is_dir()
+        assert not (ws / "agent_tok" / "agent.json").exists()
+        monkeypatch.setattr(duplexsim.units, "copy_tokenizer", copy)
+        assert main([*TRAIN[:4], *out, "--no-progress"]) == 0
+    assert (ws / "agent_tok" / "agent.json").is_file()
+    assert (ws / "agent_tok" / "tokenizer" / "config.json").is_file()
+
+
 def test_commands_in_the_shipped_settings_files_parse() -> None:
     """The `duplexsim ...` lines in the comments of scenarios/ and agents/ are what a new
     user copies: each must be accepted by its command's parser (replay-lan.toml's lacked the

@@ -87,17 +87,21 @@ def run(args: argparse.Namespace) -> int:
     train = list(corpus.dialogues(split="train"))
     val = list(corpus.dialogues(split="val"))
     fresh = not Path(args.out).exists()
+
+    def finish(out: Path) -> None:  # before agent.json marks the agent complete
+        if tok_src is not None:
+            from duplexsim.units import copy_tokenizer
+
+            copy_tokenizer(tok_src, out / "tokenizer")
+
     try:
         info = train_agent(card, train, val, args.out, max_minutes=args.max_minutes,
-                           corpus=str(Path(args.corpus).resolve()), progress=not args.no_progress)
+                           corpus=str(Path(args.corpus).resolve()), progress=not args.no_progress,
+                           finish=finish)
     except BaseException:
         if fresh:  # e.g. the first checkpoint did not fit on the disk: no empty agent folder
             _remove_if_empty(Path(args.out))
         raise
-    if tok_src is not None:
-        from duplexsim.units import copy_tokenizer
-
-        copy_tokenizer(tok_src, Path(args.out) / "tokenizer")
     losses = ", ".join(f"{k} {v:.3f}" for k, v in info["val_loss"].items())
     print(f"{args.out}: trained {card.agent.name!r} (validation loss: {losses})")
     stop = info["stopped_early"]

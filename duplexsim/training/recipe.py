@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -347,21 +347,34 @@ def fit(card: AgentCard, train: Sequence[DialogueLike], val: Sequence[DialogueLi
 
 def train_agent(card: AgentCard, train: Sequence[DialogueLike], val: Sequence[DialogueLike],
                 out: str | Path, max_minutes: float | None = None, corpus: str = "",
-                progress: bool = True) -> dict[str, Any]:
+                progress: bool = True, finish: Callable[[Path], None] | None = None,
+                ) -> dict[str, Any]:
     """Train all enabled stages and write the agent directory ``out``; returns agent.json.
 
     ``max_minutes`` is a guard, not a plan (:class:`WallGuard`): when it fires, the agent
     is written from where training stopped and ``agent.json``'s ``stopped_early`` names
-    the stage and step; running again with the same ``out`` resumes.
+    the stage and step; running again with the same ``out`` resumes. ``finish``: see
+    :func:`write_agent`.
     """
-    from duplexsim.atomic import write_json
-
     out = Path(out)
     trainer, text_tok = fit(card, train, val, out, WallGuard(max_minutes), progress)
     info = agent_info(card, trainer.vocab, trainer.run, corpus)
     if trainer.dist.main:
-        save_model(trainer.model, out / "model")
-        save_text_tokenizer(text_tok, out / "text_tokenizer.json")
-        write_logs(out, trainer.run.log, plot=True)
-        write_json(out / "agent.json", info)
+        write_agent(out, trainer, text_tok, info, finish)
     return info
+
+
+def write_agent(out: Path, trainer: Trainer, text_tok: Any, info: dict[str, Any],
+                finish: Callable[[Path], None] | None = None) -> None:
+    """The trained agent's files in ``out``: model, text tokenizer, logs, then ``finish(out)``
+    (e.g. the CLI's copy of the unit tokenizer) and last ``agent.json``, the mark of a
+    complete agent directory (an interrupt before it leaves a folder that does not load as
+    an agent, and resuming writes it again)."""
+    from duplexsim.atomic import write_json
+
+    save_model(trainer.model, out / "model")
+    save_text_tokenizer(text_tok, out / "text_tokenizer.json")
+    write_logs(out, trainer.run.log, plot=True)
+    if finish is not None:
+        finish(out)
+    write_json(out / "agent.json", info)

@@ -37,7 +37,7 @@ recipe: resuming reproduces the data exactly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from duplexsim.config.card import AgentCard, TdmCard
-from duplexsim.models.vocab import TdmVocab, save_text_tokenizer, train_text_tokenizer
+from duplexsim.models.vocab import TdmVocab, train_text_tokenizer
 from duplexsim.tdm_tokens import TdmFormat
 from duplexsim.tokens import FRAME_MS
 from duplexsim.training.checkpoints import data_fingerprint
@@ -187,14 +187,19 @@ def build_tdm_data(card: AgentCard, vocab: TdmVocab, text_tok: Any,
 def train_tdm_agent(card: AgentCard, train: Sequence[DialogueLike],
                     val: Sequence[DialogueLike], out: str | Path,
                     max_minutes: float | None = None, corpus: str = "",
-                    progress: bool = True) -> dict[str, Any]:
+                    progress: bool = True, finish: Callable[[Path], None] | None = None,
+                    ) -> dict[str, Any]:
     """Train every enabled stage of a ``kind = "tdm"`` card and write the agent directory
-    ``out`` (``agent.json`` with ``"kind": "tdm"`` and ``"slice_ms"``); returns agent.json."""
-    from duplexsim.atomic import write_json
-    from duplexsim.models.model import save_model
+    ``out`` (``agent.json`` with ``"kind": "tdm"`` and ``"slice_ms"``); returns agent.json.
+    ``finish``: see :func:`duplexsim.training.recipe.write_agent`."""
     from duplexsim.training.guards import WallGuard
-    from duplexsim.training.logs import write_logs
-    from duplexsim.training.recipe import Trainer, agent_info, setup_distributed, train_stages
+    from duplexsim.training.recipe import (
+        Trainer,
+        agent_info,
+        setup_distributed,
+        train_stages,
+        write_agent,
+    )
 
     if card.agent.kind != "tdm":
         raise ValueError(f"agent.kind: {card.agent.kind!r} (allowed here: 'tdm'; SyncLLM cards "
@@ -211,8 +216,5 @@ def train_tdm_agent(card: AgentCard, train: Sequence[DialogueLike],
     info = agent_info(card, vocab, trainer.run, corpus)
     info.update({"kind": "tdm", "slice_ms": list(card.tdm_card.slice_ms)})
     if dist.main:
-        save_model(trainer.model, out / "model")
-        save_text_tokenizer(text_tok, out / "text_tokenizer.json")
-        write_logs(out, trainer.run.log, plot=True)
-        write_json(out / "agent.json", info)
+        write_agent(out, trainer, text_tok, info, finish)
     return info
