@@ -231,6 +231,7 @@ def broken_agents(ws: Path) -> None:
     (copy("a_list") / "agent.json").write_text("[1, 2]")
     edit_json(copy("a_ctx") / "agent.json", context_tokens=-5)
     edit_json(copy("a_ctx16") / "agent.json", context_tokens=16)
+    edit_json(copy("a_ctxbig") / "agent.json", context_tokens=1 << 20)
     (copy("a_json") / "agent.json").write_text('{"format": "duplexsim-agent/1", ')
     info = json.loads((ws / "agent" / "agent.json").read_text())
     del info["silence_unit"]
@@ -438,6 +439,8 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["a_ctx/agent.json", "context_tokens", "-5"]),
     ("agent.json: context too short for a chunk", ["continue", "a_ctx16", *CONT[2:]],
      ["a_ctx16/agent.json", "context_tokens", "16", ">= "]),
+    ("agent.json: context beyond the model's positions", ["continue", "a_ctxbig", *CONT[2:]],
+     ["a_ctxbig/agent.json", "context_tokens", "1048576", "max_position_embeddings"]),
     ("agent.json: corrupt JSON", ["continue", "a_json", *CONT[2:]],
      ["a_json/agent.json", "line 1", "corrupt"]),
     ("agent.json: key missing", ["continue", "a_nokey", *CONT[2:]],

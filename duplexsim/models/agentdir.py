@@ -114,4 +114,12 @@ def load_agent_files(path: str | Path, device: str = "cpu",
                          f'use it as a kind = "{found}" side')
     vocab = VOCABS[found](int(info["n_units"]), int(info["n_text"]))
     model = load_model(root / "model", expected_vocab=vocab.size).to(device)
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if positions is not None and info["context_tokens"] > positions:
+        # the inference forward keeps a cache of context_tokens per row: 1 << 20 of them
+        # would ask for gigabytes before the first token, for positions never trained
+        raise InputError(str(root / "agent.json"), "context_tokens",
+                         f"{info['context_tokens']}: more positions than the model has "
+                         f"(model/config.json: max_position_embeddings {positions})",
+                         f"<= {positions}")
     return AgentFiles(root, info, model, vocab)
