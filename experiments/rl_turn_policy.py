@@ -542,8 +542,8 @@ TRAINED_NUMBERS = {"timesteps": number(1, 10**10, integer=True),
                    "agent_weight": number(0, 1e6),
                    "envs_per_latency": number(1, 1024, integer=True),
                    "seed": number(0, 2**32 - 1, integer=True)}
-"""The numbers of :data:`TRAINING`, checked as their flags are (or as the run's own
-parse allowed them)."""
+"""The numbers of :data:`TRAINING` and their bounds: the parsers of the flags that set
+them (``--timesteps``, ``--duration-s``, ``--seed``) and of ``--policy``'s read-back."""
 
 
 def read_trained(p: argparse.ArgumentParser, path: Path) -> dict[str, Any]:
@@ -596,7 +596,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
                    help="one-way ms, comma separated: trained at and evaluated at")
     p.add_argument("--eval-latencies", default=None,
                    help="one-way ms, comma separated: evaluated at (default: --latencies)")
-    p.add_argument("--timesteps", type=number(1, 10**10, integer=True), default=None)
+    p.add_argument("--timesteps", type=TRAINED_NUMBERS["timesteps"], default=None)
     p.add_argument("--episodes", type=number(1, 100_000, integer=True), default=None,
                    help=f"per replay cell (default {Config.episodes})")
     p.add_argument("--agent-episodes", type=number(1, 100_000, integer=True), default=None,
@@ -604,8 +604,8 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
     p.add_argument("--policy", type=Path, default=None,
                    help="evaluate the PPO policy of this earlier run instead of training one "
                         "(its ppo.zip, obs_norm.npz and training settings in config.json)")
-    p.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=None)
-    p.add_argument("--seed", type=number(0, 2**32 - 1, integer=True), default=None)
+    p.add_argument("--duration-s", type=TRAINED_NUMBERS["duration_s"], default=None)
+    p.add_argument("--seed", type=TRAINED_NUMBERS["seed"], default=None)
     p.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
                    help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = p.parse_args(argv)
