@@ -19,6 +19,55 @@ import pandas as pd
 from selfplay import AGENTS, STATS
 
 from duplexsim.atomic import write_png
+from duplexsim.cli import run_reporting
+from duplexsim.errors import InputError
+
+SUMMARY_COLUMNS = ("source", "stat", "value", "ci_lo", "ci_hi")
+"""The columns of a report's ``summary.csv`` the figure reads."""
+
+
+def read_summary(report: Path, agent: str) -> pd.DataFrame:
+    """``report/summary.csv``, checked: the columns the figure reads, a row for ``agent``
+    and for its corpus for every statistic, numbers (or empty: no events to measure) with
+    ``ci_lo <= value <= ci_hi``. Indexed by (source, stat)."""
+    path = report / "summary.csv"
+    allowed = "the summary.csv of a selfplay.py report"
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise InputError(str(path), "", f"not a readable CSV ({str(e).splitlines()[0]})",
+                         allowed) from e
+    missing = [c for c in SUMMARY_COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(str(path), "", f"no column {', '.join(missing)}", allowed)
+    for col in ("value", "ci_lo", "ci_hi"):  # empty (NaN): a statistic with no events
+        values = pd.to_numeric(table[col], errors="coerce")
+        bad = np.flatnonzero(((values.isna() & table[col].notna())
+                              | values.isin([np.inf, -np.inf])).to_numpy())
+        if len(bad):
+            raise InputError(str(path), f"row {bad[0] + 2}: {col}",
+                             repr(table[col].iloc[bad[0]]), "a finite number, or empty")
+        table[col] = values
+    order = np.flatnonzero((table.ci_lo > table.value + 1e-9)
+                           | (table.value > table.ci_hi + 1e-9))
+    if len(order):
+        row = table.iloc[order[0]]
+        raise InputError(str(path), f"row {order[0] + 2}",
+                         f"value {row.value} outside its CI [{row.ci_lo}, {row.ci_hi}]",
+                         "ci_lo <= value <= ci_hi")
+    twice = np.flatnonzero(table.duplicated(["source", "stat"]).to_numpy())
+    if len(twice):
+        row = table.iloc[twice[0]]
+        raise InputError(str(path), f"row {twice[0] + 2}", f"source {row.source!r}, stat "
+                         f"{row.stat!r} a second time", "one row per source and stat")
+    table = table.set_index(["source", "stat"])
+    for source in (agent, AGENTS[agent]):
+        absent = [s for s in STATS if (source, s) not in table.index]
+        if absent:
+            raise InputError(str(path), "", f"no row for source {source!r}, stat "
+                             f"{', '.join(absent)}", f"{allowed} with the {agent} agent "
+                             "and its corpus")
+    return table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         parser.error(f"no summary.csv in: {', '.join(missing)} (allowed: selfplay.py output "
                      "folders)")
-    tables = [pd.read_csv(r / "summary.csv") for r in args.reports]
+    tables = [read_summary(r, args.agent) for r in args.reports]
     labels = [r.name for r in args.reports] + [AGENTS[args.agent]]
     import matplotlib
 
@@ -40,9 +89,8 @@ def main(argv: list[str] | None = None) -> int:
 
     fig, axes = plt.subplots(1, len(STATS), figsize=(4.2 * len(STATS), 3.6))
     for ax, stat in zip(axes, STATS, strict=True):
-        rows = [t[(t.source == args.agent) & (t.stat == stat)].iloc[0] for t in tables]
-        first = tables[0]
-        rows.append(first[(first.source == AGENTS[args.agent]) & (first.stat == stat)].iloc[0])
+        rows = [t.loc[(args.agent, stat)] for t in tables]
+        rows.append(tables[0].loc[(AGENTS[args.agent], stat)])
         value = np.array([r.value for r in rows], float)
         err = np.vstack([value - [r.ci_lo for r in rows], [r.ci_hi for r in rows] - value])
         colors = ["tab:blue"] * (len(rows) - 1) + ["lightsteelblue"]
@@ -55,4 +103,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_reporting(main, "selfplay_compare.py"))

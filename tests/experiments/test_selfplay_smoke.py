@@ -62,3 +62,55 @@ def test_who_ends_an_overlap() -> None:
     coord = coordination([vad])
     assert coord["ended_by_holder_share"] == 0.5
     assert abs(coord["holder_ended_mean_s"] - 0.08) < 1e-9
+
+
+def _summary(tmp_path: Path, name: str, edit) -> Path:  # noqa: ANN001 - a table -> table
+    rows = [(source, kind, stat, 0.5, 0.4, 0.6, 12)
+            for source, kind in (("fisher", "agent"), ("fisher-like", "corpus"))
+            for stat in ("overlap_share", "backchannels_per_min", "listener_onsets_per_s",
+                         "fto_median_ms")]
+    table = pd.DataFrame(rows, columns=["source", "kind", "stat", "value", "ci_lo", "ci_hi",
+                                        "n"])
+    folder = tmp_path / name
+    folder.mkdir()
+    edit(table).to_csv(folder / "summary.csv", index=False)
+    return folder
+
+
+def test_compare_reads_only_whole_summaries(tmp_path: Path) -> None:
+    """A report's summary.csv that lacks a column, a row or a number, or holds a value
+    outside its CI or a row twice, is one line naming the file and row."""
+    import pytest
+
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from selfplay_compare import read_summary
+
+    from duplexsim.errors import InputError
+
+    good = read_summary(_summary(tmp_path, "good", lambda t: t), "fisher")
+    assert good.loc[("fisher-like", "fto_median_ms")].value == 0.5
+    empty = read_summary(_summary(tmp_path, "empty", lambda t: t.assign(
+        value=t.value.where(t.stat != "fto_median_ms"))), "fisher")  # no transitions: empty
+    assert np.isnan(empty.loc[("fisher", "fto_median_ms")].value)
+
+    def set_cell(row: int, col: str, value: object):  # noqa: ANN202
+        def edit(t: pd.DataFrame) -> pd.DataFrame:
+            t[col] = t[col].astype(object)
+            t.loc[row, col] = value
+            return t
+        return edit
+
+    cases = {
+        "nocol": (lambda t: t.drop(columns="ci_hi"), "no column ci_hi"),
+        "word": (set_cell(2, "value", "abc"), "row 4: value: 'abc'"),
+        "inf": (set_cell(1, "ci_lo", float("-inf")), "row 3: ci_lo"),
+        "outside": (set_cell(0, "value", 0.9), "row 2: value 0.9 outside its CI"),
+        "twice": (lambda t: pd.concat([t, t.iloc[[3]]]), "row 10: source 'fisher', stat "
+                  "'fto_median_ms' a second time"),
+        "norow": (lambda t: t[t.source != "fisher-like"], "no row for source 'fisher-like'"),
+    }
+    for name, (edit, message) in cases.items():
+        with pytest.raises(InputError, match=message.replace("(", r"\(")):
+            read_summary(_summary(tmp_path, name, edit), "fisher")
+    with pytest.raises(InputError, match="no row for source 'candor'"):
+        read_summary(_summary(tmp_path, "other", lambda t: t), "candor")
