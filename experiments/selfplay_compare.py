@@ -20,10 +20,8 @@ from selfplay import AGENTS, STATS
 
 from duplexsim.atomic import write_png
 from duplexsim.cli import run_reporting
+from duplexsim.config.loader import read_csv
 from duplexsim.errors import InputError
-
-SUMMARY_COLUMNS = ("source", "stat", "value", "ci_lo", "ci_hi")
-"""The columns of a report's ``summary.csv`` the figure reads."""
 
 
 def read_summary(report: Path, agent: str) -> pd.DataFrame:
@@ -31,28 +29,12 @@ def read_summary(report: Path, agent: str) -> pd.DataFrame:
     and for its corpus for every statistic, numbers (or empty: no events to measure) with
     ``ci_lo <= value <= ci_hi``. Indexed by (source, stat)."""
     path = report / "summary.csv"
-    allowed = "the summary.csv of a selfplay.py report"
-    try:
-        table = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise InputError(str(path), "", f"not a readable CSV ({str(e).splitlines()[0]})",
-                         allowed) from e
-    missing = [c for c in SUMMARY_COLUMNS if c not in table.columns]
-    if missing:
-        raise InputError(str(path), "", f"no column {', '.join(missing)}", allowed)
-    for col in ("value", "ci_lo", "ci_hi"):  # empty (NaN): a statistic with no events
-        values = pd.to_numeric(table[col], errors="coerce")
-        bad = np.flatnonzero(((values.isna() & table[col].notna())
-                              | values.isin([np.inf, -np.inf])).to_numpy())
-        if len(bad):
-            raise InputError(str(path), f"row {bad[0] + 2}: {col}",
-                             repr(table[col].iloc[bad[0]]), "a finite number, or empty")
-        table[col] = values
-    order = np.flatnonzero((table.ci_lo > table.value + 1e-9)
-                           | (table.value > table.ci_hi + 1e-9))
-    if len(order):
-        row = table.iloc[order[0]]
-        raise InputError(str(path), f"row {order[0] + 2}",
+    table = read_csv(path, what="the summary.csv of a selfplay.py report",
+                     columns=("source", "stat"), numbers=("value", "ci_lo", "ci_hi"))
+    outside = (table.ci_lo > table.value + 1e-9) | (table.value > table.ci_hi + 1e-9)
+    if outside.any():
+        row = table[outside].iloc[0]
+        raise InputError(str(path), f"row {int(np.flatnonzero(outside)[0]) + 2}",
                          f"value {row.value} outside its CI [{row.ci_lo}, {row.ci_hi}]",
                          "ci_lo <= value <= ci_hi")
     twice = np.flatnonzero(table.duplicated(["source", "stat"]).to_numpy())
@@ -65,8 +47,8 @@ def read_summary(report: Path, agent: str) -> pd.DataFrame:
         absent = [s for s in STATS if (source, s) not in table.index]
         if absent:
             raise InputError(str(path), "", f"no row for source {source!r}, stat "
-                             f"{', '.join(absent)}", f"{allowed} with the {agent} agent "
-                             "and its corpus")
+                             f"{', '.join(absent)}", f"the summary.csv of a selfplay.py "
+                             f"report with the {agent} agent and its corpus")
     return table
 
 

@@ -25,6 +25,7 @@ from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import write_png, write_text
 from duplexsim.cli import ArgumentParser, number, run_reporting
+from duplexsim.config.loader import read_csv
 
 COLUMNS = ("overlap_share", "listener_onsets_per_s")
 
@@ -33,12 +34,9 @@ def read_runs(folders: list[Path]) -> pd.DataFrame:
     """Every row of every run's ``iterations.csv`` with a measured onset rate, named by run."""
     parts = []
     for folder in folders:
-        table = pd.read_csv(folder / "iterations.csv")
-        missing = [c for c in ("iteration", *COLUMNS) if c not in table.columns]
-        if missing:
-            raise ValueError(f"{folder / 'iterations.csv'}: no column {missing[0]!r} "
-                             "(allowed: a selfplay_rl.py iterations.csv)")
-        table = table.dropna(subset=list(COLUMNS))
+        table = read_csv(folder / "iterations.csv", what="a selfplay_rl.py iterations.csv",
+                         numbers=("iteration", *COLUMNS))
+        table = table.dropna(subset=list(COLUMNS))  # iterations without a measured rate
         parts.append(table.assign(run=folder.name)[["run", "iteration", *COLUMNS]])
     return pd.concat(parts, ignore_index=True)
 
@@ -103,10 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"{', '.join(sorted(names))})")
     if (args.corpus_overlap is None) != (args.corpus_onsets is None):
         parser.error("--corpus-overlap and --corpus-onsets: give both or neither")
-    try:
-        rows = read_runs(args.runs)
-    except (OSError, ValueError, pd.errors.ParserError) as e:
-        parser.error(str(e))
+    rows = read_runs(args.runs)
     base = rows[rows["run"].isin(args.baseline)]
     if len(base) < 3:
         parser.error(f"--baseline: {len(base)} rows with an onset rate (allowed: 3 or more)")

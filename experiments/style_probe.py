@@ -42,6 +42,7 @@ from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
 from duplexsim.cli import ArgumentParser, number, run_reporting
+from duplexsim.config.loader import read_csv, refuse_cell
 from duplexsim.errors import InputError
 from duplexsim.metrics.protocol import pearson_rows
 
@@ -206,49 +207,32 @@ def read_decisions(path: Path) -> pd.DataFrame:
     """An earlier run's ``decisions.csv``, checked: every column :data:`DECISION_COLUMNS`
     names, at least one row, numbers where numbers go, probabilities in [0, 1], states
     ``speaking`` / ``silent``, events 0 / 1, one chunk size, short context and start."""
-    allowed = "the decisions.csv of an earlier style_probe.py run"
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise InputError(str(path), "", f"not a readable CSV ({str(e).splitlines()[0]})",
-                         allowed) from e
-    missing = [c for c in DECISION_COLUMNS if c not in frame.columns]
-    if missing:
-        raise InputError(str(path), "", f"no column {', '.join(missing)}", allowed)
-    if frame.empty:
-        raise InputError(str(path), "", "no decisions", allowed)
+    frame = read_csv(path, what="the decisions.csv of an earlier style_probe.py run",
+                     columns=list(DECISION_COLUMNS))
     for col, kind in DECISION_COLUMNS.items():
         if kind == "text":
             continue
         values = pd.to_numeric(frame[col], errors="coerce")
         bad = values.isna() & ~(frame[col].isna() & (kind == "float"))  # NaN: no style drawn
+        bad |= values.isin([np.inf, -np.inf])
         if kind == "int":
             bad |= values.notna() & (values != values.round())
         elif kind == "probability":
             bad |= ~values.between(0.0, 1.0)
         if bad.any():
-            _refuse_row(path, frame, col, bad, {"int": "an integer", "float": "a number",
+            refuse_cell(path, frame, col, bad, {"int": "an integer", "float": "a number",
                                                 "probability": "a number in [0, 1]"}[kind])
         frame[col] = values
     checks = [("state", ~frame["state"].isin(["speaking", "silent"]), "speaking or silent"),
               ("event", ~frame["event"].isin([0, 1]), "0 or 1")]
     for col, bad, what in checks:
         if bad.any():
-            _refuse_row(path, frame, col, bad, what)
+            refuse_cell(path, frame, col, bad, what)
     for col in ("chunk_ms", "short_chunks", "start_s"):
         if frame[col].nunique() != 1:
             raise InputError(str(path), col, f"{frame[col].nunique()} different values",
                              "one value: a run probes at one setting")
     return frame
-
-
-def _refuse_row(path: Path, frame: pd.DataFrame, col: str, bad: pd.Series, allowed: str,
-                ) -> None:
-    """The first bad row of ``col`` as one line (its line number in the file)."""
-    row = int(np.flatnonzero(bad.to_numpy())[0])
-    value = frame[col].iloc[row]
-    value = value.item() if isinstance(value, np.generic) else value
-    raise InputError(str(path), f"row {row + 2}: {col}", repr(value), allowed)
 
 
 def _log_loss(p: np.ndarray, y: np.ndarray) -> np.ndarray:

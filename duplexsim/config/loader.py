@@ -6,20 +6,22 @@ both are re-exported here). Unknown keys are errors. Each dataclass validates it
 values in ``__post_init__`` by raising :class:`FieldError` (one field) or ``ValueError``
 (the message is attributed to the table); the loader catches them per table so that
 problems in sibling tables are all reported. Also the checked readers of TOML and JSON
-files (:func:`read_toml`, :func:`read_json`, :func:`json_number`).
+files (:func:`read_toml`, :func:`read_json`, :func:`json_number`) and of CSV tables an
+earlier run wrote (:func:`read_csv`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from duplexsim.errors import (
     ConfigError,
@@ -29,6 +31,9 @@ from duplexsim.errors import (
     finite_in,
     os_problem,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 T = TypeVar("T")
 
@@ -318,6 +323,53 @@ def read_json(path: str | Path, *, what: str = "JSON file") -> dict[str, Any]:
         raise InputError(str(path), "", f"{what} holds a JSON {_json_kind(data)}",
                          "a JSON object {...}")
     return data
+
+
+def read_csv(path: str | Path, *, what: str, columns: Sequence[str] = (),
+             numbers: Sequence[str] = ()) -> pd.DataFrame:
+    """A CSV table with a header, at least one row and every one of ``columns``; the
+    ``numbers`` columns as floats (an empty cell is NaN; a word or an infinity is refused).
+
+    Anything else is one :class:`~duplexsim.errors.InputError` naming the file (and the
+    row, as its line number, and column of a bad cell); ``what`` names the table a user
+    should give, e.g. ``"the summary.csv of a selfplay.py report"``."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        table = pd.read_csv(path)
+    except FileNotFoundError:
+        raise MissingInputError(str(path), "", "file not found", what) from None
+    except OSError as e:
+        known = os_problem(e)
+        raise InputError(str(path), "", known.message if known else f"cannot read ({e})",
+                         known.allowed if known else what) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise InputError(str(path), "", f"not a readable CSV ({str(e).splitlines()[0]})",
+                         what) from None
+    missing = [c for c in [*columns, *numbers] if c not in table.columns]
+    if missing:
+        raise InputError(str(path), "", f"no column {', '.join(dict.fromkeys(missing))}",
+                         what)
+    if table.empty:
+        raise InputError(str(path), "", "no rows", what)
+    for col in numbers:
+        values = pd.to_numeric(table[col], errors="coerce")
+        bad = ((values.isna() & table[col].notna()) | values.isin([math.inf, -math.inf]))
+        if bad.any():
+            refuse_cell(path, table, col, bad, "a finite number, or empty")
+        table[col] = values.astype(float)
+    return table
+
+
+def refuse_cell(path: str | Path, table: pd.DataFrame, col: str, bad: pd.Series,
+                allowed: str) -> typing.NoReturn:
+    """Raise the :class:`~duplexsim.errors.InputError` of the first ``bad`` cell of ``col``
+    in a table :func:`read_csv` read from ``path`` (row = its line in the file)."""
+    row = int(bad.to_numpy().nonzero()[0][0])
+    value = table[col].iloc[row]
+    value = value.item() if hasattr(value, "item") else value
+    raise InputError(str(path), f"row {row + 2}: {col}", repr(value), allowed)
 
 
 def _json_kind(value: Any) -> str:

@@ -56,3 +56,22 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path, capsys: pytest.Captur
     with pytest.raises(SystemExit) as e:
         fr.main([str(a), *extra, "--out", str(tmp_path / "out")])
     assert e.value.code == 2 and match in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("table", "match"), [
+    ("iteration,overlap_share\n0,0.1\n", "no column listener_onsets_per_s"),
+    ("iteration,overlap_share,listener_onsets_per_s\n0,0.1,lots\n",
+     "row 2: listener_onsets_per_s: 'lots'"),
+])
+def test_a_damaged_iterations_csv_is_one_line(tmp_path: Path, table: str, match: str) -> None:
+    """Before, a word among the numbers reached the fit as a TypeError traceback."""
+    from duplexsim.errors import InputError
+
+    fr = _frontier()
+    a = run_folder(tmp_path, "flat", [0.1, 0.2, 0.3], [0.05, 0.09, 0.13])
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "iterations.csv").write_text(table)
+    with pytest.raises(InputError, match=match) as err:
+        fr.main([str(a), str(bad), "--baseline", "flat", "--out", str(tmp_path / "out")])
+    assert str(err.value).startswith(str(bad / "iterations.csv"))

@@ -119,7 +119,7 @@ def test_read_decisions_reads_what_a_run_writes(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("change", "expected"), [
     (lambda f: f.drop(columns="p_long"), "no column p_long"),
-    (lambda f: f.iloc[:0], "no decisions"),
+    (lambda f: f.iloc[:0], "no rows"),
     (lambda f: f.assign(p_long=[0.2, 1.5]), "row 3: p_long: 1.5 (allowed: a number in [0, 1])"),
     (lambda f: f.assign(chunk=["5", "six"]), "row 3: chunk: 'six' (allowed: an integer)"),
     (lambda f: f.assign(side=[0, 0.5]), "row 3: side: 0.5 (allowed: an integer)"),
@@ -127,6 +127,7 @@ def test_read_decisions_reads_what_a_run_writes(tmp_path: Path) -> None:
     (lambda f: f.assign(event=[1, 2]), "row 3: event: 2 (allowed: 0 or 1)"),
     (lambda f: f.assign(chunk_ms=[200, 160]), "chunk_ms: 2 different values"),
     (lambda f: f.assign(heard_pause_s=[0.4, "x"]), "row 3: heard_pause_s: 'x'"),
+    (lambda f: f.assign(start_s=[10.0, "inf"]), "row 3: start_s: inf (allowed: a number)"),
 ])
 def test_read_decisions_refuses_what_it_cannot_analyse(tmp_path: Path, change,
                                                        expected: str) -> None:
