@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from transformers import LlamaForCausalLM
+from typing import TYPE_CHECKING, Any
 
 from duplexsim.config.loader import json_number, read_json
 from duplexsim.errors import InputError, MissingInputError, finite_in
-from duplexsim.models.model import load_model
 from duplexsim.models.vocab import VOCABS, Vocab
 from duplexsim.tokens import min_context_tokens
+
+if TYPE_CHECKING:
+    from transformers import LlamaForCausalLM
 
 AGENT_FORMAT = "duplexsim-agent/1"
 
@@ -113,6 +113,8 @@ def load_agent_files(path: str | Path, device: str = "cpu",
         raise InputError(str(root), "", f"a {found} agent, not a {kind} agent",
                          f'use it as a kind = "{found}" side')
     vocab = VOCABS[found](int(info["n_units"]), int(info["n_text"]))
+    from duplexsim.models.model import load_model  # transformers: only once a model loads
+
     model = load_model(root / "model", expected_vocab=vocab.size).to(device)
     positions = getattr(model.config, "max_position_embeddings", None)
     if positions is not None and info["context_tokens"] > positions:

@@ -40,16 +40,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-from transformers import LlamaForCausalLM
+
+if TYPE_CHECKING:
+    from transformers import LlamaForCausalLM
 
 ROPE_TYPES = ("default", "linear", "llama3", "yarn")
 
 
 def lean_support(model: torch.nn.Module) -> str | None:
     """None if :class:`LeanLlama` computes ``model`` exactly, else the reason it does not."""
+    from transformers import LlamaForCausalLM  # (a model exists: transformers is loaded)
+
     if not isinstance(model, LlamaForCausalLM):
         return f"{type(model).__name__} is not a LlamaForCausalLM"
     c = model.config

@@ -12,23 +12,23 @@ in slot ``p`` (its position), so ``crop`` only shortens the row (the last kept t
 re-fed at the next forward so its logits exist). The cache never holds more than
 ``max_tokens`` tokens a row: a generator keeps its context below that by sliding it.
 
-Why the HF fallback keeps its own cache class (:class:`SlotCache`) and not ``StaticCache``
-or a left-padded ``DynamicCache``: ``StaticCache`` keeps one write pointer for the whole
-batch, so rows cannot sit at different positions; a left-padded ``DynamicCache`` can, but
-cropping one row would re-pad every other. It is passed as ``cache=`` (transformers >= 5.24;
-``past_key_values`` is deprecated there and goes in 5.40).
+The HF fallback lives in :mod:`duplexsim.models.hf_rows`, imported only when a model needs
+it: the lean path (and code that only drives programs, such as a replay-partner env) then
+never imports ``transformers``' modelling code, which costs 2 s and 170k objects that every
+full garbage collection of the process walks again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import torch
-from transformers import LlamaForCausalLM
-from transformers.cache_utils import Cache, CacheLayerMixin
 
 from duplexsim.models.lean import LeanLlama, lean_support
+
+if TYPE_CHECKING:
+    from transformers import LlamaForCausalLM
 
 Backend = Literal["auto", "lean", "hf"]
 BACKENDS = ("auto", "lean", "hf")
@@ -70,8 +70,12 @@ class LMRows:
                 raise ValueError(f"LMRows: backend 'lean': {reason} (allowed here: 'hf' or "
                                  "'auto')")
             self.backend = "lean" if backend != "hf" and reason is None else "hf"
-            self._forward = (LeanLlama(model, rows, max_tokens) if self.backend == "lean"
-                             else HFForward(model, rows, max_tokens))
+            if self.backend == "lean":
+                self._forward = LeanLlama(model, rows, max_tokens)
+            else:
+                from duplexsim.models.hf_rows import HFForward
+
+                self._forward = HFForward(model, rows, max_tokens)
         self.tokens: list[list[int]] = []
         self.n_cached: list[int] = []
         self.n_forwarded: list[int] = []
@@ -149,126 +153,3 @@ class LMRows:
                 self.n_forwarded[b] += len(pending[i])
                 self._logits[b] = out[i]
         return torch.stack([self._logits[b] for b in rows])  # type: ignore[misc]
-
-
-# ---------------------------------------------------------------------- the HF forward
-MERGE_TOKENS = 12
-"""HF forward: rows needing at most this many new tokens share one (padded) call."""
-
-
-class SlotLayer(CacheLayerMixin):
-    """One layer's keys/values ``[B, H, max_tokens + 1, D]``; the last slot takes pads."""
-
-    def __init__(self, capacity: int, max_tokens: int) -> None:
-        super().__init__()
-        self.capacity, self.max_tokens = capacity, max_tokens
-        self.rows: torch.Tensor | None = None  # [R] rows of this forward (None = all)
-        self.slots: torch.Tensor | None = None  # [R, L] slot of every input token
-        self.kv_len = 0  # slots 0..kv_len-1 are returned to attention
-
-    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor,
-                            ) -> None:
-        _, H, _, Dk = key_states.shape
-        shape = (self.capacity, H, self.max_tokens + 1)
-        self.keys = key_states.new_zeros((*shape, Dk))
-        self.values = value_states.new_zeros((*shape, value_states.shape[-1]))
-        self.is_initialized = True
-
-    def grow(self, capacity: int) -> None:
-        if capacity <= self.capacity:
-            return
-        capacity = max(capacity, 2 * self.capacity)
-        if self.is_initialized:
-            for name in ("keys", "values"):
-                old = getattr(self, name)
-                fresh = old.new_zeros((capacity, *old.shape[1:]))
-                fresh[: self.capacity] = old
-                setattr(self, name, fresh)
-        self.capacity = capacity
-
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any,
-               **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        if not self.is_initialized:
-            self.lazy_initialization(key_states, value_states)
-        assert self.slots is not None, "SlotCache.prepare() must run before each forward"
-        R, L = self.slots.shape
-        rows = self.rows if self.rows is not None else torch.arange(R, device=self.keys.device)
-        row_idx = rows[:, None].expand(R, L)  # [R, L]
-        self.keys[row_idx, :, self.slots] = key_states.transpose(1, 2)  # [R, L, H, D]
-        self.values[row_idx, :, self.slots] = value_states.transpose(1, 2)
-        if self.rows is None:
-            return self.keys[:R, :, : self.kv_len], self.values[:R, :, : self.kv_len]
-        return (self.keys[self.rows, :, : self.kv_len],  # [R, H, S, D] (gathered copy)
-                self.values[self.rows, :, : self.kv_len])
-
-    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
-        return self.kv_len, 0
-
-    def get_seq_length(self) -> int:
-        return self.kv_len
-
-    def get_max_length(self) -> int:
-        return self.max_tokens
-
-
-class SlotCache(Cache):
-    """Per-row slot cache for ``n_layers`` layers (see the module docstring)."""
-
-    def __init__(self, n_layers: int, capacity: int, max_tokens: int) -> None:
-        super().__init__(layers=[SlotLayer(capacity, max_tokens) for _ in range(n_layers)])
-
-    def prepare(self, rows: torch.Tensor | None, slots: torch.Tensor, kv_len: int) -> None:
-        for layer in self.layers:
-            layer.rows, layer.slots, layer.kv_len = rows, slots, kv_len
-
-
-class HFForward:
-    """HF's ``LlamaModel`` over a :class:`SlotCache`: the same contract as
-    :class:`~duplexsim.models.lean.LeanLlama`, padded instead of packed."""
-
-    def __init__(self, model: LlamaForCausalLM, capacity: int, max_tokens: int) -> None:
-        self.model, self.max_tokens, self.capacity = model, max_tokens, capacity
-        self.device = next(model.parameters()).device
-        self.cache = SlotCache(model.config.num_hidden_layers, capacity, max_tokens)
-
-    def grow(self, capacity: int) -> None:
-        for layer in self.cache.layers:
-            layer.grow(capacity)
-        self.capacity = max(self.capacity, capacity)
-
-    @torch.inference_mode()
-    def forward(self, rows: Sequence[int], pending: Sequence[Sequence[int]],
-                starts: Sequence[int]) -> torch.Tensor:
-        # decode rows (<= 4 new tokens) and prefills go separately when a prefill is long,
-        # so it does not pad every decode row to its length
-        out = torch.empty(len(rows), self.model.config.vocab_size)
-        lens = [len(p) for p in pending]
-        if max(lens) <= MERGE_TOKENS:
-            groups = [list(range(len(rows)))]
-        else:
-            short = [i for i, n in enumerate(lens) if n <= 4]
-            groups = [g for g in (short, [i for i in range(len(rows)) if lens[i] > 4]) if g]
-        for g in groups:
-            out[g] = self._padded([rows[i] for i in g], [pending[i] for i in g],
-                                  [starts[i] for i in g])
-        return out
-
-    def _padded(self, rows: list[int], pending: list[Sequence[int]], starts: list[int],
-                ) -> torch.Tensor:
-        R, L = len(rows), max(len(p) for p in pending)
-        ids = torch.full((R, L), self.model.config.pad_token_id or 0, dtype=torch.long)
-        pos = torch.full((R, L), self.max_tokens, dtype=torch.long)  # pads -> the spare slot
-        for r, (p, s) in enumerate(zip(pending, starts, strict=True)):
-            ids[r, : len(p)] = torch.tensor(list(p))
-            pos[r, : len(p)] = torch.arange(s, s + len(p))
-        kv_len = max(s + len(p) for p, s in zip(pending, starts, strict=True))
-        slot = torch.arange(kv_len)
-        mask = slot[None, None, :] <= pos[:, :, None]  # [R, L, S]: own row, slots 0..pos
-        row_t = None if rows == list(range(R)) else torch.tensor(rows, device=self.device)
-        self.cache.prepare(row_t, pos.to(self.device), kv_len)
-        hidden = self.model.model(input_ids=ids.to(self.device),
-                                  position_ids=pos.to(self.device),
-                                  attention_mask=mask[:, None].to(self.device),
-                                  cache=self.cache, use_cache=True).last_hidden_state
-        last = torch.tensor([len(p) - 1 for p in pending], device=self.device)
-        return self.model.lm_head(hidden[torch.arange(R, device=self.device), last]).float()
