@@ -6,8 +6,10 @@ vectorization_mode="vector_entry_point")``) with ``--n-envs`` replay conversatio
 (target: 10k steps/s at 16), then one env with a SyncLLM partner (``--agent DIR``; else
 the first agent in ``runs/agents/``; else a tiny agent trained now) against the native
 vector env with ``--n-envs`` SyncLLM partners (target: 8x one env). A vector step counts
-``n`` env steps; the SimPy events per env step of the replay vector env are counted in a
-separate untimed run. Nothing here is asserted; run ``python -m duplexsim.bench.bench_envs``.
+``n`` env steps; each variant is measured ``--repeats`` times in turn with the others
+(median [min, max]; ratios per repeat). The SimPy events per env step of the replay vector
+env are counted in a separate untimed run. Nothing here is asserted; run
+``python -m duplexsim.bench.bench_envs``.
 Owns :func:`train_tiny_agent` (also used by the env tests); must not change the envs.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import statistics
 import sys
 import tempfile
 import time
@@ -117,44 +120,68 @@ def events_per_step(env: gym.vector.VectorEnv, steps: int, n: int) -> float:
     return count / (steps * n)
 
 
+def _spread(values: list[float]) -> str:
+    """``median [min, max]`` of a measurement's repeats."""
+    return (f"{statistics.median(values):9.1f} [{min(values):.1f}, {max(values):.1f}]")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=6016,
                    help="replay env steps per measurement (default: two whole 188-step "
                         "episodes of 16 envs, so episode ends and resets count)")
     p.add_argument("--n-envs", type=int, default=16)
+    p.add_argument("--repeats", type=int, default=3,
+                   help="measurements of each variant, side by side in turn (default 3): "
+                        "steps/s print as median [min, max], ratios as the median of the "
+                        "per-repeat ratios; one full garbage collection of the process "
+                        "(about 0.15 s) can fall into a measurement or not")
     p.add_argument("--agent", default="", help="trained SyncLLM agent directory (default: "
                    "the first in runs/agents/, else a tiny one trained now)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = p.parse_args(argv)
     use_threads(args.threads)
-    n = args.n_envs
+    n, repeats = args.n_envs, max(1, args.repeats)
     kwargs = env_kwargs(30.0)
-    single = steps_per_s(gym.make(TURN_TAKING_ID, **kwargs), args.steps)
-    print(f"replay partner, one env:              {single:9.1f} steps/s  (baseline)")
+    one = gym.make(TURN_TAKING_ID, **kwargs)
     sync = gym.make_vec(TURN_TAKING_ID, num_envs=n, vectorization_mode="sync", **kwargs)
-    rate = steps_per_s(sync, max(1, args.steps // n), n)
-    print(f"replay partner, SyncVectorEnv x{n}:    {rate:9.1f} steps/s  (x{rate / single:.2f})")
     native = gym.make_vec(TURN_TAKING_ID, num_envs=n,
                           vectorization_mode="vector_entry_point", **kwargs)
-    rate = steps_per_s(native, max(1, args.steps // n), n)
-    print(f"replay partner, native vector x{n}:    {rate:9.1f} steps/s  (x{rate / single:.2f})")
+    single, synced, batched = [], [], []
+    for _ in range(repeats):
+        single.append(steps_per_s(one, args.steps))
+        synced.append(steps_per_s(sync, max(1, args.steps // n), n))
+        batched.append(steps_per_s(native, max(1, args.steps // n), n))
+    print(f"steps/s: median [min, max] of {repeats} repeats, each variant in turn")
+    print(f"replay partner, one env:              {_spread(single)} steps/s  (baseline)")
+    print(f"replay partner, SyncVectorEnv x{n}:    {_spread(synced)} steps/s  "
+          f"(x{_ratio(synced, single):.2f})")
+    print(f"replay partner, native vector x{n}:    {_spread(batched)} steps/s  "
+          f"(x{_ratio(batched, single):.2f}; target: 10k steps/s at 16)")
     print(f"replay partner, SimPy events per env step: "
           f"{events_per_step(native, max(1, args.steps // n), n):.1f}")
     with tempfile.TemporaryDirectory(prefix="bench-envs-") as tmp:
         agent, origin = find_agent(args.agent, tmp)
         llm = env_kwargs(30.0, SideConfig(kind="syncllm", agent=agent))
         steps = max(n, args.steps // 20)
-        one = steps_per_s(gym.make(TURN_TAKING_ID, **llm), steps)
-        print(f"SyncLLM partner, one env:             {one:9.1f} steps/s  "
-              f"(x{one / single:.3f} of replay; agent {agent}: {origin})")
+        one = gym.make(TURN_TAKING_ID, **llm)
         native = gym.make_vec(TURN_TAKING_ID, num_envs=n,
                               vectorization_mode="vector_entry_point", **llm)
-        rate = steps_per_s(native, max(1, steps // n), n)
-        print(f"SyncLLM partner, native vector x{n}:   {rate:9.1f} steps/s  "
-              f"(x{rate / one:.2f} of one SyncLLM env)")
+        single, batched = [], []
+        for _ in range(repeats):
+            single.append(steps_per_s(one, steps))
+            batched.append(steps_per_s(native, max(1, steps // n), n))
+        print(f"SyncLLM partner, one env:             {_spread(single)} steps/s  "
+              f"(agent {agent}: {origin})")
+        print(f"SyncLLM partner, native vector x{n}:   {_spread(batched)} steps/s  "
+              f"(x{_ratio(batched, single):.2f} of one SyncLLM env; target 8x)")
     return 0
+
+
+def _ratio(candidate: list[float], baseline: list[float]) -> float:
+    """Median over repeats of candidate / baseline measured in the same repeat."""
+    return statistics.median(c / b for c, b in zip(candidate, baseline, strict=True))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ and drift included, as the session says: ``Session.decision_ms``; a step runs th
 to just before the next decision), and the alignment of what both sides played for
 rewards. The embedded default scenario lives here too. Must not touch the simulator's
 internals: it only uses ``Session(scenario, agents)``, ``run_until(t_ms)``,
-``decision_ms(side, j)`` and ``chunk_frames(side, j)``.
+``decision_ms(side, j)``, ``chunk_frames(side, j)`` and ``close()``.
 
 Rewards are scored on the global timeline (:class:`PlayedStream`): each side's chunks are
 placed where the simulator played them, so a partner whose playout slips
@@ -203,6 +203,8 @@ class DuplexWorld:
         agents: dict[str, Agent] = dict(self.learners)
         if self.partner is not None:
             agents[next(s for s in SIDES if s not in self.learners)] = self.partner
+        if self.session is not None:  # freed now, not by a full garbage collection later
+            self.session.close()
         self.session = Session(scenario, agents)
         self.chunk = 0
         self.ended = False

@@ -53,6 +53,8 @@ def run_batch(scenarios: Sequence[Scenario], *, progress: bool = False,
     sessions = [Session(s, build_agents(s, g)) for s, g in zip(scenarios, given, strict=True)]
     bar = _bar(progress, len(sessions))
     results = run_lockstep([_guarded(s.finish_program(), bar) for s in sessions])
+    for session in sessions:
+        session.close()
     if bar is not None:
         bar.close()
     for i, result in enumerate(results):

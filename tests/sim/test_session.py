@@ -331,3 +331,34 @@ def test_a_delay_longer_than_the_conversation_gives_a_strict_json_summary(tmp_pa
         assert direction["delay_mean_ms"] is None and direction["mouth_to_ear_mean_ms"] is None
     json.dumps(trace.summary(), allow_nan=False)
     assert (trace.decisions["lookahead"] == trace.decisions["chunk"]).all()  # nothing came
+
+
+def test_a_closed_session_is_freed_without_the_garbage_collector() -> None:
+    """Mid-conversation a session is in cycles (speakers waiting on queued events, links
+    handing over into it); closed, dropping it frees it at once, and what it recorded
+    stays readable (a vector env ends thousands: left to the cyclic collector they reach
+    its oldest generation, whose passes walk every object of the process)."""
+    import gc
+    import weakref
+
+    session = Session(scripted(200, 6.0, delay_ms=60.0))
+    session.run_until(3000)
+    played = dict(session.recorder.played["a"])
+    gc.disable()
+    try:
+        session.close()
+        ref = weakref.ref(session)
+        del session
+        assert ref() is None
+    finally:
+        gc.enable()
+    assert len(played) >= 14
+
+
+def test_run_closes_its_session_and_gives_the_same_trace() -> None:
+    scenario = scripted(200, 4.0, network=NetworkConfig(preset="mobile-lte"))
+    open_session = Session(scenario)
+    kept = open_session.finish()
+    closed = run(scenario)
+    assert kept.decisions.equals(closed.decisions) and kept.network.equals(closed.network)
+    assert np.array_equal(kept.units, closed.units)
