@@ -140,7 +140,10 @@ class Session:
         forwards of the shared rounds (about twice its own), as in a batch
         (:func:`duplexsim.sim.batch.run_batch` refuses it)."""
         self._progress = _progress_bar(progress, self.end_ms, scenario.name)
-        self._speakers = [self.env.process(self._speaker(key)) for key in SIDES]
+        self._speakers = [self._speaker(key) for key in SIDES]
+        for speaker in self._speakers:
+            self.env.process(speaker)
+        self.closed = False
 
     def _side(self, key: str) -> SideState:
         cfg, agent = getattr(self.scenario, key), self.agents[key]
@@ -193,6 +196,9 @@ class Session:
     def run_program(self, t_ms: int) -> Program[None]:
         """:meth:`run_until` as an engine program: it yields the token requests of the
         agents' decisions it meets on the way (see the module docstring)."""
+        if self.closed:
+            raise RuntimeError(f"{self.scenario.name}: the session was closed at "
+                               f"{self.now} ms; it cannot run further (make a new Session)")
         t_ms = int(t_ms)
         while True:
             if self._until is None:
@@ -291,13 +297,14 @@ class Session:
     def close(self) -> None:
         """Let the session go without the cyclic garbage collector: close the speakers'
         processes (their frames refer back here), drop the events still queued and the
-        links' hand-over into this session. Its agents, records and trace stay readable; it
-        cannot be run further. A vector env ends thousands of sessions: freed at once, their
-        objects never reach the collector's oldest generation, whose full passes walk every
-        object of the process (torch's alone are ~170k)."""
-        for process in self._speakers:
-            process._generator.close()
+        links' hand-over into this session. Its agents, records and trace stay readable;
+        running it further is an error. A vector env ends thousands of sessions: freed at
+        once, their objects never reach the collector's oldest generation, whose full passes
+        walk every object of the process (torch's alone are ~170k)."""
+        for speaker in self._speakers:
+            speaker.close()
         self._speakers = []
+        self.closed = True
         self.env._queue.clear()
         for link in self.links.values():
             link.deliver = _closed

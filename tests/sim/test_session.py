@@ -344,9 +344,11 @@ def test_a_closed_session_is_freed_without_the_garbage_collector() -> None:
     session = Session(scripted(200, 6.0, delay_ms=60.0))
     session.run_until(3000)
     played = dict(session.recorder.played["a"])
+    session.close()
+    with pytest.raises(RuntimeError, match="closed at 3000 ms; it cannot run further"):
+        session.run_until(4000)
     gc.disable()
     try:
-        session.close()
         ref = weakref.ref(session)
         del session
         assert ref() is None
