@@ -130,3 +130,7 @@ class DuplexParallelEnv(ParallelEnv):
         if truncated:
             self.agents = []
         return observations, rewards, terminations, truncations, infos
+
+    def close(self) -> None:
+        """Free the last episode's simulation (see ``Session.close``)."""
+        self.world.close()

@@ -298,6 +298,10 @@ class TurnTakingEnv(gym.Env):
         return self.learner.observation(self.world.chunk, self.world.n_chunks), reward, False, \
             truncated, info
 
+    def close(self) -> None:
+        """Free the last episode's simulation (its learner records, :meth:`events`, stay)."""
+        self.world.close()
+
     def events(self) -> pd.DataFrame:
         """Turn-taking events of the episode so far (speaker 0 = learner, 1 = partner)."""
         return self.learner.events()

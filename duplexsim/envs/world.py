@@ -203,14 +203,19 @@ class DuplexWorld:
         agents: dict[str, Agent] = dict(self.learners)
         if self.partner is not None:
             agents[next(s for s in SIDES if s not in self.learners)] = self.partner
-        if self.session is not None:  # freed now, not by a full garbage collection later
-            self.session.close()
+        self.close()  # the previous session: freed now, not by a full garbage collection later
         self.session = Session(scenario, agents)
         self.chunk = 0
         self.ended = False
         self.streams = {side: PlayedStream() for side in SIDES}
         self._window_end = {}
         self._decisions = {}
+
+    def close(self) -> None:
+        """End the current conversation's session (freed at once; see ``Session.close``):
+        :meth:`reset` starts the next."""
+        if self.session is not None:
+            self.session.close()
 
     def stream(self, side: str) -> PlayedStream:
         """What ``side`` has played so far on the global timeline."""

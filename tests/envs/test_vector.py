@@ -212,3 +212,27 @@ def test_syncllm_partners_share_one_model_and_batch_with_the_same_rollouts(tiny_
     singles = [agent.lm for env in sync.envs for agent in env.unwrapped.pool._agents.values()]
     assert len(singles) > len(rows)  # one env each: a model (and token rows) per env
     assert steps_forwarded < sum(lm.n_forwards for lm in singles)  # batched: fewer calls
+
+
+def test_close_frees_the_last_episodes_simulation() -> None:
+    """Closing the env (or the vector env, which closes each) closes its session: freed at
+    once, not by a full garbage collection; a reset afterwards starts a new one."""
+    import gc
+    import weakref
+
+    env = gym.make(TURN_TAKING_ID)
+    env.reset(seed=0)
+    env.step(1)
+    ref = weakref.ref(env.unwrapped.world.session)
+    gc.disable()
+    try:
+        env.close()
+        assert env.unwrapped.world.session.closed
+        env.reset(seed=0)  # a new session (the closed one is dropped)
+        assert ref() is None
+    finally:
+        gc.enable()
+    vec = gym.make_vec(TURN_TAKING_ID, num_envs=2, vectorization_mode="vector_entry_point")
+    vec.reset(seed=0)
+    vec.close()
+    assert all(e.world.session.closed for e in vec.envs)
