@@ -21,10 +21,12 @@ SIDES = ("a", "b")
 class DecisionRow(TypedDict):
     """One decision of one side (the ``decisions`` table; ``real_units`` is added at the end).
 
-    The unit and chunk lists are tuples here (the table has lists): a session keeps a row
-    per decision, and tuples of ints drop out of Python's cyclic garbage collector while
-    lists stay in it, so many long sessions in one process (a vector env) make its full
-    collections, which walk every tracked object, rarer.
+    The unit and chunk lists are int64 arrays here (the table has lists): a session keeps a
+    row per decision, and a dict of numbers, strings and arrays is never tracked by Python's
+    cyclic garbage collector, while one holding a fresh tuple is, and stays so until a full
+    collection (CPython untracks dicts only there). Tracked rows of the sessions running in
+    a process (a vector env) were what kept filling the collector's oldest generation, whose
+    full passes walk every object of the process.
     """
 
     agent: str
@@ -44,12 +46,12 @@ class DecisionRow(TypedDict):
     stall_ms: int
     slip_ms: int
     agent_lookahead: int
-    estimated_chunks: tuple[int, ...]
-    estimated_units: tuple[int, ...]
+    estimated_chunks: np.ndarray
+    estimated_units: np.ndarray
     generated_tokens: int
     prefill_tokens: int
     compute_wall_ms: float
-    played_units: tuple[int, ...]
+    played_units: np.ndarray
 
 
 class TraceRecorder:

@@ -460,7 +460,7 @@ class Session:
         estimates = {} if report is None or not report.estimates else dict(report.estimates)
         for k in estimates:
             self.recorder.estimate(key, k, now)
-        est_chunks = tuple(sorted(estimates))
+        est_chunks = sorted(estimates)
         played = self.recorder.played[key]
         if j in played:  # settled as a miss while the worker was busy
             assert skipped, f"{key}: chunk {j} settled before its decision, yet not skipped"
@@ -478,17 +478,22 @@ class Session:
             "deadline_miss": miss, "skipped": skipped,
             "stall_ms": placement.stall_ms, "slip_ms": side.slip_ms,
             "agent_lookahead": -1 if report is None else int(report.lookahead),
-            "estimated_chunks": est_chunks,
-            "estimated_units": tuple(int(u) for k in est_chunks for u in np.ravel(estimates[k])),
+            "estimated_chunks": np.array(est_chunks, np.int64),
+            "estimated_units": (np.concatenate([np.ravel(estimates[k]) for k in est_chunks])
+                                .astype(np.int64) if est_chunks else _NO_UNITS),
             "generated_tokens": 0 if report is None else int(report.generated_tokens),
             "prefill_tokens": 0 if report is None else int(report.prefill_tokens),
             "compute_wall_ms": 0.0 if report is None else float(report.compute_wall_ms),
-            "played_units": tuple(units.tolist()),
+            "played_units": units,  # (the array recorded as played)
         }
         return row, units
 
     def _miss_units(self, side: SideState, j: int) -> np.ndarray:
         return side.miss_units(j, self.scenario.compute.on_miss, self.recorder.played[side.key])
+
+
+_NO_UNITS = np.zeros(0, np.int64)
+_NO_UNITS.flags.writeable = False
 
 
 def _closed(packet: Packet) -> None:

@@ -284,10 +284,11 @@ def _decisions_table(session: Session) -> pd.DataFrame:
     played = session.recorder.played
     for rec in session.recorder.decisions:
         partner = "b" if rec["agent"] == "a" else "a"
-        real = [int(u) for k in rec["estimated_chunks"] for u in played[partner].get(k, [])]
-        rows.append({**rec, "estimated_chunks": list(rec["estimated_chunks"]),
-                     "estimated_units": list(rec["estimated_units"]),
-                     "played_units": list(rec["played_units"]), "real_units": real})
+        chunks = rec["estimated_chunks"].tolist()
+        real = [int(u) for k in chunks for u in played[partner].get(k, [])]
+        rows.append({**rec, "estimated_chunks": chunks,
+                     "estimated_units": rec["estimated_units"].tolist(),
+                     "played_units": rec["played_units"].tolist(), "real_units": real})
     df = pd.DataFrame(rows)
     order = ["agent", "name", "chunk", "planned_ms", "decided_ms", "deadline_ms", "ready_ms",
              "waited_ms", "lookahead", "missing", "agent_lookahead", "estimated_chunks",
