@@ -25,7 +25,7 @@ from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import write_png, write_text
 from duplexsim.cli import ArgumentParser, number, run_reporting
-from duplexsim.config.loader import read_csv
+from duplexsim.config.loader import read_csv, refuse_cell
 
 COLUMNS = ("overlap_share", "listener_onsets_per_s")
 
@@ -34,8 +34,13 @@ def read_runs(folders: list[Path]) -> pd.DataFrame:
     """Every row of every run's ``iterations.csv`` with a measured onset rate, named by run."""
     parts = []
     for folder in folders:
-        table = read_csv(folder / "iterations.csv", what="a selfplay_rl.py iterations.csv",
+        path = folder / "iterations.csv"
+        table = read_csv(path, what="a selfplay_rl.py iterations.csv",
                          numbers=("iteration", *COLUMNS))
+        whole = table["iteration"].notna() & (table["iteration"] % 1 == 0)
+        if not whole.all():
+            refuse_cell(path, table, "iteration", ~whole, "a whole number")
+        table["iteration"] = table["iteration"].astype(int)  # (the report prints it as one)
         table = table.dropna(subset=list(COLUMNS))  # iterations without a measured rate
         parts.append(table.assign(run=folder.name)[["run", "iteration", *COLUMNS]])
     return pd.concat(parts, ignore_index=True)

@@ -37,6 +37,7 @@ def test_the_line_and_the_residuals(tmp_path: Path) -> None:
                     "--corpus-onsets", "0.33", "--out", str(out)]) == 0
     rows = pd.read_csv(out / "frontier.csv")
     assert len(rows) == 6  # the row without an onset rate is left out
+    assert rows["iteration"].dtype == np.int64  # written as whole numbers
     assert np.allclose(rows.loc[rows.run == "flat", "residual"], 0.0, atol=1e-4)
     assert np.allclose(rows.loc[rows.run == "better", "residual"], -0.03, atol=1e-4)
     text = (out / "REPORT.md").read_text()
@@ -62,6 +63,8 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path, capsys: pytest.Captur
     ("iteration,overlap_share\n0,0.1\n", "no column listener_onsets_per_s"),
     ("iteration,overlap_share,listener_onsets_per_s\n0,0.1,lots\n",
      "row 2: listener_onsets_per_s: 'lots'"),
+    ("iteration,overlap_share,listener_onsets_per_s\n0,0.1,0.2\n1.5,0.1,0.2\n",
+     "row 3: iteration: 1.5 .allowed: a whole number"),
 ])
 def test_a_damaged_iterations_csv_is_one_line(tmp_path: Path, table: str, match: str) -> None:
     """Before, a word among the numbers reached the fit as a TypeError traceback."""
