@@ -120,6 +120,57 @@ def events_per_step(env: gym.vector.VectorEnv, steps: int, n: int) -> float:
     return count / (steps * n)
 
 
+def full_collections(env: gym.vector.VectorEnv, steps: int, n: int) -> tuple[int, float]:
+    """The garbage collector's full (generation 2) passes over ``steps`` vector steps, in a
+    separate run: how many, and their share of its wall time. Each walks every object of
+    the process, so a few are a visible share of a step."""
+    import gc
+
+    rng = np.random.default_rng(0)
+    env.reset(seed=0)
+    passes, spent, started = 0, 0.0, 0.0
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        nonlocal passes, spent, started
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            started = time.perf_counter()
+        else:
+            passes, spent = passes + 1, spent + time.perf_counter() - started
+
+    gc.callbacks.append(timed)
+    try:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            env.step(rng.integers(0, 4, n))
+        total = time.perf_counter() - t0
+    finally:
+        gc.callbacks.remove(timed)
+    return passes, spent / total
+
+
+def ppo_steps_per_s(n: int, steps: int) -> float:
+    """Env steps per second of Stable-Baselines3 PPO learning ``steps`` on
+    :class:`~duplexsim.envs.sb3.SB3VecEnv` over ``n`` replay conversations (what a learner
+    gets: the env and the policy's updates together; ``MlpPolicy`` on the voice-activity
+    keys, ``n_steps`` 256, batch 1024, 2 epochs, seed 0)."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from duplexsim.envs.sb3 import SB3VecEnv
+
+    venv = SB3VecEnv(gym.make_vec(TURN_TAKING_ID, num_envs=n,
+                                  vectorization_mode="vector_entry_point",
+                                  autoreset_mode="SameStep", **env_kwargs(30.0)),
+                     keys=["own_vad", "partner_vad", "partner_received"])
+    model = PPO("MlpPolicy", VecMonitor(venv), n_steps=256, batch_size=1024, n_epochs=2,
+                seed=0, device="cpu")
+    t0 = time.perf_counter()
+    model.learn(steps)
+    return steps / (time.perf_counter() - t0)
+
+
 def _spread(values: list[float]) -> str:
     """``median [min, max]`` of a measurement's repeats."""
     return (f"{statistics.median(values):9.1f} [{min(values):.1f}, {max(values):.1f}]")
@@ -136,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
                         "steps/s print as median [min, max], ratios as the median of the "
                         "per-repeat ratios; one full garbage collection of the process "
                         "(about 0.15 s) can fall into a measurement or not")
+    p.add_argument("--ppo-steps", type=int, default=0,
+                   help="also time Stable-Baselines3 PPO learning this many steps on the "
+                        "native vector env of replay partners (default 0: skipped)")
     p.add_argument("--agent", default="", help="trained SyncLLM agent directory (default: "
                    "the first in runs/agents/, else a tiny one trained now)")
     p.add_argument("--threads", type=int, default=None,
@@ -161,6 +215,13 @@ def main(argv: list[str] | None = None) -> int:
           f"(x{_ratio(batched, single):.2f}; target: 10k steps/s at 16)")
     print(f"replay partner, SimPy events per env step: "
           f"{events_per_step(native, max(1, args.steps // n), n):.1f}")
+    passes, share = full_collections(native, 8 * max(1, args.steps // n), n)
+    print(f"replay partner, native vector x{n}: {passes} full garbage collections in "
+          f"{8 * max(1, args.steps // n) * n} env steps, {share:.1%} of the time")
+    if args.ppo_steps > 0:
+        rates = [ppo_steps_per_s(n, args.ppo_steps) for _ in range(repeats)]
+        print(f"SB3 PPO on the native vector x{n}:     {_spread(rates)} steps/s  "
+              f"({args.ppo_steps} steps each)")
     with tempfile.TemporaryDirectory(prefix="bench-envs-") as tmp:
         agent, origin = find_agent(args.agent, tmp)
         llm = env_kwargs(30.0, SideConfig(kind="syncllm", agent=agent))
