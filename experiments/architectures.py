@@ -58,6 +58,7 @@ from tqdm import tqdm
 from duplexsim.atomic import atomic_path, write_png, write_text
 from duplexsim.cli import ArgumentParser, number, run_reporting
 from duplexsim.metrics.interruptions import barge_ins, turn_ends
+from duplexsim.metrics.intervals import percentile_intervals
 from duplexsim.metrics.turntaking import detect_events, vad_from_units
 from duplexsim.tokens import FRAME_MS
 
@@ -212,15 +213,6 @@ def bootstrap(parts: list[dict[str, Any]], n_boot: int, rng: np.random.Generator
     return out
 
 
-def ci(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanpercentile(draws, 2.5, axis=0), np.nanpercentile(draws, 97.5, axis=0)
-
-
 def score(plan: Plan, units: dict[str, np.ndarray], silence: set[int],
           corpus_vads: dict[str, list[np.ndarray]]) -> tuple[pd.DataFrame, dict]:
     """Summary rows (point, CI) per grid point and corpus; the bootstrap draws by key."""
@@ -240,7 +232,7 @@ def score(plan: Plan, units: dict[str, np.ndarray], silence: set[int],
     for key, parts in groups.items():
         point = statistics(parts)
         draws[key] = bootstrap(parts, plan.n_boot, rng)
-        lo, hi = ci(draws[key])
+        lo, hi = percentile_intervals(draws[key])
         row = dict(zip(("corpus", "arch", "partner", "delay_ms"), key, strict=True))
         row.update({"blocks": len(parts), "transitions": sum(len(p["fto"]) for p in parts),
                     "barge_ins": sum(len(p["recovery"]) for p in parts),
@@ -261,7 +253,7 @@ def differences(plan: Plan, draws: dict, summary: pd.DataFrame) -> pd.DataFrame:
         for partner in PARTNERS:
             for delay in (plan.delays if partner != "self-offset" else plan.delays[:1]):
                 t, s = (corpus, "tdm", partner, delay), (corpus, "syncllm", partner, delay)
-                lo, hi = ci(draws[t] - draws[s])
+                lo, hi = percentile_intervals(draws[t] - draws[s])
                 row = {"corpus": corpus, "partner": partner, "delay_ms": delay}
                 for i, stat in enumerate(STATS):
                     row[f"d_{stat}"] = point.loc[t, stat] - point.loc[s, stat]
@@ -286,7 +278,7 @@ def nearer(draws: dict, summary: pd.DataFrame) -> pd.DataFrame:
                 x, own, oth = (point.loc[k, stat] for k in (key, own_key, other_key))
                 d = draws[key][:, i]
                 margin = np.abs(d - draws[other_key][:, i]) - np.abs(d - draws[own_key][:, i])
-                lo, hi = ci(margin[:, None])
+                lo, hi = percentile_intervals(margin[:, None])
                 rows.append({"agent": f"{corpus}{ARCHS[arch]}", "arch": arch,
                              "partner": partner, "statistic": stat,
                              "value": x, "own_corpus": own, "other_corpus": oth,

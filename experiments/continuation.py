@@ -76,6 +76,7 @@ from duplexsim.digests import (
     directory_digest,
     key_of,
 )
+from duplexsim.metrics.intervals import percentile_interval
 from duplexsim.metrics.protocol import correlations, mean_durations, split_prompt
 from duplexsim.metrics.turntaking import (
     detect_events,
@@ -489,10 +490,7 @@ def bootstrap_cis(dialogues: list[Scored], n_boot: int = 200, seed: int = 0,
         vals.append(pooled_stats([dialogues[i] for g in idx for i in groups[g]]))
     out = {}
     for key in COMPARED:
-        finite = np.asarray([v[key] for v in vals], dtype=float)
-        finite = finite[np.isfinite(finite)]
-        lo, hi = np.percentile(finite, [2.5, 97.5]) if len(finite) else (np.nan, np.nan)
-        out[key] = (float(lo), float(hi))
+        out[key] = percentile_interval([v[key] for v in vals])
     return out
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 
 from duplexsim.atomic import write_text
 from duplexsim.cli import ArgumentParser, number
+from duplexsim.metrics.intervals import percentile_interval
 from duplexsim.sweeps.config import MAX_BATCH, MAX_WORKERS
 
 N_BOOT = 1000
@@ -115,10 +116,11 @@ def effects(table: pd.DataFrame, keys: list[str], contrast: str, baseline: objec
                "n_transitions": int(sum(len(f) for f in point.fto))}
         for name in est:
             row[name] = est[name]
-            row[f"{name}_lo"], row[f"{name}_hi"] = _ci([b[name] for b in boot])
+            row[f"{name}_lo"], row[f"{name}_hi"] = percentile_interval([b[name] for b in boot])
             if d_est is not None:
                 row[f"d_{name}"] = d_est[name]
-                row[f"d_{name}_lo"], row[f"d_{name}_hi"] = _ci([b[name] for b in d_boot])
+                row[f"d_{name}_lo"], row[f"d_{name}_hi"] = percentile_interval(
+                    [b[name] for b in d_boot])
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -158,18 +160,10 @@ def interactions(table: pd.DataFrame, keys: list[str], contrast: str, baseline: 
         row = {**dict(zip(keys, key, strict=True)), "n_seeds": len(seeds)}
         for name in est:
             row[f"dd_{name}"] = est[name]
-            row[f"dd_{name}_lo"], row[f"dd_{name}_hi"] = _ci([b[name] for b in boot])
+            row[f"dd_{name}_lo"], row[f"dd_{name}_hi"] = percentile_interval(
+                [b[name] for b in boot])
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _ci(values: list[float]) -> tuple[float, float]:
-    a = np.asarray(values, dtype=float)
-    a = a[np.isfinite(a)]
-    if len(a) == 0:
-        return float("nan"), float("nan")
-    lo, hi = np.percentile(a, [2.5, 97.5])
-    return float(lo), float(hi)
 
 
 def write_effects(run_dir: str | Path, keys: list[str], contrast: str, baseline: object,

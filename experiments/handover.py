@@ -29,6 +29,7 @@ from provenance import provenance  # the report line (command and commit)
 from duplexsim.atomic import atomic_path, write_png, write_text
 from duplexsim.cli import ArgumentParser, number, run_reporting
 from duplexsim.errors import InputError
+from duplexsim.metrics.intervals import percentile_interval
 
 MIN_GAP_S = 0.2  # the scored chunk starts at least this long after the IPU's end
 
@@ -99,7 +100,7 @@ def summarize(events: pd.DataFrame, n_boot: int, seed: int = 0) -> dict[str, flo
         h = np.concatenate([by[dialogues[i]][1] for i in pick])
         boots.append(auc(t, h))
     t, h = (events.p_onset[events.kind == k].to_numpy() for k in ("transfer", "hold"))
-    lo, hi = np.nanpercentile(boots, [2.5, 97.5]) if boots else (np.nan, np.nan)
+    lo, hi = percentile_interval(boots)
     return {"n_transfer": len(t), "n_hold": len(h), "auc": auc(t, h), "auc_lo": float(lo),
             "auc_hi": float(hi), "p_onset_transfer": float(t.mean()) if len(t) else np.nan,
             "p_onset_hold": float(h.mean()) if len(h) else np.nan}

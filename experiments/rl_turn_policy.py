@@ -73,6 +73,7 @@ from duplexsim.envs.baselines import (
 from duplexsim.envs.rewards import TERMS
 from duplexsim.envs.vector import TurnTakingVectorEnv
 from duplexsim.errors import InputError
+from duplexsim.metrics.intervals import t_interval
 from duplexsim.threads import use_threads
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -340,16 +341,8 @@ def tune_rule(cfg: Config, out: Path) -> dict[float, RulePolicy]:
 def ci95(values: pd.Series) -> tuple[float, float, float, int]:
     """Mean and 95% t-interval of the finite values (NaN episodes, e.g. no transition,
     are left out and counted in n)."""
-    from scipy import stats
-
-    v = values.astype(float).to_numpy()
-    v = v[np.isfinite(v)]
-    if len(v) == 0:
-        return float("nan"), float("nan"), float("nan"), 0
-    if len(v) == 1:
-        return float(v[0]), float("nan"), float("nan"), 1
-    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
-    return float(v.mean()), float(v.mean() - half), float(v.mean() + half), len(v)
+    mean, half, n = t_interval(values.to_numpy(dtype=float))
+    return mean, mean - half, mean + half, n
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:

@@ -55,6 +55,7 @@ from provenance import provenance  # the report line (command and commit)
 from duplexsim.atomic import atomic_path, write_png, write_text
 from duplexsim.cli import ArgumentParser, number, run_reporting
 from duplexsim.config.scenario import FRAME_MS
+from duplexsim.metrics.intervals import percentile_interval
 from duplexsim.metrics.turntaking import runs, vad_from_units
 
 AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
@@ -154,15 +155,6 @@ def boot_draws(parts: list[Scored], n_boot: int, seed: int) -> pd.DataFrame:
                          for _ in range(n_boot)])
 
 
-def ci(draws: pd.Series) -> tuple[float, float]:
-    x = draws.to_numpy(dtype=float)
-    x = x[np.isfinite(x)]
-    if not len(x):
-        return float("nan"), float("nan")
-    lo, hi = np.percentile(x, [2.5, 97.5])
-    return float(lo), float(hi)
-
-
 def scenarios(plan: Plan, agent: str) -> list:
     from duplexsim.config.network import LinkConfig, NetworkConfig
     from duplexsim.config.scenario import OutputConfig, Scenario, SideConfig
@@ -229,7 +221,7 @@ def run_plan(plan: Plan, command: str) -> Path:
     for name, parts in [*played.items(), *refs.items()]:
         point = pooled(parts)
         for stat in STATS:
-            lo, hi = ci(draws[name][stat])
+            lo, hi = percentile_interval(draws[name][stat])
             rows.append({"source": name, "kind": "agent" if name in AGENTS else "corpus",
                          "stat": stat, "value": point[stat], "ci_lo": lo, "ci_hi": hi,
                          "n": len(parts)})
@@ -265,7 +257,7 @@ def verdict_table(summary: pd.DataFrame, draws: dict[str, pd.DataFrame]) -> pd.D
                          "unit": "relative" if unit == "x" else unit, "met": bool(dist <= limit)})
     for stat in ("backchannels_per_min", "overlap_share"):
         diff = draws["candor"][stat] - draws["fisher"][stat]
-        lo, hi = ci(diff)
+        lo, hi = percentile_interval(diff)
         point = value(summary, "candor", stat) - value(summary, "fisher", stat)
         rows.append({"check": f"candor agent above fisher agent: {stat}",
                      "agent": f"{point:+.3g} [{lo:+.3g}, {hi:+.3g}]",

@@ -44,6 +44,7 @@ from duplexsim.atomic import atomic_path, write_png, write_text
 from duplexsim.cli import ArgumentParser, number, run_reporting
 from duplexsim.config.loader import read_csv, refuse_cell
 from duplexsim.errors import InputError
+from duplexsim.metrics.intervals import percentile_interval
 from duplexsim.metrics.protocol import pearson_rows
 
 BLOCK_CHUNKS = 8  # chunks scored per long-context forward (their history grows by one each)
@@ -358,9 +359,8 @@ def summarize(dec: pd.DataFrame, n_boot: int, seed: int = 0
            "stop_rate": dec.event[dec.state == "speaking"].mean(),
            "start_rate": dec.event[dec.state == "silent"].mean()}
     for key, value in point.items():
-        b = np.array([x[key] for x in boots], float)
-        lo, hi = np.nanpercentile(b, [2.5, 97.5]) if np.isfinite(b).any() else (np.nan, np.nan)
-        out[key], out[f"{key}_lo"], out[f"{key}_hi"] = value, float(lo), float(hi)
+        lo, hi = percentile_interval([x[key] for x in boots])
+        out[key], out[f"{key}_lo"], out[f"{key}_hi"] = value, lo, hi
     return out, spk
 
 

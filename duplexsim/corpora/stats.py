@@ -20,6 +20,7 @@ from duplexsim.audio.framing import FRAME_MS, FRAME_RATE_HZ
 from duplexsim.corpora.synth import PRESETS
 from duplexsim.corpora.types import Dialogue
 from duplexsim.errors import InputError
+from duplexsim.metrics.intervals import percentile_interval
 
 KEYS = ("ipu_median_ms", "ipu_mean_ms", "pause_median_ms", "gap_median_ms",
         "overlap_median_ms", "fto_median_ms", "fto_mean_ms", "fto_sd_ms",
@@ -116,9 +117,7 @@ def prompt_continuation_r(vads: Iterable[np.ndarray], prompt_s: float = 30.0,
         lo = hi = float("nan")
         if n >= 3:
             idx = rng.integers(n, size=(n_boot, n))  # [n_boot, n] resampled dialogues
-            boot = pearson_rows(xy[idx, 0], xy[idx, 1])
-            if np.isfinite(boot).any():
-                lo, hi = (float(v) for v in np.nanpercentile(boot, [2.5, 97.5]))
+            lo, hi = percentile_interval(pearson_rows(xy[idx, 0], xy[idx, 1]))
         out[ev] = {"r": float(r), "ci_low": lo, "ci_high": hi, "n": float(n)}
     return out
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from duplexsim.metrics.intervals import percentile_interval
 from duplexsim.metrics.turntaking import TurnTakingParams, detect_events
 
 PAPER_EVENTS = ("ipu", "pause", "fto")
@@ -143,9 +144,7 @@ def correlations(
                                           wide[(ev, reference)].to_numpy(float)[idx])
                              for ev in events], axis=1)  # [n_boot, events]
             for name, values in (*zip(events, boot.T, strict=True), ("avg", _mean_r(boot))):
-                finite = values[np.isfinite(values)]
-                lo, hi = np.percentile(finite, [2.5, 97.5]) if len(finite) else (np.nan,) * 2
-                row[f"{name}_lo"], row[f"{name}_hi"] = float(lo), float(hi)
+                row[f"{name}_lo"], row[f"{name}_hi"] = percentile_interval(values)
         rows.append(row)
     ci = [f"{name}_{end}" for name in (*events, "avg") for end in ("lo", "hi")] \
         if n_boot > 0 else []

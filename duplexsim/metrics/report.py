@@ -22,6 +22,7 @@ import pandas as pd
 from duplexsim.atomic import atomic_path, output_dir, write_png, write_text
 from duplexsim.config.loader import read_json
 from duplexsim.errors import InputError, MissingInputError
+from duplexsim.metrics.intervals import t_interval
 
 LIST_COLUMNS = ("fto_values_ms", "est_lookahead", "est_unit_accuracy_by_lookahead",
                 "est_frames_by_lookahead")
@@ -29,20 +30,6 @@ KEY_METRICS = ("fto_median_ms", "gap_median_ms", "overlap_share", "response_late
                "response_latency_ms_b", "takeover_rate", "est_unit_accuracy",
                "est_va_agreement", "lookahead_mean", "deadline_miss_rate",
                "mouth_to_ear_mean_ms", "ipus_per_min", "backchannels_per_min", "unit_ppl")
-
-
-def ci95(values: np.ndarray) -> tuple[float, float, int]:
-    """Mean, half-width of the 95% t confidence interval, and n (finite values only)."""
-    from scipy.stats import t
-
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if len(v) == 0:
-        return float("nan"), float("nan"), 0
-    if len(v) == 1:
-        return float(v[0]), float("nan"), 1
-    half = t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
-    return float(v.mean()), float(half), len(v)
 
 
 def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
@@ -77,7 +64,7 @@ def summarize(table: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.Da
         row: dict[str, Any] = dict(zip(keys, key, strict=True))
         row["seeds"] = len(part)
         for m in metrics:
-            mean, half, n = ci95(part[m].to_numpy(float))
+            mean, half, n = t_interval(part[m].to_numpy(float))
             row[m] = mean
             row[f"{m}_ci95"] = half
             row[f"{m}_n"] = n

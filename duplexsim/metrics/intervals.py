@@ -1,0 +1,59 @@
+"""95% confidence intervals: the one place the package and the experiments compute them.
+
+Owns :func:`t_interval` (a mean's Student-t interval, for independent repeats such as
+seeds or episodes) and :func:`percentile_interval` (the percentile interval of bootstrap
+draws, for statistics resampled over conversations, prompts or dialogues). Both use the
+finite values only: a draw or repeat with no events (NaN) or a degenerate one (inf) says
+nothing about the spread. Must not resample: the callers know what a resampling unit is.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+PERCENTILES = (2.5, 97.5)
+"""The bootstrap draws' percentiles that bound a 95% interval."""
+T_QUANTILE = 0.975
+"""The Student-t quantile whose multiple of the standard error is a 95% half-width."""
+
+
+def t_interval(values: Sequence[float] | np.ndarray) -> tuple[float, float, int]:
+    """``(mean, half_width, n)`` of the finite ``values``: the mean's 95% Student-t
+    interval is ``mean +- half_width``. NaN half-width with one value; all NaN with none."""
+    from scipy.stats import t
+
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return float("nan"), float("nan"), 0
+    if len(v) == 1:
+        return float(v[0]), float("nan"), 1
+    half = t.ppf(T_QUANTILE, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return float(v.mean()), float(half), len(v)
+
+
+def percentile_interval(draws: Sequence[float] | np.ndarray) -> tuple[float, float]:
+    """``(low, high)``: the 2.5th and 97.5th percentiles of the finite bootstrap ``draws``
+    (NaN, NaN when none is finite)."""
+    x = np.asarray(draws, dtype=float).ravel()
+    x = x[np.isfinite(x)]
+    if len(x) == 0:
+        return float("nan"), float("nan")
+    lo, hi = np.percentile(x, PERCENTILES)
+    return float(lo), float(hi)
+
+
+def percentile_intervals(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`percentile_interval` of each column of ``draws`` ``[n_draws, k]``: two ``[k]``
+    arrays (NaN where a column has no finite draw)."""
+    x = np.asarray(draws, dtype=float)
+    if x.ndim != 2:
+        raise ValueError(f"draws must be [n_draws, k], got shape {x.shape}")
+    x = np.where(np.isfinite(x), x, np.nan)
+    with warnings.catch_warnings():  # an all-NaN column: NaN, as documented
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanpercentile(x, PERCENTILES, axis=0)
+    return lo, hi

@@ -1,0 +1,53 @@
+"""The one place 95% intervals are computed: known values, finite values only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from duplexsim.metrics.intervals import percentile_interval, percentile_intervals, t_interval
+
+
+def test_t_interval_known_values() -> None:
+    mean, half, n = t_interval(np.array([1.0, 2.0, 3.0, np.nan]))
+    # t(0.975, 2) = 4.3027, sd = 1
+    assert (mean, n) == (2.0, 3) and half == pytest.approx(4.3027 / np.sqrt(3), rel=1e-4)
+    assert np.isnan(t_interval([5.0])[1]) and t_interval([5.0])[2] == 1
+    assert t_interval([np.inf, np.nan])[2] == 0  # nothing finite: no mean, no interval
+    assert np.isnan(t_interval([])[0])
+
+
+def test_t_interval_covers_the_mean_at_its_level() -> None:
+    rng = np.random.default_rng(0)
+    covered = 0
+    for _ in range(2000):
+        mean, half, _ = t_interval(rng.normal(3.0, 2.0, 8))
+        covered += abs(mean - 3.0) <= half
+    assert 0.93 < covered / 2000 < 0.97
+
+
+def test_percentile_interval_of_finite_draws() -> None:
+    draws = np.arange(1001, dtype=float)  # percentiles 2.5 and 97.5 of 0..1000: 25 and 975
+    assert percentile_interval(draws) == (25.0, 975.0)
+    with_gaps = np.concatenate([draws, [np.nan, np.inf, -np.inf]])
+    assert percentile_interval(with_gaps) == (25.0, 975.0)
+    assert percentile_interval(pd.Series(draws)) == (25.0, 975.0)
+    assert percentile_interval([1.5, 1.5]) == (1.5, 1.5)
+    lo, hi = percentile_interval([np.nan, np.inf])
+    assert np.isnan(lo) and np.isnan(hi)
+    assert all(isinstance(x, float) for x in percentile_interval(draws))
+
+
+def test_percentile_intervals_per_column_match_the_single_one() -> None:
+    rng = np.random.default_rng(1)
+    draws = rng.normal(size=(500, 3))
+    draws[::7, 1] = np.nan
+    draws[::11, 1] = np.inf
+    draws[:, 2] = np.nan  # a statistic no resample had
+    lo, hi = percentile_intervals(draws)
+    for k in range(2):
+        assert (lo[k], hi[k]) == percentile_interval(draws[:, k])
+    assert np.isnan(lo[2]) and np.isnan(hi[2])
+    with pytest.raises(ValueError, match=r"\[n_draws, k\]"):
+        percentile_intervals(draws[:, 0])
