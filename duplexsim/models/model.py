@@ -6,6 +6,8 @@ extended), saving and loading the model directory. Must not touch training or ag
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -46,6 +48,22 @@ def llama_config(card: ModelCard, vocab_size: int, pad_id: int, bos_id: int,
     )
 
 
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """No transformers progress bar while a local model loads (``from_pretrained`` draws one
+    per load: a line of noise in every simulation, sweep cell and continuation); the
+    previous setting comes back after."""
+    from transformers.utils import logging
+
+    was = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            logging.enable_progress_bar()
+
+
 def context_tokens(card: ModelCard) -> int:
     return card.context_tokens or PRESETS[card.size].context_tokens
 
@@ -67,8 +85,9 @@ def build_model(card: ModelCard, vocab_size: int, pad_id: int, bos_id: int, eos_
                                     "not a local model folder (config.json missing)",
                                     "a local Hugging Face Llama folder")
         try:
-            model = LlamaForCausalLM.from_pretrained(path, local_files_only=True,
-                                                     dtype=torch.float32)
+            with quiet_loading():
+                model = LlamaForCausalLM.from_pretrained(path, local_files_only=True,
+                                                         dtype=torch.float32)
         except (OSError, ValueError) as e:  # no weights there, a config it cannot read
             raise InputError(str(path), "model.init_from", f"not a loadable Llama "
                              f"({str(e).splitlines()[0]})",
@@ -114,9 +133,10 @@ def load_model(path: str | Path, expected_vocab: int | None = None) -> LlamaForC
         raise MissingInputError(str(path), "", "no model here (config.json missing)",
                                 "a model folder written by `duplexsim train`")
     try:
-        model, info = LlamaForCausalLM.from_pretrained(path, local_files_only=True,
-                                                       dtype=torch.float32,
-                                                       output_loading_info=True)
+        with quiet_loading():
+            model, info = LlamaForCausalLM.from_pretrained(path, local_files_only=True,
+                                                           dtype=torch.float32,
+                                                           output_loading_info=True)
     except Exception as e:  # safetensors / json errors: name the directory, on one line
         why = " ".join(f"{type(e).__name__}: {e}".split())
         if "ignore_mismatched_sizes" in why:  # HF points at a report in its log

@@ -26,7 +26,10 @@ class HubertFeatures:
             raise MissingInputError(
                 str(path), "", "no HuBERT model here (config.json missing)",
                 "a folder saved with HubertModel.save_pretrained(dir), downloaded beforehand")
-        self.model = HubertModel.from_pretrained(str(path), local_files_only=True).eval()
+        from duplexsim.models.model import quiet_loading
+
+        with quiet_loading():
+            self.model = HubertModel.from_pretrained(str(path), local_files_only=True).eval()
         n_layers = self.model.config.num_hidden_layers
         if not 0 <= layer <= n_layers:
             raise InputError("hubert_layer", "", f"{layer} out of range", f"0..{n_layers}")

@@ -87,3 +87,19 @@ def test_init_from_local_llama_extends_vocabulary(tmp_path) -> None:
                                base.get_input_embeddings().weight)
     with pytest.raises(FileNotFoundError, match="init_from"):
         build_model(ModelCard(size="tiny", init_from=str(tmp_path / "nope")), 600, 0, 1, 2)
+
+
+def test_loading_draws_no_progress_bar_and_restores_the_setting(model, tmp_path,
+                                                                capfd) -> None:
+    from transformers.utils import logging
+
+    save_model(model, tmp_path / "m")
+    capfd.readouterr()
+    logging.enable_progress_bar()
+    load_model(tmp_path / "m", expected_vocab=VOCAB.size)
+    assert "Loading weights" not in capfd.readouterr().err  # transformers draws one per load
+    assert logging.is_progress_bar_enabled()  # the caller's setting is back
+    logging.disable_progress_bar()
+    load_model(tmp_path / "m", expected_vocab=VOCAB.size)
+    assert not logging.is_progress_bar_enabled()
+    logging.enable_progress_bar()
