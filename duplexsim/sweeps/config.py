@@ -220,10 +220,12 @@ def load_sweep(path: str | Path, *, check_scenarios: bool = True) -> Sweep:
     try:
         base = read_toml(config.base)
     except ConfigError as e:  # name the sweep's key too: the base path is relative to the cwd
+        where = "" if Path(config.base).is_absolute() else \
+            f"; a relative base is read from the current directory, {Path.cwd()}"
         raise ConfigError([Problem(str(path), "sweep.base", f"base scenario {config.base!r}: "
                                    + (f"{p.key}: " if p.key else "") + p.message,
-                                   p.allowed or "a scenario TOML file, relative to the current "
-                                   "directory") for p in e.problems]) from None
+                                   (p.allowed or "a scenario TOML file") + where)
+                           for p in e.problems]) from None
     sweep = Sweep(config=config, base=base, file=str(path))
     try:
         sweep.cells()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -90,11 +91,18 @@ def test_bad_sweep_files_name_the_key(tmp_path, seeds, extra, match):
     assert str(path) in str(e.value)
 
 
-def test_missing_base_scenario_is_reported(tmp_path):
+def test_missing_base_scenario_is_reported(tmp_path, monkeypatch):
     path = write_sweep(tmp_path)
     (tmp_path / "base.toml").unlink()
     with pytest.raises(ConfigError, match="sweep.base: base scenario .*: file not found"):
         load_sweep(path, check_scenarios=False)
+    # a relative base is read from the current directory, not the sweep file's: say which
+    path.write_text(path.read_text().replace(str(tmp_path / "base.toml"), "base.toml"))
+    monkeypatch.chdir(tmp_path / "..")
+    with pytest.raises(ConfigError, match=r"'base.toml': file not found .*read from the "
+                       r"current directory, " + re.escape(str(tmp_path.parent))) as e:
+        load_sweep(path, check_scenarios=False)
+    assert "\n" not in str(e.value)
 
 
 @pytest.mark.parametrize("broken", ["sweep", "base"])
