@@ -133,9 +133,11 @@ def _build(args: argparse.Namespace) -> int:
                        n_units=args.n_units, rebuild=args.rebuild)
     minutes = res["wall_s"] / 60
     rate = res["built_hours"] / minutes if minutes > 0 else float("inf")
-    print(f"{args.out}: {len(res['dialogues'])} conversations, {res['audio_hours']:.3f} h "
-          f"({res['built_hours']:.3f} h built now) in {res['wall_s']:.1f} s wall: "
-          f"{rate:.3f} audio hours per wall minute")
+    n = len(res["dialogues"])
+    print(f"{args.out}: {n} conversation{'s' if n != 1 else ''} of {cfg.conversation_s:g} s, "
+          f"{res['audio_hours']:.3f} h ({res['built_hours']:.3f} h built now; --hours "
+          f"{args.hours:g} rounded to whole conversations, at least one) in "
+          f"{res['wall_s']:.1f} s wall: {rate:.3f} audio hours per wall minute")
     return 0
 
 
