@@ -8,7 +8,8 @@ the first agent in ``runs/agents/``; else a tiny agent trained now) against the 
 vector env with ``--n-envs`` SyncLLM partners (target: 8x one env). A vector step counts
 ``n`` env steps; each variant is measured ``--repeats`` times in turn with the others
 (median [min, max]; ratios per repeat). The SimPy events per env step of the replay vector
-env are counted in a separate untimed run. Nothing here is asserted; run
+env are counted in a separate untimed run, and with ``--phases`` where its time goes (one
+more run, its methods wrapped in timers while it lasts). Nothing here is asserted; run
 ``python -m duplexsim.bench.bench_envs``.
 Owns :func:`train_tiny_agent` (also used by the env tests); must not change the envs.
 """
@@ -150,6 +151,54 @@ def full_collections(env: gym.vector.VectorEnv, steps: int, n: int) -> tuple[int
     return passes, spent / total
 
 
+PHASES = (  # (label, module, class, method): inclusive wall time of each, per env step
+    ("vector step, all of it", "duplexsim.envs.vector", "TurnTakingVectorEnv", "_step"),
+    ("  simulation (worlds advanced)", "duplexsim.envs.vector", "TurnTakingVectorEnv",
+     "_advance"),
+    ("  step results (observe)", "duplexsim.envs.turntaking", "TurnTakingEnv", "observe"),
+    ("    observation", "duplexsim.envs.side", "LearnerSide", "observation"),
+    ("    reward", "duplexsim.envs.side", "LearnerSide", "score"),
+    ("    timeline alignment", "duplexsim.envs.world", "DuplexWorld", "scorable"),
+    ("    episode summary", "duplexsim.envs.side", "LearnerSide", "summary"),
+    ("  infos merged", "duplexsim.envs.vector", "TurnTakingVectorEnv", "_merge_infos"),
+    ("  resets (autoreset)", "duplexsim.envs.turntaking", "TurnTakingEnv", "reset"),
+    ("  actions checked and queued", "duplexsim.envs.turntaking", "TurnTakingEnv", "act"),
+    ("  observations batched", "duplexsim.envs.vector", "TurnTakingVectorEnv", "_batch"),
+)
+
+
+def phase_costs(env: gym.vector.VectorEnv, steps: int, n: int) -> list[tuple[str, float]]:
+    """Microseconds per env step spent in each of :data:`PHASES` (inclusive: a phase's time
+    holds the indented ones below it) over ``steps`` vector steps, in a separate run: the
+    methods are wrapped in timers while it lasts (about 0.3 us a call more)."""
+    import importlib
+
+    spent = [0.0] * len(PHASES)
+    originals = []
+    for i, (_, module, cls_name, method) in enumerate(PHASES):
+        cls = getattr(importlib.import_module(module), cls_name)
+        original = getattr(cls, method)
+        originals.append((cls, method, original))
+
+        def timed(*args: Any, _i: int = i, _f: Any = original, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return _f(*args, **kwargs)
+            finally:
+                spent[_i] += time.perf_counter() - t0
+
+        setattr(cls, method, timed)
+    rng = np.random.default_rng(0)
+    try:
+        env.reset(seed=0)
+        for _ in range(steps):
+            env.step(rng.integers(0, 4, n))
+    finally:
+        for cls, method, original in originals:
+            setattr(cls, method, original)
+    return [(label, spent[i] / (steps * n) * 1e6) for i, (label, *_) in enumerate(PHASES)]
+
+
 def ppo_steps_per_s(n: int, steps: int) -> float:
     """Env steps per second of Stable-Baselines3 PPO learning ``steps`` on
     :class:`~duplexsim.envs.sb3.SB3VecEnv` over ``n`` replay conversations (what a learner
@@ -190,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ppo-steps", type=int, default=0,
                    help="also time Stable-Baselines3 PPO learning this many steps on the "
                         "native vector env of replay partners (default 0: skipped)")
+    p.add_argument("--phases", action="store_true",
+                   help="also break a replay vector step down by phase (simulation, "
+                        "observation, reward, infos, resets...), in a separate timed run")
     p.add_argument("--agent", default="", help="trained SyncLLM agent directory (default: "
                    "the first in runs/agents/, else a tiny one trained now)")
     p.add_argument("--threads", type=int, default=None,
@@ -218,6 +270,13 @@ def main(argv: list[str] | None = None) -> int:
     passes, share = full_collections(native, 8 * max(1, args.steps // n), n)
     print(f"replay partner, native vector x{n}: {passes} full garbage collections in "
           f"{8 * max(1, args.steps // n) * n} env steps, {share:.1%} of the time")
+    if args.phases:
+        phases = phase_costs(native, 8 * max(1, args.steps // n), n)
+        total = phases[0][1]
+        print(f"replay partner, native vector x{n}: where an env step's time goes "
+              "(us per env step, inclusive, timers on):")
+        for label, us in phases:
+            print(f"  {label:34s} {us:7.1f} us  {us / total:6.1%}")
     if args.ppo_steps > 0:
         rates = [ppo_steps_per_s(n, args.ppo_steps) for _ in range(repeats)]
         print(f"SB3 PPO on the native vector x{n}:     {_spread(rates)} steps/s  "

@@ -42,3 +42,25 @@ def test_the_training_worker_times_steps_of_a_card() -> None:
     card = Path(__file__).resolve().parents[2] / "agents" / "fisher.toml"
     row = worker(str(card), "", "stage3", 1)
     assert row["steps"] == 1 and row["steps_per_s"] > 0 and row["wall_s"] > 0
+
+
+def test_the_env_phase_breakdown_nests_and_leaves_the_envs_as_they_were() -> None:
+    """``bench_envs --phases``: each indented phase within its parent, every method back."""
+    import gymnasium as gym
+
+    from duplexsim.bench.bench_envs import PHASES, env_kwargs, phase_costs
+    from duplexsim.envs.registration import TURN_TAKING_ID
+    from duplexsim.envs.side import LearnerSide
+    from duplexsim.envs.vector import TurnTakingVectorEnv
+
+    before = (TurnTakingVectorEnv._step, LearnerSide.score)
+    env = gym.make_vec(TURN_TAKING_ID, num_envs=2, vectorization_mode="vector_entry_point",
+                       **env_kwargs(4.0))
+    costs = dict(phase_costs(env, 40, 2))  # 4 s episodes of 25 steps: resets included
+    env.close()
+    assert list(costs) == [label for label, *_ in PHASES]
+    assert all(us > 0 for us in costs.values())
+    total, observe = costs["vector step, all of it"], costs["  step results (observe)"]
+    assert costs["  simulation (worlds advanced)"] + observe < total
+    assert costs["    observation"] + costs["    reward"] < observe
+    assert (TurnTakingVectorEnv._step, LearnerSide.score) == before
