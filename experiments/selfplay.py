@@ -79,6 +79,10 @@ class Plan:
     decision_lead_chunks: int = 1
     estimation: str = "model"
     estimate_temperature: float | None = None
+    top_p: float = 1.0
+    """Nucleus sampling of the agents' own units and estimates (1 = off)."""
+    top_k: int = 0
+    """Top-k sampling (0 = off)."""
     first_seed: int = 0
     """Conversation ``i`` is seeded ``first_seed + i`` (and named ``...-s<seed>``)."""
 
@@ -162,7 +166,8 @@ def scenarios(plan: Plan, agent: str) -> list:
     side = SideConfig(kind="syncllm", agent=str(plan.agents / agent),
                       temperature=plan.temperature,
                       estimation=plan.estimation,  # type: ignore[arg-type]
-                      estimate_temperature=plan.estimate_temperature)
+                      estimate_temperature=plan.estimate_temperature,
+                      top_p=plan.top_p, top_k=plan.top_k)
     link = LinkConfig(delay_ms=0.0, jitter_ms=0.0, jitter_dist="none", loss_model="none",
                       loss=0.0)
     base = Scenario(name=f"{agent}-selfplay", chunk_ms=plan.chunk_ms,
@@ -290,6 +295,8 @@ def render(plan: Plan, summary: pd.DataFrame, verdicts: pd.DataFrame, coord: pd.
         f"'{plan.estimation}'"
         + ("" if plan.estimate_temperature is None else
            f" at estimate temperature {plan.estimate_temperature:g}")
+        + ("" if plan.top_p == 1.0 else f", top-p {plan.top_p:g}")
+        + ("" if plan.top_k == 0 else f", top-k {plan.top_k}")
         + f". Corpora: every dialogue through the token format at "
         f"{plan.chunk_ms} ms. 95% bootstrap CIs over conversations ({plan.n_boot} resamples).",
         "",
@@ -346,6 +353,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--estimate-temperature", type=number(0, 100), default=None,
                         help="temperature of the model's partner estimates (default: "
                         "--temperature; 0: the most likely continuation)")
+    parser.add_argument("--top-p", type=number(0, 1, low_open=True), default=1.0,
+                        help="nucleus sampling of the agents' units and estimates (default "
+                        "1: off)")
+    parser.add_argument("--top-k", type=number(0, 1_000_000, integer=True), default=0,
+                        help="top-k sampling (default 0: off)")
     parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
@@ -363,7 +375,8 @@ def main(argv: list[str] | None = None) -> int:
                 chunk_ms=160 if args.smoke else args.chunk_ms, temperature=args.temperature,
                 n_boot=50 if args.smoke else args.n_boot,
                 decision_lead_chunks=args.decision_lead_chunks, estimation=args.estimation,
-                estimate_temperature=args.estimate_temperature)
+                estimate_temperature=args.estimate_temperature, top_p=args.top_p,
+                top_k=args.top_k)
     print(f"wrote {run_plan(plan, provenance('selfplay.py', argv))}")
     return 0
 
