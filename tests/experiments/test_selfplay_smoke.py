@@ -114,3 +114,21 @@ def test_compare_reads_only_whole_summaries(tmp_path: Path) -> None:
             read_summary(_summary(tmp_path, name, edit), "fisher")
     with pytest.raises(InputError, match="no row for source 'candor'"):
         read_summary(_summary(tmp_path, "other", lambda t: t), "candor")
+
+
+def test_truncated_sampling_reaches_both_sides_and_the_cache_key(tmp_path: Path) -> None:
+    """``--top-p`` / ``--top-k`` set both sides' sampling and key the conversation cache
+    apart from untruncated runs (never read back as one); a bad value is one line."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from cached import conversation_path
+    from selfplay import Plan, scenarios
+
+    plain = Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path, conversations=2)
+    nucleus = Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path, conversations=2,
+                   top_p=0.9, top_k=20)
+    cut = scenarios(nucleus, "fisher")
+    assert all((s.a.top_p, s.b.top_p, s.a.top_k, s.b.top_k) == (0.9, 0.9, 20, 20) for s in cut)
+    assert {conversation_path(tmp_path, s) for s in cut}.isdisjoint(
+        conversation_path(tmp_path, s) for s in scenarios(plain, "fisher"))
+    bad = run_experiment("selfplay.py", "--top-p", "0", "--out", str(tmp_path / "x"))
+    assert bad.returncode == 2 and "--top-p" in bad.stderr and "Traceback" not in bad.stderr
