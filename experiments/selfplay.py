@@ -8,7 +8,8 @@ Diagnostics (not the issue's protocol, which is the default): ``--decision-lead-
 decides own chunk ``j`` at its start, with the partner's chunk ``j - 1`` already received
 (lookahead 0 instead of the paper's 1: nothing is estimated at 0 ms);
 ``--estimation silence`` estimates every missing partner chunk as silence instead of by
-the model.
+the model; ``--top-p`` / ``--top-k`` truncate the agents' sampling (finding 27 of
+``docs/results/selfplay/diagnosis.md``).
 
 Scored on both sides, pooled over the conversations: overlap share (both talk, share of the
 time), backchannels per minute, listener onsets per listening second and the FTO median
