@@ -9,6 +9,15 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 
+def _pin_numerics() -> None:
+    from duplexsim.threads import pin_openblas
+
+    pin_openblas()  # before the envs' registration imports numpy (duplexsim.threads)
+
+
+_pin_numerics()
+
+
 def _register_envs() -> None:
     try:
         from duplexsim.envs import registration

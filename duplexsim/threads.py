@@ -29,6 +29,34 @@ DEFAULT_THREADS = 1
 MKL_CBWR = "AVX2,STRICT"
 """MKL's conditional numerical reproducibility: the AVX2 code path on every processor
 that has it (AVX-512 and AMX ones included), results independent of the thread count."""
+OPENBLAS_CORETYPE = "Haswell"
+"""OpenBLAS's kernels for every x86-64 processor with AVX2 and FMA (numpy's and scipy's
+OpenBLAS pick AVX-512 ones where the processor has them, and the unit tokenizer's k-means
+then gives other centroids in the last bits: docs/results/determinism.md)."""
+
+
+def pin_openblas() -> str | None:
+    """Set ``OPENBLAS_CORETYPE`` to :data:`OPENBLAS_CORETYPE` on a processor with AVX2 and
+    FMA, before numpy loads OpenBLAS; the value set, or None (already set by the user, numpy
+    already loaded, or a processor without them: Linux's ``/proc/cpuinfo`` is read).
+
+    The one process-wide setting made at import (``import duplexsim`` calls it): OpenBLAS
+    reads the variable when it loads, which is when numpy is first imported, before any
+    entry point runs. It changes only which of OpenBLAS's kernels run (the same results on
+    every such processor), not what is computed.
+    """
+    if "OPENBLAS_CORETYPE" in os.environ or "numpy" in sys.modules:
+        return None
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f
+                          if line.startswith("flags")), [])
+    except OSError:
+        return None
+    if "avx2" not in flags or "fma" not in flags:
+        return None
+    os.environ["OPENBLAS_CORETYPE"] = OPENBLAS_CORETYPE
+    return OPENBLAS_CORETYPE
 
 
 def resolve_threads(threads: int | None = None) -> int:

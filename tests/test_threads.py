@@ -73,3 +73,47 @@ def test_use_threads_pins_mkl_unless_the_user_chose(restore_threads,
     monkeypatch.setenv("MKL_CBWR", "AUTO")
     use_threads(1)
     assert os.environ["MKL_CBWR"] == "AUTO"
+
+
+def _openblas_kernels(env: dict[str, str], first: str) -> list[str]:
+    """The kernel families numpy's and scipy's OpenBLAS run in a fresh process that imports
+    ``first`` (``duplexsim`` or ``numpy``) first."""
+    code = ("import " + first + ", duplexsim, numpy, scipy.linalg\n"
+            "from threadpoolctl import threadpool_info\n"
+            "print(sorted({i['architecture'] for i in threadpool_info()"
+            " if i.get('internal_api') == 'openblas'}))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout
+    return eval(out.splitlines()[-1])  # noqa: S307 - our own printed list
+
+
+def _has_avx2() -> bool:
+    from pathlib import Path
+
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    return " avx2" in flags and " fma" in flags
+
+
+@pytest.mark.skipif(not _has_avx2(), reason="OpenBLAS is pinned only where AVX2 and FMA are")
+def test_importing_duplexsim_pins_openblas_unless_the_user_chose() -> None:
+    """The unit tokenizer's k-means gave other centroids under OpenBLAS's AVX-512 kernels
+    than under its AVX2 ones (docs/results/determinism.md): every process that imports
+    duplexsim before numpy runs the AVX2 (Haswell) kernels; a value the user set is kept."""
+    from duplexsim.threads import OPENBLAS_CORETYPE
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    assert _openblas_kernels(env, "duplexsim") == [OPENBLAS_CORETYPE] == ["Haswell"]
+    assert _openblas_kernels(env | {"OPENBLAS_CORETYPE": "SandyBridge"}, "duplexsim") \
+        == ["Sandybridge"]
+
+
+def test_pin_openblas_leaves_a_loaded_numpy_and_a_chosen_value(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from duplexsim.threads import pin_openblas
+
+    monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
+    assert "numpy" in sys.modules and pin_openblas() is None  # too late: say nothing set
+    assert "OPENBLAS_CORETYPE" not in os.environ
