@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 def _pin_numerics() -> None:
     from duplexsim.threads import pin_openblas
 
-    pin_openblas()  # before the envs' registration imports numpy (duplexsim.threads)
+    pin_openblas()  # OpenBLAS picks its kernels when numpy loads it: before the envs do
 
 
 _pin_numerics()

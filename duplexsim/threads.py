@@ -3,7 +3,10 @@
 Owns :func:`resolve_threads` and :func:`use_threads`, called by the *entry points* (the
 ``duplexsim`` CLI, sweep workers, the envs' constructors, benchmarks, experiment scripts),
 never at import: a library that changes a process-wide setting on import surprises its
-users.
+users. Also owns the pins of the math libraries' code paths, for the same bits on any
+x86-64 processor with AVX2: MKL's (``MKL_CBWR``, set by :func:`use_threads`) and OpenBLAS's
+(:func:`pin_openblas`, the one exception to "never at import": OpenBLAS chooses its kernels
+when numpy loads it, so ``import duplexsim`` sets it before anything imports numpy).
 
 Why one thread: torch's default (one thread per core) pays little for the small agents
 simulated here (two threads against one: 1.04x on an idle 2-core machine) and collapses
@@ -42,8 +45,9 @@ def pin_openblas() -> str | None:
 
     The one process-wide setting made at import (``import duplexsim`` calls it): OpenBLAS
     reads the variable when it loads, which is when numpy is first imported, before any
-    entry point runs. It changes only which of OpenBLAS's kernels run (the same results on
-    every such processor), not what is computed.
+    entry point runs. It changes only which of OpenBLAS's kernels run, not what is computed:
+    meant to give the same bits on every such processor (checked by emulating the kernel
+    families on one machine: docs/results/determinism.md).
     """
     if "OPENBLAS_CORETYPE" in os.environ or "numpy" in sys.modules:
         return None
