@@ -97,13 +97,19 @@ def steps_per_s(env: gym.Env | gym.vector.VectorEnv, steps: int, n: int = 1) -> 
     return steps * n / (time.perf_counter() - t0)
 
 
+def random_steps(env: gym.vector.VectorEnv, steps: int, n: int) -> None:
+    """``steps`` vector steps of random turn actions (seed 0), the rollout of every separate,
+    instrumented run below (each resets the env with seed 0 first)."""
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        env.step(rng.integers(0, 4, n))
+
+
 def events_per_step(env: gym.vector.VectorEnv, steps: int, n: int) -> float:
     """SimPy events processed per env step over ``steps`` vector steps (a separate, untimed
     run: ``simpy.Environment.step`` is counted while it lasts)."""
     import simpy
 
-    rng = np.random.default_rng(0)
-    env.reset(seed=0)
     count = 0
     step = simpy.Environment.step
 
@@ -112,10 +118,10 @@ def events_per_step(env: gym.vector.VectorEnv, steps: int, n: int) -> float:
         count += 1
         step(self)
 
+    env.reset(seed=0)
     simpy.Environment.step = counted  # type: ignore[method-assign]
     try:
-        for _ in range(steps):
-            env.step(rng.integers(0, 4, n))
+        random_steps(env, steps, n)
     finally:
         simpy.Environment.step = step  # type: ignore[method-assign]
     return count / (steps * n)
@@ -127,8 +133,6 @@ def full_collections(env: gym.vector.VectorEnv, steps: int, n: int) -> tuple[int
     the process, so a few are a visible share of a step."""
     import gc
 
-    rng = np.random.default_rng(0)
-    env.reset(seed=0)
     passes, spent, started = 0, 0.0, 0.0
 
     def timed(phase: str, info: dict[str, int]) -> None:
@@ -140,11 +144,11 @@ def full_collections(env: gym.vector.VectorEnv, steps: int, n: int) -> tuple[int
         else:
             passes, spent = passes + 1, spent + time.perf_counter() - started
 
+    env.reset(seed=0)
     gc.callbacks.append(timed)
     try:
         t0 = time.perf_counter()
-        for _ in range(steps):
-            env.step(rng.integers(0, 4, n))
+        random_steps(env, steps, n)
         total = time.perf_counter() - t0
     finally:
         gc.callbacks.remove(timed)
@@ -188,11 +192,9 @@ def phase_costs(env: gym.vector.VectorEnv, steps: int, n: int) -> list[tuple[str
                 spent[_i] += time.perf_counter() - t0
 
         setattr(cls, method, timed)
-    rng = np.random.default_rng(0)
     try:
         env.reset(seed=0)
-        for _ in range(steps):
-            env.step(rng.integers(0, 4, n))
+        random_steps(env, steps, n)
     finally:
         for cls, method, original in originals:
             setattr(cls, method, original)
