@@ -27,6 +27,6 @@ def register_envs() -> None:
     gym.register(
         id=TURN_TAKING_ID,
         entry_point="duplexsim.envs.turntaking:TurnTakingEnv",
-        vector_entry_point="duplexsim.envs.vector:TurnTakingVectorEnv",
+        vector_entry_point="duplexsim.envs.vector:make_vector_env",
         max_episode_steps=DEFAULT_MAX_EPISODE_STEPS,
     )

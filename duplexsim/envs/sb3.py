@@ -1,6 +1,7 @@
 """Stable-Baselines3 on the native vector env: :class:`SB3VecEnv`.
 
-Owns the adapter from :class:`~duplexsim.envs.vector.TurnTakingVectorEnv` (Gymnasium's
+Owns the adapter from :class:`~duplexsim.envs.vector.TurnTakingVectorEnv` or its sharded
+form over processes (:class:`~duplexsim.envs.sharded.ShardedVectorEnv`; Gymnasium's
 vector API) to SB3's ``VecEnv`` (auto-reset in the same step, the last observation in
 ``info["terminal_observation"]``, ``info["TimeLimit.truncated"]``), optionally keeping
 only some observation keys, flattened into one ``float32`` vector exactly as
@@ -30,6 +31,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvStepReturn,
 )
 
+from duplexsim.envs.sharded import ShardedVectorEnv
 from duplexsim.envs.vector import TurnTakingVectorEnv
 
 
@@ -44,9 +46,10 @@ class SB3VecEnv(VecEnv):
 
     def __init__(self, venv: gym.vector.VectorEnv, keys: Sequence[str] | None = None):
         inner = venv.unwrapped
-        if not isinstance(inner, TurnTakingVectorEnv):
+        if not isinstance(inner, TurnTakingVectorEnv | ShardedVectorEnv):
             raise TypeError(f"venv: got {type(inner).__name__} (allowed: a TurnTakingVectorEnv "
-                            "from gym.make_vec(..., vectorization_mode='vector_entry_point'))")
+                            "or ShardedVectorEnv from gym.make_vec(..., "
+                            "vectorization_mode='vector_entry_point'))")
         if inner.autoreset_mode != AutoresetMode.SAME_STEP:
             raise ValueError(f"venv.autoreset_mode: {inner.autoreset_mode.value!r} (allowed: "
                              "'SameStep': SB3 resets a finished env within the step)")
@@ -107,21 +110,18 @@ class SB3VecEnv(VecEnv):
     def close(self) -> None:
         self.venv.close()
 
-    def _targets(self, indices: VecEnvIndices) -> list[Any]:
-        return [self.inner.envs[i] for i in self._get_indices(indices)]
-
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        return [getattr(env, attr_name) for env in self._targets(indices)]
+        return self.inner.apply(self._get_indices(indices), "get", attr_name)
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
-        for env in self._targets(indices):
-            setattr(env, attr_name, value)
+        for i in self._get_indices(indices):
+            self.inner.apply([i], "set", attr_name, value)
 
     def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None,
                    **method_kwargs: Any) -> list[Any]:
-        return [getattr(env, method_name)(*method_args, **method_kwargs)
-                for env in self._targets(indices)]
+        return self.inner.apply(self._get_indices(indices), "call", method_name, *method_args,
+                                **method_kwargs)
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper],  # noqa: ARG002
                        indices: VecEnvIndices = None) -> list[bool]:
-        return [False for _ in self._targets(indices)]
+        return [False for _ in self._get_indices(indices)]

@@ -40,7 +40,79 @@ from duplexsim.sim.build import sharing_models
 AUTORESET_MODES = {m.value: m for m in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)}
 
 
-class TurnTakingVectorEnv(VectorEnv):
+def make_vector_env(num_envs: int = 1, workers: int = 1, **kwargs: Any) -> VectorEnv:
+    """The env id's ``vector_entry_point``: ``num_envs`` conversations in this process
+    (:class:`TurnTakingVectorEnv`, ``workers=1``) or split over ``workers`` processes, each
+    a TurnTakingVectorEnv of its share (:class:`~duplexsim.envs.sharded.ShardedVectorEnv`:
+    the same rollouts, on more cores)."""
+    if workers == 1:
+        return TurnTakingVectorEnv(num_envs, **kwargs)
+    from duplexsim.envs.sharded import ShardedVectorEnv
+
+    return ShardedVectorEnv(num_envs, workers=workers, **kwargs)
+
+
+class ConversationAccess:
+    """Gymnasium's ``get_attr`` / ``set_attr`` / ``call`` over the conversations of a vector
+    env, on top of its ``apply(indices, op, name, ...)``."""
+
+    num_envs: int
+
+    def apply(self, indices: Sequence[int], op: str, name: str, *args: Any,
+              **kwargs: Any) -> list[Any]:
+        raise NotImplementedError
+
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        """Attribute ``name`` of every conversation's env."""
+        return tuple(self.apply(range(self.num_envs), "get", name))
+
+    def set_attr(self, name: str, values: Any) -> None:
+        """Set attribute ``name`` of every conversation's env: one value each (a list or
+        tuple of ``num_envs``) or the same value for all."""
+        if not isinstance(values, list | tuple):
+            values = [values] * self.num_envs
+        if len(values) != self.num_envs:
+            raise ValueError(f"values: {len(values)} for num_envs={self.num_envs} (allowed: "
+                             "one value, or one per env)")
+        for i, value in enumerate(values):
+            self.apply([i], "set", name, value)
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Method ``name`` of every conversation's env called with the arguments (an
+        attribute that is not callable: its value)."""
+        return tuple(self.apply(range(self.num_envs), "call", name, *args, **kwargs))
+
+    def seed_list(self, seed: int | Sequence[int | None] | None) -> list[int | None]:
+        """Each conversation's reset seed (``seed + i``, or from a list); seeds the vector
+        env's own ``np_random`` from the first, as Gymnasium's vector envs do."""
+        if seed is None:
+            return [None] * self.num_envs
+        if isinstance(seed, int | np.integer):
+            seeds: list[int | None] = [int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"seed: {len(seeds)} seeds for num_envs={self.num_envs} "
+                                 "(allowed: None, an int, or one seed per env)")
+        self._np_random, self._np_random_seed = gym.utils.seeding.np_random(seeds[0])
+        return seeds
+
+
+def apply_to(env: Any, op: str, name: str, *args: Any, **kwargs: Any) -> Any:
+    """One conversation's part of :meth:`ConversationAccess.apply`."""
+    if op == "get":
+        return getattr(env, name)
+    if op == "set":
+        (value,) = args
+        setattr(env, name, value)
+        return None
+    if op == "call":
+        attr = getattr(env, name)
+        return attr(*args, **kwargs) if callable(attr) else attr
+    raise ValueError(f"op: {op!r} (allowed: 'get', 'set', 'call')")
+
+
+class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
     """``num_envs`` conversations of ``duplexsim/TurnTaking-v0`` stepped together.
 
     Arguments: ``num_envs``; ``max_episode_steps`` (as registered, 188; a conversation is
@@ -71,7 +143,7 @@ class TurnTakingVectorEnv(VectorEnv):
             raise ValueError(f"max_episode_steps: {max_episode_steps!r} (allowed: None or an "
                              "int >= 1)")
         if num_envs > 1:
-            _refuse_shared_objects(env_kwargs, num_envs)
+            refuse_shared_objects(env_kwargs, num_envs)
         scenarios = env_kwargs.pop("scenario", None)
         if not isinstance(scenarios, list | tuple):
             scenarios = [scenarios] * num_envs
@@ -113,17 +185,7 @@ class TurnTakingVectorEnv(VectorEnv):
 
     def _reset(self, seed: int | Sequence[int | None] | None,
                options: dict[str, Any] | None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        if seed is None:
-            seeds: list[int | None] = [None] * self.num_envs
-        elif isinstance(seed, int | np.integer):
-            seeds = [int(seed) + i for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"seed: {len(seeds)} seeds for num_envs={self.num_envs} "
-                                 "(allowed: None, an int, or one seed per env)")
-        if seed is not None:
-            self._np_random, self._np_random_seed = gym.utils.seeding.np_random(seeds[0])
+        seeds = self.seed_list(seed)
         infos: dict[str, Any] = {}
         obs = []
         for i, (env, s) in enumerate(zip(self.envs, seeds, strict=True)):
@@ -218,12 +280,21 @@ class TurnTakingVectorEnv(VectorEnv):
         ended = run_lockstep([self.envs[i].world.advance_program() for i in indices])
         return dict(zip(indices, ended, strict=True))
 
+    def apply(self, indices: Sequence[int], op: str, name: str, *args: Any,
+              **kwargs: Any) -> list[Any]:
+        """``op`` (``"get"``, ``"set"`` with one value, ``"call"``) on the conversations
+        ``indices`` (their :class:`~duplexsim.envs.turntaking.TurnTakingEnv`), in order."""
+        for i in indices:
+            if not (isinstance(i, int | np.integer) and 0 <= i < self.num_envs):
+                raise ValueError(f"indices: {i!r} (allowed: 0..{self.num_envs - 1})")
+        return [apply_to(self.envs[i], op, name, *args, **kwargs) for i in indices]
+
     def close_extras(self, **kwargs: Any) -> None:  # noqa: ARG002
         for env in self.envs:
             env.close()
 
 
-def _refuse_shared_objects(env_kwargs: dict[str, Any], num_envs: int) -> None:
+def refuse_shared_objects(env_kwargs: dict[str, Any], num_envs: int) -> None:
     """An Agent or PartnerPool object holds one conversation's state: handed to every
     conversation it would be driven by all of them at once (rollouts silently differ from
     each conversation alone, or a SyncLLM model= agent fails at its first step)."""

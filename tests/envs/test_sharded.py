@@ -1,0 +1,202 @@
+"""The vector env split over processes (``workers=2``): byte for byte the rollouts of the
+one-process vector env, its attributes and methods reachable, errors named by shard."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from test_vector import KEYS, kwargs, same  # (tests/envs is on the path: rootdir-less import)
+
+import duplexsim  # noqa: F401  (registers the envs)
+from duplexsim.envs.registration import TURN_TAKING_ID
+from duplexsim.envs.sharded import InfoPacker, ShardedVectorEnv, concat_infos, split
+from duplexsim.envs.vector import TurnTakingVectorEnv, make_vector_env
+from duplexsim.envs.world import default_scenario
+
+
+def make(num_envs: int, workers: int, **extra):  # noqa: ANN003, ANN201
+    return gym.make_vec(TURN_TAKING_ID, num_envs=num_envs, workers=workers,
+                        vectorization_mode="vector_entry_point", **extra)
+
+
+def test_split_is_contiguous_and_even() -> None:
+    assert split(5, 2) == [range(0, 3), range(3, 5)]
+    assert split(16, 3) == [range(0, 6), range(6, 11), range(11, 16)]
+    assert split(2, 2) == [range(0, 1), range(1, 2)]
+
+
+@pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
+def test_sharded_equals_one_process(mode: str) -> None:
+    """Five conversations over two processes (3 here, 2 in a worker), partners drawn from a
+    pool at every reset, three episodes with autoresets: every array and info the same."""
+    sharded = make(5, 2, autoreset_mode=mode, **kwargs())
+    one = make(5, 1, autoreset_mode=mode, **kwargs())
+    try:
+        assert isinstance(sharded.unwrapped, ShardedVectorEnv)
+        assert isinstance(one.unwrapped, TurnTakingVectorEnv)
+        assert sharded.observation_space == one.observation_space
+        assert sharded.action_space == one.action_space
+        assert sharded.metadata["autoreset_mode"] == one.metadata["autoreset_mode"]
+        assert same(sharded.reset(seed=11), one.reset(seed=11))
+        rng = np.random.default_rng(0)
+        ends = 0
+        for _ in range(30):
+            actions = rng.integers(0, 4, 5)
+            got, want = sharded.step(actions), one.step(actions)
+            assert same(got, want)
+            ends += int(got[3].sum())
+        assert ends >= 10
+        assert sharded.unwrapped.get_attr("partner_info") == one.unwrapped.get_attr(
+            "partner_info")
+        for a, b in zip(sharded.unwrapped.call("events"), one.unwrapped.call("events"),
+                        strict=True):
+            assert a.equals(b)
+        assert same(sharded.reset(seed=[3, 1, 4, 1, 5]), one.reset(seed=[3, 1, 4, 1, 5]))
+        assert same(sharded.reset(), one.reset())  # on from each conversation's own rng
+    finally:
+        sharded.close()
+
+
+def test_conversations_that_end_apart_merge_like_one_process() -> None:
+    """Shards whose infos have different keys (an episode summary only where a conversation
+    ended) merge as Gymnasium's vector envs merge them: absent = empty, mask False."""
+    base = default_scenario()
+    scenarios = [dataclasses.replace(base, duration_s=d) for d in (0.8, 0.8, 1.6, 1.6)]
+    args = {"scenario": scenarios, "max_episode_steps": scenarios[-1].n_chunks}
+    sharded, one = make(4, 2, **args), make(4, 1, **args)
+    try:
+        assert same(sharded.reset(seed=0), one.reset(seed=0))
+        keysets = set()
+        for _ in range(2 * scenarios[-1].n_chunks):
+            got, want = sharded.step(np.array([1, 2, 0, 1])), one.step(np.array([1, 2, 0, 1]))
+            assert same(got, want)
+            keysets.add(tuple(sorted(got[4])))
+        assert len(keysets) > 1  # the merge of differing keys was exercised
+    finally:
+        sharded.close()
+
+
+def test_syncllm_partners_batch_in_each_process_with_the_same_rollouts(tiny_agents) -> None:
+    s = dataclasses.replace(default_scenario(), duration_s=3.2)
+    pool = [{"kind": "syncllm", "agents": [str(a) for a in tiny_agents]}]
+    args = {"scenario": s, "max_episode_steps": s.n_chunks, "partner": pool}
+    sharded, one = make(4, 2, **args), make(4, 1, **args)
+    try:
+        assert same(sharded.reset(seed=3), one.reset(seed=3))
+        rng = np.random.default_rng(1)
+        for _ in range(25):  # past one episode end (20 steps): autoreset draws again
+            actions = rng.integers(0, 4, 4)
+            assert same(sharded.step(actions), one.step(actions))
+    finally:
+        sharded.close()
+
+
+def test_sb3_adapter_on_the_sharded_env() -> None:
+    from duplexsim.envs.sb3 import SB3VecEnv
+
+    ours = SB3VecEnv(make(3, 2, autoreset_mode="SameStep", **kwargs()), keys=KEYS)
+    theirs = SB3VecEnv(make(3, 1, autoreset_mode="SameStep", **kwargs()), keys=KEYS)
+    try:
+        ours.seed(7)
+        theirs.seed(7)
+        assert np.array_equal(ours.reset(), theirs.reset())
+        assert ours.get_attr("render_mode") == [None, None, None]
+        rng = np.random.default_rng(1)
+        for _ in range(25):
+            actions = rng.integers(0, 4, 3)
+            (o1, r1, d1, i1), (o2, r2, d2, i2) = ours.step(actions), theirs.step(actions)
+            assert np.array_equal(o1, o2) and np.array_equal(r1, r2) and np.array_equal(d1, d2)
+            for a, b in zip(i1, i2, strict=True):
+                assert same(a, b)
+        labels = ours.get_attr("partner_info", indices=[2, 0])
+        assert [x["label"] for x in labels] == [x["label"] for x in theirs.get_attr(
+            "partner_info", indices=[2, 0])]
+        ours.set_attr("marker", 5, indices=[1])
+        assert ours.env_method("__getattribute__", "marker", indices=[1]) == [5]
+        assert not hasattr(theirs.inner.envs[0], "marker")
+    finally:
+        ours.close()
+
+
+def test_bad_arguments_and_actions_are_named() -> None:
+    with pytest.raises(ValueError, match=r"^workers: 3 for num_envs=2 \(allowed: an int "):
+        make(2, 3)
+    with pytest.raises(ValueError, match="^workers: 1 for num_envs=2"):
+        ShardedVectorEnv(num_envs=2, workers=1)
+    with pytest.raises(ValueError, match="^workers: True"):
+        ShardedVectorEnv(num_envs=2, workers=True)
+    with pytest.raises(ValueError, match="3 scenarios for num_envs=2"):
+        make(2, 2, scenario=[default_scenario()] * 3)
+    # an error in a worker's construction: its type, the shard and the conversations named
+    with pytest.raises(ValueError, match=r"^shard 1 \(conversations 1\.\.1, local indices "
+                                         r"from 0, a worker process\): .*chunk_ms: -5"):
+        make(2, 2, scenario=[default_scenario(), {"chunk_ms": -5}])
+    with pytest.raises(ValueError, match=r"^shard 0 \(conversations 0\.\.0, this process\): "
+                                         r"partner\[1\]\.kind: 'robot'"):
+        make(2, 2, partner=["scripted", {"kind": "robot"}])
+    venv = make(4, 2, **kwargs())
+    twin = make(4, 1, **kwargs())
+    try:
+        venv.reset(seed=0)
+        twin.reset(seed=0)
+        with pytest.raises(ValueError, match=r"^actions\[3\]: .* is not in Discrete\(4\)"):
+            venv.step(np.array([1, 1, 1, 9]))
+        with pytest.raises(ValueError, match=r"^actions: shape \(3,\)"):
+            venv.step(np.array([1, 1, 1]))
+        with pytest.raises(ValueError, match=r"^actions\[0\]"):
+            venv.step(np.array([1.0, 1.0, 1.0, 1.0]))
+        for _ in range(3):  # nothing moved: the same as a twin that never saw those
+            assert same(venv.step(np.array([1, 1, 1, 1])), twin.step(np.array([1, 1, 1, 1])))
+        with pytest.raises(ValueError, match=r"^indices: 4 \(allowed: 0\.\.3\)"):
+            venv.unwrapped.apply([4], "get", "partner_info")
+        with pytest.raises(AttributeError, match=r"^shard 0 \(conversations 0\.\.1, this "
+                                                 r"process\): .*'nope'"):
+            venv.unwrapped.get_attr("nope")
+        with pytest.raises(AttributeError, match=r"^shard 1 \(conversations 2\.\.3.*'nope'"):
+            venv.unwrapped.apply([3], "get", "nope")
+        assert venv.step(np.array([0, 0, 0, 0]))[1].shape == (4,)  # still in step
+    finally:
+        venv.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        venv.unwrapped.step(np.array([1, 1, 1, 1]))
+
+
+def test_a_worker_that_dies_is_said_to_have_died() -> None:
+    venv = make(2, 2).unwrapped
+    venv.reset(seed=0)
+    worker = venv._handles[1].proc
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.join()
+    with pytest.raises(RuntimeError, match=r"^shard 1 .* died \(exit code -9\); the vector "
+                                           r"env is closed"):
+        venv.step(np.array([1, 1]))
+    with pytest.raises(RuntimeError, match="closed"):
+        venv.step(np.array([1, 1]))
+    venv.close()
+
+
+def test_info_packer_round_trips_and_merges() -> None:
+    info = {"a": np.arange(3), "_a": np.ones(3, bool),
+            "nested": {"x": np.zeros(3), "_x": np.ones(3, bool)}, "_nested": np.ones(3, bool),
+            "obj": np.array([None, {"k": 1}, None], dtype=object), "empty": {}}
+    workers, merger = [InfoPacker(), InfoPacker()], InfoPacker()
+    want = concat_infos([info, info], [3, 3])
+    for _ in range(2):  # the second time, the layouts are not sent again
+        packs = [w.pack(info) for w in workers]
+        merged = merger.merge(packs, [3, 3])
+        assert same(merged, want) and list(merged) == list(info)
+    assert packs[0][0] is None and len(packs[0][1]) == 3  # int64, bool, float64 matrices
+    assert np.array_equal(merged["a"], [0, 1, 2, 0, 1, 2])
+    other = {"a": np.arange(2), "_a": np.ones(2, bool)}
+    mixed = InfoPacker().merge([InfoPacker().pack(info), InfoPacker().pack(other)], [3, 2])
+    assert np.array_equal(mixed["_nested"], [True] * 3 + [False] * 2)
+    assert list(mixed["obj"][3:]) == [None, None]
+
+
+def test_make_vector_env_keeps_one_process_for_one_worker() -> None:
+    assert isinstance(make_vector_env(2), TurnTakingVectorEnv)
