@@ -5,7 +5,8 @@ Prints, in one run: steps/s of one env with a replay partner (the baseline), of 
 vectorization_mode="vector_entry_point")``) with ``--n-envs`` replay conversations
 (target: 10k steps/s at 16), then one env with a SyncLLM partner (``--agent DIR``; else
 the first agent in ``runs/agents/``; else a tiny agent trained now) against the native
-vector env with ``--n-envs`` SyncLLM partners (target: 8x one env). A vector step counts
+vector env with ``--n-envs`` SyncLLM partners (target: 8x one env); each vector env also
+split over ``--workers`` processes (:mod:`duplexsim.envs.sharded`). A vector step counts
 ``n`` env steps; each variant is measured ``--repeats`` times in turn with the others
 (median [min, max]; ratios per repeat). The SimPy events per env step of the replay vector
 env are counted in a separate untimed run, and with ``--phases`` where its time goes (one
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import statistics
 import sys
 import tempfile
@@ -222,6 +224,14 @@ def ppo_steps_per_s(n: int, steps: int) -> float:
     return steps / (time.perf_counter() - t0)
 
 
+def make_sharded(n: int, workers: int, kwargs: dict[str, Any]) -> gym.vector.VectorEnv | None:
+    """The vector env of ``n`` conversations over ``workers`` processes (None for one)."""
+    if workers < 2:
+        return None
+    return gym.make_vec(TURN_TAKING_ID, num_envs=n, workers=workers,
+                        vectorization_mode="vector_entry_point", **kwargs)
+
+
 def _spread(values: list[float]) -> str:
     """``median [min, max]`` of a measurement's repeats."""
     return (f"{statistics.median(values):9.1f} [{min(values):.1f}, {max(values):.1f}]")
@@ -248,7 +258,12 @@ def main(argv: list[str] | None = None) -> int:
                    "the first in runs/agents/, else a tiny one trained now)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
+    p.add_argument("--workers", type=int, default=min(2, len(os.sched_getaffinity(0))),
+                   help="processes of the sharded vector env measured beside the one-process "
+                        "one (default: 2, or 1 on a one-core machine: not measured)")
     args = p.parse_args(argv)
+    if not 1 <= args.workers <= args.n_envs:
+        p.error(f"--workers {args.workers}: allowed 1..--n-envs ({args.n_envs})")
     use_threads(args.threads)
     n, repeats = args.n_envs, max(1, args.repeats)
     kwargs = env_kwargs(30.0)
@@ -256,17 +271,24 @@ def main(argv: list[str] | None = None) -> int:
     sync = gym.make_vec(TURN_TAKING_ID, num_envs=n, vectorization_mode="sync", **kwargs)
     native = gym.make_vec(TURN_TAKING_ID, num_envs=n,
                           vectorization_mode="vector_entry_point", **kwargs)
-    single, synced, batched = [], [], []
+    sharded = make_sharded(n, args.workers, kwargs)
+    single, synced, batched, spread = [], [], [], []
     for _ in range(repeats):
         single.append(steps_per_s(one, args.steps))
         synced.append(steps_per_s(sync, max(1, args.steps // n), n))
         batched.append(steps_per_s(native, max(1, args.steps // n), n))
+        if sharded is not None:
+            spread.append(steps_per_s(sharded, max(1, args.steps // n), n))
     print(f"steps/s: median [min, max] of {repeats} repeats, each variant in turn")
     print(f"replay partner, one env:              {_spread(single)} steps/s  (baseline)")
     print(f"replay partner, SyncVectorEnv x{n}:    {_spread(synced)} steps/s  "
           f"(x{_ratio(synced, single):.2f})")
     print(f"replay partner, native vector x{n}:    {_spread(batched)} steps/s  "
           f"(x{_ratio(batched, single):.2f}; target: 10k steps/s at 16)")
+    if sharded is not None:
+        sharded.close()
+        print(f"replay partner, {args.workers} processes x{n}:     {_spread(spread)} steps/s  "
+              f"(x{_ratio(spread, single):.2f}; x{_ratio(spread, batched):.2f} of one process)")
     print(f"replay partner, SimPy events per env step: "
           f"{events_per_step(native, max(1, args.steps // n), n):.1f}")
     passes, share = full_collections(native, 8 * max(1, args.steps // n), n)
@@ -290,14 +312,22 @@ def main(argv: list[str] | None = None) -> int:
         one = gym.make(TURN_TAKING_ID, **llm)
         native = gym.make_vec(TURN_TAKING_ID, num_envs=n,
                               vectorization_mode="vector_entry_point", **llm)
-        single, batched = [], []
+        sharded = make_sharded(n, args.workers, llm)
+        single, batched, spread = [], [], []
         for _ in range(repeats):
             single.append(steps_per_s(one, steps))
             batched.append(steps_per_s(native, max(1, steps // n), n))
+            if sharded is not None:
+                spread.append(steps_per_s(sharded, max(1, steps // n), n))
         print(f"SyncLLM partner, one env:             {_spread(single)} steps/s  "
               f"(agent {agent}: {origin})")
         print(f"SyncLLM partner, native vector x{n}:   {_spread(batched)} steps/s  "
               f"(x{_ratio(batched, single):.2f} of one SyncLLM env; target 8x)")
+        if sharded is not None:
+            sharded.close()
+            print(f"SyncLLM partner, {args.workers} processes x{n}:   {_spread(spread)} "
+                  f"steps/s  (x{_ratio(spread, single):.2f} of one SyncLLM env; "
+                  f"x{_ratio(spread, batched):.2f} of one process)")
     return 0
 
 
