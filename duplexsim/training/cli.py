@@ -53,6 +53,18 @@ def check_corpus(card: AgentCard, corpus_n_units: int, corpus_root: Path, card_p
                          f"{corpus_n_units}", "equal unit vocabularies; set model.n_units")
 
 
+def preset_note(card_preset: str, corpus_preset: str) -> str | None:
+    """What to say when a card meant for one corpus family is trained on another (a
+    ``fisher-like`` card on real ``fisher`` is the same family; either label empty: nothing)."""
+    def family(preset: str) -> str:
+        return preset.removesuffix("-like")
+
+    if card_preset and corpus_preset and family(card_preset) != family(corpus_preset):
+        return (f"agent.corpus_preset = {card_preset!r}, but the corpus is "
+                f"{corpus_preset!r}")
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_output_dir
     from duplexsim.config.cli import expect_kind
@@ -66,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
 
     corpus = load_corpus(args.corpus)
     check_corpus(card, int(corpus.n_units), Path(args.corpus), args.card)
+    note = preset_note(card.agent.corpus_preset, corpus.preset)
+    if note:
+        print(f"note: {args.card}: {note} ({args.corpus}); training goes on", file=sys.stderr)
     if not corpus.ids("train"):
         raise InputError(str(args.corpus), "train", "the corpus has no train dialogues",
                          "a corpus with a train split")
