@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import signal
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
@@ -73,6 +74,9 @@ def run_command(env: TurnTakingVectorEnv, packer: InfoPacker, command: str,
 
 def _worker(conn: Connection, num_envs: int, kwargs: dict[str, Any]) -> None:
     """A worker process's loop: build its shard's env, then answer commands until closed."""
+    # Ctrl-C reaches the whole process group: the parent handles it (and closes its
+    # workers); a worker printing its own KeyboardInterrupt would only add noise
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     use_threads()  # one torch thread unless DUPLEXSIM_THREADS (inherited) says more
     packer = InfoPacker()
     try:
@@ -278,9 +282,22 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
         if self.closed:
             raise RuntimeError("the vector env is closed (make a new one)")
         order = sorted(messages)
-        for k in order[::-1]:  # the workers first: shard 0 runs here when collected
-            self._wrap(k, lambda k=k: self._handles[k].submit(*messages[k]))
-        return dict(zip(order, self._collect(order), strict=True))
+        try:
+            for i, k in enumerate(order[::-1]):  # the workers first: shard 0 runs when collected
+                try:
+                    self._wrap(k, lambda k=k: self._handles[k].submit(*messages[k]))
+                except Exception:  # e.g. an argument that does not pickle: the shards sent
+                    sent = [j for j in order[::-1][:i] if j > 0]  # to answer first, unread
+                    with contextlib.suppress(Exception):
+                        self._collect(sorted(sent))
+                    self._handles[0].pending = None
+                    raise
+            return dict(zip(order, self._collect(order), strict=True))
+        except Exception:  # every shard sent to has answered (or died): pipes in step
+            raise
+        except BaseException:  # e.g. Ctrl-C between a send and its answer: they are not
+            self._stop()
+            raise
 
     def _broadcast(self, command: str, payloads: Sequence[Any]) -> list[Any]:
         out = self._exchange({k: (command, p) for k, p in enumerate(payloads)})

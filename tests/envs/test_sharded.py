@@ -159,7 +159,10 @@ def test_bad_arguments_and_actions_are_named() -> None:
             venv.unwrapped.get_attr("nope")
         with pytest.raises(AttributeError, match=r"^shard 1 \(conversations 2\.\.3.*'nope'"):
             venv.unwrapped.apply([3], "get", "nope")
-        assert venv.step(np.array([0, 0, 0, 0]))[1].shape == (4,)  # still in step
+        with pytest.raises(Exception, match=r"^shard 1 \(conversations 2\.\.3.*pickle"):
+            venv.unwrapped.apply([0, 3], "set", "marker", lambda: 1)  # shard 1 cannot get it
+        assert not any(hasattr(e, "marker") for e in venv.unwrapped._handles[0].env.envs)
+        assert same(venv.step(np.array([0, 0, 0, 0])), twin.step(np.array([0, 0, 0, 0])))
     finally:
         venv.close()
     with pytest.raises(RuntimeError, match="closed"):
@@ -177,6 +180,24 @@ def test_a_worker_that_dies_is_said_to_have_died() -> None:
         venv.step(np.array([1, 1]))
     with pytest.raises(RuntimeError, match="closed"):
         venv.step(np.array([1, 1]))
+    venv.close()
+
+
+def test_an_interrupted_step_closes_the_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C between sending the workers their actions and reading their answers leaves
+    answers in the pipes: the env is closed, not left to read the wrong ones later."""
+    venv = make(2, 2).unwrapped
+    venv.reset(seed=0)
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(venv._handles[0], "result", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        venv.step(np.array([1, 1]))
+    with pytest.raises(RuntimeError, match="closed"):
+        venv.step(np.array([1, 1]))
+    assert not venv._handles[1].proc.is_alive()
     venv.close()
 
 
