@@ -343,10 +343,9 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
               **kwargs: Any) -> list[Any]:
         """``op`` (``"get"``, ``"set"`` with one value, ``"call"``) on the conversations
         ``indices``, in that order, each in its shard."""
+        self.check_indices(indices)
         mine: dict[int, list[int]] = {}
         for i in indices:
-            if not (isinstance(i, int | np.integer) and 0 <= i < self.num_envs):
-                raise ValueError(f"indices: {i!r} (allowed: 0..{self.num_envs - 1})")
             k = next(k for k, s in enumerate(self.shards) if i in s)
             mine.setdefault(k, []).append(int(i))
         results = self._exchange({k: ("apply", ([i - self.shards[k].start for i in ids], op,

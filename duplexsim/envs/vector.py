@@ -45,7 +45,7 @@ def make_vector_env(num_envs: int = 1, workers: int = 1, **kwargs: Any) -> Vecto
     (:class:`TurnTakingVectorEnv`, ``workers=1``) or split over ``workers`` processes, each
     a TurnTakingVectorEnv of its share (:class:`~duplexsim.envs.sharded.ShardedVectorEnv`:
     the same rollouts, on more cores)."""
-    if workers == 1:
+    if type(workers) is int and workers == 1:
         return TurnTakingVectorEnv(num_envs, **kwargs)
     from duplexsim.envs.sharded import ShardedVectorEnv
 
@@ -61,6 +61,11 @@ class ConversationAccess:
     def apply(self, indices: Sequence[int], op: str, name: str, *args: Any,
               **kwargs: Any) -> list[Any]:
         raise NotImplementedError
+
+    def check_indices(self, indices: Sequence[int]) -> None:
+        for i in indices:
+            if not (isinstance(i, int | np.integer) and 0 <= i < self.num_envs):
+                raise ValueError(f"indices: {i!r} (allowed: 0..{self.num_envs - 1})")
 
     def get_attr(self, name: str) -> tuple[Any, ...]:
         """Attribute ``name`` of every conversation's env."""
@@ -284,9 +289,7 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
               **kwargs: Any) -> list[Any]:
         """``op`` (``"get"``, ``"set"`` with one value, ``"call"``) on the conversations
         ``indices`` (their :class:`~duplexsim.envs.turntaking.TurnTakingEnv`), in order."""
-        for i in indices:
-            if not (isinstance(i, int | np.integer) and 0 <= i < self.num_envs):
-                raise ValueError(f"indices: {i!r} (allowed: 0..{self.num_envs - 1})")
+        self.check_indices(indices)
         return [apply_to(self.envs[i], op, name, *args, **kwargs) for i in indices]
 
     def close_extras(self, **kwargs: Any) -> None:  # noqa: ARG002

@@ -221,3 +221,7 @@ def test_info_packer_round_trips_and_merges() -> None:
 
 def test_make_vector_env_keeps_one_process_for_one_worker() -> None:
     assert isinstance(make_vector_env(2), TurnTakingVectorEnv)
+    with pytest.raises(ValueError, match="^workers: True for num_envs=2"):
+        make_vector_env(2, workers=True)  # not taken for 1
+    with pytest.raises(ValueError, match="^workers: 0 for num_envs=2"):
+        make_vector_env(2, workers=0)
