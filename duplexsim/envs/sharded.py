@@ -18,9 +18,11 @@ forwards of a process; this runs a batch per process. Must not touch the simulat
 the envs' internals: a shard only calls the native vector env's public methods.
 
 Workers start with ``spawn`` (a fresh interpreter each: imports take a few seconds; no
-state forked from this process's torch). An error in a shard reaches the caller as the
-same exception type with the shard and its conversations named; a worker that died is
-said to have died.
+state forked from this process's torch), so a script that makes one keeps its top-level
+code under ``if __name__ == "__main__":``, as Python's multiprocessing asks of any spawning
+script (a worker imports the script again; notebooks need nothing). An error in a shard
+reaches the caller as the same exception type with the shard and its conversations named;
+a worker that died is said to have died.
 """
 
 from __future__ import annotations
