@@ -61,10 +61,9 @@ def split(num_envs: int, workers: int) -> list[range]:
 def run_command(env: TurnTakingVectorEnv, packer: InfoPacker, command: str,
                 payload: Any) -> Any:
     """One command on a shard's env, wherever the shard runs."""
-    if command == "reset":
-        return env.reset(seed=payload[0], options=payload[1])
-    if command == "step":
-        *result, info = env.step(payload)
+    if command in ("reset", "step"):  # the info, last, packed for the pipe either way
+        *result, info = (env.reset(seed=payload[0], options=payload[1]) if command == "reset"
+                         else env.step(payload))
         return (*result, packer.pack(info))
     if command == "apply":
         indices, op, name, args, kwargs = payload
@@ -314,7 +313,7 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
         parts = self._broadcast("reset", [(seeds[s.start:s.stop], options)
                                           for s in self.shards])
         return (concat_obs([p[0] for p in parts]),
-                concat_infos([p[1] for p in parts], [len(s) for s in self.shards]))
+                self._unpacker.merge([p[1] for p in parts], [len(s) for s in self.shards]))
 
     def step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray,
                                           np.ndarray, dict[str, Any]]:
