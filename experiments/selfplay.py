@@ -31,10 +31,20 @@ it far below that. Who ends an overlap episode that one side started over the ot
 side that was speaking first (``holder``: a turn handed over) or the one that came in
 (``incomer``: mostly backchannels), the share and mean length of each.
 
+Training runs: one trained agent per card is one draw from a wide distribution (the same
+card on another seed or processor plays differently: ``docs/results/selfplay/diagnosis.md``,
+findings 1 and 6). ``--agents`` takes several folders, each a training run of both cards
+(e.g. ``duplexsim train CARD --seed K``); each plays ``--conversations``, the statistics pool
+them all, the CIs resample runs and then conversations within each (two levels), and
+``OUT/runs.csv`` gives each run alone.
+
 Writes ``OUT/per_conversation.csv``, ``OUT/summary.csv``, ``OUT/verdicts.csv``,
-``OUT/coordination.csv``, ``OUT/REPORT.md`` and ``OUT/selfplay.png``.
+``OUT/coordination.csv``, ``OUT/REPORT.md`` and ``OUT/selfplay.png`` (and ``OUT/runs.csv``
+with several training runs).
 
     python experiments/selfplay.py --agents runs/agents --corpora runs/corpora --out runs/selfplay
+    python experiments/selfplay.py --agents runs/agents runs/agents-seed1 runs/agents-seed2 \
+        --corpora runs/corpora --out runs/selfplay-3runs                      # three training runs
     python experiments/selfplay.py --smoke --out /tmp/selfplay     # tiny world, seconds
 """
 
@@ -86,6 +96,14 @@ class Plan:
     """Top-k sampling (0 = off)."""
     first_seed: int = 0
     """Conversation ``i`` is seeded ``first_seed + i`` (and named ``...-s<seed>``)."""
+    replicates: tuple[Path, ...] = ()
+    """Further training runs of the same cards (folders with ``fisher/`` and ``candor/``,
+    e.g. trained with ``duplexsim train --seed``), each playing ``conversations`` more."""
+
+    @property
+    def roots(self) -> tuple[Path, ...]:
+        """Every training run played: ``agents`` first, then the ``replicates``."""
+        return (self.agents, *self.replicates)
 
 
 def pooled(parts: list[Scored]) -> dict[str, float]:
@@ -152,19 +170,40 @@ def _mean_s(frames: list[int]) -> float:
     return float(np.mean(frames)) * FRAME_MS / 1000 if frames else float("nan")
 
 
-def boot_draws(parts: list[Scored], n_boot: int, seed: int) -> pd.DataFrame:
-    """``n_boot`` bootstrap resamples of whole conversations: one row of :data:`STATS` each."""
+def boot_draws(parts: list[Scored], n_boot: int, seed: int,
+               runs: list[int] | None = None) -> pd.DataFrame:
+    """``n_boot`` bootstrap resamples: one row of :data:`STATS` each.
+
+    One training run (``runs`` None or all equal): whole conversations are resampled. Several
+    (``runs[i]``: the run that played conversation ``i``): two levels, the runs with
+    replacement, then the conversations of each drawn run (the hierarchical bootstrap of
+    Saravanan et al. 2020, "Application of the hierarchical bootstrap to multi-level data in
+    neuroscience"), so the CI covers how much another training run of the card would
+    differ, not only another set of its conversations. With few runs it is coarse (3 runs
+    give 10 distinct draws of the upper level) and conservative."""
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     n = len(parts)
-    return pd.DataFrame([pooled([parts[i] for i in rng.integers(0, n, n)])
-                         for _ in range(n_boot)])
+    if runs is None or len(set(runs)) < 2:
+        return pd.DataFrame([pooled([parts[i] for i in rng.integers(0, n, n)])
+                             for _ in range(n_boot)])
+    if len(runs) != n:
+        raise ValueError(f"{len(runs)} run labels for {n} conversations")
+    labels = np.asarray(runs)
+    groups = [np.flatnonzero(labels == r) for r in sorted(set(runs))]
+    rows = []
+    for _ in range(n_boot):
+        drawn = [groups[g] for g in rng.integers(0, len(groups), len(groups))]
+        rows.append(pooled([parts[i] for g in drawn for i in g[rng.integers(0, len(g), len(g))]]))
+    return pd.DataFrame(rows)
 
 
-def scenarios(plan: Plan, agent: str) -> list:
+def scenarios(plan: Plan, agent: str, root: Path | None = None) -> list:
+    """The self-play conversations of ``agent`` of one training run (``root``; default
+    ``plan.agents``)."""
     from duplexsim.config.network import LinkConfig, NetworkConfig
     from duplexsim.config.scenario import OutputConfig, Scenario, SideConfig
 
-    side = SideConfig(kind="syncllm", agent=str(plan.agents / agent),
+    side = SideConfig(kind="syncllm", agent=str((root or plan.agents) / agent),
                       temperature=plan.temperature,
                       estimation=plan.estimation,  # type: ignore[arg-type]
                       estimate_temperature=plan.estimate_temperature,
@@ -181,10 +220,11 @@ def scenarios(plan: Plan, agent: str) -> list:
 
 
 def simulate(plan: Plan, agent: str) -> list[np.ndarray]:
-    """Played units ``[2, T]`` of each self-play conversation (cached in OUT/conversations)."""
+    """Played units ``[2, T]`` of each self-play conversation of ``agent``, run by run in
+    :attr:`Plan.roots` order (cached in OUT/conversations)."""
     from duplexsim.sim.batch import run_batch
 
-    todo = scenarios(plan, agent)
+    todo = [s for root in plan.roots for s in scenarios(plan, agent, root)]
     paths = [conversation_path(plan.out, s) for s in todo]
     missing = [(s, p) for s, p in zip(todo, paths, strict=True) if not p.is_file()]
     if missing:
@@ -216,13 +256,37 @@ def run_plan(plan: Plan, command: str) -> Path:
         vads[preset], silence = corpus_reference(plan, preset)
     for agent in AGENTS:
         vads[agent] = [vad_from_units(u, silence) for u in simulate(plan, agent)]
+    run_of = [k for k in range(len(plan.roots)) for _ in range(plan.conversations)]
     parts = {name: [Scored.of(v) for v in vads[name]] for name in [*AGENTS, *AGENTS.values()]}
     played = {a: parts[a] for a in AGENTS}
     refs = {p: parts[p] for p in AGENTS.values()}
     coord = pd.DataFrame([{"source": name, **coordination(vads[name])}
                           for agent, preset in AGENTS.items() for name in (agent, preset)])
-    draws = {name: boot_draws(parts, plan.n_boot, i)
+    draws = {name: boot_draws(parts, plan.n_boot, i, run_of if name in AGENTS else None)
              for i, (name, parts) in enumerate([*played.items(), *refs.items()])}
+    summary = summarize(played, refs, draws, runs=len(plan.roots))
+    verdicts = verdict_table(summary, draws)
+    per_conv = pd.DataFrame([{"agent": a, "run": str(plan.roots[run_of[i]]), "conversation": i,
+                              **pooled([p])}
+                             for a, parts in played.items() for i, p in enumerate(parts)])
+    per_run = run_table(plan, played, refs, run_of) if len(plan.roots) > 1 else None
+    plan.out.mkdir(parents=True, exist_ok=True)
+    tables = {"summary": summary, "verdicts": verdicts, "per_conversation": per_conv,
+              "coordination": coord}
+    if per_run is not None:
+        tables["runs"] = per_run
+    for name, table in tables.items():
+        write_text(plan.out / f"{name}.csv", table.to_csv(index=False))
+    plot(summary, plan.out / "selfplay.png", per_run)
+    report = plan.out / "REPORT.md"
+    write_text(report, render(plan, summary, verdicts, coord, command, per_run))
+    return report
+
+
+def summarize(played: dict[str, list[Scored]], refs: dict[str, list[Scored]],
+              draws: dict[str, pd.DataFrame], runs: int) -> pd.DataFrame:
+    """One row per source and statistic: the pooled value, its 95% bootstrap CI, the
+    conversations ``n`` and the training ``runs`` they come from (corpora: 1)."""
     rows = []
     for name, parts in [*played.items(), *refs.items()]:
         point = pooled(parts)
@@ -230,19 +294,32 @@ def run_plan(plan: Plan, command: str) -> Path:
             lo, hi = percentile_interval(draws[name][stat])
             rows.append({"source": name, "kind": "agent" if name in AGENTS else "corpus",
                          "stat": stat, "value": point[stat], "ci_lo": lo, "ci_hi": hi,
-                         "n": len(parts)})
-    summary = pd.DataFrame(rows)
-    verdicts = verdict_table(summary, draws)
-    per_conv = pd.DataFrame([{"agent": a, "conversation": i, **pooled([p])}
-                             for a, parts in played.items() for i, p in enumerate(parts)])
-    plan.out.mkdir(parents=True, exist_ok=True)
-    for name, table in (("summary", summary), ("verdicts", verdicts),
-                        ("per_conversation", per_conv), ("coordination", coord)):
-        write_text(plan.out / f"{name}.csv", table.to_csv(index=False))
-    plot(summary, plan.out / "selfplay.png")
-    report = plan.out / "REPORT.md"
-    write_text(report, render(plan, summary, verdicts, coord, command))
-    return report
+                         "n": len(parts), "runs": runs if name in AGENTS else 1})
+    return pd.DataFrame(rows)
+
+
+def run_table(plan: Plan, played: dict[str, list[Scored]], refs: dict[str, list[Scored]],
+              run_of: list[int]) -> pd.DataFrame:
+    """Each training run alone: both agents' statistics (its conversations pooled), how many
+    of its own corpus checks each agent meets, and how many of all the verdicts the run
+    meets by itself (CIs over its own conversations)."""
+    rows = []
+    ref_draws = {name: boot_draws(parts, plan.n_boot, 2 + i)
+                 for i, (name, parts) in enumerate(refs.items())}
+    for k, root in enumerate(plan.roots):
+        mine = {a: [p for p, r in zip(parts, run_of, strict=True) if r == k]
+                for a, parts in played.items()}
+        draws = {**{a: boot_draws(parts, plan.n_boot, i) for i, (a, parts)
+                    in enumerate(mine.items())}, **ref_draws}
+        summary = summarize(mine, refs, draws, runs=1)
+        verdicts = verdict_table(summary, draws)
+        for agent in AGENTS:
+            own = verdicts[verdicts.check.str.startswith(f"{agent}: ")].met
+            rows.append({"run": str(root), "agent": agent,
+                         **{stat: value(summary, agent, stat) for stat in STATS},
+                         "own_checks_met": f"{int(own.sum())} of {len(own)}",
+                         "run_verdicts_met": f"{int(verdicts.met.sum())} of {len(verdicts)}"})
+    return pd.DataFrame(rows)
 
 
 def value(summary: pd.DataFrame, source: str, stat: str) -> float:
@@ -279,7 +356,7 @@ def value_str(x: float) -> str:
 
 
 def render(plan: Plan, summary: pd.DataFrame, verdicts: pd.DataFrame, coord: pd.DataFrame,
-           command: str) -> str:
+           command: str, per_run: pd.DataFrame | None = None) -> str:
     wide = summary.assign(cell=[f"{v:.3g} [{lo:.3g}, {hi:.3g}]" for v, lo, hi in
                                 zip(summary.value, summary.ci_lo, summary.ci_hi, strict=True)])
     table = wide.pivot(index="source", columns="stat", values="cell")[list(STATS)]
@@ -299,7 +376,13 @@ def render(plan: Plan, summary: pd.DataFrame, verdicts: pd.DataFrame, coord: pd.
         + ("" if plan.top_p == 1.0 else f", top-p {plan.top_p:g}")
         + ("" if plan.top_k == 0 else f", top-k {plan.top_k}")
         + f". Corpora: every dialogue through the token format at "
-        f"{plan.chunk_ms} ms. 95% bootstrap CIs over conversations ({plan.n_boot} resamples).",
+        f"{plan.chunk_ms} ms. 95% bootstrap CIs over conversations ({plan.n_boot} resamples)"
+        + ("." if per_run is None else
+           f"; the agents' over {len(plan.roots)} training runs of each card "
+           f"({plan.conversations} conversations each: {', '.join(map(str, plan.roots))}), "
+           "resampling runs, then conversations within each (two levels), so they include "
+           "how much another training run would differ. Each run alone: 'Training runs' "
+           "below."),
         "",
         "## Statistics (both sides pooled)",
         "",
@@ -309,6 +392,12 @@ def render(plan: Plan, summary: pd.DataFrame, verdicts: pd.DataFrame, coord: pd.
         "",
         verdicts.to_markdown(index=False, floatfmt=".3g"),
         "",
+        *([] if per_run is None else [
+            "## Training runs (each alone: its conversations pooled; verdicts with CIs over "
+            "its own conversations)",
+            "",
+            per_run.to_markdown(index=False, floatfmt=".3g"),
+            ""]),
         "## Coordination (point values, frame level, both sides pooled)",
         "",
         coord.to_markdown(index=False, floatfmt=".3g"),
@@ -318,7 +407,9 @@ def render(plan: Plan, summary: pd.DataFrame, verdicts: pd.DataFrame, coord: pd.
     ])
 
 
-def plot(summary: pd.DataFrame, path: Path) -> None:
+def plot(summary: pd.DataFrame, path: Path, per_run: pd.DataFrame | None = None) -> None:
+    """Bars with 95% CIs per statistic; with several training runs, each run's own value
+    as a dot on its agent's bar."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -331,15 +422,39 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
         rows = summary[summary.stat == stat].set_index("source").reindex(order)
         err = np.vstack([rows.value - rows.ci_lo, rows.ci_hi - rows.value])
         ax.bar(range(len(order)), rows.value, yerr=err, color=colors, capsize=3)
+        if per_run is not None:
+            for agent in AGENTS:
+                y = per_run[per_run.agent == agent][stat].to_numpy(dtype=float)
+                ax.plot(np.full(len(y), order.index(agent)), y, "k.", ms=5,
+                        label="one training run" if agent == "fisher" else None)
+            if stat == STATS[0]:
+                ax.legend(fontsize=7, loc="best")
         ax.set_xticks(range(len(order)), ["F agent", "F corpus", "C agent", "C corpus"])
         ax.set_title(stat, fontsize=9)
     write_png(fig, path)
 
 
+def check_roots(parser: ArgumentParser, roots: list[Path]) -> None:
+    """Each ``--agents`` folder once, each holding both agents (one line otherwise)."""
+    seen: set[Path] = set()
+    for root in roots:
+        if root.resolve() in seen:
+            parser.error(f"--agents: {root} given twice (allowed: each training run once)")
+        seen.add(root.resolve())
+        absent = [a for a in AGENTS if not (root / a / "agent.json").is_file()]
+        if absent:
+            parser.error(f"--agents: {root} has no trained {' or '.join(absent)} agent "
+                         f"(allowed: folders with {'/ and '.join(AGENTS)}/ agents, "
+                         "each with agent.json)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/selfplay"))
-    parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
+    parser.add_argument("--agents", type=Path, nargs="+", default=[Path("runs/agents")],
+                        help="one folder with fisher/ and candor/ per training run of the "
+                        "cards (several: replicates, e.g. `duplexsim train --seed`; CIs "
+                        "then resample runs too)")
     parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"))
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
     parser.add_argument("--conversations", type=number(1, 100_000, integer=True), default=12)
@@ -365,12 +480,14 @@ def main(argv: list[str] | None = None) -> int:
     from duplexsim.threads import use_threads
 
     use_threads(args.threads)
-    agents, corpora = args.agents, args.corpora
+    roots, corpora = list(args.agents), args.corpora
     if args.smoke:
         from tiny_world import build_tiny_world
 
         agents, corpora = build_tiny_world(args.out / "world")
-    plan = Plan(agents=agents, corpora=corpora, out=args.out,
+        roots = [agents]
+    check_roots(parser, roots)
+    plan = Plan(agents=roots[0], replicates=tuple(roots[1:]), corpora=corpora, out=args.out,
                 conversations=2 if args.smoke else args.conversations,
                 duration_s=6.0 if args.smoke else args.duration_s,
                 chunk_ms=160 if args.smoke else args.chunk_ms, temperature=args.temperature,

@@ -17,7 +17,8 @@ AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
 """Agent name -> the corpus preset it is trained on."""
 
 
-def tiny_card(name: str, preset: str, n_units: int, steps: int):  # noqa: ANN201
+def tiny_card(name: str, preset: str, n_units: int, steps: int,  # noqa: ANN201
+              seed: int = 0):
     """A ``tiny`` agent card: a few steps per stage, chunk sizes 160/200/240 ms."""
     from duplexsim.config.card import AgentCard, AgentInfo, ModelCard, StageCard, TrainCard
 
@@ -26,7 +27,7 @@ def tiny_card(name: str, preset: str, n_units: int, steps: int):  # noqa: ANN201
     return AgentCard(
         agent=AgentInfo(name=name, corpus_preset=preset),
         model=ModelCard(size="tiny", n_units=n_units, text_vocab_size=300),
-        train=TrainCard(chunk_ms=(160, 200, 240), bf16=False, val_every=steps,
+        train=TrainCard(seed=seed, chunk_ms=(160, 200, 240), bf16=False, val_every=steps,
                         val_batches=1, checkpoint_every=steps),
         stage1=stage, stage2=stage, stage3=stage,
     )
@@ -34,10 +35,12 @@ def tiny_card(name: str, preset: str, n_units: int, steps: int):  # noqa: ANN201
 
 def build_tiny_world(root: str | Path, *, conversations: int = 4,
                      conversation_s: float = 12.0, n_units: int = 24,
-                     steps: int = 3) -> tuple[Path, Path]:
-    """Build (or reuse) ``root/corpora/{fisher-like,candor-like}`` and ``root/agents/*``.
+                     steps: int = 3, train_seed: int = 0) -> tuple[Path, Path]:
+    """Build (or reuse) ``root/corpora/{fisher-like,candor-like}`` and ``root/agents/*``
+    (``root/agents-seed<k>/*`` for another ``train_seed``: a training replicate).
 
-    Returns ``(agents_dir, corpora_dir)``. Deterministic (seed 0) and single-process.
+    Returns ``(agents_dir, corpora_dir)``. Deterministic (corpora seed 0) and
+    single-process.
     """
     from duplexsim.corpora import load_corpus
     from duplexsim.corpora.build import build_corpus
@@ -45,7 +48,8 @@ def build_tiny_world(root: str | Path, *, conversations: int = 4,
     from duplexsim.training.recipe import train_agent
 
     root = Path(root)
-    corpora, agents = root / "corpora", root / "agents"
+    corpora = root / "corpora"
+    agents = root / ("agents" if train_seed == 0 else f"agents-seed{train_seed}")
     for name, preset in AGENTS.items():
         cdir = corpora / preset
         if not (cdir / "manifest.json").is_file():
@@ -58,7 +62,7 @@ def build_tiny_world(root: str | Path, *, conversations: int = 4,
             continue
         corpus = load_corpus(cdir)
         dialogues = list(corpus.dialogues())
-        train_agent(tiny_card(name, preset, corpus.n_units, steps), dialogues[1:],
+        train_agent(tiny_card(name, preset, corpus.n_units, steps, train_seed), dialogues[1:],
                     dialogues[:1], adir, corpus=str(cdir.resolve()), progress=False)
         shutil.rmtree(adir / "tokenizer", ignore_errors=True)
         shutil.copytree(cdir / "tokenizer", adir / "tokenizer")

@@ -8,7 +8,8 @@ checks that their unit vocabularies agree, runs the recipe of the card's ``[agen
 the agent directory so its audio can be vocoded (moved in whole:
 :func:`duplexsim.atomic.output_dir`). Re-running with the same ``--out`` resumes from
 ``checkpoints/last.pt`` (also after ``--max-minutes`` stopped it). Card, corpus, tokenizer
-and ``--out`` are checked before training starts; errors reach the user through
+and ``--out`` are checked before training starts; ``--seed`` replaces the card's ``[train] seed``
+(a training replicate of the card, :func:`with_seed`); errors reach the user through
 ``duplexsim.cli.main`` (one line each, exit 2).
 
 Threads: ``--threads`` of every command (:mod:`duplexsim.threads`, default 1). The bytes of
@@ -19,6 +20,7 @@ the weights depend on the thread count, so it is recorded in ``agent.json``
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
@@ -42,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="guard, not a plan: stop at the first step boundary after this "
                              "many wall minutes and say so in agent.json (the card's steps "
                              "are the budget; run again with the same --out to finish)")
+    parser.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=None,
+                        help="replaces the card's [train] seed: another training run of the "
+                             "same card (a replicate), recorded in agent.json's card")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -51,6 +56,16 @@ def check_corpus(card: AgentCard, corpus_n_units: int, corpus_root: Path, card_p
         raise InputError(str(card_path), "model.n_units",
                          f"{card.model.n_units}, but corpus {corpus_root} has n_units="
                          f"{corpus_n_units}", "equal unit vocabularies; set model.n_units")
+
+
+def with_seed(card: AgentCard, seed: int | None) -> AgentCard:
+    """``card`` with its ``[train] seed`` replaced (``None``: as it is). The seed draws the
+    initial weights and every batch, so runs of one card that differ only in it are
+    independent training replicates: what a claim about "the agent of a card" must be
+    measured over (``docs/results/selfplay/diagnosis.md``, finding 1)."""
+    if seed is None:
+        return card
+    return dataclasses.replace(card, train=dataclasses.replace(card.train, seed=int(seed)))
 
 
 def preset_note(card_preset: str, corpus_preset: str) -> str | None:
@@ -70,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from duplexsim.config.cli import expect_kind
 
     expect_kind(args.card, "agent card")
-    card = load_card(args.card)
+    card = with_seed(load_card(args.card), args.seed)
     check_output_dir(args.out)
     import importlib
 

@@ -21,6 +21,7 @@ def test_selfplay_smoke(tmp_path: Path) -> None:
     corpus = summary[summary.kind == "corpus"]
     assert np.isfinite(corpus.value).all() and (corpus.ci_lo <= corpus.value + 1e-9).all()
     assert (summary[summary.kind == "agent"].n == 2).all()  # the smoke's conversations
+    assert (summary.runs == 1).all() and not (out / "runs.csv").exists()
     verdicts = pd.read_csv(out / "verdicts.csv")
     assert len(verdicts) == 10 and verdicts.met.dtype == bool
     assert "Verdicts (" in (out / "REPORT.md").read_text() and (out / "selfplay.png").is_file()
@@ -42,6 +43,46 @@ def test_selfplay_smoke(tmp_path: Path) -> None:
                          timeout=300)
     assert bad.returncode == 2 and "no summary.csv in:" in bad.stderr
     assert "Traceback" not in bad.stderr
+    _two_training_runs(out, summary)
+
+
+def _two_training_runs(smoke: Path, one_run: pd.DataFrame) -> None:
+    """The smoke's agents and a second training run of their cards (another train seed):
+    the CIs resample runs and their conversations; each run alone in runs.csv, and the
+    first run's conversations are the one-run report's."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from tiny_world import build_tiny_world
+
+    world = smoke / "world"
+    second, _ = build_tiny_world(world, train_seed=1)
+    out = smoke.parent / "two-runs"
+    args = ["--agents", str(world / "agents"), str(second), "--corpora", str(world / "corpora"),
+            "--out", str(out), "--conversations", "2", "--duration-s", "6", "--chunk-ms",
+            "160", "--n-boot", "50"]
+    proc = run_experiment("selfplay.py", *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = pd.read_csv(out / "summary.csv")
+    agents = summary[summary.kind == "agent"]
+    assert (agents.n == 4).all() and (agents.runs == 2).all()
+    assert (summary[summary.kind == "corpus"].runs == 1).all()
+    runs = pd.read_csv(out / "runs.csv")
+    assert list(runs.run) == [str(world / "agents")] * 2 + [str(second)] * 2
+    assert runs.run_verdicts_met.str.endswith(" of 10").all()
+    first = runs[runs.run == str(world / "agents")].set_index("agent")
+    alone = one_run[one_run.kind == "agent"].pivot(index="source", columns="stat",
+                                                    values="value")
+    for stat in ("overlap_share", "backchannels_per_min"):
+        assert np.allclose(first.loc[["fisher", "candor"], stat],
+                           alone.loc[["fisher", "candor"], stat], equal_nan=True)
+    assert "Training runs (each alone" in (out / "REPORT.md").read_text()
+    per_conv = pd.read_csv(out / "per_conversation.csv")
+    assert per_conv.groupby(["agent", "run"]).size().tolist() == [2, 2, 2, 2]
+    bad = run_experiment("selfplay.py", "--agents", str(second), str(second), "--out",
+                         str(smoke.parent / "x"))
+    assert bad.returncode == 2 and "given twice" in bad.stderr and "Traceback" not in bad.stderr
+    bad = run_experiment("selfplay.py", "--agents", str(world / "corpora"), "--out",
+                         str(smoke.parent / "x"))
+    assert bad.returncode == 2 and "has no trained fisher or candor agent" in bad.stderr
 
 
 def test_who_ends_an_overlap() -> None:

@@ -32,3 +32,30 @@ def test_train_notes_a_card_for_another_corpus(tmp_path: Path,
     assert err[0] == (f"note: {card}: agent.corpus_preset = 'candor-like', but the corpus is "
                       f"'fisher-like' ({tmp_path / 'corpus'}); training goes on")
     assert "no train dialogues" in err[1]
+
+
+def test_seed_makes_another_training_run_of_the_card(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--seed`` replaces the card's ``[train] seed``: recorded in agent.json, other weights;
+    no ``--seed`` trains the card as written (the same bytes as ``--seed`` of its own seed)."""
+    import json
+
+    write_corpus(tmp_path / "corpus")
+    card = tmp_path / "card.toml"
+    card.write_text(card_toml())
+
+    def train(name: str, *extra: str) -> tuple[int, bytes]:
+        out = tmp_path / name
+        assert main(["train", str(card), "--corpus", str(tmp_path / "corpus"), "--out",
+                     str(out), "--no-progress", *extra]) == 0
+        info = json.loads((out / "agent.json").read_text())
+        return info["card"]["train"]["seed"], (out / "model" / "model.safetensors").read_bytes()
+
+    as_written, other, explicit = train("plain"), train("seed7", "--seed", "7"), \
+        train("seed0", "--seed", "0")
+    assert as_written[0] == explicit[0] == 0 and other[0] == 7
+    assert as_written[1] == explicit[1] and other[1] != as_written[1]
+    with pytest.raises(SystemExit) as stop:
+        main(["train", str(card), "--corpus", str(tmp_path / "corpus"), "--out",
+              str(tmp_path / "bad"), "--seed", "-1"])
+    assert stop.value.code == 2 and "--seed: -1 is out of range" in capsys.readouterr().err
