@@ -24,7 +24,9 @@ onsets and offsets on the chunk grid). Verdicts, as the issue states them:
   CI of the difference), as the CANDOR-like corpus is above the Fisher-like one.
 
 Beside the verdicts, a coordination table (point values, frame-level voice activity, both
-sides pooled): speech share per side, overlap episodes per minute and their mean length,
+sides pooled): speech share per side, the share of frames where both speak
+(``frame_overlap_share``: raw activity, no pauses bridged, so not the verdicts'
+``overlap_share`` of IPUs), overlap episodes per minute and their mean length,
 and the share of speech onsets made while the partner speaks. Two speakers who each talk
 a share ``p`` of the time and ignore each other overlap ``p**2`` of it; alternation keeps
 it far below that. Who ends an overlap episode that one side started over the other: the
@@ -134,7 +136,7 @@ def coordination(vads: list[np.ndarray]) -> dict[str, float]:
     minutes = frames * FRAME_MS / 60000
     n_ended = len(ended["holder"]) + len(ended["incomer"])
     return {"speech_share_per_side": speech / max(frames, 1),
-            "overlap_share": episode_frames / max(frames, 1),
+            "frame_overlap_share": episode_frames / max(frames, 1),
             "overlap_episodes_per_min": episodes / minutes if minutes else float("nan"),
             "overlap_episode_mean_s": episode_frames * FRAME_MS / 1000 / max(episodes, 1),
             "onsets_over_partner_share": onsets_over / max(onsets, 1),

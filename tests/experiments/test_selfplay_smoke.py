@@ -31,8 +31,8 @@ def test_selfplay_smoke(tmp_path: Path) -> None:
     assert pd.read_csv(out / "summary.csv").equals(summary)
     coord = pd.read_csv(out / "coordination.csv")
     assert list(coord.source) == ["fisher", "fisher-like", "candor", "candor-like"]
-    assert ((coord.overlap_share >= 0) & (coord.overlap_share <= coord.speech_share_per_side
-                                          + 1e-9)).all()
+    both = coord.frame_overlap_share
+    assert ((both >= 0) & (both <= coord.speech_share_per_side + 1e-9)).all()
     # one figure over reports (here the same report twice)
     png = tmp_path / "compare.png"
     fig = run_experiment("selfplay_compare.py", str(out), str(out), "--out", str(png),
