@@ -41,8 +41,9 @@ them all, the CIs resample runs and then conversations within each (two levels),
 ``OUT/runs.csv`` gives each run alone.
 
 Writes ``OUT/per_conversation.csv``, ``OUT/summary.csv``, ``OUT/verdicts.csv``,
-``OUT/coordination.csv``, ``OUT/REPORT.md`` and ``OUT/selfplay.png`` (and ``OUT/runs.csv``
-with several training runs).
+``OUT/coordination.csv``, ``OUT/REPORT.md`` and ``OUT/selfplay.png`` (and, with several
+training runs, ``OUT/runs.csv`` and ``OUT/run_variance.csv``: how much of the runs' spread
+is the runs themselves rather than their conversations).
 
     python experiments/selfplay.py --agents runs/agents --corpora runs/corpora --out runs/selfplay
     python experiments/selfplay.py --agents runs/agents runs/agents-seed1 runs/agents-seed2 \
@@ -277,6 +278,7 @@ def run_plan(plan: Plan, command: str) -> Path:
               "coordination": coord}
     if per_run is not None:
         tables["runs"] = per_run
+        tables["run_variance"] = run_variance(per_run)
     for name, table in tables.items():
         write_text(plan.out / f"{name}.csv", table.to_csv(index=False))
     plot(summary, plan.out / "selfplay.png", per_run)
@@ -320,7 +322,30 @@ def run_table(plan: Plan, played: dict[str, list[Scored]], refs: dict[str, list[
             rows.append({"run": str(root), "agent": agent,
                          **{stat: value(summary, agent, stat) for stat in STATS},
                          "own_checks_met": f"{int(own.sum())} of {len(own)}",
-                         "run_verdicts_met": f"{int(verdicts.met.sum())} of {len(verdicts)}"})
+                         "run_verdicts_met": f"{int(verdicts.met.sum())} of {len(verdicts)}",
+                         **{f"se_{stat}": float(draws[agent][stat].std(ddof=1))
+                            for stat in STATS}})
+    return pd.DataFrame(rows)
+
+
+def run_variance(per_run: pd.DataFrame) -> pd.DataFrame:
+    """How much of the spread between training runs is the runs themselves: per agent and
+    statistic, the standard deviation of the runs' values, the root mean square of their
+    standard errors over conversations (``se_<stat>`` of :func:`run_table`), and what is left
+    for the runs, ``sqrt(max(0, sd**2 - se**2))`` (a method-of-moments estimate). Where it is
+    larger than the standard error, more conversations per run cannot narrow a claim about
+    the card: more runs can."""
+    rows = []
+    for agent, table in per_run.groupby("agent", sort=False):
+        for stat in STATS:
+            values = table[stat].to_numpy(float)
+            values = values[np.isfinite(values)]
+            sd = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+            se = float(np.sqrt(np.nanmean(table[f"se_{stat}"].to_numpy(float) ** 2)))
+            rows.append({"agent": agent, "stat": stat, "runs": len(values),
+                         "sd_between_runs": sd, "se_within_run": se,
+                         "sd_of_runs_themselves": float(np.sqrt(max(0.0, sd**2 - se**2)))
+                         if np.isfinite(sd) else float("nan")})
     return pd.DataFrame(rows)
 
 
@@ -398,7 +423,15 @@ def render(plan: Plan, summary: pd.DataFrame, verdicts: pd.DataFrame, coord: pd.
             "## Training runs (each alone: its conversations pooled; verdicts with CIs over "
             "its own conversations)",
             "",
-            per_run.to_markdown(index=False, floatfmt=".3g"),
+            per_run[[c for c in per_run.columns if not c.startswith("se_")]].to_markdown(
+                index=False, floatfmt=".3g"),
+            "",
+            "Spread between the runs: the runs' standard deviation, their mean standard "
+            "error over conversations, and what is left for the runs themselves "
+            "(`sqrt(max(0, sd^2 - se^2))`; larger than the standard error: more runs, not "
+            "more conversations, narrow a claim about the card):",
+            "",
+            run_variance(per_run).to_markdown(index=False, floatfmt=".3g"),
             ""]),
         "## Coordination (point values, frame level, both sides pooled)",
         "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 
@@ -75,6 +76,10 @@ def _two_training_runs(smoke: Path, one_run: pd.DataFrame) -> None:
         assert np.allclose(first.loc[["fisher", "candor"], stat],
                            alone.loc[["fisher", "candor"], stat], equal_nan=True)
     assert "Training runs (each alone" in (out / "REPORT.md").read_text()
+    spread = pd.read_csv(out / "run_variance.csv")
+    assert len(spread) == 8 and (spread.runs <= 2).all()
+    finite = spread.dropna()
+    assert (finite.sd_of_runs_themselves <= finite.sd_between_runs + 1e-12).all()
     per_conv = pd.read_csv(out / "per_conversation.csv")
     assert per_conv.groupby(["agent", "run"]).size().tolist() == [2, 2, 2, 2]
     bad = run_experiment("selfplay.py", "--agents", str(second), str(second), "--out",
@@ -173,3 +178,36 @@ def test_truncated_sampling_reaches_both_sides_and_the_cache_key(tmp_path: Path)
         conversation_path(tmp_path, s) for s in scenarios(plain, "fisher"))
     bad = run_experiment("selfplay.py", "--top-p", "0", "--out", str(tmp_path / "x"))
     assert bad.returncode == 2 and "--top-p" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_two_level_bootstrap_covers_the_runs() -> None:
+    """Three training runs, each playing four identical conversations that differ between
+    runs: resampling conversations alone sees them as 12 independent draws; resampling runs
+    first gives the spread of the run values themselves (wider), and a single run label is
+    the one-level bootstrap exactly."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from continuation import Scored
+    from selfplay import boot_draws, run_variance
+
+    def conversation(overlap_frames: int) -> Scored:
+        vad = np.zeros((2, 500), bool)
+        vad[0, 0:200] = True
+        vad[1, 200 - overlap_frames:400] = True
+        return Scored.of(vad)
+
+    parts = [conversation(k) for k in (5, 20, 60) for _ in range(4)]
+    runs = [k for k in range(3) for _ in range(4)]
+    flat = boot_draws(parts, 400, 0).overlap_share
+    nested = boot_draws(parts, 400, 0, runs).overlap_share
+    assert nested.std() > 1.3 * flat.std()
+    mixes = itertools.combinations_with_replacement((5, 20, 60), 3)  # 3 runs drawn
+    assert set(np.round(nested, 9)) <= {round(float(np.mean(m)) * 40 / 20000, 9) for m in mixes}
+    assert boot_draws(parts, 50, 0, [0] * 12).equals(boot_draws(parts, 50, 0))
+    per_run = pd.DataFrame([{"agent": "fisher", **dict.fromkeys(
+        ("overlap_share", "backchannels_per_min", "listener_onsets_per_s", "fto_median_ms"), v),
+        **dict.fromkeys(("se_overlap_share", "se_backchannels_per_min",
+                         "se_listener_onsets_per_s", "se_fto_median_ms"), se)}
+        for v, se in ((1.0, 0.5), (3.0, 0.5))])
+    row = run_variance(per_run).iloc[0]
+    assert row.runs == 2 and abs(row.sd_between_runs - np.sqrt(2)) < 1e-12
+    assert abs(row.sd_of_runs_themselves - np.sqrt(2 - 0.25)) < 1e-12
