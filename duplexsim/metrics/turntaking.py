@@ -57,7 +57,10 @@ class TurnTakingParams:
     - ``min_ipu_ms = 0``: speech runs shorter than this are discarded as noise (0 keeps
       every frame; unit VAD is exact, audio VAD may want 40-80 ms).
     - ``min_overlap_ms = 0``: double talk shorter than this produces no ``overlap`` row
-      (the transition's FTO is still exact). Heldner & Edlund count every overlap.
+      (the transition's FTO is still exact). Heldner & Edlund count every overlap. The
+      shares of :func:`summarize_events` are computed from the rows, so above 0 the shorter
+      double talk leaves ``overlap_share`` and is counted twice in ``speech_share`` (which
+      then overstates the time anyone speaks by that much); keep 0 for the shares.
     - ``bc_max_ms = 1000``: longest backchannel; VAP turn-taking events
       (Ekstedt & Skantze 2022) use ``bc_max_duration = 1.0 s``.
     - ``bc_pre_silence_ms = 1000``: own silence required before a backchannel (VAP's
