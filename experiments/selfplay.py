@@ -272,7 +272,8 @@ def run_plan(plan: Plan, command: str) -> Path:
     per_conv = pd.DataFrame([{"agent": a, "run": str(plan.roots[run_of[i]]), "conversation": i,
                               **pooled([p])}
                              for a, parts in played.items() for i, p in enumerate(parts)])
-    per_run = run_table(plan, played, refs, run_of) if len(plan.roots) > 1 else None
+    per_run = run_table(plan, played, refs, {p: draws[p] for p in refs}, run_of) \
+        if len(plan.roots) > 1 else None
     plan.out.mkdir(parents=True, exist_ok=True)
     tables = {"summary": summary, "verdicts": verdicts, "per_conversation": per_conv,
               "coordination": coord}
@@ -303,13 +304,12 @@ def summarize(played: dict[str, list[Scored]], refs: dict[str, list[Scored]],
 
 
 def run_table(plan: Plan, played: dict[str, list[Scored]], refs: dict[str, list[Scored]],
-              run_of: list[int]) -> pd.DataFrame:
+              ref_draws: dict[str, pd.DataFrame], run_of: list[int]) -> pd.DataFrame:
     """Each training run alone: both agents' statistics (its conversations pooled), how many
     of its own corpus checks each agent meets, and how many of all the verdicts the run
-    meets by itself (CIs over its own conversations)."""
+    meets by itself (CIs over its own conversations; the corpora's ``ref_draws`` are the
+    pooled report's)."""
     rows = []
-    ref_draws = {name: boot_draws(parts, plan.n_boot, 2 + i)
-                 for i, (name, parts) in enumerate(refs.items())}
     for k, root in enumerate(plan.roots):
         mine = {a: [p for p, r in zip(parts, run_of, strict=True) if r == k]
                 for a, parts in played.items()}
