@@ -23,6 +23,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from duplexsim.errors import DuplexsimError, finite_in, os_problem
@@ -66,6 +67,16 @@ class ArgumentParser(argparse.ArgumentParser):
         if len(set(keys)) != len(keys):
             shown = f" {' '.join(map(str, values))}" if show else ""
             self.error(f"{flag}{shown}: {what} repeats (allowed: {allowed})")
+
+    def require_trained(self, flag: str, dirs: Sequence[str | Path],
+                        smoke: bool = True) -> None:
+        """One line (exit 2) naming every folder of ``dirs`` that holds no trained agent
+        (no ``agent.json``): ``FLAG: no trained agent at A, B (allowed: ...)``."""
+        missing = [str(d) for d in dirs if not (Path(d) / "agent.json").is_file()]
+        if missing:
+            self.error(f"{flag}: no trained agent at {', '.join(missing)} (allowed: a folder "
+                       "that `duplexsim train agents/<card>.toml --out DIR` wrote, with "
+                       f"agent.json{'; or --smoke for a tiny world' if smoke else ''})")
 
 
 def number(low: float, high: float, *, integer: bool = False, low_open: bool = False,

@@ -44,7 +44,6 @@ and trains tiny TDM agents through ``duplexsim train`` on cards it writes, then 
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -442,12 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         agents, corpora = smoke_world(args.out / "world")
         plan = replace(plan, agents=agents, corpora=corpora, delays=(0, 480), seeds=1,
                        duration_s=8.0, block_s=4.0, n_boot=100)
-    missing = [str(agent_dir(plan, c, a)) for c in CORPORA for a in ARCHS
-               if not (agent_dir(plan, c, a) / "agent.json").is_file()]
-    if missing:
-        print(f"no trained agent at {', '.join(missing)} (duplexsim train agents/<card>.toml), "
-              "or run with --smoke", file=sys.stderr)
-        return 2
+    parser.require_trained("--agents", [agent_dir(plan, c, a) for c in CORPORA for a in ARCHS])
     path = run_plan(plan, command)
     print(json.dumps({"report": str(path)}))
     return 0

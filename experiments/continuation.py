@@ -798,11 +798,7 @@ def main(argv: list[str] | None = None) -> int:
                     pairs=tuple(args.pairs), lead=args.lead,
                     temperature=args.temperature)
     else:
-        missing = [a for a in AGENTS if not (args.agents / a / "agent.json").is_file()]
-        if missing:
-            print(f"no trained agent(s) {missing} under {args.agents} (duplexsim train "
-                  "agents/<name>.toml), or run with --smoke", file=sys.stderr)
-            return 2
+        parser.require_trained("--agents", [args.agents / a for a in AGENTS])
         plan = Plan(args.agents, args.corpora, args.out, tuple(args.chunk_ms),
                     tuple(args.seeds), args.prompt_s, args.continuation_s, args.prompts,
                     tuple(args.splits), asr=args.asr, resynth=not args.no_resynth,

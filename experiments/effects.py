@@ -16,7 +16,6 @@ what the reports here use). Reads ``results.parquet``; writes ``<name>.csv`` and
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ PER_CONVERSATION = ("overlap_share", "backchannels_per_min", "ipus_per_min")
 """Per-conversation metrics averaged over seeds (when the sweep has them)."""
 
 
-def sweep_parser(doc: str, out: str) -> argparse.ArgumentParser:
+def sweep_parser(doc: str, out: str) -> ArgumentParser:
     """The arguments every sweep experiment shares (latency_sweep, pairing, presets)."""
     parser = ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path(out))

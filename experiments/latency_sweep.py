@@ -31,7 +31,6 @@ cost at equal delay) and ``effects_vs_estimation_off`` (each mode against ``wait
 from __future__ import annotations
 
 import argparse
-import sys
 import textwrap
 from pathlib import Path
 
@@ -192,11 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     args.provenance = provenance("latency_sweep.py", argv)
     use_threads(args.threads)  # this process and the sweep workers it starts
     partners = ["fisher"] if args.smoke else args.partners
+    if not args.smoke:
+        parser.require_trained("--agents", [args.agents / p for p in partners])
     for partner in partners:
-        if not args.smoke and not (args.agents / partner / "agent.json").is_file():
-            print(f"no trained agent at {args.agents / partner} (train it: duplexsim train "
-                  f"agents/{partner}.toml), or run with --smoke", file=sys.stderr)
-            return 2
         pair = args.out / f"F-{partner[0].upper()}"
         base = pair / "base.toml"
         write_text(base, base_scenario(args.smoke, args.agents, partner))

@@ -20,7 +20,6 @@ agents' styles add up to; 95% CIs over seeds, paired by seed).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from effects import sweep_parser, write_effects, write_interactions
@@ -60,11 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     use_threads(args.threads)  # this process and the sweep workers it starts
     dirs = [str(args.agents / "fisher"), str(args.agents / "candor")]
     if not args.smoke:
-        missing = [d for d in dirs if not (Path(d) / "agent.json").is_file()]
-        if missing:
-            print(f"no trained agent at {', '.join(missing)} (duplexsim train "
-                  "agents/<card>.toml), or run with --smoke", file=sys.stderr)
-            return 2
+        parser.require_trained("--agents", dirs)
     base = args.out / "base.toml"
     write_text(base, base_scenario(args.smoke, args.agents))
     if args.smoke:

@@ -11,7 +11,6 @@ Writes ``OUT/sweep.toml``, results and ``OUT/report/REPORT.md`` (x axis: the pre
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from effects import sweep_parser, write_effects
@@ -69,12 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     use_threads(args.threads)  # this process and the sweep workers it starts
     if not args.smoke:
-        missing = [n for n in ("fisher", "candor")
-                   if not (args.agents / n / "agent.json").is_file()]
-        if missing:
-            print(f"no trained agent(s) {missing} under {args.agents}; or run with --smoke",
-                  file=sys.stderr)
-            return 2
+        parser.require_trained("--agents", [args.agents / n for n in ("fisher", "candor")])
     base = args.out / "base.toml"
     write_text(base, base_scenario(args.smoke, args.agents))
     sweep = SweepConfig(

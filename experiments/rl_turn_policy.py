@@ -639,6 +639,8 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
         text = getattr(args, flag)
         if text:
             setattr(cfg, key, parse_latencies(p, f"--{flag.replace('_', '-')}", text))
+    p.require_trained("--train-agents", cfg.train_agents)
+    p.require_trained("--eval-agents", list(cfg.eval_agents.values()))
     if not (Path(cfg.corpus) / "manifest.json").is_file():
         p.error(f"--corpus: {cfg.corpus} is not a corpus (build one: duplexsim corpus build "
                 "--preset fisher-like --hours 2 --out runs/corpora/fisher-like)")

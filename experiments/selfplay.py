@@ -476,11 +476,7 @@ def check_roots(parser: ArgumentParser, roots: list[Path]) -> None:
         if root.resolve() in seen:
             parser.error(f"--agents: {root} given twice (allowed: each training run once)")
         seen.add(root.resolve())
-        absent = [a for a in AGENTS if not (root / a / "agent.json").is_file()]
-        if absent:
-            parser.error(f"--agents: {root} has no trained {' or '.join(absent)} agent "
-                         f"(allowed: folders with {'/ and '.join(AGENTS)}/ agents, "
-                         "each with agent.json)")
+        parser.require_trained("--agents", [root / a for a in AGENTS])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,6 @@ for ``--agent`` (default ``fisher``), every statistic of each report beside its 
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ import pandas as pd
 from selfplay import AGENTS, STATS
 
 from duplexsim.atomic import write_png
-from duplexsim.cli import run_reporting
+from duplexsim.cli import ArgumentParser, run_reporting
 from duplexsim.config.loader import read_csv
 from duplexsim.errors import InputError
 
@@ -53,7 +52,7 @@ def read_summary(report: Path, agent: str) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reports", type=Path, nargs="+", help="selfplay.py output folders")
     parser.add_argument("--agent", default="fisher", choices=sorted(AGENTS))
     parser.add_argument("--out", type=Path, required=True, help="the PNG to write")

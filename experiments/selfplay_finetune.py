@@ -184,7 +184,7 @@ def add_agent_arguments(parser: argparse.ArgumentParser, out: str, card_help: st
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
 
 
-def agent_inputs(parser: argparse.ArgumentParser, args: argparse.Namespace
+def agent_inputs(parser: ArgumentParser, args: argparse.Namespace
                  ) -> tuple[Path, Path, Any]:
     """``(agents, corpora, card)``: the tiny world's (built in OUT/world) with ``--smoke``,
     else the given ones, checked (a missing agent, corpus or bad card: one line)."""
@@ -196,10 +196,10 @@ def agent_inputs(parser: argparse.ArgumentParser, args: argparse.Namespace
 
         agents, corpora = build_tiny_world(args.out / "world")
         return agents, corpora, tiny_card(args.agent, preset, 24, steps=2)
-    for path, what in ((args.agents / args.agent / "agent.json", "a trained agent"),
-                       (args.corpora / preset / "manifest.json", "a built corpus")):
-        if not path.is_file():
-            parser.error(f"{path}: not found (allowed: {what} there)")
+    parser.require_trained("--agents", [args.agents / args.agent], smoke=False)
+    manifest = args.corpora / preset / "manifest.json"
+    if not manifest.is_file():
+        parser.error(f"{manifest}: not found (allowed: a built corpus there)")
     try:
         card = load_card(args.card or Path("agents") / f"{args.agent}.toml")
     except (OSError, ValueError) as e:

@@ -44,6 +44,7 @@ import numpy as np
 from duplexsim.agents.base import Agent
 from duplexsim.config.scenario import SIDE_KEYS, Scenario, SideConfig
 from duplexsim.envs.speech import DEFAULT_N_UNITS, SpeechSource, dialogue_source
+from duplexsim.errors import ConfigError
 from duplexsim.sim.build import AGENT_BUILDERS
 from duplexsim.tokens import FRAME_MS
 
@@ -57,8 +58,9 @@ SHIPPED = ""
 """Corpus key of the dialogue shipped in the package."""
 
 
-class PoolError(ValueError):
-    """A bad pool spec: one line naming the spec, the key and what is allowed."""
+class PoolError(ConfigError):
+    """A bad pool spec: one line naming the spec, the key and what is allowed (a
+    :class:`~duplexsim.errors.ConfigError`, so the commands report it as that line)."""
 
 
 @dataclass(frozen=True)

@@ -142,6 +142,33 @@ def test_bad_values_are_one_line_before_any_work(tmp_path, capsys, script, args,
     assert "Traceback" not in err[0] and flag in err[0] and "allowed" in err[0], err
 
 
+@pytest.mark.parametrize(("script", "args", "flag"), [
+    ("architectures", ["--agents", "{agents}"], "--agents"),
+    ("continuation", ["--agents", "{agents}"], "--agents"),
+    ("latency_sweep", ["--agents", "{agents}"], "--agents"),
+    ("pairing", ["--agents", "{agents}"], "--agents"),
+    ("presets", ["--agents", "{agents}"], "--agents"),
+    ("selfplay", ["--agents", "{agents}"], "--agents"),
+    ("selfplay_finetune", ["--agents", "{agents}"], "--agents"),
+    ("rl_turn_policy", ["--train-agents", "{agents}/fisher"], "--train-agents"),
+    ("rl_turn_policy", ["--eval-agents", "c={agents}/candor"], "--eval-agents"),
+])
+def test_an_untrained_agent_folder_is_one_line_before_any_work(tmp_path, capsys, script, args,
+                                                                flag):
+    """One check for every script (``ArgumentParser.require_trained``): it names the folders
+    without an agent.json and writes nothing. Before: six wordings, and rl_turn_policy wrote
+    its config.json, then ended in a PoolError traceback."""
+    agents = tmp_path / "agents"
+    (agents / "fisher").mkdir(parents=True)  # a folder, but no agent in it
+    out = tmp_path / "o"
+    with pytest.raises(SystemExit) as e:
+        _script(script).main([*(a.format(agents=agents) for a in args), "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1, err
+    assert f"{flag}: no trained agent at {agents}" in err[0] and "agent.json" in err[0], err
+    assert not out.exists()
+
+
 def test_frontier_runs_with_one_folder_name_are_one_line(tmp_path, capsys):
     """Before: two runs in folders of the same name pooled as one run (rows named by folder)."""
     runs = []

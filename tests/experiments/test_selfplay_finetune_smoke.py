@@ -81,8 +81,8 @@ def test_select_drops_pieces_with_onsets_over_the_partner() -> None:
 def test_bad_arguments_are_one_line(tmp_path: Path) -> None:
     for args, message in ((["--keep", "0"], "--keep: 0 is out of range (allowed: a number > 0 "
                            "and <= 1)"),
-                          (["--agents", str(tmp_path)], "agent.json: not found (allowed: a "
-                           "trained agent there)")):
+                          (["--agents", str(tmp_path)], f"--agents: no trained agent at {tmp_path}"
+                           "/fisher (allowed: a folder that `duplexsim train")):
         proc = run_experiment("selfplay_finetune.py", *args, "--out", str(tmp_path / "x"),
                               timeout=300)
         assert proc.returncode == 2 and message in proc.stderr

@@ -87,7 +87,8 @@ def _two_training_runs(smoke: Path, one_run: pd.DataFrame) -> None:
     assert bad.returncode == 2 and "given twice" in bad.stderr and "Traceback" not in bad.stderr
     bad = run_experiment("selfplay.py", "--agents", str(world / "corpora"), "--out",
                          str(smoke.parent / "x"))
-    assert bad.returncode == 2 and "has no trained fisher or candor agent" in bad.stderr
+    assert bad.returncode == 2 and (f"no trained agent at {world / 'corpora' / 'fisher'}, "
+                                  f"{world / 'corpora' / 'candor'} (allowed:") in bad.stderr
 
 
 def test_who_ends_an_overlap() -> None:
