@@ -85,3 +85,37 @@ class Agent(Protocol):
 
     def played(self, chunk: int, units: np.ndarray) -> None:
         """What was actually played as own chunk ``chunk`` (after deadline handling)."""
+
+
+class AgentWrapper:
+    """An agent that passes every call to ``inner`` (as ``gymnasium.Wrapper`` does for envs):
+    subclass it and override what the wrapper adds. It offers no ``produce_steps``, so the
+    simulator calls the wrapper's :meth:`produce`; a wrapper that only watches may pass the
+    inner agent's on (``duplexsim.envs.learner.RecordingAgent``)."""
+
+    def __init__(self, inner: Agent) -> None:
+        self.inner = inner
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def frames_per_chunk(self) -> int:
+        return self.inner.frames_per_chunk
+
+    @property
+    def silence_unit(self) -> int:
+        return self.inner.silence_unit
+
+    def reset(self, seed: int) -> None:
+        self.inner.reset(seed)
+
+    def observe_partner(self, chunk: int, units: np.ndarray) -> None:
+        self.inner.observe_partner(chunk, units)
+
+    def produce(self, chunk: int) -> ChunkReport:
+        return self.inner.produce(chunk)
+
+    def played(self, chunk: int, units: np.ndarray) -> None:
+        self.inner.played(chunk, units)

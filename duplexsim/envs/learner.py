@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from duplexsim.agents.base import Agent, ChunkReport, missing_before
+from duplexsim.agents.base import Agent, AgentWrapper, ChunkReport, missing_before
 
 
 @dataclass
@@ -106,34 +106,16 @@ class LearnerAgent:
             self.model.played(chunk, units)
 
 
-@dataclass
-class RecordingAgent:
+class RecordingAgent(AgentWrapper):
     """Wraps an agent and remembers every chunk it played (global-timeline rewards)."""
 
-    inner: Agent
-    played_chunks: dict[int, np.ndarray] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def frames_per_chunk(self) -> int:
-        return self.inner.frames_per_chunk
-
-    @property
-    def silence_unit(self) -> int:
-        return self.inner.silence_unit
+    def __init__(self, inner: Agent) -> None:
+        super().__init__(inner)
+        self.played_chunks: dict[int, np.ndarray] = {}
 
     def reset(self, seed: int) -> None:
         self.played_chunks = {}
         self.inner.reset(seed)
-
-    def observe_partner(self, chunk: int, units: np.ndarray) -> None:
-        self.inner.observe_partner(chunk, units)
-
-    def produce(self, chunk: int) -> ChunkReport:
-        return self.inner.produce(chunk)
 
     @property
     def produce_steps(self) -> Any:

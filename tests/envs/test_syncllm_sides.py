@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 
 import duplexsim  # noqa: F401  (registers the envs)
+from duplexsim.agents.base import AgentWrapper
 from duplexsim.config.scenario import SideConfig
 from duplexsim.envs.registration import TURN_TAKING_ID
 from duplexsim.envs.world import default_scenario
@@ -52,39 +52,22 @@ def test_syncllm_partner_is_heard_and_reproducible(agent_dir: Path) -> None:
     assert any(np.any(x[:32] != 0) for x in a)  # the sampled partner produced units we heard
 
 
-@dataclass
-class Spy:
-    """Passes everything to a real agent and remembers what it proposed per chunk."""
+class Spy(AgentWrapper):
+    """Passes everything to a real agent and remembers what it proposed per chunk (no
+    ``produce_steps``: the session calls :meth:`produce`)."""
 
-    inner: Any
-    proposals: dict[int, np.ndarray] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def frames_per_chunk(self) -> int:
-        return self.inner.frames_per_chunk
-
-    @property
-    def silence_unit(self) -> int:
-        return self.inner.silence_unit
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.proposals: dict[int, np.ndarray] = {}
 
     def reset(self, seed: int) -> None:
         self.proposals = {}
         self.inner.reset(seed)
 
-    def observe_partner(self, chunk: int, units: np.ndarray) -> None:
-        self.inner.observe_partner(chunk, units)
-
     def produce(self, chunk: int) -> Any:
         report = self.inner.produce(chunk)
         self.proposals[chunk] = np.asarray(report.units).copy()
         return report
-
-    def played(self, chunk: int, units: np.ndarray) -> None:
-        self.inner.played(chunk, units)
 
 
 def test_speak_plays_the_learners_own_model(agent_dir: Path) -> None:
