@@ -330,6 +330,15 @@ def check_units(units: ArrayLike, name: str, n_units: int) -> np.ndarray:
                      f"{bad.size} bad value(s) in all")
 
 
+def check_chunk(units: ArrayLike, name: str, n_units: int, frames_per_chunk: int) -> np.ndarray:
+    """One chunk's frames: ``units`` flattened to ``frames_per_chunk`` unit ids (int64,
+    :func:`check_units`); another length is a ValueError naming ``name``."""
+    frames = np.asarray(units).reshape(-1)
+    if len(frames) != frames_per_chunk:
+        raise ValueError(f"{name}: {len(frames)} frames (allowed: {frames_per_chunk})")
+    return check_units(frames, name, n_units)
+
+
 def as_id_array(ids: ArrayLike) -> np.ndarray:
     """``ids`` as a 1-D int64 array; another shape or non-integer ids are a ValueError."""
     arr = np.asarray(ids)

@@ -50,7 +50,7 @@ from duplexsim.models.rows import Backend, LMRows
 from duplexsim.models.sampling import CounterRNG, SamplingConfig
 from duplexsim.models.tdm import SliceDecoder
 from duplexsim.tdm_tokens import TdmFormat
-from duplexsim.tokens import FRAME_MS
+from duplexsim.tokens import FRAME_MS, check_chunk
 
 
 class SliceError(InputError):
@@ -207,14 +207,8 @@ class TdmAgent:
                 *self.fmt.encode_piece(partner)]
 
     def _frames(self, units: np.ndarray, where: str) -> np.ndarray:
-        frames = np.asarray(units, dtype=np.int64).reshape(-1)
-        if len(frames) != self.frames_per_chunk:
-            raise ValueError(f"{self.name}: {where}: {len(frames)} frames "
-                             f"(allowed: {self.frames_per_chunk})")
-        if frames.min() < 0 or frames.max() >= self.fmt.n_units:
-            raise ValueError(f"{self.name}: {where}: unit out of range "
-                             f"(allowed: 0..{self.fmt.n_units - 1})")
-        return frames
+        return check_chunk(units, f"{self.name}: {where}", self.fmt.n_units,
+                           self.frames_per_chunk)
 
 
 def load_tdm_agent(path: str | Path, chunk_ms: int | None = None, slice_ms: int | None = None,

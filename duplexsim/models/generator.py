@@ -50,7 +50,7 @@ from duplexsim.agents.base import missing_before
 from duplexsim.models.engine import Program, choose, drive, piece
 from duplexsim.models.rows import LMRows
 from duplexsim.models.sampling import CounterRNG, SamplingConfig
-from duplexsim.tokens import SyncFormat, min_context_tokens
+from duplexsim.tokens import SyncFormat, check_chunk, min_context_tokens
 
 Estimation = Literal["model", "silence"]
 ESTIMATIONS = ("model", "silence")
@@ -124,7 +124,7 @@ class DuplexGenerator:
 
     def receive(self, k: int, frames: np.ndarray) -> None:
         """Real partner chunk ``k`` (replaces its estimate; the row is cropped lazily)."""
-        frames = self._frames(frames, f"partner chunk {k}")
+        frames = check_chunk(frames, f"partner chunk {k}", self.fmt.n_units, self.F)
         self.partner_real.add(k)
         self.received.add(k)
         self.max_received = max(self.max_received, k)
@@ -135,7 +135,7 @@ class DuplexGenerator:
 
     def amend(self, k: int, frames: np.ndarray) -> None:
         """Own chunk ``k`` was played as ``frames`` (e.g. silence after a deadline miss)."""
-        frames = self._frames(frames, f"own chunk {k}")
+        frames = check_chunk(frames, f"own chunk {k}", self.fmt.n_units, self.F)
         if k in self.own and np.array_equal(self.own[k], frames):
             return
         self.own[k] = frames
@@ -183,14 +183,6 @@ class DuplexGenerator:
                          generated_tokens=generated, prefill_tokens=prefill)
 
     # ------------------------------------------------------------------ context pieces
-    def _frames(self, units: np.ndarray, where: str) -> np.ndarray:
-        frames = np.asarray(units, dtype=np.int64).reshape(-1)
-        if len(frames) != self.F:
-            raise ValueError(f"{where}: {len(frames)} frames (allowed: {self.F})")
-        if frames.min() < 0 or frames.max() >= self.fmt.n_units:
-            raise ValueError(f"{where}: unit out of range (allowed: 0..{self.fmt.n_units - 1})")
-        return frames
-
     def _silence(self) -> np.ndarray:
         return np.full(self.F, self.fmt.silence_unit, dtype=np.int64)
 
