@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give at least one --pair AGENT CORPUS (or --smoke)")
     parser.require_distinct("--pair", pairs, "a pair", "distinct AGENT CORPUS pairs",
                             show=False, key=tuple)  # the same rows twice under one label
+    parser.require_trained("--pair", [agent for agent, _ in pairs])
     args.out.mkdir(parents=True, exist_ok=True)
     events, rows = [], []
     short = [f"{agent.name} on {corpus.name}" for agent, corpus in pairs]

@@ -467,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give at least one --pair AGENT CORPUS (or --smoke, or --decisions)")
     parser.require_distinct("--pair", pairs, "a pair", "distinct AGENT CORPUS pairs",
                             show=False, key=tuple)  # the same rows twice under one label
+    parser.require_trained("--pair", [agent for agent, _ in pairs])
     args.out.mkdir(parents=True, exist_ok=True)
     if args.decisions is not None:
         if not args.decisions.is_file():

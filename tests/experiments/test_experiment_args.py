@@ -152,6 +152,8 @@ def test_bad_values_are_one_line_before_any_work(tmp_path, capsys, script, args,
     ("selfplay_finetune", ["--agents", "{agents}"], "--agents"),
     ("rl_turn_policy", ["--train-agents", "{agents}/fisher"], "--train-agents"),
     ("rl_turn_policy", ["--eval-agents", "c={agents}/candor"], "--eval-agents"),
+    ("handover", ["--pair", "{agents}/fisher", "runs/corpora/fisher-like"], "--pair"),
+    ("style_probe", ["--pair", "{agents}/fisher", "runs/corpora/fisher-like"], "--pair"),
 ])
 def test_an_untrained_agent_folder_is_one_line_before_any_work(tmp_path, capsys, script, args,
                                                                 flag):
