@@ -59,7 +59,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +77,12 @@ from duplexsim.digests import (
     key_of,
 )
 from duplexsim.metrics.intervals import percentile_interval
-from duplexsim.metrics.protocol import correlations, mean_durations, split_prompt
+from duplexsim.metrics.protocol import (
+    correlations,
+    correlations_over_runs,
+    mean_durations,
+    split_prompt,
+)
 from duplexsim.metrics.turntaking import (
     detect_events,
     listener_onsets,
@@ -125,11 +130,18 @@ class Plan:
     (``ff``: Fisher with Fisher, ``fc``: Fisher on channel 0, CANDOR on 1; ``--pairs``)."""
     lead: int = 1
     """Interaction lookahead in chunks (1: the paper's, the simulator at 0 ms; ``--lead``)."""
+    cache: Path | None = None
+    """Where generated units (``units/``) and ASR results (``asr/``) are cached (None: ``out``);
+    the training runs of ``--agents A B ...`` share ``OUT``'s (keys name the agents' bytes)."""
     temperature: float = 1.0
     """Sampling temperature of both agents: 1.0 samples the model's own distribution, the
     one to hold against a corpus (0.9, the simulator's default, measured: listener onsets at
     0.43x the corpus's rate, against 0.8x at 1.0). Cached continuations do not record it:
     use a fresh ``--out``."""
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.cache or self.out
 
 
 @dataclass(frozen=True)
@@ -248,7 +260,7 @@ def generate_all(plan: Plan, prompts: list[Prompt]) -> dict[tuple[str, str, int]
     out = {}
     for name, chunk, agents, make in tqdm(groups, desc="continuations", unit="source"):
         F = chunk // FRAME_MS
-        jobs = [(p, s, plan.out / "units" / f"{name}_{p.id.replace('/', '_')}_s{s}-"
+        jobs = [(p, s, plan.cache_dir / "units" / f"{name}_{p.id.replace('/', '_')}_s{s}-"
                  f"{inputs_key(plan, agents, p.corpus)}.npy")
                 for p in prompts for s in plan.seeds]
         todo = [(p, s, path) for p, s, path in jobs if not path.is_file()]
@@ -277,7 +289,7 @@ def score(plan: Plan, prompts: list[Prompt], generated: dict, silence: set[int],
         add(p, "ground_truth", -1, p.truth)
         add(p, "prompt", -1, p.prompt)
         if plan.resynth:
-            path = plan.out / "units" / \
+            path = plan.cache_dir / "units" / \
                 f"resynth_{p.id.replace('/', '_')}-{inputs_key(plan, (), p.corpus)}.npy"
             add(p, "resynth", -1, _cached(path, lambda p=p: resynthesise(tokenizer, p.truth)))
         whole = np.concatenate([p.prompt, p.truth], axis=1)
@@ -351,7 +363,7 @@ def asr_table(plan: Plan, prompts: list[Prompt], generated: dict,
                 vocode(u), tokenizer.sample_rate_hz, None)))
     rows = []
     for p, source, seed, make in tqdm(jobs, desc="asr", unit="dlg"):
-        path = plan.out / "asr" / \
+        path = plan.cache_dir / "asr" / \
             f"{source}_{p.id.replace('/', '_')}_s{seed}-{inputs_key(plan, AGENTS, p.corpus)}.json"
         row = json.loads(path.read_text()) if path.is_file() else {}
         if not set(ASR_COLUMNS) <= row.keys():  # absent, or cached by an older version
@@ -390,13 +402,15 @@ def in_distribution(corr: pd.DataFrame) -> pd.DataFrame:
         if prompt.empty:
             continue
         p = prompt.iloc[0]
-        for row in mine[mine["source"].str.startswith(f"syncllm-{agent[0]}-")].itertuples():
-            rows.append({"agent": agent, "source": row.source, "prompts": preset,
-                         "avg_r": row.avg, "avg_r_ci": f"[{row.avg_lo:.2f}, {row.avg_hi:.2f}]",
+        for _, row in mine[mine["source"].str.startswith(f"syncllm-{agent[0]}-")].iterrows():
+            rows.append({"agent": agent, "source": row["source"], "prompts": preset,
+                         "avg_r": row["avg"],
+                         "avg_r_ci": f"[{row['avg_lo']:.2f}, {row['avg_hi']:.2f}]",
                          "prompt_avg_r": p["avg"],
                          "prompt_ci": f"[{p['avg_lo']:.2f}, {p['avg_hi']:.2f}]",
-                         "ratio": row.avg / p["avg"], "avg_events": row.avg_events,
-                         "n_prompts": row.n_prompts})
+                         "ratio": row["avg"] / p["avg"],
+                         **{k: row[k] for k in ("avg_events", "n_prompts", "sd_runs", "n_runs")
+                            if k in row.index}})
     return pd.DataFrame(rows)
 
 
@@ -711,9 +725,9 @@ def asr_section(per_prompt: pd.DataFrame) -> list[str]:
             table.mean().to_markdown(floatfmt=".3g")]
 
 
-def run_plan(plan: Plan, command: str = "") -> Path:
+def run_plan(plan: Plan, command: str = "") -> tuple[Path, pd.DataFrame]:
     """The whole study for ``plan``; returns the report path (``command``: its
-    provenance line, :func:`provenance`)."""
+    provenance line, :func:`provenance`) and the per-prompt table."""
     from duplexsim.corpora import load_corpus
 
     prompts = load_prompts(plan)
@@ -733,13 +747,84 @@ def run_plan(plan: Plan, command: str = "") -> Path:
     comp = corpus_comparison(plan, scored, silence, tokenizer, per_prompt)
     persistence = persistence_table(plan, prompts, generated, silence)
     return write_outputs(plan, per_prompt, corr, comp, persistence,
-                         source_table(scored, per_prompt), command)
+                         source_table(scored, per_prompt), command), per_prompt
+
+
+def runs_correlation_tables(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """:func:`correlation_tables` over several training runs (one per-prompt table each):
+    every r the mean of the runs' r, 95% CIs from the two-level bootstrap of
+    :func:`~duplexsim.metrics.protocol.correlations_over_runs` (prompts, then runs)."""
+    parts = []
+    for name in (*AGENTS.values(), "all"):
+        mine = [t if name == "all" else t[t["corpus"] == name] for t in tables]
+        r = correlations_over_runs(mine, reference="ground_truth", n_boot=R_BOOT)
+        parts.append(r.assign(reference="ground_truth", prompts=name))
+    r = correlations_over_runs(tables, reference="prompt", n_boot=R_BOOT)
+    parts.append(r.assign(reference="prompt", prompts="all"))
+    return pd.concat(parts, ignore_index=True)
+
+
+def run_replicates(plan: Plan, roots: list[Path], command: str = "") -> Path:
+    """The study once per training run (``roots``: folders with ``fisher/`` and
+    ``candor/``), each in ``OUT/runs/runK/`` (the one-run report), the units cached once in
+    ``OUT/units/``; then ``OUT/REPORT.md``, ``runs_correlations.csv`` and
+    ``runs_in_distribution.csv``: every r over the runs (:func:`runs_correlation_tables`),
+    and each run's own in-distribution r in ``runs.csv``."""
+    tables, own = [], []
+    for k, root in enumerate(roots):
+        print(f"training run {k + 1} of {len(roots)}: {root}", flush=True)
+        sub = replace(plan, agents=root, out=plan.out / "runs" / f"run{k}", cache=plan.out)
+        _, per_prompt = run_plan(sub, command)
+        tables.append(per_prompt)
+        own.append(in_distribution(correlation_tables(per_prompt))
+                   .assign(run=k, agents=str(root)))
+    corr = runs_correlation_tables(tables)
+    pooled = in_distribution(corr)
+    per_run = pd.concat(own, ignore_index=True)
+    for name, df in (("runs_correlations", corr), ("runs_in_distribution", pooled),
+                     ("runs", per_run)):
+        write_text(plan.out / f"{name}.csv", df.to_csv(index=False, float_format="%.4g"))
+    each = per_run.pivot_table(index="source", columns="run", values="avg_r", sort=False,
+                               dropna=False)
+    pooled = pooled.assign(runs_alone=[", ".join(f"{v:.2f}" for v in each.loc[s])
+                                       for s in pooled["source"]],
+                           bar=0.6 * pooled["prompt_avg_r"],
+                           met=pooled["avg_r"] >= 0.6 * pooled["prompt_avg_r"])
+    text = [f"# Continuation study over {len(roots)} training runs\n\n{command}\n\n"
+            f"prompt {plan.prompt_s:g} s -> continuation {plan.continuation_s:g} s; seeds "
+            f"{list(plan.seeds)}; sampling temperature {plan.temperature:g}; "
+            f"{tables[0]['prompt'].nunique()} prompts from splits {list(plan.splits)}; the "
+            "same prompts for every run.\n",
+            "Runs (each run's full report in `runs/runK/REPORT.md`):\n",
+            *[f"- run{k}: `{root}`" for k, root in enumerate(roots)],
+            "\n## In distribution: each agent on its own corpus's prompts (Table 2)\n",
+            "`avg_r`: the mean over runs of each run's average r over ipu / pause / fto "
+            "against the ground truth; `avg_r_ci`: 95% CI of a two-level bootstrap (prompts, "
+            f"then runs; {R_BOOT} resamples), so it includes how much another training run "
+            "would differ; `sd_runs`: the runs' standard deviation; `runs_alone`: each run's "
+            "own average r; `bar`: 0.6x the corpus's Prompt row (issue 16); `met`: `avg_r` "
+            ">= `bar`.\n",
+            pooled.to_markdown(index=False, floatfmt=".3f"),
+            "\n\n## Pearson r across prompts, mean over runs (Table 2/6: vs ground truth; "
+            "Table 7: vs prompt)\n",
+            "`avg_ci`: two-level bootstrap CI of `avg` (every event's CI is in "
+            "`runs_correlations.csv`). Prompt, format and resynthesis rows do not depend on "
+            "the agents: the same in every run.\n",
+            corr.assign(avg_ci=[f"[{lo:.2f}, {hi:.2f}]" for lo, hi
+                                in zip(corr["avg_lo"], corr["avg_hi"], strict=True)])
+            .drop(columns=[c for c in corr.columns if c.endswith(("_lo", "_hi"))])
+            .to_markdown(index=False, floatfmt=".3f"), ""]
+    write_text(plan.out / "REPORT.md", "\n".join(text))
+    return plan.out / "REPORT.md"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/continuation"))
-    parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
+    parser.add_argument("--agents", type=Path, nargs="+", default=[Path("runs/agents")],
+                        help="one folder with fisher/ and candor/ per training run of the "
+                        "cards (several: each continues the same prompts; every r is then "
+                        "the mean over runs, its CI resamples prompts, then runs)")
     parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"))
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
     parser.add_argument("--seeds", type=number(0, 2**32 - 1, integer=True), nargs="+",
@@ -791,6 +876,7 @@ def main(argv: list[str] | None = None) -> int:
         from tiny_world import build_tiny_world
 
         agents, corpora = build_tiny_world(args.out / "world")
+        args.agents = [agents]
         plan = Plan(agents, corpora, args.out, tuple(args.chunk_ms), tuple(args.seeds),
                     prompt_s=3.0, continuation_s=6.0, prompts_per_corpus=4,
                     splits=("train", "val", "test"), asr=args.asr, asr_prompts=1,
@@ -798,13 +884,18 @@ def main(argv: list[str] | None = None) -> int:
                     pairs=tuple(args.pairs), lead=args.lead,
                     temperature=args.temperature)
     else:
-        parser.require_trained("--agents", [args.agents / a for a in AGENTS])
-        plan = Plan(args.agents, args.corpora, args.out, tuple(args.chunk_ms),
+        parser.require_distinct("--agents", args.agents, "a training run",
+                                "each training run once", key=lambda r: r.resolve())
+        parser.require_trained("--agents", [r / a for r in args.agents for a in AGENTS])
+        plan = Plan(args.agents[0], args.corpora, args.out, tuple(args.chunk_ms),
                     tuple(args.seeds), args.prompt_s, args.continuation_s, args.prompts,
                     tuple(args.splits), asr=args.asr, resynth=not args.no_resynth,
                     pairs=tuple(args.pairs), lead=args.lead,
                     windows_s=tuple(args.windows), temperature=args.temperature)
-    print(f"report -> {run_plan(plan, provenance('continuation.py', argv))}")
+    command = provenance("continuation.py", argv)
+    report = run_replicates(plan, args.agents, command) if len(args.agents) > 1 \
+        else run_plan(plan, command)[0]
+    print(f"report -> {report}")
     return 0
 
 

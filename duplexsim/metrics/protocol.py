@@ -12,7 +12,8 @@ prompt's style). Pure functions of voice activity; must not run models.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -150,6 +151,75 @@ def correlations(
         if n_boot > 0 else []
     return pd.DataFrame(rows, columns=["source", *events, *extra, "avg", "avg_events",
                                        "n_prompts", *ci])
+
+
+def correlations_over_runs(
+    runs: Sequence[pd.DataFrame], reference: str = "ground_truth",
+    events: Iterable[str] = PAPER_EVENTS, n_boot: int = 0, seed: int = 0,
+) -> pd.DataFrame:
+    """:func:`correlations` for several training runs of the same agents, each of which
+    continued the same prompts (``runs``: one per-prompt table each, the reference's values
+    the same in all).
+
+    Each source's r per event is the mean over runs of that run's r across prompts (its
+    ``avg``: the mean of the runs' averages), the r of the average training run rather than
+    of one draw of the training seed; ``sd_runs`` is the runs' standard deviation of
+    ``avg``, ``n_runs`` the number of runs. With ``n_boot`` > 0 the 95% CIs come
+    from a two-level bootstrap: the prompts with replacement (the same draw for every run:
+    they continued the same prompts), then the runs with replacement, so a CI includes how
+    much another training run would differ. One run gives :func:`correlations`'s numbers
+    and CIs (the same prompt draws from ``seed``).
+    """
+    events = list(events)
+    if not runs:
+        raise ValueError("no runs (allowed: one per-prompt table per training run)")
+    wides = [t.pivot_table(index="prompt", columns="source", values=events, aggfunc="mean",
+                           dropna=False) for t in runs]
+    prompts = wides[0].index
+    for k, wide in enumerate(wides):
+        if reference not in set(runs[k]["source"]):
+            raise ValueError(f"run {k}: reference source {reference!r} not in the table")
+        if not wide.index.equals(prompts) or not all(
+                np.allclose(wide[(ev, reference)], wides[0][(ev, reference)], equal_nan=True)
+                for ev in events):
+            raise ValueError(f"run {k}: other prompts or other {reference} values than run 0 "
+                             "(allowed: runs that continued the same prompts)")
+    sources = [s for s in dict.fromkeys(runs[0]["source"]) if s != reference]
+    for k, table in enumerate(runs):
+        if set(table["source"]) != set(runs[0]["source"]):
+            raise ValueError(f"run {k}: sources {sorted(set(table['source']))} against run "
+                             f"0's {sorted(set(runs[0]['source']))} (allowed: runs with the "
+                             "same sources)")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(len(prompts), size=(n_boot, len(prompts)))
+    run_idx = rng.integers(len(runs), size=(n_boot, len(runs)))
+    rows = []
+    for source in sources:
+        point = np.array([[_pearson(w[(ev, source)].to_numpy(float),
+                                    w[(ev, reference)].to_numpy(float)) for ev in events]
+                          for w in wides])  # [runs, events]
+        avg = _mean_r(point)  # [runs]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an event without an r: NaN
+            row: dict[str, float | str] = {
+                "source": source, **dict(zip(events, np.nanmean(point, axis=0), strict=True)),
+                "avg": float(np.nanmean(avg)),
+                "sd_runs": float(np.nanstd(avg, ddof=1)) if len(runs) > 1 else np.nan,
+                "n_runs": len(runs)}
+            if n_boot > 0:
+                boot = np.stack([np.stack([pearson_rows(w[(ev, source)].to_numpy(float)[idx],
+                                                        w[(ev, reference)].to_numpy(float)[idx])
+                                           for ev in events], axis=1)
+                                 for w in wides])  # [runs, n_boot, events]
+                draw = np.arange(n_boot)[:, None]  # run_idx[b]: the runs draw b takes
+                per_event = np.nanmean(boot[run_idx, draw], axis=1)  # [n_boot, events]
+                per_avg = np.nanmean(np.stack([_mean_r(b) for b in boot])[run_idx, draw], axis=1)
+                for name, values in (*zip(events, per_event.T, strict=True), ("avg", per_avg)):
+                    row[f"{name}_lo"], row[f"{name}_hi"] = percentile_interval(values)
+        rows.append(row)
+    ci = [f"{name}_{end}" for name in (*events, "avg") for end in ("lo", "hi")] \
+        if n_boot > 0 else []
+    return pd.DataFrame(rows, columns=["source", *events, "avg", "sd_runs", "n_runs", *ci])
 
 
 def _mean_r(r: np.ndarray) -> np.ndarray:

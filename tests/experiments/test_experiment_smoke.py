@@ -131,6 +131,48 @@ def test_continuation_smoke_scores_every_source_and_regenerates_identically(tmp_
     assert (out / "per_prompt.csv").read_bytes() == first
 
 
+def test_continuation_over_two_training_runs(tmp_path):
+    """``--agents A B``: each run's one-run report in OUT/runs/runK (the same bytes as the
+    run alone), one units cache, every r the mean over the runs with a two-level CI."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from tiny_world import build_tiny_world
+
+    first, corpora = build_tiny_world(tmp_path / "world")
+    second, _ = build_tiny_world(tmp_path / "world", train_seed=1)
+    study = ["--corpora", str(corpora), "--prompt-s", "3", "--continuation-s", "6",
+             "--prompts", "4", "--splits", "train", "val", "test", "--chunk-ms", "160",
+             "--no-resynth", "--pairs", "--windows", "0", "3", "6"]
+    out = tmp_path / "two"
+    proc = run_experiment("continuation.py", "--agents", str(first), str(second),
+                          "--out", str(out), *study, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not (out / "runs" / "run0" / "units").exists() and any((out / "units").iterdir())
+    runs = pd.read_csv(out / "runs.csv")
+    assert set(runs["run"]) == {0, 1} and set(runs["source"]) == {"syncllm-f-160",
+                                                                  "syncllm-c-160"}
+    pooled = pd.read_csv(out / "runs_in_distribution.csv").set_index("source")
+    assert (pooled["n_runs"] == 2).all()
+    for source, group in runs.groupby("source"):
+        assert pooled.loc[source, "avg_r"] == pytest.approx(group["avg_r"].mean(), abs=1e-3,
+                                                            nan_ok=True)
+    corr = pd.read_csv(out / "runs_correlations.csv")
+    prompt = corr[(corr["source"] == "prompt") & (corr["prompts"] == "all")
+                  & (corr["reference"] == "ground_truth")].iloc[0]
+    assert prompt["sd_runs"] == pytest.approx(0.0)  # no agent in it: the same in both runs
+    report = (out / "REPORT.md").read_text()
+    assert "# Continuation study over 2 training runs" in report and str(second) in report
+    # the first run alone, with its own cache: the same per-prompt bytes as inside the study
+    inside = (out / "runs" / "run0" / "per_prompt.csv").read_bytes()
+    alone = tmp_path / "alone"
+    proc = run_experiment("continuation.py", "--agents", str(first), "--out", str(alone),
+                          *study, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (alone / "per_prompt.csv").read_bytes() == inside
+    bad = run_experiment("continuation.py", "--agents", str(first), str(first), "--out",
+                         str(tmp_path / "x"), *study, timeout=120)
+    assert bad.returncode == 2 and "a training run repeats" in bad.stderr
+
+
 def test_effects_pool_seeds_and_difference_against_the_baseline_point():
     sys.path.insert(0, str(ROOT / "experiments"))
     from effects import effects

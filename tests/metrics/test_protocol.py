@@ -9,6 +9,7 @@ import pytest
 from duplexsim.metrics.protocol import (
     PAPER_EVENTS,
     correlations,
+    correlations_over_runs,
     mean_durations,
     pearson_rows,
     per_prompt_means,
@@ -117,3 +118,49 @@ def test_correlations_bootstrap_cis_over_prompts():
     plain = correlations(table).set_index("source")
     assert "avg_lo" not in plain.columns
     pd.testing.assert_frame_equal(plain, r[plain.columns])
+
+
+def _runs_of(truth: np.ndarray, gains: list[float], seed: int) -> list[pd.DataFrame]:
+    """One per-prompt table per training run: the same prompts and ground truth, a source
+    ``gen`` that follows the truth with the run's ``gain`` (0: ignores it) plus noise."""
+    rng = np.random.default_rng(seed)
+    tables = []
+    for gain in gains:
+        rows = []
+        for i, values in enumerate(truth):
+            for source, v in (("ground_truth", values),
+                              ("gen", gain * values + rng.normal(size=3))):
+                rows.append({"prompt": f"p{i}", "source": source, "gap": np.nan,
+                             "overlap": np.nan, **dict(zip(PAPER_EVENTS, v, strict=True))})
+        tables.append(pd.DataFrame(rows))
+    return tables
+
+
+def test_correlations_over_runs_average_runs_and_resample_them():
+    truth = np.random.default_rng(0).normal(size=(40, 3))
+    one = _runs_of(truth, [1.0], seed=1)
+    # one run: correlations' numbers and CIs (the same prompt draws from the seed)
+    flat = correlations(one[0], n_boot=300, seed=5).set_index("source")
+    single = correlations_over_runs(one, n_boot=300, seed=5).set_index("source")
+    for name in (*PAPER_EVENTS, "avg", "avg_lo", "avg_hi", "ipu_lo", "fto_hi"):
+        assert single.loc["gen", name] == pytest.approx(flat.loc["gen", name], abs=1e-12)
+    assert single.loc["gen", "n_runs"] == 1 and np.isnan(single.loc["gen", "sd_runs"])
+    # several runs: r is the mean of the runs' r; runs that differ widen the CI beyond the
+    # prompt noise of any one of them, since another run could be any of them
+    runs = _runs_of(truth, [0.0, 0.5, 2.0], seed=2)
+    each = [correlations(t, n_boot=300, seed=5).set_index("source").loc["gen"] for t in runs]
+    pooled = correlations_over_runs(runs, n_boot=300, seed=5).set_index("source").loc["gen"]
+    assert pooled["avg"] == pytest.approx(np.mean([e["avg"] for e in each]))
+    assert pooled["sd_runs"] == pytest.approx(np.std([e["avg"] for e in each], ddof=1))
+    assert pooled["avg_lo"] <= pooled["avg"] <= pooled["avg_hi"]
+    assert pooled["avg_hi"] - pooled["avg_lo"] > max(e["avg_hi"] - e["avg_lo"] for e in each)
+    # the same run three times: a point and CI no wider than that run's own
+    same = correlations_over_runs(runs[1:2] * 3, n_boot=300, seed=5).set_index("source")
+    assert same.loc["gen", "avg"] == pytest.approx(each[1]["avg"])
+    assert same.loc["gen", "sd_runs"] == pytest.approx(0.0)
+    # runs that continued other prompts, or with other sources, are refused
+    other = _runs_of(truth[::-1].copy(), [1.0], seed=3)
+    with pytest.raises(ValueError, match="run 1: other prompts or other ground_truth"):
+        correlations_over_runs([one[0], other[0]])
+    with pytest.raises(ValueError, match="run 1: sources"):
+        correlations_over_runs([one[0], one[0][one[0].source == "ground_truth"]])
