@@ -623,6 +623,18 @@ def test_entry_point_validate_without_torch_and_exit_codes(ws: Path) -> None:
     assert proc.stderr.startswith("c_float/units/d0.npy: dtype: float32 units")
 
 
+def test_python_dash_m_duplexsim_is_the_command(ws: Path) -> None:
+    """``python -m duplexsim`` runs the same ``main`` as the entry point (it was "No module
+    named duplexsim.__main__")."""
+    ok = subprocess.run([sys.executable, "-m", "duplexsim", "--help"], cwd=ws,
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and "simulate" in ok.stdout, ok.stderr
+    bad = subprocess.run([sys.executable, "-m", "duplexsim", "simulat"], cwd=ws,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
+    assert bad.stderr.startswith("duplexsim: unknown command 'simulat'")
+
+
 def test_a_genuine_bug_keeps_its_traceback_and_ctrl_c_is_one_line(ws: Path) -> None:
     (ws / "buggy_command.py").write_text(
         "def add_arguments(parser):\n    parser.add_argument('--stop', action='store_true')\n\n"
