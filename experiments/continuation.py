@@ -764,12 +764,40 @@ def runs_correlation_tables(tables: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def plot_runs(pooled: pd.DataFrame, per_run: pd.DataFrame, path: Path) -> None:
+    """Each agent's in-distribution average r: every run alone (dots), the mean over runs
+    with its two-level CI, its corpus's Prompt row and issue 16's bar (0.6x of it)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(2.2 + 2.2 * len(pooled), 4.2))
+    for i, row in enumerate(pooled.itertuples()):
+        lo, hi = (float(v) for v in row.avg_r_ci.strip("[]").split(","))
+        ax.errorbar(i, row.avg_r, yerr=[[row.avg_r - lo], [hi - row.avg_r]], fmt="s",
+                    color="k", capsize=6, label="mean over runs (95% CI)" if i == 0 else None)
+        runs = per_run.loc[per_run["source"] == row.source, "avg_r"].to_numpy(float)
+        ax.plot(np.full(len(runs), i + 0.15), runs, "o", color="tab:blue", alpha=0.7,
+                label="each run alone" if i == 0 else None)
+        ax.hlines(row.prompt_avg_r, i - 0.35, i + 0.35, color="tab:green",
+                  label="corpus Prompt row" if i == 0 else None)
+        ax.hlines(0.6 * row.prompt_avg_r, i - 0.35, i + 0.35, color="tab:red", ls="--",
+                  label="bar: 0.6x Prompt row" if i == 0 else None)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xticks(range(len(pooled)), [f"{r.agent}\n{r.source}" for r in pooled.itertuples()])
+    ax.set_ylabel("average r (ipu, pause, fto) vs ground truth")
+    ax.set_title(f"in distribution, {per_run['run'].nunique()} training runs")
+    ax.legend(fontsize=7)
+    write_png(fig, path)
+
+
 def run_replicates(plan: Plan, roots: list[Path], command: str = "") -> Path:
     """The study once per training run (``roots``: folders with ``fisher/`` and
     ``candor/``), each in ``OUT/runs/runK/`` (the one-run report), the units cached once in
     ``OUT/units/``; then ``OUT/REPORT.md``, ``runs_correlations.csv`` and
     ``runs_in_distribution.csv``: every r over the runs (:func:`runs_correlation_tables`),
-    and each run's own in-distribution r in ``runs.csv``."""
+    each run's own in-distribution r in ``runs.csv``, both in ``runs.png``."""
     tables, own = [], []
     for k, root in enumerate(roots):
         print(f"training run {k + 1} of {len(roots)}: {root}", flush=True)
@@ -790,6 +818,7 @@ def run_replicates(plan: Plan, roots: list[Path], command: str = "") -> Path:
                                        for s in pooled["source"]],
                            bar=0.6 * pooled["prompt_avg_r"],
                            met=pooled["avg_r"] >= 0.6 * pooled["prompt_avg_r"])
+    plot_runs(pooled, per_run, plan.out / "runs.png")
     text = [f"# Continuation study over {len(roots)} training runs\n\n{command}\n\n"
             f"prompt {plan.prompt_s:g} s -> continuation {plan.continuation_s:g} s; seeds "
             f"{list(plan.seeds)}; sampling temperature {plan.temperature:g}; "
@@ -813,7 +842,8 @@ def run_replicates(plan: Plan, roots: list[Path], command: str = "") -> Path:
             corr.assign(avg_ci=[f"[{lo:.2f}, {hi:.2f}]" for lo, hi
                                 in zip(corr["avg_lo"], corr["avg_hi"], strict=True)])
             .drop(columns=[c for c in corr.columns if c.endswith(("_lo", "_hi"))])
-            .to_markdown(index=False, floatfmt=".3f"), ""]
+            .to_markdown(index=False, floatfmt=".3f"), "", "![each run and their mean](runs.png)",
+            ""]
     write_text(plan.out / "REPORT.md", "\n".join(text))
     return plan.out / "REPORT.md"
 

@@ -161,6 +161,7 @@ def test_continuation_over_two_training_runs(tmp_path):
     assert prompt["sd_runs"] == pytest.approx(0.0)  # no agent in it: the same in both runs
     report = (out / "REPORT.md").read_text()
     assert "# Continuation study over 2 training runs" in report and str(second) in report
+    assert (out / "runs.png").stat().st_size > 0
     # the first run alone, with its own cache: the same per-prompt bytes as inside the study
     inside = (out / "runs" / "run0" / "per_prompt.csv").read_bytes()
     alone = tmp_path / "alone"
