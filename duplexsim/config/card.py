@@ -96,25 +96,27 @@ class ModelCard:
                                      f"2 .. {1 << 20}"))
         if not 0 <= self.silence_unit < max(self.n_units, 1):
             errors.append(FieldError("silence_unit", f"{self.silence_unit} out of range",
-                                     f"0..{self.n_units - 1}"))
+                                     f"0..{self.n_units - 1}", depends=("n_units",)))
         if not 260 <= self.text_vocab_size <= 1 << 20:
             errors.append(FieldError("text_vocab_size", f"{self.text_vocab_size} is out of range",
                                      f"260 (256 byte tokens + merges) .. {1 << 20}"))
         if not errors and self.size in SIZE_PRESETS and not self.init_from:
             geometry = self.geometry()
+            shape = ("size", "init_from", "hidden_size", "n_heads", "n_kv_heads")
             if geometry.hidden_size % geometry.n_heads:
                 errors.append(FieldError("n_heads", f"hidden_size {geometry.hidden_size} is not "
                                          f"divisible by n_heads {geometry.n_heads}",
-                                         "a divisor of hidden_size"))
+                                         "a divisor of hidden_size", depends=shape))
             elif (geometry.hidden_size // geometry.n_heads) % 2:
                 errors.append(FieldError("hidden_size", f"head dim {geometry.hidden_size} / "
                                          f"{geometry.n_heads} = "
                                          f"{geometry.hidden_size // geometry.n_heads} is odd "
-                                         "(RoPE rotates pairs)", "an even hidden_size / n_heads"))
+                                         "(RoPE rotates pairs)", "an even hidden_size / n_heads",
+                                         depends=shape))
             elif geometry.n_heads % geometry.n_kv_heads:
                 errors.append(FieldError("n_kv_heads", f"n_heads {geometry.n_heads} is not "
                                          f"divisible by n_kv_heads {geometry.n_kv_heads}",
-                                         "a divisor of n_heads"))
+                                         "a divisor of n_heads", depends=shape))
         raise_errors(errors)
 
     def geometry(self) -> SizePreset:
@@ -192,11 +194,12 @@ class StageCard:
             errors.append(FieldError("batch_tokens", f"{self.batch_tokens} is not a multiple of "
                                      f"seq_len * grad_accum = {per} (a step would train "
                                      f"{max(1, self.batch_tokens // per) * per})",
-                                     f"a multiple of {per}"))
+                                     f"a multiple of {per}", depends=("seq_len", "grad_accum")))
         if not errors and self.enabled and self.warmup_steps > self.total_steps:
             errors.append(FieldError("warmup_steps", f"{self.warmup_steps} > the stage's "
                                      f"{self.total_steps} steps (lr would never reach its "
-                                     "peak)", f"<= {self.total_steps}"))
+                                     "peak)", f"<= {self.total_steps}",
+                                     depends=("enabled", "steps", "tokens", "batch_tokens")))
         raise_errors(errors)
 
     @property

@@ -41,17 +41,21 @@ T = TypeVar("T")
 class FieldError(ConfigError):
     """Raised from ``__post_init__`` to blame one field (the loader adds file and table).
 
-    Example: ``FieldError("delay_ms", "must be >= 0", ">= 0")``.
+    Example: ``FieldError("delay_ms", "must be >= 0", ">= 0")``. ``depends`` names the
+    other fields of the table the check read (``duration_s`` against ``chunk_ms``): when
+    one of them was given but invalid, the check ran on its default and is not reported.
     """
 
-    def __init__(self, field: str, message: str, allowed: str | None = None):
+    def __init__(self, field: str, message: str, allowed: str | None = None,
+                 depends: tuple[str, ...] = ()):
         self.field = field
         self.message = message
         self.allowed = allowed
+        self.depends = tuple(depends)
         super().__init__([Problem("", field, message, allowed)])
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.field, self.message, self.allowed))
+        return (type(self), (self.field, self.message, self.allowed, self.depends))
 
 
 class FieldErrors(ConfigError):
@@ -240,9 +244,13 @@ def _probe_valid_fields(
     """Some fields were invalid: validate the others too (bad ones back at their defaults).
 
     So that a file with a bad ``[network]`` table *and* ``chunk_ms = 150`` reports both.
-    Only problems blamed on a field that was given and valid are kept.
+    Only problems blamed on a field that was given and valid are kept, and of those only the
+    ones whose check did not read an invalid field at its default (``FieldError.depends``:
+    ``chunk_ms = "200"`` with ``duration_s = 0.1`` was also "duration_s: shorter than one
+    chunk" of the default 160 ms).
     """
     valid = set(kwargs)
+    invalid = given - valid
     errors: list[FieldError] = []
     try:
         cls(**kwargs)
@@ -255,7 +263,7 @@ def _probe_valid_fields(
     problems.extend(
         Problem(file, _join(prefix, x.field), x.message, x.allowed)
         for x in errors
-        if x.field in valid and x.field in given
+        if x.field in valid and x.field in given and not set(x.depends) & invalid
     )
 
 

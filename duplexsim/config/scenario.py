@@ -53,9 +53,10 @@ SIDE_KEYS: dict[str, frozenset[str]] = {
 COMMON_SIDE_KEYS = frozenset({"kind", "clock_offset_ms", "clock_drift_ppm"})
 
 
-def _need(errors: list[FieldError], ok: bool, name: str, message: str, allowed: str) -> None:
+def _need(errors: list[FieldError], ok: bool, name: str, message: str, allowed: str,
+          depends: tuple[str, ...] = ()) -> None:
     if not ok:
-        errors.append(FieldError(name, message, allowed))
+        errors.append(FieldError(name, message, allowed, depends))
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ class SideConfig:
                     errors.append(FieldError(
                         name, f"not used by kind = {self.kind!r} (only by kind = "
                         f"{' or '.join(map(repr, users))})",
-                        ", ".join(sorted(used)),
+                        ", ".join(sorted(used)), depends=("kind",),
                     ))
         raise_errors(errors)
 
@@ -175,7 +176,8 @@ class ComputeConfig:
             _need(errors, self.prefill_ms_per_token + self.decode_ms_per_token
                   + self.overhead_ms > 0, "decode_ms_per_token",
                   "model = 'profile' with every cost 0 (use model = 'none' for instant compute)",
-                  "at least one of prefill_ms_per_token, decode_ms_per_token, overhead_ms > 0")
+                  "at least one of prefill_ms_per_token, decode_ms_per_token, overhead_ms > 0",
+                  depends=("model", "prefill_ms_per_token", "overhead_ms"))
         raise_errors(errors)
 
 
@@ -240,7 +242,8 @@ class Scenario:
                                      f"> 0 seconds, at least one chunk, <= {MAX_DURATION_S:g}"))
         else:
             _need(errors, self.duration_s * 1000 >= self.chunk_ms, "duration_s",
-                  f"{self.duration_s} s is shorter than one chunk", ">= chunk_ms / 1000 s")
+                  f"{self.duration_s} s is shorter than one chunk", ">= chunk_ms / 1000 s",
+                  depends=("chunk_ms",))
         _need(errors, self.seed >= 0, "seed", f"{self.seed} is negative", ">= 0")
         _need(errors, self.seed <= MAX_SEED, "seed", f"{self.seed} is too large",
               "<= 2**63 - 1")

@@ -98,9 +98,10 @@ class SynthConfig:
     def __post_init__(self) -> None:
         errors: list[FieldError] = []
 
-        def need(ok: bool, field: str, message: str, allowed: str) -> None:
+        def need(ok: bool, field: str, message: str, allowed: str,
+                 depends: tuple[str, ...] = ()) -> None:
             if not ok:
-                errors.append(FieldError(field, message, allowed))
+                errors.append(FieldError(field, message, allowed, depends))
 
         def value(field: str) -> float:
             return getattr(self, field)
@@ -140,7 +141,7 @@ class SynthConfig:
             if value(spread) >= 0 and value(pooled) > 0:  # the pooled spread contains it
                 need(value(spread) < value(pooled), spread,
                      f"must be below {pooled} = {value(pooled)}, got {value(spread)}",
-                     f"[0, {value(pooled)})")
+                     f"[0, {value(pooled)})", depends=(pooled,))
         need(0 <= self.entrainment <= 1, "entrainment",
              f"a correlation between partners, got {self.entrainment}", "[0, 1]")
         for f, low, high in (("rate_wpm", 80, 450), ("pitch", 0, 99)):  # espeak-ng's -s, -p
@@ -149,7 +150,7 @@ class SynthConfig:
                  and pair[0] <= pair[1], f, f"{list(pair)}",
                  f"[low, high] with {low} <= low <= high <= {high}")
         need(0 <= self.val_share + self.test_share < 1, "test_share",
-             "val_share + test_share must be in [0, 1)", "[0, 1)")
+             "val_share + test_share must be in [0, 1)", "[0, 1)", depends=("val_share",))
         raise_errors(errors)
 
 

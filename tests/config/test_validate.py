@@ -178,6 +178,30 @@ def test_tdm_keys_are_checked_with_named_errors(tmp_path: Path) -> None:
             assert any(fragment in line for line in mine), f"{fragment!r} not in {mine}"
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ('chunk_ms = "200"\nduration_s = 0.1\n', ["chunk_ms: wrong type str"]),
+    ('[a]\nkind = "gpt"\nagent = "x"\n', ["a.kind: unknown value 'gpt'"]),
+    ('[model]\nhidden_size = "x"\nn_heads = 3\n', ["model.hidden_size: wrong type str"]),
+    ('[agent]\nname = "c"\n[stage3]\nseq_len = "x"\nbatch_tokens = 1000\n',
+     ["stage3.seq_len: wrong type str"]),
+    ('[model]\nn_units = "x"\nsilence_unit = 600\n', ["model.n_units: wrong type str"]),
+    # a valid field the check reads: still checked
+    ('chunk_ms = 200\nduration_s = 0.1\nseed = "x"\n',
+     ["seed: wrong type str", "duration_s: 0.1 s is shorter than one chunk"]),
+])
+def test_a_check_that_read_an_invalid_field_is_not_reported(tmp_path: Path, text: str,
+                                                            expected: list[str]) -> None:
+    """A check across fields ran on the invalid field's default: chunk_ms = "200" with
+    duration_s = 0.1 also said "duration_s: shorter than one chunk" (of 160 ms), an unknown
+    side kind "a.agent: not used by kind = 'replay'", hidden_size = "x" with n_heads = 3
+    "hidden_size 256 is not divisible by n_heads 3"."""
+    (tmp_path / "f.toml").write_text(text)
+    problems = [f"{p.key}: {p.message}" for p in validate_file(tmp_path / "f.toml")]
+    assert len(problems) == len(expected), problems
+    for line, fragment in zip(problems, expected, strict=True):
+        assert line.startswith(fragment), problems
+
+
 def test_shipped_tdm_cards_validate_ok() -> None:
     cards = sorted((ROOT / "agents").glob("*-tdm.toml"))
     assert [p.name for p in cards] == ["candor-tdm.toml", "fisher-tdm.toml"]
