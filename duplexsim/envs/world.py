@@ -58,6 +58,9 @@ def as_scenario(scenario: Scenario | str | Path | Mapping[str, Any] | None) -> S
     if isinstance(scenario, Scenario):
         return scenario
     if isinstance(scenario, str | Path):
+        from duplexsim.config.cli import expect_kind
+
+        expect_kind(scenario, "scenario")  # an agent card: one line, not each key unknown
         return load_scenario(scenario)
     if isinstance(scenario, Mapping):
         return scenario_from_dict(dict(scenario), file="<scenario kwarg>")

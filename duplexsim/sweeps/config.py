@@ -72,6 +72,8 @@ class SweepConfig:
         errors: list[FieldError] = []
         if not self.name.strip():
             errors.append(FieldError("name", "empty name", "a non-empty string"))
+        if not self.base.strip():  # "" is the current folder: "is a folder, not a file"
+            errors.append(FieldError("base", "empty path", "a scenario TOML file"))
         if not self.seeds or any(not 0 <= s < 2**63 for s in self.seeds) or len(
                 set(self.seeds)) != len(self.seeds):
             errors.append(FieldError("seeds", f"{list(self.seeds)} is not a list of distinct "
@@ -132,7 +134,9 @@ class Cell:
     """Stable hash of ``config`` and the cell function: the cell's file name."""
 
 
-def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any, table: str = "") -> None:
+    """Set ``data[a][b][c] = value`` for ``dotted`` = ``"a.b.c"``; a path through a value
+    is a ``KeyError((table, message))`` (``table``: the sweep key that named it)."""
     node = data
     *parents, leaf = dotted.split(".")
     for p in parents:
@@ -140,7 +144,7 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
         if child is None:
             child = node[p] = {}
         if not isinstance(child, dict):
-            raise KeyError(f"{dotted}: {p!r} is a value, not a table")
+            raise KeyError((table, f"{dotted}: {p!r} is a value, not a table"))
         node = child
     node[leaf] = value
 
@@ -166,7 +170,7 @@ class Sweep:
         """Every grid combination x seed, in grid order (last key fastest, then seeds)."""
         base = copy.deepcopy(self.base)
         for key, value in self.config.set.items():
-            _set_dotted(base, key, value)
+            _set_dotted(base, key, value, "sweep.set")
         keys = list(self.config.grid)
         out = []
         combos = itertools.product(*(self.config.grid[k] for k in keys))
@@ -175,7 +179,7 @@ class Sweep:
                 cfg = copy.deepcopy(base)
                 for key, value in zip(keys, combo, strict=True):
                     for part in key.split("+"):
-                        _set_dotted(cfg, part, value)
+                        _set_dotted(cfg, part, value, "sweep.grid")
                 cfg[SEED_KEY] = seed
                 params = {**dict(zip(keys, combo, strict=True)), SEED_KEY: seed}
                 out.append(Cell(len(out), params, cfg, cell_key(cfg, self.config.cell)))
@@ -218,7 +222,10 @@ def load_sweep(path: str | Path, *, check_scenarios: bool = True) -> Sweep:
         raise ConfigError([Problem(str(path), extra[0], "unknown top-level key", "[sweep]")])
     config = from_dict(SweepConfig, data["sweep"], file=str(path), prefix="sweep")
     try:
+        from duplexsim.config.cli import expect_kind
+
         base = read_toml(config.base)
+        expect_kind(config.base, "scenario")  # an agent card's keys: one line, not one each
     except ConfigError as e:  # name the sweep's key too: the base path is relative to the cwd
         where = "" if Path(config.base).is_absolute() else \
             f"; a relative base is read from the current directory, {Path.cwd()}"
@@ -230,7 +237,10 @@ def load_sweep(path: str | Path, *, check_scenarios: bool = True) -> Sweep:
     try:
         sweep.cells()
     except KeyError as e:
-        raise ConfigError([Problem(str(path), "sweep.grid", str(e.args[0]))]) from e
+        table, message = e.args[0]
+        raise ConfigError([Problem(str(path), table, message,
+                                   "a dotted key of the scenario's tables, e.g. "
+                                   "network.a_to_b.delay_ms")]) from None
     if check_scenarios:
         problems = _scenario_problems(sweep)
         if problems:

@@ -142,6 +142,17 @@ def test_clear_errors() -> None:
         fresh.step(0)
 
 
+def test_a_settings_file_of_another_kind_is_one_line(tmp_path) -> None:  # noqa: ANN001
+    """scenario= an agent card listed each of its tables as an unknown scenario key."""
+    from duplexsim.errors import ConfigError
+
+    card = tmp_path / "card.toml"
+    card.write_text('[agent]\nname = "c"\n[model]\nsize = "tiny"\n')
+    with pytest.raises(ConfigError, match="is an agent card file, not a scenario") as e:
+        gym.make(TURN_TAKING_ID, scenario=str(card))
+    assert len(e.value.problems) == 1
+
+
 def test_longer_scenario_than_the_registered_limit_warns() -> None:
     with pytest.warns(UserWarning, match="max_episode_steps=375"):
         gym.make(TURN_TAKING_ID, scenario=short_scenario(60.0), max_episode_steps=375)

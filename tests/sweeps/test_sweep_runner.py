@@ -105,6 +105,29 @@ def test_missing_base_scenario_is_reported(tmp_path, monkeypatch):
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize(("base", "extra", "match"), [
+    ("card", "", r"sweep.base: base scenario .*card.toml': is an agent card file, not a "
+     r"scenario \(it is for `duplexsim train`\)"),
+    ("", "", r"sweep.base: empty path \(allowed: a scenario TOML file\)"),
+    (None, '[sweep.set]\n"chunk_ms.x" = 1', r"sweep.set: chunk_ms.x: 'chunk_ms' is a value"),
+])
+def test_a_bad_base_or_set_path_is_one_line_naming_its_key(tmp_path, base, extra, match):
+    """An agent card as the base scenario listed each of its tables as an unknown key (6
+    lines); base = "" said "is a folder, not a file"; a sweep.set key through a value was
+    blamed on sweep.grid."""
+    path = write_sweep(tmp_path)
+    text = path.read_text()
+    if base == "card":
+        (tmp_path / "card.toml").write_text('[agent]\nname = "c"\n[model]\nsize = "tiny"\n')
+        text = text.replace(str(tmp_path / "base.toml"), str(tmp_path / "card.toml"))
+    elif base == "":
+        text = text.replace(str(tmp_path / "base.toml"), "")
+    path.write_text(text.replace("[sweep.set]\nduration_s = 30.0", extra or "[sweep.set]"))
+    with pytest.raises(ConfigError, match=match) as e:
+        load_sweep(path, check_scenarios=False)
+    assert len(e.value.problems) == 1 and str(e.value).startswith(str(path))
+
+
 @pytest.mark.parametrize("broken", ["sweep", "base"])
 def test_a_sweep_or_base_file_that_is_not_utf8_is_one_line(tmp_path, capsys, broken):
     """A sweep file or base scenario that is not UTF-8 was a UnicodeDecodeError traceback
