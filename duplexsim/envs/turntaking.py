@@ -56,9 +56,15 @@ def check_choice(name: str, value: Any, allowed: tuple[Any, ...]) -> None:
                          f"(allowed: {', '.join(map(repr, allowed))})")
 
 
+MAX_WINDOW = 1 << 16
+"""Most chunks an observation window holds (65536: hours of conversation): window=10**12
+asked numpy for terabytes (a MemoryError) on the first observation."""
+
+
 def check_window(window: Any) -> None:
-    if isinstance(window, bool) or not (isinstance(window, int) and window >= 1):
-        raise ValueError(f"window: {window!r} is not allowed (allowed: an int >= 1)")
+    if isinstance(window, bool) or not (isinstance(window, int) and 1 <= window <= MAX_WINDOW):
+        raise ValueError(f"window: {window!r} is not allowed (allowed: an int from 1 to "
+                         f"{MAX_WINDOW})")
 
 
 def load_model(model: str | Path | Agent | None, scenario: Scenario, action_mode: str

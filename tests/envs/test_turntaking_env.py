@@ -130,6 +130,8 @@ def test_clear_errors() -> None:
         gym.make(TURN_TAKING_ID, action_mode="words")
     with pytest.raises(ValueError, match="window: True"):
         gym.make(TURN_TAKING_ID, window=True)
+    with pytest.raises(ValueError, match="window: 1000000000000 .*allowed: an int from 1 to"):
+        gym.make(TURN_TAKING_ID, window=10**12)  # was a MemoryError (terabytes) at reset
     for key, value in (("weight", True), ("start_s", True)):
         with pytest.raises(ValueError, match=rf"partner\[0\]\.{key}: True"):
             gym.make(TURN_TAKING_ID, partner={"kind": "replay", key: value})
