@@ -171,6 +171,8 @@ def trace_network(path: str) -> str:
 
 SETTINGS = {  # file name -> text (cards and scenarios are built in settings_files)
     "syntax.toml": 'name = "x"\nchunk_ms = \n',
+    "blank.toml": "",
+    "comments.toml": "# a card to be written\n\n",
     "trace_nan.txt": "12.0\nnan\n14.0\n",
     "trace_neg.txt": "12.0\n-5\n14.0\n",
     "trace_one.txt": "# one sample\n12.0\n",
@@ -357,6 +359,10 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["card_units.toml", "model.n_units", "corpus"]),
     ("scenario: duration past a day", ["simulate", "long.toml", "--out", "new_sim"],
      ["long.toml", "duration_s"]),
+    ("scenario: an empty file (ran as the defaults)", ["simulate", "blank.toml", "--out",
+                                                        "new_sim"], ["blank.toml", "no settings"]),
+    ("card: only comments (trained the defaults)", ["train", "comments.toml", *TRAIN[2:]],
+     ["comments.toml", "no settings"]),
     ("scenario: TOML syntax", ["simulate", "syntax.toml", "--out", "new_sim"],
      ["syntax.toml", "line 2", "not valid TOML"]),
     ("scenario: not UTF-8", ["simulate", "latin1.toml", "--out", "new_sim"],

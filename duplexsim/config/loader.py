@@ -304,8 +304,15 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 
 def load_toml(path: str | Path, cls: type[T]) -> T:
-    """Read a TOML file into ``cls``; syntax errors and schema problems are ConfigErrors."""
-    return from_dict(cls, read_toml(path), file=str(path))
+    """Read a TOML file into ``cls``; syntax errors and schema problems are ConfigErrors.
+    A file with no keys at all (empty, or only comments) is refused: every key has a
+    default, so it would run as the defaults, and such a file is a failed copy or save."""
+    data = read_toml(path)
+    if not data:
+        raise ConfigError([Problem(str(path), "", "no settings in it (an empty file, or only "
+                                   "comments)", "a TOML file with at least one key, e.g. "
+                                   'name = "..."')])
+    return from_dict(cls, data, file=str(path))
 
 
 def read_json(path: str | Path, *, what: str = "JSON file") -> dict[str, Any]:
