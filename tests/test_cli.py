@@ -262,6 +262,9 @@ def broken_corpora(ws: Path) -> None:
     manifest["dialogues"][0]["split"] = "dev"
     (copy("c_split") / "manifest.json").write_text(json.dumps(manifest))
     edit_json(copy("c_nunits") / "manifest.json", n_units=32)
+    manifest["dialogues"][0]["split"] = "train"
+    manifest["dialogues"][1]["duration_s"] = float("nan")
+    (copy("c_dur") / "manifest.json").write_text(json.dumps(manifest))
     units = np.load(ws / "corpus" / "units" / "d0.npy")
     np.save(copy("c_float") / "units" / "d0.npy", units.astype(np.float32) + 0.4)
     bad = units.copy()
@@ -474,6 +477,8 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("manifest: a JSON list", ["corpus", "stats", "c_list"], ["c_list/manifest.json", "list"]),
     ("manifest: no dialogues", ["corpus", "stats", "c_empty"],
      ["c_empty/manifest.json", "dialogues", "empty corpus"]),
+    ("manifest: nan duration", ["corpus", "stats", "c_dur"],
+     ["c_dur/manifest.json", "dialogues[1].duration_s", "nan"]),
     ("manifest: unknown split", ["corpus", "stats", "c_split"],
      ["c_split/manifest.json", "dialogues[0].split", "'dev'"]),
     ("manifest: none", ["corpus", "stats", "empty"], ["empty", "unknown layout", "manifest.json"]),

@@ -118,7 +118,12 @@ def _entries(dialogues: object, file: str) -> dict[str, dict]:
         if d.get("split") not in SPLITS:
             raise CorpusFormatError(file, f"{key}.split", f"{d.get('split')!r}",
                                     ", ".join(SPLITS))
-        json_number(d, file, "duration_s", 0.04, MAX_DURATION_S)
+        try:
+            json_number(d, file, "duration_s", 0.04, MAX_DURATION_S)
+        except InputError as e:  # name the entry: "duration_s" alone could be any of them
+            (problem,) = e.problems
+            raise CorpusFormatError(file, f"{key}.duration_s", problem.message,
+                                    problem.allowed) from None
         if d["id"] in entries:
             raise CorpusFormatError(file, f"{key}.id", f"{d['id']!r} appears twice",
                                     "unique ids")
