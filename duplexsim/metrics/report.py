@@ -44,6 +44,12 @@ def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
     except (OSError, ValueError) as e:  # pyarrow's errors are both
         raise InputError(str(results), "", f"not a readable results table ({e})",
                          "the results.parquet `duplexsim sweep` wrote") from None
+    if table.empty:  # every cell failed (or none ran): a report of nothing, "0 cells"
+        failures = run_dir / "failures.json"
+        raise InputError(str(results), "", "no finished cells" + (
+            f" (see {failures} for the failed ones)" if failures.is_file() else ""),
+            f"a sweep with finished cells: fix the failures, then `duplexsim sweep "
+            f"SWEEP.toml --out {run_dir}` resumes")
     meta_path = run_dir / "sweep.json"
     grid: list[str] = []
     if meta_path.is_file():

@@ -78,6 +78,20 @@ def test_report_on_a_missing_run_says_what_to_do(tmp_path, capsys):
     assert "duplexsim sweep" in capsys.readouterr().err
 
 
+def test_report_of_a_sweep_without_finished_cells_is_refused(tmp_path, capsys):
+    """A sweep whose every cell failed wrote a REPORT.md of "0 cells" and exit 0."""
+    import pandas as pd
+
+    (tmp_path / "run").mkdir()
+    pd.DataFrame({"seed": pd.Series([], dtype=int)}).to_parquet(
+        tmp_path / "run" / "results.parquet")
+    (tmp_path / "run" / "failures.json").write_text('{"abc": {"error": "boom"}}')
+    assert main(["report", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "results.parquet: no finished cells (see " in err[0], err
+    assert not (tmp_path / "run" / "report").exists()
+
+
 def test_fto_histogram_without_transfers_is_drawn_without_a_warning(tmp_path):
     """A sweep of short conversations with no floor transfer printed matplotlib's "No
     artists with labels found to put in legend" warning from `duplexsim report`."""
