@@ -254,10 +254,18 @@ class TrainCard:
         raise_errors(errors)
 
 
+_TDM_MAX_MS = 600_000
+"""Longest slice, barge-in, yield or gap a [tdm] table takes (10 minutes): past it a typo
+(slice_ms = [10**12] trained on slices no dialogue holds)."""
+
+
 def _range_errors(name: str, pair: tuple[int, ...], low: int = 0) -> list[FieldError]:
     lo, hi = (tuple(pair) + (0, 0))[:2]
     if len(pair) != 2 or lo < low or hi < lo:
         return [FieldError(name, f"{list(pair)}", f"[low, high] with {low} <= low <= high")]
+    if hi > _TDM_MAX_MS:
+        return [FieldError(name, f"{list(pair)}: {hi} ms is too long",
+                           f"[low, high] with high <= {_TDM_MAX_MS}")]
     return []
 
 
@@ -288,19 +296,25 @@ class TdmCard:
 
     def __post_init__(self) -> None:
         errors: list[FieldError] = []
-        if not self.slice_ms or any(s <= 0 or s % FRAME_MS for s in self.slice_ms):
+        if not self.slice_ms or any(not 0 < s <= _TDM_MAX_MS or s % FRAME_MS
+                                    for s in self.slice_ms):
             errors.append(FieldError("slice_ms", f"{list(self.slice_ms)}",
-                                     "non-empty list of positive multiples of 40, e.g. [1200]"))
+                                     "non-empty list of positive multiples of 40 up to "
+                                     f"{_TDM_MAX_MS}, e.g. [1200]"))
         if self.window_slices <= 0:
             errors.append(FieldError("window_slices", f"{self.window_slices} is not positive",
                                      "> 0"))
+        elif self.window_slices > _STAGE_MAX:
+            errors.append(FieldError("window_slices", f"{self.window_slices} is out of range",
+                                     f"1 .. {_STAGE_MAX}"))
         if not 0 <= self.interruption_prob <= 1:
             errors.append(FieldError("interruption_prob", f"{self.interruption_prob}", "0..1"))
         errors += _range_errors("barge_in_ms", self.barge_in_ms, low=FRAME_MS)
         errors += _range_errors("yield_ms", self.yield_ms)
         errors += _range_errors("resume_gap_ms", self.resume_gap_ms)
-        if self.min_heard_ms < 0:
-            errors.append(FieldError("min_heard_ms", f"{self.min_heard_ms} is negative", ">= 0"))
+        if not 0 <= self.min_heard_ms <= _TDM_MAX_MS:
+            errors.append(FieldError("min_heard_ms", f"{self.min_heard_ms} is out of range",
+                                     f"0 .. {_TDM_MAX_MS}"))
         raise_errors(errors)
 
 

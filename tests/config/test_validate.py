@@ -155,6 +155,17 @@ TDM_BROKEN = {
                                  "[low, high] with 40 <= low <= high)",
                                  "tdm-card-values.toml: tdm.window_slices: 0 is not positive",
                              ]),
+    # upper bounds: these validated OK and trained on slices no dialogue holds
+    "tdm-card-huge.toml": ('[agent]\nname = "t"\nkind = "tdm"\n[tdm]\n'
+                           'slice_ms = [1000000000000]\nwindow_slices = 1000000000000000\n'
+                           'barge_in_ms = [1000, 1000000000]\nmin_heard_ms = 1000000000\n', [
+                               "tdm-card-huge.toml: tdm.slice_ms: [1000000000000] (allowed: "
+                               "non-empty list of positive multiples of 40 up to 600000",
+                               "tdm-card-huge.toml: tdm.window_slices: 1000000000000000 is out "
+                               "of range (allowed: 1 .. 1000000000)",
+                               "tdm-card-huge.toml: tdm.barge_in_ms: [1000, 1000000000]",
+                               "tdm-card-huge.toml: tdm.min_heard_ms: 1000000000 is out of range",
+                           ]),
     "tdm-kind.toml": ('[agent]\nname = "s"\nkind = "tdn"\n[tdm]\nslice_ms = [1200]\n', [
         "tdm-kind.toml: agent.kind: unknown value 'tdn' (allowed: syncllm, tdm)",
     ]),
