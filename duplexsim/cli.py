@@ -101,6 +101,15 @@ def number(low: float, high: float, *, integer: bool = False, low_open: bool = F
     return parse
 
 
+def path_arg(text: str) -> Path:
+    """An argparse ``type``: a path that is not empty or blank. To Python ``--out ""`` is
+    the current folder: a run's files would land there (replacing an earlier run's)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is an empty path (allowed: a file or "
+                                         "folder path; '.' for the current folder)")
+    return Path(text)
+
+
 def report(error: BaseException) -> int | None:
     """Print ``error`` as one line per problem and return the exit status, or None when it is
     not an error a user can fix (a bug: the caller re-raises it)."""

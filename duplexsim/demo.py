@@ -117,8 +117,9 @@ def first_difference(was: object, now: object, key: str = "") -> tuple[str, obje
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = DemoPlan()
-    parser.add_argument("--out", type=Path, default=d.out, help="where the demo's results go")
-    parser.add_argument("--root", type=Path, default=d.root,
+    parser.add_argument("--out", type=cli.path_arg, default=d.out,
+                        help="where the demo's results go")
+    parser.add_argument("--root", type=cli.path_arg, default=d.root,
                         help="corpora, unit tokenizer and agents go here (reused when present)")
     parser.add_argument("--corpus-hours", type=cli.number(0, MAX_CORPUS_HOURS, low_open=True),
                         default=d.corpus_hours)

@@ -55,7 +55,7 @@ from provenance import provenance  # the report line (command and commit)
 from tqdm import tqdm
 
 from duplexsim.atomic import atomic_path, write_png, write_text
-from duplexsim.cli import ArgumentParser, number, run_reporting
+from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
 from duplexsim.metrics.interruptions import barge_ins, turn_ends
 from duplexsim.metrics.intervals import percentile_intervals
 from duplexsim.metrics.turntaking import detect_events, vad_from_units
@@ -417,7 +417,7 @@ def smoke_world(root: Path) -> tuple[Path, Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/architectures"))
+    parser.add_argument("--out", type=path_arg, default=Path("runs/architectures"))
     parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
     parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"))
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")

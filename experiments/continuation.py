@@ -68,7 +68,7 @@ from provenance import provenance  # the report line (command and commit)
 from tqdm import tqdm
 
 from duplexsim.atomic import atomic_path, write_png, write_text
-from duplexsim.cli import ArgumentParser, number, run_reporting
+from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
 from duplexsim.digests import (
     AGENT_FILES,
     CORPUS_FILES,
@@ -850,7 +850,7 @@ def run_replicates(plan: Plan, roots: list[Path], command: str = "") -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/continuation"))
+    parser.add_argument("--out", type=path_arg, default=Path("runs/continuation"))
     parser.add_argument("--agents", type=Path, nargs="+", default=[Path("runs/agents")],
                         help="one folder with fisher/ and candor/ per training run of the "
                         "cards (several: each continues the same prompts; every r is then "

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from duplexsim.atomic import write_text
-from duplexsim.cli import ArgumentParser, number
+from duplexsim.cli import ArgumentParser, number, path_arg
 from duplexsim.metrics.intervals import percentile_interval
 from duplexsim.sweeps.config import MAX_BATCH, MAX_WORKERS
 
@@ -34,7 +34,7 @@ PER_CONVERSATION = ("overlap_share", "backchannels_per_min", "ipus_per_min")
 def sweep_parser(doc: str, out: str) -> ArgumentParser:
     """The arguments every sweep experiment shares (latency_sweep, pairing, presets)."""
     parser = ArgumentParser(description=doc.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path(out))
+    parser.add_argument("--out", type=path_arg, default=Path(out))
     parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
     parser.add_argument("--smoke", action="store_true", help="tiny budget, no trained agents")
     parser.add_argument("--workers", type=number(0, MAX_WORKERS, integer=True), default=0,

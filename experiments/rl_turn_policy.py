@@ -58,7 +58,7 @@ from provenance import provenance  # the report line (command and commit)
 
 import duplexsim  # noqa: F401  (registers duplexsim/TurnTaking-v0)
 from duplexsim.atomic import atomic_path, write_json, write_png, write_text
-from duplexsim.cli import ArgumentParser, number, run_reporting
+from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
 from duplexsim.config import load_scenario
 from duplexsim.config.network import LinkConfig
 from duplexsim.envs.actions import TurnAction
@@ -582,7 +582,7 @@ def read_trained(p: argparse.ArgumentParser, path: Path) -> dict[str, Any]:
 
 def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
     p = ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=Path("runs/rl_turn_policy"))
+    p.add_argument("--out", type=path_arg, default=Path("runs/rl_turn_policy"))
     p.add_argument("--smoke", action="store_true", help="tiny world in OUT/world, tiny budget")
     p.add_argument("--corpus", default=None)
     p.add_argument("--train-agents", nargs="*", default=None, help="SyncLLM agent dirs")

@@ -67,7 +67,7 @@ from continuation import (  # one dialogue's events, pooled; the round trip
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
-from duplexsim.cli import ArgumentParser, number, run_reporting
+from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
 from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.intervals import percentile_interval
 from duplexsim.metrics.turntaking import runs, vad_from_units
@@ -481,7 +481,7 @@ def check_roots(parser: ArgumentParser, roots: list[Path]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/selfplay"))
+    parser.add_argument("--out", type=path_arg, default=Path("runs/selfplay"))
     parser.add_argument("--agents", type=Path, nargs="+", default=[Path("runs/agents")],
                         help="one folder with fisher/ and candor/ per training run of the "
                         "cards (several: replicates, e.g. `duplexsim train --seed`; CIs "

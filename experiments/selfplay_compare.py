@@ -18,7 +18,7 @@ import pandas as pd
 from selfplay import AGENTS, STATS
 
 from duplexsim.atomic import write_png
-from duplexsim.cli import ArgumentParser, run_reporting
+from duplexsim.cli import ArgumentParser, path_arg, run_reporting
 from duplexsim.config.loader import read_csv
 from duplexsim.errors import InputError
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reports", type=Path, nargs="+", help="selfplay.py output folders")
     parser.add_argument("--agent", default="fisher", choices=sorted(AGENTS))
-    parser.add_argument("--out", type=Path, required=True, help="the PNG to write")
+    parser.add_argument("--out", type=path_arg, required=True, help="the PNG to write")
     args = parser.parse_args(argv)
     missing = [str(r) for r in args.reports if not (r / "summary.csv").is_file()]
     if missing:

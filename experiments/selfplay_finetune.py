@@ -51,7 +51,7 @@ from provenance import provenance  # the report line (command and commit)
 from selfplay import AGENTS, Plan, coordination, corpus_reference, pooled, simulate
 
 from duplexsim.atomic import write_text
-from duplexsim.cli import ArgumentParser, number, run_reporting
+from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
 from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.turntaking import vad_from_units
 
@@ -176,7 +176,7 @@ def render(args: argparse.Namespace, table: pd.DataFrame, corpus: dict[str, floa
 def add_agent_arguments(parser: argparse.ArgumentParser, out: str, card_help: str) -> None:
     """The options every self-play training script takes: where the agent, its corpus, its
     card and the output are, and ``--smoke``."""
-    parser.add_argument("--out", type=Path, default=Path(out))
+    parser.add_argument("--out", type=path_arg, default=Path(out))
     parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
     parser.add_argument("--agent", default="fisher", choices=tuple(AGENTS))
     parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"))

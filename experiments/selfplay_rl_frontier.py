@@ -24,7 +24,7 @@ import pandas as pd
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import write_png, write_text
-from duplexsim.cli import ArgumentParser, number, run_reporting
+from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
 from duplexsim.config.loader import read_csv, refuse_cell
 
 COLUMNS = ("overlap_share", "listener_onsets_per_s")
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus-onsets", type=number(0, 25), default=None,
                         help="the corpus's listener onsets per second (at most one a 40 ms "
                              "frame)")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=path_arg, required=True)
     args = parser.parse_args(argv)
     missing = [str(r) for r in args.runs if not (r / "iterations.csv").is_file()]
     if missing:

@@ -14,7 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
-from duplexsim.cli import number
+from duplexsim.cli import number, path_arg
 from duplexsim.corpora.synth import PRESETS
 from duplexsim.errors import MAX_CORPUS_HOURS, MAX_DURATION_S, InputError, MissingInputError
 
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--conversation-s", type=number(5, MAX_DURATION_S), default=None,
                    help="conversation length in seconds (preset: 600 fisher, 1800 candor)")
     b.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0)
-    b.add_argument("--out", required=True, help="corpus directory")
+    b.add_argument("--out", type=path_arg, required=True, help="corpus directory")
     b.add_argument("--rebuild", action="store_true",
                    help="delete the corpus in --out and build it anew (needed when it was "
                         "built with other parameters: such a build is refused without it)")
@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    "(<uuid>/transcription/, processed/)")
     i.add_argument("--tokenizer", required=True,
                    help="unit tokenizer dir (`duplexsim units train --corpus TREE`)")
-    i.add_argument("--out", required=True, help="corpus directory to write")
+    i.add_argument("--out", type=path_arg, required=True, help="corpus directory to write")
     i.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0,
                    help="seeds the train/val/test split")
     i.add_argument("--val-share", type=number(0, 0.5), default=0.1)

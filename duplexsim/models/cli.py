@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from duplexsim.atomic import check_output_dir, output_dir, write_json
-from duplexsim.cli import number
+from duplexsim.cli import number, path_arg
 from duplexsim.errors import MAX_DURATION_S, InputError
 
 COMMAND = "duplexsim continue"
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="chunk size (default: the agent's first)")
     parser.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0)
     parser.add_argument("--temperature", type=number(0, 100), default=1.0)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=path_arg, required=True)
 
 
 def run(args: argparse.Namespace) -> int:

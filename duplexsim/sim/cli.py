@@ -14,13 +14,13 @@ import dataclasses
 import json
 import sys
 
-from duplexsim.cli import number
+from duplexsim.cli import number, path_arg
 from duplexsim.errors import MAX_DURATION_S, InputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", help="scenario TOML file (see scenarios/)")
-    parser.add_argument("--out", required=True,
+    parser.add_argument("--out", type=path_arg, required=True,
                         help="output folder (created; an earlier run's files there are replaced)")
     parser.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=None,
                         help="override the scenario's seed")

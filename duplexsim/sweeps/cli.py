@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from duplexsim.cli import number
+from duplexsim.cli import number, path_arg
 from duplexsim.sweeps.config import MAX_BATCH, MAX_WORKERS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sweep", type=Path, help="sweep TOML file with a [sweep] table")
-    parser.add_argument("--out", type=Path, default=None,
+    parser.add_argument("--out", type=path_arg, default=None,
                         help="output folder (default: runs/<sweep name>); rerun to resume")
     parser.add_argument("--backend", choices=("local", "ray"), default="local",
                         help="local process pool (default) or Ray")

@@ -25,7 +25,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from duplexsim.cli import number
+from duplexsim.cli import number, path_arg
 from duplexsim.config.card import AgentCard, load_card
 from duplexsim.errors import InputError
 
@@ -39,7 +39,7 @@ RECIPES = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("card", type=Path, help="agent card (agents/fisher.toml, ...)")
     parser.add_argument("--corpus", type=Path, required=True, help="corpus directory")
-    parser.add_argument("--out", type=Path, required=True, help="agent directory to write")
+    parser.add_argument("--out", type=path_arg, required=True, help="agent directory to write")
     parser.add_argument("--max-minutes", type=number(0, 1e6, low_open=True), default=None,
                         help="guard, not a plan: stop at the first step boundary after this "
                              "many wall minutes and say so in agent.json (the card's steps "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from duplexsim.cli import number
+from duplexsim.cli import number, path_arg
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t = sub.add_parser("train", help="train a k-means unit tokenizer")
     t.add_argument("--corpus", action="append", required=True,
                    help="duplexsim corpus, Fisher tree or CANDOR tree (repeatable)")
-    t.add_argument("--out", required=True, help="tokenizer directory to write")
+    t.add_argument("--out", type=path_arg, required=True, help="tokenizer directory to write")
     t.add_argument("--type", default="mel-kmeans", choices=["mel-kmeans", "hubert-kmeans"])
     t.add_argument("--n-units", type=number(2, 32768, integer=True), default=501)
     t.add_argument("--hubert-dir", default="", help="local HuBERT model dir (hubert-kmeans)")

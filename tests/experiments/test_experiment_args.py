@@ -142,6 +142,17 @@ def test_bad_values_are_one_line_before_any_work(tmp_path, capsys, script, args,
     assert "Traceback" not in err[0] and flag in err[0] and "allowed" in err[0], err
 
 
+@pytest.mark.parametrize("script", ["presets", "continuation", "selfplay_rl", "handover"])
+def test_an_empty_out_is_one_line(capsys, script):
+    """--out "" was the current folder: a run's files (and its stale-file clean-up) landed
+    wherever the script was started."""
+    with pytest.raises(SystemExit) as e:
+        _script(script).main(["--out", ""])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1, err
+    assert "--out: '' is an empty path" in err[0] and "allowed" in err[0], err
+
+
 @pytest.mark.parametrize(("script", "args", "flag"), [
     ("architectures", ["--agents", "{agents}"], "--agents"),
     ("continuation", ["--agents", "{agents}"], "--agents"),
