@@ -785,10 +785,12 @@ def plot_runs(pooled: pd.DataFrame, per_run: pd.DataFrame, path: Path) -> None:
         ax.hlines(0.6 * row.prompt_avg_r, i - 0.35, i + 0.35, color="tab:red", ls="--",
                   label="bar: 0.6x Prompt row" if i == 0 else None)
     ax.axhline(0, color="k", lw=0.5)
+    top = np.nanmax(np.r_[pooled["prompt_avg_r"].to_numpy(float), per_run["avg_r"], 0.0])
+    ax.set_ylim(top=top + 0.25)  # room for the legend above the Prompt rows
     ax.set_xticks(range(len(pooled)), [f"{r.agent}\n{r.source}" for r in pooled.itertuples()])
     ax.set_ylabel("average r (ipu, pause, fto) vs ground truth")
     ax.set_title(f"in distribution, {per_run['run'].nunique()} training runs")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", ncol=2)
     write_png(fig, path)
 
 
