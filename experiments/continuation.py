@@ -35,6 +35,12 @@ the model's own distribution: 0.9, the simulator's default, suppresses onsets). 
 corpus it is made from and by the sampling and window settings: a retrained agent or a
 rebuilt corpus is generated anew).
 
+Several training runs of the cards (``--agents A B C``, each a folder with ``fisher/`` and
+``candor/``, e.g. ``duplexsim train CARD --seed K``): the study runs once per run on the same
+prompts (``OUT/runs/runK/``, the units cached once in ``OUT/units/``), and ``OUT/REPORT.md``
+gives every r as the mean over runs with a CI that resamples prompts, then runs
+(:func:`~duplexsim.metrics.protocol.correlations_over_runs`), beside each run alone.
+
     python experiments/continuation.py --out runs/continuation          # full
     python experiments/continuation.py --smoke --out /tmp/continuation  # tiny world, seconds
     python experiments/continuation.py --asr ...   # + ASR perplexity (needs duplexsim[asr])
