@@ -72,6 +72,10 @@ class SweepConfig:
         errors: list[FieldError] = []
         if not self.name.strip():
             errors.append(FieldError("name", "empty name", "a non-empty string"))
+        elif "/" in self.name or "\\" in self.name or self.name.strip() in (".", ".."):
+            # the default output folder is runs/<name>: "../../x" would write outside runs/
+            errors.append(FieldError("name", f"{self.name!r} is a path, not a name",
+                                     "a folder name without / or \\, not . or .."))
         if not self.base.strip():  # "" is the current folder: "is a folder, not a file"
             errors.append(FieldError("base", "empty path", "a scenario TOML file"))
         if not self.seeds or any(not 0 <= s < 2**63 for s in self.seeds) or len(

@@ -76,10 +76,13 @@ def test_grid_expands_to_cells_with_stable_distinct_keys(tmp_path):
     ("[0]", 'grid = { "network" = [{ preset = "lan" }] }', "sweep.grid.network: .* is a table"),
     ("[0]", 'grid = { "network.a_to_b.delay_ms" = [0, 160, 0.0] }',
      "sweep.grid.network.a_to_b.delay_ms: 0.0 is listed twice"),
+    ("[0]", 'name = "../../x"', r"sweep.name: '../../x' is a path, not a name"),
 ])
 def test_bad_sweep_files_name_the_key(tmp_path, seeds, extra, match):
     path = write_sweep(tmp_path, seeds=seeds)
-    if extra.startswith("workers"):
+    if extra.startswith("name"):  # the default output folder runs/<name> stays in runs/
+        path.write_text(path.read_text().replace('name = "t"', extra))
+    elif extra.startswith("workers"):
         path.write_text(path.read_text().replace("workers = 1", extra))
     elif extra.startswith("grid"):
         text = path.read_text().split("[sweep.grid]")[0]
