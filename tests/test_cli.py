@@ -213,6 +213,7 @@ def settings_files(ws: Path) -> None:
         "delay.toml": scenario(network='[network.a_to_b]\ndelay_ms = 1e12'),
         **{f"trace_{k}.toml": scenario(network=trace_network(f"trace_{k}.txt"))
            for k in ("nan", "neg", "one", "word")},
+        "trace_dir.toml": scenario(network=trace_network("empty")),  # a folder
         "noagent.toml": scenario(agent="no_such_agent"),
         "vocab.toml": scenario(corpus=""),  # the shipped 501-unit dialogue vs a 20-unit agent
         "dialogue.toml": scenario(b_line='dialogue = "d9"'),
@@ -386,6 +387,8 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["trace_one.txt", "1 samples"]),
     ("trace: not a number", ["simulate", "trace_word.toml", "--out", "new_sim"],
      ["trace_word.txt", "line 2", "'fast'"]),
+    ("trace: a folder", ["simulate", "trace_dir.toml", "--out", "new_sim"],
+     ["trace_dir.toml", "network.a_to_b.jitter_trace", "'empty' is a folder, not a file"]),
     ("sweep: negative workers in the file", ["sweep", "sweep_workers.toml", "--out", "ns"],
      ["sweep_workers.toml", "sweep.workers"]),
     ("sweep: a grid value out of range", ["sweep", "sweep_grid.toml", "--out", "ns"],

@@ -146,6 +146,8 @@ def read_jitter_trace(path: str | Path) -> list[float]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise MissingInputError(str(path), "", "trace file not found", allowed) from None
+    except IsADirectoryError:
+        raise InputError(str(path), "", "a folder, not a trace file", allowed) from None
     except UnicodeDecodeError as e:
         raise InputError(str(path), f"byte {e.start}", "not UTF-8 text", allowed) from None
     values: list[float] = []

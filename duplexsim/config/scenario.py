@@ -406,7 +406,8 @@ def _missing_traces(obj: Any, file: str, key: str = "network") -> list[Problem]:
     if isinstance(obj, dict):
         for k, v in obj.items():
             if k == "jitter_trace" and isinstance(v, str) and v and not Path(v).is_file():
-                out.append(Problem(file, f"{key}.{k}", f"trace file {v!r} not found",
+                what = "is a folder, not a file" if Path(v).is_dir() else "not found"
+                out.append(Problem(file, f"{key}.{k}", f"trace file {v!r} {what}",
                                    "a text file with one delay sample (ms) per line"))
             elif k == "jitter_trace" and isinstance(v, str) and v:
                 try:
