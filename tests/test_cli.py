@@ -266,6 +266,8 @@ def broken_corpora(ws: Path) -> None:
     manifest["dialogues"][0]["split"] = "train"
     manifest["dialogues"][1]["duration_s"] = float("nan")
     (copy("c_dur") / "manifest.json").write_text(json.dumps(manifest))
+    manifest["dialogues"][1]["duration_s"] = "120"
+    (copy("c_durstr") / "manifest.json").write_text(json.dumps(manifest))
     units = np.load(ws / "corpus" / "units" / "d0.npy")
     np.save(copy("c_float") / "units" / "d0.npy", units.astype(np.float32) + 0.4)
     bad = units.copy()
@@ -486,6 +488,8 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["c_empty/manifest.json", "dialogues", "empty corpus"]),
     ("manifest: nan duration", ["corpus", "stats", "c_dur"],
      ["c_dur/manifest.json", "dialogues[1].duration_s", "nan"]),
+    ("manifest: a duration as a string", ["corpus", "stats", "c_durstr"],
+     ["c_durstr/manifest.json", "dialogues[1].duration_s", "'120' is not a number"]),
     ("manifest: unknown split", ["corpus", "stats", "c_split"],
      ["c_split/manifest.json", "dialogues[0].split", "'dev'"]),
     ("manifest: none", ["corpus", "stats", "empty"], ["empty", "unknown layout", "manifest.json"]),

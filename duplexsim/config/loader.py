@@ -404,6 +404,8 @@ def json_number(data: Mapping[str, Any], file: str, key: str, low: float, high: 
     value = data[key]
     if integer and (isinstance(value, bool) or not isinstance(value, int)):
         raise InputError(file, key, f"{value!r} is not an integer", allowed)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(file, key, f"{value!r} is not a number", allowed)
     if not finite_in(value, low, high):
         raise InputError(file, key, f"{value!r} is out of range", allowed)
     return value
