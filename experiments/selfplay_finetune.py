@@ -196,7 +196,7 @@ def agent_inputs(parser: ArgumentParser, args: argparse.Namespace
 
         agents, corpora = build_tiny_world(args.out / "world")
         return agents, corpora, tiny_card(args.agent, preset, 24, steps=2)
-    parser.require_trained("--agents", [args.agents / args.agent], smoke=False)
+    parser.require_trained("--agents", [args.agents / args.agent])
     manifest = args.corpora / preset / "manifest.json"
     if not manifest.is_file():
         parser.error(f"{manifest}: not found (allowed: a built corpus there)")
