@@ -68,15 +68,17 @@ class ArgumentParser(argparse.ArgumentParser):
             shown = f" {' '.join(map(str, values))}" if show else ""
             self.error(f"{flag}{shown}: {what} repeats (allowed: {allowed})")
 
-    def require_trained(self, flag: str, dirs: Sequence[str | Path],
-                        smoke: bool = True) -> None:
+    def require_trained(self, flag: str, dirs: Sequence[str | Path]) -> None:
         """One line (exit 2) naming every folder of ``dirs`` that holds no trained agent
-        (no ``agent.json``): ``FLAG: no trained agent at A, B (allowed: ...)``."""
+        (no ``agent.json``): ``FLAG: no trained agent at A, B (allowed: ...)``, naming
+        ``--smoke`` where this parser has it."""
         missing = [str(d) for d in dirs if not (Path(d) / "agent.json").is_file()]
         if missing:
+            smoke = "; or --smoke for a tiny world" if "--smoke" in \
+                self._option_string_actions else ""
             self.error(f"{flag}: no trained agent at {', '.join(missing)} (allowed: a folder "
                        "that `duplexsim train agents/<card>.toml --out DIR` wrote, with "
-                       f"agent.json{'; or --smoke for a tiny world' if smoke else ''})")
+                       f"agent.json{smoke})")
 
 
 def number(low: float, high: float, *, integer: bool = False, low_open: bool = False,
