@@ -731,9 +731,9 @@ def asr_section(per_prompt: pd.DataFrame) -> list[str]:
             table.mean().to_markdown(floatfmt=".3g")]
 
 
-def run_plan(plan: Plan, command: str = "") -> tuple[Path, pd.DataFrame]:
+def run_plan(plan: Plan, command: str = "") -> tuple[Path, pd.DataFrame, pd.DataFrame]:
     """The whole study for ``plan``; returns the report path (``command``: its
-    provenance line, :func:`provenance`) and the per-prompt table."""
+    provenance line, :func:`provenance`), the per-prompt table and the correlations."""
     from duplexsim.corpora import load_corpus
 
     prompts = load_prompts(plan)
@@ -753,7 +753,7 @@ def run_plan(plan: Plan, command: str = "") -> tuple[Path, pd.DataFrame]:
     comp = corpus_comparison(plan, scored, silence, tokenizer, per_prompt)
     persistence = persistence_table(plan, prompts, generated, silence)
     return write_outputs(plan, per_prompt, corr, comp, persistence,
-                         source_table(scored, per_prompt), command), per_prompt
+                         source_table(scored, per_prompt), command), per_prompt, corr
 
 
 def runs_correlation_tables(tables: list[pd.DataFrame]) -> pd.DataFrame:
@@ -810,10 +810,9 @@ def run_replicates(plan: Plan, roots: list[Path], command: str = "") -> Path:
     for k, root in enumerate(roots):
         print(f"training run {k + 1} of {len(roots)}: {root}", flush=True)
         sub = replace(plan, agents=root, out=plan.out / "runs" / f"run{k}", cache=plan.out)
-        _, per_prompt = run_plan(sub, command)
+        _, per_prompt, corr = run_plan(sub, command)
         tables.append(per_prompt)
-        own.append(in_distribution(correlation_tables(per_prompt))
-                   .assign(run=k, agents=str(root)))
+        own.append(in_distribution(corr).assign(run=k, agents=str(root)))
     corr = runs_correlation_tables(tables)
     pooled = in_distribution(corr)
     per_run = pd.concat(own, ignore_index=True)
