@@ -24,8 +24,10 @@ def test_readme_has_runnable_blocks():
 
 
 @pytest.mark.parametrize("kind,code", runnable_blocks(), ids=lambda v: str(v)[:40])
-def test_readme_block_runs(kind: str, code: str):
+def test_readme_block_runs(kind: str, code: str, tmp_path: Path):
     env = dict(os.environ)
+    env["TMPDIR"] = str(tmp_path)  # what a block leaves in the temp folder (SB3's logger
+    # makes an SB3-<time> folder per learn()) goes with the test's own folder
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     if kind == "bash":
         cmd = ["bash", "-euo", "pipefail", "-c", code]

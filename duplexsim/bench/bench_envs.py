@@ -209,6 +209,7 @@ def ppo_steps_per_s(n: int, steps: int) -> float:
     gets: the env and the policy's updates together; ``MlpPolicy`` on the voice-activity
     keys, ``n_steps`` 256, batch 1024, 2 epochs, seed 0)."""
     from stable_baselines3 import PPO
+    from stable_baselines3.common.logger import Logger
     from stable_baselines3.common.vec_env import VecMonitor
 
     from duplexsim.envs.sb3 import SB3VecEnv
@@ -219,6 +220,7 @@ def ppo_steps_per_s(n: int, steps: int) -> float:
                      keys=["own_vad", "partner_vad", "partner_received"])
     model = PPO("MlpPolicy", VecMonitor(venv), n_steps=256, batch_size=1024, n_epochs=2,
                 seed=0, device="cpu")
+    model.set_logger(Logger(folder=None, output_formats=[]))  # no tempdir/SB3-<time> folder
     t0 = time.perf_counter()
     model.learn(steps)
     return steps / (time.perf_counter() - t0)
