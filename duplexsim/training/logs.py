@@ -30,6 +30,21 @@ def write_logs(out: Path, rows: list[dict[str, Any]], plot: bool = False) -> Non
         plot_losses(rows, out / "loss.png")
 
 
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """The rows of a ``train_log.csv`` as :func:`write_logs` had them: ``stage`` a string,
+    every other column a number (``step``, ``tokens`` and ``kept_step`` whole), empty cells
+    ``""``; e.g. to redraw ``loss.png`` with :func:`plot_losses`."""
+    whole = {"step", "tokens", "kept_step"}
+
+    def value(key: str, cell: str) -> Any:
+        if key == "stage" or cell == "":
+            return cell
+        return int(float(cell)) if key in whole else float(cell)
+
+    with Path(path).open(newline="", encoding="utf-8") as fh:
+        return [{k: value(k, v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
 def plot_losses(rows: list[dict[str, Any]], path: Path) -> None:
     """Training (mean per log row) and validation loss per stage, steps laid end to end."""
     import matplotlib

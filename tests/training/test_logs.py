@@ -1,0 +1,32 @@
+"""Training logs: ``train_log.csv`` read back gives the rows that were written, and the
+loss curve redraws from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from duplexsim.training.logs import plot_losses, read_log, write_logs
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_written_log_reads_back_as_it_was(tmp_path: Path) -> None:
+    rows = [
+        {"stage": "stage2", "step": 10, "tokens": 2560, "loss": 5.25, "val_loss": "",
+         "lr": 0.001, "elapsed_s": 1.5, "kept_step": "", "kept_val_loss": ""},
+        {"stage": "stage2", "step": 20, "tokens": 5120, "loss": 4.5, "val_loss": 4.75,
+         "lr": 0.0005, "elapsed_s": 3.0, "kept_step": 10, "kept_val_loss": 4.625},
+        {"stage": "stage3", "step": 5, "tokens": 1280, "loss": 4.0, "val_loss": 4.25,
+         "lr": 0.001, "elapsed_s": 4.5, "kept_step": 5, "kept_val_loss": 4.25},
+    ]
+    write_logs(tmp_path, rows, plot=True)
+    assert read_log(tmp_path / "train_log.csv") == rows
+    assert (tmp_path / "loss.png").stat().st_size > 0
+
+
+def test_the_shipped_training_logs_redraw(tmp_path: Path) -> None:
+    """The logs under docs/results/agents (their README gives this command)."""
+    rows = read_log(ROOT / "docs/results/agents/fisher/train_log.csv")
+    assert rows[-1]["kept_step"] == 1000 and isinstance(rows[-2]["loss"], float)
+    plot_losses(rows, tmp_path / "loss.png")
+    assert (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
