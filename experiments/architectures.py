@@ -335,6 +335,8 @@ def report(plan: Plan, summary: pd.DataFrame, diffs: pd.DataFrame, near: pd.Data
                      f"[{r['margin_lo']:.1f}, {r['margin_hi']:.1f}] | "
                      f"{'yes' if r['nearer_own'] else 'no'}"
                      f"{' (CI > 0)' if r['margin_lo'] > 0 else ''} |")
+    lines += ["", "![FTO, overlap, recovery, zombie and deaf rates, backchannels against delay, "
+              "with 95% CIs](architectures.png)"]
     return "\n".join(lines) + "\n"
 
 

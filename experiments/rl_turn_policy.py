@@ -465,6 +465,8 @@ Held-out cells at 0 and 240 ms: {int(met['beats_all'].sum())} of {len(met)} met.
 ## Generalisation: PPO reward on test minus train dialogues (target within 1.5)
 {md(gen)}
 
+![episode reward per policy against delay, one panel per evaluation set, 95% CIs](rl.png)
+
 ## Reward and turn-taking statistics
 {table(summary, ["reward", "overlap_share", "gap_median_ms", "learner_fto_median_ms",
                  "learner_backchannels_per_min", "bc_placed_share", "interruptions"])}
