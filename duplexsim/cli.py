@@ -154,9 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[name][0])
     parser = ArgumentParser(prog=f"duplexsim {name}", description=COMMANDS[name][1])
     module.add_arguments(parser)
-    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None, metavar="N",
-                        help="torch threads per process (default: $DUPLEXSIM_THREADS or 1; "
-                             "0 = torch's own setting); parallelism comes from processes")
+    _add_threads(parser, None)
     args = parser.parse_args(argv[1:])
     from duplexsim.threads import use_threads
 
@@ -165,6 +163,20 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         parser.error(str(e))
     return run_reporting(lambda: int(module.run(args) or 0), f"duplexsim {name}")
+
+
+def _add_threads(parser: argparse.ArgumentParser, default: Any) -> None:
+    """``--threads N`` on ``parser`` and on every action of its subcommands (``duplexsim
+    corpus stats DIR --threads 1`` as well as ``duplexsim corpus --threads 1 stats DIR``);
+    the actions' copies leave the value alone when not given (``SUPPRESS``)."""
+    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=default,
+                        metavar="N",
+                        help="torch threads per process (default: $DUPLEXSIM_THREADS or 1; "
+                             "0 = torch's own setting); parallelism comes from processes")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                _add_threads(sub, argparse.SUPPRESS)
 
 
 def run_reporting(run: Callable[[], int], name: str) -> int:

@@ -433,7 +433,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="bootstrap block length (s)")
     parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000)
     parser.add_argument("--temperature", type=number(0, 100), default=1.0)
+    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
+                        help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
+    from duplexsim.threads import use_threads
+
+    use_threads(args.threads)
     parser.require_distinct("--delays", args.delays)  # one cell's blocks would count twice
     command = provenance("architectures.py", argv)
     plan = Plan(agents=args.agents, corpora=args.corpora, out=args.out,

@@ -52,6 +52,19 @@ def test_cli_threads_flag(restore_threads) -> None:
     assert e.value.code == 2
 
 
+@pytest.mark.parametrize("argv", [["corpus", "stats", "no-such-corpus", "--threads", "2"],
+                                  ["corpus", "--threads", "2", "stats", "no-such-corpus"],
+                                  ["units", "train", "--corpus", "no-such-corpus", "--out",
+                                   "unused", "--threads", "2"]])
+def test_threads_after_an_action_word_too(restore_threads, tmp_path, monkeypatch, argv) -> None:
+    """``corpus`` and ``units`` have actions; ``--threads`` was only accepted before them
+    (``duplexsim corpus stats DIR --threads 1``: unrecognized arguments)."""
+    monkeypatch.chdir(tmp_path)
+    torch.set_num_threads(1)
+    assert cli.main(argv) == 2  # parsed; then one line: the corpus does not exist
+    assert torch.get_num_threads() == 2 and os.environ[ENV_VAR] == "2"
+
+
 def test_a_fresh_cli_process_runs_torch_on_one_thread_by_default() -> None:
     # OMP_NUM_THREADS=2 in the environment (as the Makefile used to force) no longer wins
     env = {k: v for k, v in os.environ.items() if k != ENV_VAR}

@@ -94,6 +94,7 @@ def _script(name: str):  # noqa: ANN202
     ("architectures", ["--delays", "0", "160", "0"], "--delays"),
     ("architectures", ["--temperature", "-1"], "--temperature"),
     ("architectures", ["--duration-s", "0"], "--duration-s"),
+    ("architectures", ["--threads", "-1"], "--threads"),
     ("handover", ["--context-chunks", "0"], "--context-chunks"),
     ("handover", ["--n-boot", "0"], "--n-boot"),
     ("handover", ["--chunk-ms", "-200"], "--chunk-ms"),
