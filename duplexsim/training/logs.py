@@ -33,16 +33,32 @@ def write_logs(out: Path, rows: list[dict[str, Any]], plot: bool = False) -> Non
 def read_log(path: Path) -> list[dict[str, Any]]:
     """The rows of a ``train_log.csv`` as :func:`write_logs` had them: ``stage`` a string,
     every other column a number (``step``, ``tokens`` and ``kept_step`` whole), empty cells
-    ``""``; e.g. to redraw ``loss.png`` with :func:`plot_losses`."""
+    ``""``; e.g. to redraw ``loss.png`` with :func:`plot_losses`. A missing column or a cell
+    that is not a number is an :class:`~duplexsim.errors.InputError` naming its line."""
+    from duplexsim.errors import InputError
+
     whole = {"step", "tokens", "kept_step"}
-
-    def value(key: str, cell: str) -> Any:
-        if key == "stage" or cell == "":
-            return cell
-        return int(float(cell)) if key in whole else float(cell)
-
+    rows = []
     with Path(path).open(newline="", encoding="utf-8") as fh:
-        return [{k: value(k, v) for k, v in row.items()} for row in csv.DictReader(fh)]
+        reader = csv.DictReader(fh)
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InputError(str(path), "line 1", f"header lacks {', '.join(missing)}",
+                             ", ".join(COLUMNS))
+        for row in reader:
+            out: dict[str, Any] = {}
+            for key in COLUMNS:
+                cell = row[key]
+                try:
+                    out[key] = (cell if key == "stage" or cell == "" else
+                                int(float(cell)) if key in whole else float(cell))
+                except (TypeError, ValueError):
+                    what = "missing (the row is cut short)" if cell is None else \
+                        f"{cell!r} is not a number"
+                    raise InputError(str(path), f"line {reader.line_num}: {key}", what,
+                                     "a number or empty") from None
+            rows.append(out)
+    return rows
 
 
 def plot_losses(rows: list[dict[str, Any]], path: Path) -> None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from duplexsim.training.logs import plot_losses, read_log, write_logs
+import pytest
+
+from duplexsim.errors import InputError
+from duplexsim.training.logs import COLUMNS, plot_losses, read_log, write_logs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,3 +33,17 @@ def test_the_shipped_training_logs_redraw(tmp_path: Path) -> None:
     assert rows[-1]["kept_step"] == 1000 and isinstance(rows[-2]["loss"], float)
     plot_losses(rows, tmp_path / "loss.png")
     assert (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_damaged_log_is_one_line_naming_where(tmp_path: Path) -> None:
+    log = tmp_path / "train_log.csv"
+    log.write_text(",".join(COLUMNS) + "\nstage3,1,4096,7.0,,0.001,0.8,,\n"
+                   "stage3,2,8192,oops,,0.001,1.6,,\n")
+    with pytest.raises(InputError, match=r"train_log\.csv: line 3: loss: 'oops' is not a number"):
+        read_log(log)
+    log.write_text("stage,step\nstage3,1\n")
+    with pytest.raises(InputError, match=r"line 1: header lacks tokens, loss"):
+        read_log(log)
+    log.write_text(",".join(COLUMNS) + "\nstage3,1,4096\n")  # a cut-off row
+    with pytest.raises(InputError, match=r"line 2: loss: missing \(the row is cut short\)"):
+        read_log(log)
