@@ -33,6 +33,12 @@ def test_readme_block_runs(kind: str, code: str, tmp_path: Path):
         cmd = ["bash", "-euo", "pipefail", "-c", code]
     else:
         cmd = [sys.executable, "-c", code]
-    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    # the blocks run as from the repository root, but what they write (runs/...) goes to the
+    # test's folder: every top-level entry but runs/ is linked there
+    for entry in ROOT.iterdir():
+        if entry.name not in ("runs", ".git"):
+            (tmp_path / entry.name).symlink_to(entry)
+    result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=600)
     failure = f"README {kind} block failed:\n{code}\n---\n{result.stderr[-3000:]}"
     assert result.returncode == 0, failure
