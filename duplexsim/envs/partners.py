@@ -320,8 +320,9 @@ class _PoolBuilder:
         self.inventories[i] = n_units
         channels = self._values(i, spec, "channels") or [0, 1]
         for c in channels:
-            if c not in (0, 1):
-                raise PoolError(f"partner[{i}].channels: {c!r} (allowed: 0, 1)")
+            if c not in (0, 1):  # named as the spec wrote it
+                key = "channels" if "channels" in spec else "channel"
+                raise PoolError(f"partner[{i}].{key}: {c!r} (allowed: 0, 1)")
         start, max_start = self._start(i, spec, seconds)
         common = self._common(spec)
         for dialogue in ids:

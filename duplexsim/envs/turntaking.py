@@ -126,8 +126,9 @@ class TurnTakingEnv(gym.Env):
     - ``time`` ``Box(0, 1, (1,), float32)``: ``j / n_chunks``;
     - ``own_state`` ``Box(0, 1, (3,), float32)``: utterance in progress (0/1), the
       fraction of it spoken, backchannel in progress (0/1) of the scripted utterance (turn
-      mode without ``model``; zeros in units mode, and with a ``model``, whose utterances
-      are its own: read them in ``own_vad``).
+      mode without ``model``; zeros in units mode; with a ``model`` the first two are 0,
+      its utterances being its own: read them in ``own_vad``, and the third still marks a
+      backchannel action's speech).
 
     ## Rewards
     The step reward is the sum of five weighted terms
@@ -177,7 +178,8 @@ class TurnTakingEnv(gym.Env):
     Never terminated; truncated after ``scenario.n_chunks`` steps (the scenario duration).
     Registration sets ``max_episode_steps`` to the default scenario's 188 steps; with a
     longer scenario pass ``gymnasium.make(..., max_episode_steps=scenario.n_chunks)`` (the
-    env warns otherwise). Stepping after the end (unwrapped) raises.
+    env warns of any scenario longer than 188 steps, also when the right value is passed:
+    it cannot see the wrapper's). Stepping after the end (unwrapped) raises.
 
     ## Arguments
     ``scenario`` (Scenario, TOML path or dict; default: embedded 30 s replay scenario; its
@@ -191,8 +193,8 @@ class TurnTakingEnv(gym.Env):
     a bad spec is a one-line ``ValueError`` naming ``partner[i].key``). A syncllm partner
     may wait (``estimation = "wait"``); the learner's own side of the scenario may not.
     The learner's scripted speech is cut from the other channel of a replayed dialogue,
-    else from a ``speech_corpus`` (default: the agent's training corpus, else the shipped
-    dialogue). ``action_mode`` ("turn" | "units"), ``side`` ("a" | "b"), ``window``
+    else from a ``speech_corpus`` (default: for a pool's agents, the agent's training
+    corpus; for a fixed partner, such as a SideConfig or an Agent, the shipped dialogue). ``action_mode`` ("turn" | "units"), ``side`` ("a" | "b"), ``window``
     (chunks, default 8), ``reward`` (RewardConfig or dict; replaces the scenario's
     ``[reward]`` table as a whole: keys a dict leaves out take the RewardConfig defaults,
     not the table's), ``model`` (the learner's own model, SyncLLM or TDM: agent directory or Agent;

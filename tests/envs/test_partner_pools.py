@@ -148,6 +148,7 @@ def test_no_pool_draws_nothing_extra() -> None:
     ({"kind": "replay", "corpus": "CORPUS", "start_s": 99},
      r"partner\[0\]\.start_s: 99 \(allowed: \"random\" or 0 \.\. 16 s"),
     ({"kind": "replay", "channels": [2]}, r"partner\[0\]\.channels: 2 \(allowed: 0, 1\)"),
+    ({"kind": "replay", "channel": 5}, r"partner\[0\]\.channel: 5 \(allowed: 0, 1\)"),
     ({"kind": "scripted", "policies": ["nope"]}, r"partner\[0\]: policy: unknown value"),
     ({"kind": "scripted", "weight": 0}, r"partner\[0\]\.weight: 0 \(allowed: a number > 0\)"),
     ([], r"partner: empty pool"),
