@@ -194,7 +194,8 @@ class TurnTakingEnv(gym.Env):
     may wait (``estimation = "wait"``); the learner's own side of the scenario may not.
     The learner's scripted speech is cut from the other channel of a replayed dialogue,
     else from a ``speech_corpus`` (default: for a pool's agents, the agent's training
-    corpus; for a fixed partner, such as a SideConfig or an Agent, the shipped dialogue). ``action_mode`` ("turn" | "units"), ``side`` ("a" | "b"), ``window``
+    corpus; for a fixed partner, such as a SideConfig or an Agent, the shipped dialogue).
+    ``action_mode`` ("turn" | "units"), ``side`` ("a" | "b"), ``window``
     (chunks, default 8), ``reward`` (RewardConfig or dict; replaces the scenario's
     ``[reward]`` table as a whole: keys a dict leaves out take the RewardConfig defaults,
     not the table's), ``model`` (the learner's own model, SyncLLM or TDM: agent directory or Agent;
