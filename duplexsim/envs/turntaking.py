@@ -184,8 +184,9 @@ class TurnTakingEnv(gym.Env):
     ## Arguments
     ``scenario`` (Scenario, TOML path or dict; default: embedded 30 s replay scenario; its
     network, chunk size, duration and ``[reward]`` table apply to every partner),
-    ``partner``: None = the scenario's other side; a kind name (``replay``, ``scripted``,
-    ``syncllm``, every kind of :data:`duplexsim.sim.build.AGENT_BUILDERS`); a SideConfig; an
+    ``partner``: None = the scenario's other side; a kind name of
+    :data:`duplexsim.sim.build.AGENT_BUILDERS` that needs no files (``replay``, ``scripted``;
+    ``syncllm`` and ``tdm`` need an agent directory: ``[DIR]`` or a spec dict); a SideConfig; an
     Agent; or a *pool*, drawn per reset: a spec dict such as ``{"kind": "replay",
     "corpus": DIR, "split": "train", "start_s": "random"}`` or ``{"kind": "syncllm",
     "agents": [DIR, ...]}``, a list of specs, kind names and agent directories, or a
