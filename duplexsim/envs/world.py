@@ -88,8 +88,10 @@ def resolve_partner(scenario: Scenario, side: str,
         return scenario, None
     if isinstance(partner, str):
         if partner not in PARTNER_KINDS:
+            hint = (f"; an agent directory goes in a list: partner=[{partner!r}]"
+                    if "/" in partner or Path(partner).is_dir() else "")
             raise ValueError(f"partner: unknown kind {partner!r} (allowed: "
-                             f"{', '.join(PARTNER_KINDS)}, a SideConfig or an Agent)")
+                             f"{', '.join(PARTNER_KINDS)}, a SideConfig or an Agent{hint})")
         partner = SideConfig(kind=partner)  # type: ignore[arg-type]  # checked just above
     if isinstance(partner, SideConfig):
         return dataclasses.replace(scenario, **{side: partner}), None

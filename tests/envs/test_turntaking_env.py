@@ -126,6 +126,9 @@ def test_clear_errors() -> None:
         units.step(np.array([0, 1]))
     with pytest.raises(ValueError, match="unknown kind 'robot'"):
         gym.make(TURN_TAKING_ID, partner="robot")
+    with pytest.raises(ValueError, match=r"an agent directory goes in a list: "
+                                         r"partner=\['runs/agents/fisher'\]"):
+        gym.make(TURN_TAKING_ID, partner="runs/agents/fisher")
     with pytest.raises(ValueError, match="action_mode"):
         gym.make(TURN_TAKING_ID, action_mode="words")
     with pytest.raises(ValueError, match="window: True"):
