@@ -58,6 +58,14 @@ class ArgumentParser(argparse.ArgumentParser):
             message = f"{flag.split('/')[-1]}: {rest}"
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message}\n")
 
+    def add_threads(self, default: Any = None) -> None:
+        """``--threads N``: torch threads per process (:func:`duplexsim.threads.use_threads`
+        resolves ``None``: ``$DUPLEXSIM_THREADS`` or 1)."""
+        self.add_argument("--threads", type=number(0, 1024, integer=True), default=default,
+                          metavar="N",
+                          help="torch threads per process (default: $DUPLEXSIM_THREADS or 1; "
+                               "0 = torch's own setting); parallelism comes from processes")
+
     def require_distinct(self, flag: str, values: Sequence[Any], what: str = "a value",
                          allowed: str = "distinct values", show: bool = True,
                          key: Callable[[Any], Any] | None = None) -> None:
@@ -165,14 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     return run_reporting(lambda: int(module.run(args) or 0), f"duplexsim {name}")
 
 
-def _add_threads(parser: argparse.ArgumentParser, default: Any) -> None:
+def _add_threads(parser: ArgumentParser, default: Any) -> None:
     """``--threads N`` on ``parser`` and on every action of its subcommands (``duplexsim
     corpus stats DIR --threads 1`` as well as ``duplexsim corpus --threads 1 stats DIR``);
     the actions' copies leave the value alone when not given (``SUPPRESS``)."""
-    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=default,
-                        metavar="N",
-                        help="torch threads per process (default: $DUPLEXSIM_THREADS or 1; "
-                             "0 = torch's own setting); parallelism comes from processes")
+    parser.add_threads(default)
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for sub in dict.fromkeys(action.choices.values()):

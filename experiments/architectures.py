@@ -433,8 +433,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="bootstrap block length (s)")
     parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000)
     parser.add_argument("--temperature", type=number(0, 100), default=1.0)
-    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
-                        help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
+    parser.add_threads()
     args = parser.parse_args(argv)
     from duplexsim.threads import use_threads
 

@@ -889,8 +889,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="edges in seconds of the style-persistence windows")
     parser.add_argument("--asr", action="store_true",
                         help="also score ASR transcripts (needs: pip install 'duplexsim[asr]')")
-    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
-                        help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
+    parser.add_threads()
     args = parser.parse_args(argv)
     for flag, values in (("--seeds", args.seeds), ("--chunk-ms", args.chunk_ms)):
         parser.require_distinct(flag, values)  # a repeat would score one source twice

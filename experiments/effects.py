@@ -48,8 +48,7 @@ def sweep_parser(doc: str, out: str) -> ArgumentParser:
                         help="seeds 0..N-1 (full mode)")
     parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=60.0,
                         help="full mode")
-    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
-                        help="torch threads per process (default: $DUPLEXSIM_THREADS or 1)")
+    parser.add_threads()
     return parser
 
 

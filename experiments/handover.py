@@ -148,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="chunks of context before the scored one")
     parser.add_argument("--split", default="test", help="corpus split ('all': every one)")
     parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000)
-    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
-                        help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
+    parser.add_threads()
     args = parser.parse_args(argv)
     command = provenance("handover.py", argv)  # the code as it is when the run starts
     from duplexsim.threads import use_threads

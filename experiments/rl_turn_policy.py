@@ -603,8 +603,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
                         "(its ppo.zip, obs_norm.npz and training settings in config.json)")
     p.add_argument("--duration-s", type=TRAINED_NUMBERS["duration_s"], default=None)
     p.add_argument("--seed", type=TRAINED_NUMBERS["seed"], default=None)
-    p.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
-                   help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
+    p.add_threads()
     p.add_argument("--workers", type=number(1, 1024, integer=True), default=1,
                    help="processes the training conversations are split over (default 1; "
                         "2 on two cores trains faster, the same policy: "

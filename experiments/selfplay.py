@@ -505,8 +505,7 @@ def main(argv: list[str] | None = None) -> int:
                         "1: off)")
     parser.add_argument("--top-k", type=number(0, 1_000_000, integer=True), default=0,
                         help="top-k sampling (default 0: off)")
-    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
-                        help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
+    parser.add_threads()
     args = parser.parse_args(argv)
     from duplexsim.threads import use_threads
 

@@ -225,8 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=number(0, 1000, integer=True), default=3)
     parser.add_argument("--steps", type=number(1, 10_000_000, integer=True), default=300)
     parser.add_argument("--lr", type=number(0, 1, low_open=True), default=3e-4)
-    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
-                        help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
+    parser.add_threads()
     args = parser.parse_args(argv)
     command = provenance("selfplay_finetune.py", argv)  # the code as it is when the run starts
     from duplexsim.threads import use_threads

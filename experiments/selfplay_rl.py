@@ -489,8 +489,7 @@ def main(argv: list[str] | None = None) -> int:
                         default=True, help="also keep each iteration's weights in "
                         "OUT/snapshots/iteration<N> (14 MB each for the demo's agents)")
     parser.add_argument("--anchor-seqs", type=number(1, 100_000, integer=True), default=4)
-    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
-                        help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
+    parser.add_threads()
     args = parser.parse_args(argv)
     command = provenance("selfplay_rl.py", argv)  # the code as it is when the run starts
     if args.gamma == 1:  # (number() has no open upper end) a return that never discounts

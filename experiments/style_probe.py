@@ -447,8 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decisions", type=Path, default=None,
                         help="analyse the decisions.csv of an earlier run instead of running "
                              "the agents again (--pair then not needed)")
-    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
-                        help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
+    parser.add_threads()
     args = parser.parse_args(argv)
     command = provenance("style_probe.py", argv)  # the code as it is when the run starts
     from duplexsim.threads import use_threads
