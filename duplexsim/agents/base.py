@@ -87,6 +87,15 @@ class Agent(Protocol):
         """What was actually played as own chunk ``chunk`` (after deadline handling)."""
 
 
+def kind_of(agent: Agent) -> str:
+    """The scenario kind an agent instance is (``replay``, ``scripted``, ``syncllm``,
+    ``tdm``: its class's ``kind``), looking through :class:`AgentWrapper`; ``"agent"`` for
+    a class of the user's own."""
+    while isinstance(agent, AgentWrapper):
+        agent = agent.inner
+    return str(getattr(type(agent), "kind", "agent"))
+
+
 class AgentWrapper:
     """An agent that passes every call to ``inner`` (as ``gymnasium.Wrapper`` does for envs):
     subclass it and override what the wrapper adds. It offers no ``produce_steps``, so the

@@ -18,6 +18,9 @@ from duplexsim.errors import DuplexsimError, InputError, with_note
 class ReplayAgent:
     """Plays ``units`` (one channel, 25 Hz) as its own chunks; silence past the end."""
 
+    kind = "replay"
+    """Its scenario kind (:func:`duplexsim.agents.base.kind_of`)."""
+
     def __init__(self, units: np.ndarray, frames_per_chunk: int, silence_unit: int = 0,
                  name: str = "replay"):
         units = np.asarray(units, dtype=np.int64)

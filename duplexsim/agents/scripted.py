@@ -51,6 +51,9 @@ POLICIES: dict[str, Callable[[np.random.Generator, int, bool], np.ndarray]] = {
 class ScriptedAgent:
     """Voice activity from a policy, units random; deaf to its partner."""
 
+    kind = "scripted"
+    """Its scenario kind (:func:`duplexsim.agents.base.kind_of`)."""
+
     def __init__(self, policy: str, frames_per_chunk: int, n_chunks: int, n_units: int = 501,
                  silence_unit: int = 0, first: bool = True, name: str | None = None):
         if policy not in POLICIES:

@@ -30,6 +30,9 @@ from duplexsim.tokens import SyncFormat
 class SyncLLMAgent:
     """A trained SyncLLM model behind the :class:`duplexsim.agents.base.Agent` protocol."""
 
+    kind = "syncllm"
+    """Its scenario kind (:func:`duplexsim.agents.base.kind_of`)."""
+
     def __init__(self, files: AgentFiles, chunk_ms: int, sampling: SamplingConfig | None = None,
                  estimation: Estimation = "model", seed: int = 0, name: str | None = None,
                  lm: LMRows | None = None, backend: Backend = "auto"):

@@ -71,6 +71,9 @@ def trained_slices(files: AgentFiles) -> list[int]:
 class TdmAgent:
     """A trained TDM model behind the :class:`duplexsim.agents.base.Agent` protocol."""
 
+    kind = "tdm"
+    """Its scenario kind (:func:`duplexsim.agents.base.kind_of`)."""
+
     def __init__(self, files: AgentFiles, chunk_ms: int, slice_ms: int | None = None,
                  sampling: SamplingConfig | None = None, seed: int = 0,
                  name: str | None = None, lead_chunks: int = 1, lm: LMRows | None = None,

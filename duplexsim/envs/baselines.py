@@ -222,7 +222,8 @@ class CorpusReference:
     def reset(self, env: Any, rng: np.random.Generator) -> None:  # noqa: ARG002
         env = env.unwrapped
         info = env.partner_info
-        if info.get("kind") != "replay" or getattr(env, "pool", None) is None:
+        if (info.get("kind") != "replay" or info.get("dialogue") is None
+                or getattr(env, "pool", None) is None):  # a given ReplayAgent names none
             raise ValueError(f"corpus-reference: partner {info.get('label')!r} is not a replay "
                              "from a partner pool (allowed: partner={'kind': 'replay', ...})")
         if info["speech_corpus"]:

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from duplexsim.agents.base import Agent
+from duplexsim.agents.base import Agent, kind_of
 from duplexsim.config.scenario import SIDE_KEYS, Scenario, SideConfig
 from duplexsim.envs.speech import DEFAULT_N_UNITS, SpeechSource, dialogue_source
 from duplexsim.errors import ConfigError
@@ -107,7 +107,17 @@ class Draw:
                 "agent": side.agent, "corpus": side.corpus, "dialogue": side.dialogue,
                 "channel": side.channel, "start_s": self.start_chunks * chunk_ms / 1000,
                 "speech_corpus": self.speech.corpus, "speech_dialogue": self.speech.dialogue,
-                "speech_channel": self.speech.channel}
+                "speech_channel": self.speech.channel, **given_agent_info(self.member.agent)}
+
+
+def given_agent_info(agent: Agent | None) -> dict[str, Any]:
+    """What ``partner_info`` says of a partner given as an Agent instance (none for one
+    built from a spec): its kind (:func:`~duplexsim.agents.base.kind_of`), and no agent
+    directory, corpus, dialogue or channel, which only a spec names."""
+    if agent is None:
+        return {}
+    return {"kind": kind_of(agent), "agent": None, "corpus": None, "dialogue": None,
+            "channel": None}
 
 
 @dataclass

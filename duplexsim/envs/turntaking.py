@@ -18,7 +18,7 @@ import pandas as pd
 
 from duplexsim.agents.base import Agent
 from duplexsim.config.scenario import Scenario, SideConfig
-from duplexsim.envs.partners import PartnerPool, is_pool, parse_pool
+from duplexsim.envs.partners import PartnerPool, given_agent_info, is_pool, parse_pool
 from duplexsim.envs.registration import DEFAULT_MAX_EPISODE_STEPS, TURN_TAKING_ID
 from duplexsim.envs.rewards import RewardConfig
 from duplexsim.envs.side import ACTION_MODES, LearnerSide
@@ -237,9 +237,11 @@ class TurnTakingEnv(gym.Env):
         self.world = DuplexWorld(self.scenario, {side: self.learner.agent},
                                  None if self.pool else
                                  given or build_partner(self.scenario, other(side)))
+        self._given = given
         self.partner_info: dict[str, Any] = {}
         """The current episode's partner (label, kind, corpus, dialogue, channel, start_s,
-        the learner's speech source); set by :meth:`reset`."""
+        the learner's speech source); set by :meth:`reset`. A partner given as an Agent
+        has the kind of its class and no agent, corpus, dialogue or channel."""
         self.observation_space = self.learner.observation_space
         self.action_space = self.learner.action_space
         self._done = True
@@ -277,7 +279,7 @@ class TurnTakingEnv(gym.Env):
                 "agent": side.agent, "corpus": side.corpus, "dialogue": side.dialogue,
                 "channel": side.channel, "start_s": 0.0, "speech_corpus": side.corpus,
                 "speech_dialogue": self.learner.source.dialogue_id,
-                "speech_channel": speech_channel}
+                "speech_channel": speech_channel, **given_agent_info(self._given)}
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool,
                                          dict[str, Any]]:

@@ -167,3 +167,28 @@ def test_bad_pool_specs_are_one_line_named_errors(tiny_corpus: Path, partner, me
     with pytest.raises(ValueError, match=message) as caught:
         make(fill(partner))
     assert "\n" not in str(caught.value)
+
+
+def test_a_given_agent_is_described_by_its_own_kind() -> None:
+    """partner=<Agent> (fixed or in a pool): partner_info has the agent's kind, not the
+    scenario side's, and no dialogue, so the corpus reference refuses it."""
+    from duplexsim.agents.base import AgentWrapper
+    from duplexsim.agents.replay import ReplayAgent
+    from duplexsim.agents.scripted import ScriptedAgent
+    from duplexsim.envs.baselines import CorpusReference
+
+    s = scenario()
+    scripted = ScriptedAgent("random-talker", s.frames_per_chunk, s.n_chunks)
+    replay = ReplayAgent(np.zeros(400, np.int64), s.frames_per_chunk)
+    assert s.b.kind == "replay"  # the scenario's own partner side, which a given agent replaces
+    for partner, kind in [(scripted, "scripted"), ([scripted], "scripted"),
+                          (AgentWrapper(scripted), "scripted"), ([replay], "replay")]:
+        env = make(partner)
+        env.reset(seed=0)
+        p = env.unwrapped.partner_info
+        assert p["kind"] == kind and p["dialogue"] is None and p["corpus"] is None
+        with pytest.raises(ValueError, match="not a replay from a partner pool"):
+            CorpusReference().reset(env, np.random.default_rng(0))
+    env = make("scripted")  # built from the scenario: its side, as before
+    env.reset(seed=0)
+    assert env.unwrapped.partner_info["kind"] == "scripted"
