@@ -177,9 +177,9 @@ class TurnTakingEnv(gym.Env):
     ## Episode End
     Never terminated; truncated after ``scenario.n_chunks`` steps (the scenario duration).
     Registration sets ``max_episode_steps`` to the default scenario's 188 steps; with a
-    longer scenario pass ``gymnasium.make(..., max_episode_steps=scenario.n_chunks)`` (the
-    env warns of any scenario longer than 188 steps, also when the right value is passed:
-    it cannot see the wrapper's). Stepping after the end (unwrapped) raises.
+    longer scenario pass ``gymnasium.make(..., max_episode_steps=scenario.n_chunks)`` (if
+    an episode of a longer scenario stopped at exactly step 188, the next ``reset`` warns
+    once that the registered limit cut it). Stepping after the end (unwrapped) raises.
 
     ## Arguments
     ``scenario`` (Scenario, TOML path or dict; default: embedded 30 s replay scenario; its
@@ -245,16 +245,26 @@ class TurnTakingEnv(gym.Env):
         self.observation_space = self.learner.observation_space
         self.action_space = self.learner.action_space
         self._done = True
-        if self.scenario.n_chunks > DEFAULT_MAX_EPISODE_STEPS:
-            gym.logger.warn(
-                f"scenario {self.scenario.name!r} lasts {self.scenario.n_chunks} steps but "
-                f"{TURN_TAKING_ID} is registered with max_episode_steps="
-                f"{DEFAULT_MAX_EPISODE_STEPS}: pass max_episode_steps="
-                f"{self.scenario.n_chunks} to gymnasium.make, else the episode is cut short")
+        self._warned_limit = False
+
+    def _warn_if_cut_by_the_registered_limit(self) -> None:
+        """Warn (once) when the episode being replaced stopped at exactly the registered
+        ``max_episode_steps`` before its scenario's end: the TimeLimit of a plain
+        ``gymnasium.make`` cut it (the env cannot see the wrapper's value, only this)."""
+        if (self._done or self._warned_limit
+                or not self.world.chunk == DEFAULT_MAX_EPISODE_STEPS < self.scenario.n_chunks):
+            return
+        self._warned_limit = True
+        gym.logger.warn(
+            f"the episode ended after {DEFAULT_MAX_EPISODE_STEPS} of scenario "
+            f"{self.scenario.name!r}'s {self.scenario.n_chunks} steps: {TURN_TAKING_ID} is "
+            f"registered with max_episode_steps={DEFAULT_MAX_EPISODE_STEPS}; pass "
+            f"max_episode_steps={self.scenario.n_chunks} to gymnasium.make for whole episodes")
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
               ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
+        self._warn_if_cut_by_the_registered_limit()
         if self.pool is not None:
             draw = self.pool.draw(self.np_random)
             self.world.set_partner(self.pool.partner_scenario(draw.member), draw.agent)

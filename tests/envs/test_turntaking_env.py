@@ -158,9 +158,27 @@ def test_a_settings_file_of_another_kind_is_one_line(tmp_path) -> None:  # noqa:
     assert len(e.value.problems) == 1
 
 
-def test_longer_scenario_than_the_registered_limit_warns() -> None:
-    with pytest.warns(UserWarning, match="max_episode_steps=375"):
-        gym.make(TURN_TAKING_ID, scenario=short_scenario(60.0), max_episode_steps=375)
+def test_an_episode_cut_by_the_registered_limit_warns_once() -> None:
+    import warnings
+
+    def episode(env: gym.Env) -> int:
+        env.reset(seed=0)
+        steps, done = 0, False
+        while not done:
+            done = env.step(0)[3]
+            steps += 1
+        return steps
+
+    cut = gym.make(TURN_TAKING_ID, scenario=short_scenario(60.0), partner="scripted")
+    assert episode(cut) == DEFAULT_MAX_EPISODE_STEPS  # the registered TimeLimit
+    with pytest.warns(UserWarning, match="after 188 of .* 375 steps.*max_episode_steps=375"):
+        cut.reset(seed=1)
+    whole = gym.make(TURN_TAKING_ID, scenario=short_scenario(60.0), partner="scripted",
+                     max_episode_steps=375)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the right limit: no warning, neither made nor reset
+        assert episode(whole) == 375
+        whole.reset(seed=1)
 
 
 def test_partner_kinds_and_side_b() -> None:
