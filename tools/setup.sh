@@ -34,8 +34,10 @@ for installed in "$STAMP" "$VENV/.duplexsim-installed-dev"; do
 done
 $PIP install -q --upgrade pip
 if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null; then
-  echo "[setup] installing torch==2.13.0 (CPU)"
-  $PIP install -q torch==2.13.0
+  # TORCH_INDEX_URL: where the CPU wheel is, when pip's configured index has only the
+  # CUDA build (plain PyPI on Linux): e.g. https://download.pytorch.org/whl/cpu
+  echo "[setup] installing torch==2.13.0 (CPU)${TORCH_INDEX_URL:+ from $TORCH_INDEX_URL}"
+  $PIP install -q torch==2.13.0 ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
 fi
 echo "[setup] installing duplexsim${EXTRAS:+[$EXTRAS]}"
 $PIP install -q -e ".${EXTRAS:+[$EXTRAS]}"
