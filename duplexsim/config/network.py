@@ -44,7 +44,9 @@ class LinkConfig:
     delay_ms: float | None = None
     """Base one-way delay (propagation + fixed processing)."""
     jitter_ms: float | None = None
-    """Standard deviation of the delay variation."""
+    """Standard deviation of the delay variation. Given over a preset without jitter (ideal)
+    and no ``jitter_dist``: uniform, netem's default; with ``jitter_dist = "none"`` an
+    error."""
     jitter_dist: JitterDist | None = None
     """Marginal distribution of the variation: netem's tables (normal, pareto, paretonormal,
     as iproute2 builds them), uniform, their analytic forms (normal-analytic,
@@ -59,8 +61,11 @@ class LinkConfig:
     loss: float | None = None
     """Mean loss probability."""
     loss_model: LossModel | None = None
-    """none | bernoulli | gilbert-elliott. A link given a ``loss`` > 0 over a preset without
-    loss (ideal, lan: model none) gets bernoulli unless it names its model."""
+    """none | bernoulli | gilbert-elliott. A link that does not name its model but gives
+    ``ge_p``/``ge_r``, or a ``loss`` > 0 with ``burst``/``loss_bad``/``loss_good``, gets
+    gilbert-elliott; one given only a ``loss`` > 0 over a preset without loss (ideal, lan:
+    model none) gets bernoulli. Gilbert-Elliott keys beside ``bernoulli``/``none`` are an
+    error."""
     burst: float | None = None
     """gilbert-elliott: mean stay in the bad state in packets (r = 1/burst)."""
     ge_p: float | None = None
@@ -73,7 +78,8 @@ class LinkConfig:
     loss_good: float | None = None
     """gilbert-elliott: loss probability in the good state (netem's 1-k; default 0)."""
     ordering: Ordering | None = None
-    """fifo: deliver_at = max(now + delay, last deliver_at); reorder: independent."""
+    """fifo: a packet leaves the hop no earlier than those that entered it before it;
+    reorder: each packet's delay independent (netem's time-sorted queue)."""
     duplicate: float | None = None
     """Probability a packet is delivered twice."""
     bandwidth_kbps: float | None = None
@@ -208,11 +214,34 @@ def resolve_link(preset: str, override: LinkConfig | None = None) -> LinkConfig:
     if override is None:
         return base
     values = override.link_values()
-    if values.get("loss") and "loss_model" not in values and base.loss_model == "none":
-        values["loss_model"] = "bernoulli"  # a preset without loss has no burst statistics
+    if "loss_model" not in values and base.loss_model != "gilbert-elliott":
+        if values.get("ge_p") or values.get("ge_r") or (
+                values.get("loss") and any(k in values for k in ("burst", "loss_bad",
+                                                                 "loss_good"))):
+            values["loss_model"] = "gilbert-elliott"  # its keys given: the chain they name
+        elif values.get("loss") and base.loss_model == "none":
+            values["loss_model"] = "bernoulli"  # a preset without loss has no burst statistics
+    if "jitter_dist" not in values and base.jitter_dist == "none" and values.get("jitter_ms"):
+        values["jitter_dist"] = "uniform"  # netem's default ("delay D J" with no table)
+    if values.get("jitter_dist") == "none" and "jitter_ms" not in values:
+        values["jitter_ms"] = 0.0  # no jitter: not the preset's spread under another name
     if values.get("jitter_dist") == "trace" and "jitter_ms" not in values:
         values["jitter_ms"] = 0.0  # the trace's own spread, not the preset's jitter
     return dataclasses.replace(base, **values)
+
+
+GILBERT_ELLIOTT_KEYS = ("burst", "ge_p", "ge_r", "loss_bad", "loss_good")
+
+
+def _override_errors(override: LinkConfig | None, prefix: str) -> list[FieldError]:
+    """Keys given beside a model that ignores them (checked on what the user wrote, not on
+    the preset underneath)."""
+    if override is None or override.loss_model not in ("none", "bernoulli"):
+        return []
+    return [FieldError(f"{prefix}{key}", f"{getattr(override, key)} beside loss_model = "
+                       f"{override.loss_model!r}, which has no bad state",
+                       'loss_model = "gilbert-elliott" (or leave the key out)')
+            for key in GILBERT_ELLIOTT_KEYS if getattr(override, key) is not None]
 
 
 def _resolved_errors(link: LinkConfig, prefix: str) -> list[FieldError]:
@@ -226,6 +255,15 @@ def _resolved_errors(link: LinkConfig, prefix: str) -> list[FieldError]:
                                  "bernoulli or gilbert-elliott (or loss = 0)"))
     if link.loss_model == "gilbert-elliott":
         errors += _gilbert_elliott_errors(link, prefix)
+    if link.jitter_dist == "none" and link.jitter_ms:
+        errors.append(FieldError(f"{prefix}jitter_dist", f'"none" with jitter_ms = '
+                                 f"{link.jitter_ms}", f"{', '.join(JITTER_DISTS[1:])} (or "
+                                 "jitter_ms = 0)"))
+    if link.spike_ms and not (link.spike_period_s and link.spike_duration_ms):
+        key = "spike_duration_ms" if link.spike_period_s else "spike_period_s"
+        errors.append(FieldError(f"{prefix}{key}", f"0 while spike_ms = {link.spike_ms}: the "
+                                 "spikes never happen", "> 0 (spike_ms adds delay for "
+                                 "spike_duration_ms every spike_period_s)"))
     if link.spike_period_s and link.spike_duration_ms > link.spike_period_s * 1000:  # type: ignore[operator]
         errors.append(FieldError(f"{prefix}spike_duration_ms",
                                  f"{link.spike_duration_ms} ms spikes every "
@@ -242,7 +280,9 @@ def gilbert_elliott_chain(link: LinkConfig) -> tuple[float, float]:
     r = 1.0 / float(link.burst)  # type: ignore[arg-type]
     bad, good, loss = float(link.loss_bad), float(link.loss_good), float(link.loss)  # type: ignore[arg-type]
     pi_bad = (loss - good) / (bad - good) if bad != good else 0.0
-    return (pi_bad * r / (1.0 - pi_bad) if pi_bad < 1 else 1.0), r
+    if pi_bad >= 1:
+        return 1.0, 0.0  # always in the bad state (r = 0 makes it absorbing)
+    return pi_bad * r / (1.0 - pi_bad), r
 
 
 def _gilbert_elliott_errors(link: LinkConfig, prefix: str) -> list[FieldError]:
@@ -318,6 +358,7 @@ class TopologyConfig:
                 if end not in seen:
                     errors.append(FieldError(f"edges[{i}]", f"unknown node {end!r}",
                                              ", ".join(self.nodes)))
+            errors += _override_errors(edge, f"edges[{i}].")
             errors += _resolved_errors(edge.link(), f"edges[{i}].")
         if not errors and self.path("A", "B") is None:
             errors.append(FieldError("edges", 'no path between "A" and "B"',
@@ -365,6 +406,7 @@ class NetworkConfig:
             raise FieldError("preset", f"unknown preset {self.preset!r}", ", ".join(PRESETS))
         errors: list[FieldError] = []
         for direction in DIRECTIONS:
+            errors += _override_errors(getattr(self, direction), f"{direction}.")
             errors += _resolved_errors(self.link(direction), f"{direction}.")
         raise_errors(errors)
 

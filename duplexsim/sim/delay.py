@@ -41,7 +41,8 @@ to mean 0, sd 1, so that ``jitter_ms`` stays the sd:
   and scaled so the sd is ``jitter_ms`` (``jitter_ms = 0`` keeps the file's own spread).
 
 From ``tc qdisc ... netem delay D J [distribution X]`` to a scenario link
-(:func:`link_from_netem`): ``jitter_dist = X`` (``uniform`` without a distribution),
+(:func:`link_from_netem`): ``ordering = "reorder"`` (netem's time-sorted queue),
+``jitter_dist = X`` (``uniform`` without a distribution),
 ``delay_ms = D + J mean(t_X)``, ``jitter_ms = J sd(t_X)``; e.g. ``paretonormal``:
 ``delay_ms = D - 0.0253 J``, ``jitter_ms = 0.834 J``; ``normal``: ``D - 0.0008 J`` and
 ``1.0001 J``; ``pareto``: ``D - 0.0335 J`` and ``0.820 J``; no distribution: ``D`` and
@@ -159,18 +160,19 @@ def link_from_netem(delay_ms: float, jitter_ms: float, distribution: str | None 
                     ) -> LinkConfig:
     """The link keys of ``tc qdisc ... netem delay {delay_ms}ms {jitter_ms}ms [distribution
     {distribution}]``: same delay distribution (module doc). ``None``: netem's default,
-    uniform on ``[D - J, D + J)``. Only the delay keys are set (``resolve_link`` fills in
-    the rest from a preset)."""
+    uniform on ``[D - J, D + J)``. Only the delay keys and ``ordering = "reorder"`` are set
+    (``resolve_link`` fills in the rest from a preset): netem's time-sorted queue lets a
+    packet with a shorter draw overtake one sent before it."""
     if distribution is None:
         return LinkConfig(delay_ms=delay_ms, jitter_ms=jitter_ms / math.sqrt(3.0),
-                          jitter_dist="uniform")
+                          jitter_dist="uniform", ordering="reorder")
     if distribution not in NETEM_TABLES:
         raise InputError("distribution", "", f"{distribution!r} is not one of netem's tables",
                          ", ".join(NETEM_TABLES))
     table = NETEM_TABLES[distribution]()
     return LinkConfig(delay_ms=delay_ms + jitter_ms * float(table.mean()),
                       jitter_ms=jitter_ms * float(table.std()),
-                      jitter_dist=distribution)  # type: ignore[arg-type]
+                      jitter_dist=distribution, ordering="reorder")  # type: ignore[arg-type]
 
 
 def load_jitter_trace(path: str | Path) -> np.ndarray:

@@ -96,3 +96,10 @@ def test_no_distribution_is_netems_uniform() -> None:
     ours = our_delays(None)
     netem = np.random.default_rng(2).uniform(D_MS - J_MS, D_MS + J_MS, N)
     assert stats.ks_2samp(ours, netem).statistic < 0.01
+
+
+@pytest.mark.parametrize("name", [None, "normal", "pareto", "paretonormal"])
+def test_netem_links_reorder_as_netem_does(name: str | None) -> None:
+    """netem's queue is sorted by send time + delay: with jitter it reorders (fifo would
+    hold a packet behind a slower one sent before it and change the delays)."""
+    assert link_from_netem(D_MS, J_MS, name).ordering == "reorder"
