@@ -10,13 +10,20 @@ buffers.
 Path semantics: a packet crosses the hops in order; per-hop delays add; loss on any hop
 loses it. Duplication is decided once per packet (probability ``1 - prod(1 - d_i)``); the
 copy crosses the path on its own draws. ``fifo`` on a hop means that hop's exit time is
-``max(entry + delay, previous exit)`` over packets in send order; ``reorder`` draws each
-packet independently. Exit times are rounded to integer ms at the end of the path.
+``max(entry + delay, exits of the packets that entered the hop before it)``: packets leave
+in the order they *entered that hop*, so a packet that overtook another on an earlier
+``reorder`` hop stays ahead on a fifo hop after it (exact for a constant-delay hop such as
+an ``ideal`` edge; the entries are compared with the last 64 packets'). ``reorder`` draws
+each packet independently. Each hop draws its delay and loss for every packet, also for
+one lost on an earlier hop, so a loss never shifts another packet's draws (common random
+numbers across scenarios that differ in loss). Exit times are rounded to integer ms at
+the end of the path. Serialisation at a bandwidth queues packets in send order.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +36,8 @@ from duplexsim.sim.clock import ARRIVE, at
 from duplexsim.sim.delay import DelayModel
 from duplexsim.sim.loss import make_loss
 
+FIFO_MEMORY = 64
+"""Packets a fifo hop remembers to place one that entered it out of send order."""
 HEADER_BYTES = 40  # IPv4 + UDP + RTP headers of one chunk packet
 BYTES_PER_FRAME = 2  # one int16 unit id per 40 ms frame
 
@@ -43,7 +52,10 @@ class Hop:
         self.loss = make_loss(link, np.random.default_rng(loss_seed))
         self.fifo = link.ordering == "fifo"
         self.kbps = float(link.bandwidth_kbps)  # type: ignore[arg-type]
+        self.last_entry = -math.inf
         self.last_exit = -math.inf
+        self.crossed: deque[tuple[float, float]] = deque(maxlen=FIFO_MEMORY)
+        """fifo: (entry, exit) of the latest packets, for one that entered out of order."""
         self.busy_until = 0.0
 
     def traverse(self, t_ms: float, size_bytes: int) -> float | None:
@@ -57,9 +69,19 @@ class Hop:
             t_ms = self.busy_until
         exit_ms = t_ms + self.delay.delay_ms(t_ms, drawn)
         if self.fifo:
-            exit_ms = max(exit_ms, self.last_exit)
-            self.last_exit = exit_ms
+            if t_ms >= self.last_entry:  # the usual case: behind every packet before it
+                exit_ms = max(exit_ms, self.last_exit)
+                self.last_entry = t_ms
+            else:  # it overtook on an earlier hop: behind those that entered before it only
+                exit_ms = max([exit_ms] + [e for t, e in self.crossed if t <= t_ms])
+            self.last_exit = max(self.last_exit, exit_ms)
+            self.crossed.append((t_ms, exit_ms))
         return exit_ms
+
+    def skip(self) -> None:
+        """A packet lost before this hop: its draws are made all the same (module doc)."""
+        self.delay.draw_ms()
+        self.loss.lost()
 
 
 @dataclass
@@ -96,9 +118,10 @@ class Link:
         for copy in range(copies):
             t: float | None = float(now)
             for hop in self.hops:
-                t = hop.traverse(t, size)
                 if t is None:
-                    break
+                    hop.skip()
+                else:
+                    t = hop.traverse(t, size)
             arrival = None if t is None else math.floor(t + 0.5)  # half-ms up, not to even
             record = {
                 "direction": self.direction, "chunk": chunk, "copy": copy, "sent_ms": now,

@@ -210,3 +210,68 @@ def test_every_copy_not_lost_is_delivered_at_its_arrival_in_send_order_on_ties()
     assert ranks == sorted(ranks)
     assert len({now for now, _ in delivered}) < len(delivered)  # there were ties to order
     assert {p.chunk for _, p in delivered if p.record["duplicate"]}
+
+
+def test_keys_given_over_a_preset_without_them_take_effect() -> None:
+    """jitter_ms over ideal was constant delay; burst or ge_p/ge_r over a lossless preset
+    were bernoulli or no loss at all (a network audit found each one)."""
+    jittered = _link(delay_ms=50.0, jitter_ms=10.0)
+    assert jittered.jitter_dist == "uniform"  # netem's default
+    assert _draws(jittered).std() == pytest.approx(10.0, rel=0.03)
+    for preset in ("ideal", "lan"):
+        bursty = resolve_link(preset, LinkConfig(loss=0.05, burst=4.0))
+        chain = resolve_link(preset, LinkConfig(ge_p=0.05, ge_r=0.2))
+        assert bursty.loss_model == chain.loss_model == "gilbert-elliott"
+        model = make_loss(bursty, np.random.default_rng(3))
+        lost = np.array([model.lost() for _ in range(200000)])
+        edges = np.diff(np.concatenate([[0], lost.astype(int), [0]]))
+        bursts = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+        assert lost.mean() == pytest.approx(0.05, rel=0.1)
+        assert bursts.mean() == pytest.approx(4.0, rel=0.1)
+        model = make_loss(chain, np.random.default_rng(4))
+        assert np.mean([model.lost() for _ in range(200000)]) == pytest.approx(0.2, rel=0.05)
+    # a loss of 1 under gilbert-elliott loses everything (it lost 2/3 with bursts of 3)
+    model = make_loss(resolve_link("metro", LinkConfig(loss=1.0)), np.random.default_rng(0))
+    assert all(model.lost() for _ in range(2000))
+
+
+@pytest.mark.parametrize("network,key", [
+    ({"a_to_b": {"jitter_ms": 5.0, "jitter_dist": "none"}}, "a_to_b.jitter_dist"),
+    ({"a_to_b": {"loss": 0.02, "loss_model": "bernoulli", "burst": 3.0}}, "a_to_b.burst"),
+    ({"b_to_a": {"loss_model": "none", "ge_p": 0.1}}, "b_to_a.ge_p"),
+    ({"a_to_b": {"spike_ms": 60.0}}, "a_to_b.spike_period_s"),
+    ({"a_to_b": {"spike_ms": 60.0, "spike_period_s": 15.0}}, "a_to_b.spike_duration_ms"),
+])
+def test_keys_the_named_model_would_ignore_are_errors(network: dict, key: str) -> None:
+    from duplexsim.config.loader import from_dict
+    from duplexsim.config.network import NetworkConfig
+
+    with pytest.raises(ValueError, match=rf"network\.{key}\b"):
+        from_dict(NetworkConfig, network, file="s.toml", prefix="network")
+    # "none" alone over a jittered preset means no jitter, not an error
+    link = resolve_link("lan", LinkConfig(jitter_dist="none"))
+    assert link.jitter_ms == 0.0
+
+
+def test_reordering_on_one_hop_survives_a_fifo_hop_after_it() -> None:
+    """A fifo hop holds packets in the order they entered *it*: a constant 10 ms edge after
+    a reordering access link adds 10 ms to every packet (it used to undo the reordering)."""
+    access = _link(delay_ms=50.0, jitter_ms=10.0, jitter_dist="normal", ordering="reorder")
+    alone = _send_all([access], 600)
+    both = _send_all([access, _link(delay_ms=10.0)], 600)
+    first = [r["arrival_ms"] for r in alone.records]
+    assert first != sorted(first)  # the access link reorders
+    assert [r["arrival_ms"] for r in both.records] == [a + 10 for a in first]
+    # a jittered fifo hop after it keeps its own order rule: never out of its entry order
+    jittery = _send_all([access, _link(delay_ms=5.0, jitter_ms=3.0, jitter_dist="normal")], 600)
+    assert [r["arrival_ms"] for r in jittery.records] != sorted(
+        r["arrival_ms"] for r in jittery.records)
+
+
+def test_a_loss_on_one_hop_does_not_shift_the_draws_of_the_next() -> None:
+    jitter = dict(delay_ms=20.0, jitter_ms=5.0, jitter_dist="normal", ordering="reorder")
+    clean = _send_all([_link(**jitter), _link(**jitter)], 2000, seed=9)
+    lossy = _send_all([_link(**jitter, loss=0.1), _link(**jitter)], 2000, seed=9)
+    kept = [r for r in lossy.records if not r["lost"]]
+    assert 1700 < len(kept) < 1900
+    assert all(clean.records[r["chunk"]]["arrival_ms"] == r["arrival_ms"] for r in kept)
