@@ -9,13 +9,13 @@
 - ``stall_total_ms_{a,b}``: how long that side stalled in all (its final playout slip):
   the sum of ``decisions.stall_ms``, non-zero only for a side with ``estimation =
   "wait"`` (0 when the table has no ``stall_ms`` column: nothing waited).
-- ``mouth_to_ear_*``: per chunk the receiver took, from its first spoken frame to the
-  moment the receiving agent was handed it (``Trace.network.mouth_to_ear_ms``: network,
-  receive buffer and the wait for the receiver's next decision; the same number as
-  ``summary.json``); ``transit_*``: per chunk that arrived, from its first spoken frame to
-  the arrival of its first copy, ``arrival_ms - sent_ms + chunk_ms`` (a chunk is sent when
-  its last frame has been spoken); ``loss_rate``: chunks none of whose copies arrived, of
-  the chunks sent (those still in flight at the end left out).
+- ``mouth_to_ear_*``: per chunk the receiver took, from its first spoken frame to its
+  release by the receiver's buffer, when it can be heard (``Trace.network.mouth_to_ear_ms``:
+  network and receive buffer, not the wait for the receiving agent's next decision; the
+  same number as ``summary.json``); ``transit_*``: per chunk that arrived, from its first
+  spoken frame to the arrival of its first copy, ``arrival_ms - sent_ms + chunk_ms`` (a
+  chunk is sent when its last frame has been spoken); ``loss_rate``: chunks none of whose
+  copies arrived, of the chunks sent (those still in flight at the end left out).
 
 :func:`trace_metrics` joins these with the turn-taking summary and estimation accuracy
 into one flat row (what a sweep cell returns). Pure functions of a trace's tables.

@@ -10,9 +10,15 @@ Every copy of every chunk sent has one ``network`` row whose ``status`` is one o
 used); ``late`` (arrived after its gap was given up, not used); ``waiting`` (held behind a
 gap at the end); ``released`` (delivered to the agent side, not yet used at the end);
 ``used`` (handed to the agent). ``superseded`` marks chunks the receiver had already
-estimated before the real one was used. What a side *hears*: released partner chunks
-played back to back from their release (``heard_ms``); ``mouth_to_ear_ms`` = ``heard_ms``
-minus the start of the chunk on the speaker's clock (shifted by the speaker's slip).
+estimated before the real one was used. ``mouth_to_ear_ms`` = ``released_ms`` (when the
+receive buffer let the chunk out to be heard) minus the start of the chunk on the
+speaker's clock (shifted by the speaker's slip): network and receive buffer, per chunk, as
+ITU-T G.114 counts it up to the playout buffer's output. The receiving agent takes it in at
+its next decision (``used_ms``). What a side *hears* (``heard``, ``heard_ms``): released partner
+chunks played back to back from their release, as a player that neither drops nor
+speeds up audio would: after a late burst the playback stays behind its releases until
+chunks that never arrive (lost, given up) leave it room to catch up, so ``heard_ms`` can
+be later than ``released_ms`` for many chunks after one delay spike.
 
 A side that waits (``estimation = "wait"``) plays chunk ``j`` shifted by its slip
 (``decisions.slip_ms``); the frames of a slip gap are silence, and the global timeline
@@ -259,8 +265,7 @@ def _network_table(session: Session, heard_ms: dict[tuple[str, int], int]) -> pd
                                      and estimated[k] <= used[k])
             heard = heard_ms.get((sender, k)) if first_use else None
             row["heard_ms"] = math.nan if heard is None else float(heard)
-            row["mouth_to_ear_ms"] = math.nan if heard is None else \
-                float(heard - clock.chunk_start(k) - slip[k])
+            row["mouth_to_ear_ms"] = row["released_ms"] - clock.chunk_start(k) - slip[k]
             rows.append(row)
     df = pd.DataFrame(rows)
     df = df.sort_values(["direction", "chunk", "copy"], kind="stable").reset_index(drop=True)

@@ -379,3 +379,17 @@ def test_decision_rows_stay_out_of_the_garbage_collector() -> None:
     assert rows and not any(gc.is_tracked(row) for row in rows)
     assert all(isinstance(v, list) for v in trace.decisions["played_units"])
     assert all(isinstance(u, int) for v in trace.decisions["played_units"] for u in v)
+
+
+def test_mouth_to_ear_does_not_carry_one_late_chunk_forward() -> None:
+    """Per chunk: network + receive buffer up to its release. It was the start of playback
+    in a player that never catches up, so one delay spike raised every later chunk's."""
+    trace = run(scripted(160, 30.0, network=NetworkConfig(preset="mobile-lte")))
+    net = trace.network[trace.network["status"] == "used"]
+    m2e = net["mouth_to_ear_ms"].to_numpy()
+    start = net["sent_ms"].to_numpy() - 160  # first spoken frame (no clock drift here)
+    assert (m2e == net["released_ms"].to_numpy() - start).all()
+    assert (net["released_ms"] >= net["arrival_ms"]).all()
+    playback_lag = (net["heard_ms"] - net["released_ms"]).to_numpy()
+    assert playback_lag.max() > 0  # the player fell behind at some point...
+    assert m2e.mean() < (net["heard_ms"].to_numpy() - start).mean()  # ...m2e does not follow
