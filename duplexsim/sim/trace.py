@@ -216,19 +216,21 @@ def _timeline(session: Session, key: str, T: int) -> np.ndarray:
 
 def _heard(session: Session, key: str, T: int, heard_ms: dict[tuple[str, int], int],
            ) -> np.ndarray:
-    """Partner chunks released to ``key``, played back to back from their release."""
+    """Partner chunks released to ``key``, played back to back from their release at the
+    pace of ``key``'s own clock (a fast clock plays a chunk in less global time)."""
     C = session.scenario.chunk_ms
+    rate = 1.0 + session.sides[key].clock.drift_ppm * 1e-6
     partner = "b" if key == "a" else "a"
     out = np.full(T, session.sides[partner].silence_unit, np.int64)
     end = 0
     buffer = session.sides[key].buffer
     for chunk in sorted(buffer.release_ms):
         start = max(buffer.release_ms[chunk], end)
-        end = start + C
+        end = start + round(C / rate)
         heard_ms[(partner, chunk)] = start
         frames = session.recorder.played[partner][chunk]
         for i, unit in enumerate(frames):
-            idx = (start + i * FRAME_MS) // FRAME_MS
+            idx = (start + round(i * FRAME_MS / rate)) // FRAME_MS
             if 0 <= idx < T:
                 out[idx] = unit
     return out

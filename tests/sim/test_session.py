@@ -393,3 +393,15 @@ def test_mouth_to_ear_does_not_carry_one_late_chunk_forward() -> None:
     playback_lag = (net["heard_ms"] - net["released_ms"]).to_numpy()
     assert playback_lag.max() > 0  # the player fell behind at some point...
     assert m2e.mean() < (net["heard_ms"].to_numpy() - start).mean()  # ...m2e does not follow
+
+
+def test_a_side_hears_at_the_pace_of_its_own_clock() -> None:
+    """Both clocks 5% fast on an ideal network: chunks come every 152 ms and the receiver
+    plays them in 152 ms, so playback keeps up (at the nominal 160 ms it fell ~3 s behind
+    in 60 s)."""
+    fast = SideConfig(kind="scripted", policy="random-talker", clock_drift_ppm=50_000.0)
+    scenario = dataclasses.replace(scripted(160, 60.0), a=fast,
+                                   b=dataclasses.replace(fast, policy="fixed-turns"))
+    net = run(scenario).network
+    used = net[net["status"] == "used"]
+    assert (used["heard_ms"] - used["released_ms"]).max() <= 1
