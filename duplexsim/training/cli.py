@@ -27,7 +27,7 @@ from pathlib import Path
 
 from duplexsim.cli import number, path_arg
 from duplexsim.config.card import AgentCard, load_card
-from duplexsim.errors import InputError
+from duplexsim.errors import InputError, OutputError
 
 RECIPES = {
     "syncllm": ("duplexsim.training.recipe", "train_agent"),
@@ -108,6 +108,10 @@ def run(args: argparse.Namespace) -> int:
 
         load_tokenizer(tok_src)  # a broken tokenizer fails now, not after training
     checkpoint = Path(args.out) / "checkpoints" / "last.pt"
+    if (Path(args.out) / "agent.json").is_file() and not checkpoint.is_file():
+        raise OutputError(str(args.out), "--out", "holds a trained agent (agent.json) and no "
+                          "checkpoints/last.pt to resume: training would replace it",
+                          "another --out, or remove the folder to train anew")
     if checkpoint.is_file():  # resuming: a corrupt one or another card's fails now
         from duplexsim.training.checkpoints import load_checkpoint
 

@@ -59,3 +59,26 @@ def test_seed_makes_another_training_run_of_the_card(
         main(["train", str(card), "--corpus", str(tmp_path / "corpus"), "--out",
               str(tmp_path / "bad"), "--seed", "-1"])
     assert stop.value.code == 2 and "--seed: -1 is out of range" in capsys.readouterr().err
+
+
+def test_a_trained_agent_with_nothing_to_resume_is_not_replaced(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without checkpoints/ (deleted, or an agent copied without them) training started
+    over in the folder: train_log.csv was replaced at once and a finished run replaced the
+    agent without a word (audit)."""
+    import shutil
+
+    write_corpus(tmp_path / "corpus")
+    card = tmp_path / "card.toml"
+    card.write_text(card_toml())
+    out = tmp_path / "agent"
+    run = ["train", str(card), "--corpus", str(tmp_path / "corpus"), "--out", str(out),
+           "--no-progress"]
+    assert main(run) == 0
+    shutil.rmtree(out / "checkpoints")
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert main(run) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds a trained agent" in err[0] and "--out" in err[0]
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
