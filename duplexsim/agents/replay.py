@@ -7,12 +7,14 @@ Must not know about the network or the simulator's timing.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
 from duplexsim.agents.base import ChunkReport, missing_before
 from duplexsim.errors import DuplexsimError, InputError, with_note
+from duplexsim.tokens import FRAME_MS
 
 
 class ReplayAgent:
@@ -57,9 +59,18 @@ class ReplayAgent:
                 silence = int(getattr(dialogue, "silence_unit", 0))
         except DuplexsimError as e:
             raise with_note(e, f"scenario {key}.corpus / {key}.dialogue") from None
+        if not side.corpus and side.dialogue and side.dialogue != dialogue.id:
+            raise InputError(f"{key}.dialogue", "", f"{side.dialogue!r} is not the shipped "
+                             "dialogue (corpus = \"\" replays the dialogue in the package)",
+                             f'"" or {dialogue.id!r}, or set {key}.corpus to a corpus folder')
         if dialogue.units is None:
             raise InputError(f"{key}.dialogue", "", f"dialogue {dialogue.id!r} has no units",
                              "a corpus built with units, see `duplexsim corpus build`")
+        dialogue_s = len(dialogue.units[0]) * FRAME_MS / 1000
+        if dialogue_s + scenario.chunk_ms / 1000 < scenario.duration_s:
+            warnings.warn(f"scenario {key}: dialogue {dialogue.id!r} lasts {dialogue_s:g} s, "
+                          f"the scenario {scenario.duration_s:g} s: side {key} is silent "
+                          "after the dialogue ends", UserWarning, stacklevel=2)
         channel = 0 if side.channel is None else int(side.channel)
         return cls(dialogue.units[channel], scenario.frames_per_chunk, silence,
                    name=f"replay:{dialogue.id}:{channel}")

@@ -74,3 +74,18 @@ def test_scripted_policies(policy: str) -> None:
         agent.reset(4)
         different = np.concatenate([agent.produce(j).units for j in range(200)])
         assert (again == units).all() and not (different == units).all()
+
+
+def test_replay_of_the_shipped_dialogue_checks_its_id_and_length() -> None:
+    """A dialogue id without a corpus was ignored (the shipped dialogue played instead), and
+    a scenario longer than the dialogue went on in silence without a word (audit)."""
+    from duplexsim.config.scenario import Scenario, SideConfig
+    from duplexsim.errors import InputError
+
+    scenario = Scenario(chunk_ms=200, duration_s=4.0, a=SideConfig(kind="replay",
+                                                                   dialogue="nope"))
+    with pytest.raises(InputError, match=r"a\.dialogue: 'nope' is not the shipped dialogue"):
+        ReplayAgent.from_side(scenario.a, scenario, "a")
+    long = Scenario(chunk_ms=200, duration_s=90.0, a=SideConfig(kind="replay"))
+    with pytest.warns(UserWarning, match="lasts 60 s, the scenario 90 s: side a is silent"):
+        ReplayAgent.from_side(long.a, long, "a")
