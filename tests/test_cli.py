@@ -781,3 +781,21 @@ def test_commands_in_the_shipped_settings_files_parse() -> None:
                 pytest.fail(f"{path.name}: `duplexsim {' '.join(argv)}` does not parse")
             found += 1
     assert found >= 10
+
+
+def test_the_speech_cache_from_the_environment_is_checked_before_anything_is_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+        ) -> None:
+    """Only --cache was checked: a $DUPLEXSIM_TTS_CACHE that is a file failed after
+    build.json was written, and later builds into the folder were refused (audit)."""
+    from duplexsim.cli import main
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    monkeypatch.setenv("DUPLEXSIM_TTS_CACHE", str(blocker))
+    out = tmp_path / "corpus"
+    assert main(["corpus", "build", "--hours", "0.001", "--conversation-s", "5", "--out",
+                 str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "DUPLEXSIM_TTS_CACHE" in err[0] and "is a file" in err[0]
+    assert not out.exists()

@@ -59,11 +59,13 @@ def file_kind(data: dict[str, Any]) -> str:
         return "sweep"
     if "agent" in data or "model" in data:
         return "agent card"
-    from duplexsim.corpora.config import SYNTH_KEYS, is_synth_config
+    from duplexsim.corpora.config import PRESETS, SYNTH_KEYS, is_synth_config
 
     keys = set(data)
     if is_synth_config(data) or (keys & SYNTH_KEYS and not keys & KIND_MARKERS["scenario"]):
         return "corpus config"  # also with a stray table: its keys say what it is
+    if data.get("name") in PRESETS and not keys & KIND_MARKERS["scenario"]:
+        return "corpus config"  # named after a corpus preset, its other keys misspelt
     return "scenario"
 
 

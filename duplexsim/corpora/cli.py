@@ -115,8 +115,11 @@ def _build(args: argparse.Namespace) -> int:
     cfg = load_config(args.preset, args.config, conversation_s=args.conversation_s)
     check_output_dir(args.out)
     new_tokenizer = args.tokenizer and not (Path(args.tokenizer) / "config.json").exists()
-    for flag, folder in (("--tokenizer", new_tokenizer and args.tokenizer),
-                         ("--cache", args.cache)):
+    from duplexsim.corpora.tts import default_cache_dir
+
+    cache = ("--cache", args.cache) if args.cache else ("$DUPLEXSIM_TTS_CACHE (the speech "
+                                                        "cache)", default_cache_dir())
+    for flag, folder in (("--tokenizer", new_tokenizer and args.tokenizer), cache):
         if folder:  # written to: a tokenizer trained here, the speech cache
             check_output_dir(folder, key=flag)
     record = build_record(cfg, args.seed, args.preset, args.n_units, args.tokenizer)

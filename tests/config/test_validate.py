@@ -107,6 +107,10 @@ def test_dispatch_on_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert file_kind({"chunk_ms": 200, "network": {}}) == "scenario"
     assert file_kind({"name": "x", "entrainment": 0.5}) == "corpus config"
     assert file_kind({"name": "x", "chunk_ms": 200}) == "scenario"  # no SynthConfig key
+    # named after a corpus preset with its one other key misspelt: the corpus keys are the
+    # allowed ones, not a scenario's (audit)
+    assert file_kind({"name": "fisher-like", "ipu_median_ss": 1.0}) == "corpus config"
+    assert file_kind({"name": "fisher-like", "chunk_ms": 160}) == "scenario"
     # a corpus config with a stray table is still one: its own keys are named, not every
     # key as unknown to a scenario
     assert file_kind({"entrainment": 0.5, "style": {"p_yield": 0.4}}) == "corpus config"
