@@ -111,6 +111,17 @@ def number(low: float, high: float, *, integer: bool = False, low_open: bool = F
     return parse
 
 
+def chunk_ms_arg(text: str) -> int:
+    """An argparse ``type``: a chunk size in ms, a multiple of the 40 ms frame (40 ..
+    10000), as a scenario's ``chunk_ms`` must be."""
+    allowed = "a multiple of 40 (the frame) from 40 to 10000"
+    value = int(number(40, 10_000, integer=True, allowed=allowed)(text))
+    if value % 40:
+        raise argparse.ArgumentTypeError(f"{text} is not a multiple of 40 ms (allowed: "
+                                         f"{allowed})")
+    return value
+
+
 def path_arg(text: str) -> Path:
     """An argparse ``type``: a path that is not empty or blank. To Python ``--out ""`` is
     the current folder: a run's files would land there (replacing an earlier run's)."""

@@ -74,7 +74,7 @@ from provenance import provenance  # the report line (command and commit)
 from tqdm import tqdm
 
 from duplexsim.atomic import atomic_path, write_png, write_text
-from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
+from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
 from duplexsim.digests import (
     AGENT_FILES,
     CORPUS_FILES,
@@ -868,7 +868,7 @@ def main(argv: list[str] | None = None) -> int:
                         default=[0], help="sampling seeds (distinct)")
     parser.add_argument("--prompts", type=number(1, 1_000_000, integer=True), default=4,
                         help="prompts per corpus")
-    parser.add_argument("--chunk-ms", type=number(40, 10_000, integer=True), nargs="+",
+    parser.add_argument("--chunk-ms", type=chunk_ms_arg, nargs="+",
                         default=[160, 200, 240])
     parser.add_argument("--prompt-s", type=number(0, 86_400, low_open=True), default=30.0)
     parser.add_argument("--continuation-s", type=number(0, 86_400, low_open=True),

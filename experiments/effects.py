@@ -27,6 +27,7 @@ from duplexsim.metrics.intervals import percentile_interval
 from duplexsim.sweeps.config import MAX_BATCH, MAX_WORKERS
 
 N_BOOT = 1000
+DEFAULT_CORPUS = Path("runs/corpora/fisher-like")
 PER_CONVERSATION = ("overlap_share", "backchannels_per_min", "ipus_per_min")
 """Per-conversation metrics averaged over seeds (when the sweep has them)."""
 
@@ -42,14 +43,27 @@ def sweep_parser(doc: str, out: str) -> ArgumentParser:
     parser.add_argument("--batch", type=number(1, MAX_BATCH, integer=True), default=16,
                         help="cells per worker simulated together by the engine, forwards "
                              "batched (bench_sim: 16 together about 2.5-3x one at a time)")
-    parser.add_argument("--corpus", type=Path, default=Path("runs/corpora/fisher-like"),
-                        help="FTO histogram reference (used when it exists)")
+    parser.add_argument("--corpus", type=Path, default=None,
+                        help=f"FTO histogram reference (default: {DEFAULT_CORPUS} when it "
+                             "exists, else none)")
     parser.add_argument("--seeds", type=number(1, 100_000, integer=True), default=3,
                         help="seeds 0..N-1 (full mode)")
     parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=60.0,
                         help="full mode")
     parser.add_threads()
     return parser
+
+
+def reference_corpus(parser: ArgumentParser, given: Path | None) -> Path | None:
+    """The corpus the reports compare with: ``--corpus`` when given (one that is not a
+    built corpus is an error before any work, not a report without a reference), else
+    :data:`DEFAULT_CORPUS` when it exists."""
+    if given is None:
+        return DEFAULT_CORPUS if (DEFAULT_CORPUS / "manifest.json").is_file() else None
+    if not (given / "manifest.json").is_file():
+        parser.error(f"--corpus: {given} is not a corpus, it has no manifest.json (allowed: "
+                     "a folder built by `duplexsim corpus build` or `corpus import`)")
+    return given
 
 
 class _Point:

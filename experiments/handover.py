@@ -27,7 +27,7 @@ import pandas as pd
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
-from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
+from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
 from duplexsim.errors import InputError
 from duplexsim.metrics.intervals import percentile_interval
 
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                         type=Path, help="an agent directory and a corpus to score it on")
     parser.add_argument("--out", type=path_arg, default=Path("runs/handover"))
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
-    parser.add_argument("--chunk-ms", type=number(40, 10_000, integer=True), default=200)
+    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200)
     parser.add_argument("--context-chunks", type=number(1, 100_000, integer=True), default=48,
                         help="chunks of context before the scored one")
     parser.add_argument("--split", default="test", help="corpus split ('all': every one)")

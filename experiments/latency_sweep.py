@@ -35,7 +35,7 @@ import textwrap
 from pathlib import Path
 
 import pandas as pd
-from effects import sweep_parser, write_effects
+from effects import reference_corpus, sweep_parser, write_effects
 from provenance import provenance, stamp  # the report line (command and commit)
 
 from duplexsim.atomic import write_png, write_text
@@ -100,7 +100,7 @@ def run_one(out: Path, config: SweepConfig, args: argparse.Namespace) -> None:
     write_text(out / "sweep.toml", dump_sweep(config))
     sweep = load_sweep(out / "sweep.toml")
     table = run_sweep(sweep, out, progress=True)
-    corpus = args.corpus if (args.corpus / "manifest.json").is_file() else None
+    corpus = args.corpus
     report = write_report(out, corpus=corpus)
     stamp(report, args.provenance)
     grid = sweep.config.grid
@@ -184,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--factorial", action="store_true",
                         help="one full product sweep instead of the delay and network sweeps")
     args = parser.parse_args(argv)
+    args.corpus = reference_corpus(parser, args.corpus)
     if not args.smoke and (args.factorial or "delay" in args.sweeps) and (
             stray := sorted(set(args.contrast_delays) - set(args.delays))):
         parser.error(f"--contrast-delays {' '.join(map(str, stray))}: not among --delays "

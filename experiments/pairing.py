@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from effects import sweep_parser, write_effects, write_interactions
+from effects import reference_corpus, sweep_parser, write_effects, write_interactions
 from provenance import provenance, stamp  # the report line (command and commit)
 
 from duplexsim.atomic import write_text
@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                         default=[0, 160, 240],
                         help="one-way delays (ms), both directions")
     args = parser.parse_args(argv)
+    args.corpus = reference_corpus(parser, args.corpus)
     use_threads(args.threads)  # this process and the sweep workers it starts
     dirs = [str(args.agents / "fisher"), str(args.agents / "candor")]
     if not args.smoke:
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     write_text(args.out / "sweep.toml", dump_sweep(sweep))
     line = provenance("pairing.py", argv)  # the code of the moment the run starts
     table = run_sweep(load_sweep(args.out / "sweep.toml"), args.out, progress=True)
-    corpus = args.corpus if (args.corpus / "manifest.json").is_file() else None
+    corpus = args.corpus
     report = write_report(args.out, corpus=corpus)
     stamp(report, line)
     keys = list(sweep.grid)

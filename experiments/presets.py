@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from effects import sweep_parser, write_effects
+from effects import reference_corpus, sweep_parser, write_effects
 from provenance import provenance, stamp  # the report line (command and commit)
 
 from duplexsim.atomic import write_png, write_text
@@ -66,6 +66,7 @@ def plot_presets(out: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = sweep_parser(__doc__, "runs/presets")
     args = parser.parse_args(argv)
+    args.corpus = reference_corpus(parser, args.corpus)
     use_threads(args.threads)  # this process and the sweep workers it starts
     if not args.smoke:
         parser.require_trained("--agents", [args.agents / n for n in ("fisher", "candor")])
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     write_text(args.out / "sweep.toml", dump_sweep(sweep))
     line = provenance("presets.py", argv)  # the code of the moment the run starts
     table = run_sweep(load_sweep(args.out / "sweep.toml"), args.out, progress=True)
-    corpus = args.corpus if (args.corpus / "manifest.json").is_file() else None
+    corpus = args.corpus
     write_effects(args.out, ["network.preset"], "network.preset", "lan", name="effects_vs_lan",
                   note=line)
     report = write_report(args.out, corpus=corpus)

@@ -263,10 +263,12 @@ def train(cfg: Config, out: Path, workers: int = 1) -> tuple[Any, Any]:
                 policy_kwargs={"net_arch": [128, 128]}, device="cpu")
     # SB3's own logger would make an empty tempdir/SB3-<time> folder per run; its training
     # curve (rollout reward, losses, per update) goes beside the policy instead
-    model.set_logger(Logger(folder=None, output_formats=[
-        CSVOutputFormat(str(out / "ppo_progress.csv"))]))
+    # (written under a temporary name: an earlier run's log stays whole until this one ends)
+    progress = out / "ppo_progress.csv.partial"
+    model.set_logger(Logger(folder=None, output_formats=[CSVOutputFormat(str(progress))]))
     t0 = time.perf_counter()
     model.learn(total_timesteps=cfg.timesteps, progress_bar=True)
+    model.logger.close()
     print(f"trained {cfg.timesteps} steps in {time.perf_counter() - t0:.0f} s", flush=True)
     with atomic_path(out / "ppo.zip", suffix=".zip") as tmp:
         model.save(tmp)
@@ -274,6 +276,7 @@ def train(cfg: Config, out: Path, workers: int = 1) -> tuple[Any, Any]:
     with atomic_path(out / "obs_norm.npz", suffix=".npz") as tmp, tmp.open("wb") as fh:
         np.savez(fh, mean=norm.obs_rms.mean, var=norm.obs_rms.var,
                  clip_obs=norm.clip_obs, epsilon=norm.epsilon)
+    progress.replace(out / "ppo_progress.csv")
     return model, norm
 
 
@@ -638,7 +641,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
             p.error(f"--eval-agents: {args.eval_agents} (allowed: NAME=DIR ...)")
     for flag, key in (("latencies", "latencies_ms"), ("eval_latencies", "eval_latencies_ms")):
         text = getattr(args, flag)
-        if text:
+        if text is not None:
             setattr(cfg, key, parse_latencies(p, f"--{flag.replace('_', '-')}", text))
     p.require_trained("--train-agents", cfg.train_agents)
     p.require_trained("--eval-agents", list(cfg.eval_agents.values()))
@@ -654,9 +657,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", dataclasses.asdict(cfg))
     model, obs_norm = (load_policy(Path(cfg.policy), out) if cfg.policy
                        else train(cfg, out, args.workers))
+    # after the policy it describes is saved: a run that fails before leaves an earlier
+    # run's config.json beside that run's ppo.zip
+    write_json(out / "config.json", dataclasses.asdict(cfg))
     tuned = tune_rule(cfg, out)
     space = policy_space(cfg)
     # replay cells run cfg.episodes, agent cells cfg.agent_episodes (more than episodes

@@ -67,7 +67,7 @@ from continuation import (  # one dialogue's events, pooled; the round trip
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
-from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
+from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
 from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.intervals import percentile_interval
 from duplexsim.metrics.turntaking import runs, vad_from_units
@@ -490,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
     parser.add_argument("--conversations", type=number(1, 100_000, integer=True), default=12)
     parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=60.0)
-    parser.add_argument("--chunk-ms", type=number(40, 10_000, integer=True), default=200)
+    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200)
     parser.add_argument("--temperature", type=number(0, 100), default=1.0)
     parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000)
     parser.add_argument("--decision-lead-chunks", type=int, default=1, choices=(0, 1),

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,8 +49,8 @@ from continuation import Scored  # one dialogue's events, computed once
 from provenance import provenance  # the report line (command and commit)
 from selfplay import AGENTS, Plan, coordination, corpus_reference, pooled, simulate
 
-from duplexsim.atomic import write_text
-from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
+from duplexsim.atomic import check_output_dir, write_text
+from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
 from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.turntaking import vad_from_units
 
@@ -134,11 +133,12 @@ def fine_tune(card: Any, base: Path, corpus_dir: Path, kept: list[np.ndarray], r
     train += [SelfTrainDialogue(f"selfplay-{i}-{r}", u) for r in range(repeat)
               for i, u in enumerate(kept)]
     val = list(corpus.dialogues(split="val")) or train[:1]
-    info = train_agent(card, train, val, out, corpus=str(corpus_dir.resolve()),
-                       progress=progress)
-    shutil.rmtree(out / "tokenizer", ignore_errors=True)
-    shutil.copytree(base / "tokenizer", out / "tokenizer")
-    return info
+    from duplexsim.units import copy_tokenizer
+
+    # the base agent's unit tokenizer, moved in before agent.json marks the agent complete
+    return train_agent(card, train, val, out, corpus=str(corpus_dir.resolve()),
+                       progress=progress,
+                       finish=lambda d: copy_tokenizer(base / "tokenizer", d / "tokenizer"))
 
 
 def render(args: argparse.Namespace, table: pd.DataFrame, corpus: dict[str, float],
@@ -189,6 +189,7 @@ def agent_inputs(parser: ArgumentParser, args: argparse.Namespace
     """``(agents, corpora, card)``: the tiny world's (built in OUT/world) with ``--smoke``,
     else the given ones, checked (a missing agent, corpus or bad card: one line)."""
     from duplexsim.config.card import load_card
+    from duplexsim.config.cli import expect_kind
 
     preset = AGENTS[args.agent]
     if args.smoke:
@@ -200,8 +201,10 @@ def agent_inputs(parser: ArgumentParser, args: argparse.Namespace
     manifest = args.corpora / preset / "manifest.json"
     if not manifest.is_file():
         parser.error(f"{manifest}: not found (allowed: a built corpus there)")
+    path = args.card or Path("agents") / f"{args.agent}.toml"
     try:
-        card = load_card(args.card or Path("agents") / f"{args.agent}.toml")
+        expect_kind(path, "agent card")  # a scenario given as the card: said so, one line
+        card = load_card(path)
     except (OSError, ValueError) as e:
         parser.error(str(e))
     return args.agents, args.corpora, card
@@ -213,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                         "agent card (default: agents/<agent>.toml)")
     parser.add_argument("--conversations", type=number(1, 100_000, integer=True), default=144)
     parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=60.0)
-    parser.add_argument("--chunk-ms", type=number(40, 10_000, integer=True), default=200)
+    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200)
     parser.add_argument("--first-seed", type=number(0, 2**32 - 1, integer=True), default=1000)
     parser.add_argument("--window-s", type=number(0, 86_400), default=0.0,
                         help="score and keep windows of this many seconds (0: conversations)")
@@ -231,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     from duplexsim.threads import use_threads
 
     use_threads(args.threads)
+    check_output_dir(args.out)  # before the self-play, not after it
     agents, corpora, card = agent_inputs(parser, args)
     preset = AGENTS[args.agent]
     if args.smoke:

@@ -77,7 +77,7 @@ from selfplay_finetune import (  # the shared options and checks; units-only dia
 )
 
 from duplexsim.atomic import write_text
-from duplexsim.cli import ArgumentParser, number, run_reporting
+from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, run_reporting
 from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.turntaking import event_columns, listener_onset_frames, vad_from_units
 from duplexsim.sim.build import SIDES
@@ -312,7 +312,9 @@ def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, pla
     from duplexsim.models.agentdir import load_agent_files
     from duplexsim.models.model import save_model
 
-    out_agent = args.out / "agent"
+    # trained in OUT/agent.partial, which replaces OUT/agent when the run ends: a run that
+    # fails (bad input, a non-finite loss) leaves an earlier run's agent whole
+    out_agent = args.out / "agent.partial"
     if out_agent.exists():
         shutil.rmtree(out_agent)
     shutil.copytree(base, out_agent, ignore=shutil.ignore_patterns("checkpoints"))
@@ -402,6 +404,9 @@ def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, pla
         write_text(args.out / "iterations.csv", pd.DataFrame(rows).to_csv(index=False))
     table = pd.DataFrame(rows)
     write_text(args.out / "iterations.csv", table.to_csv(index=False))
+    if (args.out / "agent").exists():
+        shutil.rmtree(args.out / "agent")
+    out_agent.rename(args.out / "agent")
     return table
 
 
@@ -452,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iterations", type=number(1, 100_000, integer=True), default=10)
     parser.add_argument("--conversations", type=number(1, 100_000, integer=True), default=16)
     parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=30.0)
-    parser.add_argument("--chunk-ms", type=number(40, 10_000, integer=True), default=200)
+    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200)
     parser.add_argument("--first-seed", type=number(0, 2**32 - 1, integer=True), default=2000,
                         help="rollout seeds (default 2000: apart from the evaluation's 0..)")
     parser.add_argument("--overlap-cost", type=number(0, 1e6, low_open=True), default=1.0)

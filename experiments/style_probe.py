@@ -41,7 +41,7 @@ import pandas as pd
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
-from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
+from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
 from duplexsim.config.loader import read_csv, refuse_cell
 from duplexsim.errors import InputError
 from duplexsim.metrics.intervals import percentile_interval
@@ -436,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
                         type=Path, help="an agent directory and a corpus to probe it on")
     parser.add_argument("--out", type=path_arg, default=Path("runs/style_probe"))
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
-    parser.add_argument("--chunk-ms", type=number(40, 10_000, integer=True), default=200)
+    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200)
     parser.add_argument("--short-chunks", type=number(1, 100_000, integer=True), default=5,
                         help="chunks of the short context (default 5: 1 s at 200 ms)")
     parser.add_argument("--start-s", type=number(0, 86_400), default=15.0,

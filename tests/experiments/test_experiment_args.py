@@ -127,6 +127,13 @@ def _script(name: str):  # noqa: ANN202
                               "--corpus-onsets", "-1"], "--corpus-onsets"),
     ("continuation", ["--threads", "-1"], "--threads"),
     ("selfplay", ["--threads", "-1"], "--threads"),
+    # not a multiple of the 40 ms frame: a SyncFormat traceback after loading (audit)
+    ("selfplay", ["--chunk-ms", "50"], "--chunk-ms"),
+    ("selfplay_finetune", ["--chunk-ms", "50"], "--chunk-ms"),
+    ("continuation", ["--chunk-ms", "100"], "--chunk-ms"),
+    ("rl_turn_policy", ["--latencies", ""], "--latencies"),  # was: the defaults
+    ("latency_sweep", ["--smoke", "--corpus", "no/such/corpus"], "--corpus"),  # was: ignored
+    ("presets", ["--corpus", "no/such/corpus"], "--corpus"),
 ])
 def test_bad_values_are_one_line_before_any_work(tmp_path, capsys, script, args, flag):
     """Before: architectures --block-s -15 scored each conversation as one block and --delays
