@@ -23,6 +23,7 @@ import importlib
 import json
 import multiprocessing
 import os
+import sys
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -170,9 +171,12 @@ def run_sweep(
     n = n or os.cpu_count() or 1
     cells = sweep.cells()
     _check_finished(out, cells)
+    before = (out / "sweep.json").read_bytes() if (out / "sweep.json").is_file() else None
     write_json(out / "sweep.json", {"file": sweep.file, "sweep": sweep.config.__dict__,
                                     "base": sweep.base, "cells": len(cells),
                                     "grid_keys": list(sweep.config.grid)})  # JSON sorts dicts
+    if before is not None and before != (out / "sweep.json").read_bytes():
+        _note_a_changed_sweep(out)
     todo = [c for c in cells if not cell_path(out, c).is_file()]
     todo = todo[:limit] if limit is not None else todo
     size = sweep.config.batch if batch is None else batch
@@ -202,6 +206,16 @@ def run_sweep(
                 **failures}
     write_json(out / "failures.json", failures)
     return collect(sweep, out)
+
+
+def _note_a_changed_sweep(out: Path) -> None:
+    """``out`` held another sweep (an extended grid, more seeds, another base): its finished
+    cells are reused where they match, by key; say so, and that an earlier ``report/``
+    there describes the earlier results until ``duplexsim report`` runs again."""
+    stale = (f"; {out / 'report'} describes the earlier results until `duplexsim report "
+             f"{out}`" if (out / "report").is_dir() else "")
+    print(f"note: {out} held another sweep: its finished cells are reused where they "
+          f"match{stale}", file=sys.stderr)
 
 
 def _check_finished(out: Path, cells: list[Cell]) -> None:

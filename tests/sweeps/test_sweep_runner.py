@@ -167,6 +167,25 @@ def test_resume_skips_finished_cells(tmp_path, monkeypatch):
     assert by_delay.mean().is_monotonic_increasing
 
 
+def test_another_sweep_into_the_folder_reuses_its_cells_and_says_so(tmp_path, monkeypatch,
+                                                                     capsys):
+    """An extended grid into the same --out was silent, and an earlier report/ there went on
+    describing the earlier results (audit)."""
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.setenv("SWEEP_TEST_CALLS", str(tmp_path / "calls"))
+    run_sweep(load_sweep(write_sweep(tmp_path), check_scenarios=False), tmp_path / "out",
+              workers=1, progress=False)
+    run_sweep(load_sweep(write_sweep(tmp_path), check_scenarios=False), tmp_path / "out",
+              workers=1, progress=False)
+    assert "held another sweep" not in capsys.readouterr().err  # the same sweep: no note
+    (tmp_path / "out" / "report").mkdir()
+    wider = load_sweep(write_sweep(tmp_path, seeds="[0, 1, 2]"), check_scenarios=False)
+    table = run_sweep(wider, tmp_path / "out", workers=1, progress=False)
+    assert len(table) == 18 and len(list((tmp_path / "calls").iterdir())) == 18
+    err = capsys.readouterr().err
+    assert "held another sweep" in err and "report" in err and "duplexsim report" in err
+
+
 def test_killed_sweep_resumes_to_the_same_table(tmp_path):
     path = write_sweep(tmp_path)
     env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
