@@ -84,7 +84,8 @@ def per_prompt_means(
 
 def pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Row-wise Pearson r of ``[B, n]`` arrays over the columns where both are finite
-    (NaN for a row with fewer than 3 such pairs or no spread)."""
+    (NaN for a row with fewer than 3 such pairs or no spread, also when rounding leaves a
+    constant row a spread of 1e-17)."""
     x, y = np.atleast_2d(np.asarray(x, float)), np.atleast_2d(np.asarray(y, float))
     ok = np.isfinite(x) & np.isfinite(y)
     n = ok.sum(axis=1)
@@ -95,7 +96,10 @@ def pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         dx, dy = np.where(ok, x - mx, 0.0), np.where(ok, y - my, 0.0)
         sx, sy = (dx * dx).sum(axis=1), (dy * dy).sum(axis=1)
         r = (dx * dy).sum(axis=1) / np.sqrt(sx * sy)
-    return np.where((n >= 3) & (sx > 0) & (sy > 0), r, np.nan)
+    # no spread: zero up to rounding (a constant 0.1 left 1e-34, and r came out 2e-16)
+    flat_x = sx <= 1e-20 * (x * x).sum(axis=1)
+    flat_y = sy <= 1e-20 * (y * y).sum(axis=1)
+    return np.where((n >= 3) & ~flat_x & ~flat_y, r, np.nan)
 
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> float:

@@ -12,8 +12,9 @@ Definitions (all thresholds in :class:`TurnTakingParams`):
   than ``min_pause_ms``; runs shorter than ``min_ipu_ms`` are dropped.
 - **Backchannel**: a short, isolated IPU (``<= bc_max_ms``, own silence of at least
   ``bc_pre_silence_ms`` before it) while the partner holds the floor (partner speech
-  within ``bc_context_ms`` before/during it) and gives no floor change (the partner
-  speaks again within ``bc_context_ms`` of its end, before the backchanneller does).
+  within ``bc_context_ms`` before/during it, not counting the partner's own backchannels,
+  decided in time order) and gives no floor change (the partner speaks again within
+  ``bc_context_ms`` of its end, before the backchanneller does).
   Backchannels are taken out of the floor analysis below; their overlap with partner
   speech is reported as a within-turn ``overlap`` row (speaker = backchanneller).
 - On the joint state (silence / A only / B only / both) without backchannels, every
@@ -148,6 +149,29 @@ def _backchannels(
     return short & isolated & partner_before & resumes
 
 
+def _no_floor_from_backchannels(
+    is_bc: list[np.ndarray], ipus: list[tuple[np.ndarray, np.ndarray]], masks: np.ndarray,
+    p: dict[str, int],
+) -> list[np.ndarray]:
+    """Backchannels need a partner that holds the floor: in time order, a candidate whose
+    only partner speech before or during it is the partner's own backchannels (decided
+    earlier) is a floor IPU after all. Without this, two speakers trading short turns
+    backchannelled each other and the exchange vanished from the floor analysis (a 5.2 s
+    "gap" over six 0.8 s turns); a candidate has one pass, in start order."""
+    is_bc = [b.copy() for b in is_bc]
+    order = sorted((int(ipus[s][0][i]), s, i) for s in (0, 1) for i in np.flatnonzero(is_bc[s]))
+    n = masks.shape[1]
+    taken = np.zeros_like(masks)  # frames of confirmed backchannels, per speaker
+    for start, s, i in order:
+        end = int(ipus[s][1][i])
+        lo = max(start - p["ctx"], 0)
+        if (masks[1 - s][lo:end] & ~taken[1 - s][lo:end]).any():
+            taken[s][start:min(end, n)] = True
+        else:
+            is_bc[s][i] = False
+    return is_bc
+
+
 def _frames(params: TurnTakingParams, frame_ms: float) -> dict[str, int]:
     """Thresholds in whole frames (a silence of ``min_pause_ms`` exactly counts as a pause)."""
     return {
@@ -274,7 +298,8 @@ def event_columns(
     callers that summarise many short episodes (a DataFrame costs more than the detection)."""
     p, ipus, masks = _ipu_activity(vad, frame_ms, params)
     n = masks.shape[1]
-    is_bc = [_backchannels(s, ipus, masks, p) for s in (0, 1)]
+    is_bc = _no_floor_from_backchannels([_backchannels(s, ipus, masks, p) for s in (0, 1)],
+                                        ipus, masks, p)
     floor_ipus = [(ipus[s][0][~is_bc[s]], ipus[s][1][~is_bc[s]]) for s in (0, 1)]
     floor = np.stack([_mask(*floor_ipus[s], n) for s in (0, 1)])
     parts, bc_masks = [], []

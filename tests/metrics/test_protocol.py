@@ -86,6 +86,7 @@ def test_pearson_rows_uses_the_finite_pairs_of_each_row():
         ok = np.isfinite(x[i]) & np.isfinite(y[i])
         assert r[i] == pytest.approx(np.corrcoef(x[i, ok], y[i, ok])[0, 1], abs=1e-12)
     assert np.isnan(pearson_rows(np.ones((1, 5)), np.arange(5.0)[None]))[0]  # no spread
+    assert np.isnan(pearson_rows([[0.1] * 3], [[0.3, 0.1, 0.7]]))[0]  # was 2e-16 (audit)
     assert np.isnan(pearson_rows([[1.0, 2.0, np.nan]], [[1.0, 2.0, 3.0]]))[0]  # < 3 pairs
 
 

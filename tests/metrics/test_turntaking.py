@@ -102,6 +102,21 @@ def test_short_ipu_that_takes_the_floor_is_not_a_backchannel():
     assert kinds(ev, "gap")["fto_ms"].tolist() == [300]
 
 
+def test_a_backchannel_needs_a_partner_on_the_floor_not_a_partner_backchannel():
+    """Six 0.8 s turns traded with 0.4 s gaps: each short turn had the other's short turns
+    around it, so all but the first and last were backchannels of each other and the rest
+    was one 5.2 s gap (an audit). Decided in time order, B backchannels A's floor."""
+    turns = [(k * 1200, k * 1200 + 800) for k in range(7)]
+    ev = detect_events(timeline(9000, turns[0::2], turns[1::2]), FRAME)
+    assert kinds(ev, "ipu")["speaker"].tolist() == [0, 0, 0, 0]  # A holds the floor
+    assert kinds(ev, "backchannel")["speaker"].tolist() == [1, 1, 1]
+    assert kinds(ev, "pause")["duration_ms"].tolist() == [1600] * 3
+    assert len(kinds(ev, "gap")) == 0
+    # one turn shorter than a backchannel each, with nothing longer around: no backchannel
+    ev = detect_events(timeline(3000, [(0, 600)], [(900, 1500)]), FRAME)
+    assert len(kinds(ev, "backchannel")) == 0 and kinds(ev, "gap")["fto_ms"].tolist() == [300]
+
+
 def test_long_ipu_inside_partner_speech_is_a_within_turn_overlap():
     # B talks 1.5 s (too long for a backchannel) inside A's turn: overlap within A's turn
     ev = detect_events(timeline(6000, [(0, 5000)], [(1000, 2500)]), FRAME)
