@@ -165,3 +165,14 @@ def test_correlations_over_runs_average_runs_and_resample_them():
         correlations_over_runs([one[0], other[0]])
     with pytest.raises(ValueError, match="run 1: sources"):
         correlations_over_runs([one[0], one[0][one[0].source == "ground_truth"]])
+
+
+def test_a_bootstrap_draw_of_two_distinct_prompts_has_no_r():
+    """Draws repeat prompts: three of them with only two distinct prompts gave r = +-1 (67 %
+    of the draws over 3 prompts), so CIs over few prompts went to the edges (an audit)."""
+    assert np.isnan(pearson_rows([[1.0, 1.0, 2.0]], [[3.0, 3.0, 5.0]]))[0]
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=3), rng.normal(size=3)
+    idx = rng.integers(3, size=(2000, 3))  # resampled prompts, pairs kept together
+    r = pearson_rows(x[idx], y[idx])
+    assert np.isfinite(r).any() and not (np.abs(r[np.isfinite(r)]) > 1 - 1e-9).any()
