@@ -117,7 +117,7 @@ class Plan:
     seeds: tuple[int, ...] = (0,)
     prompt_s: float = 30.0
     continuation_s: float = 90.0
-    prompts_per_corpus: int = 4
+    prompts_per_corpus: int = 40
     splits: tuple[str, ...] = ("test", "val")
     """Prompt dialogues come from these splits (held out from agent training)."""
     batch: int = 16
@@ -866,8 +866,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
     parser.add_argument("--seeds", type=number(0, 2**32 - 1, integer=True), nargs="+",
                         default=[0], help="sampling seeds (distinct)")
-    parser.add_argument("--prompts", type=number(1, 1_000_000, integer=True), default=4,
-                        help="prompts per corpus")
+    parser.add_argument("--prompts", type=number(1, 1_000_000, integer=True), default=40,
+                        help="prompts per corpus, at most (default 40, the protocol's; a CI "
+                             "over fewer than about 10 prompts says little)")
     parser.add_argument("--chunk-ms", type=chunk_ms_arg, nargs="+",
                         default=[160, 200, 240])
     parser.add_argument("--prompt-s", type=number(0, 86_400, low_open=True), default=30.0)
