@@ -143,10 +143,14 @@ class CandorCorpus:
             return None
         try:
             mapping = json.loads(path.read_text(encoding="utf-8-sig"))
-            return [str(mapping["L"]).strip(), str(mapping["R"]).strip()]
+            order = [str(mapping["L"]).strip(), str(mapping["R"]).strip()]
         except (ValueError, KeyError, TypeError) as e:
             raise CorpusFormatError(f"{path}: not a channel map {{\"L\": speaker, \"R\": "
                                     f"speaker}} ({type(e).__name__}: {e})") from None
+        if order[0] == order[1]:
+            raise CorpusFormatError(f"{path}: L and R are the same speaker {order[0]!r} "
+                                    "(allowed: the two speakers, one per channel)")
+        return order
 
     def read_audio(self, id: str, speakers: list[str]) -> tuple[np.ndarray, int]:
         """``[2, N]`` audio: per-speaker mono files, else one 2-channel file in processed/."""
@@ -157,10 +161,18 @@ class CandorCorpus:
             (a, sa), (b, sb) = (read_audio(p, channels=1) for p in per)
             if sa != sb:
                 raise AudioError(f"{per[1]}: sample rate {sb} Hz, expected {sa} Hz like {per[0]}")
-            n = min(a.shape[1], b.shape[1])
-            return np.concatenate([a[:, :n], b[:, :n]]), sa
+            n = max(a.shape[1], b.shape[1])  # the shorter one ends in silence, not the call
+            return np.concatenate([np.pad(a, ((0, 0), (0, n - a.shape[1]))),
+                                   np.pad(b, ((0, 0), (0, n - b.shape[1])))]), sa
         files = sorted(p for p in proc.glob("*") if p.suffix in AUDIO_EXTS)
         if len(files) == 1:
+            if not (proc / "channel_map.json").is_file() and \
+                    list(speakers) != list(WRITTEN_SPEAKERS):
+                raise CorpusFormatError(
+                    f"{proc / 'channel_map.json'}: not found, so which of the speakers "
+                    f"{speakers} is on the left channel of {files[0].name} is unknown "
+                    "(allowed: the release's channel_map.json {\"L\": speaker, \"R\": "
+                    "speaker}, or one file per speaker)")
             return read_audio(files[0], channels=2)
         raise AudioError(
             f"{self.transcript_path(id)}: refers to speakers {speakers}: expected "

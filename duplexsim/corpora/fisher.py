@@ -30,8 +30,15 @@ def read_transcript(path: str | Path) -> list[Segment]:
     """Segments of a Fisher transcript, in file order."""
     path = Path(path)
     segs = []
-    text = path.read_text(encoding="utf-8-sig", errors="replace")  # a BOM is not a line
-    for n, line in enumerate(text.splitlines(), 1):
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")  # a BOM is not a line
+    except UnicodeDecodeError as e:
+        line_no = raw[:e.start].count(b"\n") + 1
+        raise CorpusFormatError(f"{path}:{line_no}: not UTF-8 text ({e.reason} at byte "
+                                f"{e.start})") from None
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    for n, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         m = _LINE.match(line)
@@ -76,7 +83,13 @@ class FisherCorpus:
         if not self.root.is_dir():
             raise MissingInputError(str(self.root), "", "corpus folder not found",
                                     "an existing folder")
-        self._transcripts = {p.stem: p for p in call_files(self.root, ".txt", pattern)}
+        self._transcripts: dict[str, Path] = {}
+        for path in call_files(self.root, ".txt", pattern):
+            seen = self._transcripts.setdefault(path.stem, path)
+            if seen != path and seen.read_bytes() != path.read_bytes():
+                raise CorpusFormatError(f"{path}: a second, different transcript of call "
+                                        f"{path.stem} (the first: {seen}; allowed: one per "
+                                        "call, e.g. one unpacked copy of each release)")
         if not self._transcripts:
             raise CorpusFormatError(f"{self.root}: empty corpus: no "
                                     f"{pattern or 'fe_03_NNNNN'}.txt transcripts")

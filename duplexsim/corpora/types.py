@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from duplexsim.audio.framing import FRAME_RATE_HZ
+from duplexsim.errors import InputError
 
 KINDS = ("ipu", "backchannel")
 MAX_SEGMENT_END_S = 86_400.0
@@ -57,6 +58,13 @@ class Dialogue:
                        tokenizer=None) -> Dialogue:  # noqa: ANN001 - any UnitTokenizer
         """A dialogue read off disk (the real readers): units encoded when a tokenizer is
         given, the audio kept only when ``keep_audio``; duration from the audio if read."""
+        if wave is not None and segments:
+            audio_s = wave.shape[1] / sample_rate_hz
+            last = max(s.end_s for s in segments)
+            if last > audio_s + 1.0:  # e.g. times in milliseconds, or a truncated recording
+                raise InputError(id, "", f"segments run to {last:g} s but the audio lasts "
+                                 f"{audio_s:.1f} s", "segment times in seconds, within the "
+                                 "recording")
         units = None
         if tokenizer is not None:
             units = np.stack([tokenizer.encode(ch, sample_rate_hz) for ch in wave])

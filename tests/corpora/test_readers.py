@@ -14,6 +14,7 @@ from duplexsim.corpora import (
     Segment,
     open_corpus,
 )
+from duplexsim.errors import InputError
 
 FISHER_TXT = """# fe_03_00001.sph
 
@@ -94,8 +95,9 @@ def _candor(root, style="audiophile", per_speaker=True, rates=(16000, 16000), cs
     if per_speaker:
         for spk, sr in zip(("0c1b", "5f2a"), rates, strict=True):
             write_audio(conv / "processed" / f"{spk}.wav", _tone(6, sr, 1)[0], sr)
-    else:
+    else:  # one stereo file: the release's channel map says which speaker is left
         write_audio(conv / "processed" / "mixed.flac", _tone(6, 16000), 16000)
+        (conv / "processed" / "channel_map.json").write_text('{"L": "0c1b", "R": "5f2a"}')
     return root
 
 
@@ -108,6 +110,43 @@ def test_candor_reader(tmp_path, per_speaker) -> None:
         (1, 0.4, 2.5, "hi, how are you"), (0, 2.6, 4.0, "good thanks"), (1, 4.2, 5.1, "great")]
     assert d.audio.shape == (2, 96000) and d.sample_rate_hz == 16000
     assert isinstance(open_corpus(tmp_path), CandorCorpus)
+
+
+def test_reader_checks_that_catch_silently_wrong_data(tmp_path) -> None:
+    """An audit found each of these read without a word: one stereo file with no channel
+    map (speakers paired with the other's audio in about half the calls), a map naming
+    one speaker twice, times past the audio (milliseconds), a Latin-1 Fisher line (turned
+    into U+FFFD), two different copies of one call; per-speaker files of different
+    lengths were cut to the shorter one."""
+    root = _candor(tmp_path / "nomap", per_speaker=False)
+    (root / "0a1b2c3d-uuid" / "processed" / "channel_map.json").unlink()
+    with pytest.raises(CorpusFormatError, match="channel_map.json: not found"):
+        CandorCorpus(root).dialogue("0a1b2c3d-uuid")
+    (root / "0a1b2c3d-uuid" / "processed" / "channel_map.json").write_text(
+        '{"L": "0c1b", "R": "0c1b"}')
+    with pytest.raises(CorpusFormatError, match="L and R are the same speaker"):
+        CandorCorpus(root).dialogue("0a1b2c3d-uuid")
+    ms = CSV.replace("4.20,5.10", "4200,5100")
+    with pytest.raises(InputError, match="segments run to 5100 s but the audio lasts 6.0 s"):
+        CandorCorpus(_candor(tmp_path / "ms", csv=ms)).dialogue("0a1b2c3d-uuid")
+    uneven = _candor(tmp_path / "uneven")
+    write_audio(uneven / "0a1b2c3d-uuid" / "processed" / "5f2a.wav", _tone(3, 16000, 1)[0],
+                16000)
+    d = CandorCorpus(uneven).dialogue("0a1b2c3d-uuid")
+    assert d.audio.shape == (2, 96000) and not d.audio[1, 48000:].any()
+    trans = tmp_path / "fisher" / "data" / "trans" / "000"
+    trans.mkdir(parents=True)
+    (trans / "fe_03_00001.txt").write_bytes(b"# fe_03_00001.sph\n\n0.36 1.60 A: caf\xe9\n")
+    with pytest.raises(CorpusFormatError, match=r"fe_03_00001.txt:3: not UTF-8"):
+        FisherCorpus(tmp_path / "fisher").dialogue("fe_03_00001", audio=False)
+    (trans / "fe_03_00001.txt").write_text("0.36 1.60 A: hi\n")
+    copy = tmp_path / "fisher" / "copy" / "000"
+    copy.mkdir(parents=True)
+    (copy / "fe_03_00001.txt").write_text("0.36 1.90 A: hi\n")
+    with pytest.raises(CorpusFormatError, match="a second, different transcript of call"):
+        FisherCorpus(tmp_path / "fisher")
+    (copy / "fe_03_00001.txt").write_text("0.36 1.60 A: hi\n")  # the same copy twice: fine
+    assert FisherCorpus(tmp_path / "fisher").ids() == ["fe_03_00001"]
 
 
 def test_candor_errors(tmp_path) -> None:
