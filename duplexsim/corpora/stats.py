@@ -203,9 +203,15 @@ def format_table(stats: dict[str, dict[str, float]]) -> str:
                 cells.append(f"{'-' if v is None or v['r'] != v['r'] else _r_cell(v):>22}")
             paper = pc.get("paper", {}).get(ev)
             lines.append(f"{ev:<8}" + "".join(cells) + f"{'-' if paper is None else paper:>10}")
-        used = [int(v["ipu"]["n"]) for k, v in pc.items() if k in ("units", "annotations")]
-        lines.append(f"({max(used, default=0)} dialogues of at least "
+        views = {k: v for k, v in pc.items() if k in ("units", "annotations")}
+        most = max((int(v["ipu"]["n"]) for v in views.values()), default=0)
+        lines.append(f"({most} dialogues of at least "
                      f"{pc['prompt_s'] + pc['continuation_s']:g} s)")
+        fewer = [f"{ev} {view} {int(v[ev]['n'])}" for view, v in views.items()
+                 for ev in R_EVENTS if ev in v and int(v[ev]["n"]) < most]
+        if fewer:  # each r is over the dialogues with that event in both windows
+            lines.append(f"(r over fewer dialogues, an event missing from a window: "
+                         f"{', '.join(fewer)})")
     return "\n".join(lines)
 
 
