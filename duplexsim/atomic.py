@@ -141,6 +141,19 @@ def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
     shutil.rmtree(stage, ignore_errors=True)
 
 
+def replace_dir(new: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Move the finished folder ``new`` to ``target`` (the same file system), replacing a
+    folder there: the old one stays whole until the new one is in place, then is removed."""
+    new, target = Path(new), Path(target)
+    if not target.exists():
+        new.rename(target)
+        return
+    old = target.with_name(f"{new.name}.old")
+    target.rename(old)
+    new.rename(target)
+    shutil.rmtree(old)
+
+
 def _unstaged(problem: Problem, stage: Path, target: Path) -> Problem:
     """``problem`` naming the file in ``target`` where it names one in the staging folder."""
     if Path(problem.file).is_relative_to(stage):

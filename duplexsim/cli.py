@@ -114,11 +114,13 @@ def number(low: float, high: float, *, integer: bool = False, low_open: bool = F
 def chunk_ms_arg(text: str) -> int:
     """An argparse ``type``: a chunk size in ms, a multiple of the 40 ms frame (40 ..
     10000), as a scenario's ``chunk_ms`` must be."""
-    allowed = "a multiple of 40 (the frame) from 40 to 10000"
-    value = int(number(40, 10_000, integer=True, allowed=allowed)(text))
-    if value % 40:
-        raise argparse.ArgumentTypeError(f"{text} is not a multiple of 40 ms (allowed: "
-                                         f"{allowed})")
+    from duplexsim.tokens import FRAME_MS  # (numpy: not at the CLI's import)
+
+    allowed = f"a multiple of {FRAME_MS} (the frame) from {FRAME_MS} to 10000"
+    value = int(number(FRAME_MS, 10_000, integer=True, allowed=allowed)(text))
+    if value % FRAME_MS:
+        raise argparse.ArgumentTypeError(f"{text} is not a multiple of {FRAME_MS} ms "
+                                         f"(allowed: {allowed})")
     return value
 
 

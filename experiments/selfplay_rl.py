@@ -76,7 +76,7 @@ from selfplay_finetune import (  # the shared options and checks; units-only dia
     agent_inputs,
 )
 
-from duplexsim.atomic import write_text
+from duplexsim.atomic import replace_dir, write_text
 from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, run_reporting
 from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.turntaking import event_columns, listener_onset_frames, vad_from_units
@@ -404,9 +404,7 @@ def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, pla
         write_text(args.out / "iterations.csv", pd.DataFrame(rows).to_csv(index=False))
     table = pd.DataFrame(rows)
     write_text(args.out / "iterations.csv", table.to_csv(index=False))
-    if (args.out / "agent").exists():
-        shutil.rmtree(args.out / "agent")
-    out_agent.rename(args.out / "agent")
+    replace_dir(out_agent, args.out / "agent")
     return table
 
 

@@ -223,10 +223,8 @@ def resolve_link(preset: str, override: LinkConfig | None = None) -> LinkConfig:
             values["loss_model"] = "bernoulli"  # a preset without loss has no burst statistics
     if "jitter_dist" not in values and base.jitter_dist == "none" and values.get("jitter_ms"):
         values["jitter_dist"] = "uniform"  # netem's default ("delay D J" with no table)
-    if values.get("jitter_dist") == "none" and "jitter_ms" not in values:
-        values["jitter_ms"] = 0.0  # no jitter: not the preset's spread under another name
-    if values.get("jitter_dist") == "trace" and "jitter_ms" not in values:
-        values["jitter_ms"] = 0.0  # the trace's own spread, not the preset's jitter
+    if values.get("jitter_dist") in ("none", "trace") and "jitter_ms" not in values:
+        values["jitter_ms"] = 0.0  # none: no jitter; trace: its own spread (not the preset's)
     return dataclasses.replace(base, **values)
 
 

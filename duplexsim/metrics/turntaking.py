@@ -160,13 +160,12 @@ def _no_floor_from_backchannels(
     "gap" over six 0.8 s turns); a candidate has one pass, in start order."""
     is_bc = [b.copy() for b in is_bc]
     order = sorted((int(ipus[s][0][i]), s, i) for s in (0, 1) for i in np.flatnonzero(is_bc[s]))
-    n = masks.shape[1]
     taken = np.zeros_like(masks)  # frames of confirmed backchannels, per speaker
     for start, s, i in order:
         end = int(ipus[s][1][i])
         lo = max(start - p["ctx"], 0)
         if (masks[1 - s][lo:end] & ~taken[1 - s][lo:end]).any():
-            taken[s][start:min(end, n)] = True
+            taken[s][start:end] = True
         else:
             is_bc[s][i] = False
     return is_bc

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from duplexsim.atomic import replace_dir
 from duplexsim.config.card import SIZE_PRESETS, ModelCard
 from duplexsim.errors import InputError, MissingInputError, write_failure
 
@@ -111,13 +112,7 @@ def save_model(model: LlamaForCausalLM, path: str | Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         model.save_pretrained(tmp, safe_serialization=True)
-        if target.exists():  # the old model stays whole until the new one is in place
-            old = target.with_name(f"{tmp.name}.old")
-            target.rename(old)
-            tmp.rename(target)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(target)
+        replace_dir(tmp, target)  # the old model stays whole until the new one is in place
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
         failure = write_failure(e, target, getattr(e, "filename", None))  # a full disk

@@ -58,10 +58,15 @@ class ChunkClock:
                                          compare=False, hash=False)
     """Memo of :meth:`to_global` (a session asks for the same few instants many times)."""
 
+    @property
+    def rate(self) -> float:
+        """Local ms per global ms (``1 + drift_ppm * 1e-6``): a fast clock is above 1."""
+        return 1.0 + self.drift_ppm * 1e-6
+
     def to_global(self, local_ms: float) -> int:
         t = self._global_ms.get(local_ms)
         if t is None:
-            t = max(0, int(round((local_ms - self.offset_ms) / (1.0 + self.drift_ppm * 1e-6))))
+            t = max(0, int(round((local_ms - self.offset_ms) / self.rate)))
             self._global_ms[local_ms] = t
         return t
 

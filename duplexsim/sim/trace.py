@@ -219,7 +219,7 @@ def _heard(session: Session, key: str, T: int, heard_ms: dict[tuple[str, int], i
     """Partner chunks released to ``key``, played back to back from their release at the
     pace of ``key``'s own clock (a fast clock plays a chunk in less global time)."""
     C = session.scenario.chunk_ms
-    rate = 1.0 + session.sides[key].clock.drift_ppm * 1e-6
+    rate = session.sides[key].clock.rate
     partner = "b" if key == "a" else "a"
     out = np.full(T, session.sides[partner].silence_unit, np.int64)
     end = 0
