@@ -11,10 +11,13 @@ failure. :func:`check_output_dir` checks a folder is writable before any work st
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
+import errno
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -143,15 +146,41 @@ def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
 
 def replace_dir(new: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
     """Move the finished folder ``new`` to ``target`` (the same file system), replacing a
-    folder there: the old one stays whole until the new one is in place, then is removed."""
+    folder there: the old one stays whole until the new one is in place, then is removed.
+
+    On Linux the two folders are swapped in one step (``renameat2(RENAME_EXCHANGE)``), so
+    ``target`` is never missing; elsewhere (or on a file system without it) the old folder
+    is renamed aside first, leaving a moment without ``target``."""
     new, target = Path(new), Path(target)
     if not target.exists():
         new.rename(target)
+        return
+    if _exchange(new, target):  # ``new`` now holds the old folder
+        shutil.rmtree(new)
         return
     old = target.with_name(f"{new.name}.old")
     target.rename(old)
     new.rename(target)
     shutil.rmtree(old)
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the paths ``a`` and ``b`` atomically; False where the system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:  # glibc < 2.28, musl
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):  # old kernel, file system
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
 
 
 def _unstaged(problem: Problem, stage: Path, target: Path) -> Problem:

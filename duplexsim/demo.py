@@ -203,8 +203,8 @@ def train_agents(plan: DemoPlan) -> None:
 
 def _train_side_by_side(plan: DemoPlan, todo: list[tuple[str, list[str]]],
                         poll_s: float = 30.0) -> None:
-    """Each agent in its own 1-thread ``duplexsim train`` process, all at once; output goes
-    to ``<agent dir>.log``, progress (from each run's train_log.json) every ``poll_s``."""
+    """Each agent in its own 1-thread ``duplexsim train`` process, all at once; output is
+    appended to ``<agent dir>.log``, progress (from each run's train_log.json) every ``poll_s``."""
     print(f"\n==> train the {' and '.join(n for n, _ in todo)} agents side by side "
           "(1 thread each)", flush=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -215,7 +215,9 @@ def _train_side_by_side(plan: DemoPlan, todo: list[tuple[str, list[str]]],
             log = plan.agent_dir(name).with_suffix(".log")
             log.parent.mkdir(parents=True, exist_ok=True)
             print(f"    $ duplexsim {shlex.join(argv + ['--no-progress'])}  > {log}", flush=True)
-            with log.open("wb") as fh:
+            with log.open("ab") as fh:  # a rerun resumes training: keep the earlier output
+                fh.write(f"==> duplexsim {shlex.join(argv)}\n".encode())
+                fh.flush()
                 procs[name] = (subprocess.Popen(
                     [sys.executable, "-m", "duplexsim.cli", *argv, "--no-progress"],
                     stdout=fh, stderr=subprocess.STDOUT, env=env), log)

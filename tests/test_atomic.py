@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 
 import pytest
 
+from duplexsim import atomic
 from duplexsim.atomic import atomic_path, write_json, write_png
 
 
@@ -43,3 +45,32 @@ def test_write_png_saves_a_png_closes_the_figure_and_leaves_no_temp(tmp_path, la
     assert (tmp_path / "sub" / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert os.listdir(tmp_path / "sub") == ["f.png"]
     assert not plt.fignum_exists(fig.number)
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["swap", "two-renames"])
+def test_replace_dir_puts_the_new_folder_in_place_and_leaves_nothing_else(
+        tmp_path, monkeypatch, exchange):
+    if not exchange:  # the fallback path, as on a system without renameat2
+        monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
+    target, new = tmp_path / "model", tmp_path / ".model.new"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    new.mkdir()
+    (new / "new.txt").write_text("new")
+    atomic.replace_dir(new, target)
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    fresh = tmp_path / ".fresh"
+    fresh.mkdir()
+    atomic.replace_dir(fresh, tmp_path / "other")  # no folder there yet: a plain rename
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "other"]
+
+
+def test_replace_dir_swaps_in_one_step_on_linux(tmp_path, monkeypatch):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("renameat2 is Linux")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "x").write_text("a")
+    assert atomic._exchange(tmp_path / "a", tmp_path / "b")
+    assert (tmp_path / "b" / "x").read_text() == "a" and not any((tmp_path / "a").iterdir())
