@@ -82,13 +82,15 @@ class DuplexGenerator:
                  seed: int = 0) -> None:
         if estimation not in ESTIMATIONS:
             raise ValueError(f"estimation={estimation!r} (allowed: {', '.join(ESTIMATIONS)})")
-        if context_tokens < min_context_tokens(fmt.frames_per_chunk):
-            raise ValueError(f"context_tokens={context_tokens} (allowed: >= "
+        used = min(context_tokens, lm.max_tokens)  # the window this generator gets
+        if used < min_context_tokens(fmt.frames_per_chunk):
+            rows = f" (the rows hold {lm.max_tokens})" if used < context_tokens else ""
+            raise ValueError(f"context_tokens={used}{rows} (allowed: >= "
                              f"{min_context_tokens(fmt.frames_per_chunk)} for {fmt.chunk_ms} "
                              "ms chunks)")
         self.lm, self.fmt = lm, fmt
         self.F = fmt.frames_per_chunk
-        self.context_tokens = min(context_tokens, lm.max_tokens)
+        self.context_tokens = used
         self.sampling = sampling or SamplingConfig()
         self.estimate_sampling = self.sampling.for_estimates()
         self.estimation: Estimation = estimation
@@ -104,6 +106,11 @@ class DuplexGenerator:
         self.own: dict[int, np.ndarray] = {}
         self.partner: dict[int, np.ndarray] = {}
         self.partner_real: set[int] = set()
+        self.estimated: dict[int, list[int]] = {}
+        """Partner chunk -> the units its model estimate sampled. Its frames follow the chunk
+        before it: when that chunk is replaced, "no new unit" still means no new unit."""
+        self.fed: dict[int, list[int]] = {}
+        """Partner chunk -> the units the row holds for it (after ``[S1]``)."""
         self.base = 0  # first chunk in the context
         self.own_upto = 0  # own chunks base..own_upto-1 are in the context
         self.partner_upto = 0  # partner parts base..partner_upto-1 are in the context
@@ -125,12 +132,13 @@ class DuplexGenerator:
     def receive(self, k: int, frames: np.ndarray) -> None:
         """Real partner chunk ``k`` (replaces its estimate; the row is cropped lazily)."""
         frames = check_chunk(frames, f"partner chunk {k}", self.fmt.n_units, self.F)
-        self.partner_real.add(k)
         self.received.add(k)
         self.max_received = max(self.max_received, k)
-        known = self.partner.get(k)
+        self.estimated.pop(k, None)
+        self.partner_real.add(k)
         self.partner[k] = frames
-        if self.base <= k < self.partner_upto and not np.array_equal(known, frames):
+        if self.base <= k < self.partner_upto and self.fed[k] != self.fmt.encode_stream_chunk(
+                frames, self._prev(self.partner, k)):  # the row holds something else
             self._rebuild(k, own_too=False)
 
     def amend(self, k: int, frames: np.ndarray) -> None:
@@ -187,7 +195,15 @@ class DuplexGenerator:
         return np.full(self.F, self.fmt.silence_unit, dtype=np.int64)
 
     def _prev(self, stream: dict[int, np.ndarray], k: int) -> int | None:
-        return int(stream[k - 1][-1]) if k - 1 >= self.base and (k - 1) in stream else None
+        """The previous frame for encoding chunk ``k`` into the row: None for the window's
+        first chunk (its first frame counts as novel, as at the start of a training window)."""
+        return self._last(stream, k) if k - 1 >= self.base else None
+
+    @staticmethod
+    def _last(stream: dict[int, np.ndarray], k: int) -> int | None:
+        """The stream's frame before chunk ``k`` (also before the window: ``_fit`` keeps chunk
+        ``base - 1``), for decoding; None only at the start of the stream."""
+        return int(stream[k - 1][-1]) if (k - 1) in stream else None
 
     def _append_own(self, k: int) -> None:
         self.starts[k] = self.lm.length(self.row)
@@ -197,7 +213,11 @@ class DuplexGenerator:
         self.own_upto = k + 1
 
     def _append_partner(self, k: int) -> None:
+        if k in self.estimated:  # an estimate is its sampled units, after whatever came before
+            self.partner[k] = self.fmt.decode_stream_chunk(self.estimated[k],
+                                                           self._last(self.partner, k))
         novel = self.fmt.encode_stream_chunk(self.partner[k], self._prev(self.partner, k))
+        self.fed[k] = novel
         if novel:
             self.lm.append(self.row, [self.fmt.S1, *novel])
         self.partner_upto = k + 1
@@ -246,6 +266,8 @@ class DuplexGenerator:
         for old in [k for k in self.partner if k < new_base - 1]:
             del self.partner[old]
             self.partner_real.discard(old)
+            self.estimated.pop(old, None)
+            self.fed.pop(old, None)
         self.starts = {k: v for k, v in self.starts.items() if k >= new_base}
         self.pstarts = {k: v for k, v in self.pstarts.items() if k >= new_base}
         self.own_upto = self.partner_upto = new_base
@@ -260,6 +282,7 @@ class DuplexGenerator:
         prev = self._prev(self.partner, k)
         if self.estimation == "silence":
             self.partner[k] = self._silence()
+            self.estimated.pop(k, None)
             self._append_partner(k)
             return self.partner[k], 0
         S0, S1 = self.fmt.S0, self.fmt.S1
@@ -275,7 +298,8 @@ class DuplexGenerator:
             self.lm.append(self.row, [S1])
             novel, _ = yield from piece(self.lm, self.row, prev, self.F, (S0,), sampling,
                                         self.rng, min_units=1)
-        self.partner[k] = self.fmt.decode_stream_chunk(novel, prev)
+        self.estimated[k] = self.fed[k] = novel
+        self.partner[k] = self.fmt.decode_stream_chunk(novel, self._last(self.partner, k))
         self.partner_upto = k + 1
         return self.partner[k], 1 + len(novel)
 
@@ -287,6 +311,6 @@ class DuplexGenerator:
                                       (self.fmt.S0, self.fmt.S1), self.sampling, self.rng)
         self.pstarts[j] = self.lm.length(self.row)
         self._end_tag = None if end is None else (self.lm.length(self.row), end)
-        self.own[j] = self.fmt.decode_stream_chunk(novel, prev)
+        self.own[j] = self.fmt.decode_stream_chunk(novel, self._last(self.own, j))
         self.own_upto = j + 1
         return self.own[j].copy(), len(novel)
