@@ -55,8 +55,9 @@ def directory_digest(root: str | Path, files: tuple[str, ...]) -> str:
 
 def scenario_inputs(config: Mapping[str, Any]) -> dict[str, str]:
     """Digests of the agent and corpus directories a scenario dict's sides name, keyed
-    ``"a.agent"``, ``"b.corpus"`` ...; relative paths are taken from the current directory,
-    as the simulator takes them."""
+    ``"a.agent"``, ``"b.corpus"`` ..., and of every jitter trace file its network names,
+    keyed by where (``"network.a_to_b.jitter_trace"``); relative paths are taken from the
+    current directory, as the simulator takes them."""
     out = {}
     for key in ("a", "b"):
         side = config.get(key)
@@ -66,7 +67,21 @@ def scenario_inputs(config: Mapping[str, Any]) -> dict[str, str]:
             path = side.get(field)
             if isinstance(path, str) and path:
                 out[f"{key}.{field}"] = directory_digest(path, files)
+    for where, path in _jitter_traces(config.get("network"), "network"):
+        out[where] = file_digest(path)[:16]
     return out
+
+
+def _jitter_traces(value: Any, where: str) -> list[tuple[str, str]]:
+    """(dotted place, path) of each non-empty ``jitter_trace`` under ``value`` (links,
+    topology edges)."""
+    if isinstance(value, Mapping):
+        return [hit for k, v in value.items() for hit in (
+            [(f"{where}.{k}", v)] if k == "jitter_trace" and isinstance(v, str) and v
+            else _jitter_traces(v, f"{where}.{k}"))]
+    if isinstance(value, (list, tuple)):
+        return [hit for i, v in enumerate(value) for hit in _jitter_traces(v, f"{where}[{i}]")]
+    return []
 
 
 def key_of(value: Any) -> str:

@@ -2,7 +2,7 @@
 with and without partner estimation.
 
 Full mode: trained SyncLLM agents (``--agents runs/agents`` with ``fisher/`` and
-``candor/``), 3 seeds x 60 s per grid point, in two sweeps per pairing:
+``candor/``), 20 seeds x 60 s per grid point, in two sweeps per pairing:
 
 - ``delay``: one-way delays 0, 80, 160, 200, 240, 320, 480, 640 ms x estimation
   model / silence / wait, no jitter, no loss; F-F and F-C (``OUT/F-F/delay``, ``OUT/F-C/delay``);

@@ -1,7 +1,7 @@
 """Pairing (issue 7): does cross-corpus pairing cost anything? F-F, F-C, C-F, C-C.
 
 Full mode: trained SyncLLM agents (``--agents runs/agents`` with ``fisher/`` and
-``candor/``) on each side, at one-way delays 0 / 160 / 240 ms, 3 seeds, 60 s (``--delays``,
+``candor/``) on each side, at one-way delays 0 / 160 / 240 ms, 20 seeds, 60 s (``--delays``,
 ``--seeds``, ``--duration-s`` scale it). Smoke mode (``--smoke``): A is a scripted talker
 or a replay side against a replay partner, one delay, one seed, 10 s. Writes
 ``OUT/sweep.toml``, results, ``OUT/report/REPORT.md`` and the effect tables

@@ -1,7 +1,7 @@
 """Network presets (issue 7): every preset of DESIGN.md between two agents.
 
 Full mode: a fisher agent against a candor agent (``--agents runs/agents``), every preset,
-3 seeds, 60 s (``--seeds``, ``--duration-s`` scale it). Smoke mode (``--smoke``): replay
+20 seeds, 60 s (``--seeds``, ``--duration-s`` scale it). Smoke mode (``--smoke``): replay
 sides, two presets, one seed, 10 s.
 Writes ``OUT/sweep.toml``, results and ``OUT/report/REPORT.md`` (x axis: the preset).
 

@@ -88,3 +88,23 @@ def test_the_experiments_conversation_cache_is_keyed_by_the_agent(tmp_path: Path
     assert first.name.startswith("fisher-selfplay-s0-") and first.suffix == ".npz"
     fake_agent(agent, b"weights 2")
     assert conversation_path(tmp_path, scenario) != first
+
+
+def test_a_jitter_trace_rewritten_in_place_is_a_new_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trace's numbers make the delays: a sweep cell over a rewritten trace file was
+    reused with the old trace's results (mouth-to-ear 163 ms kept; 575 ms when run anew)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "jitter.txt").write_text("1\n2\n3\n")
+    (tmp_path / "base.toml").write_text(
+        'chunk_ms = 160\n[a]\nkind = "replay"\n[b]\nkind = "replay"\n'
+        '[network.a_to_b]\ndelay_ms = 50\njitter_dist = "trace"\njitter_trace = "jitter.txt"\n')
+    (tmp_path / "sweep.toml").write_text('[sweep]\nname = "t"\nbase = "base.toml"\n'
+                                         'seeds = [0]\n')
+    before = [c.key for c in load_sweep("sweep.toml", check_scenarios=False).cells()]
+    inputs = scenario_inputs(load_sweep("sweep.toml", check_scenarios=False).cells()[0].config)
+    assert list(inputs) == ["network.a_to_b.jitter_trace"]
+    (tmp_path / "jitter.txt").write_text("100\n200\n300\n")
+    os.utime(tmp_path / "jitter.txt", ns=(1, 2))
+    after = [c.key for c in load_sweep("sweep.toml", check_scenarios=False).cells()]
+    assert not set(before) & set(after)

@@ -1,8 +1,9 @@
 """95% confidence intervals: the one place the package and the experiments compute them.
 
 Owns :func:`t_interval` (a mean's Student-t interval, for independent repeats such as
-seeds or episodes) and :func:`percentile_interval` (the percentile interval of bootstrap
-draws, for statistics resampled over conversations, prompts or dialogues). Both use the
+seeds or episodes), :func:`percentile_interval` (the percentile interval of bootstrap
+draws, for statistics resampled over conversations, prompts or dialogues) and
+:func:`expanded_percentile_interval` (the same, widened for few resampled units). Both use the
 finite values only: a draw or repeat with no events (NaN) or a degenerate one (inf) says
 nothing about the spread. Must not resample: the callers know what a resampling unit is.
 """
@@ -43,6 +44,26 @@ def percentile_interval(draws: Sequence[float] | np.ndarray) -> tuple[float, flo
     if len(x) == 0:
         return float("nan"), float("nan")
     lo, hi = np.percentile(x, PERCENTILES)
+    return float(lo), float(hi)
+
+
+def expanded_percentile_interval(draws: Sequence[float] | np.ndarray,
+                                 n: int) -> tuple[float, float]:
+    """``(low, high)``: Hesterberg's expanded percentile interval of bootstrap ``draws``
+    over ``n`` resampled units: the percentiles at ``alpha' / 2`` and ``1 - alpha' / 2``
+    with ``alpha' / 2 = Phi(-sqrt(n / (n - 1)) t_{n-1, 0.975})``, which undo the plain
+    percentile interval's narrowness with few units (over 3 seeds it covered 73 % where
+    95 % was claimed; a mean's interval this way is close to its Student-t interval).
+    NaN, NaN for ``n < 2`` (one unit has no spread) or no finite draw.
+    T. Hesterberg, "What teachers should know about the bootstrap", Am. Stat. 69 (2015)."""
+    from scipy.stats import norm, t
+
+    x = np.asarray(draws, dtype=float).ravel()
+    x = x[np.isfinite(x)]
+    if n < 2 or len(x) == 0:
+        return float("nan"), float("nan")
+    tail = float(norm.cdf(-np.sqrt(n / (n - 1)) * t.ppf(T_QUANTILE, n - 1)))
+    lo, hi = np.percentile(x, (100 * tail, 100 * (1 - tail)))
     return float(lo), float(hi)
 
 

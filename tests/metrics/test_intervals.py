@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from duplexsim.metrics.intervals import percentile_interval, percentile_intervals, t_interval
+from duplexsim.metrics.intervals import (
+    expanded_percentile_interval,
+    percentile_interval,
+    percentile_intervals,
+    t_interval,
+)
 
 
 def test_t_interval_known_values() -> None:
@@ -51,3 +56,12 @@ def test_percentile_intervals_per_column_match_the_single_one() -> None:
     assert np.isnan(lo[2]) and np.isnan(hi[2])
     with pytest.raises(ValueError, match=r"\[n_draws, k\]"):
         percentile_intervals(draws[:, 0])
+
+
+def test_expanded_percentile_interval_widens_for_few_units_and_needs_two() -> None:
+    draws = np.random.default_rng(0).normal(size=20_000)
+    plain = percentile_interval(draws)
+    assert np.isnan(expanded_percentile_interval(draws, 1)).all()
+    five, many = expanded_percentile_interval(draws, 5), expanded_percentile_interval(draws, 10**6)
+    assert five[0] < plain[0] - 0.3 and five[1] > plain[1] + 0.3  # t_4 and sqrt(5/4): +-2.5
+    assert np.allclose(many, plain, atol=0.02)  # many units: the percentile interval
