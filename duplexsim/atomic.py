@@ -209,15 +209,26 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 
 def write_png(fig: Any, path: str | os.PathLike[str], dpi: int = 110,
-              layout: bool = True) -> None:
+              layout: bool = True, caption: str | None = None) -> None:
     """Save the matplotlib figure ``fig`` as a PNG at ``path`` atomically and close it
-    (``layout``: ``tight_layout`` first; else the saved box is cropped to its contents)."""
+    (``layout``: ``tight_layout`` first; else the saved box is cropped to its contents).
+    ``caption`` (e.g. the command and commit that made it) goes under the plot in small
+    print and into the PNG's Description."""
+    import textwrap
+
     import matplotlib.pyplot as plt
 
+    strip = 0.0
+    if caption:
+        lines = textwrap.wrap(caption, 150)
+        strip = min(0.25, 0.025 * len(lines) * 6.4 / fig.get_figheight())
+        fig.text(0.005, 0.004, "\n".join(lines), fontsize=5.5, va="bottom", ha="left",
+                 color="0.35")
     if layout:
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, strip, 1, 1))
     with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches=None if layout else "tight")
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches=None if layout else "tight",
+                    metadata={"Description": caption} if caption else None)
     plt.close(fig)
 
 

@@ -36,11 +36,11 @@ from pathlib import Path
 
 import pandas as pd
 from effects import reference_corpus, sweep_parser, write_effects
-from provenance import provenance, stamp  # the report line (command and commit)
+from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import write_png, write_text
 from duplexsim.cli import number, run_reporting
-from duplexsim.metrics.report import write_report
+from duplexsim.metrics.report import series_label, write_report
 from duplexsim.sweeps.config import SweepConfig, dump_sweep, load_sweep
 from duplexsim.sweeps.runner import run_sweep
 from duplexsim.threads import use_threads
@@ -101,8 +101,7 @@ def run_one(out: Path, config: SweepConfig, args: argparse.Namespace) -> None:
     sweep = load_sweep(out / "sweep.toml")
     table = run_sweep(sweep, out, progress=True)
     corpus = args.corpus
-    report = write_report(out, corpus=corpus)
-    stamp(report, args.provenance)
+    report = write_report(out, corpus=corpus, provenance=args.provenance)
     grid = sweep.config.grid
     keys = list(grid)
     if len(grid[BOTH_DELAYS]) > 1:
@@ -145,13 +144,13 @@ def plot_against_delay(eff: pd.DataFrame, path: Path, title: str) -> None:
             part = part.sort_values(BOTH_DELAYS)
             x, y = part[BOTH_DELAYS].to_numpy(float), part[col].to_numpy(float)
             err = [y - part[f"{col}_lo"].to_numpy(float), part[f"{col}_hi"].to_numpy(float) - y]
-            name = value[0] if isinstance(value, tuple) else value
-            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=str(name) or None)
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3,
+                        label=series_label(value, others) if others else None)
         ax.set_xlabel("one-way delay (ms)")
         ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)
-    if others:
-        axes[0][0].legend(title=others[0].split(".")[-1], fontsize=8)
+    if others:  # every other swept key in each line's label (jitter, loss, estimation)
+        axes[0][0].legend(fontsize=7)
     fig.suptitle("\n".join(textwrap.wrap(title, 160)), fontsize=7)  # command, commit
     write_png(fig, path)
 

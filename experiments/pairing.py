@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from effects import reference_corpus, sweep_parser, write_effects, write_interactions
-from provenance import provenance, stamp  # the report line (command and commit)
+from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import write_text
 from duplexsim.cli import number, run_reporting
@@ -76,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     line = provenance("pairing.py", argv)  # the code of the moment the run starts
     table = run_sweep(load_sweep(args.out / "sweep.toml"), args.out, progress=True)
     corpus = args.corpus
-    report = write_report(args.out, corpus=corpus)
-    stamp(report, line)
+    report = write_report(args.out, corpus=corpus, provenance=line)
     keys = list(sweep.grid)
     contrast = "b.agent" if "b.agent" in keys else keys[0]
     for value in sweep.grid[contrast]:

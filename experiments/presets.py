@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from effects import reference_corpus, sweep_parser, write_effects
-from provenance import provenance, stamp  # the report line (command and commit)
+from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import write_png, write_text
 from duplexsim.cli import run_reporting
@@ -41,8 +41,9 @@ PLOTTED = ("fto_median_ms", "gap_median_ms", "overlap_share", "takeover_rate",
            "mouth_to_ear_mean_ms", "est_unit_accuracy")
 
 
-def plot_presets(out: Path) -> Path:
-    """Bar chart per key metric against the preset (mean and 95% CI over seeds)."""
+def plot_presets(out: Path, caption: str | None = None) -> Path:
+    """Bar chart per key metric against the preset (mean and 95% CI over seeds); ``caption``:
+    the command and commit that made it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -59,7 +60,7 @@ def plot_presets(out: Path) -> Path:
                       ha="right", fontsize=7)
         ax.set_title(m, fontsize=9)
     path = out / "report" / "presets.png"
-    write_png(fig, path)
+    write_png(fig, path, caption=caption)
     return path
 
 
@@ -84,9 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     corpus = args.corpus
     write_effects(args.out, ["network.preset"], "network.preset", "lan", name="effects_vs_lan",
                   note=line)
-    report = write_report(args.out, corpus=corpus)
-    stamp(report, line)
-    print(f"{len(table)} cells -> {report}, {plot_presets(args.out)}")
+    report = write_report(args.out, corpus=corpus, provenance=line)
+    print(f"{len(table)} cells -> {report}, {plot_presets(args.out, line)}")
     return 0
 
 

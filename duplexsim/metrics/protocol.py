@@ -162,7 +162,8 @@ def correlations(
             boot = np.stack([pearson_rows(wide[(ev, source)].to_numpy(float)[idx],
                                           wide[(ev, reference)].to_numpy(float)[idx])
                              for ev in events], axis=1)  # [n_boot, events]
-            for name, values in (*zip(events, boot.T, strict=True), ("avg", _mean_r(boot))):
+            avg_boot = _mean_r(boot, np.isfinite(r_events[0]))
+            for name, values in (*zip(events, boot.T, strict=True), ("avg", avg_boot)):
                 row[f"{name}_lo"], row[f"{name}_hi"] = percentile_interval(values)
         rows.append(row)
     ci = [f"{name}_{end}" for name in (*events, "avg") for end in ("lo", "hi")] \
@@ -231,7 +232,8 @@ def correlations_over_runs(
                                  for w in wides])  # [runs, n_boot, events]
                 draw = np.arange(n_boot)[:, None]  # run_idx[b]: the runs draw b takes
                 per_event = np.nanmean(boot[run_idx, draw], axis=1)  # [n_boot, events]
-                per_avg = np.nanmean(np.stack([_mean_r(b) for b in boot])[run_idx, draw], axis=1)
+                per_avg = np.nanmean(np.stack([_mean_r(b, np.isfinite(p)) for b, p in zip(
+                    boot, point, strict=True)])[run_idx, draw], axis=1)
                 for name, values in (*zip(events, per_event.T, strict=True), ("avg", per_avg)):
                     row[f"{name}_lo"], row[f"{name}_hi"] = percentile_interval(values)
         rows.append(row)
@@ -240,9 +242,15 @@ def correlations_over_runs(
     return pd.DataFrame(rows, columns=["source", *events, "avg", "sd_runs", "n_runs", *ci])
 
 
-def _mean_r(r: np.ndarray) -> np.ndarray:
-    """Row means of ``[B, events]`` r over the finite entries (NaN for none)."""
+def _mean_r(r: np.ndarray, over: np.ndarray | None = None) -> np.ndarray:
+    """Row means of ``[B, events]`` r over the finite entries (NaN for none). ``over``
+    (``[events]`` bool): bootstrap draws of an average over these events: a row missing one
+    of them is NaN, not the average of the others (a different statistic: ipu and pause
+    alone pulled a CI's top from 0.45 to 0.995)."""
     ok = np.isfinite(r)
+    if over is not None:
+        return np.where(ok[:, over].all(axis=1) & over.any(),
+                        np.where(ok & over, r, 0.0).sum(axis=1) / max(1, over.sum()), np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(ok.any(axis=1), np.where(ok, r, 0.0).sum(axis=1) / ok.sum(axis=1),
                         np.nan)

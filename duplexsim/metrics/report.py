@@ -23,6 +23,7 @@ from duplexsim.atomic import atomic_path, output_dir, write_png, write_text
 from duplexsim.config.loader import read_json
 from duplexsim.errors import InputError, MissingInputError
 from duplexsim.metrics.intervals import t_interval
+from duplexsim.provenance import provenance as duplexsim_provenance
 
 LIST_COLUMNS = ("fto_values_ms", "est_lookahead", "est_unit_accuracy_by_lookahead",
                 "est_frames_by_lookahead")
@@ -58,7 +59,14 @@ def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
         if not isinstance(keys, list | dict) or not all(isinstance(k, str) for k in keys):
             raise InputError(str(meta_path), "grid_keys", f"{keys!r}", "a list of column names")
         grid = list(keys)  # grid_keys keeps order
-    return table, [g for g in grid if g in table.columns] + ["seed"]
+    keys = [g for g in grid if g in table.columns] + ["seed"]
+    if "seed" in table.columns and table[keys].astype(str).duplicated().any():
+        raise InputError(str(meta_path), "grid_keys", f"{grid} leave cells of "
+                         "results.parquet alike (a seed twice in one grid point: another "
+                         "sweep's table, or no sweep.json)",
+                         f"the sweep.json `duplexsim sweep` wrote with this results.parquet: "
+                         f"run `duplexsim sweep SWEEP.toml --out {run_dir}` to completion")
+    return table, keys
 
 
 def summarize(table: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:
@@ -98,13 +106,15 @@ def markdown_table(df: pd.DataFrame, metrics: list[str], keys: list[str]) -> str
     return "\n".join(lines)
 
 
-def _label(key: tuple | Any, names: list[str]) -> str:
+def series_label(key: tuple | Any, names: list[str]) -> str:
+    """``delay_ms=160, estimation=model``: a plot line's legend from its values of ``names``."""
     key = key if isinstance(key, tuple) else (key,)
     return ", ".join(f"{n.split('.')[-1] if '+' not in n else n.split('+')[0].split('.')[-1]}="
                      f"{_fmt(k)}" for n, k in zip(names, key, strict=True)) or "all"
 
 
-def plot_vs(summary: pd.DataFrame, x: str, lines_by: list[str], metric: str, path: Path) -> None:
+def plot_vs(summary: pd.DataFrame, x: str, lines_by: list[str], metric: str, path: Path,
+            caption: str | None = None) -> None:
     """One metric against ``x``, a line per combination of ``lines_by``, 95% CI band."""
     import matplotlib.pyplot as plt
 
@@ -114,18 +124,18 @@ def plot_vs(summary: pd.DataFrame, x: str, lines_by: list[str], metric: str, pat
         part = part.sort_values(x)
         xs, ys = part[x].to_numpy(float), part[metric].to_numpy(float)
         ci = np.nan_to_num(part[f"{metric}_ci95"].to_numpy(float))
-        ax.plot(xs, ys, marker="o", label=_label(key, lines_by))
+        ax.plot(xs, ys, marker="o", label=series_label(key, lines_by))
         ax.fill_between(xs, ys - ci, ys + ci, alpha=0.2)
     ax.set_xlabel(x)
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
     if lines_by:
         ax.legend(fontsize=7)
-    write_png(fig, path, layout=False)
+    write_png(fig, path, layout=False, caption=caption)
 
 
 def plot_fto_hist(table: pd.DataFrame, by: list[str], corpus_fto: np.ndarray | None,
-                  path: Path) -> None:
+                  path: Path, caption: str | None = None) -> None:
     """FTO histograms per group (pooled over seeds), with the corpus's as a reference."""
     import matplotlib.pyplot as plt
 
@@ -140,7 +150,7 @@ def plot_fto_hist(table: pd.DataFrame, by: list[str], corpus_fto: np.ndarray | N
                                  if v is not None] or [np.zeros(0)])
         if len(values):
             ax.hist(np.clip(values, -2000, 2000), bins=bins, density=True, histtype="step",
-                    label=_label(key, by))
+                    label=series_label(key, by))
     ax.set_xlabel("floor-transfer offset (ms; negative = overlap)")
     ax.set_ylabel("density")
     if ax.get_legend_handles_labels()[0]:
@@ -148,7 +158,7 @@ def plot_fto_hist(table: pd.DataFrame, by: list[str], corpus_fto: np.ndarray | N
     else:  # e.g. short replay conversations: matplotlib would warn on stderr for an empty legend
         ax.text(0.5, 0.5, "no floor transfers", ha="center", va="center",
                 transform=ax.transAxes)
-    write_png(fig, path, layout=False)
+    write_png(fig, path, layout=False, caption=caption)
 
 
 def estimation_by_lookahead(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -180,7 +190,8 @@ def corpus_ftos(corpus_dir: str | Path, split: str | None = "test") -> np.ndarra
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def _estimation_section(table: pd.DataFrame, grid: list[str], out: Path) -> list[str]:
+def _estimation_section(table: pd.DataFrame, grid: list[str], out: Path,
+                        caption: str | None = None) -> list[str]:
     """Markdown lines and a PNG for estimation accuracy against lookahead ([] if no data)."""
     import matplotlib.pyplot as plt
 
@@ -191,11 +202,12 @@ def _estimation_section(table: pd.DataFrame, grid: list[str], out: Path) -> list
         return []
     fig, ax = plt.subplots(figsize=(6, 4))
     for key, part in (est.groupby(grid, sort=False, dropna=False) if grid else [((), est)]):
-        ax.plot(part["lookahead"], part["unit_accuracy"], marker="o", label=_label(key, grid))
+        ax.plot(part["lookahead"], part["unit_accuracy"], marker="o",
+                label=series_label(key, grid))
     ax.set_xlabel("lookahead depth (partner chunks estimated)")
     ax.set_ylabel("unit accuracy of estimates")
     ax.legend(fontsize=7)
-    write_png(fig, out / "estimation_vs_lookahead.png", layout=False)
+    write_png(fig, out / "estimation_vs_lookahead.png", layout=False, caption=caption)
     lines = ["## Estimation accuracy against lookahead", "",
              "| " + " | ".join(est.columns) + " |", "|" + "---|" * len(est.columns)]
     lines += ["| " + " | ".join(_fmt(v) for v in r) + " |" for r in est.itertuples(index=False)]
@@ -203,18 +215,26 @@ def _estimation_section(table: pd.DataFrame, grid: list[str], out: Path) -> list
 
 
 def write_report(run_dir: str | Path, *, x: str | None = None,
-                 corpus: str | Path | None = None) -> Path:
-    """Write ``REPORT.md`` and PNG plots into ``run_dir/report``; return the markdown path."""
+                 corpus: str | Path | None = None, provenance: str | None = None) -> Path:
+    """Write ``REPORT.md`` and PNG plots into ``run_dir/report``; return the markdown path.
+    ``provenance``: the line naming the command and commit that made the report (under the
+    title and under every plot; default: the ``duplexsim report`` command for it)."""
     run_dir = Path(run_dir)
+    if provenance is None:
+        args = [str(run_dir)] + (["--x", x] if x else []) + \
+            (["--corpus", str(corpus)] if corpus else [])
+        provenance = duplexsim_provenance("duplexsim report", args)
     table, params = load_run(run_dir)
     ref = corpus_ftos(corpus) if corpus else None  # a bad corpus fails before any write
     with output_dir(run_dir / "report", whole=True, last=("REPORT.md",)) as out:
-        _write_report(out, run_dir.name, table, params, x, ref, corpus is not None)
+        _write_report(out, run_dir.name, table, params, x, ref, corpus is not None,
+                      provenance)
     return run_dir / "report" / "REPORT.md"
 
 
 def _write_report(out: Path, name: str, table: pd.DataFrame, params: list[str],
-                  x: str | None, ref: np.ndarray | None, corpus: bool) -> None:
+                  x: str | None, ref: np.ndarray | None, corpus: bool,
+                  provenance: str) -> None:
     grid = [p for p in params if p != "seed"]
     x = x or next((p for p in grid if "delay_ms" in p), grid[0] if grid else None)
     if x is not None and x not in grid:
@@ -224,7 +244,7 @@ def _write_report(out: Path, name: str, table: pd.DataFrame, params: list[str],
                and pd.api.types.is_numeric_dtype(table[c])]
     metrics = [m for m in KEY_METRICS if m in numeric] or numeric
     summary = summarize(table, grid, numeric)
-    lines = [f"# Sweep report: {name}", "",
+    lines = [f"# Sweep report: {name}", "", provenance, "",
              f"{len(table)} cells; swept: {', '.join(grid) or '(nothing)'}; seeds: "
              f"{sorted(table['seed'].unique().tolist()) if 'seed' in table else '-'}.",
              "Values are mean ± half-width of the 95% confidence interval over seeds "
@@ -235,14 +255,14 @@ def _write_report(out: Path, name: str, table: pd.DataFrame, params: list[str],
         by = [g for g in grid if g != x]
         for m in metrics:
             png = f"{m}_vs_{x.split('+')[0].split('.')[-1]}.png"
-            plot_vs(summary, x, by, m, out / png)
+            plot_vs(summary, x, by, m, out / png, provenance)
             lines += [f"![{m}]({png})", ""]
     if "fto_values_ms" in table.columns:
-        plot_fto_hist(table, grid, ref, out / "fto_hist.png")
+        plot_fto_hist(table, grid, ref, out / "fto_hist.png", provenance)
         lines += ["## Floor-transfer offsets", "",
                   "" if corpus else "(no --corpus given: no corpus reference)",
                   "![fto](fto_hist.png)", ""]
-    lines += _estimation_section(table, grid, out)
+    lines += _estimation_section(table, grid, out, provenance)
     with atomic_path(out / "summary.csv") as tmp:
         summary.to_csv(tmp, index=False)
     write_text(out / "REPORT.md", "\n".join(lines) + "\n")

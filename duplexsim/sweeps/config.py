@@ -112,7 +112,22 @@ class SweepConfig:
                                          "results column holds one value per cell)",
                                          "numbers, strings or booleans; sweep a table's "
                                          "keys one by one (network.a_to_b.delay_ms)"))
+        # two keys that set one field: the later one wins, the earlier one's column lies
+        # (rows labelled delay_ms=100 that never had that delay)
+        setting = [(f"grid.{key}", part) for key in self.grid for part in key.split("+")]
+        for i, (name, path) in enumerate(setting):
+            for other, other_path in setting[:i]:
+                if _nested(path, other_path) and name != other:
+                    errors.append(FieldError(name, f"sets {path}, which {other} sets too",
+                                             "keys that set different fields"))
         raise_errors(errors)
+
+
+def _nested(a: str, b: str) -> bool:
+    """Dotted paths ``a`` and ``b`` name the same field, or one lies inside the other."""
+    a_parts, b_parts = a.split("."), b.split(".")
+    n = min(len(a_parts), len(b_parts))
+    return a_parts[:n] == b_parts[:n]
 
 
 def _repeated(values: list[Any] | tuple[Any, ...]) -> Any:

@@ -171,11 +171,10 @@ def run_sweep(
     n = n or os.cpu_count() or 1
     cells = sweep.cells()
     _check_finished(out, cells)
-    before = (out / "sweep.json").read_bytes() if (out / "sweep.json").is_file() else None
-    write_json(out / "sweep.json", {"file": sweep.file, "sweep": sweep.config.__dict__,
-                                    "base": sweep.base, "cells": len(cells),
-                                    "grid_keys": list(sweep.config.grid)})  # JSON sorts dicts
-    if before is not None and before != (out / "sweep.json").read_bytes():
+    meta = {"file": sweep.file, "sweep": sweep.config.__dict__, "base": sweep.base,
+            "cells": len(cells), "grid_keys": list(sweep.config.grid)}
+    if (out / "sweep.json").is_file() and read_json(out / "sweep.json", what="sweep.json") \
+            != json.loads(json.dumps(meta, default=str)):
         _note_a_changed_sweep(out)
     todo = [c for c in cells if not cell_path(out, c).is_file()]
     todo = todo[:limit] if limit is not None else todo
@@ -205,7 +204,9 @@ def run_sweep(
     failures = {**{k: v for k, v in earlier.items() if k not in ran and k in unfinished},
                 **failures}
     write_json(out / "failures.json", failures)
-    return collect(sweep, out)
+    table = collect(sweep, out)
+    write_json(out / "sweep.json", meta)  # after the table it describes (a killed run: both old)
+    return table
 
 
 def _note_a_changed_sweep(out: Path) -> None:

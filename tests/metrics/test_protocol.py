@@ -176,3 +176,21 @@ def test_a_bootstrap_draw_of_two_distinct_prompts_has_no_r():
     idx = rng.integers(3, size=(2000, 3))  # resampled prompts, pairs kept together
     r = pearson_rows(x[idx], y[idx])
     assert np.isfinite(r).any() and not (np.abs(r[np.isfinite(r)]) > 1 - 1e-9).any()
+
+
+def test_the_avg_ci_averages_the_events_the_avg_does() -> None:
+    """FTO has an r over 4 of 12 prompts only: bootstrap draws without 3 of those 4 have no
+    FTO r, and averaging ipu and pause alone there put the CI's top at 0.995 for an average
+    of 0.325 (FTO r -1): another statistic. Such a draw has no average."""
+    rng = np.random.default_rng(1)
+    x, rows = rng.normal(size=12), []
+    for p in range(12):
+        fto = x[p] if p < 4 else np.nan
+        rows += [{"prompt": p, "source": "ground_truth", "ipu": x[p], "pause": 2 * x[p],
+                  "fto": fto, "gap": 1.0, "overlap": 1.0},
+                 {"prompt": p, "source": "gen", "ipu": x[p] + rng.normal(0, 0.1),
+                  "pause": 2 * x[p] + rng.normal(0, 0.2), "fto": -fto, "gap": 1.0,
+                  "overlap": 1.0}]
+    c = correlations(pd.DataFrame(rows), n_boot=1000).iloc[0]
+    assert c.fto == pytest.approx(-1.0) and c.avg == pytest.approx(0.325, abs=0.005)
+    assert c.avg_lo <= c.avg <= c.avg_hi < 0.4

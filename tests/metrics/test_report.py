@@ -41,8 +41,10 @@ def test_report_writes_tables_and_plots(run_dir):
     pngs = {p.name for p in (run_dir / "report").glob("*.png")}
     assert {"gap_median_ms_vs_delay_ms.png", "fto_hist.png",
             "estimation_vs_lookahead.png"} <= pngs
-    for name in pngs:  # real PNG files
-        assert (run_dir / "report" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"Command: `duplexsim report {run_dir}` (commit " in report
+    for name in pngs:  # real PNG files, each naming the command that made it
+        png = (run_dir / "report" / name).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and b"Command: `duplexsim report" in png
     assert "| 480 | model | 4 | 120 | 0.225 |" in report  # 0.9 / depth 4, 3 seeds x 40 frames
 
 
@@ -71,6 +73,43 @@ def test_report_x_must_be_swept_and_partial_means_say_n(run_dir, capsys):
     first, second = text.splitlines()[2:4]
     assert first.startswith("| 0 | model | 3 |") and first.endswith("(n=2) |")
     assert "(n=" not in second  # all three seeds there: no note
+
+
+def test_a_sweep_json_that_does_not_describe_the_table_is_refused(run_dir, capsys):
+    """sweep.json without a grid key the table varies (a later sweep killed mid-run wrote
+    it before the cells it describes): its cells would pool as seeds, a seed counted twice."""
+    import json
+
+    meta = json.loads((run_dir / "sweep.json").read_text())
+    meta["grid_keys"] = ["network.a_to_b.delay_ms"]
+    (run_dir / "sweep.json").write_text(json.dumps(meta))
+    assert main(["report", str(run_dir)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "sweep.json: grid_keys" in err[0] and "a seed twice" in err[0]
+    (run_dir / "sweep.json").unlink()
+    assert main(["report", str(run_dir)]) == 2
+
+
+def test_the_sweep_json_is_written_with_the_table(tmp_path, monkeypatch):
+    """A run that stops before its table is written leaves the earlier sweep.json."""
+    monkeypatch.syspath_prepend(str(SWEEPS))
+    (tmp_path / "base.toml").write_text("name = 'b'\n[a]\nkind = 'replay'\n")
+    (tmp_path / "s.toml").write_text(f"""[sweep]
+name = "rep"
+base = "{tmp_path / 'base.toml'}"
+seeds = [0]
+workers = 1
+cell = "sweep_cellfns:turntaking_cell"
+""")
+    out = tmp_path / "run"
+    import duplexsim.sweeps.runner as runner
+
+    def killed(*_a, **_k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(runner, "collect", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(load_sweep(tmp_path / "s.toml", check_scenarios=False), out, progress=False)
+    assert not (out / "sweep.json").exists()
 
 
 def test_report_on_a_missing_run_says_what_to_do(tmp_path, capsys):

@@ -77,6 +77,10 @@ def test_grid_expands_to_cells_with_stable_distinct_keys(tmp_path):
     ("[0]", 'grid = { "network.a_to_b.delay_ms" = [0, 160, 0.0] }',
      "sweep.grid.network.a_to_b.delay_ms: 0.0 is listed twice"),
     ("[0]", 'name = "../../x"', r"sweep.name: '../../x' is a path, not a name"),
+    ("[0]", 'grid = { "network.a_to_b.delay_ms" = [0, 100], '
+     '"network.a_to_b.delay_ms+network.b_to_a.delay_ms" = [0, 160] }',
+     r"sweep.grid.network.a_to_b.delay_ms\+network.b_to_a.delay_ms: sets "
+     r"network.a_to_b.delay_ms, which grid.network.a_to_b.delay_ms sets too"),
 ])
 def test_bad_sweep_files_name_the_key(tmp_path, seeds, extra, match):
     path = write_sweep(tmp_path, seeds=seeds)

@@ -1,0 +1,40 @@
+"""The line every report and figure carries: the command and commit that made it.
+
+Owns :func:`commit` (this checkout's commit, flagged when the code differs from it) and
+:func:`provenance` (``Command: `...` (commit C).``), used by ``duplexsim report`` and, through
+``experiments/provenance.py``, by the experiment scripts. Must not import heavy modules.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def commit() -> str:
+    """The short commit of the checkout this package runs from; ``unknown`` outside a git
+    checkout (an installed wheel) or without git; followed by "with uncommitted changes to
+    duplexsim/ or experiments/" when the code is not the commit's. Call it when a run starts:
+    the code that runs is the code of that moment."""
+    try:
+        found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                               text=True, cwd=_ROOT).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no",
+                                  "--", "duplexsim", "experiments"], capture_output=True,
+                                 text=True, cwd=_ROOT).stdout.strip() if found else ""
+    except OSError:  # no git on the machine
+        return "unknown"
+    if not found:
+        return "unknown"
+    return f"{found} with uncommitted changes to duplexsim/ or experiments/" if changed \
+        else found
+
+
+def provenance(program: str, args: list[str]) -> str:
+    """``Command: `PROGRAM ARGS` (commit C).``: ``program`` as the user types it (e.g.
+    ``duplexsim report``, ``python experiments/pairing.py``)."""
+    return f"Command: `{' '.join([program, *(shlex.quote(a) for a in args)])}` " \
+           f"(commit {commit()})."

@@ -1,0 +1,54 @@
+"""duplexsim.provenance: the line names the command and the checkout's commit, and says when
+the code is not the commit's."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_checkout_with_changed_code_says_so(tmp_path: Path) -> None:
+    """A copy of the module in a throwaway repository laid out as this one."""
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "duplexsim").mkdir()
+    (tmp_path / "duplexsim" / "__init__.py").write_text("")
+    (tmp_path / "duplexsim" / "provenance.py").write_text(
+        (ROOT / "duplexsim" / "provenance.py").read_text())
+    (tmp_path / "duplexsim" / "code.py").write_text("x = 1\n")
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    def line() -> str:
+        return subprocess.run([sys.executable, "-c", "import duplexsim.provenance as p; "
+                               "assert p.__file__.startswith('" + str(tmp_path) + "'); "
+                               "print(p.provenance('duplexsim report', ['runs/my sweep']))"],
+                              cwd=tmp_path, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    assert line() == "Command: `duplexsim report 'runs/my sweep'` (commit unknown)."
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    assert re.fullmatch(r"Command: `duplexsim report 'runs/my sweep'` \(commit \w+\)\.",
+                        line())
+    (tmp_path / "duplexsim" / "code.py").write_text("x = 2\n")
+    assert line().endswith(" with uncommitted changes to duplexsim/ or experiments/).")
+
+
+def test_provenance_names_the_command_and_the_commit() -> None:
+    sys.path.insert(0, str(ROOT / "experiments"))  # the scripts import it by name
+    from provenance import provenance
+
+    line = provenance("selfplay.py", ["--out", "runs/x", "--temperature", "0.8"])
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, cwd=ROOT).stdout.strip()
+    match = re.fullmatch(r"Command: `python experiments/selfplay\.py --out runs/x "
+                         r"--temperature 0\.8` \(commit (\w+)( with uncommitted changes "
+                         r"to duplexsim/ or experiments/)?\)\.", line)
+    assert match is not None, line
+    assert match.group(1) == (head or "unknown")
