@@ -183,6 +183,15 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(a), None, str(b))
 
 
+def usual_modes(folder: str | os.PathLike[str]) -> None:
+    """Give ``folder`` (made by ``mkdtemp``: 0700) and everything in it the umask-based modes
+    of a folder and files made the usual way, so others can read what a user shares."""
+    mask = _umask()
+    root = Path(folder)
+    for path in [root, *root.rglob("*")]:
+        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
+
+
 def _unstaged(problem: Problem, stage: Path, target: Path) -> Problem:
     """``problem`` naming the file in ``target`` where it names one in the staging folder."""
     if Path(problem.file).is_relative_to(stage):

@@ -82,7 +82,8 @@ class DemoPlan:
     def trained(self, name: str) -> bool:
         """Is agent ``name`` trained already from its card (reused, not trained again)? One
         trained from another card is an :class:`~duplexsim.errors.InputError` naming the
-        first setting that differs."""
+        first setting that differs; one a time guard stopped is not trained yet (its
+        checkpoint resumes)."""
         from duplexsim.config.card import card_with_defaults, load_card
         from duplexsim.models.agentdir import read_agent_json
 
@@ -100,7 +101,9 @@ class DemoPlan:
                              f"trained with {was!r}, but {self.card(name)} says {now!r}",
                              "delete the folder to train it anew from the card, or another "
                              "--root")
-        return True
+        # one --train-max-minutes stopped is not: training resumes and finishes it
+        return not (info.get("stopped_early")
+                    and (self.agent_dir(name) / "checkpoints" / "last.pt").is_file())
 
 
 def first_difference(was: object, now: object, key: str = "") -> tuple[str, object, object] | None:

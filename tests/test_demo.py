@@ -90,6 +90,14 @@ def test_demo_trains_both_agents_side_by_side_with_the_bytes_of_one_after_the_ot
     before = info_path.stat().st_mtime_ns
     train_agents(plan)
     assert info_path.stat().st_mtime_ns == before
+    # one a --train-max-minutes guard stopped (its checkpoint there) is trained on, not reused
+    info["stopped_early"] = {"reason": "max_minutes", "stage": "stage3", "step": 1}
+    info_path.write_text(json.dumps(info))
+    assert not plan.trained("fisher")
+    info["stopped_early"] = None
+    info_path.write_text(json.dumps(info))
+    assert plan.trained("fisher")
+    before = info_path.stat().st_mtime_ns
     # the card changed since: a one-line error naming the setting, the agent kept
     card = plan.cards / "fisher.toml"
     card.write_text(card.read_text().replace("steps = 3", "steps = 4", 1))

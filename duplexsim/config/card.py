@@ -157,7 +157,8 @@ class StageCard:
     """Stage 1: mean speech share of a sample at the start (paper Fig. 4 rises)."""
     speech_share_end: float = 0.9
     speech_share_sd: float = 0.2
-    """Stage 1: sd of the truncated normal the per-sample speech share is drawn from."""
+    """Stage 1: sd of the normal, truncated to [0, 1], the per-sample speech share is drawn
+    from (placed so that its mean after truncation is the stage's mean share)."""
     turn_weight: float = 1.0
     """Loss weight of the targets right after a speaker tag (``[S0]`` / ``[S1]``): the
     first token of each chunk's piece. After ``[S0]`` that says whether the speaker has a
@@ -195,6 +196,10 @@ class StageCard:
                                      f"seq_len * grad_accum = {per} (a step would train "
                                      f"{max(1, self.batch_tokens // per) * per})",
                                      f"a multiple of {per}", depends=("seq_len", "grad_accum")))
+        if not errors and self.enabled and self.total_steps < 1:  # an untrained "agent"
+            errors.append(FieldError("steps", f"{self.steps} (and tokens = {self.tokens}): an "
+                                     "enabled stage that trains no step", ">= 1, or tokens "
+                                     "> 0, or enabled = false", depends=("enabled", "tokens")))
         if not errors and self.enabled and self.warmup_steps > self.total_steps:
             errors.append(FieldError("warmup_steps", f"{self.warmup_steps} > the stage's "
                                      f"{self.total_steps} steps (lr would never reach its "
@@ -337,14 +342,26 @@ class AgentCard:
         if self.agent.kind != "tdm" and self.tdm is not None:
             raise FieldError("tdm", f"a [tdm] table in a card with agent.kind = "
                              f"{self.agent.kind!r}", 'agent.kind = "tdm", or no [tdm] table')
-        if self.agent.kind != "tdm" and not self.model.init_from \
-                and self.model.size in SIZE_PRESETS:
-            context, longest = self.model.geometry().context_tokens, max(self.train.chunk_ms)
+        if self.model.init_from or self.model.size not in SIZE_PRESETS:
+            return  # the geometry is known only once the model is loaded
+        context = self.model.geometry().context_tokens
+        if self.agent.kind != "tdm":
+            longest = max(self.train.chunk_ms)
             least = min_context_tokens(longest // FRAME_MS)
             if context < least:  # the agent would train, then refuse to load
                 raise FieldError("model.context_tokens", f"{context} is too short for "
                                  f"{longest} ms chunks (four chunks of both sides)",
                                  f">= {least}")
+        else:
+            frames = max(self.tdm_card.slice_ms) // FRAME_MS
+            if context < frames:  # the agent would train, then refuse to load
+                raise FieldError("model.context_tokens", f"{context} is too short for "
+                                 f"slice_ms = {max(self.tdm_card.slice_ms)} ({frames} units a "
+                                 "slice)", f">= {frames}")
+        for name, stage in self.stages().items():  # trained on rows longer than the context
+            if stage.enabled and stage.seq_len > context:  # (or the position table)
+                raise FieldError(f"{name}.seq_len", f"{stage.seq_len} > the model's "
+                                 f"context_tokens = {context}", f"<= {context}")
 
     @property
     def tdm_card(self) -> TdmCard:

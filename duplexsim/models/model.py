@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from duplexsim.atomic import replace_dir
+from duplexsim.atomic import replace_dir, usual_modes
 from duplexsim.config.card import SIZE_PRESETS, ModelCard
 from duplexsim.errors import InputError, MissingInputError, write_failure
 
@@ -112,6 +112,7 @@ def save_model(model: LlamaForCausalLM, path: str | Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         model.save_pretrained(tmp, safe_serialization=True)
+        usual_modes(tmp)  # mkdtemp's 0700: the weights unreadable by other users
         replace_dir(tmp, target)  # the old model stays whole until the new one is in place
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)

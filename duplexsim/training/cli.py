@@ -50,12 +50,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true")
 
 
-def check_corpus(card: AgentCard, corpus_n_units: int, corpus_root: Path, card_path: Path) -> None:
-    """The corpus's unit vocabulary must be the model's."""
+def check_corpus(card: AgentCard, corpus_n_units: int, corpus_root: Path, card_path: Path,
+                 silence_units: list[int] | None = None) -> None:
+    """The corpus's unit vocabulary must be the model's, and the card's silence unit one of
+    the corpus's silence units (``silence_units``, from its manifest; None: not recorded)."""
     if corpus_n_units != card.model.n_units:
         raise InputError(str(card_path), "model.n_units",
                          f"{card.model.n_units}, but corpus {corpus_root} has n_units="
                          f"{corpus_n_units}", "equal unit vocabularies; set model.n_units")
+    if silence_units and card.model.silence_unit not in silence_units:
+        # a silent listener's channel would be filled with a speech unit
+        raise InputError(str(card_path), "model.silence_unit",
+                         f"{card.model.silence_unit} is a speech unit of corpus {corpus_root} "
+                         f"(its silence units: {sorted(silence_units)})",
+                         f"one of {sorted(silence_units)}")
 
 
 def with_seed(card: AgentCard, seed: int | None) -> AgentCard:
@@ -92,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
     from duplexsim.corpora import load_corpus
 
     corpus = load_corpus(args.corpus)
-    check_corpus(card, int(corpus.n_units), Path(args.corpus), args.card)
+    silence = corpus.manifest.get("silence_units")
+    check_corpus(card, int(corpus.n_units), Path(args.corpus), args.card,
+                 [int(u) for u in silence] if isinstance(silence, list) else None)
     note = preset_note(card.agent.corpus_preset, corpus.preset)
     if note:
         print(f"note: {args.card}: {note} ({args.corpus}); training goes on", file=sys.stderr)

@@ -18,6 +18,7 @@ reproduces the data exactly, with no iterator state to save.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -26,8 +27,9 @@ import numpy as np
 import torch
 
 from duplexsim.config.card import AgentCard, StageCard
+from duplexsim.errors import InputError
 from duplexsim.models.vocab import Vocab, encode_text
-from duplexsim.tokens import SyncFormat
+from duplexsim.tokens import FRAME_MS, SyncFormat
 
 FRAME_S = 0.04
 STAGE_INDEX = {"stage1": 1, "stage2": 2, "stage3": 3}
@@ -108,7 +110,16 @@ def stage_streams(stage: str, card: AgentCard, prepared: list[_Prepared], split_
                    for p in prepared]
     else:
         streams = [p.units for p in prepared]
-    lengths = np.array([max(1, s.shape[1]) for s in streams], dtype=float)
+    # a dialogue shorter than one chunk (stage 1: one without segments) gives a row with no
+    # target: a batch of them had a loss of nan, "lower the lr"; such dialogues weigh 0
+    shortest = min(card.train.chunk_ms) // FRAME_MS
+    lengths = np.array([0.0 if (not p.segs if stage == "stage1" else s.shape[1] < shortest)
+                        else s.shape[1] for s, p in zip(streams, prepared, strict=True)])
+    if lengths.sum() == 0:
+        split = {0: "train", 1: "validation"}.get(split_seed, f"{split_seed}")
+        has = "a segment" if stage == "stage1" else f"one chunk ({shortest * FRAME_MS} ms) of units"
+        raise InputError(f"the {split} split", stage, f"no dialogue has {has}",
+                         "dialogues longer than one chunk")
     return streams, lengths / lengths.sum()
 
 
@@ -181,11 +192,30 @@ class StageData:
 
 
 def _truncated_normal(rng: np.random.Generator, mean: float, sd: float) -> float:
-    """A draw from N(mean, sd) truncated to [0, 1] (rejection; clip after 32 tries)."""
-    if sd == 0:
+    """A draw from a normal with sd ``sd`` truncated to [0, 1] whose mean *after* truncation
+    is ``mean`` (the card's "mean speech share": truncating N(0.2, 0.2) itself gave 0.258,
+    N(0.9, 0.2) 0.798). One uniform per draw, through the inverse CDF."""
+    if sd == 0 or not 0 < mean < 1:
         return float(np.clip(mean, 0, 1))
-    for _ in range(32):
-        x = rng.normal(mean, sd)
-        if 0 <= x <= 1:
-            return float(x)
-    return float(np.clip(mean, 0, 1))
+    from scipy.stats import truncnorm
+
+    loc = _truncated_location(round(mean, 9), sd)
+    return float(np.clip(truncnorm.ppf(rng.random(), -loc / sd, (1 - loc) / sd, loc=loc,
+                                       scale=sd), 0.0, 1.0))
+
+
+@functools.lru_cache(maxsize=4096)
+def _truncated_location(mean: float, sd: float) -> float:
+    """The location of N(loc, sd) whose truncation to [0, 1] has mean ``mean`` (itself when
+    no location reaches it: a very wide sd keeps the mean near 0.5)."""
+    from scipy.optimize import brentq
+    from scipy.stats import truncnorm
+
+    def gap(loc: float) -> float:
+        return float(truncnorm.mean(-loc / sd, (1 - loc) / sd, loc=loc, scale=sd)) - mean
+
+    lo, hi = -1.0 - 20 * sd, 2.0 + 20 * sd
+    try:
+        return float(brentq(gap, lo, hi, xtol=1e-10))
+    except ValueError:  # no sign change: out of reach
+        return mean

@@ -196,9 +196,14 @@ class Trainer:
         write_logs(self.out, self.run.log)
 
     def restore(self) -> None:
+        if self.dist.main and self.ckpt.parent.is_dir():  # a write a kill cut short: the
+            for stale in self.ckpt.parent.glob(f".{self.ckpt.name}.*.tmp"):  # size of a
+                stale.unlink(missing_ok=True)  # checkpoint each, left forever
         if not self.ckpt.is_file():
             return
         state = load_checkpoint(self.ckpt, self.card_dict, self.vocab.size, self.data)
+        if self.dist.main:  # an agent.json from before (a time guard's stop) describes other
+            (self.out / "agent.json").unlink(missing_ok=True)  # weights than those to come
         self.model.load_state_dict(state["model"])
         s = self.card.stages()[state["stage"]]
         self.optimizer = self.new_optimizer(s)
@@ -376,6 +381,7 @@ def write_agent(out: Path, trainer: Trainer, text_tok: Any, info: dict[str, Any]
     an agent, and resuming writes it again)."""
     from duplexsim.atomic import write_json
 
+    (out / "agent.json").unlink(missing_ok=True)  # it marks the files below complete
     save_model(trainer.model, out / "model")
     save_text_tokenizer(text_tok, out / "text_tokenizer.json")
     write_logs(out, trainer.run.log, plot=True)

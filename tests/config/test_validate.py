@@ -251,3 +251,22 @@ def test_a_corpus_config_and_another_kind_are_told_apart(tmp_path: Path, capsys,
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith(f"{path}: is {found} file, {wanted}"), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.toml"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # trained on rows longer than the model's context (or its position table)
+    ('[model]\nsize = "tiny"\n[stage3]\nseq_len = 512\nbatch_tokens = 1024\n',
+     "stage3.seq_len: 512 > the model's context_tokens = 256"),
+    # an enabled stage that trains no step: an untrained agent written as trained
+    ('[model]\nsize = "tiny"\n[stage3]\nsteps = 0\nwarmup_steps = 0\nseq_len = 64\n'
+     'batch_tokens = 256\n', "stage3.steps: 0 (and tokens = 0): an enabled stage"),
+    # a TDM slice the context cannot hold: trained, then refused at load
+    ('[agent]\nkind = "tdm"\n[model]\nsize = "tiny"\n[tdm]\nslice_ms = [12000]\n'
+     '[stage3]\nseq_len = 64\nbatch_tokens = 256\n',
+     "model.context_tokens: 256 is too short for slice_ms = 12000 (300 units a slice)"),
+])
+def test_cards_that_would_train_nonsense_are_refused(tmp_path: Path, text: str,
+                                                     expected: str) -> None:
+    (tmp_path / "card.toml").write_text(text)
+    problems = [f"{p.key}: {p.message}" for p in validate_file(tmp_path / "card.toml")]
+    assert any(line.startswith(expected) for line in problems), problems

@@ -103,3 +103,19 @@ def test_loading_draws_no_progress_bar_and_restores_the_setting(model, tmp_path,
     load_model(tmp_path / "m", expected_vocab=VOCAB.size)
     assert not logging.is_progress_bar_enabled()
     logging.enable_progress_bar()
+
+
+def test_saved_weights_have_the_usual_modes(model, tmp_path) -> None:
+    """mkdtemp's staging folder is 0700: model/ and its weights were unreadable by others
+    while every other file of an agent directory is not."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        save_model(model, tmp_path / "m")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "m").stat().st_mode) == 0o755
+    for f in (tmp_path / "m").iterdir():
+        assert stat.S_IMODE(f.stat().st_mode) == 0o644, f.name

@@ -313,3 +313,39 @@ def test_bf16_cpu_training_uses_the_blocked_attention_and_repeats_byte_for_byte(
     assert weights[0] == weights[1]
     config = json.loads((tmp_path / "a/model/config.json").read_text())
     assert "duplexsim" not in json.dumps(config)
+
+
+def test_a_resumed_run_takes_the_earlier_agent_json_away_until_it_writes_its_own(
+        tmp_path) -> None:
+    """A run the time guard stopped wrote an agent; resuming replaced model/ first, so a
+    resume that died before agent.json left it describing other weights (audit). A kill
+    during a checkpoint write left a checkpoint-sized temporary file behind for good."""
+    card, dialogues = tiny_card(steps=6), synthetic_dialogues()
+    train_agent(card, dialogues[:2], dialogues[2:], tmp_path, max_minutes=1e-9, progress=False)
+    assert json.loads((tmp_path / "agent.json").read_text())["stopped_early"] is not None
+    stale = tmp_path / "checkpoints" / ".last.pt.abc123.pt.tmp"
+    stale.write_bytes(b"x" * 1000)
+
+    def dies(_out: Path) -> None:
+        raise RuntimeError("killed")
+    with pytest.raises(RuntimeError, match="killed"):
+        train_agent(card, dialogues[:2], dialogues[2:], tmp_path, progress=False, finish=dies)
+    assert not (tmp_path / "agent.json").exists() and not stale.exists()
+    info = train_agent(card, dialogues[:2], dialogues[2:], tmp_path, progress=False)
+    assert info["stopped_early"] is None and (tmp_path / "agent.json").is_file()
+
+
+def test_a_split_without_a_chunk_of_units_is_named_not_a_nan_loss() -> None:
+    """A validation dialogue shorter than one chunk gave all-padding rows: a loss of nan
+    over no targets and "lower stage3.lr"."""
+    from syncllm_fixtures import Dlg, Seg
+
+    from duplexsim.errors import InputError
+
+    card = tiny_card(steps=2)
+    short = Dlg("short", np.array([[1, 2, 3], [0, 0, 0]], dtype=np.int64),
+                [Seg(0, 0.0, 0.12, "yeah")])
+    vocab, tok = make_vocab(card, synthetic_dialogues())
+    with pytest.raises(InputError, match="the validation split: stage3: no dialogue has one "
+                                         r"chunk \(160 ms\) of units"):
+        build_data(card, vocab, tok, synthetic_dialogues()[:2], [short])

@@ -82,3 +82,17 @@ def test_a_trained_agent_with_nothing_to_resume_is_not_replaced(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "holds a trained agent" in err[0] and "--out" in err[0]
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_a_silence_unit_the_corpus_calls_speech_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Stage 2 fills a silent listener's channel with the card's silence unit: unit 3 of a
+    corpus whose silence is unit 0 trained on speech as silence, without a word."""
+    write_corpus(tmp_path / "corpus")
+    card = tmp_path / "card.toml"
+    card.write_text(card_toml({"model": {"silence_unit": 3}}))
+    assert main(["train", str(card), "--corpus", str(tmp_path / "corpus"), "--out",
+                 str(tmp_path / "agent"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model.silence_unit: 3 is a speech unit of corpus" in err[0], err
+    assert not (tmp_path / "agent").exists()
