@@ -87,8 +87,9 @@ def use_threads(threads: int | None = None) -> int:
     """Run torch with the resolved thread count (see the module docstring); returns it.
 
     Does not import torch: when torch is loaded already its setting is changed, otherwise
-    ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` are set, which torch (and numpy's BLAS) read
-    when they load, so ``duplexsim validate`` does not pay for torch.
+    ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` are set, which torch reads when it loads, so
+    ``duplexsim validate`` does not pay for torch. numpy's BLAS gets the same count
+    (``threadpoolctl`` when numpy is loaded already, as it is after ``import duplexsim``).
     """
     n = resolve_threads(threads)
     os.environ[ENV_VAR] = str(n)
@@ -98,7 +99,23 @@ def use_threads(threads: int | None = None) -> int:
     if n == 0:
         return n
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(n)
+    os.environ["OPENBLAS_NUM_THREADS"] = str(n)
     torch = sys.modules.get("torch")
     if torch is not None and torch.get_num_threads() != n:
         torch.set_num_threads(n)
+    _limit_blas(n)
     return n
+
+
+def _limit_blas(n: int) -> None:
+    """numpy's and scipy's BLAS to ``n`` threads. OpenBLAS starts one thread per core when
+    numpy loads, which ``import duplexsim`` does (the envs), before any entry point runs, and
+    reads no variable afterwards: the unit tokenizer's k-means then ran on as many threads
+    as the machine has cores, and its centroids differed in the last bits between 1 and 2
+    (another tokenizer digest, hence other corpora and cache keys, on a machine with another
+    core count or for a user who exported ``OMP_NUM_THREADS=1``)."""
+    if "numpy" not in sys.modules:
+        return  # the variables above take effect when it loads
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=n, user_api="blas")

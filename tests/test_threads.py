@@ -76,6 +76,21 @@ def test_a_fresh_cli_process_runs_torch_on_one_thread_by_default() -> None:
     assert out.splitlines()[-1] == "1"
 
 
+def test_numpys_blas_follows_the_thread_count_though_numpy_loaded_first() -> None:
+    """import duplexsim loads numpy (the envs), whose OpenBLAS then starts a thread per core:
+    the unit tokenizer's k-means ran on every core and its centroids followed the machine's
+    core count (and OMP_NUM_THREADS in the user's shell)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in (ENV_VAR, "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    code = ("import duplexsim, numpy; from threadpoolctl import threadpool_info; "
+            "from duplexsim.threads import use_threads; use_threads(1); "
+            "print(sorted({i['num_threads'] for i in threadpool_info() "
+            "if i['user_api'] == 'blas'}))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.splitlines()[-1] == "[1]"
+
+
 def test_use_threads_pins_mkl_unless_the_user_chose(restore_threads,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from duplexsim.threads import MKL_CBWR
