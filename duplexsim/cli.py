@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -204,6 +205,10 @@ def run_reporting(run: Callable[[], int], name: str) -> int:
     Ctrl-C one line naming ``name`` (the ``duplexsim`` commands and experiment scripts)."""
     try:
         return run()
+    except BrokenPipeError:  # `duplexsim corpus stats DIR | head`: the reader has gone
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # (the interpreter's final flush would fail)
+        return 141  # 128 + SIGPIPE, as a shell pipeline reports it
     except (DuplexsimError, OSError) as e:
         status = report(e)
         if status is None:

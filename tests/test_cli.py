@@ -799,3 +799,15 @@ def test_the_speech_cache_from_the_environment_is_checked_before_anything_is_wri
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "DUPLEXSIM_TTS_CACHE" in err[0] and "is a file" in err[0]
     assert not out.exists()
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+    """`duplexsim corpus stats DIR | head` ended in a BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom duplexsim.cli import run_reporting\n"
+            "def run():\n    raise BrokenPipeError(32, 'Broken pipe')\n"
+            "sys.exit(run_reporting(run, 'x'))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 141 and out.stderr == ""

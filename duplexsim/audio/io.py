@@ -37,6 +37,22 @@ def _sphere_coding(path: Path) -> str | None:
     return "pcm"
 
 
+def audio_duration_s(path: str | Path) -> float | None:
+    """Seconds of audio in ``path`` from its header alone (a SPHERE header's sample_count and
+    sample_rate, also for shorten-compressed files), or None where it cannot be told."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(1024)
+        if head.startswith(b"NIST_1A"):
+            fields = {parts[0]: parts[2] for line in head.decode("latin-1").splitlines()
+                      if len(parts := line.split()) >= 3}
+            return int(fields["sample_count"]) / int(fields["sample_rate"])
+        return float(sf.info(str(path)).duration)
+    except (OSError, RuntimeError, KeyError, ValueError, ZeroDivisionError):
+        return None
+
+
 def read_audio(
     path: str | os.PathLike[str],
     *,

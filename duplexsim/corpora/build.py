@@ -36,7 +36,7 @@ from duplexsim.audio.framing import FRAME_RATE_HZ
 from duplexsim.audio.io import read_audio, write_audio
 from duplexsim.config.loader import read_json
 from duplexsim.corpora import candor, fisher
-from duplexsim.corpora.corpus import FORMAT
+from duplexsim.corpora.corpus import FORMAT, assign_splits
 from duplexsim.corpora.synth import (
     SynthConfig,
     conversation_style,
@@ -51,15 +51,11 @@ if TYPE_CHECKING:
 
 
 def plan(cfg: SynthConfig, hours: float, seed: int) -> list[dict]:
-    """Ids and splits (seeded permutation; at least one test conversation when n >= 2)."""
+    """Ids and splits (:func:`~duplexsim.corpora.corpus.assign_splits`)."""
     n = max(1, int(round(hours * 3600 / cfg.conversation_s)))
-    n_val = int(round(cfg.val_share * n))
-    n_test = max(1 if n >= 2 else 0, int(round(cfg.test_share * n)))
-    order = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2**31,))).permutation(n)
-    split = np.array(["train"] * n, dtype=object)
-    split[order[:n_test]] = "test"
-    split[order[n_test : n_test + n_val]] = "val"
-    return [{"index": i, "id": plan_id(cfg, i), "split": str(split[i])} for i in range(n)]
+    split = assign_splits(n, np.random.SeedSequence(seed, spawn_key=(2**31,)), cfg.val_share,
+                          cfg.test_share)
+    return [{"index": i, "id": plan_id(cfg, i), "split": split[i]} for i in range(n)]
 
 
 def _paths(out: Path, id: str) -> dict[str, Path]:

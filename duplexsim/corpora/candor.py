@@ -184,7 +184,11 @@ class CandorCorpus:
         wave, sr = None, None
         if audio or tokenizer is not None:
             wave, sr = self.read_audio(id, speakers)
-        return Dialogue.from_recording(id, segs, wave, sr, keep_audio=audio, tokenizer=tokenizer)
+        proc = self._dirs[id] / "processed"
+        files = sorted(p for p in proc.glob("*") if p.suffix in AUDIO_EXTS) if wave is None \
+            and proc.is_dir() else []
+        return Dialogue.from_recording(id, segs, wave, sr, keep_audio=audio, tokenizer=tokenizer,
+                                       audio_files=files)
 
     def dialogues(self, split: str | None = None, audio: bool = True, tokenizer=None):
         for i in self.ids(split):

@@ -111,14 +111,18 @@ class SynthConfig:
         need(self.sample_rate_hz in (8000, 16000, 22050, 24000, 44100, 48000), "sample_rate_hz",
              f"unsupported rate {self.sample_rate_hz}", "8000, 16000, 22050, 24000, 44100, 48000")
         # finite and in range: a nan or inf here would loop forever or write silence
-        for f, low, high in (("ipu_median_s", 0, 600), ("ipu_sigma", 0, 10),
+        # an IPU is at most 12 s (synth), backchannels saturate near 0.45/s (a listener's
+        # own silence and the owed-backchannel cap), speech over -12 dBFS rms clips: a value
+        # past these validated and the corpus quietly missed it (ipu_median_s 20 and 60 both
+        # gave 12.0 s, backchannels_per_s 1 and 5 both 0.44/s, level_db -6 clipped 7.9 %)
+        for f, low, high in (("ipu_median_s", 0, 12), ("ipu_sigma", 0, 10),
                              ("pause_median_s", 0, 600), ("pause_sigma", 0, 10),
                              ("fto_sd_ms", 0, 60_000)):
             need(finite_in(value(f), low, high, low_open=True), f,
                  f"{value(f)} is out of range", f"> {low} and <= {high}")
-        for f, low, high in (("fto_mean_ms", -60_000, 60_000), ("backchannels_per_s", 0, 10),
+        for f, low, high in (("fto_mean_ms", -60_000, 60_000), ("backchannels_per_s", 0, 0.45),
                              ("overlap_dropout_ms", 0, 5000),
-                             ("noise_db", -200, 0), ("level_db", -100, 0),
+                             ("noise_db", -200, 0), ("level_db", -100, -12),
                              ("val_share", 0, 1), ("test_share", 0, 1)):
             need(finite_in(value(f), low, high), f, f"{value(f)} is out of range",
                  f"{low} .. {high}")

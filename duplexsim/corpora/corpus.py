@@ -131,6 +131,23 @@ def _entries(dialogues: object, file: str) -> dict[str, dict]:
     return entries
 
 
+def assign_splits(n: int, seed: np.random.SeedSequence, val_share: float,
+                  test_share: float) -> list[str]:
+    """The split of each of ``n`` dialogues: a seeded permutation, ``round(share * n)`` in
+    val and test, at least one test dialogue when there are two and always one train
+    dialogue (shares of 0.3 + 0.3 over two dialogues left none, and the unit tokenizer then
+    trained on held-out audio). Used by synthetic builds and by imports of real corpora."""
+    n_test = min(max(1 if n >= 2 else 0, int(round(test_share * n))), max(0, n - 1))
+    n_val = min(int(round(val_share * n)), max(0, n - n_test - 1))
+    order = np.random.default_rng(seed).permutation(n)
+    split = ["train"] * n
+    for i in order[:n_test]:
+        split[i] = "test"
+    for i in order[n_test:n_test + n_val]:
+        split[i] = "val"
+    return split
+
+
 def load_units(path: str | Path, n_units: int) -> np.ndarray:
     """A units file ``[2, T]`` as int64; a missing, corrupt, float-typed, misshapen or
     out-of-range array is an :class:`~duplexsim.errors.InputError` naming the file."""

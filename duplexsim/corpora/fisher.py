@@ -114,7 +114,8 @@ class FisherCorpus:
         if audio or tokenizer is not None:
             wave, sr = read_audio(self.audio_path(id), channels=2,
                                   sample_rate_hz=self.sample_rate_hz)
-        return Dialogue.from_recording(id, segs, wave, sr, keep_audio=audio, tokenizer=tokenizer)
+        return Dialogue.from_recording(id, segs, wave, sr, keep_audio=audio, tokenizer=tokenizer,
+                                       audio_files=[self._audio[id]] if id in self._audio else [])
 
     def dialogues(self, split: str | None = None, audio: bool = True, tokenizer=None):
         for i in self.ids(split):

@@ -24,21 +24,13 @@ from duplexsim.atomic import write_json
 from duplexsim.audio.io import resample, write_audio
 from duplexsim.config.loader import read_json
 from duplexsim.corpora import candor, fisher
-from duplexsim.corpora.corpus import FORMAT, open_corpus
+from duplexsim.corpora.corpus import FORMAT, assign_splits, open_corpus
 from duplexsim.errors import InputError, OutputError
 
 
 def split_ids(ids: list[str], seed: int, val_share: float, test_share: float) -> dict[str, str]:
-    """Id -> split: a seeded permutation, at least one test dialogue when there are two."""
-    n = len(ids)
-    n_val = int(round(val_share * n))
-    n_test = max(1 if n >= 2 else 0, int(round(test_share * n)))
-    order = np.random.default_rng(np.random.SeedSequence(seed)).permutation(n)
-    split = ["train"] * n
-    for i in order[:n_test]:
-        split[i] = "test"
-    for i in order[n_test:n_test + n_val]:
-        split[i] = "val"
+    """Id -> split (:func:`~duplexsim.corpora.corpus.assign_splits`)."""
+    split = assign_splits(len(ids), np.random.SeedSequence(seed), val_share, test_share)
     return dict(zip(ids, split, strict=True))
 
 

@@ -10,6 +10,7 @@ not write anything but what the caller asks.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -17,7 +18,7 @@ import pandas as pd
 from scipy.special import ndtr
 
 from duplexsim.audio.framing import FRAME_MS, FRAME_RATE_HZ
-from duplexsim.corpora.synth import PRESETS
+from duplexsim.corpora.synth import PRESETS, SynthConfig
 from duplexsim.corpora.types import Dialogue
 from duplexsim.errors import InputError
 from duplexsim.metrics.intervals import percentile_interval
@@ -42,9 +43,14 @@ def paper_prompt_r(preset: str) -> dict[str, float]:
     return PAPER_PROMPT_R.get(preset.removesuffix("-like"), {})
 
 
-def targets(preset: str) -> dict[str, float]:
-    """What the preset's generative parameters aim at, in summary-key units."""
+def targets(preset: str, params: object = None) -> dict[str, float]:
+    """What a synthetic corpus's generative parameters aim at, in summary-key units: those
+    recorded in its manifest (``params``: a build's ``--config`` changes them), else its
+    preset's; none for a real corpus."""
     cfg = PRESETS.get(preset)
+    if isinstance(params, dict) and params:
+        with contextlib.suppress(TypeError, ValueError):  # another version's: the preset's
+            cfg = SynthConfig(**params)
     if cfg is None:
         return {}
     return {"ipu_median_ms": cfg.ipu_median_s * 1000,
@@ -167,7 +173,8 @@ def corpus_stats(corpus, split: str | None = None, prompt_s: float = 30.0,  # no
                          "transcripts with timed segments")
     out: dict[str, dict] = {view: summarize(pd.concat(evs, ignore_index=True), total_ms)
                             for view, evs in views.items()}
-    out["target"] = targets(corpus.preset)
+    manifest = getattr(corpus, "manifest", None) or {}
+    out["target"] = targets(corpus.preset, manifest.get("params"))
     out["hours"] = {"audio_hours": total_ms / 3.6e6, "dialogues": float(n),
                     "frames_per_s": float(FRAME_RATE_HZ)}
     out["prompt_continuation"] = {

@@ -9,10 +9,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from duplexsim.audio.framing import FRAME_RATE_HZ
+from duplexsim.audio.io import audio_duration_s
 from duplexsim.errors import InputError
 
 KINDS = ("ipu", "backchannel")
@@ -55,9 +57,12 @@ class Dialogue:
     @classmethod
     def from_recording(cls, id: str, segments: list[Segment], wave: np.ndarray | None,
                        sample_rate_hz: int | None, *, keep_audio: bool,
-                       tokenizer=None) -> Dialogue:  # noqa: ANN001 - any UnitTokenizer
+                       tokenizer=None,  # noqa: ANN001 - any UnitTokenizer
+                       audio_files: list[Path] | None = None) -> Dialogue:
         """A dialogue read off disk (the real readers): units encoded when a tokenizer is
-        given, the audio kept only when ``keep_audio``; duration from the audio if read."""
+        given, the audio kept only when ``keep_audio``; duration from the audio if read,
+        else from the headers of ``audio_files`` (the longest), else the last segment's end
+        (which leaves out a call's trailing silence: per-minute rates read high)."""
         if wave is not None and segments:
             audio_s = wave.shape[1] / sample_rate_hz
             last = max(s.end_s for s in segments)
@@ -68,9 +73,12 @@ class Dialogue:
         units = None
         if tokenizer is not None:
             units = np.stack([tokenizer.encode(ch, sample_rate_hz) for ch in wave])
+        duration = 0.0 if wave is None else wave.shape[1] / sample_rate_hz
+        if wave is None and audio_files:
+            found = [d for d in map(audio_duration_s, audio_files) if d is not None]
+            duration = max(found, default=0.0)
         return cls(id, segments, units, wave if keep_audio else None,
-                   sample_rate_hz if keep_audio else None,
-                   duration_s=0.0 if wave is None else wave.shape[1] / sample_rate_hz)
+                   sample_rate_hz if keep_audio else None, duration_s=duration)
 
     def __post_init__(self) -> None:
         for name, arr in (("units", self.units), ("audio", self.audio)):

@@ -8,6 +8,7 @@ through ``duplexsim.cli.main`` (one line each, exit 2).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from duplexsim.cli import number, path_arg
 
@@ -69,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     _check_type_flags(args)
     check_output_dir(args.out)
     cfg = from_dict(TokenizerConfig, {
-        "type": args.type, "n_units": args.n_units, "hubert_dir": args.hubert_dir,
+        "type": args.type, "n_units": args.n_units,  # absolute: the tokenizer is used from
+        "hubert_dir": str(Path(args.hubert_dir).resolve()) if args.hubert_dir else "",  # anywhere
         "hubert_layer": 6 if args.hubert_layer is None else args.hubert_layer,
         "seed": args.seed}, file="duplexsim units train")
     corpora = [open_corpus(p) for p in args.corpus]

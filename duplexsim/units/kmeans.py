@@ -213,6 +213,11 @@ class KMeansTokenizer:
         if not isinstance(meta.get("config"), dict):
             raise InputError(file, "config", "missing or not a table", "a JSON object")
         config = from_dict(TokenizerConfig, meta["config"], file=file, prefix="config")
+        if config.type == "hubert-kmeans" and not Path(config.hubert_dir).is_dir():
+            # (it was read at the first encode, from the current folder when relative)
+            raise MissingInputError(file, "config.hubert_dir", f"{config.hubert_dir!r} is not "
+                                    f"a folder (from {Path.cwd()})", "the HuBERT folder the "
+                                    "tokenizer was trained with, as an absolute path")
         threshold = json_number(meta, file, "threshold_db", -400.0, 400.0)
         arrays_file = d / "arrays.safetensors"
         try:

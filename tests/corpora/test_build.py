@@ -182,3 +182,17 @@ def test_a_tokenizer_retrained_in_place_is_refused(tmp_path) -> None:
     del first["tokenizer_sha256"]  # a corpus built before the digest was recorded
     write_json(out / "build.json", first)
     check_rebuild(out, build_record(cfg, 0, "fisher-like", 20, tok), rebuild=False)
+
+
+@pytest.mark.parametrize(("n", "val", "test"), [(2, 0.3, 0.3), (4, 0.45, 0.45), (1, 0.5, 0.4),
+                                                (120, 0.1, 0.1)])
+def test_every_split_plan_keeps_a_train_dialogue(n: int, val: float, test: float) -> None:
+    """Shares of 0.3 + 0.3 over two dialogues gave ['test', 'val'], 0.45 + 0.45 over four no
+    train dialogue either: the unit tokenizer then trained on held-out audio."""
+    import numpy as np
+
+    from duplexsim.corpora.corpus import assign_splits
+
+    split = assign_splits(n, np.random.SeedSequence(0), val, test)
+    assert split.count("train") >= 1 and len(split) == n
+    assert split.count("test") == (min(max(1, round(test * n)), n - 1) if n >= 2 else 0)

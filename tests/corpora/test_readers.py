@@ -48,6 +48,9 @@ def test_fisher_reader(tmp_path) -> None:
     assert d.segments[2].text == "so what do you think about pets"
     assert d.audio.shape == (2, 48000) and d.sample_rate_hz == 8000 and d.duration_s == 6.0
     assert isinstance(open_corpus(tmp_path), FisherCorpus)
+    # without reading the audio (corpus stats), the length is still the recording's, not
+    # the last segment's end (5.75 s: the trailing silence dropped, per-minute rates high)
+    assert corpus.dialogue("fe_03_00001", audio=False).duration_s == 6.0
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
@@ -70,6 +73,10 @@ def test_fisher_malformed_line_and_shorten(tmp_path) -> None:
     (root / "fe_03_00001.sph").write_bytes(head.ljust(1024, b" ") + b"\0" * 64)
     with pytest.raises(AudioError, match="sph2pipe"):
         FisherCorpus(root).dialogue("fe_03_00001")
+    # its header still tells the call's length, for statistics over the transcripts
+    head = head.replace(b"end_head", b"sample_count -i 64000\nsample_rate -i 8000\nend_head")
+    (root / "fe_03_00001.sph").write_bytes(head.ljust(1024, b" ") + b"\0" * 64)
+    assert FisherCorpus(root).dialogue("fe_03_00001", audio=False).duration_s == 8.0
 
 
 def test_empty_corpus_directory(tmp_path) -> None:
@@ -110,6 +117,7 @@ def test_candor_reader(tmp_path, per_speaker) -> None:
         (1, 0.4, 2.5, "hi, how are you"), (0, 2.6, 4.0, "good thanks"), (1, 4.2, 5.1, "great")]
     assert d.audio.shape == (2, 96000) and d.sample_rate_hz == 16000
     assert isinstance(open_corpus(tmp_path), CandorCorpus)
+    assert corpus.dialogue(corpus.ids()[0], audio=False).duration_s == 6.0  # not 5.1
 
 
 def test_reader_checks_that_catch_silently_wrong_data(tmp_path) -> None:

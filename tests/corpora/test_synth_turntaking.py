@@ -103,3 +103,33 @@ def test_timeline_is_deterministic_and_seed_dependent() -> None:
     a = simulate_timeline(cfg, np.random.SeedSequence(3, spawn_key=(1,)))
     assert a == simulate_timeline(cfg, np.random.SeedSequence(3, spawn_key=(1,)))
     assert a != simulate_timeline(cfg, np.random.SeedSequence(3, spawn_key=(2,)))
+
+
+def test_the_targets_are_the_manifests_parameters_when_it_has_them() -> None:
+    """A corpus built with --config was compared with its preset's targets: ipu_median_s 3.0
+    and fto_mean_ms 600 printed targets of 1300 and 180, so on-target numbers read as misses."""
+    import dataclasses
+    import json
+
+    params = json.loads(json.dumps(dataclasses.asdict(dataclasses.replace(
+        PRESETS["fisher-like"], ipu_median_s=3.0, fto_mean_ms=600.0))))  # as in manifest.json
+    got = targets("fisher-like", params)
+    assert got["ipu_median_ms"] == 3000.0 and got["fto_mean_ms"] == 600.0
+    assert targets("fisher-like", {}) == targets("fisher-like")
+    assert targets("fisher", None) == {}  # a real corpus has none
+
+
+@pytest.mark.parametrize(("key", "value", "allowed"), [
+    ("ipu_median_s", 20.0, "<= 12"), ("backchannels_per_s", 1.0, "0 .. 0.45"),
+    ("level_db", -6.0, "-100 .. -12")])
+def test_settings_the_generator_cannot_realise_are_refused(key: str, value: float,
+                                                           allowed: str) -> None:
+    """ipu_median_s 20 and 60 both realised a 12 s median (IPUs stop at 12 s),
+    backchannels_per_s 1 and 5 both 0.44/s, level_db -6 clipped 7.9 % of speech samples."""
+    import dataclasses
+
+    from duplexsim.errors import ConfigError
+
+    with pytest.raises(ConfigError,
+                       match=rf"{key}: {value} is out of range \(allowed: .*{allowed}"):
+        dataclasses.replace(PRESETS["fisher-like"], **{key: value})

@@ -147,6 +147,10 @@ def test_hubert_kmeans_from_a_local_tiny_model(speech, tmp_path) -> None:
     tok.save(tmp_path / "tok")
     np.testing.assert_array_equal(load_tokenizer(tmp_path / "tok").encode(wave, 16000),
                                   tok.encode(wave, 16000))
+    # a HuBERT folder that is gone: named when the tokenizer loads, not at the first encode
+    (tmp_path / "hubert").rename(tmp_path / "moved")
+    with pytest.raises(FileNotFoundError, match=r"config.hubert_dir: .* is not a folder"):
+        load_tokenizer(tmp_path / "tok")
 
 
 @given(st.lists(st.booleans(), min_size=1, max_size=60), st.integers(0, 4))
