@@ -22,10 +22,13 @@ AGENT_FILES = ("agent.json", "model/config.json", "model/model.safetensors")
 """What makes an agent directory's behaviour: its description and its weights."""
 CORPUS_FILES = ("manifest.json",)
 """A corpus's manifest records every dialogue it holds and how the corpus was built."""
-SIMULATOR_VERSION = "2026-12-04"
+SIMULATOR_VERSION = "2026-12-05"
 """Part of every cache key of a simulated or generated conversation: changed whenever the
-code gives other traces from the same inputs (a timing rule, the agents' numerics), so
-that results cached by an earlier version are made anew rather than mixed with new ones."""
+code gives other traces from the same inputs (a timing rule, the agents' numerics, what an
+agent's context holds) or other metrics from the same trace (a sweep cell stores its
+metrics row), so that results cached by an earlier version are made anew rather than mixed
+with new ones. 2026-12-05: estimates re-fed after an earlier chunk is replaced, and the
+backchannel definition (bade1ba)."""
 
 
 def file_digest(path: str | Path) -> str:
