@@ -88,9 +88,20 @@ def _jitter_traces(value: Any, where: str) -> list[tuple[str, str]]:
 
 
 def key_of(value: Any) -> str:
-    """sha256 (16 hex) of ``value``'s canonical JSON (keys sorted; other types as str)."""
-    text = json.dumps(value, sort_keys=True, default=str)
+    """sha256 (16 hex) of ``value``'s canonical JSON (keys sorted; a whole float as the
+    integer, so ``delay_ms = 160`` and ``160.0`` are one cell; other types as str)."""
+    text = json.dumps(_canonical(value), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return value
 
 
 def scenario_key(config: Mapping[str, Any]) -> str:

@@ -108,3 +108,13 @@ def test_a_jitter_trace_rewritten_in_place_is_a_new_key(
     os.utime(tmp_path / "jitter.txt", ns=(1, 2))
     after = [c.key for c in load_sweep("sweep.toml", check_scenarios=False).cells()]
     assert not set(before) & set(after)
+
+
+def test_a_number_written_with_or_without_a_decimal_point_is_one_key() -> None:
+    """delay_ms = 160 and 160.0 resolve to the same scenario: they were two cells, the
+    second run recomputed instead of reusing."""
+    from duplexsim.digests import key_of
+
+    assert key_of({"a": {"delay_ms": 160}, "b": [1, 2.0]}) == \
+        key_of({"a": {"delay_ms": 160.0}, "b": [1.0, 2]})
+    assert key_of({"x": 0.5}) != key_of({"x": 1}) and key_of({"x": True}) != key_of({"x": 1})
