@@ -41,20 +41,28 @@ def test_an_estimate_of_no_new_unit_follows_the_real_chunk_before_it(model) -> N
     estimates when k arrives. An estimate of no new unit for k + 1 must then go on with what
     real chunk k ends on, not with what the replaced estimate of k ended on (that put a unit
     neither the partner nor the model produced into the context: 279 of 302 such estimates)."""
-    lm = LMRows(model, N_UNITS, 2048)
-    gen = DuplexGenerator(lm, FMT, 2048, seed=0)
-    part = partner_stream(64, seed=1)
     followed = 0
-    for j in range(60):
-        gen.step(j, partner={j - 3: part[j - 3]} if j >= 3 else {})
-        for m, units in gen.estimated.items():
-            if units == [] and m - 1 in gen.partner_real:
+    for gen, j, empty in _empty_estimates(model, context=2048, seed=0, lag=3, steps=60):
+        for m in empty:
+            if m - 1 in gen.partner_real:
                 assert (gen.partner[m] == gen.partner[m - 1][-1]).all(), (j, m)
                 assert gen.fed[m] == [], (j, m)  # and the row holds no partner unit for it
                 followed += 1
         if j >= 3:  # chunk 0 is real: the row is the token format of what the chunks hold
             assert gen.tokens == _format(gen), j
     assert followed >= 10  # the case occurred
+
+
+def _empty_estimates(model, context: int, seed: int, lag: int, steps: int):  # noqa: ANN001
+    """A generator whose partner chunk k arrives at step k + lag (runs of units, seeded by
+    ``seed + 1``): after each step, ``(gen, chunk, [partner chunks estimated as no new unit,
+    whose chunk before is known])``."""
+    gen = DuplexGenerator(LMRows(model, N_UNITS, context), FMT, context, seed=seed)
+    part = partner_stream(steps + lag + 1, seed=seed + 1)
+    for j in range(steps):
+        gen.step(j, partner={j - lag: part[j - lag]} if j >= lag else {})
+        yield gen, j, [m for m, units in gen.estimated.items()
+                       if units == [] and m - 1 in gen.partner]
 
 
 def _format(gen: DuplexGenerator) -> list[int]:
@@ -86,14 +94,10 @@ def test_a_real_chunk_replaces_an_empty_first_estimate_it_encodes_differently(mo
 def test_an_empty_piece_at_the_window_start_goes_on_with_the_unit_before_it(model) -> None:
     """With a small window the first kept chunk's predecessor is kept for its last unit: an
     empty piece there continues it (it was decoded as silence)."""
-    lm = LMRows(model, N_UNITS, 40)
-    gen = DuplexGenerator(lm, FMT, 40, seed=3)
-    part = partner_stream(130, seed=4)
     checked = 0
-    for j in range(120):
-        gen.step(j, partner={j - 2: part[j - 2]} if j >= 2 else {})
-        for m, units in gen.estimated.items():
-            if units == [] and m == gen.base and m - 1 in gen.partner:
+    for gen, j, empty in _empty_estimates(model, context=40, seed=3, lag=2, steps=120):
+        for m in empty:
+            if m == gen.base:
                 assert (gen.partner[m] == gen.partner[m - 1][-1]).all(), (j, m)
                 checked += 1
     assert checked >= 1
