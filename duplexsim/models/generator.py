@@ -16,7 +16,9 @@ One step for own chunk ``j`` (DESIGN.md "Agents"):
 1. real partner chunks given (``partner=``) replace their estimates and amendments of own
    chunks (``own=``: what was actually played, after a deadline miss) replace what was
    generated: the row is cropped back to the first changed position and the tail re-fed
-   at the next forward (own chunks stay as spoken);
+   at the next forward (own chunks stay as spoken; a later estimate stays the units it
+   sampled, decoded after the new chunk: an estimate of no new unit goes on with whatever
+   that chunk ends on);
 2. every partner chunk ``< j`` neither received nor estimated is estimated by the model
    (``estimation = "model"``) or taken as silence (``"silence"``); when the own piece just
    before it ended on a sampled speaker tag, that tag is the estimate's first token (it
