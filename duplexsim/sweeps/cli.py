@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
                       progress=not args.quiet, limit=args.limit, batch=args.batch)
     total = len(sweep.cells())
     failed = (out / "failures.json").read_text(encoding="utf-8").strip() not in ("{}", "")
+    left = "" if failed or len(table) == total else "; run it again for the rest (--limit)"
     print(f"{len(table)}/{total} cells finished -> {out / 'results.parquet'}"
-          + ("; some cells failed, see failures.json" if failed else ""))
-    return 0 if len(table) == total else 1
+          + ("; some cells failed, see failures.json" if failed else left))
+    return 1 if failed else 0  # cells --limit left for later are not failures

@@ -373,3 +373,14 @@ batch = 4
     assert len(batched) == 4 and batched["speech_share"].gt(0).all()
     pd.testing.assert_frame_equal(batched, alone)
     assert batched["a.slice_ms"].tolist() == [640, 640, 800, 800]
+
+
+def test_limit_leaves_cells_for_later_and_is_not_a_failure(tmp_path, monkeypatch, capsys):
+    """`duplexsim sweep --limit N` exited 1 with no failed cell (the CLI says 1 = failures)."""
+    from duplexsim.cli import main
+
+    monkeypatch.syspath_prepend(str(HERE))
+    path = write_sweep(tmp_path)
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--limit", "2",
+                 "--no-check", "--quiet"]) == 0
+    assert "2/12 cells finished" in capsys.readouterr().out
