@@ -178,7 +178,7 @@ def _exchange(a: Path, b: Path) -> bool:
     if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
         return True
     err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):  # old kernel, file system
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EXDEV):  # kernel, file system
         return False
     raise OSError(err, os.strerror(err), str(a), None, str(b))
 
