@@ -48,6 +48,14 @@ from duplexsim.tokens import FRAME_MS, as_id_array, check_units
 ArrayLike = Sequence[int] | np.ndarray
 
 
+def min_tdm_context(slice_frames: int) -> int:
+    """Tokens a TDM agent's context needs at least for slices of ``slice_frames`` frames: the
+    last slice pair it answers (two tags, two pieces of up to ``S`` tokens), ``[S0]``, and
+    room for its own piece and the next tag: ``3 S + 5``. Less, and sliding the window
+    dropped the partner slice the agent was deciding on (it decided on ``[S0]`` alone)."""
+    return 3 * int(slice_frames) + 5
+
+
 @dataclass(frozen=True)
 class TdmFormat:
     """The TDM slice format for one slice length and unit inventory."""

@@ -49,7 +49,7 @@ from duplexsim.models.agentdir import AgentFiles, load_agent_files
 from duplexsim.models.rows import Backend, LMRows
 from duplexsim.models.sampling import CounterRNG, SamplingConfig
 from duplexsim.models.tdm import SliceDecoder
-from duplexsim.tdm_tokens import TdmFormat
+from duplexsim.tdm_tokens import TdmFormat, min_tdm_context
 from duplexsim.tokens import FRAME_MS, check_chunk
 
 
@@ -112,9 +112,9 @@ class TdmAgent:
         self.row = self.lm.add_row()
         self.decoder = SliceDecoder(self.lm, self.fmt)
         self.context_limit = min(files.context_tokens, self.lm.max_tokens)
-        # a piece's last unit is sampled after [S0] and the piece's other units: S tokens
-        least = self.fmt.slice_frames
-        if self.context_limit < least:  # else a full piece overflows the rows mid-run
+        # the slice pair it answers, [S0] and its own piece to come (min_tdm_context)
+        least = min_tdm_context(self.fmt.slice_frames)
+        if self.context_limit < least:  # else a slide drops what it answers, or overflows
             raise InputError(str(files.root / "agent.json"), "context_tokens",
                              f"{self.context_limit} is too short for slice_ms={slice_ms} "
                              f"({self.fmt.slice_frames} units a slice)", f">= {least}")
@@ -187,7 +187,7 @@ class TdmAgent:
         room = self.fmt.slice_frames + 2  # the own piece to come, and the next tag
         total = sum(map(len, pieces)) + 1
         if total + room > self.context_limit:
-            while pieces and total + room > self.context_limit // 2:
+            while len(pieces) > 1 and total + room > self.context_limit // 2:  # keep m-1
                 total -= len(pieces.pop(0))
             self.base = m - len(pieces)
         tokens = [t for piece in pieces for t in piece] + [self.fmt.S0]

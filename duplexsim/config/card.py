@@ -271,6 +271,9 @@ def _range_errors(name: str, pair: tuple[int, ...], low: int = 0) -> list[FieldE
     if hi > _TDM_MAX_MS:
         return [FieldError(name, f"{list(pair)}: {hi} ms is too long",
                            f"[low, high] with high <= {_TDM_MAX_MS}")]
+    if lo % FRAME_MS or hi % FRAME_MS:  # drawn in whole frames: [0, 30] was always 0
+        return [FieldError(name, f"{list(pair)}: not whole {FRAME_MS} ms frames",
+                           f"multiples of {FRAME_MS}")]
     return []
 
 
@@ -317,9 +320,11 @@ class TdmCard:
         errors += _range_errors("barge_in_ms", self.barge_in_ms, low=FRAME_MS)
         errors += _range_errors("yield_ms", self.yield_ms)
         errors += _range_errors("resume_gap_ms", self.resume_gap_ms)
-        if not 0 <= self.min_heard_ms <= _TDM_MAX_MS:
+        # whole frames, at least one: 100 was 80 ms heard, 20 or 0 a yield before any was
+        if not FRAME_MS <= self.min_heard_ms <= _TDM_MAX_MS or self.min_heard_ms % FRAME_MS:
             errors.append(FieldError("min_heard_ms", f"{self.min_heard_ms} is out of range",
-                                     f"0 .. {_TDM_MAX_MS}"))
+                                     f"{FRAME_MS} .. {_TDM_MAX_MS} in whole {FRAME_MS} ms "
+                                     "frames"))
         raise_errors(errors)
 
 
@@ -353,11 +358,19 @@ class AgentCard:
                                  f"{longest} ms chunks (four chunks of both sides)",
                                  f">= {least}")
         else:
-            frames = max(self.tdm_card.slice_ms) // FRAME_MS
-            if context < frames:  # the agent would train, then refuse to load
+            from duplexsim.tdm_tokens import min_tdm_context
+
+            longest = max(self.tdm_card.slice_ms)
+            least = min_tdm_context(longest // FRAME_MS)
+            if context < least:  # the agent would train, then refuse to load
                 raise FieldError("model.context_tokens", f"{context} is too short for "
-                                 f"slice_ms = {max(self.tdm_card.slice_ms)} ({frames} units a "
-                                 "slice)", f">= {frames}")
+                                 f"slice_ms = {longest} ({longest // FRAME_MS} units a slice: "
+                                 "the slice pair it answers and its own piece)", f">= {least}")
+            for slice_ms in self.tdm_card.slice_ms:  # trained, then refused at load
+                if not any(slice_ms % c == 0 for c in self.train.chunk_ms):
+                    raise FieldError("tdm.slice_ms", f"{slice_ms} is not a whole number of "
+                                     f"chunks of any train.chunk_ms {list(self.train.chunk_ms)}",
+                                     "slices that one of the chunk sizes divides")
         for name, stage in self.stages().items():  # trained on rows longer than the context
             if stage.enabled and stage.seq_len > context:  # (or the position table)
                 raise FieldError(f"{name}.seq_len", f"{stage.seq_len} > the model's "

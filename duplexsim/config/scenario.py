@@ -81,10 +81,13 @@ class SideConfig:
     """syncllm: temperature of the model's estimates of partner chunks not received yet
     (unset: ``temperature``; 0: the partner's most likely continuation); own units keep
     ``temperature``."""
-    slice_ms: int = 1200
+    slice_ms: int = 0
     """tdm: slice length, a multiple of the scenario's ``chunk_ms`` and one the agent was
     trained for; a slice is decided at the decision time of its first chunk with the
-    partner chunks that have arrived by then (the paper: about 2 s of input)."""
+    partner chunks that have arrived by then (the paper: about 2 s of input). 0 (the
+    default): the first slice the agent was trained for that is whole chunks (the shipped
+    cards: 1200 ms at 200 or 240 ms chunks, 1280 ms at 160 ms; a fixed 1200 refused the
+    envs' 160 ms chunks)."""
     corpus: str = ""
     """replay: corpus directory; "" = the small dialogue shipped in the package."""
     dialogue: str = ""
@@ -110,9 +113,10 @@ class SideConfig:
             _need(errors, bool(self.agent.strip()), "agent",
                   f"a {self.kind} side needs its trained agent directory",
                   f'a path such as "{example}" (written by `duplexsim train`)')
-        _need(errors, self.slice_ms > 0 and self.slice_ms % FRAME_MS == 0, "slice_ms",
-              f"{self.slice_ms} is not a positive multiple of the {FRAME_MS} ms frame",
-              "a multiple of chunk_ms, e.g. 1200 (200 or 240 ms chunks), 1280 (160 ms)")
+        _need(errors, self.slice_ms >= 0 and self.slice_ms % FRAME_MS == 0, "slice_ms",
+              f"{self.slice_ms} is not a multiple of the {FRAME_MS} ms frame",
+              "a multiple of chunk_ms, e.g. 1200 (200 or 240 ms chunks), 1280 (160 ms), or 0 "
+              "(the agent's first that fits)")
         _need(errors, 0.0 <= self.temperature <= 100.0, "temperature",
               f"{self.temperature} out of range", "0 (greedy) .. 100")
         _need(errors, self.estimate_temperature is None

@@ -113,7 +113,8 @@ def _tdm(side: SideConfig, scenario: Scenario, key: str) -> Agent:
 
     sampling = SamplingConfig(temperature=side.temperature, top_k=side.top_k, top_p=side.top_p)
     try:
-        return load_tdm_agent(side.agent, chunk_ms=scenario.chunk_ms, slice_ms=side.slice_ms,
+        return load_tdm_agent(side.agent, chunk_ms=scenario.chunk_ms,
+                              slice_ms=side.slice_ms or None,  # 0: the agent's first that fits
                               sampling=sampling, seed=scenario.seed,
                               name=f"{key}:{Path(side.agent).name}",
                               lead_chunks=scenario.decision_lead_chunks)

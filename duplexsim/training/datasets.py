@@ -112,14 +112,17 @@ def stage_streams(stage: str, card: AgentCard, prepared: list[_Prepared], split_
         streams = [p.units for p in prepared]
     # a dialogue shorter than one chunk (stage 1: one without segments) gives a row with no
     # target: a batch of them had a loss of nan, "lower the lr"; such dialogues weigh 0
-    shortest = min(card.train.chunk_ms) // FRAME_MS
+    tdm = card.agent.kind == "tdm"  # a TDM window is whole slices, a SyncLLM one whole chunks
+    step_ms = min(card.tdm_card.slice_ms) if tdm else min(card.train.chunk_ms)
+    shortest = step_ms // FRAME_MS
     lengths = np.array([0.0 if (not p.segs if stage == "stage1" else s.shape[1] < shortest)
                         else s.shape[1] for s, p in zip(streams, prepared, strict=True)])
     if lengths.sum() == 0:
         split = {0: "train", 1: "validation"}.get(split_seed, f"{split_seed}")
-        has = "a segment" if stage == "stage1" else f"one chunk ({shortest * FRAME_MS} ms) of units"
+        has = "a segment" if stage == "stage1" else \
+            f"one {'slice' if tdm else 'chunk'} ({step_ms} ms) of units"
         raise InputError(f"the {split} split", stage, f"no dialogue has {has}",
-                         "dialogues longer than one chunk")
+                         f"dialogues longer than one {'slice' if tdm else 'chunk'}")
     return streams, lengths / lengths.sum()
 
 

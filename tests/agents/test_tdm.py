@@ -98,14 +98,25 @@ def test_a_context_shorter_than_a_slice_is_refused_at_load(agent_dir, tmp_path):
     copy = tmp_path / "agent"
     shutil.copytree(agent_dir, copy)
     info = json.loads((copy / "agent.json").read_text())
-    info["context_tokens"] = 20
+    info["context_tokens"] = 60
     (copy / "agent.json").write_text(json.dumps(info))
-    with pytest.raises(ValueError, match=r"agent.json: context_tokens: 20 is too short for "
-                                         r"slice_ms=1200 .*\(allowed: >= 30\)"):
+    # the slice pair it answers, [S0] and its own piece: 3 x 30 + 5 (a slide below it
+    # dropped the partner slice the agent was answering: it decided on [S0] alone)
+    with pytest.raises(ValueError, match=r"agent.json: context_tokens: 60 is too short for "
+                                         r"slice_ms=1200 .*\(allowed: >= 95\)"):
         load_tdm_agent(copy, chunk_ms=200, slice_ms=1200)
     agent = load_tdm_agent(copy, chunk_ms=160, slice_ms=640, seed=0,
-                           sampling=SamplingConfig(temperature=5.0))  # 16 units: fits
+                           sampling=SamplingConfig(temperature=5.0))  # 3 x 16 + 5: fits
+    seen = []
+    sync = agent.decoder.sync
+
+    def watch(row, tokens):  # the context each slice is decided on
+        seen.append(list(tokens))
+        return sync(row, tokens)
+    agent.decoder.sync = watch
     assert len(converse(agent, 40)) == 40
+    S1 = agent.fmt.S1
+    assert all(S1 in tokens for tokens in seen[1:]), [len(t) for t in seen]  # m-1 kept
 
 
 def test_a_slice_is_decided_at_its_first_chunk_with_the_partner_as_received(agent_dir):

@@ -136,7 +136,7 @@ TDM_BROKEN = {
                       ]),
     "tdm-slice.toml": ('chunk_ms = 240\n[a]\nkind = "tdm"\nagent = "a"\nslice_ms = 1010\n'
                        '[b]\nkind = "tdm"\nagent = "b"\nslice_ms = 1280\n', [
-                           "tdm-slice.toml: a.slice_ms: 1010 is not a positive multiple of the "
+                           "tdm-slice.toml: a.slice_ms: 1010 is not a multiple of the "
                            "40 ms frame",
                        ]),
     "tdm-chunks.toml": ('chunk_ms = 240\n[a]\nkind = "tdm"\nagent = "a"\n'
@@ -263,7 +263,17 @@ def test_a_corpus_config_and_another_kind_are_told_apart(tmp_path: Path, capsys,
     # a TDM slice the context cannot hold: trained, then refused at load
     ('[agent]\nkind = "tdm"\n[model]\nsize = "tiny"\n[tdm]\nslice_ms = [12000]\n'
      '[stage3]\nseq_len = 64\nbatch_tokens = 256\n',
-     "model.context_tokens: 256 is too short for slice_ms = 12000 (300 units a slice)"),
+     "model.context_tokens: 256 is too short for slice_ms = 12000 (300 units a slice"),
+    # a slice no chunk size of the card divides: trained, then refused at load
+    ('[agent]\nkind = "tdm"\n[model]\nsize = "tiny"\n[train]\nchunk_ms = [160, 200]\n'
+     '[tdm]\nslice_ms = [1240]\n[stage3]\nseq_len = 64\nbatch_tokens = 256\n',
+     "tdm.slice_ms: 1240 is not a whole number of chunks of any train.chunk_ms [160, 200]"),
+    # yields taught before the barge-in was heard (100 ms floored to 80, 20 to 0)
+    ('[agent]\nkind = "tdm"\n[model]\nsize = "tiny"\n[tdm]\nmin_heard_ms = 100\n'
+     '[stage3]\nseq_len = 64\nbatch_tokens = 256\n', "tdm.min_heard_ms: 100 is out of range"),
+    ('[agent]\nkind = "tdm"\n[model]\nsize = "tiny"\n[tdm]\nyield_ms = [0, 30]\n'
+     '[stage3]\nseq_len = 64\nbatch_tokens = 256\n',
+     "tdm.yield_ms: [0, 30]: not whole 40 ms frames"),
 ])
 def test_cards_that_would_train_nonsense_are_refused(tmp_path: Path, text: str,
                                                      expected: str) -> None:

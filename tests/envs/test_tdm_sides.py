@@ -96,3 +96,13 @@ def test_parallel_env_with_a_tdm_learner_model(tdm_dir: Path) -> None:
     assert type(model).__name__ == "TdmAgent" and model.decisions  # its slices were decided
     with pytest.raises(ValueError, match=r"models: unknown agent\(s\) \['C'\]"):
         DuplexParallelEnv(scenario=scenario(), models={"C": str(tdm_dir)})
+
+
+def test_a_tdm_partner_without_a_slice_gets_one_that_fits_the_chunks(tdm_dir: Path) -> None:
+    """The scenario's fixed default of 1200 ms is no whole number of the env's 160 ms chunks:
+    the documented TurnTakingEnv(partner=SideConfig(kind="tdm", agent=...)) was refused."""
+    env = gym.make(TURN_TAKING_ID, scenario=scenario(),
+                   partner=SideConfig(kind="tdm", agent=str(tdm_dir)))
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    env.close()

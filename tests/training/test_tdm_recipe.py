@@ -132,3 +132,17 @@ def test_train_tdm_agent_writes_a_tdm_agent_directory_and_resumes(tmp_path):
         from duplexsim.config.card import AgentCard
 
         train_tdm_agent(AgentCard(), [d], [d], tmp_path / "b", progress=False)
+
+
+def test_dialogues_shorter_than_a_slice_are_named_not_a_nan_loss(tmp_path) -> None:
+    """0.6 s dialogues hold no 640 ms slice: every row was [PAD], the loss nan, and the
+    error said to lower stage2.lr."""
+    from duplexsim.corpora import default_dialogue
+    from duplexsim.errors import InputError
+    from duplexsim.training.tdm import train_tdm_agent
+
+    d = default_dialogue()
+    with pytest.raises(InputError, match=r"the train split: stage2: no dialogue has one slice "
+                                         r"\(640 ms\) of units"):
+        train_tdm_agent(tiny_tdm_card(2), [d.crop(0.0, 0.6)], [d.crop(40.0, 40.6)],
+                        tmp_path / "agent", progress=False)
