@@ -101,7 +101,8 @@ def test_slices_that_are_not_whole_chunks_are_scenario_errors() -> None:
     from duplexsim.config.loader import from_dict
 
     with pytest.raises(ConfigError) as info:
-        from_dict(Scenario, {"chunk_ms": 160, "a": {"kind": "tdm", "agent": "x"},
+        from_dict(Scenario, {"chunk_ms": 160,
+                             "a": {"kind": "tdm", "agent": "x", "slice_ms": 1200},
                              "b": {"kind": "tdm", "agent": "y", "slice_ms": 1280}},
                   file="s.toml")
     assert str(info.value) == ("s.toml: a.slice_ms: 1200 is not a whole number of chunk_ms = "
