@@ -24,17 +24,20 @@ class AudioError(InputError):
     """A sound file that cannot be used as asked (names the file and what was expected)."""
 
 
-def _sphere_coding(path: Path) -> str | None:
-    """The ``sample_coding`` field of a NIST SPHERE header, or None if not SPHERE."""
+def _sphere_header(path: Path) -> dict[str, str] | None:
+    """The ``name -type value`` fields of a NIST SPHERE header, or None if not SPHERE."""
     with path.open("rb") as fh:
         head = fh.read(1024)
     if not head.startswith(b"NIST_1A"):
         return None
-    for line in head.decode("latin-1").splitlines():
-        parts = line.split()
-        if len(parts) >= 3 and parts[0] == "sample_coding":
-            return parts[2]
-    return "pcm"
+    return {parts[0]: parts[2] for line in head.decode("latin-1").splitlines()
+            if len(parts := line.split()) >= 3}
+
+
+def _sphere_coding(path: Path) -> str | None:
+    """The ``sample_coding`` field of a NIST SPHERE header, or None if not SPHERE."""
+    fields = _sphere_header(path)
+    return None if fields is None else fields.get("sample_coding", "pcm")
 
 
 def audio_duration_s(path: str | Path) -> float | None:
@@ -42,11 +45,8 @@ def audio_duration_s(path: str | Path) -> float | None:
     sample_rate, also for shorten-compressed files), or None where it cannot be told."""
     path = Path(path)
     try:
-        with path.open("rb") as fh:
-            head = fh.read(1024)
-        if head.startswith(b"NIST_1A"):
-            fields = {parts[0]: parts[2] for line in head.decode("latin-1").splitlines()
-                      if len(parts := line.split()) >= 3}
+        fields = _sphere_header(path)
+        if fields is not None:
             return int(fields["sample_count"]) / int(fields["sample_rate"])
         return float(sf.info(str(path)).duration)
     except (OSError, RuntimeError, KeyError, ValueError, ZeroDivisionError):
