@@ -152,6 +152,11 @@ class CandorCorpus:
                                     "(allowed: the two speakers, one per channel)")
         return order
 
+    def audio_files(self, id: str) -> list[Path]:
+        """The sound files in call ``id``'s ``processed/`` folder, sorted ([] without one)."""
+        return sorted(p for p in (self._dirs[id] / "processed").glob("*")
+                      if p.suffix in AUDIO_EXTS)
+
     def read_audio(self, id: str, speakers: list[str]) -> tuple[np.ndarray, int]:
         """``[2, N]`` audio: per-speaker mono files, else one 2-channel file in processed/."""
         proc = self._dirs[id] / "processed"
@@ -164,7 +169,7 @@ class CandorCorpus:
             n = max(a.shape[1], b.shape[1])  # the shorter one ends in silence, not the call
             return np.concatenate([np.pad(a, ((0, 0), (0, n - a.shape[1]))),
                                    np.pad(b, ((0, 0), (0, n - b.shape[1])))]), sa
-        files = sorted(p for p in proc.glob("*") if p.suffix in AUDIO_EXTS)
+        files = self.audio_files(id)
         if len(files) == 1:
             if not (proc / "channel_map.json").is_file() and \
                     list(speakers) != list(WRITTEN_SPEAKERS):
@@ -184,11 +189,8 @@ class CandorCorpus:
         wave, sr = None, None
         if audio or tokenizer is not None:
             wave, sr = self.read_audio(id, speakers)
-        proc = self._dirs[id] / "processed"
-        files = sorted(p for p in proc.glob("*") if p.suffix in AUDIO_EXTS) if wave is None \
-            and proc.is_dir() else []
         return Dialogue.from_recording(id, segs, wave, sr, keep_audio=audio, tokenizer=tokenizer,
-                                       audio_files=files)
+                                       audio_files=self.audio_files(id) if wave is None else [])
 
     def dialogues(self, split: str | None = None, audio: bool = True, tokenizer=None):
         for i in self.ids(split):
