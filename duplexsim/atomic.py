@@ -54,6 +54,16 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
         raise
 
 
+def remove_stale_temporaries(path: str | os.PathLike[str]) -> None:
+    """Remove the temporary files :func:`atomic_path` (with its default suffix) left beside
+    ``path`` when a process was killed mid-write (each the size of the file: a checkpoint's,
+    for good)."""
+    target = Path(path)
+    if target.parent.is_dir():
+        for stale in target.parent.glob(f".{target.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+
+
 def _exists(path: Path) -> bool:
     try:
         return path.exists()

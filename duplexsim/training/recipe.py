@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from duplexsim.atomic import remove_stale_temporaries
 from duplexsim.config.card import AgentCard, StageCard
 from duplexsim.models import attention
 from duplexsim.models.model import build_model, context_tokens, save_model
@@ -196,9 +197,8 @@ class Trainer:
         write_logs(self.out, self.run.log)
 
     def restore(self) -> None:
-        if self.dist.main and self.ckpt.parent.is_dir():  # a write a kill cut short: the
-            for stale in self.ckpt.parent.glob(f".{self.ckpt.name}.*.tmp"):  # size of a
-                stale.unlink(missing_ok=True)  # checkpoint each, left forever
+        if self.dist.main:  # a checkpoint write a kill cut short
+            remove_stale_temporaries(self.ckpt)
         if not self.ckpt.is_file():
             return
         state = load_checkpoint(self.ckpt, self.card_dict, self.vocab.size, self.data)
