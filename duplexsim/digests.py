@@ -106,6 +106,7 @@ def _canonical(value: Any) -> Any:
 
 def scenario_key(config: Mapping[str, Any]) -> str:
     """Cache key of a scenario's simulation (16 hex): its dict (``Scenario.to_dict()``)
-    and the contents of the agents and corpora it names (and :data:`SIMULATOR_VERSION`)."""
+    and the contents of the agents, corpora and jitter traces it names
+    (:func:`scenario_inputs`; and :data:`SIMULATOR_VERSION`)."""
     return key_of({"scenario": config, "inputs": scenario_inputs(config),
                    "simulator": SIMULATOR_VERSION})

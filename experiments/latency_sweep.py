@@ -100,8 +100,7 @@ def run_one(out: Path, config: SweepConfig, args: argparse.Namespace) -> None:
     write_text(out / "sweep.toml", dump_sweep(config))
     sweep = load_sweep(out / "sweep.toml")
     table = run_sweep(sweep, out, progress=True)
-    corpus = args.corpus
-    report = write_report(out, corpus=corpus, provenance=args.provenance)
+    report = write_report(out, corpus=args.corpus, provenance=args.provenance)
     grid = sweep.config.grid
     keys = list(grid)
     if len(grid[BOTH_DELAYS]) > 1:

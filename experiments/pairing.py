@@ -75,8 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     write_text(args.out / "sweep.toml", dump_sweep(sweep))
     line = provenance("pairing.py", argv)  # the code of the moment the run starts
     table = run_sweep(load_sweep(args.out / "sweep.toml"), args.out, progress=True)
-    corpus = args.corpus
-    report = write_report(args.out, corpus=corpus, provenance=line)
+    report = write_report(args.out, corpus=args.corpus, provenance=line)
     keys = list(sweep.grid)
     contrast = "b.agent" if "b.agent" in keys else keys[0]
     for value in sweep.grid[contrast]:

@@ -82,10 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     write_text(args.out / "sweep.toml", dump_sweep(sweep))
     line = provenance("presets.py", argv)  # the code of the moment the run starts
     table = run_sweep(load_sweep(args.out / "sweep.toml"), args.out, progress=True)
-    corpus = args.corpus
     write_effects(args.out, ["network.preset"], "network.preset", "lan", name="effects_vs_lan",
                   note=line)
-    report = write_report(args.out, corpus=corpus, provenance=line)
+    report = write_report(args.out, corpus=args.corpus, provenance=line)
     print(f"{len(table)} cells -> {report}, {plot_presets(args.out, line)}")
     return 0
 
