@@ -3,7 +3,7 @@
 Owns :func:`t_interval` (a mean's Student-t interval, for independent repeats such as
 seeds or episodes), :func:`percentile_interval` (the percentile interval of bootstrap
 draws, for statistics resampled over conversations, prompts or dialogues) and
-:func:`expanded_percentile_interval` (the same, widened for few resampled units). Both use the
+:func:`expanded_percentile_interval` (the same, widened for few resampled units). All use the
 finite values only: a draw or repeat with no events (NaN) or a degenerate one (inf) says
 nothing about the spread. Must not resample: the callers know what a resampling unit is.
 """
@@ -39,11 +39,16 @@ def t_interval(values: Sequence[float] | np.ndarray) -> tuple[float, float, int]
 def percentile_interval(draws: Sequence[float] | np.ndarray) -> tuple[float, float]:
     """``(low, high)``: the 2.5th and 97.5th percentiles of the finite bootstrap ``draws``
     (NaN, NaN when none is finite)."""
+    return _finite_percentiles(draws, PERCENTILES)
+
+
+def _finite_percentiles(draws: Sequence[float] | np.ndarray,
+                        q: tuple[float, float]) -> tuple[float, float]:
     x = np.asarray(draws, dtype=float).ravel()
     x = x[np.isfinite(x)]
     if len(x) == 0:
         return float("nan"), float("nan")
-    lo, hi = np.percentile(x, PERCENTILES)
+    lo, hi = np.percentile(x, q)
     return float(lo), float(hi)
 
 
@@ -58,13 +63,10 @@ def expanded_percentile_interval(draws: Sequence[float] | np.ndarray,
     T. Hesterberg, "What teachers should know about the bootstrap", Am. Stat. 69 (2015)."""
     from scipy.stats import norm, t
 
-    x = np.asarray(draws, dtype=float).ravel()
-    x = x[np.isfinite(x)]
-    if n < 2 or len(x) == 0:
+    if n < 2:
         return float("nan"), float("nan")
     tail = float(norm.cdf(-np.sqrt(n / (n - 1)) * t.ppf(T_QUANTILE, n - 1)))
-    lo, hi = np.percentile(x, (100 * tail, 100 * (1 - tail)))
-    return float(lo), float(hi)
+    return _finite_percentiles(draws, (100 * tail, 100 * (1 - tail)))
 
 
 def percentile_intervals(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

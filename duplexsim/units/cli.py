@@ -70,8 +70,9 @@ def run(args: argparse.Namespace) -> int:
     _check_type_flags(args)
     check_output_dir(args.out)
     cfg = from_dict(TokenizerConfig, {
-        "type": args.type, "n_units": args.n_units,  # absolute: the tokenizer is used from
-        "hubert_dir": str(Path(args.hubert_dir).resolve()) if args.hubert_dir else "",  # anywhere
+        # the HuBERT folder absolute: the tokenizer is used from any working directory
+        "type": args.type, "n_units": args.n_units,
+        "hubert_dir": str(Path(args.hubert_dir).resolve()) if args.hubert_dir else "",
         "hubert_layer": 6 if args.hubert_layer is None else args.hubert_layer,
         "seed": args.seed}, file="duplexsim units train")
     corpora = [open_corpus(p) for p in args.corpus]
