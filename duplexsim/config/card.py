@@ -139,7 +139,8 @@ class StageCard:
     """Optimizer steps (ignored when ``tokens`` > 0): the stage's whole budget and the length
     of its learning-rate schedule. Wall time never changes it (``--max-minutes`` only guards)."""
     tokens: int = 0
-    """Train on this many tokens instead: steps = ceil(tokens / batch_tokens)."""
+    """Train on this many tokens instead, counted over all ranks: steps =
+    ceil(tokens / (batch_tokens x ranks)) (:meth:`steps_for`)."""
     batch_tokens: int = 4096
     """Tokens per optimizer step of one process (over its accumulation micro-batches; under
     DDP every rank draws its own, so a step sees ``batch_tokens`` x ranks)."""
@@ -209,8 +210,14 @@ class StageCard:
 
     @property
     def total_steps(self) -> int:
+        """The stage's steps in one process (:meth:`steps_for` one rank)."""
+        return self.steps_for(1)
+
+    def steps_for(self, ranks: int) -> int:
+        """Optimizer steps every rank runs: ``steps``, or the steps in which ``ranks``
+        processes of ``batch_tokens`` each see ``tokens`` (a DDP step sees them all)."""
         if self.tokens > 0:
-            return -(-self.tokens // self.batch_tokens)
+            return -(-self.tokens // (self.batch_tokens * ranks))
         return self.steps
 
     @property

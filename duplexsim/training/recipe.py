@@ -15,7 +15,8 @@ Multi-GPU: the same entry point runs under ``torchrun --nproc-per-node N -m dupl
 group is initialised (nccl on CUDA, gloo on CPU), the model is wrapped in
 DistributedDataParallel, every rank draws its own micro-batches (the rank is part of the
 batch key) and only rank 0 writes. ``batch_tokens`` is then per rank. Every rank runs the
-card's step counts; the guard and the non-finite stop are decided together
+card's step counts (a stage's ``tokens`` counts all ranks: :meth:`StageCard.steps_for`);
+the guard and the non-finite stop are decided together
 (:mod:`duplexsim.training.distributed`). Tested with 2 CPU processes on gloo.
 """
 
@@ -237,7 +238,7 @@ class Trainer:
         if self.run.stage != name:
             self.run.stage, self.run.step, self.run.best, self.run.pending = name, 0, {}, []
             self.optimizer = self.new_optimizer(s)
-        total = s.total_steps
+        total = s.steps_for(self.dist.world)
         self.stage_t0 = time.perf_counter()
         bar = tqdm(total=total, initial=self.run.step, desc=name, disable=not self.progress)
         while self.run.step < total:

@@ -47,3 +47,14 @@ def test_long_card_is_a_larger_model_on_more_tokens(name: str) -> None:
     assert context_tokens(long.model) > context_tokens(base.model)
     assert _tokens(long, "stage3") >= 10 * _tokens(base, "stage3")
     assert all(s.enabled for s in long.stages().values())
+
+
+def test_a_token_budget_counts_every_rank() -> None:
+    """``tokens`` is the stage's whole budget: under DDP each step sees ``batch_tokens``
+    from every rank, so each rank runs fewer steps (it ran all of them: N x the tokens)."""
+    from duplexsim.config.card import StageCard
+
+    s = StageCard(tokens=10_000, batch_tokens=1024, seq_len=256, warmup_steps=1)
+    assert s.total_steps == s.steps_for(1) == 10
+    assert s.steps_for(2) == 5 and s.steps_for(4) == 3
+    assert StageCard(steps=7, seq_len=256, warmup_steps=1).steps_for(4) == 7  # per rank, as before
