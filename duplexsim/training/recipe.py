@@ -331,12 +331,15 @@ def make_vocab(card: AgentCard, train: Sequence[DialogueLike]) -> tuple[Vocab, A
     return Vocab(card.model.n_units, tok.get_vocab_size()), tok
 
 
-def agent_info(card: AgentCard, vocab: Vocab, run: RunState, corpus: str) -> dict[str, Any]:
+def agent_info(card: AgentCard, vocab: Vocab, run: RunState, corpus: str,
+               validated_on: str = "val") -> dict[str, Any]:
+    """agent.json's contents. ``validated_on``: ``"val"``, or ``"train"`` when no validation
+    dialogue was given and every validation loss (so ``keep_best``) is a training loss."""
     return {"format": "duplexsim-agent/1", "name": card.agent.name, "n_units": vocab.n_units,
             "n_text": vocab.n_text, "chunk_ms": list(card.train.chunk_ms),
             "silence_unit": card.model.silence_unit,
             "context_tokens": context_tokens(card.model), "corpus": corpus,
-            "val_loss": dict(run.done), "kept_step": dict(run.kept),
+            "val_loss": dict(run.done), "kept_step": dict(run.kept), "validated_on": validated_on,
             "stopped_early": run.stopped, "torch_threads": torch.get_num_threads(),
             "card": card.to_dict()}
 
@@ -363,12 +366,13 @@ def train_agent(card: AgentCard, train: Sequence[DialogueLike], val: Sequence[Di
 
     ``max_minutes`` is a guard, not a plan (:class:`WallGuard`): when it fires, the agent
     is written from where training stopped and ``agent.json``'s ``stopped_early`` names
-    the stage and step; running again with the same ``out`` resumes. ``finish``: see
-    :func:`write_agent`.
+    the stage and step; running again with the same ``out`` resumes. An empty ``val``
+    validates on the training dialogues (``keep_best`` then picks by training loss;
+    ``agent.json``'s ``validated_on`` says ``"train"``). ``finish``: see :func:`write_agent`.
     """
     out = Path(out)
     trainer, text_tok = fit(card, train, val, out, WallGuard(max_minutes), progress)
-    info = agent_info(card, trainer.vocab, trainer.run, corpus)
+    info = agent_info(card, trainer.vocab, trainer.run, corpus, "val" if val else "train")
     if trainer.dist.main:
         write_agent(out, trainer, text_tok, info, finish)
     return info

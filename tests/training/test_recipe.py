@@ -147,6 +147,7 @@ def test_train_agent_writes_the_agent_directory(tmp_path) -> None:
     assert all(np.isfinite(v) for v in info["val_loss"].values())
     assert set(saved["kept_step"]) == {"stage1", "stage2", "stage3"}
     assert all(1 <= k <= 2 for k in saved["kept_step"].values())
+    assert saved["validated_on"] == "val"
     rows = (root / "train_log.csv").read_text().splitlines()
     assert rows[0].startswith("stage,step,tokens,loss,val_loss")
     assert len(rows) > 6
@@ -349,3 +350,12 @@ def test_a_split_without_a_chunk_of_units_is_named_not_a_nan_loss() -> None:
     with pytest.raises(InputError, match="the validation split: stage3: no dialogue has one "
                                          r"chunk \(160 ms\) of units"):
         build_data(card, vocab, tok, synthetic_dialogues()[:2], [short])
+
+
+def test_an_agent_without_val_dialogues_says_it_validated_on_training_ones(tmp_path) -> None:
+    """No val split: every validation loss, and keep_best's choice, is a training loss;
+    agent.json says so instead of calling them validation losses without a word."""
+    info = train_agent(tiny_card(steps=1), synthetic_dialogues()[:2], [], tmp_path / "agent",
+                       progress=False)
+    assert info["validated_on"] == "train"
+    assert json.loads((tmp_path / "agent" / "agent.json").read_text())["validated_on"] == "train"
