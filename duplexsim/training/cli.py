@@ -14,7 +14,7 @@ and ``--out`` are checked before training starts; ``--seed`` replaces the card's
 
 Threads: ``--threads`` of every command (:mod:`duplexsim.threads`, default 1). The bytes of
 the weights depend on the thread count, so it is recorded in ``agent.json``
-(``torch_threads``).
+(``torch_threads``; ``torch_threads_per_start`` lists each count a resume changed to).
 """
 
 from __future__ import annotations

@@ -78,6 +78,9 @@ class RunState:
     """Training losses of the steps since the last ``train_log`` row (``[train] log_every``)."""
     stopped: dict[str, Any] | None = None
     """Set when ``--max-minutes`` ended the run early (never saved: a resume clears it)."""
+    threads: list[int] = field(default_factory=list)
+    """torch's thread count at the start and at every resume that changed it: the weights
+    are those of one count only when this holds one."""
 
 
 class Trainer:
@@ -193,7 +196,7 @@ class Trainer:
             "torch_rng": torch.get_rng_state(), "card": self.card_dict,
             "vocab_size": self.vocab.size, "data": self.data, "log": self.run.log,
             "kept": self.run.kept, "pending": self.run.pending,
-            "best": self.run.best,
+            "best": self.run.best, "threads": self.run.threads,
         })
         write_logs(self.out, self.run.log)
 
@@ -213,7 +216,8 @@ class Trainer:
         self.run = RunState(state["stage"], int(state["step"]), dict(state["done"]),
                             list(state["log"]), dict(state.get("kept", {})),
                             dict(state.get("best", {})),
-                            [float(x) for x in state.get("pending", [])])
+                            [float(x) for x in state.get("pending", [])],
+                            threads=[int(n) for n in state.get("threads", [])])
         self.saved = (self.run.stage, self.run.step)
 
     def note_val(self, val_loss: float) -> None:
@@ -303,6 +307,8 @@ def train_stages(trainer: Trainer, train_sets: dict[str, StageData],
     ``trainer.run.stopped`` lists them; the checkpoint keeps the stage open for a resume.
     """
     trainer.restore()
+    if trainer.run.threads[-1:] != [torch.get_num_threads()]:
+        trainer.run.threads.append(torch.get_num_threads())
     names = [k for k, s in trainer.card.stages().items() if s.enabled]
     for i, name in enumerate(names):
         if name in trainer.run.done:
@@ -341,6 +347,7 @@ def agent_info(card: AgentCard, vocab: Vocab, run: RunState, corpus: str,
             "context_tokens": context_tokens(card.model), "corpus": corpus,
             "val_loss": dict(run.done), "kept_step": dict(run.kept), "validated_on": validated_on,
             "stopped_early": run.stopped, "torch_threads": torch.get_num_threads(),
+            "torch_threads_per_start": run.threads or [torch.get_num_threads()],
             "card": card.to_dict()}
 
 

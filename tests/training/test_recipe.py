@@ -199,6 +199,7 @@ def test_max_minutes_is_a_guard_that_stops_at_a_step_boundary_and_resumes_exactl
     assert (state["stage"], state["step"], sorted(state["done"])) == ("stage2", 1, ["stage1"])
     info = train_agent(card, dialogues[:2], dialogues[2:], tmp_path / "cut", progress=False)
     assert info["stopped_early"] is None
+    assert info["torch_threads_per_start"] == [torch.get_num_threads()]  # one count: resumed
     full = (tmp_path / "full" / "model" / "model.safetensors").read_bytes()
     assert (tmp_path / "cut" / "model" / "model.safetensors").read_bytes() == full
 
@@ -359,3 +360,20 @@ def test_an_agent_without_val_dialogues_says_it_validated_on_training_ones(tmp_p
                        progress=False)
     assert info["validated_on"] == "train"
     assert json.loads((tmp_path / "agent" / "agent.json").read_text())["validated_on"] == "train"
+
+
+def test_a_resume_on_another_thread_count_is_recorded(tmp_path) -> None:
+    """The bytes depend on the thread count: an agent trained partly at one count and resumed
+    at another is neither count's, and agent.json lists both (it named only the last)."""
+    dialogues, card = synthetic_dialogues(), tiny_card(steps=2)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        train_agent(card, dialogues[:2], dialogues[2:], tmp_path, max_minutes=1e-9,
+                    progress=False)
+        torch.set_num_threads(2)
+        info = train_agent(card, dialogues[:2], dialogues[2:], tmp_path, progress=False)
+    finally:
+        torch.set_num_threads(before)
+    assert info["stopped_early"] is None and info["torch_threads"] == 2
+    assert info["torch_threads_per_start"] == [1, 2]
