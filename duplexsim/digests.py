@@ -48,6 +48,30 @@ def file_digest(path: str | Path) -> str:
     return _SEEN[key]
 
 
+RESULTS_MARK = "Made from results.parquet sha256 "
+"""How a table derived from a sweep's ``results.parquet`` (the experiments' ``effects_*.md``)
+names the results it was made from, so a later ``duplexsim report`` can tell it is stale."""
+
+
+def results_mark(run_dir: str | Path) -> str:
+    """The line a derived table of the sweep in ``run_dir`` carries (:data:`RESULTS_MARK`)."""
+    return f"{RESULTS_MARK}{file_digest(Path(run_dir) / 'results.parquet')[:16]}."
+
+
+def stale_tables(run_dir: str | Path) -> list[Path]:
+    """The markdown files directly in ``run_dir`` made from another ``results.parquet`` than
+    the one there now (a sweep extended or rerun after them); files without the mark are
+    not judged."""
+    now = results_mark(run_dir)
+    stale = []
+    for md in sorted(Path(run_dir).glob("*.md")):
+        text = md.read_text(encoding="utf-8", errors="replace")
+        at = text.find(RESULTS_MARK)
+        if at >= 0 and not text.startswith(now, at):
+            stale.append(md)
+    return stale
+
+
 def directory_digest(root: str | Path, files: tuple[str, ...]) -> str:
     """sha256 (16 hex) over ``files`` inside ``root`` (a missing file counts as empty)."""
     h = hashlib.sha256()

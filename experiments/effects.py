@@ -29,6 +29,7 @@ import pandas as pd
 
 from duplexsim.atomic import write_text
 from duplexsim.cli import ArgumentParser, number, path_arg
+from duplexsim.digests import results_mark
 from duplexsim.metrics.intervals import expanded_percentile_interval, t_interval
 from duplexsim.sweeps.config import MAX_BATCH, MAX_WORKERS
 
@@ -238,7 +239,8 @@ def _write(run_dir: str | Path, name: str, df: pd.DataFrame, title: str, note: s
     run_dir = Path(run_dir)
     write_text(run_dir / f"{name}.csv", df.to_csv(index=False, float_format="%.4g"))
     note = f"{note}\n\n" if note else ""
-    head = (f"# {title}\n\n{note}Seeds {sorted(table['seed'].unique().tolist())} (one "
+    seeds = sorted(table["seed"].unique().tolist())
+    head = (f"# {title}\n\n{note}{results_mark(run_dir)} Seeds {seeds} (one "
             "conversation each per grid point); FTO statistics pool the transitions of all "
             "seeds; the other columns are means over conversations; 95% CIs: Student-t over "
             "seeds for the means, expanded percentile bootstrap over seeds for the FTO "

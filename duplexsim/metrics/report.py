@@ -13,6 +13,7 @@ Writes only inside the run folder, atomically; must not run simulations.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import pandas as pd
 
 from duplexsim.atomic import atomic_path, output_dir, write_png, write_text
 from duplexsim.config.loader import read_json
+from duplexsim.digests import stale_tables
 from duplexsim.errors import InputError, MissingInputError
 from duplexsim.metrics.intervals import t_interval
 from duplexsim.provenance import provenance as duplexsim_provenance
@@ -228,13 +230,13 @@ def write_report(run_dir: str | Path, *, x: str | None = None,
     ref = corpus_ftos(corpus) if corpus else None  # a bad corpus fails before any write
     with output_dir(run_dir / "report", whole=True, last=("REPORT.md",)) as out:
         _write_report(out, run_dir.name, table, params, x, ref, corpus is not None,
-                      provenance)
+                      provenance, [p.name for p in stale_tables(run_dir)])
     return run_dir / "report" / "REPORT.md"
 
 
 def _write_report(out: Path, name: str, table: pd.DataFrame, params: list[str],
                   x: str | None, ref: np.ndarray | None, corpus: bool,
-                  provenance: str) -> None:
+                  provenance: str, stale: list[str]) -> None:
     grid = [p for p in params if p != "seed"]
     x = x or next((p for p in grid if "delay_ms" in p), grid[0] if grid else None)
     if x is not None and x not in grid:
@@ -249,6 +251,9 @@ def _write_report(out: Path, name: str, table: pd.DataFrame, params: list[str],
              f"{sorted(table['seed'].unique().tolist()) if 'seed' in table else '-'}.",
              "Values are mean ± half-width of the 95% confidence interval over seeds "
              "(Student t; nan with one seed).", "",
+             *([f"**Stale beside this report**: {', '.join(stale)} were made from earlier "
+                "results than these (the sweep was extended or rerun after them); the "
+                "command under each title makes it anew.", ""] if stale else []),
              "## Key metrics", "", markdown_table(summary, metrics, grid), ""]
     if x is not None and pd.api.types.is_numeric_dtype(table[x]):
         lines += [f"## Metrics against {x}", ""]
@@ -282,4 +287,8 @@ def run(args: argparse.Namespace) -> int:
     check_output_dir(Path(args.run_dir) / "report", key="run_dir")
     path = write_report(args.run_dir, x=args.x, corpus=args.corpus)
     print(f"wrote {path}")
+    stale = stale_tables(args.run_dir)
+    if stale:
+        print(f"note: {', '.join(p.name for p in stale)} in {args.run_dir} were made from "
+              "earlier results; the command under each title makes it anew", file=sys.stderr)
     return 0

@@ -145,3 +145,27 @@ def test_fto_histogram_without_transfers_is_drawn_without_a_warning(tmp_path):
         warnings.simplefilter("error")
         plot_fto_hist(table, ["delay"], None, tmp_path / "fto_hist.png")
     assert (tmp_path / "fto_hist.png").stat().st_size > 0
+
+
+def test_report_names_effects_tables_made_from_earlier_results(run_dir, monkeypatch, capsys):
+    """An experiment's effects table beside a sweep goes stale when the sweep is extended or
+    rerun; `duplexsim report` then says which (it left them as they were without a word)."""
+    import pandas as pd
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "experiments"))
+    from effects import write_effects
+
+    keys = ["network.a_to_b.delay_ms", "a.estimation"]
+    write_effects(run_dir, keys, "network.a_to_b.delay_ms", 0, name="effects_vs_delay0")
+    assert main(["report", str(run_dir)]) == 0  # made from these results: current
+    assert "Stale" not in (run_dir / "report" / "REPORT.md").read_text()
+    assert "note:" not in capsys.readouterr().err
+    table = pd.read_parquet(run_dir / "results.parquet")  # a rerun with one seed fewer
+    table[table["seed"] != 2].to_parquet(run_dir / "results.parquet")
+    assert main(["report", str(run_dir)]) == 0
+    assert "**Stale beside this report**: effects_vs_delay0.md" in \
+        (run_dir / "report" / "REPORT.md").read_text()
+    assert "effects_vs_delay0.md" in capsys.readouterr().err
+    write_effects(run_dir, keys, "network.a_to_b.delay_ms", 0, name="effects_vs_delay0")
+    assert main(["report", str(run_dir)]) == 0
+    assert "Stale" not in (run_dir / "report" / "REPORT.md").read_text()
