@@ -81,8 +81,11 @@ def speech_runs(speech: np.ndarray, bridge: int = BRIDGE_FRAMES) -> list[tuple[i
     return merged
 
 
-def _frames(ms_range: tuple[int, int], rng: np.random.Generator) -> int:
-    return int(rng.integers(ms_range[0], ms_range[1] + 1)) // FRAME_MS
+def frames_in(ms_range: tuple[int, int], rng: np.random.Generator) -> int:
+    """A whole number of frames drawn uniformly from ``ms_range`` (inclusive; the card holds
+    its ends to whole frames). Flooring a uniform ms value drew the top frame once in
+    ``hi - lo + 1`` draws (200 ms of ``yield_ms`` (0, 200): 1/201 instead of 1/6)."""
+    return int(rng.integers(ms_range[0] // FRAME_MS, ms_range[1] // FRAME_MS + 1))
 
 
 def inject_interruption(own: np.ndarray, partner: np.ndarray, clips_from: np.ndarray,
@@ -105,11 +108,11 @@ def inject_interruption(own: np.ndarray, partner: np.ndarray, clips_from: np.nda
     start, end = runs[int(rng.integers(len(runs)))]
     onset = int(rng.integers(start + ONSET_MIN_FRAMES, end - END_MARGIN_FRAMES))
     ca, cb = clips[int(rng.integers(len(clips)))]
-    length = min(max(1, _frames(cfg.barge_in_ms, rng)), cb - ca)
+    length = min(max(1, frames_in(cfg.barge_in_ms, rng)), cb - ca)
     heard = onset + cfg.min_heard_ms // FRAME_MS
     boundary = -(-heard // S) * S
-    yield_at = min(end, boundary + _frames(cfg.yield_ms, rng))
-    resume_at = max(yield_at, onset + length) + _frames(cfg.resume_gap_ms, rng)
+    yield_at = min(end, boundary + frames_in(cfg.yield_ms, rng))
+    resume_at = max(yield_at, onset + length) + frames_in(cfg.resume_gap_ms, rng)
     silence = fmt.silence_unit
     new_own = np.concatenate([own[:yield_at], np.full(resume_at - yield_at, silence),
                               own[end:]]).astype(np.int64)

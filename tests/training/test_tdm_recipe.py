@@ -22,6 +22,7 @@ from duplexsim.tdm_tokens import TdmFormat  # noqa: E402
 from duplexsim.training.datasets import prepare  # noqa: E402
 from duplexsim.training.tdm import (  # noqa: E402
     TdmStageData,
+    frames_in,
     inject_interruption,
     speech_runs,
     train_tdm_agent,
@@ -57,6 +58,15 @@ def test_a_barge_in_makes_the_agent_stop_at_the_next_slice(seed, slice_ms):
     if y < L and y % S:  # in the TDM format: that slice ends in <eos>
         piece = fmt.encode_piece(new_own[y // S * S:(y // S + 1) * S])
         assert piece[-1] == fmt.eos and len(piece) - 1 == y % S
+
+
+def test_barge_in_timings_draw_every_frame_of_their_range_alike():
+    """yield_ms (0, 200) is 0..5 frames, each a sixth of the draws (flooring a uniform ms
+    value drew 5 frames once in 201)."""
+    rng = np.random.default_rng(0)
+    counts = np.bincount([frames_in((0, 200), rng) for _ in range(6000)], minlength=6)
+    assert len(counts) == 6 and np.all(np.abs(counts / 6000 - 1 / 6) < 0.02)
+    assert {frames_in((1000, 1000), rng) for _ in range(10)} == {25}
 
 
 def test_no_barge_in_without_a_long_enough_own_ipu():
