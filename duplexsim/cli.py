@@ -22,7 +22,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -47,6 +49,17 @@ EXIT_BAD_INPUT = 2
 """Exit status for input a user can fix (argparse's own usage-error status)."""
 EXIT_INTERRUPTED = 130
 """Exit status after Ctrl-C (128 + SIGINT, as shells report it)."""
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, a CI cancel, ``kill``) raised where the process is, so that
+    whatever cleans up after Ctrl-C (a child process killed, a temporary file removed) runs
+    for it too; a KeyboardInterrupt so that no ``except Exception`` swallows it."""
+
+
+def _terminate(signum: int, frame: object) -> NoReturn:
+    raise Terminated
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -202,7 +215,10 @@ def run_reporting(run: Callable[[], int], name: str) -> int:
     """``run()``'s exit status, where a problem the user can fix (a
     :class:`DuplexsimError`, a known OS error: a missing file, a full disk) is one line per
     problem and its status (:func:`report`), anything else a bug with its traceback, and
-    Ctrl-C one line naming ``name`` (the ``duplexsim`` commands and experiment scripts)."""
+    Ctrl-C one line naming ``name`` (the ``duplexsim`` commands and experiment scripts);
+    SIGTERM is handled as Ctrl-C is (:class:`Terminated`, status 143)."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         return run()
     except BrokenPipeError:  # `duplexsim corpus stats DIR | head`: the reader has gone
@@ -214,9 +230,13 @@ def run_reporting(run: Callable[[], int], name: str) -> int:
         if status is None:
             raise
         return status
-    except KeyboardInterrupt:  # Ctrl-C: every write is atomic, a rerun resumes or redoes
-        print(f"{name}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as e:  # Ctrl-C: every write is atomic, a rerun resumes or redoes
+        terminated = isinstance(e, Terminated)
+        print(f"{name}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGTERM, before)
 
 
 if __name__ == "__main__":

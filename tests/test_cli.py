@@ -674,6 +674,38 @@ def test_a_genuine_bug_keeps_its_traceback_and_ctrl_c_is_one_line(ws: Path) -> N
     assert stop.returncode == 130 and stop.stderr == "duplexsim buggy: interrupted\n"
 
 
+def test_sigterm_cleans_up_as_ctrl_c_does(tmp_path: Path) -> None:
+    """`timeout`, a CI cancel or `kill` send SIGTERM: a command's cleanup runs (here a child
+    process is killed, as the demo's trainers are) and the status is 143. Without it the
+    interpreter died at once and the demo's two trainers ran on, orphaned."""
+    import signal
+    import time
+
+    (tmp_path / "child_command.py").write_text(
+        "import subprocess, sys\n\ndef add_arguments(parser):\n    pass\n\n"
+        "def run(args):\n    child = subprocess.Popen([sys.executable, '-c', "
+        "'import time; time.sleep(120)'])\n"
+        "    print(child.pid, flush=True)\n"
+        "    try:\n        child.wait()\n    finally:\n        child.kill()\n")
+    code = ("import sys; sys.path.insert(0, '.'); import duplexsim.cli as cli; "
+            "cli.COMMANDS['child'] = ('child_command', 'waits on a child'); "
+            "sys.exit(cli.main(['child']))")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = int(proc.stdout.readline())
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)  # the child, if alive, holds the pipes open
+    assert proc.returncode == 143 and err == "duplexsim child: terminated\n"
+    for _ in range(100):  # the child is gone (killed, and reaped by its parent's Popen)
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"child {child} still runs")
+
+
 def test_a_corpus_is_rebuilt_only_when_asked(ws: Path) -> None:
     from duplexsim.corpora.build import CORPUS_PARTS, build_record, check_rebuild
     from duplexsim.corpora.synth import load_config
