@@ -14,23 +14,30 @@ from pathlib import Path
 _ROOT = Path(__file__).resolve().parent.parent
 
 
+CODE = ("duplexsim", "experiments", "agents", "scenarios", "pyproject.toml")
+"""What makes a result besides its inputs: the package, the studies, the shipped cards and
+scenarios, the pinned dependencies."""
+
+
 def commit() -> str:
     """The short commit of the checkout this package runs from; ``unknown`` outside a git
-    checkout (an installed wheel) or without git; followed by "with uncommitted changes to
-    duplexsim/ or experiments/" when the code is not the commit's. Call it when a run starts:
-    the code that runs is the code of that moment."""
+    checkout (an installed wheel) or without git; followed by "with uncommitted changes"
+    (naming where) when :data:`CODE` is not the commit's: a changed file, or a new ``.py`` or
+    ``.toml`` one. Call it when a run starts: the code that runs is the code of that
+    moment."""
     try:
         found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                text=True, cwd=_ROOT).stdout.strip()
-        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no",
-                                  "--", "duplexsim", "experiments"], capture_output=True,
-                                 text=True, cwd=_ROOT).stdout.strip() if found else ""
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all",
+                                 "--", *CODE], capture_output=True, text=True,
+                                cwd=_ROOT).stdout.splitlines() if found else []
     except OSError:  # no git on the machine
         return "unknown"
     if not found:
         return "unknown"
-    return f"{found} with uncommitted changes to duplexsim/ or experiments/" if changed \
-        else found
+    changed = [line for line in status if not line.startswith("??")
+               or line.rstrip().endswith((".py", ".toml"))]
+    return f"{found} with uncommitted changes to {', '.join(CODE)}" if changed else found
 
 
 def provenance(program: str, args: list[str]) -> str:

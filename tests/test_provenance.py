@@ -37,7 +37,16 @@ def test_a_checkout_with_changed_code_says_so(tmp_path: Path) -> None:
     assert re.fullmatch(r"Command: `duplexsim report 'runs/my sweep'` \(commit \w+\)\.",
                         line())
     (tmp_path / "duplexsim" / "code.py").write_text("x = 2\n")
-    assert line().endswith(" with uncommitted changes to duplexsim/ or experiments/).")
+    changed = (" with uncommitted changes to duplexsim, experiments, agents, scenarios, "
+               "pyproject.toml).")
+    assert line().endswith(changed)
+    git("checkout", "-q", "--", ".")
+    assert not line().endswith(changed)
+    (tmp_path / "experiments" / "new_study.py").write_text("print(1)\n")  # not committed
+    assert line().endswith(changed)
+    (tmp_path / "experiments" / "new_study.py").unlink()
+    (tmp_path / "experiments" / "notes.txt").write_text("a scratch file\n")  # not code
+    assert not line().endswith(changed)
 
 
 def test_provenance_names_the_command_and_the_commit() -> None:
@@ -49,6 +58,6 @@ def test_provenance_names_the_command_and_the_commit() -> None:
                           text=True, cwd=ROOT).stdout.strip()
     match = re.fullmatch(r"Command: `python experiments/selfplay\.py --out runs/x "
                          r"--temperature 0\.8` \(commit (\w+)( with uncommitted changes "
-                         r"to duplexsim/ or experiments/)?\)\.", line)
+                         r"to [\w.]+(, [\w.]+)*)?\)\.", line)
     assert match is not None, line
     assert match.group(1) == (head or "unknown")
