@@ -268,6 +268,7 @@ def simulate(plan: DemoPlan) -> list[Path]:
     from duplexsim.digests import (
         AGENT_FILES,
         SIMULATOR_VERSION,
+        VOCODER_FILES,
         directory_digest,
         file_digest,
     )
@@ -280,7 +281,8 @@ def simulate(plan: DemoPlan) -> list[Path]:
         outs.append(out)
         inputs = {"scenario": file_digest(scenario_path), "seed": plan.seed,
                   "sim_seconds": plan.sim_seconds, "simulator": SIMULATOR_VERSION,
-                  "agents": {k: directory_digest(d, AGENT_FILES) for k, d in agents.items()}}
+                  "agents": {k: directory_digest(d, AGENT_FILES + VOCODER_FILES)
+                             for k, d in agents.items()}}  # audio.wav is vocoded with these
         if (out / "metrics.json").exists() and _read_inputs(out) == inputs:
             _skip(f"simulation {name}", out)
             continue

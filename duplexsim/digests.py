@@ -20,6 +20,9 @@ _SEEN: dict[tuple[str, int, int], str] = {}
 
 AGENT_FILES = ("agent.json", "model/config.json", "model/model.safetensors")
 """What makes an agent directory's behaviour: its description and its weights."""
+VOCODER_FILES = ("tokenizer/config.json", "tokenizer/arrays.safetensors")
+"""The unit tokenizer an agent directory carries: what its units sound like (a trace's
+audio), not what it says."""
 CORPUS_FILES = ("manifest.json",)
 """A corpus's manifest records every dialogue it holds and how the corpus was built."""
 SIMULATOR_VERSION = "2026-12-05"

@@ -157,6 +157,10 @@ def test_demo_simulates_side_by_side_with_the_bytes_of_one_after_the_other(tmp_p
     assert simulate(plan) == outs and (outs[0] / "metrics.json").stat().st_mtime_ns != before
     again = (outs[0] / "metrics.json").stat().st_mtime_ns
     assert simulate(plan) == outs and (outs[0] / "metrics.json").stat().st_mtime_ns == again
+    # the unit tokenizer an agent vocodes with, replaced: audio.wav is made anew (was kept)
+    config = plan.agent_dir("fisher") / "tokenizer" / "config.json"
+    config.write_text(config.read_text().replace("{", '{"note": "replaced", ', 1))
+    assert simulate(plan) == outs and (outs[0] / "metrics.json").stat().st_mtime_ns != again
 
 
 def test_demo_refuses_a_missing_or_bad_card_before_building_anything(tmp_path, capsys):
