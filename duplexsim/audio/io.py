@@ -93,9 +93,17 @@ def read_audio(
 def write_audio(
     path: str | os.PathLike[str], wave: np.ndarray, sample_rate_hz: int, subtype: str = "PCM_16"
 ) -> None:
-    """Write ``wave`` (``[C, N]`` or ``[N]``) atomically; format from the extension."""
+    """Write ``wave`` (``[C, N]`` or ``[N]``; float at full scale +-1, clipped, or integer
+    PCM, scaled as :func:`as_float` reads it) atomically; format from the extension.
+    Non-finite samples and an extension libsndfile cannot write are an :class:`AudioError`."""
     path = Path(path)
-    arr = np.asarray(wave, dtype=np.float32)
+    if path.suffix[1:].upper() not in sf.available_formats():
+        raise AudioError(f"{path}: no audio format for the extension {path.suffix!r} "
+                         "(allowed: .wav, .flac, .ogg, ...)")
+    arr = as_float(wave)
+    if not np.isfinite(arr).all():
+        raise AudioError(f"{path}: {int((~np.isfinite(arr)).sum())} samples are not finite "
+                         "(NaN or inf): nothing written")
     data = arr.T if arr.ndim == 2 else arr
     with atomic_path(path, suffix=path.suffix) as tmp:
         # a full disk is libsndfile's "System error.": atomic_path makes it one line

@@ -62,6 +62,20 @@ def test_write_read_round_trip_and_channel_rate_errors(tmp_path) -> None:
         read_audio(tmp_path / "missing.wav")
 
 
+def test_write_takes_integer_pcm_at_its_scale_and_refuses_nonsense(tmp_path) -> None:
+    """int16 PCM is written as read back (it was cast to float and clipped to full scale:
+    1000 became 32767); NaN is refused (libsndfile wrote it as full-scale negative); a path
+    without an audio extension names the user's path, not a temporary one."""
+    write_audio(tmp_path / "pcm.wav", np.array([1000, -1000, 0], np.int16), 8000)
+    back, _ = sf.read(tmp_path / "pcm.wav", dtype="int16")
+    assert back.tolist() == [1000, -1000, 0]
+    with pytest.raises(AudioError, match=r"nan.wav: 1 samples are not finite"):
+        write_audio(tmp_path / "nan.wav", np.array([0.5, np.nan], np.float32), 8000)
+    with pytest.raises(AudioError, match=r"noext: no audio format for the extension ''"):
+        write_audio(tmp_path / "noext", np.zeros(4, np.float32), 8000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pcm.wav"]
+
+
 def _sphere(path, coding: str, payload: bytes, channels: int = 2) -> None:
     fields = [
         "NIST_1A", "   1024", "sample_count -i 4", f"channel_count -i {channels}",
