@@ -15,6 +15,7 @@ import ctypes
 import dataclasses
 import errno
 import json
+import math
 import os
 import shutil
 import sys
@@ -223,8 +224,27 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    """Write ``obj`` as indented, key-sorted JSON atomically (stable bytes for same input)."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    """Write ``obj`` as indented, key-sorted, strict JSON atomically (stable bytes for same
+    input): numpy values as numbers and lists, NaN and infinities as ``null`` (``NaN`` is
+    not JSON: strict parsers, ``jq`` and browsers refuse the file)."""
+    text = json.dumps(_strict(obj), indent=2, sort_keys=True, default=_json_default,
+                      allow_nan=False)
+    write_text(path, text + "\n")
+
+
+def _strict(obj: Any) -> Any:
+    """``obj`` with every non-finite float (Python or numpy, in arrays too) as None."""
+    import numpy as np
+
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_strict(v) for v in obj]
+    if isinstance(obj, np.ndarray) and obj.dtype.kind == "f":
+        return [_strict(v) for v in obj.tolist()]
+    return obj
 
 
 def write_png(fig: Any, path: str | os.PathLike[str], dpi: int = 110,

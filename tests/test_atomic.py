@@ -74,3 +74,22 @@ def test_replace_dir_swaps_in_one_step_on_linux(tmp_path, monkeypatch):
     (tmp_path / "a" / "x").write_text("a")
     assert atomic._exchange(tmp_path / "a", tmp_path / "b")
     assert (tmp_path / "b" / "x").read_text() == "a" and not any((tmp_path / "a").iterdir())
+
+
+def test_json_is_strict_with_null_for_what_is_not_a_number(tmp_path):
+    """NaN is not JSON: metrics.json held `NaN` tokens a strict parser refuses."""
+    import json
+
+    import numpy as np
+
+    write_json(tmp_path / "m.json", {"fto": float("nan"), "gap": np.float64(np.inf),
+                                     "rows": [1.5, np.array([np.nan, 2.0]), (np.float32(3),)],
+                                     "n": np.int64(4)})
+    text = (tmp_path / "m.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+
+    def refuse(name: str) -> None:
+        raise ValueError(name)
+
+    assert json.loads(text, parse_constant=refuse) == {
+        "fto": None, "gap": None, "rows": [1.5, [None, 2.0], [3.0]], "n": 4}

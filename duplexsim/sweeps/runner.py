@@ -232,6 +232,10 @@ def _check_finished(out: Path, cells: list[Cell]) -> None:
                                  "delete the file to run the cell again")
 
 
+def _number_or_none(value: object) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
 def collect(sweep: Sweep, out: str | Path) -> pd.DataFrame:
     """The finished cells of ``sweep`` as one table (grid order), written to results.parquet."""
     out = Path(out)
@@ -246,6 +250,9 @@ def collect(sweep: Sweep, out: str | Path) -> pd.DataFrame:
                          **cell.params,  # swept value, not the metric of the same name
                          **{f"{k}_measured": v for k, v in clash.items()}})
     table = pd.DataFrame(rows)
+    for column in table.columns:  # a metric no cell could measure: JSON null in every file
+        if table[column].dtype == object and table[column].map(_number_or_none).all():
+            table[column] = table[column].astype(float)
     with atomic_path(out / "results.parquet") as tmp:
         table.to_parquet(tmp, index=False)
     return pd.read_parquet(out / "results.parquet")  # what a later reader sees (lists -> arrays)
