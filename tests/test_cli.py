@@ -729,6 +729,31 @@ def test_a_corpus_is_rebuilt_only_when_asked(ws: Path) -> None:
     assert not any((corpus / part).exists() for part in CORPUS_PARTS)
 
 
+def test_a_corpus_built_with_a_tokenizer_now_elsewhere_resumes(tmp_path: Path) -> None:
+    """runs/ moved or copied: the tokenizer is the same bytes in another folder, and the
+    corpus resumes (it was refused: 'holds a corpus built with .../root/units'); other
+    bytes are still refused."""
+    from duplexsim.atomic import write_json
+    from duplexsim.corpora.build import build_record, check_rebuild
+    from duplexsim.corpora.synth import load_config
+    from duplexsim.errors import OutputError
+
+    cfg = load_config("fisher-like", conversation_s=20.0)
+    for root in ("root", "root2"):
+        (tmp_path / root / "units").mkdir(parents=True)
+        (tmp_path / root / "units" / "config.json").write_text('{"k": 1}')
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    write_json(corpus / "build.json",
+               build_record(cfg, 0, "fisher-like", N_UNITS, tmp_path / "root" / "units"))
+    check_rebuild(corpus, build_record(cfg, 0, "fisher-like", N_UNITS,
+                                       tmp_path / "root2" / "units"), rebuild=False)
+    (tmp_path / "root2" / "units" / "config.json").write_text('{"k": 2}')
+    with pytest.raises(OutputError, match="tokenizer: holds a corpus built with"):
+        check_rebuild(corpus, build_record(cfg, 0, "fisher-like", N_UNITS,
+                                           tmp_path / "root2" / "units"), rebuild=False)
+
+
 def test_a_corpus_from_before_a_parameter_existed_keeps_its_old_value(ws: Path) -> None:
     from dataclasses import replace
 

@@ -213,6 +213,9 @@ def _changed(previous: dict, record: dict, keys: list[str]) -> tuple[str, object
                     return f"params.{name}", was, value
         elif key == "tokenizer_sha256" and key not in previous:
             continue  # a corpus built before the digest was recorded
+        elif key == "tokenizer" and record.get("tokenizer_sha256") and \
+                previous.get("tokenizer_sha256") == record["tokenizer_sha256"]:
+            continue  # the same tokenizer's bytes in another place (runs/ moved or copied)
         elif previous.get(key) != record[key]:
             return key, previous.get(key), record[key]
     return None
