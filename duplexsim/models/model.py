@@ -22,6 +22,11 @@ PRESETS = SIZE_PRESETS
 checks a card's geometry without torch."""
 
 
+LLAMA_TYPE = "llama"
+"""The one ``model_type`` the agents' code computes (``LlamaForCausalLM``; the forwards in
+:mod:`duplexsim.models.lean` and :mod:`duplexsim.models.hf_rows` are Llama's)."""
+
+
 def llama_config(card: ModelCard, vocab_size: int, pad_id: int, bos_id: int,
                  eos_id: int) -> LlamaConfig:
     """LlamaConfig for ``card`` (zeros in the card take the size preset's value)."""
@@ -85,15 +90,9 @@ def build_model(card: ModelCard, vocab_size: int, pad_id: int, bos_id: int, eos_
             raise MissingInputError(str(path), "model.init_from",
                                     "not a local model folder (config.json missing)",
                                     "a local Hugging Face Llama folder")
-        try:
-            with quiet_loading():
-                model = LlamaForCausalLM.from_pretrained(path, local_files_only=True,
-                                                         dtype=torch.float32)
-        except (OSError, ValueError) as e:  # no weights there, a config it cannot read
-            raise InputError(str(path), "model.init_from", f"not a loadable Llama "
-                             f"({str(e).splitlines()[0]})",
-                             "a local Hugging Face Llama folder with config.json and "
-                             "model.safetensors") from None
+        model = _load_llama(path, "model.init_from", "not a loadable Llama",
+                            "a local Hugging Face Llama folder with config.json and "
+                            "model.safetensors")
         model.resize_token_embeddings(vocab_size, mean_resizing=False)
         model.config.pad_token_id, model.config.bos_token_id = pad_id, bos_id
         model.config.eos_token_id = eos_id
@@ -128,26 +127,8 @@ def load_model(path: str | Path, expected_vocab: int | None = None) -> LlamaForC
     if not (path / "config.json").is_file():
         raise MissingInputError(str(path), "", "no model here (config.json missing)",
                                 "a model folder written by `duplexsim train`")
-    try:
-        with quiet_loading():
-            model, info = LlamaForCausalLM.from_pretrained(path, local_files_only=True,
-                                                           dtype=torch.float32,
-                                                           output_loading_info=True)
-    except Exception as e:  # safetensors / json errors: name the directory, on one line
-        why = " ".join(f"{type(e).__name__}: {e}".split())
-        if "ignore_mismatched_sizes" in why:  # HF points at a report in its log
-            why = "tensor shapes in model.safetensors do not match config.json"
-        raise InputError(str(path), "", f"corrupt model folder ({why})",
-                         "the model folder `duplexsim train` wrote") from e
-    # HF fills tensors the weights lack with a random init (a truncated save, a config.json
-    # with more layers) and drops ones it has no place for: a model that runs, as nonsense
-    for what in ("missing_keys", "unexpected_keys", "mismatched_keys"):
-        keys = sorted(str(k) for k in info.get(what) or ())
-        if keys:
-            more = f" and {len(keys) - 1} more" if len(keys) > 1 else ""
-            raise InputError(str(path / "model.safetensors"), keys[0],
-                             f"{what.split('_')[0]} tensor{more} (weights and config.json do "
-                             "not match)", "the model folder `duplexsim train` wrote")
+    model = _load_llama(path, "", "corrupt model folder",
+                        "the model folder `duplexsim train` wrote")
     for name, tensor in model.state_dict().items():
         if not torch.isfinite(tensor).all():
             raise InputError(str(path / "model.safetensors"), name, "not finite (NaN or inf)",
@@ -157,6 +138,44 @@ def load_model(path: str | Path, expected_vocab: int | None = None) -> LlamaForC
                          f"model vocabulary {model.config.vocab_size} != agent vocabulary "
                          f"{expected_vocab}", "the vocabulary it was trained with")
     model.eval()
+    return model
+
+
+def _load_llama(path: Path, key: str, corrupt: str, allowed: str) -> LlamaForCausalLM:
+    """``LlamaForCausalLM.from_pretrained(path)``, refusing what would load as another model.
+
+    ``from_pretrained`` never looks at ``model_type``: a Mistral folder (same tensor names)
+    loaded as a Llama without its sliding window, a GPT-2 folder built a 6.5B-parameter
+    Llama from ``LlamaConfig``'s defaults before failing. And HF fills tensors the weights
+    lack with a random init (a truncated save, a config.json with more layers, a Qwen2's
+    q/k/v biases read by nothing) and drops ones it has no place for: a model that runs, as
+    nonsense. Errors name the folder (``key`` in it) on one line.
+    """
+    from duplexsim.config.loader import read_json
+
+    config_file = path / "config.json"
+    model_type = read_json(config_file, what="config.json").get("model_type")
+    if model_type != LLAMA_TYPE:
+        raise InputError(str(config_file), "model_type",
+                         f"{model_type!r}, not a Llama" + (f" ({key})" if key else ""),
+                         LLAMA_TYPE)
+    try:
+        with quiet_loading():
+            model, info = LlamaForCausalLM.from_pretrained(path, local_files_only=True,
+                                                           dtype=torch.float32,
+                                                           output_loading_info=True)
+    except Exception as e:  # safetensors / json errors: name the directory, on one line
+        why = " ".join(f"{type(e).__name__}: {e}".split())
+        if "ignore_mismatched_sizes" in why:  # HF points at a report in its log
+            why = "tensor shapes in model.safetensors do not match config.json"
+        raise InputError(str(path), key, f"{corrupt} ({why})", allowed) from e
+    for what in ("missing_keys", "unexpected_keys", "mismatched_keys"):
+        keys = sorted(str(k) for k in info.get(what) or ())
+        if keys:
+            more = f" and {len(keys) - 1} more" if len(keys) > 1 else ""
+            raise InputError(str(path / "model.safetensors"), keys[0],
+                             f"{what.split('_')[0]} tensor{more} (weights and config.json do "
+                             f"not match{'; ' + key if key else ''})", allowed)
     return model
 
 

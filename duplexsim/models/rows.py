@@ -55,6 +55,12 @@ class LMRows:
             raise ValueError(f"LMRows: rows={rows}, max_tokens={max_tokens} (allowed: both >= 1)")
         if isinstance(backend, str) and backend not in BACKENDS:
             raise ValueError(f"LMRows: backend={backend!r} (allowed: {', '.join(BACKENDS)})")
+        from duplexsim.models.model import LLAMA_TYPE  # (a model exists: transformers is loaded)
+
+        model_type = getattr(model.config, "model_type", None)
+        if model_type != LLAMA_TYPE:  # a Mistral ran without its sliding window, a GPT-2 failed
+            raise ValueError(f"LMRows: a {type(model).__name__} (model_type {model_type!r}); "
+                             f"both forwards compute Llama only (allowed: {LLAMA_TYPE})")
         self.model = model.eval()
         self.n_units = n_units
         self.vocab_size = int(model.config.vocab_size)

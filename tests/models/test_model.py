@@ -119,3 +119,64 @@ def test_saved_weights_have_the_usual_modes(model, tmp_path) -> None:
     assert stat.S_IMODE((tmp_path / "m").stat().st_mode) == 0o755
     for f in (tmp_path / "m").iterdir():
         assert stat.S_IMODE(f.stat().st_mode) == 0o644, f.name
+
+
+def _other_architectures(tmp_path):  # noqa: ANN001, ANN202
+    """Tiny Mistral (a Llama's tensor names plus a sliding window) and Qwen2 (q/k/v biases)
+    folders, saved as HF saves them."""
+    from transformers import MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    shape = dict(vocab_size=VOCAB.size, hidden_size=32, intermediate_size=64,
+                 num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1)
+    torch.manual_seed(0)
+    models = {"mistral": MistralForCausalLM(MistralConfig(**shape, sliding_window=16)),
+              "qwen2": Qwen2ForCausalLM(Qwen2Config(**shape))}
+    for name, other in models.items():
+        other.save_pretrained(tmp_path / name)
+    return models
+
+
+def test_other_architectures_are_refused_not_loaded_as_a_llama(tmp_path) -> None:
+    """from_pretrained never looks at model_type: a Mistral folder loaded as a Llama without
+    its sliding window (max logit difference 0.08 at 40 tokens), a Qwen2 as init_from lost its
+    q/k/v biases with only a log line, a GPT-2 built a 6.5B-parameter Llama before failing."""
+    for name in _other_architectures(tmp_path):
+        with pytest.raises(ValueError, match=rf"config.json: model_type: '{name}', not a "
+                                             r"Llama \(allowed: llama\)$") as caught:
+            load_model(tmp_path / name)
+        assert str(tmp_path / name) in str(caught.value)
+        card = ModelCard(size="tiny", n_units=N_UNITS, text_vocab_size=300,
+                         init_from=str(tmp_path / name))
+        with pytest.raises(ValueError, match=rf"'{name}', not a Llama \(model.init_from\)"):
+            build_model(card, VOCAB.size, VOCAB.pad, VOCAB.bos, VOCAB.eos)
+
+
+def test_init_from_refuses_weights_that_do_not_fit_the_config(model, tmp_path) -> None:
+    """load_model refused missing and unexpected tensors; init_from filled them with a random
+    init (or dropped them) and trained on."""
+    save_model(model, tmp_path / "m")
+    for name, config in [("biases", lambda c: c.update(attention_bias=True)),
+                         ("more-layers", lambda c: c.update(num_hidden_layers=3))]:
+        bad = _resaved(tmp_path / "m", tmp_path / name, change_config=config)
+        card = ModelCard(size="tiny", n_units=N_UNITS, text_vocab_size=300, init_from=str(bad))
+        with pytest.raises(ValueError, match=r"missing tensor and \d+ more .*model.init_from"
+                           ) as caught:
+            build_model(card, VOCAB.size, VOCAB.pad, VOCAB.bos, VOCAB.eos)
+        assert "\n" not in str(caught.value) and str(bad) in str(caught.value)
+
+
+def test_token_rows_refuse_a_model_that_is_not_a_llama(tmp_path) -> None:
+    """LMRows ran a Mistral as a Llama without a word (no sliding window) and failed on a
+    GPT-2 with an AttributeError from inside the forward."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from duplexsim.models.rows import LMRows
+
+    models = _other_architectures(tmp_path)
+    models["gpt2"] = GPT2LMHeadModel(GPT2Config(vocab_size=VOCAB.size, n_embd=32, n_layer=2,
+                                                n_head=2, bos_token_id=VOCAB.bos,
+                                                eos_token_id=VOCAB.eos))
+    for name, other in models.items():
+        for backend in ("auto", "hf"):
+            with pytest.raises(ValueError, match=rf"model_type '{name}'.*\(allowed: llama\)"):
+                LMRows(other, N_UNITS, 64, backend=backend)
