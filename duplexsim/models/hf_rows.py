@@ -96,7 +96,8 @@ class HFForward:
 
     def __init__(self, model: LlamaForCausalLM, capacity: int, max_tokens: int) -> None:
         self.model, self.max_tokens, self.capacity = model, max_tokens, capacity
-        self.device = next(model.parameters()).device
+        weights = next(model.parameters())
+        self.device, self.dtype = weights.device, weights.dtype
         self.cache = SlotCache(model.config.num_hidden_layers, capacity, max_tokens)
 
     def grow(self, capacity: int) -> None:
@@ -125,17 +126,23 @@ class HFForward:
                 ) -> torch.Tensor:
         R, L = len(rows), max(len(p) for p in pending)
         ids = torch.full((R, L), self.model.config.pad_token_id or 0, dtype=torch.long)
-        pos = torch.full((R, L), self.max_tokens, dtype=torch.long)  # pads -> the spare slot
+        # a pad goes to the spare slot but at position 0: HF's dynamic and longrope RoPE
+        # pick their frequencies from the largest position id of the batch, so a pad at
+        # position max_tokens rescaled every row's RoPE (diff 0.003-0.005, longrope 0.57)
+        slots = torch.full((R, L), self.max_tokens, dtype=torch.long)
+        positions = torch.zeros((R, L), dtype=torch.long)
         for r, (p, s) in enumerate(zip(pending, starts, strict=True)):
             ids[r, : len(p)] = torch.tensor(list(p))
-            pos[r, : len(p)] = torch.arange(s, s + len(p))
+            slots[r, : len(p)] = positions[r, : len(p)] = torch.arange(s, s + len(p))
         kv_len = max(s + len(p) for p, s in zip(pending, starts, strict=True))
-        slot = torch.arange(kv_len)
-        mask = slot[None, None, :] <= pos[:, :, None]  # [R, L, S]: own row, slots 0..pos
+        visible = torch.arange(kv_len)[None, None, :] <= slots[:, :, None]  # [R, L, S]
+        # additive, as HF's own masks are: eager attention adds the mask to the scores, so a
+        # boolean one (True = 1.0) masked nothing; SDPA computes the same bits from either
+        mask = torch.zeros(visible.shape, dtype=self.dtype).masked_fill_(~visible, -torch.inf)
         row_t = None if rows == list(range(R)) else torch.tensor(rows, device=self.device)
-        self.cache.prepare(row_t, pos.to(self.device), kv_len)
+        self.cache.prepare(row_t, slots.to(self.device), kv_len)
         hidden = self.model.model(input_ids=ids.to(self.device),
-                                  position_ids=pos.to(self.device),
+                                  position_ids=positions.to(self.device),
                                   attention_mask=mask[:, None].to(self.device),
                                   cache=self.cache, use_cache=True).last_hidden_state
         last = torch.tensor([len(p) - 1 for p in pending], device=self.device)

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[2]
 
 
@@ -52,3 +54,46 @@ def test_the_hf_backend_loads_it_and_matches_the_lean_one() -> None:
         lm.append(rows[1], [5, 6])
         logits.append(lm.logits(rows))
     assert torch.allclose(logits[0], logits[1], atol=1e-5)
+
+
+ROPE_SCALING = {
+    "dynamic": {"rope_type": "dynamic", "factor": 4.0},
+    "longrope": {"rope_type": "longrope", "short_factor": [1.0] * 8, "long_factor": [4.0] * 8,
+                 "factor": 4.0, "original_max_position_embeddings": 64},
+}
+
+
+@pytest.mark.parametrize(("attention", "rope"), [("eager", None), ("sdpa", "dynamic"),
+                                                 ("sdpa", "longrope"), ("eager", "dynamic")])
+def test_the_hf_backend_gives_each_row_what_hf_gives_it_alone(attention: str,
+                                                              rope: str | None) -> None:
+    """Two rows of different lengths in one padded forward, against HF's own forward of each
+    row alone. Eager attention added the boolean mask to the scores, masking nothing (max
+    diff 0.07); pads sat at position max_tokens, and dynamic / longrope RoPE take their
+    frequencies from the batch's largest position id (diff 0.003, longrope 0.57)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from duplexsim.models.rows import LMRows
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=61, hidden_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=4, intermediate_size=96,
+                         max_position_embeddings=256 if rope == "longrope" else 64,
+                         rope_scaling=ROPE_SCALING.get(rope or ""),
+                         attn_implementation=attention)
+    model = LlamaForCausalLM(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.3)
+    g = torch.Generator().manual_seed(0)
+    tokens = [torch.randint(0, 61, (n,), generator=g).tolist() for n in (10, 20)]
+    lm = LMRows(model, 50, max_tokens=64, rows=2, backend="hf")
+    rows = [lm.add_row(), lm.add_row()]
+    for row, ids in zip(rows, tokens, strict=True):
+        lm.append(row, ids)
+    out = lm.logits(rows)
+    for i, ids in enumerate(tokens):
+        with torch.no_grad():
+            alone = model(input_ids=torch.tensor([ids])).logits[0, -1]
+        torch.testing.assert_close(out[i], alone, atol=2e-5, rtol=0)
