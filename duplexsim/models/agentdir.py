@@ -77,6 +77,11 @@ def read_agent_json(path: str | Path) -> dict[str, Any]:
     if info.get("format") != AGENT_FORMAT:
         raise InputError(where, "format", f"{info.get('format')!r}", repr(AGENT_FORMAT))
     n_units = json_number(info, where, "n_units", 2, 1 << 20, integer=True)
+    card = info.get("card")
+    carded = card.get("model", {}).get("n_units") if isinstance(card, dict) else None
+    if carded is not None and carded != n_units:  # the card is what the model was trained as
+        raise InputError(where, "n_units", f"{n_units} but card.model.n_units is {carded!r}",
+                         "the n_units the agent was trained with")
     json_number(info, where, "n_text", 0, 1 << 24, integer=True)
     json_number(info, where, "silence_unit", 0, n_units - 1, integer=True)
     json_number(info, where, "context_tokens", 1, MAX_CONTEXT_TOKENS, integer=True)
@@ -116,6 +121,16 @@ def load_agent_files(path: str | Path, device: str = "cpu",
     from duplexsim.models.model import load_model  # transformers: only once a model loads
 
     model = load_model(root / "model", expected_vocab=vocab.size).to(device)
+    # the total size alone let n_units and n_text trade one id (21 + 299 for 20 + 300): every
+    # unit, tag and special one id off the model's
+    ours = (vocab.pad, vocab.bos, vocab.eos)
+    theirs = (model.config.pad_token_id, model.config.bos_token_id, model.config.eos_token_id)
+    if ours != theirs:
+        raise InputError(str(root / "agent.json"), "n_units",
+                         f"{info['n_units']} units and {info['n_text']} text ids put "
+                         f"pad/bos/eos at {'/'.join(map(str, ours))}, model/config.json has "
+                         f"{'/'.join(map(str, theirs))}",
+                         "the n_units and n_text the model was trained with")
     positions = getattr(model.config, "max_position_embeddings", None)
     if positions is not None and info["context_tokens"] > positions:
         # the inference forward keeps a cache of context_tokens per row: 1 << 20 of them

@@ -1,0 +1,60 @@
+"""The agent directory's read side: agent.json checked against the card and the model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from duplexsim.config.card import ModelCard
+from duplexsim.models.agentdir import AGENT_FORMAT, load_agent_files
+from duplexsim.models.model import build_model, save_model
+from duplexsim.models.vocab import Vocab
+
+VOCAB = Vocab(20, 300)
+
+
+@pytest.fixture(scope="module")
+def agent_dir(tmp_path_factory):  # noqa: ANN001, ANN201
+    """An untrained tiny agent: the model and the agent.json keys loading reads."""
+    root = tmp_path_factory.mktemp("agent")
+    model = build_model(ModelCard(size="tiny", n_units=VOCAB.n_units, text_vocab_size=300),
+                        VOCAB.size, VOCAB.pad, VOCAB.bos, VOCAB.eos)
+    save_model(model, root / "model")
+    info = {"format": AGENT_FORMAT, "name": "tiny", "n_units": VOCAB.n_units,
+            "n_text": VOCAB.n_text, "chunk_ms": [160], "silence_unit": 0,
+            "context_tokens": 256, "card": {"model": {"n_units": VOCAB.n_units}}}
+    (root / "agent.json").write_text(json.dumps(info))
+    return root
+
+
+def _edited(agent_dir, tmp_path, change):  # noqa: ANN001, ANN202
+    (tmp_path / "model").symlink_to(agent_dir / "model")
+    info = json.loads((agent_dir / "agent.json").read_text())
+    change(info)
+    (tmp_path / "agent.json").write_text(json.dumps(info))
+    return tmp_path
+
+
+def test_an_agent_loads_with_its_vocabulary(agent_dir) -> None:
+    assert load_agent_files(agent_dir).vocab == VOCAB
+
+
+@pytest.mark.parametrize(("change", "error"), [
+    (lambda i: i.update(n_units=21, n_text=299), r"n_units: 21 but card.model.n_units is 20"),
+    (lambda i: i.update(n_units=30), r"n_units: 30 but card.model.n_units is 20"),
+    (lambda i: (i.update(n_units=21, n_text=299), i["card"]["model"].update(n_units=21)),
+     r"n_units: 21 units and 299 text ids put pad/bos/eos at 23/24/25, model/config.json "
+     r"has 22/23/24"),
+    (lambda i: (i.update(n_units=19, n_text=301), i.pop("card")),
+     r"n_units: 19 units and 301 text ids put pad/bos/eos at 21/22/23"),
+])
+def test_units_and_text_ids_that_trade_an_id_are_refused(agent_dir, tmp_path, change,
+                                                         error) -> None:
+    """Only the total size was checked: n_units 20 -> 21 with n_text 300 -> 299 loaded as
+    Vocab(21, 299), [S0]/[S1] and every special one id off the model's."""
+    edited = _edited(agent_dir, tmp_path, change)
+    with pytest.raises(ValueError, match=error) as caught:
+        load_agent_files(edited)
+    assert str(caught.value).startswith(str(edited / "agent.json"))
+    assert "\n" not in str(caught.value)
