@@ -83,7 +83,9 @@ class ModelCard:
     text_vocab_size: int = 512
     """Byte-level BPE trained in-repo on the dialogue text (>= 260: 256 bytes + merges)."""
     init_from: str = ""
-    """A LOCAL pretrained Llama directory (paper setup); its vocabulary is extended."""
+    """A LOCAL pretrained Llama directory (``model_type`` llama). Its embedding is resized to
+    this agent's vocabulary, so a real Llama's 32k-128k rows are truncated: units, tags and
+    text reuse pretrained rows ``0..vocab-1`` (the paper appends new rows instead)."""
 
     def __post_init__(self) -> None:
         errors: list[FieldError] = []

@@ -1,7 +1,8 @@
 """The SyncLLM model: a transformers ``LlamaForCausalLM`` built from an agent card.
 
-Owns: size presets, building (random init or a LOCAL pretrained Llama with its vocabulary
-extended), saving and loading the model directory. Must not touch training or agents.
+Owns: size presets, building (random init or a LOCAL pretrained Llama with its embedding
+resized to our vocabulary), saving and loading the model directory. Must not touch training
+or agents.
 """
 
 from __future__ import annotations
@@ -76,12 +77,17 @@ def context_tokens(card: ModelCard) -> int:
 
 def build_model(card: ModelCard, vocab_size: int, pad_id: int, bos_id: int, eos_id: int,
                 seed: int = 0) -> LlamaForCausalLM:
-    """A randomly initialised model, or ``card.init_from`` (local dir) with vocab extended.
+    """A randomly initialised model, or ``card.init_from`` (local dir) resized to our vocab.
 
     With ``init_from`` the transformer weights come from the pretrained model and the
-    embedding matrix is resized to our vocabulary (``resize_token_embeddings``): units, tags
-    and specials get fresh rows. Our text ids are the in-repo BPE's, so the pretrained text
-    embeddings are reused as a warm start only, not as the original tokenizer's meaning.
+    embedding (and an untied head) is resized to ``vocab_size`` by
+    ``resize_token_embeddings``, which keeps rows ``0..vocab_size-1`` and adds fresh rows
+    only past the pretrained vocabulary. A real Llama's vocabulary (32k-128k) is larger than
+    ours (``n_units`` + 5 or 7 tags and specials + the BPE's ids), so it is *truncated*: unit
+    ``u`` starts from pretrained row ``u``, tags, specials and text ids from the rows after,
+    none of them with the original tokenizer's meaning (a warm start only). The paper instead
+    appends new rows for units and tags after Llama's text vocabulary; doing that here would
+    change every id, so it is not done.
     """
     torch.manual_seed(seed)
     if card.init_from:

@@ -180,3 +180,17 @@ def test_token_rows_refuse_a_model_that_is_not_a_llama(tmp_path) -> None:
         for backend in ("auto", "hf"):
             with pytest.raises(ValueError, match=rf"model_type '{name}'.*\(allowed: llama\)"):
                 LMRows(other, N_UNITS, 64, backend=backend)
+
+
+def test_init_from_a_larger_vocabulary_truncates_it(tmp_path) -> None:
+    """What the docs now say (they said units got "fresh rows"): resize_token_embeddings
+    keeps a real Llama's first rows, so unit u starts from pretrained row u. Pinned: changing
+    it would change every agent's token ids."""
+    base = build_model(ModelCard(size="tiny", n_units=4, text_vocab_size=300), 400, 0, 1, 2)
+    save_model(base, tmp_path / "pretrained")
+    card = ModelCard(size="tiny", n_units=N_UNITS, text_vocab_size=300,
+                     init_from=str(tmp_path / "pretrained"))
+    model = build_model(card, VOCAB.size, VOCAB.pad, VOCAB.bos, VOCAB.eos)
+    assert model.get_input_embeddings().weight.shape[0] == VOCAB.size < 400
+    torch.testing.assert_close(model.get_input_embeddings().weight,
+                               base.get_input_embeddings().weight[: VOCAB.size])
