@@ -124,8 +124,11 @@ class KMeansTokenizer:
     sample_rate_hz = F.FEATURE_SR_HZ
 
     def __init__(self, config: TokenizerConfig, centroids: np.ndarray, unit_spectra: np.ndarray,
-                 threshold_db: float):
+                 threshold_db: float, hubert: dict[str, Any] | None = None):
         self.config = config
+        self.hubert = hubert
+        """hubert-kmeans: :func:`hubert_fingerprint` of the model it was trained with (None
+        in tokenizers saved before it was recorded, and for mel-kmeans)."""
         self.centroids = np.asarray(centroids, dtype=np.float32)  # [n_units, D]
         self.unit_spectra = np.asarray(unit_spectra, dtype=np.float32)  # [n_units, F]
         self.threshold_db = float(threshold_db)
@@ -196,11 +199,12 @@ class KMeansTokenizer:
         d.mkdir(parents=True, exist_ok=True)
         with atomic_path(d / "arrays.safetensors") as tmp:
             save_file({"centroids": self.centroids, "unit_spectra": self.unit_spectra}, str(tmp))
+        hubert = {} if self.hubert is None else {"hubert": self.hubert}
         write_json(d / "config.json", {"format": FORMAT, "config": asdict(self.config),
                                        "threshold_db": self.threshold_db,
                                        "silence_units": sorted(self.silence_units),
                                        "silence_unit": self.silence_unit,
-                                       "sample_rate_hz": self.sample_rate_hz})
+                                       "sample_rate_hz": self.sample_rate_hz, **hubert})
 
     @classmethod
     def load(cls, directory: str | Path) -> KMeansTokenizer:
@@ -218,6 +222,7 @@ class KMeansTokenizer:
             raise MissingInputError(file, "config.hubert_dir", f"{config.hubert_dir!r} is not "
                                     f"a folder (from {Path.cwd()})", "the HuBERT folder the "
                                     "tokenizer was trained with, as an absolute path")
+        hubert = _check_hubert(meta, file, config) if config.type == "hubert-kmeans" else None
         threshold = json_number(meta, file, "threshold_db", -400.0, 400.0)
         arrays_file = d / "arrays.safetensors"
         try:
@@ -237,7 +242,48 @@ class KMeansTokenizer:
                 shape = "missing" if a is None else f"{a.dtype} {list(a.shape)}"
                 raise InputError(str(arrays_file), name, f"{shape} (not finite or wrong shape)",
                                  f"finite floats [{config.n_units}, {width or 'D'}]")
-        return cls(config, arrays["centroids"], arrays["unit_spectra"], threshold)
+        return cls(config, arrays["centroids"], arrays["unit_spectra"], threshold, hubert)
+
+
+HUBERT_WEIGHTS = ("*.safetensors", "*.bin")
+"""The files of a HuBERT folder that hold weights (save_pretrained's and older downloads')."""
+
+
+def hubert_fingerprint(model_dir: str | Path) -> dict[str, Any]:
+    """What a hubert-kmeans tokenizer records of its HuBERT: ``hidden_size`` (the feature
+    width its centroids have) and ``digest`` (sha256 over config.json and the weight files):
+    the units mean nothing under another model, even one of the same width."""
+    from duplexsim.digests import directory_digest
+
+    root = Path(model_dir)
+    hidden = read_json(root / "config.json", what="HuBERT config.json").get("hidden_size")
+    weights = sorted({f.name for pattern in HUBERT_WEIGHTS for f in root.glob(pattern)})
+    return {"hidden_size": hidden, "digest": directory_digest(root, ("config.json", *weights))}
+
+
+def _check_hubert(meta: dict[str, Any], file: str, config: TokenizerConfig,
+                  ) -> dict[str, Any] | None:
+    """The recorded HuBERT fingerprint, refused when ``config.hubert_dir`` now holds another
+    model (a replaced one of another width failed at the first encode with a bare matmul
+    error; of the same width it encoded into meaningless units). Tokenizers saved before
+    the fingerprint was recorded are not checked."""
+    recorded = meta.get("hubert")
+    if recorded is None:
+        return None
+    if not isinstance(recorded, dict) or not {"hidden_size", "digest"} <= recorded.keys():
+        raise InputError(file, "hubert", f"{recorded!r}",
+                         "an object with hidden_size and digest")
+    now = hubert_fingerprint(config.hubert_dir)
+    allowed = "the HuBERT model the tokenizer was trained with (or train a new tokenizer)"
+    if now["hidden_size"] != recorded["hidden_size"]:
+        raise InputError(file, "config.hubert_dir", f"{config.hubert_dir!r} holds a HuBERT of "
+                         f"hidden_size {now['hidden_size']}, trained with "
+                         f"{recorded['hidden_size']}", allowed)
+    if now["digest"] != recorded["digest"]:
+        raise InputError(file, "config.hubert_dir", f"{config.hubert_dir!r} holds another "
+                         f"HuBERT than the one trained with (digest {now['digest']}, trained "
+                         f"with {recorded['digest']})", allowed)
+    return recorded
 
 
 def train_tokenizer(
@@ -265,6 +311,8 @@ def train_tokenizer(
         masks.append(None if mask is None else np.asarray(mask, dtype=bool)[: len(e)])
     if not feats:
         raise InputError("train_tokenizer", "", "no audio given", "at least one channel")
+    if config.type == "hubert-kmeans":  # (after the features: HuBERT's own load errors first)
+        tok.hubert = hubert_fingerprint(config.hubert_dir)
     all_f, all_e = np.concatenate(feats), np.concatenate(energy)
     if all(m is not None and len(m) == len(e) for m, e in zip(masks, energy, strict=True)):
         tok.threshold_db = annotated_threshold(all_e, np.concatenate(masks),

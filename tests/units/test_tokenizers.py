@@ -170,3 +170,47 @@ def test_fill_holes_only_fills_short_inner_gaps(bits: list[bool], k: int) -> Non
         while hi < len(x) - 1 and not x[hi + 1]:
             hi += 1
         assert hi - lo + 1 <= k
+
+
+def _tiny_hubert(folder, seed: int, hidden: int = 32) -> None:  # noqa: ANN001
+    import torch
+    from transformers import HubertConfig, HubertModel
+
+    torch.manual_seed(seed)
+    HubertModel(HubertConfig(hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
+                             intermediate_size=64, conv_dim=(32,) * 7,
+                             num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+                             )).save_pretrained(folder)
+
+
+def test_hubert_kmeans_refuses_a_hubert_it_was_not_trained_with(speech, tmp_path) -> None:
+    """The tokenizer did not record its HuBERT: a replaced model of another width failed at
+    the first encode with a bare numpy matmul error, one of the same width encoded into
+    meaningless units without a word."""
+    import json
+    import shutil
+
+    hubert = tmp_path / "hubert"
+    _tiny_hubert(hubert, seed=0)
+    conf = TokenizerConfig(type="hubert-kmeans", n_units=8, hubert_dir=str(hubert),
+                           hubert_layer=1)
+    train_tokenizer([(speech[0][: 16000 * 4], 16000, speech[1][: 25 * 4])], conf).save(
+        tmp_path / "tok")
+    assert json.loads((tmp_path / "tok" / "config.json").read_text())["hubert"][
+        "hidden_size"] == 32
+    load_tokenizer(tmp_path / "tok")
+    shutil.rmtree(hubert)
+    _tiny_hubert(hubert, seed=1)
+    with pytest.raises(ValueError, match=r"tok/config.json: config.hubert_dir: .* holds "
+                                         r"another HuBERT than the one trained with") as e:
+        load_tokenizer(tmp_path / "tok")
+    assert "\n" not in str(e.value)
+    shutil.rmtree(hubert)
+    _tiny_hubert(hubert, seed=0, hidden=48)
+    with pytest.raises(ValueError, match=r"holds a HuBERT of hidden_size 48, trained with 32"):
+        load_tokenizer(tmp_path / "tok")
+    # a tokenizer saved before the fingerprint was recorded still loads (not checked)
+    meta = json.loads((tmp_path / "tok" / "config.json").read_text())
+    del meta["hubert"]
+    (tmp_path / "tok" / "config.json").write_text(json.dumps(meta))
+    assert load_tokenizer(tmp_path / "tok").hubert is None
