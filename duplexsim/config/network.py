@@ -101,6 +101,22 @@ class LinkConfig:
     def is_complete(self) -> bool:
         return all(getattr(self, k) is not None for k in LINK_KEYS)
 
+    def can_lose(self) -> bool:
+        """Whether this (resolved) link drops packets: a loss model other than ``none`` with
+        a mean ``loss`` > 0, or a Gilbert-Elliott chain given by ``ge_p`` / ``ge_r`` (its
+        loss then comes from the chain, with ``loss`` 0). The one test of it: the simulator
+        builds a loss process exactly then (:func:`duplexsim.sim.loss.make_loss`) and a
+        scenario asks a waiting side behind such a link for a finite give-up."""
+        if self.loss_model == "none":
+            return False
+        return bool(self.loss) or (self.loss_model == "gilbert-elliott" and bool(self.ge_p))
+
+    def loss_text(self) -> str:
+        """How this link loses packets, for messages: ``loss 0.05`` or the chain's p/r."""
+        if not self.loss and self.ge_p:
+            return f"gilbert-elliott ge_p {self.ge_p}, ge_r {self.ge_r}"
+        return f"loss {self.loss}"
+
 
 # upper bounds of the link's amounts: past them a unit mistake, not a network
 _LINK_MAX = {"delay_ms": 600_000.0, "jitter_ms": 600_000.0, "bandwidth_kbps": 1e9,

@@ -268,13 +268,12 @@ class Scenario:
             return []
         errors = []
         for key, incoming in (("a", "b_to_a"), ("b", "a_to_b")):
-            lossy = [h for h in self.network.hops(incoming)
-                     if h.loss and h.loss_model != "none"]
+            lossy = [h for h in self.network.hops(incoming) if h.can_lose()]
             if getattr(self, key).waits and lossy:
                 errors.append(FieldError(
                     "buffer.give_up_ms",
                     f"-1 (never give up) while {key}.estimation = 'wait' and network "
-                    f"{incoming} can lose chunks (loss {lossy[0].loss}): a lost chunk would "
+                    f"{incoming} can lose chunks ({lossy[0].loss_text()}): a lost chunk would "
                     f"stall {key} forever",
                     ">= 0 when a waiting side's incoming link has loss"))
         return errors

@@ -68,8 +68,8 @@ LossModel = NoLoss | BernoulliLoss | GilbertElliottLoss
 
 
 def make_loss(link: LinkConfig, rng: np.random.Generator) -> LossModel:
-    """The loss model named by ``link.loss_model`` (no loss at all when ``loss`` is 0 and
-    no Gilbert-Elliott chain is given by ``ge_p`` / ``ge_r``)."""
-    if not link.loss and not (link.loss_model == "gilbert-elliott" and link.ge_p):
+    """The loss model named by ``link.loss_model``; none at all where
+    :meth:`~duplexsim.config.network.LinkConfig.can_lose` says the link loses nothing."""
+    if not link.can_lose():
         return NoLoss()
     return LOSS_MODELS[link.loss_model](link, rng)  # type: ignore[index,return-value]

@@ -198,3 +198,24 @@ def test_never_giving_up_over_a_lossy_link_is_refused() -> None:
     lossy_back = {"preset": "ideal", "a_to_b": {"loss": 0.1, "loss_model": "bernoulli"}}
     from_dict(Scenario, {**data, "network": lossy_back})  # a's incoming link is lossless
     assert dataclasses.replace(Scenario(), buffer=BufferConfig(give_up_ms=-1))
+
+
+def test_a_gilbert_elliott_chain_without_a_mean_loss_counts_as_lossy() -> None:
+    """ge_p / ge_r with loss = 0: make_loss built a lossy chain but the scenario check looked
+    at ``loss`` only, so a never-giving-up waiting side validated and the run stalled, then
+    raised a RuntimeError with a traceback."""
+    from duplexsim.sim.loss import NoLoss, make_loss
+
+    chain = {"delay_ms": 40.0, "loss_model": "gilbert-elliott", "ge_p": 0.2, "ge_r": 0.5}
+    data = {"a": {"kind": "syncllm", "agent": "x", "estimation": "wait"},
+            "network": {"preset": "ideal", "b_to_a": chain}, "buffer": {"give_up_ms": -1}}
+    with pytest.raises(ConfigError, match=r"^s.toml: buffer.give_up_ms: -1 \(never give up\) "
+                       r".* b_to_a can lose chunks \(gilbert-elliott ge_p 0.2, ge_r 0.5\)"):
+        from_dict(Scenario, data, file="s.toml")
+    # the check and the simulator's loss process agree, link by link
+    for preset in ("ideal", "lan", "continental", "mobile-lte"):
+        for given in ({}, chain, {"loss": 0.1}, {"loss": 0.0},
+                      {"loss_model": "none", "loss": 0.0}):
+            link = NetworkConfig(preset=preset, b_to_a=LinkConfig(**given)).hops("b_to_a")[0]
+            built = make_loss(link, np.random.default_rng(0))
+            assert link.can_lose() == (not isinstance(built, NoLoss)), (preset, given)
