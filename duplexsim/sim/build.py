@@ -178,7 +178,13 @@ def build_agents(scenario: Scenario, given: Mapping[str, Agent] | None = None) -
     agents: dict[str, Agent] = {}
     for key in SIDES:
         side: SideConfig = getattr(scenario, key)
-        agent = given.get(key) or built.get(key) or AGENT_BUILDERS[side.kind](side, scenario, key)
+        # membership, not truthiness: an agent may define __len__ (0 before its first chunk)
+        if key in given:
+            agent = given[key]
+        elif key in built:
+            agent = built[key]
+        else:
+            agent = AGENT_BUILDERS[side.kind](side, scenario, key)
         if int(agent.frames_per_chunk) != scenario.frames_per_chunk:
             raise InputError(
                 key, "", f"agent {getattr(agent, 'name', '?')!r} speaks "

@@ -405,3 +405,27 @@ def test_a_side_hears_at_the_pace_of_its_own_clock() -> None:
     net = run(scenario).network
     used = net[net["status"] == "used"]
     assert (used["heard_ms"] - used["released_ms"]).max() <= 1
+
+
+def test_a_given_agent_that_is_falsy_is_still_the_one_used() -> None:
+    """``given.get(key) or built.get(key) or ...``: an agent defining ``__len__`` (0 before its
+    first chunk) was silently replaced by the scenario's own agent."""
+    from duplexsim.agents.scripted import ScriptedAgent
+
+    class Counting(ScriptedAgent):
+        def __init__(self, *args: object, **kw: object) -> None:
+            super().__init__(*args, **kw)  # type: ignore[arg-type]
+            self.produced: list[int] = []
+
+        def __len__(self) -> int:
+            return len(self.produced)
+
+        def produce(self, chunk: int) -> ChunkReport:
+            self.produced.append(chunk)
+            return super().produce(chunk)
+
+    scenario = scripted(200, 1.0)
+    mine = Counting("fixed-turns", scenario.frames_per_chunk, scenario.n_chunks, name="mine")
+    trace = run(scenario, agents={"a": mine})
+    assert mine.produced == list(range(scenario.n_chunks))
+    assert set(trace.decisions[trace.decisions.agent == "a"].name) == {"mine"}
