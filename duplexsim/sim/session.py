@@ -177,9 +177,12 @@ class Session:
         return max(side.end_ms(self.n_chunks, self.now) for side in self.sides.values())
 
     def decision_ms(self, key: str, j: int) -> int:
-        """When side ``key`` decides its chunk ``j`` (global ms): its clock's decision time
-        (offset, drift, ``decision_lead_chunks``) shifted by its slip so far. Exact for a
-        side that never waits (a learner); for a waiting side a lower bound until then."""
+        """When side ``key`` plans to decide its chunk ``j`` (global ms, the trace's
+        ``planned_ms``): its clock's decision time (offset, drift, ``decision_lead_chunks``)
+        shifted by its slip so far. The decision starts at max(this, the previous decision's
+        ``ready_ms``) (a compute model slower than the chunk) and a waiting side may stall
+        on: exact only for a side that never waits and whose decisions are ready in time
+        (always under ``compute.model = "none"``), else a lower bound."""
         return self.sides[key].decision_ms(j)
 
     def chunk_frames(self, key: str, j: int) -> np.ndarray:

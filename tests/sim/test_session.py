@@ -429,3 +429,20 @@ def test_a_given_agent_that_is_falsy_is_still_the_one_used() -> None:
     trace = run(scenario, agents={"a": mine})
     assert mine.produced == list(range(scenario.n_chunks))
     assert set(trace.decisions[trace.decisions.agent == "a"].name) == {"mine"}
+
+
+def test_decision_ms_is_the_planned_time_a_busy_worker_decides_later() -> None:
+    """What interfaces.md now says (it called decision_ms exact for a side that never waits):
+    it is the trace's planned_ms; a worker whose compute outruns the chunk starts at
+    max(planned, previous ready_ms). 250 ms per 200 ms chunk: planned 200/400/600, decided
+    250/500/750."""
+    compute = ComputeConfig(model="profile", overhead_ms=250.0)
+    session = Session(scripted(200, 2.0, compute=compute), agents={"a": CostlyEcho()})
+    said = [session.decision_ms("a", j) for j in range(session.n_chunks)]
+    trace = session.finish()
+    session.close()
+    a = trace.decisions[trace.decisions["agent"] == "a"].reset_index(drop=True)
+    assert a["planned_ms"].tolist() == said
+    ready = a["ready_ms"].where(~a["prologue"]).ffill().shift().fillna(0)
+    assert a["decided_ms"].tolist() == np.maximum(a["planned_ms"], ready).astype(int).tolist()
+    assert a["decided_ms"].tolist()[2:5] == [250, 500, 750] and said[2:5] == [200, 400, 600]
