@@ -82,6 +82,23 @@ def find_agent(given: str, tmp: str) -> tuple[str, str]:
     return str(train_tiny_agent(Path(tmp) / "tiny")), "tiny, trained now"
 
 
+def episode_steps_per_s(env: gym.Env | gym.vector.VectorEnv, n: int = 1) -> float:
+    """Env steps per second over one whole episode from ``reset(seed=0)`` (of every env, for
+    a vector env of ``n``): one env and a vector env are timed over the same chunks. A
+    SyncLLM partner's steps get dearer as its context fills, so a fixed step count compared
+    a vector env's first chunks with one env's whole episode (16 envs, 300 steps: chunks
+    1-18 against 1-188 and 112 of the next; the ratio 7-30 % high)."""
+    rng = np.random.default_rng(0)
+    env.reset(seed=0)
+    ended, steps = np.zeros(n, bool), 0
+    t0 = time.perf_counter()
+    while not ended.all():
+        _, _, term, trunc, _ = env.step(rng.integers(0, 4, n) if n > 1 else int(rng.integers(4)))
+        ended |= np.logical_or(term, trunc)
+        steps += 1
+    return steps * n / (time.perf_counter() - t0)
+
+
 def steps_per_s(env: gym.Env | gym.vector.VectorEnv, steps: int, n: int = 1) -> float:
     """Env steps per second over ``steps`` calls (a vector step counts ``n``); one warm-up
     step first (a SyncLLM partner's first forward builds its caches)."""
@@ -310,19 +327,18 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-envs-") as tmp:
         agent, origin = find_agent(args.agent, tmp)
         llm = env_kwargs(30.0, SideConfig(kind="syncllm", agent=agent))
-        steps = max(n, args.steps // 20)
         one = gym.make(TURN_TAKING_ID, **llm)
         native = gym.make_vec(TURN_TAKING_ID, num_envs=n,
                               vectorization_mode="vector_entry_point", **llm)
         sharded = make_sharded(n, args.workers, llm)
         single, batched, spread = [], [], []
         for _ in range(repeats):
-            single.append(steps_per_s(one, steps))
-            batched.append(steps_per_s(native, max(1, steps // n), n))
+            single.append(episode_steps_per_s(one))
+            batched.append(episode_steps_per_s(native, n))
             if sharded is not None:
-                spread.append(steps_per_s(sharded, max(1, steps // n), n))
+                spread.append(episode_steps_per_s(sharded, n))
         print(f"SyncLLM partner, one env:             {_spread(single)} steps/s  "
-              f"(agent {agent}: {origin})")
+              f"(agent {agent}: {origin}; each a whole 30 s episode from reset)")
         print(f"SyncLLM partner, native vector x{n}:   {_spread(batched)} steps/s  "
               f"(x{_ratio(batched, single):.2f} of one SyncLLM env; target 8x)")
         if sharded is not None:

@@ -64,3 +64,23 @@ def test_the_env_phase_breakdown_nests_and_leaves_the_envs_as_they_were() -> Non
     assert costs["  simulation (worlds advanced)"] + observe < total
     assert costs["    observation"] + costs["    reward"] < observe
     assert (TurnTakingVectorEnv._step, LearnerSide.score) == before
+
+
+def test_one_env_and_a_vector_env_are_timed_over_the_same_whole_episode() -> None:
+    """The SyncLLM ratio compares like with like: each side steps one episode from reset (a
+    fixed step count timed a vector env's first chunks against one env's whole episode)."""
+    import gymnasium as gym
+
+    from duplexsim.bench.bench_envs import env_kwargs, episode_steps_per_s
+    from duplexsim.envs.registration import TURN_TAKING_ID
+
+    kwargs = env_kwargs(4.0)  # 4 s of 160 ms chunks: 25 steps
+    one = gym.make(TURN_TAKING_ID, **kwargs)
+    native = gym.make_vec(TURN_TAKING_ID, num_envs=3, vectorization_mode="vector_entry_point",
+                          **kwargs)
+    for env, n in ((one, 1), (native, 3)):
+        calls = []
+        step = env.step
+        env.step = lambda action, step=step, calls=calls: calls.append(1) or step(action)
+        assert episode_steps_per_s(env, n) > 0 and len(calls) == 25
+        env.close()
