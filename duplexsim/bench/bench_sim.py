@@ -99,19 +99,27 @@ def run_one_by_one(scenarios: Sequence[Scenario], files: Any) -> None:
         run_backend(scenario, files, "auto")
 
 
-def run_today(scenario: Scenario, files: Any) -> None:
-    """``scenario`` with both agents on today's HF path (:mod:`.baseline_today`)."""
+def forwarded_tokens(trace: Any) -> int:
+    """Tokens the agents of a finished conversation forwarded: sampled and (re-)fed."""
+    d = trace.decisions
+    return int(d["generated_tokens"].sum() + d["prefill_tokens"].sum())
+
+
+def run_today(scenario: Scenario, files: Any) -> int:
+    """``scenario`` with both agents on today's HF path (:mod:`.baseline_today`); returns
+    the tokens forwarded (its sampler is not the engine's: other units, other work)."""
     from duplexsim.bench.baseline_today import TodayAgent
     from duplexsim.sim import run
 
     agents = {key: TodayAgent(files, scenario.chunk_ms, seed=scenario.seed, name=key)
               for key in "ab"}
-    run(scenario, agents=agents)
+    return forwarded_tokens(run(scenario, agents=agents))
 
 
-def run_backend(scenario: Scenario, files: Any, backend: str) -> None:
+def run_backend(scenario: Scenario, files: Any, backend: str) -> int:
     """``scenario`` on the engine with the ``backend`` forward, both agents on rows of one
-    model (as :func:`duplexsim.sim.run` builds them; the files are loaded once, outside)."""
+    model (as :func:`duplexsim.sim.run` builds them; the files are loaded once, outside);
+    returns the tokens forwarded."""
     from duplexsim.agents.syncllm import SyncLLMAgent
     from duplexsim.models.rows import LMRows
     from duplexsim.sim import run
@@ -120,29 +128,43 @@ def run_backend(scenario: Scenario, files: Any, backend: str) -> None:
                 backend=backend)  # type: ignore[arg-type]
     agents = {key: SyncLLMAgent(files, scenario.chunk_ms, seed=scenario.seed, name=key, lm=lm)
               for key in "ab"}
-    run(scenario, agents=agents)
+    return forwarded_tokens(run(scenario, agents=agents))
 
 
 # ---------------------------------------------------------------------- measuring
 def _time(fn: Callable[[], Any]) -> float:
+    return _timed(fn)[0]
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+    out = fn()
+    return time.perf_counter() - t0, out
 
 
 def _ratios(name: str, baseline: Callable[[], Any], candidate: Callable[[], Any],
             repeats: int, sim_s: float, target: str) -> list[float]:
-    """Time both side by side ``repeats`` times; print min/median/max of baseline/candidate."""
-    ratios, speeds = [], []
+    """Time both side by side ``repeats`` times; print min/median/max of baseline/candidate.
+    When both return their tokens forwarded and the counts differ (other samplers, so
+    other conversations), a second line gives the ratios per forwarded token."""
+    ratios, speeds, per_token, counts = [], [], [], set()
     for _ in range(repeats):
-        t_base, t_cand = _time(baseline), _time(candidate)
+        (t_base, n_base), (t_cand, n_cand) = _timed(baseline), _timed(candidate)
         ratios.append(t_base / t_cand)
         speeds.append((sim_s / t_base, sim_s / t_cand))
+        if isinstance(n_base, int) and isinstance(n_cand, int) and n_base and n_cand:
+            per_token.append((t_base / n_base) / (t_cand / n_cand))
+            counts.add((n_base, n_cand))
     med = statistics.median(ratios)
     base_s = statistics.median(s[0] for s in speeds)
     cand_s = statistics.median(s[1] for s in speeds)
     print(f"{name:<44} {min(ratios):5.2f}x {med:5.2f}x {max(ratios):5.2f}x   "
           f"{base_s:7.1f} -> {cand_s:7.1f} sim-s/s   (target {target})", flush=True)
+    if per_token and any(b != c for b, c in counts):
+        shown = ", ".join(f"{b} vs {c}" for b, c in sorted(counts))
+        print(f"{'  the same, per forwarded token':<44} {min(per_token):5.2f}x "
+              f"{statistics.median(per_token):5.2f}x {max(per_token):5.2f}x   "
+              f"(tokens forwarded {shown}: not the same conversation)", flush=True)
     return ratios
 
 
