@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from gymnasium.spaces import Discrete
 from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
+from gymnasium.vector.utils import batch_space, create_empty_array
 
 from duplexsim.envs.vector import (
     ConversationAccess,
@@ -61,9 +61,10 @@ def split(num_envs: int, workers: int) -> list[range]:
 def run_command(env: TurnTakingVectorEnv, packer: InfoPacker, command: str,
                 payload: Any) -> Any:
     """One command on a shard's env, wherever the shard runs."""
-    if command in ("reset", "step"):  # the info, last, packed for the pipe either way
-        *result, info = (env.reset(seed=payload[0], options=payload[1]) if command == "reset"
-                         else env.step(payload))
+    if command == "reset":  # rare: the info as it is (a masked reset has only some rows)
+        return env.reset(seed=payload[0], options=payload[1])
+    if command == "step":  # the info, last, packed for the pipe
+        *result, info = env.step(payload)
         return (*result, packer.pack(info))
     if command == "apply":
         indices, op, name, args, kwargs = payload
@@ -243,6 +244,8 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
         self.single_action_space = act_space
         self.observation_space = batch_space(obs_space, num_envs)
         self.action_space = batch_space(act_space, num_envs)
+        # each shard's last batched observation: what a reset that masks it out returns
+        self._shard_obs = [create_empty_array(obs_space, len(s)) for s in self.shards]
 
     # -- the shards -----------------------------------------------------------------------
     def _wrap(self, k: int, call: Any) -> Any:
@@ -308,18 +311,28 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
     def reset(self, *, seed: int | Sequence[int | None] | None = None,
               options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray],
                                                              dict[str, Any]]:
-        """Reset every conversation (``i`` with ``seed + i`` or ``seed[i]``)."""
+        """Reset every conversation (``i`` with ``seed + i`` or ``seed[i]``), or with
+        ``options={"reset_mask": mask}`` those where ``mask`` is True (each shard its own
+        part of the mask; a shard with none is not reset), as the one-process env does."""
         seeds = self.seed_list(seed)
-        parts = self._broadcast("reset", [(seeds[s.start:s.stop], options)
-                                          for s in self.shards])
-        return (concat_obs([p[0] for p in parts]),
-                self._unpacker.merge([p[1] for p in parts], [len(s) for s in self.shards]))
+        mask, rest = self.reset_mask(options)
+        messages = {k: ("reset", (seeds[s.start:s.stop], options if mask is None else
+                                  {**rest, "reset_mask": mask[s.start:s.stop]}))
+                    for k, s in enumerate(self.shards)
+                    if mask is None or mask[s.start:s.stop].any()}
+        parts = self._exchange(messages)
+        for k, (obs, _) in parts.items():
+            self._shard_obs[k] = obs
+        return (concat_obs(self._shard_obs),
+                concat_infos([parts[k][1] if k in parts else {} for k in range(len(self.shards))],
+                             [len(s) for s in self.shards]))
 
     def step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray,
                                           np.ndarray, dict[str, Any]]:
         batch = self.check_actions(actions)
         parts = self._broadcast("step", [batch[s.start:s.stop] for s in self.shards])
-        return (concat_obs([p[0] for p in parts]),
+        self._shard_obs = [p[0] for p in parts]
+        return (concat_obs(self._shard_obs),
                 *(np.concatenate([p[i] for p in parts]) for i in (1, 2, 3)),
                 self._unpacker.merge([p[4] for p in parts], [len(s) for s in self.shards]))
 

@@ -102,6 +102,27 @@ class ConversationAccess:
         self._np_random, self._np_random_seed = gym.utils.seeding.np_random(seeds[0])
         return seeds
 
+    def reset_mask(self, options: dict[str, Any] | None
+                   ) -> tuple[np.ndarray | None, dict[str, Any] | None]:
+        """(``options["reset_mask"]``, the options without it, for each reset conversation);
+        (None, ``options``) when there is none. The mask is checked as Gymnasium's
+        SyncVectorEnv checks it (a TypeError or ValueError), the caller's dict left as is."""
+        if not options or "reset_mask" not in options:
+            return None, options
+        mask = options["reset_mask"]
+        rest = {k: v for k, v in options.items() if k != "reset_mask"}
+        allowed = f"a numpy bool array of shape ({self.num_envs},) with a True"
+        if not isinstance(mask, np.ndarray):
+            raise TypeError(f"options['reset_mask']: a {type(mask).__name__} "
+                            f"(allowed: {allowed})")
+        if mask.dtype != np.bool_:
+            raise TypeError(f"options['reset_mask']: dtype {mask.dtype} (allowed: {allowed})")
+        if mask.shape != (self.num_envs,):
+            raise ValueError(f"options['reset_mask']: shape {mask.shape} (allowed: {allowed})")
+        if not mask.any():
+            raise ValueError(f"options['reset_mask']: no True (allowed: {allowed})")
+        return mask, rest
+
 
 def apply_to(env: Any, op: str, name: str, *args: Any, **kwargs: Any) -> Any:
     """One conversation's part of :meth:`ConversationAccess.apply`."""
@@ -184,22 +205,27 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
     def reset(self, *, seed: int | Sequence[int | None] | None = None,
               options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray],
                                                              dict[str, Any]]:
-        """Reset every conversation (sub-env ``i`` with ``seed + i`` or ``seed[i]``)."""
+        """Reset every conversation (sub-env ``i`` with ``seed + i`` or ``seed[i]``), or with
+        ``options={"reset_mask": mask}`` only those where ``mask`` is True, as Gymnasium's
+        SyncVectorEnv does: the others keep their episode and last observation, and the
+        info has only the reset ones."""
         with sharing_models(self._models):
             return self._reset(seed, options)
 
     def _reset(self, seed: int | Sequence[int | None] | None,
                options: dict[str, Any] | None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         seeds = self.seed_list(seed)
+        mask, options = self.reset_mask(options)
+        rows = list(range(self.num_envs)) if mask is None else np.flatnonzero(mask).tolist()
         infos: dict[str, Any] = {}
         obs = []
-        for i, (env, s) in enumerate(zip(self.envs, seeds, strict=True)):
-            o, info = env.reset(seed=s, options=options)
+        for i in rows:
+            o, info = self.envs[i].reset(seed=seeds[i], options=options)
             obs.append(o)
             infos = self._add_info(infos, info, i)
-        self._elapsed[:] = 0
-        self._autoreset[:] = False
-        self._batch(obs)
+        self._elapsed[rows] = 0
+        self._autoreset[rows] = False
+        self._batch(obs, rows)
         return _copy(self._obs), infos
 
     def step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray,
@@ -248,10 +274,12 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
         self._batch(obs)
         return _copy(self._obs), rewards, terminated, truncated, infos
 
-    def _batch(self, obs: list[dict[str, np.ndarray]]) -> None:
-        """Write the conversations' observations into the batched arrays, row by row."""
+    def _batch(self, obs: list[dict[str, np.ndarray]], rows: Sequence[int] | None = None
+               ) -> None:
+        """Write the conversations' observations into the batched arrays, row by row (the
+        rows ``rows``, default all)."""
         for key, out in self._obs.items():
-            for i, o in enumerate(obs):
+            for i, o in zip(range(len(obs)) if rows is None else rows, obs, strict=True):
                 out[i] = o[key]
 
     def _merge_infos(self, env_infos: list[dict[str, Any]]) -> dict[str, Any]:

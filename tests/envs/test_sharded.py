@@ -62,6 +62,29 @@ def test_sharded_equals_one_process(mode: str) -> None:
         sharded.close()
 
 
+def test_reset_mask_resets_only_the_masked_conversations_in_their_shards() -> None:
+    """``options={"reset_mask": m}``: each shard resets its masked conversations (a shard
+    with none is not reset at all), as the one-process env does."""
+    sharded, one = make(5, 2, **kwargs()), make(5, 1, **kwargs())
+    try:
+        assert same(sharded.reset(seed=1), one.reset(seed=1))
+        rng = np.random.default_rng(0)
+        masks = {2: [False, True, False, False, False], 5: [False, False, False, True, False],
+                 9: [True, False, False, False, True]}  # shard 0 only, the worker only, both
+        for t in range(14):
+            actions = rng.integers(0, 4, 5)
+            assert same(sharded.step(actions), one.step(actions))
+            if t in masks:
+                options = {"reset_mask": np.array(masks[t])}
+                got, want = sharded.reset(seed=t, options=options), one.reset(seed=t,
+                                                                          options=options)
+                assert same(got, want)
+        with pytest.raises(ValueError, match=r"^options\['reset_mask'\]: shape \(3,\)"):
+            sharded.reset(options={"reset_mask": np.ones(3, bool)})
+    finally:
+        sharded.close()
+
+
 def test_conversations_that_end_apart_merge_like_one_process() -> None:
     """Shards whose infos have different keys (an episode summary only where a conversation
     ended) merge as Gymnasium's vector envs merge them: absent = empty, mask False."""

@@ -55,6 +55,42 @@ def test_native_vector_env_equals_sync_vector_env(mode: str) -> None:
     assert ends >= 6
 
 
+@pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
+def test_reset_mask_resets_only_the_masked_conversations(mode: str) -> None:
+    """``options={"reset_mask": m}`` resets conversation i only where m[i], as
+    SyncVectorEnv does: the others keep their observation and episode (an autoreset due
+    stays due), the info has only the reset ones."""
+    native = gym.make_vec(TURN_TAKING_ID, num_envs=3, vectorization_mode="vector_entry_point",
+                          autoreset_mode=mode, **kwargs())
+    sync = gym.make_vec(TURN_TAKING_ID, num_envs=3, vectorization_mode="sync",
+                        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode(mode)},
+                        **kwargs())
+    assert same(native.reset(seed=2), sync.reset(seed=2))
+    rng = np.random.default_rng(0)
+    masks = {3: ([True, False, False], 40), 9: ([True, False, True], None),
+             12: ([False, True, False], [5, 6, 7])}  # 10-step episodes: 9 is an end
+    for t in range(16):
+        actions = rng.integers(0, 4, 3)
+        assert same(native.step(actions), sync.step(actions))
+        if t in masks:
+            mask, seed = masks[t]
+            got = native.reset(seed=seed, options={"reset_mask": np.array(mask)})
+            want = sync.reset(seed=seed, options={"reset_mask": np.array(mask)})
+            assert same(got, want)
+            assert set(got[1]["_partner"].nonzero()[0]) == set(np.flatnonzero(mask))
+    options = {"reset_mask": np.array([True, False, True])}
+    native.reset(options=options)
+    assert "reset_mask" in options  # the caller's dict is left as it was
+    for bad, error, message in [
+            ([True, False, True], TypeError, "a list"),
+            (np.array([1, 0, 1]), TypeError, "dtype int64"),
+            (np.array([True, False]), ValueError, r"shape \(2,\)"),
+            (np.zeros(3, bool), ValueError, "no True")]:
+        with pytest.raises(error, match=r"^options\['reset_mask'\]: " + message
+                           + r".*\(allowed: a numpy bool array of shape \(3,\) with a True"):
+            native.reset(options={"reset_mask": bad})
+
+
 def test_same_seed_same_rollouts_and_seed_lists() -> None:
     def run(seed):  # noqa: ANN001, ANN202
         venv = gym.make_vec(TURN_TAKING_ID, num_envs=2, **kwargs())
