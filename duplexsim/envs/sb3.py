@@ -5,7 +5,9 @@ form over processes (:class:`~duplexsim.envs.sharded.ShardedVectorEnv`; Gymnasiu
 vector API) to SB3's ``VecEnv`` (auto-reset in the same step, the last observation in
 ``info["terminal_observation"]``, ``info["TimeLimit.truncated"]``), optionally keeping
 only some observation keys, flattened into one ``float32`` vector exactly as
-``FlattenObservation(FilterObservation(env, keys))`` flattens a single env's. Imports
+``FlattenObservation(FilterObservation(env, keys))`` flattens a single env's, and the
+per-conversation infos and ``reset_infos`` that SB3's ``DummyVecEnv`` gives over the single
+env (Gymnasium's ``DictInfoToList`` unbatches them; values are numpy scalars). Imports
 stable-baselines3 (not a dependency of the env itself). Must not change what the
 conversations compute.
 
@@ -24,6 +26,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
+from gymnasium.wrappers.vector import DictInfoToList
 from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnv,
     VecEnvIndices,
@@ -39,9 +42,12 @@ class SB3VecEnv(VecEnv):
     """A :class:`TurnTakingVectorEnv` (``autoreset_mode="SameStep"``) as an SB3 VecEnv.
 
     ``keys``: observation keys to keep, flattened into one vector (for ``MlpPolicy``);
-    None keeps the ``Dict`` (for ``MultiInputPolicy``). A finished conversation's info
-    carries ``terminal_observation``, and its episode summary ``turntaking`` when the
-    conversation reached its end (not when ``max_episode_steps`` cut it).
+    None keeps the ``Dict`` (for ``MultiInputPolicy``). Each step's ``infos[i]`` is
+    conversation ``i``'s step info (``chunk``, ``time_ms``, ``reward_terms``, ``events``)
+    with ``TimeLimit.truncated``; a finished conversation's is its final step's, with
+    ``terminal_observation`` and its episode summary ``turntaking`` when the conversation
+    reached its end (not when ``max_episode_steps`` cut it), and ``reset_infos[i]`` becomes
+    its new episode's reset info, as in ``DummyVecEnv``.
     """
 
     def __init__(self, venv: gym.vector.VectorEnv, keys: Sequence[str] | None = None):
@@ -54,6 +60,7 @@ class SB3VecEnv(VecEnv):
             raise ValueError(f"venv.autoreset_mode: {inner.autoreset_mode.value!r} (allowed: "
                              "'SameStep': SB3 resets a finished env within the step)")
         self.venv = venv  # steps go through the user's vector wrappers, if any
+        self.listed = DictInfoToList(venv)  # the same steps, the infos one dict per env
         self.inner = inner
         space = inner.single_observation_space
         self.dict_space: gym.spaces.Dict | None = None
@@ -83,8 +90,7 @@ class SB3VecEnv(VecEnv):
 
     def reset(self) -> VecEnvObs:
         seeds = None if all(s is None for s in self._seeds) else self._seeds
-        obs, info = self.venv.reset(seed=seeds)
-        self.reset_infos = [{"partner": info["partner"][i]} for i in range(self.num_envs)]
+        obs, self.reset_infos = self.listed.reset(seed=seeds)
         self._reset_seeds()
         self._reset_options()
         return self._view(obs)
@@ -93,18 +99,16 @@ class SB3VecEnv(VecEnv):
         self._actions = np.asarray(actions)
 
     def step_wait(self) -> VecEnvStepReturn:
-        obs, rewards, terminated, truncated, info = self.venv.step(self._actions)
+        obs, rewards, terminated, truncated, infos = self.listed.step(self._actions)
         dones = terminated | truncated
-        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
-        for i in np.flatnonzero(dones):
-            final = info["final_obs"][i]  # Gymnasium keeps final_obs unbatched
-            infos[i]["terminal_observation"] = self._flat(final)
-            infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
-            final_info = info["final_info"]
-            if final_info.get("_turntaking", np.zeros(self.num_envs, bool))[i]:
-                infos[i]["turntaking"] = {k: float(v[i]) for k, v in
-                                          final_info["turntaking"].items()
-                                          if not k.startswith("_")}
+        for i in np.flatnonzero(dones):  # SameStep: the info is the new episode's reset info
+            reset_info = infos[i]
+            final_obs, final_info = reset_info.pop("final_obs"), reset_info.pop("final_info")
+            self.reset_infos[i] = reset_info
+            infos[i] = {**final_info, "terminal_observation": self._flat(final_obs)}
+        time_limit = (truncated & ~terminated).tolist()
+        for info, cut in zip(infos, time_limit, strict=True):
+            info["TimeLimit.truncated"] = cut
         return self._view(obs), rewards.astype(np.float32), dones, infos
 
     def close(self) -> None:

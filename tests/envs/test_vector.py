@@ -190,6 +190,45 @@ def test_sb3_adapter_equals_dummy_vec_env_and_trains() -> None:
     assert np.array_equal(venv.step(np.array([1, 1]))[1], [5.0, 5.0])
 
 
+def test_sb3_adapter_infos_and_reset_infos_are_dummy_vec_envs() -> None:
+    """Every step's info (chunk, time_ms, reward_terms, events; an ended conversation's
+    final step's), and ``reset_infos`` after a reset and after each autoreset, are those
+    DummyVecEnv gives over the single env; VecMonitor can log an info key."""
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
+
+    from duplexsim.envs.sb3 import SB3VecEnv
+
+    def single() -> gym.Env:
+        env = gym.make(TURN_TAKING_ID, **kwargs())
+        return gym.wrappers.FlattenObservation(gym.wrappers.FilterObservation(env, KEYS))
+
+    ours = SB3VecEnv(gym.make_vec(TURN_TAKING_ID, num_envs=3, autoreset_mode="SameStep",
+                                  **kwargs()), keys=KEYS)
+    theirs = DummyVecEnv([single] * 3)
+    ours.seed(7)
+    theirs.seed(7)
+    ours.reset()
+    theirs.reset()
+    assert same(ours.reset_infos, theirs.reset_infos)
+    rng = np.random.default_rng(1)
+    ends = 0
+    for _ in range(25):
+        actions = rng.integers(0, 4, 3)
+        (_, _, d1, i1), (_, _, _, i2) = ours.step(actions), theirs.step(actions)
+        assert set(i1[0]) >= {"chunk", "time_ms", "reward_terms", "events"}
+        assert same(i1, i2)
+        assert same(ours.reset_infos, theirs.reset_infos)
+        ends += int(d1.sum())
+    assert ends >= 6
+    monitored = VecMonitor(SB3VecEnv(gym.make_vec(
+        TURN_TAKING_ID, num_envs=2, autoreset_mode="SameStep", **kwargs())),
+        info_keywords=("events",))
+    monitored.reset()
+    for _ in range(kwargs()["max_episode_steps"]):
+        _, _, dones, infos = monitored.step(np.array([1, 0]))
+    assert dones.all() and all(info["episode"]["events"] == info["events"] for info in infos)
+
+
 def test_sb3_adapter_gives_a_summary_only_to_conversations_that_ended() -> None:
     """A conversation cut by max_episode_steps has no episode summary (not zeros)."""
     from duplexsim.envs.sb3 import SB3VecEnv
