@@ -47,7 +47,9 @@ class SB3VecEnv(VecEnv):
     with ``TimeLimit.truncated``; a finished conversation's is its final step's, with
     ``terminal_observation`` and its episode summary ``turntaking`` when the conversation
     reached its end (not when ``max_episode_steps`` cut it), and ``reset_infos[i]`` becomes
-    its new episode's reset info, as in ``DummyVecEnv``.
+    its new episode's reset info, as in ``DummyVecEnv``. ``set_options`` gives the next
+    :meth:`reset` its options: one dict for every conversation (a list of differing dicts
+    is refused; the vector env's reset takes one).
     """
 
     def __init__(self, venv: gym.vector.VectorEnv, keys: Sequence[str] | None = None):
@@ -90,10 +92,29 @@ class SB3VecEnv(VecEnv):
 
     def reset(self) -> VecEnvObs:
         seeds = None if all(s is None for s in self._seeds) else self._seeds
-        obs, self.reset_infos = self.listed.reset(seed=seeds)
+        obs, self.reset_infos = self.listed.reset(seed=seeds, options=self._one_options())
         self._reset_seeds()
         self._reset_options()
         return self._view(obs)
+
+    def _one_options(self) -> dict[str, Any] | None:
+        """The options of :meth:`set_options` as the one dict the vector env's reset takes
+        (None when there are none); options that differ between conversations, or a
+        ``reset_mask`` (SB3's reset resets every conversation), raise a ValueError."""
+        first = self._options[0]
+        for i, options in enumerate(self._options[1:], 1):
+            try:
+                equal = options is first or bool(options == first)
+            except (ValueError, TypeError):  # e.g. arrays: compared element-wise
+                equal = False
+            if not equal:
+                raise ValueError(f"options[{i}]: {options!r} differs from options[0] {first!r} "
+                                 "(allowed: the same options for every conversation: the "
+                                 "vector env's reset takes one dict)")
+        if "reset_mask" in first:
+            raise ValueError("options: 'reset_mask' (allowed: options without it: SB3's reset "
+                             "resets every conversation)")
+        return dict(first) or None
 
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = np.asarray(actions)

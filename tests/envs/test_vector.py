@@ -229,6 +229,36 @@ def test_sb3_adapter_infos_and_reset_infos_are_dummy_vec_envs() -> None:
     assert dones.all() and all(info["episode"]["events"] == info["events"] for info in infos)
 
 
+def test_sb3_adapter_passes_its_options_to_reset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``set_options`` reaches every conversation's next reset (once, as in DummyVecEnv);
+    options that differ between conversations are refused (the vector env takes one)."""
+    from duplexsim.envs.sb3 import SB3VecEnv
+    from duplexsim.envs.turntaking import TurnTakingEnv
+
+    seen = []
+    original = TurnTakingEnv.reset
+
+    def spy(self, *, seed=None, options=None):  # noqa: ANN001, ANN202
+        seen.append(options)
+        return original(self, seed=seed, options=options)
+
+    monkeypatch.setattr(TurnTakingEnv, "reset", spy)
+    venv = SB3VecEnv(gym.make_vec(TURN_TAKING_ID, num_envs=2, autoreset_mode="SameStep",
+                                  **kwargs()))
+    venv.set_options({"level": 3})
+    venv.reset()
+    assert seen == [{"level": 3}] * 2
+    venv.reset()
+    assert seen[2:] == [None] * 2  # used once
+    venv.set_options([{"level": 3}, {"level": 4}])
+    with pytest.raises(ValueError, match=r"^options\[1\]: \{'level': 4\} differs from "
+                                         r"options\[0\] .*\(allowed: the same options"):
+        venv.reset()
+    venv.set_options({"reset_mask": np.array([True, False])})
+    with pytest.raises(ValueError, match=r"^options: 'reset_mask' \(allowed: "):
+        venv.reset()
+
+
 def test_sb3_adapter_gives_a_summary_only_to_conversations_that_ended() -> None:
     """A conversation cut by max_episode_steps has no episode summary (not zeros)."""
     from duplexsim.envs.sb3 import SB3VecEnv
