@@ -22,7 +22,8 @@ dir}``:
   ``agent``, the side's other keys (syncllm: ``estimation``, ``temperature``, ``top_k``,
   ``top_p``); ``speech_corpus`` / ``speech_split`` (default: the corpus named in the
   agent's ``agent.json`` if it is there, train split; else the shipped dialogue): the
-  learner's utterances come from a dialogue of it drawn per reset.
+  learner's utterances come from a dialogue of that split drawn per reset (a split with
+  no dialogue is an error, never another split's).
 - scripted: ``policies`` (or ``policy``).
 - every kind: ``weight`` (> 0, default 1: a spec is drawn with probability proportional
   to its weight, then one of its members uniformly), ``clock_offset_ms``,
@@ -431,7 +432,11 @@ class _PoolBuilder:
                 corpus = self.pool.corpus(corpus_dir)
             except (FileNotFoundError, ValueError) as e:
                 raise PoolError(f"partner[{i}].speech_corpus: {e}") from e
-            ids = corpus.ids(split) or corpus.ids()
+            ids = corpus.ids(split)
+            if not ids:  # never another split's: held-out speech would come from train
+                raise PoolError(f"partner[{i}].speech_split: no {split!r} dialogues in "
+                                f"{corpus_dir} (allowed: "
+                                f"{', '.join(s for s in SPLITS if corpus.ids(s))})")
             refs = tuple(SpeechRef(corpus_dir, d, c) for d in ids for c in (0, 1))
             have = int(corpus.n_units)
         if have != n_units:

@@ -147,6 +147,8 @@ def test_no_pool_draws_nothing_extra() -> None:
      r"partner\[0\]\.dialogues: no dialogue 'nope'"),
     ({"kind": "replay", "corpus": "CORPUS", "start_s": 99},
      r"partner\[0\]\.start_s: 99 \(allowed: \"random\" or 0 \.\. 16 s"),
+    ({"kind": "scripted", "speech_corpus": "CORPUS", "speech_split": "val"},  # none: not all
+     r"partner\[0\]\.speech_split: no 'val' dialogues in .* \(allowed: train, test\)"),
     ({"kind": "replay", "channels": [2]}, r"partner\[0\]\.channels: 2 \(allowed: 0, 1\)"),
     ({"kind": "replay", "channel": 5}, r"partner\[0\]\.channel: 5 \(allowed: 0, 1\)"),
     ({"kind": "scripted", "policies": ["nope"]}, r"partner\[0\]: policy: unknown value"),
