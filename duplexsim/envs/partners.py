@@ -14,8 +14,10 @@ dir}``:
 - replay: ``corpus`` ("" = the dialogue shipped in the package), ``split`` (train | val |
   test; unset = every dialogue), ``dialogues`` (ids; instead of ``split``), ``channels``
   (which channels the partner replays, default both: each dialogue gives two partners),
-  ``start_s`` (where the replay starts: seconds, or ``"random"`` = a chunk-aligned start
-  drawn per reset so that the episode fits in the dialogue). The learner's speech is the
+  ``start_s`` (where the replay starts: seconds, at most what the shortest dialogue leaves
+  after the episode; or ``"random"`` = a chunk-aligned start drawn per reset so that the
+  episode fits in the dialogue drawn, each dialogue's from its own length: a dialogue
+  shorter than the episode is refused). The learner's speech is the
   other channel of the same dialogue, so the corpus's own turn-taking is the natural
   reference for the learner (:class:`duplexsim.envs.baselines.CorpusReference`).
 - syncllm, tdm (every kind with an ``agent`` key): ``agents`` (directories) or
@@ -322,7 +324,7 @@ class _PoolBuilder:
         if corpus_dir == SHIPPED:
             from duplexsim.corpora import default_dialogue
 
-            ids, n_units, seconds = [""], DEFAULT_N_UNITS, default_dialogue().duration_s
+            ids, n_units, seconds = [""], DEFAULT_N_UNITS, [default_dialogue().duration_s]
             if "split" in spec or self._values(i, spec, "dialogues"):
                 raise PoolError(f"partner[{i}]: split/dialogues need a corpus (allowed: "
                                 "corpus = a directory built by `duplexsim corpus build`)")
@@ -334,9 +336,9 @@ class _PoolBuilder:
             if c not in (0, 1):  # named as the spec wrote it
                 key = "channels" if "channels" in spec else "channel"
                 raise PoolError(f"partner[{i}].{key}: {c!r} (allowed: 0, 1)")
-        start, max_start = self._start(i, spec, seconds)
+        starts = self._starts(i, spec, dict(zip(ids, seconds, strict=True)))
         common = self._common(spec)
-        for dialogue in ids:
+        for dialogue, (start, max_start) in zip(ids, starts, strict=True):
             for c in channels:
                 side = self._side(i, {**common, "corpus": corpus_dir, "dialogue": dialogue,
                                       "channel": c})
@@ -345,7 +347,8 @@ class _PoolBuilder:
                              start_chunks=start, max_start_chunks=max_start)
 
     def _corpus_ids(self, i: int, spec: dict[str, Any], corpus_dir: str
-                    ) -> tuple[list[str], int, float]:
+                    ) -> tuple[list[str], int, list[float]]:
+        """(the spec's dialogue ids, the corpus's n_units, each dialogue's seconds)."""
         try:
             corpus = self.pool.corpus(corpus_dir)
         except (FileNotFoundError, ValueError) as e:
@@ -364,23 +367,37 @@ class _PoolBuilder:
             if d not in corpus.ids():
                 raise PoolError(f"partner[{i}].dialogues: no dialogue {d!r} in {corpus_dir} "
                                 f"(allowed: {', '.join(corpus.ids()[:4])}, ...)")
-        seconds = min(float(corpus.manifest["dialogues"][corpus.ids().index(d)]["duration_s"])
-                      for d in ids)
-        return list(ids), int(corpus.n_units), seconds
+        seconds = {e["id"]: float(e["duration_s"]) for e in corpus.manifest["dialogues"]}
+        return list(ids), int(corpus.n_units), [seconds[d] for d in ids]
 
-    def _start(self, i: int, spec: dict[str, Any], dialogue_s: float) -> tuple[int, int]:
-        """(fixed start, max random start) in chunks."""
+    def _starts(self, i: int, spec: dict[str, Any], seconds: dict[str, float]
+                ) -> list[tuple[int, int]]:
+        """(fixed start, max random start) in chunks for each dialogue of ``seconds`` (id ->
+        its length): a random start is drawn so that the episode fits in that dialogue (a
+        dialogue shorter than the episode is refused); a fixed one must fit the shortest."""
         value = spec.get("start_s", 0)
-        chunk_ms = self.scenario.chunk_ms
-        room = int((dialogue_s * 1000 - self.scenario.n_chunks * chunk_ms) // chunk_ms)
+        chunk_ms, episode_s = self.scenario.chunk_ms, self.scenario.duration_s
+        rooms = [int((s * 1000 - self.scenario.n_chunks * chunk_ms) // chunk_ms)
+                 for s in seconds.values()]
         if value == "random":
-            return 0, max(room, 0)
+            short = [(d, s) for (d, s), room in zip(seconds.items(), rooms, strict=True)
+                     if room < 0]
+            if short:
+                d, s = short[0]
+                raise PoolError(
+                    f"partner[{i}].start_s: \"random\" but dialogue "
+                    f"{repr(d) if d else '(the shipped one)'} is {s:g} s, shorter than the "
+                    f"{episode_s:g} s episode ({len(short)} of {len(rooms)}) (allowed: "
+                    f"dialogues of at least {episode_s:g} s, listed in dialogues, or a "
+                    f"scenario of at most {min(seconds.values()):g} s)")
+            return [(0, room) for room in rooms]
+        room = max(min(rooms), 0)
         if isinstance(value, bool) or not (isinstance(value, int | float)
-                                           and 0 <= value <= max(room, 0) * chunk_ms / 1000):
+                                           and 0 <= value <= room * chunk_ms / 1000):
             raise PoolError(f"partner[{i}].start_s: {value!r} (allowed: \"random\" or 0 .. "
-                            f"{max(room, 0) * chunk_ms / 1000:g} s, so that the "
-                            f"{self.scenario.duration_s:g} s episode fits the dialogue)")
-        return int(round(value * 1000 / chunk_ms)), 0
+                            f"{room * chunk_ms / 1000:g} s, so that the "
+                            f"{episode_s:g} s episode fits the dialogue)")
+        return [(int(round(value * 1000 / chunk_ms)), 0)] * len(rooms)
 
     def _model(self, i: int, spec: dict[str, Any]) -> None:
         kind = spec["kind"]

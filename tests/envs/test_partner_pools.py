@@ -77,6 +77,37 @@ def test_replay_pool_draws_split_dialogues_with_their_other_channel(tiny_corpus:
         assert np.array_equal(got, units[first + 4 * k:first + 4 * k + 4])
 
 
+def test_random_starts_are_drawn_per_dialogue(tiny_corpus: Path, tmp_path: Path) -> None:
+    """start_s="random": each dialogue's start is drawn so that the episode fits in that
+    dialogue (a short one caps only itself); a dialogue shorter than the episode is
+    refused, naming it."""
+    import json
+    import shutil
+
+    corpus = tmp_path / "mixed"
+    shutil.copytree(tiny_corpus, corpus)
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    short = next(d for d in manifest["dialogues"] if d["split"] == "train")
+    short["duration_s"] = 10.0  # of 20 s: its first 250 frames
+    units = np.load(corpus / short["units"])
+    np.save(corpus / short["units"], units[:, :250])
+    (corpus / "manifest.json").write_text(json.dumps(manifest))
+    spec = {"kind": "replay", "corpus": str(corpus), "split": "train", "start_s": "random"}
+    env = make(spec, 3.2)
+    latest: dict[str, float] = {}
+    for seed in range(80):
+        env.reset(seed=seed)
+        p = env.unwrapped.partner_info
+        room = (10.0 if p["dialogue"] == short["id"] else 20.0) - 3.2
+        assert 0 <= p["start_s"] <= room + 1e-9
+        latest[p["dialogue"]] = max(latest.get(p["dialogue"], 0.0), p["start_s"])
+    assert len(latest) == 3 and max(latest.values()) > 10.0 - 3.2  # not capped by the short
+    with pytest.raises(ValueError, match=rf"^partner\[0\]\.start_s: \"random\" but dialogue "
+                                         rf"'{short['id']}' is 10 s, shorter than the 12 s "
+                                         r"episode \(1 of 3\) \(allowed: "):
+        make(spec, 12.0)
+
+
 def test_the_learner_speaks_the_pool_dialogue(tiny_corpus: Path) -> None:
     env = make({"kind": "replay", "corpus": str(tiny_corpus), "dialogues":
                 [load_corpus(tiny_corpus).ids("test")[0]], "channels": [1]})
