@@ -128,7 +128,8 @@ class PartnerPool:
     """Partners the env draws from at each reset (:func:`parse_pool` builds one).
 
     Agents, corpora and speech banks are built on first use and cached, so a pool of
-    SyncLLM agents loads each model once.
+    SyncLLM agents loads each model once. An env draws from its own copy
+    (:meth:`for_env`): an agent holds one conversation's state.
     """
 
     members: list[PartnerMember]
@@ -141,6 +142,24 @@ class PartnerPool:
     _agents: dict[Any, Agent] = field(default_factory=dict)
     _sources: dict[SpeechRef, SpeechSource] = field(default_factory=dict)
     _corpora: dict[str, Any] = field(default_factory=dict)
+    _in_use: bool = False
+    """True once an env uses the pool's given Agent objects (which no copy can renew)."""
+
+    def for_env(self) -> PartnerPool:
+        """The pool for one more env: the same members, corpora and speech banks (read only),
+        and agents of its own (an agent holds one conversation's state: two envs driving
+        the same one diverge, or a SyncLLM fails at its first step). Members given as Agent
+        objects stay the objects: a pool holding any is for one env, a second raises."""
+        given = [m.spec for m in self.members if m.agent is not None]
+        if given:
+            if self._in_use:
+                raise PoolError(f"partner: a PartnerPool holding Agent objects (partner"
+                                f"[{given[0]}]) is used by another env (allowed: a pool of "
+                                "specs, which each env copies, or a pool object per env)")
+            self._in_use = True
+        return dataclasses.replace(self, members=list(self.members),
+                                   weights=list(self.weights), _agents={},
+                                   _in_use=bool(given))
 
     def draw(self, rng: np.random.Generator) -> Draw:
         """One member (spec by weight, then uniformly), its speech and start, from ``rng``."""
@@ -217,9 +236,10 @@ def is_pool(partner: Any) -> bool:
 
 def parse_pool(partner: Any, scenario: Scenario, side: str) -> PartnerPool:
     """A :class:`PartnerPool` for the partner on ``side`` of ``scenario`` from the env's
-    ``partner=`` argument; a bad spec raises :class:`PoolError` naming ``partner[i].key``."""
+    ``partner=`` argument (a given PartnerPool: its :meth:`~PartnerPool.for_env` copy); a
+    bad spec raises :class:`PoolError` naming ``partner[i].key``."""
     if isinstance(partner, PartnerPool):
-        return partner
+        return partner.for_env()
     specs = [partner] if isinstance(partner, Mapping) else list(partner)
     if not specs:
         raise PoolError("partner: empty pool (allowed: a spec dict, a list of specs, kind "

@@ -191,7 +191,9 @@ class TurnTakingEnv(gym.Env):
     "corpus": DIR, "split": "train", "start_s": "random"}`` or ``{"kind": "syncllm",
     "agents": [DIR, ...]}``, a list of specs, kind names and agent directories, or a
     :class:`~duplexsim.envs.partners.PartnerPool` (keys: :mod:`duplexsim.envs.partners`;
-    a bad spec is a one-line ``ValueError`` naming ``partner[i].key``). A syncllm partner
+    a bad spec is a one-line ``ValueError`` naming ``partner[i].key``; a PartnerPool object
+    may be given to several envs, each drawing from its own copy, unless it holds Agent
+    objects). A syncllm partner
     may wait (``estimation = "wait"``); the learner's own side of the scenario may not.
     The learner's scripted speech is cut from the other channel of a replayed dialogue,
     else from a ``speech_corpus`` (default: for a pool's agents, the agent's training

@@ -131,6 +131,52 @@ def test_same_seed_same_rollouts_across_a_mixed_pool(tiny_agents: list[Path]) ->
     assert len(a.unwrapped.pool._agents) <= 2 + 1 + 2  # each agent built once, then reused
 
 
+@pytest.mark.parametrize("kind", ["scripted", "syncllm"])
+def test_a_pool_object_given_to_several_envs_gives_each_its_own_rollouts(
+        kind: str, tiny_agents: list[Path]) -> None:
+    """A PartnerPool object given to two envs (gym.make twice, make_vec "sync"): each env
+    draws from its own copy with its own agents, so each rollout is the one its spec gives
+    (they drove the same cached agents: scripted rollouts differed, a SyncLLM raised)."""
+    from duplexsim.envs.partners import parse_pool
+
+    spec = ([{"kind": "scripted", "policies": ["random-talker"]}] if kind == "scripted" else
+            [{"kind": "syncllm", "agents": [str(tiny_agents[0])]}])
+    pool = parse_pool(spec, scenario(1.6), "b")
+    shared, alone = [make(pool, 1.6) for _ in range(2)], [make(spec, 1.6) for _ in range(2)]
+    runs = [[env.reset(seed=5 + k % 2)[0]["partner_units"]]
+            for k, env in enumerate(shared + alone)]
+    for t in range(9):  # the two envs stepped in turn
+        for k, env in enumerate(shared + alone):
+            obs, reward, *_ = env.step(t % 4)
+            runs[k] += [obs["partner_units"], reward]
+    assert same(runs[0], runs[2]) and same(runs[1], runs[3])
+    assert shared[0].unwrapped.pool is not pool
+    args = {"scenario": scenario(1.6), "max_episode_steps": scenario(1.6).n_chunks}
+    vecs = [gym.make_vec(TURN_TAKING_ID, num_envs=2, vectorization_mode="sync", partner=p,
+                         **args) for p in (pool, spec)]
+    assert same(*[[v.reset(seed=3)[0]["partner_units"]] for v in vecs])
+    for _ in range(9):
+        assert same(*[[obs["partner_units"], reward] for obs, reward, *_ in
+                      [v.step(np.array([1, 0])) for v in vecs]])
+
+
+def test_a_pool_holding_agent_objects_is_for_one_env() -> None:
+    """An Agent object in a pool cannot be copied: a second env given that pool is refused."""
+    from duplexsim.agents.scripted import ScriptedAgent
+    from duplexsim.envs.partners import parse_pool
+
+    s = scenario()
+    pool = parse_pool([ScriptedAgent("random-talker", s.frames_per_chunk, s.n_chunks),
+                       "scripted"], s, "b")
+    env = make(pool)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"^partner: a PartnerPool holding Agent objects "
+                                         r"\(partner\[0\]\) is used by another env"):
+        make(pool)
+    with pytest.raises(ValueError, match="is used by another env"):
+        make(env.unwrapped.pool)
+
+
 def test_agent_directories_and_weights(tiny_agents: list[Path]) -> None:
     env = make([str(tiny_agents[0]), {"kind": "syncllm", "agent": str(tiny_agents[1]),
                                       "weight": 3, "temperature": 0.5}], 0.8)
