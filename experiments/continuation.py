@@ -18,6 +18,11 @@ sides). Sources scored per prompt (mean IPU, pause, FTO, gap, overlap durations)
   back at that chunk size, what a perfect agent would play (onsets move to the chunk grid);
 - ``prompt``: the prompt's own statistics used as a prediction of the continuation's.
 
+Every source but the prompt is scored on the same frames, those of the ground-truth
+continuation (:func:`scored_window`): an agent sees the prompt cut to whole chunks (at
+160 ms a 30 s prompt is 187 chunks, 29.92 s) and writes chunks until the continuation's
+last frame is covered; the format references are cut to the same frames.
+
 Tables: Pearson r across prompts against the ground truth (Table 2 / 6 analogues, per prompt
 corpus and pooled) and against the prompt (Table 7), each with a 95% bootstrap CI over
 prompts, and each agent's in-distribution average beside its corpus's Prompt row (the
@@ -84,6 +89,7 @@ from duplexsim.digests import (
 )
 from duplexsim.metrics.intervals import percentile_interval
 from duplexsim.metrics.protocol import (
+    ALL_EVENTS,
     correlations,
     correlations_over_runs,
     mean_durations,
@@ -265,7 +271,6 @@ def generate_all(plan: Plan, prompts: list[Prompt]) -> dict[tuple[str, str, int]
         lead=plan.lead)) for pair in plan.pairs for c in plan.chunk_ms]
     out = {}
     for name, chunk, agents, make in tqdm(groups, desc="continuations", unit="source"):
-        F = chunk // FRAME_MS
         jobs = [(p, s, plan.cache_dir / "units" / f"{name}_{p.id.replace('/', '_')}_s{s}-"
                  f"{inputs_key(plan, agents, p.corpus)}.npy")
                 for p in prompts for s in plan.seeds]
@@ -273,10 +278,25 @@ def generate_all(plan: Plan, prompts: list[Prompt]) -> dict[tuple[str, str, int]
         made: dict[Path, np.ndarray] = {}
         if todo:
             for (p, _, path), u in zip(todo, make(todo, chunk), strict=True):
-                made[path] = u[:, p.prompt.shape[1] // F * F:]  # from the chunk edge on
+                made[path] = scored_window(p, u)
         for p, s, path in jobs:  # new ones are written here, cached ones read
             out[(p.id, name, s)] = _cached(path, lambda path=path, made=made: made[path])
     return out
+
+
+def scored_window(p: Prompt, units: np.ndarray) -> np.ndarray:
+    """Frames ``[T_prompt, T_prompt + T_cont)`` of ``units`` on the prompt's timeline (frame
+    0: the prompt's first): the span of the ground truth, the one window every source is
+    scored on. An agent sees the prompt cut to whole chunks (29.92 s of 30 at 160 ms) and
+    writes whole chunks past the window's end
+    (:func:`~duplexsim.models.continuation.chunks_to_cover`); the frames it writes before
+    the prompt's end and after the window are not scored."""
+    lo = p.prompt.shape[1]
+    hi = lo + p.truth.shape[1]
+    if units.shape[1] < hi:
+        raise ValueError(f"{p.id}: {units.shape[1]} frames do not reach the continuation's "
+                         f"end (frame {hi}; allowed: a source that covers the window)")
+    return units[:, lo:hi]
 
 
 def score(plan: Plan, prompts: list[Prompt], generated: dict, silence: set[int],
@@ -299,10 +319,9 @@ def score(plan: Plan, prompts: list[Prompt], generated: dict, silence: set[int],
                 f"resynth_{p.id.replace('/', '_')}-{inputs_key(plan, (), p.corpus)}.npy"
             add(p, "resynth", -1, _cached(path, lambda p=p: resynthesise(tokenizer, p.truth)))
         whole = np.concatenate([p.prompt, p.truth], axis=1)
-        for chunk in plan.chunk_ms:  # from the chunk edge on, as the agents' continuations
-            edge = p.prompt.shape[1] // (chunk // FRAME_MS) * (chunk // FRAME_MS)
+        for chunk in plan.chunk_ms:  # the chunk grid from frame 0, as the agents'
             back = format_roundtrip(whole, chunk, tokenizer.n_units, tokenizer.silence_unit)
-            add(p, format_name(chunk), -1, back[:, edge:])
+            add(p, format_name(chunk), -1, scored_window(p, back))
     for (pid, source, seed), units in generated.items():
         add(next(p for p in prompts if p.id == pid), source, seed, units)
     return pd.DataFrame(rows), vads
@@ -428,7 +447,9 @@ def persistence_table(plan: Plan, prompts: list[Prompt], generated: dict,
 
     The ground-truth rows say how much of the prompt's style a real continuation keeps at
     each distance; an agent that reads its prompt and then drifts to its own habits starts
-    near them and falls off. Windows past the continuation's end are left out.
+    near them and falls off. A window that a continuation ends before (``--windows`` past
+    ``--continuation-s``) is kept: that continuation's means are NaN there and
+    ``n_short`` counts such continuations (all of them: the window has no r).
     """
     edges = [round(t * 1000 / FRAME_MS) for t in plan.windows_s]
     spans = list(zip(edges[:-1], edges[1:], strict=True))
@@ -436,12 +457,12 @@ def persistence_table(plan: Plan, prompts: list[Prompt], generated: dict,
 
     def add(p: Prompt, source: str, units: np.ndarray) -> None:
         for lo, hi in spans:
-            if hi > units.shape[1]:
-                continue
-            vad = vad_from_units(units[:, lo:hi], silence)
+            short = hi > units.shape[1]
+            means = dict.fromkeys(ALL_EVENTS, float("nan")) if short else \
+                mean_durations(vad_from_units(units[:, lo:hi], silence), FRAME_MS)
             rows.append({"prompt": p.id, "window": f"{lo * FRAME_MS / 1000:g}-"
-                         f"{hi * FRAME_MS / 1000:g} s", "source": source,
-                         **mean_durations(vad, FRAME_MS)})
+                         f"{hi * FRAME_MS / 1000:g} s", "source": source, "short": short,
+                         **means})
 
     by_id = {p.id: p for p in prompts}
     for p in prompts:
@@ -454,8 +475,10 @@ def persistence_table(plan: Plan, prompts: list[Prompt], generated: dict,
     prompt_rows = table[table["source"] == "prompt"]
     parts = []
     for window in dict.fromkeys(table["window"].dropna()):
-        part = pd.concat([prompt_rows, table[table["window"] == window]])
-        parts.append(correlations(part, reference="prompt").assign(window=window))
+        mine = table[table["window"] == window]
+        short = mine.groupby("source")["short"].sum()
+        r = correlations(pd.concat([prompt_rows, mine]), reference="prompt")
+        parts.append(r.assign(window=window, n_short=r["source"].map(short).astype(int)))
     if not parts:
         return pd.DataFrame(columns=["window", "source"])
     out = pd.concat(parts, ignore_index=True)
@@ -670,7 +693,10 @@ def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
     text = [f"# Continuation study\n\n{command}\n\nprompt {plan.prompt_s:g} s -> continuation "
             f"{plan.continuation_s:g} s; seeds {list(plan.seeds)}; "
             f"sampling temperature {plan.temperature:g}; "
-            f"{per_prompt['prompt'].nunique()} prompts from splits {list(plan.splits)}.\n",
+            f"{per_prompt['prompt'].nunique()} prompts from splits {list(plan.splits)}. "
+            "Every source is scored on the same frames, those of the ground-truth "
+            "continuation; an agent sees the prompt cut to whole chunks (at 160 ms a 30 s "
+            "prompt ends at 29.92 s) and its chunks before the prompt's end are not scored.\n",
             "## Pearson r across prompts (Table 2/6: vs ground truth; Table 7: vs prompt)\n",
             "`avg_ci`: 95% percentile bootstrap CI of `avg` over prompts "
             f"({R_BOOT} resamples; every event's CI is in `correlations.csv`).\n",
@@ -708,7 +734,8 @@ def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
             "Each window's own mean durations against the prompt's (both corpora's prompts "
             "pooled). The ground truth's rows are how much of the prompt's style a real "
             "continuation keeps at that distance; an agent that reads its prompt and drifts "
-            "to its own habits starts near them and falls off.\n",
+            "to its own habits starts near them and falls off. `n_short`: continuations "
+            "that end before the window does (no values there; all of them: no r).\n",
             persistence.to_markdown(index=False, floatfmt=".3f"),
             *asr_section(per_prompt),
             "\n\n![continuation](continuation.png)\n"]

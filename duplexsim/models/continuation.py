@@ -13,6 +13,11 @@ metrics.
 Prompt ``i`` with seed ``i`` gives the same units alone or in any batch (counter-based
 sampling, :mod:`duplexsim.models.engine`). The context slides as the generator's does.
 
+The model sees the prompt cut to whole chunks (a 30 s prompt is 29.92 s at 160 ms: 750
+frames are 187.5 chunks) and writes whole chunks until the frame ``seconds`` after the end
+of the prompt *as given* is covered (:func:`chunks_to_cover`), so the span
+``[T, T + seconds)`` of every prompt ``[2, T]`` is in the result at every chunk size.
+
 In interaction each agent's generator holds the prompt from its own side (A: channel 0
 as own, B: channel 1) and decides own chunk ``j`` knowing the other's real chunks up to
 ``j - 1 - lead`` and estimating the ones after (``lead = 1``: the paper's lookahead 1, what
@@ -44,8 +49,10 @@ def continue_dialogue(agent: str | Path | AgentFiles, prompt_units: np.ndarray, 
                       sampling: SamplingConfig | None = None) -> np.ndarray:
     """Generate ``seconds`` more of both channels after ``prompt_units`` [2, T].
 
-    Returns int64 ``[2, T' + n_new]``: the prompt (cut to whole chunks) then the
-    continuation. Channel 0 is the model's speaker 0 (the self-centric "own" side).
+    Returns int64 ``[2, T' + n_new]``: the prompt cut to whole chunks (``T' <= T``) then
+    :func:`chunks_to_cover` new chunks, which reach at least frame ``T + seconds`` (frame
+    ``t`` of the result is frame ``t`` of the prompt's timeline). Channel 0 is the model's
+    speaker 0 (the self-centric "own" side).
     """
     return continue_dialogues(agent, [prompt_units], seconds, chunk_ms, [seed], sampling)[0]
 
@@ -65,26 +72,36 @@ def continue_dialogues(agent: str | Path | AgentFiles, prompts: Sequence[np.ndar
     fmt = SyncFormat(chunk_ms=chunk_ms, n_units=files.vocab.n_units,
                      silence_unit=files.silence_unit)
     checked, seeds, n_rows = _checked(prompts, seeds, max_batch)
-    n_chunks = int(round(seconds * 1000)) // chunk_ms
+    n_chunks = [chunks_to_cover(p.shape[1], seconds, fmt) for p in checked]
     lm = LMRows(files.model, files.vocab.n_units, files.context_tokens, rows=n_rows,
                 backend=backend)
     gens = [DuplexGenerator(lm, fmt, files.context_tokens, sampling or SamplingConfig())
             for _ in range(n_rows)]
     queue = deque(range(len(checked)))
     out: list[Any] = [None] * len(checked)
-    with tqdm(total=n_chunks * len(checked), desc="continue", unit="chunk",
+    with tqdm(total=sum(n_chunks), desc="continue", unit="chunk",
               disable=not progress) as bar:
         workers = [_worker(gen, queue, checked, seeds, n_chunks, out, bar) for gen in gens]
         run_lockstep(workers)
     return out
 
 
+def chunks_to_cover(prompt_frames: int, seconds: float, fmt: SyncFormat) -> int:
+    """New chunks after a prompt of ``prompt_frames`` frames (cut to whole chunks of
+    ``fmt``) that reach at least ``seconds`` (rounded to a frame) past the prompt's own end:
+    a 750-frame prompt and 90 s at 160 ms take 563 chunks from frame 748 (frames [748,
+    3000)); 562, as before, ended at frame 2996 and the continuation was 89.92 s."""
+    F = fmt.frames_per_chunk
+    cut = prompt_frames // F * F
+    return fmt.n_chunks(prompt_frames - cut + round(seconds * 1000 / fmt.frame_ms))
+
+
 def _worker(gen: DuplexGenerator, queue: deque[int], prompts: list[np.ndarray],
-            seeds: list[int], n_chunks: int, out: list[Any], bar: Any) -> Program[None]:
+            seeds: list[int], n_chunks: list[int], out: list[Any], bar: Any) -> Program[None]:
     """One row: continue prompts from the shared queue, one after another."""
     while queue:
         i = queue.popleft()
-        out[i] = yield from _continuation(gen, prompts[i], seeds[i], n_chunks, bar)
+        out[i] = yield from _continuation(gen, prompts[i], seeds[i], n_chunks[i], bar)
 
 
 def _continuation(gen: DuplexGenerator, prompt: np.ndarray, seed: int, n_chunks: int,
@@ -121,10 +138,10 @@ def interact_dialogues(agent_a: str | Path | AgentFiles, agent_b: str | Path | A
     """Agents A (channel 0) and B (channel 1) continue each prompt ``[2, T]`` together.
 
     Returns int64 ``[2, T' + n_new]`` per prompt, as :func:`continue_dialogues`: the prompt
-    cut to whole chunks, then A's chunks on channel 0 and B's on channel 1. ``seeds[i]``
-    (default ``i``) seeds prompt ``i``: A draws from ``2 * seed``, B from ``2 * seed + 1``,
-    so a prompt gives the same units alone or in any batch. A and B may be the same
-    agent (self-play from a prompt); its rows are then shared.
+    cut to whole chunks, then :func:`chunks_to_cover` chunks, A's on channel 0 and B's on
+    channel 1. ``seeds[i]`` (default ``i``) seeds prompt ``i``: A draws from ``2 * seed``,
+    B from ``2 * seed + 1``, so a prompt gives the same units alone or in any batch. A and
+    B may be the same agent (self-play from a prompt); its rows are then shared.
     """
     fa = agent_a if isinstance(agent_a, AgentFiles) else load_agent_files(agent_a)
     fb = agent_b if isinstance(agent_b, AgentFiles) else load_agent_files(agent_b)
@@ -144,10 +161,10 @@ def interact_dialogues(agent_a: str | Path | AgentFiles, agent_b: str | Path | A
                          silence_unit=files.silence_unit)
         gens.append([DuplexGenerator(lms[id(files.model)], fmt, files.context_tokens,
                                      sampling or SamplingConfig()) for _ in range(n_rows)])
-    n_chunks = int(round(seconds * 1000)) // chunk_ms
+    n_chunks = [chunks_to_cover(p.shape[1], seconds, fmt) for p in checked]  # same F for A, B
     queue = deque(range(len(checked)))
     out: list[Any] = [None] * len(checked)
-    with tqdm(total=n_chunks * len(checked), desc="interact", unit="chunk",
+    with tqdm(total=sum(n_chunks), desc="interact", unit="chunk",
               disable=not progress) as bar:
         run_lockstep([_pair_worker(a, b, queue, checked, seeds, n_chunks, lead, out, bar)
                       for a, b in zip(*gens, strict=True)])
@@ -173,12 +190,12 @@ def _checked(prompts: Sequence[np.ndarray], seeds: Sequence[int] | None,
 
 
 def _pair_worker(a: DuplexGenerator, b: DuplexGenerator, queue: deque[int],
-                 prompts: list[np.ndarray], seeds: list[int], n_chunks: int, lead: int,
+                 prompts: list[np.ndarray], seeds: list[int], n_chunks: list[int], lead: int,
                  out: list[Any], bar: Any) -> Program[None]:
     """Two generators (A, B) on one pair of rows: interact on prompts from the queue."""
     while queue:
         i = queue.popleft()
-        out[i] = yield from _interaction(a, b, prompts[i], seeds[i], n_chunks, lead, bar)
+        out[i] = yield from _interaction(a, b, prompts[i], seeds[i], n_chunks[i], lead, bar)
 
 
 def _interaction(a: DuplexGenerator, b: DuplexGenerator, prompt: np.ndarray, seed: int,

@@ -12,14 +12,17 @@ sys.path.insert(0, str(Path(__file__).parent))
 from syncllm_fixtures import N_UNITS, synthetic_dialogues, train_tiny_agent  # noqa: E402
 
 from duplexsim.models.agentdir import load_agent_files  # noqa: E402
-from duplexsim.models.continuation import continue_dialogue  # noqa: E402
+from duplexsim.models.continuation import chunks_to_cover, continue_dialogue  # noqa: E402
+from duplexsim.tokens import SyncFormat  # noqa: E402
 
 
 def test_continuation(tmp_path) -> None:
     files = load_agent_files(train_tiny_agent(tmp_path / "agent", steps=2))
     prompt = synthetic_dialogues(1)[0].units[:, :101]  # 101 frames: cut to 25 whole chunks
     units = continue_dialogue(files, prompt, seconds=30.0, chunk_ms=160, seed=4)
-    assert units.shape == (2, 100 + 187 * 4)  # 30 s = 187 whole 160 ms chunks
+    # frames [101, 851) must be there: 188 chunks from frame 100 (187, as before, ended at
+    # frame 848 and left the last 3 frames of the 30 s unwritten)
+    assert units.shape == (2, 100 + 188 * 4)
     assert np.array_equal(units[:, :100], prompt[:, :100])
     assert units.min() >= 0 and units.max() < N_UNITS
     again = continue_dialogue(files, prompt, seconds=30.0, chunk_ms=160, seed=4)
@@ -43,7 +46,7 @@ def test_interaction_is_causal_and_the_same_alone_or_batched(tmp_path) -> None:
     units = interact_dialogues(a, b, prompts, seconds=4.0, chunk_ms=160, seeds=[0, 1, 2],
                                max_batch=2)
     for u, prompt in zip(units, prompts, strict=True):
-        assert u.shape == (2, 100 + 25 * 4)
+        assert u.shape == (2, 100 + 26 * 4)  # reaches frame 101 + 100
         assert np.array_equal(u[:, :100], prompt[:, :100])
         assert u.min() >= 0 and u.max() < N_UNITS
     alone = interact_dialogues(a, b, prompts[1:2], seconds=4.0, chunk_ms=160, seeds=[1])
@@ -54,6 +57,17 @@ def test_interaction_is_causal_and_the_same_alone_or_batched(tmp_path) -> None:
     assert all(len(f) for f in first_change)  # B's chunks reach A ...
     assert min(f[0] for f in first_change) >= 108  # ... from A's chunk 27 on (25, 26 as was)
     lead0 = interact_dialogues(a, b, prompts[:1], seconds=1.0, chunk_ms=160, lead=0)
-    assert lead0[0].shape == (2, 100 + 6 * 4)
+    assert lead0[0].shape == (2, 100 + 7 * 4)  # reaches frame 101 + 25
     with pytest.raises(ValueError, match="lead=2"):
         interact_dialogues(a, b, prompts[:1], seconds=1.0, chunk_ms=160, lead=2)
+
+
+@pytest.mark.parametrize(("chunk_ms", "chunks"), [(160, 563), (200, 450), (240, 375)])
+def test_the_new_chunks_reach_the_end_of_the_asked_seconds(chunk_ms, chunks) -> None:
+    """A 30 s prompt (750 frames) and 90 s: at 160 ms the model sees 748 frames (whole
+    chunks) and needs 563 chunks to reach frame 3000; 562 (seconds // chunk) ended at 2996.
+    200 and 240 ms divide both spans: the count of before."""
+    fmt = SyncFormat(chunk_ms=chunk_ms, n_units=N_UNITS, silence_unit=0)
+    assert chunks_to_cover(750, 90.0, fmt) == chunks
+    F = fmt.frames_per_chunk
+    assert 750 // F * F + chunks * F >= 3000 > 750 // F * F + (chunks - 1) * F
