@@ -6,7 +6,9 @@ SyncLLM-F and SyncLLM-C (``--agents DIR`` with ``fisher/`` and ``candor/``) cont
 prompt at chunk sizes 160/200/240 ms (``continue_dialogue``: the model speaks for both
 sides). Sources scored per prompt (mean IPU, pause, FTO, gap, overlap durations):
 
-- ``syncllm-f-160`` ... ``syncllm-c-240``: the agents' continuations (one row per seed);
+- ``syncllm-f-160`` ... ``syncllm-c-240``: the agents' continuations (one row per seed;
+  with several seeds every r is computed per seed, one continuation per prompt as in the
+  paper, and averaged over the seeds: :func:`~duplexsim.metrics.protocol.correlations`);
 - ``inter-ff-160`` ... ``inter-fc-240`` (``--pairs``): prompted interaction, the Table 6
   analogue (:func:`~duplexsim.models.continuation.interact_dialogues`): the first agent
   speaks channel 0, the second channel 1, each deciding its chunk ``j`` with the other's
@@ -434,7 +436,8 @@ def in_distribution(corr: pd.DataFrame) -> pd.DataFrame:
                          "prompt_avg_r": p["avg"],
                          "prompt_ci": f"[{p['avg_lo']:.2f}, {p['avg_hi']:.2f}]",
                          "ratio": row["avg"] / p["avg"],
-                         **{k: row[k] for k in ("avg_events", "n_prompts", "sd_runs", "n_runs")
+                         **{k: row[k] for k in ("avg_events", "n_prompts", "n_ipu", "n_pause",
+                                                "n_fto", "n_seeds", "sd_runs", "n_runs")
                             if k in row.index}})
     return pd.DataFrame(rows)
 
@@ -443,7 +446,8 @@ def persistence_table(plan: Plan, prompts: list[Prompt], generated: dict,
                       silence: set[int]) -> pd.DataFrame:
     """Style persistence: per window of the continuation (``plan.windows_s``), Pearson r
     across prompts between the prompt's means and that window's means, for the ground
-    truth and every agent source (seeds averaged per prompt, as in the main table).
+    truth and every agent source (with several seeds r per seed, then their mean, as in the
+    main table).
 
     The ground-truth rows say how much of the prompt's style a real continuation keeps at
     each distance; an agent that reads its prompt and then drifts to its own habits starts
@@ -455,22 +459,22 @@ def persistence_table(plan: Plan, prompts: list[Prompt], generated: dict,
     spans = list(zip(edges[:-1], edges[1:], strict=True))
     rows = []
 
-    def add(p: Prompt, source: str, units: np.ndarray) -> None:
+    def add(p: Prompt, source: str, seed: int, units: np.ndarray) -> None:
         for lo, hi in spans:
             short = hi > units.shape[1]
             means = dict.fromkeys(ALL_EVENTS, float("nan")) if short else \
                 mean_durations(vad_from_units(units[:, lo:hi], silence), FRAME_MS)
             rows.append({"prompt": p.id, "window": f"{lo * FRAME_MS / 1000:g}-"
-                         f"{hi * FRAME_MS / 1000:g} s", "source": source, "short": short,
-                         **means})
+                         f"{hi * FRAME_MS / 1000:g} s", "source": source, "seed": seed,
+                         "short": short, **means})
 
     by_id = {p.id: p for p in prompts}
     for p in prompts:
-        add(p, "ground_truth", p.truth)
-        rows.append({"prompt": p.id, "window": None, "source": "prompt",
+        add(p, "ground_truth", -1, p.truth)
+        rows.append({"prompt": p.id, "window": None, "source": "prompt", "seed": -1,
                      **mean_durations(vad_from_units(p.prompt, silence), FRAME_MS)})
-    for (pid, source, _), units in generated.items():
-        add(by_id[pid], source, units)
+    for (pid, source, seed), units in generated.items():
+        add(by_id[pid], source, seed, units)
     table = pd.DataFrame(rows)
     prompt_rows = table[table["source"] == "prompt"]
     parts = []
@@ -699,7 +703,11 @@ def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
             "prompt ends at 29.92 s) and its chunks before the prompt's end are not scored.\n",
             "## Pearson r across prompts (Table 2/6: vs ground truth; Table 7: vs prompt)\n",
             "`avg_ci`: 95% percentile bootstrap CI of `avg` over prompts "
-            f"({R_BOOT} resamples; every event's CI is in `correlations.csv`).\n",
+            f"({R_BOOT} resamples; every event's CI is in `correlations.csv`). `n_prompts`: "
+            "prompts with all three events on both sides; `n_ipu`, `n_pause`, `n_fto`: the "
+            "prompts each event's r is over. Several seeds: r per seed (one continuation "
+            "per prompt, as the paper), `avg` the mean over the `n_seeds` seeds, its CI "
+            "resampling prompts, then seeds; `sd_seeds` their spread.\n",
             corr.assign(avg_ci=[f"[{lo:.2f}, {hi:.2f}]" for lo, hi
                                 in zip(corr["avg_lo"], corr["avg_hi"], strict=True)])
             .drop(columns=[c for c in corr.columns if c.endswith(("_lo", "_hi"))])
@@ -871,8 +879,9 @@ def run_replicates(plan: Plan, roots: list[Path], command: str = "") -> Path:
             "\n\n## Pearson r across prompts, mean over runs (Table 2/6: vs ground truth; "
             "Table 7: vs prompt)\n",
             "`avg_ci`: two-level bootstrap CI of `avg` (every event's CI is in "
-            "`runs_correlations.csv`). Prompt, format and resynthesis rows do not depend on "
-            "the agents: the same in every run.\n",
+            "`runs_correlations.csv`); `n_ipu`, `n_pause`, `n_fto`: the prompts each "
+            "event's r is over (the fewest of any run). Prompt, format and resynthesis "
+            "rows do not depend on the agents: the same in every run.\n",
             corr.assign(avg_ci=[f"[{lo:.2f}, {hi:.2f}]" for lo, hi
                                 in zip(corr["avg_lo"], corr["avg_hi"], strict=True)])
             .drop(columns=[c for c in corr.columns if c.endswith(("_lo", "_hi"))])

@@ -120,6 +120,30 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float:
     return float(pearson_rows(x[None], y[None])[0])
 
 
+def seed_tables(per_prompt: pd.DataFrame) -> list[pd.DataFrame]:
+    """One per-prompt table per sampling seed (column ``seed``; a table without one is
+    one table). A source with several seeds (a generated continuation) has that seed's
+    rows in each table; a source with one seed, none of them (a reference, a deterministic
+    topline), has its rows in every table. Sources with several seeds must have the same
+    ones."""
+    if "seed" not in per_prompt.columns:
+        return [per_prompt]
+    seeds = per_prompt.groupby("source", sort=False)["seed"].agg(lambda s: tuple(sorted(set(s))))
+    varied = {v for v in seeds if len(v) > 1}
+    if len(varied) > 1:
+        raise ValueError(f"sources with other seeds: {dict(seeds)} (allowed: every source "
+                         "with several seeds has the same ones)")
+    if not varied:
+        return [per_prompt]
+    (replicates,) = varied
+    wrong = [s for s, v in seeds.items() if len(v) == 1 and v[0] in replicates]
+    if wrong:
+        raise ValueError(f"sources {wrong} have one of the seeds {list(replicates)} only "
+                         "(allowed: all of them, or one seed outside them for a reference)")
+    shared = per_prompt["source"].map(lambda s: len(seeds[s]) == 1)
+    return [per_prompt[shared | (per_prompt["seed"] == k)] for k in replicates]
+
+
 def correlations(
     per_prompt: pd.DataFrame, reference: str = "ground_truth",
     events: Iterable[str] = PAPER_EVENTS, extra: Iterable[str] = ("gap", "overlap"),
@@ -128,48 +152,30 @@ def correlations(
     """Pearson r across prompts between each source's means and ``reference``'s means.
 
     Returns one row per source other than the reference with a column per event of
-    ``events`` and ``extra``, ``avg`` (mean r over ``events``, the paper's average; over
-    those with an r when some have none, e.g. a source that never pauses),
-    ``avg_events`` (how many events ``avg`` averages: fewer than ``events`` flags a partial
-    average) and ``n_prompts`` (prompts where both sides have a value for every one of
-    ``events``). r needs 3 prompts, else NaN.
+    ``events`` and ``extra`` (an ``extra`` event that is not a column of the table is left
+    out), ``avg`` (mean r over ``events``, the paper's average; over those with an r when
+    some have none, e.g. a source that never pauses), ``avg_events`` (how many events
+    ``avg`` averages: fewer than ``events`` flags a partial average), ``n_prompts``
+    (prompts where both sides have a value for every one of ``events``), ``n_<event>`` per
+    event of ``events`` (prompts where both sides have that event: the prompts its r is
+    over) and ``n_seeds``. r needs 3 prompts, else NaN.
     ``reference="prompt"`` gives the Table 7 analogue. With ``n_boot`` > 0, each of
     ``events`` and ``avg`` also gets a 95% CI (columns ``<name>_lo``, ``<name>_hi``):
     percentile bootstrap over prompts, the same ``n_boot`` resamples (from ``seed``) for
     every event and source, so ``avg``'s CI is that of the average.
+
+    Several sampling seeds (a ``seed`` column, :func:`seed_tables`): the paper scores one
+    continuation per prompt, so r is computed per seed, across prompts, and averaged over
+    the seeds (``sd_seeds``: their standard deviation of ``avg``); the CI is the two-level
+    bootstrap of :func:`correlations_over_runs` with seeds for runs. r of the prompts'
+    means over seeds would be another statistic, higher (40 prompts, 4 seeds: 0.64 against
+    per-seed r of 0.34-0.46): averaging seeds takes the sampling noise out of the means.
     """
-    events, extra = list(events), [e for e in extra if e not in events]
-    sources = [s for s in dict.fromkeys(per_prompt["source"]) if s != reference]
-    if reference not in set(per_prompt["source"]):
-        raise ValueError(f"reference source {reference!r} not in the table "
-                         f"(sources: {', '.join(map(str, dict.fromkeys(per_prompt['source'])))})")
-    wide = per_prompt.pivot_table(index="prompt", columns="source", values=events + extra,
-                                  aggfunc="mean", dropna=False)
-    idx = np.random.default_rng(seed).integers(len(wide), size=(n_boot, len(wide)))
-    rows = []
-    for source in sources:
-        row: dict[str, float | str] = {"source": source}
-        for ev in events + extra:
-            row[ev] = _pearson(wide[(ev, source)].to_numpy(float),
-                               wide[(ev, reference)].to_numpy(float))
-        r_events = np.array([[row[e] for e in events]], float)
-        row["avg"] = float(_mean_r(r_events)[0])
-        row["avg_events"] = int(np.isfinite(r_events).sum())
-        both = np.logical_and.reduce([wide[(ev, side)].notna().to_numpy()
-                                      for ev in events for side in (source, reference)])
-        row["n_prompts"] = int(both.sum())
-        if n_boot > 0:
-            boot = np.stack([pearson_rows(wide[(ev, source)].to_numpy(float)[idx],
-                                          wide[(ev, reference)].to_numpy(float)[idx])
-                             for ev in events], axis=1)  # [n_boot, events]
-            avg_boot = _mean_r(boot, np.isfinite(r_events[0]))
-            for name, values in (*zip(events, boot.T, strict=True), ("avg", avg_boot)):
-                row[f"{name}_lo"], row[f"{name}_hi"] = percentile_interval(values)
-        rows.append(row)
-    ci = [f"{name}_{end}" for name in (*events, "avg") for end in ("lo", "hi")] \
-        if n_boot > 0 else []
-    return pd.DataFrame(rows, columns=["source", *events, *extra, "avg", "avg_events",
-                                       "n_prompts", *ci])
+    tables = seed_tables(per_prompt)
+    out = _over_replicates(tables, list(range(len(tables))), reference, events, extra,
+                           n_boot, seed)
+    return out.rename(columns={"n_groups": "n_seeds", "sd_groups": "sd_seeds"}).drop(
+        columns=["n_replicates"])
 
 
 def correlations_over_runs(
@@ -187,7 +193,11 @@ def correlations_over_runs(
     from a two-level bootstrap: the prompts with replacement (the same draw for every run:
     they continued the same prompts), then the runs with replacement, so a CI includes how
     much another training run would differ. One run gives :func:`correlations`'s numbers
-    and CIs (the same prompt draws from ``seed``).
+    and CIs (the same prompt draws from ``seed``). Runs with several sampling seeds: every
+    (run, seed) is one replicate of the mean and of the second level of the bootstrap (a
+    seed counts as another run there; ``sd_runs`` is still between the runs' averages over
+    their seeds; ``n_seeds`` seeds per run). ``n_prompts`` and ``n_<event>`` as in
+    :func:`correlations`, the fewest of any run and seed.
     """
     events = list(events)
     if not runs:
@@ -203,43 +213,89 @@ def correlations_over_runs(
                 for ev in events):
             raise ValueError(f"run {k}: other prompts or other {reference} values than run 0 "
                              "(allowed: runs that continued the same prompts)")
-    sources = [s for s in dict.fromkeys(runs[0]["source"]) if s != reference]
     for k, table in enumerate(runs):
         if set(table["source"]) != set(runs[0]["source"]):
             raise ValueError(f"run {k}: sources {sorted(set(table['source']))} against run "
                              f"0's {sorted(set(runs[0]['source']))} (allowed: runs with the "
                              "same sources)")
+    per_run = [seed_tables(t) for t in runs]
+    tables = [t for each in per_run for t in each]
+    groups = [k for k, each in enumerate(per_run) for _ in each]
+    out = _over_replicates(tables, groups, reference, events, (), n_boot, seed)
+    ci = [c for c in out.columns if c.endswith(("_lo", "_hi"))]
+    return out.rename(columns={"n_groups": "n_runs", "sd_groups": "sd_runs"}).assign(
+        n_seeds=len(tables) // len(runs))[["source", *events, "avg", "n_prompts",
+                                           *[f"n_{ev}" for ev in events], "sd_runs",
+                                           "n_runs", "n_seeds", *ci]]
+
+
+def _over_replicates(
+    tables: Sequence[pd.DataFrame], groups: Sequence[int], reference: str,
+    events: Iterable[str], extra: Iterable[str], n_boot: int, seed: int,
+) -> pd.DataFrame:
+    """r of every source against ``reference`` per replicate table (a seed, or a run's
+    seed; the same prompts in all), averaged over the replicates; ``sd_groups``: standard
+    deviation over ``groups`` (a label per table: its seed, or its run) of the groups' mean
+    ``avg``. CI: prompts with replacement (one draw for every replicate), then replicates
+    with replacement; one replicate: the plain bootstrap over prompts."""
+    events = list(events)
+    extra = [e for e in extra if e not in events and all(e in t.columns for t in tables)]
+    if reference not in set(tables[0]["source"]):
+        raise ValueError(f"reference source {reference!r} not in the table (sources: "
+                         f"{', '.join(map(str, dict.fromkeys(tables[0]['source'])))})")
+    wides = [t.pivot_table(index="prompt", columns="source", values=events + extra,
+                           aggfunc="mean", dropna=False) for t in tables]
+    prompts = wides[0].index
+    wides = [w.reindex(prompts) for w in wides]
+    sources = [s for s in dict.fromkeys(tables[0]["source"]) if s != reference]
     rng = np.random.default_rng(seed)
     idx = rng.integers(len(prompts), size=(n_boot, len(prompts)))
-    run_idx = rng.integers(len(runs), size=(n_boot, len(runs)))
+    rep_idx = rng.integers(len(wides), size=(n_boot, len(wides)))
+    labels = np.asarray(groups)
+    nan = np.full(len(prompts), np.nan)
+
+    def values(w: pd.DataFrame, ev: str, side: str) -> np.ndarray:
+        return w[(ev, side)].to_numpy(float) if (ev, side) in w.columns else nan
+
     rows = []
     for source in sources:
-        point = np.array([[_pearson(w[(ev, source)].to_numpy(float),
-                                    w[(ev, reference)].to_numpy(float)) for ev in events]
-                          for w in wides])  # [runs, events]
-        avg = _mean_r(point)  # [runs]
+        pairs = [[(values(w, ev, source), values(w, ev, reference)) for ev in events + extra]
+                 for w in wides]  # [replicates][events + extra] -> (x, y)
+        r_all = np.array([[_pearson(x, y) for x, y in rep] for rep in pairs])
+        point, r_extra = r_all[:, : len(events)], r_all[:, len(events):]  # [replicates, .]
+        avg = _mean_r(point)  # [replicates]
+        has = np.array([[np.isfinite(x) & np.isfinite(y) for x, y in rep[: len(events)]]
+                        for rep in pairs])  # [replicates, events, prompts]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an event without an r: NaN
+            per_event = np.nanmean(point, axis=0)
+            by_group = np.array([np.nanmean(avg[labels == g]) for g in dict.fromkeys(groups)])
             row: dict[str, float | str] = {
-                "source": source, **dict(zip(events, np.nanmean(point, axis=0), strict=True)),
+                "source": source, **dict(zip(events, per_event, strict=True)),
+                **dict(zip(extra, np.nanmean(r_extra, axis=0), strict=True)),
                 "avg": float(np.nanmean(avg)),
-                "sd_runs": float(np.nanstd(avg, ddof=1)) if len(runs) > 1 else np.nan,
-                "n_runs": len(runs)}
+                "avg_events": int(np.isfinite(per_event).sum()),
+                "n_prompts": int(has.all(axis=1).sum(axis=1).min()),
+                **{f"n_{ev}": int(has[:, i].sum(axis=1).min()) for i, ev in enumerate(events)},
+                "sd_groups": float(np.nanstd(by_group, ddof=1)) if len(by_group) > 1
+                else np.nan,
+                "n_groups": len(by_group), "n_replicates": len(wides)}
             if n_boot > 0:
-                boot = np.stack([np.stack([pearson_rows(w[(ev, source)].to_numpy(float)[idx],
-                                                        w[(ev, reference)].to_numpy(float)[idx])
-                                           for ev in events], axis=1)
-                                 for w in wides])  # [runs, n_boot, events]
-                draw = np.arange(n_boot)[:, None]  # run_idx[b]: the runs draw b takes
-                per_event = np.nanmean(boot[run_idx, draw], axis=1)  # [n_boot, events]
+                boot = np.stack([np.stack([pearson_rows(x[idx], y[idx])
+                                           for x, y in rep[: len(events)]], axis=1)
+                                 for rep in pairs])  # [replicates, n_boot, events]
+                draw = np.arange(n_boot)[:, None]  # rep_idx[b]: the replicates draw b takes
+                per_ev = np.nanmean(boot[rep_idx, draw], axis=1)  # [n_boot, events]
                 per_avg = np.nanmean(np.stack([_mean_r(b, np.isfinite(p)) for b, p in zip(
-                    boot, point, strict=True)])[run_idx, draw], axis=1)
-                for name, values in (*zip(events, per_event.T, strict=True), ("avg", per_avg)):
-                    row[f"{name}_lo"], row[f"{name}_hi"] = percentile_interval(values)
+                    boot, point, strict=True)])[rep_idx, draw], axis=1)
+                for name, v in (*zip(events, per_ev.T, strict=True), ("avg", per_avg)):
+                    row[f"{name}_lo"], row[f"{name}_hi"] = percentile_interval(v)
         rows.append(row)
     ci = [f"{name}_{end}" for name in (*events, "avg") for end in ("lo", "hi")] \
         if n_boot > 0 else []
-    return pd.DataFrame(rows, columns=["source", *events, "avg", "sd_runs", "n_runs", *ci])
+    return pd.DataFrame(rows, columns=["source", *events, *extra, "avg", "avg_events",
+                                       "n_prompts", *[f"n_{ev}" for ev in events],
+                                       "sd_groups", "n_groups", "n_replicates", *ci])
 
 
 def _mean_r(r: np.ndarray, over: np.ndarray | None = None) -> np.ndarray:
