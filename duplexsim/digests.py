@@ -33,7 +33,7 @@ metrics row), so that results cached by an earlier version are made anew rather 
 with new ones. 2026-12-05: estimates re-fed after an earlier chunk is replaced, and the
 backchannel definition (bade1ba).
 2026-12-05.2: continuations cover the whole window after a prompt that is no whole number
-of chunks (160 ms: 563 chunks, not 562)."""
+of chunks (160 ms: 563 chunks, not 562); an IPU at a window's first frame is no backchannel."""
 
 
 def file_digest(path: str | Path) -> str:

@@ -17,6 +17,10 @@ Definitions (all thresholds in :class:`TurnTakingParams`):
   ``bc_context_ms`` of its end, before the backchanneller does).
   Backchannels are taken out of the floor analysis below; their overlap with partner
   speech is reported as a within-turn ``overlap`` row (speaker = backchanneller).
+  An IPU that starts at the first frame of the analysed VAD is left-censored (a window cut
+  from a dialogue: its speaker may have been talking before the cut, so its own silence
+  before it is unknown): never a backchannel, and never a listener onset
+  (:func:`listener_onsets`). Silence at the window's start counts as silence.
 - On the joint state (silence / A only / B only / both) without backchannels, every
   stretch between two consecutive *sole-speaker* runs is an interval. Same speaker on
   both sides: its silences are **pauses**, its double talk **within-turn overlaps**.
@@ -144,7 +148,7 @@ def _backchannels(
     own_next = np.concatenate((starts[1:], [n + 2]))
     resumes = has_next & (p_next - ends < p["ctx"]) & (p_next < own_next)
     own_prev_end = np.concatenate(([-(10**9)], ends[:-1]))
-    isolated = (starts - own_prev_end) >= p["pre"]
+    isolated = ((starts - own_prev_end) >= p["pre"]) & (starts > 0)  # 0: left-censored
     short = (ends - starts) <= p["bc_max"]
     return short & isolated & partner_before & resumes
 
@@ -383,7 +387,8 @@ def listener_onsets(
 
     A speaker is *listening* in a frame where the partner is inside an IPU and the speaker
     has been silent (outside its own IPUs) for at least ``bc_pre_silence_ms``; an *onset* is
-    an own IPU starting right after a listening frame. ``onsets / seconds`` is the hazard of
+    an own IPU starting right after a listening frame (so not one at the window's first
+    frame: left-censored, as for backchannels). ``onsets / seconds`` is the hazard of
     speaking up while listening, the thing a backchannel rate is made of, freed from how much
     listening time a conversation happens to offer (both speakers pooled).
     """

@@ -88,6 +88,20 @@ def test_backchannel_inside_partner_speech_is_not_a_turn_transition():
     assert ov["duration_ms"].tolist() == [400] and not ov["transition"].any()
 
 
+def test_an_ipu_cut_at_the_window_start_is_no_backchannel_or_listener_onset():
+    """A window cut from a dialogue: B's short IPU at its first frame may be the end of a
+    long turn before the cut, so B's silence before it is unknown. It was a backchannel
+    (own silence taken as >= 1 s; about 1% of those in 90 s continuation windows)."""
+    vad = timeline(5000, [(0, 4000)], [(0, 400)])
+    ev = detect_events(vad, FRAME)
+    assert len(kinds(ev, "backchannel")) == 0
+    assert kinds(ev, "ipu")["speaker"].tolist() == [0, 1]
+    # the same IPU 1.5 s into the window, after observed silence: a backchannel
+    later = detect_events(timeline(5000, [(0, 4000)], [(1500, 1900)]), FRAME)
+    assert len(kinds(later, "backchannel")) == 1
+    assert listener_onsets(vad, FRAME)[0] == 0
+
+
 def test_backchannel_in_partner_pause_leaves_the_pause_intact():
     ev = detect_events(timeline(6000, [(0, 2000), (2600, 5000)], [(2150, 2400)]), FRAME)
     assert kinds(ev, "backchannel")["start_ms"].tolist() == [2150]
