@@ -29,8 +29,9 @@ Tables: Pearson r across prompts against the ground truth (Table 2 / 6 analogues
 corpus and pooled) and against the prompt (Table 7), each with a 95% bootstrap CI over
 prompts, and each agent's in-distribution average beside its corpus's Prompt row (the
 ratio issue 16 asks to reach 0.6); per agent, FTO median, backchannels
-per minute, listener onsets per listening second and overlap share of its continuations
-against both corpora, as recorded and through the token format (each pooled over
+per minute, listener onsets per listening second and overlap share of its continuations of
+its own corpus's prompts against both corpora, as recorded and through the token format,
+and against the same prompts' ground truth through the format (each pooled over
 dialogues; bootstrap 95% CI over prompts, a drawn prompt bringing all its continuations:
 its seeds and, in the rows that pool chunk sizes, those); the same statistics for every source
 (``sources.csv``); style persistence, r against the prompt per window of the
@@ -592,18 +593,9 @@ def plot_sources(sources: pd.DataFrame, path: Path) -> None:
 
 def corpus_comparison(plan: Plan, scored_by: dict[str, list[Scored]], silence: set[int],
                       tokenizer, per_prompt: pd.DataFrame) -> pd.DataFrame:  # noqa: ANN001
-    """Per agent (all chunk sizes pooled, then each): distance to each corpus's statistics.
-
-    CIs resample prompts (:func:`bootstrap_cis`): the pooled row holds each prompt once per
-    chunk size and seed, and those continuations come and go together. ``tokenizer``: the
-    corpora's UnitTokenizer; ``per_prompt``: :func:`score`'s table (the prompt of each
-    continuation, in the order of ``scored_by``).
-
-    Two references per corpus: the corpus as recorded (``own_value`` / ``other_value`` /
-    ``nearer_own``), and the corpus passed through the token format at the source's chunk
-    sizes (``own_format`` / ``other_format`` / ``nearer_own_format``): the statistics a
-    perfect agent would reach, since an agent can only speak through the format.
-    """
+    """:func:`compare_to_corpora` against both corpora of ``plan`` (every dialogue, as
+    recorded and through the token format at each chunk size). ``tokenizer``: the corpora's
+    UnitTokenizer; ``per_prompt``: :func:`score`'s table."""
     from duplexsim.corpora import load_corpus
 
     refs, refs_format = {}, {}
@@ -613,29 +605,64 @@ def corpus_comparison(plan: Plan, scored_by: dict[str, list[Scored]], silence: s
         for chunk in plan.chunk_ms:
             refs_format[preset, chunk] = [Scored.of(vad_from_units(format_roundtrip(
                 u, chunk, tokenizer.n_units, tokenizer.silence_unit), silence)) for u in units]
+    return compare_to_corpora(plan.chunk_ms, scored_by, per_prompt, refs, refs_format)
+
+
+def compare_to_corpora(chunk_ms: Iterable[int], scored_by: dict[str, list[Scored]],
+                       per_prompt: pd.DataFrame, refs: dict[str, dict[str, float]],
+                       refs_format: dict[tuple[str, int], list[Scored]]) -> pd.DataFrame:
+    """Per agent (all chunk sizes pooled, then each): its continuations of its own corpus's
+    prompts (in distribution) and their distance to each corpus's statistics.
+
+    Only the own corpus's prompts: an agent that continues every prompt well follows an
+    other corpus's prompt into that corpus's style, so pooling both corpora's prompts put a
+    perfect continuer (the ground truth through the format) half-way between the corpora
+    and failed 4 of 8 checks. CIs resample prompts (:func:`bootstrap_cis`): the pooled row
+    holds each prompt once per chunk size and seed, and those continuations come and go
+    together. ``scored_by``: each source's continuations in the order of its ``per_prompt``
+    rows (``format-C`` among them).
+
+    Two references per corpus: the corpus as recorded (``refs``: ``own_value`` /
+    ``other_value`` / ``nearer_own``), and the corpus passed through the token format at
+    the source's chunk sizes (``refs_format``: ``own_format`` / ``other_format`` /
+    ``nearer_own_format``): the statistics a perfect agent would reach, since an agent can
+    only speak through the format. ``truth_format``: the ground truth of the same prompts
+    through the format at the same chunk sizes, what a perfect agent reaches on them.
+    """
+    chunk_ms = list(chunk_ms)
     rows = []
     for agent, own in AGENTS.items():
         other = next(c for c in AGENTS.values() if c != own)
-        scored = {c: scored_by.get(source_name(agent, c), []) for c in plan.chunk_ms}
-        prompt_of = {c: per_prompt.loc[per_prompt["source"] == source_name(agent, c),
-                                       "prompt"].tolist() for c in plan.chunk_ms}
-        groups = [(f"syncllm-{agent[0]}-all", list(plan.chunk_ms)),
-                  *[(source_name(agent, c), [c]) for c in plan.chunk_ms]]
+        scored, prompt_of, truth = {}, {}, {}
+        for c in chunk_ms:
+            for name, into in ((source_name(agent, c), scored), (format_name(c), truth)):
+                mine = per_prompt.loc[per_prompt["source"] == name]
+                keep = (mine["corpus"] == own).to_numpy()
+                into[c] = [d for d, k in zip(scored_by.get(name, []), keep, strict=True) if k]
+                if into is scored:
+                    prompt_of[c] = mine["prompt"][keep].tolist()
+        groups = [(f"syncllm-{agent[0]}-all", chunk_ms),
+                  *[(source_name(agent, c), [c]) for c in chunk_ms]]
         for label, chunks in groups:
             pool = [d for c in chunks for d in scored[c]]
+            if not pool:
+                continue
             stats = pooled_stats(pool)
             cis = bootstrap_cis(pool, prompts=[p for c in chunks for p in prompt_of[c]])
             fmt = {c: pooled_stats([d for k in chunks for d in refs_format[c, k]])
                    for c in AGENTS.values()}
+            perfect = [d for c in chunks for d in truth[c]]
+            perfect = pooled_stats(perfect) if perfect else {}
             for key in COMPARED:
                 lo, hi = cis[key]
-                rows.append({"agent": agent, "source": label, "metric": key,
+                rows.append({"agent": agent, "source": label, "prompts": own, "metric": key,
                              "value": stats[key], "ci_lo": lo, "ci_hi": hi,
                              "n_continuations": len(pool), "own_corpus": own,
                              **_nearer(stats[key], refs[own][key], refs[other][key],
                                        ("own_value", "other_value"), ""),
                              **_nearer(stats[key], fmt[own][key], fmt[other][key],
-                                       ("own_format", "other_format"), "_format")})
+                                       ("own_format", "other_format"), "_format"),
+                             "truth_format": perfect.get(key, float("nan"))})
     return pd.DataFrame(rows)
 
 
@@ -718,13 +745,15 @@ def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
             in_distribution(corr).to_markdown(index=False, floatfmt=".3f"),
             "\n\n## Mean event durations (ms), averaged over prompts and seeds\n",
             means.to_markdown(floatfmt=".0f"),
-            "\n\n## Agents vs corpora (pooled; 95% bootstrap CI over prompts, each with all "
-            "its continuations)\n",
-            "Two references per corpus: as recorded (`own_value`, `other_value`, "
-            "`nearer_own`) and passed through the SyncLLM token format at the source's chunk "
-            "sizes (`own_format`, `other_format`, `nearer_own_format`; the `format-C` rows "
-            "above): deduplication and interpolation move onsets to the chunk grid, so a "
-            "perfect agent reaches the second, not the first.\n",
+            "\n\n## Agents vs corpora (each agent on its own corpus's prompts, pooled; 95% "
+            "bootstrap CI over prompts, each with all its continuations)\n",
+            "`truth_format`: the ground truth of the same prompts through the token format, "
+            "what a perfect agent reaches on them. Two references per corpus: as recorded "
+            "(`own_value`, `other_value`, `nearer_own`) and passed through the SyncLLM "
+            "token format at the source's chunk sizes (`own_format`, `other_format`, "
+            "`nearer_own_format`; the `format-C` rows above): deduplication and "
+            "interpolation move onsets to the chunk grid, so a perfect agent reaches the "
+            "second, not the first.\n",
             comp.to_markdown(index=False, floatfmt=".3g"),
             "\n\n## Turn-taking of every source (pooled; 95% bootstrap CI over prompts, "
             "each with all its continuations)\n",

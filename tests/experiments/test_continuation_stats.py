@@ -6,10 +6,17 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
-from continuation import COMPARED, Scored, bootstrap_cis  # noqa: E402
+from continuation import (  # noqa: E402
+    COMPARED,
+    Scored,
+    bootstrap_cis,
+    compare_to_corpora,
+    pooled_stats,
+)
 
 
 def _dialogues(n: int, seed: int = 0) -> list[Scored]:
@@ -44,3 +51,34 @@ def test_continuations_of_one_prompt_are_drawn_together():
 def test_prompt_labels_must_match_the_dialogues():
     with pytest.raises(ValueError, match="2 prompt labels for 3 dialogues"):
         bootstrap_cis(_dialogues(3), n_boot=10, prompts=["a", "b"])
+
+
+def _styled(n: int, talk: float, run_frames: int, seed: int) -> list[Scored]:
+    """``n`` 60 s conversations of one corpus style: each speaker active in a share
+    ``talk`` of its runs of ``run_frames`` frames."""
+    rng = np.random.default_rng(seed)
+    return [Scored.of(np.repeat(rng.random((2, 1500 // run_frames)) < talk, run_frames, axis=1))
+            for _ in range(n)]
+
+
+def test_each_agent_is_held_against_the_corpora_on_its_own_prompts():
+    """A perfect continuer (every prompt continued by its own ground truth) on both corpora's
+    prompts: pooled over all prompts (as before) each agent sat half-way between the corpora
+    and failed 4 of 8 "nearer own corpus" checks; on its own corpus's prompts it passes them
+    all and equals the same prompts' ground truth through the format."""
+    corpora = {"fisher-like": (0.25, 25), "candor-like": (0.6, 5)}
+    truth = {c: _styled(8, *style, seed=i) for i, (c, style) in enumerate(corpora.items())}
+    refs_format = {(c, 200): _styled(16, *style, seed=10 + i)
+                   for i, (c, style) in enumerate(corpora.items())}
+    refs = {c: pooled_stats(refs_format[c, 200]) for c in corpora}
+    rows, scored_by = [], {}
+    for source in ("syncllm-f-200", "syncllm-c-200", "format-200"):
+        for c in corpora:
+            rows += [{"source": source, "corpus": c, "prompt": f"{c}/{i}"} for i in range(8)]
+            scored_by.setdefault(source, []).extend(truth[c])
+    comp = compare_to_corpora([200], scored_by, pd.DataFrame(rows), refs, refs_format)
+    pooled = comp[comp["source"].str.endswith("-all")]
+    assert len(pooled) == 8 and set(pooled["prompts"]) == set(corpora)
+    assert pooled["nearer_own_format"].all() and pooled["nearer_own"].all()
+    assert (pooled["n_continuations"] == 8).all()
+    np.testing.assert_allclose(pooled["value"], pooled["truth_format"])
