@@ -381,6 +381,16 @@ def _encode_arrays(u0: np.ndarray, u1: np.ndarray, F: int, s0: int, s1: int) -> 
     return out.tolist()
 
 
+def format_roundtrip(units: np.ndarray, chunk_ms: int, n_units: int,
+                     silence_unit: int) -> np.ndarray:
+    """``[2, T]`` units through the format and back, cut to ``T``: what a perfect agent of
+    this chunk size would play (deduplication and interpolation place onsets and offsets
+    on the chunk grid), the reference a simulated conversation is held against."""
+    fmt = SyncFormat(chunk_ms=chunk_ms, n_units=n_units, silence_unit=silence_unit)
+    back = np.stack(fmt.decode(fmt.encode(units[0], units[1])))
+    return back[:, : units.shape[1]]
+
+
 def _interpolate(
     units: np.ndarray, chunk: np.ndarray, n_chunks: int, F: int, start: int
 ) -> np.ndarray:

@@ -105,7 +105,7 @@ from duplexsim.metrics.turntaking import (
     vad_from_units,
 )
 from duplexsim.threads import use_threads
-from duplexsim.tokens import FRAME_MS
+from duplexsim.tokens import FRAME_MS, format_roundtrip
 
 AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
 COMPARED = ("fto_median_ms", "backchannels_per_min", "listener_onsets_per_s", "overlap_share")
@@ -218,18 +218,6 @@ def resynthesise(tokenizer, units: np.ndarray) -> np.ndarray:  # noqa: ANN001 - 
         back = tokenizer.encode(wave, tokenizer.sample_rate_hz)[: units.shape[1]]
         out[ch, : len(back)] = back
     return out
-
-
-def format_roundtrip(units: np.ndarray, chunk_ms: int, n_units: int,
-                    silence_unit: int) -> np.ndarray:
-    """``[2, T]`` units through the SyncLLM token format and back: what a perfect agent of
-    this chunk size would play (deduplication and interpolation place onsets and offsets
-    on the chunk grid, DESIGN.md "Token format")."""
-    from duplexsim.tokens import SyncFormat
-
-    fmt = SyncFormat(chunk_ms=chunk_ms, n_units=n_units, silence_unit=silence_unit)
-    back = np.stack(fmt.decode(fmt.encode(units[0], units[1])))
-    return back[:, : units.shape[1]]
 
 
 def format_name(chunk_ms: int) -> str:

@@ -59,9 +59,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from cached import conversation_path  # the conversation cache, keyed by its inputs
-from continuation import (  # one dialogue's events, pooled; the round trip
+from continuation import (  # one dialogue's events, pooled
     Scored,
-    format_roundtrip,
     pooled_stats,
 )
 from provenance import provenance  # the report line (command and commit)
@@ -71,6 +70,7 @@ from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_re
 from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.intervals import percentile_interval
 from duplexsim.metrics.turntaking import runs, vad_from_units
+from duplexsim.tokens import format_roundtrip
 
 AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
 STATS = ("overlap_share", "backchannels_per_min", "listener_onsets_per_s", "fto_median_ms")

@@ -1,0 +1,49 @@
+"""The demo's results page: corpus rows as recorded and through the token format, and a
+corpus without a test split named as such."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from test_cli import write_corpus
+
+from duplexsim.demo_report import corpus_row, write_demo_report
+
+
+def fake_simulation(out: Path, chunk_ms: int) -> Path:
+    """What the demo's simulation stage leaves: metrics, a timeline, the resolved scenario."""
+    out.mkdir(parents=True)
+    (out / "metrics.json").write_text(json.dumps({
+        "fto_median_ms": 120.0, "fto_values_ms": [80.0, 160.0], "silence_units": [0]}))
+    pd.DataFrame({"t_ms": np.arange(0, 2000, 40), "a_played": 1, "b_played": 0}).to_parquet(
+        out / "timeline.parquet")
+    (out / "scenario.toml").write_text(f'name = "x"\nchunk_ms = {chunk_ms}\n')
+    return out
+
+
+def test_corpus_rows_as_recorded_and_through_the_format(tmp_path):
+    """The simulated conversations speak through the token format at 200 ms: they are held
+    against the corpus through it too (it was the raw corpus alone), and a corpus without a
+    test split says it covers every dialogue (it fell back without a word)."""
+    write_corpus(tmp_path / "fl")
+    write_corpus(tmp_path / "cl", splits=("train", "val"))
+    recorded, _, _, scope = corpus_row(tmp_path / "fl")
+    through = corpus_row(tmp_path / "fl", chunk_ms=200)[0]
+    assert scope == "test split"
+    assert recorded["speech_share"] != through["speech_share"]  # onsets on the chunk grid
+    assert corpus_row(tmp_path / "cl")[3] == "every dialogue (no test split)"
+    sim = fake_simulation(tmp_path / "sims" / "fisher-candor-200ms", 200)
+    table = write_demo_report([sim], {"fisher-like": tmp_path / "fl",
+                                      "candor-like": tmp_path / "cl"}, tmp_path / "out")
+    assert list(table.index) == [
+        "corpus fisher-like recorded", "corpus fisher-like through the format (200 ms)",
+        "corpus candor-like recorded [every dialogue (no test split)]",
+        "corpus candor-like through the format (200 ms) [every dialogue (no test split)]",
+        "fisher-candor-200ms"]
+    share = table["speech share"]
+    assert (share.iloc[0], share.iloc[1]) == (recorded["speech_share"], through["speech_share"])
+    summary = (tmp_path / "out" / "SUMMARY.md").read_text()
+    assert "candor-like: every dialogue (no test split)" in summary
