@@ -245,11 +245,12 @@ def corpus_reference(plan: Plan, preset: str) -> tuple[list[np.ndarray], set[int
     from duplexsim.corpora import load_corpus
 
     corpus = load_corpus(plan.corpora / preset)
-    silence_unit = int(corpus.tokenizer().silence_unit)
+    tokenizer = corpus.tokenizer()
+    silence = set(int(u) for u in tokenizer.silence_units)  # every one, not the canonical
     vads = [vad_from_units(format_roundtrip(d.units, plan.chunk_ms, int(corpus.n_units),
-                                            silence_unit), {silence_unit})
+                                            int(tokenizer.silence_unit)), silence)
             for d in corpus.dialogues()]
-    return vads, {silence_unit}
+    return vads, silence
 
 
 def run_plan(plan: Plan, command: str) -> Path:

@@ -212,3 +212,24 @@ def test_two_level_bootstrap_covers_the_runs() -> None:
     row = run_variance(per_run).iloc[0]
     assert row.runs == 2 and abs(row.sd_between_runs - np.sqrt(2)) < 1e-12
     assert abs(row.sd_of_runs_themselves - np.sqrt(2 - 0.25)) < 1e-12
+
+
+def test_the_corpus_reference_counts_every_silence_unit_as_silence(monkeypatch):
+    """A tokenizer with two silence units: frames of the second were speech in the corpus
+    reference (VAD from ``{silence_unit}``), as they are not in the agents' conversations
+    (``silence_units``)."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from types import SimpleNamespace
+
+    import selfplay
+
+    units = np.zeros((2, 100), np.int64)
+    units[0, 10:40], units[1, 50:90] = 5, 1  # channel 1 speaks in unit 1, a silence unit
+    corpus = SimpleNamespace(
+        n_units=8, dialogues=lambda: [SimpleNamespace(units=units)],
+        tokenizer=lambda: SimpleNamespace(silence_unit=0, silence_units=frozenset({0, 1})))
+    monkeypatch.setattr("duplexsim.corpora.load_corpus", lambda path: corpus)
+    plan = selfplay.Plan(Path("a"), Path("c"), Path("o"), chunk_ms=200)
+    vads, silence = selfplay.corpus_reference(plan, "fisher-like")
+    assert silence == {0, 1}
+    assert not vads[0][1].any() and vads[0][0].sum() == 30
