@@ -470,7 +470,7 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("agent: no such folder (scenario)", ["simulate", "noagent.toml", "--out", "new_sim"],
      ["noagent.toml", "a.agent", "no_such_agent"]),
     ("agent: corrupt model", ["continue", "a_model", *CONT[2:]],
-     ["a_model/model", "corrupt model"]),
+     ["a_model/model/config.json", "line 1", "corrupt config.json"]),
     ("agent: model folder missing", ["continue", "a_nomodel", *CONT[2:]],
      ["a_nomodel/model", "no model here"]),
     # unit tokenizers
