@@ -101,11 +101,12 @@ def write_demo_report(sim_dirs: list[Path], corpora: dict[str, Path], out: Path)
     sizes = "/".join(str(c) for c in chunks)
     md = ["# duplexsim demo", "",
           f"Fisher agent (A) and CANDOR agent (B) at {sizes} ms chunks across simulated "
-          "networks. Corpus rows: each synthetic corpus's "
+          "networks. Corpus rows ("
           + "; ".join(f"{name}: {scope}" for name, scope in scopes.items())
-          + ", as recorded and through the SyncLLM token format at the simulations' chunk "
-          "size: an agent speaks through the format, whose interpolation moves onsets to "
-          "the chunk grid, so the second row is what a perfect agent would reach.", "",
+          + "): each corpus as recorded, and through the SyncLLM token format at the "
+          "simulations' chunk size. An agent speaks through the format, whose interpolation "
+          "moves onsets to the chunk grid, so the second row is what a perfect agent would "
+          "reach.", "",
           table.to_markdown(floatfmt=".2f"), "",
           "![demo](demo.png)", ""]
     for sim_dir in sim_dirs:
