@@ -20,6 +20,8 @@ import torch
 from transformers import LlamaForCausalLM
 from transformers.cache_utils import Cache, CacheLayerMixin
 
+from duplexsim.models import attention
+
 MERGE_TOKENS = 12
 """HF forward: rows needing at most this many new tokens share one (padded) call."""
 
@@ -94,7 +96,16 @@ class HFForward:
     """HF's ``LlamaModel`` over a :class:`SlotCache`: the same contract as
     :class:`~duplexsim.models.lean.LeanLlama`, padded instead of packed."""
 
+    ATTENTION = ("sdpa", "eager", attention.NAME)
+    """Attention implementations that honour the additive 4-D mask this forward passes
+    (flash and flex attention take HF's own masks: a custom one is not theirs to read)."""
+
     def __init__(self, model: LlamaForCausalLM, capacity: int, max_tokens: int) -> None:
+        impl = model.config._attn_implementation or "eager"
+        if impl not in self.ATTENTION:
+            raise ValueError(f"HF forward: attn_implementation {impl!r} (allowed: "
+                             f"{', '.join(self.ATTENTION)}: the row cache passes its own "
+                             "4-D mask)")
         self.model, self.max_tokens, self.capacity = model, max_tokens, capacity
         weights = next(model.parameters())
         self.device, self.dtype = weights.device, weights.dtype
@@ -146,4 +157,5 @@ class HFForward:
                                   attention_mask=mask[:, None].to(self.device),
                                   cache=self.cache, use_cache=True).last_hidden_state
         last = torch.tensor([len(p) - 1 for p in pending], device=self.device)
-        return self.model.lm_head(hidden[torch.arange(R, device=self.device), last]).float()
+        logits = self.model.lm_head(hidden[torch.arange(R, device=self.device), last])
+        return logits.float().cpu()  # forward() gathers the groups in a CPU tensor

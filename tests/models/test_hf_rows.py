@@ -97,3 +97,18 @@ def test_the_hf_backend_gives_each_row_what_hf_gives_it_alone(attention: str,
         with torch.no_grad():
             alone = model(input_ids=torch.tensor([ids])).logits[0, -1]
         torch.testing.assert_close(out[i], alone, atol=2e-5, rtol=0)
+
+
+def test_the_hf_backend_refuses_an_attention_that_ignores_its_mask() -> None:
+    """Flash and flex attention build their own masks from HF's inputs: the row cache's
+    4-D mask (which also hides other rows' pads) would go unread."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from duplexsim.models.rows import LMRows
+
+    config = LlamaConfig(vocab_size=61, hidden_size=64, num_hidden_layers=1,
+                         num_attention_heads=4, num_key_value_heads=4, intermediate_size=96)
+    model = LlamaForCausalLM(config).eval()
+    model.config._attn_implementation = "flex_attention"
+    with pytest.raises(ValueError, match="attn_implementation 'flex_attention' .allowed: sdpa"):
+        LMRows(model, 50, max_tokens=64, rows=2, backend="hf")
