@@ -77,13 +77,15 @@ def read_agent_json(path: str | Path) -> dict[str, Any]:
     if info.get("format") != AGENT_FORMAT:
         raise InputError(where, "format", f"{info.get('format')!r}", repr(AGENT_FORMAT))
     n_units = json_number(info, where, "n_units", 2, 1 << 20, integer=True)
-    card = info.get("card")
-    carded = card.get("model", {}).get("n_units") if isinstance(card, dict) else None
-    if carded is not None and carded != n_units:  # the card is what the model was trained as
-        raise InputError(where, "n_units", f"{n_units} but card.model.n_units is {carded!r}",
-                         "the n_units the agent was trained with")
     json_number(info, where, "n_text", 0, 1 << 24, integer=True)
     json_number(info, where, "silence_unit", 0, n_units - 1, integer=True)
+    card = info.get("card")
+    model = card.get("model") if isinstance(card, dict) else None
+    for key in ("n_units", "silence_unit"):  # the card is what the model was trained as
+        carded = model.get(key) if isinstance(model, dict) else None
+        if carded is not None and carded != info[key]:
+            raise InputError(where, key, f"{info[key]} but card.model.{key} is {carded!r}",
+                             f"the {key} the agent was trained with")
     json_number(info, where, "context_tokens", 1, MAX_CONTEXT_TOKENS, integer=True)
     chunks = info.get("chunk_ms")
     if not isinstance(chunks, list) or not chunks or not all(

@@ -23,7 +23,7 @@ def agent_dir(tmp_path_factory):  # noqa: ANN001, ANN201
     save_model(model, root / "model")
     info = {"format": AGENT_FORMAT, "name": "tiny", "n_units": VOCAB.n_units,
             "n_text": VOCAB.n_text, "chunk_ms": [160], "silence_unit": 0,
-            "context_tokens": 256, "card": {"model": {"n_units": VOCAB.n_units}}}
+            "context_tokens": 256, "card": {"model": {"n_units": VOCAB.n_units, "silence_unit": 0}}}
     (root / "agent.json").write_text(json.dumps(info))
     return root
 
@@ -48,6 +48,8 @@ def test_an_agent_loads_with_its_vocabulary(agent_dir) -> None:
      r"has 22/23/24"),
     (lambda i: (i.update(n_units=19, n_text=301), i.pop("card")),
      r"n_units: 19 units and 301 text ids put pad/bos/eos at 21/22/23"),
+    (lambda i: i.update(silence_unit=19),  # which unit is silence: loaded without a word
+     r"silence_unit: 19 but card.model.silence_unit is 0"),
 ])
 def test_units_and_text_ids_that_trade_an_id_are_refused(agent_dir, tmp_path, change,
                                                          error) -> None:
