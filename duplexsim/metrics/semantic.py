@@ -28,6 +28,14 @@ def dedup(units: np.ndarray) -> np.ndarray:
     return u[np.r_[True, u[1:] != u[:-1]]]
 
 
+def _checked(seq: np.ndarray, n_units: int) -> np.ndarray:
+    """``seq`` if its unit ids lie in ``0..n_units-1``; else a one-line error (an id outside
+    would alias another n-gram's integer key and be scored as that n-gram)."""
+    if len(seq) and (seq.min() < 0 or seq.max() >= n_units):
+        raise ValueError(f"unit ids must be in 0..{n_units - 1}, got {seq.min()}..{seq.max()}")
+    return seq
+
+
 def _keys(seq: np.ndarray, k: int, base: int) -> np.ndarray:
     """Integer key of every k-gram of ``seq`` (positions k-1..end)."""
     n = len(seq) - k + 1
@@ -68,10 +76,8 @@ class UnitNgramLM:
         """Count n-grams of ``sequences`` (1-D unit arrays, e.g. each channel of a dialogue)."""
         if order < 1:
             raise ValueError(f"order must be >= 1, got {order}")
-        seqs = [dedup(s) if deduplicate else np.asarray(s, np.int64).ravel() for s in sequences]
-        for s in seqs:
-            if len(s) and (s.min() < 0 or s.max() >= n_units):
-                raise ValueError(f"unit ids must be in 0..{n_units - 1}, got {s.min()}..{s.max()}")
+        seqs = [_checked(dedup(s) if deduplicate else np.asarray(s, np.int64).ravel(), n_units)
+                for s in sequences]
         keys, counts, cks, ccs, cts = [], [], [], [], []
         for k in range(1, order + 1):
             allk = np.concatenate([_keys(s, k, n_units) for s in seqs] or [np.zeros(0, np.int64)])
@@ -86,8 +92,10 @@ class UnitNgramLM:
         return cls(n_units, order, keys, counts, cks, ccs, cts)
 
     def log_prob(self, units: np.ndarray, deduplicate: bool = True) -> np.ndarray:
-        """Natural-log probability of each unit of a stream given up to order-1 previous."""
-        seq = dedup(units) if deduplicate else np.asarray(units, np.int64).ravel()
+        """Natural-log probability of each unit of a stream given up to order-1 previous
+        (unit ids outside ``0..n_units-1`` are an error, as in :meth:`fit`)."""
+        seq = _checked(dedup(units) if deduplicate else np.asarray(units, np.int64).ravel(),
+                       self.n_units)
         n = len(seq)
         # order 1: Witten-Bell between unigram counts and uniform
         total, types = float(self.ngram_counts[0].sum()), float(len(self.ngram_keys[0]))

@@ -54,3 +54,14 @@ def test_structured_held_out_speech_scores_lower_than_noise_and_roundtrips(tmp_p
     assert unit_perplexity(real, again) == ppl_real
     with pytest.raises(ValueError, match="0..49"):
         UnitNgramLM.fit([np.array([0, 50])], n_units=v)
+
+
+@pytest.mark.parametrize("units", [[3, 12], [-1, 5]])
+def test_scoring_unit_ids_outside_the_vocabulary_is_an_error(units):
+    """An id >= n_units used to alias another n-gram's key ((3, 12) with 10 units was
+    scored as the bigram (4, 2)) and a negative id got a probability: now one-line errors."""
+    lm = UnitNgramLM.fit([np.array([1, 2, 3, 4, 2, 3, 4, 1, 2])], n_units=10, order=2)
+    with pytest.raises(ValueError, match="0..9"):
+        lm.log_prob(np.array(units))
+    with pytest.raises(ValueError, match="0..9"):
+        unit_perplexity(np.array([[1, 2], units]), lm)
