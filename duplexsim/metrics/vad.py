@@ -131,19 +131,19 @@ def audio_vad(
 
 
 def vad_agreement(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
-    """Frame agreement of two boolean VADs (same frame rate; the shorter length is used).
+    """Frame agreement of two boolean VADs (same frame rate and channels, ``[T]`` or
+    ``[C, T]``; the shorter length is used, channels pooled).
 
     Returns ``accuracy``, Cohen's ``kappa``, ``precision`` and ``recall`` of ``other``
-    against ``reference``, and ``frames``.
+    against ``reference``, and ``frames``. Different channel counts are an error (a ``[T]``
+    reference against ``[2, T]`` used to be scored against channel 0 alone).
     """
-    ref = np.asarray(reference, dtype=bool).ravel() if np.ndim(reference) == 1 else None
-    if ref is None:  # [C, T]: align per channel, then pool
-        n = min(np.shape(reference)[-1], np.shape(other)[-1])
-        ref = np.asarray(reference, dtype=bool)[..., :n].ravel()
-        oth = np.asarray(other, dtype=bool)[..., :n].ravel()
-    else:
-        n = min(len(ref), np.shape(other)[-1])
-        ref, oth = ref[:n], np.asarray(other, dtype=bool).ravel()[:n]
+    ref2, oth2 = np.asarray(reference, dtype=bool), np.asarray(other, dtype=bool)
+    if ref2.ndim not in (1, 2) or ref2.shape[:-1] != oth2.shape[:-1]:
+        raise ValueError(f"vad_agreement: reference {ref2.shape} and other {oth2.shape} "
+                         "must both be [T] or [C, T] with the same C")
+    n = min(ref2.shape[-1], oth2.shape[-1])
+    ref, oth = ref2[..., :n].ravel(), oth2[..., :n].ravel()
     if len(ref) == 0:
         raise ValueError("vad_agreement: no frames to compare")
     acc = float((ref == oth).mean())

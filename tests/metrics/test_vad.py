@@ -94,3 +94,16 @@ def test_integer_pcm_is_scaled_as_soundfile_reads_it(speech):
         as_int = audio_vad(pcm, SR, method=method).active
         as_float = audio_vad(pcm / 32768.0, SR, method=method).active
         assert np.array_equal(as_int, as_float), method
+
+
+def test_vad_agreement_refuses_channels_that_do_not_match():
+    """A [T] reference against [2, T] was scored against channel 0 alone (accuracy 1.0 with
+    channel 1 the exact opposite); [1, T] against [2, T] crashed in a broadcast."""
+    ref = np.array([1, 1, 0, 0], bool)
+    both = np.array([[1, 1, 0, 0], [0, 0, 1, 1]], bool)
+    with pytest.raises(ValueError, match="same C"):
+        vad_agreement(ref, both)
+    with pytest.raises(ValueError, match="same C"):
+        vad_agreement(ref[None], both)
+    two = vad_agreement(np.stack([ref, ref]), both)  # pooled over channels, shorter length
+    assert two["accuracy"] == pytest.approx(0.5) and two["frames"] == 8
