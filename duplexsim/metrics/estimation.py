@@ -33,8 +33,9 @@ def estimation_table(decisions: pd.DataFrame, silence_units: Iterable[int]) -> p
     """One row per decision that estimated something whose real frames are known.
 
     ``frames`` compared (the shorter of estimate and real), ``unit_accuracy`` and
-    ``va_agreement`` in [0, 1]. Decisions without an estimate (lookahead 0) or whose
-    partner chunks never arrived (real frames empty) are left out.
+    ``va_agreement`` in [0, 1]. Decisions without an estimate (lookahead 0) or without
+    real frames are left out (the simulator's ``real_units`` are what the partner played,
+    known whether or not the chunk arrived: an estimate of a lost chunk is scored too).
     """
     silence = np.fromiter(silence_units, dtype=np.int64)
     rows = []
