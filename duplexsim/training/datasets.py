@@ -85,7 +85,9 @@ def dedup(units: np.ndarray) -> np.ndarray:
 
 def sequential_layout(p: _Prepared, silence_unit: int, gap_ms: tuple[int, int],
                       rng: np.random.Generator) -> np.ndarray:
-    """Stage 2: the segments one after another, the listener silent ([2, T'] int64)."""
+    """Stage 2: the segments one after another, the listener silent ([2, T'] int64; no
+    frame for a dialogue without segments, which has nothing to lay out: its recording
+    would bring its overlaps into the stage without overlaps)."""
     parts0, parts1 = [], []
     for speaker, a, b, _ in p.segs:
         speech = p.units[speaker, a:b]
@@ -95,7 +97,7 @@ def sequential_layout(p: _Prepared, silence_unit: int, gap_ms: tuple[int, int],
         parts0 += [speech if speaker == 0 else quiet, gap]
         parts1 += [quiet if speaker == 0 else speech, gap]
     if not parts0:
-        return p.units
+        return np.zeros((2, 0), dtype=np.int64)
     return np.stack([np.concatenate(parts0), np.concatenate(parts1)])
 
 
@@ -110,8 +112,8 @@ def stage_streams(stage: str, card: AgentCard, prepared: list[_Prepared], split_
                    for p in prepared]
     else:
         streams = [p.units for p in prepared]
-    # a dialogue shorter than one chunk (stage 1: one without segments) gives a row with no
-    # target: a batch of them had a loss of nan, "lower the lr"; such dialogues weigh 0
+    # a dialogue shorter than one chunk (stages 1-2: one without segments) gives a row with
+    # no target: a batch of them had a loss of nan, "lower the lr"; such dialogues weigh 0
     tdm = card.agent.kind == "tdm"  # a TDM window is whole slices, a SyncLLM one whole chunks
     step_ms = min(card.tdm_card.slice_ms) if tdm else min(card.train.chunk_ms)
     shortest = step_ms // FRAME_MS
@@ -119,10 +121,14 @@ def stage_streams(stage: str, card: AgentCard, prepared: list[_Prepared], split_
                         else s.shape[1] for s, p in zip(streams, prepared, strict=True)])
     if lengths.sum() == 0:
         split = {0: "train", 1: "validation"}.get(split_seed, f"{split_seed}")
-        has = "a segment" if stage == "stage1" else \
-            f"one {'slice' if tdm else 'chunk'} ({step_ms} ms) of units"
-        raise InputError(f"the {split} split", stage, f"no dialogue has {has}",
-                         f"dialogues longer than one {'slice' if tdm else 'chunk'}")
+        step = f"one {'slice' if tdm else 'chunk'} ({step_ms} ms) of units"
+        has, allowed = step, f"dialogues longer than one {'slice' if tdm else 'chunk'}"
+        if stage == "stage1":
+            has, allowed = "a segment", "dialogues with segments"
+        elif stage == "stage2" and any(p.units.shape[1] >= shortest for p in prepared):
+            # long enough as recorded, but stage 2 is made of the segments
+            has, allowed = f"segments that lay out to {step}", "dialogues with segments"
+        raise InputError(f"the {split} split", stage, f"no dialogue has {has}", allowed)
     return streams, lengths / lengths.sum()
 
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from duplexsim.training.datasets import _truncated_normal
+sys.path.insert(0, str(Path(__file__).parents[1] / "models"))
+from syncllm_fixtures import Dlg, synthetic_dialogues, tiny_card  # noqa: E402
+
+from duplexsim.errors import InputError  # noqa: E402
+from duplexsim.training.datasets import StageData, _truncated_normal, prepare  # noqa: E402
+from duplexsim.training.recipe import make_vocab  # noqa: E402
 
 
 @pytest.mark.parametrize(("mean", "sd"), [(0.2, 0.2), (0.9, 0.2), (0.5, 0.05), (0.05, 0.3)])
@@ -18,3 +26,28 @@ def test_the_stage1_speech_share_has_the_cards_mean(mean: float, sd: float) -> N
     assert draws.min() >= 0.0 and draws.max() <= 1.0
     again = np.random.default_rng(0)
     assert _truncated_normal(again, mean, sd) == draws[0]  # one uniform a draw, reproducible
+
+
+def _overlapping_without_segments() -> Dlg:
+    """20 s in which both channels speak throughout, and no segment annotation."""
+    units = np.stack([np.repeat(np.arange(1, 11), 50), np.repeat(np.arange(11, 21), 50) % 20])
+    units[1][units[1] == 0] = 19
+    return Dlg("no-segments", units, [])
+
+
+def test_stage2_has_no_overlap_from_a_dialogue_without_segments() -> None:
+    """Stage 2 is the segments laid out one after another; a dialogue without segments went
+    in as recorded: 500 of its 500 frames overlapping, at a sampling weight of 0.46."""
+    card = tiny_card()
+    dialogues = synthetic_dialogues()
+    vocab, tok = make_vocab(card, dialogues)
+    prep = prepare([_overlapping_without_segments(), dialogues[0]], vocab, tok)
+    data = StageData("stage2", card, prep, vocab)
+    assert data.weights.tolist() == [0.0, 1.0]
+    for stream in data.streams:
+        assert not ((stream[0] != 0) & (stream[1] != 0)).any()
+    assert StageData("stage3", card, prep, vocab).weights[0] > 0.4  # stage 3 keeps it
+    only = prepare([_overlapping_without_segments()], vocab, tok)
+    with pytest.raises(InputError, match=r"the train split: stage2: no dialogue has segments "
+                                         r"that lay out to one chunk \(160 ms\) of units"):
+        StageData("stage2", card, only, vocab)
