@@ -60,8 +60,10 @@ def prepare(dialogues: Sequence[DialogueLike], vocab: Vocab, text_tok: Any) -> l
             raise ValueError(f"dialogue {getattr(d, 'id', i)}: units shape {units.shape} "
                              "(allowed: [2, T])")
         if units.size and (units.min() < 0 or units.max() >= vocab.n_units):
-            raise ValueError(f"dialogue {getattr(d, 'id', i)}: unit {int(units.max())} outside the "
-                             f"model's unit vocabulary 0..{vocab.n_units - 1}")
+            channel, frame = (int(x[0]) for x in np.nonzero((units < 0) | (units >= vocab.n_units)))
+            raise ValueError(f"dialogue {getattr(d, 'id', i)}: unit {int(units[channel, frame])} "
+                             f"(channel {channel}, frame {frame}) outside the model's unit "
+                             f"vocabulary 0..{vocab.n_units - 1}")
         segs = []
         for s in sorted(d.segments, key=lambda s: (s.start_s, s.speaker)):
             a = max(0, int(round(s.start_s / FRAME_S)))

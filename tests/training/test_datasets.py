@@ -51,3 +51,14 @@ def test_stage2_has_no_overlap_from_a_dialogue_without_segments() -> None:
     with pytest.raises(InputError, match=r"the train split: stage2: no dialogue has segments "
                                          r"that lay out to one chunk \(160 ms\) of units"):
         StageData("stage2", card, only, vocab)
+
+
+def test_a_unit_outside_the_vocabulary_is_the_one_named() -> None:
+    """A negative unit was reported as the largest unit of the dialogue ('unit 5 outside
+    the model's unit vocabulary 0..19', 5 being in it)."""
+    card = tiny_card()
+    vocab, tok = make_vocab(card, synthetic_dialogues())
+    bad = Dlg("neg", np.array([[1, 2, 3, 4], [5, -1, 5, 5]]), [])
+    with pytest.raises(ValueError, match=r"dialogue neg: unit -1 \(channel 1, frame 1\) outside "
+                                         r"the model's unit vocabulary 0\.\.19"):
+        prepare([bad], vocab, tok)
