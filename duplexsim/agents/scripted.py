@@ -60,6 +60,9 @@ class ScriptedAgent:
             raise ValueError(f"scripted policy {policy!r} unknown (allowed: {', '.join(POLICIES)})")
         if n_units < 2:
             raise ValueError(f"n_units={n_units} (allowed: >= 2, one silence and one speech unit)")
+        if not 0 <= silence_unit < n_units:
+            raise ValueError(f"silence_unit={silence_unit} is not one of the n_units={n_units} "
+                             f"units (allowed: 0..{n_units - 1})")
         self.policy = policy
         self.frames_per_chunk = int(frames_per_chunk)
         self.n_chunks = int(n_chunks)

@@ -36,6 +36,14 @@ def test_scripted_lookahead_counts_lost_chunks() -> None:
         ReplayAgent(np.zeros((2, 5)), 5)
 
 
+def test_scripted_silence_must_be_a_unit_of_its_vocabulary() -> None:
+    """silence_unit=12 with n_units=10 played unit 12 for silence, which only the partner's
+    check of the chunk then refused, naming the partner."""
+    with pytest.raises(ValueError, match=r"silence_unit=12 is not one of the n_units=10 units "
+                                         r"\(allowed: 0\.\.9\)"):
+        ScriptedAgent("fixed-turns", 4, 40, n_units=10, silence_unit=12)
+
+
 def test_replay_from_the_shipped_dialogue() -> None:
     corpora = pytest.importorskip("duplexsim.corpora")
     if not hasattr(corpora, "default_dialogue"):
