@@ -309,6 +309,7 @@ def anchor_data(card: Any, corpus_dir: Path, vocab: Any) -> Any:
 
 def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, plan: Plan,
           progress: bool) -> pd.DataFrame:
+    from duplexsim.corpora import load_corpus
     from duplexsim.models.agentdir import load_agent_files
     from duplexsim.models.model import save_model
 
@@ -321,7 +322,9 @@ def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, pla
     files = load_agent_files(out_agent)
     model, vocab = files.model, files.vocab
     base_model = load_agent_files(base).model.eval()
-    silence = {files.silence_unit}
+    # every silence unit of the corpus's tokenizer, as selfplay.corpus_reference scores the
+    # corpus (the agent writes them all, not only the canonical one)
+    silence = {int(u) for u in load_corpus(corpus_dir).tokenizer().silence_units}
     data = anchor_data(card, corpus_dir, vocab) if args.anchor > 0 else None
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95),
                             weight_decay=0.0, foreach=False)

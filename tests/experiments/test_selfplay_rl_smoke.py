@@ -178,3 +178,49 @@ def test_quick_transfers_are_found_and_rewarded_in_the_chunk_of_their_onset() ->
     gained = {(d.side, d.chunk): d.reward - before[(d.side, d.chunk)] for d in decisions}
     assert gained.pop(("b", 3)) == 0.5
     assert all(g == 0.0 for g in gained.values())
+
+
+def _measure(world: Path, out: Path, gamma: float = 0.0) -> pd.DataFrame:
+    """``selfplay_rl.train`` with no update: iteration 0's row, the base agent's rollouts."""
+    import argparse
+
+    rl = _rl()
+    from selfplay import Plan
+
+    agents, corpora = world / "agents", world / "corpora"
+    plan = Plan(agents=agents, corpora=corpora, out=out, conversations=2, duration_s=4.0,
+                chunk_ms=160)
+    args = argparse.Namespace(out=out, anchor=0.0, lr=1e-5, iterations=0, first_seed=7,
+                              conversations=2, onset_target=None, fto_target=None,
+                              overlap_cost=1.0, silence_cost=0.3, overlap_grace_ms=0,
+                              silence_grace_ms=0, gamma=gamma, keep_snapshots=False)
+    out.mkdir(parents=True)
+    return rl.train(args, agents / "fisher", corpora / "fisher-like", None, plan,
+                    progress=False)
+
+
+def test_rollouts_are_scored_with_every_silence_unit_of_the_corpus(tmp_path: Path) -> None:
+    """A tokenizer with two silence units: the rollouts' voice activity treats both as
+    silence, as the corpus reference does (unit 1 counted as speech before)."""
+    import json
+
+    rl = _rl()
+    from selfplay import Plan
+    from tiny_world import build_tiny_world
+
+    agents, corpora = build_tiny_world(tmp_path / "world")
+    config = corpora / "fisher-like" / "tokenizer" / "config.json"
+    data = json.loads(config.read_text())
+    data["config"]["n_silence_units"], data["silence_units"] = 2, [0, 1]
+    config.write_text(json.dumps(data))
+    table = _measure(tmp_path / "world", tmp_path / "rl")
+    plan = Plan(agents=agents, corpora=corpora, out=tmp_path, conversations=2, duration_s=4.0,
+                chunk_ms=160)
+    units = rl.roll_out(plan, agents / "fisher", 7).units  # the same seeds, the same weights
+    assert any((u == 1).any() for u in units)  # the agent writes the second silence unit
+    from duplexsim.metrics.turntaking import vad_from_units
+
+    want = rl.stats_of([vad_from_units(u, {0, 1}) for u in units])
+    for stat in ("overlap_share", "speech_share_per_side"):
+        assert table[stat].iloc[0] == want[stat], stat
+
