@@ -46,7 +46,8 @@ so evaluate the snapshots, not only the last weights.
 Writes ``OUT/agent`` (the trained agent: the base agent's directory with new weights),
 ``OUT/snapshots/iteration<N>`` (the weights after ``N`` iterations, a model folder),
 ``OUT/iterations.csv`` (per iteration: the rollouts' overlap share, speech share per side,
-listener onsets per second, mean reward, policy and anchor losses) and ``OUT/REPORT.md``.
+listener onsets per second, mean reward per chunk, with ``--gamma`` also the mean discounted
+return, policy and anchor losses) and ``OUT/REPORT.md``.
 Evaluate with ``selfplay.py --agents`` a folder holding ``OUT/agent`` as ``fisher`` (or
 ``candor``). Nothing here is asserted.
 
@@ -350,9 +351,11 @@ def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, pla
                        args.overlap_grace_ms // FRAME_MS, bonus,
                        args.silence_grace_ms // FRAME_MS, quick_bonus,
                        args.fto_target[0] if args.fto_target is not None else 0.0)
+        row["mean_reward"] = float(np.mean([d.reward for d in found.decisions]))  # per chunk
         discount(found.decisions, args.gamma)
         rewards = np.array([d.reward for d in found.decisions])
-        row["mean_reward"] = float(rewards.mean())
+        if args.gamma:
+            row["mean_return"] = float(rewards.mean())  # what the advantages centre on
         if it == args.iterations:
             rows.append(row)
             break

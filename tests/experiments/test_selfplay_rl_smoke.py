@@ -224,3 +224,16 @@ def test_rollouts_are_scored_with_every_silence_unit_of_the_corpus(tmp_path: Pat
     for stat in ("overlap_share", "speech_share_per_side"):
         assert table[stat].iloc[0] == want[stat], stat
 
+
+def test_mean_reward_is_per_chunk_with_or_without_discounting(tmp_path: Path) -> None:
+    """``mean_reward`` is the chunks' own reward (equal at iteration 0, the base agent's
+    rollouts, whatever ``--gamma``); the discounted return is ``mean_return``."""
+    _rl()
+    from tiny_world import build_tiny_world
+
+    build_tiny_world(tmp_path / "world")
+    plain = _measure(tmp_path / "world", tmp_path / "g0")
+    discounted = _measure(tmp_path / "world", tmp_path / "g05", gamma=0.5)
+    assert discounted.mean_reward.iloc[0] == plain.mean_reward.iloc[0] < 0
+    assert "mean_return" not in plain
+    assert discounted.mean_return.iloc[0] < discounted.mean_reward.iloc[0]  # costs add up
