@@ -340,7 +340,9 @@ def report(plan: Plan, summary: pd.DataFrame, diffs: pd.DataFrame, near: pd.Data
     return "\n".join(lines) + "\n"
 
 
-def plot(plan: Plan, summary: pd.DataFrame, path: Path) -> None:
+def plot(plan: Plan, summary: pd.DataFrame, path: Path, caption: str) -> None:
+    """Each statistic against delay per corpus, architecture and partner; ``caption``: the
+    command and commit."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -363,7 +365,7 @@ def plot(plan: Plan, summary: pd.DataFrame, path: Path) -> None:
         ax.set_xlabel("one-way delay (ms)")
         ax.set_title(label)
     axes[0, 0].legend(fontsize=7)
-    write_png(fig, path)
+    write_png(fig, path, caption=caption)
 
 
 def run_plan(plan: Plan, command: str) -> Path:
@@ -383,7 +385,7 @@ def run_plan(plan: Plan, command: str) -> Path:
         with atomic_path(plan.out / f"{name}.csv") as tmp:
             table.to_csv(tmp, index=False, float_format="%.6g")
     write_text(plan.out / "REPORT.md", report(plan, summary, diffs, near, command))
-    plot(plan, summary, plan.out / "architectures.png")
+    plot(plan, summary, plan.out / "architectures.png", command)
     return plan.out / "REPORT.md"
 
 

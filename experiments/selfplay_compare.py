@@ -2,7 +2,8 @@
 
 Reads ``summary.csv`` of each report folder written by ``experiments/selfplay.py`` and plots,
 for ``--agent`` (default ``fisher``), every statistic of each report beside its own corpus
-(the last bar, from the first report). Writes ``OUT`` (a PNG).
+(the last bar, from the first report). Writes ``OUT`` (a PNG, captioned with the command
+and commit that made it).
 
     D=docs/results/selfplay/diagnosis
     python experiments/selfplay_compare.py $D/{default,lead0,silence,t08,seed1,seed2,tw3,tw10} \\
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from provenance import provenance  # the figure's caption (command and commit)
 from selfplay import AGENTS, STATS
 
 from duplexsim.atomic import write_png
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agent", default="fisher", choices=sorted(AGENTS))
     parser.add_argument("--out", type=path_arg, required=True, help="the PNG to write")
     args = parser.parse_args(argv)
+    line = provenance("selfplay_compare.py", argv)  # the code of the moment it starts
     missing = [str(r) for r in args.reports if not (r / "summary.csv").is_file()]
     if missing:
         parser.error(f"no summary.csv in: {', '.join(missing)} (allowed: selfplay.py output "
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         ax.bar(range(len(rows)), value, yerr=err, color=colors, capsize=3)
         ax.set_xticks(range(len(rows)), labels, rotation=60, fontsize=8)
         ax.set_title(f"{args.agent}: {stat}", fontsize=9)
-    write_png(fig, args.out)
+    write_png(fig, args.out, caption=line)
     print(f"wrote {args.out}")
     return 0
 

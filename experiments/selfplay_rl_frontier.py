@@ -60,7 +60,8 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot(rows: pd.DataFrame, a: float, b: float, corpus: tuple[float, float] | None,
-         path: Path) -> None:
+         path: Path, caption: str) -> None:
+    """Every row, the line and the corpus; ``caption``: the command and commit."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -77,7 +78,7 @@ def plot(rows: pd.DataFrame, a: float, b: float, corpus: tuple[float, float] | N
     ax.set_xlabel("listener onsets per second (rollouts)")
     ax.set_ylabel("overlap share (rollouts)")
     ax.legend(fontsize=6, loc="upper left")
-    write_png(fig, path)
+    write_png(fig, path, caption=caption)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                              "frame)")
     parser.add_argument("--out", type=path_arg, required=True)
     args = parser.parse_args(argv)
+    command = provenance("selfplay_rl_frontier.py", argv)  # the code of the moment it starts
     missing = [str(r) for r in args.runs if not (r / "iterations.csv").is_file()]
     if missing:
         parser.error(f"no iterations.csv in: {', '.join(missing)} (allowed: selfplay_rl.py "
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     write_text(args.out / "frontier.csv", rows.to_csv(index=False, float_format="%.4f"))
     corpus = None
     lines = [f"# Overlap against listener onsets over {len(args.runs)} training runs", "",
-             provenance("selfplay_rl_frontier.py", argv), "",
+             command, "",
              f"Line fitted on the {len(base)} rows of {', '.join(args.baseline)}: overlap = "
              f"{a:.3f} x onsets/s + {b:.3f} (r = {r:.2f}). Residual: a row's overlap minus "
              "the line's at its onset rate (negative: less overlap for the same onsets).", ""]
@@ -130,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{args.corpus_overlap - at:+.4f}.", ""]
     lines += [table.to_markdown(index=False, floatfmt="+.4f"), "",
               "![overlap against onsets](frontier.png)", ""]
-    plot(rows, a, b, corpus, args.out / "frontier.png")
+    plot(rows, a, b, corpus, args.out / "frontier.png", command)
     write_text(args.out / "REPORT.md", "\n".join(lines))
     print(f"wrote {args.out / 'REPORT.md'}")
     return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 from experiment_run import run_experiment
+from PIL import Image
 
 
 def test_architectures_smoke(tmp_path: Path) -> None:
@@ -35,7 +36,8 @@ def test_architectures_smoke(tmp_path: Path) -> None:
     text = (out / "REPORT.md").read_text()
     assert "## Nearer its own corpus?" in text
     assert "Command: `python experiments/architectures.py --smoke" in text and "(commit " in text
-    assert (out / "architectures.png").stat().st_size > 0
+    assert Image.open(out / "architectures.png").info["Description"].startswith(
+        "Command: `python experiments/architectures.py --smoke")  # the figure names it too
     first = (out / "summary.csv").read_bytes()
     (cached,) = (out / "conversations").glob("fisher-tdm-self-480ms-s0-*.npz")
     cached.unlink()

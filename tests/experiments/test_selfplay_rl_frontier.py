@@ -78,3 +78,14 @@ def test_a_damaged_iterations_csv_is_one_line(tmp_path: Path, table: str, match:
     with pytest.raises(InputError, match=match) as err:
         fr.main([str(a), str(bad), "--baseline", "flat", "--out", str(tmp_path / "out")])
     assert str(err.value).startswith(str(bad / "iterations.csv"))
+
+
+def test_the_figure_names_its_command_and_commit(tmp_path: Path) -> None:
+    from PIL import Image
+
+    fr = _frontier()
+    a = run_folder(tmp_path, "flat", [0.1, 0.2, 0.3], [0.05, 0.09, 0.13])
+    out = tmp_path / "out"
+    assert fr.main([str(a), "--baseline", "flat", "--out", str(out)]) == 0
+    description = Image.open(out / "frontier.png").info.get("Description", "")
+    assert description.startswith("Command: `python experiments/selfplay_rl_frontier.py ")

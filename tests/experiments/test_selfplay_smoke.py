@@ -233,3 +233,19 @@ def test_the_corpus_reference_counts_every_silence_unit_as_silence(monkeypatch):
     vads, silence = selfplay.corpus_reference(plan, "fisher-like")
     assert silence == {0, 1}
     assert not vads[0][1].any() and vads[0][0].sum() == 30
+
+
+def test_compare_figure_names_its_command_and_commit(tmp_path: Path) -> None:
+    """The figure is all selfplay_compare.py writes: it carries the provenance line (under
+    the plot and in the PNG's Description), as every report does."""
+    from PIL import Image
+
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import selfplay_compare
+
+    folder = _summary(tmp_path, "good", lambda t: t)
+    png = tmp_path / "compare.png"
+    assert selfplay_compare.main([str(folder), "--out", str(png)]) == 0
+    description = Image.open(png).info.get("Description", "")
+    assert description.startswith("Command: `python experiments/selfplay_compare.py ")
+    assert "(commit " in description
