@@ -22,7 +22,8 @@ Smoke mode (``--smoke``): both sides replay the shipped dialogue, two delays, on
 results, ``report/REPORT.md`` and effect tables (95% CIs over seeds, differences paired by
 seed): ``effects_vs_delay0`` (and ``effects_vs_delayD`` for ``--contrast-delays D``) with
 its plot ``latency.png``, ``effects_vs_jitter0`` and ``effects_vs_loss0`` (the network's
-cost at equal delay) and ``effects_vs_estimation_off`` (each mode against ``wait``).
+cost at equal delay) and ``effects_vs_estimation_off`` (each mode against ``wait``; without
+``wait`` in ``--estimation``, against ``silence``).
 
     python experiments/latency_sweep.py --out runs/latency            # full
     python experiments/latency_sweep.py --smoke --out /tmp/latency    # smoke
@@ -116,9 +117,10 @@ def run_one(out: Path, config: SweepConfig, args: argparse.Namespace) -> None:
             write_effects(out, keys, key, min(grid[key]), name=f"effects_vs_{name}0",
                           note=args.provenance)
     est = grid.get(ESTIMATION, [])
-    if len(est) > 1:
-        write_effects(out, keys, ESTIMATION, "wait" if "wait" in est else est[-1],
-                      name="effects_vs_estimation_off", note=args.provenance)
+    if len(est) > 1:  # against no estimation at all, else against no model estimate
+        off = next(mode for mode in ("wait", "silence") if mode in est)
+        write_effects(out, keys, ESTIMATION, off, name="effects_vs_estimation_off",
+                      note=args.provenance)
     print(f"{len(table)} cells -> {report}")
 
 

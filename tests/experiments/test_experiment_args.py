@@ -287,3 +287,26 @@ def test_rl_saved_policy_that_is_not_one_is_one_line(tmp_path):
     (run / "ppo.zip").write_bytes(b"not a zip")
     with pytest.raises(InputError, match=r"ppo\.zip: not a saved PPO policy"):
         rl.load_policy(run, tmp_path / "out")
+
+
+@pytest.mark.parametrize("modes", [["silence", "model"], ["model", "silence"],
+                                   ["model", "wait", "silence"]])
+def test_latency_estimation_off_is_never_the_model(tmp_path, monkeypatch, modes):
+    """``effects_vs_estimation_off`` contrasts with ``wait``, else ``silence``, whatever the
+    order of ``--estimation`` (``silence model`` made ``model`` the baseline before)."""
+    from types import SimpleNamespace
+
+    from duplexsim.sweeps.config import SweepConfig
+
+    latency = _script("latency_sweep")
+    config = SweepConfig(name="x", base="base.toml", seeds=(0,),
+                         grid={latency.BOTH_DELAYS: [0], latency.ESTIMATION: modes})
+    written = []
+    monkeypatch.setattr(latency, "load_sweep", lambda path: SimpleNamespace(config=config))
+    monkeypatch.setattr(latency, "run_sweep", lambda *a, **k: [])
+    monkeypatch.setattr(latency, "write_report", lambda *a, **k: tmp_path / "REPORT.md")
+    monkeypatch.setattr(latency, "write_effects",
+                        lambda out, keys, contrast, base, **k: written.append((contrast, base)))
+    latency.run_one(tmp_path, config, SimpleNamespace(corpus=None, provenance="Command: x",
+                                                      contrast_delays=[]))
+    assert written == [(latency.ESTIMATION, "wait" if "wait" in modes else "silence")]
