@@ -185,10 +185,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="one full product sweep instead of the delay and network sweeps")
     args = parser.parse_args(argv)
     args.corpus = reference_corpus(parser, args.corpus)
-    if not args.smoke and (args.factorial or "delay" in args.sweeps) and (
-            stray := sorted(set(args.contrast_delays) - set(args.delays))):
-        parser.error(f"--contrast-delays {' '.join(map(str, stray))}: not among --delays "
-                     f"{' '.join(map(str, args.delays))} (allowed: delays of the sweep)")
+    # the delays the sweeps that run have (the network sweep's alone when it runs alone)
+    flag, swept = (("--delays", args.delays) if args.factorial or "delay" in args.sweeps
+                   else ("--network-delays", args.network_delays))
+    if not args.smoke and (stray := sorted(set(args.contrast_delays) - set(swept))):
+        parser.error(f"--contrast-delays {' '.join(map(str, stray))}: not among {flag} "
+                     f"{' '.join(map(str, swept))} (allowed: delays of the sweep)")
     args.provenance = provenance("latency_sweep.py", argv)
     use_threads(args.threads)  # this process and the sweep workers it starts
     partners = ["fisher"] if args.smoke else args.partners
