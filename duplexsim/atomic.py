@@ -242,8 +242,8 @@ def _strict(obj: Any) -> Any:
         return {k: _strict(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [_strict(v) for v in obj]
-    if isinstance(obj, np.ndarray) and obj.dtype.kind == "f":
-        return [_strict(v) for v in obj.tolist()]
+    if isinstance(obj, np.ndarray):
+        return _strict(obj.tolist())
     return obj
 
 
@@ -274,12 +274,8 @@ def write_png(fig: Any, path: str | os.PathLike[str], dpi: int = 110,
 def _json_default(obj: Any) -> Any:
     import numpy as np
 
-    if isinstance(obj, np.integer):
+    if isinstance(obj, np.integer):  # floats and arrays: _strict has made them lists/floats
         return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
