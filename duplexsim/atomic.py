@@ -45,7 +45,9 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
         yield tmp_path
         if tmp_path.exists():  # mkstemp makes 0600 files: give them the usual umask-based mode
             os.chmod(tmp_path, 0o666 & ~_umask())
+            _sync(tmp_path)  # the bytes reach the disk before the name does
         os.replace(tmp_path, target)
+        _sync(target.parent)
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
@@ -53,6 +55,26 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
         if failure is not None:
             raise failure from e
         raise
+
+
+def _sync(path: Path) -> None:
+    """Flush ``path`` (a file, or a folder's entries after a rename) to the disk, so a crash
+    or power loss after a rename cannot leave the new name on empty or missing bytes. A
+    folder that cannot be opened for it (Windows) or synced (some network file systems)
+    is skipped: the rename itself is still atomic there."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        if path.is_dir():
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        if not path.is_dir() or e.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
 
 
 def remove_stale_temporaries(path: str | os.PathLike[str]) -> None:
@@ -132,9 +154,16 @@ def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
                      if p.is_file() and not p.name.startswith(".")]
         for name in last | (set(owned) - names):
             (target / name).unlink(missing_ok=True)
-        for rel in sorted(written, key=lambda p: str(p) in last):  # markers last
-            (target / rel).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(stage / rel, target / rel)
+        for rel in written:
+            _sync(stage / rel)
+        folders = {target} | {target / d for rel in written for d in rel.parents}
+        for markers in (False, True):  # markers last, once everything else is on disk
+            for rel in written:
+                if (str(rel) in last) == markers:
+                    (target / rel).parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(stage / rel, target / rel)
+            for folder in sorted(folders):
+                _sync(folder)
     except BaseException as e:
         shutil.rmtree(stage, ignore_errors=True)
         for folder in created:  # deepest first; stops at one that is not empty

@@ -93,3 +93,40 @@ def test_json_is_strict_with_null_for_what_is_not_a_number(tmp_path):
 
     assert json.loads(text, parse_constant=refuse) == {
         "fto": None, "gap": None, "rows": [1.5, [None, 2.0], [3.0]], "n": 4}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/fd")
+def test_bytes_and_names_are_flushed_to_disk_before_and_after_each_rename(tmp_path, monkeypatch):
+    events = []
+    fsync, replace = os.fsync, os.replace
+
+    def logged_fsync(fd):
+        events.append(("fsync", os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))))
+        fsync(fd)
+
+    def logged_replace(src, dst):
+        events.append(("replace", os.path.basename(dst)))
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", logged_fsync)
+    monkeypatch.setattr(os, "replace", logged_replace)
+    with atomic_path(tmp_path / "a.txt") as tmp:
+        tmp.write_text("a")
+    synced_tmp, renamed, synced_dir = events
+    assert synced_tmp[0] == "fsync" and synced_tmp[1].startswith(".a.txt.")  # the bytes first
+    assert renamed == ("replace", "a.txt")
+    assert synced_dir == ("fsync", tmp_path.name)  # then the folder's new entry
+
+    events.clear()
+    out = tmp_path / "run"
+    with atomic.output_dir(out, last=["summary.json"]) as stage:
+        (stage / "sub").mkdir()
+        (stage / "sub" / "trace.parquet").write_text("t")
+        (stage / "summary.json").write_text("{}")
+    assert sorted(events[:2]) == [("fsync", "summary.json"), ("fsync", "trace.parquet")]
+    moved = [name for kind, name in events if kind == "replace"]
+    assert moved == ["trace.parquet", "summary.json"]
+    between = events[events.index(("replace", "trace.parquet")):
+                     events.index(("replace", "summary.json"))]
+    assert ("fsync", "sub") in between and ("fsync", "run") in between  # marker after the rest
+    assert events[-1][0] == "fsync"
