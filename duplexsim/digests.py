@@ -25,7 +25,7 @@ VOCODER_FILES = ("tokenizer/config.json", "tokenizer/arrays.safetensors")
 audio), not what it says."""
 CORPUS_FILES = ("manifest.json",)
 """A corpus's manifest records every dialogue it holds and how the corpus was built."""
-SIMULATOR_VERSION = "2026-12-05.2"
+SIMULATOR_VERSION = "2026-12-06"
 """Part of every cache key of a simulated or generated conversation: changed whenever the
 code gives other traces from the same inputs (a timing rule, the agents' numerics, what an
 agent's context holds) or other metrics from the same trace (a sweep cell stores its
@@ -33,7 +33,8 @@ metrics row), so that results cached by an earlier version are made anew rather 
 with new ones. 2026-12-05: estimates re-fed after an earlier chunk is replaced, and the
 backchannel definition (bade1ba).
 2026-12-05.2: continuations cover the whole window after a prompt that is no whole number
-of chunks (160 ms: 563 chunks, not 562); an IPU at a window's first frame is no backchannel."""
+of chunks (160 ms: 563 chunks, not 562); an IPU at a window's first frame is no backchannel.
+2026-12-06: nor is an IPU at a window's last frame (right-censored)."""
 
 
 def file_digest(path: str | Path) -> str:

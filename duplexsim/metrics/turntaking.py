@@ -20,7 +20,9 @@ Definitions (all thresholds in :class:`TurnTakingParams`):
   An IPU that starts at the first frame of the analysed VAD is left-censored (a window cut
   from a dialogue: its speaker may have been talking before the cut, so its own silence
   before it is unknown): never a backchannel, and never a listener onset
-  (:func:`listener_onsets`). Silence at the window's start counts as silence.
+  (:func:`listener_onsets`). Silence at the window's start counts as silence. Likewise an
+  IPU that ends at the last frame is right-censored (it may go on past the cut, so it is
+  not known to be short): never a backchannel.
 - On the joint state (silence / A only / B only / both) without backchannels, every
   stretch between two consecutive *sole-speaker* runs is an interval. Same speaker on
   both sides: its silences are **pauses**, its double talk **within-turn overlaps**.
@@ -149,7 +151,7 @@ def _backchannels(
     resumes = has_next & (p_next - ends < p["ctx"]) & (p_next < own_next)
     own_prev_end = np.concatenate(([-(10**9)], ends[:-1]))
     isolated = ((starts - own_prev_end) >= p["pre"]) & (starts > 0)  # 0: left-censored
-    short = (ends - starts) <= p["bc_max"]
+    short = ((ends - starts) <= p["bc_max"]) & (ends < n)  # n: right-censored, length unknown
     return short & isolated & partner_before & resumes
 
 

@@ -233,3 +233,15 @@ def test_listener_onsets_count_speaking_up_after_a_second_of_listening():
     assert listener_onsets(timeline(3000, [], []), FRAME) == (0, 0.0)  # nobody talks
     with pytest.raises(ValueError, match="shape"):
         listener_onsets(np.zeros((3, 10), dtype=bool), FRAME)
+
+
+def test_an_ipu_cut_at_the_window_end_is_no_backchannel():
+    """B's 300 ms IPU runs into the window's last frame: it may go on past the cut, so it is
+    not known to be short (right-censored, as an IPU at the first frame is left-censored).
+    It was a backchannel (12 per minute in this 5 s window)."""
+    ev = detect_events(timeline(5000, [(0, 5000)], [(4700, 5000)]), FRAME)
+    assert len(kinds(ev, "backchannel")) == 0
+    assert kinds(ev, "ipu")["speaker"].tolist() == [0, 1]
+    # the same IPU ending 10 ms before the cut, with A still talking: a backchannel
+    ev = detect_events(timeline(5000, [(0, 5000)], [(4690, 4990)]), FRAME)
+    assert kinds(ev, "backchannel")["start_ms"].tolist() == [4690]
