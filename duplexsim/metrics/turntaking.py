@@ -29,8 +29,12 @@ Definitions (all thresholds in :class:`TurnTakingParams`):
   Different speakers: a **floor transition**; its silences are **gaps**, its double talk
   **transition overlaps**. The transition's **floor-transfer offset** (FTO) is the start
   of the incoming speaker's IPU minus the end of the outgoing speaker's IPU (negative =
-  overlap) and is stored on the interval's first row (a zero-length gap row is added
-  when the speakers switch with neither silence nor overlap between them).
+  overlap): the incoming speaker's first IPU after the outgoing speaker's sole run and
+  the outgoing speaker's last IPU before the incoming speaker's, so a transition has a
+  negative FTO exactly when it has double talk (A, silence, both, B: B's start minus the
+  end of A's speech over B's, not of A's speech before the silence). It is stored on the
+  interval's first row (a zero-length gap row is added when the speakers switch with
+  neither silence nor overlap between them).
 - Silence before the first / after the last sole run belongs to no one and is not an
   event; double talk there is a non-transition overlap.
 """
@@ -237,10 +241,10 @@ def _floor_events(
     for s in (0, 1):
         st, en = ipus[s]
         sel_out, sel_in = out_spk == s, in_spk == s
-        last = r_end[pair_a[sel_out]] - 1
-        ipu_end[sel_out] = en[np.searchsorted(st, last, side="right") - 1]
-        first = r_start[pair_b[sel_in]]
-        ipu_start[sel_in] = st[np.searchsorted(st, first, side="right") - 1]
+        # the outgoing speaker's last IPU starting before the incoming speaker's sole run
+        ipu_end[sel_out] = en[np.searchsorted(st, r_start[pair_b[sel_out]], side="left") - 1]
+        # the incoming speaker's first IPU ending after the outgoing speaker's sole run
+        ipu_start[sel_in] = st[np.searchsorted(en, r_end[pair_a[sel_in]], side="right")]
     fto = (ipu_start - ipu_end).astype(float)
     silence = other & (r_code == 0) & flanked
     overlap = other & (r_code == 3) & ((r_end - r_start) >= max(p["min_overlap"], 1))

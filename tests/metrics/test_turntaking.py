@@ -140,6 +140,24 @@ def test_long_ipu_inside_partner_speech_is_a_within_turn_overlap():
     assert ev["fto_ms"].isna().all()
 
 
+def test_fto_of_a_transition_with_silence_then_double_talk_is_negative():
+    """A talks, both are silent 300 ms, then B starts and A starts again over B for 500 ms
+    before yielding: the FTO was +300 (from A's speech before the silence), with a 500 ms
+    transition overlap beside it; bridging A's silence (150 ms) gave -650. The outgoing IPU
+    is A's last before B holds the floor alone: -500."""
+    ev = detect_events(timeline(4000, [(0, 1000), (1300, 1800)], [(1300, 3000)]), FRAME)
+    assert ev["fto_ms"].dropna().tolist() == [-500]
+    assert kinds(ev, "overlap")["transition"].tolist() == [True]
+    assert summarize_events(ev, 4000)["overlap_transition_share"] == 1.0
+    # the mirror: B talks over A's end, both stop, B resumes after 300 ms: B's turn began
+    # over A (B's IPU at 0-100 ms keeps its 400-1000 ms IPU from being a backchannel)
+    ev = detect_events(timeline(4000, [(0, 1000)], [(0, 100), (400, 1000), (1300, 3000)]), FRAME)
+    assert ev["fto_ms"].dropna().tolist() == [-600]
+    # silence alone: the FTO is the gap
+    ev = detect_events(timeline(4000, [(0, 1000), (1300, 1800)], [(1900, 3000)]), FRAME)
+    assert ev["fto_ms"].dropna().tolist() == [100]
+
+
 def test_switch_with_no_silence_gives_zero_length_gap_and_fto_zero():
     ev = detect_events(timeline(3000, [(0, 1000)], [(1000, 2000)]), FRAME)
     gaps = kinds(ev, "gap")
@@ -217,6 +235,12 @@ def test_one_fto_per_switch_of_the_sole_speaker(n_runs, seed):
     switches = int((np.diff(sole) != 0).sum()) if len(sole) else 0
     ftos = ev["fto_ms"].dropna()
     assert len(ftos) == switches
+    # an FTO is negative exactly when its transition has double talk
+    runs_code = code[np.r_[True, code[1:] != code[:-1]]]
+    sole_pos = np.flatnonzero((runs_code == 1) | (runs_code == 2))
+    with_overlap = [bool((runs_code[i + 1 : j] == 3).any()) for i, j in
+                    zip(sole_pos[:-1], sole_pos[1:], strict=True) if runs_code[i] != runs_code[j]]
+    assert (ftos.to_numpy() < 0).tolist() == with_overlap
     # FTO = incoming IPU start - outgoing IPU end, so it is never below -(incoming IPU length)
     assert (ftos.to_numpy() > -n * FRAME).all()
 
