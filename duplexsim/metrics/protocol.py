@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from duplexsim.metrics.intervals import percentile_interval
-from duplexsim.metrics.turntaking import TurnTakingParams, detect_events
+from duplexsim.metrics.turntaking import TurnTakingParams, detect_events, event_durations
 
 PAPER_EVENTS = ("ipu", "pause", "fto")
 """The events of the paper's correlation tables; their mean is the ``avg`` column."""
@@ -54,14 +54,15 @@ def split_prompt(
 def mean_durations(
     vad: np.ndarray, frame_ms: int = 40, params: TurnTakingParams | None = None
 ) -> dict[str, float]:
-    """Mean duration (ms) of each event of :data:`ALL_EVENTS` in a ``[2, T]`` VAD (NaN if none).
+    """Mean duration (ms) of each event of :data:`ALL_EVENTS` in a ``[2, T]`` VAD (NaN if none;
+    the durations of ``turntaking.event_durations``).
 
     ``fto`` is the mean floor-transfer offset over transitions (negative = overlap).
     """
     events = detect_events(vad, frame_ms, params)
     out = {}
     for kind in ("ipu", "pause", "gap", "overlap"):
-        d = events.loc[events["kind"] == kind, "duration_ms"]
+        d = event_durations(events, kind)
         out[kind] = float(d.mean()) if len(d) else float("nan")
     fto = events["fto_ms"].dropna()
     out["fto"] = float(fto.mean()) if len(fto) else float("nan")

@@ -34,7 +34,8 @@ Definitions (all thresholds in :class:`TurnTakingParams`):
   negative FTO exactly when it has double talk (A, silence, both, B: B's start minus the
   end of A's speech over B's, not of A's speech before the silence). It is stored on the
   interval's first row (a zero-length gap row is added when the speakers switch with
-  neither silence nor overlap between them).
+  neither silence nor overlap row between them: it carries the FTO and is no gap, see
+  :func:`event_durations`).
 - Silence before the first / after the last sole run belongs to no one and is not an
   event; double talk there is a non-transition overlap.
 """
@@ -335,6 +336,22 @@ def event_columns(
     }
 
 
+def event_durations(events: Mapping[str, np.ndarray], kind: str) -> np.ndarray:
+    """Durations (ms) of the events of ``kind`` in :func:`event_columns` / :func:`detect_events`
+    that every duration statistic reads (:func:`summarize_columns`, the protocol's means).
+
+    A zero-length gap row only carries the FTO of a switch with no silence between the
+    speakers (Heldner & Edlund's "no-gap-no-overlap", or double talk below
+    ``min_overlap_ms``): no silence, so no gap; its FTO still counts.
+    """
+    kinds = np.asarray(events["kind"], dtype=object)
+    durations = np.asarray(events["duration_ms"], dtype=np.float64)
+    keep = kinds == kind
+    if kind == "gap":
+        keep &= durations > 0
+    return durations[keep]
+
+
 def _median(x: np.ndarray) -> float:
     return float(np.median(x)) if len(x) else float("nan")
 
@@ -342,7 +359,8 @@ def _median(x: np.ndarray) -> float:
 def summarize_events(events: pd.DataFrame, duration_ms: float) -> dict[str, float]:
     """Summary statistics of an event table over a conversation of ``duration_ms``.
 
-    Durations are medians/means in ms (NaN when there is no such event);
+    Durations are medians/means in ms (NaN when there is no such event) of
+    :func:`event_durations`;
     ``overlap_transition_share`` is the share of floor transitions made in overlap
     (FTO < 0); rates are per minute of ``duration_ms``; ``speech_share`` (time at least
     one speaker talks), ``silence_share`` and ``overlap_share`` (both talk) are fractions
@@ -359,9 +377,7 @@ def summarize_columns(events: Mapping[str, np.ndarray], duration_ms: float) -> d
     ``fto_ms`` are read)."""
     if duration_ms <= 0:
         raise ValueError(f"duration_ms must be > 0, got {duration_ms}")
-    kinds = np.asarray(events["kind"], dtype=object)  # numpy, not pandas: called per episode
-    durations = np.asarray(events["duration_ms"], dtype=np.float64)
-    by_kind = {k: durations[kinds == k] for k in EVENT_KINDS}
+    by_kind = {k: event_durations(events, k) for k in EVENT_KINDS}  # numpy: called per episode
     fto = np.asarray(events["fto_ms"], dtype=np.float64)
     fto = fto[~np.isnan(fto)]
     minutes = duration_ms / 60_000.0

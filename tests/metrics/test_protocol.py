@@ -42,6 +42,11 @@ def test_mean_durations_of_regular_turns():
     assert means["ipu"] == pytest.approx(2000)
     assert means["gap"] == pytest.approx(320) and means["fto"] == pytest.approx(320)
     assert np.isnan(means["pause"]) and np.isnan(means["overlap"])
+    # a switch on the same frame is a transition (FTO 0) with no gap: the gap mean was 274
+    vad = turns(500, ipu=50, gap=8)
+    vad[1, 50:58] = True  # B's first IPU starts as A's first ends
+    means = mean_durations(vad)
+    assert means["gap"] == pytest.approx(320) and means["fto"] < 320
 
 
 def test_correlations_recover_known_relations_across_prompts():

@@ -15,6 +15,7 @@ from duplexsim.metrics.turntaking import (
     SUMMARY_KEYS,
     TurnTakingParams,
     detect_events,
+    event_durations,
     listener_onsets,
     summarize_events,
     vad_from_units,
@@ -162,6 +163,20 @@ def test_switch_with_no_silence_gives_zero_length_gap_and_fto_zero():
     ev = detect_events(timeline(3000, [(0, 1000)], [(1000, 2000)]), FRAME)
     gaps = kinds(ev, "gap")
     assert gaps["duration_ms"].tolist() == [0] and gaps["fto_ms"].tolist() == [0]
+
+
+def test_a_zero_length_gap_row_carries_an_fto_but_is_no_gap():
+    """A 300 ms gap, then a switch on the same frame (no silence): the gap median was
+    150 ms, the 0 ms carrier row of the second FTO counted as a gap; the FTOs are 300 and 0."""
+    ev = detect_events(timeline(4000, [(0, 1000), (2500, 3500)], [(1300, 2500)]), FRAME)
+    assert kinds(ev, "gap")["duration_ms"].tolist() == [300, 0]
+    s = summarize_events(ev, 4000)
+    assert s["gap_median_ms"] == 300 and s["fto_median_ms"] == 150
+    assert event_durations(ev, "gap").tolist() == [300]
+    # 50 ms of double talk below min_overlap_ms: an FTO of -50 on a 0 ms row, no 0 ms gap
+    ev = detect_events(timeline(3000, [(0, 1050)], [(1000, 2000)]), FRAME,
+                       TurnTakingParams(min_overlap_ms=100))
+    assert math.isnan(summarize_events(ev, 3000)["gap_median_ms"])
 
 
 def test_short_overlap_below_min_overlap_keeps_exact_fto():
