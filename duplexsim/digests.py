@@ -36,7 +36,8 @@ backchannel definition (bade1ba).
 of chunks (160 ms: 563 chunks, not 562); an IPU at a window's first frame is no backchannel.
 2026-12-06: nor is an IPU at a window's last frame (right-censored); an FTO is measured
 from the outgoing speaker's last IPU before the incoming one's sole speech; a zero-length gap
-row (a switch without silence) is no gap in the gap statistics."""
+row (a switch without silence) is no gap in the gap statistics; overlap_median_ms and the
+protocol's overlap mean are of transition overlaps only."""
 
 
 def file_digest(path: str | Path) -> str:

@@ -342,13 +342,19 @@ def event_durations(events: Mapping[str, np.ndarray], kind: str) -> np.ndarray:
 
     A zero-length gap row only carries the FTO of a switch with no silence between the
     speakers (Heldner & Edlund's "no-gap-no-overlap", or double talk below
-    ``min_overlap_ms``): no silence, so no gap; its FTO still counts.
+    ``min_overlap_ms``): no silence, so no gap; its FTO still counts. An overlap is a
+    transition overlap (reads ``transition``): Heldner & Edlund's between-speaker overlap,
+    the counterpart of a gap, as a pause is of a within-turn silence; the double talk of
+    backchannels, within-turn overlaps and overlaps outside any transition is not one
+    (all double talk is in ``overlap_share``).
     """
     kinds = np.asarray(events["kind"], dtype=object)
     durations = np.asarray(events["duration_ms"], dtype=np.float64)
     keep = kinds == kind
     if kind == "gap":
         keep &= durations > 0
+    elif kind == "overlap":
+        keep &= np.asarray(events["transition"], dtype=bool)
     return durations[keep]
 
 
@@ -360,7 +366,7 @@ def summarize_events(events: pd.DataFrame, duration_ms: float) -> dict[str, floa
     """Summary statistics of an event table over a conversation of ``duration_ms``.
 
     Durations are medians/means in ms (NaN when there is no such event) of
-    :func:`event_durations`;
+    :func:`event_durations` (``overlap_median_ms``: transition overlaps only);
     ``overlap_transition_share`` is the share of floor transitions made in overlap
     (FTO < 0); rates are per minute of ``duration_ms``; ``speech_share`` (time at least
     one speaker talks), ``silence_share`` and ``overlap_share`` (both talk) are fractions
@@ -368,13 +374,14 @@ def summarize_events(events: pd.DataFrame, duration_ms: float) -> dict[str, floa
     """
     return summarize_columns({"kind": events["kind"].to_numpy(dtype=object),
                               "duration_ms": events["duration_ms"].to_numpy(dtype=np.float64),
-                              "fto_ms": events["fto_ms"].to_numpy(dtype=np.float64)},
+                              "fto_ms": events["fto_ms"].to_numpy(dtype=np.float64),
+                              "transition": events["transition"].to_numpy(dtype=bool)},
                              duration_ms)
 
 
 def summarize_columns(events: Mapping[str, np.ndarray], duration_ms: float) -> dict[str, float]:
-    """:func:`summarize_events` of :func:`event_columns` (``kind``, ``duration_ms`` and
-    ``fto_ms`` are read)."""
+    """:func:`summarize_events` of :func:`event_columns` (``kind``, ``duration_ms``,
+    ``fto_ms`` and ``transition`` are read)."""
     if duration_ms <= 0:
         raise ValueError(f"duration_ms must be > 0, got {duration_ms}")
     by_kind = {k: event_durations(events, k) for k in EVENT_KINDS}  # numpy: called per episode
@@ -382,7 +389,8 @@ def summarize_columns(events: Mapping[str, np.ndarray], duration_ms: float) -> d
     fto = fto[~np.isnan(fto)]
     minutes = duration_ms / 60_000.0
     talk = float(by_kind["ipu"].sum() + by_kind["backchannel"].sum())
-    both = float(by_kind["overlap"].sum())
+    kinds = np.asarray(events["kind"], dtype=object)
+    both = float(np.asarray(events["duration_ms"], dtype=np.float64)[kinds == "overlap"].sum())
     speech = (talk - both) / duration_ms
     return {
         "ipu_median_ms": _median(by_kind["ipu"]),

@@ -47,6 +47,11 @@ def test_mean_durations_of_regular_turns():
     vad[1, 50:58] = True  # B's first IPU starts as A's first ends
     means = mean_durations(vad)
     assert means["gap"] == pytest.approx(320) and means["fto"] < 320
+    # overlap: transition overlaps only (A's 400 ms backchannel in B's turn was pooled: 280)
+    vad = turns(500, ipu=50, gap=8)
+    vad[1, 46:58] = True  # B takes the turn in 160 ms of overlap with A's first IPU
+    vad[0, 75:85] = True  # 400 ms inside B's turn, 1 s after A's first IPU: a backchannel
+    assert mean_durations(vad)["overlap"] == pytest.approx(160)
 
 
 def test_correlations_recover_known_relations_across_prompts():

@@ -179,6 +179,19 @@ def test_a_zero_length_gap_row_carries_an_fto_but_is_no_gap():
     assert math.isnan(summarize_events(ev, 3000)["gap_median_ms"])
 
 
+def test_overlap_median_is_of_transition_overlaps_and_overlap_share_of_all_double_talk():
+    """A 400 ms backchannel, a transition made in 200 ms of overlap and a 1.5 s within-turn
+    overlap: overlap_median_ms pooled the three (400), though a gap (its counterpart) is
+    only ever at a transition; now the transition's 200. overlap_share keeps all 2.1 s."""
+    ev = detect_events(timeline(12000, [(0, 4000), (6000, 11000)],
+                                [(1500, 1900), (3800, 5800), (7000, 8500)]), FRAME)
+    assert sorted(kinds(ev, "overlap")["duration_ms"]) == [200, 400, 1500]
+    assert event_durations(ev, "overlap").tolist() == [200]
+    s = summarize_events(ev, 12000)
+    assert s["overlap_median_ms"] == 200
+    assert s["overlap_share"] == pytest.approx(2100 / 12000)
+
+
 def test_short_overlap_below_min_overlap_keeps_exact_fto():
     params = TurnTakingParams(min_overlap_ms=100)
     ev = detect_events(timeline(3000, [(0, 1050)], [(1000, 2000)]), FRAME, params)
