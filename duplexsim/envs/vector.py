@@ -326,19 +326,29 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
 
 
 def refuse_shared_objects(env_kwargs: dict[str, Any], num_envs: int) -> None:
-    """An Agent or PartnerPool object holds one conversation's state: handed to every
-    conversation it would be driven by all of them at once (rollouts silently differ from
-    each conversation alone, or a SyncLLM model= agent fails at its first step)."""
+    """An Agent object holds one conversation's state: handed to every conversation it would
+    be driven by all of them at once (rollouts silently differ from each conversation alone,
+    or a SyncLLM model= agent fails at its first step). A PartnerPool object is fine: each
+    conversation draws from its own :meth:`~PartnerPool.for_env` copy, with agents of its
+    own, unless the pool holds Agent objects, which no copy can renew."""
     for key in ("partner", "model"):
         value = env_kwargs.get(key)
         listed = isinstance(value, list | tuple)
         for i, item in enumerate(value if listed else [value]):
-            if isinstance(item, Agent | PartnerPool):
-                where = f"{key}[{i}]" if listed else key
+            where = f"{key}[{i}]" if listed else key
+            given = [m.spec for m in item.members if m.agent is not None] \
+                if isinstance(item, PartnerPool) else []
+            if given:
+                raise ValueError(
+                    f"{where}: a PartnerPool holding Agent objects (partner[{given[0]}]) cannot "
+                    f"be shared by num_envs={num_envs} conversations (allowed: a pool of "
+                    "specs, which each conversation copies, or num_envs=1)")
+            if isinstance(item, Agent):
                 raise ValueError(
                     f"{where}: a {type(item).__name__} object cannot be shared by "
                     f"num_envs={num_envs} conversations (allowed: an agent directory, a side "
-                    "or pool spec: each conversation builds its own)")
+                    "or pool spec, or a PartnerPool of specs: each conversation builds its "
+                    "own)")
 
 
 def _copy(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

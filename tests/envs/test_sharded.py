@@ -104,6 +104,27 @@ def test_conversations_that_end_apart_merge_like_one_process() -> None:
         sharded.close()
 
 
+def test_a_partner_pool_object_is_copied_into_every_shard() -> None:
+    """A PartnerPool object of specs reaches each worker (pickled) and each conversation
+    draws from its own copy: the rollouts of the one-process env given the same pool (it
+    was refused: "a PartnerPool object cannot be shared by num_envs=4")."""
+    from duplexsim.envs.partners import parse_pool
+
+    args = kwargs()
+    pool = parse_pool(args.pop("partner"), args["scenario"], "b")
+    sharded, one = make(4, 2, partner=pool, **args), make(4, 1, partner=pool, **args)
+    try:
+        assert same(sharded.reset(seed=5), one.reset(seed=5))
+        rng = np.random.default_rng(3)
+        for _ in range(20):
+            actions = rng.integers(0, 4, 4)
+            assert same(sharded.step(actions), one.step(actions))
+        assert sharded.unwrapped.get_attr("partner_info") == one.unwrapped.get_attr(
+            "partner_info")
+    finally:
+        sharded.close()
+
+
 def test_syncllm_partners_batch_in_each_process_with_the_same_rollouts(tiny_agents) -> None:
     s = dataclasses.replace(default_scenario(), duration_s=3.2)
     pool = [{"kind": "syncllm", "agents": [str(a) for a in tiny_agents]}]

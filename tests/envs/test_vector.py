@@ -319,6 +319,43 @@ def test_syncllm_partners_share_one_model_and_batch_with_the_same_rollouts(tiny_
     assert steps_forwarded < sum(lm.n_forwards for lm in singles)  # batched: fewer calls
 
 
+def test_a_partner_pool_object_gives_each_conversation_its_own_copy(tiny_agents) -> None:
+    """A PartnerPool object (of specs) given to the vector env: each conversation draws from
+    its own copy, with agents of its own, so the rollouts are those of the pool's specs
+    (it was refused: "a PartnerPool object cannot be shared by num_envs=3"). A pool holding
+    Agent objects, which no copy can renew, is refused naming its member."""
+    from duplexsim.agents.scripted import ScriptedAgent
+    from duplexsim.envs.partners import parse_pool
+
+    s = dataclasses.replace(default_scenario(), duration_s=1.6)
+    spec = [{"kind": "replay", "start_s": "random"},
+            {"kind": "scripted", "policies": ["random-talker", "fixed-turns"]},
+            {"kind": "syncllm", "agents": [str(tiny_agents[0])]}]
+    pool = parse_pool(spec, s, "b")
+    args = {"scenario": s, "max_episode_steps": s.n_chunks}
+    given, specs = (gym.make_vec(TURN_TAKING_ID, num_envs=3, partner=p,
+                                 vectorization_mode="vector_entry_point", **args)
+                    for p in (pool, spec))
+    pools = [env.pool for env in given.unwrapped.envs]
+    assert len({id(p) for p in pools}) == 3 and all(p is not pool for p in pools)
+    got, want = given.reset(seed=7), specs.reset(seed=7)
+    assert same(got, want)
+    partners = set(got[1]["partner"])
+    rng = np.random.default_rng(2)
+    for _ in range(30):  # three episodes: every conversation draws again at its autoresets
+        actions = rng.integers(0, 4, 3)
+        got = given.step(actions)
+        assert same(got, specs.step(actions))
+        partners |= set(got[4].get("partner", []))
+    assert len(partners) >= 3
+    held = parse_pool([ScriptedAgent("random-talker", s.frames_per_chunk, s.n_chunks),
+                       "scripted"], s, "b")
+    with pytest.raises(ValueError, match=r"^partner: a PartnerPool holding Agent objects "
+                                         r"\(partner\[0\]\) cannot be shared by num_envs=2 "):
+        TurnTakingVectorEnv(num_envs=2, partner=held, **args)
+    TurnTakingVectorEnv(num_envs=1, partner=held, **args)  # one conversation: fine
+
+
 def test_close_frees_the_last_episodes_simulation() -> None:
     """Closing the env (or the vector env, which closes each) closes its session: freed at
     once, not by a full garbage collection; a reset afterwards starts a new one."""
