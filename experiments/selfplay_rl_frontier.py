@@ -3,7 +3,8 @@ along the line its runs share, or off it towards its corpus?
 
 Reads ``iterations.csv`` of each ``selfplay_rl.py`` output folder (one row per iteration:
 the rollouts' pooled overlap share and listener onsets per second) and fits, by least
-squares over the rows of the ``--baseline`` runs, ``overlap = a x onsets + b``. Every run
+squares over the rows of the ``--baseline`` runs (an iteration 0 they share, the same
+untrained rollouts, counted once), ``overlap = a x onsets + b``. Every run
 is then summarised by its rows' mean residual from that line (negative: less overlap for
 the same onset rate, towards the corpus; the corpus's own point is printed as a residual
 too) and the figure shows every row, the line and the corpus. Writes ``OUT/frontier.csv``
@@ -44,6 +45,14 @@ def read_runs(folders: list[Path]) -> pd.DataFrame:
         table = table.dropna(subset=list(COLUMNS))  # iterations without a measured rate
         parts.append(table.assign(run=folder.name)[["run", "iteration", *COLUMNS]])
     return pd.concat(parts, ignore_index=True)
+
+
+def distinct_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows without repeats of one measurement: an iteration-0 row equal in both numbers
+    to an earlier run's is the same untrained agent's same rollouts (runs of one base agent
+    and ``--first-seed`` start alike), kept once. Later rows are left as they are."""
+    repeat = (rows["iteration"] == 0) & rows.duplicated(subset=["iteration", *COLUMNS])
+    return rows[~repeat]
 
 
 def fit_line(rows: pd.DataFrame) -> tuple[float, float, float]:
@@ -109,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     if (args.corpus_overlap is None) != (args.corpus_onsets is None):
         parser.error("--corpus-overlap and --corpus-onsets: give both or neither")
     rows = read_runs(args.runs)
-    base = rows[rows["run"].isin(args.baseline)]
+    base = distinct_rows(rows[rows["run"].isin(args.baseline)])
+    shared = int(rows["run"].isin(args.baseline).sum()) - len(base)
     if len(base) < 3:
         parser.error(f"--baseline: {len(base)} rows with an onset rate (allowed: 3 or more)")
     a, b, r = fit_line(base)
@@ -120,8 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     corpus = None
     lines = [f"# Overlap against listener onsets over {len(args.runs)} training runs", "",
              command, "",
-             f"Line fitted on the {len(base)} rows of {', '.join(args.baseline)}: overlap = "
-             f"{a:.3f} x onsets/s + {b:.3f} (r = {r:.2f}). Residual: a row's overlap minus "
+             f"Line fitted on the {len(base)} rows of {', '.join(args.baseline)}"
+             + (f" (their shared iteration 0, the untrained agent's same rollouts, once: "
+                f"{shared} repeat{'s' if shared > 1 else ''} left out)" if shared else "")
+             + f": overlap = {a:.3f} x onsets/s + {b:.3f} (r = {r:.2f}). Residual: a row's "
+             "overlap minus "
              "the line's at its onset rate (negative: less overlap for the same onsets).", ""]
     if args.corpus_overlap is not None:
         corpus = (args.corpus_overlap, args.corpus_onsets)

@@ -46,6 +46,32 @@ def test_the_line_and_the_residuals(tmp_path: Path) -> None:
     assert (out / "frontier.png").stat().st_size > 0
 
 
+def test_a_shared_iteration_0_is_fitted_once(tmp_path: Path) -> None:
+    """Baseline runs of one base agent and --first-seed share their iteration 0 (the same
+    untrained rollouts): the line counts it once (it was fitted on it twice, e.g. the
+    shipped frontier's 18 rows, 17 distinct: 0.278 x + 0.021 instead of 0.267 x + 0.023).
+    Iteration-0 rows that differ (other seeds) are two measurements and both count."""
+    fr = _frontier()
+    a = run_folder(tmp_path, "a", [0.1, 0.2, 0.3], [0.10, 0.09, 0.13])
+    b = run_folder(tmp_path, "b", [0.1, 0.25, 0.35], [0.10, 0.10, 0.16])
+    c = run_folder(tmp_path, "c", [0.15, 0.2], [0.12, 0.08])
+    out = tmp_path / "out"
+    assert fr.main([str(a), str(b), "--baseline", "a", "b", "--out", str(out)]) == 0
+    rows = pd.read_csv(out / "frontier.csv")
+    assert len(rows) == 6  # each run keeps its own rows in the table
+    slope, intercept = np.polyfit([0.1, 0.2, 0.3, 0.25, 0.35], [0.10, 0.09, 0.13, 0.10, 0.16], 1)
+    text = (out / "REPORT.md").read_text()
+    assert "Line fitted on the 5 rows of a, b (their shared iteration 0" in text
+    assert "1 repeat left out" in text
+    assert f"overlap = {slope:.3f} x onsets/s + {intercept:.3f}" in text
+    assert np.allclose(rows["residual"],
+                       rows["overlap_share"] - (slope * rows["listener_onsets_per_s"]
+                                                + intercept), atol=1e-4)
+    assert fr.main([str(a), str(c), "--baseline", "a", "c", "--out", str(out)]) == 0
+    text = (out / "REPORT.md").read_text()
+    assert "Line fitted on the 5 rows of a, c: overlap" in text
+
+
 @pytest.mark.parametrize(("extra", "match"), [
     (["--baseline", "nope"], "--baseline: 'nope' is not one of the runs"),
     (["--baseline", "flat", "--corpus-overlap", "0.1"], "give both or neither"),
