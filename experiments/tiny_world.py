@@ -5,16 +5,46 @@ a shared mel-kmeans unit tokenizer with few units) with :func:`duplexsim.corpora
 build_corpus`, then trains a ``tiny`` SyncLLM agent on each for a few steps per stage with
 :func:`duplexsim.training.recipe.train_agent`, and copies the unit tokenizer into the agent
 directory exactly as ``duplexsim train`` does. Everything is reused when already there, so a
-second smoke run is quick. Owns nothing but this setup; must not score or simulate.
+second smoke run is quick; ``root`` (corpora and tokenizer) and each agents folder record
+the parameters they were built with (``tiny_world.json``), and a world asked for with other
+parameters is refused with one line, not reused. Owns nothing but this setup; must not
+score or simulate.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
 """Agent name -> the corpus preset it is trained on."""
+RECORD = "tiny_world.json"
+"""The parameters a folder of the world was built with, inside it."""
+
+
+def claim(folder: Path, params: dict[str, Any]) -> None:
+    """Record ``params`` in a new ``folder``, or check that an existing one was built with
+    them: a folder with other parameters, or with contents and no record, raises a one-line
+    :class:`~duplexsim.errors.OutputError` (reusing it would mix worlds silently)."""
+    from duplexsim.atomic import write_json
+    from duplexsim.errors import OutputError
+
+    record = folder / RECORD
+    if record.is_file():
+        built = json.loads(record.read_text())
+        if built != params:
+            diff = ", ".join(f"{k}={built.get(k)!r}, asked {params.get(k)!r}"
+                             for k in sorted(params.keys() | built.keys())
+                             if built.get(k) != params.get(k))
+            raise OutputError(str(record), "", f"the tiny world there was built with {diff}",
+                              "the same parameters, or another folder")
+        return
+    if folder.is_dir() and any(folder.iterdir()):
+        raise OutputError(str(folder), "", f"holds files but no {RECORD}: not a tiny world "
+                          "this version built", "a folder build_tiny_world made, or a new one")
+    write_json(record, params)
 
 
 def tiny_card(name: str, preset: str, n_units: int, steps: int,  # noqa: ANN201
@@ -50,6 +80,11 @@ def build_tiny_world(root: str | Path, *, conversations: int = 4,
     root = Path(root)
     corpora = root / "corpora"
     agents = root / ("agents" if train_seed == 0 else f"agents-seed{train_seed}")
+    # recorded before anything is built: whatever a folder holds was made with its record's
+    # parameters (the corpora, their tokenizer in root/units; each agents folder)
+    claim(root, {"conversations": conversations, "conversation_s": conversation_s,
+                 "n_units": n_units})
+    claim(agents, {"steps": steps, "train_seed": train_seed})
     for name, preset in AGENTS.items():
         cdir = corpora / preset
         if not (cdir / "manifest.json").is_file():
