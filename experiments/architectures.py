@@ -24,7 +24,9 @@ Scored on the agent speakers (both sides in self-play, side A against a replay):
 The corpora's test splits are scored the same way (both channels as agents). 95% CIs by a
 block bootstrap: every conversation is cut into ``--block-s`` blocks (15 s) and blocks are
 resampled with replacement within a grid point (it keeps the dependence inside a block,
-not across blocks: optimistic when conversations differ a lot). "Nearer own corpus": in
+not across blocks: optimistic when conversations differ a lot). TDM - SyncLLM differences
+are paired: the two architectures play the same seeds (against a replay, the same dialogue),
+so the block of one seed and position is resampled for both at once. "Nearer own corpus": in
 self-play at 0 ms, ``|x - other corpus| - |x - own corpus|`` for backchannels/min and FTO
 median, with its CI (resampling the agent's and both corpora's blocks).
 
@@ -212,18 +214,41 @@ def bootstrap(parts: list[dict[str, Any]], n_boot: int, rng: np.random.Generator
     return out
 
 
+def paired_bootstrap(x: dict[tuple[int, int], dict[str, Any]],
+                     y: dict[tuple[int, int], dict[str, Any]], n_boot: int,
+                     rng: np.random.Generator) -> np.ndarray:
+    """``[n_boot, len(STATS)]`` differences ``statistics(x) - statistics(y)`` of paired block
+    resamples: ``x`` and ``y`` map (seed, block index) to a block, and a label both have is
+    drawn for both at once; a block only one has (a conversation that ran longer) is
+    resampled on its own side."""
+    shared = [label for label in x if label in y]
+    alone = [[b for label, b in d.items() if label not in other] for d, other in ((x, y), (y, x))]
+    out = np.full((n_boot, len(STATS)), np.nan)
+    for i in range(n_boot):
+        pick = [shared[j] for j in rng.integers(0, len(shared), len(shared))]
+        sides = [[d[label] for label in pick] + [rest[j] for j in rng.integers(0, len(rest),
+                                                                               len(rest))]
+                 for d, rest in zip((x, y), alone, strict=True)]
+        first, second = (list(statistics(parts).values()) for parts in sides)
+        out[i] = np.subtract(first, second)
+    return out
+
+
 def score(plan: Plan, units: dict[str, np.ndarray], silence: set[int],
-          corpus_vads: dict[str, list[np.ndarray]]) -> tuple[pd.DataFrame, dict]:
-    """Summary rows (point, CI) per grid point and corpus; the bootstrap draws by key."""
+          corpus_vads: dict[str, list[np.ndarray]]) -> tuple[pd.DataFrame, dict, dict]:
+    """Summary rows (point, CI) per grid point and corpus; the bootstrap draws by key; the
+    blocks by key, each labelled (seed, block index)."""
     rng = np.random.default_rng(np.random.SeedSequence(0))
-    groups: dict[tuple, list[dict[str, Any]]] = {}
+    labelled: dict[tuple, dict[tuple[int, int], dict[str, Any]]] = {}
     for cell in grid(plan):
         name = scenario(plan, cell["corpus"], cell["arch"], cell["partner"], cell["delay_ms"],
                         cell["seed"], "").name
         agents = (0,) if cell["partner"] == "replay" else (0, 1)
         vad = vad_from_units(units[name], silence)
         key = (cell["corpus"], cell["arch"], cell["partner"], cell["delay_ms"])
-        groups.setdefault(key, []).extend(blocks(vad, agents, plan))
+        labelled.setdefault(key, {}).update(
+            ((cell["seed"], k), b) for k, b in enumerate(blocks(vad, agents, plan)))
+    groups = {key: list(parts.values()) for key, parts in labelled.items()}
     for corpus, vads in corpus_vads.items():
         groups[(corpus, "corpus", "corpus", -1)] = [b for v in vads
                                                    for b in blocks(v, (0, 1), plan)]
@@ -241,18 +266,21 @@ def score(plan: Plan, units: dict[str, np.ndarray], silence: set[int],
         row["recovery_median_chunks"] = point["recovery_median_ms"] / plan.chunk_ms
         row["recovery_median_slices"] = point["recovery_median_ms"] / plan.slice_ms
         rows.append(row)
-    return pd.DataFrame(rows), draws
+    return pd.DataFrame(rows), draws, labelled
 
 
-def differences(plan: Plan, draws: dict, summary: pd.DataFrame) -> pd.DataFrame:
-    """TDM - SyncLLM per corpus, partner and delay, CIs from the independent resamples."""
+def differences(plan: Plan, labelled: dict, summary: pd.DataFrame) -> pd.DataFrame:
+    """TDM - SyncLLM per corpus, partner and delay, CIs from paired block resamples
+    (:func:`paired_bootstrap`: the two architectures played the same seeds)."""
+    rng = np.random.default_rng(np.random.SeedSequence(0).spawn(1)[0])  # not score's stream
     rows = []
     point = summary.set_index(["corpus", "arch", "partner", "delay_ms"])
     for corpus in CORPORA:
         for partner in PARTNERS:
             for delay in (plan.delays if partner != "self-offset" else plan.delays[:1]):
                 t, s = (corpus, "tdm", partner, delay), (corpus, "syncllm", partner, delay)
-                lo, hi = percentile_intervals(draws[t] - draws[s])
+                lo, hi = percentile_intervals(paired_bootstrap(labelled[t], labelled[s],
+                                                               plan.n_boot, rng))
                 row = {"corpus": corpus, "partner": partner, "delay_ms": delay}
                 for i, stat in enumerate(STATS):
                     row[f"d_{stat}"] = point.loc[t, stat] - point.loc[s, stat]
@@ -305,7 +333,8 @@ def report(plan: Plan, summary: pd.DataFrame, diffs: pd.DataFrame, near: pd.Data
              f"{plan.seeds} seed(s) x {plan.duration_s:g} s per grid point, chunk "
              f"{plan.chunk_ms} ms, TDM slice {plan.slice_ms} ms, temperature {plan.temperature:g}, "
              f"ideal network with the one-way delay both ways, decision lead 1. 95% CIs: block "
-             f"bootstrap ({plan.block_s:g} s blocks, {plan.n_boot} resamples). Recovery in chunks "
+             f"bootstrap ({plan.block_s:g} s blocks, {plan.n_boot} resamples; TDM - SyncLLM "
+             f"resamples paired by seed and block). Recovery in chunks "
              f"= ms / {plan.chunk_ms}, in slices = ms / {plan.slice_ms}.", ""]
     for partner, title in (("self", "Self-play"), ("replay", "Against a replay of the corpus"),
                            ("self-offset", "Self-play, B's clock half a slice later")):
@@ -379,8 +408,8 @@ def run_plan(plan: Plan, command: str) -> Path:
         corpus = load_corpus(plan.corpora / p)
         ids = corpus.ids("test") or corpus.ids()
         corpus_vads[c] = [vad_from_units(corpus.dialogue(i).units, silence) for i in ids]
-    summary, draws = score(plan, units, silence, corpus_vads)
-    diffs, near = differences(plan, draws, summary), nearer(draws, summary)
+    summary, draws, labelled = score(plan, units, silence, corpus_vads)
+    diffs, near = differences(plan, labelled, summary), nearer(draws, summary)
     for name, table in (("summary", summary), ("differences", diffs), ("nearer", near)):
         with atomic_path(plan.out / f"{name}.csv") as tmp:
             table.to_csv(tmp, index=False, float_format="%.6g")
