@@ -12,6 +12,7 @@ alone.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +37,14 @@ COLUMNS = {
 }
 
 
-def corpus_row(corpus_dir: Path, split: str = "test", chunk_ms: int | None = None,
-               ) -> tuple[dict, list[float], list[np.ndarray], str]:
-    """Turn-taking summary of a corpus split from its units; also its FTOs, VAD and which
-    dialogues it covers (``"test split"``, or ``"every dialogue (no test split)"``).
-    ``chunk_ms``: each dialogue's units through the token format at that chunk size first
-    (:func:`~duplexsim.tokens.format_roundtrip`)."""
+def corpus_rows(corpus_dir: Path, chunk_sizes: Sequence[int | None] = (None,),
+                split: str = "test",
+                ) -> tuple[dict[int | None, tuple[dict, list[float], list[np.ndarray]]], str]:
+    """Turn-taking summary of a corpus split from its units, with its FTOs and VAD, per chunk
+    size (None: as recorded; a size: each dialogue's units through the token format at it
+    first, :func:`~duplexsim.tokens.format_roundtrip`), and which dialogues it covers
+    (``"test split"``, or ``"every dialogue (no test split)"``). Each dialogue's units are
+    read once for every size."""
     from duplexsim.corpora import load_corpus
     from duplexsim.metrics.turntaking import detect_events, summarize_events, vad_from_units
     from duplexsim.tokens import FRAME_MS, format_roundtrip
@@ -51,19 +54,23 @@ def corpus_row(corpus_dir: Path, split: str = "test", chunk_ms: int | None = Non
     ids, scope = corpus.ids(split), f"{split} split"
     if not ids:
         ids, scope = corpus.ids(), f"every dialogue (no {split} split)"
-    events, total_ms, ftos, vads = [], 0.0, [], []
+    parts: dict[int | None, tuple[list, list[float], list[np.ndarray]]] = {
+        chunk: ([], [], []) for chunk in chunk_sizes}
+    total_ms = 0.0
     for dialogue_id in ids:
-        units = corpus.dialogue(dialogue_id).units
-        if chunk_ms is not None:
-            units = format_roundtrip(units, chunk_ms, tokenizer.n_units, tokenizer.silence_unit)
-        vad = vad_from_units(units, tokenizer.silence_units)
-        ev = detect_events(vad, FRAME_MS)
-        events.append(ev)
-        total_ms += units.shape[1] * FRAME_MS
-        ftos += ev["fto_ms"].dropna().tolist()
-        vads.append(vad)
-    summary = summarize_events(pd.concat(events, ignore_index=True), total_ms)
-    return summary, ftos, vads, scope
+        recorded = corpus.units(dialogue_id)
+        total_ms += recorded.shape[1] * FRAME_MS
+        for chunk, (events, ftos, vads) in parts.items():
+            units = recorded if chunk is None else format_roundtrip(
+                recorded, chunk, tokenizer.n_units, tokenizer.silence_unit)
+            vad = vad_from_units(units, tokenizer.silence_units)
+            ev = detect_events(vad, FRAME_MS)
+            events.append(ev)
+            ftos += ev["fto_ms"].dropna().tolist()
+            vads.append(vad)
+    rows = {chunk: (summarize_events(pd.concat(events, ignore_index=True), total_ms), ftos, vads)
+            for chunk, (events, ftos, vads) in parts.items()}
+    return rows, scope
 
 
 def _chunk_sizes(sim_dirs: list[Path]) -> list[int]:
@@ -79,8 +86,8 @@ def write_demo_report(sim_dirs: list[Path], corpora: dict[str, Path], out: Path)
     rows, ftos, scopes = {}, {}, {}
     chunks = _chunk_sizes(sim_dirs)
     for name, corpus_dir in corpora.items():
-        for chunk in [None, *chunks]:
-            summary, fto, _, scope = corpus_row(Path(corpus_dir), chunk_ms=chunk)
+        by_chunk, scope = corpus_rows(Path(corpus_dir), [None, *chunks])
+        for chunk, (summary, fto, _) in by_chunk.items():
             label = f"corpus {name}" + (" recorded" if chunk is None
                                          else f" through the format ({chunk} ms)")
             if scope != "test split":

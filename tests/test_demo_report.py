@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from test_cli import write_corpus
 
-from duplexsim.demo_report import corpus_row, write_demo_report
+from duplexsim.demo_report import corpus_rows, write_demo_report
 
 
 def fake_simulation(out: Path, chunk_ms: int) -> Path:
@@ -30,11 +30,11 @@ def test_corpus_rows_as_recorded_and_through_the_format(tmp_path):
     test split says it covers every dialogue (it fell back without a word)."""
     write_corpus(tmp_path / "fl")
     write_corpus(tmp_path / "cl", splits=("train", "val"))
-    recorded, _, _, scope = corpus_row(tmp_path / "fl")
-    through = corpus_row(tmp_path / "fl", chunk_ms=200)[0]
+    rows, scope = corpus_rows(tmp_path / "fl", [None, 200])
+    recorded, through = rows[None][0], rows[200][0]
     assert scope == "test split"
     assert recorded["speech_share"] != through["speech_share"]  # onsets on the chunk grid
-    assert corpus_row(tmp_path / "cl")[3] == "every dialogue (no test split)"
+    assert corpus_rows(tmp_path / "cl")[1] == "every dialogue (no test split)"
     sim = fake_simulation(tmp_path / "sims" / "fisher-candor-200ms", 200)
     table = write_demo_report([sim], {"fisher-like": tmp_path / "fl",
                                       "candor-like": tmp_path / "cl"}, tmp_path / "out")
@@ -47,3 +47,27 @@ def test_corpus_rows_as_recorded_and_through_the_format(tmp_path):
     assert (share.iloc[0], share.iloc[1]) == (recorded["speech_share"], through["speech_share"])
     summary = (tmp_path / "out" / "SUMMARY.md").read_text()
     assert "candor-like: every dialogue (no test split)" in summary
+
+
+def test_each_test_dialogue_is_read_once_for_every_chunk_size(tmp_path, monkeypatch):
+    """The recorded row and the rows through the format come from one read of each
+    dialogue's units (each was read once per row: twice with one chunk size, ~2 s of the
+    demo's report)."""
+    from collections import Counter
+
+    from duplexsim.corpora.corpus import Corpus
+
+    write_corpus(tmp_path / "fl")
+    reads: Counter = Counter()
+    units = Corpus.units
+
+    def counted(self, id):  # noqa: ANN001, ANN202, A002 - the real read, counted
+        reads[id] += 1
+        return units(self, id)
+
+    monkeypatch.setattr(Corpus, "units", counted)
+    sims = [fake_simulation(tmp_path / "sims" / f"s{c}", c) for c in (160, 200)]
+    table = write_demo_report(sims, {"fisher-like": tmp_path / "fl"}, tmp_path / "out")
+    assert len(table) == 3 + 2  # recorded, through 160 and 200 ms; two simulations
+    test_ids = Corpus(tmp_path / "fl").ids("test")
+    assert reads and set(reads) == set(test_ids) and set(reads.values()) == {1}
