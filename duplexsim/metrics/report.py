@@ -217,10 +217,13 @@ def _estimation_section(table: pd.DataFrame, grid: list[str], out: Path,
 
 
 def write_report(run_dir: str | Path, *, x: str | None = None,
-                 corpus: str | Path | None = None, provenance: str | None = None) -> Path:
+                 corpus: str | Path | None = None, provenance: str | None = None,
+                 stale: list[Path] | None = None) -> Path:
     """Write ``REPORT.md`` and PNG plots into ``run_dir/report``; return the markdown path.
     ``provenance``: the line naming the command and commit that made the report (under the
-    title and under every plot; default: the ``duplexsim report`` command for it)."""
+    title and under every plot; default: the ``duplexsim report`` command for it).
+    ``stale``: the tables beside the sweep made from earlier results, which the report names
+    (default: :func:`~duplexsim.digests.stale_tables` of ``run_dir``)."""
     run_dir = Path(run_dir)
     if provenance is None:
         args = [str(run_dir)] + (["--x", x] if x else []) + \
@@ -230,7 +233,8 @@ def write_report(run_dir: str | Path, *, x: str | None = None,
     ref = corpus_ftos(corpus) if corpus else None  # a bad corpus fails before any write
     with output_dir(run_dir / "report", whole=True, last=("REPORT.md",)) as out:
         _write_report(out, run_dir.name, table, params, x, ref, corpus is not None,
-                      provenance, [p.name for p in stale_tables(run_dir)])
+                      provenance, [p.name for p in (stale_tables(run_dir) if stale is None
+                                                    else stale)])
     return run_dir / "report" / "REPORT.md"
 
 
@@ -285,9 +289,9 @@ def run(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_output_dir
 
     check_output_dir(Path(args.run_dir) / "report", key="run_dir")
-    path = write_report(args.run_dir, x=args.x, corpus=args.corpus)
+    stale = stale_tables(args.run_dir)  # one look: the report names them, the note too
+    path = write_report(args.run_dir, x=args.x, corpus=args.corpus, stale=stale)
     print(f"wrote {path}")
-    stale = stale_tables(args.run_dir)
     if stale:
         print(f"note: {', '.join(p.name for p in stale)} in {args.run_dir} were made from "
               "earlier results; the command under each title makes it anew", file=sys.stderr)

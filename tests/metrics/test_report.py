@@ -169,3 +169,27 @@ def test_report_names_effects_tables_made_from_earlier_results(run_dir, monkeypa
     write_effects(run_dir, keys, "network.a_to_b.delay_ms", 0, name="effects_vs_delay0")
     assert main(["report", str(run_dir)]) == 0
     assert "Stale" not in (run_dir / "report" / "REPORT.md").read_text()
+
+
+def test_report_looks_for_stale_tables_once(run_dir, monkeypatch, capsys):
+    """The report and the command's note name the stale tables from one look (the command
+    looked again after writing the report, reading every table and digest a second time)."""
+    import pandas as pd
+
+    import duplexsim.metrics.report as report
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "experiments"))
+    from effects import write_effects
+
+    write_effects(run_dir, ["network.a_to_b.delay_ms", "a.estimation"],
+                  "network.a_to_b.delay_ms", 0, name="effects_vs_delay0")
+    table = pd.read_parquet(run_dir / "results.parquet")
+    table[table["seed"] != 2].to_parquet(run_dir / "results.parquet")
+    looks = []
+    look = report.stale_tables
+    monkeypatch.setattr(report, "stale_tables", lambda d: looks.append(d) or look(d))
+    assert main(["report", str(run_dir)]) == 0
+    assert len(looks) == 1
+    assert "**Stale beside this report**: effects_vs_delay0.md" in \
+        (run_dir / "report" / "REPORT.md").read_text()
+    assert "note: effects_vs_delay0.md" in capsys.readouterr().err
