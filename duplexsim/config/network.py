@@ -102,20 +102,27 @@ class LinkConfig:
         return all(getattr(self, k) is not None for k in LINK_KEYS)
 
     def can_lose(self) -> bool:
-        """Whether this (resolved) link drops packets: a loss model other than ``none`` with
-        a mean ``loss`` > 0, or a Gilbert-Elliott chain given by ``ge_p`` / ``ge_r`` (its
-        loss then comes from the chain, with ``loss`` 0). The one test of it: the simulator
-        builds a loss process exactly then (:func:`duplexsim.sim.loss.make_loss`) and a
-        scenario asks a waiting side behind such a link for a finite give-up."""
+        """Whether this (resolved) link can lose a packet: bernoulli, or gilbert-elliott
+        from ``loss`` and ``burst``, with a mean ``loss`` > 0; a gilbert-elliott chain given
+        by ``ge_p`` / ``ge_r`` (both > 0: it visits both states; ``loss`` is not used) with
+        ``loss_bad`` or ``loss_good`` > 0. The one test of it: the simulator builds a loss
+        process exactly then (:func:`duplexsim.sim.loss.make_loss`) and a scenario asks a
+        waiting side behind such a link for a finite give-up."""
         if self.loss_model == "none":
             return False
-        return bool(self.loss) or (self.loss_model == "gilbert-elliott" and bool(self.ge_p))
+        if self._given_chain():
+            return bool(self.loss_bad) or bool(self.loss_good)
+        return bool(self.loss)
 
     def loss_text(self) -> str:
         """How this link loses packets, for messages: ``loss 0.05`` or the chain's p/r."""
-        if not self.loss and self.ge_p:
+        if self._given_chain():
             return f"gilbert-elliott ge_p {self.ge_p}, ge_r {self.ge_r}"
         return f"loss {self.loss}"
+
+    def _given_chain(self) -> bool:
+        """A gilbert-elliott link given as netem's ``gemodel p r`` (``ge_p`` > 0)."""
+        return self.loss_model == "gilbert-elliott" and bool(self.ge_p)
 
 
 # upper bounds of the link's amounts: past them a unit mistake, not a network

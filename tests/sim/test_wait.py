@@ -219,3 +219,26 @@ def test_a_gilbert_elliott_chain_without_a_mean_loss_counts_as_lossy() -> None:
             link = NetworkConfig(preset=preset, b_to_a=LinkConfig(**given)).hops("b_to_a")[0]
             built = make_loss(link, np.random.default_rng(0))
             assert link.can_lose() == (not isinstance(built, NoLoss)), (preset, given)
+
+
+def test_a_gilbert_elliott_chain_whose_states_lose_nothing_is_not_lossy() -> None:
+    """ge_p / ge_r with loss_bad = loss_good = 0 loses nothing (0 of 100000 packets), but
+    can_lose said True, so a never-giving-up waiting side behind it was refused."""
+    from duplexsim.sim.loss import GilbertElliottLoss, NoLoss, make_loss
+
+    chain = {"delay_ms": 40.0, "loss_model": "gilbert-elliott", "ge_p": 0.2, "ge_r": 0.5,
+             "loss_bad": 0.0, "loss_good": 0.0}
+    link = NetworkConfig(preset="ideal", b_to_a=LinkConfig(**chain)).hops("b_to_a")[0]
+    assert not link.can_lose() and isinstance(make_loss(link, np.random.default_rng(0)), NoLoss)
+    data = {"a": {"kind": "syncllm", "agent": "x", "estimation": "wait"},
+            "network": {"preset": "ideal", "b_to_a": chain}, "buffer": {"give_up_ms": -1}}
+    from_dict(Scenario, data, file="s.toml")  # nothing can be lost: waiting forever is fine
+    # the chain replaces loss: a mean loss beside it does not make it lossy ...
+    with_loss = NetworkConfig(b_to_a=LinkConfig(**chain, loss=0.1)).hops("b_to_a")[0]
+    assert not with_loss.can_lose()
+    # ... and either state's loss does
+    for state in ("loss_bad", "loss_good"):
+        lossy = NetworkConfig(b_to_a=LinkConfig(**{**chain, state: 0.3})).hops("b_to_a")[0]
+        built = make_loss(lossy, np.random.default_rng(0))
+        assert lossy.can_lose() and isinstance(built, GilbertElliottLoss), state
+        assert sum(built.lost() for _ in range(2000)) > 0, state
