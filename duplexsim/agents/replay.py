@@ -66,8 +66,9 @@ class ReplayAgent:
         if dialogue.units is None:
             raise InputError(f"{key}.dialogue", "", f"dialogue {dialogue.id!r} has no units",
                              "a corpus built with units, see `duplexsim corpus build`")
-        dialogue_s = len(dialogue.units[0]) * FRAME_MS / 1000
-        if dialogue_s + scenario.chunk_ms / 1000 < scenario.duration_s:
+        dialogue_ms = len(dialogue.units[0]) * FRAME_MS
+        dialogue_s = dialogue_ms / 1000
+        if dialogue_ms < round(scenario.duration_s * 1000):  # it ends inside the scenario
             warnings.warn(f"scenario {key}: dialogue {dialogue.id!r} lasts {dialogue_s:g} s, "
                           f"the scenario {scenario.duration_s:g} s: side {key} is silent "
                           "after the dialogue ends", UserWarning, stacklevel=2)

@@ -97,3 +97,22 @@ def test_replay_of_the_shipped_dialogue_checks_its_id_and_length() -> None:
     long = Scenario(chunk_ms=200, duration_s=90.0, a=SideConfig(kind="replay"))
     with pytest.warns(UserWarning, match="lasts 60 s, the scenario 90 s: side a is silent"):
         ReplayAgent.from_side(long.a, long, "a")
+
+
+def test_replay_warns_whenever_the_scenario_outlasts_its_dialogue() -> None:
+    """The warning came only when the scenario ran a whole chunk past the dialogue: 60.2 s
+    over the shipped 60 s dialogue at 200 ms chunks played 200 ms of silence unannounced."""
+    import warnings
+
+    from duplexsim.config.scenario import Scenario, SideConfig
+
+    for duration_s in (60.04, 60.2):
+        over = Scenario(chunk_ms=200, duration_s=duration_s, a=SideConfig(kind="replay"))
+        with pytest.warns(UserWarning, match=f"lasts 60 s, the scenario {duration_s:g} s"):
+            ReplayAgent.from_side(over.a, over, "a")
+    # exactly as long, or a last partial chunk past the scenario's end: nothing to say
+    for chunk_ms, duration_s in ((200, 60.0), (160, 59.9)):
+        fits = Scenario(chunk_ms=chunk_ms, duration_s=duration_s, a=SideConfig(kind="replay"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ReplayAgent.from_side(fits.a, fits, "a")
