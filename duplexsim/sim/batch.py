@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from duplexsim.config.scenario import Scenario
+from duplexsim.errors import DuplexsimError, with_note
 from duplexsim.models.engine import Program, run_lockstep
 from duplexsim.models.rows import Backend
 from duplexsim.sim.build import build_agents, shared_syncllm_agents
@@ -41,8 +42,10 @@ def run_batch(scenarios: Sequence[Scenario], *, progress: bool = False,
     """Simulate every scenario, forwards batched across them; traces in input order.
 
     Each trace is what :func:`duplexsim.sim.run` gives for that scenario (see the module
-    docstring). A scenario that fails raises ``RuntimeError`` naming it, after the others
-    have finished. ``backend``: the agents' forward (:mod:`duplexsim.models.rows`).
+    docstring). A scenario whose agents or session cannot be built raises that error with
+    a note naming it (``run_batch scenario 1 'name'``) before anything runs; one that fails
+    while running raises ``RuntimeError`` naming it, after the others have finished.
+    ``backend``: the agents' forward (:mod:`duplexsim.models.rows`).
     """
     scenarios = list(scenarios)
     for scenario in scenarios:
@@ -50,7 +53,7 @@ def run_batch(scenarios: Sequence[Scenario], *, progress: bool = False,
             raise ValueError(f"{scenario.name}: compute.model: 'measured' cannot be batched "
                              "(wall time is shared by the batch) (allowed here: none, profile)")
     given = shared_syncllm_agents(scenarios, backend)
-    sessions = [Session(s, build_agents(s, g)) for s, g in zip(scenarios, given, strict=True)]
+    sessions = [_session(i, s, g) for i, (s, g) in enumerate(zip(scenarios, given, strict=True))]
     bar = _bar(progress, len(sessions))
     results = run_lockstep([_guarded(s.finish_program(), bar) for s in sessions])
     for session in sessions:
@@ -62,6 +65,15 @@ def run_batch(scenarios: Sequence[Scenario], *, progress: bool = False,
             raise RuntimeError(f"run_batch: scenario {i} ({scenarios[i].name!r}) failed: "
                                f"{result}") from result
     return results
+
+
+def _session(i: int, scenario: Scenario, given: dict[str, Any]) -> Session:
+    """Scenario ``i``'s session; a build error names the scenario (a sweep's cells often
+    share one name, so by index too)."""
+    try:
+        return Session(scenario, build_agents(scenario, given))
+    except DuplexsimError as e:
+        raise with_note(e, f"run_batch scenario {i} {scenario.name!r}") from None
 
 
 def _guarded(program: Program[Trace], bar: Any) -> Program[Trace | Exception]:

@@ -75,6 +75,21 @@ def test_batch_refuses_measured_compute_and_names_failures(tiny_agent_dir: Path)
         run_batch([_pair(tiny_agent_dir, 1, 0.0), bad])
 
 
+def test_batch_build_error_names_the_scenario(tmp_path: Path) -> None:
+    """A side that failed to build said which side ("scenario a.corpus") but not which of
+    the batch's scenarios; sweep cells share their scenario's name, so the index too."""
+    from duplexsim.errors import MissingInputError
+
+    fine = scripted(seed=0, duration_s=2.0)
+    broken = dataclasses.replace(fine, name="broken", a=SideConfig(
+        kind="replay", corpus=str(tmp_path / "missing"), channel=0))
+    with pytest.raises(MissingInputError) as info:
+        run_batch([fine, broken])
+    text = str(info.value)
+    assert "\n" not in text and "(scenario a.corpus / a.dialogue)" in text
+    assert "(run_batch scenario 1 'broken')" in text
+
+
 def test_lockstep_runs_one_forward_per_round_for_all_live_programs(tiny_agent_dir: Path,
                                                                     ) -> None:
     from duplexsim.models.agentdir import load_agent_files
