@@ -13,9 +13,12 @@
   release by the receiver's buffer, when it can be heard (``Trace.network.mouth_to_ear_ms``:
   network and receive buffer, not the wait for the receiving agent's next decision; the
   same number as ``summary.json``); ``transit_*``: per chunk that arrived, from its first
-  spoken frame to the arrival of its first copy, ``arrival_ms - sent_ms + chunk_ms`` (a
-  chunk is sent when its last frame has been spoken); ``loss_rate``: chunks none of whose
-  copies arrived, of the chunks sent (those still in flight at the end left out).
+  spoken frame to the arrival of its first copy (``Trace.network.transit_ms``: the start
+  on the speaker's clock, as for mouth-to-ear, so a drifting clock's chunks count what they
+  last on it; a table without that column, not made by a trace: ``arrival_ms - sent_ms +
+  chunk_ms``, a chunk being sent when its last frame has been spoken); ``loss_rate``:
+  chunks none of whose copies arrived, of the chunks sent (those still in flight at the
+  end left out).
 
 :func:`trace_metrics` joins these with the turn-taking summary and estimation accuracy
 into one flat row (what a sweep cell returns). Pure functions of a trace's tables.
@@ -95,10 +98,11 @@ def network_metrics(network: pd.DataFrame, chunk_ms: int) -> dict[str, float]:
             "transit_p95_ms", "loss_rate")
     if network is None or network.empty:
         return dict.fromkeys(keys, nan)
+    if "transit_ms" not in network:
+        network = network.assign(
+            transit_ms=network["arrival_ms"] - network["sent_ms"] + chunk_ms)
     by_chunk = _per_chunk(network)
-    arrived = by_chunk["arrival"].notna()
-    transit = (by_chunk.loc[arrived, "arrival"] - by_chunk.loc[arrived, "sent"]
-               + chunk_ms).to_numpy(float)
+    transit = by_chunk["transit"].dropna().to_numpy(float)
     m2e = network["mouth_to_ear_ms"].dropna().to_numpy(float) \
         if "mouth_to_ear_ms" in network else np.zeros(0)
 
@@ -110,10 +114,14 @@ def network_metrics(network: pd.DataFrame, chunk_ms: int) -> dict[str, float]:
 
 
 def _per_chunk(network: pd.DataFrame) -> pd.DataFrame:
-    """Per (direction, chunk): first send, earliest arrival, whether every copy was lost."""
+    """Per (direction, chunk): first send, earliest arrival (and transit, where the table
+    has it), whether every copy was lost."""
+    columns = {"sent": ("sent_ms", "min"), "arrival": ("arrival_ms", "min"),
+               "lost": ("lost", "all")}
+    if "transit_ms" in network:
+        columns["transit"] = ("transit_ms", "min")
     return network.assign(lost=network["lost"].astype(bool)).groupby(
-        ["direction", "chunk"], sort=False).agg(
-        sent=("sent_ms", "min"), arrival=("arrival_ms", "min"), lost=("lost", "all"))
+        ["direction", "chunk"], sort=False).agg(**columns)
 
 
 def _loss_rate(by_chunk: pd.DataFrame) -> float:

@@ -13,12 +13,15 @@ gap at the end); ``released`` (delivered to the agent side, not yet used at the 
 estimated before the real one was used. ``mouth_to_ear_ms`` = ``released_ms`` (when the
 receive buffer let the chunk out to be heard) minus the start of the chunk on the
 speaker's clock (shifted by the speaker's slip): network and receive buffer, per chunk, as
-ITU-T G.114 counts it up to the playout buffer's output. The receiving agent takes it in at
-its next decision (``used_ms``). What a side *hears* (``heard``, ``heard_ms``): released partner
-chunks played back to back from their release, as a player that neither drops nor
-speeds up audio would: after a late burst the playback stays behind its releases until
-chunks that never arrive (lost, given up) leave it room to catch up, so ``heard_ms`` can
-be later than ``released_ms`` for many chunks after one delay spike.
+ITU-T G.114 counts it up to the playout buffer's output; ``transit_ms`` = ``arrival_ms``
+minus that same start (network only: a chunk is sent when its last frame has been spoken,
+``sent_ms``, so this is the chunk's duration on the speaker's clock plus the link's delay).
+The receiving agent takes it in at its next decision (``used_ms``). What a side *hears*
+(``heard``, ``heard_ms``): released partner chunks played back to back from their
+release, as a player that neither drops nor speeds up audio would: after a late burst the
+playback stays behind its releases until chunks that never arrive (lost, given up) leave
+it room to catch up, so ``heard_ms`` can be later than ``released_ms`` for many chunks
+after one delay spike.
 
 A side that waits (``estimation = "wait"``) plays chunk ``j`` shifted by its slip
 (``decisions.slip_ms``); the frames of a slip gap are silence, and the global timeline
@@ -267,7 +270,9 @@ def _network_table(session: Session, heard_ms: dict[tuple[str, int], int]) -> pd
                                      and estimated[k] <= used[k])
             heard = heard_ms.get((sender, k)) if first_use else None
             row["heard_ms"] = math.nan if heard is None else float(heard)
-            row["mouth_to_ear_ms"] = row["released_ms"] - clock.chunk_start(k) - slip[k]
+            spoken_ms = clock.chunk_start(k) + slip[k]  # its first frame, on its clock
+            row["mouth_to_ear_ms"] = row["released_ms"] - spoken_ms
+            row["transit_ms"] = row["arrival_ms"] - spoken_ms
             rows.append(row)
     df = pd.DataFrame(rows)
     df = df.sort_values(["direction", "chunk", "copy"], kind="stable").reset_index(drop=True)

@@ -395,6 +395,29 @@ def test_mouth_to_ear_does_not_carry_one_late_chunk_forward() -> None:
     assert m2e.mean() < (net["heard_ms"].to_numpy() - start).mean()  # ...m2e does not follow
 
 
+@pytest.mark.parametrize("drift_ppm", [50_000.0, -50_000.0, 100.0])
+def test_transit_starts_at_the_first_spoken_frame_on_the_speakers_clock(drift_ppm: float,
+                                                                          ) -> None:
+    """transit_* added the nominal chunk_ms to the send time: a 5% fast clock's 152.4 ms
+    chunks over a fixed 40 ms link gave transit 200 ms against a mouth-to-ear of 192.4 ms
+    (transit can never exceed it: the buffer releases a chunk no earlier than it arrives)."""
+    from duplexsim.metrics.latency import network_metrics
+
+    base = scripted(160, 12.0, delay_ms=40.0)
+    scenario = dataclasses.replace(base, a=dataclasses.replace(base.a,
+                                                               clock_drift_ppm=drift_ppm))
+    net = run(scenario).network
+    a = net[(net["direction"] == "A->B") & (net["status"] == "used")]
+    clock_rate = 1 + drift_ppm * 1e-6
+    # nothing waits in the buffer on a fixed-delay link: transit is mouth-to-ear
+    got = network_metrics(a, 160)
+    assert got["transit_mean_ms"] == pytest.approx(got["mouth_to_ear_mean_ms"])
+    assert got["transit_mean_ms"] == pytest.approx(40 + 160 / clock_rate, abs=0.5)
+    start = np.array([round(k * 160 / clock_rate) for k in a["chunk"]])  # A's chunk starts
+    assert (a["transit_ms"].to_numpy() == a["arrival_ms"].to_numpy() - start).all()
+    assert (a["transit_ms"] == a["mouth_to_ear_ms"]).all()
+
+
 def test_a_side_hears_at_the_pace_of_its_own_clock() -> None:
     """Both clocks 5% fast on an ideal network: chunks come every 152 ms and the receiver
     plays them in 152 ms, so playback keeps up (at the nominal 160 ms it fell ~3 s behind
