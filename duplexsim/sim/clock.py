@@ -10,11 +10,14 @@ clamped at 0 (the simulation starts at global time 0).
 
 Order of events at the same simulated ms (SimPy orders by time, then priority, then
 creation): ``SEND`` (a finished chunk enters its link; what was played is told to its
-agent) < ``ARRIVE`` (packets leave links into receive buffers; give-up timers) <
-``DECIDE`` (an agent decides a chunk). So a chunk that arrives at time t is available to
-a decision at time t, which makes zero network delay give lookahead 1 (the paper).
-Events of one priority at one ms run in the order they were scheduled: packet arrivals
-(scheduled when the packet is sent) and give-up timers (when set) interleave that way.
+agent) < ``QUEUE`` (a link's queueing hops past the first take the packets that reached
+them in this ms, in the order they reached them: every send of the ms is known by then)
+< ``ARRIVE`` (packets leave links into receive buffers; give-up timers) < ``DECIDE`` (an
+agent decides a chunk). So a chunk that arrives at time t is available to a decision at
+time t, which makes zero network delay give lookahead 1 (the paper). Events of one
+priority at one ms run in the order they were scheduled: packet arrivals (scheduled when
+the packet is sent, or when it leaves a queueing hop past the first) and give-up timers
+(when set) interleave that way.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import simpy
 from simpy.events import Event
 
 SEND = 0
+QUEUE = 0.5  # between SEND and ARRIVE; SimPy's own events (NORMAL = 1) stay beside ARRIVE
 ARRIVE = 1
 DECIDE = 2
 
@@ -32,7 +36,7 @@ DECIDE = 2
 class At(Event):
     """An event that fires at absolute time ``t_ms`` with ``priority`` (lower first)."""
 
-    def __init__(self, env: simpy.Environment, t_ms: int, priority: int):
+    def __init__(self, env: simpy.Environment, t_ms: int, priority: float):
         # Event.__init__ inlined, already triggered (a session makes several per chunk)
         self.env = env
         self.callbacks = []
@@ -42,7 +46,7 @@ class At(Event):
         env.schedule(self, priority, delay if delay > 0 else 0)
 
 
-def at(env: simpy.Environment, t_ms: int, priority: int) -> At:
+def at(env: simpy.Environment, t_ms: int, priority: float) -> At:
     return At(env, t_ms, priority)
 
 

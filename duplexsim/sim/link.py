@@ -2,10 +2,12 @@
 
 Owns :class:`Hop` (netem-like: delay model, loss model, fifo/reorder, serialisation at a
 bandwidth) and :class:`Link` (SimPy: ``put`` a packet at send time; at its arrival time the
-link hands it to its ``deliver`` callback, one ``ARRIVE`` event per packet copy scheduled
-when it is sent; senders and receivers know nothing of the delay). Every copy of every
-packet appends one plain dict to ``Link.records``. Must not know about agents or receive
-buffers.
+link hands it to its ``deliver`` callback, one ``ARRIVE`` event per packet copy, scheduled
+when it is sent or, on a path with a queueing hop past the first, when it leaves the last
+such hop; senders and receivers know nothing of the delay). Every copy of every packet
+appends one plain dict to ``Link.records`` when it is sent (its ``arrival_ms`` filled in
+once known: NaN for a copy still before a queueing hop when the simulation ends). Must not
+know about agents or receive buffers.
 
 Path semantics: a packet crosses the hops in order; per-hop delays add; loss on any hop
 loses it. Duplication is decided once per packet (probability ``1 - prod(1 - d_i)``); the
@@ -16,23 +18,31 @@ in the order they *entered that hop*, so a packet that overtook another on an ea
 an ``ideal`` edge; the entries are compared with the last 64 packets'). ``reorder`` draws
 each packet independently. Each hop draws its delay and loss for every packet, also for
 one lost on an earlier hop, so a loss never shifts another packet's draws (common random
-numbers across scenarios that differ in loss). Exit times are rounded to integer ms at
-the end of the path. Serialisation at a bandwidth queues packets in send order.
+numbers across scenarios that differ in loss); every hop's draws for a packet are made
+when it is sent, in send order. Exit times are rounded to integer ms at the end of the
+path. Serialisation at a bandwidth queues packets in the order they reach that hop, as a
+real link (or a chain of netem qdiscs) does: on the first hop that is send order; a hop
+past the first with a bandwidth (a *queueing hop*) takes a packet only once every packet
+that could reach it earlier is known, at a ``QUEUE`` event of the ms it reaches the hop
+(after that ms's sends), so a packet that overtook another on an earlier ``reorder`` hop
+(or a duplicate ahead of its original) is serialised before it, not behind it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import heapq
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import simpy
 
 from duplexsim.config.network import LinkConfig
-from duplexsim.sim.clock import ARRIVE, at
+from duplexsim.sim.clock import ARRIVE, QUEUE, at
 from duplexsim.sim.delay import DelayModel
 from duplexsim.sim.loss import make_loss
 
@@ -58,11 +68,16 @@ class Hop:
         """fifo: (entry, exit) of the latest packets, for one that entered out of order."""
         self.busy_until = 0.0
 
-    def traverse(self, t_ms: float, size_bytes: int) -> float | None:
-        """Exit time of a packet entering at ``t_ms``; None if this hop loses it."""
-        drawn = self.delay.draw_ms()  # drawn even if lost: loss never shifts the delays
-        if self.loss.lost():
-            return None
+    def draw(self) -> float | None:
+        """This hop's draws for one packet (made for every packet, in send order, also one
+        lost on an earlier hop: a loss never shifts another packet's draws): its delay
+        draw, or None if this hop loses it."""
+        drawn = self.delay.draw_ms()
+        return None if self.loss.lost() else drawn
+
+    def cross(self, t_ms: float, size_bytes: int, drawn: float) -> float:
+        """Exit time of a packet (not lost, delay draw ``drawn``) entering at ``t_ms``,
+        after the packets that entered before it."""
         if self.kbps > 0:  # kbit/s = bit/ms: serialise after the packets before it
             start = max(t_ms, self.busy_until)
             self.busy_until = start + size_bytes * 8 / self.kbps
@@ -78,11 +93,6 @@ class Hop:
             self.crossed.append((t_ms, exit_ms))
         return exit_ms
 
-    def skip(self) -> None:
-        """A packet lost before this hop: its draws are made all the same (module doc)."""
-        self.delay.draw_ms()
-        self.loss.lost()
-
 
 @dataclass
 class Packet:
@@ -91,6 +101,19 @@ class Packet:
     chunk: int
     units: np.ndarray
     record: dict[str, Any]
+
+
+@dataclass(order=True)
+class _Queued:
+    """A copy on its way: where it is (entering hop ``hop`` at ``t_ms``) and what it carries;
+    ordered by entry time, then send order (``seq``)."""
+
+    t_ms: float
+    seq: int
+    hop: int = field(compare=False)
+    packet: Packet = field(compare=False)
+    draws: list[float] = field(compare=False)
+    size_bytes: int = field(compare=False)
 
 
 class Link:
@@ -107,6 +130,12 @@ class Link:
         self.duplicate_p = 1.0 - keep
         self.deliver = deliver
         self.records: list[dict[str, Any]] = []
+        self._queued: dict[int, list[_Queued]] = {
+            i: [] for i, hop in enumerate(self.hops) if i > 0 and hop.kbps > 0}
+        """Queueing hop -> heap of the copies that reach it, by (entry time, send order)."""
+        self._ticks: set[int] = set()
+        """The ms of the ``QUEUE`` events scheduled and not yet run."""
+        self._sent = 0
 
     def put(self, chunk: int, units: np.ndarray) -> None:
         """Send chunk ``chunk`` now; each copy not lost is delivered at its arrival time."""
@@ -116,21 +145,47 @@ class Link:
         size = HEADER_BYTES + BYTES_PER_FRAME * len(units)
         now = self.env.now
         for copy in range(copies):
-            t: float | None = float(now)
-            for hop in self.hops:
-                if t is None:
-                    hop.skip()
-                else:
-                    t = hop.traverse(t, size)
-            arrival = None if t is None else math.floor(t + 0.5)  # half-ms up, not to even
+            draws = [hop.draw() for hop in self.hops]
+            lost = any(d is None for d in draws)
             record = {
                 "direction": self.direction, "chunk": chunk, "copy": copy, "sent_ms": now,
-                "arrival_ms": math.nan if arrival is None else float(arrival),
-                "delay_ms": math.nan if arrival is None else float(arrival - now),
-                "lost": arrival is None, "duplicate": copy > 0,
+                "arrival_ms": math.nan, "delay_ms": math.nan, "lost": lost,
+                "duplicate": copy > 0,
             }
             self.records.append(record)
-            if arrival is not None:
-                packet = Packet(chunk, units, record)
-                at(self.env, arrival, ARRIVE).callbacks.append(
-                    lambda _e, p=packet: self.deliver(p))
+            if not lost:
+                self._sent += 1
+                self._travel(_Queued(float(now), self._sent, 0, Packet(chunk, units, record),
+                                     draws, size))  # type: ignore[arg-type]
+
+    def _travel(self, item: _Queued) -> None:
+        """Cross the hops from ``item.hop`` on, up to the next queueing hop (where it waits
+        for that ms's ``QUEUE`` event) or to the end of the path (its arrival)."""
+        t = item.t_ms
+        for i in range(item.hop, len(self.hops)):
+            if i in self._queued and i > item.hop:
+                self._queue_at(dataclasses.replace(item, t_ms=t, hop=i))
+                return
+            t = self.hops[i].cross(t, item.size_bytes, item.draws[i])
+        arrival = math.floor(t + 0.5)  # half-ms up, not to even
+        record = item.packet.record
+        record["arrival_ms"] = float(arrival)
+        record["delay_ms"] = float(arrival - record["sent_ms"])
+        at(self.env, arrival, ARRIVE).callbacks.append(
+            lambda _e, p=item.packet: self.deliver(p))
+
+    def _queue_at(self, item: _Queued) -> None:
+        heapq.heappush(self._queued[item.hop], item)
+        tick = math.floor(item.t_ms)
+        if tick not in self._ticks:
+            self._ticks.add(tick)
+            at(self.env, tick, QUEUE).callbacks.append(lambda _e, m=tick: self._tick(m))
+
+    def _tick(self, ms: int) -> None:
+        """The queueing hops, in path order, take the copies that reach them before
+        ``ms + 1`` in the order they reach them (every one is known now: later sends
+        reach them later, and earlier hops hand theirs on first)."""
+        for heap in self._queued.values():
+            while heap and heap[0].t_ms < ms + 1:
+                self._travel(heapq.heappop(heap))
+        self._ticks.discard(ms)
