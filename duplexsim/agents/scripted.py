@@ -2,8 +2,10 @@
 
 Owns :class:`ScriptedAgent` and its policy registry. Speech is a stream of random
 non-silence units (held 1-3 frames, like deduplicated speech units); silence is the
-silence unit. All randomness from the ``seed`` given to :meth:`ScriptedAgent.reset`.
-Must not know about the network or the simulator's timing.
+silence unit. All randomness from the ``seed`` given to :meth:`ScriptedAgent.reset`, drawn
+frame after frame from independent streams (voice activity, units, holds), so a
+conversation's first chunks do not depend on how many chunks follow. Must not know about
+the network or the simulator's timing.
 """
 
 from __future__ import annotations
@@ -101,13 +103,16 @@ class ScriptedAgent:
                    name=f"scripted:{side.policy}:{key}", **vocab)
 
     def reset(self, seed: int) -> None:
-        rng = np.random.default_rng(np.random.SeedSequence(int(seed)))
+        # one stream each for voice activity, units and holds: every stream is drawn frame
+        # after frame, so frame t depends on the seed and frames <= t only, not on n_chunks
+        # (one shared stream put the units after a policy's draws for the whole scenario)
+        talk_rng, unit_rng, hold_rng = (np.random.default_rng(s) for s in
+                                        np.random.SeedSequence(int(seed)).spawn(3))
         n_frames = self.n_chunks * self.frames_per_chunk
-        talking = POLICIES[self.policy](rng, n_frames, self.first)
-        speech = rng.integers(0, self.n_units, size=n_frames)
-        hold = rng.integers(1, 4, size=n_frames)  # hold each unit 1-3 frames
-        idx = np.minimum(np.repeat(np.arange(n_frames), hold)[:n_frames], n_frames - 1)
-        speech = speech[idx]
+        talking = POLICIES[self.policy](talk_rng, n_frames, self.first)
+        speech = unit_rng.integers(0, self.n_units, size=n_frames)
+        hold = hold_rng.integers(1, 4, size=n_frames)  # hold each unit 1-3 frames
+        speech = speech[np.repeat(np.arange(n_frames), hold)[:n_frames]]
         speech[speech == self.silence_unit] = (self.silence_unit + 1) % self.n_units
         self.units = np.where(talking, speech, self.silence_unit).astype(np.int64)
         self.received: set[int] = set()
