@@ -77,13 +77,13 @@ def changes(before: dict, after: dict) -> list[str]:
 
 
 # ---------------------------------------------------------------------- fixtures
-def write_tokenizer(path: Path, n_units: int = N_UNITS) -> None:
+def write_tokenizer(path: Path, n_units: int = N_UNITS, n_silence_units: int = 1) -> None:
     """A valid unit tokenizer with random centroids (no training needed to test errors)."""
     from duplexsim.units import features
     from duplexsim.units.kmeans import KMeansTokenizer, TokenizerConfig
 
     rng = np.random.default_rng(0)
-    KMeansTokenizer(TokenizerConfig(n_units=n_units, n_mels=8),
+    KMeansTokenizer(TokenizerConfig(n_units=n_units, n_mels=8, n_silence_units=n_silence_units),
                     rng.normal(size=(n_units, 8)).astype(np.float32),
                     rng.random((n_units, features.N_FFT // 2 + 1)).astype(np.float32),
                     -40.0).save(path)

@@ -72,7 +72,9 @@ class Agent(Protocol):
     silence_unit: int
     """The unit this agent plays as silence (its unit tokenizer's canonical silence unit).
     The simulator fills what a side did not play (before its first chunk, deadline misses,
-    slip gaps) with it, so a partner is silent in its own vocabulary, not unit 0."""
+    slip gaps) with it, so a partner is silent in its own vocabulary, not unit 0. An agent
+    whose tokenizer has several silence units may also have ``silence_units`` (every unit
+    that means silence, ``silence_unit`` among them; read with :func:`silence_units_of`)."""
 
     def reset(self, seed: int) -> None:
         """Start a new conversation; all randomness derives from ``seed``."""
@@ -85,6 +87,13 @@ class Agent(Protocol):
 
     def played(self, chunk: int, units: np.ndarray) -> None:
         """What was actually played as own chunk ``chunk`` (after deadline handling)."""
+
+
+def silence_units_of(agent: Agent) -> frozenset[int]:
+    """Every unit ``agent`` plays as silence: its optional ``silence_units`` (a unit tokenizer
+    with several silence units) and always its ``silence_unit``."""
+    units = getattr(agent, "silence_units", None) or ()
+    return frozenset(int(u) for u in units) | {int(agent.silence_unit)}
 
 
 def kind_of(agent: Agent) -> str:
@@ -116,6 +125,10 @@ class AgentWrapper:
     @property
     def silence_unit(self) -> int:
         return self.inner.silence_unit
+
+    @property
+    def silence_units(self) -> frozenset[int]:
+        return silence_units_of(self.inner)
 
     def reset(self, seed: int) -> None:
         self.inner.reset(seed)

@@ -8,6 +8,7 @@ Must not know about the network or the simulator's timing.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,9 @@ class ReplayAgent:
     """Its scenario kind (:func:`duplexsim.agents.base.kind_of`)."""
 
     def __init__(self, units: np.ndarray, frames_per_chunk: int, silence_unit: int = 0,
-                 name: str = "replay"):
+                 name: str = "replay", silence_units: Iterable[int] = ()):
+        """``silence_units``: every unit that means silence in ``units``' vocabulary (its
+        tokenizer's; ``silence_unit``, what it plays past the end, always counts)."""
         units = np.asarray(units, dtype=np.int64)
         if units.ndim != 1:
             raise ValueError(f"ReplayAgent {name}: units must be one channel [T], "
@@ -35,6 +38,7 @@ class ReplayAgent:
         self.units = units
         self.frames_per_chunk = int(frames_per_chunk)
         self.silence_unit = int(silence_unit)
+        self.silence_units = frozenset(int(u) for u in silence_units) | {self.silence_unit}
         self.name = name
         self.received: set[int] = set()
         self.latest_received = -1  # the highest chunk in received (as LearnerAgent keeps it)
@@ -53,10 +57,13 @@ class ReplayAgent:
                 corpus = corpora.load_corpus(side.corpus)
                 dialogue_id = side.dialogue or (corpus.ids("test") or corpus.ids())[0]
                 dialogue = corpus.dialogue(dialogue_id)
-                silence = int(getattr(corpus.tokenizer(), "silence_unit", 0))
+                tokenizer = corpus.tokenizer()
+                silence = int(getattr(tokenizer, "silence_unit", 0))
+                silence_set = getattr(tokenizer, "silence_units", ())
             else:
                 dialogue = corpora.default_dialogue()
                 silence = int(getattr(dialogue, "silence_unit", 0))
+                silence_set = getattr(dialogue, "silence_units", None) or ()
         except DuplexsimError as e:
             raise with_note(e, f"scenario {key}.corpus / {key}.dialogue") from None
         if not side.corpus and side.dialogue and side.dialogue != dialogue.id:
@@ -74,7 +81,7 @@ class ReplayAgent:
                           "after the dialogue ends", UserWarning, stacklevel=2)
         channel = 0 if side.channel is None else int(side.channel)
         return cls(dialogue.units[channel], scenario.frames_per_chunk, silence,
-                   name=f"replay:{dialogue.id}:{channel}")
+                   name=f"replay:{dialogue.id}:{channel}", silence_units=silence_set)
 
     def reset(self, seed: int) -> None:  # noqa: ARG002 - replay is deterministic
         self.received = set()

@@ -1,16 +1,16 @@
 """Scripted partners: silent, fixed turns, random talker; the cheapest sides of a conversation.
 
 Owns :class:`ScriptedAgent` and its policy registry. Speech is a stream of random
-non-silence units (held 1-3 frames, like deduplicated speech units); silence is the
-silence unit. All randomness from the ``seed`` given to :meth:`ScriptedAgent.reset`, drawn
-frame after frame from independent streams (voice activity, units, holds), so a
-conversation's first chunks do not depend on how many chunks follow. Must not know about
-the network or the simulator's timing.
+speech units (none of the ``silence_units``; held 1-3 frames, like deduplicated speech
+units); silence is the silence unit. All randomness from the ``seed`` given to
+:meth:`ScriptedAgent.reset`, drawn frame after frame from independent streams (voice
+activity, units, holds), so a conversation's first chunks do not depend on how many chunks
+follow. Must not know about the network or the simulator's timing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -57,7 +57,10 @@ class ScriptedAgent:
     """Its scenario kind (:func:`duplexsim.agents.base.kind_of`)."""
 
     def __init__(self, policy: str, frames_per_chunk: int, n_chunks: int, n_units: int = 501,
-                 silence_unit: int = 0, first: bool = True, name: str | None = None):
+                 silence_unit: int = 0, first: bool = True, name: str | None = None,
+                 silence_units: Iterable[int] = ()):
+        """``silence_units``: every unit that means silence in this vocabulary (a unit
+        tokenizer's set; ``silence_unit`` always counts); speech draws from the others."""
         if policy not in POLICIES:
             raise ValueError(f"scripted policy {policy!r} unknown (allowed: {', '.join(POLICIES)})")
         if n_units < 2:
@@ -65,11 +68,20 @@ class ScriptedAgent:
         if not 0 <= silence_unit < n_units:
             raise ValueError(f"silence_unit={silence_unit} is not one of the n_units={n_units} "
                              f"units (allowed: 0..{n_units - 1})")
+        silence = frozenset(int(u) for u in silence_units) | {int(silence_unit)}
+        bad = sorted(u for u in silence if not 0 <= u < n_units)
+        if bad:
+            raise ValueError(f"silence_units: {bad} not among the n_units={n_units} units "
+                             f"(allowed: 0..{n_units - 1})")
+        if len(silence) >= n_units:
+            raise ValueError(f"silence_units: all {n_units} units are silence (allowed: at "
+                             "most n_units - 1, at least one speech unit)")
         self.policy = policy
         self.frames_per_chunk = int(frames_per_chunk)
         self.n_chunks = int(n_chunks)
         self.n_units = int(n_units)
         self.silence_unit = int(silence_unit)
+        self.silence_units = silence
         self.first = first
         self.name = name or f"scripted:{policy}"
         self.reset(0)
@@ -78,25 +90,29 @@ class ScriptedAgent:
     def from_side(cls, side: Any, scenario: Any, key: str) -> ScriptedAgent:
         """Build from a scenario ``SideConfig`` (kind = "scripted") for side ``key``.
 
-        Speaks its partner's unit vocabulary: a trained agent's (``n_units`` and
-        ``silence_unit`` from its ``agent.json``), a replayed corpus's (its manifest and unit
-        tokenizer), else the default 501 units, silence 0.
+        Speaks its partner's unit vocabulary: a trained agent's (``n_units``,
+        ``silence_unit`` and ``silence_units`` from its ``agent.json``), a replayed corpus's
+        (its manifest and unit tokenizer), else the default 501 units, silence 0.
         """
         other_key = "b" if key == "a" else "a"
         other = getattr(scenario, other_key)
-        vocab = {"n_units": 501, "silence_unit": 0}
+        vocab: dict[str, Any] = {"n_units": 501, "silence_unit": 0}
         try:
             if other.kind in ("syncllm", "tdm"):
-                from duplexsim.models.agentdir import read_agent_json
+                from duplexsim.models.agentdir import read_agent_json, silence_units_in
 
                 info = read_agent_json(other.agent)
-                vocab = {k: int(info[k]) for k in vocab}
+                vocab = {"n_units": int(info["n_units"]),
+                         "silence_unit": int(info["silence_unit"]),
+                         "silence_units": silence_units_in(info)}
             elif other.kind == "replay" and other.corpus:
                 from duplexsim.corpora import load_corpus
 
                 corpus = load_corpus(other.corpus)
+                tokenizer = corpus.tokenizer()
                 vocab = {"n_units": corpus.n_units,
-                         "silence_unit": int(corpus.tokenizer().silence_unit)}
+                         "silence_unit": int(tokenizer.silence_unit),
+                         "silence_units": frozenset(int(u) for u in tokenizer.silence_units)}
         except DuplexsimError as e:  # as the partner's own builder names it
             raise with_note(e, f"scenario {other_key}") from None
         return cls(side.policy, scenario.frames_per_chunk, scenario.n_chunks, first=key == "a",
@@ -110,10 +126,10 @@ class ScriptedAgent:
                                         np.random.SeedSequence(int(seed)).spawn(3))
         n_frames = self.n_chunks * self.frames_per_chunk
         talking = POLICIES[self.policy](talk_rng, n_frames, self.first)
-        speech = unit_rng.integers(0, self.n_units, size=n_frames)
+        speech_units = np.setdiff1d(np.arange(self.n_units), sorted(self.silence_units))
+        speech = speech_units[unit_rng.integers(0, len(speech_units), size=n_frames)]
         hold = hold_rng.integers(1, 4, size=n_frames)  # hold each unit 1-3 frames
         speech = speech[np.repeat(np.arange(n_frames), hold)[:n_frames]]
-        speech[speech == self.silence_unit] = (self.silence_unit + 1) % self.n_units
         self.units = np.where(talking, speech, self.silence_unit).astype(np.int64)
         self.received: set[int] = set()
         self.latest_received = -1

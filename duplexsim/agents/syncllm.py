@@ -46,6 +46,7 @@ class SyncLLMAgent:
                               silence_unit=files.silence_unit)
         self.frames_per_chunk = self.fmt.frames_per_chunk
         self.silence_unit = self.fmt.silence_unit
+        self.silence_units = files.silence_units
         self.lm = lm if lm is not None else LMRows(files.model, files.vocab.n_units,
                                                    files.context_tokens, backend=backend)
         self.generator = DuplexGenerator(self.lm, self.fmt, files.context_tokens,

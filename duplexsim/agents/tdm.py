@@ -100,8 +100,9 @@ class TdmAgent:
         self.files = files
         self.name = name or files.name
         self.fmt = TdmFormat(slice_ms=slice_ms, n_units=files.vocab.n_units,
-                             silence_unit=files.silence_unit)
+                             silence_unit=files.silence_unit, silence_units=files.silence_units)
         self.silence_unit = files.silence_unit
+        self.silence_units = self.fmt.silence_units
         self.chunk_ms, self.slice_ms = int(chunk_ms), slice_ms
         self.frames_per_chunk = self.chunk_ms // FRAME_MS
         self.chunks_per_slice = slice_ms // self.chunk_ms

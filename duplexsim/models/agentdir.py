@@ -49,6 +49,11 @@ class AgentFiles:
         return int(self.info["silence_unit"])
 
     @property
+    def silence_units(self) -> frozenset[int]:
+        """Every unit that means silence (:func:`silence_units_in`)."""
+        return silence_units_in(self.info)
+
+    @property
     def context_tokens(self) -> int:
         return int(self.info["context_tokens"])
 
@@ -86,6 +91,7 @@ def read_agent_json(path: str | Path) -> dict[str, Any]:
         if carded is not None and carded != info[key]:
             raise InputError(where, key, f"{info[key]} but card.model.{key} is {carded!r}",
                              f"the {key} the agent was trained with")
+    _check_silence_units(info, where, n_units)
     json_number(info, where, "context_tokens", 1, MAX_CONTEXT_TOKENS, integer=True)
     chunks = info.get("chunk_ms")
     if not isinstance(chunks, list) or not chunks or not all(
@@ -99,6 +105,27 @@ def read_agent_json(path: str | Path) -> dict[str, Any]:
                              f">= {least} for {max(chunks)} ms chunks (four chunks of both "
                              "sides)")
     return info
+
+
+def _check_silence_units(info: dict[str, Any], where: str, n_units: int) -> None:
+    """``silence_units`` (optional): distinct unit ids, ``silence_unit`` among them, and at
+    least one unit left for speech."""
+    if "silence_units" not in info:
+        return
+    units = info["silence_units"]
+    allowed = (f"a list of distinct unit ids 0..{n_units - 1} that holds silence_unit "
+               f"{info['silence_unit']} and leaves a speech unit")
+    if not isinstance(units, list) or not all(
+            isinstance(u, int) and not isinstance(u, bool) and 0 <= u < n_units for u in units) \
+            or len(set(units)) != len(units) or info["silence_unit"] not in units \
+            or len(units) >= n_units:
+        raise InputError(where, "silence_units", f"{units!r}", allowed)
+
+
+def silence_units_in(info: dict[str, Any]) -> frozenset[int]:
+    """The units an agent's tokenizer means silence with (``agent.json`` ``silence_units``,
+    written since a tokenizer may have several; without it: ``silence_unit`` alone)."""
+    return frozenset(int(u) for u in info.get("silence_units", [info["silence_unit"]]))
 
 
 def agent_kind(info: dict[str, Any]) -> str:

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from duplexsim.agents.base import silence_units_of
 from duplexsim.atomic import atomic_path, output_dir, write_json, write_text
 from duplexsim.audio.io import headroom
 from duplexsim.config.scenario import FRAME_MS, Scenario
@@ -201,7 +202,7 @@ def build_trace(session: Session) -> Trace:
         heard_units[key] = _heard(session, key, T, heard_ms)
     network = _network_table(session, heard_ms)
     decisions = _decisions_table(session)
-    silence = frozenset(int(session.sides[k].silence_unit) for k in ("a", "b"))
+    silence = silence_units_of(session.agents["a"]) | silence_units_of(session.agents["b"])
     return Trace(scenario=scenario, network=network, decisions=decisions, units=units,
                  heard=heard_units, silence_units=silence, tokenizer_dir=tokenizer_dir(scenario),
                  extra={"end_ms": int(session.env.now)})

@@ -53,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def check_corpus(card: AgentCard, corpus_n_units: int, corpus_root: Path, card_path: Path,
                  silence_units: list[int] | None = None) -> None:
     """The corpus's unit vocabulary must be the model's, and the card's silence unit one of
-    the corpus's silence units (``silence_units``, from its manifest; None: not recorded)."""
+    the corpus's silence units (``silence_units``: its tokenizer's, else its manifest's; None:
+    not recorded)."""
     if corpus_n_units != card.model.n_units:
         raise InputError(str(card_path), "model.n_units",
                          f"{card.model.n_units}, but corpus {corpus_root} has n_units="
@@ -100,9 +101,16 @@ def run(args: argparse.Namespace) -> int:
     from duplexsim.corpora import load_corpus
 
     corpus = load_corpus(args.corpus)
-    silence = corpus.manifest.get("silence_units")
-    check_corpus(card, int(corpus.n_units), Path(args.corpus), args.card,
-                 [int(u) for u in silence] if isinstance(silence, list) else None)
+    tok_src = _tokenizer_dir(corpus)
+    if tok_src is not None:
+        from duplexsim.units import load_tokenizer
+
+        # a broken tokenizer fails now, not after training; its silence units go to agent.json
+        corpus_silence = sorted(int(u) for u in load_tokenizer(tok_src).silence_units)
+    else:
+        silence = corpus.manifest.get("silence_units")
+        corpus_silence = [int(u) for u in silence] if isinstance(silence, list) else None
+    check_corpus(card, int(corpus.n_units), Path(args.corpus), args.card, corpus_silence)
     note = preset_note(card.agent.corpus_preset, corpus.preset)
     if note:
         print(f"note: {args.card}: {note} ({args.corpus}); training goes on", file=sys.stderr)
@@ -112,11 +120,6 @@ def run(args: argparse.Namespace) -> int:
     if not corpus.ids("val"):  # the recipe then validates on the training dialogues
         print(f"note: {args.corpus} has no val dialogues: validation loss (and keep_best) is "
               "measured on the training dialogues", file=sys.stderr)
-    tok_src = _tokenizer_dir(corpus)
-    if tok_src is not None:
-        from duplexsim.units import load_tokenizer
-
-        load_tokenizer(tok_src)  # a broken tokenizer fails now, not after training
     checkpoint = Path(args.out) / "checkpoints" / "last.pt"
     if (Path(args.out) / "agent.json").is_file() and not checkpoint.is_file():
         raise OutputError(str(args.out), "--out", "holds a trained agent (agent.json) and no "
@@ -141,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         info = train_agent(card, train, val, args.out, max_minutes=args.max_minutes,
                            corpus=str(Path(args.corpus).resolve()), progress=not args.no_progress,
-                           finish=finish)
+                           finish=finish, silence_units=corpus_silence or ())
     except BaseException:
         if fresh:  # e.g. the first checkpoint did not fit on the disk: no empty agent folder
             _remove_if_empty(Path(args.out))

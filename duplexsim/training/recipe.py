@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -338,12 +338,15 @@ def make_vocab(card: AgentCard, train: Sequence[DialogueLike]) -> tuple[Vocab, A
 
 
 def agent_info(card: AgentCard, vocab: Vocab, run: RunState, corpus: str,
-               validated_on: str = "val") -> dict[str, Any]:
+               validated_on: str = "val", silence_units: Iterable[int] = ()) -> dict[str, Any]:
     """agent.json's contents. ``validated_on``: ``"val"``, or ``"train"`` when no validation
-    dialogue was given and every validation loss (so ``keep_best``) is a training loss."""
+    dialogue was given and every validation loss (so ``keep_best``) is a training loss.
+    ``silence_units``: the corpus tokenizer's silence units (the card's ``silence_unit`` is
+    always one)."""
     return {"format": "duplexsim-agent/1", "name": card.agent.name, "n_units": vocab.n_units,
             "n_text": vocab.n_text, "chunk_ms": list(card.train.chunk_ms),
             "silence_unit": card.model.silence_unit,
+            "silence_units": sorted({int(u) for u in silence_units} | {card.model.silence_unit}),
             "context_tokens": context_tokens(card.model), "corpus": corpus,
             "val_loss": dict(run.done), "kept_step": dict(run.kept), "validated_on": validated_on,
             "stopped_early": run.stopped, "torch_threads": torch.get_num_threads(),
@@ -368,7 +371,7 @@ def fit(card: AgentCard, train: Sequence[DialogueLike], val: Sequence[DialogueLi
 def train_agent(card: AgentCard, train: Sequence[DialogueLike], val: Sequence[DialogueLike],
                 out: str | Path, max_minutes: float | None = None, corpus: str = "",
                 progress: bool = True, finish: Callable[[Path], None] | None = None,
-                ) -> dict[str, Any]:
+                silence_units: Iterable[int] = ()) -> dict[str, Any]:
     """Train all enabled stages and write the agent directory ``out``; returns agent.json.
 
     ``max_minutes`` is a guard, not a plan (:class:`WallGuard`): when it fires, the agent
@@ -376,10 +379,12 @@ def train_agent(card: AgentCard, train: Sequence[DialogueLike], val: Sequence[Di
     the stage and step; running again with the same ``out`` resumes. An empty ``val``
     validates on the training dialogues (``keep_best`` then picks by training loss;
     ``agent.json``'s ``validated_on`` says ``"train"``). ``finish``: see :func:`write_agent`.
+    ``silence_units``: the corpus tokenizer's silence units, for ``agent.json``.
     """
     out = Path(out)
     trainer, text_tok = fit(card, train, val, out, WallGuard(max_minutes), progress)
-    info = agent_info(card, trainer.vocab, trainer.run, corpus, "val" if val else "train")
+    info = agent_info(card, trainer.vocab, trainer.run, corpus, "val" if val else "train",
+                      silence_units)
     if trainer.dist.main:
         write_agent(out, trainer, text_tok, info, finish)
     return info

@@ -37,7 +37,7 @@ recipe: resuming reproduces the data exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,8 +129,11 @@ class TdmStageData:
     """Deterministic batches of one TDM stage for one split (``Trainer`` reads ``batch``)."""
 
     def __init__(self, stage: str, card: AgentCard, prepared: list[_Prepared], vocab: TdmVocab,
-                 split_seed: int = 0) -> None:
+                 split_seed: int = 0, silence_units: Iterable[int] = ()) -> None:
+        """``silence_units``: the corpus tokenizer's silence units (the card's
+        ``silence_unit`` always counts): a slice of any of them is ``<idle>``."""
         self.stage, self.card, self.vocab = stage, card, vocab
+        self.silence_units = frozenset(int(u) for u in silence_units)
         self.scard = card.stages()[stage]
         self.tdm = card.tdm_card
         self.split_seed = split_seed
@@ -162,7 +165,8 @@ class TdmStageData:
         orient = int(rng.integers(2))
         units = self.streams[i]
         fmt = TdmFormat(slice_ms=int(rng.choice(self.tdm.slice_ms)), n_units=self.vocab.n_units,
-                        silence_unit=self.card.model.silence_unit)
+                        silence_unit=self.card.model.silence_unit,
+                        silence_units=self.silence_units)
         S, T = fmt.slice_frames, units.shape[1]
         window = min(self.tdm.window_slices, T // S) * S
         if window <= 0:
@@ -179,22 +183,25 @@ class TdmStageData:
 
 def build_tdm_data(card: AgentCard, vocab: TdmVocab, text_tok: Any,
                    train: Sequence[DialogueLike], val: Sequence[DialogueLike],
+                   silence_units: Iterable[int] = (),
                    ) -> tuple[dict[str, TdmStageData], dict[str, TdmStageData]]:
     prep_train = prepare(train, vocab, text_tok)
     prep_val = prepare(val, vocab, text_tok) if val else prep_train
     names = [k for k, s in card.stages().items() if s.enabled]
-    return ({k: TdmStageData(k, card, prep_train, vocab, 0) for k in names},
-            {k: TdmStageData(k, card, prep_val, vocab, 1) for k in names})
+    silence = frozenset(int(u) for u in silence_units)
+    return ({k: TdmStageData(k, card, prep_train, vocab, 0, silence) for k in names},
+            {k: TdmStageData(k, card, prep_val, vocab, 1, silence) for k in names})
 
 
 def train_tdm_agent(card: AgentCard, train: Sequence[DialogueLike],
                     val: Sequence[DialogueLike], out: str | Path,
                     max_minutes: float | None = None, corpus: str = "",
                     progress: bool = True, finish: Callable[[Path], None] | None = None,
-                    ) -> dict[str, Any]:
+                    silence_units: Iterable[int] = ()) -> dict[str, Any]:
     """Train every enabled stage of a ``kind = "tdm"`` card and write the agent directory
     ``out`` (``agent.json`` with ``"kind": "tdm"`` and ``"slice_ms"``); returns agent.json.
-    ``finish``: see :func:`duplexsim.training.recipe.write_agent`."""
+    ``finish``: see :func:`duplexsim.training.recipe.write_agent`; ``silence_units``: the
+    corpus tokenizer's silence units (slices of any of them are ``<idle>``)."""
     from duplexsim.training.guards import WallGuard
     from duplexsim.training.recipe import (
         Trainer,
@@ -214,9 +221,10 @@ def train_tdm_agent(card: AgentCard, train: Sequence[DialogueLike],
     vocab = TdmVocab(card.model.n_units, text_tok.get_vocab_size())
     trainer = Trainer(card, vocab, out, dist, progress=progress,
                       data=data_fingerprint(train, val))
-    train_sets, val_sets = build_tdm_data(card, vocab, text_tok, train, val)
+    train_sets, val_sets = build_tdm_data(card, vocab, text_tok, train, val, silence_units)
     train_stages(trainer, train_sets, val_sets, WallGuard(max_minutes))  # type: ignore[arg-type]
-    info = agent_info(card, vocab, trainer.run, corpus, "val" if val else "train")
+    info = agent_info(card, vocab, trainer.run, corpus, "val" if val else "train",
+                      silence_units)
     info.update({"kind": "tdm", "slice_ms": list(card.tdm_card.slice_ms)})
     if dist.main:
         write_agent(out, trainer, text_tok, info, finish)

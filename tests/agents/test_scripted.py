@@ -1,4 +1,5 @@
-"""Scripted partners: their units are a function of the seed and the frame."""
+"""Scripted partners: their units are a function of the seed and the frame, in the partner's
+vocabulary (every silence unit of it)."""
 
 from __future__ import annotations
 
@@ -20,3 +21,30 @@ def test_the_shared_prefix_of_two_scenario_lengths_plays_the_same_units(policy: 
         assert np.array_equal(short.units, long.units[:400])
         chunks = [short.produce(j).units for j in range(100)]
         assert np.array_equal(np.concatenate(chunks), long.units[:400])
+
+
+def test_speech_is_never_a_silence_unit() -> None:
+    """A vocabulary with three silence units: speech draws from the other seven (units 1 and
+    2 were speech before)."""
+    agent = ScriptedAgent("fixed-turns", 4, 500, n_units=10, silence_units=[0, 1, 2])
+    agent.reset(1)
+    assert agent.silence_units == frozenset({0, 1, 2})
+    talking = agent.units != 0
+    assert talking.sum() == 1000 and set(agent.units[talking].tolist()) == set(range(3, 10))
+    assert ScriptedAgent("silent", 4, 10, n_units=10, silence_unit=4).silence_units == {4}
+
+
+@pytest.mark.parametrize(
+    ("kw", "error"),
+    [
+        (
+            {"silence_units": [0, 10]},
+            r"silence_units: \[10\] not among the n_units=10 units "
+            r"\(allowed: 0..9\)",
+        ),
+        ({"silence_units": range(10)}, r"silence_units: all 10 units are silence"),
+    ],
+)
+def test_bad_silence_units_are_refused(kw: dict, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        ScriptedAgent("fixed-turns", 4, 10, n_units=10, **kw)

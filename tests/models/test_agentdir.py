@@ -60,3 +60,23 @@ def test_units_and_text_ids_that_trade_an_id_are_refused(agent_dir, tmp_path, ch
         load_agent_files(edited)
     assert str(caught.value).startswith(str(edited / "agent.json"))
     assert "\n" not in str(caught.value)
+
+
+def test_silence_units_come_from_agent_json_and_default_to_the_silence_unit(
+        agent_dir, tmp_path) -> None:  # noqa: ANN001
+    """A tokenizer with several silence units: agent.json records the set (an agent.json
+    written before it has the one silence_unit)."""
+    assert load_agent_files(agent_dir).silence_units == frozenset({0})
+    edited = _edited(agent_dir, tmp_path, lambda i: i.update(silence_units=[0, 1]))
+    assert load_agent_files(edited).silence_units == frozenset({0, 1})
+
+
+@pytest.mark.parametrize("units", [[1, 2], [0, 20], [0, 0], "0", [0, True],
+                                   list(range(20))])
+def test_bad_silence_units_are_refused(agent_dir, tmp_path, units) -> None:  # noqa: ANN001
+    edited = _edited(agent_dir, tmp_path, lambda i: i.update(silence_units=units))
+    with pytest.raises(ValueError, match=r"silence_units: .* \(allowed: a list of distinct "
+                                         r"unit ids 0..19 that holds silence_unit 0") as caught:
+        load_agent_files(edited)
+    assert str(caught.value).startswith(str(edited / "agent.json"))
+    assert "\n" not in str(caught.value)

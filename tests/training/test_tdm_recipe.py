@@ -90,6 +90,34 @@ def data(stage: str, interruption_prob: float = 0.5, split_seed: int = 0) -> Tdm
 
 
 @pytest.mark.parametrize("stage", ["stage2", "stage3"])
+def test_every_silence_unit_of_the_corpus_is_silence_in_the_slices(stage):
+    """A tokenizer with two silence units: silent frames written as unit 1 make ``<idle>``
+    slices and ``<eos>`` cuts as unit 0 does (they were speech units: no ``<idle>`` at all
+    where the corpus's silence was unit 1)."""
+    import dataclasses
+
+    from duplexsim.models.vocab import train_text_tokenizer
+
+    card = tiny_tdm_card(interruption_prob=0.5)
+    d = default_dialogue()
+    units = np.where(d.units == 1, 2, d.units)  # unit 1 means silence from here on
+    silent = np.flatnonzero(units.ravel() == 0)
+    two = units.ravel().copy()
+    two[silent[::2]] = 1  # every other silent frame: the second silence unit
+    vocab = TdmVocab(501, 300)
+    tok = train_text_tokenizer([s.text for s in d.segments], 300)
+
+    def batch(u: np.ndarray, silence: set[int]) -> torch.Tensor:
+        prepared = prepare([dataclasses.replace(d, units=u.reshape(units.shape))], vocab, tok)
+        return TdmStageData(stage, card, prepared, vocab, 0, silence_units=silence).batch(0)
+
+    one_unit, two_units = batch(units, {0}), batch(two, {0, 1})
+    assert (one_unit == vocab.idle).sum() > 0
+    for special in (vocab.idle, vocab.eos, vocab.S0, vocab.S1, vocab.pad):
+        assert torch.equal(one_unit == special, two_units == special), special
+
+
+@pytest.mark.parametrize("stage", ["stage2", "stage3"])
 def test_windows_are_tdm_sequences_and_pure_functions_of_the_step(stage):
     a, b = data(stage), data(stage)
     first = a.batch(3)
@@ -127,6 +155,7 @@ def test_train_tdm_agent_writes_a_tdm_agent_directory_and_resumes(tmp_path):
                            progress=False)
     saved = json.loads((tmp_path / "a" / "agent.json").read_text())
     assert saved == json.loads(json.dumps(info))
+    assert saved["silence_units"] == [0]  # no corpus set given: the card's silence unit
     assert saved["kind"] == "tdm" and saved["slice_ms"] == [640, 800, 1200]
     assert saved["card"]["agent"]["kind"] == "tdm" and saved["card"]["tdm"]["window_slices"] == 6
     assert set(saved["val_loss"]) == {"stage2", "stage3"}

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_cli import card_toml, write_corpus  # (tests/ is on the path: rootdir-less import)
+
+# (tests/ is on the path: rootdir-less import)
+from test_cli import card_toml, write_corpus, write_tokenizer
 
 from duplexsim.cli import main
 from duplexsim.training.cli import preset_note
@@ -96,3 +98,19 @@ def test_a_silence_unit_the_corpus_calls_speech_is_refused(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "model.silence_unit: 3 is a speech unit of corpus" in err[0], err
     assert not (tmp_path / "agent").exists()
+
+
+def test_the_corpus_tokenizers_silence_units_are_written_to_agent_json(tmp_path: Path) -> None:
+    """A tokenizer trained with two silence units (k-means ``n_silence_units = 2``): agent.json
+    records both, for the scripted partners and traces that read it (it recorded only
+    ``silence_unit``, so unit 1 was speech to everything downstream)."""
+    import json
+
+    write_corpus(tmp_path / "corpus")
+    write_tokenizer(tmp_path / "corpus" / "tokenizer", n_silence_units=2)
+    card = tmp_path / "card.toml"
+    card.write_text(card_toml())
+    assert main(["train", str(card), "--corpus", str(tmp_path / "corpus"), "--out",
+                 str(tmp_path / "agent"), "--no-progress"]) == 0
+    info = json.loads((tmp_path / "agent" / "agent.json").read_text())
+    assert info["silence_unit"] == 0 and info["silence_units"] == [0, 1]
