@@ -36,6 +36,27 @@ def _checked(seq: np.ndarray, n_units: int) -> np.ndarray:
     return seq
 
 
+def _max_order(n_units: int) -> int:
+    """The highest n-gram order whose keys (``n_units ** order`` values, ``n_units >= 2``)
+    fit in int64."""
+    order = 0
+    while n_units ** (order + 1) <= 2**63:
+        order += 1
+    return order
+
+
+def _check_order(n_units: int, order: int) -> None:
+    """One-line error unless ``1 <= order`` and every ``order``-gram key fits in int64 (a key
+    past it wrapped around silently: other n-grams' counts, negative contexts)."""
+    if order < 1:
+        raise ValueError(f"order must be >= 1, got {order}")
+    if n_units >= 2 and n_units**order > 2**63:
+        raise ValueError(f"order={order} with n_units={n_units}: n-gram keys need "
+                         f"n_units**order = {float(n_units**order):.3g} values, more than int64 "
+                         f"holds (2**63) (allowed: order <= {_max_order(n_units)} for "
+                         f"{n_units} units)")
+
+
 def _keys(seq: np.ndarray, k: int, base: int) -> np.ndarray:
     """Integer key of every k-gram of ``seq`` (positions k-1..end)."""
     n = len(seq) - k + 1
@@ -74,8 +95,7 @@ class UnitNgramLM:
     def fit(cls, sequences: Iterable[np.ndarray], n_units: int, order: int = 3,
             deduplicate: bool = True) -> UnitNgramLM:
         """Count n-grams of ``sequences`` (1-D unit arrays, e.g. each channel of a dialogue)."""
-        if order < 1:
-            raise ValueError(f"order must be >= 1, got {order}")
+        _check_order(n_units, order)
         seqs = [_checked(dedup(s) if deduplicate else np.asarray(s, np.int64).ravel(), n_units)
                 for s in sequences]
         keys, counts, cks, ccs, cts = [], [], [], [], []
@@ -137,6 +157,7 @@ class UnitNgramLM:
     def load(cls, path: str | Path) -> UnitNgramLM:
         with np.load(path, allow_pickle=False) as z:
             n_units, order = (int(x) for x in z["meta"])
+            _check_order(n_units, order)
             get = [[z[f"{name}{k}"] for k in range(order)]
                    for name in ("keys", "counts", "ckeys", "ccounts", "ctypes")]
         return cls(n_units, order, *get)

@@ -65,3 +65,29 @@ def test_scoring_unit_ids_outside_the_vocabulary_is_an_error(units):
         lm.log_prob(np.array(units))
     with pytest.raises(ValueError, match="0..9"):
         unit_perplexity(np.array([[1, 2], units]), lm)
+
+
+def test_an_order_whose_keys_overflow_int64_is_refused(tmp_path):
+    """1000 units at order 7 need 1e21 keys: they wrapped past int64 without a word (1002 of
+    the 1993 7-gram keys of a 2000-unit stream came out negative, so their contexts, ``key //
+    n_units``, named other 6-grams). Order 6 (1e18 keys) fits; a saved LM is checked too."""
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(0, 1000, size=2000)]
+    with pytest.raises(ValueError, match=r"^order=7 with n_units=1000: n-gram keys need "
+                                         r"n_units\*\*order = 1e\+21 values, more than int64 "
+                                         r"holds \(2\*\*63\) \(allowed: order <= 6 for 1000 "
+                                         r"units\)$"):
+        UnitNgramLM.fit(seqs, n_units=1000, order=7)
+    lm = UnitNgramLM.fit(seqs, n_units=1000, order=6)
+    assert all((k >= 0).all() for k in lm.ngram_keys)
+    bits = [rng.integers(0, 2, size=200)]
+    assert UnitNgramLM.fit(bits, n_units=2, order=63, deduplicate=False).order == 63  # 2**63
+    with pytest.raises(ValueError, match=r"order <= 63 for 2 units"):
+        UnitNgramLM.fit(bits, n_units=2, order=64, deduplicate=False)
+    lm.order = 7  # a file claiming a model that cannot exist
+    lm.ngram_keys.append(lm.ngram_keys[-1])
+    for name in ("ngram_counts", "ctx_keys", "ctx_counts", "ctx_types"):
+        getattr(lm, name).append(getattr(lm, name)[-1])
+    lm.save(tmp_path / "lm.npz")
+    with pytest.raises(ValueError, match=r"^order=7 with n_units=1000"):
+        UnitNgramLM.load(tmp_path / "lm.npz")
