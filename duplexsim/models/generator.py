@@ -31,7 +31,9 @@ One step for own chunk ``j`` (DESIGN.md "Agents"):
 Context window: when the context plus the step's worst case (every pending piece at full
 length) could exceed ``context_tokens``, the row is rebuilt from the most recent chunks
 whose (upper-bound) size, with that worst case, fits in half the window; the first kept
-frame of each stream counts as novel, as at the start of a training window. A long
+frame of each stream counts as novel, as at the start of a training window (a piece of
+no new unit sampled there is written as the unit it goes on with, so the window's first
+chunk always has its unit after ``[S0]`` and its ``[S1]``, as the format has it). A long
 backlog (a prompt handed over at once) is cut the same way, so the row never holds more
 than ``context_tokens`` tokens.
 
@@ -302,6 +304,12 @@ class DuplexGenerator:
                                         self.rng, min_units=1)
         self.estimated[k] = self.fed[k] = novel
         self.partner[k] = self.fmt.decode_stream_chunk(novel, self._last(self.partner, k))
+        if not novel and prev is None:
+            # no new unit at the window's first chunk, whose first frame the format counts
+            # as novel: the row holds [S1] + the unit it goes on with, as any later encoding
+            # of the chunk (a rebuild, a real chunk of the same frames) does
+            self.fed[k] = self.fmt.encode_stream_chunk(self.partner[k], None)
+            self.lm.append(self.row, [S1, *self.fed[k]])
         self.partner_upto = k + 1
         return self.partner[k], 1 + len(novel)
 
@@ -311,8 +319,13 @@ class DuplexGenerator:
         self.lm.append(self.row, [self.fmt.S0])
         novel, end = yield from piece(self.lm, self.row, prev, self.F,
                                       (self.fmt.S0, self.fmt.S1), self.sampling, self.rng)
+        self.own[j] = self.fmt.decode_stream_chunk(novel, self._last(self.own, j))
+        if not novel and prev is None:  # the window's first chunk: as in _estimate, the row
+            # holds the unit it goes on with (the tag that ended the piece was drawn before
+            # it: the estimate after it draws its own)
+            self.lm.append(self.row, self.fmt.encode_stream_chunk(self.own[j], None))
+            end = None
         self.pstarts[j] = self.lm.length(self.row)
         self._end_tag = None if end is None else (self.lm.length(self.row), end)
-        self.own[j] = self.fmt.decode_stream_chunk(novel, self._last(self.own, j))
         self.own_upto = j + 1
         return self.own[j].copy(), len(novel)

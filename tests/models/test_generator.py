@@ -103,6 +103,26 @@ def test_an_empty_piece_at_the_window_start_goes_on_with_the_unit_before_it(mode
     assert checked >= 1
 
 
+@pytest.mark.parametrize(("context", "lag", "seed"), [(256, 2, None), (40, 2, 3)])
+def test_an_empty_estimate_at_the_window_start_is_in_the_row_with_its_s1(
+        model, context: int, lag: int, seed: int | None) -> None:  # noqa: ANN001
+    """The token format starts every stream of a window with a unit, so the window's first
+    chunk always has ``[S1]`` and a unit after ``[S0]``: an estimate (or own piece) of no
+    new unit there (chunk 0 of the conversation, or the first chunk kept after the window
+    slid) left the row without it until a rebuild wrote ``[S1] u`` (this untrained model:
+    24 of 120 steps at the start of 40 conversations, 11 of 120 with a 40-token window,
+    ended on such rows), and a real chunk of the same frames then cropped and re-fed the
+    row for nothing."""
+    found = 0
+    for s in range(40) if seed is None else [seed]:
+        for gen, j, _ in _empty_estimates(model, context=context, seed=s, lag=lag,
+                                          steps=3 if seed is None else 120):
+            found += any(gen.estimated.get(m) == [] for m in [gen.base]
+                         if m < gen.partner_upto and m not in gen.partner_real)
+            assert gen.tokens == _format(gen), (s, j)
+    assert found >= 1
+
+
 def test_a_window_smaller_than_a_step_is_refused_also_when_the_rows_make_it_so(model) -> None:
     with pytest.raises(ValueError, match=r"context_tokens=16 \(the rows hold 16\)"):
         DuplexGenerator(LMRows(model, N_UNITS, 16), FMT, 64)
