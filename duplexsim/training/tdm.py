@@ -29,7 +29,9 @@ stops and turns to the new query). Here, with speech units instead of text:
   (its piece there ends in ``<eos>``, or is ``<idle>``), stays silent until the barge-in
   ends plus ``resume_gap_ms``, and the dialogue then resumes from where the interrupted
   IPU would have ended (both channels shifted alike). The rest of the interrupted IPU is
-  dropped, as the paper drops the rest of the cut-off answer.
+  dropped, as the paper drops the rest of the cut-off answer. When the window's tokens
+  run past ``seq_len`` with the yield in the part cut off, whole slices are dropped from
+  the window's front instead (:func:`keep_the_yield`), so every injected yield is trained.
 
 A batch is a pure function of ``(seed, stage, step, micro, rank)``, as in the SyncLLM
 recipe: resuming reproduces the data exactly.
@@ -125,6 +127,25 @@ def inject_interruption(own: np.ndarray, partner: np.ndarray, clips_from: np.nda
     return new_own, new_partner, {"onset": onset, "yield_at": yield_at, "resume_at": resume_at}
 
 
+def keep_the_yield(seq: list[int], fmt: TdmFormat, done: dict[str, int],
+                   max_tokens: int) -> list[int]:
+    """``seq``, a window given a barge-in (``done``: :func:`inject_interruption`'s record),
+    with whole slices cut from its front so that the own piece that yields ends within its
+    first ``max_tokens`` tokens (what a training row keeps): a window is longer than
+    ``seq_len``, and a yield in its tail was cut away with it. Never cut past the slice the
+    barge-in starts in (the cause stays with the reaction)."""
+    S = fmt.slice_frames
+    starts = [i for i, t in enumerate(seq) if t == fmt.S0]  # each slice's [S0]
+    m = done["yield_at"] // S  # the slice whose own piece stops
+    if m >= len(starts):
+        return seq
+    over = seq.index(fmt.S1, starts[m]) - max_tokens  # the own piece ends before this [S1]
+    if over <= 0:
+        return seq
+    first = next((k for k, i in enumerate(starts) if i >= over), len(starts) - 1)
+    return seq[starts[min(first, done["onset"] // S)]:]
+
+
 class TdmStageData:
     """Deterministic batches of one TDM stage for one split (``Trainer`` reads ``batch``)."""
 
@@ -177,7 +198,10 @@ class TdmStageData:
         if self.stage == "stage3" and rng.random() < self.tdm.interruption_prob:
             own, partner, done = inject_interruption(own, partner, units[1 - orient], fmt,
                                                      self.tdm, rng)
-            self.injected += done is not None
+            if done is not None:
+                self.injected += 1
+                return keep_the_yield(fmt.encode(own, partner), fmt, done,
+                                      self.scard.seq_len + 1)
         return fmt.encode(own, partner)
 
 

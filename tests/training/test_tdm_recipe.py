@@ -138,6 +138,46 @@ def test_windows_are_tdm_sequences_and_pure_functions_of_the_step(stage):
             pytest.fail(f"window decodes with none of {a.tdm.slice_ms}")
 
 
+def test_every_injected_yield_is_within_the_training_length():
+    """Windows run past ``seq_len`` (the tiny card: 6 slices, 128 tokens), and a yield in the
+    cut-off tail was counted as injected but never trained (here 21 of 96 injected windows;
+    the shipped fisher-tdm card on the shipped dialogue: 95 of 1600, 6 %). Whole slices are
+    cut from the front instead, the barge-in's slice kept."""
+    import copy
+
+    d = data("stage3", 1.0)
+    L = d.scard.seq_len + 1
+    tail = 0
+    for seed in range(150):
+        rng = np.random.default_rng(seed)
+        mirror = copy.deepcopy(rng)
+        seq = d.sequence(rng)
+        # the same draws as TdmStageData.sequence, keeping what the barge-in did
+        i = int(mirror.choice(len(d.streams), p=d.weights))
+        orient = int(mirror.integers(2))
+        units = d.streams[i]
+        fmt = TdmFormat(slice_ms=int(mirror.choice(d.tdm.slice_ms)), n_units=501)
+        S, T = fmt.slice_frames, units.shape[1]
+        window = min(d.tdm.window_slices, T // S) * S
+        start = int(mirror.integers(0, T - window + 1))
+        mirror.random()
+        own, partner, done = inject_interruption(
+            units[orient, start:start + window], units[1 - orient, start:start + window],
+            units[1 - orient], fmt, d.tdm, mirror)
+        whole = fmt.encode(own, partner)
+        if done is None or done["yield_at"] >= window:
+            assert seq == whole
+            continue
+        starts = [k for k, t in enumerate(whole) if t == fmt.S0]
+        m = done["yield_at"] // S
+        tail += whole.index(fmt.S1, starts[m]) > L  # the yield piece ran past the row
+        cut = len(whole) - len(seq)
+        assert seq == whole[cut:] and cut in starts and cut <= starts[done["onset"] // S]
+        assert seq.index(fmt.S1, starts[m] - cut) <= L  # its last token is a target
+        fmt.slices(seq)  # still the TDM format
+    assert tail >= 5
+
+
 def test_stage3_injects_interruptions_at_the_card_rate():
     every, never = data("stage3", 1.0), data("stage3", 0.0)
     for step in range(6):
