@@ -37,7 +37,14 @@ of chunks (160 ms: 563 chunks, not 562); an IPU at a window's first frame is no 
 2026-12-06: nor is an IPU at a window's last frame (right-censored); an FTO is measured
 from the outgoing speaker's last IPU before the incoming one's sole speech; a zero-length gap
 row (a switch without silence) is no gap in the gap statistics; overlap_median_ms and the
-protocol's overlap mean are of transition overlaps only."""
+protocol's overlap mean are of transition overlaps only. Traces: a bandwidth hop past the
+first serialises packets in the order they reach it (other traces on such paths); transit_*
+is measured from the chunk's first spoken frame on the speaker's clock (other values under
+drift); scripted partners draw voice activity, units and holds from streams of their own (a
+chunk's units no longer depend on the scenario's length) and speak none of the partner's
+silence units; a trace's silence_units are every silence unit of both sides; a SyncLLM
+piece of no new unit at a window's first chunk is in the context as the unit it goes on
+with ([S1] u), so later sampling differs where an agent sampled one."""
 
 
 def file_digest(path: str | Path) -> str:
