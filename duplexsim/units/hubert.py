@@ -19,17 +19,12 @@ class HubertFeatures:
     """Callable: 16 kHz mono wave (whole 40 ms frames) -> ``[T, hidden]`` float32."""
 
     def __init__(self, model_dir: str | Path, layer: int = 6, chunk_s: float = 30.0):
-        from transformers import HubertModel
-
         path = Path(model_dir)
         if not (path / "config.json").is_file():
             raise MissingInputError(
                 str(path), "", "no HuBERT model here (config.json missing)",
                 "a folder saved with HubertModel.save_pretrained(dir), downloaded beforehand")
-        from duplexsim.models.model import quiet_loading
-
-        with quiet_loading():
-            self.model = HubertModel.from_pretrained(str(path), local_files_only=True).eval()
+        self.model = _load_hubert(path)
         n_layers = self.model.config.num_hidden_layers
         if not 0 <= layer <= n_layers:
             raise InputError("hubert_layer", "", f"{layer} out of range", f"0..{n_layers}")
@@ -52,3 +47,46 @@ class HubertFeatures:
                 h = np.concatenate([h, np.repeat(h[-1:], 2 * n - h.shape[0], axis=0)])
             out[b:e] = h.reshape(n, 2, -1).mean(axis=1)
         return out
+
+
+def _load_hubert(path: Path):  # -> HubertModel (transformers: imported when called)
+    """``HubertModel.from_pretrained(path)``, refusing on one line what would not load as the
+    HuBERT in ``config.json``: another ``model_type`` (``from_pretrained`` never looks: a
+    wav2vec2 folder loaded with most of its tensors ignored and the rest a random init),
+    a folder without weights or with unreadable ones (a raw transformers traceback), weights
+    that leave tensors missing or of another shape (a random init: features, and units, of
+    nothing). Tensors the folder has beyond ``HubertModel`` (a CTC head) are dropped."""
+    from transformers import HubertModel
+    from transformers.utils import logging
+
+    from duplexsim.config.loader import read_json
+    from duplexsim.models.model import quiet_loading
+
+    allowed = "a folder saved with HubertModel.save_pretrained(dir), downloaded beforehand"
+    config_file = path / "config.json"
+    model_type = read_json(config_file, what="config.json").get("model_type")
+    if model_type != "hubert":
+        raise InputError(str(config_file), "model_type", f"{model_type!r}, not a HuBERT",
+                         "hubert")
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()  # its load report's table of tensors: said below, in a line
+    try:
+        with quiet_loading():
+            model, info = HubertModel.from_pretrained(str(path), local_files_only=True,
+                                                      output_loading_info=True)
+    except Exception as e:  # no weights, a truncated safetensors file: name the folder
+        why = " ".join(f"{type(e).__name__}: {e}".split())
+        raise InputError(str(path), "", f"the HuBERT model does not load ({why})",
+                         allowed) from e
+    finally:
+        logging.set_verbosity(verbosity)
+    for what in ("missing_keys", "mismatched_keys"):
+        # masked_spec_embed: the pre-training mask's vector, unused at inference
+        keys = sorted(str(k[0] if isinstance(k, tuple) else k)  # (mismatched: with shapes)
+                      for k in info.get(what) or ())
+        keys = [k for k in keys if k != "masked_spec_embed"]
+        if keys:
+            more = f" and {len(keys) - 1} more" if len(keys) > 1 else ""
+            raise InputError(str(path), keys[0], f"{what.split('_')[0]} tensor{more} "
+                             "(the weights and config.json do not match)", allowed)
+    return model.eval()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,4 +27,63 @@ def test_hubert_flags_without_the_hubert_type_are_refused(tmp_path: Path, capsys
     assert err == (f"duplexsim units train: {flag}: only read by --type hubert-kmeans, not "
                    f"--type mel-kmeans (allowed: --type hubert-kmeans with {flag}, or no "
                    f"{flag})\n")
+    assert not out.exists()
+
+
+def _fisher_tree(root: Path) -> Path:
+    """One 6 s Fisher call (transcript and 2-channel 8 kHz audio)."""
+    import numpy as np
+
+    from duplexsim.audio.io import write_audio
+
+    (root / "trans").mkdir(parents=True)
+    (root / "trans" / "fe_03_00001.txt").write_text("0.50 2.10 A: hello\n2.30 5.00 B: hi\n")
+    t = np.arange(6 * 8000) / 8000
+    write_audio(root / "fe_03_00001.flac",
+                np.stack([0.1 * np.sin(2 * np.pi * f * t) for f in (200, 300)]), 8000)
+    return root
+
+
+def _tiny(kind: str, folder: Path, layers: int = 2) -> None:
+    from transformers import HubertConfig, HubertModel, Wav2Vec2Config, Wav2Vec2Model
+
+    config, model = {"hubert": (HubertConfig, HubertModel),
+                     "wav2vec2": (Wav2Vec2Config, Wav2Vec2Model)}[kind]
+    model(config(hidden_size=32, num_hidden_layers=layers, num_attention_heads=2,
+                 intermediate_size=64, conv_dim=(32,) * 7, num_conv_pos_embeddings=16,
+                 num_conv_pos_embedding_groups=2)).save_pretrained(folder)
+
+
+@pytest.mark.parametrize(("break_it", "message"), [
+    (lambda d: [p.unlink() for p in d.glob("*.safetensors")],
+     r"^H: the HuBERT model does not load \(OSError: .*no file named model.safetensors"),
+    (lambda d: (d / "model.safetensors").write_bytes(b"not safetensors"),
+     r"^H: the HuBERT model does not load \("),
+    (lambda d: (_tiny("wav2vec2", d)),
+     r"^H/config.json: model_type: 'wav2vec2', not a HuBERT \(allowed: hubert\)$"),
+    (lambda d: (_tiny("hubert", d, layers=1), (d / "config.json").write_text(
+        (d / "config.json").read_text().replace('"num_hidden_layers": 1',
+                                                '"num_hidden_layers": 2'))),
+     r"^H: encoder.layers.1.\S+: missing tensor and \d+ more \(the weights and config.json "
+     r"do not match\)"),
+])
+def test_a_hubert_folder_that_does_not_load_is_one_line(tmp_path: Path, break_it,
+                                                        message) -> None:
+    """``--hubert-dir`` with a config.json but no weights (a half-finished download) ended
+    in transformers' OSError traceback; a wav2vec2 folder, or weights short of what its
+    config.json asks for, loaded as a HuBERT partly or wholly randomly initialised, and
+    its units meant nothing."""
+    hubert = tmp_path / "hubert"
+    _tiny("hubert", hubert)
+    break_it(hubert)
+    corpus = _fisher_tree(tmp_path / "fisher")
+    out = tmp_path / "units"
+    # a process of its own, as a user runs it: stderr is what they would read
+    result = subprocess.run(
+        [sys.executable, "-m", "duplexsim.cli", "units", "train", "--corpus", str(corpus),
+         "--out", str(out), "--type", "hubert-kmeans", "--hubert-dir", str(hubert),
+         "--hubert-layer", "1", "--n-units", "4"], capture_output=True, text=True,
+        timeout=300)
+    err = result.stderr.replace(str(hubert.resolve()), "H")
+    assert result.returncode == 2 and err.count("\n") == 1 and re.search(message, err), err
     assert not out.exists()
