@@ -58,15 +58,20 @@ def llama_config(card: ModelCard, vocab_size: int, pad_id: int, bos_id: int,
 @contextmanager
 def quiet_loading() -> Iterator[None]:
     """No transformers progress bar while a local model loads (``from_pretrained`` draws one
-    per load: a line of noise in every simulation, sweep cell and continuation); the
-    previous setting comes back after."""
+    per load: a line of noise in every simulation, sweep cell and continuation), and no
+    warnings: its load report, a table of every missing or unexpected tensor, came before
+    the one-line error the callers raise for them (``output_loading_info``); the previous
+    settings come back after."""
     from transformers.utils import logging
 
     was = logging.is_progress_bar_enabled()
+    verbosity = logging.get_verbosity()
     logging.disable_progress_bar()
+    logging.set_verbosity_error()
     try:
         yield
     finally:
+        logging.set_verbosity(verbosity)
         if was:
             logging.enable_progress_bar()
 

@@ -57,7 +57,6 @@ def _load_hubert(path: Path):  # -> HubertModel (transformers: imported when cal
     that leave tensors missing or of another shape (a random init: features, and units, of
     nothing). Tensors the folder has beyond ``HubertModel`` (a CTC head) are dropped."""
     from transformers import HubertModel
-    from transformers.utils import logging
 
     from duplexsim.config.loader import read_json
     from duplexsim.models.model import quiet_loading
@@ -68,18 +67,14 @@ def _load_hubert(path: Path):  # -> HubertModel (transformers: imported when cal
     if model_type != "hubert":
         raise InputError(str(config_file), "model_type", f"{model_type!r}, not a HuBERT",
                          "hubert")
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity_error()  # its load report's table of tensors: said below, in a line
     try:
-        with quiet_loading():
+        with quiet_loading():  # (its load report: said below, in one line)
             model, info = HubertModel.from_pretrained(str(path), local_files_only=True,
                                                       output_loading_info=True)
     except Exception as e:  # no weights, a truncated safetensors file: name the folder
         why = " ".join(f"{type(e).__name__}: {e}".split())
         raise InputError(str(path), "", f"the HuBERT model does not load ({why})",
                          allowed) from e
-    finally:
-        logging.set_verbosity(verbosity)
     for what in ("missing_keys", "mismatched_keys"):
         # masked_spec_embed: the pre-training mask's vector, unused at inference
         keys = sorted(str(k[0] if isinstance(k, tuple) else k)  # (mismatched: with shapes)

@@ -74,6 +74,26 @@ def test_weights_that_do_not_fit_the_config_are_one_line_errors(model, tmp_path,
     assert "\n" not in str(caught.value) and str(bad) in str(caught.value)
 
 
+def test_weights_that_do_not_fit_print_no_load_report(model, tmp_path) -> None:
+    """Before the one-line error, transformers logged its load report, a table of every
+    missing tensor (nine lines and more on stderr: ``duplexsim train`` with an
+    ``init_from`` whose config.json has more layers than its weights), in a process of its
+    own, as a user runs it."""
+    import subprocess
+    import sys
+
+    save_model(model, tmp_path / "m")
+    bad = _resaved(tmp_path / "m", tmp_path / "more", None,
+                   lambda c: c.update(num_hidden_layers=3))
+    code = ("import sys\nfrom duplexsim.models.model import load_model\n"
+            f"try:\n    load_model({str(bad)!r})\nexcept ValueError as e:\n"
+            "    print(e, file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300)
+    assert result.stderr.count("\n") == 1 and "missing tensor and 8 more" in result.stderr, \
+        result.stderr
+
+
 def test_init_from_local_llama_extends_vocabulary(tmp_path) -> None:
     base = build_model(ModelCard(size="tiny", n_units=4, text_vocab_size=300), 50, 0, 1, 2)
     save_model(base, tmp_path / "pretrained")
