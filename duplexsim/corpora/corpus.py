@@ -34,8 +34,10 @@ class Corpus:
         self.root = Path(root)
         path = self.root / "manifest.json"
         if not path.is_file():
-            raise MissingInputError(str(self.root), "", "not a duplexsim corpus (no manifest.json)",
-                                    "a folder written by `duplexsim corpus build`")
+            raise MissingInputError(str(self.root), "", "not a duplexsim corpus (no manifest.json)"
+                                    + _real_tree_note(self.root),
+                                    "a folder written by `duplexsim corpus build` or "
+                                    "`duplexsim corpus import`")
         self.manifest = read_json(path, what="corpus manifest.json")
         file = str(path)
         if self.manifest.get("format") != FORMAT:
@@ -175,6 +177,16 @@ def load_units(path: str | Path, n_units: int) -> np.ndarray:
 def load_corpus(root: str | Path) -> Corpus:
     """Open a corpus built by ``duplexsim corpus build``."""
     return Corpus(root)
+
+
+def _real_tree_note(root: Path) -> str:
+    """``: a Fisher tree; import it first ...`` when ``root`` is a real Fisher or CANDOR
+    tree (read by ``corpus stats`` and ``units train``, not by the commands that need
+    units and a split), else ""."""
+    kind = ("Fisher" if root.is_dir() and fisher.call_files(root, ".txt") else
+            "CANDOR" if root.is_dir() and next(root.glob("*/transcription"), None) else "")
+    return (f": a {kind} tree; import it first, `duplexsim corpus import {root} --tokenizer "
+            "UNITS_DIR --out DIR`" if kind else "")
 
 
 def open_corpus(root: str | Path):

@@ -107,6 +107,23 @@ def test_a_candor_tree_is_imported_with_its_channel_map(tmp_path: Path) -> None:
     assert [s.speaker for s in d.segments] == [0, 1, 0, 1, 0]
 
 
+@pytest.mark.parametrize("kind", ["Fisher", "CANDOR"])
+def test_a_real_tree_given_where_a_corpus_is_needed_names_the_import(tmp_path: Path, capsys,
+                                                                      kind) -> None:
+    """`duplexsim train --corpus /data/fisher` (the tree, not yet imported) said "not a
+    duplexsim corpus (allowed: a folder written by `duplexsim corpus build`)": it sent a
+    user with real data to build a synthetic corpus instead of to `corpus import`."""
+    tree = tmp_path / "tree"
+    fisher_tree(tree, n=1) if kind == "Fisher" else candor_tree(tree)
+    assert main(["train", str(Path(__file__).parents[2] / "agents" / "fisher.toml"),
+                 "--corpus", str(tree), "--out", str(tmp_path / "agent")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"{tree}: not a duplexsim corpus (no manifest.json): a {kind} tree; import "
+                   f"it first, `duplexsim corpus import {tree} --tokenizer UNITS_DIR --out "
+                   "DIR` (allowed: a folder written by `duplexsim corpus build` or `duplexsim "
+                   "corpus import`)\n")
+
+
 @pytest.mark.parametrize("what", ["built corpus", "synthetic out"])
 def test_import_refuses_a_built_corpus_either_way(tmp_path: Path, capsys, what) -> None:
     fisher_tree(tmp_path / "tree", n=1)
