@@ -8,6 +8,7 @@ Fisher has no backchannel labels: every segment reads as kind "ipu".
 
 from __future__ import annotations
 
+import filecmp
 import re
 from pathlib import Path
 
@@ -94,8 +95,15 @@ class FisherCorpus:
             raise CorpusFormatError(f"{self.root}: empty corpus: no "
                                     f"{pattern or 'fe_03_NNNNN'}.txt transcripts")
         self._audio: dict[str, Path] = {}
-        for ext in reversed(AUDIO_EXTS):  # earlier extensions win
-            self._audio.update({p.stem: p for p in call_files(self.root, ext, pattern)})
+        for ext in reversed(AUDIO_EXTS):  # earlier extensions win (a converted .wav, .sph)
+            found: dict[str, Path] = {}
+            for path in call_files(self.root, ext, pattern):
+                seen = found.setdefault(path.stem, path)
+                if seen != path and not filecmp.cmp(seen, path, shallow=False):
+                    raise CorpusFormatError(f"{path}: a second, different {ext} file of call "
+                                            f"{path.stem} (the first: {seen}; allowed: one "
+                                            "per call and format)")
+            self._audio.update(found)
 
     def ids(self, split: str | None = None) -> list[str]:
         return list(self._transcripts)

@@ -64,6 +64,24 @@ def test_fisher_audio_errors(tmp_path, kwargs, match) -> None:
         corpus.dialogue("fe_03_00001")
 
 
+def test_fisher_two_different_audio_files_of_one_call_are_an_error(tmp_path) -> None:
+    """Two different copies of a call's audio in one format (e.g. converted twice, into two
+    folders) were not an error, unlike two transcripts: the later one in path order was
+    read, whichever it was. One copy per format, or the same bytes twice, is fine, and a
+    FLAC beside the release's SPHERE is read before it."""
+    root = _fisher(tmp_path)
+    write_audio(root / "again" / "fe_03_00001.flac", _tone(6, 8000) * 0.5, 8000)
+    with pytest.raises(CorpusFormatError, match=r"audio/fe_03_00001.flac: a second, different "
+                       r".flac file of call fe_03_00001 \(the first: .*again/fe_03_00001.flac"):
+        FisherCorpus(root)
+    (root / "again" / "fe_03_00001.flac").write_bytes(
+        (root / "audio" / "fe_03_00001.flac").read_bytes())
+    assert FisherCorpus(root).audio_path("fe_03_00001") == root / "again" / "fe_03_00001.flac"
+    (root / "again" / "fe_03_00001.flac").unlink()
+    write_audio(root / "fe_03_00001.wav", _tone(6, 8000) * 0.5, 8000)
+    assert FisherCorpus(root).audio_path("fe_03_00001") == root / "audio" / "fe_03_00001.flac"
+
+
 def test_fisher_malformed_line_and_shorten(tmp_path) -> None:
     root = _fisher(tmp_path, audio=False)
     (root / "trans" / "fe_03_00002.txt").write_text("# x\n\n1.0 2.0 A: fine\n1.5 oops C: bad\n")
