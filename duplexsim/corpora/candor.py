@@ -131,8 +131,9 @@ class CandorCorpus:
         if path.is_file():
             return path
         others = [s for s in STYLES if (folder / f"transcript_{s}.csv").is_file()]
-        hint = (f"; found {', '.join(f'transcript_{s}.csv' for s in others)}: read it with "
-                f"style={others[0]!r}" if others else "")
+        hint = (f"; found {', '.join(f'transcript_{s}.csv' for s in others)}: read it in "
+                f"Python with CandorCorpus(root, style={others[0]!r}); the duplexsim commands "
+                "read the utterance-level audiophile transcripts only" if others else "")
         raise CorpusFormatError(f"{path}: not found (the style asked for{hint})")
 
     def channel_order(self, id: str) -> list[str] | None:

@@ -239,11 +239,20 @@ backchannel_speaker,backchannel_start,backchannel_stop
 """
 
 
-def test_candor_backbiter_backchannels_and_no_silent_fall_back(tmp_path) -> None:
+def test_candor_backbiter_backchannels_and_no_silent_fall_back(tmp_path, capsys) -> None:
     root = _candor(tmp_path, style="backbiter", csv=BACKBITER)
     with pytest.raises(CorpusFormatError,
                        match=r"transcript_audiophile.csv: not found.*style='backbiter'"):
         CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False)
+    # a command has no style to ask for: the error said "read it with style='backbiter'",
+    # a keyword of the Python reader that no `duplexsim` flag sets
+    from duplexsim.cli import main
+
+    assert main(["corpus", "stats", str(root)]) == 2
+    assert capsys.readouterr().err.endswith(
+        "found transcript_backbiter.csv: read it in Python with CandorCorpus(root, "
+        "style='backbiter'); the duplexsim commands read the utterance-level audiophile "
+        "transcripts only)\n")
     d = CandorCorpus(root, style="backbiter").dialogue("0a1b2c3d-uuid", audio=False)
     assert [(s.speaker, s.start_s, s.end_s, s.kind) for s in d.segments] == [
         (1, 0.4, 6.5, "ipu"), (0, 2.0, 2.4, "backchannel"), (0, 7.0, 8.0, "ipu")]
