@@ -189,17 +189,22 @@ def _real_tree_note(root: Path) -> str:
             "UNITS_DIR --out DIR`" if kind else "")
 
 
-def open_corpus(root: str | Path):
-    """A built corpus, a Fisher tree (fe_03_*.txt) or a CANDOR tree (*/transcription/)."""
+def open_corpus(root: str | Path, built: bool = True):
+    """A built corpus (unless not ``built``), a Fisher tree (fe_03_*.txt) or a CANDOR tree
+    (*/transcription/)."""
     root = Path(root)
     if not root.is_dir():
         raise MissingInputError(str(root), "", "corpus folder not found", "an existing folder")
-    if (root / "manifest.json").is_file():
+    if (root / "manifest.json").is_file() and built:
         return Corpus(root)
     if fisher.call_files(root, ".txt"):
         return fisher.FisherCorpus(root)
     if next(root.glob("*/transcription"), None) is not None:
         return candor.CandorCorpus(root)
+    if (root / "manifest.json").is_file():
+        raise InputError(str(root), "", "is a duplexsim corpus already",
+                         "a Fisher (fe_03_*.txt + audio) or CANDOR (<uuid>/transcription/) tree")
+    kinds = "a duplexsim corpus with manifest.json, " if built else ""
     raise CorpusFormatError(
-        f"{root}: empty corpus directory or unknown layout (allowed: a duplexsim corpus with "
-        "manifest.json, Fisher fe_03_*.txt + audio, CANDOR <uuid>/transcription/*.csv)")
+        f"{root}: empty corpus directory or unknown layout (allowed: {kinds}"
+        "Fisher fe_03_*.txt + audio, CANDOR <uuid>/transcription/*.csv)")

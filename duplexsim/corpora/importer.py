@@ -25,7 +25,7 @@ from duplexsim.audio.io import resample, write_audio
 from duplexsim.config.loader import read_json
 from duplexsim.corpora import candor, fisher
 from duplexsim.corpora.corpus import FORMAT, assign_splits, open_corpus
-from duplexsim.errors import InputError, OutputError
+from duplexsim.errors import OutputError
 
 
 def split_ids(ids: list[str], seed: int, val_share: float, test_share: float) -> dict[str, str]:
@@ -44,10 +44,7 @@ def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, 
     from duplexsim.units import copy_tokenizer, load_tokenizer
 
     tree, out, tok_dir = Path(tree), Path(out), Path(tokenizer_dir)
-    source = open_corpus(tree)
-    if not isinstance(source, fisher.FisherCorpus | candor.CandorCorpus):
-        raise InputError(str(tree), "", "is a duplexsim corpus already",
-                         "a Fisher (fe_03_*.txt) or CANDOR (<uuid>/transcription/) tree")
+    source = open_corpus(tree, built=False)
     tok = load_tokenizer(tok_dir)
     record = {"source": str(tree.resolve()), "kind": source.name, "seed": seed,
               "val_share": val_share, "test_share": test_share,

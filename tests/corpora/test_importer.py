@@ -139,3 +139,17 @@ def test_import_refuses_a_built_corpus_either_way(tmp_path: Path, capsys, what) 
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith(str(built)), err
     assert not (tmp_path / "out").exists()
+
+
+def test_import_of_an_unknown_layout_names_only_what_it_imports(tmp_path: Path, capsys) -> None:
+    """The message listed "a duplexsim corpus with manifest.json" as allowed, which
+    `corpus import` refuses."""
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "notes.txt").write_text("x")
+    _tokenizer(tmp_path / "units")
+    assert main(["corpus", "import", str(tmp_path / "tree"), "--tokenizer",
+                 str(tmp_path / "units"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown layout" in err and "manifest" not in err, err
+    assert main(["corpus", "stats", str(tmp_path / "tree")]) == 2  # stats reads all three
+    assert "a duplexsim corpus with manifest.json" in capsys.readouterr().err
