@@ -21,7 +21,6 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check duplexsim tests experiments
-	$(VENV)/bin/ruff format --check duplexsim tests experiments
 
 bench: setup
 	$(PY) -m duplexsim.bench
