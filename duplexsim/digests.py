@@ -34,7 +34,8 @@ with new ones. 2026-12-05: estimates re-fed after an earlier chunk is replaced, 
 backchannel definition (bade1ba).
 2026-12-05.2: continuations cover the whole window after a prompt that is no whole number
 of chunks (160 ms: 563 chunks, not 562); an IPU at a window's first frame is no backchannel.
-2026-12-06: nor is an IPU at a window's last frame (right-censored); an FTO is measured
+2026-12-06: nor is an IPU at a window's last frame (right-censored), nor one that ends
+with the partner's speech without the partner going on after it; an FTO is measured
 from the outgoing speaker's last IPU before the incoming one's sole speech; a zero-length gap
 row (a switch without silence) is no gap in the gap statistics; overlap_median_ms and the
 protocol's overlap mean are of transition overlaps only. Traces: a bandwidth hop past the

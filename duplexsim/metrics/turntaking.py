@@ -13,8 +13,9 @@ Definitions (all thresholds in :class:`TurnTakingParams`):
 - **Backchannel**: a short, isolated IPU (``<= bc_max_ms``, own silence of at least
   ``bc_pre_silence_ms`` before it) while the partner holds the floor (partner speech
   within ``bc_context_ms`` before/during it, not counting the partner's own backchannels,
-  decided in time order) and gives no floor change (the partner speaks again within
-  ``bc_context_ms`` of its end, before the backchanneller does).
+  decided in time order) and gives no floor change (the partner speaks after its last
+  frame, within ``bc_context_ms`` of its end, before the backchanneller does: a short IPU
+  that ends with the partner's speech, the partner not going on, is no backchannel).
   Backchannels are taken out of the floor analysis below; their overlap with partner
   speech is reported as a within-turn ``overlap`` row (speaker = backchanneller).
   An IPU that starts at the first frame of the analysed VAD is left-censored (a window cut
@@ -149,7 +150,7 @@ def _backchannels(
     partner_frames = np.flatnonzero(partner)
     if len(partner_frames) == 0:
         return np.zeros(len(starts), dtype=bool)
-    idx = np.searchsorted(partner_frames, ends - 1)  # partner speaking at the last frame or later
+    idx = np.searchsorted(partner_frames, ends)  # partner speaking after the last frame
     has_next = idx < len(partner_frames)
     p_next = np.where(has_next, partner_frames[np.minimum(idx, len(partner_frames) - 1)], n + 1)
     own_next = np.concatenate((starts[1:], [n + 2]))

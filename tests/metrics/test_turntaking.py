@@ -297,3 +297,17 @@ def test_an_ipu_cut_at_the_window_end_is_no_backchannel():
     # the same IPU ending 10 ms before the cut, with A still talking: a backchannel
     ev = detect_events(timeline(5000, [(0, 5000)], [(4690, 4990)]), FRAME)
     assert kinds(ev, "backchannel")["start_ms"].tolist() == [4690]
+
+
+def test_a_short_ipu_ending_with_the_partners_turn_is_no_backchannel():
+    """B's 200 ms IPU over the end of A's turn, both stopping on the same frame, A never
+    speaking again, B taking the floor 300 ms later: A does not go on after it, so it gave a
+    floor change, not a backchannel. It was one (the partner's speech on its own last frame
+    counted as the partner speaking again)."""
+    ev = detect_events(timeline(4000, [(0, 1000)], [(800, 1000), (1300, 3000)]), FRAME)
+    assert len(kinds(ev, "backchannel")) == 0
+    assert kinds(ev, "overlap")["transition"].tolist() == [True]  # B came in over A's end
+    assert ev["fto_ms"].dropna().tolist() == [-200]
+    # A going on after it, within bc_context_ms: a backchannel as before
+    ev = detect_events(timeline(4000, [(0, 1000), (1500, 3000)], [(800, 1000)]), FRAME)
+    assert kinds(ev, "backchannel")["start_ms"].tolist() == [800]
