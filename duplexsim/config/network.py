@@ -62,10 +62,10 @@ class LinkConfig:
     """Mean loss probability."""
     loss_model: LossModel | None = None
     """none | bernoulli | gilbert-elliott. A link that does not name its model but gives
-    ``ge_p``/``ge_r``, or a ``loss`` > 0 with ``burst``/``loss_bad``/``loss_good``, gets
-    gilbert-elliott; one given only a ``loss`` > 0 over a preset without loss (ideal, lan:
-    model none) gets bernoulli. Gilbert-Elliott keys beside ``bernoulli``/``none`` are an
-    error."""
+    ``ge_p``/``ge_r`` or ``loss_good`` > 0, or a ``loss`` > 0 with ``burst``/``loss_bad``/
+    ``loss_good``, gets gilbert-elliott; one given only a ``loss`` > 0 over a preset
+    without loss (ideal, lan: model none) gets bernoulli. Gilbert-Elliott keys beside
+    ``bernoulli``/``none`` are an error."""
     burst: float | None = None
     """gilbert-elliott: mean stay in the bad state in packets (r = 1/burst)."""
     ge_p: float | None = None
@@ -238,7 +238,7 @@ def resolve_link(preset: str, override: LinkConfig | None = None) -> LinkConfig:
         return base
     values = override.link_values()
     if "loss_model" not in values and base.loss_model != "gilbert-elliott":
-        if values.get("ge_p") or values.get("ge_r") or (
+        if values.get("ge_p") or values.get("ge_r") or values.get("loss_good") or (
                 values.get("loss") and any(k in values for k in ("burst", "loss_bad",
                                                                  "loss_good"))):
             values["loss_model"] = "gilbert-elliott"  # its keys given: the chain they name
@@ -313,9 +313,13 @@ def _gilbert_elliott_errors(link: LinkConfig, prefix: str) -> list[FieldError]:
                            "both ge_p and ge_r > 0 (netem's gemodel p r), or neither")]
     if link.ge_p:
         return []
-    if not link.loss:
-        return []
     bad, good = float(link.loss_bad), float(link.loss_good)  # type: ignore[arg-type]
+    if not link.loss and min(good, bad) > 0:  # both states lose: a mean of 0 is out of reach
+        return [FieldError(f"{prefix}loss", f"0 with loss_good = {good}, loss_bad = {bad}: "
+                           "without ge_p / ge_r the chain comes from this mean loss, so the "
+                           "link would lose nothing",
+                           "a mean loss with loss_good <= loss <= loss_bad, or the chain "
+                           "itself as ge_p and ge_r (netem's gemodel p r 1-h 1-k)")]
     if not min(good, bad) <= link.loss <= max(good, bad):
         return [FieldError(f"{prefix}loss", f"{link.loss} is outside the states' losses "
                            f"{good} (good) .. {bad} (bad)", "loss_good <= loss <= loss_bad")]

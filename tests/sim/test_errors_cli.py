@@ -36,6 +36,13 @@ from duplexsim.sim import run
     ({"a_to_b": {"loss_model": "gilbert-elliott", "loss": 0.5, "loss_bad": 0.4}},
      ["network.a_to_b.loss", "outside the states' losses"]),
     ({"a_to_b": {"loss_bad": 1.5}}, ["network.a_to_b.loss_bad", "0 <= loss_bad <= 1"]),
+    # a chain worked out from a mean loss of 0 while the good state loses: nothing lost
+    ({"a_to_b": {"loss_good": 0.1}}, ["network.a_to_b.loss", "0 with loss_good = 0.1",
+                                      "would lose nothing", "ge_p and ge_r"]),
+    ({"preset": "metro", "b_to_a": {"loss": 0.0, "loss_good": 0.02, "burst": 3.0}},
+     ["network.b_to_a.loss", "0 with loss_good = 0.02, loss_bad = 1.0"]),
+    ({"a_to_b": {"loss_model": "gilbert-elliott", "loss_good": 0.1, "loss_bad": 0.5}},
+     ["network.a_to_b.loss", "loss_good <= loss <= loss_bad"]),
 ])
 def test_bad_networks_name_key_and_range(network: dict, fragments: list[str]) -> None:
     with pytest.raises(ConfigError) as info:
@@ -44,6 +51,19 @@ def test_bad_networks_name_key_and_range(network: dict, fragments: list[str]) ->
     assert text.startswith("bad.toml: ")
     for fragment in fragments:
         assert fragment in text
+
+
+def test_gilbert_elliott_without_loss_loses_nothing_only_where_asked() -> None:
+    """A mean loss of 0 is no loss (a sweep's loss = 0 cell over a base with burst and
+    loss_bad, a preset's loss turned off); with ge_p / ge_r the chain is given and loses."""
+    for network in ({"preset": "metro", "a_to_b": {"loss": 0.0}},
+                    {"a_to_b": {"loss": 0.0, "burst": 3.0, "loss_bad": 0.8}},
+                    {"a_to_b": {"loss_model": "gilbert-elliott", "loss_bad": 0.5}}):
+        link = from_dict(Scenario, {"network": network}).network.link("a_to_b")
+        assert not link.can_lose(), network
+    chain = from_dict(Scenario, {"network": {"a_to_b": {"ge_p": 0.1, "ge_r": 0.5,
+                                                        "loss_good": 0.1, "loss_bad": 0.0}}})
+    assert chain.network.link("a_to_b").can_lose()
 
 
 def test_topology_hops_add(tmp_path: Path) -> None:
