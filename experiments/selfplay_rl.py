@@ -133,7 +133,7 @@ def roll_out(plan: Plan, agent_dir: Path, first_seed: int) -> Rollouts:
 
     todo = scenarios(dataclasses.replace(plan, agents=agent_dir.parent,
                                          first_seed=first_seed), agent_dir.name)
-    given = shared_syncllm_agents(todo)
+    given = shared_syncllm_agents(todo, scenario_note=lambda i: f"scenario {todo[i].name!r}")
     found = Rollouts()
     for i, agents in enumerate(given):
         for side, agent in agents.items():

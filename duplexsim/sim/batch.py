@@ -52,7 +52,8 @@ def run_batch(scenarios: Sequence[Scenario], *, progress: bool = False,
         if scenario.compute.model == "measured":
             raise ValueError(f"{scenario.name}: compute.model: 'measured' cannot be batched "
                              "(wall time is shared by the batch) (allowed here: none, profile)")
-    given = shared_syncllm_agents(scenarios, backend)
+    given = shared_syncllm_agents(scenarios, backend,
+                                  scenario_note=lambda i: _which(i, scenarios[i]))
     sessions = [_session(i, s, g) for i, (s, g) in enumerate(zip(scenarios, given, strict=True))]
     bar = _bar(progress, len(sessions))
     results = run_lockstep([_guarded(s.finish_program(), bar) for s in sessions])
@@ -67,13 +68,18 @@ def run_batch(scenarios: Sequence[Scenario], *, progress: bool = False,
     return results
 
 
+def _which(i: int, scenario: Scenario) -> str:
+    """How a build error names scenario ``i`` of the batch (a sweep's cells often share one
+    name, so by index too)."""
+    return f"run_batch scenario {i} {scenario.name!r}"
+
+
 def _session(i: int, scenario: Scenario, given: dict[str, Any]) -> Session:
-    """Scenario ``i``'s session; a build error names the scenario (a sweep's cells often
-    share one name, so by index too)."""
+    """Scenario ``i``'s session; a build error names the scenario (:func:`_which`)."""
     try:
         return Session(scenario, build_agents(scenario, given))
     except DuplexsimError as e:
-        raise with_note(e, f"run_batch scenario {i} {scenario.name!r}") from None
+        raise with_note(e, _which(i, scenario)) from None
 
 
 def _guarded(program: Program[Trace], bar: Any) -> Program[Trace | Exception]:

@@ -130,19 +130,22 @@ AGENT_BUILDERS: dict[str, Callable[[SideConfig, Scenario, str], Agent]] = {
 
 
 def shared_syncllm_agents(scenarios: Sequence[Scenario], backend: str = "auto",
-                          skip: Sequence[Mapping[str, Agent]] = (), name_scenarios: bool = True,
+                          skip: Sequence[Mapping[str, Agent]] = (),
+                          scenario_note: Callable[[int], str] | None = None,
                           ) -> list[dict[str, Agent]]:
     """SyncLLM agents for the syncllm sides of ``scenarios`` (not those in ``skip[i]``): one
     model and one :class:`~duplexsim.models.rows.LMRows` per agent directory, a row per
     side, so the sides' forwards can share one batched call (both sides of one conversation
     deciding at the same ms, or many conversations: :func:`duplexsim.sim.batch.run_batch`).
-    Errors name the side (and the scenario, with ``name_scenarios``)."""
+    Errors name the side (``scenario a.agent``, as its own builder does) and, with
+    ``scenario_note``, which scenario: a second note ``scenario_note(i)`` for
+    ``scenarios[i]`` (the caller knows what its indices and names mean)."""
     from duplexsim.models.agentdir import load_agent_files
     from duplexsim.models.rows import LMRows
 
-    def where(i: int, key: str) -> str:
-        return (f"scenario {scenarios[i].name}: {key}.agent" if name_scenarios
-                else f"scenario {key}.agent")
+    def noted(e: DuplexsimError, i: int, key: str) -> DuplexsimError:
+        e = with_note(e, f"scenario {key}.agent")
+        return e if scenario_note is None else with_note(e, scenario_note(i))
 
     users: dict[Path, list[tuple[int, str]]] = {}
     for i, scenario in enumerate(scenarios):
@@ -155,7 +158,7 @@ def shared_syncllm_agents(scenarios: Sequence[Scenario], backend: str = "auto",
         try:
             files = load_agent_files(root)
         except DuplexsimError as e:  # as the side's own builder names it
-            raise with_note(e, where(*sides[0])) from None
+            raise noted(e, *sides[0]) from None
         lm = LMRows(files.model, files.vocab.n_units, files.context_tokens, rows=len(sides),
                     backend=backend)  # type: ignore[arg-type]
         for i, key in sides:
@@ -163,7 +166,7 @@ def shared_syncllm_agents(scenarios: Sequence[Scenario], backend: str = "auto",
             try:
                 agents[i][key] = syncllm_on_rows(files, lm, getattr(scenario, key), scenario, key)
             except DuplexsimError as e:
-                raise with_note(e, where(i, key)) from None
+                raise noted(e, i, key) from None
     return agents
 
 
@@ -174,7 +177,7 @@ def build_agents(scenario: Scenario, given: Mapping[str, Agent] | None = None) -
     unknown = set(given) - set(SIDES)
     if unknown:
         raise ValueError(f"agents: unknown side(s) {sorted(unknown)} (allowed: a, b)")
-    built = shared_syncllm_agents([scenario], skip=[given], name_scenarios=False)[0]
+    built = shared_syncllm_agents([scenario], skip=[given])[0]
     agents: dict[str, Agent] = {}
     for key in SIDES:
         side: SideConfig = getattr(scenario, key)

@@ -70,9 +70,25 @@ def test_batch_refuses_measured_compute_and_names_failures(tiny_agent_dir: Path)
     with pytest.raises(ValueError, match="compute.model: 'measured' cannot be batched"):
         run_batch([measured])
     bad = dataclasses.replace(_pair(tiny_agent_dir, 0, 0.0), chunk_ms=120, name="odd-chunk")
-    with pytest.raises(ValueError,
-                       match=r"not trained for chunk_ms=120 \(scenario odd-chunk: a.agent\)"):
+    with pytest.raises(ValueError, match=r"not trained for chunk_ms=120 \(scenario a.agent\) "
+                                         r"\(run_batch scenario 1 'odd-chunk'\)"):
         run_batch([_pair(tiny_agent_dir, 1, 0.0), bad])
+
+
+def test_batch_model_side_error_names_the_scenario_by_index(tiny_agent_dir: Path,
+                                                            tmp_path: Path) -> None:
+    """A syncllm side's error (built by the shared-model path) named the scenario only
+    ("scenario cell: b.agent"): sweep cells share one name, so the index, as other build
+    errors do."""
+    from duplexsim.errors import MissingInputError
+
+    cell = dataclasses.replace(_pair(tiny_agent_dir, 0, 0.0), name="cell")
+    broken = dataclasses.replace(cell, seed=1, b=SideConfig(kind="syncllm",
+                                                            agent=str(tmp_path / "gone")))
+    with pytest.raises(MissingInputError) as info:
+        run_batch([cell, cell, broken])
+    text = str(info.value)
+    assert "\n" not in text and "(scenario b.agent) (run_batch scenario 2 'cell')" in text
 
 
 def test_batch_build_error_names_the_scenario(tmp_path: Path) -> None:
