@@ -129,7 +129,9 @@ class PartnerPool:
 
     Agents, corpora and speech banks are built on first use and cached, so a pool of
     SyncLLM agents loads each model once. An env draws from its own copy
-    (:meth:`for_env`): an agent holds one conversation's state.
+    (:meth:`for_env`): an agent holds one conversation's state. A pool pickles without
+    its caches (a sharded env's workers, a saved pool): they are rebuilt where it is used,
+    so its pickle is the same however much envs used it.
     """
 
     members: list[PartnerMember]
@@ -144,6 +146,10 @@ class PartnerPool:
     _corpora: dict[str, Any] = field(default_factory=dict)
     _in_use: bool = False
     """True once an env uses the pool's given Agent objects (which no copy can renew)."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The pool without its caches (see the class doc)."""
+        return {**self.__dict__, "_agents": {}, "_sources": {}, "_corpora": {}}
 
     def for_env(self) -> PartnerPool:
         """The pool for one more env: the same members, corpora and speech banks (read only),
