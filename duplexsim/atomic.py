@@ -119,10 +119,14 @@ def check_output_dir(path: str | os.PathLike[str], key: str = "--out") -> None:
     try:
         fd, probe = tempfile.mkstemp(prefix=".duplexsim-probe-", dir=existing)
     except OSError as e:
-        known = os_problem(e)
-        raise OutputError(str(target), key, known.message if known else
-                          f"cannot write ({e.strerror or e})",
-                          known.allowed if known else "a writable folder") from None
+        # the folder is there: "not found" is a file system that makes no files (/proc)
+        known = os_problem(e) if e.errno != errno.ENOENT else None
+        reason = (f"{known.message} in {existing}" if known else
+                  f"{existing} takes no new files" if e.errno == errno.ENOENT else
+                  f"{e.strerror or e} in {existing}")
+        raise OutputError(str(target), key, f"cannot be written ({reason})",
+                          known.allowed if known else "a folder on a file system you may "
+                          "write to; missing folders are created") from None
     os.close(fd)
     os.unlink(probe)
 

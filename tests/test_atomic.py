@@ -130,3 +130,40 @@ def test_bytes_and_names_are_flushed_to_disk_before_and_after_each_rename(tmp_pa
                      events.index(("replace", "summary.json"))]
     assert ("fsync", "sub") in between and ("fsync", "run") in between  # marker after the rest
     assert events[-1][0] == "fsync"
+
+
+def test_an_output_folder_that_cannot_be_written_says_so(tmp_path):
+    """--out /proc/x said "not found (allowed: an existing path)": /proc is there, it makes
+    no files. Each unwritable path now says it cannot be written, in one line."""
+    from duplexsim.errors import OutputError
+
+    def problem(path) -> str:
+        with pytest.raises(OutputError) as info:
+            atomic.check_output_dir(path)
+        text = str(info.value)
+        assert "\n" not in text
+        return text
+
+    if os.path.isdir("/proc/self"):
+        for path in ("/proc/x", "/proc/x/y", "/proc"):
+            assert problem(path) == (f"{path}: --out: cannot be written (/proc takes no new "
+                                     "files) (allowed: a folder on a file system you may "
+                                     "write to; missing folders are created)")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    assert problem(a_file / "x") == (f"{a_file}: --out: is a file, not a folder (allowed: a "
+                                     "path through folders)")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        if os.access(locked, os.W_OK):  # root writes anyway
+            atomic.check_output_dir(locked / "x" / "y")
+        else:
+            assert problem(locked / "x" / "y") == (
+                f"{locked / 'x' / 'y'}: --out: cannot be written (permission denied in "
+                f"{locked}) (allowed: a path you may read and write)")
+    finally:
+        locked.chmod(0o755)
+    atomic.check_output_dir(tmp_path / "new" / "out")
+    assert not (tmp_path / "new").exists()  # creates nothing
