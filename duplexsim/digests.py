@@ -38,7 +38,8 @@ of chunks (160 ms: 563 chunks, not 562); an IPU at a window's first frame is no 
 with the partner's speech without the partner going on after it; an FTO is measured
 from the outgoing speaker's last IPU before the incoming one's sole speech; a zero-length gap
 row (a switch without silence) is no gap in the gap statistics; overlap_median_ms and the
-protocol's overlap mean are of transition overlaps only. Traces: a bandwidth hop past the
+protocol's overlap mean are of transition overlaps only (experiments/architectures.py's
+too: it took -FTO, silence between two double-talk runs included). Traces: a bandwidth hop past the
 first serialises packets in the order they reach it (other traces on such paths); transit_*
 is measured from the chunk's first spoken frame on the speaker's clock (other values under
 drift); scripted partners draw voice activity, units and holds from streams of their own (a

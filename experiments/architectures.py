@@ -14,8 +14,9 @@ two independent systems would be.
 
 Scored on the agent speakers (both sides in self-play, side A against a replay):
 - turn-taking against the corpus: FTO median of transitions into them (their response
-  latency), share of those transitions made in overlap and the median overlap there,
-  backchannels per speaker-minute, IPU median, speech share;
+  latency), share of those transitions made in overlap and the median transition overlap
+  (their double talk, :func:`duplexsim.metrics.turntaking.event_durations`, as
+  ``summarize_events`` reports it), backchannels per speaker-minute, IPU median, speech share;
 - interruption recovery (:mod:`duplexsim.metrics.interruptions`): time from a barge-in
   (partner IPU >= 1 s starting while the agent is 0.4 s into an IPU) to the end of the
   agent's IPU, in ms, chunks and slices;
@@ -60,7 +61,7 @@ from duplexsim.atomic import atomic_path, write_png, write_text
 from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
 from duplexsim.metrics.interruptions import barge_ins, turn_ends
 from duplexsim.metrics.intervals import percentile_intervals
-from duplexsim.metrics.turntaking import detect_events, vad_from_units
+from duplexsim.metrics.turntaking import detect_events, event_durations, vad_from_units
 from duplexsim.tokens import FRAME_MS
 
 CORPORA = {"fisher": "fisher-like", "candor": "candor-like"}
@@ -167,7 +168,8 @@ def blocks(vad: np.ndarray, agents: tuple[int, ...], plan: Plan) -> list[dict[st
         b = bi[(bi["onset_ms"] >= lo) & (bi["onset_ms"] < hi) & bi["speaker"].isin(agents)]
         t = te[(te["end_ms"] >= lo) & (te["end_ms"] < hi) & te["speaker"].isin(agents)]
         out.append({
-            "fto": fto, "bc": int((mine["kind"] == "backchannel").sum()),
+            "fto": fto, "overlap": event_durations(mine, "overlap"),
+            "bc": int((mine["kind"] == "backchannel").sum()),
             "ipu": mine.loc[mine["kind"] == "ipu", "duration_ms"].to_numpy(float),
             "speaker_min": frames.shape[1] * frames.shape[0] * FRAME_MS / 60000.0,
             "speech": int(frames.sum()), "frames": int(frames.size),
@@ -187,14 +189,14 @@ def _mean(x: np.ndarray) -> float:
 def statistics(parts: list[dict[str, Any]]) -> dict[str, float]:
     """Every statistic of STATS over a list of blocks (pooled)."""
     cat = {k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0)
-           for k in ("fto", "ipu", "recovery", "zombie", "deaf")}
+           for k in ("fto", "overlap", "ipu", "recovery", "zombie", "deaf")}
     fto = cat["fto"]
     minutes = sum(p["speaker_min"] for p in parts)
     frames = sum(p["frames"] for p in parts)
     return {
         "fto_median_ms": _median(fto),
         "overlap_transition_share": _mean(fto < 0),
-        "overlap_median_ms": _median(-fto[fto < 0]),
+        "overlap_median_ms": _median(cat["overlap"]),
         "bc_per_speaker_min": sum(p["bc"] for p in parts) / minutes if minutes else float("nan"),
         "ipu_median_ms": _median(cat["ipu"]),
         "speech_share": sum(p["speech"] for p in parts) / frames if frames else float("nan"),

@@ -1,0 +1,36 @@
+"""experiments/architectures.py: its turn-taking statistics are the metrics library's."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).parents[2]
+
+
+def _architectures():  # noqa: ANN202
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import architectures
+
+    return architectures
+
+
+def test_overlap_median_is_the_transition_overlaps_of_the_metrics_library(
+        tmp_path: Path) -> None:
+    """A speaks 0-1.8 s and 2.2-2.4 s, B from 1.6 s: the transition into B has two double-talk
+    runs of 200 ms with 400 ms of silence between. The experiment took -FTO (800 ms, the
+    silence included) as the overlap; the library's transition overlaps
+    (:func:`event_durations`, what ``summarize_events`` reports) are 200 and 200 ms."""
+    from duplexsim.metrics.turntaking import detect_events, summarize_events
+
+    arch = _architectures()
+    vad = np.zeros((2, 150), bool)
+    vad[0, 0:45] = vad[0, 55:60] = True
+    vad[1, 40:45] = vad[1, 55:150] = True
+    plan = arch.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path, block_s=6.0)
+    stats = arch.statistics(arch.blocks(vad, (0, 1), plan))
+    library = summarize_events(detect_events(vad, 40), 6000.0)
+    assert stats["fto_median_ms"] == library["fto_median_ms"] == -800.0
+    assert stats["overlap_median_ms"] == library["overlap_median_ms"] == 200.0
