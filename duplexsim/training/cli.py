@@ -50,15 +50,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true")
 
 
-def check_corpus(card: AgentCard, corpus_n_units: int, corpus_root: Path, card_path: Path,
-                 silence_units: list[int] | None = None) -> None:
-    """The corpus's unit vocabulary must be the model's, and the card's silence unit one of
-    the corpus's silence units (``silence_units``: its tokenizer's, else its manifest's; None:
-    not recorded)."""
+def check_corpus(card: AgentCard, corpus_n_units: int, corpus_root: Path,
+                 card_path: Path) -> None:
+    """The corpus's unit vocabulary (its manifest's ``n_units``) must be the model's."""
     if corpus_n_units != card.model.n_units:
         raise InputError(str(card_path), "model.n_units",
                          f"{card.model.n_units}, but corpus {corpus_root} has n_units="
                          f"{corpus_n_units}", "equal unit vocabularies; set model.n_units")
+
+
+def check_silence_unit(card: AgentCard, corpus_root: Path, card_path: Path,
+                       silence_units: list[int] | None) -> None:
+    """The card's silence unit must be one of the corpus's silence units (``silence_units``:
+    its tokenizer's, else its manifest's; None: not recorded)."""
     if silence_units and card.model.silence_unit not in silence_units:
         # a silent listener's channel would be filled with a speech unit
         raise InputError(str(card_path), "model.silence_unit",
@@ -100,23 +104,26 @@ def run(args: argparse.Namespace) -> int:
 
     from duplexsim.corpora import load_corpus
 
+    # the most fundamental problem first: the corpus folder (load_corpus), its splits, the
+    # card against its manifest (n_units), then its tokenizer (loaded: a broken one fails
+    # now, not after training) against the card (silence units, which go to agent.json)
     corpus = load_corpus(args.corpus)
-    tok_src = _tokenizer_dir(corpus)
-    if tok_src is not None:
-        from duplexsim.units import load_tokenizer
-
-        # a broken tokenizer fails now, not after training; its silence units go to agent.json
-        corpus_silence = sorted(int(u) for u in load_tokenizer(tok_src).silence_units)
-    else:
-        silence = corpus.manifest.get("silence_units")
-        corpus_silence = [int(u) for u in silence] if isinstance(silence, list) else None
-    check_corpus(card, int(corpus.n_units), Path(args.corpus), args.card, corpus_silence)
     note = preset_note(card.agent.corpus_preset, corpus.preset)
     if note:
         print(f"note: {args.card}: {note} ({args.corpus}); training goes on", file=sys.stderr)
     if not corpus.ids("train"):
         raise InputError(str(args.corpus), "train", "the corpus has no train dialogues",
                          "a corpus with a train split")
+    check_corpus(card, int(corpus.n_units), Path(args.corpus), args.card)
+    tok_src = _tokenizer_dir(corpus)
+    if tok_src is not None:
+        from duplexsim.units import load_tokenizer
+
+        corpus_silence = sorted(int(u) for u in load_tokenizer(tok_src).silence_units)
+    else:
+        silence = corpus.manifest.get("silence_units")
+        corpus_silence = [int(u) for u in silence] if isinstance(silence, list) else None
+    check_silence_unit(card, Path(args.corpus), args.card, corpus_silence)
     if not corpus.ids("val"):  # the recipe then validates on the training dialogues
         print(f"note: {args.corpus} has no val dialogues: validation loss (and keep_best) is "
               "measured on the training dialogues", file=sys.stderr)

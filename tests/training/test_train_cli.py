@@ -114,3 +114,42 @@ def test_the_corpus_tokenizers_silence_units_are_written_to_agent_json(tmp_path:
                  str(tmp_path / "agent"), "--no-progress"]) == 0
     info = json.loads((tmp_path / "agent" / "agent.json").read_text())
     assert info["silence_unit"] == 0 and info["silence_units"] == [0, 1]
+
+
+def test_the_corpus_is_checked_before_its_splits_the_card_and_its_tokenizer(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One problem at a time, the most fundamental first: the corpus's splits, then its
+    n_units against the card, then its tokenizer (loaded) against the card. The tokenizer
+    was loaded first: a broken one was reported before an empty train split or another
+    n_units, which the manifest alone shows."""
+    import json
+
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus, splits=("val", "test"))
+    (corpus / "tokenizer" / "config.json").write_text('{"format": ')  # broken
+    card = tmp_path / "card.toml"
+    card.write_text(card_toml({"model": {"silence_unit": 3}}))  # a speech unit of the corpus
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    cmd = ["train", str(card), "--corpus", str(corpus), "--out", str(tmp_path / "agent"),
+           "--no-progress"]
+
+    def first_error() -> str:
+        capsys.readouterr()
+        assert main(cmd) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1, err
+        return err[0]
+
+    edit_manifest = {**manifest, "n_units": manifest["n_units"] + 1}
+    (corpus / "manifest.json").write_text(json.dumps(edit_manifest))
+    assert "train: the corpus has no train dialogues" in first_error()
+    for entry in edit_manifest["dialogues"]:
+        entry["split"] = "train"
+    (corpus / "manifest.json").write_text(json.dumps(edit_manifest))
+    assert "model.n_units:" in first_error()
+    (corpus / "manifest.json").write_text(json.dumps({**edit_manifest,
+                                                      "n_units": manifest["n_units"]}))
+    assert "tokenizer/config.json" in first_error()
+    write_tokenizer(corpus / "tokenizer")
+    assert "model.silence_unit: 3 is a speech unit of corpus" in first_error()
+    assert not (tmp_path / "agent").exists()
