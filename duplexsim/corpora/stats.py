@@ -209,7 +209,8 @@ def format_table(stats: dict[str, dict[str, float]]) -> str:
                 v = pc.get(view, {}).get(ev)
                 cells.append(f"{'-' if v is None or v['r'] != v['r'] else _r_cell(v):>22}")
             paper = pc.get("paper", {}).get(ev)
-            lines.append(f"{ev:<8}" + "".join(cells) + f"{'-' if paper is None else paper:>10}")
+            lines.append(f"{ev:<8}" + "".join(cells)
+                         + f"{'-' if paper is None else f'{paper:.2f}':>10}")
         views = {k: v for k, v in pc.items() if k in ("units", "annotations")}
         most = max((int(v["ipu"]["n"]) for v in views.values()), default=0)
         lines.append(f"({most} dialogues of at least "

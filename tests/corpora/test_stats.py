@@ -1,0 +1,56 @@
+"""``duplexsim corpus stats``'s table: every column name over its values."""
+
+from __future__ import annotations
+
+import pytest
+
+from duplexsim.corpora.stats import KEYS, format_table, paper_prompt_r
+
+
+def _columns(table: str, header_start: str, names: tuple[str, ...]) -> list[list[str]]:
+    """The cells under each of ``names`` in the table whose header starts ``header_start``:
+    each name's last character is its column's right edge, and every row of the table (up
+    to its closing ``(`` line) must end a cell exactly there."""
+    lines = table.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    header = lines[first]
+    edges = [header.index(name) + len(name) for name in names]
+    assert edges == sorted(edges) and edges[-1] == len(header), header
+    columns: list[list[str]] = [[] for _ in names]
+    for row in lines[first + 1:]:
+        if row.startswith("("):
+            break
+        assert len(row) == len(header), (header, row)
+        starts = [row.index(" "), *edges[:-1]]  # the row's label has no space
+        for k, (start, edge) in enumerate(zip(starts, edges, strict=True)):
+            assert row[edge - 1] != " " and row[start] == " ", (header, row)
+            columns[k].append(row[start:edge].strip())
+    return columns
+
+
+def _decimal_points(cells: list[str]) -> set[int]:
+    """Where each number's decimal point sits, counted from the cell's end ("-": none)."""
+    return {len(c) - c.index(".") for c in cells if c != "-"}
+
+
+@pytest.mark.parametrize("preset", ["fisher-like", "candor-like"])
+def test_the_column_names_sit_over_their_values(preset: str) -> None:
+    """The prompt -> continuation table right-aligned the paper's r as Python printed it:
+    candor's pause 0.3 ended under "paper GT" with its decimal point one place right of
+    0.54's and 0.12's (now 0.30)."""
+    view = {k: 1000.0 + i for i, k in enumerate(KEYS)} | {"speech_share": 0.5}
+    r = {"ipu": {"r": 0.5, "ci_low": 0.1, "ci_high": 0.7, "n": 40},
+         "pause": {"r": -0.25, "ci_low": -0.5, "ci_high": 0.05, "n": 40},
+         "fto": {"r": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": 40}}
+    stats = {"units": view, "annotations": view, "target": {"fto_median_ms": 80.0},
+             "hours": {"dialogues": 40.0, "audio_hours": 1.0},
+             "prompt_continuation": {"prompt_s": 30.0, "continuation_s": 90.0,
+                                     "paper": paper_prompt_r(preset), "units": r,
+                                     "annotations": r}}
+    table = format_table(stats)
+    for cells in _columns(table, "statistic", ("units", "annotations", "target")):
+        assert len(_decimal_points(cells)) == 1, cells
+    units, annotations, paper = _columns(table, "event", ("units", "annotations", "paper GT"))
+    assert units[:2] == annotations[:2] == ["+0.50 [+0.10, +0.70]", "-0.25 [-0.50, +0.05]"]
+    assert units[2] == annotations[2] == "-"
+    assert len(_decimal_points(paper)) == 1, paper
