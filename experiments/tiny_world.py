@@ -6,9 +6,12 @@ build_corpus`, then trains a ``tiny`` SyncLLM agent on each for a few steps per 
 :func:`duplexsim.training.recipe.train_agent`, and copies the unit tokenizer into the agent
 directory exactly as ``duplexsim train`` does. Everything is reused when already there, so a
 second smoke run is quick; ``root`` (corpora and tokenizer) and each agents folder record
-the parameters they were built with (``tiny_world.json``), and a world asked for with other
-parameters is refused with one line, not reused. Owns nothing but this setup; must not
-score or simulate.
+the parameters they were built with (``tiny_world.json``; an agents folder also the digest
+of the cards :func:`tiny_card` makes for them), a corpus is held to its synthesis
+parameters by the corpus builder's own check (``build.json``), and a world asked for with
+other parameters, or built by code with other cards or presets, is refused with one line,
+not reused. Changes to the generator's or the trainer's code itself are not detected: give
+such a world another folder. Owns nothing but this setup; must not score or simulate.
 """
 
 from __future__ import annotations
@@ -73,8 +76,9 @@ def build_tiny_world(root: str | Path, *, conversations: int = 4,
     single-process.
     """
     from duplexsim.corpora import load_corpus
-    from duplexsim.corpora.build import build_corpus
+    from duplexsim.corpora.build import build_corpus, build_record, check_rebuild
     from duplexsim.corpora.synth import load_config
+    from duplexsim.digests import key_of
     from duplexsim.training.recipe import train_agent
 
     root = Path(root)
@@ -82,13 +86,20 @@ def build_tiny_world(root: str | Path, *, conversations: int = 4,
     agents = root / ("agents" if train_seed == 0 else f"agents-seed{train_seed}")
     # recorded before anything is built: whatever a folder holds was made with its record's
     # parameters (the corpora, their tokenizer in root/units; each agents folder)
+    # (and the cards the agents are trained from, by digest: an agents folder of another
+    # tiny_card is refused, not reused)
+    cards = {name: tiny_card(name, preset, n_units, steps, train_seed)
+             for name, preset in AGENTS.items()}
     claim(root, {"conversations": conversations, "conversation_s": conversation_s,
                  "n_units": n_units})
-    claim(agents, {"steps": steps, "train_seed": train_seed})
+    claim(agents, {"steps": steps, "train_seed": train_seed,
+                   "cards": key_of({k: c.to_dict() for k, c in cards.items()})})
     for name, preset in AGENTS.items():
         cdir = corpora / preset
-        if not (cdir / "manifest.json").is_file():
-            cfg = load_config(preset, conversation_s=conversation_s)
+        cfg = load_config(preset, conversation_s=conversation_s)
+        if (cdir / "manifest.json").is_file():  # one built with other synthesis parameters
+            check_rebuild(cdir, build_record(cfg, 0, preset, n_units, root / "units"), False)
+        else:
             build_corpus(cdir, cfg, hours=conversations * conversation_s / 3600, seed=0,
                          preset=preset, tokenizer_dir=root / "units", cache_dir=root / "tts",
                          workers=1, n_units=n_units, train_hours=0.05)
@@ -97,8 +108,8 @@ def build_tiny_world(root: str | Path, *, conversations: int = 4,
             continue
         corpus = load_corpus(cdir)
         dialogues = list(corpus.dialogues())
-        train_agent(tiny_card(name, preset, corpus.n_units, steps, train_seed), dialogues[1:],
-                    dialogues[:1], adir, corpus=str(cdir.resolve()), progress=False)
+        train_agent(cards[name], dialogues[1:], dialogues[:1], adir, corpus=str(cdir.resolve()),
+                    progress=False)
         shutil.rmtree(adir / "tokenizer", ignore_errors=True)
         shutil.copytree(cdir / "tokenizer", adir / "tokenizer")
     return agents, corpora

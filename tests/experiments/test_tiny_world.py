@@ -50,3 +50,42 @@ def test_a_world_asked_for_with_other_parameters_is_refused(tmp_path: Path) -> N
     ):
         tw.build_tiny_world(other)
     assert not (other / "tiny_world.json").exists()
+
+
+def test_a_world_built_by_other_code_is_refused(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The record held only the function's arguments: an agents folder trained from another
+    ``tiny_card`` (an older version of this file), or corpora synthesised with other
+    preset parameters, were reused as if this code had built them."""
+    import json
+
+    tw = _tiny_world()
+    root = tmp_path / "world"
+    agents, corpora = tw.build_tiny_world(root, steps=1)
+    record = agents / "tiny_world.json"
+    written = json.loads(record.read_text())
+    record.write_text(json.dumps({"steps": 1, "train_seed": 0}))  # as older code wrote it
+    with pytest.raises(OutputError, match=rf"^{re.escape(str(record))}: .* cards=None, asked"):
+        tw.build_tiny_world(root, steps=1)
+    record.write_text(json.dumps(written))
+    assert tw.build_tiny_world(root, steps=1) == (agents, corpora)
+
+    card = tw.tiny_card
+
+    def other_card(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        import dataclasses
+
+        made = card(*args, **kwargs)
+        return dataclasses.replace(made, stage3=dataclasses.replace(made.stage3, lr=1e-3))
+
+    with monkeypatch.context() as m:  # this file's tiny_card changed since the world was built
+        m.setattr(tw, "tiny_card", other_card)
+        with pytest.raises(OutputError, match=rf"^{re.escape(str(record))}: .* cards="):
+            tw.build_tiny_world(root, steps=1)
+    build = corpora / "candor-like" / "build.json"
+    params = json.loads(build.read_text())
+    params["params"]["ipu_median_s"] += 0.5  # synthesised from another preset
+    build.write_text(json.dumps(params))
+    with pytest.raises(OutputError, match=rf"^{re.escape(str(corpora / 'candor-like'))}: "
+                       r"params.ipu_median_s: holds a corpus built with"):
+        tw.build_tiny_world(root, steps=1)
