@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from duplexsim.atomic import write_json, write_png
-from duplexsim.config.card import ModelCard
+from duplexsim.config.card import AgentCard, AgentInfo, ModelCard, TrainCard
 from duplexsim.models.agentdir import AgentFiles
 from duplexsim.models.continuation import continue_dialogue, continue_dialogues
-from duplexsim.models.model import build_model, context_tokens
+from duplexsim.models.model import build_model
 from duplexsim.models.sampling import SamplingConfig
 from duplexsim.models.vocab import Vocab
 from duplexsim.threads import use_threads
@@ -33,13 +33,19 @@ N_TEXT = 300
 
 
 def bench_agent(size: str, seed: int = 0) -> AgentFiles:
-    """An untrained agent of preset ``size`` held in memory (no directory needed)."""
-    card = ModelCard(size=size, n_units=N_UNITS, text_vocab_size=N_TEXT)  # type: ignore[arg-type]
+    """An untrained agent of preset ``size`` held in memory (no directory needed); its
+    ``info`` is the agent.json training would write for its card
+    (:func:`~duplexsim.training.recipe.agent_info`)."""
+    from duplexsim.training.recipe import RunState, agent_info
+
+    card = AgentCard(agent=AgentInfo(name=f"bench-{size}"),
+                     model=ModelCard(size=size, n_units=N_UNITS,  # type: ignore[arg-type]
+                                     text_vocab_size=N_TEXT),
+                     train=TrainCard(chunk_ms=(160, 200, 240)))
     vocab = Vocab(N_UNITS, N_TEXT)
-    model = build_model(card, vocab.size, vocab.pad, vocab.bos, vocab.eos, seed=seed)
-    info = {"name": f"bench-{size}", "chunk_ms": [160, 200, 240], "silence_unit": 0,
-            "n_units": N_UNITS, "n_text": N_TEXT, "context_tokens": context_tokens(card)}
-    return AgentFiles(Path(f"bench-{size}"), info, model, vocab)
+    model = build_model(card.model, vocab.size, vocab.pad, vocab.bos, vocab.eos, seed=seed)
+    return AgentFiles(Path(f"bench-{size}"), agent_info(card, vocab, RunState(), corpus=""),
+                      model, vocab)
 
 
 def prompts_for(n: int, seconds: float, seed: int = 0) -> list[np.ndarray]:

@@ -35,6 +35,7 @@ from tqdm import tqdm
 from duplexsim.atomic import remove_stale_temporaries
 from duplexsim.config.card import AgentCard, StageCard
 from duplexsim.models import attention
+from duplexsim.models.agentdir import AGENT_FORMAT
 from duplexsim.models.model import build_model, context_tokens, save_model
 from duplexsim.models.vocab import Vocab, save_text_tokenizer, train_text_tokenizer
 from duplexsim.training.checkpoints import data_fingerprint, load_checkpoint, save_checkpoint
@@ -343,7 +344,7 @@ def agent_info(card: AgentCard, vocab: Vocab, run: RunState, corpus: str,
     dialogue was given and every validation loss (so ``keep_best``) is a training loss.
     ``silence_units``: the corpus tokenizer's silence units (the card's ``silence_unit`` is
     always one)."""
-    return {"format": "duplexsim-agent/1", "name": card.agent.name, "n_units": vocab.n_units,
+    return {"format": AGENT_FORMAT, "name": card.agent.name, "n_units": vocab.n_units,
             "n_text": vocab.n_text, "chunk_ms": list(card.train.chunk_ms),
             "silence_unit": card.model.silence_unit,
             "silence_units": sorted({int(u) for u in silence_units} | {card.model.silence_unit}),

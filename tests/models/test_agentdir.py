@@ -6,25 +6,25 @@ import json
 
 import pytest
 
-from duplexsim.config.card import ModelCard
-from duplexsim.models.agentdir import AGENT_FORMAT, load_agent_files
+from duplexsim.atomic import write_json
+from duplexsim.config.card import AgentCard, ModelCard, TrainCard
+from duplexsim.models.agentdir import load_agent_files
 from duplexsim.models.model import build_model, save_model
 from duplexsim.models.vocab import Vocab
+from duplexsim.training.recipe import RunState, agent_info
 
 VOCAB = Vocab(20, 300)
 
 
 @pytest.fixture(scope="module")
 def agent_dir(tmp_path_factory):  # noqa: ANN001, ANN201
-    """An untrained tiny agent: the model and the agent.json keys loading reads."""
+    """An untrained tiny agent: the model and the agent.json training writes for its card."""
     root = tmp_path_factory.mktemp("agent")
-    model = build_model(ModelCard(size="tiny", n_units=VOCAB.n_units, text_vocab_size=300),
-                        VOCAB.size, VOCAB.pad, VOCAB.bos, VOCAB.eos)
+    card = AgentCard(model=ModelCard(size="tiny", n_units=VOCAB.n_units, text_vocab_size=300),
+                     train=TrainCard(chunk_ms=(160,)))
+    model = build_model(card.model, VOCAB.size, VOCAB.pad, VOCAB.bos, VOCAB.eos)
     save_model(model, root / "model")
-    info = {"format": AGENT_FORMAT, "name": "tiny", "n_units": VOCAB.n_units,
-            "n_text": VOCAB.n_text, "chunk_ms": [160], "silence_unit": 0,
-            "context_tokens": 256, "card": {"model": {"n_units": VOCAB.n_units, "silence_unit": 0}}}
-    (root / "agent.json").write_text(json.dumps(info))
+    write_json(root / "agent.json", agent_info(card, VOCAB, RunState(), corpus=""))
     return root
 
 

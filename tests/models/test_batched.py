@@ -10,27 +10,29 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from syncllm_fixtures import N_UNITS, synthetic_dialogues  # noqa: E402
+from syncllm_fixtures import N_UNITS, synthetic_dialogues, tiny_card  # noqa: E402
 
-from duplexsim.config.card import ModelCard  # noqa: E402
 from duplexsim.models.agentdir import AgentFiles  # noqa: E402
 from duplexsim.models.continuation import continue_dialogue, continue_dialogues  # noqa: E402
 from duplexsim.models.model import build_model  # noqa: E402
 from duplexsim.models.sampling import SamplingConfig  # noqa: E402
 from duplexsim.models.vocab import Vocab  # noqa: E402
+from duplexsim.training.recipe import RunState, agent_info  # noqa: E402
 
 VOCAB = Vocab(N_UNITS, 300)
 
 
 @pytest.fixture(scope="module")
 def model():
-    card = ModelCard(size="tiny", n_units=N_UNITS, text_vocab_size=300)
+    card = tiny_card().model
     return build_model(card, VOCAB.size, VOCAB.pad, VOCAB.bos, VOCAB.eos, seed=0)
 
 
 def files_for(model, context_tokens: int) -> AgentFiles:
-    info = {"name": "tiny", "chunk_ms": [160, 200], "silence_unit": 0, "n_units": N_UNITS,
-            "n_text": 300, "context_tokens": context_tokens}
+    """The untrained model as an agent: the agent.json training writes for the tiny card,
+    with a shorter context (rows slide sooner)."""
+    info = {**agent_info(tiny_card(), VOCAB, RunState(), corpus=""),
+            "context_tokens": context_tokens}
     return AgentFiles(Path("tiny-agent"), info, model, VOCAB)
 
 
