@@ -318,11 +318,13 @@ def _gilbert_elliott_errors(link: LinkConfig, prefix: str) -> list[FieldError]:
         return [FieldError(f"{prefix}loss", f"0 with loss_good = {good}, loss_bad = {bad}: "
                            "without ge_p / ge_r the chain comes from this mean loss, so the "
                            "link would lose nothing",
-                           "a mean loss with loss_good <= loss <= loss_bad, or the chain "
+                           "a mean loss between loss_good and loss_bad, or the chain "
                            "itself as ge_p and ge_r (netem's gemodel p r 1-h 1-k)")]
     if not min(good, bad) <= link.loss <= max(good, bad):
         return [FieldError(f"{prefix}loss", f"{link.loss} is outside the states' losses "
-                           f"{good} (good) .. {bad} (bad)", "loss_good <= loss <= loss_bad")]
+                           f"{good} (good) .. {bad} (bad)",
+                           "a mean loss between loss_good and loss_bad (either may be the "
+                           "higher)")]
     p, _ = gilbert_elliott_chain(link)
     if p > 1:  # the good state would have to be left more often than every packet
         return [FieldError(f"{prefix}loss", f"{link.loss} cannot be reached with bursts of "

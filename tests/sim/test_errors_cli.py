@@ -42,7 +42,12 @@ from duplexsim.sim import run
     ({"preset": "metro", "b_to_a": {"loss": 0.0, "loss_good": 0.02, "burst": 3.0}},
      ["network.b_to_a.loss", "0 with loss_good = 0.02, loss_bad = 1.0"]),
     ({"a_to_b": {"loss_model": "gilbert-elliott", "loss_good": 0.1, "loss_bad": 0.5}},
-     ["network.a_to_b.loss", "loss_good <= loss <= loss_bad"]),
+     ["network.a_to_b.loss", "between loss_good and loss_bad"]),
+    # states given the other way round are accepted (0.3 is reached), so the message may not
+    # say loss_good <= loss <= loss_bad
+    ({"a_to_b": {"loss_model": "gilbert-elliott", "loss": 0.6, "loss_good": 0.5,
+                 "loss_bad": 0.1}},
+     ["network.a_to_b.loss", "0.5 (good) .. 0.1 (bad)", "between loss_good and loss_bad"]),
 ])
 def test_bad_networks_name_key_and_range(network: dict, fragments: list[str]) -> None:
     with pytest.raises(ConfigError) as info:
