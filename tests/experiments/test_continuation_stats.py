@@ -64,8 +64,11 @@ def _styled(n: int, talk: float, run_frames: int, seed: int) -> list[Scored]:
 def test_each_agent_is_held_against_the_corpora_on_its_own_prompts():
     """A perfect continuer (every prompt continued by its own ground truth) on both corpora's
     prompts: pooled over all prompts (as before) each agent sat half-way between the corpora
-    and failed 4 of 8 "nearer own corpus" checks; on its own corpus's prompts it passes them
-    all and equals the same prompts' ground truth through the format."""
+    and failed 4 of 8 "nearer own corpus" checks; on its own corpus's prompts it passes every
+    check of a statistic the two styles separate and equals the same prompts' ground truth
+    through the format. (Backchannels they do not separate: these random timelines give
+    both styles 2-3 per minute, and which corpus 8 conversations land nearer is chance; the
+    right-censoring and partner-goes-on rules of 2026-12-06 moved it.)"""
     corpora = {"fisher-like": (0.25, 25), "candor-like": (0.6, 5)}
     truth = {c: _styled(8, *style, seed=i) for i, (c, style) in enumerate(corpora.items())}
     refs_format = {(c, 200): _styled(16, *style, seed=10 + i)
@@ -79,6 +82,8 @@ def test_each_agent_is_held_against_the_corpora_on_its_own_prompts():
     comp = compare_to_corpora([200], scored_by, pd.DataFrame(rows), refs, refs_format)
     pooled = comp[comp["source"].str.endswith("-all")]
     assert len(pooled) == 8 and set(pooled["prompts"]) == set(corpora)
-    assert pooled["nearer_own_format"].all() and pooled["nearer_own"].all()
+    separated = pooled[pooled["metric"] != "backchannels_per_min"]
+    assert len(separated) == 6
+    assert separated["nearer_own_format"].all() and separated["nearer_own"].all()
     assert (pooled["n_continuations"] == 8).all()
     np.testing.assert_allclose(pooled["value"], pooled["truth_format"])
