@@ -114,14 +114,12 @@ def network_metrics(network: pd.DataFrame, chunk_ms: int) -> dict[str, float]:
 
 
 def _per_chunk(network: pd.DataFrame) -> pd.DataFrame:
-    """Per (direction, chunk): first send, earliest arrival (and transit, where the table
-    has it), whether every copy was lost."""
-    columns = {"sent": ("sent_ms", "min"), "arrival": ("arrival_ms", "min"),
-               "lost": ("lost", "all")}
-    if "transit_ms" in network:
-        columns["transit"] = ("transit_ms", "min")
+    """Per (direction, chunk): first send, earliest arrival and its transit, whether every
+    copy was lost."""
     return network.assign(lost=network["lost"].astype(bool)).groupby(
-        ["direction", "chunk"], sort=False).agg(**columns)
+        ["direction", "chunk"], sort=False).agg(
+        sent=("sent_ms", "min"), arrival=("arrival_ms", "min"), transit=("transit_ms", "min"),
+        lost=("lost", "all"))
 
 
 def _loss_rate(by_chunk: pd.DataFrame) -> float:
