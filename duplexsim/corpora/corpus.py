@@ -183,10 +183,17 @@ def _real_tree_note(root: Path) -> str:
     """``: a Fisher tree; import it first ...`` when ``root`` is a real Fisher or CANDOR
     tree (read by ``corpus stats`` and ``units train``, not by the commands that need
     units and a split), else ""."""
-    kind = ("Fisher" if root.is_dir() and fisher.call_files(root, ".txt") else
-            "CANDOR" if root.is_dir() and next(root.glob("*/transcription"), None) else "")
+    kind = _tree_kind(root) if root.is_dir() else ""
     return (f": a {kind} tree; import it first, `duplexsim corpus import {root} --tokenizer "
             "UNITS_DIR --out DIR`" if kind else "")
+
+
+def _tree_kind(root: Path) -> str:
+    """"Fisher" for a folder of Fisher transcripts (fe_03_*.txt), "CANDOR" for one of CANDOR
+    conversations (*/transcription/), else ""."""
+    if fisher.call_files(root, ".txt"):
+        return "Fisher"
+    return "CANDOR" if next(root.glob("*/transcription"), None) is not None else ""
 
 
 def open_corpus(root: str | Path, built: bool = True):
@@ -197,10 +204,9 @@ def open_corpus(root: str | Path, built: bool = True):
         raise MissingInputError(str(root), "", "corpus folder not found", "an existing folder")
     if (root / "manifest.json").is_file() and built:
         return Corpus(root)
-    if fisher.call_files(root, ".txt"):
-        return fisher.FisherCorpus(root)
-    if next(root.glob("*/transcription"), None) is not None:
-        return candor.CandorCorpus(root)
+    kind = _tree_kind(root)
+    if kind:
+        return fisher.FisherCorpus(root) if kind == "Fisher" else candor.CandorCorpus(root)
     if (root / "manifest.json").is_file():
         raise InputError(str(root), "", "is a duplexsim corpus already",
                          "a Fisher (fe_03_*.txt + audio) or CANDOR (<uuid>/transcription/) tree")
