@@ -162,29 +162,51 @@ def _load_llama(path: Path, key: str, corrupt: str, allowed: str) -> LlamaForCau
     q/k/v biases read by nothing) and drops ones it has no place for: a model that runs, as
     nonsense. Errors name the folder (``key`` in it) on one line.
     """
+    return load_checked(LlamaForCausalLM, path, LLAMA_TYPE, "a Llama", key=key,
+                        corrupt=corrupt, allowed=allowed, dtype=torch.float32)
+
+
+def load_checked(cls: type, path: Path, model_type: str, label: str, *, key: str,
+                 corrupt: str, allowed: str, unexpected: bool = True,
+                 ignored: tuple[str, ...] = (), **kwargs) -> torch.nn.Module:
+    """``cls.from_pretrained(path, **kwargs)`` from a local folder, or a one-line error.
+
+    The one way a pretrained model is loaded here (the agents' Llama, the units' HuBERT):
+    ``config.json``'s ``model_type`` must be ``model_type`` (``from_pretrained`` never
+    looks), an exception while loading names the folder, and a tensor the weights lack or
+    give in another shape (filled with a random init by HF: a model that runs, as nonsense)
+    is refused, naming the first. ``unexpected``: also refuse tensors the model has no place
+    for (a Llama with biases; a HuBERT's CTC head is dropped instead); ``ignored``: tensors
+    the model may lack (HuBERT's pre-training ``masked_spec_embed``). ``label`` names the
+    model kind in messages ("a Llama"), ``key`` the setting that named the folder, if any.
+    """
     from duplexsim.config.loader import read_json
 
     config_file = path / "config.json"
-    model_type = read_json(config_file, what="config.json").get("model_type")
-    if model_type != LLAMA_TYPE:
+    found = read_json(config_file, what="config.json").get("model_type")
+    if found != model_type:
         raise InputError(str(config_file), "model_type",
-                         f"{model_type!r}, not a Llama" + (f" ({key})" if key else ""),
-                         LLAMA_TYPE)
+                         f"{found!r}, not {label}" + (f" ({key})" if key else ""),
+                         model_type)
     try:
-        with quiet_loading():
-            model, info = LlamaForCausalLM.from_pretrained(path, local_files_only=True,
-                                                           dtype=torch.float32,
-                                                           output_loading_info=True)
-    except Exception as e:  # safetensors / json errors: name the directory, on one line
+        with quiet_loading():  # (its load report: said below, in one line)
+            model, info = cls.from_pretrained(str(path), local_files_only=True,
+                                              output_loading_info=True, **kwargs)
+    except Exception as e:  # safetensors / json errors, no weights: name the folder
         why = " ".join(f"{type(e).__name__}: {e}".split())
         if "ignore_mismatched_sizes" in why:  # HF points at a report in its log
-            why = "tensor shapes in model.safetensors do not match config.json"
+            why = "tensor shapes in the weights do not match config.json"
         raise InputError(str(path), key, f"{corrupt} ({why})", allowed) from e
-    for what in ("missing_keys", "unexpected_keys", "mismatched_keys"):
-        keys = sorted(str(k) for k in info.get(what) or ())
+    kinds = ("missing_keys", "unexpected_keys", "mismatched_keys") if unexpected else \
+        ("missing_keys", "mismatched_keys")
+    weights = path / "model.safetensors"
+    for what in kinds:
+        # mismatched keys come as (name, shape in the weights, shape expected)
+        keys = sorted(k[0] if isinstance(k, tuple) else str(k) for k in info.get(what) or ())
+        keys = [k for k in keys if k not in ignored]
         if keys:
             more = f" and {len(keys) - 1} more" if len(keys) > 1 else ""
-            raise InputError(str(path / "model.safetensors"), keys[0],
+            raise InputError(str(weights if weights.is_file() else path), keys[0],
                              f"{what.split('_')[0]} tensor{more} (weights and config.json do "
                              f"not match{'; ' + key if key else ''})", allowed)
     return model

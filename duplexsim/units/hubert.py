@@ -58,30 +58,12 @@ def _load_hubert(path: Path):  # -> HubertModel (transformers: imported when cal
     nothing). Tensors the folder has beyond ``HubertModel`` (a CTC head) are dropped."""
     from transformers import HubertModel
 
-    from duplexsim.config.loader import read_json
-    from duplexsim.models.model import quiet_loading
+    from duplexsim.models.model import load_checked
 
-    allowed = "a folder saved with HubertModel.save_pretrained(dir), downloaded beforehand"
-    config_file = path / "config.json"
-    model_type = read_json(config_file, what="config.json").get("model_type")
-    if model_type != "hubert":
-        raise InputError(str(config_file), "model_type", f"{model_type!r}, not a HuBERT",
-                         "hubert")
-    try:
-        with quiet_loading():  # (its load report: said below, in one line)
-            model, info = HubertModel.from_pretrained(str(path), local_files_only=True,
-                                                      output_loading_info=True)
-    except Exception as e:  # no weights, a truncated safetensors file: name the folder
-        why = " ".join(f"{type(e).__name__}: {e}".split())
-        raise InputError(str(path), "", f"the HuBERT model does not load ({why})",
-                         allowed) from e
-    for what in ("missing_keys", "mismatched_keys"):
-        # masked_spec_embed: the pre-training mask's vector, unused at inference
-        keys = sorted(str(k[0] if isinstance(k, tuple) else k)  # (mismatched: with shapes)
-                      for k in info.get(what) or ())
-        keys = [k for k in keys if k != "masked_spec_embed"]
-        if keys:
-            more = f" and {len(keys) - 1} more" if len(keys) > 1 else ""
-            raise InputError(str(path), keys[0], f"{what.split('_')[0]} tensor{more} "
-                             "(the weights and config.json do not match)", allowed)
+    # masked_spec_embed: the pre-training mask's vector, unused at inference
+    model = load_checked(HubertModel, path, "hubert", "a HuBERT", key="",
+                         corrupt="the HuBERT model does not load",
+                         allowed="a folder saved with HubertModel.save_pretrained(dir), "
+                         "downloaded beforehand", unexpected=False,
+                         ignored=("masked_spec_embed",))
     return model.eval()

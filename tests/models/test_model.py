@@ -171,6 +171,24 @@ def test_other_architectures_are_refused_not_loaded_as_a_llama(tmp_path) -> None
             build_model(card, VOCAB.size, VOCAB.pad, VOCAB.bos, VOCAB.eos)
 
 
+def test_a_mismatched_tensor_is_named_by_its_name(model, tmp_path) -> None:
+    """transformers reports a mismatched tensor as (name, shape in the weights, expected
+    shape); the Llama loader printed that tuple as the key (the HuBERT one took its name):
+    one loader now serves both."""
+    from transformers import LlamaForCausalLM
+
+    from duplexsim.models.model import load_checked
+
+    save_model(model, tmp_path / "m")
+    bad = _resaved(tmp_path / "m", tmp_path / "wider", change_config=lambda c: c.update(
+        intermediate_size=c["intermediate_size"] * 2))
+    with pytest.raises(ValueError, match=r"model.safetensors: model.layers.0.mlp.\w+.weight: "
+                                         r"mismatched tensor and \d+ more \(") as caught:
+        load_checked(LlamaForCausalLM, bad, "llama", "a Llama", key="", corrupt="corrupt",
+                     allowed="a Llama", ignore_mismatched_sizes=True)
+    assert "(" not in str(caught.value).split(": ")[1]
+
+
 def test_init_from_refuses_weights_that_do_not_fit_the_config(model, tmp_path) -> None:
     """load_model refused missing and unexpected tensors; init_from filled them with a random
     init (or dropped them) and trained on."""

@@ -64,8 +64,13 @@ def _tiny(kind: str, folder: Path, layers: int = 2) -> None:
     (lambda d: (_tiny("hubert", d, layers=1), (d / "config.json").write_text(
         (d / "config.json").read_text().replace('"num_hidden_layers": 1',
                                                 '"num_hidden_layers": 2'))),
-     r"^H: encoder.layers.1.\S+: missing tensor and \d+ more \(the weights and config.json "
-     r"do not match\)"),
+     r"^H/model.safetensors: encoder.layers.1.\S+: missing tensor and \d+ more \(weights "
+     r"and config.json do not match\)"),
+    (lambda d: (_tiny("hubert", d), (d / "config.json").write_text(
+        (d / "config.json").read_text().replace('"intermediate_size": 64',
+                                                '"intermediate_size": 96'))),
+     r"^H: the HuBERT model does not load \(tensor shapes in the weights do not match "
+     r"config.json\)"),
 ])
 def test_a_hubert_folder_that_does_not_load_is_one_line(tmp_path: Path, break_it,
                                                         message) -> None:
