@@ -260,6 +260,12 @@ def test_keys_given_over_a_preset_without_them_take_effect() -> None:
     ({"a_to_b": {"jitter_ms": 5.0, "jitter_dist": "none"}}, "a_to_b.jitter_dist"),
     ({"a_to_b": {"loss": 0.02, "loss_model": "bernoulli", "burst": 3.0}}, "a_to_b.burst"),
     ({"b_to_a": {"loss_model": "none", "ge_p": 0.1}}, "b_to_a.ge_p"),
+    # over a lossless preset with no loss given: nothing to shape (ignored without a word)
+    ({"a_to_b": {"burst": 5.0}}, "a_to_b.burst"),
+    ({"b_to_a": {"loss_bad": 0.5}}, "b_to_a.loss_bad"),
+    ({"preset": "lan", "a_to_b": {"loss_good": 0.0, "burst": 3.0}}, "a_to_b.burst"),
+    ({"topology": {"nodes": ["A", "B"], "edges": [{"a": "A", "b": "B", "burst": 4.0}]}},
+     r"topology.edges\[0\].burst"),
     ({"a_to_b": {"spike_ms": 60.0}}, "a_to_b.spike_period_s"),
     ({"a_to_b": {"spike_ms": 60.0, "spike_period_s": 15.0}}, "a_to_b.spike_duration_ms"),
 ])
@@ -272,6 +278,15 @@ def test_keys_the_named_model_would_ignore_are_errors(network: dict, key: str) -
     # "none" alone over a jittered preset means no jitter, not an error
     link = resolve_link("lan", LinkConfig(jitter_dist="none"))
     assert link.jitter_ms == 0.0
+    # burst over a preset that loses packets shapes its loss
+    config = from_dict(NetworkConfig, {"preset": "satellite-geo", "a_to_b": {"burst": 6.0}},
+                       file="s.toml", prefix="network")
+    assert config.link("a_to_b").burst == 6.0 and config.link("a_to_b").can_lose()
+    # a lossless link spelled out at the preset's own values changes nothing: no error
+    spelled = {"burst": 1.0, "ge_p": 0.0, "ge_r": 0.0, "loss_bad": 1.0,
+               "loss_good": 0.0}
+    assert not from_dict(NetworkConfig, {"a_to_b": spelled}, file="s.toml",
+                         prefix="network").link("a_to_b").can_lose()
 
 
 def test_reordering_on_one_hop_survives_a_fifo_hop_after_it() -> None:
