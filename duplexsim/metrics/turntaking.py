@@ -250,11 +250,16 @@ def _floor_events(
     fto = (ipu_start - ipu_end).astype(float)
     silence = other & (r_code == 0) & flanked
     overlap = other & (r_code == 3) & ((r_end - r_start) >= max(p["min_overlap"], 1))
-    # the FTO goes on the first surviving row of its interval; none left -> zero-length gap
+    # the FTO goes on one surviving row of its interval, of its own sign where there is one
+    # (a negative FTO on the first overlap row, a positive one on the first gap row: after
+    # silence then double talk the gap row came first); none left -> zero-length gap
     fto_of_run = np.full(len(ridx), np.nan)
     carriers = np.flatnonzero((silence | overlap) & transition)
-    first = carriers[np.r_[True, prev_sole[carriers][1:] != prev_sole[carriers][:-1]]] \
-        if len(carriers) else carriers
+    group = prev_sole[carriers]
+    own_sign = overlap[carriers] == (fto[np.searchsorted(pair_a, group)] < 0)
+    ranked = carriers[np.lexsort((carriers, ~own_sign, group))]
+    first = ranked[np.r_[True, prev_sole[ranked][1:] != prev_sole[ranked][:-1]]] \
+        if len(ranked) else ranked
     pair_pos = np.searchsorted(pair_a, prev_sole[first])
     fto_of_run[first] = fto[pair_pos]
     zero = np.ones(len(pair_a), dtype=bool)
@@ -296,8 +301,9 @@ def detect_events(
     ``kind`` (ipu | pause | gap | overlap | backchannel), ``speaker`` (0/1: the IPU's or
     backchannel's speaker, the pausing speaker, the incoming speaker of a transition, the
     intruding speaker of a within-turn overlap, -1 if unknown), ``start_ms``, ``end_ms``,
-    ``duration_ms``, ``fto_ms`` (the floor-transfer offset, on one row per transition,
-    NaN elsewhere) and ``transition`` (the row belongs to a floor transition).
+    ``duration_ms``, ``fto_ms`` (the floor-transfer offset, on one row per transition:
+    its first overlap row if it has double talk, else its gap row; NaN elsewhere) and
+    ``transition`` (the row belongs to a floor transition).
     """
     return pd.DataFrame(event_columns(vad, frame_ms, params), columns=EVENT_COLUMNS)
 

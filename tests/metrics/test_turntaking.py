@@ -149,11 +149,16 @@ def test_fto_of_a_transition_with_silence_then_double_talk_is_negative():
     ev = detect_events(timeline(4000, [(0, 1000), (1300, 1800)], [(1300, 3000)]), FRAME)
     assert ev["fto_ms"].dropna().tolist() == [-500]
     assert kinds(ev, "overlap")["transition"].tolist() == [True]
+    # it sits on the overlap row: the transition's 300 ms gap row, first in time, carried a
+    # negative FTO
+    assert ev.loc[ev["fto_ms"].notna(), "kind"].tolist() == ["overlap"]
+    assert kinds(ev, "gap")["duration_ms"].tolist() == [300]
     assert summarize_events(ev, 4000)["overlap_transition_share"] == 1.0
     # the mirror: B talks over A's end, both stop, B resumes after 300 ms: B's turn began
     # over A (B's IPU at 0-100 ms keeps its 400-1000 ms IPU from being a backchannel)
     ev = detect_events(timeline(4000, [(0, 1000)], [(0, 100), (400, 1000), (1300, 3000)]), FRAME)
     assert ev["fto_ms"].dropna().tolist() == [-600]
+    assert ev.loc[ev["fto_ms"].notna(), "kind"].tolist() == ["overlap"]
     # silence alone: the FTO is the gap
     ev = detect_events(timeline(4000, [(0, 1000), (1300, 1800)], [(1900, 3000)]), FRAME)
     assert ev["fto_ms"].dropna().tolist() == [100]
