@@ -10,9 +10,9 @@ parameters, unit count, tokenizer). A rerun with other parameters is refused
 (:class:`~duplexsim.errors.OutputError`): the old audio and units would otherwise sit under
 a manifest that describes the new ones. ``rebuild=True`` deletes the corpus's own files
 first. Only the number of hours may change between runs: the conversations stay the same
-bytes, but the split is a permutation of all of them (it moves some between train, val and
-test) and the tokenizer stays the one the first build trained, so an extended corpus is
-not the direct build of its size (known; build the size a study uses).
+bytes and keep their split (only the new conversations are split, among themselves), and
+the tokenizer stays the one the first build trained, so an extended corpus is not the
+direct build of its size (its split and tokenizer differ; build the size a study uses).
 The manifest records each conversation's drawn style (``synth.conversation_style``: the
 tempo and both channels' turn-taking parameters and voices), redrawn from the seed.
 """
@@ -50,12 +50,24 @@ if TYPE_CHECKING:
     from duplexsim.units import UnitTokenizer
 
 
-def plan(cfg: SynthConfig, hours: float, seed: int) -> list[dict]:
-    """Ids and splits (:func:`~duplexsim.corpora.corpus.assign_splits`)."""
+def plan(cfg: SynthConfig, hours: float, seed: int,
+         previous: dict[str, str] | None = None) -> list[dict]:
+    """Ids and splits (:func:`~duplexsim.corpora.corpus.assign_splits`).
+
+    ``previous``: id -> split of the corpus already built in the folder (an extension to
+    more hours): those dialogues keep their split and only the new ones are split, among
+    themselves, with the same shares. A split drawn over all of them moved dialogues
+    between train, val and test, so an agent trained on the smaller corpus found its
+    held-out dialogues in the larger one's train split, and the other way round."""
     n = max(1, int(round(hours * 3600 / cfg.conversation_s)))
-    split = assign_splits(n, np.random.SeedSequence(seed, spawn_key=(2**31,)), cfg.val_share,
-                          cfg.test_share)
-    return [{"index": i, "id": plan_id(cfg, i), "split": split[i]} for i in range(n)]
+    ids = [plan_id(cfg, i) for i in range(n)]
+    kept = {i: previous[id] for i, id in enumerate(ids) if id in (previous or {})}
+    new = [i for i in range(n) if i not in kept]
+    key = (2**31,) if not kept else (2**31, len(kept))  # a direct build: the split it had
+    drawn = assign_splits(len(new), np.random.SeedSequence(seed, spawn_key=key),
+                          cfg.val_share, cfg.test_share) if new else []
+    split = {**kept, **dict(zip(new, drawn, strict=True))}
+    return [{"index": i, "id": ids[i], "split": split[i]} for i in range(n)]
 
 
 def _paths(out: Path, id: str) -> dict[str, Path]:
@@ -233,8 +245,12 @@ def build_corpus(out: str | Path, cfg: SynthConfig, *, hours: float, seed: int =
     t0 = time.perf_counter()
     record = build_record(cfg, seed, preset, n_units, tokenizer_dir)
     check_rebuild(out, record, rebuild)
+    previous = None  # the splits of the corpus this run extends (or shrinks), if any
+    if (out / "manifest.json").is_file():
+        previous = {d["id"]: d["split"] for d in read_json(
+            out / "manifest.json", what="corpus manifest.json").get("dialogues", [])}
     write_json(out / "build.json", record)
-    entries = plan(cfg, hours, seed)
+    entries = plan(cfg, hours, seed, previous)
     todo = [e for e in entries if not rendered(out, e["id"])]
     cache = None if cache_dir is None else str(cache_dir)
     centres = population_centres(cfg)  # cached before the pool forks: workers inherit it

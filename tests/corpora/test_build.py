@@ -18,9 +18,9 @@ from duplexsim.corpora.synth import conversation_style, load_config, population_
 HOURS = 40 / 3600  # two conversations of 20 s
 
 
-def _build(out, cache, preset="fisher-like", **kw):
+def _build(out, cache, preset="fisher-like", hours=HOURS, **kw):
     cfg = load_config(preset, conversation_s=20.0)
-    return build_corpus(out, cfg, hours=HOURS, seed=3, preset=preset, cache_dir=cache,
+    return build_corpus(out, cfg, hours=hours, seed=3, preset=preset, cache_dir=cache,
                         workers=1, n_units=32, **kw)
 
 
@@ -96,6 +96,28 @@ def test_deterministic_and_resumes(built) -> None:
     assert abs(res["built_hours"] - 20 / 3600) < 1e-9
     assert (out / "units" / f"{ids[1]}.npy").read_bytes() == (
         built / "fl" / "units" / f"{ids[1]}.npy").read_bytes()
+
+
+def test_an_extended_corpus_keeps_the_splits_it_had(built) -> None:
+    """Extending a corpus to more hours re-drew the split over all its dialogues: some of
+    the smaller corpus's test dialogues became train dialogues of the larger one (an agent
+    trained on one and tested on the other saw its test set). Now the dialogues built
+    first keep their split and the new ones are split among themselves."""
+    from duplexsim.corpora.build import plan
+
+    out = built / "extended"
+    shutil.copytree(built / "fl", out)
+    before = {d["id"]: d["split"] for d in json.loads((out / "manifest.json").read_text())[
+        "dialogues"]}
+    res = _build(out, built / "tts", hours=4 * 20 / 3600)
+    after = {d["id"]: d["split"] for d in res["dialogues"]}
+    assert len(after) == 4 and {k: after[k] for k in before} == before
+    new = [after[k] for k in after if k not in before]
+    assert sorted(new) == ["test", "train"]  # two new ones: one held out, one to train on
+    assert abs(res["built_hours"] - 40 / 3600) < 1e-9  # the first two were not rebuilt
+    # a direct build keeps the split plan it always had
+    cfg = load_config("fisher-like", conversation_s=20.0)
+    assert plan(cfg, HOURS, 3) == plan(cfg, HOURS, 3, {})
 
 
 def test_second_corpus_reuses_the_tokenizer(built) -> None:
