@@ -202,14 +202,14 @@ def open_corpus(root: str | Path, built: bool = True):
     root = Path(root)
     if not root.is_dir():
         raise MissingInputError(str(root), "", "corpus folder not found", "an existing folder")
-    if (root / "manifest.json").is_file() and built:
-        return Corpus(root)
+    if (root / "manifest.json").is_file():  # before the tree test: a built corpus holds
+        if built:                             # Fisher transcripts (fisher/fe_03_*.txt)
+            return Corpus(root)
+        raise InputError(str(root), "", "is a duplexsim corpus already",
+                         "a Fisher (fe_03_*.txt + audio) or CANDOR (<uuid>/transcription/) tree")
     kind = _tree_kind(root)
     if kind:
         return fisher.FisherCorpus(root) if kind == "Fisher" else candor.CandorCorpus(root)
-    if (root / "manifest.json").is_file():
-        raise InputError(str(root), "", "is a duplexsim corpus already",
-                         "a Fisher (fe_03_*.txt + audio) or CANDOR (<uuid>/transcription/) tree")
     kinds = "a duplexsim corpus with manifest.json, " if built else ""
     raise CorpusFormatError(
         f"{root}: empty corpus directory or unknown layout (allowed: {kinds}"

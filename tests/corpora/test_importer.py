@@ -141,6 +141,22 @@ def test_import_refuses_a_built_corpus_either_way(tmp_path: Path, capsys, what) 
     assert not (tmp_path / "out").exists()
 
 
+def test_an_imported_fisher_corpus_is_not_imported_again(tmp_path: Path, capsys) -> None:
+    """An imported Fisher corpus holds its transcripts (DIR/fisher/fe_03_*.txt): the tree
+    test ran before the manifest test and imported it again as a Fisher tree."""
+    fisher_tree(tmp_path / "tree")
+    _tokenizer(tmp_path / "units")
+    imported = tmp_path / "imported"
+    assert main(["corpus", "import", str(tmp_path / "tree"), "--tokenizer",
+                 str(tmp_path / "units"), "--out", str(imported)]) == 0
+    capsys.readouterr()
+    assert main(["corpus", "import", str(imported), "--tokenizer", str(tmp_path / "units"),
+                 "--out", str(tmp_path / "again")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{imported}: is a duplexsim corpus already")
+    assert not (tmp_path / "again").exists()
+
+
 def test_import_of_an_unknown_layout_names_only_what_it_imports(tmp_path: Path, capsys) -> None:
     """The message listed "a duplexsim corpus with manifest.json" as allowed, which
     `corpus import` refuses."""
