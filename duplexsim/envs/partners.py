@@ -201,7 +201,7 @@ class PartnerPool:
             assert isinstance(agent, ReplayAgent)  # only replay members start later
             frames = start_chunks * agent.frames_per_chunk
             agent = ReplayAgent(agent.units[frames:], agent.frames_per_chunk,
-                                agent.silence_unit,
+                                agent.silence_unit, silence_units=agent.silence_units,
                                 name=f"{agent.name}@{frames * FRAME_MS / 1000:g}s")
         return agent
 

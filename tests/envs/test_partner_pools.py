@@ -77,6 +77,22 @@ def test_replay_pool_draws_split_dialogues_with_their_other_channel(tiny_corpus:
         assert np.array_equal(got, units[first + 4 * k:first + 4 * k + 4])
 
 
+def test_a_replay_started_late_keeps_its_silence_units() -> None:
+    """The late-start copy of a replay partner was built without its tokenizer's silence
+    units: only the one it plays past the end counted as silence."""
+    from duplexsim.agents.replay import ReplayAgent
+    from duplexsim.config.scenario import SideConfig
+    from duplexsim.envs.partners import PartnerMember, PartnerPool
+
+    side = SideConfig(kind="replay", corpus="X")
+    member = PartnerMember(side=side, speech=(), label="replay", spec=0)
+    pool = PartnerPool([member], [1.0], scenario=scenario(), side="b")
+    pool._agents[side] = ReplayAgent(np.array([1, 5, 5, 0, 1] * 20), 5, silence_unit=0,
+                                     silence_units=[0, 1])  # as built from a tokenizer
+    late = pool.agent(member, start_chunks=2)
+    assert late.silence_units == {0, 1} and late.units.tolist() == [1, 5, 5, 0, 1] * 18
+
+
 def test_random_starts_are_drawn_per_dialogue(tiny_corpus: Path, tmp_path: Path) -> None:
     """start_s="random": each dialogue's start is drawn so that the episode fits in that
     dialogue (a short one caps only itself); a dialogue shorter than the episode is
