@@ -64,7 +64,8 @@ def file_kind(data: dict[str, Any]) -> str:
     keys = set(data)
     if is_synth_config(data) or (keys & SYNTH_KEYS and not keys & KIND_MARKERS["scenario"]):
         return "corpus config"  # also with a stray table: its keys say what it is
-    if data.get("name") in PRESETS and not keys & KIND_MARKERS["scenario"]:
+    name = data.get("name")  # any TOML value: a list or table is not a preset name
+    if isinstance(name, str) and name in PRESETS and not keys & KIND_MARKERS["scenario"]:
         return "corpus config"  # named after a corpus preset, its other keys misspelt
     return "scenario"
 

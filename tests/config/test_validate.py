@@ -124,6 +124,17 @@ def test_dispatch_on_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     )
 
 
+@pytest.mark.parametrize("name", ["[1]", "{ x = 1 }"])
+def test_a_name_that_is_a_list_or_table_is_one_problem(tmp_path: Path, name: str) -> None:
+    """A top-level name that is a list or table was a TypeError traceback from `duplexsim
+    validate` (unhashable, looked up among the corpus presets); simulate said it in one line."""
+    path = tmp_path / "s.toml"
+    path.write_text(f'name = {name}\n[a]\nkind = "scripted"\n')
+    out = _validate(path)
+    assert out.returncode == 1 and out.stderr == "", out.stderr
+    wrong = "list" if name == "[1]" else "dict"
+    assert out.stdout.splitlines() == [f"{path}: name: wrong type {wrong} (allowed: string)"]
+
 TDM_BROKEN = {
     "tdm-side.toml": ('chunk_ms = 160\n[a]\nkind = "tdm"\nagent = "runs/agents/fisher-tdm"\n'
                       'estimation = "silence"\n[b]\nkind = "syncllm"\nagent = "x"\n'
