@@ -114,6 +114,7 @@ class SideConfig:
                   f"a {self.kind} side needs its trained agent directory",
                   f'a path such as "{example}" (written by `duplexsim train`)')
         _need(errors, self.slice_ms >= 0 and self.slice_ms % FRAME_MS == 0, "slice_ms",
+              f"{self.slice_ms} is negative" if self.slice_ms < 0 else
               f"{self.slice_ms} is not a multiple of the {FRAME_MS} ms frame",
               "a multiple of chunk_ms, e.g. 1200 (200 or 240 ms chunks), 1280 (160 ms), or 0 "
               "(the agent's first that fits)")
@@ -172,11 +173,14 @@ class ComputeConfig:
         errors: list[FieldError] = []
         _need(errors, finite_in(self.scale, 0.0, 1e6, low_open=True), "scale",
               f"{self.scale} is not a positive number", "> 0 and <= 1000000")
+        costs_ok = True
         for name in ("prefill_ms_per_token", "decode_ms_per_token", "overhead_ms"):
             value = getattr(self, name)
-            _need(errors, finite_in(value, 0.0, 3_600_000.0), name,
-                  f"{value} is negative or not finite", ">= 0 and <= 3600000 ms")
-        if self.model == "profile":
+            ok = finite_in(value, 0.0, 3_600_000.0)
+            costs_ok = costs_ok and ok
+            _need(errors, ok, name, f"{value} is negative or not finite",
+                  ">= 0 and <= 3600000 ms")
+        if self.model == "profile" and costs_ok:  # a bad cost is its own line, not this one
             _need(errors, self.prefill_ms_per_token + self.decode_ms_per_token
                   + self.overhead_ms > 0, "decode_ms_per_token",
                   "model = 'profile' with every cost 0 (use model = 'none' for instant compute)",
@@ -237,14 +241,15 @@ class Scenario:
         _need(errors, bool(self.name.strip()), "name", "empty name", "a non-empty string")
         _need(errors, self.reward is None or isinstance(self.reward, RewardConfig), "reward",
               f"got {type(self.reward).__name__}", "a RewardConfig (a [reward] table) or unset")
-        _need(errors, 0 < self.chunk_ms <= 60_000 and self.chunk_ms % FRAME_MS == 0, "chunk_ms",
+        chunk_ok = 0 < self.chunk_ms <= 60_000 and self.chunk_ms % FRAME_MS == 0
+        _need(errors, chunk_ok, "chunk_ms",
               f"{self.chunk_ms} is not a positive multiple of the {FRAME_MS} ms frame",
               "multiples of 40 up to 60000: 40, 80, 120, 160, 200, 240, ...")
         if not finite_in(self.duration_s, 0.0, MAX_DURATION_S, low_open=True):
             what = "is longer than a day" if self.duration_s > 0 else "is not a positive duration"
             errors.append(FieldError("duration_s", f"{self.duration_s} {what}",
                                      f"> 0 seconds, at least one chunk, <= {MAX_DURATION_S:g}"))
-        else:
+        elif chunk_ok:  # against a bad chunk_ms it would be a second line for one mistake
             _need(errors, self.duration_s * 1000 >= self.chunk_ms, "duration_s",
                   f"{self.duration_s} s is shorter than one chunk", ">= chunk_ms / 1000 s",
                   depends=("chunk_ms",))
@@ -254,7 +259,7 @@ class Scenario:
         _need(errors, 0 <= self.decision_lead_chunks <= 1000, "decision_lead_chunks",
               f"{self.decision_lead_chunks} is out of range", "0 .. 1000 (paper: 1)")
         errors += self._stall_errors()
-        errors += self._slice_errors()
+        errors += self._slice_errors() if chunk_ok else []
         raise_errors(errors)
         # a replay side without a channel replays its own: a -> 0, b -> 1
         for key, channel in (("a", 0), ("b", 1)):

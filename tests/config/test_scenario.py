@@ -85,6 +85,28 @@ def test_chunk_ms_150_names_field_and_allowed_multiples() -> None:
         Scenario(chunk_ms=150)
 
 
+@pytest.mark.parametrize(("data", "expected"), [
+    ({"chunk_ms": 100_000, "duration_s": 1.0},
+     "s.toml: chunk_ms: 100000 is not a positive multiple of the 40 ms frame"),
+    ({"chunk_ms": 150, "duration_s": 0.1},
+     "s.toml: chunk_ms: 150 is not a positive multiple of the 40 ms frame"),
+    ({"chunk_ms": 100_000, "duration_s": 200.0,
+      "a": {"kind": "tdm", "agent": "x", "slice_ms": 1200}},
+     "s.toml: chunk_ms: 100000 is not a positive multiple of the 40 ms frame"),
+    ({"compute": {"model": "profile", "overhead_ms": -1.0}},
+     "s.toml: compute.overhead_ms: -1.0 is negative or not finite"),
+    ({"compute": {"model": "profile", "decode_ms_per_token": float("nan")}},
+     "s.toml: compute.decode_ms_per_token: nan is negative or not finite"),
+    ({"a": {"kind": "tdm", "agent": "x", "slice_ms": -40}}, "s.toml: a.slice_ms: -40 is negative"),
+])
+def test_one_mistake_is_one_line(data: dict, expected: str) -> None:
+    """A chunk_ms out of range was also "duration_s: 1.0 s is shorter than one chunk" (or a
+    TDM slice "not a whole number of chunk_ms = 100000 chunks"), a NaN or negative compute cost
+    also "model = 'profile' with every cost 0": checks that read the bad value; a negative
+    slice_ms that is a multiple of 40 was "-40 is not a multiple of the 40 ms frame"."""
+    (msg,) = _messages(data)
+    assert msg.startswith(expected), msg
+
 def test_every_problem_is_reported_at_once() -> None:
     msgs = _messages({
         "chunk_ms": 150,
