@@ -395,6 +395,9 @@ class TopologyConfig:
                                          "one edge per pair of nodes (a relay node between "
                                          "them for a second route)"))
             pairs.setdefault(pair, i)
+            if edge.a and edge.a == edge.b:  # no path uses it: its link would be ignored
+                errors.append(FieldError(f"edges[{i}]", f"joins {edge.a!r} to itself",
+                                         "an edge between two different nodes"))
             for end in (edge.a, edge.b):
                 if end not in seen:
                     errors.append(FieldError(f"edges[{i}]", f"unknown node {end!r}",

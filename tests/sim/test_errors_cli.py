@@ -29,6 +29,10 @@ from duplexsim.sim import run
     ({"topology": {"nodes": ["A", "B"], "edges": [{"a": "A", "b": "B", "delay_ms": 10.0},
                                                   {"a": "B", "b": "A", "delay_ms": 50.0}]}},
      ["network.topology.edges[1]", "a second edge B-A", "edges[0] joins them already"]),
+    # a self-loop is on no path: its delay was silently ignored
+    ({"topology": {"nodes": ["A", "B"], "edges": [{"a": "A", "b": "A", "delay_ms": 100.0},
+                                                  {"a": "A", "b": "B"}]}},
+     ["network.topology.edges[0]", "joins 'A' to itself", "two different nodes"]),
     ({"a_to_b": {"loss": 0.1, "loss_model": "none"}},
      ["network.a_to_b.loss_model", '"none" with loss = 0.1', "bernoulli or gilbert-elliott"]),
     ({"a_to_b": {"loss_model": "gilbert-elliott", "ge_p": 0.1}},
