@@ -95,7 +95,7 @@ class SweepConfig:
             if not isinstance(values, list | tuple) or not values:
                 errors.append(FieldError(f"grid.{key}", "must be a non-empty list of values",
                                          "[v1, v2, ...]"))
-            elif any(not part for part in key.split("+")):
+            elif any(not name for part in key.split("+") for name in part.split(".")):
                 errors.append(FieldError(f"grid.{key}", "empty key", "dotted.key or a.b+c.d"))
             elif SEED_KEY in key.split("+") or key == "cell":
                 errors.append(FieldError(f"grid.{key}", "seeds are swept with sweep.seeds"
@@ -112,6 +112,13 @@ class SweepConfig:
                                          "results column holds one value per cell)",
                                          "numbers, strings or booleans; sweep a table's "
                                          "keys one by one (network.a_to_b.delay_ms)"))
+        for key in self.set:
+            if any(not name for name in key.split(".")):
+                errors.append(FieldError(f"set.{key}", "empty key", "dotted.key"))
+            elif key == SEED_KEY:  # each cell's seed from sweep.seeds replaces it
+                errors.append(FieldError(f"set.{key}", "seeds are swept with sweep.seeds (every "
+                                         "cell's seed replaces this one)",
+                                         "any scenario key but seed; seeds = [...]"))
         # two keys that set one field: the later one wins, the earlier one's column lies
         # (rows labelled delay_ms=100 that never had that delay)
         setting = [(f"grid.{key}", part) for key in self.grid for part in key.split("+")]
@@ -244,6 +251,10 @@ def load_sweep(path: str | Path, *, check_scenarios: bool = True) -> Sweep:
         from duplexsim.config.cli import expect_kind
 
         base = read_toml(config.base)
+        if not base:  # as simulate refuses it: a failed copy or save, not "all defaults"
+            raise ConfigError([Problem(config.base, "", "no settings in it (an empty file, or "
+                                       "only comments)", "a scenario TOML file with at least "
+                                       'one key, e.g. name = "..."')])
         expect_kind(config.base, "scenario")  # an agent card's keys: one line, not one each
     except ConfigError as e:  # name the sweep's key too: the base path is relative to the cwd
         where = "" if Path(config.base).is_absolute() else \

@@ -135,6 +135,32 @@ def test_a_bad_base_or_set_path_is_one_line_naming_its_key(tmp_path, base, extra
     assert len(e.value.problems) == 1 and str(e.value).startswith(str(path))
 
 
+@pytest.mark.parametrize(("set_", "grid", "match"), [
+    ("seed = 5", "", r"sweep.set.seed: seeds are swept with sweep.seeds"),
+    ('"network..delay_ms" = 5.0', "", r"sweep.set.network..delay_ms: empty key"),
+    ('"" = 5', "", r"sweep.set.: empty key"),
+    ("", '"network..delay_ms" = [0, 5]', r"sweep.grid.network..delay_ms: empty key"),
+    ("empty base", "", r"sweep.base: base scenario .*empty.toml': no settings in it"),
+])
+def test_set_seed_empty_keys_and_an_empty_base_are_refused(tmp_path, set_, grid, match):
+    """sweep.set.seed was accepted and silently replaced by each cell's seed; an empty part
+    in a dotted set or grid key was blamed on the scenario ("network.: unknown key", a line
+    without a key for ""); an empty base scenario ran every cell on the defaults, where
+    simulate refuses the same file."""
+    path = write_sweep(tmp_path)
+    text = path.read_text()
+    if set_ == "empty base":
+        (tmp_path / "empty.toml").write_text("# nothing here\n")
+        text = text.replace(str(tmp_path / "base.toml"), str(tmp_path / "empty.toml"))
+    elif set_:
+        text = text.replace("duration_s = 30.0", f"duration_s = 30.0\n{set_}")
+    if grid:
+        text = text.replace('"a.estimation" =', f'{grid}\n"a.estimation" =')
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=match) as e:
+        load_sweep(path, check_scenarios=False)
+    assert len(e.value.problems) == 1 and str(e.value).startswith(str(path))
+
 @pytest.mark.parametrize("broken", ["sweep", "base"])
 def test_a_sweep_or_base_file_that_is_not_utf8_is_one_line(tmp_path, capsys, broken):
     """A sweep file or base scenario that is not UTF-8 was a UnicodeDecodeError traceback
