@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.sweep, check_scenarios=not args.no_check)
     out = args.out or Path("runs") / sweep.config.name
     check_output_dir(out)
-    resolve_cell_fn(sweep.config.cell)
+    resolve_cell_fn(sweep.config.cell, sweep.file)
     if not args.no_check and not sweep.config.cell:  # the default cell simulates
         _check_files(sweep)
     table = run_sweep(sweep, out, backend=args.backend, workers=args.workers,

@@ -287,6 +287,18 @@ def test_unknown_cell_function_fails_before_running(tmp_path):
         run_sweep(sweep, tmp_path / "o", progress=False)
 
 
+@pytest.mark.parametrize("cell", ["nowhere.at_all:cell", "os:sep"])
+def test_duplexsim_sweep_names_the_sweep_file_for_a_bad_cell_function(tmp_path, capsys, cell):
+    """`duplexsim sweep` said "sweep: sweep.cell: ..." (the word, not the file) for a cell
+    function that does not import or is not a function."""
+    from duplexsim.cli import main
+
+    path = write_sweep(tmp_path, cell=cell)
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--no-check"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{path}: sweep.cell: "), err
+    assert not (tmp_path / "out" / "cells").exists()
+
 def test_ray_backend_matches_local(tmp_path, monkeypatch):
     pytest.importorskip("ray")
     monkeypatch.syspath_prepend(str(HERE))
