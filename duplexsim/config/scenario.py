@@ -346,6 +346,15 @@ class Scenario:
                     file, f"{key}.corpus", f"no corpus at {side.corpus!r} (manifest.json missing)",
                     'build one with `duplexsim corpus build`, or "" for the shipped dialogue',
                 ))
+            if side.kind == "replay" and not side.corpus and side.dialogue:
+                from duplexsim.corpora.default import default_dialogue_id
+
+                shipped = default_dialogue_id()
+                if side.dialogue != shipped:
+                    problems.append(Problem(
+                        file, f"{key}.dialogue", f"{side.dialogue!r} is not the shipped dialogue "
+                        '(corpus = "" replays the dialogue in the package)',
+                        f'"" or {shipped!r}, or set {key}.corpus to a corpus folder'))
         problems += _missing_traces(self.network.to_dict() if hasattr(self.network, "to_dict")
                                     else dataclasses.asdict(self.network), file)
         return problems or self._agent_problems(file) or self._vocabulary_problems(file)

@@ -32,10 +32,20 @@ def default_dialogue() -> Dialogue:
     return Dialogue(meta["id"], segs, units, duration_s=units.shape[1] / 25)
 
 
+def _default_meta() -> dict:
+    """The shipped dialogue's metadata (no units loaded)."""
+    with resources.files("duplexsim.data").joinpath(RESOURCE).open("rb") as fh:
+        return json.loads(bytes(np.load(fh)["meta"]).decode())
+
+
 def default_n_units() -> int:
     """The unit vocabulary of the shipped dialogue (from its metadata; no units loaded)."""
-    with resources.files("duplexsim.data").joinpath(RESOURCE).open("rb") as fh:
-        return int(json.loads(bytes(np.load(fh)["meta"]).decode())["n_units"])
+    return int(_default_meta()["n_units"])
+
+
+def default_dialogue_id() -> str:
+    """The id of the shipped dialogue (from its metadata; no units loaded)."""
+    return str(_default_meta()["id"])
 
 
 def write_default(dialogue: Dialogue, path: str | Path, info: dict) -> None:

@@ -120,3 +120,26 @@ def test_simulate_cli_writes_outputs(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["simulate", str(bad), "--out", str(tmp_path / "x"), "--quiet"]) == 2
     assert "network.a_to_b.loss" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_an_unknown_shipped_dialogue_names_the_scenario_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A replay side of the shipped dialogue (corpus = "") with another dialogue id was
+    "b.dialogue: 'nosuch' is not the shipped dialogue ..." from simulate, without the
+    scenario file, and passed `validate --check-files`."""
+    from duplexsim.corpora.default import default_dialogue_id
+
+    path = tmp_path / "s.toml"
+    text = ('name = "d"\nchunk_ms = 240\nduration_s = 1.0\n[a]\nkind = "scripted"\n'
+            '[b]\nkind = "replay"\ndialogue = "{}"\n[output]\naudio = false\n')
+    path.write_text(text.format("nosuch"))
+    assert main(["simulate", str(path), "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        f"{path}: b.dialogue: 'nosuch' is not the shipped dialogue"), err
+    assert f"'{default_dialogue_id()}'" in err[0]
+    assert not (tmp_path / "x").exists()
+    assert main(["validate", "--check-files", str(path)]) == 1
+    assert capsys.readouterr().out.startswith(f"{path}: b.dialogue: ")
+    path.write_text(text.format(default_dialogue_id()))  # its own id is fine
+    assert main(["validate", "--check-files", str(path)]) == 0
