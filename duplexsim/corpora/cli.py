@@ -17,6 +17,7 @@ from pathlib import Path
 from duplexsim.cli import number, path_arg
 from duplexsim.corpora.synth import PRESETS
 from duplexsim.errors import MAX_CORPUS_HOURS, MAX_DURATION_S, InputError, MissingInputError
+from duplexsim.tokens import FRAME_MS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,11 +61,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("dir", help="a built corpus, or a real Fisher / CANDOR tree (annotations)")
     s.add_argument("--split", default=None, choices=["train", "val", "test"])
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    s.add_argument("--prompt-s", type=number(0, MAX_DURATION_S, low_open=True),
-                   default=30.0,
+    # a window shorter than one 40 ms frame is 0 or 1 frames: no durations to correlate
+    window = number(FRAME_MS / 1000, MAX_DURATION_S,
+                    allowed=f"a number >= {FRAME_MS / 1000:g} (one {FRAME_MS} ms frame) and "
+                            f"<= {MAX_DURATION_S:g}")
+    s.add_argument("--prompt-s", type=window, default=30.0,
                    help="prompt window: the first seconds of each dialogue (paper: 30)")
-    s.add_argument("--continuation-s", type=number(0, MAX_DURATION_S, low_open=True),
-                   default=90.0,
+    s.add_argument("--continuation-s", type=window, default=90.0,
                    help="continuation window: the seconds right after the prompt (paper: 90)")
 
 

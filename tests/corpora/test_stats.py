@@ -54,3 +54,20 @@ def test_the_column_names_sit_over_their_values(preset: str) -> None:
     assert units[:2] == annotations[:2] == ["+0.50 [+0.10, +0.70]", "-0.25 [-0.50, +0.05]"]
     assert units[2] == annotations[2] == "-"
     assert len(_decimal_points(paper)) == 1, paper
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--prompt-s", "0.02"), ("--prompt-s", "0"),
+                                             ("--continuation-s", "0.039"),
+                                             ("--prompt-s", "nan"), ("--continuation-s", "-1")])
+def test_stats_windows_shorter_than_a_frame_are_refused(tmp_path, capsys, flag, value):
+    """--prompt-s 0.02 was a prompt of 0 frames: no durations in it, every dialogue dropped
+    out of the r, and the table said "(0 dialogues of at least 10.02 s)" of 60 s dialogues
+    (--continuation-s 10), as if they were too short. (nan, -1: refused before, pinned.)"""
+    from duplexsim.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["corpus", "stats", str(tmp_path), flag, value])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"duplexsim corpus stats: {flag}: {value} is out of range (allowed: a "
+                   "number >= 0.04 (one 40 ms frame) and <= 86400)"]
