@@ -295,12 +295,24 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError([Problem(str(path), f"byte {e.start}", "not UTF-8 text",
                                    "a UTF-8 TOML file")]) from None
     except tomllib.TOMLDecodeError as e:
+        if _starts_with_bom(path):  # invisible in editors: "Invalid statement at column 1"
+            raise ConfigError([Problem(str(path), "byte 0", "starts with a byte-order mark "
+                                       "(BOM), which the TOML reader refuses",
+                                       "UTF-8 without a BOM (save as plain UTF-8)")]) from None
         found = re.search(r"\(at line (\d+), column (\d+)\)", str(e))
         where = f"line {found.group(1)}" if found else ""
         what = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(e)) or "syntax error"
         column = f" at column {found.group(2)}" if found else ""
         raise ConfigError([Problem(str(path), where, f"not valid TOML: {what}{column}",
                                    "TOML syntax, https://toml.io")]) from None
+
+
+def _starts_with_bom(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(3) == b"\xef\xbb\xbf"
+    except OSError:
+        return False
 
 
 def load_toml(path: str | Path, cls: type[T]) -> T:

@@ -91,6 +91,18 @@ def test_one_bad_file_fails_the_run(tmp_path: Path) -> None:
     assert [p.message for p in validate_file(tmp_path / "nope.toml")] == ["file not found"]
 
 
+def test_a_byte_order_mark_is_named(tmp_path: Path) -> None:
+    """A file saved as "UTF-8 with BOM" (Windows Notepad) was "line 1: not valid TOML:
+    Invalid statement at column 1": the mark is invisible in an editor."""
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes(b"\xef\xbb\xbfname = \"x\"\n")
+    assert [str(p) for p in validate_file(bom)] == [
+        f"{bom}: byte 0: starts with a byte-order mark (BOM), which the TOML reader refuses "
+        "(allowed: UTF-8 without a BOM (save as plain UTF-8))"]
+    bad = tmp_path / "bad.toml"  # an ordinary syntax error keeps its line and column
+    bad.write_bytes(b"name = \n")
+    assert validate_file(bad)[0].key == "line 1"
+
 def test_check_files_reports_untrained_agents(tmp_path: Path) -> None:
     path = tmp_path / "s.toml"
     path.write_text(f'[a]\nkind = "syncllm"\nagent = "{tmp_path / "untrained"}"\n')
