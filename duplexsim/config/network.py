@@ -151,8 +151,9 @@ def _link_errors(link: LinkConfig) -> list[FieldError]:
     need("loss", finite("loss") and 0.0 <= (link.loss or 0.0) <= 1.0, "0 <= loss <= 1")
     for name in ("duplicate", "ge_p", "ge_r", "loss_bad", "loss_good"):
         need(name, finite(name) and 0.0 <= getattr(link, name) <= 1.0, f"0 <= {name} <= 1")
-    need("burst", finite("burst") and (link.burst or 0.0) >= 1.0,
-         ">= 1 packet (mean burst length)")
+    # a mean stay of a million packets (about 55 hours at 200 ms chunks) is a unit mistake
+    need("burst", finite("burst") and 1.0 <= (link.burst or 0.0) <= 1e6,
+         ">= 1 and <= 1000000 packets (mean burst length)")
     need("jitter_dist", link.jitter_dist in JITTER_DISTS, ", ".join(JITTER_DISTS), "unknown")
     need("loss_model", link.loss_model in LOSS_MODELS, ", ".join(LOSS_MODELS), "unknown")
     need("ordering", link.ordering in ORDERINGS, ", ".join(ORDERINGS), "unknown")

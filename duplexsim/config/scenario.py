@@ -346,6 +346,8 @@ class Scenario:
                     file, f"{key}.corpus", f"no corpus at {side.corpus!r} (manifest.json missing)",
                     'build one with `duplexsim corpus build`, or "" for the shipped dialogue',
                 ))
+            if side.kind == "replay" and side.corpus and not corpus_missing and side.dialogue:
+                problems += _unknown_dialogue(side, file, key)
             if side.kind == "replay" and not side.corpus and side.dialogue:
                 from duplexsim.corpora.default import default_dialogue_id
 
@@ -414,6 +416,24 @@ class Scenario:
                             f"speaks {sizes['b']} units, but a.{side_key[self.a.kind]} speaks "
                             f"{sizes['a']}", "two sides with one unit vocabulary (n_units)")]
         return []
+
+
+def _unknown_dialogue(side: SideConfig, file: str, key: str) -> list[Problem]:
+    """A replay side's ``dialogue`` that its built corpus does not hold (``simulate`` named
+    only the corpus's manifest.json; ``validate --check-files`` passed it). A corpus that
+    does not open is left to ``simulate``, whose error names what is wrong in it."""
+    from duplexsim.corpora.corpus import Corpus
+
+    try:
+        Corpus(Path(side.corpus)).check_id(side.dialogue, key=f"{key}.dialogue")
+    except DuplexsimError as e:
+        first = e.problems[0]
+        if first.key != f"{key}.dialogue":  # the manifest itself is broken: simulate says how
+            return []
+        return [Problem(file, f"{key}.dialogue", f"{side.dialogue!r} is not a dialogue of the "
+                        f"corpus at {side.corpus!r}", f"one of its ids: {first.allowed}, or "
+                        '"" (its first test dialogue)')]
+    return []
 
 
 def _missing_traces(obj: Any, file: str, key: str = "network") -> list[Problem]:

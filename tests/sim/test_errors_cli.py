@@ -40,6 +40,9 @@ from duplexsim.sim import run
     ({"a_to_b": {"loss_model": "gilbert-elliott", "loss": 0.5, "loss_bad": 0.4}},
      ["network.a_to_b.loss", "outside the states' losses"]),
     ({"a_to_b": {"loss_bad": 1.5}}, ["network.a_to_b.loss_bad", "0 <= loss_bad <= 1"]),
+    # every other link amount had an upper bound: 1e300 packets was a burst
+    ({"a_to_b": {"loss": 0.01, "burst": 1e300}},
+     ["network.a_to_b.burst", "1e+300 out of range", "<= 1000000 packets"]),
     # a chain worked out from a mean loss of 0 while the good state loses: nothing lost
     ({"a_to_b": {"loss_good": 0.1}}, ["network.a_to_b.loss", "0 with loss_good = 0.1",
                                       "would lose nothing", "ge_p and ge_r"]),
@@ -143,3 +146,26 @@ def test_an_unknown_shipped_dialogue_names_the_scenario_file(
     assert capsys.readouterr().out.startswith(f"{path}: b.dialogue: ")
     path.write_text(text.format(default_dialogue_id()))  # its own id is fine
     assert main(["validate", "--check-files", str(path)]) == 0
+
+
+def test_a_dialogue_the_corpus_lacks_fails_validate_check_files(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A replay side naming a dialogue its built corpus does not hold passed
+    `validate --check-files` (simulate then failed, naming only the manifest)."""
+    import json
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "manifest.json").write_text(json.dumps({
+        "format": "duplexsim-corpus/1", "name": "c", "n_units": 32, "sample_rate_hz": 8000,
+        "dialogues": [{"id": "d1", "duration_s": 10.0, "split": "test", "audio": "audio/d1.flac",
+                       "units": "units/d1.npy"}]}))
+    path = tmp_path / "s.toml"
+    text = ('name = "d"\nchunk_ms = 240\nduration_s = 1.0\n[a]\nkind = "scripted"\n'
+            '[b]\nkind = "replay"\ncorpus = "{}"\ndialogue = "{}"\n')
+    path.write_text(text.format(corpus, "nosuch"))
+    assert main(["validate", "--check-files", str(path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (f"{path}: b.dialogue: 'nosuch' is not a dialogue of the corpus at "
+                      f"'{corpus}' (allowed: one of its ids: d1, or \"\" (its first test "
+                      "dialogue))"), out
