@@ -45,9 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="processes for TTS and encoding")
     i = sub.add_parser("import", help="a real Fisher or CANDOR tree as a duplexsim corpus "
                        "(units, splits, manifest) that train, continue and simulate read")
-    i.add_argument("tree", help="a Fisher tree (fe_03_NNNNN.txt + audio) or a CANDOR tree "
-                   "(<uuid>/transcription/, processed/)")
-    i.add_argument("--tokenizer", required=True,
+    i.add_argument("tree", type=path_arg, help="a Fisher tree (fe_03_NNNNN.txt + audio) or a "
+                   "CANDOR tree (<uuid>/transcription/, processed/)")
+    i.add_argument("--tokenizer", type=path_arg, required=True,
                    help="unit tokenizer dir (`duplexsim units train --corpus TREE`)")
     i.add_argument("--out", type=path_arg, required=True, help="corpus directory to write")
     i.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0,
@@ -58,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="the corpus's audio rate (default: the first conversation's)")
     s = sub.add_parser("stats", help="turn-taking statistics beside the preset's targets, and "
                        "how much a prompt predicts its continuation (prompt -> continuation r)")
-    s.add_argument("dir", help="a built corpus, or a real Fisher / CANDOR tree (annotations)")
+    s.add_argument("dir", type=path_arg,
+                   help="a built corpus, or a real Fisher / CANDOR tree (annotations)")
     s.add_argument("--split", default=None, choices=["train", "val", "test"])
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     # a window shorter than one 40 ms frame is 0 or 1 frames: no durations to correlate

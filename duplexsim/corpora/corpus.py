@@ -201,7 +201,8 @@ def open_corpus(root: str | Path, built: bool = True):
     (*/transcription/)."""
     root = Path(root)
     if not root.is_dir():
-        raise MissingInputError(str(root), "", "corpus folder not found", "an existing folder")
+        what = "is a file, not a corpus folder" if root.exists() else "corpus folder not found"
+        raise MissingInputError(str(root), "", what, "an existing folder")
     if (root / "manifest.json").is_file():  # before the tree test: a built corpus holds
         if built:                             # Fisher transcripts (fisher/fe_03_*.txt)
             return Corpus(root)

@@ -24,8 +24,8 @@ COMMAND = "duplexsim continue"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("agent", type=Path, help="trained agent directory")
-    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("agent", type=path_arg, help="trained agent directory")
+    parser.add_argument("--corpus", type=path_arg, required=True)
     parser.add_argument("--dialogue", default="", help="dialogue id ('' = first test dialogue)")
     parser.add_argument("--prompt-s", type=number(0, MAX_DURATION_S, low_open=True),
                         default=30.0, help="prompt length (seconds of the dialogue)")

@@ -38,7 +38,7 @@ RECIPES = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("card", type=Path, help="agent card (agents/fisher.toml, ...)")
-    parser.add_argument("--corpus", type=Path, required=True, help="corpus directory")
+    parser.add_argument("--corpus", type=path_arg, required=True, help="corpus directory")
     parser.add_argument("--out", type=path_arg, required=True, help="agent directory to write")
     parser.add_argument("--max-minutes", type=number(0, 1e6, low_open=True), default=None,
                         help="guard, not a plan: stop at the first step boundary after this "

@@ -16,7 +16,7 @@ from duplexsim.cli import number, path_arg
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
     t = sub.add_parser("train", help="train a k-means unit tokenizer")
-    t.add_argument("--corpus", action="append", required=True,
+    t.add_argument("--corpus", action="append", type=path_arg, required=True,
                    help="duplexsim corpus, Fisher tree or CANDOR tree (repeatable)")
     t.add_argument("--out", type=path_arg, required=True, help="tokenizer directory to write")
     t.add_argument("--type", default="mel-kmeans", choices=["mel-kmeans", "hubert-kmeans"])
