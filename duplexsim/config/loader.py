@@ -123,7 +123,7 @@ def _convert(tp: Any, value: Any, file: str, key: str, problems: list[Problem]) 
             out = _convert(arg, value, file, key, sub)
             if not sub:
                 return out
-        problems.append(Problem(file, key, f"wrong type {type(value).__name__}", _type_name(tp)))
+        problems.append(_wrong_type(file, key, value, _type_name(tp)))
         return _INVALID
     if origin is typing.Literal:
         allowed = typing.get_args(tp)
@@ -141,23 +141,23 @@ def _convert(tp: Any, value: Any, file: str, key: str, problems: list[Problem]) 
         return tuple(items)
     if origin is dict:
         if not isinstance(value, Mapping):
-            problems.append(Problem(file, key, f"wrong type {type(value).__name__}", "table"))
+            problems.append(_wrong_type(file, key, value, "table"))
             return _INVALID
         _, val_tp = typing.get_args(tp) or (str, Any)
         return {k: _convert(val_tp, v, file, _join(key, k), problems) for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
-            problems.append(Problem(file, key, f"wrong type {type(value).__name__}", "table"))
+            problems.append(_wrong_type(file, key, value, "table"))
             return _INVALID
         return _build(tp, value, file, key, problems)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            problems.append(Problem(file, key, f"wrong type {type(value).__name__}", "number"))
+            problems.append(_wrong_type(file, key, value, "number"))
             return _INVALID
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            problems.append(Problem(file, key, f"wrong type {type(value).__name__}", "integer"))
+            problems.append(_wrong_type(file, key, value, "integer"))
             return _INVALID
         return value
     if tp is bool:
@@ -167,12 +167,12 @@ def _convert(tp: Any, value: Any, file: str, key: str, problems: list[Problem]) 
         return value
     if tp is str:
         if not isinstance(value, str):
-            problems.append(Problem(file, key, f"wrong type {type(value).__name__}", "string"))
+            problems.append(_wrong_type(file, key, value, "string"))
             return _INVALID
         return value
     if tp is Path:
         if not isinstance(value, str):
-            problems.append(Problem(file, key, f"wrong type {type(value).__name__}", "path string"))
+            problems.append(_wrong_type(file, key, value, "path string"))
             return _INVALID
         return Path(value)
     return value
@@ -186,8 +186,17 @@ class _Invalid:
 _INVALID = _Invalid()
 
 
+# what TOML (and JSON) call the types a value can have: "wrong type str" was Python's word
+_TOML_TYPES = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
+               tuple: "array", dict: "table", type(None): "null"}
+
+
 def _wrong_type(file: str, key: str, value: Any, allowed: str) -> Problem:
-    return Problem(file, key, f"wrong type {type(value).__name__}", allowed)
+    """The one "wrong type" problem: the value's type in TOML's words (string, integer,
+    float, boolean, array, table, datetime), then what is allowed."""
+    kind = _TOML_TYPES.get(type(value)) or ("datetime" if hasattr(value, "isoformat")
+                                            else type(value).__name__)
+    return Problem(file, key, f"wrong type {kind}", allowed)
 
 
 def _build(

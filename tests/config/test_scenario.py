@@ -122,7 +122,7 @@ def test_every_problem_is_reported_at_once() -> None:
         "s.toml: chunk_ms: 150 is not a positive multiple",
         "s.toml: duration_s: -5.0 is not a positive duration",
         "s.toml: sede: unknown key (allowed: a, b, buffer,",
-        "s.toml: a.temperature: wrong type str (allowed: number)",
+        "s.toml: a.temperature: wrong type string (allowed: number)",
         "s.toml: b.kind: unknown value 'robot' (allowed: syncllm, tdm, replay, scripted)",
         "s.toml: compute.scale: 0.0 is not a positive number (allowed: > 0 and <= 1000000)",
         "s.toml: compute.decode_ms_per_token: model = 'profile' with every cost 0",
@@ -198,14 +198,14 @@ def test_reward_table_is_optional_and_validated() -> None:
     assert msgs[0] == ("s.toml: reward.colour: unknown key (allowed: backchannel, "
                        "bc_context_ms, bc_min_interval_ms, fto, fto_mean_ms, fto_sd_ms, "
                        "gap_free_ms, gap_per_s, interrupt, overlap_per_s)")
-    assert "s.toml: reward.fto: wrong type str (allowed: number)" in msgs
+    assert "s.toml: reward.fto: wrong type string (allowed: number)" in msgs
     assert "s.toml: reward.gap_per_s: -1.0 is out of range (allowed: 0 .. 1e+06)" in msgs
     assert "s.toml: reward.interrupt: 1e+300 is out of range (allowed: 0 .. 1e+06)" in msgs
     assert ("s.toml: reward.bc_min_interval_ms: 1000000000000.0 is out of range (allowed: "
             "0 .. 86400000)") in msgs
     assert "s.toml: reward.fto_sd_ms: 0.0 is out of range (allowed: > 0 and <= 86400000)" in msgs
     assert len(msgs) == 6, msgs
-    assert _messages({"reward": 3}) == ["s.toml: reward: wrong type int (allowed: table)"]
+    assert _messages({"reward": 3}) == ["s.toml: reward: wrong type integer (allowed: table)"]
     with pytest.raises(ValueError, match="reward: got dict"):
         Scenario(reward={"gap_per_s": 2.0})  # type: ignore[arg-type]
 

@@ -33,9 +33,9 @@ def test_shipped_scenarios_validate_ok() -> None:
 
 BROKEN = {
     "types.toml": ('chunk_ms = "200"\nduration_s = true\n[a]\nkind = "syncllm"\nagent = 3\n', [
-        "types.toml: chunk_ms: wrong type str (allowed: integer)",
-        "types.toml: duration_s: wrong type bool (allowed: number)",
-        "types.toml: a.agent: wrong type int (allowed: string)",
+        "types.toml: chunk_ms: wrong type string (allowed: integer)",
+        "types.toml: duration_s: wrong type boolean (allowed: number)",
+        "types.toml: a.agent: wrong type integer (allowed: string)",
     ]),
     "keys.toml": ('chunk = 200\n[a]\nkind = "replay"\nchanel = 1\n[netwrok]\npreset = "lan"\n', [
         "keys.toml: chunk: unknown key (allowed: a, b, buffer, chunk_ms,",
@@ -144,7 +144,7 @@ def test_a_name_that_is_a_list_or_table_is_one_problem(tmp_path: Path, name: str
     path.write_text(f'name = {name}\n[a]\nkind = "scripted"\n')
     out = _validate(path)
     assert out.returncode == 1 and out.stderr == "", out.stderr
-    wrong = "list" if name == "[1]" else "dict"
+    wrong = "array" if name == "[1]" else "table"
     assert out.stdout.splitlines() == [f"{path}: name: wrong type {wrong} (allowed: string)"]
 
 TDM_BROKEN = {
@@ -217,15 +217,15 @@ def test_tdm_keys_are_checked_with_named_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ('chunk_ms = "200"\nduration_s = 0.1\n', ["chunk_ms: wrong type str"]),
+    ('chunk_ms = "200"\nduration_s = 0.1\n', ["chunk_ms: wrong type string"]),
     ('[a]\nkind = "gpt"\nagent = "x"\n', ["a.kind: unknown value 'gpt'"]),
-    ('[model]\nhidden_size = "x"\nn_heads = 3\n', ["model.hidden_size: wrong type str"]),
+    ('[model]\nhidden_size = "x"\nn_heads = 3\n', ["model.hidden_size: wrong type string"]),
     ('[agent]\nname = "c"\n[stage3]\nseq_len = "x"\nbatch_tokens = 1000\n',
-     ["stage3.seq_len: wrong type str"]),
-    ('[model]\nn_units = "x"\nsilence_unit = 600\n', ["model.n_units: wrong type str"]),
+     ["stage3.seq_len: wrong type string"]),
+    ('[model]\nn_units = "x"\nsilence_unit = 600\n', ["model.n_units: wrong type string"]),
     # a valid field the check reads: still checked
     ('chunk_ms = 200\nduration_s = 0.1\nseed = "x"\n',
-     ["seed: wrong type str", "duration_s: 0.1 s is shorter than one chunk"]),
+     ["seed: wrong type string", "duration_s: 0.1 s is shorter than one chunk"]),
 ])
 def test_a_check_that_read_an_invalid_field_is_not_reported(tmp_path: Path, text: str,
                                                             expected: list[str]) -> None:
@@ -303,3 +303,16 @@ def test_cards_that_would_train_nonsense_are_refused(tmp_path: Path, text: str,
     (tmp_path / "card.toml").write_text(text)
     problems = [f"{p.key}: {p.message}" for p in validate_file(tmp_path / "card.toml")]
     assert any(line.startswith(expected) for line in problems), problems
+
+
+def test_wrong_types_are_named_as_toml_names_them(tmp_path: Path) -> None:
+    """"wrong type str", "dict", "list": Python's words for TOML's string, table and array."""
+    path = tmp_path / "t.toml"
+    path.write_text('name = "t"\nchunk_ms = 2.5\nduration_s = [1]\nseed = 1979-05-27\n'
+                    '[a]\nkind = "scripted"\ntemperature = { x = 1 }\n')
+    out = _validate(path)
+    assert sorted(out.stdout.splitlines()) == sorted([
+        f"{path}: chunk_ms: wrong type float (allowed: integer)",
+        f"{path}: duration_s: wrong type array (allowed: number)",
+        f"{path}: seed: wrong type datetime (allowed: integer)",
+        f"{path}: a.temperature: wrong type table (allowed: number)"]), out.stdout

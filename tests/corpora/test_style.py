@@ -269,9 +269,9 @@ def test_a_corpus_config_name_of_the_wrong_type_is_one_line(tmp_path, capsys) ->
     path = tmp_path / "c.toml"
     path.write_text('name = ["candor-like"]\nconversation_s = 60.0\n')
     assert main(["validate", str(path)]) == 1
-    assert capsys.readouterr().out == f"{path}: name: wrong type list (allowed: string)\n"
+    assert capsys.readouterr().out == f"{path}: name: wrong type array (allowed: string)\n"
     assert main(["corpus", "build", "--config", str(path), "--out", str(tmp_path / "c")]) == 2
-    assert capsys.readouterr().err == f"{path}: name: wrong type list (allowed: string)\n"
+    assert capsys.readouterr().err == f"{path}: name: wrong type array (allowed: string)\n"
     assert not (tmp_path / "c").exists()
 
 
