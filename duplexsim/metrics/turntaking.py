@@ -255,12 +255,11 @@ def _floor_events(
     # silence then double talk the gap row came first); none left -> zero-length gap
     fto_of_run = np.full(len(ridx), np.nan)
     carriers = np.flatnonzero((silence | overlap) & transition)
-    group = prev_sole[carriers]
-    own_sign = overlap[carriers] == (fto[np.searchsorted(pair_a, group)] < 0)
-    ranked = carriers[np.lexsort((carriers, ~own_sign, group))]
-    first = ranked[np.r_[True, prev_sole[ranked][1:] != prev_sole[ranked][:-1]]] \
-        if len(ranked) else ranked
-    pair_pos = np.searchsorted(pair_a, prev_sole[first])
+    group = prev_sole[carriers]  # the transition each carrier belongs to
+    pos = np.searchsorted(pair_a, group)  # its switch pair (and FTO)
+    order = np.lexsort((carriers, overlap[carriers] != (fto[pos] < 0), group))
+    head = np.r_[True, group[order][1:] != group[order][:-1]] if len(order) else order
+    first, pair_pos = carriers[order][head], pos[order][head]
     fto_of_run[first] = fto[pair_pos]
     zero = np.ones(len(pair_a), dtype=bool)
     zero[pair_pos] = False
