@@ -255,14 +255,15 @@ def resolve_link(preset: str, override: LinkConfig | None = None) -> LinkConfig:
 GILBERT_ELLIOTT_KEYS = ("burst", "ge_p", "ge_r", "loss_bad", "loss_good")
 
 
-def _override_errors(override: LinkConfig | None, prefix: str,
-                     preset: str) -> list[FieldError]:
+def _override_errors(override: LinkConfig | None, prefix: str, preset: str,
+                     link: LinkConfig) -> list[FieldError]:
     """Keys given beside a model that ignores them (checked on what the user wrote, not on
     the preset underneath): a named ``none``/``bernoulli`` model, or, with no model named,
     a link that stays lossless with no ``loss`` given (``burst`` or ``loss_bad`` alone over
     ``ideal``: no loss to shape, and nothing said; a key spelled out at the preset's own
     value changes nothing and passes, and so does an explicit ``loss = 0``: a sweep's
-    lossless cell over a base with ``burst``)."""
+    lossless cell over a base with ``burst``). ``link``: the override resolved over
+    ``preset`` (:func:`resolve_link`)."""
     if override is None:
         return []
     given = [key for key in GILBERT_ELLIOTT_KEYS if getattr(override, key) is not None]
@@ -271,8 +272,7 @@ def _override_errors(override: LinkConfig | None, prefix: str,
                            f"{override.loss_model!r}, which has no bad state",
                            'loss_model = "gilbert-elliott" (or leave the key out)')
                 for key in given]
-    if override.loss_model is None and override.loss is None and \
-            resolve_link(preset, override).loss_model == "none":
+    if override.loss_model is None and override.loss is None and link.loss_model == "none":
         return [FieldError(f"{prefix}{key}", f"{getattr(override, key)} over preset "
                            f"{preset!r} with no loss given: it would change nothing",
                            "a loss > 0 beside it (or ge_p and ge_r), or leave the key out")
@@ -403,8 +403,9 @@ class TopologyConfig:
                 if end not in seen:
                     errors.append(FieldError(f"edges[{i}]", f"unknown node {end!r}",
                                              ", ".join(self.nodes)))
-            errors += _override_errors(edge, f"edges[{i}].", edge.preset)
-            errors += _resolved_errors(edge.link(), f"edges[{i}].")
+            link = edge.link()
+            errors += _override_errors(edge, f"edges[{i}].", edge.preset, link)
+            errors += _resolved_errors(link, f"edges[{i}].")
         if not errors and self.path("A", "B") is None:
             errors.append(FieldError("edges", 'no path between "A" and "B"',
                                      "edges that connect A to B (through relays)"))
@@ -451,8 +452,10 @@ class NetworkConfig:
             raise FieldError("preset", f"unknown preset {self.preset!r}", ", ".join(PRESETS))
         errors: list[FieldError] = []
         for direction in DIRECTIONS:
-            errors += _override_errors(getattr(self, direction), f"{direction}.", self.preset)
-            errors += _resolved_errors(self.link(direction), f"{direction}.")
+            link = self.link(direction)
+            errors += _override_errors(getattr(self, direction), f"{direction}.", self.preset,
+                                       link)
+            errors += _resolved_errors(link, f"{direction}.")
         raise_errors(errors)
 
     def link(self, direction: str) -> LinkConfig:
