@@ -236,7 +236,10 @@ class TrainCard:
     chunk_ms: tuple[int, ...] = (160, 200, 240)
     """Chunk sizes trained on (each window draws one); agents load only these."""
     bf16: bool = True
-    """bf16 autocast (CPU and CUDA)."""
+    """bf16 autocast where the device computes bf16 itself (CUDA with bf16; a CPU with
+    oneDNN's bf16 path: AVX-512 or AMX), fp32 elsewhere, where bf16 is emulated at about
+    55x the cost (:func:`duplexsim.training.recipe.bf16_autocast`); ``agent.json``'s
+    ``precision`` says which."""
     val_every: int = 100
     val_batches: int = 4
     checkpoint_every: int = 100

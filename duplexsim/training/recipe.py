@@ -82,6 +82,23 @@ class RunState:
     threads: list[int] = field(default_factory=list)
     """torch's thread count at the start and at every resume that changed it: the weights
     are those of one count only when this holds one."""
+    precision: list[str] = field(default_factory=list)
+    """``"bf16"`` or ``"fp32"`` (:func:`bf16_autocast`) at the start and at every resume that
+    changed it (a checkpoint moved between machines)."""
+
+
+def bf16_autocast(card_bf16: bool, device_type: str) -> bool:
+    """Whether a card's ``bf16 = true`` trains under bf16 autocast on this device: only where
+    the hardware computes bf16 itself. On a CPU without oneDNN's bf16 path (AVX2 only: no
+    AVX-512, no AMX) every bf16 product is emulated, about 55x the time of the same fp32
+    one at the demo's shapes (a 512x256 by 256x1024 matmul, one thread: 356 ms against
+    6.5 ms on a Zen 3 EPYC), which would stretch the demo's training from minutes to hours;
+    there the card trains in fp32. ``agent.json`` records which (``precision``)."""
+    if not card_bf16:
+        return False
+    if device_type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 class Trainer:
@@ -97,7 +114,8 @@ class Trainer:
         self.model = build_model(card.model, vocab.size, vocab.pad, vocab.bos, vocab.eos,
                                  seed=card.train.seed).to(dist.device)
         self.device_type = "cuda" if dist.device.startswith("cuda") else "cpu"
-        if self.device_type == "cpu" and card.train.bf16:  # CPU flash: 40% of a bf16 step
+        self.bf16 = bf16_autocast(card.train.bf16, self.device_type)
+        if self.device_type == "cpu" and self.bf16:  # CPU flash: 40% of a bf16 step
             self.model.set_attn_implementation(attention.NAME)
         self.ddp = self.model
         if dist.world > 1:
@@ -124,7 +142,7 @@ class Trainer:
         ``turn_weight`` (``StageCard.turn_weight``)."""
         batch = batch.to(self.dist.device)
         labels = batch.masked_fill(batch == self.vocab.pad, -100)
-        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.card.train.bf16):
+        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.bf16):
             if turn_weight == 1.0:
                 return self.ddp(input_ids=batch, labels=labels).loss
             logits = self.ddp(input_ids=batch).logits
@@ -198,6 +216,7 @@ class Trainer:
             "vocab_size": self.vocab.size, "data": self.data, "log": self.run.log,
             "kept": self.run.kept, "pending": self.run.pending,
             "best": self.run.best, "threads": self.run.threads,
+            "precision": self.run.precision,
         })
         write_logs(self.out, self.run.log)
 
@@ -218,7 +237,8 @@ class Trainer:
                             list(state["log"]), dict(state.get("kept", {})),
                             dict(state.get("best", {})),
                             [float(x) for x in state.get("pending", [])],
-                            threads=[int(n) for n in state.get("threads", [])])
+                            threads=[int(n) for n in state.get("threads", [])],
+                            precision=[str(p) for p in state.get("precision", [])])
         self.saved = (self.run.stage, self.run.step)
 
     def note_val(self, val_loss: float) -> None:
@@ -310,6 +330,9 @@ def train_stages(trainer: Trainer, train_sets: dict[str, StageData],
     trainer.restore()
     if trainer.run.threads[-1:] != [torch.get_num_threads()]:
         trainer.run.threads.append(torch.get_num_threads())
+    precision = "bf16" if trainer.bf16 else "fp32"
+    if trainer.run.precision[-1:] != [precision]:
+        trainer.run.precision.append(precision)
     names = [k for k, s in trainer.card.stages().items() if s.enabled]
     for i, name in enumerate(names):
         if name in trainer.run.done:
@@ -352,6 +375,7 @@ def agent_info(card: AgentCard, vocab: Vocab, run: RunState, corpus: str,
             "val_loss": dict(run.done), "kept_step": dict(run.kept), "validated_on": validated_on,
             "stopped_early": run.stopped, "torch_threads": torch.get_num_threads(),
             "torch_threads_per_start": run.threads or [torch.get_num_threads()],
+            "precision": "+".join(run.precision),
             "card": card.to_dict()}
 
 

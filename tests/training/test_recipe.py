@@ -296,13 +296,17 @@ def test_exact_resume_keeps_the_best_weights_seen_before_the_cut(tmp_path) -> No
         assert torch.equal(a, b), name
 
 
-def test_bf16_cpu_training_uses_the_blocked_attention_and_repeats_byte_for_byte(tmp_path) -> None:
+def test_bf16_cpu_training_uses_the_blocked_attention_and_repeats_byte_for_byte(
+        tmp_path, monkeypatch) -> None:
     """bf16 on the CPU trains with models/attention.py (fp32 keeps sdpa, measured alike);
-    two runs give the same weights; the saved model names sdpa."""
+    two runs give the same weights; the saved model names sdpa. bf16 is forced on, so that a
+    processor without native bf16 (where a bf16 card trains in fp32) runs the path too."""
     from dataclasses import replace
 
     from duplexsim.models import attention
+    from duplexsim.training import recipe
 
+    monkeypatch.setattr(recipe, "bf16_autocast", lambda card_bf16, device_type: card_bf16)
     fp32 = tiny_card(steps=2)
     bf16 = replace(fp32, train=replace(fp32.train, bf16=True))
     assert _trainer(fp32, tmp_path / "t")[0].model.config._attn_implementation == "sdpa"
@@ -311,10 +315,36 @@ def test_bf16_cpu_training_uses_the_blocked_attention_and_repeats_byte_for_byte(
     for run in ("a", "b"):
         info = train_agent(bf16, dialogues[:2], dialogues[2:], tmp_path / run, progress=False)
         assert all(np.isfinite(v) for v in info["val_loss"].values())
+        assert info["precision"] == "bf16"
     weights = [(tmp_path / run / "model/model.safetensors").read_bytes() for run in ("a", "b")]
     assert weights[0] == weights[1]
     config = json.loads((tmp_path / "a/model/config.json").read_text())
     assert "duplexsim" not in json.dumps(config)
+
+
+def test_a_bf16_card_trains_in_fp32_where_the_processor_only_emulates_bf16(
+        tmp_path, monkeypatch) -> None:
+    """On a CPU without oneDNN's bf16 path (AVX2 only) a bf16 product costs about 55x the
+    fp32 one: a bf16 card trains there in fp32 (sdpa, no autocast), the same weights as the
+    card with bf16 = false, and agent.json says so."""
+    from dataclasses import replace
+
+    from duplexsim.training import recipe
+
+    assert not recipe.bf16_autocast(False, "cpu")
+    assert recipe.bf16_autocast(True, "cpu") == torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    fp32 = tiny_card(steps=2)
+    bf16 = replace(fp32, train=replace(fp32.train, bf16=True))
+    trainer = _trainer(bf16, tmp_path / "t")[0]
+    assert not trainer.bf16 and trainer.model.config._attn_implementation == "sdpa"
+    dialogues = synthetic_dialogues()
+    info = train_agent(bf16, dialogues[:2], dialogues[2:], tmp_path / "a", progress=False)
+    train_agent(fp32, dialogues[:2], dialogues[2:], tmp_path / "b", progress=False)
+    assert info["precision"] == "fp32"
+    assert json.loads((tmp_path / "a/agent.json").read_text())["precision"] == "fp32"
+    weights = [(tmp_path / run / "model/model.safetensors").read_bytes() for run in ("a", "b")]
+    assert weights[0] == weights[1]
 
 
 def test_a_resumed_run_takes_the_earlier_agent_json_away_until_it_writes_its_own(
