@@ -73,7 +73,8 @@ def bench_training(size: str, steps: int, seq_len: int, bf16: bool) -> None:
         opt.step()
 
     t_recipe, t_plain = _time(recipe, steps), _time(plain, steps)
-    print(f"training {size} (bf16 autocast {bf16}), {n_tokens} tokens/step: recipe "
+    print(f"training {size} (card bf16 {bf16}, autocast {trainer.bf16}: bf16 only where the "
+          f"processor computes it), {n_tokens} tokens/step: recipe "
           f"{n_tokens / t_recipe:,.0f} tok/s, plain fp32 torch loop {n_tokens / t_plain:,.0f} "
           f"tok/s, ratio {t_plain / t_recipe:.2f}x")
 
