@@ -30,6 +30,14 @@ RoPE is one complex product per token: each q / k head's columns are reordered o
 that HF's rotate-half pairs ``(i, i + D/2)`` sit side by side (``q . k`` does not change
 when both are reordered alike; cached keys are kept in that order).
 
+Batch-invariant: a row's logits are the same bits alone or beside any other rows. MKL
+computes a product of fewer than 4 rows (``x @ W``, ``addmm``) by another kernel than one
+of 4 or more, whose every row gives the same bits at any row count (measured on the
+agents' shapes, 4 to 1024 rows, every position, MKL pinned as :mod:`duplexsim.threads`
+does). So a forward of fewer than :data:`MIN_ROWS` tokens runs the dense products on
+zero rows appended to :data:`MIN_ROWS` (a zero row stays zero through every layer); before,
+one conversation of a 20-seed sweep sampled another unit beside other cells than alone.
+
 Weights are read when the object is built (the q/k/v and gate/up projections fused into
 one matrix each, stored transposed: ``x @ W`` with ``W`` ``[in, out]`` contiguous measured
 1.1-1.7x faster than ``F.linear`` at 1-64 rows): build a new one after changing the
@@ -49,6 +57,10 @@ if TYPE_CHECKING:
     from transformers import LlamaForCausalLM
 
 ROPE_TYPES = ("default", "linear", "llama3", "yarn")
+MIN_ROWS = 4
+"""Rows every dense product runs on (zero rows appended): MKL's kernel for fewer rows
+rounds differently, so without them a row's logits depended on how many rows it shared a
+forward with."""
 
 
 def lean_support(model: torch.nn.Module) -> str | None:
@@ -164,18 +176,20 @@ class LeanLlama:
         pack = self._pack(rows, pending, starts)
         H, Hkv, D = self.n_heads, self.n_kv, self.head_dim
         N = pack.n_tokens
-        x = F.embedding(pack.ids, self.embed)  # [N, C]
+        x = _at_least(F.embedding(pack.ids, self.embed))  # [max(N, MIN_ROWS), C]
         C = x.shape[-1]
         for li, (norm1, w_qkv, w_o, norm2, w_gu, w_down) in enumerate(self.layers):
-            qkv = F.rms_norm(x, (C,), norm1, self.eps) @ w_qkv  # [N, (H + 2 Hkv) D]
+            qkv = (F.rms_norm(x, (C,), norm1, self.eps) @ w_qkv)[:N]  # [N, (H + 2 Hkv) D]
             qk = torch.view_as_complex(qkv[:, : (H + Hkv) * D].view(N, H + Hkv, D // 2, 2))
             qk = torch.view_as_real(qk * pack.rotation).view(N, H + Hkv, D)  # RoPE
             self._write_kv(li, pack, qk[:, H:], qkv[:, (H + Hkv) * D:].view(N, Hkv, D))
-            x = torch.addmm(x, self._attend(li, pack, qk[:, :H]), w_o)  # x + att @ w_o
+            att = _at_least(self._attend(li, pack, qk[:, :H]))
+            x = torch.addmm(x, att, w_o)  # x + att @ w_o
             gate, up = (F.rms_norm(x, (C,), norm2, self.eps) @ w_gu).chunk(2, dim=-1)
             x = torch.addmm(x, _silu(gate) * up, w_down)
-        h = x[pack.last]  # each row's last new token
-        return (F.rms_norm(h, (C,), self.final_norm, self.eps) @ self.lm_head_t).float()
+        h = _at_least(x[pack.last])  # each row's last new token
+        logits = F.rms_norm(h, (C,), self.final_norm, self.eps) @ self.lm_head_t
+        return logits[:len(rows)].float()
 
     def _pack(self, rows: Sequence[int], pending: Sequence[Sequence[int]],
               starts: Sequence[int]) -> _Pack:
@@ -279,6 +293,13 @@ def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
         scores.masked_fill_(hidden, float("-inf"))
     scores.sub_(scores.amax(dim=-1, keepdim=True)).exp_()
     return torch.bmm(scores.div_(scores.sum(dim=-1, keepdim=True)), v, out=out)
+
+
+def _at_least(x: torch.Tensor) -> torch.Tensor:
+    """``x`` ``[n, C]`` with zero rows appended up to :data:`MIN_ROWS` (``x`` itself when it
+    has as many): what makes the dense products batch-invariant."""
+    n = x.shape[0]
+    return x if n >= MIN_ROWS else torch.cat((x, x.new_zeros(MIN_ROWS - n, x.shape[1])))
 
 
 def _silu(x: torch.Tensor) -> torch.Tensor:

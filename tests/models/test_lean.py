@@ -167,3 +167,35 @@ def test_inference_gives_the_same_bits_on_avx2_and_avx512_code_paths() -> None:
                              text=True, check=True)
         digests.append(out.stdout.strip())
     assert digests[0] == digests[1]
+
+
+def test_a_rows_logits_are_the_same_bits_alone_or_beside_other_rows() -> None:
+    """Batch invariance: MKL rounds a product of fewer than 4 rows differently from one of 4
+    or more, so a decode token alone (1 row) and the same token beside others gave other
+    logit bits (and once in 20 sweep conversations another sampled unit); the lean forward
+    pads every dense product to MIN_ROWS rows."""
+    from duplexsim.models.lean import MIN_ROWS, LeanLlama
+
+    model = build_model(ModelCard(size="small", n_units=N_UNITS, text_vocab_size=300),
+                        VOCAB.size, VOCAB.pad, VOCAB.bos, VOCAB.eos, seed=0)
+    rng = np.random.default_rng(0)
+    prompts = [rng.integers(0, VOCAB.size, n).tolist() for n in (5, 1, 3, 8, 2, 6)]
+    rows = list(range(len(prompts)))
+    alone, together = LeanLlama(model, len(rows), 64), LeanLlama(model, len(rows), 64)
+    pairs = LeanLlama(model, len(rows), 64)  # two rows per forward: 2 to 14 tokens
+    solo = [alone.forward([r], [p], [0])[0] for r, p in zip(rows, prompts, strict=True)]
+    both = torch.cat([pairs.forward(rows[i:i + 2], prompts[i:i + 2], [0, 0])
+                      for i in range(0, len(rows), 2)])
+    batched = together.forward(rows, prompts, [0] * len(rows))
+    for r in rows:
+        assert torch.equal(solo[r], batched[r]) and torch.equal(both[r], batched[r]), r
+    for step in range(3):  # decode: 1 token alone, 2 in a pair, 6 together
+        new = [[int(t)] for t in rng.integers(0, VOCAB.size, len(rows))]
+        starts = [len(p) + step for p in prompts]
+        solo = [alone.forward([r], [new[r]], [starts[r]])[0] for r in rows]
+        both = torch.cat([pairs.forward(rows[i:i + 2], new[i:i + 2], starts[i:i + 2])
+                          for i in range(0, len(rows), 2)])
+        batched = together.forward(rows, new, starts)
+        for r in rows:
+            assert torch.equal(solo[r], batched[r]) and torch.equal(both[r], batched[r]), (step, r)
+    assert MIN_ROWS == 4
