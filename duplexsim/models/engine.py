@@ -18,11 +18,11 @@ Lock step: every live program has exactly one outstanding request per round. A r
 one forward per :class:`~duplexsim.models.rows.LMRows` over all rows asked of it (packed),
 samples every row in one vectorised call (:func:`~duplexsim.models.sampling.sample_tokens`)
 and sends each program its token; a program that finishes leaves, the others ask again.
-Since each request carries its own random stream (counter-based) and a row's logits do not
-depend on the other rows beyond float rounding of the batched matmuls, a program gives
-the same tokens alone (:func:`drive`) or in any batch; a token could differ only where the
-rounding moves a cumulative probability across the row's uniform draw (about 1e-7 of a
-draw at float32).
+Since each request carries its own random stream (counter-based) and a row's lean logits
+are the same bits at any batch (:mod:`duplexsim.models.lean`), a program gives the same
+tokens alone (:func:`drive`) or in any batch; with the HF fallback forward a token could
+differ where float rounding of the batched matmuls moves a cumulative probability across
+the row's uniform draw.
 """
 
 from __future__ import annotations

@@ -10,10 +10,11 @@ what a session computes: the simulation, network and agents are exactly those of
 :func:`duplexsim.sim.run`.
 
 Same seed, same trace, alone or in any batch: sampling uses each agent's own
-counter-based random stream, so a conversation's tokens do not depend on its batch
-(up to float rounding of the batched matmuls, which could flip a token only where it moves
-a cumulative probability across the draw: not seen in the tests, see
-:mod:`duplexsim.models.engine`). When it pays: ``python -m duplexsim.bench.bench_sim``
+counter-based random stream, and the lean forward's logits of a row are the same bits at
+any batch (:mod:`duplexsim.models.lean` pads every dense product to 4 rows; before, one
+conversation in 20 of a sweep sampled another unit in a batch than alone). The HF
+fallback forward (architectures the lean one does not cover) has no such guarantee: a
+token could differ where float rounding moves a cumulative probability across its draw. When it pays: ``python -m duplexsim.bench.bench_sim``
 prints the ratio against one by one.
 
 Limits: ``compute.model = "measured"`` is refused (a decision's wall time would include
