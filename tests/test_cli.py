@@ -693,8 +693,9 @@ def test_sigterm_cleans_up_as_ctrl_c_does(tmp_path: Path) -> None:
         "import subprocess, sys\n\ndef add_arguments(parser):\n    pass\n\n"
         "def run(args):\n    child = subprocess.Popen([sys.executable, '-c', "
         "'import time; time.sleep(120)'])\n"
-        "    print(child.pid, flush=True)\n"
-        "    try:\n        child.wait()\n    finally:\n        child.kill()\n")
+        "    try:\n        print(child.pid, flush=True)\n        child.wait()\n"
+        "    finally:\n        child.kill()\n")  # the pid inside the try: a SIGTERM
+    # right after it (a loaded machine) still reaches the finally
     code = ("import sys; sys.path.insert(0, '.'); import duplexsim.cli as cli; "
             "cli.COMMANDS['child'] = ('child_command', 'waits on a child'); "
             "sys.exit(cli.main(['child']))")
