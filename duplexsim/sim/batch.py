@@ -14,8 +14,8 @@ counter-based random stream, and the lean forward's logits of a row are the same
 any batch (:mod:`duplexsim.models.lean` pads every dense product to 4 rows; before, one
 conversation in 20 of a sweep sampled another unit in a batch than alone). The HF
 fallback forward (architectures the lean one does not cover) has no such guarantee: a
-token could differ where float rounding moves a cumulative probability across its draw. When it pays: ``python -m duplexsim.bench.bench_sim``
-prints the ratio against one by one.
+token could differ where float rounding moves a cumulative probability across its draw.
+When it pays: ``python -m duplexsim.bench.bench_sim`` prints the ratio against one by one.
 
 Limits: ``compute.model = "measured"`` is refused (a decision's wall time would include
 the other conversations' forwards, so it would not be that agent's cost); use ``none`` or
