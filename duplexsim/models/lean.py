@@ -183,8 +183,7 @@ class LeanLlama:
             qk = torch.view_as_complex(qkv[:, : (H + Hkv) * D].view(N, H + Hkv, D // 2, 2))
             qk = torch.view_as_real(qk * pack.rotation).view(N, H + Hkv, D)  # RoPE
             self._write_kv(li, pack, qk[:, H:], qkv[:, (H + Hkv) * D:].view(N, Hkv, D))
-            att = _at_least(self._attend(li, pack, qk[:, :H]))
-            x = torch.addmm(x, att, w_o)  # x + att @ w_o
+            x = torch.addmm(x, self._attend(li, pack, qk[:, :H]), w_o)  # x + att @ w_o
             gate, up = (F.rms_norm(x, (C,), norm2, self.eps) @ w_gu).chunk(2, dim=-1)
             x = torch.addmm(x, _silu(gate) * up, w_down)
         h = _at_least(x[pack.last])  # each row's last new token
@@ -240,7 +239,8 @@ class LeanLlama:
             values.view(-1, D).index_copy_(0, pack.slots, v.reshape(N * self.n_kv, D))
 
     def _attend(self, li: int, pack: _Pack, q: torch.Tensor) -> torch.Tensor:
-        """Attention of the new queries ``q`` ``[N, H, D]`` of layer ``li``: ``[N, H * D]``.
+        """Attention of the new queries ``q`` ``[N, H, D]`` of layer ``li``:
+        ``[max(N, MIN_ROWS), H * D]``, the rows past ``N`` zero (for the output projection).
 
         One call per row over views of its own slots: gathering the rows' caches into one
         batched call copies more bytes than the attention reads. A decode query (one new
@@ -251,7 +251,9 @@ class LeanLlama:
         k_rows, v_rows = self._row_views[li]
         q = q * D ** -0.5
         q_tok = q.view(pack.n_tokens, Hkv, H // Hkv, D)
-        out = q.new_empty(pack.n_tokens, Hkv, H // Hkv, D)  # each row writes its own tokens
+        n_rows = max(pack.n_tokens, MIN_ROWS)
+        out = q.new_empty(n_rows, Hkv, H // Hkv, D)  # each row writes its own tokens
+        out[pack.n_tokens:].zero_()
         for row, first, n, S, hidden in pack.spans:
             if n == 1:
                 _attention(q_tok[first], k_rows[row][:, :S], v_rows[row][:, :S],
@@ -259,7 +261,7 @@ class LeanLlama:
             else:
                 out[first: first + n] = self._row_attention(q, k_rows[row], v_rows[row],
                                                             first, n, S, hidden)
-        return out.view(pack.n_tokens, H * D)
+        return out.view(n_rows, H * D)
 
     def _row_attention(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
                        first: int, n: int, S: int, hidden: torch.Tensor | None,
