@@ -44,6 +44,10 @@ def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, 
     from duplexsim.units import copy_tokenizer, load_tokenizer
 
     tree, out, tok_dir = Path(tree), Path(out), Path(tokenizer_dir)
+    if out.resolve().is_relative_to(tree.resolve()):  # a rerun would read its own writes
+        raise OutputError(str(out), "", f"is inside the tree it imports ({tree}): the "
+                          "transcripts and audio written there would join the tree",
+                          "a folder outside the tree")
     source = open_corpus(tree, built=False)
     tok = load_tokenizer(tok_dir)
     record = {"source": str(tree.resolve()), "kind": source.name, "seed": seed,

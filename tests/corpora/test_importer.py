@@ -169,3 +169,20 @@ def test_import_of_an_unknown_layout_names_only_what_it_imports(tmp_path: Path, 
     assert err.count("\n") == 1 and "unknown layout" in err and "manifest" not in err, err
     assert main(["corpus", "stats", str(tmp_path / "tree")]) == 2  # stats reads all three
     assert "a duplexsim corpus with manifest.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("inside", ["corpus", "."])
+def test_import_refuses_an_out_folder_inside_the_tree(tmp_path: Path, capsys, inside) -> None:
+    """`corpus import /data/fisher --out /data/fisher/corpus` imported once, then wrote
+    fisher/fe_03_*.txt and audio/*.flac into the tree: the tree no longer read (a rerun,
+    `corpus stats`, `units train`: "a second, different transcript of call ...")."""
+    tree = tmp_path / "tree"
+    fisher_tree(tree, n=1)
+    _tokenizer(tmp_path / "units")
+    out = tree / inside
+    assert main(["corpus", "import", str(tree), "--tokenizer", str(tmp_path / "units"),
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{out}: ") and "inside the tree" in err[0], err
+    assert sorted(p.name for p in tree.iterdir()) == ["audio", "data"]
+    assert main(["corpus", "stats", str(tree), "--json"]) == 0  # the tree still reads
