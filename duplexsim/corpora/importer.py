@@ -8,7 +8,8 @@ one rate for the corpus), both transcripts and its units under a given unit toke
 (``duplexsim units train --corpus TREE``), a seeded train/val/test split, the tokenizer
 copied in, the manifest last. Each file is written atomically; a rerun resumes (skips
 conversations whose units exist) and refuses a folder imported with other settings
-(``import.json``) or holding a synthetic corpus. Must not train or simulate.
+(``import.json``), a finished import of other conversations, or a synthetic corpus.
+Must not train or simulate.
 """
 
 from __future__ import annotations
@@ -53,9 +54,9 @@ def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, 
     record = {"source": str(tree.resolve()), "kind": source.name, "seed": seed,
               "val_share": val_share, "test_share": test_share,
               "sample_rate_hz": sample_rate_hz, "tokenizer_sha256": tokenizer_digest(tok_dir)}
-    _check_record(out, record)
-    write_json(out / "import.json", record)
     ids = source.ids()
+    _check_record(out, record, ids)
+    write_json(out / "import.json", record)
     splits = split_ids(ids, seed, val_share, test_share)
     entries, rate = [], sample_rate_hz
     for id in tqdm(ids, desc="import", unit="conv", disable=not progress):
@@ -89,8 +90,10 @@ def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, 
     return manifest
 
 
-def _check_record(out: Path, record: dict) -> None:
-    """Refuse an ``out`` that holds another import, or a corpus ``corpus build`` wrote."""
+def _check_record(out: Path, record: dict, ids: list[str]) -> None:
+    """Refuse an ``out`` that holds another import (other settings, or a finished import of
+    other conversations: the split of those it holds would change), or a corpus ``corpus
+    build`` wrote."""
     if (out / "build.json").is_file():
         raise OutputError(str(out), "", "holds a synthetic corpus (build.json)",
                           "an empty folder or an earlier import of the same tree")
@@ -105,4 +108,19 @@ def _check_record(out: Path, record: dict) -> None:
             raise OutputError(str(out), key, f"holds an import made with "
                               f"{json.dumps(previous.get(key))}, not {json.dumps(value)}",
                               "the same settings to resume, or an empty folder")
+    if (out / "manifest.json").is_file():
+        dialogues = read_json(out / "manifest.json", what="manifest.json").get("dialogues")
+        held = [d.get("id") for d in dialogues if isinstance(d, dict)] \
+            if isinstance(dialogues, list) else []
+        new, gone = sorted(set(ids) - set(held)), sorted(set(held) - set(ids))
+        if new or gone:
+            raise OutputError(str(out), "", f"holds an import of {len(held)} conversations; "
+                              f"the tree has {len(new)} more {_some(new)} and {len(gone)} "
+                              f"fewer {_some(gone)}: importing them here would re-split the "
+                              "conversations it holds", "the same tree to resume, or an "
+                              "empty folder for the changed tree")
 
+
+def _some(ids: list[str]) -> str:
+    """Up to three ids in parentheses (empty for none)."""
+    return f"({', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})" if ids else ""

@@ -186,3 +186,30 @@ def test_import_refuses_an_out_folder_inside_the_tree(tmp_path: Path, capsys, in
     assert len(err) == 1 and err[0].startswith(f"{out}: ") and "inside the tree" in err[0], err
     assert sorted(p.name for p in tree.iterdir()) == ["audio", "data"]
     assert main(["corpus", "stats", str(tree), "--json"]) == 0  # the tree still reads
+
+
+def test_a_rerun_on_a_changed_tree_does_not_re_split_what_was_imported(tmp_path: Path,
+                                                                       capsys) -> None:
+    """The split is drawn over the tree's ids by position: a rerun after calls were added
+    "resumed" and moved fe_03_00003 from test to train (and another call from train to
+    test) in the manifest a model may already have been trained and evaluated on."""
+    tree = tmp_path / "tree"
+    fisher_tree(tree, n=5)
+    _tokenizer(tmp_path / "units")
+    later = [p for p in tree.rglob("fe_03_0000[45].*")]
+    for p in later:
+        p.rename(tmp_path / p.name)
+    out = tmp_path / "out"
+    argv = ["corpus", "import", str(tree), "--tokenizer", str(tmp_path / "units"), "--out",
+            str(out)]
+    assert main(argv) == 0
+    before = (out / "manifest.json").read_bytes()
+    for p in later:
+        (tmp_path / p.name).rename(p)
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{out}: holds an import of 3 conversations; "
+                                               "the tree has 2 more (fe_03_00004, "
+                                               "fe_03_00005)"), err
+    assert (out / "manifest.json").read_bytes() == before
