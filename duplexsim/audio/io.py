@@ -34,12 +34,6 @@ def _sphere_header(path: Path) -> dict[str, str] | None:
             if len(parts := line.split()) >= 3}
 
 
-def _sphere_coding(path: Path) -> str | None:
-    """The ``sample_coding`` field of a NIST SPHERE header, or None if not SPHERE."""
-    fields = _sphere_header(path)
-    return None if fields is None else fields.get("sample_coding", "pcm")
-
-
 def audio_duration_s(path: str | Path) -> float | None:
     """Seconds of audio in ``path`` from its header alone (a SPHERE header's sample_count and
     sample_rate, also for shorten-compressed files), or None where it cannot be told."""
@@ -67,7 +61,8 @@ def read_audio(
     path = Path(path)
     if not path.is_file():
         raise AudioError(str(path), "", "audio file not found", "an existing sound file")
-    coding = _sphere_coding(path)
+    sphere = _sphere_header(path)
+    coding = None if sphere is None else sphere.get("sample_coding", "pcm")
     if coding is not None and "shorten" in coding:
         raise AudioError(
             f"{path}: shorten-compressed SPHERE ({coding}) cannot be read; convert it first, "
@@ -79,6 +74,12 @@ def read_audio(
     except (sf.LibsndfileError, RuntimeError) as e:
         raise AudioError(f"{path}: not a readable sound file ({e})") from None
     wave = np.ascontiguousarray(data.T)
+    declared = (sphere or {}).get("sample_count", "")
+    if declared.isdigit() and wave.shape[1] < int(declared):  # libsndfile reads what is there
+        raise AudioError(f"{path}: truncated: its SPHERE header gives {int(declared)} samples "
+                         f"per channel ({int(declared) / sr:.1f} s), the file holds "
+                         f"{wave.shape[1]} ({wave.shape[1] / sr:.1f} s) (allowed: the whole "
+                         "file: copy or convert it again)")
     if channels is not None and wave.shape[0] != channels:
         what = "mono" if wave.shape[0] == 1 else f"{wave.shape[0]}-channel"
         raise AudioError(

@@ -305,3 +305,21 @@ def test_dialogue_swap_crop_vad() -> None:
     assert vad[1, 20:50].all() and not vad[1, :20].any()
     with pytest.raises(ValueError, match="kind"):
         Segment(0, 0, 1, kind="laugh")
+
+
+def test_a_truncated_sphere_file_is_an_error_naming_it(tmp_path) -> None:
+    """libsndfile reads as many samples as a cut-off copy holds: a Fisher .sph truncated in
+    its trailing silence was read short without a word, and one truncated mid-call blamed
+    the transcript ("segments run to 5.75 s but the audio lasts 1.9 s ... times in
+    seconds"). The SPHERE header's sample_count tells the real length."""
+    import soundfile as sf
+
+    root = _fisher(tmp_path, audio=False)
+    sph = root / "audio" / "fe_03_00001.sph"
+    sph.parent.mkdir()
+    sf.write(sph, _tone(6, 8000).T, 8000, format="NIST", subtype="PCM_16")
+    assert FisherCorpus(root).dialogue("fe_03_00001").audio.shape == (2, 48000)
+    sph.write_bytes(sph.read_bytes()[:1024 + 4 * 47000])  # the last 1000 samples missing
+    with pytest.raises(AudioError, match=r"fe_03_00001.sph: truncated: its SPHERE header "
+                       r"gives 48000 samples per channel \(6.0 s\), the file holds 47000"):
+        FisherCorpus(root).dialogue("fe_03_00001")
