@@ -187,6 +187,9 @@ class CandorCorpus:
 
     def dialogue(self, id: str, audio: bool = True, tokenizer=None) -> Dialogue:
         segs, speakers = read_transcript(self.transcript_path(id), self.channel_order(id))
+        if not segs:  # a conversation is never silent: an empty or cut-off copy
+            raise CorpusFormatError(f"{self.transcript_path(id)}: no segments (allowed: at "
+                                    "least one row under the header)")
         wave, sr = None, None
         if audio or tokenizer is not None:
             wave, sr = self.read_audio(id, speakers)

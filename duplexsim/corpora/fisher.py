@@ -118,6 +118,9 @@ class FisherCorpus:
     def dialogue(self, id: str, audio: bool = True, tokenizer=None) -> Dialogue:
         """Segments (+ audio when ``audio``; + units when a tokenizer is given)."""
         segs = read_transcript(self._transcripts[id])
+        if not segs:  # a call is never silent: an empty or cut-off copy
+            raise CorpusFormatError(f"{self._transcripts[id]}: no segments (allowed: at least "
+                                    "one 'start end A: text' or 'start end B: text' line)")
         wave, sr = None, None
         if audio or tokenizer is not None:
             wave, sr = read_audio(self.audio_path(id), channels=2,

@@ -323,3 +323,23 @@ def test_a_truncated_sphere_file_is_an_error_naming_it(tmp_path) -> None:
     with pytest.raises(AudioError, match=r"fe_03_00001.sph: truncated: its SPHERE header "
                        r"gives 48000 samples per channel \(6.0 s\), the file holds 47000"):
         FisherCorpus(root).dialogue("fe_03_00001")
+
+
+@pytest.mark.parametrize("kind", ["fisher", "candor"])
+def test_a_transcript_without_segments_is_an_error_not_a_silent_call(tmp_path, kind) -> None:
+    """A cut-off copy (0 bytes, or the header only) was read as a conversation in which
+    nobody speaks: `corpus import` imported it and `corpus stats` counted its minutes."""
+    if kind == "fisher":
+        root = _fisher(tmp_path)
+        path = root / "trans" / "fe_03_00001.txt"
+        path.write_text("# fe_03_00001.sph\n# Transcribed at the LDC\n\n")
+        corpus, id = FisherCorpus(root), "fe_03_00001"
+    else:
+        root = _candor(tmp_path)
+        (id,) = CandorCorpus(root).ids()
+        path = root / id / "transcription" / "transcript_audiophile.csv"
+        path.write_text(CSV.splitlines()[0] + "\n")
+        corpus = CandorCorpus(root)
+    for audio in (False, True):
+        with pytest.raises(CorpusFormatError, match=rf"^{path}: no segments \(allowed: at least"):
+            corpus.dialogue(id, audio=audio)
