@@ -46,10 +46,12 @@ From ``tc qdisc ... netem delay D J [distribution X]`` to a scenario link
 ``delay_ms = D + J mean(t_X)``, ``jitter_ms = J sd(t_X)``; e.g. ``paretonormal``:
 ``delay_ms = D - 0.0253 J``, ``jitter_ms = 0.834 J``; ``normal``: ``D - 0.0008 J`` and
 ``1.0001 J``; ``pareto``: ``D - 0.0335 J`` and ``0.820 J``; no distribution: ``D`` and
-``J / sqrt 3``. netem's correlation (``delay D J C%``) has no equivalent: ours keeps the
+``J / sqrt 3``. With a table, ``D`` below ``-J mean(t_X)`` (``0.0335 J`` for ``pareto``) would
+need a base below 0 and is refused (netem's mean delay is then below 0 too, before its clamp).
+netem's correlation (``delay D J C%``) has no equivalent: ours keeps the
 marginal (see above), set ``correlation`` separately.
-A delay below 0 (possible only with a large normal/uniform jitter over a small base) is
-clamped to 0.
+A delay below 0 (a jitter large against the base: below -4 sd for normal, -1.77 sd for
+paretonormal, -0.77 sd for pareto, -1.73 sd for uniform) is clamped to 0, as netem sends it at once.
 """
 
 from __future__ import annotations
@@ -170,8 +172,13 @@ def link_from_netem(delay_ms: float, jitter_ms: float, distribution: str | None 
         raise InputError("distribution", "", f"{distribution!r} is not one of netem's tables",
                          ", ".join(NETEM_TABLES))
     table = NETEM_TABLES[distribution]()
-    return LinkConfig(delay_ms=delay_ms + jitter_ms * float(table.mean()),
-                      jitter_ms=jitter_ms * float(table.std()),
+    base = delay_ms + jitter_ms * float(table.mean())
+    if base < 0:  # the table's mean is below 0: a small D gives a base delay_ms below 0
+        raise InputError("delay", "", f"{delay_ms} ms with jitter {jitter_ms} ms and "
+                         f"distribution {distribution} has a mean delay below 0 ({base:.4g} "
+                         "ms), which a link's delay_ms cannot be",
+                         f"D >= {-float(table.mean()):.4f} J for {distribution}")
+    return LinkConfig(delay_ms=base, jitter_ms=jitter_ms * float(table.std()),
                       jitter_dist=distribution, ordering="reorder")  # type: ignore[arg-type]
 
 

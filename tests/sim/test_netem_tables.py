@@ -18,6 +18,7 @@ import pytest
 from scipy import special, stats
 
 from duplexsim.config.network import resolve_link
+from duplexsim.errors import InputError
 from duplexsim.sim.delay import NETEM_TABLES, DelayModel, link_from_netem
 
 NAMES = ("normal", "pareto", "paretonormal")
@@ -103,3 +104,19 @@ def test_netem_links_reorder_as_netem_does(name: str | None) -> None:
     """netem's queue is sorted by send time + delay: with jitter it reorders (fifo would
     hold a packet behind a slower one sent before it and change the delays)."""
     assert link_from_netem(D_MS, J_MS, name).ordering == "reorder"
+
+
+@pytest.mark.parametrize(("delay", "name"), [(1.0, "pareto"), (0.4, "paretonormal"),
+                                             (0.01, "normal")])
+def test_a_netem_delay_below_the_tables_mean_is_one_clear_error(delay: float, name: str,
+                                                                ) -> None:
+    """``netem delay 1ms 50ms distribution pareto`` (D < 0.0335 J) gave a base delay_ms of
+    -0.67: a FieldError "delay_ms: -0.67... is negative" about a key the caller never gave.
+    It names netem's delay and the bound instead; D at the bound still maps."""
+    with pytest.raises(InputError) as info:
+        link_from_netem(delay, 50.0, name)
+    (problem,) = info.value.problems
+    assert problem.file == "delay" and "mean delay below 0" in problem.message
+    assert problem.allowed is not None and problem.allowed.startswith("D >= 0.0")
+    bound = -50.0 * float(NETEM_TABLES[name]().mean())
+    assert link_from_netem(bound + 1e-9, 50.0, name).delay_ms == pytest.approx(0.0, abs=1e-6)
