@@ -262,7 +262,8 @@ def _override_errors(override: LinkConfig | None, prefix: str, preset: str,
     a link that stays lossless with no ``loss`` given (``burst`` or ``loss_bad`` alone over
     ``ideal``: no loss to shape, and nothing said; a key spelled out at the preset's own
     value changes nothing and passes, and so does an explicit ``loss = 0``: a sweep's
-    lossless cell over a base with ``burst``). ``link``: the override resolved over
+    lossless cell over a base with ``burst``); ``loss`` or ``burst`` beside a chain given as
+    ``ge_p`` / ``ge_r`` (which replaces them). ``link``: the override resolved over
     ``preset`` (:func:`resolve_link`)."""
     if override is None:
         return []
@@ -272,6 +273,15 @@ def _override_errors(override: LinkConfig | None, prefix: str, preset: str,
                            f"{override.loss_model!r}, which has no bad state",
                            'loss_model = "gilbert-elliott" (or leave the key out)')
                 for key in given]
+    if link._given_chain():  # netem's gemodel p r: the chain is given, loss and burst unused
+        p, r = gilbert_elliott_chain(link)
+        mean = (p * float(link.loss_bad) + r * float(link.loss_good)) / (p + r)  # type: ignore[arg-type]
+        return [FieldError(f"{prefix}{key}", f"{getattr(override, key)} beside ge_p = {p}, "
+                           f"ge_r = {r}, which give the chain itself (mean loss {mean:.4g}): "
+                           f"{key} would change nothing",
+                           "leave it out, or ge_p = ge_r = 0 to derive the chain from loss "
+                           "and burst")
+                for key in ("loss", "burst") if getattr(override, key) is not None]
     if override.loss_model is None and override.loss is None and link.loss_model == "none":
         return [FieldError(f"{prefix}{key}", f"{getattr(override, key)} over preset "
                            f"{preset!r} with no loss given: it would change nothing",

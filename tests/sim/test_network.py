@@ -266,6 +266,14 @@ def test_keys_given_over_a_preset_without_them_take_effect() -> None:
     ({"preset": "lan", "a_to_b": {"loss_good": 0.0, "burst": 3.0}}, "a_to_b.burst"),
     ({"topology": {"nodes": ["A", "B"], "edges": [{"a": "A", "b": "B", "burst": 4.0}]}},
      r"topology.edges\[0\].burst"),
+    # beside a chain given as netem's gemodel p r: loss 0.02 lost 25% (p / (p + r)), and a
+    # sweep's lossless cell (loss = 0) lost as much
+    ({"a_to_b": {"loss": 0.02, "ge_p": 0.1, "ge_r": 0.3}}, "a_to_b.loss"),
+    ({"preset": "metro", "b_to_a": {"loss": 0.0, "ge_p": 0.1, "ge_r": 0.3}}, "b_to_a.loss"),
+    ({"preset": "metro", "a_to_b": {"burst": 10.0, "ge_p": 0.1, "ge_r": 0.3}}, "a_to_b.burst"),
+    ({"topology": {"nodes": ["A", "B"], "edges": [{"a": "A", "b": "B", "loss": 0.01,
+                                                   "ge_p": 0.1, "ge_r": 0.3}]}},
+     r"topology.edges\[0\].loss"),
     ({"a_to_b": {"spike_ms": 60.0}}, "a_to_b.spike_period_s"),
     ({"a_to_b": {"spike_ms": 60.0, "spike_period_s": 15.0}}, "a_to_b.spike_duration_ms"),
 ])

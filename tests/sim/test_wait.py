@@ -13,7 +13,7 @@ from syncllm_fixtures import synthetic_dialogues
 
 from duplexsim.agents.replay import ReplayAgent
 from duplexsim.config.loader import ConfigError, from_dict
-from duplexsim.config.network import LinkConfig, NetworkConfig
+from duplexsim.config.network import LinkConfig, NetworkConfig, resolve_link
 from duplexsim.config.scenario import BufferConfig, ComputeConfig, Scenario, SideConfig
 from duplexsim.metrics.latency import trace_metrics
 from duplexsim.sim import Session, run
@@ -233,9 +233,11 @@ def test_a_gilbert_elliott_chain_whose_states_lose_nothing_is_not_lossy() -> Non
     data = {"a": {"kind": "syncllm", "agent": "x", "estimation": "wait"},
             "network": {"preset": "ideal", "b_to_a": chain}, "buffer": {"give_up_ms": -1}}
     from_dict(Scenario, data, file="s.toml")  # nothing can be lost: waiting forever is fine
-    # the chain replaces loss: a mean loss beside it does not make it lossy ...
-    with_loss = NetworkConfig(b_to_a=LinkConfig(**chain, loss=0.1)).hops("b_to_a")[0]
-    assert not with_loss.can_lose()
+    # the chain replaces loss: a mean loss beside it does not make it lossy (and a scenario
+    # refuses it: it would change nothing) ...
+    assert not resolve_link("ideal", LinkConfig(**chain, loss=0.1)).can_lose()
+    with pytest.raises(ValueError, match=r"b_to_a\.loss: 0\.1 beside ge_p"):
+        NetworkConfig(b_to_a=LinkConfig(**chain, loss=0.1))
     # ... and either state's loss does
     for state in ("loss_bad", "loss_good"):
         lossy = NetworkConfig(b_to_a=LinkConfig(**{**chain, state: 0.3})).hops("b_to_a")[0]
