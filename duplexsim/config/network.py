@@ -257,6 +257,30 @@ GILBERT_ELLIOTT_KEYS = ("burst", "ge_p", "ge_r", "loss_bad", "loss_good")
 
 def _override_errors(override: LinkConfig | None, prefix: str, preset: str,
                      link: LinkConfig) -> list[FieldError]:
+    """Keys given that would change nothing (:func:`_loss_override_errors`,
+    :func:`_jitter_override_errors`)."""
+    return (_loss_override_errors(override, prefix, preset, link)
+            + _jitter_override_errors(override, prefix, preset, link))
+
+
+def _jitter_override_errors(override: LinkConfig | None, prefix: str, preset: str,
+                            link: LinkConfig) -> list[FieldError]:
+    """``jitter_dist`` (a distribution) or ``correlation`` given over a preset without
+    jitter and no ``jitter_ms`` (no jitter to shape: ignored without a word). An explicit
+    ``jitter_ms = 0`` beside them (a sweep's jitter-free cell), ``"none"``, a trace (its own
+    spread) and the preset's own values pass."""
+    if override is None or override.jitter_ms is not None or link.jitter_ms \
+            or link.jitter_dist == "trace":
+        return []
+    return [FieldError(f"{prefix}{key}", f"{getattr(override, key)!r} over preset {preset!r} "
+                       "with no jitter_ms given: it would change nothing",
+                       "a jitter_ms > 0 beside it, or leave the key out")
+            for key in ("jitter_dist", "correlation")
+            if getattr(override, key) not in (None, "none", getattr(PRESETS[preset], key))]
+
+
+def _loss_override_errors(override: LinkConfig | None, prefix: str, preset: str,
+                          link: LinkConfig) -> list[FieldError]:
     """Keys given beside a model that ignores them (checked on what the user wrote, not on
     the preset underneath): a named ``none``/``bernoulli`` model, or, with no model named,
     a link that stays lossless with no ``loss`` given (``burst`` or ``loss_bad`` alone over

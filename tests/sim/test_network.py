@@ -274,6 +274,11 @@ def test_keys_given_over_a_preset_without_them_take_effect() -> None:
     ({"topology": {"nodes": ["A", "B"], "edges": [{"a": "A", "b": "B", "loss": 0.01,
                                                    "ge_p": 0.1, "ge_r": 0.3}]}},
      r"topology.edges\[0\].loss"),
+    # a distribution or correlation over a jitter-free preset with no jitter_ms: constant delay
+    ({"a_to_b": {"delay_ms": 50.0, "jitter_dist": "normal"}}, "a_to_b.jitter_dist"),
+    ({"b_to_a": {"correlation": 0.9}}, "b_to_a.correlation"),
+    ({"topology": {"nodes": ["A", "B"], "edges": [{"a": "A", "b": "B", "correlation": 0.3}]}},
+     r"topology.edges\[0\].correlation"),
     ({"a_to_b": {"spike_ms": 60.0}}, "a_to_b.spike_period_s"),
     ({"a_to_b": {"spike_ms": 60.0, "spike_period_s": 15.0}}, "a_to_b.spike_duration_ms"),
 ])
@@ -290,6 +295,11 @@ def test_keys_the_named_model_would_ignore_are_errors(network: dict, key: str) -
     config = from_dict(NetworkConfig, {"preset": "satellite-geo", "a_to_b": {"burst": 6.0}},
                        file="s.toml", prefix="network")
     assert config.link("a_to_b").burst == 6.0 and config.link("a_to_b").can_lose()
+    # a jitter-free cell of a sweep (jitter_ms = 0 beside them) and correlation over a
+    # jittered preset pass
+    for ok in ({"a_to_b": {"jitter_dist": "normal", "jitter_ms": 0.0, "correlation": 0.5}},
+               {"preset": "lan", "a_to_b": {"correlation": 0.5}}):
+        from_dict(NetworkConfig, ok, file="s.toml", prefix="network")
     # a lossless link spelled out at the preset's own values changes nothing: no error
     spelled = {"burst": 1.0, "ge_p": 0.0, "ge_r": 0.0, "loss_bad": 1.0,
                "loss_good": 0.0}
