@@ -235,6 +235,11 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
 
     def _step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray,
                                            np.ndarray, dict[str, Any]]:
+        space = self.single_action_space
+        shape = np.shape(actions)
+        if shape != (self.num_envs, *space.shape):  # iterate would cut or fall short
+            raise ValueError(f"actions: shape {shape} (allowed: {self.num_envs} actions of "
+                             f"{space}, shape {(self.num_envs, *space.shape)})")
         actions = list(gym.vector.utils.iterate(self.action_space, actions))
         rewards = np.zeros(self.num_envs, np.float64)
         terminated = np.zeros(self.num_envs, bool)

@@ -143,6 +143,25 @@ def test_bad_arguments_are_named() -> None:
         assert same(a[0], b[0]) and np.array_equal(a[1], b[1])
 
 
+def test_an_action_batch_of_the_wrong_length_is_refused() -> None:
+    """One action per conversation: 3 actions for 2 conversations used the first two (the
+    third silently dropped), 1 raised a bare IndexError after the first had moved."""
+    venv = TurnTakingVectorEnv(num_envs=2)
+    venv.reset(seed=0)
+    for bad in (np.array([1, 2, 3]), [1, 2, 3], np.array([1]), 1, np.array([[1], [2]])):
+        with pytest.raises(ValueError, match=r"^actions: shape .*\(allowed: 2 actions of "
+                           r"Discrete\(4\), shape \(2,\)\)"):
+            venv.step(bad)
+    units = TurnTakingVectorEnv(num_envs=2, action_mode="units")
+    units.reset(seed=0)
+    with pytest.raises(ValueError, match=r"^actions: shape \(2,\) .*shape \(2, 4\)"):
+        units.step(np.array([1, 2]))
+    twin = TurnTakingVectorEnv(num_envs=2)
+    twin.reset(seed=0)  # the refused batches moved nothing
+    a, b = venv.step(np.array([1, 0])), twin.step(np.array([1, 0]))
+    assert same(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
 def test_sb3_adapter_equals_dummy_vec_env_and_trains() -> None:
     from stable_baselines3 import PPO
     from stable_baselines3.common.logger import Logger
