@@ -247,7 +247,10 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
         results: list[Any] = [None] * self.num_envs
         stepping = [i for i in range(self.num_envs) if not self._autoreset[i]]
         for i in stepping:  # every action checked before any conversation moves
-            self.envs[i].learner.check(actions[i])
+            try:
+                self.envs[i].learner.check(actions[i])
+            except ValueError as e:  # which conversation's, as ShardedVectorEnv names it
+                raise ValueError(f"actions[{i}]: {e}") from None
         chunks = {i: self.envs[i].act(actions[i]) for i in stepping}
         ended = self._advance(stepping)
         for i in stepping:
