@@ -300,7 +300,7 @@ class _PoolBuilder:
             self.pool.weights.append(1.0)
             return
         kind = spec.get("kind")
-        if kind not in AGENT_BUILDERS:
+        if not isinstance(kind, str) or kind not in AGENT_BUILDERS:  # a list: unhashable
             raise PoolError(f"partner[{i}].kind: {kind!r} is not a partner kind (allowed: "
                             f"{', '.join(AGENT_BUILDERS)})")
         allowed = allowed_keys(kind)

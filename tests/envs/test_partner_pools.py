@@ -251,6 +251,7 @@ def test_no_pool_draws_nothing_extra() -> None:
     ({"kind": "replay", "corpus": "CORPUS", "split": "tset"},
      r"partner\[0\]\.split: 'tset' \(allowed: train, val, test\)"),
     ([{"kind": "replay"}, {"kind": "robot"}], r"partner\[1\]\.kind: 'robot' .*allowed: replay"),
+    ({"kind": ["replay"]}, r"partner\[0\]\.kind: \['replay'\] is not a partner kind"),
     ({"kind": "replay", "corpus": "/no/such/corpus"}, r"partner\[0\]\.corpus: .*no manifest"),
     ({"kind": "syncllm", "agents": ["/no/agent"]}, r"partner\[0\]\.agents: .*agent\.json"),
     ({"kind": "syncllm"}, r"partner\[0\]: agent: .*allowed"),
