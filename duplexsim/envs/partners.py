@@ -390,8 +390,9 @@ class _PoolBuilder:
             if not ids:
                 raise PoolError(f"partner[{i}].split: no {split!r} dialogues in {corpus_dir}")
         for d in ids:
-            if d not in corpus.ids():
-                raise PoolError(f"partner[{i}].dialogues: no dialogue {d!r} in {corpus_dir} "
+            if d not in corpus.ids():  # named as the spec wrote it
+                key = "dialogues" if "dialogues" in spec else "dialogue"
+                raise PoolError(f"partner[{i}].{key}: no dialogue {d!r} in {corpus_dir} "
                                 f"(allowed: {', '.join(corpus.ids()[:4])}, ...)")
         seconds = {e["id"]: float(e["duration_s"]) for e in corpus.manifest["dialogues"]}
         return list(ids), int(corpus.n_units), [seconds[d] for d in ids]

@@ -259,6 +259,8 @@ def test_no_pool_draws_nothing_extra() -> None:
      r"partner\[0\]: unknown key 'dialgues' for kind 'replay' \(allowed: .*dialogues"),
     ({"kind": "replay", "corpus": "CORPUS", "dialogues": ["nope"]},
      r"partner\[0\]\.dialogues: no dialogue 'nope'"),
+    ({"kind": "replay", "corpus": "CORPUS", "dialogue": "nope"},
+     r"partner\[0\]\.dialogue: no dialogue 'nope'"),
     ({"kind": "replay", "corpus": "CORPUS", "start_s": 99},
      r"partner\[0\]\.start_s: 99 \(allowed: \"random\" or 0 \.\. 16 s"),
     ({"kind": "scripted", "speech_corpus": "CORPUS", "speech_split": "val"},  # none: not all
