@@ -113,7 +113,10 @@ class DuplexParallelEnv(ParallelEnv):
                              f"{self.agents}, one action each)")
         chunk = self.world.chunk
         for name in self.agents:  # validate both before touching either side
-            self.sides[name].check(actions[name])
+            try:
+                self.sides[name].check(actions[name])
+            except ValueError as e:  # named by the agent, the key the caller wrote
+                raise ValueError(f"actions[{name!r}]: {e}") from None
         for name in self.agents:
             self.sides[name].act(chunk, actions[name])
         truncated = self.world.advance()

@@ -47,3 +47,6 @@ def test_two_learners_same_seed_same_episode() -> None:
     env.reset(seed=0)
     with pytest.raises(ValueError, match="exactly"):
         env.step({"A": 0})
+    with pytest.raises(ValueError, match=r"^actions\['B'\]: b: action 5 is not in Discrete\(4\) "
+                       r"\(allowed: an integer, 0 = silent"):
+        env.step({"A": 0, "B": 5})  # the bad one named by its agent
