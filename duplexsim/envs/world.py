@@ -92,7 +92,12 @@ def resolve_partner(scenario: Scenario, side: str,
                     if "/" in partner or Path(partner).is_dir() else "")
             raise ValueError(f"partner: unknown kind {partner!r} (allowed: "
                              f"{', '.join(PARTNER_KINDS)}, a SideConfig or an Agent{hint})")
-        partner = SideConfig(kind=partner)  # type: ignore[arg-type]  # checked just above
+        try:
+            partner = SideConfig(kind=partner)  # type: ignore[arg-type]  # checked just above
+        except ValueError as e:  # syncllm, tdm: a kind that needs an agent directory
+            raise ValueError(f"partner: {partner!r}: {e}; an agent directory goes in a "
+                             f"list: partner=[DIR] or {{'kind': {partner!r}, 'agent': DIR}}"
+                             ) from None
     if isinstance(partner, SideConfig):
         return dataclasses.replace(scenario, **{side: partner}), None
     if isinstance(partner, Agent):

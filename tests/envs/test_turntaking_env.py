@@ -129,6 +129,10 @@ def test_clear_errors() -> None:
     with pytest.raises(ValueError, match=r"an agent directory goes in a list: "
                                          r"partner=\['runs/agents/fisher'\]"):
         gym.make(TURN_TAKING_ID, partner="runs/agents/fisher")
+    for kind in ("syncllm", "tdm"):  # was 'agent: ...', a key the caller never wrote
+        with pytest.raises(ValueError, match=rf"^partner: '{kind}': agent: .*needs its trained "
+                           rf"agent directory.*partner=\[DIR\] or \{{'kind': '{kind}', 'agent'"):
+            gym.make(TURN_TAKING_ID, partner=kind)
     with pytest.raises(ValueError, match="action_mode"):
         gym.make(TURN_TAKING_ID, action_mode="words")
     with pytest.raises(ValueError, match="window: True"):
