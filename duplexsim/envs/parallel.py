@@ -67,12 +67,13 @@ class DuplexParallelEnv(ParallelEnv):
         if unknown:
             raise ValueError(f"models: unknown agent(s) {unknown} (allowed: "
                              f"{', '.join(AGENT_SIDES)})")
-        self.sides = {
-            name: LearnerSide(side, speech_source(self.scenario, side),
-                              self.scenario.frames_per_chunk, action_mode, window, config,
-                              load_model(models.get(name), self.scenario, action_mode))
-            for name, side in AGENT_SIDES.items()
-        }
+        self.sides = {}
+        for name, side in AGENT_SIDES.items():
+            source = speech_source(self.scenario, side)
+            self.sides[name] = LearnerSide(
+                side, source, self.scenario.frames_per_chunk, action_mode, window, config,
+                load_model(models.get(name), self.scenario, action_mode, source.n_units,
+                           key=f"models[{name!r}]"))
         self.world = DuplexWorld(self.scenario,
                                  {s.side: s.agent for s in self.sides.values()})
         self.possible_agents = list(AGENT_SIDES)

@@ -67,19 +67,28 @@ def check_window(window: Any) -> None:
                          f"{MAX_WINDOW})")
 
 
-def load_model(model: str | Path | Agent | None, scenario: Scenario, action_mode: str
-               ) -> Agent | None:
-    """The learner's own model (an agent directory, SyncLLM or TDM, is loaded), or None."""
+def load_model(model: str | Path | Agent | None, scenario: Scenario, action_mode: str,
+               n_units: int | None = None, key: str = "model") -> Agent | None:
+    """The learner's own model (an agent directory, SyncLLM or TDM, is loaded), or None.
+    ``n_units``: the unit inventory of the spaces (the learner's speech and its partner's),
+    which the model must speak (one whose own inventory is known; ``key`` names it)."""
     if model is None:
         return None
     if action_mode != "turn":
-        raise ValueError("model: only used by action_mode='turn' (speak plays its chunk)")
+        raise ValueError(f"{key}: only used by action_mode='turn' (speak plays its chunk)")
     if isinstance(model, Agent):
-        return model
-    from duplexsim.agents import load
+        agent = model
+    else:
+        from duplexsim.agents import load
 
-    return load(str(model), chunk_ms=scenario.chunk_ms, seed=scenario.seed,
-                lead_chunks=scenario.decision_lead_chunks)
+        agent = load(str(model), chunk_ms=scenario.chunk_ms, seed=scenario.seed,
+                     lead_chunks=scenario.decision_lead_chunks)
+    units = getattr(getattr(agent, "fmt", None), "n_units", None)
+    if n_units is not None and units is not None and units != n_units:
+        raise ValueError(f"{key}: speaks {units} units, the learner's speech and its partner "
+                         f"{n_units} (allowed: a model in their unit inventory: its units "
+                         "would fall outside the observation space)")
+    return agent
 
 
 class TurnTakingEnv(gym.Env):
@@ -235,7 +244,8 @@ class TurnTakingEnv(gym.Env):
             source = speech_source(self.scenario, side)
         self.learner = LearnerSide(side, source, self.scenario.frames_per_chunk, action_mode,
                                    window, as_reward(reward, self.scenario),
-                                   load_model(model, self.scenario, action_mode))
+                                   load_model(model, self.scenario, action_mode,
+                                              source.n_units))
         self.world = DuplexWorld(self.scenario, {side: self.learner.agent},
                                  None if self.pool else
                                  given or build_partner(self.scenario, other(side)))

@@ -155,3 +155,20 @@ def test_a_learner_side_that_waits_is_refused() -> None:
         gym.make(TURN_TAKING_ID, scenario=dataclasses.replace(scenario(), a=waiting))
     with pytest.raises(ValueError, match=r"scenario b\.estimation: 'wait'"):
         DuplexParallelEnv(scenario=dataclasses.replace(scenario(), b=waiting))
+
+
+def test_a_model_in_another_unit_inventory_is_refused(agent_dir: Path, tiny_corpus: Path
+                                                      ) -> None:
+    """The learner's model (501 units) against a replay of a 32-unit corpus: was accepted,
+    its own units (up to 500) then fell outside own_units' Box(0, 31)."""
+    from duplexsim.envs.parallel import DuplexParallelEnv
+
+    replay = SideConfig(kind="replay", corpus=str(tiny_corpus))
+    for partner in (replay, [{"kind": "replay", "corpus": str(tiny_corpus)}]):
+        with pytest.raises(ValueError, match=r"^model: speaks 501 units, the learner's speech "
+                           r"and its partner 32 \(allowed: a model in their unit inventory"):
+            gym.make(TURN_TAKING_ID, scenario=scenario(), partner=partner, model=agent_dir)
+    both = dataclasses.replace(scenario(), a=replay, b=replay)
+    with pytest.raises(ValueError, match=r"^models\['B'\]: speaks 501 units"):
+        DuplexParallelEnv(scenario=both, models={"B": str(agent_dir)})
+    gym.make(TURN_TAKING_ID, scenario=scenario(), model=agent_dir)  # same inventory: fine
