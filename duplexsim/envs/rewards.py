@@ -100,14 +100,16 @@ class RewardTracker:
         for o, p in zip(own, partner, strict=True):
             f = self._frame
             speech, bc = o and not own_is_backchannel, o and own_is_backchannel
+            partner_stops = self._prev_partner and not p
+            if partner_stops:  # before the learner's onset: a start in this frame is FTO 0
+                self._partner_last_offset = f
             if bc and not self._prev_bc:
                 self._backchannel_onset(f, terms)
             if speech and not self._prev_speech:
                 self._learner_onset(f, p and self._prev_partner, terms)
             if p and not self._prev_partner:
                 self.counts["partner_onsets"] += 1
-            if self._prev_partner and not p:
-                self._partner_last_offset = f
+            if partner_stops:
                 if self._pending_onset is not None and speech:  # overlapping takeover done
                     terms["fto"] += cfg.fto * cfg.fto_score((self._pending_onset - f) * FRAME_MS)
                     self.counts["transitions"] += 1

@@ -48,6 +48,22 @@ def test_fto_rewards_typical_offsets_over_outliers() -> None:
     assert late < 0 < typical
 
 
+def test_a_start_on_the_partners_last_frame_has_fto_0() -> None:
+    """The learner starts in the frame the partner stops: FTO 0, as ``detect_events`` says.
+    It was scored against the partner's previous offset (a first turn: the -8 floor)."""
+    from duplexsim.metrics.turntaking import detect_events
+
+    config = RewardConfig(gap_per_s=0.0)
+    own, partner = "0" * 8 + "1" * 8, "1" * 8 + "0" * 8
+    first, t = run(own, partner, config=config)
+    assert t.counts["transitions"] == 1
+    assert first == pytest.approx(config.fto * config.fto_score(0))
+    later, _ = run("0" * 20 + "1" * 8, "1" * 8 + "0" * 4 + "1" * 8 + "0" * 8, config=config)
+    assert later == pytest.approx(config.fto * config.fto_score(0))
+    events = detect_events(np.array([[c == "1" for c in partner], [c == "1" for c in own]]))
+    assert events["fto_ms"].dropna().tolist() == [0]
+
+
 def test_overlapping_takeover_gets_negative_fto_and_interrupt() -> None:
     config = RewardConfig(overlap_per_s=0.0)
     total, t = run("0" * 4 + "1" * 12, "1" * 8 + "0" * 8, config=config)  # starts 160 ms early
