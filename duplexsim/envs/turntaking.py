@@ -119,10 +119,12 @@ class TurnTakingEnv(gym.Env):
 
     ## Observation Space
     ``Dict`` of one-dimensional entries, built only from what the learner was told by the
-    simulator, never from the partner's ground truth (``W = window`` chunks; window row
-    ``i`` is chunk ``j - W + i`` before the decided chunk ``j``, and frame ``i * F + k`` of
-    a ``W * F`` vector is frame ``k`` of row ``i``; chunks before 0 are silent and count as
-    received; voice activity = a unit outside the tokenizer's silence units):
+    simulator by its decision's ms (chunks arriving at that ms included, as a simulator
+    agent deciding then is given them), never from the partner's ground truth
+    (``W = window`` chunks; window row ``i`` is chunk ``j - W + i`` before the decided chunk
+    ``j``, and frame ``i * F + k`` of a ``W * F`` vector is frame ``k`` of row ``i``; chunks
+    before 0 are silent and count as received; voice activity = a unit outside the
+    tokenizer's silence units):
 
     - ``partner_units`` ``Box(0, n_units-1, (W*F,), int64)``: partner units as received
       (the silence unit where not received yet);

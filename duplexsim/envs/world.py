@@ -4,10 +4,11 @@ Owns: building a :class:`duplexsim.sim.Session` with learner agents on one or bo
 (and a partner agent built from a scenario side or given directly), the step schedule
 (own chunk ``j`` is decided at the start of chunk ``j - lead`` of the side's clock, offset
 and drift included, as the session says: ``Session.decision_ms``; a step runs the world up
-to just before the next decision), and the alignment of what both sides played for
-rewards. The embedded default scenario lives here too. Must not touch the simulator's
-internals: it only uses ``Session(scenario, agents)``, ``run_until(t_ms)``,
-``decision_ms(side, j)``, ``chunk_frames(side, j)`` and ``close()``.
+to the next decision's ms, its arrivals included, its decisions not), and the alignment of
+what both sides played for rewards. The embedded default scenario lives here too. Must not
+touch the simulator's internals: it only uses ``Session(scenario, agents)``,
+``run_program(t_ms, arrivals)``, ``hand_over(side)``, ``decision_ms(side, j)``,
+``chunk_frames(side, j)`` and ``close()``.
 
 Rewards are scored on the global timeline (:class:`PlayedStream`): each side's chunks are
 placed where the simulator played them, so a partner whose playout slips
@@ -259,7 +260,8 @@ class DuplexWorld:
         return t
 
     def advance(self) -> bool:
-        """Run the world until just before the next own decision; True at the episode end."""
+        """Run the world to the next own decision's ms, its arrivals included and its decisions
+        not (the learner is handed what that decision is handed); True at the episode end."""
         return drive(self.advance_program())
 
     def advance_program(self) -> Program[bool]:
@@ -280,9 +282,12 @@ class DuplexWorld:
             return True
         target = self._decision_ms(self.chunk)
         if target > self._decision_ms(self.chunk - 1):
-            # stop 1 ms short of the decision: right under exclusive and inclusive
-            # run_until alike (times are integer ms); the next step's action is queued first
-            yield from self.session.run_program(target - 1)
+            # stop at the decision's ms after its arrivals, before any decision: the learner
+            # is handed what its decision will be handed (the observation), and the next
+            # step's action is queued before the decision runs
+            yield from self.session.run_program(target, arrivals=True)
+            for side in self.learners:
+                self.session.hand_over(side)
         for side, learner in self.learners.items():
             if learner.has_produced(self.chunk):
                 raise RuntimeError(

@@ -30,6 +30,7 @@ from simpy.events import Event
 SEND = 0
 QUEUE = 0.5  # between SEND and ARRIVE; SimPy's own events (NORMAL = 1) stay beside ARRIVE
 ARRIVE = 1
+SETTLED = 1.5  # a stop between ARRIVE and DECIDE: this ms's arrivals are in, no decision ran
 DECIDE = 2
 
 

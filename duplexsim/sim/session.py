@@ -64,7 +64,7 @@ from duplexsim.config.scenario import Scenario
 from duplexsim.models.engine import Program, drive, gather
 from duplexsim.sim.buffer import ReceiveBuffer
 from duplexsim.sim.build import SIDES, build_agents, compute_ms, silence_unit_of
-from duplexsim.sim.clock import ARRIVE, DECIDE, SEND, ChunkClock, at
+from duplexsim.sim.clock import ARRIVE, DECIDE, SEND, SETTLED, ChunkClock, at
 from duplexsim.sim.link import Link, Packet
 from duplexsim.sim.playout import playout_rule
 from duplexsim.sim.recorder import DecisionRow, TraceRecorder
@@ -196,9 +196,12 @@ class Session:
         never past the end (:attr:`end_ms` + 1, re-read as a waiting side slips)."""
         drive(self.run_program(t_ms))
 
-    def run_program(self, t_ms: int) -> Program[None]:
+    def run_program(self, t_ms: int, arrivals: bool = False) -> Program[None]:
         """:meth:`run_until` as an engine program: it yields the token requests of the
-        agents' decisions it meets on the way (see the module docstring)."""
+        agents' decisions it meets on the way (see the module docstring). ``arrivals``: also
+        run the events at ``t_ms`` that come before its decisions (sends, link queues,
+        arrivals, give-ups), so that :meth:`hand_over` gives a side what its decision at
+        ``t_ms`` would be given (the envs' observation)."""
         if self.closed:
             raise RuntimeError(f"{self.scenario.name}: the session was closed at "
                                f"{self.now} ms; it cannot run further (make a new Session)")
@@ -210,7 +213,7 @@ class Session:
                 target = min(t_ms, self.end_ms + 1)
                 if target <= self.env.now:
                     break
-                self._until = self._schedule_until(target)
+                self._until = self._schedule_until(target, SETTLED if arrivals else URGENT)
             until, step, waiting = self._until, self.env.step, self._blocked
             while not until.reached and not waiting:  # (waiting: filled by a blocked decision)
                 step()
@@ -246,14 +249,15 @@ class Session:
                 and queue[0][1] == DECIDE:
             self.env.step()
 
-    def _schedule_until(self, target: int) -> _Until:
-        """Stop at ``target`` exactly as ``env.run(until=target)`` does (an urgent event at
-        ``target``: events already queued at ``target`` with priority 0 still run first)."""
+    def _schedule_until(self, target: int, priority: float) -> _Until:
+        """Stop at ``target``: with ``URGENT`` exactly as ``env.run(until=target)`` does
+        (events already queued at ``target`` with priority 0 still run first), with
+        ``SETTLED`` after that ms's arrivals and before its decisions."""
         until = _Until(target)
         event = Event(self.env)
         event._ok, event._value = True, None
         event.callbacks.append(lambda _e: setattr(until, "reached", True))
-        self.env.schedule(event, URGENT, target - self.env.now)
+        self.env.schedule(event, priority, target - self.env.now)
         return until
 
     def _check_not_stuck(self) -> None:
@@ -366,6 +370,13 @@ class Session:
         if buffer.next_chunk <= chunk:
             buffer.give_up_through(chunk, self.now)
             self._wake(key)
+
+    def hand_over(self, key: str) -> None:
+        """Give side ``key``'s agent the partner chunks its receive buffer has released
+        (``observe_partner``), now rather than at its next decision, which then finds none
+        of them again (the envs, after ``run_program(t, arrivals=True)``: the learner
+        observes what its decision at ``t`` is given)."""
+        self._hand_over(self.sides[key])
 
     def _hand_over(self, side: SideState) -> None:
         now = self.now

@@ -5,11 +5,11 @@ actions (:class:`~duplexsim.envs.baselines.CorpusReference`). Every fixed policy
 always speak, always backchannel, random, periodic speak/stop cycles from 1-on-1-off to
 20-on-10-off, periodic backchannels) is compared with it on the same episodes (same
 seeds, so the same dialogue, start and network): the paired difference must be clearly
-positive. The hand-written rule, which listens, does not beat the reference on this test
-corpus either; that is not a property of the reward: on the overlap-heavy candor-like
-preset a listener that overlaps less than the corpus scores above its replayed channel
-(30 s episodes, 16 seeds: rule -2.28 against reference -4.00), which is the reward doing
-its job (it charges overlap), not farming.
+positive. The hand-written rule listens, so it is not partner-blind, and it may score above
+the reference: a listener that overlaps less than the corpus does (on the overlap-heavy
+candor-like preset, 30 s episodes, 16 seeds: rule -2.28 against reference -4.00; on this
+test corpus, since the learner observes the chunks its decision is handed, 0.81 against
+-0.84), which is the reward doing its job (it charges overlap), not farming.
 """
 
 from __future__ import annotations
@@ -69,9 +69,7 @@ def test_every_fixed_policy_scores_clearly_below_the_corpus_reference(
         assert mean > 1.0 and lower > 0, (name, mean, lower)
 
 
-def test_the_listening_rule_does_not_beat_the_reference(env: gym.Env,
-                                                         reference: np.ndarray) -> None:
+def test_listening_pays(env: gym.Env) -> None:
     rule = episode_rewards(env, RulePolicy(silence_ms=200))
     silent = episode_rewards(env, fixed_policies()[0])
-    assert rule.mean() > silent.mean() + 1.0  # listening pays
-    assert rule.mean() < reference.mean() + 0.5
+    assert rule.mean() > silent.mean() + 1.0

@@ -78,8 +78,9 @@ def test_the_parallel_env_reads_the_table(tmp_path: Path) -> None:
     env.reset(seed=0)
     infos = [env.step({"A": 0, "B": 0})[4] for _ in range(20)]  # both silent: dead air
     gap = sum(info["A"]["reward_terms"]["gap"] for info in infos)
-    # after 20 steps chunks 0..18 are played (lead 1): 19 x 160 ms of silence, 400 ms free
-    assert gap == pytest.approx(-3.0 * (19 * 160 - 400) / 1000)
+    # after 20 steps chunks 0..19 are played (lead 1: chunk 19 starts at the ms chunk 20 is
+    # decided, where the step stops): 20 x 160 ms of silence, 400 ms free
+    assert gap == pytest.approx(-3.0 * (20 * 160 - 400) / 1000)
 
 
 def test_a_bad_reward_key_is_a_clear_error(tmp_path: Path) -> None:

@@ -87,8 +87,11 @@ def test_speak_plays_the_learners_own_model(agent_dir: Path) -> None:
         else:  # SILENT: silence, though the model still proposed something
             assert not units.any() and k in spy.proposals
     assert any(np.any(spy.proposals[k] != 0) for k in played)
-    # the observation shows the chunk the model already produced (decided, not yet
-    # played) as those units, not as silence
+    # the observation shows a chunk the model already produced (decided, not yet played:
+    # with a lead of 2 chunks, chunk j - 1 at the decision of j) as those units, not as
+    # silence (with a lead of 1, chunk j - 1 starts playing at the decision of j)
+    env = gym.make(TURN_TAKING_ID, model=str(agent_dir),
+                   scenario=dataclasses.replace(scenario(), decision_lead_chunks=2)).unwrapped
     env.reset(seed=0)
     F, W, seen, voiced = env.scenario.frames_per_chunk, env.learner.window, 0, 0
     for _ in range(10):
