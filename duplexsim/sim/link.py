@@ -26,6 +26,14 @@ past the first with a bandwidth (a *queueing hop*) takes a packet only once ever
 that could reach it earlier is known, at a ``QUEUE`` event of the ms it reaches the hop
 (after that ms's sends), so a packet that overtook another on an earlier ``reorder`` hop
 (or a duplicate ahead of its original) is serialised before it, not behind it.
+
+Where it is not netem: a hop serialises a packet when it enters and then adds its own delay
+draw, so a ``reorder`` hop with a bandwidth still reorders (netem's ``rate`` sends each
+packet after the one before it, never reordering, and after a jitter hold spaces the packets
+it releases by their serialisation time); the queue is unbounded (no ``limit``); a packet is
+its 40 header bytes plus payload, with no Ethernet header in the rate; there is no loss
+correlation, 4-state loss model or ``reorder ... gap``. A duplicate copy draws its delay and
+loss from the hop's streams, so ``duplicate > 0`` shifts the draws of the packets after it.
 """
 
 from __future__ import annotations
