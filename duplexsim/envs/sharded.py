@@ -42,6 +42,7 @@ from gymnasium.vector.utils import batch_space, create_empty_array
 from duplexsim.envs.vector import (
     ConversationAccess,
     TurnTakingVectorEnv,
+    check_batch_shape,
     refuse_shared_objects,
 )
 from duplexsim.threads import use_threads
@@ -340,9 +341,7 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
         """``actions`` as one integer array, or a ValueError naming the first bad one."""
         space = self.single_action_space
         batch = np.asarray(actions)
-        if batch.shape[:1] != (self.num_envs,) or batch.shape[1:] != space.shape:
-            raise ValueError(f"actions: shape {batch.shape} (allowed: {self.num_envs} actions "
-                             f"of {space}, shape {(self.num_envs, *space.shape)})")
+        check_batch_shape(batch, space, self.num_envs)
         ok = np.issubdtype(batch.dtype, np.integer)
         if ok and isinstance(space, Discrete) and space.start <= batch.min() \
                 and batch.max() < space.start + space.n:  # the usual case, in one pass

@@ -235,11 +235,7 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
 
     def _step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray,
                                            np.ndarray, dict[str, Any]]:
-        space = self.single_action_space
-        shape = np.shape(actions)
-        if shape != (self.num_envs, *space.shape):  # iterate would cut or fall short
-            raise ValueError(f"actions: shape {shape} (allowed: {self.num_envs} actions of "
-                             f"{space}, shape {(self.num_envs, *space.shape)})")
+        check_batch_shape(actions, self.single_action_space, self.num_envs)
         actions = list(gym.vector.utils.iterate(self.action_space, actions))
         rewards = np.zeros(self.num_envs, np.float64)
         terminated = np.zeros(self.num_envs, bool)
@@ -331,6 +327,15 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
     def close_extras(self, **kwargs: Any) -> None:  # noqa: ARG002
         for env in self.envs:
             env.close()
+
+
+def check_batch_shape(actions: Any, space: gym.Space, num_envs: int) -> None:
+    """A ValueError naming the shape unless ``actions`` holds ``num_envs`` actions of
+    ``space``'s shape (a longer batch would be cut and a shorter one fall short)."""
+    shape = np.shape(actions)
+    if shape != (num_envs, *space.shape):
+        raise ValueError(f"actions: shape {shape} (allowed: {num_envs} actions of {space}, "
+                         f"shape {(num_envs, *space.shape)})")
 
 
 def refuse_shared_objects(env_kwargs: dict[str, Any], num_envs: int) -> None:
