@@ -96,6 +96,19 @@ def silence_units_of(agent: Agent) -> frozenset[int]:
     return frozenset(int(u) for u in units) | {int(agent.silence_unit)}
 
 
+def n_units_of(agent: Agent) -> int | None:
+    """How many units ``agent`` speaks (the size of its unit inventory), looking through
+    :class:`AgentWrapper`: its ``n_units`` (scripted, replay) or its token format's (SyncLLM,
+    TDM); None for an agent that does not say (a replay built from bare units, an agent
+    class of the user's own)."""
+    while isinstance(agent, AgentWrapper):
+        agent = agent.inner
+    n_units = getattr(agent, "n_units", None)
+    if n_units is None:
+        n_units = getattr(getattr(agent, "fmt", None), "n_units", None)
+    return None if n_units is None else int(n_units)
+
+
 def kind_of(agent: Agent) -> str:
     """The scenario kind an agent instance is (``replay``, ``scripted``, ``syncllm``,
     ``tdm``: its class's ``kind``), looking through :class:`AgentWrapper`; ``"agent"`` for

@@ -25,9 +25,12 @@ class ReplayAgent:
     """Its scenario kind (:func:`duplexsim.agents.base.kind_of`)."""
 
     def __init__(self, units: np.ndarray, frames_per_chunk: int, silence_unit: int = 0,
-                 name: str = "replay", silence_units: Iterable[int] = ()):
+                 name: str = "replay", silence_units: Iterable[int] = (),
+                 n_units: int | None = None):
         """``silence_units``: every unit that means silence in ``units``' vocabulary (its
-        tokenizer's; ``silence_unit``, what it plays past the end, always counts)."""
+        tokenizer's; ``silence_unit``, what it plays past the end, always counts).
+        ``n_units``: the size of that vocabulary where known (a corpus's), so that a
+        conversation can check both sides speak one inventory; None: not known."""
         units = np.asarray(units, dtype=np.int64)
         if units.ndim != 1:
             raise ValueError(f"ReplayAgent {name}: units must be one channel [T], "
@@ -40,6 +43,7 @@ class ReplayAgent:
         self.silence_unit = int(silence_unit)
         self.silence_units = frozenset(int(u) for u in silence_units) | {self.silence_unit}
         self.name = name
+        self.n_units = None if n_units is None else int(n_units)
         self.received: set[int] = set()
         self.latest_received = -1  # the highest chunk in received (as LearnerAgent keeps it)
 
@@ -60,10 +64,12 @@ class ReplayAgent:
                 tokenizer = corpus.tokenizer()
                 silence = int(getattr(tokenizer, "silence_unit", 0))
                 silence_set = getattr(tokenizer, "silence_units", ())
+                n_units = int(corpus.n_units)
             else:
                 dialogue = corpora.default_dialogue()
                 silence = int(getattr(dialogue, "silence_unit", 0))
                 silence_set = getattr(dialogue, "silence_units", None) or ()
+                n_units = 501  # the shipped dialogue's units (the token format's default)
         except DuplexsimError as e:
             raise with_note(e, f"scenario {key}.corpus / {key}.dialogue") from None
         if not side.corpus and side.dialogue and side.dialogue != dialogue.id:
@@ -81,7 +87,8 @@ class ReplayAgent:
                           "after the dialogue ends", UserWarning, stacklevel=2)
         channel = 0 if side.channel is None else int(side.channel)
         return cls(dialogue.units[channel], scenario.frames_per_chunk, silence,
-                   name=f"replay:{dialogue.id}:{channel}", silence_units=silence_set)
+                   name=f"replay:{dialogue.id}:{channel}", silence_units=silence_set,
+                   n_units=n_units)
 
     def reset(self, seed: int) -> None:  # noqa: ARG002 - replay is deterministic
         self.received = set()

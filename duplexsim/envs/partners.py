@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from duplexsim.agents.base import Agent, kind_of
+from duplexsim.agents.base import Agent, kind_of, n_units_of
 from duplexsim.config.scenario import SIDE_KEYS, Scenario, SideConfig
 from duplexsim.envs.speech import DEFAULT_N_UNITS, SpeechSource, dialogue_source
 from duplexsim.errors import ConfigError
@@ -178,7 +178,9 @@ class PartnerPool:
         start = member.start_chunks
         if member.max_start_chunks:
             start = int(rng.integers(member.max_start_chunks + 1))
-        return Draw(member, self.agent(member, start), self.source(speech), speech, start)
+        agent, source = self.agent(member, start), self.source(speech)
+        check_partner_units(agent, source, f"partner[{member.spec}] {member.label}", PoolError)
+        return Draw(member, agent, source, speech, start)
 
     def partner_scenario(self, member: PartnerMember) -> Scenario:
         return dataclasses.replace(self.scenario, **{self.side: member.side})
@@ -202,7 +204,8 @@ class PartnerPool:
             frames = start_chunks * agent.frames_per_chunk
             agent = ReplayAgent(agent.units[frames:], agent.frames_per_chunk,
                                 agent.silence_unit, silence_units=agent.silence_units,
-                                name=f"{agent.name}@{frames * FRAME_MS / 1000:g}s")
+                                name=f"{agent.name}@{frames * FRAME_MS / 1000:g}s",
+                                n_units=agent.n_units)
         return agent
 
     def corpus(self, path: str) -> Any:
@@ -224,6 +227,20 @@ class PartnerPool:
                 dialogue = corpus.dialogue(ref.dialogue)
             self._sources[ref] = dialogue_source(dialogue, corpus, ref.channel)
         return self._sources[ref]
+
+
+def check_partner_units(partner: Agent, source: SpeechSource, name: str,
+                        error: type[ConfigError] = ConfigError) -> None:
+    """The partner must speak the unit inventory of the learner's speech (``source``), which
+    the spaces are built on: its units are observed in ``partner_units`` and its voice
+    activity read with the learner's silence units. A partner that does not say how many
+    units it speaks (:func:`~duplexsim.agents.base.n_units_of`) is taken as it is.
+    ``name``: the partner in the one-line ``error``."""
+    n_units = n_units_of(partner)
+    if n_units is not None and n_units != source.n_units:
+        raise error(f"{name}: speaks {n_units} units, the learner's speech "
+                    f"({source.describe()}) {source.n_units} (allowed: a partner in the "
+                    "learner's unit inventory: its units are observed and scored in it)")
 
 
 def allowed_keys(kind: str) -> list[str]:
@@ -296,7 +313,11 @@ class _PoolBuilder:
     def add(self, i: int, spec: dict[str, Any] | Agent) -> None:
         if not isinstance(spec, dict):  # a given Agent: speaks the shipped dialogue's units
             label = str(getattr(spec, "name", f"agent{i}"))
-            self._member(i, SideConfig(), (SpeechRef(SHIPPED, "", 0),), label, agent=spec)
+            speech = SpeechRef(SHIPPED, "", 0)
+            check_partner_units(spec, self.pool.source(speech), f"partner[{i}] {label}",
+                                PoolError)  # now, not at the reset that first draws it
+            self.inventories[i] = DEFAULT_N_UNITS
+            self._member(i, SideConfig(), (speech,), label, agent=spec)
             self.pool.weights.append(1.0)
             return
         kind = spec.get("kind")

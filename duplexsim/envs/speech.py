@@ -27,6 +27,14 @@ class SpeechSource:
     silence_units: frozenset[int]
     silence_unit: int
     dialogue_id: str
+    corpus: str = ""
+    """The corpus folder the dialogue is from; "" for the dialogue shipped in the package."""
+
+    def describe(self) -> str:
+        """Where the speech comes from, for messages."""
+        if not self.corpus:
+            return "the shipped dialogue"
+        return f"dialogue {self.dialogue_id!r} of {self.corpus}"
 
 
 def _dialogue(scenario: Scenario, partner_side: str) -> tuple[Any, Any]:
@@ -76,4 +84,5 @@ def dialogue_source(dialogue: Any, corpus: Any, channel: int) -> SpeechSource:
         raise ValueError(f"dialogue {dialogue.id!r}: unit {units_max} outside the inventory "
                          f"(allowed: 0..{n_units - 1})")
     bank = UtteranceBank.from_dialogue(dialogue, channel, silence_units, silence_unit)
-    return SpeechSource(bank, n_units, silence_units, silence_unit, str(dialogue.id))
+    return SpeechSource(bank, n_units, silence_units, silence_unit, str(dialogue.id),
+                        str(corpus.root) if corpus is not None else "")

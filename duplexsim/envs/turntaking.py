@@ -16,9 +16,15 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from duplexsim.agents.base import Agent
+from duplexsim.agents.base import Agent, n_units_of
 from duplexsim.config.scenario import Scenario, SideConfig
-from duplexsim.envs.partners import PartnerPool, given_agent_info, is_pool, parse_pool
+from duplexsim.envs.partners import (
+    PartnerPool,
+    check_partner_units,
+    given_agent_info,
+    is_pool,
+    parse_pool,
+)
 from duplexsim.envs.registration import DEFAULT_MAX_EPISODE_STEPS, TURN_TAKING_ID
 from duplexsim.envs.rewards import RewardConfig
 from duplexsim.envs.side import ACTION_MODES, LearnerSide
@@ -83,7 +89,7 @@ def load_model(model: str | Path | Agent | None, scenario: Scenario, action_mode
 
         agent = load(str(model), chunk_ms=scenario.chunk_ms, seed=scenario.seed,
                      lead_chunks=scenario.decision_lead_chunks)
-    units = getattr(getattr(agent, "fmt", None), "n_units", None)
+    units = n_units_of(agent)
     if n_units is not None and units is not None and units != n_units:
         raise ValueError(f"{key}: speaks {units} units, the learner's speech and its partner "
                          f"{n_units} (allowed: a model in their unit inventory: its units "
@@ -248,9 +254,10 @@ class TurnTakingEnv(gym.Env):
                                    window, as_reward(reward, self.scenario),
                                    load_model(model, self.scenario, action_mode,
                                               source.n_units))
-        self.world = DuplexWorld(self.scenario, {side: self.learner.agent},
-                                 None if self.pool else
-                                 given or build_partner(self.scenario, other(side)))
+        partner_agent = None if self.pool else given or build_partner(self.scenario, other(side))
+        if partner_agent is not None:  # a pool's partners are checked as they are drawn
+            check_partner_units(partner_agent, source, f"partner {partner_agent.name!r}")
+        self.world = DuplexWorld(self.scenario, {side: self.learner.agent}, partner_agent)
         self._given = given
         self.partner_info: dict[str, Any] = {}
         """The current episode's partner (label, kind, corpus, dialogue, channel, start_s,

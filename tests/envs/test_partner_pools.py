@@ -88,9 +88,10 @@ def test_a_replay_started_late_keeps_its_silence_units() -> None:
     member = PartnerMember(side=side, speech=(), label="replay", spec=0)
     pool = PartnerPool([member], [1.0], scenario=scenario(), side="b")
     pool._agents[side] = ReplayAgent(np.array([1, 5, 5, 0, 1] * 20), 5, silence_unit=0,
-                                     silence_units=[0, 1])  # as built from a tokenizer
+                                     silence_units=[0, 1], n_units=8)  # as from a corpus
     late = pool.agent(member, start_chunks=2)
     assert late.silence_units == {0, 1} and late.units.tolist() == [1, 5, 5, 0, 1] * 18
+    assert late.n_units == 8  # its inventory too, checked against the learner's speech
 
 
 def test_random_starts_are_drawn_per_dialogue(tiny_corpus: Path, tmp_path: Path) -> None:
@@ -285,6 +286,30 @@ def test_bad_pool_specs_are_one_line_named_errors(tiny_corpus: Path, partner, me
     with pytest.raises(ValueError, match=message) as caught:
         make(fill(partner))
     assert "\n" not in str(caught.value)
+
+
+def test_a_pool_partner_in_another_unit_inventory_is_refused(tiny_corpus: Path) -> None:
+    """A given replay agent of a 32-unit corpus (its learner speech: the shipped dialogue's
+    501 units) is refused when the env is made; a scripted spec, which speaks the units of
+    the scenario's learner side (here a 32-unit replay), at the reset that draws it. Both
+    were accepted, the partner's units then read in the learner's inventory."""
+    import re
+
+    from duplexsim.agents.replay import ReplayAgent
+    from duplexsim.config.scenario import SideConfig
+    from duplexsim.errors import ConfigError
+
+    replay = SideConfig(kind="replay", corpus=str(tiny_corpus))
+    agent = ReplayAgent.from_side(replay, scenario(), "b")
+    shipped = r"speaks 32 units, the learner's speech \(the shipped dialogue\) 501 \(allowed"
+    with pytest.raises(ConfigError, match=rf"^partner\[1\] {re.escape(agent.name)}: {shipped}"):
+        make(["scripted", agent])
+    env = gym.make(TURN_TAKING_ID, scenario=dataclasses.replace(scenario(), a=replay),
+                   partner=[{"kind": "scripted"}])
+    with pytest.raises(ConfigError, match=rf"^partner\[0\] scripted:random-talker: {shipped}"):
+        env.reset(seed=0)
+    fine = ReplayAgent.from_side(SideConfig(kind="replay"), scenario(), "b")  # 501 units
+    make(["scripted", fine]).reset(seed=0)
 
 
 def test_a_given_agent_is_described_by_its_own_kind() -> None:

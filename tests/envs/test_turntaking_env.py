@@ -162,6 +162,35 @@ def test_a_settings_file_of_another_kind_is_one_line(tmp_path) -> None:  # noqa:
     assert len(e.value.problems) == 1
 
 
+def test_a_partner_in_another_unit_inventory_is_refused(tiny_corpus) -> None:  # noqa: ANN001
+    """A scripted partner speaks the units of the scenario's other side (here a replay of a
+    32-unit corpus), a given replay agent those of its corpus, while the learner's speech,
+    and the spaces, came from the shipped dialogue's 501: both were accepted, the partner's
+    units then observed and scored in the learner's inventory."""
+    import dataclasses
+    import re
+
+    from duplexsim.agents.replay import ReplayAgent
+    from duplexsim.config.scenario import SideConfig
+    from duplexsim.errors import ConfigError
+
+    replay = SideConfig(kind="replay", corpus=str(tiny_corpus))
+    learner_replays = dataclasses.replace(short_scenario(), a=replay)
+    agent = ReplayAgent.from_side(replay, short_scenario(), "b")
+    for scenario, partner, name in [
+            (dataclasses.replace(learner_replays, b=SideConfig(kind="scripted")), None,
+             "scripted:random-talker:b"),
+            (learner_replays, "scripted", "scripted:random-talker:b"),
+            (short_scenario(), agent, agent.name)]:
+        with pytest.raises(ConfigError, match=rf"^partner '{re.escape(name)}': speaks 32 "
+                           r"units, the learner's speech \(the shipped dialogue\) 501 "
+                           r"\(allowed: a partner in the learner's unit inventory"):
+            gym.make(TURN_TAKING_ID, scenario=scenario, partner=partner)
+    shipped = ReplayAgent.from_side(SideConfig(kind="replay"), short_scenario(), "b")
+    for partner in ("scripted", shipped, replay):  # one inventory: fine
+        gym.make(TURN_TAKING_ID, scenario=short_scenario(), partner=partner).reset(seed=0)
+
+
 def test_an_episode_cut_by_the_registered_limit_warns_once() -> None:
     import warnings
 
