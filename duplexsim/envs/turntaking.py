@@ -197,6 +197,9 @@ class TurnTakingEnv(gym.Env):
     longer scenario pass ``gymnasium.make(..., max_episode_steps=scenario.n_chunks)`` (if
     an episode of a longer scenario stopped at exactly step 188, the next ``reset`` warns
     once that the registered limit cut it). Stepping after the end (unwrapped) raises.
+    ``copy.deepcopy`` and ``pickle`` work before ``reset`` and after ``close``, not in
+    between (a one-line ``TypeError``: the simulation is live generators); to branch an
+    episode, replay its seed and actions on a new env.
 
     ## Arguments
     ``scenario`` (Scenario, TOML path or dict; default: embedded 30 s replay scenario; its

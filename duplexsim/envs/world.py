@@ -228,6 +228,19 @@ class DuplexWorld:
         if self.session is not None:
             self.session.close()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The world for ``copy.deepcopy`` and ``pickle``: before the first :meth:`reset`, or
+        after :meth:`close` (without the closed session: a copy's :meth:`reset` starts its
+        own). A running session cannot be copied: its SimPy processes are live generators,
+        which Python cannot copy or pickle (nor rebuild: they are suspended mid-function)."""
+        if self.session is not None and not self.session.closed:
+            raise TypeError(
+                "env: cannot be copied or pickled from reset() until close(): its simulation "
+                "runs as live SimPy generators (allowed: copy it before reset() or after "
+                "close(); to branch an episode, make a new env with the same arguments, "
+                "reset it with the same seed and replay the actions: the same rollout)")
+        return {**self.__dict__, "session": None}
+
     def stream(self, side: str) -> PlayedStream:
         """What ``side`` has played so far on the global timeline."""
         stream = self.streams[side]

@@ -88,6 +88,38 @@ def test_same_seed_and_actions_give_identical_rollouts() -> None:
     assert not same(a, c)
 
 
+def test_copying_an_env_from_reset_until_close_is_one_clear_error() -> None:
+    """copy.deepcopy or pickle of an env between reset() and close() failed deep in the
+    simulator ("cannot pickle 'generator' object": SimPy processes are generators). Before
+    reset() and after close() a copy still works and rolls out as the original does."""
+    import copy
+    import pickle
+
+    from duplexsim.envs.parallel import DuplexParallelEnv
+
+    def copies(env):  # noqa: ANN001, ANN202
+        return [copy.deepcopy(env), pickle.loads(pickle.dumps(env))]
+
+    actions = [1, 1, 0, 2, 0, 1, 3, 0, 1, 1]
+    env = gym.make(TURN_TAKING_ID, scenario=short_scenario(), partner="scripted")
+    before = copies(env)
+    want = rollout(env, 3, actions)
+    env.reset(seed=3)
+    env.step(1)  # mid-episode
+    parallel = DuplexParallelEnv(scenario=short_scenario())
+    parallel.reset(seed=0)
+    for live in (env, env.unwrapped, parallel):
+        for attempt in (copy.deepcopy, pickle.dumps):
+            with pytest.raises(TypeError, match=r"^env: cannot be copied or pickled from "
+                               r"reset\(\) until close\(\): .*SimPy generators \(allowed: "
+                               r"copy it before reset\(\) or after close\(\); .*replay the "
+                               r"actions"):
+                attempt(live)
+    env.close()
+    for copied in before + copies(env):
+        assert same(rollout(copied, 3, actions), want)
+
+
 def test_partner_is_heard_late() -> None:
     env = gym.make(TURN_TAKING_ID, scenario=short_scenario())
     env.reset(seed=0)
