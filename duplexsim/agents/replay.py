@@ -55,6 +55,7 @@ class ReplayAgent:
         dialogue ``side.dialogue`` (default: the first test-split one) of that corpus.
         """
         from duplexsim import corpora
+        from duplexsim.corpora.default import default_n_units
 
         try:
             if side.corpus:
@@ -69,7 +70,7 @@ class ReplayAgent:
                 dialogue = corpora.default_dialogue()
                 silence = int(getattr(dialogue, "silence_unit", 0))
                 silence_set = getattr(dialogue, "silence_units", None) or ()
-                n_units = 501  # the shipped dialogue's units (the token format's default)
+                n_units = default_n_units()  # what the shipped resource records
         except DuplexsimError as e:
             raise with_note(e, f"scenario {key}.corpus / {key}.dialogue") from None
         if not side.corpus and side.dialogue and side.dialogue != dialogue.id:
