@@ -81,9 +81,11 @@ def read_transcript(path: str | Path, speakers: list[str] | None = None
 
 def _row(speaker: str | None, start: str, stop: str, text: str, kind: str
          ) -> tuple[str, float, float, str, str]:
-    """One segment's fields, checked (times, kind) as a :class:`Segment` checks them."""
+    """One segment's fields, checked (times, kind) as a :class:`Segment` checks them; each
+    run of whitespace in the text as one space (an utterance may hold a line break inside
+    its quotes, and a Fisher transcript written from it holds one utterance a line)."""
     segment = Segment(0, float(start), float(stop), kind=kind)
-    return str(speaker).strip(), segment.start_s, segment.end_s, text, kind
+    return str(speaker).strip(), segment.start_s, segment.end_s, " ".join(text.split()), kind
 
 
 WRITTEN_SPEAKERS = ("A", "B")

@@ -213,3 +213,26 @@ def test_a_rerun_on_a_changed_tree_does_not_re_split_what_was_imported(tmp_path:
                                                "the tree has 2 more (fe_03_00004, "
                                                "fe_03_00005)"), err
     assert (out / "manifest.json").read_bytes() == before
+
+
+def test_a_candor_utterance_with_a_line_break_is_imported_as_one_line(tmp_path: Path) -> None:
+    """A CANDOR utterance may hold a newline inside its CSV quotes; the import wrote it as is
+    into fisher/<id>.txt, one utterance a line, which the Fisher reader then refused
+    ("malformed line")."""
+    from duplexsim.corpora import candor, fisher
+
+    tree = tmp_path / "candor"
+    candor_tree(tree)
+    csv = tree / "0a1b2c3d-uuid" / "transcription" / "transcript_audiophile.csv"
+    candor.write_transcript(csv, [Segment(0, 0.0, 0.75, "well,\nyou know"),
+                                  Segment(1, 1.0, 1.75, " so\r\n\tthen  ")],
+                            speakers=("spk1", "spk2"))
+    assert '"well,\nyou know"' in csv.read_text()  # a quoted line break, as CANDOR has them
+    _tokenizer(tmp_path / "units")
+    out = tmp_path / "corpus"
+    assert main(["corpus", "import", str(tree), "--tokenizer", str(tmp_path / "units"),
+                 "--out", str(out)]) == 0
+    texts = ["well, you know", "so then"]
+    assert [s.text for s in fisher.read_transcript(out / "fisher" / "0a1b2c3d-uuid.txt")] \
+        == texts
+    assert [s.text for s in load_corpus(out).dialogue("0a1b2c3d-uuid").segments] == texts
