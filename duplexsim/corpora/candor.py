@@ -160,18 +160,25 @@ class CandorCorpus:
         return sorted(p for p in (self._dirs[id] / "processed").glob("*")
                       if p.suffix in AUDIO_EXTS)
 
-    def read_audio(self, id: str, speakers: list[str]) -> tuple[np.ndarray, int]:
-        """``[2, N]`` audio: per-speaker mono files, else one 2-channel file in processed/."""
+    def source_files(self, id: str) -> list[Path]:
+        """The files conversation ``id`` is read from: its transcript, its channel map if
+        there is one, and the sound files :meth:`read_audio` reads (raises
+        :class:`AudioError` when they are not there). Reads the transcript only when there
+        is no channel map (its speakers say which files are theirs)."""
+        transcript = self.transcript_path(id)
+        channel_map = self._dirs[id] / "processed" / "channel_map.json"
+        speakers = self.channel_order(id) or read_transcript(transcript)[1]
+        return [transcript, *([channel_map] if channel_map.is_file() else []),
+                *self.audio_paths(id, speakers)]
+
+    def audio_paths(self, id: str, speakers: list[str]) -> list[Path]:
+        """The sound files of ``speakers``' audio in processed/: one mono file per speaker
+        (in channel order), else the one 2-channel file."""
         proc = self._dirs[id] / "processed"
         per = [next((proc / f"{s}{e}" for e in AUDIO_EXTS if (proc / f"{s}{e}").is_file()),
                     None) for s in speakers]
         if len(speakers) == 2 and all(per):
-            (a, sa), (b, sb) = (read_audio(p, channels=1) for p in per)
-            if sa != sb:
-                raise AudioError(f"{per[1]}: sample rate {sb} Hz, expected {sa} Hz like {per[0]}")
-            n = max(a.shape[1], b.shape[1])  # the shorter one ends in silence, not the call
-            return np.concatenate([np.pad(a, ((0, 0), (0, n - a.shape[1]))),
-                                   np.pad(b, ((0, 0), (0, n - b.shape[1])))]), sa
+            return per
         files = self.audio_files(id)
         if len(files) == 1:
             if not (proc / "channel_map.json").is_file() and \
@@ -181,11 +188,23 @@ class CandorCorpus:
                     f"{speakers} is on the left channel of {files[0].name} is unknown "
                     "(allowed: the release's channel_map.json {\"L\": speaker, \"R\": "
                     "speaker}, or one file per speaker)")
-            return read_audio(files[0], channels=2)
+            return files
         raise AudioError(
             f"{self.transcript_path(id)}: refers to speakers {speakers}: expected "
             f"{proc}/<speaker>.wav|.flac|.mp3 per speaker or one 2-channel file in {proc} "
             f"(found {len(files)} sound files)")
+
+    def read_audio(self, id: str, speakers: list[str]) -> tuple[np.ndarray, int]:
+        """``[2, N]`` audio: per-speaker mono files, else one 2-channel file in processed/."""
+        paths = self.audio_paths(id, speakers)
+        if len(paths) == 1:
+            return read_audio(paths[0], channels=2)
+        (a, sa), (b, sb) = (read_audio(p, channels=1) for p in paths)
+        if sa != sb:
+            raise AudioError(f"{paths[1]}: sample rate {sb} Hz, expected {sa} Hz like {paths[0]}")
+        n = max(a.shape[1], b.shape[1])  # the shorter one ends in silence, not the call
+        return np.concatenate([np.pad(a, ((0, 0), (0, n - a.shape[1]))),
+                               np.pad(b, ((0, 0), (0, n - b.shape[1])))]), sa
 
     def dialogue(self, id: str, audio: bool = True, tokenizer=None) -> Dialogue:
         segs, speakers = read_transcript(self.transcript_path(id), self.channel_order(id))

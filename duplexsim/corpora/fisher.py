@@ -115,6 +115,11 @@ class FisherCorpus:
                              f"none found under {self.root}")
         return self._audio[id]
 
+    def source_files(self, id: str) -> list[Path]:
+        """The files call ``id`` is read from: its transcript and its audio (raises
+        :class:`AudioError` without one)."""
+        return [self._transcripts[id], self.audio_path(id)]
+
     def dialogue(self, id: str, audio: bool = True, tokenizer=None) -> Dialogue:
         """Segments (+ audio when ``audio``; + units when a tokenizer is given)."""
         segs = read_transcript(self._transcripts[id])

@@ -22,7 +22,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from duplexsim.atomic import write_json
-from duplexsim.audio.io import resample, write_audio
+from duplexsim.audio.io import AudioError, resample, write_audio
 from duplexsim.config.loader import read_json
 from duplexsim.corpora import candor, fisher
 from duplexsim.corpora.corpus import FORMAT, assign_splits, open_corpus
@@ -56,6 +56,7 @@ def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, 
               "sample_rate_hz": sample_rate_hz, "tokenizer_sha256": tokenizer_digest(tok_dir)}
     ids = source.ids()
     _check_record(out, record, ids)
+    _source_files(source, ids)
     write_json(out / "import.json", record)
     splits = split_ids(ids, seed, val_share, test_share)
     entries, rate = [], sample_rate_hz
@@ -119,6 +120,23 @@ def _check_record(out: Path, record: dict, ids: list[str]) -> None:
                               f"fewer {_some(gone)}: importing them here would re-split the "
                               "conversations it holds", "the same tree to resume, or an "
                               "empty folder for the changed tree")
+
+
+def _source_files(source: fisher.FisherCorpus | candor.CandorCorpus, ids: list[str]
+                  ) -> dict[str, list[Path]]:
+    """Each conversation's source files (its reader's ``source_files``), before anything is
+    written: a conversation without its audio was found only when the import reached it,
+    after writing those before it. Refuses naming the first such conversation's audio."""
+    files, missing = {}, []
+    for id in ids:
+        try:
+            files[id] = source.source_files(id)
+        except AudioError as e:
+            missing.append(e)
+    if missing:
+        raise AudioError(f"{missing[0]} ({len(missing)} of {len(ids)} conversations lack "
+                         "their audio; nothing was written)")
+    return files
 
 
 def _some(ids: list[str]) -> str:

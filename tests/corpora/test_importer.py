@@ -236,3 +236,30 @@ def test_a_candor_utterance_with_a_line_break_is_imported_as_one_line(tmp_path: 
     assert [s.text for s in fisher.read_transcript(out / "fisher" / "0a1b2c3d-uuid.txt")] \
         == texts
     assert [s.text for s in load_corpus(out).dialogue("0a1b2c3d-uuid").segments] == texts
+
+
+@pytest.mark.parametrize("kind", ["Fisher", "CANDOR"])
+def test_a_tree_with_missing_audio_is_refused_before_anything_is_written(tmp_path: Path,
+                                                                         capsys, kind) -> None:
+    """A conversation without its audio was found only when the import reached it: the
+    conversations before it were written (and import.json), then the import stopped."""
+    tree = tmp_path / "tree"
+    _tokenizer(tmp_path / "units")
+    if kind == "Fisher":
+        fisher_tree(tree, n=4)
+        for i in (2, 4):
+            (tree / "audio" / f"fe_03_{i:05d}.wav").unlink()
+        first = (f"{tree}/data/trans/000/fe_03_00002.txt: refers to audio fe_03_00002.flac, "
+                 "fe_03_00002.wav, fe_03_00002.sph: none found under")
+        count = "2 of 4 conversations lack their audio"
+    else:
+        candor_tree(tree)
+        (tree / "0a1b2c3d-uuid" / "processed" / "0a1b2c3d-uuid.wav").unlink()
+        first = f"{tree}/0a1b2c3d-uuid/transcription/transcript_audiophile.csv: refers to"
+        count = "1 of 1 conversations lack their audio"
+    out = tmp_path / "out"
+    assert main(["corpus", "import", str(tree), "--tokenizer", str(tmp_path / "units"),
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(first) and count in err[0], err
+    assert not out.exists()
