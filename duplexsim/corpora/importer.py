@@ -8,7 +8,9 @@ one rate for the corpus), both transcripts and its units under a given unit toke
 (``duplexsim units train --corpus TREE``), a seeded train/val/test split, the tokenizer
 copied in, the manifest last. Each file is written atomically; a rerun resumes (skips
 conversations whose units exist) and refuses a folder imported with other settings
-(``import.json``), a finished import of other conversations, or a synthetic corpus.
+(``import.json``), a finished import of other conversations, conversations whose source
+files changed after they were imported (``sources/ID.json``), or a synthetic corpus.
+Every conversation's audio is looked up before anything is written.
 Must not train or simulate.
 """
 
@@ -26,6 +28,7 @@ from duplexsim.audio.io import AudioError, resample, write_audio
 from duplexsim.config.loader import read_json
 from duplexsim.corpora import candor, fisher
 from duplexsim.corpora.corpus import FORMAT, assign_splits, open_corpus
+from duplexsim.digests import file_digest
 from duplexsim.errors import OutputError
 
 
@@ -56,27 +59,33 @@ def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, 
               "sample_rate_hz": sample_rate_hz, "tokenizer_sha256": tokenizer_digest(tok_dir)}
     ids = source.ids()
     _check_record(out, record, ids)
-    _source_files(source, ids)
+    files = _source_files(source, ids)
+    _check_sources(out, tree, files)
     write_json(out / "import.json", record)
     splits = split_ids(ids, seed, val_share, test_share)
     entries, rate = [], sample_rate_hz
     for id in tqdm(ids, desc="import", unit="conv", disable=not progress):
         paths = {"audio": out / "audio" / f"{id}.flac", "units": out / "units" / f"{id}.npy",
                  "txt": out / "fisher" / f"{id}.txt",
-                 "csv": out / "candor" / id / "transcription" / "transcript_audiophile.csv"}
-        if paths["units"].is_file() and paths["audio"].is_file():  # units: written last
+                 "csv": out / "candor" / id / "transcription" / "transcript_audiophile.csv",
+                 "sources": out / "sources" / f"{id}.json"}
+        if _imported(out, id):
+            if not paths["sources"].is_file():  # imported before these records: as it is now
+                write_json(paths["sources"], _source_record(tree, files[id]))
             meta = sf.info(str(paths["audio"]))
             rate = rate or int(meta.samplerate)
             entries.append({"id": id, "duration_s": meta.frames / meta.samplerate,
                             "split": splits[id], "audio": f"audio/{id}.flac",
                             "units": f"units/{id}.npy"})
             continue
+        sources = _source_record(tree, files[id])  # before reading: a later change shows
         d = source.dialogue(id, audio=True)
         rate = rate or int(d.sample_rate_hz)
         wave = d.audio if d.sample_rate_hz == rate else resample(d.audio, d.sample_rate_hz, rate)
         write_audio(paths["audio"], wave, rate)
         fisher.write_transcript(paths["txt"], d.segments, audio_name=paths["audio"].name)
         candor.write_transcript(paths["csv"], d.segments)
+        write_json(paths["sources"], sources)
         write_units(tok, wave, rate, paths["units"])
         entries.append({"id": id, "duration_s": wave.shape[1] / rate, "split": splits[id],
                         "audio": f"audio/{id}.flac", "units": f"units/{id}.npy"})
@@ -137,6 +146,64 @@ def _source_files(source: fisher.FisherCorpus | candor.CandorCorpus, ids: list[s
         raise AudioError(f"{missing[0]} ({len(missing)} of {len(ids)} conversations lack "
                          "their audio; nothing was written)")
     return files
+
+
+def _imported(out: Path, id: str) -> bool:
+    """Whether conversation ``id`` is in ``out`` whole (its units are written last)."""
+    return (out / "units" / f"{id}.npy").is_file() and (out / "audio" / f"{id}.flac").is_file()
+
+
+def _source_record(tree: Path, paths: list[Path]) -> dict:
+    """What a conversation is imported from (``sources/ID.json``): each file's path in the
+    tree, size, modification time and sha256."""
+    record = {}
+    for path in paths:
+        st = path.stat()
+        record[path.relative_to(tree).as_posix()] = {
+            "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": file_digest(path)}
+    return {"files": record}
+
+
+def _check_sources(out: Path, tree: Path, files: dict[str, list[Path]]) -> None:
+    """Refuse to resume an import whose conversations were imported from files that have
+    changed since (a corrected transcript): a resume skips what is imported, so it would
+    keep the old import. A file of the same size and time is taken as unchanged; another
+    time, as changed only when its sha256 differs (a ``touch`` or a copy is no change)."""
+    changed, imported = [], 0
+    for id, paths in files.items():
+        record = out / "sources" / f"{id}.json"
+        if not _imported(out, id) or not record.is_file():
+            continue
+        imported += 1
+        held = read_json(record, what="import source record").get("files")
+        held = held if isinstance(held, dict) else {}
+        now = {p.relative_to(tree).as_posix(): p for p in paths}
+        for name in sorted(set(held) | set(now)):
+            what = ("was removed" if name not in now else "was added" if name not in held
+                    else None if _unchanged(now[name], held[name]) else "changed")
+            if what:
+                changed.append((id, tree / name, what))
+                break
+    if changed:
+        id, path, what = changed[0]
+        raise OutputError(str(out), "", f"holds conversation {id} imported before its source "
+                          f"{path} {what} ({len(changed)} of {imported} imported conversations "
+                          "have changed sources): a resume would keep the old import",
+                          "the files as they were to resume, or an empty folder to import "
+                          "the changed tree")
+
+
+def _unchanged(path: Path, held: object) -> bool:
+    """Whether ``path`` still holds what ``held`` (its :func:`_source_record` entry) says."""
+    if not isinstance(held, dict):
+        return False
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    if st.st_size != held.get("size"):
+        return False
+    return st.st_mtime_ns == held.get("mtime_ns") or file_digest(path) == held.get("sha256")
 
 
 def _some(ids: list[str]) -> str:

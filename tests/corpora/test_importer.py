@@ -263,3 +263,34 @@ def test_a_tree_with_missing_audio_is_refused_before_anything_is_written(tmp_pat
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith(first) and count in err[0], err
     assert not out.exists()
+
+
+def test_a_resume_refuses_a_source_file_changed_since_its_conversation_was_imported(
+        tmp_path: Path, capsys) -> None:
+    """A rerun skipped every conversation whose units were there: a transcript corrected in
+    the tree after its conversation was imported kept the old import, silently."""
+    import os
+
+    tree = tmp_path / "tree"
+    fisher_tree(tree, n=3)
+    _tokenizer(tmp_path / "units")
+    out = tmp_path / "out"
+    argv = ["corpus", "import", str(tree), "--tokenizer", str(tmp_path / "units"), "--out",
+            str(out)]
+    assert main(argv) == 0
+    (out / "manifest.json").unlink()  # an import stopped before its end
+    audio = tree / "audio" / "fe_03_00001.wav"
+    os.utime(audio, ns=(audio.stat().st_atime_ns, audio.stat().st_mtime_ns + 10**9))
+    capsys.readouterr()
+    assert main(argv) == 0  # touched, not changed: it resumes
+    transcript = tree / "data" / "trans" / "000" / "fe_03_00002.txt"
+    transcript.write_text(transcript.read_text().replace("word 1", "word one"))
+    imported = (out / "fisher" / "fe_03_00002.txt").read_bytes()
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        f"{out}: holds conversation fe_03_00002 imported before its source {transcript} "
+        "changed (1 of 3 imported conversations have changed sources)"), err
+    assert "an empty folder" in err[0]
+    assert (out / "fisher" / "fe_03_00002.txt").read_bytes() == imported
