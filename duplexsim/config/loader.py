@@ -154,7 +154,12 @@ def _convert(tp: Any, value: Any, file: str, key: str, problems: list[Problem]) 
         if isinstance(value, bool) or not isinstance(value, int | float):
             problems.append(_wrong_type(file, key, value, "number"))
             return _INVALID
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # tomllib reads integers of any length; a float holds < 1.8e308
+            problems.append(Problem(file, key, f"integer of {len(str(abs(value)))} digits is "
+                                    "too large for a number", "a number below 1.8e308"))
+            return _INVALID
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             problems.append(_wrong_type(file, key, value, "integer"))

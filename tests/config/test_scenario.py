@@ -221,3 +221,18 @@ def test_simulate_writes_the_reward_table_back(tmp_path: Path) -> None:
     written = load_scenario(out / "scenario.toml")
     assert written.reward == load_scenario(path).reward
     assert written == load_scenario(path).resolve()
+
+
+def test_an_integer_too_large_for_a_float_is_one_line(tmp_path: Path) -> None:
+    """TOML reads integers of any length; one too large for a float in a number field was an
+    OverflowError with its traceback."""
+    path = tmp_path / "big.toml"
+    path.write_text(f'name = "big"\nduration_s = {"9" * 400}\n'
+                    f'[network.a_to_b]\ndelay_ms = {"9" * 310}\n')
+    with pytest.raises(ConfigError) as info:
+        load_scenario(path)
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}: duration_s: integer of 400 digits is too large for a number "
+        "(allowed: a number below 1.8e308)",
+        f"{path}: network.a_to_b.delay_ms: integer of 310 digits is too large for a number "
+        "(allowed: a number below 1.8e308)"]
