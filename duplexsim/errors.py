@@ -159,8 +159,10 @@ def write_failure(error: BaseException, path: str | os.PathLike[str],
 
 def finite_in(value: float, low: float, high: float, *, low_open: bool = False) -> bool:
     """True if ``value`` is a finite number in ``[low, high]`` (``(low, high]`` if low_open)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return False
+    if isinstance(value, float) and not math.isfinite(value):  # (an int is finite, and one
+        return False  # past a float's range has no float: math.isfinite would overflow)
     return (value > low if low_open else value >= low) and value <= high
 
 

@@ -877,3 +877,22 @@ def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
             "sys.exit(run_reporting(run, 'x'))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 141 and out.stderr == ""
+
+
+@pytest.mark.parametrize("argv", [
+    ["simulate", "scenario.toml", "--out", "run", "--seed", "9" * 400],
+    ["sweep", "sweep.toml", "--limit", "9" * 400],
+])
+def test_an_integer_flag_past_a_floats_range_is_out_of_range(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        argv: list[str]) -> None:
+    """``--seed 99...9`` (400 digits) was an OverflowError traceback from the range check."""
+    from duplexsim.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"duplexsim {argv[0]}: {argv[-2]}: 999") and "out of range" in err[0]
+    assert not (tmp_path / "run").exists()
