@@ -54,7 +54,7 @@ def file_digest(path: str | Path) -> str:
     p = Path(path)
     try:
         st = p.stat()
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the path, which no file has
         return ""
     key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _SEEN:

@@ -76,8 +76,14 @@ class SweepConfig:
             # the default output folder is runs/<name>: "../../x" would write outside runs/
             errors.append(FieldError("name", f"{self.name!r} is a path, not a name",
                                      "a folder name without / or \\, not . or .."))
+        elif "\0" in self.name:  # ("\u0000" in TOML) no file system takes it: a ValueError
+            errors.append(FieldError("name", f"{self.name!r} holds a NUL character",
+                                     "a folder name without NUL"))
         if not self.base.strip():  # "" is the current folder: "is a folder, not a file"
             errors.append(FieldError("base", "empty path", "a scenario TOML file"))
+        elif "\0" in self.base:
+            errors.append(FieldError("base", f"{self.base!r} holds a NUL character",
+                                     "a scenario TOML file path without NUL"))
         if not self.seeds or any(not 0 <= s < 2**63 for s in self.seeds) or len(
                 set(self.seeds)) != len(self.seeds):
             errors.append(FieldError("seeds", f"{list(self.seeds)} is not a list of distinct "

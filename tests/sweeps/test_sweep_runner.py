@@ -161,6 +161,39 @@ def test_set_seed_empty_keys_and_an_empty_base_are_refused(tmp_path, set_, grid,
         load_sweep(path, check_scenarios=False)
     assert len(e.value.problems) == 1 and str(e.value).startswith(str(path))
 
+
+@pytest.mark.parametrize(("where", "expected"), [
+    ("name", r"sweep.name: 'a\\x00b' holds a NUL character"),
+    ("base", r"sweep.base: '.*base.toml\\x00' holds a NUL character"),
+    ("grid", r"b.corpus: no corpus at 'c\\x00d'"),
+])
+def test_a_nul_in_a_sweep_path_is_one_line(tmp_path, monkeypatch, capsys, where, expected):
+    """A NUL character ("\\u0000" in TOML) in the sweep's name, its base path or a path a
+    cell's scenario names was a ValueError traceback ("embedded null byte") from
+    `duplexsim sweep` (the name's only when the run folder was made, after every check had
+    passed) and, for the base and the grid, from `duplexsim validate`."""
+    from duplexsim.cli import main
+
+    (tmp_path / "base.toml").write_text('name = "base"\nduration_s = 1.0\n[a]\nkind = "replay"\n')
+    name, base, grid = "t", "base.toml", '"b.channel" = [0, 1]'
+    if where == "name":
+        name = "a\\u0000b"
+    elif where == "base":
+        base += "\\u0000"
+    else:
+        grid = '"b.corpus" = ["", "c\\u0000d"]'
+    path = tmp_path / "sweep.toml"
+    path.write_text(f'[sweep]\nname = "{name}"\nbase = "{base}"\n[sweep.grid]\n{grid}\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(str(path)) and re.search(expected, err[0]), err
+    assert not (tmp_path / "runs").exists()
+    assert main(["validate", str(path)]) == (0 if where == "grid" else 1)  # (files unchecked)
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and (where == "grid" or re.search(expected, out[0])), out
+
+
 @pytest.mark.parametrize("broken", ["sweep", "base"])
 def test_a_sweep_or_base_file_that_is_not_utf8_is_one_line(tmp_path, capsys, broken):
     """A sweep file or base scenario that is not UTF-8 was a UnicodeDecodeError traceback
