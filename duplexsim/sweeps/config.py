@@ -125,6 +125,17 @@ class SweepConfig:
                 errors.append(FieldError(f"set.{key}", "seeds are swept with sweep.seeds (every "
                                          "cell's seed replaces this one)",
                                          "any scenario key but seed; seeds = [...]"))
+        # a set value that a grid key, or a later set key, replaces in every cell is never
+        # used, though the sweep (and sweep.json) says it was set
+        set_keys = list(self.set)
+        for i, key in enumerate(set_keys):
+            over = [f"grid.{g}" for g in self.grid for part in g.split("+")
+                    if _within(key, part)] + [f"set.{k}" for k in set_keys[i + 1:]
+                                              if _within(key, k)]
+            if over:
+                errors.append(FieldError(f"set.{key}", f"{over[0]} replaces it in every cell: "
+                                         "this value is never used",
+                                         "keys that grid and later set keys do not set"))
         # two keys that set one field: the later one wins, the earlier one's column lies
         # (rows labelled delay_ms=100 that never had that delay)
         setting = [(f"grid.{key}", part) for key in self.grid for part in key.split("+")]
@@ -141,6 +152,11 @@ def _nested(a: str, b: str) -> bool:
     a_parts, b_parts = a.split("."), b.split(".")
     n = min(len(a_parts), len(b_parts))
     return a_parts[:n] == b_parts[:n]
+
+
+def _within(a: str, b: str) -> bool:
+    """Dotted path ``a`` names the field ``b`` or one inside it (setting ``b`` replaces it)."""
+    return a == b or a.startswith(f"{b}.")
 
 
 def _repeated(values: list[Any] | tuple[Any, ...]) -> Any:

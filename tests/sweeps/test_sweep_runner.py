@@ -162,6 +162,31 @@ def test_set_seed_empty_keys_and_an_empty_base_are_refused(tmp_path, set_, grid,
     assert len(e.value.problems) == 1 and str(e.value).startswith(str(path))
 
 
+@pytest.mark.parametrize(("set_", "match"), [
+    ('"network.a_to_b.delay_ms" = 5.0', r"sweep.set.network.a_to_b.delay_ms: grid.network."
+     r"a_to_b.delay_ms\+network.b_to_a.delay_ms replaces it in every cell: this value is "
+     r"never used"),
+    ('"a.estimation" = "wait"', r"sweep.set.a.estimation: grid.a.estimation replaces it"),
+    ('"b.temperature" = 0.5\nb = { kind = "syncllm", agent = "x" }',
+     r"sweep.set.b.temperature: set.b replaces it in every cell"),
+])
+def test_a_set_value_that_the_grid_or_a_later_set_key_replaces_is_refused(tmp_path, set_,
+                                                                           match):
+    """sweep.set.KEY with a grid key (or a later set key) setting the same field or a table
+    around it ran every cell without the set value, while sweep.json listed it as set."""
+    path = write_sweep(tmp_path)
+    path.write_text(path.read_text().replace("duration_s = 30.0", f"duration_s = 30.0\n{set_}"))
+    with pytest.raises(ConfigError, match=match) as e:
+        load_sweep(path, check_scenarios=False)
+    assert len(e.value.problems) == 1 and str(e.value).startswith(str(path))
+    # a set table that a grid key varies inside, or a later set key refines, is no conflict
+    path.write_text(path.read_text().replace(set_, '"network.a_to_b" = { loss = 0.0 }\n'
+                                             '"b" = { kind = "replay" }\n"b.channel" = 1'))
+    cell = load_sweep(path, check_scenarios=False).cells()[-1]
+    assert cell.config["network"]["a_to_b"] == {"loss": 0.0, "delay_ms": 480}
+    assert cell.config["b"] == {"kind": "replay", "channel": 1}
+
+
 @pytest.mark.parametrize(("where", "expected"), [
     ("name", r"sweep.name: 'a\\x00b' holds a NUL character"),
     ("base", r"sweep.base: '.*base.toml\\x00' holds a NUL character"),
