@@ -176,6 +176,10 @@ def run_sweep(
     if (out / "sweep.json").is_file() and read_json(out / "sweep.json", what="sweep.json") \
             != json.loads(json.dumps(meta, default=str)):
         _note_a_changed_sweep(out)
+    # earlier failures of cells not run this time (--limit) stay listed, with their
+    # traceback; read now: a damaged file is named before any cell runs, not after them all
+    earlier = read_json(out / "failures.json", what="sweep failures.json") \
+        if (out / "failures.json").is_file() else {}
     todo = [c for c in cells if not cell_path(out, c).is_file()]
     todo = todo[:limit] if limit is not None else todo
     size = sweep.config.batch if batch is None else batch
@@ -196,9 +200,6 @@ def run_sweep(
                 else:
                     failures[cell.key] = {"params": cell.params, "error": error}
                 bar.update(1)
-    # earlier failures of cells not run this time (--limit) stay listed, with their traceback
-    earlier = read_json(out / "failures.json", what="sweep failures.json") \
-        if (out / "failures.json").is_file() else {}
     ran = {c.key for group in groups for c in group}
     unfinished = {c.key for c in cells if not cell_path(out, c).is_file()}
     failures = {**{k: v for k, v in earlier.items() if k not in ran and k in unfinished},

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from duplexsim.config.loader import ConfigError
+from duplexsim.errors import InputError
 from duplexsim.sweeps import load_sweep, run_sweep
 
 HERE = Path(__file__).parent
@@ -253,6 +254,20 @@ def test_resume_skips_finished_cells(tmp_path, monkeypatch):
     # delay raises the gaps: the metric varies with the grid as it should
     by_delay = full.groupby("network.a_to_b.delay_ms+network.b_to_a.delay_ms")["gap_median_ms"]
     assert by_delay.mean().is_monotonic_increasing
+
+
+@pytest.mark.parametrize("damage", ["[1, 2", "[]"])
+def test_a_damaged_failures_json_is_named_before_any_cell_runs(tmp_path, monkeypatch, damage):
+    """failures.json was read only after every cell had run: an hour of cells, then the
+    one-line error, and no results.parquet (again on every rerun with cells left)."""
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.setenv("SWEEP_TEST_CALLS", str(tmp_path / "calls"))
+    sweep = load_sweep(write_sweep(tmp_path), check_scenarios=False)
+    run_sweep(sweep, tmp_path / "out", workers=1, progress=False, limit=2)
+    (tmp_path / "out" / "failures.json").write_text(damage)
+    with pytest.raises(InputError, match=r"out/failures.json: .*(corrupt|a JSON list)"):
+        run_sweep(sweep, tmp_path / "out", workers=1, progress=False)
+    assert len(list((tmp_path / "calls").iterdir())) == 2  # no cell ran
 
 
 def test_another_sweep_into_the_folder_reuses_its_cells_and_says_so(tmp_path, monkeypatch,
