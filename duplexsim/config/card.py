@@ -258,6 +258,9 @@ class TrainCard:
         if not self.chunk_ms or any(not 0 < c <= 60_000 or c % FRAME_MS for c in self.chunk_ms):
             errors.append(FieldError("chunk_ms", f"{list(self.chunk_ms)}",
                                      "non-empty list of multiples of 40 up to 60000"))
+        elif len(set(self.chunk_ms)) != len(self.chunk_ms):  # each window draws one: a size
+            errors.append(FieldError("chunk_ms", f"{list(self.chunk_ms)} lists a size twice "
+                                     "(drawn twice as often)", "distinct chunk sizes"))
         for name in ("val_every", "val_batches", "checkpoint_every", "log_every"):
             if not 0 < getattr(self, name) <= _STAGE_MAX:
                 errors.append(FieldError(name, f"{getattr(self, name)} is out of range",
@@ -321,6 +324,9 @@ class TdmCard:
             errors.append(FieldError("slice_ms", f"{list(self.slice_ms)}",
                                      "non-empty list of positive multiples of 40 up to "
                                      f"{_TDM_MAX_MS}, e.g. [1200]"))
+        elif len(set(self.slice_ms)) != len(self.slice_ms):  # each window draws one
+            errors.append(FieldError("slice_ms", f"{list(self.slice_ms)} lists a slice twice "
+                                     "(drawn twice as often)", "distinct slice lengths"))
         if self.window_slices <= 0:
             errors.append(FieldError("window_slices", f"{self.window_slices} is not positive",
                                      "> 0"))

@@ -305,6 +305,24 @@ def test_cards_that_would_train_nonsense_are_refused(tmp_path: Path, text: str,
     assert any(line.startswith(expected) for line in problems), problems
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ('[agent]\nname = "c"\n[train]\nchunk_ms = [160, 200, 160]\n',
+     "train.chunk_ms: [160, 200, 160] lists a size twice (drawn twice as often) "
+     "(allowed: distinct chunk sizes)"),
+    ('[agent]\nkind = "tdm"\n[tdm]\nslice_ms = [1200, 1200]\n',
+     "tdm.slice_ms: [1200, 1200] lists a slice twice (drawn twice as often) "
+     "(allowed: distinct slice lengths)"),
+])
+def test_a_chunk_size_or_slice_listed_twice_is_refused(tmp_path: Path, text: str,
+                                                       expected: str) -> None:
+    """Each training window draws one of the card's chunk sizes (TDM: slices) with equal
+    odds: one listed twice was silently drawn twice as often, and agent.json listed it
+    twice."""
+    (tmp_path / "card.toml").write_text(text)
+    assert [f"{p.key}: {p.message} (allowed: {p.allowed})"
+            for p in validate_file(tmp_path / "card.toml")] == [expected]
+
+
 def test_wrong_types_are_named_as_toml_names_them(tmp_path: Path) -> None:
     """"wrong type str", "dict", "list": Python's words for TOML's string, table and array."""
     path = tmp_path / "t.toml"
