@@ -24,8 +24,10 @@ stable hash key). Must not run anything: see :mod:`duplexsim.sweeps.runner`.
 from __future__ import annotations
 
 import copy
+import datetime
 import itertools
 import json
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -107,6 +109,11 @@ class SweepConfig:
                 errors.append(FieldError(f"grid.{key}", "seeds are swept with sweep.seeds"
                                          if key != "cell" else "a column of the results table",
                                          "any scenario key but seed"))
+            elif any(_has_date(v) for v in values):
+                bad = next(v for v in values if _has_date(v))
+                errors.append(FieldError(f"grid.{key}", f"{bad!r} is a TOML date or time (no "
+                                         "scenario key takes one; cells and sweep.json are "
+                                         "JSON)", "numbers, strings or booleans"))
             elif (twice := _repeated(values)) is not None:
                 # a value listed twice is the same cell twice: its one conversation per seed
                 # would count as two in every mean and bootstrap over seeds
@@ -121,6 +128,10 @@ class SweepConfig:
         for key in self.set:
             if any(not name for name in key.split(".")):
                 errors.append(FieldError(f"set.{key}", "empty key", "dotted.key"))
+            elif _has_date(self.set[key]):
+                errors.append(FieldError(f"set.{key}", "holds a TOML date or time (no scenario "
+                                         "key takes one; cells and sweep.json are JSON)",
+                                         "numbers, strings, booleans, lists and tables of them"))
             elif key == SEED_KEY:  # each cell's seed from sweep.seeds replaces it
                 errors.append(FieldError(f"set.{key}", "seeds are swept with sweep.seeds (every "
                                          "cell's seed replaces this one)",
@@ -161,12 +172,27 @@ def _within(a: str, b: str) -> bool:
 
 def _repeated(values: list[Any] | tuple[Any, ...]) -> Any:
     """The first value of ``values`` equal to an earlier one (0 and 0.0 are one value, a
-    boolean and a number are not), or None."""
+    boolean and a number are not; nan and nan are one value: one cell key), or None."""
     for i, v in enumerate(values):
         for earlier in values[:i]:
-            if isinstance(v, bool) == isinstance(earlier, bool) and v == earlier:
+            if isinstance(v, bool) == isinstance(earlier, bool) and (
+                    v == earlier or _is_nan(v) and _is_nan(earlier)):
                 return v
     return None
+
+
+def _is_nan(v: Any) -> bool:
+    return isinstance(v, float) and math.isnan(v)
+
+
+def _has_date(v: Any) -> bool:
+    """Whether ``v`` is, or holds, a TOML date, time or date-time (tomllib's ``datetime``
+    types), which JSON does not hold."""
+    if isinstance(v, dict):
+        return any(_has_date(x) for x in v.values())
+    if isinstance(v, list | tuple):
+        return any(_has_date(x) for x in v)
+    return isinstance(v, datetime.date | datetime.time)
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,11 @@ def test_grid_expands_to_cells_with_stable_distinct_keys(tmp_path):
     ("[0]", 'grid = { "network" = [{ preset = "lan" }] }', "sweep.grid.network: .* is a table"),
     ("[0]", 'grid = { "network.a_to_b.delay_ms" = [0, 160, 0.0] }',
      "sweep.grid.network.a_to_b.delay_ms: 0.0 is listed twice"),
+    ("[0]", 'grid = { "network.a_to_b.jitter_ms" = [nan, 1, nan] }',
+     "sweep.grid.network.a_to_b.jitter_ms: nan is listed twice"),
+    ("[0]", 'grid = { "x" = [1979-05-27, 1980-01-01] }',
+     r"sweep.grid.x: datetime.date\(1979, 5, 27\) is a TOML date or time"),
+    ("[0]", 'set "a.t" = 07:32:00', "sweep.set.a.t: holds a TOML date or time"),
     ("[0]", 'name = "../../x"', r"sweep.name: '../../x' is a path, not a name"),
     ("[0]", 'grid = { "network.a_to_b.delay_ms" = [0, 100], '
      '"network.a_to_b.delay_ms+network.b_to_a.delay_ms" = [0, 160] }',
@@ -89,6 +94,8 @@ def test_bad_sweep_files_name_the_key(tmp_path, seeds, extra, match):
         path.write_text(path.read_text().replace('name = "t"', extra))
     elif extra.startswith("workers"):
         path.write_text(path.read_text().replace("workers = 1", extra))
+    elif extra.startswith("set "):  # a key of [sweep.set]
+        path.write_text(path.read_text().replace("duration_s = 30.0", extra[4:]))
     elif extra.startswith("grid"):
         text = path.read_text().split("[sweep.grid]")[0]
         path.write_text(text.replace("cell =", f"{extra}\ncell ="))
