@@ -655,6 +655,7 @@ def main(argv: list[str] | None = None) -> int:
     args, cfg = parse(argv)
     use_threads(args.threads)
     t0 = time.perf_counter()
+    command = provenance("rl_turn_policy.py", argv)  # the code as it is when the run starts
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     model, obs_norm = (load_policy(Path(cfg.policy), out) if cfg.policy
@@ -690,7 +691,6 @@ def main(argv: list[str] | None = None) -> int:
     for name, frame in (("episodes", df), ("summary", summary), ("farming", farm)):
         with atomic_path(out / f"{name}.csv") as tmp:
             frame.to_csv(tmp, index=False)
-    command = provenance("rl_turn_policy.py", argv)
     write_report(out, cfg, command, summary, ver, gen, farm, tuned, time.perf_counter() - t0)
     plot(summary, out / "rl.png")
     print(ver.to_string(index=False))
