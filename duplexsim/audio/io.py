@@ -74,6 +74,13 @@ def read_audio(
     except (sf.LibsndfileError, RuntimeError) as e:
         raise AudioError(f"{path}: not a readable sound file ({e})") from None
     wave = np.ascontiguousarray(data.T)
+    finite = np.isfinite(wave)
+    if not finite.all():  # a float file can hold NaN / inf: features and units of it are noise
+        channel, sample = (int(i[0]) for i in np.nonzero(~finite))
+        n_bad = int((~finite).sum())
+        raise AudioError(str(path), f"channel {channel}, sample {sample}",
+                         f"not finite ({n_bad} such sample{'s' if n_bad > 1 else ''})",
+                         "finite samples: repair or re-export the file")
     declared = (sphere or {}).get("sample_count", "")
     if declared.isdigit() and wave.shape[1] < int(declared):  # libsndfile reads what is there
         raise AudioError(f"{path}: truncated: its SPHERE header gives {int(declared)} samples "

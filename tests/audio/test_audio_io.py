@@ -133,3 +133,17 @@ def test_headroom_scales_an_overshoot_instead_of_clipping_it() -> None:
     assert np.allclose(out * 1.07, wave)  # one factor for both channels: balance kept
     fits = np.array([[0.5, -0.9]], np.float32)
     assert headroom(fits) is fits
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_float_file_with_non_finite_samples_is_refused_naming_the_first(tmp_path,
+                                                                          bad) -> None:
+    """A float WAV with a NaN or inf sample was read as it was: ``duplexsim units train``
+    on it ended in numpy's "arange: cannot compute length" traceback, and encoding it gave
+    units without a word."""
+    wave = np.zeros((2, 800), np.float32)
+    wave[1, 123] = bad
+    sf.write(str(tmp_path / "f.wav"), wave.T, 8000, subtype="FLOAT")
+    with pytest.raises(AudioError, match=r"^\S+f.wav: channel 1, sample 123: not finite "
+                       r"\(1 such sample\) \(allowed: finite samples"):
+        read_audio(tmp_path / "f.wav", channels=2)
