@@ -34,6 +34,25 @@ def _sphere_header(path: Path) -> dict[str, str] | None:
             if len(parts := line.split()) >= 3}
 
 
+def _wav_frames(path: Path) -> int | None:
+    """Samples per channel that a RIFF WAVE header's data chunk declares, or None (not a
+    WAV file, or a streamed one whose size is a placeholder: 0 or 0xFFFFFFFF). For ADPCM
+    and GSM WAV it is the number of blocks, fewer than the samples: never a truncation."""
+    with path.open("rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WAVE":
+            return None
+        align = 0
+        while len(chunk := fh.read(8)) == 8:
+            name, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+            if name == b"data":
+                return size // align if align and size not in (0, 0xFFFFFFFF) else None
+            body = fh.read(size + size % 2)  # chunks are padded to an even size
+            if name == b"fmt " and len(body) >= 14:
+                align = int.from_bytes(body[12:14], "little")  # bytes per sample frame
+    return None
+
+
 def audio_duration_s(path: str | Path) -> float | None:
     """Seconds of audio in ``path`` from its header alone (a SPHERE header's sample_count and
     sample_rate, also for shorten-compressed files), or None where it cannot be told."""
@@ -82,8 +101,11 @@ def read_audio(
                          f"not finite ({n_bad} such sample{'s' if n_bad > 1 else ''})",
                          "finite samples: repair or re-export the file")
     declared = (sphere or {}).get("sample_count", "")
+    header = "SPHERE" if sphere is not None else "WAV"
+    if sphere is None:
+        declared = str(_wav_frames(path) or "")
     if declared.isdigit() and wave.shape[1] < int(declared):  # libsndfile reads what is there
-        raise AudioError(f"{path}: truncated: its SPHERE header gives {int(declared)} samples "
+        raise AudioError(f"{path}: truncated: its {header} header gives {int(declared)} samples "
                          f"per channel ({int(declared) / sr:.1f} s), the file holds "
                          f"{wave.shape[1]} ({wave.shape[1] / sr:.1f} s) (allowed: the whole "
                          "file: copy or convert it again)")

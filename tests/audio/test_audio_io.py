@@ -147,3 +147,16 @@ def test_a_float_file_with_non_finite_samples_is_refused_naming_the_first(tmp_pa
     with pytest.raises(AudioError, match=r"^\S+f.wav: channel 1, sample 123: not finite "
                        r"\(1 such sample\) \(allowed: finite samples"):
         read_audio(tmp_path / "f.wav", channels=2)
+
+
+def test_a_truncated_wav_file_is_an_error_naming_it(tmp_path) -> None:
+    """libsndfile reads as many samples as a cut-off WAV holds (as for SPHERE, which was
+    checked already): a half-copied call was read as a shorter one without a word. The
+    header's data chunk size tells the real length; a whole file still reads."""
+    path = tmp_path / "fe_03_00001.wav"
+    sf.write(str(path), np.full((8000, 2), 0.25, np.float32), 8000, subtype="PCM_16")
+    assert read_audio(path, channels=2)[0].shape == (2, 8000)
+    path.write_bytes(path.read_bytes()[:44 + 4 * 6000])  # 2000 samples per channel missing
+    with pytest.raises(AudioError, match=r"fe_03_00001.wav: truncated: its WAV header gives "
+                       r"8000 samples per channel \(1.0 s\), the file holds 6000 \(0.8 s\)"):
+        read_audio(path, channels=2)
