@@ -61,6 +61,29 @@ def _check_type_flags(args: argparse.Namespace) -> None:
                          f"--type hubert-kmeans with {flag}, or no {flag}")
 
 
+def _check_out(out: Path) -> None:
+    """An ``--out`` whose config.json is not a tokenizer's is refused before training: a
+    HuBERT or model folder (``--out`` mixed up with ``--hubert-dir``) had its config.json
+    replaced by the tokenizer's, and its model no longer loaded."""
+    import json
+
+    from duplexsim.errors import OutputError
+    from duplexsim.units.kmeans import FORMAT
+
+    config = Path(out) / "config.json"
+    if not config.is_file():
+        return
+    try:
+        found = json.loads(config.read_text()).get("format")
+    except (OSError, ValueError, AttributeError):  # unreadable, not JSON, not an object
+        found = None
+    if found != FORMAT:
+        raise OutputError(str(out), "--out", "holds a config.json that is not a unit "
+                          f"tokenizer's (format {found!r}, not {FORMAT!r}): saving would "
+                          "replace it", "a new or empty folder, or a tokenizer's folder to "
+                          "replace that tokenizer")
+
+
 def run(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_output_dir, output_dir
     from duplexsim.config.loader import from_dict
@@ -69,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     _check_type_flags(args)
     check_output_dir(args.out)
+    _check_out(args.out)
     cfg = from_dict(TokenizerConfig, {
         # the HuBERT folder absolute: the tokenizer is used from any working directory
         "type": args.type, "n_units": args.n_units,

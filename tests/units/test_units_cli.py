@@ -92,3 +92,37 @@ def test_a_hubert_folder_that_does_not_load_is_one_line(tmp_path: Path, break_it
     err = result.stderr.replace(str(hubert.resolve()), "H")
     assert result.returncode == 2 and err.count("\n") == 1 and re.search(message, err), err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("config", ['{"model_type": "hubert", "hidden_size": 768}\n',
+                                    "not json\n"])
+def test_out_holding_another_config_json_is_refused_before_training(tmp_path: Path, capsys,
+                                                                    config: str) -> None:
+    """``--out`` pointing at a HuBERT or model folder (``--out`` mixed up with
+    ``--hubert-dir``) trained, then replaced the folder's config.json with the tokenizer's:
+    the model no longer loaded."""
+    corpus = _fisher_tree(tmp_path / "fisher")
+    out = tmp_path / "hubert"
+    out.mkdir()
+    (out / "config.json").write_text(config)
+    assert main(["units", "train", "--corpus", str(corpus), "--out", str(out),
+                 "--n-units", "4"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{out}: --out: holds a config.json that is not a unit tokenizer's")
+    assert err.count("\n") == 1
+    assert (out / "config.json").read_text() == config
+    assert sorted(p.name for p in out.iterdir()) == ["config.json"]
+
+
+def test_out_holding_a_tokenizer_is_replaced(tmp_path: Path) -> None:
+    """Training again into a tokenizer's folder replaces it (the tokenizer is the user's
+    to retrain)."""
+    corpus = _fisher_tree(tmp_path / "fisher")
+    out = tmp_path / "units"
+    assert main(["units", "train", "--corpus", str(corpus), "--out", str(out),
+                 "--n-units", "4"]) == 0
+    assert main(["units", "train", "--corpus", str(corpus), "--out", str(out),
+                 "--n-units", "3"]) == 0
+    from duplexsim.units import load_tokenizer
+
+    assert load_tokenizer(out).n_units == 3
