@@ -180,7 +180,14 @@ class KMeansTokenizer:
 
     def decode(self, units: np.ndarray, seed: int = 0) -> np.ndarray:
         """``[T]`` units -> 16 kHz float32 wave of ``T * 640`` samples."""
-        u = np.asarray(units, dtype=np.int64)
+        raw = np.asarray(units)
+        if raw.size and raw.dtype.kind not in "iu":  # (load_units refuses float units too)
+            raise ValueError(f"units: dtype {raw.dtype} (allowed: integer unit ids "
+                             f"0..{self.n_units - 1}; float ids are not truncated)")
+        if raw.ndim != 1:
+            raise ValueError(f"units must be one stream [T], got shape {raw.shape} "
+                             "(allowed: decode each channel on its own)")
+        u = raw.astype(np.int64)
         if u.size and (u.min() < 0 or u.max() >= self.n_units):
             bad = int(np.flatnonzero((u < 0) | (u >= self.n_units))[0])
             raise ValueError(

@@ -214,3 +214,15 @@ def test_hubert_kmeans_refuses_a_hubert_it_was_not_trained_with(speech, tmp_path
     del meta["hubert"]
     (tmp_path / "tok" / "config.json").write_text(json.dumps(meta))
     assert load_tokenizer(tmp_path / "tok").hubert is None
+
+
+def test_decode_refuses_float_and_multichannel_units(tok) -> None:
+    """Float unit ids were truncated without a word (1.7 vocoded as unit 1; ``load_units``
+    refuses float units for that reason), and ``[2, T]`` units ended in numpy's "operands
+    could not be broadcast" instead of naming the shape."""
+    with pytest.raises(ValueError, match=r"units: dtype float64 \(allowed: integer unit ids"):
+        tok.decode(np.array([0.0, 1.7]))
+    with pytest.raises(ValueError, match=r"units must be one stream \[T\], got shape \(2, 3\)"):
+        tok.decode(np.zeros((2, 3), np.int64))
+    assert tok.decode(np.array([0, 1], np.int16)).shape == (1280,)  # any integer dtype
+
