@@ -32,6 +32,10 @@ def to_feature_rate(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     arr = as_float(wave)
     if arr.ndim != 1:
         raise ValueError(f"wave must be one channel [N], got shape {arr.shape}")
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if len(bad):  # NaN spreads through the resampler; NaN energy read as silence
+        raise ValueError(f"wave[{bad[0]}]: not finite ({len(bad)} such sample"
+                         f"{'s' if len(bad) > 1 else ''}) (allowed: finite samples)")
     t = n_frames(arr.shape[0], sample_rate)
     out = resample(arr, sample_rate, FEATURE_SR_HZ)
     out = out[: t * HOP]

@@ -226,3 +226,12 @@ def test_decode_refuses_float_and_multichannel_units(tok) -> None:
         tok.decode(np.zeros((2, 3), np.int64))
     assert tok.decode(np.array([0, 1], np.int16)).shape == (1280,)  # any integer dtype
 
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_encode_refuses_non_finite_samples(tok, speech, bad) -> None:
+    """A NaN or inf sample gave units without a word (a NaN stretch read as silence)."""
+    wave = speech[0][:16000].copy()
+    wave[4321] = bad
+    with pytest.raises(ValueError, match=r"wave\[4321\]: not finite \(1 such sample\)"):
+        tok.encode(wave, 16000)
