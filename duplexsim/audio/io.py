@@ -34,10 +34,15 @@ def _sphere_header(path: Path) -> dict[str, str] | None:
             if len(parts := line.split()) >= 3}
 
 
+STREAMED_WAV_SIZE = 0x7F000000
+"""A WAV data chunk size from here up is taken as a placeholder, not a length."""
+
+
 def _wav_frames(path: Path) -> int | None:
     """Samples per channel that a RIFF WAVE header's data chunk declares, or None (not a
-    WAV file, or a streamed one whose size is a placeholder: 0 or 0xFFFFFFFF). For ADPCM
-    and GSM WAV it is the number of blocks, fewer than the samples: never a truncation."""
+    WAV file, or a streamed one whose size is a placeholder: 0, or 2 GB and more, as tools
+    writing to a pipe leave it: 0xFFFFFFFF, 0x7FFFFFFF, 0x7FFFF000...). For ADPCM and GSM
+    WAV it is the number of blocks, fewer than the samples: never a truncation."""
     with path.open("rb") as fh:
         head = fh.read(12)
         if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WAVE":
@@ -46,7 +51,7 @@ def _wav_frames(path: Path) -> int | None:
         while len(chunk := fh.read(8)) == 8:
             name, size = chunk[:4], int.from_bytes(chunk[4:], "little")
             if name == b"data":
-                return size // align if align and size not in (0, 0xFFFFFFFF) else None
+                return size // align if align and 0 < size < STREAMED_WAV_SIZE else None
             body = fh.read(size + size % 2)  # chunks are padded to an even size
             if name == b"fmt " and len(body) >= 14:
                 align = int.from_bytes(body[12:14], "little")  # bytes per sample frame

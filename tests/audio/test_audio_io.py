@@ -160,3 +160,18 @@ def test_a_truncated_wav_file_is_an_error_naming_it(tmp_path) -> None:
     with pytest.raises(AudioError, match=r"fe_03_00001.wav: truncated: its WAV header gives "
                        r"8000 samples per channel \(1.0 s\), the file holds 6000 \(0.8 s\)"):
         read_audio(path, channels=2)
+
+
+@pytest.mark.parametrize("placeholder", [0xFFFFFFFF, 0x7FFFFFFF, 0x7FFFF000])
+def test_a_streamed_wav_with_a_placeholder_size_reads(tmp_path, placeholder) -> None:
+    """A WAV written to a pipe cannot seek back to fill in its sizes: its data chunk holds a
+    placeholder (sox, ffmpeg, espeak-ng --stdout), not a length. Such a file is whole."""
+    path = tmp_path / "streamed.wav"
+    sf.write(str(path), np.full((800, 1), 0.25, np.float32), 8000, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    at = data.index(b"data") + 4
+    data[at:at + 4] = placeholder.to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    wave, sr = sf.read(str(path))  # libsndfile reads to the end of the file
+    assert len(wave) == 800
+    assert read_audio(path, channels=1)[0].shape == (1, 800)
