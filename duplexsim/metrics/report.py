@@ -269,7 +269,9 @@ def _write_report(out: Path, name: str, table: pd.DataFrame, params: list[str],
     if "fto_values_ms" in table.columns:
         plot_fto_hist(table, grid, ref, out / "fto_hist.png", provenance)
         lines += ["## Floor-transfer offsets", "",
-                  "" if corpus else "(no --corpus given: no corpus reference)",
+                  "(no --corpus given: no corpus reference)" if not corpus else
+                  "(the corpus's test split has no floor transfers: no corpus reference)"
+                  if ref is None or not len(ref) else "",
                   "![fto](fto_hist.png)", ""]
     lines += _estimation_section(table, grid, out, provenance)
     with atomic_path(out / "summary.csv") as tmp:

@@ -193,3 +193,20 @@ def test_report_looks_for_stale_tables_once(run_dir, monkeypatch, capsys):
     assert "**Stale beside this report**: effects_vs_delay0.md" in \
         (run_dir / "report" / "REPORT.md").read_text()
     assert "note: effects_vs_delay0.md" in capsys.readouterr().err
+
+
+def test_a_corpus_without_test_transfers_is_said_not_silently_dropped(run_dir, tmp_path):
+    """``--corpus`` with an empty test split (one conversation: ``assign_splits`` gives it to
+    train) drew the histogram without a reference and said nothing about it."""
+    from duplexsim.corpora import load_corpus
+    from duplexsim.corpora.build import build_corpus
+    from duplexsim.corpora.synth import load_config
+
+    corpus = tmp_path / "one"
+    build_corpus(corpus, load_config("fisher-like", conversation_s=20.0), hours=20 / 3600,
+                 seed=0, preset="fisher-like", cache_dir=tmp_path / "tts", workers=1,
+                 n_units=32)
+    assert not load_corpus(corpus).ids(split="test")
+    assert main(["report", str(run_dir), "--corpus", str(corpus)]) == 0
+    report = (run_dir / "report" / "REPORT.md").read_text()
+    assert "(the corpus's test split has no floor transfers: no corpus reference)" in report
