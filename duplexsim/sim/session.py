@@ -59,7 +59,7 @@ import simpy
 from simpy.core import URGENT
 from simpy.events import Event
 
-from duplexsim.agents.base import Agent, ChunkReport
+from duplexsim.agents.base import Agent, ChunkReport, n_units_of
 from duplexsim.config.scenario import Scenario
 from duplexsim.models.engine import Program, drive, gather
 from duplexsim.sim.buffer import ReceiveBuffer
@@ -68,7 +68,7 @@ from duplexsim.sim.clock import ARRIVE, DECIDE, SEND, SETTLED, ChunkClock, at
 from duplexsim.sim.link import Link, Packet
 from duplexsim.sim.playout import playout_rule
 from duplexsim.sim.recorder import DecisionRow, TraceRecorder
-from duplexsim.sim.side import SideState
+from duplexsim.sim.side import ANY_UNIT, SideState
 
 if TYPE_CHECKING:
     from duplexsim.sim.trace import Trace
@@ -147,6 +147,7 @@ class Session:
 
     def _side(self, key: str) -> SideState:
         cfg, agent = getattr(self.scenario, key), self.agents[key]
+        n_units = n_units_of(agent)
         # only the sides' offset against each other matters: shifted alike so that the clock
         # furthest ahead starts its chunk 0 at global 0 and no chunk starts before it (a
         # clock ahead of global time would otherwise squeeze its first chunks into 0 ms;
@@ -158,6 +159,7 @@ class Session:
                          buffer=ReceiveBuffer(self.scenario.buffer.give_up_ms),
                          rule=playout_rule(cfg), silence_unit=silence_unit_of(agent),
                          frames_per_chunk=self.scenario.frames_per_chunk,
+                         n_units=ANY_UNIT if n_units is None else n_units,
                          due_ms=_base_delay_ms(self.scenario.network.hops(LINK_KEY[key])))
 
     # ------------------------------------------------------------------ stepping
@@ -396,11 +398,14 @@ class Session:
             settled = j in played
             before = self._before_produce(side, j, deadline)
             report: ChunkReport | None = None
+            produced = None
             if not before.skipped:  # the agent's decision: directly, or as an engine program
                 steps = getattr(side.agent, "produce_steps", None)
                 report = side.agent.produce(j) if steps is None \
                     else (yield from self._run_program(steps(j)))
-            row, units = self._decision_row(side, j, planned, deadline, before, report)
+                produced = side.checked_units(j, report)
+            row, units = self._decision_row(side, j, planned, deadline, before, report,
+                                            produced)
             if not row["prologue"]:
                 busy_until = row["ready_ms"]
             self.recorder.decision(row)
@@ -460,9 +465,10 @@ class Session:
 
     def _decision_row(self, side: SideState, j: int, planned: int, deadline: int,
                       before: _Before, report: ChunkReport | None,
-                      ) -> tuple[DecisionRow, np.ndarray]:
+                      produced: np.ndarray | None) -> tuple[DecisionRow, np.ndarray]:
         """Place chunk ``j`` by the side's playout rule (deadline: a late chunk misses; wait:
-        it slips); its decision row and the units it plays."""
+        it slips); its decision row and the units it plays (``produced``: the report's,
+        checked; None when skipped)."""
         key, agent, now, prologue = side.key, side.agent, before.now, before.prologue
         lookahead, missing, skipped = before.lookahead, before.missing, before.skipped
         cost = 0 if report is None else compute_ms(report, self.scenario.compute)
@@ -479,10 +485,10 @@ class Session:
         if j in played:  # settled as a miss while the worker was busy
             assert skipped, f"{key}: chunk {j} settled before its decision, yet not skipped"
             units = played[j]
-        elif miss or report is None:
+        elif miss or produced is None:
             units = self._miss_units(side, j)
         else:
-            units = np.asarray(report.units, np.int64)
+            units = produced
         row: DecisionRow = {
             "agent": key, "name": str(getattr(agent, "name", key)), "chunk": j,
             "planned_ms": planned, "decided_ms": now, "waited_ms": now - planned,

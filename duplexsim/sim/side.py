@@ -2,20 +2,30 @@
 
 Owns :class:`SideState` and the arithmetic that only needs one side: when its chunk ``j``
 is decided, starts and plays (global ms and frames, shifted by its slip), when its last
-chunk ends, and what a missed chunk plays. Must not run SimPy or touch the other side.
+chunk ends, what a missed chunk plays, and the check of what its agent reports. Must not run
+SimPy or touch the other side.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from duplexsim.agents.base import Agent
+from duplexsim.agents.base import Agent, ChunkReport
 from duplexsim.config.scenario import FRAME_MS
 from duplexsim.sim.buffer import ReceiveBuffer
 from duplexsim.sim.clock import ChunkClock
 from duplexsim.sim.playout import PlayoutRule
+from duplexsim.tokens import check_chunk
+
+ANY_UNIT = int(np.iinfo(np.int64).max)
+"""The unit-id bound of an agent that does not say how many units it speaks."""
+
+
+def _unit_ids(units: list[int], n_units: int) -> bool:
+    return not units or (min(units) >= 0 and max(units) < n_units)
 
 
 @dataclass
@@ -40,6 +50,9 @@ class SideState:
     """When its worker gets to its next undecided chunk."""
     chunk_slip_ms: dict[int, int] = field(default_factory=dict)
     """Chunk -> the slip it was played with."""
+    n_units: int = ANY_UNIT
+    """How many units its agent speaks (:func:`~duplexsim.agents.base.n_units_of`; an
+    agent that does not say: any id >= 0)."""
 
     @property
     def waits(self) -> bool:
@@ -77,6 +90,42 @@ class SideState:
         elif j < n_chunks:  # the worker may reach its last chunks after they were sent
             end = max(end, self.next_decision_ms)
         return end
+
+    def checked_units(self, j: int, report: object) -> np.ndarray:
+        """The units ``[F]`` int64 of the agent's report for its chunk ``j``; a report that
+        breaks the protocol (another chunk, frames of another length, non-integer or
+        out-of-range unit ids, estimates of partner chunks not before ``j``, negative or
+        non-finite costs) is a ValueError naming the side, the agent and the field, here
+        rather than as nonsense in the trace (a compute time below 0 made a chunk ready
+        before it was decided, a float unit was truncated)."""
+        if not isinstance(report, ChunkReport):
+            raise ValueError(f"{self._produce(j)} returned {type(report).__name__} "
+                             "(allowed: a ChunkReport)")
+        if report.chunk != j:
+            raise ValueError(f"{self._produce(j)} reported chunk {report.chunk} "
+                             f"(allowed: {j}, the chunk asked for)")
+        units, F = report.units, self.frames_per_chunk
+        if not (type(units) is np.ndarray and units.dtype == np.int64  # the usual report:
+                and units.shape == (F,) and _unit_ids(units.tolist(), self.n_units)):  # cheap
+            units = check_chunk(units, f"{self._produce(j)}.units", self.n_units, F)
+        for k, est in (report.estimates or {}).items():
+            if not 0 <= k < j:
+                raise ValueError(f"{self._produce(j)}.estimates: partner chunk {k} "
+                                 f"(allowed: partner chunks >= 0 and < {j})")
+            check_chunk(est, f"{self._produce(j)}.estimates[{k}]", self.n_units, F)
+        for name in ("generated_tokens", "prefill_tokens"):
+            value = getattr(report, name)
+            if not isinstance(value, int | np.integer) or value < 0:
+                raise ValueError(f"{self._produce(j)}.{name} = {value!r} "
+                                 "(allowed: an integer >= 0)")
+        wall = report.compute_wall_ms
+        if not (isinstance(wall, int | float | np.number) and 0 <= wall < math.inf):
+            raise ValueError(f"{self._produce(j)}.compute_wall_ms = {wall!r} "
+                             "(allowed: a finite number of ms >= 0)")
+        return units
+
+    def _produce(self, j: int) -> str:
+        return f"side {self.key} ({getattr(self.agent, 'name', self.key)}): produce({j})"
 
     def miss_units(self, j: int, on_miss: str, played: dict[int, np.ndarray]) -> np.ndarray:
         """What a missed chunk ``j`` plays: silence, or the last unit played (``repeat``)."""
