@@ -531,3 +531,26 @@ def test_a_bad_chunk_report_is_named_at_the_decision(report, model: str,  # noqa
     with pytest.raises(ValueError) as info:
         run(scripted(200, 1.0, delay_ms=0.0, compute=compute), agents={"b": Reporting(report)})
     assert str(info.value) == f"side b (odd): {fragment}"
+
+
+def test_one_agent_object_on_both_sides_is_refused(tiny_agent_dir) -> None:  # noqa: ANN001
+    """An agent holds one conversation (``reset`` starts it): given for both sides, it was
+    reset twice and fed both streams; a SyncLLM agent then failed deep in torch
+    ("Expected tensor for argument #1 'indices' ..."), a scripted one made both sides play
+    one stream, without a word. Wrapped, it is still the same agent."""
+    from duplexsim.agents.base import AgentWrapper
+    from duplexsim.agents.scripted import ScriptedAgent
+    from duplexsim.agents.syncllm import load_agent
+
+    scenario = scripted(200, 2.0, delay_ms=0.0)
+    scripted_agent = ScriptedAgent.from_side(scenario.a, scenario, "a")
+    syncllm = load_agent(tiny_agent_dir, chunk_ms=200)
+    for a, b in ((scripted_agent, scripted_agent), (syncllm, syncllm),
+                 (scripted_agent, AgentWrapper(scripted_agent))):
+        with pytest.raises(ValueError) as info:
+            run(scenario, agents={"a": a, "b": b})
+        assert str(info.value) == (
+            f"agents: a and b are one agent object ({a.name!r}) (allowed: one agent per "
+            "side; an agent holds one side of one conversation: make a second one)")
+    other = ScriptedAgent.from_side(scenario.a, scenario, "b")
+    run(scenario, agents={"a": scripted_agent, "b": other})  # two agents: fine
