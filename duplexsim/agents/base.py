@@ -101,8 +101,7 @@ def n_units_of(agent: Agent) -> int | None:
     :class:`AgentWrapper`: its ``n_units`` (scripted, replay) or its token format's (SyncLLM,
     TDM); None for an agent that does not say (a replay built from bare units, an agent
     class of the user's own)."""
-    while isinstance(agent, AgentWrapper):
-        agent = agent.inner
+    agent = unwrapped(agent)
     n_units = getattr(agent, "n_units", None)
     if n_units is None:
         n_units = getattr(getattr(agent, "fmt", None), "n_units", None)
@@ -113,9 +112,14 @@ def kind_of(agent: Agent) -> str:
     """The scenario kind an agent instance is (``replay``, ``scripted``, ``syncllm``,
     ``tdm``: its class's ``kind``), looking through :class:`AgentWrapper`; ``"agent"`` for
     a class of the user's own."""
+    return str(getattr(type(unwrapped(agent)), "kind", "agent"))
+
+
+def unwrapped(agent: Agent) -> Agent:
+    """The agent inside any :class:`AgentWrapper` (itself if it is none)."""
     while isinstance(agent, AgentWrapper):
         agent = agent.inner
-    return str(getattr(type(agent), "kind", "agent"))
+    return agent
 
 
 class AgentWrapper:

@@ -20,7 +20,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from duplexsim.agents.base import Agent, AgentWrapper, ChunkReport
+from duplexsim.agents.base import Agent, ChunkReport, unwrapped
 from duplexsim.config.scenario import ComputeConfig, Scenario, SideConfig
 from duplexsim.errors import DuplexsimError, InputError, with_note
 
@@ -177,7 +177,7 @@ def build_agents(scenario: Scenario, given: Mapping[str, Agent] | None = None) -
     unknown = set(given) - set(SIDES)
     if unknown:
         raise ValueError(f"agents: unknown side(s) {sorted(unknown)} (allowed: a, b)")
-    if len(given) == 2 and _unwrapped(given["a"]) is _unwrapped(given["b"]):
+    if len(given) == 2 and unwrapped(given["a"]) is unwrapped(given["b"]):
         raise ValueError(f"agents: a and b are one agent object "
                          f"({getattr(given['a'], 'name', '?')!r}) (allowed: one agent per "
                          "side; an agent holds one side of one conversation: make a second one)")
@@ -199,13 +199,6 @@ def build_agents(scenario: Scenario, given: Mapping[str, Agent] | None = None) -
                 f"{scenario.frames_per_chunk} = chunk_ms {scenario.chunk_ms} / 40")
         agents[key] = agent
     return agents
-
-
-def _unwrapped(agent: Agent) -> Agent:
-    """The agent inside any :class:`~duplexsim.agents.base.AgentWrapper`."""
-    while isinstance(agent, AgentWrapper):
-        agent = agent.inner
-    return agent
 
 
 def silence_unit_of(agent: Agent) -> int:
