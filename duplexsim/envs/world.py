@@ -8,7 +8,7 @@ to the next decision's ms, its arrivals included, its decisions not), and the al
 what both sides played for rewards. The embedded default scenario lives here too. Must not
 touch the simulator's internals: it only uses ``Session(scenario, agents)``,
 ``run_program(t_ms, arrivals)``, ``hand_over(side)``, ``decision_ms(side, j)``,
-``chunk_frames(side, j)`` and ``close()``.
+``chunk_placement(side, j)`` and ``close()``.
 
 Rewards are scored on the global timeline (:class:`PlayedStream`): each side's chunks are
 placed where the simulator played them, so a partner whose playout slips
@@ -38,6 +38,7 @@ from duplexsim.config.scenario import (
 from duplexsim.envs.learner import LearnerAgent, RecordingAgent
 from duplexsim.models.engine import Program, drive
 from duplexsim.sim.build import AGENT_BUILDERS
+from duplexsim.sim.clock import FramePlacement
 
 SIDES = ("a", "b")
 DEFAULT_CHUNK_MS = 160
@@ -137,15 +138,15 @@ class PlayedStream:
     """Chunks 0..placed-1 are on the grid."""
 
     def extend(self, played: Mapping[int, np.ndarray],
-               frames_of: Callable[[int], np.ndarray]) -> None:
-        """Place the side's newly played chunks (in chunk order) at ``frames_of(chunk)``."""
+               placement_of: Callable[[int], FramePlacement]) -> None:
+        """Place the side's newly played chunks (in chunk order) where
+        ``placement_of(chunk)`` says (:meth:`duplexsim.sim.Session.chunk_placement`)."""
         while self.placed in played:
-            idx = frames_of(self.placed)
-            end = int(idx[-1]) + 1  # a chunk's frames never go back: the last is the latest
-            self._grow(end)
-            self.units[idx] = played[self.placed]
-            self.chunk[idx] = self.placed
-            self.known = max(self.known, end)
+            at = placement_of(self.placed)
+            self._grow(at.end)  # a chunk's frames never go back: its end is the latest
+            self.units[at.frames] = np.asarray(played[self.placed])[at.index]
+            self.chunk[at.frames] = self.placed
+            self.known = max(self.known, at.final)  # a later chunk may take its last frame
             self.placed += 1
 
     def _grow(self, n: int) -> None:
@@ -244,15 +245,14 @@ class DuplexWorld:
     def stream(self, side: str) -> PlayedStream:
         """What ``side`` has played so far on the global timeline."""
         stream = self.streams[side]
-        stream.extend(self.played(side), lambda j: self.session.chunk_frames(side, j))
+        stream.extend(self.played(side), lambda j: self.session.chunk_placement(side, j))
         return stream
 
     def window_end(self, side: str) -> int:
         """Frames of the global timeline a learner on ``side`` is scored over: up to the end
         of its last chunk (a learner never slips)."""
         if side not in self._window_end:
-            last = self.session.chunk_frames(side, self.n_chunks - 1)
-            self._window_end[side] = int(last.max()) + 1
+            self._window_end[side] = self.session.chunk_placement(side, self.n_chunks - 1).end
         return self._window_end[side]
 
     def scorable(self, side: str) -> tuple[PlayedStream, PlayedStream, int]:

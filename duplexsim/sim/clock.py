@@ -1,8 +1,9 @@
 """Chunk clocks and the deterministic order of simultaneous events.
 
 Owns :class:`ChunkClock` (a speaker's clock: offset and drift against the global clock,
-chunk boundaries and decision times in global integer ms) and :func:`at` (an event at a
-given time with an explicit priority). Must not know about agents or the network.
+chunk boundaries and decision times in global integer ms), :func:`place_frames` (which of
+a chunk's frames plays in each 40 ms frame of the global grid) and :func:`at` (an event at
+a given time with an explicit priority). Must not know about agents or the network.
 
 A side's clock reads ``local = global * (1 + drift_ppm * 1e-6) + offset_ms``; so
 ``global = (local - offset_ms) / (1 + drift_ppm * 1e-6)``, rounded to whole ms and
@@ -23,7 +24,9 @@ the packet is sent, or when it leaves a queueing hop past the first) and give-up
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
+import numpy as np
 import simpy
 from simpy.events import Event
 
@@ -49,6 +52,42 @@ class At(Event):
 
 def at(env: simpy.Environment, t_ms: int, priority: float) -> At:
     return At(env, t_ms, priority)
+
+
+class FramePlacement(NamedTuple):
+    """Where a chunk plays on the global frame grid (:func:`place_frames`)."""
+
+    frames: np.ndarray
+    """The global frames ``[G]`` int64 it plays on, ascending and contiguous."""
+    index: np.ndarray
+    """Which of its own frames plays on each ``[G]`` int64 (0 .. F-1, non-decreasing)."""
+    end: int
+    """The global frame after its span (``frames[-1] + 1`` when it has any)."""
+    final: int
+    """The global frames before this one are final: a chunk played after it starts no
+    earlier than this chunk ends, so it can only take frames from here on (``<= end``)."""
+
+
+def place_frames(starts_ms: np.ndarray, end_ms: int, frame_ms: int) -> FramePlacement:
+    """Resample a chunk played on a clock of its own onto the global frame grid.
+
+    ``starts_ms`` ``[F]``: when each of its frames starts (global ms, ascending); ``end_ms``:
+    when its last frame ends. Each global frame gets the latest of its frames that started
+    in it; a global frame in which none started gets the frame still playing, if that plays
+    for at least half of it (sample and hold). On the global clock that is frame ``i`` on
+    the global frame it starts in, ``first + i``, and, when the chunk starts 20-39 ms into
+    a frame, its last frame once more on the frame where it ends (a chunk played back to
+    back takes that frame: its first frame starts in it). A slow clock's frames last longer
+    than a global frame: now and then one covers two (it used to leave the second silent
+    inside continuous speech); a fast clock's are shorter: now and then one is dropped (the
+    later of two that start in one global frame plays there). Chunks heard back to back
+    with a 1 ms gap (a partner's clock rounds to whole ms) no longer leave a silent frame."""
+    first = np.asarray(starts_ms, np.int64) // frame_ms
+    start = int(first[0])
+    end = max(start, (int(end_ms) + frame_ms // 2) // frame_ms)
+    frames = np.arange(start, end, dtype=np.int64)
+    index = (np.searchsorted(first, frames, side="right") - 1).astype(np.int64)
+    return FramePlacement(frames, index, end, min(end, max(start, int(end_ms) // frame_ms)))
 
 
 @dataclass(frozen=True)

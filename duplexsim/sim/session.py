@@ -64,7 +64,7 @@ from duplexsim.config.scenario import Scenario
 from duplexsim.models.engine import Program, drive, gather
 from duplexsim.sim.buffer import ReceiveBuffer
 from duplexsim.sim.build import SIDES, build_agents, compute_ms, silence_unit_of
-from duplexsim.sim.clock import ARRIVE, DECIDE, SEND, SETTLED, ChunkClock, at
+from duplexsim.sim.clock import ARRIVE, DECIDE, SEND, SETTLED, ChunkClock, FramePlacement, at
 from duplexsim.sim.link import Link, Packet
 from duplexsim.sim.playout import playout_rule
 from duplexsim.sim.recorder import DecisionRow, TraceRecorder
@@ -187,11 +187,12 @@ class Session:
         (always under ``compute.model = "none"``), else a lower bound."""
         return self.sides[key].decision_ms(j)
 
-    def chunk_frames(self, key: str, j: int) -> np.ndarray:
-        """The global 40 ms frames ``[F]`` chunk ``j`` of side ``key`` plays on, as in
-        ``Trace.units``: its clock's frame starts shifted by the slip it was played with (a
-        chunk not played yet: the side's slip so far, final for a side that never waits)."""
-        return self.sides[key].chunk_frames(j)
+    def chunk_placement(self, key: str, j: int) -> FramePlacement:
+        """Where chunk ``j`` of side ``key`` plays on the global 40 ms frames, as in
+        ``Trace.units`` (:meth:`duplexsim.sim.side.SideState.chunk_placement`: its clock's
+        frames resampled to the grid, shifted by the slip it was played with; a chunk not
+        played yet: the side's slip so far, final for a side that never waits)."""
+        return self.sides[key].chunk_placement(j)
 
     def run_until(self, t_ms: int) -> None:
         """Process every event before ``t_ms`` (events at ``t_ms`` itself are not run yet),

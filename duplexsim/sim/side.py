@@ -1,9 +1,9 @@
 """One side of a session: its agent, clock, receive buffer, playout rule and running state.
 
 Owns :class:`SideState` and the arithmetic that only needs one side: when its chunk ``j``
-is decided, starts and plays (global ms and frames, shifted by its slip), when its last
-chunk ends, what a missed chunk plays, and the check of what its agent reports. Must not run
-SimPy or touch the other side.
+is decided, starts and plays (global ms, and the global frames it plays on, shifted by its
+slip), when its last chunk ends, what a missed chunk plays, and the check of what its agent
+reports. Must not run SimPy or touch the other side.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from duplexsim.agents.base import Agent, ChunkReport
 from duplexsim.config.scenario import FRAME_MS
 from duplexsim.sim.buffer import ReceiveBuffer
-from duplexsim.sim.clock import ChunkClock
+from duplexsim.sim.clock import ChunkClock, FramePlacement, place_frames
 from duplexsim.sim.playout import PlayoutRule
 from duplexsim.tokens import check_chunk
 
@@ -69,16 +69,21 @@ class SideState:
         """Planned start of chunk ``j`` (its deadline), shifted by the slip so far."""
         return self.clock.chunk_start(j) + self.slip_ms
 
-    def chunk_frames(self, j: int) -> np.ndarray:
-        """The global 40 ms frames ``[F]`` chunk ``j`` plays on: its clock's frame starts
-        shifted by the slip it was played with (not played yet: the slip so far)."""
+    def chunk_placement(self, j: int) -> FramePlacement:
+        """Where chunk ``j`` plays on the global 40 ms frames: its clock's frame starts and
+        end shifted by the slip it was played with (not played yet: the slip so far),
+        resampled by :func:`~duplexsim.sim.clock.place_frames`."""
         slip = self.chunk_slip_ms.get(j, self.slip_ms)
-        clock = self.clock
+        clock, F = self.clock, self.frames_per_chunk
         if not clock.offset_ms and not clock.drift_ppm:  # the global clock: frame i starts at
-            first = (j * clock.chunk_ms + slip) // FRAME_MS  # j C + 40 i, so its frame is
-            return np.arange(first, first + self.frames_per_chunk, dtype=np.int64)  # first + i
-        return np.array([(clock.frame_start(j, i, FRAME_MS) + slip) // FRAME_MS
-                         for i in range(self.frames_per_chunk)], np.int64)
+            start = j * clock.chunk_ms + slip  # j C + slip + 40 i, in global frame first + i;
+            first, held = divmod(start, FRAME_MS)  # the last frame is held on into the frame
+            extra = int(held >= FRAME_MS // 2)  # it ends in if it plays half of it or more
+            return FramePlacement(np.arange(first, first + F + extra, dtype=np.int64),
+                                  np.minimum(np.arange(F + extra), F - 1).astype(np.int64),
+                                  first + F + extra, first + F)
+        starts = np.array([clock.frame_start(j, i, FRAME_MS) for i in range(F)], np.int64)
+        return place_frames(starts + slip, clock.chunk_end(j) + slip, FRAME_MS)
 
     def end_ms(self, n_chunks: int, now: int) -> int:
         """When this side's last chunk is sent, as far as known at ``now`` (see

@@ -58,6 +58,7 @@ from duplexsim.audio.io import headroom
 from duplexsim.config.scenario import FRAME_MS, Scenario
 from duplexsim.errors import InputError
 from duplexsim.metrics.latency import chunk_loss_rate
+from duplexsim.sim.clock import place_frames
 
 if TYPE_CHECKING:
     from duplexsim.sim.session import Session
@@ -212,16 +213,17 @@ def _timeline(session: Session, key: str, T: int) -> np.ndarray:
     """One side's played frames on the global grid (its clock may be offset/drifting)."""
     out = np.full(T, session.sides[key].silence_unit, np.int64)
     for j, frames in session.recorder.played[key].items():
-        idx = session.chunk_frames(key, j)  # the same placement the envs score on
-        keep = (idx >= 0) & (idx < T)
-        out[idx[keep]] = np.asarray(frames)[keep]
+        at = session.chunk_placement(key, j)  # the same placement the envs score on
+        keep = (at.frames >= 0) & (at.frames < T)
+        out[at.frames[keep]] = np.asarray(frames)[at.index[keep]]
     return out
 
 
 def _heard(session: Session, key: str, T: int, heard_ms: dict[tuple[str, int], int],
            ) -> np.ndarray:
     """Partner chunks released to ``key``, played back to back from their release at the
-    pace of ``key``'s own clock (a fast clock plays a chunk in less global time)."""
+    pace of ``key``'s own clock (a fast clock plays a chunk in less global time), resampled
+    to the global frames as a side's own chunks are (:func:`~duplexsim.sim.clock.place_frames`)."""
     C = session.scenario.chunk_ms
     rate = session.sides[key].clock.rate
     partner = "b" if key == "a" else "a"
@@ -232,11 +234,11 @@ def _heard(session: Session, key: str, T: int, heard_ms: dict[tuple[str, int], i
         start = max(buffer.release_ms[chunk], end)
         end = start + round(C / rate)
         heard_ms[(partner, chunk)] = start
-        frames = session.recorder.played[partner][chunk]
-        for i, unit in enumerate(frames):
-            idx = (start + round(i * FRAME_MS / rate)) // FRAME_MS
-            if 0 <= idx < T:
-                out[idx] = unit
+        frames = np.asarray(session.recorder.played[partner][chunk])
+        starts = [start + round(i * FRAME_MS / rate) for i in range(len(frames))]
+        at = place_frames(np.array(starts, np.int64), end, FRAME_MS)  # as a side plays its own
+        keep = (at.frames >= 0) & (at.frames < T)
+        out[at.frames[keep]] = frames[at.index[keep]]
     return out
 
 

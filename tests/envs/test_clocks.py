@@ -62,3 +62,27 @@ def test_two_learners_on_different_clocks() -> None:
     assert steps == 188
     for side in env.sides.values():
         assert side.agent.produced == list(range(188))
+
+
+@pytest.mark.parametrize("drift_ppm", [-100_000.0, 100_000.0])
+def test_a_learner_speaking_on_a_drifting_clock_is_heard_without_gaps(drift_ppm: float,
+                                                                      ) -> None:
+    """The env scores where the simulator played (``Session.chunk_placement``): a learner
+    that speaks every frame on a 10% slow clock used to leave a silent 40 ms frame in every
+    other chunk of its own stream; its frames are final once scored (``known``)."""
+    from duplexsim.envs.turntaking import TurnTakingEnv
+
+    env = TurnTakingEnv(scenario=with_clock(default_scenario(), "a", 0, drift_ppm),
+                        action_mode="units")
+    env.reset(seed=0)
+    speech = int(np.flatnonzero(env.learner.speech)[0])
+    action = np.full(env.action_space.shape, speech, np.int64)
+    world, seen = env.world, np.zeros(0, np.int64)
+    truncated = False
+    while not truncated:
+        *_, truncated, _ = env.step(action)
+        own, _, final = world.scorable("a")
+        assert (own.units[:len(seen)] == seen).all()  # what was final stays as it was
+        seen = own.units[:final].copy()
+    end = world.window_end("a")
+    assert (seen[:end] == speech).all() and end == len(seen)

@@ -1,0 +1,81 @@
+"""Chunk clocks on the global frame grid: a drifting clock's frames are resampled by sample
+and hold, so continuous speech stays continuous on the timeline and as heard."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from sim_scenarios import scripted
+
+from duplexsim.sim import run
+from duplexsim.sim.clock import ChunkClock, place_frames
+from duplexsim.sim.side import SideState
+
+
+def test_the_global_clock_places_frame_i_on_first_plus_i() -> None:
+    at = place_frames(np.array([130, 170, 210, 250]), 290, 40)  # a slip of 10 ms
+    assert at.frames.tolist() == [3, 4, 5, 6] and at.index.tolist() == [0, 1, 2, 3]
+    assert at.end == at.final == 7
+    # 25 ms into a frame: the last frame plays 25 ms of frame 7 and is held there, until a
+    # chunk played back to back takes it (from frame 7 on nothing is final)
+    at = place_frames(np.array([145, 185, 225, 265]), 305, 40)
+    assert at.frames.tolist() == [3, 4, 5, 6, 7] and at.index.tolist() == [0, 1, 2, 3, 3]
+    assert (at.end, at.final) == (8, 7)
+
+
+@pytest.mark.parametrize("slip_ms", [0, 10, 19, 20, 39, 40, 77])
+def test_the_global_clock_shortcut_is_the_general_rule(slip_ms: int) -> None:
+    clock = ChunkClock(chunk_ms=160)
+    side = SideState(key="a", agent=None, clock=clock, buffer=None, rule=None,  # type: ignore[arg-type]
+                     silence_unit=0, frames_per_chunk=4, due_ms=0, slip_ms=slip_ms)
+    for j in (0, 1, 7):
+        starts = np.array([clock.frame_start(j, i, 40) + slip_ms for i in range(4)])
+        want = place_frames(starts, clock.chunk_end(j) + slip_ms, 40)
+        got = side.chunk_placement(j)
+        assert got.frames.tolist() == want.frames.tolist()
+        assert got.index.tolist() == want.index.tolist()
+        assert (got.end, got.final) == (want.end, want.final)
+
+
+def test_a_slow_clock_holds_a_frame_over_two_global_frames() -> None:
+    at = place_frames(np.array([0, 50, 100, 150, 200]), 250, 40)  # 25% slow: 50 ms frames
+    # none starts in global frame 4 (160-199 ms): frame 3 plays on there, not silence
+    assert at.frames.tolist() == [0, 1, 2, 3, 4, 5]
+    assert at.index.tolist() == [0, 1, 2, 3, 3, 4]
+    assert at.end == at.final == 6  # the next chunk starts at 250 ms, in global frame 6
+
+
+def test_a_fast_clock_drops_the_earlier_of_two_frames_in_one_global_frame() -> None:
+    at = place_frames(np.array([0, 36, 72, 108, 144]), 180, 40)  # 10% fast: 36 ms frames
+    assert at.frames.tolist() == [0, 1, 2, 3, 4]
+    assert at.index.tolist() == [1, 2, 3, 4, 4]  # frames 0 and 1 both start in 0-39 ms
+    assert (at.end, at.final) == (5, 4)  # frame 4 plays 20 of global frame 4's 40 ms
+
+
+def _runs(talk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lengths of the talk runs and of the silence runs between them (not the edges)."""
+    edges = np.flatnonzero(np.diff(talk.astype(int))) + 1
+    runs = np.diff(np.r_[0, edges, len(talk)])
+    starts = talk[np.r_[0, edges]]
+    inner = slice(1, -1)
+    return runs[inner][starts[inner]], runs[inner][~starts[inner]]
+
+
+@pytest.mark.parametrize("drift_ppm", [-100_000.0, -2_000.0, 0.0, 2_000.0, 100_000.0])
+def test_turns_stay_whole_on_a_drifting_clock(drift_ppm: float) -> None:
+    """Both sides talk 2 s and listen 2 s on their own clocks: on the global timeline and as
+    heard every turn is one run of 2000 / rate ms (a 10% slow clock used to leave a silent
+    frame in every chunk: turns of 9 frames with 1-frame gaps)."""
+    base = scripted(200, 30.0)
+    side = dataclasses.replace(base.a, policy="fixed-turns", clock_drift_ppm=drift_ppm)
+    trace = run(dataclasses.replace(base, a=side, b=side))
+    turn = 2000 / (1 + drift_ppm * 1e-6) / 40  # frames
+    silence = list(trace.silence_units)
+    for name, row in (("A played", trace.units[0]), ("B played", trace.units[1]),
+                      ("heard by A", trace.heard["a"]), ("heard by B", trace.heard["b"])):
+        talk, quiet = _runs(~np.isin(row, silence))
+        assert len(talk) >= 5, name
+        assert np.abs(talk - turn).max() <= 1.5, (name, talk.tolist())  # a frame either end
+        assert np.abs(quiet - turn).max() <= 1.5, (name, quiet.tolist())
