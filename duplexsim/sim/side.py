@@ -8,6 +8,7 @@ reports. Must not run SimPy or touch the other side.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -22,6 +23,22 @@ from duplexsim.tokens import check_chunk
 
 ANY_UNIT = int(np.iinfo(np.int64).max)
 """The unit-id bound of an agent that does not say how many units it speaks."""
+
+
+@functools.cache
+def _offsets(n: int) -> np.ndarray:
+    out = np.arange(n, dtype=np.int64)
+    out.flags.writeable = False
+    return out
+
+
+@functools.cache
+def _own_frames(F: int, held: bool) -> np.ndarray:
+    """A global-clock chunk's :attr:`FramePlacement.index`: its frames in order, the last
+    once more when ``held``."""
+    out = np.minimum(np.arange(F + held, dtype=np.int64), F - 1)
+    out.flags.writeable = False
+    return out
 
 
 def _unit_ids(units: list[int], n_units: int) -> bool:
@@ -78,10 +95,9 @@ class SideState:
         if not clock.offset_ms and not clock.drift_ppm:  # the global clock: frame i starts at
             start = j * clock.chunk_ms + slip  # j C + slip + 40 i, in global frame first + i;
             first, held = divmod(start, FRAME_MS)  # the last frame is held on into the frame
-            extra = int(held >= FRAME_MS // 2)  # it ends in if it plays half of it or more
-            return FramePlacement(np.arange(first, first + F + extra, dtype=np.int64),
-                                  np.minimum(np.arange(F + extra), F - 1).astype(np.int64),
-                                  first + F + extra, first + F)
+            index = _own_frames(F, held >= FRAME_MS // 2)  # it ends in if it plays half of it
+            return FramePlacement(first + _offsets(len(index)), index, first + len(index),
+                                  first + F)
         starts = np.array([clock.frame_start(j, i, FRAME_MS) for i in range(F)], np.int64)
         return place_frames(starts + slip, clock.chunk_end(j) + slip, FRAME_MS)
 
