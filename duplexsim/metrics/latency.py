@@ -2,8 +2,11 @@
 
 - ``response_latency_ms_{a,b}``: median floor-transfer offset of the transitions *into*
   that side (how long it takes to answer; negative = it answers in overlap).
-- ``takeover_rate``: of the overlaps someone starts outside a backchannel, the share
-  that win the floor (transition overlaps / all non-backchannel overlaps).
+- ``takeover_rate``: of the overlaps someone starts outside a backchannel while the other
+  holds the floor, the share that win it (transition overlaps / those overlaps). Double
+  talk after the last time one speaker spoke alone (the conversation ended in it, or both
+  stopped at once) has no outcome and is no attempt; nor is double talk before anyone
+  spoke alone (no floor to take).
 - ``deadline_miss_rate``, ``lookahead_mean``, ``lookahead_max``, ``compute_ms_mean``
   from ``Trace.decisions``.
 - ``stall_total_ms_{a,b}``: how long that side stalled in all (its final playout slip):
@@ -45,6 +48,25 @@ def _median(x: pd.Series) -> float:
     return float(x.median()) if len(x) else float("nan")
 
 
+def _sole_span(events: pd.DataFrame) -> tuple[float, float]:
+    """The end of the first and the start of the last stretch in which one speaker alone
+    holds the floor (its ``ipu`` rows; backchannels are no floor), in ms; (inf, -inf) when
+    there is none."""
+    ipus = events[events["kind"] == "ipu"]
+    spans = [(g["start_ms"].to_numpy(), g["end_ms"].to_numpy())
+             for s, g in ipus.groupby("speaker") if s in (0, 1)]
+    if not spans:
+        return np.inf, -np.inf
+    cuts = np.unique(np.concatenate([t for span in spans for t in span]))
+    talking = [np.searchsorted(st, cuts[:-1], side="right")
+               > np.searchsorted(en, cuts[:-1], side="right") for st, en in spans]
+    sole = np.flatnonzero(talking[0] != talking[1]) if len(talking) == 2 else (
+        np.flatnonzero(talking[0]))
+    if not len(sole):
+        return np.inf, -np.inf
+    return float(cuts[sole[0] + 1]), float(cuts[sole[-1]])
+
+
 def response_metrics(events: pd.DataFrame) -> dict[str, float]:
     """Response latency per side and takeover rate from a :func:`detect_events` table."""
     fto = events.dropna(subset=["fto_ms"])
@@ -61,7 +83,10 @@ def response_metrics(events: pd.DataFrame) -> dict[str, float]:
             inside = np.zeros(len(st), dtype=bool)
             inside[ok] = st[ok] < b["end_ms"].to_numpy()[i[ok]]
             in_bc[np.flatnonzero(o)] = inside
-    attempts = overlaps[~in_bc]
+    first_sole_end, last_sole_start = _sole_span(events)
+    flanked = ((overlaps["start_ms"].to_numpy() >= first_sole_end)
+               & (overlaps["end_ms"].to_numpy() <= last_sole_start))
+    attempts = overlaps[~in_bc & flanked]
     won = int(attempts["transition"].sum())
     return {
         "response_latency_ms_a": _median(fto.loc[fto["speaker"] == 0, "fto_ms"]),

@@ -124,3 +124,22 @@ def test_trace_metrics_list_columns_for_reports():
     assert row["est_lookahead"] == [1, 2]
     assert row["est_unit_accuracy_by_lookahead"] == pytest.approx([3 / 8, 0.75])
     assert row["est_frames_by_lookahead"] == [8.0, 8.0]
+
+
+def test_double_talk_without_an_outcome_is_no_takeover_attempt():
+    """Overlaps that run into the end of the conversation (or come before anyone held the
+    floor) cannot win or lose it: they used to count as failed takeovers."""
+    vad = np.zeros((2, 900), dtype=bool)
+    vad[:, 0:40] = True       # both open at once: no floor yet
+    vad[0, 40:300] = True     # A holds the floor
+    vad[1, 250:500] = True    # B takes over in overlap: won
+    vad[0, 700:900] = True    # A answers ...
+    vad[1, 850:900] = True    # ... and B cuts in as the recording ends: no outcome
+    ev = detect_events(vad, 10)
+    assert (ev["kind"] == "overlap").sum() == 3
+    assert response_metrics(ev)["takeover_rate"] == pytest.approx(1.0)
+    vad[1, 850:900] = False
+    vad[1, 740:880] = True    # cut in (no backchannel: 1.4 s) and stopped while A went on
+    ev = detect_events(vad, 10)
+    assert "backchannel" not in set(ev["kind"])
+    assert response_metrics(ev)["takeover_rate"] == pytest.approx(0.5)  # a lost attempt
