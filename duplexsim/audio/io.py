@@ -130,15 +130,24 @@ def write_audio(
 ) -> None:
     """Write ``wave`` (``[C, N]`` or ``[N]``; float at full scale +-1, clipped, or integer
     PCM, scaled as :func:`as_float` reads it) atomically; format from the extension.
-    Non-finite samples and an extension libsndfile cannot write are an :class:`AudioError`."""
+    Non-finite samples, a wave of another rank, a sample rate that is not a whole number of
+    Hz >= 1 and an extension libsndfile cannot write are an :class:`AudioError`."""
     path = Path(path)
     if path.suffix[1:].upper() not in sf.available_formats():
         raise AudioError(f"{path}: no audio format for the extension {path.suffix!r} "
                          "(allowed: .wav, .flac, .ogg, ...)")
+    if (isinstance(sample_rate_hz, bool)
+            or not isinstance(sample_rate_hz, int | float | np.integer | np.floating)
+            or not 1 <= sample_rate_hz <= 2**31 - 1 or sample_rate_hz != int(sample_rate_hz)):
+        raise AudioError(f"{path}: sample rate {sample_rate_hz!r} (allowed: a whole number of "
+                         "Hz >= 1): nothing written")  # libsndfile: "System error." (the disk)
     arr = as_float(wave)
     if not np.isfinite(arr).all():
         raise AudioError(f"{path}: {int((~np.isfinite(arr)).sum())} samples are not finite "
                          "(NaN or inf): nothing written")
+    if arr.ndim not in (1, 2):
+        raise AudioError(f"{path}: wave of shape {arr.shape} (allowed: [N] or [C, N]): "
+                         "nothing written")
     data = arr.T if arr.ndim == 2 else arr
     with atomic_path(path, suffix=path.suffix) as tmp:
         # a full disk is libsndfile's "System error.": atomic_path makes it one line

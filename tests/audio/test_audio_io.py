@@ -73,7 +73,14 @@ def test_write_takes_integer_pcm_at_its_scale_and_refuses_nonsense(tmp_path) -> 
         write_audio(tmp_path / "nan.wav", np.array([0.5, np.nan], np.float32), 8000)
     with pytest.raises(AudioError, match=r"noext: no audio format for the extension ''"):
         write_audio(tmp_path / "noext", np.zeros(4, np.float32), 8000)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["pcm.wav"]
+    # a bad rate was libsndfile's "System error.", which atomic_path blamed on the disk
+    for rate in (0, -8000, 8000.5, True):
+        with pytest.raises(AudioError, match=r"rate.wav: sample rate .* whole number of Hz"):
+            write_audio(tmp_path / "rate.wav", np.zeros(4, np.float32), rate)
+    with pytest.raises(AudioError, match=r"rank.wav: wave of shape \(1, 2, 4\)"):
+        write_audio(tmp_path / "rank.wav", np.zeros((1, 2, 4), np.float32), 8000)
+    write_audio(tmp_path / "float-rate.wav", np.zeros(4, np.float32), 8000.0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["float-rate.wav", "pcm.wav"]
 
 
 def _sphere(path, coding: str, payload: bytes, channels: int = 2) -> None:
