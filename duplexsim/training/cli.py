@@ -127,6 +127,10 @@ def run(args: argparse.Namespace) -> int:
     if not corpus.ids("val"):  # the recipe then validates on the training dialogues
         print(f"note: {args.corpus} has no val dialogues: validation loss (and keep_best) is "
               "measured on the training dialogues", file=sys.stderr)
+    if (Path(args.out) / "manifest.json").is_file():  # e.g. --out typed for --corpus
+        raise OutputError(str(args.out), "--out", "holds a corpus (manifest.json): the agent "
+                          "would be written into it and its unit tokenizer replaced by "
+                          f"{args.corpus}'s", "an agent folder apart from every corpus")
     checkpoint = Path(args.out) / "checkpoints" / "last.pt"
     if (Path(args.out) / "agent.json").is_file() and not checkpoint.is_file():
         raise OutputError(str(args.out), "--out", "holds a trained agent (agent.json) and no "

@@ -153,3 +153,24 @@ def test_the_corpus_is_checked_before_its_splits_the_card_and_its_tokenizer(
     write_tokenizer(corpus / "tokenizer")
     assert "model.silence_unit: 3 is a speech unit of corpus" in first_error()
     assert not (tmp_path / "agent").exists()
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_an_out_folder_that_holds_a_corpus_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], same: bool) -> None:
+    """``--out`` naming a corpus folder (the training corpus itself, or another one: a slip
+    between --corpus and --out) trained into it and replaced that corpus's unit tokenizer
+    with the training corpus's, a file of its own removed (review)."""
+    write_corpus(tmp_path / "corpus")
+    other = tmp_path / "corpus" if same else tmp_path / "other"
+    if not same:
+        write_corpus(other)
+        (other / "tokenizer" / "extra.bin").write_bytes(b"the other corpus's own")
+    before = {p: p.read_bytes() for p in other.rglob("*") if p.is_file()}
+    card = tmp_path / "card.toml"
+    card.write_text(card_toml())
+    assert main(["train", str(card), "--corpus", str(tmp_path / "corpus"), "--out", str(other),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{other}: --out: holds a corpus (manifest.json)" in err[0], err
+    assert {p: p.read_bytes() for p in other.rglob("*") if p.is_file()} == before
