@@ -40,12 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from duplexsim.corpora import load_corpus
-    from duplexsim.models.agentdir import load_agent_files, read_agent_json
+    from duplexsim.models.agentdir import agent_kind, load_agent_files, read_agent_json
     from duplexsim.models.continuation import continue_dialogue
     from duplexsim.models.sampling import SamplingConfig
 
     check_output_dir(args.out)
     info = read_agent_json(args.agent)  # cheap checks first, the model after
+    if agent_kind(info) != "syncllm":  # continuation generates SyncLLM chunks only
+        raise InputError(str(args.agent / "agent.json"), "kind", f"{agent_kind(info)!r}: "
+                         f"{COMMAND} continues SyncLLM agents only", "a SyncLLM agent folder")
     corpus = load_corpus(args.corpus)
     if corpus.n_units != info["n_units"]:
         raise InputError(str(args.corpus), "n_units", f"corpus units {corpus.n_units} are not "

@@ -71,3 +71,25 @@ def test_the_new_chunks_reach_the_end_of_the_asked_seconds(chunk_ms, chunks) -> 
     assert chunks_to_cover(750, 90.0, fmt) == chunks
     F = fmt.frames_per_chunk
     assert 750 // F * F + chunks * F >= 3000 > 750 // F * F + (chunks - 1) * F
+
+
+def test_continue_refuses_a_tdm_agent_first_and_says_why(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``duplexsim continue`` generates SyncLLM chunks: a TDM agent folder was refused only
+    after the corpus and prompt checks, as 'a tdm agent, not a syncllm agent (allowed: use
+    it as a kind = "tdm" side)', a scenario's advice (review)."""
+    from syncllm_fixtures import tiny_card
+
+    from duplexsim.atomic import write_json
+    from duplexsim.cli import main
+    from duplexsim.models.vocab import TdmVocab
+    from duplexsim.training.recipe import RunState, agent_info
+
+    info = agent_info(tiny_card(), TdmVocab(N_UNITS, 300), RunState(), "")
+    write_json(tmp_path / "tdm" / "agent.json", {**info, "kind": "tdm", "slice_ms": [640]})
+    assert main(["continue", str(tmp_path / "tdm"), "--corpus", str(tmp_path / "no_corpus"),
+                 "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"{tmp_path / 'tdm' / 'agent.json'}: kind: 'tdm': duplexsim continue "
+                   "continues SyncLLM agents only (allowed: a SyncLLM agent folder)"], err
+    assert not (tmp_path / "out").exists()
