@@ -67,9 +67,25 @@ def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | No
                          "or delete checkpoints/")
     saved = card_with_defaults(state.get("card"))
     if saved != card:
-        diff = sorted(k for k in set(card) | set(saved or {})
-                      if (saved or {}).get(k) != card.get(k))
         raise InputError(str(path), "card", "checkpoint was written for a different agent card "
-                         f"(tables differ: {', '.join(diff)})",
-                         "a fresh --out, or delete checkpoints/")
+                         f"(keys differ: {', '.join(card_differences(saved, card))})",
+                         "the card (and --seed) it was written for, a fresh --out, or delete "
+                         "checkpoints/")
     return state
+
+
+def card_differences(saved: Any, card: dict[str, Any]) -> list[str]:
+    """``table.key`` of every key whose value differs between two card dicts (the table alone
+    where either side has no such table): ``train.seed`` says at once that a replicate
+    trained with ``--seed`` is resumed without it."""
+    saved = saved if isinstance(saved, dict) else {}
+    out = []
+    for table in sorted(set(card) | set(saved)):
+        a, b = saved.get(table), card.get(table)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += [f"{table}.{k}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        else:
+            out.append(table)
+    return out

@@ -174,3 +174,27 @@ def test_an_out_folder_that_holds_a_corpus_is_refused(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{other}: --out: holds a corpus (manifest.json)" in err[0], err
     assert {p: p.read_bytes() for p in other.rglob("*") if p.is_file()} == before
+
+
+def test_resuming_a_seed_replicate_without_its_seed_names_the_key(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run started with ``--seed 7`` and resumed without it was refused as 'tables differ:
+    train', the whole [train] table to compare by hand (review)."""
+    import shutil
+
+    write_corpus(tmp_path / "corpus")
+    card = tmp_path / "card.toml"
+    card.write_text(card_toml())
+    out = tmp_path / "agent"
+    run = ["train", str(card), "--corpus", str(tmp_path / "corpus"), "--out", str(out),
+           "--no-progress"]
+    assert main([*run, "--seed", "7"]) == 0
+    (out / "agent.json").unlink()  # as after a kill: the checkpoint is what resumes
+    shutil.copy(out / "checkpoints" / "last.pt", tmp_path / "last.pt")
+    capsys.readouterr()
+    assert main(run) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "different agent card (keys differ: train.seed)" in err[0], err
+    assert "--seed" in err[0].split("allowed:")[1]
+    assert (out / "checkpoints" / "last.pt").read_bytes() == (tmp_path / "last.pt").read_bytes()
+    assert main([*run, "--seed", "7"]) == 0
