@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from duplexsim.atomic import remove_stale_temporaries
 from duplexsim.config.card import AgentCard, StageCard
+from duplexsim.errors import InputError
 from duplexsim.models import attention
 from duplexsim.models.agentdir import AGENT_FORMAT
 from duplexsim.models.model import build_model, context_tokens, save_model
@@ -327,6 +328,7 @@ def train_stages(trainer: Trainer, train_sets: dict[str, StageData],
     from it is usable and its validation loss is known), later stages are skipped and
     ``trainer.run.stopped`` lists them; the checkpoint keeps the stage open for a resume.
     """
+    check_schedules(trainer.card, trainer.dist.world)
     trainer.restore()
     if trainer.run.threads[-1:] != [torch.get_num_threads()]:
         trainer.run.threads.append(torch.get_num_threads())
@@ -344,6 +346,21 @@ def train_stages(trainer: Trainer, train_sets: dict[str, StageData],
             break
         trainer.save()
     return dict(trainer.run.done)
+
+
+def check_schedules(card: AgentCard, world: int) -> None:
+    """Every enabled stage's warmup fits the steps it runs in ``world`` processes: a
+    ``tokens`` budget counts all ranks, so N ranks run 1/N of the steps the card (checked for
+    one process) was checked with; with fewer steps than ``warmup_steps`` the learning rate
+    would never reach its peak nor decay. The same error on every rank (no rank waits)."""
+    for name, s in card.stages().items():
+        total = s.steps_for(world)
+        if s.enabled and s.warmup_steps > total:
+            raise InputError(f"agent card {card.agent.name!r}", f"{name}.warmup_steps",
+                             f"{s.warmup_steps} > the stage's {total} steps in {world} "
+                             f"processes ({name}.tokens = {s.tokens} counts every process: "
+                             "lr would never reach its peak)",
+                             f"<= {total}, more {name}.tokens, or fewer processes")
 
 
 def build_data(card: AgentCard, vocab: Vocab, text_tok: Any, train: Sequence[DialogueLike],

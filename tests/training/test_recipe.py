@@ -407,3 +407,24 @@ def test_a_resume_on_another_thread_count_is_recorded(tmp_path) -> None:
         torch.set_num_threads(before)
     assert info["stopped_early"] is None and info["torch_threads"] == 2
     assert info["torch_threads_per_start"] == [1, 2]
+
+
+def test_a_warmup_longer_than_the_stage_under_ddp_is_refused_before_training(tmp_path) -> None:
+    """A card's ``tokens`` budget counts every process, so under N processes a stage runs 1/N
+    of the steps the card was checked with (one process): 4 ranks of a 6-step stage with a
+    3-step warmup ran 2 steps, all of them warmup, the lr never at its peak nor decayed
+    (review). Refused on every rank before the first collective, naming the key."""
+    import dataclasses
+
+    from duplexsim.errors import InputError
+
+    card = tiny_card(steps=2)
+    stage = dataclasses.replace(card.stage3, steps=0, tokens=6 * 256, warmup_steps=3)
+    card = dataclasses.replace(card, stage3=stage)
+    assert card.stage3.total_steps == 6 and card.stage3.steps_for(4) == 2
+    trainer, train, val = _trainer(card, tmp_path)
+    trainer.dist = Dist(rank=0, world=4)  # (no process group: the check comes first)
+    with pytest.raises(InputError, match=r"stage3.warmup_steps: 3 > the stage's 2 steps in 4 "
+                                         r"processes .*\(allowed: <= 2, "):
+        train_stages(trainer, train, val)
+    assert not (tmp_path / "checkpoints").exists()
