@@ -22,6 +22,10 @@ from duplexsim.config.card import card_with_defaults
 from duplexsim.errors import InputError
 
 CHECKPOINT_FORMAT = "duplexsim-checkpoint/1"
+_REQUIRED = {"stage": str, "step": int, "done": dict, "model": dict, "optimizer": dict,
+             "torch_rng": torch.Tensor, "log": list}
+"""What a resume reads from every checkpoint (the other keys came later: defaults apply)."""
+_STAGES = ("stage1", "stage2", "stage3")
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -57,6 +61,13 @@ def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | No
                          "delete it to start over") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise InputError(str(path), "format", "not a duplexsim checkpoint", CHECKPOINT_FORMAT)
+    for key, kind in _REQUIRED.items():  # a damaged or hand-edited file: not a KeyError later
+        if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
+            raise InputError(str(path), key, f"{type(state.get(key)).__name__} (missing or of "
+                             "another type)", f"a {kind.__name__}; delete it to start over")
+    if state["stage"] not in _STAGES or state["step"] < 0:
+        raise InputError(str(path), "stage", f"{state['stage']!r} step {state['step']}",
+                         f"one of {', '.join(_STAGES)} at a step >= 0; delete it to start over")
     if vocab_size is not None and state.get("vocab_size") != vocab_size:
         raise InputError(str(path), "vocab_size", f"checkpoint vocabulary "
                          f"{state.get('vocab_size')} != this run's {vocab_size}: it belongs to "

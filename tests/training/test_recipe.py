@@ -428,3 +428,26 @@ def test_a_warmup_longer_than_the_stage_under_ddp_is_refused_before_training(tmp
                                          r"processes .*\(allowed: <= 2, "):
         train_stages(trainer, train, val)
     assert not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("damage", ["no model", "stage9", "step as text"])
+def test_a_checkpoint_missing_what_a_resume_reads_is_one_error(tmp_path, damage) -> None:
+    """A checkpoint of the right format without its weights, or naming a stage the recipe
+    has none of, failed inside restore as a bare KeyError (review)."""
+    from duplexsim.errors import InputError
+
+    card = tiny_card(steps=2)
+    trainer, train, val = _trainer(card, tmp_path)
+    train_stages(trainer, train, val)
+    ckpt = tmp_path / "checkpoints" / "last.pt"
+    state = torch.load(ckpt, weights_only=True)
+    if damage == "no model":
+        del state["model"]
+    elif damage == "stage9":
+        state["stage"] = "stage9"
+    else:
+        state["step"] = "4"
+    torch.save(state, ckpt)
+    key = {"no model": "model", "stage9": "stage", "step as text": "step"}[damage]
+    with pytest.raises(InputError, match=f"last.pt: {key}: .*delete it to start over"):
+        _trainer(card, tmp_path)[0].restore()
