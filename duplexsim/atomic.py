@@ -87,6 +87,17 @@ def remove_stale_temporaries(path: str | os.PathLike[str]) -> None:
             stale.unlink(missing_ok=True)
 
 
+def remove_stale_folders(path: str | os.PathLike[str]) -> None:
+    """Remove the temporary folders a folder write (``tempfile.mkdtemp(prefix=".NAME.")``
+    then :func:`replace_dir`) left beside ``path`` when a process was killed mid-write (each
+    a whole copy: a model's, for good)."""
+    target = Path(path)
+    if target.parent.is_dir():
+        for stale in target.parent.glob(f".{target.name}.*"):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+
+
 def _exists(path: Path) -> bool:
     try:
         return path.exists()

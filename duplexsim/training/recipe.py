@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from duplexsim.atomic import remove_stale_temporaries
+from duplexsim.atomic import remove_stale_folders, remove_stale_temporaries
 from duplexsim.config.card import AgentCard, StageCard
 from duplexsim.errors import InputError
 from duplexsim.models import attention
@@ -222,8 +222,9 @@ class Trainer:
         write_logs(self.out, self.run.log)
 
     def restore(self) -> None:
-        if self.dist.main:  # a checkpoint write a kill cut short
+        if self.dist.main:  # a checkpoint or model write a kill cut short
             remove_stale_temporaries(self.ckpt)
+            remove_stale_folders(self.out / "model")
         if not self.ckpt.is_file():
             return
         state = load_checkpoint(self.ckpt, self.card_dict, self.vocab.size, self.data)

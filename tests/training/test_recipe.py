@@ -351,18 +351,23 @@ def test_a_resumed_run_takes_the_earlier_agent_json_away_until_it_writes_its_own
         tmp_path) -> None:
     """A run the time guard stopped wrote an agent; resuming replaced model/ first, so a
     resume that died before agent.json left it describing other weights (audit). A kill
-    during a checkpoint write left a checkpoint-sized temporary file behind for good."""
+    during a checkpoint write left a checkpoint-sized temporary file behind for good, and one
+    during the model's write a hidden copy of the model."""
     card, dialogues = tiny_card(steps=6), synthetic_dialogues()
     train_agent(card, dialogues[:2], dialogues[2:], tmp_path, max_minutes=1e-9, progress=False)
     assert json.loads((tmp_path / "agent.json").read_text())["stopped_early"] is not None
     stale = tmp_path / "checkpoints" / ".last.pt.abc123.pt.tmp"
     stale.write_bytes(b"x" * 1000)
+    stale_model = tmp_path / ".model.k3x9q1ab"  # save_model's folder, killed mid-write
+    stale_model.mkdir()
+    (stale_model / "model.safetensors").write_bytes(b"x" * 1000)
 
     def dies(_out: Path) -> None:
         raise RuntimeError("killed")
     with pytest.raises(RuntimeError, match="killed"):
         train_agent(card, dialogues[:2], dialogues[2:], tmp_path, progress=False, finish=dies)
     assert not (tmp_path / "agent.json").exists() and not stale.exists()
+    assert not stale_model.exists()
     info = train_agent(card, dialogues[:2], dialogues[2:], tmp_path, progress=False)
     assert info["stopped_early"] is None and (tmp_path / "agent.json").is_file()
 
