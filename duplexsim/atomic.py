@@ -271,9 +271,14 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` as indented, key-sorted, strict JSON atomically (stable bytes for same
     input): numpy values as numbers and lists, NaN and infinities as ``null`` (``NaN`` is
     not JSON: strict parsers, ``jq`` and browsers refuse the file)."""
-    text = json.dumps(_strict(obj), indent=2, sort_keys=True, default=_json_default,
+    write_text(path, json_text(obj) + "\n")
+
+
+def json_text(obj: Any) -> str:
+    """``obj`` as :func:`write_json` writes it (strict JSON: NaN as ``null``), for a
+    command that prints JSON."""
+    return json.dumps(_strict(obj), indent=2, sort_keys=True, default=_json_default,
                       allow_nan=False)
-    write_text(path, text + "\n")
 
 
 def _strict(obj: Any) -> Any:

@@ -10,7 +10,6 @@ other parameters is refused unless ``--rebuild``. Errors reach the user through
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from pathlib import Path
 
@@ -172,5 +171,8 @@ def _stats(args: argparse.Namespace) -> int:
                          ", ".join(present))
     stats = corpus_stats(corpus, split=args.split, prompt_s=args.prompt_s,
                          continuation_s=args.continuation_s)
-    print(json.dumps(stats, indent=2, sort_keys=True) if args.json else format_table(stats))
+    from duplexsim.atomic import json_text
+
+    # strict JSON: an r over too few dialogues is null, not NaN (which jq and browsers refuse)
+    print(json_text(stats) if args.json else format_table(stats))
     return 0

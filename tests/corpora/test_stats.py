@@ -71,3 +71,27 @@ def test_stats_windows_shorter_than_a_frame_are_refused(tmp_path, capsys, flag, 
     err = capsys.readouterr().err.splitlines()
     assert err == [f"duplexsim corpus stats: {flag}: {value} is out of range (allowed: a "
                    "number >= 0.04 (one 40 ms frame) and <= 86400)"]
+
+
+def _fisher_tree(root, lengths_s: tuple[float, ...]) -> None:
+    """One Fisher call per length: A talks from 0.5 s to the end but for a 3 s gap of B."""
+    root.mkdir(parents=True, exist_ok=True)
+    for i, end in enumerate(lengths_s):
+        (root / f"fe_03_{i:05d}.txt").write_text(
+            f"0.50 20.00 A: hello\n20.30 23.00 B: hi\n23.40 {end:.2f} A: and so on\n")
+
+
+def test_stats_json_is_strict_json(tmp_path, capsys) -> None:
+    """--json printed an r over too few dialogues as NaN, which is not JSON (jq, browsers
+    and strict parsers refuse it; the files duplexsim writes have null there)."""
+    import json
+
+    from duplexsim.cli import main
+
+    _fisher_tree(tmp_path, (240.0,))
+    assert main(["corpus", "stats", str(tmp_path), "--json"]) == 0
+    text = capsys.readouterr().out
+    assert "NaN" not in text
+    stats = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
+    assert stats["prompt_continuation"]["annotations"]["ipu"]["r"] is None
+
