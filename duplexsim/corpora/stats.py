@@ -177,8 +177,14 @@ def corpus_stats(corpus, split: str | None = None, prompt_s: float = 30.0,  # no
     out["target"] = targets(corpus.preset, manifest.get("params"))
     out["hours"] = {"audio_hours": total_ms / 3.6e6, "dialogues": float(n),
                     "frames_per_s": float(FRAME_RATE_HZ)}
+    from duplexsim.metrics.protocol import window_frames
+
+    n_frames = sum(window_frames(prompt_s, continuation_s, FRAME_MS))
     out["prompt_continuation"] = {
         "prompt_s": prompt_s, "continuation_s": continuation_s,
+        # long enough for both windows: each r is over those with its event in both
+        "dialogues": float(sum(v.shape[1] >= n_frames for v in next(iter(vads.values())))),
+        "window_frames": float(n_frames),
         "paper": paper_prompt_r(corpus.preset),
         **{view: prompt_continuation_r(v, prompt_s, continuation_s) for view, v in vads.items()}}
     return out
@@ -212,9 +218,14 @@ def format_table(stats: dict[str, dict[str, float]]) -> str:
             lines.append(f"{ev:<8}" + "".join(cells)
                          + f"{'-' if paper is None else f'{paper:.2f}':>10}")
         views = {k: v for k, v in pc.items() if k in ("units", "annotations")}
-        most = max((int(v["ipu"]["n"]) for v in views.values()), default=0)
-        lines.append(f"({most} dialogues of at least "
-                     f"{pc['prompt_s'] + pc['continuation_s']:g} s)")
+        # the dialogues long enough for both windows (a table made before this was
+        # recorded: those with an IPU in both, which is all of them at the paper's windows)
+        most = int(pc.get("dialogues", max((int(v["ipu"]["n"]) for v in views.values()),
+                                           default=0)))
+        window_s = (pc["window_frames"] * FRAME_MS / 1000 if "window_frames" in pc
+                    else pc["prompt_s"] + pc["continuation_s"])
+        lines.append(f"({most} dialogues of at least {window_s:g} s"
+                     + ("; an r needs at least 3" if most < 3 else "") + ")")
         fewer = [f"{ev} {view} {int(v[ev]['n'])}" for view, v in views.items()
                  for ev in R_EVENTS if ev in v and int(v[ev]["n"]) < most]
         if fewer:  # each r is over the dialogues with that event in both windows

@@ -138,12 +138,13 @@ def test_stats_and_cli(built, capsys) -> None:
     # 20 s dialogues are shorter than a 30 s prompt: no r, said so, not a crash
     pc = stats["prompt_continuation"]
     assert pc["units"]["ipu"]["n"] == 0 and pc["paper"]["ipu"] == 0.72
-    assert "(0 dialogues of at least 120 s)" in format_table(stats)
+    assert "(0 dialogues of at least 120 s; an r needs at least 3)" in format_table(stats)
     assert "r over fewer" not in format_table(stats)
     # an event missing from some windows: its r is over fewer dialogues, and the table says so
     pc["units"] = {"ipu": {"r": 0.5, "ci_low": 0.1, "ci_high": 0.7, "n": 40},
                    "pause": {"r": 0.2, "ci_low": 0.0, "ci_high": 0.4, "n": 37},
                    "fto": {"r": 0.1, "ci_low": -0.1, "ci_high": 0.3, "n": 40}}
+    pc["dialogues"] = 40.0
     table = format_table(stats)
     assert "(40 dialogues of at least 120 s)" in table and "pause units 37" in table
     assert main(["corpus", "stats", str(built / "fl"), "--json"]) == 0

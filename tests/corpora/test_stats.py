@@ -95,3 +95,27 @@ def test_stats_json_is_strict_json(tmp_path, capsys) -> None:
     stats = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
     assert stats["prompt_continuation"]["annotations"]["ipu"]["r"] is None
 
+
+def test_the_window_line_counts_dialogues_long_enough_not_those_with_an_ipu(
+        tmp_path, capsys) -> None:
+    """The line under the r table counted the dialogues with an IPU in both windows as
+    those "of at least" the windows' length: with --prompt-s 0.2 (silent: speech starts at
+    0.5 s) three 240 s calls read "(0 dialogues of at least 90.2 s)"; the length is the
+    rounded frames' (--prompt-s 0.05 is one frame: 90.04 s), and fewer than 3 dialogues
+    say an r needs 3."""
+    from duplexsim.cli import main
+
+    _fisher_tree(tmp_path, (240.0, 240.0, 240.0, 60.0))
+    assert main(["corpus", "stats", str(tmp_path), "--prompt-s", "0.2",
+                 "--continuation-s", "90"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2:] == ["(3 dialogues of at least 90.2 s)",
+                          "(r over fewer dialogues, an event missing from a window: "
+                          "ipu annotations 0, pause annotations 0, fto annotations 0)"]
+    assert main(["corpus", "stats", str(tmp_path), "--prompt-s", "0.05",
+                 "--continuation-s", "200"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2] == "(3 dialogues of at least 200.04 s)"
+    assert main(["corpus", "stats", str(tmp_path), "--continuation-s", "220"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "(0 dialogues of at least 250 s; an r needs at least 3)")
