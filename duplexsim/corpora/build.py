@@ -44,7 +44,7 @@ from duplexsim.corpora.synth import (
     population_centres,
 )
 from duplexsim.corpora.types import Dialogue
-from duplexsim.errors import OutputError
+from duplexsim.errors import InputError, OutputError
 
 if TYPE_CHECKING:
     from duplexsim.units import UnitTokenizer
@@ -199,12 +199,27 @@ def check_rebuild(out: Path, record: dict, rebuild: bool) -> None:
                           "the same parameters to resume or extend it, or --rebuild to delete "
                           "and rebuild it")
     if rebuild:  # asked for: also when the parameters agree (the generator may have changed)
+        _check_tokenizer_survives(out, record["tokenizer"])
         for part in CORPUS_PARTS:
             path = out / part
             if path.is_dir():
                 shutil.rmtree(path)
             elif path.exists():
                 path.unlink()
+
+
+def _check_tokenizer_survives(out: Path, tokenizer: str) -> None:
+    """Refuse a rebuild that would delete the tokenizer it was asked to reuse (``--tokenizer
+    OUT/tokenizer``): the deleted one was silently replaced by one trained anew, of
+    ``--n-units`` units, which the agents trained on the corpus do not speak."""
+    if not tokenizer or not (Path(tokenizer) / "config.json").is_file():
+        return  # none given, or one this build trains
+    for part in CORPUS_PARTS:
+        path = (out / part).resolve()
+        if path.exists() and Path(tokenizer).is_relative_to(path):
+            raise InputError(tokenizer, "--tokenizer", f"lies in {out / part}, which --rebuild "
+                             "deletes", "a tokenizer folder outside the corpus (copy it out "
+                             "first), or no --tokenizer to train a new one")
 
 
 # synthesis parameters added after corpora were built without them: what those corpora were

@@ -207,6 +207,33 @@ def test_a_tokenizer_retrained_in_place_is_refused(tmp_path) -> None:
     check_rebuild(out, build_record(cfg, 0, "fisher-like", 20, tok), rebuild=False)
 
 
+def test_a_rebuild_keeps_the_tokenizer_it_is_asked_to_reuse(tmp_path, capsys) -> None:
+    """--tokenizer OUT/tokenizer --rebuild deleted the tokenizer with the corpus and trained
+    a new one in its place, of --n-units units (a 501-unit tokenizer came back as 32
+    units, unlike the agents trained on the corpus); now refused before anything is
+    deleted. A tokenizer outside the corpus still rebuilds."""
+    from duplexsim.corpora.build import build_record, check_rebuild
+    from duplexsim.errors import InputError
+
+    cfg = load_config("fisher-like")
+    out = tmp_path / "corpus"
+    tok = out / "tokenizer"
+    tok.mkdir(parents=True)
+    (tok / "config.json").write_text('{"n_units": 501}')
+    (tok / "arrays.safetensors").write_bytes(b"501 units")
+    record = build_record(cfg, 0, "fisher-like", 32, tok)
+    (out / "build.json").write_text(json.dumps(record))
+    with pytest.raises(InputError, match=r"--tokenizer: lies in .*tokenizer, which --rebuild "
+                                         "deletes"):
+        check_rebuild(out, record, rebuild=True)
+    assert (tok / "arrays.safetensors").read_bytes() == b"501 units"
+    assert (out / "build.json").is_file()
+    outside = tmp_path / "tok"
+    shutil.copytree(tok, outside)
+    check_rebuild(out, build_record(cfg, 0, "fisher-like", 32, outside), rebuild=True)
+    assert not (out / "tokenizer").exists() and not (out / "build.json").exists()
+
+
 @pytest.mark.parametrize(("n", "val", "test"), [(2, 0.3, 0.3), (4, 0.45, 0.45), (1, 0.5, 0.4),
                                                 (120, 0.1, 0.1)])
 def test_every_split_plan_keeps_a_train_dialogue(n: int, val: float, test: float) -> None:
