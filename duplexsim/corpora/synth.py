@@ -192,6 +192,10 @@ class _Process:
         self.last_end = [-10.0, -10.0]
         self.owed = [0, 0]  # backchannels each listener owes
         self.carried: float | None = None
+        # the last IPU cut for an incoming speaker: (its index in ``placed``, uncut
+        # segment), until that speaker's IPU is placed (none fits at the conversation's end:
+        # the cut is undone, as no one overlapped it)
+        self.cut: tuple[int, Segment] | None = None
 
     def place(self, speaker: int, start_s: float, dur_s: float, text: str, kind: str,
               payload: object) -> None:
@@ -260,6 +264,7 @@ class _Process:
                 text, dur, payload = self.utter(holder, "ipu", max(target, lo))
                 if t + dur > cfg.conversation_s - 0.2:
                     return None
+        self.cut = None  # the IPU that overlapped the last cut one is placed: the cut stands
         if not yields:
             self.place(holder, t, dur, text, "ipu", payload)
             self.backchannels(other, t, t + dur, dur)
@@ -272,6 +277,8 @@ class _Process:
             stop = _lognormal(rng, cfg.overlap_dropout_ms / 1000.0, _DROPOUT_SIGMA)
             if -fto - stop >= _DROPOUT_MIN_CUT_S:
                 cut_dur = nxt + stop - t
+                self.cut = (len(self.placed),
+                            Segment(holder, round(t, 4), round(t + dur, 4), text, "ipu"))
                 text, dur, fto = _cut_words(text, cut_dur / dur), cut_dur, -stop
         self.place(holder, t, dur, text, "ipu", payload)
         # the listener's backchannels end >= 1 s before it takes the floor (else they are the
@@ -299,6 +306,9 @@ def turn_taking(cfg: SynthConfig, rng: np.random.Generator, utter: Utter,
         else:
             floor_from = -10.0
         t = nxt
+    if proc.cut is not None:  # the incoming IPU did not fit before the end: not overlapped
+        i, uncut = proc.cut
+        proc.placed[i] = (uncut, proc.placed[i][1])
     return sorted(proc.placed, key=lambda p: (p[0].start_s, p[0].speaker))
 
 
