@@ -164,8 +164,8 @@ def speak(text: str, voice: Voice | str = "en-us", sample_rate_hz: int = 16000,
     if path.is_file():
         try:
             raw = np.load(path)
-        except (ValueError, OSError):  # a corrupt entry is rebuilt, not trusted
-            raw = None
+        except (ValueError, OSError, EOFError):  # a corrupt entry (an empty file: EOFError)
+            raw = None                              # is rebuilt, not trusted
     else:
         raw = None
     if raw is None:

@@ -83,3 +83,15 @@ def test_the_samples_do_not_depend_on_an_audio_server(tmp_path: Path) -> None:
                              timeout=120, check=True)
         digests.append(out.stdout.strip())
     assert len(set(digests)) == 1, digests
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated"])
+def test_a_damaged_cache_entry_is_spoken_again(tmp_path: Path, damage: str) -> None:
+    """A corrupt cache entry is rebuilt, not trusted: an empty one (a copy cut short, a
+    full disk) was a bare EOFError traceback from numpy instead."""
+    voice = Voice("en-us+f3", 50, 175)
+    first = tts.speak("mhm", voice, 16000, tmp_path)
+    (entry,) = tmp_path.rglob("*.npy")
+    entry.write_bytes(b"" if damage == "empty" else entry.read_bytes()[:100])
+    assert np.array_equal(tts.speak("mhm", voice, 16000, tmp_path), first)
+    assert np.load(entry).size > 0  # written again
