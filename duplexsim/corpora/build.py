@@ -10,7 +10,8 @@ parameters, unit count, tokenizer). A rerun with other parameters is refused
 (:class:`~duplexsim.errors.OutputError`): the old audio and units would otherwise sit under
 a manifest that describes the new ones. ``rebuild=True`` deletes the corpus's own files
 first. Only the number of hours may change between runs: the conversations stay the same
-bytes and keep their split (only the new conversations are split, among themselves), and
+bytes and keep their split (only the new conversations are split, among themselves; a
+shrink keeps the dropped ones' splits in the manifest's ``earlier_splits``), and
 the tokenizer stays the one the first build trained, so an extended corpus is not the
 direct build of its size (its split and tokenizer differ; build the size a study uses).
 The manifest records each conversation's drawn style (``synth.conversation_style``: the
@@ -50,13 +51,23 @@ if TYPE_CHECKING:
     from duplexsim.units import UnitTokenizer
 
 
+def _earlier_splits(manifest: dict) -> dict[str, str]:
+    """``earlier_splits`` of a manifest: id -> split of the dialogues a shrink dropped (so
+    that extending it again gives them back their split, not a new draw)."""
+    earlier = manifest.get("earlier_splits", {})
+    if not isinstance(earlier, dict):
+        return {}
+    return {str(k): v for k, v in earlier.items() if v in ("train", "val", "test")}
+
+
 def plan(cfg: SynthConfig, hours: float, seed: int,
          previous: dict[str, str] | None = None) -> list[dict]:
     """Ids and splits (:func:`~duplexsim.corpora.corpus.assign_splits`).
 
     ``previous``: id -> split of the corpus already built in the folder (an extension to
-    more hours): those dialogues keep their split and only the new ones are split, among
-    themselves, with the same shares. A split drawn over all of them moved dialogues
+    more hours), and of those an earlier shrink of it dropped (the manifest's
+    ``earlier_splits``): those dialogues keep their split and only the new ones are split,
+    among themselves, with the same shares. A split drawn over all of them moved dialogues
     between train, val and test, so an agent trained on the smaller corpus found its
     held-out dialogues in the larger one's train split, and the other way round."""
     n = max(1, int(round(hours * 3600 / cfg.conversation_s)))
@@ -262,8 +273,9 @@ def build_corpus(out: str | Path, cfg: SynthConfig, *, hours: float, seed: int =
     check_rebuild(out, record, rebuild)
     previous = None  # the splits of the corpus this run extends (or shrinks), if any
     if (out / "manifest.json").is_file():
-        previous = {d["id"]: d["split"] for d in read_json(
-            out / "manifest.json", what="corpus manifest.json").get("dialogues", [])}
+        before = read_json(out / "manifest.json", what="corpus manifest.json")
+        previous = {**_earlier_splits(before),
+                    **{d["id"]: d["split"] for d in before.get("dialogues", [])}}
     write_json(out / "build.json", record)
     entries = plan(cfg, hours, seed, previous)
     todo = [e for e in entries if not rendered(out, e["id"])]
@@ -294,6 +306,10 @@ def build_corpus(out: str | Path, cfg: SynthConfig, *, hours: float, seed: int =
                        "style": styles[e["id"]]}
                       for e in entries],
     }
+    earlier = {k: v for k, v in sorted((previous or {}).items())
+               if k not in {e["id"] for e in entries}}
+    if earlier:  # a shrunk corpus remembers its dropped dialogues' splits for a re-extension
+        manifest["earlier_splits"] = earlier
     write_json(out / "manifest.json", manifest)
     wall = time.perf_counter() - t0
     audio_h = len(entries) * cfg.conversation_s / 3600

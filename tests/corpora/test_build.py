@@ -120,6 +120,26 @@ def test_an_extended_corpus_keeps_the_splits_it_had(built) -> None:
     assert plan(cfg, HOURS, 3) == plan(cfg, HOURS, 3, {})
 
 
+def test_a_shrunk_then_extended_corpus_keeps_the_splits_it_had(built) -> None:
+    """Shrinking a corpus dropped its last dialogues' splits from the manifest, so extending
+    it again re-drew them among the new ones: a dialogue of the test split could come back
+    as a train dialogue (reported by the corpora review helper: 20 -> 10 -> 20
+    conversations moved one from test to val and one from train to test)."""
+    out = built / "shrunk"
+    shutil.copytree(built / "fl", out)
+    full = {d["id"]: d["split"] for d in _build(out, built / "tts",
+                                                   hours=4 * 20 / 3600)["dialogues"]}
+    small = _build(out, built / "tts", hours=1 * 20 / 3600)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(small["dialogues"]) == 1 == len(load_corpus(out).ids())
+    assert manifest["earlier_splits"] == {k: v for k, v in full.items()
+                                          if k != small["dialogues"][0]["id"]}
+    again = {d["id"]: d["split"] for d in _build(out, built / "tts",
+                                                    hours=4 * 20 / 3600)["dialogues"]}
+    assert again == full
+    assert "earlier_splits" not in json.loads((out / "manifest.json").read_text())
+
+
 def test_second_corpus_reuses_the_tokenizer(built) -> None:
     out = built / "cl"
     _build(out, built / "tts", preset="candor-like", tokenizer_dir=built / "fl" / "tokenizer")
