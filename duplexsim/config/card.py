@@ -267,15 +267,13 @@ class TrainCard:
                                          f"1 .. {_STAGE_MAX}"))
         if not 0 <= self.seed < 2**63:
             errors.append(FieldError("seed", f"{self.seed} is out of range", "0 .. 2**63 - 1"))
-        lo, hi = (self.stage2_gap_ms + (0, 0))[:2]
-        if len(self.stage2_gap_ms) != 2 or lo < 0 or hi < lo or hi > 600_000:
-            errors.append(FieldError("stage2_gap_ms", f"{list(self.stage2_gap_ms)}",
-                                     "[low, high] with 0 <= low <= high <= 600000"))
+        errors += _range_errors("stage2_gap_ms", self.stage2_gap_ms)  # whole frames, as drawn
         raise_errors(errors)
 
 
 _TDM_MAX_MS = 600_000
-"""Longest slice, barge-in, yield or gap a [tdm] table takes (10 minutes): past it a typo
+"""Longest slice, barge-in, yield or gap a [tdm] table (or ``stage2_gap_ms``) takes (10
+minutes): past it a typo
 (slice_ms = [10**12] trained on slices no dialogue holds)."""
 
 

@@ -85,6 +85,14 @@ def dedup(units: np.ndarray) -> np.ndarray:
     return units[keep]
 
 
+def frames_in(ms_range: tuple[int, int], rng: np.random.Generator) -> int:
+    """A whole number of frames drawn uniformly from ``ms_range`` (inclusive; the card holds
+    its ends to whole frames). Flooring a uniform ms value drew the top frame once in
+    ``hi - lo + 1`` draws (200 ms of ``yield_ms`` (0, 200): 1/201 instead of 1/6; stage 2's
+    gaps of (200, 800) ms averaged 480 ms, not 500)."""
+    return int(rng.integers(ms_range[0] // FRAME_MS, ms_range[1] // FRAME_MS + 1))
+
+
 def sequential_layout(p: _Prepared, silence_unit: int, gap_ms: tuple[int, int],
                       rng: np.random.Generator) -> np.ndarray:
     """Stage 2: the segments one after another, the listener silent ([2, T'] int64; no
@@ -94,8 +102,7 @@ def sequential_layout(p: _Prepared, silence_unit: int, gap_ms: tuple[int, int],
     for speaker, a, b, _ in p.segs:
         speech = p.units[speaker, a:b]
         quiet = np.full(b - a, silence_unit, dtype=np.int64)
-        gap = np.full(int(rng.integers(gap_ms[0], gap_ms[1] + 1)) // 40, silence_unit,
-                      dtype=np.int64)
+        gap = np.full(frames_in(gap_ms, rng), silence_unit, dtype=np.int64)
         parts0 += [speech if speaker == 0 else quiet, gap]
         parts1 += [quiet if speaker == 0 else speech, gap]
     if not parts0:

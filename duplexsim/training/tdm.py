@@ -56,6 +56,7 @@ from duplexsim.training.datasets import (
     DialogueLike,
     StageData,
     _Prepared,
+    frames_in,
     prepare,
     stage_streams,
 )
@@ -81,13 +82,6 @@ def speech_runs(speech: np.ndarray, bridge: int = BRIDGE_FRAMES) -> list[tuple[i
         else:
             merged.append((a, b))
     return merged
-
-
-def frames_in(ms_range: tuple[int, int], rng: np.random.Generator) -> int:
-    """A whole number of frames drawn uniformly from ``ms_range`` (inclusive; the card holds
-    its ends to whole frames). Flooring a uniform ms value drew the top frame once in
-    ``hi - lo + 1`` draws (200 ms of ``yield_ms`` (0, 200): 1/201 instead of 1/6)."""
-    return int(rng.integers(ms_range[0] // FRAME_MS, ms_range[1] // FRAME_MS + 1))
 
 
 def inject_interruption(own: np.ndarray, partner: np.ndarray, clips_from: np.ndarray,

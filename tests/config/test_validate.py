@@ -297,6 +297,9 @@ def test_a_corpus_config_and_another_kind_are_told_apart(tmp_path: Path, capsys,
     ('[agent]\nkind = "tdm"\n[model]\nsize = "tiny"\n[tdm]\nyield_ms = [0, 30]\n'
      '[stage3]\nseq_len = 64\nbatch_tokens = 256\n',
      "tdm.yield_ms: [0, 30]: not whole 40 ms frames"),
+    # stage-2 gaps are laid out in whole frames: [250, 270] was always 200 ms, below it
+    ('[model]\nsize = "tiny"\n[train]\nstage2_gap_ms = [250, 270]\n[stage3]\nseq_len = 64\n'
+     'batch_tokens = 256\n', "train.stage2_gap_ms: [250, 270]: not whole 40 ms frames"),
 ])
 def test_cards_that_would_train_nonsense_are_refused(tmp_path: Path, text: str,
                                                      expected: str) -> None:

@@ -53,6 +53,27 @@ def test_stage2_has_no_overlap_from_a_dialogue_without_segments() -> None:
         StageData("stage2", card, only, vocab)
 
 
+def test_stage2_gaps_are_uniform_over_whole_frames() -> None:
+    """A gap was a uniform whole-ms value floored to 40 ms frames: (200, 800) averaged 480 ms
+    and drew 800 ms once in 601 gaps (reported by the training review helper)."""
+    from duplexsim.training.datasets import sequential_layout
+
+    dialogue = synthetic_dialogues()[0]
+    card = tiny_card()
+    vocab, tok = make_vocab(card, [dialogue])
+    prep = prepare([dialogue], vocab, tok)[0]
+    rng = np.random.default_rng(0)
+    gaps = []
+    for _ in range(300):
+        stream = sequential_layout(prep, 0, (200, 800), rng)
+        quiet = (stream == 0).all(axis=0)
+        edges = np.flatnonzero(np.diff(np.r_[0, quiet.astype(int), 0]))
+        gaps += (np.diff(edges)[::2] * 40).tolist()
+    counts = np.bincount(np.array(gaps) // 40)[5:21]
+    assert len(counts) == 16 and counts.min() > 0.6 * counts.mean()  # 200 .. 800 ms alike
+    assert abs(np.mean(gaps) - 500) < 15
+
+
 def test_a_unit_outside_the_vocabulary_is_the_one_named() -> None:
     """A negative unit was reported as the largest unit of the dialogue ('unit 5 outside
     the model's unit vocabulary 0..19', 5 being in it)."""
