@@ -63,6 +63,16 @@ def test_seed_makes_another_training_run_of_the_card(
     assert stop.value.code == 2 and "--seed: -1 is out of range" in capsys.readouterr().err
 
 
+def _train_run(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A tiny corpus and card in ``tmp_path``: the agent folder and the train command."""
+    write_corpus(tmp_path / "corpus")
+    card = tmp_path / "card.toml"
+    card.write_text(card_toml())
+    out = tmp_path / "agent"
+    return out, ["train", str(card), "--corpus", str(tmp_path / "corpus"), "--out", str(out),
+                 "--no-progress"]
+
+
 def test_a_trained_agent_with_nothing_to_resume_is_not_replaced(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Without checkpoints/ (deleted, or an agent copied without them) training started
@@ -70,12 +80,7 @@ def test_a_trained_agent_with_nothing_to_resume_is_not_replaced(
     agent without a word (audit)."""
     import shutil
 
-    write_corpus(tmp_path / "corpus")
-    card = tmp_path / "card.toml"
-    card.write_text(card_toml())
-    out = tmp_path / "agent"
-    run = ["train", str(card), "--corpus", str(tmp_path / "corpus"), "--out", str(out),
-           "--no-progress"]
+    out, run = _train_run(tmp_path)
     assert main(run) == 0
     shutil.rmtree(out / "checkpoints")
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
@@ -182,12 +187,7 @@ def test_resuming_a_seed_replicate_without_its_seed_names_the_key(
     train', the whole [train] table to compare by hand (review)."""
     import shutil
 
-    write_corpus(tmp_path / "corpus")
-    card = tmp_path / "card.toml"
-    card.write_text(card_toml())
-    out = tmp_path / "agent"
-    run = ["train", str(card), "--corpus", str(tmp_path / "corpus"), "--out", str(out),
-           "--no-progress"]
+    out, run = _train_run(tmp_path)
     assert main([*run, "--seed", "7"]) == 0
     (out / "agent.json").unlink()  # as after a kill: the checkpoint is what resumes
     shutil.copy(out / "checkpoints" / "last.pt", tmp_path / "last.pt")
