@@ -188,11 +188,11 @@ def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
                 break
         if isinstance(e, OutputError):  # name the file the user asked for, not the staged one
             raise OutputError([_unstaged(p, stage, target) for p in e.problems]) from e
-        name = getattr(e, "filename", None)
-        inside = name is None or Path(os.fspath(name)).is_relative_to(stage)
+        fname = getattr(e, "filename", None)
+        inside = fname is None or Path(os.fspath(fname)).is_relative_to(stage)
         failure = None if isinstance(e, DuplexsimError) or not inside else write_failure(
-            e, target if name is None else target / Path(os.fspath(name)).relative_to(stage),
-            name)
+            e, target if fname is None else target / Path(os.fspath(fname)).relative_to(stage),
+            fname)
         if failure is not None:
             raise failure from e
         raise

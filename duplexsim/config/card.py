@@ -180,10 +180,10 @@ class StageCard:
                 errors.append(FieldError(name, f"{getattr(self, name)} is out of range",
                                          f"1 .. {_STAGE_MAX}"))
         for name in ("steps", "tokens", "warmup_steps"):
-            high = _STAGE_MAX * _STAGE_MAX if name == "tokens" else _STAGE_MAX
-            if not 0 <= getattr(self, name) <= high:
+            limit = _STAGE_MAX * _STAGE_MAX if name == "tokens" else _STAGE_MAX
+            if not 0 <= getattr(self, name) <= limit:
                 errors.append(FieldError(name, f"{getattr(self, name)} is out of range",
-                                         f"0 .. {high}"))
+                                         f"0 .. {limit}"))
         for name, low, high, low_open in (
                 ("lr", 0.0, 10.0, True), ("min_lr_ratio", 0.0, 1.0, False),
                 ("weight_decay", 0.0, 10.0, False),

@@ -319,14 +319,12 @@ class Scenario:
         def absolute(p: str) -> str:
             return str((base / p).resolve()) if p else p
 
-        sides = {
-            k: dataclasses.replace(s, agent=absolute(s.agent), corpus=absolute(s.corpus))
-            for k, s in (("a", self.a), ("b", self.b))
-        }
+        a, b = (dataclasses.replace(s, agent=absolute(s.agent), corpus=absolute(s.corpus))
+                for s in (self.a, self.b))
         network = self.network
         if hasattr(network, "resolve"):
             network = network.resolve(base)
-        return dataclasses.replace(self, network=network, **sides)
+        return dataclasses.replace(self, network=network, a=a, b=b)
 
     def missing_files(self, file: str = "<scenario>") -> list[Problem]:
         """Files this scenario needs that are not there or unusable (jitter traces are read

@@ -49,7 +49,7 @@ class SamplingConfig:
     def __post_init__(self) -> None:
         def temperature_ok(t: object) -> bool:
             return isinstance(t, Real) and not isinstance(t, bool) \
-                and math.isfinite(t) and t >= 0
+                and math.isfinite(t) and float(t) >= 0
 
         if not temperature_ok(self.temperature) or isinstance(self.top_k, bool) \
                 or not isinstance(self.top_k, Integral) or self.top_k < 0 \

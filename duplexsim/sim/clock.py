@@ -47,7 +47,9 @@ class At(Event):
         self._ok = True
         self._value = None
         delay = int(t_ms) - int(env.now)
-        env.schedule(self, priority, delay if delay > 0 else 0)
+        # simpy types priority as EventPriority (an int NewType) but only orders the heap
+        # by it: SETTLED = 1.5 sits between ARRIVE and DECIDE
+        env.schedule(self, priority, delay if delay > 0 else 0)  # type: ignore[arg-type]
 
 
 def at(env: simpy.Environment, t_ms: int, priority: float) -> At:
@@ -59,7 +61,7 @@ class FramePlacement(NamedTuple):
 
     frames: np.ndarray
     """The global frames ``[G]`` int64 it plays on, ascending and contiguous."""
-    index: np.ndarray
+    index: np.ndarray  # type: ignore[assignment]  # shadows tuple.index on purpose (public)
     """Which of its own frames plays on each ``[G]`` int64 (0 .. F-1, non-decreasing)."""
     end: int
     """The global frame after its span (``frames[-1] + 1`` when it has any)."""

@@ -134,7 +134,8 @@ class Link:
         self.direction = direction
         self.hops = [Hop(h, s) for h, s in zip(hops, hop_seeds[1:], strict=True)]
         self.dup_rng = np.random.default_rng(hop_seeds[0])
-        keep = math.prod(1.0 - float(h.duplicate) for h in hops)  # type: ignore[arg-type]
+        keep = math.prod((1.0 - float(h.duplicate) for h in hops),  # type: ignore[arg-type]
+                         start=1.0)
         self.duplicate_p = 1.0 - keep
         self.deliver = deliver
         self.records: list[dict[str, Any]] = []
@@ -179,15 +180,15 @@ class Link:
         record = item.packet.record
         record["arrival_ms"] = float(arrival)
         record["delay_ms"] = float(arrival - record["sent_ms"])
-        at(self.env, arrival, ARRIVE).callbacks.append(
-            lambda _e, p=item.packet: self.deliver(p))
+        packet = item.packet
+        at(self.env, arrival, ARRIVE).callbacks.append(lambda _e: self.deliver(packet))
 
     def _queue_at(self, item: _Queued) -> None:
         heapq.heappush(self._queued[item.hop], item)
         tick = math.floor(item.t_ms)
         if tick not in self._ticks:
             self._ticks.add(tick)
-            at(self.env, tick, QUEUE).callbacks.append(lambda _e, m=tick: self._tick(m))
+            at(self.env, tick, QUEUE).callbacks.append(lambda _e: self._tick(tick))
 
     def _tick(self, ms: int) -> None:
         """The queueing hops, in path order, take the copies that reach them before

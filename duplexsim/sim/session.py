@@ -260,7 +260,8 @@ class Session:
         event = Event(self.env)
         event._ok, event._value = True, None
         event.callbacks.append(lambda _e: setattr(until, "reached", True))
-        self.env.schedule(event, priority, target - self.env.now)
+        # simpy types priority as EventPriority (an int NewType) but only orders by it
+        self.env.schedule(event, priority, target - self.env.now)  # type: ignore[arg-type]
         return until
 
     def _check_not_stuck(self) -> None:
@@ -332,7 +333,7 @@ class Session:
         packet.record["arrived"] = True
         if status == "waiting" and buffer.give_up_ms > 0:
             timer = at(self.env, now + buffer.give_up_ms, ARRIVE)
-            timer.callbacks.append(lambda _e, k=key: self._expire(k))
+            timer.callbacks.append(lambda _e: self._expire(key))
         if len(buffer.released) > before:
             self._wake(key)
 
@@ -365,8 +366,8 @@ class Session:
         if receiver.waits and give_up_ms >= 0 \
                 and all(rec["lost"] for rec in link.records[first:]):
             timer = at(self.env, self.now + self.sides[key].due_ms + give_up_ms, ARRIVE)
-            timer.callbacks.append(
-                lambda _e, k=receiver.key, c=chunk: self._give_up_lost(k, c))
+            receiver_key = receiver.key
+            timer.callbacks.append(lambda _e: self._give_up_lost(receiver_key, chunk))
 
     def _give_up_lost(self, key: str, chunk: int) -> None:
         buffer = self.sides[key].buffer
@@ -422,10 +423,10 @@ class Session:
         slip = side.slip_ms
         side.chunk_slip_ms[j] = slip
         self.recorder.play(side.key, j, units, slip)
-        at(self.env, start_ms, SEND).callbacks.append(
-            lambda _e, a=side.agent, c=j, u=units: a.played(c, u))
+        agent, key = side.agent, side.key
+        at(self.env, start_ms, SEND).callbacks.append(lambda _e: agent.played(j, units))
         at(self.env, side.clock.chunk_end(j) + slip, SEND).callbacks.append(
-            lambda _e, k=side.key, c=j, u=units: self._send(k, c, u))
+            lambda _e: self._send(key, j, units))
 
     def _settle_misses(self, side: SideState, first: int, busy_until: int) -> None:
         """Chunks from ``first`` on that end before (or when) the worker is free are misses

@@ -335,8 +335,10 @@ def _summary(trace: Trace) -> dict[str, Any]:
             "mouth_to_ear_mean_ms": _mean(g["mouth_to_ear_ms"].dropna()),
         }
     for agent, g in dec.groupby("agent"):
-        est = np.concatenate([np.asarray(v, np.int64) for v in g["estimated_units"]] or [[]])
-        real = np.concatenate([np.asarray(v, np.int64) for v in g["real_units"]] or [[]])
+        est = np.concatenate([np.asarray(v, np.int64) for v in g["estimated_units"]]
+                         or [np.zeros(0, np.int64)])
+        real = np.concatenate([np.asarray(v, np.int64) for v in g["real_units"]]
+                          or [np.zeros(0, np.int64)])
         out["agents"][str(agent)] = {
             "name": str(g["name"].iloc[0]), "decisions": len(g),
             "deadline_misses": int(g["deadline_miss"].sum()), "skipped": int(g["skipped"].sum()),
