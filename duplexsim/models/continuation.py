@@ -37,7 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from duplexsim.models.agentdir import AgentFiles, load_agent_files
-from duplexsim.models.engine import Program, gather, run_lockstep
+from duplexsim.models.engine import AnyProgram, Program, gather, run_lockstep
 from duplexsim.models.generator import DuplexGenerator
 from duplexsim.models.rows import Backend, LMRows
 from duplexsim.models.sampling import SamplingConfig
@@ -191,7 +191,7 @@ def _checked(prompts: Sequence[np.ndarray], seeds: Sequence[int] | None,
 
 def _pair_worker(a: DuplexGenerator, b: DuplexGenerator, queue: deque[int],
                  prompts: list[np.ndarray], seeds: list[int], n_chunks: list[int], lead: int,
-                 out: list[Any], bar: Any) -> Program[None]:
+                 out: list[Any], bar: Any) -> AnyProgram[None]:
     """Two generators (A, B) on one pair of rows: interact on prompts from the queue."""
     while queue:
         i = queue.popleft()
@@ -199,7 +199,7 @@ def _pair_worker(a: DuplexGenerator, b: DuplexGenerator, queue: deque[int],
 
 
 def _interaction(a: DuplexGenerator, b: DuplexGenerator, prompt: np.ndarray, seed: int,
-                 n_chunks: int, lead: int, bar: Any) -> Program[np.ndarray]:
+                 n_chunks: int, lead: int, bar: Any) -> AnyProgram[np.ndarray]:
     F = a.F  # = b.F: both formats are built for one chunk_ms
     p = prompt.shape[1] // F
     prompt = prompt[:, : p * F]
@@ -207,6 +207,7 @@ def _interaction(a: DuplexGenerator, b: DuplexGenerator, prompt: np.ndarray, see
     a.reset(2 * seed)
     b.reset(2 * seed + 1)
     made: list[list[np.ndarray]] = [[], []]  # channel -> its new chunks (chunk p + i)
+    own: list[dict[int, np.ndarray] | None]
     for i in range(n_chunks):
         j, known = p + i, p + i - 1 - lead  # the other's real chunks up to ``known``
         if i == 0:  # the whole prompt, as spoken (own) and heard (the other's channel)

@@ -56,15 +56,21 @@ class TokenRequest:
 
 Program = Generator[TokenRequest, int, T]
 """Yields token requests, is sent the sampled ids, returns its result. (A program built
-with :func:`gather` yields lists of requests and is sent lists of ids.)"""
+with :func:`gather` yields lists of requests and is sent lists of ids: :data:`AnyProgram`.)"""
+
+AnyProgram = Generator[TokenRequest | list[TokenRequest], Any, T]
+"""A program that may also yield lists of requests (one built with :func:`gather`, or one
+that runs such a program): it is sent an id for a request and a list of ids for a list
+(the send type depends on what was yielded, which a static type cannot say: ``Any``).
+Every :data:`Program` is one; the drivers take either."""
 
 
-def drive(program: Program[T]) -> T:
+def drive(program: AnyProgram[T]) -> T:
     """Run one program to its end (the engine with a batch of one)."""
     return run_lockstep([program])[0]
 
 
-def run_lockstep(programs: Sequence[Program[Any]]) -> list[Any]:
+def run_lockstep(programs: Sequence[AnyProgram[Any]]) -> list[Any]:
     """Run every program to its end in lock step; their results in input order."""
     results: list[Any] = [None] * len(programs)
     asks: dict[int, Any] = {}  # program -> its request (or list of requests)
@@ -99,7 +105,7 @@ def run_lockstep(programs: Sequence[Program[Any]]) -> list[Any]:
     return results
 
 
-def _advance(program: Program[Any], i: int, answer: Any, asks: dict[int, Any],
+def _advance(program: AnyProgram[Any], i: int, answer: Any, asks: dict[int, Any],
              results: list[Any]) -> None:
     try:
         asks[i] = program.send(answer) if answer is not None else next(program)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from duplexsim.config.scenario import Scenario
 from duplexsim.errors import DuplexsimError, with_note
-from duplexsim.models.engine import Program, run_lockstep
+from duplexsim.models.engine import AnyProgram, run_lockstep
 from duplexsim.models.rows import Backend
 from duplexsim.sim.build import build_agents, shared_syncllm_agents
 from duplexsim.sim.session import Session
@@ -83,7 +83,7 @@ def _session(i: int, scenario: Scenario, given: dict[str, Any]) -> Session:
         raise with_note(e, _which(i, scenario)) from None
 
 
-def _guarded(program: Program[Trace], bar: Any) -> Program[Trace | Exception]:
+def _guarded(program: AnyProgram[Trace], bar: Any) -> AnyProgram[Trace | Exception]:
     """``program``, its exception returned instead of raised (the others go on)."""
     try:
         trace = yield from program

@@ -61,7 +61,7 @@ from simpy.events import Event
 
 from duplexsim.agents.base import Agent, ChunkReport, n_units_of
 from duplexsim.config.scenario import Scenario
-from duplexsim.models.engine import Program, drive, gather
+from duplexsim.models.engine import AnyProgram, Program, drive, gather
 from duplexsim.sim.buffer import ReceiveBuffer
 from duplexsim.sim.build import SIDES, build_agents, compute_ms, silence_unit_of
 from duplexsim.sim.clock import ARRIVE, DECIDE, SEND, SETTLED, ChunkClock, FramePlacement, at
@@ -199,7 +199,7 @@ class Session:
         never past the end (:attr:`end_ms` + 1, re-read as a waiting side slips)."""
         drive(self.run_program(t_ms))
 
-    def run_program(self, t_ms: int, arrivals: bool = False) -> Program[None]:
+    def run_program(self, t_ms: int, arrivals: bool = False) -> AnyProgram[None]:
         """:meth:`run_until` as an engine program: it yields the token requests of the
         agents' decisions it meets on the way (see the module docstring). ``arrivals``: also
         run the events at ``t_ms`` that come before its decisions (sends, link queues,
@@ -291,7 +291,7 @@ class Session:
         """Run to the end (the last chunk sent; what is still on the wire stays in flight)."""
         return drive(self.finish_program())
 
-    def finish_program(self) -> Program[Trace]:
+    def finish_program(self) -> AnyProgram[Trace]:
         """:meth:`finish` as an engine program."""
         from duplexsim.sim.trace import build_trace
 
