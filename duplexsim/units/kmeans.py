@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from safetensors import SafetensorError
@@ -25,6 +25,9 @@ from duplexsim.atomic import atomic_path, write_json
 from duplexsim.config.loader import check, from_dict, json_number, read_json
 from duplexsim.errors import InputError, MissingInputError
 from duplexsim.units import features as F
+
+if TYPE_CHECKING:
+    from duplexsim.units.hubert import HubertFeatures
 
 FORMAT = "duplexsim-tokenizer/1"
 MAX_UNITS = 32768
@@ -136,10 +139,11 @@ class KMeansTokenizer:
         self.silence_units = frozenset(range(config.n_silence_units))
         self.silence_unit = 0
         self._mel = F.mel_filterbank(config.n_mels)
-        self._hubert = None
+        self._hubert: HubertFeatures | None = None
 
     # -- features -------------------------------------------------------------------------
-    def frame_features(self, wave: np.ndarray, sample_rate: int) -> tuple[np.ndarray, ...]:
+    def frame_features(self, wave: np.ndarray, sample_rate: int
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(features [T, D], sub-frame energy_db [T, 4], magnitude [T, F])`` of one channel."""
         w16 = F.to_feature_rate(wave, sample_rate)
         power = F.power_frames(w16)
@@ -322,7 +326,8 @@ def train_tokenizer(
         tok.hubert = hubert_fingerprint(config.hubert_dir)
     all_f, all_e = np.concatenate(feats), np.concatenate(energy)
     if all(m is not None and len(m) == len(e) for m, e in zip(masks, energy, strict=True)):
-        tok.threshold_db = annotated_threshold(all_e, np.concatenate(masks),
+        given = [m for m in masks if m is not None]  # all of them
+        tok.threshold_db = annotated_threshold(all_e, np.concatenate(given),
                                               config.vad_fill_frames)
     else:
         tok.threshold_db = otsu_threshold(all_e.ravel())
@@ -334,8 +339,8 @@ def train_tokenizer(
     del feats, all_f
     sums = np.zeros((config.n_units, F.N_FFT // 2 + 1), dtype=np.float64)
     counts = np.zeros(config.n_units, dtype=np.int64)
-    jobs = ((tok, wave, sr) for wave, sr, _ in channels)
-    for s, c in _in_order(_channel_sums, jobs, workers):  # summed in channel order
+    sum_jobs = ((tok, wave, sr) for wave, sr, _ in channels)
+    for s, c in _in_order(_channel_sums, sum_jobs, workers):  # summed in channel order
         sums += s
         counts += c
     tok.unit_spectra = _spectra(sums, counts, config.n_silence_units)
@@ -389,7 +394,7 @@ def _fit(x: np.ndarray, k: int, config: TokenizerConfig, what: str) -> np.ndarra
     return km.fit(x).cluster_centers_.astype(np.float32)
 
 
-def _unit_sums(units: np.ndarray, mags: np.ndarray, n_units: int) -> tuple[np.ndarray, ...]:
+def _unit_sums(units: np.ndarray, mags: np.ndarray, n_units: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-unit sum of magnitude spectra and frame counts."""
     from scipy.sparse import csr_matrix
 
