@@ -20,6 +20,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import numpy as np
 
@@ -230,9 +231,18 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
 
 # -- dialogues ------------------------------------------------------------------------------
 
+class TranscribeOptions(TypedDict, total=False):
+    """:func:`transcribe`'s keywords, as :func:`asr_scores` passes them on."""
+
+    beam_size: int
+    compute_type: str
+    cpu_threads: int
+    model_dir: str | Path | None
+
+
 def asr_scores(
     audio: np.ndarray | str | os.PathLike[str], sample_rate: int | None = None,
-    **transcribe_kwargs: object,
+    **transcribe_kwargs: Unpack[TranscribeOptions],
 ) -> dict[str, float | str]:
     """Transcribe each channel of a dialogue and score the transcripts.
 

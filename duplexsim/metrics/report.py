@@ -142,7 +142,7 @@ def plot_fto_hist(table: pd.DataFrame, by: list[str], corpus_fto: np.ndarray | N
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    bins = np.arange(-2000, 2001, 100)
+    bins = np.arange(-2000, 2001, 100).tolist()  # (matplotlib's stub takes a list, not an array)
     if corpus_fto is not None and len(corpus_fto):
         ax.hist(np.clip(corpus_fto, -2000, 2000), bins=bins, density=True, color="0.6",
                 label="corpus")
@@ -187,8 +187,11 @@ def corpus_ftos(corpus_dir: str | Path, split: str | None = "test") -> np.ndarra
 
     corpus = load_corpus(corpus_dir)
     silence = corpus.tokenizer().silence_units
-    out = [detect_events(vad_from_units(d.units, silence))["fto_ms"].dropna().to_numpy()
-           for d in corpus.dialogues(split=split)]
+    out = []
+    for d in corpus.dialogues(split=split):
+        if d.units is None:  # a built corpus's dialogues always carry units
+            raise ValueError(f"corpus_ftos: dialogue {d.id!r} of {corpus_dir} has no units")
+        out.append(detect_events(vad_from_units(d.units, silence))["fto_ms"].dropna().to_numpy())
     return np.concatenate(out) if out else np.zeros(0)
 
 

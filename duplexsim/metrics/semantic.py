@@ -151,7 +151,8 @@ class UnitNgramLM:
                            f"ckeys{k}": self.ctx_keys[k], f"ccounts{k}": self.ctx_counts[k],
                            f"ctypes{k}": self.ctx_types[k]})
         with atomic_path(path, suffix=".npz") as tmp:
-            np.savez_compressed(tmp, **arrays)
+            # mypy matches **arrays against savez_compressed's allow_pickle: bool; no key is it
+            np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: str | Path) -> UnitNgramLM:
