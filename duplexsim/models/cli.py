@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from duplexsim.atomic import check_output_dir, output_dir, write_json
 from duplexsim.cli import number, path_arg
 from duplexsim.errors import MAX_DURATION_S, InputError
+
+if TYPE_CHECKING:
+    from duplexsim.units import UnitTokenizer
 
 COMMAND = "duplexsim continue"
 
@@ -99,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tokenizer(agent: Path) -> object | None:
+def _tokenizer(agent: Path) -> UnitTokenizer | None:
     """The agent's unit tokenizer (loaded and checked now), or None when it has none: then
     no ``audio.wav`` is written (``continuation.json`` says ``"audio": false``)."""
     if not (agent / "tokenizer").is_dir():

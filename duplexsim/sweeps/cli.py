@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from duplexsim.cli import number, path_arg
 from duplexsim.sweeps.config import MAX_BATCH, MAX_WORKERS
+
+if TYPE_CHECKING:
+    from duplexsim.sweeps.config import Sweep
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,16 +36,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _check_files(sweep: object) -> None:
+def _check_files(sweep: Sweep) -> None:
     """The agents, corpora and jitter traces every cell names exist and are usable (as
     ``duplexsim simulate`` checks them), before any cell runs."""
     from duplexsim.config.scenario import scenario_from_dict
     from duplexsim.errors import ConfigError
 
     problems, seen = [], set()
-    for cell in sweep.cells():  # type: ignore[attr-defined]
+    for cell in sweep.cells():
         for problem in scenario_from_dict(cell.config, file=sweep.file).missing_files(
-                sweep.file):  # type: ignore[attr-defined]
+                sweep.file):
             if str(problem) not in seen:
                 seen.add(str(problem))
                 problems.append(problem)

@@ -246,7 +246,7 @@ class Sweep:
         for key, value in self.config.set.items():
             _set_dotted(base, key, value, "sweep.set")
         keys = list(self.config.grid)
-        out = []
+        out: list[Cell] = []
         combos = itertools.product(*(self.config.grid[k] for k in keys))
         for combo in combos:
             for seed in self.config.seeds:

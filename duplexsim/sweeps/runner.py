@@ -25,7 +25,7 @@ import multiprocessing
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import closing
 from pathlib import Path
@@ -101,7 +101,8 @@ def _finish(out: Path, cell: Cell, row: dict[str, Any]) -> None:
                                       "params": cell.params, "config": cell.config, "row": row})
 
 
-def _local(spec: str, groups: list[list[Cell]], workers: int) -> Iterator[list[tuple]]:
+def _local(spec: str, groups: list[list[Cell]], workers: int
+           ) -> Generator[list[tuple], None, None]:
     if workers <= 1:  # in-process: simplest to debug, no pickling
         for group in groups:
             yield _run_group(spec, group)
@@ -127,7 +128,8 @@ def _local(spec: str, groups: list[list[Cell]], workers: int) -> Iterator[list[t
                 process.terminate()
 
 
-def _ray(spec: str, groups: list[list[Cell]], workers: int) -> Iterator[list[tuple]]:
+def _ray(spec: str, groups: list[list[Cell]], workers: int
+         ) -> Generator[list[tuple], None, None]:
     try:
         import ray
     except ImportError as e:
