@@ -149,7 +149,8 @@ def load_agent_files(path: str | Path, device: str = "cpu",
     vocab = VOCABS[found](int(info["n_units"]), int(info["n_text"]))
     from duplexsim.models.model import load_model  # transformers: only once a model loads
 
-    model = load_model(root / "model", expected_vocab=vocab.size).to(device)
+    # transformers wraps Module.to in a decorator whose stub mistypes the bound call
+    model = load_model(root / "model", expected_vocab=vocab.size).to(device)  # type: ignore[arg-type]
     # the total size alone let n_units and n_text trade one id (21 + 299 for 20 + 300): every
     # unit, tag and special one id off the model's
     ours = (vocab.pad, vocab.bos, vocab.eos)

@@ -61,15 +61,18 @@ class SlotLayer(CacheLayerMixin):
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
         assert self.slots is not None, "SlotCache.prepare() must run before each forward"
+        keys, values = self.keys, self.values
+        if keys is None or values is None:  # (lazy_initialization sets both)
+            raise RuntimeError("SlotLayer.update: keys / values not allocated")
         R, L = self.slots.shape
-        rows = self.rows if self.rows is not None else torch.arange(R, device=self.keys.device)
+        rows = self.rows if self.rows is not None else torch.arange(R, device=keys.device)
         row_idx = rows[:, None].expand(R, L)  # [R, L]
-        self.keys[row_idx, :, self.slots] = key_states.transpose(1, 2)  # [R, L, H, D]
-        self.values[row_idx, :, self.slots] = value_states.transpose(1, 2)
+        keys[row_idx, :, self.slots] = key_states.transpose(1, 2)  # [R, L, H, D]
+        values[row_idx, :, self.slots] = value_states.transpose(1, 2)
         if self.rows is None:
-            return self.keys[:R, :, : self.kv_len], self.values[:R, :, : self.kv_len]
-        return (self.keys[self.rows, :, : self.kv_len],  # [R, H, S, D] (gathered copy)
-                self.values[self.rows, :, : self.kv_len])
+            return keys[:R, :, : self.kv_len], values[:R, :, : self.kv_len]
+        return (keys[self.rows, :, : self.kv_len],  # [R, H, S, D] (gathered copy)
+                values[self.rows, :, : self.kv_len])
 
     def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
         return self.kv_len, 0
@@ -85,10 +88,13 @@ class SlotCache(Cache):
     """Per-row slot cache for ``n_layers`` layers (see the module docstring)."""
 
     def __init__(self, n_layers: int, capacity: int, max_tokens: int) -> None:
-        super().__init__(layers=[SlotLayer(capacity, max_tokens) for _ in range(n_layers)])
+        slot_layers = [SlotLayer(capacity, max_tokens) for _ in range(n_layers)]
+        super().__init__(layers=[layer for layer in slot_layers])  # (Cache's list type)
+        self.slot_layers = slot_layers
+        """``layers``, typed as what they are."""
 
     def prepare(self, rows: torch.Tensor | None, slots: torch.Tensor, kv_len: int) -> None:
-        for layer in self.layers:
+        for layer in self.slot_layers:
             layer.rows, layer.slots, layer.kv_len = rows, slots, kv_len
 
 
@@ -112,7 +118,7 @@ class HFForward:
         self.cache = SlotCache(model.config.num_hidden_layers, capacity, max_tokens)
 
     def grow(self, capacity: int) -> None:
-        for layer in self.cache.layers:
+        for layer in self.cache.slot_layers:
             layer.grow(capacity)
         self.capacity = max(self.capacity, capacity)
 

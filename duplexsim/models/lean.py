@@ -54,7 +54,7 @@ import torch
 import torch.nn.functional as F
 
 if TYPE_CHECKING:
-    from transformers import LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM
 
 ROPE_TYPES = ("default", "linear", "llama3", "yarn")
 MIN_ROWS = 4
@@ -77,12 +77,19 @@ def lean_support(model: torch.nn.Module) -> str | None:
         (not getattr(c, "mlp_bias", False), "mlp_bias"),
         (getattr(c, "pretraining_tp", 1) == 1, f"pretraining_tp={getattr(c, 'pretraining_tp', 1)}"),
         (rope_type in ROPE_TYPES, f"rope_type={rope_type!r} (covered: {', '.join(ROPE_TYPES)})"),
-        (c.num_attention_heads % c.num_key_value_heads == 0, "heads not a multiple of kv heads"),
+        (c.num_attention_heads % _kv_heads(c) == 0, "heads not a multiple of kv heads"),
         (next(model.parameters()).dtype == torch.float32,
          f"dtype {next(model.parameters()).dtype} (covered: float32)"),
     ]
     missing = [why for ok, why in checks if not ok]
     return None if not missing else "not covered: " + ", ".join(missing)
+
+
+def _kv_heads(c: LlamaConfig) -> int:
+    """``num_key_value_heads``; None means as many as attention heads (LlamaConfig fills it
+    in so when built, but its type keeps the None)."""
+    n = c.num_key_value_heads
+    return c.num_attention_heads if n is None else n
 
 
 @dataclass
@@ -111,7 +118,7 @@ class LeanLlama:
         if reason is not None:
             raise ValueError(f"LeanLlama: {reason}")
         c = model.config
-        self.n_heads, self.n_kv = c.num_attention_heads, c.num_key_value_heads
+        self.n_heads, self.n_kv = c.num_attention_heads, _kv_heads(c)
         self.head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
         self.eps = float(c.rms_norm_eps)
         self.max_tokens = max_tokens

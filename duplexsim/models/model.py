@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
@@ -17,6 +18,9 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from duplexsim.atomic import replace_dir, usual_modes
 from duplexsim.config.card import SIZE_PRESETS, ModelCard
 from duplexsim.errors import InputError, MissingInputError, write_failure
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 PRESETS = SIZE_PRESETS
 """Size presets (tiny / small / paper), defined with the card schema so that ``validate``
@@ -48,10 +52,12 @@ def llama_config(card: ModelCard, vocab_size: int, pad_id: int, bos_id: int,
         num_key_value_heads=pick(card.n_kv_heads, p.n_kv_heads),
         intermediate_size=pick(card.intermediate_size, p.intermediate_size),
         max_position_embeddings=pick(card.context_tokens, p.context_tokens) * 4,
-        rope_theta=10000.0 if card.size != "paper" else 500000.0,
+        rope_parameters={"rope_type": "default",
+                         "rope_theta": 10000.0 if card.size != "paper" else 500000.0},
         tie_word_embeddings=card.size != "paper",
         pad_token_id=pad_id, bos_token_id=bos_id, eos_token_id=eos_id,
-        attn_implementation="sdpa",
+        # PreTrainedConfig takes it through **kwargs, which LlamaConfig's signature omits
+        attn_implementation="sdpa",  # type: ignore[call-arg]
     )
 
 
@@ -166,9 +172,12 @@ def _load_llama(path: Path, key: str, corrupt: str, allowed: str) -> LlamaForCau
                         corrupt=corrupt, allowed=allowed, dtype=torch.float32)
 
 
-def load_checked(cls: type, path: Path, model_type: str, label: str, *, key: str,
+M = TypeVar("M", bound="PreTrainedModel")
+
+
+def load_checked(cls: type[M], path: Path, model_type: str, label: str, *, key: str,
                  corrupt: str, allowed: str, unexpected: bool = True,
-                 ignored: tuple[str, ...] = (), **kwargs) -> torch.nn.Module:
+                 ignored: tuple[str, ...] = (), **kwargs) -> M:
     """``cls.from_pretrained(path, **kwargs)`` from a local folder, or a one-line error.
 
     The one way a pretrained model is loaded here (the agents' Llama, the units' HuBERT):
@@ -190,8 +199,11 @@ def load_checked(cls: type, path: Path, model_type: str, label: str, *, key: str
                          model_type)
     try:
         with quiet_loading():  # (its load report: said below, in one line)
-            model, info = cls.from_pretrained(str(path), local_files_only=True,
-                                              output_loading_info=True, **kwargs)
+            # (transformers types the result as the model: with output_loading_info it is
+            # a (model, info) pair)
+            loaded: tuple[M, dict[str, Any]] = cls.from_pretrained(  # type: ignore[assignment]
+                str(path), local_files_only=True, output_loading_info=True, **kwargs)
+        model, info = loaded
     except Exception as e:  # safetensors / json errors, no weights: name the folder
         why = " ".join(f"{type(e).__name__}: {e}".split())
         if "ignore_mismatched_sizes" in why:  # HF points at a report in its log
