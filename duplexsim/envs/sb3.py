@@ -135,8 +135,13 @@ class SB3VecEnv(VecEnv):
     def close(self) -> None:
         self.venv.close()
 
+    def _index_list(self, indices: VecEnvIndices) -> list[int]:
+        """SB3's indices (None, an int or any iterable of ints, a one-shot one included) as
+        the list the vector env's ``apply`` reads more than once."""
+        return list(self._get_indices(indices))
+
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        return self.inner.apply(self._get_indices(indices), "get", attr_name)
+        return self.inner.apply(self._index_list(indices), "get", attr_name)
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
         for i in self._get_indices(indices):
@@ -144,7 +149,7 @@ class SB3VecEnv(VecEnv):
 
     def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None,
                    **method_kwargs: Any) -> list[Any]:
-        return self.inner.apply(self._get_indices(indices), "call", method_name, *method_args,
+        return self.inner.apply(self._index_list(indices), "call", method_name, *method_args,
                                 **method_kwargs)
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper],  # noqa: ARG002

@@ -398,3 +398,21 @@ def test_close_frees_the_last_episodes_simulation() -> None:
     vec.reset(seed=0)
     vec.close()
     assert all(e.world.session.closed for e in vec.envs)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sb3_adapter_takes_indices_as_any_iterable(workers: int) -> None:
+    """SB3's ``VecEnvIndices`` is any iterable of ints: a one-shot one (a generator) reaches
+    the same conversations as a list (it was read once to check it, then found empty)."""
+    from duplexsim.envs.sb3 import SB3VecEnv
+
+    venv = SB3VecEnv(gym.make_vec(TURN_TAKING_ID, num_envs=3, autoreset_mode="SameStep",
+                                  workers=workers, vectorization_mode="vector_entry_point",
+                                  **kwargs()))
+    try:
+        venv.reset()
+        assert venv.get_attr("render_mode", indices=(i for i in (2, 0))) == [None, None]
+        venv.set_attr("marker", 5, indices=iter([1]))
+        assert venv.env_method("__getattribute__", "marker", indices=iter([1])) == [5]
+    finally:
+        venv.close()
