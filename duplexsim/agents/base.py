@@ -67,14 +67,23 @@ class ChunkReport:
 class Agent(Protocol):
     """One side of a simulated conversation (SyncLLM agent, replay, scripted, learner)."""
 
-    name: str
-    frames_per_chunk: int
-    silence_unit: int
-    """The unit this agent plays as silence (its unit tokenizer's canonical silence unit).
-    The simulator fills what a side did not play (before its first chunk, deadline misses,
-    slip gaps) with it, so a partner is silent in its own vocabulary, not unit 0. An agent
-    whose tokenizer has several silence units may also have ``silence_units`` (every unit
-    that means silence, ``silence_unit`` among them; read with :func:`silence_units_of`)."""
+    # read-only here (an attribute or a property satisfies them): the simulator only reads
+    # them, and wrappers (:class:`AgentWrapper`) pass them on as properties
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def frames_per_chunk(self) -> int: ...
+
+    @property
+    def silence_unit(self) -> int:
+        """The unit this agent plays as silence (its unit tokenizer's canonical silence unit).
+        The simulator fills what a side did not play (before its first chunk, deadline
+        misses, slip gaps) with it, so a partner is silent in its own vocabulary, not unit 0.
+        An agent whose tokenizer has several silence units may also have ``silence_units``
+        (every unit that means silence, ``silence_unit`` among them; read with
+        :func:`silence_units_of`)."""
+        ...
 
     def reset(self, seed: int) -> None:
         """Start a new conversation; all randomness derives from ``seed``."""
