@@ -183,7 +183,9 @@ class PartnerPool:
         return Draw(member, agent, source, speech, start)
 
     def partner_scenario(self, member: PartnerMember) -> Scenario:
-        return dataclasses.replace(self.scenario, **{self.side: member.side})
+        # (side is "a" or "b": mypy checks a **dict against every field's type)
+        return dataclasses.replace(self.scenario,
+                                   **{self.side: member.side})  # type: ignore[arg-type]
 
     def agent(self, member: PartnerMember, start_chunks: int = 0) -> Agent:
         """The member's agent (built once; a replay started ``start_chunks`` in)."""
@@ -490,6 +492,7 @@ class _PoolBuilder:
         if split not in SPLITS:
             raise PoolError(f"partner[{i}].speech_split: {split!r} (allowed: "
                             f"{', '.join(SPLITS)})")
+        refs: tuple[SpeechRef, ...]
         if corpus_dir == SHIPPED:
             refs, have = (SpeechRef(SHIPPED, "", 0), SpeechRef(SHIPPED, "", 1)), DEFAULT_N_UNITS
         else:

@@ -67,6 +67,9 @@ class SB3VecEnv(VecEnv):
         space = inner.single_observation_space
         self.dict_space: gym.spaces.Dict | None = None
         if keys is not None:
+            if not isinstance(space, gym.spaces.Dict):  # (the turn-taking env's always is)
+                raise TypeError(f"keys: the observation space is {type(space).__name__}, "
+                                "not a Dict")
             unknown = [k for k in keys if k not in space.spaces]
             if unknown:
                 raise ValueError(f"keys: unknown {unknown} (allowed: "
@@ -80,7 +83,8 @@ class SB3VecEnv(VecEnv):
         """One conversation's Dict obs -> what the policy sees."""
         if self.dict_space is None:
             return obs
-        return gym.spaces.flatten(self.dict_space, {k: obs[k] for k in
+        # (a Dict of Boxes flattens to an array; gymnasium's type also covers Graph spaces)
+        return gym.spaces.flatten(self.dict_space, {k: obs[k] for k in  # type: ignore[union-attr]
                                                     self.dict_space.spaces}).astype(np.float32)
 
     def _view(self, obs: dict[str, np.ndarray]) -> VecEnvObs:
@@ -92,7 +96,10 @@ class SB3VecEnv(VecEnv):
 
     def reset(self) -> VecEnvObs:
         seeds = None if all(s is None for s in self._seeds) else self._seeds
-        obs, self.reset_infos = self.listed.reset(seed=seeds, options=self._one_options())
+        # gymnasium types seed as one int; its vector envs (and ours) take one per env, and
+        # its wrappers pass it on
+        obs, self.reset_infos = self.listed.reset(seed=seeds,  # type: ignore[arg-type]
+                                                  options=self._one_options())
         self._reset_seeds()
         self._reset_options()
         return self._view(obs)

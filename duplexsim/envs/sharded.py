@@ -37,12 +37,13 @@ from typing import Any
 import numpy as np
 from gymnasium.spaces import Discrete
 from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space, create_empty_array
+from gymnasium.vector.utils import batch_space
 
 from duplexsim.envs.vector import (
     ConversationAccess,
     TurnTakingVectorEnv,
     check_batch_shape,
+    empty_batch,
     refuse_shared_objects,
 )
 from duplexsim.threads import use_threads
@@ -123,12 +124,15 @@ class _Here:
     (after the workers have theirs)."""
 
     def __init__(self, env: TurnTakingVectorEnv):
-        self.env, self.packer, self.pending = env, InfoPacker(), None
+        self.env, self.packer = env, InfoPacker()
+        self.pending: tuple[str, Any] | None = None
 
     def submit(self, command: str, payload: Any) -> None:
         self.pending = (command, payload)
 
     def result(self) -> Any:
+        if self.pending is None:
+            raise RuntimeError("shard 0: a result asked for with no command submitted")
         command, payload = self.pending
         self.pending = None
         return run_command(self.env, self.packer, command, payload)
@@ -246,7 +250,7 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
         self.observation_space = batch_space(obs_space, num_envs)
         self.action_space = batch_space(act_space, num_envs)
         # each shard's last batched observation: what a reset that masks it out returns
-        self._shard_obs = [create_empty_array(obs_space, len(s)) for s in self.shards]
+        self._shard_obs = [empty_batch(obs_space, len(s)) for s in self.shards]
 
     # -- the shards -----------------------------------------------------------------------
     def _wrap(self, k: int, call: Any) -> Any:
@@ -318,7 +322,7 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
         seeds = self.seed_list(seed)
         mask, rest = self.reset_mask(options)
         messages = {k: ("reset", (seeds[s.start:s.stop], options if mask is None else
-                                  {**rest, "reset_mask": mask[s.start:s.stop]}))
+                                  {**(rest or {}), "reset_mask": mask[s.start:s.stop]}))
                     for k, s in enumerate(self.shards)
                     if mask is None or mask[s.start:s.stop].any()}
         parts = self._exchange(messages)
@@ -333,8 +337,9 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
         batch = self.check_actions(actions)
         parts = self._broadcast("step", [batch[s.start:s.stop] for s in self.shards])
         self._shard_obs = [p[0] for p in parts]
-        return (concat_obs(self._shard_obs),
-                *(np.concatenate([p[i] for p in parts]) for i in (1, 2, 3)),
+        rewards, terminated, truncated = (np.concatenate([p[i] for p in parts])
+                                          for i in (1, 2, 3))
+        return (concat_obs(self._shard_obs), rewards, terminated, truncated,
                 self._unpacker.merge([p[4] for p in parts], [len(s) for s in self.shards]))
 
     def check_actions(self, actions: Any) -> np.ndarray:
@@ -364,7 +369,7 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
         results = self._exchange({k: ("apply", ([i - self.shards[k].start for i in ids], op,
                                                 name, args, kwargs))
                                   for k, ids in mine.items()})
-        answers = {}
+        answers: dict[int, Any] = {}
         for k, ids in mine.items():
             answers.update(zip(ids, results[k], strict=True))
         return [answers[int(i)] for i in indices]
@@ -422,7 +427,9 @@ class InfoPacker:
         """(layout or None if unchanged, one matrix per dtype, the other leaves)."""
         leaves: list[tuple[tuple[str, ...], Any]] = []
         _leaves(info, (), leaves)
-        layout, groups, others = [], {}, []
+        layout: list[tuple[tuple[str, ...], str | None, int]] = []
+        groups: dict[str, list[np.ndarray]] = {}
+        others: list[Any] = []
         for path, value in leaves:
             if isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype != object:
                 group = groups.setdefault(value.dtype.str, [])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -251,7 +251,9 @@ class TurnTakingEnv(gym.Env):
             source = self.pool.source(self.pool.members[0].speech[0])
             given: Agent | None = None
         else:
-            self.scenario, given = resolve_partner(as_scenario(scenario), other(side), partner)
+            # not a pool form (is_pool); resolve_partner raises a TypeError for anything else
+            single = cast("str | SideConfig | Agent | None", partner)
+            self.scenario, given = resolve_partner(as_scenario(scenario), other(side), single)
             source = speech_source(self.scenario, side)
         self.learner = LearnerSide(side, source, self.scenario.frames_per_chunk, action_mode,
                                    window, as_reward(reward, self.scenario),
@@ -309,7 +311,10 @@ class TurnTakingEnv(gym.Env):
         side = getattr(self.scenario, other(self.learner.side))
         speech_channel = 1 - (side.channel if side.kind == "replay" and side.channel is not None
                               else (0 if other(self.learner.side) == "a" else 1))
-        return {"label": self.world.partner.name, "kind": side.kind, "spec": None,
+        partner = self.world.partner
+        if partner is None:  # (a partner not drawn from a pool is built with the env)
+            raise RuntimeError("TurnTakingEnv: no partner agent")
+        return {"label": partner.name, "kind": side.kind, "spec": None,
                 "agent": side.agent, "corpus": side.corpus, "dialogue": side.dialogue,
                 "channel": side.channel, "start_s": 0.0, "speech_corpus": side.corpus,
                 "speech_dialogue": self.learner.source.dialogue_id,

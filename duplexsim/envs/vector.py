@@ -57,6 +57,8 @@ class ConversationAccess:
     env, on top of its ``apply(indices, op, name, ...)``."""
 
     num_envs: int
+    _np_random: np.random.Generator | None  # (as VectorEnv declares them)
+    _np_random_seed: int | None
 
     def apply(self, indices: Sequence[int], op: str, name: str, *args: Any,
               **kwargs: Any) -> list[Any]:
@@ -198,7 +200,7 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
         self.single_action_space = first.action_space
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
-        self._obs = create_empty_array(self.single_observation_space, num_envs)
+        self._obs = empty_batch(self.single_observation_space, num_envs)
         self._elapsed = np.zeros(num_envs, np.int64)
         self._autoreset = np.zeros(num_envs, bool)
 
@@ -333,6 +335,8 @@ def check_batch_shape(actions: Any, space: gym.Space, num_envs: int) -> None:
     """A ValueError naming the shape unless ``actions`` holds ``num_envs`` actions of
     ``space``'s shape (a longer batch would be cut and a shorter one fall short)."""
     shape = np.shape(actions)
+    if space.shape is None:  # (Box and Discrete spaces have one)
+        raise TypeError(f"action space {space}: no shape")
     if shape != (num_envs, *space.shape):
         raise ValueError(f"actions: shape {shape} (allowed: {num_envs} actions of {space}, "
                          f"shape {(num_envs, *space.shape)})")
@@ -345,7 +349,7 @@ def refuse_shared_objects(env_kwargs: dict[str, Any], num_envs: int) -> None:
     conversation draws from its own :meth:`~PartnerPool.for_env` copy, with agents of its
     own, unless the pool holds Agent objects, which no copy can renew."""
     for key in ("partner", "model"):
-        value = env_kwargs.get(key)
+        value: Any = env_kwargs.get(key)
         listed = isinstance(value, list | tuple)
         for i, item in enumerate(value if listed else [value]):
             where = f"{key}[{i}]" if listed else key
@@ -362,6 +366,15 @@ def refuse_shared_objects(env_kwargs: dict[str, Any], num_envs: int) -> None:
                     f"num_envs={num_envs} conversations (allowed: an agent directory, a side "
                     "or pool spec, or a PartnerPool of specs: each conversation builds its "
                     "own)")
+
+
+def empty_batch(space: gym.Space, n: int) -> dict[str, np.ndarray]:
+    """``create_empty_array`` of a Dict observation space (the turn-taking env's): its
+    arrays by key."""
+    batch = create_empty_array(space, n)
+    if not isinstance(batch, dict):
+        raise TypeError(f"observation space {space}: not a Dict")
+    return batch
 
 
 def _copy(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -101,7 +101,8 @@ def resolve_partner(scenario: Scenario, side: str,
                              f"list: partner=[DIR] or {{'kind': {partner!r}, 'agent': DIR}}"
                              ) from None
     if isinstance(partner, SideConfig):
-        return dataclasses.replace(scenario, **{side: partner}), None
+        # (side is "a" or "b": mypy checks a **dict against every field's type)
+        return dataclasses.replace(scenario, **{side: partner}), None  # type: ignore[arg-type]
     if isinstance(partner, Agent):
         return scenario, partner
     raise TypeError(f"partner: got {type(partner).__name__} (allowed: None, "
