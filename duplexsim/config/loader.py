@@ -145,7 +145,7 @@ def _convert(tp: Any, value: Any, file: str, key: str, problems: list[Problem]) 
             return _INVALID
         _, val_tp = typing.get_args(tp) or (str, Any)
         return {k: _convert(val_tp, v, file, _join(key, k), problems) for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             problems.append(_wrong_type(file, key, value, "table"))
             return _INVALID

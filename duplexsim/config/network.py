@@ -369,6 +369,8 @@ def _gilbert_elliott_errors(link: LinkConfig, prefix: str) -> list[FieldError]:
                            "link would lose nothing",
                            "a mean loss between loss_good and loss_bad, or the chain "
                            "itself as ge_p and ge_r (netem's gemodel p r 1-h 1-k)")]
+    if link.loss is None:  # (a resolved link has every key)
+        raise ValueError(f"{prefix}loss: not set on a resolved link")
     if not min(good, bad) <= link.loss <= max(good, bad):
         return [FieldError(f"{prefix}loss", f"{link.loss} is outside the states' losses "
                            f"{good} (good) .. {bad} (bad)",

@@ -219,7 +219,7 @@ class DelayModel:
             self.sd_ms = self.sd_ms or 1.0
         elif link.jitter_dist != "none" and self.sd_ms > 0:
             self.marginal = MARGINALS[link.jitter_dist]  # type: ignore[index]
-        self.spike_period_ms = float(link.spike_period_s) * 1000.0  # type: ignore[operator]
+        self.spike_period_ms = float(link.spike_period_s) * 1000.0  # type: ignore[arg-type]
         self.spike_ms = float(link.spike_ms)  # type: ignore[arg-type]
         self.spike_duration_ms = float(link.spike_duration_ms)  # type: ignore[arg-type]
 
