@@ -202,7 +202,8 @@ class TodayAgent:
         self.max_received = max(self.max_received, chunk)
         known = self.partner.get(chunk)
         self.partner[chunk] = frames
-        if self.base <= chunk < self.partner_upto and not np.array_equal(known, frames):
+        if self.base <= chunk < self.partner_upto and (known is None
+                                                       or not np.array_equal(known, frames)):
             self._rebuild(chunk, own_too=False)  # lazy: the tail is re-fed at the next sample
 
     def produce(self, chunk: int) -> ChunkReport:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from duplexsim.atomic import write_json, write_png
-from duplexsim.config.card import AgentCard, AgentInfo, ModelCard, TrainCard
+from duplexsim.config.card import AgentCard, AgentInfo, ModelCard, ModelSize, TrainCard
 from duplexsim.models.agentdir import AgentFiles
 from duplexsim.models.continuation import continue_dialogue, continue_dialogues
 from duplexsim.models.model import build_model
@@ -32,14 +32,14 @@ N_UNITS = 501
 N_TEXT = 300
 
 
-def bench_agent(size: str, seed: int = 0) -> AgentFiles:
+def bench_agent(size: ModelSize, seed: int = 0) -> AgentFiles:
     """An untrained agent of preset ``size`` held in memory (no directory needed); its
     ``info`` is the agent.json training would write for its card
     (:func:`~duplexsim.training.recipe.agent_info`)."""
     from duplexsim.training.recipe import RunState, agent_info
 
     card = AgentCard(agent=AgentInfo(name=f"bench-{size}"),
-                     model=ModelCard(size=size, n_units=N_UNITS,  # type: ignore[arg-type]
+                     model=ModelCard(size=size, n_units=N_UNITS,
                                      text_vocab_size=N_TEXT),
                      train=TrainCard(chunk_ms=(160, 200, 240)))
     vocab = Vocab(N_UNITS, N_TEXT)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from duplexsim.config.card import AgentCard, ModelCard, StageCard, TrainCard
+from duplexsim.config.card import AgentCard, ModelCard, ModelSize, StageCard, TrainCard
 from duplexsim.models.sampling import CounterRNG, SamplingConfig, sample_tokens
 from duplexsim.models.vocab import Vocab
 from duplexsim.threads import use_threads
@@ -36,18 +36,19 @@ class _Seg:
 class _Dlg:
     def __init__(self, rng: np.random.Generator, seconds: float = 120.0) -> None:
         T = int(seconds * 25)
-        self.units = np.repeat(rng.integers(0, N_UNITS, size=(2, T // 2)), 2, axis=1)
+        self.units: np.ndarray | None = np.repeat(rng.integers(0, N_UNITS, size=(2, T // 2)),
+                                                  2, axis=1)
         self.segments = [_Seg(i % 2, i * 2.0, i * 2.0 + 1.5) for i in range(int(seconds / 2))]
 
 
-def card_for(size: str, seq_len: int, bf16: bool) -> AgentCard:
+def card_for(size: ModelSize, seq_len: int, bf16: bool) -> AgentCard:
     stage = StageCard(steps=1000, batch_tokens=seq_len * 8, seq_len=seq_len, warmup_steps=1)
     return AgentCard(model=ModelCard(size=size, n_units=N_UNITS, text_vocab_size=300),
                      train=TrainCard(bf16=bf16), stage3=stage,
                      stage1=StageCard(enabled=False), stage2=StageCard(enabled=False))
 
 
-def bench_training(size: str, steps: int, seq_len: int, bf16: bool) -> None:
+def bench_training(size: ModelSize, steps: int, seq_len: int, bf16: bool) -> None:
     card = card_for(size, seq_len, bf16)
     vocab = Vocab(N_UNITS, 300)
     with tempfile.TemporaryDirectory() as tmp:
@@ -59,7 +60,8 @@ def bench_training(size: str, steps: int, seq_len: int, bf16: bool) -> None:
     n_tokens = batch.numel()
 
     def recipe() -> None:
-        trainer.step(_Fixed(batch), card.stage3, 5, 1000)
+        # (a stand-in StageData: step reads only its batch())
+        trainer.step(_Fixed(batch), card.stage3, 5, 1000)  # type: ignore[arg-type]
 
     model = trainer.model
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -92,7 +94,7 @@ class _Fixed:
         return self._batch
 
 
-def bench_generation(size: str, context: int, chunks: int) -> None:
+def bench_generation(size: ModelSize, context: int, chunks: int) -> None:
     from duplexsim.models.engine import drive, piece
     from duplexsim.models.model import build_model
     from duplexsim.models.rows import LMRows

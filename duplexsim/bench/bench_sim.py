@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,26 +48,35 @@ from duplexsim.config.network import LinkConfig, NetworkConfig
 from duplexsim.config.scenario import Scenario, SideConfig
 from duplexsim.threads import use_threads
 
+if TYPE_CHECKING:
+    from duplexsim.config.card import ModelSize
+
 N_UNITS = 60
+
+
+def _units(seed: int, seconds: float) -> np.ndarray:
+    """``[2, T]`` random units, the channels taking turns every 3 s (silence unit 0)."""
+    rng = np.random.default_rng(seed)
+    T = int(seconds * 25)
+    units = np.repeat(rng.integers(0, N_UNITS, size=(2, T // 2)), 2, axis=1)
+    talk = (np.arange(units.shape[1]) // 75) % 2
+    units[0, talk == 1] = 0
+    units[1, talk == 0] = 0
+    return units
 
 
 class _Dlg:
     def __init__(self, seed: int, seconds: float = 60.0) -> None:
-        rng = np.random.default_rng(seed)
-        T = int(seconds * 25)
-        self.units = np.repeat(rng.integers(0, N_UNITS, size=(2, T // 2)), 2, axis=1)
-        talk = (np.arange(self.units.shape[1]) // 75) % 2
-        self.units[0, talk == 1] = 0
-        self.units[1, talk == 0] = 0
+        self.units: np.ndarray | None = _units(seed, seconds)  # (a corpus Dialogue's type)
         self.segments: list[Any] = []
 
 
-def train_bench_agent(size: str, out: Path) -> Path:
+def train_bench_agent(size: ModelSize, out: Path) -> Path:
     from duplexsim.config.card import AgentCard, ModelCard, StageCard, TrainCard
     from duplexsim.training.recipe import train_agent
 
     stage = StageCard(steps=1, batch_tokens=256, seq_len=128, warmup_steps=1, window_chunks=12)
-    card = AgentCard(model=ModelCard(size=size, n_units=N_UNITS, text_vocab_size=300),  # type: ignore[arg-type]
+    card = AgentCard(model=ModelCard(size=size, n_units=N_UNITS, text_vocab_size=300),
                      train=TrainCard(chunk_ms=(160, 200, 240), bf16=False, val_every=1,
                                      val_batches=1, checkpoint_every=1),
                      stage1=StageCard(enabled=False), stage2=StageCard(enabled=False),
@@ -248,7 +257,7 @@ def bench_lookahead(agent_dir: Path, seconds: float) -> None:
     print(f"\n{'delay ms':>8} {'lookahead':>10} {'unit acc':>9} {'va agree':>9}  (200 ms chunks)")
     for delay in (0.0, 100.0, 200.0, 400.0, 800.0):
         agents = {"a": load(agent_dir, chunk_ms=200, sampling=SamplingConfig(temperature=0.0),
-                            name="a"), "b": ReplayAgent(_Dlg(2, seconds + 2).units[1], 5)}
+                            name="a"), "b": ReplayAgent(_units(2, seconds + 2)[1], 5)}
         trace = run(_scenario(200, seconds, delay), agents=agents)
         est = estimation_summary(estimation_table(trace.decisions, {0}))
         a = trace.decisions[trace.decisions["agent"] == "a"]
@@ -304,8 +313,10 @@ def main(argv: list[str] | None = None) -> int:
             scenarios = conversations(agent_dir, n, args.batch_seconds, first_seed=100)
             per_token: list[tuple[float, float]] = []
             _ratios(f"{n} conversations batched vs one by one",
-                    lambda s=scenarios: run_one_by_one(s, files),
-                    lambda s=scenarios, out=per_token: out.append(_batched_tokens(s, run_batch)),
+                    # (mypy cannot infer lambdas with default arguments)
+                    lambda s=scenarios: run_one_by_one(s, files),  # type: ignore[misc]
+                    lambda s=scenarios, out=per_token: out.append(  # type: ignore[misc]
+                        _batched_tokens(s, run_batch)),
                     args.repeats, n * args.batch_seconds,
                     ">= 2.5x" if n <= 16 else ">= 3.5x")
             achieved[n] = (statistics.median(ms for ms, _ in per_token),

@@ -65,6 +65,7 @@ class Busy:
 def _trainer(card_path: str, corpus: str, stage: str, attention: str = ""):
     """A trainer for ``stage`` of the card after one warm-up step, and the stage's data."""
     from duplexsim.config.card import load_card
+    from duplexsim.training.datasets import DialogueLike
     from duplexsim.training.recipe import Dist, Trainer, build_data, make_vocab
 
     card = load_card(card_path)
@@ -72,7 +73,7 @@ def _trainer(card_path: str, corpus: str, stage: str, attention: str = ""):
         from duplexsim.corpora import load_corpus
 
         c = load_corpus(corpus)
-        train = list(c.dialogues(split="train"))
+        train: list[DialogueLike] = list(c.dialogues(split="train"))
     else:
         from duplexsim.bench.bench_models import _Dlg
 

@@ -21,6 +21,8 @@ from duplexsim.errors import finite_in
 from duplexsim.tokens import FRAME_MS, min_context_tokens
 
 SIZES = ("tiny", "small", "paper")
+ModelSize = Literal["tiny", "small", "paper"]
+"""``SIZES`` as a type (:attr:`ModelCard.size`)."""
 AGENT_KINDS = ("syncllm", "tdm")
 
 
@@ -68,7 +70,7 @@ class AgentInfo:
 class ModelCard:
     """Llama-architecture causal LM; zeros take the size preset's value."""
 
-    size: Literal["tiny", "small", "paper"] = "small"
+    size: ModelSize = "small"
     """tiny: < 1M params (tests); small: ~3M params (CPU); paper: Llama-3-8B-like (GPUs)."""
     hidden_size: int = 0
     n_layers: int = 0
