@@ -482,6 +482,8 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["a_tokthr/tokenizer/config.json", "threshold_db"]),
     ("tokenizer: broken one given to a build", [*BUILD, "--tokenizer", "a_tokarr/tokenizer"],
      ["a_tokarr/tokenizer/arrays.safetensors"]),
+    ("tokenizer: a corpus given as the tokenizer to train", [*BUILD, "--tokenizer", "corpus"],
+     ["corpus", "--tokenizer", "no unit tokenizer here", "manifest.json"]),
     # corpora: manifests and unit arrays
     ("manifest: a JSON list", ["corpus", "stats", "c_list"], ["c_list/manifest.json", "list"]),
     ("manifest: no dialogues", ["corpus", "stats", "c_empty"],

@@ -15,7 +15,13 @@ from pathlib import Path
 
 from duplexsim.cli import number, path_arg
 from duplexsim.corpora.synth import PRESETS
-from duplexsim.errors import MAX_CORPUS_HOURS, MAX_DURATION_S, InputError, MissingInputError
+from duplexsim.errors import (
+    MAX_CORPUS_HOURS,
+    MAX_DURATION_S,
+    InputError,
+    MissingInputError,
+    OutputError,
+)
 from duplexsim.tokens import FRAME_MS
 
 
@@ -125,6 +131,8 @@ def _build(args: argparse.Namespace) -> int:
     for flag, folder in (("--tokenizer", new_tokenizer and args.tokenizer), cache):
         if folder:  # written to: a tokenizer trained here, the speech cache
             check_output_dir(folder, key=flag)
+    if new_tokenizer:
+        _check_new_tokenizer_dir(Path(args.tokenizer))
     record = build_record(cfg, args.seed, args.preset, args.n_units, args.tokenizer)
     if not args.rebuild:  # refused now, not after the tokenizer checks
         check_rebuild(Path(args.out), record, rebuild=False)
@@ -145,6 +153,26 @@ def _build(args: argparse.Namespace) -> int:
           f"{args.hours:g} rounded to whole conversations, at least one) in "
           f"{res['wall_s']:.1f} s wall: {rate:.3f} audio hours per wall minute")
     return 0
+
+
+def _check_new_tokenizer_dir(folder: Path) -> None:
+    """A ``--tokenizer`` folder without a tokenizer is where one is trained: refused when it
+    holds other files (a corpus, notes), which the tokenizer would be saved among and which
+    the build then copied into the corpus's ``tokenizer/``. A tokenizer save a kill cut short
+    (its arrays, temporaries) is no other file."""
+    if not folder.is_dir():
+        return
+    own = {"arrays.safetensors"}
+    other = sorted(p.name for p in folder.iterdir()
+                   if p.name not in own
+                   and not (p.name.startswith(".") and p.name.endswith(".tmp")))
+    if other:
+        shown = ", ".join(other[:3]) + (", ..." if len(other) > 3 else "")
+        raise OutputError(str(folder), "--tokenizer", f"no unit tokenizer here (config.json) "
+                          f"but other files ({shown}): a tokenizer trained here would be "
+                          "saved among them and all of them copied into the corpus",
+                          "a unit tokenizer folder to reuse, or a new or empty folder to "
+                          "train one into")
 
 
 def _check_tokenizers(args: argparse.Namespace) -> None:
