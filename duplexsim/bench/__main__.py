@@ -17,6 +17,12 @@ def names() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("-h", "--help"):
+        print("usage: python -m duplexsim.bench [NAME [ARGS...]]\n\n"
+              "no NAME: every benchmark in turn (make bench); NAME: that one with its own "
+              "arguments\n(NAME --help lists them). NAME, with or without the bench_ prefix: "
+              + ", ".join(names()))
+        return 0
     if argv:  # one benchmark, the rest of the line its arguments
         name = argv[0] if argv[0].startswith("bench_") else f"bench_{argv[0]}"
         if name not in names():

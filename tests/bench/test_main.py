@@ -84,3 +84,11 @@ def test_one_env_and_a_vector_env_are_timed_over_the_same_whole_episode() -> Non
         env.step = lambda action, step=step, calls=calls: calls.append(1) or step(action)
         assert episode_steps_per_s(env, n) > 0 and len(calls) == 25
         env.close()
+
+
+def test_help_lists_the_benchmarks_instead_of_naming_an_unknown_one(capsys) -> None:
+    """``python -m duplexsim.bench --help`` answered 'unknown benchmark' with status 2."""
+    for flag in ("--help", "-h"):
+        assert main([flag]) == 0
+        out = capsys.readouterr().out
+        assert "usage:" in out and "bench_envs" in out and "envs" in out
