@@ -33,7 +33,8 @@ from duplexsim.errors import DuplexsimError, finite_in, os_problem
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "validate": ("duplexsim.config.cli", "check scenario / agent-card / sweep files"),
+    "validate": ("duplexsim.config.cli",
+                 "check scenario / agent-card / sweep / corpus-config files"),
     "corpus": ("duplexsim.corpora.cli", "build synthetic corpora, print corpus statistics"),
     "units": ("duplexsim.units.cli", "train a unit tokenizer (wav -> 25 Hz units)"),
     "train": ("duplexsim.training.cli", "train a SyncLLM or TDM agent from an agent card"),
