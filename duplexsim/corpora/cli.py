@@ -27,13 +27,14 @@ from duplexsim.tokens import FRAME_MS
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
-    b = sub.add_parser("build", help="build (or resume) a synthetic corpus")
+    what = "build (or resume, or extend) a synthetic corpus"
+    b = sub.add_parser("build", help=what, description=what)
     b.add_argument("--preset", choices=sorted(PRESETS), default=None,
                    help="base parameters (default: the --config file's name when it names a "
                         "preset, as `duplexsim validate` reads it; else fisher-like)")
     b.add_argument("--config", help="TOML file overriding preset parameters (SynthConfig keys)")
     b.add_argument("--hours", type=number(0, MAX_CORPUS_HOURS, low_open=True), default=1.0,
-                   help="audio hours to build")
+                   help="audio hours to build (default 1)")
     b.add_argument("--conversation-s", type=number(5, MAX_DURATION_S), default=None,
                    help="conversation length in seconds (preset: 600 fisher, 1800 candor)")
     b.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0)
@@ -47,9 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="units when training a tokenizer")
     b.add_argument("--cache", default=None, help="TTS cache (default ~/.cache/duplexsim/tts)")
     b.add_argument("--workers", type=number(1, 4096, integer=True), default=2,
-                   help="processes for TTS and encoding")
-    i = sub.add_parser("import", help="a real Fisher or CANDOR tree as a duplexsim corpus "
-                       "(units, splits, manifest) that train, continue and simulate read")
+                   help="processes for TTS and encoding (default 2)")
+    what = ("a real Fisher or CANDOR tree as a duplexsim corpus (units, splits, manifest) that "
+            "train, continue and simulate read")
+    i = sub.add_parser("import", help=what, description=what)
     i.add_argument("tree", type=path_arg, help="a Fisher tree (fe_03_NNNNN.txt + audio) or a "
                    "CANDOR tree (<uuid>/transcription/, processed/)")
     i.add_argument("--tokenizer", type=path_arg, required=True,
@@ -61,8 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     i.add_argument("--test-share", type=number(0, 0.5), default=0.1)
     i.add_argument("--sample-rate-hz", type=number(1000, 384_000, integer=True), default=None,
                    help="the corpus's audio rate (default: the first conversation's)")
-    s = sub.add_parser("stats", help="turn-taking statistics beside the preset's targets, and "
-                       "how much a prompt predicts its continuation (prompt -> continuation r)")
+    what = ("turn-taking statistics beside the preset's targets, and how much a prompt predicts "
+            "its continuation (prompt -> continuation r)")
+    s = sub.add_parser("stats", help=what, description=what)
     s.add_argument("dir", type=path_arg,
                    help="a built corpus, or a real Fisher / CANDOR tree (annotations)")
     s.add_argument("--split", default=None, choices=["train", "val", "test"])

@@ -15,7 +15,8 @@ from duplexsim.cli import number, path_arg
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
-    t = sub.add_parser("train", help="train a k-means unit tokenizer")
+    what = "train a k-means unit tokenizer"
+    t = sub.add_parser("train", help=what, description=what)
     t.add_argument("--corpus", action="append", type=path_arg, required=True,
                    help="duplexsim corpus, Fisher tree or CANDOR tree (repeatable)")
     t.add_argument("--out", type=path_arg, required=True, help="tokenizer directory to write")
