@@ -109,7 +109,10 @@ def run(args: argparse.Namespace) -> int:
     # now, not after training) against the card (silence units, which go to agent.json)
     corpus = load_corpus(args.corpus)
     note = preset_note(card.agent.corpus_preset, corpus.preset)
-    if note:
+    from duplexsim.training.distributed import launched_rank
+
+    says = launched_rank() == 0  # under torchrun every rank runs this: rank 0 speaks
+    if note and says:
         print(f"note: {args.card}: {note} ({args.corpus}); training goes on", file=sys.stderr)
     if not corpus.ids("train"):
         raise InputError(str(args.corpus), "train", "the corpus has no train dialogues",
@@ -124,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         silence = corpus.manifest.get("silence_units")
         corpus_silence = [int(u) for u in silence] if isinstance(silence, list) else None
     check_silence_unit(card, Path(args.corpus), args.card, corpus_silence)
-    if not corpus.ids("val"):  # the recipe then validates on the training dialogues
+    if not corpus.ids("val") and says:  # the recipe then validates on the train dialogues
         print(f"note: {args.corpus} has no val dialogues: validation loss (and keep_best) is "
               "measured on the training dialogues", file=sys.stderr)
     if (Path(args.out) / "manifest.json").is_file():  # e.g. --out typed for --corpus
@@ -160,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
         if fresh:  # e.g. the first checkpoint did not fit on the disk: no empty agent folder
             _remove_if_empty(Path(args.out))
         raise
+    if not says:
+        return 0
     losses = ", ".join(f"{k} {v:.3f}" for k, v in info["val_loss"].items())
     print(f"{args.out}: trained {card.agent.name!r} (validation loss: {losses})")
     stop = info["stopped_early"]

@@ -34,6 +34,12 @@ class Dist:
         return self.rank == 0
 
 
+def launched_rank() -> int:
+    """This process's rank as the launcher set it (``RANK``; 0 without a launcher), readable
+    before the process group exists: the CLI's notes and results are said by rank 0 only."""
+    return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+
+
 def setup_distributed() -> Dist:
     """Read torchrun/accelerate env vars; single process when absent."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -198,3 +198,19 @@ def test_resuming_a_seed_replicate_without_its_seed_names_the_key(
     assert "--seed" in err[0].split("allowed:")[1]
     assert (out / "checkpoints" / "last.pt").read_bytes() == (tmp_path / "last.pt").read_bytes()
     assert main([*run, "--seed", "7"]) == 0
+
+
+def test_only_the_launchers_rank_0_says_the_notes_and_results(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under torchrun both processes printed the training notes and the 'trained ...' lines
+    (the README walk-through); the rank comes from the launcher's environment, which the CLI
+    reads before the process group exists."""
+    from duplexsim.training.distributed import launched_rank
+
+    for env, rank in (({}, 0), ({"WORLD_SIZE": "2", "RANK": "1"}, 1),
+                      ({"WORLD_SIZE": "2", "RANK": "0"}, 0), ({"WORLD_SIZE": "1", "RANK": "3"}, 0)):
+        monkeypatch.delenv("WORLD_SIZE", raising=False)
+        monkeypatch.delenv("RANK", raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        assert launched_rank() == rank, env
