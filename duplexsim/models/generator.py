@@ -99,6 +99,7 @@ class DuplexGenerator:
         self.estimate_sampling = self.sampling.for_estimates()
         self.estimation: Estimation = estimation
         self.row = lm.add_row()
+        self.closed = False
         self.rng = CounterRNG(seed)
         self.reset(seed)
 
@@ -125,8 +126,11 @@ class DuplexGenerator:
         self._end_tag: tuple[int, int] | None = None  # (token count, tag) after an own piece
 
     def close(self) -> None:
-        """Give the row back to ``lm`` (the generator is unusable afterwards)."""
-        self.lm.release_row(self.row)
+        """Give the row back to ``lm`` (the generator is unusable afterwards; closing it again
+        does nothing: the row may be another generator's by then)."""
+        if not self.closed:
+            self.closed = True
+            self.lm.release_row(self.row)
 
     @property
     def tokens(self) -> list[int]:

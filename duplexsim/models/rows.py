@@ -111,6 +111,9 @@ class LMRows:
 
     def release_row(self, row: int) -> None:
         """Row ``row`` may be handed out again by :meth:`add_row`."""
+        if not 0 <= row < len(self.tokens) or row in self._free:
+            raise ValueError(f"release_row({row}): not a row in use (allowed: a row add_row "
+                             "handed out and not released since)")
         self.reset(row)
         self._free.append(row)
 
@@ -138,8 +141,9 @@ class LMRows:
         """Next-token logits after each listed row's tokens: ``[len(rows), V]`` float32. Rows
         whose tokens are all cached with logits kept cost nothing; the others share one
         forward of all their uncached tokens."""
-        need = [b for b in rows
-                if self._logits[b] is None or self.n_cached[b] != len(self.tokens[b])]
+        # each row once: a row listed twice was fed twice (its cache count past its tokens)
+        need = sorted({b for b in rows
+                       if self._logits[b] is None or self.n_cached[b] != len(self.tokens[b])})
         for b in need:
             if not self.tokens[b]:
                 raise ValueError(f"row {b}: no tokens to condition on (append some first)")
@@ -149,7 +153,6 @@ class LMRows:
             if self.n_cached[b] == len(self.tokens[b]):  # cached but logits lost: re-feed last
                 self.n_cached[b] -= 1
         if need:
-            need.sort()
             pending = [self.tokens[b][self.n_cached[b]:] for b in need]
             starts = [self.n_cached[b] for b in need]
             out = self._forward.forward(need, pending, starts)  # [len(need), V]

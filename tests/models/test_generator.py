@@ -126,3 +126,13 @@ def test_an_empty_estimate_at_the_window_start_is_in_the_row_with_its_s1(
 def test_a_window_smaller_than_a_step_is_refused_also_when_the_rows_make_it_so(model) -> None:
     with pytest.raises(ValueError, match=r"context_tokens=16 \(the rows hold 16\)"):
         DuplexGenerator(LMRows(model, N_UNITS, 16), FMT, 64)
+
+
+def test_closing_a_generator_twice_does_not_free_another_generators_row(model) -> None:
+    lm = LMRows(model, N_UNITS, 256)
+    first = DuplexGenerator(lm, FMT, 256)
+    first.close()
+    second = DuplexGenerator(lm, FMT, 256)  # takes the row the first gave back
+    first.close()  # released it again: a third generator then shared the second's row
+    third = DuplexGenerator(lm, FMT, 256)
+    assert second.row != third.row

@@ -199,3 +199,26 @@ def test_a_rows_logits_are_the_same_bits_alone_or_beside_other_rows() -> None:
         for r in rows:
             assert torch.equal(solo[r], batched[r]) and torch.equal(both[r], batched[r]), (step, r)
     assert MIN_ROWS == 4
+
+
+@pytest.mark.parametrize("backend", ["lean", "hf"])
+def test_a_row_listed_twice_is_fed_once_and_a_row_is_released_once(backend: str) -> None:
+    """``logits([r, r])`` fed row r's new tokens twice: its cache count went past its tokens
+    (6 of 3) and the next forward failed. Releasing a row twice put it on the free list twice,
+    so two later ``add_row`` calls handed the same row to two conversations."""
+    model = COVERED["card-tiny"]()
+    lm = LMRows(model, N_UNITS, 64, backend=backend)  # type: ignore[arg-type]
+    r = lm.add_row()
+    lm.append(r, [1, 2, 3])
+    twice = lm.logits([r, r])
+    assert lm.n_cached[r] == 3 and torch.equal(twice[0], twice[1])
+    torch.testing.assert_close(twice[0], hf_logits(model, [1, 2, 3]), atol=1e-5, rtol=1e-5)
+    lm.append(r, [4])
+    torch.testing.assert_close(lm.logits([r])[0], hf_logits(model, [1, 2, 3, 4]),
+                               atol=1e-5, rtol=1e-5)
+    lm.release_row(r)
+    with pytest.raises(ValueError, match=r"release_row\(0\): not a row in use"):
+        lm.release_row(r)
+    with pytest.raises(ValueError, match=r"release_row\(7\): not a row in use"):
+        lm.release_row(7)
+    assert lm.add_row() != lm.add_row()
