@@ -18,7 +18,8 @@ One step for own chunk ``j`` (DESIGN.md "Agents"):
    generated: the row is cropped back to the first changed position and the tail re-fed
    at the next forward (own chunks stay as spoken; a later estimate stays the units it
    sampled, decoded after the new chunk: an estimate of no new unit goes on with whatever
-   that chunk ends on);
+   that chunk ends on, also at the window's first chunk when the chunk kept before the
+   window is replaced);
 2. every partner chunk ``< j`` neither received nor estimated is estimated by the model
    (``estimation = "model"``) or taken as silence (``"silence"``); when the own piece just
    before it ended on a sampled speaker tag, that tag is the estimate's first token (it
@@ -148,6 +149,14 @@ class DuplexGenerator:
         if self.base <= k < self.partner_upto and self.fed[k] != self.fmt.encode_stream_chunk(
                 frames, self._prev(self.partner, k)):  # the row holds something else
             self._rebuild(k, own_too=False)
+        elif k == self.base - 1 and self.base < self.partner_upto \
+                and self.base in self.estimated:
+            # the chunk kept before the window: an estimate of no new unit at the window's
+            # first chunk goes on with what it ends on (held as [S1] u), as after any chunk
+            first = self.base
+            goes_on = self.fmt.decode_stream_chunk(self.estimated[first], int(frames[-1]))
+            if self.fed[first] != self.fmt.encode_stream_chunk(goes_on, None):
+                self._rebuild(first, own_too=False)
 
     def amend(self, k: int, frames: np.ndarray) -> None:
         """Own chunk ``k`` was played as ``frames`` (e.g. silence after a deadline miss)."""

@@ -136,3 +136,27 @@ def test_closing_a_generator_twice_does_not_free_another_generators_row(model) -
     first.close()  # released it again: a third generator then shared the second's row
     third = DuplexGenerator(lm, FMT, 256)
     assert second.row != third.row
+
+
+def test_an_empty_estimate_at_the_window_start_follows_a_late_chunk_before_the_window(
+        model) -> None:
+    """After the window slid, chunk ``base - 1`` is kept (outside the window) for the unit an
+    estimate of no new unit at ``base`` goes on with. When that chunk was itself an estimate
+    and its real chunk arrives late, the estimate at ``base`` must go on with the real
+    chunk's last unit, as after any replaced chunk; it kept the replaced estimate's (or
+    silence), a unit the partner did not produce."""
+    checked = 0
+    for seed in range(30):
+        gen = DuplexGenerator(LMRows(model, N_UNITS, 40), FMT, 40, seed=seed)
+        for j in range(40):
+            gen.step(j)  # nothing ever arrives: every partner chunk is an estimate
+            first = gen.base
+            if first > 0 and gen.estimated.get(first) == [] and first < gen.partner_upto:
+                last = int(gen.partner[first][0])
+                real = np.full(F, 1 + last % (N_UNITS - 1), dtype=np.int64)  # another unit
+                gen.step(j + 1, partner={first - 1: real}, speak=False)
+                assert (gen.partner[first] == real[-1]).all(), (seed, j)
+                assert gen.fed[first] == [int(real[-1])] and gen.tokens == _format(gen)
+                checked += 1
+                break
+    assert checked >= 3
