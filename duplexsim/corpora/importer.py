@@ -120,8 +120,9 @@ def _check_record(out: Path, record: dict, ids: list[str]) -> None:
                               "the same settings to resume, or an empty folder")
     if (out / "manifest.json").is_file():
         dialogues = read_json(out / "manifest.json", what="manifest.json").get("dialogues")
-        held = [d.get("id") for d in dialogues if isinstance(d, dict)] \
-            if isinstance(dialogues, list) else []
+        # an entry without a string id (edited or damaged) holds no conversation of the tree
+        held: list[str] = [d["id"] for d in dialogues if isinstance(d, dict)
+                           and isinstance(d.get("id"), str)] if isinstance(dialogues, list) else []
         new, gone = sorted(set(ids) - set(held)), sorted(set(held) - set(ids))
         if new or gone:
             raise OutputError(str(out), "", f"holds an import of {len(held)} conversations; "

@@ -294,3 +294,24 @@ def test_a_resume_refuses_a_source_file_changed_since_its_conversation_was_impor
         "changed (1 of 3 imported conversations have changed sources)"), err
     assert "an empty folder" in err[0]
     assert (out / "fisher" / "fe_03_00002.txt").read_bytes() == imported
+
+
+def test_a_rerun_on_a_manifest_entry_without_an_id_is_refused_not_a_crash(tmp_path: Path,
+                                                                            capsys) -> None:
+    """An entry of the held manifest without an id (edited or damaged) reached
+    ``sorted`` and ``', '.join`` as None: a TypeError instead of the refusal."""
+    tree = tmp_path / "tree"
+    fisher_tree(tree, n=2)
+    _tokenizer(tmp_path / "units")
+    out = tmp_path / "out"
+    argv = ["corpus", "import", str(tree), "--tokenizer", str(tmp_path / "units"), "--out",
+            str(out)]
+    assert main(argv) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["dialogues"][0]["id"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{out}: holds an import of 1 conversations; "
+                                               "the tree has 1 more (fe_03_00001)"), err
