@@ -72,7 +72,8 @@ def plan(cfg: SynthConfig, hours: float, seed: int,
     held-out dialogues in the larger one's train split, and the other way round."""
     n = max(1, int(round(hours * 3600 / cfg.conversation_s)))
     ids = [plan_id(cfg, i) for i in range(n)]
-    kept = {i: previous[id] for i, id in enumerate(ids) if id in (previous or {})}
+    before = previous or {}
+    kept = {i: before[id] for i, id in enumerate(ids) if id in before}
     new = [i for i in range(n) if i not in kept]
     key = (2**31,) if not kept else (2**31, len(kept))  # a direct build: the split it had
     drawn = assign_splits(len(new), np.random.SeedSequence(seed, spawn_key=key),
@@ -244,7 +245,8 @@ def _changed(previous: dict, record: dict, keys: list[str]) -> tuple[str, object
     older corpus is not voided by a parameter that does not change it."""
     for key in keys:
         if key == "params":
-            old = previous.get("params") if isinstance(previous.get("params"), dict) else {}
+            params = previous.get("params")
+            old = params if isinstance(params, dict) else {}
             for name, value in record["params"].items():
                 was = old.get(name, _BEFORE.get(name, value))
                 if was != value:

@@ -43,15 +43,16 @@ def read_transcript(path: str | Path, speakers: list[str] | None = None
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:  # a BOM is not a column
             reader = csv.DictReader(fh, strict=True)
-            missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+            fieldnames = reader.fieldnames or []
+            missing = [c for c in REQUIRED if c not in fieldnames]
             if missing:
                 raise CorpusFormatError(f"{path}:1: header lacks column(s) "
                                         f"{', '.join(missing)} (required: {', '.join(REQUIRED)})")
-            backchannels = all(c in reader.fieldnames for c in BACKCHANNEL)
+            backchannels = all(c in fieldnames for c in BACKCHANNEL)
             for row in reader:
                 try:
                     if None in row or any(v is None for v in row.values()):
-                        raise ValueError(f"{len(reader.fieldnames)} fields expected")
+                        raise ValueError(f"{len(fieldnames)} fields expected")
                     kind = (row.get("kind") or "ipu").strip()
                     rows.append(_row(row["speaker"], row["start"], row["stop"],
                                      row["utterance"], kind))
@@ -177,8 +178,9 @@ class CandorCorpus:
         proc = self._dirs[id] / "processed"
         per = [next((proc / f"{s}{e}" for e in AUDIO_EXTS if (proc / f"{s}{e}").is_file()),
                     None) for s in speakers]
-        if len(speakers) == 2 and all(per):
-            return per
+        found = [p for p in per if p is not None]
+        if len(speakers) == 2 and len(found) == 2:
+            return found
         files = self.audio_files(id)
         if len(files) == 1:
             if not (proc / "channel_map.json").is_file() and \

@@ -12,6 +12,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from duplexsim.config.loader import FieldError, raise_errors
 from duplexsim.errors import MAX_DURATION_S, finite_in
@@ -115,6 +116,8 @@ class SynthConfig:
         # own silence and the owed-backchannel cap), speech over -12 dBFS rms clips: a value
         # past these validated and the corpus quietly missed it (ipu_median_s 20 and 60 both
         # gave 12.0 s, backchannels_per_s 1 and 5 both 0.44/s, level_db -6 clipped 7.9 %)
+        low: float
+        high: float
         for f, low, high in (("ipu_median_s", 0, 12), ("ipu_sigma", 0, 10),
                              ("pause_median_s", 0, 600), ("pause_sigma", 0, 10),
                              ("fto_sd_ms", 0, 60_000)):
@@ -149,7 +152,7 @@ class SynthConfig:
         need(0 <= self.entrainment <= 1, "entrainment",
              f"a correlation between partners, got {self.entrainment}", "[0, 1]")
         for f, low, high in (("rate_wpm", 80, 450), ("pitch", 0, 99)):  # espeak-ng's -s, -p
-            pair = tuple(value(f))
+            pair: tuple[float, ...] = tuple(getattr(self, f))
             need(len(pair) == 2 and all(finite_in(x, low, high) for x in pair)
                  and pair[0] <= pair[1], f, f"{list(pair)}",
                  f"[low, high] with {low} <= low <= high <= {high}")
@@ -183,7 +186,10 @@ def load_config(preset: str | None = None, toml_path: str | Path | None = None,
     if toml_path is not None:
         data = read_toml(toml_path)
         base = from_dict(SynthConfig, {**dataclasses.asdict(base), **data}, file=str(toml_path))
-    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    # each value is of the type of the field it names (mypy cannot see which); __post_init__
+    # checks their ranges
+    fields: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+    return replace(base, **fields)
 
 
 def load_synth_toml(path: str | Path) -> SynthConfig:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -144,11 +145,12 @@ def _views(corpus, split: str | None) -> Iterator[dict[str, np.ndarray]]:  # noq
 
 
 def corpus_stats(corpus, split: str | None = None, prompt_s: float = 30.0,  # noqa: ANN001
-                 continuation_s: float = 90.0) -> dict[str, dict[str, float]]:
+                 continuation_s: float = 90.0) -> dict[str, dict[str, Any]]:
     """``{"units": summary, "annotations": summary, "target": targets, "hours": ...,
     "prompt_continuation": ...}`` for a built corpus (``load_corpus``) or a real Fisher /
     CANDOR one (``open_corpus``: annotations only). ``prompt_continuation`` holds
-    :func:`prompt_continuation_r` per view, the windows, and the paper's GT row."""
+    :func:`prompt_continuation_r` per view, the windows, and the paper's GT row (the other
+    sections map a statistic to a float)."""
     from duplexsim.metrics.turntaking import detect_events
 
     views: dict[str, list[pd.DataFrame]] = {}
@@ -171,7 +173,7 @@ def corpus_stats(corpus, split: str | None = None, prompt_s: float = 30.0,  # no
     if not total_ms:
         raise InputError(where, "", f"{n} dialogue(s) without a single annotated segment",
                          "transcripts with timed segments")
-    out: dict[str, dict] = {view: summarize(pd.concat(evs, ignore_index=True), total_ms)
+    out: dict[str, dict[str, Any]] = {view: summarize(pd.concat(evs, ignore_index=True), total_ms)
                             for view, evs in views.items()}
     manifest = getattr(corpus, "manifest", None) or {}
     out["target"] = targets(corpus.preset, manifest.get("params"))
@@ -190,7 +192,7 @@ def corpus_stats(corpus, split: str | None = None, prompt_s: float = 30.0,  # no
     return out
 
 
-def format_table(stats: dict[str, dict[str, float]]) -> str:
+def format_table(stats: dict[str, dict[str, Any]]) -> str:
     """Plain-text table: one row per statistic, columns units / annotations / target."""
     cols = ("units", "annotations", "target")
     lines = [f"{'statistic':<26}" + "".join(f"{c:>14}" for c in cols)]
