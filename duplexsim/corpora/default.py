@@ -50,6 +50,8 @@ def default_dialogue_id() -> str:
 
 def write_default(dialogue: Dialogue, path: str | Path, info: dict) -> None:
     """Save ``dialogue`` (units + segments) as the compact package resource."""
+    if dialogue.units is None:
+        raise ValueError(f"write_default: dialogue {dialogue.id} has no units")
     meta = {"id": dialogue.id, "segments": [s.__dict__ for s in dialogue.segments], **info}
     with atomic_path(path) as tmp, tmp.open("wb") as fh:
         np.savez_compressed(fh, units=dialogue.units.astype(np.int16),

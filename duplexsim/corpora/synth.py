@@ -379,7 +379,10 @@ def _pooled(timelines: list[list[Segment]]) -> dict[str, float]:
     """Pooled IPU and pause medians, FTO mean and backchannels per second of partner speech
     of timelines, read off the placed segments (as ``metrics.turntaking`` reads them back:
     tests/corpora/test_synth_turntaking.py)."""
-    ipus, pauses, ftos, n_bc = [], [], [], 0
+    ipus: list[float] = []
+    pauses: list[float] = []
+    ftos: list[float] = []
+    n_bc = 0
     for segs in timelines:
         floor = [s for s in segs if s.kind == "ipu"]
         n_bc += len(segs) - len(floor)
@@ -465,6 +468,9 @@ def generate(cfg: SynthConfig, seed: np.random.SeedSequence,
     placed = turn_taking(cfg, np.random.default_rng(proc_ss), utter, styles)
     audio = np.zeros((2, int(round(cfg.conversation_s * sr))), dtype=np.float32)
     for seg, wave in placed:
+        if not isinstance(wave, np.ndarray):  # utter's payload: its wave
+            raise TypeError(f"generate: a placed utterance holds {type(wave).__name__}, "
+                            "not its wave")
         i = int(round(seg.start_s * sr))
         n = int(round((seg.end_s - seg.start_s) * sr))
         if n < len(wave) - int(_CUT_FADE_S * sr):  # dropped out when overlapped

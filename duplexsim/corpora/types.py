@@ -72,6 +72,8 @@ class Dialogue:
                                  "recording")
         units = None
         if tokenizer is not None:
+            if wave is None:
+                raise ValueError(f"Dialogue {id}: a tokenizer needs the wave to encode")
             units = np.stack([tokenizer.encode(ch, sample_rate_hz) for ch in wave])
         duration = 0.0 if wave is None else wave.shape[1] / sample_rate_hz
         if wave is None and audio_files:
@@ -116,6 +118,8 @@ class Dialogue:
             units = self.units[:, a : a + n].copy()
         if self.audio is not None:
             sr = self.sample_rate_hz
+            if not sr:  # __post_init__ checked it; the field was changed since
+                raise ValueError(f"Dialogue {self.id}: audio without sample_rate_hz")
             a, n = _nearest(start_s * sr), _nearest((end_s - start_s) * sr)
             audio = self.audio[:, a : a + n].copy()
         segs = [
