@@ -187,7 +187,8 @@ class TdmFormat:
         The sequence alternates ``[S0] piece [S1] piece``, starting with ``[S0]``; it may end
         after an own piece (the partner's last slice is then silent).
         """
-        own, partner = [], []
+        own: list[np.ndarray] = []
+        partner: list[np.ndarray] = []
         for speaker, frames in self.slices(ids):
             (own if speaker == 0 else partner).append(frames)
         if len(partner) < len(own):

@@ -302,7 +302,8 @@ class SyncFormat:
         is_unit = arr < self.n_units
         out = []
         for s, mask in ((0, is_unit & ~stream1), (1, is_unit & stream1)):
-            start = self.silence_unit if prev[s] is None else int(prev[s])
+            p = prev[s]
+            start = self.silence_unit if p is None else int(p)
             out.append(_interpolate(arr[mask], chunk[mask], n_chunks, F, start))
         return out[0], out[1]
 
