@@ -119,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
                          "a corpus with a train split")
     check_corpus(card, int(corpus.n_units), Path(args.corpus), args.card)
     tok_src = _tokenizer_dir(corpus)
+    corpus_silence: list[int] | None
     if tok_src is not None:
         from duplexsim.units import load_tokenizer
 

@@ -36,10 +36,13 @@ STAGE_INDEX = {"stage1": 1, "stage2": 2, "stage3": 3}
 
 
 class DialogueLike(Protocol):
-    """What the datasets read from a :class:`duplexsim.corpora.Dialogue`."""
+    """What the datasets read from a :class:`duplexsim.corpora.Dialogue` (read only)."""
 
-    units: np.ndarray | None
-    segments: list[Any]
+    @property
+    def units(self) -> np.ndarray | None: ...
+
+    @property
+    def segments(self) -> Sequence[Any]: ...
 
 
 @dataclass

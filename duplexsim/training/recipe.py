@@ -112,8 +112,10 @@ class Trainer:
         """:func:`~duplexsim.training.checkpoints.data_fingerprint` of the dialogues: a
         checkpoint of other data is not resumed."""
         self.progress = progress and dist.main
+        # PreTrainedModel.to is decorated with functools.wraps(nn.Module.to), which typeshed
+        # types as a _Wrapped without __get__: mypy does not bind self to the model
         self.model = build_model(card.model, vocab.size, vocab.pad, vocab.bos, vocab.eos,
-                                 seed=card.train.seed).to(dist.device)
+                                 seed=card.train.seed).to(dist.device)  # type: ignore[arg-type]
         self.device_type = "cuda" if dist.device.startswith("cuda") else "cpu"
         self.bf16 = bf16_autocast(card.train.bf16, self.device_type)
         if self.device_type == "cpu" and self.bf16:  # CPU flash: 40% of a bf16 step
