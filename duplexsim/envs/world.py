@@ -145,7 +145,7 @@ class PlayedStream:
         while self.placed in played:
             at = placement_of(self.placed)
             self._grow(at.end)  # a chunk's frames never go back: its end is the latest
-            self.units[at.frames] = np.asarray(played[self.placed])[at.index]
+            self.units[at.frames] = np.asarray(played[self.placed])[at.local]
             self.chunk[at.frames] = self.placed
             self.known = max(self.known, at.final)  # a later chunk may take its last frame
             self.placed += 1

@@ -61,7 +61,7 @@ class FramePlacement(NamedTuple):
 
     frames: np.ndarray
     """The global frames ``[G]`` int64 it plays on, ascending and contiguous."""
-    index: np.ndarray  # type: ignore[assignment]  # shadows tuple.index on purpose (public)
+    local: np.ndarray
     """Which of its own frames plays on each ``[G]`` int64 (0 .. F-1, non-decreasing)."""
     end: int
     """The global frame after its span (``frames[-1] + 1`` when it has any)."""
@@ -88,8 +88,8 @@ def place_frames(starts_ms: np.ndarray, end_ms: int, frame_ms: int) -> FramePlac
     start = int(first[0])
     end = max(start, (int(end_ms) + frame_ms // 2) // frame_ms)
     frames = np.arange(start, end, dtype=np.int64)
-    index = (np.searchsorted(first, frames, side="right") - 1).astype(np.int64)
-    return FramePlacement(frames, index, end, min(end, max(start, int(end_ms) // frame_ms)))
+    local = (np.searchsorted(first, frames, side="right") - 1).astype(np.int64)
+    return FramePlacement(frames, local, end, min(end, max(start, int(end_ms) // frame_ms)))
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ def _offsets(n: int) -> np.ndarray:
 
 @functools.cache
 def _own_frames(F: int, held: bool) -> np.ndarray:
-    """A global-clock chunk's :attr:`FramePlacement.index`: its frames in order, the last
+    """A global-clock chunk's :attr:`FramePlacement.local`: its frames in order, the last
     once more when ``held``."""
     out = np.minimum(np.arange(F + held, dtype=np.int64), F - 1)
     out.flags.writeable = False
@@ -95,8 +95,8 @@ class SideState:
         if not clock.offset_ms and not clock.drift_ppm:  # the global clock: frame i starts at
             start = j * clock.chunk_ms + slip  # j C + slip + 40 i, in global frame first + i;
             first, held = divmod(start, FRAME_MS)  # the last frame is held on into the frame
-            index = _own_frames(F, held >= FRAME_MS // 2)  # it ends in if it plays half of it
-            return FramePlacement(first + _offsets(len(index)), index, first + len(index),
+            local = _own_frames(F, held >= FRAME_MS // 2)  # it ends in if it plays half of it
+            return FramePlacement(first + _offsets(len(local)), local, first + len(local),
                                   first + F)
         starts = np.array([clock.frame_start(j, i, FRAME_MS) for i in range(F)], np.int64)
         return place_frames(starts + slip, clock.chunk_end(j) + slip, FRAME_MS)

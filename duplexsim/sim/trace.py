@@ -215,7 +215,7 @@ def _timeline(session: Session, key: str, T: int) -> np.ndarray:
     for j, frames in session.recorder.played[key].items():
         at = session.chunk_placement(key, j)  # the same placement the envs score on
         keep = (at.frames >= 0) & (at.frames < T)
-        out[at.frames[keep]] = np.asarray(frames)[at.index[keep]]
+        out[at.frames[keep]] = np.asarray(frames)[at.local[keep]]
     return out
 
 
@@ -238,7 +238,7 @@ def _heard(session: Session, key: str, T: int, heard_ms: dict[tuple[str, int], i
         starts = [start + round(i * FRAME_MS / rate) for i in range(len(frames))]
         at = place_frames(np.array(starts, np.int64), end, FRAME_MS)  # as a side plays its own
         keep = (at.frames >= 0) & (at.frames < T)
-        out[at.frames[keep]] = frames[at.index[keep]]
+        out[at.frames[keep]] = frames[at.local[keep]]
     return out
 
 

@@ -16,12 +16,12 @@ from duplexsim.sim.side import SideState
 
 def test_the_global_clock_places_frame_i_on_first_plus_i() -> None:
     at = place_frames(np.array([130, 170, 210, 250]), 290, 40)  # a slip of 10 ms
-    assert at.frames.tolist() == [3, 4, 5, 6] and at.index.tolist() == [0, 1, 2, 3]
+    assert at.frames.tolist() == [3, 4, 5, 6] and at.local.tolist() == [0, 1, 2, 3]
     assert at.end == at.final == 7
     # 25 ms into a frame: the last frame plays 25 ms of frame 7 and is held there, until a
     # chunk played back to back takes it (from frame 7 on nothing is final)
     at = place_frames(np.array([145, 185, 225, 265]), 305, 40)
-    assert at.frames.tolist() == [3, 4, 5, 6, 7] and at.index.tolist() == [0, 1, 2, 3, 3]
+    assert at.frames.tolist() == [3, 4, 5, 6, 7] and at.local.tolist() == [0, 1, 2, 3, 3]
     assert (at.end, at.final) == (8, 7)
 
 
@@ -35,7 +35,7 @@ def test_the_global_clock_shortcut_is_the_general_rule(slip_ms: int) -> None:
         want = place_frames(starts, clock.chunk_end(j) + slip_ms, 40)
         got = side.chunk_placement(j)
         assert got.frames.tolist() == want.frames.tolist()
-        assert got.index.tolist() == want.index.tolist()
+        assert got.local.tolist() == want.local.tolist()
         assert (got.end, got.final) == (want.end, want.final)
 
 
@@ -43,14 +43,14 @@ def test_a_slow_clock_holds_a_frame_over_two_global_frames() -> None:
     at = place_frames(np.array([0, 50, 100, 150, 200]), 250, 40)  # 25% slow: 50 ms frames
     # none starts in global frame 4 (160-199 ms): frame 3 plays on there, not silence
     assert at.frames.tolist() == [0, 1, 2, 3, 4, 5]
-    assert at.index.tolist() == [0, 1, 2, 3, 3, 4]
+    assert at.local.tolist() == [0, 1, 2, 3, 3, 4]
     assert at.end == at.final == 6  # the next chunk starts at 250 ms, in global frame 6
 
 
 def test_a_fast_clock_drops_the_earlier_of_two_frames_in_one_global_frame() -> None:
     at = place_frames(np.array([0, 36, 72, 108, 144]), 180, 40)  # 10% fast: 36 ms frames
     assert at.frames.tolist() == [0, 1, 2, 3, 4]
-    assert at.index.tolist() == [1, 2, 3, 4, 4]  # frames 0 and 1 both start in 0-39 ms
+    assert at.local.tolist() == [1, 2, 3, 4, 4]  # frames 0 and 1 both start in 0-39 ms
     assert (at.end, at.final) == (5, 4)  # frame 4 plays 20 of global frame 4's 40 ms
 
 
