@@ -136,14 +136,20 @@ def coordination(vads: list[np.ndarray]) -> dict[str, float]:
         frames += vad.shape[1]
     minutes = frames * FRAME_MS / 60000
     n_ended = len(ended["holder"]) + len(ended["incomer"])
-    return {"speech_share_per_side": speech / max(frames, 1),
-            "frame_overlap_share": episode_frames / max(frames, 1),
-            "overlap_episodes_per_min": episodes / minutes if minutes else float("nan"),
-            "overlap_episode_mean_s": episode_frames * FRAME_MS / 1000 / max(episodes, 1),
-            "onsets_over_partner_share": onsets_over / max(onsets, 1),
-            "ended_by_holder_share": len(ended["holder"]) / max(n_ended, 1),
+    return {"speech_share_per_side": _ratio(speech, frames),
+            "frame_overlap_share": _ratio(episode_frames, frames),
+            "overlap_episodes_per_min": _ratio(episodes, minutes),
+            "overlap_episode_mean_s": _ratio(episode_frames * FRAME_MS / 1000, episodes),
+            "onsets_over_partner_share": _ratio(onsets_over, onsets),
+            "ended_by_holder_share": _ratio(len(ended["holder"]), n_ended),
             "holder_ended_mean_s": _mean_s(ended["holder"]),
             "incomer_ended_mean_s": _mean_s(ended["incomer"])}
+
+
+def _ratio(part: float, whole: float) -> float:
+    """``part / whole``; NaN when there is nothing to divide by (no overlap episode, onset
+    or ended episode: a mean or share of nothing is undefined, not 0)."""
+    return part / whole if whole else float("nan")
 
 
 def ended_by(vad: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> list[tuple[str, int]]:

@@ -104,7 +104,7 @@ def select(parts: list[tuple[int, int, np.ndarray]], silence: set[int],
                          "onsets_over_partner_share"]})
     table = pd.DataFrame(rows)
     table["distance"] = [distance(r, corpus) for r in rows]
-    eligible = table[table.onsets_over_partner_share <= max_onsets_over]
+    eligible = table[~(table.onsets_over_partner_share > max_onsets_over)]  # none: 0 over
     n_keep = min(len(eligible), max(1, round(keep * len(table))))
     table["kept"] = False
     table.loc[eligible["distance"].nsmallest(n_keep).index, "kept"] = True
@@ -156,7 +156,7 @@ def render(args: argparse.Namespace, table: pd.DataFrame, corpus: dict[str, floa
         f"{table.seed.nunique()} self-play conversations of {args.duration_s:g} s (seeds "
         f"{table.seed.min()}..{table.seed.max()}, {args.chunk_ms} ms chunks, 0 ms, lead 1)"
         + (f", cut into {len(table)} windows of {args.window_s:g} s" if args.window_s else "")
-        + (f" ({(table.onsets_over_partner_share <= args.max_onsets_over).sum()} with at most "
+        + (f" ({(~(table.onsets_over_partner_share > args.max_onsets_over)).sum()} with at most "
            f"{args.max_onsets_over:g} of their onsets over the partner)"
            if args.max_onsets_over < 1 else "")
         + f"; the {len(kept)} closest to the corpus on {', '.join(MATCHED)} kept and repeated "

@@ -111,6 +111,22 @@ def test_who_ends_an_overlap() -> None:
     assert abs(coord["holder_ended_mean_s"] - 0.08) < 1e-9
 
 
+def test_coordination_of_nothing_is_undefined_not_zero() -> None:
+    """No overlap episode, onset or ended episode: their mean length and shares are NaN (a
+    mean over no episode read 0 s, and 'the holder ends none of them' read as 0 %)."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from selfplay import coordination
+
+    vad = np.zeros((2, 50), bool)
+    vad[0, :] = True  # side 0 talks from the first frame to the last; side 1 never
+    coord = coordination([vad])
+    assert coord["speech_share_per_side"] == 0.5
+    assert coord["frame_overlap_share"] == 0.0 and coord["overlap_episodes_per_min"] == 0.0
+    for key in ("overlap_episode_mean_s", "onsets_over_partner_share",
+                "ended_by_holder_share", "holder_ended_mean_s", "incomer_ended_mean_s"):
+        assert np.isnan(coord[key]), key
+
+
 def _summary(tmp_path: Path, name: str, edit) -> Path:  # noqa: ANN001 - a table -> table
     rows = [(source, kind, stat, 0.5, 0.4, 0.6, 12)
             for source, kind in (("fisher", "agent"), ("fisher-like", "corpus"))
