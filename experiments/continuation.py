@@ -151,8 +151,8 @@ class Plan:
     temperature: float = 1.0
     """Sampling temperature of both agents: 1.0 samples the model's own distribution, the
     one to hold against a corpus (0.9, the simulator's default, measured: listener onsets at
-    0.43x the corpus's rate, against 0.8x at 1.0). Cached continuations do not record it:
-    use a fresh ``--out``."""
+    0.43x the corpus's rate, against 0.8x at 1.0). Part of a cached file's key
+    (:func:`inputs_key`): another temperature makes its continuations anew."""
 
     @property
     def cache_dir(self) -> Path:
