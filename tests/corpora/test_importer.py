@@ -265,19 +265,26 @@ def test_a_tree_with_missing_audio_is_refused_before_anything_is_written(tmp_pat
     assert not out.exists()
 
 
+def _imported_fisher_tree(tmp_path: Path, n: int) -> tuple[Path, Path, list[str]]:
+    """A Fisher tree of ``n`` calls imported into ``tmp_path / "out"``: the tree, the corpus
+    and the import command (to run again)."""
+    tree = tmp_path / "tree"
+    fisher_tree(tree, n=n)
+    _tokenizer(tmp_path / "units")
+    out = tmp_path / "out"
+    argv = ["corpus", "import", str(tree), "--tokenizer", str(tmp_path / "units"), "--out",
+            str(out)]
+    assert main(argv) == 0
+    return tree, out, argv
+
+
 def test_a_resume_refuses_a_source_file_changed_since_its_conversation_was_imported(
         tmp_path: Path, capsys) -> None:
     """A rerun skipped every conversation whose units were there: a transcript corrected in
     the tree after its conversation was imported kept the old import, silently."""
     import os
 
-    tree = tmp_path / "tree"
-    fisher_tree(tree, n=3)
-    _tokenizer(tmp_path / "units")
-    out = tmp_path / "out"
-    argv = ["corpus", "import", str(tree), "--tokenizer", str(tmp_path / "units"), "--out",
-            str(out)]
-    assert main(argv) == 0
+    tree, out, argv = _imported_fisher_tree(tmp_path, n=3)
     (out / "manifest.json").unlink()  # an import stopped before its end
     audio = tree / "audio" / "fe_03_00001.wav"
     os.utime(audio, ns=(audio.stat().st_atime_ns, audio.stat().st_mtime_ns + 10**9))
@@ -300,13 +307,7 @@ def test_a_rerun_on_a_manifest_entry_without_an_id_is_refused_not_a_crash(tmp_pa
                                                                             capsys) -> None:
     """An entry of the held manifest without an id (edited or damaged) reached
     ``sorted`` and ``', '.join`` as None: a TypeError instead of the refusal."""
-    tree = tmp_path / "tree"
-    fisher_tree(tree, n=2)
-    _tokenizer(tmp_path / "units")
-    out = tmp_path / "out"
-    argv = ["corpus", "import", str(tree), "--tokenizer", str(tmp_path / "units"), "--out",
-            str(out)]
-    assert main(argv) == 0
+    _, out, argv = _imported_fisher_tree(tmp_path, n=2)
     manifest = json.loads((out / "manifest.json").read_text())
     del manifest["dialogues"][0]["id"]
     (out / "manifest.json").write_text(json.dumps(manifest))
