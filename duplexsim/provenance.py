@@ -26,8 +26,11 @@ def commit() -> str:
     ``.toml`` one. Call it when a run starts: the code that runs is the code of that
     moment."""
     try:
-        found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                               text=True, cwd=_ROOT).stdout.strip()
+        # the checkout must be this package's own: an installed copy (site-packages) inside
+        # some other repository (a project's .venv) would otherwise name that one's commit
+        lines = subprocess.run(["git", "rev-parse", "--show-toplevel", "--short", "HEAD"],
+                               capture_output=True, text=True, cwd=_ROOT).stdout.splitlines()
+        found = lines[1].strip() if len(lines) == 2 and _same(lines[0], _ROOT) else ""
         status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all",
                                  "--", *CODE], capture_output=True, text=True,
                                 cwd=_ROOT).stdout.splitlines() if found else []
@@ -38,6 +41,13 @@ def commit() -> str:
     changed = [line for line in status if not line.startswith("??")
                or line.rstrip().endswith((".py", ".toml"))]
     return f"{found} with uncommitted changes to {', '.join(CODE)}" if changed else found
+
+
+def _same(path: str, root: Path) -> bool:
+    try:
+        return Path(path).resolve() == root
+    except (OSError, RuntimeError):
+        return False
 
 
 def provenance(program: str, args: list[str]) -> str:

@@ -61,3 +61,21 @@ def test_provenance_names_the_command_and_the_commit() -> None:
                          r"to [\w.]+(, [\w.]+)*)?\)\.", line)
     assert match is not None, line
     assert match.group(1) == (head or "unknown")
+
+
+def test_a_copy_installed_inside_another_repository_names_no_commit(tmp_path: Path) -> None:
+    """An installed copy (site-packages in a project's ignored .venv) is not that project's
+    checkout: its commit would be the project's, not the code's."""
+    site = tmp_path / ".venv" / "site"
+    (site / "duplexsim").mkdir(parents=True)
+    (site / "duplexsim" / "__init__.py").write_text("")
+    (site / "duplexsim" / "provenance.py").write_text(
+        (ROOT / "duplexsim" / "provenance.py").read_text())
+    (tmp_path / ".gitignore").write_text(".venv/\n")
+    for args in (["init", "-q"], ["add", "."],
+                 ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c"]):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+    out = subprocess.run([sys.executable, "-c", "import duplexsim.provenance as p; "
+                          "assert p.__file__.startswith('" + str(site) + "'); print(p.commit())"],
+                         cwd=site, capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "unknown"
