@@ -3,7 +3,7 @@
 A cached result (a sweep cell, an experiment's conversation) is reused when its key
 matches. A key made of paths and parameters alone reuses the results of an agent retrained
 or a corpus rebuilt in the same place; these digests go into the key as well. Owns: the
-digest of a file (remembered per path, size and modification time, so a sweep of thousands
+digest of a file (remembered per path, size, times and inode, so a sweep of thousands
 of cells reads each agent once) and of the agent and corpus directories a scenario names.
 Must not load models or corpora.
 """
@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-_SEEN: dict[tuple[str, int, int], str] = {}
+_SEEN: dict[tuple[str, int, int, int, int], str] = {}
+_RACY_NS = 3_000_000_000
+"""A file changed this recently (or later) when hashed is hashed again next time: a rewrite
+within the file system's timestamp granularity (a jiffy; 2 s on FAT) keeps size and times."""
+_now_ns = time.time_ns
 
 AGENT_FILES = ("agent.json", "model/config.json", "model/model.safetensors")
 """What makes an agent directory's behaviour: its description and its weights."""
@@ -56,14 +61,18 @@ def file_digest(path: str | Path) -> str:
         st = p.stat()
     except (OSError, ValueError):  # ValueError: a NUL in the path, which no file has
         return ""
-    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _SEEN:
-        h = hashlib.sha256()
-        with p.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
+    # the inode and change time as well: a file replaced by a copy that kept its size and
+    # modification time (``cp -p``, ``rsync -a``, an unpacked archive) is another file
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+    if key in _SEEN:
+        return _SEEN[key]
+    h = hashlib.sha256()
+    with p.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    if _now_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_NS:
         _SEEN[key] = h.hexdigest()
-    return _SEEN[key]
+    return h.hexdigest()
 
 
 RESULTS_MARK = "Made from results.parquet sha256 "

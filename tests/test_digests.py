@@ -35,6 +35,34 @@ def test_file_digest_follows_the_bytes(tmp_path: Path) -> None:
     assert file_digest(path) != first
 
 
+def test_file_digest_follows_a_rewrite_that_keeps_size_and_times(tmp_path: Path) -> None:
+    """Rewritten within one tick of the file system's clock (same size, same times): other
+    bytes, other digest."""
+    path = tmp_path / "w.bin"
+    path.write_bytes(b"one")
+    st = path.stat()
+    first = file_digest(path)
+    path.write_bytes(b"two")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # as if in the same tick
+    assert file_digest(path) != first
+
+
+def test_file_digest_follows_a_copy_that_kept_the_modification_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import duplexsim.digests as digests
+
+    path, copy = tmp_path / "w.bin", tmp_path / "copy.bin"
+    path.write_bytes(b"one")
+    os.utime(path, ns=(1, 10**18))
+    monkeypatch.setattr(digests, "_now_ns", lambda: 10**19,  # hashed long after the writes
+                        raising=False)
+    first = file_digest(path)
+    copy.write_bytes(b"two")
+    os.utime(copy, ns=(1, 10**18))
+    os.replace(copy, path)  # same size, same modification time: `cp -p`, `rsync -a`
+    assert file_digest(path) != first
+
+
 def test_a_retrained_agent_or_a_rebuilt_corpus_is_a_new_scenario_key(tmp_path: Path) -> None:
     agent = fake_agent(tmp_path / "agent", b"weights 1")
     corpus = tmp_path / "corpus"
