@@ -296,7 +296,8 @@ def simulate(plan: DemoPlan) -> list[Path]:
         (out / "inputs.json").unlink(missing_ok=True)
     print(f"\n    running {len(todo)} simulation(s) side by side ...", flush=True)
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(2, len(todo)), mp_context=ctx) as pool:
+    pool = ProcessPoolExecutor(min(2, len(todo)), mp_context=ctx)
+    try:
         jobs = [pool.submit(_simulate_one, path, out, plan.seed, plan.sim_seconds, agents)
                 for path, out, _ in todo]
         for (path, out, inputs), job in zip(todo, jobs, strict=True):
@@ -304,6 +305,14 @@ def simulate(plan: DemoPlan) -> list[Path]:
             write_json(out / "inputs.json", inputs)  # what metrics.json was made from
             print(f"    {Path(path).stem} done in {seconds:.0f} s "
                   f"({plan.sim_seconds / seconds:.1f}x real time)", flush=True)
+        pool.shutdown(wait=True)
+    finally:  # a failed simulation, SIGTERM (which reaches this process only), Ctrl-C: the
+        # others are stopped now, not run to their end (minutes) by workers left behind
+        workers_left = list((pool._processes or {}).values())  # noqa: SLF001
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in workers_left:
+            if process.is_alive():
+                process.terminate()
     return outs
 
 

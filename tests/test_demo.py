@@ -163,6 +163,36 @@ def test_demo_simulates_side_by_side_with_the_bytes_of_one_after_the_other(tmp_p
     assert simulate(plan) == outs and (outs[0] / "metrics.json").stat().st_mtime_ns != again
 
 
+def test_demo_simulation_failing_stops_the_other_one_now(tmp_path, monkeypatch):
+    """One simulation fails (or SIGTERM, which reaches the demo's process only, stops it):
+    the other is not run to its end by a worker left behind."""
+    import concurrent.futures
+    import os
+    import time
+
+    from duplexsim.demo import simulate
+
+    class Pool(concurrent.futures.ProcessPoolExecutor):
+        submitted = 0
+
+        def submit(self, fn, /, *args, **kwargs):
+            Pool.submitted += 1
+            if Pool.submitted == 1:  # fails at once
+                return super().submit(os.stat, str(tmp_path / "missing"))
+            return super().submit(time.sleep, 60)  # a long simulation
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Pool)
+    paths = []
+    for name in ("one", "two"):
+        (tmp_path / f"{name}.toml").write_text(f"# {name}\n")
+        paths.append(str(tmp_path / f"{name}.toml"))
+    plan = DemoPlan(root=tmp_path / "runs", out=tmp_path / "out", scenarios=tuple(paths))
+    t0 = time.perf_counter()
+    with pytest.raises(FileNotFoundError):
+        simulate(plan)
+    assert time.perf_counter() - t0 < 30
+
+
 def test_demo_refuses_a_missing_or_bad_card_before_building_anything(tmp_path, capsys):
     root, out = tmp_path / "root", tmp_path / "out"
     args = ["demo", "--root", str(root), "--out", str(out), "--corpus-hours", "0.01"]
