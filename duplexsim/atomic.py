@@ -34,11 +34,20 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     ``suffix`` keeps the extension for writers that pick a format from it (soundfile).
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix + ".tmp",
-        dir=target.parent,
-    )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{target.name}.",
+            suffix=suffix if suffix is not None else target.suffix + ".tmp", dir=target.parent,
+        )
+    except OSError as e:  # name the file asked for, not a folder on its way or the temporary
+        if isinstance(e, FileExistsError | NotADirectoryError):  # a file where a folder goes
+            raise OutputError(str(target), "", "a part of the path is a file, not a folder",
+                              "a path through folders") from e
+        known = os_problem(e)
+        if known is None:
+            raise
+        raise OutputError(str(target), "", known.message, known.allowed) from e
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -167,3 +167,28 @@ def test_an_output_folder_that_cannot_be_written_says_so(tmp_path):
         locked.chmod(0o755)
     atomic.check_output_dir(tmp_path / "new" / "out")
     assert not (tmp_path / "new").exists()  # creates nothing
+
+
+def test_a_write_that_cannot_start_names_the_file_asked_for(tmp_path, monkeypatch):
+    """A file where a folder of the path goes, or a folder that takes no new files: one line
+    naming the target, not "already exists" or the temporary's name."""
+    import errno
+    import tempfile
+
+    from duplexsim.errors import OutputError
+
+    (tmp_path / "file").write_text("x")
+    for target in (tmp_path / "file" / "out.json", tmp_path / "file" / "sub" / "out.json"):
+        with pytest.raises(OutputError) as e:
+            atomic.write_text(target, "{}")
+        assert str(e.value) == (f"{target}: a part of the path is a file, not a folder "
+                                "(allowed: a path through folders)")
+
+    def denied(prefix, suffix, dir):  # noqa: A002 (as tempfile names it)
+        raise PermissionError(errno.EACCES, "Permission denied",
+                              f"{dir}/{prefix}k2j3x9{suffix}")
+
+    monkeypatch.setattr(tempfile, "mkstemp", denied)
+    with pytest.raises(OutputError) as e:
+        atomic.write_text(tmp_path / "out.json", "{}")
+    assert str(e.value).startswith(f"{tmp_path / 'out.json'}: permission denied")
