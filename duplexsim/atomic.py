@@ -224,7 +224,11 @@ def replace_dir(new: str | os.PathLike[str], target: str | os.PathLike[str]) -> 
         return
     old = target.with_name(f"{new.name}.old")
     target.rename(old)
-    new.rename(target)
+    try:
+        new.rename(target)
+    except BaseException:  # the old folder back in place (aside, a rerun would remove it)
+        old.rename(target)
+        raise
     shutil.rmtree(old)
 
 

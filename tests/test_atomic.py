@@ -66,6 +66,31 @@ def test_replace_dir_puts_the_new_folder_in_place_and_leaves_nothing_else(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "other"]
 
 
+def test_replace_dir_without_exchange_keeps_the_old_folder_when_the_move_fails(
+        tmp_path, monkeypatch):
+    """The fallback renames the old folder aside first: if the new one then cannot be moved
+    in, the old one goes back (aside, it has a stale temporary's name a rerun removes)."""
+    import errno
+    from pathlib import Path
+
+    monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
+    target, new = tmp_path / "model", tmp_path / ".model.abcd1234"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    new.mkdir()
+    rename = Path.rename
+
+    def failing(self, dst):
+        if self == new:
+            raise OSError(errno.EIO, "Input/output error", str(self))
+        return rename(self, dst)
+
+    monkeypatch.setattr(Path, "rename", failing)
+    with pytest.raises(OSError):
+        atomic.replace_dir(new, target)
+    assert (target / "old.txt").read_text() == "old"
+
+
 def test_replace_dir_swaps_in_one_step_on_linux(tmp_path, monkeypatch):
     if not sys.platform.startswith("linux"):
         pytest.skip("renameat2 is Linux")
