@@ -17,6 +17,7 @@ import errno
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -101,9 +102,10 @@ def remove_stale_folders(path: str | os.PathLike[str]) -> None:
     then :func:`replace_dir`) left beside ``path`` when a process was killed mid-write (each
     a whole copy: a model's, for good)."""
     target = Path(path)
-    if target.parent.is_dir():
-        for stale in target.parent.glob(f".{target.name}.*"):
-            if stale.is_dir() and not stale.is_symlink():
+    if target.parent.is_dir():  # mkdtemp's names: 8 of [a-z0-9_]; replace_dir's: + ".old"
+        ours = re.compile(re.escape(f".{target.name}.") + r"[a-z0-9_]{8}(\.old)?")
+        for stale in target.parent.iterdir():
+            if ours.fullmatch(stale.name) and stale.is_dir() and not stale.is_symlink():
                 shutil.rmtree(stale, ignore_errors=True)
 
 

@@ -361,13 +361,15 @@ def test_a_resumed_run_takes_the_earlier_agent_json_away_until_it_writes_its_own
     stale_model = tmp_path / ".model.k3x9q1ab"  # save_model's folder, killed mid-write
     stale_model.mkdir()
     (stale_model / "model.safetensors").write_bytes(b"x" * 1000)
+    mine = tmp_path / ".model.notes"  # a user's folder of another name pattern: kept
+    mine.mkdir()
 
     def dies(_out: Path) -> None:
         raise RuntimeError("killed")
     with pytest.raises(RuntimeError, match="killed"):
         train_agent(card, dialogues[:2], dialogues[2:], tmp_path, progress=False, finish=dies)
     assert not (tmp_path / "agent.json").exists() and not stale.exists()
-    assert not stale_model.exists()
+    assert not stale_model.exists() and mine.is_dir()
     info = train_agent(card, dialogues[:2], dialogues[2:], tmp_path, progress=False)
     assert info["stopped_early"] is None and (tmp_path / "agent.json").is_file()
 
