@@ -308,8 +308,8 @@ def build_corpus(out: str | Path, cfg: SynthConfig, *, hours: float, seed: int =
                        "style": styles[e["id"]]}
                       for e in entries],
     }
-    earlier = {k: v for k, v in sorted((previous or {}).items())
-               if k not in {e["id"] for e in entries}}
+    built = {e["id"] for e in entries}
+    earlier = {k: v for k, v in sorted((previous or {}).items()) if k not in built}
     if earlier:  # a shrunk corpus remembers its dropped dialogues' splits for a re-extension
         manifest["earlier_splits"] = earlier
     write_json(out / "manifest.json", manifest)
