@@ -23,8 +23,11 @@ _RACY_NS = 3_000_000_000
 within the file system's timestamp granularity (a jiffy; 2 s on FAT) keeps size and times."""
 _now_ns = time.time_ns
 
-AGENT_FILES = ("agent.json", "model/config.json", "model/model.safetensors")
-"""What makes an agent directory's behaviour: its description and its weights."""
+AGENT_FILES = ("agent.json", "model/config.json", "model/*.safetensors",
+               "model/*.safetensors.index.json")
+"""What makes an agent directory's behaviour: its description and its weights, one file
+(``model.safetensors``) or the shards and index ``save_pretrained`` writes for a model past
+its shard size (a real Llama's ``model-00001-of-00004.safetensors``...)."""
 VOCODER_FILES = ("tokenizer/config.json", "tokenizer/arrays.safetensors")
 """The unit tokenizer an agent directory carries: what its units sound like (a trace's
 audio), not what it says."""
@@ -100,10 +103,14 @@ def stale_tables(run_dir: str | Path) -> list[Path]:
 
 
 def directory_digest(root: str | Path, files: tuple[str, ...]) -> str:
-    """sha256 (16 hex) over ``files`` inside ``root`` (a missing file counts as empty)."""
+    """sha256 (16 hex) over ``files`` inside ``root``: a missing file counts as empty; a
+    name with ``*`` stands for the files it matches there, in sorted order (none: nothing)."""
     h = hashlib.sha256()
-    for name in files:
-        h.update(f"{name}={file_digest(Path(root) / name)};".encode())
+    for pattern in files:
+        names = [pattern] if "*" not in pattern else sorted(
+            p.relative_to(Path(root)).as_posix() for p in Path(root).glob(pattern) if p.is_file())
+        for name in names:
+            h.update(f"{name}={file_digest(Path(root) / name)};".encode())
     return h.hexdigest()[:16]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -10,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from duplexsim.config.scenario import Scenario, SideConfig
-from duplexsim.digests import directory_digest, file_digest, scenario_inputs, scenario_key
+from duplexsim.digests import (
+    AGENT_FILES,
+    directory_digest,
+    file_digest,
+    scenario_inputs,
+    scenario_key,
+)
 from duplexsim.sweeps import load_sweep
 
 ROOT = Path(__file__).parents[1]
@@ -146,3 +153,22 @@ def test_a_number_written_with_or_without_a_decimal_point_is_one_key() -> None:
     assert key_of({"a": {"delay_ms": 160}, "b": [1, 2.0]}) == \
         key_of({"a": {"delay_ms": 160.0}, "b": [1.0, 2]})
     assert key_of({"x": 0.5}) != key_of({"x": 1}) and key_of({"x": True}) != key_of({"x": 1})
+
+
+def test_an_agent_with_sharded_weights_is_digested_by_its_shards(tmp_path: Path) -> None:
+    """``save_pretrained`` past its shard size writes ``model-0000k-of-0000n.safetensors`` and
+    an index, no ``model.safetensors``: a shard retrained in place is another agent."""
+    agent = fake_agent(tmp_path / "agent", b"unused")
+    (agent / "model" / "model.safetensors").unlink()
+    for k in (1, 2):
+        (agent / "model" / f"model-0000{k}-of-00002.safetensors").write_bytes(b"shard %d" % k)
+    (agent / "model" / "model.safetensors.index.json").write_text('{"weight_map": {}}')
+    first = directory_digest(agent, AGENT_FILES)
+    (agent / "model" / "model-00002-of-00002.safetensors").write_bytes(b"shard 2, retrained")
+    assert directory_digest(agent, AGENT_FILES) != first
+    # one file of weights: the digest of earlier versions (the cache keys already made)
+    one = fake_agent(tmp_path / "one", b"weights")
+    old = hashlib.sha256("".join(
+        f"{n}={file_digest(one / n)};" for n in
+        ("agent.json", "model/config.json", "model/model.safetensors")).encode()).hexdigest()
+    assert directory_digest(one, AGENT_FILES) == old[:16]

@@ -146,9 +146,11 @@ def load_model(path: str | Path, expected_vocab: int | None = None) -> LlamaForC
                                 "a model folder written by `duplexsim train`")
     model = _load_llama(path, "", "corrupt model folder",
                         "the model folder `duplexsim train` wrote")
+    weights = path / "model.safetensors"  # or shards, with an index (save_pretrained)
     for name, tensor in model.state_dict().items():
         if not torch.isfinite(tensor).all():
-            raise InputError(str(path / "model.safetensors"), name, "not finite (NaN or inf)",
+            raise InputError(str(weights if weights.is_file() else path), name,
+                             "not finite (NaN or inf)",
                              "the weights of a finished training run")
     if expected_vocab is not None and model.config.vocab_size != expected_vocab:
         raise InputError(str(path / "config.json"), "vocab_size",
