@@ -169,7 +169,9 @@ def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
     target = Path(out)
     created = _missing_dirs(target)
     target.mkdir(parents=True, exist_ok=True)
+    _remove_dead_stages(target)
     stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=target))
+    hold = _hold(stage)  # while held, no other write into ``out`` takes it for a dead one's
     last = set(last)
     try:
         yield stage
@@ -207,7 +209,46 @@ def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
         if failure is not None:
             raise failure from e
         raise
+    finally:
+        if hold is not None:
+            os.close(hold)
     shutil.rmtree(stage, ignore_errors=True)
+
+
+_STAGE = re.compile(r"\.staging-[a-z0-9_]{8}")
+
+
+def _hold(folder: Path) -> int | None:
+    """An open descriptor of ``folder`` with an exclusive ``flock`` on it (released when the
+    process ends, killed or not); None where the system has no ``flock``."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: dead stages are left, as before
+        return None
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # a file system without locks: nothing to tell a live stage by
+        os.close(fd)
+        return None
+    return fd
+
+
+def _remove_dead_stages(target: Path) -> None:
+    """Remove the staging folders in ``target`` of :func:`output_dir` calls whose process
+    was killed (SIGKILL, a power cut) before it could remove them: each holds a run's
+    partial outputs (a trace's audio) under a hidden name. A stage still locked belongs to
+    a live write and is left alone."""
+    for stage in target.iterdir():
+        if not _STAGE.fullmatch(stage.name) or stage.is_symlink() or not stage.is_dir():
+            continue
+        fd = _hold(stage)
+        if fd is None:
+            continue
+        try:
+            shutil.rmtree(stage, ignore_errors=True)
+        finally:
+            os.close(fd)
 
 
 def replace_dir(new: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:

@@ -217,3 +217,29 @@ def test_a_write_that_cannot_start_names_the_file_asked_for(tmp_path, monkeypatc
     with pytest.raises(OutputError) as e:
         atomic.write_text(tmp_path / "out.json", "{}")
     assert str(e.value).startswith(f"{tmp_path / 'out.json'}: permission denied")
+
+
+def test_a_killed_writes_staging_folder_goes_at_the_next_write_a_live_one_stays(tmp_path):
+    """A process killed inside ``output_dir`` (SIGKILL: no cleanup ran) leaves its hidden
+    ``.staging-*`` folder with partial outputs; the next write into that folder removes it,
+    but never the stage of a write still running (held by its lock)."""
+    import subprocess
+    import textwrap
+
+    out = tmp_path / "run"
+    code = textwrap.dedent(f"""
+        import os, signal
+        from duplexsim.atomic import output_dir
+        with output_dir({str(out)!r}) as stage:
+            (stage / "audio.wav").write_bytes(b"partial")
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    assert subprocess.run([sys.executable, "-c", code]).returncode == -9
+    (dead,) = [p for p in out.iterdir() if p.name.startswith(".staging-")]
+    with atomic.output_dir(out) as stage:
+        assert not dead.exists()
+        with atomic.output_dir(out) as inner:  # another write into it while this one runs
+            assert stage.is_dir()
+            (inner / "b.txt").write_text("b")
+        (stage / "a.txt").write_text("a")
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "b.txt"]
