@@ -225,7 +225,10 @@ def _train_side_by_side(plan: DemoPlan, todo: list[tuple[str, list[str]]],
                     [sys.executable, "-m", "duplexsim.cli", *argv, "--no-progress"],
                     stdout=fh, stderr=subprocess.STDOUT, env=env), log)
         next_report = poll_s
-        while any(p.poll() is None for p, _ in procs.values()):
+        while None in (codes := [p.poll() for p, _ in procs.values()]):
+            if any(codes):
+                break  # one failed: the demo fails, the others are stopped below (each
+                # resumes from its last checkpoint when the demo is run again)
             time.sleep(0.5)
             elapsed = time.perf_counter() - t0
             if elapsed >= next_report:
@@ -233,18 +236,35 @@ def _train_side_by_side(plan: DemoPlan, todo: list[tuple[str, list[str]]],
                 print(f"    {elapsed:5.0f} s: " + " | ".join(
                     f"{n} {_progress(plan.agent_dir(n), p)}" for n, (p, _) in procs.items()),
                     flush=True)
-    finally:
-        for p, _ in procs.values():
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    failed = [(n, log) for n, (p, log) in procs.items() if p.returncode]
+    finally:  # a failed run, SIGTERM (which reaches this process only), Ctrl-C
+        stopped = [n for n, (p, _) in procs.items() if p in _stop([p for p, _ in procs.values()])]
+    failed = [(n, log) for n, (p, log) in procs.items() if p.returncode and n not in stopped]
+    if stopped:
+        print(f"    stopped {', '.join(stopped)} (another failed); it resumes from its last "
+              "checkpoint when the demo runs again", flush=True)
     for name, log in failed:
         tail = log.read_text(errors="replace").strip().splitlines()[-5:]
         print(f"    {name} failed; the end of {log}:\n      " + "\n      ".join(tail))
     if failed:
         raise SystemExit(f"demo: training {', '.join(n for n, _ in failed)} failed")
     print(f"    done in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def _stop(procs: list[subprocess.Popen[bytes]],
+          grace_s: float = 10.0) -> list[subprocess.Popen[bytes]]:
+    """SIGTERM each process still running (``duplexsim train`` stops as on Ctrl-C), then
+    SIGKILL any that has not ended ``grace_s`` later; returns those it stopped."""
+    running = [p for p in procs if p.poll() is None]
+    for p in running:
+        p.terminate()
+    deadline = time.monotonic() + grace_s
+    for p in running:
+        try:
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    return running
 
 
 def _progress(agent_dir: Path, proc: subprocess.Popen[bytes]) -> str:

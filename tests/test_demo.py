@@ -193,6 +193,30 @@ def test_demo_simulation_failing_stops_the_other_one_now(tmp_path, monkeypatch):
     assert time.perf_counter() - t0 < 30
 
 
+def test_demo_training_failing_stops_the_other_one_now(tmp_path, monkeypatch, capsys):
+    """One agent's training fails: the other is stopped (SIGTERM) at once, not trained to its
+    end (half an hour) for a demo that has failed; it resumes from its checkpoint later."""
+    import stat
+    import sys
+    import time
+
+    from duplexsim import demo
+
+    trainer = tmp_path / "trainer"  # stands for `python -m duplexsim.cli train ...`
+    trainer.write_text('#!/bin/sh\ncase "$*" in *broken*) echo "boom"; exit 2;; esac\n'
+                       "trap 'kill $!; exit 143' TERM\nsleep 600 & wait\n")  # 143: as the CLI
+    trainer.chmod(trainer.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setattr(sys, "executable", str(trainer))
+    plan = DemoPlan(root=tmp_path / "runs", out=tmp_path / "out")
+    t0 = time.perf_counter()
+    with pytest.raises(SystemExit, match="training broken failed"):
+        demo._train_side_by_side(plan, [("fisher", ["train", "fine.toml"]),
+                                        ("broken", ["train", "broken.toml"])], poll_s=60)
+    assert time.perf_counter() - t0 < 30
+    out = capsys.readouterr().out
+    assert "stopped fisher" in out and "boom" in out
+
+
 def test_demo_refuses_a_missing_or_bad_card_before_building_anything(tmp_path, capsys):
     root, out = tmp_path / "root", tmp_path / "out"
     args = ["demo", "--root", str(root), "--out", str(out), "--corpus-hours", "0.01"]
