@@ -263,7 +263,7 @@ def replace_dir(new: str | os.PathLike[str], target: str | os.PathLike[str]) -> 
         new.rename(target)
         return
     if _exchange(new, target):  # ``new`` now holds the old folder
-        shutil.rmtree(new)
+        _remove_old(new)
         return
     old = target.with_name(f"{new.name}.old")
     target.rename(old)
@@ -272,7 +272,16 @@ def replace_dir(new: str | os.PathLike[str], target: str | os.PathLike[str]) -> 
     except BaseException:  # the old folder back in place (aside, a rerun would remove it)
         old.rename(target)
         raise
-    shutil.rmtree(old)
+    _remove_old(old)
+
+
+def _remove_old(old: Path) -> None:
+    """Remove what :func:`replace_dir` replaced: a symbolic link (a model folder linked from
+    another disk) is replaced itself, and what it pointed to is left as it was."""
+    if old.is_symlink() or not old.is_dir():
+        old.unlink()
+    else:
+        shutil.rmtree(old)
 
 
 _AT_FDCWD = -100

@@ -64,6 +64,15 @@ def test_replace_dir_puts_the_new_folder_in_place_and_leaves_nothing_else(
     fresh.mkdir()
     atomic.replace_dir(fresh, tmp_path / "other")  # no folder there yet: a plain rename
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "other"]
+    elsewhere = tmp_path / "disk"  # a model folder linked from another disk
+    elsewhere.mkdir()
+    (elsewhere / "old.txt").write_text("old")
+    (tmp_path / "linked").symlink_to(elsewhere)
+    fresh.mkdir()
+    atomic.replace_dir(fresh, tmp_path / "linked")  # the link is replaced, its folder kept
+    assert [p.name for p in (tmp_path / "linked").iterdir()] == []
+    assert not (tmp_path / "linked").is_symlink() and (elsewhere / "old.txt").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["disk", "linked", "model", "other"]
 
 
 def test_replace_dir_without_exchange_keeps_the_old_folder_when_the_move_fails(
