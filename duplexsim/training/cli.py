@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         raise OutputError(str(args.out), "--out", "holds a corpus (manifest.json): the agent "
                           "would be written into it and its unit tokenizer replaced by "
                           f"{args.corpus}'s", "an agent folder apart from every corpus")
+    _check_not_foreign(Path(args.out))
     checkpoint = Path(args.out) / "checkpoints" / "last.pt"
     if (Path(args.out) / "agent.json").is_file() and not checkpoint.is_file():
         raise OutputError(str(args.out), "--out", "holds a trained agent (agent.json) and no "
@@ -175,6 +176,26 @@ def run(args: argparse.Namespace) -> int:
               f"{', '.join(stop['skipped_stages']) or 'none'}); run the same command without "
               "--max-minutes to finish the card")
     return 0
+
+
+AGENT_OUTPUTS = frozenset({"agent.json", "checkpoints", "model", "tokenizer", "loss.png",
+                           "text_tokenizer.json", "train_log.csv", "train_log.json"})
+"""What a training run writes into its ``--out`` (hidden temporaries aside)."""
+
+
+def _check_not_foreign(out: Path) -> None:
+    """Refuse an ``--out`` that holds files but none a training run writes: a folder of
+    agents (``runs/agents`` for ``runs/agents/fisher``), a unit tokenizer, a home folder.
+    The agent's files would be mixed into it."""
+    try:
+        names = [p.name for p in out.iterdir() if not p.name.startswith(".")]
+    except (FileNotFoundError, NotADirectoryError):
+        return  # made anew; a file there is check_output_dir's to report
+    if names and not AGENT_OUTPUTS & set(names):
+        shown = ", ".join(sorted(names)[:3]) + (", ..." if len(names) > 3 else "")
+        raise OutputError(str(out), "--out", f"holds other files ({shown}) and no agent: the "
+                          "agent's files would be mixed into them",
+                          "a new or empty folder, or an agent folder to resume or retrain")
 
 
 def _remove_if_empty(folder: Path) -> None:

@@ -181,6 +181,27 @@ def test_an_out_folder_that_holds_a_corpus_is_refused(
     assert {p: p.read_bytes() for p in other.rglob("*") if p.is_file()} == before
 
 
+@pytest.mark.parametrize("inside", [["fisher/agent.json", "candor/agent.json"],
+                                    ["config.json", "arrays.safetensors"]])
+def test_an_out_folder_of_other_files_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], inside: list[str]) -> None:
+    """``--out runs/agents`` (for ``runs/agents/fisher``) or a unit tokenizer's folder: the
+    agent was trained into it, its files mixed with the others'. An empty folder is fine."""
+    write_corpus(tmp_path / "corpus")
+    out = tmp_path / "out"
+    for name in inside:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text("{}")
+    card = tmp_path / "card.toml"
+    card.write_text(card_toml())
+    argv = ["train", str(card), "--corpus", str(tmp_path / "corpus"), "--out", str(out),
+            "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{out}: --out: holds other files" in err[0], err
+    assert sorted(p.name for p in out.iterdir()) == sorted({n.split("/")[0] for n in inside})
+
+
 def test_resuming_a_seed_replicate_without_its_seed_names_the_key(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A run started with ``--seed 7`` and resumed without it was refused as 'tables differ:
