@@ -189,8 +189,8 @@ def _check_not_foreign(out: Path) -> None:
     The agent's files would be mixed into it."""
     try:
         names = [p.name for p in out.iterdir() if not p.name.startswith(".")]
-    except (FileNotFoundError, NotADirectoryError):
-        return  # made anew; a file there is check_output_dir's to report
+    except OSError:  # made anew; a file there, or no access, is check_output_dir's to report
+        return
     if names and not AGENT_OUTPUTS & set(names):
         shown = ", ".join(sorted(names)[:3]) + (", ..." if len(names) > 3 else "")
         raise OutputError(str(out), "--out", f"holds other files ({shown}) and no agent: the "
