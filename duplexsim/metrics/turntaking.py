@@ -110,6 +110,22 @@ def vad_from_units(units: np.ndarray, silence_units: frozenset[int] | set[int]) 
     return ~np.isin(arr, np.fromiter(silence_units, dtype=np.int64))
 
 
+def as_vad(vad: np.ndarray, what: str = "vad") -> np.ndarray:
+    """``vad`` as a bool array; a one-line error unless it is bool or holds only 0 and 1.
+
+    A plain cast made every non-zero value speech: a speech-probability VAD (0.1 is
+    silence to anyone reading it) or a NaN frame came out as talk, without a word."""
+    arr = np.asarray(vad)
+    if arr.dtype == bool:
+        return arr
+    if arr.dtype.kind not in "iuf" or not ((arr == 0) | (arr == 1)).all():
+        odd = arr[(arr != 0) & (arr != 1)].ravel()[:1] if arr.dtype.kind in "iuf" else []
+        got = f"the value {odd[0].item()!r}" if len(odd) else f"dtype {arr.dtype}"
+        raise ValueError(f"{what} must be voice activity, bool or 0/1 (True/1 = speech), got "
+                         f"{got} (threshold a speech-probability VAD first)")
+    return arr.astype(bool)
+
+
 def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start and end (exclusive) frame indices of the True runs of a 1-D bool array."""
     padded = np.concatenate(([False], mask.astype(bool), [False])).astype(np.int8)
@@ -281,7 +297,7 @@ def _ipu_activity(
     vad: np.ndarray, frame_ms: float, params: TurnTakingParams | None
 ) -> tuple[dict[str, int], list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
     """Checked input -> thresholds in frames, each speaker's IPUs, and their masks ``[2, T]``."""
-    vad = np.asarray(vad, dtype=bool)
+    vad = as_vad(vad)
     if vad.ndim != 2 or vad.shape[0] != 2:
         raise ValueError(f"vad must have shape [2, T] (two speakers), got {vad.shape}")
     if frame_ms <= 0:

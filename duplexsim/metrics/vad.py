@@ -16,6 +16,7 @@ from functools import lru_cache
 import numpy as np
 
 from duplexsim.audio.io import as_float
+from duplexsim.metrics.turntaking import as_vad
 from duplexsim.tokens import FRAME_MS
 
 
@@ -138,7 +139,7 @@ def vad_agreement(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
     against ``reference``, and ``frames``. Different channel counts are an error (a ``[T]``
     reference against ``[2, T]`` used to be scored against channel 0 alone).
     """
-    ref2, oth2 = np.asarray(reference, dtype=bool), np.asarray(other, dtype=bool)
+    ref2, oth2 = as_vad(reference, "reference"), as_vad(other, "other")
     if ref2.ndim not in (1, 2) or ref2.shape[:-1] != oth2.shape[:-1]:
         raise ValueError(f"vad_agreement: reference {ref2.shape} and other {oth2.shape} "
                          "must both be [T] or [C, T] with the same C")

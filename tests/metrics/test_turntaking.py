@@ -316,3 +316,18 @@ def test_a_short_ipu_ending_with_the_partners_turn_is_no_backchannel():
     # A going on after it, within bc_context_ms: a backchannel as before
     ev = detect_events(timeline(4000, [(0, 1000), (1500, 3000)], [(800, 1000)]), FRAME)
     assert kinds(ev, "backchannel")["start_ms"].tolist() == [800]
+
+
+@pytest.mark.parametrize("bad", [[[0.1, 0.9, 0.2], [0.8, 0.1, 0.0]],  # speech probabilities
+                                 [[np.nan, 0, 1], [0, 1, 0]], [[2, 0, 1], [0, 1, 0]],
+                                 [["a", "b", "c"], ["d", "e", "f"]]])
+def test_a_vad_that_is_not_zero_or_one_is_an_error_not_all_speech(bad):
+    """A plain bool cast made every non-zero frame speech: a probability VAD of 0.1 and
+    0.2 was 'talk' and NaN frames were talk, without a word."""
+    for f in (detect_events, listener_onsets):
+        with pytest.raises(ValueError, match=r"vad must be voice activity, bool or 0/1"):
+            f(np.array(bad), FRAME)
+    # 0/1 numbers (an annotation's int8, a float mask) are voice activity
+    as_ints = detect_events(np.array([[1, 1, 0, 0], [0, 0, 1, 1]], dtype=np.int8), FRAME)
+    assert as_ints.equals(detect_events(np.array([[1, 1, 0, 0], [0, 0, 1, 1]], bool), FRAME))
+    assert len(detect_events(np.array([[1.0, 0.0], [0.0, 1.0]]), FRAME)) > 0

@@ -107,3 +107,11 @@ def test_vad_agreement_refuses_channels_that_do_not_match():
         vad_agreement(ref[None], both)
     two = vad_agreement(np.stack([ref, ref]), both)  # pooled over channels, shorter length
     assert two["accuracy"] == pytest.approx(0.5) and two["frames"] == 8
+
+
+def test_vad_agreement_refuses_a_probability_vad():
+    """0.3 cast to bool is True: a probability VAD was scored as all speech."""
+    with pytest.raises(ValueError, match=r"other must be voice activity, bool or 0/1"):
+        vad_agreement(np.array([1, 0, 0], bool), np.array([0.9, 0.3, 0.1]))
+    assert vad_agreement(np.array([1, 0, 0]), np.array([1, 0, 1]))["accuracy"] == pytest.approx(
+        2 / 3)
