@@ -43,8 +43,10 @@ Definitions (all thresholds in :class:`TurnTakingParams`):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from numbers import Real
 
 import numpy as np
 import pandas as pd
@@ -94,12 +96,18 @@ class TurnTakingParams:
         errors = []
         for name in ("min_pause_ms", "min_ipu_ms", "min_overlap_ms", "bc_max_ms",
                      "bc_pre_silence_ms", "bc_context_ms"):
-            try:
-                check(getattr(self, name) >= 0, name, f"must be >= 0, got {getattr(self, name)}",
-                      ">= 0")
+            try:  # inf would pass ">= 0" and fail as OverflowError when made whole frames
+                check(_finite(getattr(self, name)) and getattr(self, name) >= 0, name,
+                      f"must be a finite number >= 0, got {getattr(self, name)!r}",
+                      "a finite number >= 0")
             except FieldError as e:
                 errors.append(e)
         raise_errors(errors)
+
+
+def _finite(x: object) -> bool:
+    """Whether ``x`` is a finite real number (not a bool, a string or NaN)."""
+    return isinstance(x, Real) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def vad_from_units(units: np.ndarray, silence_units: frozenset[int] | set[int]) -> np.ndarray:
@@ -300,8 +308,8 @@ def _ipu_activity(
     vad = as_vad(vad)
     if vad.ndim != 2 or vad.shape[0] != 2:
         raise ValueError(f"vad must have shape [2, T] (two speakers), got {vad.shape}")
-    if frame_ms <= 0:
-        raise ValueError(f"frame_ms must be > 0, got {frame_ms}")
+    if not (_finite(frame_ms) and frame_ms > 0):  # NaN passed "<= 0" and failed in int()
+        raise ValueError(f"frame_ms must be a finite number > 0, got {frame_ms!r}")
     p = _frames(params or TurnTakingParams(), frame_ms)
     ipus = [_ipus(vad[s], p["min_pause"], p["min_ipu"]) for s in (0, 1)]
     return p, ipus, np.stack([_mask(*ipus[s], vad.shape[1]) for s in (0, 1)])
@@ -404,8 +412,8 @@ def summarize_events(events: pd.DataFrame, duration_ms: float) -> dict[str, floa
 def summarize_columns(events: Mapping[str, np.ndarray], duration_ms: float) -> dict[str, float]:
     """:func:`summarize_events` of :func:`event_columns` (``kind``, ``duration_ms``,
     ``fto_ms`` and ``transition`` are read)."""
-    if duration_ms <= 0:
-        raise ValueError(f"duration_ms must be > 0, got {duration_ms}")
+    if not (_finite(duration_ms) and duration_ms > 0):  # NaN gave NaN rates, inf zero ones
+        raise ValueError(f"duration_ms must be a finite number > 0, got {duration_ms!r}")
     by_kind = {k: event_durations(events, k) for k in EVENT_KINDS}  # numpy: called per episode
     fto = np.asarray(events["fto_ms"], dtype=np.float64)
     fto = fto[~np.isnan(fto)]
