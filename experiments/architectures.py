@@ -258,7 +258,7 @@ def score(plan: Plan, units: dict[str, np.ndarray], silence: set[int],
     for key, parts in groups.items():
         point = statistics(parts)
         draws[key] = bootstrap(parts, plan.n_boot, rng)
-        lo, hi = percentile_intervals(draws[key])
+        lo, hi = percentile_intervals(draws[key], len(parts))
         row = dict(zip(("corpus", "arch", "partner", "delay_ms"), key, strict=True))
         row.update({"blocks": len(parts), "transitions": sum(len(p["fto"]) for p in parts),
                     "barge_ins": sum(len(p["recovery"]) for p in parts),

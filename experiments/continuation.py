@@ -526,7 +526,7 @@ def bootstrap_cis(dialogues: list[Scored], n_boot: int = 200, seed: int = 0,
         vals.append(pooled_stats([dialogues[i] for g in idx for i in groups[g]]))
     out = {}
     for key in COMPARED:
-        out[key] = percentile_interval([v[key] for v in vals])
+        out[key] = percentile_interval([v[key] for v in vals], len(groups))
     return out
 
 

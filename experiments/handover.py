@@ -100,7 +100,7 @@ def summarize(events: pd.DataFrame, n_boot: int, seed: int = 0) -> dict[str, flo
         h = np.concatenate([by[dialogues[i]][1] for i in pick])
         boots.append(auc(t, h))
     t, h = (events.p_onset[events.kind == k].to_numpy() for k in ("transfer", "hold"))
-    lo, hi = percentile_interval(boots)
+    lo, hi = percentile_interval(boots, len(dialogues))
     return {"n_transfer": len(t), "n_hold": len(h), "auc": auc(t, h), "auc_lo": float(lo),
             "auc_hi": float(hi), "p_onset_transfer": float(t.mean()) if len(t) else np.nan,
             "p_onset_hold": float(h.mean()) if len(h) else np.nan}

@@ -303,7 +303,7 @@ def summarize(played: dict[str, list[Scored]], refs: dict[str, list[Scored]],
     for name, parts in [*played.items(), *refs.items()]:
         point = pooled(parts)
         for stat in STATS:
-            lo, hi = percentile_interval(draws[name][stat])
+            lo, hi = percentile_interval(draws[name][stat], len(parts))
             rows.append({"source": name, "kind": "agent" if name in AGENTS else "corpus",
                          "stat": stat, "value": point[stat], "ci_lo": lo, "ci_hi": hi,
                          "n": len(parts), "runs": runs if name in AGENTS else 1})
@@ -374,7 +374,9 @@ def verdict_table(summary: pd.DataFrame, draws: dict[str, pd.DataFrame]) -> pd.D
                          "unit": "relative" if unit == "x" else unit, "met": bool(dist <= limit)})
     for stat in ("backchannels_per_min", "overlap_share"):
         diff = draws["candor"][stat] - draws["fisher"][stat]
-        lo, hi = percentile_interval(diff)
+        # two independent resamples: one agent's single conversation has no spread to add
+        units = min(int(summary.loc[summary.source == a, "n"].iloc[0]) for a in AGENTS)
+        lo, hi = percentile_interval(diff, units)
         point = value(summary, "candor", stat) - value(summary, "fisher", stat)
         rows.append({"check": f"candor agent above fisher agent: {stat}",
                      "agent": f"{point:+.3g} [{lo:+.3g}, {hi:+.3g}]",

@@ -359,7 +359,7 @@ def summarize(dec: pd.DataFrame, n_boot: int, seed: int = 0
            "stop_rate": dec.event[dec.state == "speaking"].mean(),
            "start_rate": dec.event[dec.state == "silent"].mean()}
     for key, value in point.items():
-        lo, hi = percentile_interval([x[key] for x in boots])
+        lo, hi = percentile_interval([x[key] for x in boots], len(dialogues))
         out[key], out[f"{key}_lo"], out[f"{key}_hi"] = value, lo, hi
     return out, spk
 

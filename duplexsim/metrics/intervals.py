@@ -36,9 +36,15 @@ def t_interval(values: Sequence[float] | np.ndarray) -> tuple[float, float, int]
     return float(v.mean()), float(half), len(v)
 
 
-def percentile_interval(draws: Sequence[float] | np.ndarray) -> tuple[float, float]:
+def percentile_interval(draws: Sequence[float] | np.ndarray,
+                        n: int | None = None) -> tuple[float, float]:
     """``(low, high)``: the 2.5th and 97.5th percentiles of the finite bootstrap ``draws``
-    (NaN, NaN when none is finite)."""
+    (NaN, NaN when none is finite). ``n``: the resampled units (conversations, prompts,
+    dialogues); NaN, NaN for ``n < 2``, as :func:`expanded_percentile_interval` gives: every
+    resample of one unit is that unit, and the draws' zero-width interval claimed the
+    statistic exactly."""
+    if n is not None and n < 2:
+        return float("nan"), float("nan")
     return _finite_percentiles(draws, PERCENTILES)
 
 
@@ -69,12 +75,15 @@ def expanded_percentile_interval(draws: Sequence[float] | np.ndarray,
     return _finite_percentiles(draws, (100 * tail, 100 * (1 - tail)))
 
 
-def percentile_intervals(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def percentile_intervals(draws: np.ndarray,
+                         n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """:func:`percentile_interval` of each column of ``draws`` ``[n_draws, k]``: two ``[k]``
-    arrays (NaN where a column has no finite draw)."""
+    arrays (NaN where a column has no finite draw; all NaN for ``n`` resampled units < 2)."""
     x = np.asarray(draws, dtype=float)
     if x.ndim != 2:
         raise ValueError(f"draws must be [n_draws, k], got shape {x.shape}")
+    if (n is not None and n < 2) or x.shape[0] == 0:  # no draw: nanpercentile's shape is off
+        return np.full(x.shape[1], np.nan), np.full(x.shape[1], np.nan)
     x = np.where(np.isfinite(x), x, np.nan)
     with warnings.catch_warnings():  # an all-NaN column: NaN, as documented
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -87,3 +87,13 @@ def test_each_agent_is_held_against_the_corpora_on_its_own_prompts():
     assert separated["nearer_own_format"].all() and separated["nearer_own"].all()
     assert (pooled["n_continuations"] == 8).all()
     np.testing.assert_allclose(pooled["value"], pooled["truth_format"])
+
+
+def test_one_prompt_has_no_bootstrap_ci():
+    """Its three continuations drawn together every time: every resample is the same pool,
+    and the CI was the zero-width [value, value]."""
+    one = _dialogues(3)
+    cis = bootstrap_cis(one, n_boot=50, prompts=["p0"] * 3)
+    assert all(np.isnan(lo) and np.isnan(hi) for lo, hi in cis.values())
+    assert all(lo < hi for lo, hi in bootstrap_cis(one, n_boot=200).values()
+               if np.isfinite(lo))

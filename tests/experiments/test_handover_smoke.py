@@ -40,3 +40,6 @@ def test_auc_counts_pairs_and_ties() -> None:
                            "p_onset": [0.9, 0.1, 0.8, 0.2]})
     s = summarize(events, n_boot=20)
     assert s["auc"] == 1.0 and s["auc_lo"] == 1.0 and s["n_transfer"] == 2
+    # one dialogue: every resample is that dialogue, no CI (was [auc, auc])
+    one = summarize(events[events.dialogue == "a"], n_boot=20)
+    assert one["auc"] == 1.0 and np.isnan(one["auc_lo"]) and np.isnan(one["auc_hi"])

@@ -65,3 +65,18 @@ def test_expanded_percentile_interval_widens_for_few_units_and_needs_two() -> No
     five, many = expanded_percentile_interval(draws, 5), expanded_percentile_interval(draws, 10**6)
     assert five[0] < plain[0] - 0.3 and five[1] > plain[1] + 0.3  # t_4 and sqrt(5/4): +-2.5
     assert np.allclose(many, plain, atol=0.02)  # many units: the percentile interval
+
+
+def test_percentile_intervals_over_one_resampled_unit_are_nan() -> None:
+    """Every resample of one conversation (prompt, dialogue) is that conversation: its draws
+    are all one value and the interval came out [x, x], a CI of zero width claiming the
+    statistic exactly. With the unit count, under 2 is NaN (as the expanded interval's)."""
+    same = np.full(200, 0.3)
+    assert percentile_interval(same) == (0.3, 0.3)  # without n: the draws' percentiles
+    assert all(np.isnan(percentile_interval(same, n=1)))
+    assert all(np.isnan(percentile_interval(same, n=0)))
+    assert percentile_interval(np.arange(1001.0), n=2) == (25.0, 975.0)
+    lo, hi = percentile_intervals(np.full((200, 3), 0.3), n=1)
+    assert np.isnan(lo).all() and np.isnan(hi).all()
+    lo, hi = percentile_intervals(np.zeros((0, 3)))  # no draws: NaN, not an unpacking error
+    assert lo.shape == (3,) and np.isnan(lo).all() and np.isnan(hi).all()
