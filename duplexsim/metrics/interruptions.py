@@ -15,6 +15,8 @@ measured for a *speaker* ``s`` against its partner:
   chunk or slice length for chunks or slices).
 - **Zombie output**: ``s`` talks through the whole barge-in: its IPU ends after the
   partner's. (The ``yield`` share is the rest: ``s`` stopped while the partner spoke.)
+  A barge-in during which both are still talking at the last frame has no outcome
+  (right-censored, as a turn end is): it is no row.
 - **Deafness**: a partner IPU of at least ``min_turn_ms`` ends while ``s`` is silent and
   nobody speaks for the next ``deaf_ms``: the turn went unanswered (in a corpus this is a
   long mutual silence, so compare with the corpus's own rate).
@@ -60,7 +62,8 @@ def barge_ins(vad: np.ndarray, frame_ms: float = 40,
               turntaking: TurnTakingParams | None = None) -> pd.DataFrame:
     """One row per barge-in *on* each speaker (``speaker`` = the interrupted one)."""
     p = params or InterruptionParams()
-    _, ipus, _ = _ipu_activity(vad, frame_ms, turntaking)
+    _, ipus, masks = _ipu_activity(vad, frame_ms, turntaking)
+    n = masks.shape[1]
     rows = []
     for s in (0, 1):
         own_starts, own_ends = ipus[s]
@@ -71,6 +74,8 @@ def barge_ins(vad: np.ndarray, frame_ms: float = 40,
             if i < 0 or own_ends[i] <= onset:
                 continue
             if (onset - own_starts[i]) * frame_ms < p.min_held_ms:
+                continue
+            if own_ends[i] >= n and end >= n:  # both talk at the cut: yield or zombie unknown
                 continue
             rows.append((s, onset * frame_ms, (own_ends[i] - onset) * frame_ms,
                          (end - onset) * frame_ms, bool(own_ends[i] > end)))

@@ -56,3 +56,17 @@ def test_turn_ends_and_deafness():
     summary = interruption_summary(v, speakers=(0,))
     assert summary["turn_ends"] == 2 and summary["deaf_rate"] == 0.5
     assert summary["barge_ins"] == 0 and np.isnan(summary["zombie_rate"])
+
+
+def test_a_barge_in_both_talk_through_to_the_end_has_no_outcome():
+    """A talks from 0 and B barges in at frame 50; both still talk when the window ends.
+    Whether A would have yielded is unknown, but the row said zombie=False (a yield) with a
+    recovery of the time left: a replay partner that never yields at the end of each
+    conversation added a yield per conversation."""
+    assert barge_ins(vad(100, [(0, 100)], [(50, 100)])).empty
+    assert np.isnan(interruption_summary(vad(100, [(0, 100)], [(50, 100)]))["zombie_rate"])
+    # one side stopped before the cut: the outcome is known
+    (row,) = barge_ins(vad(100, [(0, 100)], [(50, 90)])).itertuples()
+    assert row.zombie and row.recovery_ms == 2000.0
+    (row,) = barge_ins(vad(100, [(0, 80)], [(50, 100)])).itertuples()
+    assert not row.zombie and row.recovery_ms == 1200.0
