@@ -172,6 +172,8 @@ def correlations(
     means over seeds would be another statistic, higher (40 prompts, 4 seeds: 0.64 against
     per-seed r of 0.34-0.46): averaging seeds takes the sampling noise out of the means.
     """
+    events = list(events)
+    _check_request([per_prompt], events, n_boot)
     tables = seed_tables(per_prompt)
     out = _over_replicates(tables, list(range(len(tables))), reference, events, extra,
                            n_boot, seed)
@@ -203,6 +205,7 @@ def correlations_over_runs(
     events = list(events)
     if not runs:
         raise ValueError("no runs (allowed: one per-prompt table per training run)")
+    _check_request(runs, events, n_boot)
     wides = [t.pivot_table(index="prompt", columns="source", values=events, aggfunc="mean",
                            dropna=False) for t in runs]
     prompts = wides[0].index
@@ -228,6 +231,20 @@ def correlations_over_runs(
         n_seeds=len(tables) // len(runs))[["source", *events, "avg", "n_prompts",
                                            *[f"n_{ev}" for ev in events], "sd_runs",
                                            "n_runs", "n_seeds", *ci]]
+
+
+def _check_request(tables: Sequence[pd.DataFrame], events: list[str], n_boot: int) -> None:
+    """One-line errors for an event that is no column of a per-prompt table (pandas said
+    KeyError: 'fto') and for an ``n_boot`` that is no count (numpy: 'negative dimensions')."""
+    for k, table in enumerate(tables):
+        missing = [ev for ev in events if ev not in table.columns]
+        if missing:
+            where = f"run {k}'s per-prompt table" if len(tables) > 1 else "the per-prompt table"
+            raise ValueError(f"{where} has no column {', '.join(map(repr, missing))} (allowed "
+                             f"events: its columns, e.g. {', '.join(ALL_EVENTS)} of "
+                             "per_prompt_means)")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 0:
+        raise ValueError(f"n_boot must be a whole number >= 0, got {n_boot!r}")
 
 
 def _over_replicates(

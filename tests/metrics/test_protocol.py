@@ -258,3 +258,19 @@ def test_extra_events_are_optional() -> None:
     out rather than a KeyError."""
     r = correlations(_seeded(8, 1, noise=0.5).drop(columns="seed"))
     assert "gap" not in r.columns and np.isfinite(r.iloc[0].avg)
+
+
+def test_a_missing_event_column_or_a_bad_n_boot_is_a_one_line_error() -> None:
+    """An event of ``events`` that the table lacks was pandas' bare KeyError: 'fto'; a
+    negative n_boot numpy's 'negative dimensions are not allowed'."""
+    table = _seeded(8, 1, noise=0.5).drop(columns="seed")
+    with pytest.raises(ValueError, match=r"the per-prompt table has no column 'fto' \(allowed"):
+        correlations(table.drop(columns="fto"))
+    with pytest.raises(ValueError, match=r"run 1's per-prompt table has no column 'fto'"):
+        correlations_over_runs([table, table.drop(columns="fto")])
+    for n_boot in (-1, 2.5, "10"):
+        with pytest.raises(ValueError, match="n_boot must be a whole number >= 0"):
+            correlations(table, n_boot=n_boot)
+    # events given as a generator are still all scored
+    r = correlations(table, events=(e for e in ("ipu", "pause"))).iloc[0]
+    assert np.isfinite(r["ipu"]) and r["avg_events"] == 2
