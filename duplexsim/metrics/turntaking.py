@@ -208,14 +208,19 @@ def _no_floor_from_backchannels(
 
 
 def _frames(params: TurnTakingParams, frame_ms: float) -> dict[str, int]:
-    """Thresholds in whole frames (a silence of ``min_pause_ms`` exactly counts as a pause)."""
+    """Thresholds in whole frames (a silence of ``min_pause_ms`` exactly counts as a pause).
+
+    "At least" thresholds round up, "at most" ones (``bc_max_ms``, ``bc_context_ms``) down:
+    ``ctx`` is one more than the most frames between the partner's speech and the
+    backchannel. It rounded up, so with 40 ms frames a ``bc_context_ms`` of 500 let the
+    partner resume 520 ms after (the same whenever the frame does not divide it)."""
     return {
         "min_pause": int(np.ceil(params.min_pause_ms / frame_ms - 1e-9)),
         "min_ipu": int(np.ceil(params.min_ipu_ms / frame_ms - 1e-9)),
         "min_overlap": int(np.ceil(params.min_overlap_ms / frame_ms - 1e-9)),
         "bc_max": int(np.floor(params.bc_max_ms / frame_ms + 1e-9)),
         "pre": int(np.ceil(params.bc_pre_silence_ms / frame_ms - 1e-9)),
-        "ctx": int(np.ceil(params.bc_context_ms / frame_ms - 1e-9)) + 1,
+        "ctx": int(np.floor(params.bc_context_ms / frame_ms + 1e-9)) + 1,
     }
 
 

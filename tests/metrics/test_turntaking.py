@@ -349,3 +349,26 @@ def test_non_finite_frame_duration_and_thresholds_are_one_line_errors():
         with pytest.raises(FieldError, match="bc_max_ms: must be a finite number >= 0"):
             TurnTakingParams(bc_max_ms=value)
     assert TurnTakingParams(min_pause_ms=np.int64(200), bc_max_ms=np.float64(800.0))
+
+
+@pytest.mark.parametrize("side", ["before", "after"])
+def test_bc_context_ms_that_the_frame_does_not_divide_is_at_most_that_long(side):
+    """With 40 ms frames, bc_context_ms = 500 is 12.5 frames: the partner's speech may end
+    480 ms before B's short IPU (or resume 480 ms after it), not 520 ms (13 frames, the
+    threshold rounded up as if it were a minimum)."""
+    frame, params = 40, TurnTakingParams(bc_context_ms=500)
+
+    def b_backchannels(silence_ms: int) -> int:
+        vad = np.zeros((2, 4000 // frame), dtype=bool)
+        if side == "before":  # A stops, silence, B's 200 ms, A goes straight on
+            spans_a, b = [(0, 1000), (1200 + silence_ms, 4000)], (1000 + silence_ms,
+                                                                    1200 + silence_ms)
+        else:  # A stops, B's 200 ms at once, silence, A goes on
+            spans_a, b = [(0, 1000), (1200 + silence_ms, 4000)], (1000, 1200)
+        for start, end in spans_a:
+            vad[0, start // frame : end // frame] = True
+        vad[1, b[0] // frame : b[1] // frame] = True
+        return len(kinds(detect_events(vad, frame, params), "backchannel"))
+
+    assert b_backchannels(480) == 1
+    assert b_backchannels(520) == 0
