@@ -12,8 +12,10 @@ prompt's style). Pure functions of voice activity; must not run models.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from numbers import Real
 
 import numpy as np
 import pandas as pd
@@ -31,6 +33,11 @@ CONTINUATION_S = 90.0
 def window_frames(prompt_s: float = PROMPT_S, continuation_s: float = CONTINUATION_S,
                   frame_ms: int = 40) -> tuple[int, int]:
     """Frames of the prompt and of the continuation (each rounded on its own)."""
+    for name, value in (("prompt_s", prompt_s), ("continuation_s", continuation_s),
+                        ("frame_ms", frame_ms)):
+        # a negative prompt_s cut the prompt from the stream's end (stream[..., :-25])
+        if not (isinstance(value, Real) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return round(prompt_s * 1000 / frame_ms), round(continuation_s * 1000 / frame_ms)
 
 

@@ -14,6 +14,7 @@ from duplexsim.metrics.protocol import (
     pearson_rows,
     per_prompt_means,
     split_prompt,
+    window_frames,
 )
 
 
@@ -274,3 +275,15 @@ def test_a_missing_event_column_or_a_bad_n_boot_is_a_one_line_error() -> None:
     # events given as a generator are still all scored
     r = correlations(table, events=(e for e in ("ipu", "pause"))).iloc[0]
     assert np.isfinite(r["ipu"]) and r["avg_events"] == 2
+
+
+def test_window_lengths_must_be_positive_numbers():
+    """A negative prompt_s cut the 'prompt' from the stream's end (stream[..., :-25]) and
+    frame_ms = 0 was a bare ZeroDivisionError."""
+    units = np.arange(2 * 3100).reshape(2, 3100)
+    for kwargs, name in (({"prompt_s": -1.0}, "prompt_s"),
+                         ({"continuation_s": 0}, "continuation_s"),
+                         ({"frame_ms": 0}, "frame_ms"), ({"prompt_s": float("nan")}, "prompt_s")):
+        with pytest.raises(ValueError, match=f"{name} must be a finite number > 0"):
+            split_prompt(units, **kwargs)
+    assert window_frames(np.float64(30.0), np.int64(90), 40) == (750, 2250)
