@@ -344,8 +344,8 @@ def tune_rule(cfg: Config, out: Path) -> dict[float, RulePolicy]:
 
 
 def ci95(values: pd.Series) -> tuple[float, float, float, int]:
-    """Mean and 95% t-interval of the finite values (NaN episodes, e.g. no transition,
-    are left out and counted in n)."""
+    """Mean, 95% t-interval and n of the finite values: NaN episodes (e.g. no transition)
+    are left out of all three (the summary's ``episodes`` column counts every episode)."""
     mean, half, n = t_interval(values.to_numpy(dtype=float))
     return mean, mean - half, mean + half, n
 
