@@ -310,6 +310,10 @@ def train_tokenizer(
     in flight at a time); the fit, and the order in which spectra are summed, stay in this
     process, so the tokenizer is the same bytes for any ``workers``.
     """
+    if iter(channels) is channels:  # a generator: the second pass would find it empty
+        raise InputError("train_tokenizer", "channels", "a one-shot iterator (the channels "
+                         "are read twice: features, then the units' spectra)",
+                         "a list, or an object whose __iter__ starts over")
     tok = KMeansTokenizer(config, np.zeros((config.n_units, 1)), np.zeros((config.n_units, 1)),
                           0.0)
     if config.type == "hubert-kmeans":
@@ -340,9 +344,17 @@ def train_tokenizer(
     sums = np.zeros((config.n_units, F.N_FFT // 2 + 1), dtype=np.float64)
     counts = np.zeros(config.n_units, dtype=np.int64)
     sum_jobs = ((tok, wave, sr) for wave, sr, _ in channels)
+    n_channels = 0
     for s, c in _in_order(_channel_sums, sum_jobs, workers):  # summed in channel order
         sums += s
         counts += c
+        n_channels += 1
+    if n_channels != len(energy) or int(counts.sum()) != len(all_e):
+        # else units never seen in the second pass decode as silence (all of them if empty)
+        raise InputError("train_tokenizer", "channels", f"the second pass gave {n_channels} "
+                         f"channels of {int(counts.sum())} frames, the first {len(energy)} "
+                         f"of {len(all_e)}", "channels that give the same audio each time "
+                         "they are iterated")
     tok.unit_spectra = _spectra(sums, counts, config.n_silence_units)
     return tok
 

@@ -235,3 +235,23 @@ def test_encode_refuses_non_finite_samples(tok, speech, bad) -> None:
     wave[4321] = bad
     with pytest.raises(ValueError, match=r"wave\[4321\]: not finite \(1 such sample\)"):
         tok.encode(wave, 16000)
+
+
+def test_channels_that_cannot_be_read_twice_are_refused(speech) -> None:
+    """The channels are read twice (features, then each unit's spectrum): a generator gave
+    nothing the second time, and every unit decoded as silence without a word."""
+    wave = speech[0][: 16000 * 8]
+    conf = TokenizerConfig(n_units=8, seed=0)
+    with pytest.raises(ValueError, match="channels: a one-shot iterator"):
+        train_tokenizer(((w, 16000, None) for w in [wave]), conf)
+
+    class Shrinking:  # re-iterable, but gives less audio the second time
+        passes = 0
+
+        def __iter__(self):
+            self.passes += 1
+            yield wave if self.passes == 1 else wave[:16000], 16000, None
+
+    with pytest.raises(ValueError, match="second pass gave 1 channels of 25 frames, the "
+                                         "first 1 of 200"):
+        train_tokenizer(Shrinking(), conf)
