@@ -34,6 +34,9 @@ def _sphere_header(path: Path) -> dict[str, str] | None:
             if len(parts := line.split()) >= 3}
 
 
+SF_ERR_SYSTEM = 2
+"""libsndfile's error code for an operating-system failure (a full disk): "System error."."""
+
 STREAMED_WAV_SIZE = 0x7F000000
 """A WAV data chunk size from here up is taken as a placeholder, not a length."""
 
@@ -131,7 +134,8 @@ def write_audio(
     """Write ``wave`` (``[C, N]`` or ``[N]``; float at full scale +-1, clipped, or integer
     PCM, scaled as :func:`as_float` reads it) atomically; format from the extension.
     Non-finite samples, a wave of another rank, a sample rate that is not a whole number of
-    Hz >= 1 and an extension libsndfile cannot write are an :class:`AudioError`."""
+    Hz >= 1, an extension libsndfile cannot write and a subtype, channel count or rate its
+    format cannot hold are an :class:`AudioError`."""
     path = Path(path)
     if path.suffix[1:].upper() not in sf.available_formats():
         raise AudioError(f"{path}: no audio format for the extension {path.suffix!r} "
@@ -148,10 +152,25 @@ def write_audio(
     if arr.ndim not in (1, 2):
         raise AudioError(f"{path}: wave of shape {arr.shape} (allowed: [N] or [C, N]): "
                          "nothing written")
+    fmt = path.suffix[1:].upper()
+    if not sf.check_format(fmt, subtype):  # soundfile: a bare "Invalid combination of ..."
+        raise AudioError(f"{path}: {fmt} files cannot hold {subtype} samples (allowed: "
+                         f"{', '.join(sf.available_subtypes(fmt))}): nothing written")
     data = arr.T if arr.ndim == 2 else arr
     with atomic_path(path, suffix=path.suffix) as tmp:
-        # a full disk is libsndfile's "System error.": atomic_path makes it one line
-        sf.write(str(tmp), np.clip(data, -1.0, 1.0), int(sample_rate_hz), subtype=subtype)
+        try:
+            sf.write(str(tmp), np.clip(data, -1.0, 1.0), int(sample_rate_hz), subtype=subtype)
+        except sf.LibsndfileError as e:
+            if e.code in (0, SF_ERR_SYSTEM):  # a full disk: atomic_path makes it one line
+                raise
+            # what the format cannot take (FLAC: 9+ channels, rates over 655350 Hz; WAV:
+            # 1025+ channels) was blamed on the disk by atomic_path
+            n_channels = data.shape[1] if data.ndim == 2 else 1
+            hint = (" (an [N, C] wave? pass [C, N], one row a channel)"
+                    if arr.ndim == 2 and arr.shape[0] > arr.shape[1] else "")
+            raise AudioError(f"{path}: {fmt} {subtype} cannot be written with {n_channels} "
+                             f"channels at {int(sample_rate_hz)} Hz (libsndfile: "
+                             f"{e.error_string.strip()}){hint}: nothing written") from None
 
 
 def as_float(wave: np.ndarray) -> np.ndarray:

@@ -80,6 +80,19 @@ def test_write_takes_integer_pcm_at_its_scale_and_refuses_nonsense(tmp_path) -> 
     with pytest.raises(AudioError, match=r"rank.wav: wave of shape \(1, 2, 4\)"):
         write_audio(tmp_path / "rank.wav", np.zeros((1, 2, 4), np.float32), 8000)
     write_audio(tmp_path / "float-rate.wav", np.zeros(4, np.float32), 8000.0)
+    # what the format cannot hold was blamed on the disk ("allowed: free space on the
+    # device") or was soundfile's bare "Invalid combination of format, subtype and endian"
+    with pytest.raises(AudioError, match=r"tr.wav: WAV PCM_16 cannot be written with 16000 "
+                                         r"channels .* \(an \[N, C\] wave\? pass \[C, N\]"):
+        write_audio(tmp_path / "tr.wav", np.zeros((16000, 2), np.float32), 16000)
+    with pytest.raises(AudioError, match=r"ch.flac: FLAC PCM_16 cannot be written with 9 "
+                                         r"channels at 8000 Hz \(libsndfile: Format not"):
+        write_audio(tmp_path / "ch.flac", np.zeros((9, 100), np.float32), 8000)
+    with pytest.raises(AudioError, match=r"fast.flac: .* with 1 channels at 700000 Hz"):
+        write_audio(tmp_path / "fast.flac", np.zeros(100, np.float32), 700_000)
+    with pytest.raises(AudioError, match=r"a.ogg: OGG files cannot hold PCM_16 samples "
+                                         r"\(allowed: VORBIS"):
+        write_audio(tmp_path / "a.ogg", np.zeros(100, np.float32), 8000)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["float-rate.wav", "pcm.wav"]
 
 
