@@ -244,15 +244,22 @@ class KMeansTokenizer:
         except SafetensorError as e:
             raise InputError(str(arrays_file), "", f"corrupt or truncated ({e})",
                              "the arrays `duplexsim units train` wrote") from None
-        for name, width in (("centroids", None), ("unit_spectra", F.N_FFT // 2 + 1)):
+        # the centroids' width is the features': n_mels, or the recorded HuBERT's hidden_size
+        # (else encode ended in numpy's "matmul: Input operand 1 has a mismatch")
+        feature_width, source = (config.n_mels, "config.n_mels") \
+            if config.type == "mel-kmeans" else (
+            None if hubert is None else hubert["hidden_size"], "the HuBERT's hidden_size")
+        for name, width in (("centroids", feature_width), ("unit_spectra", F.N_FFT // 2 + 1)):
             a = arrays.get(name)
             ok = (a is not None and a.ndim == 2 and a.shape[0] == config.n_units
                   and (width is None or a.shape[1] == width) and a.shape[1] > 0
                   and np.issubdtype(a.dtype, np.floating) and bool(np.isfinite(a).all()))
             if not ok:
                 shape = "missing" if a is None else f"{a.dtype} {list(a.shape)}"
+                of = (f" ({source} in config.json)" if name == "centroids" and a is not None
+                      and a.ndim == 2 and width and a.shape[1] != width else "")
                 raise InputError(str(arrays_file), name, f"{shape} (not finite or wrong shape)",
-                                 f"finite floats [{config.n_units}, {width or 'D'}]")
+                                 f"finite floats [{config.n_units}, {width or 'D'}]{of}")
         return cls(config, arrays["centroids"], arrays["unit_spectra"], threshold, hubert)
 
 

@@ -255,3 +255,17 @@ def test_channels_that_cannot_be_read_twice_are_refused(speech) -> None:
     with pytest.raises(ValueError, match="second pass gave 1 channels of 25 frames, the "
                                          "first 1 of 200"):
         train_tokenizer(Shrinking(), conf)
+
+
+def test_centroids_of_another_feature_width_are_refused_at_load(tok, tmp_path) -> None:
+    """A config.json whose n_mels is not the centroids' width loaded, and the first encode
+    ended in numpy's "matmul: Input operand 1 has a mismatch in its core dimension"."""
+    import json
+
+    tok.save(tmp_path / "tok")
+    meta = json.loads((tmp_path / "tok" / "config.json").read_text())
+    meta["config"]["n_mels"] = 40
+    (tmp_path / "tok" / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"arrays.safetensors: centroids: float32 \[32, 64\] "
+                       r".*allowed: finite floats \[32, 40\] \(config.n_mels in config.json"):
+        load_tokenizer(tmp_path / "tok")
