@@ -15,7 +15,7 @@ import numpy as np
 
 from duplexsim.agents.base import ChunkReport, missing_before
 from duplexsim.errors import DuplexsimError, InputError, with_note
-from duplexsim.tokens import FRAME_MS
+from duplexsim.tokens import FRAME_MS, check_units
 
 
 class ReplayAgent:
@@ -31,10 +31,16 @@ class ReplayAgent:
         tokenizer's; ``silence_unit``, what it plays past the end, always counts).
         ``n_units``: the size of that vocabulary where known (a corpus's), so that a
         conversation can check both sides speak one inventory; None: not known."""
-        units = np.asarray(units, dtype=np.int64)
-        if units.ndim != 1:
+        raw = np.asarray(units)
+        if raw.ndim != 1:
             raise ValueError(f"ReplayAgent {name}: units must be one channel [T], "
-                             f"got {units.shape}")
+                             f"got {raw.shape}")
+        if raw.size and raw.dtype.kind not in "iu":  # int64 truncated float ids unseen
+            raise ValueError(f"ReplayAgent {name}: units of dtype {raw.dtype} (allowed: "
+                             "integer unit ids; float ids are not truncated)")
+        units = raw.astype(np.int64)
+        if n_units is not None:
+            units = check_units(units, f"ReplayAgent {name}: units", int(n_units))
         if frames_per_chunk <= 0:
             raise ValueError(f"ReplayAgent {name}: frames_per_chunk={frames_per_chunk} "
                              "(allowed: > 0)")

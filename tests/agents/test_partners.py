@@ -26,6 +26,19 @@ def test_replay_plays_its_channel_then_silence() -> None:
     assert agent.produce(4).lookahead == 1  # a clock running ahead: 5 is not < 4
 
 
+def test_replay_refuses_float_units_and_ids_outside_its_inventory() -> None:
+    """Float units were cast to int64 at construction (1.7 played as unit 1), past the
+    simulator's check that refuses float units in a report."""
+    with pytest.raises(ValueError, match=r"ReplayAgent r: units of dtype float64 \(allowed: "
+                                         "integer unit ids"):
+        ReplayAgent(np.array([0.0, 1.7, 2.0]), 1, name="r")
+    with pytest.raises(ValueError, match=r"ReplayAgent r: units\[1\] = 12: not a unit id "
+                                         r"\(allowed: 0..9\)"):
+        ReplayAgent(np.array([0, 12, 3]), 1, name="r", n_units=10)
+    assert ReplayAgent(np.array([0, 9, 3], np.int16), 1, n_units=10).units.dtype == np.int64
+    assert ReplayAgent([], 1).units.shape == (0,)
+
+
 def test_scripted_lookahead_counts_lost_chunks() -> None:
     agent = ScriptedAgent("silent", frames_per_chunk=5, n_chunks=10, n_units=10)
     agent.reset(0)
