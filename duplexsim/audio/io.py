@@ -176,8 +176,15 @@ def write_audio(
 def as_float(wave: np.ndarray) -> np.ndarray:
     """``wave`` as float32 at full scale +-1: float stays as it is, integer PCM is scaled as
     soundfile reads it (``int16 / 32768``; unsigned 8-bit centred at 128), so the same
-    audio gives the same result whichever way it was read."""
+    audio gives the same result whichever way it was read. 64-bit integers are refused
+    (no PCM format: int16-scale samples gone through ``astype(int)`` came out silent)."""
     arr = np.asarray(wave)
+    if arr.dtype.kind in "iu" and arr.dtype.itemsize > 4:
+        # no sound format holds 64-bit PCM (soundfile refuses it too): such samples are ints
+        # at another scale (``.astype(int)`` of int16 values), which /2**63 made silence
+        raise ValueError(f"wave: dtype {arr.dtype} (allowed: float at full scale +-1, or "
+                         "integer PCM as int16, int32 or uint8: say which, e.g. "
+                         ".astype(np.int16))")
     if arr.dtype.kind in "iu":
         info = np.iinfo(arr.dtype)
         centre = 0 if arr.dtype.kind == "i" else (int(info.max) + 1) // 2

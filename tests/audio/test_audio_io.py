@@ -69,6 +69,8 @@ def test_write_takes_integer_pcm_at_its_scale_and_refuses_nonsense(tmp_path) -> 
     write_audio(tmp_path / "pcm.wav", np.array([1000, -1000, 0], np.int16), 8000)
     back, _ = sf.read(tmp_path / "pcm.wav", dtype="int16")
     assert back.tolist() == [1000, -1000, 0]
+    with pytest.raises(ValueError, match=r"wave: dtype int64 \(allowed"):  # was silence
+        write_audio(tmp_path / "int64.wav", np.array([1000, -1000, 0], np.int64), 8000)
     with pytest.raises(AudioError, match=r"nan.wav: 1 samples are not finite"):
         write_audio(tmp_path / "nan.wav", np.array([0.5, np.nan], np.float32), 8000)
     with pytest.raises(AudioError, match=r"noext: no audio format for the extension ''"):
