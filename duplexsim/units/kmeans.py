@@ -325,19 +325,21 @@ def train_tokenizer(
                           0.0)
     if config.type == "hubert-kmeans":
         workers = 1  # HuBERT is loaded once, in this process
-    feats, energy, masks = [], [], []
+    feats: list[np.ndarray] = []
+    energy: list[np.ndarray] = []
+    masks: list[np.ndarray | None] = []
     jobs = ((tok, wave, sr, mask) for wave, sr, mask in channels)
     for f, e, mask in _in_order(_features, jobs, workers):
         feats.append(f)
         energy.append(e)
-        masks.append(None if mask is None else np.asarray(mask, dtype=bool)[: len(e)])
+        masks.append(None if mask is None else _annotation(mask, len(e), len(masks)))
     if not feats:
         raise InputError("train_tokenizer", "", "no audio given", "at least one channel")
     if config.type == "hubert-kmeans":  # (after the features: HuBERT's own load errors first)
         tok.hubert = hubert_fingerprint(config.hubert_dir)
     all_f, all_e = np.concatenate(feats), np.concatenate(energy)
-    if all(m is not None and len(m) == len(e) for m, e in zip(masks, energy, strict=True)):
-        given = [m for m in masks if m is not None]  # all of them
+    given = [m for m in masks if m is not None]
+    if len(given) == len(masks):  # every channel annotated (else Otsu's, unsupervised)
         tok.threshold_db = annotated_threshold(all_e, np.concatenate(given),
                                               config.vad_fill_frames)
     else:
@@ -364,6 +366,19 @@ def train_tokenizer(
                          "they are iterated")
     tok.unit_spectra = _spectra(sums, counts, config.n_silence_units)
     return tok
+
+
+def _annotation(mask: Any, n_frames: int, channel: int) -> np.ndarray:
+    """Channel ``channel``'s annotated speech as ``bool [n_frames]``: one frame more (a
+    duration rounded up, ``Dialogue.segment_vad()``) is cut; another shape or length is an
+    :class:`InputError` (a short mask made the threshold Otsu's for every channel without a
+    word, a sample-rate mask was cut to its first frames and taught a threshold of nothing)."""
+    m = np.asarray(mask)
+    if m.ndim != 1 or not n_frames <= len(m) <= n_frames + 1:
+        raise InputError("train_tokenizer", f"channel {channel}", f"annotated speech of shape "
+                         f"{list(m.shape)} for {n_frames} frames of audio", f"[{n_frames}] "
+                         "(one flag per 40 ms frame, T = N * 25 // sample_rate), or None")
+    return m[:n_frames].astype(bool)
 
 
 def _features(job: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

@@ -272,3 +272,19 @@ def test_centroids_of_another_feature_width_are_refused_at_load(tok, tmp_path) -
     with pytest.raises(ValueError, match=r"arrays.safetensors: centroids: float32 \[32, 64\] "
                        r".*allowed: finite floats \[32, 40\] \(config.n_mels in config.json"):
         load_tokenizer(tmp_path / "tok")
+
+
+def test_annotations_of_another_length_are_refused(speech) -> None:
+    """A mask shorter than the channel's frames made the threshold Otsu's for every channel
+    without a word; a mask per sample was cut to its first frames and taught a threshold of
+    nothing. One frame more (a duration rounded up) is still cut."""
+    wave, mask = speech[0][: 16000 * 8], speech[1][:200]
+    conf = TokenizerConfig(n_units=8, seed=0)
+    for bad, shape in ((mask[:150], "[150]"), (np.ones(len(wave), bool), f"[{len(wave)}]"),
+                       (mask[None], "[1, 200]")):
+        with pytest.raises(ValueError, match=rf"train_tokenizer: channel 1: annotated speech "
+                                             rf"of shape \{shape[:-1]}\] for 200 frames"):
+            train_tokenizer([(wave, 16000, mask), (wave, 16000, bad)], conf)
+    one_more = np.concatenate([mask, [True]])
+    assert train_tokenizer([(wave, 16000, one_more)], conf).threshold_db == \
+        train_tokenizer([(wave, 16000, mask)], conf).threshold_db
