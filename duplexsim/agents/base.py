@@ -98,6 +98,15 @@ class Agent(Protocol):
         """What was actually played as own chunk ``chunk`` (after deadline handling)."""
 
 
+def whole(value: object, what: str, low: int) -> int:
+    """``value`` as an int when it is a whole number ``>= low`` (an int or NumPy integer, not
+    a bool), else a ValueError naming ``what``: an agent's frame counts and unit ids, which
+    ``int()`` would truncate (5.5 frames a chunk played 5)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise ValueError(f"{what}={value!r} (allowed: a whole number >= {low})")
+    return int(value)
+
+
 def silence_units_of(agent: Agent) -> frozenset[int]:
     """Every unit ``agent`` plays as silence: its optional ``silence_units`` (a unit tokenizer
     with several silence units) and always its ``silence_unit``."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from duplexsim.agents.base import ChunkReport, missing_before
+from duplexsim.agents.base import ChunkReport, missing_before, whole
 from duplexsim.errors import DuplexsimError, InputError, with_note
 from duplexsim.tokens import FRAME_MS, check_units
 
@@ -38,12 +38,17 @@ class ReplayAgent:
         if raw.size and raw.dtype.kind not in "iu":  # int64 truncated float ids unseen
             raise ValueError(f"ReplayAgent {name}: units of dtype {raw.dtype} (allowed: "
                              "integer unit ids; float ids are not truncated)")
+        try:  # 2.5 frames a chunk played 2, silence_unit 1.5 played unit 1
+            frames_per_chunk = whole(frames_per_chunk, "frames_per_chunk", 1)
+            silence_unit = whole(silence_unit, "silence_unit", 0)
+        except ValueError as e:
+            raise ValueError(f"ReplayAgent {name}: {e}") from None
         units = raw.astype(np.int64)
         if n_units is not None:
             units = check_units(units, f"ReplayAgent {name}: units", int(n_units))
-        if frames_per_chunk <= 0:
-            raise ValueError(f"ReplayAgent {name}: frames_per_chunk={frames_per_chunk} "
-                             "(allowed: > 0)")
+            if silence_unit >= n_units:  # (as ScriptedAgent refuses it)
+                raise ValueError(f"ReplayAgent {name}: silence_unit={silence_unit} is not one "
+                                 f"of the n_units={n_units} units (allowed: 0..{n_units - 1})")
         self.units = units
         self.frames_per_chunk = int(frames_per_chunk)
         self.silence_unit = int(silence_unit)

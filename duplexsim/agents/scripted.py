@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from duplexsim.agents.base import ChunkReport, missing_before
+from duplexsim.agents.base import ChunkReport, missing_before, whole
 from duplexsim.errors import DuplexsimError, with_note
 from duplexsim.tokens import FRAME_MS
 
@@ -63,7 +63,10 @@ class ScriptedAgent:
         tokenizer's set; ``silence_unit`` always counts); speech draws from the others."""
         if policy not in POLICIES:
             raise ValueError(f"scripted policy {policy!r} unknown (allowed: {', '.join(POLICIES)})")
-        if n_units < 2:
+        frames_per_chunk = whole(frames_per_chunk, "frames_per_chunk", 1)  # 0: empty chunks
+        n_chunks = whole(n_chunks, "n_chunks", 0)
+        silence_unit = whole(silence_unit, "silence_unit", 0)  # 1.5 played unit 1
+        if whole(n_units, "n_units", 0) < 2:
             raise ValueError(f"n_units={n_units} (allowed: >= 2, one silence and one speech unit)")
         if not 0 <= silence_unit < n_units:
             raise ValueError(f"silence_unit={silence_unit} is not one of the n_units={n_units} "

@@ -36,7 +36,31 @@ def test_replay_refuses_float_units_and_ids_outside_its_inventory() -> None:
                                          r"\(allowed: 0..9\)"):
         ReplayAgent(np.array([0, 12, 3]), 1, name="r", n_units=10)
     assert ReplayAgent(np.array([0, 9, 3], np.int16), 1, n_units=10).units.dtype == np.int64
+    with pytest.raises(ValueError, match=r"ReplayAgent r: silence_unit=10 is not one of the "
+                                         r"n_units=10 units"):
+        ReplayAgent(np.array([0, 9, 3]), 1, silence_unit=10, name="r", n_units=10)
     assert ReplayAgent([], 1).units.shape == (0,)
+
+
+@pytest.mark.parametrize(("kw", "error"), [
+    ({"frames_per_chunk": 2.5}, r"frames_per_chunk=2.5 \(allowed: a whole number >= 1\)"),
+    ({"frames_per_chunk": 0}, r"frames_per_chunk=0 \(allowed: a whole number >= 1\)"),
+    ({"silence_unit": 1.5}, r"silence_unit=1.5 \(allowed: a whole number >= 0\)"),
+    ({"silence_unit": -1}, r"silence_unit=-1 \(allowed: a whole number >= 0\)"),
+])
+def test_partners_refuse_frame_counts_and_units_that_are_not_whole(kw: dict, error: str,
+                                                                   ) -> None:
+    """int() truncated them: 2.5 frames a chunk played 2, silence_unit 1.5 played unit 1;
+    0 frames a chunk gave empty chunks; a negative n_chunks was numpy's 'negative
+    dimensions are not allowed'."""
+    args = {"frames_per_chunk": 5, **kw}
+    with pytest.raises(ValueError, match=error):
+        ScriptedAgent("random-talker", n_chunks=4, n_units=10, **args)
+    with pytest.raises(ValueError, match="ReplayAgent r: " + error):
+        ReplayAgent(np.arange(10), name="r", **args)
+    with pytest.raises(ValueError, match=r"n_chunks=-1 \(allowed: a whole number >= 0\)"):
+        ScriptedAgent("silent", 5, -1)
+    assert ScriptedAgent("silent", np.int64(5), 0).produce(0).units.tolist() == [0] * 5
 
 
 def test_scripted_lookahead_counts_lost_chunks() -> None:
