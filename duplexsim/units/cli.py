@@ -83,6 +83,35 @@ def _check_out(out: Path) -> None:
                           f"tokenizer's (format {found!r}, not {FORMAT!r}): saving would "
                           "replace it", "a new or empty folder, or a tokenizer's folder to "
                           "replace that tokenizer")
+    owner = _owner(Path(out))
+    if owner is not None:
+        raise OutputError(str(out), "--out", f"is the unit tokenizer of {owner}, whose units "
+                          "were encoded with it: replaced, they would mean other sounds",
+                          "a new folder (then `duplexsim corpus import` or `corpus build "
+                          "--tokenizer` with it), or a tokenizer's folder of its own")
+
+
+def _owner(out: Path) -> str | None:
+    """The corpus (``manifest.json``) or agent (``agent.json``) folder whose unit tokenizer
+    ``out`` is, or None: its units, or its model's, were made with that tokenizer."""
+    import json
+
+    from duplexsim.corpora.corpus import FORMAT as CORPUS_FORMAT
+    from duplexsim.models.agentdir import AGENT_FORMAT
+
+    parent = out.resolve().parent
+    for name, fmt, what in (("manifest.json", CORPUS_FORMAT, "the corpus"),
+                            ("agent.json", AGENT_FORMAT, "the agent")):
+        try:
+            meta = json.loads((parent / name).read_text())
+        except (OSError, ValueError):  # none there, unreadable, not JSON
+            continue
+        if not isinstance(meta, dict) or meta.get("format") != fmt:
+            continue
+        ref = meta.get("tokenizer", "tokenizer") if name == "manifest.json" else "tokenizer"
+        if isinstance(ref, str) and ref and (parent / ref).resolve() == out.resolve():
+            return f"{what} {parent}"
+    return None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -126,3 +126,32 @@ def test_out_holding_a_tokenizer_is_replaced(tmp_path: Path) -> None:
     from duplexsim.units import load_tokenizer
 
     assert load_tokenizer(out).n_units == 3
+
+
+@pytest.mark.parametrize(("meta_file", "meta", "what"), [
+    ("manifest.json", '{"format": "duplexsim-corpus/1", "tokenizer": "tokenizer"}',
+     "the corpus"),
+    ("agent.json", '{"format": "duplexsim-agent/1"}', "the agent"),
+])
+def test_out_that_is_a_corpus_or_agent_tokenizer_is_refused(tmp_path: Path, capsys, meta_file,
+                                                            meta, what) -> None:
+    """``--out CORPUS/tokenizer`` (retraining "the corpus's tokenizer") replaced the
+    tokenizer the corpus's units were encoded with: they then decoded as other sounds."""
+    import shutil
+
+    corpus = _fisher_tree(tmp_path / "fisher")
+    assert main(["units", "train", "--corpus", str(corpus), "--out", str(tmp_path / "units"),
+                 "--n-units", "4"]) == 0
+    owner = tmp_path / "owner"
+    owner.mkdir()
+    (owner / meta_file).write_text(meta)
+    shutil.copytree(tmp_path / "units", owner / "tokenizer")
+    before = (owner / "tokenizer" / "arrays.safetensors").read_bytes()
+    capsys.readouterr()
+    assert main(["units", "train", "--corpus", str(corpus), "--out",
+                 str(owner / "tokenizer"), "--n-units", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{owner / 'tokenizer'}: --out: is the unit tokenizer of {what} "
+                          f"{owner.resolve()}, whose units were encoded with it"), err
+    assert err.count("\n") == 1
+    assert (owner / "tokenizer" / "arrays.safetensors").read_bytes() == before
