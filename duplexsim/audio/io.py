@@ -203,7 +203,11 @@ def headroom(wave: np.ndarray) -> np.ndarray:
 
 
 def resample(wave: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
-    """Resample along the last axis with a polyphase filter (float32 out)."""
+    """Resample along the last axis with a polyphase filter (float32 out). Integer PCM is
+    scaled first, as :func:`as_float` reads it (it came out at +-32768 for int16, which
+    write_audio then clipped to a square wave)."""
+    if np.asarray(wave).dtype.kind in "iu":
+        wave = as_float(wave)
     if from_hz == to_hz:
         return np.asarray(wave, dtype=np.float32)
     from scipy.signal import resample_poly  # imported here: scipy.signal costs ~1 s to load

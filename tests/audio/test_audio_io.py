@@ -130,6 +130,11 @@ def test_resample_keeps_a_tone() -> None:
     assert up.shape == (16000,) and up.dtype == np.float32
     spec = np.abs(np.fft.rfft(up))
     assert abs(np.argmax(spec) * 16000 / len(up) - 300) < 2
+    # integer PCM at its scale, as write_audio and encode take it (int16 came out +-16384)
+    pcm = np.round(0.5 * np.sin(2 * np.pi * 300 * t) * 32768).astype(np.int16)
+    for to_hz in (16000, 8000):
+        np.testing.assert_allclose(resample(pcm, 8000, to_hz),
+                                   resample(pcm / 32768.0, 8000, to_hz), atol=1e-6)
 
 
 @pytest.mark.parametrize(("from_hz", "to_hz"), [(22050, 16000), (22050, 8000), (16000, 8000),
