@@ -37,6 +37,19 @@ def _sphere_header(path: Path) -> dict[str, str] | None:
 SF_ERR_SYSTEM = 2
 """libsndfile's error code for an operating-system failure (a full disk): "System error."."""
 
+MAX_FLOAT_PEAK = 64.0
+"""Largest float sample taken as audio at full scale +-1 (36 dB over it: overshoots of
+resampled or vocoded audio stay far below; int16-scale samples stored as float, +-32768,
+do not): past it, features and voice activity would be those of a wave 60-90 dB too loud."""
+
+
+def first_over_full_scale(wave: np.ndarray) -> int | None:
+    """Flat index of the first sample of float ``wave`` past :data:`MAX_FLOAT_PEAK`, or None."""
+    if not wave.size or float(np.max(np.abs(wave))) <= MAX_FLOAT_PEAK:
+        return None
+    return int(np.flatnonzero(np.abs(wave) > MAX_FLOAT_PEAK)[0])
+
+
 STREAMED_WAV_SIZE = 0x7F000000
 """A WAV data chunk size from here up is taken as a placeholder, not a length."""
 
@@ -108,6 +121,13 @@ def read_audio(
         raise AudioError(str(path), f"channel {channel}, sample {sample}",
                          f"not finite ({n_bad} such sample{'s' if n_bad > 1 else ''})",
                          "finite samples: repair or re-export the file")
+    over = first_over_full_scale(wave)
+    if over is not None:  # a float file written at another scale (int16's, by some tools)
+        channel, sample = divmod(over, wave.shape[1])
+        raise AudioError(str(path), f"channel {channel}, sample {sample}",
+                         f"{float(wave[channel, sample]):g} is far past full scale +-1",
+                         f"float samples at full scale +-1 (peaks up to {MAX_FLOAT_PEAK:g}): "
+                         "re-export the file at that scale, or as integer PCM")
     declared = (sphere or {}).get("sample_count", "")
     header = "SPHERE" if sphere is not None else "WAV"
     if sphere is None:

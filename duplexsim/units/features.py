@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from duplexsim.audio.framing import n_frames
-from duplexsim.audio.io import as_float, resample
+from duplexsim.audio.io import MAX_FLOAT_PEAK, as_float, first_over_full_scale, resample
 
 FEATURE_SR_HZ = 16000
 HOP = 640  # 40 ms at 16 kHz
@@ -36,6 +36,12 @@ def to_feature_rate(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     if len(bad):  # NaN spreads through the resampler; NaN energy read as silence
         raise ValueError(f"wave[{bad[0]}]: not finite ({len(bad)} such sample"
                          f"{'s' if len(bad) > 1 else ''}) (allowed: finite samples)")
+    over = first_over_full_scale(arr)
+    if over is not None:  # int16-scale floats: every frame read as loud speech
+        raise ValueError(f"wave[{over}] = {float(arr[over]):g}: far past full scale +-1 "
+                         f"(allowed: float samples at full scale +-1, peaks up to "
+                         f"{MAX_FLOAT_PEAK:g}; integer PCM as float? divide it by 32768, or "
+                         "pass the integer array)")
     t = n_frames(arr.shape[0], sample_rate)
     out = resample(arr, sample_rate, FEATURE_SR_HZ)
     out = out[: t * HOP]

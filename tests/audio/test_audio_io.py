@@ -162,6 +162,21 @@ def test_headroom_scales_an_overshoot_instead_of_clipping_it() -> None:
     assert headroom(fits) is fits
 
 
+def test_a_float_file_at_int16_scale_is_refused_naming_the_first_sample(tmp_path) -> None:
+    """Some tools write float WAV at +-32768: it was read as it was, then clipped to a square
+    wave by write_audio (corpus import) and encoded as loud speech in every frame."""
+    wave = np.zeros((3, 2), np.float32)
+    wave[:, 0] = [0.5, -1.5, 0.25]  # an overshoot past full scale is audio
+    wave[1:, 1] = [-20000.0, 7.0]
+    sf.write(str(tmp_path / "int-scale.wav"), wave, 8000, subtype="FLOAT")
+    with pytest.raises(AudioError, match=r"int-scale.wav: channel 1, sample 1: -20000 is far "
+                                         r"past full scale \+-1 \(allowed: float samples at "
+                                         r"full scale \+-1 \(peaks up to 64\)"):
+        read_audio(tmp_path / "int-scale.wav")
+    sf.write(str(tmp_path / "over.wav"), wave[:, :1], 8000, subtype="FLOAT")
+    assert read_audio(tmp_path / "over.wav")[0][0, 1] == -1.5
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_a_float_file_with_non_finite_samples_is_refused_naming_the_first(tmp_path,
                                                                           bad) -> None:

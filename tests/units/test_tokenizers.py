@@ -115,6 +115,10 @@ def test_integer_pcm_gives_the_units_of_the_same_float_audio(tok, speech) -> Non
             tok.encode(wave, bad)
     with pytest.raises(ValueError, match="dtype"):
         tok.encode(wave.astype(np.complex64), 16000)
+    # int16-scale samples as float (astype(np.float32) without / 32768): all loud speech
+    with pytest.raises(ValueError, match=r"wave\[\d+\] = -?\d+: far past full scale \+-1 "
+                                         r"\(allowed: .* divide it by 32768"):
+        tok.encode(pcm16.astype(np.float32), 16000)
     # int16-scale samples as int64 (numpy's astype(int)) were divided by 2**63: all silence
     with pytest.raises(ValueError, match=r"wave: dtype int64 \(allowed: .* int16, int32 or"):
         tok.encode(pcm16.astype(int), 16000)
