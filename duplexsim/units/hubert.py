@@ -27,7 +27,10 @@ class HubertFeatures:
         self.model = _load_hubert(path)
         n_layers = self.model.config.num_hidden_layers
         if not 0 <= layer <= n_layers:
-            raise InputError("hubert_layer", "", f"{layer} out of range", f"0..{n_layers}")
+            # (named with the model: the flag or tokenizer setting alone did not say which)
+            raise InputError(str(path), "hubert_layer", f"{layer} is out of range for this "
+                             f"HuBERT of {n_layers} layers (config.json num_hidden_layers)",
+                             f"0..{n_layers}")
         self.layer = layer
         self.chunk_frames = max(1, int(chunk_s * 25))
 

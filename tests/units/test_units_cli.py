@@ -155,3 +155,17 @@ def test_out_that_is_a_corpus_or_agent_tokenizer_is_refused(tmp_path: Path, caps
                           f"{owner.resolve()}, whose units were encoded with it"), err
     assert err.count("\n") == 1
     assert (owner / "tokenizer" / "arrays.safetensors").read_bytes() == before
+
+
+def test_a_hubert_layer_the_model_lacks_names_the_model(tmp_path: Path, capsys) -> None:
+    """It was "hubert_layer: 5 out of range (allowed: 0..2)", naming no model."""
+    corpus = _fisher_tree(tmp_path / "fisher")
+    _tiny("hubert", tmp_path / "H", layers=2)
+    capsys.readouterr()  # (save_pretrained's progress bar)
+    assert main(["units", "train", "--corpus", str(corpus), "--out", str(tmp_path / "tok"),
+                 "--type", "hubert-kmeans", "--hubert-dir", str(tmp_path / "H"),
+                 "--hubert-layer", "5", "--n-units", "4"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"{(tmp_path / 'H').resolve()}: hubert_layer: 5 is out of range for this "
+                   "HuBERT of 2 layers (config.json num_hidden_layers) (allowed: 0..2)\n")
+    assert not (tmp_path / "tok").exists()
