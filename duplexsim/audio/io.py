@@ -45,7 +45,7 @@ do not): past it, features and voice activity would be those of a wave 60-90 dB 
 
 def first_over_full_scale(wave: np.ndarray) -> int | None:
     """Flat index of the first sample of float ``wave`` past :data:`MAX_FLOAT_PEAK`, or None."""
-    if not wave.size or float(np.max(np.abs(wave))) <= MAX_FLOAT_PEAK:
+    if not wave.size or not float(np.max(np.abs(wave))) > MAX_FLOAT_PEAK:  # (NaN: None)
         return None
     return int(np.flatnonzero(np.abs(wave) > MAX_FLOAT_PEAK)[0])
 
@@ -211,6 +211,11 @@ def as_float(wave: np.ndarray) -> np.ndarray:
         arr = (arr.astype(np.float64) - centre) / (int(info.max) + 1 - centre)
     elif arr.dtype.kind != "f":
         raise ValueError(f"wave: dtype {arr.dtype} (allowed: float, or integer PCM)")
+    elif arr.dtype.itemsize > 4:  # finite samples past float32's range stay finite (they
+        big = float(np.finfo(np.float32).max)  # became inf: "not finite" for 1e300)
+        huge = np.isfinite(arr) & (np.abs(arr) > big)
+        if huge.any():
+            arr = np.where(huge, np.copysign(big, arr), arr)
     return arr.astype(np.float32, copy=False)
 
 

@@ -29,7 +29,8 @@ def to_feature_rate(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | np.integer) \
             or sample_rate <= 0:
         raise ValueError(f"sample_rate: {sample_rate!r} (allowed: a positive integer, Hz)")
-    arr = as_float(wave)
+    raw = np.asarray(wave)
+    arr = as_float(raw)
     if arr.ndim != 1:
         raise ValueError(f"wave must be one channel [N], got shape {arr.shape}")
     bad = np.flatnonzero(~np.isfinite(arr))
@@ -38,7 +39,7 @@ def to_feature_rate(wave: np.ndarray, sample_rate: int) -> np.ndarray:
                          f"{'s' if len(bad) > 1 else ''}) (allowed: finite samples)")
     over = first_over_full_scale(arr)
     if over is not None:  # int16-scale floats: every frame read as loud speech
-        raise ValueError(f"wave[{over}] = {float(arr[over]):g}: far past full scale +-1 "
+        raise ValueError(f"wave[{over}] = {float(raw[over]):g}: far past full scale +-1 "
                          f"(allowed: float samples at full scale +-1, peaks up to "
                          f"{MAX_FLOAT_PEAK:g}; integer PCM as float? divide it by 32768, or "
                          "pass the integer array)")

@@ -71,6 +71,11 @@ def test_write_takes_integer_pcm_at_its_scale_and_refuses_nonsense(tmp_path) -> 
     assert back.tolist() == [1000, -1000, 0]
     with pytest.raises(ValueError, match=r"wave: dtype int64 \(allowed"):  # was silence
         write_audio(tmp_path / "int64.wav", np.array([1000, -1000, 0], np.int64), 8000)
+    # finite float64 past float32's range is clipped like any loud sample (was refused as
+    # "not finite": the cast to float32 made it inf)
+    write_audio(tmp_path / "huge.wav", np.array([0.5, 1e300, -1e300]), 8000)
+    assert sf.read(tmp_path / "huge.wav", dtype="int16")[0].tolist() == [16384, 32767, -32768]
+    (tmp_path / "huge.wav").unlink()
     with pytest.raises(AudioError, match=r"nan.wav: 1 samples are not finite"):
         write_audio(tmp_path / "nan.wav", np.array([0.5, np.nan], np.float32), 8000)
     with pytest.raises(AudioError, match=r"noext: no audio format for the extension ''"):

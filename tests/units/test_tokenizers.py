@@ -3,6 +3,8 @@ wav -> units -> wav, 8 kHz/16 kHz sharing one inventory, save/load, errors."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -119,6 +121,12 @@ def test_integer_pcm_gives_the_units_of_the_same_float_audio(tok, speech) -> Non
     with pytest.raises(ValueError, match=r"wave\[\d+\] = -?\d+: far past full scale \+-1 "
                                          r"\(allowed: .* divide it by 32768"):
         tok.encode(pcm16.astype(np.float32), 16000)
+    huge = wave.astype(np.float64)
+    huge[7] = -1e300  # finite: it was cast to -inf and refused as "not finite"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (numpy's "overflow encountered in cast")
+        with pytest.raises(ValueError, match=r"wave\[7\] = -1e\+300: far past full scale"):
+            tok.encode(huge, 16000)
     # int16-scale samples as int64 (numpy's astype(int)) were divided by 2**63: all silence
     with pytest.raises(ValueError, match=r"wave: dtype int64 \(allowed: .* int16, int32 or"):
         tok.encode(pcm16.astype(int), 16000)
