@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from duplexsim.errors import DuplexsimError, finite_in, os_problem
+from duplexsim.errors import DuplexsimError, finite_in, os_problem, plain_number
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -107,17 +107,16 @@ class ArgumentParser(argparse.ArgumentParser):
 def number(low: float, high: float, *, integer: bool = False, low_open: bool = False,
            allowed: str | None = None) -> Callable[[str], float]:
     """An argparse ``type``: a finite number in ``[low, high]`` (``(low, high]`` with
-    ``low_open``), an integer with ``integer``; anything else is a one-line error."""
+    ``low_open``), a plain decimal integer with ``integer``
+    (:func:`duplexsim.errors.plain_number`); anything else is a one-line error."""
     kind = "an integer" if integer else "a number"
     lo, hi = (f"{int(low):d}", f"{int(high):d}") if integer else (f"{low:g}", f"{high:g}")
     allowed = allowed or f"{kind} {'>' if low_open else '>='} {lo} and <= {hi}"
 
     def parse(text: str) -> float:
-        try:
-            value = int(text) if integer else float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {kind} (allowed: {allowed})"
-                                             ) from None
+        value = plain_number(text, integer=integer)  # not int(): int("1_0") is 10
+        if value is None:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind} (allowed: {allowed})")
         if not finite_in(value, low, high, low_open=low_open):
             raise argparse.ArgumentTypeError(f"{text} is out of range (allowed: {allowed})")
         return value

@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -166,6 +167,26 @@ def finite_in(value: float, low: float, high: float, *, low_open: bool = False) 
     return (value > low if low_open else value >= low) and value <= high
 
 
+_PLAIN_INTEGER = re.compile(r"-?[0-9]+")
+_PLAIN_NUMBER = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+                           r"|-?(?:nan|inf|infinity)", re.IGNORECASE)
+
+
+def plain_number(text: str, *, integer: bool = False) -> int | float | None:
+    """``text`` as written on a command line or in an environment variable: a plain decimal
+    integer (``integer``: ASCII digits, an optional leading ``-``) or number (also ``1.5``,
+    ``.5``, ``1e3``, ``nan``, ``inf``: a range check names those); None for anything else.
+    Python's ``int`` and ``float`` also take ``1_0`` (10), surrounding blanks, ``+1`` and
+    other scripts' digits (``int("\u0661")`` is 1), none of which a user means as a count."""
+    pattern = _PLAIN_INTEGER if integer else _PLAIN_NUMBER
+    if pattern.fullmatch(text) is None:
+        return None
+    try:
+        return int(text) if integer else float(text)
+    except ValueError:  # more digits than int() converts (sys.int_info's limit)
+        return None
+
+
 MAX_DURATION_S = 24 * 3600.0
 """Longest simulated conversation or continuation a command accepts (a day of audio):
 past it a typo (``duration_s = 6000000``) would run for days or fill the disk."""
@@ -174,6 +195,6 @@ MAX_CORPUS_HOURS = 10_000.0
 
 __all__ = [
     "MAX_CORPUS_HOURS", "MAX_DURATION_S", "ConfigError", "DuplexsimError", "InputError",
-    "MissingInputError", "OutputError", "Problem", "finite_in", "os_problem", "with_note",
-    "write_failure",
+    "MissingInputError", "OutputError", "Problem", "finite_in", "os_problem", "plain_number",
+    "with_note", "write_failure",
 ]

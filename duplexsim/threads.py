@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import sys
 
-from duplexsim.errors import InputError
+from duplexsim.errors import InputError, plain_number
 
 ENV_VAR = "DUPLEXSIM_THREADS"
 DEFAULT_THREADS = 1
@@ -66,14 +66,14 @@ def pin_openblas() -> str | None:
 def resolve_threads(threads: int | None = None) -> int:
     """The thread count to use: ``threads`` if given, else ``$DUPLEXSIM_THREADS``, else 1."""
     if threads is None:
-        raw = os.environ.get(ENV_VAR, "").strip()
-        if not raw:
+        raw = os.environ.get(ENV_VAR, "")
+        if not raw:  # unset, or set empty (``DUPLEXSIM_THREADS= cmd``)
             return DEFAULT_THREADS
-        try:
-            threads = int(raw)
-        except ValueError:
+        if not raw.isascii() or not raw.isdigit():  # int() also takes "1_0" (10), " 1", "+1"
             raise InputError(f"{ENV_VAR}={raw!r}: not an integer (allowed: 0 = torch's own "
-                             "setting, or a thread count >= 1)") from None
+                             "setting, or a thread count 1..1024, in plain digits)")
+        value = plain_number(raw, integer=True)  # None: more digits than int() takes
+        threads = -1 if value is None else int(value)
         where = f"{ENV_VAR}={raw!r}"
     else:
         where = f"threads={threads!r}"

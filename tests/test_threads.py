@@ -145,3 +145,39 @@ def test_pin_openblas_leaves_a_loaded_numpy_and_a_chosen_value(
     monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
     assert "numpy" in sys.modules and pin_openblas() is None  # too late: say nothing set
     assert "OPENBLAS_CORETYPE" not in os.environ
+
+
+@pytest.mark.parametrize("raw", ["1_0", " 1", "1 ", "+1", "\u0661", "1.0", "0x1", "-1"])
+def test_environment_value_must_be_plain_digits(monkeypatch: pytest.MonkeyPatch,
+                                                raw: str) -> None:
+    """int() takes "1_0" (10 threads), blanks, "+1" and other scripts' digits: a typo or a
+    stray character ran with a thread count the user never wrote."""
+    monkeypatch.setenv(ENV_VAR, raw)
+    from duplexsim.errors import DuplexsimError
+
+    with pytest.raises(DuplexsimError, match=r"^DUPLEXSIM_THREADS=.*: not an integer \(allowed"):
+        resolve_threads()
+
+
+@pytest.mark.parametrize("raw", ["1_0", " 1", "+1", "\u0661", "1.0", "1e1"])
+def test_threads_flag_must_be_plain_digits(restore_threads, capsys, raw: str) -> None:
+    with pytest.raises(SystemExit) as e:
+        cli.main(["validate", "scenarios/replay-lan.toml", f"--threads={raw}"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--threads: " in err and "is not an integer" in err
+
+
+def test_plain_number_parses_what_a_user_writes() -> None:
+    from duplexsim.errors import plain_number
+
+    assert plain_number("10", integer=True) == 10 and plain_number("007", integer=True) == 7
+    assert plain_number("-3", integer=True) == -3
+    assert plain_number("1.5") == 1.5 and plain_number(".5") == 0.5
+    assert plain_number("1e3") == 1000.0 and plain_number("-2E-1") == -0.2
+    assert plain_number("10") == 10.0
+    for bad in ("1_0", "1_0.5", " 1", "1 ", "+1", "\u0661", "\uff11", "", "-", ".", "e3",
+                "0x10", "1.5.1"):
+        assert plain_number(bad) is None and plain_number(bad, integer=True) is None, bad
+    assert plain_number("1.5", integer=True) is None
+    assert plain_number("9" * 5000, integer=True) is None  # past int()'s digit limit
