@@ -58,9 +58,13 @@ class SweepConfig:
     """Base scenario TOML file (relative to the current directory)."""
     seeds: tuple[int, ...] = (0,)
     grid: dict[str, Any] = field(default_factory=dict)
-    """Dotted scenario key (or keys joined by '+') -> list of values."""
+    """Dotted scenario key (or keys joined by '+') -> list of values (tables of them are
+    spread into dotted keys: ``[sweep.grid.network.a_to_b]`` ``delay_ms = [0, 80]``)."""
     set: dict[str, Any] = field(default_factory=dict)
-    """Dotted scenario key -> value, applied to every cell before the grid."""
+    """Dotted scenario key -> value, applied to every cell before the grid. A table sets
+    each key in it, not the whole table: ``network.a_to_b.delay_ms = 5`` keeps the base
+    scenario's other network keys, and so does ``network = { a_to_b = { delay_ms = 5 } }``
+    (TOML reads the two alike)."""
     workers: int = 0
     batch: int = 1
     """Cells a worker runs together (the cell function's ``batched`` form: for the default
@@ -72,6 +76,15 @@ class SweepConfig:
 
     def __post_init__(self) -> None:
         errors: list[FieldError] = []
+        # TOML reads `network.a_to_b.delay_ms = 5` (unquoted), [sweep.set.network.a_to_b]
+        # and `network = { a_to_b = { delay_ms = 5 } }` alike, as nested tables; each names
+        # that one field (set as a table, it replaced the base's whole [network]: its preset
+        # and every other key dropped without a word; in the grid it was "not a list")
+        for table in ("set", "grid"):
+            flat, twice = _flatten(getattr(self, table))
+            object.__setattr__(self, table, flat)
+            errors += [FieldError(f"{table}.{key}", "is given twice (as a dotted key and "
+                                  "inside a table)", "each field once") for key in twice]
         if not self.name.strip():
             errors.append(FieldError("name", "empty name", "a non-empty string"))
         elif "/" in self.name or "\\" in self.name or self.name.strip() in (".", ".."):
@@ -156,6 +169,27 @@ class SweepConfig:
                     errors.append(FieldError(name, f"sets {path}, which {other} sets too",
                                              "keys that set different fields"))
         raise_errors(errors)
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> tuple[dict[str, Any], list[str]]:
+    """``table`` with every non-empty table value spread into dotted keys of its leaves
+    (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``, order kept), and the dotted keys that came out
+    twice (``"a.b" = 1`` beside ``a = { b = 2 }``)."""
+    flat: dict[str, Any] = {}
+    twice: list[str] = []
+    for key, value in table.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            inner, inner_twice = _flatten(value, f"{dotted}.")
+            twice += inner_twice
+            items = list(inner.items())
+        else:
+            items = [(dotted, value)]
+        for k, v in items:
+            if k in flat:
+                twice.append(k)
+            flat[k] = v
+    return flat, twice
 
 
 def _nested(a: str, b: str) -> bool:

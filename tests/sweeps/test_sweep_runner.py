@@ -175,7 +175,7 @@ def test_set_seed_empty_keys_and_an_empty_base_are_refused(tmp_path, set_, grid,
      r"a_to_b.delay_ms\+network.b_to_a.delay_ms replaces it in every cell: this value is "
      r"never used"),
     ('"a.estimation" = "wait"', r"sweep.set.a.estimation: grid.a.estimation replaces it"),
-    ('"b.temperature" = 0.5\nb = { kind = "syncllm", agent = "x" }',
+    ('"b.temperature" = 0.5\n"b" = {}',
      r"sweep.set.b.temperature: set.b replaces it in every cell"),
 ])
 def test_a_set_value_that_the_grid_or_a_later_set_key_replaces_is_refused(tmp_path, set_,
@@ -193,6 +193,46 @@ def test_a_set_value_that_the_grid_or_a_later_set_key_replaces_is_refused(tmp_pa
     cell = load_sweep(path, check_scenarios=False).cells()[-1]
     assert cell.config["network"]["a_to_b"] == {"loss": 0.0, "delay_ms": 480}
     assert cell.config["b"] == {"kind": "replay", "channel": 1}
+
+
+@pytest.mark.parametrize("set_", [
+    "network.a_to_b.delay_ms = 5.0\nb.temperature = 0.5",
+    '"network" = { a_to_b = { delay_ms = 5.0 } }\n"b" = { temperature = 0.5 }',
+    "[sweep.set.network.a_to_b]\ndelay_ms = 5.0\n[sweep.set.b]\ntemperature = 0.5",
+])
+def test_a_set_table_sets_its_keys_and_keeps_the_rest_of_the_base(tmp_path, set_):
+    """TOML reads an unquoted dotted key (network.a_to_b.delay_ms = 5) as nested tables:
+    set replaced the base scenario's whole [network] with {a_to_b: {delay_ms: 5}}, its
+    preset and every other key dropped without a word."""
+    path = write_sweep(tmp_path)
+    text = path.read_text().replace('"network.a_to_b.delay_ms+network.b_to_a.delay_ms" = '
+                                    '[0, 160, 480]\n', "")
+    path.write_text(text.replace("[sweep.set]\nduration_s = 30.0",
+                                 f"[sweep.set]\nduration_s = 30.0\n{set_}")
+                    .replace("[sweep.grid]", "\n[sweep.grid]"))
+    sweep = load_sweep(path, check_scenarios=False)
+    assert sweep.config.set == {"duration_s": 30.0, "network.a_to_b.delay_ms": 5.0,
+                                "b.temperature": 0.5}
+    config = sweep.cells()[0].config
+    assert config["network"] == {"preset": "lan", "a_to_b": {"delay_ms": 5.0}}
+    assert config["b"] == {"kind": "replay", "temperature": 0.5}
+
+
+def test_grid_tables_are_dotted_keys_and_a_field_given_twice_is_refused(tmp_path):
+    path = write_sweep(tmp_path)
+    text = path.read_text().replace('"a.estimation" = ["model", "silence"]\n', "")
+    path.write_text(text + "[sweep.grid.a]\nestimation = [\"model\", \"silence\"]\n")
+    sweep = load_sweep(path, check_scenarios=False)
+    assert list(sweep.config.grid)[-1] == "a.estimation"
+    assert [c.config["a"]["estimation"] for c in sweep.cells()][:4] == \
+        ["model", "model", "silence", "silence"]
+    path.write_text(path.read_text().replace("duration_s = 30.0", 'duration_s = 30.0\n'
+                                             '"network.a_to_b.loss" = 0.1\n'
+                                             "network.a_to_b.loss = 0.2"))
+    with pytest.raises(ConfigError, match=r"sweep.set.network.a_to_b.loss: is given twice") \
+            as e:
+        load_sweep(path, check_scenarios=False)
+    assert len(e.value.problems) == 1
 
 
 @pytest.mark.parametrize(("where", "expected"), [
