@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="scenario / agent card / sweep / corpus config TOML files")
     parser.add_argument("--check-files", action="store_true",
                         help="scenarios: also require trained agents, corpora and trace files "
-                             "to exist (as `duplexsim simulate` does)")
+                             "to exist (as `duplexsim simulate` does); sweeps: those of every "
+                             "cell, and an importable cell function (as `duplexsim sweep` does)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,6 +119,10 @@ def validate_file(path: str | Path, *, check_files: bool = False) -> list[Proble
     try:
         if kind == "scenario":
             loader(path, check_files=check_files)
+        elif kind == "sweep" and check_files:  # what `duplexsim sweep` refuses before it runs
+            from duplexsim.sweeps.cli import check_ready
+
+            check_ready(loader(path))
         else:
             loader(path)
     except DuplexsimError as e:  # anything else a loader raises is a bug: its traceback shows

@@ -53,6 +53,17 @@ def _check_files(sweep: Sweep) -> None:
         raise ConfigError(problems)
 
 
+def check_ready(sweep: Sweep) -> None:
+    """What ``duplexsim sweep`` checks past the sweep file itself before any cell runs: the
+    cell function imports and, for the default cell (which simulates), the agents, corpora
+    and jitter traces of every cell are there (``duplexsim validate --check-files`` too)."""
+    from duplexsim.sweeps.runner import resolve_cell_fn
+
+    resolve_cell_fn(sweep.config.cell, sweep.file)
+    if not sweep.config.cell:
+        _check_files(sweep)
+
+
 def run(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_output_dir
     from duplexsim.config.cli import expect_kind
@@ -63,9 +74,10 @@ def run(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.sweep, check_scenarios=not args.no_check)
     out = args.out or Path("runs") / sweep.config.name
     check_output_dir(out)
-    resolve_cell_fn(sweep.config.cell, sweep.file)
-    if not args.no_check and not sweep.config.cell:  # the default cell simulates
-        _check_files(sweep)
+    if args.no_check:
+        resolve_cell_fn(sweep.config.cell, sweep.file)
+    else:
+        check_ready(sweep)
     table = run_sweep(sweep, out, backend=args.backend, workers=args.workers,
                       progress=not args.quiet, limit=args.limit, batch=args.batch)
     total = len(sweep.cells())

@@ -112,6 +112,23 @@ def test_check_files_reports_untrained_agents(tmp_path: Path) -> None:
     assert "duplexsim train" in str(problem)
 
 
+def test_check_files_checks_a_sweeps_cells_and_cell_function(tmp_path: Path) -> None:
+    """validate --check-files said OK for a sweep whose cells named a missing corpus, or
+    whose cell function did not import, where `duplexsim sweep` refuses both at once."""
+    (tmp_path / "base.toml").write_text('name = "b"\nduration_s = 2.0\n')
+    path = tmp_path / "s.toml"
+    path.write_text(f'[sweep]\nname = "x"\nbase = "{tmp_path / "base.toml"}"\n[sweep.grid]\n'
+                    f'"a.corpus" = ["", "{tmp_path / "nocorpus"}"]\n')
+    assert validate_file(path) == []
+    (problem,) = validate_file(path, check_files=True)
+    assert problem.file == str(path) and problem.key == "a.corpus"
+    assert "manifest.json missing" in problem.message
+    path.write_text(path.read_text().replace('name = "x"', 'name = "x"\ncell = "no_such:fn"'))
+    assert validate_file(path) == []
+    (problem,) = validate_file(path, check_files=True)
+    assert problem.key == "sweep.cell" and "cannot be imported" in problem.message
+
+
 def test_dispatch_on_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert file_kind({"sweep": {}}) == "sweep"
     assert file_kind({"agent": {}, "model": {}}) == "agent card"
