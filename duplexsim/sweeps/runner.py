@@ -248,10 +248,11 @@ def collect(sweep: Sweep, out: str | Path) -> pd.DataFrame:
         if path.is_file():
             stored = json.loads(path.read_text(encoding="utf-8"))
             row = stored["row"]
-            clash = {k: row[k] for k in cell.params if k in row}  # e.g. duration_s: the
+            # e.g. duration_s: the swept value, not the metric of the same name; and "cell"
+            # the cell's key, not a row's value of that name
+            clash = {k: row[k] for k in ("cell", *cell.params) if k in row}
             rows.append({"cell": cell.key, **{k: v for k, v in row.items() if k not in clash},
-                         **cell.params,  # swept value, not the metric of the same name
-                         **{f"{k}_measured": v for k, v in clash.items()}})
+                         **cell.params, **{f"{k}_measured": v for k, v in clash.items()}})
     table = pd.DataFrame(rows)
     for column in table.columns:  # a metric no cell could measure: JSON null in every file
         if table[column].dtype == object and table[column].map(_number_or_none).all():

@@ -53,8 +53,9 @@ def turntaking_cell(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def clashing_cell(config: dict[str, Any]) -> dict[str, Any]:
-    """A row with a metric named like a grid key (as trace_metrics' duration_s is)."""
-    return {"a.estimation": "measured", "value": float(config["seed"])}
+    """A row with a metric named like a grid key (as trace_metrics' duration_s is), and one
+    named like the results table's cell-key column."""
+    return {"a.estimation": "measured", "value": float(config["seed"]), "cell": "mine"}
 
 
 def failing_cell(config: dict[str, Any]) -> dict[str, Any]:

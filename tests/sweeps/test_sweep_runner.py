@@ -393,6 +393,10 @@ def test_a_metric_named_like_a_grid_key_does_not_replace_it(tmp_path, monkeypatc
     table = run_sweep(sweep, tmp_path / "o", workers=1, progress=False)
     assert set(table["a.estimation"]) == {"model", "silence"}
     assert set(table["a.estimation_measured"]) == {"measured"}
+    # nor one named "cell" the cell's key (every row's key read "mine": the column that
+    # tells the cells apart, and names their files, said nothing)
+    assert list(table["cell"]) == [c.key for c in sweep.cells()]
+    assert set(table["cell_measured"]) == {"mine"}
 
 
 def test_unknown_cell_function_fails_before_running(tmp_path):
