@@ -138,6 +138,13 @@ class SweepConfig:
                                          "results column holds one value per cell)",
                                          "numbers, strings or booleans; sweep a table's "
                                          "keys one by one (network.a_to_b.delay_ms)"))
+            elif len({value_kind(v) for v in values}) > 1:
+                # every cell ran, then results.parquet could not be written: a traceback
+                first = value_kind(values[0])
+                bad = next(v for v in values if value_kind(v) != first)
+                errors.append(FieldError(f"grid.{key}", f"{values[0]!r} and {bad!r} are of "
+                                         "different types (a results column holds one)",
+                                         "values of one type: numbers, strings or booleans"))
         for key in self.set:
             if any(not name for name in key.split(".")):
                 errors.append(FieldError(f"set.{key}", "empty key", "dotted.key"))
@@ -169,6 +176,19 @@ class SweepConfig:
                     errors.append(FieldError(name, f"sets {path}, which {other} sets too",
                                              "keys that set different fields"))
         raise_errors(errors)
+
+
+def value_kind(value: Any) -> str:
+    """What a results column can hold of ``value``: number (an integer or a float), boolean,
+    string, list, table or null; two kinds in one column cannot be written to Parquet."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if value is None:
+        return "null"
+    kinds: dict[type, str] = {str: "string", list: "list", tuple: "list", dict: "table"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> tuple[dict[str, Any], list[str]]:

@@ -37,7 +37,7 @@ from tqdm import tqdm
 from duplexsim.atomic import atomic_path, write_json
 from duplexsim.config.loader import read_json
 from duplexsim.errors import ConfigError, InputError
-from duplexsim.sweeps.config import Cell, Sweep
+from duplexsim.sweeps.config import Cell, Sweep, value_kind
 from duplexsim.threads import resolve_threads, use_threads
 
 DEFAULT_CELL = "duplexsim.sweeps.cells:simulate_cell"
@@ -239,6 +239,24 @@ def _number_or_none(value: object) -> bool:
     return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
 
 
+def _check_one_kind(sweep: Sweep, out: Path, table: pd.DataFrame, column: str) -> None:
+    """A metric the cell function returned as values of two kinds (a number in one cell, a
+    string in another) cannot be one Parquet column: one line naming the metric and two of
+    those cells, not pyarrow's traceback after every cell has run."""
+    kinds = table[column].map(value_kind)
+    seen = kinds[kinds != "null"]
+    if seen.nunique() <= 1:
+        return
+    first = seen.iloc[0]
+    other = seen[seen != first].index[0]
+    cells = [table["cell"][seen.index[0]], table["cell"][other]]
+    raise ConfigError(sweep.file, "sweep.cell", f"{sweep.config.cell or DEFAULT_CELL!r} "
+                      f"returned {column!r} as a {first} in cell {cells[0]} and as a "
+                      f"{seen[other]} in cell {cells[1]}: results.parquet holds one type a "
+                      "column", "one type per metric across cells, or null (then delete "
+                      f"their files in {out / 'cells'} to run them again)")
+
+
 def collect(sweep: Sweep, out: str | Path) -> pd.DataFrame:
     """The finished cells of ``sweep`` as one table (grid order), written to results.parquet."""
     out = Path(out)
@@ -257,6 +275,8 @@ def collect(sweep: Sweep, out: str | Path) -> pd.DataFrame:
     for column in table.columns:  # a metric no cell could measure: JSON null in every file
         if table[column].dtype == object and table[column].map(_number_or_none).all():
             table[column] = table[column].astype(float)
+        elif table[column].dtype == object:
+            _check_one_kind(sweep, out, table, column)
     with atomic_path(out / "results.parquet") as tmp:
         table.to_parquet(tmp, index=False)
     return pd.read_parquet(out / "results.parquet")  # what a later reader sees (lists -> arrays)

@@ -83,3 +83,8 @@ def failing_cells(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 failing_cell.batched = failing_cells  # type: ignore[attr-defined]
+
+
+def mixed_kind_cell(config: dict[str, Any]) -> dict[str, Any]:
+    """A metric that is a number in some cells and a string in others."""
+    return {"value": 1.0 if config["seed"] else "n/a", "note": None}

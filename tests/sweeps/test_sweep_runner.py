@@ -399,6 +399,26 @@ def test_a_metric_named_like_a_grid_key_does_not_replace_it(tmp_path, monkeypatc
     assert set(table["cell_measured"]) == {"mine"}
 
 
+def test_values_of_two_types_in_one_column_are_one_line(tmp_path, monkeypatch):
+    """A grid key listing 1 and "a" (with --no-check), or a cell function returning a
+    metric as a number in one cell and a string in another, ran every cell and then gave
+    pyarrow's traceback instead of results.parquet, run after run."""
+    monkeypatch.syspath_prepend(str(HERE))
+    path = write_sweep(tmp_path, cell="sweep_cellfns:mixed_kind_cell")
+    text = path.read_text()
+    path.write_text(text.replace('["model", "silence"]', '["model", 1]'))
+    with pytest.raises(ConfigError, match=r"sweep.grid.a.estimation: 'model' and 1 are of "
+                       r"different types") as e:
+        load_sweep(path, check_scenarios=False)
+    assert len(e.value.problems) == 1
+    path.write_text(text)
+    sweep = load_sweep(path, check_scenarios=False)
+    with pytest.raises(ConfigError, match=r"sweep.cell: 'sweep_cellfns:mixed_kind_cell' "
+                       r"returned 'value' as a string in cell \w+ and as a number") as e:
+        run_sweep(sweep, tmp_path / "o", workers=1, progress=False)
+    assert len(e.value.problems) == 1 and str(e.value).startswith(str(path))
+
+
 def test_unknown_cell_function_fails_before_running(tmp_path):
     sweep = load_sweep(write_sweep(tmp_path, cell="nowhere.at_all:cell"), check_scenarios=False)
     with pytest.raises(ValueError, match=r"sweep.toml: sweep.cell: .*cannot be imported"):
