@@ -34,7 +34,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from duplexsim.atomic import atomic_path, write_json
+from duplexsim.atomic import atomic_path, json_text, write_json
 from duplexsim.config.loader import read_json
 from duplexsim.errors import ConfigError, InputError
 from duplexsim.sweeps.config import Cell, Sweep, value_kind
@@ -175,8 +175,8 @@ def run_sweep(
     _check_finished(out, cells)
     meta = {"file": sweep.file, "sweep": sweep.config.__dict__, "base": sweep.base,
             "cells": len(cells), "grid_keys": list(sweep.config.grid)}
-    if (out / "sweep.json").is_file() and read_json(out / "sweep.json", what="sweep.json") \
-            != json.loads(json.dumps(meta, default=str)):
+    if (out / "sweep.json").is_file() and not _same_sweep(
+            read_json(out / "sweep.json", what="sweep.json"), json.loads(json_text(meta))):
         _note_a_changed_sweep(out)
     # earlier failures of cells not run this time (--limit) stay listed, with their
     # traceback; read now: a damaged file is named before any cell runs, not after them all
@@ -210,6 +210,19 @@ def run_sweep(
     table = collect(sweep, out)
     write_json(out / "sweep.json", meta)  # after the table it describes (a killed run: both old)
     return table
+
+
+def _same_sweep(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether two sweep.json contents describe the same cells and results: where the sweep
+    file lies and how cells are scheduled (workers, batch) change neither (compared as
+    written: a NaN is null in the file)."""
+    def what(meta: dict[str, Any]) -> dict[str, Any]:
+        table = meta.get("sweep")
+        if isinstance(table, dict):
+            table = {k: v for k, v in table.items() if k not in ("workers", "batch")}
+        return {**{k: v for k, v in meta.items() if k != "file"}, "sweep": table}
+
+    return what(old) == what(new)
 
 
 def _note_a_changed_sweep(out: Path) -> None:

@@ -328,6 +328,13 @@ def test_another_sweep_into_the_folder_reuses_its_cells_and_says_so(tmp_path, mo
     run_sweep(load_sweep(write_sweep(tmp_path), check_scenarios=False), tmp_path / "out",
               workers=1, progress=False)
     assert "held another sweep" not in capsys.readouterr().err  # the same sweep: no note
+    # nor when only its scheduling changed, or the sweep file was moved: the same cells
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    write_sweep(tmp_path, extra="batch = 3").rename(moved / "sweep.toml")
+    run_sweep(load_sweep(moved / "sweep.toml", check_scenarios=False), tmp_path / "out",
+              workers=2, progress=False)
+    assert "held another sweep" not in capsys.readouterr().err
     (tmp_path / "out" / "report").mkdir()
     wider = load_sweep(write_sweep(tmp_path, seeds="[0, 1, 2]"), check_scenarios=False)
     table = run_sweep(wider, tmp_path / "out", workers=1, progress=False)
