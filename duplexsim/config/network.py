@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from duplexsim.config.loader import FieldError, raise_errors
-from duplexsim.errors import InputError, MissingInputError, finite_in
+from duplexsim.errors import InputError, MissingInputError, finite_in, plain_number
 
 JitterDist = Literal["none", "uniform", "normal", "pareto", "paretonormal", "normal-analytic",
                      "pareto-analytic", "trace"]
@@ -185,11 +185,10 @@ def read_jitter_trace(path: str | Path) -> list[float]:
         item = line.split("#", 1)[0].strip()
         if not item:
             continue
-        try:
-            value = float(item)
-        except ValueError:
+        value = plain_number(item)  # not float(): float("1_0") is 10.0, and "\u0661" 1.0
+        if value is None:
             raise InputError(str(path), f"line {n}", f"{item!r} is not a number",
-                             allowed) from None
+                             allowed + " (digits, '.', an exponent)")
         if not finite_in(value, 0.0, MAX_TRACE_DELAY_MS):
             raise InputError(str(path), f"line {n}", f"{item} is not a delay", allowed)
         values.append(value)

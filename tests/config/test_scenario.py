@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -236,3 +237,19 @@ def test_an_integer_too_large_for_a_float_is_one_line(tmp_path: Path) -> None:
         "(allowed: a number below 1.8e308)",
         f"{path}: network.a_to_b.delay_ms: integer of 310 digits is too large for a number "
         "(allowed: a number below 1.8e308)"]
+
+
+@pytest.mark.parametrize("sample", ["1_0", "+10", "\u0661\u0660", "0x10", "10 ms"])
+def test_jitter_trace_samples_are_plain_numbers(tmp_path, sample: str) -> None:
+    """float() read "1_0" as 10 ms and other scripts' digits as numbers: a stray
+    character became a delay sample instead of the one-line error naming the line."""
+    from duplexsim.config.network import read_jitter_trace
+    from duplexsim.errors import InputError
+
+    trace = tmp_path / "trace.txt"
+    trace.write_text(f"12.5\n{sample}\n1e1\n", encoding="utf-8")
+    with pytest.raises(InputError, match=rf"trace.txt: line 2: '{re.escape(sample)}' is not a "
+                       "number"):
+        read_jitter_trace(trace)
+    trace.write_text("12.5  # comment\n\n 7 \n1e1\n", encoding="utf-8")
+    assert read_jitter_trace(trace) == [12.5, 7.0, 10.0]
