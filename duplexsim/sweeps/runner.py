@@ -27,6 +27,7 @@ import sys
 import traceback
 from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,11 @@ from duplexsim.sweeps.config import Cell, Sweep, value_kind
 from duplexsim.threads import resolve_threads, use_threads
 
 DEFAULT_CELL = "duplexsim.sweeps.cells:simulate_cell"
+WORKER_DIED = ("the worker process running this cell's group ended abruptly (killed, e.g. "
+               "out of memory, or a crash in native code), taking any groups not finished "
+               "yet with it; run the sweep again to retry them (fewer workers or a smaller "
+               "batch if memory ran out)")
+"""The failures.json error of the cells a dead worker process left unfinished."""
 BACKENDS = ("local", "ray")
 
 
@@ -113,11 +119,16 @@ def _local(spec: str, groups: list[list[Cell]], workers: int
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
                                initializer=_worker_init, initargs=(resolve_threads(),))
     try:
-        pending = {pool.submit(_run_group, spec, g) for g in groups}
+        group_of = {pool.submit(_run_group, spec, g): g for g in groups}
+        pending = set(group_of)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
-                yield fut.result()
+                try:
+                    yield fut.result()
+                except BrokenProcessPool:  # a worker killed (out of memory?) or crashed: it
+                    # took the pool with it; every group not done yet is a failure to retry
+                    yield [(c, None, WORKER_DIED) for c in group_of[fut]]
         pool.shutdown(wait=True)
     finally:  # Ctrl-C (or any error): the groups in flight and queued are dropped now, not
         # run to the end and thrown away (their cells are written only when a group ends)
@@ -141,10 +152,15 @@ def _ray(spec: str, groups: list[list[Cell]], workers: int
                  configure_logging=False)
     try:
         remote = ray.remote(_ray_group)
-        pending = [remote.remote(spec, g, resolve_threads()) for g in groups]
+        group_of = {remote.remote(spec, g, resolve_threads()): g for g in groups}
+        pending = list(group_of)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
-            yield ray.get(done[0])
+            try:
+                yield ray.get(done[0])
+            except (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError,
+                    ray.exceptions.NodeDiedError):  # (a cell's own errors are caught in it)
+                yield [(c, None, WORKER_DIED) for c in group_of[done[0]]]
     finally:
         if started:
             ray.shutdown()

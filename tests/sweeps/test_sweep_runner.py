@@ -376,6 +376,23 @@ def test_process_pool_matches_in_process(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(serial, pooled)
 
 
+def test_a_killed_worker_process_fails_its_cells_for_a_retry(tmp_path, monkeypatch):
+    """A worker process killed (the out-of-memory killer) broke the pool: a
+    BrokenProcessPool traceback, and no failures.json or results table."""
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.setenv("SWEEP_TEST_CALLS", str(tmp_path / "calls"))
+    monkeypatch.setenv("SWEEP_TEST_KILL_AT", "1")  # the first call kills its worker
+    sweep = load_sweep(write_sweep(tmp_path, seeds="[3]"), check_scenarios=False)
+    table = run_sweep(sweep, tmp_path / "o", workers=2, progress=False)
+    failures = json.loads((tmp_path / "o" / "failures.json").read_text())
+    assert len(table) + len(failures) == 6 and failures
+    assert all("worker process" in f["error"] and "ended abruptly" in f["error"]
+               for f in failures.values())
+    monkeypatch.delenv("SWEEP_TEST_KILL_AT")
+    table = run_sweep(sweep, tmp_path / "o", workers=2, progress=False)
+    assert len(table) == 6 and json.loads((tmp_path / "o" / "failures.json").read_text()) == {}
+
+
 def test_failed_cells_are_listed_and_retried(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(HERE))
     sweep = load_sweep(write_sweep(tmp_path, cell="sweep_cellfns:failing_cell"),
