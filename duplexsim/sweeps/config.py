@@ -80,7 +80,7 @@ class SweepConfig:
         # and `network = { a_to_b = { delay_ms = 5 } }` alike, as nested tables; each names
         # that one field (set as a table, it replaced the base's whole [network]: its preset
         # and every other key dropped without a word; in the grid it was "not a list")
-        for table in ("set", "grid"):
+        for table in ("set", "grid"):  # (an empty table stays: refused below)
             flat, twice = _flatten(getattr(self, table))
             object.__setattr__(self, table, flat)
             errors += [FieldError(f"{table}.{key}", "is given twice (as a dotted key and "
@@ -148,6 +148,10 @@ class SweepConfig:
         for key in self.set:
             if any(not name for name in key.split(".")):
                 errors.append(FieldError(f"set.{key}", "empty key", "dotted.key"))
+            elif self.set[key] == {}:  # ([sweep.set.a] with its keys commented out) it
+                # replaced the base's whole table with {}: side a a default replay side
+                errors.append(FieldError(f"set.{key}", "an empty table sets nothing",
+                                         "a table with keys to set, or none"))
             elif _has_date(self.set[key]):
                 errors.append(FieldError(f"set.{key}", "holds a TOML date or time (no scenario "
                                          "key takes one; cells and sweep.json are JSON)",

@@ -147,6 +147,9 @@ def test_a_bad_base_or_set_path_is_one_line_naming_its_key(tmp_path, base, extra
     ("seed = 5", "", r"sweep.set.seed: seeds are swept with sweep.seeds"),
     ('"network..delay_ms" = 5.0', "", r"sweep.set.network..delay_ms: empty key"),
     ('"" = 5', "", r"sweep.set.: empty key"),
+    # a table header whose keys are commented out replaced the base's side a with {}
+    ("[sweep.set.a]\n# temperature = 1.0", "", r"sweep.set.a: an empty table sets nothing"),
+    ("network.a_to_b = {}", "", r"sweep.set.network.a_to_b: an empty table sets nothing"),
     ("", '"network..delay_ms" = [0, 5]', r"sweep.grid.network..delay_ms: empty key"),
     ("empty base", "", r"sweep.base: base scenario .*empty.toml': no settings in it"),
 ])
@@ -175,7 +178,7 @@ def test_set_seed_empty_keys_and_an_empty_base_are_refused(tmp_path, set_, grid,
      r"a_to_b.delay_ms\+network.b_to_a.delay_ms replaces it in every cell: this value is "
      r"never used"),
     ('"a.estimation" = "wait"', r"sweep.set.a.estimation: grid.a.estimation replaces it"),
-    ('"b.temperature" = 0.5\n"b" = {}',
+    ('"b.temperature" = 0.5\n"b" = "x"',
      r"sweep.set.b.temperature: set.b replaces it in every cell"),
 ])
 def test_a_set_value_that_the_grid_or_a_later_set_key_replaces_is_refused(tmp_path, set_,
@@ -214,6 +217,8 @@ def test_a_set_table_sets_its_keys_and_keeps_the_rest_of_the_base(tmp_path, set_
     assert sweep.config.set == {"duration_s": 30.0, "network.a_to_b.delay_ms": 5.0,
                                 "b.temperature": 0.5}
     config = sweep.cells()[0].config
+    assert config["a"] == {"kind": "syncllm", "agent": "runs/agents/fisher",
+                           "estimation": "model"}
     assert config["network"] == {"preset": "lan", "a_to_b": {"delay_ms": 5.0}}
     assert config["b"] == {"kind": "replay", "temperature": 0.5}
 
