@@ -16,7 +16,6 @@ next to results.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -498,7 +497,32 @@ def _write_table(table: dict[str, Any], path: list[str], lines: list[str]) -> No
 
 
 def _key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() and k.isascii() else json.dumps(k)
+    return k if k.replace("_", "").replace("-", "").isalnum() and k.isascii() else \
+        toml_string(k)
+
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f",
+            "\r": "\\r"}
+
+
+def toml_string(text: str) -> str:
+    """``text`` as a TOML basic string, ASCII only: a character past U+FFFF as ``\\UXXXXXXXX``
+    (``json.dumps`` writes a surrogate pair, which TOML refuses: a scenario or sweep naming
+    ``runs/🎧`` could not be written). A lone surrogate (a file name in another encoding,
+    decoded with ``surrogateescape``) is no character: ValueError."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif 0xD800 <= code <= 0xDFFF:
+            raise ValueError(f"{text!r} holds {ch!r}, which is no Unicode character (a file "
+                             "name in another encoding than UTF-8?): TOML cannot hold it")
+        elif 0x20 <= code < 0x7F:
+            out.append(ch)
+        else:
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
 
 
 def _value(v: Any) -> str:
@@ -510,7 +534,7 @@ def _value(v: Any) -> str:
         return repr(v) if math.isfinite(v) else ("nan" if math.isnan(v) else
                                                   ("inf" if v > 0 else "-inf"))
     if isinstance(v, str | Path):
-        return json.dumps(str(v))
+        return toml_string(str(v))
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_value(x) for x in v) + "]"
     if isinstance(v, dict):

@@ -26,7 +26,6 @@ from __future__ import annotations
 import copy
 import datetime
 import itertools
-import json
 import math
 import tomllib
 from collections.abc import Mapping
@@ -385,12 +384,14 @@ def load_sweep(path: str | Path, *, check_scenarios: bool = True) -> Sweep:
 
 
 def _toml_value(v: Any) -> str:
+    from duplexsim.config.scenario import toml_string
+
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int | float):
         return repr(v)
     if isinstance(v, str):
-        return json.dumps(v)
+        return toml_string(v)
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     raise TypeError(f"cannot write {type(v).__name__} to a sweep file")
@@ -398,12 +399,15 @@ def _toml_value(v: Any) -> str:
 
 def dump_sweep(config: SweepConfig) -> str:
     """The sweep as TOML text that :func:`load_sweep` reads back (experiments write these)."""
+    from duplexsim.config.scenario import toml_string
+
     lines = ["[sweep]"]
     for key in ("name", "base", "seeds", "workers", "batch", "cell"):
         lines.append(f"{key} = {_toml_value(getattr(config, key))}")
     for table in ("set", "grid"):
         lines.append(f"[sweep.{table}]")
-        lines += [f"{json.dumps(k)} = {_toml_value(v)}" for k, v in getattr(config, table).items()]
+        lines += [f"{toml_string(k)} = {_toml_value(v)}"
+                  for k, v in getattr(config, table).items()]
     text = "\n".join(lines) + "\n"
     tomllib.loads(text)
     return text

@@ -253,3 +253,20 @@ def test_jitter_trace_samples_are_plain_numbers(tmp_path, sample: str) -> None:
         read_jitter_trace(trace)
     trace.write_text("12.5  # comment\n\n 7 \n1e1\n", encoding="utf-8")
     assert read_jitter_trace(trace) == [12.5, 7.0, 10.0]
+
+
+def test_dump_toml_writes_characters_past_the_basic_plane() -> None:
+    """json.dumps wrote "\U0001f3a7" as a surrogate pair, which TOML refuses: simulate ran a
+    scenario named (or with a path) with an emoji, then failed writing scenario.toml with a
+    TOMLDecodeError traceback."""
+    from duplexsim.config.scenario import toml_string
+
+    scenario = Scenario(name="lan-\U0001f3a7 \"q\" \\ \x7f\t",
+                        a=SideConfig(kind="replay", corpus="/tmp/\U0001f3a7/corpus"))
+    text = dump_toml(scenario)
+    assert 'name = "lan-\\U0001f3a7 \\"q\\" \\\\ \\u007f\\t"' in text
+    assert from_dict(Scenario, tomllib.loads(text)) == scenario
+    for plain in ("runs/x", "é", "a\"b\\c", "\n\x01\x7f"):  # as json.dumps writes them
+        assert toml_string(plain) == json.dumps(plain)
+    with pytest.raises(ValueError, match="no Unicode character"):
+        toml_string("runs/\udcff")  # a file name in another encoding (surrogateescape)

@@ -595,3 +595,15 @@ def test_limit_leaves_cells_for_later_and_is_not_a_failure(tmp_path, monkeypatch
     assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--limit", "2",
                  "--no-check", "--quiet"]) == 0
     assert "2/12 cells finished" in capsys.readouterr().out
+
+
+def test_dump_sweep_reads_back_with_characters_past_the_basic_plane(tmp_path):
+    """An experiment's --out under a folder named with an emoji: dump_sweep raised a
+    TOMLDecodeError (json.dumps' surrogate pairs are not TOML)."""
+    from duplexsim.sweeps.config import SweepConfig, dump_sweep
+
+    (tmp_path / "base\U0001f3a7.toml").write_text(BASE)
+    config = SweepConfig(name="x\U0001f3a7", base=str(tmp_path / "base\U0001f3a7.toml"),
+                         grid={"a.agent": ["runs/\U0001f3a7", "runs/b"]})
+    (tmp_path / "s.toml").write_text(dump_sweep(config), encoding="utf-8")
+    assert load_sweep(tmp_path / "s.toml", check_scenarios=False).config == config
