@@ -186,7 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] not in COMMANDS:
         top.error(f"unknown command {argv[0]!r} (allowed: {', '.join(COMMANDS)})")
     name = argv[0]
-    module = importlib.import_module(COMMANDS[name][0])
+    try:  # (simulate's module imports torch: seconds in which Ctrl-C gave a traceback)
+        module = importlib.import_module(COMMANDS[name][0])
+    except KeyboardInterrupt:
+        print(f"duplexsim {name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     parser = ArgumentParser(prog=f"duplexsim {name}", description=COMMANDS[name][1])
     module.add_arguments(parser)
     _add_threads(parser, None)

@@ -684,6 +684,20 @@ def test_a_genuine_bug_keeps_its_traceback_and_ctrl_c_is_one_line(ws: Path) -> N
     assert stop.returncode == 130 and stop.stderr == "duplexsim buggy: interrupted\n"
 
 
+def test_ctrl_c_while_a_command_loads_is_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """simulate's module imports torch (about 3 s): Ctrl-C then was a KeyboardInterrupt
+    traceback through importlib, not the one line a Ctrl-C gives later."""
+    def interrupted(name: str) -> None:
+        raise KeyboardInterrupt
+
+    from duplexsim import cli
+
+    monkeypatch.setattr(cli.importlib, "import_module", interrupted)
+    assert cli.main(["simulate", "x.toml"]) == cli.EXIT_INTERRUPTED
+    assert capsys.readouterr().err == "duplexsim simulate: interrupted\n"
+
+
 def test_sigterm_cleans_up_as_ctrl_c_does(tmp_path: Path) -> None:
     """`timeout`, a CI cancel or `kill` send SIGTERM: a command's cleanup runs (here a child
     process is killed, as the demo's trainers are) and the status is 143. Without it the
