@@ -46,6 +46,10 @@ from duplexsim.digests import SIMULATOR_VERSION, key_of, scenario_inputs
 SEED_KEY = "seed"
 MAX_WORKERS = 4096
 MAX_BATCH = 4096
+MAX_CELLS = 1_000_000
+"""Most cells a sweep may have (grid points x seeds): past it a typo (a grid of ten keys of
+ten values each is 10**10 cells), which expanded the whole grid in memory before anything
+said so, not a study (the committed ones have at most 1440)."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,13 @@ class SweepConfig:
                 errors.append(FieldError(f"grid.{key}", f"{values[0]!r} and {bad!r} are of "
                                          "different types (a results column holds one)",
                                          "values of one type: numbers, strings or booleans"))
+        sizes = [len(v) for v in self.grid.values() if isinstance(v, list | tuple)]
+        if math.prod(sizes) * max(len(self.seeds), 1) > MAX_CELLS:
+            counts = " x ".join(map(str, sizes)) + f" grid values x {len(self.seeds)} seeds"
+            errors.append(FieldError("grid", f"{counts} = "
+                                     f"{math.prod(sizes) * len(self.seeds)} cells",
+                                     f"at most {MAX_CELLS} cells a sweep (split it into "
+                                     "several, or fewer values or seeds)"))
         for key in self.set:
             if any(not name for name in key.split(".")):
                 errors.append(FieldError(f"set.{key}", "empty key", "dotted.key"))

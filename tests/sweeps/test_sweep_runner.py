@@ -607,3 +607,15 @@ def test_dump_sweep_reads_back_with_characters_past_the_basic_plane(tmp_path):
                          grid={"a.agent": ["runs/\U0001f3a7", "runs/b"]})
     (tmp_path / "s.toml").write_text(dump_sweep(config), encoding="utf-8")
     assert load_sweep(tmp_path / "s.toml", check_scenarios=False).config == config
+
+
+def test_a_grid_of_more_cells_than_a_study_has_is_refused_at_once(tmp_path):
+    """Ten keys of ten values each (10**10 cells) were expanded in memory, cell by cell,
+    before anything was said: validate and sweep hung."""
+    path = write_sweep(tmp_path)
+    grid = "".join(f'"a.k{i}" = [{", ".join(map(str, range(10)))}]\n' for i in range(10))
+    path.write_text(path.read_text().replace("[sweep.grid]\n", "[sweep.grid]\n" + grid))
+    with pytest.raises(ConfigError, match=r"sweep.grid: 10 x .* x 3 x 2 grid values x 2 seeds "
+                       r"= 120000000000 cells \(allowed: at most 1000000 cells") as e:
+        load_sweep(path, check_scenarios=False)
+    assert len(e.value.problems) == 1
