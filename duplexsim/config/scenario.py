@@ -509,15 +509,17 @@ def toml_string(text: str) -> str:
     """``text`` as a TOML basic string, ASCII only: a character past U+FFFF as ``\\UXXXXXXXX``
     (``json.dumps`` writes a surrogate pair, which TOML refuses: a scenario or sweep naming
     ``runs/🎧`` could not be written). A lone surrogate (a file name in another encoding,
-    decoded with ``surrogateescape``) is no character: ValueError."""
+    decoded with ``surrogateescape``) is no character: a one-line :class:`ConfigError`."""
     out = []
     for ch in text:
         code = ord(ch)
         if ch in _ESCAPES:
             out.append(_ESCAPES[ch])
         elif 0xD800 <= code <= 0xDFFF:
-            raise ValueError(f"{text!r} holds {ch!r}, which is no Unicode character (a file "
-                             "name in another encoding than UTF-8?): TOML cannot hold it")
+            raise ConfigError([Problem("<toml>", "", f"{text!r} holds {ch!r}, which is no "
+                                       "Unicode character (a file name in another encoding "
+                                       "than UTF-8?): TOML cannot hold it",
+                                       "names and paths in UTF-8")])
         elif 0x20 <= code < 0x7F:
             out.append(ch)
         else:

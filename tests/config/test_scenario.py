@@ -268,5 +268,5 @@ def test_dump_toml_writes_characters_past_the_basic_plane() -> None:
     assert from_dict(Scenario, tomllib.loads(text)) == scenario
     for plain in ("runs/x", "é", "a\"b\\c", "\n\x01\x7f"):  # as json.dumps writes them
         assert toml_string(plain) == json.dumps(plain)
-    with pytest.raises(ValueError, match="no Unicode character"):
+    with pytest.raises(ConfigError, match="no Unicode character"):
         toml_string("runs/\udcff")  # a file name in another encoding (surrogateescape)
