@@ -173,7 +173,9 @@ def read_jitter_trace(path: str | Path) -> list[float]:
     path = Path(path)
     allowed = "one delay sample in ms per line, 0 .. 600000"
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark (Windows editors, spreadsheet exports) is dropped, not
+        # line 1's "'\ufeff12.5' is not a number"
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise MissingInputError(str(path), "", "trace file not found", allowed) from None
     except IsADirectoryError:

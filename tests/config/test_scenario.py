@@ -253,6 +253,8 @@ def test_jitter_trace_samples_are_plain_numbers(tmp_path, sample: str) -> None:
         read_jitter_trace(trace)
     trace.write_text("12.5  # comment\n\n 7 \n1e1\n", encoding="utf-8")
     assert read_jitter_trace(trace) == [12.5, 7.0, 10.0]
+    trace.write_text("\ufeff12.5\r\n7\r\n", encoding="utf-8")  # a spreadsheet's export
+    assert read_jitter_trace(trace) == [12.5, 7.0]
 
 
 def test_dump_toml_writes_characters_past_the_basic_plane() -> None:
