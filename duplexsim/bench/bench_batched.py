@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from duplexsim.atomic import write_json, write_png
+from duplexsim.cli import number
 from duplexsim.config.card import AgentCard, AgentInfo, ModelCard, ModelSize, TrainCard
 from duplexsim.models.agentdir import AgentFiles
 from duplexsim.models.continuation import continue_dialogue, continue_dialogues
@@ -113,13 +114,15 @@ def plot(rows: list[dict[str, float]], path: Path, title: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="small", choices=("tiny", "small"))
-    parser.add_argument("--batch", type=int, nargs="+", default=[1, 4, 16],
-                        help="numbers of conversations")
-    parser.add_argument("--seconds", type=float, default=8.0, help="continued seconds each")
-    parser.add_argument("--prompt-s", type=float, default=10.0, help="prompt seconds each")
+    parser.add_argument("--batch", type=number(1, 4096, integer=True), nargs="+",
+                        default=[1, 4, 16], help="numbers of conversations")
+    parser.add_argument("--seconds", type=number(0, 3600, low_open=True), default=8.0,
+                        help="continued seconds each")
+    parser.add_argument("--prompt-s", type=number(0, 3600, low_open=True), default=10.0,
+                        help="prompt seconds each")
     parser.add_argument("--chunk-ms", type=int, default=160, choices=(160, 200, 240))
     parser.add_argument("--out", default="", help="also write JSON + PNG here")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
                          help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
     use_threads(args.threads)

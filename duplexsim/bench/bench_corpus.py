@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from duplexsim.cli import number
 from duplexsim.corpora import tts
 from duplexsim.corpora.tts import Voice
 
@@ -75,8 +76,8 @@ def side_by_side(label: str, base: Callable[[], float], cand: Callable[[], float
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--utterances", type=int, default=120)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--utterances", type=number(1, 100_000, integer=True), default=120)
+    p.add_argument("--repeats", type=number(1, 1000, integer=True), default=3)
     args = p.parse_args(argv)
     from duplexsim.corpora.config import load_config
     from duplexsim.corpora.synth import population_centres

@@ -32,6 +32,7 @@ import gymnasium as gym
 import numpy as np
 
 import duplexsim  # noqa: F401  (registers the env)
+from duplexsim.cli import number
 from duplexsim.config.scenario import SideConfig
 from duplexsim.envs.registration import TURN_TAKING_ID
 from duplexsim.envs.world import default_scenario
@@ -258,16 +259,16 @@ def _spread(values: list[float]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=6016,
+    p.add_argument("--steps", type=number(1, 10_000_000, integer=True), default=6016,
                    help="replay env steps per measurement (default: two whole 188-step "
                         "episodes of 16 envs, so episode ends and resets count)")
-    p.add_argument("--n-envs", type=int, default=16)
-    p.add_argument("--repeats", type=int, default=3,
+    p.add_argument("--n-envs", type=number(1, 4096, integer=True), default=16)
+    p.add_argument("--repeats", type=number(1, 1000, integer=True), default=3,
                    help="measurements of each variant, side by side in turn (default 3): "
                         "steps/s print as median [min, max], ratios as the median of the "
                         "per-repeat ratios; one full garbage collection of the process "
                         "(about 0.15 s) can fall into a measurement or not")
-    p.add_argument("--ppo-steps", type=int, default=0,
+    p.add_argument("--ppo-steps", type=number(0, 10_000_000, integer=True), default=0,
                    help="also time Stable-Baselines3 PPO learning this many steps on the "
                         "native vector env of replay partners (default 0: skipped)")
     p.add_argument("--phases", action="store_true",
@@ -275,9 +276,10 @@ def main(argv: list[str] | None = None) -> int:
                         "observation, reward, infos, resets...), in a separate timed run")
     p.add_argument("--agent", default="", help="trained SyncLLM agent directory (default: "
                    "the first in runs/agents/, else a tiny one trained now)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
                    help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
-    p.add_argument("--workers", type=int, default=min(2, len(os.sched_getaffinity(0))),
+    p.add_argument("--workers", type=number(1, 1024, integer=True),
+                   default=min(2, len(os.sched_getaffinity(0))),
                    help="processes of the sharded vector env measured beside the one-process "
                         "one (default: 2, or 1 on a one-core machine: not measured)")
     args = p.parse_args(argv)

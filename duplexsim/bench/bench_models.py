@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from duplexsim.cli import number
 from duplexsim.config.card import AgentCard, ModelCard, ModelSize, StageCard, TrainCard
 from duplexsim.models.sampling import CounterRNG, SamplingConfig, sample_tokens
 from duplexsim.models.vocab import Vocab
@@ -143,8 +144,8 @@ def _time(fn, repeats: int) -> float:  # noqa: ANN001
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", default="small", choices=["tiny", "small"])
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--steps", type=number(1, 100_000, integer=True), default=5)
+    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
                          help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
     use_threads(args.threads)

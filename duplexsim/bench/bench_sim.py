@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from duplexsim.bench.load import torch_load
+from duplexsim.cli import number
 from duplexsim.config.network import LinkConfig, NetworkConfig
 from duplexsim.config.scenario import Scenario, SideConfig
 from duplexsim.threads import use_threads
@@ -268,22 +269,22 @@ def bench_lookahead(agent_dir: Path, seconds: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="small", choices=("tiny", "small"))
-    parser.add_argument("--seconds", type=float, default=20.0,
+    parser.add_argument("--seconds", type=number(1, 86_400), default=20.0,
                         help="simulated seconds of the one-conversation runs")
-    parser.add_argument("--batch-seconds", type=float, default=10.0,
+    parser.add_argument("--batch-seconds", type=number(1, 86_400), default=10.0,
                         help="simulated seconds per conversation of the batch, process and "
                              "under-load runs")
     parser.add_argument("--agent", default="", help="use this trained agent directory instead")
-    parser.add_argument("--batch", type=int, nargs="*", default=[16, 64],
+    parser.add_argument("--batch", type=number(1, 4096, integer=True), nargs="*", default=[16, 64],
                         help="conversation counts for batched vs one by one (none = skip)")
-    parser.add_argument("--processes", type=int, default=8,
+    parser.add_argument("--processes", type=number(1, 4096, integer=True), default=8,
                         help="conversations per worker for the process comparison (0 = skip)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=number(1, 1000, integer=True), default=3)
     parser.add_argument("--under-load", action="store_true",
                         help="also: one conversation beside a concurrent 2-thread torch job")
     parser.add_argument("--lookahead", action="store_true",
                         help="also: lookahead and estimation accuracy against delay")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
     threads = use_threads(args.threads)

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from duplexsim.bench.load import torch_load
+from duplexsim.cli import number
 
 
 def _cpu_jiffies() -> tuple[int, int]:
@@ -244,8 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench_training", description=__doc__.split("\n")[0])
     p.add_argument("--cards", nargs="+", default=["agents/fisher.toml", "agents/candor.toml"])
     p.add_argument("--corpus", action="append", default=[], metavar="CARD=DIR")
-    p.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--steps", type=number(1, 1_000_000, integer=True), default=10,
+                   help="timed steps per measurement")
+    p.add_argument("--repeats", type=number(1, 1000, integer=True), default=3)
     p.add_argument("--only", choices=["stages", "threads", "side-by-side", "attention"],
                    default=None)
     p.add_argument("--worker", nargs=4, default=None, help=argparse.SUPPRESS)

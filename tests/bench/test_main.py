@@ -92,3 +92,17 @@ def test_help_lists_the_benchmarks_instead_of_naming_an_unknown_one(capsys) -> N
         assert main([flag]) == 0
         out = capsys.readouterr().out
         assert "usage:" in out and "bench_envs" in out and "envs" in out
+
+
+@pytest.mark.parametrize(("bench", "argv"), [
+    ("sim", ["--seconds", "-5"]), ("sim", ["--threads", "1_0"]), ("envs", ["--n-envs", "0"]),
+    ("training", ["--steps", "0"]), ("models", ["--steps", "x"]),
+    ("batched", ["--batch", "0"]), ("corpus", ["--utterances", "0"]),
+])
+def test_a_bad_benchmark_argument_is_one_line_before_anything_runs(capsys, bench, argv) -> None:
+    """Benchmark flags were plain int/float: --steps 0 ended in a ZeroDivisionError after
+    training, --seconds -5 in a FieldError traceback, --threads 1_0 ran 10 threads."""
+    with pytest.raises(SystemExit) as done:
+        main([bench, *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert done.value.code == 2 and argv[0] in err[-1] and "allowed" in err[-1], err
