@@ -83,6 +83,7 @@ from tqdm import tqdm
 
 from duplexsim.atomic import atomic_path, write_png, write_text
 from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
+from duplexsim.corpora.corpus import SPLITS
 from duplexsim.digests import (
     AGENT_FILES,
     CORPUS_FILES,
@@ -927,7 +928,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompt-s", type=number(0, 86_400, low_open=True), default=30.0)
     parser.add_argument("--continuation-s", type=number(0, 86_400, low_open=True),
                         default=90.0)
-    parser.add_argument("--splits", nargs="+", default=["test", "val"])
+    parser.add_argument("--splits", nargs="+", default=["test", "val"], choices=SPLITS,
+                        help="corpus splits the prompts come from (distinct; default test "
+                             "val, held out from training: a train split's dialogues are the "
+                             "agents' own training data)")
     parser.add_argument("--temperature", type=number(0, 100), default=1.0,
                         help="sampling temperature of both agents (1.0 = the model's own "
                              "distribution); use a fresh --out when changing it")
@@ -945,8 +949,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="also score ASR transcripts (needs: pip install 'duplexsim[asr]')")
     parser.add_threads()
     args = parser.parse_args(argv)
-    for flag, values in (("--seeds", args.seeds), ("--chunk-ms", args.chunk_ms)):
-        parser.require_distinct(flag, values)  # a repeat would score one source twice
+    for flag, values in (("--seeds", args.seeds), ("--chunk-ms", args.chunk_ms),
+                         ("--splits", args.splits)):
+        # a repeat would score one source twice (a split twice: each prompt twice)
+        parser.require_distinct(flag, values)
     use_threads(args.threads)
     w = args.windows
     if len(w) < 2 or w[0] < 0 or any(b <= a for a, b in zip(w, w[1:], strict=False)) \

@@ -31,13 +31,15 @@ def _fake_agents(tmp_path: Path) -> Path:
     ("continuation.py", ["--prompts", "-1"], "--prompts"),
     ("continuation.py", ["--seeds", "0", "0"], "--seeds"),
     ("continuation.py", ["--temperature", "-1"], "--temperature"),
+    ("continuation.py", ["--splits", "test", "test"], "--splits"),
     ("selfplay.py", ["--conversations", "0"], "--conversations"),
     ("selfplay.py", ["--n-boot", "0"], "--n-boot"),
 ])
 def test_bad_values_are_one_line(tmp_path, script, args, flag):
     """Before: a negative --prompt-s or --prompts ran (cutting prompts from the end, or all
     but the last prompt), a negative delay or a loss above 1 ended in a ConfigError
-    traceback, a --contrast-delays value not in the sweep was dropped without a word."""
+    traceback, a --contrast-delays value not in the sweep was dropped without a word,
+    --splits test test took every test dialogue twice (one prompt scored as two)."""
     agents = _fake_agents(tmp_path)
     proc = run_experiment(script, "--agents", str(agents), "--out", str(tmp_path / "o"),
                           *args, timeout=120)
