@@ -636,15 +636,27 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
         cfg.train_agents = list(args.train_agents)
     if args.eval_agents is not None:
         try:
-            cfg.eval_agents = dict(a.split("=", 1) for a in args.eval_agents)
+            named = [tuple(a.split("=", 1)) for a in args.eval_agents]
+            cfg.eval_agents = dict(named)  # type: ignore[arg-type]
         except ValueError:
             p.error(f"--eval-agents: {args.eval_agents} (allowed: NAME=DIR ...)")
+        # a NAME given twice kept the last DIR only: the first agent was never evaluated
+        p.require_distinct("--eval-agents", [n for n, _ in named], "a NAME",
+                           "NAME=DIR with distinct names")
     for flag, key in (("latencies", "latencies_ms"), ("eval_latencies", "eval_latencies_ms")):
         text = getattr(args, flag)
         if text is not None:
             setattr(cfg, key, parse_latencies(p, f"--{flag.replace('_', '-')}", text))
     p.require_trained("--train-agents", cfg.train_agents)
     p.require_trained("--eval-agents", list(cfg.eval_agents.values()))
+    # a held-out agent that is also a training partner is not held out: its cells would
+    # report in-sample reward as generalisation
+    trained = {Path(a).resolve() for a in cfg.train_agents}
+    seen = [f"{n}={d}" for n, d in cfg.eval_agents.items() if Path(d).resolve() in trained]
+    if seen:
+        source = "train_agents of --policy's config.json" if cfg.policy else "--train-agents"
+        p.error(f"--eval-agents: {', '.join(seen)} is also a training partner ({source}; "
+                "allowed: agents held out from training)")
     if not (Path(cfg.corpus) / "manifest.json").is_file():
         p.error(f"--corpus: {cfg.corpus} is not a corpus (build one: duplexsim corpus build "
                 "--preset fisher-like --hours 2 --out runs/corpora/fisher-like)")

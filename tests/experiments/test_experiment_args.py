@@ -314,3 +314,23 @@ def test_latency_estimation_off_is_never_the_model(tmp_path, monkeypatch, modes)
     latency.run_one(tmp_path, config, SimpleNamespace(corpus=None, provenance="Command: x",
                                                       contrast_delays=[]))
     assert written == [(latency.ESTIMATION, "wait" if "wait" in modes else "silence")]
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--train-agents", "{agents}/fisher", "--eval-agents", "f={agents}/fisher/"],
+     "--eval-agents: f={agents}/fisher/ is also a training partner (--train-agents"),
+    (["--eval-agents", "c={agents}/fisher", "c={agents}/candor"],
+     "--eval-agents c c: a NAME repeats"),
+])
+def test_rl_held_out_agents_are_held_out(tmp_path, capsys, args, expected):
+    """Before: an --eval-agents folder that was also one of --train-agents was evaluated as
+    a held-out partner (in-sample reward reported as generalisation), and a NAME given twice
+    kept the last folder only (the first agent was never evaluated), both without a word."""
+    agents = _fake_agents(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        _script("rl_turn_policy").parse([*(a.format(agents=agents) for a in args),
+                                         "--corpus", str(tmp_path / "none"),
+                                         "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1, err
+    assert expected.format(agents=agents) in err[0] and "allowed" in err[0], err
