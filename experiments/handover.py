@@ -19,7 +19,9 @@ Outputs in ``--out``: ``events.csv`` (one row per IPU end and agent), ``summary.
 
 from __future__ import annotations
 
+import bisect
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,7 @@ from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
 from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
+from duplexsim.corpora.types import Segment
 from duplexsim.errors import InputError
 from duplexsim.metrics.intervals import percentile_interval
 
@@ -55,12 +58,7 @@ def handover_events(agent_dir: Path, corpus_dir: Path, chunk_ms: int, context_ch
     rows = []
     for id in corpus.ids(split):
         d = corpus.dialogue(id)
-        floor = sorted((s for s in d.segments if s.kind == "ipu"), key=lambda s: s.start_s)
-        for x, y in zip(floor, floor[1:], strict=False):
-            k = math.ceil((x.end_s + MIN_GAP_S) / c_s - 1e-9)  # the scored chunk
-            if k < context_chunks or any(s.end_s > x.end_s and s.start_s < (k + 1) * c_s
-                                         for s in d.segments if s is not x):
-                continue  # too early for a full context, or anyone heard from x's end to k
+        for x, y, k in scorable_ends(d.segments, c_s, context_chunks):
             listener, lo = 1 - x.speaker, (k - context_chunks) * frames
             ids = fmt.encode(d.units[listener, lo : k * frames],
                              d.units[x.speaker, lo : k * frames]) + [fmt.S0]
@@ -76,6 +74,30 @@ def handover_events(agent_dir: Path, corpus_dir: Path, chunk_ms: int, context_ch
                          "ipu_s": round(x.end_s - x.start_s, 4),
                          "p_onset": float(p[speech].sum())})
     return pd.DataFrame(rows, columns=["dialogue", "kind", "gap_s", "ipu_s", "p_onset"])
+
+
+def scorable_ends(segments: Sequence[Segment], chunk_s: float,
+                  context_chunks: int) -> list[tuple[Segment, Segment, int]]:
+    """``(x, y, k)`` per scorable IPU end: ``x`` the IPU, ``y`` the first IPU that starts at
+    or after ``x``'s end (its speaker says transfer or hold), ``k`` the scored chunk, the
+    first starting :data:`MIN_GAP_S` or more after ``x``'s end, with ``context_chunks``
+    before it and nobody heard from ``x``'s end to the end of chunk ``k``. An IPU inside
+    ``x`` (a listener's attempt that stops before ``x`` does) is not what follows ``x``:
+    taken as the next IPU by start time, it labelled the end a transfer with a negative gap
+    whoever spoke next."""
+    floor = sorted((s for s in segments if s.kind == "ipu"), key=lambda s: s.start_s)
+    starts = [s.start_s for s in floor]
+    out = []
+    for x in floor:
+        y = next((y for y in floor[bisect.bisect_left(starts, x.end_s):] if y is not x), None)
+        if y is None:
+            continue  # the last word: nothing to hand over or hold
+        k = math.ceil((x.end_s + MIN_GAP_S) / chunk_s - 1e-9)  # the scored chunk
+        if k < context_chunks or any(s.end_s > x.end_s and s.start_s < (k + 1) * chunk_s
+                                     for s in segments if s is not x):
+            continue  # too early for a full context, or anyone heard from x's end to k
+        out.append((x, y, k))
+    return out
 
 
 def auc(transfer: np.ndarray, hold: np.ndarray) -> float:

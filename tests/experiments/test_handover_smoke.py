@@ -43,3 +43,25 @@ def test_auc_counts_pairs_and_ties() -> None:
     # one dialogue: every resample is that dialogue, no CI (was [auc, auc])
     one = summarize(events[events.dialogue == "a"], n_boot=20)
     assert one["auc"] == 1.0 and np.isnan(one["auc_lo"]) and np.isnan(one["auc_hi"])
+
+
+def test_an_ipu_inside_the_ending_one_is_not_what_follows_it() -> None:
+    """Before: the next IPU by start time was taken as what follows an IPU's end, so a
+    listener's IPU inside it (an attempt that stops first) made the end a 'transfer' with
+    a negative gap even when the same speaker went on."""
+    from handover import scorable_ends
+
+    from duplexsim.corpora.types import Segment
+
+    x = Segment(0, 0.0, 5.0)
+    inside = Segment(1, 1.0, 2.0)
+    after = Segment(0, 6.0, 8.0)
+    ends = scorable_ends([x, inside, after], 0.2, 0)
+    assert [(e[0], e[1], e[2]) for e in ends] == [(x, after, 26)]  # a hold, chunk 5.2-5.4 s
+    # a transfer, a backchannel (not an IPU) in between, and the context rule kept
+    y = Segment(1, 5.6, 7.0)
+    bc = Segment(1, 3.0, 3.3, kind="backchannel")
+    assert [(e[0], e[1]) for e in scorable_ends([x, bc, y], 0.2, 0)] == [(x, y)]
+    assert scorable_ends([x, y], 0.2, 27) == []  # chunk 26 has fewer than 27 before it
+    # someone heard between the end and the scored chunk: not scorable
+    assert scorable_ends([x, Segment(1, 5.1, 5.3, kind="backchannel"), y], 0.2, 0) == []
