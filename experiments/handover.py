@@ -30,6 +30,7 @@ from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
 from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
+from duplexsim.corpora.corpus import SPLITS
 from duplexsim.corpora.types import Segment
 from duplexsim.errors import InputError
 from duplexsim.metrics.intervals import percentile_interval
@@ -168,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200)
     parser.add_argument("--context-chunks", type=number(1, 100_000, integer=True), default=48,
                         help="chunks of context before the scored one")
-    parser.add_argument("--split", default="test", help="corpus split ('all': every one)")
+    parser.add_argument("--split", default="test", choices=[*SPLITS, "all"],
+                        help="corpus split ('all': every one)")
     parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000)
     parser.add_threads()
     args = parser.parse_args(argv)

@@ -334,3 +334,16 @@ def test_rl_held_out_agents_are_held_out(tmp_path, capsys, args, expected):
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and len(err) == 1, err
     assert expected.format(agents=agents) in err[0] and "allowed" in err[0], err
+
+
+def test_handover_split_is_checked_before_any_work(tmp_path, capsys):
+    """Before: --split tset was taken as given and failed only once the agent was loaded
+    and the corpus read, naming 'split' rather than the flag."""
+    agents = _fake_agents(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        _script("handover").main(["--pair", str(agents / "fisher"), str(tmp_path / "corpus"),
+                                  "--split", "tset", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1, err
+    assert "--split: invalid choice: 'tset'" in err[0] and "'all'" in err[0], err
+    assert not (tmp_path / "o").exists()
