@@ -98,6 +98,7 @@ from duplexsim.metrics.protocol import (
     correlations_over_runs,
     mean_durations,
     split_prompt,
+    window_frames,
 )
 from duplexsim.metrics.turntaking import (
     detect_events,
@@ -175,7 +176,9 @@ def load_prompts(plan: Plan) -> list[Prompt]:
     from duplexsim.corpora import load_corpus
 
     out = []
-    need = plan.prompt_s + plan.continuation_s
+    # the windows in whole frames, as split_prompt cuts them (each rounded on its own: 29.99
+    # + 89.99 s is 3000 frames, more than the 2999 of a 119.98 s dialogue)
+    need = sum(window_frames(plan.prompt_s, plan.continuation_s, FRAME_MS)) * FRAME_MS / 1000
     for preset in AGENTS.values():
         corpus = load_corpus(plan.corpora / preset)
         seconds = {d["id"]: float(d["duration_s"]) for d in corpus.manifest["dialogues"]}

@@ -97,3 +97,29 @@ def test_one_prompt_has_no_bootstrap_ci():
     assert all(np.isnan(lo) and np.isnan(hi) for lo, hi in cis.values())
     assert all(lo < hi for lo, hi in bootstrap_cis(one, n_boot=200).values()
                if np.isfinite(lo))
+
+
+def test_prompts_need_the_windows_in_whole_frames(monkeypatch, tmp_path):
+    """Each window is rounded to frames on its own: 29.99 s + 89.99 s is 750 + 2250 frames,
+    one more than a 119.98 s dialogue holds (2999). The dialogue passed the filter in
+    seconds and split_prompt then failed with a traceback; it is now left out as too short."""
+    import continuation
+
+    class Corpus:
+        root = tmp_path
+        manifest = {"dialogues": [{"id": "short", "duration_s": 119.98},
+                                  {"id": "long", "duration_s": 121.0}]}
+
+        def ids(self, split):
+            return ["short", "long"] if split == "test" else []
+
+        def dialogue(self, i):
+            frames = 2999 if i == "short" else 3025
+            return type("D", (), {"units": np.zeros((2, frames), np.int64)})()
+
+    monkeypatch.setattr("duplexsim.corpora.load_corpus", lambda root: Corpus())
+    plan = continuation.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path,
+                             prompt_s=29.99, continuation_s=89.99, splits=("test",))
+    prompts = continuation.load_prompts(plan)
+    assert [p.id.split("/")[1] for p in prompts] == ["long", "long"]  # once per corpus
+    assert prompts[0].prompt.shape[-1] + prompts[0].truth.shape[-1] == 3000
