@@ -141,8 +141,8 @@ def _summary(tmp_path: Path, name: str, edit) -> Path:  # noqa: ANN001 - a table
 
 
 def test_compare_reads_only_whole_summaries(tmp_path: Path) -> None:
-    """A report's summary.csv that lacks a column, a row or a number, or holds a value
-    outside its CI or a row twice, is one line naming the file and row."""
+    """A report's summary.csv that lacks a column, a row or a number, or holds a CI with its
+    ends swapped or a row twice, is one line naming the file and row."""
     import pytest
 
     sys.path.insert(0, str(ROOT / "experiments"))
@@ -155,6 +155,10 @@ def test_compare_reads_only_whole_summaries(tmp_path: Path) -> None:
     empty = read_summary(_summary(tmp_path, "empty", lambda t: t.assign(
         value=t.value.where(t.stat != "fto_median_ms"))), "fisher")  # no transitions: empty
     assert np.isnan(empty.loc[("fisher", "fto_median_ms")].value)
+    # a percentile bootstrap of a median can leave its estimate outside the CI: kept
+    outside = read_summary(_summary(tmp_path, "outside", lambda t: t.assign(value=0.9)),
+                           "fisher")
+    assert outside.loc[("fisher", "fto_median_ms")].value == 0.9
 
     def set_cell(row: int, col: str, value: object):  # noqa: ANN202
         def edit(t: pd.DataFrame) -> pd.DataFrame:
@@ -167,7 +171,7 @@ def test_compare_reads_only_whole_summaries(tmp_path: Path) -> None:
         "nocol": (lambda t: t.drop(columns="ci_hi"), "no column ci_hi"),
         "word": (set_cell(2, "value", "abc"), "row 4: value: 'abc'"),
         "inf": (set_cell(1, "ci_lo", float("-inf")), "row 3: ci_lo"),
-        "outside": (set_cell(0, "value", 0.9), "row 2: value 0.9 outside its CI"),
+        "swapped": (set_cell(0, "ci_lo", 0.9), "row 2: CI [0.9, 0.6] has its low end above"),
         "twice": (lambda t: pd.concat([t, t.iloc[[3]]]), "row 10: source 'fisher', stat "
                   "'fto_median_ms' a second time"),
         "norow": (lambda t: t[t.source != "fisher-like"], "no row for source 'fisher-like'"),
@@ -262,6 +266,8 @@ def test_compare_figure_names_its_command_and_commit(tmp_path: Path) -> None:
     folder = _summary(tmp_path, "good", lambda t: t)
     png = tmp_path / "compare.png"
     assert selfplay_compare.main([str(folder), "--out", str(png)]) == 0
+    outside = _summary(tmp_path, "outside", lambda t: t.assign(value=0.9))  # above its CI
+    assert selfplay_compare.main([str(outside), "--out", str(tmp_path / "o.png")]) == 0
     description = Image.open(png).info.get("Description", "")
     assert description.startswith("Command: `python experiments/selfplay_compare.py ")
     assert "(commit " in description
