@@ -130,7 +130,8 @@ class Plan:
     continuation_s: float = 90.0
     prompts_per_corpus: int = 40
     splits: tuple[str, ...] = ("test", "val")
-    """Prompt dialogues come from these splits (held out from agent training)."""
+    """Prompt dialogues come from these splits (never trained on; the val split's loss chose
+    each agent's kept checkpoint, so only test, or a corpus of another seed, is untouched)."""
     batch: int = 16
     """Continuations generated together (one forward per step)."""
     asr: bool = False
@@ -933,8 +934,9 @@ def main(argv: list[str] | None = None) -> int:
                         default=90.0)
     parser.add_argument("--splits", nargs="+", default=["test", "val"], choices=SPLITS,
                         help="corpus splits the prompts come from (distinct; default test "
-                             "val, held out from training: a train split's dialogues are the "
-                             "agents' own training data)")
+                             "val, never trained on: a train split's dialogues are the agents' "
+                             "own training data; val chose the kept checkpoint (keep_best), so "
+                             "test alone, or another corpus seed's dialogues, is fully held out)")
     parser.add_argument("--temperature", type=number(0, 100), default=1.0,
                         help="sampling temperature of both agents (1.0 = the model's own "
                              "distribution); use a fresh --out when changing it")
