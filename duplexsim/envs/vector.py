@@ -92,15 +92,25 @@ class ConversationAccess:
     def seed_list(self, seed: int | Sequence[int | None] | None) -> list[int | None]:
         """Each conversation's reset seed (``seed + i``, or from a list); seeds the vector
         env's own ``np_random`` from the first, as Gymnasium's vector envs do."""
+        allowed = "None, an int >= 0, or a list of one int >= 0 (or None) per env"
         if seed is None:
             return [None] * self.num_envs
-        if isinstance(seed, int | np.integer):
+        if isinstance(seed, int | np.integer) and not isinstance(seed, bool | np.bool_):
+            if seed < 0:
+                raise ValueError(f"seed: {seed!r} (allowed: {allowed})")
             seeds: list[int | None] = [int(seed) + i for i in range(self.num_envs)]
         else:
-            seeds = list(seed)
+            if not isinstance(seed, list | tuple | np.ndarray):  # a str, float, set, ...
+                raise ValueError(f"seed: a {type(seed).__name__} {seed!r} (allowed: {allowed})")
+            seeds = []
+            for i, s in enumerate(seed):
+                if not (s is None or (isinstance(s, int | np.integer)
+                                      and not isinstance(s, bool | np.bool_) and s >= 0)):
+                    raise ValueError(f"seed[{i}]: {s!r} (allowed: {allowed})")
+                seeds.append(None if s is None else int(s))
             if len(seeds) != self.num_envs:
                 raise ValueError(f"seed: {len(seeds)} seeds for num_envs={self.num_envs} "
-                                 "(allowed: None, an int, or one seed per env)")
+                                 f"(allowed: {allowed})")
         self._np_random, self._np_random_seed = gym.utils.seeding.np_random(seeds[0])
         return seeds
 

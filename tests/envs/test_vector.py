@@ -144,6 +144,22 @@ def test_bad_arguments_are_named() -> None:
         assert same(a[0], b[0]) and np.array_equal(a[1], b[1])
 
 
+def test_bad_seeds_are_one_line_naming_the_seed() -> None:
+    """A float seed was a bare "'float' object is not iterable" TypeError, a str of two
+    digits taken as a list of two one-character seeds, a negative one gymnasium's
+    "Seed must be greater or equal to zero" from inside a conversation's reset."""
+    venv = TurnTakingVectorEnv(num_envs=2)
+    for bad, where in ((1.5, r"seed: a float 1\.5"), ("12", r"seed: a str '12'"),
+                       (True, r"seed: a bool True"), (-1, r"seed: -1"),
+                       ([1, 2.0], r"seed\[1\]: 2\.0"), ([None, -3], r"seed\[1\]: -3")):
+        with pytest.raises(ValueError, match=rf"^{where} \(allowed: None, an int >= 0, or a "
+                           r"list of one int >= 0 \(or None\) per env\)$"):
+            venv.reset(seed=bad)
+    obs, _ = venv.reset(seed=np.array([3, 4]))  # numpy ints are ints
+    assert same(obs, venv.reset(seed=[3, 4])[0]) and same(obs, venv.reset(seed=3)[0])
+    venv.reset(seed=[None, 7])
+
+
 def test_an_action_batch_of_the_wrong_length_is_refused() -> None:
     """One action per conversation: 3 actions for 2 conversations used the first two (the
     third silently dropped), 1 raised a bare IndexError after the first had moved."""
