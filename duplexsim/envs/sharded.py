@@ -43,6 +43,7 @@ from duplexsim.envs.vector import (
     ConversationAccess,
     TurnTakingVectorEnv,
     check_batch_shape,
+    check_num_envs,
     empty_batch,
     refuse_shared_objects,
 )
@@ -197,8 +198,7 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(self, num_envs: int = 2, workers: int = 2, **env_kwargs: Any):
-        if not (isinstance(num_envs, int) and num_envs >= 1):
-            raise ValueError(f"num_envs: {num_envs!r} (allowed: an int >= 1)")
+        check_num_envs(num_envs)
         if isinstance(workers, bool) or not isinstance(workers, int) \
                 or not 2 <= workers <= num_envs:
             raise ValueError(f"workers: {workers!r} for num_envs={num_envs} (allowed: an int "

@@ -170,14 +170,13 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
     def __init__(self, num_envs: int = 1, max_episode_steps: int | None = None,
                  autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
                  **env_kwargs: Any):
-        if not (isinstance(num_envs, int) and num_envs >= 1):
-            raise ValueError(f"num_envs: {num_envs!r} (allowed: an int >= 1)")
+        check_num_envs(num_envs)
         mode = AUTORESET_MODES.get(getattr(autoreset_mode, "value", autoreset_mode))
         if mode is None:
             raise ValueError(f"autoreset_mode: {autoreset_mode!r} (allowed: "
                              f"{', '.join(map(repr, AUTORESET_MODES))})")
-        if max_episode_steps is not None and not (isinstance(max_episode_steps, int)
-                                                  and max_episode_steps >= 1):
+        if max_episode_steps is not None and (isinstance(max_episode_steps, bool) or not (
+                isinstance(max_episode_steps, int) and max_episode_steps >= 1)):
             raise ValueError(f"max_episode_steps: {max_episode_steps!r} (allowed: None or an "
                              "int >= 1)")
         if num_envs > 1:
@@ -339,6 +338,12 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
     def close_extras(self, **kwargs: Any) -> None:  # noqa: ARG002
         for env in self.envs:
             env.close()
+
+
+def check_num_envs(num_envs: Any) -> None:
+    """A ValueError unless ``num_envs`` is an int >= 1 (not a bool: True was taken as 1)."""
+    if isinstance(num_envs, bool) or not (isinstance(num_envs, int) and num_envs >= 1):
+        raise ValueError(f"num_envs: {num_envs!r} (allowed: an int >= 1)")
 
 
 def check_batch_shape(actions: Any, space: gym.Space, num_envs: int) -> None:

@@ -108,6 +108,12 @@ def test_same_seed_same_rollouts_and_seed_lists() -> None:
 def test_bad_arguments_are_named() -> None:
     with pytest.raises(ValueError, match="num_envs: 0"):
         TurnTakingVectorEnv(num_envs=0)
+    # a bool is not a count: num_envs=True was a bare numpy "an integer is required"
+    # TypeError from batch_space, max_episode_steps=True cut every episode after one step
+    with pytest.raises(ValueError, match=r"^num_envs: True \(allowed: an int >= 1\)$"):
+        TurnTakingVectorEnv(num_envs=True)
+    with pytest.raises(ValueError, match=r"^max_episode_steps: True \(allowed: None or an "):
+        TurnTakingVectorEnv(num_envs=1, max_episode_steps=True)
     with pytest.raises(ValueError, match="autoreset_mode: 'Sometimes' .*allowed"):
         TurnTakingVectorEnv(num_envs=1, autoreset_mode="Sometimes")
     with pytest.raises(ValueError, match="partner\\[0\\]\\.kind"):
