@@ -109,6 +109,8 @@ class DuplexParallelEnv(ParallelEnv):
         if not self.agents:
             raise RuntimeError("step() after the episode ended (or before reset()): "
                                "call reset() first")
+        if self.world.closed:
+            raise RuntimeError("step() after close(): call reset() first (a new episode)")
         if set(actions) != set(self.agents):
             raise ValueError(f"actions: got agents {sorted(actions)} (allowed: exactly "
                              f"{self.agents}, one action each)")

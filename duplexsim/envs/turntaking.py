@@ -332,6 +332,8 @@ class TurnTakingEnv(gym.Env):
         if self._done:
             raise RuntimeError("step() after the episode ended (or before reset()): "
                                "call reset() first")
+        if self.world.closed:
+            raise RuntimeError("step() after close(): call reset() first (a new episode)")
         chunk = self.world.chunk
         self.learner.act(chunk, action)
         return chunk

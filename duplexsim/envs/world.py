@@ -230,12 +230,17 @@ class DuplexWorld:
         if self.session is not None:
             self.session.close()
 
+    @property
+    def closed(self) -> bool:
+        """True from :meth:`close` until the next :meth:`reset` (no session runs)."""
+        return self.session is not None and self.session.closed
+
     def __getstate__(self) -> dict[str, Any]:
         """The world for ``copy.deepcopy`` and ``pickle``: before the first :meth:`reset`, or
         after :meth:`close` (without the closed session: a copy's :meth:`reset` starts its
         own). A running session cannot be copied: its SimPy processes are live generators,
         which Python cannot copy or pickle (nor rebuild: they are suspended mid-function)."""
-        if self.session is not None and not self.session.closed:
+        if self.session is not None and not self.closed:
             raise TypeError(
                 "env: cannot be copied or pickled from reset() until close(): its simulation "
                 "runs as live SimPy generators (allowed: copy it before reset() or after "

@@ -412,6 +412,11 @@ def test_close_frees_the_last_episodes_simulation() -> None:
     try:
         env.close()
         assert env.unwrapped.world.session.closed
+        # a step after close was the simulator's "the session was closed at 0 ms; it cannot
+        # run further (make a new Session)": a Session is nothing an env user makes
+        with pytest.raises(RuntimeError, match=r"^step\(\) after close\(\): call reset\(\) "
+                           r"first \(a new episode\)$"):
+            env.step(1)
         env.reset(seed=0)  # a new session (the closed one is dropped)
         assert ref() is None
     finally:
@@ -420,6 +425,19 @@ def test_close_frees_the_last_episodes_simulation() -> None:
     vec.reset(seed=0)
     vec.close()
     assert all(e.world.session.closed for e in vec.envs)
+    with pytest.raises(RuntimeError, match=r"^step\(\) after close\(\): call reset"):
+        vec.step(np.array([1, 1]))
+    vec.reset(seed=0)
+    vec.step(np.array([1, 1]))
+    from duplexsim.envs.parallel import DuplexParallelEnv
+
+    parallel = DuplexParallelEnv()
+    parallel.reset(seed=0)
+    parallel.close()
+    with pytest.raises(RuntimeError, match=r"^step\(\) after close\(\): call reset"):
+        parallel.step({"A": 1, "B": 1})
+    parallel.reset(seed=0)
+    parallel.step({"A": 1, "B": 1})
 
 
 @pytest.mark.parametrize("workers", [1, 2])
