@@ -327,13 +327,17 @@ class TurnTakingEnv(gym.Env):
 
     # ``step`` in its three phases, so that a vector env (:mod:`duplexsim.envs.vector`) can
     # advance many worlds together between them
-    def act(self, action: Any) -> int:
-        """Check ``action`` and queue it as the learner's chunk; the chunk's index."""
+    def check_running(self) -> None:
+        """A RuntimeError unless an episode is running (a step may be taken)."""
         if self._done:
             raise RuntimeError("step() after the episode ended (or before reset()): "
                                "call reset() first")
         if self.world.closed:
             raise RuntimeError("step() after close(): call reset() first (a new episode)")
+
+    def act(self, action: Any) -> int:
+        """Check ``action`` and queue it as the learner's chunk; the chunk's index."""
+        self.check_running()
         chunk = self.world.chunk
         self.learner.act(chunk, action)
         return chunk

@@ -258,6 +258,10 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
                 self.envs[i].learner.check(actions[i])
             except ValueError as e:  # which conversation's, as ShardedVectorEnv names it
                 raise ValueError(f"actions[{i}]: {e}") from None
+            try:  # e.g. a conversation that a first, masked reset left out
+                self.envs[i].check_running()
+            except RuntimeError as e:
+                raise RuntimeError(f"conversation {i}: {e}") from None
         chunks = {i: self.envs[i].act(actions[i]) for i in stepping}
         ended = self._advance(stepping)
         for i in stepping:

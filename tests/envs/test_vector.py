@@ -166,6 +166,26 @@ def test_bad_seeds_are_one_line_naming_the_seed() -> None:
     venv.reset(seed=[None, 7])
 
 
+@pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
+def test_a_step_with_a_conversation_never_reset_moves_none(mode: str) -> None:
+    """After a first reset masked to some conversations, a step raised in the first one left
+    out only after the ones before it had queued their actions: they were a chunk ahead of
+    their observations (a rerun of the step played two chunks there)."""
+    venv = TurnTakingVectorEnv(num_envs=3, autoreset_mode=mode)
+    twin = TurnTakingVectorEnv(num_envs=3, autoreset_mode=mode)
+    mask = np.array([True, False, True])
+    for env in (venv, twin):
+        env.reset(seed=0, options={"reset_mask": mask})
+    with pytest.raises(RuntimeError, match=r"^conversation 1: step\(\) after the episode "
+                       r"ended \(or before reset\(\)\): call reset\(\) first$"):
+        venv.step(np.array([1, 1, 1]))
+    for env in (venv, twin):
+        env.reset(seed=[None, 1, None], options={"reset_mask": ~mask})
+    for _ in range(3):
+        a, b = venv.step(np.array([1, 2, 1])), twin.step(np.array([1, 2, 1]))
+        assert same(a, b)
+
+
 def test_an_action_batch_of_the_wrong_length_is_refused() -> None:
     """One action per conversation: 3 actions for 2 conversations used the first two (the
     third silently dropped), 1 raised a bare IndexError after the first had moved."""
@@ -425,7 +445,7 @@ def test_close_frees_the_last_episodes_simulation() -> None:
     vec.reset(seed=0)
     vec.close()
     assert all(e.world.session.closed for e in vec.envs)
-    with pytest.raises(RuntimeError, match=r"^step\(\) after close\(\): call reset"):
+    with pytest.raises(RuntimeError, match=r"^conversation 0: step\(\) after close\(\): "):
         vec.step(np.array([1, 1]))
     vec.reset(seed=0)
     vec.step(np.array([1, 1]))
