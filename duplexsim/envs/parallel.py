@@ -137,6 +137,11 @@ class DuplexParallelEnv(ParallelEnv):
             self.agents = []
         return observations, rewards, terminations, truncations, infos
 
+    def render(self) -> None:
+        """Nothing: the only render mode is None (no render is computed; PettingZoo's own
+        render raises a bare NotImplementedError)."""
+        return None
+
     def close(self) -> None:
         """Free the last episode's simulation (see ``Session.close``)."""
         self.world.close()

@@ -355,6 +355,11 @@ class TurnTakingEnv(gym.Env):
         return self.learner.observation(self.world.chunk, self.world.n_chunks), reward, False, \
             truncated, info
 
+    def render(self) -> None:
+        """Nothing: the only render mode is None, for which Gymnasium's convention is that no
+        render is computed (gymnasium.Env's own render raises a bare NotImplementedError)."""
+        return None
+
     def close(self) -> None:
         """Free the last episode's simulation (its learner records, :meth:`events`, stay)."""
         self.world.close()

@@ -47,6 +47,22 @@ def test_gymnasium_check_env() -> None:
     check_env(env_units, skip_render_check=True)
 
 
+def test_render_with_no_render_mode_renders_nothing_and_close_twice_is_fine() -> None:
+    """render() raised a bare NotImplementedError (no message): with render_mode None,
+    Gymnasium's convention is that no render is computed."""
+    from duplexsim.envs.parallel import DuplexParallelEnv
+
+    env = gym.make(TURN_TAKING_ID, scenario=short_scenario())
+    parallel = DuplexParallelEnv(scenario=short_scenario())
+    for e in (env, env.unwrapped, parallel):
+        if e is not env:  # (gymnasium.make's OrderEnforcing refuses a render before reset)
+            assert e.render() is None
+        e.reset(seed=0)
+        assert e.render() is None
+        e.close()
+        e.close()
+
+
 def test_sb3_check_env() -> None:
     import warnings
 
