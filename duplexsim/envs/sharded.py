@@ -139,7 +139,9 @@ class _Here:
         return run_command(self.env, self.packer, command, payload)
 
     def stop(self) -> None:
-        pass
+        """Close shard 0's env (its conversations' sessions; again is nothing), as a
+        worker's ends with its process."""
+        self.env.close()
 
 
 class _Worker:

@@ -226,6 +226,9 @@ def test_a_worker_that_dies_is_said_to_have_died() -> None:
         venv.step(np.array([1, 1]))
     with pytest.raises(RuntimeError, match="closed"):
         venv.step(np.array([1, 1]))
+    # shard 0's conversations (in this process) were left running: their sessions held
+    # until a garbage collection, and close() found the env already closed
+    assert all(env.world.session.closed for env in venv._handles[0].env.envs)
     venv.close()
 
 
@@ -244,6 +247,7 @@ def test_an_interrupted_step_closes_the_env(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(RuntimeError, match="closed"):
         venv.step(np.array([1, 1]))
     assert not venv._handles[1].proc.is_alive()
+    assert all(env.world.session.closed for env in venv._handles[0].env.envs)
     venv.close()
 
 
