@@ -253,6 +253,7 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
         self.action_space = batch_space(act_space, num_envs)
         # each shard's last batched observation: what a reset that masks it out returns
         self._shard_obs = [empty_batch(obs_space, len(s)) for s in self.shards]
+        self._was_reset = np.zeros(num_envs, bool)  # a conversation is stepped once reset
 
     # -- the shards -----------------------------------------------------------------------
     def _wrap(self, k: int, call: Any) -> Any:
@@ -328,6 +329,7 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
                     for k, s in enumerate(self.shards)
                     if mask is None or mask[s.start:s.stop].any()}
         parts = self._exchange(messages)
+        self._was_reset |= True if mask is None else mask
         for k, (obs, _) in parts.items():
             self._shard_obs[k] = obs
         return (concat_obs(self._shard_obs),
@@ -337,6 +339,10 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
     def step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray,
                                           np.ndarray, dict[str, Any]]:
         batch = self.check_actions(actions)
+        if not self._was_reset.all():  # refused here, before any shard moves
+            i = int(np.flatnonzero(~self._was_reset)[0])
+            raise RuntimeError(f"conversation {i}: step() after the episode ended (or before "
+                               "reset()): call reset() first")
         parts = self._broadcast("step", [batch[s.start:s.stop] for s in self.shards])
         self._shard_obs = [p[0] for p in parts]
         rewards, terminated, truncated = (np.concatenate([p[i] for p in parts])

@@ -251,6 +251,24 @@ def test_an_interrupted_step_closes_the_env(monkeypatch: pytest.MonkeyPatch) -> 
     venv.close()
 
 
+def test_a_step_with_a_conversation_never_reset_moves_no_shard() -> None:
+    """After a first reset masked to shard 0's conversations, a step raised in shard 1
+    after shard 0 had stepped: its conversations a chunk ahead of the one-process env's."""
+    venv, twin = make(4, 2), make(4, 1)
+    try:
+        mask = np.array([True, True, False, True])
+        for env in (venv, twin):
+            env.reset(seed=0, options={"reset_mask": mask})
+            with pytest.raises(RuntimeError, match=r"^conversation 2: step\(\) after the "
+                               r"episode ended \(or before reset\(\)\): call reset\(\) first$"):
+                env.step(np.array([1, 1, 1, 1]))
+            env.reset(seed=[None, None, 3, None], options={"reset_mask": ~mask})
+        for _ in range(3):
+            assert same(venv.step(np.array([1, 2, 1, 0])), twin.step(np.array([1, 2, 1, 0])))
+    finally:
+        venv.close()
+
+
 def test_info_packer_round_trips_and_merges() -> None:
     info = {"a": np.arange(3), "_a": np.ones(3, bool),
             "nested": {"x": np.zeros(3), "_x": np.ones(3, bool)}, "_nested": np.ones(3, bool),
