@@ -70,6 +70,12 @@ class SB3VecEnv(VecEnv):
             if not isinstance(space, gym.spaces.Dict):  # (the turn-taking env's always is)
                 raise TypeError(f"keys: the observation space is {type(space).__name__}, "
                                 "not a Dict")
+            allowed = f"a list of one or more of {', '.join(space.spaces)}, each once"
+            if isinstance(keys, str) or not isinstance(keys, Sequence):
+                raise ValueError(f"keys: a {type(keys).__name__} {keys!r} (allowed: "
+                                 f"{allowed}; None keeps the Dict)")
+            if not keys or len(set(keys)) != len(keys):
+                raise ValueError(f"keys: {list(keys)!r} (allowed: {allowed})")
             unknown = [k for k in keys if k not in space.spaces]
             if unknown:
                 raise ValueError(f"keys: unknown {unknown} (allowed: "

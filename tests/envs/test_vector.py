@@ -243,6 +243,14 @@ def test_sb3_adapter_equals_dummy_vec_env_and_trains() -> None:
     with pytest.raises(ValueError, match="keys: unknown"):
         SB3VecEnv(gym.make_vec(TURN_TAKING_ID, num_envs=2, autoreset_mode="SameStep",
                                **kwargs()), keys=["nope"])
+    # keys="own_vad" was "unknown ['o', 'w', ...]", keys=[] numpy's "need at least one array
+    # to concatenate", and a key given twice was taken once
+    allowed = r"\(allowed: a list of one or more of lookahead, .*, time, each once"
+    for bad, said in (("own_vad", r"a str 'own_vad'"), ([], r"\[\]"),
+                      (["own_vad", "own_vad"], r"\['own_vad', 'own_vad'\]")):
+        with pytest.raises(ValueError, match=rf"^keys: {said} {allowed}"):
+            SB3VecEnv(gym.make_vec(TURN_TAKING_ID, num_envs=2, autoreset_mode="SameStep",
+                                   **kwargs()), keys=bad)
     # the user's vector wrappers stay in the loop
     wrapped = gym.wrappers.vector.TransformReward(
         gym.make_vec(TURN_TAKING_ID, num_envs=2, autoreset_mode="SameStep", **kwargs()),
