@@ -83,10 +83,15 @@ class DuplexParallelEnv(ParallelEnv):
         self.np_random, _ = seeding.np_random(None)
 
     def observation_space(self, agent: str) -> spaces.Space[Any]:
-        return self.observation_spaces[agent]
+        return self.observation_spaces[self._known(agent)]
 
     def action_space(self, agent: str) -> spaces.Space[Any]:
-        return self.action_spaces[agent]
+        return self.action_spaces[self._known(agent)]
+
+    def _known(self, agent: str) -> str:
+        if agent not in AGENT_SIDES:
+            raise ValueError(f"agent: {agent!r} (allowed: {', '.join(AGENT_SIDES)})")
+        return agent
 
     def _observations(self) -> dict[str, dict[str, np.ndarray]]:
         return {n: self.sides[n].observation(self.world.chunk, self.world.n_chunks)
@@ -111,6 +116,9 @@ class DuplexParallelEnv(ParallelEnv):
                                "call reset() first")
         if self.world.closed:
             raise RuntimeError("step() after close(): call reset() first (a new episode)")
+        if not isinstance(actions, Mapping):
+            raise ValueError(f"actions: a {type(actions).__name__} (allowed: a dict agent name "
+                             f"({', '.join(self.agents)}) -> action)")
         if set(actions) != set(self.agents):
             raise ValueError(f"actions: got agents {sorted(actions)} (allowed: exactly "
                              f"{self.agents}, one action each)")

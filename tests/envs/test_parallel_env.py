@@ -50,3 +50,20 @@ def test_two_learners_same_seed_same_episode() -> None:
     with pytest.raises(ValueError, match=r"^actions\['B'\]: b: action 5 is not in Discrete\(4\) "
                        r"\(allowed: an integer, 0 = silent"):
         env.step({"A": 0, "B": 5})  # the bad one named by its agent
+
+
+def test_bad_actions_and_agent_names_are_one_line() -> None:
+    """step(None) was "'NoneType' object is not iterable", a list of actions "got agents
+    [1, 1]", observation_space('C') a bare KeyError."""
+    from duplexsim.envs.parallel import DuplexParallelEnv
+
+    env = DuplexParallelEnv()
+    env.reset(seed=0)
+    for bad, kind in ((None, "NoneType"), ([1, 1], "list")):
+        with pytest.raises(ValueError, match=rf"^actions: a {kind} \(allowed: a dict agent name "
+                           r"\(A, B\) -> action\)$"):
+            env.step(bad)
+    for space in (env.observation_space, env.action_space):
+        with pytest.raises(ValueError, match=r"^agent: 'C' \(allowed: A, B\)$"):
+            space("C")
+    env.step({"A": 1, "B": 0})  # nothing moved before: steps on
