@@ -80,6 +80,9 @@ def load_model(model: str | Path | Agent | None, scenario: Scenario, action_mode
     which the model must speak (one whose own inventory is known; ``key`` names it)."""
     if model is None:
         return None
+    if not isinstance(model, str | Path | Agent):  # model=5 was looked for as directory '5'
+        raise TypeError(f"{key}: got {type(model).__name__} (allowed: None, an agent "
+                        "directory or an Agent)")
     if action_mode != "turn":
         raise ValueError(f"{key}: only used by action_mode='turn' (speak plays its chunk)")
     if isinstance(model, Agent):

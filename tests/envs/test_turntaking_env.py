@@ -194,6 +194,10 @@ def test_clear_errors() -> None:
 
     with pytest.raises(TypeError, match="models: got int"):
         DuplexParallelEnv(models=5)
+    with pytest.raises(TypeError, match=r"^model: got int \(allowed: None, an agent directory "):
+        gym.make(TURN_TAKING_ID, model=5)  # was "5: not a trained agent (agent.json missing)"
+    with pytest.raises(TypeError, match=r"^models\['A'\]: got list \(allowed: None, an agent "):
+        DuplexParallelEnv(models={"A": ["dir"]})
     fresh = gym.make(TURN_TAKING_ID, scenario=short_scenario()).unwrapped
     with pytest.raises(RuntimeError, match="reset"):
         fresh.step(0)
