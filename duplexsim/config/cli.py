@@ -58,7 +58,9 @@ def file_kind(data: dict[str, Any]) -> str:
     ``scenario``."""
     if "sweep" in data:
         return "sweep"
-    if "agent" in data or "model" in data:
+    if "agent" in data or "model" in data or (  # every card key has a default: a card may be
+            set(data) & KIND_MARKERS["agent card"]  # only its [train] or [stageN] table, as
+            and not set(data) & KIND_MARKERS["scenario"]):  # `train` reads it
         return "agent card"
     from duplexsim.corpora.config import PRESETS, SYNTH_KEYS, is_synth_config
 

@@ -133,6 +133,13 @@ def test_dispatch_on_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert file_kind({"sweep": {}}) == "sweep"
     assert file_kind({"agent": {}, "model": {}}) == "agent card"
     assert file_kind({"model": {}}) == "agent card"
+    # a card of only [train] / [stageN] (every key has a default; `train` reads it): it was
+    # taken for a scenario and every table reported as an unknown scenario key
+    assert file_kind({"train": {"seed": 3}}) == "agent card"
+    assert file_kind({"stage3": {"steps": 10}}) == "agent card"
+    only_train = tmp_path / "seed3.toml"
+    only_train.write_text("[train]\nseed = 3\n")
+    assert validate_file(only_train) == []
     assert file_kind({"chunk_ms": 200, "network": {}}) == "scenario"
     assert file_kind({"name": "x", "entrainment": 0.5}) == "corpus config"
     assert file_kind({"name": "x", "chunk_ms": 200}) == "scenario"  # no SynthConfig key
