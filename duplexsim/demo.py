@@ -46,9 +46,9 @@ class DemoPlan:
     root: Path = Path("runs")
     out: Path = Path("runs/demo")
     corpus_hours: float = 4.0
-    """Data the small agents do not overfit within the cards' 1500 stage-3 steps: on 0.5 h
-    validation loss rose after ~200 steps, on 2 h (Fisher) after ~750; on 4 h it still
-    falls at 1500 (2.76, against 3.22 at best on 2 h)."""
+    """Data the small agents do not overfit within 1500 stage-3 steps (the cards train 1000):
+    on 0.5 h validation loss rose after ~200 steps, on 2 h (Fisher) after ~750; on 4 h it
+    still falls at 1500 (2.76, against 3.22 at best on 2 h)."""
     conversation_s: float = 120.0
     cards: Path = Path("agents")
     """Folder of the agent cards ``fisher.toml`` and ``candor.toml``: their steps are the
