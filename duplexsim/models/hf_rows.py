@@ -24,6 +24,9 @@ from duplexsim.models import attention
 
 MERGE_TOKENS = 12
 """HF forward: rows needing at most this many new tokens share one (padded) call."""
+POSITION_ROPE = ("dynamic", "longrope")
+"""RoPE types whose frequencies HF picks from the largest position id of the call: rows of
+such a model run one call each, or one row's position would rescale every other row's."""
 
 
 class SlotLayer(CacheLayerMixin):
@@ -116,6 +119,9 @@ class HFForward:
         weights = next(model.parameters())
         self.device, self.dtype = weights.device, weights.dtype
         self.cache = SlotCache(model.config.num_hidden_layers, capacity, max_tokens)
+        rope_type = getattr(model.model.rotary_emb, "rope_type", "default")
+        self.row_alone = rope_type in POSITION_ROPE
+        """Every row its own call (:data:`POSITION_ROPE`)."""
 
     def grow(self, capacity: int) -> None:
         for layer in self.cache.slot_layers:
@@ -129,7 +135,9 @@ class HFForward:
         # so it does not pad every decode row to its length
         out = torch.empty(len(rows), self.model.config.vocab_size)
         lens = [len(p) for p in pending]
-        if max(lens) <= MERGE_TOKENS:
+        if self.row_alone:  # longrope past its original length rescaled the other rows
+            groups = [[i] for i in range(len(rows))]
+        elif max(lens) <= MERGE_TOKENS:
             groups = [list(range(len(rows)))]
         else:
             short = [i for i, n in enumerate(lens) if n <= 4]

@@ -112,3 +112,36 @@ def test_the_hf_backend_refuses_an_attention_that_ignores_its_mask() -> None:
     model.config._attn_implementation = "flex_attention"
     with pytest.raises(ValueError, match="attn_implementation 'flex_attention' .allowed: sdpa"):
         LMRows(model, 50, max_tokens=64, rows=2, backend="hf")
+
+
+def test_a_longrope_row_is_not_rescaled_by_a_longer_row_beside_it() -> None:
+    """Longrope takes its long factors once the largest position id of the call passes its
+    original length: a 10-token row beside a 100-token one (original length 64) got the
+    long factors too (max diff 0.57 against HF alone, also at the next decode step)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from duplexsim.models.rows import LMRows
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=61, hidden_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=4, intermediate_size=96,
+                         max_position_embeddings=256, rope_scaling=ROPE_SCALING["longrope"],
+                         attn_implementation="sdpa")
+    model = LlamaForCausalLM(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.3)
+    g = torch.Generator().manual_seed(0)
+    tokens = [torch.randint(0, 61, (n,), generator=g).tolist() for n in (10, 100)]
+    lm = LMRows(model, 50, max_tokens=128, rows=2, backend="hf")
+    rows = [lm.add_row(), lm.add_row()]
+    for _ in range(2):  # a prefill of both, then a decode step of both
+        for row, ids in zip(rows, tokens, strict=True):
+            lm.append(row, ids[len(lm.tokens[row]):])
+        out = lm.logits(rows)
+        for i, ids in enumerate(tokens):
+            with torch.no_grad():
+                alone = model(input_ids=torch.tensor([ids])).logits[0, -1]
+            torch.testing.assert_close(out[i], alone, atol=2e-5, rtol=0)
+        tokens = [ids + [3] for ids in tokens]
