@@ -51,7 +51,7 @@ from typing import Literal
 
 import numpy as np
 
-from duplexsim.agents.base import missing_before
+from duplexsim.agents.base import missing_before, whole
 from duplexsim.models.engine import Program, choose, drive, piece
 from duplexsim.models.rows import LMRows
 from duplexsim.models.sampling import CounterRNG, SamplingConfig
@@ -140,6 +140,7 @@ class DuplexGenerator:
 
     def receive(self, k: int, frames: np.ndarray) -> None:
         """Real partner chunk ``k`` (replaces its estimate; the row is cropped lazily)."""
+        k = whole(k, "partner chunk", 0)
         frames = check_chunk(frames, f"partner chunk {k}", self.fmt.n_units, self.F)
         self.received.add(k)
         self.max_received = max(self.max_received, k)
@@ -160,6 +161,7 @@ class DuplexGenerator:
 
     def amend(self, k: int, frames: np.ndarray) -> None:
         """Own chunk ``k`` was played as ``frames`` (e.g. silence after a deadline miss)."""
+        k = whole(k, "own chunk", 0)
         frames = check_chunk(frames, f"own chunk {k}", self.fmt.n_units, self.F)
         if k in self.own and np.array_equal(self.own[k], frames):
             return
@@ -177,9 +179,17 @@ class DuplexGenerator:
                      own: Mapping[int, np.ndarray] | None = None, speak: bool = True,
                      ) -> Program[ChunkStep]:
         """:meth:`step` as an engine program (yields token requests)."""
-        for k, frames in sorted((own or {}).items()):
+        chunk = whole(chunk, "chunk", 0)  # -1 said "own chunk -1 exists"; a partner chunk -1
+        given: dict[str, list[tuple[int, np.ndarray]]] = {}
+        for name, chunks in (("own", own), ("partner", partner)):  # was the frame before 0
+            if chunks is not None and not isinstance(chunks, Mapping):
+                raise ValueError(f"{name}={type(chunks).__name__} (allowed: None or a dict "
+                                 "chunk -> frames)")
+            given[name] = sorted(((whole(k, f"{name} chunk", 0), frames)
+                                  for k, frames in (chunks or {}).items()), key=lambda t: t[0])
+        for k, frames in given["own"]:
             self.amend(k, frames)
-        for k, frames in sorted((partner or {}).items()):
+        for k, frames in given["partner"]:
             self.receive(k, frames)
         if speak and chunk < self.own_upto:
             raise ValueError(f"step({chunk}) but own chunk {chunk} exists "

@@ -160,3 +160,27 @@ def test_an_empty_estimate_at_the_window_start_follows_a_late_chunk_before_the_w
                 checked += 1
                 break
     assert checked >= 3
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda g: g.step(-1), r"^chunk=-1 \(allowed: a whole number >= 0\)$"),
+    (lambda g: g.step(2.0), r"^chunk=2.0 \(allowed"),
+    (lambda g: g.step(True), r"^chunk=True \(allowed"),
+    (lambda g: g.step(1, partner={-1: np.zeros(F, np.int64)}), r"^partner chunk=-1 \(allowed"),
+    (lambda g: g.step(1, partner={0: np.zeros(F, np.int64), "a": np.zeros(F, np.int64)}),
+     r"^partner chunk='a' \(allowed"),
+    (lambda g: g.step(1, own={1.5: np.zeros(F, np.int64)}), r"^own chunk=1.5 \(allowed"),
+    (lambda g: g.step(1, partner=[np.zeros(F, np.int64)]),
+     r"^partner=list \(allowed: None or a dict chunk -> frames\)$"),
+    (lambda g: g.receive(-1, np.zeros(F, np.int64)), r"^partner chunk=-1 \(allowed"),
+    (lambda g: g.amend(-2, np.zeros(F, np.int64)), r"^own chunk=-2 \(allowed"),
+])
+def test_a_chunk_index_that_is_no_whole_number_from_0_is_one_line(model, call,  # noqa: ANN001
+                                                                  message: str) -> None:
+    """step(-1) said "own chunk -1 exists"; a partner chunk -1 was taken in as the frame
+    before chunk 0 (an estimate of no new unit at chunk 0 went on with its unit), 1.5 was
+    kept as a chunk of its own, and a float or str chunk was a TypeError from deep inside."""
+    gen = DuplexGenerator(LMRows(model, N_UNITS, 128), FMT, 128, seed=0)
+    with pytest.raises(ValueError, match=message):
+        call(gen)
+    assert gen.tokens == [] and gen.partner == {} and gen.own == {}  # nothing taken in
