@@ -107,6 +107,7 @@ class DuplexGenerator:
     # ------------------------------------------------------------------ state
     def reset(self, seed: int) -> None:
         """Start a new conversation; all randomness derives from ``seed``."""
+        self._check_open("reset")
         self.lm.reset(self.row)
         self.rng.reset(seed)
         self.own: dict[int, np.ndarray] = {}
@@ -133,6 +134,13 @@ class DuplexGenerator:
             self.closed = True
             self.lm.release_row(self.row)
 
+    def _check_open(self, call: str) -> None:
+        """After :meth:`close` the row may be another generator's: using it would change
+        that conversation's context."""
+        if self.closed:
+            raise ValueError(f"{call}: this generator is closed (its row {self.row} was given "
+                             "back; allowed: a generator not closed, or a new one)")
+
     @property
     def tokens(self) -> list[int]:
         """The context's token ids (``[S0]`` of chunk ``base`` first)."""
@@ -140,6 +148,7 @@ class DuplexGenerator:
 
     def receive(self, k: int, frames: np.ndarray) -> None:
         """Real partner chunk ``k`` (replaces its estimate; the row is cropped lazily)."""
+        self._check_open("receive")
         k = whole(k, "partner chunk", 0)
         frames = check_chunk(frames, f"partner chunk {k}", self.fmt.n_units, self.F)
         self.received.add(k)
@@ -161,6 +170,7 @@ class DuplexGenerator:
 
     def amend(self, k: int, frames: np.ndarray) -> None:
         """Own chunk ``k`` was played as ``frames`` (e.g. silence after a deadline miss)."""
+        self._check_open("amend")
         k = whole(k, "own chunk", 0)
         frames = check_chunk(frames, f"own chunk {k}", self.fmt.n_units, self.F)
         if k in self.own and np.array_equal(self.own[k], frames):
@@ -179,6 +189,7 @@ class DuplexGenerator:
                      own: Mapping[int, np.ndarray] | None = None, speak: bool = True,
                      ) -> Program[ChunkStep]:
         """:meth:`step` as an engine program (yields token requests)."""
+        self._check_open("step")
         chunk = whole(chunk, "chunk", 0)  # -1 said "own chunk -1 exists"; a partner chunk -1
         given: dict[str, list[tuple[int, np.ndarray]]] = {}
         for name, chunks in (("own", own), ("partner", partner)):  # was the frame before 0

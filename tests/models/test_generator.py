@@ -184,3 +184,20 @@ def test_a_chunk_index_that_is_no_whole_number_from_0_is_one_line(model, call,  
     with pytest.raises(ValueError, match=message):
         call(gen)
     assert gen.tokens == [] and gen.partner == {} and gen.own == {}  # nothing taken in
+
+
+def test_a_closed_generator_refuses_to_touch_the_row_it_gave_back(model) -> None:
+    """After close() the row may be another generator's: reset() emptied it and step()
+    appended to it, changing that conversation's context without a word."""
+    lm = LMRows(model, N_UNITS, 256)
+    first = DuplexGenerator(lm, FMT, 256, seed=0)
+    first.close()
+    second = DuplexGenerator(lm, FMT, 256, seed=1)  # takes the row the first gave back
+    second.step(0)
+    held = list(second.tokens)
+    for call in (lambda: first.reset(0), lambda: first.step(1),
+                 lambda: first.receive(0, np.zeros(F, np.int64)),
+                 lambda: first.amend(0, np.zeros(F, np.int64))):
+        with pytest.raises(ValueError, match=r"^\w+: this generator is closed \(its row 0 "):
+            call()
+    assert second.tokens == held
