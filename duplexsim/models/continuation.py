@@ -28,6 +28,7 @@ knowing the own chunk ``j``; here the two chunks ``j`` are decided apart.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +37,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from duplexsim.agents.base import whole
 from duplexsim.models.agentdir import AgentFiles, load_agent_files
 from duplexsim.models.engine import AnyProgram, Program, gather, run_lockstep
 from duplexsim.models.generator import DuplexGenerator
@@ -71,7 +73,7 @@ def continue_dialogues(agent: str | Path | AgentFiles, prompts: Sequence[np.ndar
     files.check_chunk_ms(chunk_ms)
     fmt = SyncFormat(chunk_ms=chunk_ms, n_units=files.vocab.n_units,
                      silence_unit=files.silence_unit)
-    checked, seeds, n_rows = _checked(prompts, seeds, max_batch)
+    checked, seeds, n_rows = _checked(prompts, seeds, max_batch, seconds)
     n_chunks = [chunks_to_cover(p.shape[1], seconds, fmt) for p in checked]
     lm = LMRows(files.model, files.vocab.n_units, files.context_tokens, rows=n_rows,
                 backend=backend)
@@ -145,9 +147,9 @@ def interact_dialogues(agent_a: str | Path | AgentFiles, agent_b: str | Path | A
     """
     fa = agent_a if isinstance(agent_a, AgentFiles) else load_agent_files(agent_a)
     fb = agent_b if isinstance(agent_b, AgentFiles) else load_agent_files(agent_b)
-    if lead not in (0, 1):
+    if isinstance(lead, bool) or lead not in (0, 1):
         raise ValueError(f"lead={lead} (allowed: 0 or 1 chunks)")
-    checked, seeds, n_rows = _checked(prompts, seeds, max_batch)
+    checked, seeds, n_rows = _checked(prompts, seeds, max_batch, seconds)
     lms: dict[int, LMRows] = {}
     gens = []
     for files in (fa, fb):
@@ -172,20 +174,32 @@ def interact_dialogues(agent_a: str | Path | AgentFiles, agent_b: str | Path | A
 
 
 def _checked(prompts: Sequence[np.ndarray], seeds: Sequence[int] | None,
-             max_batch: int) -> tuple[list[np.ndarray], list[int], int]:
-    """Prompts as int64 ``[2, T]``, one seed each, and the rows to use."""
-    seeds = list(range(len(prompts))) if seeds is None else [int(s) for s in seeds]
+             max_batch: int, seconds: float) -> tuple[list[np.ndarray], list[int], int]:
+    """Prompts as int64 ``[2, T]``, one seed each, and the rows to use; ``seconds`` checked.
+    (A float prompt was truncated to unit ids, a seed 1.5 ran as 1, seconds -1 returned the
+    prompt cut to whole chunks, and NaN failed converting NaN to an integer.)"""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float | np.integer
+                                                   | np.floating) \
+            or not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"seconds={seconds!r} (allowed: a finite number >= 0)")
+    if seeds is None:
+        seeds = list(range(len(prompts)))
+    for i, s in enumerate(seeds):
+        if isinstance(s, bool) or not isinstance(s, int | np.integer):
+            raise ValueError(f"seeds[{i}]={s!r} (allowed: an integer)")
+    seeds = [int(s) for s in seeds]
     if len(seeds) != len(prompts):
         raise ValueError(f"seeds: {len(seeds)} given for {len(prompts)} prompts "
                          "(allowed: one seed per prompt)")
-    if max_batch < 1:
-        raise ValueError(f"max_batch={max_batch} (allowed: >= 1)")
+    max_batch = whole(max_batch, "max_batch", 1)
     checked = []
     for i, p in enumerate(prompts):
-        p = np.asarray(p, dtype=np.int64)
+        p = np.asarray(p)
         if p.ndim != 2 or p.shape[0] != 2:
             raise ValueError(f"prompts[{i}]: shape {p.shape} (allowed: [2, T])")
-        checked.append(p)
+        if p.size and not np.issubdtype(p.dtype, np.integer):
+            raise ValueError(f"prompts[{i}]: dtype {p.dtype} (allowed: integer unit ids)")
+        checked.append(p.astype(np.int64, copy=False))
     return checked, seeds, max(1, min(max_batch, len(checked)))
 
 

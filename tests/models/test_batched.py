@@ -74,6 +74,32 @@ def test_errors(model) -> None:
         continue_dialogues(files, [prompt], 1.0, chunk_ms=200, max_batch=0)
 
 
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"seconds": -1.0}, r"^seconds=-1.0 \(allowed: a finite number >= 0\)$"),
+    ({"seconds": float("nan")}, r"^seconds=nan \(allowed"),  # was: cannot convert NaN
+    ({"seconds": float("inf")}, r"^seconds=inf \(allowed"),
+    ({"prompt": np.full((2, 20), 0.5)}, r"^prompts\[0\]: dtype float64 \(allowed: integer"),
+    ({"seeds": [1.5]}, r"^seeds\[0\]=1.5 \(allowed: an integer\)$"),
+    ({"max_batch": 1.5}, r"^max_batch=1.5 \(allowed: a whole number >= 1\)$"),
+])
+def test_bad_continuation_arguments_are_one_line(model, kwargs, message: str) -> None:  # noqa: ANN001
+    """Seconds -1 returned the prompt cut to whole chunks, a float prompt was truncated to
+    unit ids and a seed 1.5 ran as seed 1 (each without a word); NaN seconds and a float
+    max_batch failed inside (int() of NaN, torch's new_empty)."""
+    from duplexsim.models.continuation import interact_dialogues
+
+    files = files_for(model, 48)
+    prompt = kwargs.pop("prompt", np.zeros((2, 20), dtype=np.int64))
+    args = {"seconds": 1.0, "chunk_ms": 200} | kwargs
+    with pytest.raises(ValueError, match=message):
+        continue_dialogues(files, [prompt], **args)
+    with pytest.raises(ValueError, match=message):
+        interact_dialogues(files, files, [prompt], **args)
+    with pytest.raises(ValueError, match=r"^lead=True \(allowed: 0 or 1 chunks\)$"):
+        interact_dialogues(files, files, [np.zeros((2, 20), np.int64)], 1.0, chunk_ms=200,
+                           lead=True)
+
+
 def test_bench_batched_smoke(tmp_path, capsys) -> None:
     import json
 
