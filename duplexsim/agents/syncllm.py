@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from duplexsim.agents.base import ChunkReport
+from duplexsim.agents.base import ChunkReport, whole
 from duplexsim.models.agentdir import AgentFiles, load_agent_files
 from duplexsim.models.engine import Program, drive
 from duplexsim.models.generator import DuplexGenerator, Estimation
@@ -104,6 +104,7 @@ def load_agent(path: str | Path, chunk_ms: int | None = None,
     it covers the model, else HF's; :mod:`duplexsim.models.rows`).
     """
     files = load_agent_files(path, device=device)
-    chunk = files.chunk_ms[0] if chunk_ms is None else int(chunk_ms)
+    # a whole number: int() ran 160.5 as 160 ms
+    chunk = files.chunk_ms[0] if chunk_ms is None else whole(chunk_ms, "chunk_ms", 1)
     return SyncLLMAgent(files, chunk, sampling=sampling, estimation=estimation, seed=seed,
                         name=name, backend=backend)

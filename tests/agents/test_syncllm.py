@@ -130,7 +130,11 @@ def test_context_slides_when_full(agent_dir) -> None:
 def test_bad_arguments(agent_dir, tmp_path) -> None:
     with pytest.raises(ValueError, match="not trained for chunk_ms=240.*160, 200"):
         load_agent(agent_dir, chunk_ms=240)
+    with pytest.raises(ValueError, match=r"^chunk_ms=160.5 \(allowed: a whole number >= 1\)$"):
+        load_agent(agent_dir, chunk_ms=160.5)  # int() ran it as 160 ms
     agent = load_agent(agent_dir, chunk_ms=160)
+    with pytest.raises(ValueError, match=r": produce\(-1\): chunk=-1 \(allowed: a whole"):
+        agent.produce(-1)  # said "own chunk -1 exists"
     with pytest.raises(ValueError, match="5 frames"):
         agent.observe_partner(0, np.zeros(5))
     with pytest.raises(FileNotFoundError, match="agent.json missing"):
