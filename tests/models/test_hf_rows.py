@@ -63,6 +63,24 @@ ROPE_SCALING = {
 }
 
 
+def _random_llama(rope: str | None, max_positions: int, attention: str):  # noqa: ANN202
+    """A 2-layer Llama (vocabulary 61) with N(0, 0.3) weights, seed 0, RoPE ``rope``."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=61, hidden_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=4, intermediate_size=96,
+                         max_position_embeddings=max_positions,
+                         rope_scaling=ROPE_SCALING.get(rope or ""),
+                         attn_implementation=attention)
+    model = LlamaForCausalLM(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.3)
+    return model
+
+
 @pytest.mark.parametrize(("attention", "rope"), [("eager", None), ("sdpa", "dynamic"),
                                                  ("sdpa", "longrope"), ("eager", "dynamic")])
 def test_the_hf_backend_gives_each_row_what_hf_gives_it_alone(attention: str,
@@ -72,20 +90,10 @@ def test_the_hf_backend_gives_each_row_what_hf_gives_it_alone(attention: str,
     diff 0.07); pads sat at position max_tokens, and dynamic / longrope RoPE take their
     frequencies from the batch's largest position id (diff 0.003, longrope 0.57)."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     from duplexsim.models.rows import LMRows
 
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=61, hidden_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=4, intermediate_size=96,
-                         max_position_embeddings=256 if rope == "longrope" else 64,
-                         rope_scaling=ROPE_SCALING.get(rope or ""),
-                         attn_implementation=attention)
-    model = LlamaForCausalLM(config).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.3)
+    model = _random_llama(rope, 256 if rope == "longrope" else 64, attention)
     g = torch.Generator().manual_seed(0)
     tokens = [torch.randint(0, 61, (n,), generator=g).tolist() for n in (10, 20)]
     lm = LMRows(model, 50, max_tokens=64, rows=2, backend="hf")
@@ -119,19 +127,10 @@ def test_a_longrope_row_is_not_rescaled_by_a_longer_row_beside_it() -> None:
     original length: a 10-token row beside a 100-token one (original length 64) got the
     long factors too (max diff 0.57 against HF alone, also at the next decode step)."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     from duplexsim.models.rows import LMRows
 
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=61, hidden_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=4, intermediate_size=96,
-                         max_position_embeddings=256, rope_scaling=ROPE_SCALING["longrope"],
-                         attn_implementation="sdpa")
-    model = LlamaForCausalLM(config).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.3)
+    model = _random_llama("longrope", 256, "sdpa")
     g = torch.Generator().manual_seed(0)
     tokens = [torch.randint(0, 61, (n,), generator=g).tolist() for n in (10, 100)]
     lm = LMRows(model, 50, max_tokens=128, rows=2, backend="hf")
