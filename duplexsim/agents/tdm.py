@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from duplexsim.agents.base import ChunkReport, missing_before
+from duplexsim.agents.base import ChunkReport, missing_before, whole
 from duplexsim.errors import InputError
 from duplexsim.models.agentdir import AgentFiles, load_agent_files
 from duplexsim.models.rows import Backend, LMRows
@@ -226,6 +226,7 @@ def load_tdm_agent(path: str | Path, chunk_ms: int | None = None, slice_ms: int 
     the scenario's ``decision_lead_chunks`` (the paper's 1 by default).
     """
     files = load_agent_files(path, device=device, kind="tdm")
-    chunk = files.chunk_ms[0] if chunk_ms is None else int(chunk_ms)
+    # a whole number: int() ran 160.5 as 160 ms
+    chunk = files.chunk_ms[0] if chunk_ms is None else whole(chunk_ms, "chunk_ms", 1)
     return TdmAgent(files, chunk, slice_ms=slice_ms, sampling=sampling, seed=seed, name=name,
                     lead_chunks=lead_chunks)

@@ -69,6 +69,8 @@ def test_slice_lengths_are_checked(agent_dir):
         load_tdm_agent(agent_dir, chunk_ms=200, slice_ms=1000)
     with pytest.raises(SliceError, match="slice_ms: 1200 is not a whole number of chunk_ms=160"):
         load_tdm_agent(agent_dir, chunk_ms=160, slice_ms=1200)
+    with pytest.raises(ValueError, match=r"^chunk_ms=160.5 \(allowed: a whole number >= 1\)$"):
+        load_tdm_agent(agent_dir, chunk_ms=160.5)  # int() ran it as 160 ms
     # default: the first trained slice (card order) that is whole chunks
     assert load_tdm_agent(agent_dir, chunk_ms=160).slice_ms == 640
     assert load_tdm_agent(agent_dir, chunk_ms=200).slice_ms == 800
