@@ -53,7 +53,8 @@ class SamplingConfig:
 
         if not temperature_ok(self.temperature) or isinstance(self.top_k, bool) \
                 or not isinstance(self.top_k, Integral) or self.top_k < 0 \
-                or not isinstance(self.top_p, Real) or not 0 < self.top_p <= 1 or (
+                or not isinstance(self.top_p, Real) or isinstance(self.top_p, bool) \
+                or not 0 < self.top_p <= 1 or (
                 self.estimate_temperature is not None
                 and not temperature_ok(self.estimate_temperature)):
             raise ValueError(f"SamplingConfig: bad values {self} (allowed: temperature finite "

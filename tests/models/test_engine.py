@@ -87,7 +87,7 @@ def test_tiny_temperature_is_greedy_not_a_masked_id(temperature: float) -> None:
 @pytest.mark.parametrize("kwargs", [{"temperature": float("nan")}, {"temperature": float("inf")},
                                     {"temperature": -0.1}, {"estimate_temperature": float("nan")},
                                     {"top_k": 2.5}, {"top_k": True}, {"top_p": float("nan")},
-                                    {"top_p": 0.0}])
+                                    {"top_p": 0.0}, {"top_p": True}, {"temperature": True}])
 def test_sampling_config_refuses_what_would_pick_a_masked_id(kwargs) -> None:
     """A NaN or infinite temperature turns every probability into NaN after the NaN check:
     the sampler could then pick an id that is not allowed. Refused where it is set."""
