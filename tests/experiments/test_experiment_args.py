@@ -135,6 +135,8 @@ def _script(name: str):  # noqa: ANN202
     ("continuation", ["--chunk-ms", "100"], "--chunk-ms"),
     ("rl_turn_policy", ["--latencies", ""], "--latencies"),  # was: the defaults
     ("latency_sweep", ["--smoke", "--corpus", "no/such/corpus"], "--corpus"),  # was: ignored
+    ("continuation", ["--smoke", "--prompt-s", "10"], "--prompt-s"),  # was: ignored
+    ("continuation", ["--smoke", "--splits", "test"], "--splits"),
     # the network sweep alone (delays 160 320): no effects_vs_delay240 and no word
     ("latency_sweep", ["--sweeps", "network", "--contrast-delays", "240"], "--contrast-delays"),
     ("presets", ["--corpus", "no/such/corpus"], "--corpus"),
