@@ -237,7 +237,8 @@ def _train_side_by_side(plan: DemoPlan, todo: list[tuple[str, list[str]]],
                     f"{n} {_progress(plan.agent_dir(n), p)}" for n, (p, _) in procs.items()),
                     flush=True)
     finally:  # a failed run, SIGTERM (which reaches this process only), Ctrl-C
-        stopped = [n for n, (p, _) in procs.items() if p in _stop([p for p, _ in procs.values()])]
+        ended_by_us = _stop([p for p, _ in procs.values()])
+        stopped = [n for n, (p, _) in procs.items() if p in ended_by_us]
     failed = [(n, log) for n, (p, log) in procs.items() if p.returncode and n not in stopped]
     if stopped:
         print(f"    stopped {', '.join(stopped)} (another failed); it resumes from its last "

@@ -209,12 +209,14 @@ def test_demo_training_failing_stops_the_other_one_now(tmp_path, monkeypatch, ca
     monkeypatch.setattr(sys, "executable", str(trainer))
     plan = DemoPlan(root=tmp_path / "runs", out=tmp_path / "out")
     t0 = time.perf_counter()
-    with pytest.raises(SystemExit, match="training broken failed"):
-        demo._train_side_by_side(plan, [("fisher", ["train", "fine.toml"]),
-                                        ("broken", ["train", "broken.toml"])], poll_s=60)
-    assert time.perf_counter() - t0 < 30
-    out = capsys.readouterr().out
-    assert "stopped fisher" in out and "boom" in out
+    for todo in ([("fisher", ["train", "fine.toml"]), ("broken", ["train", "broken.toml"])],
+                 [("broken", ["train", "broken.toml"]), ("fisher", ["train", "fine.toml"])]):
+        with pytest.raises(SystemExit, match=r"training broken failed$"):
+            demo._train_side_by_side(plan, todo, poll_s=60)
+        assert time.perf_counter() - t0 < 30
+        out = capsys.readouterr().out
+        assert "stopped fisher" in out and "boom" in out
+        t0 = time.perf_counter()
 
 
 def test_demo_refuses_a_missing_or_bad_card_before_building_anything(tmp_path, capsys):
