@@ -17,7 +17,7 @@ demo:
 
 test: setup
 	$(VENV)/bin/ruff check duplexsim tests experiments
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadscope
 
 lint: setup
 	$(VENV)/bin/ruff check duplexsim tests experiments

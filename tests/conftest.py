@@ -12,3 +12,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 from duplexsim.threads import use_threads  # noqa: E402
 
 use_threads()  # the test run is an entry point: one torch thread unless DUPLEXSIM_THREADS
+
+
+def pytest_xdist_auto_num_workers(config) -> int:  # noqa: ANN001
+    """``-n auto`` (``make test``): one worker per core this process may use, at most 8 (each
+    worker holds torch and transformers, ~0.6 GB, and runs one torch thread)."""
+    return max(1, min(len(os.sched_getaffinity(0)), 8))
