@@ -84,6 +84,11 @@ class CounterRNG:
         self.reset(seed)
 
     def reset(self, seed: int) -> None:
+        """Start the stream of ``seed``, a whole number (an int or NumPy integer; a negative
+        one is taken modulo 2**64). A float or a bool is refused: ``int()`` ran seed 1.5 as
+        seed 1."""
+        if isinstance(seed, bool) or not isinstance(seed, Integral):
+            raise ValueError(f"seed={seed!r} (allowed: a whole number, an int or NumPy integer)")
         self.key = _splitmix64(int(seed) & MASK64)
         self.counter = 0
 

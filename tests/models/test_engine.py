@@ -35,6 +35,13 @@ def test_counter_rng_is_a_function_of_seed_and_counter() -> None:
     assert a.uniform() == draws[0]
 
 
+@pytest.mark.parametrize("seed", [1.5, 1.0, True, "1", None])
+def test_a_seed_that_is_no_whole_number_is_refused(seed):
+    with pytest.raises(ValueError, match=r"^seed=.* \(allowed: a whole number"):
+        CounterRNG(seed)
+    assert CounterRNG(np.int64(7)).uniform() == CounterRNG(7).uniform()
+
+
 def test_sampled_row_does_not_depend_on_other_rows() -> None:
     gen = torch.Generator().manual_seed(0)
     logits = torch.randn(6, 50, generator=gen)
