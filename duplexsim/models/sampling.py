@@ -89,8 +89,8 @@ class CounterRNG:
         seed 1."""
         if isinstance(seed, bool) or not isinstance(seed, Integral):
             raise ValueError(f"seed={seed!r} (allowed: a whole number, an int or NumPy integer)")
-        self.key = _splitmix64(int(seed) & MASK64)
-        self.counter = 0
+        self.key: int = _splitmix64(int(seed) & MASK64)
+        self.counter: int = 0
 
     def uniform(self) -> float:
         """The next uniform (53 random bits); advances the counter."""
