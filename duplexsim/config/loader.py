@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
+
 from duplexsim.errors import (
     ConfigError,
     InputError,
@@ -67,6 +69,31 @@ class FieldErrors(ConfigError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.errors,))
+
+
+def plain_fields(obj: Any) -> None:
+    """Replace NumPy scalars in the fields of the frozen dataclass ``obj`` (also inside
+    tuples, lists and dicts) by the Python scalars they hold, before ``__post_init__`` checks them:
+    a scenario built from ``np.arange`` or ``np.linspace`` values then checks, prints, hashes
+    and writes as the same scenario written with plain numbers (``np.float64(40.0)`` went
+    into ``scenario.toml`` as itself, which no TOML reader reads, and ``np.int64`` failed the
+    write after the whole simulation had run)."""
+    for field in dataclasses.fields(obj):
+        value = getattr(obj, field.name)
+        plain = _plain(value)
+        if plain is not value:
+            object.__setattr__(obj, field.name, plain)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    nested = np.generic | tuple | list | dict
+    if isinstance(value, tuple | list) and any(isinstance(v, nested) for v in value):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict) and any(isinstance(v, nested) for v in value.values()):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def raise_errors(errors: list[FieldError]) -> None:

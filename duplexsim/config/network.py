@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from duplexsim.config.loader import FieldError, raise_errors
+from duplexsim.config.loader import FieldError, plain_fields, raise_errors
 from duplexsim.errors import InputError, MissingInputError, finite_in, plain_number
 
 JitterDist = Literal["none", "uniform", "normal", "pareto", "paretonormal", "normal-analytic",
@@ -92,6 +92,7 @@ class LinkConfig:
     """... for spike_duration_ms."""
 
     def __post_init__(self) -> None:
+        plain_fields(self)
         raise_errors(_link_errors(self))
 
     def link_values(self) -> dict[str, Any]:
@@ -394,6 +395,7 @@ class EdgeConfig(LinkConfig):
     preset: str = "ideal"
 
     def __post_init__(self) -> None:
+        plain_fields(self)
         errors = _link_errors(self)
         if self.preset not in PRESETS:
             errors.append(FieldError("preset", f"unknown preset {self.preset!r}",
@@ -416,6 +418,7 @@ class TopologyConfig:
     edges: tuple[EdgeConfig, ...] = ()
 
     def __post_init__(self) -> None:
+        plain_fields(self)
         errors: list[FieldError] = []
         seen = set(self.nodes)
         if len(seen) != len(self.nodes):
@@ -485,6 +488,7 @@ class NetworkConfig:
     topology: TopologyConfig | None = None
 
     def __post_init__(self) -> None:
+        plain_fields(self)
         if self.preset not in PRESETS:
             raise FieldError("preset", f"unknown preset {self.preset!r}", ", ".join(PRESETS))
         errors: list[FieldError] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from duplexsim.config.loader import FieldError, raise_errors
+from duplexsim.config.loader import FieldError, plain_fields, raise_errors
 from duplexsim.errors import finite_in
 
 MAX_WEIGHT = 1e6
@@ -42,6 +42,7 @@ class RewardConfig:
     per minute (about 10-20/min in Switchboard-style dialogue, Ward & Tsukahara 2000)."""
 
     def __post_init__(self) -> None:
+        plain_fields(self)
         # bounds as the other tables have them: a weight past 1e6 or a time past a day is a
         # typo (rewards of 1e300 overflow the running sums RL libraries keep)
         errors = []

@@ -28,6 +28,7 @@ from duplexsim.config.loader import (
     Problem,
     from_dict,
     load_toml,
+    plain_fields,
     raise_errors,
     read_json,
 )
@@ -104,6 +105,7 @@ class SideConfig:
     """Clock rate error in parts per million (quartz: tens of ppm)."""
 
     def __post_init__(self) -> None:
+        plain_fields(self)
         errors: list[FieldError] = []
         _need(errors, self.kind in SIDE_KEYS, "kind", f"unknown kind {self.kind!r}",
               ", ".join(SIDE_KEYS))
@@ -169,6 +171,7 @@ class ComputeConfig:
     """What is played when a chunk misses its deadline."""
 
     def __post_init__(self) -> None:
+        plain_fields(self)
         errors: list[FieldError] = []
         _need(errors, finite_in(self.scale, 0.0, 1e6, low_open=True), "scale",
               f"{self.scale} is not a positive number", "> 0 and <= 1000000")
@@ -197,6 +200,7 @@ class BufferConfig:
     when a side waits, ``estimation = "wait"``, and its incoming link can lose chunks)."""
 
     def __post_init__(self) -> None:
+        plain_fields(self)
         raise_errors([FieldError("give_up_ms", f"{self.give_up_ms} is not allowed",
                                  "0 .. 3600000, or -1 = never give up")]
                      if not -1 <= self.give_up_ms <= 3_600_000 else [])
@@ -236,6 +240,7 @@ class Scenario:
     that scenarios without it write no ``[reward]`` table; the simulator ignores it."""
 
     def __post_init__(self) -> None:
+        plain_fields(self)
         errors: list[FieldError] = []
         _need(errors, bool(self.name.strip()), "name", "empty name", "a non-empty string")
         _need(errors, self.reward is None or isinstance(self.reward, RewardConfig), "reward",

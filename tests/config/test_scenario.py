@@ -52,6 +52,30 @@ def test_python_built_equals_toml_loaded() -> None:
     assert loaded.frames_per_chunk == 5 and loaded.n_chunks == 300
 
 
+def test_numpy_scalars_build_the_scenario_plain_numbers_build() -> None:
+    """Values from ``np.arange`` / ``np.linspace`` (a sweep written in Python): np.float64
+    went into scenario.toml as ``np.float64(40.0)``, np.int64 failed its write after the
+    run, and np.float32 20.0 was refused as "longer than a day"."""
+    import numpy as np
+
+    from duplexsim.config.network import LinkConfig
+
+    def build(f, i):  # noqa: ANN001, ANN202
+        link = LinkConfig(delay_ms=f(40.0), jitter_ms=i(3), jitter_dist="normal")
+        return Scenario(name="np", chunk_ms=i(200), duration_s=f(20.0), seed=i(3),
+                        a=SideConfig(kind="scripted", clock_drift_ppm=f(20.0)),
+                        b=SideConfig(kind="scripted"),
+                        network=NetworkConfig(preset="lan", a_to_b=link, b_to_a=link),
+                        buffer=BufferConfig(give_up_ms=i(400)))
+
+    plain = build(float, int)
+    for f, i in ((np.float64, np.int64), (np.float32, np.int32)):
+        built = build(f, i)
+        assert built == plain and dump_toml(built) == dump_toml(plain)
+        assert type(built.seed) is int and type(built.network.a_to_b.delay_ms) is float
+        assert from_dict(Scenario, tomllib.loads(dump_toml(built))) == plain
+
+
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.name for p in SCENARIOS])
 def test_dump_round_trip_and_asdict(path: Path) -> None:
     scenario = load_scenario(path)
