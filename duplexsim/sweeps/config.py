@@ -38,6 +38,7 @@ from duplexsim.config.loader import (
     FieldError,
     Problem,
     from_dict,
+    plain_fields,
     raise_errors,
     read_toml,
 )
@@ -78,6 +79,7 @@ class SweepConfig:
     """``module:function`` computing a row from a resolved scenario dict; "" = simulate."""
 
     def __post_init__(self) -> None:
+        plain_fields(self)  # (values from np.arange / np.linspace: their TOML)
         errors: list[FieldError] = []
         # TOML reads `network.a_to_b.delay_ms = 5` (unquoted), [sweep.set.network.a_to_b]
         # and `network = { a_to_b = { delay_ms = 5 } }` alike, as nested tables; each names

@@ -38,6 +38,17 @@ def test_dump_sweep_round_trips():
     assert data["seeds"] == [0, 2] and data["set"] == {"duration_s": 5.0}
 
 
+def test_dump_sweep_writes_numpy_values_as_the_numbers_they_hold():
+    import tomllib
+
+    cfg = SweepConfig(name="x", base="b.toml", seeds=tuple(np.arange(2)),
+                      grid={"network.a_to_b.delay_ms": list(np.linspace(0, 200, 3)),
+                            "network.a_to_b.jitter_ms": list(np.arange(0, 20, 10))})
+    data = tomllib.loads(dump_sweep(cfg))["sweep"]  # np.int64 failed, np.float64 wrote itself
+    assert data["seeds"] == [0, 1] and data["grid"] == {
+        "network.a_to_b.delay_ms": [0.0, 100.0, 200.0], "network.a_to_b.jitter_ms": [0, 10]}
+
+
 @pytest.mark.parametrize("script", ["latency_sweep.py", "pairing.py", "presets.py"])
 def test_experiment_smoke(script, tmp_path):
     if not _sim_available():
