@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from duplexsim.config.loader import FieldError, from_dict, load_toml, raise_errors
+from duplexsim.config.loader import FieldError, from_dict, load_toml, plain_fields, raise_errors
 from duplexsim.errors import finite_in
 from duplexsim.tokens import FRAME_MS, min_context_tokens
 
@@ -90,6 +90,7 @@ class ModelCard:
     text reuse pretrained rows ``0..vocab-1`` (the paper appends new rows instead)."""
 
     def __post_init__(self) -> None:
+        plain_fields(self)
         errors: list[FieldError] = []
         for name, high in _MODEL_MAX.items():
             if not 0 <= getattr(self, name) <= high:
@@ -176,6 +177,7 @@ class StageCard:
     logged training loss is the weighted mean, validation always the plain one."""
 
     def __post_init__(self) -> None:
+        plain_fields(self)
         errors: list[FieldError] = []
         for name in ("batch_tokens", "grad_accum", "seq_len", "window_chunks"):
             if not 0 < getattr(self, name) <= _STAGE_MAX:
@@ -256,6 +258,7 @@ class TrainCard:
     """Stage 2: silence between consecutive IPUs laid out without overlap (uniform range)."""
 
     def __post_init__(self) -> None:
+        plain_fields(self)
         errors: list[FieldError] = []
         if not self.chunk_ms or any(not 0 < c <= 60_000 or c % FRAME_MS for c in self.chunk_ms):
             errors.append(FieldError("chunk_ms", f"{list(self.chunk_ms)}",
@@ -318,6 +321,7 @@ class TdmCard:
     """Silence after the barge-in ends before the dialogue resumes (uniform)."""
 
     def __post_init__(self) -> None:
+        plain_fields(self)
         errors: list[FieldError] = []
         if not self.slice_ms or any(not 0 < s <= _TDM_MAX_MS or s % FRAME_MS
                                     for s in self.slice_ms):
@@ -360,6 +364,7 @@ class AgentCard:
     """kind = "tdm" only: slices and interruption injection (unset = the defaults)."""
 
     def __post_init__(self) -> None:
+        plain_fields(self)
         if not any(s.enabled for s in self.stages().values()):
             raise FieldError("stage3.enabled", "every stage is disabled", "at least one stage")
         if self.agent.kind != "tdm" and self.tdm is not None:

@@ -36,6 +36,22 @@ def test_every_shipped_card_loads() -> None:
         load_card(path)
 
 
+def test_numpy_scalars_in_a_card_are_the_numbers_they_hold() -> None:
+    """A hyperparameter sweep written with np.arange: np.int64 layers failed agent.json's
+    write after the training."""
+    import dataclasses
+    import json
+
+    import numpy as np
+
+    card = load_card(AGENTS / "fisher.toml")
+    model = dataclasses.replace(card.model, n_layers=np.int64(2),
+                                n_units=np.int32(card.model.n_units))
+    assert model == dataclasses.replace(card.model, n_layers=2)
+    assert type(model.n_layers) is int
+    json.dumps(dataclasses.asdict(dataclasses.replace(card, model=model)))
+
+
 @pytest.mark.parametrize("name", ["fisher", "candor"])
 def test_long_card_is_a_larger_model_on_more_tokens(name: str) -> None:
     base, long = load_card(AGENTS / f"{name}.toml"), load_card(AGENTS / f"{name}-long.toml")
