@@ -33,7 +33,7 @@ VOCODER_FILES = ("tokenizer/config.json", "tokenizer/arrays.safetensors")
 audio), not what it says."""
 CORPUS_FILES = ("manifest.json",)
 """A corpus's manifest records every dialogue it holds and how the corpus was built."""
-SIMULATOR_VERSION = "2026-12-06.3"
+SIMULATOR_VERSION = "2026-12-06.4"
 """Part of every cache key of a simulated or generated conversation: changed whenever the
 code gives other traces from the same inputs (a timing rule, the agents' numerics, what an
 agent's context holds) or other metrics from the same trace (a sweep cell stores its
@@ -57,7 +57,10 @@ piece of no new unit at a window's first chunk is in the context as the unit it 
 with ([S1] u), so later sampling differs where an agent sampled one.
 2026-12-06.3: the HF fallback forward runs each row of a longrope (or dynamic) RoPE model
 in a call of its own: a row beside one past the original length got the long factors (other
-logits, other traces for such agents in a batch; lean-forward agents unchanged)."""
+logits, other traces for such agents in a batch; lean-forward agents unchanged).
+2026-12-06.4: a packet lost on a hop past the first crosses the hops before it (their fifo
+order, their serialisation): other traces on paths with a loss behind a jittery fifo or a
+bandwidth hop (single-hop links and the shipped scenarios unchanged)."""
 
 
 def file_digest(path: str | Path) -> str:

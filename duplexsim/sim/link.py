@@ -10,9 +10,12 @@ once known: NaN for a copy still before a queueing hop when the simulation ends)
 know about agents or receive buffers.
 
 Path semantics: a packet crosses the hops in order; per-hop delays add; loss on any hop
-loses it. Duplication is decided once per packet (probability ``1 - prod(1 - d_i)``); the
-copy crosses the path on its own draws. ``fifo`` on a hop means that hop's exit time is
-``max(entry + delay, exits of the packets that entered the hop before it)``: packets leave
+loses it there, after it crossed the hops before it (it held their fifo order and took its
+turn on their wire, as in a chain of netem qdiscs; a hop's own loss drops it on entry, as
+netem's does, before its queue). Duplication is decided once per packet (probability
+``1 - prod(1 - d_i)``); the copy crosses the path on its own draws. ``fifo`` on a hop means
+that hop's exit time is ``max(entry + delay, exits of the packets that entered the hop
+before it)``: packets leave
 in the order they *entered that hop*, so a packet that overtook another on an earlier
 ``reorder`` hop stays ahead on a fifo hop after it (exact for a constant-delay hop such as
 an ``ideal`` edge; the entries are compared with the last 64 packets'). ``reorder`` draws
@@ -120,7 +123,8 @@ class _Queued:
     seq: int
     hop: int = field(compare=False)
     packet: Packet = field(compare=False)
-    draws: list[float] = field(compare=False)
+    draws: list[float | None] = field(compare=False)
+    """Each hop's delay draw, None where that hop loses it."""
     size_bytes: int = field(compare=False)
 
 
@@ -162,20 +166,24 @@ class Link:
                 "duplicate": copy > 0,
             }
             self.records.append(record)
-            if not lost:
+            if draws[0] is not None:  # (lost on a later hop: it crosses those before it)
                 self._sent += 1
                 self._travel(_Queued(float(now), self._sent, 0, Packet(chunk, units, record),
-                                     draws, size))  # type: ignore[arg-type]
+                                     draws, size))
 
     def _travel(self, item: _Queued) -> None:
         """Cross the hops from ``item.hop`` on, up to the next queueing hop (where it waits
-        for that ms's ``QUEUE`` event) or to the end of the path (its arrival)."""
+        for that ms's ``QUEUE`` event), the hop that loses it (dropped on entry) or the end
+        of the path (its arrival)."""
         t = item.t_ms
         for i in range(item.hop, len(self.hops)):
+            drawn = item.draws[i]
+            if drawn is None:
+                return
             if i in self._queued and i > item.hop:
                 self._queue_at(dataclasses.replace(item, t_ms=t, hop=i))
                 return
-            t = self.hops[i].cross(t, item.size_bytes, item.draws[i])
+            t = self.hops[i].cross(t, item.size_bytes, drawn)
         arrival = math.floor(t + 0.5)  # half-ms up, not to even
         record = item.packet.record
         record["arrival_ms"] = float(arrival)

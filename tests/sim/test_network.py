@@ -182,6 +182,20 @@ def test_duplicates_bandwidth_spikes() -> None:
     assert set(delays[in_spike]) == {85.0} and set(delays[~in_spike]) == {25.0}
 
 
+def test_a_packet_lost_on_a_later_hop_took_its_turn_on_the_hops_before_it() -> None:
+    """A packet lost on a hop crossed the hops before it, like any other: on an 8 kbit/s
+    hop (48 ms per packet) it held the packets behind it. Dropped at send, it freed the
+    wire it had used, so every packet behind a loss further on arrived 48 ms earlier per
+    packet lost before it (also behind a queueing hop past the first)."""
+    lossy = _link(loss=0.5)
+    for path in ([_link(bandwidth_kbps=8.0), lossy],
+                 [_link(), _link(bandwidth_kbps=8.0), lossy]):
+        link = _send_all(path, 20)
+        kept = [r for r in link.records if not r["lost"]]
+        assert 3 < len(kept) < 17
+        assert [r["arrival_ms"] for r in kept] == [48.0 * (r["chunk"] + 1) for r in kept]
+
+
 def test_a_later_hop_serialises_packets_in_the_order_they_reach_it(tmp_path) -> None:  # noqa: ANN001
     """A bandwidth hop after a reordering one queued packets in send order: one that
     overtook another waited behind it (here 342 of 400 packets arrived late, by up to
