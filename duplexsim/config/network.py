@@ -126,6 +126,8 @@ class LinkConfig:
         return self.loss_model == "gilbert-elliott" and bool(self.ge_p)
 
 
+MIN_BANDWIDTH_KBPS = 0.001
+"""Lowest bandwidth (1 bit/s; a 48-byte packet takes 6.4 minutes): below it a unit mistake."""
 # upper bounds of the link's amounts: past them a unit mistake, not a network
 _LINK_MAX = {"delay_ms": 600_000.0, "jitter_ms": 600_000.0, "bandwidth_kbps": 1e9,
              "spike_period_s": 86_400.0, "spike_ms": 600_000.0, "spike_duration_ms": 86_400_000.0}
@@ -147,6 +149,10 @@ def _link_errors(link: LinkConfig) -> list[FieldError]:
     for name, high in _LINK_MAX.items():
         need(name, finite(name) and 0 <= getattr(link, name) <= high, f">= 0 and <= {high:g}",
              "is negative, not finite or too large")
+    # a packet's time on the wire is bits / kbps: a few 1e-305 made it infinite
+    need("bandwidth_kbps", not 0 < (link.bandwidth_kbps or 0.0) < MIN_BANDWIDTH_KBPS,
+         f"0 = unlimited, or >= {MIN_BANDWIDTH_KBPS:g} and <= {_LINK_MAX['bandwidth_kbps']:g}",
+         "is below 1 bit/s")
     need("correlation", finite("correlation") and 0.0 <= (link.correlation or 0.0) < 1.0,
          "0 <= correlation < 1")
     need("loss", finite("loss") and 0.0 <= (link.loss or 0.0) <= 1.0, "0 <= loss <= 1")

@@ -10,6 +10,8 @@ import simpy
 from scipy import stats
 
 from duplexsim.config.network import PRESETS, LinkConfig, gilbert_elliott_chain, resolve_link
+from duplexsim.config.scenario import scenario_from_dict
+from duplexsim.errors import ConfigError
 from duplexsim.sim.delay import DelayModel
 from duplexsim.sim.link import Link, Packet
 from duplexsim.sim.loss import GilbertElliottLoss, make_loss
@@ -194,6 +196,23 @@ def test_a_packet_lost_on_a_later_hop_took_its_turn_on_the_hops_before_it() -> N
         kept = [r for r in link.records if not r["lost"]]
         assert 3 < len(kept) < 17
         assert [r["arrival_ms"] for r in kept] == [48.0 * (r["chunk"] + 1) for r in kept]
+
+
+@pytest.mark.parametrize("kbps", [1e-320, 1e-6])
+def test_a_bandwidth_below_one_bit_per_second_is_one_clear_line(kbps: float) -> None:
+    """A bandwidth of a few 1e-305 kbit/s or less passed the checks and made a packet's time
+    on the wire infinite: a bare OverflowError from inside the link at the first send.
+    Below 1 bit/s (a 48-byte packet would take over 6 minutes) it is a unit mistake, named
+    where it is written; 0 (unlimited) and 1 bit/s pass."""
+    scenario = {"chunk_ms": 200, "duration_s": 1.0, "a": {"kind": "scripted"},
+                "b": {"kind": "scripted"},
+                "network": {"preset": "lan", "a_to_b": {"bandwidth_kbps": kbps}}}
+    with pytest.raises(ConfigError) as error:
+        scenario_from_dict(scenario, file="s.toml")
+    assert str(error.value) == (f"s.toml: network.a_to_b.bandwidth_kbps: {kbps!r} is below 1 "
+                                "bit/s (allowed: 0 = unlimited, or >= 0.001 and <= 1e+09)")
+    for fine in (0.0, 0.001):
+        assert _link(bandwidth_kbps=fine).bandwidth_kbps == fine
 
 
 def test_a_later_hop_serialises_packets_in_the_order_they_reach_it(tmp_path) -> None:  # noqa: ANN001
