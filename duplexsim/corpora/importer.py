@@ -31,6 +31,9 @@ from duplexsim.corpora.corpus import FORMAT, assign_splits, open_corpus
 from duplexsim.digests import file_digest
 from duplexsim.errors import OutputError
 
+WRITTEN_DIRS = ("audio", "units", "fisher", "candor", "sources", "tokenizer")
+"""The folders an import writes into (``out/<name>/``)."""
+
 
 def split_ids(ids: list[str], seed: int, val_share: float, test_share: float) -> dict[str, str]:
     """Id -> split (:func:`~duplexsim.corpora.corpus.assign_splits`)."""
@@ -52,6 +55,12 @@ def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, 
         raise OutputError(str(out), "", f"is inside the tree it imports ({tree}): the "
                           "transcripts and audio written there would join the tree",
                           "a folder outside the tree")
+    for name in WRITTEN_DIRS:  # e.g. tree work/candor, out work: its transcripts rewritten
+        if tree.resolve().is_relative_to((out / name).resolve()):
+            raise OutputError(str(out), "", f"holds the tree it imports ({tree}) in its "
+                              f"{name}/ folder, where the import writes: the tree's files "
+                              "would be overwritten", "a folder whose "
+                              f"{'/, '.join(WRITTEN_DIRS)}/ do not hold the tree")
     source = open_corpus(tree, built=False)
     tok = load_tokenizer(tok_dir)
     record = {"source": str(tree.resolve()), "kind": source.name, "seed": seed,

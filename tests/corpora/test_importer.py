@@ -188,6 +188,23 @@ def test_import_refuses_an_out_folder_inside_the_tree(tmp_path: Path, capsys, in
     assert main(["corpus", "stats", str(tree), "--json"]) == 0  # the tree still reads
 
 
+def test_import_refuses_a_tree_inside_a_folder_it_writes(tmp_path: Path, capsys) -> None:
+    """`corpus import work/candor --out work` rewrote the tree's own
+    <uuid>/transcription/transcript_audiophile.csv (speakers A/B, the release's columns
+    gone): the tree no longer matched its channel map."""
+    tree = tmp_path / "work" / "candor"
+    candor_tree(tree)
+    _tokenizer(tmp_path / "units")
+    source = tree / "0a1b2c3d-uuid" / "transcription" / "transcript_audiophile.csv"
+    before = source.read_bytes()
+    assert main(["corpus", "import", str(tree), "--tokenizer", str(tmp_path / "units"),
+                 "--out", str(tmp_path / "work")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "in its candor/ folder" in err[0], err
+    assert source.read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["candor"]
+
+
 def test_a_rerun_on_a_changed_tree_does_not_re_split_what_was_imported(tmp_path: Path,
                                                                        capsys) -> None:
     """The split is drawn over the tree's ids by position: a rerun after calls were added
