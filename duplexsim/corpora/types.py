@@ -112,6 +112,9 @@ class Dialogue:
         if not 0 <= start_s < end_s:
             raise ValueError(f"crop: need 0 <= start_s < end_s, got {start_s}, {end_s}")
         end_s = min(end_s, self.duration_s) if self.duration_s else end_s
+        if end_s <= start_s:  # past the end: an empty dialogue of negative duration
+            raise ValueError(f"Dialogue {self.id}: crop from {start_s:g} s (allowed: a start "
+                             f"before the dialogue's end, {self.duration_s:g} s)")
         units = audio = None
         if self.units is not None:
             a, n = _nearest(start_s * FRAME_RATE_HZ), _nearest((end_s - start_s) * FRAME_RATE_HZ)

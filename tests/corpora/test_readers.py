@@ -307,6 +307,15 @@ def test_dialogue_swap_crop_vad() -> None:
         Segment(0, 0, 1, kind="laugh")
 
 
+def test_a_crop_past_the_end_is_an_error_not_a_negative_duration() -> None:
+    """crop(12, 20) of a 10 s dialogue gave duration -2 s and no units, without a word."""
+    d = Dialogue("x", [Segment(0, 1.0, 2.0)], units=np.zeros((2, 250), np.int64))
+    for start in (10.0, 12.0):
+        with pytest.raises(ValueError, match=rf"Dialogue x: crop from {start:g} s .*10 s"):
+            d.crop(start, 20.0)
+    assert d.crop(9.0, 20.0).duration_s == 1.0
+
+
 def test_a_truncated_sphere_file_is_an_error_naming_it(tmp_path) -> None:
     """libsndfile reads as many samples as a cut-off copy holds: a Fisher .sph truncated in
     its trailing silence was read short without a word, and one truncated mid-call blamed
