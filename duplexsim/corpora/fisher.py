@@ -9,6 +9,8 @@ Fisher has no backchannel labels: every segment reads as kind "ipu".
 from __future__ import annotations
 
 import filecmp
+import fnmatch
+import os
 import re
 from pathlib import Path
 
@@ -63,10 +65,20 @@ def write_transcript(path: str | Path, segments: list[Segment], audio_name: str 
 
 def call_files(root: Path, ext: str, pattern: str | None = None) -> list[Path]:
     """Every ``fe_03_NNNNN<ext>`` under ``root`` (sorted), whatever else lies beside it;
-    with a glob ``pattern``, every ``<pattern><ext>`` instead."""
-    if pattern is not None:
-        return sorted(root.rglob(f"{pattern}{ext}"))
-    return [p for p in sorted(root.rglob(f"fe_03_*{ext}")) if CALL_ID.fullmatch(p.stem)]
+    with a glob ``pattern``, every ``<pattern><ext>`` instead. Follows links to folders
+    (each folder once): a root that links the transcript and speech releases, which LDC
+    ships apart, is how both come under one root, and ``rglob`` does not enter links."""
+    glob = f"{pattern if pattern is not None else 'fe_03_*'}{ext}"
+    found, seen = [], set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back up the tree, or a second link to one folder
+            subfolders.clear()
+            continue
+        seen.add(real)
+        subfolders.sort()  # which of two links to one folder is walked: the first by name
+        found += [Path(folder, n) for n in names if fnmatch.fnmatchcase(n, glob)]
+    return [p for p in sorted(found) if pattern is not None or CALL_ID.fullmatch(p.stem)]
 
 
 class FisherCorpus:

@@ -205,6 +205,23 @@ def test_fisher_reads_a_real_ldc_tree(tmp_path) -> None:
     assert len(corpus.dialogue("fe_03_00001", audio=False).segments) == 3
 
 
+def test_fisher_releases_linked_under_one_root_are_read(tmp_path) -> None:
+    """LDC ships the transcripts (LDC2004T19) and the speech (LDC2004S13) apart; a root
+    holding a link to each read as an empty corpus (rglob does not enter linked folders).
+    A link back up the tree is walked once."""
+    _fisher(tmp_path / "ldc")
+    root = tmp_path / "fisher"
+    root.mkdir()
+    (root / "LDC2004T19").symlink_to(tmp_path / "ldc" / "trans")
+    (root / "LDC2004S13").symlink_to(tmp_path / "ldc" / "audio")
+    (root / "LDC2004T19" / "loop").symlink_to(root)
+    corpus = open_corpus(root)
+    assert isinstance(corpus, FisherCorpus) and corpus.ids() == ["fe_03_00001"]
+    assert corpus.source_files("fe_03_00001") == [
+        root / "LDC2004T19" / "fe_03_00001.txt", root / "LDC2004S13" / "fe_03_00001.flac"]
+    assert corpus.dialogue("fe_03_00001").audio.shape == (2, 48000)
+
+
 @pytest.mark.parametrize(("line", "match"), [
     ("1.0 inf A: hi", "finite"), ("1.0 1e10 A: hi", "<= 86400"), ("-5.0 2.0 A: hi", "0 <= start_s"),
     ("nan 3.0 B: hi", "finite")])
