@@ -209,15 +209,17 @@ class CandorCorpus:
                                np.pad(b, ((0, 0), (0, n - b.shape[1])))]), sa
 
     def dialogue(self, id: str, audio: bool = True, tokenizer=None) -> Dialogue:
-        segs, speakers = read_transcript(self.transcript_path(id), self.channel_order(id))
+        transcript = self.transcript_path(id)
+        segs, speakers = read_transcript(transcript, self.channel_order(id))
         if not segs:  # a conversation is never silent: an empty or cut-off copy
-            raise CorpusFormatError(f"{self.transcript_path(id)}: no segments (allowed: at "
+            raise CorpusFormatError(f"{transcript}: no segments (allowed: at "
                                     "least one row under the header)")
         wave, sr = None, None
         if audio or tokenizer is not None:
             wave, sr = self.read_audio(id, speakers)
         return Dialogue.from_recording(id, segs, wave, sr, keep_audio=audio, tokenizer=tokenizer,
-                                       audio_files=self.audio_files(id) if wave is None else [])
+                                       audio_files=self.audio_files(id) if wave is None else [],
+                                       transcript=transcript)
 
     def dialogues(self, split: str | None = None, audio: bool = True, tokenizer=None):
         for i in self.ids(split):

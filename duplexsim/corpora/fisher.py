@@ -143,7 +143,8 @@ class FisherCorpus:
             wave, sr = read_audio(self.audio_path(id), channels=2,
                                   sample_rate_hz=self.sample_rate_hz)
         return Dialogue.from_recording(id, segs, wave, sr, keep_audio=audio, tokenizer=tokenizer,
-                                       audio_files=[self._audio[id]] if id in self._audio else [])
+                                       audio_files=[self._audio[id]] if id in self._audio else [],
+                                       transcript=self._transcripts[id])
 
     def dialogues(self, split: str | None = None, audio: bool = True, tokenizer=None):
         for i in self.ids(split):

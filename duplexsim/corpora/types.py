@@ -58,16 +58,19 @@ class Dialogue:
     def from_recording(cls, id: str, segments: list[Segment], wave: np.ndarray | None,
                        sample_rate_hz: int | None, *, keep_audio: bool,
                        tokenizer=None,  # noqa: ANN001 - any UnitTokenizer
-                       audio_files: list[Path] | None = None) -> Dialogue:
+                       audio_files: list[Path] | None = None,
+                       transcript: Path | None = None) -> Dialogue:
         """A dialogue read off disk (the real readers): units encoded when a tokenizer is
         given, the audio kept only when ``keep_audio``; duration from the audio if read,
         else from the headers of ``audio_files`` (the longest), else the last segment's end
-        (which leaves out a call's trailing silence: per-minute rates read high)."""
+        (which leaves out a call's trailing silence: per-minute rates read high).
+        ``transcript``: the file the segments came from, named in errors."""
         if wave is not None and segments:
             audio_s = wave.shape[1] / sample_rate_hz
             last = max(s.end_s for s in segments)
             if last > audio_s + 1.0:  # e.g. times in milliseconds, or a truncated recording
-                raise InputError(id, "", f"segments run to {last:g} s but the audio lasts "
+                raise InputError(str(transcript or id), "", f"segments run to {last:g} s "
+                                 f"but the audio of {id} lasts "
                                  f"{audio_s:.1f} s", "segment times in seconds, within the "
                                  "recording")
         units = None

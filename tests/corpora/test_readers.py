@@ -153,8 +153,13 @@ def test_reader_checks_that_catch_silently_wrong_data(tmp_path) -> None:
     with pytest.raises(CorpusFormatError, match="L and R are the same speaker"):
         CandorCorpus(root).dialogue("0a1b2c3d-uuid")
     ms = CSV.replace("4.20,5.10", "4200,5100")
-    with pytest.raises(InputError, match="segments run to 5100 s but the audio lasts 6.0 s"):
+    with pytest.raises(InputError, match=r"^\S+/transcription/transcript_audiophile.csv: "
+                       "segments run to 5100 s but the audio of 0a1b2c3d-uuid lasts 6.0 s"):
         CandorCorpus(_candor(tmp_path / "ms", csv=ms)).dialogue("0a1b2c3d-uuid")
+    fisher_ms = _fisher(tmp_path / "fisher_ms")
+    (fisher_ms / "trans" / "fe_03_00001.txt").write_text("500 5750 A: hi\n")
+    with pytest.raises(InputError, match=r"^\S+/trans/fe_03_00001.txt: segments run to 5750"):
+        FisherCorpus(fisher_ms).dialogue("fe_03_00001")
     uneven = _candor(tmp_path / "uneven")
     write_audio(uneven / "0a1b2c3d-uuid" / "processed" / "5f2a.wav", _tone(3, 16000, 1)[0],
                 16000)
