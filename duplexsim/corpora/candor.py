@@ -23,7 +23,7 @@ import numpy as np
 
 from duplexsim.atomic import atomic_path
 from duplexsim.audio.io import AudioError, read_audio
-from duplexsim.corpora.fisher import CorpusFormatError
+from duplexsim.corpora.fisher import CorpusFormatError, unknown_conversation
 from duplexsim.corpora.types import Dialogue, Segment
 from duplexsim.errors import MissingInputError
 
@@ -128,8 +128,13 @@ class CandorCorpus:
     def ids(self, split: str | None = None) -> list[str]:
         return list(self._dirs)
 
+    def _folder(self, id: str) -> Path:
+        if id not in self._dirs:
+            raise unknown_conversation(self.root, id, self.ids())
+        return self._dirs[id]
+
     def transcript_path(self, id: str) -> Path:
-        folder = self._dirs[id] / "transcription"
+        folder = self._folder(id) / "transcription"
         path = folder / f"transcript_{self.style}.csv"
         if path.is_file():
             return path
@@ -142,7 +147,7 @@ class CandorCorpus:
     def channel_order(self, id: str) -> list[str] | None:
         """Speaker ids ``[channel 0, channel 1]`` from ``processed/channel_map.json``
         (``{"L": ..., "R": ...}``), or None without one."""
-        path = self._dirs[id] / "processed" / "channel_map.json"
+        path = self._folder(id) / "processed" / "channel_map.json"
         if not path.is_file():
             return None
         try:
@@ -158,7 +163,7 @@ class CandorCorpus:
 
     def audio_files(self, id: str) -> list[Path]:
         """The sound files in call ``id``'s ``processed/`` folder, sorted ([] without one)."""
-        return sorted(p for p in (self._dirs[id] / "processed").glob("*")
+        return sorted(p for p in (self._folder(id) / "processed").glob("*")
                       if p.suffix in AUDIO_EXTS)
 
     def source_files(self, id: str) -> list[Path]:
@@ -167,7 +172,7 @@ class CandorCorpus:
         :class:`AudioError` when they are not there). Reads the transcript only when there
         is no channel map (its speakers say which files are theirs)."""
         transcript = self.transcript_path(id)
-        channel_map = self._dirs[id] / "processed" / "channel_map.json"
+        channel_map = self._folder(id) / "processed" / "channel_map.json"
         speakers = self.channel_order(id) or read_transcript(transcript)[1]
         return [transcript, *([channel_map] if channel_map.is_file() else []),
                 *self.audio_paths(id, speakers)]
@@ -175,7 +180,7 @@ class CandorCorpus:
     def audio_paths(self, id: str, speakers: list[str]) -> list[Path]:
         """The sound files of ``speakers``' audio in processed/: one mono file per speaker
         (in channel order), else the one 2-channel file."""
-        proc = self._dirs[id] / "processed"
+        proc = self._folder(id) / "processed"
         per = [next((proc / f"{s}{e}" for e in AUDIO_EXTS if (proc / f"{s}{e}").is_file()),
                     None) for s in speakers]
         found = [p for p in per if p is not None]

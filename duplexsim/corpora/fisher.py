@@ -29,6 +29,12 @@ class CorpusFormatError(InputError):
     """A corpus file that does not follow its layout (names the file and line)."""
 
 
+def unknown_conversation(root: Path, id: str, ids: list[str]) -> InputError:
+    """The error for a conversation id a reader of ``root`` does not have (a KeyError)."""
+    shown = ", ".join(ids[:5]) + (f", ... ({len(ids)} in all)" if len(ids) > 5 else "")
+    return InputError(str(root), "", f"no conversation {id!r}", shown)
+
+
 def read_transcript(path: str | Path) -> list[Segment]:
     """Segments of a Fisher transcript, in file order."""
     path = Path(path)
@@ -120,21 +126,26 @@ class FisherCorpus:
     def ids(self, split: str | None = None) -> list[str]:
         return list(self._transcripts)
 
+    def transcript_path(self, id: str) -> Path:
+        if id not in self._transcripts:
+            raise unknown_conversation(self.root, id, self.ids())
+        return self._transcripts[id]
+
     def audio_path(self, id: str) -> Path:
         if id not in self._audio:
             names = ", ".join(id + e for e in AUDIO_EXTS)
-            raise AudioError(f"{self._transcripts[id]}: refers to audio {names}: "
+            raise AudioError(f"{self.transcript_path(id)}: refers to audio {names}: "
                              f"none found under {self.root}")
         return self._audio[id]
 
     def source_files(self, id: str) -> list[Path]:
         """The files call ``id`` is read from: its transcript and its audio (raises
         :class:`AudioError` without one)."""
-        return [self._transcripts[id], self.audio_path(id)]
+        return [self.transcript_path(id), self.audio_path(id)]
 
     def dialogue(self, id: str, audio: bool = True, tokenizer=None) -> Dialogue:
         """Segments (+ audio when ``audio``; + units when a tokenizer is given)."""
-        segs = read_transcript(self._transcripts[id])
+        segs = read_transcript(self.transcript_path(id))
         if not segs:  # a call is never silent: an empty or cut-off copy
             raise CorpusFormatError(f"{self._transcripts[id]}: no segments (allowed: at least "
                                     "one 'start end A: text' or 'start end B: text' line)")

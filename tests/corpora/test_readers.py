@@ -329,6 +329,17 @@ def test_dialogue_swap_crop_vad() -> None:
         Segment(0, 0, 1, kind="laugh")
 
 
+def test_an_unknown_conversation_id_is_an_error_naming_the_ids(tmp_path) -> None:
+    """FisherCorpus / CandorCorpus .dialogue and .source_files of an id they lack (a typo)
+    raised a bare KeyError."""
+    fisher_corpus = FisherCorpus(_fisher(tmp_path / "f"))
+    candor_corpus = CandorCorpus(_candor(tmp_path / "c"))
+    for corpus, known in ((fisher_corpus, "fe_03_00001"), (candor_corpus, "0a1b2c3d-uuid")):
+        for method in (corpus.dialogue, corpus.source_files):
+            with pytest.raises(InputError, match=rf"no conversation 'x' \(allowed: {known}\)"):
+                method("x")
+
+
 def test_a_crop_past_the_end_is_an_error_not_a_negative_duration() -> None:
     """crop(12, 20) of a 10 s dialogue gave duration -2 s and no units, without a word."""
     d = Dialogue("x", [Segment(0, 1.0, 2.0)], units=np.zeros((2, 250), np.int64))
