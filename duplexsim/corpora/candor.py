@@ -86,6 +86,8 @@ def _row(speaker: str | None, start: str, stop: str, text: str, kind: str
     run of whitespace in the text as one space (an utterance may hold a line break inside
     its quotes, and a Fisher transcript written from it holds one utterance a line)."""
     segment = Segment(0, float(start), float(stop), kind=kind)
+    if not (speaker or "").strip():  # sorted first, it would take channel 0 unseen
+        raise ValueError("empty speaker (allowed: the speaker's id)")
     return str(speaker).strip(), segment.start_s, segment.end_s, " ".join(text.split()), kind
 
 

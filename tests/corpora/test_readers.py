@@ -283,6 +283,8 @@ def test_candor_backbiter_backchannels_and_no_silent_fall_back(tmp_path, capsys)
 @pytest.mark.parametrize(("data", "match"), [
     (CSV.replace('"hi, how are you"', '"hi, how are you').encode(), "malformed"),
     (CSV.replace("great", "caf\xe9").encode("latin-1"), "not UTF-8 text"),
+    # the empty id sorted first: channel 0 (with the other speaker's audio), not an error
+    (CSV.replace("1,0c1b,", "1,,").encode(), r"csv:3: malformed row: empty speaker"),
 ])
 def test_candor_broken_csv_is_an_error_not_a_wrong_transcript(tmp_path, data, match) -> None:
     """A quote never closed would swallow the rest of the file into one utterance."""
