@@ -179,10 +179,23 @@ def load_corpus(root: str | Path) -> Corpus:
     return Corpus(root)
 
 
+def _unfinished(root: Path) -> str:
+    """``: an unfinished `duplexsim corpus import` ...`` when ``root`` holds the record of
+    an import or build (written first) but no manifest (written last), else "": what it
+    holds so far (``fisher/fe_03_*.txt`` and audio of an import) is no tree to read."""
+    for action in ("import", "build"):
+        if (root / f"{action}.json").is_file() and not (root / "manifest.json").is_file():
+            return (f": an unfinished `duplexsim corpus {action}` ({action}.json, no "
+                    f"manifest.json yet): run the {action} again to finish it")
+    return ""
+
+
 def _real_tree_note(root: Path) -> str:
     """``: a Fisher tree; import it first ...`` when ``root`` is a real Fisher or CANDOR
     tree (read by ``corpus stats`` and ``units train``, not by the commands that need
     units and a split), else ""."""
+    if _unfinished(root):
+        return _unfinished(root)
     kind = _tree_kind(root) if root.is_dir() else ""
     return (f": a {kind} tree; import it first, `duplexsim corpus import {root} --tokenizer "
             "UNITS_DIR --out DIR`" if kind else "")
@@ -208,6 +221,9 @@ def open_corpus(root: str | Path, built: bool = True):
             return Corpus(root)
         raise InputError(str(root), "", "is a duplexsim corpus already",
                          "a Fisher (fe_03_*.txt + audio) or CANDOR (<uuid>/transcription/) tree")
+    if _unfinished(root):
+        raise InputError(str(root), "", _unfinished(root)[2:],
+                         "a finished corpus, or a Fisher or CANDOR tree")
     kind = _tree_kind(root)
     if kind:
         return fisher.FisherCorpus(root) if kind == "Fisher" else candor.CandorCorpus(root)

@@ -205,6 +205,25 @@ def test_import_refuses_a_tree_inside_a_folder_it_writes(tmp_path: Path, capsys)
     assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["candor"]
 
 
+def test_an_unfinished_import_is_not_read_as_a_fisher_tree(tmp_path: Path, capsys) -> None:
+    """An import cut short before its manifest holds fisher/fe_03_*.txt and audio/: `corpus
+    stats` printed its statistics as a Fisher tree's, and a command that needs a corpus
+    advised importing it as a tree."""
+    fisher_tree(tmp_path / "tree", n=2)
+    _tokenizer(tmp_path / "units")
+    out = tmp_path / "out"
+    assert main(["corpus", "import", str(tmp_path / "tree"), "--tokenizer",
+                 str(tmp_path / "units"), "--out", str(out)]) == 0
+    (out / "manifest.json").unlink()  # as if killed before the manifest
+    capsys.readouterr()
+    assert main(["corpus", "stats", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "an unfinished `duplexsim corpus import`" in err[0], err
+    with pytest.raises(FileNotFoundError, match="unfinished `duplexsim corpus import`.*run "
+                       "the import again"):
+        load_corpus(out)
+
+
 def test_a_rerun_on_a_changed_tree_does_not_re_split_what_was_imported(tmp_path: Path,
                                                                        capsys) -> None:
     """The split is drawn over the tree's ids by position: a rerun after calls were added
