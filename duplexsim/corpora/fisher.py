@@ -112,6 +112,9 @@ class FisherCorpus:
         if not self._transcripts:
             raise CorpusFormatError(f"{self.root}: empty corpus: no "
                                     f"{pattern or 'fe_03_NNNNN'}.txt transcripts")
+        # in call order, however the releases are unpacked: the split of an import is drawn
+        # over this order, and the same calls under other folder names got another split
+        self._transcripts = dict(sorted(self._transcripts.items()))
         self._audio: dict[str, Path] = {}
         for ext in reversed(AUDIO_EXTS):  # earlier extensions win (a converted .wav, .sph)
             found: dict[str, Path] = {}

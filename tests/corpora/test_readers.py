@@ -210,6 +210,16 @@ def test_fisher_reads_a_real_ldc_tree(tmp_path) -> None:
     assert len(corpus.dialogue("fe_03_00001", audio=False).segments) == 3
 
 
+def test_fisher_calls_are_in_call_order_whatever_folders_hold_them(tmp_path) -> None:
+    """The ids came in path order: the same calls unpacked under other folder names (an
+    import's split is drawn over this order) came in another order."""
+    for root, folders in ((tmp_path / "flat", ("", "")), (tmp_path / "nested", ("b", "a"))):
+        for folder, call in zip(folders, ("fe_03_00001", "fe_03_00002"), strict=True):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            (root / folder / f"{call}.txt").write_text("0.5 1.0 A: hi\n")
+        assert FisherCorpus(root).ids() == ["fe_03_00001", "fe_03_00002"]
+
+
 def test_fisher_releases_linked_under_one_root_are_read(tmp_path) -> None:
     """LDC ships the transcripts (LDC2004T19) and the speech (LDC2004S13) apart; a root
     holding a link to each read as an empty corpus (rglob does not enter linked folders).
