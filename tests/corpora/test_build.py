@@ -140,9 +140,16 @@ def test_a_shrunk_then_extended_corpus_keeps_the_splits_it_had(built) -> None:
     assert "earlier_splits" not in json.loads((out / "manifest.json").read_text())
 
 
-def test_second_corpus_reuses_the_tokenizer(built) -> None:
-    out = built / "cl"
-    _build(out, built / "tts", preset="candor-like", tokenizer_dir=built / "fl" / "tokenizer")
+@pytest.fixture(scope="module")
+def candor_too(built):
+    """``built`` with a second, candor-like corpus ``cl`` on the first one's tokenizer."""
+    _build(built / "cl", built / "tts", preset="candor-like",
+           tokenizer_dir=built / "fl" / "tokenizer")
+    return built
+
+
+def test_second_corpus_reuses_the_tokenizer(candor_too) -> None:
+    built, out = candor_too, candor_too / "cl"
     for f in ("config.json", "arrays.safetensors"):
         assert (out / "tokenizer" / f).read_bytes() == (built / "fl" / "tokenizer" / f).read_bytes()
     corpus = load_corpus(out)
@@ -176,7 +183,8 @@ def test_stats_and_cli(built, capsys) -> None:
     assert "unknown layout" in capsys.readouterr().err
 
 
-def test_units_train_cli(built, tmp_path, capsys) -> None:
+def test_units_train_cli(candor_too, tmp_path, capsys) -> None:
+    built = candor_too
     from duplexsim.units import load_tokenizer
 
     code = main(["units", "train", "--corpus", str(built / "fl"), "--corpus", str(built / "cl"),
