@@ -75,8 +75,10 @@ def _espeak_command(text: str, voice: Voice) -> np.ndarray:
     if exe is None:
         raise MissingInputError("espeak-ng", "", "not found on PATH",
                                 "install it: apt-get install espeak-ng")
+    # ``--`` ends the options: a text that starts with "-" ("-5 degrees") is said, as the
+    # server says it, not read as a flag (an error, or --help's text as a WAV)
     cmd = [exe, "-v", voice.name, "-p", str(voice.pitch), "-s", str(voice.rate_wpm),
-           "--stdout", text]
+           "--stdout", "--", text]
     out = subprocess.run(cmd, capture_output=True, check=False, env=synth_env())
     if out.returncode != 0 or not out.stdout:
         raise RuntimeError(f"espeak-ng failed for voice {voice.key()}: "

@@ -41,6 +41,15 @@ def test_the_server_gives_the_commands_samples_whatever_was_said_before() -> Non
         assert np.array_equal(got, tts._espeak_command(text, voice)), (text, voice)
 
 
+@pytest.mark.parametrize("text", ["-5 degrees", "--help", "-v en-gb"])
+def test_a_text_that_starts_with_a_dash_is_said_not_read_as_a_flag(text: str) -> None:
+    """The command took it for an option: an error, or the usage text parsed as a WAV."""
+    voice = Voice("en-us", 50, 175)
+    server = tts._server().speak(text, voice)
+    assert server is not None and server.size > 1000
+    assert np.array_equal(tts._espeak_command(text, voice), server)
+
+
 def test_a_voice_espeak_does_not_know_is_resolved_as_the_command_resolves_it() -> None:
     voice = Voice("no-such-voice", 50, 175)  # the command picks a voice by properties
     assert np.array_equal(tts._espeak("hello", voice), tts._espeak_command("hello", voice))
