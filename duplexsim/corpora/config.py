@@ -115,15 +115,25 @@ class SynthConfig:
         # an IPU is at most 12 s (synth), backchannels saturate near 0.45/s (a listener's
         # own silence and the owed-backchannel cap), speech over -12 dBFS rms clips: a value
         # past these validated and the corpus quietly missed it (ipu_median_s 20 and 60 both
-        # gave 12.0 s, backchannels_per_s 1 and 5 both 0.44/s, level_db -6 clipped 7.9 %)
+        # gave 12.0 s, backchannels_per_s 1 and 5 both 0.44/s, level_db -6 clipped 7.9 %).
+        # The low ends likewise (measured on 300 x 120 s timelines against the fisher-like
+        # targets): IPUs and pauses last at least 0.25 s (synth), and IPUs under 0.5 s leave
+        # no room to backchannel in (ipu_median_s 0.3 gave 0.34 s and 0.02 backchannels/s
+        # for 0.12; 0.001 calibrated a centre of 6e-11 s); the calibration runs on 120 s
+        # conversations (synth.population_centres), so a longer pause is never drawn there
+        # (pause_median_s 600 calibrated to nan: every pause came out 0.25 s); an FTO far
+        # below 0 needs IPUs longer than the median (fto_mean_ms -1000 gave IPUs 10 % long
+        # and half the backchannels, -3000 none, -60000 a traceback), a wide FTO spread the
+        # same for its negative tail (fto_sd_ms 3000 moved the FTO mean 75 ms, 60000
+        # calibrated a centre of -19 s)
         low: float
         high: float
-        for f, low, high in (("ipu_median_s", 0, 12), ("ipu_sigma", 0, 10),
-                             ("pause_median_s", 0, 600), ("pause_sigma", 0, 10),
-                             ("fto_sd_ms", 0, 60_000)):
+        for f, low, high in (("ipu_sigma", 0, 10), ("pause_median_s", 0.25, 60),
+                             ("pause_sigma", 0, 10), ("fto_sd_ms", 0, 1500)):
             need(finite_in(value(f), low, high, low_open=True), f,
                  f"{value(f)} is out of range", f"> {low} and <= {high}")
-        for f, low, high in (("fto_mean_ms", -60_000, 60_000), ("backchannels_per_s", 0, 0.45),
+        for f, low, high in (("ipu_median_s", 0.5, 12), ("fto_mean_ms", -750, 60_000),
+                             ("backchannels_per_s", 0, 0.45),
                              ("overlap_dropout_ms", 0, 5000),
                              ("noise_db", -200, 0), ("level_db", -100, -12),
                              ("val_share", 0, 1), ("test_share", 0, 1)):

@@ -223,6 +223,14 @@ def test_corpus_stats_without_any_segment_is_one_line(tmp_path, capsys) -> None:
     ("backchannels_log_sd = 1e200", "backchannels_log_sd", "0 .. 5"),
     ('name = "../../evil"', "name",
      "letters, digits, '.', '_', '-', starting with a letter or digit"),
+    # values the generator cannot realise: validated, then the corpus missed them quietly
+    # (every pause 0.25 s, a centre of 6e-11 s, no backchannels) or a traceback (-60000)
+    ("pause_median_s = 600.0", "pause_median_s", "> 0.25 and <= 60"),
+    ("pause_median_s = 0.1", "pause_median_s", "> 0.25 and <= 60"),
+    ("ipu_median_s = 0.001", "ipu_median_s", "0.5 .. 12"),
+    ("fto_mean_ms = -60000.0", "fto_mean_ms", "-750 .. 60000"),
+    ("fto_mean_ms = -3000.0", "fto_mean_ms", "-750 .. 60000"),
+    ("fto_sd_ms = 60000.0", "fto_sd_ms", "> 0 and <= 1500"),
 ])
 def test_bad_style_parameters_are_refused(tmp_path, capsys, line: str, key: str,
                                           allowed: str) -> None:
