@@ -110,8 +110,13 @@ class _Speaker:
         punctuation (espeak-ng's intonation: ``?`` rises, ``,`` continues)."""
         n = max(1, int(round(target_s / self.s_per_word)))
         n_tag = len(tag.split())
-        words = text.take(max(1, n - n_tag)) + (f" {tag}" if tag else "") + end
+        body, tail = text.take(max(1, n - n_tag)), (f" {tag}" if tag else "") + end
+        words = body + tail
         wave = self.say(words)
+        while wave.size == 0:  # only words espeak-ng says as nothing (chitchat has "'"): one
+            body += f" {text.take(1)}"  # more, not an IPU of 0 s annotated without sound
+            words = body + tail
+            wave = self.say(words)
         got = len(wave) / self.cfg.sample_rate_hz
         self.s_per_word = 0.9 * self.s_per_word + 0.1 * got / n
         if got > 0 and abs(got / target_s - 1) > 0.1:
