@@ -120,8 +120,12 @@ class _Server:
                 self.proc.stdin.write(struct.pack("<I", len(request)) + request)  # type: ignore[union-attr]
                 self.proc.stdin.flush()  # type: ignore[union-attr]
                 head = self.proc.stdout.read(4)  # type: ignore[union-attr]
-                answer = self.proc.stdout.read(struct.unpack("<I", head)[0])  # type: ignore[union-attr]
+                size = struct.unpack("<I", head)[0]
+                answer = self.proc.stdout.read(size)  # type: ignore[union-attr]
         except (OSError, struct.error, AttributeError):  # AttributeError: closed meanwhile
+            self.close()
+            return None
+        if len(answer) != size:  # the server died mid-answer: not a cut utterance (cached)
             self.close()
             return None
         if len(answer) <= 4 or struct.unpack("<i", answer[:4])[0] != 0:  # no samples, or an

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -123,3 +126,24 @@ def test_an_ipu_of_words_espeak_says_as_nothing_takes_more_words(tmp_path: Path)
     speaker = _Speaker(Voice("en-us", 50, 175), 0.1, PRESETS["fisher-like"], tmp_path)
     words, wave = speaker.ipu(0.3, Words())  # type: ignore[arg-type]
     assert words == "' hello" and wave.size > 0.1 * 8000 and np.isfinite(wave).all()
+
+
+def test_an_answer_cut_short_by_a_dying_server_is_not_used() -> None:
+    """A server that died mid-answer left fewer samples than it announced: they were used
+    (and cached) as the utterance, or an odd byte count raised a numpy ValueError."""
+    class Dead:  # a server process whose answer stops after 3 of its 100 samples
+        stdin = io.BytesIO()
+        stdout = io.BytesIO(struct.pack("<I", 204) + struct.pack("<i", 0) + b"\x01\x00" * 3)
+        killed = False
+
+        def kill(self) -> None:
+            self.killed = True
+
+        def wait(self) -> None:
+            pass
+
+    server = tts._Server.__new__(tts._Server)
+    server.pid, server.lock, server.proc = os.getpid(), threading.Lock(), Dead()
+    dead = server.proc
+    assert server.speak("hello", Voice()) is None
+    assert dead.killed and server.proc is None  # closed: the command speaks from now on
