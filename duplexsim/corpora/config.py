@@ -186,15 +186,19 @@ PRESETS = {
 
 def load_config(preset: str | None = None, toml_path: str | Path | None = None,
                 **overrides: object) -> SynthConfig:
-    """A preset, its fields overridden by a TOML file (SynthConfig keys), then by keywords."""
+    """A preset, its fields overridden by a TOML file (SynthConfig keys), then by keywords.
+    Without ``preset``: the file's ``name`` when it names one (as ``duplexsim validate`` and
+    ``corpus build`` read it), else fisher-like."""
     from duplexsim.config.loader import from_dict, read_toml
     from duplexsim.errors import InputError
 
     if preset is not None and preset not in PRESETS:
         raise InputError("preset", "", f"unknown {preset!r}", ", ".join(PRESETS))
-    base = PRESETS[preset or "fisher-like"]
+    data = read_toml(toml_path) if toml_path is not None else {}
+    named = data.get("name")  # a wrong type is reported by from_dict below
+    base = PRESETS[preset or (named if isinstance(named, str) and named in PRESETS
+                              else "fisher-like")]
     if toml_path is not None:
-        data = read_toml(toml_path)
         base = from_dict(SynthConfig, {**dataclasses.asdict(base), **data}, file=str(toml_path))
     # each value is of the type of the field it names (mypy cannot see which); __post_init__
     # checks their ranges

@@ -14,6 +14,7 @@ import pytest
 from duplexsim.cli import main
 from duplexsim.config.loader import ConfigError
 from duplexsim.corpora import candor
+from duplexsim.corpora.config import load_synth_toml
 from duplexsim.corpora.stats import PAPER_PROMPT_R, paper_prompt_r, prompt_continuation_r
 from duplexsim.corpora.synth import (
     PRESETS,
@@ -291,3 +292,16 @@ def test_an_empty_corpus_config_name_is_refused(tmp_path, capsys) -> None:
     assert main(["validate", str(path)]) == 1
     out = capsys.readouterr().out
     assert out.startswith(f"{path}: name: ''") and out.count("\n") == 1, out
+
+
+def test_a_config_file_named_after_a_preset_starts_from_that_preset(tmp_path) -> None:
+    """load_config without a preset started every file from fisher-like: a file named
+    candor-like gave 600 s at 8 kHz with fisher-like's turn-taking, named candor-like."""
+    path = tmp_path / "c.toml"
+    path.write_text('name = "candor-like"\np_yield = 0.4\n')
+    cfg = load_config(toml_path=path)
+    assert cfg == replace(PRESETS["candor-like"], p_yield=0.4)
+    assert load_config(toml_path=path) == load_synth_toml(path)
+    path.write_text('name = "my-corpus"\np_yield = 0.4\n')
+    assert load_config(toml_path=path) == replace(PRESETS["fisher-like"], name="my-corpus",
+                                                  p_yield=0.4)
