@@ -18,10 +18,10 @@ from duplexsim.corpora.synth import conversation_style, load_config, population_
 HOURS = 40 / 3600  # two conversations of 20 s
 
 
-def _build(out, cache, preset="fisher-like", hours=HOURS, **kw):
+def _build(out, cache, preset="fisher-like", hours=HOURS, workers=1, **kw):
     cfg = load_config(preset, conversation_s=20.0)
     return build_corpus(out, cfg, hours=hours, seed=3, preset=preset, cache_dir=cache,
-                        workers=1, n_units=32, **kw)
+                        workers=workers, n_units=32, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -80,10 +80,13 @@ def test_annotations_round_trip_through_real_readers(built) -> None:
 
 def test_deterministic_and_resumes(built) -> None:
     out = built / "again"
-    _build(out, built / "tts")
-    for sub in ("audio", "units"):
+    _build(out, built / "tts", workers=2)  # the same bytes from a pool as from one process
+    for sub in ("audio", "units", "fisher", "tokenizer"):
         for f in sorted((built / "fl" / sub).iterdir()):
             assert f.read_bytes() == (out / sub / f.name).read_bytes(), f
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest == {**json.loads((built / "fl" / "manifest.json").read_text()),
+                        "name": "again"}
     # interrupt: one conversation's files and the manifest gone, the other kept
     ids = sorted(p.stem for p in (out / "audio").iterdir())
     kept = out / "audio" / f"{ids[0]}.flac"
