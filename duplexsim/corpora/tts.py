@@ -35,7 +35,7 @@ import soundfile as sf
 
 from duplexsim.atomic import atomic_path
 from duplexsim.audio.io import resample
-from duplexsim.errors import MissingInputError
+from duplexsim.errors import InputError, MissingInputError
 
 ESPEAK_SR_HZ = 22050
 TRIM_LEVEL = 0.02  # samples below 2% of the peak at either end are silence
@@ -159,11 +159,24 @@ def trim(wave: np.ndarray) -> np.ndarray:
     return wave[loud[0] : loud[-1] + 1] if loud.size else wave[:0]
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def speak(text: str, voice: Voice | str = "en-us", sample_rate_hz: int = 16000,
           cache_dir: str | Path | None = None) -> np.ndarray:
     """Trimmed speech for ``text`` at ``sample_rate_hz`` (float32 mono), cached on disk."""
     if isinstance(voice, str):
         voice = Voice(voice)
+    # refused, not said: the server stopped at a NUL ("a\0b" said "a") where the command
+    # raised ValueError, and a lone surrogate raised UnicodeEncodeError from the cache key
+    if "\0" in text or not _encodable(text):
+        raise InputError("speak", "text", f"{text[:40]!r} holds a NUL or a character that "
+                         "is not Unicode text (a lone surrogate)", "text without them")
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     digest = hashlib.sha1(f"{voice.key()}|{text}".encode()).hexdigest()
     path = cache / digest[:2] / f"{digest}.npy"

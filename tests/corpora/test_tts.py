@@ -147,3 +147,15 @@ def test_an_answer_cut_short_by_a_dying_server_is_not_used() -> None:
     dead = server.proc
     assert server.speak("hello", Voice()) is None
     assert dead.killed and server.proc is None  # closed: the command speaks from now on
+
+
+@pytest.mark.parametrize("text", ["a\0b", "caf\ud800"])
+def test_text_that_espeak_cannot_be_given_is_refused_in_one_line(tmp_path: Path,
+                                                                text: str) -> None:
+    """A NUL: the server said what came before it, the command raised ValueError (the two
+    disagreed); a lone surrogate: UnicodeEncodeError from the cache key."""
+    from duplexsim.errors import InputError
+
+    with pytest.raises(InputError, match=r"speak: text: .* \(allowed: text without them\)"):
+        tts.speak(text, Voice(), 8000, tmp_path)
+    assert not list(tmp_path.iterdir())  # nothing cached
