@@ -305,3 +305,12 @@ def test_a_config_file_named_after_a_preset_starts_from_that_preset(tmp_path) ->
     path.write_text('name = "my-corpus"\np_yield = 0.4\n')
     assert load_config(toml_path=path) == replace(PRESETS["fisher-like"], name="my-corpus",
                                                   p_yield=0.4)
+
+
+def test_a_p_yield_too_small_to_calibrate_is_refused() -> None:
+    """At 1e-6 the calibration met no floor transfer: the FTO centre was nan, and a build's
+    first hand-over raised "Segment: start_s nan" after rendering everything before it."""
+    with pytest.raises(ConfigError, match=r"p_yield: must be a probability >= 0.01, got 1e-06 "
+                                          r"\(allowed: \[0.01, 1\]\)"):
+        replace(PRESETS["fisher-like"], p_yield=1e-6)
+    assert replace(PRESETS["fisher-like"], p_yield=0.01).p_yield == 0.01
