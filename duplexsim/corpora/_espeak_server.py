@@ -126,8 +126,10 @@ def main() -> None:
         while part := os.read(r, 1 << 20):
             parts.append(part)
         os.close(r)
-        os.waitpid(pid, 0)
-        answer = b"".join(parts) or struct.pack("<i", -3)
+        _, status = os.waitpid(pid, 0)
+        # a child that did not exit cleanly (killed mid-answer: out of memory) may have sent
+        # part of its samples, which the client would take, and cache, as the utterance
+        answer = b"".join(parts) if status == 0 and parts else struct.pack("<i", -3)
         write_all(stdout, struct.pack("<I", len(answer)) + answer)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import struct
@@ -159,3 +160,39 @@ def test_text_that_espeak_cannot_be_given_is_refused_in_one_line(tmp_path: Path,
     with pytest.raises(InputError, match=r"speak: text: .* \(allowed: text without them\)"):
         tts.speak(text, Voice(), 8000, tmp_path)
     assert not list(tmp_path.iterdir())  # nothing cached
+
+
+_CHILD_KILLED_MID_ANSWER = """
+import os, signal, struct, sys
+import duplexsim.corpora._espeak_server as srv
+
+class Lib:  # libespeak-ng as far as main() calls it outside the child
+    def espeak_Initialize(self, *args): return 22050
+    def espeak_SetSynthCallback(self, *args): return 0
+    def espeak_SetVoiceByName(self, *args): return 0
+
+parent, write_all = os.getpid(), srv.write_all
+
+def dying_write_all(fd, data):
+    if os.getpid() != parent:  # the child: half of its answer, then killed
+        write_all(fd, data[: len(data) // 2])
+        os.kill(os.getpid(), signal.SIGKILL)
+    write_all(fd, data)
+
+srv.load = Lib
+srv.synthesise = lambda lib, chunks, request: struct.pack("<i", 0) + b"\\x01\\x00" * 1000
+srv.write_all = dying_write_all
+srv.main()
+"""
+
+
+def test_a_server_child_killed_mid_answer_sends_no_samples() -> None:
+    """The server sent what a child killed mid-answer had written (half of its samples,
+    status 0), which the client took, and cached, as the whole utterance."""
+    request = json.dumps({"text": "hi", "voice": "en-us", "pitch": 50, "rate": 175}).encode()
+    out = subprocess.run([sys.executable, "-c", _CHILD_KILLED_MID_ANSWER],
+                         input=struct.pack("<I", len(request)) + request, capture_output=True,
+                         timeout=60, check=True).stdout
+    assert struct.unpack("<i", out[:4])[0] == 22050
+    n = struct.unpack("<I", out[4:8])[0]
+    assert struct.unpack("<i", out[8:12])[0] != 0 and n == 4, out[:16]
