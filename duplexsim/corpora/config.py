@@ -97,6 +97,9 @@ class SynthConfig:
     test_share: float = 0.1
 
     def __post_init__(self) -> None:
+        for f in ("rate_wpm", "pitch"):  # a list (keywords, a manifest's JSON) as the tuple
+            if isinstance(getattr(self, f), list):  # its type says: the config is hashed
+                object.__setattr__(self, f, tuple(getattr(self, f)))  # (synth's caches)
         errors: list[FieldError] = []
 
         def need(ok: bool, field: str, message: str, allowed: str,

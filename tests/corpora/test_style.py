@@ -314,3 +314,10 @@ def test_a_p_yield_too_small_to_calibrate_is_refused() -> None:
                                           r"\(allowed: \[0.01, 1\]\)"):
         replace(PRESETS["fisher-like"], p_yield=1e-6)
     assert replace(PRESETS["fisher-like"], p_yield=0.01).p_yield == 0.01
+
+
+def test_pairs_given_as_lists_are_the_tuples_of_the_preset() -> None:
+    """rate_wpm=[150, 190] (a keyword, or a manifest's JSON) validated but stayed a list:
+    the build's calibration, cached by config, then raised "unhashable type: 'list'"."""
+    cfg = load_config("fisher-like", rate_wpm=[150, 190], pitch=[25, 75])
+    assert cfg == PRESETS["fisher-like"] and hash(cfg) == hash(PRESETS["fisher-like"])
