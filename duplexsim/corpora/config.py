@@ -112,8 +112,14 @@ class SynthConfig:
 
         need(finite_in(self.conversation_s, 5, MAX_DURATION_S), "conversation_s",
              f"{self.conversation_s} is out of range", f"5 .. {MAX_DURATION_S:g} s")
-        need(self.sample_rate_hz in (8000, 16000, 22050, 24000, 44100, 48000), "sample_rate_hz",
-             f"unsupported rate {self.sample_rate_hz}", "8000, 16000, 22050, 24000, 44100, 48000")
+        # the types too where a TOML file's are checked by its reader but keywords are not:
+        # yield_cue="no" switched the cue on, sample_rate_hz=8000.0 wrote 8000.0 to the manifest
+        need(type(self.sample_rate_hz) is int
+             and self.sample_rate_hz in (8000, 16000, 22050, 24000, 44100, 48000),
+             "sample_rate_hz", f"unsupported rate {self.sample_rate_hz!r}",
+             "8000, 16000, 22050, 24000, 44100, 48000")
+        for f in ("telephone_band", "yield_cue"):
+            need(isinstance(getattr(self, f), bool), f, f"{getattr(self, f)!r}", "true or false")
         # finite and in range: a nan or inf here would loop forever or write silence
         # an IPU is at most 12 s (synth), backchannels saturate near 0.45/s (a listener's
         # own silence and the owed-backchannel cap), speech over -12 dBFS rms clips: a value

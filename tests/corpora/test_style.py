@@ -321,3 +321,13 @@ def test_pairs_given_as_lists_are_the_tuples_of_the_preset() -> None:
     the build's calibration, cached by config, then raised "unhashable type: 'list'"."""
     cfg = load_config("fisher-like", rate_wpm=[150, 190], pitch=[25, 75])
     assert cfg == PRESETS["fisher-like"] and hash(cfg) == hash(PRESETS["fisher-like"])
+
+
+@pytest.mark.parametrize(("key", "value"), [("yield_cue", "no"), ("telephone_band", 1),
+                                            ("sample_rate_hz", 8000.0),
+                                            ("sample_rate_hz", True)])
+def test_keywords_of_the_wrong_type_are_refused(key: str, value: object) -> None:
+    """A TOML file's types are checked by its reader, keywords were not: yield_cue="no"
+    switched the cue on, sample_rate_hz=8000.0 went into the manifest as 8000.0."""
+    with pytest.raises(ConfigError, match=rf"{key}: "):
+        load_config("fisher-like", **{key: value})
