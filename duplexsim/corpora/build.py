@@ -200,11 +200,11 @@ def check_rebuild(out: Path, record: dict, rebuild: bool) -> None:
         keys = ["seed", "preset", "params"] + ([] if record["tokenizer"] else ["n_units"])
     if previous is None and not any((out / part).exists() for part in CORPUS_PARTS):
         return
-    if previous is None:
+    if previous is None and not rebuild:
         raise OutputError(str(out), "", "holds a partial corpus without build.json or "
                           "manifest.json: its parameters are unknown",
-                          "an empty folder, or delete it yourself")
-    changed = _changed(previous, record, keys)
+                          "an empty folder, or --rebuild to delete it and build anew")
+    changed = _changed(previous, record, keys) if previous is not None else None
     if changed and not rebuild:
         key, before, now = changed
         raise OutputError(str(out), key, f"holds a corpus built with {before!r}, not {now!r}",
@@ -212,7 +212,9 @@ def check_rebuild(out: Path, record: dict, rebuild: bool) -> None:
                           "and rebuild it")
     if rebuild:  # asked for: also when the parameters agree (the generator may have changed)
         _check_tokenizer_survives(out, record["tokenizer"])
-        for part in CORPUS_PARTS:
+        # the records first: a rebuild cut short leaves a corpus of unknown parameters (refused
+        # until --rebuild), not one a plain rerun resumes, the old units beside new audio
+        for part in dict.fromkeys(("build.json", "manifest.json", *CORPUS_PARTS)):
             path = out / part
             if path.is_dir():
                 shutil.rmtree(path)

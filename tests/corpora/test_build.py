@@ -277,3 +277,33 @@ def test_every_split_plan_keeps_a_train_dialogue(n: int, val: float, test: float
     split = assign_splits(n, np.random.SeedSequence(0), val, test)
     assert split.count("train") >= 1 and len(split) == n
     assert split.count("test") == (min(max(1, round(test * n)), n - 1) if n >= 2 else 0)
+
+
+def test_a_rebuild_cut_short_is_not_resumed_as_the_old_corpus(tmp_path, monkeypatch) -> None:
+    """--rebuild deleted audio/ first and build.json last: cut short in between (a kill), a
+    plain rerun resumed under the old build.json and paired the old units with new audio;
+    now the records go first, such a folder is refused until --rebuild, which clears it."""
+    from duplexsim.corpora import build
+    from duplexsim.errors import OutputError
+
+    out = tmp_path / "c"
+    record = build.build_record(load_config("fisher-like", conversation_s=20.0), 3,
+                                "fisher-like", 32, None)
+    for part in ("audio", "units", "fisher", "candor", "tokenizer"):
+        (out / part).mkdir(parents=True)
+        (out / part / "x").write_text("old")
+    (out / "build.json").write_text(json.dumps(record))
+    (out / "manifest.json").write_text("{}")
+    build.check_rebuild(out, record, rebuild=False)  # the same parameters: resumed
+
+    def killed(path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(build.shutil, "rmtree", killed)
+        with pytest.raises(KeyboardInterrupt):
+            build.check_rebuild(out, record, rebuild=True)
+    with pytest.raises(OutputError, match="partial corpus .* --rebuild"):
+        build.check_rebuild(out, record, rebuild=False)
+    build.check_rebuild(out, record, rebuild=True)
+    assert not list(out.iterdir())
