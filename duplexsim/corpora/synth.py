@@ -43,6 +43,7 @@ from duplexsim.corpora.style import (
 )
 from duplexsim.corpora.tts import Voice, speak, trim
 from duplexsim.corpora.types import Segment
+from duplexsim.errors import InputError
 
 # PRESETS, SynthConfig and load_config are re-exported for callers of this module
 __all__ = ["PRESETS", "SynthConfig", "conversation_style", "generate", "load_config",
@@ -84,6 +85,10 @@ class TextStream:
         return " ".join(out)
 
 
+MAX_SILENT_WORDS = 32
+"""Words added to an IPU that espeak-ng says as no sound before the build gives up."""
+
+
 class _Speaker:
     """One side: voice, level, and a running seconds-per-word estimate to size texts."""
 
@@ -113,10 +118,19 @@ class _Speaker:
         body, tail = text.take(max(1, n - n_tag)), (f" {tag}" if tag else "") + end
         words = body + tail
         wave = self.say(words)
-        while wave.size == 0:  # only words espeak-ng says as nothing (chitchat has "'"): one
-            body += f" {text.take(1)}"  # more, not an IPU of 0 s annotated without sound
+        for _ in range(MAX_SILENT_WORDS):
+            if wave.size:
+                break
+            # only words espeak-ng says as nothing (chitchat has "'"): one more, not an IPU
+            # of 0 s annotated without sound
+            body += f" {text.take(1)}"
             words = body + tail
             wave = self.say(words)
+        else:
+            if not wave.size:  # espeak-ng says nothing for any text: no corpus to build
+                raise InputError("espeak-ng", "", f"gave no sound for {words!r} (voice "
+                                 f"{self.voice.key()})", "an espeak-ng that speaks: check "
+                                 "that `espeak-ng 'hello'` is heard")
         got = len(wave) / self.cfg.sample_rate_hz
         self.s_per_word = 0.9 * self.s_per_word + 0.1 * got / n
         if got > 0 and abs(got / target_s - 1) > 0.1:

@@ -17,6 +17,7 @@ import pytest
 
 from duplexsim.corpora import tts
 from duplexsim.corpora.tts import Voice
+from duplexsim.errors import InputError
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None,
                                 reason="espeak-ng not installed")
@@ -127,6 +128,13 @@ def test_an_ipu_of_words_espeak_says_as_nothing_takes_more_words(tmp_path: Path)
     speaker = _Speaker(Voice("en-us", 50, 175), 0.1, PRESETS["fisher-like"], tmp_path)
     words, wave = speaker.ipu(0.3, Words())  # type: ignore[arg-type]
     assert words == "' hello" and wave.size > 0.1 * 8000 and np.isfinite(wave).all()
+
+    class Quotes(Words):  # nothing it says sounds: one line, not a build that never ends
+        def take(self, n: int) -> str:
+            return " ".join(["'"] * n)
+
+    with pytest.raises(InputError, match=r"^espeak-ng: gave no sound for \"' ' ' "):
+        speaker.ipu(0.3, Quotes())  # type: ignore[arg-type]
 
 
 def test_an_answer_cut_short_by_a_dying_server_is_not_used() -> None:
