@@ -307,3 +307,12 @@ def test_a_rebuild_cut_short_is_not_resumed_as_the_old_corpus(tmp_path, monkeypa
         build.check_rebuild(out, record, rebuild=False)
     build.check_rebuild(out, record, rebuild=True)
     assert not list(out.iterdir())
+    # a folder of unknown parameters that also holds what a build does not write (here an
+    # unfinished import's record and sources): --rebuild deletes nothing
+    for part in ("audio", "sources"):
+        (out / part).mkdir()
+    (out / "import.json").write_text("{}")
+    with pytest.raises(OutputError, match=r"beside files a build does not write "
+                       r"\(import.json, sources\)"):
+        build.check_rebuild(out, record, rebuild=True)
+    assert sorted(p.name for p in out.iterdir()) == ["audio", "import.json", "sources"]
