@@ -15,7 +15,9 @@ from duplexsim.atomic import write_json, write_png, write_text
 COLUMNS = ("stage", "step", "tokens", "loss", "val_loss", "lr", "elapsed_s", "kept_step",
            "kept_val_loss")
 """``kept_step`` / ``kept_val_loss``: on a stage's last row, the step whose weights the stage
-ends on and their validation loss (``[train] keep_best``); empty on the other rows."""
+ends on and their validation loss (``[train] keep_best``); empty on the other rows.
+``elapsed_s``: wall seconds the stage has trained so far, over every start (a resume goes on
+from its checkpoint's count; the steps after that checkpoint that a kill lost are not in it)."""
 
 
 def write_logs(out: Path, rows: list[dict[str, Any]], plot: bool = False) -> None:

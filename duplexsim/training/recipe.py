@@ -86,6 +86,9 @@ class RunState:
     precision: list[str] = field(default_factory=list)
     """``"bf16"`` or ``"fp32"`` (:func:`bf16_autocast`) at the start and at every resume that
     changed it (a checkpoint moved between machines)."""
+    elapsed_s: float = 0.0
+    """Wall seconds this stage had trained up to the checkpoint (``train_log``'s
+    ``elapsed_s`` goes on from it after a resume instead of starting again at 0)."""
 
 
 def bf16_autocast(card_bf16: bool, device_type: str) -> bool:
@@ -220,6 +223,7 @@ class Trainer:
             "kept": self.run.kept, "pending": self.run.pending,
             "best": self.run.best, "threads": self.run.threads,
             "precision": self.run.precision,
+            "elapsed_s": time.perf_counter() - self.stage_t0,
         })
         write_logs(self.out, self.run.log)
 
@@ -242,7 +246,8 @@ class Trainer:
                             dict(state.get("best", {})),
                             [float(x) for x in state.get("pending", [])],
                             threads=[int(n) for n in state.get("threads", [])],
-                            precision=[str(p) for p in state.get("precision", [])])
+                            precision=[str(p) for p in state.get("precision", [])],
+                            elapsed_s=float(state.get("elapsed_s", 0.0)))
         self.saved = (self.run.stage, self.run.step)
 
     def note_val(self, val_loss: float) -> None:
@@ -266,9 +271,10 @@ class Trainer:
         guard = guard or WallGuard()
         if self.run.stage != name:
             self.run.stage, self.run.step, self.run.best, self.run.pending = name, 0, {}, []
+            self.run.elapsed_s = 0.0
             self.optimizer = self.new_optimizer(s)
         total = s.steps_for(self.dist.world)
-        self.stage_t0 = time.perf_counter()
+        self.stage_t0 = time.perf_counter() - self.run.elapsed_s  # a resume goes on counting
         bar = tqdm(total=total, initial=self.run.step, desc=name, disable=not self.progress)
         while self.run.step < total:
             if guard.expired(self.dist):  # the first step boundary past the limit

@@ -458,3 +458,39 @@ def test_a_checkpoint_missing_what_a_resume_reads_is_one_error(tmp_path, damage)
     key = {"no model": "model", "stage9": "stage", "step as text": "step"}[damage]
     with pytest.raises(InputError, match=f"last.pt: {key}: .*delete it to start over"):
         _trainer(card, tmp_path)[0].restore()
+
+
+def test_a_resumed_stage_logs_the_elapsed_time_an_uninterrupted_one_would(
+        tmp_path, monkeypatch) -> None:
+    """``elapsed_s`` went back to 0 at a resume (the stage clock restarted with the process):
+    a stage stopped at step 2 and resumed logged step 3 at 10 s on a clock that runs 10 s a
+    step, where the uninterrupted stage logged 30 s (review)."""
+    import types
+    from dataclasses import replace
+
+    from duplexsim.training import recipe
+
+    card = tiny_card(steps=4)
+    card = replace(card, train=replace(card.train, log_every=1),
+                   stage1=replace(card.stage1, enabled=False),
+                   stage2=replace(card.stage2, enabled=False))
+    now = [0.0]
+    monkeypatch.setattr(recipe, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    step = recipe.Trainer.step
+
+    def ten_seconds_a_step(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        now[0] += 10.0
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(recipe.Trainer, "step", ten_seconds_a_step)
+    dialogues = synthetic_dialogues()
+    full, _ = fit(card, dialogues[:2], dialogues[2:], tmp_path / "full", progress=False)
+    ticks = iter(range(10**6))  # the guard's own clock: stops before step 3
+    guard = WallGuard(max_minutes=3 / 60, clock=lambda: float(next(ticks)))
+    cut, _ = fit(card, dialogues[:2], dialogues[2:], tmp_path / "cut", guard, progress=False)
+    assert cut.run.stopped is not None and cut.run.stopped["step"] == 2
+    now[0] = 5000.0  # another process: another origin of perf_counter
+    resumed, _ = fit(card, dialogues[:2], dialogues[2:], tmp_path / "cut", progress=False)
+    assert [(r["step"], r["elapsed_s"]) for r in resumed.run.log] == \
+        [(r["step"], r["elapsed_s"]) for r in full.run.log]
+    assert [r["elapsed_s"] for r in full.run.log] == [10.0, 20.0, 30.0, 40.0, 40.0]
