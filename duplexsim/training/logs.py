@@ -36,7 +36,8 @@ def read_log(path: Path) -> list[dict[str, Any]]:
     """The rows of a ``train_log.csv`` as :func:`write_logs` had them: ``stage`` a string,
     every other column a number (``step``, ``tokens`` and ``kept_step`` whole), empty cells
     ``""``; e.g. to redraw ``loss.png`` with :func:`plot_losses`. A missing column or a cell
-    that is not a number is an :class:`~duplexsim.errors.InputError` naming its line."""
+    that is not a number (a whole one in the whole columns) is an
+    :class:`~duplexsim.errors.InputError` naming its line."""
     from duplexsim.errors import InputError
 
     whole = {"step", "tokens", "kept_step"}
@@ -53,14 +54,24 @@ def read_log(path: Path) -> list[dict[str, Any]]:
                 cell = row[key]
                 try:
                     out[key] = (cell if key == "stage" or cell == "" else
-                                int(float(cell)) if key in whole else float(cell))
+                                _whole(cell) if key in whole else float(cell))
                 except (TypeError, ValueError):
+                    kind = "whole number" if key in whole else "number"
                     what = "missing (the row is cut short)" if cell is None else \
-                        f"{cell!r} is not a number"
+                        f"{cell!r} is not a {kind}"
                     raise InputError(str(path), f"line {reader.line_num}: {key}", what,
-                                     "a number or empty") from None
+                                     f"a {kind} or empty") from None
             rows.append(out)
     return rows
+
+
+def _whole(cell: str) -> int:
+    """A whole-number cell (``"12"``, ``"12.0"``); ValueError for ``"2.5"``, ``"inf"``, ``"nan"``
+    (int(float()) made 2.5 step 2 without a word, and inf an OverflowError)."""
+    value = float(cell)
+    if not value.is_integer():
+        raise ValueError(cell)
+    return int(value)
 
 
 def plot_losses(rows: list[dict[str, Any]], path: Path) -> None:

@@ -44,6 +44,11 @@ def test_a_damaged_log_is_one_line_naming_where(tmp_path: Path) -> None:
     log.write_text("stage,step\nstage3,1\n")
     with pytest.raises(InputError, match=r"line 1: header lacks tokens, loss"):
         read_log(log)
+    for cell in ("2.5", "inf", "nan"):  # 2.5 was read as step 2, inf an OverflowError
+        log.write_text(",".join(COLUMNS) + f"\nstage3,{cell},4096,7.0,,0.001,0.8,,\n")
+        with pytest.raises(InputError, match=rf"line 2: step: '{cell}' is not a whole number "
+                                             r"\(allowed: a whole number or empty\)"):
+            read_log(log)
     log.write_text(",".join(COLUMNS) + "\nstage3,1,4096\n")  # a cut-off row
     with pytest.raises(InputError, match=r"line 2: loss: missing \(the row is cut short\)"):
         read_log(log)
