@@ -2,8 +2,9 @@
 
 Owns: the checkpoint file format. A checkpoint holds the model, optimizer and schedule
 position, the torch RNG state, the data position (the step: batches are pure functions of
-it), the finished stages with their validation losses, and the resolved card, so a resumed
-run continues bit for bit. Must not touch the data or the model's construction.
+it), the finished stages with their validation losses, the resolved card and the number of
+training processes, so a resumed run continues bit for bit. Must not touch the data or the
+model's construction.
 """
 
 from __future__ import annotations
@@ -49,10 +50,11 @@ def data_fingerprint(train: Sequence[Any], val: Sequence[Any]) -> str:
 
 
 def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | None,
-                    data: str = "") -> dict[str, Any]:
-    """Load a checkpoint written for this card, vocabulary and data; anything else is a
-    clear error (``vocab_size=None`` / ``data=""``: not checked, e.g. before the vocabulary
-    is built; a checkpoint written before data was recorded is not checked either)."""
+                    data: str = "", world: int | None = None) -> dict[str, Any]:
+    """Load a checkpoint written for this card, vocabulary, data and number of processes
+    (``world``); anything else is a clear error (``vocab_size=None`` / ``data=""`` /
+    ``world=None``: not checked, e.g. before the vocabulary is built; a checkpoint written
+    before data or processes were recorded is not checked for them either)."""
     path = Path(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -76,6 +78,15 @@ def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | No
         raise InputError(str(path), "data", "checkpoint was trained on other dialogues (another "
                          "corpus, split or corpus build)", "the same --corpus, a fresh --out, "
                          "or delete checkpoints/")
+    if world is not None and isinstance(state.get("world"), int) and state["world"] != world:
+        # every rank draws its own batches and a tokens budget is split over the ranks: in
+        # another number of processes the stage's steps, lr schedule and data are others
+        raise InputError(str(path), "world", f"checkpoint was written by {state['world']} "
+                         f"training processes, this run has {world} (the batches per step, "
+                         "and with a tokens budget the steps and lr schedule, would change "
+                         "mid-stage)", f"{state['world']} processes (torchrun "
+                         f"--nproc-per-node {state['world']}), a fresh --out, or delete "
+                         "checkpoints/")
     saved = card_with_defaults(state.get("card"))
     if saved != card:
         raise InputError(str(path), "card", "checkpoint was written for a different agent card "

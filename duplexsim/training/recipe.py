@@ -223,7 +223,7 @@ class Trainer:
             "kept": self.run.kept, "pending": self.run.pending,
             "best": self.run.best, "threads": self.run.threads,
             "precision": self.run.precision,
-            "elapsed_s": time.perf_counter() - self.stage_t0,
+            "elapsed_s": time.perf_counter() - self.stage_t0, "world": self.dist.world,
         })
         write_logs(self.out, self.run.log)
 
@@ -233,7 +233,8 @@ class Trainer:
             remove_stale_folders(self.out / "model")
         if not self.ckpt.is_file():
             return
-        state = load_checkpoint(self.ckpt, self.card_dict, self.vocab.size, self.data)
+        state = load_checkpoint(self.ckpt, self.card_dict, self.vocab.size, self.data,
+                                self.dist.world)
         if self.dist.main:  # an agent.json from before (a time guard's stop) describes other
             (self.out / "agent.json").unlink(missing_ok=True)  # weights than those to come
         self.model.load_state_dict(state["model"])

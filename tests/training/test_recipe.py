@@ -494,3 +494,33 @@ def test_a_resumed_stage_logs_the_elapsed_time_an_uninterrupted_one_would(
     assert [(r["step"], r["elapsed_s"]) for r in resumed.run.log] == \
         [(r["step"], r["elapsed_s"]) for r in full.run.log]
     assert [r["elapsed_s"] for r in full.run.log] == [10.0, 20.0, 30.0, 40.0, 40.0]
+
+
+def test_a_checkpoint_of_another_number_of_processes_is_not_resumed(tmp_path) -> None:
+    """Every rank draws its own batches and a ``tokens`` budget is split over the ranks: a
+    stage of 8 steps in 2 processes, stopped at step 2 and resumed in one, went on as a
+    16-step stage (another lr schedule, half the batch) without a word (review)."""
+    import dataclasses
+
+    from duplexsim.errors import InputError
+
+    card = tiny_card(steps=2)
+    card = dataclasses.replace(card, stage3=dataclasses.replace(card.stage3, steps=0,
+                                                                tokens=16 * 256))
+    trainer, train, val = _trainer(card, tmp_path)
+    ticks = iter(range(10**6))
+    train_stages(trainer, train, val, WallGuard(max_minutes=7 / 60,
+                                                clock=lambda: float(next(ticks))))
+    assert trainer.run.stopped is not None
+    assert (trainer.run.stopped["stage"], trainer.run.stopped["step"]) == ("stage3", 2)
+    ckpt = tmp_path / "checkpoints" / "last.pt"
+    state = torch.load(ckpt, weights_only=True)
+    assert state["world"] == 1
+    state["world"] = 2  # as torchrun --nproc-per-node 2 writes it
+    torch.save(state, ckpt)
+    with pytest.raises(InputError, match=r"last.pt: world: checkpoint was written by 2 training "
+                                         r"processes, this run has 1 .*\(allowed: 2 processes "):
+        _trainer(card, tmp_path)[0].restore()
+    del state["world"]  # a checkpoint from before the count was recorded: not checked
+    torch.save(state, ckpt)
+    _trainer(card, tmp_path)[0].restore()
