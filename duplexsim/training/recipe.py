@@ -161,10 +161,21 @@ class Trainer:
         weight = torch.where(after_tag, turn_weight, 1.0) * (targets != -100)
         return (ce * weight).sum() / weight.sum().clamp_min(1.0)
 
+    def target_weight(self, batch: torch.Tensor, turn_weight: float = 1.0) -> float:
+        """What :meth:`loss` divides by for ``batch``: its non-pad targets, those right after
+        a speaker tag counting ``turn_weight``."""
+        inputs, targets = batch[:, :-1], batch[:, 1:]
+        after_tag = (inputs == self.vocab.S0) | (inputs == self.vocab.S1)
+        valid = targets != self.vocab.pad
+        return float(valid.sum()) + (turn_weight - 1.0) * float((valid & after_tag).sum())
+
     def step(self, data: StageData, s: StageCard, step: int, total: int) -> float:
         """One optimizer step (``grad_accum`` micro-batches); returns the mean loss.
 
-        A non-finite loss (on any rank) or gradient norm raises
+        The micro-batches weigh by their targets (:meth:`target_weight`), so the step's loss
+        is the mean over all its targets, as one batch of them all would have it: a mean of
+        the micro-batches' means weighed a row of padding's few targets as much as a full
+        row's. A non-finite loss (on any rank) or gradient norm raises
         :class:`NonFiniteLossError` before the update, so the weights stay as they were.
         """
         assert self.optimizer is not None
@@ -172,11 +183,16 @@ class Trainer:
             group["lr"] = lr_at(s, step, total)
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
+        batches = [data.batch(step, micro, self.dist.rank, progress=step / max(1, total))
+                   for micro in range(s.grad_accum)]
+        weights = [self.target_weight(b, s.turn_weight) for b in batches]
         total_loss = 0.0
-        for micro in range(s.grad_accum):
-            batch = data.batch(step, micro, self.dist.rank, progress=step / max(1, total))
-            loss = self.loss(batch, s.turn_weight) / s.grad_accum
-            self.check_finite(loss.detach() * s.grad_accum, "training loss", step + 1)
+        for batch, weight in zip(batches, weights, strict=True):
+            mean = self.loss(batch, s.turn_weight)
+            self.check_finite(mean.detach(), "training loss", step + 1)
+            # one micro-batch: the mean itself (the bytes of every grad_accum = 1 card)
+            loss = mean / s.grad_accum if s.grad_accum == 1 or sum(weights) <= 0 else \
+                mean * (weight / sum(weights))
             loss.backward()
             total_loss += float(loss.detach())
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)

@@ -524,3 +524,39 @@ def test_a_checkpoint_of_another_number_of_processes_is_not_resumed(tmp_path) ->
     del state["world"]  # a checkpoint from before the count was recorded: not checked
     torch.save(state, ckpt)
     _trainer(card, tmp_path)[0].restore()
+
+
+@pytest.mark.parametrize("turn_weight", [1.0, 3.0])
+def test_grad_accum_takes_the_same_step_as_one_batch_of_its_rows(tmp_path, turn_weight) -> None:
+    """Accumulation is a memory knob: two micro-batches of one row each step as one batch of
+    both rows. It averaged the micro-batches' means, so a row of 5 targets (the rest padding)
+    weighed as much as a row of 64: 13x each of its targets (review)."""
+    import dataclasses
+
+    card = tiny_card(steps=2)
+    dialogues = synthetic_dialogues()
+    vocab, tok = make_vocab(card, dialogues)
+    train = build_data(card, vocab, tok, dialogues[:2], dialogues[2:])[0]
+    full = train["stage3"].batch(0, n_seqs=2)
+    short = full.clone()
+    short[0, 6:] = vocab.pad  # 5 targets, then padding
+    rows = [short[:1], full[1:]]
+
+    class Fixed:  # the same two rows, as two micro-batches or as one batch
+        def __init__(self, accum: int) -> None:
+            self.accum = accum
+
+        def batch(self, step: int, micro: int = 0, rank: int = 0, progress: float = 0.0):
+            return rows[micro] if self.accum == 2 else torch.cat(rows)
+
+    grads, losses = [], []
+    for accum in (1, 2):
+        stage = dataclasses.replace(card.stage3, batch_tokens=128, grad_accum=accum,
+                                    turn_weight=turn_weight)
+        trainer = Trainer(dataclasses.replace(card, stage3=stage), vocab, tmp_path / f"{accum}",
+                          Dist(), progress=False)
+        trainer.optimizer = trainer.new_optimizer(stage)
+        losses.append(trainer.step(Fixed(accum), stage, 0, 2))  # type: ignore[arg-type]
+        grads.append(torch.cat([p.grad.flatten() for p in trainer.model.parameters()]))
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+    assert torch.allclose(grads[1], grads[0], rtol=1e-4, atol=1e-7)
