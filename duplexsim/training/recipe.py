@@ -22,6 +22,7 @@ the guard and the non-finite stop are decided together
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -37,7 +38,7 @@ from duplexsim.config.card import AgentCard, StageCard
 from duplexsim.errors import InputError
 from duplexsim.models import attention
 from duplexsim.models.agentdir import AGENT_FORMAT
-from duplexsim.models.model import build_model, context_tokens, save_model
+from duplexsim.models.model import build_model, context_tokens, quiet_loading, save_model
 from duplexsim.models.vocab import Vocab, save_text_tokenizer, train_text_tokenizer
 from duplexsim.training.checkpoints import data_fingerprint, load_checkpoint, save_checkpoint
 from duplexsim.training.datasets import DialogueLike, StageData, prepare
@@ -467,7 +468,9 @@ def write_agent(out: Path, trainer: Trainer, text_tok: Any, info: dict[str, Any]
     from duplexsim.atomic import write_json
 
     (out / "agent.json").unlink(missing_ok=True)  # it marks the files below complete
-    save_model(trainer.model, out / "model")
+    # transformers draws its own "Writing model shards" bar: not with progress off
+    with contextlib.nullcontext() if trainer.progress else quiet_loading():
+        save_model(trainer.model, out / "model")
     save_text_tokenizer(text_tok, out / "text_tokenizer.json")
     write_logs(out, trainer.run.log, plot=True)
     if finish is not None:

@@ -560,3 +560,13 @@ def test_grad_accum_takes_the_same_step_as_one_batch_of_its_rows(tmp_path, turn_
         grads.append(torch.cat([p.grad.flatten() for p in trainer.model.parameters()]))
     assert losses[1] == pytest.approx(losses[0], rel=1e-5)
     assert torch.allclose(grads[1], grads[0], rtol=1e-4, atol=1e-7)
+
+
+def test_no_progress_draws_no_bar_when_the_agent_is_written(tmp_path, capfd) -> None:
+    """``--no-progress`` (``progress=False``) still showed transformers' "Writing model
+    shards" bar on stderr when the model was saved (review)."""
+    dialogues = synthetic_dialogues()
+    train_agent(tiny_card(steps=1), dialogues[:2], dialogues[2:], tmp_path, progress=False)
+    err = capfd.readouterr().err
+    assert "Writing model shards" not in err and "it/s]" not in err, err
+    assert (tmp_path / "model" / "model.safetensors").is_file()
