@@ -406,18 +406,21 @@ def make_vocab(card: AgentCard, train: Sequence[DialogueLike]) -> tuple[Vocab, A
 
 
 def agent_info(card: AgentCard, vocab: Vocab, run: RunState, corpus: str,
-               validated_on: str = "val", silence_units: Iterable[int] = ()) -> dict[str, Any]:
+               validated_on: str = "val", silence_units: Iterable[int] = (),
+               processes: int = 1) -> dict[str, Any]:
     """agent.json's contents. ``validated_on``: ``"val"``, or ``"train"`` when no validation
     dialogue was given and every validation loss (so ``keep_best``) is a training loss.
     ``silence_units``: the corpus tokenizer's silence units (the card's ``silence_unit`` is
-    always one)."""
+    always one). ``processes``: the training processes (DDP ranks), each of which drew
+    ``batch_tokens`` a step: the weights depend on it as on the thread count."""
     return {"format": AGENT_FORMAT, "name": card.agent.name, "n_units": vocab.n_units,
             "n_text": vocab.n_text, "chunk_ms": list(card.train.chunk_ms),
             "silence_unit": card.model.silence_unit,
             "silence_units": sorted({int(u) for u in silence_units} | {card.model.silence_unit}),
             "context_tokens": context_tokens(card.model), "corpus": corpus,
             "val_loss": dict(run.done), "kept_step": dict(run.kept), "validated_on": validated_on,
-            "stopped_early": run.stopped, "torch_threads": torch.get_num_threads(),
+            "stopped_early": run.stopped, "processes": processes,
+            "torch_threads": torch.get_num_threads(),
             "torch_threads_per_start": run.threads or [torch.get_num_threads()],
             "precision": "+".join(run.precision),
             "card": card.to_dict()}
@@ -453,7 +456,7 @@ def train_agent(card: AgentCard, train: Sequence[DialogueLike], val: Sequence[Di
     out = Path(out)
     trainer, text_tok = fit(card, train, val, out, WallGuard(max_minutes), progress)
     info = agent_info(card, trainer.vocab, trainer.run, corpus, "val" if val else "train",
-                      silence_units)
+                      silence_units, trainer.dist.world)
     if trainer.dist.main:
         write_agent(out, trainer, text_tok, info, finish)
     return info

@@ -242,7 +242,7 @@ def train_tdm_agent(card: AgentCard, train: Sequence[DialogueLike],
     train_sets, val_sets = build_tdm_data(card, vocab, text_tok, train, val, silence_units)
     train_stages(trainer, train_sets, val_sets, WallGuard(max_minutes))  # type: ignore[arg-type]
     info = agent_info(card, vocab, trainer.run, corpus, "val" if val else "train",
-                      silence_units)
+                      silence_units, dist.world)
     info.update({"kind": "tdm", "slice_ms": list(card.tdm_card.slice_ms)})
     if dist.main:
         write_agent(out, trainer, text_tok, info, finish)

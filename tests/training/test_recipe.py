@@ -213,6 +213,7 @@ def test_stopped_early_is_recorded_in_agent_json(tmp_path) -> None:
     assert saved["stopped_early"]["stage"] == "stage1"
     assert saved["stopped_early"]["planned_steps"] == 1000
     assert saved["stopped_early"]["skipped_stages"] == ["stage2", "stage3"]
+    assert saved["processes"] == 1  # the weights depend on it, as on the thread count
     assert (tmp_path / "model" / "model.safetensors").is_file()
 
 
