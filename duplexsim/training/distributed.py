@@ -2,9 +2,10 @@
 decisions every rank must take together.
 
 Owns: reading the launcher's environment (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``), the
-process group (nccl on CUDA, gloo on CPU), and two collectives on one flag: every rank
-agrees (:func:`all_ranks`) and rank 0 decides (:func:`rank0_says`). Must not touch data,
-models or the optimiser.
+process group (nccl on CUDA, gloo on CPU), two collectives on one flag: every rank
+agrees (:func:`all_ranks`) and rank 0 decides (:func:`rank0_says`), and one sum
+(:func:`sum_ranks`: a step's targets over the ranks). Must not touch data, models or the
+optimiser.
 
 Why the collectives: DDP ranks meet in every backward pass, so a rank that leaves the loop
 on its own (its clock ran out first, its loss turned non-finite) leaves the others waiting
@@ -76,3 +77,14 @@ def rank0_says(flag: bool, d: Dist) -> bool:
     t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=d.device)
     dist.broadcast(t, src=0)
     return bool(t.item())
+
+
+def sum_ranks(value: float, d: Dist) -> float:
+    """The sum of ``value`` over every rank (a SUM all-reduce in float64)."""
+    if d.world <= 1:
+        return value
+    import torch.distributed as dist
+
+    t = torch.tensor([value], dtype=torch.float64, device=d.device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return float(t.item())

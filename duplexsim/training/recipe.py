@@ -42,7 +42,7 @@ from duplexsim.models.model import build_model, context_tokens, quiet_loading, s
 from duplexsim.models.vocab import Vocab, save_text_tokenizer, train_text_tokenizer
 from duplexsim.training.checkpoints import data_fingerprint, load_checkpoint, save_checkpoint
 from duplexsim.training.datasets import DialogueLike, StageData, prepare
-from duplexsim.training.distributed import Dist, all_ranks, setup_distributed
+from duplexsim.training.distributed import Dist, all_ranks, setup_distributed, sum_ranks
 from duplexsim.training.guards import NonFiniteLossError, WallGuard
 from duplexsim.training.logs import write_logs
 
@@ -173,10 +173,11 @@ class Trainer:
     def step(self, data: StageData, s: StageCard, step: int, total: int) -> float:
         """One optimizer step (``grad_accum`` micro-batches); returns the mean loss.
 
-        The micro-batches weigh by their targets (:meth:`target_weight`), so the step's loss
-        is the mean over all its targets, as one batch of them all would have it: a mean of
-        the micro-batches' means weighed a row of padding's few targets as much as a full
-        row's. A non-finite loss (on any rank) or gradient norm raises
+        The micro-batches, and under DDP the ranks, weigh by their targets
+        (:meth:`target_weight`), so the step's gradient is that of the mean over all its
+        targets, as one batch of them all would have it: a mean of the micro-batches' (or
+        ranks') means weighed a row of padding's few targets as much as a full row's. The
+        loss returned is this rank's. A non-finite loss (on any rank) or gradient norm raises
         :class:`NonFiniteLossError` before the update, so the weights stay as they were.
         """
         assert self.optimizer is not None
@@ -187,15 +188,19 @@ class Trainer:
         batches = [data.batch(step, micro, self.dist.rank, progress=step / max(1, total))
                    for micro in range(s.grad_accum)]
         weights = [self.target_weight(b, s.turn_weight) for b in batches]
+        mine = sum(weights)
+        everyone = sum_ranks(mine, self.dist)  # DDP then averages the gradients over ranks
+        alone = s.grad_accum == 1 and self.dist.world == 1
         total_loss = 0.0
         for batch, weight in zip(batches, weights, strict=True):
             mean = self.loss(batch, s.turn_weight)
             self.check_finite(mean.detach(), "training loss", step + 1)
-            # one micro-batch: the mean itself (the bytes of every grad_accum = 1 card)
-            loss = mean / s.grad_accum if s.grad_accum == 1 or sum(weights) <= 0 else \
-                mean * (weight / sum(weights))
+            # one micro-batch in one process: the mean itself (the bytes of every such run)
+            loss = mean / s.grad_accum if alone or everyone <= 0 else \
+                mean * (weight * self.dist.world / everyone)
             loss.backward()
-            total_loss += float(loss.detach())
+            total_loss += float(loss.detach()) if alone or mine <= 0 else \
+                float(mean.detach()) * (weight / mine)
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.check_finite(norm, "gradient norm", step + 1)
         self.optimizer.step()

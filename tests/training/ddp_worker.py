@@ -7,7 +7,9 @@ hash of the weights each run ended on and where it stopped:
 - ``guard``: ``--max-minutes`` with clocks that disagree: rank 0's clock reaches the limit
   before the 3rd step of stage 1, every other rank's never does. Rank 0 decides for all,
   so every rank stops after the same step (before, each rank re-planned from its own clock
-  and the others waited for it in a backward pass forever).
+  and the others waited for it in a backward pass forever);
+- ``grads{2,1}.pt``: the gradient of one step of a short and a full row, one a rank, and of
+  one process with both (:func:`one_step_grads`).
 """
 
 from __future__ import annotations
@@ -48,11 +50,41 @@ def main(out: Path) -> None:
         trainer, _ = fit(card, dialogues[:2], dialogues[2:], out / name, guard, progress=False)
         result[name] = {"sha": weights_sha(trainer.model), "stopped": trainer.run.stopped,
                         "done": sorted(trainer.run.done), "world": trainer.dist.world}
+    one_step_grads(out, rank)
     (out / f"rank{rank}.json").write_text(json.dumps(result))
     import torch.distributed as dist
 
     dist.barrier()  # both ranks have written; then leave together
     dist.destroy_process_group()
+
+
+def one_step_grads(out: Path, rank: int) -> None:
+    """``grads``: one step where rank 0 has a row of 5 targets (the rest padding) and rank 1
+    a full one, and (rank 0) the same step of one process on both rows in one batch."""
+    from dataclasses import replace
+
+    from duplexsim.training.recipe import Dist, Trainer, build_data, make_vocab, setup_distributed
+
+    card, dialogues = tiny_card(steps=2), synthetic_dialogues()
+    vocab, tok = make_vocab(card, dialogues)
+    rows = build_data(card, vocab, tok, dialogues[:2], dialogues[2:])[0]["stage3"].batch(
+        0, n_seqs=2)
+    rows[0, 6:] = vocab.pad
+
+    class Fixed:  # each rank its own row, or one process both
+        def batch(self, step: int, micro: int = 0, rank: int = 0, progress: float = 0.0,
+                  ) -> torch.Tensor:
+            return rows[rank:rank + 1] if ranks > 1 else rows
+
+    for ranks, dist in ((2, setup_distributed()), (1, Dist())):
+        stage = replace(card.stage3, batch_tokens=64 * (3 - ranks))  # 1 row a rank, or 2
+        trainer = Trainer(replace(card, stage3=stage), vocab, out / f"grads{ranks}", dist,
+                          progress=False)
+        trainer.optimizer = trainer.new_optimizer(stage)
+        trainer.step(Fixed(), stage, 0, 2)  # type: ignore[arg-type]
+        if rank == 0:
+            torch.save(torch.cat([p.grad.flatten() for p in trainer.model.parameters()]),
+                       out / f"grads{ranks}.pt")
 
 
 if __name__ == "__main__":

@@ -36,3 +36,8 @@ def test_two_gloo_processes_train_to_identical_weights_and_stop_together(tmp_pat
 
     state = torch.load(tmp_path / "guard" / "checkpoints" / "last.pt", weights_only=True)
     assert (state["stage"], state["step"]) == ("stage1", 2)
+    # the ranks weigh by their targets: a short row on rank 0 and a full one on rank 1 step
+    # as one process with both (a mean of the ranks' means weighed the short row's 5 targets
+    # as much as the full row's 64)
+    ddp, alone = (torch.load(tmp_path / f"grads{n}.pt", weights_only=True) for n in (2, 1))
+    assert torch.allclose(ddp, alone, rtol=1e-4, atol=1e-7)
