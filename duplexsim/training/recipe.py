@@ -250,8 +250,10 @@ class Trainer:
         write_logs(self.out, self.run.log)
 
     def restore(self) -> None:
-        if self.dist.main:  # a checkpoint or model write a kill cut short
+        if self.dist.main:  # a checkpoint, log or model write a kill cut short
             remove_stale_temporaries(self.ckpt)
+            for name in ("train_log.csv", "train_log.json", "text_tokenizer.json", "agent.json"):
+                remove_stale_temporaries(self.out / name)
             remove_stale_folders(self.out / "model")
         if not self.ckpt.is_file():
             return

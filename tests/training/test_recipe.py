@@ -364,6 +364,12 @@ def test_a_resumed_run_takes_the_earlier_agent_json_away_until_it_writes_its_own
     (stale_model / "model.safetensors").write_bytes(b"x" * 1000)
     mine = tmp_path / ".model.notes"  # a user's folder of another name pattern: kept
     mine.mkdir()
+    # the logs are written at every checkpoint: a kill then left their temporaries for good
+    stale_logs = [tmp_path / ".train_log.csv.q1w2e3r4.csv.tmp",
+                  tmp_path / ".train_log.json.q1w2e3r4.json.tmp",
+                  tmp_path / ".agent.json.q1w2e3r4.json.tmp"]
+    for log in stale_logs:
+        log.write_text("cut short")
 
     def dies(_out: Path) -> None:
         raise RuntimeError("killed")
@@ -371,6 +377,7 @@ def test_a_resumed_run_takes_the_earlier_agent_json_away_until_it_writes_its_own
         train_agent(card, dialogues[:2], dialogues[2:], tmp_path, progress=False, finish=dies)
     assert not (tmp_path / "agent.json").exists() and not stale.exists()
     assert not stale_model.exists() and mine.is_dir()
+    assert not any(log.exists() for log in stale_logs)
     info = train_agent(card, dialogues[:2], dialogues[2:], tmp_path, progress=False)
     assert info["stopped_early"] is None and (tmp_path / "agent.json").is_file()
 
