@@ -261,6 +261,8 @@ class Trainer:
                                 self.dist.world)
         if self.dist.main:  # an agent.json from before (a time guard's stop) describes other
             (self.out / "agent.json").unlink(missing_ok=True)  # weights than those to come
+            # and its logs a stage finished where the guard stopped it: the checkpoint's rows
+            write_logs(self.out, list(state["log"]))
         self.model.load_state_dict(state["model"])
         s = self.card.stages()[state["stage"]]
         self.optimizer = self.new_optimizer(s)
