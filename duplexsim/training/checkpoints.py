@@ -81,12 +81,13 @@ def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | No
     if world is not None and isinstance(state.get("world"), int) and state["world"] != world:
         # every rank draws its own batches and a tokens budget is split over the ranks: in
         # another number of processes the stage's steps, lr schedule and data are others
-        raise InputError(str(path), "world", f"checkpoint was written by {state['world']} "
-                         f"training processes, this run has {world} (the batches per step, "
-                         "and with a tokens budget the steps and lr schedule, would change "
-                         "mid-stage)", f"{state['world']} processes (torchrun "
-                         f"--nproc-per-node {state['world']}), a fresh --out, or delete "
-                         "checkpoints/")
+        n = state["world"]
+        launch = f"{n} processes (torchrun --nproc-per-node {n})" if n > 1 else \
+            "one process (no launcher)"
+        raise InputError(str(path), "world", f"checkpoint was written by {n} training "
+                         f"process{'es' if n > 1 else ''}, this run has {world} (the batches "
+                         "per step, and with a tokens budget the steps and lr schedule, would "
+                         "change mid-stage)", f"{launch}, a fresh --out, or delete checkpoints/")
     saved = card_with_defaults(state.get("card"))
     if saved != card:
         raise InputError(str(path), "card", "checkpoint was written for a different agent card "

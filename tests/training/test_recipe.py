@@ -529,6 +529,13 @@ def test_a_checkpoint_of_another_number_of_processes_is_not_resumed(tmp_path) ->
     with pytest.raises(InputError, match=r"last.pt: world: checkpoint was written by 2 training "
                                          r"processes, this run has 1 .*\(allowed: 2 processes "):
         _trainer(card, tmp_path)[0].restore()
+    state["world"] = 1
+    torch.save(state, ckpt)
+    trainer = _trainer(card, tmp_path)[0]
+    trainer.dist = Dist(rank=0, world=2)  # torchrun --nproc-per-node 2 on a 1-process one
+    with pytest.raises(InputError, match=r"written by 1 training process, this run has 2 .*"
+                                         r"\(allowed: one process \(no launcher\), "):
+        trainer.restore()
     del state["world"]  # a checkpoint from before the count was recorded: not checked
     torch.save(state, ckpt)
     _trainer(card, tmp_path)[0].restore()
