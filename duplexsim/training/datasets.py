@@ -96,6 +96,18 @@ def frames_in(ms_range: tuple[int, int], rng: np.random.Generator) -> int:
     return int(rng.integers(ms_range[0] // FRAME_MS, ms_range[1] // FRAME_MS + 1))
 
 
+def fitting_size(drawn_ms: int, sizes_ms: Sequence[int], frames: int,
+                 rng: np.random.Generator) -> int:
+    """``drawn_ms``, or, when a stream of ``frames`` holds no chunk (slice) of it, one drawn
+    from the sizes it holds: a window of a size longer than its stream was an all-[PAD] row
+    (0.7 s dialogues and slices of 640, 800, 1200 ms: 2 rows in 3 empty, and a validation
+    batch of them a loss of nan). Streams that hold every size draw as before."""
+    if frames >= drawn_ms // FRAME_MS:
+        return drawn_ms
+    fits = [m for m in sizes_ms if frames >= m // FRAME_MS]
+    return int(rng.choice(fits)) if fits else drawn_ms
+
+
 def sequential_layout(p: _Prepared, silence_unit: int, gap_ms: tuple[int, int],
                       rng: np.random.Generator) -> np.ndarray:
     """Stage 2: the segments one after another, the listener silent ([2, T'] int64; no
@@ -177,6 +189,7 @@ class StageData:
 
     def _duplex(self, units: np.ndarray, orient: int, rng: np.random.Generator) -> list[int]:
         chunk_ms = int(rng.choice(self.card.train.chunk_ms))
+        chunk_ms = fitting_size(chunk_ms, self.card.train.chunk_ms, units.shape[1], rng)
         fmt = SyncFormat(chunk_ms=chunk_ms, n_units=self.vocab.n_units,
                          silence_unit=self.card.model.silence_unit)
         F = fmt.frames_per_chunk

@@ -56,6 +56,7 @@ from duplexsim.training.datasets import (
     DialogueLike,
     StageData,
     _Prepared,
+    fitting_size,
     frames_in,
     prepare,
     stage_streams,
@@ -179,7 +180,9 @@ class TdmStageData:
         i = int(rng.choice(len(self.streams), p=self.weights))
         orient = int(rng.integers(2))
         units = self.streams[i]
-        fmt = TdmFormat(slice_ms=int(rng.choice(self.tdm.slice_ms)), n_units=self.vocab.n_units,
+        slice_ms = int(rng.choice(self.tdm.slice_ms))
+        slice_ms = fitting_size(slice_ms, self.tdm.slice_ms, units.shape[1], rng)
+        fmt = TdmFormat(slice_ms=slice_ms, n_units=self.vocab.n_units,
                         silence_unit=self.card.model.silence_unit,
                         silence_units=self.silence_units)
         S, T = fmt.slice_frames, units.shape[1]

@@ -83,3 +83,15 @@ def test_a_unit_outside_the_vocabulary_is_the_one_named() -> None:
     with pytest.raises(ValueError, match=r"dialogue neg: unit -1 \(channel 1, frame 1\) outside "
                                          r"the model's unit vocabulary 0\.\.19"):
         prepare([bad], vocab, tok)
+
+
+def test_a_dialogue_shorter_than_some_chunks_gives_windows_of_those_it_holds() -> None:
+    """A 200 ms dialogue holds a 160 ms chunk but no 240 ms one: a window that drew 240 ms
+    was an all-[PAD] row (half the rows), a batch of them a loss of nan (review)."""
+    card = tiny_card(chunk_ms=(160, 240))
+    vocab, tok = make_vocab(card, synthetic_dialogues())
+    short = Dlg("short", np.stack([np.array([1, 1, 2, 2, 3]), np.array([0, 0, 0, 4, 4])]))
+    data = StageData("stage3", card, prepare([short], vocab, tok), vocab)
+    rows = np.concatenate([data.batch(step).numpy() for step in range(20)])
+    assert not (rows[:, 0] == vocab.pad).any()
+    assert (rows[:, 0] == vocab.S0).all()

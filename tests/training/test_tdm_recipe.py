@@ -225,3 +225,18 @@ def test_dialogues_shorter_than_a_slice_are_named_not_a_nan_loss(tmp_path) -> No
                                          r"\(640 ms\) of units"):
         train_tdm_agent(tiny_tdm_card(2), [d.crop(0.0, 0.6)], [d.crop(40.0, 40.6)],
                         tmp_path / "agent", progress=False)
+
+
+def test_a_dialogue_shorter_than_some_slices_gives_windows_of_those_it_holds():
+    """A 0.7 s dialogue holds a 640 ms slice but no 800 or 1200 ms one: a window that drew
+    one of those was an all-[PAD] row (stage 3: 137 rows in 200), and a validation batch of
+    them a loss of nan (review). It draws among the slices the dialogue holds instead."""
+    from duplexsim.models.vocab import train_text_tokenizer
+
+    d = default_dialogue().crop(40.0, 40.7)
+    card = tiny_tdm_card(2)
+    tok = train_text_tokenizer(["hello"], 300)
+    vocab = TdmVocab(501, tok.get_vocab_size())
+    data = TdmStageData("stage3", card, prepare([d], vocab, tok), vocab, 1)
+    rows = torch.cat([data.batch(step) for step in range(50)])
+    assert not (rows[:, 0] == vocab.pad).any()
