@@ -182,9 +182,12 @@ def build_record(cfg: SynthConfig, seed: int, preset: str, n_units: int,
 
 
 def tokenizer_digest(tok_dir: str | Path) -> str:
-    """sha256 over a unit tokenizer's files (name and bytes, sorted by name)."""
+    """sha256 over a unit tokenizer's files (name and bytes, sorted by name). Hidden files
+    are not the tokenizer's: a temporary a killed save left (``.config.json.*.tmp``) or a
+    file manager's ``.DS_Store`` made the same tokenizer read as another one."""
     h = hashlib.sha256()
-    for f in sorted(p for p in Path(tok_dir).iterdir() if p.is_file()):
+    for f in sorted(p for p in Path(tok_dir).iterdir()
+                    if p.is_file() and not p.name.startswith(".")):
         h.update(f.name.encode() + b"\0" + f.read_bytes())
     return h.hexdigest()
 

@@ -316,3 +316,18 @@ def test_a_rebuild_cut_short_is_not_resumed_as_the_old_corpus(tmp_path, monkeypa
                        r"\(import.json, sources\)"):
         build.check_rebuild(out, record, rebuild=True)
     assert sorted(p.name for p in out.iterdir()) == ["audio", "import.json", "sources"]
+
+
+def test_a_tokenizers_digest_leaves_hidden_files_out(tmp_path) -> None:
+    """A temporary a killed save left, or a .DS_Store, made the same tokenizer another one
+    (its build record's tokenizer_sha256 no longer matched)."""
+    from duplexsim.corpora.build import tokenizer_digest
+
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "arrays.safetensors").write_bytes(b"\x00\x01")
+    before = tokenizer_digest(tmp_path)
+    (tmp_path / ".config.json.abc123.tmp").write_text("{")
+    (tmp_path / ".DS_Store").write_bytes(b"x")
+    assert tokenizer_digest(tmp_path) == before
+    (tmp_path / "config.json").write_text('{"n_units": 2}')
+    assert tokenizer_digest(tmp_path) != before
