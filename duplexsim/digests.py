@@ -33,7 +33,7 @@ VOCODER_FILES = ("tokenizer/config.json", "tokenizer/arrays.safetensors")
 audio), not what it says."""
 CORPUS_FILES = ("manifest.json",)
 """A corpus's manifest records every dialogue it holds and how the corpus was built."""
-SIMULATOR_VERSION = "2026-12-06.4"
+SIMULATOR_VERSION = "2026-12-06.5"
 """Part of every cache key of a simulated or generated conversation: changed whenever the
 code gives other traces from the same inputs (a timing rule, the agents' numerics, what an
 agent's context holds) or other metrics from the same trace (a sweep cell stores its
@@ -60,7 +60,10 @@ in a call of its own: a row beside one past the original length got the long fac
 logits, other traces for such agents in a batch; lean-forward agents unchanged).
 2026-12-06.4: a packet lost on a hop past the first crosses the hops before it (their fifo
 order, their serialisation): other traces on paths with a loss behind a jittery fifo or a
-bandwidth hop (single-hop links and the shipped scenarios unchanged)."""
+bandwidth hop (single-hop links and the shipped scenarios unchanged).
+2026-12-06.5: delay spikes (satellite-leo's handovers) start at a point of their period
+drawn from the scenario's seed, shared by both directions: every conversation began inside
+a spike (other traces for links with spikes only)."""
 
 
 def file_digest(path: str | Path) -> str:

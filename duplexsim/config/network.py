@@ -85,7 +85,9 @@ class LinkConfig:
     bandwidth_kbps: float | None = None
     """Serialisation rate; 0 = unlimited."""
     spike_period_s: float | None = None
-    """Periodic delay spikes (satellite handovers): every spike_period_s seconds ..."""
+    """Periodic delay spikes (satellite handovers): every spike_period_s seconds (the
+    schedule runs on the wall clock: a conversation starts at a point of it drawn from the
+    scenario's seed, the same on every link) ..."""
     spike_ms: float | None = None
     """... add spike_ms of delay ..."""
     spike_duration_ms: float | None = None

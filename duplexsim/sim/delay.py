@@ -206,7 +206,9 @@ class _Empirical:
 class DelayModel:
     """One hop's delay: base + jitter (AR(1) on the underlying normal) + periodic spikes."""
 
-    def __init__(self, link: LinkConfig, rng: np.random.Generator):
+    def __init__(self, link: LinkConfig, rng: np.random.Generator, spike_phase: float = 0.0):
+        """``spike_phase`` in [0, 1): where in the spike period the simulation starts (0: in
+        a spike's first ms; the session draws it from the scenario's seed)."""
         self.base_ms = float(link.delay_ms)  # type: ignore[arg-type]
         self.sd_ms = float(link.jitter_ms)  # type: ignore[arg-type]
         self.c = float(link.correlation)  # type: ignore[arg-type]
@@ -222,6 +224,7 @@ class DelayModel:
         self.spike_period_ms = float(link.spike_period_s) * 1000.0  # type: ignore[arg-type]
         self.spike_ms = float(link.spike_ms)  # type: ignore[arg-type]
         self.spike_duration_ms = float(link.spike_duration_ms)  # type: ignore[arg-type]
+        self.spike_offset_ms = float(spike_phase) * self.spike_period_ms
 
     def jitter_ms(self) -> float:
         """Next jitter draw (ms): mean 0, sd ``jitter_ms``, AR(1)-correlated."""
@@ -234,7 +237,8 @@ class DelayModel:
     def spike_at(self, t_ms: float) -> float:
         if self.spike_period_ms <= 0 or self.spike_ms <= 0:
             return 0.0
-        return self.spike_ms if (t_ms % self.spike_period_ms) < self.spike_duration_ms else 0.0
+        into = (t_ms + self.spike_offset_ms) % self.spike_period_ms
+        return self.spike_ms if into < self.spike_duration_ms else 0.0
 
     def draw_ms(self) -> float:
         """Base + next jitter draw (before spikes and clamping)."""

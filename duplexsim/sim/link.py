@@ -66,10 +66,10 @@ BYTES_PER_FRAME = 2  # one int16 unit id per 40 ms frame
 class Hop:
     """One netem-like hop: delay, loss, ordering, serialisation."""
 
-    def __init__(self, link: LinkConfig, seed: np.random.SeedSequence):
+    def __init__(self, link: LinkConfig, seed: np.random.SeedSequence, spike_phase: float = 0.0):
         jitter_seed, loss_seed = seed.spawn(2)
         self.config = link
-        self.delay = DelayModel(link, np.random.default_rng(jitter_seed))
+        self.delay = DelayModel(link, np.random.default_rng(jitter_seed), spike_phase)
         self.loss = make_loss(link, np.random.default_rng(loss_seed))
         self.fifo = link.ordering == "fifo"
         self.kbps = float(link.bandwidth_kbps)  # type: ignore[arg-type]
@@ -132,11 +132,14 @@ class Link:
     """One direction: hops in order; ``deliver(packet)`` is called at each arrival."""
 
     def __init__(self, env: simpy.Environment, direction: str, hops: list[LinkConfig],
-                 seed: np.random.SeedSequence, deliver: Callable[[Packet], None]):
+                 seed: np.random.SeedSequence, deliver: Callable[[Packet], None],
+                 spike_phase: float = 0.0):
+        """``spike_phase``: where in their period the hops' delay spikes are at time 0 (a
+        fraction in [0, 1), :class:`~duplexsim.sim.delay.DelayModel`)."""
         hop_seeds = seed.spawn(len(hops) + 1)
         self.env = env
         self.direction = direction
-        self.hops = [Hop(h, s) for h, s in zip(hops, hop_seeds[1:], strict=True)]
+        self.hops = [Hop(h, s, spike_phase) for h, s in zip(hops, hop_seeds[1:], strict=True)]
         self.dup_rng = np.random.default_rng(hop_seeds[0])
         keep = math.prod((1.0 - float(h.duplicate) for h in hops),  # type: ignore[arg-type]
                          start=1.0)

@@ -116,13 +116,17 @@ class Session:
         self.scenario = scenario
         self.agents = build_agents(scenario, agents)
         self.env = simpy.Environment()
-        link_a, link_b, seed_a, seed_b = np.random.SeedSequence(scenario.seed).spawn(4)
+        link_a, link_b, seed_a, seed_b, spikes = np.random.SeedSequence(scenario.seed).spawn(5)
+        # a conversation starts at a moment of the spike schedule (satellite handovers run on
+        # the wall clock) drawn from its seed, the same for every link: it began in a spike
+        # at every seed, and a 10-14 s episode saw that one only
+        phase = float(np.random.default_rng(spikes).random())
         net = scenario.network
         self.links = {  # keyed by the sending side; each delivers to the other side
             "a": Link(self.env, DIRECTION["a"], net.hops("a_to_b"), link_a,
-                      lambda packet: self._arrive("b", packet)),
+                      lambda packet: self._arrive("b", packet), phase),
             "b": Link(self.env, DIRECTION["b"], net.hops("b_to_a"), link_b,
-                      lambda packet: self._arrive("a", packet)),
+                      lambda packet: self._arrive("a", packet), phase),
         }
         for key, seed in (("a", seed_a), ("b", seed_b)):
             self.agents[key].reset(int(seed.generate_state(1)[0]))

@@ -10,7 +10,7 @@ import pytest
 from sim_scenarios import scripted
 
 from duplexsim.agents.base import ChunkReport
-from duplexsim.config.network import LinkConfig, NetworkConfig
+from duplexsim.config.network import PRESETS, LinkConfig, NetworkConfig
 from duplexsim.config.scenario import ComputeConfig, SideConfig
 from duplexsim.sim import Session, run
 from duplexsim.sim.buffer import ReceiveBuffer
@@ -554,3 +554,25 @@ def test_one_agent_object_on_both_sides_is_refused(tiny_agent_dir) -> None:  # n
             "side; an agent holds one side of one conversation: make a second one)")
     other = ScriptedAgent.from_side(scenario.a, scenario, "b")
     run(scenario, agents={"a": scripted_agent, "b": other})  # two agents: fine
+
+
+def test_delay_spikes_start_at_a_point_of_their_period_drawn_from_the_seed() -> None:
+    """satellite-leo's handovers (+60 ms for 300 ms every 15 s) ran on the simulation clock:
+    every conversation began inside one, at every seed, and a 10-14 s episode saw no other.
+    Now the schedule's phase comes from the seed, the same for both directions."""
+    leo = dataclasses.replace(PRESETS["satellite-leo"], jitter_ms=0.0, loss=0.0)
+    starts = []
+    for seed in range(6):
+        trace = run(scripted(200, 32.0, seed=seed,
+                             network=NetworkConfig(a_to_b=leo, b_to_a=leo)))
+        net = trace.network[(trace.network["copy"] == 0) & trace.network["arrival_ms"].notna()]
+        spiked = net["arrival_ms"] - net["sent_ms"] > 25.5
+        assert set((net["arrival_ms"] - net["sent_ms"]).round()) <= {25.0, 85.0}
+        firsts = []
+        for direction in net["direction"].unique():
+            mine = net[(net["direction"] == direction) & spiked]
+            assert 0 < len(mine) <= 3 * 2  # 2-3 spikes in 32 s, at most 2 chunks sent in each
+            firsts.append(float(mine["sent_ms"].min()) % 15000)
+        assert max(firsts) - min(firsts) <= 200  # one schedule for both directions
+        starts.append(min(firsts))
+    assert len({round(s / 1000) for s in starts}) >= 4  # spread over the period, not all at 0
