@@ -372,3 +372,18 @@ def test_bc_context_ms_that_the_frame_does_not_divide_is_at_most_that_long(side)
 
     assert b_backchannels(480) == 1
     assert b_backchannels(520) == 0
+
+
+def test_a_switch_with_fto_exactly_zero_is_not_made_in_overlap():
+    """A hands to B on the same frame (FTO 0, no double talk), then B (1.5 s, no
+    backchannel) hands back to A in 200 ms of overlap (FTO -200): one of the two
+    transitions is made in overlap (FTO < 0 strictly), so the share is 1/2, not 2/2 (a
+    mutation counting FTO <= 0 passed)."""
+    ev = detect_events(timeline(4000, [(0, 1000), (2300, 3500)], [(1000, 2500)]), FRAME)
+    assert sorted(ev["fto_ms"].dropna().tolist()) == [-200, 0]
+    s = summarize_events(ev, 4000)
+    assert s["overlap_transition_share"] == pytest.approx(0.5)
+    assert s["fto_mean_ms"] == pytest.approx(-100)
+    # the FTO SD is the sample SD (n - 1): |0 - (-200)| / sqrt(2)
+    assert s["fto_sd_ms"] == pytest.approx(200 / math.sqrt(2))
+
