@@ -387,3 +387,11 @@ def test_a_switch_with_fto_exactly_zero_is_not_made_in_overlap():
     # the FTO SD is the sample SD (n - 1): |0 - (-200)| / sqrt(2)
     assert s["fto_sd_ms"] == pytest.approx(200 / math.sqrt(2))
 
+
+def test_a_backchannel_of_exactly_bc_max_ms_is_one_and_a_frame_longer_is_not():
+    """bc_max_ms is the longest backchannel (<=): B's 1000 ms inside A's turn is one, its
+    1010 ms is a within-turn IPU (a mutation making the bound strict passed)."""
+    for b_end, n_bc in ((2500, 1), (2510, 0)):
+        ev = detect_events(timeline(5000, [(0, 5000)], [(1500, b_end)]), FRAME)
+        assert len(kinds(ev, "backchannel")) == n_bc
+        assert len(kinds(ev, "ipu")) == 2 - n_bc
