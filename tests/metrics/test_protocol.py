@@ -287,3 +287,21 @@ def test_window_lengths_must_be_positive_numbers():
         with pytest.raises(ValueError, match=f"{name} must be a finite number > 0"):
             split_prompt(units, **kwargs)
     assert window_frames(np.float64(30.0), np.int64(90), 40) == (750, 2250)
+
+
+def test_avg_is_over_the_paper_events_only_not_the_extras() -> None:
+    """The paper's avg (Table 2 / 6) is the mean r over ipu, pause and fto: here +1 each.
+    gap and overlap, reported as extras, follow the reference reversed (r = -1); an avg
+    that took them in was (1 + 1 + 1 - 1 - 1) / 5 = 0.2 (a mutation doing so passed)."""
+    up, down = [1.0, 2, 3, 4, 6], [6.0, 5, 4, 3, 1]  # down = 7 - up
+    table = pd.DataFrame({
+        "prompt": list("abcde") * 2, "source": ["ground_truth"] * 5 + ["gen"] * 5,
+        "ipu": up + up, "pause": up + up, "fto": up + up,
+        "gap": up + down, "overlap": up + down,
+    })
+    r = correlations(table).set_index("source").loc["gen"]
+    assert r["gap"] == pytest.approx(-1.0) and r["overlap"] == pytest.approx(-1.0)
+    assert r["avg"] == pytest.approx(1.0) and r["avg_events"] == 3
+    boot = correlations(table, n_boot=200, seed=0).set_index("source").loc["gen"]
+    assert boot["avg_lo"] == pytest.approx(1.0) and boot["avg_hi"] == pytest.approx(1.0)
+
