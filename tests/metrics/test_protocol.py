@@ -305,3 +305,15 @@ def test_avg_is_over_the_paper_events_only_not_the_extras() -> None:
     boot = correlations(table, n_boot=200, seed=0).set_index("source").loc["gen"]
     assert boot["avg_lo"] == pytest.approx(1.0) and boot["avg_hi"] == pytest.approx(1.0)
 
+
+def test_each_events_ci_over_runs_resamples_the_runs_too() -> None:
+    """Runs whose gen follows the truth with gains 0, 0.5 and 2: every event's CI (not only
+    avg's) includes how much another run would differ, so it is wider than any one run's
+    CI of that event (a mutation that averaged every run in each draw passed)."""
+    truth = np.random.default_rng(0).normal(size=(40, 3))
+    runs = _runs_of(truth, [0.0, 0.5, 2.0], seed=2)
+    each = [correlations(t, n_boot=300, seed=5).set_index("source").loc["gen"] for t in runs]
+    pooled = correlations_over_runs(runs, n_boot=300, seed=5).set_index("source").loc["gen"]
+    for ev in PAPER_EVENTS:
+        width = pooled[f"{ev}_hi"] - pooled[f"{ev}_lo"]
+        assert width > max(e[f"{ev}_hi"] - e[f"{ev}_lo"] for e in each), ev
