@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from duplexsim.audio import (
     FRAME_MS,
     AudioError,
+    chunks_to_frames,
     frames_per_chunk,
     frames_to_ms,
     frames_to_samples,
@@ -36,6 +37,19 @@ def test_samples_frames_consistent(sr: int, frames: int) -> None:
     assert n == frames * samples_per_frame(sr)
     assert n_frames(n, sr) == frames
     assert n_frames(n + samples_per_frame(sr) - 1, sr) == frames
+
+
+def test_ms_to_frames_rounding_modes_and_chunks_to_frames() -> None:
+    """40 ms frames: 160 ms is exactly 4 frames in every mode; 179 ms is 4.475 frames
+    (floor 4, round 4, ceil 5), 180 ms 4.5 (round half up: 5), 161 ms ceil 5; 3 chunks of
+    200 ms are 15 frames (mutations rounding down for "round", ceiling an exact multiple
+    up, and counting a chunk too many all passed)."""
+    for mode in ("floor", "round", "ceil"):
+        assert ms_to_frames(160, rounding=mode) == 4
+    assert [ms_to_frames(179, rounding=m) for m in ("floor", "round", "ceil")] == [4, 4, 5]
+    assert ms_to_frames(180, rounding="round") == 5
+    assert ms_to_frames(161, rounding="ceil") == 5
+    assert chunks_to_frames(3, 200) == 15 and chunks_to_frames(0, 160) == 0
 
 
 def test_chunk_arithmetic_and_errors() -> None:
