@@ -80,3 +80,15 @@ def test_percentile_intervals_over_one_resampled_unit_are_nan() -> None:
     assert np.isnan(lo).all() and np.isnan(hi).all()
     lo, hi = percentile_intervals(np.zeros((0, 3)))  # no draws: NaN, not an unpacking error
     assert lo.shape == (3,) and np.isnan(lo).all() and np.isnan(hi).all()
+
+
+def test_expanded_percentile_interval_tails_match_hesterberg_by_hand() -> None:
+    """Over n = 5 units: alpha'/2 = Phi(-sqrt(5/4) * t_{4, 0.975}) = Phi(-sqrt(1.25) *
+    2.776445) = Phi(-3.10416) = 0.000954 (tables). Draws spread evenly over [0, 1] have
+    their q-th percentile at q / 100, so the interval is (0.000954, 0.999046). The width
+    test above passed mutations using sqrt((n - 1) / n) (0.0065) or t with n degrees of
+    freedom (0.0020)."""
+    draws = np.linspace(0.0, 1.0, 1_000_001)
+    lo, hi = expanded_percentile_interval(draws, 5)
+    assert lo == pytest.approx(0.000954, rel=2e-3)
+    assert hi == pytest.approx(1 - 0.000954, rel=1e-5)
