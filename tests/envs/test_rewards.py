@@ -107,3 +107,32 @@ def test_backchannels_are_not_a_loophole() -> None:
     # a backchannel in dead air is misplaced and does not fill the gap
     _, t3 = run("0" * 40 + "1100", "1" * 4 + "0" * 40, bc="10")
     assert t3.counts["backchannels_bad"] == 1 and t3.counts["gap_ms"] == (40 - 10) * 40
+
+
+def _score(own: str, partner: str, bc_chunks: set[int], config: RewardConfig
+           ) -> tuple[float, RewardTracker]:
+    """:func:`run` with the backchannel chunks as a set of indices (``run``'s string
+    matches chunk 1 inside "19")."""
+    tracker = RewardTracker(config)
+    total = 0.0
+    for k in range(len(own) // F):
+        o = [c == "1" for c in own[k * F:(k + 1) * F]]
+        p = [c == "1" for c in partner[k * F:(k + 1) * F]]
+        total += tracker.add_chunk(o, p, k in bc_chunks)[0]
+    return total, tracker
+
+
+def test_fto_score_is_the_log_likelihood_ratio_to_two_sd_by_hand() -> None:
+    """2 - z**2 / 2 under N(180, 450): 2 at the mean, 1.5 one sd out, 0 two sd out, floored
+    at -8 (z = 10 would give -48). A transition of FTO 180 + 450 = 630 ms is not on the
+    frame grid, so the tracker is checked with mean 160, sd 400: a 560 ms FTO (z = 1) gives
+    0.5 * 1.5 (mutations dropping the 1/2 or the floor passed every test)."""
+    config = RewardConfig()
+    assert config.fto_score(180) == pytest.approx(2.0)
+    assert config.fto_score(180 - 450) == pytest.approx(1.5)
+    assert config.fto_score(180 + 900) == pytest.approx(0.0)
+    assert config.fto_score(180 + 4500) == pytest.approx(-8.0)
+    grid = RewardConfig(gap_per_s=0.0, fto_mean_ms=160.0, fto_sd_ms=400.0)
+    total, t = _score("0" * 18 + "1" * 6, "1" * 4 + "0" * 20, set(), grid)  # 14 frames: 560 ms
+    assert t.counts["transitions"] == 1 and total == pytest.approx(0.5 * 1.5)
+
