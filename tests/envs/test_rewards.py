@@ -136,3 +136,15 @@ def test_fto_score_is_the_log_likelihood_ratio_to_two_sd_by_hand() -> None:
     total, t = _score("0" * 18 + "1" * 6, "1" * 4 + "0" * 20, set(), grid)  # 14 frames: 560 ms
     assert t.counts["transitions"] == 1 and total == pytest.approx(0.5 * 1.5)
 
+
+def test_a_backchannel_960_ms_after_the_partners_speech_is_well_placed() -> None:
+    """bc_context_ms = 1000: the partner's last frame is frame 3, the backchannel starts at
+    frame 28 (24 silent frames, 960 ms): well placed (+0.2); at frame 34 (1200 ms) misplaced
+    (a mutation making the context bound strict, 920 ms, passed every test)."""
+    config = RewardConfig(gap_per_s=0.0)
+    partner = "1" * 4 + "0" * 36
+    good, t = _score("0" * 28 + "1100" + "0" * 8, partner, {7}, config)
+    assert t.counts["backchannels_good"] == 1 and good == pytest.approx(0.2)
+    bad, t = _score("0" * 34 + "11" + "0" * 4, partner, {8}, config)
+    assert t.counts["backchannels_bad"] == 1 and bad == pytest.approx(-0.2)
+
