@@ -148,3 +148,18 @@ def test_a_backchannel_960_ms_after_the_partners_speech_is_well_placed() -> None
     bad, t = _score("0" * 34 + "11" + "0" * 4, partner, {8}, config)
     assert t.counts["backchannels_bad"] == 1 and bad == pytest.approx(-0.2)
 
+
+def test_backchannels_exactly_bc_min_interval_apart_are_both_well_placed() -> None:
+    """bc_min_interval_ms = 3000 is 75 frames: onsets at frames 4 and 79 are both well
+    placed (+0.4); 74 frames apart (2960 ms) the second is too frequent (0.2 - 0.2, and
+    its double talk costs 2 frames of overlap); a mutation making the bound strict
+    passed every test."""
+    config = RewardConfig()
+    partner = "1" * 88
+    both, t = _score("0" * 4 + "1100" + "0" * 68 + "0001" + "1" + "0" * 7, partner,
+                     {1, 19, 20}, config)
+    assert t.counts["backchannels_good"] == 2 and both == pytest.approx(0.4)
+    close, t = _score("0" * 4 + "1100" + "0" * 68 + "0011" + "0" * 8, partner, {1, 19}, config)
+    assert t.counts["backchannels_bad"] == 1
+    assert close == pytest.approx(0.2 - 0.2 - 2 * 0.040)
+
