@@ -163,3 +163,13 @@ def test_backchannels_exactly_bc_min_interval_apart_are_both_well_placed() -> No
     assert t.counts["backchannels_bad"] == 1
     assert close == pytest.approx(0.2 - 0.2 - 2 * 0.040)
 
+
+def test_a_backchannel_while_the_learner_holds_the_floor_is_misplaced() -> None:
+    """The partner speaks (frames 0-3), the learner takes the floor (4-11), then plays a
+    backchannel at frame 16: the partner spoke within 1 s, but the learner was the last
+    sole speaker, so nobody is being backchannelled (a mutation dropping the last-sole
+    check passed every test)."""
+    config = RewardConfig(gap_per_s=0.0, fto=0.0)
+    _, t = _score("0" * 4 + "1" * 8 + "0" * 4 + "1100" + "0" * 4, "1" * 4 + "0" * 20, {4},
+                  config)
+    assert t.counts["backchannels_bad"] == 1 and t.counts["backchannels_good"] == 0
