@@ -395,3 +395,14 @@ def test_a_backchannel_of_exactly_bc_max_ms_is_one_and_a_frame_longer_is_not():
         ev = detect_events(timeline(5000, [(0, 5000)], [(1500, b_end)]), FRAME)
         assert len(kinds(ev, "backchannel")) == n_bc
         assert len(kinds(ev, "ipu")) == 2 - n_bc
+
+
+def test_a_backchannel_after_exactly_bc_pre_silence_ms_of_own_silence_is_one():
+    """bc_pre_silence_ms = 1000 is the least own silence before a backchannel: B's second
+    400 ms inside A's turn, 1000 ms after B's first ends, is a backchannel; 990 ms after, it
+    is not (a mutation requiring more than 1000 ms passed every test)."""
+    for second_start, n_bc in ((2400, 2), (2390, 1)):
+        ev = detect_events(timeline(6000, [(0, 6000)],
+                                    [(1000, 1400), (second_start, 2800)]), FRAME)
+        bc = kinds(ev, "backchannel")
+        assert len(bc) == n_bc and bc.loc[0, "start_ms"] == 1000
