@@ -317,3 +317,13 @@ def test_each_events_ci_over_runs_resamples_the_runs_too() -> None:
     for ev in PAPER_EVENTS:
         width = pooled[f"{ev}_hi"] - pooled[f"{ev}_lo"]
         assert width > max(e[f"{ev}_hi"] - e[f"{ev}_lo"] for e in each), ev
+
+
+def test_pearson_rows_is_nan_when_the_reference_side_has_no_spread() -> None:
+    """r is undefined when either side is constant: a reference of 0.1 in all 7 prompts
+    leaves a spread of 1e-33 after rounding, and r came out of that noise (a mutation
+    checking only the generated side's spread passed every test)."""
+    gen = np.arange(1.0, 8.0)[None]
+    for c in (0.1, 0.7, 1.1):
+        assert np.isnan(pearson_rows(gen, np.full((1, 7), c)))[0]
+        assert np.isnan(pearson_rows(np.full((1, 7), c), gen))[0]
