@@ -406,3 +406,17 @@ def test_a_backchannel_after_exactly_bc_pre_silence_ms_of_own_silence_is_one():
                                     [(1000, 1400), (second_start, 2800)]), FRAME)
         bc = kinds(ev, "backchannel")
         assert len(bc) == n_bc and bc.loc[0, "start_ms"] == 1000
+
+
+def test_min_pause_that_the_frame_does_not_divide_is_at_least_that_long():
+    """Heldner & Edlund's 180 ms with 40 ms frames is 4.5 frames: a 160 ms silence inside
+    A's speech is shorter than a pause and is bridged (one IPU), a 200 ms one is a pause (a
+    mutation rounding the threshold down, so 160 ms made a pause, passed every test)."""
+    params = TurnTakingParams(min_pause_ms=180)
+    for silence_frames, n_pauses in ((4, 0), (5, 1)):
+        vad = np.zeros((2, 60), dtype=bool)
+        vad[0, :20] = True
+        vad[0, 20 + silence_frames : 40] = True
+        ev = detect_events(vad, 40, params)
+        assert len(kinds(ev, "pause")) == n_pauses
+        assert len(kinds(ev, "ipu")) == 1 + n_pauses
