@@ -420,3 +420,16 @@ def test_min_pause_that_the_frame_does_not_divide_is_at_least_that_long():
         ev = detect_events(vad, 40, params)
         assert len(kinds(ev, "pause")) == n_pauses
         assert len(kinds(ev, "ipu")) == 1 + n_pauses
+
+
+def test_a_short_ipu_followed_by_more_own_speech_before_the_partner_resumes_takes_the_floor():
+    """B's 400 ms from 1800 ms overlaps A's end; B speaks again at 2500 ms, before A resumes
+    at 2700 ms: no floor was left to A, so B's short IPU starts B's turn (FTO -200), not a
+    backchannel (the partner must resume before the backchanneller does; a mutation
+    dropping that condition passed every test)."""
+    ev = detect_events(timeline(6000, [(0, 2000), (2700, 5000)],
+                                [(1800, 2200), (2500, 4000)]), FRAME)
+    assert len(kinds(ev, "backchannel")) == 0
+    assert ev["fto_ms"].dropna().tolist() == [-200, -1300]
+    assert kinds(ev, "pause")["duration_ms"].tolist() == [300]
+
