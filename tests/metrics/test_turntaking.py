@@ -433,3 +433,13 @@ def test_a_short_ipu_followed_by_more_own_speech_before_the_partner_resumes_take
     assert ev["fto_ms"].dropna().tolist() == [-200, -1300]
     assert kinds(ev, "pause")["duration_ms"].tolist() == [300]
 
+
+def test_partner_speech_starting_during_a_short_ipu_counts_as_holding_the_floor():
+    """Partner speech *during* the IPU counts ("within bc_context_ms before/during it"): A
+    starts at 1200 ms inside B's 1000-1400 ms and goes on, so B's IPU is a backchannel and
+    there is no transition (a mutation that looked only before the IPU's start passed every
+    test)."""
+    ev = detect_events(timeline(6000, [(1200, 5000)], [(1000, 1400)]), FRAME)
+    bc = kinds(ev, "backchannel")
+    assert len(bc) == 1 and bc.loc[0, "speaker"] == 1
+    assert not ev["transition"].any() and ev["fto_ms"].isna().all()
