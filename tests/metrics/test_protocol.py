@@ -327,3 +327,13 @@ def test_pearson_rows_is_nan_when_the_reference_side_has_no_spread() -> None:
     for c in (0.1, 0.7, 1.1):
         assert np.isnan(pearson_rows(gen, np.full((1, 7), c)))[0]
         assert np.isnan(pearson_rows(np.full((1, 7), c), gen))[0]
+
+
+def test_event_counts_over_seeds_are_the_fewest_of_any_seed() -> None:
+    """Two seeds of gen over 12 prompts; seed 1's continuations have no pause in 4 of them:
+    n_pause is 8, the fewest of any seed (as n_prompts), not seed 0's 12 (a mutation taking
+    the most passed every test)."""
+    table = _seeded(12, 2, noise=0.5)
+    table.loc[(table.seed == 1) & table.prompt.isin(["p0", "p1", "p2", "p3"]), "pause"] = np.nan
+    r = correlations(table).iloc[0]
+    assert (r.n_ipu, r.n_pause, r.n_fto, r.n_prompts) == (12, 8, 12, 8)
