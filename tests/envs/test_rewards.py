@@ -173,3 +173,18 @@ def test_a_backchannel_while_the_learner_holds_the_floor_is_misplaced() -> None:
     _, t = _score("0" * 4 + "1" * 8 + "0" * 4 + "1100" + "0" * 4, "1" * 4 + "0" * 20, {4},
                   config)
     assert t.counts["backchannels_bad"] == 1 and t.counts["backchannels_good"] == 0
+
+
+def test_speech_inside_the_partners_turn_that_ends_with_it_is_no_takeover() -> None:
+    """The learner starts 160 ms into the partner's speech and both stop on the same
+    frame: the learner never speaks alone, so there is no floor transition and no FTO
+    (detect_events agrees), only the interruption (a mutation scoring the pending onset
+    when the partner stops, learner speaking or not, passed every test)."""
+    from duplexsim.metrics.turntaking import detect_events
+
+    own, partner = "0" * 4 + "1" * 8 + "0" * 8, "1" * 12 + "0" * 8
+    total, t = _score(own, partner, set(), RewardConfig(overlap_per_s=0.0, gap_per_s=0.0))
+    assert t.counts["interruptions"] == 1 and t.counts["transitions"] == 0
+    assert total == pytest.approx(-0.5)
+    vad = np.array([[c == "1" for c in partner], [c == "1" for c in own]])
+    assert detect_events(vad)["fto_ms"].isna().all()
