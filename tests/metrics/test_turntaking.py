@@ -443,3 +443,18 @@ def test_partner_speech_starting_during_a_short_ipu_counts_as_holding_the_floor(
     bc = kinds(ev, "backchannel")
     assert len(bc) == 1 and bc.loc[0, "speaker"] == 1
     assert not ev["transition"].any() and ev["fto_ms"].isna().all()
+
+
+def test_summary_ipu_mean_and_backchannel_rate_by_hand():
+    """IPUs of 1500, 1500, 1500 and 400 ms: mean 1225, median 1500. Two backchannels in
+    A's 6 s turn: 20 per minute (mutations giving the median as the mean, and a rate per
+    second, passed every test)."""
+    ev = detect_events(timeline(6000, [(0, 1500), (3100, 4600), (5100, 5500)],
+                                [(1800, 3300)]), FRAME)
+    s = summarize_events(ev, 6000)
+    assert s["ipu_mean_ms"] == pytest.approx(1225) and s["ipu_median_ms"] == 1500
+    ev = detect_events(timeline(6000, [(0, 6000)], [(1500, 1900), (3500, 3900)]), FRAME)
+    s = summarize_events(ev, 6000)
+    assert len(kinds(ev, "backchannel")) == 2
+    assert s["backchannels_per_min"] == pytest.approx(20.0)
+    assert s["ipus_per_min"] == pytest.approx(10.0)
