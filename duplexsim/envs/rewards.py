@@ -140,7 +140,9 @@ class RewardTracker:
 
     def _backchannel_onset(self, f: int, terms: dict[str, float]) -> None:
         cfg = self.config
-        partner_holds = f - self._partner_last_active <= int(cfg.bc_context_ms // FRAME_MS)
+        # partner speech within bc_context_ms before the onset, as detect_events has it: up
+        # to 25 silent frames (1000 ms) between; it allowed 24 (960 ms)
+        partner_holds = f - self._partner_last_active <= int(cfg.bc_context_ms // FRAME_MS) + 1
         spaced = (f - self._last_bc_onset) * FRAME_MS >= cfg.bc_min_interval_ms
         self._last_bc_onset = f
         self._bc_good = partner_holds and spaced and self._last_sole == 1

@@ -147,6 +147,12 @@ def test_a_backchannel_960_ms_after_the_partners_speech_is_well_placed() -> None
     assert t.counts["backchannels_good"] == 1 and good == pytest.approx(0.2)
     bad, t = _score("0" * 34 + "11" + "0" * 4, partner, {8}, config)
     assert t.counts["backchannels_bad"] == 1 and bad == pytest.approx(-0.2)
+    # the bound is the metric's (detect_events): 25 silent frames, 1000 ms, still count; 26
+    # do not (the reward stopped at 960 ms, one frame before the metric)
+    edge, t = _score("0" * 29 + "110" + "0" * 8, partner, {7}, config)
+    assert t.counts["backchannels_good"] == 1 and edge == pytest.approx(0.2)
+    past, t = _score("0" * 30 + "11" + "0" * 8, partner, {7}, config)
+    assert t.counts["backchannels_bad"] == 1 and past == pytest.approx(-0.2)
 
 
 def test_backchannels_exactly_bc_min_interval_apart_are_both_well_placed() -> None:
