@@ -33,7 +33,7 @@ VOCODER_FILES = ("tokenizer/config.json", "tokenizer/arrays.safetensors")
 audio), not what it says."""
 CORPUS_FILES = ("manifest.json",)
 """A corpus's manifest records every dialogue it holds and how the corpus was built."""
-SIMULATOR_VERSION = "2026-12-06.5"
+SIMULATOR_VERSION = "2026-12-06.6"
 """Part of every cache key of a simulated or generated conversation: changed whenever the
 code gives other traces from the same inputs (a timing rule, the agents' numerics, what an
 agent's context holds) or other metrics from the same trace (a sweep cell stores its
@@ -63,7 +63,10 @@ order, their serialisation): other traces on paths with a loss behind a jittery 
 bandwidth hop (single-hop links and the shipped scenarios unchanged).
 2026-12-06.5: delay spikes (satellite-leo's handovers) start at a point of their period
 drawn from the scenario's seed, shared by both directions: every conversation began inside
-a spike (other traces for links with spikes only)."""
+a spike (other traces for links with spikes only).
+2026-12-06.6: compute.model = "profile" charges nothing for a decision without tokens (a TDM
+chunk after its slice's <idle> / <eos> was charged overhead_ms): other traces for TDM sides
+under a profile with overhead_ms > 0 (the shipped scenarios unchanged)."""
 
 
 def file_digest(path: str | Path) -> str:

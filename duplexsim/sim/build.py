@@ -7,8 +7,9 @@ and the compute-time registry (none | measured | profile). Must not run the simu
 Compute time (simulated ms, rounded up): ``none`` = 0; ``measured`` = the agent's reported
 wall time of its model calls x ``scale`` (not reproducible run to run: wall time);
 ``profile`` = ``prefill_ms_per_token * prefill_tokens + decode_ms_per_token *
-generated_tokens + overhead_ms``. An agent that reports no model work (no tokens and no
-wall time: replay, scripted) takes no compute time under any model.
+generated_tokens + overhead_ms``, 0 for a decision without tokens (the profile reads no
+wall time). An agent that reports no model work (no tokens and no wall time: replay,
+scripted) takes no compute time under any model.
 """
 
 from __future__ import annotations
@@ -226,6 +227,10 @@ def _measured(report: ChunkReport, cfg: ComputeConfig) -> float:
 
 
 def _profile(report: ChunkReport, cfg: ComputeConfig) -> float:
+    if not (report.prefill_tokens or report.generated_tokens):
+        # no model work (a TDM chunk after its slice's <idle> / <eos>): the wall time it
+        # took to say so (a few us) must not decide whether overhead_ms is charged
+        return 0.0
     return (cfg.prefill_ms_per_token * report.prefill_tokens
             + cfg.decode_ms_per_token * report.generated_tokens + cfg.overhead_ms)
 

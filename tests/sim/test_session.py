@@ -137,6 +137,21 @@ def test_profile_compute_and_deadline_misses(decode_ms: float, on_miss: str) -> 
     assert (b["compute_ms"] == 0).all() and not b["deadline_miss"].any()
 
 
+@pytest.mark.parametrize("wall_ms", [0.0, 0.02, 7.5])
+def test_a_profile_charges_no_overhead_for_a_decision_without_tokens(wall_ms: float) -> None:
+    from duplexsim.sim.build import compute_ms
+
+    # a TDM chunk after its slice's <idle>: no tokens, a few us of wall time; the profile
+    # charged its overhead_ms only when that wall time was not exactly 0.0
+    profile = ComputeConfig(model="profile", overhead_ms=50.0, decode_ms_per_token=1.0)
+    idle = ChunkReport(chunk=3, units=np.zeros(5, np.int64), compute_wall_ms=wall_ms)
+    assert compute_ms(idle, profile) == 0
+    spoke = dataclasses.replace(idle, generated_tokens=4)
+    assert compute_ms(spoke, profile) == 54
+    measured = ComputeConfig(model="measured", scale=2.0)
+    assert compute_ms(idle, measured) == math.ceil(2 * wall_ms)  # measured reads wall time
+
+
 
 def _miss_ok(rows, on_miss: str) -> None:  # noqa: ANN001
     """Every missed chunk played the miss units: silence, or the previous chunk's last unit."""
