@@ -388,8 +388,8 @@ class Session:
 
     def _hand_over(self, side: SideState) -> None:
         now = self.now
-        for chunk, units, _ in side.buffer.take():
-            side.agent.observe_partner(chunk, units)
+        for chunk, units, _ in side.buffer.take():  # a copy: the agent may write into it
+            side.agent.observe_partner(chunk, units.copy())
             self.recorder.use(side.key, chunk, now)
 
     def _speaker(self, key: str):  # noqa: ANN202 - SimPy process
@@ -423,12 +423,15 @@ class Session:
 
     def _play(self, side: SideState, j: int, units: np.ndarray, start_ms: int) -> None:
         """Chunk ``j`` of ``side`` plays ``units`` from ``start_ms`` (the agent is told then,
-        or now if later) and is sent at its end (both shifted by the side's slip)."""
+        or now if later) and is sent at its end (both shifted by the side's slip). The
+        recorded ``units`` are never handed to an agent: each gets a copy, so no agent can
+        change what was played or sent."""
         slip = side.slip_ms
         side.chunk_slip_ms[j] = slip
         self.recorder.play(side.key, j, units, slip)
         agent, key = side.agent, side.key
-        at(self.env, start_ms, SEND).callbacks.append(lambda _e: agent.played(j, units))
+        at(self.env, start_ms, SEND).callbacks.append(  # a copy, as for observe_partner
+            lambda _e: agent.played(j, units.copy()))
         at(self.env, side.clock.chunk_end(j) + slip, SEND).callbacks.append(
             lambda _e: self._send(key, j, units))
 

@@ -118,7 +118,8 @@ class SideState:
         out-of-range unit ids, estimates of partner chunks not before ``j``, negative or
         non-finite costs) is a ValueError naming the side, the agent and the field, here
         rather than as nonsense in the trace (a compute time below 0 made a chunk ready
-        before it was decided, a float unit was truncated)."""
+        before it was decided, a float unit was truncated). A copy: an agent may reuse or
+        write into the array it reported once it returns (it is played and sent later)."""
         if not isinstance(report, ChunkReport):
             raise ValueError(f"{self._produce(j)} returned {type(report).__name__} "
                              "(allowed: a ChunkReport)")
@@ -143,7 +144,7 @@ class SideState:
         if not (isinstance(wall, int | float | np.number) and 0 <= wall < math.inf):
             raise ValueError(f"{self._produce(j)}.compute_wall_ms = {wall!r} "
                              "(allowed: a finite number of ms >= 0)")
-        return units
+        return units.copy()
 
     def _produce(self, j: int) -> str:
         return f"side {self.key} ({getattr(self.agent, 'name', self.key)}): produce({j})"

@@ -208,6 +208,40 @@ def test_a_protocol_agent_is_told_every_chunk_it_played_when_far_behind() -> Non
         assert np.array_equal(agent.played_log[j], units)
     _miss_ok(a, "silence")
 
+class BufferReuser(CostlyEcho):
+    """Returns its chunks in one array it overwrites at every decision, and writes into the
+    partner chunks it is given (a user's agent may do either: the protocol does not say
+    it must not)."""
+
+    def reset(self, seed: int) -> None:
+        super().reset(seed)
+        self.buffer = np.zeros(5, np.int64)
+
+    def observe_partner(self, chunk: int, units: np.ndarray) -> None:
+        units[:] = 0
+
+    def produce(self, chunk: int) -> ChunkReport:
+        self.buffer[:] = 1 + chunk % 50
+        return ChunkReport(chunk=chunk, units=self.buffer)
+
+
+def test_an_agent_reusing_or_writing_into_arrays_changes_no_played_or_sent_chunk() -> None:
+    # lead 1, 50 ms each way: chunk j is decided a chunk before it plays and sent a chunk
+    # later, by when the agent had overwritten its array with chunk j + 1 (and B zeroed
+    # what it was given): the trace and the partner got chunk j + 1's units as chunk j
+    link = LinkConfig(delay_ms=50.0)
+    scenario = scripted(200, 2.0, network=NetworkConfig(preset="ideal", a_to_b=link,
+                                                        b_to_a=link))
+    trace = run(scenario, agents={"a": BufferReuser(), "b": BufferReuser()})
+    for row, key in enumerate("ab"):
+        d = trace.decisions[trace.decisions["agent"] == key]
+        assert [u[0] for u in d["played_units"]] == [1 + j for j in range(10)]
+        assert trace.units[row].tolist() == [1 + j for j in range(10) for _ in range(5)]
+    # what B heard of A: A's chunk 0 from 250 ms (sent at 200, 50 ms delay), global frames
+    # 6-10, then chunk 1
+    assert trace.heard["b"][5:12].tolist() == [0, 1, 1, 1, 1, 1, 2]
+
+
 def test_a_chunk_the_worker_reaches_at_its_very_end_is_sent_before_that_ms_decisions() -> None:
     """600 ms per chunk (C = 200): the worker gets to chunks 2, 5, 8, ... exactly at their
     end. They are settled on the clock like earlier misses, so with zero delay the partner's
