@@ -115,11 +115,12 @@ class SideState:
     def checked_units(self, j: int, report: object) -> np.ndarray:
         """The units ``[F]`` int64 of the agent's report for its chunk ``j``; a report that
         breaks the protocol (another chunk, frames of another length, non-integer or
-        out-of-range unit ids, estimates of partner chunks not before ``j``, negative or
-        non-finite costs) is a ValueError naming the side, the agent and the field, here
-        rather than as nonsense in the trace (a compute time below 0 made a chunk ready
-        before it was decided, a float unit was truncated). A copy: an agent may reuse or
-        write into the array it reported once it returns (it is played and sent later)."""
+        out-of-range unit ids, estimates of partner chunks not before ``j``, a lookahead or
+        costs that are not counts, a non-finite wall time) is a ValueError naming the side,
+        the agent and the field, here rather than as nonsense in the trace (a compute time
+        below 0 made a chunk ready before it was decided, a float unit was truncated). A
+        copy: an agent may reuse or write into the array it reported once it returns (it is
+        played and sent later)."""
         if not isinstance(report, ChunkReport):
             raise ValueError(f"{self._produce(j)} returned {type(report).__name__} "
                              "(allowed: a ChunkReport)")
@@ -135,7 +136,7 @@ class SideState:
                 raise ValueError(f"{self._produce(j)}.estimates: partner chunk {k} "
                                  f"(allowed: partner chunks >= 0 and < {j})")
             check_chunk(est, f"{self._produce(j)}.estimates[{k}]", self.n_units, F)
-        for name in ("generated_tokens", "prefill_tokens"):
+        for name in ("lookahead", "generated_tokens", "prefill_tokens"):
             value = getattr(report, name)
             if not isinstance(value, int | np.integer) or value < 0:
                 raise ValueError(f"{self._produce(j)}.{name} = {value!r} "

@@ -561,6 +561,10 @@ class Reporting:
     (lambda c: ChunkReport(chunk=c, units=np.full(5, 3),
                            estimates={k: np.full(3, 1) for k in range(c)}),
      "none", "produce(1).estimates[0]: 3 frames (allowed: 5)"),
+    (lambda c: ChunkReport(chunk=c, units=np.full(5, 3), lookahead=None), "none",  # type: ignore[arg-type]
+     "produce(0).lookahead = None (allowed: an integer >= 0)"),
+    (lambda c: ChunkReport(chunk=c, units=np.full(5, 3), lookahead=1.5), "none",  # type: ignore[arg-type]
+     "produce(0).lookahead = 1.5 (allowed: an integer >= 0)"),
     (lambda c: ChunkReport(chunk=c, units=np.full(5, 3), generated_tokens=-100), "profile",
      "produce(0).generated_tokens = -100 (allowed: an integer >= 0)"),
     (lambda c: ChunkReport(chunk=c, units=np.full(5, 3), compute_wall_ms=math.nan), "measured",
@@ -574,7 +578,8 @@ def test_a_bad_chunk_report_is_named_at_the_decision(report, model: str,  # noqa
     length used to fail at the end, in the trace, as a bare IndexError; float units were
     truncated (3.7 played as 3), negative or out-of-range ids played and sent, a None report
     played silence, negative token counts or wall time made a chunk ready before it was
-    decided (ready_ms < decided_ms, never a miss), a NaN wall time a bare error in SimPy."""
+    decided (ready_ms < decided_ms, never a miss), a NaN wall time a bare error in SimPy; a
+    lookahead of None was a bare TypeError from int() and 1.5 was written as 1."""
     compute = {"none": ComputeConfig(), "measured": ComputeConfig(model="measured"),
                "profile": ComputeConfig(model="profile", decode_ms_per_token=2.0)}[model]
     with pytest.raises(ValueError) as info:
