@@ -142,6 +142,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=cli.number(0, 2**63 - 1, integer=True), default=d.seed)
 
 
+def demo_args(plan: DemoPlan) -> list[str]:
+    """The ``duplexsim demo`` arguments that run ``plan`` (every setting spelled out, so the
+    line under the results says what made them whatever the defaults become)."""
+    args = ["--out", str(plan.out), "--root", str(plan.root),
+            "--corpus-hours", str(plan.corpus_hours),
+            "--conversation-s", str(plan.conversation_s), "--cards", str(plan.cards)]
+    if not plan.train_side_by_side:
+        args.append("--train-one-at-a-time")
+    if plan.train_max_minutes is not None:
+        args += ["--train-max-minutes", str(plan.train_max_minutes)]
+    return args + ["--sim-seconds", str(plan.sim_seconds), "--seed", str(plan.seed)]
+
+
 def _step(title: str, argv: list[str]) -> None:
     print(f"\n==> {title}\n    $ duplexsim {shlex.join(argv)}", flush=True)
     t0 = time.perf_counter()
@@ -376,17 +389,24 @@ def _simulate_one(scenario_path: str, out: Path, seed: int, sim_seconds: float,
     return time.perf_counter() - t0
 
 
-def run(args: argparse.Namespace) -> int:
-    plan = DemoPlan(root=args.root, out=args.out, corpus_hours=args.corpus_hours,
+def plan_from_args(args: argparse.Namespace) -> DemoPlan:
+    return DemoPlan(root=args.root, out=args.out, corpus_hours=args.corpus_hours,
                     conversation_s=args.conversation_s, cards=args.cards,
                     train_side_by_side=not args.train_one_at_a_time,
                     train_max_minutes=args.train_max_minutes, sim_seconds=args.sim_seconds,
                     seed=args.seed)
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = plan_from_args(args)
     from duplexsim.atomic import check_output_dir
 
     check_output_dir(plan.root, key="--root")
     check_output_dir(plan.out, key="--out")
     check_cards(plan)
+    from duplexsim.provenance import provenance
+
+    line = provenance("duplexsim demo", demo_args(plan))  # the code of the moment it starts
     t0 = time.perf_counter()
     build_corpora(plan)
     train_agents(plan)
@@ -394,7 +414,7 @@ def run(args: argparse.Namespace) -> int:
     from duplexsim.demo_report import write_demo_report
 
     corpora = {p: plan.corpus_dir(p) for p in ("fisher-like", "candor-like")}
-    table = write_demo_report(sim_dirs, corpora, plan.out)
+    table = write_demo_report(sim_dirs, corpora, plan.out, provenance=line)
     minutes = (time.perf_counter() - t0) / 60
     print(f"\nduplexsim demo finished in {minutes:.1f} min.\n")
     print(table.to_string(float_format=lambda v: f"{v:.2f}"))

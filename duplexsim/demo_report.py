@@ -81,8 +81,11 @@ def _chunk_sizes(sim_dirs: list[Path]) -> list[int]:
                    for d in sim_dirs})
 
 
-def write_demo_report(sim_dirs: list[Path], corpora: dict[str, Path], out: Path) -> pd.DataFrame:
-    """Write ``metrics.csv``, ``demo.png`` and ``SUMMARY.md`` into ``out``; return the table."""
+def write_demo_report(sim_dirs: list[Path], corpora: dict[str, Path], out: Path, *,
+                      provenance: str) -> pd.DataFrame:
+    """Write ``metrics.csv``, ``demo.png`` and ``SUMMARY.md`` into ``out``; return the table.
+    ``provenance``: the line naming the command and commit that made them (under the title
+    of SUMMARY.md and under the plot, :func:`duplexsim.provenance.provenance`)."""
     rows, ftos, scopes = {}, {}, {}
     chunks = _chunk_sizes(sim_dirs)
     for name, corpus_dir in corpora.items():
@@ -104,9 +107,9 @@ def write_demo_report(sim_dirs: list[Path], corpora: dict[str, Path], out: Path)
     table = table[[c for c in COLUMNS if c in table.columns]].rename(columns=COLUMNS)
     with atomic_path(out / "metrics.csv") as tmp:
         table.to_csv(tmp, float_format="%.4g")
-    _plot(ftos, timelines, silence, out / "demo.png")
+    _plot(ftos, timelines, silence, out / "demo.png", provenance)
     sizes = "/".join(str(c) for c in chunks)
-    md = ["# duplexsim demo", "",
+    md = ["# duplexsim demo", "", provenance, "",
           f"Fisher agent (A) and CANDOR agent (B) at {sizes} ms chunks across simulated "
           "networks. Corpus rows ("
           + "; ".join(f"{name}: {scope}" for name, scope in scopes.items())
@@ -124,7 +127,7 @@ def write_demo_report(sim_dirs: list[Path], corpora: dict[str, Path], out: Path)
 
 
 def _plot(ftos: dict[str, list[float]], timelines: dict[str, pd.DataFrame],
-          silence_units: dict[str, set[int]], path: Path) -> None:
+          silence_units: dict[str, set[int]], path: Path, caption: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -152,5 +155,5 @@ def _plot(ftos: dict[str, list[float]], timelines: dict[str, pd.DataFrame],
         ax.set(yticks=[0.4, 1.4], yticklabels=["A", "B"], xlabel="time (s)",
                title=f"{name}: who speaks when")
         ax.set_xlim(t[0], t[-1] if len(t) else 1)
-    write_png(fig, path)
+    write_png(fig, path, caption=caption)
 

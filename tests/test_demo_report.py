@@ -12,6 +12,8 @@ from test_cli import write_corpus
 
 from duplexsim.demo_report import corpus_rows, write_demo_report
 
+LINE = "Command: `duplexsim demo --out runs/demo` (commit abc1234)."
+
 
 def fake_simulation(out: Path, chunk_ms: int) -> Path:
     """What the demo's simulation stage leaves: metrics, a timeline, the resolved scenario."""
@@ -37,7 +39,8 @@ def test_corpus_rows_as_recorded_and_through_the_format(tmp_path):
     assert corpus_rows(tmp_path / "cl")[1] == "every dialogue (no test split)"
     sim = fake_simulation(tmp_path / "sims" / "fisher-candor-200ms", 200)
     table = write_demo_report([sim], {"fisher-like": tmp_path / "fl",
-                                      "candor-like": tmp_path / "cl"}, tmp_path / "out")
+                                      "candor-like": tmp_path / "cl"}, tmp_path / "out",
+                              provenance=LINE)
     assert list(table.index) == [
         "corpus fisher-like recorded", "corpus fisher-like through the format (200 ms)",
         "corpus candor-like recorded [every dialogue (no test split)]",
@@ -67,7 +70,47 @@ def test_each_test_dialogue_is_read_once_for_every_chunk_size(tmp_path, monkeypa
 
     monkeypatch.setattr(Corpus, "units", counted)
     sims = [fake_simulation(tmp_path / "sims" / f"s{c}", c) for c in (160, 200)]
-    table = write_demo_report(sims, {"fisher-like": tmp_path / "fl"}, tmp_path / "out")
+    table = write_demo_report(sims, {"fisher-like": tmp_path / "fl"}, tmp_path / "out",
+                              provenance=LINE)
     assert len(table) == 3 + 2  # recorded, through 160 and 200 ms; two simulations
     test_ids = Corpus(tmp_path / "fl").ids("test")
     assert reads and set(reads) == set(test_ids) and set(reads.values()) == {1}
+
+
+def test_the_summary_and_the_plot_name_the_command_and_commit_that_made_them(tmp_path,
+                                                                          monkeypatch):
+    """SUMMARY.md and demo.png carry the ``duplexsim demo`` line with every setting and the
+    commit (they named neither: a figure could not be traced to the code or the sizes that
+    made it), and the line's arguments run the same plan."""
+    import argparse
+    import shlex
+
+    from PIL import Image
+
+    from duplexsim.demo import DemoPlan, add_arguments, demo_args, plan_from_args
+    from duplexsim.provenance import commit
+
+    write_corpus(tmp_path / "fl")
+    sim = fake_simulation(tmp_path / "sims" / "fisher-candor-200ms", 200)
+    write_demo_report([sim], {"fisher-like": tmp_path / "fl"}, tmp_path / "out",
+                      provenance=LINE)
+    assert (tmp_path / "out" / "SUMMARY.md").read_text().splitlines()[:3] == [
+        "# duplexsim demo", "", LINE]
+    assert Image.open(tmp_path / "out" / "demo.png").info["Description"] == LINE
+    plan = DemoPlan(root=tmp_path / "r", out=tmp_path / "o", corpus_hours=0.123456789,
+                    train_side_by_side=False, train_max_minutes=2.5, sim_seconds=7.0, seed=3)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert plan_from_args(parser.parse_args(demo_args(plan))) == plan
+    # the demo writes its results with that line (the stages stand in)
+    from duplexsim import demo
+
+    calls = []
+    for stage in ("build_corpora", "train_agents", "check_cards"):
+        monkeypatch.setattr(demo, stage, lambda plan: None)
+    monkeypatch.setattr(demo, "simulate", lambda plan: [sim])
+    monkeypatch.setattr("duplexsim.demo_report.write_demo_report",
+                        lambda *a, **k: calls.append(k["provenance"]) or pd.DataFrame())
+    assert demo.run(parser.parse_args(demo_args(plan))) == 0
+    assert calls == [f"Command: `duplexsim demo {shlex.join(demo_args(plan))}` "
+                     f"(commit {commit()})."]
