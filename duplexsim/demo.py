@@ -31,6 +31,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -236,7 +237,8 @@ def _train_side_by_side(plan: DemoPlan, todo: list[tuple[str, list[str]]],
                 fh.flush()
                 procs[name] = (subprocess.Popen(
                     [sys.executable, "-m", "duplexsim.cli", *argv, "--no-progress"],
-                    stdout=fh, stderr=subprocess.STDOUT, env=env), log)
+                    stdout=fh, stderr=subprocess.STDOUT, env=env,
+                    preexec_fn=_ends_with_this_process()), log)
         next_report = poll_s
         while None in (codes := [p.poll() for p, _ in procs.values()]):
             if any(codes):
@@ -262,6 +264,30 @@ def _train_side_by_side(plan: DemoPlan, todo: list[tuple[str, list[str]]],
     if failed:
         raise SystemExit(f"demo: training {', '.join(n for n, _ in failed)} failed")
     print(f"    done in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def _ends_with_this_process() -> Callable[[], None] | None:
+    """A ``preexec_fn`` giving the child SIGTERM when this process ends, killed (SIGKILL, an
+    OOM kill) included: a trainer left behind would train on and a rerun of the demo would
+    start a second one on the same folder (Linux ``prctl(PR_SET_PDEATHSIG)``; None
+    elsewhere, where a killed demo still leaves its trainers running)."""
+    import ctypes
+    import signal
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # this process ended before the line above
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
 
 
 def _stop(procs: list[subprocess.Popen[bytes]],

@@ -219,6 +219,57 @@ def test_demo_training_failing_stops_the_other_one_now(tmp_path, monkeypatch, ca
         t0 = time.perf_counter()
 
 
+def test_demo_killed_ends_its_trainers(tmp_path):
+    """The demo killed outright (SIGKILL, an OOM kill: no handler runs) ends its trainers too;
+    they trained on, and a rerun started a second trainer on each agent's folder."""
+    import os
+    import signal
+    import stat
+    import subprocess
+    import sys
+    import time
+
+    trainer = tmp_path / "trainer"  # stands for `python -m duplexsim.cli train CARD ...`
+    trainer.write_text('#!/bin/sh\necho $$ > "$PIDS/$4"\n'
+                       "trap 'kill $!; exit 143' TERM\nsleep 600 & wait\n")
+    trainer.chmod(trainer.stat().st_mode | stat.S_IEXEC)
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    driver = (
+        "import sys\nfrom pathlib import Path\nfrom duplexsim import demo\n"
+        f"sys.executable = {str(trainer)!r}\n"
+        f"plan = demo.DemoPlan(root=Path({str(tmp_path / 'runs')!r}))\n"
+        "demo._train_side_by_side(plan, [('fisher', ['train', 'fisher']), "
+        "('candor', ['train', 'candor'])], poll_s=60)\n")
+    demo_proc = subprocess.Popen([sys.executable, "-c", driver], env={**os.environ,
+                                 "PIDS": str(pids)}, stdout=subprocess.DEVNULL)
+
+    def alive(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except (OSError, IndexError):
+            return False
+
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.3)  # each pid file is written before its shell's trap is set
+        started = [int(p.read_text()) for p in pids.iterdir()]
+        assert len(started) == 2 and all(alive(pid) for pid in started)
+        demo_proc.kill()
+        demo_proc.wait()
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in started) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = [pid for pid in started if alive(pid)]
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        assert not left
+    finally:
+        demo_proc.kill()
+
+
 def test_demo_refuses_a_missing_or_bad_card_before_building_anything(tmp_path, capsys):
     root, out = tmp_path / "root", tmp_path / "out"
     args = ["demo", "--root", str(root), "--out", str(out), "--corpus-hours", "0.01"]
