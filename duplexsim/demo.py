@@ -204,6 +204,18 @@ def check_cards(plan: DemoPlan) -> None:
             load_card(plan.card(name))
 
 
+def check_scenarios(plan: DemoPlan) -> None:
+    """Read the demo's scenario files before anything is built: they are relative to the
+    folder the demo runs in (the repository's root, as ``make demo`` runs it), and a missing
+    one was found only after the corpora and the training (forty minutes)."""
+    from duplexsim.config.cli import expect_kind
+    from duplexsim.config.scenario import load_scenario
+
+    for path in plan.scenarios:
+        expect_kind(path, "scenario")
+        load_scenario(path)
+
+
 def train_agents(plan: DemoPlan) -> None:
     todo = []
     for name, preset in AGENTS:
@@ -430,6 +442,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_dir(plan.root, key="--root")
     check_output_dir(plan.out, key="--out")
     check_cards(plan)
+    check_scenarios(plan)
     from duplexsim.provenance import provenance
 
     line = provenance("duplexsim demo", demo_args(plan))  # the code of the moment it starts

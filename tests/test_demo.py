@@ -285,3 +285,27 @@ def test_demo_refuses_a_missing_or_bad_card_before_building_anything(tmp_path, c
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"{cards / 'candor.toml'}: model.size: unknown value 'galactic'")
     assert "Traceback" not in err and not root.exists() and not out.exists()
+
+
+def test_demo_refuses_missing_scenarios_before_building_anything(tmp_path, monkeypatch, capsys):
+    """Run from another folder than the repository's root, the demo's scenario files
+    (scenarios/*.toml, relative to it) are missing: one line now (it was found after the
+    corpora and the training)."""
+    from duplexsim import demo
+
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    for name in ("fisher", "candor"):
+        (cards / f"{name}.toml").write_text((ROOT / "agents" / f"{name}.toml").read_text())
+    monkeypatch.chdir(tmp_path)
+
+    def built(plan):  # noqa: ANN001, ANN202 - the corpora stage, not to be reached
+        raise AssertionError("built the corpora")
+
+    monkeypatch.setattr(demo, "build_corpora", built)
+    root, out = tmp_path / "root", tmp_path / "out"
+    assert cli.main(["demo", "--root", str(root), "--out", str(out), "--cards", str(cards)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == ["scenarios/fisher-candor-200ms.toml: file not found "
+                                "(allowed: an existing path)"]
+    assert not root.exists() and not out.exists()

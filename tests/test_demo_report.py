@@ -106,7 +106,7 @@ def test_the_summary_and_the_plot_name_the_command_and_commit_that_made_them(tmp
     from duplexsim import demo
 
     calls = []
-    for stage in ("build_corpora", "train_agents", "check_cards"):
+    for stage in ("build_corpora", "train_agents", "check_cards", "check_scenarios"):
         monkeypatch.setattr(demo, stage, lambda plan: None)
     monkeypatch.setattr(demo, "simulate", lambda plan: [sim])
     monkeypatch.setattr("duplexsim.demo_report.write_demo_report",
