@@ -138,8 +138,9 @@ def _plot(ftos: dict[str, list[float]], timelines: dict[str, pd.DataFrame],
     bins = np.arange(-1500, 2001, 100)
     ax = axes[0, 0]
     for name, values in ftos.items():
-        if len(values) >= 2:
-            ax.hist(values, bins=bins, density=True, histtype="step", linewidth=1.6,
+        if len(values) >= 2:  # those beyond the range counted in its end bins, as in n
+            ax.hist(np.clip(values, bins[0], bins[-1]), bins=bins, density=True,
+                    histtype="step", linewidth=1.6,
                     label=f"{name} (n={len(values)})")
     ax.axvline(0, color="grey", linewidth=0.8)
     ax.set(xlabel="floor-transfer offset (ms; negative = overlap)", ylabel="density",

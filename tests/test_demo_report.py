@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from test_cli import write_corpus
 
 from duplexsim.demo_report import corpus_rows, write_demo_report
@@ -114,3 +115,28 @@ def test_the_summary_and_the_plot_name_the_command_and_commit_that_made_them(tmp
     assert demo.run(parser.parse_args(demo_args(plan))) == 0
     assert calls == [f"Command: `duplexsim demo {shlex.join(demo_args(plan))}` "
                      f"(commit {commit()})."]
+
+
+def test_the_plot_counts_every_fto_the_legend_counts(tmp_path, monkeypatch):
+    """An FTO beyond the histogram's -1500..2000 ms lands in its end bin (the legend's n
+    counts it): it was left out, and the density of the others raised to make up for it."""
+    from matplotlib.axes import Axes
+
+    write_corpus(tmp_path / "fl")
+    sim = fake_simulation(tmp_path / "sims" / "fisher-candor-200ms", 200)
+    metrics = json.loads((sim / "metrics.json").read_text())
+    metrics["fto_values_ms"] = [-3000.0, -2500.0, 100.0, 5000.0]
+    (sim / "metrics.json").write_text(json.dumps(metrics))
+    drawn = {}
+    hist = Axes.hist
+
+    def recorded(self, x, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        result = hist(self, x, *args, **kwargs)
+        drawn[kwargs.get("label", "").split(" (")[0]] = result[0]
+        return result
+
+    monkeypatch.setattr(Axes, "hist", recorded)
+    write_demo_report([sim], {"fisher-like": tmp_path / "fl"}, tmp_path / "out",
+                      provenance=LINE)
+    density = drawn["fisher-candor-200ms"]
+    assert (density[0] * 100, density[-1] * 100) == pytest.approx((0.5, 0.25))
