@@ -283,23 +283,35 @@ def _ends_with_this_process() -> Callable[[], None] | None:
     OOM kill) included: a trainer left behind would train on and a rerun of the demo would
     start a second one on the same folder (Linux ``prctl(PR_SET_PDEATHSIG)``; None
     elsewhere, where a killed demo still leaves its trainers running)."""
+    import functools
+
+    prctl = _prctl()
+    return None if prctl is None else functools.partial(_end_with, os.getpid(), prctl)
+
+
+def _prctl() -> Callable[..., int] | None:
+    """Linux's ``prctl``; None elsewhere."""
     import ctypes
-    import signal
 
     if not sys.platform.startswith("linux"):
         return None
     try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
+        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
     except (OSError, AttributeError):
         return None
-    parent = os.getpid()
 
-    def arm() -> None:
-        prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1: PR_SET_PDEATHSIG
-        if os.getppid() != parent:  # this process ended before the line above
-            os.kill(os.getpid(), signal.SIGTERM)
 
-    return arm
+def _end_with(parent: int, prctl: Callable[..., int] | None = None) -> None:
+    """In a child of process ``parent``: have SIGTERM sent to this process when ``parent``
+    ends, however it ends (``prctl``: looked up here when not given; nothing without it)."""
+    import signal
+
+    prctl = prctl or _prctl()
+    if prctl is None:
+        return
+    prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent ended before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _stop(procs: list[subprocess.Popen[bytes]],
@@ -368,7 +380,10 @@ def simulate(plan: DemoPlan) -> list[Path]:
         (out / "inputs.json").unlink(missing_ok=True)
     print(f"\n    running {len(todo)} simulation(s) side by side ...", flush=True)
     ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(min(2, len(todo)), mp_context=ctx)
+    # initializer: a worker ends with the demo, killed included (one left behind ran its
+    # simulation to the end and wrote it over the folder a rerun was writing)
+    pool = ProcessPoolExecutor(min(2, len(todo)), mp_context=ctx, initializer=_end_with,
+                               initargs=(os.getpid(),))
     try:
         jobs = [pool.submit(_simulate_one, path, out, plan.seed, plan.sim_seconds, agents)
                 for path, out, _ in todo]

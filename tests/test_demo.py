@@ -219,6 +219,14 @@ def test_demo_training_failing_stops_the_other_one_now(tmp_path, monkeypatch, ca
         t0 = time.perf_counter()
 
 
+def alive(pid: int) -> bool:
+    """Is process ``pid`` running (not ended, nor a zombie no one has reaped)?"""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def test_demo_killed_ends_its_trainers(tmp_path):
     """The demo killed outright (SIGKILL, an OOM kill: no handler runs) ends its trainers too;
     they trained on, and a rerun started a second trainer on each agent's folder."""
@@ -244,18 +252,65 @@ def test_demo_killed_ends_its_trainers(tmp_path):
     demo_proc = subprocess.Popen([sys.executable, "-c", driver], env={**os.environ,
                                  "PIDS": str(pids)}, stdout=subprocess.DEVNULL)
 
-    def alive(pid: int) -> bool:
-        try:
-            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-        except (OSError, IndexError):
-            return False
-
     try:
         deadline = time.monotonic() + 60
         while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(0.3)  # each pid file is written before its shell's trap is set
         started = [int(p.read_text()) for p in pids.iterdir()]
+        assert len(started) == 2 and all(alive(pid) for pid in started)
+        demo_proc.kill()
+        demo_proc.wait()
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in started) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = [pid for pid in started if alive(pid)]
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        assert not left
+    finally:
+        demo_proc.kill()
+
+
+def test_demo_killed_ends_its_simulations(tmp_path):
+    """The demo killed outright during the simulations ends their worker processes too; a
+    worker left behind ran its simulation to the end and wrote it into the folder a rerun
+    was writing."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    (tmp_path / "sleeper.py").write_text(  # stands for one simulation, in a pool worker
+        "import os, time\nfrom pathlib import Path\n\n\ndef run(*args):\n"
+        f"    (Path({str(pids)!r}) / str(os.getpid())).write_text('')\n    time.sleep(600)\n")
+    scenarios = [tmp_path / f"{name}.toml" for name in ("one", "two")]
+    for path in scenarios:
+        path.write_text("# a scenario\n")
+    driver = (
+        "import concurrent.futures, sys\nfrom pathlib import Path\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\nimport sleeper\n"
+        "from duplexsim import demo, digests\n"
+        "digests.directory_digest = lambda *args: 'agent'\n"
+        "class Pool(concurrent.futures.ProcessPoolExecutor):\n"
+        "    def submit(self, fn, /, *args, **kwargs):\n"
+        "        return super().submit(sleeper.run)\n"
+        "concurrent.futures.ProcessPoolExecutor = Pool\n"
+        f"demo.simulate(demo.DemoPlan(root=Path({str(tmp_path / 'runs')!r}), "
+        f"out=Path({str(tmp_path / 'out')!r}), "
+        f"scenarios=({str(scenarios[0])!r}, {str(scenarios[1])!r})))\n")
+    path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    demo_proc = subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.DEVNULL,
+                                 env={**os.environ, "PYTHONPATH": path})
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline:
+            assert demo_proc.poll() is None
+            time.sleep(0.1)
+        started = [int(p.name) for p in pids.iterdir()]
         assert len(started) == 2 and all(alive(pid) for pid in started)
         demo_proc.kill()
         demo_proc.wait()
