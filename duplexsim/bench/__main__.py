@@ -29,7 +29,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"duplexsim.bench: unknown benchmark {argv[0]!r} "
                   f"(allowed: {', '.join(names())})", file=sys.stderr)
             return 2
-        return importlib.import_module(f"duplexsim.bench.{name}").main(argv[1:])
+        from duplexsim.cli import run_reporting
+
+        module = importlib.import_module(f"duplexsim.bench.{name}")
+        # bad input (a missing --agent) is one line, as in the duplexsim commands
+        return run_reporting(lambda: int(module.main(argv[1:]) or 0),
+                             f"python -m duplexsim.bench {argv[0]}")
     failed = []
     for name in names():
         print(f"\n=== {name} ===", flush=True)

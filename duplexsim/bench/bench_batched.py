@@ -144,4 +144,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from duplexsim.cli import run_reporting
+
+    sys.exit(run_reporting(main, "python -m duplexsim.bench.bench_batched"))  # bad input: one line

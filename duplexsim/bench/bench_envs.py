@@ -357,4 +357,6 @@ def _ratio(candidate: list[float], baseline: list[float]) -> float:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from duplexsim.cli import run_reporting
+
+    sys.exit(run_reporting(main, "python -m duplexsim.bench.bench_envs"))  # bad input: one line

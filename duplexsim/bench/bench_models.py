@@ -156,4 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from duplexsim.cli import run_reporting
+
+    # bad input: one line
+    raise SystemExit(run_reporting(main, "python -m duplexsim.bench.bench_models"))

@@ -356,4 +356,6 @@ def _batched_tokens(scenarios: Sequence[Scenario], run_batch: Callable[..., Any]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from duplexsim.cli import run_reporting
+
+    sys.exit(run_reporting(main, "python -m duplexsim.bench.bench_sim"))  # bad input: one line

@@ -279,4 +279,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from duplexsim.cli import run_reporting
+
+    sys.exit(run_reporting(main, "python -m duplexsim.bench.bench_training"))  # bad input: one line

@@ -106,3 +106,20 @@ def test_a_bad_benchmark_argument_is_one_line_before_anything_runs(capsys, bench
         main([bench, *argv])
     err = capsys.readouterr().err.strip().splitlines()
     assert done.value.code == 2 and argv[0] in err[-1] and "allowed" in err[-1], err
+
+
+def test_a_missing_agent_is_one_line(tmp_path, capsys) -> None:
+    """A bad --agent is one line and status 2, through ``python -m duplexsim.bench NAME`` and
+    ``python -m duplexsim.bench.NAME`` (it was a traceback)."""
+    import subprocess
+    import sys
+
+    missing = str(tmp_path / "nowhere")
+    line = f"{missing}: not a trained agent (agent.json missing)"
+    assert main(["sim", "--agent", missing]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(line)
+    done = subprocess.run([sys.executable, "-m", "duplexsim.bench.bench_sim", "--agent", missing],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith(line)
