@@ -285,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not 1 <= args.workers <= args.n_envs:
         p.error(f"--workers {args.workers}: allowed 1..--n-envs ({args.n_envs})")
+    if args.agent:  # a missing or broken agent is one line now, not after the replay runs
+        from duplexsim.models.agentdir import read_agent_json
+
+        read_agent_json(Path(args.agent))
     use_threads(args.threads)
     n, repeats = args.n_envs, max(1, args.repeats)
     kwargs = env_kwargs(30.0)

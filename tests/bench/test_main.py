@@ -123,3 +123,12 @@ def test_a_missing_agent_is_one_line(tmp_path, capsys) -> None:
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith(line)
+
+
+def test_the_env_benchmark_checks_its_agent_before_measuring(tmp_path, capsys) -> None:
+    """bench_envs --agent with no agent there: one line before anything is measured (the
+    replay measurements ran first, a minute by default, then it failed)."""
+    missing = str(tmp_path / "nowhere")
+    assert main(["envs", "--agent", missing, "--steps", "16", "--repeats", "1"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"{missing}: not a trained agent")
