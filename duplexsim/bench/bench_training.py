@@ -261,11 +261,18 @@ def main(argv: list[str] | None = None) -> int:
         card, corpus, steps, repeats = args.attention_worker
         print(json.dumps(attention_worker(card, corpus, int(steps), int(repeats))))
         return 0
-    cards = [c for c in args.cards if Path(c).is_file()]
-    if not cards:
-        print(f"bench_training: none of {args.cards} found (run from the repository root)")
-        return 1
-    corpora = dict(kv.split("=", 1) for kv in args.corpus)
+    cards = args.cards  # each one, or the ratios would compare other things than asked
+    missing = [c for c in cards if not Path(c).is_file()]
+    if missing:
+        p.error(f"--cards: {', '.join(missing)} not found (allowed: agent card files; the "
+                "default ones are relative to the repository root)")
+    corpora = {}
+    for kv in args.corpus:  # CARD=DIR; one naming no card given was ignored
+        card, _, folder = kv.partition("=")
+        if card not in cards or not Path(folder).is_dir():
+            p.error(f"--corpus {kv}: allowed CARD=DIR, CARD one of --cards ({', '.join(cards)}) "
+                    "and DIR a corpus folder")
+        corpora[card] = folder
     print(f"load average at start: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
     if args.only in (None, "stages"):
         bench_stages(cards, corpora, args.steps)

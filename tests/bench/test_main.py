@@ -98,10 +98,15 @@ def test_help_lists_the_benchmarks_instead_of_naming_an_unknown_one(capsys) -> N
     ("sim", ["--seconds", "-5"]), ("sim", ["--threads", "1_0"]), ("envs", ["--n-envs", "0"]),
     ("training", ["--steps", "0"]), ("models", ["--steps", "x"]),
     ("batched", ["--batch", "0"]), ("corpus", ["--utterances", "0"]),
+    ("training", ["--cards", "agents/fisher.toml", "nowhere.toml"]),
+    ("training", ["--corpus", "runs/corpora/fisher-like"]),
+    ("training", ["--corpus", "agents/candr.toml=duplexsim"]),
 ])
 def test_a_bad_benchmark_argument_is_one_line_before_anything_runs(capsys, bench, argv) -> None:
     """Benchmark flags were plain int/float: --steps 0 ended in a ZeroDivisionError after
-    training, --seconds -5 in a FieldError traceback, --threads 1_0 ran 10 threads."""
+    training, --seconds -5 in a FieldError traceback, --threads 1_0 ran 10 threads;
+    bench_training dropped a missing card without a word (no side-by-side run), --corpus
+    without '=' was a ValueError traceback and one naming no given card was ignored."""
     with pytest.raises(SystemExit) as done:
         main([bench, *argv])
     err = capsys.readouterr().err.strip().splitlines()
