@@ -227,11 +227,28 @@ def alive(pid: int) -> bool:
         return False
 
 
+def _killed_leaves(demo_proc, started: list[int]) -> list[int]:  # noqa: ANN001
+    """SIGKILL ``demo_proc``, wait up to 10 s for the processes ``started`` to end, and
+    return those still running (SIGKILLed then, so that none outlives the test)."""
+    import os
+    import signal
+    import time
+
+    demo_proc.kill()
+    demo_proc.wait()
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in started) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in started if alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    return left
+
+
 def test_demo_killed_ends_its_trainers(tmp_path):
     """The demo killed outright (SIGKILL, an OOM kill: no handler runs) ends its trainers too;
     they trained on, and a rerun started a second trainer on each agent's folder."""
     import os
-    import signal
     import stat
     import subprocess
     import sys
@@ -259,15 +276,7 @@ def test_demo_killed_ends_its_trainers(tmp_path):
         time.sleep(0.3)  # each pid file is written before its shell's trap is set
         started = [int(p.read_text()) for p in pids.iterdir()]
         assert len(started) == 2 and all(alive(pid) for pid in started)
-        demo_proc.kill()
-        demo_proc.wait()
-        deadline = time.monotonic() + 10
-        while any(alive(pid) for pid in started) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        left = [pid for pid in started if alive(pid)]
-        for pid in left:
-            os.kill(pid, signal.SIGKILL)
-        assert not left
+        assert not _killed_leaves(demo_proc, started)
     finally:
         demo_proc.kill()
 
@@ -277,7 +286,6 @@ def test_demo_killed_ends_its_simulations(tmp_path):
     worker left behind ran its simulation to the end and wrote it into the folder a rerun
     was writing."""
     import os
-    import signal
     import subprocess
     import sys
     import time
@@ -312,15 +320,7 @@ def test_demo_killed_ends_its_simulations(tmp_path):
             time.sleep(0.1)
         started = [int(p.name) for p in pids.iterdir()]
         assert len(started) == 2 and all(alive(pid) for pid in started)
-        demo_proc.kill()
-        demo_proc.wait()
-        deadline = time.monotonic() + 10
-        while any(alive(pid) for pid in started) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        left = [pid for pid in started if alive(pid)]
-        for pid in left:
-            os.kill(pid, signal.SIGKILL)
-        assert not left
+        assert not _killed_leaves(demo_proc, started)
     finally:
         demo_proc.kill()
 
