@@ -12,7 +12,10 @@ APT_PACKAGES=(espeak-ng sox libsndfile1)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  # "... ok installed" (install or hold), not only known to dpkg: a package removed with
+  # its config files kept is "deinstall ok config-files", and dpkg -s succeeded for it
+  [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == *" ok installed" ]] \
+    || missing+=("$p")
 done
 if ((${#missing[@]})); then
   echo "[setup] installing apt packages: ${missing[*]}"
