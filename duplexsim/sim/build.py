@@ -193,7 +193,7 @@ def build_agents(scenario: Scenario, given: Mapping[str, Agent] | None = None) -
             agent = built[key]
         else:
             agent = AGENT_BUILDERS[side.kind](side, scenario, key)
-        if int(agent.frames_per_chunk) != scenario.frames_per_chunk:
+        if agent.frames_per_chunk != scenario.frames_per_chunk:  # (int() took 5.5 as 5)
             raise InputError(
                 key, "", f"agent {getattr(agent, 'name', '?')!r} speaks "
                 f"{agent.frames_per_chunk} frames per chunk",

@@ -630,3 +630,15 @@ def test_delay_spikes_start_at_a_point_of_their_period_drawn_from_the_seed() -> 
         assert max(firsts) - min(firsts) <= 200  # one schedule for both directions
         starts.append(min(firsts))
     assert len({round(s / 1000) for s in starts}) >= 4  # spread over the period, not all at 0
+
+
+@pytest.mark.parametrize("frames", [5.5, 4, "5", None])
+def test_a_given_agent_of_another_chunk_size_is_one_line(frames: object) -> None:
+    """int() took an agent's 5.5 frames per chunk as the scenario's 5."""
+    from duplexsim.errors import InputError
+
+    agent = CostlyEcho()
+    agent.frames_per_chunk = frames  # type: ignore[assignment]
+    with pytest.raises(InputError, match=r"^a: agent 'costly' speaks .* frames per chunk "
+                       r"\(allowed: 5 = chunk_ms 200 / 40\)$"):
+        Session(scripted(200, 1.0), {"a": agent})
