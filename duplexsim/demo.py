@@ -31,6 +31,7 @@ import shlex
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -355,6 +356,7 @@ def simulate(plan: DemoPlan) -> list[Path]:
         VOCODER_FILES,
         directory_digest,
         file_digest,
+        trace_inputs,
     )
 
     agents = {"a": plan.agent_dir("fisher"), "b": plan.agent_dir("candor")}
@@ -367,6 +369,9 @@ def simulate(plan: DemoPlan) -> list[Path]:
                   "sim_seconds": plan.sim_seconds, "simulator": SIMULATOR_VERSION,
                   "agents": {k: directory_digest(d, AGENT_FILES + VOCODER_FILES)
                              for k, d in agents.items()}}  # audio.wav is vocoded with these
+        traces = trace_inputs(tomllib.loads(Path(scenario_path).read_text()))
+        if traces:  # a jitter trace file it names (edited, the scenario file is the same)
+            inputs["traces"] = traces
         if (out / "metrics.json").exists() and _read_inputs(out) == inputs:
             _skip(f"simulation {name}", out)
             continue

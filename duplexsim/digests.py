@@ -140,9 +140,14 @@ def scenario_inputs(config: Mapping[str, Any]) -> dict[str, str]:
             path = side.get(field)
             if isinstance(path, str) and path:
                 out[f"{key}.{field}"] = directory_digest(path, files)
-    for where, path in _jitter_traces(config.get("network"), "network"):
-        out[where] = file_digest(path)[:16]
-    return out
+    return {**out, **trace_inputs(config)}
+
+
+def trace_inputs(config: Mapping[str, Any]) -> dict[str, str]:
+    """Digests (16 hex) of every jitter trace file a scenario dict's network names, keyed by
+    where (``"network.a_to_b.jitter_trace"``): a simulation's input as its agents are."""
+    return {where: file_digest(path)[:16]
+            for where, path in _jitter_traces(config.get("network"), "network")}
 
 
 def _jitter_traces(value: Any, where: str) -> list[tuple[str, str]]:

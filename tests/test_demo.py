@@ -193,6 +193,39 @@ def test_demo_simulation_failing_stops_the_other_one_now(tmp_path, monkeypatch):
     assert time.perf_counter() - t0 < 30
 
 
+def test_demo_simulates_again_when_a_jitter_trace_it_names_changes(tmp_path, monkeypatch):
+    """A scenario's jitter trace file is one of its simulation's inputs: rewritten in place
+    (the scenario file the same), the demo reused the old conversation."""
+    import concurrent.futures
+
+    from duplexsim import digests
+    from duplexsim.demo import simulate
+
+    class Pool(concurrent.futures.ProcessPoolExecutor):
+        submitted = 0
+
+        def submit(self, fn, /, *args, **kwargs):
+            Pool.submitted += 1
+            (args[1] / "metrics.json").write_text("{}")  # what the simulation leaves
+            return super().submit(float, 1.0)  # "took 1 s"
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(digests, "directory_digest", lambda *args: "agent")
+    trace = tmp_path / "jitter.txt"
+    trace.write_text("10\n20\n30\n")
+    scenario = tmp_path / "traced.toml"
+    scenario.write_text('[network.a_to_b]\njitter_dist = "trace"\n'
+                        f"jitter_trace = {str(trace)!r}\n")
+    plan = DemoPlan(root=tmp_path / "runs", out=tmp_path / "out", scenarios=(str(scenario),))
+    (plan.out / "traced").mkdir(parents=True)
+    simulate(plan)
+    simulate(plan)  # nothing changed: reused
+    assert Pool.submitted == 1
+    trace.write_text("10\n20\n90\n")
+    simulate(plan)
+    assert Pool.submitted == 2
+
+
 def test_demo_training_failing_stops_the_other_one_now(tmp_path, monkeypatch, capsys):
     """One agent's training fails: the other is stopped (SIGTERM) at once, not trained to its
     end (half an hour) for a demo that has failed; it resumes from its checkpoint later."""
