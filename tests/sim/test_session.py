@@ -642,3 +642,12 @@ def test_a_given_agent_of_another_chunk_size_is_one_line(frames: object) -> None
     with pytest.raises(InputError, match=r"^a: agent 'costly' speaks .* frames per chunk "
                        r"\(allowed: 5 = chunk_ms 200 / 40\)$"):
         Session(scripted(200, 1.0), {"a": agent})
+
+
+@pytest.mark.parametrize("t_ms", [1500.5, float("nan"), "1500", True])
+def test_run_until_a_time_that_is_no_whole_number_is_one_line(t_ms: object) -> None:
+    session = Session(scripted(200, 4.0))
+    with pytest.raises(ValueError, match=r"^run_until: t_ms=.* \(allowed: a whole number of ms"):
+        session.run_until(t_ms)  # type: ignore[arg-type]
+    session.run_until(np.int64(1000))
+    assert session.now == 1000
