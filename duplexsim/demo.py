@@ -31,7 +31,6 @@ import shlex
 import subprocess
 import sys
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -350,6 +349,7 @@ def simulate(plan: DemoPlan) -> list[Path]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from duplexsim.config.loader import read_toml
     from duplexsim.digests import (
         AGENT_FILES,
         SIMULATOR_VERSION,
@@ -369,7 +369,7 @@ def simulate(plan: DemoPlan) -> list[Path]:
                   "sim_seconds": plan.sim_seconds, "simulator": SIMULATOR_VERSION,
                   "agents": {k: directory_digest(d, AGENT_FILES + VOCODER_FILES)
                              for k, d in agents.items()}}  # audio.wav is vocoded with these
-        traces = trace_inputs(tomllib.loads(Path(scenario_path).read_text()))
+        traces = trace_inputs(read_toml(scenario_path))
         if traces:  # a jitter trace file it names (edited, the scenario file is the same)
             inputs["traces"] = traces
         if (out / "metrics.json").exists() and _read_inputs(out) == inputs:

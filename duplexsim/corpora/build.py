@@ -203,17 +203,18 @@ def check_rebuild(out: Path, record: dict, rebuild: bool) -> None:
         keys = ["seed", "preset", "params"] + ([] if record["tokenizer"] else ["n_units"])
     if previous is None and not any((out / part).exists() for part in CORPUS_PARTS):
         return
-    if previous is None and not rebuild:
-        raise OutputError(str(out), "", "holds a partial corpus without build.json or "
-                          "manifest.json: its parameters are unknown",
-                          "an empty folder, or --rebuild to delete it and build anew")
-    foreign = sorted(p.name for p in out.iterdir()
-                     if p.name not in CORPUS_PARTS and not p.name.startswith("."))
-    if previous is None and foreign:  # (e.g. an unfinished import's import.json, sources/)
-        raise OutputError(str(out), "", "holds a partial corpus of unknown parameters beside "
-                          f"files a build does not write ({', '.join(foreign[:5])}): --rebuild "
-                          "deletes only a build's own", "an empty folder, or a folder with "
-                          "nothing but a build's files")
+    if previous is None:
+        if not rebuild:
+            raise OutputError(str(out), "", "holds a partial corpus without build.json or "
+                              "manifest.json: its parameters are unknown",
+                              "an empty folder, or --rebuild to delete it and build anew")
+        foreign = sorted(p.name for p in out.iterdir()
+                         if p.name not in CORPUS_PARTS and not p.name.startswith("."))
+        if foreign:  # (e.g. an unfinished import's import.json, sources/)
+            raise OutputError(str(out), "", "holds a partial corpus of unknown parameters "
+                              f"beside files a build does not write ({', '.join(foreign[:5])})"
+                              ": --rebuild deletes only a build's own", "an empty folder, or "
+                              "a folder with nothing but a build's files")
     changed = _changed(previous, record, keys) if previous is not None else None
     if changed and not rebuild:
         key, before, now = changed

@@ -126,11 +126,10 @@ class _Speaker:
             body += f" {text.take(1)}"
             words = body + tail
             wave = self.say(words)
-        else:
-            if not wave.size:  # espeak-ng says nothing for any text: no corpus to build
-                raise InputError("espeak-ng", "", f"gave no sound for {words!r} (voice "
-                                 f"{self.voice.key()})", "an espeak-ng that speaks: check "
-                                 "that `espeak-ng 'hello'` is heard")
+        if not wave.size:  # espeak-ng says nothing for any text: no corpus to build
+            raise InputError("espeak-ng", "", f"gave no sound for {words!r} (voice "
+                             f"{self.voice.key()})", "an espeak-ng that speaks: check "
+                             "that `espeak-ng 'hello'` is heard")
         got = len(wave) / self.cfg.sample_rate_hz
         self.s_per_word = 0.9 * self.s_per_word + 0.1 * got / n
         if got > 0 and abs(got / target_s - 1) > 0.1:
