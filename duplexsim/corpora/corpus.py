@@ -194,8 +194,8 @@ def _real_tree_note(root: Path) -> str:
     """``: a Fisher tree; import it first ...`` when ``root`` is a real Fisher or CANDOR
     tree (read by ``corpus stats`` and ``units train``, not by the commands that need
     units and a split), else ""."""
-    if _unfinished(root):
-        return _unfinished(root)
+    if note := _unfinished(root):
+        return note
     kind = _tree_kind(root) if root.is_dir() else ""
     return (f": a {kind} tree; import it first, `duplexsim corpus import {root} --tokenizer "
             "UNITS_DIR --out DIR`" if kind else "")
@@ -221,8 +221,8 @@ def open_corpus(root: str | Path, built: bool = True):
             return Corpus(root)
         raise InputError(str(root), "", "is a duplexsim corpus already",
                          "a Fisher (fe_03_*.txt + audio) or CANDOR (<uuid>/transcription/) tree")
-    if _unfinished(root):
-        raise InputError(str(root), "", _unfinished(root)[2:],
+    if note := _unfinished(root):
+        raise InputError(str(root), "", note[2:],
                          "a finished corpus, or a Fisher or CANDOR tree")
     kind = _tree_kind(root)
     if kind:

@@ -148,9 +148,10 @@ class FisherCorpus:
 
     def dialogue(self, id: str, audio: bool = True, tokenizer=None) -> Dialogue:
         """Segments (+ audio when ``audio``; + units when a tokenizer is given)."""
-        segs = read_transcript(self.transcript_path(id))
+        transcript = self.transcript_path(id)
+        segs = read_transcript(transcript)
         if not segs:  # a call is never silent: an empty or cut-off copy
-            raise CorpusFormatError(f"{self._transcripts[id]}: no segments (allowed: at least "
+            raise CorpusFormatError(f"{transcript}: no segments (allowed: at least "
                                     "one 'start end A: text' or 'start end B: text' line)")
         wave, sr = None, None
         if audio or tokenizer is not None:
@@ -158,7 +159,7 @@ class FisherCorpus:
                                   sample_rate_hz=self.sample_rate_hz)
         return Dialogue.from_recording(id, segs, wave, sr, keep_audio=audio, tokenizer=tokenizer,
                                        audio_files=[self._audio[id]] if id in self._audio else [],
-                                       transcript=self._transcripts[id])
+                                       transcript=transcript)
 
     def dialogues(self, split: str | None = None, audio: bool = True, tokenizer=None):
         for i in self.ids(split):
