@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import importlib.util
 import itertools
 import math
 import tomllib
@@ -42,7 +43,7 @@ from duplexsim.config.loader import (
     raise_errors,
     read_toml,
 )
-from duplexsim.digests import SIMULATOR_VERSION, key_of, scenario_inputs
+from duplexsim.digests import SIMULATOR_VERSION, file_digest, key_of, scenario_inputs
 
 SEED_KEY = "seed"
 MAX_WORKERS = 4096
@@ -297,9 +298,31 @@ def cell_key(config: Mapping[str, Any], cell: str) -> str:
     """Hash of the canonical JSON of a resolved config, the cell function and the contents
     of the agents and corpora it names (16 hex): an agent retrained or a corpus rebuilt in
     the same directory makes new cells, not reused old ones; so does a new
-    :data:`~duplexsim.digests.SIMULATOR_VERSION`."""
-    return key_of({"config": config, "cell": cell, "inputs": scenario_inputs(config),
-                   "simulator": SIMULATOR_VERSION})
+    :data:`~duplexsim.digests.SIMULATOR_VERSION`; and so does an edit to the source file
+    of a cell function of one's own (:func:`cell_source_digest`)."""
+    parts = {"config": config, "cell": cell, "inputs": scenario_inputs(config),
+             "simulator": SIMULATOR_VERSION}
+    source = cell_source_digest(cell)
+    if source:  # only for one's own cells: the default cell's keys stay as they were
+        parts["cell_source"] = source
+    return key_of(parts)
+
+
+def cell_source_digest(cell: str) -> str:
+    """sha256 of the file defining a cell function of one's own (``module:function``, the
+    module found without running it): "" for duplexsim's own cells (which
+    :data:`~duplexsim.digests.SIMULATOR_VERSION` versions) and for a module that cannot be
+    found (running the cell names that). Without it a cell function edited in place kept
+    the rows its old code made. Helpers it imports from other files are not covered."""
+    module = cell.partition(":")[0]
+    if not module or module == "duplexsim" or module.startswith("duplexsim."):
+        return ""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):  # a parent package that fails to import; a bad name
+        return ""
+    origin = spec.origin if spec is not None else None
+    return file_digest(origin) if origin and spec is not None and spec.has_location else ""
 
 
 @dataclass(frozen=True)

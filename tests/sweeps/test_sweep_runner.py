@@ -14,8 +14,10 @@ import pandas as pd
 import pytest
 
 from duplexsim.config.loader import ConfigError
+from duplexsim.digests import file_digest
 from duplexsim.errors import InputError
 from duplexsim.sweeps import load_sweep, run_sweep
+from duplexsim.sweeps.config import cell_source_digest
 
 HERE = Path(__file__).parent
 BASE = """name = "base"
@@ -306,6 +308,27 @@ def test_resume_skips_finished_cells(tmp_path, monkeypatch):
     # delay raises the gaps: the metric varies with the grid as it should
     by_delay = full.groupby("network.a_to_b.delay_ms+network.b_to_a.delay_ms")["gap_median_ms"]
     assert by_delay.mean().is_monotonic_increasing
+
+
+def test_a_cell_function_edited_in_place_runs_its_cells_again(tmp_path, monkeypatch):
+    # the key hashed the cell's name only: the rows of the old code were reused
+    (tmp_path / "mycell").mkdir()
+    module = tmp_path / "mycell" / "edited_cell.py"
+    module.write_text("def cell(config):\n    return {'v': 1}\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "mycell"))
+    path = write_sweep(tmp_path, cell="edited_cell:cell", seeds="[0]")
+    first = run_sweep(load_sweep(path, check_scenarios=False), tmp_path / "out", workers=1,
+                      progress=False)
+    assert set(first["v"]) == {1}
+    module.write_text("def cell(config):\n    return {'v': 2}\n")
+    sys.modules.pop("edited_cell", None)
+    again = run_sweep(load_sweep(path, check_scenarios=False), tmp_path / "out", workers=1,
+                      progress=False)
+    assert set(again["v"]) == {2}
+    assert cell_source_digest("edited_cell:cell") == file_digest(module)
+    # duplexsim's own cells are versioned by SIMULATOR_VERSION: their keys do not move
+    assert cell_source_digest("") == cell_source_digest(
+        "duplexsim.sweeps.cells:simulate_cell") == cell_source_digest("no_such_mod:f") == ""
 
 
 @pytest.mark.parametrize("damage", ["[1, 2", "[]"])
