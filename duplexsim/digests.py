@@ -33,7 +33,7 @@ VOCODER_FILES = ("tokenizer/config.json", "tokenizer/arrays.safetensors")
 audio), not what it says."""
 CORPUS_FILES = ("manifest.json",)
 """A corpus's manifest records every dialogue it holds and how the corpus was built."""
-SIMULATOR_VERSION = "2026-12-06.6"
+SIMULATOR_VERSION = "2026-12-07.1"
 """Part of every cache key of a simulated or generated conversation: changed whenever the
 code gives other traces from the same inputs (a timing rule, the agents' numerics, what an
 agent's context holds) or other metrics from the same trace (a sweep cell stores its

@@ -6,9 +6,10 @@ A chunk that arrives after a gap waits; once any waiting chunk has waited ``give
 in-order run up to it and on from it is released (chunks that overtook each other do not
 restart the wait for the gap in front of them). A chunk arriving below the release point (a
 duplicate of a released chunk, or a chunk already given up) is not released; its status
-says which. :meth:`ReceiveBuffer.give_up_through` gives up chunks known to be lost (the
-session uses it for a side that waits, see :mod:`duplexsim.sim.session`). Must not know
-about agents, links or SimPy.
+says which. :meth:`ReceiveBuffer.give_up_lost` gives up a chunk known to be lost on the
+wire (the session uses it for a side that waits, see :mod:`duplexsim.sim.session`): that
+chunk only, once the chunks before it are released or given up (one still in flight is
+not given up for it). Must not know about agents, links or SimPy.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ class ReceiveBuffer:
     released: list[tuple[int, np.ndarray, int]] = field(default_factory=list)
     """(chunk, units, release ms) not yet handed to the agent."""
     given_up: set[int] = field(default_factory=set)
+    lost: set[int] = field(default_factory=set)
+    """Chunks known lost on the wire and not reached yet: given up when the release point
+    gets to them (:meth:`give_up_lost`)."""
     seen: set[int] = field(default_factory=set)
     max_released: int = -1
     release_ms: dict[int, int] = field(default_factory=dict)
@@ -48,11 +52,18 @@ class ReceiveBuffer:
         return "released" if chunk < self.next_chunk else "waiting"
 
     def _release_run(self, now: int) -> None:
-        while self.next_chunk in self.waiting:
-            units, _ = self.waiting.pop(self.next_chunk)
-            self.released.append((self.next_chunk, units, now))
-            self.release_ms[self.next_chunk] = now
-            self.max_released = self.next_chunk
+        """Release the in-order run from ``next_chunk``, passing chunks known lost."""
+        while True:
+            if self.next_chunk in self.waiting:
+                units, _ = self.waiting.pop(self.next_chunk)
+                self.released.append((self.next_chunk, units, now))
+                self.release_ms[self.next_chunk] = now
+                self.max_released = self.next_chunk
+            elif self.next_chunk in self.lost:
+                self.lost.discard(self.next_chunk)
+                self.given_up.add(self.next_chunk)
+            else:
+                return
             self.next_chunk += 1
 
     def expire(self, now: int) -> None:
@@ -63,12 +74,21 @@ class ReceiveBuffer:
         if due:  # every gap below the latest of them is given up, the rest released
             self.give_up_through(max(due), now)
 
+    def give_up_lost(self, chunk: int, now: int) -> None:
+        """Chunk ``chunk`` is known lost: give it up (now if every chunk before it is
+        released or given up, else once they are) and release the run after it. Chunks
+        before it still in flight are not given up for it (they wait as before)."""
+        if chunk >= self.next_chunk and chunk not in self.waiting:
+            self.lost.add(chunk)
+            self._release_run(now)
+
     def give_up_through(self, chunk: int, now: int) -> None:
-        """Give up every missing chunk up to ``chunk`` (known lost); release what follows."""
+        """Give up every missing chunk up to ``chunk``; release what follows."""
         while self.next_chunk <= chunk:
             if self.next_chunk in self.waiting:
                 self._release_run(now)
             else:
+                self.lost.discard(self.next_chunk)
                 self.given_up.add(self.next_chunk)
                 self.next_chunk += 1
         self._release_run(now)

@@ -21,7 +21,8 @@ Owns the registry :data:`PLAYOUT_RULES` (``deadline`` | ``wait``) and :func:`pla
     silence on the global timeline. A waiting side never misses a deadline or skips;
   - a partner chunk lost on the wire (every copy) is given up ``buffer.give_up_ms`` after
     it was due (its send time + the path's base delay, the sum of the hops'
-    ``delay_ms``), if the buffer has not given it up before: a waiting side may be the very
+    ``delay_ms``), if the buffer has not given it up before (that chunk only: one before it
+    still in flight is waited for as usual): a waiting side may be the very
     reason no later chunk comes (both sides wait, or the stream ended), so the gap rule
     alone could stall it forever. (``give_up_ms = -1`` with a waiting side and a lossy
     incoming link is refused by the scenario.)

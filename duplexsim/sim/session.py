@@ -377,10 +377,14 @@ class Session:
             timer.callbacks.append(lambda _e: self._give_up_lost(receiver_key, chunk))
 
     def _give_up_lost(self, key: str, chunk: int) -> None:
+        """Side ``key``'s buffer gives up partner chunk ``chunk`` (lost on the wire), not the
+        chunks before it still in flight (it gave those up too: a chunk delayed past the lost
+        one's give-up time arrived "late")."""
         buffer = self.sides[key].buffer
         if buffer.next_chunk <= chunk:
-            buffer.give_up_through(chunk, self.now)
-            self._wake(key)
+            buffer.give_up_lost(chunk, self.now)
+            if buffer.next_chunk > chunk:
+                self._wake(key)
 
     def hand_over(self, key: str) -> None:
         """Give side ``key``'s agent the partner chunks its receive buffer has released

@@ -284,6 +284,22 @@ def test_receive_buffer_policy() -> None:
     assert [c for c, *_ in never.take()] == [0, 1]
 
 
+def test_a_chunk_known_lost_is_given_up_alone() -> None:
+    """give_up_lost(3) gave up 2 too (give_up_through) while 2 was only delayed: arriving
+    later it was "late", its units never reached the agent."""
+    buf = ReceiveBuffer(give_up_ms=100)
+    u = np.zeros(4, np.int64)
+    buf.arrive(0, u, 0), buf.arrive(1, u, 160)
+    buf.give_up_lost(3, 600)  # 2 is still in flight
+    assert buf.next_chunk == 2 and buf.given_up == set() and buf.take() != []
+    buf.arrive(4, u, 610)
+    assert buf.arrive(2, u, 650) == "released"  # 2, then past the lost 3, 4
+    assert [c for c, *_ in buf.take()] == [2, 4] and buf.given_up == {3}
+    assert buf.next_chunk == 5 and not buf.lost
+    buf.give_up_lost(5, 700)  # nothing before it missing: given up at once
+    assert buf.next_chunk == 6 and buf.given_up == {3, 5}
+
+
 def test_session_steps_like_run() -> None:
     scenario = scripted(160, 5.0, network=NetworkConfig(preset="continental"))
     session = Session(scenario)

@@ -156,6 +156,25 @@ def test_loss_with_waiting_sides_finishes(tiny_agent_dir: Path, give_up_ms: int)
         assert estimated and not estimated & used
 
 
+def test_a_lost_chunk_gives_up_no_chunk_still_in_flight(tiny_agent_dir: Path) -> None:
+    """A chunk sent in a delay spike (+300 ms) is still in flight when the chunk after it,
+    lost, is given up (due at send + 80 ms + give_up_ms): it was given up with it and
+    arrived "late" (seed 1: chunks 14, 21, 27), its units never reaching the agent."""
+    back = LinkConfig(delay_ms=80.0, loss=0.2, loss_model="bernoulli", spike_period_s=1.0,
+                      spike_ms=300.0, spike_duration_ms=200.0)
+    scenario = Scenario(chunk_ms=C, duration_s=6.4, seed=1, a=wait_side(tiny_agent_dir),
+                        b=SideConfig(kind="replay"),
+                        network=NetworkConfig(preset="ideal", b_to_a=back),
+                        buffer=BufferConfig(give_up_ms=100))
+    trace = run(scenario, agents={"b": replay_partner()})
+    net = trace.network[trace.network["direction"] == "B->A"]
+    lost = set(net.loc[net["lost"], "chunk"])
+    assert len(lost) > 5 and (net["arrival_ms"] - net["sent_ms"]).max() >= 380  # spikes hit
+    assert not (net["status"] == "late").any()  # every chunk that arrived was used
+    estimated = {k for ks in of(trace, "a")["estimated_chunks"] for k in ks}
+    assert estimated <= lost  # only lost chunks were given up (and so estimated)
+
+
 def test_a_stuck_wait_is_reported_not_hung(tiny_agent_dir: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     link = LinkConfig(delay_ms=80.0, loss=0.3, loss_model="bernoulli")
