@@ -55,13 +55,18 @@ def run_batch(scenarios: Sequence[Scenario], *, progress: bool = False,
                              "(wall time is shared by the batch) (allowed here: none, profile)")
     given = shared_syncllm_agents(scenarios, backend,
                                   scenario_note=lambda i: _which(i, scenarios[i]))
-    sessions = [_session(i, s, g) for i, (s, g) in enumerate(zip(scenarios, given, strict=True))]
-    bar = _bar(progress, len(sessions))
-    results = run_lockstep([_guarded(s.finish_program(), bar) for s in sessions])
-    for session in sessions:
-        session.close()
-    if bar is not None:
-        bar.close()
+    sessions: list[Session] = []
+    bar = None
+    try:  # closed however it ends: a later scenario's build error left the first ones open
+        for i, (scenario, agents) in enumerate(zip(scenarios, given, strict=True)):
+            sessions.append(_session(i, scenario, agents))
+        bar = _bar(progress, len(sessions))
+        results = run_lockstep([_guarded(s.finish_program(), bar) for s in sessions])
+    finally:
+        for session in sessions:
+            session.close()
+        if bar is not None:
+            bar.close()
     for i, result in enumerate(results):
         if isinstance(result, Exception):
             raise RuntimeError(f"run_batch: scenario {i} ({scenarios[i].name!r}) failed: "

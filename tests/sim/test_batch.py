@@ -106,6 +106,28 @@ def test_batch_build_error_names_the_scenario(tmp_path: Path) -> None:
     assert "(run_batch scenario 1 'broken')" in text
 
 
+def test_batch_build_error_closes_the_sessions_built_before_it(tmp_path: Path) -> None:
+    """Scenario 2 failing to build left the sessions of 0 and 1 open (their speakers' frames
+    in cycles, left to the cyclic collector)."""
+    import gc
+
+    from duplexsim.errors import MissingInputError
+    from duplexsim.sim import Session
+
+    fine = scripted(seed=0, duration_s=2.0)
+    broken = dataclasses.replace(fine, name="broken", a=SideConfig(
+        kind="replay", corpus=str(tmp_path / "missing"), channel=0))
+    gc.collect()
+    gc.disable()
+    try:
+        with pytest.raises(MissingInputError):
+            run_batch([fine, fine, broken])
+        left_open = [o for o in gc.get_objects() if type(o) is Session and not o.closed]
+    finally:
+        gc.enable()
+    assert left_open == []  # (closed, they were freed at once)
+
+
 def test_lockstep_runs_one_forward_per_round_for_all_live_programs(tiny_agent_dir: Path,
                                                                     ) -> None:
     from duplexsim.models.agentdir import load_agent_files
