@@ -297,7 +297,10 @@ def _loss_override_errors(override: LinkConfig | None, prefix: str, preset: str,
     ``ideal``: no loss to shape, and nothing said; a key spelled out at the preset's own
     value changes nothing and passes, and so does an explicit ``loss = 0``: a sweep's
     lossless cell over a base with ``burst``); ``loss`` or ``burst`` beside a chain given as
-    ``ge_p`` / ``ge_r`` (which replaces them). ``link``: the override resolved over
+    ``ge_p`` / ``ge_r`` (which replaces them). And one key missing: ``burst`` for a lossy
+    gilbert-elliott chain derived from ``loss`` over a lossless preset (``ideal``, ``lan``),
+    whose ``burst = 1`` is a placeholder (bursts of exactly one packet, never two losses in
+    a row: not what a bursty model was asked for). ``link``: the override resolved over
     ``preset`` (:func:`resolve_link`)."""
     if override is None:
         return []
@@ -321,6 +324,14 @@ def _loss_override_errors(override: LinkConfig | None, prefix: str, preset: str,
                            f"{preset!r} with no loss given: it would change nothing",
                            "a loss > 0 beside it (or ge_p and ge_r), or leave the key out")
                 for key in given if getattr(override, key) != getattr(PRESETS[preset], key)]
+    if link.loss_model == "gilbert-elliott" and link.can_lose() and override.burst is None \
+            and PRESETS[preset].loss_model == "none":  # its burst is a placeholder
+        return [FieldError(f"{prefix}burst", f"not given for a gilbert-elliott loss of "
+                           f"{link.loss} over preset {preset!r}, which has no bursts (its "
+                           f"placeholder burst {PRESETS[preset].burst} would make every "
+                           "burst exactly one packet)", "a burst >= 1 (mean stay in the bad "
+                           "state, packets) beside the loss, the chain as ge_p and ge_r, or "
+                           'loss_model = "bernoulli"')]
     return []
 
 

@@ -65,6 +65,28 @@ def test_bad_networks_name_key_and_range(network: dict, fragments: list[str]) ->
         assert fragment in text
 
 
+@pytest.mark.parametrize("link", [
+    {"loss": 0.05, "loss_model": "gilbert-elliott"}, {"loss": 0.05, "loss_bad": 0.5},
+    {"loss": 0.05, "loss_good": 0.01}])
+@pytest.mark.parametrize("preset", ["ideal", "lan"])
+def test_gilbert_elliott_over_a_lossless_preset_needs_its_burst(preset: str, link: dict,
+                                                               ) -> None:
+    """The lossless presets' burst = 1 is a placeholder: a chain derived from a loss over
+    them without a burst had bursts of exactly one packet (never two losses in a row)."""
+    with pytest.raises(ConfigError) as info:
+        from_dict(Scenario, {"network": {"preset": preset, "a_to_b": link}}, file="s.toml")
+    text = str(info.value)
+    assert text.startswith(f"s.toml: network.a_to_b.burst: not given for a gilbert-elliott "
+                           f"loss of 0.05 over preset '{preset}'") and "\n" not in text
+    assert 'loss_model = "bernoulli"' in text
+    for fine in ({**link, "burst": 1.0}, {"loss_model": "gilbert-elliott", "loss": 0.0},
+                 {"loss": 0.05},
+                 {"loss_model": "gilbert-elliott", "ge_p": 0.1, "ge_r": 0.5}):
+        from_dict(Scenario, {"network": {"preset": preset, "a_to_b": fine}})
+    # a lossy preset's own burst is a real one
+    from_dict(Scenario, {"network": {"preset": "metro", "a_to_b": link}})
+
+
 def test_gilbert_elliott_without_loss_loses_nothing_only_where_asked() -> None:
     """A mean loss of 0 is no loss (a sweep's loss = 0 cell over a base with burst and
     loss_bad, a preset's loss turned off); with ge_p / ge_r the chain is given and loses."""
