@@ -44,7 +44,8 @@ before ``j`` (a chunk given up long ago does not inflate it). With a constant on
 delay ``d``, lead ``l`` and chunk ``C``: ``L = l + ceil(d / C)`` (``min(j, ...)`` for the
 first chunks); zero delay gives the paper's ``L = 1``.
 
-Seeds: ``SeedSequence(scenario.seed).spawn(4)`` -> link A->B, link B->A, agent a, agent b.
+Seeds: ``SeedSequence(scenario.seed).spawn(5)`` -> link A->B, link B->A, agent a, agent b,
+the phase of the delay-spike schedule.
 """
 
 from __future__ import annotations
