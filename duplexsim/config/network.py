@@ -178,7 +178,8 @@ MAX_TRACE_DELAY_MS = 600_000.0
 def read_jitter_trace(path: str | Path) -> list[float]:
     """Delay samples (ms) of a jitter trace file: one per line, blank lines and ``#``
     comments skipped. Each must be a finite number in 0..600000 ms and there must be at
-    least 2; otherwise an :class:`~duplexsim.errors.InputError` naming the file and line."""
+    least 2, not all equal; otherwise an :class:`~duplexsim.errors.InputError` naming the
+    file and line."""
     path = Path(path)
     allowed = "one delay sample in ms per line, 0 .. 600000"
     try:
@@ -206,6 +207,10 @@ def read_jitter_trace(path: str | Path) -> list[float]:
     if len(values) < 2:
         raise InputError(str(path), "", f"{len(values)} samples",
                          "at least 2 delay samples, one per line")
+    if min(values) == max(values):  # its jitter was 0 at any jitter_ms, without a word
+        raise InputError(str(path), "", f"all {len(values)} samples are {values[0]:g} ms: no "
+                         "variation to draw jitter from", "at least 2 different delay samples "
+                         '(a constant delay: delay_ms with jitter_dist = "none")')
     return values
 
 

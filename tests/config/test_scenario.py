@@ -281,6 +281,21 @@ def test_jitter_trace_samples_are_plain_numbers(tmp_path, sample: str) -> None:
     assert read_jitter_trace(trace) == [12.5, 7.0]
 
 
+def test_a_jitter_trace_without_variation_is_refused(tmp_path) -> None:
+    """A trace whose samples are all equal gave no jitter at all, whatever jitter_ms it was
+    scaled to (jitter_ms = 5 over "50 50 50": sd 0), without a word."""
+    from duplexsim.config.network import read_jitter_trace
+    from duplexsim.errors import InputError
+
+    trace = tmp_path / "trace.txt"
+    trace.write_text("50\n50.0\n50\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"trace.txt: all 3 samples are 50 ms: no variation "
+                       r"to draw jitter from \(allowed: at least 2 different delay samples"):
+        read_jitter_trace(trace)
+    trace.write_text("50\n50\n51\n", encoding="utf-8")
+    assert read_jitter_trace(trace) == [50.0, 50.0, 51.0]
+
+
 def test_dump_toml_writes_characters_past_the_basic_plane() -> None:
     """json.dumps wrote "\U0001f3a7" as a surrogate pair, which TOML refuses: simulate ran a
     scenario named (or with a path) with an emoji, then failed writing scenario.toml with a
