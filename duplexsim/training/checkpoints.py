@@ -1,7 +1,8 @@
 """Training checkpoints: atomic save, safe load (``weights_only=True``), clear errors.
 
 Owns: the checkpoint file format. A checkpoint holds the model, optimizer and schedule
-position, the torch RNG state, the data position (the step: batches are pure functions of
+position, the torch RNG states (the CPU generator's, and on CUDA the device's:
+:func:`rng_states`), the data position (the step: batches are pure functions of
 it), the finished stages with their validation losses, the resolved card and the number of
 training processes, so a resumed run continues bit for bit. Must not touch the data or the
 model's construction.
@@ -26,6 +27,8 @@ CHECKPOINT_FORMAT = "duplexsim-checkpoint/1"
 _REQUIRED = {"stage": str, "step": int, "done": dict, "model": dict, "optimizer": dict,
              "torch_rng": torch.Tensor, "log": list}
 """What a resume reads from every checkpoint (the other keys came later: defaults apply)."""
+_OPTIONAL = {"cuda_rng": torch.Tensor}
+"""Keys only some checkpoints hold (``cuda_rng``: written on CUDA); checked where present."""
 _STAGES = ("stage1", "stage2", "stage3")
 
 
@@ -67,6 +70,10 @@ def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | No
         if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
             raise InputError(str(path), key, f"{type(state.get(key)).__name__} (missing or of "
                              "another type)", f"a {kind.__name__}; delete it to start over")
+    for key, kind in _OPTIONAL.items():
+        if key in state and not isinstance(state[key], kind):
+            raise InputError(str(path), key, f"{type(state[key]).__name__} (of another type)",
+                             f"a {kind.__name__}; delete it to start over")
     if state["stage"] not in _STAGES or state["step"] < 0:
         raise InputError(str(path), "stage", f"{state['stage']!r} step {state['step']}",
                          f"one of {', '.join(_STAGES)} at a step >= 0; delete it to start over")
@@ -95,6 +102,26 @@ def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | No
                          "the card (and --seed) it was written for, a fresh --out, or delete "
                          "checkpoints/")
     return state
+
+
+def rng_states(device: str) -> dict[str, torch.Tensor]:
+    """The torch generator states a checkpoint keeps (``torch_rng``: the CPU generator's;
+    on CUDA also ``cuda_rng``, ``device``'s generator, which draws dropout on the GPU, e.g.
+    a ``model.init_from`` Llama's ``attention_dropout``)."""
+    states = {"torch_rng": torch.get_rng_state()}
+    if device.startswith("cuda"):
+        states["cuda_rng"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def set_rng_states(state: dict[str, Any], device: str) -> None:
+    """Put back what :func:`rng_states` saved. Under DDP rank 0's states are restored on every
+    rank: each rank's generators were seeded alike and draw alike, so they are the same. A
+    checkpoint written without CUDA leaves a CUDA run's generator as seeded, and one written
+    on CUDA resumed without it has no CUDA generator to restore."""
+    torch.set_rng_state(state["torch_rng"])
+    if device.startswith("cuda") and isinstance(state.get("cuda_rng"), torch.Tensor):
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
 
 
 def card_differences(saved: Any, card: dict[str, Any]) -> list[str]:

@@ -40,7 +40,13 @@ from duplexsim.models import attention
 from duplexsim.models.agentdir import AGENT_FORMAT
 from duplexsim.models.model import build_model, context_tokens, quiet_loading, save_model
 from duplexsim.models.vocab import Vocab, save_text_tokenizer, train_text_tokenizer
-from duplexsim.training.checkpoints import data_fingerprint, load_checkpoint, save_checkpoint
+from duplexsim.training.checkpoints import (
+    data_fingerprint,
+    load_checkpoint,
+    rng_states,
+    save_checkpoint,
+    set_rng_states,
+)
 from duplexsim.training.datasets import DialogueLike, StageData, prepare
 from duplexsim.training.distributed import Dist, all_ranks, setup_distributed, sum_ranks
 from duplexsim.training.guards import NonFiniteLossError, WallGuard
@@ -240,7 +246,7 @@ class Trainer:
         save_checkpoint(self.ckpt, {
             "stage": self.run.stage, "step": self.run.step, "done": self.run.done,
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "torch_rng": torch.get_rng_state(), "card": self.card_dict,
+            **rng_states(self.dist.device), "card": self.card_dict,
             "vocab_size": self.vocab.size, "data": self.data, "log": self.run.log,
             "kept": self.run.kept, "pending": self.run.pending,
             "best": self.run.best, "threads": self.run.threads,
@@ -267,7 +273,7 @@ class Trainer:
         s = self.card.stages()[state["stage"]]
         self.optimizer = self.new_optimizer(s)
         self.optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
+        set_rng_states(state, self.dist.device)
         self.run = RunState(state["stage"], int(state["step"]), dict(state["done"]),
                             list(state["log"]), dict(state.get("kept", {})),
                             dict(state.get("best", {})),

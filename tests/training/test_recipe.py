@@ -615,3 +615,38 @@ def read_log_rows(rows: list[dict], tmp_path: Path) -> list[dict]:
 
     write_logs(tmp_path / "expected", rows)
     return read_log(tmp_path / "expected" / "train_log.csv")
+
+
+def test_a_checkpoint_keeps_the_generators_a_resume_draws_from(tmp_path) -> None:
+    """Only the CPU generator was saved: a CUDA run resumed drew its dropout from a freshly
+    seeded GPU generator (review). The CPU state comes back; a ``cuda_rng`` that is no
+    tensor is one error, not a TypeError inside ``torch.cuda.set_rng_state``."""
+    from duplexsim.errors import InputError
+
+    card = tiny_card(steps=2)
+    trainer, train, val = _trainer(card, tmp_path)
+    train_stages(trainer, train, val)
+    after_save = torch.rand(4)
+    _trainer(card, tmp_path)[0].restore()
+    assert torch.equal(torch.rand(4), after_save)
+    ckpt = tmp_path / "checkpoints" / "last.pt"
+    state = torch.load(ckpt, weights_only=True)
+    assert "cuda_rng" not in state  # written without CUDA
+    state["cuda_rng"] = [1, 2]
+    torch.save(state, ckpt)
+    with pytest.raises(InputError, match=r"last.pt: cuda_rng: list .*delete it to start over"):
+        _trainer(card, tmp_path)[0].restore()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_cuda_checkpoint_puts_the_gpu_generator_back(tmp_path) -> None:
+    from duplexsim.training.checkpoints import rng_states, set_rng_states
+
+    torch.cuda.manual_seed(5)
+    saved = rng_states("cuda")
+    assert set(saved) == {"torch_rng", "cuda_rng"}
+    first = torch.rand(4, device="cuda")
+    path = tmp_path / "rng.pt"
+    torch.save(saved, path)
+    set_rng_states(torch.load(path, weights_only=True), "cuda")
+    assert torch.equal(torch.rand(4, device="cuda"), first)
