@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     # now, not after training) against the card (silence units, which go to agent.json)
     corpus = load_corpus(args.corpus)
     note = preset_note(card.agent.corpus_preset, corpus.preset)
-    from duplexsim.training.distributed import launched_rank
+    from duplexsim.training.distributed import launched_rank, launched_world
 
     says = launched_rank() == 0  # under torchrun every rank runs this: rank 0 speaks
     if note and says:
@@ -141,10 +141,14 @@ def run(args: argparse.Namespace) -> int:
         raise OutputError(str(args.out), "--out", "holds a trained agent (agent.json) and no "
                           "checkpoints/last.pt to resume: training would replace it",
                           "another --out, or remove the folder to train anew")
-    if checkpoint.is_file():  # resuming: a corrupt one or another card's fails now
+    # what the number of processes decides, before the data is built (minutes on a corpus)
+    from duplexsim.training.recipe import check_schedules
+
+    check_schedules(card, launched_world())
+    if checkpoint.is_file():  # resuming: a corrupt one, another card's or processes' fails now
         from duplexsim.training.checkpoints import load_checkpoint
 
-        load_checkpoint(checkpoint, card.to_dict(), vocab_size=None)
+        load_checkpoint(checkpoint, card.to_dict(), vocab_size=None, world=launched_world())
     module, function = RECIPES[card.agent.kind]
     train_agent = getattr(importlib.import_module(module), function)
     train = list(corpus.dialogues(split="train"))

@@ -35,15 +35,22 @@ class Dist:
         return self.rank == 0
 
 
+def launched_world() -> int:
+    """The number of training processes the launcher started (``WORLD_SIZE``; 1 without a
+    launcher), readable before the process group exists: what depends on it (a checkpoint's
+    process count, a ``tokens`` stage's steps) is checked before the data is built."""
+    return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+
+
 def launched_rank() -> int:
     """This process's rank as the launcher set it (``RANK``; 0 without a launcher), readable
     before the process group exists: the CLI's notes and results are said by rank 0 only."""
-    return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+    return int(os.environ.get("RANK", "0")) if launched_world() > 1 else 0
 
 
 def setup_distributed() -> Dist:
     """Read torchrun/accelerate env vars; single process when absent."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = launched_world()
     cuda = torch.cuda.is_available()
     if world <= 1:
         return Dist(device="cuda" if cuda else "cpu")

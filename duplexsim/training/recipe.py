@@ -447,6 +447,7 @@ def fit(card: AgentCard, train: Sequence[DialogueLike], val: Sequence[DialogueLi
     """Train (or resume) every enabled stage; returns the trainer and the text tokenizer.
     Writes only checkpoints and logs (rank 0); :func:`train_agent` writes the agent."""
     dist = setup_distributed()
+    check_schedules(card, dist.world)  # before the vocabulary and the data are built
     vocab, text_tok = make_vocab(card, train)
     trainer = Trainer(card, vocab, Path(out), dist, progress=progress,
                       data=data_fingerprint(train, val))

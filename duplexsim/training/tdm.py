@@ -227,6 +227,7 @@ def train_tdm_agent(card: AgentCard, train: Sequence[DialogueLike],
     from duplexsim.training.recipe import (
         Trainer,
         agent_info,
+        check_schedules,
         setup_distributed,
         train_stages,
         write_agent,
@@ -237,6 +238,7 @@ def train_tdm_agent(card: AgentCard, train: Sequence[DialogueLike],
                          "train with duplexsim.training.recipe.train_agent)")
     out = Path(out)
     dist = setup_distributed()
+    check_schedules(card, dist.world)  # before the vocabulary and the data are built
     texts = [s.text for d in train for s in d.segments if s.text]
     text_tok = train_text_tokenizer(texts, card.model.text_vocab_size)
     vocab = TdmVocab(card.model.n_units, text_tok.get_vocab_size())

@@ -235,3 +235,30 @@ def test_only_the_launchers_rank_0_says_the_notes_and_results(
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         assert launched_rank() == rank, env
+
+
+def test_the_number_of_processes_is_checked_before_the_data_is_built(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under ``torchrun --nproc-per-node 2`` a checkpoint of one process, or a ``tokens``
+    stage whose warmup outlasts its steps in two processes, was refused only after the
+    vocabulary, the model and the training data were built (minutes on a real corpus; here
+    the process group's rendezvous came first and failed instead) (review)."""
+    out, run = _train_run(tmp_path)
+    assert main(run) == 0
+    (out / "agent.json").unlink()  # as after a kill: the checkpoint is what resumes
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    capsys.readouterr()
+    assert main(run) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "last.pt: world: checkpoint was written by 1 training process, " \
+        "this run has 2" in err[0], err
+    card = tmp_path / "card.toml"
+    card.write_text(card_toml({"stage3": {"steps": 0, "tokens": 4 * 256, "warmup_steps": 3}}))
+    assert main([*run[:4], "--out", str(tmp_path / "fresh"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stage3.warmup_steps: 3 > the stage's 2 steps in 2 processes" \
+        in err[0], err
+    assert not (tmp_path / "fresh").exists()
