@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from duplexsim.config.loader import FieldError, from_dict, load_toml, plain_fields, raise_errors
+from duplexsim.config.loader import (
+    ConfigError,
+    FieldError,
+    Problem,
+    from_dict,
+    load_toml,
+    plain_fields,
+    raise_errors,
+)
 from duplexsim.errors import finite_in
 from duplexsim.tokens import FRAME_MS, min_context_tokens
 
@@ -87,7 +95,9 @@ class ModelCard:
     init_from: str = ""
     """A LOCAL pretrained Llama directory (``model_type`` llama). Its embedding is resized to
     this agent's vocabulary, so a real Llama's 32k-128k rows are truncated: units, tags and
-    text reuse pretrained rows ``0..vocab-1`` (the paper appends new rows instead)."""
+    text reuse pretrained rows ``0..vocab-1`` (the paper appends new rows instead). A
+    relative path is relative to the current directory, not to the card, as the paths in
+    scenario files are (:mod:`duplexsim.config.scenario`); it is recorded as written."""
 
     def __post_init__(self) -> None:
         plain_fields(self)
@@ -399,6 +409,18 @@ class AgentCard:
                 raise FieldError(f"{name}.seq_len", f"{stage.seq_len} > the model's "
                                  f"context_tokens = {context}", f"<= {context}")
 
+    def missing_files(self, file: str = "<card>") -> list[Problem]:
+        """Files this card needs that are not there: ``model.init_from``'s model folder;
+        for ``train`` (before the corpus is read) and ``validate --check-files``."""
+        path = self.model.init_from
+        if path and not (Path(path) / "config.json").is_file():
+            where = "" if Path(path).is_absolute() else \
+                f"; relative to the current directory {Path.cwd()}, not to the card"
+            return [Problem(file, "model.init_from", f"no model folder at {path!r} "
+                            f"(config.json missing{where})",
+                            'a local Hugging Face Llama folder, or "" to train from scratch')]
+        return []
+
     @property
     def tdm_card(self) -> TdmCard:
         """The ``[tdm]`` table, its defaults when the card leaves it out."""
@@ -414,9 +436,16 @@ class AgentCard:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
-def load_card(path: str | Path) -> AgentCard:
-    """Read and validate an agent card TOML file (every problem is reported)."""
-    return load_toml(path, AgentCard)
+def load_card(path: str | Path, *, check_files: bool = False) -> AgentCard:
+    """Read and validate an agent card TOML file (every problem is reported);
+    ``check_files=True`` also reports the files it names that are not there
+    (:meth:`AgentCard.missing_files`)."""
+    card = load_toml(path, AgentCard)
+    if check_files:
+        problems = card.missing_files(str(path))
+        if problems:
+            raise ConfigError(problems)
+    return card
 
 
 def card_from_dict(data: dict[str, Any], file: str = "<card>") -> AgentCard:

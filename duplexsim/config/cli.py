@@ -34,8 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="scenario / agent card / sweep / corpus config TOML files")
     parser.add_argument("--check-files", action="store_true",
                         help="scenarios: also require trained agents, corpora and trace files "
-                             "to exist (as `duplexsim simulate` does); sweeps: those of every "
-                             "cell, and an importable cell function (as `duplexsim sweep` does)")
+                             "to exist (as `duplexsim simulate` does); agent cards: the "
+                             "model.init_from folder (as `duplexsim train`); sweeps: those of "
+                             "every cell, and an importable cell function (as `duplexsim sweep` "
+                             "does)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -119,7 +121,7 @@ def validate_file(path: str | Path, *, check_files: bool = False) -> list[Proble
     if isinstance(loader, Problem):
         return [loader]
     try:
-        if kind == "scenario":
+        if kind in ("scenario", "agent card"):
             loader(path, check_files=check_files)
         elif kind == "sweep" and check_files:  # what `duplexsim sweep` refuses before it runs
             from duplexsim.sweeps.cli import check_ready

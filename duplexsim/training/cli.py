@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     from duplexsim.config.cli import expect_kind
 
     expect_kind(args.card, "agent card")
-    card = with_seed(load_card(args.card), args.seed)
+    card = with_seed(load_card(args.card, check_files=True), args.seed)
     check_output_dir(args.out)
     import importlib
 

@@ -112,6 +112,24 @@ def test_check_files_reports_untrained_agents(tmp_path: Path) -> None:
     assert "duplexsim train" in str(problem)
 
 
+def test_check_files_reports_a_cards_missing_init_from(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A card's ``model.init_from`` was first looked at when the model was built, after the
+    corpus was read and the vocabulary trained, and the error did not name the card (review).
+    A relative path is the current directory's, as in scenario files."""
+    card = tmp_path / "cards" / "c.toml"
+    card.parent.mkdir()
+    card.write_text('[model]\ninit_from = "llama"\n')
+    assert validate_file(card) == []
+    (problem,) = validate_file(card, check_files=True)
+    assert (problem.file, problem.key) == (str(card), "model.init_from")
+    assert f"relative to the current directory {Path.cwd()}, not to the card" in problem.message
+    (tmp_path / "llama").mkdir()
+    (tmp_path / "llama" / "config.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    assert validate_file(card, check_files=True) == []
+
+
 def test_check_files_checks_a_sweeps_cells_and_cell_function(tmp_path: Path) -> None:
     """validate --check-files said OK for a sweep whose cells named a missing corpus, or
     whose cell function did not import, where `duplexsim sweep` refuses both at once."""

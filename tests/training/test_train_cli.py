@@ -262,3 +262,15 @@ def test_the_number_of_processes_is_checked_before_the_data_is_built(
     assert len(err) == 1 and "stage3.warmup_steps: 3 > the stage's 2 steps in 2 processes" \
         in err[0], err
     assert not (tmp_path / "fresh").exists()
+
+
+def test_a_missing_init_from_is_named_before_the_corpus_is_read(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    card = tmp_path / "card.toml"
+    card.write_text(card_toml({"model": {"init_from": str(tmp_path / "llama")}}))
+    assert main(["train", str(card), "--corpus", str(tmp_path / "no-corpus"), "--out",
+                 str(tmp_path / "agent"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"{card}: model.init_from: no model folder at '{tmp_path / 'llama'}' "
+                   '(config.json missing) (allowed: a local Hugging Face Llama folder, or "" '
+                   "to train from scratch)"]
