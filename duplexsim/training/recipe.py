@@ -265,8 +265,9 @@ class Trainer:
             return
         state = load_checkpoint(self.ckpt, self.card_dict, self.vocab.size, self.data,
                                 self.dist.world)
-        if self.dist.main:  # an agent.json from before (a time guard's stop) describes other
-            (self.out / "agent.json").unlink(missing_ok=True)  # weights than those to come
+        if self.dist.main:  # an agent.json and loss.png from before (a time guard's stop)
+            for name in ("agent.json", "loss.png"):  # describe other weights than those to
+                (self.out / name).unlink(missing_ok=True)  # come (write_agent draws anew)
             # and its logs a stage finished where the guard stopped it: the checkpoint's rows
             write_logs(self.out, list(state["log"]))
         self.model.load_state_dict(state["model"])

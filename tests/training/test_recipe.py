@@ -590,13 +590,15 @@ def test_no_progress_draws_no_bar_when_the_agent_is_written(tmp_path, capfd) -> 
 def test_a_resume_puts_the_checkpoints_log_back_at_once(tmp_path, monkeypatch) -> None:
     """A guard's stop writes the agent with its stopped stage finished in memory; a resume
     killed before its first checkpoint left that train_log.csv, a stage ending (kept_step)
-    at the step where it only paused (review)."""
+    at the step where it only paused (review), and that agent's loss.png, which only the
+    next written agent replaced (review)."""
     from duplexsim.training import recipe
     from duplexsim.training.logs import read_log
 
     card, dialogues = tiny_card(steps=6), synthetic_dialogues()
     train_agent(card, dialogues[:2], dialogues[2:], tmp_path, max_minutes=1e-9, progress=False)
     assert read_log(tmp_path / "train_log.csv")[-1]["kept_step"] == 0  # finished in memory
+    assert (tmp_path / "loss.png").is_file()
 
     def killed(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
         raise KeyboardInterrupt
@@ -607,6 +609,10 @@ def test_a_resume_puts_the_checkpoints_log_back_at_once(tmp_path, monkeypatch) -
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
     assert read_log(tmp_path / "train_log.csv") == read_log_rows(state["log"], tmp_path)
     assert json.loads((tmp_path / "train_log.json").read_text()) == state["log"]
+    assert not (tmp_path / "loss.png").exists()
+    monkeypatch.undo()
+    train_agent(card, dialogues[:2], dialogues[2:], tmp_path, progress=False)
+    assert (tmp_path / "loss.png").is_file()
 
 
 def read_log_rows(rows: list[dict], tmp_path: Path) -> list[dict]:
