@@ -470,6 +470,10 @@ def train_agent(card: AgentCard, train: Sequence[DialogueLike], val: Sequence[Di
     ``agent.json``'s ``validated_on`` says ``"train"``). ``finish``: see :func:`write_agent`.
     ``silence_units``: the corpus tokenizer's silence units, for ``agent.json``.
     """
+    if card.agent.kind != "syncllm":  # a SyncLLM agent, agent.json without "kind": it
+        # would load as SyncLLM with a card that says otherwise
+        raise ValueError(f"agent.kind: {card.agent.kind!r} (allowed here: 'syncllm'; TDM "
+                         "cards train with duplexsim.training.tdm.train_tdm_agent)")
     out = Path(out)
     trainer, text_tok = fit(card, train, val, out, WallGuard(max_minutes), progress)
     info = agent_info(card, trainer.vocab, trainer.run, corpus, "val" if val else "train",

@@ -240,3 +240,14 @@ def test_a_dialogue_shorter_than_some_slices_gives_windows_of_those_it_holds():
     data = TdmStageData("stage3", card, prepare([d], vocab, tok), vocab, 1)
     rows = torch.cat([data.batch(step) for step in range(50)])
     assert not (rows[:, 0] == vocab.pad).any()
+
+
+def test_the_syncllm_recipe_refuses_a_tdm_card(tmp_path) -> None:
+    """train_agent trained a TDM card as a SyncLLM agent without a word: an agent.json with
+    no ``kind`` (loaded as SyncLLM) whose card says tdm (review). Nothing is written."""
+    from duplexsim.training.recipe import train_agent
+
+    d = default_dialogue()
+    with pytest.raises(ValueError, match="agent.kind: 'tdm' \\(allowed here: 'syncllm'"):
+        train_agent(tiny_tdm_card(), [d], [d], tmp_path / "a", progress=False)
+    assert not (tmp_path / "a").exists()
