@@ -379,7 +379,8 @@ def write_png(fig: Any, path: str | os.PathLike[str], dpi: int = 110,
                  color="0.35")
     if layout:
         fig.tight_layout(rect=(0, strip, 1, 1))
-    with atomic_path(path, suffix=".png") as tmp:
+    with atomic_path(path) as tmp:  # format named: the default ".png.tmp" suffix does
+        # (remove_stale_temporaries finds what a kill mid-write left)
         fig.savefig(tmp, format="png", dpi=dpi, bbox_inches=None if layout else "tight",
                     metadata={"Description": caption} if caption else None)
     plt.close(fig)

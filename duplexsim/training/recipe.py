@@ -258,7 +258,8 @@ class Trainer:
     def restore(self) -> None:
         if self.dist.main:  # a checkpoint, log or model write a kill cut short
             remove_stale_temporaries(self.ckpt)
-            for name in ("train_log.csv", "train_log.json", "text_tokenizer.json", "agent.json"):
+            for name in ("train_log.csv", "train_log.json", "text_tokenizer.json", "agent.json",
+                         "loss.png"):
                 remove_stale_temporaries(self.out / name)
             remove_stale_folders(self.out / "model")
         if not self.ckpt.is_file():

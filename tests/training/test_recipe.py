@@ -367,7 +367,8 @@ def test_a_resumed_run_takes_the_earlier_agent_json_away_until_it_writes_its_own
     # the logs are written at every checkpoint: a kill then left their temporaries for good
     stale_logs = [tmp_path / ".train_log.csv.q1w2e3r4.csv.tmp",
                   tmp_path / ".train_log.json.q1w2e3r4.json.tmp",
-                  tmp_path / ".agent.json.q1w2e3r4.json.tmp"]
+                  tmp_path / ".agent.json.q1w2e3r4.json.tmp",
+                  tmp_path / ".loss.png.q1w2e3r4.png.tmp"]
     for log in stale_logs:
         log.write_text("cut short")
 
