@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from duplexsim.config.loader import FieldError, raise_errors
+from duplexsim.config.loader import FieldError, plain_fields, raise_errors
 from duplexsim.errors import MAX_DURATION_S, finite_in
 
 
@@ -97,6 +97,7 @@ class SynthConfig:
     test_share: float = 0.1
 
     def __post_init__(self) -> None:
+        plain_fields(self)  # NumPy scalars (a sweep's np.linspace) as the Python ones
         for f in ("rate_wpm", "pitch"):  # a list (keywords, a manifest's JSON) as the tuple
             if isinstance(getattr(self, f), list):  # its type says: the config is hashed
                 object.__setattr__(self, f, tuple(getattr(self, f)))  # (synth's caches)
