@@ -23,7 +23,7 @@ import numpy as np
 
 from duplexsim.atomic import atomic_path
 from duplexsim.audio.io import AudioError, read_audio
-from duplexsim.corpora.fisher import CorpusFormatError, unknown_conversation
+from duplexsim.corpora.fisher import CorpusFormatError, seconds_field, unknown_conversation
 from duplexsim.corpora.types import Dialogue, Segment
 from duplexsim.errors import MissingInputError
 
@@ -59,7 +59,8 @@ def read_transcript(path: str | Path, speakers: list[str] | None = None
                     if backchannels and row["backchannel_start"].strip():
                         rows.append(_row(row["backchannel_speaker"], row["backchannel_start"],
                                          row["backchannel_stop"],
-                                         row.get("backchannel") or "", "backchannel"))
+                                         row.get("backchannel") or "", "backchannel",
+                                         ("backchannel_start", "backchannel_stop")))
                 except ValueError as e:
                     raise CorpusFormatError(
                         f"{path}:{reader.line_num}: malformed row: {e}") from None
@@ -80,12 +81,13 @@ def read_transcript(path: str | Path, speakers: list[str] | None = None
     return segs, list(speakers)
 
 
-def _row(speaker: str | None, start: str, stop: str, text: str, kind: str
-         ) -> tuple[str, float, float, str, str]:
+def _row(speaker: str | None, start: str, stop: str, text: str, kind: str,
+         columns: tuple[str, str] = ("start", "stop")) -> tuple[str, float, float, str, str]:
     """One segment's fields, checked (times, kind) as a :class:`Segment` checks them; each
     run of whitespace in the text as one space (an utterance may hold a line break inside
     its quotes, and a Fisher transcript written from it holds one utterance a line)."""
-    segment = Segment(0, float(start), float(stop), kind=kind)
+    segment = Segment(0, seconds_field(start, columns[0]), seconds_field(stop, columns[1]),
+                      kind=kind)
     if not (speaker or "").strip():  # sorted first, it would take channel 0 unseen
         raise ValueError("empty speaker (allowed: the speaker's id)")
     return str(speaker).strip(), segment.start_s, segment.end_s, " ".join(text.split()), kind

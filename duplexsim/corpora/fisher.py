@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import filecmp
 import fnmatch
+import math
 import os
 import re
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 from duplexsim.atomic import write_text
 from duplexsim.audio.io import AudioError, read_audio
 from duplexsim.corpora.types import Dialogue, Segment
-from duplexsim.errors import InputError, MissingInputError
+from duplexsim.errors import InputError, MissingInputError, plain_number
 
 AUDIO_EXTS = (".flac", ".wav", ".sph")
 CALL_ID = re.compile(r"fe_03_\d{5}")
@@ -33,6 +34,17 @@ def unknown_conversation(root: Path, id: str, ids: list[str]) -> InputError:
     """The error for a conversation id a reader of ``root`` does not have (a KeyError)."""
     shown = ", ".join(ids[:5]) + (f", ... ({len(ids)} in all)" if len(ids) > 5 else "")
     return InputError(str(root), "", f"no conversation {id!r}", shown)
+
+
+def seconds_field(text: str, column: str) -> float:
+    """A transcript's time field as seconds; a ValueError naming ``column`` for anything but
+    a plain finite decimal number (``float`` took ``1_000`` as 1000, other scripts' digits,
+    ``nan`` and ``inf``)."""
+    value = plain_number(text.strip())
+    if value is None or not math.isfinite(value):
+        raise ValueError(f"{column} {text!r} is not a time in seconds (allowed: a finite "
+                         "decimal number, e.g. 12.5)")
+    return float(value)
 
 
 def read_transcript(path: str | Path) -> list[Segment]:
@@ -54,7 +66,7 @@ def read_transcript(path: str | Path) -> list[Segment]:
         try:
             if not m:
                 raise ValueError("expected 'start end A: text' or 'start end B: text'")
-            start, end = float(m.group(1)), float(m.group(2))
+            start, end = seconds_field(m.group(1), "start"), seconds_field(m.group(2), "end")
             segs.append(Segment(0 if m.group(3) == "A" else 1, start, end, m.group(4).strip()))
         except ValueError as e:
             raise CorpusFormatError(f"{path}:{n}: malformed line {line!r}: {e}") from None

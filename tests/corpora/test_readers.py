@@ -397,3 +397,24 @@ def test_a_transcript_without_segments_is_an_error_not_a_silent_call(tmp_path, k
     for audio in (False, True):
         with pytest.raises(CorpusFormatError, match=rf"^{path}: no segments \(allowed: at least"):
             corpus.dialogue(id, audio=audio)
+
+
+@pytest.mark.parametrize("time", ["1_000", "\u0661\u0660", "nan", "-inf", "0x10"])
+def test_a_time_that_is_no_plain_number_is_an_error_naming_file_line_and_column(
+        tmp_path, time) -> None:
+    """float() read '1_000' as 1000 s and Arabic-Indic digits as digits: a transcript of
+    wrong times read without a word."""
+    root = _fisher(tmp_path / "f", audio=False)
+    (root / "trans" / "fe_03_00002.txt").write_text(f"# x\n\n0.5 {time} A: hi\n")
+    with pytest.raises(CorpusFormatError, match=rf"fe_03_00002.txt:3: malformed line.*: end "
+                       rf"'{time}' is not a time in seconds"):
+        FisherCorpus(root).dialogue("fe_03_00002", audio=False)
+    root = _candor(tmp_path / "c", csv=CSV + f"3,0c1b,{time},6.0,oops,0,0\n")
+    with pytest.raises(CorpusFormatError, match=rf"transcript_audiophile.csv:5: malformed row: "
+                       rf"start '{time}' is not a time in seconds"):
+        CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False)
+    bc = BACKBITER.replace("2.00,2.40", f"2.00,{time}")
+    root = _candor(tmp_path / "b", style="backbiter", csv=bc)
+    with pytest.raises(CorpusFormatError, match=rf"transcript_backbiter.csv:2: malformed row: "
+                       rf"backchannel_stop '{time}' is not a time in seconds"):
+        CandorCorpus(root, style="backbiter").dialogue("0a1b2c3d-uuid", audio=False)
