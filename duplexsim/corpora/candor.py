@@ -200,6 +200,12 @@ class CandorCorpus:
                     "(allowed: the release's channel_map.json {\"L\": speaker, \"R\": "
                     "speaker}, or one file per speaker)")
             return files
+        if len(speakers) == 1 and found and len(files) == 2:  # the partner never speaks
+            raise CorpusFormatError(
+                f"{self.transcript_path(id)}: names one speaker {speakers}, but {proc} holds "
+                f"two sound files ({', '.join(p.name for p in files)}): which channel the "
+                "silent partner is on is unknown (allowed: a processed/channel_map.json "
+                "{\"L\": speaker, \"R\": speaker} naming both speakers)")
         raise AudioError(
             f"{self.transcript_path(id)}: refers to speakers {speakers}: expected "
             f"{proc}/<speaker>.wav|.flac|.mp3 per speaker or one 2-channel file in {proc} "

@@ -418,3 +418,17 @@ def test_a_time_that_is_no_plain_number_is_an_error_naming_file_line_and_column(
     with pytest.raises(CorpusFormatError, match=rf"transcript_backbiter.csv:2: malformed row: "
                        rf"backchannel_stop '{time}' is not a time in seconds"):
         CandorCorpus(root, style="backbiter").dialogue("0a1b2c3d-uuid", audio=False)
+
+
+def test_one_speaker_with_two_sound_files_asks_for_the_channel_map(tmp_path) -> None:
+    """A conversation whose transcript names one speaker but whose processed/ holds both
+    speakers' files said "found 2 sound files" beside "expected one per speaker"."""
+    root = _candor(tmp_path, csv="turn_id,speaker,start,stop,utterance\n0,5f2a,0.4,2.5,hi\n")
+    with pytest.raises(CorpusFormatError, match=r"transcript_audiophile.csv: names one speaker "
+                       r"\['5f2a'\], but \S+ holds two sound files \(0c1b.wav, 5f2a.wav\): "
+                       r"which channel the silent partner is on is unknown.*channel_map.json"):
+        CandorCorpus(root).dialogue("0a1b2c3d-uuid")
+    (root / "0a1b2c3d-uuid" / "processed" / "channel_map.json").write_text(
+        '{"L": "0c1b", "R": "5f2a"}')
+    d = CandorCorpus(root).dialogue("0a1b2c3d-uuid")
+    assert [s.speaker for s in d.segments] == [1] and d.audio.shape == (2, 96000)
