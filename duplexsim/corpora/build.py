@@ -37,7 +37,7 @@ from duplexsim.audio.framing import FRAME_RATE_HZ
 from duplexsim.audio.io import read_audio, write_audio
 from duplexsim.config.loader import read_json
 from duplexsim.corpora import candor, fisher
-from duplexsim.corpora.corpus import FORMAT, assign_splits
+from duplexsim.corpora.corpus import FORMAT, assign_splits, corpus_name
 from duplexsim.corpora.synth import (
     SynthConfig,
     conversation_style,
@@ -312,7 +312,7 @@ def build_corpus(out: str | Path, cfg: SynthConfig, *, hours: float, seed: int =
     styles = {e["id"]: conversation_style(cfg, np.random.SeedSequence(seed, spawn_key=(
         e["index"],))).record(cfg, centres) for e in entries}
     manifest = {
-        "format": FORMAT, "name": out.name, "preset": preset or cfg.name, "seed": seed,
+        "format": FORMAT, "name": corpus_name(out), "preset": preset or cfg.name, "seed": seed,
         "sample_rate_hz": cfg.sample_rate_hz, "n_units": tok.n_units, "tokenizer": "tokenizer",
         "silence_units": sorted(tok.silence_units), "params": dataclasses.asdict(cfg),
         "style_centres": dataclasses.asdict(centres),

@@ -6,6 +6,7 @@ docs/interfaces.md); ``open_corpus(dir)`` also recognises real Fisher and CANDOR
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,6 +149,13 @@ def assign_splits(n: int, seed: np.random.SeedSequence, val_share: float,
     for i in order[n_test:n_test + n_val]:
         split[i] = "val"
     return split
+
+
+def corpus_name(root: str | Path) -> str:
+    """A corpus's ``name`` (its manifest's): the name of the folder it is written to, made
+    absolute first (``--out .`` named it "", ``--out corpus/..`` ".."), links kept (a corpus
+    written through a link is named as the link)."""
+    return Path(os.path.abspath(root)).name
 
 
 def load_units(path: str | Path, n_units: int) -> np.ndarray:

@@ -27,7 +27,7 @@ from duplexsim.atomic import write_json
 from duplexsim.audio.io import AudioError, resample, write_audio
 from duplexsim.config.loader import read_json
 from duplexsim.corpora import candor, fisher
-from duplexsim.corpora.corpus import FORMAT, assign_splits, open_corpus
+from duplexsim.corpora.corpus import FORMAT, assign_splits, corpus_name, open_corpus
 from duplexsim.digests import file_digest
 from duplexsim.errors import OutputError
 
@@ -100,7 +100,7 @@ def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, 
                         "audio": f"audio/{id}.flac", "units": f"units/{id}.npy"})
     copy_tokenizer(tok_dir, out / "tokenizer")
     manifest = {
-        "format": FORMAT, "name": out.name, "preset": source.name, "seed": seed,
+        "format": FORMAT, "name": corpus_name(out), "preset": source.name, "seed": seed,
         "sample_rate_hz": rate, "n_units": tok.n_units, "tokenizer": "tokenizer",
         "silence_units": sorted(tok.silence_units), "source": str(tree.resolve()),
         "dialogues": entries,

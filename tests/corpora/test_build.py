@@ -101,6 +101,15 @@ def test_deterministic_and_resumes(built) -> None:
         built / "fl" / "units" / f"{ids[1]}.npy").read_bytes()
 
 
+def test_a_corpus_built_into_the_current_folder_is_named_after_it(built, tmp_path,
+                                                                   monkeypatch) -> None:
+    """`--out .` wrote the manifest name "" (Path('.').name)."""
+    shutil.copytree(built / "fl", tmp_path / "here")
+    monkeypatch.chdir(tmp_path / "here")
+    assert _build(".", built / "tts")["built_hours"] == 0  # resumed: nothing rendered
+    assert load_corpus(".").name == "here"
+
+
 def test_an_extended_corpus_keeps_the_splits_it_had(built) -> None:
     """Extending a corpus to more hours re-drew the split over all its dialogues: some of
     the smaller corpus's test dialogues became train dialogues of the larger one (an agent

@@ -352,3 +352,16 @@ def test_a_rerun_on_a_manifest_entry_without_an_id_is_refused_not_a_crash(tmp_pa
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith(f"{out}: holds an import of 1 conversations; "
                                                "the tree has 1 more (fe_03_00001)"), err
+
+
+@pytest.mark.parametrize("out", [".", "sub/.."])
+def test_a_corpus_written_to_a_relative_folder_is_named_after_it(tmp_path: Path, monkeypatch,
+                                                                  out: str) -> None:
+    """`--out .` wrote the manifest name "" (Path('.').name), `--out sub/..` wrote ".."."""
+    fisher_tree(tmp_path / "fisher", n=1)
+    _tokenizer(tmp_path / "units")
+    (tmp_path / "my corpus" / "sub").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "my corpus")
+    assert main(["corpus", "import", str(tmp_path / "fisher"), "--tokenizer",
+                 str(tmp_path / "units"), "--out", out]) == 0
+    assert load_corpus(out).name == "my corpus"
