@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -70,7 +71,9 @@ def plan(cfg: SynthConfig, hours: float, seed: int,
     among themselves, with the same shares. A split drawn over all of them moved dialogues
     between train, val and test, so an agent trained on the smaller corpus found its
     held-out dialogues in the larger one's train split, and the other way round."""
-    n = max(1, int(round(hours * 3600 / cfg.conversation_s)))
+    # half up, as a user reads "rounded" (round() went to even: 0.25 h of 600 s calls gave
+    # 2 conversations, 0.75 h gave 4)
+    n = max(1, math.floor(hours * 3600 / cfg.conversation_s + 0.5))
     ids = [plan_id(cfg, i) for i in range(n)]
     before = previous or {}
     kept = {i: before[id] for i, id in enumerate(ids) if id in before}
