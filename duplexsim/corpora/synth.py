@@ -243,6 +243,16 @@ class _Process:
             self.place(who, at, bc_dur, text, "backchannel", payload)
             self.owed[who] -= 1
 
+    def last(self, holder: int, t: float, dur: float, text: str, payload: object) -> None:
+        """The IPU at ``t`` would outlast the conversation: it ends before it. A conversation
+        shorter than its first IPU (``conversation_s`` of 5 s left 6-9 % of them silent,
+        12 s 0.2-0.6 %) has that IPU cut at its end instead, as a recording that stops
+        mid-utterance: none is silent (one of over ~13 s never gets here: an IPU lasts at
+        most about 12 s)."""
+        if not self.placed:
+            room = self.cfg.conversation_s - 0.2 - t
+            self.place(holder, t, room, _cut_words(text, room / dur), "ipu", payload)
+
     def next_ipu(self, holder: int, t: float, floor_from: float) -> tuple[float, float] | None:
         """Place the holder's IPU at ``t``; returns (next start, fto or nan for a pause).
 
@@ -270,6 +280,7 @@ class _Process:
         text, dur, payload = self.utter(holder, "turn-end" if yields else "ipu",
                                         max(target, lo))
         if t + dur > cfg.conversation_s - 0.2:
+            self.last(holder, t, dur, text, payload)
             return None
         if (yields and dur < _BC_MAX_S and fto < _BC_CONTEXT_S
                 and t - self.last_end[holder] > _BC_PRE_S - 0.1):
@@ -281,6 +292,7 @@ class _Process:
             if cfg.yield_cue:
                 text, dur, payload = self.utter(holder, "ipu", max(target, lo))
                 if t + dur > cfg.conversation_s - 0.2:
+                    self.last(holder, t, dur, text, payload)
                     return None
         self.cut = None  # the IPU that overlapped the last cut one is placed: the cut stands
         if not yields:
