@@ -162,12 +162,12 @@ def _check_new_tokenizer_dir(folder: Path) -> None:
     """A ``--tokenizer`` folder without a tokenizer is where one is trained: refused when it
     holds other files (a corpus, notes), which the tokenizer would be saved among and which
     the build then copied into the corpus's ``tokenizer/``. A tokenizer save a kill cut short
-    (its arrays, temporaries) is no other file."""
+    (its arrays, its staging folder, temporaries) is no other file."""
     if not folder.is_dir():
         return
     own = {"arrays.safetensors"}
     other = sorted(p.name for p in folder.iterdir()
-                   if p.name not in own
+                   if p.name not in own and not p.name.startswith(".staging-")
                    and not (p.name.startswith(".") and p.name.endswith(".tmp")))
     if other:
         shown = ", ".join(other[:3]) + (", ..." if len(other) > 3 else "")

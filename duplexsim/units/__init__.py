@@ -41,6 +41,10 @@ def load_tokenizer(directory: str | Path) -> UnitTokenizer:
     d = Path(directory)
     cfg = d / "config.json"
     if not cfg.is_file():
+        if (d / "arrays.safetensors").is_file():  # config.json is the last file a save moves in
+            raise MissingInputError(str(d), "", "a unit tokenizer whose save was cut short "
+                                    "(arrays.safetensors but no config.json)",
+                                    "a finished tokenizer folder: save or train it again")
         raise MissingInputError(str(d), "", "not a unit tokenizer folder (no config.json)",
                                 "a folder written by `duplexsim units train`")
     table = read_json(cfg, what="tokenizer config.json").get("config")

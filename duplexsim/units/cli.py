@@ -115,7 +115,7 @@ def _owner(out: Path) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from duplexsim.atomic import check_output_dir, output_dir
+    from duplexsim.atomic import check_output_dir
     from duplexsim.config.loader import from_dict
     from duplexsim.corpora.corpus import open_corpus
     from duplexsim.units import TokenizerConfig, train_tokenizer
@@ -131,8 +131,7 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed}, file="duplexsim units train")
     corpora = [open_corpus(p) for p in args.corpus]
     tok = train_tokenizer(_Channels(corpora, args.max_dialogues), cfg)
-    with output_dir(args.out, owned=("arrays.safetensors",), last=("config.json",)) as stage:
-        tok.save(stage)
+    tok.save(args.out)  # (the files moved in together)
     print(f"{args.out}: {tok.n_units} units, silence units {sorted(tok.silence_units)}, "
           f"voice-activity threshold {tok.threshold_db:.1f} dB")
     return 0

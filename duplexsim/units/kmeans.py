@@ -21,7 +21,7 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from duplexsim.atomic import atomic_path, write_json
+from duplexsim.atomic import output_dir, write_json
 from duplexsim.config.loader import check, from_dict, json_number, read_json
 from duplexsim.errors import InputError, MissingInputError
 from duplexsim.units import features as F
@@ -33,6 +33,8 @@ FORMAT = "duplexsim-tokenizer/1"
 MAX_UNITS = 32768
 """Largest unit inventory (HuBERT k-means setups use 50-2000): corpora store units as int16."""
 TYPES = ("mel-kmeans", "hubert-kmeans")
+TOKENIZER_FILES = ("arrays.safetensors", "config.json")
+"""The files a saved tokenizer consists of (config.json is written last)."""
 
 
 @dataclass(frozen=True)
@@ -205,17 +207,19 @@ class KMeansTokenizer:
         return np.asarray(units) >= self.config.n_silence_units
 
     def save(self, directory: str | Path) -> None:
-        """Write ``config.json`` (versioned) and ``arrays.safetensors`` atomically."""
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        with atomic_path(d / "arrays.safetensors") as tmp:
-            save_file({"centroids": self.centroids, "unit_spectra": self.unit_spectra}, str(tmp))
+        """Write ``config.json`` (versioned) and ``arrays.safetensors`` into ``directory``
+        together (:func:`~duplexsim.atomic.output_dir`): a save cut short leaves the folder
+        as it was, or, in the last moves, without config.json (refused on load); never the
+        new arrays under an older config.json."""
         hubert = {} if self.hubert is None else {"hubert": self.hubert}
-        write_json(d / "config.json", {"format": FORMAT, "config": asdict(self.config),
-                                       "threshold_db": self.threshold_db,
-                                       "silence_units": sorted(self.silence_units),
-                                       "silence_unit": self.silence_unit,
-                                       "sample_rate_hz": self.sample_rate_hz, **hubert})
+        with output_dir(directory, owned=TOKENIZER_FILES, last=("config.json",)) as stage:
+            save_file({"centroids": self.centroids, "unit_spectra": self.unit_spectra},
+                      str(stage / "arrays.safetensors"))
+            write_json(stage / "config.json", {
+                "format": FORMAT, "config": asdict(self.config),
+                "threshold_db": self.threshold_db, "silence_units": sorted(self.silence_units),
+                "silence_unit": self.silence_unit, "sample_rate_hz": self.sample_rate_hz,
+                **hubert})
 
     @classmethod
     def load(cls, directory: str | Path) -> KMeansTokenizer:

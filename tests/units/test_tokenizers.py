@@ -300,3 +300,26 @@ def test_annotations_of_another_length_are_refused(speech) -> None:
     one_more = np.concatenate([mask, [True]])
     assert train_tokenizer([(wave, 16000, one_more)], conf).threshold_db == \
         train_tokenizer([(wave, 16000, mask)], conf).threshold_db
+
+
+def test_a_save_cut_short_leaves_the_old_tokenizer_or_a_clear_error(tok, speech, tmp_path) -> None:
+    """save() wrote the arrays, then config.json: failing in between left the new arrays
+    under the old config.json, a tokenizer that loaded and encoded into other units."""
+    import shutil
+
+    old = train_tokenizer([(speech[0], 16000, speech[1])], TokenizerConfig(n_units=32, seed=1))
+    old.save(tmp_path / "t")
+    before = {f.name: f.read_bytes() for f in (tmp_path / "t").iterdir()}
+    new = train_tokenizer([(speech[0], 16000, speech[1])], TokenizerConfig(n_units=32, seed=2))
+    new.hubert = {"digest": object()}  # config.json cannot be written: the save fails there
+    with pytest.raises(TypeError, match="not JSON serialisable"):
+        new.save(tmp_path / "t")
+    assert {f.name: f.read_bytes() for f in (tmp_path / "t").iterdir()} == before
+    # a folder a kill left with the arrays but not yet config.json: said so, on one line
+    (tmp_path / "half").mkdir()
+    shutil.copyfile(tmp_path / "t" / "arrays.safetensors", tmp_path / "half" /
+                    "arrays.safetensors")
+    with pytest.raises(FileNotFoundError, match=r"half: a unit tokenizer whose save was cut "
+                       r"short \(arrays.safetensors but no config.json\)") as e:
+        load_tokenizer(tmp_path / "half")
+    assert "\n" not in str(e.value)
