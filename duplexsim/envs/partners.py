@@ -462,16 +462,20 @@ class _PoolBuilder:
             variants = [{}]
         for variant in variants:
             side = self._side(i, {**common, **variant})
-            n_units, agent_corpus = self._agent_vocab(i, side)
-            speech = self._speech(i, spec, n_units, agent_corpus)
             name = Path(side.agent).name if side.agent else side.policy
+            n_units, agent_corpus = self._agent_vocab(i, side, f"{kind}:{name}")
+            speech = self._speech(i, spec, n_units, agent_corpus)
             self._member(i, side, speech, f"{kind}:{name}")
 
-    def _agent_vocab(self, i: int, side: SideConfig) -> tuple[int, str]:
-        """(n_units, its training corpus or "") of an agent side; the default inventory for
-        agents without a directory (scripted)."""
+    def _agent_vocab(self, i: int, side: SideConfig, label: str) -> tuple[int, str]:
+        """(n_units, its training corpus or "") of an agent side. An agent without a
+        directory (scripted) is built now, cheaply, and speaks what it was built with: its
+        scenario partner's inventory (``ScriptedAgent.from_side``), not always the default
+        one; taking the default here let a pool whose scenario's learner side replays a
+        corpus of other units fail only at the reset that first drew it."""
         if not side.agent:
-            return DEFAULT_N_UNITS, ""
+            n_units = n_units_of(self.pool.agent(PartnerMember(side, (), label, i)))
+            return DEFAULT_N_UNITS if n_units is None else n_units, ""
         from duplexsim.models.agentdir import read_agent_json
 
         try:

@@ -290,9 +290,11 @@ def test_bad_pool_specs_are_one_line_named_errors(tiny_corpus: Path, partner, me
 
 def test_a_pool_partner_in_another_unit_inventory_is_refused(tiny_corpus: Path) -> None:
     """A given replay agent of a 32-unit corpus (its learner speech: the shipped dialogue's
-    501 units) is refused when the env is made; a scripted spec, which speaks the units of
-    the scenario's learner side (here a 32-unit replay), at the reset that draws it. Both
-    were accepted, the partner's units then read in the learner's inventory."""
+    501 units) is refused when the env is made; so is a scripted spec, which speaks the
+    units of the scenario's learner side (here a 32-unit replay): it was refused only at
+    the reset that drew it, and with learner speech in its 32 units refused when made (the
+    pool took it for 501). Both were once accepted, the partner's units then read in the
+    learner's inventory."""
     import re
 
     from duplexsim.agents.replay import ReplayAgent
@@ -304,10 +306,14 @@ def test_a_pool_partner_in_another_unit_inventory_is_refused(tiny_corpus: Path) 
     shipped = r"speaks 32 units, the learner's speech \(the shipped dialogue\) 501 \(allowed"
     with pytest.raises(ConfigError, match=rf"^partner\[1\] {re.escape(agent.name)}: {shipped}"):
         make(["scripted", agent])
-    env = gym.make(TURN_TAKING_ID, scenario=dataclasses.replace(scenario(), a=replay),
-                   partner=[{"kind": "scripted"}])
-    with pytest.raises(ConfigError, match=rf"^partner\[0\] scripted:random-talker: {shipped}"):
-        env.reset(seed=0)
+    learner_32 = dataclasses.replace(scenario(), a=replay)
+    with pytest.raises(ConfigError, match=r"^partner\[0\].speech_corpus: the learner's speech "
+                       r"\(the shipped dialogue\) has 501 units, the partner 32 \(allowed"):
+        gym.make(TURN_TAKING_ID, scenario=learner_32, partner=[{"kind": "scripted"}])
+    env = gym.make(TURN_TAKING_ID, scenario=learner_32, partner=[
+        {"kind": "scripted", "speech_corpus": str(tiny_corpus)}])
+    obs, _ = env.reset(seed=0)
+    assert env.unwrapped.pool.n_units == 32 and obs["partner_units"].max() < 32
     fine = ReplayAgent.from_side(SideConfig(kind="replay"), scenario(), "b")  # 501 units
     make(["scripted", fine]).reset(seed=0)
 
