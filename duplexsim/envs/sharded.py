@@ -22,7 +22,8 @@ state forked from this process's torch), so a script that makes one keeps its to
 code under ``if __name__ == "__main__":``, as Python's multiprocessing asks of any spawning
 script (a worker imports the script again; notebooks need nothing). An error in a shard
 reaches the caller as the same exception type with the shard and its conversations named;
-a worker that died is said to have died.
+a worker that died is said to have died. A step that fails in any shard, or a worker that
+died, closes the env (every worker process ended): the other shards have moved on.
 """
 
 from __future__ import annotations
@@ -269,11 +270,7 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
             raise RuntimeError(f"{where} died (exit code {died}); the vector env is closed "
                                "(make a new one)") from None
         except Exception as exc:
-            try:
-                error = type(exc)(f"{where}: {exc}")
-            except Exception:  # noqa: BLE001  (an exception type with other arguments)
-                error = RuntimeError(f"{where}: {type(exc).__name__}: {exc}")
-            raise error from None
+            raise retyped(exc, f"{where}: ") from None
 
     def _collect(self, shards: Sequence[int]) -> list[Any]:
         """The results of ``shards``, in order; the first error raised once all of them
@@ -343,7 +340,13 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
             i = int(np.flatnonzero(~self._was_reset)[0])
             raise RuntimeError(f"conversation {i}: step() after the episode ended (or before "
                                "reset()): call reset() first")
-        parts = self._broadcast("step", [batch[s.start:s.stop] for s in self.shards])
+        try:
+            parts = self._broadcast("step", [batch[s.start:s.stop] for s in self.shards])
+        except Exception as exc:
+            if self.closed:  # closed before, or a worker died: said so already
+                raise
+            self._stop()  # the other shards have stepped: out of line with the failed one
+            raise retyped(exc, "", "; the vector env is closed (make a new one)") from None
         self._shard_obs = [p[0] for p in parts]
         rewards, terminated, truncated = (np.concatenate([p[i] for p in parts])
                                           for i in (1, 2, 3))
@@ -392,6 +395,15 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
         self.closed = True
         for handle in getattr(self, "_handles", []):
             handle.stop()
+
+
+def retyped(exc: Exception, prefix: str, suffix: str = "") -> Exception:
+    """``exc`` again, its message between ``prefix`` and ``suffix``: of its type, or a
+    RuntimeError naming the type where that type takes other arguments."""
+    try:
+        return type(exc)(f"{prefix}{exc}{suffix}")
+    except Exception:  # noqa: BLE001
+        return RuntimeError(f"{prefix}{type(exc).__name__}: {exc}{suffix}")
 
 
 def concat_obs(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -293,3 +293,22 @@ def test_make_vector_env_keeps_one_process_for_one_worker() -> None:
         make_vector_env(2, workers=True)  # not taken for 1
     with pytest.raises(ValueError, match="^workers: 0 for num_envs=2"):
         make_vector_env(2, workers=0)
+
+
+def test_a_step_that_fails_in_one_shard_closes_the_env() -> None:
+    """A step that raised in shard 1 left the env open with shard 0 a chunk ahead: every
+    later step mixed conversations of different chunks. Now it is closed, its workers
+    ended, the error naming the shard on one line."""
+    venv = make(4, 2).unwrapped
+    venv.reset(seed=0)
+    venv.apply([3], "set", "learner", None)  # conversation 3 (shard 1) cannot step
+    with pytest.raises(AttributeError, match=r"^shard 1 \(conversations 2\.\.3, local indices "
+                       r"from 0, a worker process\): .*; the vector env is closed \(make a "
+                       r"new one\)$") as e:
+        venv.step(np.array([1, 1, 1, 1]))
+    assert "\n" not in str(e.value)
+    assert not venv._handles[1].proc.is_alive()
+    assert all(env.world.session.closed for env in venv._handles[0].env.envs)
+    with pytest.raises(RuntimeError, match="closed"):
+        venv.step(np.array([1, 1, 1, 1]))
+    venv.close()
