@@ -180,12 +180,14 @@ def _check_new_tokenizer_dir(folder: Path) -> None:
 
 def _check_tokenizers(args: argparse.Namespace) -> None:
     """A tokenizer the build will reuse (``--tokenizer``, or the corpus's own when resuming)
-    is loaded now: a broken one fails before any audio is rendered."""
-    from duplexsim.units import load_tokenizer
+    is loaded now, its HuBERT checked too: a broken one fails before any audio is rendered."""
+    from duplexsim.units import KMeansTokenizer, load_tokenizer
 
     for folder in (args.tokenizer, None if args.rebuild else Path(args.out) / "tokenizer"):
         if folder and (Path(folder) / "config.json").exists():
-            load_tokenizer(folder)
+            tok = load_tokenizer(folder)
+            if isinstance(tok, KMeansTokenizer):
+                tok.check_hubert()
 
 
 def _stats(args: argparse.Namespace) -> int:

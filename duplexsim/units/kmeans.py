@@ -142,6 +142,9 @@ class KMeansTokenizer:
         self.silence_unit = 0
         self._mel = F.mel_filterbank(config.n_mels)
         self._hubert: HubertFeatures | None = None
+        self._unchecked_hubert: str | None = None
+        """load(): the config.json whose recorded HuBERT digest :meth:`check_hubert` has yet
+        to compare with ``hubert_dir`` (None: nothing left to check)."""
 
     # -- features -------------------------------------------------------------------------
     def frame_features(self, wave: np.ndarray, sample_rate: int
@@ -154,11 +157,21 @@ class KMeansTokenizer:
             if self._hubert is None:
                 from duplexsim.units.hubert import HubertFeatures
 
+                self.check_hubert()
                 self._hubert = HubertFeatures(self.config.hubert_dir, self.config.hubert_layer)
             feats = self._hubert(w16)
         else:
             feats = F.log_mel(power, self._mel)
         return feats, energy, np.sqrt(power)
+
+    def check_hubert(self) -> None:
+        """Refuse (:class:`InputError` naming config.json) a ``hubert_dir`` that now holds
+        another HuBERT than the one this loaded tokenizer records. Run before HuBERT first
+        encodes, not at load: it hashes the model's weights (seconds for a real HuBERT),
+        which decoding and reading silence units (replay, the envs, traces) never use."""
+        if self._unchecked_hubert is not None and self.hubert is not None:
+            _check_hubert_digest(self.hubert, self._unchecked_hubert, self.config)
+        self._unchecked_hubert = None
 
     def voice_activity(self, energy_db: np.ndarray) -> np.ndarray:
         """Speech frames from sub-frame band energy ``[T, 4]`` (see :func:`frame_vad`)."""
@@ -264,7 +277,9 @@ class KMeansTokenizer:
                       and a.ndim == 2 and width and a.shape[1] != width else "")
                 raise InputError(str(arrays_file), name, f"{shape} (not finite or wrong shape)",
                                  f"finite floats [{config.n_units}, {width or 'D'}]{of}")
-        return cls(config, arrays["centroids"], arrays["unit_spectra"], threshold, hubert)
+        tok = cls(config, arrays["centroids"], arrays["unit_spectra"], threshold, hubert)
+        tok._unchecked_hubert = file
+        return tok
 
 
 HUBERT_WEIGHTS = ("*.safetensors", "*.bin")
@@ -285,9 +300,10 @@ def hubert_fingerprint(model_dir: str | Path) -> dict[str, Any]:
 
 def _check_hubert(meta: dict[str, Any], file: str, config: TokenizerConfig,
                   ) -> dict[str, Any] | None:
-    """The recorded HuBERT fingerprint, refused when ``config.hubert_dir`` now holds another
-    model (a replaced one of another width failed at the first encode with a bare matmul
-    error; of the same width it encoded into meaningless units). Tokenizers saved before
+    """The recorded HuBERT fingerprint, refused when ``config.hubert_dir`` now holds a model
+    of another width (it failed at the first encode with a bare matmul error); another
+    model of the same width (it encoded into meaningless units) is refused by
+    :meth:`KMeansTokenizer.check_hubert`, before the first encode. Tokenizers saved before
     the fingerprint was recorded are not checked."""
     recorded = meta.get("hubert")
     if recorded is None:
@@ -295,17 +311,24 @@ def _check_hubert(meta: dict[str, Any], file: str, config: TokenizerConfig,
     if not isinstance(recorded, dict) or not {"hidden_size", "digest"} <= recorded.keys():
         raise InputError(file, "hubert", f"{recorded!r}",
                          "an object with hidden_size and digest")
-    now = hubert_fingerprint(config.hubert_dir)
-    allowed = "the HuBERT model the tokenizer was trained with (or train a new tokenizer)"
-    if now["hidden_size"] != recorded["hidden_size"]:
+    hidden = read_json(Path(config.hubert_dir) / "config.json",
+                       what="HuBERT config.json").get("hidden_size")
+    if hidden != recorded["hidden_size"]:
         raise InputError(file, "config.hubert_dir", f"{config.hubert_dir!r} holds a HuBERT of "
-                         f"hidden_size {now['hidden_size']}, trained with "
-                         f"{recorded['hidden_size']}", allowed)
-    if now["digest"] != recorded["digest"]:
-        raise InputError(file, "config.hubert_dir", f"{config.hubert_dir!r} holds another "
-                         f"HuBERT than the one trained with (digest {now['digest']}, trained "
-                         f"with {recorded['digest']})", allowed)
+                         f"hidden_size {hidden}, trained with {recorded['hidden_size']}",
+                         _HUBERT_ALLOWED)
     return recorded
+
+
+_HUBERT_ALLOWED = "the HuBERT model the tokenizer was trained with (or train a new tokenizer)"
+
+
+def _check_hubert_digest(recorded: dict[str, Any], file: str, config: TokenizerConfig) -> None:
+    now = hubert_fingerprint(config.hubert_dir)["digest"]
+    if now != recorded["digest"]:
+        raise InputError(file, "config.hubert_dir", f"{config.hubert_dir!r} holds another "
+                         f"HuBERT than the one trained with (digest {now}, trained with "
+                         f"{recorded['digest']})", _HUBERT_ALLOWED)
 
 
 def train_tokenizer(

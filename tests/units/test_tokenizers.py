@@ -216,10 +216,15 @@ def test_hubert_kmeans_refuses_a_hubert_it_was_not_trained_with(speech, tmp_path
     load_tokenizer(tmp_path / "tok")
     shutil.rmtree(hubert)
     _tiny_hubert(hubert, seed=1)
+    # refused before HuBERT encodes; loading and decoding never read (nor hash) its weights
+    replaced = load_tokenizer(tmp_path / "tok")
+    assert replaced.decode(np.array([0, 3, 5])).shape == (3 * 640,)
     with pytest.raises(ValueError, match=r"tok/config.json: config.hubert_dir: .* holds "
                                          r"another HuBERT than the one trained with") as e:
-        load_tokenizer(tmp_path / "tok")
+        replaced.encode(speech[0][:16000], 16000)
     assert "\n" not in str(e.value)
+    with pytest.raises(ValueError, match="holds another HuBERT"):  # not only the first time
+        replaced.encode(speech[0][:16000], 16000)
     shutil.rmtree(hubert)
     _tiny_hubert(hubert, seed=0, hidden=48)
     with pytest.raises(ValueError, match=r"holds a HuBERT of hidden_size 48, trained with 32"):
