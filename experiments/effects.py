@@ -137,18 +137,22 @@ def effects(table: pd.DataFrame, keys: list[str], contrast: str, baseline: objec
                "n_paired": len(seeds) if base is not None else float("nan"),
                "n_transitions": int(sum(len(f) for f in point.fto))}
         for name in est:
-            row[name] = est[name]
             if name in point.metrics:
-                row[f"{name}_lo"], row[f"{name}_hi"] = _t_bounds(point.metrics[name])
+                row[name], row[f"{name}_lo"], row[f"{name}_hi"] = _t_bounds(
+                    point.metrics[name])
             else:
+                row[name] = est[name]
                 row[f"{name}_lo"], row[f"{name}_hi"] = _boot_bounds(
                     [b[name] for b in boot], len(point.seeds))
-            if d_est is not None:
+            if d_est is None:
+                continue
+            if name in point.metrics:  # estimate and CI over the seeds both have a value
+                row[f"d_{name}"], row[f"d_{name}_lo"], row[f"d_{name}_hi"] = _t_bounds(
+                    point.metrics[name][mine] - base.metrics[name][theirs])
+            else:
                 row[f"d_{name}"] = d_est[name]
-                row[f"d_{name}_lo"], row[f"d_{name}_hi"] = _t_bounds(
-                    point.metrics[name][mine] - base.metrics[name][theirs]) \
-                    if name in point.metrics else _boot_bounds([b[name] for b in d_boot],
-                                                              len(seeds))
+                row[f"d_{name}_lo"], row[f"d_{name}_hi"] = _boot_bounds(
+                    [b[name] for b in d_boot], len(seeds))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -187,21 +191,25 @@ def interactions(table: pd.DataFrame, keys: list[str], contrast: str, baseline: 
         boot = [did(d) for d in rng.integers(0, len(seeds), size=(N_BOOT, len(seeds)))]
         row = {**dict(zip(keys, key, strict=True)), "n_seeds": len(seeds)}
         for name in est:
-            row[f"dd_{name}"] = est[name]
-            if name in point.metrics:  # per seed: a - b - c + d
+            if name in point.metrics:  # per seed: a - b - c + d, over the seeds all four have
                 a, b, c, d = (q.metrics[name][ix] for q, ix in zip(quad, index, strict=True))
-                row[f"dd_{name}_lo"], row[f"dd_{name}_hi"] = _t_bounds(a - b - c + d)
+                row[f"dd_{name}"], row[f"dd_{name}_lo"], row[f"dd_{name}_hi"] = _t_bounds(
+                    a - b - c + d)
             else:
+                row[f"dd_{name}"] = est[name]
                 row[f"dd_{name}_lo"], row[f"dd_{name}_hi"] = _boot_bounds(
                     [b[name] for b in boot], len(seeds))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _t_bounds(values: np.ndarray) -> tuple[float, float]:
-    """The Student-t 95% interval of the mean of per-seed ``values`` (NaN under 2)."""
+def _t_bounds(values: np.ndarray) -> tuple[float, float, float]:
+    """``(mean, low, high)``: the mean of the finite per-seed ``values`` and its Student-t
+    95% interval (NaN bounds under 2). The estimate comes from here too, so that it is over
+    the same seeds as its interval: a difference's mean over each point's own seeds left a
+    seed with a NaN on one side out of the CI only (estimate 0.038, CI [0.02, 0.02])."""
     mean, half, _ = t_interval(values)
-    return mean - half, mean + half
+    return mean, mean - half, mean + half
 
 
 def _boot_bounds(draws: list[float], n_seeds: int) -> tuple[float, float]:

@@ -284,6 +284,36 @@ def test_interactions_difference_the_differences_by_seed():
         assert row["dd_fto_median_ms"] == 0.0  # the same +240 ms shift for every partner
 
 
+def test_effects_estimate_and_interval_of_a_difference_use_the_same_seeds():
+    """A conversation without a value (NaN) in one of two paired points: the difference's
+    estimate was the mean over the point's seeds minus the mean over all the baseline's
+    (0.038 here), its t interval over the seeds both have (exactly 0.02): an estimate
+    outside its own zero-width CI. Both are over the seeds both have now; the same for a
+    difference in differences."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from effects import effects, interactions
+
+    share = np.linspace(0.05, 0.30, 8)
+    after = share + 0.02
+    after[0] = np.nan  # seed 0's lowest value is missing at delay 320 only
+    table = pd.DataFrame({"delay": [0] * 8 + [320] * 8, "seed": list(range(8)) * 2,
+                          "fto_values_ms": [[100.0]] * 16,
+                          "overlap_share": np.concatenate([share, after])})
+    row = effects(table, ["delay"], "delay", 0).set_index("delay").loc[320]
+    assert abs(row["d_overlap_share"] - 0.02) < 1e-9
+    assert abs(row["d_overlap_share_lo"] - 0.02) < 1e-9
+    assert abs(row["d_overlap_share_hi"] - 0.02) < 1e-9
+    assert abs(row["overlap_share"] - np.nanmean(after)) < 1e-9  # the point: its own seeds
+    rows = [{"b": b, "delay": d, "seed": s, "fto_values_ms": [100.0],
+             "overlap_share": share[s] + (0.05 if b == "c" and d else 0.0)
+             + (0.02 if b == "f" and d else 0.0)} for b in "fc" for d in (0, 240)
+            for s in range(8)]
+    rows[8 + 0]["overlap_share"] = np.nan  # b=f, delay 240, seed 0
+    dd = interactions(pd.DataFrame(rows), ["b", "delay"], "delay", 0, "b", "f").loc[0]
+    assert abs(dd["dd_overlap_share"] - 0.03) < 1e-9
+    assert abs(dd["dd_overlap_share_lo"] - 0.03) < 1e-9
+
+
 def test_style_persistence_follows_a_style_that_fades():
     """Per window of the continuation, r against the prompt: a source that keeps each
     prompt's IPU length keeps r = 1 in every window, one that keeps it for the first window
