@@ -13,11 +13,11 @@ resample draws seeds with replacement and uses the same draw for a point and its
 baseline, so the dependence between transitions of one conversation is kept; the
 interval is the expanded percentile interval
 (:func:`~duplexsim.metrics.intervals.expanded_percentile_interval`), and none (NaN)
-below :data:`MIN_BOOT_SEEDS` seeds, where no bootstrap interval holds its level. Against
-a known truth the plain percentile interval these tables used before covered 73 % at 3
-seeds and 84-91 % at 5-10; now 91-99 % from 5 seeds on (means: t, 93-97 % from 3). 20
-seeds is the default and what the reports here use. Reads ``results.parquet``; writes
-``<name>.csv`` and ``<name>.md`` next to it. Must not simulate.
+below :data:`~duplexsim.metrics.intervals.MIN_BOOT_UNITS` seeds, where no bootstrap interval
+holds its level. Against a known truth the plain percentile interval these tables used
+before covered 73 % at 3 seeds and 84-91 % at 5-10; now 91-99 % from 5 seeds on (means: t,
+93-97 % from 3). 20 seeds is the default and what the reports here use. Reads
+``results.parquet``; writes ``<name>.csv`` and ``<name>.md`` next to it. Must not simulate.
 """
 
 from __future__ import annotations
@@ -30,13 +30,10 @@ import pandas as pd
 from duplexsim.atomic import write_text
 from duplexsim.cli import ArgumentParser, number, path_arg
 from duplexsim.digests import results_mark
-from duplexsim.metrics.intervals import expanded_percentile_interval, t_interval
+from duplexsim.metrics.intervals import MIN_BOOT_UNITS, expanded_percentile_interval, t_interval
 from duplexsim.sweeps.config import MAX_BATCH, MAX_WORKERS
 
 N_BOOT = 1000
-MIN_BOOT_SEEDS = 5
-"""Fewer seeds give a bootstrap CI no level: resamples of 3 conversations never leave
-their range (73 % coverage of a nominal 95 %)."""
 DEFAULT_CORPUS = Path("runs/corpora/fisher-like")
 PER_CONVERSATION = ("overlap_share", "backchannels_per_min", "ipus_per_min")
 """Per-conversation metrics averaged over seeds (when the sweep has them)."""
@@ -213,8 +210,8 @@ def _t_bounds(values: np.ndarray) -> tuple[float, float, float]:
 
 
 def _boot_bounds(draws: list[float], n_seeds: int) -> tuple[float, float]:
-    if n_seeds < MIN_BOOT_SEEDS:
-        return float("nan"), float("nan")
+    """The expanded percentile interval over ``n_seeds`` conversations (NaN under
+    :data:`~duplexsim.metrics.intervals.MIN_BOOT_UNITS`)."""
     return expanded_percentile_interval(draws, n_seeds)
 
 
@@ -252,6 +249,6 @@ def _write(run_dir: str | Path, name: str, df: pd.DataFrame, title: str, note: s
             "conversation each per grid point); FTO statistics pool the transitions of all "
             "seeds; the other columns are means over conversations; 95% CIs: Student-t over "
             "seeds for the means, expanded percentile bootstrap over seeds for the FTO "
-            f"statistics (none under {MIN_BOOT_SEEDS} seeds), {pairing}.\n")
+            f"statistics (none under {MIN_BOOT_UNITS} seeds), {pairing}.\n")
     write_text(run_dir / f"{name}.md", head + "\n" + df.to_markdown(index=False,
                                                                    floatfmt=".3g") + "\n")

@@ -105,7 +105,8 @@ def prompt_continuation_r(vads: Iterable[np.ndarray], prompt_s: float = 30.0,
     in both windows, each with its part), silence at a window's edge is no event. Dialogues
     shorter than both windows are skipped; an event without an occurrence in a window drops
     that dialogue from that event's r. CI: percentile bootstrap over dialogues (pairs kept
-    together), ``n_boot`` resamples from ``seed``: deterministic. Returns
+    together), ``n_boot`` resamples from ``seed``: deterministic; NaN over fewer than
+    ``metrics.intervals.MIN_BOOT_UNITS`` dialogues (over 3 it was [r, r]). Returns
     ``{event: {"r", "ci_low", "ci_high", "n"}}`` for ``ipu``, ``pause``, ``fto``."""
     from duplexsim.metrics.protocol import mean_durations, pearson_rows, split_prompt, window_frames
 
@@ -124,7 +125,7 @@ def prompt_continuation_r(vads: Iterable[np.ndarray], prompt_s: float = 30.0,
         lo = hi = float("nan")
         if n >= 3:
             idx = rng.integers(n, size=(n_boot, n))  # [n_boot, n] resampled dialogues
-            lo, hi = percentile_interval(pearson_rows(xy[idx, 0], xy[idx, 1]))
+            lo, hi = percentile_interval(pearson_rows(xy[idx, 0], xy[idx, 1]), n)
         out[ev] = {"r": float(r), "ci_low": lo, "ci_high": hi, "n": float(n)}
     return out
 

@@ -170,7 +170,9 @@ def correlations(
     ``reference="prompt"`` gives the Table 7 analogue. With ``n_boot`` > 0, each of
     ``events`` and ``avg`` also gets a 95% CI (columns ``<name>_lo``, ``<name>_hi``):
     percentile bootstrap over prompts, the same ``n_boot`` resamples (from ``seed``) for
-    every event and source, so ``avg``'s CI is that of the average.
+    every event and source, so ``avg``'s CI is that of the average; NaN over fewer than
+    ``intervals.MIN_BOOT_UNITS`` prompts (``n_<event>``, ``n_prompts`` for ``avg``): over 3
+    every draw with an r had the same 3 prompts, and the CI was [r, r].
 
     Several sampling seeds (a ``seed`` column, :func:`seed_tables`): the paper scores one
     continuation per prompt, so r is computed per seed, across prompts, and averaged over
@@ -313,8 +315,10 @@ def _over_replicates(
                 per_ev = np.nanmean(boot[rep_idx, draw], axis=1)  # [n_boot, events]
                 per_avg = np.nanmean(np.stack([_mean_r(b, np.isfinite(p)) for b, p in zip(
                     boot, point, strict=True)])[rep_idx, draw], axis=1)
-                for name, v in (*zip(events, per_ev.T, strict=True), ("avg", per_avg)):
-                    row[f"{name}_lo"], row[f"{name}_hi"] = percentile_interval(v)
+                units = [row[f"n_{ev}"] for ev in events] + [row["n_prompts"]]
+                for (name, v), n in zip((*zip(events, per_ev.T, strict=True),
+                                         ("avg", per_avg)), units, strict=True):
+                    row[f"{name}_lo"], row[f"{name}_hi"] = percentile_interval(v, int(n))
         rows.append(row)
     ci = [f"{name}_{end}" for name in (*events, "avg") for end in ("lo", "hi")] \
         if n_boot > 0 else []

@@ -119,3 +119,26 @@ def test_the_window_line_counts_dialogues_long_enough_not_those_with_an_ipu(
     assert main(["corpus", "stats", str(tmp_path), "--continuation-s", "220"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
         "(0 dialogues of at least 250 s; an r needs at least 3)")
+
+
+def test_prompt_continuation_r_has_no_ci_over_three_dialogues() -> None:
+    """Every bootstrap draw of 3 dialogues that has an r holds the same 3 dialogues (an r
+    needs 3 distinct ones), so the CI came out [r, r]: a CI of zero width claiming r
+    exactly. Under metrics.intervals.MIN_BOOT_UNITS dialogues there is none."""
+    import numpy as np
+
+    from duplexsim.corpora.stats import prompt_continuation_r
+
+    def dialogue(on: int, pause: int, gap: int) -> np.ndarray:
+        """[2, 120 s] at 40 ms: A talks on, pauses, talks on; a gap; B the same; a gap."""
+        turn = np.r_[np.ones(on), np.zeros(pause), np.ones(on)]
+        cycle = np.zeros((2, 2 * (len(turn) + gap)), dtype=bool)
+        cycle[0, : len(turn)] = turn
+        cycle[1, len(turn) + gap: 2 * len(turn) + gap] = turn
+        return np.tile(cycle, 200)[:, :3000]
+
+    vads = [dialogue(30, 8, 5), dialogue(40, 12, 9), dialogue(25, 15, 4)]
+    out = prompt_continuation_r(vads, n_boot=300)
+    for ev in ("ipu", "pause", "fto"):
+        assert out[ev]["n"] == 3 and np.isfinite(out[ev]["r"])
+        assert np.isnan(out[ev]["ci_low"]) and np.isnan(out[ev]["ci_high"])

@@ -95,8 +95,10 @@ def test_one_prompt_has_no_bootstrap_ci():
     one = _dialogues(3)
     cis = bootstrap_cis(one, n_boot=50, prompts=["p0"] * 3)
     assert all(np.isnan(lo) and np.isnan(hi) for lo, hi in cis.values())
-    assert all(lo < hi for lo, hi in bootstrap_cis(one, n_boot=200).values()
+    # five prompts of one continuation each: a CI (three: none, under MIN_BOOT_UNITS)
+    assert all(lo < hi for lo, hi in bootstrap_cis(_dialogues(5), n_boot=200).values()
                if np.isfinite(lo))
+    assert all(np.isnan(lo) for lo, _ in bootstrap_cis(one, n_boot=200).values())
 
 
 def test_prompts_need_the_windows_in_whole_frames(monkeypatch, tmp_path):

@@ -35,11 +35,14 @@ def test_auc_counts_pairs_and_ties() -> None:
     assert auc(np.array([0.9, 0.8]), np.array([0.1, 0.2])) == 1.0
     assert auc(np.array([0.1]), np.array([0.9])) == 0.0
     assert auc(np.array([0.5]), np.array([0.5])) == 0.5
-    events = pd.DataFrame({"dialogue": ["a", "a", "b", "b"],
-                           "kind": ["transfer", "hold", "transfer", "hold"],
-                           "p_onset": [0.9, 0.1, 0.8, 0.2]})
+    events = pd.DataFrame({"dialogue": [d for d in "abcde" for _ in range(2)],
+                           "kind": ["transfer", "hold"] * 5,
+                           "p_onset": [0.9, 0.1, 0.8, 0.2, 0.7, 0.3, 0.95, 0.05, 0.6, 0.4]})
     s = summarize(events, n_boot=20)
-    assert s["auc"] == 1.0 and s["auc_lo"] == 1.0 and s["n_transfer"] == 2
+    assert s["auc"] == 1.0 and s["auc_lo"] == 1.0 and s["n_transfer"] == 5
+    # under MIN_BOOT_UNITS dialogues no CI: resamples of 2 never leave their range
+    two = summarize(events[events.dialogue.isin(["a", "b"])], n_boot=20)
+    assert two["auc"] == 1.0 and np.isnan(two["auc_lo"]) and np.isnan(two["auc_hi"])
     # one dialogue: every resample is that dialogue, no CI (was [auc, auc])
     one = summarize(events[events.dialogue == "a"], n_boot=20)
     assert one["auc"] == 1.0 and np.isnan(one["auc_lo"]) and np.isnan(one["auc_hi"])

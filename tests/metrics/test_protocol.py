@@ -189,14 +189,40 @@ def test_a_bootstrap_draw_of_two_distinct_prompts_has_no_r():
     assert np.isfinite(r).any() and not (np.abs(r[np.isfinite(r)]) > 1 - 1e-9).any()
 
 
+def test_no_bootstrap_ci_over_fewer_than_five_prompts() -> None:
+    """An r needs 3 distinct prompts, so every draw over 3 prompts that had one was the
+    same 3 prompts: the CI came out [r, r], and over 4 it was the spread of 4 subsets.
+    Under MIN_BOOT_UNITS prompts with the event there is no CI; from 5 there is one."""
+    rng = np.random.default_rng(4)
+
+    def table(n: int) -> pd.DataFrame:
+        x = rng.normal(size=(n, 3))
+        return pd.DataFrame(
+            [{"prompt": p, "source": "ground_truth", **dict(zip(PAPER_EVENTS, x[p],
+                                                                strict=True))}
+             for p in range(n)]
+            + [{"prompt": p, "source": "gen", **dict(zip(PAPER_EVENTS,
+                                                          x[p] + rng.normal(0, 0.5, 3),
+                                                          strict=True))} for p in range(n)])
+
+    for n in (3, 4):
+        c = correlations(table(n), n_boot=500).iloc[0]
+        assert np.isfinite(c.avg) and c.n_prompts == n
+        assert c[[f"{e}_{end}" for e in (*PAPER_EVENTS, "avg") for end in ("lo", "hi")]
+                 ].isna().all()
+    c = correlations(table(5), n_boot=500).iloc[0]
+    assert c.avg_lo < c.avg_hi and c.ipu_lo < c.ipu_hi
+
+
 def test_the_avg_ci_averages_the_events_the_avg_does() -> None:
-    """FTO has an r over 4 of 12 prompts only: bootstrap draws without 3 of those 4 have no
+    """FTO has an r over 5 of 16 prompts only: bootstrap draws without 3 of those 5 have no
     FTO r, and averaging ipu and pause alone there put the CI's top at 0.995 for an average
-    of 0.325 (FTO r -1): another statistic. Such a draw has no average."""
+    of 0.325 (FTO r -1; over 4 of 12 prompts): another statistic. Such a draw has no
+    average."""
     rng = np.random.default_rng(1)
-    x, rows = rng.normal(size=12), []
-    for p in range(12):
-        fto = x[p] if p < 4 else np.nan
+    x, rows = rng.normal(size=16), []
+    for p in range(16):
+        fto = x[p] if p < 5 else np.nan
         rows += [{"prompt": p, "source": "ground_truth", "ipu": x[p], "pause": 2 * x[p],
                   "fto": fto, "gap": 1.0, "overlap": 1.0},
                  {"prompt": p, "source": "gen", "ipu": x[p] + rng.normal(0, 0.1),
