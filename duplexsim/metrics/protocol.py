@@ -206,10 +206,12 @@ def correlations_over_runs(
     they continued the same prompts), then the runs with replacement, so a CI includes how
     much another training run would differ. One run gives :func:`correlations`'s numbers
     and CIs (the same prompt draws from ``seed``). Runs with several sampling seeds: every
-    (run, seed) is one replicate of the mean and of the second level of the bootstrap (a
-    seed counts as another run there; ``sd_runs`` is still between the runs' averages over
-    their seeds; ``n_seeds`` seeds per run). ``n_prompts`` and ``n_<event>`` as in
-    :func:`correlations`, the fewest of any run and seed.
+    (run, seed) is one replicate of the mean; the bootstrap's second level draws the runs,
+    then the seeds of each drawn run (a seed is no other run: drawn on their own, 3 runs of 4
+    near-identical seeds had a CI half as wide as the same runs with one seed); ``sd_runs``
+    is between the runs' averages over their seeds; ``n_seeds`` seeds per run.
+    ``n_prompts`` and ``n_<event>`` as in :func:`correlations`, the fewest of any run and
+    seed.
     """
     events = list(events)
     if not runs:
@@ -264,7 +266,8 @@ def _over_replicates(
     seed; the same prompts in all), averaged over the replicates; ``sd_groups``: standard
     deviation over ``groups`` (a label per table: its seed, or its run) of the groups' mean
     ``avg``. CI: prompts with replacement (one draw for every replicate), then replicates
-    with replacement; one replicate: the plain bootstrap over prompts."""
+    with replacement, then each drawn group's replicates with replacement
+    (:func:`_replicate_draws`); one replicate: the plain bootstrap over prompts."""
     events = list(events)
     extra = [e for e in extra if e not in events and all(e in t.columns for t in tables)]
     if reference not in set(tables[0]["source"]):
@@ -277,7 +280,7 @@ def _over_replicates(
     sources = [s for s in dict.fromkeys(tables[0]["source"]) if s != reference]
     rng = np.random.default_rng(seed)
     idx = rng.integers(len(prompts), size=(n_boot, len(prompts)))
-    rep_idx = rng.integers(len(wides), size=(n_boot, len(wides)))
+    rep_idx = _replicate_draws(rng, groups, n_boot)
     labels = np.asarray(groups)
     nan = np.full(len(prompts), np.nan)
 
@@ -311,10 +314,14 @@ def _over_replicates(
                 boot = np.stack([np.stack([pearson_rows(x[idx], y[idx])
                                            for x, y in rep[: len(events)]], axis=1)
                                  for rep in pairs])  # [replicates, n_boot, events]
+                boot_avg = np.stack([_mean_r(b, np.isfinite(p)) for b, p in zip(
+                    boot, point, strict=True)])  # [replicates, n_boot]
+                # a NaN replicate at index len(wides): the padding of _replicate_draws
+                boot = np.concatenate([boot, np.full((1, *boot.shape[1:]), np.nan)])
+                boot_avg = np.concatenate([boot_avg, np.full((1, n_boot), np.nan)])
                 draw = np.arange(n_boot)[:, None]  # rep_idx[b]: the replicates draw b takes
                 per_ev = np.nanmean(boot[rep_idx, draw], axis=1)  # [n_boot, events]
-                per_avg = np.nanmean(np.stack([_mean_r(b, np.isfinite(p)) for b, p in zip(
-                    boot, point, strict=True)])[rep_idx, draw], axis=1)
+                per_avg = np.nanmean(boot_avg[rep_idx, draw], axis=1)
                 units = [row[f"n_{ev}"] for ev in events] + [row["n_prompts"]]
                 for (name, v), n in zip((*zip(events, per_ev.T, strict=True),
                                          ("avg", per_avg)), units, strict=True):
@@ -325,6 +332,27 @@ def _over_replicates(
     return pd.DataFrame(rows, columns=["source", *events, *extra, "avg", "avg_events",
                                        "n_prompts", *[f"n_{ev}" for ev in events],
                                        "sd_groups", "n_groups", "n_replicates", *ci])
+
+
+def _replicate_draws(rng: np.random.Generator, groups: Sequence[int],
+                     n_boot: int) -> np.ndarray:
+    """``[n_boot, k]`` replicate indices of the bootstrap's second level: the groups (runs)
+    with replacement, then each drawn group's replicates (its seeds) with replacement;
+    ``len(groups)`` pads a row whose groups hold fewer replicates than another's (a NaN
+    replicate). One replicate per group: the replicates drawn directly (the same draws as
+    ever). Drawing every (run, seed) on its own counted a run's seeds as independent runs:
+    3 runs of 4 near-identical seeds had a CI half as wide as the 3 runs of one seed."""
+    labels = np.asarray(groups)
+    members = [np.flatnonzero(labels == g) for g in dict.fromkeys(groups)]
+    if all(len(m) == 1 for m in members):
+        return rng.integers(len(labels), size=(n_boot, len(labels)))
+    width = len(members) * max(len(m) for m in members)
+    out = np.full((n_boot, width), len(labels), dtype=np.int64)
+    for b in range(n_boot):
+        drawn = [members[g] for g in rng.integers(len(members), size=len(members))]
+        picks = np.concatenate([m[rng.integers(len(m), size=len(m))] for m in drawn])
+        out[b, : len(picks)] = picks
+    return out
 
 
 def _mean_r(r: np.ndarray, over: np.ndarray | None = None) -> np.ndarray:
