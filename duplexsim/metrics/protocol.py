@@ -209,8 +209,11 @@ def correlations_over_runs(
     (run, seed) is one replicate of the mean; the bootstrap's second level draws the runs,
     then the seeds of each drawn run (a seed is no other run: drawn on their own, 3 runs of 4
     near-identical seeds had a CI half as wide as the same runs with one seed); ``sd_runs``
-    is between the runs' averages over their seeds; ``n_seeds`` seeds per run.
-    ``n_prompts`` and ``n_<event>`` as in :func:`correlations`, the fewest of any run and
+    is between the runs' averages over their seeds. Runs with different numbers of seeds
+    (one whose sampling stopped early) weigh the same: each r is the mean over runs of the
+    run's mean over its seeds, in the estimate and in every bootstrap draw (a run of 4 seeds
+    beside runs of 2 counted twice as much); ``n_seeds`` is the fewest seeds of any run, as
+    ``n_prompts`` and ``n_<event>`` (as in :func:`correlations`) are the fewest of any run and
     seed.
     """
     events = list(events)
@@ -239,7 +242,7 @@ def correlations_over_runs(
     out = _over_replicates(tables, groups, reference, events, (), n_boot, seed)
     ci = [c for c in out.columns if c.endswith(("_lo", "_hi"))]
     return out.rename(columns={"n_groups": "n_runs", "sd_groups": "sd_runs"}).assign(
-        n_seeds=len(tables) // len(runs))[["source", *events, "avg", "n_prompts",
+        n_seeds=min(len(each) for each in per_run))[["source", *events, "avg", "n_prompts",
                                            *[f"n_{ev}" for ev in events], "sd_runs",
                                            "n_runs", "n_seeds", *ci]]
 
@@ -263,11 +266,12 @@ def _over_replicates(
     events: Iterable[str], extra: Iterable[str], n_boot: int, seed: int,
 ) -> pd.DataFrame:
     """r of every source against ``reference`` per replicate table (a seed, or a run's
-    seed; the same prompts in all), averaged over the replicates; ``sd_groups``: standard
-    deviation over ``groups`` (a label per table: its seed, or its run) of the groups' mean
-    ``avg``. CI: prompts with replacement (one draw for every replicate), then replicates
-    with replacement, then each drawn group's replicates with replacement
-    (:func:`_replicate_draws`); one replicate: the plain bootstrap over prompts."""
+    seed; the same prompts in all), averaged over each of ``groups`` (a label per table: its
+    seed, or its run) and then over the groups; ``sd_groups``: standard deviation over the
+    groups of their mean ``avg``. CI: prompts with replacement (one draw for every
+    replicate), then groups with replacement, then each drawn group's replicates with
+    replacement (:func:`_replicate_draws`), each draw averaged as the estimate is; one
+    replicate: the plain bootstrap over prompts."""
     events = list(events)
     extra = [e for e in extra if e not in events and all(e in t.columns for t in tables)]
     if reference not in set(tables[0]["source"]):
@@ -280,8 +284,9 @@ def _over_replicates(
     sources = [s for s in dict.fromkeys(tables[0]["source"]) if s != reference]
     rng = np.random.default_rng(seed)
     idx = rng.integers(len(prompts), size=(n_boot, len(prompts)))
-    rep_idx = _replicate_draws(rng, groups, n_boot)
+    rep_idx = _replicate_draws(rng, groups, n_boot)  # [n_boot, groups, replicates]
     labels = np.asarray(groups)
+    members = [labels == g for g in dict.fromkeys(groups)]
     nan = np.full(len(prompts), np.nan)
 
     def values(w: pd.DataFrame, ev: str, side: str) -> np.ndarray:
@@ -298,12 +303,13 @@ def _over_replicates(
                         for rep in pairs])  # [replicates, events, prompts]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an event without an r: NaN
-            per_event = np.nanmean(point, axis=0)
-            by_group = np.array([np.nanmean(avg[labels == g]) for g in dict.fromkeys(groups)])
+            by_group = np.array([np.nanmean(avg[m]) for m in members])
+            per_event = np.nanmean([np.nanmean(point[m], axis=0) for m in members], axis=0)
             row: dict[str, float | str] = {
                 "source": source, **dict(zip(events, per_event, strict=True)),
-                **dict(zip(extra, np.nanmean(r_extra, axis=0), strict=True)),
-                "avg": float(np.nanmean(avg)),
+                **dict(zip(extra, np.nanmean([np.nanmean(r_extra[m], axis=0)
+                                              for m in members], axis=0), strict=True)),
+                "avg": float(np.nanmean(by_group)),
                 "avg_events": int(np.isfinite(per_event).sum()),
                 "n_prompts": int(has.all(axis=1).sum(axis=1).min()),
                 **{f"n_{ev}": int(has[:, i].sum(axis=1).min()) for i, ev in enumerate(events)},
@@ -319,9 +325,10 @@ def _over_replicates(
                 # a NaN replicate at index len(wides): the padding of _replicate_draws
                 boot = np.concatenate([boot, np.full((1, *boot.shape[1:]), np.nan)])
                 boot_avg = np.concatenate([boot_avg, np.full((1, n_boot), np.nan)])
-                draw = np.arange(n_boot)[:, None]  # rep_idx[b]: the replicates draw b takes
-                per_ev = np.nanmean(boot[rep_idx, draw], axis=1)  # [n_boot, events]
-                per_avg = np.nanmean(boot_avg[rep_idx, draw], axis=1)
+                draw = np.arange(n_boot)[:, None, None]  # rep_idx[b]: draw b's replicates
+                # the mean over each drawn group's replicates, then over the drawn groups
+                per_ev = np.nanmean(np.nanmean(boot[rep_idx, draw], axis=2), axis=1)
+                per_avg = np.nanmean(np.nanmean(boot_avg[rep_idx, draw], axis=2), axis=1)
                 units = [row[f"n_{ev}"] for ev in events] + [row["n_prompts"]]
                 for (name, v), n in zip((*zip(events, per_ev.T, strict=True),
                                          ("avg", per_avg)), units, strict=True):
@@ -336,22 +343,23 @@ def _over_replicates(
 
 def _replicate_draws(rng: np.random.Generator, groups: Sequence[int],
                      n_boot: int) -> np.ndarray:
-    """``[n_boot, k]`` replicate indices of the bootstrap's second level: the groups (runs)
-    with replacement, then each drawn group's replicates (its seeds) with replacement;
-    ``len(groups)`` pads a row whose groups hold fewer replicates than another's (a NaN
-    replicate). One replicate per group: the replicates drawn directly (the same draws as
-    ever). Drawing every (run, seed) on its own counted a run's seeds as independent runs:
-    3 runs of 4 near-identical seeds had a CI half as wide as the 3 runs of one seed."""
+    """``[n_boot, groups, most replicates of a group]`` replicate indices of the bootstrap's
+    second level: the groups (runs) with replacement, then each drawn group's replicates
+    (its seeds) with replacement; ``len(groups)`` pads a group with fewer replicates than
+    another (a NaN replicate). One replicate per group: the replicates drawn directly (the
+    same draws as ever). Drawing every (run, seed) on its own counted a run's seeds as
+    independent runs: 3 runs of 4 near-identical seeds had a CI half as wide as the 3 runs
+    of one seed."""
     labels = np.asarray(groups)
     members = [np.flatnonzero(labels == g) for g in dict.fromkeys(groups)]
     if all(len(m) == 1 for m in members):
-        return rng.integers(len(labels), size=(n_boot, len(labels)))
-    width = len(members) * max(len(m) for m in members)
-    out = np.full((n_boot, width), len(labels), dtype=np.int64)
+        return rng.integers(len(labels), size=(n_boot, len(labels)))[:, :, None]
+    out = np.full((n_boot, len(members), max(len(m) for m in members)), len(labels),
+                  dtype=np.int64)
     for b in range(n_boot):
-        drawn = [members[g] for g in rng.integers(len(members), size=len(members))]
-        picks = np.concatenate([m[rng.integers(len(m), size=len(m))] for m in drawn])
-        out[b, : len(picks)] = picks
+        for slot, g in enumerate(rng.integers(len(members), size=len(members))):
+            m = members[g]
+            out[b, slot, : len(m)] = m[rng.integers(len(m), size=len(m))]
     return out
 
 

@@ -390,3 +390,26 @@ def test_runs_with_several_seeds_resample_runs_then_their_seeds() -> None:
     assert b.avg_hi - b.avg_lo > 0.9 * (a.avg_hi - a.avg_lo)
     again = correlations_over_runs(four, n_boot=1000).iloc[0]
     assert (again.avg_lo, again.avg_hi) == (b.avg_lo, b.avg_hi)  # seeded: the same draws
+
+
+def test_runs_with_unequal_seed_counts_weigh_the_same() -> None:
+    """Runs of 2, 4 and 4 sampling seeds: r is the mean over runs of each run's mean over
+    its seeds (it pooled the 10 (run, seed) r, so the 2-seed run weighed half), and n_seeds
+    is the fewest of any run, 2 (it said 10 // 3 = 3, a count no run had)."""
+    truth = np.random.default_rng(0).normal(size=(30, 3))
+    rng = np.random.default_rng(1)
+    runs = []
+    for gain, n_seeds in ((3.0, 2), (0.0, 4), (0.2, 4)):
+        rows = [{"prompt": f"p{i}", "source": "ground_truth", "seed": -1,
+                 **dict(zip(PAPER_EVENTS, truth[i], strict=True))} for i in range(30)]
+        rows += [{"prompt": f"p{i}", "source": "gen", "seed": k,
+                  **dict(zip(PAPER_EVENTS, gain * truth[i] + rng.normal(size=3), strict=True))}
+                 for k in range(n_seeds) for i in range(30)]
+        runs.append(pd.DataFrame(rows))
+    each = [correlations(t).iloc[0] for t in runs]
+    got = correlations_over_runs(runs, n_boot=200, seed=3).iloc[0]
+    assert got.n_seeds == 2 and got.n_runs == 3
+    for name in ("avg", *PAPER_EVENTS):
+        assert got[name] == pytest.approx(np.mean([e[name] for e in each]))
+    assert got.sd_runs == pytest.approx(np.std([e.avg for e in each], ddof=1))
+    assert got.avg_lo < got.avg < got.avg_hi
