@@ -273,7 +273,8 @@ def score(plan: Plan, units: dict[str, np.ndarray], silence: set[int],
 
 def differences(plan: Plan, labelled: dict, summary: pd.DataFrame) -> pd.DataFrame:
     """TDM - SyncLLM per corpus, partner and delay, CIs from paired block resamples
-    (:func:`paired_bootstrap`: the two architectures played the same seeds)."""
+    (:func:`paired_bootstrap`: the two architectures played the same seeds); NaN where a
+    side has fewer than ``intervals.MIN_BOOT_UNITS`` blocks, as in :func:`score`."""
     rng = np.random.default_rng(np.random.SeedSequence(0).spawn(1)[0])  # not score's stream
     rows = []
     point = summary.set_index(["corpus", "arch", "partner", "delay_ms"])
@@ -281,8 +282,11 @@ def differences(plan: Plan, labelled: dict, summary: pd.DataFrame) -> pd.DataFra
         for partner in PARTNERS:
             for delay in (plan.delays if partner != "self-offset" else plan.delays[:1]):
                 t, s = (corpus, "tdm", partner, delay), (corpus, "syncllm", partner, delay)
+                # resampled units: the blocks of the side with fewer (each side's
+                # statistic is over its own blocks; paired ones count once)
                 lo, hi = percentile_intervals(paired_bootstrap(labelled[t], labelled[s],
-                                                               plan.n_boot, rng))
+                                                               plan.n_boot, rng),
+                                              min(len(labelled[t]), len(labelled[s])))
                 row = {"corpus": corpus, "partner": partner, "delay_ms": delay}
                 for i, stat in enumerate(STATS):
                     row[f"d_{stat}"] = point.loc[t, stat] - point.loc[s, stat]
@@ -292,7 +296,9 @@ def differences(plan: Plan, labelled: dict, summary: pd.DataFrame) -> pd.DataFra
 
 
 def nearer(draws: dict, summary: pd.DataFrame) -> pd.DataFrame:
-    """Self-play at 0 ms: is each agent nearer its own corpus than the other one?"""
+    """Self-play at 0 ms: is each agent nearer its own corpus than the other one? The
+    margin's CI is NaN where the agent or a corpus has fewer than
+    ``intervals.MIN_BOOT_UNITS`` blocks, as in :func:`score`."""
     point = summary.set_index(["corpus", "arch", "partner", "delay_ms"])
     rows = []
     for corpus in CORPORA:
@@ -307,7 +313,9 @@ def nearer(draws: dict, summary: pd.DataFrame) -> pd.DataFrame:
                 x, own, oth = (point.loc[k, stat] for k in (key, own_key, other_key))
                 d = draws[key][:, i]
                 margin = np.abs(d - draws[other_key][:, i]) - np.abs(d - draws[own_key][:, i])
-                lo, hi = percentile_intervals(margin[:, None])
+                # resampled units: the blocks of the agent or corpus with the fewest
+                n = min(int(point.loc[k, "blocks"]) for k in (key, own_key, other_key))
+                lo, hi = percentile_intervals(margin[:, None], n)
                 rows.append({"agent": f"{corpus}{ARCHS[arch]}", "arch": arch,
                              "partner": partner, "statistic": stat,
                              "value": x, "own_corpus": own, "other_corpus": oth,
@@ -322,6 +330,8 @@ def _cell(row: pd.Series, stat: str, digits: int = 0) -> str:
     v, lo, hi = row[stat], row[f"{stat}_lo"], row[f"{stat}_hi"]
     if not np.isfinite(v):
         return "-"
+    if not np.isfinite(lo):  # no CI (fewer than MIN_BOOT_UNITS blocks): not "[nan, nan]"
+        return f"{v:.{digits}f}"
     return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
@@ -362,8 +372,8 @@ def report(plan: Plan, summary: pd.DataFrame, diffs: pd.DataFrame, near: pd.Data
               "margin [95% CI] | nearer own |", "|---|---|---|---|---|---|---|---|"]
     for _, r in near.iterrows():
         lines.append(f"| {r['agent']} | {r['partner']} | {r['statistic']} | {r['value']:.1f} | "
-                     f"{r['own_corpus']:.1f} | {r['other_corpus']:.1f} | {r['margin']:.1f} "
-                     f"[{r['margin_lo']:.1f}, {r['margin_hi']:.1f}] | "
+                     f"{r['own_corpus']:.1f} | {r['other_corpus']:.1f} | "
+                     f"{_cell(r, 'margin', 1)} | "
                      f"{'yes' if r['nearer_own'] else 'no'}"
                      f"{' (CI > 0)' if r['margin_lo'] > 0 else ''} |")
     lines += ["", "![FTO, overlap, recovery, zombie and deaf rates, backchannels against delay, "

@@ -64,3 +64,39 @@ def test_differences_are_paired_by_seed_and_block(tmp_path: Path) -> None:
         assert diffs[stat].to_numpy() == pytest.approx(expected, abs=2e-3), stat
     # the same twice: the differences' stream is its own, seeded
     assert diffs.equals(arch.differences(plan, labelled, summary))
+
+
+def test_differences_and_nearer_give_no_ci_over_fewer_than_five_blocks(tmp_path: Path) -> None:
+    """One 60 s seed is 4 blocks a side: every resample of 4 blocks stays within their
+    range, so differences() and nearer() give no CI (NaN), as score() does, and the report
+    shows the value alone; two seeds (8 blocks) give one. They passed no unit count and
+    gave a CI over any number of blocks."""
+    from duplexsim.metrics.turntaking import vad_from_units
+
+    arch = _architectures()
+    rng = np.random.default_rng(0)
+    got = {}
+    for seeds in (1, 2):
+        plan = arch.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path, delays=(0,),
+                         seeds=seeds, duration_s=60.0, block_s=15.0, n_boot=100)
+        frames = int(plan.block_s * 1000 / arch.FRAME_MS)
+        units = {}
+        for cell in arch.grid(plan):
+            name = arch.scenario(plan, cell["corpus"], cell["arch"], cell["partner"],
+                                 cell["delay_ms"], cell["seed"], "").name
+            units[name] = conversation(list(rng.uniform(0.1, 0.8, 4)),
+                                       0.05 if cell["arch"] == "tdm" else 0, frames)
+        corpus_vads = {c: [vad_from_units(conversation(list(rng.uniform(0.1, 0.8, 4)), 0,
+                                                       frames), {SILENCE}) for _ in range(3)]
+                       for c in arch.CORPORA}
+        summary, draws, labelled = arch.score(plan, units, {SILENCE}, corpus_vads)
+        diffs = arch.differences(plan, labelled, summary)
+        near = arch.nearer(draws, summary)
+        got[seeds] = (diffs, near, arch.report(plan, summary, diffs, near, "cmd"))
+    (diffs1, near1, report1), (diffs2, near2, _) = got[1], got[2]
+    assert diffs1["d_speech_share_lo"].isna().all() and diffs1["d_speech_share"].notna().all()
+    assert diffs2["d_speech_share_lo"].notna().all()
+    assert near1["margin_lo"].isna().all() and not near1["ci_excludes_0"].any()
+    bc = near2["statistic"] == "bc_per_speaker_min"  # no transitions here: no FTO at all
+    assert near2.loc[bc, "margin_lo"].notna().all()
+    assert "[nan, nan]" not in report1
