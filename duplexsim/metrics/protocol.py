@@ -205,10 +205,11 @@ def correlations_over_runs(
     from a two-level bootstrap: the prompts with replacement (the same draw for every run:
     they continued the same prompts), then the runs with replacement, so a CI includes how
     much another training run would differ. One run gives :func:`correlations`'s numbers
-    and CIs (the same prompt draws from ``seed``). Runs with several sampling seeds: every
-    (run, seed) is one replicate of the mean; the bootstrap's second level draws the runs,
-    then the seeds of each drawn run (a seed is no other run: drawn on their own, 3 runs of 4
-    near-identical seeds had a CI half as wide as the same runs with one seed); ``sd_runs``
+    and CIs (the same prompt draws from ``seed``). Runs with several sampling seeds: a run's
+    r is the mean over its seeds (each seed's r across prompts); the bootstrap's second
+    level draws the runs, then the seeds of each drawn run (a seed is no other run: drawn on
+    their own, 3 runs of 4 near-identical seeds had a CI half as wide as the same runs with
+    one seed); ``sd_runs``
     is between the runs' averages over their seeds. Runs with different numbers of seeds
     (one whose sampling stopped early) weigh the same: each r is the mean over runs of the
     run's mean over its seeds, in the estimate and in every bootstrap draw (a run of 4 seeds
