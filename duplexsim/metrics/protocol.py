@@ -131,12 +131,19 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float:
 def seed_tables(per_prompt: pd.DataFrame) -> list[pd.DataFrame]:
     """One per-prompt table per sampling seed (column ``seed``; a table without one is
     one table). A source with several seeds (a generated continuation) has that seed's
-    rows in each table; a source with one seed, none of them (a reference, a deterministic
-    topline), has its rows in every table. Sources with several seeds must have the same
-    ones."""
+    rows in each table; a source with one seed, none of them, or no seed (NaN: a reference,
+    a deterministic topline), has its rows in every table. Sources with several seeds must
+    have the same ones."""
     if "seed" not in per_prompt.columns:
         return [per_prompt]
-    seeds = per_prompt.groupby("source", sort=False)["seed"].agg(lambda s: tuple(sorted(set(s))))
+    by_source = per_prompt.groupby("source", sort=False)["seed"]
+    # NaN, no seed: every NaN was a seed of its own (NaN != NaN), and a reference with NaN
+    # seeds vanished from every table ("reference source 'ground_truth' not in the table")
+    mixed = [s for s, v in by_source if v.isna().any() and v.notna().any()]
+    if mixed:
+        raise ValueError(f"sources {mixed} have rows with a seed and rows without (NaN) "
+                         "(allowed: a seed on every row of a source, or on none)")
+    seeds = by_source.agg(lambda s: tuple(sorted(set(s.dropna()))))
     varied = {v for v in seeds if len(v) > 1}
     if len(varied) > 1:
         raise ValueError(f"sources with other seeds: {dict(seeds)} (allowed: every source "
@@ -148,7 +155,7 @@ def seed_tables(per_prompt: pd.DataFrame) -> list[pd.DataFrame]:
     if wrong:
         raise ValueError(f"sources {wrong} have one of the seeds {list(replicates)} only "
                          "(allowed: all of them, or one seed outside them for a reference)")
-    shared = per_prompt["source"].map(lambda s: len(seeds[s]) == 1)
+    shared = per_prompt["source"].map(lambda s: len(seeds[s]) <= 1)
     return [per_prompt[shared | (per_prompt["seed"] == k)] for k in replicates]
 
 

@@ -413,3 +413,22 @@ def test_runs_with_unequal_seed_counts_weigh_the_same() -> None:
         assert got[name] == pytest.approx(np.mean([e[name] for e in each]))
     assert got.sd_runs == pytest.approx(np.std([e.avg for e in each], ddof=1))
     assert got.avg_lo < got.avg < got.avg_hi
+
+
+def test_a_reference_without_a_seed_is_in_every_seeds_table() -> None:
+    """A reference whose ``seed`` is NaN (no seed) is shared by every seed's table, as one
+    with seed -1 is: NaN seeds were each a seed of their own (NaN != NaN), an error about
+    'sources with other seeds', or with one generated seed the reference vanished ('not in
+    the table'). A source with a seed on some rows only is a one-line error."""
+    table = _seeded(10, 3, noise=0.5)
+    no_seed = table.assign(seed=table.seed.where(table.seed >= 0))
+    for seeds in (3, 1):
+        kept = table[table.seed < seeds]
+        got = correlations(no_seed[table.seed < seeds]).iloc[0]
+        want = correlations(kept).iloc[0]
+        assert got.n_seeds == want.n_seeds == seeds and got.avg == pytest.approx(want.avg)
+    half = no_seed.copy()
+    half.loc[(half.source == "gen") & (half.seed == 0), "seed"] = np.nan
+    with pytest.raises(ValueError, match=r"sources \['gen'\] have rows with a seed and rows "
+                                         r"without"):
+        correlations(half)
