@@ -83,9 +83,12 @@ class DemoPlan:
     def trained(self, name: str) -> bool:
         """Is agent ``name`` trained already from its card (reused, not trained again)? One
         trained from another card is an :class:`~duplexsim.errors.InputError` naming the
-        first setting that differs; one a time guard stopped is not trained yet (its
-        checkpoint resumes)."""
+        first setting that differs, and so is one trained on another corpus than the one in
+        its corpus folder now (rebuilt there with other parameters; judged once that folder
+        has a manifest, and only for agents that recorded ``corpus_digest``); one a time
+        guard stopped is not trained yet (its checkpoint resumes)."""
         from duplexsim.config.card import card_with_defaults, load_card
+        from duplexsim.digests import CORPUS_FILES, directory_digest
         from duplexsim.models.agentdir import read_agent_json
 
         if not (self.agent_dir(name) / "agent.json").exists():
@@ -102,6 +105,16 @@ class DemoPlan:
                              f"trained with {was!r}, but {self.card(name)} says {now!r}",
                              "delete the folder to train it anew from the card, or another "
                              "--root")
+        corpus = self.corpus_dir(dict(AGENTS)[name])
+        recorded = info.get("corpus_digest")
+        if recorded and (corpus / "manifest.json").is_file() and \
+                recorded != directory_digest(corpus, CORPUS_FILES):
+            raise InputError(str(self.agent_dir(name)), "corpus_digest",
+                             f"trained on another corpus than {corpus} holds now (its "
+                             "manifest.json differs: rebuilt with other --corpus-hours, "
+                             "--conversation-s or --seed?)",
+                             "delete the agent folder to train it anew on this corpus, the "
+                             "demo's earlier settings, or another --root")
         # one --train-max-minutes stopped is not: training resumes and finishes it
         return not (info.get("stopped_early")
                     and (self.agent_dir(name) / "checkpoints" / "last.pt").is_file())

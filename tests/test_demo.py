@@ -107,6 +107,41 @@ def test_demo_trains_both_agents_side_by_side_with_the_bytes_of_one_after_the_ot
     assert (plan.agent_dir("fisher") / "agent.json").stat().st_mtime_ns == before
 
 
+def test_demo_refuses_an_agent_trained_on_a_corpus_since_rebuilt_with_other_parameters(
+        tmp_path):
+    """agent.json records its corpus manifest's digest: the corpus folder rebuilt with other
+    parameters (here another seed in its manifest) no longer passes for the agent's corpus."""
+    from duplexsim.atomic import write_json
+    from duplexsim.config.card import load_card
+    from duplexsim.models.vocab import Vocab
+    from duplexsim.training.recipe import RunState, agent_info
+
+    plan = DemoPlan(root=tmp_path, out=tmp_path / "demo", cards=tmp_path / "cards")
+    plan.cards.mkdir()
+    card_path = plan.card("fisher")
+    card_path.write_text(CARD.format(name="fisher", preset="fisher-like", n_units=24,
+                                     stages=STAGE.format(stage="stage3")))
+    corpus = plan.corpus_dir("fisher-like")
+    corpus.mkdir(parents=True)
+    (corpus / "manifest.json").write_text('{"name": "fisher-like", "seed": 0}')
+    info = agent_info(load_card(card_path), Vocab(24, 300), RunState(), corpus=str(corpus))
+    plan.agent_dir("fisher").mkdir(parents=True)
+    write_json(plan.agent_dir("fisher") / "agent.json", info)
+    assert plan.trained("fisher")
+    (corpus / "manifest.json").write_text('{"name": "fisher-like", "seed": 1}')
+    with pytest.raises(InputError, match=r"fisher: corpus_digest: trained on another corpus "
+                       r"than .*fisher-like holds now"):
+        plan.trained("fisher")
+    # a corpus folder not built yet (the demo builds it before training) is not judged
+    (corpus / "manifest.json").unlink()
+    assert plan.trained("fisher")
+    # nor is an agent trained before the digest was recorded
+    (corpus / "manifest.json").write_text('{"name": "fisher-like", "seed": 1}')
+    del info["corpus_digest"]
+    write_json(plan.agent_dir("fisher") / "agent.json", info)
+    assert plan.trained("fisher")
+
+
 SCENARIO = """
 name = "{name}"
 chunk_ms = 160

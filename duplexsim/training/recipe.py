@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from duplexsim.atomic import remove_stale_folders, remove_stale_temporaries
 from duplexsim.config.card import AgentCard, StageCard
+from duplexsim.digests import CORPUS_FILES, directory_digest
 from duplexsim.errors import InputError
 from duplexsim.models import attention
 from duplexsim.models.agentdir import AGENT_FORMAT
@@ -429,12 +430,17 @@ def agent_info(card: AgentCard, vocab: Vocab, run: RunState, corpus: str,
     dialogue was given and every validation loss (so ``keep_best``) is a training loss.
     ``silence_units``: the corpus tokenizer's silence units (the card's ``silence_unit`` is
     always one). ``processes``: the training processes (DDP ranks), each of which drew
-    ``batch_tokens`` a step: the weights depend on it as on the thread count."""
+    ``batch_tokens`` a step: the weights depend on it as on the thread count.
+    ``corpus_digest``: the digest of the corpus folder's manifest (:data:`CORPUS_FILES`),
+    so that a corpus rebuilt in its place with other parameters can be told from the one the
+    agent learnt from (``duplexsim demo`` refuses to reuse the agent then); "" without a
+    corpus path."""
     return {"format": AGENT_FORMAT, "name": card.agent.name, "n_units": vocab.n_units,
             "n_text": vocab.n_text, "chunk_ms": list(card.train.chunk_ms),
             "silence_unit": card.model.silence_unit,
             "silence_units": sorted({int(u) for u in silence_units} | {card.model.silence_unit}),
             "context_tokens": context_tokens(card.model), "corpus": corpus,
+            "corpus_digest": directory_digest(corpus, CORPUS_FILES) if corpus else "",
             "val_loss": dict(run.done), "kept_step": dict(run.kept), "validated_on": validated_on,
             "stopped_early": run.stopped, "processes": processes,
             "torch_threads": torch.get_num_threads(),
