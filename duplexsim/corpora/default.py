@@ -2,14 +2,15 @@
 
 60 s of a synthetic fisher-like conversation as 25 Hz units ``[2, 1500]`` plus its
 segments, used by replay partners and the Gymnasium env with no setup. Rebuild it with
-``python -m duplexsim.corpora.default [CORPUS_DIR]`` (default: builds a 0.05 h fisher-like
-corpus with seed 0 in a temp dir and takes the first 60 s of its first conversation).
+``python -m duplexsim.corpora.default [CORPUS_DIR] [--out PATH]`` (default: builds a 0.05 h
+fisher-like corpus with seed 0 in a temp dir, named :data:`BUILT_NAME` so the rebuild is the
+shipped file byte for byte, and takes the first 60 s of its first conversation).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -58,24 +59,55 @@ def write_default(dialogue: Dialogue, path: str | Path, info: dict) -> None:
                             meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
 
 
-def rebuild(corpus_dir: str | None = None) -> Path:
-    """Regenerate the resource from a (freshly built) fisher-like corpus."""
+BUILT_NAME = "duplexsim-default"
+"""The folder the default corpus is built in (inside a temporary one): its name is the
+corpus's name and goes into the resource's metadata, so it is fixed (a random temp folder's
+name made every rebuild differ from the shipped file)."""
+
+
+def rebuild(corpus_dir: str | Path | None = None, out: str | Path | None = None) -> Path:
+    """Regenerate the resource from a fisher-like corpus: ``corpus_dir``, else one built
+    afresh (seed 0, byte for byte the shipped file's) in a temporary folder removed after.
+    ``out``: where to write it (default: the package's resource)."""
+    out = Path(__file__).resolve().parent.parent / "data" / RESOURCE if out is None else Path(out)
+    if corpus_dir is not None:
+        _write_from(corpus_dir, out)
+        return out
     from duplexsim.corpora.build import build_corpus
-    from duplexsim.corpora.corpus import load_corpus
     from duplexsim.corpora.synth import load_config
 
-    if corpus_dir is None:
-        corpus_dir = tempfile.mkdtemp(prefix="duplexsim-default-")
-        build_corpus(corpus_dir, load_config("fisher-like", conversation_s=180.0), hours=0.05,
+    with tempfile.TemporaryDirectory(prefix="duplexsim-default-") as tmp:
+        built = Path(tmp) / BUILT_NAME
+        build_corpus(built, load_config("fisher-like", conversation_s=180.0), hours=0.05,
                      seed=0, n_units=501, workers=1)
-    corpus = load_corpus(corpus_dir)
-    d = corpus.dialogue(corpus.ids()[0]).crop(0.0, 60.0)
-    tok = corpus.tokenizer()
-    out = Path(__file__).resolve().parent.parent / "data" / RESOURCE
-    write_default(d, out, {"corpus": corpus.name, "preset": corpus.preset,
-                           "n_units": corpus.n_units, "silence_units": sorted(tok.silence_units)})
+        _write_from(built, out)
     return out
 
 
+def _write_from(corpus_dir: str | Path, out: Path) -> None:
+    """The resource from the first 60 s of ``corpus_dir``'s first dialogue, written to ``out``."""
+    from duplexsim.corpora.corpus import load_corpus
+
+    corpus = load_corpus(corpus_dir)
+    d = corpus.dialogue(corpus.ids()[0]).crop(0.0, 60.0)
+    tok = corpus.tokenizer()
+    write_default(d, out, {"corpus": corpus.name, "preset": corpus.preset,
+                           "n_units": corpus.n_units, "silence_units": sorted(tok.silence_units)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m duplexsim.corpora.default",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("corpus_dir", nargs="?", default=None,
+                        help="a fisher-like corpus (default: build one in a temp folder)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"where to write the resource (default: the package's {RESOURCE})")
+    args = parser.parse_args(argv)
+    print(rebuild(args.corpus_dir, args.out))
+    return 0
+
+
 if __name__ == "__main__":
-    print(rebuild(sys.argv[1] if len(sys.argv) > 1 else None))
+    from duplexsim.cli import run_reporting
+
+    raise SystemExit(run_reporting(main, "duplexsim.corpora.default"))
