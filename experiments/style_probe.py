@@ -43,6 +43,7 @@ from provenance import provenance  # the report line (command and commit)
 from duplexsim.atomic import atomic_path, write_png, write_text
 from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
 from duplexsim.config.loader import read_csv, refuse_cell
+from duplexsim.corpora.corpus import SPLITS
 from duplexsim.errors import InputError
 from duplexsim.metrics.intervals import percentile_interval
 from duplexsim.metrics.protocol import pearson_rows
@@ -441,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="chunks of the short context (default 5: 1 s at 200 ms)")
     parser.add_argument("--start-s", type=number(0, 86_400), default=15.0,
                         help="score chunks from here on (so the long context is long)")
-    parser.add_argument("--split", default="all", help="corpus split ('all': every one)")
+    parser.add_argument("--split", default="all", choices=[*SPLITS, "all"],
+                        help="corpus split ('all': every one)")
     parser.add_argument("--max-dialogues", type=number(1, 1_000_000, integer=True), default=40)
     parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000)
     parser.add_argument("--decisions", type=Path, default=None,

@@ -154,3 +154,13 @@ def test_read_decisions_refuses_a_file_that_is_not_csv(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(data)
         with pytest.raises(InputError, match="not a readable CSV"):
             read_decisions(tmp_path / name)
+
+
+def test_an_unknown_split_is_one_line_before_anything_runs(tmp_path: Path) -> None:
+    """Before: any --split was taken, and one not in the corpus failed only after the agent
+    was loaded, naming "split" rather than the flag."""
+    proc = run_experiment("style_probe.py", "--split", "tset", "--pair", str(tmp_path / "a"),
+                          str(tmp_path / "c"), "--out", str(tmp_path / "o"), timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "--split" in proc.stderr
+    assert "'tset'" in proc.stderr and "test" in proc.stderr
