@@ -560,7 +560,7 @@ def source_table(scored: dict[str, list[Scored]], per_prompt: pd.DataFrame) -> p
     return pd.DataFrame(rows).sort_values("prompts", kind="stable", ignore_index=True)
 
 
-def plot_sources(sources: pd.DataFrame, path: Path) -> None:
+def plot_sources(sources: pd.DataFrame, path: Path, caption: str = "") -> None:
     """Overlap share of every source with its 95% CI, one panel per prompt corpus: the
     ground truth and format toplines, continuation and interaction side by side."""
     import matplotlib
@@ -581,7 +581,7 @@ def plot_sources(sources: pd.DataFrame, path: Path) -> None:
         ax.set_title(f"{corpus} prompts: gray reference, blue one model writes both "
                      "sides, red two agents", fontsize=9)
         ax.set_ylabel("overlap share (95% CI)")
-    write_png(fig, path)
+    write_png(fig, path, caption=caption or None)
 
 
 def corpus_comparison(plan: Plan, scored_by: dict[str, list[Scored]], silence: set[int],
@@ -669,7 +669,7 @@ def _nearer(value: float, own: float, other: float, names: tuple[str, str],
             f"nearer_own{suffix}": bool(d_own < d_other) if ok else None}
 
 
-def plot(corr: pd.DataFrame, comp: pd.DataFrame, path: Path) -> None:
+def plot(corr: pd.DataFrame, comp: pd.DataFrame, path: Path, caption: str = "") -> None:
     """Left: r vs ground truth (pooled prompts) per source; right: agents vs corpora on each
     statistic of :data:`COMPARED`."""
     import matplotlib
@@ -700,7 +700,7 @@ def plot(corr: pd.DataFrame, comp: pd.DataFrame, path: Path) -> None:
         ax.set_xticks(range(len(c)), c["source"])
         ax.set_title(key)
         ax.legend(fontsize=7)
-    write_png(fig, path)
+    write_png(fig, path, caption=caption or None)
 
 
 def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
@@ -710,8 +710,8 @@ def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
                      ("corpus_comparison", comp), ("persistence", persistence),
                      ("sources", sources)):
         write_text(plan.out / f"{name}.csv", df.to_csv(index=False, float_format="%.4g"))
-    plot(corr, comp, plan.out / "continuation.png")
-    plot_sources(sources, plan.out / "sources.png")
+    plot(corr, comp, plan.out / "continuation.png", command)  # the figures name it too
+    plot_sources(sources, plan.out / "sources.png", command)
     means = per_prompt.groupby("source", sort=False)[["ipu", "pause", "fto", "gap",
                                                       "overlap"]].mean()
     text = [f"# Continuation study\n\n{command}\n\nprompt {plan.prompt_s:g} s -> continuation "
@@ -827,7 +827,8 @@ def runs_correlation_tables(tables: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def plot_runs(pooled: pd.DataFrame, per_run: pd.DataFrame, path: Path) -> None:
+def plot_runs(pooled: pd.DataFrame, per_run: pd.DataFrame, path: Path,
+              caption: str = "") -> None:
     """Each agent's in-distribution average r: every run alone (dots), the mean over runs
     with its two-level CI, its corpus's Prompt row and issue 16's bar (0.6x of it)."""
     import matplotlib
@@ -854,7 +855,7 @@ def plot_runs(pooled: pd.DataFrame, per_run: pd.DataFrame, path: Path) -> None:
     ax.set_ylabel("average r (ipu, pause, fto) vs ground truth")
     ax.set_title(f"in distribution, {per_run['run'].nunique()} training runs")
     ax.legend(fontsize=7, loc="upper center", ncol=2)
-    write_png(fig, path)
+    write_png(fig, path, caption=caption or None)
 
 
 def run_replicates(plan: Plan, roots: list[Path], command: str = "") -> Path:
@@ -882,7 +883,7 @@ def run_replicates(plan: Plan, roots: list[Path], command: str = "") -> Path:
                                        for s in pooled["source"]],
                            bar=0.6 * pooled["prompt_avg_r"],
                            met=pooled["avg_r"] >= 0.6 * pooled["prompt_avg_r"])
-    plot_runs(pooled, per_run, plan.out / "runs.png")
+    plot_runs(pooled, per_run, plan.out / "runs.png", command)
     text = [f"# Continuation study over {len(roots)} training runs\n\n{command}\n\n"
             f"prompt {plan.prompt_s:g} s -> continuation {plan.continuation_s:g} s; seeds "
             f"{list(plan.seeds)}; sampling temperature {plan.temperature:g}; "

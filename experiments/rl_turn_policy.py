@@ -488,7 +488,7 @@ spaced out), a measure of backchannel timing.
     write_text(out / "REPORT.md", text)
 
 
-def plot(summary: pd.DataFrame, path: Path) -> None:
+def plot(summary: pd.DataFrame, path: Path, caption: str = "") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -506,7 +506,7 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
         ax.set_xlabel("one-way delay (ms)")
     axes[0][0].set_ylabel("episode reward (95% CI)")
     axes[0][-1].legend(fontsize=7)
-    write_png(fig, path)
+    write_png(fig, path, caption=caption or None)
 
 
 def smoke_config(out: Path) -> Config:
@@ -704,7 +704,7 @@ def main(argv: list[str] | None = None) -> int:
         with atomic_path(out / f"{name}.csv") as tmp:
             frame.to_csv(tmp, index=False)
     write_report(out, cfg, command, summary, ver, gen, farm, tuned, time.perf_counter() - t0)
-    plot(summary, out / "rl.png")
+    plot(summary, out / "rl.png", command)  # the figure names its command too
     print(ver.to_string(index=False))
     print(gen.to_string(index=False))
     print(json.dumps({"report": str(out / "REPORT.md")}))

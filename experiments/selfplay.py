@@ -289,7 +289,7 @@ def run_plan(plan: Plan, command: str) -> Path:
         tables["run_variance"] = run_variance(per_run)
     for name, table in tables.items():
         write_text(plan.out / f"{name}.csv", table.to_csv(index=False))
-    plot(summary, plan.out / "selfplay.png", per_run)
+    plot(summary, plan.out / "selfplay.png", per_run, command)  # the figure names it too
     report = plan.out / "REPORT.md"
     write_text(report, render(plan, summary, verdicts, coord, command, per_run))
     return report
@@ -451,9 +451,10 @@ def render(plan: Plan, summary: pd.DataFrame, verdicts: pd.DataFrame, coord: pd.
     ])
 
 
-def plot(summary: pd.DataFrame, path: Path, per_run: pd.DataFrame | None = None) -> None:
+def plot(summary: pd.DataFrame, path: Path, per_run: pd.DataFrame | None = None,
+         caption: str = "") -> None:
     """Bars with 95% CIs per statistic; with several training runs, each run's own value
-    as a dot on its agent's bar."""
+    as a dot on its agent's bar. ``caption``: the command and commit, under the plot."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -475,7 +476,7 @@ def plot(summary: pd.DataFrame, path: Path, per_run: pd.DataFrame | None = None)
                 ax.legend(fontsize=7, loc="best")
         ax.set_xticks(range(len(order)), ["F agent", "F corpus", "C agent", "C corpus"])
         ax.set_title(stat, fontsize=9)
-    write_png(fig, path)
+    write_png(fig, path, caption=caption or None)
 
 
 def check_roots(parser: ArgumentParser, roots: list[Path]) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from experiment_run import run_experiment
+from PIL import Image
 
 from duplexsim.sweeps.config import SweepConfig, dump_sweep
 
@@ -120,6 +121,9 @@ def test_continuation_smoke_scores_every_source_and_regenerates_identically(tmp_
     assert "sampling temperature 1;" in (out / "REPORT.md").read_text()
     assert "Command: `python experiments/continuation.py --smoke --out " in \
         (out / "REPORT.md").read_text()
+    for png in ("continuation.png", "sources.png"):  # the figures name it too
+        assert Image.open(out / png).info["Description"].startswith(
+            "Command: `python experiments/continuation.py --smoke --out ")
     fmt = per_prompt[per_prompt["source"].str.startswith("format-")]
     assert set(fmt["source"]) == {"format-160", "format-200", "format-240"}
     assert fmt["prompt"].nunique() == 8
@@ -176,6 +180,8 @@ def test_continuation_over_two_training_runs(tmp_path):
     report = (out / "REPORT.md").read_text()
     assert "# Continuation study over 2 training runs" in report and str(second) in report
     assert (out / "runs.png").stat().st_size > 0
+    assert Image.open(out / "runs.png").info["Description"].startswith(
+        "Command: `python experiments/continuation.py --agents ")
     # the first run alone, with its own cache: the same per-prompt bytes as inside the study
     inside = (out / "runs" / "run0" / "per_prompt.csv").read_bytes()
     alone = tmp_path / "alone"

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from experiment_run import run_experiment
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,6 +43,8 @@ def test_rl_turn_policy_smoke(tmp_path: Path) -> None:
                     "Command: `python experiments/rl_turn_policy.py --smoke", "(commit "):
         assert section in report
     assert (tmp_path / "rl.png").stat().st_size > 1000
+    assert Image.open(tmp_path / "rl.png").info["Description"].startswith(
+        "Command: `python experiments/rl_turn_policy.py --smoke")  # the figure names it too
     assert (tmp_path / "ppo.zip").is_file() and (tmp_path / "rule_tuning.csv").is_file()
 
     # --policy: the saved policy, evaluated again, plays exactly the same episodes

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from experiment_run import run_experiment
+from PIL import Image
 
 from duplexsim.metrics.intervals import MIN_BOOT_UNITS
 
@@ -31,6 +32,8 @@ def test_selfplay_smoke(tmp_path: Path) -> None:
     assert len(verdicts) == 10 and verdicts.met.dtype == bool
     assert "Verdicts (" in (out / "REPORT.md").read_text() and (out / "selfplay.png").is_file()
     assert "Command: `python experiments/selfplay.py --smoke" in (out / "REPORT.md").read_text()
+    assert Image.open(out / "selfplay.png").info["Description"].startswith(
+        "Command: `python experiments/selfplay.py --smoke")  # the figure names it too
     again = run_experiment("selfplay.py", "--smoke", "--out", str(out))
     assert again.returncode == 0  # reuses its conversations: same numbers
     assert pd.read_csv(out / "summary.csv").equals(summary)
@@ -262,8 +265,6 @@ def test_the_corpus_reference_counts_every_silence_unit_as_silence(monkeypatch):
 def test_compare_figure_names_its_command_and_commit(tmp_path: Path) -> None:
     """The figure is all selfplay_compare.py writes: it carries the provenance line (under
     the plot and in the PNG's Description), as every report does."""
-    from PIL import Image
-
     sys.path.insert(0, str(ROOT / "experiments"))
     import selfplay_compare
 
