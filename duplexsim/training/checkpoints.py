@@ -27,8 +27,15 @@ CHECKPOINT_FORMAT = "duplexsim-checkpoint/1"
 _REQUIRED = {"stage": str, "step": int, "done": dict, "model": dict, "optimizer": dict,
              "torch_rng": torch.Tensor, "log": list}
 """What a resume reads from every checkpoint (the other keys came later: defaults apply)."""
-_OPTIONAL = {"cuda_rng": torch.Tensor}
-"""Keys only some checkpoints hold (``cuda_rng``: written on CUDA); checked where present."""
+_OPTIONAL: dict[str, type | tuple[type, ...]] = {
+    "cuda_rng": torch.Tensor, "kept": dict, "best": dict, "pending": list, "threads": list,
+    "precision": list, "elapsed_s": (float, int)}
+"""Keys only some checkpoints hold (``cuda_rng``: written on CUDA; the others came later):
+checked where present."""
+_ITEMS: dict[str, type | tuple[type, ...]] = {
+    "done": (float, int), "kept": int, "pending": (float, int), "threads": int, "precision": str}
+"""The values a resume reads inside containers (``done``: each finished stage's validation
+loss; ``kept``: its step; ``pending``: training losses)."""
 _STAGES = ("stage1", "stage2", "stage3")
 
 
@@ -67,13 +74,26 @@ def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | No
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise InputError(str(path), "format", "not a duplexsim checkpoint", CHECKPOINT_FORMAT)
     for key, kind in _REQUIRED.items():  # a damaged or hand-edited file: not a KeyError later
-        if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
+        if not _is(state.get(key), kind):
             raise InputError(str(path), key, f"{type(state.get(key)).__name__} (missing or of "
                              "another type)", f"a {kind.__name__}; delete it to start over")
-    for key, kind in _OPTIONAL.items():
-        if key in state and not isinstance(state[key], kind):
+    for key, kinds in _OPTIONAL.items():
+        if key in state and not _is(state[key], kinds):
             raise InputError(str(path), key, f"{type(state[key]).__name__} (of another type)",
-                             f"a {kind.__name__}; delete it to start over")
+                             f"a {_names(kinds)}; delete it to start over")
+    for key, kinds in _ITEMS.items():  # what restore turns into numbers: not a bare TypeError
+        items = state.get(key) or ()
+        bad = [v for v in (items.values() if isinstance(items, dict) else items)
+               if not _is(v, kinds)]
+        if bad:
+            raise InputError(str(path), key, f"holds {bad[0]!r} ({type(bad[0]).__name__})",
+                             f"{_names(kinds)} values; delete it to start over")
+    best = state.get("best")
+    if best and not (_is(best.get("val_loss"), float) and _is(best.get("step"), int)
+                     and _is(best.get("model"), dict)):
+        raise InputError(str(path), "best", f"keys {sorted(map(str, best))} (missing or of "
+                         "other types)", "empty, or val_loss (float), step (int) and model "
+                         "(weights); delete it to start over")
     if state["stage"] not in _STAGES or state["step"] < 0:
         raise InputError(str(path), "stage", f"{state['stage']!r} step {state['step']}",
                          f"one of {', '.join(_STAGES)} at a step >= 0; delete it to start over")
@@ -102,6 +122,15 @@ def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | No
                          "the card (and --seed) it was written for, a fresh --out, or delete "
                          "checkpoints/")
     return state
+
+
+def _is(value: Any, kind: type | tuple[type, ...]) -> bool:
+    """``isinstance``, a bool counting as no number."""
+    return isinstance(value, kind) and not isinstance(value, bool)
+
+
+def _names(kind: type | tuple[type, ...]) -> str:
+    return " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
 
 
 def rng_states(device: str) -> dict[str, torch.Tensor]:

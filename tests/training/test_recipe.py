@@ -446,10 +446,13 @@ def test_a_warmup_longer_than_the_stage_under_ddp_is_refused_before_training(tmp
     assert not (tmp_path / "checkpoints").exists()
 
 
-@pytest.mark.parametrize("damage", ["no model", "stage9", "step as text"])
+@pytest.mark.parametrize("damage", ["no model", "stage9", "step as text", "kept", "best",
+                                    "pending", "threads", "precision", "elapsed_s", "done"])
 def test_a_checkpoint_missing_what_a_resume_reads_is_one_error(tmp_path, damage) -> None:
     """A checkpoint of the right format without its weights, or naming a stage the recipe
-    has none of, failed inside restore as a bare KeyError (review)."""
+    has none of, failed inside restore as a bare KeyError (review); one whose ``kept``,
+    ``best``, ``pending``, ``threads``, ``precision`` or ``elapsed_s`` was of another type,
+    or held values of one, as a bare TypeError or ValueError (review)."""
     from duplexsim.errors import InputError
 
     card = tiny_card(steps=2)
@@ -461,10 +464,14 @@ def test_a_checkpoint_missing_what_a_resume_reads_is_one_error(tmp_path, damage)
         del state["model"]
     elif damage == "stage9":
         state["stage"] = "stage9"
-    else:
+    elif damage == "step as text":
         state["step"] = "4"
+    else:
+        state[damage] = {"kept": [2], "best": {"val_loss": 1.0}, "pending": ["nan?"],
+                         "threads": 1, "precision": [1], "elapsed_s": "3 s",
+                         "done": {"stage1": "low"}}[damage]
     torch.save(state, ckpt)
-    key = {"no model": "model", "stage9": "stage", "step as text": "step"}[damage]
+    key = {"no model": "model", "stage9": "stage", "step as text": "step"}.get(damage, damage)
     with pytest.raises(InputError, match=f"last.pt: {key}: .*delete it to start over"):
         _trainer(card, tmp_path)[0].restore()
 
