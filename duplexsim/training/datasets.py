@@ -55,18 +55,18 @@ def prepare(dialogues: Sequence[DialogueLike], vocab: Vocab, text_tok: Any) -> l
     """Check units against the vocabulary and pre-tokenise segment texts."""
     out = []
     for i, d in enumerate(dialogues):
+        where = f"dialogue {getattr(d, 'id', i)}"
         if d.units is None:
-            raise ValueError(f"dialogue {getattr(d, 'id', i)}: no units (allowed: dialogues "
-                             "with units [2, T])")
+            raise InputError(where, "units", "none (a dialogue without units)",
+                             "dialogues with units [2, T]")
         units = np.asarray(d.units, dtype=np.int64)
         if units.ndim != 2 or units.shape[0] != 2:
-            raise ValueError(f"dialogue {getattr(d, 'id', i)}: units shape {units.shape} "
-                             "(allowed: [2, T])")
+            raise InputError(where, "units", f"shape {list(units.shape)}", "[2, T]")
         if units.size and (units.min() < 0 or units.max() >= vocab.n_units):
             channel, frame = (int(x[0]) for x in np.nonzero((units < 0) | (units >= vocab.n_units)))
-            raise ValueError(f"dialogue {getattr(d, 'id', i)}: unit {int(units[channel, frame])} "
-                             f"(channel {channel}, frame {frame}) outside the model's unit "
-                             f"vocabulary 0..{vocab.n_units - 1}")
+            raise InputError(where, "units", f"unit {int(units[channel, frame])} (channel "
+                             f"{channel}, frame {frame}) outside the model's unit vocabulary",
+                             f"0..{vocab.n_units - 1}")
         segs = []
         for s in sorted(d.segments, key=lambda s: (s.start_s, s.speaker)):
             a = max(0, int(round(s.start_s / FRAME_S)))
@@ -75,7 +75,7 @@ def prepare(dialogues: Sequence[DialogueLike], vocab: Vocab, text_tok: Any) -> l
                 segs.append((int(s.speaker), a, b, encode_text(text_tok, vocab, s.text or "")))
         out.append(_Prepared(units, segs))
     if not out:
-        raise ValueError("no dialogues to train on")
+        raise InputError("<dialogues>", "", "no dialogues to train on", "at least one dialogue")
     return out
 
 

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from duplexsim.atomic import remove_stale_folders, remove_stale_temporaries
 from duplexsim.config.card import AgentCard, StageCard
 from duplexsim.digests import CORPUS_FILES, directory_digest
-from duplexsim.errors import InputError
+from duplexsim.errors import ConfigError, InputError
 from duplexsim.models import attention
 from duplexsim.models.agentdir import AGENT_FORMAT
 from duplexsim.models.model import build_model, context_tokens, quiet_loading, save_model
@@ -479,8 +479,9 @@ def train_agent(card: AgentCard, train: Sequence[DialogueLike], val: Sequence[Di
     """
     if card.agent.kind != "syncllm":  # a SyncLLM agent, agent.json without "kind": it
         # would load as SyncLLM with a card that says otherwise
-        raise ValueError(f"agent.kind: {card.agent.kind!r} (allowed here: 'syncllm'; TDM "
-                         "cards train with duplexsim.training.tdm.train_tdm_agent)")
+        raise ConfigError(f"agent card {card.agent.name!r}", "agent.kind",
+                          f"{card.agent.kind!r} (TDM cards train with "
+                          "duplexsim.training.tdm.train_tdm_agent)", "'syncllm'")
     out = Path(out)
     trainer, text_tok = fit(card, train, val, out, WallGuard(max_minutes), progress)
     info = agent_info(card, trainer.vocab, trainer.run, corpus, "val" if val else "train",

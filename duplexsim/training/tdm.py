@@ -47,6 +47,7 @@ import numpy as np
 import torch
 
 from duplexsim.config.card import AgentCard, TdmCard
+from duplexsim.errors import ConfigError
 from duplexsim.models.vocab import TdmVocab, train_text_tokenizer
 from duplexsim.tdm_tokens import TdmFormat
 from duplexsim.tokens import FRAME_MS
@@ -234,8 +235,9 @@ def train_tdm_agent(card: AgentCard, train: Sequence[DialogueLike],
     )
 
     if card.agent.kind != "tdm":
-        raise ValueError(f"agent.kind: {card.agent.kind!r} (allowed here: 'tdm'; SyncLLM cards "
-                         "train with duplexsim.training.recipe.train_agent)")
+        raise ConfigError(f"agent card {card.agent.name!r}", "agent.kind",
+                          f"{card.agent.kind!r} (SyncLLM cards train with "
+                          "duplexsim.training.recipe.train_agent)", "'tdm'")
     out = Path(out)
     dist = setup_distributed()
     check_schedules(card, dist.world)  # before the vocabulary and the data are built

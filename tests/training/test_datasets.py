@@ -80,9 +80,22 @@ def test_a_unit_outside_the_vocabulary_is_the_one_named() -> None:
     card = tiny_card()
     vocab, tok = make_vocab(card, synthetic_dialogues())
     bad = Dlg("neg", np.array([[1, 2, 3, 4], [5, -1, 5, 5]]), [])
-    with pytest.raises(ValueError, match=r"dialogue neg: unit -1 \(channel 1, frame 1\) outside "
-                                         r"the model's unit vocabulary 0\.\.19"):
+    with pytest.raises(InputError, match=r"^dialogue neg: units: unit -1 \(channel 1, frame 1\) "
+                                         r"outside the model's unit vocabulary \(allowed: "
+                                         r"0\.\.19\)$"):
         prepare([bad], vocab, tok)
+
+
+@pytest.mark.parametrize("units", [None, np.zeros((3, 8), dtype=np.int64)])
+def test_a_dialogue_without_units_of_two_channels_is_an_input_error(units) -> None:
+    """prepare raised a plain ValueError for these (and for no dialogue at all): Python
+    callers catching the project's InputError missed them (review)."""
+    card = tiny_card()
+    vocab, tok = make_vocab(card, synthetic_dialogues())
+    with pytest.raises(InputError, match=r"^dialogue odd: units: .*\(allowed: .*\[2, T\]\)$"):
+        prepare([Dlg("odd", units, [])], vocab, tok)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="no dialogues to train on"):
+        prepare([], vocab, tok)
 
 
 def test_a_dialogue_shorter_than_some_chunks_gives_windows_of_those_it_holds() -> None:

@@ -128,7 +128,7 @@ def test_units_outside_vocabulary_are_a_clear_error() -> None:
     dialogues = synthetic_dialogues(n=1)
     dialogues[0].units[1, 5] = N_UNITS + 3
     vocab, tok = make_vocab(card, dialogues)
-    with pytest.raises(ValueError, match="unit vocabulary 0..19"):
+    with pytest.raises(ValueError, match=r"unit vocabulary \(allowed: 0..19\)"):
         prepare(dialogues, vocab, tok)
 
 

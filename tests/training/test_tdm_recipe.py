@@ -17,6 +17,7 @@ from tdm_fixtures import tiny_tdm_card  # noqa: E402
 
 from duplexsim.config.card import TdmCard  # noqa: E402
 from duplexsim.corpora import default_dialogue  # noqa: E402
+from duplexsim.errors import ConfigError  # noqa: E402
 from duplexsim.models.vocab import TdmVocab  # noqa: E402
 from duplexsim.tdm_tokens import TdmFormat  # noqa: E402
 from duplexsim.training.datasets import prepare  # noqa: E402
@@ -207,7 +208,7 @@ def test_train_tdm_agent_writes_a_tdm_agent_directory_and_resumes(tmp_path):
                             progress=False)  # everything done: resumes to the same weights
     assert again["val_loss"] == info["val_loss"]
     assert (tmp_path / "a" / "model" / "model.safetensors").read_bytes() == weights
-    with pytest.raises(ValueError, match="agent.kind: 'syncllm' \\(allowed here: 'tdm'"):
+    with pytest.raises(ConfigError, match="agent.kind: 'syncllm' .*\\(allowed: 'tdm'\\)$"):
         from duplexsim.config.card import AgentCard
 
         train_tdm_agent(AgentCard(), [d], [d], tmp_path / "b", progress=False)
@@ -248,6 +249,6 @@ def test_the_syncllm_recipe_refuses_a_tdm_card(tmp_path) -> None:
     from duplexsim.training.recipe import train_agent
 
     d = default_dialogue()
-    with pytest.raises(ValueError, match="agent.kind: 'tdm' \\(allowed here: 'syncllm'"):
+    with pytest.raises(ConfigError, match="agent.kind: 'tdm' .*\\(allowed: 'syncllm'\\)$"):
         train_agent(tiny_tdm_card(), [d], [d], tmp_path / "a", progress=False)
     assert not (tmp_path / "a").exists()
