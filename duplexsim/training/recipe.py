@@ -40,7 +40,7 @@ from duplexsim.errors import ConfigError, InputError
 from duplexsim.models import attention
 from duplexsim.models.agentdir import AGENT_FORMAT
 from duplexsim.models.model import build_model, context_tokens, quiet_loading, save_model
-from duplexsim.models.vocab import Vocab, save_text_tokenizer, train_text_tokenizer
+from duplexsim.models.vocab import VOCABS, Vocab, save_text_tokenizer, train_text_tokenizer
 from duplexsim.training.checkpoints import (
     data_fingerprint,
     load_checkpoint,
@@ -418,9 +418,11 @@ def build_data(card: AgentCard, vocab: Vocab, text_tok: Any, train: Sequence[Dia
 
 
 def make_vocab(card: AgentCard, train: Sequence[DialogueLike]) -> tuple[Vocab, Any]:
+    """The card's id layout (:data:`~duplexsim.models.vocab.VOCABS` of its ``agent.kind``)
+    and the text tokenizer trained on ``train``'s segment texts."""
     texts = [s.text for d in train for s in d.segments if s.text]
     tok = train_text_tokenizer(texts, card.model.text_vocab_size)
-    return Vocab(card.model.n_units, tok.get_vocab_size()), tok
+    return VOCABS[card.agent.kind](card.model.n_units, tok.get_vocab_size()), tok
 
 
 def agent_info(card: AgentCard, vocab: Vocab, run: RunState, corpus: str,

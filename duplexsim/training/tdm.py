@@ -48,7 +48,7 @@ import torch
 
 from duplexsim.config.card import AgentCard, TdmCard
 from duplexsim.errors import ConfigError
-from duplexsim.models.vocab import TdmVocab, train_text_tokenizer
+from duplexsim.models.vocab import TdmVocab
 from duplexsim.tdm_tokens import TdmFormat
 from duplexsim.tokens import FRAME_MS
 from duplexsim.training.checkpoints import data_fingerprint
@@ -229,6 +229,7 @@ def train_tdm_agent(card: AgentCard, train: Sequence[DialogueLike],
         Trainer,
         agent_info,
         check_schedules,
+        make_vocab,
         setup_distributed,
         train_stages,
         write_agent,
@@ -241,9 +242,8 @@ def train_tdm_agent(card: AgentCard, train: Sequence[DialogueLike],
     out = Path(out)
     dist = setup_distributed()
     check_schedules(card, dist.world)  # before the vocabulary and the data are built
-    texts = [s.text for d in train for s in d.segments if s.text]
-    text_tok = train_text_tokenizer(texts, card.model.text_vocab_size)
-    vocab = TdmVocab(card.model.n_units, text_tok.get_vocab_size())
+    vocab, text_tok = make_vocab(card, train)
+    assert isinstance(vocab, TdmVocab)  # VOCABS["tdm"]
     trainer = Trainer(card, vocab, out, dist, progress=progress,
                       data=data_fingerprint(train, val))
     train_sets, val_sets = build_tdm_data(card, vocab, text_tok, train, val, silence_units)

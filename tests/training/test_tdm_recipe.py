@@ -243,6 +243,16 @@ def test_a_dialogue_shorter_than_some_slices_gives_windows_of_those_it_holds():
     assert not (rows[:, 0] == vocab.pad).any()
 
 
+def test_make_vocab_gives_a_tdm_card_the_tdm_id_layout() -> None:
+    """make_vocab gave every card the SyncLLM layout, [PAD] of a TDM card on its <idle> id;
+    train_tdm_agent built its vocabulary with a copy of it instead (review)."""
+    from duplexsim.training.recipe import make_vocab
+
+    vocab, tok = make_vocab(tiny_tdm_card(), [default_dialogue()])
+    assert type(vocab) is TdmVocab and vocab.n_text == tok.get_vocab_size()
+    assert vocab.pad == vocab.n_units + 4
+
+
 def test_the_syncllm_recipe_refuses_a_tdm_card(tmp_path) -> None:
     """train_agent trained a TDM card as a SyncLLM agent without a word: an agent.json with
     no ``kind`` (loaded as SyncLLM) whose card says tdm (review). Nothing is written."""
