@@ -148,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
     if checkpoint.is_file():  # resuming: a corrupt one, another card's or processes' fails now
         from duplexsim.training.checkpoints import load_checkpoint
 
-        load_checkpoint(checkpoint, card.to_dict(), vocab_size=None, world=launched_world())
+        load_checkpoint(checkpoint, card.to_dict(), vocab_size=None, world=launched_world(),
+                        mmap=True)  # its weights are read once, by the resume
     module, function = RECIPES[card.agent.kind]
     train_agent = getattr(importlib.import_module(module), function)
     train = list(corpus.dialogues(split="train"))

@@ -664,3 +664,26 @@ def test_a_cuda_checkpoint_puts_the_gpu_generator_back(tmp_path) -> None:
     torch.save(saved, path)
     set_rng_states(torch.load(path, weights_only=True), "cuda")
     assert torch.equal(torch.rand(4, device="cuda"), first)
+
+
+def test_a_mapped_check_of_a_checkpoint_reads_what_a_resume_reads(tmp_path) -> None:
+    """``duplexsim train`` read a resumed checkpoint whole twice (its check, then the resume):
+    the check maps it instead (``mmap=True``), with the same contents and errors; a file of
+    torch's legacy format, which cannot be mapped, is read (review)."""
+    from duplexsim.training.checkpoints import load_checkpoint
+
+    card = tiny_card(steps=2)
+    trainer, train, val = _trainer(card, tmp_path)
+    train_stages(trainer, train, val)
+    ckpt = tmp_path / "checkpoints" / "last.pt"
+    read = load_checkpoint(ckpt, card.to_dict(), None)
+    mapped = load_checkpoint(ckpt, card.to_dict(), None, mmap=True)
+    assert mapped.keys() == read.keys() and mapped["log"] == read["log"]
+    for name, tensor in read["model"].items():
+        assert torch.equal(mapped["model"][name], tensor), name
+    legacy = tmp_path / "legacy.pt"
+    torch.save(read, legacy, _use_new_zipfile_serialization=False)
+    assert load_checkpoint(legacy, card.to_dict(), None, mmap=True)["step"] == read["step"]
+    legacy.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="legacy.pt: corrupt checkpoint"):
+        load_checkpoint(legacy, card.to_dict(), None, mmap=True)
