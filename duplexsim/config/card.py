@@ -409,13 +409,21 @@ class AgentCard:
                 raise FieldError(f"{name}.seq_len", f"{stage.seq_len} > the model's "
                                  f"context_tokens = {context}", f"<= {context}")
 
-    def missing_files(self, file: str = "<card>") -> list[Problem]:
+    def missing_files(self, file: str = "<card>", resume: str | Path = "") -> list[Problem]:
         """Files this card needs that are not there: ``model.init_from``'s model folder;
-        for ``train`` (before the corpus is read) and ``validate --check-files``."""
+        for ``train`` (before the corpus is read) and ``validate --check-files``.
+        ``resume``: the checkpoint a run would resume, which needs the folder too."""
         path = self.model.init_from
         if path and not (Path(path) / "config.json").is_file():
             where = "" if Path(path).is_absolute() else \
                 f"; relative to the current directory {Path.cwd()}, not to the card"
+            if resume:  # the checkpoint holds the weights, not the model's configuration
+                return [Problem(file, "model.init_from", f"no model folder at {path!r} "
+                                f"(config.json missing{where}); resuming {resume} needs it: "
+                                "the model is built from it (its config.json and generation "
+                                "config, saved with the agent) before the checkpoint's "
+                                "weights are loaded over it",
+                                f"the pretrained folder this run started from, back at {path!r}")]
             return [Problem(file, "model.init_from", f"no model folder at {path!r} "
                             f"(config.json missing{where})",
                             'a local Hugging Face Llama folder, or "" to train from scratch')]

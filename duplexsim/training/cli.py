@@ -27,7 +27,7 @@ from pathlib import Path
 
 from duplexsim.cli import number, path_arg
 from duplexsim.config.card import AgentCard, load_card
-from duplexsim.errors import InputError, OutputError
+from duplexsim.errors import ConfigError, InputError, OutputError
 
 RECIPES = {
     "syncllm": ("duplexsim.training.recipe", "train_agent"),
@@ -98,7 +98,11 @@ def run(args: argparse.Namespace) -> int:
     from duplexsim.config.cli import expect_kind
 
     expect_kind(args.card, "agent card")
-    card = with_seed(load_card(args.card, check_files=True), args.seed)
+    card = with_seed(load_card(args.card), args.seed)
+    checkpoint = Path(args.out) / "checkpoints" / "last.pt"
+    problems = card.missing_files(str(args.card), checkpoint if checkpoint.is_file() else "")
+    if problems:
+        raise ConfigError(problems)
     check_output_dir(args.out)
     import importlib
 
@@ -136,7 +140,6 @@ def run(args: argparse.Namespace) -> int:
                           "would be written into it and its unit tokenizer replaced by "
                           f"{args.corpus}'s", "an agent folder apart from every corpus")
     _check_not_foreign(Path(args.out))
-    checkpoint = Path(args.out) / "checkpoints" / "last.pt"
     if (Path(args.out) / "agent.json").is_file() and not checkpoint.is_file():
         raise OutputError(str(args.out), "--out", "holds a trained agent (agent.json) and no "
                           "checkpoints/last.pt to resume: training would replace it",

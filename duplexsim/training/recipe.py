@@ -123,6 +123,11 @@ class Trainer:
         """:func:`~duplexsim.training.checkpoints.data_fingerprint` of the dialogues: a
         checkpoint of other data is not resumed."""
         self.progress = progress and dist.main
+        self.ckpt = out / "checkpoints" / "last.pt"
+        if card.model.init_from and self.ckpt.is_file():  # say why a resume needs the folder
+            problems = card.missing_files(f"agent card {card.agent.name!r}", self.ckpt)
+            if problems:
+                raise ConfigError(problems)
         # PreTrainedModel.to is decorated with functools.wraps(nn.Module.to), which typeshed
         # types as a _Wrapped without __get__: mypy does not bind self to the model
         self.model = build_model(card.model, vocab.size, vocab.pad, vocab.bos, vocab.eos,
@@ -136,7 +141,6 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             self.ddp = DistributedDataParallel(self.model)
-        self.ckpt = out / "checkpoints" / "last.pt"
         self.card_dict = card.to_dict()
         self.run = RunState()
         self.saved: tuple[str, int] | None = None  # (stage, step) of the checkpoint on disk

@@ -274,3 +274,43 @@ def test_a_missing_init_from_is_named_before_the_corpus_is_read(
     assert err == [f"{card}: model.init_from: no model folder at '{tmp_path / 'llama'}' "
                    '(config.json missing) (allowed: a local Hugging Face Llama folder, or "" '
                    "to train from scratch)"]
+
+
+def test_a_resume_says_why_it_needs_the_init_from_folder(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A resume builds the model from ``model.init_from`` (its config.json and generation
+    config go into the agent) before loading the checkpoint's weights over it; with the
+    folder gone the error told a user resuming to set ``init_from = ""`` and train from
+    scratch (a card the checkpoint then refuses), and the library failed in build_model
+    without saying the weights were not what it wanted (review)."""
+    import shutil
+
+    from duplexsim.config.card import ModelCard, load_card
+    from duplexsim.errors import ConfigError
+    from duplexsim.models.model import build_model, save_model
+    from duplexsim.models.vocab import Vocab
+    from duplexsim.training.recipe import Dist, Trainer
+
+    llama = tmp_path / "llama"
+    save_model(build_model(ModelCard(size="tiny", n_units=4, text_vocab_size=300), 50, 0, 1, 2),
+               llama)
+    write_corpus(tmp_path / "corpus")
+    card = tmp_path / "card.toml"
+    card.write_text(card_toml({"model": {"init_from": str(llama)}}))
+    out = tmp_path / "agent"
+    run = ["train", str(card), "--corpus", str(tmp_path / "corpus"), "--out", str(out),
+           "--no-progress"]
+    assert main(run) == 0
+    (out / "agent.json").unlink()  # as after a kill: the checkpoint is what resumes
+    shutil.rmtree(llama)
+    capsys.readouterr()
+    assert main(run) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    checkpoint = out / "checkpoints" / "last.pt"
+    assert err == [f"{card}: model.init_from: no model folder at '{llama}' (config.json "
+                   f"missing); resuming {checkpoint} needs it: the model is built from it (its "
+                   "config.json and generation config, saved with the agent) before the "
+                   "checkpoint's weights are loaded over it (allowed: the pretrained folder "
+                   f"this run started from, back at '{llama}')"], err
+    with pytest.raises(ConfigError, match=r"model.init_from: .*; resuming .*last.pt needs it"):
+        Trainer(load_card(card), Vocab(20, 50), out, Dist(), progress=False)
