@@ -276,10 +276,16 @@ class Trainer:
                 (self.out / name).unlink(missing_ok=True)  # come (write_agent draws anew)
             # and its logs a stage finished where the guard stopped it: the checkpoint's rows
             write_logs(self.out, list(state["log"]))
-        self.model.load_state_dict(state["model"])
         s = self.card.stages()[state["stage"]]
         self.optimizer = self.new_optimizer(s)
-        self.optimizer.load_state_dict(state["optimizer"])
+        for key, target in (("model", self.model), ("optimizer", self.optimizer)):
+            try:  # the card matched, so only a damaged or hand-edited file has other tensors
+                target.load_state_dict(state[key])
+            except (RuntimeError, ValueError, KeyError, TypeError) as e:
+                why = " ".join(f"{type(e).__name__}: {e}".split())
+                raise InputError(str(self.ckpt), key, f"does not fit the card's model ({why})",
+                                 "the state this card's run saved; delete it to start over"
+                                 ) from None
         set_rng_states(state, self.dist.device)
         self.run = RunState(state["stage"], int(state["step"]), dict(state["done"]),
                             list(state["log"]), dict(state.get("kept", {})),

@@ -447,12 +447,14 @@ def test_a_warmup_longer_than_the_stage_under_ddp_is_refused_before_training(tmp
 
 
 @pytest.mark.parametrize("damage", ["no model", "stage9", "step as text", "kept", "best",
-                                    "pending", "threads", "precision", "elapsed_s", "done"])
+                                    "pending", "threads", "precision", "elapsed_s", "done",
+                                    "model", "optimizer"])
 def test_a_checkpoint_missing_what_a_resume_reads_is_one_error(tmp_path, damage) -> None:
     """A checkpoint of the right format without its weights, or naming a stage the recipe
     has none of, failed inside restore as a bare KeyError (review); one whose ``kept``,
     ``best``, ``pending``, ``threads``, ``precision`` or ``elapsed_s`` was of another type,
-    or held values of one, as a bare TypeError or ValueError (review)."""
+    or held values of one, as a bare TypeError or ValueError, and one whose weights or
+    optimizer state do not fit the model as torch's multi-line RuntimeError (review)."""
     from duplexsim.errors import InputError
 
     card = tiny_card(steps=2)
@@ -466,6 +468,10 @@ def test_a_checkpoint_missing_what_a_resume_reads_is_one_error(tmp_path, damage)
         state["stage"] = "stage9"
     elif damage == "step as text":
         state["step"] = "4"
+    elif damage == "model":
+        state["model"].popitem()
+    elif damage == "optimizer":
+        state["optimizer"]["param_groups"].pop()
     else:
         state[damage] = {"kept": [2], "best": {"val_loss": 1.0}, "pending": ["nan?"],
                          "threads": 1, "precision": [1], "elapsed_s": "3 s",
