@@ -98,10 +98,12 @@ def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | No
                              f"{_names(kinds)} values; delete it to start over")
     best = state.get("best")
     if best and not (_is(best.get("val_loss"), float) and _is(best.get("step"), int)
-                     and _is(best.get("model"), dict)):
-        raise InputError(str(path), "best", f"keys {sorted(map(str, best))} (missing or of "
-                         "other types)", "empty, or val_loss (float), step (int) and model "
-                         "(weights); delete it to start over")
+                     and _is(best.get("model"), dict)
+                     and best["model"].keys() == state["model"].keys()):
+        raise InputError(str(path), "best", f"keys {sorted(map(str, best))} (missing, of "
+                         "other types, or weights of other tensors than model's)",
+                         "empty, or val_loss (float), step (int) and model (the weights' "
+                         "tensors); delete it to start over")
     if state["stage"] not in _STAGES or state["step"] < 0:
         raise InputError(str(path), "stage", f"{state['stage']!r} step {state['step']}",
                          f"one of {', '.join(_STAGES)} at a step >= 0; delete it to start over")
