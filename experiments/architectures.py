@@ -19,7 +19,8 @@ Scored on the agent speakers (both sides in self-play, side A against a replay):
   ``summarize_events`` reports it), backchannels per speaker-minute, IPU median, speech share;
 - interruption recovery (:mod:`duplexsim.metrics.interruptions`): time from a barge-in
   (partner IPU >= 1 s starting while the agent is 0.4 s into an IPU) to the end of the
-  agent's IPU, in ms, chunks and slices;
+  agent's IPU, in ms, chunks and slices (a recovery cut off by the conversation's end, the
+  agent's IPU running to the last frame, is left out of the median: only a lower bound);
 - the failure signatures: zombie output (talks through the whole barge-in) and deafness
   (a partner IPU >= 1 s ends and nobody speaks for 2 s).
 The corpora's test splits are scored the same way (both channels as agents). 95% CIs by a
@@ -173,7 +174,8 @@ def blocks(vad: np.ndarray, agents: tuple[int, ...], plan: Plan) -> list[dict[st
             "ipu": mine.loc[mine["kind"] == "ipu", "duration_ms"].to_numpy(float),
             "speaker_min": frames.shape[1] * frames.shape[0] * FRAME_MS / 60000.0,
             "speech": int(frames.sum()), "frames": int(frames.size),
-            "recovery": b["recovery_ms"].to_numpy(float), "zombie": b["zombie"].to_numpy(bool),
+            "recovery": b.loc[~b["recovery_censored"].astype(bool), "recovery_ms"].to_numpy(float),
+            "zombie": b["zombie"].to_numpy(bool),
             "deaf": t["deaf"].to_numpy(bool)})
     return out
 
@@ -261,7 +263,7 @@ def score(plan: Plan, units: dict[str, np.ndarray], silence: set[int],
         lo, hi = percentile_intervals(draws[key], len(parts))
         row = dict(zip(("corpus", "arch", "partner", "delay_ms"), key, strict=True))
         row.update({"blocks": len(parts), "transitions": sum(len(p["fto"]) for p in parts),
-                    "barge_ins": sum(len(p["recovery"]) for p in parts),
+                    "barge_ins": sum(len(p["zombie"]) for p in parts),
                     "turn_ends": sum(len(p["deaf"]) for p in parts)})
         for i, stat in enumerate(STATS):
             row.update({stat: point[stat], f"{stat}_lo": lo[i], f"{stat}_hi": hi[i]})

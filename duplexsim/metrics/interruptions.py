@@ -12,7 +12,11 @@ measured for a *speaker* ``s`` against its partner:
 - **Barge-in**: the partner starts an IPU of at least ``min_barge_in_ms`` while ``s`` is
   inside an IPU it began at least ``min_held_ms`` earlier. **Recovery** is the time from
   the partner's onset to the end of ``s``'s IPU (how long ``s`` talks on; divide by the
-  chunk or slice length for chunks or slices).
+  chunk or slice length for chunks or slices). When ``s``'s IPU runs to the last frame the
+  end is not seen: ``recovery_ms`` is the time left, a lower bound, and
+  ``recovery_censored`` is True; the summary's ``recovery_median_ms`` leaves these out and
+  counts them in ``recovery_censored`` (a median that took the time left as the recovery
+  was pulled towards however much conversation remained after the barge-in).
 - **Zombie output**: ``s`` talks through the whole barge-in: its IPU ends after the
   partner's. (The ``yield`` share is the rest: ``s`` stopped while the partner spoke.)
   A barge-in during which both are still talking at the last frame has no outcome
@@ -32,7 +36,8 @@ import pandas as pd
 from duplexsim.config.loader import FieldError, raise_errors
 from duplexsim.metrics.turntaking import TurnTakingParams, _ipu_activity
 
-BARGE_IN_COLUMNS = ["speaker", "onset_ms", "recovery_ms", "barge_in_ms", "zombie"]
+BARGE_IN_COLUMNS = ["speaker", "onset_ms", "recovery_ms", "barge_in_ms", "zombie",
+                    "recovery_censored"]
 TURN_END_COLUMNS = ["speaker", "end_ms", "silence_ms", "deaf"]
 
 
@@ -60,7 +65,9 @@ class InterruptionParams:
 def barge_ins(vad: np.ndarray, frame_ms: float = 40,
               params: InterruptionParams | None = None,
               turntaking: TurnTakingParams | None = None) -> pd.DataFrame:
-    """One row per barge-in *on* each speaker (``speaker`` = the interrupted one)."""
+    """One row per barge-in *on* each speaker (``speaker`` = the interrupted one);
+    ``recovery_censored``: the interrupted IPU runs to the last frame (``recovery_ms`` is
+    then only a lower bound; ``zombie`` is known: the barge-in ended before)."""
     p = params or InterruptionParams()
     _, ipus, masks = _ipu_activity(vad, frame_ms, turntaking)
     n = masks.shape[1]
@@ -78,7 +85,8 @@ def barge_ins(vad: np.ndarray, frame_ms: float = 40,
             if own_ends[i] >= n and end >= n:  # both talk at the cut: yield or zombie unknown
                 continue
             rows.append((s, onset * frame_ms, (own_ends[i] - onset) * frame_ms,
-                         (end - onset) * frame_ms, bool(own_ends[i] > end)))
+                         (end - onset) * frame_ms, bool(own_ends[i] > end),
+                         bool(own_ends[i] >= n)))
     return pd.DataFrame(rows, columns=BARGE_IN_COLUMNS)
 
 
@@ -109,15 +117,20 @@ def turn_ends(vad: np.ndarray, frame_ms: float = 40,
 def interruption_summary(vad: np.ndarray, frame_ms: float = 40,
                          params: InterruptionParams | None = None,
                          speakers: tuple[int, ...] = (0, 1)) -> dict[str, float]:
-    """Counts and rates for ``speakers`` pooled: ``barge_ins``, ``recovery_median_ms``,
-    ``zombie_rate``, ``turn_ends``, ``deaf_rate`` (NaN when there is nothing to rate)."""
+    """Counts and rates for ``speakers`` pooled: ``barge_ins``, ``recovery_median_ms`` (over
+    the barge-ins whose recovery was seen), ``recovery_censored`` (those whose interrupted
+    IPU ran to the last frame: left out of the median), ``zombie_rate`` (every barge-in),
+    ``turn_ends``, ``deaf_rate`` (NaN when there is nothing to rate)."""
     b = barge_ins(vad, frame_ms, params)
     t = turn_ends(vad, frame_ms, params)
     b, t = b[b["speaker"].isin(speakers)], t[t["speaker"].isin(speakers)]
     nan = float("nan")
+    censored = b["recovery_censored"].astype(bool)
+    seen = b.loc[~censored, "recovery_ms"]
     return {
         "barge_ins": float(len(b)),
-        "recovery_median_ms": float(b["recovery_ms"].median()) if len(b) else nan,
+        "recovery_median_ms": float(seen.median()) if len(seen) else nan,
+        "recovery_censored": float(censored.sum()),
         "zombie_rate": float(b["zombie"].mean()) if len(b) else nan,
         "turn_ends": float(len(t)),
         "deaf_rate": float(t["deaf"].mean()) if len(t) else nan,

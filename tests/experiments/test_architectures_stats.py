@@ -34,3 +34,23 @@ def test_overlap_median_is_the_transition_overlaps_of_the_metrics_library(
     library = summarize_events(detect_events(vad, 40), 6000.0)
     assert stats["fto_median_ms"] == library["fto_median_ms"] == -800.0
     assert stats["overlap_median_ms"] == library["overlap_median_ms"] == 200.0
+
+
+def test_recovery_median_leaves_out_recoveries_cut_off_at_the_end(tmp_path: Path) -> None:
+    """A is barged in on twice; the second time A talks to the last frame, so its 2 s
+    "recovery" is only the time left. The median took it (1200 ms, the mean of 400 and
+    2000); like the library's summary it is now the seen one's (400 ms), and the barge-in
+    still counts for the zombie rate and the barge-in count."""
+    from duplexsim.metrics.interruptions import interruption_summary
+
+    arch = _architectures()
+    vad = np.zeros((2, 200), bool)
+    vad[0, 0:60] = vad[0, 110:200] = True
+    vad[1, 50:90] = vad[1, 150:190] = True
+    plan = arch.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path, block_s=8.0)
+    parts = arch.blocks(vad, (0, 1), plan)
+    stats = arch.statistics(parts)
+    library = interruption_summary(vad, 40)
+    assert stats["recovery_median_ms"] == library["recovery_median_ms"] == 400.0
+    assert stats["zombie_rate"] == library["zombie_rate"] == 0.5
+    assert sum(len(p["zombie"]) for p in parts) == library["barge_ins"] == 2

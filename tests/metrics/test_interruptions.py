@@ -66,7 +66,27 @@ def test_a_barge_in_both_talk_through_to_the_end_has_no_outcome():
     assert barge_ins(vad(100, [(0, 100)], [(50, 100)])).empty
     assert np.isnan(interruption_summary(vad(100, [(0, 100)], [(50, 100)]))["zombie_rate"])
     # one side stopped before the cut: the outcome is known
+    # (A's recovery is cut off: 2000 ms is the time left, a lower bound, flagged censored)
     (row,) = barge_ins(vad(100, [(0, 100)], [(50, 90)])).itertuples()
-    assert row.zombie and row.recovery_ms == 2000.0
+    assert row.zombie and row.recovery_ms == 2000.0 and row.recovery_censored
     (row,) = barge_ins(vad(100, [(0, 80)], [(50, 100)])).itertuples()
-    assert not row.zombie and row.recovery_ms == 1200.0
+    assert not row.zombie and row.recovery_ms == 1200.0 and not row.recovery_censored
+
+
+def test_a_recovery_cut_off_at_the_end_is_flagged_and_left_out_of_the_median():
+    """A talks to the last frame through B's 1.6 s barge-in: a zombie for sure, but A's
+    recovery is unseen; the row's 2000 ms is only the time left (kept, as a lower bound, and
+    flagged). The median took it as a recovery: here 2000 ms against the 400 ms of the one
+    barge-in whose end was seen, so a later cut (more conversation left) raised it."""
+    v = vad(200, [(0, 60), (110, 200)], [(50, 90), (150, 190)])
+    b = barge_ins(v)
+    assert b[["recovery_ms", "zombie", "recovery_censored"]].values.tolist() == [
+        [400.0, False, False], [2000.0, True, True]]
+    s = interruption_summary(v)
+    assert s["barge_ins"] == 2 and s["zombie_rate"] == 0.5
+    assert s["recovery_median_ms"] == 400.0 and s["recovery_censored"] == 1
+    # only censored ones: no median, still counted
+    s = interruption_summary(vad(100, [(0, 100)], [(50, 90)]))
+    assert np.isnan(s["recovery_median_ms"]) and s["recovery_censored"] == 1
+    assert s["zombie_rate"] == 1.0
+    assert interruption_summary(vad(100, [], []))["recovery_censored"] == 0
