@@ -57,6 +57,7 @@ from duplexsim.atomic import atomic_path, output_dir, write_json, write_text
 from duplexsim.audio.io import headroom
 from duplexsim.config.scenario import FRAME_MS, Scenario
 from duplexsim.errors import InputError
+from duplexsim.metrics.estimation import estimation_summary, estimation_table
 from duplexsim.metrics.latency import chunk_loss_rate
 from duplexsim.sim.clock import place_frames
 
@@ -335,18 +336,17 @@ def _summary(trace: Trace) -> dict[str, Any]:
             "mouth_to_ear_mean_ms": _mean(g["mouth_to_ear_ms"].dropna()),
         }
     for agent, g in dec.groupby("agent"):
-        est = np.concatenate([np.asarray(v, np.int64) for v in g["estimated_units"]]
-                         or [np.zeros(0, np.int64)])
-        real = np.concatenate([np.asarray(v, np.int64) for v in g["real_units"]]
-                          or [np.zeros(0, np.int64)])
+        # scored as the metrics score it (each decision's estimate against the real frames,
+        # the shorter of the two): one definition of the number, not two
+        accuracy = estimation_summary(estimation_table(g, trace.silence_units))
         out["agents"][str(agent)] = {
             "name": str(g["name"].iloc[0]), "decisions": len(g),
             "deadline_misses": int(g["deadline_miss"].sum()), "skipped": int(g["skipped"].sum()),
             "stall_total_ms": int(g["stall_ms"].sum()),
             "lookahead_mean": _mean(g["lookahead"]), "lookahead_max": int(g["lookahead"].max()),
             "compute_ms_mean": _mean(g["compute_ms"]),
-            "estimated_frames": len(est),
-            "estimation_unit_accuracy": float((est == real).mean()) if len(est) else None,
+            "estimated_frames": int(sum(len(v) for v in g["estimated_units"])),
+            "estimation_unit_accuracy": _number(accuracy["est_unit_accuracy"]),
         }
     return out
 

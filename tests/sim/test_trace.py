@@ -34,3 +34,26 @@ def test_every_silence_unit_of_an_agent_is_silence_in_the_trace_and_to_a_scripte
         vad_from_units(trace.units, trace.silence_units)
         == ~((trace.units == 0) | (trace.units == 1))
     ).all()
+
+
+def test_summary_estimation_accuracy_is_the_metrics_one() -> None:
+    """summary.json's estimation_unit_accuracy is scored as duplexsim.metrics.estimation
+    scores it: each decision's estimate against the real frames, the shorter of the two.
+    It compared the whole run's estimates with the whole run's real frames concatenated, so
+    one decision with fewer real frames than estimated (none in a simulated trace today:
+    every estimate is of a partner chunk played in full) failed on the lengths or shifted
+    every later comparison."""
+    from duplexsim.metrics.estimation import estimation_summary, estimation_table
+
+    trace = run(scripted(200, 2.0, delay_ms=0.0))
+    dec = trace.decisions.copy()
+    first, second = dec.index[dec["agent"] == "a"][:2]
+    dec.at[first, "estimated_units"], dec.at[first, "real_units"] = [1, 2, 3, 4, 5], [1, 2, 3, 9, 5]
+    dec.at[second, "estimated_units"], dec.at[second, "real_units"] = [7] * 5, [7, 7]
+    trace = dataclasses.replace(trace, decisions=dec)
+    agent = trace.summary()["agents"]["a"]
+    assert agent["estimated_frames"] == 10
+    assert agent["estimation_unit_accuracy"] == estimation_summary(
+        estimation_table(dec[dec["agent"] == "a"], trace.silence_units))["est_unit_accuracy"]
+    assert agent["estimation_unit_accuracy"] == 6 / 7
+    assert trace.summary()["agents"]["b"]["estimation_unit_accuracy"] is None  # none estimated
