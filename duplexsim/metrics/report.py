@@ -149,7 +149,7 @@ def plot_fto_hist(table: pd.DataFrame, by: list[str], corpus_fto: np.ndarray | N
     groups = table.groupby(by, sort=False, dropna=False) if by else [((), table)]
     for key, part in groups:
         values = np.concatenate([np.asarray(v, float) for v in part["fto_values_ms"]
-                                 if v is not None] or [np.zeros(0)])
+                                 if not _absent(v)] or [np.zeros(0)])
         if len(values):
             ax.hist(np.clip(values, -2000, 2000), bins=bins, density=True, histtype="step",
                     label=series_label(key, by))
@@ -163,11 +163,18 @@ def plot_fto_hist(table: pd.DataFrame, by: list[str], corpus_fto: np.ndarray | N
     write_png(fig, path, layout=False, caption=caption)
 
 
+def _absent(cell: object) -> bool:
+    """A list cell without a list: None (a Parquet null) or NaN (what pandas puts in a row
+    that lacks the column, e.g. a table of ``trace_metrics`` rows made with and without
+    ``lists=True``)."""
+    return cell is None or (isinstance(cell, float) and np.isnan(cell))
+
+
 def estimation_by_lookahead(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Frame-weighted unit accuracy per lookahead depth, per group, from the list columns."""
     rows = []
     for _, r in table.iterrows():
-        if r.get("est_lookahead") is None:
+        if _absent(r.get("est_lookahead")):
             continue
         for lk, acc, fr in zip(r["est_lookahead"], r["est_unit_accuracy_by_lookahead"],
                                r["est_frames_by_lookahead"], strict=True):

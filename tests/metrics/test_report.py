@@ -147,6 +147,27 @@ def test_fto_histogram_without_transfers_is_drawn_without_a_warning(tmp_path):
     assert (tmp_path / "fto_hist.png").stat().st_size > 0
 
 
+def test_list_columns_holding_nan_are_rows_without_lists(tmp_path):
+    """A table of ``trace_metrics`` rows made with and without ``lists=True`` holds NaN (not
+    None, as a Parquet null reads) where a row lacks the lists: both readers of those
+    columns failed on it (``zip`` over a float, ``np.asarray(nan)`` is 0-d)."""
+    import pandas as pd
+
+    from duplexsim.metrics.report import estimation_by_lookahead, plot_fto_hist
+
+    table = pd.DataFrame([
+        {"delay": 0, "fto_values_ms": [100.0, -40.0], "est_lookahead": [1, 2],
+         "est_unit_accuracy_by_lookahead": [0.5, 0.25], "est_frames_by_lookahead": [4.0, 4.0]},
+        {"delay": 0},  # no lists: NaN in each list column
+    ])
+    assert table["est_lookahead"].isna().tolist() == [False, True]
+    est = estimation_by_lookahead(table, ["delay"])
+    assert est[["lookahead", "frames", "unit_accuracy"]].values.tolist() == [
+        [1, 4.0, 0.5], [2, 4.0, 0.25]]
+    plot_fto_hist(table, ["delay"], None, tmp_path / "fto_hist.png")
+    assert (tmp_path / "fto_hist.png").stat().st_size > 0
+
+
 def test_report_names_effects_tables_made_from_earlier_results(run_dir, monkeypatch, capsys):
     """An experiment's effects table beside a sweep goes stale when the sweep is extended or
     rerun; `duplexsim report` then says which (it left them as they were without a word)."""
