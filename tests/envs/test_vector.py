@@ -389,6 +389,30 @@ def test_syncllm_partners_share_one_model_and_batch_with_the_same_rollouts(tiny_
     assert steps_forwarded < sum(lm.n_forwards for lm in singles)  # batched: fewer calls
 
 
+def test_syncllm_partners_hold_a_fixed_set_of_rows_across_episodes(tiny_agents) -> None:
+    """The shared token rows (kept for the vector env's life) do not grow with episodes:
+    each conversation builds a pool member's agent once, on one row, and reuses it (reset)
+    at every later draw; a closed session gives no row back, as its agents outlive it. Every
+    row is held by exactly one agent (none shared, none released while held)."""
+    s = dataclasses.replace(default_scenario(), duration_s=0.8)  # 5 steps an episode
+    pool = [{"kind": "syncllm", "agents": [str(a) for a in tiny_agents]}]
+    env = gym.make_vec(TURN_TAKING_ID, num_envs=3, vectorization_mode="vector_entry_point",
+                       scenario=s, max_episode_steps=s.n_chunks, partner=pool)
+    env.reset(seed=5)
+    rng = np.random.default_rng(0)
+    counts = []
+    for _ in range(8):  # 8 episodes a conversation, each drawing a member again
+        for _ in range(s.n_chunks + 1):  # (NextStep: one more step to reset)
+            env.step(rng.integers(0, 4, 3))
+        counts.append(sum(len(lm.tokens) for _, lm in env.unwrapped._models.values()))
+    agents = [a for e in env.unwrapped.envs for a in e.pool._agents.values()]
+    held = [(id(a.lm), a.generator.row) for a in agents]
+    assert len(set(held)) == len(held) == counts[-1] <= 3 * len(tiny_agents)
+    assert counts[-1] == counts[len(counts) // 2]  # every member drawn by then: no growth
+    assert not any(lm._free for _, lm in env.unwrapped._models.values())
+    env.close()
+
+
 def test_a_partner_pool_object_gives_each_conversation_its_own_copy(tiny_agents) -> None:
     """A PartnerPool object (of specs) given to the vector env: each conversation draws from
     its own copy, with agents of its own, so the rollouts are those of the pool's specs

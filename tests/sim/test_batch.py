@@ -183,3 +183,20 @@ def _no_audio():  # noqa: ANN202
     from duplexsim.config.scenario import OutputConfig
 
     return OutputConfig(audio=False)
+
+
+def test_batches_leave_no_token_rows_behind(tiny_agent_dir: Path) -> None:
+    """Each run_batch holds its own token rows (a row per syncllm side) only while it runs:
+    after several batches none is left (the rows' KV caches would otherwise add up over a
+    sweep's batches)."""
+    import gc
+
+    def alive() -> list[LMRows]:
+        gc.collect()
+        return [o for o in gc.get_objects() if isinstance(o, LMRows)]
+
+    before = alive()  # (another test's, e.g. held by a failure's traceback)
+    for first in range(0, 6, 2):
+        traces = run_batch([_pair(tiny_agent_dir, s, 100.0 * s) for s in (first, first + 1)])
+        assert len(traces) == 2
+    assert not [o for o in alive() if not any(o is b for b in before)]
