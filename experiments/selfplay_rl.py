@@ -125,6 +125,12 @@ def record_decisions(generator: Any, conversation: int, side: str, out: list[Dec
     generator._generate_own = recording
 
 
+def stop_recording(generator: Any) -> None:
+    """Undo :func:`record_decisions`: the recording wrapper refers back to ``generator``,
+    a cycle that would keep it (and its token rows' KV caches) until a garbage collection."""
+    vars(generator).pop("_generate_own", None)
+
+
 def roll_out(plan: Plan, agent_dir: Path, first_seed: int) -> Rollouts:
     """Self-play conversations of the agent in ``agent_dir``, every decision recorded."""
     from duplexsim.models.engine import run_lockstep
@@ -138,8 +144,17 @@ def roll_out(plan: Plan, agent_dir: Path, first_seed: int) -> Rollouts:
     for i, agents in enumerate(given):
         for side, agent in agents.items():
             record_decisions(agent.generator, i, side, found.decisions)
-    sessions = [Session(s, build_agents(s, g)) for s, g in zip(todo, given, strict=True)]
-    traces = run_lockstep([s.finish_program() for s in sessions])
+    sessions: list[Session] = []
+    try:  # closed however it ends (as run_batch's): an open session is a cycle to collect
+        for scenario, agents in zip(todo, given, strict=True):
+            sessions.append(Session(scenario, build_agents(scenario, agents)))
+        traces = run_lockstep([s.finish_program() for s in sessions])
+    finally:
+        for session in sessions:
+            session.close()
+        for agents in given:
+            for agent in agents.values():
+                stop_recording(agent.generator)
     found.units = [np.asarray(t.units, np.int64) for t in traces]
     return found
 

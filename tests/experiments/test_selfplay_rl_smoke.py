@@ -136,6 +136,38 @@ def test_log_probs_match_the_samplers_distribution(tmp_path: Path) -> None:
         assert abs(float(value) - want) < 1e-3, (d.chunk, float(value), want)
 
 
+def test_roll_out_leaves_no_session_or_token_rows_behind(tmp_path: Path) -> None:
+    """Without the cyclic garbage collector, nothing of a roll-out outlives it but what it
+    returns: its sessions are closed and the decision-recording wrappers (which refer back
+    to their generators) undone, so the token rows' KV caches go with the roll-out, not at
+    the next full collection (an iteration's rows stayed alive into the next ones)."""
+    import gc
+
+    rl = _rl()
+    from selfplay import Plan
+    from tiny_world import build_tiny_world
+
+    from duplexsim.models.rows import LMRows
+    from duplexsim.sim.session import Session
+
+    def alive() -> list[object]:
+        return [o for o in gc.get_objects() if isinstance(o, (LMRows, Session))]
+
+    agents, corpora = build_tiny_world(tmp_path / "world")
+    plan = Plan(agents=agents, corpora=corpora, out=tmp_path, conversations=2, duration_s=2.0,
+                chunk_ms=160)
+    gc.collect()
+    before = alive()  # (another test's, e.g. held by a failure's traceback)
+    gc.disable()
+    try:
+        found = rl.roll_out(plan, agents / "fisher", 7)
+        left = [type(o).__name__ for o in alive() if not any(o is b for b in before)]
+    finally:
+        gc.enable()
+    assert found.decisions and len(found.units) == 2
+    assert left == []
+
+
 def test_overlap_grace_frees_the_start_of_each_overlap() -> None:
     rl = _rl()
     units = np.zeros((2, 10), np.int64)
