@@ -187,16 +187,20 @@ def _no_audio():  # noqa: ANN202
 
 def test_batches_leave_no_token_rows_behind(tiny_agent_dir: Path) -> None:
     """Each run_batch holds its own token rows (a row per syncllm side) only while it runs:
-    after several batches none is left (the rows' KV caches would otherwise add up over a
-    sweep's batches)."""
+    after several batches none is left, without the cyclic garbage collector (the rows' KV
+    caches would otherwise add up over a sweep's batches until a full collection)."""
     import gc
 
     def alive() -> list[LMRows]:
-        gc.collect()
         return [o for o in gc.get_objects() if isinstance(o, LMRows)]
 
+    gc.collect()
     before = alive()  # (another test's, e.g. held by a failure's traceback)
-    for first in range(0, 6, 2):
-        traces = run_batch([_pair(tiny_agent_dir, s, 100.0 * s) for s in (first, first + 1)])
-        assert len(traces) == 2
-    assert not [o for o in alive() if not any(o is b for b in before)]
+    gc.disable()
+    try:
+        for first in range(0, 6, 2):
+            traces = run_batch([_pair(tiny_agent_dir, s, 100.0 * s) for s in (first, first + 1)])
+            assert len(traces) == 2
+            assert not [o for o in alive() if not any(o is b for b in before)]
+    finally:
+        gc.enable()
