@@ -146,8 +146,7 @@ def report(summary: pd.DataFrame, events: pd.DataFrame, out: Path, line: str, *,
         ax.set_title(label, fontsize=8)
         ax.set_xlabel("P(listener starts in the chunk)")
     axes[0][0].legend()
-    fig.suptitle(line, fontsize=6)
-    write_png(fig, out / "handover.png")
+    write_png(fig, out / "handover.png", caption=line)  # the command and commit
     text = "\n".join([
         "# Does the agent hear a hand-over coming?", "", line, "",
         f"Every IPU end of the {split or 'whole'} split followed by a {chunk_ms} ms chunk "

@@ -32,7 +32,6 @@ cost at equal delay) and ``effects_vs_estimation_off`` (each mode against ``wait
 from __future__ import annotations
 
 import argparse
-import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -107,7 +106,7 @@ def run_one(out: Path, config: SweepConfig, args: argparse.Namespace) -> None:
     if len(grid[BOTH_DELAYS]) > 1:
         eff = write_effects(out, keys, BOTH_DELAYS, min(grid[BOTH_DELAYS]),
                             name="effects_vs_delay0", note=args.provenance)
-        plot_against_delay(eff, out / "latency.png", f"{config.name}: {args.provenance}")
+        plot_against_delay(eff, out / "latency.png", config.name, args.provenance)
         for base in sorted(set(args.contrast_delays) & set(grid[BOTH_DELAYS])):
             if base != min(grid[BOTH_DELAYS]):
                 write_effects(out, keys, BOTH_DELAYS, base, name=f"effects_vs_delay{base}",
@@ -129,9 +128,11 @@ PANELS = (("fto_median_ms", "FTO median (ms), transitions pooled"),
           ("backchannels_per_min", "backchannels / min"))
 
 
-def plot_against_delay(eff: pd.DataFrame, path: Path, title: str) -> None:
+def plot_against_delay(eff: pd.DataFrame, path: Path, title: str,
+                       caption: str | None = None) -> None:
     """One panel per statistic of ``eff`` (an ``effects_vs_delay0`` table) against the
-    one-way delay, one line per other grid value (estimation), 95% CIs as bars."""
+    one-way delay, one line per other grid value (estimation), 95% CIs as bars; ``title``:
+    the sweep's name; ``caption``: the command and commit that made it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -152,8 +153,8 @@ def plot_against_delay(eff: pd.DataFrame, path: Path, title: str) -> None:
         ax.grid(alpha=0.3)
     if others:  # every other swept key in each line's label (jitter, loss, estimation)
         axes[0][0].legend(fontsize=7)
-    fig.suptitle("\n".join(textwrap.wrap(title, 160)), fontsize=7)  # command, commit
-    write_png(fig, path)
+    fig.suptitle(title, fontsize=9)
+    write_png(fig, path, caption=caption)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -388,8 +388,7 @@ def report(summary: pd.DataFrame, speakers: pd.DataFrame, out: Path, line: str, 
             ax.set_ylabel(f"{event}s per decision")
             ax.set_title(label, fontsize=8)
     axes[0][0].legend(fontsize=7)
-    fig.suptitle(line, fontsize=6)
-    write_png(fig, out / "style_probe.png")
+    write_png(fig, out / "style_probe.png", caption=line)  # the command and commit
 
     def ci(key: str, fmt: str = "{:+.4f}") -> pd.Series:
         return summary.apply(lambda r: f"{fmt.format(r[key])} [{fmt.format(r[key + '_lo'])}, "

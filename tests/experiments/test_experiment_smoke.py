@@ -66,7 +66,8 @@ def test_experiment_smoke(script, tmp_path):
     if script == "latency_sweep.py":  # replay sides do not react to delay: zero effect
         eff = pd.read_csv(out / "F-F" / "delay" / "effects_vs_delay0.csv")
         assert (eff["n_transitions"] > 0).all() and (eff["d_fto_median_ms"] == 0).all()
-        assert (out / "F-F" / "delay" / "latency.png").stat().st_size > 0
+        assert Image.open(out / "F-F" / "delay" / "latency.png").info["Description"].startswith(
+            "Command: `python experiments/latency_sweep.py --smoke")  # the figure names it too
         assert "Command: `python experiments/latency_sweep.py" in (
             out / "F-F" / "delay" / "report" / "REPORT.md").read_text()
     if script == "presets.py":

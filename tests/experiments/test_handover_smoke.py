@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from experiment_run import run_experiment
+from PIL import Image
 
 ROOT = Path(__file__).parents[2]
 sys.path.insert(0, str(ROOT / "experiments"))
@@ -26,7 +27,8 @@ def test_handover_smoke(tmp_path: Path) -> None:
     assert scored.any() and summary.auc[~scored].isna().all()
     assert ((summary.auc[scored] >= 0) & (summary.auc[scored] <= 1)).all()
     assert "Command: `python experiments/handover.py --smoke" in (out / "REPORT.md").read_text()
-    assert (out / "handover.png").is_file()
+    assert Image.open(out / "handover.png").info["Description"].startswith(
+        "Command: `python experiments/handover.py --smoke")  # the figure names it too
 
 
 def test_auc_counts_pairs_and_ties() -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from experiment_run import run_experiment
+from PIL import Image
 
 ROOT = Path(__file__).parents[2]
 sys.path.insert(0, str(ROOT / "experiments"))
@@ -87,7 +88,8 @@ def test_style_probe_smoke(tmp_path: Path) -> None:
         assert ((dec[view] >= 0) & (dec[view] <= 1)).all()
     assert (dec.history_chunks >= dec.short_chunks).all()
     assert "Command: `python experiments/style_probe.py --smoke" in (out / "REPORT.md").read_text()
-    assert (out / "style_probe.png").is_file()
+    assert Image.open(out / "style_probe.png").info["Description"].startswith(
+        "Command: `python experiments/style_probe.py --smoke")  # the figure names it too
     # the decisions of a run analysed again give the same summary
     again = tmp_path / "again"
     proc = run_experiment("style_probe.py", "--decisions", str(out / "decisions.csv"),
