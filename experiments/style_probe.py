@@ -155,9 +155,14 @@ def probe_decisions(agent_dir: Path, corpus_dir: Path, *, chunk_ms: int, short_c
     from duplexsim.models.agentdir import load_agent_files
     from duplexsim.tokens import SyncFormat
 
+    corpus = load_corpus(corpus_dir)
+    todo = corpus.ids(split)[:max_dialogues]
+    if not todo:  # an empty split (checked before the agent loads)
+        held = sorted({d["split"] for d in corpus.manifest["dialogues"]})
+        raise InputError("--split", "", f"{split or 'all'}: {corpus_dir} has no dialogue in "
+                         "it", f"a split it has: {', '.join([*held, 'all'])}" if held else None)
     files = load_agent_files(agent_dir)
     model = files.model.eval()
-    corpus = load_corpus(corpus_dir)
     files.check_chunk_ms(chunk_ms)
     silent = np.array(sorted(corpus.tokenizer().silence_units))
     speech = np.setdiff1d(np.arange(corpus.n_units), silent)
@@ -167,7 +172,7 @@ def probe_decisions(agent_dir: Path, corpus_dir: Path, *, chunk_ms: int, short_c
     styles = {d["id"]: d.get("style", {}) for d in corpus.manifest["dialogues"]}
     params = TurnTakingParams()
     out = []
-    for n, id in enumerate(corpus.ids(split)[:max_dialogues]):
+    for n, id in enumerate(todo):
         units = corpus.units(id)
         n_chunks = units.shape[1] // F
         units = units[:, : n_chunks * F]

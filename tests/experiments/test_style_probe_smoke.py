@@ -96,6 +96,15 @@ def test_style_probe_smoke(tmp_path: Path) -> None:
                           "--out", str(again), "--n-boot", "50")
     assert proc.returncode == 0, proc.stderr[-3000:]
     pd.testing.assert_frame_equal(pd.read_csv(again / "summary.csv"), summary)
+    # a split with no dialogue (the tiny corpora have none in val) says so, in one line; it
+    # said "no chunk to score (allowed: dialogues longer than --start-s ...)"
+    world = out / "world"
+    proc = run_experiment("style_probe.py", "--pair", str(world / "agents" / "fisher"),
+                          str(world / "corpora" / "fisher-like"), "--split", "val",
+                          "--out", str(tmp_path / "val"))
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "--split: val:" in proc.stderr and "has no dialogue in it" in proc.stderr
+    assert "(allowed: a split it has: test, train, all)" in proc.stderr
 
 
 def _decisions_frame() -> pd.DataFrame:
