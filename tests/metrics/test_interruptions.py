@@ -90,3 +90,6 @@ def test_a_recovery_cut_off_at_the_end_is_flagged_and_left_out_of_the_median():
     assert np.isnan(s["recovery_median_ms"]) and s["recovery_censored"] == 1
     assert s["zombie_rate"] == 1.0
     assert interruption_summary(vad(100, [], []))["recovery_censored"] == 0
+    # A stops one frame before the end: its recovery was seen, not censored
+    assert barge_ins(vad(100, [(0, 99)], [(50, 90)]))[
+        ["recovery_ms", "recovery_censored"]].values.tolist() == [[1960.0, False]]
