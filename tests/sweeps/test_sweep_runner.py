@@ -329,6 +329,11 @@ def test_a_cell_function_edited_in_place_runs_its_cells_again(tmp_path, monkeypa
     # duplexsim's own cells are versioned by SIMULATOR_VERSION: their keys do not move
     assert cell_source_digest("") == cell_source_digest(
         "duplexsim.sweeps.cells:simulate_cell") == cell_source_digest("no_such_mod:f") == ""
+    assert cell_source_digest("duplexsim:f") == ""  # the package itself is duplexsim's too
+    # a module of one's own whose name only starts like duplexsim's is keyed by its file
+    other = tmp_path / "mycell" / "duplexsim_mine.py"
+    other.write_text("def cell(config):\n    return {'v': 3}\n")
+    assert cell_source_digest("duplexsim_mine:cell") == file_digest(other)
 
 
 @pytest.mark.parametrize("damage", ["[1, 2", "[]"])
