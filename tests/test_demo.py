@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from duplexsim import cli
-from duplexsim.demo import DemoPlan, train_agents
+from duplexsim.demo import AGENTS, DemoPlan, train_agents
 from duplexsim.errors import InputError
 
 ROOT = Path(__file__).parents[1]
@@ -107,10 +107,12 @@ def test_demo_trains_both_agents_side_by_side_with_the_bytes_of_one_after_the_ot
     assert (plan.agent_dir("fisher") / "agent.json").stat().st_mtime_ns == before
 
 
+@pytest.mark.parametrize(("name", "preset"), AGENTS)
 def test_demo_refuses_an_agent_trained_on_a_corpus_since_rebuilt_with_other_parameters(
-        tmp_path):
+        tmp_path, name: str, preset: str):
     """agent.json records its corpus manifest's digest: the corpus folder rebuilt with other
-    parameters (here another seed in its manifest) no longer passes for the agent's corpus."""
+    parameters (here another seed in its manifest) no longer passes for the agent's corpus;
+    each agent is judged by its own corpus folder."""
     from duplexsim.atomic import write_json
     from duplexsim.config.card import load_card
     from duplexsim.models.vocab import Vocab
@@ -118,28 +120,28 @@ def test_demo_refuses_an_agent_trained_on_a_corpus_since_rebuilt_with_other_para
 
     plan = DemoPlan(root=tmp_path, out=tmp_path / "demo", cards=tmp_path / "cards")
     plan.cards.mkdir()
-    card_path = plan.card("fisher")
-    card_path.write_text(CARD.format(name="fisher", preset="fisher-like", n_units=24,
+    card_path = plan.card(name)
+    card_path.write_text(CARD.format(name=name, preset=preset, n_units=24,
                                      stages=STAGE.format(stage="stage3")))
-    corpus = plan.corpus_dir("fisher-like")
+    corpus = plan.corpus_dir(preset)
     corpus.mkdir(parents=True)
-    (corpus / "manifest.json").write_text('{"name": "fisher-like", "seed": 0}')
+    (corpus / "manifest.json").write_text('{"name": "' + preset + '", "seed": 0}')
     info = agent_info(load_card(card_path), Vocab(24, 300), RunState(), corpus=str(corpus))
-    plan.agent_dir("fisher").mkdir(parents=True)
-    write_json(plan.agent_dir("fisher") / "agent.json", info)
-    assert plan.trained("fisher")
-    (corpus / "manifest.json").write_text('{"name": "fisher-like", "seed": 1}')
-    with pytest.raises(InputError, match=r"fisher: corpus_digest: trained on another corpus "
-                       r"than .*fisher-like holds now"):
-        plan.trained("fisher")
+    plan.agent_dir(name).mkdir(parents=True)
+    write_json(plan.agent_dir(name) / "agent.json", info)
+    assert plan.trained(name)
+    (corpus / "manifest.json").write_text('{"name": "' + preset + '", "seed": 1}')
+    with pytest.raises(InputError, match=rf"{name}: corpus_digest: trained on another "
+                       rf"corpus than .*{preset} holds now"):
+        plan.trained(name)
     # a corpus folder not built yet (the demo builds it before training) is not judged
     (corpus / "manifest.json").unlink()
-    assert plan.trained("fisher")
+    assert plan.trained(name)
     # nor is an agent trained before the digest was recorded
-    (corpus / "manifest.json").write_text('{"name": "fisher-like", "seed": 1}')
+    (corpus / "manifest.json").write_text('{"name": "' + preset + '", "seed": 1}')
     del info["corpus_digest"]
-    write_json(plan.agent_dir("fisher") / "agent.json", info)
-    assert plan.trained("fisher")
+    write_json(plan.agent_dir(name) / "agent.json", info)
+    assert plan.trained(name)
 
 
 SCENARIO = """
