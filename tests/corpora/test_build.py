@@ -344,7 +344,8 @@ def test_a_tokenizers_digest_leaves_hidden_files_out(tmp_path) -> None:
 
 @pytest.mark.parametrize(("preset", "hours", "n"), [
     ("fisher-like", 0.25, 2), ("fisher-like", 0.75, 5), ("fisher-like", 1.0, 6),
-    ("candor-like", 1.25, 3), ("candor-like", 0.2, 1), ("candor-like", 4.0, 8)])
+    ("candor-like", 1.25, 3), ("candor-like", 0.2, 1), ("candor-like", 4.0, 8),
+    ("fisher-like", 0.2, 1), ("fisher-like", 1.05, 6)])  # below a half: down
 def test_hours_are_rounded_half_up_to_whole_conversations(preset: str, hours: float,
                                                           n: int) -> None:
     """round() went to even: 0.75 h of 600 s calls planned 4 conversations while 0.25 h
