@@ -365,3 +365,13 @@ def test_a_corpus_written_to_a_relative_folder_is_named_after_it(tmp_path: Path,
     assert main(["corpus", "import", str(tmp_path / "fisher"), "--tokenizer",
                  str(tmp_path / "units"), "--out", out]) == 0
     assert load_corpus(out).name == "my corpus"
+
+
+def test_a_corpus_written_through_a_link_is_named_as_the_link(tmp_path: Path) -> None:
+    """corpus_name makes the folder absolute without resolving links: written through a
+    link, a corpus is named as the link (its user's name for it), not as its target."""
+    from duplexsim.corpora.corpus import corpus_name
+
+    (tmp_path / "store").mkdir()
+    (tmp_path / "mine").symlink_to(tmp_path / "store")
+    assert corpus_name(tmp_path / "mine") == corpus_name(f"{tmp_path}/mine/.") == "mine"
