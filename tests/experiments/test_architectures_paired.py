@@ -100,3 +100,29 @@ def test_differences_and_nearer_give_no_ci_over_fewer_than_five_blocks(tmp_path:
     bc = near2["statistic"] == "bc_per_speaker_min"  # no transitions here: no FTO at all
     assert near2.loc[bc, "margin_lo"].notna().all()
     assert "[nan, nan]" not in report1
+
+
+def test_a_difference_is_over_the_blocks_of_the_side_with_fewer(tmp_path: Path) -> None:
+    """Two seeds: TDM's conversations 4 blocks each (8), SyncLLM's 2 (4): the difference's
+    resampled units are the 4 of the side with fewer, too few for a CI; counted by the
+    side with more (8), it had one."""
+    from duplexsim.metrics.turntaking import vad_from_units
+
+    arch = _architectures()
+    rng = np.random.default_rng(0)
+    plan = arch.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path, delays=(0,),
+                     seeds=2, duration_s=60.0, block_s=15.0, n_boot=100)
+    frames = int(plan.block_s * 1000 / arch.FRAME_MS)
+    units = {}
+    for cell in arch.grid(plan):
+        name = arch.scenario(plan, cell["corpus"], cell["arch"], cell["partner"],
+                             cell["delay_ms"], cell["seed"], "").name
+        blocks = 4 if cell["arch"] == "tdm" else 2
+        units[name] = conversation(list(rng.uniform(0.1, 0.8, blocks)),
+                                   0.05 if cell["arch"] == "tdm" else 0, frames)
+    corpus_vads = {c: [vad_from_units(conversation(list(rng.uniform(0.1, 0.8, 4)), 0,
+                                                   frames), {SILENCE}) for _ in range(3)]
+                   for c in arch.CORPORA}
+    summary, _, labelled = arch.score(plan, units, {SILENCE}, corpus_vads)
+    diffs = arch.differences(plan, labelled, summary)
+    assert diffs["d_speech_share"].notna().all() and diffs["d_speech_share_lo"].isna().all()
