@@ -448,7 +448,8 @@ def test_a_warmup_longer_than_the_stage_under_ddp_is_refused_before_training(tmp
 
 @pytest.mark.parametrize("damage", ["no model", "stage9", "step as text", "kept", "best",
                                     "pending", "threads", "precision", "elapsed_s", "done",
-                                    "model", "optimizer", "best weights", "elapsed_s as bool"])
+                                    "model", "optimizer", "best weights", "elapsed_s as bool",
+                                    "best step", "best val_loss"])
 def test_a_checkpoint_missing_what_a_resume_reads_is_one_error(tmp_path, damage) -> None:
     """A checkpoint of the right format without its weights, or naming a stage the recipe
     has none of, failed inside restore as a bare KeyError (review); one whose ``kept``,
@@ -472,6 +473,9 @@ def test_a_checkpoint_missing_what_a_resume_reads_is_one_error(tmp_path, damage)
         state["model"].popitem()
     elif damage == "optimizer":
         state["optimizer"]["param_groups"].pop()
+    elif damage in ("best step", "best val_loss"):  # the model's own weights, one bad value
+        state["best"] = {"val_loss": 1.0, "step": 1, "model": state["model"],
+                         **({"step": "1"} if damage == "best step" else {"val_loss": "low"})}
     elif damage == "elapsed_s as bool":  # a bool is no number of seconds
         state["elapsed_s"] = True
     elif damage == "best weights":  # the stage's end would go back to them
@@ -482,7 +486,8 @@ def test_a_checkpoint_missing_what_a_resume_reads_is_one_error(tmp_path, damage)
                          "done": {"stage1": "low"}}[damage]
     torch.save(state, ckpt)
     key = {"no model": "model", "stage9": "stage", "step as text": "step",
-           "best weights": "best", "elapsed_s as bool": "elapsed_s"}.get(damage, damage)
+           "best weights": "best", "elapsed_s as bool": "elapsed_s", "best step": "best",
+           "best val_loss": "best"}.get(damage, damage)
     with pytest.raises(InputError, match=f"last.pt: {key}: .*delete it to start over"):
         _trainer(card, tmp_path)[0].restore()
 
