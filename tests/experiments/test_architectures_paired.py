@@ -66,30 +66,42 @@ def test_differences_are_paired_by_seed_and_block(tmp_path: Path) -> None:
     assert diffs.equals(arch.differences(plan, labelled, summary))
 
 
+def _scored(arch, tmp_path: Path, rng: np.random.Generator, seeds: int, tdm_blocks: int,
+            syncllm_blocks: int):
+    """A 0 ms plan of ``seeds`` 60 s seeds (15 s blocks) and ``arch.score`` of made-up
+    conversations: each TDM one ``tdm_blocks`` blocks of speech shares (A 5 points higher),
+    each SyncLLM one ``syncllm_blocks``; three 4-block conversations per corpus."""
+    from duplexsim.metrics.turntaking import vad_from_units
+
+    plan = arch.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path, delays=(0,),
+                     seeds=seeds, duration_s=60.0, block_s=15.0, n_boot=100)
+    frames = int(plan.block_s * 1000 / arch.FRAME_MS)
+    units = {}
+    for cell in arch.grid(plan):
+        name = arch.scenario(plan, cell["corpus"], cell["arch"], cell["partner"],
+                             cell["delay_ms"], cell["seed"], "").name
+        tdm = cell["arch"] == "tdm"
+        units[name] = conversation(list(rng.uniform(0.1, 0.8, tdm_blocks if tdm else
+                                                    syncllm_blocks)), 0.05 if tdm else 0,
+                                   frames)
+    corpus_vads = {c: [vad_from_units(conversation(list(rng.uniform(0.1, 0.8, 4)), 0,
+                                                   frames), {SILENCE}) for _ in range(3)]
+                   for c in arch.CORPORA}
+    return plan, arch.score(plan, units, {SILENCE}, corpus_vads)
+
+
 def test_differences_and_nearer_give_no_ci_over_fewer_than_five_blocks(tmp_path: Path) -> None:
     """One 60 s seed is 4 blocks a side: every resample of 4 blocks stays within their
     range, so differences() and nearer() give no CI (NaN), as score() does, and the report
     shows the value alone; two seeds (8 blocks) give one. They passed no unit count and
     gave a CI over any number of blocks."""
-    from duplexsim.metrics.turntaking import vad_from_units
 
     arch = _architectures()
     rng = np.random.default_rng(0)
     got = {}
     for seeds in (1, 2):
-        plan = arch.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path, delays=(0,),
-                         seeds=seeds, duration_s=60.0, block_s=15.0, n_boot=100)
-        frames = int(plan.block_s * 1000 / arch.FRAME_MS)
-        units = {}
-        for cell in arch.grid(plan):
-            name = arch.scenario(plan, cell["corpus"], cell["arch"], cell["partner"],
-                                 cell["delay_ms"], cell["seed"], "").name
-            units[name] = conversation(list(rng.uniform(0.1, 0.8, 4)),
-                                       0.05 if cell["arch"] == "tdm" else 0, frames)
-        corpus_vads = {c: [vad_from_units(conversation(list(rng.uniform(0.1, 0.8, 4)), 0,
-                                                       frames), {SILENCE}) for _ in range(3)]
-                       for c in arch.CORPORA}
-        summary, draws, labelled = arch.score(plan, units, {SILENCE}, corpus_vads)
+        plan, (summary, draws, labelled) = _scored(arch, tmp_path, rng, seeds, tdm_blocks=4,
+                                                   syncllm_blocks=4)
         diffs = arch.differences(plan, labelled, summary)
         near = arch.nearer(draws, summary)
         got[seeds] = (diffs, near, arch.report(plan, summary, diffs, near, "cmd"))
@@ -106,23 +118,10 @@ def test_a_difference_is_over_the_blocks_of_the_side_with_fewer(tmp_path: Path) 
     """Two seeds: TDM's conversations 4 blocks each (8), SyncLLM's 2 (4): the difference's
     resampled units are the 4 of the side with fewer, too few for a CI; counted by the
     side with more (8), it had one."""
-    from duplexsim.metrics.turntaking import vad_from_units
 
     arch = _architectures()
     rng = np.random.default_rng(0)
-    plan = arch.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path, delays=(0,),
-                     seeds=2, duration_s=60.0, block_s=15.0, n_boot=100)
-    frames = int(plan.block_s * 1000 / arch.FRAME_MS)
-    units = {}
-    for cell in arch.grid(plan):
-        name = arch.scenario(plan, cell["corpus"], cell["arch"], cell["partner"],
-                             cell["delay_ms"], cell["seed"], "").name
-        blocks = 4 if cell["arch"] == "tdm" else 2
-        units[name] = conversation(list(rng.uniform(0.1, 0.8, blocks)),
-                                   0.05 if cell["arch"] == "tdm" else 0, frames)
-    corpus_vads = {c: [vad_from_units(conversation(list(rng.uniform(0.1, 0.8, 4)), 0,
-                                                   frames), {SILENCE}) for _ in range(3)]
-                   for c in arch.CORPORA}
-    summary, _, labelled = arch.score(plan, units, {SILENCE}, corpus_vads)
+    plan, (summary, _, labelled) = _scored(arch, tmp_path, rng, 2, tdm_blocks=4,
+                                           syncllm_blocks=2)
     diffs = arch.differences(plan, labelled, summary)
     assert diffs["d_speech_share"].notna().all() and diffs["d_speech_share_lo"].isna().all()
