@@ -151,7 +151,7 @@ def test_roll_out_leaves_no_session_or_token_rows_behind(tmp_path: Path) -> None
     from duplexsim.sim.session import Session
 
     def alive() -> list[object]:
-        return [o for o in gc.get_objects() if isinstance(o, (LMRows, Session))]
+        return [o for o in gc.get_objects() if type(o) in (LMRows, Session)]
 
     agents, corpora = build_tiny_world(tmp_path / "world")
     plan = Plan(agents=agents, corpora=corpora, out=tmp_path, conversations=2, duration_s=2.0,
