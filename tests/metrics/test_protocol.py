@@ -477,3 +477,28 @@ def test_a_reference_without_a_seed_is_in_every_seeds_table() -> None:
     with pytest.raises(ValueError, match=r"sources \['gen'\] have rows with a seed and rows "
                                          r"without"):
         correlations(half)
+
+
+def test_a_draw_averages_each_drawn_run_over_its_seeds_first() -> None:
+    """Eight runs of 4 or 1 sampling seeds, each run's seeds alike: every bootstrap draw is
+    the mean over its drawn runs of each run's mean over its seeds, so the CI is that of
+    the same runs with one seed each. A draw that pooled the drawn runs' seeds weighed a
+    4-seed run four times a 1-seed run and moved the CI."""
+    truth = np.random.default_rng(0).normal(size=(30, 3))
+    rng = np.random.default_rng(1)
+    multi, single = [], []
+    for k, gain in enumerate((0.0, 3.0, 0.2, 2.0, 0.5, 1.0, 0.1, 4.0)):
+        n_seeds = 4 if k % 2 == 0 else 1  # the 4-seed runs are the weaker ones
+        gt = [{"prompt": f"p{i}", "source": "ground_truth",
+               **dict(zip(PAPER_EVENTS, truth[i], strict=True))} for i in range(30)]
+        gen = gain * truth + rng.normal(size=truth.shape)
+        one = [{"prompt": f"p{i}", "source": "gen",
+                **dict(zip(PAPER_EVENTS, gen[i], strict=True))} for i in range(30)]
+        single.append(pd.DataFrame(gt + one))
+        multi.append(pd.DataFrame([{**r, "seed": -1} for r in gt]
+                                  + [{**r, "seed": s} for s in range(n_seeds) for r in one]))
+    a = correlations_over_runs(single, n_boot=2000).iloc[0]
+    b = correlations_over_runs(multi, n_boot=2000).iloc[0]
+    assert b.avg == pytest.approx(a.avg)
+    assert b.avg_lo == pytest.approx(a.avg_lo, abs=0.03)
+    assert b.avg_hi == pytest.approx(a.avg_hi, abs=0.03)
