@@ -191,6 +191,12 @@ class CandorCorpus:
         if len(speakers) == 2 and len(found) == 2:
             return found
         files = self.audio_files(id)
+        if len(speakers) == 1 and found == files:  # a mono file of its own: no 2-channel one
+            raise AudioError(
+                f"{self.transcript_path(id)}: names one speaker {speakers}, and {proc} holds "
+                f"only that speaker's file {files[0].name}: the silent partner's channel is "
+                "missing (allowed: the partner's own file beside it, or one 2-channel file "
+                "with a channel_map.json)")
         if len(files) == 1:
             if not (proc / "channel_map.json").is_file() and \
                     list(speakers) != list(WRITTEN_SPEAKERS):

@@ -432,3 +432,15 @@ def test_one_speaker_with_two_sound_files_asks_for_the_channel_map(tmp_path) -> 
         '{"L": "0c1b", "R": "5f2a"}')
     d = CandorCorpus(root).dialogue("0a1b2c3d-uuid")
     assert [s.speaker for s in d.segments] == [1] and d.audio.shape == (2, 96000)
+
+
+def test_one_speaker_with_only_their_own_mono_file_says_the_partner_is_missing(
+        tmp_path) -> None:
+    """A one-speaker transcript beside that speaker's mono file alone was asked which
+    speaker is "on the left channel" of it, as if it were a 2-channel file."""
+    root = _candor(tmp_path, csv="turn_id,speaker,start,stop,utterance\n0,5f2a,0.4,2.5,hi\n")
+    (root / "0a1b2c3d-uuid" / "processed" / "0c1b.wav").unlink()
+    with pytest.raises(AudioError, match=r"transcript_audiophile.csv: names one speaker "
+                       r"\['5f2a'\], and \S+ holds only that speaker's file 5f2a.wav: the "
+                       r"silent partner's channel is missing"):
+        CandorCorpus(root).dialogue("0a1b2c3d-uuid")
