@@ -277,6 +277,11 @@ class Trainer:
             # and its logs a stage finished where the guard stopped it: the checkpoint's rows
             write_logs(self.out, list(state["log"]))
         s = self.card.stages()[state["stage"]]
+        total = s.steps_for(self.dist.world)
+        if state["step"] > total:  # the card matched: a damaged or hand-edited file
+            raise InputError(str(self.ckpt), "step", f"{state['step']} in {state['stage']}, "
+                             f"past the card's {total} steps", f"a step <= {total}; delete "
+                             "it to start over")
         self.optimizer = self.new_optimizer(s)
         for key, target in (("model", self.model), ("optimizer", self.optimizer)):
             try:  # the card matched, so only a damaged or hand-edited file has other tensors

@@ -449,7 +449,7 @@ def test_a_warmup_longer_than_the_stage_under_ddp_is_refused_before_training(tmp
 @pytest.mark.parametrize("damage", ["no model", "stage9", "step as text", "kept", "best",
                                     "pending", "threads", "precision", "elapsed_s", "done",
                                     "model", "optimizer", "best weights", "elapsed_s as bool",
-                                    "best step", "best val_loss"])
+                                    "best step", "best val_loss", "step past the end"])
 def test_a_checkpoint_missing_what_a_resume_reads_is_one_error(tmp_path, damage) -> None:
     """A checkpoint of the right format without its weights, or naming a stage the recipe
     has none of, failed inside restore as a bare KeyError (review); one whose ``kept``,
@@ -469,6 +469,8 @@ def test_a_checkpoint_missing_what_a_resume_reads_is_one_error(tmp_path, damage)
         state["stage"] = "stage9"
     elif damage == "step as text":
         state["step"] = "4"
+    elif damage == "step past the end":  # of the card's 2 steps: the stage just ended
+        state["step"] = 40
     elif damage == "model":
         state["model"].popitem()
     elif damage == "optimizer":
@@ -486,6 +488,7 @@ def test_a_checkpoint_missing_what_a_resume_reads_is_one_error(tmp_path, damage)
                          "done": {"stage1": "low"}}[damage]
     torch.save(state, ckpt)
     key = {"no model": "model", "stage9": "stage", "step as text": "step",
+           "step past the end": "step",
            "best weights": "best", "elapsed_s as bool": "elapsed_s", "best step": "best",
            "best val_loss": "best"}.get(damage, damage)
     with pytest.raises(InputError, match=f"last.pt: {key}: .*delete it to start over"):
