@@ -191,7 +191,7 @@ class CandorCorpus:
         if len(speakers) == 2 and len(found) == 2:
             return found
         files = self.audio_files(id)
-        if len(speakers) == 1 and found == files:  # a mono file of its own: no 2-channel one
+        if len(speakers) == 1 and found and found == files:  # its own mono file, nothing else
             raise AudioError(
                 f"{self.transcript_path(id)}: names one speaker {speakers}, and {proc} holds "
                 f"only that speaker's file {files[0].name}: the silent partner's channel is "

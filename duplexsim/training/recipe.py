@@ -271,11 +271,6 @@ class Trainer:
             return
         state = load_checkpoint(self.ckpt, self.card_dict, self.vocab.size, self.data,
                                 self.dist.world)
-        if self.dist.main:  # an agent.json and loss.png from before (a time guard's stop)
-            for name in ("agent.json", "loss.png"):  # describe other weights than those to
-                (self.out / name).unlink(missing_ok=True)  # come (write_agent draws anew)
-            # and its logs a stage finished where the guard stopped it: the checkpoint's rows
-            write_logs(self.out, list(state["log"]))
         s = self.card.stages()[state["stage"]]
         total = s.steps_for(self.dist.world)
         if state["step"] > total:  # the card matched: a damaged or hand-edited file
@@ -291,6 +286,12 @@ class Trainer:
                 raise InputError(str(self.ckpt), key, f"does not fit the card's model ({why})",
                                  "the state this card's run saved; delete it to start over"
                                  ) from None
+        # (after every check: a damaged checkpoint leaves the agent it would replace alone)
+        if self.dist.main:  # an agent.json and loss.png from before (a time guard's stop)
+            for name in ("agent.json", "loss.png"):  # describe other weights than those to
+                (self.out / name).unlink(missing_ok=True)  # come (write_agent draws anew)
+            # and its logs a stage finished where the guard stopped it: the checkpoint's rows
+            write_logs(self.out, list(state["log"]))
         set_rng_states(state, self.dist.device)
         self.run = RunState(state["stage"], int(state["step"]), dict(state["done"]),
                             list(state["log"]), dict(state.get("kept", {})),

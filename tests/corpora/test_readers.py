@@ -444,3 +444,6 @@ def test_one_speaker_with_only_their_own_mono_file_says_the_partner_is_missing(
                        r"\['5f2a'\], and \S+ holds only that speaker's file 5f2a.wav: the "
                        r"silent partner's channel is missing"):
         CandorCorpus(root).dialogue("0a1b2c3d-uuid")
+    (root / "0a1b2c3d-uuid" / "processed" / "5f2a.wav").unlink()  # no sound file at all
+    with pytest.raises(AudioError, match=r"found 0 sound files"):
+        CandorCorpus(root).dialogue("0a1b2c3d-uuid")

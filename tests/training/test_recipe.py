@@ -491,8 +491,10 @@ def test_a_checkpoint_missing_what_a_resume_reads_is_one_error(tmp_path, damage)
            "step past the end": "step",
            "best weights": "best", "elapsed_s as bool": "elapsed_s", "best step": "best",
            "best val_loss": "best"}.get(damage, damage)
+    (tmp_path / "agent.json").write_text("{}")  # a guard-stopped run's agent, say
     with pytest.raises(InputError, match=f"last.pt: {key}: .*delete it to start over"):
         _trainer(card, tmp_path)[0].restore()
+    assert (tmp_path / "agent.json").is_file()  # refused before a resume would remove it
 
 
 def test_a_resumed_stage_logs_the_elapsed_time_an_uninterrupted_one_would(
