@@ -436,15 +436,13 @@ def test_runs_with_unequal_seed_counts_weigh_the_same() -> None:
     assert got.avg_lo < got.avg < got.avg_hi
 
 
-def test_a_run_of_fewer_seeds_is_padded_with_no_replicate() -> None:
-    """Runs of 4, 2 and 4 seeds, each run's seeds alike: the CI is that of the same runs
-    with one seed each (a run of fewer seeds is padded with a NaN replicate, left out of
-    its mean). Padded with replicate 0 (the first run's first seed), the 2-seed run's r was
-    pulled towards the first run's in every draw: avg_hi 0.45 against 0.94."""
+def _one_seed_and_alike_seeds(runs: list[tuple[float, int]]) -> tuple[pd.Series, pd.Series]:
+    """``correlations_over_runs``' row (2000 draws) of runs ``(gain, n_seeds)`` over 30
+    prompts, each run once with one seed and once with ``n_seeds`` identical seeds."""
     truth = np.random.default_rng(0).normal(size=(30, 3))
     rng = np.random.default_rng(1)
     multi, single = [], []
-    for gain, n_seeds in ((0.0, 4), (3.0, 2), (0.2, 4)):
+    for gain, n_seeds in runs:
         gt = [{"prompt": f"p{i}", "source": "ground_truth",
                **dict(zip(PAPER_EVENTS, truth[i], strict=True))} for i in range(30)]
         gen = gain * truth + rng.normal(size=truth.shape)
@@ -453,8 +451,16 @@ def test_a_run_of_fewer_seeds_is_padded_with_no_replicate() -> None:
         single.append(pd.DataFrame(gt + one))
         multi.append(pd.DataFrame([{**r, "seed": -1} for r in gt]
                                   + [{**r, "seed": k} for k in range(n_seeds) for r in one]))
-    a = correlations_over_runs(single, n_boot=2000).iloc[0]
-    b = correlations_over_runs(multi, n_boot=2000).iloc[0]
+    return (correlations_over_runs(single, n_boot=2000).iloc[0],
+            correlations_over_runs(multi, n_boot=2000).iloc[0])
+
+
+def test_a_run_of_fewer_seeds_is_padded_with_no_replicate() -> None:
+    """Runs of 4, 2 and 4 seeds, each run's seeds alike: the CI is that of the same runs
+    with one seed each (a run of fewer seeds is padded with a NaN replicate, left out of
+    its mean). Padded with replicate 0 (the first run's first seed), the 2-seed run's r was
+    pulled towards the first run's in every draw: avg_hi 0.45 against 0.94."""
+    a, b = _one_seed_and_alike_seeds([(0.0, 4), (3.0, 2), (0.2, 4)])
     assert b.avg == pytest.approx(a.avg)
     assert b.avg_lo == pytest.approx(a.avg_lo, abs=0.05)
     assert b.avg_hi == pytest.approx(a.avg_hi, abs=0.05)
@@ -484,21 +490,8 @@ def test_a_draw_averages_each_drawn_run_over_its_seeds_first() -> None:
     the mean over its drawn runs of each run's mean over its seeds, so the CI is that of
     the same runs with one seed each. A draw that pooled the drawn runs' seeds weighed a
     4-seed run four times a 1-seed run and moved the CI."""
-    truth = np.random.default_rng(0).normal(size=(30, 3))
-    rng = np.random.default_rng(1)
-    multi, single = [], []
-    for k, gain in enumerate((0.0, 3.0, 0.2, 2.0, 0.5, 1.0, 0.1, 4.0)):
-        n_seeds = 4 if k % 2 == 0 else 1  # the 4-seed runs are the weaker ones
-        gt = [{"prompt": f"p{i}", "source": "ground_truth",
-               **dict(zip(PAPER_EVENTS, truth[i], strict=True))} for i in range(30)]
-        gen = gain * truth + rng.normal(size=truth.shape)
-        one = [{"prompt": f"p{i}", "source": "gen",
-                **dict(zip(PAPER_EVENTS, gen[i], strict=True))} for i in range(30)]
-        single.append(pd.DataFrame(gt + one))
-        multi.append(pd.DataFrame([{**r, "seed": -1} for r in gt]
-                                  + [{**r, "seed": s} for s in range(n_seeds) for r in one]))
-    a = correlations_over_runs(single, n_boot=2000).iloc[0]
-    b = correlations_over_runs(multi, n_boot=2000).iloc[0]
+    gains = (0.0, 3.0, 0.2, 2.0, 0.5, 1.0, 0.1, 4.0)  # the 4-seed runs are the weaker ones
+    a, b = _one_seed_and_alike_seeds([(g, 4 if k % 2 == 0 else 1) for k, g in enumerate(gains)])
     assert b.avg == pytest.approx(a.avg)
     assert b.avg_lo == pytest.approx(a.avg_lo, abs=0.03)
     assert b.avg_hi == pytest.approx(a.avg_hi, abs=0.03)
