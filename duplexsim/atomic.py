@@ -218,6 +218,12 @@ def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
 _STAGE = re.compile(r"\.staging-[a-z0-9_]{8}")
 
 
+def is_staging_name(name: str) -> bool:
+    """Is ``name`` that of an :func:`output_dir` staging folder (a live write's, or one a
+    killed process left)?"""
+    return _STAGE.fullmatch(name) is not None
+
+
 def _hold(folder: Path) -> int | None:
     """An open descriptor of ``folder`` with an exclusive ``flock`` on it (released when the
     process ends, killed or not); None where the system has no ``flock``."""
@@ -240,7 +246,7 @@ def _remove_dead_stages(target: Path) -> None:
     partial outputs (a trace's audio) under a hidden name. A stage still locked belongs to
     a live write and is left alone."""
     for stage in target.iterdir():
-        if not _STAGE.fullmatch(stage.name) or stage.is_symlink() or not stage.is_dir():
+        if not is_staging_name(stage.name) or stage.is_symlink() or not stage.is_dir():
             continue
         fd = _hold(stage)
         if fd is None:

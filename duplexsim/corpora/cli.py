@@ -13,6 +13,7 @@ import argparse
 import shutil
 from pathlib import Path
 
+from duplexsim.atomic import is_staging_name
 from duplexsim.cli import number, path_arg
 from duplexsim.corpora.synth import PRESETS
 from duplexsim.errors import (
@@ -167,7 +168,7 @@ def _check_new_tokenizer_dir(folder: Path) -> None:
         return
     own = {"arrays.safetensors"}
     other = sorted(p.name for p in folder.iterdir()
-                   if p.name not in own and not p.name.startswith(".staging-")
+                   if p.name not in own and not is_staging_name(p.name)
                    and not (p.name.startswith(".") and p.name.endswith(".tmp")))
     if other:
         shown = ", ".join(other[:3]) + (", ..." if len(other) > 3 else "")
