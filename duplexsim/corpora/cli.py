@@ -166,7 +166,9 @@ def _check_new_tokenizer_dir(folder: Path) -> None:
     (its arrays, its staging folder, temporaries) is no other file."""
     if not folder.is_dir():
         return
-    own = {"arrays.safetensors"}
+    from duplexsim.units.kmeans import TOKENIZER_FILES
+
+    own = set(TOKENIZER_FILES)
     other = sorted(p.name for p in folder.iterdir()
                    if p.name not in own and not is_staging_name(p.name)
                    and not (p.name.startswith(".") and p.name.endswith(".tmp")))
