@@ -236,6 +236,32 @@ def test_effects_intervals_hold_their_level_over_few_seeds():
     assert one.filter(like="_lo").isna().all().all()
 
 
+def test_effects_interval_of_a_point_does_not_move_when_another_point_is_added():
+    """A point's bootstrap depends on its data and the study seed only: adding a grid point
+    (delay 80, sorting before the others) left every other point's FTO intervals and their
+    difference intervals as they were (one stream for all points shifted them); another
+    study seed moves them."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from effects import effects, interactions
+
+    rng = np.random.default_rng(3)
+    rows = [{"b": b, "delay": d, "seed": s, "fto_values_ms": list(rng.normal(d, 300, 20))}
+            for b in "fc" for d in (0, 80, 160) for s in range(6)]
+    full = pd.DataFrame(rows)
+    less = full[full.delay != 80]
+    cols = ["fto_median_ms_lo", "fto_median_ms_hi", "d_fto_median_ms_lo", "d_fto_median_ms_hi"]
+    keys = ["b", "delay"]
+    got = effects(full, keys, "delay", 0).set_index(keys).loc[less.set_index(keys).index
+                                                               .unique(), cols]
+    pd.testing.assert_frame_equal(got, effects(less, keys, "delay", 0).set_index(keys)[cols])
+    other = effects(less, keys, "delay", 0, seed=1).set_index(keys)[cols]
+    assert not np.allclose(other.to_numpy(float), got.to_numpy(float), equal_nan=True)
+    dd = ["dd_fto_median_ms_lo", "dd_fto_median_ms_hi"]
+    with_80 = interactions(full, keys, "delay", 0, "b", "f").set_index(keys)
+    pd.testing.assert_frame_equal(with_80.loc[[("c", 160)], dd], interactions(
+        less, keys, "delay", 0, "b", "f").set_index(keys)[dd])
+
+
 def test_effects_resample_conversations_and_pair_differences_by_seed():
     """Transitions of one conversation are not independent: 12 conversations whose 40
     transitions each sit at one conversation-level value give a CI as wide as the spread
