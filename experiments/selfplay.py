@@ -68,7 +68,7 @@ from provenance import provenance  # the report line (command and commit)
 from duplexsim.atomic import atomic_path, write_png, write_text
 from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
 from duplexsim.config.scenario import FRAME_MS
-from duplexsim.metrics.intervals import percentile_interval
+from duplexsim.metrics.intervals import MIN_BOOT_UNITS, percentile_interval
 from duplexsim.metrics.turntaking import runs, vad_from_units
 from duplexsim.tokens import format_roundtrip
 
@@ -302,12 +302,20 @@ def summarize(played: dict[str, list[Scored]], refs: dict[str, list[Scored]],
     rows = []
     for name, parts in [*played.items(), *refs.items()]:
         point = pooled(parts)
+        n_runs = runs if name in AGENTS else 1
         for stat in STATS:
-            lo, hi = percentile_interval(draws[name][stat], len(parts))
+            lo, hi = percentile_interval(draws[name][stat], resampled_units(len(parts), n_runs))
             rows.append({"source": name, "kind": "agent" if name in AGENTS else "corpus",
                          "stat": stat, "value": point[stat], "ci_lo": lo, "ci_hi": hi,
-                         "n": len(parts), "runs": runs if name in AGENTS else 1})
+                         "n": len(parts), "runs": n_runs})
     return pd.DataFrame(rows)
+
+
+def resampled_units(conversations: int, runs: int) -> int:
+    """The units :func:`boot_draws` resamples at its top level: the training runs when there
+    are several (two levels; their number bounds how far the draws spread, 3 runs give 10
+    distinct draws of the upper level), else the conversations."""
+    return runs if runs > 1 else conversations
 
 
 def run_table(plan: Plan, played: dict[str, list[Scored]], refs: dict[str, list[Scored]],
@@ -375,7 +383,8 @@ def verdict_table(summary: pd.DataFrame, draws: dict[str, pd.DataFrame]) -> pd.D
     for stat in ("backchannels_per_min", "overlap_share"):
         diff = draws["candor"][stat] - draws["fisher"][stat]
         # two independent resamples: one agent's single conversation has no spread to add
-        units = min(int(summary.loc[summary.source == a, "n"].iloc[0]) for a in AGENTS)
+        units = min(resampled_units(*summary.loc[summary.source == a, ["n", "runs"]]
+                                    .iloc[0].astype(int)) for a in AGENTS)
         lo, hi = percentile_interval(diff, units)
         point = value(summary, "candor", stat) - value(summary, "fisher", stat)
         rows.append({"check": f"candor agent above fisher agent: {stat}",
@@ -393,7 +402,9 @@ def value_str(x: float) -> str:
 
 def render(plan: Plan, summary: pd.DataFrame, verdicts: pd.DataFrame, coord: pd.DataFrame,
            command: str, per_run: pd.DataFrame | None = None) -> str:
-    wide = summary.assign(cell=[f"{v:.3g} [{lo:.3g}, {hi:.3g}]" for v, lo, hi in
+    wide = summary.assign(cell=[f"{v:.3g} [{lo:.3g}, {hi:.3g}]" if np.isfinite(lo)
+                                else f"{v:.3g}"  # no CI (too few units): not "[nan, nan]"
+                                for v, lo, hi in
                                 zip(summary.value, summary.ci_lo, summary.ci_hi, strict=True)])
     table = wide.pivot(index="source", columns="stat", values="cell")[list(STATS)]
     met = int(verdicts.met.sum())
@@ -417,8 +428,8 @@ def render(plan: Plan, summary: pd.DataFrame, verdicts: pd.DataFrame, coord: pd.
            f"; the agents' over {len(plan.roots)} training runs of each card "
            f"({plan.conversations} conversations each: {', '.join(map(str, plan.roots))}), "
            "resampling runs, then conversations within each (two levels), so they include "
-           "how much another training run would differ. Each run alone: 'Training runs' "
-           "below."),
+           "how much another training run would differ (none under "
+           f"{MIN_BOOT_UNITS} runs). Each run alone: 'Training runs' below."),
         "",
         "## Statistics (both sides pooled)",
         "",

@@ -241,6 +241,39 @@ def test_two_level_bootstrap_covers_the_runs() -> None:
     assert abs(row.sd_of_runs_themselves - np.sqrt(2 - 0.25)) < 1e-12
 
 
+def test_two_level_intervals_count_the_runs_as_their_units() -> None:
+    """The agents' two-level bootstrap resamples training runs first: 3 runs of 12
+    conversations each are 3 units (no interval, as for 3 conversations), not 36 (an
+    interval from 10 distinct upper-level draws); 5 runs get one; a corpus (one run) counts
+    its conversations."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from continuation import Scored
+    from selfplay import boot_draws, summarize, verdict_table
+
+    def conversation(overlap_frames: int) -> Scored:
+        vad = np.zeros((2, 500), bool)
+        vad[0, 0:200] = True
+        vad[1, 200 - overlap_frames:400] = True
+        vad[0, 300:310] = True  # a backchannel
+        return Scored.of(vad)
+
+    for n_runs, has_ci in ((3, False), (MIN_BOOT_UNITS, True)):
+        runs = [r for r in range(n_runs) for _ in range(12)]
+        played = {a: [conversation(5 + 7 * r + k + 2 * i) for r in range(n_runs)
+                      for k in range(12)] for i, a in enumerate(("fisher", "candor"))}
+        refs = {c: [conversation(10 + k) for k in range(12)]
+                for c in ("fisher-like", "candor-like")}
+        draws = {**{a: boot_draws(p, 200, i, runs) for i, (a, p) in enumerate(played.items())},
+                 **{c: boot_draws(p, 200, 9) for c, p in refs.items()}}
+        summary = summarize(played, refs, draws, runs=n_runs)
+        agents = summary[summary.kind == "agent"]
+        assert (agents.n == 12 * n_runs).all() and (agents.runs == n_runs).all()
+        assert agents.ci_lo.notna().any() == has_ci and agents.ci_lo.isna().any() != has_ci
+        assert summary[summary.kind == "corpus"].ci_lo.notna().any()
+        diff = verdict_table(summary, draws).iloc[-1]
+        assert ("nan" not in diff.agent) == has_ci, diff.agent
+
+
 def test_the_corpus_reference_counts_every_silence_unit_as_silence(monkeypatch):
     """A tokenizer with two silence units: frames of the second were speech in the corpus
     reference (VAD from ``{silence_unit}``), as they are not in the agents' conversations
