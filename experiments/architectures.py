@@ -20,7 +20,8 @@ Scored on the agent speakers (both sides in self-play, side A against a replay):
 - interruption recovery (:mod:`duplexsim.metrics.interruptions`): time from a barge-in
   (partner IPU >= 1 s starting while the agent is 0.4 s into an IPU) to the end of the
   agent's IPU, in ms, chunks and slices (a recovery cut off by the conversation's end, the
-  agent's IPU running to the last frame, is left out of the median: only a lower bound);
+  agent's IPU running to the last frame, is left out of the median: only a lower bound;
+  the report counts these beside each median);
 - the failure signatures: zombie output (talks through the whole barge-in) and deafness
   (a partner IPU >= 1 s ends and nobody speaks for 2 s).
 The corpora's test splits are scored the same way (both channels as agents). 95% CIs by a
@@ -175,6 +176,7 @@ def blocks(vad: np.ndarray, agents: tuple[int, ...], plan: Plan) -> list[dict[st
             "speaker_min": frames.shape[1] * frames.shape[0] * FRAME_MS / 60000.0,
             "speech": int(frames.sum()), "frames": int(frames.size),
             "recovery": b.loc[~b["recovery_censored"].astype(bool), "recovery_ms"].to_numpy(float),
+            "recovery_censored": int(b["recovery_censored"].astype(bool).sum()),
             "zombie": b["zombie"].to_numpy(bool),
             "deaf": t["deaf"].to_numpy(bool)})
     return out
@@ -264,6 +266,7 @@ def score(plan: Plan, units: dict[str, np.ndarray], silence: set[int],
         row = dict(zip(("corpus", "arch", "partner", "delay_ms"), key, strict=True))
         row.update({"blocks": len(parts), "transitions": sum(len(p["fto"]) for p in parts),
                     "barge_ins": sum(len(p["zombie"]) for p in parts),
+                    "recovery_censored": sum(p["recovery_censored"] for p in parts),
                     "turn_ends": sum(len(p["deaf"]) for p in parts)})
         for i, stat in enumerate(STATS):
             row.update({stat: point[stat], f"{stat}_lo": lo[i], f"{stat}_hi": hi[i]})
@@ -343,29 +346,40 @@ def report(plan: Plan, summary: pd.DataFrame, diffs: pd.DataFrame, near: pd.Data
             "overlapping transitions", 2), ("bc_per_speaker_min", "backchannels / speaker-min", 1),
             ("recovery_median_ms", "recovery ms", 0), ("zombie_rate", "zombie rate", 2),
             ("deaf_rate", "deaf rate", 2)]
+    recovery = [c[0] for c in cols].index("recovery_median_ms")
     lines = ["# Architectures: SyncLLM vs TDM", "", command, "",
              f"{plan.seeds} seed(s) x {plan.duration_s:g} s per grid point, chunk "
              f"{plan.chunk_ms} ms, TDM slice {plan.slice_ms} ms, temperature {plan.temperature:g}, "
              f"ideal network with the one-way delay both ways, decision lead 1. 95% CIs: block "
              f"bootstrap ({plan.block_s:g} s blocks, {plan.n_boot} resamples; TDM - SyncLLM "
              f"resamples paired by seed and block). Recovery in chunks "
-             f"= ms / {plan.chunk_ms}, in slices = ms / {plan.slice_ms}.", ""]
+             f"= ms / {plan.chunk_ms}, in slices = ms / {plan.slice_ms}; 'censored': the "
+             "barge-ins whose interrupted IPU ran to the end of the conversation, left out "
+             "of the recovery median (their recovery is only a lower bound).", ""]
     for partner, title in (("self", "Self-play"), ("replay", "Against a replay of the corpus"),
                            ("self-offset", "Self-play, B's clock half a slice later")):
-        lines += [f"## {title}", "", "| corpus | arch | delay ms | " + " | ".join(
-            c[1] for c in cols) + " | barge-ins | turn ends |", "|" + "---|" * (len(cols) + 5)]
+        heads = [c[1] for c in cols]
+        heads.insert(recovery + 1, "censored")
+        lines += [f"## {title}", "", "| corpus | arch | delay ms | " + " | ".join(heads)
+                  + " | barge-ins | turn ends |", "|" + "---|" * (len(heads) + 5)]
         part = summary[summary["partner"].isin([partner, "corpus"])]
         for _, r in part.sort_values(["corpus", "arch", "delay_ms"]).iterrows():
             label = "corpus (test split)" if r["arch"] == "corpus" else r["arch"]
             delay = "" if r["delay_ms"] < 0 else str(r["delay_ms"])
-            lines.append(f"| {r['corpus']} | {label} | {delay} | " + " | ".join(
-                _cell(r, s, d) for s, _, d in cols) + f" | {r['barge_ins']} | {r['turn_ends']} |")
+            cells = [_cell(r, s, d) for s, _, d in cols]
+            cells.insert(recovery + 1, str(r["recovery_censored"]))
+            lines.append(f"| {r['corpus']} | {label} | {delay} | " + " | ".join(cells)
+                         + f" | {r['barge_ins']} | {r['turn_ends']} |")
         lines.append("")
     lines += ["## TDM - SyncLLM", "", "| corpus | partner | delay ms | d FTO median ms | "
-              "d recovery ms | d zombie rate | d deaf rate |", "|---|---|---|---|---|---|---|"]
+              "d recovery ms | censored TDM / SyncLLM | d zombie rate | d deaf rate |",
+              "|---|---|---|---|---|---|---|---|"]
+    censored = summary.set_index(["corpus", "arch", "partner", "delay_ms"])["recovery_censored"]
     for _, r in diffs.iterrows():
         vals = [_cell(r, f"d_{s}", d) for s, d in (("fto_median_ms", 0),
                 ("recovery_median_ms", 0), ("zombie_rate", 2), ("deaf_rate", 2))]
+        vals.insert(2, " / ".join(str(censored[(r["corpus"], arch, r["partner"], r["delay_ms"])])
+                                  for arch in ("tdm", "syncllm")))
         lines.append(f"| {r['corpus']} | {r['partner']} | {r['delay_ms']} | " + " | ".join(vals)
                      + " |")
     lines += ["", "## Nearer its own corpus? (self-play, 0 ms)", "",

@@ -67,10 +67,12 @@ def test_differences_are_paired_by_seed_and_block(tmp_path: Path) -> None:
 
 
 def _scored(arch, tmp_path: Path, rng: np.random.Generator, seeds: int, tdm_blocks: int,
-            syncllm_blocks: int):
+            syncllm_blocks: int, tdm_cut_off: bool = False):
     """A 0 ms plan of ``seeds`` 60 s seeds (15 s blocks) and ``arch.score`` of made-up
     conversations: each TDM one ``tdm_blocks`` blocks of speech shares (A 5 points higher),
-    each SyncLLM one ``syncllm_blocks``; three 4-block conversations per corpus."""
+    each SyncLLM one ``syncllm_blocks``; three 4-block conversations per corpus.
+    ``tdm_cut_off``: in each TDM conversation B barges in (2 s) on A, who talks on to the
+    last frame (a censored recovery)."""
     from duplexsim.metrics.turntaking import vad_from_units
 
     plan = arch.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path, delays=(0,),
@@ -84,6 +86,9 @@ def _scored(arch, tmp_path: Path, rng: np.random.Generator, seeds: int, tdm_bloc
         units[name] = conversation(list(rng.uniform(0.1, 0.8, tdm_blocks if tdm else
                                                     syncllm_blocks)), 0.05 if tdm else 0,
                                    frames)
+        if tdm and tdm_cut_off:
+            units[name][0, -150:] = 1
+            units[name][1, -100:-50] = 1
     corpus_vads = {c: [vad_from_units(conversation(list(rng.uniform(0.1, 0.8, 4)), 0,
                                                    frames), {SILENCE}) for _ in range(3)]
                    for c in arch.CORPORA}
@@ -112,6 +117,29 @@ def test_differences_and_nearer_give_no_ci_over_fewer_than_five_blocks(tmp_path:
     bc = near2["statistic"] == "bc_per_speaker_min"  # no transitions here: no FTO at all
     assert near2.loc[bc, "margin_lo"].notna().all()
     assert "[nan, nan]" not in report1
+
+
+def test_report_counts_the_censored_recoveries_beside_the_medians(tmp_path: Path) -> None:
+    """Every TDM conversation ends with a barge-in whose recovery is cut off (left out of
+    the median): summary.csv and both report tables say how many, beside the recovery
+    median and its difference (they said nothing, so a median over few seen recoveries
+    looked like one over all of them)."""
+    arch = _architectures()
+    plan, (summary, draws, labelled) = _scored(arch, tmp_path, np.random.default_rng(0), 1,
+                                               tdm_blocks=4, syncllm_blocks=4, tdm_cut_off=True)
+    by_arch = summary.groupby("arch")["recovery_censored"]
+    assert (by_arch.min()["tdm"], by_arch.max()["syncllm"], by_arch.max()["corpus"]) == (1, 0, 0)
+    assert (summary.loc[summary.arch == "tdm", "barge_ins"] == 1).all()
+    text = arch.report(plan, summary, arch.differences(plan, labelled, summary),
+                       arch.nearer(draws, summary), "cmd")
+    lines = text.splitlines()
+    head = next(line for line in lines if line.startswith("| corpus | arch |")).split(" | ")
+    col = head.index("censored")
+    assert head[col - 1] == "recovery ms"
+    tdm = [line.split(" | ") for line in lines if line.startswith("| fisher | tdm |")]
+    assert tdm and all(row[col] == "1" for row in tdm)
+    diff = next(line for line in lines if line.startswith("| fisher | self | 0 |"))
+    assert " | 1 / 0 | " in diff
 
 
 def test_a_difference_is_over_the_blocks_of_the_side_with_fewer(tmp_path: Path) -> None:

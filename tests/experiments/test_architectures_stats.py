@@ -54,3 +54,4 @@ def test_recovery_median_leaves_out_recoveries_cut_off_at_the_end(tmp_path: Path
     assert stats["recovery_median_ms"] == library["recovery_median_ms"] == 400.0
     assert stats["zombie_rate"] == library["zombie_rate"] == 0.5
     assert sum(len(p["zombie"]) for p in parts) == library["barge_ins"] == 2
+    assert sum(p["recovery_censored"] for p in parts) == library["recovery_censored"] == 1
