@@ -85,8 +85,9 @@ class DemoPlan:
         trained from another card is an :class:`~duplexsim.errors.InputError` naming the
         first setting that differs, and so is one trained on another corpus than the one in
         its corpus folder now (rebuilt there with other parameters; judged once that folder
-        has a manifest, and only for agents that recorded ``corpus_digest``); one a time
-        guard stopped is not trained yet (its checkpoint resumes)."""
+        has a manifest, and only for agents that recorded ``corpus_digest``), and so is one
+        whose corpus the plan's ``corpus_hours`` would resize (checked before the corpora are
+        built); one a time guard stopped is not trained yet (its checkpoint resumes)."""
         from duplexsim.config.card import card_with_defaults, load_card
         from duplexsim.digests import CORPUS_FILES, directory_digest
         from duplexsim.models.agentdir import read_agent_json
@@ -115,9 +116,34 @@ class DemoPlan:
                              "--conversation-s or --seed?)",
                              "delete the agent folder to train it anew on this corpus, the "
                              "demo's earlier settings, or another --root")
+        if recorded and (corpus / "manifest.json").is_file():
+            self._check_corpus_kept(name, corpus)
         # one --train-max-minutes stopped is not: training resumes and finishes it
         return not (info.get("stopped_early")
                     and (self.agent_dir(name) / "checkpoints" / "last.pt").is_file())
+
+    def _check_corpus_kept(self, name: str, corpus: Path) -> None:
+        """Refuse, before ``corpus build`` runs, a ``--corpus-hours`` that would resize the
+        corpus agent ``name`` was trained on: the build extended or shrank it first, and only
+        then was the agent refused (its corpus_digest no longer matched)."""
+        from duplexsim.config.loader import read_json
+        from duplexsim.corpora.build import plan as corpus_plan
+        from duplexsim.corpora.synth import load_config
+
+        dialogues = read_json(corpus / "manifest.json", what="corpus manifest.json").get(
+            "dialogues")
+        if not isinstance(dialogues, list):
+            return  # not a corpus a build made; ``corpus build`` says what is wrong with it
+        built = [d.get("id") if isinstance(d, dict) else None for d in dialogues]
+        cfg = load_config(dict(AGENTS)[name], conversation_s=self.conversation_s)
+        planned = [e["id"] for e in corpus_plan(cfg, self.corpus_hours, self.seed)]
+        if built != planned:
+            raise InputError(str(self.agent_dir(name)), "--corpus-hours",
+                             f"{self.corpus_hours:g} would resize {corpus} from {len(built)} to "
+                             f"{len(planned)} conversations, and this agent was trained on the "
+                             f"{len(built)}", "the demo's earlier --corpus-hours, delete the "
+                             "agent folder to train it anew on the resized corpus, or another "
+                             "--root")
 
 
 def first_difference(was: object, now: object, key: str = "") -> tuple[str, object, object] | None:

@@ -3,6 +3,7 @@ side, their step counts from the cards; the same bytes as training one after the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -45,12 +46,15 @@ def _tiny_world(root: Path) -> DemoPlan:
     from duplexsim.corpora.build import build_corpus
     from duplexsim.corpora.synth import load_config
 
-    plan = DemoPlan(root=root, out=root / "demo", cards=root / "cards")
+    # the sizes of the corpora built here (a demo of other sizes would resize them)
+    plan = DemoPlan(root=root, out=root / "demo", cards=root / "cards",
+                    corpus_hours=3 * 12.0 / 3600, conversation_s=12.0)
     plan.cards.mkdir()
     stages = "".join(STAGE.format(stage=f"stage{i}") for i in (1, 2, 3))
     for name, preset in (("fisher", "fisher-like"), ("candor", "candor-like")):
-        build_corpus(plan.corpus_dir(preset), load_config(preset, conversation_s=12.0),
-                     hours=3 * 12.0 / 3600, seed=0, preset=preset, tokenizer_dir=plan.units_dir,
+        build_corpus(plan.corpus_dir(preset),
+                     load_config(preset, conversation_s=plan.conversation_s),
+                     hours=plan.corpus_hours, seed=0, preset=preset, tokenizer_dir=plan.units_dir,
                      cache_dir=root / "tts", workers=1, n_units=24, train_hours=0.05)
         (plan.cards / f"{name}.toml").write_text(
             CARD.format(name=name, preset=preset, n_units=24, stages=stages))
@@ -144,6 +148,54 @@ def test_demo_refuses_an_agent_trained_on_a_corpus_since_rebuilt_with_other_para
     assert plan.trained(name)
 
 
+def test_demo_refuses_resizing_a_trained_agents_corpus_before_building_anything(
+        tmp_path, monkeypatch, capsys):
+    """Another --corpus-hours would extend (or shrink) the corpus an agent was trained on:
+    one line naming the flag, before ``corpus build`` runs (it resized the corpus first, and
+    the agent was refused only after that)."""
+    from duplexsim import demo
+    from duplexsim.atomic import write_json
+    from duplexsim.config.card import load_card
+    from duplexsim.corpora.build import plan as corpus_plan
+    from duplexsim.corpora.synth import load_config
+    from duplexsim.models.vocab import Vocab
+    from duplexsim.training.recipe import RunState, agent_info
+
+    hours = 3 * 12.0 / 3600  # three conversations of 12 s
+    plan = DemoPlan(root=tmp_path / "root", out=tmp_path / "demo", cards=tmp_path / "cards",
+                    corpus_hours=hours, conversation_s=12.0)
+    plan.cards.mkdir()
+    for name, preset in AGENTS:
+        plan.card(name).write_text(CARD.format(name=name, preset=preset, n_units=24,
+                                               stages=STAGE.format(stage="stage3")))
+    corpus = plan.corpus_dir("fisher-like")
+    corpus.mkdir(parents=True)
+    entries = corpus_plan(load_config("fisher-like", conversation_s=12.0), hours, 0)
+    write_json(corpus / "manifest.json", {"name": "fisher-like", "seed": 0, "dialogues": [
+        {"id": e["id"], "split": e["split"]} for e in entries]})
+    info = agent_info(load_card(plan.card("fisher")), Vocab(24, 300), RunState(),
+                      corpus=str(corpus))
+    plan.agent_dir("fisher").mkdir(parents=True)
+    write_json(plan.agent_dir("fisher") / "agent.json", info)
+    assert plan.trained("fisher")  # the hours it was trained on: reused
+    manifest = (corpus / "manifest.json").read_bytes()
+
+    def built(plan):  # noqa: ANN001, ANN202 - the corpora stage, not to be reached
+        raise AssertionError("built the corpora")
+
+    monkeypatch.setattr(demo, "build_corpora", built)
+    assert cli.main(["demo", "--root", str(plan.root), "--out", str(plan.out), "--cards",
+                     str(plan.cards), "--conversation-s", "12", "--corpus-hours",
+                     str(4 * 12.0 / 3600)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [
+        f"{plan.agent_dir('fisher')}: --corpus-hours: {4 * 12.0 / 3600:g} would resize "
+        f"{corpus} from 3 to 4 conversations, and this agent was trained on the 3 (allowed: "
+        "the demo's earlier --corpus-hours, delete the agent folder to train it anew on the "
+        "resized corpus, or another --root)"]
+    assert (corpus / "manifest.json").read_bytes() == manifest and not plan.out.exists()
+
+
 SCENARIO = """
 name = "{name}"
 chunk_ms = 160
@@ -172,8 +224,7 @@ def test_demo_simulates_side_by_side_with_the_bytes_of_one_after_the_other(tmp_p
         path.write_text(SCENARIO.format(name=preset, preset=preset, fisher="runs/agents/fisher",
                                         candor="runs/agents/candor"))
         paths.append(str(path))
-    plan = DemoPlan(root=plan.root, out=plan.out, cards=plan.cards, scenarios=tuple(paths),
-                    sim_seconds=4.0)
+    plan = dataclasses.replace(plan, scenarios=tuple(paths), sim_seconds=4.0)
     outs = simulate(plan)
     assert [o.name for o in outs] == ["continental", "satellite-geo"]
     threads = torch.get_num_threads()
