@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from duplexsim.atomic import write_text
-from duplexsim.errors import InputError, MissingInputError
 
 SPECIALS = ("[PAD]", "[BOS]", "[EOS]")
 
@@ -117,23 +116,6 @@ def train_text_tokenizer(texts: Iterable[str], vocab_size: int):  # noqa: ANN201
 
 def save_text_tokenizer(tok, path: str | Path) -> None:  # noqa: ANN001
     write_text(path, tok.to_str())
-
-
-def load_text_tokenizer(path: str | Path):  # noqa: ANN201
-    """An agent's ``text_tokenizer.json``; a missing or unreadable one is a one-line error
-    naming the file (:class:`~duplexsim.errors.MissingInputError` /
-    :class:`~duplexsim.errors.InputError`)."""
-    from tokenizers import Tokenizer
-
-    path = Path(path)
-    allowed = "the text_tokenizer.json `duplexsim train` wrote"
-    if not path.is_file():
-        raise MissingInputError(str(path), "", "text tokenizer missing", allowed)
-    try:
-        return Tokenizer.from_file(str(path))
-    except Exception as e:  # tokenizers raises a bare Exception for a corrupt file
-        raise InputError(str(path), "", f"corrupt text tokenizer ({' '.join(str(e).split())})",
-                         allowed) from None
 
 
 def encode_text(tok, vocab: Vocab, text: str) -> list[int]:  # noqa: ANN001

@@ -234,24 +234,13 @@ def test_init_from_a_larger_vocabulary_truncates_it(tmp_path) -> None:
                                base.get_input_embeddings().weight[: VOCAB.size])
 
 
-def test_a_missing_or_corrupt_text_tokenizer_is_a_one_line_error(tmp_path) -> None:
-    """load_text_tokenizer raised a plain FileNotFoundError for a missing file and the
-    tokenizers library's bare Exception for a corrupt one (review)."""
-    from duplexsim.errors import InputError, MissingInputError
-    from duplexsim.models.vocab import (
-        load_text_tokenizer,
-        save_text_tokenizer,
-        train_text_tokenizer,
-    )
+def test_a_saved_text_tokenizer_reads_back_as_the_same_tokenizer(tmp_path) -> None:
+    """An agent's text_tokenizer.json is what the tokenizers library reads back."""
+    from tokenizers import Tokenizer
+
+    from duplexsim.models.vocab import save_text_tokenizer, train_text_tokenizer
 
     path = tmp_path / "text_tokenizer.json"
-    with pytest.raises(MissingInputError, match=r"text_tokenizer.json: text tokenizer missing"):
-        load_text_tokenizer(path)
-    path.write_text("{bad")
-    with pytest.raises(InputError, match=r"^.*text_tokenizer.json: corrupt text tokenizer \(.*"
-                                         r"\(allowed: the text_tokenizer.json `duplexsim train` "
-                                         r"wrote\)$"):
-        load_text_tokenizer(path)
     tok = train_text_tokenizer(["hello there", "so I was thinking"], 300)
     save_text_tokenizer(tok, path)
-    assert load_text_tokenizer(path).encode("hello").ids == tok.encode("hello").ids
+    assert Tokenizer.from_file(str(path)).encode("hello").ids == tok.encode("hello").ids
