@@ -388,7 +388,8 @@ def verdict_table(summary: pd.DataFrame, draws: dict[str, pd.DataFrame]) -> pd.D
         lo, hi = percentile_interval(diff, units)
         point = value(summary, "candor", stat) - value(summary, "fisher", stat)
         rows.append({"check": f"candor agent above fisher agent: {stat}",
-                     "agent": f"{point:+.3g} [{lo:+.3g}, {hi:+.3g}]",
+                     "agent": f"{point:+.3g} [{lo:+.3g}, {hi:+.3g}]" if np.isfinite(lo)
+                     else f"{point:+.3g} (no CI over {units} units: not met)",
                      "reference": value_str(value(summary, "candor-like", stat)
                                             - value(summary, "fisher-like", stat)),
                      "distance": point, "limit": 0.0, "unit": "difference",

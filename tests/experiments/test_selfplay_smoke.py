@@ -271,7 +271,8 @@ def test_two_level_intervals_count_the_runs_as_their_units() -> None:
         assert agents.ci_lo.notna().any() == has_ci and agents.ci_lo.isna().any() != has_ci
         assert summary[summary.kind == "corpus"].ci_lo.notna().any()
         diff = verdict_table(summary, draws).iloc[-1]
-        assert ("nan" not in diff.agent) == has_ci, diff.agent
+        assert "nan" not in diff.agent and ("no CI" not in diff.agent) == has_ci, diff.agent
+        assert not diff.met or has_ci  # no interval: not met
 
 
 def test_the_corpus_reference_counts_every_silence_unit_as_silence(monkeypatch):
