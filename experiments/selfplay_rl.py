@@ -109,26 +109,15 @@ class Rollouts:
 
 
 def record_decisions(generator: Any, conversation: int, side: str, out: list[Decision]) -> None:
-    """Wrap ``generator._generate_own`` so that every own chunk it generates is appended to
-    ``out`` as a :class:`Decision` (the generator's behaviour is unchanged)."""
-    original = generator._generate_own
-
-    def recording(j: int):  # noqa: ANN202 - an engine program
-        context = list(generator.tokens)
-        prev = generator._prev(generator.own, j)
-        result = yield from original(j)
-        sampled = generator.tokens[len(context) + 1: generator.pstarts[j]]
-        end = generator._end_tag[1] if generator._end_tag is not None else None
-        out.append(Decision(conversation, side, j, context, list(sampled), end, prev))
-        return result
-
-    generator._generate_own = recording
+    """Append every own chunk ``generator`` samples to ``out`` as a :class:`Decision`
+    (through its recording hook, ``DuplexGenerator.on_own_piece``)."""
+    generator.on_own_piece = lambda p: out.append(
+        Decision(conversation, side, p.chunk, p.context, p.units, p.end, p.prev_unit))
 
 
 def stop_recording(generator: Any) -> None:
-    """Undo :func:`record_decisions`: the recording wrapper refers back to ``generator``,
-    a cycle that would keep it (and its token rows' KV caches) until a garbage collection."""
-    vars(generator).pop("_generate_own", None)
+    """Undo :func:`record_decisions` (the hook holds ``out``, the rollouts' decisions)."""
+    generator.on_own_piece = None
 
 
 def roll_out(plan: Plan, agent_dir: Path, first_seed: int) -> Rollouts:

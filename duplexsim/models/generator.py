@@ -45,7 +45,7 @@ arrives, as DESIGN.md "Agents" defines it).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -79,6 +79,22 @@ class ChunkStep:
     """Tokens fed without sampling (received chunks, re-fed tails, a rebuilt context)."""
 
 
+@dataclass(frozen=True)
+class OwnPiece:
+    """One own chunk as it was sampled (what :attr:`DuplexGenerator.on_own_piece` gets)."""
+
+    chunk: int
+    context: list[int]
+    """The row's token ids before the chunk's ``[S0]`` (what the model had seen)."""
+    units: list[int]
+    """The novel units sampled after ``[S0]`` (not the unit an empty piece at the window's
+    first chunk is then written as: that one was not sampled)."""
+    end: int | None
+    """The speaker tag sampled that ended the piece, or None (``F`` units were sampled)."""
+    prev_unit: int | None
+    """The unit the sampler excluded (the own stream's previous one; None: none)."""
+
+
 class DuplexGenerator:
     """The generator state of one self-centric SyncLLM context on one row of ``lm``."""
 
@@ -101,6 +117,10 @@ class DuplexGenerator:
         self.estimation: Estimation = estimation
         self.row = lm.add_row()
         self.closed = False
+        self.on_own_piece: Callable[[OwnPiece], None] | None = None
+        """Called with every own chunk as sampled (a recording hook, e.g. for self-play
+        training; kept across ``reset``); None: nothing is recorded. It must not touch the
+        generator."""
         self.rng = CounterRNG(seed)
         self.reset(seed)
 
@@ -350,9 +370,13 @@ class DuplexGenerator:
     def _generate_own(self, j: int) -> Program[tuple[np.ndarray, int]]:
         prev = self._prev(self.own, j)
         self.starts[j] = self.lm.length(self.row)
+        hook = self.on_own_piece
+        context = self.tokens.copy() if hook is not None else []
         self.lm.append(self.row, [self.fmt.S0])
         novel, end = yield from piece(self.lm, self.row, prev, self.F,
                                       (self.fmt.S0, self.fmt.S1), self.sampling, self.rng)
+        if hook is not None:
+            hook(OwnPiece(j, context, novel, end, prev))
         self.own[j] = self.fmt.decode_stream_chunk(novel, self._last(self.own, j))
         if not novel and prev is None:  # the window's first chunk: as in _estimate, the row
             # holds the unit it goes on with (the tag that ended the piece was drawn before

@@ -136,6 +136,40 @@ def test_log_probs_match_the_samplers_distribution(tmp_path: Path) -> None:
         assert abs(float(value) - want) < 1e-3, (d.chunk, float(value), want)
 
 
+def test_a_decision_is_what_was_sampled_also_for_an_empty_piece_at_the_window_start(
+        ) -> None:
+    """An own piece of no unit at the window's first chunk is written to the row as the unit
+    it goes on with; the decision recorded it as that unit sampled and the piece full (no
+    tag), so log_probs scored a unit never drawn and missed the tag that was (3 of 40
+    conversations' chunk 0 with this untrained model). It is no unit and its tag now."""
+    rl = _rl()
+    from duplexsim.config.card import ModelCard
+    from duplexsim.models.generator import DuplexGenerator
+    from duplexsim.models.model import build_model
+    from duplexsim.models.rows import LMRows
+    from duplexsim.models.vocab import Vocab
+    from duplexsim.tokens import SyncFormat
+
+    vocab, fmt = Vocab(20, 300), SyncFormat(chunk_ms=160, n_units=20, silence_unit=0)
+    model = build_model(ModelCard(size="tiny", n_units=20, text_vocab_size=300), vocab.size,
+                        vocab.pad, vocab.bos, vocab.eos, seed=0).eval()
+    lm = LMRows(model, 20, 256)
+    empty = 0
+    for seed in range(10):
+        gen = DuplexGenerator(lm, fmt, 256, seed=seed)
+        decisions: list = []
+        rl.record_decisions(gen, 0, "a", decisions)
+        gen.step(0)
+        rl.stop_recording(gen)
+        gen.step(1)
+        gen.close()
+        assert len(decisions) == 1
+        d = decisions[0]
+        assert d.end is not None or len(d.units) == fmt.frames_per_chunk, (seed, d)
+        empty += d.units == []
+    assert empty >= 1  # the case occurred (seeds 5 and 9)
+
+
 def test_roll_out_leaves_no_session_or_token_rows_behind(tmp_path: Path) -> None:
     """Without the cyclic garbage collector, nothing of a roll-out outlives it but what it
     returns: its sessions are closed and the decision-recording wrappers (which refer back

@@ -201,3 +201,30 @@ def test_a_closed_generator_refuses_to_touch_the_row_it_gave_back(model) -> None
         with pytest.raises(ValueError, match=r"^\w+: this generator is closed \(its row 0 "):
             call()
     assert second.tokens == held
+
+
+def test_the_recording_hook_gets_each_own_piece_as_sampled(model) -> None:
+    """``on_own_piece`` gets the context before each own ``[S0]``, the units sampled and the
+    tag that ended the piece; an empty piece at the window's first chunk (chunk 0 here) is
+    recorded as sampled, no unit and its tag, not as the unit the row then holds for it."""
+    from duplexsim.models.generator import OwnPiece
+
+    empty_first = 0
+    for seed in range(12):
+        gen = DuplexGenerator(LMRows(model, N_UNITS, 256), FMT, 256, seed=seed)
+        got: list[OwnPiece] = []
+        gen.on_own_piece = got.append
+        for j in range(3):
+            gen.step(j)
+            p = got[-1]
+            assert (p.chunk, p.context) == (j, gen.tokens[:gen.starts[j]])  # estimates too
+            assert p.end in (FMT.S0, FMT.S1) or len(p.units) == F  # a piece stops so only
+            assert p.prev_unit == (None if j == 0 else int(gen.own[j - 1][-1]))
+            written = gen.tokens[gen.starts[j] + 1:gen.pstarts[j]]
+            if p.units or j > 0:
+                assert written == p.units, (seed, j)
+            else:  # the window's first chunk holds the unit it goes on with (not sampled)
+                assert written == [FMT.silence_unit] and p.end is not None
+                empty_first += 1
+        assert len(got) == 3
+    assert empty_first >= 1  # the case occurred (seeds 5 and 9 of this untrained model)
