@@ -139,19 +139,22 @@ class TdmAgent:
         """Per slice: ``{"slice", "chunk", "partner_missing", "idle"}`` (for tests/analysis)."""
 
     def observe_partner(self, chunk: int, units: np.ndarray) -> None:
-        self.partner[chunk] = self._frames(units, f"observe_partner(chunk={chunk})")
+        where = f"observe_partner(chunk={chunk!r})"
+        chunk = self._chunk(chunk, "partner chunk", where)
+        self.partner[chunk] = self._frames(units, where)
         self.received.add(chunk)
         self.max_received = max(self.max_received, chunk)
 
     def produce(self, chunk: int) -> ChunkReport:
         t0 = time.perf_counter()
+        chunk = self._chunk(chunk, "chunk", f"produce({chunk!r})")
         forwarded0 = self.lm.n_forwarded[self.row]
         F = self.frames_per_chunk
         if chunk < self.lead:  # before own slice 0: silent, nothing to decide
             self.planned[chunk] = np.full(F, self.silence_unit, dtype=np.int64)
             return ChunkReport(chunk=chunk, units=self.planned[chunk].copy(),
                                lookahead=missing_before(chunk, self.received, self.max_received))
-        m, pos = divmod(int(chunk) - self.lead, self.chunks_per_slice)
+        m, pos = divmod(chunk - self.lead, self.chunks_per_slice)
         if m < self.slice:
             raise ValueError(f"{self.name}: produce({chunk}) after slice {self.slice} was opened "
                              f"(allowed: chunks >= "
@@ -179,7 +182,8 @@ class TdmAgent:
                            compute_wall_ms=(time.perf_counter() - t0) * 1000.0)
 
     def played(self, chunk: int, units: np.ndarray) -> None:
-        self.played_own[chunk] = self._frames(units, f"played(chunk={chunk})")
+        where = f"played(chunk={chunk!r})"
+        self.played_own[self._chunk(chunk, "own chunk", where)] = self._frames(units, where)
 
     # ------------------------------------------------------------------ context
     def _open(self, m: int) -> None:
@@ -209,6 +213,15 @@ class TdmAgent:
                                   for c in range(k * K, (k + 1) * K)])
         return [self.fmt.S0, *self.fmt.encode_piece(own), self.fmt.S1,
                 *self.fmt.encode_piece(partner)]
+
+    def _chunk(self, chunk: object, what: str, where: str) -> int:
+        """``chunk`` as an index from 0, else one line naming the call: -1 or 1.5 were kept
+        as chunks of their own (a received -1 cut every later lookahead by one, a produced
+        2.5 reported a lookahead of 0.5)."""
+        try:
+            return whole(chunk, what, 0)
+        except ValueError as e:
+            raise ValueError(f"{self.name}: {where}: {e}") from None
 
     def _frames(self, units: np.ndarray, where: str) -> np.ndarray:
         return check_chunk(units, f"{self.name}: {where}", self.fmt.n_units,

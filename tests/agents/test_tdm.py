@@ -241,3 +241,22 @@ def test_an_agent_trained_on_a_silent_side_stays_idle(tmp_path):
         converse(agent, 24, lag=2)
         idle[name] = [d["idle"] for d in agent.decisions]
     assert all(idle["quiet"]) and not all(idle["talker"]), idle
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda a, u: a.observe_partner(-1, u), r"observe_partner\(chunk=-1\): partner chunk=-1 "),
+    (lambda a, u: a.observe_partner(1.5, u), r"observe_partner\(chunk=1.5\): partner chunk="),
+    (lambda a, u: a.produce(2.5), r"produce\(2.5\): chunk=2.5 \(allowed: a whole number >= 0"),
+    (lambda a, u: a.produce(-1), r"produce\(-1\): chunk=-1 "),
+    (lambda a, u: a.played(-3, u), r"played\(chunk=-3\): own chunk=-3 "),
+])
+def test_a_chunk_index_that_is_no_whole_number_from_0_is_one_line(agent_dir, call,
+                                                                  message: str) -> None:
+    """As the SyncLLM agent says it: -1 and 1.5 were kept as chunks (a received -1 made
+    every later lookahead one too small, produce(2.5) reported a lookahead of 0.5)."""
+    agent = load_tdm_agent(agent_dir, chunk_ms=160, slice_ms=640, seed=1)
+    units = np.ones(agent.frames_per_chunk, dtype=np.int64)
+    with pytest.raises(ValueError, match=rf"^{agent.name}: {message}"):
+        call(agent, units)
+    assert not agent.received and not agent.played_own and not agent.planned
+    assert agent.produce(3).lookahead == 3
