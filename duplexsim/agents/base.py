@@ -107,6 +107,16 @@ def whole(value: object, what: str, low: int) -> int:
     return int(value)
 
 
+def chunk_index(chunk: object, what: str, agent: str, call: str) -> int:
+    """``chunk`` as an index from 0 for ``agent``'s protocol ``call`` (e.g.
+    ``"produce(-1)"``), else a ValueError of one line naming both: agents kept -1 or 1.5 as
+    chunks of their own (a slice ``[-2F:-F]`` of a replayed channel is its last chunk)."""
+    try:
+        return whole(chunk, what, 0)
+    except ValueError as e:
+        raise ValueError(f"{agent}: {call}: {e}") from None
+
+
 def silence_units_of(agent: Agent) -> frozenset[int]:
     """Every unit ``agent`` plays as silence: its optional ``silence_units`` (a unit tokenizer
     with several silence units) and always its ``silence_unit``."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from duplexsim.agents.base import ChunkReport, missing_before, whole
+from duplexsim.agents.base import ChunkReport, chunk_index, missing_before, whole
 from duplexsim.errors import DuplexsimError, InputError, with_note
 from duplexsim.tokens import FRAME_MS, check_units
 
@@ -107,7 +107,7 @@ class ReplayAgent:
         self.latest_received = -1
 
     def observe_partner(self, chunk: int, units: np.ndarray) -> None:  # noqa: ARG002
-        chunk = int(chunk)
+        chunk = chunk_index(chunk, "partner chunk", self.name, f"observe_partner(chunk={chunk!r})")
         self.received.add(chunk)
         self.latest_received = max(self.latest_received, chunk)
 
@@ -121,6 +121,7 @@ class ReplayAgent:
         return out
 
     def produce(self, chunk: int) -> ChunkReport:
+        chunk = chunk_index(chunk, "chunk", self.name, f"produce({chunk!r})")
         return ChunkReport(chunk=chunk, units=self.chunk_units(chunk),
                            lookahead=missing_before(chunk, self.received, self.latest_received))
 

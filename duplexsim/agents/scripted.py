@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from duplexsim.agents.base import ChunkReport, missing_before, whole
+from duplexsim.agents.base import ChunkReport, chunk_index, missing_before, whole
 from duplexsim.errors import DuplexsimError, with_note
 from duplexsim.tokens import FRAME_MS
 
@@ -138,10 +138,12 @@ class ScriptedAgent:
         self.latest_received = -1
 
     def observe_partner(self, chunk: int, units: np.ndarray) -> None:  # noqa: ARG002
-        self.received.add(int(chunk))
-        self.latest_received = max(self.latest_received, int(chunk))
+        chunk = chunk_index(chunk, "partner chunk", self.name, f"observe_partner(chunk={chunk!r})")
+        self.received.add(chunk)
+        self.latest_received = max(self.latest_received, chunk)
 
     def produce(self, chunk: int) -> ChunkReport:
+        chunk = chunk_index(chunk, "chunk", self.name, f"produce({chunk!r})")
         F = self.frames_per_chunk
         out = np.full(F, self.silence_unit, dtype=np.int64)
         piece = self.units[chunk * F:(chunk + 1) * F]

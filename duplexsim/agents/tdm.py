@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from duplexsim.agents.base import ChunkReport, missing_before, whole
+from duplexsim.agents.base import ChunkReport, chunk_index, missing_before, whole
 from duplexsim.errors import InputError
 from duplexsim.models.agentdir import AgentFiles, load_agent_files
 from duplexsim.models.rows import Backend, LMRows
@@ -140,14 +140,14 @@ class TdmAgent:
 
     def observe_partner(self, chunk: int, units: np.ndarray) -> None:
         where = f"observe_partner(chunk={chunk!r})"
-        chunk = self._chunk(chunk, "partner chunk", where)
+        chunk = chunk_index(chunk, "partner chunk", self.name, where)
         self.partner[chunk] = self._frames(units, where)
         self.received.add(chunk)
         self.max_received = max(self.max_received, chunk)
 
     def produce(self, chunk: int) -> ChunkReport:
         t0 = time.perf_counter()
-        chunk = self._chunk(chunk, "chunk", f"produce({chunk!r})")
+        chunk = chunk_index(chunk, "chunk", self.name, f"produce({chunk!r})")
         forwarded0 = self.lm.n_forwarded[self.row]
         F = self.frames_per_chunk
         if chunk < self.lead:  # before own slice 0: silent, nothing to decide
@@ -183,7 +183,8 @@ class TdmAgent:
 
     def played(self, chunk: int, units: np.ndarray) -> None:
         where = f"played(chunk={chunk!r})"
-        self.played_own[self._chunk(chunk, "own chunk", where)] = self._frames(units, where)
+        chunk = chunk_index(chunk, "own chunk", self.name, where)
+        self.played_own[chunk] = self._frames(units, where)
 
     # ------------------------------------------------------------------ context
     def _open(self, m: int) -> None:
@@ -213,15 +214,6 @@ class TdmAgent:
                                   for c in range(k * K, (k + 1) * K)])
         return [self.fmt.S0, *self.fmt.encode_piece(own), self.fmt.S1,
                 *self.fmt.encode_piece(partner)]
-
-    def _chunk(self, chunk: object, what: str, where: str) -> int:
-        """``chunk`` as an index from 0, else one line naming the call: -1 or 1.5 were kept
-        as chunks of their own (a received -1 cut every later lookahead by one, a produced
-        2.5 reported a lookahead of 0.5)."""
-        try:
-            return whole(chunk, what, 0)
-        except ValueError as e:
-            raise ValueError(f"{self.name}: {where}: {e}") from None
 
     def _frames(self, units: np.ndarray, where: str) -> np.ndarray:
         return check_chunk(units, f"{self.name}: {where}", self.fmt.n_units,

@@ -153,3 +153,25 @@ def test_replay_warns_whenever_the_scenario_outlasts_its_dialogue() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             ReplayAgent.from_side(fits.a, fits, "a")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ReplayAgent(np.arange(1, 13), 4, name="replay"),
+    lambda: ScriptedAgent("fixed-turns", 4, 3, n_units=20, name="scripted"),
+])
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda a: a.produce(-2), r"produce\(-2\): chunk=-2 \(allowed: a whole number >= 0\)$"),
+    (lambda a: a.produce(1.5), r"produce\(1.5\): chunk=1.5 \(allowed"),
+    (lambda a: a.observe_partner(-1, np.zeros(4, np.int64)),
+     r"observe_partner\(chunk=-1\): partner chunk=-1 \(allowed"),
+    (lambda a: a.observe_partner(1.5, np.zeros(4, np.int64)),
+     r"observe_partner\(chunk=1.5\): partner chunk=1.5 \(allowed"),
+])
+def test_partners_refuse_a_chunk_index_that_is_no_whole_number_from_0(make, call,  # noqa: ANN001
+                                                                      message: str) -> None:
+    """produce(-2) played the last chunk of the channel (a slice [-8:-4]), produce(1.5) was
+    a TypeError from the slicing, a received 1.5 counted as chunk 1 and -1 as a chunk."""
+    agent = make()
+    with pytest.raises(ValueError, match=rf"^{agent.name}: {message}"):
+        call(agent)
+    assert agent.produce(2).lookahead == 2  # nothing was taken in
