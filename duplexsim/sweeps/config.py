@@ -384,10 +384,17 @@ def load_sweep(path: str | Path, *, check_scenarios: bool = True) -> Sweep:
     data = read_toml(path)  # missing, unreadable, not UTF-8, not TOML: one line each
     if not isinstance(data.get("sweep"), dict):
         raise ConfigError([Problem(str(path), "sweep", "missing [sweep] table")])
-    extra = sorted(set(data) - {"sweep"})
+    # every stray table and the [sweep] table's own problems at once (only the first stray
+    # key was named, and the [sweep] table was checked only after it was gone)
+    extra = [Problem(str(path), key, "unknown top-level key", "[sweep]; scenario settings go "
+                     "in the base scenario file or [sweep.set]")
+             for key in sorted(set(data) - {"sweep"})]
+    try:
+        config = from_dict(SweepConfig, data["sweep"], file=str(path), prefix="sweep")
+    except ConfigError as e:
+        raise ConfigError(extra + e.problems) from None
     if extra:
-        raise ConfigError([Problem(str(path), extra[0], "unknown top-level key", "[sweep]")])
-    config = from_dict(SweepConfig, data["sweep"], file=str(path), prefix="sweep")
+        raise ConfigError(extra)
     try:
         from duplexsim.config.cli import expect_kind
 

@@ -108,6 +108,17 @@ def test_bad_sweep_files_name_the_key(tmp_path, seeds, extra, match):
     assert str(path) in str(e.value)
 
 
+def test_stray_tables_and_sweep_table_problems_are_named_together(tmp_path):
+    """Scenario tables pasted beside [sweep] were named one at a time (the first only), and
+    the [sweep] table's own problems only once they were all gone: three runs for one file."""
+    path = write_sweep(tmp_path, seeds="[0, 0]")
+    path.write_text(path.read_text() + '[network]\npreset = "lan"\n[a]\nkind = "replay"\n')
+    with pytest.raises(ConfigError) as e:
+        load_sweep(path, check_scenarios=False)
+    assert [p.key for p in e.value.problems] == ["a", "network", "sweep.seeds"]
+    assert "[sweep.set]" in str(e.value.problems[0])
+
+
 def test_missing_base_scenario_is_reported(tmp_path, monkeypatch):
     path = write_sweep(tmp_path)
     (tmp_path / "base.toml").unlink()
