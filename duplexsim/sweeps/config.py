@@ -105,10 +105,15 @@ class SweepConfig:
         elif "\0" in self.base:
             errors.append(FieldError("base", f"{self.base!r} holds a NUL character",
                                      "a scenario TOML file path without NUL"))
-        if not self.seeds or any(not 0 <= s < 2**63 for s in self.seeds) or len(
-                set(self.seeds)) != len(self.seeds):
-            errors.append(FieldError("seeds", f"{list(self.seeds)} is not a list of distinct "
-                                     "seeds", "non-empty list of distinct integers >= 0"))
+        # (one message said "not a list of distinct seeds" of [-1] and of [2**64] alike)
+        allowed_seeds = "non-empty list of distinct integers, 0 .. 2**63 - 1 (a scenario's seed)"
+        if not self.seeds:
+            errors.append(FieldError("seeds", "empty list", allowed_seeds))
+        elif (bad_seed := next((s for s in self.seeds if not 0 <= s < 2**63), None)) is not None:
+            errors.append(FieldError("seeds", f"{bad_seed} is " + (
+                "negative" if bad_seed < 0 else "too large"), allowed_seeds))
+        elif (twice_seed := _repeated(self.seeds)) is not None:
+            errors.append(FieldError("seeds", f"{twice_seed} is listed twice", allowed_seeds))
         if not 0 <= self.workers <= MAX_WORKERS:
             errors.append(FieldError("workers", f"{self.workers} is out of range",
                                      f"0 (= all cores) .. {MAX_WORKERS}"))

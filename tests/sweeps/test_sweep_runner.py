@@ -72,8 +72,11 @@ def test_grid_expands_to_cells_with_stable_distinct_keys(tmp_path):
 
 
 @pytest.mark.parametrize(("seeds", "extra", "match"), [
-    ("[]", "", "sweep.seeds"),
-    ("[0, 0]", "", "sweep.seeds"),
+    ("[]", "", r"sweep.seeds: empty list"),
+    ("[3, 1, 3]", "", r"sweep.seeds: 3 is listed twice"),
+    # these two said "is not a list of distinct seeds" of a list of distinct seeds
+    ("[1, -1]", "", r"sweep.seeds: -1 is negative \(allowed: .*0 \.\. 2\*\*63 - 1"),
+    ("[18446744073709551615]", "", r"sweep.seeds: 18446744073709551615 is too large"),
     ("[0]", "colour = 1", "sweep.colour: unknown key"),
     ("[0]", "workers = -1", "sweep.workers"),
     ("[0]", 'grid = { "network" = [{ preset = "lan" }] }', "sweep.grid.network: .* is a table"),
