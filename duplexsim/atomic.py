@@ -397,6 +397,8 @@ def _json_default(obj: Any) -> Any:
 
     if isinstance(obj, np.integer):  # floats and arrays: _strict has made them lists/floats
         return int(obj)
+    if isinstance(obj, np.bool_):  # (a metric `x > y` of numpy values, a sweep cell's row)
+        return bool(obj)
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

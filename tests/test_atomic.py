@@ -118,7 +118,7 @@ def test_json_is_strict_with_null_for_what_is_not_a_number(tmp_path):
 
     write_json(tmp_path / "m.json", {"fto": float("nan"), "gap": np.float64(np.inf),
                                      "rows": [1.5, np.array([np.nan, 2.0]), (np.float32(3),)],
-                                     "n": np.int64(4)})
+                                     "n": np.int64(4), "ok": np.bool_(True)})
     text = (tmp_path / "m.json").read_text()
     assert "NaN" not in text and "Infinity" not in text
 
@@ -126,7 +126,7 @@ def test_json_is_strict_with_null_for_what_is_not_a_number(tmp_path):
         raise ValueError(name)
 
     assert json.loads(text, parse_constant=refuse) == {
-        "fto": None, "gap": None, "rows": [1.5, [None, 2.0], [3.0]], "n": 4}
+        "fto": None, "gap": None, "rows": [1.5, [None, 2.0], [3.0]], "n": 4, "ok": True}
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/fd")
