@@ -65,11 +65,28 @@ def resolve_cell_fn(spec: str, file: str = "") -> Callable[[dict[str, Any]], dic
     return fn
 
 
+def _storable(row: Any) -> dict[str, Any]:
+    """``row`` as a dict a cell file can hold, or a ``TypeError`` naming the key that cannot
+    be: raised in the worker, it fails that cell (a set or an object in a row ended the whole
+    sweep with a traceback when the cell's file was written, after its group had run)."""
+    row = dict(row)
+    for key, value in row.items():
+        try:
+            if not isinstance(key, str):
+                raise TypeError(f"a key of type {type(key).__name__}")
+            json_text(value)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"row key {key!r} cannot be stored in the cell's JSON file ({e}); "
+                            "a row maps string keys to numbers, strings, booleans, null and "
+                            "lists or tables of them") from None
+    return row
+
+
 def _run_one(spec: str, cell: Cell) -> tuple[Cell, dict[str, Any] | None, str | None]:
     """Worker entry: (cell, row, None) or (cell, None, traceback text)."""
     try:
         row = resolve_cell_fn(spec)(cell.config)
-        return cell, dict(row), None
+        return cell, _storable(row), None
     except Exception:  # a failing cell is recorded and retried later, not fatal
         return cell, None, traceback.format_exc()
 
@@ -82,7 +99,7 @@ def _run_group(spec: str, cells: list[Cell]) -> list[tuple[Cell, dict[str, Any] 
     if batched is not None and len(cells) > 1:
         try:
             rows = batched([c.config for c in cells])
-            return [(c, dict(r), None) for c, r in zip(cells, rows, strict=True)]
+            return [(c, _storable(r), None) for c, r in zip(cells, rows, strict=True)]
         except Exception:  # noqa: BLE001 - retried one by one below to pinpoint the failure
             pass
     return [_run_one(spec, c) for c in cells]

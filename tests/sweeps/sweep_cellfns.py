@@ -88,3 +88,9 @@ failing_cell.batched = failing_cells  # type: ignore[attr-defined]
 def mixed_kind_cell(config: dict[str, Any]) -> dict[str, Any]:
     """A metric that is a number in some cells and a string in others."""
     return {"value": 1.0 if config["seed"] else "n/a", "note": None}
+
+
+def unstorable_cell(config: dict[str, Any]) -> dict[str, Any]:
+    """A row holding a set (no JSON) in the cells with a positive delay."""
+    delay = float(config["network"]["a_to_b"]["delay_ms"])
+    return {"value": delay, "tags": {"late"} if delay > 0 else []}

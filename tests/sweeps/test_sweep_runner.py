@@ -457,6 +457,20 @@ def test_failed_cells_are_listed_and_retried(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "o" / "failures.json").read_text()) == {}
 
 
+@pytest.mark.parametrize("batch", [1, 4])
+def test_a_row_json_cannot_hold_fails_its_cell_not_the_sweep(tmp_path, monkeypatch, batch):
+    """A set in a row raised when the cell's file was written, in the main process: the
+    sweep ended with a traceback and the cells of the groups not written yet were lost."""
+    monkeypatch.syspath_prepend(str(HERE))
+    sweep = load_sweep(write_sweep(tmp_path, cell="sweep_cellfns:unstorable_cell"),
+                       check_scenarios=False)
+    table = run_sweep(sweep, tmp_path / "o", workers=1, progress=False, batch=batch)
+    assert len(table) == 4 and set(table["value"]) == {0.0}
+    failures = json.loads((tmp_path / "o" / "failures.json").read_text())
+    assert len(failures) == 8
+    assert all("row key 'tags' cannot be stored" in f["error"] for f in failures.values())
+
+
 def test_a_metric_named_like_a_grid_key_does_not_replace_it(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(HERE))
     sweep = load_sweep(write_sweep(tmp_path, cell="sweep_cellfns:clashing_cell"),
