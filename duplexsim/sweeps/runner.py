@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import multiprocessing
 import os
 import sys
@@ -281,6 +282,10 @@ def _check_finished(out: Path, cells: list[Cell]) -> None:
                                  "delete the file to run the cell again")
 
 
+def _is_missing(value: object) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
 def _number_or_none(value: object) -> bool:
     return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
 
@@ -289,7 +294,9 @@ def _check_one_kind(sweep: Sweep, out: Path, table: pd.DataFrame, column: str) -
     """A metric the cell function returned as values of two kinds (a number in one cell, a
     string in another) cannot be one Parquet column: one line naming the metric and two of
     those cells, not pyarrow's traceback after every cell has run."""
-    kinds = table[column].map(value_kind)
+    # a float NaN is a cell that did not return the metric (pandas fills the gap with it;
+    # a NaN a cell returned is null in its file): "returned 'x' as a number" it was not
+    kinds = table[column].map(lambda v: "null" if _is_missing(v) else value_kind(v))
     seen = kinds[kinds != "null"]
     if seen.nunique() <= 1:
         return

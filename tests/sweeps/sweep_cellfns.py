@@ -94,3 +94,9 @@ def unstorable_cell(config: dict[str, Any]) -> dict[str, Any]:
     """A row holding a set (no JSON) in the cells with a positive delay."""
     delay = float(config["network"]["a_to_b"]["delay_ms"])
     return {"value": delay, "tags": {"late"} if delay > 0 else []}
+
+
+def sometimes_cell(config: dict[str, Any]) -> dict[str, Any]:
+    """A boolean and a list metric only in the cells with a positive delay (none in others)."""
+    delay = float(config["network"]["a_to_b"]["delay_ms"])
+    return {"value": delay, **({"late": delay > 200, "gaps": [delay]} if delay > 0 else {})}

@@ -504,6 +504,19 @@ def test_values_of_two_types_in_one_column_are_one_line(tmp_path, monkeypatch):
     assert len(e.value.problems) == 1 and str(e.value).startswith(str(path))
 
 
+def test_a_metric_some_cells_leave_out_is_null_in_them(tmp_path, monkeypatch):
+    """A boolean (or list) metric missing from some rows was refused as "returned 'late' as
+    a number" (the NaN pandas fills the gap with) after every cell had run."""
+    monkeypatch.syspath_prepend(str(HERE))
+    sweep = load_sweep(write_sweep(tmp_path, cell="sweep_cellfns:sometimes_cell"),
+                       check_scenarios=False)
+    table = run_sweep(sweep, tmp_path / "o", workers=1, progress=False)
+    assert len(table) == 12
+    without = table["value"] == 0.0
+    assert table["late"][without].isna().all() and table["gaps"][without].isna().all()
+    assert list(table["late"][~without]) == [False] * 4 + [True] * 4
+
+
 def test_unknown_cell_function_fails_before_running(tmp_path):
     sweep = load_sweep(write_sweep(tmp_path, cell="nowhere.at_all:cell"), check_scenarios=False)
     with pytest.raises(ValueError, match=r"sweep.toml: sweep.cell: .*cannot be imported"):
