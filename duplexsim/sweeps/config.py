@@ -129,6 +129,10 @@ class SweepConfig:
                                          "[v1, v2, ...]"))
             elif any(not name for part in key.split("+") for name in part.split(".")):
                 errors.append(FieldError(f"grid.{key}", "empty key", "dotted.key or a.b+c.d"))
+            elif _spaced(key.replace("+", ".")):  # ("a.x + b.x": scenario keys have no
+                # spaces; each cell said "a.x : unknown key", the space unseen)
+                errors.append(FieldError(f"grid.{key}", "a key with spaces around it",
+                                         "dotted.key or a.b+c.d, without spaces"))
             elif SEED_KEY in key.split("+") or key == "cell":
                 errors.append(FieldError(f"grid.{key}", "seeds are swept with sweep.seeds"
                                          if key != "cell" else "a column of the results table",
@@ -166,6 +170,9 @@ class SweepConfig:
         for key in self.set:
             if any(not name for name in key.split(".")):
                 errors.append(FieldError(f"set.{key}", "empty key", "dotted.key"))
+            elif _spaced(key):
+                errors.append(FieldError(f"set.{key}", "a key with spaces around it",
+                                         "dotted.key, without spaces"))
             elif self.set[key] == {}:  # ([sweep.set.a] with its keys commented out) it
                 # replaced the base's whole table with {}: side a a default replay side
                 errors.append(FieldError(f"set.{key}", "an empty table sets nothing",
@@ -244,6 +251,11 @@ def _nested(a: str, b: str) -> bool:
 def _within(a: str, b: str) -> bool:
     """Dotted path ``a`` names the field ``b`` or one inside it (setting ``b`` replaces it)."""
     return a == b or a.startswith(f"{b}.")
+
+
+def _spaced(dotted: str) -> bool:
+    """Some name of the dotted path ``dotted`` has spaces (or tabs) at either end."""
+    return any(name != name.strip() for name in dotted.split("."))
 
 
 def _repeated(values: list[Any] | tuple[Any, ...]) -> Any:

@@ -167,6 +167,10 @@ def test_a_bad_base_or_set_path_is_one_line_naming_its_key(tmp_path, base, extra
     ("[sweep.set.a]\n# temperature = 1.0", "", r"sweep.set.a: an empty table sets nothing"),
     ("network.a_to_b = {}", "", r"sweep.set.network.a_to_b: an empty table sets nothing"),
     ("", '"network..delay_ms" = [0, 5]', r"sweep.grid.network..delay_ms: empty key"),
+    # each cell said "network.a_to_b.delay_ms : unknown key", its space unseen
+    ("", '"network.a_to_b.delay_ms + network.b_to_a.delay_ms" = [0, 5]',
+     r"sweep.grid.network.a_to_b.delay_ms \+ network.b_to_a.delay_ms: a key with spaces"),
+    ('" duration_s" = 5.0', "", r"sweep.set. duration_s: a key with spaces around it"),
     ("empty base", "", r"sweep.base: base scenario .*empty.toml': no settings in it"),
 ])
 def test_set_seed_empty_keys_and_an_empty_base_are_refused(tmp_path, set_, grid, match):
