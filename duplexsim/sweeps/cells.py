@@ -11,6 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+UNSCORED_KEYS = ("name", "output", "reward")
+"""Scenario keys (and tables) the default cell's rows do not depend on: the name labels a
+run, ``[output]`` says what ``simulate`` writes besides the trace and ``[reward]`` is read
+by the RL envs only. Swept with the default cell, every value gave the same rows."""
+
 
 def simulate_cell(config: dict[str, Any]) -> dict[str, Any]:
     """Simulate the scenario ``config`` and return its metrics row."""

@@ -44,6 +44,7 @@ from duplexsim.config.loader import (
     read_toml,
 )
 from duplexsim.digests import SIMULATOR_VERSION, file_digest, key_of, scenario_inputs
+from duplexsim.sweeps.cells import UNSCORED_KEYS
 
 SEED_KEY = "seed"
 MAX_WORKERS = 4096
@@ -137,6 +138,15 @@ class SweepConfig:
                 errors.append(FieldError(f"grid.{key}", "seeds are swept with sweep.seeds"
                                          if key != "cell" else "a column of the results table",
                                          "any scenario key but seed"))
+            elif not self.cell and (unscored := next(
+                    (part for part in key.split("+") if part.split(".")[0] in UNSCORED_KEYS),
+                    None)) is not None:
+                errors.append(FieldError(f"grid.{key}", f"{unscored} does not change what the "
+                                         'default cell (cell = "") simulates and scores: every '
+                                         "value gives the same rows",
+                                         "keys of the simulation (not "
+                                         f"{', '.join(UNSCORED_KEYS)}), or a cell function of "
+                                         "one's own that reads it"))
             elif any(_has_date(v) for v in values):
                 bad = next(v for v in values if _has_date(v))
                 errors.append(FieldError(f"grid.{key}", f"{bad!r} is a TOML date or time (no "

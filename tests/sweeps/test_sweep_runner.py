@@ -122,6 +122,24 @@ def test_stray_tables_and_sweep_table_problems_are_named_together(tmp_path):
     assert "[sweep.set]" in str(e.value.problems[0])
 
 
+@pytest.mark.parametrize("key", ["reward.gap_per_s", "output.audio", "name"])
+def test_a_grid_key_the_default_cell_does_not_score_is_refused(tmp_path, key):
+    """A grid over [reward] weights, [output] or the name with the default cell ran every
+    cell and gave identical rows for every value, as if the key made no difference."""
+    values = '["x", "y"]' if key == "name" else "[true, false]" if key == "output.audio" \
+        else "[0.0, 1.0]"
+    path = write_sweep(tmp_path, cell="")
+    path.write_text(path.read_text().replace('"a.estimation" =', f'"{key}" = {values}\n'
+                                             '"a.estimation" ='))
+    with pytest.raises(ConfigError, match=rf"sweep.grid.{key}: {key} does not change what "
+                       r"the default cell") as e:
+        load_sweep(path, check_scenarios=False)
+    assert len(e.value.problems) == 1
+    # a cell function of one's own may read it
+    path.write_text(path.read_text().replace('cell = ""', 'cell = "sweep_cellfns:x"'))
+    assert load_sweep(path, check_scenarios=False).config.grid[key]
+
+
 def test_missing_base_scenario_is_reported(tmp_path, monkeypatch):
     path = write_sweep(tmp_path)
     (tmp_path / "base.toml").unlink()
