@@ -155,6 +155,12 @@ class SideConfig:
         return self.kind == "syncllm" and self.estimation == "wait"
 
 
+COMPUTE_MODEL_KEYS: dict[str, tuple[str, ...]] = {
+    "scale": ("measured",), "prefill_ms_per_token": ("profile",),
+    "decode_ms_per_token": ("profile",), "overhead_ms": ("profile",)}
+"""The [compute] keys only some models read: key -> those models."""
+
+
 @dataclass(frozen=True)
 class ComputeConfig:
     """How long producing a chunk takes in simulated time."""
@@ -182,6 +188,17 @@ class ComputeConfig:
             costs_ok = costs_ok and ok
             _need(errors, ok, name, f"{value} is negative or not finite",
                   ">= 0 and <= 3600000 ms")
+        # a key another model reads, given here, changed nothing: a sweep over
+        # compute.overhead_ms under model = "none" ran identical cells (as SideConfig's keys
+        # of another kind)
+        defaults, bad = ComputeConfig.__dataclass_fields__, {e.field for e in errors}
+        for name, users in COMPUTE_MODEL_KEYS.items():  # (a bad value: its own line only)
+            if self.model not in users and name not in bad \
+                    and getattr(self, name) != defaults[name].default:
+                errors.append(FieldError(
+                    name, f"not used by model = {self.model!r} (only by model = "
+                    f"{' or '.join(map(repr, users))})",
+                    f"model = {users[0]!r} to use it, or leave it out", depends=("model",)))
         if self.model == "profile" and costs_ok:  # a bad cost is its own line, not this one
             _need(errors, self.prefill_ms_per_token + self.decode_ms_per_token
                   + self.overhead_ms > 0, "decode_ms_per_token",

@@ -132,6 +132,28 @@ def test_one_mistake_is_one_line(data: dict, expected: str) -> None:
     (msg,) = _messages(data)
     assert msg.startswith(expected), msg
 
+@pytest.mark.parametrize(("compute", "user", "expected"), [
+    ({"overhead_ms": 50.0}, "profile",
+     "compute.overhead_ms: not used by model = 'none' (only by model = 'profile')"),
+    ({"model": "measured", "decode_ms_per_token": 2.0}, "profile",
+     "compute.decode_ms_per_token: not used by model = 'measured' (only by model = 'profile')"),
+    ({"model": "profile", "overhead_ms": 5.0, "scale": 2.0}, "measured",
+     "compute.scale: not used by model = 'profile' (only by model = 'measured')"),
+])
+def test_a_compute_key_its_model_does_not_read_is_refused(compute: dict, user: str,
+                                                          expected: str) -> None:
+    """Under model = "none" a profile's costs (or a scale) were accepted and changed nothing:
+    a sweep over compute.overhead_ms ran identical cells."""
+    (msg,) = _messages({"compute": compute})
+    assert msg.startswith(f"s.toml: {expected} (allowed: model = '{user}'"), msg
+    unused = next(k for k in compute if expected.startswith(f"compute.{k}:"))
+    used = {**compute, "model": user, "overhead_ms": 5.0 if user == "profile" else 0.0}
+    if user != "measured":
+        used.pop("scale", None)
+    assert from_dict(Scenario, {"compute": used}, file="s.toml").compute.model == user
+    assert unused in used
+
+
 def test_every_problem_is_reported_at_once() -> None:
     msgs = _messages({
         "chunk_ms": 150,

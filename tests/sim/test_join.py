@@ -124,7 +124,7 @@ def test_measured_compute_never_shares_a_decision_with_the_partner(model: str) -
     """Under ``measured`` compute a decision's wall time is its cost, so the two sides'
     decisions of one ms run one after the other (joined, A's measured time included B's
     forwards: about twice its own); other compute models still share rounds."""
-    compute = ComputeConfig(model=model, decode_ms_per_token=1.0)
+    compute = ComputeConfig(model=model, decode_ms_per_token=1.0 if model == "profile" else 0.0)
     scenario = Scenario(name="measured", chunk_ms=160, duration_s=2.0,
                         a=SideConfig(kind="scripted"), b=SideConfig(kind="scripted"),
                         network=NetworkConfig(preset="ideal"), compute=compute)
