@@ -158,7 +158,11 @@ class KMeansTokenizer:
                 from duplexsim.units.hubert import HubertFeatures
 
                 self.check_hubert()
-                self._hubert = HubertFeatures(self.config.hubert_dir, self.config.hubert_layer)
+                # as trained (None while training: as the model expects; a tokenizer saved
+                # before the choice was recorded fed raw samples)
+                normalize = None if self.hubert is None else self.hubert.get("normalize", False)
+                self._hubert = HubertFeatures(self.config.hubert_dir, self.config.hubert_layer,
+                                              normalize=normalize)
             feats = self._hubert(w16)
         else:
             feats = F.log_mel(power, self._mel)
@@ -289,7 +293,9 @@ HUBERT_WEIGHTS = ("*.safetensors", "*.bin")
 def hubert_fingerprint(model_dir: str | Path) -> dict[str, Any]:
     """What a hubert-kmeans tokenizer records of its HuBERT: ``hidden_size`` (the feature
     width its centroids have) and ``digest`` (sha256 over config.json and the weight files):
-    the units mean nothing under another model, even one of the same width."""
+    the units mean nothing under another model, even one of the same width. (Training adds
+    ``normalize``: whether the model was fed standardised waves, so encoding does as
+    training did.)"""
     from duplexsim.digests import directory_digest
 
     root = Path(model_dir)
@@ -308,9 +314,10 @@ def _check_hubert(meta: dict[str, Any], file: str, config: TokenizerConfig,
     recorded = meta.get("hubert")
     if recorded is None:
         return None
-    if not isinstance(recorded, dict) or not {"hidden_size", "digest"} <= recorded.keys():
+    if not isinstance(recorded, dict) or not {"hidden_size", "digest"} <= recorded.keys() \
+            or not isinstance(recorded.get("normalize", False), bool):
         raise InputError(file, "hubert", f"{recorded!r}",
-                         "an object with hidden_size and digest")
+                         "an object with hidden_size, digest and normalize (true or false)")
     hidden = read_json(Path(config.hubert_dir) / "config.json",
                        what="HuBERT config.json").get("hidden_size")
     if hidden != recorded["hidden_size"]:
@@ -363,7 +370,9 @@ def train_tokenizer(
     if not feats:
         raise InputError("train_tokenizer", "", "no audio given", "at least one channel")
     if config.type == "hubert-kmeans":  # (after the features: HuBERT's own load errors first)
-        tok.hubert = hubert_fingerprint(config.hubert_dir)
+        assert tok._hubert is not None  # (made by the first channel's features, in-process)
+        tok.hubert = {**hubert_fingerprint(config.hubert_dir),
+                      "normalize": tok._hubert.normalize}
     all_f, all_e = np.concatenate(feats), np.concatenate(energy)
     given = [m for m in masks if m is not None]
     if len(given) == len(masks):  # every channel annotated (else Otsu's, unsupervised)
