@@ -208,14 +208,27 @@ def silence_unit_of(agent: Agent) -> int:
 
 
 def tokenizer_dir(scenario: Scenario) -> Path | None:
-    """A unit tokenizer directory the agents' units can be vocoded with, if one is known."""
+    """The unit tokenizer directory the agents' units can be vocoded with, if one is known.
+
+    Sides whose agent or corpus each hold a tokenizer must hold the same one (the same
+    files): else an :class:`InputError` naming both. Units of another tokenizer are other
+    sounds: each agent read the other's units in its own inventory, and ``audio.wav``
+    vocoded side b's channel with side a's tokenizer."""
+    from duplexsim.corpora.build import tokenizer_digest
+
+    found: list[tuple[str, Path]] = []  # (scenario key, tokenizer folder)
     for key in SIDES:
         side: SideConfig = getattr(scenario, key)
-        root = {"syncllm": side.agent, "tdm": side.agent,
-                "replay": side.corpus}.get(side.kind, "")
+        field = {"syncllm": "agent", "tdm": "agent", "replay": "corpus"}.get(side.kind)
+        root = getattr(side, field) if field else ""
         if root and (Path(root) / "tokenizer" / "config.json").is_file():
-            return Path(root) / "tokenizer"
-    return None
+            found.append((f"{key}.{field}", Path(root) / "tokenizer"))
+    if len(found) == 2 and tokenizer_digest(found[0][1]) != tokenizer_digest(found[1][1]):
+        (a, a_dir), (b, b_dir) = found
+        raise InputError(b, "", f"its unit tokenizer {b_dir} is not {a}'s ({a_dir}): the "
+                         "two sides' units would mean other sounds", "agents and corpora "
+                         "whose units come from one tokenizer (train or import them with it)")
+    return found[0][1] if found else None
 
 
 def _no_compute(report: ChunkReport, cfg: ComputeConfig) -> float:  # noqa: ARG001

@@ -51,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
     audio = scenario.output.audio and not args.no_audio
     if audio:
         _check_vocoder(scenario)
+    else:  # sides of two unit tokenizers are refused before the simulation, not after
+        from duplexsim.sim.build import tokenizer_dir
+
+        tokenizer_dir(scenario)
 
     from duplexsim.sim import run as simulate
 

@@ -191,3 +191,31 @@ def test_a_dialogue_the_corpus_lacks_fails_validate_check_files(
     assert out[0] == (f"{path}: b.dialogue: 'nosuch' is not a dialogue of the corpus at "
                       f"'{corpus}' (allowed: one of its ids: d1, or \"\" (its first test "
                       "dialogue))"), out
+
+
+def test_sides_whose_units_come_from_two_tokenizers_are_refused(tmp_path: Path) -> None:
+    """Nothing compared the two sides' unit tokenizers: agents (or corpora) trained with
+    different ones were paired without a word, each reading the other's unit ids in its own
+    inventory, and audio.wav vocoded side b with side a's tokenizer."""
+    import numpy as np
+
+    from duplexsim.sim.build import tokenizer_dir
+    from duplexsim.units import TokenizerConfig, copy_tokenizer, train_tokenizer
+
+    rng = np.random.default_rng(0)
+    wave = (rng.standard_normal(16000 * 2) * np.repeat(rng.random(50) > 0.5, 640) * 0.1
+            + rng.standard_normal(16000 * 2) * 1e-3).astype(np.float32)
+    for name, seed in (("one", 0), ("other", 1)):
+        train_tokenizer([(wave, 16000, None)], TokenizerConfig(n_units=4, seed=seed)).save(
+            tmp_path / name / "tokenizer")
+    copy_tokenizer(tmp_path / "one" / "tokenizer", tmp_path / "copy" / "tokenizer")
+
+    def pair(a: str, b: str) -> Scenario:
+        return from_dict(Scenario, {"a": {"kind": "replay", "corpus": str(tmp_path / a)},
+                                    "b": {"kind": "replay", "corpus": str(tmp_path / b)}})
+
+    assert tokenizer_dir(pair("one", "copy")) == tmp_path / "one" / "tokenizer"  # same files
+    with pytest.raises(ValueError, match=r"^b.corpus: its unit tokenizer .*other/tokenizer is "
+                                         r"not a.corpus's \(.*one/tokenizer\): the two sides' "
+                                         r"units would mean other sounds \(allowed: "):
+        tokenizer_dir(pair("one", "other"))
