@@ -457,6 +457,12 @@ def _fit(x: np.ndarray, k: int, config: TokenizerConfig, what: str) -> np.ndarra
     rng = np.random.default_rng(config.seed)
     if x.shape[0] > config.max_train_frames:
         x = x[np.sort(rng.choice(x.shape[0], config.max_train_frames, replace=False))]
+    distinct = len(np.unique(x, axis=0))
+    if distinct < k:  # (k-means then gives copies of a centroid: units no frame ever gets)
+        raise InputError(
+            "train_tokenizer", "", f"{x.shape[0]} {what} frames with only {distinct} distinct "
+            f"feature vectors for {k} {what} units (steady tones or repeated samples?)",
+            "more varied audio, or fewer units (n_units / n_silence_units <= distinct frames)")
     from sklearn.cluster import MiniBatchKMeans  # imported here: ~2 s, training only
 
     km = MiniBatchKMeans(n_clusters=k, random_state=config.seed, batch_size=4096, n_init=1,

@@ -328,3 +328,14 @@ def test_a_save_cut_short_leaves_the_old_tokenizer_or_a_clear_error(tok, speech,
                        r"short \(arrays.safetensors but no config.json\)") as e:
         load_tokenizer(tmp_path / "half")
     assert "\n" not in str(e.value)
+
+
+def test_fewer_distinct_frames_than_units_is_refused() -> None:
+    """A steady tone gives the same feature vector frame after frame: k-means returned
+    copies of a few centroids, and most speech units were ones no frame could ever get."""
+    t = np.arange(16000 * 2) / 16000
+    tone = (0.2 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)  # 8 periods per frame
+    wave = np.concatenate([np.zeros(16000, np.float32), tone, np.zeros(16000, np.float32)])
+    with pytest.raises(ValueError, match=r"^train_tokenizer: \d+ speech frames with only \d "
+                                         r"distinct feature vectors for 19 speech units"):
+        train_tokenizer([(wave, 16000, None)], TokenizerConfig(n_units=20))
