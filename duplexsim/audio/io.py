@@ -144,7 +144,9 @@ def read_audio(
             "(one speaker per channel, speaker A = channel 0)"
         )
     if sample_rate_hz is not None and sr != sample_rate_hz:
-        raise AudioError(f"{path}: sample rate {sr} Hz, expected {sample_rate_hz} Hz")
+        raise AudioError(f"{path}: sample rate {sr} Hz, expected {sample_rate_hz} Hz (allowed: "
+                         f"{sample_rate_hz} Hz: resample the file first, e.g. `sox {path.name} "
+                         f"-r {sample_rate_hz} {path.stem}-{sample_rate_hz}{path.suffix}`)")
     return wave, int(sr)
 
 

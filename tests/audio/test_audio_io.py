@@ -70,7 +70,9 @@ def test_write_read_round_trip_and_channel_rate_errors(tmp_path) -> None:
     write_audio(tmp_path / "mono.wav", wave[0], 8000)
     with pytest.raises(AudioError, match=r"mono.wav: mono audio, but 2 channels"):
         read_audio(tmp_path / "mono.wav", channels=2)
-    with pytest.raises(AudioError, match=r"sample rate 8000 Hz, expected 16000"):
+    with pytest.raises(AudioError, match=r"sample rate 8000 Hz, expected 16000 Hz \(allowed: "
+                                         r"16000 Hz: resample the file first, e\.g\. `sox "
+                                         r"a\.flac -r 16000 a-16000\.flac`\)$"):
         read_audio(tmp_path / "a.flac", sample_rate_hz=16000)
     with pytest.raises(AudioError, match="not found"):
         read_audio(tmp_path / "missing.wav")
