@@ -101,6 +101,15 @@ def scorable_ends(segments: Sequence[Segment], chunk_s: float,
     return out
 
 
+def pair_labels(pairs: Sequence[tuple[Path, Path]]) -> list[str]:
+    """``AGENT on CORPUS`` by folder names for each ``--pair``; where two pairs share those
+    names (the same names in other folders), the paths as given, so that no two pairs'
+    rows fall under one label."""
+    short = [f"{agent.name} on {corpus.name}" for agent, corpus in pairs]
+    return [label if short.count(label) == 1 else f"{agent} on {corpus}"
+            for (agent, corpus), label in zip(pairs, short, strict=True)]
+
+
 def auc(transfer: np.ndarray, hold: np.ndarray) -> float:
     """P(a transfer scores above a hold), ties counted half (Mann-Whitney U / n1 n2)."""
     from scipy.stats import mannwhitneyu
@@ -192,10 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.require_trained("--pair", [agent for agent, _ in pairs])
     args.out.mkdir(parents=True, exist_ok=True)
     events, rows = [], []
-    short = [f"{agent.name} on {corpus.name}" for agent, corpus in pairs]
-    for (agent, corpus), label in zip(pairs, short, strict=True):
-        if short.count(label) > 1:  # the same names in other folders: the paths as given
-            label = f"{agent} on {corpus}"
+    for (agent, corpus), label in zip(pairs, pair_labels(pairs), strict=True):
         ev = handover_events(agent, corpus, chunk_ms, context, split).assign(label=label)
         if ev.empty:  # nothing to score: no AUC, no bootstrap
             raise InputError(str(corpus), "--context-chunks", f"{context}: no IPU end of the "

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from handover import pair_labels  # one label per --pair, as the hand-over probe's
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
@@ -235,6 +236,13 @@ def read_decisions(path: Path) -> pd.DataFrame:
     for col, bad, what in checks:
         if bad.any():
             refuse_cell(path, frame, col, bad, what)
+    # one decision per label, dialogue, side and chunk: a second is another agent's under
+    # the same label (a file written when two pairs of the same folder names shared one),
+    # and its decisions would be pooled with the first's as one agent's
+    twice = frame.duplicated(["label", "dialogue", "side", "chunk"])
+    if twice.any():
+        refuse_cell(path, frame, "label", twice, "one row per label, dialogue, side and "
+                    "chunk (two agents' decisions under one label: label them apart)")
     for col in ("chunk_ms", "short_chunks", "start_s"):
         if frame[col].nunique() != 1:
             raise InputError(str(path), col, f"{frame[col].nunique()} different values",
@@ -485,8 +493,7 @@ def main(argv: list[str] | None = None) -> int:
                                     ("chunk_ms", "short_chunks", "start_s"))
     else:
         runs = []
-        for agent, corpus in pairs:
-            label = f"{agent.name} on {corpus.name}"
+        for (agent, corpus), label in zip(pairs, pair_labels(pairs), strict=True):
             runs.append((label, probe_decisions(
                 agent, corpus, chunk_ms=chunk_ms, short_chunks=short, start_s=start_s,
                 split=split, max_dialogues=max_dialogues).assign(label=label)))

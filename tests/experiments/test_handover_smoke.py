@@ -70,3 +70,14 @@ def test_an_ipu_inside_the_ending_one_is_not_what_follows_it() -> None:
     assert scorable_ends([x, y], 0.2, 27) == []  # chunk 26 has fewer than 27 before it
     # someone heard between the end and the scored chunk: not scorable
     assert scorable_ends([x, Segment(1, 5.1, 5.3, kind="backchannel"), y], 0.2, 0) == []
+
+
+def test_pair_labels_keep_pairs_of_the_same_folder_names_apart() -> None:
+    from handover import pair_labels
+
+    pairs = [(Path("runs/a/fisher"), Path("corpora/fisher-like")),
+             (Path("runs/b/fisher"), Path("corpora/fisher-like")),
+             (Path("runs/a/candor"), Path("corpora/fisher-like"))]
+    assert pair_labels(pairs) == ["runs/a/fisher on corpora/fisher-like",
+                                  "runs/b/fisher on corpora/fisher-like",
+                                  "candor on fisher-like"]

@@ -4,6 +4,7 @@ the tiny world (in a subprocess)."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -96,9 +97,21 @@ def test_style_probe_smoke(tmp_path: Path) -> None:
                           "--out", str(again), "--n-boot", "50")
     assert proc.returncode == 0, proc.stderr[-3000:]
     pd.testing.assert_frame_equal(pd.read_csv(again / "summary.csv"), summary)
+    # two agents in folders of one name: one label each (both were "fisher on fisher-like",
+    # and --decisions then pooled their decisions as one agent's)
+    world = out / "world"
+    shutil.copytree(world / "agents" / "candor", tmp_path / "other" / "fisher")
+    corpus = str(world / "corpora" / "fisher-like")
+    both = tmp_path / "both"
+    proc = run_experiment("style_probe.py", "--pair", str(world / "agents" / "fisher"), corpus,
+                          "--pair", str(tmp_path / "other" / "fisher"), corpus, "--chunk-ms",
+                          "160", "--short-chunks", "2", "--start-s", "3", "--max-dialogues",
+                          "1", "--n-boot", "5", "--out", str(both))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    labels = pd.read_csv(both / "summary.csv").label.tolist()
+    assert len(set(labels)) == 2 and all(label.endswith(f" on {corpus}") for label in labels)
     # a split with no dialogue (the tiny corpora have none in val) says so, in one line; it
     # said "no chunk to score (allowed: dialogues longer than --start-s ...)"
-    world = out / "world"
     proc = run_experiment("style_probe.py", "--pair", str(world / "agents" / "fisher"),
                           str(world / "corpora" / "fisher-like"), "--split", "val",
                           "--out", str(tmp_path / "val"))
@@ -137,6 +150,8 @@ def test_read_decisions_reads_what_a_run_writes(tmp_path: Path) -> None:
     (lambda f: f.assign(state=["silent", "talking"]), "row 3: state: 'talking'"),
     (lambda f: f.assign(event=[1, 2]), "row 3: event: 2 (allowed: 0 or 1)"),
     (lambda f: f.assign(chunk_ms=[200, 160]), "chunk_ms: 2 different values"),
+    (lambda f: f.assign(chunk=[5, 5], state=["silent", "silent"], event=[1, 1]),
+     "row 3: label: 'a on b' (allowed: one row per label, dialogue, side and chunk"),
     (lambda f: f.assign(heard_pause_s=[0.4, "x"]), "row 3: heard_pause_s: 'x'"),
     (lambda f: f.assign(start_s=[10.0, "inf"]), "row 3: start_s: inf (allowed: a number)"),
 ])
