@@ -195,15 +195,36 @@ def load_prompts(plan: Plan) -> list[Prompt]:
     return out
 
 
+SEEDING = "per-prompt"
+"""How a continuation's sampling stream is chosen (:func:`prompt_seed`), part of the key of
+every file an agent makes (:func:`inputs_key`): continuations cached when every prompt was
+sampled from the seed itself are made anew."""
+
+
+def prompt_seed(prompt_id: str, seed: int) -> int:
+    """The sampling seed (63 bits) of the continuation of prompt ``prompt_id`` with ``seed``
+    (``--seeds``): a stream of its own per prompt, as the paper's independent samples, the
+    same for every agent and chunk size (their differences on a prompt stay paired), and
+    the same whichever other prompts run. Every prompt used to draw from ``seed`` itself:
+    the same uniforms in the same order, so continuations of different prompts were
+    sampled together (the tiny world's agents: 93% of frames the same unit across
+    prompts, 5% from streams of their own), and r across prompts was taken over
+    continuations whose sampling noise was largely shared."""
+    return int(key_of({"prompt": prompt_id, "seed": seed}), 16) >> 1
+
+
 def inputs_key(plan: Plan, agents: Iterable[str], corpus: str) -> str:
     """Key of a cached file (16 hex): the contents of the agents and the corpus it is made
-    from and the plan's sampling and windows, so that a rerun after retraining an agent,
-    rebuilding a corpus or changing those settings makes it anew."""
+    from and the plan's sampling and windows (with agents, also :data:`SEEDING`), so that
+    a rerun after retraining an agent, rebuilding a corpus or changing those settings
+    makes it anew."""
+    agents = sorted(agents)
     return key_of({"agents": {a: directory_digest(plan.agents / a, AGENT_FILES)
-                              for a in sorted(agents)},
+                              for a in agents},
                    "corpus": directory_digest(plan.corpora / corpus, CORPUS_FILES),
                    "temperature": plan.temperature, "prompt_s": plan.prompt_s,
-                   "continuation_s": plan.continuation_s, "simulator": SIMULATOR_VERSION})
+                   "continuation_s": plan.continuation_s, "simulator": SIMULATOR_VERSION,
+                   **({"seeding": SEEDING} if agents else {})})
 
 
 def _cached(path: Path, make) -> np.ndarray:  # noqa: ANN001 - make: () -> ndarray
@@ -247,7 +268,8 @@ def generate_all(plan: Plan, prompts: list[Prompt]) -> dict[tuple[str, str, int]
     Per source, the prompts x seeds not yet cached are generated together
     (:func:`~duplexsim.models.continuation.continue_dialogues` /
     :func:`~duplexsim.models.continuation.interact_dialogues`: one forward per step for
-    the batch); each continuation is cached as its own ``.npy`` file when its batch ends.
+    the batch), each from its prompt's own stream (:func:`prompt_seed`); each continuation
+    is cached as its own ``.npy`` file when its batch ends.
     """
     from duplexsim.models.agentdir import load_agent_files
     from duplexsim.models.continuation import continue_dialogues, interact_dialogues
@@ -257,13 +279,15 @@ def generate_all(plan: Plan, prompts: list[Prompt]) -> dict[tuple[str, str, int]
     sampling = SamplingConfig(plan.temperature)
     groups = [(source_name(a, c), c, (a,), lambda todo, c, a=a: continue_dialogues(
         files[a], [p.prompt for p, _, _ in todo], plan.continuation_s, chunk_ms=c,
-        seeds=[s for _, s, _ in todo], max_batch=plan.batch, sampling=sampling))
+        seeds=[prompt_seed(p.id, s) for p, s, _ in todo], max_batch=plan.batch,
+        sampling=sampling))
         for a in AGENTS for c in plan.chunk_ms]
     groups += [(pair_name(pair, c, plan.lead), c, tuple(PAIR_AGENTS[k] for k in pair),
                 lambda todo, c, pair=pair: interact_dialogues(
         files[PAIR_AGENTS[pair[0]]], files[PAIR_AGENTS[pair[1]]],
         [p.prompt for p, _, _ in todo], plan.continuation_s, chunk_ms=c,
-        seeds=[s for _, s, _ in todo], sampling=sampling, max_batch=plan.batch,
+        seeds=[prompt_seed(p.id, s) for p, s, _ in todo], sampling=sampling,
+        max_batch=plan.batch,
         lead=plan.lead)) for pair in plan.pairs for c in plan.chunk_ms]
     out = {}
     for name, chunk, agents, make in tqdm(groups, desc="continuations", unit="source"):
