@@ -91,6 +91,20 @@ class ArgumentParser(argparse.ArgumentParser):
             shown = f" {' '.join(map(str, values))}" if show else ""
             self.error(f"{flag}{shown}: {what} repeats (allowed: {allowed})")
 
+    def refuse_unread(self, args: argparse.Namespace, mode: str, dests: Sequence[str],
+                      takes: str) -> None:
+        """One line (exit 2) when the flag ``mode`` (``--smoke``) is given with a flag of
+        ``dests`` (argument names) set off its default: that mode fixes those settings
+        (``takes``: to what), so the flag would go unread:
+        ``FLAG with MODE: not read (allowed: leave FLAGS out; TAKES)``."""
+        if getattr(args, mode.lstrip("-").replace("-", "_")) in (None, False):
+            return
+        given = [f"--{d.replace('_', '-')}" for d in dests
+                 if getattr(args, d) != self.get_default(d)]
+        if given:
+            self.error(f"{given[0]} with {mode}: not read (allowed: leave "
+                       f"{', '.join(given)} out; {takes})")
+
     def require_trained(self, flag: str, dirs: Sequence[str | Path]) -> None:
         """One line (exit 2) naming every folder of ``dirs`` that holds no trained agent
         (no ``agent.json``): ``FLAG: no trained agent at A, B (allowed: ...)``, naming

@@ -998,13 +998,11 @@ def main(argv: list[str] | None = None) -> int:
         except AsrUnavailableError as e:
             print(e, file=sys.stderr)
             return 2
-    fixed = [f"--{d.replace('_', '-')}" for d in ("prompt_s", "continuation_s", "prompts",
-                                                     "splits", "windows")
-             if getattr(args, d) != parser.get_default(d)]
-    if args.smoke and fixed:  # the tiny world's windows and prompts: the flags went unread
-        parser.error(f"{fixed[0]} with --smoke: not read (allowed: leave "
-                     f"{', '.join(fixed)} out; smoke mode takes 3 s prompts, 6 s "
-                     "continuations and 4 prompts of every split)")
+    # the tiny world's windows and prompts: the flags went unread
+    parser.refuse_unread(args, "--smoke", ("prompt_s", "continuation_s", "prompts", "splits",
+                                           "windows"),
+                         "smoke mode takes 3 s prompts, 6 s continuations and 4 prompts of "
+                         "every split")
     if args.smoke:
         from tiny_world import build_tiny_world
 

@@ -182,6 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000)
     parser.add_threads()
     args = parser.parse_args(argv)
+    # (they were replaced without a word: --smoke --chunk-ms 240 scored 160 ms chunks)
+    parser.refuse_unread(args, "--smoke", ("pair", "chunk_ms", "context_chunks", "split",
+                                           "n_boot"),
+                         "smoke mode takes the tiny world's agents and corpora, 160 ms chunks, "
+                         "4 context chunks, every split and 50 resamples")
     command = provenance("handover.py", argv)  # the code as it is when the run starts
     from duplexsim.threads import use_threads
 

@@ -463,6 +463,15 @@ def main(argv: list[str] | None = None) -> int:
                              "the agents again (--pair then not needed)")
     parser.add_threads()
     args = parser.parse_args(argv)
+    # (they were replaced without a word: --smoke --chunk-ms 240 probed 160 ms chunks, and
+    # --decisions took its settings from the file whatever --pair or --chunk-ms said)
+    probe = ("pair", "chunk_ms", "short_chunks", "start_s", "split", "max_dialogues")
+    parser.refuse_unread(args, "--smoke", (*probe, "n_boot", "decisions"),
+                         "smoke mode takes the tiny world's agents and corpora, 160 ms chunks, "
+                         "2 short chunks from 3 s, 4 dialogues of every split, 50 resamples")
+    parser.refuse_unread(args, "--decisions", probe,
+                         "the decisions' agents and settings are those of the run that wrote "
+                         "them")
     command = provenance("style_probe.py", argv)  # the code as it is when the run starts
     from duplexsim.threads import use_threads
 

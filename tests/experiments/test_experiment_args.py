@@ -137,6 +137,13 @@ def _script(name: str):  # noqa: ANN202
     ("latency_sweep", ["--smoke", "--corpus", "no/such/corpus"], "--corpus"),  # was: ignored
     ("continuation", ["--smoke", "--prompt-s", "10"], "--prompt-s"),  # was: ignored
     ("continuation", ["--smoke", "--splits", "test"], "--splits"),
+    # were replaced without a word (--smoke --chunk-ms 240 scored 160 ms chunks; --decisions
+    # took the file's settings and no agent whatever --pair and --chunk-ms said)
+    ("handover", ["--smoke", "--chunk-ms", "240"], "--chunk-ms"),
+    ("handover", ["--smoke", "--pair", "a", "c"], "--pair"),
+    ("style_probe", ["--smoke", "--n-boot", "10"], "--n-boot"),
+    ("style_probe", ["--smoke", "--decisions", "d.csv"], "--decisions"),
+    ("style_probe", ["--decisions", "d.csv", "--chunk-ms", "240"], "--chunk-ms"),
     # the network sweep alone (delays 160 320): no effects_vs_delay240 and no word
     ("latency_sweep", ["--sweeps", "network", "--contrast-delays", "240"], "--contrast-delays"),
     ("presets", ["--corpus", "no/such/corpus"], "--corpus"),
