@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=[160, 320],
                         help="one-way delays of the jitter x loss sweep")
     parser.add_argument("--network-partners", nargs="+", default=["candor"],
-                        choices=["fisher", "candor"], help="pairings of the jitter x loss sweep")
+                        choices=["fisher", "candor"],
+                        help="pairings of the jitter x loss sweep (each among --partners)")
     parser.add_argument("--contrast-delays", type=DELAY_MS, nargs="*",
                         default=[],
                         help="also write effects against these delays (effects_vs_delayD; "
@@ -192,6 +193,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.smoke and (stray := sorted(set(args.contrast_delays) - set(swept))):
         parser.error(f"--contrast-delays {' '.join(map(str, stray))}: not among {flag} "
                      f"{' '.join(map(str, swept))} (allowed: delays of the sweep)")
+    # a network pairing not among the pairings run was skipped without a word (--partners
+    # fisher with the default --network-partners candor ran no network sweep, and
+    # --sweeps network then nothing at all, exit 0)
+    if not args.smoke and not args.factorial and "network" in args.sweeps and \
+            (stray := [p for p in args.network_partners if p not in args.partners]):
+        parser.error(f"--network-partners {' '.join(stray)}: not among --partners "
+                     f"{' '.join(args.partners)} (allowed: pairings that run, or --sweeps "
+                     "delay for no network sweep)")
     args.provenance = provenance("latency_sweep.py", argv)
     use_threads(args.threads)  # this process and the sweep workers it starts
     partners = ["fisher"] if args.smoke else args.partners

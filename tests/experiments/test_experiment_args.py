@@ -147,6 +147,10 @@ def _script(name: str):  # noqa: ANN202
     # the network sweep alone (delays 160 320): no effects_vs_delay240 and no word
     ("latency_sweep", ["--sweeps", "network", "--contrast-delays", "240"], "--contrast-delays"),
     ("presets", ["--corpus", "no/such/corpus"], "--corpus"),
+    # the network sweep's pairing not run: no network sweep (--sweeps network: nothing) and
+    # exit 0, without a word
+    ("latency_sweep", ["--partners", "fisher", "--sweeps", "network"], "--network-partners"),
+    ("latency_sweep", ["--partners", "fisher"], "--network-partners"),
 ])
 def test_bad_values_are_one_line_before_any_work(tmp_path, capsys, script, args, flag):
     """Before: architectures --block-s -15 scored each conversation as one block and --delays
