@@ -964,7 +964,8 @@ def main(argv: list[str] | None = None) -> int:
                              "test alone, or another corpus seed's dialogues, is fully held out)")
     parser.add_argument("--temperature", type=number(0, 100), default=1.0,
                         help="sampling temperature of both agents (1.0 = the model's own "
-                             "distribution); use a fresh --out when changing it")
+                             "distribution); part of every cached continuation's key, so "
+                             "another temperature generates anew in the same --out")
     parser.add_argument("--pairs", nargs="*", default=list(Plan.pairs),
                         choices=["ff", "fc", "cf", "cc"],
                         help="prompted interaction (Table 6): agent pairs, channel 0 first "
