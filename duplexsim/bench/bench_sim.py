@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agent", default="", help="use this trained agent directory instead")
     parser.add_argument("--batch", type=number(1, 4096, integer=True), nargs="*", default=[16, 64],
                         help="conversation counts for batched vs one by one (none = skip)")
-    parser.add_argument("--processes", type=number(1, 4096, integer=True), default=8,
+    parser.add_argument("--processes", type=number(0, 4096, integer=True), default=8,
                         help="conversations per worker for the process comparison (0 = skip)")
     parser.add_argument("--repeats", type=number(1, 1000, integer=True), default=3)
     parser.add_argument("--under-load", action="store_true",

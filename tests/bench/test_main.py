@@ -137,3 +137,12 @@ def test_the_env_benchmark_checks_its_agent_before_measuring(tmp_path, capsys) -
     assert main(["envs", "--agent", missing, "--steps", "16", "--repeats", "1"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.startswith(f"{missing}: not a trained agent")
+
+
+def test_bench_sim_processes_0_skips_as_its_help_says(tmp_path, capsys) -> None:
+    """``--processes 0`` ("0 = skip" in its help) was refused: 'out of range (allowed: an
+    integer >= 1...)'; now it passes the flags and fails only on the missing agent."""
+    missing = str(tmp_path / "nowhere")
+    assert main(["sim", "--processes", "0", "--agent", missing]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{missing}: not a trained agent") and "--processes" not in err
