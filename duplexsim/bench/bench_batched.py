@@ -4,22 +4,26 @@ Continues B = 1, 4, 16 prompt dialogues with one freshly initialised ``small`` m
 (h256, 4 layers; speed does not depend on the weights) two ways: batched
 (:func:`duplexsim.models.continuation.continue_dialogues`, one forward per step for all
 streams) and one at a time (:func:`~duplexsim.models.continuation.continue_dialogue` per
-prompt, the single-stream reference). Prints simulated seconds per wall second for each
-(a conversation's simulated time counts once per conversation) and the speedup ratio, and
-checks that both ways produced the same units. ``--out DIR`` also writes
+prompt, the single-stream reference), side by side ``--repeats`` times, interleaved.
+Prints simulated seconds per wall second for each (median times; a conversation's
+simulated time counts once per conversation), the speedup (one at a time / batched wall
+time) as min / median / max over the repeats, and whether both ways produced the same
+units in every repeat. ``--out DIR`` also writes
 ``bench_batched.json`` and ``bench_batched.png``.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
-import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from duplexsim.atomic import write_json, write_png
+from duplexsim.bench.measure import interleaved, spread
 from duplexsim.cli import number
 from duplexsim.config.card import AgentCard, AgentInfo, ModelCard, ModelSize, TrainCard
 from duplexsim.models.agentdir import AgentFiles
@@ -63,31 +67,46 @@ def prompts_for(n: int, seconds: float, seed: int = 0) -> list[np.ndarray]:
     return out
 
 
+def _one_at_a_time(files: AgentFiles, prompts: list[np.ndarray], seconds: float,
+                   chunk_ms: int, seeds: list[int], cfg: SamplingConfig) -> list[np.ndarray]:
+    return [continue_dialogue(files, p, seconds, chunk_ms, s, cfg)
+            for p, s in zip(prompts, seeds, strict=True)]
+
+
 def run(files: AgentFiles, batch_sizes: list[int], seconds: float, prompt_s: float,
-        chunk_ms: int) -> list[dict[str, float]]:
+        chunk_ms: int, repeats: int = 3) -> list[dict[str, float]]:
+    """Each B: both ways ``repeats`` times, interleaved (:func:`.measure.interleaved`), after
+    one untimed warm-up of each; the ratios are per repeat, the speeds from median times."""
     cfg = SamplingConfig()
+    # warm-up (first-call costs; continue_dialogue is continue_dialogues of one prompt)
+    continue_dialogue(files, prompts_for(1, prompt_s)[0], chunk_ms / 1000, chunk_ms, 0, cfg)
     rows = []
     for B in batch_sizes:
         prompts, seeds = prompts_for(B, prompt_s, seed=B), list(range(B))
-        t0 = time.perf_counter()
-        batched = continue_dialogues(files, prompts, seconds, chunk_ms, seeds, cfg, max_batch=B)
-        t_batched = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        alone = [continue_dialogue(files, p, seconds, chunk_ms, s, cfg)
-                 for p, s in zip(prompts, seeds, strict=True)]
-        t_alone = time.perf_counter() - t0
-        same = all(np.array_equal(a, b) for a, b in zip(alone, batched, strict=True))
+        alone = partial(_one_at_a_time, files, prompts, seconds, chunk_ms, seeds, cfg)
+        batched = partial(continue_dialogues, files, prompts, seconds, chunk_ms, seeds, cfg,
+                          max_batch=B)
+        runs_alone, runs_batched = interleaved([alone, batched], repeats)
+        # a speed-up that changes the units is no speed-up: every repeat, both ways alike
+        same = all(np.array_equal(a, b) for (_, one), (_, many) in
+                   zip(runs_alone, runs_batched, strict=True)
+                   for a, b in zip(one, many, strict=True))
+        lo, med, hi = spread([ta / tb for (ta, _), (tb, _) in
+                              zip(runs_alone, runs_batched, strict=True)])
+        t_alone = statistics.median(t for t, _ in runs_alone)
+        t_batched = statistics.median(t for t, _ in runs_batched)
         sim_s = B * (int(round(seconds * 1000)) // chunk_ms) * chunk_ms / 1000
-        row = {"batch": B, "sim_s": sim_s, "wall_one_at_a_time_s": t_alone,
-               "wall_batched_s": t_batched, "sim_per_wall_one_at_a_time": sim_s / t_alone,
-               "sim_per_wall_batched": sim_s / t_batched, "speedup": t_alone / t_batched,
-               "identical_units": same}
+        row = {"batch": B, "sim_s": sim_s, "repeats": repeats,
+               "wall_one_at_a_time_s": t_alone, "wall_batched_s": t_batched,
+               "sim_per_wall_one_at_a_time": sim_s / t_alone,
+               "sim_per_wall_batched": sim_s / t_batched, "speedup": med,
+               "speedup_min": lo, "speedup_max": hi, "identical_units": same}
         rows.append(row)
         print(f"B={B:3d}  {sim_s:6.1f} sim-s  one at a time "
               f"{row['sim_per_wall_one_at_a_time']:6.2f}"
               f" sim-s/wall-s  batched {row['sim_per_wall_batched']:6.2f} sim-s/wall-s  "
-              f"speedup {row['speedup']:5.2f}x  identical units: {'yes' if same else 'NO'}",
-              flush=True)
+              f"speedup {lo:5.2f}x {med:5.2f}x {hi:5.2f}x  identical units: "
+              f"{'yes' if same else 'NO'}", flush=True)
     return rows
 
 
@@ -121,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompt-s", type=number(0, 3600, low_open=True), default=10.0,
                         help="prompt seconds each")
     parser.add_argument("--chunk-ms", type=int, default=160, choices=(160, 200, 240))
+    parser.add_argument("--repeats", type=number(1, 1000, integer=True), default=3,
+                        help="side-by-side repeats per B (default 3)")
     parser.add_argument("--out", default="", help="also write JSON + PNG here")
     parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
                          help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
@@ -131,9 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     files = bench_agent(args.size)
     n_params = sum(p.numel() for p in files.model.parameters())
     title = (f"continuation, {args.size} model ({n_params / 1e6:.1f}M params), "
-             f"{args.chunk_ms} ms chunks, {torch.get_num_threads()} threads")
+             f"{args.chunk_ms} ms chunks, {torch.get_num_threads()} threads; speedup min / "
+             f"median / max of {args.repeats} repeats side by side")
     print(title)
-    rows = run(files, args.batch, args.seconds, args.prompt_s, args.chunk_ms)
+    rows = run(files, args.batch, args.seconds, args.prompt_s, args.chunk_ms, args.repeats)
     if args.out:
         out = Path(args.out)
         write_json(out / "bench_batched.json", {"title": title, "args": vars(args),

@@ -20,3 +20,18 @@ def test_the_bench_agent_is_the_agent_json_training_writes(tmp_path: Path) -> No
     assert info["silence_units"] == [0] and info["card"]["model"]["size"] == "tiny"
     assert files.chunk_ms == [160, 200, 240] and files.context_tokens == 256
     assert files.name == "bench-tiny" and files.silence_units == frozenset({0})
+
+
+def test_both_ways_are_timed_in_turn_and_compared_in_every_repeat() -> None:
+    """Batched ran once and then one at a time once (the second always ran second, no
+    spread); now the order rotates per repeat and the speedup is min / median / max."""
+    from duplexsim.bench.bench_batched import run
+    from duplexsim.bench.measure import interleaved
+
+    order: list[str] = []
+    runs = interleaved([lambda: order.append("a") or 1, lambda: order.append("b") or 2], 3)
+    assert order == ["a", "b", "b", "a", "a", "b"]
+    assert [[out for _, out in variant] for variant in runs] == [[1, 1, 1], [2, 2, 2]]
+    (row,) = run(bench_agent("tiny"), [2], 0.32, 1.0, 160, repeats=2)
+    assert row["identical_units"] is True and row["repeats"] == 2
+    assert row["speedup_min"] <= row["speedup"] <= row["speedup_max"]
