@@ -5,22 +5,30 @@
    on the same model and the same batch.
 2. Chunk generation: the KV-cached rows with the lean forward, the same with HF's forward,
    and recomputing the whole context for every sampled token (HF), same model, same
-   context length.
+   context, same sampler and seed: the tokens are checked equal.
+
+Each comparison runs ``--repeats`` times side by side, the order rotated per repeat, after
+a warm-up; ratios print as min / median / max of the per-repeat ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
-import time
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from duplexsim.bench.measure import interleaved, spread
 from duplexsim.cli import number
 from duplexsim.config.card import AgentCard, ModelCard, ModelSize, StageCard, TrainCard
-from duplexsim.models.sampling import CounterRNG, SamplingConfig, sample_tokens
+from duplexsim.models.engine import drive, piece
+from duplexsim.models.rows import LMRows
+from duplexsim.models.sampling import CounterRNG, SamplingConfig
 from duplexsim.models.vocab import Vocab
 from duplexsim.threads import use_threads
 from duplexsim.training.datasets import StageData, prepare
@@ -49,7 +57,8 @@ def card_for(size: ModelSize, seq_len: int, bf16: bool) -> AgentCard:
                      stage1=StageCard(enabled=False), stage2=StageCard(enabled=False))
 
 
-def bench_training(size: ModelSize, steps: int, seq_len: int, bf16: bool) -> None:
+def bench_training(size: ModelSize, steps: int, seq_len: int, bf16: bool,
+                   repeats: int) -> None:
     card = card_for(size, seq_len, bf16)
     vocab = Vocab(N_UNITS, 300)
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,11 +84,23 @@ def bench_training(size: ModelSize, steps: int, seq_len: int, bf16: bool) -> Non
         loss.backward()
         opt.step()
 
-    t_recipe, t_plain = _time(recipe, steps), _time(plain, steps)
+    recipe()  # warm-up: allocations, first kernels
+    plain()
+    runs_recipe, runs_plain = interleaved([partial(_steps, recipe, steps),
+                                           partial(_steps, plain, steps)], repeats)
+    t_recipe = statistics.median(t for t, _ in runs_recipe) / steps
+    t_plain = statistics.median(t for t, _ in runs_plain) / steps
+    lo, med, hi = spread([p / r for (r, _), (p, _) in zip(runs_recipe, runs_plain, strict=True)])
     print(f"training {size} (card bf16 {bf16}, autocast {trainer.bf16}: bf16 only where the "
           f"processor computes it), {n_tokens} tokens/step: recipe "
           f"{n_tokens / t_recipe:,.0f} tok/s, plain fp32 torch loop {n_tokens / t_plain:,.0f} "
-          f"tok/s, ratio {t_plain / t_recipe:.2f}x")
+          f"tok/s; plain time / recipe time (above 1: the recipe is faster) {lo:.2f}x "
+          f"{med:.2f}x {hi:.2f}x")
+
+
+def _steps(step: Callable[[], None], n: int) -> None:
+    for _ in range(n):
+        step()
 
 
 class _NoText:
@@ -95,63 +116,75 @@ class _Fixed:
         return self._batch
 
 
-def bench_generation(size: ModelSize, context: int, chunks: int) -> None:
-    from duplexsim.models.engine import drive, piece
+class _Recompute(LMRows):
+    """Rows that forget their cache before every forward: each sampled token re-feeds the
+    whole context (the same tokens, sampler and random numbers as the cached rows)."""
+
+    def logits(self, rows: Sequence[int]) -> torch.Tensor:
+        for row in rows:
+            tokens = self.tokens[row]
+            self.reset(row)
+            self.append(row, tokens)
+        return super().logits(rows)
+
+
+def generate(lm: LMRows, prompt: list[int], chunks: int, vocab: Vocab,
+             cfg: SamplingConfig) -> list[int]:
+    """``chunks`` own pieces of at most 4 units after ``prompt``, each after an ``[S0]``
+    (the engine's :func:`~duplexsim.models.engine.piece`, seed 0); the row's tokens."""
+    row, rng = lm.add_row(), CounterRNG(0)
+    lm.append(row, prompt)
+    for _ in range(chunks):
+        lm.append(row, [vocab.S0])
+        drive(piece(lm, row, None, 4, (vocab.S0, vocab.S1), cfg, rng))
+    return list(lm.tokens[row])
+
+
+def bench_generation(size: ModelSize, context: int, chunks: int, repeats: int) -> None:
     from duplexsim.models.model import build_model
-    from duplexsim.models.rows import LMRows
 
     vocab = Vocab(N_UNITS, 300)
     model = build_model(ModelCard(size=size, n_units=N_UNITS), vocab.size, vocab.pad,
                         vocab.bos, vocab.eos).eval()
     prompt = np.random.default_rng(0).integers(0, N_UNITS, context).tolist()
     cfg = SamplingConfig(1.0)
+    n = context + 5 * chunks
 
-    def cached(backend: str) -> None:
-        lm = LMRows(model, N_UNITS, context + 5 * chunks, backend=backend)  # type: ignore[arg-type]
-        row, rng = lm.add_row(), CounterRNG(0)
-        lm.append(row, prompt)
-        for _ in range(chunks):
-            lm.append(row, [vocab.S0])
-            drive(piece(lm, row, None, 4, (vocab.S0, vocab.S1), cfg, rng))
+    def way(rows: type[LMRows], backend: str) -> Callable[[], list[int]]:
+        return lambda: generate(rows(model, N_UNITS, n, backend=backend),  # type: ignore[arg-type]
+                                prompt, chunks, vocab, cfg)
 
-    @torch.inference_mode()
-    def recompute() -> None:
-        tokens, rng = list(prompt), CounterRNG(0)
-        mask = torch.zeros(1, vocab.size, dtype=torch.bool)
-        mask[0, :N_UNITS] = True
-        for _ in range(chunks):
-            tokens.append(vocab.S0)
-            for _ in range(4):
-                logits = model(input_ids=torch.tensor([tokens])).logits[0, -1:]
-                tokens.append(sample_tokens(logits, mask, [cfg], [rng.uniform()])[0])
-
-    t_lean, t_hf = _time(lambda: cached("lean"), 1), _time(lambda: cached("hf"), 1)
-    t_full = _time(recompute, 1)
+    ways = [way(LMRows, "lean"), way(LMRows, "hf"), way(_Recompute, "hf")]
+    for fn in ways:
+        fn()  # warm-up
+    lean, hf, full = interleaved(ways, repeats)
+    # a speed-up that changes the tokens is no speed-up (HF's and the lean logits differ
+    # by float rounding, so a near tie could, in principle, sample another unit)
+    same = {tuple(out) for _, out in lean + hf + full}
+    ms = [1000 * statistics.median(t for t, _ in v) / chunks for v in (lean, hf, full)]
+    vs_hf = spread([h / t for (t, _), (h, _) in zip(lean, hf, strict=True)])
+    vs_full = spread([f / t for (t, _), (f, _) in zip(lean, full, strict=True)])
     print(f"generation {size}, context {context} tokens, {chunks} chunks: KV-cached lean "
-          f"{1000 * t_lean / chunks:.1f} ms/chunk, KV-cached HF {1000 * t_hf / chunks:.1f} "
-          f"ms/chunk, full recompute {1000 * t_full / chunks:.1f} ms/chunk; lean vs HF "
-          f"{t_hf / t_lean:.1f}x, lean vs recompute {t_full / t_lean:.1f}x")
-
-
-def _time(fn, repeats: int) -> float:  # noqa: ANN001
-    fn()  # warm-up
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - t0) / repeats
+          f"{ms[0]:.1f} ms/chunk, KV-cached HF {ms[1]:.1f} ms/chunk, full recompute (HF) "
+          f"{ms[2]:.1f} ms/chunk; same tokens: {'yes' if len(same) == 1 else 'NO'}")
+    print(f"  lean vs HF {vs_hf[0]:.2f}x {vs_hf[1]:.2f}x {vs_hf[2]:.2f}x, lean vs recompute "
+          f"{vs_full[0]:.2f}x {vs_full[1]:.2f}x {vs_full[2]:.2f}x (other's time / lean's; "
+          f"min / median / max of {repeats} repeats side by side)")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", default="small", choices=["tiny", "small"])
     parser.add_argument("--steps", type=number(1, 100_000, integer=True), default=5)
+    parser.add_argument("--repeats", type=number(1, 1000, integer=True), default=3,
+                        help="side-by-side repeats of each comparison (default 3)")
     parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
                          help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)
     use_threads(args.threads)
-    bench_training(args.size, args.steps, seq_len=256, bf16=True)
-    bench_training(args.size, args.steps, seq_len=256, bf16=False)
-    bench_generation(args.size, context=400, chunks=20)
+    bench_training(args.size, args.steps, seq_len=256, bf16=True, repeats=args.repeats)
+    bench_training(args.size, args.steps, seq_len=256, bf16=False, repeats=args.repeats)
+    bench_generation(args.size, context=400, chunks=20, repeats=args.repeats)
     return 0
 
 
