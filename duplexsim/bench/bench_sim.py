@@ -1,8 +1,11 @@
 """Simulator benchmarks (``python -m duplexsim.bench.bench_sim``); prints ratios, asserts nothing.
 
 Every ratio is measured side by side in one run and repeated (``--repeats``, default 3):
-each repeat times both variants back to back, and the min / median / max of the ratios
-is printed. Absolute speeds are printed for orientation only: the machine may be shared.
+each repeat times both variants back to back, the order rotated per repeat (after one
+untimed run of each one-conversation variant), and the min / median / max of baseline time
+/ candidate time is printed. Where both variants should play the same conversations (lean
+vs HF forward, batched vs one by one) the line says whether they did in every repeat.
+Absolute speeds are printed for orientation only: the machine may be shared.
 
 1. One conversation (two SyncLLM agents, 200 ms chunks, continental network): the engine
    with the lean forward (:mod:`duplexsim.models.lean`) against today's HF path, kept
@@ -38,15 +41,18 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from duplexsim.bench.load import torch_load
+from duplexsim.bench.measure import interleaved, spread
 from duplexsim.cli import number
 from duplexsim.config.network import LinkConfig, NetworkConfig
 from duplexsim.config.scenario import Scenario, SideConfig
+from duplexsim.sim.trace import Trace
 from duplexsim.threads import use_threads
 
 if TYPE_CHECKING:
@@ -102,34 +108,40 @@ def conversations(agent_dir: Path, n: int, seconds: float, first_seed: int = 0,
                                 b=side) for s in range(first_seed, first_seed + n)]
 
 
-def run_one_by_one(scenarios: Sequence[Scenario], files: Any) -> None:
+def run_one_by_one(scenarios: Sequence[Scenario], files: Any) -> list[Trace]:
     """Each scenario alone, its agents on the engine with the lean forward (agent files
     loaded once, as the batch loads them once)."""
-    for scenario in scenarios:
-        run_backend(scenario, files, "auto")
+    return [run_backend(scenario, files, "auto") for scenario in scenarios]
 
 
-def forwarded_tokens(trace: Any) -> int:
-    """Tokens the agents of a finished conversation forwarded: sampled and (re-)fed."""
-    d = trace.decisions
-    return int(d["generated_tokens"].sum() + d["prefill_tokens"].sum())
+def forwarded_tokens(traces: Trace | Sequence[Trace]) -> int:
+    """Tokens the agents of finished conversations forwarded: sampled and (re-)fed."""
+    return sum(int(t.decisions["generated_tokens"].sum() + t.decisions["prefill_tokens"].sum())
+               for t in ([traces] if isinstance(traces, Trace) else traces))
 
 
-def run_today(scenario: Scenario, files: Any) -> int:
-    """``scenario`` with both agents on today's HF path (:mod:`.baseline_today`); returns
-    the tokens forwarded (its sampler is not the engine's: other units, other work)."""
+def same_conversations(x: Trace | Sequence[Trace], y: Trace | Sequence[Trace]) -> bool:
+    """Whether two runs played the same units, conversation by conversation."""
+    xs = [x] if isinstance(x, Trace) else list(x)
+    ys = [y] if isinstance(y, Trace) else list(y)
+    return len(xs) == len(ys) and all(np.array_equal(a.units, b.units)
+                                      for a, b in zip(xs, ys, strict=True))
+
+
+def run_today(scenario: Scenario, files: Any) -> Trace:
+    """``scenario`` with both agents on today's HF path (:mod:`.baseline_today`; its
+    sampler is not the engine's: other units, other work)."""
     from duplexsim.bench.baseline_today import TodayAgent
     from duplexsim.sim import run
 
     agents = {key: TodayAgent(files, scenario.chunk_ms, seed=scenario.seed, name=key)
               for key in "ab"}
-    return forwarded_tokens(run(scenario, agents=agents))
+    return run(scenario, agents=agents)
 
 
-def run_backend(scenario: Scenario, files: Any, backend: str) -> int:
+def run_backend(scenario: Scenario, files: Any, backend: str) -> Trace:
     """``scenario`` on the engine with the ``backend`` forward, both agents on rows of one
-    model (as :func:`duplexsim.sim.run` builds them; the files are loaded once, outside);
-    returns the tokens forwarded."""
+    model (as :func:`duplexsim.sim.run` builds them; the files are loaded once, outside)."""
     from duplexsim.agents.syncllm import SyncLLMAgent
     from duplexsim.models.rows import LMRows
     from duplexsim.sim import run
@@ -138,44 +150,50 @@ def run_backend(scenario: Scenario, files: Any, backend: str) -> int:
                 backend=backend)  # type: ignore[arg-type]
     agents = {key: SyncLLMAgent(files, scenario.chunk_ms, seed=scenario.seed, name=key, lm=lm)
               for key in "ab"}
-    return forwarded_tokens(run(scenario, agents=agents))
+    return run(scenario, agents=agents)
 
 
 # ---------------------------------------------------------------------- measuring
 def _time(fn: Callable[[], Any]) -> float:
-    return _timed(fn)[0]
-
-
-def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
+    fn()
+    return time.perf_counter() - t0
 
 
 def _ratios(name: str, baseline: Callable[[], Any], candidate: Callable[[], Any],
-            repeats: int, sim_s: float, target: str) -> list[float]:
-    """Time both side by side ``repeats`` times; print min/median/max of baseline/candidate.
-    When both return their tokens forwarded and the counts differ (other samplers, so
-    other conversations), a second line gives the ratios per forwarded token."""
-    ratios, speeds, per_token, counts = [], [], [], set()
-    for _ in range(repeats):
-        (t_base, n_base), (t_cand, n_cand) = _timed(baseline), _timed(candidate)
-        ratios.append(t_base / t_cand)
-        speeds.append((sim_s / t_base, sim_s / t_cand))
-        if isinstance(n_base, int) and isinstance(n_cand, int) and n_base and n_cand:
-            per_token.append((t_base / n_base) / (t_cand / n_cand))
-            counts.add((n_base, n_cand))
-    med = statistics.median(ratios)
-    base_s = statistics.median(s[0] for s in speeds)
-    cand_s = statistics.median(s[1] for s in speeds)
-    print(f"{name:<44} {min(ratios):5.2f}x {med:5.2f}x {max(ratios):5.2f}x   "
-          f"{base_s:7.1f} -> {cand_s:7.1f} sim-s/s   (target {target})", flush=True)
-    if per_token and any(b != c for b, c in counts):
-        shown = ", ".join(f"{b} vs {c}" for b, c in sorted(counts))
-        print(f"{'  the same, per forwarded token':<44} {min(per_token):5.2f}x "
-              f"{statistics.median(per_token):5.2f}x {max(per_token):5.2f}x   "
-              f"(tokens forwarded {shown}: not the same conversation)", flush=True)
-    return ratios
+            repeats: int, sim_s: float, target: str, same: bool = False,
+            ) -> tuple[list[float], list[tuple[float, Any]]]:
+    """Time both side by side ``repeats`` times, the order rotated per repeat
+    (:func:`.measure.interleaved`); print min/median/max of baseline/candidate time. When
+    both return traces: with ``same``, whether they played the same conversations in every
+    repeat (a speed-up that changes the output is no speed-up); and when their tokens
+    forwarded differ (other samplers, so other conversations), a second line with the
+    ratios per forwarded token. Returns the ratios and the candidate's (seconds, result)."""
+    base_runs, cand_runs = interleaved([baseline, candidate], repeats)
+    ratios = [tb / tc for (tb, _), (tc, _) in zip(base_runs, cand_runs, strict=True)]
+    lo, med, hi = spread(ratios)
+    base_s = statistics.median(sim_s / t for t, _ in base_runs)
+    cand_s = statistics.median(sim_s / t for t, _ in cand_runs)
+    traced = all(isinstance(out, (Trace, list)) for _, out in base_runs + cand_runs)
+    verdict = ""
+    if traced and same:
+        alike = all(same_conversations(b, c)
+                    for (_, b), (_, c) in zip(base_runs, cand_runs, strict=True))
+        verdict = f"; same conversations: {'yes' if alike else 'NO'}"
+    print(f"{name:<44} {lo:5.2f}x {med:5.2f}x {hi:5.2f}x   "
+          f"{base_s:7.1f} -> {cand_s:7.1f} sim-s/s   (target {target}){verdict}", flush=True)
+    if traced:
+        counts = [(forwarded_tokens(b), forwarded_tokens(c))
+                  for (_, b), (_, c) in zip(base_runs, cand_runs, strict=True)]
+        if all(nb and nc for nb, nc in counts) and any(nb != nc for nb, nc in counts):
+            per_token = [(tb / nb) / (tc / nc) for ((tb, _), (tc, _)), (nb, nc)
+                         in zip(zip(base_runs, cand_runs, strict=True), counts,
+                                strict=True)]
+            shown = ", ".join(f"{b} vs {c}" for b, c in sorted(set(counts)))
+            print(f"{'  the same, per forwarded token':<44} {min(per_token):5.2f}x "
+                  f"{statistics.median(per_token):5.2f}x {max(per_token):5.2f}x   "
+                  f"(tokens forwarded {shown}: not the same conversation)", flush=True)
+    return ratios, cand_runs
 
 
 def _worker_run(scenarios: list[Scenario], agent_dir: Path) -> float:
@@ -205,7 +223,7 @@ def bench_processes(agent_dir: Path, n: int, seconds: float, repeats: int) -> li
                 f.result()
 
         return _ratios(f"two 1-thread processes vs one ({2 * n} convs)", one, two, repeats,
-                       2 * n * seconds, ">= 1.6x")
+                       2 * n * seconds, ">= 1.6x")[0]
 
 
 def bench_under_load(agent_dir: Path, files: Any, seconds: float, repeats: int) -> list[float]:
@@ -303,25 +321,25 @@ def main(argv: list[str] | None = None) -> int:
               "measured side by side (a shared machine moves the absolute speeds)")
         print(f"{'':<44} {'min':>6} {'median':>6} {'max':>6}   baseline -> candidate")
         (one,) = conversations(agent_dir, 1, args.seconds)
-        lean = lambda: run_backend(one, files, "auto")  # noqa: E731
-        lean()  # warm-up: first-call costs out of the way
-        _ratios("one conversation: lean + step API vs HF today", lambda: run_today(one, files),
-                lean, args.repeats, args.seconds, ">= 1.6x")
-        _ratios("one conversation: lean vs HF forward (engine)",
-                lambda: run_backend(one, files, "hf"), lean, args.repeats, args.seconds, "-")
+        lean = partial(run_backend, one, files, "auto")
+        today, hf = partial(run_today, one, files), partial(run_backend, one, files, "hf")
+        for warm in (today, hf, lean):
+            warm()  # warm-up: first-call costs out of the way, for each variant
+        _ratios("one conversation: lean + step API vs HF today", today, lean, args.repeats,
+                args.seconds, ">= 1.6x")
+        _ratios("one conversation: lean vs HF forward (engine)", hf, lean, args.repeats,
+                args.seconds, "-", same=True)
         achieved = {}
         for n in args.batch or []:
             scenarios = conversations(agent_dir, n, args.batch_seconds, first_seed=100)
-            per_token: list[tuple[float, float]] = []
-            _ratios(f"{n} conversations batched vs one by one",
-                    # (mypy cannot infer lambdas with default arguments)
-                    lambda s=scenarios: run_one_by_one(s, files),  # type: ignore[misc]
-                    lambda s=scenarios, out=per_token: out.append(  # type: ignore[misc]
-                        _batched_tokens(s, run_batch)),
-                    args.repeats, n * args.batch_seconds,
-                    ">= 2.5x" if n <= 16 else ">= 3.5x")
-            achieved[n] = (statistics.median(ms for ms, _ in per_token),
-                           statistics.median(share for _, share in per_token))
+            _, batched = _ratios(f"{n} conversations batched vs one by one",
+                                 partial(run_one_by_one, scenarios, files),
+                                 partial(run_batch, scenarios), args.repeats,
+                                 n * args.batch_seconds, ">= 2.5x" if n <= 16 else ">= 3.5x",
+                                 same=True)
+            achieved[n] = (statistics.median(t * 1000 / max(forwarded_tokens(traces), 1)
+                                             for t, traces in batched),
+                           statistics.median(_refed_share(traces) for _, traces in batched))
         if args.processes:
             bench_processes(agent_dir, args.processes, args.batch_seconds, args.repeats)
         if args.under_load:
@@ -343,16 +361,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _batched_tokens(scenarios: Sequence[Scenario], run_batch: Callable[..., Any],
-                    ) -> tuple[float, float]:
-    """Run the batch: (wall ms per row-token forwarded, share of those tokens re-fed rather
-    than sampled), from the traces' token counts."""
-    t0 = time.perf_counter()
-    traces = run_batch(scenarios)
-    wall_ms = (time.perf_counter() - t0) * 1000
-    sampled = sum(int(t.decisions["generated_tokens"].sum()) for t in traces)
+def _refed_share(traces: Sequence[Trace]) -> float:
+    """The share of the tokens forwarded that were re-fed rather than sampled."""
     fed = sum(int(t.decisions["prefill_tokens"].sum()) for t in traces)
-    return wall_ms / max(sampled + fed, 1), fed / max(sampled + fed, 1)
+    return fed / max(forwarded_tokens(traces), 1)
 
 
 if __name__ == "__main__":
