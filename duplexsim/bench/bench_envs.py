@@ -7,11 +7,11 @@ vectorization_mode="vector_entry_point")``) with ``--n-envs`` replay conversatio
 the first agent in ``runs/agents/``; else a tiny agent trained now) against the native
 vector env with ``--n-envs`` SyncLLM partners (target: 8x one env); each vector env also
 split over ``--workers`` processes (:mod:`duplexsim.envs.sharded`). A vector step counts
-``n`` env steps; each variant is measured ``--repeats`` times in turn with the others
-(median [min, max]; ratios per repeat). The SimPy events per env step of the replay vector
-env are counted in a separate untimed run, and with ``--phases`` where its time goes (one
-more run, its methods wrapped in timers while it lasts). Nothing here is asserted; run
-``python -m duplexsim.bench.bench_envs``.
+``n`` env steps; each variant is measured ``--repeats`` times in turn with the others, the
+order rotated per repeat (median [min, max]; ratios per repeat). The SimPy events per env
+step of the replay vector env are counted in a separate untimed run, and with ``--phases``
+where its time goes (one more run, its methods wrapped in timers while it lasts). Nothing
+here is asserted; run ``python -m duplexsim.bench.bench_envs``.
 Owns :func:`train_tiny_agent` (also used by the env tests); must not change the envs.
 """
 
@@ -24,7 +24,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ import gymnasium as gym
 import numpy as np
 
 import duplexsim  # noqa: F401  (registers the env)
+from duplexsim.bench.measure import interleaved
 from duplexsim.cli import number
 from duplexsim.config.scenario import SideConfig
 from duplexsim.envs.registration import TURN_TAKING_ID
@@ -297,14 +299,15 @@ def main(argv: list[str] | None = None) -> int:
     native = gym.make_vec(TURN_TAKING_ID, num_envs=n,
                           vectorization_mode="vector_entry_point", **kwargs)
     sharded = make_sharded(n, args.workers, kwargs)
-    single, synced, batched, spread = [], [], [], []
-    for _ in range(repeats):
-        single.append(steps_per_s(one, args.steps))
-        synced.append(steps_per_s(sync, max(1, args.steps // n), n))
-        batched.append(steps_per_s(native, max(1, args.steps // n), n))
-        if sharded is not None:
-            spread.append(steps_per_s(sharded, max(1, args.steps // n), n))
-    print(f"steps/s: median [min, max] of {repeats} repeats, each variant in turn")
+    vector_steps = max(1, args.steps // n)
+    variants = [partial(steps_per_s, one, args.steps),
+                *(partial(steps_per_s, env, vector_steps, n)
+                  for env in (sync, native, sharded) if env is not None)]
+    rates = _rates(variants, repeats)
+    single, synced, batched = rates[:3]
+    spread = rates[3] if sharded is not None else []
+    print(f"steps/s: median [min, max] of {repeats} repeats, each variant in turn, the order "
+          "rotated per repeat")
     print(f"replay partner, one env:              {_spread(single)} steps/s  (baseline)")
     print(f"replay partner, SyncVectorEnv x{n}:    {_spread(synced)} steps/s  "
           f"(x{_ratio(synced, single):.2f})")
@@ -327,8 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         for label, us in phases:
             print(f"  {label:34s} {us:7.1f} us  {us / total:6.1%}")
     if args.ppo_steps > 0:
-        rates = [ppo_steps_per_s(n, args.ppo_steps) for _ in range(repeats)]
-        print(f"SB3 PPO on the native vector x{n}:     {_spread(rates)} steps/s  "
+        ppo = [ppo_steps_per_s(n, args.ppo_steps) for _ in range(repeats)]
+        print(f"SB3 PPO on the native vector x{n}:     {_spread(ppo)} steps/s  "
               f"({args.ppo_steps} steps each)")
     with tempfile.TemporaryDirectory(prefix="bench-envs-") as tmp:
         agent, origin = find_agent(args.agent, tmp)
@@ -337,12 +340,12 @@ def main(argv: list[str] | None = None) -> int:
         native = gym.make_vec(TURN_TAKING_ID, num_envs=n,
                               vectorization_mode="vector_entry_point", **llm)
         sharded = make_sharded(n, args.workers, llm)
-        single, batched, spread = [], [], []
-        for _ in range(repeats):
-            single.append(episode_steps_per_s(one))
-            batched.append(episode_steps_per_s(native, n))
-            if sharded is not None:
-                spread.append(episode_steps_per_s(sharded, n))
+        variants = [partial(episode_steps_per_s, one),
+                    *(partial(episode_steps_per_s, env, n)
+                      for env in (native, sharded) if env is not None)]
+        rates = _rates(variants, repeats)
+        single, batched = rates[:2]
+        spread = rates[2] if sharded is not None else []
         print(f"SyncLLM partner, one env:             {_spread(single)} steps/s  "
               f"(agent {agent}: {origin}; each a whole 30 s episode from reset)")
         print(f"SyncLLM partner, native vector x{n}:   {_spread(batched)} steps/s  "
@@ -353,6 +356,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"steps/s  (x{_ratio(spread, single):.2f} of one SyncLLM env; "
                   f"x{_ratio(spread, batched):.2f} of one process)")
     return 0
+
+
+def _rates(variants: Sequence[Callable[[], float]], repeats: int) -> list[list[float]]:
+    """Each variant's steps/s per repeat, the variants in turn, the order rotated per repeat
+    (:func:`duplexsim.bench.measure.interleaved`)."""
+    return [[rate for _, rate in runs] for runs in interleaved(variants, repeats)]
 
 
 def _ratio(candidate: list[float], baseline: list[float]) -> float:

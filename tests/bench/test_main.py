@@ -146,3 +146,14 @@ def test_bench_sim_processes_0_skips_as_its_help_says(tmp_path, capsys) -> None:
     assert main(["sim", "--processes", "0", "--agent", missing]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"{missing}: not a trained agent") and "--processes" not in err
+
+
+def test_the_env_variants_take_turns_going_first() -> None:
+    """bench_envs measured one env first in every repeat (then the vector envs in a fixed
+    order); each variant's rates still come back under its own name."""
+    from duplexsim.bench.bench_envs import _rates
+
+    order: list[int] = []
+    rates = _rates([lambda i=i: order.append(i) or float(i) for i in range(3)], 3)
+    assert order == [0, 1, 2, 1, 2, 0, 2, 0, 1]
+    assert rates == [[0.0] * 3, [1.0] * 3, [2.0] * 3]
