@@ -42,6 +42,17 @@ def test_the_training_worker_times_steps_of_a_card() -> None:
     card = Path(__file__).resolve().parents[2] / "agents" / "fisher.toml"
     row = worker(str(card), "", "stage3", 1)
     assert row["steps"] == 1 and row["steps_per_s"] > 0 and row["wall_s"] > 0
+    assert row["end_s"] - row["start_s"] == row["wall_s"]
+
+
+def test_side_by_side_training_counts_from_the_first_timed_step_to_the_last() -> None:
+    """Two workers' timed windows overlap only in part when one builds its data faster; the
+    slower worker's own wall time (10 s here) made the pair look 2x parallel."""
+    from duplexsim.bench.bench_training import _span
+
+    rows = [{"start_s": 100.0, "end_s": 110.0, "wall_s": 10.0},
+            {"start_s": 108.0, "end_s": 118.0, "wall_s": 10.0}]
+    assert _span(rows) == 18.0
 
 
 def test_the_env_phase_breakdown_nests_and_leaves_the_envs_as_they_were() -> None:
