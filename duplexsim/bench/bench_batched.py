@@ -131,7 +131,8 @@ def plot(rows: list[dict[str, float]], path: Path, title: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m duplexsim.bench.bench_batched",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="small", choices=("tiny", "small"))
     parser.add_argument("--batch", type=number(1, 4096, integer=True), nargs="+",
                         default=[1, 4, 16], help="numbers of conversations")

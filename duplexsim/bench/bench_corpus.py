@@ -78,7 +78,8 @@ def side_by_side(label: str, base: Callable[[], float], cand: Callable[[], float
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m duplexsim.bench.bench_corpus",
+                                description=__doc__.splitlines()[0])
     p.add_argument("--utterances", type=number(1, 100_000, integer=True), default=120)
     p.add_argument("--repeats", type=number(1, 1000, integer=True), default=3)
     args = p.parse_args(argv)

@@ -260,7 +260,8 @@ def _spread(values: list[float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m duplexsim.bench.bench_envs",
+                                description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=number(1, 10_000_000, integer=True), default=6016,
                    help="replay env steps per measurement (default: two whole 188-step "
                         "episodes of 16 envs, so episode ends and resets count)")

@@ -173,7 +173,8 @@ def bench_generation(size: ModelSize, context: int, chunks: int, repeats: int) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m duplexsim.bench.bench_models",
+                                     description=__doc__)
     parser.add_argument("--size", default="small", choices=["tiny", "small"])
     parser.add_argument("--steps", type=number(1, 100_000, integer=True), default=5)
     parser.add_argument("--repeats", type=number(1, 1000, integer=True), default=3,

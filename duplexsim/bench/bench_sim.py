@@ -285,7 +285,8 @@ def bench_lookahead(agent_dir: Path, seconds: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m duplexsim.bench.bench_sim",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="small", choices=("tiny", "small"))
     parser.add_argument("--seconds", type=number(1, 86_400), default=20.0,
                         help="simulated seconds of the one-conversation runs")

@@ -264,7 +264,8 @@ def bench_side_by_side(cards: list[str], corpora: dict[str, str], steps: int,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="bench_training", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m duplexsim.bench.bench_training",
+                                description=__doc__.split("\n")[0])
     p.add_argument("--cards", nargs="+", default=["agents/fisher.toml", "agents/candor.toml"])
     p.add_argument("--corpus", action="append", default=[], metavar="CARD=DIR")
     p.add_argument("--steps", type=number(1, 1_000_000, integer=True), default=10,

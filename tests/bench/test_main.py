@@ -122,6 +122,8 @@ def test_a_bad_benchmark_argument_is_one_line_before_anything_runs(capsys, bench
         main([bench, *argv])
     err = capsys.readouterr().err.strip().splitlines()
     assert done.value.code == 2 and argv[0] in err[-1] and "allowed" in err[-1], err
+    # the benchmark named ('__main__.py: error: ...' under python -m duplexsim.bench NAME)
+    assert err[-1].startswith(f"python -m duplexsim.bench.bench_{bench}: error: "), err
 
 
 def test_a_missing_agent_is_one_line(tmp_path, capsys) -> None:
