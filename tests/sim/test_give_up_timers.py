@@ -4,10 +4,14 @@ then ``give_up_ms``; :mod:`duplexsim.sim.playout`)."""
 
 from __future__ import annotations
 
-from sim_scenarios import scripted
+from pathlib import Path
 
+from sim_scenarios import scripted
+from syncllm_fixtures import synthetic_dialogues
+
+from duplexsim.agents.replay import ReplayAgent
 from duplexsim.config.network import LinkConfig, NetworkConfig
-from duplexsim.config.scenario import BufferConfig
+from duplexsim.config.scenario import BufferConfig, Scenario, SideConfig
 from duplexsim.sim import run
 
 C, D = 160, 80  # ms per chunk, one-way base delay B->A
@@ -25,3 +29,29 @@ def test_a_one_ms_gap_timer_releases_the_chunk_behind_a_lost_one() -> None:
     assert lost and lost[0] + 1 < len(net) and not net.loc[lost[0] + 1, "lost"]
     after = net.loc[lost[0] + 1]
     assert after["released_ms"] == after["arrival_ms"] + 1
+
+
+def test_a_waiting_side_gives_up_a_lost_chunk_its_base_delay_plus_give_up_after_sending(
+        tiny_agent_dir: Path) -> None:
+    """Partner chunk k (a replay partner: sent at (k + 1) C) lost on a path of base delay D
+    is given up at (k + 1) C + D + give_up_ms, and the waiting decision of own chunk k + 1
+    starts then, not give_up_ms after the send."""
+    give_up = 100
+    scenario = Scenario(chunk_ms=C, duration_s=4.8, seed=0,
+                        a=SideConfig(kind="syncllm", agent=str(tiny_agent_dir),
+                                     temperature=0.0, estimation="wait"),
+                        b=SideConfig(kind="replay"),
+                        network=NetworkConfig(preset="ideal", b_to_a=LOSSY),
+                        buffer=BufferConfig(give_up_ms=give_up))
+    partner = ReplayAgent(synthetic_dialogues(1, seconds=10.0)[0].units[1], C // 40,
+                          name="replay")
+    trace = run(scenario, agents={"b": partner})
+    net = trace.network[trace.network["direction"] == "B->A"].set_index("chunk")
+    lost = sorted(net.index[net["lost"]])
+    assert lost and lost[0] >= 1
+    k = lost[0]
+    assert net.loc[k, "sent_ms"] == (k + 1) * C
+    a = trace.decisions[trace.decisions["agent"] == "a"].set_index("chunk")
+    assert a.loc[k, "decided_ms"] < (k + 1) * C + D  # planned before the give-up
+    assert a.loc[k + 1, "decided_ms"] == (k + 1) * C + D + give_up
+    assert k in set(a.loc[k + 1, "estimated_chunks"])  # the given-up chunk is estimated
