@@ -93,3 +93,14 @@ def test_a_recovery_cut_off_at_the_end_is_flagged_and_left_out_of_the_median():
     # A stops one frame before the end: its recovery was seen, not censored
     assert barge_ins(vad(100, [(0, 99)], [(50, 90)]))[
         ["recovery_ms", "recovery_censored"]].values.tolist() == [[1960.0, False]]
+
+
+def test_barge_in_boundaries_follow_the_definitions():
+    """At least / after, frame-exact: a partner onset in the frame the speaker's IPU ended is
+    no barge-in (a transition); a speaker who began exactly min_held_ms (400 ms) before is
+    barged in on; ending in the same frame as the barge-in is a yield, not a zombie."""
+    assert barge_ins(vad(200, [(0, 50)], [(50, 90)])).empty
+    (row,) = barge_ins(vad(200, [(0, 100)], [(10, 60)])).itertuples()
+    assert (row.speaker, row.onset_ms) == (0, 400.0)
+    (row,) = barge_ins(vad(200, [(0, 90)], [(50, 90)])).itertuples()
+    assert row.recovery_ms == row.barge_in_ms == 1600.0 and not row.zombie
