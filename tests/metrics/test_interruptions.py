@@ -104,3 +104,12 @@ def test_barge_in_boundaries_follow_the_definitions():
     assert (row.speaker, row.onset_ms) == (0, 400.0)
     (row,) = barge_ins(vad(200, [(0, 90)], [(50, 90)])).itertuples()
     assert row.recovery_ms == row.barge_in_ms == 1600.0 and not row.zombie
+
+
+def test_a_silence_of_exactly_deaf_ms_is_deaf():
+    """Deafness is nobody speaking for the next deaf_ms (2000 ms = 50 frames): exactly that
+    long counts, one frame less does not."""
+    (row,) = turn_ends(vad(200, [(80, 100)], [(0, 30)])).itertuples()
+    assert (row.speaker, row.end_ms, row.silence_ms, row.deaf) == (0, 1200.0, 2000.0, True)
+    (row,) = turn_ends(vad(200, [(79, 100)], [(0, 30)])).itertuples()
+    assert row.silence_ms == 1960.0 and not row.deaf
