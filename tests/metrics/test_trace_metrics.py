@@ -143,3 +143,20 @@ def test_double_talk_without_an_outcome_is_no_takeover_attempt():
     ev = detect_events(vad, 10)
     assert "backchannel" not in set(ev["kind"])
     assert response_metrics(ev)["takeover_rate"] == pytest.approx(0.5)  # a lost attempt
+
+
+def test_network_p95_is_the_95th_percentile():
+    """21 chunks with transit 160, 170, ..., 360 ms (and mouth-to-ear 10 ms more): the p95
+    columns are their 95th percentile (350 and 360; the 90th would be 340 and 350), the
+    means 260 and 270."""
+    k = np.arange(21)
+    net = pd.DataFrame({
+        "direction": ["A->B"] * 21, "chunk": k, "sent_ms": 160.0 * (k + 1),
+        "arrival_ms": 160.0 * (k + 1) + 10.0 * k, "lost": [False] * 21,
+        "duplicate": [False] * 21, "mouth_to_ear_ms": 170.0 + 10.0 * k,
+    })
+    n = network_metrics(net, chunk_ms=160)
+    assert n["transit_p95_ms"] == pytest.approx(350.0)
+    assert n["mouth_to_ear_p95_ms"] == pytest.approx(360.0)
+    assert n["transit_mean_ms"] == pytest.approx(260.0)
+    assert n["mouth_to_ear_mean_ms"] == pytest.approx(270.0)
