@@ -83,3 +83,15 @@ def test_backchannel_keeps_the_utterance() -> None:
     sp.chunk(TurnAction.SPEAK)
     assert sp.chunk(TurnAction.BACKCHANNEL).tolist() == [99, 99, 0, 0]
     assert sp.chunk(TurnAction.SPEAK).tolist() == [5, 6, 7, 8]
+
+
+def test_an_utterance_of_whole_chunks_ends_with_its_last_chunk() -> None:
+    """An 8-frame utterance in 4-frame chunks is done after two SPEAKs (no silent third
+    chunk): the next SPEAK starts the next utterance."""
+    bank = UtteranceBank([np.arange(1, 9), np.arange(1, 9)], [np.array([99, 99])])
+    speaker = TurnSpeaker(bank, 4)
+    speaker.reset(np.random.default_rng(0))
+    assert speaker.chunk(TurnAction.SPEAK).tolist() == [1, 2, 3, 4]
+    assert speaker.chunk(TurnAction.SPEAK).tolist() == [5, 6, 7, 8]
+    assert not speaker.speaking
+    assert speaker.chunk(TurnAction.SPEAK).tolist() == [1, 2, 3, 4]
