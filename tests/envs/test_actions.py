@@ -95,3 +95,17 @@ def test_an_utterance_of_whole_chunks_ends_with_its_last_chunk() -> None:
     assert speaker.chunk(TurnAction.SPEAK).tolist() == [5, 6, 7, 8]
     assert not speaker.speaking
     assert speaker.chunk(TurnAction.SPEAK).tolist() == [1, 2, 3, 4]
+
+
+def test_a_silent_chunk_ends_the_backchannel_in_progress() -> None:
+    """BACKCHANNEL, SILENT, BACKCHANNEL: the silence ends the first backchannel, so the
+    second BACKCHANNEL starts a new one from its first frame (and the utterance is kept)."""
+    bank = UtteranceBank([np.arange(1, 9)], [np.arange(10, 18), np.arange(20, 28)])
+    speaker = TurnSpeaker(bank, 4)
+    speaker.reset(np.random.default_rng(0))
+    first = speaker.chunk(TurnAction.BACKCHANNEL).tolist()
+    assert first[0] in (10, 20) and speaker.backchanneling
+    assert speaker.chunk(TurnAction.SILENT).tolist() == [0, 0, 0, 0]
+    assert not speaker.backchanneling
+    second = speaker.chunk(TurnAction.BACKCHANNEL).tolist()
+    assert second[0] in (10, 20) and second[0] != first[0]
