@@ -109,3 +109,12 @@ def test_a_silent_chunk_ends_the_backchannel_in_progress() -> None:
     assert not speaker.backchanneling
     second = speaker.chunk(TurnAction.BACKCHANNEL).tolist()
     assert second[0] in (10, 20) and second[0] != first[0]
+
+
+def test_an_ipu_of_exactly_the_minimum_length_is_an_utterance() -> None:
+    """MIN_UTTERANCE_FRAMES (5 frames, 200 ms) is long enough to carry a turn."""
+    units = np.zeros((2, 40), np.int64)
+    units[0, 10:15] = 3
+    units[0, 20:30] = 4
+    bank = UtteranceBank.from_dialogue(Dlg(units, [Seg(0, 0.4, 0.6), Seg(0, 0.8, 1.2)]), 0, {0})
+    assert [u.tolist() for u in bank.utterances] == [[3] * 5, [4] * 10]
