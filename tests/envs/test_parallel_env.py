@@ -67,3 +67,20 @@ def test_bad_actions_and_agent_names_are_one_line() -> None:
         with pytest.raises(ValueError, match=r"^agent: 'C' \(allowed: A, B\)$"):
             space("C")
     env.step({"A": 1, "B": 0})  # nothing moved before: steps on
+
+
+def test_each_learner_is_scored_on_its_own_side() -> None:
+    """A speaks every chunk, B stays silent: A's reward tracker counts A's onsets and B's
+    counts none (each learner is scored with its own stream as "own", not A's for both)."""
+    from duplexsim.envs.actions import TurnAction
+    from duplexsim.envs.parallel import DuplexParallelEnv
+    from duplexsim.envs.world import default_scenario
+
+    env = DuplexParallelEnv(scenario=dataclasses.replace(default_scenario(), duration_s=2.4))
+    env.reset(seed=0)
+    infos: dict = {}
+    while env.agents:
+        _, _, _, _, infos = env.step({"A": int(TurnAction.SPEAK), "B": int(TurnAction.SILENT)})
+    assert infos["A"]["events"]["learner_onsets"] >= 1
+    assert infos["B"]["events"]["learner_onsets"] == 0
+    assert infos["B"]["events"]["partner_onsets"] >= 1
