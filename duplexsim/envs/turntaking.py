@@ -179,9 +179,12 @@ class TurnTakingEnv(gym.Env):
     farmable by partner-blind behaviour: silence, constant speech, random actions and
     periodic speak/pause cycles all score well below the corpus's own turn-taking replayed
     as actions (:class:`duplexsim.envs.baselines.CorpusReference`;
-    ``tests/envs/test_reward_farming.py``). ``info["reward_terms"]`` has the step's
-    breakdown (same keys every step), ``info["events"]`` running counts (overlap_ms,
-    gap_ms, transitions, interruptions, backchannels good/bad, onsets), and the final
+    ``tests/envs/test_reward_farming.py``). A step's ``info["chunk"]`` is the learner's
+    chunk the action was for and ``info["time_ms"]`` the conversation time the step
+    reached, ``(chunk + 1) * chunk_ms`` (the next observation's moment; 0 at reset).
+    ``info["reward_terms"]`` has the step's breakdown (same keys every step),
+    ``info["events"]`` running counts (overlap_ms, gap_ms, transitions, interruptions,
+    backchannels good/bad, onsets), and the final
     step's ``info["turntaking"]`` the episode summary of
     :func:`duplexsim.metrics.turntaking.summarize_events`; :meth:`events` gives the table.
 

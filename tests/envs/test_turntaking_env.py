@@ -29,6 +29,9 @@ def test_make_with_no_arguments_runs_a_full_episode() -> None:
     while not (truncated or terminated):
         obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
         steps += 1
+        # the chunk the action was for, and the time the step reached (the next chunk's)
+        assert info["chunk"] == steps - 1
+        assert info["time_ms"] == steps * default_scenario().chunk_ms
         assert set(info["reward_terms"]) == {"overlap", "gap", "fto", "interrupt", "backchannel"}
         assert reward == pytest.approx(sum(info["reward_terms"].values()))
     assert steps == DEFAULT_MAX_EPISODE_STEPS and truncated and not terminated
