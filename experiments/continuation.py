@@ -812,13 +812,26 @@ def asr_section(per_prompt: pd.DataFrame) -> list[str]:
             table.mean().to_markdown(floatfmt=".3g")]
 
 
+def unit_tokenizer(agents: Path, corpora: Path):  # noqa: ANN201 - UnitTokenizer
+    """The one unit tokenizer of the study's corpora and agents (``agents/fisher`` ...),
+    checked (:func:`~duplexsim.units.shared_tokenizer`: other ones are an error naming
+    both folders): both agents continue both corpora's prompts, and every source is scored
+    and vocoded with its silence units and sounds."""
+    from duplexsim.corpora.corpus import load_corpus, tokenizer_dir
+    from duplexsim.units import load_tokenizer, shared_tokenizer
+
+    folders = [(str(corpora / c), tokenizer_dir(corpora / c)) for c in AGENTS.values()]
+    folders += [(str(agents / a), agents / a / "tokenizer") for a in AGENTS]
+    found = shared_tokenizer(folders)  # none: the corpus's error (not a corpus, no tokenizer)
+    return load_corpus(corpora / AGENTS["fisher"]).tokenizer() if found is None \
+        else load_tokenizer(found)
+
+
 def run_plan(plan: Plan, command: str = "") -> tuple[Path, pd.DataFrame, pd.DataFrame]:
     """The whole study for ``plan``; returns the report path (``command``: its
     provenance line, :func:`provenance`), the per-prompt table and the correlations."""
-    from duplexsim.corpora import load_corpus
-
     prompts = load_prompts(plan)
-    tokenizer = load_corpus(plan.corpora / AGENTS["fisher"]).tokenizer()
+    tokenizer = unit_tokenizer(plan.agents, plan.corpora)
     silence = set(int(u) for u in tokenizer.silence_units)
     generated = generate_all(plan, prompts)
     per_prompt, vads = score(plan, prompts, generated, silence, tokenizer)
@@ -1019,6 +1032,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.require_distinct("--agents", args.agents, "a training run",
                                 "each training run once", key=lambda r: r.resolve())
         parser.require_trained("--agents", [r / a for r in args.agents for a in AGENTS])
+        for root in args.agents:  # every run's, before the first is studied
+            unit_tokenizer(root, args.corpora)
         plan = Plan(args.agents[0], args.corpora, args.out, tuple(args.chunk_ms),
                     tuple(args.seeds), args.prompt_s, args.continuation_s, args.prompts,
                     tuple(args.splits), asr=args.asr, resynth=not args.no_resynth,

@@ -47,10 +47,14 @@ def handover_events(agent_dir: Path, corpus_dir: Path, chunk_ms: int, context_ch
     from duplexsim.corpora.corpus import load_corpus
     from duplexsim.models.agentdir import load_agent_files
     from duplexsim.tokens import SyncFormat
+    from duplexsim.units import shared_tokenizer
 
+    corpus = load_corpus(corpus_dir)
+    # the agent reads the corpus's units as its own: one tokenizer (an error naming both)
+    shared_tokenizer([(str(corpus_dir), corpus.tokenizer_dir()),
+                      (str(agent_dir), Path(agent_dir) / "tokenizer")])
     files = load_agent_files(agent_dir)
     model = files.model.eval()
-    corpus = load_corpus(corpus_dir)
     silent = corpus.tokenizer().silence_units
     speech = torch.tensor([u for u in range(corpus.n_units) if u not in silent])
     files.check_chunk_ms(chunk_ms)

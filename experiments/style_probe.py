@@ -155,6 +155,7 @@ def probe_decisions(agent_dir: Path, corpus_dir: Path, *, chunk_ms: int, short_c
     from duplexsim.metrics.turntaking import TurnTakingParams, detect_events, vad_from_units
     from duplexsim.models.agentdir import load_agent_files
     from duplexsim.tokens import SyncFormat
+    from duplexsim.units import shared_tokenizer
 
     corpus = load_corpus(corpus_dir)
     todo = corpus.ids(split)[:max_dialogues]
@@ -162,6 +163,9 @@ def probe_decisions(agent_dir: Path, corpus_dir: Path, *, chunk_ms: int, short_c
         held = sorted({d["split"] for d in corpus.manifest["dialogues"]})
         raise InputError("--split", "", f"{split or 'all'}: {corpus_dir} has no dialogue in "
                          "it", f"a split it has: {', '.join([*held, 'all'])}" if held else None)
+    # the agent reads the corpus's units as its own: one tokenizer (an error naming both)
+    shared_tokenizer([(str(corpus_dir), corpus.tokenizer_dir()),
+                      (str(agent_dir), Path(agent_dir) / "tokenizer")])
     files = load_agent_files(agent_dir)
     model = files.model.eval()
     files.check_chunk_ms(chunk_ms)

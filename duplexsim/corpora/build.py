@@ -21,7 +21,6 @@ tempo and both channels' turn-taking parameters and voices), redrawn from the se
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import shutil
@@ -47,6 +46,7 @@ from duplexsim.corpora.synth import (
 )
 from duplexsim.corpora.types import Dialogue
 from duplexsim.errors import InputError, OutputError
+from duplexsim.units import tokenizer_digest
 
 if TYPE_CHECKING:
     from duplexsim.units import UnitTokenizer
@@ -182,17 +182,6 @@ def build_record(cfg: SynthConfig, seed: int, preset: str, n_units: int,
     if tokenizer_dir and (Path(tokenizer_dir) / "config.json").is_file():
         record["tokenizer_sha256"] = tokenizer_digest(tokenizer_dir)  # retrained in place: a
     return json.loads(json.dumps(record))  # new tokenizer, which the old units do not match
-
-
-def tokenizer_digest(tok_dir: str | Path) -> str:
-    """sha256 over a unit tokenizer's files (name and bytes, sorted by name). Hidden files
-    are not the tokenizer's: a temporary a killed save left (``.config.json.*.tmp``) or a
-    file manager's ``.DS_Store`` made the same tokenizer read as another one."""
-    h = hashlib.sha256()
-    for f in sorted(p for p in Path(tok_dir).iterdir()
-                    if p.is_file() and not p.name.startswith(".")):
-        h.update(f.name.encode() + b"\0" + f.read_bytes())
-    return h.hexdigest()
 
 
 def check_rebuild(out: Path, record: dict, rebuild: bool) -> None:

@@ -90,15 +90,30 @@ class Corpus:
         for i in self.ids(split):
             yield self.dialogue(i, audio=audio)
 
+    def tokenizer_dir(self) -> Path:
+        """The corpus's unit tokenizer folder (:func:`tokenizer_dir`)."""
+        return tokenizer_dir(self.root, self.manifest)
+
     def tokenizer(self):
         from duplexsim.units import load_tokenizer
 
-        ref = self.manifest.get("tokenizer", "tokenizer")
-        if not isinstance(ref, str) or not ref:
-            raise CorpusFormatError(str(self.root / "manifest.json"), "tokenizer", f"{ref!r}",
-                                    "a tokenizer folder, relative to the corpus")
-        path = Path(ref) if Path(ref).is_absolute() else self.root / ref
-        return load_tokenizer(path)
+        return load_tokenizer(self.tokenizer_dir())
+
+
+def tokenizer_dir(root: str | Path, manifest: dict | None = None) -> Path:
+    """The unit tokenizer folder of the corpus in ``root``: its manifest's ``tokenizer``
+    (relative to the corpus; default ``tokenizer``), read from ``root`` when ``manifest`` is
+    not given; ``root/tokenizer`` when there is no manifest (yet). The folder may hold no
+    tokenizer (:func:`~duplexsim.units.shared_tokenizer` leaves it out)."""
+    root = Path(root)
+    file = root / "manifest.json"
+    if manifest is None:
+        manifest = read_json(file, what="corpus manifest.json") if file.is_file() else {}
+    ref = manifest.get("tokenizer", "tokenizer")
+    if not isinstance(ref, str) or not ref:
+        raise CorpusFormatError(str(file), "tokenizer", f"{ref!r}",
+                                "a tokenizer folder, relative to the corpus")
+    return Path(ref) if Path(ref).is_absolute() else root / ref
 
 
 def _entries(dialogues: object, file: str) -> dict[str, dict]:

@@ -47,8 +47,8 @@ def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, 
     """Write the duplexsim corpus of the Fisher or CANDOR tree ``tree`` into ``out``; returns
     its manifest. ``sample_rate_hz``: the corpus's audio rate (default: the first
     conversation's; others are resampled to it)."""
-    from duplexsim.corpora.build import tokenizer_digest, write_units
-    from duplexsim.units import copy_tokenizer, load_tokenizer
+    from duplexsim.corpora.build import write_units
+    from duplexsim.units import copy_tokenizer, load_tokenizer, tokenizer_digest
 
     tree, out, tok_dir = Path(tree), Path(out), Path(tokenizer_dir)
     if out.resolve().is_relative_to(tree.resolve()):  # a rerun would read its own writes

@@ -47,7 +47,7 @@ import numpy as np
 from duplexsim.agents.base import Agent, kind_of, n_units_of
 from duplexsim.config.scenario import SIDE_KEYS, Scenario, SideConfig
 from duplexsim.envs.speech import DEFAULT_N_UNITS, SpeechSource, dialogue_source
-from duplexsim.errors import ConfigError
+from duplexsim.errors import ConfigError, InputError
 from duplexsim.sim.build import AGENT_BUILDERS
 from duplexsim.tokens import FRAME_MS
 
@@ -311,6 +311,8 @@ class _PoolBuilder:
     pool: PartnerPool
     scenario: Scenario
     inventories: dict[int, int] = field(default_factory=dict)
+    tokenizers: list[tuple[str, Path]] = field(default_factory=list)
+    """(``partner[i].key``, unit tokenizer folder) of every agent and corpus the specs name."""
 
     def add(self, i: int, spec: dict[str, Any] | Agent) -> None:
         if not isinstance(spec, dict):  # a given Agent: speaks the shipped dialogue's units
@@ -379,6 +381,8 @@ class _PoolBuilder:
                                 "corpus = a directory built by `duplexsim corpus build`)")
         else:
             ids, n_units, seconds = self._corpus_ids(i, spec, corpus_dir)
+            self.tokenizers.append((f"partner[{i}].corpus",
+                                    self.pool.corpus(corpus_dir).tokenizer_dir()))
         self.inventories[i] = n_units
         channels = self._values(i, spec, "channels") or [0, 1]
         for c in channels:
@@ -464,6 +468,9 @@ class _PoolBuilder:
             side = self._side(i, {**common, **variant})
             name = Path(side.agent).name if side.agent else side.policy
             n_units, agent_corpus = self._agent_vocab(i, side, f"{kind}:{name}")
+            if side.agent:
+                key = "agents" if "agents" in spec else "agent"
+                self.tokenizers.append((f"partner[{i}].{key}", Path(side.agent) / "tokenizer"))
             speech = self._speech(i, spec, n_units, agent_corpus)
             self._member(i, side, speech, f"{kind}:{name}")
 
@@ -511,6 +518,7 @@ class _PoolBuilder:
                                 f"{', '.join(s for s in SPLITS if corpus.ids(s))})")
             refs = tuple(SpeechRef(corpus_dir, d, c) for d in ids for c in (0, 1))
             have = int(corpus.n_units)
+            self.tokenizers.append((f"partner[{i}].speech_corpus", corpus.tokenizer_dir()))
         if have != n_units:
             raise PoolError(f"partner[{i}].speech_corpus: the learner's speech "
                             f"({corpus_dir or 'the shipped dialogue'}) has {have} units, the "
@@ -519,10 +527,18 @@ class _PoolBuilder:
         return refs
 
     def check_inventory(self) -> None:
-        """Every spec must speak the same unit inventory (the spaces are fixed)."""
+        """Every spec must speak the same unit inventory (the spaces are fixed): as many
+        units, and of one tokenizer wherever an agent or corpus holds one (the same count
+        from two tokenizers is two inventories: the learner would read one as the other)."""
+        from duplexsim.units import shared_tokenizer
+
         first = next(iter(self.inventories.items()), (0, DEFAULT_N_UNITS))
         for i, n in self.inventories.items():
             if n != first[1]:
                 raise PoolError(f"partner[{i}]: speaks {n} units but partner[{first[0]}] "
                                 f"{first[1]} (allowed: one unit inventory per pool)")
+        try:
+            shared_tokenizer(self.tokenizers)
+        except InputError as e:
+            raise PoolError(str(e)) from e
         self.pool.n_units = first[1]

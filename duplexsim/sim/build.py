@@ -211,24 +211,27 @@ def tokenizer_dir(scenario: Scenario) -> Path | None:
     """The unit tokenizer directory the agents' units can be vocoded with, if one is known.
 
     Sides whose agent or corpus each hold a tokenizer must hold the same one (the same
-    files): else an :class:`InputError` naming both. Units of another tokenizer are other
-    sounds: each agent read the other's units in its own inventory, and ``audio.wav``
-    vocoded side b's channel with side a's tokenizer."""
-    from duplexsim.corpora.build import tokenizer_digest
+    files, :func:`~duplexsim.units.shared_tokenizer`): else an :class:`InputError` naming
+    both. Units of another tokenizer are other sounds: each agent read the other's units in
+    its own inventory, and ``audio.wav`` vocoded side b's channel with side a's tokenizer."""
+    from duplexsim.units import shared_tokenizer
 
-    found: list[tuple[str, Path]] = []  # (scenario key, tokenizer folder)
+    return shared_tokenizer(side_tokenizers(scenario))
+
+
+def side_tokenizers(scenario: Scenario) -> list[tuple[str, Path]]:
+    """(scenario key, tokenizer folder) of each side whose agent or corpus is named: an
+    agent's ``tokenizer/``, a replayed corpus's (its manifest's ``tokenizer``)."""
+    from duplexsim.corpora.corpus import tokenizer_dir as corpus_tokenizer_dir
+
+    found: list[tuple[str, Path]] = []
     for key in SIDES:
         side: SideConfig = getattr(scenario, key)
-        field = {"syncllm": "agent", "tdm": "agent", "replay": "corpus"}.get(side.kind)
-        root = getattr(side, field) if field else ""
-        if root and (Path(root) / "tokenizer" / "config.json").is_file():
-            found.append((f"{key}.{field}", Path(root) / "tokenizer"))
-    if len(found) == 2 and tokenizer_digest(found[0][1]) != tokenizer_digest(found[1][1]):
-        (a, a_dir), (b, b_dir) = found
-        raise InputError(b, "", f"its unit tokenizer {b_dir} is not {a}'s ({a_dir}): the "
-                         "two sides' units would mean other sounds", "agents and corpora "
-                         "whose units come from one tokenizer (train or import them with it)")
-    return found[0][1] if found else None
+        if side.kind in ("syncllm", "tdm") and side.agent:
+            found.append((f"{key}.agent", Path(side.agent) / "tokenizer"))
+        elif side.kind == "replay" and side.corpus:
+            found.append((f"{key}.corpus", corpus_tokenizer_dir(side.corpus)))
+    return found
 
 
 def _no_compute(report: ChunkReport, cfg: ComputeConfig) -> float:  # noqa: ARG001

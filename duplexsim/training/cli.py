@@ -122,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(str(args.corpus), "train", "the corpus has no train dialogues",
                          "a corpus with a train split")
     check_corpus(card, int(corpus.n_units), Path(args.corpus), args.card)
-    tok_src = _tokenizer_dir(corpus)
+    tok_dir = corpus.tokenizer_dir()  # none there: the manifest's silence units
+    tok_src = tok_dir if (tok_dir / "config.json").is_file() else None
     corpus_silence: list[int] | None
     if tok_src is not None:
         from duplexsim.units import load_tokenizer
@@ -212,12 +213,3 @@ def _remove_if_empty(folder: Path) -> None:
         shutil.rmtree(folder)
 
 
-def _tokenizer_dir(corpus: object) -> Path | None:
-    """The corpus's unit tokenizer folder (manifest ``tokenizer``), if it has one."""
-    root = Path(getattr(corpus, "root", "."))
-    manifest = getattr(corpus, "manifest", {})
-    name = manifest.get("tokenizer", "tokenizer")
-    if not isinstance(name, str) or not name:
-        return None
-    path = Path(name) if Path(name).is_absolute() else root / name
-    return path if (path / "config.json").is_file() else None

@@ -6,6 +6,8 @@ vocoder. Must not know about corpora layouts, tokens, models or the simulator.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -69,5 +71,37 @@ def copy_tokenizer(src: str | Path, dst: str | Path) -> None:
                 shutil.copyfile(f, stage / f.name)
 
 
+def tokenizer_digest(tok_dir: str | Path) -> str:
+    """sha256 over a unit tokenizer's files (name and bytes, sorted by name). Hidden files
+    are not the tokenizer's: a temporary a killed save left (``.config.json.*.tmp``) or a
+    file manager's ``.DS_Store`` made the same tokenizer read as another one."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in Path(tok_dir).iterdir()
+                    if p.is_file() and not p.name.startswith(".")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def shared_tokenizer(folders: Iterable[tuple[str, str | Path]]) -> Path | None:
+    """The unit tokenizer folder that every ``(where, folder)`` holding one (a
+    ``config.json``) holds, by its files (:func:`tokenizer_digest`: byte-identical copies
+    are one tokenizer); None when none holds one. Two others are an
+    :class:`~duplexsim.errors.InputError` naming both: units of another tokenizer are other
+    sounds, so an agent fed them, or a study pooling them, reads one inventory as another.
+    ``where``: what named the folder (``"a.agent"``, ``"--corpora fisher-like"``)."""
+    found = [(where, Path(f)) for where, f in folders if (Path(f) / "config.json").is_file()]
+    if not found:
+        return None
+    (first, first_dir), digest = found[0], tokenizer_digest(found[0][1])
+    for where, folder in found[1:]:
+        if tokenizer_digest(folder) != digest:
+            raise InputError(where, "", f"its unit tokenizer {folder} is not {first}'s "
+                             f"({first_dir}): their units would mean other sounds",
+                             "agents and corpora whose units come from one tokenizer "
+                             "(build, import or train them with it: --tokenizer)")
+    return first_dir
+
+
 __all__ = ["KMeansTokenizer", "TokenizerConfig", "UnitTokenizer", "copy_tokenizer",
-           "load_tokenizer", "train_tokenizer"]
+           "load_tokenizer", "shared_tokenizer", "tokenizer_digest",
+           "train_tokenizer"]

@@ -330,7 +330,7 @@ def test_a_rebuild_cut_short_is_not_resumed_as_the_old_corpus(tmp_path, monkeypa
 def test_a_tokenizers_digest_leaves_hidden_files_out(tmp_path) -> None:
     """A temporary a killed save left, or a .DS_Store, made the same tokenizer another one
     (its build record's tokenizer_sha256 no longer matched)."""
-    from duplexsim.corpora.build import tokenizer_digest
+    from duplexsim.units import tokenizer_digest
 
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "arrays.safetensors").write_bytes(b"\x00\x01")

@@ -341,3 +341,22 @@ def test_a_given_agent_is_described_by_its_own_kind() -> None:
     env = make("scripted")  # built from the scenario: its side, as before
     env.reset(seed=0)
     assert env.unwrapped.partner_info["kind"] == "scripted"
+
+
+def test_a_pool_of_two_unit_tokenizers_is_refused(tmp_path: Path) -> None:
+    """Two corpora of as many units from tokenizers of their own (built without
+    --tokenizer) passed the pool's one-inventory check: the learner read one's units as the
+    other's. Copies of one tokenizer are one inventory."""
+    from test_cli import write_corpus, write_tokenizer
+
+    from duplexsim.errors import ConfigError
+
+    for name in ("one", "two"):
+        write_corpus(tmp_path / name)
+    pool = [{"kind": "replay", "corpus": str(tmp_path / n)} for n in ("one", "two")]
+    make(pool).close()  # byte-identical tokenizers
+    write_tokenizer(tmp_path / "two" / "tokenizer", n_silence_units=2)
+    with pytest.raises(ConfigError, match=rf"^partner\[1\]\.corpus: its unit tokenizer "
+                       rf"{tmp_path}/two/tokenizer is not partner\[0\]\.corpus's "
+                       rf"\({tmp_path}/one/tokenizer\)"):
+        make(pool)

@@ -216,6 +216,6 @@ def test_sides_whose_units_come_from_two_tokenizers_are_refused(tmp_path: Path) 
 
     assert tokenizer_dir(pair("one", "copy")) == tmp_path / "one" / "tokenizer"  # same files
     with pytest.raises(ValueError, match=r"^b.corpus: its unit tokenizer .*other/tokenizer is "
-                                         r"not a.corpus's \(.*one/tokenizer\): the two sides' "
-                                         r"units would mean other sounds \(allowed: "):
+                                         r"not a.corpus's \(.*one/tokenizer\): their units "
+                                         r"would mean other sounds \(allowed: "):
         tokenizer_dir(pair("one", "other"))
