@@ -434,6 +434,35 @@ class Scenario:
             return [Problem(file, f"b.{side_key[self.b.kind]}",
                             f"speaks {sizes['b']} units, but a.{side_key[self.a.kind]} speaks "
                             f"{sizes['a']}", "two sides with one unit vocabulary (n_units)")]
+        return self._tokenizer_problems(file)
+
+    def tokenizer_folders(self) -> list[tuple[str, Path]]:
+        """(side key, unit tokenizer folder) of each side whose agent or corpus is named: an
+        agent's ``tokenizer/``, a replayed corpus's (its manifest's ``tokenizer``). The
+        folders need not hold a tokenizer (:func:`~duplexsim.units.shared_tokenizer`)."""
+        from duplexsim.corpora.corpus import tokenizer_dir
+
+        found: list[tuple[str, Path]] = []
+        for key, side in (("a", self.a), ("b", self.b)):
+            if side.kind in ("syncllm", "tdm") and side.agent:
+                found.append((f"{key}.agent", Path(side.agent) / "tokenizer"))
+            elif side.kind == "replay" and side.corpus:
+                found.append((f"{key}.corpus", tokenizer_dir(side.corpus)))
+        return found
+
+    def _tokenizer_problems(self, file: str) -> list[Problem]:
+        """Sides of as many units must also hold one unit tokenizer (what ``simulate``
+        refuses: each side would read the other's units as other sounds)."""
+        from duplexsim.units import shared_tokenizer
+
+        try:
+            folders = self.tokenizer_folders()
+        except DuplexsimError:
+            return []  # a broken manifest: reported when the side is built
+        try:
+            shared_tokenizer(folders)
+        except DuplexsimError as e:
+            return [Problem(file, p.file, p.message, p.allowed) for p in e.problems]
         return []
 
 

@@ -216,22 +216,7 @@ def tokenizer_dir(scenario: Scenario) -> Path | None:
     its own inventory, and ``audio.wav`` vocoded side b's channel with side a's tokenizer."""
     from duplexsim.units import shared_tokenizer
 
-    return shared_tokenizer(side_tokenizers(scenario))
-
-
-def side_tokenizers(scenario: Scenario) -> list[tuple[str, Path]]:
-    """(scenario key, tokenizer folder) of each side whose agent or corpus is named: an
-    agent's ``tokenizer/``, a replayed corpus's (its manifest's ``tokenizer``)."""
-    from duplexsim.corpora.corpus import tokenizer_dir as corpus_tokenizer_dir
-
-    found: list[tuple[str, Path]] = []
-    for key in SIDES:
-        side: SideConfig = getattr(scenario, key)
-        if side.kind in ("syncllm", "tdm") and side.agent:
-            found.append((f"{key}.agent", Path(side.agent) / "tokenizer"))
-        elif side.kind == "replay" and side.corpus:
-            found.append((f"{key}.corpus", corpus_tokenizer_dir(side.corpus)))
-    return found
+    return shared_tokenizer(scenario.tokenizer_folders())
 
 
 def _no_compute(report: ChunkReport, cfg: ComputeConfig) -> float:  # noqa: ARG001

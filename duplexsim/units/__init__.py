@@ -94,7 +94,7 @@ def shared_tokenizer(folders: Iterable[tuple[str, str | Path]]) -> Path | None:
         return None
     (first, first_dir), digest = found[0], tokenizer_digest(found[0][1])
     for where, folder in found[1:]:
-        if tokenizer_digest(folder) != digest:
+        if folder.resolve() != first_dir.resolve() and tokenizer_digest(folder) != digest:
             raise InputError(where, "", f"its unit tokenizer {folder} is not {first}'s "
                              f"({first_dir}): their units would mean other sounds",
                              "agents and corpora whose units come from one tokenizer "

@@ -112,6 +112,23 @@ def test_check_files_reports_untrained_agents(tmp_path: Path) -> None:
     assert "duplexsim train" in str(problem)
 
 
+def test_check_files_reports_sides_of_two_unit_tokenizers(tmp_path: Path) -> None:
+    """validate --check-files said OK for two corpora (or agents) of as many units from two
+    tokenizers, which simulate refuses; copies of one tokenizer are fine."""
+    from test_cli import write_corpus, write_tokenizer
+
+    for name in ("one", "two"):
+        write_corpus(tmp_path / name)
+    path = tmp_path / "s.toml"
+    path.write_text("".join(f'[{k}]\nkind = "replay"\ncorpus = "{tmp_path / n}"\n'
+                            for k, n in (("a", "one"), ("b", "two"))))
+    assert validate_file(path, check_files=True) == []
+    write_tokenizer(tmp_path / "two" / "tokenizer", n_silence_units=2)
+    (problem,) = validate_file(path, check_files=True)
+    assert str(problem).startswith(f"{path}: b.corpus: its unit tokenizer {tmp_path}/two/"
+                                   f"tokenizer is not a.corpus's ({tmp_path}/one/tokenizer)")
+
+
 def test_check_files_reports_a_cards_missing_init_from(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """A card's ``model.init_from`` was first looked at when the model was built, after the
