@@ -392,7 +392,7 @@ def simulate(plan: DemoPlan) -> list[Path]:
     from duplexsim.digests import (
         AGENT_FILES,
         SIMULATOR_VERSION,
-        VOCODER_FILES,
+        TOKENIZER_FILES,
         directory_digest,
         file_digest,
         trace_inputs,
@@ -406,7 +406,7 @@ def simulate(plan: DemoPlan) -> list[Path]:
         outs.append(out)
         inputs = {"scenario": file_digest(scenario_path), "seed": plan.seed,
                   "sim_seconds": plan.sim_seconds, "simulator": SIMULATOR_VERSION,
-                  "agents": {k: directory_digest(d, AGENT_FILES + VOCODER_FILES)
+                  "agents": {k: directory_digest(d, AGENT_FILES + TOKENIZER_FILES)
                              for k, d in agents.items()}}  # audio.wav is vocoded with these
         traces = trace_inputs(read_toml(scenario_path))
         if traces:  # a jitter trace file it names (edited, the scenario file is the same)

@@ -28,11 +28,19 @@ AGENT_FILES = ("agent.json", "model/config.json", "model/*.safetensors",
 """What makes an agent directory's behaviour: its description and its weights, one file
 (``model.safetensors``) or the shards and index ``save_pretrained`` writes for a model past
 its shard size (a real Llama's ``model-00001-of-00004.safetensors``...)."""
-VOCODER_FILES = ("tokenizer/config.json", "tokenizer/arrays.safetensors")
-"""The unit tokenizer an agent directory carries: what its units sound like (a trace's
-audio), not what it says."""
+TOKENIZER_FILES = ("tokenizer/config.json", "tokenizer/arrays.safetensors")
+"""The unit tokenizer an agent or corpus directory carries (its ``tokenizer/``; both
+``corpus build`` and ``corpus import`` write it there and name it so in the manifest): what
+its units sound like (a trace's audio), not what an agent says."""
 CORPUS_FILES = ("manifest.json",)
-"""A corpus's manifest records every dialogue it holds and how the corpus was built."""
+"""A corpus's manifest records every dialogue it holds and how the corpus was built: what
+``agent.json``'s ``corpus_digest`` covers (kept so: agents trained before still match the
+corpus they were trained on). Not the tokenizer's identity: the manifest names its folder."""
+CORPUS_INPUT_FILES = CORPUS_FILES + TOKENIZER_FILES
+"""What a cached result made from a corpus is keyed by: its manifest and the tokenizer its
+units were encoded with. ``corpus build --rebuild`` with another tokenizer can write a
+byte-identical manifest over units of another inventory, whose cached cells and
+continuations were reused."""
 SIMULATOR_VERSION = "2026-12-07.1"
 """Part of every cache key of a simulated or generated conversation: changed whenever the
 code gives other traces from the same inputs (a timing rule, the agents' numerics, what an
@@ -127,8 +135,9 @@ def directory_digest(root: str | Path, files: tuple[str, ...]) -> str:
 
 
 def scenario_inputs(config: Mapping[str, Any]) -> dict[str, str]:
-    """Digests of the agent and corpus directories a scenario dict's sides name, keyed
-    ``"a.agent"``, ``"b.corpus"`` ..., and of every jitter trace file its network names,
+    """Digests of the agent and corpus directories a scenario dict's sides name (a corpus's
+    manifest and tokenizer, :data:`CORPUS_INPUT_FILES`), keyed ``"a.agent"``,
+    ``"b.corpus"`` ..., and of every jitter trace file its network names,
     keyed by where (``"network.a_to_b.jitter_trace"``); relative paths are taken from the
     current directory, as the simulator takes them."""
     out = {}
@@ -136,7 +145,7 @@ def scenario_inputs(config: Mapping[str, Any]) -> dict[str, str]:
         side = config.get(key)
         if not isinstance(side, Mapping):
             continue
-        for field, files in (("agent", AGENT_FILES), ("corpus", CORPUS_FILES)):
+        for field, files in (("agent", AGENT_FILES), ("corpus", CORPUS_INPUT_FILES)):
             path = side.get(field)
             if isinstance(path, str) and path:
                 out[f"{key}.{field}"] = directory_digest(path, files)

@@ -86,7 +86,7 @@ from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_re
 from duplexsim.corpora.corpus import SPLITS
 from duplexsim.digests import (
     AGENT_FILES,
-    CORPUS_FILES,
+    CORPUS_INPUT_FILES,
     SIMULATOR_VERSION,
     directory_digest,
     key_of,
@@ -214,14 +214,14 @@ def prompt_seed(prompt_id: str, seed: int) -> int:
 
 
 def inputs_key(plan: Plan, agents: Iterable[str], corpus: str) -> str:
-    """Key of a cached file (16 hex): the contents of the agents and the corpus it is made
-    from and the plan's sampling and windows (with agents, also :data:`SEEDING`), so that
-    a rerun after retraining an agent, rebuilding a corpus or changing those settings
-    makes it anew."""
+    """Key of a cached file (16 hex): the contents of the agents and the corpus (manifest and
+    unit tokenizer) it is made from and the plan's sampling and windows (with agents, also
+    :data:`SEEDING`), so that a rerun after retraining an agent, rebuilding a corpus or
+    changing those settings makes it anew."""
     agents = sorted(agents)
     return key_of({"agents": {a: directory_digest(plan.agents / a, AGENT_FILES)
                               for a in agents},
-                   "corpus": directory_digest(plan.corpora / corpus, CORPUS_FILES),
+                   "corpus": directory_digest(plan.corpora / corpus, CORPUS_INPUT_FILES),
                    "temperature": plan.temperature, "prompt_s": plan.prompt_s,
                    "continuation_s": plan.continuation_s, "simulator": SIMULATOR_VERSION,
                    **({"seeding": SEEDING} if agents else {})})

@@ -98,6 +98,32 @@ def test_a_retrained_agent_or_a_rebuilt_corpus_is_a_new_scenario_key(tmp_path: P
         directory_digest(agent, ("agent.json",))
 
 
+def test_a_corpus_rebuilt_with_another_tokenizer_is_a_new_key(tmp_path: Path) -> None:
+    """``corpus build --rebuild`` with another tokenizer can leave manifest.json byte for
+    byte (it names the tokenizer's folder, not its contents) over units of another
+    inventory: cells and continuations keyed by the manifest alone were reused. What
+    agent.json's corpus_digest covers stays the manifest: agents trained before still match."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from continuation import Plan, inputs_key
+    from test_cli import write_corpus, write_tokenizer
+
+    from duplexsim.digests import CORPUS_FILES
+
+    corpus = tmp_path / "corpora" / "fisher-like"
+    write_corpus(corpus)
+    config = Scenario(b=SideConfig(kind="replay", corpus=str(corpus))).to_dict()
+    plan = Plan(tmp_path / "agents", tmp_path / "corpora", tmp_path / "out")
+    before = (scenario_key(config), inputs_key(plan, (), "fisher-like"),
+              directory_digest(corpus, CORPUS_FILES))
+    manifest = (corpus / "manifest.json").read_bytes()
+    write_tokenizer(corpus / "tokenizer", n_silence_units=2)  # rebuilt with another one
+    assert (corpus / "manifest.json").read_bytes() == manifest
+    after = (scenario_key(config), inputs_key(plan, (), "fisher-like"),
+             directory_digest(corpus, CORPUS_FILES))
+    assert before[0] != after[0] and before[1] != after[1]
+    assert before[2] == after[2]  # the corpus_digest an agent recorded
+
+
 def test_sweep_cells_are_new_when_their_agent_is_retrained(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
