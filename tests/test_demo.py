@@ -245,9 +245,11 @@ def test_demo_simulates_side_by_side_with_the_bytes_of_one_after_the_other(tmp_p
     assert simulate(plan) == outs and (outs[0] / "metrics.json").stat().st_mtime_ns != before
     again = (outs[0] / "metrics.json").stat().st_mtime_ns
     assert simulate(plan) == outs and (outs[0] / "metrics.json").stat().st_mtime_ns == again
-    # the unit tokenizer an agent vocodes with, replaced: audio.wav is made anew (was kept)
-    config = plan.agent_dir("fisher") / "tokenizer" / "config.json"
-    config.write_text(config.read_text().replace("{", '{"note": "replaced", ', 1))
+    # the unit tokenizer the agents vocode with, replaced: audio.wav is made anew (was kept)
+    # (in both agents: sides of two tokenizers are refused)
+    for name in ("fisher", "candor"):
+        config = plan.agent_dir(name) / "tokenizer" / "config.json"
+        config.write_text(config.read_text().replace("{", '{"note": "replaced", ', 1))
     assert simulate(plan) == outs and (outs[0] / "metrics.json").stat().st_mtime_ns != again
 
 
