@@ -39,6 +39,11 @@ PER_CONVERSATION = ("overlap_share", "backchannels_per_min", "ipus_per_min")
 """Per-conversation metrics averaged over seeds (when the sweep has them)."""
 
 
+SMOKE_UNREAD = ("agents", "seeds", "duration_s")
+"""The :func:`sweep_parser` flags smoke mode does not read (its sides need no trained agent,
+it runs one seed for 10 s); each script refuses them with ``--smoke`` and its own."""
+
+
 def sweep_parser(doc: str, out: str) -> ArgumentParser:
     """The arguments every sweep experiment shares (latency_sweep, pairing, presets)."""
     parser = ArgumentParser(description=doc.split("\n\n")[0])

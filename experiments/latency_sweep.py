@@ -35,7 +35,7 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-from effects import reference_corpus, sweep_parser, write_effects
+from effects import SMOKE_UNREAD, reference_corpus, sweep_parser, write_effects
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import write_png, write_text
@@ -186,6 +186,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--factorial", action="store_true",
                         help="one full product sweep instead of the delay and network sweeps")
     args = parser.parse_args(argv)
+    # (they went unread without a word: --smoke --delays 500 ran 0 and 320 ms, --smoke
+    # --partners candor the fisher pairing); --contrast-delays is read (320 ms)
+    parser.refuse_unread(args, "--smoke", (*SMOKE_UNREAD, "delays", "jitter", "loss",
+                                           "estimation", "partners", "network_delays",
+                                           "network_partners", "sweeps", "factorial"),
+                         "smoke mode takes replay sides, the fisher pairing's delay sweep "
+                         "at 0 and 320 ms, one seed, 10 s")
     args.corpus = reference_corpus(parser, args.corpus)
     # the delays the sweeps that run have (the network sweep's alone when it runs alone)
     flag, swept = (("--delays", args.delays) if args.factorial or "delay" in args.sweeps

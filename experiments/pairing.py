@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from effects import reference_corpus, sweep_parser, write_effects, write_interactions
+from effects import SMOKE_UNREAD, reference_corpus, sweep_parser, write_effects, write_interactions
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import write_text
@@ -56,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
                         default=[0, 160, 240],
                         help="one-way delays (ms), both directions")
     args = parser.parse_args(argv)
+    # (they went unread without a word: --smoke --delays 500 ran no delay at all)
+    parser.refuse_unread(args, "--smoke", (*SMOKE_UNREAD, "delays"),
+                         "smoke mode takes a scripted or replay A against a replay B, no "
+                         "delay, one seed, 10 s")
     args.corpus = reference_corpus(parser, args.corpus)
     use_threads(args.threads)  # this process and the sweep workers it starts
     dirs = [str(args.agents / "fisher"), str(args.agents / "candor")]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from effects import reference_corpus, sweep_parser, write_effects
+from effects import SMOKE_UNREAD, reference_corpus, sweep_parser, write_effects
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import write_png, write_text
@@ -67,6 +67,10 @@ def plot_presets(out: Path, caption: str | None = None) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = sweep_parser(__doc__, "runs/presets")
     args = parser.parse_args(argv)
+    # (they went unread without a word: --smoke --seeds 5 ran one seed)
+    parser.refuse_unread(args, "--smoke", SMOKE_UNREAD,
+                         "smoke mode takes replay sides, the lan and satellite-geo presets, "
+                         "one seed, 10 s")
     args.corpus = reference_corpus(parser, args.corpus)
     use_threads(args.threads)  # this process and the sweep workers it starts
     if not args.smoke:

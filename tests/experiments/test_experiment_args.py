@@ -151,6 +151,16 @@ def _script(name: str):  # noqa: ANN202
     # exit 0, without a word
     ("latency_sweep", ["--partners", "fisher", "--sweeps", "network"], "--network-partners"),
     ("latency_sweep", ["--partners", "fisher"], "--network-partners"),
+    # smoke mode fixes these: they went unread without a word (--smoke --delays 500 ran 0
+    # and 320 ms, --smoke --partners candor the fisher pairing, --smoke --seeds 5 one seed)
+    ("latency_sweep", ["--smoke", "--delays", "500"], "--delays"),
+    ("latency_sweep", ["--smoke", "--estimation", "wait"], "--estimation"),
+    ("latency_sweep", ["--smoke", "--partners", "candor"], "--partners"),
+    ("latency_sweep", ["--smoke", "--factorial"], "--factorial"),
+    ("pairing", ["--smoke", "--delays", "500"], "--delays"),
+    ("pairing", ["--smoke", "--agents", "elsewhere"], "--agents"),
+    ("presets", ["--smoke", "--seeds", "5"], "--seeds"),
+    ("presets", ["--smoke", "--duration-s", "30"], "--duration-s"),
 ])
 def test_bad_values_are_one_line_before_any_work(tmp_path, capsys, script, args, flag):
     """Before: architectures --block-s -15 scored each conversation as one block and --delays
