@@ -634,6 +634,9 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
             setattr(cfg, key, getattr(args, key))
     if args.train_agents is not None:
         cfg.train_agents = list(args.train_agents)
+        # a folder given twice was drawn twice as often as the others, without a word
+        p.require_distinct("--train-agents", cfg.train_agents, "an agent folder",
+                           "distinct agent folders", key=lambda a: Path(a).resolve())
     if args.eval_agents is not None:
         try:
             named = [tuple(a.split("=", 1)) for a in args.eval_agents]

@@ -344,11 +344,14 @@ def test_latency_estimation_off_is_never_the_model(tmp_path, monkeypatch, modes)
      "--eval-agents: f={agents}/fisher/ is also a training partner (--train-agents"),
     (["--eval-agents", "c={agents}/fisher", "c={agents}/candor"],
      "--eval-agents c c: a NAME repeats"),
+    (["--train-agents", "{agents}/fisher", "{agents}/candor", "{agents}/fisher/"],
+     "an agent folder repeats"),
 ])
 def test_rl_held_out_agents_are_held_out(tmp_path, capsys, args, expected):
     """Before: an --eval-agents folder that was also one of --train-agents was evaluated as
-    a held-out partner (in-sample reward reported as generalisation), and a NAME given twice
-    kept the last folder only (the first agent was never evaluated), both without a word."""
+    a held-out partner (in-sample reward reported as generalisation), a NAME given twice
+    kept the last folder only (the first agent was never evaluated), and a --train-agents
+    folder given twice was drawn twice as often as the others, all without a word."""
     agents = _fake_agents(tmp_path)
     with pytest.raises(SystemExit) as e:
         _script("rl_turn_policy").parse([*(a.format(agents=agents) for a in args),
