@@ -201,8 +201,9 @@ def probe_decisions(agent_dir: Path, corpus_dir: Path, *, chunk_ms: int, short_c
                                    pause_median_s=spk.get("pause_median_s", np.nan)))
         progress(f"  {agent_dir.name} on {corpus_dir.name}: dialogue {n + 1} ({id})")
     if not out:
-        raise SystemExit(f"{corpus_dir}: no chunk to score (allowed: dialogues longer than "
-                         f"--start-s {start_s:g} s, here {first} chunks of {chunk_ms} ms)")
+        raise InputError("--start-s", "", f"{start_s:g}: {corpus_dir} has no chunk to score "
+                         f"from chunk {first} ({chunk_ms} ms chunks) on",
+                         "dialogues longer than that, or a smaller --start-s or --short-chunks")
     return pd.concat(out, ignore_index=True)
 
 

@@ -118,6 +118,15 @@ def test_style_probe_smoke(tmp_path: Path) -> None:
     assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert "--split: val:" in proc.stderr and "has no dialogue in it" in proc.stderr
     assert "(allowed: a split it has: test, train, all)" in proc.stderr
+    # past the end of every dialogue: nothing to score, one line in the project's form and
+    # status (it was a bare SystemExit: status 1, no flag named)
+    proc = run_experiment("style_probe.py", "--pair", str(world / "agents" / "fisher"),
+                          str(world / "corpora" / "fisher-like"), "--start-s", "3600",
+                          "--out", str(tmp_path / "late"))
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(err) == 1, proc.stderr[-3000:]
+    assert err[0].startswith("--start-s: 3600: ") and "no chunk to score" in err[0], err
+    assert "(allowed: " in err[0], err
 
 
 def _decisions_frame() -> pd.DataFrame:
