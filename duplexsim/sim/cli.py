@@ -49,12 +49,8 @@ def run(args: argparse.Namespace) -> int:
             flag = "--" + name.replace("_", "-")
             raise InputError("duplexsim simulate", flag, e.message, e.allowed) from None
     audio = scenario.output.audio and not args.no_audio
-    if audio:
+    if audio:  # (sides of two unit tokenizers: refused by load_scenario's file checks)
         _check_vocoder(scenario)
-    else:  # sides of two unit tokenizers are refused before the simulation, not after
-        from duplexsim.sim.build import tokenizer_dir
-
-        tokenizer_dir(scenario)
 
     from duplexsim.sim import run as simulate
 
