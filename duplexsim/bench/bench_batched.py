@@ -95,7 +95,11 @@ def run(files: AgentFiles, batch_sizes: list[int], seconds: float, prompt_s: flo
                               zip(runs_alone, runs_batched, strict=True)])
         t_alone = statistics.median(t for t, _ in runs_alone)
         t_batched = statistics.median(t for t, _ in runs_batched)
-        sim_s = B * (int(round(seconds * 1000)) // chunk_ms) * chunk_ms / 1000
+        # simulated seconds as generated: the frames past each prompt's cut to whole chunks
+        # (the continuation covers at least ``seconds``, rounding up to a whole chunk)
+        per_chunk = chunk_ms // 40
+        sim_s = sum(u.shape[1] - p.shape[1] // per_chunk * per_chunk
+                    for u, p in zip(runs_batched[0][1], prompts, strict=True)) * 0.04
         row = {"batch": B, "sim_s": sim_s, "repeats": repeats,
                "wall_one_at_a_time_s": t_alone, "wall_batched_s": t_batched,
                "sim_per_wall_one_at_a_time": sim_s / t_alone,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from duplexsim.atomic import write_json
 from duplexsim.bench.bench_batched import bench_agent
 from duplexsim.models.agentdir import read_agent_json
@@ -35,3 +37,13 @@ def test_both_ways_are_timed_in_turn_and_compared_in_every_repeat() -> None:
     (row,) = run(bench_agent("tiny"), [2], 0.32, 1.0, 160, repeats=2)
     assert row["identical_units"] is True and row["repeats"] == 2
     assert row["speedup_min"] <= row["speedup"] <= row["speedup_max"]
+
+
+def test_simulated_seconds_are_the_frames_generated() -> None:
+    """0.2 s past a 1 s prompt at 160 ms chunks is generated as 2 chunks from the prompt's
+    last whole chunk (frames 24-31: 0.32 s a prompt); the speeds were computed from 0.16 s
+    (seconds rounded down to whole chunks), half of what was generated."""
+    from duplexsim.bench.bench_batched import run
+
+    (row,) = run(bench_agent("tiny"), [2], 0.2, 1.0, 160, repeats=1)
+    assert row["sim_s"] == pytest.approx(2 * 0.32)
