@@ -341,9 +341,11 @@ def main(argv: list[str] | None = None) -> int:
         native = gym.make_vec(TURN_TAKING_ID, num_envs=n,
                               vectorization_mode="vector_entry_point", **llm)
         sharded = make_sharded(n, args.workers, llm)
-        variants = [partial(episode_steps_per_s, one),
-                    *(partial(episode_steps_per_s, env, n)
-                      for env in (native, sharded) if env is not None)]
+        envs = [(one, 1), *((env, n) for env in (native, sharded) if env is not None)]
+        for env, k in envs:  # warm-up, untimed: first-call costs (caches, workers, torch)
+            env.reset(seed=0)
+            env.step(np.zeros(k, np.int64) if k > 1 else 0)
+        variants = [partial(episode_steps_per_s, env, k) for env, k in envs]
         rates = _rates(variants, repeats)
         single, batched = rates[:2]
         spread = rates[2] if sharded is not None else []
