@@ -197,12 +197,12 @@ def bench_stages(cards: list[str], corpora: dict[str, str], steps: int) -> None:
 
 def bench_threads(card: str, corpus: str, steps: int, repeats: int) -> None:
     print("2. threads: stage3, alone and beside a 2-thread torch matmul process")
-    rows: dict[tuple[int, bool], list[dict[str, Any]]] = {}
-    for _ in range(repeats):  # interleaved, so a change in the machine's load hits all four
-        for load in (False, True):
-            for threads in (1, 2):
-                rows.setdefault((threads, load), []).append(
-                    measure(card, corpus, "stage3", steps, threads, load))
+    keys = [(threads, load) for load in (False, True) for threads in (1, 2)]
+    # interleaved with the order rotated per repeat, so a change in the machine's load (or
+    # going first) falls on all four
+    runs = interleaved([partial(measure, card, corpus, "stage3", steps, threads, load)
+                        for threads, load in keys], repeats)
+    rows = {key: [row for _, row in done] for key, done in zip(keys, runs, strict=True)}
     med = {k: statistics.median(r["steps_per_s"] for r in v) for k, v in rows.items()}
     for (threads, load), v in rows.items():
         print(f"   {threads} thread(s), {'beside the load' if load else 'alone'}: {_fmt(v)}")
@@ -251,10 +251,11 @@ def bench_side_by_side(cards: list[str], corpora: dict[str, str], steps: int,
           f"max {hi:.2f}x", flush=True)
     print("4. the same side by side (what `duplexsim demo` trains), alone and beside a 2-thread "
           "torch matmul process, interleaved")
+    alone_runs, loaded_runs = interleaved(
+        [partial(_side_by_side, cards, corpora, steps),
+         partial(_side_by_side, cards, corpora, steps, load=True)], repeats)
     ratios = []
-    for _ in range(repeats):
-        alone, _ = _side_by_side(cards, corpora, steps)
-        loaded, cores = _side_by_side(cards, corpora, steps, load=True)
+    for (_, (alone, _)), (_, (loaded, cores)) in zip(alone_runs, loaded_runs, strict=True):
         ratios.append(loaded / alone)
         print(f"   alone {alone:.1f} s, beside the load {loaded:.1f} s (machine busy "
               f"{cores:.1f} cores): {loaded / alone:.2f}x slower", flush=True)
