@@ -341,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         native = gym.make_vec(TURN_TAKING_ID, num_envs=n,
                               vectorization_mode="vector_entry_point", **llm)
         sharded = make_sharded(n, args.workers, llm)
-        envs = [(one, 1), *((env, n) for env in (native, sharded) if env is not None)]
+        envs: list[tuple[gym.Env | gym.vector.VectorEnv, int]] = [
+            (one, 1), *((env, n) for env in (native, sharded) if env is not None)]
         for env, k in envs:  # warm-up, untimed: first-call costs (caches, workers, torch)
             env.reset(seed=0)
             env.step(np.zeros(k, np.int64) if k > 1 else 0)
