@@ -49,6 +49,8 @@ from duplexsim.sweeps.cells import UNSCORED_KEYS
 SEED_KEY = "seed"
 MAX_WORKERS = 4096
 MAX_BATCH = 4096
+INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
+"""Integer grid values a results.parquet column holds as integers (int64)."""
 MAX_CELLS = 1_000_000
 """Most cells a sweep may have (grid points x seeds): past it a typo (a grid of ten keys of
 ten values each is 10**10 cells), which expanded the whole grid in memory before anything
@@ -163,6 +165,14 @@ class SweepConfig:
                                          "results column holds one value per cell)",
                                          "numbers, strings or booleans; sweep a table's "
                                          "keys one by one (network.a_to_b.delay_ms)"))
+            elif (big := next((i for i, v in enumerate(values) if isinstance(v, int)
+                               and not isinstance(v, bool) and not INT64_MIN <= v <= INT64_MAX),
+                              None)) is not None:
+                # results.parquet holds such a column as floats: 2**70 and 2**70 + 1 ran as
+                # two cells shown under one value (1.180592e+21)
+                errors.append(FieldError(f"grid.{key}", f"value {big + 1} ({values[big]}) is "
+                                         "past the 64-bit integer range of a results column",
+                                         "integers -2**63 .. 2**63 - 1, or floats"))
             elif len({value_kind(v) for v in values}) > 1:
                 # every cell ran, then results.parquet could not be written: a traceback
                 first = value_kind(values[0])

@@ -84,6 +84,11 @@ def test_grid_expands_to_cells_with_stable_distinct_keys(tmp_path):
      "sweep.grid.network.a_to_b.delay_ms: 0.0 is listed twice"),
     ("[0]", 'grid = { "network.a_to_b.jitter_ms" = [nan, 1, nan] }',
      "sweep.grid.network.a_to_b.jitter_ms: nan is listed twice"),
+    # results.parquet held it as a float: 2**70 and 2**70 + 1 two cells under one value
+    ("[0]", 'grid = { "x" = [1, 1180591620717411303424, 1180591620717411303425] }',
+     r"sweep.grid.x: value 2 \(1180591620717411303424\) is past the 64-bit integer range .*"
+     r"\(allowed: integers -2\*\*63 \.\. 2\*\*63 - 1, or floats\)"),
+    ("[0]", 'grid = { "x" = [-9223372036854775809] }', r"sweep.grid.x: value 1 \(-9223"),
     ("[0]", 'grid = { "x" = [1979-05-27, 1980-01-01] }',
      r"sweep.grid.x: datetime.date\(1979, 5, 27\) is a TOML date or time"),
     ("[0]", 'set "a.t" = 07:32:00', "sweep.set.a.t: holds a TOML date or time"),
