@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+DEFAULT_CELL = "duplexsim.sweeps.cells:simulate_cell"
+"""The cell a sweep's ``cell = ""`` runs; named in full it is the same cell (one cache key)."""
 UNSCORED_KEYS = ("name", "output", "reward")
 """Scenario keys (and tables) the default cell's rows do not depend on: the name labels a
 run, ``[output]`` says what ``simulate`` writes besides the trace and ``[reward]`` is read
-by the RL envs only. Swept with the default cell, every value gave the same rows."""
+by the RL envs only. Swept with the default cell, every value gave the same rows; they are
+no part of its cells' cache keys either."""
 
 
 def simulate_cell(config: dict[str, Any]) -> dict[str, Any]:

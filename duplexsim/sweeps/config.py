@@ -44,7 +44,7 @@ from duplexsim.config.loader import (
     read_toml,
 )
 from duplexsim.digests import SIMULATOR_VERSION, file_digest, key_of, scenario_inputs
-from duplexsim.sweeps.cells import UNSCORED_KEYS
+from duplexsim.sweeps.cells import DEFAULT_CELL, UNSCORED_KEYS
 
 SEED_KEY = "seed"
 MAX_WORKERS = 4096
@@ -80,10 +80,14 @@ class SweepConfig:
     with two 3.4M-parameter agents a conversation: 16 together about 2.5-3x, 64 about
     3.5x faster than one at a time (``bench_sim``; docs/results/bench_sim.txt)."""
     cell: str = ""
-    """``module:function`` computing a row from a resolved scenario dict; "" = simulate."""
+    """``module:function`` computing a row from a resolved scenario dict; "" = simulate
+    (:data:`~duplexsim.sweeps.cells.DEFAULT_CELL`, which named in full is read as "")."""
 
     def __post_init__(self) -> None:
         plain_fields(self)  # (values from np.arange / np.linspace: their TOML)
+        if self.cell == DEFAULT_CELL:  # one cell, one spelling: it was keyed apart from ""
+            # (every cell run again) and let through grids over keys it does not score
+            object.__setattr__(self, "cell", "")
         errors: list[FieldError] = []
         # TOML reads `network.a_to_b.delay_ms = 5` (unquoted), [sweep.set.network.a_to_b]
         # and `network = { a_to_b = { delay_ms = 5 } }` alike, as nested tables; each names
@@ -336,11 +340,18 @@ def cell_key(config: Mapping[str, Any], cell: str) -> str:
     of the agents and corpora it names (16 hex): an agent retrained or a corpus rebuilt in
     the same directory makes new cells, not reused old ones; so does a new
     :data:`~duplexsim.digests.SIMULATOR_VERSION`; and so does an edit to the source file
-    of a cell function of one's own (:func:`cell_source_digest`)."""
+    of a cell function of one's own (:func:`cell_source_digest`). For the default cell
+    (``cell`` "" or :data:`~duplexsim.sweeps.cells.DEFAULT_CELL`) the config's
+    :data:`~duplexsim.sweeps.cells.UNSCORED_KEYS` are left out: its rows do not depend on
+    them (a scenario renamed, or writing audio, reuses its cells); a cell of one's own may
+    read every key."""
+    if cell in ("", DEFAULT_CELL):
+        cell = ""
+        config = {k: v for k, v in config.items() if k not in UNSCORED_KEYS}
     parts = {"config": config, "cell": cell, "inputs": scenario_inputs(config),
              "simulator": SIMULATOR_VERSION}
     source = cell_source_digest(cell)
-    if source:  # only for one's own cells: the default cell's keys stay as they were
+    if source:  # only for one's own cells (duplexsim's own: SIMULATOR_VERSION versions them)
         parts["cell_source"] = source
     return key_of(parts)
 

@@ -39,10 +39,10 @@ from tqdm import tqdm
 from duplexsim.atomic import atomic_path, json_text, write_json
 from duplexsim.config.loader import read_json
 from duplexsim.errors import ConfigError, InputError
+from duplexsim.sweeps.cells import DEFAULT_CELL
 from duplexsim.sweeps.config import Cell, Sweep, value_kind
 from duplexsim.threads import resolve_threads, use_threads
 
-DEFAULT_CELL = "duplexsim.sweeps.cells:simulate_cell"
 WORKER_DIED = ("the worker process running this cell's group ended abruptly (killed, e.g. "
                "out of memory, or a crash in native code), taking any groups not finished "
                "yet with it; run the sweep again to retry them (fewer workers or a smaller "

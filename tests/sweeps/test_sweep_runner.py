@@ -17,7 +17,8 @@ from duplexsim.config.loader import ConfigError
 from duplexsim.digests import file_digest
 from duplexsim.errors import InputError
 from duplexsim.sweeps import load_sweep, run_sweep
-from duplexsim.sweeps.config import cell_source_digest
+from duplexsim.sweeps.cells import DEFAULT_CELL
+from duplexsim.sweeps.config import cell_key, cell_source_digest
 
 HERE = Path(__file__).parent
 BASE = """name = "base"
@@ -69,6 +70,54 @@ def test_grid_expands_to_cells_with_stable_distinct_keys(tmp_path):
     assert c.config["network"]["preset"] == "lan"  # base kept
     again = load_sweep(write_sweep(tmp_path), check_scenarios=False).cells()
     assert [x.key for x in again] == [x.key for x in cells]
+
+
+def _scenario(**changes: object) -> dict:
+    base = {"name": "base", "chunk_ms": 160, "seed": 0, "a": {"kind": "replay"},
+            "network": {"preset": "lan", "a_to_b": {"delay_ms": 160}}}
+    return {**base, **changes}
+
+
+@pytest.mark.parametrize("other", [
+    _scenario(network={"preset": "lan", "a_to_b": {"delay_ms": 160.0}}),
+    _scenario(name="renamed"),
+    _scenario(output={"audio": True, "trace": "x"}),
+    _scenario(reward={"gap_per_s": 3.0}),
+])
+@pytest.mark.parametrize("cell", ["", DEFAULT_CELL])
+def test_the_default_cell_key_leaves_out_what_its_row_does_not_depend_on(other, cell):
+    """A renamed scenario, one writing audio, one with other RL rewards or a cell named in
+    full simulate and score the same conversation: they are one cell, not a rerun."""
+    assert cell_key(other, cell) == cell_key(_scenario(), "")
+
+
+@pytest.mark.parametrize("other", [
+    _scenario(network={"preset": "lan", "a_to_b": {"delay_ms": 161}}),
+    _scenario(seed=1),
+    _scenario(chunk_ms=200),
+    _scenario(a={"kind": "replay", "channel": 1}),
+])
+def test_the_default_cell_key_keeps_what_its_row_depends_on(other):
+    assert cell_key(other, "") != cell_key(_scenario(), "")
+
+
+def test_a_cell_of_ones_own_is_keyed_by_every_key_it_may_read():
+    cell = "sweep_cellfns:turntaking_cell"
+    assert cell_key(_scenario(name="renamed"), cell) != cell_key(_scenario(), cell)
+    assert cell_key(_scenario(reward={"gap_per_s": 3.0}), cell) != cell_key(_scenario(), cell)
+
+
+def test_the_default_cell_named_in_full_is_the_default_cell(tmp_path):
+    """It was keyed apart from cell = "" and let a grid over name through."""
+    short = load_sweep(write_sweep(tmp_path, cell=""), check_scenarios=False)
+    full = load_sweep(write_sweep(tmp_path, cell=DEFAULT_CELL), check_scenarios=False)
+    assert full.config.cell == ""
+    assert [c.key for c in full.cells()] == [c.key for c in short.cells()]
+    path = write_sweep(tmp_path, cell=DEFAULT_CELL)
+    path.write_text(path.read_text().replace('"a.estimation" =', '"name" = ["x", "y"]\n'
+                                             '"a.estimation" ='))
+    with pytest.raises(ConfigError, match="sweep.grid.name: name does not change what"):
+        load_sweep(path, check_scenarios=False)
 
 
 @pytest.mark.parametrize(("seeds", "extra", "match"), [
