@@ -42,7 +42,10 @@ class LinkConfig:
     """One-way link parameters; ``None`` = take the value from the preset underneath."""
 
     delay_ms: float | None = None
-    """Base one-way delay (propagation + fixed processing)."""
+    """Base one-way delay (propagation + fixed processing). May be fractional: a path's
+    hops add their delays (and jitter draws) as floats and the arrival is rounded to whole
+    ms at its end (half up), so a constant 160.5 ms link delivers as 161 ms does, while
+    under jitter, or summed with other hops, the fraction shifts the delays it gives."""
     jitter_ms: float | None = None
     """Standard deviation of the delay variation. Given over a preset without jitter (ideal)
     and no ``jitter_dist``: uniform, netem's default; with ``jitter_dist = "none"`` an
