@@ -85,7 +85,8 @@ class DemoPlan:
         trained from another card is an :class:`~duplexsim.errors.InputError` naming the
         first setting that differs, and so is one trained on another corpus than the one in
         its corpus folder now (rebuilt there with other parameters; judged once that folder
-        has a manifest, and only for agents that recorded ``corpus_digest``), and so is one
+        has a manifest, and only for agents that recorded ``corpus_digest``; or with another
+        unit tokenizer than the corpus's, which its manifest need not show), and so is one
         whose corpus the plan's ``corpus_hours`` would resize (checked before the corpora are
         built); one a time guard stopped is not trained yet (its checkpoint resumes)."""
         from duplexsim.config.card import card_with_defaults, load_card
@@ -118,9 +119,26 @@ class DemoPlan:
                              "demo's earlier settings, or another --root")
         if recorded and (corpus / "manifest.json").is_file():
             self._check_corpus_kept(name, corpus)
+        if (corpus / "manifest.json").is_file():
+            self._check_same_tokenizer(name, corpus)
         # one --train-max-minutes stopped is not: training resumes and finishes it
         return not (info.get("stopped_early")
                     and (self.agent_dir(name) / "checkpoints" / "last.pt").is_file())
+
+    def _check_same_tokenizer(self, name: str, corpus: Path) -> None:
+        """Refuse agent ``name`` when the unit tokenizer it was trained with (its
+        ``tokenizer/``) is not its corpus's: ``corpus_digest`` covers the manifest only, and
+        a corpus rebuilt with another tokenizer can keep its manifest's bytes."""
+        from duplexsim.corpora.corpus import tokenizer_dir
+        from duplexsim.errors import with_note
+        from duplexsim.units import shared_tokenizer
+
+        agent, corpus_tokenizer = self.agent_dir(name), tokenizer_dir(corpus)
+        try:
+            shared_tokenizer([(str(corpus), corpus_tokenizer), (str(agent), agent / "tokenizer")])
+        except InputError as e:
+            raise with_note(e, "delete the agent folder to train it anew on this corpus, "
+                            "or another --root") from None
 
     def _check_corpus_kept(self, name: str, corpus: Path) -> None:
         """Refuse, before ``corpus build`` runs, a ``--corpus-hours`` that would resize the

@@ -111,6 +111,35 @@ def test_demo_trains_both_agents_side_by_side_with_the_bytes_of_one_after_the_ot
     assert (plan.agent_dir("fisher") / "agent.json").stat().st_mtime_ns == before
 
 
+def test_demo_refuses_an_agent_trained_with_another_unit_tokenizer_than_its_corpus(tmp_path):
+    """corpus_digest covers the manifest only: a corpus rebuilt with another unit tokenizer
+    (the same manifest bytes) no longer passes for the agent's corpus; byte-identical
+    copies of one tokenizer (the demo's: units -> corpus -> agent) are reused."""
+    from duplexsim.atomic import write_json
+    from duplexsim.config.card import load_card
+    from duplexsim.models.vocab import Vocab
+    from duplexsim.training.recipe import RunState, agent_info
+
+    plan = DemoPlan(root=tmp_path, out=tmp_path / "demo", cards=tmp_path / "cards")
+    plan.cards.mkdir()
+    plan.card("fisher").write_text(CARD.format(name="fisher", preset="fisher-like", n_units=24,
+                                               stages=STAGE.format(stage="stage3")))
+    corpus = plan.corpus_dir("fisher-like")
+    for tokenizer in (corpus / "tokenizer", plan.agent_dir("fisher") / "tokenizer"):
+        tokenizer.mkdir(parents=True)
+        (tokenizer / "config.json").write_text('{"config": {"type": "mel-kmeans"}}')
+        (tokenizer / "arrays.safetensors").write_bytes(b"centroids of one tokenizer")
+    (corpus / "manifest.json").write_text('{"name": "fisher-like", "seed": 0}')
+    info = agent_info(load_card(plan.card("fisher")), Vocab(24, 300), RunState(),
+                      corpus=str(corpus))
+    write_json(plan.agent_dir("fisher") / "agent.json", info)
+    assert plan.trained("fisher")
+    (corpus / "tokenizer" / "arrays.safetensors").write_bytes(b"centroids of another one")
+    with pytest.raises(InputError, match=r"agents/fisher: its unit tokenizer .* is not "
+                       r".*fisher-like's .*delete the agent folder"):
+        plan.trained("fisher")
+
+
 @pytest.mark.parametrize(("name", "preset"), AGENTS)
 def test_demo_refuses_an_agent_trained_on_a_corpus_since_rebuilt_with_other_parameters(
         tmp_path, name: str, preset: str):
