@@ -47,6 +47,7 @@ import numpy as np
 from duplexsim.agents.base import Agent, kind_of, n_units_of
 from duplexsim.config.scenario import SIDE_KEYS, Scenario, SideConfig
 from duplexsim.envs.speech import DEFAULT_N_UNITS, SpeechSource, dialogue_source
+from duplexsim.envs.world import other
 from duplexsim.errors import ConfigError, InputError
 from duplexsim.sim.build import AGENT_BUILDERS
 from duplexsim.tokens import FRAME_MS
@@ -479,9 +480,14 @@ class _PoolBuilder:
         directory (scripted) is built now, cheaply, and speaks what it was built with: its
         scenario partner's inventory (``ScriptedAgent.from_side``), not always the default
         one; taking the default here let a pool whose scenario's learner side replays a
-        corpus of other units fail only at the reset that first drew it."""
+        corpus of other units fail only at the reset that first drew it. Those units are of
+        the learner side's unit tokenizer, if it has one: one of the pool's inventories."""
         if not side.agent:
             n_units = n_units_of(self.pool.agent(PartnerMember(side, (), label, i)))
+            learner = other(self.pool.side)
+            self.tokenizers += [(f"partner[{i}] {label} (scenario {key})", folder)
+                                for key, folder in self.scenario.tokenizer_folders()
+                                if key.startswith(f"{learner}.")]
             return DEFAULT_N_UNITS if n_units is None else n_units, ""
         from duplexsim.models.agentdir import read_agent_json
 

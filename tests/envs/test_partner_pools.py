@@ -360,3 +360,26 @@ def test_a_pool_of_two_unit_tokenizers_is_refused(tmp_path: Path) -> None:
                        rf"{tmp_path}/two/tokenizer is not partner\[0\]\.corpus's "
                        rf"\({tmp_path}/one/tokenizer\)"):
         make(pool)
+
+
+def test_a_scripted_member_speaks_the_tokenizer_of_the_scenarios_learner_side(
+        tmp_path: Path) -> None:
+    """A scripted spec speaks the units of the scenario's learner side (here a replayed
+    corpus): its tokenizer is one of the pool's inventories. Learner speech from a corpus
+    of as many units but another tokenizer passed (unit counts alone were compared)."""
+    from test_cli import write_corpus, write_tokenizer
+
+    from duplexsim.config.scenario import SideConfig
+    from duplexsim.errors import ConfigError
+
+    for name in ("one", "two"):
+        write_corpus(tmp_path / name)
+    learner = dataclasses.replace(scenario(), a=SideConfig(kind="replay",
+                                                           corpus=str(tmp_path / "one")))
+    pool = [{"kind": "scripted", "speech_corpus": str(tmp_path / "two")}]
+    gym.make(TURN_TAKING_ID, scenario=learner, partner=pool).close()  # byte-identical copies
+    write_tokenizer(tmp_path / "two" / "tokenizer", n_silence_units=2)
+    with pytest.raises(ConfigError, match=rf"^partner\[0\]\.speech_corpus: its unit tokenizer "
+                       rf"{tmp_path}/two/tokenizer is not partner\[0\] scripted:random-talker "
+                       rf"\(scenario a\.corpus\)'s \({tmp_path}/one/tokenizer\)"):
+        gym.make(TURN_TAKING_ID, scenario=learner, partner=pool)
