@@ -4,8 +4,8 @@ A cached result (a sweep cell, an experiment's conversation) is reused when its 
 matches. A key made of paths and parameters alone reuses the results of an agent retrained
 or a corpus rebuilt in the same place; these digests go into the key as well. Owns: the
 digest of a file (remembered per path, size, times and inode, so a sweep of thousands
-of cells reads each agent once) and of the agent and corpus directories a scenario names.
-Must not load models or corpora.
+of cells reads each agent once), of named files (a unit tokenizer's, remembered alike),
+and of the agent and corpus directories a scenario names. Must not load models or corpora.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-_SEEN: dict[tuple[str, int, int, int, int], str] = {}
+_SEEN: dict[tuple[object, ...], str] = {}
 _RACY_NS = 3_000_000_000
 """A file changed this recently (or later) when hashed is hashed again next time: a rewrite
 within the file system's timestamp granularity (a jiffy; 2 s on FAT) keeps size and times."""
@@ -77,25 +77,61 @@ chunk after its slice's <idle> / <eos> was charged overhead_ms): other traces fo
 under a profile with overhead_ms > 0 (the shipped scenarios unchanged)."""
 
 
-def file_digest(path: str | Path) -> str:
-    """sha256 (hex) of a file's bytes; "" when there is no such file."""
-    p = Path(path)
+def _stat_key(p: Path) -> tuple[str, int, int, int, int] | None:
+    """What a remembered digest of ``p`` is kept under (None: no such file): with the
+    inode and change time as well, a file replaced by a copy that kept its size and
+    modification time (``cp -p``, ``rsync -a``, an unpacked archive) is another file."""
     try:
         st = p.stat()
     except (OSError, ValueError):  # ValueError: a NUL in the path, which no file has
-        return ""
-    # the inode and change time as well: a file replaced by a copy that kept its size and
-    # modification time (``cp -p``, ``rsync -a``, an unpacked archive) is another file
-    key = (str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+        return None
+    return (str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+
+
+def _remembered(kind: tuple[str, ...], files: list[Path], digest: Callable[[], str]) -> str:
+    """``digest()`` of ``files``, remembered under ``kind`` (what else the value depends on)
+    while none of them changes (:func:`_stat_key`); one changed too recently to tell
+    (:data:`_RACY_NS`) is hashed again next time."""
+    keys = [_stat_key(p) for p in files]
+    if not keys or any(k is None for k in keys):  # none, or one gone since it was listed
+        return digest()
+    key = (*kind, *keys)
     if key in _SEEN:
         return _SEEN[key]
-    h = hashlib.sha256()
-    with p.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    if _now_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_NS:
-        _SEEN[key] = h.hexdigest()
-    return h.hexdigest()
+    value = digest()
+    if _now_ns() - max(max(k[2], k[4]) for k in keys if k is not None) > _RACY_NS:
+        _SEEN[key] = value
+    return value
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 (hex) of a file's bytes; "" when there is no such file."""
+    p = Path(path)
+    if _stat_key(p) is None:
+        return ""
+
+    def digest() -> str:
+        h = hashlib.sha256()
+        with p.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+
+    return _remembered(("bytes",), [p], digest)
+
+
+def named_files_digest(files: list[Path]) -> str:
+    """sha256 (hex) over each of ``files`` in order: its name, a NUL, its bytes (what
+    :func:`duplexsim.units.tokenizer_digest` records); remembered as :func:`file_digest` is,
+    so checking a tokenizer per trace or cell reads it once."""
+    def digest() -> str:
+        h = hashlib.sha256()
+        for f in files:
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+        return h.hexdigest()
+
+    # the names as given: two links to one file under other names are other digests
+    return _remembered(("named", *(f.name for f in files)), files, digest)
 
 
 RESULTS_MARK = "Made from results.parquet sha256 "

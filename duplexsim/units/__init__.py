@@ -6,7 +6,6 @@ vocoder. Must not know about corpora layouts, tokens, models or the simulator.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -74,12 +73,13 @@ def copy_tokenizer(src: str | Path, dst: str | Path) -> None:
 def tokenizer_digest(tok_dir: str | Path) -> str:
     """sha256 over a unit tokenizer's files (name and bytes, sorted by name). Hidden files
     are not the tokenizer's: a temporary a killed save left (``.config.json.*.tmp``) or a
-    file manager's ``.DS_Store`` made the same tokenizer read as another one."""
-    h = hashlib.sha256()
-    for f in sorted(p for p in Path(tok_dir).iterdir()
-                    if p.is_file() and not p.name.startswith(".")):
-        h.update(f.name.encode() + b"\0" + f.read_bytes())
-    return h.hexdigest()
+    file manager's ``.DS_Store`` made the same tokenizer read as another one. Remembered
+    while its files keep their size, times and inode
+    (:func:`~duplexsim.digests.named_files_digest`)."""
+    from duplexsim.digests import named_files_digest
+
+    return named_files_digest(sorted(p for p in Path(tok_dir).iterdir()
+                                     if p.is_file() and not p.name.startswith(".")))
 
 
 def shared_tokenizer(folders: Iterable[tuple[str, str | Path]]) -> Path | None:

@@ -25,3 +25,35 @@ def test_copies_are_one_tokenizer_and_another_is_named_with_both_folders(tmp_pat
                        rf"x's \({tmp_path}/one\): their units would mean other sounds "
                        r"\(allowed: agents and corpora whose units come from one tokenizer"):
         shared_tokenizer([("x", tmp_path / "one"), ("n", none), ("y", tmp_path / "other")])
+
+
+def test_a_tokenizers_digest_is_its_recorded_value_and_follows_its_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tokenizer_digest is remembered per file (it was read in full at every check, per
+    trace and cell); its value is the one build.json files record: sha256 over each file's
+    name, a NUL and its bytes, sorted by name. A rewrite that keeps size and times, a copy,
+    or one file under another name is another digest."""
+    import hashlib
+    import os
+
+    import duplexsim.digests as digests
+    from duplexsim.units import tokenizer_digest
+
+    config, arrays = b'{"config": {"type": "mel-kmeans"}}', bytes(range(256)) * 3
+    (tmp_path / "config.json").write_bytes(config)
+    (tmp_path / "arrays.safetensors").write_bytes(arrays)
+    by_hand = hashlib.sha256(b"arrays.safetensors\0" + arrays + b"config.json\0" + config)
+    expected = "06dbde71b969178b5a47126f3104f220d9680e8aee74bc620fc5f71a3c2a7c62"
+    assert tokenizer_digest(tmp_path) == by_hand.hexdigest() == expected
+    monkeypatch.setattr(digests, "_now_ns", lambda: 10**19)  # every file long settled
+    assert tokenizer_digest(tmp_path) == expected == tokenizer_digest(tmp_path)  # remembered
+    st = (tmp_path / "arrays.safetensors").stat()
+    (tmp_path / "arrays.safetensors").write_bytes(arrays[::-1])  # same size, times kept
+    os.utime(tmp_path / "arrays.safetensors", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert tokenizer_digest(tmp_path) != expected
+    copy_tokenizer(tmp_path, tmp_path / "copy")  # its files under other inodes
+    assert tokenizer_digest(tmp_path / "copy") == tokenizer_digest(tmp_path)
+    for name in ("a.json", "b.json"):
+        (tmp_path / name[0]).mkdir()
+        (tmp_path / name[0] / name).symlink_to(tmp_path / "config.json")
+    assert tokenizer_digest(tmp_path / "a") != tokenizer_digest(tmp_path / "b")
