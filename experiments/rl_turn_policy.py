@@ -17,7 +17,8 @@ of 160 ms chunks, the learner on side A, turn actions):
   units). On replay sets the corpus reference (the dialogue's own other channel as
   actions) runs beside them;
 - **report**: reward and turn-taking statistics (overlap, gap, FTO, the learner's FTO and
-  backchannels) as means with 95% t-intervals, the corpus's own values, the
+  backchannels) as means with 95% bootstrap intervals over the cell's dialogues (episodes
+  of one dialogue are not independent: :func:`cluster_weights`), the corpus's own values, the
   generalisation gap (test minus train dialogues), whether PPO beats every baseline with
   non-overlapping CIs, and a reward-farming check (fixed policies vs the reference on test
   dialogues).
@@ -73,7 +74,7 @@ from duplexsim.envs.baselines import (
 from duplexsim.envs.rewards import TERMS
 from duplexsim.envs.vector import TurnTakingVectorEnv, make_vector_env
 from duplexsim.errors import InputError
-from duplexsim.metrics.intervals import t_interval
+from duplexsim.metrics.intervals import percentile_interval
 from duplexsim.threads import use_threads
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,6 +86,8 @@ STATS = ["overlap_share", "gap_median_ms", "fto_median_ms", "learner_fto_median_
 COUNTS = ["overlap_ms", "gap_ms", "transitions", "interruptions", "backchannels_good",
           "backchannels_bad"]
 BASELINES = ["rule", "random", "always-speak", "silent"]
+N_BOOT = 2000
+"""Bootstrap resamples per cell (:func:`cluster_weights`)."""
 MAX_DELAY_MS = 600_000  # a link's delay_ms limit (duplexsim.config.network)
 
 
@@ -224,8 +227,10 @@ def run_episodes(cfg: Config, partner: Any, delay_ms: float, policy: TurnPolicy,
         done = bool((terminated | truncated).all())
     rows = []
     for i, seed in enumerate(seeds):
+        info_i = venv.envs[i].partner_info
         rows.append({"delay_ms": delay_ms, "policy": policy.name, "seed": seed,
-                     "partner": venv.envs[i].partner_info["label"], "reward": totals[i],
+                     "partner": info_i["label"], "dialogue": dialogue_of(info_i),
+                     "reward": totals[i],
                      **{f"r_{k}": terms[k][i] for k in TERMS},
                      **{k: info["events"][k][i] for k in COUNTS},
                      **{k: info["turntaking"][k][i] for k in STATS}})
@@ -233,6 +238,12 @@ def run_episodes(cfg: Config, partner: Any, delay_ms: float, policy: TurnPolicy,
         rows[-1]["bc_placed_share"] = good / (good + bad) if good + bad else float("nan")
     venv.close()
     return rows
+
+
+def dialogue_of(partner_info: dict[str, Any]) -> str:
+    """The dialogue an episode is cut from, its resampling unit: the replayed one (both
+    channels of a dialogue are one unit), against an agent the learner's lines' one."""
+    return f"{Path(str(partner_info['speech_corpus'])).name}:{partner_info['speech_dialogue']}"
 
 
 def train(cfg: Config, out: Path, workers: int = 1) -> tuple[Any, Any]:
@@ -343,27 +354,70 @@ def tune_rule(cfg: Config, out: Path) -> dict[float, RulePolicy]:
                                           name="rule") for r in best.itertuples()}
 
 
-def ci95(values: pd.Series) -> tuple[float, float, float, int]:
-    """Mean, 95% t-interval and n of the finite values: NaN episodes (e.g. no transition)
-    are left out of all three (the summary's ``episodes`` column counts every episode)."""
-    mean, half, n = t_interval(values.to_numpy(dtype=float))
-    return mean, mean - half, mean + half, n
+def cluster_weights(dialogues: Sequence[str], n_boot: int = N_BOOT, seed: int = 0
+                    ) -> np.ndarray:
+    """``[n_boot, episodes]``: how often each episode is drawn in each resample of the
+    two-level bootstrap, the dialogues with replacement, then the episodes of each drawn
+    dialogue with replacement (the hierarchical bootstrap of ``selfplay.boot_draws``).
+
+    A cell's episodes come from fewer dialogues than episodes (the 40 test-dialogue episodes
+    of docs/results/rl from 11 dialogues): episodes of one dialogue share its turn-taking,
+    and a t-interval over them as if independent was too narrow for a claim about held-out
+    dialogues. With one episode per dialogue this is the plain bootstrap over episodes."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    labels = list(dialogues)
+    groups = [np.flatnonzero([x == d for x in labels]) for d in dict.fromkeys(labels)]
+    if not groups:
+        return np.zeros((n_boot, 0))
+    drawn = rng.multinomial(len(groups), np.full(len(groups), 1 / len(groups)), size=n_boot)
+    weights = np.zeros((n_boot, len(labels)))
+    for g, members in enumerate(groups):  # a dialogue drawn c times: c * m of its m episodes
+        weights[:, members] = rng.multinomial(drawn[:, g] * len(members),
+                                              np.full(len(members), 1 / len(members)))
+    return weights
+
+
+def ci95(values: pd.Series, dialogues: pd.Series, weights: np.ndarray | None = None
+         ) -> tuple[float, float, float, int]:
+    """Mean of the finite values, its 95% bootstrap interval over the dialogues
+    (``weights``: :func:`cluster_weights` of ``dialogues``, computed here if None; none
+    below ``intervals.MIN_BOOT_UNITS`` dialogues), and the number of dialogues with a
+    finite value: NaN episodes (e.g. no transition) are left out of the mean and of each
+    resample's mean."""
+    v = values.to_numpy(dtype=float)
+    ok = np.isfinite(v)
+    if not ok.any():
+        return float("nan"), float("nan"), float("nan"), 0
+    if weights is None:
+        weights = cluster_weights(dialogues.tolist())
+    w = weights[:, ok]
+    total = w.sum(axis=1)
+    draws = np.divide(w @ v[ok], total, out=np.full(len(w), np.nan), where=total > 0)
+    n = dialogues[ok].nunique()
+    lo, hi = percentile_interval(draws, n)
+    return float(v[ok].mean()), lo, hi, n
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell and policy: each column's mean and 95% interval over the cell's
+    dialogues, ``{col}_n`` its finite episodes, ``{col}_dialogues`` their dialogues."""
     rows = []
     for (set_name, delay, policy), g in df.groupby(["set", "delay_ms", "policy"], sort=False):
         row: dict[str, Any] = {"set": set_name, "delay_ms": delay, "policy": policy,
-                               "episodes": len(g)}
+                               "episodes": len(g), "dialogues": g["dialogue"].nunique()}
+        weights = cluster_weights(g["dialogue"].tolist())  # the same draws for every column
         for col in ["reward", *STATS, *COUNTS, "bc_placed_share"]:
-            mean, lo, hi, n = ci95(g[col])
-            row.update({col: mean, f"{col}_lo": lo, f"{col}_hi": hi, f"{col}_n": n})
+            mean, lo, hi, n = ci95(g[col], g["dialogue"], weights)
+            row.update({col: mean, f"{col}_lo": lo, f"{col}_hi": hi,
+                        f"{col}_n": int(np.isfinite(g[col].to_numpy(float)).sum()),
+                        f"{col}_dialogues": n})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def verdicts(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per cell: PPO against the best baseline, non-overlapping 95% CIs or not."""
+    """Per cell: PPO against the best baseline, non-overlapping 95% CIs over the cell's
+    ``dialogues`` or not (not met where there are too few dialogues for an interval)."""
     rows = []
     for (set_name, delay), g in summary.groupby(["set", "delay_ms"], sort=False):
         g = g.set_index("policy")
@@ -371,7 +425,9 @@ def verdicts(summary: pd.DataFrame) -> pd.DataFrame:
             continue
         base = g.loc[[b for b in BASELINES if b in g.index]]
         best = base["reward"].idxmax()
-        rows.append({"set": set_name, "delay_ms": delay, "ppo": g.loc["ppo", "reward"],
+        rows.append({"set": set_name, "delay_ms": delay,
+                     "dialogues": int(g.loc["ppo", "reward_dialogues"]),
+                     "ppo": g.loc["ppo", "reward"],
                      "ppo_lo": g.loc["ppo", "reward_lo"], "best_baseline": best,
                      "baseline": base.loc[best, "reward"],
                      "baseline_hi": base["reward_hi"].max(),
@@ -398,8 +454,8 @@ def farming(cfg: Config, delays: Sequence[float], seeds: Sequence[int]) -> pd.Da
         ref = pd.DataFrame(run_episodes(cfg, pool, delay, CorpusReference(), seeds))
         for policy in fixed_policies():
             got = pd.DataFrame(run_episodes(cfg, pool, delay, policy, seeds))
-            mean, lo, hi, _ = ci95(ref["reward"] - got["reward"])
-            rows.append({"delay_ms": delay, "policy": policy.name,
+            mean, lo, hi, n = ci95(ref["reward"] - got["reward"], ref["dialogue"])
+            rows.append({"delay_ms": delay, "policy": policy.name, "dialogues": n,
                          "reward": got["reward"].mean(), "reference": ref["reward"].mean(),
                          "reference_minus_policy": mean, "lo": lo, "hi": hi})
     return pd.DataFrame(rows)
@@ -414,14 +470,14 @@ def fmt(mean: float, lo: float, hi: float, digits: int = 2) -> str:
 
 
 def table(summary: pd.DataFrame, cols: Sequence[str]) -> str:
-    lines = ["| set | delay ms | policy | n | " + " | ".join(cols) + " |",
-             "|---" * (len(cols) + 4) + "|"]
+    lines = ["| set | delay ms | policy | n | dialogues | " + " | ".join(cols) + " |",
+             "|---" * (len(cols) + 5) + "|"]
     for r in summary.itertuples():
         d = r._asdict()
         cells = [fmt(d[c], d[f"{c}_lo"], d[f"{c}_hi"], 0 if c.endswith("_ms") else 2)
                  for c in cols]
         lines.append(f"| {r.set} | {r.delay_ms:g} | {r.policy} | {r.episodes} | "
-                     + " | ".join(cells) + " |")
+                     f"{r.dialogues} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -458,12 +514,17 @@ of `{cfg.corpus}` (random starts, both channels){' + SyncLLM partners ' +
 {cfg.latencies_ms} ms one way. Evaluated at {evaluated(cfg)} ms one way, on {cfg.episodes}
 episodes per replay cell and {cfg.agent_episodes} per held-out agent cell ({cfg.duration_s:g} s
 each; every policy on the same seeds, so the same dialogues, starts and networks). Rule
-baseline tuned per latency on train dialogues: {rules}. Intervals: 95% t over episodes.
+baseline tuned per latency on train dialogues: {rules}. Intervals: 95% bootstrap over the
+cell's dialogues (two levels: the dialogues, then each drawn dialogue's episodes; `n`:
+episodes, `dialogues`: the dialogues they come from; none below 5 dialogues). Against a
+held-out agent the dialogues are those of the learner's lines: the one agent is not
+resampled, so its intervals do not cover another agent.
 
 ## Does PPO beat every baseline (non-overlapping 95% CIs)?
 {md(ver)}
 
-Held-out cells at 0 and 240 ms: {int(met['beats_all'].sum())} of {len(met)} met.
+Held-out cells at 0 and 240 ms: {int(met['beats_all'].sum())} of {len(met)} met (each on the
+intervals over its `dialogues`; a cell of fewer than 5 has none and is not met).
 
 ## Generalisation: PPO reward on test minus train dialogues (target within 1.5)
 {md(gen)}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from experiment_run import run_experiment
 from PIL import Image
 
@@ -31,10 +32,15 @@ def test_rl_turn_policy_smoke(tmp_path: Path) -> None:
     assert (partners == 1).all()
     test_partners = df.loc[df["set"] == "test-dialogues", "partner"]
     assert test_partners.str.startswith("replay:fisher-like:").all()
+    # the resampling unit: the replayed dialogue (both channels), the learner's lines' one
+    assert (df.loc[test_partners.index, "dialogue"]
+            == "fisher-like:" + test_partners.str.split(":").str[2]).all()
+    assert df.loc[df["set"] == "agent-candor", "dialogue"].str.startswith("fisher-like:").all()
     g = df.groupby("policy")["overlap_ms"].mean()
     assert g["always-speak"] > g["silent"] == 0
     summary = pd.read_csv(tmp_path / "summary.csv")
-    assert {"reward_lo", "reward_hi", "learner_fto_median_ms"} <= set(summary.columns)
+    assert {"reward_lo", "reward_hi", "learner_fto_median_ms", "dialogues",
+            "reward_dialogues"} <= set(summary.columns)
     farming = pd.read_csv(tmp_path / "farming.csv")
     assert farming["policy"].nunique() >= 10
     report = (tmp_path / "REPORT.md").read_text()
@@ -90,14 +96,16 @@ def test_verdicts_need_non_overlapping_intervals_against_every_baseline() -> Non
     sys.path.insert(0, str(ROOT / "experiments"))
     from rl_turn_policy import ci95, generalisation, summarize, verdicts
 
-    mean, lo, hi, n = ci95(pd.Series([1.0, 2.0, 3.0, float("nan")]))
-    assert (mean, n) == (2.0, 3) and lo < 2.0 < hi
+    mean, lo, hi, n = ci95(pd.Series([1.0, 2.0, 3.0, 4.0, 5.0, float("nan")]),
+                           pd.Series(list("abcdef")))
+    assert (mean, n) == (3.0, 5) and lo < 3.0 < hi
     rows = []
+    noises = [-0.2, -0.1, 0.0, 0.1, 0.2, 0.0]
     for policy, base in (("ppo", 5.0), ("rule", 3.0), ("silent", -10.0)):
-        for seed, noise in enumerate([-0.1, 0.0, 0.1]):
+        for seed, noise in enumerate(noises):
             for set_name, shift in (("train-dialogues", 0.0), ("test-dialogues", -2.0)):
                 rows.append({"set": set_name, "delay_ms": 0, "policy": policy, "seed": seed,
-                             "reward": base + noise + shift})
+                             "dialogue": f"d{seed}", "reward": base + noise + shift})
     df = pd.DataFrame(rows)
     for col in ("overlap_share", "gap_median_ms", "fto_median_ms", "learner_fto_median_ms",
                 "learner_backchannels_per_min", "learner_ipus_per_min", "speech_share",
@@ -106,8 +114,37 @@ def test_verdicts_need_non_overlapping_intervals_against_every_baseline() -> Non
         df[col] = 0.0
     ver = verdicts(summarize(df)).set_index("set")
     assert ver.loc["test-dialogues", "best_baseline"] == "rule"
-    assert ver.loc["test-dialogues", "beats_all"]  # 3 +- 0.25 against 1 +- 0.25 (n = 3, t)
+    assert ver.loc["test-dialogues", "dialogues"] == 6
+    assert ver.loc["test-dialogues", "beats_all"]  # 3 +- 0.2 against 1 +- 0.2
     close = df.assign(reward=np.where(df["policy"] == "rule", df["reward"] + 1.8, df["reward"]))
     assert not verdicts(summarize(close)).set_index("set").loc["test-dialogues", "beats_all"]
+    # the same episodes from 2 dialogues: too few for an interval, so no verdict is met
+    two = df.assign(dialogue=df["seed"] % 2)
+    ver_two = verdicts(summarize(two)).set_index("set").loc["test-dialogues"]
+    assert ver_two["dialogues"] == 2 and not ver_two["beats_all"]
     gen = generalisation(summarize(df)).iloc[0]
-    assert gen["gap"] == -2.0 and not gen["within_1_5"]
+    assert gen["gap"] == pytest.approx(-2.0) and not gen["within_1_5"]
+
+
+def test_intervals_resample_dialogues_not_episodes() -> None:
+    """Episodes of one dialogue are not independent: 6 dialogues of 5 episodes each, alike
+    within a dialogue, give an interval about as wide as 6 episodes would, not 30; the
+    same values, each its own dialogue, the narrow one (near the t-interval over 30)."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from rl_turn_policy import ci95
+
+    from duplexsim.metrics.intervals import t_interval
+
+    level = np.repeat([1.0, 3.0, 2.0, 5.0, 0.0, 4.0], 5)  # dialogue means
+    values = pd.Series(level + np.tile([-0.1, -0.05, 0.0, 0.05, 0.1], 6))
+    clustered = ci95(values, pd.Series(np.repeat(list("abcdef"), 5)))
+    independent = ci95(values, pd.Series([f"d{i}" for i in range(30)]))
+    mean, half, _ = t_interval(values)
+    assert clustered[3] == 6 and independent[3] == 30
+    assert clustered[0] == independent[0] == mean
+    width = clustered[2] - clustered[1]
+    assert width > 2 * (independent[2] - independent[1])
+    assert width > 2 * (2 * half)
+    assert abs((independent[2] - independent[1]) - 2 * half) < 0.3 * 2 * half
+    # the interval a t-interval over the 6 dialogue means would give, not narrower
+    assert width >= 2 * t_interval(level[::5])[1] * 0.9
