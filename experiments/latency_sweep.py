@@ -46,6 +46,8 @@ from duplexsim.sweeps.runner import run_sweep
 from duplexsim.threads import use_threads
 
 DELAYS_MS = [0, 80, 160, 200, 240, 320, 480, 640]
+SMOKE_DELAYS_MS = [0, 320]
+"""The one-way delays the ``--smoke`` run sweeps."""
 BOTH_DELAYS = "network.a_to_b.delay_ms+network.b_to_a.delay_ms"
 DELAY_MS = number(0, 600_000, integer=True)
 """A one-way delay flag (ms): the range a scenario accepts."""
@@ -74,7 +76,8 @@ def sweeps_for(args: argparse.Namespace, partner: str, base: Path,
     common = {"base": str(base), "workers": args.workers, "batch": args.batch}
     if args.smoke:
         return {"delay": SweepConfig(name=f"latency-smoke-{partner}", seeds=(0,),
-                                     grid={BOTH_DELAYS: [0, 320]}, set={"duration_s": 10.0},
+                                     grid={BOTH_DELAYS: SMOKE_DELAYS_MS},
+                                     set={"duration_s": 10.0},
                                      **common)}
     seeds, run = tuple(range(args.seeds)), {"duration_s": args.duration_s}
     if args.factorial:
@@ -192,12 +195,14 @@ def main(argv: list[str] | None = None) -> int:
                                            "estimation", "partners", "network_delays",
                                            "network_partners", "sweeps", "factorial"),
                          "smoke mode takes replay sides, the fisher pairing's delay sweep "
-                         "at 0 and 320 ms, one seed, 10 s")
+                         f"at {' and '.join(map(str, SMOKE_DELAYS_MS))} ms, one seed, 10 s")
     args.corpus = reference_corpus(parser, args.corpus)
     # the delays the sweeps that run have (the network sweep's alone when it runs alone)
-    flag, swept = (("--delays", args.delays) if args.factorial or "delay" in args.sweeps
+    # (--smoke's own delays too: --smoke --contrast-delays 160 wrote no table, exit 0)
+    flag, swept = (("the --smoke delays", SMOKE_DELAYS_MS) if args.smoke
+                   else ("--delays", args.delays) if args.factorial or "delay" in args.sweeps
                    else ("--network-delays", args.network_delays))
-    if not args.smoke and (stray := sorted(set(args.contrast_delays) - set(swept))):
+    if stray := sorted(set(args.contrast_delays) - set(swept)):
         parser.error(f"--contrast-delays {' '.join(map(str, stray))}: not among {flag} "
                      f"{' '.join(map(str, swept))} (allowed: delays of the sweep)")
     # a network pairing not among the pairings run was skipped without a word (--partners

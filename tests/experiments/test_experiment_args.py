@@ -157,6 +157,8 @@ def _script(name: str):  # noqa: ANN202
     ("latency_sweep", ["--smoke", "--estimation", "wait"], "--estimation"),
     ("latency_sweep", ["--smoke", "--partners", "candor"], "--partners"),
     ("latency_sweep", ["--smoke", "--factorial"], "--factorial"),
+    # not among the smoke run's delays (0, 320): no effects_vs_delay160, exit 0, no word
+    ("latency_sweep", ["--smoke", "--contrast-delays", "160"], "--contrast-delays"),
     ("pairing", ["--smoke", "--delays", "500"], "--delays"),
     ("pairing", ["--smoke", "--agents", "elsewhere"], "--agents"),
     ("presets", ["--smoke", "--seeds", "5"], "--seeds"),
