@@ -14,8 +14,10 @@ of 160 ms chunks, the learner on side A, turn actions):
   dialogue, start and network) per cell = partner set x latency. Sets: train dialogues,
   test dialogues (held out), and each ``--eval-agents`` SyncLLM agent (held out; the
   learner speaks test-split dialogues of ``--corpus``, which must share the agents'
-  units). On replay sets the corpus reference (the dialogue's own other channel as
-  actions) runs beside them;
+  units), and with ``--test-corpus DIR`` every dialogue of another corpus of the same
+  units (``test-corpus``: more held-out dialogues than ``--corpus``'s test split has;
+  ``--sets`` runs some sets only). On replay sets the corpus reference (the dialogue's
+  own other channel as actions) runs beside them;
 - **report**: reward and turn-taking statistics (overlap, gap, FTO, the learner's FTO and
   backchannels) as means with 95% bootstrap intervals over the cell's dialogues (episodes
   of one dialogue are not independent: :func:`cluster_weights`), the corpus's own values, the
@@ -120,6 +122,13 @@ class Config:
     """The env's scenario file; a relative path is read from the repository root."""
     policy: str = ""
     """An earlier run's directory whose PPO policy is evaluated (empty: train one here)."""
+    test_corpus: str = ""
+    """Another corpus of the same units (e.g. built with another seed) whose every dialogue
+    is held out: the evaluation set ``test-corpus`` (empty: none). ``--corpus``'s test
+    split holds a tenth of its dialogues (12 of the 4 h corpus), and intervals over
+    dialogues need many."""
+    sets: list[str] = field(default_factory=list)
+    """The evaluation sets to run (empty: all of :func:`eval_sets`)."""
 
 
 def evaluated(cfg: Config) -> list[int]:
@@ -160,13 +169,24 @@ def train_pool(cfg: Config) -> list[dict[str, Any]]:
     return pool
 
 
-def eval_sets(cfg: Config) -> dict[str, Any]:
+HELD_OUT_REPLAY = ("test-dialogues", "test-corpus")
+"""The replay sets of held-out dialogues (compared with ``train-dialogues``)."""
+
+
+def eval_sets(cfg: Config, every: bool = False) -> dict[str, Any]:
+    """Evaluation set name -> partner pool: the ones ``cfg.sets`` names (``every``, or
+    none named: all)."""
     sets: dict[str, Any] = {"train-dialogues": replay_pool(cfg, "train"),
                             "test-dialogues": replay_pool(cfg, "test")}
+    if cfg.test_corpus:  # every dialogue of it: none was trained on
+        sets["test-corpus"] = {"kind": "replay", "corpus": cfg.test_corpus,
+                               "start_s": "random"}
     for name, agent in cfg.eval_agents.items():
         sets[f"agent-{name}"] = {"kind": "syncllm", "agent": agent, "speech_corpus": cfg.corpus,
                                  "speech_split": "test"}
-    return sets
+    if every or not cfg.sets:
+        return sets
+    return {name: pool for name, pool in sets.items() if name in cfg.sets}
 
 
 @dataclass
@@ -438,11 +458,12 @@ def verdicts(summary: pd.DataFrame) -> pd.DataFrame:
 def generalisation(summary: pd.DataFrame) -> pd.DataFrame:
     ppo = summary[summary["policy"] == "ppo"].set_index(["set", "delay_ms"])["reward"]
     rows = []
-    for delay in sorted({d for _, d in ppo.index}):
-        if ("train-dialogues", delay) in ppo.index and ("test-dialogues", delay) in ppo.index:
-            train, test = ppo[("train-dialogues", delay)], ppo[("test-dialogues", delay)]
-            rows.append({"delay_ms": delay, "train": train, "test": test, "gap": test - train,
-                         "within_1_5": bool(abs(test - train) <= 1.5)})
+    for held_out in HELD_OUT_REPLAY:
+        for delay in sorted({d for _, d in ppo.index}):
+            if ("train-dialogues", delay) in ppo.index and (held_out, delay) in ppo.index:
+                train, test = ppo[("train-dialogues", delay)], ppo[(held_out, delay)]
+                rows.append({"set": held_out, "delay_ms": delay, "train": train, "test": test,
+                             "gap": test - train, "within_1_5": bool(abs(test - train) <= 1.5)})
     return pd.DataFrame(rows)
 
 
@@ -493,6 +514,13 @@ def corpus_row(cfg: Config) -> str:
             + " | ".join(f"{st[k]:.3g}" for k in keys) + " |")
 
 
+def test_corpus_text(cfg: Config) -> str:
+    if not cfg.test_corpus:
+        return ""
+    return (f" Set `test-corpus`: every dialogue of `{cfg.test_corpus}`, another corpus of "
+            "the same units that no training episode saw.")
+
+
 def write_report(out: Path, cfg: Config, command: str, summary: pd.DataFrame,
                  ver: pd.DataFrame, gen: pd.DataFrame, farm: pd.DataFrame,
                  tuned: dict[float, RulePolicy], seconds: float) -> None:
@@ -518,7 +546,7 @@ baseline tuned per latency on train dialogues: {rules}. Intervals: 95% bootstrap
 cell's dialogues (two levels: the dialogues, then each drawn dialogue's episodes; `n`:
 episodes, `dialogues`: the dialogues they come from; none below 5 dialogues). Against a
 held-out agent the dialogues are those of the learner's lines: the one agent is not
-resampled, so its intervals do not cover another agent.
+resampled, so its intervals do not cover another agent.{test_corpus_text(cfg)}
 
 ## Does PPO beat every baseline (non-overlapping 95% CIs)?
 {md(ver)}
@@ -526,7 +554,7 @@ resampled, so its intervals do not cover another agent.
 Held-out cells at 0 and 240 ms: {int(met['beats_all'].sum())} of {len(met)} met (each on the
 intervals over its `dialogues`; a cell of fewer than 5 has none and is not met).
 
-## Generalisation: PPO reward on test minus train dialogues (target within 1.5)
+## Generalisation: PPO reward on held-out minus train dialogues (target within 1.5)
 {md(gen)}
 
 ![episode reward per policy against delay, one panel per evaluation set, 95% CIs](rl.png)
@@ -665,6 +693,12 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
     p.add_argument("--policy", type=Path, default=None,
                    help="evaluate the PPO policy of this earlier run instead of training one "
                         "(its ppo.zip, obs_norm.npz and training settings in config.json)")
+    p.add_argument("--test-corpus", type=Path, default=None,
+                   help="another corpus of --corpus's units (e.g. built with another seed): "
+                        "all its dialogues are the held-out set test-corpus")
+    p.add_argument("--sets", nargs="+", default=None,
+                   help="the evaluation sets to run (default: all; train-dialogues, "
+                        "test-dialogues, test-corpus, agent-NAME)")
     p.add_argument("--duration-s", type=TRAINED_NUMBERS["duration_s"], default=None)
     p.add_argument("--seed", type=TRAINED_NUMBERS["seed"], default=None)
     p.add_threads()
@@ -681,7 +715,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
         if given:
             p.error(f"--policy: {', '.join(given)} come from {args.policy}/config.json "
                     "(allowed with --policy: --episodes, --agent-episodes, --eval-agents, "
-                    "--eval-latencies)")
+                    "--eval-latencies, --test-corpus, --sets)")
         missing = [n for n in ("ppo.zip", "obs_norm.npz", "config.json")
                    if not (args.policy / n).is_file()]
         if missing:
@@ -724,7 +758,35 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
     if not (Path(cfg.corpus) / "manifest.json").is_file():
         p.error(f"--corpus: {cfg.corpus} is not a corpus (build one: duplexsim corpus build "
                 "--preset fisher-like --hours 2 --out runs/corpora/fisher-like)")
+    if args.test_corpus is not None:
+        check_test_corpus(p, cfg, args.test_corpus)
+        cfg.test_corpus = str(args.test_corpus)
+    if args.sets is not None:
+        known = list(eval_sets(cfg, every=True))
+        p.require_distinct("--sets", args.sets, "a set", "distinct set names")
+        if stray := [s for s in args.sets if s not in known]:
+            p.error(f"--sets: {' '.join(stray)} (allowed: {', '.join(known)})")
+        cfg.sets = list(args.sets)
     return args, cfg
+
+
+def check_test_corpus(p: argparse.ArgumentParser, cfg: Config, test: Path) -> None:
+    """``--test-corpus``: a corpus, not ``--corpus`` itself, of the same unit tokenizer (the
+    policy reads units: another tokenizer's are other sounds under the same ids)."""
+    from duplexsim.corpora.corpus import tokenizer_dir
+    from duplexsim.units import shared_tokenizer
+
+    if not (test / "manifest.json").is_file():
+        p.error(f"--test-corpus: {test} is not a corpus (build one with another seed: "
+                f"duplexsim corpus build --seed 1 --tokenizer {cfg.corpus}/tokenizer ...)")
+    if test.resolve() == Path(cfg.corpus).resolve():
+        p.error(f"--test-corpus: {test} is --corpus (allowed: another corpus; --corpus's own "
+                "held-out dialogues are the set test-dialogues)")
+    try:
+        shared_tokenizer([("--corpus", tokenizer_dir(Path(cfg.corpus))),
+                          ("--test-corpus", tokenizer_dir(test))])
+    except InputError as e:
+        p.error(str(e))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -761,8 +823,9 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
     df = pd.DataFrame(rows)
     summary = summarize(df)
-    farm = farming(cfg, [d for d in (0, 240) if d in evaluated(cfg)] or evaluated(cfg)[:1],
-                   seeds[:cfg.episodes])
+    farm = (farming(cfg, [d for d in (0, 240) if d in evaluated(cfg)] or evaluated(cfg)[:1],
+                    seeds[:cfg.episodes])
+            if "test-dialogues" in eval_sets(cfg) else pd.DataFrame())
     ver, gen = verdicts(summary), generalisation(summary)
     for name, frame in (("episodes", df), ("summary", summary), ("farming", farm)):
         with atomic_path(out / f"{name}.csv") as tmp:

@@ -88,6 +88,23 @@ def test_rl_turn_policy_smoke(tmp_path: Path) -> None:
         else:
             raise AssertionError("a damaged normaliser was accepted")
     assert "Evaluated at [160] ms one way" in (tmp_path / "REPORT.md").read_text()
+    # another corpus of the same units as a held-out set of its own (--sets: that one only)
+    other = tmp_path / "world" / "corpora" / "candor-like"
+    proc = run_experiment("rl_turn_policy.py", *again, "--eval-latencies", "0",
+                          "--test-corpus", str(other), "--sets", "test-corpus")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    df = pd.read_csv(tmp_path / "episodes.csv")
+    assert set(df["set"]) == {"test-corpus"} and set(df["delay_ms"]) == {0}
+    assert df["dialogue"].str.startswith("candor-like:").all()
+    assert "Set `test-corpus`: every dialogue of" in (tmp_path / "REPORT.md").read_text()
+    for flags, message in ((["--test-corpus", str(tmp_path)], "is not a corpus"),
+                           (["--test-corpus", str(tmp_path / "world" / "corpora" /
+                                                  "fisher-like")], "is --corpus"),
+                           (["--sets", "test-corpus"], "--sets: test-corpus (allowed: "),
+                           (["--sets", "test-dialogues", "test-dialogues"], "repeats")):
+        proc = run_experiment("rl_turn_policy.py", *again, *flags)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-3000:]
+        assert len(proc.stderr.strip().splitlines()) <= 2, proc.stderr  # usage + one line
     proc = run_experiment("rl_turn_policy.py", *again, "--eval-latencies", "0,fast")
     assert proc.returncode == 2 and "--eval-latencies: '0,fast'" in proc.stderr
 
