@@ -167,12 +167,16 @@ class DuplexGenerator:
         return self.lm.tokens[self.row]
 
     def receive(self, k: int, frames: np.ndarray) -> None:
-        """Real partner chunk ``k`` (replaces its estimate; the row is cropped lazily)."""
+        """Real partner chunk ``k`` (replaces its estimate; the row is cropped lazily). One
+        older than the window (``k < base - 1``) is only counted as received: its frames
+        were held until the next slide for nothing."""
         self._check_open("receive")
         k = whole(k, "partner chunk", 0)
         frames = check_chunk(frames, f"partner chunk {k}", self.fmt.n_units, self.F)
         self.received.add(k)
         self.max_received = max(self.max_received, k)
+        if k < self.base - 1:  # before the window and the chunk kept for its last unit:
+            return  # nothing reads it again (the window never goes back), only the count
         self.estimated.pop(k, None)
         self.partner_real.add(k)
         self.partner[k] = frames
@@ -193,8 +197,8 @@ class DuplexGenerator:
         self._check_open("amend")
         k = whole(k, "own chunk", 0)
         frames = check_chunk(frames, f"own chunk {k}", self.fmt.n_units, self.F)
-        if k in self.own and np.array_equal(self.own[k], frames):
-            return
+        if k < self.base - 1 or (k in self.own and np.array_equal(self.own[k], frames)):
+            return  # before the window (as in receive), or what the row holds already
         self.own[k] = frames
         if self.base <= k < self.own_upto:
             self._rebuild(k, own_too=True)

@@ -228,3 +228,41 @@ def test_the_recording_hook_gets_each_own_piece_as_sampled(model) -> None:
                 empty_first += 1
         assert len(got) == 3
     assert empty_first >= 1  # the case occurred (seeds 5 and 9 of this untrained model)
+
+
+def test_a_partner_chunk_older_than_the_window_is_counted_not_kept(model) -> None:
+    """A real chunk before the window and the chunk kept for its last unit (``k < base -
+    1``) cannot reach the row again: it is counted as received (lookahead) and its frames
+    are not held (they stayed in ``partner`` until the next slide)."""
+    gen = DuplexGenerator(LMRows(model, N_UNITS, 40), FMT, 40, seed=0)
+    part = partner_stream(12, seed=1)
+    for j in range(12):
+        gen.step(j)
+    assert gen.base > 2
+    before = list(gen.tokens)
+    gen.step(12, partner={0: part[0]}, speak=False)
+    assert 0 not in gen.partner and 0 not in gen.partner_real and 0 in gen.received
+    assert gen.tokens == before  # nothing was re-fed for it
+    assert gen.step(13).lookahead == 12  # 1..12 missing, 0 received
+
+
+def test_late_partner_chunks_outside_the_window_change_no_token(model) -> None:
+    """Chunks arriving 2 or 7 steps late, a 40-token window: a generator given every chunk
+    and one given only those not yet behind its window (``k >= base - 1``) sample the same
+    units and hold the same rows, step by step."""
+    given, kept = (DuplexGenerator(LMRows(model, N_UNITS, 40), FMT, 40, seed=5)
+                   for _ in range(2))
+    part = partner_stream(60, seed=6)
+    arrive: dict[int, list[int]] = {}
+    for k in range(50):
+        arrive.setdefault(k + (2 if k % 2 else 7), []).append(k)
+    dropped = 0
+    for j in range(50):
+        chunks = arrive.get(j, [])
+        old = [k for k in chunks if k < kept.base - 1]
+        dropped += len(old)
+        a = given.step(j, partner={k: part[k] for k in chunks})
+        b = kept.step(j, partner={k: part[k] for k in chunks if k not in old})
+        assert np.array_equal(a.units, b.units) and a.estimates.keys() == b.estimates.keys(), j
+        assert given.tokens == kept.tokens and given.partner.keys() == kept.partner.keys(), j
+    assert dropped >= 5  # the case occurred
