@@ -125,5 +125,7 @@ class ReplayAgent:
         return ChunkReport(chunk=chunk, units=self.chunk_units(chunk),
                            lookahead=missing_before(chunk, self.received, self.latest_received))
 
-    def played(self, chunk: int, units: np.ndarray) -> None:
-        """Replay ignores what was played: the recording goes on."""
+    def played(self, chunk: int, units: np.ndarray) -> None:  # noqa: ARG002
+        """Replay ignores what was played: the recording goes on (a chunk index that is
+        no whole number from 0 is refused, as every agent refuses it)."""
+        chunk_index(chunk, "own chunk", self.name, f"played(chunk={chunk!r})")

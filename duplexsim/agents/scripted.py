@@ -151,5 +151,7 @@ class ScriptedAgent:
         return ChunkReport(chunk=chunk, units=out,
                            lookahead=missing_before(chunk, self.received, self.latest_received))
 
-    def played(self, chunk: int, units: np.ndarray) -> None:
-        """The script goes on whatever was played."""
+    def played(self, chunk: int, units: np.ndarray) -> None:  # noqa: ARG002
+        """The script goes on whatever was played (a chunk index that is no whole
+        number from 0 is refused, as every agent refuses it)."""
+        chunk_index(chunk, "own chunk", self.name, f"played(chunk={chunk!r})")

@@ -166,11 +166,16 @@ def test_replay_warns_whenever_the_scenario_outlasts_its_dialogue() -> None:
      r"observe_partner\(chunk=-1\): partner chunk=-1 \(allowed"),
     (lambda a: a.observe_partner(1.5, np.zeros(4, np.int64)),
      r"observe_partner\(chunk=1.5\): partner chunk=1.5 \(allowed"),
+    (lambda a: a.played(-1, np.zeros(4, np.int64)),
+     r"played\(chunk=-1\): own chunk=-1 \(allowed"),
+    (lambda a: a.played(0.5, np.zeros(4, np.int64)),
+     r"played\(chunk=0.5\): own chunk=0.5 \(allowed"),
 ])
 def test_partners_refuse_a_chunk_index_that_is_no_whole_number_from_0(make, call,  # noqa: ANN001
                                                                       message: str) -> None:
     """produce(-2) played the last chunk of the channel (a slice [-8:-4]), produce(1.5) was
-    a TypeError from the slicing, a received 1.5 counted as chunk 1 and -1 as a chunk."""
+    a TypeError from the slicing, a received 1.5 counted as chunk 1 and -1 as a chunk, and
+    played(-1) passed unnoticed (the SyncLLM and TDM agents refuse it)."""
     agent = make()
     with pytest.raises(ValueError, match=rf"^{agent.name}: {message}"):
         call(agent)
