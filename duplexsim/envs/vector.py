@@ -163,6 +163,11 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
     ``scenario`` may also be a list, one per conversation (e.g. several latencies in one
     batch; their spaces must agree).
     ``envs``: the conversations (``envs[i].partner_info``, ``envs[i].events()``).
+    Infos are batched as Gymnasium's ``VectorEnv._add_info`` batches them: each key an
+    array of its first conversation's dtype, ``_key`` where a conversation lacks it. Every
+    info value has one type whatever the conversation (``chunk``, ``time_ms``: int;
+    ``reward_terms``, ``events``, ``turntaking``: float; ``partner``: str), so no value is
+    cast (``tests/envs/test_vector.py``).
     """
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}

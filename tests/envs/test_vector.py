@@ -508,3 +508,39 @@ def test_sb3_adapter_takes_indices_as_any_iterable(workers: int) -> None:
         assert venv.env_method("__getattribute__", "marker", indices=iter([1])) == [5]
     finally:
         venv.close()
+
+
+def _info_types(info: dict, prefix: str = "") -> dict[str, type]:
+    out: dict[str, type] = {}
+    for key, value in info.items():
+        if isinstance(value, dict):
+            out.update(_info_types(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = type(value)
+    return out
+
+
+def test_every_info_key_has_one_type_in_every_conversation() -> None:
+    """The vector env batches each info key into an array of its first conversation's
+    dtype (as Gymnasium's ``VectorEnv._add_info`` does): a later conversation giving an
+    int where the first gave a float, or a float where it gave an int, would be cast
+    silently. Every key has one type, whatever the partner, seed or step."""
+    seen: dict[str, set[type]] = {}
+    rng = np.random.default_rng(0)
+    for seed in range(4):
+        env = gym.make(TURN_TAKING_ID, **kwargs())
+        infos = [env.reset(seed=seed)[1]]
+        done = False
+        while not done:
+            *_, terminated, truncated, info = env.step(int(rng.integers(0, 4)))
+            infos.append(info)
+            done = terminated or truncated
+        for info in infos:
+            for key, kind in _info_types(info).items():
+                seen.setdefault(key, set()).add(kind)
+    assert {"chunk", "time_ms", "partner", "reward_terms.gap", "events.gap_ms",
+            "turntaking.fto_median_ms"} <= seen.keys()
+    assert {key: kinds for key, kinds in seen.items() if len(kinds) > 1} == {}
+    assert seen["chunk"] == seen["time_ms"] == {int} and seen["partner"] == {str}
+    assert all(seen[key] == {float} for key in seen
+               if key.split(".")[0] in ("reward_terms", "events", "turntaking"))
