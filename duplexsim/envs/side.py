@@ -119,11 +119,13 @@ class LearnerSide:
         if units is not None:
             self.own[chunk] = units
 
-    def score(self, own: PlayedStream, theirs: PlayedStream, upto: int
+    def score(self, own: PlayedStream, theirs: PlayedStream, start: int, upto: int
               ) -> tuple[float, dict[str, float]]:
         """Reward for the global frames ``scored..upto-1`` (both sides final there), in order,
-        once each; one tracker call per own chunk (or stretch outside own chunks)."""
+        once each, from ``start`` on (where the learner's chunk 0 plays: its window; the
+        events' time 0); one tracker call per own chunk (or stretch outside own chunks)."""
         total = dict.fromkeys(TERMS, 0.0)  # same keys every step (vector envs merge infos)
+        self.scored = max(self.scored, start)
         if upto <= self.scored:
             return 0.0, total
         # a step scores a few frames: plain lists beat numpy's per-call cost here
@@ -169,7 +171,8 @@ class LearnerSide:
             speech=self.speech, silence_unit=self.source.silence_unit, own_state=state)
 
     def events(self) -> pd.DataFrame:
-        """Turn-taking events on the scored timeline (speaker 0 = this learner)."""
+        """Turn-taking events on the scored timeline (speaker 0 = this learner; time 0 =
+        where its chunk 0 plays)."""
         return pd.DataFrame(self._event_columns(), columns=EVENT_COLUMNS)
 
     def _event_columns(self) -> dict[str, np.ndarray]:

@@ -156,9 +156,10 @@ class TurnTakingEnv(gym.Env):
     else the scenario's ``[reward]`` table, else the defaults; see
     ``scenarios/rl-turntaking.toml``), scored frame by frame on the global timeline where
     each side's chunks were played (a partner with ``estimation = "wait"`` is heard
-    slipped, its slip gaps silent), over the learner's ``n_chunks`` chunks. A learner frame
-    is *backchannel* if its chunk was played by the backchannel action, else *speech* when
-    voiced; only speech holds the floor. With ``dt = 0.04`` s per frame:
+    slipped, its slip gaps silent), over the learner's ``n_chunks`` chunks (from where its
+    chunk 0 plays: a partner whose clock is ahead speaks alone before that, unscored). A
+    learner frame is *backchannel* if its chunk was played by the backchannel action, else
+    *speech* when voiced; only speech holds the floor. With ``dt = 0.04`` s per frame:
 
     - ``overlap = -overlap_per_s * dt`` per frame where the partner and learner speech (or
       a misplaced backchannel) are both voiced;
@@ -371,5 +372,6 @@ class TurnTakingEnv(gym.Env):
         self.world.close()
 
     def events(self) -> pd.DataFrame:
-        """Turn-taking events of the episode so far (speaker 0 = learner, 1 = partner)."""
+        """Turn-taking events of the episode so far (speaker 0 = learner, 1 = partner; time 0
+        is where the learner's chunk 0 plays)."""
         return self.learner.events()

@@ -188,6 +188,7 @@ class DuplexWorld:
         self.chunk = 0  # next own chunk to be decided (same index on both sides)
         self.session: Any = None
         self.streams: dict[str, PlayedStream] = {}
+        self._window_start: dict[str, int] = {}
         self._window_end: dict[str, int] = {}
         self._decisions: dict[int, int] = {}
         self.ended = False
@@ -221,7 +222,7 @@ class DuplexWorld:
         self.chunk = 0
         self.ended = False
         self.streams = {side: PlayedStream() for side in SIDES}
-        self._window_end = {}
+        self._window_start, self._window_end = {}, {}
         self._decisions = {}
 
     def close(self) -> None:
@@ -254,6 +255,15 @@ class DuplexWorld:
         stream.extend(self.played(side), lambda j: self.session.chunk_placement(side, j))
         return stream
 
+    def window_start(self, side: str) -> int:
+        """The first frame of the global timeline a learner on ``side`` is scored over: where
+        its chunk 0 plays (later than 0 when the partner's clock is ahead of its own: the
+        frames before it are the partner's alone, not the learner's to score)."""
+        if side not in self._window_start:
+            at = self.session.chunk_placement(side, 0)
+            self._window_start[side] = int(at.frames[0]) if len(at.frames) else at.end
+        return self._window_start[side]
+
     def window_end(self, side: str) -> int:
         """Frames of the global timeline a learner on ``side`` is scored over: up to the end
         of its last chunk (a learner never slips)."""
@@ -261,12 +271,14 @@ class DuplexWorld:
             self._window_end[side] = self.session.chunk_placement(side, self.n_chunks - 1).end
         return self._window_end[side]
 
-    def scorable(self, side: str) -> tuple[PlayedStream, PlayedStream, int]:
-        """``side``'s stream, its partner's, and how many leading frames both are final on
-        (up to the side's window; all of it once the episode has ended)."""
+    def scorable(self, side: str) -> tuple[PlayedStream, PlayedStream, int, int]:
+        """``side``'s stream, its partner's, the first frame of the side's window
+        (:meth:`window_start`) and how many leading frames both are final on (up to the
+        side's window end; all of it once the episode has ended)."""
         own, theirs = self.stream(side), self.stream(other(side))
         end = self.window_end(side)
-        return own, theirs, end if self.ended else min(own.known, theirs.known, end)
+        return (own, theirs, self.window_start(side),
+                end if self.ended else min(own.known, theirs.known, end))
 
     def _decision_ms(self, chunk: int) -> int:
         """When the first learner decides its chunk ``chunk`` (global ms, from the session:

@@ -81,8 +81,29 @@ def test_a_learner_speaking_on_a_drifting_clock_is_heard_without_gaps(drift_ppm:
     truncated = False
     while not truncated:
         *_, truncated, _ = env.step(action)
-        own, _, final = world.scorable("a")
+        own, _, _, final = world.scorable("a")
         assert (own.units[:len(seen)] == seen).all()  # what was final stays as it was
         seen = own.units[:final].copy()
     end = world.window_end("a")
     assert (seen[:end] == speech).all() and end == len(seen)
+
+
+@pytest.mark.parametrize("learner", ["a", "b"])
+def test_a_learner_whose_clock_starts_late_is_scored_over_its_own_chunks_only(learner: str,
+                                                                               ) -> None:
+    """The partner's clock 2 s ahead: the learner's chunk 0 plays 50 frames into the global
+    timeline. Its reward, events and summary cover its own 188 chunks (752 frames), as the
+    spec says; the 50 frames before it spoke at all used to be scored too (gaps it could
+    not fill, and its per-minute rates diluted)."""
+    from duplexsim.envs.turntaking import TurnTakingEnv
+
+    partner = "b" if learner == "a" else "a"
+    env = TurnTakingEnv(scenario=with_clock(default_scenario(), partner, 2000), side=learner)
+    env.reset(seed=0)
+    truncated = False
+    while not truncated:
+        *_, truncated, _ = env.step(1)
+    start = int(env.world.session.chunk_placement(learner, 0).frames[0])
+    assert start == 50
+    assert sum(v.shape[1] for v in env.learner.vad) == 188 * 4 == env.world.window_end(
+        learner) - start
