@@ -54,7 +54,7 @@ def make_vector_env(num_envs: int = 1, workers: int = 1, **kwargs: Any) -> Vecto
 
 class ConversationAccess:
     """Gymnasium's ``get_attr`` / ``set_attr`` / ``call`` over the conversations of a vector
-    env, on top of its ``apply(indices, op, name, ...)``."""
+    env, on top of its ``apply(indices, op, name, ...)``, and its ``render``."""
 
     num_envs: int
     _np_random: np.random.Generator | None  # (as VectorEnv declares them)
@@ -63,6 +63,11 @@ class ConversationAccess:
     def apply(self, indices: Sequence[int], op: str, name: str, *args: Any,
               **kwargs: Any) -> list[Any]:
         raise NotImplementedError
+
+    def render(self) -> None:
+        """Nothing: the only render mode is None, for which no render is computed (as
+        ``TurnTakingEnv.render``; VectorEnv's own raises a bare NotImplementedError)."""
+        return None
 
     def check_indices(self, indices: Sequence[int]) -> None:
         for i in indices:

@@ -544,3 +544,13 @@ def test_every_info_key_has_one_type_in_every_conversation() -> None:
     assert seen["chunk"] == seen["time_ms"] == {int} and seen["partner"] == {str}
     assert all(seen[key] == {float} for key in seen
                if key.split(".")[0] in ("reward_terms", "events", "turntaking"))
+
+
+def test_native_vector_env_renders_nothing_as_the_single_env_does() -> None:
+    """render_mode is None, the only mode: ``render()`` computes nothing and returns None,
+    as ``TurnTakingEnv.render`` does (VectorEnv's own raised a bare NotImplementedError)."""
+    env = TurnTakingVectorEnv(2, scenario=dataclasses.replace(default_scenario(),
+                                                              duration_s=0.32))
+    env.reset(seed=0)
+    assert env.render_mode is None and env.render() is None
+    env.close()
