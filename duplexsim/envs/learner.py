@@ -33,6 +33,9 @@ class LearnerAgent:
     frames_per_chunk: int
     silence_unit: int = 0
     model: Agent | None = None
+    n_units: int | None = None
+    """The learner's unit inventory (its observation space's): a partner unit outside it is
+    refused as it is heard (None: not checked)."""
     received: dict[int, np.ndarray] = field(default_factory=dict)
     """Partner chunk index -> units, as delivered by the simulator."""
     played_chunks: dict[int, np.ndarray] = field(default_factory=dict)
@@ -67,7 +70,15 @@ class LearnerAgent:
             self.frames_per_chunk)
 
     def observe_partner(self, chunk: int, units: np.ndarray) -> None:
-        self.received[chunk] = np.asarray(units, np.int64).copy()
+        heard = np.asarray(units, np.int64).copy()
+        if self.n_units is not None and heard.size and not (
+                heard.min() >= 0 and heard.max() < self.n_units):
+            bad = int(heard[(heard < 0) | (heard >= self.n_units)][0])
+            raise ValueError(
+                f"{self.name}: partner chunk {chunk} has unit {bad}, outside the learner's "
+                f"unit inventory 0..{self.n_units - 1} (allowed: a partner in the learner's "
+                "units; an agent that says its n_units is checked when the env is made)")
+        self.received[chunk] = heard
         self.latest_received = max(self.latest_received, chunk)
         if self.model is not None:
             self.model.observe_partner(chunk, units)

@@ -50,7 +50,8 @@ class LearnerSide:
         self.side, self.source, self.action_mode, self.window = side, source, action_mode, window
         self.frames_per_chunk = f = frames_per_chunk
         self.agent = LearnerAgent(name=f"learner-{side}", frames_per_chunk=f,
-                                  silence_unit=source.silence_unit, model=model)
+                                  silence_unit=source.silence_unit, model=model,
+                                  n_units=source.n_units)
         self.speaker = TurnSpeaker(source.bank, f)
         self.tracker = RewardTracker(reward)
         self.observation_space = observation_space(window, f, source.n_units)
