@@ -69,15 +69,21 @@ class LearnerAgent:
         self.plan[chunk] = None if units is None else np.asarray(units, np.int64).reshape(
             self.frames_per_chunk)
 
-    def observe_partner(self, chunk: int, units: np.ndarray) -> None:
-        heard = np.asarray(units, np.int64).copy()
-        if self.n_units is not None and heard.size and not (
-                heard.min() >= 0 and heard.max() < self.n_units):
-            bad = int(heard[(heard < 0) | (heard >= self.n_units)][0])
+    def _check_inventory(self, units: np.ndarray, whose: str) -> np.ndarray:
+        """``units``, or a ValueError if one is outside :attr:`n_units` (an agent that does
+        not say its inventory, taken as it is when the env was made, sent it)."""
+        if self.n_units is not None and units.size and not (
+                units.min() >= 0 and units.max() < self.n_units):
+            bad = int(units[(units < 0) | (units >= self.n_units)][0])
             raise ValueError(
-                f"{self.name}: partner chunk {chunk} has unit {bad}, outside the learner's "
-                f"unit inventory 0..{self.n_units - 1} (allowed: a partner in the learner's "
-                "units; an agent that says its n_units is checked when the env is made)")
+                f"{self.name}: {whose} has unit {bad}, outside the learner's unit inventory "
+                f"0..{self.n_units - 1} (allowed: an agent in the learner's units; one that "
+                "says its n_units is checked when the env is made)")
+        return units
+
+    def observe_partner(self, chunk: int, units: np.ndarray) -> None:
+        heard = self._check_inventory(np.asarray(units, np.int64).copy(),
+                                      f"partner chunk {chunk}")
         self.received[chunk] = heard
         self.latest_received = max(self.latest_received, chunk)
         if self.model is not None:
@@ -93,7 +99,8 @@ class LearnerAgent:
         report = None
         if self.model is not None:  # the model keeps its context whatever is played
             report = self.model.produce(chunk)
-            self.proposal = np.asarray(report.units, np.int64)
+            self.proposal = self._check_inventory(np.asarray(report.units, np.int64),
+                                                  f"its model's chunk {chunk}")
         # unplanned chunks (never asked) are silent
         planned = self.plan.pop(chunk) if chunk in self.plan else self._silence()
         units = self.proposal if planned is None and self.proposal is not None else planned

@@ -247,9 +247,10 @@ def test_a_partner_in_another_unit_inventory_is_refused(tiny_corpus) -> None:  #
 
 
 def test_a_partner_unit_outside_the_observation_space_is_one_clear_error() -> None:
-    """A partner that does not say its inventory (a replay of bare units) is taken as it
-    is, but a unit it sends past the learner's inventory is refused when it is heard: it
-    was observed as it came, an observation outside ``observation_space``."""
+    """A partner (or own model) that does not say its inventory (a replay of bare units) is
+    taken as it is, but a unit it sends past the learner's inventory is refused when it is
+    heard (proposed): it was observed as it came, an observation outside
+    ``observation_space``."""
     from duplexsim.agents.replay import ReplayAgent
 
     agent = ReplayAgent(np.full(4 * 200, 700, np.int64), 4, 0)
@@ -257,6 +258,14 @@ def test_a_partner_unit_outside_the_observation_space_is_one_clear_error() -> No
     env.reset(seed=0)
     with pytest.raises(ValueError, match=r"^learner-a: partner chunk 0 has unit 700, outside "
                        r"the learner's unit inventory 0\.\.500 \(allowed: "):
+        for _ in range(5):
+            env.step(1)
+    # the same of the learner's own model (its proposal is played by speak, then observed)
+    model = ReplayAgent(np.full(4 * 200, 700, np.int64), 4, 0)
+    env = gym.make(TURN_TAKING_ID, scenario=short_scenario(), model=model)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"^learner-a: its model's chunk 0 has unit 700, "
+                       r"outside the learner's unit inventory 0\.\.500 \(allowed: "):
         for _ in range(5):
             env.step(1)
 
