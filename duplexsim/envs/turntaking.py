@@ -169,7 +169,8 @@ class TurnTakingEnv(gym.Env):
       each floor transfer from the partner to the learner (a learner speech onset after
       the partner last held the floor alone; FTO = onset minus the partner's last offset,
       negative when the learner started inside the partner's last spurt and outlasted it);
-    - ``interrupt = -interrupt`` per learner speech onset while the partner is speaking;
+    - ``interrupt = -interrupt`` per learner speech onset while the partner is speaking
+      (voiced in the frame before too: starting in the same frame is not an interruption);
     - ``backchannel = +backchannel`` per backchannel onset while the partner holds the
       floor (voiced within ``bc_context_ms``, last sole speaker) at least
       ``bc_min_interval_ms`` after the previous one, ``-backchannel`` for any other.

@@ -185,3 +185,12 @@ def test_speech_inside_the_partners_turn_that_ends_with_it_is_no_takeover() -> N
     assert total == pytest.approx(-0.5)
     vad = np.array([[c == "1" for c in partner], [c == "1" for c in own]])
     assert detect_events(vad)["fto_ms"].isna().all()
+
+
+def test_an_onset_in_the_partners_first_frame_is_no_interruption() -> None:
+    """As the env's Rewards spec says: the partner must be voiced in the frame before."""
+    together, later = RewardTracker(), RewardTracker()
+    assert together.add_frames([False, True, True], [False, True, True], False)[1][
+        "interrupt"] == 0.0
+    assert later.add_frames([False, False, True], [False, True, True], False)[1][
+        "interrupt"] == -later.config.interrupt
