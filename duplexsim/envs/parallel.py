@@ -25,6 +25,7 @@ from duplexsim.envs.side import ACTION_MODES, LearnerSide
 from duplexsim.envs.speech import speech_source
 from duplexsim.envs.turntaking import as_reward, check_choice, check_window, load_model
 from duplexsim.envs.world import DuplexWorld, as_scenario
+from duplexsim.errors import ConfigError
 from duplexsim.threads import use_threads
 
 AGENT_SIDES = {"A": "a", "B": "b"}
@@ -36,7 +37,8 @@ class DuplexParallelEnv(ParallelEnv):
     Agents ``"A"`` (scenario side ``a``) and ``"B"`` (side ``b``). Per agent: the action
     space, observation space and reward of :class:`~duplexsim.envs.turntaking.TurnTakingEnv`
     (``action_mode`` "turn" or "units"), each side's scripted speech cut from its own
-    channel of the scenario's dialogue (the shipped one by default). All agents are
+    channel of the scenario's dialogue (the shipped one by default; both sides' in one unit
+    inventory, else a one-line ConfigError: each hears the other's units). All agents are
     truncated together at the scenario's end; none is ever terminated early.
     Arguments: ``scenario``, ``action_mode``, ``window``, ``reward`` as for TurnTakingEnv
     (both sides score with the same rewards: ``reward=``, else the scenario's ``[reward]``
@@ -74,6 +76,12 @@ class DuplexParallelEnv(ParallelEnv):
                 side, source, self.scenario.frames_per_chunk, action_mode, window, config,
                 load_model(models.get(name), self.scenario, action_mode, source.n_units,
                            key=f"models[{name!r}]"))
+        a, b = (self.sides[name].source for name in AGENT_SIDES)
+        if a.n_units != b.n_units:  # each learner hears the other's units in its own spaces
+            raise ConfigError(f"scenario: learner A speaks in {a.n_units} units "
+                              f"({a.describe()}), learner B in {b.n_units} ({b.describe()}) "
+                              "(allowed: both sides' dialogues in one unit inventory: each "
+                              "learner observes the other's units in its own)")
         self.world = DuplexWorld(self.scenario,
                                  {s.side: s.agent for s in self.sides.values()})
         self.possible_agents = list(AGENT_SIDES)

@@ -84,3 +84,19 @@ def test_each_learner_is_scored_on_its_own_side() -> None:
     assert infos["A"]["events"]["learner_onsets"] >= 1
     assert infos["B"]["events"]["learner_onsets"] == 0
     assert infos["B"]["events"]["partner_onsets"] >= 1
+
+
+def test_sides_speaking_two_unit_inventories_are_refused(tiny_corpus) -> None:  # noqa: ANN001
+    """Side a replays a 32-unit corpus, side b the shipped 501-unit dialogue: learner B's
+    spaces are in 32 units, and it would hear A's 501. It was made, and B's observations
+    fell outside its observation space; now it is one line when the env is made."""
+    from duplexsim.config.scenario import SideConfig
+    from duplexsim.envs.parallel import DuplexParallelEnv
+    from duplexsim.envs.world import default_scenario
+    from duplexsim.errors import ConfigError
+
+    scenario = dataclasses.replace(default_scenario(), duration_s=3.2,
+                                   a=SideConfig(kind="replay", corpus=str(tiny_corpus)))
+    with pytest.raises(ConfigError, match=r"^scenario: learner A speaks in 501 units \(the "
+                       r"shipped dialogue\), learner B in 32 \(dialogue .* of .*\) \(allowed: "):
+        DuplexParallelEnv(scenario=scenario)
