@@ -39,7 +39,8 @@ def read_transcript(path: str | Path, speakers: list[str] | None = None
     """Segments of one CANDOR transcript CSV and the speaker ids in channel order
     (``speakers`` when given, e.g. from ``channel_map.json``; else sorted)."""
     path = Path(path)
-    rows = []
+    rows: list[tuple[str, float, float, str, str]] = []
+    first_line: dict[str, int] = {}  # each speaker's first row, named in the errors below
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:  # a BOM is not a column
             reader = csv.DictReader(fh, strict=True)
@@ -50,6 +51,7 @@ def read_transcript(path: str | Path, speakers: list[str] | None = None
                                         f"{', '.join(missing)} (required: {', '.join(REQUIRED)})")
             backchannels = all(c in fieldnames for c in BACKCHANNEL)
             for row in reader:
+                new = len(rows)
                 try:
                     if None in row or any(v is None for v in row.values()):
                         raise ValueError(f"{len(fieldnames)} fields expected")
@@ -61,6 +63,8 @@ def read_transcript(path: str | Path, speakers: list[str] | None = None
                                          row["backchannel_stop"],
                                          row.get("backchannel") or "", "backchannel",
                                          ("backchannel_start", "backchannel_stop")))
+                    for speaker, *_ in rows[new:]:
+                        first_line.setdefault(speaker, reader.line_num)
                 except ValueError as e:
                     raise CorpusFormatError(
                         f"{path}:{reader.line_num}: malformed row: {e}") from None
@@ -69,14 +73,19 @@ def read_transcript(path: str | Path, speakers: list[str] | None = None
     except UnicodeDecodeError as e:
         raise CorpusFormatError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})"
                                 ) from None
-    found = sorted({r[0] for r in rows})
+    found = sorted(first_line)
     if speakers is None:
         speakers = found
-    elif not set(found) <= set(speakers):
-        raise CorpusFormatError(f"{path}: speakers {found} are not those of its channel map "
-                                f"{speakers}")
+    elif unknown := [s for s in found if s not in speakers]:
+        first = min(unknown, key=first_line.__getitem__)
+        raise CorpusFormatError(f"{path}:{first_line[first]}: speaker {first!r} is not in its "
+                                f"channel map (allowed: {', '.join(speakers)}, the L and R of "
+                                "processed/channel_map.json)")
     if len(speakers) > 2:
-        raise CorpusFormatError(f"{path}: {len(speakers)} speakers {speakers} (allowed: 2)")
+        third = sorted(speakers, key=first_line.__getitem__)[2]
+        raise CorpusFormatError(f"{path}:{first_line[third]}: a third speaker {third!r} "
+                                f"(allowed: 2 speakers; {len(speakers)} found: "
+                                f"{', '.join(speakers)})")
     segs = [Segment(speakers.index(s), a, b, t, k) for s, a, b, t, k in rows]
     return segs, list(speakers)
 

@@ -257,7 +257,8 @@ def test_candor_channel_map_puts_l_on_channel_0(tmp_path) -> None:
     assert [(s.speaker, s.text) for s in d.segments] == [
         (0, "hi, how are you"), (1, "good thanks"), (0, "great")]
     (proc / "channel_map.json").write_text('{"L": "5f2a", "R": "someone else"}')
-    with pytest.raises(CorpusFormatError, match=r"not those of its channel map"):
+    with pytest.raises(CorpusFormatError, match=r"transcript_audiophile.csv:3: speaker '0c1b' "
+                       r"is not in its channel map \(allowed: 5f2a, someone else"):
         CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False)
     (proc / "channel_map.json").write_text('{"left": "5f2a"}')
     with pytest.raises(CorpusFormatError, match=r"channel_map.json: not a channel map"):
@@ -314,6 +315,22 @@ def test_a_written_transcript_where_only_b_speaks_stays_on_channel_1(tmp_path) -
     assert candor.read_transcript(path)[0][0].speaker == 0  # a real tree: sorted ids
     segs, speakers = candor.read_transcript(path, list(candor.WRITTEN_SPEAKERS))
     assert speakers == ["A", "B"] and segs[0].speaker == 1
+
+
+def test_a_third_candor_speaker_is_an_error_naming_the_row_where_it_first_speaks(
+        tmp_path) -> None:
+    """The error named the file and the speakers, not the row to look at (nor did one
+    outside the channel map, above): a third speaker first heard on line 5; in backbiter,
+    a backchannel speaker counts (9z9z on line 2: 0c1b, on line 3, is the third)."""
+    root = _candor(tmp_path, csv=CSV + "3,9z9z,5.20,5.60,hm,0.1,0\n4,0c1b,5.70,5.90,ok,0.1,0\n")
+    with pytest.raises(CorpusFormatError, match=r"transcript_audiophile.csv:5: a third speaker "
+                       r"'9z9z' \(allowed: 2 speakers; 3 found: 0c1b, 5f2a, 9z9z\)"):
+        CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False)
+    root = _candor(tmp_path / "b", style="backbiter",
+                   csv=BACKBITER.replace(",Yeah,1,0c1b,", ",Yeah,1,9z9z,"))
+    with pytest.raises(CorpusFormatError, match=r"transcript_backbiter.csv:3: a third speaker "
+                       r"'0c1b'"):
+        CandorCorpus(root, style="backbiter").dialogue("0a1b2c3d-uuid", audio=False)
 
 
 def test_candor_bom(tmp_path) -> None:
