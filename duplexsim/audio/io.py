@@ -87,6 +87,22 @@ def audio_duration_s(path: str | Path) -> float | None:
         return None
 
 
+def check_decodable(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`AudioError` for a file that its header alone shows :func:`read_audio`
+    cannot decode: shorten-compressed SPHERE (Fisher's releases may ship it; libsndfile
+    has no shorten decoder). Cheap (reads the first KiB): an import checks every file
+    before it writes anything."""
+    path = Path(path)
+    sphere = _sphere_header(path)
+    coding = None if sphere is None else sphere.get("sample_coding", "pcm")
+    if coding is not None and "shorten" in coding:
+        raise AudioError(
+            f"{path}: shorten-compressed SPHERE ({coding}) cannot be read; convert it first, "
+            f"e.g. `sph2pipe -f wav {path.name} {path.stem}.wav` (or to FLAC with sox), "
+            "and point the reader at the converted file"
+        )
+
+
 def read_audio(
     path: str | os.PathLike[str],
     *,
@@ -101,14 +117,8 @@ def read_audio(
     path = Path(path)
     if not path.is_file():
         raise AudioError(str(path), "", "audio file not found", "an existing sound file")
+    check_decodable(path)
     sphere = _sphere_header(path)
-    coding = None if sphere is None else sphere.get("sample_coding", "pcm")
-    if coding is not None and "shorten" in coding:
-        raise AudioError(
-            f"{path}: shorten-compressed SPHERE ({coding}) cannot be read; convert it first, "
-            f"e.g. `sph2pipe -f wav {path.name} {path.stem}.wav` (or to FLAC with sox), "
-            "and point the reader at the converted file"
-        )
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as e:

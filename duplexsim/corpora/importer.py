@@ -24,7 +24,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from duplexsim.atomic import write_json
-from duplexsim.audio.io import AudioError, resample, write_audio
+from duplexsim.audio.io import AudioError, check_decodable, resample, write_audio
 from duplexsim.config.loader import read_json
 from duplexsim.corpora import candor, fisher
 from duplexsim.corpora.corpus import FORMAT, assign_splits, corpus_name, open_corpus
@@ -144,17 +144,27 @@ def _check_record(out: Path, record: dict, ids: list[str]) -> None:
 def _source_files(source: fisher.FisherCorpus | candor.CandorCorpus, ids: list[str]
                   ) -> dict[str, list[Path]]:
     """Each conversation's source files (its reader's ``source_files``), before anything is
-    written: a conversation without its audio was found only when the import reached it,
-    after writing those before it. Refuses naming the first such conversation's audio."""
-    files, missing = {}, []
+    written: a conversation without its audio, or with audio only sph2pipe decodes
+    (shorten SPHERE), was found only when the import reached it, after writing those
+    before it. Refuses naming the first such conversation's audio."""
+    files, missing, undecodable = {}, [], []
     for id in ids:
         try:
             files[id] = source.source_files(id)
         except AudioError as e:
             missing.append(e)
+            continue
+        try:
+            for path in files[id]:  # transcripts too: only a SPHERE header can say no
+                check_decodable(path)
+        except AudioError as e:
+            undecodable.append(e)
     if missing:
         raise AudioError(f"{missing[0]} ({len(missing)} of {len(ids)} conversations lack "
                          "their audio; nothing was written)")
+    if undecodable:
+        raise AudioError(f"{undecodable[0]} ({len(undecodable)} of {len(ids)} conversations' "
+                         "audio cannot be read; nothing was written)")
     return files
 
 

@@ -301,6 +301,32 @@ def test_a_tree_with_missing_audio_is_refused_before_anything_is_written(tmp_pat
     assert not out.exists()
 
 
+def test_shorten_sphere_audio_is_refused_before_anything_is_written(tmp_path: Path,
+                                                                   capsys) -> None:
+    """Audio only sph2pipe decodes (a call of the LDC release left unconverted beside the
+    converted ones) was found only when the import reached it: the calls before it were
+    encoded and written first."""
+    tree = tmp_path / "tree"
+    _tokenizer(tmp_path / "units")
+    fisher_tree(tree, n=3)
+    (tree / "audio" / "fe_03_00002.wav").unlink()
+    head = (b"NIST_1A\n   1024\nchannel_count -i 2\nsample_count -i 48000\nsample_rate -i "
+            b"8000\nsample_n_bytes -i 2\nsample_coding -s26 pcm,embedded-shorten-v2.00\n"
+            b"end_head\n")
+    (tree / "audio" / "fe_03_00002.sph").write_bytes(head.ljust(1024, b" ") + b"\0" * 64)
+    out = tmp_path / "out"
+    assert main(["corpus", "import", str(tree), "--tokenizer", str(tmp_path / "units"),
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        f"{tree}/audio/fe_03_00002.sph: shorten-compressed SPHERE (pcm,embedded-shorten-v2.00)"
+        " cannot be read; convert it first, e.g. `sph2pipe -f wav fe_03_00002.sph "
+        "fe_03_00002.wav`"), err
+    assert err[0].endswith("(1 of 3 conversations' audio cannot be read; nothing was "
+                           "written)"), err
+    assert not out.exists()
+
+
 def _imported_fisher_tree(tmp_path: Path, n: int) -> tuple[Path, Path, list[str]]:
     """A Fisher tree of ``n`` calls imported into ``tmp_path / "out"``: the tree, the corpus
     and the import command (to run again)."""
