@@ -210,6 +210,39 @@ def test_fisher_reads_a_real_ldc_tree(tmp_path) -> None:
     assert len(corpus.dialogue("fe_03_00001", audio=False).segments) == 3
 
 
+LDC_TXT = "".join(f"{line}\n" for line in [  # LDC's lines end in a blank
+    "# fe_03_00001.sph", "# Transcribed at the LDC", "",
+    "0.36 1.60 A: (( mm )) and i generally prefer ", "",
+    "1.50 2.48 B: hi my name is [laughter] andy ", "",
+    "2.50 2.50 A: (( )) "])
+
+
+def test_fisher_reads_ldc_transcripts_and_u_law_sphere(tmp_path) -> None:
+    """LDC2004T19's transcripts (two header lines, a blank line after each utterance, a
+    trailing blank, (( )) and [laughter] kept as text) beside LDC2004S13's speech as
+    `sph2pipe -f sph` leaves it (the release's is shorten-compressed u-law): 2-channel 8 kHz
+    u-law SPHERE, in the release's fe_03_p1_sph1/audio/NNN/ folders; side A on channel 0."""
+    import soundfile as sf
+
+    trans = tmp_path / "LDC2004T19" / "fe_03_p1_tran" / "data" / "trans" / "000"
+    trans.mkdir(parents=True)
+    (trans / "fe_03_00001.txt").write_text(LDC_TXT)
+    speech = tmp_path / "LDC2004S13" / "fe_03_p1_sph1"
+    (speech / "audio" / "000").mkdir(parents=True)
+    (speech / "filetable.txt").write_text("fe_03_p1_sph1 fe_03_00001.sph mf\n")
+    wave = _tone(3, 8000) * np.array([[1.0], [4.0]])  # side B 12 dB louder
+    sf.write(speech / "audio" / "000" / "fe_03_00001.sph", wave.T, 8000, format="NIST",
+             subtype="ULAW")
+    corpus = open_corpus(tmp_path)
+    assert isinstance(corpus, FisherCorpus) and corpus.ids() == ["fe_03_00001"]
+    d = corpus.dialogue("fe_03_00001")
+    assert [(s.speaker, s.start_s, s.end_s, s.text) for s in d.segments] == [
+        (0, 0.36, 1.6, "(( mm )) and i generally prefer"),
+        (1, 1.5, 2.48, "hi my name is [laughter] andy"), (0, 2.5, 2.5, "(( ))")]
+    assert d.audio.shape == (2, 24000) and d.sample_rate_hz == 8000
+    np.testing.assert_allclose(d.audio, wave, atol=0.02)  # u-law's step near 0.4
+
+
 def test_fisher_calls_are_in_call_order_whatever_folders_hold_them(tmp_path) -> None:
     """The ids came in path order: the same calls unpacked under other folder names (an
     import's split is drawn over this order) came in another order."""
