@@ -298,6 +298,45 @@ def test_candor_channel_map_puts_l_on_channel_0(tmp_path) -> None:
         CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False)
 
 
+def test_candor_reads_a_release_folder_as_shipped(tmp_path) -> None:
+    """A conversation as BetterUp ships it: processed/ holds the stereo 48 kHz <uuid>.mp3,
+    channel_map.json, the videos <uuid>.mp4 and <user id>.mp4 (a speaker's name with a
+    video's extension: not their audio) and thumbnail.png; the transcript's columns are
+    pandas' (interval empty on the first row, booleans as True/False, an empty
+    utterance); metadata.json, survey.csv and raw/ lie beside transcription/."""
+    import soundfile as sf
+
+    uuid, left, right = ("0020a0c5-1658-4747-99c1-2839e736b481", "5fa072f4f4aa580b63834357",
+                         "5a73899f9cdd1800017786f0")
+    conv = tmp_path / uuid
+    for folder in ("processed", "transcription", "raw"):
+        (conv / folder).mkdir(parents=True)
+    wave = _tone(3, 48000) * np.array([[1.0], [4.0]])  # the right speaker 12 dB louder
+    sf.write(conv / "processed" / f"{uuid}.mp3", wave.T, 48000, format="MP3")
+    for video in (uuid, left, right):
+        (conv / "processed" / f"{video}.mp4").write_bytes(b"\0\0\0\x18ftypmp42")
+    (conv / "processed" / "thumbnail.png").write_bytes(b"\x89PNG\r\n")
+    (conv / "processed" / "channel_map.json").write_text(f'{{"L": "{left}", "R": "{right}"}}')
+    (conv / "metadata.json").write_text("{}")
+    (conv / "survey.csv").write_text("user_id\n")
+    (conv / "transcription" / "transcript_audiophile.csv").write_text(
+        "turn_id,speaker,start,stop,utterance,interval,delta,questions,end_question,overlap,"
+        f"n_words\n0,{right},0.34,1.20,\"Hi. How are you?\",,0.86,1,True,False,4\n"
+        f"1,{left},1.00,2.10,hey I'm good.,-0.2,1.1,0,False,True,3\n"
+        f"2,{right},2.30,2.90,,0.2,0.6,0,False,False,0\n")
+    corpus = open_corpus(tmp_path)
+    assert isinstance(corpus, CandorCorpus) and corpus.ids() == [uuid]
+    d = corpus.dialogue(uuid)
+    assert [(s.speaker, s.start_s, s.text) for s in d.segments] == [
+        (1, 0.34, "Hi. How are you?"), (0, 1.0, "hey I'm good."), (1, 2.3, "")]
+    assert d.sample_rate_hz == 48000 and abs(d.audio.shape[1] / 48000 - 3) < 0.1
+    rms = np.sqrt(np.mean(d.audio ** 2, axis=1))
+    assert 3 < rms[1] / rms[0] < 5  # L on channel 0
+    assert corpus.source_files(uuid) == [
+        conv / "transcription" / "transcript_audiophile.csv",
+        conv / "processed" / "channel_map.json", conv / "processed" / f"{uuid}.mp3"]
+
+
 BACKBITER = """turn_id,speaker,start,stop,utterance,backchannel,backchannel_count,\
 backchannel_speaker,backchannel_start,backchannel_stop
 0,5f2a,0.40,6.50,"hi, how are you doing today",Yeah,1,0c1b,2.00,2.40
