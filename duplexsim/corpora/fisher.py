@@ -24,6 +24,8 @@ AUDIO_EXTS = (".flac", ".wav", ".sph")
 CALL_ID = re.compile(r"fe_03_\d{5}")
 """A Fisher call's file stem (LDC's ``doc/fe_03_readme.txt`` and the like are not calls)."""
 _LINE = re.compile(r"^\s*(\S+)\s+(\S+)\s+([AB]):\s?(.*)$")
+_HEADER_CALL = re.compile(r"#\s*(fe_03_\d{5})\.\w+\s*")
+"""LDC's first line, ``# fe_03_NNNNN.sph``: the call the transcript is of."""
 
 
 class CorpusFormatError(InputError):
@@ -59,6 +61,12 @@ def read_transcript(path: str | Path) -> list[Segment]:
         raise CorpusFormatError(f"{path}:{line_no}: not UTF-8 text ({e.reason} at byte "
                                 f"{e.start})") from None
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    named = _HEADER_CALL.fullmatch(lines[0])
+    if named and CALL_ID.fullmatch(path.stem) and named.group(1) != path.stem:
+        # a transcript copied or renamed under another call's name: read with that call's
+        # audio, its times and speakers would be another conversation's (Kaldi refuses it)
+        raise CorpusFormatError(f"{path}:1: the header names call {named.group(1)}, not "
+                                f"{path.stem} (allowed: the call the file is named after)")
     for n, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue

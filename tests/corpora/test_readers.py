@@ -243,6 +243,19 @@ def test_fisher_reads_ldc_transcripts_and_u_law_sphere(tmp_path) -> None:
     np.testing.assert_allclose(d.audio, wave, atol=0.02)  # u-law's step near 0.4
 
 
+def test_a_fisher_transcript_whose_header_names_another_call_is_an_error(tmp_path) -> None:
+    """fe_03_00002.txt holding call 00001's transcript (copied or renamed) was read with
+    call 00002's audio: another conversation's times and speakers, silently. LDC's first
+    line names the call; other headers (a duplexsim corpus's "# <id>.flac") are no call."""
+    root = _fisher(tmp_path, audio=False)
+    (root / "trans" / "fe_03_00002.txt").write_text(LDC_TXT)
+    with pytest.raises(CorpusFormatError, match=r"fe_03_00002.txt:1: the header names call "
+                       r"fe_03_00001, not fe_03_00002 \(allowed: the call the file is named"):
+        FisherCorpus(root).dialogue("fe_03_00002", audio=False)
+    (root / "trans" / "fe_03_00002.txt").write_text(LDC_TXT.replace("00001", "00002"))
+    assert len(FisherCorpus(root).dialogue("fe_03_00002", audio=False).segments) == 3
+
+
 def test_fisher_calls_are_in_call_order_whatever_folders_hold_them(tmp_path) -> None:
     """The ids came in path order: the same calls unpacked under other folder names (an
     import's split is drawn over this order) came in another order."""
