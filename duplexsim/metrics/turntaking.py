@@ -471,7 +471,9 @@ def listener_onset_frames(
     found, frames = [], 0
     for s in (0, 1):
         last_active = np.maximum.accumulate(np.where(masks[s], t, -(10**9)))
-        listening = ((t - last_active) >= p["pre"]) & masks[1 - s]
+        # at least one frame: silent now (bc_pre_silence_ms = 0 counted its own talk over
+        # the partner as listening time, t - last_active being 0 in a frame it speaks)
+        listening = ((t - last_active) >= max(p["pre"], 1)) & masks[1 - s]
         frames += int(listening.sum())
         starts = ipus[s][0]
         starts = starts[starts > 0]

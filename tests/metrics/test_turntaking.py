@@ -292,6 +292,17 @@ def test_listener_onsets_count_speaking_up_after_a_second_of_listening():
         listener_onsets(np.zeros((3, 10), dtype=bool), FRAME)
 
 
+def test_listening_time_never_includes_the_listeners_own_speech():
+    """With ``bc_pre_silence_ms = 0`` a speaker is listening wherever it is silent and the
+    partner talks, not where both talk: two speakers talking 0-400 ms had 0.8 s of
+    listening between them."""
+    zero = TurnTakingParams(bc_pre_silence_ms=0)
+    assert listener_onsets(timeline(400, [(0, 400)], [(0, 400)]), FRAME, zero) == (0, 0.0)
+    # A 0-1000 ms, B 500-2000 ms: B listens 0-500 ms, A 1000-2000 ms; B's onset at 500 ms
+    onsets, seconds = listener_onsets(timeline(2000, [(0, 1000)], [(500, 2000)]), FRAME, zero)
+    assert (onsets, seconds) == (1, pytest.approx(1.5))
+
+
 def test_an_ipu_cut_at_the_window_end_is_no_backchannel():
     """B's 300 ms IPU runs into the window's last frame: it may go on past the cut, so it is
     not known to be short (right-censored, as an IPU at the first frame is left-censored).
