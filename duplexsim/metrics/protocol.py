@@ -257,14 +257,26 @@ def correlations_over_runs(
 
 def _check_request(tables: Sequence[pd.DataFrame], events: list[str], n_boot: int) -> None:
     """One-line errors for an event that is no column of a per-prompt table (pandas said
-    KeyError: 'fto') and for an ``n_boot`` that is no count (numpy: 'negative dimensions')."""
+    KeyError: 'fto'), for a table with a prompt and source (and seed) twice, and for an
+    ``n_boot`` that is no count (numpy: 'negative dimensions')."""
     for k, table in enumerate(tables):
+        where = f"run {k}'s per-prompt table" if len(tables) > 1 else "the per-prompt table"
         missing = [ev for ev in events if ev not in table.columns]
         if missing:
-            where = f"run {k}'s per-prompt table" if len(tables) > 1 else "the per-prompt table"
             raise ValueError(f"{where} has no column {', '.join(map(repr, missing))} (allowed "
                              f"events: its columns, e.g. {', '.join(ALL_EVENTS)} of "
                              "per_prompt_means)")
+        # several rows of one prompt and source (and seed) were averaged by the pivot without
+        # a word: 4 continuations per prompt with no seed column scored r of their means
+        # (avg 0.52 where the per-seed r of correlations() averaged 0.29), n_seeds 1
+        keys = ["prompt", "source", *(["seed"] if "seed" in table.columns else [])]
+        twice = table[keys][table.duplicated(subset=keys)] if all(
+            c in table.columns for c in keys[:2]) else table.iloc[:0]
+        if len(twice):
+            first = ", ".join(f"{c}={v!r}" for c, v in twice.iloc[0].items())
+            raise ValueError(f"{where} has {len(twice)} repeated row(s) of one "
+                             f"{'/'.join(keys)} (first: {first}) (allowed: one row each; "
+                             "several continuations of a prompt need a seed column)")
     if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 0:
         raise ValueError(f"n_boot must be a whole number >= 0, got {n_boot!r}")
 

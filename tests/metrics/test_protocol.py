@@ -303,6 +303,19 @@ def test_a_missing_event_column_or_a_bad_n_boot_is_a_one_line_error() -> None:
     assert np.isfinite(r["ipu"]) and r["avg_events"] == 2
 
 
+def test_several_continuations_of_a_prompt_without_a_seed_are_an_error() -> None:
+    """4 continuations per prompt and no seed column were averaged per prompt by the pivot:
+    r of the means over seeds (the statistic the seed column exists to avoid), n_seeds 1."""
+    table = _seeded(8, 4, noise=2.0)
+    with pytest.raises(ValueError, match=r"the per-prompt table has 24 repeated row\(s\) of "
+                       r"one prompt/source \(first: prompt='p0', source='gen'\)"):
+        correlations(table.drop(columns="seed"))
+    with pytest.raises(ValueError, match=r"run 0's per-prompt table has 8 repeated row\(s\) of "
+                       "one prompt/source/seed"):
+        correlations_over_runs([pd.concat([table, table[table.seed == 1]]), table])
+    assert correlations(table).iloc[0].n_seeds == 4  # one row per prompt, source and seed
+
+
 def test_window_lengths_must_be_positive_numbers():
     """A negative prompt_s cut the 'prompt' from the stream's end (stream[..., :-25]) and
     frame_ms = 0 was a bare ZeroDivisionError."""
