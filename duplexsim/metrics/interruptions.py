@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from duplexsim.config.loader import FieldError, raise_errors
-from duplexsim.metrics.turntaking import TurnTakingParams, _ipu_activity
+from duplexsim.metrics.turntaking import TurnTakingParams, _finite, _ipu_activity
 
 BARGE_IN_COLUMNS = ["speaker", "onset_ms", "recovery_ms", "barge_in_ms", "zombie",
                     "recovery_censored"]
@@ -57,9 +57,12 @@ class InterruptionParams:
     are a few hundred ms; Heldner & Edlund 2010)."""
 
     def __post_init__(self) -> None:
-        raise_errors([FieldError(name, f"{getattr(self, name)} is negative", ">= 0")
-                      for name in ("min_barge_in_ms", "min_held_ms", "min_turn_ms", "deaf_ms")
-                      if not getattr(self, name) >= 0])
+        # "not >= 0" alone called NaN negative and let a string or None fail as TypeError
+        names = ("min_barge_in_ms", "min_held_ms", "min_turn_ms", "deaf_ms")
+        values = {name: getattr(self, name) for name in names}
+        raise_errors([FieldError(name, f"{v!r} is not a finite number", "a finite number >= 0")
+                      if not _finite(v) else FieldError(name, f"{v} is negative", ">= 0")
+                      for name, v in values.items() if not (_finite(v) and v >= 0)])
 
 
 def barge_ins(vad: np.ndarray, frame_ms: float = 40,

@@ -40,6 +40,15 @@ def test_barge_ins_recovery_and_zombies():
         InterruptionParams(min_held_ms=-1.0)
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "1000", None, True])
+def test_a_threshold_that_is_no_finite_number_is_a_one_line_error(value: object) -> None:
+    """NaN was reported as "nan is negative"; a string or None was a bare TypeError from
+    '>='; True passed as 1 ms."""
+    with pytest.raises(ValueError, match=r"min_turn_ms: .* is not a finite number \(allowed: "
+                       "a finite number >= 0"):
+        InterruptionParams(min_turn_ms=value)  # type: ignore[arg-type]
+
+
 def test_turn_ends_and_deafness():
     # B speaks 2 s then nobody speaks for 2.4 s: deaf; then B speaks 2 s, A answers after
     # 0.8 s, talks 1.6 s and nobody answers A in the 3.2 s left (B is deaf)
