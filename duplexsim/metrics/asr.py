@@ -24,7 +24,7 @@ from typing import TypedDict, Unpack
 
 import numpy as np
 
-from duplexsim.audio.io import read_audio, resample
+from duplexsim.audio.io import as_float, read_audio, resample
 
 ASR_SAMPLE_RATE_HZ = 16000  # Whisper's input rate
 EXTRA_PACKAGES = {  # import name -> (distribution, version pinned in pyproject's asr extra)
@@ -88,7 +88,8 @@ def transcribe(
     audio: np.ndarray, sample_rate: int, *, beam_size: int = 5, compute_type: str = "int8",
     cpu_threads: int = 0, model_dir: str | Path | None = None,
 ) -> str:
-    """English transcript of mono ``audio`` (``[N]`` float) with Whisper tiny.en.
+    """English transcript of mono ``audio`` (``[N]``; float at +-1, or integer PCM, scaled
+    as soundfile reads it) with Whisper tiny.en.
 
     Deterministic: beam search (``beam_size``) at temperature 0 with no
     temperature fallback, no conditioning on previous windows (which feeds hallucination
@@ -98,7 +99,8 @@ def transcribe(
     require_asr()
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
-    wave = np.asarray(audio, dtype=np.float32)
+    # int16 PCM cast to float unscaled (+-32767) made Whisper loop on "We're going to do it."
+    wave = as_float(audio)
     if wave.ndim != 1:
         raise ValueError(f"transcribe: mono audio [N] expected, got shape {wave.shape} "
                          "(use asr_scores for a stereo dialogue)")
@@ -246,11 +248,11 @@ def asr_scores(
 ) -> dict[str, float | str]:
     """Transcribe each channel of a dialogue and score the transcripts.
 
-    ``audio``: a sound file path or a ``[C, N]`` / ``[N]`` array (then ``sample_rate``
-    is required). Per channel ``i``: ``asr_text_i``, ``asr_words_i``, ``asr_oov_rate_i``,
-    ``asr_ppl_i``, ``asr_repeat_rate_i``; pooled over channels (counts and
-    log-probabilities summed): ``asr_words``, ``asr_oov_rate``, ``asr_ppl``,
-    ``asr_repeat_rate``. Keys like ``unit_perplexity``'s.
+    ``audio``: a sound file path or a ``[C, N]`` / ``[N]`` array, float at +-1 or integer
+    PCM (then ``sample_rate`` is required). Per channel ``i``: ``asr_text_i``,
+    ``asr_words_i``, ``asr_oov_rate_i``, ``asr_ppl_i``, ``asr_repeat_rate_i``; pooled over
+    channels (counts and log-probabilities summed): ``asr_words``, ``asr_oov_rate``,
+    ``asr_ppl``, ``asr_repeat_rate``. Keys like ``unit_perplexity``'s.
     """
     require_asr()
     if isinstance(audio, (str, os.PathLike)):
@@ -258,7 +260,7 @@ def asr_scores(
     else:
         if sample_rate is None:
             raise ValueError("asr_scores: sample_rate is required with an array")
-        chans = np.atleast_2d(np.asarray(audio, dtype=np.float32))
+        chans = np.atleast_2d(as_float(audio))
     out: dict[str, float | str] = {}
     keys = ("log_prob", "tokens", "words", "oov", "trigrams", "repeated_trigrams")
     pooled = dict.fromkeys(keys, 0.0)

@@ -119,6 +119,17 @@ def test_transcribes_synthetic_speech_with_low_word_error_rate(speak):
 
 
 @needs_asr
+def test_integer_pcm_is_transcribed_as_the_same_audio_in_float(speak):
+    """int16 samples were cast to float unscaled (+-32767, not +-1): Whisper looped on
+    "We're going to do it." over a sentence it transcribes without an error in float."""
+    wave = speak(SENTENCES[0], "en-us", 16000)
+    pcm = np.round(wave * 32767).astype(np.int16)
+    text = asr.transcribe(pcm, 16000)
+    assert asr.word_error_rate(SENTENCES[0], text) < MAX_WER
+    assert asr.asr_scores(pcm[None], 16000)["asr_text_0"] == text
+
+
+@needs_asr
 def test_stereo_file_gives_per_channel_scores(speak, tmp_path):
     """A 22.05 kHz two-speaker file: each channel transcribed on its own, pooled scores."""
     from duplexsim.audio.io import write_audio
