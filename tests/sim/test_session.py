@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from sim_scenarios import scripted
 
@@ -667,3 +668,20 @@ def test_run_until_a_time_that_is_no_whole_number_is_one_line(t_ms: object) -> N
         session.run_until(t_ms)  # type: ignore[arg-type]
     session.run_until(np.int64(1000))
     assert session.now == 1000
+
+
+def test_one_directions_link_keys_leave_the_other_directions_draws_alone() -> None:
+    """Each direction draws from its own streams (the scenario seed spawns one per link):
+    more jitter, loss and duplicates on A->B (more draws there) give B->A the very same
+    sends, losses and arrivals. Scripted talkers do not react to what they hear, so every
+    B->A difference would be the network's."""
+    base = NetworkConfig(preset="mobile-lte")
+    busy = NetworkConfig(preset="mobile-lte", a_to_b=LinkConfig(
+        jitter_ms=30.0, loss=0.2, burst=3.0, duplicate=0.3, ordering="reorder"))
+    columns = ["chunk", "copy", "sent_ms", "arrival_ms", "lost", "duplicate"]
+    nets = [run(scripted(200, 20.0, seed=4, network=net)).network for net in (base, busy)]
+    a_to_b, b_to_a = ([n[n["direction"] == d][columns].reset_index(drop=True) for n in nets]
+                      for d in ("A->B", "B->A"))
+    assert not a_to_b[0].equals(a_to_b[1])  # A->B did change
+    assert b_to_a[1]["lost"].any() or b_to_a[1]["arrival_ms"].nunique() > 1  # jittery, lossy
+    pd.testing.assert_frame_equal(b_to_a[0], b_to_a[1])
