@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from sim_scenarios import scripted
 
@@ -28,11 +30,19 @@ def _pair(agent: Path, seed: int, delay_ms: float, partner: str = "syncllm",
                     **kw)  # type: ignore[arg-type]
 
 
-def _same(a: object, b: object) -> None:
+def _same(a: Any, b: Any) -> None:
+    """Everything a trace holds: both tables, the played and heard timelines, the summary
+    and the run's end (the tables alone left a timeline built from other slips unchecked)."""
     for name in ("decisions", "network"):
         x, y = getattr(a, name), getattr(b, name)
         assert x.drop(columns=["compute_wall_ms"], errors="ignore").equals(
             y.drop(columns=["compute_wall_ms"], errors="ignore")), name
+    np.testing.assert_array_equal(a.units, b.units)
+    assert a.heard.keys() == b.heard.keys()
+    for key in a.heard:
+        np.testing.assert_array_equal(a.heard[key], b.heard[key])
+    assert a.summary() == b.summary() and a.extra == b.extra
+    assert a.silence_units == b.silence_units and a.tokenizer_dir == b.tokenizer_dir
 
 
 def test_batch_equals_each_conversation_run_alone(tiny_agent_dir: Path) -> None:
