@@ -16,7 +16,8 @@ of 160 ms chunks, the learner on side A, turn actions):
   learner speaks test-split dialogues of ``--corpus``, which must share the agents'
   units), and with ``--test-corpus DIR`` every dialogue of another corpus of the same
   units (``test-corpus``: more held-out dialogues than ``--corpus``'s test split has;
-  ``--sets`` runs some sets only). On replay sets the corpus reference (the dialogue's
+  the held-out agents then hear lines of its train split; ``--sets`` runs some sets
+  only). On replay sets the corpus reference (the dialogue's
   own other channel as actions) runs beside them;
 - **report**: reward and turn-taking statistics (overlap, gap, FTO, the learner's FTO and
   backchannels) as means with 95% bootstrap intervals over the cell's dialogues (episodes
@@ -181,9 +182,13 @@ def eval_sets(cfg: Config, every: bool = False) -> dict[str, Any]:
     if cfg.test_corpus:  # every dialogue of it: none was trained on
         sets["test-corpus"] = {"kind": "replay", "corpus": cfg.test_corpus,
                                "start_s": "random"}
+    # the learner's lines against a held-out agent: --corpus's test split, or with a
+    # --test-corpus the train split of that one (none of its dialogues was trained on; its
+    # test split is a tenth of them, too few dialogues to resample)
+    speech = ({"speech_corpus": cfg.test_corpus, "speech_split": "train"} if cfg.test_corpus
+              else {"speech_corpus": cfg.corpus, "speech_split": "test"})
     for name, agent in cfg.eval_agents.items():
-        sets[f"agent-{name}"] = {"kind": "syncllm", "agent": agent, "speech_corpus": cfg.corpus,
-                                 "speech_split": "test"}
+        sets[f"agent-{name}"] = {"kind": "syncllm", "agent": agent, **speech}
     if every or not cfg.sets:
         return sets
     return {name: pool for name, pool in sets.items() if name in cfg.sets}
@@ -518,7 +523,8 @@ def test_corpus_text(cfg: Config) -> str:
     if not cfg.test_corpus:
         return ""
     return (f" Set `test-corpus`: every dialogue of `{cfg.test_corpus}`, another corpus of "
-            "the same units that no training episode saw.")
+            "the same units that no training episode saw; against held-out agents the "
+            "learner's lines come from its train split (none of them trained on either).")
 
 
 def write_report(out: Path, cfg: Config, command: str, summary: pd.DataFrame,

@@ -96,6 +96,13 @@ def test_rl_turn_policy_smoke(tmp_path: Path) -> None:
     df = pd.read_csv(tmp_path / "episodes.csv")
     assert set(df["set"]) == {"test-corpus"} and set(df["delay_ms"]) == {0}
     assert df["dialogue"].str.startswith("candor-like:").all()
+    # the held-out agent hears the other corpus's lines too (its train split)
+    proc = run_experiment("rl_turn_policy.py", *again, "--eval-latencies", "0",
+                          "--test-corpus", str(other), "--sets", "agent-candor")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    df = pd.read_csv(tmp_path / "episodes.csv")
+    assert set(df["set"]) == {"agent-candor"}
+    assert df["dialogue"].str.startswith("candor-like:").all()
     assert "Set `test-corpus`: every dialogue of" in (tmp_path / "REPORT.md").read_text()
     for flags, message in ((["--test-corpus", str(tmp_path)], "is not a corpus"),
                            (["--test-corpus", str(tmp_path / "world" / "corpora" /
