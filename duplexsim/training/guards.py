@@ -4,11 +4,12 @@ Owns: the wall-clock guard behind ``--max-minutes`` and the non-finite stop. Mus
 data, the optimiser or files.
 
 - **Steps are the plan.** A card's step counts fix the learning-rate schedule and every
-  batch, so the same seed and card give the same weights on any machine and under any
-  load. ``--max-minutes`` never re-plans: it is a guard that ends the run at the next step
-  boundary once the wall clock passes the limit, and the agent says so (``agent.json``:
-  ``stopped_early``). The checkpoint keeps the stage open, so running the same command
-  again without the guard finishes the card exactly as an unstopped run would have.
+  batch, so the same seed and card give the same weights on any machine with the same
+  kind of CPU and under any load. ``--max-minutes`` never re-plans: it is a guard that
+  ends the run at the next step boundary once the wall clock passes the limit, and the
+  agent says so (``agent.json``: ``stopped_early``). The checkpoint keeps the stage open,
+  so running the same command again without the guard finishes the card exactly as an
+  unstopped run would have.
 - **A non-finite loss or gradient stops the run** before that update, with one line naming
   the stage and step; checkpoints are only ever written from finite weights.
 """

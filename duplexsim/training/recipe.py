@@ -6,9 +6,11 @@ logs (CSV + JSON + loss PNG) and the agent directory (docs/interfaces.md). Must 
 simulator or agents.
 
 Budgets are steps: every stage runs its card's step count, so the same seed, card and
-thread count give the same ``model.safetensors`` byte for byte on any machine and under any
-load. ``--max-minutes`` only guards (:mod:`duplexsim.training.guards`); a non-finite loss
-stops the run with the stage and step named.
+thread count give the same ``model.safetensors`` byte for byte on any machine with the same
+kind of CPU and under any load (across kinds of CPU torch's float kernels differ in the last
+bits, and training amplifies them: README "Budgets are steps"). ``--max-minutes`` only guards
+(:mod:`duplexsim.training.guards`); a non-finite loss stops the run with the stage and step
+named.
 
 Multi-GPU: the same entry point runs under ``torchrun --nproc-per-node N -m duplexsim.cli train
 ...`` or ``accelerate launch -m duplexsim.cli train ...``: when ``WORLD_SIZE`` > 1 the process
