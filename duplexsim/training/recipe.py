@@ -205,19 +205,29 @@ class Trainer:
         everyone = sum_ranks(mine, self.dist)  # DDP then averages the gradients over ranks
         alone = s.grad_accum == 1 and self.dist.world == 1
         total_loss = 0.0
-        for batch, weight in zip(batches, weights, strict=True):
-            mean = self.loss(batch, s.turn_weight)
-            self.check_finite(mean.detach(), "training loss", step + 1)
-            # one micro-batch in one process: the mean itself (the bytes of every such run)
-            loss = mean / s.grad_accum if alone or everyone <= 0 else \
-                mean * (weight * self.dist.world / everyone)
-            loss.backward()
+        for micro, (batch, weight) in enumerate(zip(batches, weights, strict=True)):
+            with self.accumulating(micro < len(batches) - 1):
+                mean = self.loss(batch, s.turn_weight)
+                self.check_finite(mean.detach(), "training loss", step + 1)
+                # one micro-batch in one process: the mean itself (the bytes of every such run)
+                loss = mean / s.grad_accum if alone or everyone <= 0 else \
+                    mean * (weight * self.dist.world / everyone)
+                loss.backward()
             total_loss += float(loss.detach()) if alone or mine <= 0 else \
                 float(mean.detach()) * (weight / mine)
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.check_finite(norm, "gradient norm", step + 1)
         self.optimizer.step()
         return total_loss
+
+    def accumulating(self, more: bool) -> contextlib.AbstractContextManager[Any]:
+        """Under DDP, a micro-batch with ``more`` to come keeps its gradient on this rank
+        (``no_sync``, forward and backward): the ranks all-reduce once a step, after its last
+        micro-batch, the sum of them all (nanoGPT's ``require_backward_grad_sync``), not
+        ``grad_accum`` times."""
+        if more and self.dist.world > 1:
+            return self.ddp.no_sync()  # type: ignore[operator]
+        return contextlib.nullcontext()
 
     def check_finite(self, value: torch.Tensor, what: str, step: int) -> None:
         """Raise :class:`NonFiniteLossError` unless ``value`` is finite on every rank."""

@@ -41,3 +41,9 @@ def test_two_gloo_processes_train_to_identical_weights_and_stop_together(tmp_pat
     # as much as the full row's 64)
     ddp, alone = (torch.load(tmp_path / f"grads{n}.pt", weights_only=True) for n in (2, 1))
     assert torch.allclose(ddp, alone, rtol=1e-4, atol=1e-7)
+    # accumulation syncs the gradients once a step, after its last micro-batch (nanoGPT's
+    # require_backward_grad_sync): every backward all-reduced, grad_accum times the traffic
+    # (review); the ranks still end the step on one gradient
+    one, three = r0["syncs"]["1"], r0["syncs"]["3"]
+    assert one["calls"] >= 1 and three["calls"] == one["calls"]
+    assert r1["syncs"]["3"]["grad"] == three["grad"] and r1["syncs"]["1"]["grad"] == one["grad"]
