@@ -42,3 +42,93 @@ def test_readme_block_runs(kind: str, code: str, tmp_path: Path):
                             timeout=600)
     failure = f"README {kind} block failed:\n{code}\n---\n{result.stderr[-3000:]}"
     assert result.returncode == 0, failure
+
+
+DOCS = ["README.md", "docs/DESIGN.md", "docs/interfaces.md", "docs/results/README.md"]
+COMMAND = re.compile(r"\bduplexsim (\w+)(?: (build|import|stats|train)\b)?([^`\n|]*)")
+
+
+def cli_flags() -> dict[str, set[str]]:
+    """Every ``duplexsim`` command's (and ``corpus`` / ``units`` action's) option strings, from
+    the parsers ``duplexsim.cli.main`` builds."""
+    import argparse
+    import importlib
+
+    from duplexsim import cli
+
+    flags: dict[str, set[str]] = {}
+
+    def collect(name: str, parser: argparse.ArgumentParser) -> None:
+        flags[name] = {s for a in parser._actions for s in a.option_strings}
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub_name, sub in action.choices.items():
+                    collect(f"{name} {sub_name}", sub)
+
+    for name, (module_name, _) in cli.COMMANDS.items():
+        parser = cli.ArgumentParser(prog=f"duplexsim {name}")
+        importlib.import_module(module_name).add_arguments(parser)
+        cli._add_threads(parser, None)
+        collect(name, parser)
+    return flags
+
+
+def test_docs_name_only_real_command_flags():
+    """Every ``--flag`` written after ``duplexsim COMMAND`` in the README and docs is one that
+    command takes (a renamed or removed flag would send a reader to an argparse error)."""
+    flags = cli_flags()
+    wrong = []
+    for doc in DOCS:
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        for m in COMMAND.finditer(text):
+            name = " ".join(p for p in m.group(1, 2) if p)
+            if m.group(1) not in flags:
+                continue  # prose: "duplexsim is ..."
+            known = flags.get(name, flags[m.group(1)])
+            line = text.count("\n", 0, m.start()) + 1
+            wrong += [f"{doc}:{line}: duplexsim {name} {flag}"
+                      for flag in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", m.group(3))
+                      if flag not in known]
+    assert not wrong, "flags no command takes:\n" + "\n".join(wrong)
+
+
+def named_results_paths(text: str) -> set[str]:
+    """``docs/results/...`` paths a text names, ``{a,b}`` expanded (a glob stays a glob)."""
+    paths = set()
+    for m in re.finditer(r"docs/results/[\w./{},*-]*", text):
+        path = m.group(0).rstrip(".,")
+        brace = re.search(r"\{([^}]*)\}", path)
+        options = brace.group(1).split(",") if brace else [""]
+        for option in options:
+            paths.add(path[:brace.start()] + option + path[brace.end():] if brace else path)
+    return paths
+
+
+def test_docs_results_paths_exist():
+    """Every ``docs/results/...`` file or folder the README and docs name is in the repository."""
+    missing = []
+    for doc in DOCS:
+        for path in sorted(named_results_paths((ROOT / doc).read_text(encoding="utf-8"))):
+            if not list(ROOT.glob(path.rstrip("/"))):
+                missing.append(f"{doc}: {path}")
+    assert not missing, "named but not there:\n" + "\n".join(missing)
+
+
+def test_results_index_lists_every_folder():
+    """docs/results/README.md's table names only entries that exist, and every folder and file
+    at the top of docs/results/ but the README itself is named in it."""
+    results = ROOT / "docs" / "results"
+    text = (results / "README.md").read_text(encoding="utf-8")
+    table = [line.split("|")[1] for line in text.splitlines() if line.startswith("| `")]
+    named = {name for cell in table for name in re.findall(r"`([^`]+)`", cell)}
+    expanded = set()
+    for name in named:
+        brace = re.search(r"\{([^}]*)\}", name)
+        expanded |= ({name[:brace.start()] + o + name[brace.end():]
+                      for o in brace.group(1).split(",")} if brace else {name})
+    assert not [n for n in sorted(expanded) if not list(results.glob(n))], \
+        "the table names what is not there"
+    tops = {n.split("/")[0] for n in expanded}
+    unnamed = sorted(p.name for p in results.iterdir()
+                     if p.name != "README.md" and p.name not in tops)
+    assert not unnamed, f"docs/results/ entries the table does not name: {unnamed}"
