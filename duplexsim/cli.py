@@ -35,7 +35,8 @@ from duplexsim.errors import DuplexsimError, finite_in, os_problem, plain_number
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("duplexsim.config.cli",
                  "check scenario / agent-card / sweep / corpus-config files"),
-    "corpus": ("duplexsim.corpora.cli", "build synthetic corpora, print corpus statistics"),
+    "corpus": ("duplexsim.corpora.cli",
+               "build synthetic corpora, import real Fisher / CANDOR trees, print statistics"),
     "units": ("duplexsim.units.cli", "train a unit tokenizer (wav -> 25 Hz units)"),
     "train": ("duplexsim.training.cli", "train a SyncLLM or TDM agent from an agent card"),
     "continue": ("duplexsim.models.cli", "continue a prompt dialogue with a trained agent"),
