@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -132,3 +133,43 @@ def test_results_index_lists_every_folder():
     unnamed = sorted(p.name for p in results.iterdir()
                      if p.name != "README.md" and p.name not in tops)
     assert not unnamed, f"docs/results/ entries the table does not name: {unnamed}"
+
+
+EXPERIMENT_FLAGS = r"""
+import contextlib, io, json, runpy, sys
+from pathlib import Path
+sys.path.insert(0, "experiments")
+flags = {}
+for path in sorted(Path("experiments").glob("*.py")):
+    ns = runpy.run_path(str(path), run_name="readme_check")
+    if "main" not in ns:
+        continue  # a module the scripts import
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+        ns["main"](["--help"])
+    flags[path.stem] = out.getvalue()
+print(json.dumps(flags))
+"""
+
+
+def test_readme_names_only_real_experiment_flags():
+    """Every ``--flag`` the README writes after an experiment script's name (``continuation.py
+    ... --pairs ff fc``), up to the next script, command, list item or paragraph, is one that
+    script's ``--help`` lists."""
+    result = subprocess.run([sys.executable, "-c", EXPERIMENT_FLAGS], cwd=ROOT, timeout=300,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    helps = json.loads(result.stdout.splitlines()[-1])
+    flags = {name: set(re.findall(r"--[a-z][a-z0-9-]*", text)) for name, text in helps.items()}
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    token = re.compile(r"\b(\w+)\.py\b|(?<![\w-])(--[a-z][a-z0-9-]*)|(\bduplexsim \w+|\n\n|\n- )")
+    script, wrong = None, []
+    for m in token.finditer(text):
+        if m.group(1):
+            script = m.group(1) if m.group(1) in flags else None
+        elif m.group(3):
+            script = None
+        elif script and m.group(2) not in flags[script]:
+            wrong.append(f"README.md:{text.count(chr(10), 0, m.start()) + 1}: {script}.py "
+                         f"{m.group(2)}")
+    assert not wrong, "flags the script does not take:\n" + "\n".join(wrong)
