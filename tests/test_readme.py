@@ -1,4 +1,6 @@
-"""Every README block marked ``<!-- runnable -->`` runs and exits 0 (so the README stays true)."""
+"""The README stays true: every block marked ``<!-- runnable -->`` runs and exits 0, and the
+command flags and ``docs/results/`` paths it and the docs name exist (docs/results/README.md's
+index names every folder there)."""
 
 from __future__ import annotations
 
