@@ -108,12 +108,19 @@ def named_results_paths(text: str) -> set[str]:
 
 
 def test_docs_results_paths_exist():
-    """Every ``docs/results/...`` file or folder the README and docs name is in the repository."""
+    """Every ``docs/results/...`` file or folder the README and docs name is in the repository,
+    and so is every scenario file, agent card and experiment script the README names."""
     missing = []
     for doc in DOCS:
         for path in sorted(named_results_paths((ROOT / doc).read_text(encoding="utf-8"))):
             if not list(ROOT.glob(path.rstrip("/"))):
                 missing.append(f"{doc}: {path}")
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    # (lower case: experiments/NAME.py is a placeholder)
+    named = r"(?<![\w/.])(?:(?:scenarios|agents)/[\w.*-]+\.toml|experiments/[a-z_]+\.py)"
+    for path in sorted(set(re.findall(named, text))):
+        if not list(ROOT.glob(path)):
+            missing.append(f"README.md: {path}")
     assert not missing, "named but not there:\n" + "\n".join(missing)
 
 
