@@ -15,7 +15,8 @@ Covered (anything else falls back to HF: :func:`lean_support` says why):
   ``pretraining_tp = 1``, RMSNorm;
 - RoPE types whose inverse frequencies are fixed (``default``, ``linear``, ``llama3``,
   ``yarn``: read from HF's own rotary module, its ``attention_scaling`` applied as HF
-  does); not ``dynamic`` or ``longrope``, which change with the sequence length;
+  does); not ``dynamic`` or ``longrope``, which change with the sequence length, nor a
+  ``partial_rotary_factor`` (:func:`partial_rope`: HF's Llama cannot run it either);
 - grouped-query attention (any ``num_key_value_heads`` dividing ``num_attention_heads``),
   an explicit ``head_dim``, tied or untied embeddings, float32 weights (how agents load).
 
@@ -71,6 +72,7 @@ def lean_support(model: torch.nn.Module) -> str | None:
         return f"{type(model).__name__} is not a LlamaForCausalLM"
     c = model.config
     rope_type = getattr(model.model.rotary_emb, "rope_type", "default")
+    partial = partial_rope(model)
     checks = [
         (getattr(c, "hidden_act", "silu") == "silu", f"hidden_act={c.hidden_act!r}"),
         (not getattr(c, "attention_bias", False), "attention_bias"),
@@ -78,11 +80,25 @@ def lean_support(model: torch.nn.Module) -> str | None:
         (getattr(c, "pretraining_tp", 1) == 1, f"pretraining_tp={getattr(c, 'pretraining_tp', 1)}"),
         (rope_type in ROPE_TYPES, f"rope_type={rope_type!r} (covered: {', '.join(ROPE_TYPES)})"),
         (c.num_attention_heads % _kv_heads(c) == 0, "heads not a multiple of kv heads"),
+        (partial is None, str(partial)),
         (next(model.parameters()).dtype == torch.float32,
          f"dtype {next(model.parameters()).dtype} (covered: float32)"),
     ]
     missing = [why for ok, why in checks if not ok]
     return None if not missing else "not covered: " + ", ".join(missing)
+
+
+def partial_rope(model: LlamaForCausalLM) -> str | None:
+    """None if the model's RoPE has a frequency for every pair of a head's dims, else what it
+    has: ``partial_rotary_factor`` < 1 in a ``linear`` / ``yarn`` / ``llama3`` config leaves
+    fewer, which HF's Llama cannot apply (a shape error) and the lean forward broadcast
+    without a word where one frequency was left."""
+    c = model.config
+    head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+    n = model.model.rotary_emb.inv_freq.numel()
+    if n == head_dim // 2:
+        return None
+    return f"RoPE frequencies for {2 * n} of head_dim {head_dim} (partial_rotary_factor)"
 
 
 def _kv_heads(c: LlamaConfig) -> int:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import torch
 
-from duplexsim.models.lean import LeanLlama, lean_support
+from duplexsim.models.lean import LeanLlama, lean_support, partial_rope
 
 if TYPE_CHECKING:
     from transformers import LlamaForCausalLM
@@ -61,6 +61,10 @@ class LMRows:
         if model_type != LLAMA_TYPE:  # a Mistral ran without its sliding window, a GPT-2 failed
             raise ValueError(f"LMRows: a {type(model).__name__} (model_type {model_type!r}); "
                              f"both forwards compute Llama only (allowed: {LLAMA_TYPE})")
+        partial = partial_rope(model)
+        if partial is not None:  # HF's Llama fails on it with a shape error, deep inside
+            raise ValueError(f"LMRows: {partial}: neither forward computes it (allowed: "
+                             "RoPE over the whole head_dim, no partial_rotary_factor)")
         self.model = model.eval()
         self.n_units = n_units
         self.vocab_size = int(model.config.vocab_size)

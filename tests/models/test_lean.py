@@ -100,6 +100,20 @@ def test_uncovered_models_fall_back_to_hf_and_say_why() -> None:
     assert "rope_type='dynamic'" in (lean_support(dynamic) or "")
 
 
+@pytest.mark.parametrize("factor", [0.25, 0.5])
+def test_a_partial_rotary_factor_is_refused_by_both_forwards_in_one_line(factor: float) -> None:
+    """HF's Llama cannot apply RoPE to part of a head (a shape error from inside its forward);
+    the lean forward broadcast the one frequency 0.25 of head_dim 8 leaves over every pair
+    and gave logits for a model HF cannot run."""
+    model = llama(head_dim=8, rope_parameters={"rope_type": "linear", "rope_theta": 10000.0,
+                                               "factor": 2.0, "partial_rotary_factor": factor})
+    assert "partial_rotary_factor" in (lean_support(model) or "")
+    for backend in ("auto", "lean", "hf"):
+        with pytest.raises(ValueError, match=r"LMRows: RoPE frequencies for \d of head_dim 8 "
+                                             r"\(partial_rotary_factor\): neither forward"):
+            LMRows(model, N_UNITS, 32, backend=backend)  # type: ignore[arg-type]
+
+
 def test_row_errors_and_reuse() -> None:
     model = COVERED["card-tiny"]()
     lm = LMRows(model, N_UNITS, 8)
