@@ -41,7 +41,7 @@ CORPUS_INPUT_FILES = CORPUS_FILES + TOKENIZER_FILES
 units were encoded with. ``corpus build --rebuild`` with another tokenizer can write a
 byte-identical manifest over units of another inventory, whose cached cells and
 continuations were reused."""
-SIMULATOR_VERSION = "2026-12-07.1"
+SIMULATOR_VERSION = "2026-12-07.2"
 """Part of every cache key of a simulated or generated conversation: changed whenever the
 code gives other traces from the same inputs (a timing rule, the agents' numerics, what an
 agent's context holds) or other metrics from the same trace (a sweep cell stores its
@@ -74,7 +74,12 @@ drawn from the scenario's seed, shared by both directions: every conversation be
 a spike (other traces for links with spikes only).
 2026-12-06.6: compute.model = "profile" charges nothing for a decision without tokens (a TDM
 chunk after its slice's <idle> / <eos> was charged overhead_ms): other traces for TDM sides
-under a profile with overhead_ms > 0 (the shipped scenarios unchanged)."""
+under a profile with overhead_ms > 0 (the shipped scenarios unchanged).
+2026-12-07.2: a SyncLLM side's generated_tokens counts every draw once: the tag that ended
+an own piece (unless an estimate reused it) and the [S0] that ended an estimate were
+counted as prefill; other generated_tokens / prefill_tokens columns in every SyncLLM trace,
+and other compute times under compute.model = "profile" (fisher-candor-satellite-geo:
+6 ms a draw instead of 0.05)."""
 
 
 def _stat_key(p: Path) -> tuple[str, int, int, int, int] | None:

@@ -74,7 +74,10 @@ class ChunkStep:
     """Partner chunks ``< chunk`` not received (estimated now, earlier, or lost), as
     :class:`~duplexsim.agents.base.ChunkReport` counts it."""
     generated_tokens: int = 0
-    """Tokens sampled (own units; estimates with their tag)."""
+    """Tokens sampled, each once: own units and the tag that ended the own piece, an
+    estimate's tag, units and the ``[S0]`` that ended them (one forward each, as
+    ``decode_ms_per_token`` prices them; a tag the own piece ended on and an estimate
+    reuses was counted with the piece)."""
     prefill_tokens: int = 0
     """Tokens fed without sampling (received chunks, re-fed tails, a rebuilt context)."""
 
@@ -350,16 +353,19 @@ class DuplexGenerator:
         S0, S1 = self.fmt.S0, self.fmt.S1
         end, self._end_tag = self._end_tag, None
         sampling = self.estimate_sampling
+        drawn = 0  # the tag, when drawn here (a reused one was counted with the own piece)
         if end is not None and end[0] == self.lm.length(self.row) and self.own_upto == k + 1 \
                 and sampling is self.sampling:
             tag = end[1]  # the own piece ended on this sampled tag
         else:  # (at another estimate temperature the tag is drawn anew at it, same logits)
+            drawn = 1
             tag = yield from choose(self.lm, self.row, (S0, S1), sampling, self.rng)
         novel: list[int] = []
         if tag == S1:
             self.lm.append(self.row, [S1])
-            novel, _ = yield from piece(self.lm, self.row, prev, self.F, (S0,), sampling,
-                                        self.rng, min_units=1)
+            novel, closed = yield from piece(self.lm, self.row, prev, self.F, (S0,), sampling,
+                                             self.rng, min_units=1)
+            drawn += closed is not None  # the [S0] that ended it was a draw too
         self.estimated[k] = self.fed[k] = novel
         self.partner[k] = self.fmt.decode_stream_chunk(novel, self._last(self.partner, k))
         if not novel and prev is None:
@@ -369,7 +375,7 @@ class DuplexGenerator:
             self.fed[k] = self.fmt.encode_stream_chunk(self.partner[k], None)
             self.lm.append(self.row, [S1, *self.fed[k]])
         self.partner_upto = k + 1
-        return self.partner[k], 1 + len(novel)
+        return self.partner[k], drawn + len(novel)
 
     def _generate_own(self, j: int) -> Program[tuple[np.ndarray, int]]:
         prev = self._prev(self.own, j)
@@ -382,6 +388,7 @@ class DuplexGenerator:
         if hook is not None:
             hook(OwnPiece(j, context, novel, end, prev))
         self.own[j] = self.fmt.decode_stream_chunk(novel, self._last(self.own, j))
+        sampled = len(novel) + (end is not None)  # the ending tag was a draw too
         if not novel and prev is None:  # the window's first chunk: as in _estimate, the row
             # holds the unit it goes on with (the tag that ended the piece was drawn before
             # it: the estimate after it draws its own)
@@ -390,4 +397,4 @@ class DuplexGenerator:
         self.pstarts[j] = self.lm.length(self.row)
         self._end_tag = None if end is None else (self.lm.length(self.row), end)
         self.own_upto = j + 1
-        return self.own[j].copy(), len(novel)
+        return self.own[j].copy(), sampled

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from duplexsim.config.card import ModelCard
+from duplexsim.models.engine import drive
 from duplexsim.models.generator import DuplexGenerator
 from duplexsim.models.model import build_model
 from duplexsim.models.rows import LMRows
+from duplexsim.models.sampling import SamplingConfig
 from duplexsim.models.vocab import Vocab
 from duplexsim.tokens import SyncFormat
 
@@ -266,3 +268,33 @@ def test_late_partner_chunks_outside_the_window_change_no_token(model) -> None:
         assert np.array_equal(a.units, b.units) and a.estimates.keys() == b.estimates.keys(), j
         assert given.tokens == kept.tokens and given.partner.keys() == kept.partner.keys(), j
     assert dropped >= 5  # the case occurred
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"estimation": "silence"},
+                                    {"sampling": SamplingConfig(estimate_temperature=0.5)}])
+def test_generated_tokens_count_every_draw_once(model, kwargs) -> None:  # noqa: ANN001
+    """``generated_tokens`` is what the compute profile prices per decode step: every token
+    request of a step, once. The tag that ended an own piece was left out unless an estimate
+    reused it (a real partner chunk next, silence estimation, another estimate temperature):
+    82 of 810 draws over 4 x 60 steps at lookahead 1, priced as prefill."""
+
+    def counting(program, box: list[int]):  # noqa: ANN001, ANN202
+        request = next(program)
+        try:
+            while True:
+                box[0] += 1
+                request = program.send((yield request))
+        except StopIteration as stop:
+            return stop.value
+
+    lm = LMRows(model, N_UNITS, 256)
+    gen = DuplexGenerator(lm, FMT, 256, seed=3, **kwargs)
+    partner = partner_stream(30, seed=3)
+    ended_on_a_tag = 0
+    for j in range(30):
+        heard = {j - 2: partner[j - 2]} if j >= 2 and j % 3 else {}  # late, some never
+        box = [0]
+        step = drive(counting(gen.step_program(j, partner=heard), box))
+        assert step.generated_tokens == box[0], j
+        ended_on_a_tag += gen._end_tag is not None
+    assert ended_on_a_tag > 0  # the case the count missed happened
