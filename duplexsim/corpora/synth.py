@@ -396,10 +396,15 @@ def _centres(cfg: SynthConfig) -> Centres:
     for _ in range(3 if cfg.overlap_dropout_ms == 0 else 8):
         got = _pooled([_timeline(cfg, np.random.SeedSequence(1, spawn_key=(i,)), scale, centres)
                        for i in range(600)])
+        # an event the process never makes (no pause when every IPU hands over and the FTO
+        # is too long to read as a backchannel: p_yield 1, fto_mean_ms 60000) has nothing
+        # to calibrate: its centre stays (it was nan, a null in every manifest's style)
         centres = Centres(
             ipu_median_s=centres.ipu_median_s * cfg.ipu_median_s / got["ipu_median_s"],
-            pause_median_s=centres.pause_median_s * cfg.pause_median_s / got["pause_median_s"],
-            fto_mean_ms=centres.fto_mean_ms + cfg.fto_mean_ms - got["fto_mean_ms"],
+            pause_median_s=centres.pause_median_s * cfg.pause_median_s / got["pause_median_s"]
+            if got["pause_median_s"] == got["pause_median_s"] else centres.pause_median_s,
+            fto_mean_ms=centres.fto_mean_ms + cfg.fto_mean_ms - got["fto_mean_ms"]
+            if got["fto_mean_ms"] == got["fto_mean_ms"] else centres.fto_mean_ms,
             backchannels_per_s=centres.backchannels_per_s * cfg.backchannels_per_s
             / max(got["backchannels_per_s"], 1e-9) if cfg.backchannels_per_s > 0 else 0.0)
     return centres
@@ -419,8 +424,11 @@ def _pooled(timelines: list[list[Segment]]) -> dict[str, float]:
         ipus += [s.end_s - s.start_s for s in floor]
         for a, b in zip(floor, floor[1:], strict=False):
             (pauses if a.speaker == b.speaker else ftos).append(b.start_s - a.end_s)
-    return {"ipu_median_s": float(np.median(ipus)), "pause_median_s": float(np.median(pauses)),
-            "fto_mean_ms": 1000 * float(np.mean(ftos)), "backchannels_per_s": n_bc / sum(ipus)}
+    nan = float("nan")  # none of them: nan, without numpy's "Mean of empty slice" warning
+    return {"ipu_median_s": float(np.median(ipus)),
+            "pause_median_s": float(np.median(pauses)) if pauses else nan,
+            "fto_mean_ms": 1000 * float(np.mean(ftos)) if ftos else nan,
+            "backchannels_per_s": n_bc / sum(ipus)}
 
 
 def conversation_style(cfg: SynthConfig, seed: int | np.random.SeedSequence) -> ConversationStyle:

@@ -316,6 +316,21 @@ def test_a_p_yield_too_small_to_calibrate_is_refused() -> None:
     assert replace(PRESETS["fisher-like"], p_yield=0.01).p_yield == 0.01
 
 
+def test_an_event_the_process_never_makes_keeps_its_centre() -> None:
+    """p_yield 1 with a 60 s FTO never pauses (every IPU hands over, none reads as a
+    backchannel): the calibration's pause median was nan, with numpy's "Mean of empty slice"
+    warnings, and every speaker's recorded pause_median_s a null in the manifest."""
+    import warnings
+
+    cfg = load_config("fisher-like", p_yield=1.0, fto_mean_ms=60_000.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        centres = population_centres(cfg)
+    assert centres.pause_median_s == PRESETS["fisher-like"].pause_median_s  # uncalibrated
+    record = conversation_style(cfg, 0).record(cfg, centres)
+    assert all(np.isfinite(s["pause_median_s"]) for s in record["speakers"])
+
+
 def test_pairs_given_as_lists_are_the_tuples_of_the_preset() -> None:
     """rate_wpm=[150, 190] (a keyword, or a manifest's JSON) validated but stayed a list:
     the build's calibration, cached by config, then raised "unhashable type: 'list'"."""
