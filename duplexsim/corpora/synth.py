@@ -407,7 +407,37 @@ def _centres(cfg: SynthConfig) -> Centres:
             if got["fto_mean_ms"] == got["fto_mean_ms"] else centres.fto_mean_ms,
             backchannels_per_s=centres.backchannels_per_s * cfg.backchannels_per_s
             / max(got["backchannels_per_s"], 1e-9) if cfg.backchannels_per_s > 0 else 0.0)
+    _check_realised(cfg, got)
     return centres
+
+
+# how far the calibrated process may land from a target before the config is refused: the
+# range edges each key allows on its own land within 15 % (backchannels_per_s 0.45: 0.39/s,
+# fto_mean_ms -750: 14 % fewer backchannels), the presets within 1.5 %
+_REALISED_TOLERANCE = 0.25
+
+
+def _check_realised(cfg: SynthConfig, got: dict[str, float]) -> None:
+    """Refuse a config whose calibrated process misses a target by more than a quarter: each
+    key in its range, together they can ask for what the process cannot make (ipu_sigma 10:
+    a 12 s IPU median for 1.3 s, as every IPU stops at 12 s; pause_sigma 10: a 0.25 s pause
+    median for 0.45 s; ipu_median_s 0.5 with backchannels_per_s 0.45: 0.15/s, no room to
+    backchannel in) and built a corpus that silently was not the configured one."""
+    from duplexsim.config.loader import FieldError, raise_errors
+
+    errors = []
+    for key, unit in (("ipu_median_s", "s"), ("pause_median_s", "s"),
+                      ("backchannels_per_s", "/s"), ("fto_mean_ms", "ms")):
+        want, real = float(getattr(cfg, key)), got[key]
+        if real != real:  # never made (see _centres): nothing to miss
+            continue
+        scale = cfg.fto_sd_ms if key == "fto_mean_ms" else want  # FTO: against its spread
+        if abs(real - want) > _REALISED_TOLERANCE * scale:
+            errors.append(FieldError(
+                key, f"the process makes {real:.3g} {unit} for {want:g} with the other "
+                "parameters", f"a combination it realises within {_REALISED_TOLERANCE:.0%} "
+                "(narrower ipu_sigma or pause_sigma; longer IPUs leave room for backchannels)"))
+    raise_errors(errors)
 
 
 def _pooled(timelines: list[list[Segment]]) -> dict[str, float]:

@@ -331,6 +331,21 @@ def test_an_event_the_process_never_makes_keeps_its_centre() -> None:
     assert all(np.isfinite(s["pause_median_s"]) for s in record["speakers"])
 
 
+def test_a_config_the_process_cannot_realise_is_refused(tmp_path, capsys) -> None:
+    """Each key in its range, pause_sigma 10 made pauses of 0.25 s (the shortest) for a
+    median of 0.45 s: the calibration moved the centre to 2.6 s and the corpus was built
+    without a word. The build is refused, naming the file and the key it misses."""
+    with pytest.raises(ConfigError, match=r"pause_median_s: the process makes 0.25 s for "
+                                          r"0.45 with the other parameters \(allowed: "):
+        population_centres(load_config("fisher-like", pause_sigma=10.0))
+    path = tmp_path / "wide.toml"
+    path.write_text("pause_sigma = 10.0\n")
+    assert main(["corpus", "build", "--config", str(path), "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: pause_median_s: the process makes" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "c").exists()
+
+
 def test_pairs_given_as_lists_are_the_tuples_of_the_preset() -> None:
     """rate_wpm=[150, 190] (a keyword, or a manifest's JSON) validated but stayed a list:
     the build's calibration, cached by config, then raised "unhashable type: 'list'"."""
