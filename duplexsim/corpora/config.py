@@ -172,8 +172,9 @@ class SynthConfig:
                 need(value(spread) < value(pooled), spread,
                      f"must be below {pooled} = {value(pooled)}, got {value(spread)}",
                      f"[0, {value(pooled)})", depends=(pooled,))
-        need(0 <= self.entrainment <= 1, "entrainment",
-             f"a correlation between partners, got {self.entrainment}", "[0, 1]")
+        # a number (a keyword "0.5" raised TypeError from '<=', True passed as 1)
+        need(finite_in(self.entrainment, 0, 1), "entrainment",
+             f"a correlation between partners, got {self.entrainment!r}", "[0, 1]")
         for f, low, high in (("rate_wpm", 80, 450), ("pitch", 0, 99)):  # espeak-ng's -s, -p
             pair: tuple[float, ...] = tuple(getattr(self, f))
             need(len(pair) == 2 and all(finite_in(x, low, high) for x in pair)

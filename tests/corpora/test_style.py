@@ -355,7 +355,8 @@ def test_pairs_given_as_lists_are_the_tuples_of_the_preset() -> None:
 
 @pytest.mark.parametrize(("key", "value"), [("yield_cue", "no"), ("telephone_band", 1),
                                             ("sample_rate_hz", 8000.0),
-                                            ("sample_rate_hz", True)])
+                                            ("sample_rate_hz", True),
+                                            ("entrainment", "0.5"), ("entrainment", True)])
 def test_keywords_of_the_wrong_type_are_refused(key: str, value: object) -> None:
     """A TOML file's types are checked by its reader, keywords were not: yield_cue="no"
     switched the cue on, sample_rate_hz=8000.0 went into the manifest as 8000.0."""
