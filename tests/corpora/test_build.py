@@ -13,7 +13,12 @@ from duplexsim.cli import main
 from duplexsim.corpora import CandorCorpus, FisherCorpus, default_dialogue, load_corpus
 from duplexsim.corpora.build import build_corpus
 from duplexsim.corpora.stats import corpus_stats, format_table
-from duplexsim.corpora.synth import conversation_style, load_config, population_centres
+from duplexsim.corpora.synth import (
+    conversation_style,
+    generate,
+    load_config,
+    population_centres,
+)
 
 HOURS = 40 / 3600  # two conversations of 20 s
 
@@ -53,6 +58,17 @@ def test_layout_and_reader(built) -> None:
         assert style["entrainment"] == cfg.entrainment and len(style["speakers"]) == 2
         a, b = style["speakers"]
         assert a["voice"] != b["voice"] and a["ipu_median_s"] > 0 and b["fto_sd_ms"] < 450
+    # ... and the style the audio was rendered with (generate's own record, its voices):
+    # the manifest's is redrawn from the seed, so the two agree only if both draw it alike
+    _, segments, meta = generate(cfg, np.random.SeedSequence(3, spawn_key=(0,)), built / "tts")
+    assert meta["style"] == m["dialogues"][0]["style"]
+    assert meta["voices"] == [f"{s['voice']}|p{s['pitch']}|s{s['rate_wpm']}"
+                              for s in m["dialogues"][0]["style"]["speakers"]]
+    read = corpus.dialogue(m["dialogues"][0]["id"]).segments  # (times written to the ms)
+    assert [(s.speaker, s.text, s.kind) for s in segments] == [
+        (s.speaker, s.text, s.kind) for s in read]
+    assert max(abs(a.start_s - b.start_s) + abs(a.end_s - b.end_s)
+               for a, b in zip(segments, read, strict=True)) <= 0.001 + 1e-9
     kinds = {s.kind for i in corpus.ids() for s in corpus.dialogue(i).segments}
     assert kinds == {"ipu", "backchannel"}
     tok = corpus.tokenizer()
