@@ -21,7 +21,7 @@ of 160 ms chunks, the learner on side A, turn actions):
   own other channel as actions) runs beside them;
 - **report**: reward and turn-taking statistics (overlap, gap, FTO, the learner's FTO and
   backchannels) as means with 95% bootstrap intervals over the cell's dialogues (episodes
-  of one dialogue are not independent: :func:`cluster_weights`), the corpus's own values, the
+  of one dialogue are not independent: ``resample.cluster_weights``), the corpus's own values, the
   generalisation gap (test minus train dialogues), whether PPO beats every baseline with
   non-overlapping CIs, and a reward-farming check (fixed policies vs the reference on test
   dialogues).
@@ -59,6 +59,7 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 from provenance import provenance  # the report line (command and commit)
+from resample import cluster_weights  # the two-level bootstrap over dialogues, then episodes
 
 import duplexsim  # noqa: F401  (registers duplexsim/TurnTaking-v0)
 from duplexsim.atomic import atomic_path, write_json, write_png, write_text
@@ -379,29 +380,6 @@ def tune_rule(cfg: Config, out: Path) -> dict[float, RulePolicy]:
                                           name="rule") for r in best.itertuples()}
 
 
-def cluster_weights(dialogues: Sequence[str], n_boot: int = N_BOOT, seed: int = 0
-                    ) -> np.ndarray:
-    """``[n_boot, episodes]``: how often each episode is drawn in each resample of the
-    two-level bootstrap, the dialogues with replacement, then the episodes of each drawn
-    dialogue with replacement (the hierarchical bootstrap of ``selfplay.boot_draws``).
-
-    A cell's episodes come from fewer dialogues than episodes (the 40 test-dialogue episodes
-    of docs/results/rl from 11 dialogues): episodes of one dialogue share its turn-taking,
-    and a t-interval over them as if independent was too narrow for a claim about held-out
-    dialogues. With one episode per dialogue this is the plain bootstrap over episodes."""
-    rng = np.random.default_rng(np.random.SeedSequence(seed))
-    labels = list(dialogues)
-    groups = [np.flatnonzero([x == d for x in labels]) for d in dict.fromkeys(labels)]
-    if not groups:
-        return np.zeros((n_boot, 0))
-    drawn = rng.multinomial(len(groups), np.full(len(groups), 1 / len(groups)), size=n_boot)
-    weights = np.zeros((n_boot, len(labels)))
-    for g, members in enumerate(groups):  # a dialogue drawn c times: c * m of its m episodes
-        weights[:, members] = rng.multinomial(drawn[:, g] * len(members),
-                                              np.full(len(members), 1 / len(members)))
-    return weights
-
-
 def ci95(values: pd.Series, dialogues: pd.Series, weights: np.ndarray | None = None
          ) -> tuple[float, float, float, int]:
     """Mean of the finite values, its 95% bootstrap interval over the dialogues
@@ -414,7 +392,7 @@ def ci95(values: pd.Series, dialogues: pd.Series, weights: np.ndarray | None = N
     if not ok.any():
         return float("nan"), float("nan"), float("nan"), 0
     if weights is None:
-        weights = cluster_weights(dialogues.tolist())
+        weights = cluster_weights(dialogues.tolist(), N_BOOT)
     w = weights[:, ok]
     total = w.sum(axis=1)
     draws = np.divide(w @ v[ok], total, out=np.full(len(w), np.nan), where=total > 0)
@@ -430,7 +408,8 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     for (set_name, delay, policy), g in df.groupby(["set", "delay_ms", "policy"], sort=False):
         row: dict[str, Any] = {"set": set_name, "delay_ms": delay, "policy": policy,
                                "episodes": len(g), "dialogues": g["dialogue"].nunique()}
-        weights = cluster_weights(g["dialogue"].tolist())  # the same draws for every column
+        # the same draws for every column
+        weights = cluster_weights(g["dialogue"].tolist(), N_BOOT)
         for col in ["reward", *STATS, *COUNTS, "bc_placed_share"]:
             mean, lo, hi, n = ci95(g[col], g["dialogue"], weights)
             row.update({col: mean, f"{col}_lo": lo, f"{col}_hi": hi,

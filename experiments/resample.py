@@ -1,0 +1,33 @@
+"""The two-level (cluster) bootstrap the experiment scripts share: which items each resample
+draws. Intervals from the draws are :mod:`duplexsim.metrics.intervals`' (it must not
+resample: the scripts know what their clusters are)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+
+import numpy as np
+
+
+def cluster_weights(clusters: Sequence[Hashable], n_boot: int,
+                    seed: int | np.random.Generator = 0) -> np.ndarray:
+    """``[n_boot, items]``: how often each item is drawn in each resample of the two-level
+    bootstrap, the clusters (``clusters[i]``: item ``i``'s) with replacement, then the items
+    of each drawn cluster with replacement (the hierarchical bootstrap of Saravanan et al.
+    2020, as ``selfplay.boot_draws``). ``seed``: an int, or a Generator to draw from.
+
+    Items of one cluster (episodes of one dialogue, blocks of one conversation) share it, and
+    resampling them as if independent gives too narrow an interval for a claim about other
+    clusters. With one item per cluster this is the plain bootstrap over items."""
+    rng = (seed if isinstance(seed, np.random.Generator)
+           else np.random.default_rng(np.random.SeedSequence(seed)))
+    labels = list(clusters)
+    groups = [np.flatnonzero([x == d for x in labels]) for d in dict.fromkeys(labels)]
+    if not groups:
+        return np.zeros((n_boot, 0))
+    drawn = rng.multinomial(len(groups), np.full(len(groups), 1 / len(groups)), size=n_boot)
+    weights = np.zeros((n_boot, len(labels)))
+    for g, members in enumerate(groups):  # a cluster drawn c times: c * m of its m items
+        weights[:, members] = rng.multinomial(drawn[:, g] * len(members),
+                                              np.full(len(members), 1 / len(members)))
+    return weights
