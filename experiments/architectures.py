@@ -24,14 +24,20 @@ Scored on the agent speakers (both sides in self-play, side A against a replay):
   the report counts these beside each median);
 - the failure signatures: zombie output (talks through the whole barge-in) and deafness
   (a partner IPU >= 1 s ends and nobody speaks for 2 s).
-The corpora's test splits are scored the same way (both channels as agents). 95% CIs by a
-block bootstrap: every conversation is cut into ``--block-s`` blocks (15 s) and blocks are
-resampled with replacement within a grid point (it keeps the dependence inside a block,
-not across blocks: optimistic when conversations differ a lot). TDM - SyncLLM differences
-are paired: the two architectures play the same seeds (against a replay, the same dialogue),
-so the block of one seed and position is resampled for both at once. "Nearer own corpus": in
-self-play at 0 ms, ``|x - other corpus| - |x - own corpus|`` for backchannels/min and FTO
-median, with its CI (resampling the agent's and both corpora's blocks).
+The corpora's test splits are scored the same way (both channels as agents). Statistics
+are pooled over ``--block-s`` blocks (15 s) of every conversation; 95% CIs by a two-level
+bootstrap (:func:`resampled`) within a grid point: the clusters with replacement, then the
+blocks of each drawn cluster with replacement. A cluster is a conversation (its seed), and
+against a replay the replayed dialogue: with more ``--seeds`` than test dialogues, seeds
+replay one dialogue again (``seed % dialogues``) and are one cluster; a corpus row's
+clusters are its dialogues. The resampled units are the clusters: below
+``intervals.MIN_BOOT_UNITS`` of them there is no CI (the value alone). (Blocks resampled as
+if independent gave intervals too narrow: a conversation's blocks are alike.) TDM - SyncLLM
+differences are paired: the two architectures play the same seeds (against a replay, the
+same dialogues), so a cluster, and within it the block of one seed and position, is drawn
+for both at once. "Nearer own corpus": in self-play at 0 ms, ``|x - other corpus| - |x -
+own corpus|`` for backchannels/min and FTO median, with its CI (resampling the agent's
+clusters and each corpus's dialogues).
 
 Writes ``OUT/conversations/*.npz`` (the played units, reused on rerun while the
 scenario and its agents' and corpora's files are the same), ``OUT/
@@ -49,6 +55,7 @@ and trains tiny TDM agents through ``duplexsim train`` on cards it writes, then 
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -57,12 +64,13 @@ import numpy as np
 import pandas as pd
 from cached import conversation_path  # the conversation cache, keyed by its inputs
 from provenance import provenance  # the report line (command and commit)
+from resample import cluster_weights  # the two-level bootstrap: clusters, then blocks
 from tqdm import tqdm
 
 from duplexsim.atomic import atomic_path, write_png, write_text
 from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
 from duplexsim.metrics.interruptions import barge_ins, turn_ends
-from duplexsim.metrics.intervals import percentile_intervals
+from duplexsim.metrics.intervals import MIN_BOOT_UNITS, percentile_intervals
 from duplexsim.metrics.turntaking import detect_events, event_durations, vad_from_units
 from duplexsim.tokens import FRAME_MS
 
@@ -128,19 +136,42 @@ def grid(plan: Plan) -> list[dict[str, Any]]:
             for s in range(plan.seeds)]
 
 
+def held_out_dialogues(plan: Plan) -> dict[str, list[str]]:
+    """Each corpus's test dialogue ids (all of them where it has no test split): the replay
+    partners' dialogues and the corpus rows' conversations."""
+    from duplexsim.corpora import load_corpus
+
+    out = {}
+    for c, p in CORPORA.items():
+        corpus = load_corpus(plan.corpora / p)
+        out[c] = corpus.ids("test") or corpus.ids()
+    return out
+
+
+def replayed(dialogues: dict[str, list[str]], corpus: str, seed: int) -> str:
+    """The test dialogue a replay partner plays at ``seed``: with more seeds than test
+    dialogues, seeds share one (one bootstrap cluster, :func:`cluster_of`)."""
+    return dialogues[corpus][seed % len(dialogues[corpus])]
+
+
+def cluster_of(cell: dict[str, Any], dialogues: dict[str, list[str]]) -> Hashable:
+    """A conversation's bootstrap cluster: against a replay the replayed dialogue (seeds
+    that replay the same one are not independent), otherwise its seed."""
+    if cell["partner"] == "replay":
+        return ("dialogue", replayed(dialogues, cell["corpus"], cell["seed"]))
+    return ("seed", cell["seed"])
+
+
 def simulate_all(plan: Plan) -> dict[str, np.ndarray]:
     """Every conversation's played units ``[2, T]`` (cached in OUT/conversations)."""
-    from duplexsim.corpora import load_corpus
     from duplexsim.sim import run
 
-    tests = {c: load_corpus(plan.corpora / p).ids("test") or load_corpus(plan.corpora / p).ids()
-             for c, p in CORPORA.items()}
+    tests = held_out_dialogues(plan)
     units = {}
     cells = grid(plan)
     for cell in tqdm(cells, desc="conversations", unit="conv"):
-        dialogue = tests[cell["corpus"]][cell["seed"] % len(tests[cell["corpus"]])]
         s = scenario(plan, cell["corpus"], cell["arch"], cell["partner"], cell["delay_ms"],
-                     cell["seed"], dialogue)
+                     cell["seed"], replayed(tests, cell["corpus"], cell["seed"]))
         path = conversation_path(plan.out, s)
         if not path.is_file():
             trace = run(s)
@@ -210,61 +241,83 @@ def statistics(parts: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-def bootstrap(parts: list[dict[str, Any]], n_boot: int, rng: np.random.Generator,
+Label = tuple[Hashable, int, int]
+"""A block's label: (its cluster, its conversation (seed; a corpus's dialogue index), its
+block index)."""
+
+
+def clusters(parts: dict[Label, dict[str, Any]]) -> int:
+    """How many clusters ``parts`` come from: the bootstrap's resampled units."""
+    return len({label[0] for label in parts})
+
+
+def resampled(sides: list[dict[Label, dict[str, Any]]], n_boot: int,
+              rng: np.random.Generator) -> np.ndarray:
+    """``[len(sides), n_boot, len(STATS)]`` statistics of each side's blocks in two-level
+    resamples (:func:`resample.cluster_weights`): the clusters with replacement, then the
+    blocks of each drawn cluster, each statistic pooled over the drawn blocks as the point
+    estimate is over all of them. One draw over the labels any side has serves every side
+    (a label several sides have is drawn for all at once: paired; a block only one side
+    has, of a conversation that ran longer, counts on that side only)."""
+    labels = list(dict.fromkeys(label for side in sides for label in side))
+    weights = cluster_weights([label[0] for label in labels], n_boot, rng).astype(int)
+    out = np.full((len(sides), n_boot, len(STATS)), np.nan)
+    for s, side in enumerate(sides):
+        have = [j for j, label in enumerate(labels) if label in side]
+        parts = [side[labels[j]] for j in have]
+        for i in range(n_boot):
+            pick = np.repeat(np.arange(len(have)), weights[i, have])
+            out[s, i] = list(statistics([parts[j] for j in pick]).values())
+    return out
+
+
+def bootstrap(parts: dict[Label, dict[str, Any]], n_boot: int, rng: np.random.Generator,
               ) -> np.ndarray:
-    """``[n_boot, len(STATS)]`` statistics of block resamples."""
-    out = np.full((n_boot, len(STATS)), np.nan)
-    for i in range(n_boot):
-        pick = rng.integers(0, len(parts), len(parts)) if parts else []
-        out[i] = list(statistics([parts[j] for j in pick]).values())
-    return out
+    """``[n_boot, len(STATS)]`` statistics of two-level resamples (:func:`resampled`)."""
+    return resampled([parts], n_boot, rng)[0]
 
 
-def paired_bootstrap(x: dict[tuple[int, int], dict[str, Any]],
-                     y: dict[tuple[int, int], dict[str, Any]], n_boot: int,
-                     rng: np.random.Generator) -> np.ndarray:
-    """``[n_boot, len(STATS)]`` differences ``statistics(x) - statistics(y)`` of paired block
-    resamples: ``x`` and ``y`` map (seed, block index) to a block, and a label both have is
-    drawn for both at once; a block only one has (a conversation that ran longer) is
-    resampled on its own side."""
-    shared = [label for label in x if label in y]
-    alone = [[b for label, b in d.items() if label not in other] for d, other in ((x, y), (y, x))]
-    out = np.full((n_boot, len(STATS)), np.nan)
-    for i in range(n_boot):
-        pick = [shared[j] for j in rng.integers(0, len(shared), len(shared))]
-        sides = [[d[label] for label in pick] + [rest[j] for j in rng.integers(0, len(rest),
-                                                                               len(rest))]
-                 for d, rest in zip((x, y), alone, strict=True)]
-        first, second = (list(statistics(parts).values()) for parts in sides)
-        out[i] = np.subtract(first, second)
-    return out
+def paired_bootstrap(x: dict[Label, dict[str, Any]], y: dict[Label, dict[str, Any]],
+                     n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """``[n_boot, len(STATS)]`` differences ``statistics(x) - statistics(y)`` of paired
+    two-level resamples (:func:`resampled`): the clusters both played are drawn for both
+    at once, and within a drawn cluster the blocks of the same seed and position."""
+    first, second = resampled([x, y], n_boot, rng)
+    return first - second
 
 
 def score(plan: Plan, units: dict[str, np.ndarray], silence: set[int],
-          corpus_vads: dict[str, list[np.ndarray]]) -> tuple[pd.DataFrame, dict, dict]:
+          corpus_vads: dict[str, list[np.ndarray]], dialogues: dict[str, list[str]],
+          ) -> tuple[pd.DataFrame, dict, dict]:
     """Summary rows (point, CI) per grid point and corpus; the bootstrap draws by key; the
-    blocks by key, each labelled (seed, block index)."""
+    blocks by key, each labelled (cluster, seed, block index) (:data:`Label`; corpus
+    blocks: (dialogue, dialogue index, block index)). ``dialogues``: each corpus's test
+    dialogue ids, the replays' (:func:`replayed`); ``corpus_vads[c]``: their VAD."""
     rng = np.random.default_rng(np.random.SeedSequence(0))
-    labelled: dict[tuple, dict[tuple[int, int], dict[str, Any]]] = {}
+    labelled: dict[tuple, dict[Label, dict[str, Any]]] = {}
     for cell in grid(plan):
         name = scenario(plan, cell["corpus"], cell["arch"], cell["partner"], cell["delay_ms"],
                         cell["seed"], "").name
         agents = (0,) if cell["partner"] == "replay" else (0, 1)
         vad = vad_from_units(units[name], silence)
         key = (cell["corpus"], cell["arch"], cell["partner"], cell["delay_ms"])
+        cluster = cluster_of(cell, dialogues)
         labelled.setdefault(key, {}).update(
-            ((cell["seed"], k), b) for k, b in enumerate(blocks(vad, agents, plan)))
-    groups = {key: list(parts.values()) for key, parts in labelled.items()}
+            ((cluster, cell["seed"], k), b) for k, b in enumerate(blocks(vad, agents, plan)))
     for corpus, vads in corpus_vads.items():
-        groups[(corpus, "corpus", "corpus", -1)] = [b for v in vads
-                                                   for b in blocks(v, (0, 1), plan)]
+        labelled[(corpus, "corpus", "corpus", -1)] = {
+            (("dialogue", i), i, k): b for i, v in enumerate(vads)
+            for k, b in enumerate(blocks(v, (0, 1), plan))}
     rows, draws = [], {}
-    for key, parts in groups.items():
+    for key, labelled_parts in labelled.items():
+        parts = list(labelled_parts.values())
         point = statistics(parts)
-        draws[key] = bootstrap(parts, plan.n_boot, rng)
-        lo, hi = percentile_intervals(draws[key], len(parts))
+        draws[key] = bootstrap(labelled_parts, plan.n_boot, rng)
+        n_clusters = clusters(labelled_parts)
+        lo, hi = percentile_intervals(draws[key], n_clusters)
         row = dict(zip(("corpus", "arch", "partner", "delay_ms"), key, strict=True))
-        row.update({"blocks": len(parts), "transitions": sum(len(p["fto"]) for p in parts),
+        row.update({"clusters": n_clusters, "blocks": len(parts),
+                    "transitions": sum(len(p["fto"]) for p in parts),
                     "barge_ins": sum(len(p["zombie"]) for p in parts),
                     "recovery_censored": sum(p["recovery_censored"] for p in parts),
                     "turn_ends": sum(len(p["deaf"]) for p in parts)})
@@ -277,9 +330,10 @@ def score(plan: Plan, units: dict[str, np.ndarray], silence: set[int],
 
 
 def differences(plan: Plan, labelled: dict, summary: pd.DataFrame) -> pd.DataFrame:
-    """TDM - SyncLLM per corpus, partner and delay, CIs from paired block resamples
-    (:func:`paired_bootstrap`: the two architectures played the same seeds); NaN where a
-    side has fewer than ``intervals.MIN_BOOT_UNITS`` blocks, as in :func:`score`."""
+    """TDM - SyncLLM per corpus, partner and delay, CIs from paired two-level resamples
+    (:func:`paired_bootstrap`: the two architectures played the same seeds, against a
+    replay the same dialogues); NaN where a side has fewer than
+    ``intervals.MIN_BOOT_UNITS`` clusters, as in :func:`score`."""
     rng = np.random.default_rng(np.random.SeedSequence(0).spawn(1)[0])  # not score's stream
     rows = []
     point = summary.set_index(["corpus", "arch", "partner", "delay_ms"])
@@ -287,11 +341,11 @@ def differences(plan: Plan, labelled: dict, summary: pd.DataFrame) -> pd.DataFra
         for partner in PARTNERS:
             for delay in (plan.delays if partner != "self-offset" else plan.delays[:1]):
                 t, s = (corpus, "tdm", partner, delay), (corpus, "syncllm", partner, delay)
-                # resampled units: the blocks of the side with fewer (each side's
-                # statistic is over its own blocks; paired ones count once)
+                # resampled units: the clusters of the side with fewer (paired ones
+                # count once)
                 lo, hi = percentile_intervals(paired_bootstrap(labelled[t], labelled[s],
                                                                plan.n_boot, rng),
-                                              min(len(labelled[t]), len(labelled[s])))
+                                              min(clusters(labelled[t]), clusters(labelled[s])))
                 row = {"corpus": corpus, "partner": partner, "delay_ms": delay}
                 for i, stat in enumerate(STATS):
                     row[f"d_{stat}"] = point.loc[t, stat] - point.loc[s, stat]
@@ -302,8 +356,9 @@ def differences(plan: Plan, labelled: dict, summary: pd.DataFrame) -> pd.DataFra
 
 def nearer(draws: dict, summary: pd.DataFrame) -> pd.DataFrame:
     """Self-play at 0 ms: is each agent nearer its own corpus than the other one? The
-    margin's CI is NaN where the agent or a corpus has fewer than
-    ``intervals.MIN_BOOT_UNITS`` blocks, as in :func:`score`."""
+    margin's CI (each draw: the agent's clusters, and each corpus's dialogues, resampled on
+    their own) is NaN where the agent or a corpus has fewer than
+    ``intervals.MIN_BOOT_UNITS`` clusters, as in :func:`score`."""
     point = summary.set_index(["corpus", "arch", "partner", "delay_ms"])
     rows = []
     for corpus in CORPORA:
@@ -318,8 +373,8 @@ def nearer(draws: dict, summary: pd.DataFrame) -> pd.DataFrame:
                 x, own, oth = (point.loc[k, stat] for k in (key, own_key, other_key))
                 d = draws[key][:, i]
                 margin = np.abs(d - draws[other_key][:, i]) - np.abs(d - draws[own_key][:, i])
-                # resampled units: the blocks of the agent or corpus with the fewest
-                n = min(int(point.loc[k, "blocks"]) for k in (key, own_key, other_key))
+                # resampled units: the clusters of the agent or corpus with the fewest
+                n = min(int(point.loc[k, "clusters"]) for k in (key, own_key, other_key))
                 lo, hi = percentile_intervals(margin[:, None], n)
                 rows.append({"agent": f"{corpus}{ARCHS[arch]}", "arch": arch,
                              "partner": partner, "statistic": stat,
@@ -335,7 +390,7 @@ def _cell(row: pd.Series, stat: str, digits: int = 0) -> str:
     v, lo, hi = row[stat], row[f"{stat}_lo"], row[f"{stat}_hi"]
     if not np.isfinite(v):
         return "-"
-    if not np.isfinite(lo):  # no CI (fewer than MIN_BOOT_UNITS blocks): not "[nan, nan]"
+    if not np.isfinite(lo):  # no CI (fewer than MIN_BOOT_UNITS clusters): not "[nan, nan]"
         return f"{v:.{digits}f}"
     return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
@@ -350,9 +405,12 @@ def report(plan: Plan, summary: pd.DataFrame, diffs: pd.DataFrame, near: pd.Data
     lines = ["# Architectures: SyncLLM vs TDM", "", command, "",
              f"{plan.seeds} seed(s) x {plan.duration_s:g} s per grid point, chunk "
              f"{plan.chunk_ms} ms, TDM slice {plan.slice_ms} ms, temperature {plan.temperature:g}, "
-             f"ideal network with the one-way delay both ways, decision lead 1. 95% CIs: block "
-             f"bootstrap ({plan.block_s:g} s blocks, {plan.n_boot} resamples; TDM - SyncLLM "
-             f"resamples paired by seed and block). Recovery in chunks "
+             f"ideal network with the one-way delay both ways, decision lead 1. 95% CIs: two-level "
+             f"bootstrap, {plan.n_boot} resamples of the conversations (against a replay: "
+             f"the replayed dialogues, seeds that replay one dialogue count once; corpus: "
+             f"its dialogues), then of the {plan.block_s:g} s blocks within each; TDM - "
+             f"SyncLLM resamples paired by conversation and block. No CI (the value alone) "
+             f"over fewer than {MIN_BOOT_UNITS} conversations or dialogues. Recovery in chunks "
              f"= ms / {plan.chunk_ms}, in slices = ms / {plan.slice_ms}; 'censored': the "
              "barge-ins whose interrupted IPU ran to the end of the conversation, left out "
              "of the recovery median (their recovery is only a lower bound).", ""]
@@ -431,12 +489,13 @@ def run_plan(plan: Plan, command: str) -> Path:
     units = simulate_all(plan)
     first = load_corpus(plan.corpora / CORPORA["fisher"])
     silence = set(first.tokenizer().silence_units)
+    dialogues = held_out_dialogues(plan)
     corpus_vads = {}
     for c, p in CORPORA.items():
         corpus = load_corpus(plan.corpora / p)
-        ids = corpus.ids("test") or corpus.ids()
-        corpus_vads[c] = [vad_from_units(corpus.dialogue(i).units, silence) for i in ids]
-    summary, draws, labelled = score(plan, units, silence, corpus_vads)
+        corpus_vads[c] = [vad_from_units(corpus.dialogue(i).units, silence)
+                          for i in dialogues[c]]
+    summary, draws, labelled = score(plan, units, silence, corpus_vads, dialogues)
     diffs, near = differences(plan, labelled, summary), nearer(draws, summary)
     for name, table in (("summary", summary), ("differences", diffs), ("nearer", near)):
         with atomic_path(plan.out / f"{name}.csv") as tmp:
@@ -489,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="conversations per grid point (seeds 0..N-1)")
     parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=60.0)
     parser.add_argument("--block-s", type=number(0, 86_400, low_open=True), default=15.0,
-                        help="bootstrap block length (s)")
+                        help="block length (s): the inner level of the bootstrap")
     parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000)
     parser.add_argument("--temperature", type=number(0, 100), default=1.0)
     parser.add_threads()

@@ -1,5 +1,7 @@
-"""experiments/architectures.py: TDM - SyncLLM differences resample the blocks both
-architectures played at the same seed and position together (paired)."""
+"""experiments/architectures.py: CIs from a two-level bootstrap, the conversations (against
+a replay the replayed dialogues; corpus rows: the dialogues), then the blocks within each;
+TDM - SyncLLM differences resample the clusters, and within them the blocks of the same seed
+and position, of both architectures together (paired)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from duplexsim.metrics.intervals import percentile_intervals
 
 ROOT = Path(__file__).parents[2]
 SILENCE = 0
@@ -29,7 +33,12 @@ def conversation(share: list[float], extra: float, frames: int) -> np.ndarray:
     return units
 
 
-def test_differences_are_paired_by_seed_and_block(tmp_path: Path) -> None:
+def dialogue_ids(n: int) -> dict[str, list[str]]:
+    """``n`` made-up test dialogue ids per corpus (the replays' clusters)."""
+    return {c: [f"d{i}" for i in range(n)] for c in ("fisher", "candor")}
+
+
+def test_differences_are_paired_by_cluster_and_block(tmp_path: Path) -> None:
     """The blocks' speech shares differ a lot from block to block (0.1 to 0.8) and TDM
     speaks 0.05 more in every block than SyncLLM at the same seed and position: paired, the
     difference's CI is 0.05 (it was about +-0.2 wide from two independent resamples)."""
@@ -39,7 +48,7 @@ def test_differences_are_paired_by_seed_and_block(tmp_path: Path) -> None:
         corpora=tmp_path,
         out=tmp_path,
         delays=(0,),
-        seeds=4,
+        seeds=6,
         duration_s=60.0,
         block_s=15.0,
         n_boot=200,
@@ -55,7 +64,7 @@ def test_differences_are_paired_by_seed_and_block(tmp_path: Path) -> None:
         units[name] = conversation(
             shares[cell["seed"]], 0.05 if cell["arch"] == "tdm" else 0, frames
         )
-    summary, _, labelled = arch.score(plan, units, {SILENCE}, {})
+    summary, _, labelled = arch.score(plan, units, {SILENCE}, {}, dialogue_ids(plan.seeds))
     diffs = arch.differences(plan, labelled, summary)
     assert len(diffs) == 2 * 3  # corpora x (self, replay, self-offset) at 0 ms
     for stat in ("d_speech_share", "d_speech_share_lo", "d_speech_share_hi"):
@@ -67,10 +76,11 @@ def test_differences_are_paired_by_seed_and_block(tmp_path: Path) -> None:
 
 
 def _scored(arch, tmp_path: Path, rng: np.random.Generator, seeds: int, tdm_blocks: int,
-            syncllm_blocks: int, tdm_cut_off: bool = False):
+            syncllm_blocks: int, tdm_cut_off: bool = False, n_dialogues: int = 3):
     """A 0 ms plan of ``seeds`` 60 s seeds (15 s blocks) and ``arch.score`` of made-up
     conversations: each TDM one ``tdm_blocks`` blocks of speech shares (A 5 points higher),
-    each SyncLLM one ``syncllm_blocks``; three 4-block conversations per corpus.
+    each SyncLLM one ``syncllm_blocks``; ``n_dialogues`` 4-block test dialogues per corpus
+    (the replays': seed ``s`` replays dialogue ``s % n_dialogues``).
     ``tdm_cut_off``: in each TDM conversation B barges in (2 s) on A, who talks on to the
     last frame (a censored recovery)."""
     from duplexsim.metrics.turntaking import vad_from_units
@@ -90,33 +100,42 @@ def _scored(arch, tmp_path: Path, rng: np.random.Generator, seeds: int, tdm_bloc
             units[name][0, -150:] = 1
             units[name][1, -100:-50] = 1
     corpus_vads = {c: [vad_from_units(conversation(list(rng.uniform(0.1, 0.8, 4)), 0,
-                                                   frames), {SILENCE}) for _ in range(3)]
+                                                   frames), {SILENCE})
+                       for _ in range(n_dialogues)]
                    for c in arch.CORPORA}
-    return plan, arch.score(plan, units, {SILENCE}, corpus_vads)
+    return plan, arch.score(plan, units, {SILENCE}, corpus_vads, dialogue_ids(n_dialogues))
 
 
-def test_differences_and_nearer_give_no_ci_over_fewer_than_five_blocks(tmp_path: Path) -> None:
-    """One 60 s seed is 4 blocks a side: every resample of 4 blocks stays within their
-    range, so differences() and nearer() give no CI (NaN), as score() does, and the report
-    shows the value alone; two seeds (8 blocks) give one. They passed no unit count and
-    gave a CI over any number of blocks."""
+def test_differences_and_nearer_give_no_ci_over_fewer_than_five_clusters(
+        tmp_path: Path) -> None:
+    """Four 60 s seeds are 16 blocks a side but 4 conversations: too few clusters for a CI,
+    so score(), differences() and nearer() give none (NaN; the report shows the value
+    alone), though the blocks alone were enough for one; five seeds (and five corpus
+    dialogues) give one. Four corpus dialogues leave nearer() without one."""
 
     arch = _architectures()
     rng = np.random.default_rng(0)
     got = {}
-    for seeds in (1, 2):
+    for seeds, n_dialogues in ((4, 5), (5, 5), (5, 4)):
         plan, (summary, draws, labelled) = _scored(arch, tmp_path, rng, seeds, tdm_blocks=4,
-                                                   syncllm_blocks=4)
+                                                   syncllm_blocks=4, n_dialogues=n_dialogues)
         diffs = arch.differences(plan, labelled, summary)
         near = arch.nearer(draws, summary)
-        got[seeds] = (diffs, near, arch.report(plan, summary, diffs, near, "cmd"))
-    (diffs1, near1, report1), (diffs2, near2, _) = got[1], got[2]
-    assert diffs1["d_speech_share_lo"].isna().all() and diffs1["d_speech_share"].notna().all()
-    assert diffs2["d_speech_share_lo"].notna().all()
-    assert near1["margin_lo"].isna().all() and not near1["ci_excludes_0"].any()
-    bc = near2["statistic"] == "bc_per_speaker_min"  # no transitions here: no FTO at all
-    assert near2.loc[bc, "margin_lo"].notna().all()
-    assert "[nan, nan]" not in report1
+        got[seeds, n_dialogues] = (summary, diffs, near,
+                                   arch.report(plan, summary, diffs, near, "cmd"))
+    summary4, diffs4, near4, report4 = got[4, 5]
+    agents4 = summary4[summary4["arch"] != "corpus"]
+    assert (agents4["blocks"] == 16).all() and (agents4["clusters"] == 4).all()
+    assert agents4["speech_share_lo"].isna().all() and agents4["speech_share"].notna().all()
+    assert diffs4["d_speech_share_lo"].isna().all() and diffs4["d_speech_share"].notna().all()
+    assert near4["margin_lo"].isna().all() and not near4["ci_excludes_0"].any()
+    assert "[nan, nan]" not in report4 and "No CI (the value alone) over fewer than 5" in report4
+    summary5, diffs5, near5, _ = got[5, 5]
+    assert summary5["speech_share_lo"].notna().all()
+    assert diffs5["d_speech_share_lo"].notna().all()
+    bc = near5["statistic"] == "bc_per_speaker_min"  # no transitions here: no FTO at all
+    assert near5.loc[bc, "margin_lo"].notna().all()
+    assert got[5, 4][2]["margin_lo"].isna().all()  # 4 corpus dialogues: no CI
 
 
 def test_report_counts_the_censored_recoveries_beside_the_medians(tmp_path: Path) -> None:
@@ -142,14 +161,52 @@ def test_report_counts_the_censored_recoveries_beside_the_medians(tmp_path: Path
     assert " | 1 / 0 | " in diff
 
 
-def test_a_difference_is_over_the_blocks_of_the_side_with_fewer(tmp_path: Path) -> None:
-    """Two seeds: TDM's conversations 4 blocks each (8), SyncLLM's 2 (4): the difference's
-    resampled units are the 4 of the side with fewer, too few for a CI; counted by the
-    side with more (8), it had one."""
+def test_seeds_that_replay_one_dialogue_are_one_cluster(tmp_path: Path) -> None:
+    """Six seeds but three test dialogues: against a replay seeds 0 and 3 (1 and 4, 2 and
+    5) replay one dialogue, so those rows, and their differences, rest on 3 clusters (no
+    CI), self-play on 6 (a CI)."""
 
     arch = _architectures()
-    rng = np.random.default_rng(0)
-    plan, (summary, _, labelled) = _scored(arch, tmp_path, rng, 2, tdm_blocks=4,
-                                           syncllm_blocks=2)
-    diffs = arch.differences(plan, labelled, summary)
-    assert diffs["d_speech_share"].notna().all() and diffs["d_speech_share_lo"].isna().all()
+    plan, (summary, _, labelled) = _scored(arch, tmp_path, np.random.default_rng(0), 6,
+                                           tdm_blocks=4, syncllm_blocks=4, n_dialogues=3)
+    agents = summary[summary["arch"] != "corpus"].set_index("partner")
+    assert (agents.loc["replay", "clusters"] == 3).all()
+    assert (agents.loc["self", "clusters"] == 6).all()
+    assert agents.loc["replay", "speech_share_lo"].isna().all()
+    assert agents.loc["self", "speech_share_lo"].notna().all()
+    diffs = arch.differences(plan, labelled, summary).set_index("partner")
+    assert diffs.loc["replay", "d_speech_share_lo"].isna().all()
+    assert diffs.loc["self", "d_speech_share_lo"].notna().all()
+
+
+def test_the_interval_is_over_conversations_not_their_blocks(tmp_path: Path) -> None:
+    """Six conversations of four 15 s blocks against a replay; A's speech share differs
+    from conversation to conversation (0.1 to 0.8) and hardly within one (+-0.01).
+    Resampled as independent blocks (24 units) the interval is far too narrow for a claim
+    about other conversations; over the conversations, then their blocks, it is more than
+    twice as wide, and the point estimate (pooled over the blocks) is the same."""
+    arch = _architectures()
+    plan = arch.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path, delays=(0,), seeds=6,
+                     duration_s=60.0, block_s=15.0, n_boot=1000)
+    frames = int(plan.block_s * 1000 / arch.FRAME_MS)
+    rng = np.random.default_rng(1)
+    level = dict(enumerate(np.linspace(0.1, 0.8, plan.seeds)))
+    units = {}
+    for cell in arch.grid(plan):
+        name = arch.scenario(plan, cell["corpus"], cell["arch"], cell["partner"],
+                             cell["delay_ms"], cell["seed"], "").name
+        units[name] = conversation(list(level[cell["seed"]] + rng.uniform(-0.01, 0.01, 4)),
+                                   0, frames)
+    summary, _, labelled = arch.score(plan, units, {SILENCE}, {}, dialogue_ids(plan.seeds))
+    key = ("fisher", "syncllm", "replay", 0)
+    parts = labelled[key]
+    row = summary.set_index(["corpus", "arch", "partner", "delay_ms"]).loc[key]
+    assert (row["clusters"], row["blocks"]) == (6, 24)
+    assert row["speech_share"] == arch.statistics(list(parts.values()))["speech_share"]
+    assert row["speech_share"] == pytest.approx(np.mean(list(level.values())), abs=0.01)
+    # the old resampling: every block its own unit
+    one_each = {(label, 0, 0): b for label, b in parts.items()}
+    draws = arch.bootstrap(one_each, plan.n_boot, np.random.default_rng(0))
+    lo, hi = percentile_intervals(draws, len(one_each))
+    i = arch.STATS.index("speech_share")
+    assert row["speech_share_hi"] - row["speech_share_lo"] > 2 * (hi[i] - lo[i])
