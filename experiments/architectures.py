@@ -89,7 +89,9 @@ class Plan:
     corpora: Path
     out: Path
     delays: tuple[int, ...] = (0, 160, 240, 480)
-    seeds: int = 3
+    seeds: int = 6
+    """Conversations per grid point: 6, as an interval needs ``intervals.MIN_BOOT_UNITS``
+    (5) clusters (with 3, the default until 2026-12-07, no agent row had one)."""
     duration_s: float = 60.0
     chunk_ms: int = 200
     slice_ms: int = 1200
@@ -544,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delays", type=number(0, 600_000, integer=True), nargs="+",
                         default=[0, 160, 240, 480],
                         help="one-way delays (ms, distinct); the first is self-offset's")
-    parser.add_argument("--seeds", type=number(1, 100_000, integer=True), default=3,
+    parser.add_argument("--seeds", type=number(1, 100_000, integer=True), default=Plan.seeds,
                         help="conversations per grid point (seeds 0..N-1)")
     parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=60.0)
     parser.add_argument("--block-s", type=number(0, 86_400, low_open=True), default=15.0,
