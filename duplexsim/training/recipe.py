@@ -244,10 +244,16 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self, data: StageData) -> float:
+        """The plain mean next-token loss over every non-pad target of the stage's fixed
+        validation batches (each batch weighs by its targets, as :meth:`step` weighs its
+        micro-batches: a mean of the batches' means weighed a batch of short rows as much as
+        one of full rows)."""
         self.model.eval()
-        losses = [float(self.loss(data.batch(10**6 + i, progress=1.0)))
-                  for i in range(self.card.train.val_batches)]
-        val = sum(losses) / len(losses)
+        batches = [data.batch(10**6 + i, progress=1.0) for i in range(self.card.train.val_batches)]
+        weights = [self.target_weight(b) for b in batches]
+        total = math.fsum(weights)
+        val = math.fsum(float(self.loss(b)) * w for b, w in zip(batches, weights, strict=True)
+                        ) / total if total > 0 else math.nan
         self.check_finite(torch.tensor(val), "validation loss", self.run.step)
         return val
 

@@ -710,3 +710,34 @@ def test_a_mapped_check_of_a_checkpoint_reads_what_a_resume_reads(tmp_path) -> N
     legacy.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="legacy.pt: corrupt checkpoint"):
         load_checkpoint(legacy, card.to_dict(), None, mmap=True)
+
+
+def test_the_validation_loss_is_the_mean_over_all_its_targets(tmp_path) -> None:
+    """Validation averaged its batches' means, so a batch of short rows (stage 1 starts at a
+    random segment: a row may hold 5 targets, the rest padding) weighed as much as a batch
+    of full ones: 4.758 against a per-target 4.663 on a trained tiny agent's stage 1 (review).
+    Two batches of one row each now give the loss of one batch of both rows."""
+    import dataclasses
+
+    card = tiny_card(steps=2)
+    dialogues = synthetic_dialogues()
+    vocab, tok = make_vocab(card, dialogues)
+    val = build_data(card, vocab, tok, dialogues[:2], dialogues[2:])[1]
+    full = val["stage3"].batch(0, n_seqs=2)
+    short = full.clone()
+    short[0, 6:] = vocab.pad  # 5 targets, then padding
+    rows = [short[:1], full[1:]]
+
+    class Fixed:  # the same two rows, as two validation batches or as one
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def batch(self, step: int, micro: int = 0, rank: int = 0, progress: float = 0.0):
+            return rows[step - 10**6] if self.n == 2 else torch.cat(rows)
+
+    losses = []
+    for n in (1, 2):
+        c = dataclasses.replace(card, train=dataclasses.replace(card.train, val_batches=n))
+        trainer = Trainer(c, vocab, tmp_path / f"{n}", Dist(), progress=False)
+        losses.append(trainer.validate(Fixed(n)))  # type: ignore[arg-type]
+    assert losses[1] == pytest.approx(losses[0], rel=1e-6)
