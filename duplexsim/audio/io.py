@@ -82,7 +82,8 @@ def audio_duration_s(path: str | Path) -> float | None:
         fields = _sphere_header(path)
         if fields is not None:
             return int(fields["sample_count"]) / int(fields["sample_rate"])
-        return float(sf.info(str(path)).duration)
+        with path.open("rb") as fh:  # a file object: see read_audio
+            return float(sf.info(fh).duration)
     except (OSError, RuntimeError, KeyError, ValueError, ZeroDivisionError):
         return None
 
@@ -120,8 +121,15 @@ def read_audio(
     check_decodable(path)
     sphere = _sphere_header(path)
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as e:
+        # through a file object, not the path: given a path, libsndfile takes a macOS
+        # resource fork ``._<name>`` beside the file (a copy from a Mac leaves one) for the
+        # file's own and reads a header-less MP3 as Sound Designer II ("bad data offset")
+        with path.open("rb") as fh:
+            data, sr = sf.read(fh, dtype="float32", always_2d=True)
+    except sf.LibsndfileError as e:  # its str names the file object: the reason alone
+        raise AudioError(f"{path}: not a readable sound file ({e.error_string.strip()})"
+                         ) from None
+    except RuntimeError as e:
         raise AudioError(f"{path}: not a readable sound file ({e})") from None
     wave = np.ascontiguousarray(data.T)
     finite = np.isfinite(wave)

@@ -10,7 +10,10 @@ fall-back to a turn-level one). Channels: ``processed/channel_map.json``
 (``{"L": speaker, "R": speaker}``, as CANDOR ships it) puts L on channel 0; without one,
 speakers are ordered by sorted id. Audio under ``processed/``: one mono file per speaker
 ``<speaker>.{wav,flac,mp3}`` (same sample rate), or exactly one 2-channel
-``.wav`` / ``.flac`` / ``.mp3`` (CANDOR's ``<uuid>.mp3``, 48 kHz).
+``.wav`` / ``.flac`` / ``.mp3`` (CANDOR's ``<uuid>.mp3``, 48 kHz); dot-files (macOS's
+``._<name>.mp3`` resource forks, ``.DS_Store``) are not sound files. The reader's root is
+the folder holding the ``<uuid>/`` folders, not the release's top folder above it: given
+that, the error names the folder to point it at (:func:`nested_root_hint`).
 """
 
 from __future__ import annotations
@@ -119,6 +122,21 @@ def write_transcript(path: str | Path, segments: list[Segment],
                         s.kind])
 
 
+def nested_root_hint(root: Path) -> str:
+    """The error line for a ``root`` that holds no ``<uuid>/transcription/`` folders while a
+    subfolder does (the release's top folder, e.g. ``CANDOR/`` above ``files/``), naming
+    the folder to point the reader at; "" for any other folder."""
+    subs = sorted({p.parent.parent for p in root.glob("*/*/transcription")
+                   if p.is_dir() and not p.parent.parent.name.startswith(".")})
+    if not subs:
+        return ""
+    where = (f"point the reader at {subs[0]}" if len(subs) == 1 else
+             f"point the reader at one of {', '.join(map(str, subs))} (or move their <uuid>/ "
+             "folders into one)")
+    return (f"{root}: no CANDOR conversations (<uuid>/transcription/) here, but one folder "
+            f"down: {where}")
+
+
 class CandorCorpus:
     """Every conversation folder under ``root`` that has a transcription/ folder."""
 
@@ -136,6 +154,7 @@ class CandorCorpus:
         self._dirs = {p.parent.name: p.parent for p in sorted(self.root.glob("*/transcription"))}
         if not self._dirs:
             raise CorpusFormatError(
+                nested_root_hint(self.root) or
                 f"{self.root}: empty corpus: no <conversation>/transcription/ folders")
 
     def ids(self, split: str | None = None) -> list[str]:
@@ -175,9 +194,11 @@ class CandorCorpus:
         return order
 
     def audio_files(self, id: str) -> list[Path]:
-        """The sound files in call ``id``'s ``processed/`` folder, sorted ([] without one)."""
+        """The sound files in call ``id``'s ``processed/`` folder, sorted ([] without one);
+        not dot-files (a macOS copy leaves a ``._<uuid>.mp3`` resource fork beside each
+        file: no sound, and a second file made the 2-channel one ambiguous)."""
         return sorted(p for p in (self._folder(id) / "processed").glob("*")
-                      if p.suffix in AUDIO_EXTS)
+                      if p.suffix in AUDIO_EXTS and not p.name.startswith("."))
 
     def source_files(self, id: str) -> list[Path]:
         """The files conversation ``id`` is read from: its transcript, its channel map if

@@ -251,6 +251,7 @@ def open_corpus(root: str | Path, built: bool = True):
     if kind:
         return fisher.FisherCorpus(root) if kind == "Fisher" else candor.CandorCorpus(root)
     kinds = "a duplexsim corpus with manifest.json, " if built else ""
-    raise CorpusFormatError(
-        f"{root}: empty corpus directory or unknown layout (allowed: {kinds}"
+    raise CorpusFormatError(  # the release's top folder instead of the one it unpacks into
+        candor.nested_root_hint(root)
+        or f"{root}: empty corpus directory or unknown layout (allowed: {kinds}"
         "Fisher fe_03_*.txt + audio, CANDOR <uuid>/transcription/*.csv)")

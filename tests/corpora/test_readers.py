@@ -311,20 +311,20 @@ def test_candor_channel_map_puts_l_on_channel_0(tmp_path) -> None:
         CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False)
 
 
-def test_candor_reads_a_release_folder_as_shipped(tmp_path) -> None:
-    """A conversation as BetterUp ships it: processed/ holds the stereo 48 kHz <uuid>.mp3,
-    channel_map.json, the videos <uuid>.mp4 and <user id>.mp4 (a speaker's name with a
-    video's extension: not their audio) and thumbnail.png; the transcript's columns are
-    pandas' (interval empty on the first row, booleans as True/False, an empty
-    utterance); metadata.json, survey.csv and raw/ lie beside transcription/."""
+RELEASE_UUID, RELEASE_L, RELEASE_R = ("0020a0c5-1658-4747-99c1-2839e736b481",
+                                      "5fa072f4f4aa580b63834357", "5a73899f9cdd1800017786f0")
+
+
+def _candor_release(root):
+    """One conversation as BetterUp ships it, in ``root/<uuid>/``; its stereo audio, the
+    right speaker 12 dB louder."""
     import soundfile as sf
 
-    uuid, left, right = ("0020a0c5-1658-4747-99c1-2839e736b481", "5fa072f4f4aa580b63834357",
-                         "5a73899f9cdd1800017786f0")
-    conv = tmp_path / uuid
+    uuid, left, right = RELEASE_UUID, RELEASE_L, RELEASE_R
+    conv = root / uuid
     for folder in ("processed", "transcription", "raw"):
         (conv / folder).mkdir(parents=True)
-    wave = _tone(3, 48000) * np.array([[1.0], [4.0]])  # the right speaker 12 dB louder
+    wave = _tone(3, 48000) * np.array([[1.0], [4.0]])
     sf.write(conv / "processed" / f"{uuid}.mp3", wave.T, 48000, format="MP3")
     for video in (uuid, left, right):
         (conv / "processed" / f"{video}.mp4").write_bytes(b"\0\0\0\x18ftypmp42")
@@ -337,6 +337,16 @@ def test_candor_reads_a_release_folder_as_shipped(tmp_path) -> None:
         f"n_words\n0,{right},0.34,1.20,\"Hi. How are you?\",,0.86,1,True,False,4\n"
         f"1,{left},1.00,2.10,hey I'm good.,-0.2,1.1,0,False,True,3\n"
         f"2,{right},2.30,2.90,,0.2,0.6,0,False,False,0\n")
+    return conv
+
+
+def test_candor_reads_a_release_folder_as_shipped(tmp_path) -> None:
+    """A conversation as BetterUp ships it: processed/ holds the stereo 48 kHz <uuid>.mp3,
+    channel_map.json, the videos <uuid>.mp4 and <user id>.mp4 (a speaker's name with a
+    video's extension: not their audio) and thumbnail.png; the transcript's columns are
+    pandas' (interval empty on the first row, booleans as True/False, an empty
+    utterance); metadata.json, survey.csv and raw/ lie beside transcription/."""
+    conv, uuid = _candor_release(tmp_path), RELEASE_UUID
     corpus = open_corpus(tmp_path)
     assert isinstance(corpus, CandorCorpus) and corpus.ids() == [uuid]
     d = corpus.dialogue(uuid)
@@ -348,6 +358,43 @@ def test_candor_reads_a_release_folder_as_shipped(tmp_path) -> None:
     assert corpus.source_files(uuid) == [
         conv / "transcription" / "transcript_audiophile.csv",
         conv / "processed" / "channel_map.json", conv / "processed" / f"{uuid}.mp3"]
+
+
+def test_candor_ignores_macos_dot_files_beside_the_audio(tmp_path) -> None:
+    """A release copied from a Mac holds an AppleDouble ``._<name>`` beside each file and a
+    .DS_Store: ``._<uuid>.mp3`` counted as a second sound file ("found 2 sound files")."""
+    conv = _candor_release(tmp_path)
+    processed = conv / "processed"
+    for name in [p.name for p in processed.iterdir()]:
+        (processed / f"._{name}").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
+    (processed / ".DS_Store").write_bytes(b"\0\0\0\x01Bud1")
+    corpus = CandorCorpus(tmp_path)
+    assert corpus.audio_files(RELEASE_UUID) == [processed / f"{RELEASE_UUID}.mp3"]
+    assert corpus.dialogue(RELEASE_UUID).audio.shape[0] == 2
+
+
+def test_the_candor_release_top_folder_names_the_folder_to_point_at(tmp_path, capsys) -> None:
+    """Pointed at the release's top folder (``CANDOR/``, the conversations in
+    ``CANDOR/files/<uuid>/``), the readers said "unknown layout"."""
+    from duplexsim.cli import main
+
+    top = tmp_path / "CANDOR"
+    _candor_release(top / "files")
+    (top / "README.md").write_text("CANDOR corpus\n")
+    line = (rf"^{top}: no CANDOR conversations \(<uuid>/transcription/\) here, but one folder "
+            rf"down: point the reader at {top}/files$")
+    with pytest.raises(CorpusFormatError, match=line):
+        open_corpus(top)
+    with pytest.raises(CorpusFormatError, match=line):
+        CandorCorpus(top)
+    assert main(["corpus", "stats", str(top)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"point the reader at {top}/files" in err, err
+    _candor_release(top / "files2")
+    with pytest.raises(CorpusFormatError, match=rf"point the reader at one of {top}/files, "
+                       rf"{top}/files2 \(or move their <uuid>/ folders into one\)$"):
+        open_corpus(top)
+    assert isinstance(open_corpus(top / "files"), CandorCorpus)
 
 
 BACKBITER = """turn_id,speaker,start,stop,utterance,backchannel,backchannel_count,\
