@@ -243,6 +243,28 @@ def test_fisher_reads_ldc_transcripts_and_u_law_sphere(tmp_path) -> None:
     np.testing.assert_allclose(d.audio, wave, atol=0.02)  # u-law's step near 0.4
 
 
+def test_fisher_11487s_known_transcript_error_is_corrected_as_lhotse_corrects_it(
+        tmp_path) -> None:
+    """LDC's fe_03_11487.txt has a line "31.09 234.06" that starts at 231.09 (lhotse's
+    recipe patches it): it was read as a 203 s segment, a turn gap statistics and units
+    took for speech. Only that call's line is corrected."""
+    trans = tmp_path / "fe_03_p2_tran" / "data" / "trans" / "114"
+    trans.mkdir(parents=True)
+    lines = ["# fe_03_11487.sph", "# Transcribed at the LDC", "",
+             "228.40 230.88 B: yeah i i think so ", "",
+             "31.09 234.06 A: and then we moved out to the coast ", "",
+             "234.51 235.30 B: oh ", ""]
+    (trans / "fe_03_11487.txt").write_text("".join(f"{line}\n" for line in lines))
+    (trans / "fe_03_11488.txt").write_text(  # the same times in another call: as written
+        "".join(f"{line}\n" for line in lines).replace("11487", "11488"))
+    corpus = FisherCorpus(tmp_path)
+    fixed = corpus.dialogue("fe_03_11487", audio=False).segments
+    assert [(s.speaker, s.start_s, s.end_s) for s in fixed] == [
+        (1, 228.4, 230.88), (0, 231.09, 234.06), (1, 234.51, 235.3)]
+    other = corpus.dialogue("fe_03_11488", audio=False).segments
+    assert (other[1].start_s, other[1].end_s) == (31.09, 234.06)
+
+
 def test_a_fisher_transcript_whose_header_names_another_call_is_an_error(tmp_path) -> None:
     """fe_03_00002.txt holding call 00001's transcript (copied or renamed) was read with
     call 00002's audio: another conversation's times and speakers, silently. LDC's first
