@@ -1,8 +1,9 @@
 """Read and write sound files; resample.
 
-Reads WAV / FLAC / uncompressed or u-law NIST SPHERE through soundfile. Fisher ships
-shorten-compressed SPHERE, which libsndfile cannot decode: that gets an error telling the
-user to convert with ``sph2pipe``. Writes are atomic (``duplexsim.atomic``).
+Reads WAV / FLAC / MP3 / uncompressed or u-law NIST SPHERE through soundfile. Fisher ships
+shorten-compressed SPHERE, which libsndfile cannot decode: that, and any other SPHERE file
+libsndfile refuses, gets an error telling the user to convert with ``sph2pipe``. Writes
+are atomic (``duplexsim.atomic``).
 Arrays are ``[channels, samples]`` float32 in [-1, 1].
 """
 
@@ -24,14 +25,39 @@ class AudioError(InputError):
     """A sound file that cannot be used as asked (names the file and what was expected)."""
 
 
+MAX_SPHERE_HEADER = 1 << 20
+"""Largest SPHERE header size taken as one (bytes; they are 1024, a few KiB at most)."""
+
+
 def _sphere_header(path: Path) -> dict[str, str] | None:
-    """The ``name -type value`` fields of a NIST SPHERE header, or None if not SPHERE."""
+    """The ``name -type value`` fields of a NIST SPHERE header, or None if not SPHERE.
+
+    Reads the header size its second line declares (``1024``, or more for a long header)
+    and the fields up to ``end_head``: what follows it is padding, not fields. A header
+    without a size (up to :data:`MAX_SPHERE_HEADER`) or an ``end_head`` is an
+    :class:`AudioError`."""
     with path.open("rb") as fh:
-        head = fh.read(1024)
-    if not head.startswith(b"NIST_1A"):
-        return None
-    return {parts[0]: parts[2] for line in head.decode("latin-1").splitlines()
-            if len(parts := line.split()) >= 3}
+        if fh.readline(16).rstrip(b"\r\n") != b"NIST_1A":
+            return None
+        size_line = fh.readline(16).strip()
+        size = int(size_line) if size_line.isdigit() else 0
+        if not fh.tell() < size <= MAX_SPHERE_HEADER:
+            raise AudioError(f"{path}:2: SPHERE header size {size_line.decode('latin-1')!r} "
+                             f"(allowed: the header's length in bytes, e.g. 1024, at most "
+                             f"{MAX_SPHERE_HEADER})")
+        head = fh.read(size - fh.tell())
+    fields: dict[str, str] = {}
+    for line in head.decode("latin-1").splitlines():
+        if line.strip() == "end_head":
+            return fields
+        if len(parts := line.split(None, 2)) == 3:  # a string value may hold spaces
+            fields[parts[0]] = parts[2].strip()
+    raise AudioError(f"{path}: SPHERE header without end_head in its {size} bytes (allowed: a "
+                     "whole header: copy or convert the file again)")
+
+
+SPHERE_COMPRESSIONS = ("shorten", "wavpack", "shortpack")
+"""SPHERE sample codings (``pcm,embedded-shorten-v2.00``...) that only sph2pipe decodes."""
 
 
 SF_ERR_SYSTEM = 2
@@ -89,19 +115,33 @@ def audio_duration_s(path: str | Path) -> float | None:
 
 
 def check_decodable(path: str | os.PathLike[str]) -> None:
-    """Raise :class:`AudioError` for a file that its header alone shows :func:`read_audio`
-    cannot decode: shorten-compressed SPHERE (Fisher's releases may ship it; libsndfile
-    has no shorten decoder). Cheap (reads the first KiB): an import checks every file
-    before it writes anything."""
+    """Raise :class:`AudioError` for a SPHERE file that :func:`read_audio` cannot decode,
+    telling the user to convert it with sph2pipe: compressed (shorten, as Fisher's releases
+    ship it, wavpack, shortpack: libsndfile has no decoder) or a header libsndfile refuses
+    (u-law with ``sample_byte_format 10``...). Cheap (reads the header): an import checks
+    every file before it writes anything."""
     path = Path(path)
     sphere = _sphere_header(path)
-    coding = None if sphere is None else sphere.get("sample_coding", "pcm")
-    if coding is not None and "shorten" in coding:
-        raise AudioError(
-            f"{path}: shorten-compressed SPHERE ({coding}) cannot be read; convert it first, "
-            f"e.g. `sph2pipe -f wav {path.name} {path.stem}.wav` (or to FLAC with sox), "
-            "and point the reader at the converted file"
-        )
+    if sphere is None:
+        return
+    coding = sphere.get("sample_coding", "pcm")
+    what = next((f"{c}-compressed SPHERE" for c in SPHERE_COMPRESSIONS if c in coding), "")
+    reason = ""
+    if not what:
+        try:
+            with path.open("rb") as fh:  # a file object: see read_audio
+                sf.info(fh)
+            return
+        except (sf.LibsndfileError, RuntimeError) as e:
+            what = f"SPHERE ({coding}, sample_byte_format {sphere.get('sample_byte_format')})"
+            reason = f" by libsndfile ({getattr(e, 'error_string', str(e)).strip()})"
+    else:
+        what += f" ({coding})"
+    raise AudioError(
+        f"{path}: {what} cannot be read{reason}; convert it first, e.g. `sph2pipe -f wav "
+        f"{path.name} {path.stem}.wav` (or to FLAC with sox), and point the reader at the "
+        "converted file"
+    )
 
 
 def read_audio(

@@ -22,6 +22,7 @@ from duplexsim.audio import (
     samples_per_frame,
     write_audio,
 )
+from duplexsim.audio.io import audio_duration_s, check_decodable
 
 
 @given(st.integers(0, 10**6))
@@ -135,6 +136,67 @@ def test_shorten_sphere_is_a_clear_error(tmp_path) -> None:
     _sphere(p, "pcm,embedded-shorten-v2.00", b"\x00" * 32)
     with pytest.raises(AudioError, match="sph2pipe"):
         read_audio(p, channels=2)
+
+
+def _long_sphere(fields: list[str], samples: np.ndarray, size: int = 2048,
+                 after_end: str = "") -> bytes:
+    """A 2-channel 8 kHz SPHERE file whose header is ``size`` bytes (its second line) and
+    holds ``after_end`` past end_head, as padding may."""
+    lines = ["NIST_1A", f"{size:7d}", *fields, "end_head", after_end]
+    return ("\n".join(lines) + "\n").encode().ljust(size, b" ") + samples.tobytes()
+
+
+def test_a_sphere_header_is_read_to_end_head_within_the_size_it_declares(tmp_path) -> None:
+    """The header was taken as the first 1024 bytes and parsed past end_head: a 2048-byte
+    header's fields after byte 1024 were lost (the call's length unknown; libsndfile
+    cannot read such a file either: sph2pipe can), and padding that looked like a field
+    overrode the real one (a whole file called truncated)."""
+    pcm = np.zeros((400, 2), "<i2")  # 400 samples a channel, 0.05 s
+    fields = [f"comment -s1200 {'x' * 1200}", "channel_count -i 2", "sample_count -i 400",
+              "sample_rate -i 8000", "sample_n_bytes -i 2", "sample_byte_format -s2 01",
+              "sample_coding -s3 pcm"]
+    long = tmp_path / "long.sph"
+    long.write_bytes(_long_sphere(fields, pcm))
+    assert audio_duration_s(long) == 0.05
+    with pytest.raises(AudioError, match=r"long.sph: SPHERE .* `sph2pipe -f wav long.sph"):
+        read_audio(long, channels=2)
+    padded = tmp_path / "padded.sph"  # a header whose padding holds a stale field
+    padded.write_bytes(_long_sphere(fields[1:], pcm, after_end="sample_count -i 9999"))
+    assert audio_duration_s(padded) == 0.05
+    assert read_audio(padded, channels=2)[0].shape == (2, 400)
+    padded.write_bytes(padded.read_bytes()[:2048 + 4 * 300])  # cut off: 300 samples left
+    with pytest.raises(AudioError, match=r"padded.sph: truncated: its SPHERE header gives 400 "
+                                         r"samples per channel \(0.1 s\), the file holds 300"):
+        read_audio(padded, channels=2)
+    bad = tmp_path / "bad.sph"
+    bad.write_bytes(b"NIST_1A\nabc\n" + b" " * 1010)
+    with pytest.raises(AudioError, match=r"bad.sph:2: SPHERE header size 'abc' \(allowed: the "
+                                         r"header's length in bytes, e.g. 1024, at most"):
+        read_audio(bad)
+    bad.write_bytes(_long_sphere(fields[1:], pcm, size=1024).replace(b"end_head", b"end_hdr"))
+    with pytest.raises(AudioError, match="bad.sph: SPHERE header without end_head in its 1024"):
+        read_audio(bad)
+
+
+@pytest.mark.parametrize("fields, what", [
+    (["sample_n_bytes -i 1", "sample_coding -s4 ulaw", "sample_byte_format -s2 10"],
+     r"SPHERE \(ulaw, sample_byte_format 10\) cannot be read by libsndfile \("),
+    (["sample_n_bytes -i 2", "sample_coding -s20 pcm,embedded-wavpack",
+      "sample_byte_format -s2 01"], r"wavpack-compressed SPHERE \(pcm,embedded-wavpack\)"),
+    (["sample_n_bytes -i 2", "sample_coding -s23 pcm,embedded-shortpack-v2",
+      "sample_byte_format -s2 01"], r"shortpack-compressed SPHERE"),
+])
+def test_sphere_that_libsndfile_refuses_asks_for_sph2pipe(tmp_path, fields, what) -> None:
+    """These got libsndfile's own words ("unsupported compression format", "unimplemented
+    format") as "not a readable sound file", without the way out."""
+    p = tmp_path / "fe_03_00001.sph"
+    p.write_bytes(_long_sphere(["channel_count -i 2", "sample_count -i 400",
+                                "sample_rate -i 8000", *fields], np.zeros(800, "u1"), size=1024))
+    line = rf"fe_03_00001.sph: {what}.* `sph2pipe -f wav fe_03_00001.sph fe_03_00001.wav`"
+    with pytest.raises(AudioError, match=line):
+        check_decodable(p)
+    with pytest.raises(AudioError, match=line):
+        read_audio(p)
 
 
 def test_uncompressed_sphere_reads(tmp_path) -> None:
