@@ -41,7 +41,7 @@ CORPUS_INPUT_FILES = CORPUS_FILES + TOKENIZER_FILES
 units were encoded with. ``corpus build --rebuild`` with another tokenizer can write a
 byte-identical manifest over units of another inventory, whose cached cells and
 continuations were reused."""
-SIMULATOR_VERSION = "2026-12-07.2"
+SIMULATOR_VERSION = "2026-12-07.3"
 """Part of every cache key of a simulated or generated conversation: changed whenever the
 code gives other traces from the same inputs (a timing rule, the agents' numerics, what an
 agent's context holds) or other metrics from the same trace (a sweep cell stores its
@@ -79,7 +79,13 @@ under a profile with overhead_ms > 0 (the shipped scenarios unchanged).
 an own piece (unless an estimate reused it) and the [S0] that ended an estimate were
 counted as prefill; other generated_tokens / prefill_tokens columns in every SyncLLM trace,
 and other compute times under compute.model = "profile" (fisher-candor-satellite-geo:
-6 ms a draw instead of 0.05)."""
+6 ms a draw instead of 0.05).
+2026-12-07.3: every simulated time rounded to whole ms takes half a ms up
+(:func:`duplexsim.sim.clock.round_ms`): a drifting clock's instants and a heard chunk's span
+rounded to even (24000 ppm: 312.5 -> 312 but 937.5 -> 938). Other traces where a drifting
+clock hits a half ms (chunk ends, frame starts, decision times; the timeline heard) or a
+link's exit time lies within a float's rounding under a half (floor(t + 0.5) carried it up); the
+shipped scenarios unchanged (only scripted-mobile-lte drifts, 50 ppm: no tie, same trace)."""
 
 
 def _stat_key(p: Path) -> tuple[str, int, int, int, int] | None:

@@ -7,7 +7,9 @@ a given time with an explicit priority). Must not know about agents or the netwo
 
 A side's clock reads ``local = global * (1 + drift_ppm * 1e-6) + offset_ms``; so
 ``global = (local - offset_ms) / (1 + drift_ppm * 1e-6)``, rounded to whole ms and
-clamped at 0 (the simulation starts at global time 0).
+clamped at 0 (the simulation starts at global time 0). Every time the simulator rounds to
+whole ms (these instants, link arrivals, a path's base delay, a heard chunk's span) goes
+through :func:`round_ms`: half a ms rounds up, never to even.
 
 Order of events at the same simulated ms (SimPy orders by time, then priority, then
 creation): ``SEND`` (a finished chunk enters its link; what was played is told to its
@@ -23,6 +25,7 @@ the packet is sent, or when it leaves a queueing hop past the first) and give-up
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -35,6 +38,16 @@ QUEUE = 0.5  # between SEND and ARRIVE; SimPy's own events (NORMAL = 1) stay bes
 ARRIVE = 1
 SETTLED = 1.5  # a stop between ARRIVE and DECIDE: this ms's arrivals are in, no decision ran
 DECIDE = 2
+
+
+def round_ms(ms: float) -> int:
+    """``ms`` to the nearest whole ms, half a ms up (312.5 -> 313, 937.5 -> 938).
+
+    The simulator's one rounding rule for times. Python's ``round`` goes to even, which
+    made a drifting clock's ties go both ways; ``floor(ms + 0.5)`` can carry a value just
+    under a half up (the sum rounds), so the fraction is compared instead."""
+    whole = math.floor(ms)
+    return whole + 1 if ms - whole >= 0.5 else whole
 
 
 class At(Event):
@@ -112,7 +125,7 @@ class ChunkClock:
     def to_global(self, local_ms: float) -> int:
         t = self._global_ms.get(local_ms)
         if t is None:
-            t = max(0, int(round((local_ms - self.offset_ms) / self.rate)))
+            t = max(0, round_ms((local_ms - self.offset_ms) / self.rate))
             self._global_ms[local_ms] = t
         return t
 

@@ -23,9 +23,10 @@ each packet independently. Each hop draws its delay and loss for every packet, a
 one lost on an earlier hop, so a loss never shifts another packet's draws (common random
 numbers across scenarios that differ in loss); every hop's draws for a packet are made
 when it is sent, in send order. Exit times are rounded to integer ms at the end of the
-path. Serialisation at a bandwidth queues packets in the order they reach that hop, as a
-real link (or a chain of netem qdiscs) does: on the first hop that is send order; a hop
-past the first with a bandwidth (a *queueing hop*) takes a packet only once every packet
+path, half a ms up (:func:`~duplexsim.sim.clock.round_ms`). Serialisation at a bandwidth
+queues packets in the order they reach that hop, as a real link (or a chain of netem
+qdiscs) does: on the first hop that is send order; a hop past the first with a bandwidth
+(a *queueing hop*) takes a packet only once every packet
 that could reach it earlier is known, at a ``QUEUE`` event of the ms it reaches the hop
 (after that ms's sends), so a packet that overtook another on an earlier ``reorder`` hop
 (or a duplicate ahead of its original) is serialised before it, not behind it.
@@ -53,7 +54,7 @@ import numpy as np
 import simpy
 
 from duplexsim.config.network import LinkConfig
-from duplexsim.sim.clock import ARRIVE, QUEUE, at
+from duplexsim.sim.clock import ARRIVE, QUEUE, at, round_ms
 from duplexsim.sim.delay import DelayModel
 from duplexsim.sim.loss import make_loss
 
@@ -187,7 +188,7 @@ class Link:
                 self._queue_at(dataclasses.replace(item, t_ms=t, hop=i))
                 return
             t = self.hops[i].cross(t, item.size_bytes, drawn)
-        arrival = math.floor(t + 0.5)  # half-ms up, not to even
+        arrival = round_ms(t)  # half a ms up, as every simulated time
         record = item.packet.record
         record["arrival_ms"] = float(arrival)
         record["delay_ms"] = float(arrival - record["sent_ms"])

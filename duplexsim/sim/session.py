@@ -50,7 +50,6 @@ the phase of the delay-spike schedule.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -65,7 +64,16 @@ from duplexsim.config.scenario import Scenario
 from duplexsim.models.engine import AnyProgram, Program, drive, gather
 from duplexsim.sim.buffer import ReceiveBuffer
 from duplexsim.sim.build import SIDES, build_agents, compute_ms, silence_unit_of
-from duplexsim.sim.clock import ARRIVE, DECIDE, SEND, SETTLED, ChunkClock, FramePlacement, at
+from duplexsim.sim.clock import (
+    ARRIVE,
+    DECIDE,
+    SEND,
+    SETTLED,
+    ChunkClock,
+    FramePlacement,
+    at,
+    round_ms,
+)
 from duplexsim.sim.link import Link, Packet
 from duplexsim.sim.playout import playout_rule
 from duplexsim.sim.recorder import DecisionRow, TraceRecorder
@@ -540,7 +548,7 @@ def _closed(packet: Packet) -> None:
 
 def _base_delay_ms(hops: list[Any]) -> int:
     """A path's base one-way delay: the sum of its hops' ``delay_ms`` (no jitter, spikes)."""
-    return math.floor(sum(float(hop.delay_ms or 0.0) for hop in hops) + 0.5)  # as a link rounds
+    return round_ms(sum(float(hop.delay_ms or 0.0) for hop in hops))  # as a link rounds
 
 
 def _progress_bar(progress: bool, total_ms: int, name: str) -> Any:

@@ -59,7 +59,7 @@ from duplexsim.config.scenario import FRAME_MS, Scenario
 from duplexsim.errors import InputError
 from duplexsim.metrics.estimation import estimation_summary, estimation_table
 from duplexsim.metrics.latency import chunk_loss_rate
-from duplexsim.sim.clock import place_frames
+from duplexsim.sim.clock import place_frames, round_ms
 
 if TYPE_CHECKING:
     from duplexsim.sim.session import Session
@@ -233,10 +233,10 @@ def _heard(session: Session, key: str, T: int, heard_ms: dict[tuple[str, int], i
     buffer = session.sides[key].buffer
     for chunk in sorted(buffer.release_ms):
         start = max(buffer.release_ms[chunk], end)
-        end = start + round(C / rate)
+        end = start + round_ms(C / rate)
         heard_ms[(partner, chunk)] = start
         frames = np.asarray(session.recorder.played[partner][chunk])
-        starts = [start + round(i * FRAME_MS / rate) for i in range(len(frames))]
+        starts = [start + round_ms(i * FRAME_MS / rate) for i in range(len(frames))]
         at = place_frames(np.array(starts, np.int64), end, FRAME_MS)  # as a side plays its own
         keep = (at.frames >= 0) & (at.frames < T)
         out[at.frames[keep]] = frames[at.local[keep]]

@@ -10,7 +10,7 @@ import pytest
 from sim_scenarios import scripted
 
 from duplexsim.sim import run
-from duplexsim.sim.clock import ChunkClock, place_frames
+from duplexsim.sim.clock import ChunkClock, place_frames, round_ms
 from duplexsim.sim.side import SideState
 
 
@@ -79,3 +79,24 @@ def test_turns_stay_whole_on_a_drifting_clock(drift_ppm: float) -> None:
         assert len(talk) >= 5, name
         assert np.abs(talk - turn).max() <= 1.5, (name, talk.tolist())  # a frame either end
         assert np.abs(quiet - turn).max() <= 1.5, (name, quiet.tolist())
+
+
+def test_round_ms_takes_half_a_ms_up() -> None:
+    assert [round_ms(x) for x in (312.5, 937.5, 0.5, 1.5, 2.4999, 7.0)] == [313, 938, 1, 2, 2, 7]
+    assert round_ms(0.49999999999999994) == 0  # floor(x + 0.5) would carry it up to 1
+
+
+def test_a_drifting_clock_and_its_link_round_a_tie_half_up() -> None:
+    """At 24000 ppm a 320 ms chunk ends at 312.5 and 937.5 global ms: both round up (round()
+    took 312.5 down to even and 937.5 up), and the link adds its 1.5 ms to the rounded send
+    and rounds 314.5 up, as it rounds every exit time."""
+    clock = ChunkClock(chunk_ms=320, drift_ppm=24_000.0)
+    assert [clock.chunk_end(0), clock.chunk_end(2)] == [313, 938]
+    base = scripted(320, 2.0, delay_ms=1.5)
+    trace = run(dataclasses.replace(
+        base, a=dataclasses.replace(base.a, clock_drift_ppm=24_000.0)))
+    sent = trace.network[(trace.network["direction"] == "A->B") & (trace.network["copy"] == 0)]
+    first = sent[sent["chunk"] == 0].iloc[0]
+    third = sent[sent["chunk"] == 2].iloc[0]
+    assert (first["sent_ms"], first["arrival_ms"]) == (313, 315)
+    assert (third["sent_ms"], third["arrival_ms"]) == (938, 940)
