@@ -183,7 +183,8 @@ class Session:
     @property
     def end_ms(self) -> int:
         """When the last chunk is sent (the simulation runs to here, inclusive), or later
-        when a side's worker gets to its last (skipped) decisions only after that.
+        when a side's worker gets to its last (skipped) decisions only after that. A
+        finished run stops at the ms after it: a trace's ``extra["end_ms"]`` is this + 1.
 
         Fixed without a waiting side or a worker that far behind. Otherwise a lower bound
         that grows as a waiting side slips (its undecided chunk ``j`` cannot start before

@@ -87,6 +87,9 @@ class Trace:
     silence_units: frozenset[int] = frozenset({0})
     tokenizer_dir: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    """From the simulator: ``"end_ms"``, the ms the simulation stopped at, one past
+    :attr:`Session.end_ms <duplexsim.sim.session.Session.end_ms>` (the last send): every
+    event before it ran, none at it, so a copy due at ``end_ms`` or later is in flight."""
 
     def summary(self) -> dict[str, Any]:
         """Counts and means per direction and per agent (plain JSON types)."""
@@ -207,7 +210,7 @@ def build_trace(session: Session) -> Trace:
     silence = silence_units_of(session.agents["a"]) | silence_units_of(session.agents["b"])
     return Trace(scenario=scenario, network=network, decisions=decisions, units=units,
                  heard=heard_units, silence_units=silence, tokenizer_dir=tokenizer_dir(scenario),
-                 extra={"end_ms": int(session.env.now)})
+                 extra={"end_ms": int(session.env.now)})  # Session.end_ms + 1
 
 
 def _timeline(session: Session, key: str, T: int) -> np.ndarray:
