@@ -73,9 +73,13 @@ class LinkConfig:
     """gilbert-elliott: mean stay in the bad state in packets (r = 1/burst)."""
     ge_p: float | None = None
     """gilbert-elliott, netem's ``gemodel p r``: good -> bad transition probability per
-    packet. With ``ge_r`` it replaces ``loss`` and ``burst`` (0 = derive p from them)."""
+    packet. ``ge_p`` and ``ge_r`` both > 0 give the chain and replace ``loss`` and
+    ``burst``; both 0 (the presets) derive it from them (:func:`gilbert_elliott_chain`);
+    one 0 beside the other > 0 is an error."""
     ge_r: float | None = None
-    """gilbert-elliott: bad -> good transition probability per packet (0 = 1 / burst)."""
+    """gilbert-elliott: bad -> good transition probability per packet: > 0 beside a
+    ``ge_p`` > 0, or 0 beside ``ge_p = 0`` (then ``r = 1 / burst``); 0 beside ``ge_p`` > 0
+    is an error (it would make the bad state absorbing)."""
     loss_bad: float | None = None
     """gilbert-elliott: loss probability in the bad state (netem's 1-h; default 1)."""
     loss_good: float | None = None
