@@ -45,6 +45,14 @@ class DialogueLike(Protocol):
     def segments(self) -> Sequence[Any]: ...
 
 
+class StageBatches(Protocol):
+    """What the recipe's loop reads of a stage's data (:class:`StageData`, the TDM recipe's
+    ``TdmStageData``): a batch is a pure function of its key, so a resume redraws it."""
+
+    def batch(self, step: int, micro: int = 0, rank: int = 0, progress: float = 0.0,
+              n_seqs: int | None = None) -> torch.Tensor: ...
+
+
 @dataclass
 class _Prepared:
     units: np.ndarray  # [2, T] int64

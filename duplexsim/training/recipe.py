@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,12 +50,12 @@ from duplexsim.training.checkpoints import (
     save_checkpoint,
     set_rng_states,
 )
-from duplexsim.training.datasets import DialogueLike, StageData, prepare
+from duplexsim.training.datasets import DialogueLike, StageBatches, StageData, prepare
 from duplexsim.training.distributed import Dist, all_ranks, setup_distributed, sum_ranks
 from duplexsim.training.guards import NonFiniteLossError, WallGuard
 from duplexsim.training.logs import write_logs
 
-__all__ = ["Dist", "NonFiniteLossError", "Trainer", "WallGuard", "build_data", "fit",
+__all__ = ["DataBuilder", "Dist", "NonFiniteLossError", "Trainer", "WallGuard", "build_data", "fit",
            "lr_at", "make_vocab", "setup_distributed", "train_agent", "train_stages"]
 
 
@@ -183,7 +183,7 @@ class Trainer:
         valid = targets != self.vocab.pad
         return float(valid.sum()) + (turn_weight - 1.0) * float((valid & after_tag).sum())
 
-    def step(self, data: StageData, s: StageCard, step: int, total: int) -> float:
+    def step(self, data: StageBatches, s: StageCard, step: int, total: int) -> float:
         """One optimizer step (``grad_accum`` micro-batches); returns the mean loss.
 
         The micro-batches, and under DDP the ranks, weigh by their targets
@@ -243,7 +243,7 @@ class Trainer:
             f"stopped before this update; last good checkpoint: {where}")
 
     @torch.no_grad()
-    def validate(self, data: StageData) -> float:
+    def validate(self, data: StageBatches) -> float:
         """The plain mean next-token loss over every non-pad target of the stage's fixed
         validation batches (each batch weighs by its targets, as :meth:`step` weighs its
         micro-batches: a mean of the batches' means weighed a batch of short rows as much as
@@ -332,7 +332,7 @@ class Trainer:
     def tokens_per_step(self, s: StageCard) -> int:
         return s.seqs_per_micro * s.seq_len * s.grad_accum * self.dist.world
 
-    def train_stage(self, name: str, train: StageData, val: StageData,
+    def train_stage(self, name: str, train: StageBatches, val: StageBatches,
                     guard: WallGuard | None = None) -> bool:
         """Run (or resume) one stage to its card's step count and finish it
         (:meth:`finish_stage`). Returns False when ``guard`` stopped it at a step boundary:
@@ -380,7 +380,7 @@ class Trainer:
         self.finish_stage(name, val)
         return True
 
-    def finish_stage(self, name: str, val: StageData) -> float:
+    def finish_stage(self, name: str, val: StageBatches) -> float:
         """Final validation; with ``keep_best`` go back to the stage's lowest-loss weights.
         Records the stage as done and returns the validation loss of the weights it ends on."""
         s = self.card.stages()[name]
@@ -398,8 +398,8 @@ class Trainer:
         return kept_loss
 
 
-def train_stages(trainer: Trainer, train_sets: dict[str, StageData],
-                 val_sets: dict[str, StageData], guard: WallGuard | None = None
+def train_stages(trainer: Trainer, train_sets: Mapping[str, StageBatches],
+                 val_sets: Mapping[str, StageBatches], guard: WallGuard | None = None
                  ) -> dict[str, float]:
     """Every enabled stage in order, resuming from ``trainer``'s checkpoint if there is one.
 
@@ -440,6 +440,13 @@ def check_schedules(card: AgentCard, world: int) -> None:
                              f"processes ({name}.tokens = {s.tokens} counts every process: "
                              "lr would never reach its peak)",
                              f"<= {total}, more {name}.tokens, or fewer processes")
+
+
+DataBuilder = Callable[[AgentCard, Vocab, Any, Sequence[DialogueLike], Sequence[DialogueLike]],
+                       tuple[Mapping[str, StageBatches], Mapping[str, StageBatches]]]
+"""A recipe's stage data, ``(train_sets, val_sets)`` by stage name, from the card, the
+vocabulary, the text tokenizer and the train and val dialogues: :func:`build_data` for
+SyncLLM, :func:`duplexsim.training.tdm.build_tdm_data` for TDM. :func:`fit` runs it."""
 
 
 def build_data(card: AgentCard, vocab: Vocab, text_tok: Any, train: Sequence[DialogueLike],
@@ -487,15 +494,18 @@ def agent_info(card: AgentCard, vocab: Vocab, run: RunState, corpus: str,
 
 def fit(card: AgentCard, train: Sequence[DialogueLike], val: Sequence[DialogueLike],
         out: str | Path, guard: WallGuard | None = None, progress: bool = True,
-        ) -> tuple[Trainer, Any]:
+        build: DataBuilder = build_data) -> tuple[Trainer, Any]:
     """Train (or resume) every enabled stage; returns the trainer and the text tokenizer.
-    Writes only checkpoints and logs (rank 0); :func:`train_agent` writes the agent."""
+    Writes only checkpoints and logs (rank 0); :func:`train_agent` writes the agent.
+    ``build``: the recipe's stage data (:data:`DataBuilder`; the SyncLLM recipe's by
+    default). ``guard``'s clock runs from its creation, so the callers make it before
+    calling: the vocabulary and the data count against ``--max-minutes`` in every recipe."""
     dist = setup_distributed()
     check_schedules(card, dist.world)  # before the vocabulary and the data are built
     vocab, text_tok = make_vocab(card, train)
     trainer = Trainer(card, vocab, Path(out), dist, progress=progress,
                       data=data_fingerprint(train, val))
-    train_sets, val_sets = build_data(card, vocab, text_tok, train, val)
+    train_sets, val_sets = build(card, vocab, text_tok, train, val)
     train_stages(trainer, train_sets, val_sets, guard)
     return trainer, text_tok
 

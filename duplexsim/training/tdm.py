@@ -39,6 +39,7 @@ recipe: resuming reproduces the data exactly.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,10 +49,9 @@ import torch
 
 from duplexsim.config.card import AgentCard, TdmCard
 from duplexsim.errors import ConfigError
-from duplexsim.models.vocab import TdmVocab
+from duplexsim.models.vocab import TdmVocab, Vocab
 from duplexsim.tdm_tokens import TdmFormat
 from duplexsim.tokens import FRAME_MS
-from duplexsim.training.checkpoints import data_fingerprint
 from duplexsim.training.datasets import (
     STAGE_INDEX,
     DialogueLike,
@@ -203,10 +203,14 @@ class TdmStageData:
         return fmt.encode(own, partner)
 
 
-def build_tdm_data(card: AgentCard, vocab: TdmVocab, text_tok: Any,
+def build_tdm_data(card: AgentCard, vocab: Vocab, text_tok: Any,
                    train: Sequence[DialogueLike], val: Sequence[DialogueLike],
                    silence_units: Iterable[int] = (),
                    ) -> tuple[dict[str, TdmStageData], dict[str, TdmStageData]]:
+    """The TDM recipe's :data:`~duplexsim.training.recipe.DataBuilder` (with
+    ``silence_units`` bound): every enabled stage's train and val data."""
+    if not isinstance(vocab, TdmVocab):  # VOCABS["tdm"]: make_vocab of a kind = "tdm" card
+        raise TypeError(f"build_tdm_data needs a TdmVocab, not {type(vocab).__name__}")
     prep_train = prepare(train, vocab, text_tok)
     prep_val = prepare(val, vocab, text_tok) if val else prep_train
     names = [k for k, s in card.stages().items() if s.enabled]
@@ -222,35 +226,25 @@ def train_tdm_agent(card: AgentCard, train: Sequence[DialogueLike],
                     silence_units: Iterable[int] = ()) -> dict[str, Any]:
     """Train every enabled stage of a ``kind = "tdm"`` card and write the agent directory
     ``out`` (``agent.json`` with ``"kind": "tdm"`` and ``"slice_ms"``); returns agent.json.
+    The loop is the SyncLLM recipe's :func:`~duplexsim.training.recipe.fit` on the TDM data
+    (:func:`build_tdm_data`), ``max_minutes`` the same guard, its clock started here as
+    :func:`~duplexsim.training.recipe.train_agent` starts it.
     ``finish``: see :func:`duplexsim.training.recipe.write_agent`; ``silence_units``: the
     corpus tokenizer's silence units (slices of any of them are ``<idle>``)."""
     from duplexsim.training.guards import WallGuard
-    from duplexsim.training.recipe import (
-        Trainer,
-        agent_info,
-        check_schedules,
-        make_vocab,
-        setup_distributed,
-        train_stages,
-        write_agent,
-    )
+    from duplexsim.training.recipe import agent_info, fit, write_agent
 
     if card.agent.kind != "tdm":
         raise ConfigError(f"agent card {card.agent.name!r}", "agent.kind",
                           f"{card.agent.kind!r} (SyncLLM cards train with "
                           "duplexsim.training.recipe.train_agent)", "'tdm'")
     out = Path(out)
-    dist = setup_distributed()
-    check_schedules(card, dist.world)  # before the vocabulary and the data are built
-    vocab, text_tok = make_vocab(card, train)
-    assert isinstance(vocab, TdmVocab)  # VOCABS["tdm"]
-    trainer = Trainer(card, vocab, out, dist, progress=progress,
-                      data=data_fingerprint(train, val))
-    train_sets, val_sets = build_tdm_data(card, vocab, text_tok, train, val, silence_units)
-    train_stages(trainer, train_sets, val_sets, WallGuard(max_minutes))  # type: ignore[arg-type]
-    info = agent_info(card, vocab, trainer.run, corpus, "val" if val else "train",
-                      silence_units, dist.world)
+    silence = tuple(int(u) for u in silence_units)  # read twice: the data and agent.json
+    trainer, text_tok = fit(card, train, val, out, WallGuard(max_minutes), progress,
+                            functools.partial(build_tdm_data, silence_units=silence))
+    info = agent_info(card, trainer.vocab, trainer.run, corpus, "val" if val else "train",
+                      silence, trainer.dist.world)
     info.update({"kind": "tdm", "slice_ms": list(card.tdm_card.slice_ms)})
-    if dist.main:
+    if trainer.dist.main:
         write_agent(out, trainer, text_tok, info, finish)
     return info

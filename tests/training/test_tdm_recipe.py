@@ -262,3 +262,41 @@ def test_the_syncllm_recipe_refuses_a_tdm_card(tmp_path) -> None:
     with pytest.raises(ConfigError, match="agent.kind: 'tdm' .*\\(allowed: 'syncllm'\\)$"):
         train_agent(tiny_tdm_card(), [d], [d], tmp_path / "a", progress=False)
     assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("kind", ["syncllm", "tdm"])
+def test_max_minutes_counts_building_the_data_in_both_recipes(tmp_path, monkeypatch, kind):
+    """train_tdm_agent repeated the SyncLLM loop and started its --max-minutes clock after
+    the data was built (minutes on a corpus), the SyncLLM recipe before (review). Both now
+    run :func:`fit` with the guard made first: a data build that outlasts the limit stops
+    the run at the first step boundary in either recipe."""
+    from syncllm_fixtures import synthetic_dialogues, tiny_card
+
+    from duplexsim.training import guards, recipe, tdm
+    from duplexsim.training.guards import WallGuard
+
+    now = [0.0]
+
+    class FakeClockGuard(WallGuard):
+        def __init__(self, max_minutes: float | None = None) -> None:
+            super().__init__(max_minutes, clock=lambda: now[0])
+
+    def slow_prepare(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        now[0] += 3600.0  # an hour of building data, by the guard's clock
+        return prepare(*args, **kwargs)
+
+    for module in (guards, recipe):
+        monkeypatch.setattr(module, "WallGuard", FakeClockGuard)
+    for module in (recipe, tdm):
+        monkeypatch.setattr(module, "prepare", slow_prepare)
+    if kind == "tdm":
+        d = default_dialogue()
+        info = train_tdm_agent(tiny_tdm_card(steps=3), [d.crop(0, 40)], [d.crop(40, 60)],
+                               tmp_path / "a", max_minutes=1, progress=False)
+    else:
+        dialogues = synthetic_dialogues()
+        info = recipe.train_agent(tiny_card(steps=3), dialogues[:2], dialogues[2:],
+                                  tmp_path / "a", max_minutes=1, progress=False)
+    stop = info["stopped_early"]
+    assert stop is not None and stop["reason"] == "max_minutes"
+    assert stop["stage"] == next(iter(info["val_loss"]))  # the first stage it trained
