@@ -174,6 +174,10 @@ def run(args: argparse.Namespace) -> int:
         if fresh:  # e.g. the first checkpoint did not fit on the disk: no empty agent folder
             _remove_if_empty(Path(args.out))
         raise
+    finally:  # under torchrun the recipe made a process group: end it, error or not
+        from duplexsim.training.distributed import teardown_distributed
+
+        teardown_distributed()
     if not says:
         return 0
     losses = ", ".join(f"{k} {v:.3f}" for k, v in info["val_loss"].items())

@@ -2,10 +2,10 @@
 decisions every rank must take together.
 
 Owns: reading the launcher's environment (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``), the
-process group (nccl on CUDA, gloo on CPU), two collectives on one flag: every rank
-agrees (:func:`all_ranks`) and rank 0 decides (:func:`rank0_says`), and one sum
-(:func:`sum_ranks`: a step's targets over the ranks). Must not touch data, models or the
-optimiser.
+process group (nccl on CUDA, gloo on CPU; :func:`teardown_distributed` ends it), two
+collectives on one flag: every rank agrees (:func:`all_ranks`) and rank 0 decides
+(:func:`rank0_says`), and one sum (:func:`sum_ranks`: a step's targets over the ranks).
+Must not touch data, models or the optimiser.
 
 Why the collectives: DDP ranks meet in every backward pass, so a rank that leaves the loop
 on its own (its clock ran out first, its loss turned non-finite) leaves the others waiting
@@ -62,6 +62,16 @@ def setup_distributed() -> Dist:
     if cuda:
         torch.cuda.set_device(local)
     return Dist(rank, world, f"cuda:{local}" if cuda else "cpu")
+
+
+def teardown_distributed() -> None:
+    """Destroy the process group if this process has one (``duplexsim train`` at exit, error
+    or not): left to the interpreter's exit, NCCL warns that it was never destroyed and
+    may hang or leak its communicators. Nothing without one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def all_ranks(flag: bool, d: Dist) -> bool:

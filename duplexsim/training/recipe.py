@@ -142,7 +142,12 @@ class Trainer:
         if dist.world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
-            self.ddp = DistributedDataParallel(self.model)
+            # the model's only buffers, the rotary inv_freq (and original_inv_freq), are
+            # computed from the config, never trained: every rank builds the same ones, so
+            # DDP's default re-broadcast of rank 0's buffers before every forward is traffic
+            # for nothing (a dynamic/longrope init_from model recomputes them in forward from
+            # the positions, which are the same on every rank: seq_len-long rows)
+            self.ddp = DistributedDataParallel(self.model, broadcast_buffers=False)
         self.card_dict = card.to_dict()
         self.run = RunState()
         self.saved: tuple[str, int] | None = None  # (stage, step) of the checkpoint on disk

@@ -48,8 +48,11 @@ def main(out: Path) -> None:
             limit_s = 3.0 if rank == 0 else 1e9
             guard = WallGuard(max_minutes=limit_s / 60, clock=lambda t=ticks: float(next(t)))
         trainer, _ = fit(card, dialogues[:2], dialogues[2:], out / name, guard, progress=False)
+        buffers = [b.detach().cpu().numpy().tobytes() for _, b in trainer.model.named_buffers()]
         result[name] = {"sha": weights_sha(trainer.model), "stopped": trainer.run.stopped,
-                        "done": sorted(trainer.run.done), "world": trainer.dist.world}
+                        "done": sorted(trainer.run.done), "world": trainer.dist.world,
+                        "broadcast_buffers": trainer.ddp.broadcast_buffers,
+                        "buffers": hashlib.sha256(b"".join(buffers)).hexdigest()}
     one_step_grads(out, rank)
     result["syncs"] = gradient_syncs(rank)
     (out / f"rank{rank}.json").write_text(json.dumps(result))

@@ -25,6 +25,10 @@ def test_two_gloo_processes_train_to_identical_weights_and_stop_together(tmp_pat
     # the card's steps: every stage done, the same weights on both ranks
     assert r0["steps"]["stopped"] is None and r0["steps"]["done"] == ["stage1", "stage2", "stage3"]
     assert r0["steps"]["sha"] == r1["steps"]["sha"]
+    # buffers (the rotary inv_freq) are not re-broadcast before every forward: they are the
+    # config's, never trained, and stay the same on both ranks without it (review)
+    assert r0["steps"]["broadcast_buffers"] is False
+    assert r0["steps"]["buffers"] == r1["steps"]["buffers"]
     # the guard: rank 0's clock stops every rank at the same step, with the same weights
     stop = {"reason": "max_minutes", "max_minutes": 3 / 60, "stage": "stage1", "step": 2,
             "planned_steps": 4, "skipped_stages": ["stage2", "stage3"]}

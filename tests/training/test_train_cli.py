@@ -314,3 +314,35 @@ def test_a_resume_says_why_it_needs_the_init_from_folder(
                    f"this run started from, back at '{llama}')"], err
     with pytest.raises(ConfigError, match=r"model.init_from: .*; resuming .*last.pt needs it"):
         Trainer(load_card(card), Vocab(20, 50), out, Dist(), progress=False)
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_train_destroys_the_process_group_it_trained_in(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: bool) -> None:
+    """``duplexsim train`` under torchrun left its process group to the interpreter's exit
+    (NCCL warns it was never destroyed) (review); now it ends it, after training or an
+    error. The recipe here makes a one-process gloo group as fit's setup_distributed does."""
+    import socket
+
+    import torch.distributed as dist
+
+    from duplexsim.training import recipe
+
+    def fake_train(*args: object, **kwargs: object) -> dict[str, object]:
+        with socket.socket() as s:  # a free port for the one-process rendezvous
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0,
+                                world_size=1)
+        if fails:
+            raise KeyboardInterrupt
+        return {"val_loss": {}, "stopped_early": None}
+
+    monkeypatch.setattr(recipe, "train_agent", fake_train)
+    _, run = _train_run(tmp_path)
+    try:
+        assert main(run) == (130 if fails else 0)  # main turns an interrupt into 130
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():  # the other tests run in this process
+            dist.destroy_process_group()
