@@ -9,6 +9,7 @@ touch the simulator's internals.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,13 @@ from duplexsim.config.scenario import Scenario
 from duplexsim.envs.rewards import RewardConfig
 from duplexsim.envs.side import ACTION_MODES, LearnerSide
 from duplexsim.envs.speech import speech_source
-from duplexsim.envs.turntaking import as_reward, check_choice, check_window, load_model
+from duplexsim.envs.turntaking import (
+    as_reward,
+    check_choice,
+    check_window,
+    load_model,
+    unknown_reset_option,
+)
 from duplexsim.envs.world import DuplexWorld, as_scenario
 from duplexsim.errors import ConfigError
 from duplexsim.threads import use_threads
@@ -44,7 +51,10 @@ class DuplexParallelEnv(ParallelEnv):
     (both sides score with the same rewards: ``reward=``, else the scenario's ``[reward]``
     table, else the defaults); ``models``: per agent name, that learner's own model (a
     trained agent directory, SyncLLM or TDM, or an Agent) whose proposal SPEAK plays, as
-    TurnTakingEnv's ``model`` (turn mode only).
+    TurnTakingEnv's ``model`` (turn mode only). ``reset`` takes no ``options`` keys and
+    warns (a UserWarning naming the key) when given one: it cannot refuse them as
+    TurnTakingEnv does, since PettingZoo's ``parallel_api_test`` resets with
+    ``options={"options": 1}`` to check that ``reset`` accepts the argument.
     """
 
     metadata = {"render_modes": [], "name": "duplexsim_parallel_v0", "is_parallelizable": True}
@@ -107,6 +117,9 @@ class DuplexParallelEnv(ParallelEnv):
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None
               ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        problem = unknown_reset_option(options)
+        if problem:  # a typo'd option does nothing: say so (see the class docstring)
+            warnings.warn(f"DuplexParallelEnv.reset: {problem}; ignored", stacklevel=2)
         if seed is not None:  # else the generator goes on: a new episode, still reproducible
             self.np_random, _ = seeding.np_random(seed)
         episode_seed = int(self.np_random.integers(2**31 - 1))

@@ -56,6 +56,22 @@ def as_reward(reward: RewardConfig | Mapping[str, float] | None, scenario: Scena
                     "or a dict of its fields)")
 
 
+RESET_OPTIONS: tuple[str, ...] = ()
+"""The keys :meth:`TurnTakingEnv.reset` and the parallel env's ``reset`` take in ``options``:
+none (a vector env also takes ``reset_mask``, which it removes before passing them on)."""
+
+
+def unknown_reset_option(options: Mapping[str, Any] | None,
+                         allowed: Sequence[str] = RESET_OPTIONS) -> str | None:
+    """A one-line message naming the first key of ``options`` not in ``allowed`` (a typo'd
+    option that would do nothing), or None when there is none."""
+    for key in options or {}:
+        if key not in allowed:
+            return (f"options: unknown key {key!r} (allowed: "
+                    f"{', '.join(map(repr, allowed)) or 'no keys: reset takes no options'})")
+    return None
+
+
 def check_choice(name: str, value: Any, allowed: tuple[Any, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"{name}: {value!r} is not allowed "
@@ -198,6 +214,8 @@ class TurnTakingEnv(gym.Env):
     actions, same rollout. ``reset`` returns ``info = {"chunk": 0, "time_ms": 0,
     "partner": label}``; :attr:`partner_info` describes the partner (kind, agent, corpus,
     dialogue, channel, start_s, and the dialogue channel the learner's speech comes from).
+    ``reset`` takes no ``options`` keys: any key (a typo'd option would do nothing) is a
+    one-line ValueError; ``options={}`` or None is fine.
 
     ## Episode End
     Never terminated; truncated after ``scenario.n_chunks`` steps (the scenario duration).
@@ -235,7 +253,8 @@ class TurnTakingEnv(gym.Env):
     ## Version History
     - v0: initial version. Later, without changing what existing arguments do: rewards may
       come from the scenario's ``[reward]`` table; ``partner`` may be a pool drawn per
-      reset (no draw is made without one, so earlier rollouts are unchanged).
+      reset (no draw is made without one, so earlier rollouts are unchanged); ``reset``
+      refuses ``options`` keys (they were ignored).
     """
 
     metadata = {"render_modes": []}
@@ -297,6 +316,9 @@ class TurnTakingEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
               ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        problem = unknown_reset_option(options)  # before anything changes, the seed included
+        if problem:
+            raise ValueError(problem)
         super().reset(seed=seed)
         self._warn_if_cut_by_the_registered_limit()
         if self.pool is not None:

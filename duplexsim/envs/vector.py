@@ -33,7 +33,7 @@ from gymnasium.vector.utils import batch_space, create_empty_array
 
 from duplexsim.agents.base import Agent
 from duplexsim.envs.partners import PartnerPool
-from duplexsim.envs.turntaking import TurnTakingEnv
+from duplexsim.envs.turntaking import RESET_OPTIONS, TurnTakingEnv, unknown_reset_option
 from duplexsim.models.engine import run_lockstep
 from duplexsim.sim.build import sharing_models
 
@@ -123,7 +123,11 @@ class ConversationAccess:
                    ) -> tuple[np.ndarray | None, dict[str, Any] | None]:
         """(``options["reset_mask"]``, the options without it, for each reset conversation);
         (None, ``options``) when there is none. The mask is checked as Gymnasium's
-        SyncVectorEnv checks it (a TypeError or ValueError), the caller's dict left as is."""
+        SyncVectorEnv checks it (a TypeError or ValueError), the caller's dict left as is.
+        Any other key is a one-line ValueError here, before a conversation is reset."""
+        problem = unknown_reset_option(options, ("reset_mask", *RESET_OPTIONS))
+        if problem:
+            raise ValueError(problem)
         if not options or "reset_mask" not in options:
             return None, options
         mask = options["reset_mask"]

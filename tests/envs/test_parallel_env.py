@@ -100,3 +100,19 @@ def test_sides_speaking_two_unit_inventories_are_refused(tiny_corpus) -> None:  
     with pytest.raises(ConfigError, match=r"^scenario: learner A speaks in 501 units \(the "
                        r"shipped dialogue\), learner B in 32 \(dialogue .* of .*\) \(allowed: "):
         DuplexParallelEnv(scenario=scenario)
+
+
+def test_reset_warns_of_an_options_key_it_ignores() -> None:
+    """A typo'd option did nothing without a word (review). PettingZoo's parallel_api_test
+    resets with ``options={"options": 1}``, so the parallel env warns instead of refusing."""
+    import warnings
+
+    from duplexsim.envs.parallel import DuplexParallelEnv
+
+    env = DuplexParallelEnv()
+    with pytest.warns(UserWarning, match=r"options: unknown key 'sed' \(allowed: no keys"):
+        env.reset(options={"sed": 1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        env.reset(seed=0, options={})
+    env.close()

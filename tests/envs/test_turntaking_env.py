@@ -298,3 +298,16 @@ def test_partner_kinds_and_side_b() -> None:
     env.reset(seed=0)
     total = sum(env.step(1)[1] for _ in range(20))
     assert np.isfinite(total)
+
+
+def test_reset_refuses_an_options_key_instead_of_ignoring_it() -> None:
+    """``reset(options=...)`` ignored every key: a typo'd option did nothing (review). The
+    env takes none; Gymnasium's checker resets with ``options={}``, which is fine."""
+    env = gym.make(TURN_TAKING_ID, scenario=short_scenario())
+    with pytest.raises(ValueError, match=r"^options: unknown key 'sed' \(allowed: no keys: "
+                                         r"reset takes no options\)$"):
+        env.reset(options={"sed": 1})
+    first, _ = env.reset(seed=3, options={})
+    again, _ = env.reset(seed=3, options=None)
+    assert all(np.array_equal(first[k], again[k]) for k in first)
+    env.close()

@@ -300,26 +300,27 @@ def test_sb3_adapter_infos_and_reset_infos_are_dummy_vec_envs() -> None:
 
 
 def test_sb3_adapter_passes_its_options_to_reset(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``set_options`` reaches every conversation's next reset (once, as in DummyVecEnv);
-    options that differ between conversations are refused (the vector env takes one)."""
+    """``set_options`` reaches the next reset (once, as in DummyVecEnv); options that differ
+    between conversations are refused (the vector env takes one), and so is a key no
+    conversation takes (it was ignored)."""
     from duplexsim.envs.sb3 import SB3VecEnv
-    from duplexsim.envs.turntaking import TurnTakingEnv
+    from duplexsim.envs.vector import TurnTakingVectorEnv
 
     seen = []
-    original = TurnTakingEnv.reset
+    original = TurnTakingVectorEnv.reset
 
     def spy(self, *, seed=None, options=None):  # noqa: ANN001, ANN202
-        seen.append(options)
-        return original(self, seed=seed, options=options)
+        seen.append(options)  # (the env takes no such key: it is not given "level")
+        return original(self, seed=seed)
 
-    monkeypatch.setattr(TurnTakingEnv, "reset", spy)
+    monkeypatch.setattr(TurnTakingVectorEnv, "reset", spy)
     venv = SB3VecEnv(gym.make_vec(TURN_TAKING_ID, num_envs=2, autoreset_mode="SameStep",
                                   **kwargs()))
     venv.set_options({"level": 3})
     venv.reset()
-    assert seen == [{"level": 3}] * 2
+    assert seen == [{"level": 3}]
     venv.reset()
-    assert seen[2:] == [None] * 2  # used once
+    assert seen[1:] == [None]  # used once
     venv.set_options([{"level": 3}, {"level": 4}])
     with pytest.raises(ValueError, match=r"^options\[1\]: \{'level': 4\} differs from "
                                          r"options\[0\] .*\(allowed: the same options"):
@@ -327,6 +328,28 @@ def test_sb3_adapter_passes_its_options_to_reset(monkeypatch: pytest.MonkeyPatch
     venv.set_options({"reset_mask": np.array([True, False])})
     with pytest.raises(ValueError, match=r"^options: 'reset_mask' \(allowed: "):
         venv.reset()
+    monkeypatch.setattr(TurnTakingVectorEnv, "reset", original)
+    venv.set_options({"level": 3})  # no conversation takes it: refused, not ignored
+    with pytest.raises(ValueError, match=r"^options: unknown key 'level' \(allowed: "
+                                         r"'reset_mask'\)$"):
+        venv.reset()
+
+
+@pytest.mark.parametrize("mode", ["native", "sharded"])
+def test_an_unknown_reset_option_is_refused_before_any_conversation_resets(mode: str) -> None:
+    """``options`` keys other than ``reset_mask`` were passed to every conversation's reset,
+    which ignored them: a typo'd option did nothing (review)."""
+    extra = {"vectorization_mode": "vector_entry_point"}
+    if mode == "sharded":
+        extra["workers"] = 2
+    env = gym.make_vec(TURN_TAKING_ID, num_envs=2, **extra, **kwargs())
+    try:
+        with pytest.raises(ValueError, match=r"^options: unknown key 'reset_msk' \(allowed: "
+                                             r"'reset_mask'\)$"):
+            env.reset(seed=0, options={"reset_msk": np.array([True, False])})
+        env.reset(seed=0, options={})  # no keys: fine
+    finally:
+        env.close()
 
 
 def test_sb3_adapter_gives_a_summary_only_to_conversations_that_ended() -> None:
