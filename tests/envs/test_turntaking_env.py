@@ -253,21 +253,16 @@ def test_a_partner_unit_outside_the_observation_space_is_one_clear_error() -> No
     ``observation_space``."""
     from duplexsim.agents.replay import ReplayAgent
 
-    agent = ReplayAgent(np.full(4 * 200, 700, np.int64), 4, 0)
-    env = gym.make(TURN_TAKING_ID, scenario=short_scenario(), partner=agent)
-    env.reset(seed=0)
-    with pytest.raises(ValueError, match=r"^learner-a: partner chunk 0 has unit 700, outside "
-                       r"the learner's unit inventory 0\.\.500 \(allowed: "):
-        for _ in range(5):
-            env.step(1)
-    # the same of the learner's own model (its proposal is played by speak, then observed)
-    model = ReplayAgent(np.full(4 * 200, 700, np.int64), 4, 0)
-    env = gym.make(TURN_TAKING_ID, scenario=short_scenario(), model=model)
-    env.reset(seed=0)
-    with pytest.raises(ValueError, match=r"^learner-a: its model's chunk 0 has unit 700, "
-                       r"outside the learner's unit inventory 0\.\.500 \(allowed: "):
-        for _ in range(5):
-            env.step(1)
+    # the partner's chunk when heard; the learner's own model's proposal (played by speak,
+    # then observed)
+    for role, whose in (("partner", "partner chunk 0"), ("model", "its model's chunk 0")):
+        agent = ReplayAgent(np.full(4 * 200, 700, np.int64), 4, 0)
+        env = gym.make(TURN_TAKING_ID, scenario=short_scenario(), **{role: agent})
+        env.reset(seed=0)
+        with pytest.raises(ValueError, match=rf"^learner-a: {whose} has unit 700, outside "
+                           r"the learner's unit inventory 0\.\.500 \(allowed: "):
+            for _ in range(5):
+                env.step(1)
 
 
 def test_an_episode_cut_by_the_registered_limit_warns_once() -> None:

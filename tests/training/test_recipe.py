@@ -6,6 +6,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -570,6 +571,19 @@ def test_a_checkpoint_of_another_number_of_processes_is_not_resumed(tmp_path) ->
     _trainer(card, tmp_path)[0].restore()
 
 
+def short_and_full_row(split: int) -> tuple[Any, Any, list[torch.Tensor]]:
+    """A tiny card, its vocabulary and two stage-3 rows of its train (``split`` 0) or val
+    (1) data, one cut to 5 targets and padding, one full."""
+    card = tiny_card(steps=2)
+    dialogues = synthetic_dialogues()
+    vocab, tok = make_vocab(card, dialogues)
+    data = build_data(card, vocab, tok, dialogues[:2], dialogues[2:])[split]
+    full = data["stage3"].batch(0, n_seqs=2)
+    short = full.clone()
+    short[0, 6:] = vocab.pad  # 5 targets, then padding
+    return card, vocab, [short[:1], full[1:]]
+
+
 @pytest.mark.parametrize("turn_weight", [1.0, 3.0])
 def test_grad_accum_takes_the_same_step_as_one_batch_of_its_rows(tmp_path, turn_weight) -> None:
     """Accumulation is a memory knob: two micro-batches of one row each step as one batch of
@@ -577,14 +591,7 @@ def test_grad_accum_takes_the_same_step_as_one_batch_of_its_rows(tmp_path, turn_
     weighed as much as a row of 64: 13x each of its targets (review)."""
     import dataclasses
 
-    card = tiny_card(steps=2)
-    dialogues = synthetic_dialogues()
-    vocab, tok = make_vocab(card, dialogues)
-    train = build_data(card, vocab, tok, dialogues[:2], dialogues[2:])[0]
-    full = train["stage3"].batch(0, n_seqs=2)
-    short = full.clone()
-    short[0, 6:] = vocab.pad  # 5 targets, then padding
-    rows = [short[:1], full[1:]]
+    card, vocab, rows = short_and_full_row(split=0)
 
     class Fixed:  # the same two rows, as two micro-batches or as one batch
         def __init__(self, accum: int) -> None:
@@ -719,14 +726,7 @@ def test_the_validation_loss_is_the_mean_over_all_its_targets(tmp_path) -> None:
     Two batches of one row each now give the loss of one batch of both rows."""
     import dataclasses
 
-    card = tiny_card(steps=2)
-    dialogues = synthetic_dialogues()
-    vocab, tok = make_vocab(card, dialogues)
-    val = build_data(card, vocab, tok, dialogues[:2], dialogues[2:])[1]
-    full = val["stage3"].batch(0, n_seqs=2)
-    short = full.clone()
-    short[0, 6:] = vocab.pad  # 5 targets, then padding
-    rows = [short[:1], full[1:]]
+    card, vocab, rows = short_and_full_row(split=1)
 
     class Fixed:  # the same two rows, as two validation batches or as one
         def __init__(self, n: int) -> None:
