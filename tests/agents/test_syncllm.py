@@ -109,10 +109,15 @@ def test_replacing_an_estimate_crops_and_matches_full_recompute(agent_dir) -> No
 
 def test_silence_estimation_and_played_amend(agent_dir) -> None:
     agent = load_agent(agent_dir, chunk_ms=160, estimation="silence", seed=0)
-    r0 = agent.produce(0)
+    agent.produce(0)
+    pieces: list = []
+    agent.generator.on_own_piece = pieces.append
     r1 = agent.produce(1)
     assert np.array_equal(r1.estimates[0], np.zeros(4, dtype=np.int64))
-    assert r1.generated_tokens == len(agent.fmt.encode_stream_chunk(r1.units, int(r0.units[-1])))
+    # silence estimates sample nothing: the draws are the own piece's units and its ending
+    # tag, if it ended on one (it was pinned to the units alone, true only for a full piece)
+    (own,) = pieces
+    assert r1.generated_tokens == len(own.units) + (own.end is not None)
     agent.played(0, np.full(4, 9))  # a deadline miss: something else was played
     assert np.array_equal(agent.generator.own[0], np.full(4, 9))
     assert agent.generator.tokens[:2] == [agent.fmt.S0, 9]
