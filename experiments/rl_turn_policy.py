@@ -419,9 +419,12 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def verdicts(summary: pd.DataFrame) -> pd.DataFrame:
+def verdicts(summary: pd.DataFrame, episodes: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per cell: PPO against the best baseline, non-overlapping 95% CIs over the cell's
-    ``dialogues`` or not (not met where there are too few dialogues for an interval)."""
+    ``dialogues`` or not (not met where there are too few dialogues for an interval).
+    With the ``episodes`` also the paired difference PPO minus that baseline, episode by
+    episode (the same seeds: the same dialogue, start and network), its 95% interval over
+    the dialogues: a sharper test than two intervals that must not overlap."""
     rows = []
     for (set_name, delay), g in summary.groupby(["set", "delay_ms"], sort=False):
         g = g.set_index("policy")
@@ -436,7 +439,22 @@ def verdicts(summary: pd.DataFrame) -> pd.DataFrame:
                      "baseline": base.loc[best, "reward"],
                      "baseline_hi": base["reward_hi"].max(),
                      "beats_all": bool(g.loc["ppo", "reward_lo"] > base["reward_hi"].max())})
+        if episodes is not None:
+            rows[-1].update(paired_gap(episodes, set_name, delay, str(best)))
     return pd.DataFrame(rows)
+
+
+def paired_gap(episodes: pd.DataFrame, set_name: str, delay: float, baseline: str
+               ) -> dict[str, float]:
+    """PPO minus ``baseline`` in one cell, seed by seed, and its interval over dialogues."""
+    cell = episodes[(episodes["set"] == set_name) & (episodes["delay_ms"] == delay)]
+    ppo = cell[cell["policy"] == "ppo"].set_index("seed")
+    other = cell[cell["policy"] == baseline].set_index("seed")
+    seeds = ppo.index.intersection(other.index)
+    gap = ppo.loc[seeds, "reward"] - other.loc[seeds, "reward"]
+    mean, lo, hi, _ = ci95(gap.reset_index(drop=True),
+                           ppo.loc[seeds, "dialogue"].reset_index(drop=True))
+    return {"paired_gap": mean, "paired_lo": lo, "paired_hi": hi}
 
 
 def generalisation(summary: pd.DataFrame) -> pd.DataFrame:
@@ -538,6 +556,8 @@ resampled, so its intervals do not cover another agent.{test_corpus_text(cfg)}
 
 Held-out cells at 0 and 240 ms: {int(met['beats_all'].sum())} of {len(met)} met (each on the
 intervals over its `dialogues`; a cell of fewer than 5 has none and is not met).
+`paired_gap`: PPO minus the best baseline episode by episode (the same seeds), with its
+95% interval over the dialogues (`paired_lo`, `paired_hi`).
 
 ## Generalisation: PPO reward on held-out minus train dialogues (target within 1.5)
 {md(gen)}
@@ -811,7 +831,7 @@ def main(argv: list[str] | None = None) -> int:
     farm = (farming(cfg, [d for d in (0, 240) if d in evaluated(cfg)] or evaluated(cfg)[:1],
                     seeds[:cfg.episodes])
             if "test-dialogues" in eval_sets(cfg) else pd.DataFrame())
-    ver, gen = verdicts(summary), generalisation(summary)
+    ver, gen = verdicts(summary, df), generalisation(summary)
     for name, frame in (("episodes", df), ("summary", summary), ("farming", farm)):
         with atomic_path(out / f"{name}.csv") as tmp:
             frame.to_csv(tmp, index=False)

@@ -138,8 +138,11 @@ def test_verdicts_need_non_overlapping_intervals_against_every_baseline() -> Non
                 "overlap_ms", "gap_ms", "transitions", "interruptions", "backchannels_good",
                 "backchannels_bad", "bc_placed_share"):
         df[col] = 0.0
-    ver = verdicts(summarize(df)).set_index("set")
+    ver = verdicts(summarize(df), df).set_index("set")
     assert ver.loc["test-dialogues", "best_baseline"] == "rule"
+    # paired seed by seed: PPO 2 above the rule on every episode, noise shared
+    gap = ver.loc["test-dialogues", ["paired_gap", "paired_lo", "paired_hi"]].to_numpy(float)
+    assert gap == pytest.approx([2.0, 2.0, 2.0])
     assert ver.loc["test-dialogues", "dialogues"] == 6
     assert ver.loc["test-dialogues", "beats_all"]  # 3 +- 0.2 against 1 +- 0.2
     close = df.assign(reward=np.where(df["policy"] == "rule", df["reward"] + 1.8, df["reward"]))

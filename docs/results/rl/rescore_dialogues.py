@@ -6,7 +6,9 @@ dialogues), and ``experiments/rl_turn_policy.py`` now resamples dialogues
 (``cluster_weights``). The committed ``episodes.csv`` files predate its ``dialogue`` column:
 on replay cells it is read off the partner label (``replay:CORPUS:DIALOGUE:CHANNEL``, both
 channels one dialogue); cells against an agent did not record the learner's dialogue and
-are left out. Usage, from the repository root::
+are left out (``heldout-corpus/`` was made with intervals over dialogues). Each verdict row
+also has the paired difference PPO minus the best baseline, seed by seed, with its interval
+over dialogues (``paired_gap``). Usage, from the repository root::
 
     python docs/results/rl/rescore_dialogues.py > docs/results/rl/rescore_dialogues.txt
 """
@@ -24,6 +26,8 @@ sys.path.insert(0, str(ROOT / "experiments"))
 from rl_turn_policy import summarize, verdicts  # noqa: E402
 
 for csv in sorted((ROOT / "docs/results/rl").glob("**/episodes.csv")):
+    if "heldout-corpus" in csv.parts:  # made with intervals over dialogues already
+        continue
     df = pd.read_csv(csv)
     replay = df["partner"].str.startswith("replay:")
     df = df[replay].copy()
@@ -35,5 +39,5 @@ for csv in sorted((ROOT / "docs/results/rl").glob("**/episodes.csv")):
             "reward_hi"]
     print(s[cols].round(2).to_markdown(index=False))
     print()
-    print(verdicts(s).round(2).to_markdown(index=False))
+    print(verdicts(s, df).round(2).to_markdown(index=False))
     print()
