@@ -99,18 +99,18 @@ def _stat_key(p: Path) -> tuple[str, int, int, int, int] | None:
     return (str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
 
-def _remembered(kind: tuple[str, ...], files: list[Path], digest: Callable[[], str]) -> str:
-    """``digest()`` of ``files``, remembered under ``kind`` (what else the value depends on)
-    while none of them changes (:func:`_stat_key`); one changed too recently to tell
-    (:data:`_RACY_NS`) is hashed again next time."""
-    keys = [_stat_key(p) for p in files]
-    if not keys or any(k is None for k in keys):  # none, or one gone since it was listed
+def _remembered(kind: tuple[str, ...], keys: list[tuple[str, int, int, int, int]],
+                digest: Callable[[], str]) -> str:
+    """``digest()`` of the files whose :func:`_stat_key` are ``keys``, remembered under
+    ``kind`` (what else the value depends on) while none of them changes; one changed too
+    recently to tell (:data:`_RACY_NS`) is hashed again next time."""
+    if not keys:
         return digest()
     key = (*kind, *keys)
     if key in _SEEN:
         return _SEEN[key]
     value = digest()
-    if _now_ns() - max(max(k[2], k[4]) for k in keys if k is not None) > _RACY_NS:
+    if _now_ns() - max(max(k[2], k[4]) for k in keys) > _RACY_NS:
         _SEEN[key] = value
     return value
 
@@ -118,7 +118,8 @@ def _remembered(kind: tuple[str, ...], files: list[Path], digest: Callable[[], s
 def file_digest(path: str | Path) -> str:
     """sha256 (hex) of a file's bytes; "" when there is no such file."""
     p = Path(path)
-    if _stat_key(p) is None:
+    stat = _stat_key(p)
+    if stat is None:
         return ""
 
     def digest() -> str:
@@ -128,7 +129,7 @@ def file_digest(path: str | Path) -> str:
                 h.update(block)
         return h.hexdigest()
 
-    return _remembered(("bytes",), [p], digest)
+    return _remembered(("bytes",), [stat], digest)
 
 
 def named_files_digest(files: list[Path]) -> str:
@@ -141,8 +142,11 @@ def named_files_digest(files: list[Path]) -> str:
             h.update(f.name.encode() + b"\0" + f.read_bytes())
         return h.hexdigest()
 
+    keys = [_stat_key(f) for f in files]
+    if any(k is None for k in keys):  # one gone since it was listed: read_bytes says so
+        return digest()
     # the names as given: two links to one file under other names are other digests
-    return _remembered(("named", *(f.name for f in files)), files, digest)
+    return _remembered(("named", *(f.name for f in files)), [k for k in keys if k], digest)
 
 
 RESULTS_MARK = "Made from results.parquet sha256 "

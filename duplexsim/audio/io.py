@@ -114,16 +114,17 @@ def audio_duration_s(path: str | Path) -> float | None:
         return None
 
 
-def check_decodable(path: str | os.PathLike[str]) -> None:
+def check_decodable(path: str | os.PathLike[str]) -> dict[str, str] | None:
     """Raise :class:`AudioError` for a SPHERE file that :func:`read_audio` cannot decode,
     telling the user to convert it with sph2pipe: compressed (shorten, as Fisher's releases
     ship it, wavpack, shortpack: libsndfile has no decoder) or a header libsndfile refuses
     (u-law with ``sample_byte_format 10``...). Cheap (reads the header): an import checks
-    every file before it writes anything."""
+    every file before it writes anything. Returns the SPHERE header's fields (None: not
+    SPHERE), which :func:`read_audio` goes on with."""
     path = Path(path)
     sphere = _sphere_header(path)
     if sphere is None:
-        return
+        return None
     coding = sphere.get("sample_coding", "pcm")
     what = next((f"{c}-compressed SPHERE" for c in SPHERE_COMPRESSIONS if c in coding), "")
     reason = ""
@@ -131,7 +132,7 @@ def check_decodable(path: str | os.PathLike[str]) -> None:
         try:
             with path.open("rb") as fh:  # a file object: see read_audio
                 sf.info(fh)
-            return
+            return sphere
         except (sf.LibsndfileError, RuntimeError) as e:
             what = f"SPHERE ({coding}, sample_byte_format {sphere.get('sample_byte_format')})"
             reason = f" by libsndfile ({getattr(e, 'error_string', str(e)).strip()})"
@@ -158,8 +159,7 @@ def read_audio(
     path = Path(path)
     if not path.is_file():
         raise AudioError(str(path), "", "audio file not found", "an existing sound file")
-    check_decodable(path)
-    sphere = _sphere_header(path)
+    sphere = check_decodable(path)  # its header, read once
     try:
         # through a file object, not the path: given a path, libsndfile takes a macOS
         # resource fork ``._<name>`` beside the file (a copy from a Mac leaves one) for the
