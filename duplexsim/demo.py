@@ -117,9 +117,9 @@ class DemoPlan:
                              "--conversation-s or --seed?)",
                              "delete the agent folder to train it anew on this corpus, the "
                              "demo's earlier settings, or another --root")
-        if recorded and (corpus / "manifest.json").is_file():
-            self._check_corpus_kept(name, corpus)
         if (corpus / "manifest.json").is_file():
+            if recorded:
+                self._check_corpus_kept(name, corpus)
             self._check_same_tokenizer(name, corpus)
         # one --train-max-minutes stopped is not: training resumes and finishes it
         return not (info.get("stopped_early")
