@@ -247,9 +247,16 @@ def simulate(plan: Plan, agent: str) -> list[np.ndarray]:
 
 def corpus_reference(plan: Plan, preset: str) -> tuple[list[np.ndarray], set[int]]:
     """Voice activity of every dialogue of the corpus through the token format at
-    ``plan.chunk_ms``, and the corpus's silence units."""
+    ``plan.chunk_ms``, and the corpus's silence units, which are its agent's too: every
+    training run of the agent (``plan.roots``) must hold the corpus's unit tokenizer
+    (:func:`~duplexsim.units.shared_tokenizer`; another one is an error naming both)."""
     from duplexsim.corpora import load_corpus
+    from duplexsim.corpora.corpus import tokenizer_dir
+    from duplexsim.units import shared_tokenizer
 
+    agent = next(a for a, p in AGENTS.items() if p == preset)
+    shared_tokenizer([(str(plan.corpora / preset), tokenizer_dir(plan.corpora / preset))]
+                     + [(str(root / agent), root / agent / "tokenizer") for root in plan.roots])
     corpus = load_corpus(plan.corpora / preset)
     tokenizer = corpus.tokenizer()
     silence = set(int(u) for u in tokenizer.silence_units)  # every one, not the canonical
@@ -259,13 +266,20 @@ def corpus_reference(plan: Plan, preset: str) -> tuple[list[np.ndarray], set[int
     return vads, silence
 
 
-def run_plan(plan: Plan, command: str) -> Path:
+def source_vads(plan: Plan) -> dict[str, list[np.ndarray]]:
+    """Voice activity ``bool [2, T]`` of each conversation, by source: each agent's self-play
+    (read with its own corpus's silence units) and each corpus through the format."""
     vads: dict[str, list[np.ndarray]] = {}
-    silence: set[int] = {0}
-    for preset in AGENTS.values():
-        vads[preset], silence = corpus_reference(plan, preset)
+    silence: dict[str, set[int]] = {}
+    for agent, preset in AGENTS.items():  # every tokenizer is checked before simulating
+        vads[preset], silence[agent] = corpus_reference(plan, preset)
     for agent in AGENTS:
-        vads[agent] = [vad_from_units(u, silence) for u in simulate(plan, agent)]
+        vads[agent] = [vad_from_units(u, silence[agent]) for u in simulate(plan, agent)]
+    return vads
+
+
+def run_plan(plan: Plan, command: str) -> Path:
+    vads = source_vads(plan)
     run_of = [k for k in range(len(plan.roots)) for _ in range(plan.conversations)]
     parts = {name: [Scored.of(v) for v in vads[name]] for name in [*AGENTS, *AGENTS.values()]}
     played = {a: parts[a] for a in AGENTS}
