@@ -129,13 +129,11 @@ class DemoPlan:
         """Refuse agent ``name`` when the unit tokenizer it was trained with (its
         ``tokenizer/``) is not its corpus's: ``corpus_digest`` covers the manifest only, and
         a corpus rebuilt with another tokenizer can keep its manifest's bytes."""
-        from duplexsim.corpora.corpus import tokenizer_dir
+        from duplexsim.corpora.corpus import check_agent_tokenizer
         from duplexsim.errors import with_note
-        from duplexsim.units import shared_tokenizer
 
-        agent, corpus_tokenizer = self.agent_dir(name), tokenizer_dir(corpus)
         try:
-            shared_tokenizer([(str(corpus), corpus_tokenizer), (str(agent), agent / "tokenizer")])
+            check_agent_tokenizer(corpus, self.agent_dir(name))
         except InputError as e:
             raise with_note(e, "delete the agent folder to train it anew on this corpus, "
                             "or another --root") from None

@@ -44,15 +44,13 @@ def handover_events(agent_dir: Path, corpus_dir: Path, chunk_ms: int, context_ch
     the agent's onset probability for the listener."""
     import torch
 
-    from duplexsim.corpora.corpus import load_corpus
+    from duplexsim.corpora.corpus import check_agent_tokenizer, load_corpus
     from duplexsim.models.agentdir import load_agent_files
     from duplexsim.tokens import SyncFormat
-    from duplexsim.units import shared_tokenizer
 
     corpus = load_corpus(corpus_dir)
     # the agent reads the corpus's units as its own: one tokenizer (an error naming both)
-    shared_tokenizer([(str(corpus_dir), corpus.tokenizer_dir()),
-                      (str(agent_dir), Path(agent_dir) / "tokenizer")])
+    check_agent_tokenizer(corpus_dir, agent_dir, corpus.manifest)
     files = load_agent_files(agent_dir)
     model = files.model.eval()
     silent = corpus.tokenizer().silence_units

@@ -151,11 +151,10 @@ def probe_decisions(agent_dir: Path, corpus_dir: Path, *, chunk_ms: int, short_c
                     progress: Callable[[str], None] = print) -> pd.DataFrame:
     """One row per scored decision of every side of the first ``max_dialogues`` dialogues
     of ``corpus_dir`` (``split``; None: all), with the speaker's drawn IPU and pause medians."""
-    from duplexsim.corpora.corpus import load_corpus
+    from duplexsim.corpora.corpus import check_agent_tokenizer, load_corpus
     from duplexsim.metrics.turntaking import TurnTakingParams, detect_events, vad_from_units
     from duplexsim.models.agentdir import load_agent_files
     from duplexsim.tokens import SyncFormat
-    from duplexsim.units import shared_tokenizer
 
     corpus = load_corpus(corpus_dir)
     todo = corpus.ids(split)[:max_dialogues]
@@ -164,8 +163,7 @@ def probe_decisions(agent_dir: Path, corpus_dir: Path, *, chunk_ms: int, short_c
         raise InputError("--split", "", f"{split or 'all'}: {corpus_dir} has no dialogue in "
                          "it", f"a split it has: {', '.join([*held, 'all'])}" if held else None)
     # the agent reads the corpus's units as its own: one tokenizer (an error naming both)
-    shared_tokenizer([(str(corpus_dir), corpus.tokenizer_dir()),
-                      (str(agent_dir), Path(agent_dir) / "tokenizer")])
+    check_agent_tokenizer(corpus_dir, agent_dir, corpus.manifest)
     files = load_agent_files(agent_dir)
     model = files.model.eval()
     files.check_chunk_ms(chunk_ms)

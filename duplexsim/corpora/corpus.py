@@ -116,6 +116,19 @@ def tokenizer_dir(root: str | Path, manifest: dict | None = None) -> Path:
     return Path(ref) if Path(ref).is_absolute() else root / ref
 
 
+def check_agent_tokenizer(root: str | Path, agent_dir: str | Path,
+                          manifest: dict | None = None) -> None:
+    """Refuse the agent in ``agent_dir`` for the corpus in ``root`` (``manifest``: as for
+    :func:`tokenizer_dir`) unless its ``tokenizer/`` is the corpus's unit tokenizer (or
+    either holds none): the agent reads the corpus's units as its own. Else the
+    :class:`~duplexsim.errors.InputError` of :func:`~duplexsim.units.shared_tokenizer`,
+    naming both folders."""
+    from duplexsim.units import shared_tokenizer
+
+    shared_tokenizer([(str(root), tokenizer_dir(root, manifest)),
+                      (str(agent_dir), Path(agent_dir) / "tokenizer")])
+
+
 def _entries(dialogues: object, file: str) -> dict[str, dict]:
     """The manifest's dialogue entries by id, each checked (names the position)."""
     if not isinstance(dialogues, list):
