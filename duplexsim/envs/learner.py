@@ -36,6 +36,10 @@ class LearnerAgent:
     n_units: int | None = None
     """The learner's unit inventory (its observation space's): a partner unit outside it is
     refused as it is heard (None: not checked)."""
+    partner_checked: bool = False
+    """The partner's units are checked before they are sent (it says its inventory, the
+    learner's: :func:`~duplexsim.envs.partners.speaks_checked_units`), so its chunks are
+    not looked at again as they are heard; False: each one is."""
     received: dict[int, np.ndarray] = field(default_factory=dict)
     """Partner chunk index -> units, as delivered by the simulator."""
     played_chunks: dict[int, np.ndarray] = field(default_factory=dict)
@@ -82,8 +86,9 @@ class LearnerAgent:
         return units
 
     def observe_partner(self, chunk: int, units: np.ndarray) -> None:
-        heard = self._check_inventory(np.asarray(units, np.int64).copy(),
-                                      f"partner chunk {chunk}")
+        heard = np.asarray(units, np.int64).copy()
+        if not self.partner_checked:
+            self._check_inventory(heard, f"partner chunk {chunk}")
         self.received[chunk] = heard
         self.latest_received = max(self.latest_received, chunk)
         if self.model is not None:

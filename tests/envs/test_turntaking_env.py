@@ -265,6 +265,38 @@ def test_a_partner_unit_outside_the_observation_space_is_one_clear_error() -> No
                 env.step(1)
 
 
+def test_a_partner_that_says_its_inventory_is_checked_as_it_sends() -> None:
+    """A partner that says the learner's n_units (corpus replay, scripted, one of the user's
+    own) has each chunk checked by the simulator as it produces it, so the learner does not
+    look at it again as it is heard; a unit outside still stops the step with one clear
+    error, the simulator's, in a pool too. One that does not say (bare units), or whose
+    silence unit (what a missed chunk plays) is outside, is checked as heard."""
+    from duplexsim.agents.replay import ReplayAgent
+    from duplexsim.config.scenario import SideConfig
+
+    shipped = ReplayAgent.from_side(SideConfig(kind="replay"), short_scenario(), "b")
+    F = shipped.frames_per_chunk
+
+    class Shifted(ReplayAgent):  # says the learner's n_units, sends units past it
+        def chunk_units(self, chunk: int) -> np.ndarray:
+            return super().chunk_units(chunk) + 700
+
+    loud = ReplayAgent(shipped.units, F, n_units=shipped.n_units)
+    loud.silence_unit = 700
+    for partner, checked in ((None, True), ("scripted", True), (shipped, True),
+                             (ReplayAgent(shipped.units, F), False), (loud, False),
+                             (Shifted(shipped.units, F, n_units=shipped.n_units), True),
+                             ([Shifted(shipped.units, F, n_units=shipped.n_units)], True)):
+        env = gym.make(TURN_TAKING_ID, scenario=short_scenario(), partner=partner)
+        env.reset(seed=0)
+        assert env.unwrapped.learner.agent.partner_checked is checked, partner
+        if isinstance(partner, Shifted | list):
+            with pytest.raises(ValueError, match=r"^side b \(replay\): produce\(0\)\.units"
+                               r"\[0\] = 7\d\d: not a unit id \(allowed: 0\.\.500\)"):
+                for _ in range(5):
+                    env.step(1)
+
+
 def test_an_episode_cut_by_the_registered_limit_warns_once() -> None:
     import warnings
 
