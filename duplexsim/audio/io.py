@@ -114,31 +114,44 @@ def audio_duration_s(path: str | Path) -> float | None:
         return None
 
 
-def check_decodable(path: str | os.PathLike[str]) -> dict[str, str] | None:
+def check_decodable(path: str | os.PathLike[str]) -> None:
     """Raise :class:`AudioError` for a SPHERE file that :func:`read_audio` cannot decode,
     telling the user to convert it with sph2pipe: compressed (shorten, as Fisher's releases
     ship it, wavpack, shortpack: libsndfile has no decoder) or a header libsndfile refuses
-    (u-law with ``sample_byte_format 10``...). Cheap (reads the header): an import checks
-    every file before it writes anything. Returns the SPHERE header's fields (None: not
-    SPHERE), which :func:`read_audio` goes on with."""
+    (u-law with ``sample_byte_format 10``, a header longer than 1024 bytes...: only
+    libsndfile's opening tells). Cheap (reads the header): an import checks every file
+    before it writes anything."""
     path = Path(path)
     sphere = _sphere_header(path)
     if sphere is None:
-        return None
+        return
+    _check_sphere_coding(path, sphere)
+    try:
+        with path.open("rb") as fh:  # a file object: see read_audio
+            sf.info(fh)
+    except (sf.LibsndfileError, RuntimeError) as e:
+        raise _sphere_refused(path, sphere, e) from None
+
+
+def _check_sphere_coding(path: Path, sphere: dict[str, str]) -> None:
+    """Raise :func:`_sphere_refused` for compressed SPHERE (no libsndfile decoder)."""
     coding = sphere.get("sample_coding", "pcm")
     what = next((f"{c}-compressed SPHERE" for c in SPHERE_COMPRESSIONS if c in coding), "")
-    reason = ""
+    if what:
+        raise _sphere_refused(path, sphere, None, f"{what} ({coding})")
+
+
+def _sphere_refused(path: Path, sphere: dict[str, str], error: Exception | None,
+                    what: str = "") -> AudioError:
+    """The error for SPHERE ``path`` that libsndfile cannot decode (``error``: what it said
+    opening it; ``what``: the file's kind, else its coding and byte format): convert it
+    with sph2pipe."""
     if not what:
-        try:
-            with path.open("rb") as fh:  # a file object: see read_audio
-                sf.info(fh)
-            return sphere
-        except (sf.LibsndfileError, RuntimeError) as e:
-            what = f"SPHERE ({coding}, sample_byte_format {sphere.get('sample_byte_format')})"
-            reason = f" by libsndfile ({getattr(e, 'error_string', str(e)).strip()})"
-    else:
-        what += f" ({coding})"
-    raise AudioError(
+        what = (f"SPHERE ({sphere.get('sample_coding', 'pcm')}, sample_byte_format "
+                f"{sphere.get('sample_byte_format')})")
+    reason = "" if error is None else \
+        f" by libsndfile ({getattr(error, 'error_string', str(error)).strip()})"
+    return AudioError(
         f"{path}: {what} cannot be read{reason}; convert it first, e.g. `sph2pipe -f wav "
         f"{path.name} {path.stem}.wav` (or to FLAC with sox), and point the reader at the "
         "converted file"
@@ -159,18 +172,21 @@ def read_audio(
     path = Path(path)
     if not path.is_file():
         raise AudioError(str(path), "", "audio file not found", "an existing sound file")
-    sphere = check_decodable(path)  # its header, read once
+    sphere = _sphere_header(path)
+    if sphere is not None:  # (what check_decodable refuses, libsndfile opening it once)
+        _check_sphere_coding(path, sphere)
     try:
         # through a file object, not the path: given a path, libsndfile takes a macOS
         # resource fork ``._<name>`` beside the file (a copy from a Mac leaves one) for the
         # file's own and reads a header-less MP3 as Sound Designer II ("bad data offset")
         with path.open("rb") as fh:
             data, sr = sf.read(fh, dtype="float32", always_2d=True)
-    except sf.LibsndfileError as e:  # its str names the file object: the reason alone
-        raise AudioError(f"{path}: not a readable sound file ({e.error_string.strip()})"
-                         ) from None
-    except RuntimeError as e:
-        raise AudioError(f"{path}: not a readable sound file ({e})") from None
+    except (sf.LibsndfileError, RuntimeError) as e:
+        if sphere is not None:  # a SPHERE header libsndfile refuses: sph2pipe reads it
+            raise _sphere_refused(path, sphere, e) from None
+        # a LibsndfileError's str names the file object: its reason alone
+        reason = e.error_string.strip() if isinstance(e, sf.LibsndfileError) else str(e)
+        raise AudioError(f"{path}: not a readable sound file ({reason})") from None
     wave = np.ascontiguousarray(data.T)
     finite = np.isfinite(wave)
     if not finite.all():  # a float file can hold NaN / inf: features and units of it are noise
