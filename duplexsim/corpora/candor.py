@@ -12,14 +12,16 @@ speakers are ordered by sorted id. Audio under ``processed/``: one mono file per
 ``<speaker>.{wav,flac,mp3}`` (same sample rate), or exactly one 2-channel
 ``.wav`` / ``.flac`` / ``.mp3`` (CANDOR's ``<uuid>.mp3``, 48 kHz); dot-files (macOS's
 ``._<name>.mp3`` resource forks, ``.DS_Store``) are not sound files. The reader's root is
-the folder holding the ``<uuid>/`` folders, not the release's top folder above it: given
-that, the error names the folder to point it at (:func:`nested_root_hint`).
+the folder holding the ``<uuid>/`` folders, not the release's top folder above it nor one
+conversation's folder below it: given either, the error names the folder to point it at
+(:func:`root_level_hint`).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -122,10 +124,15 @@ def write_transcript(path: str | Path, segments: list[Segment],
                         s.kind])
 
 
-def nested_root_hint(root: Path) -> str:
-    """The error line for a ``root`` that holds no ``<uuid>/transcription/`` folders while a
-    subfolder does (the release's top folder, e.g. ``CANDOR/`` above ``files/``), naming
-    the folder to point the reader at; "" for any other folder."""
+def root_level_hint(root: Path) -> str:
+    """The error line for a ``root`` that holds no ``<uuid>/transcription/`` folders, when
+    it is a level off: one conversation's own folder (``CANDOR/files/<uuid>/``, holding
+    ``transcription/``), naming its parent; or a folder above them (the release's top
+    folder, ``CANDOR/`` above ``files/``), naming the subfolder. "" for any other folder."""
+    if (root / "transcription").is_dir():
+        parent = Path(os.path.abspath(root)).parent  # "." has a parent too
+        return (f"{root}: is one CANDOR conversation (transcription/ here), not the folder "
+                f"of conversations: point the reader at {parent}")
     subs = sorted({p.parent.parent for p in root.glob("*/*/transcription")
                    if p.is_dir() and not p.parent.parent.name.startswith(".")})
     if not subs:
@@ -154,7 +161,7 @@ class CandorCorpus:
         self._dirs = {p.parent.name: p.parent for p in sorted(self.root.glob("*/transcription"))}
         if not self._dirs:
             raise CorpusFormatError(
-                nested_root_hint(self.root) or
+                root_level_hint(self.root) or
                 f"{self.root}: empty corpus: no <conversation>/transcription/ folders")
 
     def ids(self, split: str | None = None) -> list[str]:

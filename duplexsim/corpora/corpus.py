@@ -264,7 +264,7 @@ def open_corpus(root: str | Path, built: bool = True):
     if kind:
         return fisher.FisherCorpus(root) if kind == "Fisher" else candor.CandorCorpus(root)
     kinds = "a duplexsim corpus with manifest.json, " if built else ""
-    raise CorpusFormatError(  # the release's top folder instead of the one it unpacks into
-        candor.nested_root_hint(root)
+    raise CorpusFormatError(  # the release's top folder, or one conversation's, instead of
+        candor.root_level_hint(root)  # the folder of conversations
         or f"{root}: empty corpus directory or unknown layout (allowed: {kinds}"
         "Fisher fe_03_*.txt + audio, CANDOR <uuid>/transcription/*.csv)")

@@ -419,6 +419,28 @@ def test_the_candor_release_top_folder_names_the_folder_to_point_at(tmp_path, ca
     assert isinstance(open_corpus(top / "files"), CandorCorpus)
 
 
+def test_one_candor_conversation_folder_names_the_folder_to_point_at(tmp_path, capsys,
+                                                                     monkeypatch) -> None:
+    """Pointed one level too deep, at ``CANDOR/files/<uuid>/`` (it holds transcription/),
+    the readers said "empty corpus"."""
+    from duplexsim.cli import main
+
+    files = tmp_path / "CANDOR" / "files"
+    conv = _candor_release(files)
+    line = (rf"^{conv}: is one CANDOR conversation \(transcription/ here\), not the folder "
+            rf"of conversations: point the reader at {files}$")
+    with pytest.raises(CorpusFormatError, match=line):
+        CandorCorpus(conv)
+    with pytest.raises(CorpusFormatError, match=line):
+        open_corpus(conv)
+    assert main(["corpus", "stats", str(conv)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"point the reader at {files}\n" in err, err
+    monkeypatch.chdir(conv)  # "." names its parent, not "."
+    with pytest.raises(CorpusFormatError, match=rf"point the reader at {files}$"):
+        CandorCorpus(".")
+
+
 BACKBITER = """turn_id,speaker,start,stop,utterance,backchannel,backchannel_count,\
 backchannel_speaker,backchannel_start,backchannel_stop
 0,5f2a,0.40,6.50,"hi, how are you doing today",Yeah,1,0c1b,2.00,2.40
