@@ -3,7 +3,9 @@
 One folder per conversation (its UUID) with ``transcription/transcript_<style>.csv`` for
 style audiophile (utterances: what IPU statistics need, the default), backbiter (merged
 turns, the listener's backchannels in ``backchannel_speaker / _start / _stop`` columns,
-read as backchannel segments) or cliffhanger (merged turns): columns ``turn_id, speaker,
+read as backchannel segments; a row's ``backchannel_count`` N > 1, with one start and stop
+for all N, becomes one segment at those times with ``count`` N: no times are made up for
+the others) or cliffhanger (merged turns): columns ``turn_id, speaker,
 start, stop, utterance, ...`` (other columns are ignored, except an optional ``kind`` =
 ipu | backchannel that duplexsim writes). The requested style must be there (no silent
 fall-back to a turn-level one). Channels: ``processed/channel_map.json``
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from pathlib import Path
 
@@ -30,7 +33,7 @@ from duplexsim.atomic import atomic_path
 from duplexsim.audio.io import AudioError, read_audio
 from duplexsim.corpora.fisher import CorpusFormatError, seconds_field, unknown_conversation
 from duplexsim.corpora.types import Dialogue, Segment
-from duplexsim.errors import MissingInputError
+from duplexsim.errors import MissingInputError, plain_number
 
 STYLES = ("audiophile", "backbiter", "cliffhanger")
 REQUIRED = ("turn_id", "speaker", "start", "stop", "utterance")
@@ -44,7 +47,7 @@ def read_transcript(path: str | Path, speakers: list[str] | None = None
     """Segments of one CANDOR transcript CSV and the speaker ids in channel order
     (``speakers`` when given, e.g. from ``channel_map.json``; else sorted)."""
     path = Path(path)
-    rows: list[tuple[str, float, float, str, str]] = []
+    rows: list[tuple[str, float, float, str, str, int]] = []
     first_line: dict[str, int] = {}  # each speaker's first row, named in the errors below
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:  # a BOM is not a column
@@ -67,7 +70,8 @@ def read_transcript(path: str | Path, speakers: list[str] | None = None
                         rows.append(_row(row["backchannel_speaker"], row["backchannel_start"],
                                          row["backchannel_stop"],
                                          row.get("backchannel") or "", "backchannel",
-                                         ("backchannel_start", "backchannel_stop")))
+                                         ("backchannel_start", "backchannel_stop"),
+                                         _count(row.get("backchannel_count") or "")))
                     for speaker, *_ in rows[new:]:
                         first_line.setdefault(speaker, reader.line_num)
                 except ValueError as e:
@@ -91,12 +95,13 @@ def read_transcript(path: str | Path, speakers: list[str] | None = None
         raise CorpusFormatError(f"{path}:{first_line[third]}: a third speaker {third!r} "
                                 f"(allowed: 2 speakers; {len(speakers)} found: "
                                 f"{', '.join(speakers)})")
-    segs = [Segment(speakers.index(s), a, b, t, k) for s, a, b, t, k in rows]
+    segs = [Segment(speakers.index(s), a, b, t, k, n) for s, a, b, t, k, n in rows]
     return segs, list(speakers)
 
 
 def _row(speaker: str | None, start: str, stop: str, text: str, kind: str,
-         columns: tuple[str, str] = ("start", "stop")) -> tuple[str, float, float, str, str]:
+         columns: tuple[str, str] = ("start", "stop"), count: int = 1
+         ) -> tuple[str, float, float, str, str, int]:
     """One segment's fields, checked (times, kind) as a :class:`Segment` checks them; each
     run of whitespace in the text as one space (an utterance may hold a line break inside
     its quotes, and a Fisher transcript written from it holds one utterance a line)."""
@@ -104,7 +109,21 @@ def _row(speaker: str | None, start: str, stop: str, text: str, kind: str,
                       kind=kind)
     if not (speaker or "").strip():  # sorted first, it would take channel 0 unseen
         raise ValueError("empty speaker (allowed: the speaker's id)")
-    return str(speaker).strip(), segment.start_s, segment.end_s, " ".join(text.split()), kind
+    return (str(speaker).strip(), segment.start_s, segment.end_s, " ".join(text.split()), kind,
+            count)
+
+
+def _count(text: str) -> int:
+    """A backbiter row's ``backchannel_count`` where it has a backchannel: 1 when empty (or
+    no such column), else a whole number >= 1 (pandas writes ``2.0`` in a column with
+    empty cells)."""
+    if not text.strip():
+        return 1
+    value = plain_number(text.strip())
+    if value is None or not math.isfinite(value) or value < 1 or value != int(value):
+        raise ValueError(f"backchannel_count {text!r} where backchannel_start is set "
+                         "(allowed: a whole number >= 1)")
+    return int(value)
 
 
 WRITTEN_SPEAKERS = ("A", "B")

@@ -53,7 +53,11 @@ def write_default(dialogue: Dialogue, path: str | Path, info: dict) -> None:
     """Save ``dialogue`` (units + segments) as the compact package resource."""
     if dialogue.units is None:
         raise ValueError(f"write_default: dialogue {dialogue.id} has no units")
-    meta = {"id": dialogue.id, "segments": [s.__dict__ for s in dialogue.segments], **info}
+    # count (added after the resource shipped) only where it is not 1: a rebuild stays the
+    # shipped bytes
+    segments = [{k: v for k, v in s.__dict__.items() if k != "count" or v != 1}
+                for s in dialogue.segments]
+    meta = {"id": dialogue.id, "segments": segments, **info}
     with atomic_path(path) as tmp, tmp.open("wb") as fh:
         np.savez_compressed(fh, units=dialogue.units.astype(np.int16),
                             meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))

@@ -24,17 +24,25 @@ MAX_SEGMENT_END_S = 86_400.0
 
 @dataclass(frozen=True)
 class Segment:
-    """One annotated stretch of speech of one speaker (seconds from the dialogue start)."""
+    """One annotated stretch of speech of one speaker (seconds from the dialogue start).
+
+    ``count``: how many backchannels (or IPUs) the transcript puts in it, 1 but where it
+    does not time them one by one: a CANDOR backbiter row with ``backchannel_count`` 2 gives
+    one backchannel segment at the row's one start and stop with count 2 (no times made up
+    for the others)."""
 
     speaker: int
     start_s: float
     end_s: float
     text: str = ""
     kind: str = "ipu"
+    count: int = 1
 
     def __post_init__(self) -> None:
         if self.speaker not in (0, 1):
             raise ValueError(f"Segment.speaker: {self.speaker} (allowed: 0, 1)")
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
+            raise ValueError(f"Segment.count: {self.count!r} (allowed: a whole number >= 1)")
         if not (math.isfinite(self.start_s) and math.isfinite(self.end_s)
                 and 0 <= self.start_s <= self.end_s <= MAX_SEGMENT_END_S):
             raise ValueError(f"Segment: start_s {self.start_s}, end_s {self.end_s} (allowed: "

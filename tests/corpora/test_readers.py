@@ -463,8 +463,28 @@ def test_candor_backbiter_backchannels_and_no_silent_fall_back(tmp_path, capsys)
         "style='backbiter'); the duplexsim commands read the utterance-level audiophile "
         "transcripts only)\n")
     d = CandorCorpus(root, style="backbiter").dialogue("0a1b2c3d-uuid", audio=False)
-    assert [(s.speaker, s.start_s, s.end_s, s.kind) for s in d.segments] == [
-        (1, 0.4, 6.5, "ipu"), (0, 2.0, 2.4, "backchannel"), (0, 7.0, 8.0, "ipu")]
+    assert [(s.speaker, s.start_s, s.end_s, s.kind, s.count) for s in d.segments] == [
+        (1, 0.4, 6.5, "ipu", 1), (0, 2.0, 2.4, "backchannel", 1), (0, 7.0, 8.0, "ipu", 1)]
+
+
+def test_a_backbiter_row_of_two_backchannels_keeps_their_count(tmp_path) -> None:
+    """A backbiter row with backchannel_count 2 gives one start and stop: it was read as one
+    backchannel. It is one segment at the row's times with count 2 (no times made up for the
+    second); pandas' ``2.0`` is 2; a count that is no whole number >= 1 is an error."""
+    two = BACKBITER.replace("Yeah,1,0c1b,2.00,2.40", "Yeah. Mhm.,2.0,0c1b,2.00,3.90")
+    root = _candor(tmp_path / "two", style="backbiter", csv=two)
+    d = CandorCorpus(root, style="backbiter").dialogue("0a1b2c3d-uuid", audio=False)
+    assert [(s.start_s, s.end_s, s.text, s.kind, s.count) for s in d.segments] == [
+        (0.4, 6.5, "hi, how are you doing today", "ipu", 1),
+        (2.0, 3.9, "Yeah. Mhm.", "backchannel", 2), (7.0, 8.0, "good thanks", "ipu", 1)]
+    assert d.crop(1.0, 7.5).segments[1].count == 2 and d.swapped().segments[1].count == 2
+    for bad in ("0", "1.5", "two", "inf"):
+        root = _candor(tmp_path / f"bad{bad}", style="backbiter",
+                       csv=BACKBITER.replace("Yeah,1,", f"Yeah,{bad},"))
+        with pytest.raises(CorpusFormatError, match=rf"transcript_backbiter.csv:2: malformed "
+                           rf"row: backchannel_count '{bad}' where backchannel_start is set "
+                           r"\(allowed: a whole number >= 1\)$"):
+            CandorCorpus(root, style="backbiter").dialogue("0a1b2c3d-uuid", audio=False)
 
 
 @pytest.mark.parametrize(("data", "match"), [
