@@ -2,8 +2,9 @@
 
 Owns only the command: it reads each file once, decides what it is from its content
 (a ``[sweep]`` table: sweep file; an ``[agent]`` or ``[model]`` table: agent card; no
-tables and SynthConfig keys: a corpus config for ``duplexsim corpus build --config``;
-otherwise a scenario) and hands it to that schema's loader. Prints ``FILE: OK`` or every
+tables and SynthConfig keys: a corpus config for ``duplexsim corpus build --config``, also
+calibrated as the build calibrates it, in seconds; otherwise a scenario) and hands it to
+that schema's loader. Prints ``FILE: OK`` or every
 problem as ``file: key: what is wrong (allowed: ...)``; exits 1 if any file has one.
 Must not train, simulate or import torch.
 """
@@ -25,7 +26,7 @@ LOADERS: dict[str, tuple[str, str]] = {
     "scenario": ("duplexsim.config.scenario", "load_scenario"),
     "agent card": ("duplexsim.config.card", "load_card"),
     "sweep": ("duplexsim.sweeps.config", "load_sweep"),
-    "corpus config": ("duplexsim.corpora.config", "load_synth_toml"),
+    "corpus config": ("duplexsim.corpora.synth", "validate_synth_toml"),
 }
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from duplexsim.atomic import is_staging_name
 from duplexsim.cli import number, path_arg
-from duplexsim.corpora.synth import PRESETS, SynthConfig
+from duplexsim.corpora.synth import PRESETS
 from duplexsim.errors import (
     MAX_CORPUS_HOURS,
     MAX_DURATION_S,
@@ -118,7 +118,7 @@ def _base_preset(preset: str | None, config: str | None) -> str:
 def _build(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_output_dir
     from duplexsim.corpora.build import build_corpus, build_record, check_rebuild, plan, rendered
-    from duplexsim.corpora.synth import load_config
+    from duplexsim.corpora.synth import check_realisable, load_config
 
     if args.config is not None:
         from duplexsim.config.cli import expect_kind
@@ -141,7 +141,8 @@ def _build(args: argparse.Namespace) -> int:
     if not args.rebuild:  # refused now, not after the tokenizer checks
         check_rebuild(Path(args.out), record, rebuild=False)
     _check_tokenizers(args)
-    _check_realisable(cfg, args.config)  # after the quick checks: it takes seconds
+    # after the quick checks: it takes seconds
+    check_realisable(cfg, args.config or f"--preset {cfg.name}")
     to_render = [e for e in plan(cfg, args.hours, args.seed)
                  if args.rebuild or not rendered(Path(args.out), e["id"])]
     if to_render and shutil.which("espeak-ng") is None:
@@ -158,21 +159,6 @@ def _build(args: argparse.Namespace) -> int:
           f"{args.hours:g} rounded to whole conversations, at least one) in "
           f"{res['wall_s']:.1f} s wall: {rate:.3f} audio hours per wall minute")
     return 0
-
-
-def _check_realisable(cfg: SynthConfig, config: str | None) -> None:
-    """Calibrate now (seconds; cached for the build): a config the process cannot realise
-    (``synth.population_centres``) is refused naming its file before anything is written."""
-    from dataclasses import replace
-
-    from duplexsim.corpora.synth import population_centres
-    from duplexsim.errors import ConfigError
-
-    try:
-        population_centres(cfg)
-    except ConfigError as e:
-        where = config or f"--preset {cfg.name}"
-        raise ConfigError([replace(p, file=p.file or where) for p in e.problems]) from None
 
 
 def _check_new_tokenizer_dir(folder: Path) -> None:

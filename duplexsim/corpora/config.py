@@ -221,8 +221,9 @@ def load_config(preset: str | None = None, toml_path: str | Path | None = None,
 
 
 def load_synth_toml(path: str | Path) -> SynthConfig:
-    """A corpus config file as ``duplexsim validate`` checks it: SynthConfig keys over the
-    preset named by its ``name`` key (``fisher-like`` when absent)."""
+    """A corpus config file's keys as ``duplexsim validate`` checks them: SynthConfig keys
+    over the preset named by its ``name`` key (``fisher-like`` when absent). Validate then
+    calibrates it too (``synth.validate_synth_toml``, which needs numpy)."""
     from duplexsim.config.loader import ConfigError, Problem, read_toml
 
     data = read_toml(path)

@@ -440,6 +440,30 @@ def _check_realised(cfg: SynthConfig, got: dict[str, float]) -> None:
     raise_errors(errors)
 
 
+def check_realisable(cfg: SynthConfig, where: str) -> None:
+    """Calibrate now (seconds; cached for a build that follows): a config the process cannot
+    realise (:func:`population_centres`) is refused, each problem naming ``where`` (its file,
+    or the preset). What ``corpus build`` refuses before writing anything, and ``duplexsim
+    validate`` reports for a corpus config (:func:`validate_synth_toml`)."""
+    from duplexsim.errors import ConfigError
+
+    try:
+        population_centres(cfg)
+    except ConfigError as e:
+        raise ConfigError([replace(p, file=p.file or where) for p in e.problems]) from None
+
+
+def validate_synth_toml(path: str | Path) -> SynthConfig:
+    """A corpus config file as ``duplexsim validate`` checks it: its keys
+    (:func:`~duplexsim.corpora.config.load_synth_toml`), then whether the process realises
+    them (:func:`check_realisable`), as ``corpus build --config`` checks it."""
+    from duplexsim.corpora.config import load_synth_toml
+
+    cfg = load_synth_toml(path)
+    check_realisable(cfg, str(path))
+    return cfg
+
+
 def _pooled(timelines: list[list[Segment]]) -> dict[str, float]:
     """Pooled IPU and pause medians, FTO mean and backchannels per second of partner speech
     of timelines, read off the placed segments (as ``metrics.turntaking`` reads them back:

@@ -344,6 +344,12 @@ def test_a_config_the_process_cannot_realise_is_refused(tmp_path, capsys) -> Non
     err = capsys.readouterr().err
     assert f"{path}: pause_median_s: the process makes" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "c").exists()
+    # `duplexsim validate` said "OK" for the file the build refuses: the same line now
+    assert main(["validate", str(path)]) == 1
+    assert capsys.readouterr().out == err
+    path.write_text("pause_sigma = 0.6\n")
+    assert main(["validate", str(path)]) == 0
+    assert capsys.readouterr().out == f"{path}: OK\n"
 
 
 def test_pairs_given_as_lists_are_the_tuples_of_the_preset() -> None:
