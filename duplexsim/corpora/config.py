@@ -102,11 +102,23 @@ class SynthConfig:
             if isinstance(getattr(self, f), list):  # its type says: the config is hashed
                 object.__setattr__(self, f, tuple(getattr(self, f)))  # (synth's caches)
         errors: list[FieldError] = []
+        # a TOML file's types are checked by its reader, keywords are not: a number given
+        # as a string (ipu_median_s="1.3") was "out of range", and fto_sd_ms="3" a TypeError
+        # from a comparison below. Such a field is named once, as no number, with its range;
+        # the checks that compare it with another field are skipped.
+        not_numbers = {f.name for f in dataclasses.fields(self) if f.type == "float"
+                       and (isinstance(getattr(self, f.name), bool)
+                            or not isinstance(getattr(self, f.name), int | float))}
+        named: set[str] = set()
 
         def need(ok: bool, field: str, message: str, allowed: str,
                  depends: tuple[str, ...] = ()) -> None:
-            if not ok:
-                errors.append(FieldError(field, message, allowed, depends))
+            if ok or field in named:
+                return
+            if field in not_numbers:
+                message = f"must be a number, got {getattr(self, field)!r}"
+                named.add(field)
+            errors.append(FieldError(field, message, allowed, depends))
 
         def value(field: str) -> float:
             return getattr(self, field)
@@ -163,12 +175,14 @@ class SynthConfig:
                         ("fto_mean_sd_ms", 60_000.0), ("p_yield_logit_sd", 20.0),
                         ("backchannels_log_sd", 5.0), ("tempo_drift_s", MAX_DURATION_S)):
             need(finite_in(value(f), 0, high), f,
-                 f"a spread must be >= 0, got {value(f)}" if not value(f) >= 0 else
+                 f"a spread must be >= 0, got {value(f)}"
+                 if f not in not_numbers and not value(f) >= 0 else
                  f"{value(f)} is out of range", f"0 .. {high:g}")
         for spread, pooled in (("ipu_median_log_sd", "ipu_sigma"),
                                ("pause_median_log_sd", "pause_sigma"),
                                ("fto_mean_sd_ms", "fto_sd_ms")):
-            if value(spread) >= 0 and value(pooled) > 0:  # the pooled spread contains it
+            if not {spread, pooled} & not_numbers and value(spread) >= 0 and value(pooled) > 0:
+                # the pooled spread contains it
                 need(value(spread) < value(pooled), spread,
                      f"must be below {pooled} = {value(pooled)}, got {value(spread)}",
                      f"[0, {value(pooled)})", depends=(pooled,))
@@ -180,7 +194,8 @@ class SynthConfig:
             need(len(pair) == 2 and all(finite_in(x, low, high) for x in pair)
                  and pair[0] <= pair[1], f, f"{list(pair)}",
                  f"[low, high] with {low} <= low <= high <= {high}")
-        need(0 <= self.val_share + self.test_share < 1, "test_share",
+        need(bool({"val_share", "test_share"} & not_numbers)
+             or 0 <= self.val_share + self.test_share < 1, "test_share",
              "val_share + test_share must be in [0, 1)", "[0, 1)", depends=("val_share",))
         raise_errors(errors)
 

@@ -359,6 +359,18 @@ def test_pairs_given_as_lists_are_the_tuples_of_the_preset() -> None:
     assert cfg == PRESETS["fisher-like"] and hash(cfg) == hash(PRESETS["fisher-like"])
 
 
+@pytest.mark.parametrize(("key", "value", "allowed"), [
+    ("ipu_median_s", "1.3", "0.5 .. 12"), ("p_yield", "0.5", r"\[0.01, 1\]"),
+    ("fto_sd_ms", "3", "> 0 and <= 1500"), ("tempo_drift_s", "1", "0 .. 86400"),
+    ("ipu_median_log_sd", True, "0 .. 5"), ("val_share", "0.1", "0 .. 1")])
+def test_a_number_given_as_a_string_is_no_number(key: str, value: object, allowed: str) -> None:
+    """A keyword ipu_median_s="1.3" was "1.3 is out of range", and fto_sd_ms="3" or
+    tempo_drift_s="1" a TypeError traceback from a comparison: one line, no number."""
+    with pytest.raises(ConfigError, match=rf"^{key}: must be a number, got {value!r} "
+                                          rf"\(allowed: {allowed}\)$"):
+        load_config("fisher-like", **{key: value})
+
+
 @pytest.mark.parametrize(("key", "value"), [("yield_cue", "no"), ("telephone_band", 1),
                                             ("sample_rate_hz", 8000.0),
                                             ("sample_rate_hz", True),
