@@ -118,7 +118,6 @@ def speaker_style(cfg: SynthConfig, centres: Centres, z: dict[str, float], voice
     """Parameters of a speaker ``z`` population standard deviations from the centre."""
     s_bc = cfg.backchannels_log_sd
     lo, hi = cfg.rate_wpm
-    p = min(max(cfg.p_yield, 1e-6), 1 - 1e-6)
     return SpeakerStyle(
         ipu_median_s=centres.ipu_median_s * math.exp(cfg.ipu_median_log_sd * z["ipu"]),
         ipu_sigma=within_spread(cfg.ipu_sigma, cfg.ipu_median_log_sd),
@@ -126,8 +125,10 @@ def speaker_style(cfg: SynthConfig, centres: Centres, z: dict[str, float], voice
         pause_sigma=within_spread(cfg.pause_sigma, cfg.pause_median_log_sd),
         fto_mean_ms=centres.fto_mean_ms + cfg.fto_mean_sd_ms * z["fto"],
         fto_sd_ms=within_spread(cfg.fto_sd_ms, cfg.fto_mean_sd_ms),
-        p_yield=cfg.p_yield if cfg.p_yield_logit_sd == 0 else float(
-            expit(logit(p) + cfg.p_yield_logit_sd * z["p_yield"])),
+        # spread on the logit scale; p_yield 1 (allowed: [0.01, 1]) is its limit, every
+        # speaker yields after every IPU (it was clipped to 1 - 1e-6 and came out 0.999999)
+        p_yield=cfg.p_yield if cfg.p_yield_logit_sd == 0 or cfg.p_yield == 1 else float(
+            expit(logit(cfg.p_yield) + cfg.p_yield_logit_sd * z["p_yield"])),
         # lognormal with its mean (not median) at the preset's rate: the pooled rate holds
         backchannels_per_s=centres.backchannels_per_s * math.exp(s_bc * z["backchannels"]
                                                              - s_bc**2 / 2),

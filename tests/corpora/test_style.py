@@ -316,6 +316,22 @@ def test_a_p_yield_too_small_to_calibrate_is_refused() -> None:
     assert replace(PRESETS["fisher-like"], p_yield=0.01).p_yield == 0.01
 
 
+def test_p_yield_1_is_every_speaker_yielding_after_every_ipu() -> None:
+    """p_yield is allowed in [0.01, 1]; at 1 the speakers' logit spread clipped it to
+    1 - 1e-6, and every speaker's came out 0.999999 (a hand-over not quite always)."""
+    from duplexsim.corpora.style import Centres
+
+    cfg = load_config("fisher-like", p_yield=1.0)
+    assert cfg.p_yield_logit_sd > 0
+    for seed in range(20):
+        style = conversation_style(cfg, seed)
+        assert [style.speaker(cfg, Centres.of(cfg), w).p_yield for w in (0, 1)] == [1.0, 1.0]
+    almost = load_config("fisher-like", p_yield=0.99)  # below 1 the spread stays
+    drawn = {conversation_style(almost, s).speaker(almost, Centres.of(almost), 0).p_yield
+             for s in range(5)}
+    assert len(drawn) == 5 and all(0.9 < p < 1 for p in drawn)
+
+
 def test_an_event_the_process_never_makes_keeps_its_centre() -> None:
     """p_yield 1 with a 60 s FTO never pauses (every IPU hands over, none reads as a
     backchannel): the calibration's pause median was nan, with numpy's "Mean of empty slice"
