@@ -2,8 +2,10 @@
 
 ``speak(text, voice, sample_rate_hz)`` returns float32 mono speech with leading and
 trailing silence trimmed (so annotations can match the audio exactly). Results are
-cached under ``~/.cache/duplexsim/tts`` (or ``cache_dir``), keyed by text and every
-voice parameter. Requires espeak-ng (its library and its command); nothing is downloaded.
+cached under ``~/.cache/duplexsim/tts`` (or ``cache_dir``), keyed by text, every
+voice parameter and the espeak-ng version (:func:`espeak_version`: another espeak-ng
+speaks anew instead of reusing the old one's samples; only the key changes, not the audio).
+Requires espeak-ng (its library and its command); nothing is downloaded.
 Each utterance is synthesised by a fork server over libespeak-ng (``_espeak_server.py``),
 or by the ``espeak-ng`` command where the library does not load: the same samples, the
 server about twice as fast.
@@ -18,6 +20,7 @@ their utterances; ``tests/corpora/test_tts.py``).
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import io
 import json
@@ -62,6 +65,22 @@ def _espeak(text: str, voice: Voice) -> np.ndarray:
     loads, else from the ``espeak-ng`` command (the same samples either way)."""
     wave = _server().speak(text, voice)
     return wave if wave is not None else _espeak_command(text, voice)
+
+
+@functools.lru_cache(maxsize=1)
+def espeak_version() -> str:
+    """``espeak-ng --version``'s line (version and data folder, e.g. ``eSpeak NG
+    text-to-speech: 1.51  Data at: /usr/lib/x86_64-linux-gnu/espeak-ng-data``), asked once a
+    process; "" without the command (nothing can then be spoken, only cache misses)."""
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        return ""
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, check=False,
+                             env=synth_env(), timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout.decode(errors="replace").strip() if out.returncode == 0 else ""
 
 
 def synth_env() -> dict[str, str]:
@@ -178,7 +197,8 @@ def speak(text: str, voice: Voice | str = "en-us", sample_rate_hz: int = 16000,
         raise InputError("speak", "text", f"{text[:40]!r} holds a NUL or a character that "
                          "is not Unicode text (a lone surrogate)", "text without them")
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    digest = hashlib.sha1(f"{voice.key()}|{text}".encode()).hexdigest()
+    # the version is in the key only (the manifest records voice.key()): output unchanged
+    digest = hashlib.sha1(f"{espeak_version()}|{voice.key()}|{text}".encode()).hexdigest()
     path = cache / digest[:2] / f"{digest}.npy"
     if path.is_file():
         try:

@@ -99,6 +99,36 @@ def test_the_samples_do_not_depend_on_an_audio_server(tmp_path: Path) -> None:
     assert len(set(digests)) == 1, digests
 
 
+def test_another_espeak_ng_does_not_reuse_the_cached_speech(tmp_path: Path,
+                                                            monkeypatch) -> None:
+    """The cache was keyed by text and voice alone: an upgraded espeak-ng (or another data
+    folder) reused the old one's samples. Its ``--version`` line is in the key; the samples
+    of the same espeak-ng are the same (only the key changed)."""
+    voice, cache = Voice("en-us+f3", 50, 175), tmp_path / "cache"
+    real = shutil.which("espeak-ng")
+    version = subprocess.run([real, "--version"], capture_output=True, text=True).stdout
+    tts.espeak_version.cache_clear()
+    first = tts.speak("mhm", voice, 16000, cache)
+    assert tts.espeak_version() == version.strip() and "eSpeak NG" in version
+    assert np.array_equal(tts.speak("mhm", voice, 16000, cache), first)
+    assert len(list(cache.rglob("*.npy"))) == 1  # the same espeak-ng: its entry reused
+    # an espeak-ng that says it is another version (its speech the real one's)
+    other = tmp_path / "bin"
+    other.mkdir()
+    (other / "espeak-ng").write_text(
+        f'#!/bin/sh\nif [ "$1" = --version ]; then echo "eSpeak NG text-to-speech: 9.99"; '
+        f'else exec {real} "$@"; fi\n')
+    (other / "espeak-ng").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{other}{os.pathsep}{os.environ['PATH']}")
+    tts.espeak_version.cache_clear()
+    try:
+        assert tts.espeak_version() == "eSpeak NG text-to-speech: 9.99"
+        assert np.array_equal(tts.speak("mhm", voice, 16000, cache), first)
+        assert len(list(cache.rglob("*.npy"))) == 2  # spoken anew, under its own key
+    finally:
+        tts.espeak_version.cache_clear()
+
+
 @pytest.mark.parametrize("damage", ["empty", "truncated"])
 def test_a_damaged_cache_entry_is_spoken_again(tmp_path: Path, damage: str) -> None:
     """A corrupt cache entry is rebuilt, not trusted: an empty one (a copy cut short, a
