@@ -252,9 +252,20 @@ class Trainer:
         """The plain mean next-token loss over every non-pad target of the stage's fixed
         validation batches (each batch weighs by its targets, as :meth:`step` weighs its
         micro-batches: a mean of the batches' means weighed a batch of short rows as much as
-        one of full rows)."""
+        one of full rows).
+
+        A validation batch is a step's rows (``batch_tokens // seq_len``), drawn under one
+        key and run ``seqs_per_micro`` rows at a time: the same rows for any ``grad_accum``
+        (one micro-batch's rows made the set shrink with it: 4 rows at ``grad_accum = 1``,
+        2 at 2 for the tiny card)."""
         self.model.eval()
-        batches = [data.batch(10**6 + i, progress=1.0) for i in range(self.card.train.val_batches)]
+        s = self.card.stages()[self.run.stage]
+        micro = s.seqs_per_micro
+        batches = [rows[i:i + micro]
+                   for b in range(self.card.train.val_batches)
+                   for rows in [data.batch(10**6 + b, progress=1.0,
+                                           n_seqs=micro * s.grad_accum)]
+                   for i in range(0, len(rows), micro)]
         weights = [self.target_weight(b) for b in batches]
         total = math.fsum(weights)
         val = math.fsum(float(self.loss(b)) * w for b, w in zip(batches, weights, strict=True)

@@ -732,12 +732,38 @@ def test_the_validation_loss_is_the_mean_over_all_its_targets(tmp_path) -> None:
         def __init__(self, n: int) -> None:
             self.n = n
 
-        def batch(self, step: int, micro: int = 0, rank: int = 0, progress: float = 0.0):
+        def batch(self, step: int, micro: int = 0, rank: int = 0, progress: float = 0.0,
+                  n_seqs: int | None = None):
             return rows[step - 10**6] if self.n == 2 else torch.cat(rows)
 
     losses = []
     for n in (1, 2):
         c = dataclasses.replace(card, train=dataclasses.replace(card.train, val_batches=n))
         trainer = Trainer(c, vocab, tmp_path / f"{n}", Dist(), progress=False)
+        trainer.run.stage = "stage3"
         losses.append(trainer.validate(Fixed(n)))  # type: ignore[arg-type]
     assert losses[1] == pytest.approx(losses[0], rel=1e-6)
+
+
+def test_the_validation_set_does_not_shrink_with_grad_accum(tmp_path) -> None:
+    """A validation batch was one micro-batch's rows, so ``grad_accum = 2`` validated on half
+    the rows (the tiny card: 2 instead of 4, val_loss 5.377 against 5.429 after stage 1).
+    Now every ``grad_accum`` validates the same rows: the same weights, the same loss."""
+    import dataclasses
+
+    card = tiny_card(steps=2)
+    losses, rows = [], []
+    for accum in (1, 2, 4):
+        stage = dataclasses.replace(card.stage1, grad_accum=accum)
+        c = dataclasses.replace(card, stage1=stage, stage2=stage, stage3=stage)
+        trainer, _, val = _trainer(c, tmp_path / f"{accum}")
+        trainer.run.stage = "stage2"
+        seen: list[int] = []
+        real = trainer.loss
+        trainer.loss = lambda b, *a, seen=seen, real=real: (  # type: ignore[method-assign]
+            seen.append(len(b)), real(b, *a))[1]
+        losses.append(trainer.validate(val["stage2"]))
+        rows.append(seen)
+    assert rows == [[4], [2, 2], [1, 1, 1, 1]]  # one micro-batch's rows at a time
+    assert losses[1] == pytest.approx(losses[0], rel=1e-6)
+    assert losses[2] == pytest.approx(losses[0], rel=1e-6)
