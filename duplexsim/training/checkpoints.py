@@ -38,6 +38,9 @@ _ITEMS: dict[str, type | tuple[type, ...]] = {
 """The values a resume reads inside containers (``done``: each finished stage's validation
 loss; ``kept``: its step; ``pending``: training losses)."""
 _STAGES = ("stage1", "stage2", "stage3")
+RESUMABLE_KEYS = frozenset({"train.checkpoint_every", "train.log_every"})
+"""Card keys a resume may change: when checkpoints are written and how often a
+``train_log`` row is, not one weight (a changed ``val_every`` moves ``keep_best``'s choice)."""
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -126,9 +129,10 @@ def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | No
                          "per step, and with a tokens budget the steps and lr schedule, would "
                          "change mid-stage)", f"{launch}, a fresh --out, or delete checkpoints/")
     saved = card_with_defaults(state.get("card"))
-    if saved != card:
+    differ = [k for k in card_differences(saved, card) if k not in RESUMABLE_KEYS]
+    if differ:
         raise InputError(str(path), "card", "checkpoint was written for a different agent card "
-                         f"(keys differ: {', '.join(card_differences(saved, card))})",
+                         f"(keys differ: {', '.join(differ)})",
                          "the card (and --seed) it was written for, a fresh --out, or delete "
                          "checkpoints/")
     return state

@@ -80,7 +80,12 @@ def test_exact_resume_matches_uninterrupted_training(tmp_path) -> None:
         first.step(train["stage3"], s, step, s.total_steps)
         first.run.step = step + 1
     first.save()
-    resumed, train, val = _trainer(only3, tmp_path / "cut")
+    # when checkpoints and log rows are written changes no weight: a resume may change it
+    import dataclasses
+
+    often = dataclasses.replace(only3, train=dataclasses.replace(
+        only3.train, checkpoint_every=1, log_every=1))
+    resumed, train, val = _trainer(often, tmp_path / "cut")
     train_stages(resumed, train, val)
     for (name, a), b in zip(full.model.state_dict().items(),
                             resumed.model.state_dict().values(), strict=True):
@@ -96,6 +101,13 @@ def test_checkpoint_errors(tmp_path) -> None:
     mismatched, _, _ = _trainer(other, tmp_path)
     with pytest.raises(ValueError, match="different agent card.*stage1"):
         mismatched.restore()
+    # val_every moves keep_best's choice: refused, and named alone beside the allowed keys
+    import dataclasses
+
+    validating = dataclasses.replace(card, train=dataclasses.replace(
+        card.train, val_every=1, log_every=1))
+    with pytest.raises(ValueError, match=r"keys differ: train\.val_every\)"):
+        _trainer(validating, tmp_path)[0].restore()
     # a checkpoint written before a card key existed still resumes (the key's default)
     ckpt = tmp_path / "checkpoints" / "last.pt"
     state = torch.load(ckpt, weights_only=True)
