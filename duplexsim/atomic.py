@@ -240,6 +240,40 @@ def _hold(folder: Path) -> int | None:
     return fd
 
 
+@contextlib.contextmanager
+def exclusive_run(folder: str | os.PathLike[str], key: str = "--out") -> Iterator[Path]:
+    """Hold an exclusive ``flock`` on ``folder/.lock`` (made, with the folder, if absent) for
+    the block: a second run on ``folder`` meanwhile is an :class:`OutputError` naming it, not
+    two writers of one checkpoint. Released when the block ends, error or not, or the process
+    does (killed or not). Where the system or file system has no ``flock``, unlocked (as
+    :func:`_hold`). Yields the lock file's path."""
+    target = Path(folder)
+    lock = target / ".lock"
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as e:
+        problem = os_problem(e)
+        if problem is None:
+            raise
+        raise OutputError(problem) from None
+    try:
+        try:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # not POSIX
+            pass
+        except OSError as e:  # other errors: a file system without locks, nothing to tell by
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise OutputError(str(target), key, f"another run is writing into it (it holds "
+                                  f"{lock})", "wait for that run to end, or another folder"
+                                  ) from None
+        yield lock
+    finally:
+        os.close(fd)
+
+
 def _remove_dead_stages(target: Path) -> None:
     """Remove the staging folders in ``target`` of :func:`output_dir` calls whose process
     was killed (SIGKILL, a power cut) before it could remove them: each holds a run's

@@ -252,3 +252,21 @@ def test_a_killed_writes_staging_folder_goes_at_the_next_write_a_live_one_stays(
             (inner / "b.txt").write_text("b")
         (stage / "a.txt").write_text("a")
     assert sorted(p.name for p in out.iterdir()) == ["a.txt", "b.txt"]
+
+
+def test_exclusive_run_keeps_a_second_holder_out_until_the_first_ends(tmp_path) -> None:
+    """One holder of ``folder/.lock`` at a time; the lock goes when the block ends, also by
+    an error."""
+    from duplexsim.atomic import exclusive_run
+    from duplexsim.errors import OutputError
+
+    folder = tmp_path / "new" / "agent"
+    with exclusive_run(folder) as lock:
+        assert lock == folder / ".lock" and lock.is_file()
+        with pytest.raises(OutputError, match=r"agent: --out: another run is writing into "
+                           "it"), exclusive_run(folder):
+            pass
+    with pytest.raises(RuntimeError), exclusive_run(folder):
+        raise RuntimeError("training failed")
+    with exclusive_run(folder, key="out"):  # free again
+        pass

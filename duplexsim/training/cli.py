@@ -20,10 +20,12 @@ the weights depend on the thread count, so it is recorded in ``agent.json``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from duplexsim.cli import number, path_arg
 from duplexsim.config.card import AgentCard, load_card
@@ -94,7 +96,7 @@ def preset_note(card_preset: str, corpus_preset: str) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from duplexsim.atomic import check_output_dir
+    from duplexsim.atomic import check_output_dir, exclusive_run
     from duplexsim.config.cli import expect_kind
 
     expect_kind(args.card, "agent card")
@@ -104,7 +106,6 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         raise ConfigError(problems)
     check_output_dir(args.out)
-    import importlib
 
     from duplexsim.corpora import load_corpus
 
@@ -141,43 +142,25 @@ def run(args: argparse.Namespace) -> int:
                           "would be written into it and its unit tokenizer replaced by "
                           f"{args.corpus}'s", "an agent folder apart from every corpus")
     _check_not_foreign(Path(args.out))
-    if (Path(args.out) / "agent.json").is_file() and not checkpoint.is_file():
-        raise OutputError(str(args.out), "--out", "holds a trained agent (agent.json) and no "
-                          "checkpoints/last.pt to resume: training would replace it",
-                          "another --out, or remove the folder to train anew")
     # what the number of processes decides, before the data is built (minutes on a corpus)
     from duplexsim.training.recipe import check_schedules
 
     check_schedules(card, launched_world())
-    if checkpoint.is_file():  # resuming: a corrupt one, another card's or processes' fails now
-        from duplexsim.training.checkpoints import load_checkpoint
-
-        load_checkpoint(checkpoint, card.to_dict(), vocab_size=None, world=launched_world(),
-                        mmap=True)  # its weights are read once, by the resume
-    module, function = RECIPES[card.agent.kind]
-    train_agent = getattr(importlib.import_module(module), function)
-    train = list(corpus.dialogues(split="train"))
-    val = list(corpus.dialogues(split="val"))
     fresh = not Path(args.out).exists()
+    with contextlib.ExitStack() as held:
+        try:
+            if says:  # one lock a run: under torchrun rank 0's
+                held.enter_context(exclusive_run(args.out))
+            info = _train(args, card, corpus, checkpoint, tok_src, corpus_silence)
+        except BaseException:
+            if fresh:  # e.g. the first checkpoint did not fit on the disk: no empty agent folder
+                (Path(args.out) / ".lock").unlink(missing_ok=True)
+                _remove_if_empty(Path(args.out))
+            raise
+        finally:  # under torchrun the recipe made a process group: end it, error or not
+            from duplexsim.training.distributed import teardown_distributed
 
-    def finish(out: Path) -> None:  # before agent.json marks the agent complete
-        if tok_src is not None:
-            from duplexsim.units import copy_tokenizer
-
-            copy_tokenizer(tok_src, out / "tokenizer")
-
-    try:
-        info = train_agent(card, train, val, args.out, max_minutes=args.max_minutes,
-                           corpus=str(Path(args.corpus).resolve()), progress=not args.no_progress,
-                           finish=finish, silence_units=corpus_silence or ())
-    except BaseException:
-        if fresh:  # e.g. the first checkpoint did not fit on the disk: no empty agent folder
-            _remove_if_empty(Path(args.out))
-        raise
-    finally:  # under torchrun the recipe made a process group: end it, error or not
-        from duplexsim.training.distributed import teardown_distributed
-
-        teardown_distributed()
+            teardown_distributed()
     if not says:
         return 0
     losses = ", ".join(f"{k} {v:.3f}" for k, v in info["val_loss"].items())
@@ -189,6 +172,41 @@ def run(args: argparse.Namespace) -> int:
               f"{', '.join(stop['skipped_stages']) or 'none'}); run the same command without "
               "--max-minutes to finish the card")
     return 0
+
+
+def _train(args: argparse.Namespace, card: AgentCard, corpus: Any, checkpoint: Path,
+           tok_src: Path | None, corpus_silence: list[int] | None) -> dict[str, Any]:
+    """What :func:`run` does holding ``--out``'s lock: the checks of what is in it, then the
+    recipe; returns ``agent.json``'s contents."""
+    import importlib
+
+    from duplexsim.training.distributed import launched_world
+
+    if (Path(args.out) / "agent.json").is_file() and not checkpoint.is_file():
+        raise OutputError(str(args.out), "--out", "holds a trained agent (agent.json) and no "
+                          "checkpoints/last.pt to resume: training would replace it",
+                          "another --out, or remove the folder to train anew")
+    if checkpoint.is_file():  # resuming: a corrupt one, another card's or processes' fails now
+        from duplexsim.training.checkpoints import load_checkpoint
+
+        load_checkpoint(checkpoint, card.to_dict(), vocab_size=None, world=launched_world(),
+                        mmap=True)  # its weights are read once, by the resume
+    module, function = RECIPES[card.agent.kind]
+    train_agent = getattr(importlib.import_module(module), function)
+    train = list(corpus.dialogues(split="train"))
+    val = list(corpus.dialogues(split="val"))
+
+    def finish(out: Path) -> None:  # before agent.json marks the agent complete
+        if tok_src is not None:
+            from duplexsim.units import copy_tokenizer
+
+            copy_tokenizer(tok_src, out / "tokenizer")
+
+    result: dict[str, Any] = train_agent(
+        card, train, val, args.out, max_minutes=args.max_minutes,
+        corpus=str(Path(args.corpus).resolve()), progress=not args.no_progress, finish=finish,
+        silence_units=corpus_silence or ())
+    return result
 
 
 AGENT_OUTPUTS = frozenset({"agent.json", "checkpoints", "model", "tokenizer", "loss.png",

@@ -346,3 +346,22 @@ def test_train_destroys_the_process_group_it_trained_in(
     finally:
         if dist.is_initialized():  # the other tests run in this process
             dist.destroy_process_group()
+
+
+def test_a_second_run_on_one_out_is_refused_while_the_first_holds_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Nothing kept two runs off one ``--out``: both wrote checkpoints/last.pt and the agent
+    in turn. A run holds ``--out/.lock`` (flock) to its end, error or not."""
+    from duplexsim.atomic import exclusive_run
+
+    out, run = _train_run(tmp_path)
+    with exclusive_run(out):  # the first run, still training
+        capsys.readouterr()
+        assert main(run) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"{out}: --out: another run is writing into it" in err[0]
+        assert not (out / "checkpoints").exists()
+    assert main(run) == 0  # released: this one trains
+    assert (out / "agent.json").is_file()
+    with exclusive_run(out):  # and it let go of the lock when it ended
+        pass
