@@ -122,6 +122,43 @@ def _check_silence_units(info: dict[str, Any], where: str, n_units: int) -> None
         raise InputError(where, "silence_units", f"{units!r}", allowed)
 
 
+WEIGHTS_FILES = "model/*.safetensors"
+"""The weights files of an agent directory (one, or ``save_pretrained``'s shards): what
+``agent.json``'s ``weights_sha256`` covers."""
+
+
+def weights_digests(root: str | Path) -> dict[str, str]:
+    """sha256 (hex) of each weights file in the agent directory ``root``, by its path in it
+    (``{"model/model.safetensors": ...}``): ``agent.json``'s ``weights_sha256``."""
+    from duplexsim.digests import file_digest
+
+    return {p.relative_to(root).as_posix(): file_digest(p)
+            for p in sorted(Path(root).glob(WEIGHTS_FILES)) if p.is_file()}
+
+
+def check_weights(root: Path, info: dict[str, Any]) -> None:
+    """Each weights file ``agent.json`` records a sha256 of (``weights_sha256``; agents
+    trained before it record none: unchecked) still has it: safetensors keeps no checksum,
+    so a flipped bit in the weights loaded silently. A missing file is the loader's to name.
+    Cheap: :func:`~duplexsim.digests.file_digest` hashes a file once while it is unchanged."""
+    from duplexsim.digests import file_digest
+
+    recorded = info.get("weights_sha256", {})
+    where = str(root / "agent.json")
+    if not isinstance(recorded, dict) or not all(
+            isinstance(k, str) and ".." not in k.split("/") and isinstance(v, str)
+            and len(v) == 64 for k, v in recorded.items()):
+        raise InputError(where, "weights_sha256", f"{recorded!r}",
+                         "an object of weights file paths in the agent folder to sha256 hex")
+    for name, digest in recorded.items():
+        found = file_digest(root / name)
+        if found and found != digest:
+            raise InputError(str(root / name), "", "corrupted or modified since training (its "
+                             f"sha256 {found[:16]}... is not agent.json's weights_sha256 "
+                             f"{digest[:16]}...)", "the file as trained: restore or retrain "
+                             "the agent")
+
+
 def silence_units_in(info: dict[str, Any]) -> frozenset[int]:
     """The units an agent's tokenizer means silence with (``agent.json`` ``silence_units``,
     written since a tokenizer may have several; without it: ``silence_unit`` alone)."""
@@ -147,6 +184,7 @@ def load_agent_files(path: str | Path, device: str = "cpu",
         raise InputError(str(root), "", f"a {found} agent, not a {kind} agent",
                          f'use it as a kind = "{found}" side')
     vocab = VOCABS[found](int(info["n_units"]), int(info["n_text"]))
+    check_weights(root, info)
     from duplexsim.models.model import load_model  # transformers: only once a model loads
 
     # transformers wraps Module.to in a decorator whose stub mistypes the bound call

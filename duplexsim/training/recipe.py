@@ -40,7 +40,7 @@ from duplexsim.config.card import AgentCard, StageCard
 from duplexsim.digests import CORPUS_FILES, directory_digest
 from duplexsim.errors import ConfigError, InputError
 from duplexsim.models import attention
-from duplexsim.models.agentdir import AGENT_FORMAT
+from duplexsim.models.agentdir import AGENT_FORMAT, weights_digests
 from duplexsim.models.model import build_model, context_tokens, quiet_loading, save_model
 from duplexsim.models.vocab import VOCABS, Vocab, save_text_tokenizer, train_text_tokenizer
 from duplexsim.training.checkpoints import (
@@ -558,7 +558,9 @@ def write_agent(out: Path, trainer: Trainer, text_tok: Any, info: dict[str, Any]
     """The trained agent's files in ``out``: model, text tokenizer, logs, then ``finish(out)``
     (e.g. the CLI's copy of the unit tokenizer) and last ``agent.json``, the mark of a
     complete agent directory (an interrupt before it leaves a folder that does not load as
-    an agent, and resuming writes it again)."""
+    an agent, and resuming writes it again). ``agent.json`` records the sha256 of each
+    weights file (``weights_sha256``), which loading checks: safetensors keeps no checksum,
+    so a flipped bit loaded silently."""
     from duplexsim.atomic import write_json
 
     (out / "agent.json").unlink(missing_ok=True)  # it marks the files below complete
@@ -569,4 +571,5 @@ def write_agent(out: Path, trainer: Trainer, text_tok: Any, info: dict[str, Any]
     write_logs(out, trainer.run.log, plot=True)
     if finish is not None:
         finish(out)
+    info["weights_sha256"] = weights_digests(out)
     write_json(out / "agent.json", info)

@@ -80,3 +80,32 @@ def test_bad_silence_units_are_refused(agent_dir, tmp_path, units) -> None:  # n
         load_agent_files(edited)
     assert str(caught.value).startswith(str(edited / "agent.json"))
     assert "\n" not in str(caught.value)
+
+
+def test_a_weights_file_changed_since_training_is_refused(tmp_path) -> None:
+    """safetensors keeps no checksum: a flipped bit in an agent's weights loaded silently.
+    agent.json records each weights file's sha256 (``weights_sha256``) and loading checks
+    it; an agent trained before it records none and still loads."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from syncllm_fixtures import train_tiny_agent
+
+    agent = train_tiny_agent(tmp_path / "agent", steps=1)
+    info = json.loads((agent / "agent.json").read_text())
+    weights = agent / "model" / "model.safetensors"
+    assert list(info["weights_sha256"]) == ["model/model.safetensors"]
+    load_agent_files(agent)
+    older = tmp_path / "older"  # an agent from before weights_sha256, intact
+    shutil.copytree(agent, older)
+    del info["weights_sha256"]
+    (older / "agent.json").write_text(json.dumps(info))
+    load_agent_files(older)
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0x01  # one bit of the last weight
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"corrupted or modified since training") as caught:
+        load_agent_files(agent)
+    assert str(caught.value).startswith(f"{weights}: ") and "\n" not in str(caught.value)
