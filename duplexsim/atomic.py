@@ -242,16 +242,17 @@ def _hold(folder: Path) -> int | None:
 
 @contextlib.contextmanager
 def exclusive_run(folder: str | os.PathLike[str], key: str = "--out") -> Iterator[Path]:
-    """Hold an exclusive ``flock`` on ``folder/.lock`` (made, with the folder, if absent) for
-    the block: a second run on ``folder`` meanwhile is an :class:`OutputError` naming it, not
-    two writers of one checkpoint. Released when the block ends, error or not, or the process
-    does (killed or not). Where the system or file system has no ``flock``, unlocked (as
-    :func:`_hold`). Yields the lock file's path."""
+    """Hold an exclusive ``flock`` on ``folder`` itself (made, with its parents, if absent)
+    for the block: a second run on ``folder`` meanwhile is an :class:`OutputError` naming it,
+    not two writers of one checkpoint. Released when the block ends, error or not, or the
+    process does (killed or not). The folder's own descriptor is locked, so nothing is
+    written into it (a lock file would be left in every agent folder, and by refused runs).
+    Where the system or file system has no ``flock``, unlocked (as :func:`_hold`). Yields
+    the folder."""
     target = Path(folder)
-    lock = target / ".lock"
     try:
         target.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = os.open(target, os.O_RDONLY)
     except OSError as e:
         problem = os_problem(e)
         if problem is None:
@@ -266,10 +267,10 @@ def exclusive_run(folder: str | os.PathLike[str], key: str = "--out") -> Iterato
             pass
         except OSError as e:  # other errors: a file system without locks, nothing to tell by
             if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise OutputError(str(target), key, f"another run is writing into it (it holds "
-                                  f"{lock})", "wait for that run to end, or another folder"
-                                  ) from None
-        yield lock
+                raise OutputError(str(target), key, "another run is writing into it (it "
+                                  "holds the folder's lock)", "wait for that run to end, or "
+                                  "another folder") from None
+        yield target
     finally:
         os.close(fd)
 

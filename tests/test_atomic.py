@@ -255,14 +255,14 @@ def test_a_killed_writes_staging_folder_goes_at_the_next_write_a_live_one_stays(
 
 
 def test_exclusive_run_keeps_a_second_holder_out_until_the_first_ends(tmp_path) -> None:
-    """One holder of ``folder/.lock`` at a time; the lock goes when the block ends, also by
-    an error."""
+    """One holder of ``folder``'s lock at a time; the lock goes when the block ends, also by
+    an error; nothing is written into the folder."""
     from duplexsim.atomic import exclusive_run
     from duplexsim.errors import OutputError
 
     folder = tmp_path / "new" / "agent"
     with exclusive_run(folder) as lock:
-        assert lock == folder / ".lock" and lock.is_file()
+        assert lock == folder and folder.is_dir() and not any(folder.iterdir())
         with pytest.raises(OutputError, match=r"agent: --out: another run is writing into "
                            "it"), exclusive_run(folder):
             pass

@@ -154,7 +154,6 @@ def run(args: argparse.Namespace) -> int:
             info = _train(args, card, corpus, checkpoint, tok_src, corpus_silence)
         except BaseException:
             if fresh:  # e.g. the first checkpoint did not fit on the disk: no empty agent folder
-                (Path(args.out) / ".lock").unlink(missing_ok=True)
                 _remove_if_empty(Path(args.out))
             raise
         finally:  # under torchrun the recipe made a process group: end it, error or not

@@ -351,7 +351,7 @@ def test_train_destroys_the_process_group_it_trained_in(
 def test_a_second_run_on_one_out_is_refused_while_the_first_holds_it(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Nothing kept two runs off one ``--out``: both wrote checkpoints/last.pt and the agent
-    in turn. A run holds ``--out/.lock`` (flock) to its end, error or not."""
+    in turn. A run holds ``--out``'s lock (flock on the folder) to its end, error or not."""
     from duplexsim.atomic import exclusive_run
 
     out, run = _train_run(tmp_path)
