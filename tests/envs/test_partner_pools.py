@@ -343,6 +343,22 @@ def test_a_given_agent_is_described_by_its_own_kind() -> None:
     assert env.unwrapped.partner_info["kind"] == "scripted"
 
 
+def test_the_shipped_dialogue_is_named_by_its_id_in_a_pool_as_for_a_fixed_partner() -> None:
+    """partner_info["speech_dialogue"]: the shipped dialogue's id whether the partner is
+    fixed or drawn from a pool (a pool's said "", a fixed partner's the id)."""
+    from duplexsim.corpora.default import default_dialogue_id
+
+    shipped = default_dialogue_id()
+    assert shipped
+    for partner in [None, "scripted", {"kind": "replay"}, ["scripted"],
+                    [{"kind": "scripted"}, {"kind": "replay", "channels": [0]}]]:
+        env = make(partner)
+        for seed in range(3):
+            env.reset(seed=seed)
+            p = env.unwrapped.partner_info
+            assert (p["speech_corpus"], p["speech_dialogue"]) == ("", shipped), (partner, p)
+
+
 def test_a_pool_of_two_unit_tokenizers_is_refused(tmp_path: Path) -> None:
     """Two corpora of as many units from tokenizers of their own (built without
     --tokenizer) passed the pool's one-inventory check: the learner read one's units as the
