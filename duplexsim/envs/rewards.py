@@ -78,6 +78,26 @@ class RewardTracker:
         self._partner_last_active = self._partner_last_offset = self._last_bc_onset = NEVER
         self._pending_onset = None
 
+    def seed_partner(self, partner: Sequence[bool]) -> None:
+        """Start from the partner's voice activity in the frames before the learner's first
+        (``partner[-1]`` the frame just before frame 0): a partner whose clock is ahead
+        spoke alone there, unscored, so it holds the floor at the learner's chunk 0 as it
+        did then (an onset into its speech is an interruption, a takeover after it a floor
+        transfer timed from its last offset, a backchannel after it well placed). Nothing
+        is scored or counted for those frames, and joint silence is counted from frame 0
+        (the learner could not fill a gap before it played). Call after :meth:`reset`,
+        before the first frames."""
+        n = len(partner)
+        voiced = [i - n for i, p in enumerate(partner) if p]
+        if not voiced:
+            return
+        self._prev_partner = bool(partner[-1])
+        self._partner_last_active = voiced[-1]
+        self._last_sole = 1  # the learner was silent there: the partner spoke alone
+        offsets = [i - n for i in range(1, n) if partner[i - 1] and not partner[i]]
+        if offsets:
+            self._partner_last_offset = offsets[-1]
+
     def add_chunk(self, own: np.ndarray | Sequence[bool], partner: np.ndarray | Sequence[bool],
                   own_is_backchannel: bool) -> tuple[float, dict[str, float]]:
         """Score the next aligned frames of voice activity (bool ``[L]`` each, arrays or lists:

@@ -124,11 +124,16 @@ class LearnerSide:
               ) -> tuple[float, dict[str, float]]:
         """Reward for the global frames ``scored..upto-1`` (both sides final there), in order,
         once each, from ``start`` on (where the learner's chunk 0 plays: its window; the
-        events' time 0); one tracker call per own chunk (or stretch outside own chunks)."""
+        events' time 0; the partner's speech before it seeds the tracker,
+        :meth:`~duplexsim.envs.rewards.RewardTracker.seed_partner`); one tracker call per
+        own chunk (or stretch outside own chunks)."""
         total = dict.fromkeys(TERMS, 0.0)  # same keys every step (vector envs merge infos)
-        self.scored = max(self.scored, start)
-        if upto <= self.scored:
+        if upto <= max(self.scored, start):
             return 0.0, total
+        if self.scored < start:  # the first frames: what the partner said before them
+            units, chunk = theirs.frames(0, start)
+            self.tracker.seed_partner(self._vad(chunk.tolist(), units.tolist()))
+        self.scored = max(self.scored, start)
         # a step scores a few frames: plain lists beat numpy's per-call cost here
         own_units, own_chunk = own.frames(self.scored, upto)
         partner_units, partner_chunk = theirs.frames(self.scored, upto)

@@ -174,9 +174,12 @@ class TurnTakingEnv(gym.Env):
     ``scenarios/rl-turntaking.toml``), scored frame by frame on the global timeline where
     each side's chunks were played (a partner with ``estimation = "wait"`` is heard
     slipped, its slip gaps silent), over the learner's ``n_chunks`` chunks (from where its
-    chunk 0 plays: a partner whose clock is ahead speaks alone before that, unscored). A
-    learner frame is *backchannel* if its chunk was played by the backchannel action, else
-    *speech* when voiced; only speech holds the floor. With ``dt = 0.04`` s per frame:
+    chunk 0 plays: a partner whose clock is ahead speaks alone before that, unscored, but
+    it still holds the floor at chunk 0: speaking into its ongoing speech interrupts it, a
+    takeover after it is a floor transfer from its last offset; joint silence counts from
+    chunk 0). A learner frame is *backchannel* if its chunk was played by the backchannel
+    action, else *speech* when voiced; only speech holds the floor. With ``dt = 0.04`` s
+    per frame:
 
     - ``overlap = -overlap_per_s * dt`` per frame where the partner and learner speech (or
       a misplaced backchannel) are both voiced;

@@ -107,3 +107,36 @@ def test_a_learner_whose_clock_starts_late_is_scored_over_its_own_chunks_only(le
     assert start == 50
     assert sum(v.shape[1] for v in env.learner.vad) == 188 * 4 == env.world.window_end(
         learner) - start
+
+
+def test_a_late_learner_hears_who_holds_the_floor_at_its_chunk_0() -> None:
+    """The partner's clock ahead: it spoke alone before the learner's chunk 0 (unscored, as
+    the spec says), and still holds the floor there. Speaking into its ongoing speech is
+    an interruption (it was none, and the partner's speech counted as a new onset), and
+    taking over after it stopped is a floor transfer timed from its offset before chunk 0
+    (it was no transfer at all)."""
+    from duplexsim.envs.turntaking import TurnTakingEnv
+
+    def first_steps(offset_ms: int) -> tuple[TurnTakingEnv, list[bool], dict, dict]:
+        env = TurnTakingEnv(scenario=with_clock(default_scenario(), "a", offset_ms), side="b")
+        env.reset(seed=0)
+        terms = dict.fromkeys(("fto", "interrupt"), 0.0)
+        for _ in range(6):  # speak from chunk 0
+            _, _, _, _, info = env.step(1)
+            for k in terms:
+                terms[k] += info["reward_terms"][k]
+        start = env.world.window_start("b")
+        units, chunk = env.world.stream("a").frames(0, start)
+        return env, env.learner._vad(chunk.tolist(), units.tolist()), terms, info["events"]
+
+    env, before, terms, events = first_steps(2000)
+    assert before[-1] and env.learner.vad[0][1, 0]  # the partner speaks across chunk 0
+    cfg = env.learner.tracker.config
+    assert events["interruptions"] == 1 and terms["interrupt"] == -cfg.interrupt
+    assert events["partner_onsets"] == 0  # its speech began before chunk 0
+    env, before, terms, events = first_steps(3000)
+    silent = before[::-1].index(True)  # frames since it stopped, before chunk 0
+    assert silent > 0 and not env.learner.vad[0][1, :4].any()
+    onset = int(np.flatnonzero(np.concatenate(env.learner.vad, axis=1)[0])[0])
+    assert events["transitions"] == 1
+    assert terms["fto"] == pytest.approx(cfg.fto * cfg.fto_score((onset + silent) * 40))

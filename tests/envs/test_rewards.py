@@ -194,3 +194,41 @@ def test_an_onset_in_the_partners_first_frame_is_no_interruption() -> None:
         "interrupt"] == 0.0
     assert later.add_frames([False, False, True], [False, True, True], False)[1][
         "interrupt"] == -later.config.interrupt
+
+
+def test_a_tracker_seeded_with_the_partners_earlier_speech_scores_as_if_it_had_heard_it(
+        ) -> None:
+    """seed_partner (a learner whose chunk 0 plays after the partner began): its floor terms
+    (overlap, fto, interrupt, backchannel) and their counts are those of the whole timeline
+    with the learner silent before frame 0; joint silence counts from frame 0. Unseeded, a
+    first onset into the partner's ongoing speech was no interruption and a takeover after
+    it no floor transfer."""
+    rng = np.random.default_rng(0)
+    config = RewardConfig(gap_per_s=0.0)
+    floor = ("transitions", "interruptions", "backchannels_good", "backchannels_bad",
+             "overlap_ms", "learner_onsets")
+    for _ in range(40):
+        before = rng.random(int(rng.integers(1, 60))) < 0.7
+        own, partner = rng.random((2, 80)) < rng.random(2)[:, None]
+        bc = int(rng.integers(20))
+        seeded, whole = RewardTracker(config), RewardTracker(config)
+        seeded.seed_partner(before.tolist())
+        whole.add_frames([False] * len(before), before.tolist(), False)
+        for k in range(20):  # chunk bc is played as a backchannel
+            o, p = own[k * F:(k + 1) * F].tolist(), partner[k * F:(k + 1) * F].tolist()
+            assert seeded.add_frames(o, p, k == bc) == whole.add_frames(o, p, k == bc)
+        assert {c: seeded.counts[c] for c in floor} == {c: whole.counts[c] for c in floor}
+    # a start into speech the partner began before frame 0 interrupts it
+    t = RewardTracker()
+    t.seed_partner([True, True])
+    assert t.add_frames([True], [True], False)[1]["interrupt"] == -t.config.interrupt
+    # a takeover 200 ms after an offset 120 ms before frame 0: FTO 200 ms, gap free from 0
+    t = RewardTracker(RewardConfig(gap_free_ms=120.0))
+    t.seed_partner([True, True, False, False, False])
+    _, terms = t.add_frames([False, False, True], [False] * 3, False)
+    assert terms["fto"] == pytest.approx(t.config.fto * t.config.fto_score(200))
+    assert terms["gap"] == 0.0 and t.counts["gap_ms"] == 0 and t.counts["partner_onsets"] == 0
+    # a partner silent before frame 0 leaves nothing to seed
+    quiet = RewardTracker()
+    quiet.seed_partner([False] * 10)
+    assert vars(quiet) == vars(RewardTracker())
