@@ -34,7 +34,7 @@ from gymnasium.vector.utils import batch_space, create_empty_array
 from duplexsim.agents.base import Agent
 from duplexsim.envs.partners import PartnerPool
 from duplexsim.envs.turntaking import RESET_OPTIONS, TurnTakingEnv, unknown_reset_option
-from duplexsim.models.engine import run_lockstep
+from duplexsim.models.engine import Program, run_lockstep
 from duplexsim.sim.build import sharing_models
 
 AUTORESET_MODES = {m.value: m for m in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)}
@@ -343,8 +343,19 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
     def _advance(self, indices: list[int]) -> dict[int, bool]:
         """Run the worlds of ``indices`` to their next decision, in lock step (their partners'
         forwards batched per model); True where one ended."""
-        ended = run_lockstep([self.envs[i].world.advance_program() for i in indices])
+        ended = run_lockstep([self._named(i, self.envs[i].world.advance_program())
+                              for i in indices])
         return dict(zip(indices, ended, strict=True))
+
+    def _named(self, i: int, program: Program[bool]) -> Program[bool]:
+        """``program`` (conversation ``i``'s advance), a ValueError it raises naming the
+        conversation and its partner, as a bad action is named: e.g. a partner unit outside
+        the learner's inventory, heard on the way (the worlds advance together)."""
+        try:
+            return (yield from program)
+        except ValueError as e:
+            raise ValueError(f"conversation {i} (partner "
+                             f"{self.envs[i].partner_info.get('label')!r}): {e}") from None
 
     def apply(self, indices: Sequence[int], op: str, name: str, *args: Any,
               **kwargs: Any) -> list[Any]:

@@ -577,3 +577,21 @@ def test_native_vector_env_renders_nothing_as_the_single_env_does() -> None:
     env.reset(seed=0)
     assert env.render_mode is None and env.render() is None
     env.close()
+
+
+def test_a_partner_unit_outside_the_inventory_names_its_conversation_and_partner() -> None:
+    """A partner that does not say its inventory (a replay of bare units) sends a unit past
+    the learner's: the one-line error names the conversation (of several advancing
+    together) and its partner; it named neither."""
+    from duplexsim.agents.replay import ReplayAgent
+
+    s = dataclasses.replace(default_scenario(), duration_s=1.6)
+    venv = TurnTakingVectorEnv(num_envs=3, scenario=s, max_episode_steps=s.n_chunks)
+    bad = ReplayAgent(np.full(4 * 200, 700, np.int64), 4, 0, name="bare-units")
+    venv.envs[1].world.set_partner(s, bad)
+    venv.reset(seed=0)
+    with pytest.raises(ValueError, match=r"^conversation 1 \(partner 'bare-units'\): "
+                       r"learner-a: partner chunk 0 has unit 700, outside the learner's unit "
+                       r"inventory 0\.\.500 \(allowed: [^\n]*\)$"):
+        for _ in range(5):
+            venv.step(np.ones(3, np.int64))
