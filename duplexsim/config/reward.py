@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from duplexsim.config.loader import FieldError, plain_fields, raise_errors
 from duplexsim.errors import finite_in
+from duplexsim.tokens import FRAME_MS
 
 MAX_WEIGHT = 1e6
 """Largest reward weight a scenario accepts."""
@@ -28,7 +29,8 @@ class RewardConfig:
     gap_per_s: float = 1.0
     gap_free_ms: float = 400.0
     """Joint silence up to this long is free: gaps in real dialogue have a median near
-    200 ms (Heldner & Edlund 2010), so 400 ms leaves room for typical offsets."""
+    200 ms (Heldner & Edlund 2010), so 400 ms leaves room for typical offsets. Whole 40 ms
+    frames (silence is scored frame by frame): 500 would have meant 480 silently."""
     fto: float = 0.5
     fto_mean_ms: float = 180.0
     """Target FTO distribution; fisher-like synthetic corpus N(180, 450) (DESIGN.md)."""
@@ -55,6 +57,11 @@ class RewardConfig:
             value = getattr(self, name)
             if not finite_in(value, 0, MAX_MS):
                 errors.append(FieldError(name, f"{value} is out of range", f"0 .. {MAX_MS}"))
+        if finite_in(self.gap_free_ms, 0, MAX_MS) and self.gap_free_ms % FRAME_MS:
+            below = self.gap_free_ms // FRAME_MS * FRAME_MS
+            errors.append(FieldError("gap_free_ms", f"{self.gap_free_ms:g} is not whole "
+                                     f"{FRAME_MS} ms frames", f"a multiple of {FRAME_MS}, "
+                                     f"e.g. {below:g} or {below + FRAME_MS:g}"))
         if not finite_in(self.fto_sd_ms, 0, MAX_MS, low_open=True):
             errors.append(FieldError("fto_sd_ms", f"{self.fto_sd_ms} is out of range",
                                      f"> 0 and <= {MAX_MS}"))

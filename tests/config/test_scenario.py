@@ -253,6 +253,12 @@ def test_reward_table_is_optional_and_validated() -> None:
     assert "s.toml: reward.fto_sd_ms: 0.0 is out of range (allowed: > 0 and <= 86400000)" in msgs
     assert len(msgs) == 6, msgs
     assert _messages({"reward": 3}) == ["s.toml: reward: wrong type integer (allowed: table)"]
+    # joint silence is scored in 40 ms frames: 500 was taken as 480, silently
+    assert _messages({"reward": {"gap_free_ms": 500}}) == [
+        "s.toml: reward.gap_free_ms: 500 is not whole 40 ms frames (allowed: a multiple of "
+        "40, e.g. 480 or 520)"]
+    assert from_dict(Scenario, {"reward": {"gap_free_ms": 0}}).reward == RewardConfig(
+        gap_free_ms=0.0)
     with pytest.raises(ValueError, match="reward: got dict"):
         Scenario(reward={"gap_per_s": 2.0})  # type: ignore[arg-type]
 

@@ -91,3 +91,6 @@ def test_a_bad_reward_key_is_a_clear_error(tmp_path: Path) -> None:
         f"{path}: reward.colour: unknown key (allowed: backchannel, bc_context_ms,")
     with pytest.raises(ConfigError, match="reward.gap_per_s: -1.0 is out of range"):
         gym.make(TURN_TAKING_ID, scenario={"reward": {"gap_per_s": -1.0}})
+    with pytest.raises(ConfigError, match=r"^<reward kwarg>: gap_free_ms: 30\.5 is not whole "
+                       r"40 ms frames \(allowed: a multiple of 40, e\.g\. 0 or 40\)$"):
+        gym.make(TURN_TAKING_ID, reward={"gap_free_ms": 30.5})
