@@ -119,13 +119,16 @@ def turn_ends(vad: np.ndarray, frame_ms: float = 40,
 
 def interruption_summary(vad: np.ndarray, frame_ms: float = 40,
                          params: InterruptionParams | None = None,
-                         speakers: tuple[int, ...] = (0, 1)) -> dict[str, float]:
+                         speakers: tuple[int, ...] = (0, 1),
+                         turntaking: TurnTakingParams | None = None) -> dict[str, float]:
     """Counts and rates for ``speakers`` pooled: ``barge_ins``, ``recovery_median_ms`` (over
     the barge-ins whose recovery was seen), ``recovery_censored`` (those whose interrupted
     IPU ran to the last frame: left out of the median), ``zombie_rate`` (every barge-in),
-    ``turn_ends``, ``deaf_rate`` (NaN when there is nothing to rate)."""
-    b = barge_ins(vad, frame_ms, params)
-    t = turn_ends(vad, frame_ms, params)
+    ``turn_ends``, ``deaf_rate`` (NaN when there is nothing to rate). ``turntaking``: the
+    IPU thresholds, as :func:`barge_ins` and :func:`turn_ends` take them (None: the
+    defaults)."""
+    b = barge_ins(vad, frame_ms, params, turntaking)
+    t = turn_ends(vad, frame_ms, params, turntaking)
     b, t = b[b["speaker"].isin(speakers)], t[t["speaker"].isin(speakers)]
     nan = float("nan")
     censored = b["recovery_censored"].astype(bool)

@@ -122,3 +122,23 @@ def test_a_silence_of_exactly_deaf_ms_is_deaf():
     assert (row.speaker, row.end_ms, row.silence_ms, row.deaf) == (0, 1200.0, 2000.0, True)
     (row,) = turn_ends(vad(200, [(79, 100)], [(0, 30)])).itertuples()
     assert row.silence_ms == 1960.0 and not row.deaf
+
+
+def test_the_summary_takes_the_turntaking_thresholds_its_tables_take():
+    """interruption_summary(turntaking=...) counts what barge_ins and turn_ends count with
+    those IPU thresholds (it took none: a summary always bridged 200 ms pauses, whatever
+    the tables beside it were given)."""
+    from duplexsim.metrics.turntaking import TurnTakingParams
+
+    # A talks 0-100 with a 240 ms pause at 60; B barges in at 50 for 1.6 s
+    v = vad(200, [(0, 60), (66, 100)], [(50, 90)])
+    bridged = TurnTakingParams(min_pause_ms=400.0)
+    default, wide = interruption_summary(v), interruption_summary(v, turntaking=bridged)
+    # 200 ms bridged: B barges in on A, who yields at 60; A's IPU from 66 barges in on B
+    assert (default["barge_ins"], default["zombie_rate"]) == (2.0, 0.0)
+    assert (wide["barge_ins"], wide["zombie_rate"]) == (1.0, 1.0)  # one IPU to 100: zombie
+    for p in (None, bridged):
+        b, t = barge_ins(v, turntaking=p), turn_ends(v, turntaking=p)
+        s = interruption_summary(v, turntaking=p)
+        assert (s["barge_ins"], s["turn_ends"]) == (len(b), len(t))
+        assert s["zombie_rate"] == b["zombie"].mean()
