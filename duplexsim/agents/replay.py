@@ -93,7 +93,7 @@ class ReplayAgent:
                              "a corpus built with units, see `duplexsim corpus build`")
         dialogue_ms = len(dialogue.units[0]) * FRAME_MS
         dialogue_s = dialogue_ms / 1000
-        if dialogue_ms < round(scenario.duration_s * 1000):  # it ends inside the scenario
+        if dialogue_ms < scenario.duration_ms:  # it ends inside the scenario
             warnings.warn(f"scenario {key}: dialogue {dialogue.id!r} lasts {dialogue_s:g} s, "
                           f"the scenario {scenario.duration_s:g} s: side {key} is silent "
                           "after the dialogue ends", UserWarning, stacklevel=2)

@@ -271,7 +271,7 @@ class Scenario:
             errors.append(FieldError("duration_s", f"{self.duration_s} {what}",
                                      f"> 0 seconds, at least one chunk, <= {MAX_DURATION_S:g}"))
         elif chunk_ok:  # against a bad chunk_ms it would be a second line for one mistake
-            _need(errors, self.duration_s * 1000 >= self.chunk_ms, "duration_s",
+            _need(errors, self.duration_ms >= self.chunk_ms, "duration_s",
                   f"{self.duration_s} s is shorter than one chunk", ">= chunk_ms / 1000 s",
                   depends=("chunk_ms",))
         _need(errors, self.seed >= 0, "seed", f"{self.seed} is negative", ">= 0")
@@ -325,9 +325,19 @@ class Scenario:
         return self.chunk_ms // FRAME_MS
 
     @property
+    def duration_ms(self) -> int:
+        """``duration_s`` in whole simulated ms, half a ms up (1.2805 s -> 1281 ms), by the
+        simulator's one rule (:func:`~duplexsim.sim.clock.ms_from_s`): the length that
+        :attr:`n_chunks`, a trace's timeline and the envs' end all count from."""
+        # imported here: duplexsim.sim imports this module (the rule lives with the clock)
+        from duplexsim.sim.clock import ms_from_s
+
+        return ms_from_s(self.duration_s)
+
+    @property
     def n_chunks(self) -> int:
         """Chunks in the conversation (a partial last chunk counts)."""
-        return -(-round(self.duration_s * 1000) // self.chunk_ms)
+        return -(-self.duration_ms // self.chunk_ms)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (``dataclasses.asdict``); ``from_dict(Scenario, d)`` rebuilds it."""

@@ -38,12 +38,12 @@ from duplexsim.config.scenario import (
 from duplexsim.envs.learner import LearnerAgent, RecordingAgent
 from duplexsim.models.engine import Program, drive
 from duplexsim.sim.build import AGENT_BUILDERS
-from duplexsim.sim.clock import FramePlacement
+from duplexsim.sim.clock import FramePlacement, ms_from_s
 
 SIDES = ("a", "b")
 DEFAULT_CHUNK_MS = 160
 DEFAULT_DURATION_S = 30.0
-DEFAULT_N_CHUNKS = -(-round(DEFAULT_DURATION_S * 1000) // DEFAULT_CHUNK_MS)
+DEFAULT_N_CHUNKS = -(-ms_from_s(DEFAULT_DURATION_S) // DEFAULT_CHUNK_MS)
 
 
 def default_scenario() -> Scenario:
@@ -307,7 +307,7 @@ class DuplexWorld:
             # before then (slipped or not) has been played and told (a chunk skipped by a
             # busy worker is told by its end); later ones are outside the window
             end_ms = max(self.window_end(side) for side in self.learners) * FRAME_MS
-            yield from self.session.run_program(max(round(self.scenario.duration_s * 1000),
+            yield from self.session.run_program(max(self.scenario.duration_ms,
                                                     end_ms + self.scenario.chunk_ms) + 1)
             self.ended = True
             return True

@@ -9,7 +9,8 @@ A side's clock reads ``local = global * (1 + drift_ppm * 1e-6) + offset_ms``; so
 ``global = (local - offset_ms) / (1 + drift_ppm * 1e-6)``, rounded to whole ms and
 clamped at 0 (the simulation starts at global time 0). Every time the simulator rounds to
 whole ms (these instants, link arrivals, a path's base delay, a heard chunk's span) goes
-through :func:`round_ms`: half a ms rounds up, never to even.
+through :func:`round_ms`: half a ms rounds up, never to even; a time or length given in
+seconds (``duration_s``) becomes ms through :func:`ms_from_s`, by the same rule.
 
 Order of events at the same simulated ms (SimPy orders by time, then priority, then
 creation): ``SEND`` (a finished chunk enters its link; what was played is told to its
@@ -48,6 +49,16 @@ def round_ms(ms: float) -> int:
     under a half up (the sum rounds), so the fraction is compared instead."""
     whole = math.floor(ms)
     return whole + 1 if ms - whole >= 0.5 else whole
+
+
+def ms_from_s(seconds: float) -> int:
+    """``seconds`` in whole ms by :func:`round_ms` (half a ms up: 1.0005 s -> 1001 ms).
+
+    Every seconds-to-ms conversion of a simulated time or length (a scenario's
+    ``duration_s``) goes through here. The product is first snapped to a millionth of a ms,
+    so that float error in ``seconds * 1000`` (2.0005 * 1000 = 2000.5000000000002,
+    0.0035 - 0.001 = 0.0024999999999999996 s) neither makes nor breaks a tie."""
+    return round_ms(round(seconds * 1000.0, 6))
 
 
 class At(Event):

@@ -194,7 +194,7 @@ def build_trace(session: Session) -> Trace:
     from duplexsim.sim.build import tokenizer_dir
 
     scenario: Scenario = session.scenario
-    T = max(1, int(round(scenario.duration_s * 1000)) // FRAME_MS)
+    T = max(1, scenario.duration_ms // FRAME_MS)
     # a waiting side's slip, or a clock behind the other (offset, drift), plays past the
     # global clock's last chunk end: the timeline stretches to the last frame played
     n, C = scenario.n_chunks, scenario.chunk_ms

@@ -10,7 +10,7 @@ import pytest
 from sim_scenarios import scripted
 
 from duplexsim.sim import run
-from duplexsim.sim.clock import ChunkClock, place_frames, round_ms
+from duplexsim.sim.clock import ChunkClock, ms_from_s, place_frames, round_ms
 from duplexsim.sim.side import SideState
 
 
@@ -84,6 +84,16 @@ def test_turns_stay_whole_on_a_drifting_clock(drift_ppm: float) -> None:
 def test_round_ms_takes_half_a_ms_up() -> None:
     assert [round_ms(x) for x in (312.5, 937.5, 0.5, 1.5, 2.4999, 7.0)] == [313, 938, 1, 2, 2, 7]
     assert round_ms(0.49999999999999994) == 0  # floor(x + 0.5) would carry it up to 1
+
+
+def test_ms_from_s_takes_half_a_ms_up_whatever_the_float_error() -> None:
+    """Seconds to ms by round_ms's rule: 1.0005 s is 1000.5 ms exactly, which round() took
+    down to even; 2.0005 * 1000 is 2000.5000000000002 and 0.0035 - 0.001 s is
+    0.0024999999999999996: a tie either side in float, both rounded as the tie they are."""
+    assert round(1.0005 * 1000) == 1000 and ms_from_s(1.0005) == 1001
+    assert [ms_from_s(s) for s in (2.0005, 0.0035 - 0.001, 0.0125, 0.1 * 3, 30.0, 86_400.0)] \
+        == [2001, 3, 13, 300, 30_000, 86_400_000]
+    assert [ms_from_s(s) for s in (1.00049, 1.00051, 0.0004)] == [1000, 1001, 0]
 
 
 def test_a_drifting_clock_and_its_link_round_a_tie_half_up() -> None:

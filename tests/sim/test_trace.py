@@ -11,6 +11,8 @@ from sim_scenarios import scripted
 from duplexsim.config.scenario import SideConfig
 from duplexsim.metrics.turntaking import vad_from_units
 from duplexsim.sim import run
+from duplexsim.sim.clock import ms_from_s
+from duplexsim.tokens import FRAME_MS
 
 
 def test_every_silence_unit_of_an_agent_is_silence_in_the_trace_and_to_a_scripted_partner(
@@ -57,3 +59,16 @@ def test_summary_estimation_accuracy_is_the_metrics_one() -> None:
         estimation_table(dec[dec["agent"] == "a"], trace.silence_units))["est_unit_accuracy"]
     assert agent["estimation_unit_accuracy"] == 6 / 7
     assert trace.summary()["agents"]["b"]["estimation_unit_accuracy"] is None  # none estimated
+
+
+def test_a_duration_on_a_half_ms_counts_its_chunks_and_frames_from_the_ms_rounded_up() -> None:
+    """duration_s = 1.2805 is 1280.5 ms, 1281 by the simulator's rule (round() made it 1280):
+    a ninth, partial chunk of 160 ms is played and decided, and the timeline has the 32
+    whole frames of those 1281 ms (:func:`~duplexsim.sim.clock.ms_from_s`)."""
+    trace = run(scripted(160, 1.2805))
+    scenario = trace.scenario
+    assert scenario.duration_ms == ms_from_s(1.2805) == 1281
+    assert scenario.n_chunks == 9 and -(-round(1.2805 * 1000) // 160) == 8
+    for _agent, d in trace.decisions.groupby("agent"):
+        assert d["chunk"].tolist() == list(range(9))
+    assert trace.units.shape == (2, 1281 // FRAME_MS)
