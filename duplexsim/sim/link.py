@@ -5,9 +5,10 @@ bandwidth) and :class:`Link` (SimPy: ``put`` a packet at send time; at its arriv
 link hands it to its ``deliver`` callback, one ``ARRIVE`` event per packet copy, scheduled
 when it is sent or, on a path with a queueing hop past the first, when it leaves the last
 such hop; senders and receivers know nothing of the delay). Every copy of every packet
-appends one plain dict to ``Link.records`` when it is sent (its ``arrival_ms`` filled in
-once known: NaN for a copy still before a queueing hop when the simulation ends). Must not
-know about agents or receive buffers.
+appends one plain dict to ``Link.records`` when it is sent (its ``arrival_ms``, the time
+it is scheduled to arrive, filled in once known: NaN for a copy still before a queueing hop
+when the simulation ends; the trace calls that ``due_ms`` and keeps ``arrival_ms`` for the
+copies that did arrive). Must not know about agents or receive buffers.
 
 Path semantics: a packet crosses the hops in order; per-hop delays add; loss on any hop
 loses it there, after it crossed the hops before it (it held their fifo order and took its

@@ -9,7 +9,12 @@ Every copy of every chunk sent has one ``network`` row whose ``status`` is one o
 ``lost``; ``in-flight`` (still on the wire at the end); ``duplicate`` (a second copy, not
 used); ``late`` (arrived after its gap was given up, not used); ``waiting`` (held behind a
 gap at the end); ``released`` (delivered to the agent side, not yet used at the end);
-``used`` (handed to the agent). ``superseded`` marks chunks the receiver had already
+``used`` (handed to the agent). Its times: ``sent_ms``; ``due_ms``, when the link
+scheduled it to arrive (at its send, or as it leaves a queueing hop past the first; NaN
+for a lost copy and for one still before such a hop at the end); ``delay_ms`` = ``due_ms -
+sent_ms``; ``arrival_ms``, when it reached the receive buffer: ``due_ms`` for a copy that
+arrived, NaN for a lost one and for an ``in-flight`` one, even when its ``due_ms`` (after
+the end) is known. ``superseded`` marks chunks the receiver had already
 estimated before the real one was used. ``mouth_to_ear_ms`` = ``released_ms`` (when the
 receive buffer let the chunk out to be heard) minus the start of the chunk on the
 speaker's clock (shifted by the speaker's slip): network and receive buffer, per chunk, as

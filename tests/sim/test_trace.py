@@ -72,3 +72,21 @@ def test_a_duration_on_a_half_ms_counts_its_chunks_and_frames_from_the_ms_rounde
     for _agent, d in trace.decisions.groupby("agent"):
         assert d["chunk"].tolist() == list(range(9))
     assert trace.units.shape == (2, 1281 // FRAME_MS)
+
+
+def test_a_copy_in_flight_at_the_end_has_its_due_time_and_no_arrival() -> None:
+    """One hop of 350 ms, 200 ms chunks over 2 s: partner chunks 8 and 9 (sent at 1800 and
+    2000 ms) are due at 2150 and 2350, after the end (2001): in flight, so no arrival_ms
+    (NaN) and no transit, but their due_ms and delay_ms are known; a copy that arrived has
+    arrival_ms == due_ms."""
+    trace = run(scripted(200, 2.0, delay_ms=350.0))
+    end = trace.extra["end_ms"]
+    for _direction, g in trace.network.groupby("direction"):
+        g = g.set_index("chunk")
+        flying = g[g["status"] == "in-flight"]
+        assert flying.index.tolist() == [8, 9]
+        assert flying["arrival_ms"].isna().all() and flying["transit_ms"].isna().all()
+        assert (flying["due_ms"] == flying["sent_ms"] + 350).all()
+        assert (flying["due_ms"] > end).all() and (flying["delay_ms"] == 350).all()
+        arrived = g.drop(index=[8, 9])
+        assert (arrived["arrival_ms"] == arrived["due_ms"]).all() and len(arrived) == 8
