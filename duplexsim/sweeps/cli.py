@@ -44,8 +44,8 @@ def _check_files(sweep: Sweep) -> None:
 
     problems, seen = [], set()
     for cell in sweep.cells():
-        for problem in scenario_from_dict(cell.config, file=sweep.file).missing_files(
-                sweep.file):
+        scenario = cell.scenario or scenario_from_dict(cell.config, file=sweep.file)
+        for problem in scenario.missing_files(sweep.file):
             if str(problem) not in seen:
                 seen.add(str(problem))
                 problems.append(problem)

@@ -24,6 +24,7 @@ stable hash key). Must not run anything: see :mod:`duplexsim.sweeps.runner`.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
 import importlib.util
 import itertools
@@ -32,7 +33,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from duplexsim.config.loader import (
     ConfigError,
@@ -45,6 +46,9 @@ from duplexsim.config.loader import (
 )
 from duplexsim.digests import SIMULATOR_VERSION, file_digest, key_of, scenario_inputs
 from duplexsim.sweeps.cells import DEFAULT_CELL, UNSCORED_KEYS
+
+if TYPE_CHECKING:
+    from duplexsim.config.scenario import Scenario
 
 SEED_KEY = "seed"
 MAX_WORKERS = 4096
@@ -318,6 +322,10 @@ class Cell:
     """The base scenario dict with ``set``, the grid values and the seed applied."""
     key: str
     """Stable hash of ``config`` and the cell function: the cell's file name."""
+    scenario: Scenario | None = field(default=None, compare=False, repr=False)
+    """``config`` built into its :class:`~duplexsim.config.scenario.Scenario`, for the
+    default cell (which resolves it for the key anyway); None for a cell of one's own and
+    for a config that does not build (invalid)."""
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any, table: str = "") -> None:
@@ -335,25 +343,67 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any, table: str = "") 
     node[leaf] = value
 
 
-def cell_key(config: Mapping[str, Any], cell: str) -> str:
-    """Hash of the canonical JSON of a resolved config, the cell function and the contents
-    of the agents and corpora it names (16 hex): an agent retrained or a corpus rebuilt in
-    the same directory makes new cells, not reused old ones; so does a new
+def cell_key(config: Mapping[str, Any], cell: str, scenario: Scenario | None = None) -> str:
+    """Hash of the canonical JSON of a config, the cell function and the contents of the
+    agents and corpora it names (16 hex): an agent retrained or a corpus rebuilt in the
+    same directory makes new cells, not reused old ones; so does a new
     :data:`~duplexsim.digests.SIMULATOR_VERSION`; and so does an edit to the source file
-    of a cell function of one's own (:func:`cell_source_digest`). For the default cell
-    (``cell`` "" or :data:`~duplexsim.sweeps.cells.DEFAULT_CELL`) the config's
-    :data:`~duplexsim.sweeps.cells.UNSCORED_KEYS` are left out: its rows do not depend on
-    them (a scenario renamed, or writing audio, reuses its cells); a cell of one's own may
-    read every key."""
+    of a cell function of one's own (:func:`cell_source_digest`).
+
+    For the default cell (``cell`` "" or :data:`~duplexsim.sweeps.cells.DEFAULT_CELL`) the
+    config is the scenario it simulates (:func:`simulated_config`; ``scenario``: ``config``
+    already built, not built again), so a key left out and the same key written at its
+    default, or a network preset and its values written out, are one cell; a config that
+    does not build keeps its own dict. Its :data:`~duplexsim.sweeps.cells.UNSCORED_KEYS` are
+    left out either way: its rows do not depend on them (a scenario renamed, or writing
+    audio, reuses its cells). A cell of one's own may read every key as written: its
+    config is hashed as it is."""
+    inputs = scenario_inputs(config)
     if cell in ("", DEFAULT_CELL):
         cell = ""
-        config = {k: v for k, v in config.items() if k not in UNSCORED_KEYS}
-    parts = {"config": config, "cell": cell, "inputs": scenario_inputs(config),
+        config = simulated_config(config, scenario) or {
+            k: v for k, v in config.items() if k not in UNSCORED_KEYS}
+    parts = {"config": config, "cell": cell, "inputs": inputs,
              "simulator": SIMULATOR_VERSION}
     source = cell_source_digest(cell)
     if source:  # only for one's own cells (duplexsim's own: SIMULATOR_VERSION versions them)
         parts["cell_source"] = source
     return key_of(parts)
+
+
+def simulated_config(config: Mapping[str, Any], scenario: Scenario | None = None
+                     ) -> dict[str, Any] | None:
+    """What the default cell simulates of ``config`` (``scenario``: it built already), as a
+    plain dict: every scenario key at its resolved value (defaults filled in, a replay
+    side's channel set) and each network direction as the hops it travels, every link key
+    set (a preset expanded, as :meth:`~duplexsim.config.network.NetworkConfig.hops` gives
+    the simulator), without :data:`~duplexsim.sweeps.cells.UNSCORED_KEYS`; None when the
+    config does not build (the pre-run check refuses it, a cell's own run reports it)."""
+    from duplexsim.config.network import DIRECTIONS
+    from duplexsim.config.scenario import scenario_from_dict
+
+    if scenario is None:
+        try:  # (without the unscored keys: an invalid [output] does not change the key)
+            scenario = scenario_from_dict(
+                {k: v for k, v in config.items() if k not in UNSCORED_KEYS}, file="<sweep cell>")
+        except ConfigError:
+            return None
+    resolved = {k: v for k, v in scenario.to_dict().items() if k not in UNSCORED_KEYS}
+    resolved["network"] = {direction: [dataclasses.asdict(hop) for hop in
+                                       scenario.network.hops(direction)]
+                           for direction in DIRECTIONS}
+    return resolved
+
+
+def _built_scenario(config: Mapping[str, Any], file: str = "<sweep cell>") -> Scenario | None:
+    """``config`` built into its :class:`~duplexsim.config.scenario.Scenario`, or None when
+    it does not build."""
+    from duplexsim.config.scenario import scenario_from_dict
+
+    try:
+        return scenario_from_dict(dict(config), file=file)
+    except ConfigError:
+        return None
 
 
 def cell_source_digest(cell: str) -> str:
@@ -397,17 +447,25 @@ class Sweep:
                         _set_dotted(cfg, part, value, "sweep.grid")
                 cfg[SEED_KEY] = seed
                 params = {**dict(zip(keys, combo, strict=True)), SEED_KEY: seed}
-                out.append(Cell(len(out), params, cfg, cell_key(cfg, self.config.cell)))
+                # the default cell's key resolves the scenario: built once, kept on the
+                # cell for the checks that build it again (scenario_problems, check_files)
+                scenario = None if self.config.cell else _built_scenario(cfg, self.file)
+                out.append(Cell(len(out), params, cfg, cell_key(cfg, self.config.cell, scenario),
+                                scenario))
         return out
 
 
-def _scenario_problems(sweep: Sweep) -> list[Problem]:
-    """Build every cell's scenario; report each problem once, naming the grid value."""
+def scenario_problems(sweep: Sweep, cells: list[Cell] | None = None) -> list[Problem]:
+    """Build every cell's scenario (of ``cells``; default: all the sweep's); report each
+    problem once, naming the grid value. A cell that built already (:attr:`Cell.scenario`)
+    is not built again."""
     from duplexsim.config.scenario import scenario_from_dict
 
     seen: set[str] = set()
     problems: list[Problem] = []
-    for cell in sweep.cells():
+    for cell in sweep.cells() if cells is None else cells:
+        if cell.scenario is not None:
+            continue
         try:
             scenario_from_dict(cell.config, file=sweep.file)
         except ConfigError as e:
@@ -468,7 +526,7 @@ def load_sweep(path: str | Path, *, check_scenarios: bool = True) -> Sweep:
                                    "a dotted key of the scenario's tables, e.g. "
                                    "network.a_to_b.delay_ms")]) from None
     if check_scenarios:
-        problems = _scenario_problems(sweep)
+        problems = scenario_problems(sweep)
         if problems:
             raise ConfigError(problems)
     return sweep

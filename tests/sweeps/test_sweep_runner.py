@@ -101,6 +101,44 @@ def test_the_default_cell_key_keeps_what_its_row_depends_on(other):
     assert cell_key(other, "") != cell_key(_scenario(), "")
 
 
+LAN = {"delay_ms": 1.0, "jitter_ms": 0.3, "jitter_dist": "normal"}
+"""The lan preset's values, written out as a user would over the ideal preset."""
+
+
+@pytest.mark.parametrize("same", [
+    # every left-out key written at its default (a replay side's channel is its own)
+    _scenario(duration_s=60.0, decision_lead_chunks=1, b={"kind": "replay", "channel": 1},
+              a={"kind": "replay", "channel": 0}, buffer={}),
+    # the preset as its values, and the preset named beside values equal to its own
+    _scenario(network={"a_to_b": {**LAN, "delay_ms": 160}, "b_to_a": LAN}),
+    _scenario(network={"preset": "lan", "a_to_b": {**LAN, "delay_ms": 160}, "b_to_a": LAN}),
+])
+def test_the_default_cell_keys_the_scenario_it_simulates_not_its_spelling(same):
+    """A key left out and written at its default, or a network preset and its values
+    written out, simulate one conversation: they were two cells, run twice."""
+    assert cell_key(same, "") == cell_key(_scenario(), "")
+    # a cell of one's own may read the keys as written: its key stays the dict's
+    cell = "sweep_cellfns:turntaking_cell"
+    assert cell_key(same, cell) != cell_key(_scenario(), cell)
+
+
+@pytest.mark.parametrize("other", [
+    _scenario(network={"a_to_b": {**LAN, "delay_ms": 160}, "b_to_a": {**LAN, "delay_ms": 2}}),
+    _scenario(network={"preset": "metro", "a_to_b": {"delay_ms": 160}}),
+    _scenario(duration_s=30.0),
+    _scenario(b={"kind": "replay", "channel": 0}),
+])
+def test_the_default_cell_keys_apart_scenarios_that_simulate_differently(other):
+    assert cell_key(other, "") != cell_key(_scenario(), "")
+
+
+def test_an_invalid_config_is_keyed_by_its_dict():
+    """It does not build (the pre-run check refuses it): still a key, one of its own."""
+    bad = _scenario(chunk_ms=150)
+    assert cell_key(bad, "") == cell_key(dict(bad), "") != cell_key(_scenario(), "")
+    assert cell_key(bad, "") != cell_key(_scenario(chunk_ms=190), "")
+
+
 def test_a_cell_of_ones_own_is_keyed_by_every_key_it_may_read():
     cell = "sweep_cellfns:turntaking_cell"
     assert cell_key(_scenario(name="renamed"), cell) != cell_key(_scenario(), cell)
