@@ -40,7 +40,7 @@ from duplexsim.atomic import atomic_path, json_text, write_json
 from duplexsim.config.loader import read_json
 from duplexsim.errors import ConfigError, InputError
 from duplexsim.sweeps.cells import DEFAULT_CELL
-from duplexsim.sweeps.config import Cell, Sweep, value_kind
+from duplexsim.sweeps.config import Cell, Sweep, scenario_problems, value_kind
 from duplexsim.threads import resolve_threads, use_threads
 
 WORKER_DIED = ("the worker process running this cell's group ended abruptly (killed, e.g. "
@@ -207,6 +207,8 @@ def run_sweep(
     n = n or os.cpu_count() or 1
     cells = sweep.cells()
     _check_finished(out, cells)
+    if not sweep.config.cell:
+        _check_reused_scenarios(sweep, out, cells)
     meta = {"file": sweep.file, "sweep": sweep.config.__dict__, "base": sweep.base,
             "cells": len(cells), "grid_keys": list(sweep.config.grid)}
     if (out / "sweep.json").is_file() and not _same_sweep(
@@ -280,6 +282,18 @@ def _check_finished(out: Path, cells: list[Cell]) -> None:
                 raise InputError(str(path), "key" if stored.get("key") != cell.key else "row",
                                  "not this cell's finished result",
                                  "delete the file to run the cell again")
+
+
+def _check_reused_scenarios(sweep: Sweep, out: Path, cells: list[Cell]) -> None:
+    """A finished default cell is reused by its key, which leaves out the scenario's name,
+    ``[output]`` and ``[reward]`` (its rows do not depend on them): an invalid one of them
+    (unchecked: ``load_sweep(check_scenarios=False)``, ``duplexsim sweep --no-check``) hid
+    behind the finished row and was never named, where the cell run afresh fails on it.
+    Named now, one line each, before any cell runs."""
+    unbuilt = [c for c in cells if c.scenario is None and cell_path(out, c).is_file()]
+    problems = scenario_problems(sweep, unbuilt) if unbuilt else []
+    if problems:
+        raise ConfigError(problems)
 
 
 def _is_missing(value: object) -> bool:

@@ -655,6 +655,34 @@ def test_duplexsim_sweep_names_the_sweep_file_for_a_bad_cell_function(tmp_path, 
     assert len(err) == 1 and err[0].startswith(f"{path}: sweep.cell: "), err
     assert not (tmp_path / "out" / "cells").exists()
 
+@pytest.mark.parametrize(("invalid", "match"), [
+    ('[output]\naudio = "yes"\n', r"output.audio: wrong type string"),
+    ('name = ""\n', r"name: empty name"),
+])
+def test_an_invalid_output_or_name_is_named_though_its_cells_are_finished(
+        tmp_path, capsys, invalid, match):
+    """The default cell's key leaves out name and [output]: under --no-check an invalid one
+    hid behind the finished cells (their rows reused, exit 0, never named)."""
+    from duplexsim.cli import main
+
+    base = tmp_path / "base.toml"
+    base.write_text('[a]\nkind = "replay"\n[b]\nkind = "replay"\n[network]\npreset = "lan"\n'
+                    "[output]\naudio = false\n")
+    path = tmp_path / "sweep.toml"
+    path.write_text(f'[sweep]\nname = "t"\nbase = "{base}"\nworkers = 1\n'
+                    "[sweep.set]\nduration_s = 1.0\n"
+                    '[sweep.grid]\n"network.a_to_b.delay_ms" = [0, 80]\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--quiet"]) == 0
+    finished = sorted(p.name for p in (out / "cells").iterdir())
+    base.write_text(invalid + base.read_text().replace("[output]\naudio = false\n", ""))
+    capsys.readouterr()
+    assert main(["sweep", str(path), "--out", str(out), "--quiet", "--no-check"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{path}: ") and re.search(match, err[0]), err
+    assert sorted(p.name for p in (out / "cells").iterdir()) == finished  # same keys
+
+
 def test_ray_backend_matches_local(tmp_path, monkeypatch):
     pytest.importorskip("ray")
     monkeypatch.syspath_prepend(str(HERE))
