@@ -180,8 +180,10 @@ def _mean_s(frames: list[int]) -> float:
 
 
 def boot_draws(parts: list[Scored], n_boot: int, seed: int,
-               runs: list[int] | None = None) -> pd.DataFrame:
-    """``n_boot`` bootstrap resamples: one row of :data:`STATS` each.
+               runs: list[int] | None = None, stream: tuple[int, ...] = ()) -> pd.DataFrame:
+    """``n_boot`` bootstrap resamples: one row of :data:`STATS` each, drawn from
+    ``SeedSequence(seed, spawn_key=stream)`` (``stream``: e.g. the training run, so that
+    the runs of :func:`run_table` resample independently).
 
     One training run (``runs`` None or all equal): whole conversations are resampled. Several
     (``runs[i]``: the run that played conversation ``i``): two levels, the runs with
@@ -190,7 +192,7 @@ def boot_draws(parts: list[Scored], n_boot: int, seed: int,
     neuroscience"), so the CI covers how much another training run of the card would
     differ, not only another set of its conversations. With few runs it is coarse (3 runs
     give 10 distinct draws of the upper level) and conservative."""
-    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=stream))
     n = len(parts)
     if runs is None or len(set(runs)) < 2:
         return pd.DataFrame([pooled([parts[i] for i in rng.integers(0, n, n)])
@@ -336,13 +338,14 @@ def run_table(plan: Plan, played: dict[str, list[Scored]], refs: dict[str, list[
               ref_draws: dict[str, pd.DataFrame], run_of: list[int]) -> pd.DataFrame:
     """Each training run alone: both agents' statistics (its conversations pooled), how many
     of its own corpus checks each agent meets, and how many of all the verdicts the run
-    meets by itself (CIs over its own conversations; the corpora's ``ref_draws`` are the
-    pooled report's)."""
+    meets by itself (CIs over its own conversations, each run's resamples its own stream:
+    with one seed for all, the runs' standard errors were correlated; the corpora's
+    ``ref_draws`` are the pooled report's)."""
     rows = []
     for k, root in enumerate(plan.roots):
         mine = {a: [p for p, r in zip(parts, run_of, strict=True) if r == k]
                 for a, parts in played.items()}
-        draws = {**{a: boot_draws(parts, plan.n_boot, i) for i, (a, parts)
+        draws = {**{a: boot_draws(parts, plan.n_boot, i, stream=(k,)) for i, (a, parts)
                     in enumerate(mine.items())}, **ref_draws}
         summary = summarize(mine, refs, draws, runs=1)
         verdicts = verdict_table(summary, draws)

@@ -275,6 +275,34 @@ def test_two_level_intervals_count_the_runs_as_their_units() -> None:
         assert not diff.met or has_ci  # no interval: not met
 
 
+def test_each_training_run_resamples_its_own_conversations_independently() -> None:
+    """Two runs that played the same conversations: every run's bootstrap used the same
+    seeds, so their resamples (and standard errors) were the same draws, correlated runs
+    where they should be independent ones."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from continuation import Scored
+    from selfplay import AGENTS, Plan, boot_draws, run_table
+
+    def conversation(overlap_frames: int) -> Scored:
+        vad = np.zeros((2, 500), bool)
+        vad[0, 0:200] = True
+        vad[1, 200 - overlap_frames:400] = True
+        return Scored.of(vad)
+
+    parts = [conversation(5 + 3 * k) for k in range(8)]
+    plan = Plan(agents=Path("run0"), corpora=Path("corpora"), out=Path("out"), n_boot=100,
+                replicates=(Path("run1"),))
+    played = {a: parts + parts for a in AGENTS}  # run 1 played what run 0 played
+    refs = {c: parts for c in AGENTS.values()}
+    ref_draws = {c: boot_draws(p, 100, 9) for c, p in refs.items()}
+    table = run_table(plan, played, refs, ref_draws, [0] * 8 + [1] * 8)
+    fisher = table[table.agent == "fisher"]
+    assert (fisher.overlap_share.iloc[0] == fisher.overlap_share.iloc[1])  # same data ...
+    assert fisher.se_overlap_share.iloc[0] != fisher.se_overlap_share.iloc[1]  # ... own draws
+    # the stream is the run's: the same seed and run give the same draws
+    assert boot_draws(parts, 50, 0, stream=(1,)).equals(boot_draws(parts, 50, 0, stream=(1,)))
+
+
 def test_the_corpus_reference_counts_every_silence_unit_as_silence(monkeypatch):
     """A tokenizer with two silence units: frames of the second were speech in the corpus
     reference (VAD from ``{silence_unit}``), as they are not in the agents' conversations
