@@ -433,11 +433,35 @@ def read_csv(path: str | Path, *, what: str, columns: Sequence[str] = (),
 def refuse_cell(path: str | Path, table: pd.DataFrame, col: str, bad: pd.Series,
                 allowed: str) -> typing.NoReturn:
     """Raise the :class:`~duplexsim.errors.InputError` of the first ``bad`` cell of ``col``
-    in a table :func:`read_csv` read from ``path`` (row = its line in the file)."""
+    in a table :func:`read_csv` read from ``path``, naming the line its row starts on (or,
+    where the file cannot be read again to match the table, its data row)."""
     row = int(bad.to_numpy().nonzero()[0][0])
     value = table[col].iloc[row]
     value = value.item() if hasattr(value, "item") else value
-    raise InputError(str(path), f"row {row + 2}: {col}", repr(value), allowed)
+    line = _data_row_lines(path, len(table))
+    where = f"line {line[row]}" if line else f"data row {row + 1}"
+    raise InputError(str(path), f"{where}: {col}", repr(value), allowed)
+
+
+def _data_row_lines(path: str | Path, rows: int) -> list[int] | None:
+    """The line of ``path`` each data row of its CSV table starts on, as pandas reads the
+    table (blank and whitespace-only lines skipped, a quoted cell may span lines); None
+    when the file does not read back to ``rows`` data rows. ("row + 2" was the line only
+    without blank lines and multi-line cells.)"""
+    import csv
+
+    starts: list[int] = []
+    try:
+        with Path(path).open(encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh)
+            before = 0
+            for record in reader:
+                if record and not (len(record) == 1 and not record[0].strip()):
+                    starts.append(before + 1)
+                before = reader.line_num
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    return starts[1:] if len(starts) == rows + 1 else None  # (the first: the header)
 
 
 def _json_kind(value: Any) -> str:

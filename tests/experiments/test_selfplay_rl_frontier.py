@@ -88,9 +88,9 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path, capsys: pytest.Captur
 @pytest.mark.parametrize(("table", "match"), [
     ("iteration,overlap_share\n0,0.1\n", "no column listener_onsets_per_s"),
     ("iteration,overlap_share,listener_onsets_per_s\n0,0.1,lots\n",
-     "row 2: listener_onsets_per_s: 'lots'"),
+     "line 2: listener_onsets_per_s: 'lots'"),
     ("iteration,overlap_share,listener_onsets_per_s\n0,0.1,0.2\n1.5,0.1,0.2\n",
-     "row 3: iteration: 1.5 .allowed: a whole number"),
+     "line 3: iteration: 1.5 .allowed: a whole number"),
 ])
 def test_a_damaged_iterations_csv_is_one_line(tmp_path: Path, table: str, match: str) -> None:
     """Before, a word among the numbers reached the fit as a TypeError traceback."""
