@@ -6,7 +6,8 @@
   holds the floor, the share that win it (transition overlaps / those overlaps). Double
   talk after the last time one speaker spoke alone (the conversation ended in it, or both
   stopped at once) has no outcome and is no attempt; nor is double talk before anyone
-  spoke alone (no floor to take).
+  spoke alone (no floor to take). The overlaps between two sole runs are one attempt (A,
+  both, silence, both, B is one takeover, not two).
 - ``deadline_miss_rate``, ``lookahead_mean``, ``lookahead_max``, ``compute_ms_mean``
   from ``Trace.decisions``.
 - ``stall_total_ms_{a,b}``: how long that side stalled in all (its final playout slip):
@@ -48,23 +49,20 @@ def _median(x: pd.Series) -> float:
     return float(x.median()) if len(x) else float("nan")
 
 
-def _sole_span(events: pd.DataFrame) -> tuple[float, float]:
-    """The end of the first and the start of the last stretch in which one speaker alone
-    holds the floor (its ``ipu`` rows; backchannels are no floor), in ms; (inf, -inf) when
-    there is none."""
+def _sole_stretches(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (ms) of the stretches in which one speaker alone holds the floor (its
+    ``ipu`` rows; backchannels are no floor), in time order (adjacent ones not merged)."""
     ipus = events[events["kind"] == "ipu"]
     spans = [(g["start_ms"].to_numpy(), g["end_ms"].to_numpy())
              for s, g in ipus.groupby("speaker") if s in (0, 1)]
     if not spans:
-        return np.inf, -np.inf
+        return np.zeros(0), np.zeros(0)
     cuts = np.unique(np.concatenate([t for span in spans for t in span]))
     talking = [np.searchsorted(st, cuts[:-1], side="right")
                > np.searchsorted(en, cuts[:-1], side="right") for st, en in spans]
     sole = np.flatnonzero(talking[0] != talking[1]) if len(talking) == 2 else (
         np.flatnonzero(talking[0]))
-    if not len(sole):
-        return np.inf, -np.inf
-    return float(cuts[sole[0] + 1]), float(cuts[sole[-1]])
+    return cuts[sole].astype(float), cuts[sole + 1].astype(float)
 
 
 def response_metrics(events: pd.DataFrame) -> dict[str, float]:
@@ -83,15 +81,21 @@ def response_metrics(events: pd.DataFrame) -> dict[str, float]:
             inside = np.zeros(len(st), dtype=bool)
             inside[ok] = st[ok] < b["end_ms"].to_numpy()[i[ok]]
             in_bc[np.flatnonzero(o)] = inside
-    first_sole_end, last_sole_start = _sole_span(events)
-    flanked = ((overlaps["start_ms"].to_numpy() >= first_sole_end)
-               & (overlaps["end_ms"].to_numpy() <= last_sole_start))
-    attempts = overlaps[~in_bc & flanked]
-    won = int(attempts["transition"].sum())
+    sole_starts, sole_ends = _sole_stretches(events)
+    ov_start = overlaps["start_ms"].to_numpy(dtype=float)
+    flanked = np.zeros(len(overlaps), dtype=bool)
+    if len(sole_ends):
+        flanked = (ov_start >= sole_ends[0]) & (overlaps["end_ms"].to_numpy() <= sole_starts[-1])
+    # one attempt per stretch between two sole runs: double talk split by mutual silence
+    # is several overlap rows of one floor change (all transition rows or none)
+    stretch = np.searchsorted(sole_ends, ov_start, side="right")[~in_bc & flanked]
+    won_by_stretch = pd.Series(overlaps["transition"].to_numpy(dtype=bool)[~in_bc & flanked]
+                               ).groupby(stretch).any()
+    n_attempts, won = len(won_by_stretch), int(won_by_stretch.sum())
     return {
         "response_latency_ms_a": _median(fto.loc[fto["speaker"] == 0, "fto_ms"]),
         "response_latency_ms_b": _median(fto.loc[fto["speaker"] == 1, "fto_ms"]),
-        "takeover_rate": won / len(attempts) if len(attempts) else float("nan"),
+        "takeover_rate": won / n_attempts if n_attempts else float("nan"),
     }
 
 

@@ -145,6 +145,23 @@ def test_double_talk_without_an_outcome_is_no_takeover_attempt():
     assert response_metrics(ev)["takeover_rate"] == pytest.approx(0.5)  # a lost attempt
 
 
+def test_overlap_split_by_mutual_silence_is_one_takeover_attempt():
+    """A, both, silence (300 ms: no bridged pause), both, B is one stretch between two sole
+    runs: one takeover, won. Its two overlap rows counted as two won attempts, so beside a
+    lost attempt the rate was 2/3, not 1/2."""
+    vad = np.zeros((2, 900), dtype=bool)
+    vad[0, 0:150] = True      # A holds the floor
+    vad[1, 100:150] = True    # B comes in over A ...
+    vad[:, 180:220] = True    # ... both stop for 300 ms and start again at once ...
+    vad[1, 220:400] = True    # ... and B goes on alone: the floor changed once
+    vad[0, 450:800] = True    # A answers
+    vad[1, 600:750] = True    # B cuts in (1.5 s: no backchannel) and stops while A goes on
+    ev = detect_events(vad, 10)
+    assert ((ev["kind"] == "overlap") & ev["transition"]).sum() == 2
+    assert "backchannel" not in set(ev["kind"])
+    assert response_metrics(ev)["takeover_rate"] == pytest.approx(0.5)
+
+
 def test_network_p95_is_the_95th_percentile():
     """21 chunks with transit 160, 170, ..., 360 ms (and mouth-to-ear 10 ms more): the p95
     columns are their 95th percentile (350 and 360; the 90th would be 340 and 350), the
