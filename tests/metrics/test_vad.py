@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from duplexsim.metrics.vad import audio_vad, energy_vad, silero_available, vad_agreement
+from duplexsim.metrics.vad import (
+    audio_vad,
+    energy_vad,
+    silero_available,
+    stamps_to_frames,
+    vad_agreement,
+)
 
 SR = 16000
 
@@ -70,6 +76,21 @@ def test_energy_vad_keeps_a_channel_of_faint_noise_silent(speech):
     both = audio_vad(np.stack([wave, noise]), SR, method="energy")
     assert not both.active[1].any()
     assert vad_agreement(truth, both.active[0])["kappa"] > 0.6
+
+
+def test_speech_stamps_map_to_the_nearest_frame_edges():
+    """silero's stamps (samples) onto 40 ms frames: edges rounded to the nearest frame, as
+    Dialogue.segment_vad does. The start was floored and the end ceiled, so 32-64 ms of
+    speech (frames 0.8-1.6) lit frames 0 and 1 (80 ms), every stamp leaning towards speech
+    by about a frame; a stamp 20-36 ms (no frame's better half) lights none."""
+    sr = 16000  # 640 samples a frame
+    stamps = [{"start": 512, "end": 1024}, {"start": 3 * 640 + 100, "end": 6 * 640 + 319},
+              {"start": 9 * 640 + 320, "end": 12 * 640 + 320}]
+    active = stamps_to_frames(stamps, sr, 40, 14)
+    assert np.flatnonzero(active).tolist() == [1, 3, 4, 5, 10, 11, 12]
+    assert not stamps_to_frames([{"start": 320, "end": 576}], sr, 40, 4).any()
+    # a stamp past the last whole frame is clipped to the channel
+    assert stamps_to_frames([{"start": 0, "end": 10 * 640}], sr, 40, 3).all()
 
 
 @pytest.mark.skipif(not silero_available(), reason="silero-vad not installed")
