@@ -70,7 +70,10 @@ def barge_ins(vad: np.ndarray, frame_ms: float = 40,
               turntaking: TurnTakingParams | None = None) -> pd.DataFrame:
     """One row per barge-in *on* each speaker (``speaker`` = the interrupted one);
     ``recovery_censored``: the interrupted IPU runs to the last frame (``recovery_ms`` is
-    then only a lower bound; ``zombie`` is known: the barge-in ended before)."""
+    then only a lower bound; ``zombie`` is known: the barge-in ended before). A partner IPU
+    cut by the last frame before it lasts ``min_barge_in_ms`` is not known to be a barge-in
+    and gives no row (nor a ``recovery_censored`` count), as a right-censored IPU is never a
+    backchannel: onsets in a window's last ``min_barge_in_ms`` are not seen."""
     p = params or InterruptionParams()
     _, ipus, masks = _ipu_activity(vad, frame_ms, turntaking)
     n = masks.shape[1]
