@@ -64,7 +64,10 @@ def mean_durations(
     """Mean duration (ms) of each event of :data:`ALL_EVENTS` in a ``[2, T]`` VAD (NaN if none;
     the durations of ``turntaking.event_durations``).
 
-    ``fto`` is the mean floor-transfer offset over transitions (negative = overlap).
+    ``fto`` is the mean floor-transfer offset over transitions (negative = overlap). An IPU
+    cut by the window's first or last frame counts with its in-window (truncated) length, in
+    generated and ground-truth windows alike (cut at the same frames); the paper does not
+    say edge IPUs are dropped (silence at the edges is no event, see ``turntaking``).
     """
     events = detect_events(vad, frame_ms, params)
     out = {}
@@ -222,7 +225,10 @@ def correlations_over_runs(
     run's mean over its seeds, in the estimate and in every bootstrap draw (a run of 4 seeds
     beside runs of 2 counted twice as much); ``n_seeds`` is the fewest seeds of any run, as
     ``n_prompts`` and ``n_<event>`` (as in :func:`correlations`) are the fewest of any run and
-    seed.
+    seed. A CI's count of resampled units (``percentile_interval``'s widening and its
+    ``MIN_BOOT_UNITS`` floor) is the prompts, the units each r is over, not the runs: 2-4
+    runs still get a CI, its run level coarse (``selfplay.py``, whose conversations are nested
+    in runs, counts the runs and gives none under ``MIN_BOOT_UNITS`` of them).
     """
     events = list(events)
     if not runs:
