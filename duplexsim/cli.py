@@ -25,11 +25,12 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from duplexsim.errors import DuplexsimError, finite_in, os_problem, plain_number
+from duplexsim.errors import DuplexsimError, finite_in, os_problem, plain_number, warning_printer
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -235,11 +236,14 @@ def run_reporting(run: Callable[[], int], name: str) -> int:
     :class:`DuplexsimError`, a known OS error: a missing file, a full disk) is one line per
     problem and its status (:func:`report`), anything else a bug with its traceback, and
     Ctrl-C one line naming ``name`` (the ``duplexsim`` commands and experiment scripts);
-    SIGTERM is handled as Ctrl-C is (:class:`Terminated`, status 143)."""
+    SIGTERM is handled as Ctrl-C is (:class:`Terminated`, status 143). duplexsim's own
+    warnings are one line too, ``NAME: warning: ...`` (:func:`warning_printer`)."""
     main_thread = threading.current_thread() is threading.main_thread()
     before = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
-        return run()
+        with warnings.catch_warnings():  # (the printer is put back after: main() in tests)
+            warnings.showwarning = warning_printer(name)
+            return run()
     except BrokenPipeError:  # `duplexsim corpus stats DIR | head`: the reader has gone
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # (the interpreter's final flush would fail)

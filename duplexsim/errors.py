@@ -19,13 +19,16 @@ Must not import anything heavy: ``duplexsim validate`` imports this.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
 import re
-from collections.abc import Iterable
+import sys
+import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,29 @@ def os_problem(error: OSError) -> Problem | None:
     message, allowed = known
     file = error.filename if error.filename is not None else "<file>"
     return Problem(str(file), "", message, allowed)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warning_printer(prefix: str) -> Callable[..., None]:
+    """A ``warnings.showwarning`` for an entry point: duplexsim's own warnings (what a run
+    tells its user, e.g. a replayed dialogue shorter than the scenario) as one line on
+    stderr, ``PREFIX: warning: MESSAGE``, not Python's two lines with a source file path
+    and a line of our code; a library's warnings keep Python's format (their source helps a
+    bug report). Warnings not shown by the filters stay unshown."""
+    shown_as_python = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: TextIO | None = None, line: str | None = None) -> None:
+        if not os.path.abspath(filename).startswith(_PACKAGE_DIR):
+            shown_as_python(message, category, filename, lineno, file, line)
+            return
+        stream = sys.stderr if file is None else file
+        with contextlib.suppress(OSError):  # (a closed stderr: Python's printer drops it too)
+            stream.write(f"{prefix}: warning: {message}\n")
+
+    return show
 
 
 def write_failure(error: BaseException, path: str | os.PathLike[str],

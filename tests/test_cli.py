@@ -667,6 +667,28 @@ def test_python_dash_m_duplexsim_is_the_command(ws: Path) -> None:
     assert bad.stderr.startswith("duplexsim: unknown command 'simulat'")
 
 
+def test_our_warnings_are_one_line_in_a_command_and_its_sweep_workers(tmp_path: Path) -> None:
+    """A replayed dialogue shorter than the scenario is a warning; it was Python's two lines
+    per side, a path into duplexsim/sim/build.py and a line of our code, from ``simulate``
+    and from every sweep worker process."""
+    (tmp_path / "long.toml").write_text(  # the shipped dialogue lasts 60 s
+        'name = "long"\nchunk_ms = 160\nduration_s = 61.0\n[a]\nkind = "replay"\n'
+        '[b]\nkind = "replay"\n[output]\naudio = false\n')
+    (tmp_path / "sweep.toml").write_text(
+        '[sweep]\nname = "long"\nbase = "long.toml"\nseeds = [0, 1]\nworkers = 2\n')
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    for argv, prefix in ((["simulate", "long.toml", "--out", "sim"], "duplexsim simulate"),
+                         (["sweep", "sweep.toml", "--out", "sweep"], "sweep worker")):
+        proc = subprocess.run([sys.executable, "-m", "duplexsim", *argv, "--quiet"],
+                              cwd=tmp_path, capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stderr.splitlines()
+        assert lines and all(line.startswith(f"{prefix}: warning: scenario ") for line in lines), \
+            proc.stderr
+        assert "side a is silent after the dialogue ends" in proc.stderr
+        assert "side b is silent after the dialogue ends" in proc.stderr
+
+
 def test_a_genuine_bug_keeps_its_traceback_and_ctrl_c_is_one_line(ws: Path) -> None:
     (ws / "buggy_command.py").write_text(
         "def add_arguments(parser):\n    parser.add_argument('--stop', action='store_true')\n\n"

@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -38,7 +39,7 @@ from tqdm import tqdm
 
 from duplexsim.atomic import atomic_path, json_text, write_json
 from duplexsim.config.loader import read_json
-from duplexsim.errors import ConfigError, InputError
+from duplexsim.errors import ConfigError, InputError, warning_printer
 from duplexsim.sweeps.cells import DEFAULT_CELL
 from duplexsim.sweeps.config import Cell, Sweep, scenario_problems, value_kind
 from duplexsim.threads import resolve_threads, use_threads
@@ -107,8 +108,10 @@ def _run_group(spec: str, cells: list[Cell]) -> list[tuple[Cell, dict[str, Any] 
 
 
 def _worker_init(threads: int) -> None:
-    """A worker process is an entry point: it sets its own torch threads."""
+    """A worker process is an entry point: it sets its own torch threads, and prints
+    duplexsim's warnings as one line each, as the command that started it does."""
     use_threads(threads)
+    warnings.showwarning = warning_printer("sweep worker")
 
 
 def _ray_group(spec: str, cells: list[Cell], threads: int) -> list[tuple]:
