@@ -153,6 +153,22 @@ def check_output_dir(path: str | os.PathLike[str], key: str = "--out") -> None:
     os.unlink(probe)
 
 
+def check_not_foreign(out: str | os.PathLike[str], outputs: Iterable[str], what: str,
+                      allowed: str, key: str = "--out") -> None:
+    """Raise :class:`~duplexsim.errors.OutputError` when ``out`` holds files (hidden ones
+    aside) but none of the names in ``outputs`` (what the command writes there): a parent
+    folder (``runs/agents`` for ``runs/agents/fisher``), another command's results, a home
+    folder. ``what`` (an agent, a corpus) would be mixed into them."""
+    try:
+        names = [p.name for p in Path(out).iterdir() if not p.name.startswith(".")]
+    except OSError:  # made anew; a file there, or no access, is check_output_dir's to report
+        return
+    if names and not set(outputs) & set(names):
+        shown = ", ".join(sorted(names)[:3]) + (", ..." if len(names) > 3 else "")
+        raise OutputError(str(out), key, f"holds other files ({shown}) and no {what}: the "
+                          f"{what}'s files would be mixed into them", allowed)
+
+
 @contextlib.contextmanager
 def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
                last: Iterable[str] = (), whole: bool = False) -> Iterator[Path]:

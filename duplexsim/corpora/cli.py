@@ -116,7 +116,7 @@ def _base_preset(preset: str | None, config: str | None) -> str:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from duplexsim.atomic import check_output_dir
+    from duplexsim.atomic import check_not_foreign, check_output_dir
     from duplexsim.corpora.build import build_corpus, build_record, check_rebuild, plan, rendered
     from duplexsim.corpora.synth import check_realisable, load_config
 
@@ -127,6 +127,10 @@ def _build(args: argparse.Namespace) -> int:
     args.preset = _base_preset(args.preset, args.config)
     cfg = load_config(args.preset, args.config, conversation_s=args.conversation_s)
     check_output_dir(args.out)
+    from duplexsim.corpora.build import CORPUS_PARTS
+
+    check_not_foreign(args.out, CORPUS_PARTS, "corpus", "a new or empty folder, or a corpus "
+                      "folder to resume, extend or rebuild")
     new_tokenizer = args.tokenizer and not (Path(args.tokenizer) / "config.json").exists()
     from duplexsim.corpora.tts import default_cache_dir
 

@@ -96,7 +96,7 @@ def preset_note(card_preset: str, corpus_preset: str) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from duplexsim.atomic import check_output_dir, exclusive_run
+    from duplexsim.atomic import check_not_foreign, check_output_dir, exclusive_run
     from duplexsim.config.cli import expect_kind
 
     expect_kind(args.card, "agent card")
@@ -141,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
         raise OutputError(str(args.out), "--out", "holds a corpus (manifest.json): the agent "
                           "would be written into it and its unit tokenizer replaced by "
                           f"{args.corpus}'s", "an agent folder apart from every corpus")
-    _check_not_foreign(Path(args.out))
+    check_not_foreign(args.out, AGENT_OUTPUTS, "agent",
+                      "a new or empty folder, or an agent folder to resume or retrain")
     # what the number of processes decides, before the data is built (minutes on a corpus)
     from duplexsim.training.recipe import check_schedules
 
@@ -211,21 +212,6 @@ def _train(args: argparse.Namespace, card: AgentCard, corpus: Any, checkpoint: P
 AGENT_OUTPUTS = frozenset({"agent.json", "checkpoints", "model", "tokenizer", "loss.png",
                            "text_tokenizer.json", "train_log.csv", "train_log.json"})
 """What a training run writes into its ``--out`` (hidden temporaries aside)."""
-
-
-def _check_not_foreign(out: Path) -> None:
-    """Refuse an ``--out`` that holds files but none a training run writes: a folder of
-    agents (``runs/agents`` for ``runs/agents/fisher``), a unit tokenizer, a home folder.
-    The agent's files would be mixed into it."""
-    try:
-        names = [p.name for p in out.iterdir() if not p.name.startswith(".")]
-    except OSError:  # made anew; a file there, or no access, is check_output_dir's to report
-        return
-    if names and not AGENT_OUTPUTS & set(names):
-        shown = ", ".join(sorted(names)[:3]) + (", ..." if len(names) > 3 else "")
-        raise OutputError(str(out), "--out", f"holds other files ({shown}) and no agent: the "
-                          "agent's files would be mixed into them",
-                          "a new or empty folder, or an agent folder to resume or retrain")
 
 
 def _remove_if_empty(folder: Path) -> None:
