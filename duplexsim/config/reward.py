@@ -38,7 +38,8 @@ class RewardConfig:
     interrupt: float = 0.5
     backchannel: float = 0.2
     bc_context_ms: float = 1000.0
-    """Partner speech this recent makes a backchannel well placed (turntaking params)."""
+    """Partner speech this recent makes a backchannel well placed (turntaking params).
+    Whole 40 ms frames (the tracker counts frames): 1010 would have meant 1000 silently."""
     bc_min_interval_ms: float = 3000.0
     """Backchannels closer together than this are too frequent: listeners produce a few
     per minute (about 10-20/min in Switchboard-style dialogue, Ward & Tsukahara 2000)."""
@@ -57,11 +58,13 @@ class RewardConfig:
             value = getattr(self, name)
             if not finite_in(value, 0, MAX_MS):
                 errors.append(FieldError(name, f"{value} is out of range", f"0 .. {MAX_MS}"))
-        if finite_in(self.gap_free_ms, 0, MAX_MS) and self.gap_free_ms % FRAME_MS:
-            below = self.gap_free_ms // FRAME_MS * FRAME_MS
-            errors.append(FieldError("gap_free_ms", f"{self.gap_free_ms:g} is not whole "
-                                     f"{FRAME_MS} ms frames", f"a multiple of {FRAME_MS}, "
-                                     f"e.g. {below:g} or {below + FRAME_MS:g}"))
+        for name in ("gap_free_ms", "bc_context_ms"):  # scored in whole frames
+            value = getattr(self, name)
+            if finite_in(value, 0, MAX_MS) and value % FRAME_MS:
+                below = value // FRAME_MS * FRAME_MS
+                errors.append(FieldError(name, f"{value:g} is not whole {FRAME_MS} ms frames",
+                                         f"a multiple of {FRAME_MS}, "
+                                         f"e.g. {below:g} or {below + FRAME_MS:g}"))
         if not finite_in(self.fto_sd_ms, 0, MAX_MS, low_open=True):
             errors.append(FieldError("fto_sd_ms", f"{self.fto_sd_ms} is out of range",
                                      f"> 0 and <= {MAX_MS}"))

@@ -259,6 +259,12 @@ def test_reward_table_is_optional_and_validated() -> None:
         "40, e.g. 480 or 520)"]
     assert from_dict(Scenario, {"reward": {"gap_free_ms": 0}}).reward == RewardConfig(
         gap_free_ms=0.0)
+    # so is a backchannel's context: 1010 was taken as 1000, silently
+    assert _messages({"reward": {"bc_context_ms": 1010}}) == [
+        "s.toml: reward.bc_context_ms: 1010 is not whole 40 ms frames (allowed: a multiple "
+        "of 40, e.g. 1000 or 1040)"]
+    assert from_dict(Scenario, {"reward": {"bc_context_ms": 520}}).reward == RewardConfig(
+        bc_context_ms=520.0)
     with pytest.raises(ValueError, match="reward: got dict"):
         Scenario(reward={"gap_per_s": 2.0})  # type: ignore[arg-type]
 
