@@ -63,6 +63,7 @@ class LearnerSide:
         self.own: dict[int, np.ndarray] = {}
         self.backchannel_chunks: set[int] = set()
         self.vad: list[np.ndarray] = []
+        self.before: list[bool] = []  # the partner's voice activity before the window
         self.scored = 0
 
     def set_source(self, source: SpeechSource) -> None:
@@ -81,6 +82,7 @@ class LearnerSide:
         self.speaker.reset(rng)
         self.tracker.reset()
         self.own, self.backchannel_chunks, self.vad, self.scored = {}, set(), [], 0
+        self.before = []
 
     def check(self, action: Any) -> Any:
         """``action`` in the action space's own type, or a ValueError saying what is allowed."""
@@ -132,7 +134,8 @@ class LearnerSide:
             return 0.0, total
         if self.scored < start:  # the first frames: what the partner said before them
             units, chunk = theirs.frames(0, start)
-            self.tracker.seed_partner(self._vad(chunk.tolist(), units.tolist()))
+            self.before = self._vad(chunk.tolist(), units.tolist())
+            self.tracker.seed_partner(self.before)
         self.scored = max(self.scored, start)
         # a step scores a few frames: plain lists beat numpy's per-call cost here
         own_units, own_chunk = own.frames(self.scored, upto)
@@ -178,12 +181,18 @@ class LearnerSide:
 
     def events(self) -> pd.DataFrame:
         """Turn-taking events on the scored timeline (speaker 0 = this learner; time 0 =
-        where its chunk 0 plays)."""
+        where its chunk 0 plays). The partner's speech before time 0 (its clock ahead) is
+        context, as it seeds the reward tracker: it holds the floor at time 0, so a
+        takeover is a transition with its FTO from the partner's last offset before 0; its
+        IPU across 0 is cut there."""
         return pd.DataFrame(self._event_columns(), columns=EVENT_COLUMNS)
 
     def _event_columns(self) -> dict[str, np.ndarray]:
         vad = np.concatenate(self.vad, axis=1) if self.vad else np.zeros((2, 0), bool)
-        return event_columns(vad, frame_ms=FRAME_MS)
+        if self.before:  # the learner was silent there
+            lead = len(self.before)
+            vad = np.concatenate((np.array([[False] * lead, self.before], bool), vad), axis=1)
+        return event_columns(vad, frame_ms=FRAME_MS, context_frames=len(self.before))
 
     def summary(self) -> dict[str, float]:
         """:func:`~duplexsim.metrics.turntaking.summarize_events` of the episode (both sides

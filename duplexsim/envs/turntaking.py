@@ -209,6 +209,8 @@ class TurnTakingEnv(gym.Env):
     backchannels good/bad, onsets), and the final
     step's ``info["turntaking"]`` the episode summary of
     :func:`duplexsim.metrics.turntaking.summarize_events`; :meth:`events` gives the table.
+    Both hear the partner's speech before chunk 0 as the rewards do (it holds the floor
+    there; its IPU across chunk 0 is cut at 0), so they agree with the running counts.
 
     ## Starting State
     A fresh conversation at time 0 with nothing heard. With a pool, the partner (spec by

@@ -337,12 +337,24 @@ def detect_events(
 
 
 def event_columns(
-    vad: np.ndarray, frame_ms: float = 40, params: TurnTakingParams | None = None
+    vad: np.ndarray, frame_ms: float = 40, params: TurnTakingParams | None = None,
+    context_frames: int = 0,
 ) -> dict[str, np.ndarray]:
     """:func:`detect_events` as numpy columns (the same rows, in the same order), for
-    callers that summarise many short episodes (a DataFrame costs more than the detection)."""
+    callers that summarise many short episodes (a DataFrame costs more than the detection).
+
+    ``context_frames``: the first frames of ``vad`` are context before the window that is
+    reported (a speaker who was talking before it, as a late-starting RL learner's partner):
+    events are detected over the whole ``vad``, times are relative to the window's first
+    frame, rows wholly before it are dropped and rows across it are cut at 0 (an FTO keeps
+    its value: a transition into the window from speech before it is a zero-length gap row
+    at 0 when its silence lay before it)."""
     p, ipus, masks = _ipu_activity(vad, frame_ms, params)
     n = masks.shape[1]
+    if isinstance(context_frames, bool) or not (isinstance(context_frames, int)
+                                                and 0 <= context_frames <= n):
+        raise ValueError(f"context_frames must be an int in 0..{n} (the vad's frames), "
+                         f"got {context_frames!r}")
     is_bc = _no_floor_from_backchannels([_backchannels(s, ipus, masks, p) for s in (0, 1)],
                                         ipus, masks, p)
     floor_ipus = [(ipus[s][0][~is_bc[s]], ipus[s][1][~is_bc[s]]) for s in (0, 1)]
@@ -359,6 +371,12 @@ def event_columns(
         parts.append(_rows("overlap", s, ov_start, ov_end))
     parts += _floor_events(floor, floor_ipus, p)
     col = {c: np.concatenate([part[c] for part in parts]) for c in parts[0]}
+    if context_frames:
+        first, last = col["start_ms"] - context_frames, col["end_ms"] - context_frames
+        keep = (last > 0) | (first >= 0) | ~np.isnan(col["fto_ms"])
+        col = {c: v[keep] for c, v in col.items()}
+        col["start_ms"] = np.maximum(first[keep], 0)
+        col["end_ms"] = np.maximum(last[keep], 0)
     start = col["start_ms"].astype(np.float64) * frame_ms
     end = col["end_ms"].astype(np.float64) * frame_ms
     rank = {k: i for i, k in enumerate(EVENT_KINDS)}

@@ -140,3 +140,45 @@ def test_a_late_learner_hears_who_holds_the_floor_at_its_chunk_0() -> None:
     onset = int(np.flatnonzero(np.concatenate(env.learner.vad, axis=1)[0])[0])
     assert events["transitions"] == 1
     assert terms["fto"] == pytest.approx(cfg.fto * cfg.fto_score((onset + silent) * 40))
+
+
+@pytest.mark.parametrize("offset_ms", [2000, 3000])
+def test_a_late_learners_event_table_agrees_with_its_running_counts(offset_ms: int) -> None:
+    """The end-of-episode table (and ``info["turntaking"]``) sees the partner's speech
+    before the learner's chunk 0 as the reward tracker does (the spec's Rewards): learner b
+    speaks over chunks 0-9 (1.6 s, one IPU) with the partner's clock ahead. At +2 s it
+    starts into the partner's ongoing speech: the table had that as the partner's onset
+    at 0 and its intrusion (overlap speaker 1, no transition), the tracker as the learner's
+    interruption and an overlapping takeover (FTO -720 ms). At +3 s it takes over 280 ms
+    after the partner's offset before chunk 0: the table had no transition."""
+    from duplexsim.envs.turntaking import TurnTakingEnv
+
+    scenario = dataclasses.replace(with_clock(default_scenario(), "a", offset_ms),
+                                   duration_s=5.0)
+    env = TurnTakingEnv(scenario=scenario, side="b")
+    env.reset(seed=0)
+    truncated, step, fto_reward = False, 0, 0.0
+    while not truncated:
+        *_, truncated, info = env.step(1 if step < 10 else 0)
+        fto_reward += info["reward_terms"]["fto"]
+        step += 1
+    counts, table = info["events"], env.events()
+    start = env.world.window_start("b")
+    units, chunk = env.world.stream("a").frames(0, start)
+    before = env.learner._vad(chunk.tolist(), units.tolist())
+    assert before[-1] == (offset_ms == 2000)  # +2 s: the partner speaks across chunk 0
+    learner, partner = table[table.speaker == 0], table[table.speaker == 1]
+    speech = learner[learner.kind == "ipu"]
+    assert list(speech.start_ms) == [0.0] and list(speech.end_ms) == [1600.0]
+    takeovers = learner.fto_ms.dropna()
+    assert len(takeovers) == counts["transitions"] == 1
+    assert list(takeovers) == [{2000: -720.0, 3000: 280.0}[offset_ms]]
+    cfg = env.learner.tracker.config
+    assert fto_reward == pytest.approx(cfg.fto * cfg.fto_score(takeovers.iloc[0]))
+    assert info["turntaking"]["learner_fto_median_ms"] == takeovers.iloc[0]
+    # the learner's intrusions into the partner's speech are its interruptions
+    assert (learner.kind == "overlap").sum() == counts["interruptions"] == (offset_ms == 2000)
+    # an IPU cut at 0 began before chunk 0: no onset there
+    onsets = partner[partner.kind.isin(["ipu", "backchannel"]) & (partner.start_ms > 0)]
+    assert len(onsets) == counts["partner_onsets"] == 1
+    assert len(speech) == counts["learner_onsets"]

@@ -15,6 +15,7 @@ from duplexsim.metrics.turntaking import (
     SUMMARY_KEYS,
     TurnTakingParams,
     detect_events,
+    event_columns,
     event_durations,
     listener_onsets,
     summarize_events,
@@ -182,6 +183,31 @@ def test_a_zero_length_gap_row_carries_an_fto_but_is_no_gap():
     ev = detect_events(timeline(3000, [(0, 1050)], [(1000, 2000)]), FRAME,
                        TurnTakingParams(min_overlap_ms=100))
     assert math.isnan(summarize_events(ev, 3000)["gap_median_ms"])
+
+
+def test_context_frames_are_heard_but_not_reported() -> None:
+    """Frames before the window (``context_frames``) decide who holds the floor in it:
+    B spoke 0-700 ms, A's window starts at 500 ms; A speaking from 600 ms is a takeover
+    with FTO -100 ms (B's IPU cut at the window's start), and A from 900 ms one with
+    FTO +200 ms whose gap, before the window starts at 900, is a zero-length row at 0.
+    Without the context each was A's first sole run: no transition."""
+    def window(vad: np.ndarray, lead: int) -> dict[str, list]:
+        cols = event_columns(vad, FRAME, context_frames=lead // FRAME)
+        return {k: cols[k].tolist() for k in ("kind", "speaker", "start_ms", "end_ms",
+                                               "fto_ms")}
+
+    ev = window(timeline(2000, [(600, 1500)], [(0, 700)]), 500)
+    assert ev["kind"] == ["ipu", "ipu", "overlap"] and ev["speaker"] == [1, 0, 0]
+    assert ev["start_ms"] == [0.0, 100.0, 100.0] and ev["end_ms"] == [200.0, 1000.0, 200.0]
+    assert np.isnan(ev["fto_ms"][:2]).all() and ev["fto_ms"][2] == -100.0
+    ev = window(timeline(2000, [(900, 1500)], [(0, 700)]), 900)
+    assert ev["kind"] == ["ipu", "gap"] and ev["start_ms"] == [0.0, 0.0]
+    assert ev["end_ms"] == [600.0, 0.0] and ev["fto_ms"][1] == 200.0
+    assert np.isnan(event_columns(timeline(1100, [(0, 600)], [(0, 0)]), FRAME)[
+        "fto_ms"]).all()  # the same window alone: A's first sole run
+    assert window(timeline(1000, [], []), 1000)["kind"] == []
+    with pytest.raises(ValueError, match=r"context_frames must be an int in 0\.\.100"):
+        event_columns(timeline(1000, [], []), FRAME, context_frames=101)
 
 
 def test_overlap_median_is_of_transition_overlaps_and_overlap_share_of_all_double_talk():
