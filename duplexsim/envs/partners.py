@@ -37,6 +37,7 @@ All members of a pool must speak one unit inventory (the observation space is fi
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ from duplexsim.envs.speech import DEFAULT_N_UNITS, SpeechSource, dialogue_source
 from duplexsim.envs.world import other
 from duplexsim.errors import ConfigError, InputError
 from duplexsim.sim.build import AGENT_BUILDERS, silence_unit_of
+from duplexsim.sim.clock import ms_from_s
 from duplexsim.tokens import FRAME_MS
 
 PLURALS = {"agents": "agent", "dialogues": "dialogue", "channels": "channel",
@@ -445,8 +447,10 @@ class _PoolBuilder:
         dialogue shorter than the episode is refused); a fixed one must fit the shortest."""
         value = spec.get("start_s", 0)
         chunk_ms, episode_s = self.scenario.chunk_ms, self.scenario.duration_s
-        rooms = [int((s * 1000 - self.scenario.n_chunks * chunk_ms) // chunk_ms)
-                 for s in seconds.values()]
+        # in whole ms: a float floor lost a chunk of room where the dialogue outlasts the
+        # episode by whole chunks (30.04 s * 1000 = 30039.999...)
+        episode_ms = self.scenario.n_chunks * chunk_ms
+        rooms = [(ms_from_s(s) - episode_ms) // chunk_ms for s in seconds.values()]
         if value == "random":
             short = [(d, s) for (d, s), room in zip(seconds.items(), rooms, strict=True)
                      if room < 0]
@@ -460,12 +464,13 @@ class _PoolBuilder:
                     f"scenario of at most {min(seconds.values()):g} s)")
             return [(0, room) for room in rooms]
         room = max(min(rooms), 0)
-        if isinstance(value, bool) or not (isinstance(value, int | float)
-                                           and 0 <= value <= room * chunk_ms / 1000):
+        if isinstance(value, bool) or not (isinstance(value, int | float) and math.isfinite(value)
+                                           and 0 <= ms_from_s(value) <= room * chunk_ms):
             raise PoolError(f"partner[{i}].start_s: {value!r} (allowed: \"random\" or 0 .. "
                             f"{room * chunk_ms / 1000:g} s, so that the "
                             f"{episode_s:g} s episode fits the dialogue)")
-        return [(int(round(value * 1000 / chunk_ms)), 0)] * len(rooms)
+        start_ms = ms_from_s(value)  # to the nearest chunk, half a chunk up (round_ms's rule)
+        return [((2 * start_ms + chunk_ms) // (2 * chunk_ms), 0)] * len(rooms)
 
     def _model(self, i: int, spec: dict[str, Any]) -> None:
         kind = spec["kind"]

@@ -399,3 +399,31 @@ def test_a_scripted_member_speaks_the_tokenizer_of_the_scenarios_learner_side(
                        rf"{tmp_path}/two/tokenizer is not partner\[0\] scripted:random-talker "
                        rf"\(scenario a\.corpus\)'s \({tmp_path}/one/tokenizer\)"):
         gym.make(TURN_TAKING_ID, scenario=learner, partner=pool)
+
+
+def test_start_s_is_counted_in_whole_ms(tmp_path: Path) -> None:
+    """8.04 s dialogues (201 frames; 8.04 * 1000 = 8039.999... as a float) and an 8 s
+    episode of 40 ms chunks: one chunk of room. The float floor made it none: a random
+    start was always chunk 0 and start_s = 0.04 was refused. A fixed start of half a chunk
+    (0.02 s) rounds up, as the simulator's times do (round() went to even: chunk 0)."""
+    from duplexsim.corpora.build import build_corpus
+    from duplexsim.corpora.synth import load_config
+    from duplexsim.envs.partners import parse_pool
+    from duplexsim.errors import ConfigError
+
+    corpus = tmp_path / "fl"
+    build_corpus(corpus, load_config("fisher-like", conversation_s=8.04), hours=8.04 / 3600,
+                 seed=0, preset="fisher-like", cache_dir=tmp_path / "tts", workers=1,
+                 n_units=32)
+    assert load_corpus(corpus).manifest["dialogues"][0]["duration_s"] * 1000 < 8040
+    s = dataclasses.replace(default_scenario(), chunk_ms=40, duration_s=8.0)
+
+    def members(start_s: object) -> set[tuple[int, int]]:
+        pool = parse_pool({"kind": "replay", "corpus": str(corpus), "start_s": start_s}, s, "b")
+        return {(m.start_chunks, m.max_start_chunks) for m in pool.members}
+
+    assert members("random") == {(0, 1)}
+    assert members(0.04) == {(1, 0)} and members(0.02) == {(1, 0)}
+    with pytest.raises(ConfigError,
+                       match=r"start_s: 0\.06 \(allowed: \"random\" or 0 \.\. 0\.04 s,"):
+        members(0.06)
