@@ -35,6 +35,7 @@ from duplexsim.config.loader import (
 from duplexsim.config.network import NetworkConfig, read_jitter_trace
 from duplexsim.config.reward import RewardConfig
 from duplexsim.errors import MAX_DURATION_S, DuplexsimError, finite_in
+from duplexsim.timebase import ms_from_s
 from duplexsim.tokens import FRAME_MS
 
 SideKind = Literal["syncllm", "tdm", "replay", "scripted"]
@@ -327,11 +328,8 @@ class Scenario:
     @property
     def duration_ms(self) -> int:
         """``duration_s`` in whole simulated ms, half a ms up (1.2805 s -> 1281 ms), by the
-        simulator's one rule (:func:`~duplexsim.sim.clock.ms_from_s`): the length that
+        project's one rule (:func:`~duplexsim.timebase.ms_from_s`): the length that
         :attr:`n_chunks`, a trace's timeline and the envs' end all count from."""
-        # imported here: duplexsim.sim imports this module (the rule lives with the clock)
-        from duplexsim.sim.clock import ms_from_s
-
         return ms_from_s(self.duration_s)
 
     @property

@@ -16,6 +16,7 @@ import numpy as np
 from duplexsim.audio.framing import FRAME_RATE_HZ
 from duplexsim.audio.io import audio_duration_s
 from duplexsim.errors import InputError
+from duplexsim.timebase import round_half_up
 
 KINDS = ("ipu", "backchannel")
 MAX_SEGMENT_END_S = 86_400.0
@@ -127,14 +128,19 @@ class Dialogue:
             raise ValueError(f"Dialogue {self.id}: crop from {start_s:g} s (allowed: a start "
                              f"before the dialogue's end, {self.duration_s:g} s)")
         units = audio = None
+        # half up as computed, not snapped as a user's seconds are (timebase.frames_from_s):
+        # a transcript time on a 10 ms grid lands a hair off a half-frame tie (0.58 s * 25 =
+        # 14.499999999999998), and snapping it would move such segment edges by a frame in
+        # every corpus built so far
         if self.units is not None:
-            a, n = _nearest(start_s * FRAME_RATE_HZ), _nearest((end_s - start_s) * FRAME_RATE_HZ)
+            a = round_half_up(start_s * FRAME_RATE_HZ)
+            n = round_half_up((end_s - start_s) * FRAME_RATE_HZ)
             units = self.units[:, a : a + n].copy()
         if self.audio is not None:
             sr = self.sample_rate_hz
             if not sr:  # __post_init__ checked it; the field was changed since
                 raise ValueError(f"Dialogue {self.id}: audio without sample_rate_hz")
-            a, n = _nearest(start_s * sr), _nearest((end_s - start_s) * sr)
+            a, n = round_half_up(start_s * sr), round_half_up((end_s - start_s) * sr)
             audio = self.audio[:, a : a + n].copy()
         segs = [
             dataclasses.replace(s, start_s=max(s.start_s, start_s) - start_s,
@@ -148,11 +154,7 @@ class Dialogue:
         t = n_frames if n_frames is not None else int(round(self.duration_s * FRAME_RATE_HZ))
         vad = np.zeros((2, t), dtype=bool)
         for s in self.segments:
-            a, b = _nearest(s.start_s * FRAME_RATE_HZ), _nearest(s.end_s * FRAME_RATE_HZ)
+            # (half up as computed, as crop does)
+            a, b = round_half_up(s.start_s * FRAME_RATE_HZ), round_half_up(s.end_s * FRAME_RATE_HZ)
             vad[s.speaker, max(a, 0) : min(b, t)] = True
         return vad
-
-
-def _nearest(x: float) -> int:
-    """Round half up (Python's round() goes to even, which makes crops uneven)."""
-    return int(np.floor(x + 0.5))

@@ -22,6 +22,7 @@ import pandas as pd
 
 from duplexsim.metrics.intervals import percentile_interval
 from duplexsim.metrics.turntaking import TurnTakingParams, detect_events, event_durations
+from duplexsim.timebase import frames_from_s
 
 PAPER_EVENTS = ("ipu", "pause", "fto")
 """The events of the paper's correlation tables; their mean is the ``avg`` column."""
@@ -38,7 +39,7 @@ def window_frames(prompt_s: float = PROMPT_S, continuation_s: float = CONTINUATI
         # a negative prompt_s cut the prompt from the stream's end (stream[..., :-25])
         if not (isinstance(value, Real) and math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return round(prompt_s * 1000 / frame_ms), round(continuation_s * 1000 / frame_ms)
+    return frames_from_s(prompt_s, frame_ms), frames_from_s(continuation_s, frame_ms)
 
 
 def split_prompt(

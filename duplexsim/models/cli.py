@@ -20,6 +20,7 @@ import numpy as np
 from duplexsim.atomic import check_output_dir, output_dir, write_json
 from duplexsim.cli import number, path_arg
 from duplexsim.errors import MAX_DURATION_S, InputError
+from duplexsim.timebase import frames_from_s, ms_from_s
 
 if TYPE_CHECKING:
     from duplexsim.units import UnitTokenizer
@@ -67,12 +68,12 @@ def run(args: argparse.Namespace) -> int:
     units = corpus.units(dialogue_id)
     frames_per_chunk = chunk_ms // 40
     # whole chunks of the prompt (rounded to a frame first: 4.64 s is 116 frames, not 115.99)
-    prompt_frames = round(args.prompt_s * 25) // frames_per_chunk * frames_per_chunk
+    prompt_frames = frames_from_s(args.prompt_s, 40) // frames_per_chunk * frames_per_chunk
     if not 0 < prompt_frames <= units.shape[1]:
         raise InputError(COMMAND, "--prompt-s", f"{args.prompt_s:g} s is not a prompt from "
                          f"dialogue {dialogue_id!r} ({units.shape[1] / 25:g} s)",
                          f"at least one chunk ({chunk_ms} ms), at most the dialogue")
-    if int(round(args.seconds * 1000)) < chunk_ms:
+    if ms_from_s(args.seconds) < chunk_ms:
         raise InputError(COMMAND, "--seconds", f"{args.seconds:g} s is shorter than one chunk",
                          f">= {chunk_ms / 1000:g} s")
     tok = _tokenizer(args.agent)

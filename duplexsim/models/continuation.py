@@ -43,6 +43,7 @@ from duplexsim.models.engine import AnyProgram, Program, gather, run_lockstep
 from duplexsim.models.generator import DuplexGenerator
 from duplexsim.models.rows import Backend, LMRows
 from duplexsim.models.sampling import SamplingConfig
+from duplexsim.timebase import frames_from_s
 from duplexsim.tokens import SyncFormat
 
 
@@ -95,7 +96,7 @@ def chunks_to_cover(prompt_frames: int, seconds: float, fmt: SyncFormat) -> int:
     3000)); 562, as before, ended at frame 2996 and the continuation was 89.92 s."""
     F = fmt.frames_per_chunk
     cut = prompt_frames // F * F
-    return fmt.n_chunks(prompt_frames - cut + round(seconds * 1000 / fmt.frame_ms))
+    return fmt.n_chunks(prompt_frames - cut + frames_from_s(seconds, fmt.frame_ms))
 
 
 def _worker(gen: DuplexGenerator, queue: deque[int], prompts: list[np.ndarray],

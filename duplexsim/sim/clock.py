@@ -10,7 +10,9 @@ A side's clock reads ``local = global * (1 + drift_ppm * 1e-6) + offset_ms``; so
 clamped at 0 (the simulation starts at global time 0). Every time the simulator rounds to
 whole ms (these instants, link arrivals, a path's base delay, a heard chunk's span) goes
 through :func:`round_ms`: half a ms rounds up, never to even; a time or length given in
-seconds (``duration_s``) becomes ms through :func:`ms_from_s`, by the same rule.
+seconds (``duration_s``) becomes ms through :func:`ms_from_s`, by the same rule. Both live in
+:mod:`duplexsim.timebase` (corpora, models and metrics round by them too) and are
+re-exported here.
 
 Order of events at the same simulated ms (SimPy orders by time, then priority, then
 creation): ``SEND`` (a finished chunk enters its link; what was played is told to its
@@ -26,7 +28,6 @@ the packet is sent, or when it leaves a queueing hop past the first) and give-up
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -34,31 +35,14 @@ import numpy as np
 import simpy
 from simpy.events import Event
 
+from duplexsim.timebase import ms_from_s as ms_from_s  # re-exported (module doc)
+from duplexsim.timebase import round_ms as round_ms
+
 SEND = 0
 QUEUE = 0.5  # between SEND and ARRIVE; SimPy's own events (NORMAL = 1) stay beside ARRIVE
 ARRIVE = 1
 SETTLED = 1.5  # a stop between ARRIVE and DECIDE: this ms's arrivals are in, no decision ran
 DECIDE = 2
-
-
-def round_ms(ms: float) -> int:
-    """``ms`` to the nearest whole ms, half a ms up (312.5 -> 313, 937.5 -> 938).
-
-    The simulator's one rounding rule for times. Python's ``round`` goes to even, which
-    made a drifting clock's ties go both ways; ``floor(ms + 0.5)`` can carry a value just
-    under a half up (the sum rounds), so the fraction is compared instead."""
-    whole = math.floor(ms)
-    return whole + 1 if ms - whole >= 0.5 else whole
-
-
-def ms_from_s(seconds: float) -> int:
-    """``seconds`` in whole ms by :func:`round_ms` (half a ms up: 1.0005 s -> 1001 ms).
-
-    Every seconds-to-ms conversion of a simulated time or length (a scenario's
-    ``duration_s``) goes through here. The product is first snapped to a millionth of a ms,
-    so that float error in ``seconds * 1000`` (2.0005 * 1000 = 2000.5000000000002,
-    0.0035 - 0.001 = 0.0024999999999999996 s) neither makes nor breaks a tie."""
-    return round_ms(round(seconds * 1000.0, 6))
 
 
 class At(Event):

@@ -554,6 +554,18 @@ def test_dialogue_swap_crop_vad() -> None:
         Segment(0, 0, 1, kind="laugh")
 
 
+def test_crop_and_vad_round_frame_edges_half_up_as_computed() -> None:
+    """Edges go half up (duplexsim.timebase.round_half_up): 0.62 s is frame 15.5 -> 16
+    (round() gave 16 but 0.66 s, 16.5, gave 16 too); 0.58 s * 25 = 14.499999999999998 stays
+    frame 14, as every corpus built so far has it (not snapped like a user's seconds)."""
+    segs = [Segment(0, 0.58, 0.66, "a"), Segment(1, 0.62, 1.0, "b")]
+    d = Dialogue("x", segs, np.arange(2 * 50, dtype=np.int64).reshape(2, 50))
+    vad = d.segment_vad()
+    assert np.flatnonzero(vad[0]).tolist() == [14, 15, 16]
+    assert np.flatnonzero(vad[1])[0] == 16
+    assert d.crop(0.66, 1.5).units[0, 0] == 17 and d.crop(0.58, 1.5).units[0, 0] == 14
+
+
 def test_an_unknown_conversation_id_is_an_error_naming_the_ids(tmp_path) -> None:
     """FisherCorpus / CandorCorpus .dialogue and .source_files of an id they lack (a typo)
     raised a bare KeyError."""

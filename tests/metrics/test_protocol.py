@@ -508,3 +508,10 @@ def test_a_draw_averages_each_drawn_run_over_its_seeds_first() -> None:
     assert b.avg == pytest.approx(a.avg)
     assert b.avg_lo == pytest.approx(a.avg_lo, abs=0.03)
     assert b.avg_hi == pytest.approx(a.avg_hi, abs=0.03)
+
+
+def test_window_frames_round_a_half_frame_up() -> None:
+    """30.02 s is 750.5 frames of 40 ms: 751 (round() took it to 750, and 30.06 s to 752),
+    by the project's one rule (duplexsim.timebase.frames_from_s)."""
+    assert window_frames(30.02, 30.06, 40) == (751, 752)
+    assert window_frames(0.1, 4.62, 40) == (3, 116)  # 2.5 and 4.62 * 25 = 115.49999999999999

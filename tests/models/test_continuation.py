@@ -73,6 +73,14 @@ def test_the_new_chunks_reach_the_end_of_the_asked_seconds(chunk_ms, chunks) -> 
     assert 750 // F * F + chunks * F >= 3000 > 750 // F * F + (chunks - 1) * F
 
 
+def test_a_half_frame_of_asked_seconds_is_covered() -> None:
+    """0.5 s is 12.5 frames: round() made it 12, and 3 chunks of 160 ms (0.48 s) fell short
+    of the 0.5 s asked; half up (duplexsim.timebase.frames_from_s) it is 13: 4 chunks."""
+    fmt = SyncFormat(chunk_ms=160, n_units=N_UNITS, silence_unit=0)
+    assert chunks_to_cover(748, 0.5, fmt) == 4
+    assert chunks_to_cover(748, 0.48, fmt) == 3
+
+
 def test_continue_refuses_a_tdm_agent_first_and_says_why(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``duplexsim continue`` generates SyncLLM chunks: a TDM agent folder was refused only
