@@ -9,7 +9,10 @@ rows in order, which the runner uses for sweeps with ``batch > 1``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from duplexsim.config.scenario import Scenario
 
 DEFAULT_CELL = "duplexsim.sweeps.cells:simulate_cell"
 """The cell a sweep's ``cell = ""`` runs; named in full it is the same cell (one cache key)."""
@@ -32,13 +35,19 @@ def simulate_cells(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     their own); the others go through :func:`duplexsim.sim.batch.run_batch`.
     """
     from duplexsim.config.scenario import scenario_from_dict
+
+    return simulate_scenarios([scenario_from_dict(c, file="<sweep cell>") for c in configs])
+
+
+def simulate_scenarios(scenarios: list[Scenario]) -> list[dict[str, Any]]:
+    """:func:`simulate_cells` of scenarios already built: the runner hands a default cell's
+    :attr:`~duplexsim.sweeps.config.Cell.scenario` (resolved for its key) to its worker."""
     from duplexsim.metrics.latency import trace_metrics
     from duplexsim.sim import run
     from duplexsim.sim.batch import run_batch
 
-    scenarios = [scenario_from_dict(c, file="<sweep cell>") for c in configs]
     alone = [i for i, s in enumerate(scenarios)
-             if s.compute.model == "measured" or len(configs) == 1]
+             if s.compute.model == "measured" or len(scenarios) == 1]
     together = [i for i in range(len(scenarios)) if i not in alone]
     traces: dict[int, Any] = {i: run(scenarios[i]) for i in alone}
     traces.update(zip(together, run_batch([scenarios[i] for i in together]), strict=True))

@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime
+import functools
 import importlib.util
 import itertools
 import math
@@ -432,7 +433,17 @@ class Sweep:
     file: str = "<sweep>"
 
     def cells(self) -> list[Cell]:
-        """Every grid combination x seed, in grid order (last key fastest, then seeds)."""
+        """Every grid combination x seed, in grid order (last key fastest, then seeds).
+
+        Computed once per Sweep and shared by every caller (a new list of the same cells):
+        a default cell resolves its scenario for its key, and one ``duplexsim sweep`` asks
+        for the cells six times. A cell's key hashes the agents and corpora it names as they
+        were then: load the sweep again after retraining one (or changing :attr:`base`)."""
+        return list(self._cells)
+
+    @functools.cached_property
+    def _cells(self) -> tuple[Cell, ...]:
+        """What :meth:`cells` returns (a frozen dataclass without ``__slots__`` may cache)."""
         base = copy.deepcopy(self.base)
         for key, value in self.config.set.items():
             _set_dotted(base, key, value, "sweep.set")
@@ -452,7 +463,7 @@ class Sweep:
                 scenario = None if self.config.cell else _built_scenario(cfg, self.file)
                 out.append(Cell(len(out), params, cfg, cell_key(cfg, self.config.cell, scenario),
                                 scenario))
-        return out
+        return tuple(out)
 
 
 def scenario_problems(sweep: Sweep, cells: list[Cell] | None = None) -> list[Problem]:

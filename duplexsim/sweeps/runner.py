@@ -40,7 +40,7 @@ from tqdm import tqdm
 from duplexsim.atomic import atomic_path, json_text, write_json
 from duplexsim.config.loader import read_json
 from duplexsim.errors import ConfigError, InputError, warning_printer
-from duplexsim.sweeps.cells import DEFAULT_CELL
+from duplexsim.sweeps.cells import DEFAULT_CELL, simulate_scenarios
 from duplexsim.sweeps.config import Cell, Sweep, scenario_problems, value_kind
 from duplexsim.threads import resolve_threads, use_threads
 
@@ -84,10 +84,22 @@ def _storable(row: Any) -> dict[str, Any]:
     return row
 
 
+def _rows(spec: str, cells: list[Cell]) -> list[Any]:
+    """The rows of ``cells`` by the cell function ``spec`` (its ``batched`` form for
+    several). The default cell simulates the scenarios its cells hold (built for their keys,
+    :attr:`Cell.scenario`) rather than building them again from their dicts."""
+    if spec == DEFAULT_CELL and all(c.scenario is not None for c in cells):
+        return simulate_scenarios([c.scenario for c in cells if c.scenario is not None])
+    fn = resolve_cell_fn(spec)
+    if len(cells) == 1:
+        return [fn(cells[0].config)]
+    return getattr(fn, "batched")([c.config for c in cells])  # noqa: B009 - an added attribute
+
+
 def _run_one(spec: str, cell: Cell) -> tuple[Cell, dict[str, Any] | None, str | None]:
     """Worker entry: (cell, row, None) or (cell, None, traceback text)."""
     try:
-        row = resolve_cell_fn(spec)(cell.config)
+        row = _rows(spec, [cell])[0]
         return cell, _storable(row), None
     except Exception:  # a failing cell is recorded and retried later, not fatal
         return cell, None, traceback.format_exc()
@@ -100,7 +112,7 @@ def _run_group(spec: str, cells: list[Cell]) -> list[tuple[Cell, dict[str, Any] 
     batched = getattr(resolve_cell_fn(spec), "batched", None)
     if batched is not None and len(cells) > 1:
         try:
-            rows = batched([c.config for c in cells])
+            rows = _rows(spec, cells)
             return [(c, _storable(r), None) for c, r in zip(cells, rows, strict=True)]
         except Exception:  # noqa: BLE001 - retried one by one below to pinpoint the failure
             pass

@@ -830,3 +830,28 @@ def test_a_grid_of_more_cells_than_a_study_has_is_refused_at_once(tmp_path):
                        r"= 120000000000 cells \(allowed: at most 1000000 cells") as e:
         load_sweep(path, check_scenarios=False)
     assert len(e.value.problems) == 1
+
+
+def test_the_cells_are_resolved_once_and_their_scenarios_run_in_the_worker(tmp_path):
+    """cells() built every default cell's scenario again on each of the six calls one
+    `duplexsim sweep` makes, and the worker built it a seventh time from the dict: now the
+    sweep keeps its cells and the worker simulates the scenario its cell holds, with the
+    rows the dict gives."""
+    from duplexsim.sweeps.cells import simulate_cells
+    from duplexsim.sweeps.runner import _rows
+
+    (tmp_path / "base.toml").write_text('name = "base"\nchunk_ms = 160\nduration_s = 2.0\n'
+                                        '[a]\nkind = "scripted"\npolicy = "random-talker"\n'
+                                        '[b]\nkind = "replay"\n[network]\npreset = "lan"\n')
+    (tmp_path / "sweep.toml").write_text(f'[sweep]\nname = "s"\nbase = "{tmp_path / "base.toml"}"'
+                                         '\nseeds = [0, 1]\n[sweep.grid]\n'
+                                         '"network.a_to_b.delay_ms" = [0, 300]\n')
+    sweep = load_sweep(tmp_path / "sweep.toml")
+    cells = sweep.cells()
+    assert cells is not sweep.cells() and all(
+        a is b for a, b in zip(cells, sweep.cells(), strict=True))
+    assert all(c.scenario is not None for c in cells)
+    rows = [json.dumps(r) for r in simulate_cells([c.config for c in cells])]  # (NaN != NaN)
+    assert [json.dumps(r) for r in _rows(DEFAULT_CELL, cells)] == rows
+    assert [json.dumps(r) for r in _rows(DEFAULT_CELL, cells[1:2])] == rows[1:2]
+    assert rows[0] != rows[2]  # the grid value reaches the simulation
