@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from duplexsim.agents.base import Agent, ChunkReport, unwrapped
+from duplexsim.agents.base import Agent, ChunkReport, n_units_of, unwrapped
 from duplexsim.config.scenario import ComputeConfig, Scenario, SideConfig
 from duplexsim.errors import DuplexsimError, InputError, with_note
 
@@ -199,7 +199,29 @@ def build_agents(scenario: Scenario, given: Mapping[str, Agent] | None = None) -
                 f"{agent.frames_per_chunk} frames per chunk",
                 f"{scenario.frames_per_chunk} = chunk_ms {scenario.chunk_ms} / 40")
         agents[key] = agent
+    # a scripted side takes its partner's inventory from the scenario: facing an agent
+    # object given here, it cannot know it (its partner may ignore what it hears)
+    if not (given and any(getattr(scenario, key).kind == "scripted" and key not in given
+                          for key in SIDES)):
+        _check_one_vocabulary(agents)
     return agents
+
+
+def _check_one_vocabulary(agents: Mapping[str, Agent]) -> None:
+    """Both sides must speak one unit inventory where both say theirs
+    (:func:`~duplexsim.agents.base.n_units_of`): each hears the other's unit ids. The
+    scenario file check compares what agent.json and manifest.json say; a scenario built in
+    Python (``duplexsim.sim.run``, a sweep run with ``--no-check``) was not checked, and ran
+    until the first unit outside the hearer's inventory."""
+    sizes = {key: n_units_of(agent) for key, agent in agents.items()}
+    a, b = sizes["a"], sizes["b"]
+    if a is None or b is None or a == b:
+        return
+    names = {key: getattr(agent, "name", "?") for key, agent in agents.items()}
+    raise InputError("b", "", f"agent {names['b']!r} speaks {b} units (ids 0..{b - 1}), but "
+                     f"a's agent {names['a']!r} speaks {a} (ids 0..{a - 1})", "two sides with "
+                     "one unit vocabulary (n_units): an agent trained on the replayed "
+                     "corpus, or a corpus built with the agent's unit tokenizer")
 
 
 def silence_unit_of(agent: Agent) -> int:

@@ -129,6 +129,21 @@ def test_chunk_size_the_agent_was_not_trained_for(tiny_agent_dir: Path) -> None:
     assert [p.key for p in wrong_kind.missing_files("s.toml")] == ["a.kind"]
 
 
+def test_sides_of_two_unit_inventories_are_refused_when_built(tiny_agent_dir: Path) -> None:
+    """The tiny agent (20 units) against the shipped dialogue (501) passed sim.run's build and
+    stopped 54 chunks into a 30 s run ("partner chunk 54[0] = 169: not a unit id (allowed:
+    0..19)"); only the scenario file check (simulate, validate --check-files) refused it."""
+    from duplexsim.errors import InputError
+
+    scenario = dataclasses.replace(scripted(160, 30.0), a=SideConfig(
+        kind="syncllm", agent=str(tiny_agent_dir)), b=SideConfig(kind="replay"))
+    with pytest.raises(InputError, match=r"^b: agent 'replay:.*' speaks 501 units \(ids "
+                       r"0\.\.500\), but a's agent 'a:.*' speaks 20 \(ids 0\.\.19\) "
+                       r"\(allowed: two sides with one unit vocabulary \(n_units\)"):
+        run(scenario)
+    assert [p.key for p in scenario.missing_files("s.toml")] == ["b.corpus"]  # (as before)
+
+
 def test_simulate_cli_writes_outputs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     path = tmp_path / "s.toml"
     path.write_text('name = "cli"\nchunk_ms = 160\nduration_s = 3.0\n[a]\nkind = "scripted"\n'
