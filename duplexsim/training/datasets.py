@@ -7,7 +7,8 @@ token sequences. Must not touch the model or the optimizer.
   <sent> [S1] ...`` (a tag at each change of speaker, self-centric), each sentence its
   text (BPE) or its units (the channel's units within the segment, deduplicated), speech
   chosen with a per-sample probability drawn from a truncated normal whose mean rises
-  from ``speech_share_start`` to ``speech_share_end`` over the stage (paper Fig. 4).
+  linearly from ``speech_share_start`` at the stage's first step to ``speech_share_end``
+  at its last (paper Fig. 4; :func:`ramp_progress`).
 - Stage 2, duplex without overlaps: the same segments laid out one after another
   (the listener silent, a pause between them), in the SyncLLM format.
 - Stage 3: the corpus itself in the SyncLLM format, both orientations.
@@ -231,6 +232,14 @@ class StageData:
             if len(out) > s.seq_len:
                 break
         return out
+
+
+def ramp_progress(step: int, total: int) -> float:
+    """How far step ``step`` of ``total`` (``0 .. total - 1``) is along stage 1's speech-share
+    ramp: 0 at the first step, 1 at the last, so the last step's mean share is
+    ``speech_share_end`` itself (``step / total`` stopped at ``(total - 1) / total``). A
+    one-step stage is its first step: 0."""
+    return step / (total - 1) if total > 1 else 0.0
 
 
 def _truncated_normal(rng: np.random.Generator, mean: float, sd: float) -> float:

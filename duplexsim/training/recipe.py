@@ -50,7 +50,13 @@ from duplexsim.training.checkpoints import (
     save_checkpoint,
     set_rng_states,
 )
-from duplexsim.training.datasets import DialogueLike, StageBatches, StageData, prepare
+from duplexsim.training.datasets import (
+    DialogueLike,
+    StageBatches,
+    StageData,
+    prepare,
+    ramp_progress,
+)
 from duplexsim.training.distributed import Dist, all_ranks, setup_distributed, sum_ranks
 from duplexsim.training.guards import NonFiniteLossError, WallGuard
 from duplexsim.training.logs import write_logs
@@ -203,7 +209,7 @@ class Trainer:
             group["lr"] = lr_at(s, step, total)
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        batches = [data.batch(step, micro, self.dist.rank, progress=step / max(1, total))
+        batches = [data.batch(step, micro, self.dist.rank, progress=ramp_progress(step, total))
                    for micro in range(s.grad_accum)]
         weights = [self.target_weight(b, s.turn_weight) for b in batches]
         mine = sum(weights)

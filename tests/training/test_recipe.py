@@ -63,6 +63,23 @@ def test_stage_formats() -> None:
                        StageData("stage3", card, prep, vocab).batch(5))
 
 
+def test_stage1_speech_share_ramp_reaches_its_end_at_the_last_step(tmp_path) -> None:
+    """The mean speech share rises from ``speech_share_start`` at stage 1's first step to
+    ``speech_share_end`` at its last (paper Fig. 4). Progress was ``step / total``, so a
+    4-step stage ended at 3/4 of the way: a mean of 0.725 for the card's 0.2 -> 0.9 (review).
+    """
+    card = tiny_card(steps=4)
+    trainer, train, _ = _trainer(card, tmp_path)
+    trainer.optimizer = trainer.new_optimizer(card.stage1)
+    data, seen = train["stage1"], []
+    real = data.batch
+    data.batch = lambda step, micro=0, rank=0, progress=0.0, n_seqs=None: (  # type: ignore
+        seen.append(progress), real(step, micro, rank, progress, n_seqs))[1]
+    for step in range(card.stage1.steps):
+        trainer.step(data, card.stage1, step, card.stage1.steps)
+    assert seen == [0.0, 1 / 3, 2 / 3, 1.0]
+
+
 def test_exact_resume_matches_uninterrupted_training(tmp_path) -> None:
     card = tiny_card(steps=4)
     only3 = type(card)(model=card.model, train=card.train, stage3=card.stage3,
