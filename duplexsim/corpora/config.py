@@ -189,11 +189,19 @@ class SynthConfig:
         # a number (a keyword "0.5" raised TypeError from '<=', True passed as 1)
         need(finite_in(self.entrainment, 0, 1), "entrainment",
              f"a correlation between partners, got {self.entrainment!r}", "[0, 1]")
+        # each of a pair a whole number, as a TOML file's reader has it ("rate_wpm[0]: wrong
+        # type string (allowed: integer)"): a keyword ["1", 2] was "['1', 2]" with the range,
+        # a bare 150 a TypeError, [25.5, 70] drawn as 25 .. 70
         for f, low, high in (("rate_wpm", 80, 450), ("pitch", 0, 99)):  # espeak-ng's -s, -p
-            pair: tuple[float, ...] = tuple(getattr(self, f))
-            need(len(pair) == 2 and all(finite_in(x, low, high) for x in pair)
-                 and pair[0] <= pair[1], f, f"{list(pair)}",
-                 f"[low, high] with {low} <= low <= high <= {high}")
+            given, allowed = getattr(self, f), f"[low, high] with {low} <= low <= high <= {high}"
+            if not isinstance(given, tuple) or len(given) != 2:
+                shown = list(given) if isinstance(given, tuple) else given
+                need(False, f, f"must be a pair, got {shown!r}", allowed)
+            elif not all(type(x) is int for x in given):
+                need(False, f, f"must be whole numbers, got {list(given)!r}", allowed)
+            else:
+                need(all(low <= x <= high for x in given) and given[0] <= given[1], f,
+                     f"{list(given)}", allowed)
         need(bool({"val_share", "test_share"} & not_numbers)
              or 0 <= self.val_share + self.test_share < 1, "test_share",
              "val_share + test_share must be in [0, 1)", "[0, 1)", depends=("val_share",))

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import numpy as np
+import pytest
 
+from duplexsim.config.loader import ConfigError
 from duplexsim.corpora.build import build_record
 from duplexsim.corpora.config import SynthConfig, load_config
 
@@ -24,3 +27,23 @@ def test_numpy_scalars_make_the_config_written_with_plain_numbers() -> None:
     assert json.dumps(build_record(cfg, 0, "fisher-like", 501, None)) == json.dumps(
         build_record(plain, 0, "fisher-like", 501, None))
     assert type(SynthConfig(rate_wpm=[np.int64(150), np.int64(190)]).rate_wpm[0]) is int
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("rate_wpm", ["1", 2], "must be whole numbers, got ['1', 2]"),
+    ("pitch", [True, 50], "must be whole numbers, got [True, 50]"),
+    ("pitch", [25.5, 70], "must be whole numbers, got [25.5, 70]"),
+    ("rate_wpm", 150, "must be a pair, got 150"),
+    ("rate_wpm", "ab", "must be a pair, got 'ab'"),
+    ("pitch", [10], "must be a pair, got [10]"),
+    ("rate_wpm", [500, 100], "[500, 100]")])
+def test_a_pair_field_that_is_no_pair_of_whole_numbers_is_one_line(
+        key: str, value: object, message: str) -> None:
+    """rate_wpm=["1", 2] (a keyword) was reported as "['1', 2]" with the range, rate_wpm=150
+    raised a TypeError, and pitch=[25.5, 70] was drawn as 25 .. 70; a TOML file's reader
+    already said "wrong type" for each. Now each is one line naming the field and its range."""
+    low, high = (80, 450) if key == "rate_wpm" else (0, 99)
+    allowed = f"[low, high] with {low} <= low <= high <= {high}"
+    with pytest.raises(ConfigError, match=rf"^{key}: {re.escape(message)} "
+                                          rf"\(allowed: {re.escape(allowed)}\)$"):
+        load_config("fisher-like", **{key: value})
