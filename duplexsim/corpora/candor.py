@@ -7,9 +7,11 @@ read as backchannel segments; a row's ``backchannel_count`` N > 1, with one star
 for all N, becomes one segment at those times with ``count`` N: no times are made up for
 the others) or cliffhanger (merged turns): columns ``turn_id, speaker,
 start, stop, utterance, ...`` (other columns are ignored, except an optional ``kind`` =
-ipu | backchannel that duplexsim writes). The requested style must be there (no silent
-fall-back to a turn-level one). Channels: ``processed/channel_map.json``
-(``{"L": speaker, "R": speaker}``, as CANDOR ships it) puts L on channel 0; without one,
+ipu | backchannel that duplexsim writes, and its optional ``count``: the row's own
+:attr:`Segment.count`, 1 when empty, written only where some segment's is not 1). The
+requested style must be there (no silent fall-back to a turn-level one). Channels:
+``processed/channel_map.json`` (``{"L": speaker, "R": speaker}``, as CANDOR ships it)
+puts L on channel 0; without one,
 speakers are ordered by sorted id. Audio under ``processed/``: one mono file per speaker
 ``<speaker>.{wav,flac,mp3}`` (same sample rate), or exactly one 2-channel
 ``.wav`` / ``.flac`` / ``.mp3`` (CANDOR's ``<uuid>.mp3``, 48 kHz); dot-files (macOS's
@@ -65,13 +67,16 @@ def read_transcript(path: str | Path, speakers: list[str] | None = None
                         raise ValueError(f"{len(fieldnames)} fields expected")
                     kind = (row.get("kind") or "ipu").strip()
                     rows.append(_row(row["speaker"], row["start"], row["stop"],
-                                     row["utterance"], kind))
+                                     row["utterance"], kind,
+                                     count=_count(row.get("count") or "", "count", "")))
                     if backchannels and row["backchannel_start"].strip():
                         rows.append(_row(row["backchannel_speaker"], row["backchannel_start"],
                                          row["backchannel_stop"],
                                          row.get("backchannel") or "", "backchannel",
                                          ("backchannel_start", "backchannel_stop"),
-                                         _count(row.get("backchannel_count") or "")))
+                                         _count(row.get("backchannel_count") or "",
+                                                "backchannel_count",
+                                                " where backchannel_start is set")))
                     for speaker, *_ in rows[new:]:
                         first_line.setdefault(speaker, reader.line_num)
                 except ValueError as e:
@@ -113,16 +118,15 @@ def _row(speaker: str | None, start: str, stop: str, text: str, kind: str,
             count)
 
 
-def _count(text: str) -> int:
-    """A backbiter row's ``backchannel_count`` where it has a backchannel: 1 when empty (or
-    no such column), else a whole number >= 1 (pandas writes ``2.0`` in a column with
-    empty cells)."""
+def _count(text: str, column: str, where: str) -> int:
+    """A count cell (a backbiter row's ``backchannel_count`` where it has a backchannel, a
+    written row's ``count``): 1 when empty (or no such column), else a whole number >= 1
+    (pandas writes ``2.0`` in a column with empty cells). ``where`` ends the error."""
     if not text.strip():
         return 1
     value = plain_number(text.strip())
     if value is None or not math.isfinite(value) or value < 1 or value != int(value):
-        raise ValueError(f"backchannel_count {text!r} where backchannel_start is set "
-                         "(allowed: a whole number >= 1)")
+        raise ValueError(f"{column} {text!r}{where} (allowed: a whole number >= 1)")
     return int(value)
 
 
@@ -133,14 +137,18 @@ back with these, so a conversation where only B speaks stays on channel 1)."""
 
 def write_transcript(path: str | Path, segments: list[Segment],
                      speakers: tuple[str, str] = WRITTEN_SPEAKERS) -> None:
-    """Write segments (sorted by start) as a CANDOR-style CSV with a ``kind`` column."""
+    """Write segments (sorted by start) as a CANDOR-style CSV with a ``kind`` column, and a
+    ``count`` column (:attr:`Segment.count`) only where some segment's is not 1 (so the
+    files of segments that all count 1 keep their bytes); :func:`read_transcript` reads
+    both back."""
     ordered = sorted(segments, key=lambda s: (s.start_s, s.speaker))
+    counts = any(s.count != 1 for s in ordered)
     with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow([*REQUIRED, "kind"])
+        w.writerow([*REQUIRED, "kind", *(["count"] if counts else [])])
         for i, s in enumerate(ordered):
             w.writerow([i, speakers[s.speaker], f"{s.start_s:.3f}", f"{s.end_s:.3f}", s.text,
-                        s.kind])
+                        s.kind, *([s.count] if counts else [])])
 
 
 def root_level_hint(root: Path) -> str:

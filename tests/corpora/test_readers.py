@@ -513,6 +513,31 @@ def test_a_written_transcript_where_only_b_speaks_stays_on_channel_1(tmp_path) -
     assert speakers == ["A", "B"] and segs[0].speaker == 1
 
 
+def test_a_written_transcript_keeps_each_segments_count(tmp_path) -> None:
+    """write_transcript dropped Segment.count (a backbiter row's backchannel_count 2 read
+    back as 1). A ``count`` column is written where some count is not 1 and read back; with
+    every count 1 the file has no such column (the bytes written before it existed); a bad
+    cell is a malformed row, as backchannel_count is."""
+    from duplexsim.corpora import candor
+
+    segs = [Segment(0, 0.4, 6.5, "hi there"), Segment(1, 2.0, 3.9, "Yeah. Mhm.",
+                                                      "backchannel", 2)]
+    path = tmp_path / "t.csv"
+    candor.write_transcript(path, segs)
+    assert path.read_text().splitlines()[0] == "turn_id,speaker,start,stop,utterance,kind,count"
+    assert candor.read_transcript(path, list(candor.WRITTEN_SPEAKERS))[0] == segs
+    ones = [Segment(0, 0.4, 6.5, "hi there"), Segment(1, 2.0, 3.9, "Yeah", "backchannel")]
+    candor.write_transcript(path, ones)
+    assert path.read_text() == ("turn_id,speaker,start,stop,utterance,kind\n"
+                                "0,A,0.400,6.500,hi there,ipu\n1,B,2.000,3.900,Yeah,backchannel\n")
+    assert candor.read_transcript(path, list(candor.WRITTEN_SPEAKERS))[0] == ones
+    path.write_text("turn_id,speaker,start,stop,utterance,kind,count\n"
+                    "0,A,0.400,6.500,hi there,ipu,\n1,B,2.000,3.900,Yeah,backchannel,0\n")
+    with pytest.raises(CorpusFormatError, match=r"t.csv:3: malformed row: count '0' "
+                       r"\(allowed: a whole number >= 1\)$"):
+        candor.read_transcript(path)
+
+
 def test_a_third_candor_speaker_is_an_error_naming_the_row_where_it_first_speaks(
         tmp_path) -> None:
     """The error named the file and the speakers, not the row to look at (nor did one
