@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from duplexsim.corpora.types import Dialogue, Segment
 from duplexsim.metrics.vad import (
     audio_vad,
     energy_vad,
@@ -37,14 +38,16 @@ def speech(tmp_path_factory) -> np.ndarray:
 
 
 def place(speech: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Channel with 1 s silence, speech, 1.5 s silence; and its true 40 ms frame VAD."""
+    """Channel with 1 s silence, speech, 1.5 s silence; and its true 40 ms frame VAD, the
+    speech's edges rounded to the nearest frame as the project rounds annotated segments
+    (``Dialogue.segment_vad``; the end was floored: the test's speech ends at frame 94.78,
+    so frame 94 was truth's silence)."""
     pad_a, pad_b = np.zeros(SR, np.float32), np.zeros(int(1.5 * SR), np.float32)
     rng = np.random.default_rng(0)
     wave = np.concatenate([pad_a, speech, pad_b])
     wave = wave + rng.normal(0, 1e-4, len(wave)).astype(np.float32)  # faint room noise
-    truth = np.zeros(len(wave) * 25 // SR, dtype=bool)
-    truth[25 : (SR + len(speech)) * 25 // SR] = True
-    return wave, truth
+    spoken = Dialogue("place", [Segment(0, 1.0, (SR + len(speech)) / SR)])
+    return wave, spoken.segment_vad(len(wave) * 25 // SR)[0]
 
 
 def test_vad_agreement_known_values():
