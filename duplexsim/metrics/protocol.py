@@ -188,8 +188,10 @@ def correlations(
     Several sampling seeds (a ``seed`` column, :func:`seed_tables`): the paper scores one
     continuation per prompt, so r is computed per seed, across prompts, and averaged over
     the seeds (``sd_seeds``: their standard deviation of ``avg``); the CI is the two-level
-    bootstrap of :func:`correlations_over_runs` with seeds for runs. r of the prompts'
-    means over seeds would be another statistic, higher (40 prompts, 4 seeds: 0.64 against
+    bootstrap of :func:`correlations_over_runs` with seeds for runs. As there, a CI's count
+    of resampled units (``percentile_interval``'s widening and its ``MIN_BOOT_UNITS``
+    floor) is the prompts, the units each r is over, not the seeds. r of the prompts' means
+    over seeds would be another statistic, higher (40 prompts, 4 seeds: 0.64 against
     per-seed r of 0.34-0.46): averaging seeds takes the sampling noise out of the means.
     """
     events = list(events)
