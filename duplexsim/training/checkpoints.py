@@ -4,13 +4,16 @@ Owns: the checkpoint file format. A checkpoint holds the model, optimizer and sc
 position, the torch RNG states (the CPU generator's, and on CUDA the device's:
 :func:`rng_states`), the data position (the step: batches are pure functions of
 it), the finished stages with their validation losses, the resolved card and the number of
-training processes, so a resumed run continues bit for bit. Must not touch the data or the
-model's construction.
+training processes, so a resumed run continues bit for bit. Beside it, its sha256
+(:func:`digest_path`, ``last.pt.json``), checked on load: torch keeps no checksum, so a
+flipped bit in a checkpoint resumed silently. Must not touch the data or the model's
+construction.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import pickle
 import zipfile
 from collections.abc import Sequence
@@ -20,8 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from duplexsim.atomic import atomic_path
+from duplexsim.atomic import atomic_path, write_json
 from duplexsim.config.card import card_with_defaults
+from duplexsim.digests import file_digest
 from duplexsim.errors import InputError
 
 CHECKPOINT_FORMAT = "duplexsim-checkpoint/1"
@@ -43,10 +47,47 @@ RESUMABLE_KEYS = frozenset({"train.checkpoint_every", "train.log_every"})
 ``train_log`` row is, not one weight (a changed ``val_every`` moves ``keep_best``'s choice)."""
 
 
+def digest_path(path: str | Path) -> Path:
+    """The file beside checkpoint ``path`` that records its sha256 (``last.pt.json``:
+    ``{"sha256": ...}``)."""
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write ``state`` (tensors, state dicts, plain values) atomically."""
+    """Write ``state`` (tensors, state dicts, plain values) atomically, then its sha256
+    (:func:`digest_path`). The old digest goes before the rename, so a kill between the
+    rename and the new digest leaves a checkpoint without one (loaded unchecked), never one
+    beside another checkpoint's digest (a false alarm)."""
+    digest = digest_path(path)
     with atomic_path(path) as tmp:
         torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
+        sha256 = file_digest(tmp)
+        digest.unlink(missing_ok=True)
+    write_json(digest, {"sha256": sha256})
+
+
+def check_digest(path: Path) -> None:
+    """``path`` still has the sha256 its :func:`digest_path` records (none recorded: a
+    checkpoint written before digests, or one whose digest a kill cut off: unchecked).
+    :func:`~duplexsim.digests.file_digest` remembers an unchanged file's digest, so the
+    CLI's early check and the resume read a checkpoint written earlier once."""
+    digest = digest_path(path)
+    if not digest.is_file():
+        return
+    advice = "delete checkpoints/ to start training over"
+    try:
+        recorded = json.loads(digest.read_text(encoding="utf-8")).get("sha256")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        recorded = None
+    if not (isinstance(recorded, str) and len(recorded) == 64):
+        raise InputError(str(digest), "sha256", "unreadable (not a JSON object with the "
+                         "checkpoint's sha256)", f'{{"sha256": "<64 hex digits>"}}; {advice}')
+    found = file_digest(path)
+    if found and found != recorded:
+        raise InputError(str(path), "", "corrupted or modified since it was written (its "
+                         f"sha256 {found[:16]}... is not {digest.name}'s {recorded[:16]}...)",
+                         f"the checkpoint as written; {advice}")
 
 
 def data_fingerprint(train: Sequence[Any], val: Sequence[Any]) -> str:
@@ -74,8 +115,10 @@ def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | No
     ``mmap=True``: the tensors are mapped from the file, not read (``torch.load``'s
     ``mmap``), for a check that reads none of them: ``duplexsim train`` checks a checkpoint
     before it reads the corpus, and the resume reads it again (a 768 MB one: 0.05 s against
-    1.0 s). A file of torch's legacy format, which cannot be mapped, is read."""
+    1.0 s). A file of torch's legacy format, which cannot be mapped, is read. Either way the
+    file is hashed against its digest (:func:`check_digest`) first."""
     path = Path(path)
+    check_digest(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True,
                            mmap=mmap and zipfile.is_zipfile(path))

@@ -45,6 +45,7 @@ from duplexsim.models.model import build_model, context_tokens, quiet_loading, s
 from duplexsim.models.vocab import VOCABS, Vocab, save_text_tokenizer, train_text_tokenizer
 from duplexsim.training.checkpoints import (
     data_fingerprint,
+    digest_path,
     load_checkpoint,
     rng_states,
     save_checkpoint,
@@ -303,6 +304,7 @@ class Trainer:
     def restore(self) -> None:
         if self.dist.main:  # a checkpoint, log or model write a kill cut short
             remove_stale_temporaries(self.ckpt)
+            remove_stale_temporaries(digest_path(self.ckpt))
             for name in ("train_log.csv", "train_log.json", "text_tokenizer.json", "agent.json",
                          "loss.png"):
                 remove_stale_temporaries(self.out / name)

@@ -37,6 +37,15 @@ def _trainer(card, out: Path):
     return trainer, train, val
 
 
+def _rewrite(state: dict[str, Any], ckpt: Path) -> None:
+    """Write ``state`` over checkpoint ``ckpt`` as a checkpoint from before digests (or one
+    whose digest a kill cut off): a hand-made file the digest would refuse otherwise."""
+    from duplexsim.training.checkpoints import digest_path
+
+    torch.save(state, ckpt)
+    digest_path(ckpt).unlink(missing_ok=True)
+
+
 def test_stage_formats() -> None:
     card = tiny_card()
     dialogues = synthetic_dialogues()
@@ -130,11 +139,45 @@ def test_checkpoint_errors(tmp_path) -> None:
     state = torch.load(ckpt, weights_only=True)
     for stage in ("stage1", "stage2", "stage3"):
         del state["card"][stage]["turn_weight"]
-    torch.save(state, ckpt)
+    _rewrite(state, ckpt)
     trainer.restore()
     (tmp_path / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="corrupt checkpoint"):
         trainer.restore()
+
+
+def test_a_checkpoint_with_a_flipped_byte_is_refused_and_one_without_digest_resumes(
+        tmp_path) -> None:
+    """torch keeps no checksum: a flipped bit in last.pt resumed silently from other weights.
+    Its sha256 is now kept beside it (last.pt.json) and checked; a checkpoint without one
+    (written before, or a kill between the checkpoint's rename and its digest) resumes."""
+    from duplexsim.digests import file_digest
+    from duplexsim.errors import InputError
+    from duplexsim.training.checkpoints import digest_path
+
+    card = tiny_card(steps=2)
+    trainer, train, val = _trainer(card, tmp_path)
+    train_stages(trainer, train, val)
+    ckpt = tmp_path / "checkpoints" / "last.pt"
+    assert json.loads(digest_path(ckpt).read_text()) == {"sha256": file_digest(ckpt)}
+    good = ckpt.read_bytes()
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0x01
+    ckpt.write_bytes(bytes(flipped))
+    with pytest.raises(InputError) as refused:
+        _trainer(card, tmp_path)[0].restore()
+    assert re.fullmatch(r".*checkpoints/last\.pt: corrupted or modified since it was written "
+                        r"\(its sha256 [0-9a-f]{16}\.\.\. is not last\.pt\.json's [0-9a-f]{16}"
+                        r"\.\.\.\) \(allowed: .*delete checkpoints/ to start training over\)",
+                        str(refused.value))
+    digest_path(ckpt).write_text("{")
+    with pytest.raises(InputError, match=r"last\.pt\.json: sha256: unreadable"):
+        _trainer(card, tmp_path)[0].restore()
+    ckpt.write_bytes(good)
+    digest_path(ckpt).unlink()
+    resumed = _trainer(card, tmp_path)[0]
+    resumed.restore()
+    assert resumed.run.step == trainer.run.step and resumed.run.done == trainer.run.done
 
 
 def test_a_checkpoint_of_other_dialogues_is_not_resumed(tmp_path) -> None:
@@ -394,11 +437,12 @@ def test_a_resumed_run_takes_the_earlier_agent_json_away_until_it_writes_its_own
     (stale_model / "model.safetensors").write_bytes(b"x" * 1000)
     mine = tmp_path / ".model.notes"  # a user's folder of another name pattern: kept
     mine.mkdir()
-    # the logs are written at every checkpoint: a kill then left their temporaries for good
+    # the logs (and the digest) are written at every checkpoint: a kill left their temporaries
     stale_logs = [tmp_path / ".train_log.csv.q1w2e3r4.csv.tmp",
                   tmp_path / ".train_log.json.q1w2e3r4.json.tmp",
                   tmp_path / ".agent.json.q1w2e3r4.json.tmp",
-                  tmp_path / ".loss.png.q1w2e3r4.png.tmp"]
+                  tmp_path / ".loss.png.q1w2e3r4.png.tmp",
+                  tmp_path / "checkpoints" / ".last.pt.json.q1w2e3r4.json.tmp"]
     for log in stale_logs:
         log.write_text("cut short")
 
@@ -516,7 +560,7 @@ def test_a_checkpoint_missing_what_a_resume_reads_is_one_error(tmp_path, damage)
         state[damage] = {"kept": [2], "best": {"val_loss": 1.0}, "pending": ["nan?"],
                          "threads": 1, "precision": [1], "elapsed_s": "3 s",
                          "done": {"stage1": "low"}}[damage]
-    torch.save(state, ckpt)
+    _rewrite(state, ckpt)
     key = {"no model": "model", "stage9": "stage", "step as text": "step",
            "step past the end": "step",
            "best weights": "best", "elapsed_s as bool": "elapsed_s", "best step": "best",
@@ -584,19 +628,19 @@ def test_a_checkpoint_of_another_number_of_processes_is_not_resumed(tmp_path) ->
     state = torch.load(ckpt, weights_only=True)
     assert state["world"] == 1
     state["world"] = 2  # as torchrun --nproc-per-node 2 writes it
-    torch.save(state, ckpt)
+    _rewrite(state, ckpt)
     with pytest.raises(InputError, match=r"last.pt: world: checkpoint was written by 2 training "
                                          r"processes, this run has 1 .*\(allowed: 2 processes "):
         _trainer(card, tmp_path)[0].restore()
     state["world"] = 1
-    torch.save(state, ckpt)
+    _rewrite(state, ckpt)
     trainer = _trainer(card, tmp_path)[0]
     trainer.dist = Dist(rank=0, world=2)  # torchrun --nproc-per-node 2 on a 1-process one
     with pytest.raises(InputError, match=r"written by 1 training process, this run has 2 .*"
                                          r"\(allowed: one process \(no launcher\), "):
         trainer.restore()
     del state["world"]  # a checkpoint from before the count was recorded: not checked
-    torch.save(state, ckpt)
+    _rewrite(state, ckpt)
     _trainer(card, tmp_path)[0].restore()
 
 
@@ -706,7 +750,7 @@ def test_a_checkpoint_keeps_the_generators_a_resume_draws_from(tmp_path) -> None
     state = torch.load(ckpt, weights_only=True)
     assert "cuda_rng" not in state  # written without CUDA
     state["cuda_rng"] = [1, 2]
-    torch.save(state, ckpt)
+    _rewrite(state, ckpt)
     with pytest.raises(InputError, match=r"last.pt: cuda_rng: list .*delete it to start over"):
         _trainer(card, tmp_path)[0].restore()
 

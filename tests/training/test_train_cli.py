@@ -264,6 +264,34 @@ def test_the_number_of_processes_is_checked_before_the_data_is_built(
     assert not (tmp_path / "fresh").exists()
 
 
+def test_a_checkpoint_with_a_flipped_byte_is_refused_before_the_corpus_is_read(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flipped bit in last.pt resumed silently: torch keeps no checksum. Its digest beside
+    it (last.pt.json) is checked up front, before the dialogues are read, in one line, and
+    the folder is left as it was."""
+    out, run = _train_run(tmp_path)
+    assert main(run) == 0
+    (out / "agent.json").unlink()  # as after a kill: the checkpoint is what resumes
+    checkpoint = out / "checkpoints" / "last.pt"
+    damaged = bytearray(checkpoint.read_bytes())
+    damaged[len(damaged) // 3] ^= 0x10
+    checkpoint.write_bytes(bytes(damaged))
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    from duplexsim.corpora import Corpus
+
+    def unread(*_args: object, **_kwargs: object) -> object:
+        raise AssertionError("the dialogues were read before the checkpoint was checked")
+    monkeypatch.setattr(Corpus, "dialogues", unread)
+    capsys.readouterr()
+    assert main(run) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{checkpoint}: corrupted or modified since it "
+                                               "was written (its sha256 "), err
+    assert "delete checkpoints/ to start training over" in err[0]
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
 def test_a_missing_init_from_is_named_before_the_corpus_is_read(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     card = tmp_path / "card.toml"
