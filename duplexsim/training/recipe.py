@@ -168,16 +168,20 @@ class Trainer:
                   {"params": no_decay, "weight_decay": 0.0}]
         return torch.optim.AdamW(groups, lr=s.lr, betas=(0.9, 0.95), foreach=False)
 
-    def loss(self, batch: torch.Tensor, turn_weight: float = 1.0) -> torch.Tensor:
+    def loss(self, batch: torch.Tensor, turn_weight: float = 1.0, bare: bool = False
+             ) -> torch.Tensor:
         """Mean next-token loss over non-pad targets of ``batch`` [B, L]; with
         ``turn_weight`` != 1 a weighted mean, the targets right after a speaker tag weighing
-        ``turn_weight`` (``StageCard.turn_weight``)."""
+        ``turn_weight`` (``StageCard.turn_weight``). ``bare``: run the model itself, not its
+        DDP wrapper (validation, where ranks run different numbers of batches: no rank may
+        wait in a collective of the wrapper's forward for another)."""
+        net = self.model if bare else self.ddp
         batch = batch.to(self.dist.device)
         labels = batch.masked_fill(batch == self.vocab.pad, -100)
         with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.bf16):
             if turn_weight == 1.0:
-                return self.ddp(input_ids=batch, labels=labels).loss
-            logits = self.ddp(input_ids=batch).logits
+                return net(input_ids=batch, labels=labels).loss
+            logits = net(input_ids=batch).logits
         targets = labels[:, 1:]
         ce = torch.nn.functional.cross_entropy(
             logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
@@ -264,7 +268,12 @@ class Trainer:
         A validation batch is a step's rows (``batch_tokens // seq_len``), drawn under one
         key and run ``seqs_per_micro`` rows at a time: the same rows for any ``grad_accum``
         (one micro-batch's rows made the set shrink with it: 4 rows at ``grad_accum = 1``,
-        2 at 2 for the tiny card)."""
+        2 at 2 for the tiny card).
+
+        Under DDP the ranks share the micro-batches (rank r runs r, r + world, ...) and
+        add up their sums of loss x targets and of targets (:func:`sum_ranks`): every rank
+        gets the one mean, as one process computes it but for the order of the float64
+        sums (a few ulps); each rank ran the whole set before. One process: the same bytes."""
         self.model.eval()
         s = self.card.stages()[self.run.stage]
         micro = s.seqs_per_micro
@@ -273,10 +282,12 @@ class Trainer:
                    for rows in [data.batch(10**6 + b, progress=1.0,
                                            n_seqs=micro * s.grad_accum)]
                    for i in range(0, len(rows), micro)]
-        weights = [self.target_weight(b) for b in batches]
-        total = math.fsum(weights)
-        val = math.fsum(float(self.loss(b)) * w for b, w in zip(batches, weights, strict=True)
-                        ) / total if total > 0 else math.nan
+        mine = batches[self.dist.rank::self.dist.world]
+        weights = [self.target_weight(b) for b in mine]
+        total = sum_ranks(math.fsum(weights), self.dist)
+        summed = sum_ranks(math.fsum(float(self.loss(b, bare=True)) * w
+                                     for b, w in zip(mine, weights, strict=True)), self.dist)
+        val = summed / total if total > 0 else math.nan
         self.check_finite(torch.tensor(val), "validation loss", self.run.step)
         return val
 

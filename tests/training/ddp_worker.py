@@ -9,7 +9,9 @@ hash of the weights each run ended on and where it stopped:
   so every rank stops after the same step (before, each rank re-planned from its own clock
   and the others waited for it in a backward pass forever);
 - ``grads{2,1}.pt``: the gradient of one step of a short and a full row, one a rank, and of
-  one process with both (:func:`one_step_grads`).
+  one process with both (:func:`one_step_grads`);
+- ``validation``: the validation loss of one set of weights over 3 micro-batches, the ranks
+  sharing them, and (rank 0) of one process (:func:`validation`).
 """
 
 from __future__ import annotations
@@ -52,8 +54,11 @@ def main(out: Path) -> None:
         result[name] = {"sha": weights_sha(trainer.model), "stopped": trainer.run.stopped,
                         "done": sorted(trainer.run.done), "world": trainer.dist.world,
                         "broadcast_buffers": trainer.ddp.broadcast_buffers,
+                        "val_loss": trainer.run.done,
+                        "logged": [r["val_loss"] for r in trainer.run.log],
                         "buffers": hashlib.sha256(b"".join(buffers)).hexdigest()}
     one_step_grads(out, rank)
+    result["validation"] = validation(out, rank)
     result["syncs"] = gradient_syncs(rank)
     (out / f"rank{rank}.json").write_text(json.dumps(result))
     import torch.distributed as dist
@@ -89,6 +94,41 @@ def one_step_grads(out: Path, rank: int) -> None:
         if rank == 0:
             torch.save(torch.cat([p.grad.flatten() for p in trainer.model.parameters()]),
                        out / f"grads{ranks}.pt")
+
+
+def validation(out: Path, rank: int) -> dict[str, object]:
+    """The validation loss of the initial weights over 3 micro-batches (``val_batches = 3``)
+    under DDP, and on rank 0 of one process; the forwards each ran, of the model and of the
+    DDP wrapper."""
+    from dataclasses import replace
+
+    from duplexsim.training.recipe import Dist, Trainer, build_data, make_vocab, setup_distributed
+
+    card, dialogues = tiny_card(steps=2), synthetic_dialogues()
+    card = replace(card, train=replace(card.train, val_batches=3))
+    vocab, tok = make_vocab(card, dialogues)
+    val = build_data(card, vocab, tok, dialogues[:2], dialogues[2:])[1]["stage3"]
+    result: dict[str, object] = {}
+    for name, dist in (("ddp", setup_distributed()), ("alone", Dist())):
+        if name == "alone" and rank != 0:
+            continue
+        trainer = Trainer(card, vocab, out / f"val_{name}", dist, progress=False)
+        trainer.run.stage = "stage3"
+        model = forwards(trainer.model)
+        wrapper = forwards(trainer.ddp) if trainer.ddp is not trainer.model else [0]
+        loss = trainer.validate(val)
+        result[name] = {"val_loss": loss, "forwards": {"model": model[0], "wrapper": wrapper[0]}}
+    return result
+
+
+def forwards(module: torch.nn.Module) -> list[int]:
+    """A counter of ``module``'s forward calls from now on (its one item)."""
+    calls = [0]
+
+    def count(*_: object) -> None:
+        calls[0] += 1
+    module.register_forward_hook(count)
+    return calls
 
 
 def gradient_syncs(rank: int) -> dict[str, object]:

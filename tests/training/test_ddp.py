@@ -1,5 +1,6 @@
-"""DDP on CPU: two gloo processes under torchrun train the tiny card to identical weights and
-stop together when the wall-clock guard fires on one rank only (issue 15)."""
+"""DDP on CPU: two gloo processes under torchrun train the tiny card to identical weights,
+stop together when the wall-clock guard fires on one rank only (issue 15), and share the
+validation set."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 WORKER = Path(__file__).parent / "ddp_worker.py"
 
@@ -51,3 +54,20 @@ def test_two_gloo_processes_train_to_identical_weights_and_stop_together(tmp_pat
     one, three = r0["syncs"]["1"], r0["syncs"]["3"]
     assert one["calls"] >= 1 and three["calls"] == one["calls"]
     assert r1["syncs"]["3"]["grad"] == three["grad"] and r1["syncs"]["1"]["grad"] == one["grad"]
+    # validation: each rank ran the whole set; now rank r runs micro-batches r, r + 2, ...
+    # (of 3: two and one), on the model itself, not the DDP wrapper (the ranks run different
+    # numbers: none may wait for another in a collective of the wrapper's forward)
+    v0, v1 = r0["validation"], r1["validation"]
+    assert v0["ddp"]["forwards"] == {"model": 2, "wrapper": 0}
+    assert v1["ddp"]["forwards"] == {"model": 1, "wrapper": 0}
+    assert v0["alone"]["forwards"] == {"model": 3, "wrapper": 0}
+    # every rank gets the one mean: the sums of loss x targets and of targets all-reduced
+    assert v0["ddp"]["val_loss"] == v1["ddp"]["val_loss"]
+    assert r0["steps"]["val_loss"] == r1["steps"]["val_loss"]
+    assert r0["steps"]["logged"] == r1["steps"]["logged"]
+    # and it is one process's mean over the same weights: each batch's float32 loss is the
+    # same computation on either side; only the float64 sums run in another order (one
+    # process: math.fsum of all; DDP: each rank's fsum, then their sum), at most a few ulps
+    # apart (~1e-15 of a loss near 6; equal here). 1e-12 stays far below what a batch left
+    # out or counted twice moves this mean (over 1e-3: batch losses 5.812, 5.801, 5.809)
+    assert v0["ddp"]["val_loss"] == pytest.approx(v0["alone"]["val_loss"], rel=1e-12, abs=0)

@@ -833,8 +833,8 @@ def test_the_validation_set_does_not_shrink_with_grad_accum(tmp_path) -> None:
         trainer.run.stage = "stage2"
         seen: list[int] = []
         real = trainer.loss
-        trainer.loss = lambda b, *a, seen=seen, real=real: (  # type: ignore[method-assign]
-            seen.append(len(b)), real(b, *a))[1]
+        trainer.loss = lambda b, *a, seen=seen, real=real, **k: (  # type: ignore[method-assign]
+            seen.append(len(b)), real(b, *a, **k))[1]
         losses.append(trainer.validate(val["stage2"]))
         rows.append(seen)
     assert rows == [[4], [2, 2], [1, 1, 1, 1]]  # one micro-batch's rows at a time
