@@ -61,8 +61,15 @@ def main(out: Path) -> None:
     result["validation"] = validation(out, rank)
     result["syncs"] = gradient_syncs(rank)
     (out / f"rank{rank}.json").write_text(json.dumps(result))
+    import gc
+
     import torch.distributed as dist
 
+    # the trainers above are garbage now: free their DDP wrappers while the process group is
+    # up. Freed at interpreter exit instead, one could deadlock (its gloo group's destructor,
+    # holding the GIL, waited for gloo's worker thread, which waited for the GIL after the
+    # final barrier: seen once in four runs)
+    gc.collect()
     dist.barrier()  # both ranks have written; then leave together
     dist.destroy_process_group()
 
@@ -167,3 +174,6 @@ def gradient_syncs(rank: int) -> dict[str, object]:
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # no interpreter teardown of torch's distributed state: nothing left to write
