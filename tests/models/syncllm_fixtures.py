@@ -21,6 +21,7 @@ class Seg:
     end_s: float
     text: str
     kind: str = "ipu"
+    count: int = 1  # as duplexsim.corpora.types.Segment
 
 
 @dataclass
