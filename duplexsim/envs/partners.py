@@ -50,7 +50,7 @@ from duplexsim.config.scenario import SIDE_KEYS, Scenario, SideConfig
 from duplexsim.envs.speech import DEFAULT_N_UNITS, SpeechSource, dialogue_source
 from duplexsim.envs.world import other
 from duplexsim.errors import ConfigError, InputError
-from duplexsim.sim.build import AGENT_BUILDERS, silence_unit_of
+from duplexsim.sim.build import AGENT_BUILDERS
 from duplexsim.sim.clock import ms_from_s
 from duplexsim.tokens import FRAME_MS
 
@@ -248,17 +248,6 @@ def check_partner_units(partner: Agent, source: SpeechSource, name: str,
         raise error(f"{name}: speaks {n_units} units, the learner's speech "
                     f"({source.describe()}) {source.n_units} (allowed: a partner in the "
                     "learner's unit inventory: its units are observed and scored in it)")
-
-
-def speaks_checked_units(partner: Agent, n_units: int) -> bool:
-    """True when every unit ``partner`` sends is already checked to lie in
-    ``0..n_units - 1`` before the learner hears it, which then need not look at each chunk
-    again (:attr:`~duplexsim.envs.learner.LearnerAgent.partner_checked`): it says its
-    ``n_units`` (:func:`~duplexsim.agents.base.n_units_of`), against which the simulator
-    checks every chunk it produces (:meth:`~duplexsim.sim.side.SideState.checked_units`),
-    and a chunk it misses plays its silence unit (checked here) or repeats one played. An
-    agent that does not say its inventory is checked as it is heard."""
-    return n_units_of(partner) == n_units and 0 <= silence_unit_of(partner) < n_units
 
 
 def allowed_keys(kind: str) -> list[str]:

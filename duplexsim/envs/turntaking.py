@@ -24,7 +24,6 @@ from duplexsim.envs.partners import (
     given_agent_info,
     is_pool,
     parse_pool,
-    speaks_checked_units,
 )
 from duplexsim.envs.registration import DEFAULT_MAX_EPISODE_STEPS, TURN_TAKING_ID
 from duplexsim.envs.rewards import RewardConfig
@@ -295,8 +294,6 @@ class TurnTakingEnv(gym.Env):
         partner_agent = None if self.pool else given or build_partner(self.scenario, other(side))
         if partner_agent is not None:  # a pool's partners are checked as they are drawn
             check_partner_units(partner_agent, source, f"partner {partner_agent.name!r}")
-            self.learner.agent.partner_checked = speaks_checked_units(partner_agent,
-                                                                      source.n_units)
         self.world = DuplexWorld(self.scenario, {side: self.learner.agent}, partner_agent)
         self._given = given
         self.partner_info: dict[str, Any] = {}
@@ -333,8 +330,6 @@ class TurnTakingEnv(gym.Env):
             draw = self.pool.draw(self.np_random)
             self.world.set_partner(self.pool.partner_scenario(draw.member), draw.agent)
             self.learner.set_source(draw.source)
-            self.learner.agent.partner_checked = speaks_checked_units(draw.agent,
-                                                                      draw.source.n_units)
             self.partner_info = draw.info(self.scenario.chunk_ms)
         else:
             self.partner_info = self._fixed_partner_info()

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from duplexsim.agents.base import Agent
+from duplexsim.agents.base import Agent, n_units_of
 from duplexsim.config.scenario import (
     FRAME_MS,
     Scenario,
@@ -37,13 +37,24 @@ from duplexsim.config.scenario import (
 )
 from duplexsim.envs.learner import LearnerAgent, RecordingAgent
 from duplexsim.models.engine import Program, drive
-from duplexsim.sim.build import AGENT_BUILDERS
+from duplexsim.sim.build import AGENT_BUILDERS, silence_unit_of
 from duplexsim.sim.clock import FramePlacement, ms_from_s
 
 SIDES = ("a", "b")
 DEFAULT_CHUNK_MS = 160
 DEFAULT_DURATION_S = 30.0
 DEFAULT_N_CHUNKS = -(-ms_from_s(DEFAULT_DURATION_S) // DEFAULT_CHUNK_MS)
+
+
+def speaks_checked_units(partner: Agent, n_units: int) -> bool:
+    """True when every unit ``partner`` sends is already checked to lie in
+    ``0..n_units - 1`` before the learner hears it, which then need not look at each chunk
+    again (:attr:`~duplexsim.envs.learner.LearnerAgent.partner_checked`): it says its
+    ``n_units`` (:func:`~duplexsim.agents.base.n_units_of`), against which the simulator
+    checks every chunk it produces (:meth:`~duplexsim.sim.side.SideState.checked_units`),
+    and a chunk it misses plays its silence unit (checked here) or repeats one played. An
+    agent that does not say its inventory is checked as it is heard."""
+    return n_units_of(partner) == n_units and 0 <= silence_unit_of(partner) < n_units
 
 
 def default_scenario() -> Scenario:
@@ -185,6 +196,7 @@ class DuplexWorld:
         self.scenario = scenario
         self.learners = dict(learners)
         self.partner = RecordingAgent(partner) if partner is not None else None
+        self._tell_learners(partner)
         self.chunk = 0  # next own chunk to be decided (same index on both sides)
         self.session: Any = None
         self.streams: dict[str, PlayedStream] = {}
@@ -203,6 +215,14 @@ class DuplexWorld:
         check_learners(scenario, self.learners)
         self.scenario = scenario
         self.partner = RecordingAgent(partner)
+        self._tell_learners(partner)
+
+    def _tell_learners(self, partner: Agent | None) -> None:
+        """Whether each learner must check the partner's chunks as it hears them
+        (:attr:`~duplexsim.envs.learner.LearnerAgent.partner_checked`), for this partner."""
+        for learner in self.learners.values():
+            learner.partner_checked = (partner is not None and learner.n_units is not None
+                                       and speaks_checked_units(partner, learner.n_units))
 
     def played(self, side: str) -> Mapping[int, np.ndarray]:
         if side in self.learners:
