@@ -158,15 +158,28 @@ def check_not_foreign(out: str | os.PathLike[str], outputs: Iterable[str], what:
     """Raise :class:`~duplexsim.errors.OutputError` when ``out`` holds files (hidden ones
     aside) but none of the names in ``outputs`` (what the command writes there): a parent
     folder (``runs/agents`` for ``runs/agents/fisher``), another command's results, a home
-    folder. ``what`` (an agent, a corpus) would be mixed into them."""
+    folder. ``what`` (an agent, a corpus) would be mixed into them. An empty folder in
+    ``out`` is nothing to mix into (``--out sub/..`` needs ``sub/``)."""
     try:
-        names = [p.name for p in Path(out).iterdir() if not p.name.startswith(".")]
+        names = [p.name for p in Path(out).iterdir()
+                 if not p.name.startswith(".") and not _empty_dir(p)]
     except OSError:  # made anew; a file there, or no access, is check_output_dir's to report
         return
     if names and not set(outputs) & set(names):
         shown = ", ".join(sorted(names)[:3]) + (", ..." if len(names) > 3 else "")
         raise OutputError(str(out), key, f"holds other files ({shown}) and no {what}: the "
                           f"{what}'s files would be mixed into them", allowed)
+
+
+def _empty_dir(path: Path) -> bool:
+    """Is ``path`` a folder (not a link to one) with nothing in it?"""
+    if path.is_symlink() or not path.is_dir():
+        return False
+    try:
+        with os.scandir(path) as entries:
+            return next(entries, None) is None
+    except OSError:  # unreadable: it may hold anything
+        return False
 
 
 @contextlib.contextmanager

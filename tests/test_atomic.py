@@ -270,3 +270,22 @@ def test_exclusive_run_keeps_a_second_holder_out_until_the_first_ends(tmp_path) 
         raise RuntimeError("training failed")
     with exclusive_run(folder, key="out"):  # free again
         pass
+
+
+def test_a_folder_of_other_files_is_refused_an_empty_subfolder_is_not_a_file(tmp_path) -> None:
+    """check_not_foreign: files (or folders with files) none of which the command writes are
+    refused; hidden names and empty folders are nothing to mix into (`--out sub/..` needs
+    sub/, and was refused as "holds other files (sub)")."""
+    from duplexsim.errors import OutputError
+
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    (out / ".hidden").write_text("x")
+    atomic.check_not_foreign(out, ["manifest.json"], "corpus", "a new folder")
+    (out / "sub" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match=r"out: --out: holds other files \(sub\) and no "
+                       r"corpus: the corpus's files would be mixed into them \(allowed: a new"):
+        atomic.check_not_foreign(out, ["manifest.json"], "corpus", "a new folder")
+    (out / "manifest.json").write_text("{}")
+    atomic.check_not_foreign(out, ["manifest.json"], "corpus", "a new folder")
+    atomic.check_not_foreign(tmp_path / "new", ["manifest.json"], "corpus", "a new folder")
