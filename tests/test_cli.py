@@ -531,6 +531,11 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     # outputs
     ("out: a file", with_flag(SIM, "--out", "a_file"), ["a_file", "--out", "is a file"]),
     ("out: under a file", with_flag(SIM, "--out", "a_file/run"), ["a_file", "--out"]),
+    ("output: a simulation into a corpus's folder (its trace was mixed in)",
+     with_flag(SIM, "--out", "corpus"), ["corpus", "--out", "holds other files (candor, "
+                                         "manifest.json, tokenizer, ...)", "no simulation"]),
+    ("output: a simulation into a sweep's folder", with_flag(SIM, "--out", "run"),
+     ["run", "--out", "holds other files (results.parquet)", "no simulation"]),
     ("corpus: rebuilt with another seed", [*BUILD[:-1], "corpus", "--seed", "7"],
      ["corpus", "seed", "--rebuild"]),
     ("corpus: rebuilt as another preset", [*BUILD[:-1], "corpus", "--preset", "candor-like"],

@@ -2,7 +2,8 @@
 
 Owns the command line of the simulator only; the work is :func:`duplexsim.sim.run` and
 :meth:`duplexsim.sim.trace.Trace.save`. Everything that can be checked is checked before
-the simulation starts: the flags, the ``--out`` folder, the scenario and the files it names
+the simulation starts: the flags, the ``--out`` folder (writable, and no other command's
+folder: a corpus, an agent, a sweep), the scenario and the files it names
 (agents, corpora, jitter traces) and the unit tokenizer that will vocode ``audio.wav``.
 Errors reach the user through ``duplexsim.cli.main`` (one line each, exit 2).
 """
@@ -31,13 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from duplexsim.atomic import check_output_dir
+    from duplexsim.atomic import check_not_foreign, check_output_dir
     from duplexsim.config.cli import expect_kind
     from duplexsim.config.loader import FieldError
     from duplexsim.config.scenario import load_scenario
+    from duplexsim.sim.trace import RUN_FILES
 
     expect_kind(args.scenario, "scenario")
     check_output_dir(args.out)
+    check_not_foreign(args.out, RUN_FILES, "simulation", "a new or empty folder, or an earlier "
+                      "simulation's folder (its files are replaced)")
     scenario = load_scenario(args.scenario, check_files=True)
     overrides = {"seed": args.seed, "duration_s": args.duration_s}
     for name, value in overrides.items():
