@@ -65,15 +65,17 @@ def check_ready(sweep: Sweep) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from duplexsim.atomic import check_output_dir
+    from duplexsim.atomic import check_not_foreign, check_output_dir
     from duplexsim.config.cli import expect_kind
     from duplexsim.sweeps.config import load_sweep
-    from duplexsim.sweeps.runner import resolve_cell_fn, run_sweep
+    from duplexsim.sweeps.runner import SWEEP_OUTPUTS, resolve_cell_fn, run_sweep
 
     expect_kind(args.sweep, "sweep")
     sweep = load_sweep(args.sweep, check_scenarios=not args.no_check)
     out = args.out or Path("runs") / sweep.config.name
     check_output_dir(out)
+    check_not_foreign(out, SWEEP_OUTPUTS, "sweep", "a new or empty folder, or a sweep's "
+                      "folder to resume or extend")
     if args.no_check:
         resolve_cell_fn(sweep.config.cell, sweep.file)
     else:

@@ -50,6 +50,8 @@ WORKER_DIED = ("the worker process running this cell's group ended abruptly (kil
                "batch if memory ran out)")
 """The failures.json error of the cells a dead worker process left unfinished."""
 BACKENDS = ("local", "ray")
+SWEEP_OUTPUTS = ("sweep.json", "cells", "results.parquet", "failures.json", "report")
+"""What a sweep's folder holds (``report/``: written into it by ``duplexsim report``)."""
 
 
 def resolve_cell_fn(spec: str, file: str = "") -> Callable[[dict[str, Any]], dict[str, Any]]:
