@@ -401,3 +401,43 @@ def test_a_corpus_written_through_a_link_is_named_as_the_link(tmp_path: Path) ->
     (tmp_path / "store").mkdir()
     (tmp_path / "mine").symlink_to(tmp_path / "store")
     assert corpus_name(tmp_path / "mine") == corpus_name(f"{tmp_path}/mine/.") == "mine"
+
+
+@pytest.mark.parametrize("other", ["sweep", "parent"])
+def test_import_refuses_an_out_folder_of_other_files(tmp_path: Path, capsys, other) -> None:
+    """`corpus import TREE --out runs/sw` wrote audio/, units/, fisher/, candor/, sources/,
+    tokenizer/ and manifest.json among a sweep's files; `--out work` for work/ldc (a
+    parent folder, typed for its child) wrote them beside the tree."""
+    work = tmp_path / "work"
+    fisher_tree(work / "ldc", n=1)
+    _tokenizer(tmp_path / "units")
+    out = work
+    if other == "sweep":
+        out = tmp_path / "sw"
+        (out / "cells").mkdir(parents=True)
+        (out / "results.parquet").write_bytes(b"PAR1")
+    before = sorted(p.name for p in out.iterdir())
+    assert main(["corpus", "import", str(work / "ldc"), "--tokenizer",
+                 str(tmp_path / "units"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{out}: --out: holds other files (") \
+        and "and no corpus" in err[0], err
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_an_import_killed_after_its_record_resumes(tmp_path: Path) -> None:
+    """import.json is written before any conversation: a folder holding only it is this
+    import's (resumed), not a folder of other files."""
+    tree, out, argv = _imported_fisher_tree(tmp_path, n=1)
+    manifest = (out / "manifest.json").read_bytes()
+    for part in out.iterdir():
+        if part.name != "import.json":
+            _remove(part)
+    assert main(argv) == 0
+    assert (out / "manifest.json").read_bytes() == manifest
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path) if path.is_dir() else path.unlink()
