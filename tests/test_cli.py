@@ -558,6 +558,8 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("sweep: a damaged finished cell", ["sweep", "sweep_ok.toml", "--out", "swept"],
      ["swept/cells/", ".json", "line 1", "corrupt sweep cell file"]),
     ("report: no sweep there", ["report", "empty"], ["empty/results.parquet", "not found"]),
+    ("report: a file, not a sweep folder", ["report", "a_file"],
+     ["a_file", "run_dir", "is a file, not a sweep folder", "duplexsim sweep"]),
     ("report: corrupt results", ["report", "run"], ["run/results.parquet", "not a readable"]),
     ("report: bad corpus", ["report", "run", "--corpus", "c_list"], ["run/results.parquet"]),
 ]

@@ -300,6 +300,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_output_dir
 
+    if Path(args.run_dir).is_file():  # (check_output_dir: "allowed: a path through folders")
+        raise InputError(str(args.run_dir), "run_dir", "is a file, not a sweep folder",
+                         "a sweep folder with results.parquet, the --out of `duplexsim sweep`")
     check_output_dir(Path(args.run_dir) / "report", key="run_dir")
     stale = stale_tables(args.run_dir)  # one look: the report names them, the note too
     path = write_report(args.run_dir, x=args.x, corpus=args.corpus, stale=stale)
