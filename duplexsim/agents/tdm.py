@@ -4,6 +4,9 @@ Owns: the agent's slice context (own slices as played, partner slices as receive
 when a slice is decided, the context window, and :func:`load_tdm_agent`. Every model call
 goes through :class:`duplexsim.models.tdm.SliceDecoder`. Must not know the network: the
 simulator calls it through the :class:`duplexsim.agents.base.Agent` protocol.
+``produce_steps`` is ``produce`` as an engine program, so a simulator running many
+conversations batches TDM agents' forwards as it does SyncLLM agents'
+(:mod:`duplexsim.models.engine`).
 
 Time is cut into slices of ``slice_ms`` (default 1.2 s, a whole number ``K`` of chunks).
 The context is the TDM sequence (:mod:`duplexsim.tdm_tokens`): ``[S0] own piece 0 [S1]
@@ -46,6 +49,7 @@ import numpy as np
 from duplexsim.agents.base import ChunkReport, chunk_index, missing_before, whole
 from duplexsim.errors import InputError
 from duplexsim.models.agentdir import AgentFiles, load_agent_files
+from duplexsim.models.engine import Program, drive
 from duplexsim.models.rows import Backend, LMRows
 from duplexsim.models.sampling import CounterRNG, SamplingConfig
 from duplexsim.models.tdm import SliceDecoder
@@ -146,6 +150,10 @@ class TdmAgent:
         self.max_received = max(self.max_received, chunk)
 
     def produce(self, chunk: int) -> ChunkReport:
+        return drive(self.produce_steps(chunk))
+
+    def produce_steps(self, chunk: int) -> Program[ChunkReport]:
+        """:meth:`produce` as an engine program (yields token requests)."""
         t0 = time.perf_counter()
         chunk = chunk_index(chunk, "chunk", self.name, f"produce({chunk!r})")
         forwarded0 = self.lm.n_forwarded[self.row]
@@ -164,8 +172,8 @@ class TdmAgent:
         need = min((pos + 1) * F, self.fmt.slice_frames)
         generated = 0
         if not self.closed and len(self.piece) < need:
-            units, end = self.decoder.sample_units(self.row, need - len(self.piece),
-                                                   bool(self.piece), self.sampling, self.rng)
+            units, end = yield from self.decoder.sample_units(
+                self.row, need - len(self.piece), bool(self.piece), self.sampling, self.rng)
             self.piece += units
             generated = len(units) + (end is not None)
             self.closed = end is not None or len(self.piece) >= self.fmt.slice_frames
