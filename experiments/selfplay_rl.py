@@ -123,12 +123,12 @@ def stop_recording(generator: Any) -> None:
 def roll_out(plan: Plan, agent_dir: Path, first_seed: int) -> Rollouts:
     """Self-play conversations of the agent in ``agent_dir``, every decision recorded."""
     from duplexsim.models.engine import run_lockstep
-    from duplexsim.sim.build import build_agents, shared_syncllm_agents
+    from duplexsim.sim.build import build_agents, shared_model_agents
     from duplexsim.sim.session import Session
 
     todo = scenarios(dataclasses.replace(plan, agents=agent_dir.parent,
                                          first_seed=first_seed), agent_dir.name)
-    given = shared_syncllm_agents(todo, scenario_note=lambda i: f"scenario {todo[i].name!r}")
+    given = shared_model_agents(todo, scenario_note=lambda i: f"scenario {todo[i].name!r}")
     found = Rollouts()
     for i, agents in enumerate(given):
         for side, agent in agents.items():

@@ -13,7 +13,7 @@ action, advance every world to its next decision, then score and observe every o
 wrappers, one batched observation. Sub-env ``i`` is seeded ``seed + i`` (or from a list),
 as :class:`gymnasium.vector.SyncVectorEnv` does. Must not touch the simulator's internals.
 
-Batching: the SyncLLM partners of all conversations built from one agent directory share
+Batching: the SyncLLM and TDM partners of all conversations built from one agent directory share
 one model and one set of token rows (:func:`duplexsim.sim.build.sharing_models`, held for
 the vector env's life), and the advance phase runs every world as an engine program in
 lock step (:func:`duplexsim.models.engine.run_lockstep`): the partners' forwards of one

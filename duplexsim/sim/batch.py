@@ -4,8 +4,8 @@ Owns :func:`run_batch`. Each scenario is an ordinary :class:`~duplexsim.sim.Sess
 run is an engine program (:meth:`~duplexsim.sim.Session.finish_program`) and
 :func:`~duplexsim.models.engine.run_lockstep` advances all of them together: every
 session runs its SimPy events until one of its agents asks for a token, then one forward
-per agent directory serves every conversation's request of that round (each SyncLLM side
-holds a row of that directory's :class:`~duplexsim.models.rows.LMRows`). Must not change
+per agent directory serves every conversation's request of that round (each SyncLLM or TDM
+side holds a row of that directory's :class:`~duplexsim.models.rows.LMRows`). Must not change
 what a session computes: the simulation, network and agents are exactly those of
 :func:`duplexsim.sim.run`.
 
@@ -31,7 +31,7 @@ from duplexsim.config.scenario import Scenario
 from duplexsim.errors import DuplexsimError, with_note
 from duplexsim.models.engine import AnyProgram, run_lockstep
 from duplexsim.models.rows import Backend
-from duplexsim.sim.build import build_agents, shared_syncllm_agents
+from duplexsim.sim.build import build_agents, shared_model_agents
 from duplexsim.sim.session import Session
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def run_batch(scenarios: Sequence[Scenario], *, progress: bool = False,
         if scenario.compute.model == "measured":
             raise ValueError(f"{scenario.name}: compute.model: 'measured' cannot be batched "
                              "(wall time is shared by the batch) (allowed here: none, profile)")
-    given = shared_syncllm_agents(scenarios, backend,
+    given = shared_model_agents(scenarios, backend,
                                   scenario_note=lambda i: _which(i, scenarios[i]))
     sessions: list[Session] = []
     bar = None

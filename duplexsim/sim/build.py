@@ -58,7 +58,7 @@ _SHARED_MODELS: ContextVar[dict[Path, Any] | None] = ContextVar("duplexsim_share
 
 @contextmanager
 def sharing_models(share: dict[Path, Any] | None = None) -> Iterator[dict[Path, Any]]:
-    """Within the block, SyncLLM sides built from one agent directory share one model and
+    """Within the block, SyncLLM and TDM sides built from one agent directory share one model and
     one :class:`~duplexsim.models.rows.LMRows` (a row each), so that an engine driver
     (:func:`~duplexsim.models.engine.run_lockstep`) batches their forwards across
     conversations. ``share``: the cache to use (e.g. held by a vector env across its
@@ -81,18 +81,23 @@ def _syncllm(side: SideConfig, scenario: Scenario, key: str) -> Agent:
             return load_agent(side.agent, chunk_ms=scenario.chunk_ms, sampling=sampling,
                               estimation=estimation, seed=scenario.seed,  # type: ignore[arg-type]
                               name=f"{key}:{Path(side.agent).name}")
-        from duplexsim.models.agentdir import load_agent_files
-        from duplexsim.models.rows import LMRows
-
-        root = Path(side.agent).resolve()
-        if root not in share:
-            files = load_agent_files(root)
-            share[root] = (files, LMRows(files.model, files.vocab.n_units,
-                                         files.context_tokens))
-        files, lm = share[root]
+        files, lm = _shared_rows(share, side)
         return syncllm_on_rows(files, lm, side, scenario, key)
     except DuplexsimError as e:
         raise with_note(e, f"scenario {key}.agent") from None
+
+
+def _shared_rows(share: dict[Path, Any], side: SideConfig) -> tuple[Any, Any]:
+    """The agent files and token rows of ``side.agent`` in ``share`` (loaded at the first
+    side that names the directory; a side of another kind gets the loader's named error)."""
+    from duplexsim.models.agentdir import load_agent_files
+    from duplexsim.models.rows import LMRows
+
+    root = Path(side.agent).resolve()
+    if root not in share or share[root][0].kind != side.kind:
+        files = load_agent_files(root, kind=side.kind)
+        share[root] = (files, LMRows(files.model, files.vocab.n_units, files.context_tokens))
+    return share[root]
 
 
 def syncllm_on_rows(files: Any, lm: Any, side: SideConfig, scenario: Scenario,
@@ -110,19 +115,44 @@ def syncllm_on_rows(files: Any, lm: Any, side: SideConfig, scenario: Scenario,
 
 def _tdm(side: SideConfig, scenario: Scenario, key: str) -> Agent:
     from duplexsim.agents.tdm import SliceError, load_tdm_agent
-    from duplexsim.models.sampling import SamplingConfig
 
-    sampling = SamplingConfig(temperature=side.temperature, top_k=side.top_k, top_p=side.top_p)
+    share = _SHARED_MODELS.get()
     try:
-        return load_tdm_agent(side.agent, chunk_ms=scenario.chunk_ms,
-                              slice_ms=side.slice_ms or None,  # 0: the agent's first that fits
-                              sampling=sampling, seed=scenario.seed,
-                              name=f"{key}:{Path(side.agent).name}",
-                              lead_chunks=scenario.decision_lead_chunks)
+        if share is None:
+            return load_tdm_agent(side.agent, chunk_ms=scenario.chunk_ms,
+                                  slice_ms=side.slice_ms or None,  # 0: the agent's first that fits
+                                  sampling=_tdm_sampling(side), seed=scenario.seed,
+                                  name=f"{key}:{Path(side.agent).name}",
+                                  lead_chunks=scenario.decision_lead_chunks)
+        files, lm = _shared_rows(share, side)
+        return tdm_on_rows(files, lm, side, scenario, key)
     except SliceError as e:
         raise with_note(e, f"scenario {key}.slice_ms") from None
     except DuplexsimError as e:
         raise with_note(e, f"scenario {key}.agent") from None
+
+
+def _tdm_sampling(side: SideConfig) -> Any:
+    from duplexsim.models.sampling import SamplingConfig
+
+    return SamplingConfig(temperature=side.temperature, top_k=side.top_k, top_p=side.top_p)
+
+
+def tdm_on_rows(files: Any, lm: Any, side: SideConfig, scenario: Scenario, key: str) -> Agent:
+    """Side ``key``'s TDM agent on a row of the shared token rows ``lm`` of ``files``' model
+    (as :func:`~duplexsim.agents.tdm.load_tdm_agent` builds it, on a private row set)."""
+    from duplexsim.agents.tdm import TdmAgent
+
+    return TdmAgent(files, scenario.chunk_ms, slice_ms=side.slice_ms or None,
+                    sampling=_tdm_sampling(side), seed=scenario.seed,
+                    name=f"{key}:{Path(side.agent).name}",
+                    lead_chunks=scenario.decision_lead_chunks, lm=lm)
+
+
+_ON_ROWS: dict[str, Callable[[Any, Any, SideConfig, Scenario, str], Agent]] = {
+    "syncllm": syncllm_on_rows, "tdm": tdm_on_rows,
+}
+"""Model kinds whose sides of one agent directory share one model and token rows."""
 
 
 AGENT_BUILDERS: dict[str, Callable[[SideConfig, Scenario, str], Agent]] = {
@@ -130,34 +160,35 @@ AGENT_BUILDERS: dict[str, Callable[[SideConfig, Scenario, str], Agent]] = {
 }
 
 
-def shared_syncllm_agents(scenarios: Sequence[Scenario], backend: str = "auto",
-                          skip: Sequence[Mapping[str, Agent]] = (),
-                          scenario_note: Callable[[int], str] | None = None,
-                          ) -> list[dict[str, Agent]]:
-    """SyncLLM agents for the syncllm sides of ``scenarios`` (not those in ``skip[i]``): one
-    model and one :class:`~duplexsim.models.rows.LMRows` per agent directory, a row per
+def shared_model_agents(scenarios: Sequence[Scenario], backend: str = "auto",
+                        skip: Sequence[Mapping[str, Agent]] = (),
+                        scenario_note: Callable[[int], str] | None = None,
+                        ) -> list[dict[str, Agent]]:
+    """Agents for the model sides (syncllm, tdm) of ``scenarios`` (not those in ``skip[i]``):
+    one model and one :class:`~duplexsim.models.rows.LMRows` per agent directory, a row per
     side, so the sides' forwards can share one batched call (both sides of one conversation
     deciding at the same ms, or many conversations: :func:`duplexsim.sim.batch.run_batch`).
     Errors name the side (``scenario a.agent``, as its own builder does) and, with
     ``scenario_note``, which scenario: a second note ``scenario_note(i)`` for
     ``scenarios[i]`` (the caller knows what its indices and names mean)."""
+    from duplexsim.agents.tdm import SliceError
     from duplexsim.models.agentdir import load_agent_files
     from duplexsim.models.rows import LMRows
 
-    def noted(e: DuplexsimError, i: int, key: str) -> DuplexsimError:
-        e = with_note(e, f"scenario {key}.agent")
+    def noted(e: DuplexsimError, i: int, key: str, field: str = "agent") -> DuplexsimError:
+        e = with_note(e, f"scenario {key}.{field}")
         return e if scenario_note is None else with_note(e, scenario_note(i))
 
-    users: dict[Path, list[tuple[int, str]]] = {}
+    users: dict[tuple[Path, str], list[tuple[int, str]]] = {}
     for i, scenario in enumerate(scenarios):
         for key in SIDES:
             side = getattr(scenario, key)
-            if side.kind == "syncllm" and key not in (skip[i] if i < len(skip) else {}):
-                users.setdefault(Path(side.agent).resolve(), []).append((i, key))
+            if side.kind in _ON_ROWS and key not in (skip[i] if i < len(skip) else {}):
+                users.setdefault((Path(side.agent).resolve(), side.kind), []).append((i, key))
     agents: list[dict[str, Agent]] = [{} for _ in scenarios]
-    for root, sides in users.items():
+    for (root, kind), sides in users.items():
         try:
-            files = load_agent_files(root)
+            files = load_agent_files(root, kind=kind)
         except DuplexsimError as e:  # as the side's own builder names it
             raise noted(e, *sides[0]) from None
         lm = LMRows(files.model, files.vocab.n_units, files.context_tokens, rows=len(sides),
@@ -165,7 +196,9 @@ def shared_syncllm_agents(scenarios: Sequence[Scenario], backend: str = "auto",
         for i, key in sides:
             scenario = scenarios[i]
             try:
-                agents[i][key] = syncllm_on_rows(files, lm, getattr(scenario, key), scenario, key)
+                agents[i][key] = _ON_ROWS[kind](files, lm, getattr(scenario, key), scenario, key)
+            except SliceError as e:  # as _tdm names it
+                raise noted(e, i, key, "slice_ms") from None
             except DuplexsimError as e:
                 raise noted(e, i, key) from None
     return agents
@@ -173,7 +206,7 @@ def shared_syncllm_agents(scenarios: Sequence[Scenario], backend: str = "auto",
 
 def build_agents(scenario: Scenario, given: Mapping[str, Agent] | None = None) -> dict[str, Agent]:
     """An agent per side: ``given[side]`` if there, else built from the scenario side (the
-    syncllm sides of one agent directory share one model: :func:`shared_syncllm_agents`)."""
+    model sides of one agent directory share one model: :func:`shared_model_agents`)."""
     given = dict(given or {})
     unknown = set(given) - set(SIDES)
     if unknown:
@@ -182,7 +215,7 @@ def build_agents(scenario: Scenario, given: Mapping[str, Agent] | None = None) -
         raise ValueError(f"agents: a and b are one agent object "
                          f"({getattr(given['a'], 'name', '?')!r}) (allowed: one agent per "
                          "side; an agent holds one side of one conversation: make a second one)")
-    built = shared_syncllm_agents([scenario], skip=[given])[0]
+    built = shared_model_agents([scenario], skip=[given])[0]
     agents: dict[str, Agent] = {}
     for key in SIDES:
         side: SideConfig = getattr(scenario, key)

@@ -9,7 +9,7 @@ arrivals they deliver into the receive buffers. Per-side state is
 :class:`~duplexsim.sim.recorder.TraceRecorder`. Must not know how agents think (protocol
 only) or how links draw delays.
 
-Model work: an agent that offers ``produce_steps`` (the SyncLLM agent) is asked for its
+Model work: an agent that offers ``produce_steps`` (the SyncLLM and TDM agents) is asked for its
 chunk as an engine program (:mod:`duplexsim.models.engine`): the speaker process waits on
 an event while the program runs, and the session's own program (:meth:`Session.run_program`)
 hands the program's token requests to whoever drives it: :func:`~duplexsim.models.engine.drive`

@@ -110,3 +110,60 @@ def test_slices_that_are_not_whole_chunks_are_scenario_errors() -> None:
     with pytest.raises(ConfigError, match="s.toml: b.agent: a tdm side needs its trained agent "
                                           "directory"):
         from_dict(Scenario, {"b": {"kind": "tdm"}}, file="s.toml")
+
+
+def test_tdm_conversation_same_bytes_alone_or_in_a_batch(tdm_dir: Path, sync_dir: Path,
+                                                         tmp_path: Path) -> None:
+    """TDM sides run as engine programs: batched with other conversations (TDM rows of one
+    agent directory in one forward), a conversation's tokens and trace files are those it
+    gives alone."""
+    import dataclasses
+
+    from duplexsim.config.scenario import OutputConfig
+    from duplexsim.sim.batch import run_batch
+
+    tdm640 = SideConfig(kind="tdm", agent=str(tdm_dir), slice_ms=640)
+    tdm800 = SideConfig(kind="tdm", agent=str(tdm_dir), slice_ms=800, temperature=0.8)
+    target = dataclasses.replace(scenario(tdm640, tdm800, delay_ms=120.0, seed=7),
+                                 output=OutputConfig(audio=False))
+    others = [scenario(tdm800, SideConfig(kind="replay"), delay_ms=0.0, seed=1),
+              scenario(tdm640, SideConfig(kind="syncllm", agent=str(sync_dir)), seed=2)]
+    alone = run(target).save(tmp_path / "alone")
+    batched = run_batch([others[0], target, others[1]])[1].save(tmp_path / "batched")
+    names = sorted(p.name for p in alone.iterdir())
+    assert {"decisions.parquet", "timeline.parquet"} <= set(names)
+    for name in names:
+        assert (batched / name).read_bytes() == (alone / name).read_bytes(), name
+
+
+def test_batched_tdm_sides_of_one_agent_share_forwards(tdm_dir: Path) -> None:
+    from duplexsim.agents.tdm import TdmAgent
+    from duplexsim.models.engine import run_lockstep
+    from duplexsim.sim.build import build_agents, shared_model_agents
+    from duplexsim.sim.session import Session
+
+    tdm = SideConfig(kind="tdm", agent=str(tdm_dir), slice_ms=640)
+    scenarios = [scenario(tdm, SideConfig(kind="replay"), seed=s) for s in range(3)]
+    alone, forwards = [], []
+    for s in scenarios:
+        session = Session(s)
+        alone.append(session.finish())
+        agent = session.agents["a"]
+        assert isinstance(agent, TdmAgent)
+        forwards.append(agent.lm.n_forwards)
+        session.close()
+    given = shared_model_agents(scenarios)
+    lm = given[0]["a"].lm  # type: ignore[attr-defined]
+    assert all(g["a"].lm is lm for g in given)  # type: ignore[attr-defined]
+    sessions = [Session(s, build_agents(s, g)) for s, g in zip(scenarios, given, strict=True)]
+    try:
+        together = run_lockstep([s.finish_program() for s in sessions])
+    finally:
+        for session in sessions:
+            session.close()
+    for trace, single in zip(together, alone, strict=True):
+        np.testing.assert_array_equal(trace.units, single.units)
+    # one forward serves every conversation's row of a round: no more rounds than the
+    # longest conversation needs alone, far fewer forwards than one by one
+    assert max(forwards) <= lm.n_forwards < sum(forwards)
+    assert lm.n_forwards < 0.5 * sum(forwards)
