@@ -108,3 +108,35 @@ def test_a_tdm_partner_without_a_slice_gets_one_that_fits_the_chunks(tdm_dir: Pa
     env.reset(seed=0)
     env.step(env.action_space.sample())
     env.close()
+
+
+def test_vector_env_tdm_partners_share_one_model_with_the_same_rollouts(tdm_dir: Path) -> None:
+    from duplexsim.agents.base import kind_of, unwrapped
+
+    """TDM partners of one agent directory share one model and token rows across the
+    conversations of the native vector env, their forwards batched in lock step, and every
+    conversation's rollout is the one the single env gives (Gymnasium's SyncVectorEnv)."""
+    s = scenario()
+    args = {"scenario": s, "max_episode_steps": s.n_chunks, "partner": partner(tdm_dir)}
+    native = gym.make_vec(TURN_TAKING_ID, num_envs=3, vectorization_mode="vector_entry_point",
+                          **args)
+    sync = gym.make_vec(TURN_TAKING_ID, num_envs=3, vectorization_mode="sync", **args)
+
+    def rollout(venv: gym.vector.VectorEnv) -> list[np.ndarray]:
+        obs, _ = venv.reset(seed=5)
+        out = [obs["partner_units"]]
+        rng = np.random.default_rng(1)
+        for _ in range(s.n_chunks):
+            obs, reward, *_ = venv.step(rng.integers(0, 4, 3))
+            out += [obs["partner_units"], obs["own_units"], reward]
+        return out
+
+    a, b = rollout(native), rollout(sync)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert any(np.any(x != 0) for x in a[1::3])  # the TDM partners spoke
+    models = native.unwrapped._models
+    assert sorted(models) == [tdm_dir.resolve()]  # one model for the three conversations
+    (_, lm), = models.values()
+    singles = [unwrapped(agent).lm for env in sync.envs  # type: ignore[attr-defined]
+               for agent in env.unwrapped.world.session.agents.values() if kind_of(agent) == "tdm"]
+    assert len(singles) == 3 and lm.n_forwards < sum(x.n_forwards for x in singles) / 2
