@@ -14,6 +14,9 @@ bytes and keep their split (only the new conversations are split, among themselv
 shrink keeps the dropped ones' splits in the manifest's ``earlier_splits``), and
 the tokenizer stays the one the first build trained, so an extended corpus is not the
 direct build of its size (its split and tokenizer differ; build the size a study uses).
+A first build cut short (no manifest yet) and run again for other hours is the direct
+build of those: a tokenizer it trained for another plan (``build.json``'s
+``tokenizer_ids``) is retrained, and the units re-encoded.
 The manifest records each conversation's drawn style (``synth.conversation_style``: the
 tempo and both channels' turn-taking parameters and voices), redrawn from the seed.
 """
@@ -157,8 +160,7 @@ def ensure_tokenizer(out: Path, entries: list[dict], tokenizer_dir: str | Path |
 
     tok_dir = Path(tokenizer_dir) if tokenizer_dir else out / "tokenizer"
     if not (tok_dir / "config.json").is_file():
-        ids = [e["id"] for e in entries if e["split"] == "train"] or [e["id"] for e in entries]
-        ids = ids[: max(1, int(train_hours * 3600 // conv_s))]
+        ids = tokenizer_ids(entries, train_hours, conv_s)
         print(f"training a mel-kmeans tokenizer ({n_units} units) on {len(ids)} conversations")
         config = TokenizerConfig(n_units=n_units, seed=seed % 2**32)  # scikit-learn's range
         tok = train_tokenizer(_TrainChannels(out, ids), config, workers=workers)
@@ -167,6 +169,33 @@ def ensure_tokenizer(out: Path, entries: list[dict], tokenizer_dir: str | Path |
     if tok_dir.resolve() != local.resolve():
         copy_tokenizer(tok_dir, local)
     return local
+
+
+def tokenizer_ids(entries: list[dict], train_hours: float, conv_s: float) -> list[str]:
+    """The conversations a build trains its tokenizer on: the train split's first
+    ``train_hours`` (all of them when the plan has no train dialogue)."""
+    ids = [e["id"] for e in entries if e["split"] == "train"] or [e["id"] for e in entries]
+    return ids[: max(1, int(train_hours * 3600 // conv_s))]
+
+
+def _trained_on(out: Path, earlier: dict, entries: list[dict], published: bool,
+                train_hours: float, conv_s: float) -> list[str] | None:
+    """The ids the tokenizer in ``out/tokenizer`` that this build trained was trained on
+    (``build.json``'s ``tokenizer_ids`` of the run before, ``earlier``); None if unknown.
+
+    One trained by a first build cut short (no manifest: not ``published``) for another
+    plan (other hours or ``train_hours``) is deleted with the units encoded with it, so
+    the resumed build is the direct one: it kept a tokenizer trained on the smaller plan's
+    train split, other units than a fresh build's, and dialogues the new plan holds out."""
+    ids = earlier.get("tokenizer_ids")
+    if not isinstance(ids, list) or not (out / "tokenizer" / "config.json").is_file():
+        return None
+    if published or ids == tokenizer_ids(entries, train_hours, conv_s):
+        return ids
+    print("retraining the tokenizer: the one here was trained for a build of other hours")
+    for part in ("units", "tokenizer"):  # units first: none left beside a new tokenizer
+        shutil.rmtree(out / part, ignore_errors=True)
+    return None
 
 
 CORPUS_PARTS = ("audio", "units", "fisher", "candor", "tokenizer", "manifest.json", "build.json")
@@ -283,12 +312,20 @@ def build_corpus(out: str | Path, cfg: SynthConfig, *, hours: float, seed: int =
         before = read_json(out / "manifest.json", what="corpus manifest.json")
         previous = {**_earlier_splits(before),
                     **{d["id"]: d["split"] for d in before.get("dialogues", [])}}
-    write_json(out / "build.json", record)
+    earlier = read_json(out / "build.json", what="build.json") \
+        if (out / "build.json").is_file() else {}
     entries = plan(cfg, hours, seed, previous)
+    trained_on = None if tokenizer_dir else _trained_on(
+        out, earlier, entries, previous is not None, train_hours, cfg.conversation_s)
+    if trained_on is not None:  # kept while the tokenizer is: a rerun cut short still knows
+        record["tokenizer_ids"] = trained_on
+    write_json(out / "build.json", record)
     todo = [e for e in entries if not rendered(out, e["id"])]
     cache = None if cache_dir is None else str(cache_dir)
     centres = population_centres(cfg)  # cached before the pool forks: workers inherit it
     _pool_map(_render, [(cfg, seed, e["index"], str(out), cache) for e in todo], workers, "speech")
+    if not tokenizer_dir and not (out / "tokenizer" / "config.json").is_file():  # trained now
+        record["tokenizer_ids"] = tokenizer_ids(entries, train_hours, cfg.conversation_s)
     tok_dir = ensure_tokenizer(out, entries, tokenizer_dir, n_units, train_hours,
                                cfg.conversation_s, seed, workers)
     # the tokenizer the units are encoded with (trained now, or given): a later run whose

@@ -168,6 +168,26 @@ def test_a_shrunk_then_extended_corpus_keeps_the_splits_it_had(built) -> None:
     assert "earlier_splits" not in json.loads((out / "manifest.json").read_text())
 
 
+def test_a_partial_build_resumed_at_other_hours_is_the_direct_build(built) -> None:
+    """A first build cut short after its tokenizer was trained (no manifest yet) and run
+    again for more hours kept that tokenizer, trained on the smaller plan's train split:
+    with seed 3 on dialogue 0 alone where the direct 4-dialogue build trains on 0, 1 and 3
+    (other units, other bytes), and with seed 5 on dialogue 0, which the 4-dialogue plan
+    holds out as test. Now the tokenizer is retrained for the plan being built."""
+    resumed, direct = built / "partial", built / "direct4"
+    shutil.copytree(built / "fl", resumed)
+    (resumed / "manifest.json").unlink()  # cut short while encoding units
+    _build(resumed, built / "tts", hours=4 * 20 / 3600)
+    _build(direct, built / "tts", hours=4 * 20 / 3600)
+    for sub in ("audio", "units", "tokenizer"):
+        for f in sorted((direct / sub).iterdir()):
+            assert f.read_bytes() == (resumed / sub / f.name).read_bytes(), f
+    assert json.loads((resumed / "manifest.json").read_text()) == {
+        **json.loads((direct / "manifest.json").read_text()), "name": "partial"}
+    assert json.loads((resumed / "build.json").read_text()) == json.loads(
+        (direct / "build.json").read_text())
+
+
 @pytest.fixture(scope="module")
 def candor_too(built):
     """``built`` with a second, candor-like corpus ``cl`` on the first one's tokenizer."""
