@@ -33,13 +33,20 @@ CONTINUATION_S = 90.0
 
 def window_frames(prompt_s: float = PROMPT_S, continuation_s: float = CONTINUATION_S,
                   frame_ms: int = 40) -> tuple[int, int]:
-    """Frames of the prompt and of the continuation (each rounded on its own)."""
+    """Frames of the prompt and of the continuation (each rounded on its own, half up; a
+    window of under half a frame is an error: it was 0 frames, and every mean and r NaN)."""
     for name, value in (("prompt_s", prompt_s), ("continuation_s", continuation_s),
                         ("frame_ms", frame_ms)):
         # a negative prompt_s cut the prompt from the stream's end (stream[..., :-25])
         if not (isinstance(value, Real) and math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return frames_from_s(prompt_s, frame_ms), frames_from_s(continuation_s, frame_ms)
+    frames = frames_from_s(prompt_s, frame_ms), frames_from_s(continuation_s, frame_ms)
+    for name, value, n in zip(("prompt_s", "continuation_s"), (prompt_s, continuation_s),
+                              frames, strict=True):
+        if n < 1:
+            raise ValueError(f"{name}={value!r} is 0 frames of {frame_ms} ms (allowed: >= "
+                             f"{frame_ms / 2000:g} s, half a frame)")
+    return frames
 
 
 def split_prompt(

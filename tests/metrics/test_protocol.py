@@ -515,3 +515,16 @@ def test_window_frames_round_a_half_frame_up() -> None:
     by the project's one rule (duplexsim.timebase.frames_from_s)."""
     assert window_frames(30.02, 30.06, 40) == (751, 752)
     assert window_frames(0.1, 4.62, 40) == (3, 116)  # 2.5 and 4.62 * 25 = 115.49999999999999
+
+
+def test_a_window_shorter_than_half_a_frame_is_an_error() -> None:
+    """0.01 s is a quarter of a 40 ms frame: the window was 0 frames, the prompt or the
+    continuation empty, every mean NaN and every r NaN, with no word (a whole study's report
+    of NaN for ``--continuation-s 0.01``)."""
+    units = np.arange(2 * 3100).reshape(2, 3100)
+    for kwargs, name in (({"prompt_s": 0.01}, "prompt_s"),
+                         ({"continuation_s": 0.019}, "continuation_s")):
+        with pytest.raises(ValueError, match=f"{name}=0.01.* is 0 frames of 40 ms "
+                                             r"\(allowed: >= 0.02 s"):
+            split_prompt(units, **kwargs)
+    assert window_frames(0.02, 0.02, 40) == (1, 1)  # half a frame: one, half up
