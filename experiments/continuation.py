@@ -91,6 +91,7 @@ from duplexsim.digests import (
     directory_digest,
     key_of,
 )
+from duplexsim.errors import InputError
 from duplexsim.metrics.intervals import percentile_interval
 from duplexsim.metrics.protocol import (
     ALL_EVENTS,
@@ -179,15 +180,22 @@ def load_prompts(plan: Plan) -> list[Prompt]:
     out = []
     # the windows in whole frames, as split_prompt cuts them (each rounded on its own: 29.99
     # + 89.99 s is 3000 frames, more than the 2999 of a 119.98 s dialogue)
-    need = sum(window_frames(plan.prompt_s, plan.continuation_s, FRAME_MS)) * FRAME_MS / 1000
+    try:
+        frames = window_frames(plan.prompt_s, plan.continuation_s, FRAME_MS)
+    except ValueError as e:  # a window of under half a frame: the flags' error, one line
+        flag = "--prompt-s" if str(e).startswith("prompt_s") else "--continuation-s"
+        raise InputError(flag, "", str(e)) from None
+    need = sum(frames) * FRAME_MS / 1000
     for preset in AGENTS.values():
         corpus = load_corpus(plan.corpora / preset)
         seconds = {d["id"]: float(d["duration_s"]) for d in corpus.manifest["dialogues"]}
         ids = [i for s in plan.splits for i in corpus.ids(s) if seconds[i] >= need]
         ids = ids[: plan.prompts_per_corpus]
-        if not ids:
-            raise ValueError(f"{corpus.root}: no dialogue of at least {need:g} s in splits "
-                             f"{', '.join(plan.splits)} (allowed: a longer corpus or --splits)")
+        if not ids:  # the flags' error, one line (a ValueError was printed as a bug)
+            raise InputError(str(corpus.root), "--prompt-s, --continuation-s",
+                             f"{plan.prompt_s:g} + {plan.continuation_s:g} s: no dialogue of "
+                             f"at least {need:g} s in splits {', '.join(plan.splits)}",
+                             "shorter windows, a longer corpus or other --splits")
         for i in ids:
             units = corpus.dialogue(i).units
             prompt, truth = split_prompt(units, plan.prompt_s, plan.continuation_s, FRAME_MS)

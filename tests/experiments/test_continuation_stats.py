@@ -125,3 +125,30 @@ def test_prompts_need_the_windows_in_whole_frames(monkeypatch, tmp_path):
     prompts = continuation.load_prompts(plan)
     assert [p.id.split("/")[1] for p in prompts] == ["long", "long"]  # once per corpus
     assert prompts[0].prompt.shape[-1] + prompts[0].truth.shape[-1] == 3000
+
+
+def test_prompts_no_dialogue_can_hold_is_a_one_line_error(monkeypatch, tmp_path):
+    """Windows longer than every dialogue of the chosen splits (or one of less than half a
+    frame) are the user's flags: a plain ValueError, which ``run_reporting`` prints as a
+    bug with its traceback; now an InputError naming the flags, one line."""
+    import continuation
+
+    from duplexsim.cli import EXIT_BAD_INPUT, report
+    from duplexsim.errors import InputError
+
+    class Corpus:
+        root = tmp_path
+        manifest = {"dialogues": [{"id": "d", "duration_s": 60.0}]}
+
+        def ids(self, split):
+            return ["d"] if split == "test" else []
+
+    monkeypatch.setattr("duplexsim.corpora.load_corpus", lambda root: Corpus())
+    for prompt_s, continuation_s, flag in ((30.0, 90.0, "--prompt-s, --continuation-s"),
+                                           (30.0, 0.01, "--continuation-s")):
+        plan = continuation.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path,
+                                 prompt_s=prompt_s, continuation_s=continuation_s,
+                                 splits=("test",))
+        with pytest.raises(InputError, match=flag) as err:
+            continuation.load_prompts(plan)
+        assert report(err.value) == EXIT_BAD_INPUT and "\n" not in str(err.value)
