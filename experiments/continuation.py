@@ -355,6 +355,14 @@ def score(plan: Plan, prompts: list[Prompt], generated: dict, silence: set[int],
     return pd.DataFrame(rows), vads
 
 
+def scored_span_s(plan: Plan) -> tuple[float, float]:
+    """``(start, end)`` seconds of the scored window on the dialogue's timeline: the whole
+    frames :func:`~duplexsim.metrics.protocol.split_prompt` cuts (29.99 + 89.99 s: frames
+    750 to 3000, 30.0 to 120.0 s), where the ground truth's audio and transcript are cut."""
+    n_prompt, n_cont = window_frames(plan.prompt_s, plan.continuation_s, FRAME_MS)
+    return n_prompt * FRAME_MS / 1000, (n_prompt + n_cont) * FRAME_MS / 1000
+
+
 def reference_texts(dialogue, start_s: float, end_s: float) -> list[str]:  # noqa: ANN001
     """Per channel, the corpus transcript of the segments whose midpoint is in the span."""
     return [" ".join(s.text for s in dialogue.segments
@@ -392,7 +400,7 @@ def asr_table(plan: Plan, prompts: list[Prompt], generated: dict,
                 for p in [p for p in prompts if p.corpus == c][: plan.asr_prompts]}
         prompts = [p for p in prompts if p.id in keep]
 
-    span = (plan.prompt_s, plan.prompt_s + plan.continuation_s)
+    span = scored_span_s(plan)
     dialogues = {}  # prompt id -> (corpus audio of the span, its rate, reference texts)
 
     def truth(p: Prompt) -> tuple[np.ndarray, int, list[str]]:

@@ -152,3 +152,28 @@ def test_prompts_no_dialogue_can_hold_is_a_one_line_error(monkeypatch, tmp_path)
         with pytest.raises(InputError, match=flag) as err:
             continuation.load_prompts(plan)
         assert report(err.value) == EXIT_BAD_INPUT and "\n" not in str(err.value)
+
+
+def test_the_asr_span_is_the_scored_frames(monkeypatch, tmp_path):
+    """The ground truth's audio and transcript for ASR were cut at prompt_s and prompt_s +
+    continuation_s as given, the units at whole frames: with 29.99 + 89.99 s the audio
+    was [29.99, 119.98) s against units of [30.0, 120.0) s (frames 750 to 3000)."""
+    import continuation
+
+    class Corpus:
+        root = tmp_path
+        manifest = {"dialogues": [{"id": "d", "duration_s": 121.0}]}
+
+        def ids(self, split):
+            return ["d"] if split == "test" else []
+
+        def dialogue(self, i):
+            return type("D", (), {"units": np.zeros((2, 3025), np.int64)})()
+
+    monkeypatch.setattr("duplexsim.corpora.load_corpus", lambda root: Corpus())
+    plan = continuation.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path,
+                             prompt_s=29.99, continuation_s=89.99, splits=("test",))
+    p = continuation.load_prompts(plan)[0]
+    start, end = (n * continuation.FRAME_MS / 1000
+                  for n in (p.prompt.shape[1], p.prompt.shape[1] + p.truth.shape[1]))
+    assert continuation.scored_span_s(plan) == (start, end) == (30.0, 120.0)
