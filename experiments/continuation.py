@@ -108,6 +108,7 @@ from duplexsim.metrics.turntaking import (
     vad_from_units,
 )
 from duplexsim.threads import use_threads
+from duplexsim.timebase import frames_from_s
 from duplexsim.tokens import FRAME_MS, format_roundtrip
 
 AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
@@ -489,7 +490,7 @@ def persistence_table(plan: Plan, prompts: list[Prompt], generated: dict,
     ``--continuation-s``) is kept: that continuation's means are NaN there and
     ``n_short`` counts such continuations (all of them: the window has no r).
     """
-    edges = [round(t * 1000 / FRAME_MS) for t in plan.windows_s]
+    edges = [frames_from_s(t, FRAME_MS) for t in plan.windows_s]  # half up, as the windows
     spans = list(zip(edges[:-1], edges[1:], strict=True))
     rows = []
 

@@ -177,3 +177,18 @@ def test_the_asr_span_is_the_scored_frames(monkeypatch, tmp_path):
     start, end = (n * continuation.FRAME_MS / 1000
                   for n in (p.prompt.shape[1], p.prompt.shape[1] + p.truth.shape[1]))
     assert continuation.scored_span_s(plan) == (start, end) == (30.0, 120.0)
+
+
+def test_persistence_windows_round_to_frames_as_the_windows_do(tmp_path):
+    """--windows edges went through round(): 0.1 s (2.5 frames) became 2 frames, 0.08 s,
+    where the prompt and continuation (frames_from_s, half up) make it 3, 0.12 s."""
+    import continuation
+
+    rng = np.random.default_rng(0)
+    prompts = [continuation.Prompt(f"fisher-like/d{i}", "fisher-like",
+                                   rng.integers(0, 3, (2, 25)), rng.integers(0, 3, (2, 50)))
+               for i in range(3)]
+    plan = continuation.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path,
+                             windows_s=(0.0, 0.1, 1.0))
+    table = continuation.persistence_table(plan, prompts, {}, {0})
+    assert list(dict.fromkeys(table["window"])) == ["0-0.12 s", "0.12-1 s"]
