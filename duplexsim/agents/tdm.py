@@ -115,6 +115,7 @@ class TdmAgent:
         self.lm = lm if lm is not None else LMRows(files.model, files.vocab.n_units,
                                                    files.context_tokens, backend=backend)
         self.row = self.lm.add_row()
+        self.closed = False
         self.decoder = SliceDecoder(self.lm, self.fmt)
         self.context_limit = min(files.context_tokens, self.lm.max_tokens)
         # the slice pair it answers, [S0] and its own piece to come (min_tdm_context)
@@ -126,8 +127,23 @@ class TdmAgent:
         self.rng = CounterRNG(seed)
         self.reset(seed)
 
+    def close(self) -> None:
+        """Give the row back to ``lm`` (as ``DuplexGenerator.close``: the agent is unusable
+        afterwards; closing it again does nothing, the row may be another agent's by then)."""
+        if not self.closed:
+            self.closed = True
+            self.lm.release_row(self.row)
+
+    def _check_open(self, call: str) -> None:
+        """After :meth:`close` the row may be another agent's: using it would change that
+        conversation's context."""
+        if self.closed:
+            raise ValueError(f"{self.name}: {call}: this agent is closed (its row {self.row} was "
+                             "given back; allowed: an agent not closed, or a new one)")
+
     # ------------------------------------------------------------------ protocol
     def reset(self, seed: int) -> None:
+        self._check_open("reset")
         self.lm.reset(self.row)
         self.rng.reset(seed)
         self.partner: dict[int, np.ndarray] = {}
@@ -136,7 +152,7 @@ class TdmAgent:
         self.base = 0  # first slice in the context
         self.slice = -1  # the slice whose own piece is open
         self.piece: list[int] = []  # its units so far
-        self.closed = False  # <idle> or <eos> sampled (or S units): the rest is silence
+        self.piece_ended = False  # <idle> or <eos> sampled (or S units): the rest is silence
         self.max_received = -1
         self.received: set[int] = set()  # every partner chunk ever received
         self.decisions: list[dict[str, int]] = []
@@ -144,6 +160,7 @@ class TdmAgent:
 
     def observe_partner(self, chunk: int, units: np.ndarray) -> None:
         where = f"observe_partner(chunk={chunk!r})"
+        self._check_open(where)
         chunk = chunk_index(chunk, "partner chunk", self.name, where)
         self.partner[chunk] = self._frames(units, where)
         self.received.add(chunk)
@@ -155,6 +172,7 @@ class TdmAgent:
     def produce_steps(self, chunk: int) -> Program[ChunkReport]:
         """:meth:`produce` as an engine program (yields token requests)."""
         t0 = time.perf_counter()
+        self._check_open(f"produce({chunk!r})")
         chunk = chunk_index(chunk, "chunk", self.name, f"produce({chunk!r})")
         forwarded0 = self.lm.n_forwarded[self.row]
         F = self.frames_per_chunk
@@ -171,12 +189,12 @@ class TdmAgent:
             self._open(m)
         need = min((pos + 1) * F, self.fmt.slice_frames)
         generated = 0
-        if not self.closed and len(self.piece) < need:
+        if not self.piece_ended and len(self.piece) < need:
             units, end = yield from self.decoder.sample_units(
                 self.row, need - len(self.piece), bool(self.piece), self.sampling, self.rng)
             self.piece += units
             generated = len(units) + (end is not None)
-            self.closed = end is not None or len(self.piece) >= self.fmt.slice_frames
+            self.piece_ended = end is not None or len(self.piece) >= self.fmt.slice_frames
             if end == self.fmt.idle:
                 self.decisions[-1]["idle"] = 1
         frames = np.full(F, self.silence_unit, dtype=np.int64)
@@ -191,6 +209,7 @@ class TdmAgent:
 
     def played(self, chunk: int, units: np.ndarray) -> None:
         where = f"played(chunk={chunk!r})"
+        self._check_open(where)
         chunk = chunk_index(chunk, "own chunk", self.name, where)
         self.played_own[chunk] = self._frames(units, where)
 
@@ -210,7 +229,7 @@ class TdmAgent:
         missing = sum(1 for c in range((m - 1) * K, m * K) if c >= 0 and c not in self.partner)
         self.decisions.append({"slice": m, "chunk": m * K + self.lead,
                                "partner_missing": missing, "idle": 0})
-        self.slice, self.piece, self.closed = m, [], False
+        self.slice, self.piece, self.piece_ended = m, [], False
 
     def _slice_tokens(self, k: int) -> list[int]:
         """``[S0] own piece k [S1] partner piece k`` from what was played and received."""

@@ -260,3 +260,30 @@ def test_a_chunk_index_that_is_no_whole_number_from_0_is_one_line(agent_dir, cal
         call(agent, units)
     assert not agent.received and not agent.played_own and not agent.planned
     assert agent.produce(3).lookahead == 3
+
+
+def test_agents_rebuilt_on_one_lm_give_their_rows_back(agent_dir):
+    """TDM sides of one agent directory share one LMRows (sim.build); an agent closed gives
+    its row back, so rebuilding agents on a long-lived LMRows does not grow it, and the
+    closed agent refuses to touch the row it gave back (as DuplexGenerator.close)."""
+    from duplexsim.models.agentdir import load_agent_files
+    from duplexsim.models.rows import LMRows
+
+    files = load_agent_files(agent_dir, kind="tdm")
+    lm = LMRows(files.model, files.vocab.n_units, files.context_tokens)
+    kept = TdmAgent(files, 160, slice_ms=640, lm=lm, seed=0)
+    for seed in range(5):
+        agent = TdmAgent(files, 160, slice_ms=640, lm=lm, seed=seed)
+        converse(agent, 6)
+        agent.close()
+        agent.close()  # again: does not free the row a later agent took
+    assert len(lm.tokens) == 2 and agent.row != kept.row
+    other = TdmAgent(files, 160, slice_ms=640, lm=lm, seed=9)
+    other.produce(0), other.produce(1)
+    held = list(lm.tokens[other.row])
+    units = np.ones(agent.frames_per_chunk, dtype=np.int64)
+    for call in (lambda: agent.reset(0), lambda: agent.produce(7),
+                 lambda: agent.observe_partner(0, units), lambda: agent.played(0, units)):
+        with pytest.raises(ValueError, match=rf"^{agent.name}: .*this agent is closed"):
+            call()
+    assert lm.tokens[other.row] == held and other.row == agent.row
