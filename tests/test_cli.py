@@ -562,6 +562,10 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["a_file", "run_dir", "is a file, not a sweep folder", "duplexsim sweep"]),
     ("report: corrupt results", ["report", "run"], ["run/results.parquet", "not a readable"]),
     ("report: bad corpus", ["report", "run", "--corpus", "c_list"], ["run/results.parquet"]),
+    ("report: empty path (the current folder to Python)", ["report", ""],
+     ["duplexsim report", "run_dir", "'' is an empty path"]),
+    ("report: empty --corpus", ["report", "run", "--corpus", ""],
+     ["duplexsim report", "--corpus", "'' is an empty path"]),
 ]
 CASES[CASES.index(next(c for c in CASES if c[0] == "agent.json: a JSON list (simulate)"))] = (
     "agent.json: a JSON list (simulate)", ["simulate", "alist.toml", "--out", "new_sim"],

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from duplexsim.atomic import atomic_path, output_dir, write_png, write_text
+from duplexsim.cli import path_arg
 from duplexsim.config.loader import read_json
 from duplexsim.digests import stale_tables
 from duplexsim.errors import InputError, MissingInputError
@@ -290,10 +291,10 @@ def _write_report(out: Path, name: str, table: pd.DataFrame, params: list[str],
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", type=Path, help="a sweep output folder (results.parquet)")
+    parser.add_argument("run_dir", type=path_arg, help="a sweep output folder (results.parquet)")
     parser.add_argument("--x", default=None, help="swept column for the x axis "
                         "(default: the first swept key with delay_ms)")
-    parser.add_argument("--corpus", type=Path, default=None,
+    parser.add_argument("--corpus", type=path_arg, default=None,
                         help="corpus folder whose test-split FTOs are the histogram reference")
 
 
