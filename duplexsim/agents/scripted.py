@@ -15,7 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from duplexsim.agents.base import ChunkReport, chunk_index, missing_before, whole
+from duplexsim.agents.base import (
+    Agent,
+    ChunkReport,
+    chunk_index,
+    missing_before,
+    n_units_of,
+    silence_units_of,
+    whole,
+)
 from duplexsim.errors import DuplexsimError, with_note
 from duplexsim.tokens import FRAME_MS
 
@@ -90,18 +98,24 @@ class ScriptedAgent:
         self.reset(0)
 
     @classmethod
-    def from_side(cls, side: Any, scenario: Any, key: str) -> ScriptedAgent:
+    def from_side(cls, side: Any, scenario: Any, key: str,
+                  partner: Agent | None = None) -> ScriptedAgent:
         """Build from a scenario ``SideConfig`` (kind = "scripted") for side ``key``.
 
-        Speaks its partner's unit vocabulary: a trained agent's (``n_units``,
-        ``silence_unit`` and ``silence_units`` from its ``agent.json``), a replayed corpus's
-        (its manifest and unit tokenizer), else the default 501 units, silence 0.
+        Speaks its partner's unit vocabulary: the ``partner`` agent object's when it is given
+        and says one (:func:`~duplexsim.agents.base.n_units_of`: it is who hears this side),
+        else the scenario's partner side's: a trained agent's (``n_units``, ``silence_unit``
+        and ``silence_units`` from its ``agent.json``), a replayed corpus's (its manifest and
+        unit tokenizer), else the default 501 units, silence 0.
         """
         other_key = "b" if key == "a" else "a"
         other = getattr(scenario, other_key)
         vocab: dict[str, Any] = {"n_units": 501, "silence_unit": 0}
         try:
-            if other.kind in ("syncllm", "tdm"):
+            if partner is not None and (n_units := n_units_of(partner)) is not None:
+                vocab = {"n_units": n_units, "silence_unit": int(partner.silence_unit),
+                         "silence_units": silence_units_of(partner)}
+            elif other.kind in ("syncllm", "tdm"):
                 from duplexsim.models.agentdir import read_agent_json, silence_units_in
 
                 info = read_agent_json(other.agent)

@@ -34,10 +34,13 @@ def _replay(side: SideConfig, scenario: Scenario, key: str) -> Agent:
     return ReplayAgent.from_side(side, scenario, key)
 
 
-def _scripted(side: SideConfig, scenario: Scenario, key: str) -> Agent:
+def _scripted(side: SideConfig, scenario: Scenario, key: str,
+              partner: Agent | None = None) -> Agent:
+    """Side ``key``'s scripted agent, speaking ``partner``'s inventory when that agent object
+    is given and says one, else the scenario's partner side's."""
     from duplexsim.agents.scripted import ScriptedAgent
 
-    return ScriptedAgent.from_side(side, scenario, key)
+    return ScriptedAgent.from_side(side, scenario, key, partner)
 
 
 def syncllm_options(side: SideConfig) -> tuple[Any, str]:
@@ -224,6 +227,8 @@ def build_agents(scenario: Scenario, given: Mapping[str, Agent] | None = None) -
             agent = given[key]
         elif key in built:
             agent = built[key]
+        elif side.kind == "scripted":  # it speaks what its partner hears
+            agent = _scripted(side, scenario, key, given.get("b" if key == "a" else "a"))
         else:
             agent = AGENT_BUILDERS[side.kind](side, scenario, key)
         if agent.frames_per_chunk != scenario.frames_per_chunk:  # (int() took 5.5 as 5)
@@ -232,11 +237,7 @@ def build_agents(scenario: Scenario, given: Mapping[str, Agent] | None = None) -
                 f"{agent.frames_per_chunk} frames per chunk",
                 f"{scenario.frames_per_chunk} = chunk_ms {scenario.chunk_ms} / 40")
         agents[key] = agent
-    # a scripted side takes its partner's inventory from the scenario: facing an agent
-    # object given here, it cannot know it (its partner may ignore what it hears)
-    if not (given and any(getattr(scenario, key).kind == "scripted" and key not in given
-                          for key in SIDES)):
-        _check_one_vocabulary(agents)
+    _check_one_vocabulary(agents)
     return agents
 
 

@@ -604,6 +604,29 @@ def test_a_bad_chunk_report_is_named_at_the_decision(report, model: str,  # noqa
     assert str(info.value) == f"side b (odd): {fragment}"
 
 
+def test_a_scripted_side_speaks_the_inventory_of_the_agent_object_it_faces() -> None:
+    """A scripted side facing an agent object given in Python (the scenario's own side
+    names no inventory) took the default 501 units, silence 0: a 20-unit agent heard ids
+    up to 500 and the one-vocabulary check was skipped. It now speaks the given agent's
+    n_units, silence unit and silence units."""
+    from duplexsim.agents.base import silence_units_of
+    from duplexsim.sim.build import build_agents
+
+    class Small(Reporting):
+        silence_unit = 3
+        silence_units = frozenset({3, 4})
+
+    scenario = scripted(200, 6.0, delay_ms=0.0)
+    mine = Small(lambda c: ChunkReport(chunk=c, units=np.full(5, 3)))
+    for side, other in (("a", "b"), ("b", "a")):
+        agents = build_agents(scenario, {side: mine})
+        assert (agents[other].n_units, agents[other].silence_unit,  # type: ignore[attr-defined]
+                silence_units_of(agents[other])) == (20, 3, frozenset({3, 4}))
+    played = run(scenario, agents={"b": mine}).units[0]  # a: a random talker
+    assert played.max() < 20 and 4 not in played and (played == 3).any()
+    assert len(set(played.tolist()) - {3}) > 5  # it speaks
+
+
 def test_one_agent_object_on_both_sides_is_refused(tiny_agent_dir) -> None:  # noqa: ANN001
     """An agent holds one conversation (``reset`` starts it): given for both sides, it was
     reset twice and fed both streams; a SyncLLM agent then failed deep in torch
