@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from duplexsim.atomic import check_output_dir, output_dir, write_json
+from duplexsim.audio.framing import FRAME_RATE_HZ
 from duplexsim.cli import number, path_arg
 from duplexsim.errors import MAX_DURATION_S, InputError
 from duplexsim.timebase import frames_from_s, ms_from_s
+from duplexsim.tokens import FRAME_MS
 
 if TYPE_CHECKING:
     from duplexsim.units import UnitTokenizer
@@ -36,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=30.0, help="prompt length (seconds of the dialogue)")
     parser.add_argument("--seconds", type=number(0, MAX_DURATION_S, low_open=True),
                         default=90.0, help="seconds to generate")
-    parser.add_argument("--chunk-ms", type=number(40, 60_000, integer=True), default=None,
+    parser.add_argument("--chunk-ms", type=number(FRAME_MS, 60_000, integer=True), default=None,
                         help="chunk size (default: the agent's first)")
     parser.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0)
     parser.add_argument("--temperature", type=number(0, 100), default=1.0)
@@ -66,12 +68,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(COMMAND, "--chunk-ms", f"agent {args.agent} was not trained for "
                          f"{chunk_ms} ms chunks", ", ".join(map(str, info["chunk_ms"])))
     units = corpus.units(dialogue_id)
-    frames_per_chunk = chunk_ms // 40
+    frames_per_chunk = chunk_ms // FRAME_MS
     # whole chunks of the prompt (rounded to a frame first: 4.64 s is 116 frames, not 115.99)
-    prompt_frames = frames_from_s(args.prompt_s, 40) // frames_per_chunk * frames_per_chunk
+    prompt_frames = frames_from_s(args.prompt_s, FRAME_MS) // frames_per_chunk * frames_per_chunk
     if not 0 < prompt_frames <= units.shape[1]:
         raise InputError(COMMAND, "--prompt-s", f"{args.prompt_s:g} s is not a prompt from "
-                         f"dialogue {dialogue_id!r} ({units.shape[1] / 25:g} s)",
+                         f"dialogue {dialogue_id!r} ({units.shape[1] / FRAME_RATE_HZ:g} s)",
                          f"at least one chunk ({chunk_ms} ms), at most the dialogue")
     if ms_from_s(args.seconds) < chunk_ms:
         raise InputError(COMMAND, "--seconds", f"{args.seconds:g} s is shorter than one chunk",
@@ -95,12 +97,12 @@ def run(args: argparse.Namespace) -> int:
             "prompt_s": args.prompt_s, "seconds": args.seconds, "chunk_ms": chunk_ms,
             "seed": args.seed, "temperature": args.temperature, "prompt_frames": prompt_frames,
             "frames": int(out_units.shape[1]),
-            "generated_s": (int(out_units.shape[1]) - prompt_frames) / 25,
+            "generated_s": (int(out_units.shape[1]) - prompt_frames) / FRAME_RATE_HZ,
             "audio": tok is not None,
         })
-    generated = (out_units.shape[1] - prompt_frames) / 25
-    print(f"{args.out}: {out_units.shape[1] / 25:.2f} s of units ({generated:.2f} s generated "
-          f"in whole {chunk_ms} ms chunks; {args.seconds:g} s asked)")
+    generated = (out_units.shape[1] - prompt_frames) / FRAME_RATE_HZ
+    print(f"{args.out}: {out_units.shape[1] / FRAME_RATE_HZ:.2f} s of units ({generated:.2f} s "
+          f"generated in whole {chunk_ms} ms chunks; {args.seconds:g} s asked)")
     return 0
 
 
