@@ -109,10 +109,12 @@ class Draw:
     def info(self, chunk_ms: int) -> dict[str, Any]:
         """Plain description of the episode's partner (``env.unwrapped.partner_info``).
         ``speech_dialogue`` is the id of the dialogue the learner's speech is cut from (the
-        shipped one's too, whose ``SpeechRef`` names it ""), as for a fixed partner."""
+        shipped one's too, whose ``SpeechRef`` names it ""), as for a fixed partner; a
+        replay's ``dialogue`` is that dialogue too (the one it plays)."""
         side = self.member.side
+        dialogue = self.source.dialogue_id if side.kind == "replay" else side.dialogue
         return {"label": self.member.label, "kind": side.kind, "spec": self.member.spec,
-                "agent": side.agent, "corpus": side.corpus, "dialogue": side.dialogue,
+                "agent": side.agent, "corpus": side.corpus, "dialogue": dialogue,
                 "channel": side.channel, "start_s": self.start_chunks * chunk_ms / 1000,
                 "speech_corpus": self.speech.corpus, "speech_dialogue": self.source.dialogue_id,
                 "speech_channel": self.speech.channel, **given_agent_info(self.member.agent)}

@@ -349,8 +349,11 @@ class TurnTakingEnv(gym.Env):
         partner = self.world.partner
         if partner is None:  # (a partner not drawn from a pool is built with the env)
             raise RuntimeError("TurnTakingEnv: no partner agent")
+        # a replay plays the dialogue the learner's speech is cut from (its id: side.dialogue
+        # may be "", the first test dialogue or the shipped one)
+        dialogue = self.learner.source.dialogue_id if side.kind == "replay" else side.dialogue
         return {"label": partner.name, "kind": side.kind, "spec": None,
-                "agent": side.agent, "corpus": side.corpus, "dialogue": side.dialogue,
+                "agent": side.agent, "corpus": side.corpus, "dialogue": dialogue,
                 "channel": side.channel, "start_s": 0.0, "speech_corpus": side.corpus,
                 "speech_dialogue": self.learner.source.dialogue_id,
                 "speech_channel": speech_channel, **given_agent_info(self._given)}

@@ -345,7 +345,8 @@ def test_a_given_agent_is_described_by_its_own_kind() -> None:
 
 def test_the_shipped_dialogue_is_named_by_its_id_in_a_pool_as_for_a_fixed_partner() -> None:
     """partner_info["speech_dialogue"]: the shipped dialogue's id whether the partner is
-    fixed or drawn from a pool (a pool's said "", a fixed partner's the id)."""
+    fixed or drawn from a pool (a pool's said "", a fixed partner's the id); a replay's
+    "dialogue", the one it plays, is that id too (it said "", the scenario key unset)."""
     from duplexsim.corpora.default import default_dialogue_id
 
     shipped = default_dialogue_id()
@@ -357,6 +358,7 @@ def test_the_shipped_dialogue_is_named_by_its_id_in_a_pool_as_for_a_fixed_partne
             env.reset(seed=seed)
             p = env.unwrapped.partner_info
             assert (p["speech_corpus"], p["speech_dialogue"]) == ("", shipped), (partner, p)
+            assert p["dialogue"] == (shipped if p["kind"] == "replay" else ""), (partner, p)
 
 
 def test_a_pool_of_two_unit_tokenizers_is_refused(tmp_path: Path) -> None:
