@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--hours", type=number(0, MAX_CORPUS_HOURS, low_open=True), default=1.0,
                    help="audio hours to build (default 1)")
     b.add_argument("--conversation-s", type=number(5, MAX_DURATION_S), default=None,
-                   help="conversation length in seconds (preset: 600 fisher, 1800 candor)")
+                   help="conversation length in seconds, whole 40 ms frames (preset: 600 "
+                        "fisher, 1800 candor)")
     b.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0)
     b.add_argument("--out", type=path_arg, required=True, help="corpus directory")
     b.add_argument("--rebuild", action="store_true",

@@ -16,6 +16,7 @@ from typing import Any
 
 from duplexsim.config.loader import FieldError, plain_fields, raise_errors
 from duplexsim.errors import MAX_DURATION_S, finite_in
+from duplexsim.tokens import FRAME_MS
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,14 @@ class SynthConfig:
 
         need(finite_in(self.conversation_s, 5, MAX_DURATION_S), "conversation_s",
              f"{self.conversation_s} is out of range", f"5 .. {MAX_DURATION_S:g} s")
+        if finite_in(self.conversation_s, 5, MAX_DURATION_S):
+            # whole unit frames: 20.01 s gave units of 500 frames under a manifest whose
+            # duration_s said 500.25
+            frames = self.conversation_s * 1000 / FRAME_MS
+            nearest = int(frames + 0.5) * FRAME_MS / 1000
+            need(abs(frames - round(frames)) < 1e-6, "conversation_s",
+                 f"{self.conversation_s} s is not a whole number of {FRAME_MS} ms unit frames",
+                 f"a multiple of {FRAME_MS / 1000:g} s, e.g. {nearest:g}")
         # the types too where a TOML file's are checked by its reader but keywords are not:
         # yield_cue="no" switched the cue on, sample_rate_hz=8000.0 wrote 8000.0 to the manifest
         need(type(self.sample_rate_hz) is int

@@ -47,3 +47,21 @@ def test_a_pair_field_that_is_no_pair_of_whole_numbers_is_one_line(
     with pytest.raises(ConfigError, match=rf"^{key}: {re.escape(message)} "
                                           rf"\(allowed: {re.escape(allowed)}\)$"):
         load_config("fisher-like", **{key: value})
+
+
+@pytest.mark.parametrize(("seconds", "nearest"), [(20.01, "20"), (8.02, "8.04"), (5.001, "5")])
+def test_a_conversation_of_no_whole_number_of_unit_frames_is_refused(
+        seconds: float, nearest: str, tmp_path) -> None:
+    """conversation_s = 20.01 built units of 500 frames under a manifest whose duration_s
+    said 500.25 of them. Now a keyword and a config file's key are each refused in one line
+    naming the key and the nearest allowed length; a length of whole 40 ms frames passes."""
+    line = (rf"conversation_s: {seconds} s is not a whole number of 40 ms unit frames "
+            rf"\(allowed: a multiple of 0.04 s, e.g. {re.escape(nearest)}\)$")
+    with pytest.raises(ConfigError, match="^" + line):
+        load_config("fisher-like", conversation_s=seconds)
+    path = tmp_path / "c.toml"
+    path.write_text(f"conversation_s = {seconds}\n")
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(path))}: " + line):
+        load_config("fisher-like", path)
+    for whole in (8.04, 20.0, 45.0, 1800.0):  # 8.04 * 25 is 200.99999999999997 in floats
+        assert load_config("fisher-like", conversation_s=whole).conversation_s == whole
