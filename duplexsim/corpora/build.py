@@ -16,7 +16,9 @@ the tokenizer stays the one the first build trained, so an extended corpus is no
 direct build of its size (its split and tokenizer differ; build the size a study uses).
 A first build cut short (no manifest yet) and run again for other hours is the direct
 build of those: a tokenizer it trained for another plan (``build.json``'s
-``tokenizer_ids``) is retrained, and the units re-encoded.
+``tokenizer_ids``) is retrained, and the units re-encoded. A run that trains a tokenizer
+(also one whose ``tokenizer/`` a user deleted) first deletes ``units/``: every unit is
+encoded with the tokenizer the corpus holds.
 The manifest records each conversation's drawn style (``synth.conversation_style``: the
 tempo and both channels' turn-taking parameters and voices), redrawn from the seed.
 """
@@ -155,11 +157,14 @@ def ensure_tokenizer(out: Path, entries: list[dict], tokenizer_dir: str | Path |
                      n_units: int, train_hours: float, conv_s: float, seed: int,
                      workers: int = 1) -> Path:
     """Train on this corpus (train split, at most ``train_hours``) unless the dir exists
-    (features in ``workers`` processes)."""
+    (features in ``workers`` processes). Training first deletes ``out/units``: units
+    encoded with another tokenizer (one deleted, or retrained for another plan) sat beside
+    the new one, and a rerun encoded only the missing ones."""
     from duplexsim.units import TokenizerConfig, copy_tokenizer, train_tokenizer
 
     tok_dir = Path(tokenizer_dir) if tokenizer_dir else out / "tokenizer"
     if not (tok_dir / "config.json").is_file():
+        shutil.rmtree(out / "units", ignore_errors=True)  # before: a kill leaves none behind
         ids = tokenizer_ids(entries, train_hours, conv_s)
         print(f"training a mel-kmeans tokenizer ({n_units} units) on {len(ids)} conversations")
         config = TokenizerConfig(n_units=n_units, seed=seed % 2**32)  # scikit-learn's range
@@ -184,17 +189,17 @@ def _trained_on(out: Path, earlier: dict, entries: list[dict], published: bool,
     (``build.json``'s ``tokenizer_ids`` of the run before, ``earlier``); None if unknown.
 
     One trained by a first build cut short (no manifest: not ``published``) for another
-    plan (other hours or ``train_hours``) is deleted with the units encoded with it, so
-    the resumed build is the direct one: it kept a tokenizer trained on the smaller plan's
-    train split, other units than a fresh build's, and dialogues the new plan holds out."""
+    plan (other hours or ``train_hours``) is deleted (the units encoded with it go when it
+    is retrained), so the resumed build is the direct one: it kept a tokenizer trained on
+    the smaller plan's train split, other units than a fresh build's, and dialogues the new
+    plan holds out."""
     ids = earlier.get("tokenizer_ids")
     if not isinstance(ids, list) or not (out / "tokenizer" / "config.json").is_file():
         return None
     if published or ids == tokenizer_ids(entries, train_hours, conv_s):
         return ids
     print("retraining the tokenizer: the one here was trained for a build of other hours")
-    for part in ("units", "tokenizer"):  # units first: none left beside a new tokenizer
-        shutil.rmtree(out / part, ignore_errors=True)
+    shutil.rmtree(out / "tokenizer", ignore_errors=True)
     return None
 
 

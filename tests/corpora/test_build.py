@@ -168,24 +168,65 @@ def test_a_shrunk_then_extended_corpus_keeps_the_splits_it_had(built) -> None:
     assert "earlier_splits" not in json.loads((out / "manifest.json").read_text())
 
 
-def test_a_partial_build_resumed_at_other_hours_is_the_direct_build(built) -> None:
+@pytest.fixture(scope="module")
+def direct4(built):
+    """The direct build of four 20 s conversations (``built / "direct4"``)."""
+    _build(built / "direct4", built / "tts", hours=4 * 20 / 3600)
+    return built / "direct4"
+
+
+def _same_files(a, b, subs=("audio", "units", "tokenizer")) -> None:
+    for sub in subs:
+        assert sorted(f.name for f in (a / sub).iterdir()) == sorted(
+            f.name for f in (b / sub).iterdir()), sub
+        for f in sorted((a / sub).iterdir()):
+            assert f.read_bytes() == (b / sub / f.name).read_bytes(), f
+
+
+def test_a_partial_build_resumed_at_other_hours_is_the_direct_build(built, direct4) -> None:
     """A first build cut short after its tokenizer was trained (no manifest yet) and run
     again for more hours kept that tokenizer, trained on the smaller plan's train split:
     with seed 3 on dialogue 0 alone where the direct 4-dialogue build trains on 0, 1 and 3
     (other units, other bytes), and with seed 5 on dialogue 0, which the 4-dialogue plan
     holds out as test. Now the tokenizer is retrained for the plan being built."""
-    resumed, direct = built / "partial", built / "direct4"
+    resumed, direct = built / "partial", direct4
     shutil.copytree(built / "fl", resumed)
     (resumed / "manifest.json").unlink()  # cut short while encoding units
     _build(resumed, built / "tts", hours=4 * 20 / 3600)
-    _build(direct, built / "tts", hours=4 * 20 / 3600)
-    for sub in ("audio", "units", "tokenizer"):
-        for f in sorted((direct / sub).iterdir()):
-            assert f.read_bytes() == (resumed / sub / f.name).read_bytes(), f
+    _same_files(direct, resumed)
     assert json.loads((resumed / "manifest.json").read_text()) == {
         **json.loads((direct / "manifest.json").read_text()), "name": "partial"}
     assert json.loads((resumed / "build.json").read_text()) == json.loads(
         (direct / "build.json").read_text())
+
+
+def test_a_corpus_whose_tokenizer_was_deleted_is_encoded_anew(direct4, tmp_path) -> None:
+    """A user deleted a finished corpus's tokenizer/ and reran the build (here shrunk to
+    two conversations, which trains the new one on other dialogues): the units already there
+    stayed, encoded with the deleted tokenizer, beside the new one. Now every unit file is
+    the audio encoded with the corpus's tokenizer, and build.json and the manifest
+    describe that tokenizer."""
+    from duplexsim.audio.io import read_audio
+    from duplexsim.corpora.build import write_units
+    from duplexsim.units import load_tokenizer, tokenizer_digest
+
+    out = tmp_path / "corpus"
+    shutil.copytree(direct4, out)
+    old_units = (out / "units" / "fisherlike_00000.npy").read_bytes()
+    shutil.rmtree(out / "tokenizer")
+    _build(out, tmp_path / "tts", hours=2 * 20 / 3600)
+    tok = load_tokenizer(out / "tokenizer")
+    names = ["fisherlike_00000.npy", "fisherlike_00001.npy"]
+    for name in names:
+        wave, sr = read_audio(out / "audio" / name.replace(".npy", ".flac"), channels=2)
+        write_units(tok, wave, sr, tmp_path / name)
+        assert (tmp_path / name).read_bytes() == (out / "units" / name).read_bytes(), name
+    assert (out / "units" / names[0]).read_bytes() != old_units  # other units than before
+    assert sorted(f.name for f in (out / "units").iterdir()) == names  # no old ones either
+    record = json.loads((out / "build.json").read_text())
+    assert record["tokenizer_sha256"] == tokenizer_digest(out / "tokenizer")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["silence_units"] == sorted(tok.silence_units)
 
 
 @pytest.fixture(scope="module")
