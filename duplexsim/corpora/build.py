@@ -16,9 +16,10 @@ the tokenizer stays the one the first build trained, so an extended corpus is no
 direct build of its size (its split and tokenizer differ; build the size a study uses).
 A first build cut short (no manifest yet) and run again for other hours is the direct
 build of those: a tokenizer it trained for another plan (``build.json``'s
-``tokenizer_ids``) is retrained, and the units re-encoded. A run that trains a tokenizer
-(also one whose ``tokenizer/`` a user deleted) first deletes ``units/``: every unit is
-encoded with the tokenizer the corpus holds.
+``tokenizer_ids``) is retrained, and the units re-encoded; one it trained into a
+``--tokenizer`` folder (outside the corpus, perhaps shared) is refused instead. A run that
+trains a tokenizer (also one whose ``tokenizer/`` a user deleted) first deletes ``units/``:
+every unit is encoded with the tokenizer the corpus holds.
 The manifest records each conversation's drawn style (``synth.conversation_style``: the
 tempo and both channels' turn-taking parameters and voices), redrawn from the seed.
 """
@@ -183,23 +184,34 @@ def tokenizer_ids(entries: list[dict], train_hours: float, conv_s: float) -> lis
     return ids[: max(1, int(train_hours * 3600 // conv_s))]
 
 
-def _trained_on(out: Path, earlier: dict, entries: list[dict], published: bool,
-                train_hours: float, conv_s: float) -> list[str] | None:
-    """The ids the tokenizer in ``out/tokenizer`` that this build trained was trained on
-    (``build.json``'s ``tokenizer_ids`` of the run before, ``earlier``); None if unknown.
+def _trained_on(out: Path, tokenizer_dir: str | Path | None, earlier: dict,
+                entries: list[dict], published: bool, train_hours: float,
+                conv_s: float) -> list[str] | None:
+    """The ids the tokenizer that this build trained (into ``out/tokenizer``, or into
+    ``tokenizer_dir``) was trained on (``build.json``'s ``tokenizer_ids`` of the run before,
+    ``earlier``); None if unknown or none is there.
 
     One trained by a first build cut short (no manifest: not ``published``) for another
     plan (other hours or ``train_hours``) is deleted (the units encoded with it go when it
     is retrained), so the resumed build is the direct one: it kept a tokenizer trained on
     the smaller plan's train split, other units than a fresh build's, and dialogues the new
-    plan holds out."""
+    plan holds out. One in ``tokenizer_dir`` is refused (InputError) instead: that folder
+    is outside the corpus and may be shared, not the build's to delete."""
     ids = earlier.get("tokenizer_ids")
-    if not isinstance(ids, list) or not (out / "tokenizer" / "config.json").is_file():
+    tok_dir = Path(tokenizer_dir) if tokenizer_dir else out / "tokenizer"
+    if not isinstance(ids, list) or not (tok_dir / "config.json").is_file():
         return None
-    if published or ids == tokenizer_ids(entries, train_hours, conv_s):
+    wanted = tokenizer_ids(entries, train_hours, conv_s)
+    if published or ids == wanted:
         return ids
+    if tokenizer_dir:
+        raise InputError(str(tokenizer_dir), "--tokenizer", "holds the tokenizer this build "
+                         f"trained for a plan of other hours (on {len(ids)} of its "
+                         f"conversations, this plan on {len(wanted)}): stale for this one",
+                         "delete that folder to train it anew for this plan, or another "
+                         "--tokenizer folder")
     print("retraining the tokenizer: the one here was trained for a build of other hours")
-    shutil.rmtree(out / "tokenizer", ignore_errors=True)
+    shutil.rmtree(tok_dir, ignore_errors=True)
     return None
 
 
@@ -320,8 +332,8 @@ def build_corpus(out: str | Path, cfg: SynthConfig, *, hours: float, seed: int =
     earlier = read_json(out / "build.json", what="build.json") \
         if (out / "build.json").is_file() else {}
     entries = plan(cfg, hours, seed, previous)
-    trained_on = None if tokenizer_dir else _trained_on(
-        out, earlier, entries, previous is not None, train_hours, cfg.conversation_s)
+    trained_on = _trained_on(out, tokenizer_dir, earlier, entries, previous is not None,
+                             train_hours, cfg.conversation_s)
     if trained_on is not None:  # kept while the tokenizer is: a rerun cut short still knows
         record["tokenizer_ids"] = trained_on
     write_json(out / "build.json", record)
@@ -329,8 +341,9 @@ def build_corpus(out: str | Path, cfg: SynthConfig, *, hours: float, seed: int =
     cache = None if cache_dir is None else str(cache_dir)
     centres = population_centres(cfg)  # cached before the pool forks: workers inherit it
     _pool_map(_render, [(cfg, seed, e["index"], str(out), cache) for e in todo], workers, "speech")
-    if not tokenizer_dir and not (out / "tokenizer" / "config.json").is_file():  # trained now
+    if not (Path(tokenizer_dir or out / "tokenizer") / "config.json").is_file():  # trained now
         record["tokenizer_ids"] = tokenizer_ids(entries, train_hours, cfg.conversation_s)
+        write_json(out / "build.json", record)  # before: a kill after its save still knows
     tok_dir = ensure_tokenizer(out, entries, tokenizer_dir, n_units, train_hours,
                                cfg.conversation_s, seed, workers)
     # the tokenizer the units are encoded with (trained now, or given): a later run whose

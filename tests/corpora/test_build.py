@@ -4,6 +4,7 @@ the real readers, stats, CLI, the shipped default dialogue."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -198,6 +199,37 @@ def test_a_partial_build_resumed_at_other_hours_is_the_direct_build(built, direc
         **json.loads((direct / "manifest.json").read_text()), "name": "partial"}
     assert json.loads((resumed / "build.json").read_text()) == json.loads(
         (direct / "build.json").read_text())
+
+
+def test_a_partial_build_at_other_hours_refuses_the_tokenizer_it_trained_elsewhere(
+        built, direct4) -> None:
+    """--tokenizer NEW (a folder the build trains into): a first build cut short and rerun
+    for other hours kept the tokenizer there, trained for the smaller plan. That folder is
+    outside the corpus and may be shared: the rerun is refused in one line, nothing deleted;
+    once the user deletes it, the rerun is the direct build (tokenizer and units)."""
+    from duplexsim.errors import InputError
+
+    out, tok = built / "partial_tok", built / "new_units"
+    _build(out, built / "tts", tokenizer_dir=tok)
+    (out / "manifest.json").unlink()  # cut short while encoding units
+    before = {f.name: f.read_bytes() for f in tok.iterdir()}
+    record = (out / "build.json").read_bytes()
+    line = (rf"^{re.escape(str(tok))}: --tokenizer: holds the tokenizer this build trained "
+            r"for a plan of other hours \(on 1 of its conversations, this plan on 3\): stale "
+            r"for this one \(allowed: delete that folder")
+    with pytest.raises(InputError, match=line):
+        _build(out, built / "tts", hours=4 * 20 / 3600, tokenizer_dir=tok)
+    assert {f.name: f.read_bytes() for f in tok.iterdir()} == before
+    assert (out / "build.json").read_bytes() == record
+    _build(out, built / "tts", hours=2 * 20 / 3600, tokenizer_dir=tok)  # its own plan: resumes
+    shutil.rmtree(tok)
+    (out / "manifest.json").unlink()
+    _build(out, built / "tts", hours=4 * 20 / 3600, tokenizer_dir=tok)
+    _same_files(direct4, out)
+    for f in sorted((direct4 / "tokenizer").iterdir()):
+        assert f.read_bytes() == (tok / f.name).read_bytes()
+    assert json.loads((out / "build.json").read_text())["tokenizer_ids"] == json.loads(
+        (direct4 / "build.json").read_text())["tokenizer_ids"]
 
 
 def test_a_corpus_whose_tokenizer_was_deleted_is_encoded_anew(direct4, tmp_path) -> None:
