@@ -315,7 +315,7 @@ def anchor_data(card: Any, corpus_dir: Path, vocab: Any) -> Any:
 def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, plan: Plan,
           progress: bool) -> pd.DataFrame:
     from duplexsim.corpora import load_corpus
-    from duplexsim.models.agentdir import load_agent_files
+    from duplexsim.models.agentdir import load_agent_files, record_weights
     from duplexsim.models.model import save_model
 
     # trained in OUT/agent.partial, which replaces OUT/agent when the run ends: a run that
@@ -399,6 +399,7 @@ def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, pla
             pg_losses.append(float(pg.detach()))
         model.eval()
         save_model(model, out_agent / "model")
+        record_weights(out_agent)  # agent.json's weights_sha256: these weights, not base's
         if args.keep_snapshots:
             save_model(model, args.out / "snapshots" / f"iteration{it + 1}")
         row.update(pg_loss=float(np.mean(pg_losses)),

@@ -13,6 +13,7 @@ import torch
 from duplexsim import cli
 from duplexsim.demo import AGENTS, DemoPlan, train_agents
 from duplexsim.errors import InputError
+from duplexsim.models.agentdir import record_weights
 
 ROOT = Path(__file__).parents[1]
 
@@ -271,6 +272,7 @@ def test_demo_simulates_side_by_side_with_the_bytes_of_one_after_the_other(tmp_p
     # an agent changed in place (retrained): both conversations are simulated anew
     weights = plan.agent_dir("candor") / "model" / "model.safetensors"
     weights.write_bytes((plan.agent_dir("fisher") / "model" / "model.safetensors").read_bytes())
+    record_weights(plan.agent_dir("candor"))  # as training records them
     assert simulate(plan) == outs and (outs[0] / "metrics.json").stat().st_mtime_ns != before
     again = (outs[0] / "metrics.json").stat().st_mtime_ns
     assert simulate(plan) == outs and (outs[0] / "metrics.json").stat().st_mtime_ns == again

@@ -136,6 +136,19 @@ def weights_digests(root: str | Path) -> dict[str, str]:
             for p in sorted(Path(root).glob(WEIGHTS_FILES)) if p.is_file()}
 
 
+def record_weights(root: str | Path) -> None:
+    """Rewrite ``root/agent.json``'s ``weights_sha256`` for the weights now in ``root``:
+    whatever writes new weights into an agent directory outside training (a fine-tuning
+    run such as ``experiments/selfplay_rl.py``) calls it, else loading the agent refuses its
+    own weights as modified. An ``agent.json`` that records none is left as it is."""
+    from duplexsim.atomic import write_json
+
+    file = Path(root) / "agent.json"
+    info = read_json(file, what="agent.json")
+    if "weights_sha256" in info:
+        write_json(file, {**info, "weights_sha256": weights_digests(root)})
+
+
 def check_weights(root: Path, info: dict[str, Any]) -> None:
     """Each weights file ``agent.json`` records a sha256 of (``weights_sha256``; agents
     trained before it record none: unchecked) still has it: safetensors keeps no checksum,

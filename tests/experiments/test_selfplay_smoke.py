@@ -176,8 +176,8 @@ def test_compare_reads_only_whole_summaries(tmp_path: Path) -> None:
 
     cases = {
         "nocol": (lambda t: t.drop(columns="ci_hi"), "no column ci_hi"),
-        "word": (set_cell(2, "value", "abc"), "row 4: value: 'abc'"),
-        "inf": (set_cell(1, "ci_lo", float("-inf")), "row 3: ci_lo"),
+        "word": (set_cell(2, "value", "abc"), "line 4: value: 'abc'"),
+        "inf": (set_cell(1, "ci_lo", float("-inf")), "line 3: ci_lo"),
         "swapped": (set_cell(0, "ci_lo", 0.9), r"row 2: CI \[0.9, 0.6\] has its low end"),
         "twice": (lambda t: pd.concat([t, t.iloc[[3]]]), "row 10: source 'fisher', stat "
                   "'fto_median_ms' a second time"),

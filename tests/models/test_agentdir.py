@@ -109,3 +109,10 @@ def test_a_weights_file_changed_since_training_is_refused(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"corrupted or modified since training") as caught:
         load_agent_files(agent)
     assert str(caught.value).startswith(f"{weights}: ") and "\n" not in str(caught.value)
+    # weights written on purpose (a fine-tuning run) are recorded anew, and then load
+    from duplexsim.models.agentdir import record_weights
+
+    record_weights(agent)
+    load_agent_files(agent)
+    record_weights(older)  # one that records none keeps recording none
+    assert "weights_sha256" not in json.loads((older / "agent.json").read_text())
