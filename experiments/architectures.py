@@ -64,7 +64,10 @@ import numpy as np
 import pandas as pd
 from cached import conversation_path  # the conversation cache, keyed by its inputs
 from provenance import provenance  # the report line (command and commit)
-from resample import cluster_weights  # the two-level bootstrap: clusters, then blocks
+from resample import (  # the two-level bootstrap: clusters, then blocks; each point's stream
+    cluster_weights,
+    point_rng,
+)
 from tqdm import tqdm
 
 from duplexsim.atomic import atomic_path, write_png, write_text
@@ -295,7 +298,6 @@ def score(plan: Plan, units: dict[str, np.ndarray], silence: set[int],
     blocks by key, each labelled (cluster, seed, block index) (:data:`Label`; corpus
     blocks: (dialogue, dialogue index, block index)). ``dialogues``: each corpus's test
     dialogue ids, the replays' (:func:`replayed`); ``corpus_vads[c]``: their VAD."""
-    rng = np.random.default_rng(np.random.SeedSequence(0))
     labelled: dict[tuple, dict[Label, dict[str, Any]]] = {}
     for cell in grid(plan):
         name = scenario(plan, cell["corpus"], cell["arch"], cell["partner"], cell["delay_ms"],
@@ -314,7 +316,10 @@ def score(plan: Plan, units: dict[str, np.ndarray], silence: set[int],
     for key, labelled_parts in labelled.items():
         parts = list(labelled_parts.values())
         point = statistics(parts)
-        draws[key] = bootstrap(labelled_parts, plan.n_boot, rng)
+        # each key's own stream: one for all moved every interval when --delays or
+        # --seeds added a grid point
+        draws[key] = bootstrap(labelled_parts, plan.n_boot,
+                               point_rng(0, ["corpus", "arch", "partner", "delay_ms"], key))
         n_clusters = clusters(labelled_parts)
         lo, hi = percentile_intervals(draws[key], n_clusters)
         row = dict(zip(("corpus", "arch", "partner", "delay_ms"), key, strict=True))
@@ -336,7 +341,6 @@ def differences(plan: Plan, labelled: dict, summary: pd.DataFrame) -> pd.DataFra
     (:func:`paired_bootstrap`: the two architectures played the same seeds, against a
     replay the same dialogues); NaN where a side has fewer than
     ``intervals.MIN_BOOT_UNITS`` clusters, as in :func:`score`."""
-    rng = np.random.default_rng(np.random.SeedSequence(0).spawn(1)[0])  # not score's stream
     rows = []
     point = summary.set_index(["corpus", "arch", "partner", "delay_ms"])
     for corpus in CORPORA:
@@ -345,6 +349,8 @@ def differences(plan: Plan, labelled: dict, summary: pd.DataFrame) -> pd.DataFra
                 t, s = (corpus, "tdm", partner, delay), (corpus, "syncllm", partner, delay)
                 # resampled units: the clusters of the side with fewer (paired ones
                 # count once)
+                # its own stream (not score's, not another point's)
+                rng = point_rng(1, ["corpus", "partner", "delay_ms"], (corpus, partner, delay))
                 lo, hi = percentile_intervals(paired_bootstrap(labelled[t], labelled[s],
                                                                plan.n_boot, rng),
                                               min(clusters(labelled[t]), clusters(labelled[s])))

@@ -26,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from resample import point_rng  # each grid point's own bootstrap stream
 
 from duplexsim.atomic import write_text
 from duplexsim.cli import ArgumentParser, number, path_arg
-from duplexsim.digests import key_of, results_mark
+from duplexsim.digests import results_mark
 from duplexsim.metrics.intervals import MIN_BOOT_UNITS, percentile_interval, t_interval
 from duplexsim.sweeps.config import MAX_BATCH, MAX_WORKERS
 
@@ -113,12 +114,12 @@ def effects(table: pd.DataFrame, keys: list[str], contrast: str, baseline: objec
     conversations, and their difference to the grid point with ``contrast == baseline``
     (other keys equal), paired by seed: estimate and CI both over the seeds the two share
     (``n_paired``; fewer than ``n_seeds`` when a cell of either failed). A point's
-    resamples come from its own stream (:func:`_point_rng`)."""
+    resamples come from its own stream (:func:`point_rng`)."""
     points = _points(table, keys)
     i = keys.index(contrast)
     rows = []
     for key, point in points.items():
-        rng = _point_rng(seed, keys, key)
+        rng = point_rng(seed, keys, key)
         base = points.get(key[:i] + (baseline,) + key[i + 1:])
         seeds = point.seeds if base is None else sorted(set(point.seeds) & set(base.seeds))
         mine = np.array([point.seeds.index(s) for s in seeds], dtype=np.int64)
@@ -168,7 +169,7 @@ def interactions(table: pd.DataFrame, keys: list[str], contrast: str, baseline: 
     ``factor == factor_baseline``. E.g. does a 240 ms delay cost a cross-corpus pairing
     more than a same-corpus one? Columns ``dd_<stat>`` with 95% CIs (the four points'
     conversations resampled together, by seed; each point's from its own stream,
-    :func:`_point_rng`)."""
+    :func:`point_rng`)."""
     points = _points(table, keys)
     i, j = keys.index(contrast), keys.index(factor)
 
@@ -191,7 +192,7 @@ def interactions(table: pd.DataFrame, keys: list[str], contrast: str, baseline: 
             return {m: a[m] - b[m] - c[m] + d[m] for m in a}
 
         est = did(np.arange(len(seeds)))
-        rng = _point_rng(seed, keys, key)
+        rng = point_rng(seed, keys, key)
         boot = [did(d) for d in rng.integers(0, len(seeds), size=(N_BOOT, len(seeds)))]
         row = {**dict(zip(keys, key, strict=True)), "n_seeds": len(seeds)}
         for name in est:
@@ -205,17 +206,6 @@ def interactions(table: pd.DataFrame, keys: list[str], contrast: str, baseline: 
                     [b[name] for b in boot], len(seeds))
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _point_rng(seed: int, keys: list[str], key: tuple) -> np.random.Generator:
-    """The bootstrap stream of grid point ``key`` (values of ``keys``): the study ``seed``
-    and the point's own digest (:func:`~duplexsim.digests.key_of`), as the corpus builder
-    keys each conversation's stream (``SeedSequence(seed, spawn_key=...)``). One stream
-    for all points moved every point's interval when a point was added or removed."""
-    point = {k: v.item() if isinstance(v, np.generic) else v
-             for k, v in zip(keys, key, strict=True)}
-    return np.random.default_rng(np.random.SeedSequence(
-        seed, spawn_key=(int(key_of(point), 16),)))
 
 
 def _t_bounds(values: np.ndarray) -> tuple[float, float, float]:

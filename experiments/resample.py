@@ -1,12 +1,15 @@
 """The two-level (cluster) bootstrap the experiment scripts share: which items each resample
-draws. Intervals from the draws are :mod:`duplexsim.metrics.intervals`' (it must not
-resample: the scripts know what their clusters are)."""
+draws, and each grid point's own stream to draw them from. Intervals from the draws are
+:mod:`duplexsim.metrics.intervals`' (it must not resample: the scripts know what their
+clusters are)."""
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 
 import numpy as np
+
+from duplexsim.digests import key_of
 
 
 def cluster_weights(clusters: Sequence[Hashable], n_boot: int,
@@ -31,3 +34,14 @@ def cluster_weights(clusters: Sequence[Hashable], n_boot: int,
         weights[:, members] = rng.multinomial(drawn[:, g] * len(members),
                                               np.full(len(members), 1 / len(members)))
     return weights
+
+
+def point_rng(seed: int, keys: Sequence[str], key: tuple) -> np.random.Generator:
+    """The bootstrap stream of one grid point ``key`` (values of ``keys``): the study
+    ``seed`` and the point's own digest (:func:`~duplexsim.digests.key_of`), as the corpus
+    builder keys each conversation's stream (``SeedSequence(seed, spawn_key=...)``). One
+    stream for all points moved every point's interval when a point was added or removed."""
+    point = {k: v.item() if isinstance(v, np.generic) else v
+             for k, v in zip(keys, key, strict=True)}
+    return np.random.default_rng(np.random.SeedSequence(
+        seed, spawn_key=(int(key_of(point), 16),)))

@@ -210,3 +210,37 @@ def test_the_interval_is_over_conversations_not_their_blocks(tmp_path: Path) -> 
     lo, hi = percentile_intervals(draws, len(one_each))
     i = arch.STATS.index("speech_share")
     assert row["speech_share_hi"] - row["speech_share_lo"] > 2 * (hi[i] - lo[i])
+
+
+def test_a_cells_interval_does_not_depend_on_the_other_cells(tmp_path: Path) -> None:
+    """Each grid point's resamples (summary and TDM - SyncLLM) come from its own stream:
+    with one stream for all, running delays 0 and 160 instead of 0 alone moved the 0 ms
+    cells' intervals (candor SyncLLM self-play speech share [0.162, 0.282] became
+    [0.152, 0.287])."""
+    arch = _architectures()
+
+    def scored(delays: tuple[int, ...]):  # noqa: ANN202
+        plan = arch.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path, delays=delays,
+                         seeds=5, duration_s=60.0, block_s=15.0, n_boot=100)
+        frames = int(plan.block_s * 1000 / arch.FRAME_MS)
+        units = {}
+        for cell in arch.grid(plan):
+            name = arch.scenario(plan, cell["corpus"], cell["arch"], cell["partner"],
+                                 cell["delay_ms"], cell["seed"], "").name
+            # a conversation's speech depends on its cell and seed only
+            rng = np.random.default_rng([cell["seed"], cell["delay_ms"], len(cell["corpus"]),
+                                         len(cell["arch"])])
+            units[name] = conversation(list(rng.uniform(0.1, 0.8, 4)), 0, frames)
+        summary, _, labelled = arch.score(plan, units, {SILENCE}, {}, dialogue_ids(5))
+        diffs = arch.differences(plan, labelled, summary)
+        return (summary.set_index(["corpus", "arch", "partner", "delay_ms"]),
+                diffs.set_index(["corpus", "partner", "delay_ms"]))
+
+    (alone, alone_d), (both, both_d) = scored((0,)), scored((0, 160))
+    cols = ["speech_share", "speech_share_lo", "speech_share_hi"]
+    for key in alone.index:
+        assert alone.loc[key, cols].tolist() == both.loc[key, cols].tolist(), key
+    assert np.isfinite(alone[cols[1]]).all()
+    for key in alone_d.index:
+        assert (alone_d.loc[key, [f"d_{c}" for c in cols]].tolist()
+                == both_d.loc[key, [f"d_{c}" for c in cols]].tolist()), key
