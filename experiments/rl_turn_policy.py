@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import hashlib
 import json
 import sys
 import time
@@ -777,7 +778,10 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
 
 def check_test_corpus(p: argparse.ArgumentParser, cfg: Config, test: Path) -> None:
     """``--test-corpus``: a corpus, not ``--corpus`` itself, of the same unit tokenizer (the
-    policy reads units: another tokenizer's are other sounds under the same ids)."""
+    policy reads units: another tokenizer's are other sounds under the same ids), none of
+    whose dialogues is one of ``--corpus``'s train split (a corpus built with the same seed
+    holds the same dialogues: its cells were in-sample, reported as held out)."""
+    from duplexsim.corpora import load_corpus
     from duplexsim.corpora.corpus import tokenizer_dir
     from duplexsim.units import shared_tokenizer
 
@@ -790,8 +794,26 @@ def check_test_corpus(p: argparse.ArgumentParser, cfg: Config, test: Path) -> No
     try:
         shared_tokenizer([("--corpus", tokenizer_dir(Path(cfg.corpus))),
                           ("--test-corpus", tokenizer_dir(test))])
+        train = load_corpus(cfg.corpus)
+        # either channel order: the replay partner plays both channels of a dialogue
+        trained = {unit_digest(u) for i in train.ids("train")
+                   for u in (train.units(i), train.units(i)[::-1])}
+        held = load_corpus(test)
+        seen = [i for i in held.ids() if unit_digest(held.units(i)) in trained]
     except InputError as e:
         p.error(str(e))
+    if seen:
+        shown = ", ".join(seen[:3]) + (", ..." if len(seen) > 3 else "")
+        p.error(f"--test-corpus: {test}: {len(seen)} of its {len(held.ids())} dialogues "
+                f"({shown}) are dialogues of --corpus's train split, which the policy was "
+                f"trained on (allowed: a corpus none of whose dialogues was trained on, e.g. "
+                f"built with another --seed than {cfg.corpus}'s)")
+
+
+def unit_digest(units: np.ndarray) -> str:
+    """sha256 of a dialogue's units ``[2, T]``: equal dialogues, equal digests."""
+    units = np.ascontiguousarray(units, dtype=np.int64)
+    return hashlib.sha256(str(units.shape).encode() + units.tobytes()).hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:

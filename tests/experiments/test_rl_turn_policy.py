@@ -177,3 +177,33 @@ def test_intervals_resample_dialogues_not_episodes() -> None:
     assert abs((independent[2] - independent[1]) - 2 * half) < 0.3 * 2 * half
     # the interval a t-interval over the 6 dialogue means would give, not narrower
     assert width >= 2 * t_interval(level[::5])[1] * 0.9
+
+
+def test_test_corpus_shares_no_dialogue_with_the_training_split(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--test-corpus`` is held out only if none of its dialogues trained the policy: a
+    corpus built with --corpus's seed (the default, 0) holds the same dialogues under the
+    same ids and was accepted, its 'held-out' cells scoring the train split. Another seed's
+    corpus is."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from rl_turn_policy import parse
+
+    from duplexsim.corpora.build import build_corpus
+    from duplexsim.corpora.synth import load_config
+
+    def build(name: str, seed: int) -> Path:
+        out = tmp_path / name
+        build_corpus(out, load_config("fisher-like", conversation_s=12.0), hours=4 * 12 / 3600,
+                     seed=seed, preset="fisher-like", tokenizer_dir=tmp_path / "units",
+                     cache_dir=tmp_path / "tts", workers=1, n_units=24, train_hours=0.05)
+        return out
+
+    corpus, again, other = build("fisher-like", 0), build("rebuilt", 0), build("seed1", 1)
+    capsys.readouterr()  # the builds' progress
+    with pytest.raises(SystemExit) as exit_:
+        parse(["--corpus", str(corpus), "--test-corpus", str(again)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"--test-corpus: {again}: 3 of its 4 dialogues" in err, err
+    assert "train split" in err and len(err.strip().splitlines()) <= 2, err
+    _, cfg = parse(["--corpus", str(corpus), "--test-corpus", str(other)])
+    assert cfg.test_corpus == str(other)
