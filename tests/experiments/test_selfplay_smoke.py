@@ -208,20 +208,25 @@ def test_truncated_sampling_reaches_both_sides_and_the_cache_key(tmp_path: Path)
     assert bad.returncode == 2 and "--top-p" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def conversation(overlap_frames: int):  # noqa: ANN201 (continuation.Scored)
+    """A 20 s two-speaker conversation whose second speaker starts ``overlap_frames``
+    before the first stops."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from continuation import Scored
+
+    vad = np.zeros((2, 500), bool)
+    vad[0, 0:200] = True
+    vad[1, 200 - overlap_frames:400] = True
+    return Scored.of(vad)
+
+
 def test_two_level_bootstrap_covers_the_runs() -> None:
     """Three training runs, each playing four identical conversations that differ between
     runs: resampling conversations alone sees them as 12 independent draws; resampling runs
     first gives the spread of the run values themselves (wider), and a single run label is
     the one-level bootstrap exactly."""
     sys.path.insert(0, str(ROOT / "experiments"))
-    from continuation import Scored
     from selfplay import boot_draws, run_variance
-
-    def conversation(overlap_frames: int) -> Scored:
-        vad = np.zeros((2, 500), bool)
-        vad[0, 0:200] = True
-        vad[1, 200 - overlap_frames:400] = True
-        return Scored.of(vad)
 
     parts = [conversation(k) for k in (5, 20, 60) for _ in range(4)]
     runs = [k for k in range(3) for _ in range(4)]
@@ -280,14 +285,7 @@ def test_each_training_run_resamples_its_own_conversations_independently() -> No
     seeds, so their resamples (and standard errors) were the same draws, correlated runs
     where they should be independent ones."""
     sys.path.insert(0, str(ROOT / "experiments"))
-    from continuation import Scored
     from selfplay import AGENTS, Plan, boot_draws, run_table
-
-    def conversation(overlap_frames: int) -> Scored:
-        vad = np.zeros((2, 500), bool)
-        vad[0, 0:200] = True
-        vad[1, 200 - overlap_frames:400] = True
-        return Scored.of(vad)
 
     parts = [conversation(5 + 3 * k) for k in range(8)]
     plan = Plan(agents=Path("run0"), corpora=Path("corpora"), out=Path("out"), n_boot=100,
