@@ -433,13 +433,15 @@ def verdicts(summary: pd.DataFrame, episodes: pd.DataFrame | None = None) -> pd.
             continue
         base = g.loc[[b for b in BASELINES if b in g.index]]
         best = base["reward"].idxmax()
+        # a baseline without an upper bound (too few dialogues) was not beaten: NaN, not met
+        baseline_hi = base["reward_hi"].max(skipna=False)
         rows.append({"set": set_name, "delay_ms": delay,
                      "dialogues": int(g.loc["ppo", "reward_dialogues"]),
                      "ppo": g.loc["ppo", "reward"],
                      "ppo_lo": g.loc["ppo", "reward_lo"], "best_baseline": best,
                      "baseline": base.loc[best, "reward"],
-                     "baseline_hi": base["reward_hi"].max(),
-                     "beats_all": bool(g.loc["ppo", "reward_lo"] > base["reward_hi"].max())})
+                     "baseline_hi": baseline_hi,
+                     "beats_all": bool(g.loc["ppo", "reward_lo"] > baseline_hi)})
         if episodes is not None:
             rows[-1].update(paired_gap(episodes, set_name, delay, str(best)))
     return pd.DataFrame(rows)

@@ -155,6 +155,26 @@ def test_verdicts_need_non_overlapping_intervals_against_every_baseline() -> Non
     assert gen["gap"] == pytest.approx(-2.0) and not gen["within_1_5"]
 
 
+def test_verdict_is_not_met_when_any_baseline_has_no_upper_bound() -> None:
+    """A baseline whose interval is NaN was not checked, so PPO did not beat it, however
+    far PPO's lower bound lies above the other baselines' upper bounds."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from rl_turn_policy import verdicts
+
+    def table(silent_hi: float) -> pd.DataFrame:
+        rows = [("ppo", 5.0, 4.0, 6.0), ("rule", 3.0, 2.0, 3.5),
+                ("silent", -10.0, -11.0, silent_hi)]
+        return pd.DataFrame([{"set": "test-dialogues", "delay_ms": 0, "policy": policy,
+                              "reward": mean, "reward_lo": lo, "reward_hi": hi,
+                              "reward_dialogues": 6} for policy, mean, lo, hi in rows])
+
+    met = verdicts(table(-9.0)).iloc[0]
+    assert met["beats_all"] and met["baseline_hi"] == 3.5
+    unchecked = verdicts(table(float("nan"))).iloc[0]
+    assert not unchecked["beats_all"] and np.isnan(unchecked["baseline_hi"])
+    assert unchecked["best_baseline"] == "rule"
+
+
 def test_intervals_resample_dialogues_not_episodes() -> None:
     """Episodes of one dialogue are not independent: 6 dialogues of 5 episodes each, alike
     within a dialogue, give an interval about as wide as 6 episodes would, not 30; the
