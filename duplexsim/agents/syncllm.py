@@ -60,9 +60,22 @@ class SyncLLMAgent:
     def estimation(self) -> Estimation:
         return self.generator.estimation
 
+    @property
+    def closed(self) -> bool:
+        return self.generator.closed
+
+    def close(self) -> None:
+        """Give the generator's row back to ``lm`` (``DuplexGenerator.close``, as
+        ``TdmAgent.close``): the agent refuses every call afterwards; closing it again does
+        nothing, the row may be another agent's by then."""
+        self.generator.close()
+
     # ------------------------------------------------------------------ protocol
     def reset(self, seed: int) -> None:
-        self.generator.reset(seed)
+        try:
+            self.generator.reset(seed)
+        except ValueError as e:
+            raise ValueError(f"{self.name}: {e}") from e
 
     def observe_partner(self, chunk: int, units: np.ndarray) -> None:
         self._check(lambda: self.generator.receive(chunk, units), "observe_partner", chunk)

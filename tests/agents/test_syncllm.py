@@ -182,3 +182,33 @@ def test_estimate_temperature_keeps_own_sampling(agent_dir) -> None:
     a = converse(load_agent(agent_dir, chunk_ms=160, seed=1, sampling=cfg), 10)
     b = converse(load_agent(agent_dir, chunk_ms=160, seed=2, sampling=cfg), 10)
     assert any(not np.array_equal(x.units, y.units) for x, y in zip(a, b, strict=True))
+
+
+def test_agents_rebuilt_on_one_lm_give_their_rows_back(agent_dir) -> None:
+    """SyncLLM sides of one agent directory share one LMRows (sim.build); an agent closed
+    gives its generator's row back, so rebuilding agents on a long-lived LMRows does not
+    grow it, and the closed agent refuses to touch the row it gave back (as TdmAgent)."""
+    from duplexsim.agents.syncllm import SyncLLMAgent
+    from duplexsim.models.agentdir import load_agent_files
+    from duplexsim.models.rows import LMRows
+
+    files = load_agent_files(agent_dir)
+    lm = LMRows(files.model, files.vocab.n_units, files.context_tokens)
+    kept = SyncLLMAgent(files, 160, lm=lm, seed=0)
+    for seed in range(5):
+        agent = SyncLLMAgent(files, 160, lm=lm, seed=seed)
+        converse(agent, 6)
+        agent.close()
+        agent.close()  # again: does not free the row a later agent took
+    assert agent.closed and not kept.closed
+    assert len(lm.tokens) == 2 and agent.generator.row != kept.generator.row
+    other = SyncLLMAgent(files, 160, lm=lm, seed=9)
+    other.produce(0), other.produce(1)
+    held = list(lm.tokens[other.generator.row])
+    units = np.ones(agent.frames_per_chunk, dtype=np.int64)
+    for call in (lambda: agent.reset(0), lambda: agent.produce(7),
+                 lambda: agent.observe_partner(0, units), lambda: agent.played(0, units)):
+        with pytest.raises(ValueError, match=rf"^{agent.name}: .*is closed") as err:
+            call()
+        assert "\n" not in str(err.value)
+    assert lm.tokens[other.generator.row] == held and other.generator.row == agent.generator.row
