@@ -98,6 +98,21 @@ class Agent(Protocol):
         """What was actually played as own chunk ``chunk`` (after deadline handling)."""
 
 
+class UnitInventory(Protocol):
+    """A unit inventory stated outright, not by an agent: what a scripted side facing it
+    speaks (:meth:`duplexsim.agents.scripted.ScriptedAgent.from_side`), e.g. the learner's
+    speech in an env (:class:`duplexsim.envs.speech.SpeechSource`)."""
+
+    @property
+    def n_units(self) -> int: ...
+
+    @property
+    def silence_unit(self) -> int: ...
+
+    @property
+    def silence_units(self) -> frozenset[int]: ...
+
+
 def whole(value: object, what: str, low: int) -> int:
     """``value`` as an int when it is a whole number ``>= low`` (an int or NumPy integer, not
     a bool), else a ValueError naming ``what``: an agent's frame counts and unit ids, which
@@ -117,19 +132,20 @@ def chunk_index(chunk: object, what: str, agent: str, call: str) -> int:
         raise ValueError(f"{agent}: {call}: {e}") from None
 
 
-def silence_units_of(agent: Agent) -> frozenset[int]:
+def silence_units_of(agent: Agent | UnitInventory) -> frozenset[int]:
     """Every unit ``agent`` plays as silence: its optional ``silence_units`` (a unit tokenizer
     with several silence units) and always its ``silence_unit``."""
     units = getattr(agent, "silence_units", None) or ()
     return frozenset(int(u) for u in units) | {int(agent.silence_unit)}
 
 
-def n_units_of(agent: Agent) -> int | None:
+def n_units_of(agent: Agent | UnitInventory) -> int | None:
     """How many units ``agent`` speaks (the size of its unit inventory), looking through
-    :class:`AgentWrapper`: its ``n_units`` (scripted, replay) or its token format's (SyncLLM,
-    TDM); None for an agent that does not say (a replay built from bare units, an agent
-    class of the user's own)."""
-    agent = unwrapped(agent)
+    :class:`AgentWrapper`: its ``n_units`` (scripted, replay, a :class:`UnitInventory`) or
+    its token format's (SyncLLM, TDM); None for an agent that does not say (a replay built
+    from bare units, an agent class of the user's own)."""
+    if isinstance(agent, AgentWrapper):
+        agent = unwrapped(agent)
     n_units = getattr(agent, "n_units", None)
     if n_units is None:
         n_units = getattr(getattr(agent, "fmt", None), "n_units", None)

@@ -18,6 +18,7 @@ import numpy as np
 from duplexsim.agents.base import (
     Agent,
     ChunkReport,
+    UnitInventory,
     chunk_index,
     missing_before,
     n_units_of,
@@ -99,11 +100,12 @@ class ScriptedAgent:
 
     @classmethod
     def from_side(cls, side: Any, scenario: Any, key: str,
-                  partner: Agent | None = None) -> ScriptedAgent:
+                  partner: Agent | UnitInventory | None = None) -> ScriptedAgent:
         """Build from a scenario ``SideConfig`` (kind = "scripted") for side ``key``.
 
-        Speaks its partner's unit vocabulary: the ``partner`` agent object's when it is given
-        and says one (:func:`~duplexsim.agents.base.n_units_of`: it is who hears this side),
+        Speaks its partner's unit vocabulary: the ``partner`` agent object's (or an env
+        learner's speech inventory) when it is given and says one
+        (:func:`~duplexsim.agents.base.n_units_of`: it is who hears this side),
         else the scenario's partner side's: a trained agent's (``n_units``, ``silence_unit``
         and ``silence_units`` from its ``agent.json``), a replayed corpus's (its manifest and
         unit tokenizer), else the default 501 units, silence 0.

@@ -26,7 +26,9 @@ dir}``:
   agent's ``agent.json`` if it is there, train split; else the shipped dialogue): the
   learner's utterances come from a dialogue of that split drawn per reset (a split with
   no dialogue is an error, never another split's).
-- scripted: ``policies`` (or ``policy``).
+- scripted: ``policies`` (or ``policy``), ``speech_corpus`` / ``speech_split`` (default:
+  the shipped dialogue): it speaks the unit inventory of the learner's speech (its
+  ``n_units``, silence unit and silence units), whatever the scenario's sides are.
 - every kind: ``weight`` (> 0, default 1: a spec is drawn with probability proportional
   to its weight, then one of its members uniformly), ``clock_offset_ms``,
   ``clock_drift_ppm``.
@@ -48,7 +50,6 @@ import numpy as np
 from duplexsim.agents.base import Agent, kind_of, n_units_of
 from duplexsim.config.scenario import SIDE_KEYS, Scenario, SideConfig
 from duplexsim.envs.speech import DEFAULT_N_UNITS, SpeechSource, dialogue_source
-from duplexsim.envs.world import other
 from duplexsim.errors import ConfigError, InputError
 from duplexsim.sim.build import AGENT_BUILDERS
 from duplexsim.sim.clock import ms_from_s
@@ -198,11 +199,20 @@ class PartnerPool:
         """The member's agent (built once; a replay started ``start_chunks`` in)."""
         if member.agent is not None:
             return member.agent
-        key = member.side
+        scripted = member.side.kind == "scripted"
+        # a scripted member speaks its learner's speech inventory (one corpus per member)
+        key = (member.side, member.speech[0].corpus) if scripted else member.side
         if key not in self._agents:
             try:
-                self._agents[key] = AGENT_BUILDERS[member.side.kind](
-                    member.side, self.partner_scenario(member), self.side)
+                if scripted:  # as sim.build builds a scripted side facing a given agent
+                    from duplexsim.agents.scripted import ScriptedAgent
+
+                    self._agents[key] = ScriptedAgent.from_side(
+                        member.side, self.partner_scenario(member), self.side,
+                        partner=self.source(member.speech[0]))
+                else:
+                    self._agents[key] = AGENT_BUILDERS[member.side.kind](
+                        member.side, self.partner_scenario(member), self.side)
             except (ValueError, FileNotFoundError, KeyError) as e:
                 raise PoolError(f"partner[{member.spec}] {member.label}: {e}") from e
         agent = self._agents[key]
@@ -371,8 +381,9 @@ class _PoolBuilder:
             raise PoolError(str(e).splitlines()[0]) from e
 
     def _member(self, i: int, side: SideConfig, speech: tuple[SpeechRef, ...], label: str,
-                **kw: Any) -> None:
+                **kw: Any) -> PartnerMember:
         self.pool.members.append(PartnerMember(side, speech, label, i, **kw))
+        return self.pool.members[-1]
 
     def _common(self, spec: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in spec.items() if k == "kind" or k not in POOL_KEYS}
@@ -477,27 +488,19 @@ class _PoolBuilder:
         for variant in variants:
             side = self._side(i, {**common, **variant})
             name = Path(side.agent).name if side.agent else side.policy
-            n_units, agent_corpus = self._agent_vocab(i, side, f"{kind}:{name}")
+            n_units: int | None = None  # scripted: it speaks its learner speech's units
+            agent_corpus = ""
             if side.agent:
+                n_units, agent_corpus = self._agent_vocab(i, side)
                 key = "agents" if "agents" in spec else "agent"
                 self.tokenizers.append((f"partner[{i}].{key}", Path(side.agent) / "tokenizer"))
             speech = self._speech(i, spec, n_units, agent_corpus)
-            self._member(i, side, speech, f"{kind}:{name}")
+            member = self._member(i, side, speech, f"{kind}:{name}")
+            if not side.agent:  # built now, cheaply: a bad script is refused when made
+                self.pool.agent(member)
 
-    def _agent_vocab(self, i: int, side: SideConfig, label: str) -> tuple[int, str]:
-        """(n_units, its training corpus or "") of an agent side. An agent without a
-        directory (scripted) is built now, cheaply, and speaks what it was built with: its
-        scenario partner's inventory (``ScriptedAgent.from_side``), not always the default
-        one; taking the default here let a pool whose scenario's learner side replays a
-        corpus of other units fail only at the reset that first drew it. Those units are of
-        the learner side's unit tokenizer, if it has one: one of the pool's inventories."""
-        if not side.agent:
-            n_units = n_units_of(self.pool.agent(PartnerMember(side, (), label, i)))
-            learner = other(self.pool.side)
-            self.tokenizers += [(f"partner[{i}] {label} (scenario {key})", folder)
-                                for key, folder in self.scenario.tokenizer_folders()
-                                if key.startswith(f"{learner}.")]
-            return DEFAULT_N_UNITS if n_units is None else n_units, ""
+    def _agent_vocab(self, i: int, side: SideConfig) -> tuple[int, str]:
+        """(n_units, its training corpus or "") of an agent side with a directory."""
         from duplexsim.models.agentdir import read_agent_json
 
         try:
@@ -511,8 +514,10 @@ class _PoolBuilder:
         corpus = str(info.get("corpus") or "")
         return int(info["n_units"]), corpus if (Path(corpus) / "manifest.json").is_file() else ""
 
-    def _speech(self, i: int, spec: dict[str, Any], n_units: int, agent_corpus: str
+    def _speech(self, i: int, spec: dict[str, Any], n_units: int | None, agent_corpus: str
                 ) -> tuple[SpeechRef, ...]:
+        """The learner speech refs of a spec, in the partner's ``n_units`` (None: a scripted
+        partner, which speaks whatever units its learner speech is in)."""
         corpus_dir = str(spec.get("speech_corpus", agent_corpus))
         split = spec.get("speech_split", "train")
         if split not in SPLITS:
@@ -534,11 +539,11 @@ class _PoolBuilder:
             refs = tuple(SpeechRef(corpus_dir, d, c) for d in ids for c in (0, 1))
             have = int(corpus.n_units)
             self.tokenizers.append((f"partner[{i}].speech_corpus", corpus.tokenizer_dir()))
-        if have != n_units:
+        if n_units is not None and have != n_units:
             raise PoolError(f"partner[{i}].speech_corpus: the learner's speech "
                             f"({corpus_dir or 'the shipped dialogue'}) has {have} units, the "
                             f"partner {n_units} (allowed: a corpus in the partner's units)")
-        self.inventories[i] = n_units
+        self.inventories[i] = have
         return refs
 
     def check_inventory(self) -> None:

@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from duplexsim.agents.base import Agent, ChunkReport, n_units_of, unwrapped
+from duplexsim.agents.base import Agent, ChunkReport, UnitInventory, n_units_of, unwrapped
 from duplexsim.config.scenario import ComputeConfig, Scenario, SideConfig
 from duplexsim.errors import DuplexsimError, InputError, with_note
 
@@ -35,9 +35,10 @@ def _replay(side: SideConfig, scenario: Scenario, key: str) -> Agent:
 
 
 def _scripted(side: SideConfig, scenario: Scenario, key: str,
-              partner: Agent | None = None) -> Agent:
+              partner: Agent | UnitInventory | None = None) -> Agent:
     """Side ``key``'s scripted agent, speaking ``partner``'s inventory when that agent object
-    is given and says one, else the scenario's partner side's."""
+    (or an env learner's speech inventory) is given and says one, else the scenario's
+    partner side's."""
     from duplexsim.agents.scripted import ScriptedAgent
 
     return ScriptedAgent.from_side(side, scenario, key, partner)

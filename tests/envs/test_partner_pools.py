@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import duplexsim  # noqa: F401  (registers the envs)
+from duplexsim.agents.base import n_units_of
 from duplexsim.corpora import load_corpus
 from duplexsim.envs.registration import TURN_TAKING_ID
 from duplexsim.envs.world import default_scenario
@@ -290,11 +291,11 @@ def test_bad_pool_specs_are_one_line_named_errors(tiny_corpus: Path, partner, me
 
 def test_a_pool_partner_in_another_unit_inventory_is_refused(tiny_corpus: Path) -> None:
     """A given replay agent of a 32-unit corpus (its learner speech: the shipped dialogue's
-    501 units) is refused when the env is made; so is a scripted spec, which speaks the
-    units of the scenario's learner side (here a 32-unit replay): it was refused only at
-    the reset that drew it, and with learner speech in its 32 units refused when made (the
-    pool took it for 501). Both were once accepted, the partner's units then read in the
-    learner's inventory."""
+    501 units) is refused when the env is made (it was once accepted, its units then read
+    in the learner's inventory). A scripted spec speaks its learner speech's units, not
+    the scenario's learner side's (here a 32-unit replay): the shipped dialogue's 501 by
+    default, the 32 of a 32-unit speech_corpus (it took the scenario's 32 and was refused
+    with the shipped speech)."""
     import re
 
     from duplexsim.agents.replay import ReplayAgent
@@ -307,13 +308,15 @@ def test_a_pool_partner_in_another_unit_inventory_is_refused(tiny_corpus: Path) 
     with pytest.raises(ConfigError, match=rf"^partner\[1\] {re.escape(agent.name)}: {shipped}"):
         make(["scripted", agent])
     learner_32 = dataclasses.replace(scenario(), a=replay)
-    with pytest.raises(ConfigError, match=r"^partner\[0\].speech_corpus: the learner's speech "
-                       r"\(the shipped dialogue\) has 501 units, the partner 32 \(allowed"):
-        gym.make(TURN_TAKING_ID, scenario=learner_32, partner=[{"kind": "scripted"}])
+    env = gym.make(TURN_TAKING_ID, scenario=learner_32, partner=[{"kind": "scripted"}])
+    env.reset(seed=0)
+    assert env.unwrapped.pool.n_units == 501
+    assert n_units_of(env.unwrapped.world.partner) == 501
     env = gym.make(TURN_TAKING_ID, scenario=learner_32, partner=[
         {"kind": "scripted", "speech_corpus": str(tiny_corpus)}])
     obs, _ = env.reset(seed=0)
     assert env.unwrapped.pool.n_units == 32 and obs["partner_units"].max() < 32
+    assert n_units_of(env.unwrapped.world.partner) == 32
     fine = ReplayAgent.from_side(SideConfig(kind="replay"), scenario(), "b")  # 501 units
     make(["scripted", fine]).reset(seed=0)
 
@@ -380,27 +383,31 @@ def test_a_pool_of_two_unit_tokenizers_is_refused(tmp_path: Path) -> None:
         make(pool)
 
 
-def test_a_scripted_member_speaks_the_tokenizer_of_the_scenarios_learner_side(
-        tmp_path: Path) -> None:
-    """A scripted spec speaks the units of the scenario's learner side (here a replayed
-    corpus): its tokenizer is one of the pool's inventories. Learner speech from a corpus
-    of as many units but another tokenizer passed (unit counts alone were compared)."""
+def test_a_scripted_member_speaks_its_learner_speechs_inventory(tmp_path: Path) -> None:
+    """A scripted spec speaks the unit inventory of the learner's speech it faces (its
+    n_units, silence unit and silence units), as sim.build's scripted side facing a given
+    agent does; the scenario's learner side (here a corpus of as many units but another
+    tokenizer, one silence unit) has no say. It took the scenario side's tokenizer, so a
+    speech_corpus of another tokenizer was refused, and its silence units were not the
+    learner's."""
     from test_cli import write_corpus, write_tokenizer
 
+    from duplexsim.agents.base import silence_units_of
     from duplexsim.config.scenario import SideConfig
-    from duplexsim.errors import ConfigError
 
     for name in ("one", "two"):
         write_corpus(tmp_path / name)
+    write_tokenizer(tmp_path / "two" / "tokenizer", n_silence_units=2)
     learner = dataclasses.replace(scenario(), a=SideConfig(kind="replay",
                                                            corpus=str(tmp_path / "one")))
-    pool = [{"kind": "scripted", "speech_corpus": str(tmp_path / "two")}]
-    gym.make(TURN_TAKING_ID, scenario=learner, partner=pool).close()  # byte-identical copies
-    write_tokenizer(tmp_path / "two" / "tokenizer", n_silence_units=2)
-    with pytest.raises(ConfigError, match=rf"^partner\[0\]\.speech_corpus: its unit tokenizer "
-                       rf"{tmp_path}/two/tokenizer is not partner\[0\] scripted:random-talker "
-                       rf"\(scenario a\.corpus\)'s \({tmp_path}/one/tokenizer\)"):
-        gym.make(TURN_TAKING_ID, scenario=learner, partner=pool)
+    env = gym.make(TURN_TAKING_ID, scenario=learner,
+                   partner=[{"kind": "scripted", "speech_corpus": str(tmp_path / "two")}])
+    env.reset(seed=0)
+    source, partner = env.unwrapped.learner.source, env.unwrapped.world.partner
+    assert len(source.silence_units) == 2
+    assert (n_units_of(partner), partner.silence_unit, silence_units_of(partner)) == (
+        source.n_units, source.silence_unit, source.silence_units)
+    env.close()
 
 
 def test_start_s_is_counted_in_whole_ms(tmp_path: Path) -> None:
