@@ -552,8 +552,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delays", type=number(0, 600_000, integer=True), nargs="+",
                         default=[0, 160, 240, 480],
                         help="one-way delays (ms, distinct); the first is self-offset's")
-    parser.add_argument("--seeds", type=number(1, 100_000, integer=True), default=Plan.seeds,
-                        help="conversations per grid point (seeds 0..N-1)")
+    # fewer than MIN_BOOT_UNITS conversations give no interval at all
+    parser.add_argument("--seeds", type=number(MIN_BOOT_UNITS, 100_000, integer=True),
+                        default=Plan.seeds,
+                        help=f"conversations per grid point (seeds 0..N-1; at least "
+                             f"{MIN_BOOT_UNITS}, as an interval needs)")
     parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=60.0)
     parser.add_argument("--block-s", type=number(0, 86_400, low_open=True), default=15.0,
                         help="block length (s): the inner level of the bootstrap")

@@ -90,6 +90,7 @@ def _script(name: str):  # noqa: ANN202
 
 @pytest.mark.parametrize(("script", "args", "flag"), [
     ("architectures", ["--seeds", "0"], "--seeds"),
+    ("architectures", ["--seeds", "4"], "--seeds"),  # no interval below MIN_BOOT_UNITS (5)
     ("architectures", ["--block-s", "-15"], "--block-s"),
     ("architectures", ["--n-boot", "0"], "--n-boot"),
     ("architectures", ["--delays", "-160"], "--delays"),
