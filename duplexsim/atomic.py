@@ -253,20 +253,33 @@ def is_staging_name(name: str) -> bool:
     return _STAGE.fullmatch(name) is not None
 
 
-def _hold(folder: Path) -> int | None:
-    """An open descriptor of ``folder`` with an exclusive ``flock`` on it (released when the
-    process ends, killed or not); None where the system has no ``flock``."""
+def _try_flock(fd: int) -> bool | None:
+    """An exclusive, non-blocking ``flock`` on ``fd`` (released when it is closed or the
+    process ends, killed or not): True when taken, False when another descriptor holds it,
+    None where there are no locks (not POSIX, or a file system without them)."""
     try:
         import fcntl
+    except ImportError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        return False if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES) else None
+    return True
+
+
+def _hold(folder: Path) -> int | None:
+    """An open descriptor of ``folder`` with an exclusive ``flock`` on it (:func:`_try_flock`);
+    None where the system has no ``flock`` or it is held (a live stage) or not to be had."""
+    try:
+        import fcntl  # noqa: F401
     except ImportError:  # not POSIX: dead stages are left, as before
         return None
     fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:  # a file system without locks: nothing to tell a live stage by
-        os.close(fd)
-        return None
-    return fd
+    if _try_flock(fd):
+        return fd
+    os.close(fd)  # held by a live write, or a file system without locks: nothing to tell
+    return None
 
 
 @contextlib.contextmanager
@@ -276,8 +289,8 @@ def exclusive_run(folder: str | os.PathLike[str], key: str = "--out") -> Iterato
     not two writers of one checkpoint. Released when the block ends, error or not, or the
     process does (killed or not). The folder's own descriptor is locked, so nothing is
     written into it (a lock file would be left in every agent folder, and by refused runs).
-    Where the system or file system has no ``flock``, unlocked (as :func:`_hold`). Yields
-    the folder."""
+    Where the system or file system has no ``flock``, unlocked (:func:`_try_flock`, as
+    :func:`_hold`). Yields the folder."""
     target = Path(folder)
     try:
         target.mkdir(parents=True, exist_ok=True)
@@ -288,17 +301,9 @@ def exclusive_run(folder: str | os.PathLike[str], key: str = "--out") -> Iterato
             raise
         raise OutputError(problem) from None
     try:
-        try:
-            import fcntl
-
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:  # not POSIX
-            pass
-        except OSError as e:  # other errors: a file system without locks, nothing to tell by
-            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise OutputError(str(target), key, "another run is writing into it (it "
-                                  "holds the folder's lock)", "wait for that run to end, or "
-                                  "another folder") from None
+        if _try_flock(fd) is False:
+            raise OutputError(str(target), key, "another run is writing into it (it holds the "
+                              "folder's lock)", "wait for that run to end, or another folder")
         yield target
     finally:
         os.close(fd)
