@@ -16,6 +16,7 @@ from typing import Any
 
 from duplexsim.config.loader import FieldError, plain_fields, raise_errors
 from duplexsim.errors import MAX_DURATION_S, finite_in
+from duplexsim.timebase import round_half_up
 from duplexsim.tokens import FRAME_MS
 
 
@@ -130,10 +131,10 @@ class SynthConfig:
             # whole unit frames: 20.01 s gave units of 500 frames under a manifest whose
             # duration_s said 500.25
             frames = self.conversation_s * 1000 / FRAME_MS
-            nearest = int(frames + 0.5) * FRAME_MS / 1000
-            need(abs(frames - round(frames)) < 1e-6, "conversation_s",
+            nearest = round_half_up(frames)  # the project's one rounding rule
+            need(abs(frames - nearest) < 1e-6, "conversation_s",
                  f"{self.conversation_s} s is not a whole number of {FRAME_MS} ms unit frames",
-                 f"a multiple of {FRAME_MS / 1000:g} s, e.g. {nearest:g}")
+                 f"a multiple of {FRAME_MS / 1000:g} s, e.g. {nearest * FRAME_MS / 1000:g}")
         # the types too where a TOML file's are checked by its reader but keywords are not:
         # yield_cue="no" switched the cue on, sample_rate_hz=8000.0 wrote 8000.0 to the manifest
         need(type(self.sample_rate_hz) is int
