@@ -148,10 +148,9 @@ def run(args: argparse.Namespace) -> int:
 
     check_schedules(card, launched_world())
     fresh = not Path(args.out).exists()
-    with contextlib.ExitStack() as held:
+    # one lock a run: under torchrun rank 0's
+    with exclusive_run(args.out) if says else contextlib.nullcontext():
         try:
-            if says:  # one lock a run: under torchrun rank 0's
-                held.enter_context(exclusive_run(args.out))
             info = _train(args, card, corpus, checkpoint, tok_src, corpus_silence)
         except BaseException:
             if fresh:  # e.g. the first checkpoint did not fit on the disk: no empty agent folder
