@@ -132,6 +132,20 @@ def file_digest(path: str | Path) -> str:
     return _remembered(("bytes",), [stat], digest)
 
 
+def check_recorded(path: str | Path, recorded: str, record: str, since: str,
+                   allowed: str) -> None:
+    """Raise an :class:`~duplexsim.errors.InputError` naming ``path`` when the file's sha256
+    is not ``recorded`` (what ``record`` holds for it: safetensors and torch files keep no
+    checksum, so a flipped bit loaded silently), saying it was corrupted or modified since
+    ``since``; a missing file is the reader's to name."""
+    from duplexsim.errors import InputError
+
+    found = file_digest(path)
+    if found and found != recorded:
+        raise InputError(str(path), "", f"corrupted or modified since {since} (its sha256 "
+                         f"{found[:16]}... is not {record}'s {recorded[:16]}...)", allowed)
+
+
 def named_files_digest(files: list[Path]) -> str:
     """sha256 (hex) over each of ``files`` in order: its name, a NUL, its bytes (what
     :func:`duplexsim.units.tokenizer_digest` records); remembered as :func:`file_digest` is,

@@ -154,7 +154,7 @@ def check_weights(root: Path, info: dict[str, Any]) -> None:
     trained before it record none: unchecked) still has it: safetensors keeps no checksum,
     so a flipped bit in the weights loaded silently. A missing file is the loader's to name.
     Cheap: :func:`~duplexsim.digests.file_digest` hashes a file once while it is unchanged."""
-    from duplexsim.digests import file_digest
+    from duplexsim.digests import check_recorded
 
     recorded = info.get("weights_sha256", {})
     where = str(root / "agent.json")
@@ -164,12 +164,8 @@ def check_weights(root: Path, info: dict[str, Any]) -> None:
         raise InputError(where, "weights_sha256", f"{recorded!r}",
                          "an object of weights file paths in the agent folder to sha256 hex")
     for name, digest in recorded.items():
-        found = file_digest(root / name)
-        if found and found != digest:
-            raise InputError(str(root / name), "", "corrupted or modified since training (its "
-                             f"sha256 {found[:16]}... is not agent.json's weights_sha256 "
-                             f"{digest[:16]}...)", "the file as trained: restore or retrain "
-                             "the agent")
+        check_recorded(root / name, digest, "agent.json's weights_sha256", "training",
+                       "the file as trained: restore or retrain the agent")
 
 
 def silence_units_in(info: dict[str, Any]) -> frozenset[int]:

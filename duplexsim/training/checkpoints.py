@@ -25,7 +25,7 @@ import torch
 
 from duplexsim.atomic import atomic_path, write_json
 from duplexsim.config.card import card_with_defaults
-from duplexsim.digests import file_digest
+from duplexsim.digests import check_recorded, file_digest
 from duplexsim.errors import InputError
 
 CHECKPOINT_FORMAT = "duplexsim-checkpoint/1"
@@ -83,11 +83,8 @@ def check_digest(path: Path) -> None:
     if not (isinstance(recorded, str) and len(recorded) == 64):
         raise InputError(str(digest), "sha256", "unreadable (not a JSON object with the "
                          "checkpoint's sha256)", f'{{"sha256": "<64 hex digits>"}}; {advice}')
-    found = file_digest(path)
-    if found and found != recorded:
-        raise InputError(str(path), "", "corrupted or modified since it was written (its "
-                         f"sha256 {found[:16]}... is not {digest.name}'s {recorded[:16]}...)",
-                         f"the checkpoint as written; {advice}")
+    check_recorded(path, recorded, digest.name, "it was written",
+                   f"the checkpoint as written; {advice}")
 
 
 def data_fingerprint(train: Sequence[Any], val: Sequence[Any]) -> str:
