@@ -799,7 +799,7 @@ def check_test_corpus(p: argparse.ArgumentParser, cfg: Config, test: Path) -> No
         train = load_corpus(cfg.corpus)
         # either channel order: the replay partner plays both channels of a dialogue
         trained = {unit_digest(u) for i in train.ids("train")
-                   for u in (train.units(i), train.units(i)[::-1])}
+                   for units in [train.units(i)] for u in (units, units[::-1])}
         held = load_corpus(test)
         seen = [i for i in held.ids() if unit_digest(held.units(i)) in trained]
     except InputError as e:
