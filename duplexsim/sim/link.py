@@ -38,7 +38,9 @@ packet after the one before it, never reordering, and after a jitter hold spaces
 it releases by their serialisation time); the queue is unbounded (no ``limit``); a packet is
 its 40 header bytes plus payload, with no Ethernet header in the rate; there is no loss
 correlation, 4-state loss model or ``reorder ... gap``. A duplicate copy draws its delay and
-loss from the hop's streams, so ``duplicate > 0`` shifts the draws of the packets after it.
+loss from the hop's streams, so ``duplicate > 0`` shifts the draws of the packets after it; each
+copy is lost on its own draw (netem draws loss once for a packet and its duplicate: a
+duplicated packet it loses still sends one copy).
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ good one. A link gives ``ge_p`` / ``ge_r`` directly, or (the presets) the mean l
 mean stay in the bad state, ``burst``: ``r = 1 / burst`` and ``p`` such that the stationary
 loss is ``loss`` (:func:`~duplexsim.config.network.gilbert_elliott_chain`; with the
 defaults ``loss_bad = 1``, ``loss_good = 0`` bursts of losses are geometric with mean
-``burst``). The chain starts from its stationary distribution. Must not know about delays,
+``burst``). A packet is lost (or not) in the state it meets, then the chain moves, as in
+netem's ``loss_gilb_ell``; the chain starts from its stationary distribution (netem's in the
+good state). Must not know about delays,
 packets or SimPy.
 """
 
