@@ -103,7 +103,9 @@ class SideConfig:
     matters: the simulation starts (global 0) when the clock furthest ahead starts its
     chunk 0, so a side whose clock is ahead speaks first (both shifted alike)."""
     clock_drift_ppm: float = 0.0
-    """Clock rate error in parts per million (quartz: tens of ppm)."""
+    """Clock rate error in parts per million (quartz: tens of ppm): > 0 runs fast (its clock
+    reads ``global * (1 + ppm * 1e-6)``, so its chunks start earlier and last less global
+    time, more of them per global second), < 0 slow (:class:`~duplexsim.sim.clock.ChunkClock`)."""
 
     def __post_init__(self) -> None:
         plain_fields(self)
