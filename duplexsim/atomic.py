@@ -154,15 +154,21 @@ def check_output_dir(path: str | os.PathLike[str], key: str = "--out") -> None:
 
 
 def check_not_foreign(out: str | os.PathLike[str], outputs: Iterable[str], what: str,
-                      allowed: str, key: str = "--out") -> None:
+                      allowed: str, key: str = "--out",
+                      inputs: Iterable[str | os.PathLike[str]] = ()) -> None:
     """Raise :class:`~duplexsim.errors.OutputError` when ``out`` holds files (hidden ones
     aside) but none of the names in ``outputs`` (what the command writes there): a parent
     folder (``runs/agents`` for ``runs/agents/fisher``), another command's results, a home
     folder. ``what`` (an agent, a corpus) would be mixed into them. An empty folder in
-    ``out`` is nothing to mix into (``--out sub/..`` needs ``sub/``)."""
+    ``out`` is nothing to mix into (``--out sub/..`` needs ``sub/``), and neither are the
+    files named in ``inputs`` (the command's own configuration, e.g. a sweep file and its base
+    scenario kept in the folder the sweep writes to); they do not make it the command's
+    folder either."""
+    here = Path(out).resolve()
+    own = {p.name for p in (Path(i).resolve() for i in inputs) if p.parent == here}
     try:
         names = [p.name for p in Path(out).iterdir()
-                 if not p.name.startswith(".") and not _empty_dir(p)]
+                 if not p.name.startswith(".") and not _empty_dir(p) and p.name not in own]
     except OSError:  # made anew; a file there, or no access, is check_output_dir's to report
         return
     if names and not set(outputs) & set(names):

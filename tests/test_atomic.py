@@ -286,6 +286,13 @@ def test_a_folder_of_other_files_is_refused_an_empty_subfolder_is_not_a_file(tmp
     with pytest.raises(OutputError, match=r"out: --out: holds other files \(sub\) and no "
                        r"corpus: the corpus's files would be mixed into them \(allowed: a new"):
         atomic.check_not_foreign(out, ["manifest.json"], "corpus", "a new folder")
+    # the command's own inputs kept in out are not foreign (nor outputs); a file of the same
+    # name elsewhere does not excuse out/sub
+    with pytest.raises(OutputError, match=r"holds other files \(sub\) and no corpus"):
+        atomic.check_not_foreign(out, ["manifest.json"], "corpus", "a new folder",
+                                 inputs=[tmp_path / "sub", out / "x"])
+    atomic.check_not_foreign(out, ["manifest.json"], "corpus", "a new folder",
+                             inputs=[out / "sub"])
     (out / "manifest.json").write_text("{}")
     atomic.check_not_foreign(out, ["manifest.json"], "corpus", "a new folder")
     atomic.check_not_foreign(tmp_path / "new", ["manifest.json"], "corpus", "a new folder")

@@ -74,8 +74,9 @@ def run(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.sweep, check_scenarios=not args.no_check)
     out = args.out or Path("runs") / sweep.config.name
     check_output_dir(out)
+    # the sweep file and its base scenario may be kept in the folder the sweep writes to
     check_not_foreign(out, SWEEP_OUTPUTS, "sweep", "a new or empty folder, or a sweep's "
-                      "folder to resume or extend")
+                      "folder to resume or extend", inputs=[sweep.file, sweep.config.base])
     if args.no_check:
         resolve_cell_fn(sweep.config.cell, sweep.file)
     else:

@@ -808,6 +808,27 @@ def test_limit_leaves_cells_for_later_and_is_not_a_failure(tmp_path, monkeypatch
     assert "2/12 cells finished" in capsys.readouterr().out
 
 
+def test_a_sweep_file_kept_in_its_out_folder_is_not_foreign(tmp_path, monkeypatch, capsys):
+    """`duplexsim sweep run/sweep.toml --out run`, the sweep file and its base scenario alone
+    in the folder, was refused: "holds other files (base.toml, sweep.toml) and no sweep".
+    They are the sweep's own inputs; a file of the user's beside them is still refused."""
+    from duplexsim.cli import main
+
+    monkeypatch.syspath_prepend(str(HERE))
+    path = write_sweep(tmp_path)
+    args = ["sweep", str(path), "--out", str(tmp_path), "--limit", "2", "--no-check", "--quiet"]
+    assert main(args) == 0, capsys.readouterr().err
+    assert (tmp_path / "results.parquet").is_file()
+    other = tmp_path / "other"
+    other.mkdir()
+    path = write_sweep(other)
+    (other / "notes.txt").write_text("mine")
+    assert main([*args[:1], str(path), "--out", str(other), *args[4:]]) == 2
+    err = capsys.readouterr().err
+    assert "holds other files (notes.txt) and no sweep" in err, err
+    assert sorted(p.name for p in other.iterdir()) == ["base.toml", "notes.txt", "sweep.toml"]
+
+
 def test_dump_sweep_reads_back_with_characters_past_the_basic_plane(tmp_path):
     """An experiment's --out under a folder named with an emoji: dump_sweep raised a
     TOMLDecodeError (json.dumps' surrogate pairs are not TOML)."""
