@@ -63,6 +63,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from cached import conversation_path  # the conversation cache, keyed by its inputs
+from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
 from resample import (  # the two-level bootstrap: clusters, then blocks; each point's stream
     cluster_weights,
@@ -76,6 +77,10 @@ from duplexsim.metrics.interruptions import barge_ins, turn_ends
 from duplexsim.metrics.intervals import MIN_BOOT_UNITS, percentile_intervals
 from duplexsim.metrics.turntaking import detect_events, event_durations, vad_from_units
 from duplexsim.tokens import FRAME_MS
+
+OUTPUTS = ("world", "conversations", "summary.csv", "differences.csv", "nearer.csv",
+           "architectures.png", "REPORT.md")
+"""What architectures.py writes in --out: a folder holding one of them is an earlier run's."""
 
 CORPORA = {"fisher": "fisher-like", "candor": "candor-like"}
 ARCHS = {"syncllm": "", "tdm": "-tdm"}
@@ -564,6 +569,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temperature", type=number(0, 100), default=1.0)
     parser.add_threads()
     args = parser.parse_args(argv)
+    check_out(args.out, OUTPUTS, "architectures.py")  # before any work or world is made
     from duplexsim.threads import use_threads
 
     use_threads(args.threads)

@@ -78,6 +78,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
 from tqdm import tqdm
 
@@ -110,6 +111,12 @@ from duplexsim.metrics.turntaking import (
 from duplexsim.threads import use_threads
 from duplexsim.timebase import frames_from_s
 from duplexsim.tokens import FRAME_MS, format_roundtrip
+
+OUTPUTS = ("world", "units", "asr", "runs", "per_prompt.csv", "correlations.csv",
+           "corpus_comparison.csv", "persistence.csv", "sources.csv", "asr_transcripts.csv",
+           "runs_correlations.csv", "runs_in_distribution.csv", "runs.csv", "continuation.png",
+           "sources.png", "runs.png", "REPORT.md")
+"""What continuation.py writes in --out: a folder holding one of them is an earlier run's."""
 
 AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
 COMPARED = ("fto_median_ms", "backchannels_per_min", "listener_onsets_per_s", "overlap_share")
@@ -1010,6 +1017,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also score ASR transcripts (needs: pip install 'duplexsim[asr]')")
     parser.add_threads()
     args = parser.parse_args(argv)
+    check_out(args.out, OUTPUTS, "continuation.py")  # before any work or world is made
     for flag, values in (("--seeds", args.seeds), ("--chunk-ms", args.chunk_ms),
                          ("--splits", args.splits)):
         # a repeat would score one source twice (a split twice: each prompt twice)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
@@ -34,6 +35,9 @@ from duplexsim.corpora.corpus import SPLITS
 from duplexsim.corpora.types import Segment
 from duplexsim.errors import InputError
 from duplexsim.metrics.intervals import percentile_interval
+
+OUTPUTS = ("world", "events.csv", "summary.csv", "handover.png", "REPORT.md")
+"""What handover.py writes in --out: a folder holding one of them is an earlier run's."""
 
 MIN_GAP_S = 0.2  # the scored chunk starts at least this long after the IPU's end
 
@@ -184,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000)
     parser.add_threads()
     args = parser.parse_args(argv)
+    check_out(args.out, OUTPUTS, "handover.py")  # before any work or world is made
     # (they were replaced without a word: --smoke --chunk-ms 240 scored 160 ms chunks)
     parser.refuse_unread(args, "--smoke", ("pair", "chunk_ms", "context_chunks", "split",
                                            "n_boot"),

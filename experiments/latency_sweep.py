@@ -36,6 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 from effects import SMOKE_UNREAD, reference_corpus, sweep_parser, write_effects
+from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import write_png, write_text
@@ -44,6 +45,9 @@ from duplexsim.metrics.report import series_label, write_report
 from duplexsim.sweeps.config import SweepConfig, dump_sweep, load_sweep
 from duplexsim.sweeps.runner import run_sweep
 from duplexsim.threads import use_threads
+
+OUTPUTS = ("F-F", "F-C")
+"""What latency_sweep.py writes in --out: a folder holding one of them is an earlier run's."""
 
 DELAYS_MS = [0, 80, 160, 200, 240, 320, 480, 640]
 SMOKE_DELAYS_MS = [0, 320]
@@ -189,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--factorial", action="store_true",
                         help="one full product sweep instead of the delay and network sweeps")
     args = parser.parse_args(argv)
+    check_out(args.out, OUTPUTS, "latency_sweep.py")  # before any work or world is made
     # (they went unread without a word: --smoke --delays 500 ran 0 and 320 ms, --smoke
     # --partners candor the fisher pairing); --contrast-delays is read (320 ms)
     parser.refuse_unread(args, "--smoke", (*SMOKE_UNREAD, "delays", "jitter", "loss",

@@ -23,14 +23,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from effects import SMOKE_UNREAD, reference_corpus, sweep_parser, write_effects, write_interactions
+from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import write_text
 from duplexsim.cli import number, run_reporting
 from duplexsim.metrics.report import write_report
 from duplexsim.sweeps.config import SweepConfig, dump_sweep, load_sweep
-from duplexsim.sweeps.runner import run_sweep
+from duplexsim.sweeps.runner import SWEEP_OUTPUTS, run_sweep
 from duplexsim.threads import use_threads
+
+OUTPUTS = ("base.toml", "sweep.toml", *SWEEP_OUTPUTS)
+"""What pairing.py writes in --out: a folder holding one of them is an earlier run's."""
 
 BOTH_DELAYS = "network.a_to_b.delay_ms+network.b_to_a.delay_ms"
 DELAY_MS = number(0, 600_000, integer=True)
@@ -56,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                         default=[0, 160, 240],
                         help="one-way delays (ms), both directions")
     args = parser.parse_args(argv)
+    check_out(args.out, OUTPUTS, "pairing.py")  # before any work or world is made
     # (they went unread without a word: --smoke --delays 500 ran no delay at all)
     parser.refuse_unread(args, "--smoke", (*SMOKE_UNREAD, "delays"),
                          "smoke mode takes a scripted or replay A against a replay B, no "

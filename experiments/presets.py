@@ -14,14 +14,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from effects import SMOKE_UNREAD, reference_corpus, sweep_parser, write_effects
+from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import write_png, write_text
 from duplexsim.cli import run_reporting
 from duplexsim.metrics.report import write_report
 from duplexsim.sweeps.config import SweepConfig, dump_sweep, load_sweep
-from duplexsim.sweeps.runner import run_sweep
+from duplexsim.sweeps.runner import SWEEP_OUTPUTS, run_sweep
 from duplexsim.threads import use_threads
+
+OUTPUTS = ("base.toml", "sweep.toml", *SWEEP_OUTPUTS)
+"""What presets.py writes in --out: a folder holding one of them is an earlier run's."""
 
 PRESETS = ["lan", "metro", "continental", "transatlantic", "transpacific", "wifi-congested",
            "mobile-lte", "mobile-5g", "satellite-leo", "satellite-geo"]
@@ -67,6 +71,7 @@ def plot_presets(out: Path, caption: str | None = None) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = sweep_parser(__doc__, "runs/presets")
     args = parser.parse_args(argv)
+    check_out(args.out, OUTPUTS, "presets.py")  # before any work or world is made
     # (they went unread without a word: --smoke --seeds 5 ran one seed)
     parser.refuse_unread(args, "--smoke", SMOKE_UNREAD,
                          "smoke mode takes replay sides, the lan and satellite-geo presets, "

@@ -59,6 +59,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pandas as pd
+from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
 from resample import cluster_weights  # the two-level bootstrap over dialogues, then episodes
 
@@ -81,6 +82,11 @@ from duplexsim.envs.vector import TurnTakingVectorEnv, make_vector_env
 from duplexsim.errors import InputError
 from duplexsim.metrics.intervals import percentile_interval
 from duplexsim.threads import use_threads
+
+OUTPUTS = ("world", "ppo.zip", "obs_norm.npz", "ppo_progress.csv", "ppo_progress.csv.partial",
+           "config.json", "rule_tuning.csv", "episodes.csv", "summary.csv", "farming.csv", "rl.png",
+           "REPORT.md")
+"""What rl_turn_policy.py writes in --out: a folder holding one of them is an earlier run's."""
 
 ROOT = Path(__file__).resolve().parents[1]
 # no "time": a clock would let the policy learn when dialogues tend to have turns instead
@@ -715,6 +721,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
                         "2 on two cores trains faster, the same policy: "
                         "duplexsim.envs.sharded)")
     args = p.parse_args(argv)
+    check_out(args.out, OUTPUTS, "rl_turn_policy.py")  # before any work or world is made
     cfg = smoke_config(args.out) if args.smoke else Config()
     if args.policy is not None:
         given = [f"--{k.replace('_', '-')}" for k in ("corpus", "train_agents", "latencies",

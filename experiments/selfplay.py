@@ -63,6 +63,7 @@ from continuation import (  # one dialogue's events, pooled
     Scored,
     pooled_stats,
 )
+from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
@@ -71,6 +72,10 @@ from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.intervals import MIN_BOOT_UNITS, percentile_interval
 from duplexsim.metrics.turntaking import runs, vad_from_units
 from duplexsim.tokens import format_roundtrip
+
+OUTPUTS = ("world", "conversations", "summary.csv", "verdicts.csv", "per_conversation.csv",
+           "coordination.csv", "runs.csv", "run_variance.csv", "selfplay.png", "REPORT.md")
+"""What selfplay.py writes in --out: a folder holding one of them is an earlier run's."""
 
 AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
 STATS = ("overlap_share", "backchannels_per_min", "listener_onsets_per_s", "fto_median_ms")
@@ -546,6 +551,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="top-k sampling (default 0: off)")
     parser.add_threads()
     args = parser.parse_args(argv)
+    check_out(args.out, OUTPUTS, "selfplay.py")  # before any work or world is made
     from duplexsim.threads import use_threads
 
     use_threads(args.threads)

@@ -46,13 +46,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from continuation import Scored  # one dialogue's events, computed once
+from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
 from selfplay import AGENTS, Plan, coordination, corpus_reference, pooled, simulate
 
-from duplexsim.atomic import check_output_dir, write_text
+from duplexsim.atomic import write_text
 from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
 from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.turntaking import vad_from_units
+
+OUTPUTS = ("world", "conversations", "selection.csv", "agent", "REPORT.md")
+"""What selfplay_finetune.py writes in --out: a folder holding one of them is an earlier run's."""
 
 MATCHED = ("overlap_share", "listener_onsets_per_s", "backchannels_per_min")
 """The statistics a kept conversation is chosen to match (the FTO median is too noisy on
@@ -230,11 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=number(0, 1, low_open=True), default=3e-4)
     parser.add_threads()
     args = parser.parse_args(argv)
+    check_out(args.out, OUTPUTS, "selfplay_finetune.py")  # before any work or world is made
     command = provenance("selfplay_finetune.py", argv)  # the code as it is when the run starts
     from duplexsim.threads import use_threads
 
     use_threads(args.threads)
-    check_output_dir(args.out)  # before the self-play, not after it
     agents, corpora, card = agent_inputs(parser, args)
     preset = AGENTS[args.agent]
     if args.smoke:

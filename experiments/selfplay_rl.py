@@ -69,6 +69,7 @@ import numpy as np
 import pandas as pd
 import torch
 from continuation import Scored  # one dialogue's events, computed once
+from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
 from selfplay import AGENTS, Plan, coordination, corpus_reference, pooled, scenarios
 from selfplay_finetune import (  # the shared options and checks; units-only dialogues
@@ -82,6 +83,10 @@ from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, run_reporting
 from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.turntaking import event_columns, listener_onset_frames, vad_from_units
 from duplexsim.sim.build import SIDES
+
+OUTPUTS = ("world", "conversations", "agent.partial", "agent", "snapshots", "iterations.csv",
+           "REPORT.md")
+"""What selfplay_rl.py writes in --out: a folder holding one of them is an earlier run's."""
 
 
 @dataclass
@@ -505,6 +510,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--anchor-seqs", type=number(1, 100_000, integer=True), default=4)
     parser.add_threads()
     args = parser.parse_args(argv)
+    check_out(args.out, OUTPUTS, "selfplay_rl.py")  # before any work or world is made
     command = provenance("selfplay_rl.py", argv)  # the code as it is when the run starts
     if args.gamma == 1:  # (number() has no open upper end) a return that never discounts
         parser.error("--gamma: 1 is out of range (allowed: a number >= 0 and < 1)")

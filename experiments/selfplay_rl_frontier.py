@@ -22,11 +22,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import write_png, write_text
 from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
 from duplexsim.config.loader import read_csv, refuse_cell
+
+OUTPUTS = ("frontier.csv", "frontier.png", "REPORT.md")
+"""What selfplay_rl_frontier.py writes in --out: a folder holding one of them is an
+earlier run's."""
 
 COLUMNS = ("overlap_share", "listener_onsets_per_s")
 
@@ -102,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                              "frame)")
     parser.add_argument("--out", type=path_arg, required=True)
     args = parser.parse_args(argv)
+    check_out(args.out, OUTPUTS, "selfplay_rl_frontier.py")  # before any work or world is made
     command = provenance("selfplay_rl_frontier.py", argv)  # the code of the moment it starts
     missing = [str(r) for r in args.runs if not (r / "iterations.csv").is_file()]
     if missing:

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from handover import pair_labels  # one label per --pair, as the hand-over probe's
+from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
@@ -48,6 +49,10 @@ from duplexsim.corpora.corpus import SPLITS
 from duplexsim.errors import InputError
 from duplexsim.metrics.intervals import percentile_interval
 from duplexsim.metrics.protocol import pearson_rows
+
+OUTPUTS = ("world", "decisions.csv", "speakers.csv", "summary.csv", "style_probe.png",
+           "REPORT.md")
+"""What style_probe.py writes in --out: a folder holding one of them is an earlier run's."""
 
 BLOCK_CHUNKS = 8  # chunks scored per long-context forward (their history grows by one each)
 
@@ -466,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
                              "the agents again (--pair then not needed)")
     parser.add_threads()
     args = parser.parse_args(argv)
+    check_out(args.out, OUTPUTS, "style_probe.py")  # before any work or world is made
     # (they were replaced without a word: --smoke --chunk-ms 240 probed 160 ms chunks, and
     # --decisions took its settings from the file whatever --pair or --chunk-ms said)
     probe = ("pair", "chunk_ms", "short_chunks", "start_s", "split", "max_dialogues")
