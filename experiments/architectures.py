@@ -24,7 +24,8 @@ Scored on the agent speakers (both sides in self-play, side A against a replay):
   the report counts these beside each median);
 - the failure signatures: zombie output (talks through the whole barge-in) and deafness
   (a partner IPU >= 1 s ends and nobody speaks for 2 s).
-The corpora's test splits are scored the same way (both channels as agents). Statistics
+The corpora's test splits (all dialogues of a corpus with none, and the report says so)
+are scored the same way (both channels as agents). Statistics
 are pooled over ``--block-s`` blocks (15 s) of every conversation; 95% CIs by a two-level
 bootstrap (:func:`resampled`) within a grid point: the clusters with replacement, then the
 blocks of each drawn cluster with replacement. A cluster is a conversation (its seed), and
@@ -146,16 +147,24 @@ def grid(plan: Plan) -> list[dict[str, Any]]:
             for s in range(plan.seeds)]
 
 
-def held_out_dialogues(plan: Plan) -> dict[str, list[str]]:
+def held_out(plan: Plan) -> dict[str, tuple[list[str], str]]:
     """Each corpus's test dialogue ids (all of them where it has no test split): the replay
-    partners' dialogues and the corpus rows' conversations."""
+    partners' dialogues and the corpus rows' conversations; with what they are, for the
+    report's corpus rows ("test split", or "all N dialogues: no test split")."""
     from duplexsim.corpora import load_corpus
 
     out = {}
     for c, p in CORPORA.items():
         corpus = load_corpus(plan.corpora / p)
-        out[c] = corpus.ids("test") or corpus.ids()
+        tests = corpus.ids("test")
+        out[c] = (tests, "test split") if tests else \
+            (corpus.ids(), f"all {len(corpus.ids())} dialogues: no test split")
     return out
+
+
+def held_out_dialogues(plan: Plan) -> dict[str, list[str]]:
+    """Each corpus's held-out dialogue ids (:func:`held_out`)."""
+    return {c: ids for c, (ids, _) in held_out(plan).items()}
 
 
 def replayed(dialogues: dict[str, list[str]], corpus: str, seed: int) -> str:
@@ -409,7 +418,8 @@ def _cell(row: pd.Series, stat: str, digits: int = 0) -> str:
 
 
 def report(plan: Plan, summary: pd.DataFrame, diffs: pd.DataFrame, near: pd.DataFrame,
-           command: str) -> str:
+           command: str, held: dict[str, str]) -> str:
+    """REPORT.md's text; ``held``: corpus -> what its corpus rows scored (:func:`held_out`)."""
     cols = [("fto_median_ms", "FTO median ms", 0), ("overlap_transition_share",
             "overlapping transitions", 2), ("bc_per_speaker_min", "backchannels / speaker-min", 1),
             ("recovery_median_ms", "recovery ms", 0), ("zombie_rate", "zombie rate", 2),
@@ -435,7 +445,7 @@ def report(plan: Plan, summary: pd.DataFrame, diffs: pd.DataFrame, near: pd.Data
                   + " | barge-ins | turn ends |", "|" + "---|" * (len(heads) + 5)]
         part = summary[summary["partner"].isin([partner, "corpus"])]
         for _, r in part.sort_values(["corpus", "arch", "delay_ms"]).iterrows():
-            label = "corpus (test split)" if r["arch"] == "corpus" else r["arch"]
+            label = f"corpus ({held[r['corpus']]})" if r["arch"] == "corpus" else r["arch"]
             delay = "" if r["delay_ms"] < 0 else str(r["delay_ms"])
             cells = [_cell(r, s, d) for s, _, d in cols]
             cells.insert(recovery + 1, str(r["recovery_censored"]))
@@ -502,7 +512,8 @@ def run_plan(plan: Plan, command: str) -> Path:
     units = simulate_all(plan)
     first = load_corpus(plan.corpora / CORPORA["fisher"])
     silence = set(first.tokenizer().silence_units)
-    dialogues = held_out_dialogues(plan)
+    held = held_out(plan)
+    dialogues = {c: ids for c, (ids, _) in held.items()}
     corpus_vads = {}
     for c, p in CORPORA.items():
         corpus = load_corpus(plan.corpora / p)
@@ -513,7 +524,8 @@ def run_plan(plan: Plan, command: str) -> Path:
     for name, table in (("summary", summary), ("differences", diffs), ("nearer", near)):
         with atomic_path(plan.out / f"{name}.csv") as tmp:
             table.to_csv(tmp, index=False, float_format="%.6g")
-    write_text(plan.out / "REPORT.md", report(plan, summary, diffs, near, command))
+    write_text(plan.out / "REPORT.md", report(plan, summary, diffs, near, command,
+                                              {c: what for c, (_, what) in held.items()}))
     plot(plan, summary, plan.out / "architectures.png", command)
     return plan.out / "REPORT.md"
 

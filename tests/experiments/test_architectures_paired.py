@@ -33,6 +33,10 @@ def conversation(share: list[float], extra: float, frames: int) -> np.ndarray:
     return units
 
 
+TEST_SPLITS = {"fisher": "test split", "candor": "test split"}
+"""What each corpus's rows scored, as :func:`architectures.held_out` says it."""
+
+
 def dialogue_ids(n: int) -> dict[str, list[str]]:
     """``n`` made-up test dialogue ids per corpus (the replays' clusters)."""
     return {c: [f"d{i}" for i in range(n)] for c in ("fisher", "candor")}
@@ -122,7 +126,7 @@ def test_differences_and_nearer_give_no_ci_over_fewer_than_five_clusters(
         diffs = arch.differences(plan, labelled, summary)
         near = arch.nearer(draws, summary)
         got[seeds, n_dialogues] = (summary, diffs, near,
-                                   arch.report(plan, summary, diffs, near, "cmd"))
+                                   arch.report(plan, summary, diffs, near, "cmd", TEST_SPLITS))
     summary4, diffs4, near4, report4 = got[4, 5]
     agents4 = summary4[summary4["arch"] != "corpus"]
     assert (agents4["blocks"] == 16).all() and (agents4["clusters"] == 4).all()
@@ -150,7 +154,7 @@ def test_report_counts_the_censored_recoveries_beside_the_medians(tmp_path: Path
     assert (by_arch.min()["tdm"], by_arch.max()["syncllm"], by_arch.max()["corpus"]) == (1, 0, 0)
     assert (summary.loc[summary.arch == "tdm", "barge_ins"] == 1).all()
     text = arch.report(plan, summary, arch.differences(plan, labelled, summary),
-                       arch.nearer(draws, summary), "cmd")
+                       arch.nearer(draws, summary), "cmd", TEST_SPLITS)
     lines = text.splitlines()
     head = next(line for line in lines if line.startswith("| corpus | arch |")).split(" | ")
     col = head.index("censored")
@@ -244,3 +248,18 @@ def test_a_cells_interval_does_not_depend_on_the_other_cells(tmp_path: Path) -> 
     for key in alone_d.index:
         assert (alone_d.loc[key, [f"d_{c}" for c in cols]].tolist()
                 == both_d.loc[key, [f"d_{c}" for c in cols]].tolist()), key
+
+
+def test_the_corpus_rows_say_which_dialogues_they_scored(tmp_path: Path) -> None:
+    """A corpus without a test split is scored on all its dialogues; its rows said "corpus
+    (test split)" all the same. Each corpus's rows now name what they scored."""
+    arch = _architectures()
+    plan, (summary, draws, labelled) = _scored(arch, tmp_path, np.random.default_rng(0), 1,
+                                               tdm_blocks=4, syncllm_blocks=4)
+    held = {"fisher": "test split", "candor": "all 3 dialogues: no test split"}
+    text = arch.report(plan, summary, arch.differences(plan, labelled, summary),
+                       arch.nearer(draws, summary), "cmd", held)
+    rows = [line.split(" | ")[:2] for line in text.splitlines() if " | corpus (" in line]
+    assert rows and {tuple(r) for r in rows} == {
+        ("| fisher", "corpus (test split)"), ("| candor", "corpus (all 3 dialogues: no test "
+                                              "split)")}
