@@ -182,7 +182,12 @@ class Prompt:
 
 
 def load_prompts(plan: Plan) -> list[Prompt]:
-    """Up to ``prompts_per_corpus`` dialogues of each corpus, cut into prompt + continuation."""
+    """Up to ``prompts_per_corpus`` dialogues of each corpus, cut into prompt + continuation.
+
+    A dialogue is long enough by its units (the frames that are cut), not by the manifest's
+    ``duration_s``: a manifest that said 121 s over 2000 frames of units chose the dialogue
+    and ``split_prompt`` failed with a traceback; one that said 100 s over 3000 frames left
+    a dialogue out that holds the windows."""
     from duplexsim.corpora import load_corpus
 
     out = []
@@ -193,21 +198,25 @@ def load_prompts(plan: Plan) -> list[Prompt]:
     except ValueError as e:  # a window of under half a frame: the flags' error, one line
         flag = "--prompt-s" if str(e).startswith("prompt_s") else "--continuation-s"
         raise InputError(flag, "", str(e)) from None
-    need = sum(frames) * FRAME_MS / 1000
+    need = sum(frames)
     for preset in AGENTS.values():
         corpus = load_corpus(plan.corpora / preset)
-        seconds = {d["id"]: float(d["duration_s"]) for d in corpus.manifest["dialogues"]}
-        ids = [i for s in plan.splits for i in corpus.ids(s) if seconds[i] >= need]
-        ids = ids[: plan.prompts_per_corpus]
-        if not ids:  # the flags' error, one line (a ValueError was printed as a bug)
-            raise InputError(str(corpus.root), "--prompt-s, --continuation-s",
-                             f"{plan.prompt_s:g} + {plan.continuation_s:g} s: no dialogue of "
-                             f"at least {need:g} s in splits {', '.join(plan.splits)}",
-                             "shorter windows, a longer corpus or other --splits")
-        for i in ids:
-            units = corpus.dialogue(i).units
+        chosen = 0
+        for i in (i for s in plan.splits for i in corpus.ids(s)):
+            if chosen == plan.prompts_per_corpus:
+                break
+            units = corpus.units(i)
+            if units.shape[1] < need:
+                continue
             prompt, truth = split_prompt(units, plan.prompt_s, plan.continuation_s, FRAME_MS)
             out.append(Prompt(f"{preset}/{i}", preset, prompt, truth))
+            chosen += 1
+        if not chosen:  # the flags' error, one line (a ValueError was printed as a bug)
+            raise InputError(str(corpus.root), "--prompt-s, --continuation-s",
+                             f"{plan.prompt_s:g} + {plan.continuation_s:g} s: no dialogue of "
+                             f"at least {need * FRAME_MS / 1000:g} s of units in splits "
+                             f"{', '.join(plan.splits)}",
+                             "shorter windows, a longer corpus or other --splits")
     return out
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -115,9 +117,8 @@ def test_prompts_need_the_windows_in_whole_frames(monkeypatch, tmp_path):
         def ids(self, split):
             return ["short", "long"] if split == "test" else []
 
-        def dialogue(self, i):
-            frames = 2999 if i == "short" else 3025
-            return type("D", (), {"units": np.zeros((2, frames), np.int64)})()
+        def units(self, i):
+            return np.zeros((2, 2999 if i == "short" else 3025), np.int64)
 
     monkeypatch.setattr("duplexsim.corpora.load_corpus", lambda root: Corpus())
     plan = continuation.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path,
@@ -143,6 +144,9 @@ def test_prompts_no_dialogue_can_hold_is_a_one_line_error(monkeypatch, tmp_path)
         def ids(self, split):
             return ["d"] if split == "test" else []
 
+        def units(self, i):
+            return np.zeros((2, 1500), np.int64)
+
     monkeypatch.setattr("duplexsim.corpora.load_corpus", lambda root: Corpus())
     for prompt_s, continuation_s, flag in ((30.0, 90.0, "--prompt-s, --continuation-s"),
                                            (30.0, 0.01, "--continuation-s")):
@@ -152,6 +156,34 @@ def test_prompts_no_dialogue_can_hold_is_a_one_line_error(monkeypatch, tmp_path)
         with pytest.raises(InputError, match=flag) as err:
             continuation.load_prompts(plan)
         assert report(err.value) == EXIT_BAD_INPUT and "\n" not in str(err.value)
+
+
+def test_prompts_are_chosen_by_their_units_not_the_manifest(tmp_path):
+    """Real corpora of 8 s dialogues (200 frames of units) whose manifest says otherwise: one
+    dialogue's ``duration_s`` 20 s, another's 5 s. Chosen by the manifest, 3 + 6 s windows
+    took the first and split_prompt raised a ValueError (a traceback), and 3 + 4 s windows
+    left the second out; the units decide now."""
+    import continuation
+    from test_cli import write_corpus
+
+    from duplexsim.cli import EXIT_BAD_INPUT, report
+    from duplexsim.errors import InputError
+
+    for preset in continuation.AGENTS.values():
+        write_corpus(tmp_path / preset)
+        manifest = tmp_path / preset / "manifest.json"
+        data = json.loads(manifest.read_text())
+        data["dialogues"][0]["duration_s"] = 20.0
+        data["dialogues"][1]["duration_s"] = 5.0
+        manifest.write_text(json.dumps(data))
+    plan = continuation.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path, prompt_s=3.0,
+                             continuation_s=4.0)
+    prompts = continuation.load_prompts(replace(plan, splits=("train", "val", "test")))
+    assert len(prompts) == 6  # every dialogue of both corpora, the 5 s one too
+    assert all(p.prompt.shape == (2, 75) and p.truth.shape == (2, 100) for p in prompts)
+    with pytest.raises(InputError, match="no dialogue of at least 9 s of units") as err:
+        continuation.load_prompts(replace(plan, continuation_s=6.0))
+    assert report(err.value) == EXIT_BAD_INPUT and "\n" not in str(err.value)
 
 
 def test_the_asr_span_is_the_scored_frames(monkeypatch, tmp_path):
@@ -167,8 +199,8 @@ def test_the_asr_span_is_the_scored_frames(monkeypatch, tmp_path):
         def ids(self, split):
             return ["d"] if split == "test" else []
 
-        def dialogue(self, i):
-            return type("D", (), {"units": np.zeros((2, 3025), np.int64)})()
+        def units(self, i):
+            return np.zeros((2, 3025), np.int64)
 
     monkeypatch.setattr("duplexsim.corpora.load_corpus", lambda root: Corpus())
     plan = continuation.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path,
