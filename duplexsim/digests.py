@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 _SEEN: dict[tuple[object, ...], str] = {}
 _RACY_NS = 3_000_000_000
 """A file changed this recently (or later) when hashed is hashed again next time: a rewrite
@@ -185,6 +187,16 @@ def stale_tables(run_dir: str | Path) -> list[Path]:
         if at >= 0 and not text.startswith(now, at):
             stale.append(md)
     return stale
+
+
+def array_digest(values: np.ndarray) -> str:
+    """sha256 (16 hex) of an array's dtype, shape and values: a cached result made from
+    units or audio in memory (a resynthesis, a transcript) keyed by exactly what it reads;
+    equal dialogues, equal digests."""
+    values = np.ascontiguousarray(values)
+    h = hashlib.sha256(f"{values.dtype.str}{values.shape};".encode())
+    h.update(values.tobytes())
+    return h.hexdigest()[:16]
 
 
 def directory_digest(root: str | Path, files: tuple[str, ...]) -> str:

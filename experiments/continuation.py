@@ -89,6 +89,8 @@ from duplexsim.digests import (
     AGENT_FILES,
     CORPUS_INPUT_FILES,
     SIMULATOR_VERSION,
+    TOKENIZER_FILES,
+    array_digest,
     directory_digest,
     key_of,
 )
@@ -252,6 +254,16 @@ def inputs_key(plan: Plan, agents: Iterable[str], corpus: str) -> str:
                    **({"seeding": SEEDING} if agents else {})})
 
 
+def resynth_key(plan: Plan, p: Prompt) -> str:
+    """Key of a cached resynthesis (16 hex): what :func:`resynthesise` reads, the ground
+    truth's units and the unit tokenizer (the corpus's, the study's shared one), and the
+    code (:data:`SIMULATOR_VERSION`). Not the sampling temperature, which it does not use:
+    keyed by :func:`inputs_key`, ``--temperature 0.9`` beside 1.0 redid every prompt's
+    resynthesis (about 30 s each) into the same numbers."""
+    return key_of({"truth": array_digest(p.truth), "simulator": SIMULATOR_VERSION,
+                   "tokenizer": directory_digest(plan.corpora / p.corpus, TOKENIZER_FILES)})
+
+
 def _cached(path: Path, make) -> np.ndarray:  # noqa: ANN001 - make: () -> ndarray
     if path.is_file():
         return np.load(path)
@@ -361,7 +373,7 @@ def score(plan: Plan, prompts: list[Prompt], generated: dict, silence: set[int],
         add(p, "prompt", -1, p.prompt)
         if plan.resynth:
             path = plan.cache_dir / "units" / \
-                f"resynth_{p.id.replace('/', '_')}-{inputs_key(plan, (), p.corpus)}.npy"
+                f"resynth_{p.id.replace('/', '_')}-{resynth_key(plan, p)}.npy"
             add(p, "resynth", -1, _cached(path, lambda p=p: resynthesise(tokenizer, p.truth)))
         whole = np.concatenate([p.prompt, p.truth], axis=1)
         for chunk in plan.chunk_ms:  # the chunk grid from frame 0, as the agents'

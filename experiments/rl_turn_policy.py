@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import hashlib
 import json
 import sys
 import time
@@ -68,6 +67,7 @@ from duplexsim.atomic import atomic_path, write_json, write_png, write_text
 from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
 from duplexsim.config import load_scenario
 from duplexsim.config.network import LinkConfig
+from duplexsim.digests import array_digest
 from duplexsim.envs.actions import TurnAction
 from duplexsim.envs.baselines import (
     ConstantPolicy,
@@ -805,10 +805,10 @@ def check_test_corpus(p: argparse.ArgumentParser, cfg: Config, test: Path) -> No
                           ("--test-corpus", tokenizer_dir(test))])
         train = load_corpus(cfg.corpus)
         # either channel order: the replay partner plays both channels of a dialogue
-        trained = {unit_digest(u) for i in train.ids("train")
+        trained = {array_digest(u) for i in train.ids("train")
                    for units in [train.units(i)] for u in (units, units[::-1])}
         held = load_corpus(test)
-        seen = [i for i in held.ids() if unit_digest(held.units(i)) in trained]
+        seen = [i for i in held.ids() if array_digest(held.units(i)) in trained]
     except InputError as e:
         p.error(str(e))
     if seen:
@@ -817,12 +817,6 @@ def check_test_corpus(p: argparse.ArgumentParser, cfg: Config, test: Path) -> No
                 f"({shown}) are dialogues of --corpus's train split, which the policy was "
                 f"trained on (allowed: a corpus none of whose dialogues was trained on, e.g. "
                 f"built with another --seed than {cfg.corpus}'s)")
-
-
-def unit_digest(units: np.ndarray) -> str:
-    """sha256 of a dialogue's units ``[2, T]``: equal dialogues, equal digests."""
-    units = np.ascontiguousarray(units, dtype=np.int64)
-    return hashlib.sha256(str(units.shape).encode() + units.tobytes()).hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,58 @@
+"""experiments/continuation.py keys each cached file by exactly what makes it."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "experiments"))
+
+
+def _world(tmp_path: Path):  # noqa: ANN202 - (Plan, prompts, tokenizer)
+    """Real corpora of 8 s dialogues (manifest, units, transcripts, a unit tokenizer)."""
+    import continuation
+    from test_cli import write_corpus
+
+    for preset in continuation.AGENTS.values():
+        write_corpus(tmp_path / "corpora" / preset)
+    plan = continuation.Plan(agents=tmp_path / "agents", corpora=tmp_path / "corpora",
+                             out=tmp_path / "out", chunk_ms=(160,), prompt_s=3.0,
+                             continuation_s=4.0, prompts_per_corpus=1,
+                             splits=("train",), pairs=())
+    tokenizer = (continuation.load_prompts(plan),
+                 continuation.unit_tokenizer(plan.agents, plan.corpora))
+    return plan, *tokenizer
+
+
+def test_the_resynthesis_is_keyed_by_the_truth_and_tokenizer_not_the_temperature(tmp_path):
+    """The resynthesis reads the ground truth's units and the tokenizer only; its cache key
+    held the sampling temperature, so --temperature 0.9 beside 1.0 redid it (about 30 s a
+    prompt) into the same units. Other ground-truth units or another tokenizer: anew."""
+    import continuation
+    from test_cli import write_tokenizer
+
+    plan, prompts, tokenizer = _world(tmp_path)
+    silence = set(int(u) for u in tokenizer.silence_units)
+    cached = plan.out / "units"
+
+    def resynth_files() -> set[str]:
+        return {f.name for f in cached.glob("resynth_*.npy")}
+
+    first, _ = continuation.score(plan, prompts, {}, silence, tokenizer)
+    files = resynth_files()
+    assert len(files) == len(prompts) == 2
+    again, _ = continuation.score(replace(plan, temperature=0.9), prompts, {}, silence,
+                                  tokenizer)
+    assert resynth_files() == files  # reused, not made again
+    assert first.equals(again)
+    other = [replace(p, truth=np.roll(p.truth, 5, axis=1)) for p in prompts]
+    continuation.score(plan, other, {}, silence, tokenizer)
+    assert len(resynth_files()) == 4  # other units: resynthesised anew
+    fisher = next(p for p in prompts if p.corpus == "fisher-like")
+    before = continuation.resynth_key(plan, fisher)
+    write_tokenizer(plan.corpora / "fisher-like" / "tokenizer", n_silence_units=2)
+    assert continuation.resynth_key(plan, fisher) != before
