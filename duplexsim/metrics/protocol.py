@@ -170,6 +170,22 @@ def seed_tables(per_prompt: pd.DataFrame) -> list[pd.DataFrame]:
     return [per_prompt[shared | (per_prompt["seed"] == k)] for k in replicates]
 
 
+def common_prompts(per_prompt: pd.DataFrame, sources: Iterable[str],
+                   events: Iterable[str] = PAPER_EVENTS) -> pd.DataFrame:
+    """``per_prompt`` with each of ``events`` of ``sources`` set to NaN on every prompt where
+    one of those sources (any of its seeds) has no value for it: :func:`correlations` then
+    takes every source's r of an event over the same prompts, so two rows compare paired.
+    Apart, an agent's r (fto over 40 prompts) was set beside the Prompt row's over the 37
+    prompts whose prompt had a floor transfer."""
+    sources, events = list(sources), list(events)
+    mine = per_prompt["source"].isin(sources)
+    for ev in events:
+        lacking = per_prompt.loc[mine & per_prompt[ev].isna(), "prompt"]
+        per_prompt = per_prompt.assign(**{ev: per_prompt[ev].mask(
+            mine & per_prompt["prompt"].isin(lacking))})
+    return per_prompt
+
+
 def correlations(
     per_prompt: pd.DataFrame, reference: str = "ground_truth",
     events: Iterable[str] = PAPER_EVENTS, extra: Iterable[str] = ("gap", "overlap"),

@@ -380,20 +380,49 @@ def test_style_persistence_follows_a_style_that_fades():
 
 
 def test_in_distribution_sets_each_agent_beside_its_corpus_prompt_row():
+    """Each agent on its own corpus's prompts, beside that corpus's Prompt row over the same
+    prompts: the prompt has no floor transfer on prompts 0-2, the agent none on prompt 3.
+    Taken from the correlation table the Prompt row's fto r was over 9 of 12 prompts and the
+    agent's over 11; both are over the 8 they share now, and n_fto says so."""
     sys.path.insert(0, str(ROOT / "experiments"))
     from continuation import in_distribution
 
+    from duplexsim.metrics.protocol import correlations
+
+    rng = np.random.default_rng(0)
     rows = []
-    for prompts, prompt_avg in (("fisher-like", 0.5), ("candor-like", 0.4)):
-        rows.append({"source": "prompt", "prompts": prompts, "avg": prompt_avg})
-        for agent, avg in (("f", 0.3), ("c", 0.1)):
-            rows.append({"source": f"syncllm-{agent}-200", "prompts": prompts, "avg": avg})
-    corr = pd.DataFrame(rows).assign(reference="ground_truth", avg_lo=-0.1, avg_hi=0.6,
-                                     avg_events=3, n_prompts=40)
-    # rows against the prompt (Table 7) and pooled prompts are not in distribution
-    corr = pd.concat([corr, corr.assign(reference="prompt"), corr.assign(prompts="all")])
-    table = in_distribution(corr)
+    for corpus in ("fisher-like", "candor-like"):
+        for i in range(12):
+            truth = rng.normal(size=3)
+            means = {s: truth + rng.normal(size=3) for s in ("prompt", "syncllm-f-200",
+                                                             "syncllm-c-200")}
+            means["prompt"][2] = np.nan if i < 3 else means["prompt"][2]
+            for agent in ("syncllm-f-200", "syncllm-c-200"):
+                means[agent][2] = np.nan if i == 3 else means[agent][2]
+            rows += [{"prompt": f"{corpus}/{i}", "corpus": corpus, "source": source,
+                      "seed": 0 if source.startswith("syncllm") else -1,
+                      **dict(zip(("ipu", "pause", "fto"), v, strict=True))}
+                     for source, v in {"ground_truth": truth, **means}.items()]
+    per_prompt = pd.DataFrame(rows)
+    table = in_distribution([per_prompt])
     assert list(zip(table.agent, table.source, table.prompts, strict=True)) == [
         ("fisher", "syncllm-f-200", "fisher-like"), ("candor", "syncllm-c-200", "candor-like")]
-    assert table.ratio.tolist() == pytest.approx([0.3 / 0.5, 0.1 / 0.4])
-    assert table.avg_r_ci.tolist() == ["[-0.10, 0.60]"] * 2
+    assert (table.n_fto == 8).all() and (table.n_ipu == 12).all()
+    for row in table.itertuples():
+        mine = per_prompt[(per_prompt.corpus == row.prompts)
+                          & per_prompt.source.isin(["ground_truth", "prompt", row.source])]
+        unpaired = correlations(mine).set_index("source")
+        assert unpaired.loc["prompt", "n_fto"] == 9 and unpaired.loc[row.source, "n_fto"] == 11
+        # by hand: fto of prompts 0-3 dropped from both rows
+        shared = mine.assign(fto=mine.fto.mask(mine.prompt.str.endswith(("/0", "/1", "/2",
+                                                                          "/3"))))
+        paired = correlations(shared).set_index("source")
+        assert row.prompt_avg_r == pytest.approx(paired.loc["prompt", "avg"])
+        assert row.avg_r == pytest.approx(paired.loc[row.source, "avg"])
+        assert row.ratio == pytest.approx(row.avg_r / row.prompt_avg_r)
+        assert row.prompt_avg_r != pytest.approx(unpaired.loc["prompt", "avg"])
+    # two runs of the same continuations: the same r, each run paired on its own
+    two = in_distribution([per_prompt, per_prompt])
+    assert two.avg_r.tolist() == pytest.approx(table.avg_r.tolist())
+    assert two.prompt_avg_r.tolist() == pytest.approx(table.prompt_avg_r.tolist())
+    assert (two.n_runs == 2).all() and (two.n_fto == 8).all()

@@ -8,6 +8,7 @@ import pytest
 
 from duplexsim.metrics.protocol import (
     PAPER_EVENTS,
+    common_prompts,
     correlations,
     correlations_over_runs,
     mean_durations,
@@ -528,3 +529,29 @@ def test_a_window_shorter_than_half_a_frame_is_an_error() -> None:
                                              r"\(allowed: >= 0.02 s"):
             split_prompt(units, **kwargs)
     assert window_frames(0.02, 0.02, 40) == (1, 1)  # half a frame: one, half up
+
+
+def test_common_prompts_pair_the_sources_on_every_event():
+    """An event that one of the sources (any of its seeds) lacks on a prompt is dropped for
+    all of them there: their r are over the same prompts; other sources are untouched."""
+    rows = []
+    for i in range(6):
+        rows.append({"prompt": f"p{i}", "source": "ground_truth", "seed": -1,
+                     "ipu": i, "pause": i, "fto": i})
+        rows.append({"prompt": f"p{i}", "source": "prompt", "seed": -1, "ipu": i,
+                     "pause": i, "fto": np.nan if i == 0 else i})
+        for seed in (0, 1):
+            rows.append({"prompt": f"p{i}", "source": "agent", "seed": seed, "ipu": i,
+                         "pause": np.nan if (i, seed) == (1, 1) else i, "fto": i})
+        rows.append({"prompt": f"p{i}", "source": "other", "seed": -1, "ipu": i,
+                     "pause": i, "fto": np.nan if i == 2 else i})
+    table = pd.DataFrame(rows)
+    before = correlations(table).set_index("source")
+    assert before.loc["prompt", "n_fto"] == 5 and before.loc["agent", "n_fto"] == 6
+    paired = common_prompts(table, ["prompt", "agent"])
+    r = correlations(paired).set_index("source")
+    assert r.loc["prompt", "n_fto"] == r.loc["agent", "n_fto"] == 5
+    assert r.loc["prompt", "n_pause"] == r.loc["agent", "n_pause"] == 5  # seed 1 lacks p1
+    assert r.loc["other", "n_fto"] == 5 and r.loc["other", "n_pause"] == 6
+    assert paired[paired.source.isin(["ground_truth", "other"])].equals(
+        table[table.source.isin(["ground_truth", "other"])])
