@@ -17,7 +17,8 @@ table, 0.76 for ``paretonormal``, 0.64 for the unclipped ``pareto-analytic``).
 Marginals (``Q`` as a function of ``z``). ``normal``, ``pareto`` and ``paretonormal`` are
 netem's own tables, computed as iproute2 computes them (``netem/normal.c``, ``pareto.c``,
 ``paretonormal.c``; entry for entry equal to its ``normal.dist``, ``pareto.dist``,
-``paretonormal.dist``, 4096 values ``t_k`` each, in units of netem's sigma). The kernel
+``paretonormal.dist``, 4096 values ``t_k`` each, in units of netem's sigma; built in
+:mod:`duplexsim.config.netem`). The kernel
 (``net/sched/sch_netem.c`` ``tabledist``) draws an entry uniformly: ``delay = mu + sigma
 t_k``. We take the entry ``k = floor(4096 Phi(z))`` (uniform too) and standardise the table
 to mean 0, sd 1, so that ``jitter_ms`` stays the sd:
@@ -59,14 +60,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from scipy import special
 
+from duplexsim.config.netem import NETEM_TABLES, netem_delay_keys
 from duplexsim.config.network import LinkConfig, read_jitter_trace
-from duplexsim.errors import InputError
 
 PARETO_SHAPE = 3.0
 _PARETO_MEAN = PARETO_SHAPE / (PARETO_SHAPE - 1.0)  # x_m = 1
@@ -85,60 +85,6 @@ def _pareto_analytic(z: float) -> float:
     tail = float(special.ndtr(-z))  # 1 - Phi(z), accurate in the right tail
     x = tail ** (-1.0 / PARETO_SHAPE)
     return (x - _PARETO_MEAN) / _PARETO_SD
-
-
-NETEM_DIST_SCALE = 8192  # include/uapi/linux/pkt_sched.h: table values are sigma * 8192
-NETEM_TABLESIZE = 16384  # iproute2 netem/*.c: the normal CDF grid; the tables keep 1 in 4
-NETEM_ENTRIES = 4096  # entries of every .dist table
-
-
-@lru_cache(maxsize=1)
-def _netem_normal_grid() -> np.ndarray:
-    """``normal.c``'s ``table[16385]``: the largest ``x`` of its sweep at each
-    ``rint(16384 Phi(x))`` (the sweep accumulates ``x += 0.00005`` in doubles, as here)."""
-    steps = np.full(int(20.05 / 0.00005) + 2, 0.00005)
-    x = np.cumsum(np.r_[-10.0, steps])  # sequential sums, like the C loop's x += .00005
-    x = x[x < 10.05]
-    index = np.rint(NETEM_TABLESIZE * (0.5 + 0.5 * special.erf(x / math.sqrt(2.0))))
-    grid = np.empty(NETEM_TABLESIZE + 1)
-    grid[index.astype(np.int64)] = x  # x ascends: the last (largest) x per index stays
-    return grid
-
-
-def _netem_pareto_ints() -> np.ndarray:
-    """``pareto.c``'s 4096 integers: ``i = 65536, 65520, ..., 16``."""
-    i = np.arange(65536, 0, -16, dtype=np.float64)
-    value = (4.0 / 3.0) * NETEM_DIST_SCALE * ((i / 65536.0) ** (-1.0 / 3.0) - 1.5)
-    return np.rint(np.minimum(value, 32767))
-
-
-@lru_cache(maxsize=1)
-def netem_normal_table() -> np.ndarray:
-    """iproute2's ``normal.dist`` [4096], in units of netem's sigma (ascending)."""
-    value = np.rint(_netem_normal_grid()[0:NETEM_TABLESIZE:4] * NETEM_DIST_SCALE)
-    return np.clip(value, -32768, 32767) / NETEM_DIST_SCALE
-
-
-@lru_cache(maxsize=1)
-def netem_pareto_table() -> np.ndarray:
-    """iproute2's ``pareto.dist`` [4096], in units of netem's sigma (ascending)."""
-    return _netem_pareto_ints() / NETEM_DIST_SCALE
-
-
-@lru_cache(maxsize=1)
-def netem_paretonormal_table() -> np.ndarray:
-    """iproute2's ``paretonormal.dist`` [4096], in units of netem's sigma (ascending):
-    ``paretonormal.c`` mixes its normal grid at ``i = 0, 4, ...`` with the Pareto values."""
-    normal = _netem_normal_grid()[0:NETEM_TABLESIZE:4]
-    value = np.trunc((np.rint(normal * NETEM_DIST_SCALE) + 3 * _netem_pareto_ints()) / 4)
-    return np.clip(value, -32768, 32767) / NETEM_DIST_SCALE  # C int division truncates
-
-
-NETEM_TABLES: dict[str, Callable[[], np.ndarray]] = {
-    "normal": netem_normal_table, "pareto": netem_pareto_table,
-    "paretonormal": netem_paretonormal_table,
-}
-"""netem's distribution name -> its table (the names ``tc ... distribution X`` takes)."""
 
 
 class _NetemTable:
@@ -165,22 +111,10 @@ def link_from_netem(delay_ms: float, jitter_ms: float, distribution: str | None 
     {distribution}]``: same delay distribution (module doc). ``None``: netem's default,
     uniform on ``[D - J, D + J)``. Only the delay keys and ``ordering = "reorder"`` are set
     (``resolve_link`` fills in the rest from a preset): netem's time-sorted queue lets a
-    packet with a shorter draw overtake one sent before it."""
-    if distribution is None:
-        return LinkConfig(delay_ms=delay_ms, jitter_ms=jitter_ms / math.sqrt(3.0),
-                          jitter_dist="uniform", ordering="reorder")
-    if distribution not in NETEM_TABLES:
-        raise InputError("distribution", "", f"{distribution!r} is not one of netem's tables",
-                         ", ".join(NETEM_TABLES))
-    table = NETEM_TABLES[distribution]()
-    base = delay_ms + jitter_ms * float(table.mean())
-    if base < 0:  # the table's mean is below 0: a small D gives a base delay_ms below 0
-        raise InputError("delay", "", f"{delay_ms} ms with jitter {jitter_ms} ms and "
-                         f"distribution {distribution} has a mean delay below 0 ({base:.4g} "
-                         "ms), which a link's delay_ms cannot be",
-                         f"D >= {-float(table.mean()):.4f} J for {distribution}")
-    return LinkConfig(delay_ms=base, jitter_ms=jitter_ms * float(table.std()),
-                      jitter_dist=distribution, ordering="reorder")  # type: ignore[arg-type]
+    packet with a shorter draw overtake one sent before it. A whole netem argument string
+    (loss, duplicate, rate too): :func:`duplexsim.config.netem.netem_keys`, or the link key
+    ``netem`` of a scenario."""
+    return LinkConfig(**netem_delay_keys(delay_ms, jitter_ms, distribution))
 
 
 def load_jitter_trace(path: str | Path) -> np.ndarray:
