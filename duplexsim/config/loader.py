@@ -19,7 +19,7 @@ import re
 import tomllib
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -237,11 +237,11 @@ def _build(
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
-    bad = False
     missing = False
+    data, bad = _expand(cls, data, file, prefix, problems)
     for key, value in data.items():
         if key not in fields:
-            allowed_keys = ", ".join(sorted(fields))
+            allowed_keys = ", ".join(sorted([*fields, *getattr(cls, "TOML_EXPANDS", {})]))
             problems.append(Problem(file, _join(prefix, key), "unknown key", allowed_keys))
             bad = True
             continue
@@ -276,6 +276,40 @@ def _build(
     except (ValueError, TypeError) as e:
         problems.append(Problem(file, prefix, str(e)))
     return _INVALID
+
+
+def _expand(cls: type, data: Mapping[str, Any], file: str, prefix: str,
+            problems: list[Problem]) -> tuple[Mapping[str, Any], bool]:
+    """``data`` with each key of ``cls.TOML_EXPANDS`` (a string, e.g. a link's ``netem``)
+    replaced by the keys its function returns; whether a problem was found. A string that
+    does not parse, or one whose keys the table also gives (which would win?), is one
+    problem on that key."""
+    expands: Mapping[str, Callable[[str], dict[str, Any]]] = getattr(cls, "TOML_EXPANDS", {})
+    given = [key for key in expands if key in data]
+    if not given:
+        return data, False
+    out = {k: v for k, v in data.items() if k not in expands}
+    bad = False
+    for key in given:
+        where = _join(prefix, key)
+        if not isinstance(data[key], str):
+            problems.append(_wrong_type(file, where, data[key], "string"))
+            bad = True
+            continue
+        try:
+            keys = expands[key](data[key])
+        except FieldError as e:
+            problems.append(Problem(file, where, e.message, e.allowed))
+            bad = True
+            continue
+        both = sorted(set(keys) & set(out))
+        if both:
+            problems.append(Problem(file, where, f"sets {', '.join(both)}, which the table "
+                                    "gives too: ambiguous", f"{key} or those keys, not both"))
+            bad = True
+            continue
+        out.update(keys)
+    return out, bad
 
 
 def _probe_valid_fields(

@@ -1,8 +1,9 @@
-"""netem's vocabulary: its delay tables, and netem's delay as link keys.
+"""netem's vocabulary: its delay tables, and a ``tc qdisc ... netem`` argument string as link keys.
 
 Owns iproute2's ``normal``, ``pareto`` and ``paretonormal`` tables (how they are built, and
 how netem's ``delay D J distribution X`` maps onto our ``delay_ms`` / ``jitter_ms``:
-:mod:`duplexsim.sim.delay`'s doc). Returns plain key dicts: it sits under
+:mod:`duplexsim.sim.delay`'s doc) and :func:`netem_keys`, the one parser of a netem argument
+string (the scenario link key ``netem``). Returns plain key dicts: it sits under
 :mod:`duplexsim.config.network`, which builds the :class:`LinkConfig`; must not import it
 or the simulator.
 """
@@ -10,12 +11,14 @@ or the simulator.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+from duplexsim.config.loader import FieldError
 from duplexsim.errors import InputError
 
 NETEM_DIST_SCALE = 8192  # include/uapi/linux/pkt_sched.h: table values are sigma * 8192
@@ -97,5 +100,173 @@ def netem_delay_keys(delay_ms: float, jitter_ms: float, distribution: str | None
             "jitter_dist": distribution, "ordering": "reorder"}
 
 
-__all__ = ["NETEM_ENTRIES", "NETEM_TABLES", "netem_delay_keys", "netem_normal_table",
-           "netem_pareto_table", "netem_paretonormal_table"]
+# get_time64 (iproute2 lib/utils.c), case-insensitive: the unit -> ms
+_TIME_UNITS_MS = {**dict.fromkeys(("s", "sec", "secs"), 1000.0),
+                  **dict.fromkeys(("ms", "msec", "msecs"), 1.0),
+                  **dict.fromkeys(("us", "usec", "usecs"), 1e-3),
+                  **dict.fromkeys(("ns", "nsec", "nsecs"), 1e-6)}
+# get_rate64's suffixes (iproute2), case-insensitive, so "kbps" is kilo*bytes* per second
+_RATE_UNITS_BPS = {"bit": 1.0, "kibit": 1024.0, "kbit": 1e3, "mibit": 1024.0**2, "mbit": 1e6,
+                   "gibit": 1024.0**3, "gbit": 1e9, "tibit": 1024.0**4, "tbit": 1e12,
+                   "bps": 8.0, "kibps": 8 * 1024.0, "kbps": 8e3, "mibps": 8 * 1024.0**2,
+                   "mbps": 8e6, "gibps": 8 * 1024.0**3, "gbps": 8e9, "tibps": 8 * 1024.0**4,
+                   "tbps": 8e12}
+_NUMBER = re.compile(r"((?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(.*)")
+NETEM_GRAMMAR = ("delay TIME [JITTER], distribution normal|pareto|paretonormal|uniform, "
+                 "loss [random] PERCENT, loss gemodel P R [1-H [1-K]], duplicate PERCENT, "
+                 "rate RATE; TIME with a unit (us, ms, s), PERCENT as tc reads it (1% or 1)")
+NOT_MODELLED = ("reorder", "gap", "corrupt", "slot", "limit", "ecn", "seed")
+"""netem options we have no counterpart for (README, "Jitter and Linux netem")."""
+
+
+def netem_keys(text: str) -> dict[str, Any]:
+    """The link keys of ``tc qdisc ... netem {text}``, for the subset of tc-netem(8) we model:
+
+    - ``delay TIME [JITTER]`` and ``distribution X``: :func:`netem_delay_keys` (``delay_ms``,
+      ``jitter_ms``, ``jitter_dist``, ``ordering``: ``reorder``, netem's time-sorted queue,
+      or ``fifo`` beside ``rate``, which keeps netem's order). TIME needs a unit (``us``,
+      ``ms``, ``s``, ``ns``; ``100ms``, ``0.1s``, ``100000us``): tc reads a bare number as
+      microseconds in old iproute2 and as nanoseconds since delays became 64-bit. netem's
+      delay correlation (``delay D J C%``) shrinks the jitter; ours keeps the marginal, so
+      it is refused: set ``correlation`` separately;
+    - ``loss [random] P``: ``loss_model = "bernoulli"``, ``loss = P``;
+      ``loss gemodel P R [1-H [1-K]]``: ``loss_model = "gilbert-elliott"``, ``ge_p``, ``ge_r``,
+      ``loss_bad`` (default 1), ``loss_good`` (default 0); R is required (iproute2's default
+      changed between versions);
+    - ``duplicate P``: ``duplicate``;
+    - ``rate RATE``: ``bandwidth_kbps`` (tc's units: ``bit``, ``kbit``, ``mbit``, ``gbit``,
+      ``kibit``..., and ``bps``, ``kbps``, ``mbps``... in *bytes* per second, any case; a bare
+      number is bit/s). Ours serialises a packet (its 40 header bytes and payload, no
+      link-layer header) when it enters the hop and then adds its delay draw; netem's rate
+      queues each packet behind the one before it and never reorders
+      (:mod:`duplexsim.sim.link`).
+
+    PERCENT as tc's ``parse_percent``: ``1%`` or ``1`` is 1% (0.01 here), 0 .. 100. A clause
+    left out sets nothing: the preset underneath keeps those keys. Anything else (loss or
+    duplicate correlation, ``loss state``, ``reorder``, ``gap``, ``corrupt``, ``slot``,
+    ``limit``, ``ecn``, ``seed``, a clause given twice) is a :class:`FieldError` on ``netem``."""
+    tokens = text.split()
+    keys: dict[str, Any] = {}
+    seen: set[str] = set()
+    delay: tuple[float, float] | None = None
+    distribution: str | None = None
+    i = 0
+
+    def refuse(message: str, allowed: str = NETEM_GRAMMAR) -> FieldError:
+        return FieldError("netem", message, allowed)
+
+    def take(what: str) -> str:
+        nonlocal i
+        i += 1
+        if i >= len(tokens):
+            raise refuse(f"{tokens[i - 1]!r} needs its {what}")
+        return tokens[i]
+
+    def number_next() -> bool:  # tc's NEXT_IS_NUMBER: the next word starts with a digit
+        return i + 1 < len(tokens) and tokens[i + 1][:1].isdigit()
+
+    def once(clause: str) -> None:
+        if clause in seen:
+            raise refuse(f"{clause!r} given twice", "each clause once")
+        seen.add(clause)
+
+    while i < len(tokens):
+        word = tokens[i]
+        if word in ("delay", "latency"):
+            once("delay")
+            d_ms = _time_ms(take("time"))
+            j_ms = _time_ms(take("jitter")) if number_next() else 0.0
+            if number_next():
+                raise refuse(f"delay correlation {tokens[i + 1]!r}: netem's correlation "
+                             "shrinks the jitter, ours keeps its distribution, so there is "
+                             "no counterpart", "delay D J without it, and the link key "
+                             "correlation set separately (README, netem)")
+            delay = (d_ms, j_ms)
+        elif word == "distribution":
+            once("distribution")
+            distribution = take("name")
+            if distribution not in ("uniform", *NETEM_TABLES):
+                raise refuse(f"distribution {distribution!r} is not one we model",
+                             ", ".join(("uniform", *NETEM_TABLES)))
+        elif word in ("loss", "drop"):
+            once("loss")
+            kind = take("percent or model")
+            if kind == "random" or kind[:1].isdigit():
+                value = _percent(take("percent") if kind == "random" else kind)
+                keys.update(loss_model="bernoulli", loss=value)
+            elif kind == "gemodel":
+                values = [_percent(take("p"))]
+                while number_next() and len(values) < 4:
+                    values.append(_percent(take("percent")))
+                if len(values) < 2:
+                    raise refuse("loss gemodel without r: iproute2's default r changed "
+                                 "between versions", "loss gemodel P R [1-H [1-K]]")
+                values += [1.0, 0.0][len(values) - 2:]
+                keys.update(zip(("loss_model", "ge_p", "ge_r", "loss_bad", "loss_good"),
+                                ("gilbert-elliott", *values), strict=True))
+            else:
+                raise refuse(f"loss {kind!r} is not modelled (the 4-state model, "
+                             "'loss state', is not)", "loss [random] PERCENT, loss gemodel "
+                             "P R [1-H [1-K]]")
+        elif word == "duplicate":
+            once("duplicate")
+            keys["duplicate"] = _percent(take("percent"))
+        elif word == "rate":
+            once("rate")
+            keys["bandwidth_kbps"] = _rate_kbps(take("rate"))
+            if i + 1 < len(tokens) and tokens[i + 1].lstrip("+-")[:1].isdigit():
+                raise refuse(f"rate packet overhead {tokens[i + 1]!r} is not modelled",
+                             "rate RATE alone (a packet is its 40 header bytes and payload)")
+        elif word in NOT_MODELLED:
+            raise refuse(f"{word!r} is not modelled")
+        else:
+            raise refuse(f"unknown word {word!r}")
+        if number_next() and word in ("loss", "drop", "duplicate"):  # their correlation
+            raise refuse(f"{word} then {tokens[i + 1]!r}: netem's correlation of {word} is "
+                         "not modelled", NETEM_GRAMMAR)
+        i += 1
+    if not tokens:
+        raise refuse("empty")
+    if distribution is not None and (delay is None or not delay[1]):
+        raise refuse(f"distribution {distribution} without a delay jitter (tc refuses it "
+                     "too)", "delay TIME JITTER distribution X")
+    if delay is not None:
+        try:
+            keys.update(netem_delay_keys(*delay, distribution))
+        except InputError as e:
+            raise refuse(f"delay: {e.problems[0].message}", e.problems[0].allowed or "") from None
+        if "bandwidth_kbps" in keys:
+            keys["ordering"] = "fifo"  # netem's rate sends each packet after the one before
+    return keys
+
+
+def _time_ms(word: str) -> float:
+    match = _NUMBER.fullmatch(word)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _TIME_UNITS_MS:
+        hint = " (tc reads a bare number as us or ns, by version)" if match and not unit else ""
+        raise FieldError("netem", f"time {word!r} has no unit we read{hint}",
+                         "a number and us, ms, s or ns: 100ms, 0.1s, 100000us")
+    return float(match.group(1)) * _TIME_UNITS_MS[unit]
+
+
+def _percent(word: str) -> float:
+    match = _NUMBER.fullmatch(word)
+    if match is None or match.group(2) not in ("", "%") or float(match.group(1)) > 100:
+        raise FieldError("netem", f"{word!r} is not a percentage",
+                         "0 .. 100, with or without % (tc: 1% and 1 are both 1%)")
+    return float(match.group(1)) / 100.0
+
+
+def _rate_kbps(word: str) -> float:
+    match = _NUMBER.fullmatch(word)
+    unit = match.group(2).lower() if match else ""
+    if match is None or (unit and unit not in _RATE_UNITS_BPS):
+        raise FieldError("netem", f"rate {word!r} is not a rate tc reads",
+                         "a number of bit/s with a unit: " + ", ".join(_RATE_UNITS_BPS)
+                         + " (bps etc. are bytes/s; a percentage of the device is not)")
+    return float(match.group(1)) * _RATE_UNITS_BPS.get(unit, 1.0) / 1000.0
+
+
+__all__ = ["NETEM_ENTRIES", "NETEM_GRAMMAR", "NETEM_TABLES", "NOT_MODELLED", "netem_delay_keys",
+           "netem_keys", "netem_normal_table", "netem_pareto_table", "netem_paretonormal_table"]

@@ -19,9 +19,10 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from duplexsim.config.loader import FieldError, plain_fields, raise_errors
+from duplexsim.config.netem import netem_keys
 from duplexsim.errors import InputError, MissingInputError, finite_in, plain_number
 
 JitterDist = Literal["none", "uniform", "normal", "pareto", "paretonormal", "normal-analytic",
@@ -39,7 +40,15 @@ ENDPOINTS = ("A", "B")
 
 @dataclass(frozen=True)
 class LinkConfig:
-    """One-way link parameters; ``None`` = take the value from the preset underneath."""
+    """One-way link parameters; ``None`` = take the value from the preset underneath.
+
+    In a scenario file the key ``netem`` (a ``tc qdisc ... netem`` argument string,
+    :func:`~duplexsim.config.netem.netem_keys`) stands for the keys it sets; it is read into
+    them (:data:`TOML_EXPANDS`), so the config, and the scenario written back, hold only
+    those keys."""
+
+    TOML_EXPANDS: ClassVar[dict[str, Any]] = {"netem": netem_keys}
+    """TOML keys the loader replaces by the link keys their function returns."""
 
     delay_ms: float | None = None
     """Base one-way delay (propagation + fixed processing). May be fractional: a path's
