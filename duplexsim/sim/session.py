@@ -506,7 +506,7 @@ class Session:
         estimates = {} if report is None or not report.estimates else dict(report.estimates)
         for k in estimates:
             self.recorder.estimate(key, k, now)
-        est_chunks = sorted(estimates)
+        est_chunks = sorted(estimates) if estimates else []
         played = self.recorder.played[key]
         if j in played:  # settled as a miss while the worker was busy
             assert skipped, f"{key}: chunk {j} settled before its decision, yet not skipped"
@@ -524,7 +524,7 @@ class Session:
             "deadline_miss": miss, "skipped": skipped,
             "stall_ms": placement.stall_ms, "slip_ms": side.slip_ms,
             "agent_lookahead": -1 if report is None else int(report.lookahead),
-            "estimated_chunks": np.array(est_chunks, np.int64),
+            "estimated_chunks": np.array(est_chunks, np.int64) if est_chunks else _NO_CHUNKS,
             "estimated_units": (np.concatenate([np.ravel(estimates[k]) for k in est_chunks])
                                 .astype(np.int64) if est_chunks else _NO_UNITS),
             "generated_tokens": 0 if report is None else int(report.generated_tokens),
@@ -540,6 +540,8 @@ class Session:
 
 _NO_UNITS = np.zeros(0, np.int64)
 _NO_UNITS.flags.writeable = False
+_NO_CHUNKS = np.zeros(0, np.int64)  # (one shared empty array: most decisions estimate none)
+_NO_CHUNKS.flags.writeable = False
 
 
 def _closed(packet: Packet) -> None:

@@ -136,11 +136,16 @@ class SideState:
                 raise ValueError(f"{self._produce(j)}.estimates: partner chunk {k} "
                                  f"(allowed: partner chunks >= 0 and < {j})")
             check_chunk(est, f"{self._produce(j)}.estimates[{k}]", self.n_units, F)
-        for name in ("lookahead", "generated_tokens", "prefill_tokens"):
-            value = getattr(report, name)
-            if not isinstance(value, int | np.integer) or value < 0:
-                raise ValueError(f"{self._produce(j)}.{name} = {value!r} "
-                                 "(allowed: an integer >= 0)")
+        lookahead, generated, prefill = (report.lookahead, report.generated_tokens,
+                                         report.prefill_tokens)
+        if not (type(lookahead) is int and type(generated) is int  # the usual report: cheap
+                and type(prefill) is int and lookahead >= 0 and generated >= 0
+                and prefill >= 0):
+            for name in ("lookahead", "generated_tokens", "prefill_tokens"):
+                value = getattr(report, name)
+                if not isinstance(value, int | np.integer) or value < 0:
+                    raise ValueError(f"{self._produce(j)}.{name} = {value!r} "
+                                     "(allowed: an integer >= 0)")
         wall = report.compute_wall_ms
         if not (isinstance(wall, int | float | np.number) and 0 <= wall < math.inf):
             raise ValueError(f"{self._produce(j)}.compute_wall_ms = {wall!r} "
