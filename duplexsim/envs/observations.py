@@ -10,6 +10,7 @@ Must not touch the simulator or rewards.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import numpy as np
@@ -39,6 +40,14 @@ def observation_space(window: int, frames_per_chunk: int, n_units: int) -> space
     })
 
 
+@functools.cache
+def _silent_chunk(frames_per_chunk: int, silence_unit: int) -> np.ndarray:
+    """A chunk of ``silence_unit`` (read-only, shared: the observation copies its rows)."""
+    out = np.full(frames_per_chunk, silence_unit, np.int64)
+    out.flags.writeable = False
+    return out
+
+
 def build_observation(
     *,
     chunk: int,
@@ -55,12 +64,12 @@ def build_observation(
 
     Row ``i`` of the windows is chunk ``chunk - window + i`` (the last row is the chunk
     just before the one being decided); chunks before 0 are silent and count as received.
-    ``speech``: ``speech[unit]`` is True for a unit that is speech (indices past its end
-    clip to the last entry).
+    ``speech``: ``speech[unit]`` is True (or 1.0) for a unit that is speech (indices past its
+    end clip to the last entry; a float32 table saves a conversion per step).
     """
     w, f = window, frames_per_chunk
     n = w * f
-    silence = np.full(f, silence_unit, np.int64)
+    silence = _silent_chunk(f, silence_unit)
     partner_rows, own_rows = [], []
     mask = [1] * w
     unknown = []  # window rows of partner chunks not received yet (the lookahead)
@@ -82,7 +91,7 @@ def build_observation(
         raise ValueError(f"chunks of {f} frames expected in received/own, got "
                          f"{sorted({np.shape(r) for r in partner_rows + own_rows})}")
     received_mask = np.array(mask, np.int8)
-    vad = speech.take(units, mode="clip").astype(np.float32)  # [partner | own]
+    vad = speech.take(units, mode="clip").astype(np.float32, copy=False)  # [partner | own]
     for i in unknown:  # a partner chunk not received yet is unknown, not speech
         vad[i * f:(i + 1) * f] = 0.0
     scalars = np.array([len(unknown), min(chunk / max(n_chunks, 1), 1.0), *own_state],

@@ -60,6 +60,7 @@ class LearnerSide:
             else spaces.MultiDiscrete(np.full(f, source.n_units, np.int64)))
         self.speech = speech_table(source)
         self._speech_list: list[bool] = self.speech.tolist()
+        self._speech_vad = self.speech.astype(np.float32)  # (the observation's vad dtype)
         self.own: dict[int, np.ndarray] = {}
         self.backchannel_chunks: set[int] = set()
         self.vad: list[np.ndarray] = []
@@ -75,6 +76,7 @@ class LearnerSide:
         self.speaker = TurnSpeaker(source.bank, self.frames_per_chunk)
         self.speech = speech_table(source)
         self._speech_list = self.speech.tolist()
+        self._speech_vad = self.speech.astype(np.float32)
         self.agent.silence_unit = source.silence_unit
 
     def reset(self, rng: np.random.Generator, seed: int) -> None:
@@ -166,18 +168,22 @@ class LearnerSide:
         # what was played, else what the simulator already took (a model's proposal too),
         # else what is queued
         own = {}
+        played, decided, queued = self.agent.played_chunks, self.agent.decided, self.own
         for k in range(chunk - self.window, chunk):
-            for source in (self.agent.played_chunks, self.agent.decided, self.own):
-                if k in source:
-                    own[k] = source[k]
-                    break
+            units = played.get(k)
+            if units is None:
+                units = decided.get(k)
+                if units is None:
+                    units = queued.get(k)
+            if units is not None:
+                own[k] = units
         state = ((float(self.speaker.speaking), self.speaker.progress,
                   float(self.speaker.backchanneling))
                  if self.action_mode == "turn" else (0.0, 0.0, 0.0))
         return build_observation(
             chunk=chunk, n_chunks=n_chunks, window=self.window,
             frames_per_chunk=self.frames_per_chunk, received=self.agent.received, own=own,
-            speech=self.speech, silence_unit=self.source.silence_unit, own_state=state)
+            speech=self._speech_vad, silence_unit=self.source.silence_unit, own_state=state)
 
     def events(self) -> pd.DataFrame:
         """Turn-taking events on the scored timeline (speaker 0 = this learner; time 0 =
