@@ -60,6 +60,11 @@ SPHERE_COMPRESSIONS = ("shorten", "wavpack", "shortpack")
 """SPHERE sample codings (``pcm,embedded-shorten-v2.00``...) that only sph2pipe decodes."""
 
 
+READABLE_FORMATS = ("WAV, FLAC, OGG (Vorbis, Opus), MP3, AIFF, uncompressed or u-law NIST "
+                    "SPHERE and the other formats libsndfile reads; convert others (M4A, "
+                    "AAC, WMA...) first, e.g. with ffmpeg or sox")
+"""What :func:`read_audio` reads, for the error naming a file it cannot."""
+
 SF_ERR_SYSTEM = 2
 """libsndfile's error code for an operating-system failure (a full disk): "System error."."""
 
@@ -186,7 +191,8 @@ def read_audio(
             raise _sphere_refused(path, sphere, e) from None
         # a LibsndfileError's str names the file object: its reason alone
         reason = e.error_string.strip() if isinstance(e, sf.LibsndfileError) else str(e)
-        raise AudioError(f"{path}: not a readable sound file ({reason})") from None
+        raise AudioError(str(path), "", f"not a readable sound file ({reason})",
+                         READABLE_FORMATS) from None
     wave = np.ascontiguousarray(data.T)
     finite = np.isfinite(wave)
     if not finite.all():  # a float file can hold NaN / inf: features and units of it are noise

@@ -300,3 +300,18 @@ def test_a_streamed_wav_with_a_placeholder_size_reads(tmp_path, placeholder) -> 
     wave, sr = sf.read(str(path))  # libsndfile reads to the end of the file
     assert len(wave) == 800
     assert read_audio(path, channels=1)[0].shape == (1, 800)
+
+
+@pytest.mark.parametrize("name, content", [
+    ("call.m4a", b"\x00\x00\x00\x20ftypM4A " + bytes(100)),  # AAC in MP4: no libsndfile codec
+    ("notes.wav", b"hello"),  # not audio at all
+    ("empty.flac", b""),
+])
+def test_an_unreadable_file_says_what_would_be_read(tmp_path, name, content) -> None:
+    """libsndfile's reason alone ("Format not recognised.") left the user guessing which
+    formats are read: the line names them and how to convert the file."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(AudioError, match=rf"^\S+{name}: not a readable sound file \(Format "
+                       r"not recognised\.\) \(allowed: WAV, FLAC, .*MP3.*SPHERE.*ffmpeg"):
+        read_audio(path)
