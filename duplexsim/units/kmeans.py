@@ -90,6 +90,8 @@ def otsu_threshold(x: np.ndarray) -> float:
     m = np.cumsum(hist * centers)
     w1 = w[-1] - w
     valid = (w > 0) & (w1 > 0)
+    if not valid.any():  # one bin holds every value (digital silence): no split; the
+        return float(edges[-1])  # threshold fell below them all (all speech): none above
     between = np.zeros_like(centers)
     between[valid] = (m[valid] * w[-1] - m[-1] * w[valid]) ** 2 / (w[valid] * w1[valid])
     return float(centers[int(np.argmax(between))])

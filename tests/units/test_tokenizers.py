@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from duplexsim.audio.io import resample
 from duplexsim.corpora.tts import Voice, speak
 from duplexsim.units import TokenizerConfig, UnitTokenizer, load_tokenizer, train_tokenizer
-from duplexsim.units.kmeans import fill_holes
+from duplexsim.units.kmeans import fill_holes, otsu_threshold
 
 TEXTS = ["hello there how are you doing today", "yeah", "i was thinking about the weekend",
          "right", "we could go hiking up in the hills if the weather holds"]
@@ -339,3 +339,13 @@ def test_fewer_distinct_frames_than_units_is_refused() -> None:
     with pytest.raises(ValueError, match=r"^train_tokenizer: \d+ speech frames with only \d "
                                          r"distinct feature vectors for 19 speech units"):
         train_tokenizer([(wave, 16000, None)], TokenizerConfig(n_units=20))
+
+
+def test_audio_of_one_energy_is_not_taken_for_speech() -> None:
+    """Otsu's method on frames of one energy (digital silence) has no split: the threshold
+    fell below every frame, all of it was "speech", and training said "0 silence frames"
+    of two seconds of silence."""
+    assert otsu_threshold(np.full(50, -100.0)) >= -100.0  # nothing above it
+    with pytest.raises(ValueError, match=r"^train_tokenizer: 0 speech frames for 7 speech"):
+        train_tokenizer([(np.zeros(32000, np.float32), 16000, None)],
+                        TokenizerConfig(n_units=8))
