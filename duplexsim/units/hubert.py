@@ -51,7 +51,9 @@ class HubertFeatures:
             x = torch.from_numpy(np.ascontiguousarray(wave16k[b * 640 : e * 640]))
             if self.normalize:  # the chunk's own samples (fairseq: the clip's), no padding
                 x = torch.nn.functional.layer_norm(x, x.shape)
-            # 80 samples of padding each side make the conv stack emit 2 frames per 40 ms
+            # the conv stack sees 400 samples every 320: 40 zeros on the left centre its
+            # frame k on samples [320k, 320k + 320); 40 + 320 on the right give 2n + 1
+            # frames for n 40 ms frames (2n with 40 alone), the last cut below
             x = torch.nn.functional.pad(x, (40, 40 + 320))
             hs = self.model(x[None], output_hidden_states=True)
             h = hs.hidden_states[self.layer][0].numpy()  # [~2(e-b), hidden] at 50 Hz
