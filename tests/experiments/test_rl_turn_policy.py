@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,32 @@ def test_rl_turn_policy_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert proc.returncode == 2 and "--eval-latencies: '0,fast'" in proc.stderr
 
 
+NOISES = [-0.2, -0.1, 0.0, 0.1, 0.2, 0.0]
+"""Episode noise of the synthetic cells, seed by seed, shared by every policy."""
+
+
+def synthetic_episodes(rewards: dict[str, list[float]], test_shift: float = -2.0
+                       ) -> pd.DataFrame:
+    """An episodes table as rl_turn_policy.py writes it: policy -> reward per seed (seed i,
+    dialogue ``d{i}``), on train dialogues and, ``test_shift`` lower, on test dialogues, at
+    0 ms; every other statistic 0."""
+    rows = [{"set": set_name, "delay_ms": 0, "policy": policy, "seed": seed,
+             "dialogue": f"d{seed}", "reward": reward + shift}
+            for policy, per_seed in rewards.items() for seed, reward in enumerate(per_seed)
+            for set_name, shift in (("train-dialogues", 0.0), ("test-dialogues", test_shift))]
+    df = pd.DataFrame(rows)
+    for col in ("overlap_share", "gap_median_ms", "fto_median_ms", "learner_fto_median_ms",
+                "learner_backchannels_per_min", "learner_ipus_per_min", "speech_share",
+                "overlap_ms", "gap_ms", "transitions", "interruptions", "backchannels_good",
+                "backchannels_bad", "bc_placed_share"):
+        df[col] = 0.0
+    return df
+
+
+def around(base: float, spread: Sequence[float] = (0.0,) * 6) -> list[float]:
+    return [base + noise + extra for noise, extra in zip(NOISES, spread, strict=True)]
+
+
 def test_verdicts_need_non_overlapping_intervals_against_every_baseline() -> None:
     sys.path.insert(0, str(ROOT / "experiments"))
     from rl_turn_policy import ci95, generalisation, summarize, verdicts
@@ -125,19 +152,8 @@ def test_verdicts_need_non_overlapping_intervals_against_every_baseline() -> Non
     mean, lo, hi, n = ci95(pd.Series([1.0, 2.0, 3.0, 4.0, 5.0, float("nan")]),
                            pd.Series(list("abcdef")))
     assert (mean, n) == (3.0, 5) and lo < 3.0 < hi
-    rows = []
-    noises = [-0.2, -0.1, 0.0, 0.1, 0.2, 0.0]
-    for policy, base in (("ppo", 5.0), ("rule", 3.0), ("silent", -10.0)):
-        for seed, noise in enumerate(noises):
-            for set_name, shift in (("train-dialogues", 0.0), ("test-dialogues", -2.0)):
-                rows.append({"set": set_name, "delay_ms": 0, "policy": policy, "seed": seed,
-                             "dialogue": f"d{seed}", "reward": base + noise + shift})
-    df = pd.DataFrame(rows)
-    for col in ("overlap_share", "gap_median_ms", "fto_median_ms", "learner_fto_median_ms",
-                "learner_backchannels_per_min", "learner_ipus_per_min", "speech_share",
-                "overlap_ms", "gap_ms", "transitions", "interruptions", "backchannels_good",
-                "backchannels_bad", "bc_placed_share"):
-        df[col] = 0.0
+    df = synthetic_episodes({"ppo": around(5.0), "rule": around(3.0),
+                             "silent": around(-10.0)})
     ver = verdicts(summarize(df), df).set_index("set")
     assert ver.loc["test-dialogues", "best_baseline"] == "rule"
     # paired seed by seed: PPO 2 above the rule on every episode, noise shared
@@ -149,10 +165,44 @@ def test_verdicts_need_non_overlapping_intervals_against_every_baseline() -> Non
     assert not verdicts(summarize(close)).set_index("set").loc["test-dialogues", "beats_all"]
     # the same episodes from 2 dialogues: too few for an interval, so no verdict is met
     two = df.assign(dialogue=df["seed"] % 2)
-    ver_two = verdicts(summarize(two)).set_index("set").loc["test-dialogues"]
+    ver_two = verdicts(summarize(two), two).set_index("set").loc["test-dialogues"]
     assert ver_two["dialogues"] == 2 and not ver_two["beats_all"]
+    assert np.isnan(ver_two["paired_rule_lo"]) and not ver_two["paired_beats_all"]
     gen = generalisation(summarize(df)).iloc[0]
     assert gen["gap"] == pytest.approx(-2.0) and not gen["within_1_5"]
+
+
+def test_paired_verdict_against_every_baseline_not_only_the_best() -> None:
+    """Issue 18 asks PPO to beat each baseline. Paired against the best mean (the rule) it
+    is 2 above on every episode; a random baseline of lower mean (2 against 3) but wide
+    spread is above PPO on half the dialogues: PPO minus random is +3, its interval
+    reaches below 0, so the paired verdict is not met. Without the random one it is."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from rl_turn_policy import paired_table, summarize, verdicts
+
+    wide = [6.0, -6.0, 5.0, -5.0, 4.0, -4.0]  # mean 0: PPO - random is 3 - wide
+    df = synthetic_episodes({"ppo": around(5.0), "rule": around(3.0),
+                             "random": around(2.0, wide), "silent": around(-10.0)})
+    ver = verdicts(summarize(df), df).set_index("set")
+    cell = ver.loc["test-dialogues"]
+    assert cell["best_baseline"] == "rule"
+    assert cell[["paired_gap", "paired_lo", "paired_hi"]].to_numpy(float) == pytest.approx(
+        [2.0, 2.0, 2.0])  # against the best baseline, as before
+    assert cell[["paired_rule", "paired_rule_lo", "paired_rule_hi"]].to_numpy(float) == (
+        pytest.approx([2.0, 2.0, 2.0]))
+    assert cell[["paired_silent", "paired_silent_lo"]].to_numpy(float) == pytest.approx(
+        [15.0, 15.0])
+    assert cell["paired_random"] == pytest.approx(3.0)
+    # the interval lies within the range of the paired differences and straddles 0
+    assert -3.0 <= cell["paired_random_lo"] < 0 < 3.0 < cell["paired_random_hi"] <= 9.0
+    assert not cell["paired_beats_all"]
+    assert "always-speak" not in str(list(ver.columns))  # no such baseline in the cell
+    shown = paired_table(ver.reset_index()).set_index("set").loc["test-dialogues"]
+    assert shown["ppo - rule"] == "2.00 [2.00, 2.00]"
+    assert shown["ppo - random"].startswith("3.00 [-")
+    without = df[df["policy"] != "random"]
+    assert verdicts(summarize(without), without).set_index("set").loc[
+        "test-dialogues", "paired_beats_all"]
 
 
 def test_verdict_is_not_met_when_any_baseline_has_no_upper_bound() -> None:
