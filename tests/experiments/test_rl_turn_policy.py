@@ -147,7 +147,7 @@ def around(base: float, spread: Sequence[float] = (0.0,) * 6) -> list[float]:
 
 def test_verdicts_need_non_overlapping_intervals_against_every_baseline() -> None:
     sys.path.insert(0, str(ROOT / "experiments"))
-    from rl_turn_policy import ci95, generalisation, summarize, verdicts
+    from rl_turn_policy import ci95, summarize, verdicts
 
     mean, lo, hi, n = ci95(pd.Series([1.0, 2.0, 3.0, 4.0, 5.0, float("nan")]),
                            pd.Series(list("abcdef")))
@@ -168,8 +168,6 @@ def test_verdicts_need_non_overlapping_intervals_against_every_baseline() -> Non
     ver_two = verdicts(summarize(two), two).set_index("set").loc["test-dialogues"]
     assert ver_two["dialogues"] == 2 and not ver_two["beats_all"]
     assert np.isnan(ver_two["paired_rule_lo"]) and not ver_two["paired_beats_all"]
-    gen = generalisation(summarize(df)).iloc[0]
-    assert gen["gap"] == pytest.approx(-2.0) and not gen["within_1_5"]
 
 
 def test_paired_verdict_against_every_baseline_not_only_the_best() -> None:
@@ -203,6 +201,51 @@ def test_paired_verdict_against_every_baseline_not_only_the_best() -> None:
     without = df[df["policy"] != "random"]
     assert verdicts(summarize(without), without).set_index("set").loc[
         "test-dialogues", "paired_beats_all"]
+
+
+def test_generalisation_gap_has_an_interval_over_each_sets_dialogues() -> None:
+    """The gap (held-out minus train dialogues) and its 95% interval: each set resampled
+    over its own dialogues, the two independently."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from rl_turn_policy import generalisation
+
+    # 2 lower on held-out dialogues, noise +-0.2 in each set: every resample's difference
+    # lies in [-2.4, -1.6]
+    gen = generalisation(synthetic_episodes({"ppo": around(5.0)})).iloc[0]
+    assert gen["set"] == "test-dialogues"
+    assert gen[["train", "test", "gap"]].to_numpy(float) == pytest.approx([5.0, 3.0, -2.0])
+    assert -2.4 <= gen["gap_lo"] < -2.0 < gen["gap_hi"] <= -1.6
+    assert not gen["within_1_5"] and not gen["ci_within_1_5"]
+    near = generalisation(synthetic_episodes({"ppo": around(5.0)}, test_shift=-1.0)).iloc[0]
+    assert near["within_1_5"] and near["ci_within_1_5"]
+    # held-out rewards as far apart as +-6 with the same mean: the gap is 0, within 1.5, its
+    # interval is not
+    wide = synthetic_episodes({"ppo": around(5.0)}, test_shift=0.0)
+    held = wide["set"] == "test-dialogues"
+    wide.loc[held, "reward"] += [6.0, -6.0, 5.0, -5.0, 4.0, -4.0]
+    spread = generalisation(wide).iloc[0]
+    assert spread["gap"] == pytest.approx(0.0) and spread["within_1_5"]
+    assert spread["gap_lo"] < -1.5 and spread["gap_hi"] > 1.5
+    assert not spread["ci_within_1_5"]
+    # ... and the same episodes from 2 held-out dialogues: no interval, not met
+    two = wide.assign(dialogue=np.where(held, "d" + (wide["seed"] % 2).astype(str),
+                                        wide["dialogue"]))
+    few = generalisation(two).iloc[0]
+    assert np.isnan(few["gap_lo"]) and few["within_1_5"] and not few["ci_within_1_5"]
+    # five episodes a dialogue, alike within it, resampled as 6 dialogues: about as wide as
+    # 6 episodes would be, far wider than the same values as 30 dialogues
+    level = np.repeat([6.0, -6.0, 5.0, -5.0, 4.0, -4.0], 5)
+    rows = pd.DataFrame({"set": ["train-dialogues"] * 30 + ["test-dialogues"] * 30,
+                         "delay_ms": 0, "policy": "ppo", "seed": list(range(30)) * 2,
+                         "reward": np.r_[np.zeros(30), level],
+                         "dialogue": [f"t{i}" for i in range(30)] * 2})
+    clustered = rows.assign(dialogue=np.where(rows["set"] == "test-dialogues",
+                                              [f"d{i // 5}" for i in range(30)] * 2,
+                                              rows["dialogue"]))
+    width = {name: float(g["gap_hi"] - g["gap_lo"]) for name, g in
+             (("clustered", generalisation(clustered).iloc[0]),
+              ("independent", generalisation(rows).iloc[0]))}
+    assert width["clustered"] > 2 * width["independent"]
 
 
 def test_verdict_is_not_met_when_any_baseline_has_no_upper_bound() -> None:
