@@ -46,7 +46,8 @@ def test_rl_turn_policy_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert farming["policy"].nunique() >= 10
     report = (tmp_path / "REPORT.md").read_text()
     for section in ("Does PPO beat every baseline", "Generalisation", "Reward farming",
-                    "| test-dialogues | 240 | ppo |",
+                    "| test-dialogues | 240 | ppo |", "ppo - random", "paired_beats_all",
+                    "gap_lo", "ci_within_1_5",
                     "Command: `python experiments/rl_turn_policy.py --smoke", "(commit "):
         assert section in report
     assert (tmp_path / "rl.png").stat().st_size > 1000
