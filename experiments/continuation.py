@@ -39,9 +39,9 @@ continuation (``persistence.csv``, ``--windows``). ``--no-resynth`` skips the
 resynthesis topline (about 30 s per prompt). Sampling: ``--temperature`` (default 1.0,
 the model's own distribution: 0.9, the simulator's default, suppresses onsets). Writes
 ``OUT/REPORT.md``, CSVs and ``OUT/continuation.png``; generated units are cached in
-``OUT/units/`` so a rerun resumes (each file keyed by the contents of the agents and
-corpus it is made from and by the sampling and window settings: a retrained agent or a
-rebuilt corpus is generated anew).
+``OUT/units/`` so a rerun resumes (each file keyed by what it is made from: the agents'
+files, the prompt's units, the unit tokenizer and the sampling settings; a retrained agent
+or a re-encoded prompt is generated anew).
 
 Several training runs of the cards (``--agents A B C``, each a folder with ``fisher/`` and
 ``candor/``, e.g. ``duplexsim train CARD --seed K``): the study runs once per run on the same
@@ -87,7 +87,6 @@ from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_re
 from duplexsim.corpora.corpus import SPLITS
 from duplexsim.digests import (
     AGENT_FILES,
-    CORPUS_INPUT_FILES,
     SIMULATOR_VERSION,
     TOKENIZER_FILES,
     array_digest,
@@ -241,18 +240,26 @@ def prompt_seed(prompt_id: str, seed: int) -> int:
     return int(key_of({"prompt": prompt_id, "seed": seed}), 16) >> 1
 
 
-def inputs_key(plan: Plan, agents: Iterable[str], corpus: str) -> str:
-    """Key of a cached file (16 hex): the contents of the agents and the corpus (manifest and
-    unit tokenizer) it is made from and the plan's sampling and windows (with agents, also
-    :data:`SEEDING`), so that a rerun after retraining an agent, rebuilding a corpus or
-    changing those settings makes it anew."""
-    agents = sorted(agents)
+def inputs_key(plan: Plan, agents: Iterable[str], p: Prompt) -> str:
+    """Key of a cached continuation (16 hex): what the agents read and how they sample, so
+    that a rerun after retraining an agent, re-encoding the prompt or changing a setting
+    makes it anew: the agents' files, the prompt's units (:func:`~duplexsim.digests.array_digest`),
+    the unit tokenizer (:func:`tokenizer_key`), the sampling temperature, the continuation's
+    length, :data:`SEEDING` and :data:`SIMULATOR_VERSION`. The prompt's units, not the
+    corpus's manifest: the manifest names each dialogue's units file, not its contents, so
+    ``corpus import`` of edited audio over the same conversations (same ids and durations)
+    wrote the same manifest over other units, and their prompts' continuations were reused."""
     return key_of({"agents": {a: directory_digest(plan.agents / a, AGENT_FILES)
-                              for a in agents},
-                   "corpus": directory_digest(plan.corpora / corpus, CORPUS_INPUT_FILES),
-                   "temperature": plan.temperature, "prompt_s": plan.prompt_s,
-                   "continuation_s": plan.continuation_s, "simulator": SIMULATOR_VERSION,
-                   **({"seeding": SEEDING} if agents else {})})
+                              for a in sorted(agents)},
+                   "prompt": array_digest(p.prompt), "tokenizer": tokenizer_key(plan, p.corpus),
+                   "temperature": plan.temperature, "continuation_s": plan.continuation_s,
+                   "simulator": SIMULATOR_VERSION, "seeding": SEEDING})
+
+
+def tokenizer_key(plan: Plan, corpus: str) -> str:
+    """Digest (16 hex) of the unit tokenizer of ``corpus`` (its ``tokenizer/``, the study's
+    shared one: :func:`unit_tokenizer`), which the cached units and audio are made with."""
+    return directory_digest(plan.corpora / corpus, TOKENIZER_FILES)
 
 
 def resynth_key(plan: Plan, p: Prompt) -> str:
@@ -262,7 +269,7 @@ def resynth_key(plan: Plan, p: Prompt) -> str:
     keyed by :func:`inputs_key`, ``--temperature 0.9`` beside 1.0 redid every prompt's
     resynthesis (about 30 s each) into the same numbers."""
     return key_of({"truth": array_digest(p.truth), "simulator": SIMULATOR_VERSION,
-                   "tokenizer": directory_digest(plan.corpora / p.corpus, TOKENIZER_FILES)})
+                   "tokenizer": tokenizer_key(plan, p.corpus)})
 
 
 def _cached(path: Path, make) -> np.ndarray:  # noqa: ANN001 - make: () -> ndarray
@@ -330,7 +337,7 @@ def generate_all(plan: Plan, prompts: list[Prompt]) -> dict[tuple[str, str, int]
     out = {}
     for name, chunk, agents, make in tqdm(groups, desc="continuations", unit="source"):
         jobs = [(p, s, plan.cache_dir / "units" / f"{name}_{p.id.replace('/', '_')}_s{s}-"
-                 f"{inputs_key(plan, agents, p.corpus)}.npy")
+                 f"{inputs_key(plan, agents, p)}.npy")
                 for p in prompts for s in plan.seeds]
         todo = [(p, s, path) for p, s, path in jobs if not path.is_file()]
         made: dict[Path, np.ndarray] = {}
@@ -455,7 +462,7 @@ def asr_table(plan: Plan, prompts: list[Prompt], generated: dict,
     rows = []
     for p, source, seed, make in tqdm(jobs, desc="asr", unit="dlg"):
         path = plan.cache_dir / "asr" / \
-            f"{source}_{p.id.replace('/', '_')}_s{seed}-{inputs_key(plan, AGENTS, p.corpus)}.json"
+            f"{source}_{p.id.replace('/', '_')}_s{seed}-{inputs_key(plan, AGENTS, p)}.json"
         row = json.loads(path.read_text()) if path.is_file() else {}
         if not set(ASR_COLUMNS) <= row.keys():  # absent, or cached by an older version
             row = asr_row(*make())

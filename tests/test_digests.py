@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from duplexsim.config.scenario import Scenario, SideConfig
@@ -104,7 +105,7 @@ def test_a_corpus_rebuilt_with_another_tokenizer_is_a_new_key(tmp_path: Path) ->
     inventory: cells and continuations keyed by the manifest alone were reused. What
     agent.json's corpus_digest covers stays the manifest: agents trained before still match."""
     sys.path.insert(0, str(ROOT / "experiments"))
-    from continuation import Plan, inputs_key
+    from continuation import Plan, Prompt, inputs_key
     from test_cli import write_corpus, write_tokenizer
 
     from duplexsim.digests import CORPUS_FILES
@@ -113,12 +114,14 @@ def test_a_corpus_rebuilt_with_another_tokenizer_is_a_new_key(tmp_path: Path) ->
     write_corpus(corpus)
     config = Scenario(b=SideConfig(kind="replay", corpus=str(corpus))).to_dict()
     plan = Plan(tmp_path / "agents", tmp_path / "corpora", tmp_path / "out")
-    before = (scenario_key(config), inputs_key(plan, (), "fisher-like"),
+    prompt = Prompt("fisher-like/d0", "fisher-like", np.zeros((2, 3), np.int64),
+                    np.zeros((2, 4), np.int64))
+    before = (scenario_key(config), inputs_key(plan, (), prompt),
               directory_digest(corpus, CORPUS_FILES))
     manifest = (corpus / "manifest.json").read_bytes()
     write_tokenizer(corpus / "tokenizer", n_silence_units=2)  # rebuilt with another one
     assert (corpus / "manifest.json").read_bytes() == manifest
-    after = (scenario_key(config), inputs_key(plan, (), "fisher-like"),
+    after = (scenario_key(config), inputs_key(plan, (), prompt),
              directory_digest(corpus, CORPUS_FILES))
     assert before[0] != after[0] and before[1] != after[1]
     assert before[2] == after[2]  # the corpus_digest an agent recorded

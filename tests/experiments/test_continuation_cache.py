@@ -56,3 +56,33 @@ def test_the_resynthesis_is_keyed_by_the_truth_and_tokenizer_not_the_temperature
     before = continuation.resynth_key(plan, fisher)
     write_tokenizer(plan.corpora / "fisher-like" / "tokenizer", n_silence_units=2)
     assert continuation.resynth_key(plan, fisher) != before
+
+
+def test_continuations_are_keyed_by_the_prompt_units_not_the_manifest(tmp_path):
+    """``corpus import`` of edited audio over the same conversations writes the manifest
+    byte for byte (ids, paths, durations) over other units: keyed by the manifest, their
+    prompts' continuations were reused. A manifest edit that leaves the units is no new key."""
+    import continuation
+
+    plan, prompts, _ = _world(tmp_path)
+    fisher = next(p for p in prompts if p.corpus == "fisher-like")
+    corpus = plan.corpora / "fisher-like"
+    before = continuation.inputs_key(plan, continuation.AGENTS, fisher)
+    assert continuation.inputs_key(plan, continuation.AGENTS,
+                                   replace(fisher, truth=fisher.truth[:, ::-1])) == before
+    manifest = (corpus / "manifest.json").read_bytes()
+    units_file = corpus / "units" / f"{fisher.id.split('/', 1)[1]}.npy"
+    np.save(units_file, np.roll(np.load(units_file), 7, axis=1))  # re-encoded, same manifest
+    assert (corpus / "manifest.json").read_bytes() == manifest
+    again = next(p for p in continuation.load_prompts(plan) if p.id == fisher.id)
+    assert continuation.inputs_key(plan, continuation.AGENTS, again) != before
+    edited = manifest.replace(b'"seed": 0', b'"seed": 1')
+    assert edited != manifest
+    (corpus / "manifest.json").write_bytes(edited)
+    assert continuation.inputs_key(plan, continuation.AGENTS, again) == \
+        continuation.inputs_key(plan, continuation.AGENTS,
+                                next(p for p in continuation.load_prompts(plan)
+                                     if p.id == fisher.id))
+    assert continuation.inputs_key(replace(plan, temperature=0.9), continuation.AGENTS,
+                                   again) != continuation.inputs_key(plan, continuation.AGENTS,
+                                                                     again)
