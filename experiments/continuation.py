@@ -64,7 +64,9 @@ Whisper tiny.en and the transcripts scored by the en-us trigram LM, giving colum
 ``ground_truth`` = the corpus audio of the continuation span (WER against the corpus
 transcript of the segments centred in it), ``resynth`` = the ground-truth units vocoded
 (the audio that ``resynth`` re-encodes; same WER reference), agents = their units vocoded;
-the prompt row gets none. Results are cached in ``OUT/asr/``; smoke mode scores the first
+the prompt row gets none. Results are cached in ``OUT/asr/``, each row keyed by what it
+transcribes (the audio, or the units and their vocoder), its WER reference and the ASR's
+versions and settings (:func:`asr_key`); smoke mode scores the first
 prompt of each corpus only (16 rows; about 30 s more on a busy 2-core machine).
 """
 
@@ -74,6 +76,7 @@ import json
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -418,13 +421,38 @@ def asr_row(audio: np.ndarray, sample_rate: int, references: list[str] | None) -
     return row
 
 
-def asr_table(plan: Plan, prompts: list[Prompt], generated: dict,
-              tokenizer) -> pd.DataFrame:  # noqa: ANN001 - UnitTokenizer
-    """ASR columns for every (prompt, source, seed) but the prompt rows; cached per row."""
-    from duplexsim.atomic import write_json
+def asr_key(made_from: dict, references: list[str] | None, identity: dict) -> str:
+    """Key of a cached ASR row (16 hex): what is transcribed (``made_from``: the audio's
+    :func:`~duplexsim.digests.array_digest` and rate, or the units vocoded and the unit
+    tokenizer), the WER reference texts and the ASR's identity
+    (:func:`~duplexsim.metrics.asr.asr_identity`: package versions, decoding settings), and
+    the columns a row holds. Keyed by :func:`inputs_key` of every agent, a ground-truth row
+    was transcribed again after an agent was retrained or at another temperature, and one
+    of a re-imported corpus, or under another faster-whisper, was not."""
+    return key_of({**made_from, "references": references, "asr": identity,
+                   "columns": ASR_COLUMNS})
+
+
+def truth_audio(corpus: Path, dialogue_id: str, span_s: tuple[float, float]
+                ) -> tuple[np.ndarray, int, list[str]]:
+    """The corpus audio ``[2, N]`` of the scored span of a dialogue, its rate and its
+    reference texts (:func:`reference_texts`)."""
     from duplexsim.corpora import load_corpus
 
+    d = load_corpus(corpus).dialogue(dialogue_id, audio=True)
+    lo, hi = (round(t * d.sample_rate_hz) for t in span_s)
+    return d.audio[:, lo:hi], d.sample_rate_hz, reference_texts(d, *span_s)
+
+
+def asr_table(plan: Plan, prompts: list[Prompt], generated: dict,
+              tokenizer) -> pd.DataFrame:  # noqa: ANN001 - UnitTokenizer
+    """ASR columns for every (prompt, source, seed) but the prompt rows; cached per row in
+    ``asr/``, keyed by what it transcribes (:func:`asr_key`)."""
+    from duplexsim.atomic import write_json
+    from duplexsim.metrics.asr import asr_identity
+
     hop = tokenizer.sample_rate_hz * FRAME_MS // 1000
+    identity = asr_identity()
 
     def vocode(units: np.ndarray) -> np.ndarray:
         # A channel of silence units only is silent: zeros give an empty transcript at no
@@ -438,33 +466,31 @@ def asr_table(plan: Plan, prompts: list[Prompt], generated: dict,
         prompts = [p for p in prompts if p.id in keep]
 
     span = scored_span_s(plan)
-    dialogues = {}  # prompt id -> (corpus audio of the span, its rate, reference texts)
-
-    def truth(p: Prompt) -> tuple[np.ndarray, int, list[str]]:
-        if p.id not in dialogues:
-            corpus_name, dialogue_id = p.id.split("/", 1)
-            d = load_corpus(plan.corpora / corpus_name).dialogue(dialogue_id, audio=True)
-            lo, hi = (round(t * d.sample_rate_hz) for t in span)
-            dialogues[p.id] = d.audio[:, lo:hi], d.sample_rate_hz, reference_texts(d, *span)
-        return dialogues[p.id]
-
-    jobs = []  # (prompt, source, seed, () -> (audio [2, N], sample rate, references))
+    jobs = []  # (prompt, source, seed, key, () -> (audio [2, N], sample rate, references))
     for p in prompts:
-        jobs.append((p, "ground_truth", -1, lambda p=p: truth(p)))
+        corpus_name, dialogue_id = p.id.split("/", 1)
+        read = partial(truth_audio, plan.corpora / corpus_name, dialogue_id, span)
+        audio, rate, refs = read()  # not kept: read again only if transcribed (90 s x 2 ch)
+        jobs.append((p, "ground_truth", -1, asr_key(
+            {"audio": array_digest(audio), "sample_rate_hz": rate}, refs, identity), read))
         if plan.resynth:
-            jobs.append((p, "resynth", -1, lambda p=p: (
-                vocode(p.truth), tokenizer.sample_rate_hz, truth(p)[2])))
+            jobs.append((p, "resynth", -1, asr_key(
+                {"units": array_digest(p.truth), "tokenizer": tokenizer_key(plan, p.corpus)},
+                refs, identity), lambda p=p, t=refs: (vocode(p.truth), tokenizer.sample_rate_hz,
+                                                      t)))
     chosen = {p.id: p for p in prompts}
     for (pid, source, seed), units in generated.items():
         if pid in chosen:
-            jobs.append((chosen[pid], source, seed, lambda u=units: (
-                vocode(u), tokenizer.sample_rate_hz, None)))
+            p = chosen[pid]
+            jobs.append((p, source, seed, asr_key(
+                {"units": array_digest(units), "tokenizer": tokenizer_key(plan, p.corpus)},
+                None, identity), lambda u=units: (vocode(u), tokenizer.sample_rate_hz, None)))
     rows = []
-    for p, source, seed, make in tqdm(jobs, desc="asr", unit="dlg"):
-        path = plan.cache_dir / "asr" / \
-            f"{source}_{p.id.replace('/', '_')}_s{seed}-{inputs_key(plan, AGENTS, p)}.json"
-        row = json.loads(path.read_text()) if path.is_file() else {}
-        if not set(ASR_COLUMNS) <= row.keys():  # absent, or cached by an older version
+    for p, source, seed, key, make in tqdm(jobs, desc="asr", unit="dlg"):
+        path = plan.cache_dir / "asr" / f"{source}_{p.id.replace('/', '_')}_s{seed}-{key}.json"
+        if path.is_file():
+            row = json.loads(path.read_text())
+        else:
             row = asr_row(*make())
             write_json(path, row)
         rows.append({"prompt": p.id, "source": source, "seed": seed, **row})

