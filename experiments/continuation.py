@@ -436,11 +436,21 @@ def asr_key(made_from: dict, references: list[str] | None, identity: dict) -> st
 def truth_audio(corpus: Path, dialogue_id: str, span_s: tuple[float, float]
                 ) -> tuple[np.ndarray, int, list[str]]:
     """The corpus audio ``[2, N]`` of the scored span of a dialogue, its rate and its
-    reference texts (:func:`reference_texts`)."""
+    reference texts (:func:`reference_texts`). Audio that ends before the span (the units
+    reach further than the file) is an :class:`~duplexsim.errors.InputError` naming the
+    file, the span and the audio's length: cut, the ground truth's row was transcribed over
+    less audio than it is scored on."""
     from duplexsim.corpora import load_corpus
 
-    d = load_corpus(corpus).dialogue(dialogue_id, audio=True)
+    c = load_corpus(corpus)
+    d = c.dialogue(dialogue_id, audio=True)
     lo, hi = (round(t * d.sample_rate_hz) for t in span_s)
+    if d.audio.shape[1] < hi:
+        audio = next(e["audio"] for e in c.manifest["dialogues"] if e["id"] == dialogue_id)
+        raise InputError(str(corpus / audio), "",
+                         f"{d.audio.shape[1] / d.sample_rate_hz:g} s of audio do not cover "
+                         f"the scored span {span_s[0]:g}-{span_s[1]:g} s",
+                         "audio as long as the dialogue's units (import or build it again)")
     return d.audio[:, lo:hi], d.sample_rate_hz, reference_texts(d, *span_s)
 
 

@@ -94,6 +94,28 @@ def _write_audio(corpus: Path, dialogue_id: str, wave: np.ndarray) -> None:
     write_audio(corpus / "audio" / f"{dialogue_id}.flac", wave, 8000)  # the manifest's rate
 
 
+def test_the_ground_truth_audio_must_cover_the_scored_span(tmp_path):
+    """The corpus audio was cut to the span unchecked: 5 s of audio under 8 s of units gave
+    the ground truth's ASR row 2 of its 4 s. Now one line naming the file, span and length."""
+    import continuation
+    import pytest
+
+    from duplexsim.errors import InputError
+
+    plan, prompts, _ = _world(tmp_path)
+    corpus_name, dialogue_id = prompts[0].id.split("/", 1)
+    corpus = plan.corpora / corpus_name
+    _write_audio(corpus, dialogue_id, np.zeros((2, 5 * 8000), np.float32))
+    span = continuation.scored_span_s(plan)
+    with pytest.raises(InputError, match=rf"{dialogue_id}\.flac.*5 s of audio do not cover "
+                                         r"the scored span 3-7 s") as err:
+        continuation.truth_audio(corpus, dialogue_id, span)
+    assert "\n" not in str(err.value)
+    _write_audio(corpus, dialogue_id, np.zeros((2, 8 * 8000), np.float32))
+    audio, rate, _ = continuation.truth_audio(corpus, dialogue_id, span)
+    assert (audio.shape, rate) == ((2, 4 * 8000), 8000)
+
+
 def test_asr_rows_are_keyed_by_the_audio_and_the_asr_not_the_temperature(tmp_path,
                                                                          monkeypatch):
     """Ground-truth ASR rows were keyed by every agent and the temperature (transcribed
