@@ -10,8 +10,9 @@ parameters, unit count, tokenizer). A rerun with other parameters is refused
 (:class:`~duplexsim.errors.OutputError`): the old audio and units would otherwise sit under
 a manifest that describes the new ones. ``rebuild=True`` deletes the corpus's own files
 first. Only the number of hours may change between runs: the conversations stay the same
-bytes and keep their split (only the new conversations are split, among themselves; a
-shrink keeps the dropped ones' splits in the manifest's ``earlier_splits``), and
+bytes and keep their split (only the new conversations are split, into the test and val
+places the direct build of the new size holds beyond the kept ones; a shrink keeps the
+dropped ones' splits in the manifest's ``earlier_splits``), and
 the tokenizer stays the one the first build trained, so an extended corpus is not the
 direct build of its size (its split and tokenizer differ; build the size a study uses).
 A first build cut short (no manifest yet) and run again for other hours is the direct
@@ -43,7 +44,7 @@ from duplexsim.audio.framing import FRAME_RATE_HZ
 from duplexsim.audio.io import read_audio, write_audio
 from duplexsim.config.loader import read_json
 from duplexsim.corpora import candor, fisher
-from duplexsim.corpora.corpus import FORMAT, assign_splits, corpus_name
+from duplexsim.corpora.corpus import FORMAT, assign_splits, corpus_name, split_counts
 from duplexsim.corpora.synth import (
     SynthConfig,
     conversation_style,
@@ -74,9 +75,12 @@ def plan(cfg: SynthConfig, hours: float, seed: int,
     ``previous``: id -> split of the corpus already built in the folder (an extension to
     more hours), and of those an earlier shrink of it dropped (the manifest's
     ``earlier_splits``): those dialogues keep their split and only the new ones are split,
-    among themselves, with the same shares. A split drawn over all of them moved dialogues
-    between train, val and test, so an agent trained on the smaller corpus found its
-    held-out dialogues in the larger one's train split, and the other way round."""
+    taking the test and val places that the direct build of the new size holds beyond the
+    kept ones (:func:`~duplexsim.corpora.corpus.split_counts`; none when the kept ones fill
+    them). A split drawn over all of them moved dialogues between train, val and test, so
+    an agent trained on the smaller corpus found its held-out dialogues in the larger one's
+    train split, and the other way round; new ones split among themselves drifted the
+    shares (120 conversations extended two at a time to 140: 22 test, 12 val, not 14, 14)."""
     # half up, as a user reads "rounded" (round() went to even: 0.25 h of 600 s calls gave
     # 2 conversations, 0.75 h gave 4)
     n = max(1, math.floor(hours * 3600 / cfg.conversation_s + 0.5))
@@ -85,8 +89,13 @@ def plan(cfg: SynthConfig, hours: float, seed: int,
     kept = {i: before[id] for i, id in enumerate(ids) if id in before}
     new = [i for i in range(n) if i not in kept]
     key = (2**31,) if not kept else (2**31, len(kept))  # a direct build: the split it had
+    # the new ones fill what the direct build of n holds beyond the kept ones (split among
+    # themselves, extensions two at a time held out one of every two)
+    n_test, n_val = split_counts(n, cfg.val_share, cfg.test_share)
+    n_test = min(len(new), max(0, n_test - sum(s == "test" for s in kept.values())))
+    n_val = min(len(new) - n_test, max(0, n_val - sum(s == "val" for s in kept.values())))
     drawn = assign_splits(len(new), np.random.SeedSequence(seed, spawn_key=key),
-                          cfg.val_share, cfg.test_share) if new else []
+                          cfg.val_share, cfg.test_share, (n_test, n_val)) if new else []
     split = {**kept, **dict(zip(new, drawn, strict=True))}
     return [{"index": i, "id": ids[i], "split": split[i]} for i in range(n)]
 

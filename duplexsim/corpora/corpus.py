@@ -162,14 +162,21 @@ def _entries(dialogues: object, file: str) -> dict[str, dict]:
     return entries
 
 
-def assign_splits(n: int, seed: np.random.SeedSequence, val_share: float,
-                  test_share: float) -> list[str]:
-    """The split of each of ``n`` dialogues: a seeded permutation, ``round(share * n)`` in
-    val and test, at least one test dialogue when there are two and always one train
-    dialogue (shares of 0.3 + 0.3 over two dialogues left none, and the unit tokenizer then
-    trained on held-out audio). Used by synthetic builds and by imports of real corpora."""
+def split_counts(n: int, val_share: float, test_share: float) -> tuple[int, int]:
+    """``(n_test, n_val)`` of ``n`` dialogues: ``round(share * n)`` each, at least one test
+    dialogue when there are two and always one train dialogue (shares of 0.3 + 0.3 over two
+    dialogues left none, and the unit tokenizer then trained on held-out audio)."""
     n_test = min(max(1 if n >= 2 else 0, int(round(test_share * n))), max(0, n - 1))
     n_val = min(int(round(val_share * n)), max(0, n - n_test - 1))
+    return n_test, n_val
+
+
+def assign_splits(n: int, seed: np.random.SeedSequence, val_share: float,
+                  test_share: float, counts: tuple[int, int] | None = None) -> list[str]:
+    """The split of each of ``n`` dialogues: a seeded permutation, its first ``n_test`` in
+    test and next ``n_val`` in val (``counts``; default :func:`split_counts` of ``n``). Used
+    by synthetic builds and by imports of real corpora."""
+    n_test, n_val = counts if counts is not None else split_counts(n, val_share, test_share)
     order = np.random.default_rng(seed).permutation(n)
     split = ["train"] * n
     for i in order[:n_test]:

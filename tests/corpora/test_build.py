@@ -141,8 +141,9 @@ def test_an_extended_corpus_keeps_the_splits_it_had(built) -> None:
     res = _build(out, built / "tts", hours=4 * 20 / 3600)
     after = {d["id"]: d["split"] for d in res["dialogues"]}
     assert len(after) == 4 and {k: after[k] for k in before} == before
-    new = [after[k] for k in after if k not in before]
-    assert sorted(new) == ["test", "train"]  # two new ones: one held out, one to train on
+    # the direct build's counts: four conversations hold one test dialogue (the two new
+    # ones were split among themselves, one more held out: two of four)
+    assert sorted(after.values()) == ["test", "train", "train", "train"]
     assert abs(res["built_hours"] - 40 / 3600) < 1e-9  # the first two were not rebuilt
     # a direct build keeps the split plan it always had
     cfg = load_config("fisher-like", conversation_s=20.0)
@@ -167,6 +168,27 @@ def test_a_shrunk_then_extended_corpus_keeps_the_splits_it_had(built) -> None:
                                                     hours=4 * 20 / 3600)["dialogues"]}
     assert again == full
     assert "earlier_splits" not in json.loads((out / "manifest.json").read_text())
+
+
+def test_small_extensions_keep_the_split_shares() -> None:
+    """Each extension split only its new dialogues among themselves, so extending 120
+    conversations two at a time to 140 held out one of every two new ones: 22 test and 12 val
+    (16 % and 9 %) where the shares (0.1, 0.1) give 14 and 14. The new ones now fill the
+    counts a direct build of the total holds, and nothing already split moves."""
+    from collections import Counter
+
+    from duplexsim.corpora.build import plan
+
+    cfg = load_config("fisher-like", conversation_s=120.0)
+    hours = 120 * 120 / 3600
+    splits = {e["id"]: e["split"] for e in plan(cfg, hours, 0)}
+    for _ in range(10):
+        hours += 2 * 120 / 3600
+        extended = {e["id"]: e["split"] for e in plan(cfg, hours, 0, splits)}
+        assert {k: extended[k] for k in splits} == splits
+        splits = extended
+    direct = Counter(e["split"] for e in plan(cfg, hours, 0))
+    assert Counter(splits.values()) == direct == {"train": 112, "val": 14, "test": 14}
 
 
 @pytest.fixture(scope="module")
