@@ -44,6 +44,7 @@ from duplexsim.audio.framing import FRAME_RATE_HZ
 from duplexsim.audio.io import read_audio, write_audio
 from duplexsim.config.loader import read_json
 from duplexsim.corpora import candor, fisher
+from duplexsim.corpora.config import whole_frame_length
 from duplexsim.corpora.corpus import FORMAT, assign_splits, corpus_name, split_counts
 from duplexsim.corpora.synth import (
     SynthConfig,
@@ -52,7 +53,8 @@ from duplexsim.corpora.synth import (
     population_centres,
 )
 from duplexsim.corpora.types import Dialogue
-from duplexsim.errors import InputError, OutputError
+from duplexsim.errors import MAX_DURATION_S, InputError, OutputError, finite_in
+from duplexsim.tokens import FRAME_MS
 from duplexsim.units import tokenizer_digest
 
 if TYPE_CHECKING:
@@ -265,6 +267,14 @@ def check_rebuild(out: Path, record: dict, rebuild: bool) -> None:
     changed = _changed(previous, record, keys) if previous is not None else None
     if changed and not rebuild:
         key, before, now = changed
+        if key == "params.conversation_s" and isinstance(before, int | float) \
+                and not isinstance(before, bool) and finite_in(before, 0, MAX_DURATION_S) \
+                and whole_frame_length(before) != before:  # no build takes it any more
+            raise OutputError(str(out), key, f"holds a corpus of {before:g} s conversations, "
+                              f"not whole {FRAME_MS} ms unit frames, which no build makes now: "
+                              "it cannot be resumed or extended", "--rebuild to delete it and "
+                              f"build anew, e.g. --conversation-s {whole_frame_length(before):g}"
+                              ", or another --out")
         raise OutputError(str(out), key, f"holds a corpus built with {before!r}, not {now!r}",
                           "the same parameters to resume or extend it, or --rebuild to delete "
                           "and rebuild it")

@@ -20,6 +20,14 @@ from duplexsim.timebase import round_half_up
 from duplexsim.tokens import FRAME_MS
 
 
+def whole_frame_length(conversation_s: float) -> float:
+    """``conversation_s`` when it is a whole number of ``FRAME_MS`` unit frames (to 1e-6 of a
+    frame), else the nearest length that is (half up, the project's one rounding rule)."""
+    frames = conversation_s * 1000 / FRAME_MS
+    nearest = round_half_up(frames)
+    return conversation_s if abs(frames - nearest) < 1e-6 else nearest * FRAME_MS / 1000
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     """Turn-taking, style and audio parameters of a synthetic corpus (DESIGN.md "Corpora").
@@ -130,11 +138,10 @@ class SynthConfig:
         if finite_in(self.conversation_s, 5, MAX_DURATION_S):
             # whole unit frames: 20.01 s gave units of 500 frames under a manifest whose
             # duration_s said 500.25
-            frames = self.conversation_s * 1000 / FRAME_MS
-            nearest = round_half_up(frames)  # the project's one rounding rule
-            need(abs(frames - nearest) < 1e-6, "conversation_s",
+            nearest = whole_frame_length(self.conversation_s)
+            need(nearest == self.conversation_s, "conversation_s",
                  f"{self.conversation_s} s is not a whole number of {FRAME_MS} ms unit frames",
-                 f"a multiple of {FRAME_MS / 1000:g} s, e.g. {nearest * FRAME_MS / 1000:g}")
+                 f"a multiple of {FRAME_MS / 1000:g} s, e.g. {nearest:g}")
         # the types too where a TOML file's are checked by its reader but keywords are not:
         # yield_cue="no" switched the cue on, sample_rate_hz=8000.0 wrote 8000.0 to the manifest
         need(type(self.sample_rate_hz) is int

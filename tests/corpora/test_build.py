@@ -191,6 +191,28 @@ def test_small_extensions_keep_the_split_shares() -> None:
     assert Counter(splits.values()) == direct == {"train": 112, "val": 14, "test": 14}
 
 
+@pytest.mark.parametrize("length", [[], ["--conversation-s", "20"]])
+def test_a_corpus_of_part_frames_names_the_rebuild(tmp_path, capsys, length) -> None:
+    """A corpus built before conversation_s had to be whole 40 ms frames (20.01 s) cannot be
+    resumed or extended: 20.01 is refused as a length and any other was "holds a corpus
+    built with 20.01, not 20.0 (allowed: the same parameters to resume or extend it, ...)",
+    parameters no build accepts. The refusal now says why and names --rebuild."""
+    from duplexsim.corpora.build import build_record
+
+    out = tmp_path / "old"
+    out.mkdir()
+    record = build_record(load_config("fisher-like", conversation_s=20.0), 0, "fisher-like",
+                          501, None)
+    record["params"]["conversation_s"] = 20.01
+    (out / "build.json").write_text(json.dumps(record))
+    assert main(["corpus", "build", "--out", str(out), "--hours", "0.01", *length]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"{out}: params.conversation_s: holds a corpus of 20.01 s conversations, "
+                   "not whole 40 ms unit frames, which no build makes now: it cannot be "
+                   "resumed or extended (allowed: --rebuild to delete it and build anew, e.g. "
+                   "--conversation-s 20, or another --out)\n")
+
+
 @pytest.fixture(scope="module")
 def direct4(built):
     """The direct build of four 20 s conversations (``built / "direct4"``)."""
