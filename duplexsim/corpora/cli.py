@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_not_foreign, check_output_dir
     from duplexsim.corpora.build import CORPUS_PARTS
+    from duplexsim.corpora.corpus import open_corpus
     from duplexsim.corpora.importer import WRITTEN_DIRS, import_corpus
 
     check_output_dir(args.out)  # import.json first: a folder of only it is a killed import
@@ -97,6 +98,9 @@ def _import(args: argparse.Namespace) -> int:
     manifest = import_corpus(args.tree, args.out, args.tokenizer, seed=args.seed,
                              val_share=args.val_share, test_share=args.test_share,
                              sample_rate_hz=args.sample_rate_hz)
+    source = open_corpus(args.tree, built=False)  # what of the tree was read and skipped
+    if hasattr(source, "read_summary"):
+        print(source.read_summary())
     splits = [d["split"] for d in manifest["dialogues"]]
     print(f"{args.out}: {len(splits)} {manifest['preset']} conversations "
           f"({splits.count('train')} train, {splits.count('val')} val, {splits.count('test')} "
@@ -219,6 +223,11 @@ def _stats(args: argparse.Namespace) -> int:
                          continuation_s=args.continuation_s)
     from duplexsim.atomic import json_text
 
+    read = corpus.read_counts() if hasattr(corpus, "read_counts") else None  # a Fisher tree
+    if read is not None and args.json:
+        stats["read"] = read
+    elif read is not None:  # above the table: what the statistics are of
+        print(corpus.read_summary())
     # strict JSON: an r over too few dialogues is null, not NaN (which jq and browsers refuse)
     print(json_text(stats) if args.json else format_table(stats))
     return 0

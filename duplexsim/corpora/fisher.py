@@ -133,16 +133,20 @@ class FisherCorpus:
                  pattern: str | None = None):
         self.root = Path(root)
         self.sample_rate_hz = sample_rate_hz
+        self._pattern = pattern
         if not self.root.is_dir():
             raise MissingInputError(str(self.root), "", "corpus folder not found",
                                     "an existing folder")
         self._transcripts: dict[str, Path] = {}
+        copies: list[Path] = []  # identical second copies of a call's transcript
         for path in call_files(self.root, ".txt", pattern):
             seen = self._transcripts.setdefault(path.stem, path)
             if seen != path and seen.read_bytes() != path.read_bytes():
                 raise CorpusFormatError(f"{path}: a second, different transcript of call "
                                         f"{path.stem} (the first: {seen}; allowed: one per "
                                         "call, e.g. one unpacked copy of each release)")
+            if seen != path:
+                copies.append(path)
         if not self._transcripts:
             raise CorpusFormatError(f"{self.root}: empty corpus: no "
                                     f"{pattern or 'fe_03_NNNNN'}.txt transcripts")
@@ -159,6 +163,29 @@ class FisherCorpus:
                                             f"{path.stem} (the first: {seen}; allowed: one "
                                             "per call and format)")
             self._audio.update(found)
+        # what was passed over, for the summary a user sees (:meth:`read_summary`)
+        other = [] if pattern is not None else [
+            p for p in call_files(self.root, ".txt", "*") if not CALL_ID.fullmatch(p.stem)]
+        unheard = [p for id, p in sorted(self._audio.items()) if id not in self._transcripts]
+        self._skipped = {"second_copies": copies, "other_txt": other,
+                         "audio_without_transcript": unheard}
+
+    def read_counts(self) -> dict[str, int]:
+        """How many call transcripts were read, and how many files of each kind skipped."""
+        return {"transcripts": len(self._transcripts),
+                **{kind: len(paths) for kind, paths in self._skipped.items()}}
+
+    def read_summary(self) -> str:
+        """One line: the transcripts read and the files skipped, with an example of each
+        (LDC's docs, a second unpacked copy, the audio of a call without a transcript)."""
+        what = {"second_copies": "identical second copies",
+                "other_txt": ".txt not named as a call",
+                "audio_without_transcript": "call's audio without a transcript"}
+        skipped = [f"{len(paths)} {what[kind]} (e.g. {paths[0]})"
+                   for kind, paths in self._skipped.items() if paths]
+        return (f"read {len(self._transcripts)} call transcripts "
+                f"({'fe_03_NNNNN' if self._pattern is None else self._pattern}.txt)"
+                + ("; skipped " + ", ".join(skipped) if skipped else ""))
 
     def ids(self, split: str | None = None) -> list[str]:
         return list(self._transcripts)

@@ -50,6 +50,37 @@ def fisher_tree(root: Path, n: int = 3) -> None:
             f"# {name}.sph\n\n" + "\n".join(lines) + "\n")
 
 
+def test_import_and_stats_say_what_of_a_fisher_tree_was_read_and_skipped(tmp_path: Path,
+                                                                        capsys) -> None:
+    """`corpus import` said "3 fisher conversations" and `corpus stats` "3 dialogues" of a
+    tree that also held LDC's doc/fe_03_readme.txt, a second unpacked copy of the transcripts
+    and the audio of a call without a transcript (fe_03_00009, silently left out): nothing
+    said what was read or passed over. Both now count them, with an example of each."""
+    import shutil
+
+    tree = tmp_path / "tree"
+    fisher_tree(tree)
+    (tree / "doc").mkdir()
+    (tree / "doc" / "fe_03_readme.txt").write_text("readme\n")
+    shutil.copytree(tree / "data" / "trans", tree / "copy")
+    shutil.copy(tree / "audio" / "fe_03_00001.wav", tree / "audio" / "fe_03_00009.wav")
+    _tokenizer(tmp_path / "units")
+    read = ("read 3 call transcripts (fe_03_NNNNN.txt); skipped 3 identical second copies "
+            f"(e.g. {tree}/data/trans/000/fe_03_00001.txt), 1 .txt not named as a call "
+            f"(e.g. {tree}/doc/fe_03_readme.txt), 1 call's audio without a transcript "
+            f"(e.g. {tree}/audio/fe_03_00009.wav)")
+    assert main(["corpus", "stats", str(tree)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == read
+    assert main(["corpus", "stats", str(tree), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["read"] == {
+        "transcripts": 3, "second_copies": 3, "other_txt": 1, "audio_without_transcript": 1}
+    assert main(["corpus", "import", str(tree), "--tokenizer", str(tmp_path / "units"),
+                 "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        read, f"{tmp_path / 'out'}: 3 fisher conversations (2 train, 0 val, 1 test), "
+        f"{N_UNITS} units at 8000 Hz"]
+
+
 def candor_tree(root: Path) -> None:
     """One conversation folder: the audiophile transcript, stereo audio, a channel map."""
     from duplexsim.corpora import candor
