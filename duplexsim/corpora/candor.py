@@ -33,7 +33,12 @@ import numpy as np
 
 from duplexsim.atomic import atomic_path
 from duplexsim.audio.io import AudioError, read_audio
-from duplexsim.corpora.fisher import CorpusFormatError, seconds_field, unknown_conversation
+from duplexsim.corpora.fisher import (
+    CorpusFormatError,
+    read_line,
+    seconds_field,
+    unknown_conversation,
+)
 from duplexsim.corpora.types import Dialogue, Segment
 from duplexsim.errors import MissingInputError, plain_number
 
@@ -190,6 +195,14 @@ class CandorCorpus:
             raise CorpusFormatError(
                 root_level_hint(self.root) or
                 f"{self.root}: empty corpus: no <conversation>/transcription/ folders")
+
+    def read_summary(self) -> str:
+        """One line: the conversations read and what beside them was skipped (entries of the
+        root that are no ``<uuid>/transcription/`` folder; not dot-files), with an example."""
+        other = sorted(p for p in self.root.iterdir()
+                       if p.name not in self._dirs and not p.name.startswith("."))
+        return read_line(f"{len(self._dirs)} conversations (<uuid>/transcription/)",
+                         {"entries that are no conversation folder": other})
 
     def ids(self, split: str | None = None) -> list[str]:
         return list(self._dirs)

@@ -65,6 +65,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     i.add_argument("--test-share", type=number(0, 0.5), default=0.1)
     i.add_argument("--sample-rate-hz", type=number(1000, 384_000, integer=True), default=None,
                    help="the corpus's audio rate (default: the first conversation's)")
+    i.add_argument("--split-by", choices=["call", "speaker"], default="call",
+                   help="call: each conversation drawn into train/val/test alone (a speaker "
+                        "of several calls can be in two splits); speaker: Fisher only, no "
+                        "speaker (calldata PIN) in two splits (needs LDC's "
+                        "fe_03_p[12]_calldata.tbl under the tree)")
     what = ("turn-taking statistics beside the preset's targets, and how much a prompt predicts "
             "its continuation (prompt -> continuation r)")
     s = sub.add_parser("stats", help=what, description=what)
@@ -90,17 +95,18 @@ def _import(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_not_foreign, check_output_dir
     from duplexsim.corpora.build import CORPUS_PARTS
     from duplexsim.corpora.corpus import open_corpus
-    from duplexsim.corpora.importer import WRITTEN_DIRS, import_corpus
+    from duplexsim.corpora.importer import WRITTEN_DIRS, import_corpus, speaker_summary
 
     check_output_dir(args.out)  # import.json first: a folder of only it is a killed import
     check_not_foreign(args.out, {*CORPUS_PARTS, *WRITTEN_DIRS, "import.json"}, "corpus",
                       "a new or empty folder, or an earlier import of the same tree to resume")
     manifest = import_corpus(args.tree, args.out, args.tokenizer, seed=args.seed,
                              val_share=args.val_share, test_share=args.test_share,
-                             sample_rate_hz=args.sample_rate_hz)
+                             sample_rate_hz=args.sample_rate_hz, split_by=args.split_by)
     source = open_corpus(args.tree, built=False)  # what of the tree was read and skipped
-    if hasattr(source, "read_summary"):
-        print(source.read_summary())
+    print(source.read_summary())
+    if args.split_by == "speaker":
+        print(speaker_summary(args.tree, manifest))
     splits = [d["split"] for d in manifest["dialogues"]]
     print(f"{args.out}: {len(splits)} {manifest['preset']} conversations "
           f"({splits.count('train')} train, {splits.count('val')} val, {splits.count('test')} "

@@ -247,7 +247,7 @@ def _real_tree_note(root: Path) -> str:
 def _tree_kind(root: Path) -> str:
     """"Fisher" for a folder of Fisher transcripts (fe_03_*.txt), "CANDOR" for one of CANDOR
     conversations (*/transcription/), else ""."""
-    if fisher.call_files(root, ".txt"):
+    if fisher.call_files(root, ".txt", skip=()):  # bbn_orig too: FisherCorpus names data/trans
         return "Fisher"
     return "CANDOR" if next(root.glob("*/transcription"), None) is not None else ""
 

@@ -9,10 +9,19 @@ Known errors in LDC's transcripts are corrected as they are read (:data:`KNOWN_F
 call fe_03_11487's line ``31.09 234.06 ...`` starts at 231.09 s (as written, a 203 s
 segment), the correction lhotse's Fisher recipe makes ("fix obvious transcript error" in
 ``lhotse/recipes/fisher_english.py``).
+
+LDC2004T19 and LDC2005T19 ship BBN's own transcripts of most calls under ``data/bbn_orig/``
+beside ``data/trans/`` (which holds every call, BBN's included, in LDC's format: the
+release's ``fe_03_readme.txt``): folders named ``bbn_orig`` are not read, and the summary
+says so. Call metadata: ``doc/fe_03_p1_calldata.tbl`` (LDC2004T19) and
+``fe_03_p2_calldata.tbl`` (LDC2005T19), comma-separated with a header row; :func:`call_pins`
+reads CALL_ID (five digits, ``00001`` for ``fe_03_00001``), APIN and BPIN (channel A's and
+B's speaker PIN), as Kaldi's ``make_fisher.pl`` does.
 """
 
 from __future__ import annotations
 
+import csv
 import filecmp
 import fnmatch
 import math
@@ -31,6 +40,10 @@ CALL_ID = re.compile(r"fe_03_\d{5}")
 _LINE = re.compile(r"^\s*(\S+)\s+(\S+)\s+([AB]):\s?(.*)$")
 _HEADER_CALL = re.compile(r"#\s*(fe_03_\d{5})\.\w+\s*")
 """LDC's first line, ``# fe_03_NNNNN.sph``: the call the transcript is of."""
+BBN_ORIG = "bbn_orig"
+"""The folder of BBN's original transcripts in LDC2004T19/LDC2005T19 (module docstring)."""
+CALLDATA = ("fe_03_p1_calldata.tbl", "fe_03_p2_calldata.tbl")
+"""LDC's call tables (LDC2004T19's and LDC2005T19's ``doc/``): CALL_ID, APIN, BPIN, ..."""
 
 
 KNOWN_FIXES: dict[tuple[str, float, float], float] = {
@@ -103,11 +116,13 @@ def write_transcript(path: str | Path, segments: list[Segment], audio_name: str 
     write_text(path, "\n".join(lines) + "\n")
 
 
-def call_files(root: Path, ext: str, pattern: str | None = None) -> list[Path]:
+def call_files(root: Path, ext: str, pattern: str | None = None,
+               skip: tuple[str, ...] = (BBN_ORIG,)) -> list[Path]:
     """Every ``fe_03_NNNNN<ext>`` under ``root`` (sorted), whatever else lies beside it;
-    with a glob ``pattern``, every ``<pattern><ext>`` instead. Follows links to folders
-    (each folder once): a root that links the transcript and speech releases, which LDC
-    ships apart, is how both come under one root, and ``rglob`` does not enter links."""
+    with a glob ``pattern``, every ``<pattern><ext>`` instead; not in folders below
+    ``root`` named as in ``skip``. Follows links to folders (each folder once): a root
+    that links the transcript and speech releases, which LDC ships apart, is how both come
+    under one root, and ``rglob`` does not enter links."""
     glob = f"{pattern if pattern is not None else 'fe_03_*'}{ext}"
     found, seen = [], set()
     for folder, subfolders, names in os.walk(root, followlinks=True):
@@ -116,9 +131,47 @@ def call_files(root: Path, ext: str, pattern: str | None = None) -> list[Path]:
             subfolders.clear()
             continue
         seen.add(real)
-        subfolders.sort()  # which of two links to one folder is walked: the first by name
+        subfolders[:] = sorted(f for f in subfolders if f not in skip)  # which of two links
+        # to one folder is walked: the first by name
         found += [Path(folder, n) for n in names if fnmatch.fnmatchcase(n, glob)]
     return [p for p in sorted(found) if pattern is not None or CALL_ID.fullmatch(p.stem)]
+
+
+def read_line(read: str, skipped: dict[str, list[Path]]) -> str:
+    """A reader's one-line summary: ``read <read>; skipped N <kind> (e.g. <path>), ...``
+    for each kind of file passed over that has any (in ``skipped``'s order)."""
+    parts = [f"{len(paths)} {kind} (e.g. {paths[0]})" for kind, paths in skipped.items() if paths]
+    return f"read {read}" + ("; skipped " + ", ".join(parts) if parts else "")
+
+
+def call_pins(root: Path) -> tuple[dict[str, tuple[str, str]], list[Path]]:
+    """Each call's speaker PINs ``fe_03_NNNNN -> (APIN, BPIN)`` from LDC's call tables
+    (:data:`CALLDATA`) anywhere under ``root``, and the tables read ([] when none). A
+    table without the columns, a row without a five-digit CALL_ID or a PIN, and one call
+    with other PINs in a second row are errors naming the file and line."""
+    tables = [p for name in CALLDATA for p in call_files(root, "", name)]
+    pins: dict[str, tuple[str, str]] = {}
+    for table in tables:
+        with table.open(encoding="utf-8-sig", newline="") as f:
+            rows = csv.DictReader(f)
+            missing = [c for c in ("CALL_ID", "APIN", "BPIN") if c not in (rows.fieldnames or [])]
+            if missing:
+                raise CorpusFormatError(f"{table}:1: no column {', '.join(missing)} in the "
+                                        "header (allowed: LDC's calldata table, its first row "
+                                        "CALL_ID,DATE_TIME,TOPICID,...,APIN,...,BPIN,...)")
+            for row in rows:
+                where = f"{table}:{rows.line_num}"
+                call, a, b = ((row.get(c) or "").strip() for c in ("CALL_ID", "APIN", "BPIN"))
+                if not re.fullmatch(r"\d{5}", call) or not a or not b:
+                    raise CorpusFormatError(f"{where}: CALL_ID {call!r}, APIN {a!r}, BPIN "
+                                            f"{b!r} (allowed: a five-digit call id and two "
+                                            "PINs)")
+                held = pins.setdefault(f"fe_03_{call}", (a, b))
+                if held != (a, b):
+                    raise CorpusFormatError(f"{where}: call {call} with PINs {a}, {b}; an "
+                                            f"earlier row gives {held[0]}, {held[1]} (allowed: "
+                                            "one pair of PINs a call)")
+    return pins, tables
 
 
 class FisherCorpus:
@@ -147,6 +200,15 @@ class FisherCorpus:
                                         "call, e.g. one unpacked copy of each release)")
             if seen != path:
                 copies.append(path)
+        # BBN's originals (LDC2004T19/LDC2005T19 data/bbn_orig/): data/trans holds the calls
+        bbn = [] if pattern is not None else [
+            p for p in call_files(self.root, "", "*", skip=())
+            if BBN_ORIG in p.relative_to(self.root).parts[:-1]]
+        if (not self._transcripts and bbn) or (self.root.name == BBN_ORIG and pattern is None):
+            raise CorpusFormatError(f"{self.root}: BBN's original transcripts ({BBN_ORIG}/), "
+                                    "which duplexsim does not read (allowed: the release's "
+                                    "folder holding data/trans/, where LDC gives every call "
+                                    "in its format)")
         if not self._transcripts:
             raise CorpusFormatError(f"{self.root}: empty corpus: no "
                                     f"{pattern or 'fe_03_NNNNN'}.txt transcripts")
@@ -168,7 +230,7 @@ class FisherCorpus:
             p for p in call_files(self.root, ".txt", "*") if not CALL_ID.fullmatch(p.stem)]
         unheard = [p for id, p in sorted(self._audio.items()) if id not in self._transcripts]
         self._skipped = {"second_copies": copies, "other_txt": other,
-                         "audio_without_transcript": unheard}
+                         "audio_without_transcript": unheard, "bbn_orig": bbn}
 
     def read_counts(self) -> dict[str, int]:
         """How many call transcripts were read, and how many files of each kind skipped."""
@@ -180,12 +242,12 @@ class FisherCorpus:
         (LDC's docs, a second unpacked copy, the audio of a call without a transcript)."""
         what = {"second_copies": "identical second copies",
                 "other_txt": ".txt not named as a call",
-                "audio_without_transcript": "call's audio without a transcript"}
-        skipped = [f"{len(paths)} {what[kind]} (e.g. {paths[0]})"
-                   for kind, paths in self._skipped.items() if paths]
-        return (f"read {len(self._transcripts)} call transcripts "
-                f"({'fe_03_NNNNN' if self._pattern is None else self._pattern}.txt)"
-                + ("; skipped " + ", ".join(skipped) if skipped else ""))
+                "audio_without_transcript": "call's audio without a transcript",
+                "bbn_orig": f"files of BBN's original transcripts in {BBN_ORIG}/ (data/trans "
+                            "holds the same calls)"}
+        return read_line(f"{len(self._transcripts)} call transcripts "
+                         f"({'fe_03_NNNNN' if self._pattern is None else self._pattern}.txt)",
+                         {what[kind]: paths for kind, paths in self._skipped.items()})
 
     def ids(self, split: str | None = None) -> list[str]:
         return list(self._transcripts)

@@ -10,7 +10,9 @@ copied in, the manifest last. Each file is written atomically; a rerun resumes (
 conversations whose units exist) and refuses a folder imported with other settings
 (``import.json``), a finished import of other conversations, conversations whose source
 files changed after they were imported (``sources/ID.json``), or a synthetic corpus.
-Every conversation's audio is looked up before anything is written.
+Every conversation's audio is looked up before anything is written. ``split_by="speaker"``
+(Fisher only) keeps each speaker (PIN, LDC's calldata tables) in one split
+(:func:`split_ids_by_speaker`).
 Must not train or simulate.
 """
 
@@ -27,12 +29,24 @@ from duplexsim.atomic import write_json
 from duplexsim.audio.io import AudioError, check_decodable, resample, write_audio
 from duplexsim.config.loader import read_json
 from duplexsim.corpora import candor, fisher
-from duplexsim.corpora.corpus import FORMAT, assign_splits, corpus_name, open_corpus
+from duplexsim.corpora.corpus import (
+    FORMAT,
+    assign_splits,
+    corpus_name,
+    open_corpus,
+    split_counts,
+)
 from duplexsim.digests import file_digest
-from duplexsim.errors import OutputError
+from duplexsim.errors import InputError, MissingInputError, OutputError
 
 WRITTEN_DIRS = ("audio", "units", "fisher", "candor", "sources", "tokenizer")
 """The folders an import writes into (``out/<name>/``)."""
+SPLIT_BY = ("call", "speaker")
+"""What an import's splits keep apart: conversations (the default), or speakers too."""
+RECORD_DEFAULTS = {"split_by": "call"}
+"""import.json keys added after the first imports, and what their absence means: an import
+made with the default writes none of them, so the bytes of earlier imports stay as they
+were."""
 
 
 def split_ids(ids: list[str], seed: int, val_share: float, test_share: float) -> dict[str, str]:
@@ -41,12 +55,78 @@ def split_ids(ids: list[str], seed: int, val_share: float, test_share: float) ->
     return dict(zip(ids, split, strict=True))
 
 
+def speaker_components(pins: dict[str, tuple[str, str]], ids: list[str]) -> list[list[str]]:
+    """The calls ``ids`` grouped so that no PIN (``pins``: call -> (APIN, BPIN)) is in two
+    groups: the connected components of calls joined by a shared PIN, each sorted, in the
+    order of their first call."""
+    import networkx as nx
+
+    graph = nx.Graph()
+    graph.add_nodes_from(ids)
+    graph.add_edges_from((id, ("pin", pin)) for id in ids for pin in pins[id])
+    return sorted(sorted(n for n in c if isinstance(n, str))
+                  for c in nx.connected_components(graph))
+
+
+def split_ids_by_speaker(tree: Path, ids: list[str], seed: int, val_share: float,
+                         test_share: float) -> dict[str, str]:
+    """Id -> split with no speaker in two splits: whole :func:`speaker_components` go to
+    test, then val, in a seeded order, each where it still fits in the call counts
+    :func:`~duplexsim.corpora.corpus.split_counts` gives the calls; the rest to train. A
+    component too big for test or val (Fisher's largest) stays in train, so the held-out
+    splits may hold fewer calls than the shares. Needs LDC's calldata table of every call
+    (:func:`duplexsim.corpora.fisher.call_pins`)."""
+    pins, tables = fisher.call_pins(tree)
+    expected = " or ".join(fisher.CALLDATA)
+    if not tables:
+        raise MissingInputError(str(tree), "--split-by speaker", f"no {expected} under the "
+                                "tree (the speakers' PINs are in the releases' doc/ folders)",
+                                "a tree holding LDC2004T19's and LDC2005T19's doc/, or "
+                                "--split-by call")
+    unknown = [id for id in ids if id not in pins]
+    if unknown:
+        shown = ", ".join(unknown[:3]) + (", ..." if len(unknown) > 3 else "")
+        raise InputError(str(tree), "--split-by speaker", f"{len(unknown)} of {len(ids)} calls "
+                         f"({shown}) are in no calldata table ({', '.join(map(str, tables))}): "
+                         "their speakers are unknown", f"{expected} of every release the "
+                         "tree's transcripts come from, or --split-by call")
+    groups = speaker_components(pins, ids)
+    n_test, n_val = split_counts(len(ids), val_share, test_share)
+    room = {"test": n_test, "val": n_val}
+    splits = {}
+    for k in np.random.default_rng(np.random.SeedSequence(seed)).permutation(len(groups)):
+        group = groups[k]
+        split = next((s for s in ("test", "val") if len(group) <= room[s]), "train")
+        room[split] = room.get(split, 0) - len(group)
+        splits.update(dict.fromkeys(group, split))
+    return {id: splits[id] for id in ids}
+
+
+def speaker_summary(tree: str | Path, manifest: dict) -> str:
+    """One line on an import's speakers: PINs, components, the largest, and whether a PIN
+    is in two splits of ``manifest`` (read back, not assumed)."""
+    pins, _ = fisher.call_pins(Path(tree))
+    split = {d["id"]: d["split"] for d in manifest["dialogues"]}
+    groups = speaker_components(pins, list(split))
+    in_splits: dict[str, set[str]] = {}
+    for id, s in split.items():
+        for pin in pins[id]:
+            in_splits.setdefault(pin, set()).add(s)
+    crossing = sorted(pin for pin, s in in_splits.items() if len(s) > 1)
+    return (f"split by speaker: {len(in_splits)} speakers (PINs) in {len(groups)} groups of "
+            f"calls sharing one (largest {max(map(len, groups))} calls); "
+            + (f"{len(crossing)} PINs in two splits (e.g. {crossing[0]})" if crossing
+               else "no PIN in two splits"))
+
+
 def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, *,
                   seed: int = 0, val_share: float = 0.1, test_share: float = 0.1,
-                  sample_rate_hz: int | None = None, progress: bool = True) -> dict:
+                  sample_rate_hz: int | None = None, split_by: str = "call",
+                  progress: bool = True) -> dict:
     """Write the duplexsim corpus of the Fisher or CANDOR tree ``tree`` into ``out``; returns
     its manifest. ``sample_rate_hz``: the corpus's audio rate (default: the first
-    conversation's; others are resampled to it)."""
+    conversation's; others are resampled to it). ``split_by``: "call" (each conversation
+    drawn alone) or "speaker" (Fisher: :func:`split_ids_by_speaker`)."""
     from duplexsim.corpora.build import write_units
     from duplexsim.units import copy_tokenizer, load_tokenizer, tokenizer_digest
 
@@ -61,17 +141,24 @@ def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, 
                               f"{name}/ folder, where the import writes: the tree's files "
                               "would be overwritten", "a folder whose "
                               f"{'/, '.join(WRITTEN_DIRS)}/ do not hold the tree")
+    if split_by not in SPLIT_BY:
+        raise InputError("", "--split-by", repr(split_by), ", ".join(SPLIT_BY))
     source = open_corpus(tree, built=False)
+    if split_by == "speaker" and source.name != "fisher":
+        raise InputError(str(tree), "--split-by speaker", f"a {source.name} tree: speakers are "
+                         "known for Fisher trees only (LDC's calldata tables)", "--split-by call")
     tok = load_tokenizer(tok_dir)
     record = {"source": str(tree.resolve()), "kind": source.name, "seed": seed,
               "val_share": val_share, "test_share": test_share,
-              "sample_rate_hz": sample_rate_hz, "tokenizer_sha256": tokenizer_digest(tok_dir)}
+              "sample_rate_hz": sample_rate_hz, "tokenizer_sha256": tokenizer_digest(tok_dir),
+              **({"split_by": split_by} if split_by != RECORD_DEFAULTS["split_by"] else {})}
     ids = source.ids()
     _check_record(out, record, ids)
+    splits = (split_ids_by_speaker(tree, ids, seed, val_share, test_share)
+              if split_by == "speaker" else split_ids(ids, seed, val_share, test_share))
     files = _source_files(source, ids)
     _check_sources(out, tree, files)
     write_json(out / "import.json", record)
-    splits = split_ids(ids, seed, val_share, test_share)
     entries, rate = [], sample_rate_hz
     for id in tqdm(ids, desc="import", unit="conv", disable=not progress):
         paths = {"audio": out / "audio" / f"{id}.flac", "units": out / "units" / f"{id}.npy",
@@ -122,10 +209,12 @@ def _check_record(out: Path, record: dict, ids: list[str]) -> None:
                               "an empty folder or an earlier import of the same tree")
         return
     previous = read_json(out / "import.json", what="import.json")
-    for key, value in record.items():
-        if previous.get(key) != value:
+    for key in [*record, *(k for k in RECORD_DEFAULTS if k not in record)]:
+        made = previous.get(key, RECORD_DEFAULTS.get(key))
+        value = record.get(key, RECORD_DEFAULTS.get(key))
+        if made != value:
             raise OutputError(str(out), key, f"holds an import made with "
-                              f"{json.dumps(previous.get(key))}, not {json.dumps(value)}",
+                              f"{json.dumps(made)}, not {json.dumps(value)}",
                               "the same settings to resume, or an empty folder")
     if (out / "manifest.json").is_file():
         dialogues = read_json(out / "manifest.json", what="manifest.json").get("dialogues")

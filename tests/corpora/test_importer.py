@@ -73,7 +73,8 @@ def test_import_and_stats_say_what_of_a_fisher_tree_was_read_and_skipped(tmp_pat
     assert capsys.readouterr().out.splitlines()[0] == read
     assert main(["corpus", "stats", str(tree), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["read"] == {
-        "transcripts": 3, "second_copies": 3, "other_txt": 1, "audio_without_transcript": 1}
+        "transcripts": 3, "second_copies": 3, "other_txt": 1, "audio_without_transcript": 1,
+        "bbn_orig": 0}
     assert main(["corpus", "import", str(tree), "--tokenizer", str(tmp_path / "units"),
                  "--out", str(tmp_path / "out")]) == 0
     assert capsys.readouterr().out.splitlines()[-2:] == [
@@ -124,12 +125,17 @@ def test_a_fisher_tree_is_imported_as_a_corpus_train_reads(tmp_path: Path, capsy
     assert capsys.readouterr().err.startswith(f"{out}: seed: holds an import made with 0")
 
 
-def test_a_candor_tree_is_imported_with_its_channel_map(tmp_path: Path) -> None:
+def test_a_candor_tree_is_imported_with_its_channel_map(tmp_path: Path, capsys) -> None:
+    """The import says what of the tree it read and skipped, as a Fisher import does."""
     candor_tree(tmp_path / "candor")
+    (tmp_path / "candor" / "README.txt").write_text("CANDOR\n")
     _tokenizer(tmp_path / "units")
     out = tmp_path / "corpus"
     assert main(["corpus", "import", str(tmp_path / "candor"), "--tokenizer",
                  str(tmp_path / "units"), "--out", str(out), "--sample-rate-hz", "8000"]) == 0
+    assert capsys.readouterr().out.splitlines()[-2] == (
+        "read 1 conversations (<uuid>/transcription/); skipped 1 entries that are no "
+        f"conversation folder (e.g. {tmp_path / 'candor' / 'README.txt'})")
     corpus = load_corpus(out)
     (id,) = corpus.ids()
     assert id == "0a1b2c3d-uuid" and corpus.preset == "candor"
@@ -472,3 +478,82 @@ def _remove(path: Path) -> None:
     import shutil
 
     shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+CALLDATA_HEADER = ("CALL_ID,DATE_TIME,TOPICID,SIG_GRADE,CNV_GRADE,APIN,ASX.DL,APHNUM,APHSET,"
+                   "APHTYP,BPIN,BSX.DL,BPHNUM,BPHSET,BPHTYP")
+
+
+def calldata(path: Path, pins: dict[int, tuple[int, int]]) -> None:
+    """LDC's doc/fe_03_p1_calldata.tbl: its header, one row a call (CALL_ID 00001 is
+    fe_03_00001; APIN/BPIN the speakers' PINs), the other columns as LDC fills them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [f"{call:05d},2003-01-01 00:00:00,ENG01,4,4,{a},f.a,x,4,3,{b},m.a,y,4,3"
+            for call, (a, b) in pins.items()]
+    path.write_text("\n".join([CALLDATA_HEADER, *rows]) + "\n")
+
+
+def test_split_by_speaker_keeps_every_pin_in_one_split(tmp_path: Path, capsys) -> None:
+    """By call, PIN 100 of calls 1-3 was in train and test (seed 0 put call 1 in test, 2
+    and 3 in train); --split-by speaker keeps calls sharing a PIN together, held-out splits
+    within split_counts' call counts (6 calls, 0.34 / 0.17: 2 test, 1 val), so the group of
+    three stays in train. Recorded in import.json: a resume by call is refused."""
+    tree = tmp_path / "tree"
+    fisher_tree(tree, n=6)
+    pins = {1: (100, 101), 2: (102, 100), 3: (100, 103), 4: (104, 105), 5: (106, 107),
+            6: (108, 109)}
+    calldata(tree / "doc" / "fe_03_p1_calldata.tbl", pins)
+    _tokenizer(tmp_path / "units")
+    shares = ["--test-share", "0.34", "--val-share", "0.17"]
+    by_call, out = tmp_path / "by_call", tmp_path / "out"
+    assert main(["corpus", "import", str(tree), "--tokenizer", str(tmp_path / "units"),
+                 "--out", str(by_call), *shares]) == 0
+    split = {d["id"]: d["split"] for d in json.loads((by_call / "manifest.json").read_text())
+             ["dialogues"]}
+    assert {split[f"fe_03_{i:05d}"] for i in (1, 2, 3)} == {"train", "test"}
+    assert "split_by" not in json.loads((by_call / "import.json").read_text())  # as before
+    capsys.readouterr()
+    argv = ["corpus", "import", str(tree), "--tokenizer", str(tmp_path / "units"), "--out",
+            str(out), *shares, "--split-by", "speaker"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2:] == [
+        "split by speaker: 10 speakers (PINs) in 4 groups of calls sharing one (largest 3 "
+        "calls); no PIN in two splits",
+        f"{out}: 6 fisher conversations (3 train, 1 val, 2 test), {N_UNITS} units at 8000 Hz"]
+    split = {d["id"]: d["split"] for d in json.loads((out / "manifest.json").read_text())
+             ["dialogues"]}
+    assert {split[f"fe_03_{i:05d}"] for i in (1, 2, 3)} == {"train"}
+    assert json.loads((out / "import.json").read_text())["split_by"] == "speaker"
+    assert main(argv) == 0  # a resume with the same choice
+    capsys.readouterr()
+    assert main(argv[:-2]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{out}: split_by: holds an import made with "
+                                               '"speaker", not "call"'), err
+    assert main(["corpus", "import", str(tree), "--tokenizer", str(tmp_path / "units"),
+                 "--out", str(by_call), *shares, "--split-by", "speaker"]) == 2
+    assert 'split_by: holds an import made with "call", not "speaker"' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case", ["no calldata", "call not in calldata", "candor"])
+def test_split_by_speaker_without_the_speakers_is_refused_before_anything_is_written(
+        tmp_path: Path, capsys, case) -> None:
+    tree = tmp_path / "tree"
+    if case == "candor":
+        candor_tree(tree)
+        message = f"{tree}: --split-by speaker: a candor tree: speakers are known for Fisher"
+    else:
+        fisher_tree(tree, n=3)
+        message = (f"{tree}: --split-by speaker: no fe_03_p1_calldata.tbl or "
+                   "fe_03_p2_calldata.tbl under the tree")
+        if case == "call not in calldata":  # Part 2's calls without LDC2005T19's table
+            calldata(tree / "doc" / "fe_03_p1_calldata.tbl", {1: (1, 2)})
+            message = (f"{tree}: --split-by speaker: 2 of 3 calls (fe_03_00002, fe_03_00003) "
+                       "are in no calldata table")
+    _tokenizer(tmp_path / "units")
+    assert main(["corpus", "import", str(tree), "--tokenizer", str(tmp_path / "units"),
+                 "--out", str(tmp_path / "out"), "--split-by", "speaker"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(message), err
+    assert not (tmp_path / "out").exists()

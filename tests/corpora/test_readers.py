@@ -697,3 +697,45 @@ def test_one_speaker_with_only_their_own_mono_file_says_the_partner_is_missing(
     (root / "0a1b2c3d-uuid" / "processed" / "5f2a.wav").unlink()  # no sound file at all
     with pytest.raises(AudioError, match=r"found 0 sound files"):
         CandorCorpus(root).dialogue("0a1b2c3d-uuid")
+
+
+def test_fisher_release_folder_with_bbn_orig_reads_data_trans_and_says_so(tmp_path) -> None:
+    """LDC2004T19's top folder holds data/bbn_orig/NNN/{auto-segmented,reject,originals}/
+    (BBN's own transcripts of its calls) beside data/trans/: data/trans is read, bbn_orig
+    skipped in one line; pointed at bbn_orig itself, the error names data/trans."""
+    tran = tmp_path / "fe_03_p1_tran"
+    (tran / "data" / "trans" / "000").mkdir(parents=True)
+    (tran / "data" / "trans" / "000" / "fe_03_00001.txt").write_text(FISHER_TXT)
+    bbn = tran / "data" / "bbn_orig" / "000"
+    for folder, name, text in [("originals", "fe_03_00001.txo", "L:  Hi.\n"),
+                               ("auto-segmented", "fe_03_00001.txt", "0.0 1.0 A: hi\n")]:
+        (bbn / folder).mkdir(parents=True)
+        (bbn / folder / name).write_text(text)
+    corpus = open_corpus(tran)
+    assert isinstance(corpus, FisherCorpus) and corpus.ids() == ["fe_03_00001"]
+    assert corpus.transcript_path("fe_03_00001") == tran / "data/trans/000/fe_03_00001.txt"
+    assert corpus.read_summary() == (
+        "read 1 call transcripts (fe_03_NNNNN.txt); skipped 2 files of BBN's original "
+        f"transcripts in bbn_orig/ (data/trans holds the same calls) (e.g. "
+        f"{bbn / 'auto-segmented' / 'fe_03_00001.txt'})")
+    with pytest.raises(CorpusFormatError, match=r"bbn_orig: BBN's original transcripts "
+                       r"\(bbn_orig/\), which duplexsim does not read \(allowed: the "
+                       r"release's folder holding data/trans/"):
+        open_corpus(tran / "data" / "bbn_orig")
+
+
+@pytest.mark.parametrize("table, match", [
+    ("CALL_ID,APIN\n00001,1\n", r"fe_03_p1_calldata.tbl:1: no column BPIN in the header"),
+    ("CALL_ID,APIN,BPIN\n1,1,2\n", r"fe_03_p1_calldata.tbl:2: CALL_ID '1', APIN '1', BPIN "
+     r"'2' \(allowed: a five-digit call id"),
+    ("CALL_ID,APIN,BPIN\n00001,1,2\n00001,1,3\n", r"fe_03_p1_calldata.tbl:3: call 00001 "
+     r"with PINs 1, 3; an earlier row gives 1, 2"),
+])
+def test_a_malformed_calldata_table_is_an_error_naming_file_and_line(tmp_path, table,
+                                                                     match) -> None:
+    from duplexsim.corpora.fisher import call_pins
+
+    (tmp_path / "doc").mkdir()
+    (tmp_path / "doc" / "fe_03_p1_calldata.tbl").write_text(table)
+    with pytest.raises(CorpusFormatError, match=match):
+        call_pins(tmp_path)
