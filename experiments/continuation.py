@@ -116,6 +116,7 @@ from duplexsim.metrics.turntaking import (
 from duplexsim.threads import use_threads
 from duplexsim.timebase import frames_from_s
 from duplexsim.tokens import FRAME_MS, format_roundtrip
+from duplexsim.units.vocoder import VOCODER_VERSION
 
 OUTPUTS = ("world", "units", "asr", "runs", "per_prompt.csv", "correlations.csv",
            "corpus_comparison.csv", "persistence.csv", "sources.csv", "asr_transcripts.csv",
@@ -268,11 +269,12 @@ def tokenizer_key(plan: Plan, corpus: str) -> str:
 def resynth_key(plan: Plan, p: Prompt) -> str:
     """Key of a cached resynthesis (16 hex): what :func:`resynthesise` reads, the ground
     truth's units and the unit tokenizer (the corpus's, the study's shared one), and the
-    code (:data:`SIMULATOR_VERSION`). Not the sampling temperature, which it does not use:
-    keyed by :func:`inputs_key`, ``--temperature 0.9`` beside 1.0 redid every prompt's
-    resynthesis (about 30 s each) into the same numbers."""
+    code (:data:`SIMULATOR_VERSION`, the vocoder's :data:`VOCODER_VERSION`). Not the
+    sampling temperature, which it does not use: keyed by :func:`inputs_key`,
+    ``--temperature 0.9`` beside 1.0 redid every prompt's resynthesis (about 30 s each)
+    into the same numbers."""
     return key_of({"truth": array_digest(p.truth), "simulator": SIMULATOR_VERSION,
-                   "tokenizer": tokenizer_key(plan, p.corpus)})
+                   "tokenizer": tokenizer_key(plan, p.corpus), "vocoder": VOCODER_VERSION})
 
 
 def _cached(path: Path, make) -> np.ndarray:  # noqa: ANN001 - make: () -> ndarray
@@ -421,14 +423,21 @@ def asr_row(audio: np.ndarray, sample_rate: int, references: list[str] | None) -
     return row
 
 
+def vocoded(plan: Plan, p: Prompt, units: np.ndarray) -> dict:
+    """What vocoded audio of ``units`` (of prompt ``p``'s corpus) is made from, for
+    :func:`asr_key`: the units, the unit tokenizer and the vocoder's version."""
+    return {"units": array_digest(units), "tokenizer": tokenizer_key(plan, p.corpus),
+            "vocoder": VOCODER_VERSION}
+
+
 def asr_key(made_from: dict, references: list[str] | None, identity: dict) -> str:
     """Key of a cached ASR row (16 hex): what is transcribed (``made_from``: the audio's
-    :func:`~duplexsim.digests.array_digest` and rate, or the units vocoded and the unit
-    tokenizer), the WER reference texts and the ASR's identity
-    (:func:`~duplexsim.metrics.asr.asr_identity`: package versions, decoding settings), and
-    the columns a row holds. Keyed by :func:`inputs_key` of every agent, a ground-truth row
-    was transcribed again after an agent was retrained or at another temperature, and one
-    of a re-imported corpus, or under another faster-whisper, was not."""
+    :func:`~duplexsim.digests.array_digest` and rate, or :func:`vocoded`), the WER reference
+    texts and the ASR's identity (:func:`~duplexsim.metrics.asr.asr_identity`: package
+    versions, decoding settings), and the columns a row holds. Keyed by :func:`inputs_key`
+    of every agent, a ground-truth row was transcribed again after an agent was retrained or
+    at another temperature, and one of a re-imported corpus, or under another
+    faster-whisper, was not."""
     return key_of({**made_from, "references": references, "asr": identity,
                    "columns": ASR_COLUMNS})
 
@@ -485,16 +494,15 @@ def asr_table(plan: Plan, prompts: list[Prompt], generated: dict,
             {"audio": array_digest(audio), "sample_rate_hz": rate}, refs, identity), read))
         if plan.resynth:
             jobs.append((p, "resynth", -1, asr_key(
-                {"units": array_digest(p.truth), "tokenizer": tokenizer_key(plan, p.corpus)},
-                refs, identity), lambda p=p, t=refs: (vocode(p.truth), tokenizer.sample_rate_hz,
-                                                      t)))
+                vocoded(plan, p, p.truth), refs, identity),
+                lambda p=p, t=refs: (vocode(p.truth), tokenizer.sample_rate_hz, t)))
     chosen = {p.id: p for p in prompts}
     for (pid, source, seed), units in generated.items():
         if pid in chosen:
             p = chosen[pid]
             jobs.append((p, source, seed, asr_key(
-                {"units": array_digest(units), "tokenizer": tokenizer_key(plan, p.corpus)},
-                None, identity), lambda u=units: (vocode(u), tokenizer.sample_rate_hz, None)))
+                vocoded(plan, p, units), None, identity),
+                lambda u=units: (vocode(u), tokenizer.sample_rate_hz, None)))
     rows = []
     for p, source, seed, key, make in tqdm(jobs, desc="asr", unit="dlg"):
         path = plan.cache_dir / "asr" / f"{source}_{p.id.replace('/', '_')}_s{seed}-{key}.json"

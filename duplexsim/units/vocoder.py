@@ -20,6 +20,10 @@ GL_HOP = HOP // 4  # 10 ms: enough overlap for Griffin-Lim to converge
 # peaks at about +435 MB (+310 MB for 60 s); a whole 10-minute stream peaked at +1.7 GB.
 BLOCK_FRAMES = 3000
 OVERLAP_FRAMES = 50  # 2 s between blocks, crossfaded: no click at a seam
+VOCODER_VERSION = "2026-12-07 blocks"
+"""Changes whenever :func:`griffin_lim` makes other audio from the same magnitudes (caches of
+vocoded audio and of what is measured on it key on it: the continuation study's resynthesis
+and ASR rows). ``"2026-12-07 blocks"``: streams over ``BLOCK_FRAMES`` are decoded in blocks."""
 
 
 def _upsample(mag: np.ndarray) -> np.ndarray:

@@ -58,6 +58,20 @@ def test_the_resynthesis_is_keyed_by_the_truth_and_tokenizer_not_the_temperature
     assert continuation.resynth_key(plan, fisher) != before
 
 
+def test_vocoded_audio_is_keyed_by_the_vocoder_version(tmp_path, monkeypatch):
+    """A vocoder that makes other audio from the same units (its blocks for streams over
+    120 s) must not reuse resynthesised units or ASR rows of vocoded audio cached before."""
+    import continuation
+
+    plan, prompts, _ = _world(tmp_path)
+    fisher = next(p for p in prompts if p.corpus == "fisher-like")
+    resynth, made_from = (continuation.resynth_key(plan, fisher),
+                          continuation.vocoded(plan, fisher, fisher.truth))
+    monkeypatch.setattr(continuation, "VOCODER_VERSION", "another")
+    assert continuation.resynth_key(plan, fisher) != resynth
+    assert continuation.vocoded(plan, fisher, fisher.truth) != made_from
+
+
 def test_continuations_are_keyed_by_the_prompt_units_not_the_manifest(tmp_path):
     """``corpus import`` of edited audio over the same conversations writes the manifest
     byte for byte (ids, paths, durations) over other units: keyed by the manifest, their
