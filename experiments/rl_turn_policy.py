@@ -61,13 +61,18 @@ import numpy as np
 import pandas as pd
 from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
-from resample import (  # the two-level bootstrap over dialogues, then episodes
-    cluster_weights,
-    point_rng,
+from rl_report import plot, write_report  # REPORT.md and rl.png
+from rl_stats import (  # means and 95% intervals over dialogues, verdicts
+    COUNTS,
+    STATS,
+    ci95,
+    generalisation,
+    summarize,
+    verdicts,
 )
 
 import duplexsim  # noqa: F401  (registers duplexsim/TurnTaking-v0)
-from duplexsim.atomic import atomic_path, write_json, write_png, write_text
+from duplexsim.atomic import atomic_path, write_json
 from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
 from duplexsim.config import load_scenario
 from duplexsim.config.network import LinkConfig
@@ -84,7 +89,6 @@ from duplexsim.envs.baselines import (
 from duplexsim.envs.rewards import TERMS
 from duplexsim.envs.vector import TurnTakingVectorEnv, make_vector_env
 from duplexsim.errors import InputError
-from duplexsim.metrics.intervals import percentile_interval
 from duplexsim.threads import use_threads
 
 OUTPUTS = ("world", "ppo.zip", "obs_norm.npz", "ppo_progress.csv", "ppo_progress.csv.partial",
@@ -96,13 +100,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # no "time": a clock would let the policy learn when dialogues tend to have turns instead
 # of listening; no raw units: turn-taking is about voice activity
 POLICY_KEYS = ["own_vad", "partner_vad", "partner_received", "lookahead", "own_state"]
-STATS = ["overlap_share", "gap_median_ms", "fto_median_ms", "learner_fto_median_ms",
-         "learner_backchannels_per_min", "learner_ipus_per_min", "speech_share"]
-COUNTS = ["overlap_ms", "gap_ms", "transitions", "interruptions", "backchannels_good",
-          "backchannels_bad"]
-BASELINES = ["rule", "random", "always-speak", "silent"]
-N_BOOT = 2000
-"""Bootstrap resamples per cell (:func:`cluster_weights`)."""
 MAX_DELAY_MS = 600_000  # a link's delay_ms limit (duplexsim.config.network)
 
 
@@ -143,10 +140,9 @@ class Config:
     sets: list[str] = field(default_factory=list)
     """The evaluation sets to run (empty: all of :func:`eval_sets`)."""
 
-
-def evaluated(cfg: Config) -> list[int]:
-    """The one-way delays the evaluation (and the rule's tuning) runs at."""
-    return cfg.eval_latencies_ms or cfg.latencies_ms
+    def evaluated(self) -> list[int]:
+        """The one-way delays the evaluation (and the rule's tuning) runs at."""
+        return self.eval_latencies_ms or self.latencies_ms
 
 
 TRAINING = ("corpus", "train_agents", "latencies_ms", "timesteps", "duration_s", "window",
@@ -180,10 +176,6 @@ def train_pool(cfg: Config) -> list[dict[str, Any]]:
         pool.append({"kind": "syncllm", "agents": cfg.train_agents, "weight": cfg.agent_weight,
                      "speech_corpus": cfg.corpus, "speech_split": "train"})
     return pool
-
-
-HELD_OUT_REPLAY = ("test-dialogues", "test-corpus")
-"""The replay sets of held-out dialogues (compared with ``train-dialogues``)."""
 
 
 def eval_sets(cfg: Config, every: bool = False) -> dict[str, Any]:
@@ -376,7 +368,7 @@ def tune_rule(cfg: Config, out: Path) -> dict[float, RulePolicy]:
     """The best rule per latency on train dialogues (its own seeds, not the eval ones)."""
     rows = []
     seeds = [20_000 + i for i in range(cfg.tune_episodes)]
-    for delay in evaluated(cfg):
+    for delay in cfg.evaluated():
         for silence in cfg.rule_silence_ms:
             for bc in cfg.rule_backchannel_ms:
                 rule = RulePolicy(silence, backchannel_after_ms=bc)
@@ -389,151 +381,6 @@ def tune_rule(cfg: Config, out: Path) -> dict[float, RulePolicy]:
     best = table.loc[table.groupby("delay_ms")["reward"].idxmax()]
     return {float(r.delay_ms): RulePolicy(r.silence_ms, backchannel_after_ms=r.backchannel_ms,
                                           name="rule") for r in best.itertuples()}
-
-
-def ci95(values: pd.Series, dialogues: pd.Series, weights: np.ndarray | None = None
-         ) -> tuple[float, float, float, int]:
-    """Mean of the finite values, its 95% bootstrap interval over the dialogues
-    (``weights``: :func:`cluster_weights` of ``dialogues``, computed here if None; none
-    below ``intervals.MIN_BOOT_UNITS`` dialogues), and the number of dialogues with a
-    finite value: NaN episodes (e.g. no transition) are left out of the mean and of each
-    resample's mean."""
-    v = values.to_numpy(dtype=float)
-    ok = np.isfinite(v)
-    if not ok.any():
-        return float("nan"), float("nan"), float("nan"), 0
-    if weights is None:
-        weights = cluster_weights(dialogues.tolist(), N_BOOT)
-    draws = boot_means(v, weights)
-    n = dialogues[ok].nunique()
-    lo, hi = percentile_interval(draws, n)
-    return float(v[ok].mean()), lo, hi, n
-
-
-def boot_means(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """``[n_boot]``: each resample's weighted mean of the finite ``values`` (``weights``
-    ``[n_boot, items]``: :func:`cluster_weights`); NaN in a resample that drew none."""
-    ok = np.isfinite(values)
-    w = weights[:, ok]
-    total = w.sum(axis=1)
-    return np.divide(w @ values[ok], total, out=np.full(len(w), np.nan), where=total > 0)
-
-
-def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per cell and policy: each column's mean and 95% interval over the cell's
-    dialogues, ``{col}_n`` its finite episodes, ``{col}_dialogues`` their dialogues."""
-    rows = []
-    for (set_name, delay, policy), g in df.groupby(["set", "delay_ms", "policy"], sort=False):
-        row: dict[str, Any] = {"set": set_name, "delay_ms": delay, "policy": policy,
-                               "episodes": len(g), "dialogues": g["dialogue"].nunique()}
-        # the same draws for every column
-        weights = cluster_weights(g["dialogue"].tolist(), N_BOOT)
-        for col in ["reward", *STATS, *COUNTS, "bc_placed_share"]:
-            mean, lo, hi, n = ci95(g[col], g["dialogue"], weights)
-            row.update({col: mean, f"{col}_lo": lo, f"{col}_hi": hi,
-                        f"{col}_n": int(np.isfinite(g[col].to_numpy(float)).sum()),
-                        f"{col}_dialogues": n})
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def verdicts(summary: pd.DataFrame, episodes: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per cell: PPO against the best baseline, non-overlapping 95% CIs over the cell's
-    ``dialogues`` or not (not met where there are too few dialogues for an interval).
-    With the ``episodes`` also the paired difference PPO minus that baseline, episode by
-    episode (the same seeds: the same dialogue, start and network), its 95% interval over
-    the dialogues: a sharper test than two intervals that must not overlap
-    (``paired_gap``, ``paired_lo``, ``paired_hi``); the same against every baseline of the
-    cell (``paired_{baseline}``, ``_lo``, ``_hi``), and ``paired_beats_all``: every one's
-    lower bound above 0 (issue 18 asks PPO to beat each baseline, and the best mean need
-    not be the hardest to beat: a baseline of lower mean and wide spread can be above PPO
-    on enough dialogues that its paired interval reaches below 0)."""
-    rows = []
-    for (set_name, delay), g in summary.groupby(["set", "delay_ms"], sort=False):
-        g = g.set_index("policy")
-        if "ppo" not in g.index:
-            continue
-        base = g.loc[[b for b in BASELINES if b in g.index]]
-        best = base["reward"].idxmax()
-        # a baseline without an upper bound (too few dialogues) was not beaten: NaN, not met
-        baseline_hi = base["reward_hi"].max(skipna=False)
-        rows.append({"set": set_name, "delay_ms": delay,
-                     "dialogues": int(g.loc["ppo", "reward_dialogues"]),
-                     "ppo": g.loc["ppo", "reward"],
-                     "ppo_lo": g.loc["ppo", "reward_lo"], "best_baseline": best,
-                     "baseline": base.loc[best, "reward"],
-                     "baseline_hi": baseline_hi,
-                     "beats_all": bool(g.loc["ppo", "reward_lo"] > baseline_hi)})
-        if episodes is not None:
-            paired = {b: paired_gap(episodes, set_name, delay, str(b)) for b in base.index}
-            rows[-1].update(paired[best])
-            for b, p in paired.items():
-                rows[-1].update({f"paired_{b}": p["paired_gap"], f"paired_{b}_lo": p["paired_lo"],
-                                 f"paired_{b}_hi": p["paired_hi"]})
-            # a NaN lower bound (too few dialogues) was not checked: not met
-            rows[-1]["paired_beats_all"] = all(p["paired_lo"] > 0 for p in paired.values())
-    return pd.DataFrame(rows)
-
-
-def paired_table(ver: pd.DataFrame) -> pd.DataFrame:
-    """The paired differences of :func:`verdicts` against every baseline, one column each,
-    as ``mean [lo, hi]`` (REPORT.md: twelve numeric columns would not read)."""
-    table = ver[["set", "delay_ms", "dialogues"]].copy()
-    for b in BASELINES:
-        if f"paired_{b}" in ver:
-            table[f"ppo - {b}"] = [fmt(m, lo, hi) for m, lo, hi in zip(
-                ver[f"paired_{b}"], ver[f"paired_{b}_lo"], ver[f"paired_{b}_hi"], strict=True)]
-    table["paired_beats_all"] = ver["paired_beats_all"]
-    return table
-
-
-def paired_gap(episodes: pd.DataFrame, set_name: str, delay: float, baseline: str
-               ) -> dict[str, float]:
-    """PPO minus ``baseline`` in one cell, seed by seed, and its interval over dialogues."""
-    cell = episodes[(episodes["set"] == set_name) & (episodes["delay_ms"] == delay)]
-    ppo = cell[cell["policy"] == "ppo"].set_index("seed")
-    other = cell[cell["policy"] == baseline].set_index("seed")
-    seeds = ppo.index.intersection(other.index)
-    gap = ppo.loc[seeds, "reward"] - other.loc[seeds, "reward"]
-    mean, lo, hi, _ = ci95(gap.reset_index(drop=True),
-                           ppo.loc[seeds, "dialogue"].reset_index(drop=True))
-    return {"paired_gap": mean, "paired_lo": lo, "paired_hi": hi}
-
-
-GAP_TARGET = 1.5
-"""Issue 18: PPO's held-out reward within this of its reward on training dialogues."""
-
-
-def generalisation(episodes: pd.DataFrame) -> pd.DataFrame:
-    """Per held-out replay set and delay: PPO's mean reward there minus on train dialogues
-    (``gap``), its 95% interval (``gap_lo``, ``gap_hi``): each set's episodes resampled over
-    its own dialogues (:func:`cluster_weights`, the two sets drawn independently, one stream
-    per row), the difference of the two resampled means, the expanded percentile interval
-    over the fewer of the two sets' dialogues (none below 5). ``within_1_5``: the point
-    within :data:`GAP_TARGET`; ``ci_within_1_5``: the whole interval (not met without one)."""
-    ppo = episodes[episodes["policy"] == "ppo"]
-    cells = dict(iter(ppo.groupby(["set", "delay_ms"])))
-    rows = []
-    for held_out in HELD_OUT_REPLAY:
-        for delay in sorted(set(ppo["delay_ms"])):
-            if ("train-dialogues", delay) not in cells or (held_out, delay) not in cells:
-                continue
-            rng = point_rng(0, ("set", "delay_ms"), (held_out, delay))
-            means, draws, dialogues = [], [], []
-            for g in (cells[("train-dialogues", delay)], cells[(held_out, delay)]):
-                reward = g["reward"].to_numpy(dtype=float)
-                ok = np.isfinite(reward)
-                means.append(float(reward[ok].mean()) if ok.any() else float("nan"))
-                draws.append(boot_means(reward, cluster_weights(g["dialogue"].tolist(),
-                                                                N_BOOT, rng)))
-                dialogues.append(g.loc[ok, "dialogue"].nunique())
-            train, test = means
-            lo, hi = percentile_interval(draws[1] - draws[0], min(dialogues))
-            rows.append({"set": held_out, "delay_ms": delay, "train": train, "test": test,
-                         "gap": test - train, "gap_lo": lo, "gap_hi": hi,
-                         "within_1_5": bool(abs(test - train) <= GAP_TARGET),
-                         "ci_within_1_5": bool(lo >= -GAP_TARGET and hi <= GAP_TARGET)})
-    return pd.DataFrame(rows)
 
 
 def farming(cfg: Config, delays: Sequence[float], seeds: Sequence[int]) -> pd.DataFrame:
@@ -549,136 +396,6 @@ def farming(cfg: Config, delays: Sequence[float], seeds: Sequence[int]) -> pd.Da
                          "reward": got["reward"].mean(), "reference": ref["reward"].mean(),
                          "reference_minus_policy": mean, "lo": lo, "hi": hi})
     return pd.DataFrame(rows)
-
-
-def fmt(mean: float, lo: float, hi: float, digits: int = 2) -> str:
-    if not np.isfinite(mean):
-        return "-"
-    if not np.isfinite(lo):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
-
-
-def table(summary: pd.DataFrame, cols: Sequence[str]) -> str:
-    lines = ["| set | delay ms | policy | n | dialogues | " + " | ".join(cols) + " |",
-             "|---" * (len(cols) + 5) + "|"]
-    for r in summary.itertuples():
-        d = r._asdict()
-        cells = [fmt(d[c], d[f"{c}_lo"], d[f"{c}_hi"], 0 if c.endswith("_ms") else 2)
-                 for c in cols]
-        lines.append(f"| {r.set} | {r.delay_ms:g} | {r.policy} | {r.episodes} | "
-                     f"{r.dialogues} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def corpus_row(cfg: Config) -> str:
-    from duplexsim.corpora import load_corpus
-    from duplexsim.corpora.stats import corpus_stats
-
-    st = corpus_stats(load_corpus(cfg.corpus), split="test")["units"]
-    keys = ["overlap_share", "gap_median_ms", "fto_median_ms", "backchannels_per_min",
-            "ipus_per_min", "speech_share"]
-    return ("| corpus (test split, both sides pooled) | " + " | ".join(keys) + " |\n|"
-            + "---|" * (len(keys) + 1) + "\n| " + Path(cfg.corpus).name + " | "
-            + " | ".join(f"{st[k]:.3g}" for k in keys) + " |")
-
-
-def test_corpus_text(cfg: Config) -> str:
-    if not cfg.test_corpus:
-        return ""
-    return (f" Set `test-corpus`: every dialogue of `{cfg.test_corpus}`, another corpus of "
-            "the same units that no training episode saw; against held-out agents the "
-            "learner's lines come from its train split (none of them trained on either).")
-
-
-def write_report(out: Path, cfg: Config, command: str, summary: pd.DataFrame,
-                 ver: pd.DataFrame, gen: pd.DataFrame, farm: pd.DataFrame,
-                 tuned: dict[float, RulePolicy], seconds: float) -> None:
-    def md(df: pd.DataFrame) -> str:
-        return df.to_markdown(index=False, floatfmt=".2f") if len(df) else "(none)"
-
-    rules = ", ".join(f"{d:g} ms: {r.silence_ms:g} ms silence"
-                      + (f", backchannel after {r.backchannel_after_ms:g} ms"
-                         if r.backchannel_after_ms else "") for d, r in tuned.items())
-    met = ver[ver["delay_ms"].isin([0, 240]) & (ver["set"] != "train-dialogues")]
-    source = f" (the policy of `{cfg.policy}`, evaluated here)" if cfg.policy else ""
-    text = f"""# RL turn policy: PPO against held-out dialogues and partners
-
-{command}  ({seconds / 60:.0f} min)
-
-Config: `config.json`. PPO trained {cfg.timesteps} steps{source} on train-split replay dialogues
-of `{cfg.corpus}` (random starts, both channels){' + SyncLLM partners ' +
-', '.join(cfg.train_agents) if cfg.train_agents else ''}, {cfg.envs_per_latency} envs per latency
-{cfg.latencies_ms} ms one way. Evaluated at {evaluated(cfg)} ms one way, on {cfg.episodes}
-episodes per replay cell and {cfg.agent_episodes} per held-out agent cell ({cfg.duration_s:g} s
-each; every policy on the same seeds, so the same dialogues, starts and networks). Rule
-baseline tuned per latency on train dialogues: {rules}. Intervals: 95% bootstrap over the
-cell's dialogues (two levels: the dialogues, then each drawn dialogue's episodes; `n`:
-episodes, `dialogues`: the dialogues they come from; none below 5 dialogues). Against a
-held-out agent the dialogues are those of the learner's lines: the one agent is not
-resampled, so its intervals do not cover another agent.{test_corpus_text(cfg)}
-
-## Does PPO beat every baseline (non-overlapping 95% CIs)?
-{md(ver.drop(columns=[c for c in ver if c.startswith("paired_")
-                       and c not in ("paired_gap", "paired_lo", "paired_hi")]))}
-
-Held-out cells at 0 and 240 ms: {int(met['beats_all'].sum())} of {len(met)} met (each on the
-intervals over its `dialogues`; a cell of fewer than 5 has none and is not met).
-`paired_gap`: PPO minus the best baseline episode by episode (the same seeds), with its
-95% interval over the dialogues (`paired_lo`, `paired_hi`).
-
-Paired against every baseline: PPO minus each, episode by episode, with its 95% interval
-over the dialogues; `paired_beats_all`: every lower bound above 0. Held-out cells at 0 and
-240 ms: {int(met['paired_beats_all'].sum())} of {len(met)} met.
-
-{md(paired_table(ver))}
-
-## Generalisation: PPO reward on held-out minus train dialogues (target within 1.5)
-{md(gen)}
-
-`gap_lo`, `gap_hi`: its 95% interval, each set's episodes resampled over its own dialogues
-(none below 5 dialogues in either set). `within_1_5`: the gap itself within 1.5;
-`ci_within_1_5`: the whole interval within +-1.5.
-
-![episode reward per policy against delay, one panel per evaluation set, 95% CIs](rl.png)
-
-## Reward and turn-taking statistics
-{table(summary, ["reward", "overlap_share", "gap_median_ms", "learner_fto_median_ms",
-                 "learner_backchannels_per_min", "bc_placed_share", "interruptions"])}
-
-{corpus_row(cfg)}
-
-The corpus-reference rows are the corpus's own turn-taking through the env (the learner's
-channel of each test dialogue replayed as actions); FTO and gap are medians per episode
-(NaN episodes without a transition are left out: see `summary.csv`, `*_n`); `bc_placed_share`:
-the learner's backchannels that the reward counts as well placed (partner holding the floor,
-spaced out), a measure of backchannel timing.
-
-## Reward farming: fixed policies against the corpus reference (test dialogues, paired)
-{md(farm)}
-"""
-    write_text(out / "REPORT.md", text)
-
-
-def plot(summary: pd.DataFrame, path: Path, caption: str = "") -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sets = list(dict.fromkeys(summary["set"]))
-    fig, axes = plt.subplots(1, len(sets), figsize=(4 * len(sets), 3.6), squeeze=False)
-    for ax, set_name in zip(axes[0], sets, strict=True):
-        g = summary[summary["set"] == set_name]
-        for policy, h in g.groupby("policy", sort=False):
-            ax.errorbar(h["delay_ms"], h["reward"],
-                        yerr=[h["reward"] - h["reward_lo"], h["reward_hi"] - h["reward"]],
-                        marker="o", capsize=3, label=policy)
-        ax.set_title(set_name)
-        ax.set_xlabel("one-way delay (ms)")
-    axes[0][0].set_ylabel("episode reward (95% CI)")
-    axes[0][-1].legend(fontsize=7)
-    write_png(fig, path, caption=caption or None)
 
 
 def smoke_config(out: Path) -> Config:
@@ -908,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for set_name, partner in eval_sets(cfg).items():
         n = cfg.episodes if partner["kind"] == "replay" else cfg.agent_episodes
-        for delay in evaluated(cfg):
+        for delay in cfg.evaluated():
             policies: list[TurnPolicy] = [
                 PPOPolicy(model, space, obs_norm), tuned[float(delay)], RandomPolicy(),
                 ConstantPolicy(int(TurnAction.SPEAK), "always-speak"),
@@ -922,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
     df = pd.DataFrame(rows)
     summary = summarize(df)
-    farm = (farming(cfg, [d for d in (0, 240) if d in evaluated(cfg)] or evaluated(cfg)[:1],
+    farm = (farming(cfg, [d for d in (0, 240) if d in cfg.evaluated()] or cfg.evaluated()[:1],
                     seeds[:cfg.episodes])
             if "test-dialogues" in eval_sets(cfg) else pd.DataFrame())
     ver, gen = verdicts(summary, df), generalisation(df)

@@ -23,7 +23,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "experiments"))
 
-from rl_turn_policy import summarize, verdicts  # noqa: E402
+from rl_stats import summarize, verdicts  # noqa: E402
 
 for csv in sorted((ROOT / "docs/results/rl").glob("**/episodes.csv")):
     if "heldout-corpus" in csv.parts:  # made with intervals over dialogues already
