@@ -81,11 +81,26 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from continuation_report import plot_runs, write_outputs  # REPORT.md and figures
+from continuation_stats import (  # r across prompts, pooled statistics and their CIs
+    AGENTS,
+    ASR_COLUMNS,
+    R_BOOT,
+    Scored,
+    compare_to_corpora,
+    correlation_tables,
+    format_name,
+    in_distribution,
+    pooled_stats,
+    runs_correlation_tables,
+    source_name,
+    source_table,
+)
 from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
 from tqdm import tqdm
 
-from duplexsim.atomic import atomic_path, write_png, write_text
+from duplexsim.atomic import atomic_path, write_text
 from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
 from duplexsim.corpora.corpus import SPLITS
 from duplexsim.digests import (
@@ -97,22 +112,14 @@ from duplexsim.digests import (
     key_of,
 )
 from duplexsim.errors import InputError
-from duplexsim.metrics.intervals import percentile_interval
 from duplexsim.metrics.protocol import (
     ALL_EVENTS,
-    common_prompts,
     correlations,
-    correlations_over_runs,
     mean_durations,
     split_prompt,
     window_frames,
 )
-from duplexsim.metrics.turntaking import (
-    detect_events,
-    listener_onsets,
-    summarize_events,
-    vad_from_units,
-)
+from duplexsim.metrics.turntaking import vad_from_units
 from duplexsim.threads import use_threads
 from duplexsim.timebase import frames_from_s
 from duplexsim.tokens import FRAME_MS, format_roundtrip
@@ -123,13 +130,6 @@ OUTPUTS = ("world", "units", "asr", "runs", "per_prompt.csv", "correlations.csv"
            "runs_correlations.csv", "runs_in_distribution.csv", "runs.csv", "continuation.png",
            "sources.png", "runs.png", "REPORT.md")
 """What continuation.py writes in --out: a folder holding one of them is an earlier run's."""
-
-AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
-COMPARED = ("fto_median_ms", "backchannels_per_min", "listener_onsets_per_s", "overlap_share")
-"""Statistics each agent is held against both corpora on (issue 4: the first two; the third,
-:func:`~duplexsim.metrics.turntaking.listener_onsets`, explains the second; the fourth is
-self-play's headline, here with one model writing both sides, issue 16)."""
-ASR_COLUMNS = ("asr_ppl", "asr_oov_rate", "asr_words", "asr_repeat_rate", "asr_wer")
 
 
 @dataclass(frozen=True)
@@ -294,14 +294,6 @@ def resynthesise(tokenizer, units: np.ndarray) -> np.ndarray:  # noqa: ANN001 - 
         back = tokenizer.encode(wave, tokenizer.sample_rate_hz)[: units.shape[1]]
         out[ch, : len(back)] = back
     return out
-
-
-def format_name(chunk_ms: int) -> str:
-    return f"format-{chunk_ms}"
-
-
-def source_name(agent: str, chunk_ms: int) -> str:
-    return f"syncllm-{agent[0]}-{chunk_ms}"
 
 
 def pair_name(pair: str, chunk_ms: int, lead: int = 1) -> str:
@@ -515,60 +507,6 @@ def asr_table(plan: Plan, prompts: list[Prompt], generated: dict,
     return pd.DataFrame(rows)
 
 
-R_BOOT = 1000
-"""Bootstrap resamples (over prompts) of each r's 95% CI."""
-
-
-def correlation_tables(per_prompt: pd.DataFrame) -> pd.DataFrame:
-    """Pearson r vs ground truth (per prompt corpus and pooled) and vs the prompt (pooled),
-    each paper event and their average with a 95% bootstrap CI over prompts."""
-    parts = []
-    groups = [(c, per_prompt[per_prompt["corpus"] == c]) for c in AGENTS.values()]
-    for name, table in [*groups, ("all", per_prompt)]:
-        r = correlations(table, reference="ground_truth", n_boot=R_BOOT)
-        parts.append(r.assign(reference="ground_truth", prompts=name))
-    r = correlations(per_prompt, reference="prompt", n_boot=R_BOOT)
-    parts.append(r.assign(reference="prompt", prompts="all"))
-    return pd.concat(parts, ignore_index=True)
-
-
-def in_distribution(tables: list[pd.DataFrame]) -> pd.DataFrame:
-    """Each agent's continuations of its own corpus's prompts (Table 2, in distribution):
-    average r against the ground truth with its CI, beside the Prompt row's over the same
-    prompts and the ratio of the two (issue 16 asks for at least 0.6). ``tables``: the
-    per-prompt table of each training run (:func:`score`; one: :func:`correlations`, several:
-    :func:`correlations_over_runs`).
-
-    Paired (:func:`~duplexsim.metrics.protocol.common_prompts`): per event, both r are over
-    the prompts where the agent (every seed) and the prompt have a value, in each run;
-    ``n_ipu``, ``n_pause``, ``n_fto`` are those prompts (the fewest of any run). Taken from
-    the correlation table, the Prompt row's fto was over the 38 prompts whose prompt had a
-    floor transfer and the agent's over 40."""
-    rows = []
-    for agent, preset in AGENTS.items():
-        mine = [t[t["corpus"] == preset] for t in tables]
-        agent_sources = dict.fromkeys(s for s in mine[0]["source"]
-                                      if s.startswith(f"syncllm-{agent[0]}-"))
-        if "prompt" not in set(mine[0]["source"]):
-            continue
-        for source in agent_sources:
-            paired = [common_prompts(t[t["source"].isin([source, "prompt", "ground_truth"])],
-                                     [source, "prompt"]) for t in mine]
-            r = (correlations(paired[0], n_boot=R_BOOT) if len(paired) == 1 else
-                 correlations_over_runs(paired, n_boot=R_BOOT)).set_index("source")
-            row, p = r.loc[source], r.loc["prompt"]
-            rows.append({"agent": agent, "source": source, "prompts": preset,
-                         "avg_r": row["avg"],
-                         "avg_r_ci": f"[{row['avg_lo']:.2f}, {row['avg_hi']:.2f}]",
-                         "prompt_avg_r": p["avg"],
-                         "prompt_ci": f"[{p['avg_lo']:.2f}, {p['avg_hi']:.2f}]",
-                         "ratio": row["avg"] / p["avg"],
-                         **{k: row[k] for k in ("avg_events", "n_prompts", "n_ipu", "n_pause",
-                                                "n_fto", "n_seeds", "sd_runs", "n_runs")
-                            if k in row.index}})
-    return pd.DataFrame(rows)
-
-
 def persistence_table(plan: Plan, prompts: list[Prompt], generated: dict,
                       silence: set[int]) -> pd.DataFrame:
     """Style persistence: per window of the continuation (``plan.windows_s``), Pearson r
@@ -616,107 +554,6 @@ def persistence_table(plan: Plan, prompts: list[Prompt], generated: dict,
     return out[["window", *[c for c in out.columns if c != "window"]]]
 
 
-@dataclass(frozen=True)
-class Scored:
-    """One dialogue's turn-taking events, length and listener onsets, computed once."""
-
-    events: pd.DataFrame
-    ms: float
-    onsets: tuple[int, float]
-    """``(onsets, listening seconds)``: :func:`~duplexsim.metrics.turntaking.listener_onsets`."""
-
-    @classmethod
-    def of(cls, vad: np.ndarray) -> Scored:
-        return cls(detect_events(vad, FRAME_MS), float(vad.shape[1] * FRAME_MS),
-                   listener_onsets(vad, FRAME_MS))
-
-
-def pooled_stats(dialogues: list[Scored]) -> dict[str, float]:
-    """FTO median, backchannels/min, listener onsets per listening second and overlap share
-    over several dialogues pooled (events concatenated)."""
-    s = summarize_events(pd.concat([d.events for d in dialogues], ignore_index=True),
-                         sum(d.ms for d in dialogues))
-    onsets, seconds = (sum(d.onsets[i] for d in dialogues) for i in (0, 1))
-    return {"fto_median_ms": s["fto_median_ms"], "backchannels_per_min":
-            s["backchannels_per_min"], "listener_onsets_per_s":
-            onsets / seconds if seconds > 0 else float("nan"),
-            "overlap_share": s["overlap_share"], "n_dialogues": len(dialogues)}
-
-
-def bootstrap_cis(dialogues: list[Scored], n_boot: int = 200, seed: int = 0,
-                  prompts: list[str] | None = None) -> dict[str, tuple[float, float]]:
-    """95% percentile bootstrap CI of each :data:`COMPARED` statistic, resampling whole
-    prompts (the same resamples for every statistic): a drawn prompt brings every one of
-    its continuations in ``dialogues`` (``prompts``: the prompt of each; None: each
-    dialogue its own). Continuations of one prompt (its seeds, its chunk sizes) share the
-    prompt's style, so drawing them one by one would make the CI too narrow."""
-    rng = np.random.default_rng(np.random.SeedSequence(seed))
-    labels = list(range(len(dialogues))) if prompts is None else list(prompts)
-    if len(labels) != len(dialogues):
-        raise ValueError(f"{len(labels)} prompt labels for {len(dialogues)} dialogues")
-    members: dict[object, list[int]] = {}
-    for i, label in enumerate(labels):
-        members.setdefault(label, []).append(i)
-    groups = list(members.values())
-    vals = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(groups), len(groups))
-        vals.append(pooled_stats([dialogues[i] for g in idx for i in groups[g]]))
-    out = {}
-    for key in COMPARED:
-        out[key] = percentile_interval([v[key] for v in vals], len(groups))
-    return out
-
-
-def source_table(scored: dict[str, list[Scored]], per_prompt: pd.DataFrame) -> pd.DataFrame:
-    """Every source's :data:`COMPARED` statistics pooled over its continuations, per prompt
-    corpus and over both, with 95% bootstrap CIs: the ground truth, the format toplines,
-    continuation (one model writes both sides) and interaction (two agents, one side each)
-    side by side on one set of prompts."""
-    rows = []
-    for source, group in scored.items():  # each in the order of its per_prompt rows
-        rows_of = per_prompt.loc[per_prompt["source"] == source]
-        corpora, prompt_ids = rows_of["corpus"].to_numpy(), rows_of["prompt"].to_numpy()
-        for name in [*AGENTS.values(), "all"]:
-            keep = [i for i, c in enumerate(corpora) if name in (c, "all")]
-            if not keep:
-                continue
-            pool = [group[i] for i in keep]
-            stats = pooled_stats(pool)
-            cis = bootstrap_cis(pool, prompts=[prompt_ids[i] for i in keep])
-            rows.append({"source": source, "prompts": name, "n_continuations": len(pool),
-                         **{k: stats[k] for k in COMPARED},
-                         **{f"{k}_ci": f"[{cis[k][0]:.3g}, {cis[k][1]:.3g}]"
-                            for k in COMPARED},
-                         **{f"{k}_{end}": cis[k][i] for k in COMPARED
-                            for i, end in enumerate(("lo", "hi"))}})
-    return pd.DataFrame(rows).sort_values("prompts", kind="stable", ignore_index=True)
-
-
-def plot_sources(sources: pd.DataFrame, path: Path, caption: str = "") -> None:
-    """Overlap share of every source with its 95% CI, one panel per prompt corpus: the
-    ground truth and format toplines, continuation and interaction side by side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    corpora = [c for c in AGENTS.values() if c in set(sources["prompts"])]
-    fig, axes = plt.subplots(1, len(corpora), figsize=(7 * len(corpora), 4.2), squeeze=False)
-    for ax, corpus in zip(axes[0], corpora, strict=True):
-        t = sources[sources["prompts"] == corpus].reset_index(drop=True)
-        colors = ["tab:gray" if s.startswith(("ground", "format", "resynth")) else
-                  "tab:blue" if s.startswith("syncllm") else "tab:red" for s in t["source"]]
-        v = t["overlap_share"].to_numpy(float)
-        err = [v - t["overlap_share_lo"].to_numpy(float), t["overlap_share_hi"] - v]
-        ax.bar(range(len(t)), v, color=colors, yerr=err, capsize=3)
-        ax.set_xticks(range(len(t)), t["source"], rotation=45, ha="right", fontsize=8)
-        ax.set_title(f"{corpus} prompts: gray reference, blue one model writes both "
-                     "sides, red two agents", fontsize=9)
-        ax.set_ylabel("overlap share (95% CI)")
-    write_png(fig, path, caption=caption or None)
-
-
 def corpus_comparison(plan: Plan, scored_by: dict[str, list[Scored]], silence: set[int],
                       tokenizer, per_prompt: pd.DataFrame) -> pd.DataFrame:  # noqa: ANN001
     """:func:`compare_to_corpora` against both corpora of ``plan`` (every dialogue, as
@@ -732,195 +569,6 @@ def corpus_comparison(plan: Plan, scored_by: dict[str, list[Scored]], silence: s
             refs_format[preset, chunk] = [Scored.of(vad_from_units(format_roundtrip(
                 u, chunk, tokenizer.n_units, tokenizer.silence_unit), silence)) for u in units]
     return compare_to_corpora(plan.chunk_ms, scored_by, per_prompt, refs, refs_format)
-
-
-def compare_to_corpora(chunk_ms: Iterable[int], scored_by: dict[str, list[Scored]],
-                       per_prompt: pd.DataFrame, refs: dict[str, dict[str, float]],
-                       refs_format: dict[tuple[str, int], list[Scored]]) -> pd.DataFrame:
-    """Per agent (all chunk sizes pooled, then each): its continuations of its own corpus's
-    prompts (in distribution) and their distance to each corpus's statistics.
-
-    Only the own corpus's prompts: an agent that continues every prompt well follows an
-    other corpus's prompt into that corpus's style, so pooling both corpora's prompts put a
-    perfect continuer (the ground truth through the format) half-way between the corpora
-    and failed 4 of 8 checks. CIs resample prompts (:func:`bootstrap_cis`): the pooled row
-    holds each prompt once per chunk size and seed, and those continuations come and go
-    together. ``scored_by``: each source's continuations in the order of its ``per_prompt``
-    rows (``format-C`` among them).
-
-    Two references per corpus: the corpus as recorded (``refs``: ``own_value`` /
-    ``other_value`` / ``nearer_own``), and the corpus passed through the token format at
-    the source's chunk sizes (``refs_format``: ``own_format`` / ``other_format`` /
-    ``nearer_own_format``): the statistics a perfect agent would reach, since an agent can
-    only speak through the format. ``truth_format``: the ground truth of the same prompts
-    through the format at the same chunk sizes, what a perfect agent reaches on them.
-    """
-    chunk_ms = list(chunk_ms)
-    rows = []
-    for agent, own in AGENTS.items():
-        other = next(c for c in AGENTS.values() if c != own)
-        scored, prompt_of, truth = {}, {}, {}
-        for c in chunk_ms:
-            for name, into in ((source_name(agent, c), scored), (format_name(c), truth)):
-                mine = per_prompt.loc[per_prompt["source"] == name]
-                keep = (mine["corpus"] == own).to_numpy()
-                into[c] = [d for d, k in zip(scored_by.get(name, []), keep, strict=True) if k]
-                if into is scored:
-                    prompt_of[c] = mine["prompt"][keep].tolist()
-        groups = [(f"syncllm-{agent[0]}-all", chunk_ms),
-                  *[(source_name(agent, c), [c]) for c in chunk_ms]]
-        for label, chunks in groups:
-            pool = [d for c in chunks for d in scored[c]]
-            if not pool:
-                continue
-            stats = pooled_stats(pool)
-            cis = bootstrap_cis(pool, prompts=[p for c in chunks for p in prompt_of[c]])
-            fmt = {c: pooled_stats([d for k in chunks for d in refs_format[c, k]])
-                   for c in AGENTS.values()}
-            perfect = [d for c in chunks for d in truth[c]]
-            perfect = pooled_stats(perfect) if perfect else {}
-            for key in COMPARED:
-                lo, hi = cis[key]
-                rows.append({"agent": agent, "source": label, "prompts": own, "metric": key,
-                             "value": stats[key], "ci_lo": lo, "ci_hi": hi,
-                             "n_continuations": len(pool), "own_corpus": own,
-                             **_nearer(stats[key], refs[own][key], refs[other][key],
-                                       ("own_value", "other_value"), ""),
-                             **_nearer(stats[key], fmt[own][key], fmt[other][key],
-                                       ("own_format", "other_format"), "_format"),
-                             "truth_format": perfect.get(key, float("nan"))})
-    return pd.DataFrame(rows)
-
-
-def _nearer(value: float, own: float, other: float, names: tuple[str, str],
-            suffix: str) -> dict[str, object]:
-    """Columns of one reference: both values, the distances, and which is nearer."""
-    d_own, d_other = abs(value - own), abs(value - other)
-    ok = np.isfinite(d_own) and np.isfinite(d_other)
-    return {names[0]: own, names[1]: other, f"dist_own{suffix}": d_own,
-            f"dist_other{suffix}": d_other,
-            f"nearer_own{suffix}": bool(d_own < d_other) if ok else None}
-
-
-def plot(corr: pd.DataFrame, comp: pd.DataFrame, path: Path, caption: str = "") -> None:
-    """Left: r vs ground truth (pooled prompts) per source; right: agents vs corpora on each
-    statistic of :data:`COMPARED`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 1 + len(COMPARED), figsize=(5 * (1 + len(COMPARED)), 4.2))
-    t = corr[(corr["reference"] == "ground_truth") & (corr["prompts"] == "all")]
-    events = ["ipu", "pause", "fto", "avg"]
-    x = np.arange(len(t))
-    for k, ev in enumerate(events):
-        axes[0].bar(x + (k - 1.5) * 0.2, t[ev].to_numpy(float), 0.2, label=ev)
-    axes[0].set_xticks(x, t["source"], rotation=45, ha="right", fontsize=8)
-    axes[0].axhline(0, color="k", lw=0.5)
-    axes[0].set_ylabel("Pearson r vs ground truth")
-    axes[0].legend(fontsize=7)
-    for ax, key in zip(axes[1:], COMPARED, strict=True):
-        c = comp[(comp["metric"] == key) & comp["source"].str.endswith("-all")]
-        for i, row in enumerate(c.itertuples()):
-            ax.errorbar(i, row.value, yerr=[[row.value - row.ci_lo], [row.ci_hi - row.value]],
-                        fmt="o", capsize=4, label=f"{row.source} (95% CI)")
-        for preset, color in zip(AGENTS.values(), ("tab:blue", "tab:orange"), strict=True):
-            for cols, style, what in ((("own_value", "other_value"), "--", "corpus"),
-                                      (("own_format", "other_format"), ":", "through format")):
-                ref = c[cols[0]].where(c["own_corpus"] == preset, c[cols[1]]).iloc[0]
-                ax.axhline(ref, ls=style, color=color, lw=1, label=f"{preset} {what}")
-        ax.set_xticks(range(len(c)), c["source"])
-        ax.set_title(key)
-        ax.legend(fontsize=7)
-    write_png(fig, path, caption=caption or None)
-
-
-def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
-                  comp: pd.DataFrame, persistence: pd.DataFrame,
-                  sources: pd.DataFrame, command: str = "") -> Path:
-    for name, df in (("per_prompt", per_prompt), ("correlations", corr),
-                     ("corpus_comparison", comp), ("persistence", persistence),
-                     ("sources", sources)):
-        write_text(plan.out / f"{name}.csv", df.to_csv(index=False, float_format="%.4g"))
-    plot(corr, comp, plan.out / "continuation.png", command)  # the figures name it too
-    plot_sources(sources, plan.out / "sources.png", command)
-    means = per_prompt.groupby("source", sort=False)[["ipu", "pause", "fto", "gap",
-                                                      "overlap"]].mean()
-    text = [f"# Continuation study\n\n{command}\n\nprompt {plan.prompt_s:g} s -> continuation "
-            f"{plan.continuation_s:g} s; seeds {list(plan.seeds)}; "
-            f"sampling temperature {plan.temperature:g}; "
-            f"{per_prompt['prompt'].nunique()} prompts from splits {list(plan.splits)}. "
-            "Every source is scored on the same frames, those of the ground-truth "
-            "continuation; an agent sees the prompt cut to whole chunks (at 160 ms a 30 s "
-            "prompt ends at 29.92 s) and its chunks before the prompt's end are not scored.\n",
-            "## Pearson r across prompts (Table 2/6: vs ground truth; Table 7: vs prompt)\n",
-            "`avg_ci`: 95% percentile bootstrap CI of `avg` over prompts "
-            f"({R_BOOT} resamples; every event's CI is in `correlations.csv`). `n_prompts`: "
-            "prompts with all three events on both sides; `n_ipu`, `n_pause`, `n_fto`: the "
-            "prompts each event's r is over. Several seeds: r per seed (one continuation "
-            "per prompt, as the paper), `avg` the mean over the `n_seeds` seeds, its CI "
-            "resampling prompts, then seeds; `sd_seeds` their spread.\n",
-            corr.assign(avg_ci=[f"[{lo:.2f}, {hi:.2f}]" for lo, hi
-                                in zip(corr["avg_lo"], corr["avg_hi"], strict=True)])
-            .drop(columns=[c for c in corr.columns if c.endswith(("_lo", "_hi"))])
-            .to_markdown(index=False, floatfmt=".3f"),
-            "\n\n### In distribution: each agent on its own corpus's prompts\n",
-            "Average r over ipu / pause / fto against the ground truth, beside the Prompt "
-            "row's over the same prompts (paired: per event, the `n_ipu`, `n_pause`, `n_fto` "
-            "prompts where both have a value, so `prompt_avg_r` can differ from the Prompt "
-            "row above); `ratio` = agent / Prompt (issue 16's bar: >= 0.6).\n",
-            in_distribution([per_prompt]).to_markdown(index=False, floatfmt=".3f"),
-            "\n\n## Mean event durations (ms), averaged over prompts and seeds\n",
-            means.to_markdown(floatfmt=".0f"),
-            "\n\n## Agents vs corpora (each agent on its own corpus's prompts, pooled; 95% "
-            "bootstrap CI over prompts, each with all its continuations)\n",
-            "`truth_format`: the ground truth of the same prompts through the token format, "
-            "what a perfect agent reaches on them. Two references per corpus: as recorded "
-            "(`own_value`, `other_value`, `nearer_own`) and passed through the SyncLLM "
-            "token format at the source's chunk sizes (`own_format`, `other_format`, "
-            "`nearer_own_format`; the `format-C` rows above): deduplication and "
-            "interpolation move onsets to the chunk grid, so a perfect agent reaches the "
-            "second, not the first.\n",
-            comp.to_markdown(index=False, floatfmt=".3g"),
-            "\n\n## Turn-taking of every source (pooled; 95% bootstrap CI over prompts, "
-            "each with all its continuations)\n",
-            "Per prompt corpus and both pooled (`prompts`). `syncllm-x-C`: one model writes "
-            "both sides (continuation); `inter-xy-C`: agent x on channel 0 and agent y on "
-            f"channel 1 continue the prompt together (interaction, lookahead {plan.lead} "
-            "chunk(s)). "
-            "On the same prompts, the only difference between `syncllm-f-C` and "
-            "`inter-ff-C` is whether the two sides' chunks are decided together or apart.\n",
-            sources.drop(columns=[c for c in sources.columns
-                                  if c.endswith(("_lo", "_hi"))]).to_markdown(
-                index=False, floatfmt=".3g"),
-            "\n\n![overlap share of every source](sources.png)\n",
-            "\n\n## Style persistence: r against the prompt, per window of the continuation\n",
-            "Each window's own mean durations against the prompt's (both corpora's prompts "
-            "pooled). The ground truth's rows are how much of the prompt's style a real "
-            "continuation keeps at that distance; an agent that reads its prompt and drifts "
-            "to its own habits starts near them and falls off. `n_short`: continuations "
-            "that end before the window does (no values there; all of them: no r).\n",
-            persistence.to_markdown(index=False, floatfmt=".3f"),
-            *asr_section(per_prompt),
-            "\n\n![continuation](continuation.png)\n"]
-    write_text(plan.out / "REPORT.md", "\n".join(text))
-    return plan.out / "REPORT.md"
-
-
-def asr_section(per_prompt: pd.DataFrame) -> list[str]:
-    """The report's ASR table (only when ``--asr`` added the columns)."""
-    if "asr_ppl" not in per_prompt.columns:
-        return []
-    table = per_prompt.dropna(subset=["asr_words"]).groupby("source", sort=False)
-    table = table[list(ASR_COLUMNS)]
-    return ["\n\n## ASR semantic proxy (Whisper tiny.en -> en-us trigram LM)\n",
-            "Means over prompts and seeds; per row both channels pooled. ground_truth = "
-            "corpus audio, resynth = ground-truth units vocoded, agents = their units "
-            "vocoded (Griffin-Lim: expect high WER). A low perplexity with a high repeat "
-            "rate is a Whisper hallucination loop, not fluent speech. WER against the "
-            "corpus transcript; transcripts in asr_transcripts.csv.\n",
-            table.mean().to_markdown(floatfmt=".3g")]
 
 
 def unit_tokenizer(agents: Path, corpora: Path):  # noqa: ANN201 - UnitTokenizer
@@ -959,51 +607,6 @@ def run_plan(plan: Plan, command: str = "") -> tuple[Path, pd.DataFrame, pd.Data
     persistence = persistence_table(plan, prompts, generated, silence)
     return write_outputs(plan, per_prompt, corr, comp, persistence,
                          source_table(scored, per_prompt), command), per_prompt, corr
-
-
-def runs_correlation_tables(tables: list[pd.DataFrame]) -> pd.DataFrame:
-    """:func:`correlation_tables` over several training runs (one per-prompt table each):
-    every r the mean of the runs' r, 95% CIs from the two-level bootstrap of
-    :func:`~duplexsim.metrics.protocol.correlations_over_runs` (prompts, then runs)."""
-    parts = []
-    for name in (*AGENTS.values(), "all"):
-        mine = [t if name == "all" else t[t["corpus"] == name] for t in tables]
-        r = correlations_over_runs(mine, reference="ground_truth", n_boot=R_BOOT)
-        parts.append(r.assign(reference="ground_truth", prompts=name))
-    r = correlations_over_runs(tables, reference="prompt", n_boot=R_BOOT)
-    parts.append(r.assign(reference="prompt", prompts="all"))
-    return pd.concat(parts, ignore_index=True)
-
-
-def plot_runs(pooled: pd.DataFrame, per_run: pd.DataFrame, path: Path,
-              caption: str = "") -> None:
-    """Each agent's in-distribution average r: every run alone (dots), the mean over runs
-    with its two-level CI, its corpus's Prompt row and issue 16's bar (0.6x of it)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(2.2 + 2.2 * len(pooled), 4.2))
-    for i, row in enumerate(pooled.itertuples()):
-        lo, hi = (float(v) for v in row.avg_r_ci.strip("[]").split(","))
-        ax.errorbar(i, row.avg_r, yerr=[[row.avg_r - lo], [hi - row.avg_r]], fmt="s",
-                    color="k", capsize=6, label="mean over runs (95% CI)" if i == 0 else None)
-        runs = per_run.loc[per_run["source"] == row.source, "avg_r"].to_numpy(float)
-        ax.plot(np.full(len(runs), i + 0.15), runs, "o", color="tab:blue", alpha=0.7,
-                label="each run alone" if i == 0 else None)
-        ax.hlines(row.prompt_avg_r, i - 0.35, i + 0.35, color="tab:green",
-                  label="corpus Prompt row" if i == 0 else None)
-        ax.hlines(0.6 * row.prompt_avg_r, i - 0.35, i + 0.35, color="tab:red", ls="--",
-                  label="bar: 0.6x Prompt row" if i == 0 else None)
-    ax.axhline(0, color="k", lw=0.5)
-    top = np.nanmax(np.r_[pooled["prompt_avg_r"].to_numpy(float), per_run["avg_r"], 0.0])
-    ax.set_ylim(top=top + 0.25)  # room for the legend above the Prompt rows
-    ax.set_xticks(range(len(pooled)), [f"{r.agent}\n{r.source}" for r in pooled.itertuples()])
-    ax.set_ylabel("average r (ipu, pause, fto) vs ground truth")
-    ax.set_title(f"in distribution, {per_run['run'].nunique()} training runs")
-    ax.legend(fontsize=7, loc="upper center", ncol=2)
-    write_png(fig, path, caption=caption or None)
 
 
 def run_replicates(plan: Plan, roots: list[Path], command: str = "") -> Path:

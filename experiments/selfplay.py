@@ -59,7 +59,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from cached import conversation_path  # the conversation cache, keyed by its inputs
-from continuation import (  # one dialogue's events, pooled
+from continuation_stats import (  # one dialogue's events, pooled
     Scored,
     pooled_stats,
 )

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from continuation import Scored  # one dialogue's events, computed once
+from continuation_stats import Scored  # one dialogue's events, computed once
 from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
 from selfplay import AGENTS, Plan, coordination, corpus_reference, pooled, simulate

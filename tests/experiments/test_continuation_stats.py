@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
-from continuation import (  # noqa: E402
+from continuation_stats import (  # noqa: E402
     COMPARED,
     Scored,
     bootstrap_cis,

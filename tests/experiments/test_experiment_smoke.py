@@ -385,7 +385,7 @@ def test_in_distribution_sets_each_agent_beside_its_corpus_prompt_row():
     Taken from the correlation table the Prompt row's fto r was over 9 of 12 prompts and the
     agent's over 11; both are over the 8 they share now, and n_fto says so."""
     sys.path.insert(0, str(ROOT / "experiments"))
-    from continuation import in_distribution
+    from continuation_stats import in_distribution
 
     from duplexsim.metrics.protocol import correlations
 

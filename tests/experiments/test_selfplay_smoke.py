@@ -208,11 +208,11 @@ def test_truncated_sampling_reaches_both_sides_and_the_cache_key(tmp_path: Path)
     assert bad.returncode == 2 and "--top-p" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def conversation(overlap_frames: int):  # noqa: ANN201 (continuation.Scored)
+def conversation(overlap_frames: int):  # noqa: ANN201 (continuation_stats.Scored)
     """A 20 s two-speaker conversation whose second speaker starts ``overlap_frames``
     before the first stops."""
     sys.path.insert(0, str(ROOT / "experiments"))
-    from continuation import Scored
+    from continuation_stats import Scored
 
     vad = np.zeros((2, 500), bool)
     vad[0, 0:200] = True
@@ -252,7 +252,7 @@ def test_two_level_intervals_count_the_runs_as_their_units() -> None:
     interval from 10 distinct upper-level draws); 5 runs get one; a corpus (one run) counts
     its conversations."""
     sys.path.insert(0, str(ROOT / "experiments"))
-    from continuation import Scored
+    from continuation_stats import Scored
     from selfplay import boot_draws, summarize, verdict_table
 
     def conversation(overlap_frames: int) -> Scored:
