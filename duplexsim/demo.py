@@ -177,16 +177,20 @@ def first_difference(was: object, now: object, key: str = "") -> tuple[str, obje
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = DemoPlan()
     parser.add_argument("--out", type=cli.path_arg, default=d.out,
-                        help="where the demo's results go")
+                        help="where the demo's results go (default: %(default)s)")
     parser.add_argument("--root", type=cli.path_arg, default=d.root,
-                        help="corpora, unit tokenizer and agents go here (reused when present)")
+                        help="corpora, unit tokenizer and agents go here, reused when present "
+                             "(default: %(default)s)")
     parser.add_argument("--corpus-hours", type=cli.number(0, MAX_CORPUS_HOURS, low_open=True),
-                        default=d.corpus_hours)
+                        default=d.corpus_hours,
+                        help="audio hours of each synthetic corpus (default: %(default)s)")
     parser.add_argument("--conversation-s", type=cli.number(5, MAX_DURATION_S),
-                        default=d.conversation_s)
+                        default=d.conversation_s,
+                        help="conversation length in seconds of the synthetic corpora "
+                             "(default: %(default)s)")
     parser.add_argument("--cards", type=Path, default=d.cards,
-                        help="folder with fisher.toml and candor.toml (their steps are the "
-                             "training budget)")
+                        help="folder with fisher.toml and candor.toml, whose steps are the "
+                             "training budget (default: %(default)s)")
     parser.add_argument("--train-one-at-a-time", action="store_true",
                         help="train the agents one after the other instead of side by side")
     parser.add_argument("--train-max-minutes", type=cli.number(0, 1e6, low_open=True),
@@ -194,8 +198,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="guard per agent (not a plan): stop training at a step boundary "
                              "after this many wall minutes, recorded in agent.json")
     parser.add_argument("--sim-seconds", type=cli.number(0, MAX_DURATION_S, low_open=True),
-                        default=d.sim_seconds)
-    parser.add_argument("--seed", type=cli.number(0, 2**63 - 1, integer=True), default=d.seed)
+                        default=d.sim_seconds,
+                        help="simulated seconds of each scenario (default: %(default)s)")
+    parser.add_argument("--seed", type=cli.number(0, 2**63 - 1, integer=True), default=d.seed,
+                        help="seeds the corpora and the simulations; training takes the "
+                             "cards' seeds (default: %(default)s)")
 
 
 def demo_args(plan: DemoPlan) -> list[str]:

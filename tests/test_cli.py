@@ -952,3 +952,39 @@ def test_an_integer_flag_past_a_floats_range_is_out_of_range(
     assert info.value.code == 2 and len(err) == 1, err
     assert err[0].startswith(f"duplexsim {argv[0]}: {argv[-2]}: 999") and "out of range" in err[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_every_flag_with_a_default_says_it_in_its_help() -> None:
+    """``duplexsim units train --help`` showed ``--max-dialogues MAX_DIALOGUES  per corpus``
+    (50 unsaid); so did continue's --prompt-s/--seconds and demo's sizes. Every flag of every
+    command (and subcommand) whose default is a value says ``(default: VALUE)`` in --help;
+    flags whose default is "not given" (None, False, '') explain themselves in words."""
+    import argparse
+    import importlib
+
+    from duplexsim.cli import COMMANDS, ArgumentParser
+
+    def parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+        found = [parser]
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in dict.fromkeys(action.choices.values()):
+                    found += parsers(sub)
+        return found
+
+    unsaid, checked = [], 0
+    for name, (module, _) in COMMANDS.items():
+        top = ArgumentParser(prog=f"duplexsim {name}")
+        importlib.import_module(module).add_arguments(top)
+        for parser in parsers(top):
+            for action in parser._actions:
+                default = action.default
+                if not action.option_strings or any(default is no for no in (
+                        None, False, argparse.SUPPRESS)) or default == "":  # (not `in`: 0 == False)
+                    continue
+                checked += 1
+                shown = (action.help or "") % {**vars(action), "prog": parser.prog}
+                if f"(default: {default}" not in " ".join(shown.split()):
+                    unsaid.append(f"{parser.prog} {action.option_strings[-1]}")
+    assert checked >= 20
+    assert not unsaid, unsaid

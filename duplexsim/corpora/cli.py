@@ -35,11 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "preset, as `duplexsim validate` reads it; else fisher-like)")
     b.add_argument("--config", help="TOML file overriding preset parameters (SynthConfig keys)")
     b.add_argument("--hours", type=number(0, MAX_CORPUS_HOURS, low_open=True), default=1.0,
-                   help="audio hours to build (default 1)")
+                   help="audio hours to build (default: %(default)s)")
     b.add_argument("--conversation-s", type=number(5, MAX_DURATION_S), default=None,
                    help="conversation length in seconds, whole 40 ms frames (preset: 600 "
                         "fisher, 1800 candor)")
-    b.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0)
+    b.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0,
+                   help="seeds the synthetic dialogues (default: %(default)s)")
     b.add_argument("--out", type=path_arg, required=True, help="corpus directory")
     b.add_argument("--rebuild", action="store_true",
                    help="delete the corpus in --out and build it anew (needed when it was "
@@ -47,10 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--tokenizer", default=None,
                    help="unit tokenizer dir: used if it exists, else trained here and saved there")
     b.add_argument("--n-units", type=number(2, 32768, integer=True), default=501,
-                   help="units when training a tokenizer")
-    b.add_argument("--cache", default=None, help="TTS cache (default ~/.cache/duplexsim/tts)")
+                   help="units when training a tokenizer (default: %(default)s)")
+    b.add_argument("--cache", default=None, help="TTS cache (default: $DUPLEXSIM_TTS_CACHE or "
+                        "~/.cache/duplexsim/tts)")
     b.add_argument("--workers", type=number(1, 4096, integer=True), default=2,
-                   help="processes for TTS and encoding (default 2)")
+                   help="processes for TTS and encoding (default: %(default)s)")
     what = ("a real Fisher or CANDOR tree as a duplexsim corpus (units, splits, manifest) that "
             "train, continue and simulate read")
     i = sub.add_parser("import", help=what, description=what)
@@ -60,14 +62,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="unit tokenizer dir (`duplexsim units train --corpus TREE`)")
     i.add_argument("--out", type=path_arg, required=True, help="corpus directory to write")
     i.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0,
-                   help="seeds the train/val/test split")
-    i.add_argument("--val-share", type=number(0, 0.5), default=0.1)
-    i.add_argument("--test-share", type=number(0, 0.5), default=0.1)
+                   help="seeds the train/val/test split (default: %(default)s)")
+    i.add_argument("--val-share", type=number(0, 0.5), default=0.1,
+                   help="share of the conversations in val (default: %(default)s)")
+    i.add_argument("--test-share", type=number(0, 0.5), default=0.1,
+                   help="share of the conversations in test (default: %(default)s)")
     i.add_argument("--sample-rate-hz", type=number(1000, 384_000, integer=True), default=None,
                    help="the corpus's audio rate (default: the first conversation's)")
     i.add_argument("--split-by", choices=["call", "speaker"], default="call",
-                   help="call: each conversation drawn into train/val/test alone (a speaker "
-                        "of several calls can be in two splits); speaker: Fisher only, no "
+                   help="how train/val/test are drawn (default: %(default)s): call: each "
+                        "conversation alone (a speaker of several calls can be in two "
+                        "splits); speaker: Fisher only, no "
                         "speaker (calldata PIN) in two splits (needs LDC's "
                         "fe_03_p[12]_calldata.tbl under the tree)")
     what = ("turn-taking statistics beside the preset's targets, and how much a prompt predicts "
@@ -82,9 +87,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     allowed=f"a number >= {FRAME_MS / 1000:g} (one {FRAME_MS} ms frame) and "
                             f"<= {MAX_DURATION_S:g}")
     s.add_argument("--prompt-s", type=window, default=30.0,
-                   help="prompt window: the first seconds of each dialogue (paper: 30)")
+                   help="prompt window: the first seconds of each dialogue "
+                        "(default: %(default)s, the paper's)")
     s.add_argument("--continuation-s", type=window, default=90.0,
-                   help="continuation window: the seconds right after the prompt (paper: 90)")
+                   help="continuation window: the seconds right after the prompt "
+                        "(default: %(default)s, the paper's)")
 
 
 def run(args: argparse.Namespace) -> int:

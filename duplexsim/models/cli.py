@@ -35,13 +35,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corpus", type=path_arg, required=True)
     parser.add_argument("--dialogue", default="", help="dialogue id ('' = first test dialogue)")
     parser.add_argument("--prompt-s", type=number(0, MAX_DURATION_S, low_open=True),
-                        default=30.0, help="prompt length (seconds of the dialogue)")
+                        default=30.0,
+                        help="prompt length in seconds of the dialogue (default: %(default)s)")
     parser.add_argument("--seconds", type=number(0, MAX_DURATION_S, low_open=True),
-                        default=90.0, help="seconds to generate")
+                        default=90.0, help="seconds to generate (default: %(default)s)")
     parser.add_argument("--chunk-ms", type=number(FRAME_MS, 60_000, integer=True), default=None,
                         help="chunk size (default: the agent's first)")
-    parser.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0)
-    parser.add_argument("--temperature", type=number(0, 100), default=1.0)
+    parser.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0,
+                        help="seeds the sampling (default: %(default)s)")
+    parser.add_argument("--temperature", type=number(0, 100), default=1.0,
+                        help="sampling temperature (default: %(default)s)")
     parser.add_argument("--out", type=path_arg, required=True)
 
 

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=path_arg, default=None,
                         help="output folder (default: runs/<sweep name>); rerun to resume")
     parser.add_argument("--backend", choices=("local", "ray"), default="local",
-                        help="local process pool (default) or Ray")
+                        help="local process pool or Ray (default: %(default)s)")
     parser.add_argument("--workers", type=number(0, MAX_WORKERS, integer=True), default=None,
                         help="parallel cells (default: the sweep file's; 0 = all cores)")
     parser.add_argument("--batch", type=number(1, MAX_BATCH, integer=True), default=None,

@@ -20,14 +20,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--corpus", action="append", type=path_arg, required=True,
                    help="duplexsim corpus, Fisher tree or CANDOR tree (repeatable)")
     t.add_argument("--out", type=path_arg, required=True, help="tokenizer directory to write")
-    t.add_argument("--type", default="mel-kmeans", choices=["mel-kmeans", "hubert-kmeans"])
-    t.add_argument("--n-units", type=number(2, 32768, integer=True), default=501)
+    t.add_argument("--type", default="mel-kmeans", choices=["mel-kmeans", "hubert-kmeans"],
+                   help="features clustered into units (default: %(default)s)")
+    t.add_argument("--n-units", type=number(2, 32768, integer=True), default=501,
+                   help="k-means clusters: the unit vocabulary (default: %(default)s)")
     t.add_argument("--hubert-dir", default="", help="local HuBERT model dir (hubert-kmeans)")
     t.add_argument("--hubert-layer", type=number(0, 64, integer=True), default=None,
-                   help="hubert-kmeans: the layer whose features are clustered (default 6)")
+                   help="hubert-kmeans: the layer whose features are clustered (default: 6)")
     t.add_argument("--max-dialogues", type=number(1, 10**6, integer=True), default=50,
-                   help="per corpus")
-    t.add_argument("--seed", type=number(0, 2**32 - 1, integer=True), default=0)
+                   help="dialogues read per corpus (default: %(default)s)")
+    t.add_argument("--seed", type=number(0, 2**32 - 1, integer=True), default=0,
+                   help="seeds the frame sample and k-means (default: %(default)s)")
 
 
 class _Channels:
