@@ -19,6 +19,7 @@ Must not train or simulate.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -74,8 +75,9 @@ def split_ids_by_speaker(tree: Path, ids: list[str], seed: int, val_share: float
     test, then val, in a seeded order, each where it still fits in the call counts
     :func:`~duplexsim.corpora.corpus.split_counts` gives the calls; the rest to train. A
     component too big for test or val (Fisher's largest) stays in train, so the held-out
-    splits may hold fewer calls than the shares. Needs LDC's calldata table of every call
-    (:func:`duplexsim.corpora.fisher.call_pins`)."""
+    splits may hold fewer calls than the shares: a warning says so when one holds under
+    half of them (none, on a small tree of calls sharing PINs). Needs LDC's calldata table
+    of every call (:func:`duplexsim.corpora.fisher.call_pins`)."""
     pins, tables = fisher.call_pins(tree)
     expected = " or ".join(fisher.CALLDATA)
     if not tables:
@@ -99,6 +101,16 @@ def split_ids_by_speaker(tree: Path, ids: list[str], seed: int, val_share: float
         split = next((s for s in ("test", "val") if len(group) <= room[s]), "train")
         room[split] = room.get(split, 0) - len(group)
         splits.update(dict.fromkeys(group, split))
+    for split, share, wanted in (("test", test_share, n_test), ("val", val_share, n_val)):
+        held = wanted - room[split]
+        if 2 * held < wanted:  # (empty, or under half: a study's held-out set is not there)
+            warnings.warn(
+                f"split by speaker: {split} holds {held} of the {wanted} calls "
+                f"--{split}-share {share:g} asks for: calls sharing a speaker (PIN) go into "
+                f"one split together, and the {len(ids)} calls are {len(groups)} "
+                f"group{'s' if len(groups) != 1 else ''} (largest "
+                f"{max(map(len, groups))} calls; a group too big for test or val stays in "
+                "train); --split-by call splits by call", stacklevel=2)
     return {id: splits[id] for id in ids}
 
 

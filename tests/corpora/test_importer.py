@@ -557,3 +557,29 @@ def test_split_by_speaker_without_the_speakers_is_refused_before_anything_is_wri
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith(message), err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_split_by_speaker_warns_when_a_held_out_split_is_left_empty(tmp_path: Path, capsys,
+                                                                   shared: bool) -> None:
+    """Three calls sharing PIN 100 are one group, and a group goes whole into one split: the
+    test call the shares ask for (split_counts: 1 of 3) was silently not there (0 test).
+    Now one warning line names the split, the counts and the largest group; calls with
+    distinct PINs fill the split and give none."""
+    tree = tmp_path / "tree"
+    fisher_tree(tree, n=3)
+    pins = ({1: (100, 101), 2: (102, 100), 3: (100, 103)} if shared
+            else {1: (100, 101), 2: (102, 103), 3: (104, 105)})
+    calldata(tree / "doc" / "fe_03_p1_calldata.tbl", pins)
+    _tokenizer(tmp_path / "units")
+    out = tmp_path / "out"
+    assert main(["corpus", "import", str(tree), "--tokenizer", str(tmp_path / "units"),
+                 "--out", str(out), "--split-by", "speaker"]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    splits = [d["split"] for d in json.loads((out / "manifest.json").read_text())["dialogues"]]
+    assert splits.count("test") == (0 if shared else 1)
+    assert warned == ([
+        "duplexsim corpus: warning: split by speaker: test holds 0 of the 1 calls "
+        "--test-share 0.1 asks for: calls sharing a speaker (PIN) go into one split "
+        "together, and the 3 calls are 1 group (largest 3 calls; a group too big for "
+        "test or val stays in train); --split-by call splits by call"] if shared else [])
