@@ -101,17 +101,16 @@ def run(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_not_foreign, check_output_dir
     from duplexsim.corpora.build import CORPUS_PARTS
-    from duplexsim.corpora.corpus import open_corpus
     from duplexsim.corpora.importer import WRITTEN_DIRS, import_corpus, speaker_summary
 
     check_output_dir(args.out)  # import.json first: a folder of only it is a killed import
     check_not_foreign(args.out, {*CORPUS_PARTS, *WRITTEN_DIRS, "import.json"}, "corpus",
                       "a new or empty folder, or an earlier import of the same tree to resume")
-    manifest = import_corpus(args.tree, args.out, args.tokenizer, seed=args.seed,
-                             val_share=args.val_share, test_share=args.test_share,
-                             sample_rate_hz=args.sample_rate_hz, split_by=args.split_by)
-    source = open_corpus(args.tree, built=False)  # what of the tree was read and skipped
-    print(source.read_summary())
+    manifest, source = import_corpus(args.tree, args.out, args.tokenizer, seed=args.seed,
+                                     val_share=args.val_share, test_share=args.test_share,
+                                     sample_rate_hz=args.sample_rate_hz,
+                                     split_by=args.split_by)
+    print(source.read_summary())  # what of the tree was read and skipped
     if args.split_by == "speaker":
         print(speaker_summary(args.tree, manifest))
     splits = [d["split"] for d in manifest["dialogues"]]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import soundfile as sf
@@ -131,14 +132,24 @@ def speaker_summary(tree: str | Path, manifest: dict) -> str:
                else "no PIN in two splits"))
 
 
+class Imported(NamedTuple):
+    """What :func:`import_corpus` wrote and read."""
+
+    manifest: dict
+    source: fisher.FisherCorpus | candor.CandorCorpus
+    """The tree's reader the import used: its ``read_summary()`` says what of the tree was
+    read and skipped, without a second walk of the tree."""
+
+
 def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, *,
                   seed: int = 0, val_share: float = 0.1, test_share: float = 0.1,
                   sample_rate_hz: int | None = None, split_by: str = "call",
-                  progress: bool = True) -> dict:
+                  progress: bool = True) -> Imported:
     """Write the duplexsim corpus of the Fisher or CANDOR tree ``tree`` into ``out``; returns
-    its manifest. ``sample_rate_hz``: the corpus's audio rate (default: the first
-    conversation's; others are resampled to it). ``split_by``: "call" (each conversation
-    drawn alone) or "speaker" (Fisher: :func:`split_ids_by_speaker`)."""
+    its manifest and the tree's reader (:class:`Imported`). ``sample_rate_hz``: the corpus's
+    audio rate (default: the first conversation's; others are resampled to it).
+    ``split_by``: "call" (each conversation drawn alone) or "speaker" (Fisher:
+    :func:`split_ids_by_speaker`)."""
     from duplexsim.corpora.build import write_units
     from duplexsim.units import copy_tokenizer, load_tokenizer, tokenizer_digest
 
@@ -205,7 +216,7 @@ def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, 
         "dialogues": entries,
     }
     write_json(out / "manifest.json", manifest)
-    return manifest
+    return Imported(manifest, source)
 
 
 def _check_record(out: Path, record: dict, ids: list[str]) -> None:

@@ -583,3 +583,26 @@ def test_split_by_speaker_warns_when_a_held_out_split_is_left_empty(tmp_path: Pa
         "--test-share 0.1 asks for: calls sharing a speaker (PIN) go into one split "
         "together, and the 3 calls are 1 group (largest 3 calls; a group too big for "
         "test or val stays in train); --split-by call splits by call"] if shared else [])
+
+
+def test_import_reads_the_fisher_tree_once(tmp_path: Path, capsys, monkeypatch) -> None:
+    """The CLI opened the tree a second time after the import, only to print its 'read N
+    call transcripts' line: a second walk of the whole tree (minutes on a full Fisher
+    unpack). The import hands back the reader it used; the line is printed from that."""
+    from duplexsim.corpora import fisher
+
+    opened = []
+    real_init = fisher.FisherCorpus.__init__
+
+    def counting_init(self, *args, **kwargs) -> None:
+        opened.append(args[0] if args else kwargs["root"])
+        real_init(self, *args, **kwargs)
+
+    tree = tmp_path / "tree"
+    fisher_tree(tree, n=2)
+    _tokenizer(tmp_path / "units")
+    monkeypatch.setattr(fisher.FisherCorpus, "__init__", counting_init)
+    assert main(["corpus", "import", str(tree), "--tokenizer", str(tmp_path / "units"),
+                 "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.splitlines()[-2].startswith("read 2 call transcripts")
+    assert [Path(p) for p in opened] == [tree]
