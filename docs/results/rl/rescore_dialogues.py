@@ -8,7 +8,8 @@ on replay cells it is read off the partner label (``replay:CORPUS:DIALOGUE:CHANN
 channels one dialogue); cells against an agent did not record the learner's dialogue and
 are left out (``heldout-corpus/`` was made with intervals over dialogues). Each verdict row
 also has the paired difference PPO minus the best baseline, seed by seed, with its interval
-over dialogues (``paired_gap``). Usage, from the repository root::
+over dialogues (``paired_gap``), and PPO minus each baseline (``paired_<baseline>``, and
+``paired_beats_all``: every one of those lower bounds above 0). Usage, from the repository root::
 
     python docs/results/rl/rescore_dialogues.py > docs/results/rl/rescore_dialogues.txt
 """
