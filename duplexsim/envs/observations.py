@@ -3,15 +3,17 @@
 Owns the layout of the observation ``Dict`` (documented in
 :class:`duplexsim.envs.turntaking.TurnTakingEnv`): a window of the last ``W`` partner
 chunks *as received* (with a not-yet-received mask), the learner's own last ``W`` chunks,
-voice activity of both, the lookahead depth and the episode time. Built only from what
-the learner agent was told by the simulator, never from the partner's ground truth.
-Must not touch the simulator or rewards.
+voice activity of both, the lookahead depth and the episode time, for one learner or a
+batch of them (a vector env's conversations). Built only from what the learner agent was
+told by the simulator, never from the partner's ground truth. Must not touch the simulator
+or rewards.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from gymnasium import spaces
@@ -48,6 +50,23 @@ def _silent_chunk(frames_per_chunk: int, silence_unit: int) -> np.ndarray:
     return out
 
 
+class ObservationInput(NamedTuple):
+    """What one learner's observation is built from (:func:`build_observations`)."""
+
+    chunk: int
+    """The own chunk about to be decided: the window is chunks ``chunk - W .. chunk - 1``."""
+    n_chunks: int
+    received: Mapping[int, np.ndarray]
+    """Partner chunks the learner was told of, by index."""
+    own: Mapping[int, np.ndarray]
+    """The learner's own chunks, by index."""
+    speech: np.ndarray
+    """``speech[unit]`` is True (or 1.0) for a unit that is speech (indices past its end clip
+    to the last entry; a float32 table saves a conversion per step)."""
+    silence_unit: int
+    own_state: tuple[float, ...] = (0.0, 0.0, 0.0)
+
+
 def build_observation(
     *,
     chunk: int,
@@ -60,49 +79,69 @@ def build_observation(
     silence_unit: int,
     own_state: tuple[float, ...] = (0.0, 0.0, 0.0),
 ) -> dict[str, np.ndarray]:
-    """The observation before own chunk ``chunk`` is decided.
+    """The observation before own chunk ``chunk`` is decided: :func:`build_observations`
+    of one learner (:class:`ObservationInput` has the arguments)."""
+    batch = build_observations(
+        [ObservationInput(chunk, n_chunks, received, own, speech, silence_unit, own_state)],
+        window=window, frames_per_chunk=frames_per_chunk)
+    return {key: value[0] for key, value in batch.items()}
+
+
+def build_observations(inputs: Sequence[ObservationInput], *, window: int,
+                       frames_per_chunk: int) -> dict[str, np.ndarray]:
+    """The observations of several learners, batched: each key an array ``[B, ...]``, row
+    ``b`` the observation of ``inputs[b]`` (a vector env's conversations in one pass: a few
+    numpy calls per batch instead of per learner).
 
     Row ``i`` of the windows is chunk ``chunk - window + i`` (the last row is the chunk
     just before the one being decided); chunks before 0 are silent and count as received.
-    ``speech``: ``speech[unit]`` is True (or 1.0) for a unit that is speech (indices past its
-    end clip to the last entry; a float32 table saves a conversion per step).
     """
     w, f = window, frames_per_chunk
-    n = w * f
-    silence = _silent_chunk(f, silence_unit)
-    partner_rows, own_rows = [], []
-    mask = [1] * w
-    unknown = []  # window rows of partner chunks not received yet (the lookahead)
-    for i, k in enumerate(range(chunk - w, chunk)):
-        if k < 0:
-            partner_rows.append(silence)
-            own_rows.append(silence)
-            continue
-        row = received.get(k)
-        if row is None:
-            mask[i] = 0
-            unknown.append(i)
-            row = silence
-        partner_rows.append(row)
-        own_rows.append(own.get(k, silence))
-    # one buffer per dtype, handed out as disjoint views (fewer small numpy calls per step)
-    units = np.concatenate(partner_rows + own_rows, dtype=np.int64, casting="unsafe")
-    if units.shape != (2 * n,):
+    n, B = w * f, len(inputs)
+    rows = []  # per learner: its W partner rows, then its W own rows
+    mask = [1] * (B * w)
+    unknown = []  # (learner, window row) of partner chunks not received yet (the lookahead)
+    scalars: list[float] = []
+    for b, x in enumerate(inputs):
+        chunk, received, own = x.chunk, x.received, x.own
+        silence = _silent_chunk(f, x.silence_unit)
+        partner_rows, own_rows = [], []
+        lookahead = 0
+        for i, k in enumerate(range(chunk - w, chunk)):
+            if k < 0:
+                partner_rows.append(silence)
+                own_rows.append(silence)
+                continue
+            row = received.get(k)
+            if row is None:
+                mask[b * w + i] = 0
+                unknown.append((b, i))
+                lookahead += 1
+                row = silence
+            partner_rows.append(row)
+            own_rows.append(own.get(k, silence))
+        rows += partner_rows
+        rows += own_rows
+        scalars += (lookahead, min(chunk / max(x.n_chunks, 1), 1.0), *x.own_state)
+    # one buffer per dtype, handed out as views (fewer small numpy calls per step)
+    units = np.concatenate(rows, dtype=np.int64, casting="unsafe")
+    if units.shape != (B * 2 * n,):
         raise ValueError(f"chunks of {f} frames expected in received/own, got "
-                         f"{sorted({np.shape(r) for r in partner_rows + own_rows})}")
-    received_mask = np.array(mask, np.int8)
-    vad = speech.take(units, mode="clip").astype(np.float32, copy=False)  # [partner | own]
-    for i in unknown:  # a partner chunk not received yet is unknown, not speech
-        vad[i * f:(i + 1) * f] = 0.0
-    scalars = np.array([len(unknown), min(chunk / max(n_chunks, 1), 1.0), *own_state],
-                       np.float32)
+                         f"{sorted({np.shape(r) for r in rows})}")
+    units = units.reshape(B, 2, n)  # [B, partner | own, W * F]
+    vad = np.empty((B, 2, n), np.float32)
+    for b, x in enumerate(inputs):  # (each learner's own speech table)
+        vad[b] = x.speech.take(units[b], mode="clip")
+    for b, i in unknown:  # a partner chunk not received yet is unknown, not speech
+        vad[b, 0, i * f:(i + 1) * f] = 0.0
+    values = np.array(scalars, np.float32).reshape(B, -1)  # [B, 2 + len(own_state)]
     return {
-        "partner_units": units[:n],
-        "partner_received": received_mask,
-        "own_units": units[n:],
-        "own_vad": vad[n:],
-        "partner_vad": vad[:n],
-        "lookahead": scalars[0:1],
-        "time": scalars[1:2],
-        "own_state": scalars[2:],
+        "partner_units": units[:, 0],
+        "partner_received": np.array(mask, np.int8).reshape(B, w),
+        "own_units": units[:, 1],
+        "own_vad": vad[:, 1],
+        "partner_vad": vad[:, 0],
+        "lookahead": values[:, 0:1],
+        "time": values[:, 1:2],
+        "own_state": values[:, 2:],
     }

@@ -19,7 +19,7 @@ from gymnasium import spaces
 from duplexsim.agents.base import Agent
 from duplexsim.envs.actions import ACTION_MEANINGS, TurnAction, TurnSpeaker
 from duplexsim.envs.learner import LearnerAgent
-from duplexsim.envs.observations import build_observation, observation_space
+from duplexsim.envs.observations import ObservationInput, build_observation, observation_space
 from duplexsim.envs.rewards import TERMS, RewardConfig, RewardTracker
 from duplexsim.envs.speech import SpeechSource
 from duplexsim.metrics.turntaking import EVENT_COLUMNS, event_columns, summarize_columns
@@ -165,6 +165,15 @@ class LearnerSide:
                 for c, u in zip(chunks, units, strict=True)]
 
     def observation(self, chunk: int, n_chunks: int) -> dict[str, np.ndarray]:
+        """The observation before own chunk ``chunk`` is decided (:meth:`observation_input`
+        built alone; a vector env builds its conversations' together)."""
+        return build_observation(**self.observation_input(chunk, n_chunks)._asdict(),
+                                 window=self.window, frames_per_chunk=self.frames_per_chunk)
+
+    def observation_input(self, chunk: int, n_chunks: int) -> ObservationInput:
+        """What :meth:`observation` is built from (for
+        :func:`~duplexsim.envs.observations.build_observations`, with this side's window and
+        frames per chunk)."""
         # what was played, else what the simulator already took (a model's proposal too),
         # else what is queued
         own = {}
@@ -180,10 +189,8 @@ class LearnerSide:
         state = ((float(self.speaker.speaking), self.speaker.progress,
                   float(self.speaker.backchanneling))
                  if self.action_mode == "turn" else (0.0, 0.0, 0.0))
-        return build_observation(
-            chunk=chunk, n_chunks=n_chunks, window=self.window,
-            frames_per_chunk=self.frames_per_chunk, received=self.agent.received, own=own,
-            speech=self._speech_vad, silence_unit=self.source.silence_unit, own_state=state)
+        return ObservationInput(chunk, n_chunks, self.agent.received, own, self._speech_vad,
+                                self.source.silence_unit, state)
 
     def events(self) -> pd.DataFrame:
         """Turn-taking events on the scored timeline (speaker 0 = this learner; time 0 =

@@ -383,6 +383,13 @@ class TurnTakingEnv(gym.Env):
     def observe(self, chunk: int, truncated: bool) -> tuple[dict[str, np.ndarray], float,
                                                            bool, bool, dict[str, Any]]:
         """The step's result once the world has advanced past ``chunk``'s decision."""
+        reward, terminated, truncated, info = self.outcome(chunk, truncated)
+        return self.observation(), reward, terminated, truncated, info
+
+    def outcome(self, chunk: int, truncated: bool) -> tuple[float, bool, bool, dict[str, Any]]:
+        """:meth:`observe` without the observation (reward, terminated, truncated, info): a
+        vector env builds its conversations' observations together
+        (:meth:`~duplexsim.envs.side.LearnerSide.observation_input`)."""
         reward, terms = self.learner.score(*self.world.scorable(self.learner.side))
         info: dict[str, Any] = {
             "chunk": chunk, "time_ms": self.world.chunk * self.scenario.chunk_ms,
@@ -390,8 +397,11 @@ class TurnTakingEnv(gym.Env):
         if truncated:
             self._done = True
             info["turntaking"] = self.learner.summary()
-        return self.learner.observation(self.world.chunk, self.world.n_chunks), reward, False, \
-            truncated, info
+        return reward, False, truncated, info
+
+    def observation(self) -> dict[str, np.ndarray]:
+        """The observation now (before the learner's next chunk is decided)."""
+        return self.learner.observation(self.world.chunk, self.world.n_chunks)
 
     def render(self) -> None:
         """Nothing: the only render mode is None, for which Gymnasium's convention is that no

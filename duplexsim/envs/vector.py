@@ -32,6 +32,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, create_empty_array
 
 from duplexsim.agents.base import Agent
+from duplexsim.envs.observations import build_observations
 from duplexsim.envs.partners import PartnerPool
 from duplexsim.envs.turntaking import RESET_OPTIONS, TurnTakingEnv, unknown_reset_option
 from duplexsim.models.engine import Program, run_lockstep
@@ -279,32 +280,34 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
         chunks = {i: self.envs[i].act(actions[i]) for i in stepping}
         ended = self._advance(stepping)
         for i in stepping:
-            results[i] = self.envs[i].observe(chunks[i], ended[i])
+            results[i] = self.envs[i].outcome(chunks[i], ended[i])
         finals: dict[str, Any] = {}
-        obs, env_infos = [], []
+        env_infos = []
+        reset_obs: dict[int, dict[str, np.ndarray]] = {}  # the others' are built together
         for i, env in enumerate(self.envs):
             if self._autoreset[i]:  # NEXT_STEP: the action is ignored
-                o, info = env.reset()
+                reset_obs[i], info = env.reset()
                 self._elapsed[i] = 0
             else:
-                o, rewards[i], terminated[i], truncated[i], info = results[i]
+                rewards[i], terminated[i], truncated[i], info = results[i]
                 self._elapsed[i] += 1
                 if self.max_episode_steps is not None and self._elapsed[i] >= \
                         self.max_episode_steps:
                     truncated[i] = True
                 if self.autoreset_mode == AutoresetMode.SAME_STEP and (terminated[i]
                                                                        or truncated[i]):
-                    finals = self._add_info(finals, {"final_obs": o, "final_info": info}, i)
-                    o, info = env.reset()
+                    finals = self._add_info(finals, {"final_obs": env.observation(),
+                                                     "final_info": info}, i)
+                    reset_obs[i], info = env.reset()
                     self._elapsed[i] = 0
-            obs.append(o)
             env_infos.append(info)
         infos = self._merge_infos(env_infos)
         if finals:
             infos.update(finals)
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             self._autoreset = terminated | truncated
-        self._batch(obs)
+        self._batch(list(reset_obs.values()), list(reset_obs))
+        self._observe_batch([i for i in range(self.num_envs) if i not in reset_obs])
         return _copy(self._obs), rewards, terminated, truncated, infos
 
     def _batch(self, obs: list[dict[str, np.ndarray]], rows: Sequence[int] | None = None
@@ -314,6 +317,21 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
         for key, out in self._obs.items():
             for i, o in zip(range(len(obs)) if rows is None else rows, obs, strict=True):
                 out[i] = o[key]
+
+    def _observe_batch(self, rows: list[int]) -> None:
+        """Build the observations of conversations ``rows`` together (one
+        :func:`~duplexsim.envs.observations.build_observations` call) into the batched
+        arrays."""
+        if not rows:
+            return
+        first = self.envs[0].learner
+        batch = build_observations(
+            [self.envs[i].learner.observation_input(self.envs[i].world.chunk,
+                                                    self.envs[i].world.n_chunks)
+             for i in rows], window=first.window, frames_per_chunk=first.frames_per_chunk)
+        where: slice | list[int] = slice(None) if len(rows) == self.num_envs else rows
+        for key, out in self._obs.items():
+            out[where] = batch[key]
 
     def _merge_infos(self, env_infos: list[dict[str, Any]]) -> dict[str, Any]:
         """The batched info, as :meth:`VectorEnv._add_info` would build it env by env, in

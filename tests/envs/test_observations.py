@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from duplexsim.envs.observations import build_observation, observation_space
+from duplexsim.envs.observations import (
+    ObservationInput,
+    build_observation,
+    build_observations,
+    observation_space,
+)
 
 SPEECH = np.arange(502) != 0  # unit 0 is silence, every other unit of 501 speech
 
@@ -31,3 +36,26 @@ def test_start_of_episode_is_silent_and_known() -> None:
     assert obs["partner_received"].tolist() == [1, 1] and obs["lookahead"][0] == 0
     assert not obs["own_vad"].any() and not obs["partner_vad"].any()
     assert observation_space(2, 4, 501).contains(obs)
+
+
+def test_a_batch_holds_each_learners_observation_built_alone() -> None:
+    """A vector env builds its conversations' observations together: row b is exactly the
+    observation of learner b alone (their own silence units and speech tables)."""
+    w, f = 3, 4
+    other_speech = np.arange(502) != 1  # here unit 1 is silence
+    inputs = [
+        ObservationInput(3, 10, {0: np.full(f, 7), 2: np.array([0, 0, 5, 5])},
+                         {1: np.full(f, 9)}, SPEECH, 0, (1.0, 0.5, 0.0)),
+        ObservationInput(1, 4, {}, {0: np.full(f, 3)}, other_speech, 1, (0.0, 0.0, 1.0)),
+        ObservationInput(9, 10, {k: np.full(f, k) for k in range(9)}, {}, SPEECH, 0),
+    ]
+    batch = build_observations(inputs, window=w, frames_per_chunk=f)
+    for b, x in enumerate(inputs):
+        alone = build_observation(**x._asdict(), window=w, frames_per_chunk=f)
+        assert observation_space(w, f, 501).contains(alone)
+        for key, value in alone.items():
+            assert batch[key][b].dtype == value.dtype and batch[key][b].shape == value.shape
+            assert batch[key][b].tolist() == value.tolist(), (b, key)
+    assert batch["partner_received"][:, 1].tolist() == [0, 1, 1]
+    assert batch["own_units"][1].tolist() == [1] * 8 + [3] * 4  # learner 1's silence is 1
+    assert batch["lookahead"][:, 0].tolist() == [1.0, 1.0, 0.0]
