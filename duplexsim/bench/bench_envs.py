@@ -2,16 +2,16 @@
 
 Prints, in one run: steps/s of one env with a replay partner (the baseline), of Gymnasium's
 ``SyncVectorEnv`` and of the native vector env (``gym.make_vec(...,
-vectorization_mode="vector_entry_point")``) with ``--n-envs`` replay conversations
-(target: 10k steps/s at 16), then one env with a SyncLLM partner (``--agent DIR``; else
-the first agent in ``runs/agents/``; else a tiny agent trained now) against the native
-vector env with ``--n-envs`` SyncLLM partners (target: 8x one env); each vector env also
-split over ``--workers`` processes (:mod:`duplexsim.envs.sharded`). A vector step counts
-``n`` env steps; each variant is measured ``--repeats`` times in turn with the others, the
-order rotated per repeat (median [min, max]; ratios per repeat). The SimPy events per env
-step of the replay vector env are counted in a separate untimed run, and with ``--phases``
-where its time goes (one more run, its methods wrapped in timers while it lasts). Nothing
-here is asserted; run ``python -m duplexsim.bench.bench_envs``.
+vectorization_mode="vector_entry_point")``) with ``--n-envs`` replay conversations (target:
+10k steps/s at 16), then (unless ``--replay-only``) one env with a SyncLLM partner
+(``--agent DIR``; else the first agent in ``runs/agents/``; else a tiny agent trained now)
+against the native vector env with ``--n-envs`` SyncLLM partners (target: 8x one env); each
+vector env also split over ``--workers`` processes (:mod:`duplexsim.envs.sharded`). A
+vector step counts ``n`` env steps; each variant is measured ``--repeats`` times in turn
+with the others, the order rotated per repeat (median [min, max]; ratios per repeat). The
+SimPy events per env step of the replay vector env are counted in a separate untimed run,
+and with ``--phases`` where its time goes (one more run, its methods wrapped in timers
+while it lasts). Nothing here is asserted; run ``python -m duplexsim.bench.bench_envs``.
 Owns :func:`train_tiny_agent` (also used by the env tests); must not change the envs.
 """
 
@@ -181,15 +181,20 @@ PHASES = (  # (label, module, class, method): inclusive wall time of each, per e
     ("vector step, all of it", "duplexsim.envs.vector", "TurnTakingVectorEnv", "_step"),
     ("  simulation (worlds advanced)", "duplexsim.envs.vector", "TurnTakingVectorEnv",
      "_advance"),
-    ("  step results (observe)", "duplexsim.envs.turntaking", "TurnTakingEnv", "observe"),
-    ("    observation", "duplexsim.envs.side", "LearnerSide", "observation"),
+    ("  step results (reward, info)", "duplexsim.envs.turntaking", "TurnTakingEnv",
+     "outcome"),
     ("    reward", "duplexsim.envs.side", "LearnerSide", "score"),
     ("    timeline alignment", "duplexsim.envs.world", "DuplexWorld", "scorable"),
     ("    episode summary", "duplexsim.envs.side", "LearnerSide", "summary"),
+    ("  observations (built together)", "duplexsim.envs.vector", "TurnTakingVectorEnv",
+     "_observe_batch"),
+    ("    what each learner was told", "duplexsim.envs.side", "LearnerSide",
+     "observation_input"),
     ("  infos merged", "duplexsim.envs.vector", "TurnTakingVectorEnv", "_merge_infos"),
     ("  resets (autoreset)", "duplexsim.envs.turntaking", "TurnTakingEnv", "reset"),
     ("  actions checked and queued", "duplexsim.envs.turntaking", "TurnTakingEnv", "act"),
-    ("  observations batched", "duplexsim.envs.vector", "TurnTakingVectorEnv", "_batch"),
+    ("  reset observations batched", "duplexsim.envs.vector", "TurnTakingVectorEnv",
+     "_batch"),
 )
 
 
@@ -279,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
                         "observation, reward, infos, resets...), in a separate timed run")
     p.add_argument("--agent", default="", help="trained SyncLLM agent directory (default: "
                    "the first in runs/agents/, else a tiny one trained now)")
+    p.add_argument("--replay-only", action="store_true",
+                   help="measure the replay partners only: skip the SyncLLM part (no agent "
+                        "is looked up or trained)")
     p.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
                    help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     p.add_argument("--workers", type=number(1, 1024, integer=True),
@@ -288,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not 1 <= args.workers <= args.n_envs:
         p.error(f"--workers {args.workers}: allowed 1..--n-envs ({args.n_envs})")
+    if args.replay_only and args.agent:
+        p.error(f"--agent {args.agent}: not with --replay-only (allowed: one of the two)")
     if args.agent:  # a missing or broken agent is one line now, not after the replay runs
         from duplexsim.models.agentdir import read_agent_json
 
@@ -334,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
         ppo = [ppo_steps_per_s(n, args.ppo_steps) for _ in range(repeats)]
         print(f"SB3 PPO on the native vector x{n}:     {_spread(ppo)} steps/s  "
               f"({args.ppo_steps} steps each)")
+    if args.replay_only:
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench-envs-") as tmp:
         agent, origin = find_agent(args.agent, tmp)
         llm = env_kwargs(30.0, SideConfig(kind="syncllm", agent=agent))

@@ -71,9 +71,11 @@ def test_the_env_phase_breakdown_nests_and_leaves_the_envs_as_they_were() -> Non
     env.close()
     assert list(costs) == [label for label, *_ in PHASES]
     assert all(us > 0 for us in costs.values())
-    total, observe = costs["vector step, all of it"], costs["  step results (observe)"]
-    assert costs["  simulation (worlds advanced)"] + observe < total
-    assert costs["    observation"] + costs["    reward"] < observe
+    total, outcome = costs["vector step, all of it"], costs["  step results (reward, info)"]
+    observe = costs["  observations (built together)"]
+    assert costs["  simulation (worlds advanced)"] + outcome + observe < total
+    assert costs["    reward"] + costs["    episode summary"] < outcome
+    assert costs["    what each learner was told"] < observe
     assert (TurnTakingVectorEnv._step, LearnerSide.score) == before
 
 
@@ -112,6 +114,7 @@ def test_help_lists_the_benchmarks_instead_of_naming_an_unknown_one(capsys) -> N
     ("training", ["--cards", "agents/fisher.toml", "nowhere.toml"]),
     ("training", ["--corpus", "runs/corpora/fisher-like"]),
     ("training", ["--corpus", "agents/candr.toml=duplexsim"]),
+    ("envs", ["--agent", "runs/agents/fisher", "--replay-only"]),
 ])
 def test_a_bad_benchmark_argument_is_one_line_before_anything_runs(capsys, bench, argv) -> None:
     """Benchmark flags were plain int/float: --steps 0 ended in a ZeroDivisionError after
@@ -124,6 +127,15 @@ def test_a_bad_benchmark_argument_is_one_line_before_anything_runs(capsys, bench
     assert done.value.code == 2 and argv[0] in err[-1] and "allowed" in err[-1], err
     # the benchmark named ('__main__.py: error: ...' under python -m duplexsim.bench NAME)
     assert err[-1].startswith(f"python -m duplexsim.bench.bench_{bench}: error: "), err
+
+
+def test_envs_replay_only_measures_the_replay_partners_without_an_agent(capsys) -> None:
+    """``bench_envs --replay-only``: the replay rows, no SyncLLM part (no agent is looked up
+    or trained: measuring the replay path needs none)."""
+    assert main(["envs", "--replay-only", "--steps", "8", "--n-envs", "2", "--repeats", "1",
+                 "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "replay partner, native vector x2" in out and "SyncLLM" not in out
 
 
 def test_a_missing_agent_is_one_line(tmp_path, capsys) -> None:
