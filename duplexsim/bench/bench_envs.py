@@ -192,7 +192,8 @@ PHASES = (  # (label, module, class, method): inclusive wall time of each, per e
      "observation_input"),
     ("  infos merged", "duplexsim.envs.vector", "TurnTakingVectorEnv", "_merge_infos"),
     ("  resets (autoreset)", "duplexsim.envs.turntaking", "TurnTakingEnv", "reset"),
-    ("  actions checked and queued", "duplexsim.envs.turntaking", "TurnTakingEnv", "act"),
+    ("  actions queued (once checked)", "duplexsim.envs.turntaking", "TurnTakingEnv",
+     "act_checked"),
     ("  reset observations batched", "duplexsim.envs.vector", "TurnTakingVectorEnv",
      "_batch"),
 )

@@ -144,13 +144,14 @@ class DuplexParallelEnv(ParallelEnv):
             raise ValueError(f"actions: got agents {sorted(actions)} (allowed: exactly "
                              f"{self.agents}, one action each)")
         chunk = self.world.chunk
+        checked = {}
         for name in self.agents:  # validate both before touching either side
             try:
-                self.sides[name].check(actions[name])
+                checked[name] = self.sides[name].check(actions[name])
             except ValueError as e:  # named by the agent, the key the caller wrote
                 raise ValueError(f"actions[{name!r}]: {e}") from None
         for name in self.agents:
-            self.sides[name].act(chunk, actions[name])
+            self.sides[name].queue(chunk, checked[name])
         truncated = self.world.advance()
         observations = self._observations()
         rewards, infos = {}, {}

@@ -108,7 +108,11 @@ class LearnerSide:
 
     def act(self, chunk: int, action: Any) -> None:
         """Queue own chunk ``chunk`` as chosen by ``action`` (validated first)."""
-        checked = self.check(action)
+        self.queue(chunk, self.check(action))
+
+    def queue(self, chunk: int, checked: Any) -> None:
+        """Queue own chunk ``chunk`` as chosen by an action :meth:`check` returned (the
+        multi-conversation envs check every action before any is queued, once)."""
         if self.action_mode == "units":
             units: np.ndarray | None = checked
         else:

@@ -376,8 +376,13 @@ class TurnTakingEnv(gym.Env):
     def act(self, action: Any) -> int:
         """Check ``action`` and queue it as the learner's chunk; the chunk's index."""
         self.check_running()
+        return self.act_checked(self.learner.check(action))
+
+    def act_checked(self, checked: Any) -> int:
+        """:meth:`act` of an action already checked (``learner.check``) on a running episode
+        (:meth:`check_running`): the vector env checks every conversation's first, once."""
         chunk = self.world.chunk
-        self.learner.act(chunk, action)
+        self.learner.queue(chunk, checked)
         return chunk
 
     def observe(self, chunk: int, truncated: bool) -> tuple[dict[str, np.ndarray], float,

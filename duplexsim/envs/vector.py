@@ -268,16 +268,17 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
         truncated = np.zeros(self.num_envs, bool)
         results: list[Any] = [None] * self.num_envs
         stepping = [i for i in range(self.num_envs) if not self._autoreset[i]]
+        checked = {}
         for i in stepping:  # every action checked before any conversation moves
             try:
-                self.envs[i].learner.check(actions[i])
+                checked[i] = self.envs[i].learner.check(actions[i])
             except ValueError as e:  # which conversation's, as ShardedVectorEnv names it
                 raise ValueError(f"actions[{i}]: {e}") from None
             try:  # e.g. a conversation that a first, masked reset left out
                 self.envs[i].check_running()
             except RuntimeError as e:
                 raise RuntimeError(f"conversation {i}: {e}") from None
-        chunks = {i: self.envs[i].act(actions[i]) for i in stepping}
+        chunks = {i: self.envs[i].act_checked(checked[i]) for i in stepping}
         ended = self._advance(stepping)
         for i in stepping:
             results[i] = self.envs[i].outcome(chunks[i], ended[i])
