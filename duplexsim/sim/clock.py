@@ -29,6 +29,7 @@ the packet is sent, or when it leaves a queueing hop past the first) and give-up
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from heapq import heappush
 from typing import NamedTuple
 
 import numpy as np
@@ -49,15 +50,18 @@ class At(Event):
     """An event that fires at absolute time ``t_ms`` with ``priority`` (lower first)."""
 
     def __init__(self, env: simpy.Environment, t_ms: int, priority: float):
-        # Event.__init__ inlined, already triggered (a session makes several per chunk)
+        # Event.__init__ and Environment.schedule inlined, already triggered (a session makes
+        # several per chunk): the heap entry schedule() pushes for a delay of
+        # max(0, t_ms - now), as the time max(t_ms, now) (a session's times are whole ms)
         self.env = env
         self.callbacks = []
         self._ok = True
         self._value = None
-        delay = int(t_ms) - int(env.now)
-        # simpy types priority as EventPriority (an int NewType) but only orders the heap
-        # by it: SETTLED = 1.5 sits between ARRIVE and DECIDE
-        env.schedule(self, priority, delay if delay > 0 else 0)  # type: ignore[arg-type]
+        now, t = env._now, int(t_ms)
+        # simpy orders the heap by (time, priority, event id): SETTLED = 1.5 sits between
+        # ARRIVE and DECIDE
+        heappush(env._queue, (t if t > now else now, priority,  # type: ignore[misc]
+                              next(env._eid), self))
 
 
 def at(env: simpy.Environment, t_ms: int, priority: float) -> At:
