@@ -45,7 +45,6 @@ duplicated packet it loses still sends one copy).
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import math
 from collections import deque
@@ -166,7 +165,7 @@ class Link:
         now = self.env.now
         for copy in range(copies):
             draws = [hop.draw() for hop in self.hops]
-            lost = any(d is None for d in draws)
+            lost = None in draws  # (a draw is a float or None)
             record = {
                 "direction": self.direction, "chunk": chunk, "copy": copy, "sent_ms": now,
                 "arrival_ms": math.nan, "delay_ms": math.nan, "lost": lost,
@@ -175,27 +174,28 @@ class Link:
             self.records.append(record)
             if draws[0] is not None:  # (lost on a later hop: it crosses those before it)
                 self._sent += 1
-                self._travel(_Queued(float(now), self._sent, 0, Packet(chunk, units, record),
-                                     draws, size))
+                self._travel(float(now), self._sent, 0, Packet(chunk, units, record), draws,
+                             size)
 
-    def _travel(self, item: _Queued) -> None:
-        """Cross the hops from ``item.hop`` on, up to the next queueing hop (where it waits
-        for that ms's ``QUEUE`` event), the hop that loses it (dropped on entry) or the end
-        of the path (its arrival)."""
-        t = item.t_ms
-        for i in range(item.hop, len(self.hops)):
-            drawn = item.draws[i]
+    def _travel(self, t_ms: float, seq: int, hop: int, packet: Packet,
+                draws: list[float | None], size_bytes: int) -> None:
+        """Cross the hops from ``hop`` on (entering it at ``t_ms``; ``seq``: the copy's send
+        order), up to the next queueing hop (where it waits, a :class:`_Queued`, for that
+        ms's ``QUEUE`` event), the hop that loses it (dropped on entry) or the end of the
+        path (its arrival). (No _Queued on the way: most paths have no queueing hop.)"""
+        t = t_ms
+        for i in range(hop, len(self.hops)):
+            drawn = draws[i]
             if drawn is None:
                 return
-            if i in self._queued and i > item.hop:
-                self._queue_at(dataclasses.replace(item, t_ms=t, hop=i))
+            if i > hop and i in self._queued:
+                self._queue_at(_Queued(t, seq, i, packet, draws, size_bytes))
                 return
-            t = self.hops[i].cross(t, item.size_bytes, drawn)
+            t = self.hops[i].cross(t, size_bytes, drawn)
         arrival = round_ms(t)  # half a ms up, as every simulated time
-        record = item.packet.record
+        record = packet.record
         record["arrival_ms"] = float(arrival)
         record["delay_ms"] = float(arrival - record["sent_ms"])
-        packet = item.packet
         at(self.env, arrival, ARRIVE).callbacks.append(lambda _e: self.deliver(packet))
 
     def _queue_at(self, item: _Queued) -> None:
@@ -211,5 +211,7 @@ class Link:
         reach them later, and earlier hops hand theirs on first)."""
         for heap in self._queued.values():
             while heap and heap[0].t_ms < ms + 1:
-                self._travel(heapq.heappop(heap))
+                item = heapq.heappop(heap)
+                self._travel(item.t_ms, item.seq, item.hop, item.packet, item.draws,
+                             item.size_bytes)
         self._ticks.discard(ms)
