@@ -130,8 +130,11 @@ def build_observations(inputs: Sequence[ObservationInput], *, window: int,
                          f"{sorted({np.shape(r) for r in rows})}")
     units = units.reshape(B, 2, n)  # [B, partner | own, W * F]
     vad = np.empty((B, 2, n), np.float32)
-    for b, x in enumerate(inputs):  # (each learner's own speech table)
-        vad[b] = x.speech.take(units[b], mode="clip")
+    tables: dict[int, tuple[np.ndarray, list[int]]] = {}  # one lookup per speech table
+    for b, x in enumerate(inputs):  # (a vector env's learners share theirs)
+        tables.setdefault(id(x.speech), (x.speech, []))[1].append(b)
+    for table, learners in tables.values():
+        vad[learners] = table.take(units[learners], mode="clip")
     for b, i in unknown:  # a partner chunk not received yet is unknown, not speech
         vad[b, 0, i * f:(i + 1) * f] = 0.0
     values = np.array(scalars, np.float32).reshape(B, -1)  # [B, 2 + len(own_state)]

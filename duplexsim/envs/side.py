@@ -10,6 +10,7 @@ what its learner was told. Must not touch the simulator.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,6 +42,17 @@ def speech_table(source: SpeechSource) -> np.ndarray:
     return table
 
 
+@functools.cache
+def _speech_vad(n_units: int, silence_units: frozenset[int]) -> np.ndarray:
+    """:func:`speech_table` as the observation's vad dtype, one read-only array per unit
+    inventory: shared by the learners of a vector env, whose observations are then built
+    with one lookup (:func:`~duplexsim.envs.observations.build_observations`)."""
+    table = np.ones(n_units + 1, np.float32)
+    table[sorted(silence_units)] = 0.0
+    table.flags.writeable = False
+    return table
+
+
 class LearnerSide:
     """Everything about one learner: spaces, its agent, scripted speech, reward tracker."""
 
@@ -60,7 +72,7 @@ class LearnerSide:
             else spaces.MultiDiscrete(np.full(f, source.n_units, np.int64)))
         self.speech = speech_table(source)
         self._speech_list: list[bool] = self.speech.tolist()
-        self._speech_vad = self.speech.astype(np.float32)  # (the observation's vad dtype)
+        self._speech_vad = _speech_vad(source.n_units, source.silence_units)
         self.own: dict[int, np.ndarray] = {}
         self.backchannel_chunks: set[int] = set()
         self.vad: list[np.ndarray] = []
@@ -76,7 +88,7 @@ class LearnerSide:
         self.speaker = TurnSpeaker(source.bank, self.frames_per_chunk)
         self.speech = speech_table(source)
         self._speech_list = self.speech.tolist()
-        self._speech_vad = self.speech.astype(np.float32)
+        self._speech_vad = _speech_vad(source.n_units, source.silence_units)
         self.agent.silence_unit = source.silence_unit
 
     def reset(self, rng: np.random.Generator, seed: int) -> None:
