@@ -81,10 +81,15 @@ def build_observation(
 ) -> dict[str, np.ndarray]:
     """The observation before own chunk ``chunk`` is decided: :func:`build_observations`
     of one learner (:class:`ObservationInput` has the arguments)."""
-    batch = build_observations(
-        [ObservationInput(chunk, n_chunks, received, own, speech, silence_unit, own_state)],
+    return observation_of(
+        ObservationInput(chunk, n_chunks, received, own, speech, silence_unit, own_state),
         window=window, frames_per_chunk=frames_per_chunk)
-    return {key: value[0] for key, value in batch.items()}
+
+
+def observation_of(x: ObservationInput, *, window: int, frames_per_chunk: int
+                   ) -> dict[str, np.ndarray]:
+    """One learner's observation: row 0 of :func:`build_observations` of ``[x]``."""
+    return _layout(*_build([x], window, frames_per_chunk), row=0)
 
 
 def build_observations(inputs: Sequence[ObservationInput], *, window: int,
@@ -96,14 +101,40 @@ def build_observations(inputs: Sequence[ObservationInput], *, window: int,
     Row ``i`` of the windows is chunk ``chunk - window + i`` (the last row is the chunk
     just before the one being decided); chunks before 0 are silent and count as received.
     """
+    return _layout(*_build(inputs, window, frames_per_chunk), row=slice(None))
+
+
+def _layout(units: np.ndarray, mask: np.ndarray, vad: np.ndarray, values: np.ndarray, *,
+            row: int | slice) -> dict[str, np.ndarray]:
+    """The observation ``Dict`` of learner ``row`` (an int) or of every learner
+    (``slice(None)``), as views of :func:`_build`'s arrays."""
+    return {
+        "partner_units": units[row, 0],
+        "partner_received": mask[row],
+        "own_units": units[row, 1],
+        "own_vad": vad[row, 1],
+        "partner_vad": vad[row, 0],
+        "lookahead": values[row, 0:1],
+        "time": values[row, 1:2],
+        "own_state": values[row, 2:],
+    }
+
+
+def _build(inputs: Sequence[ObservationInput], window: int, frames_per_chunk: int
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`build_observations`' arrays: units and vad ``[B, partner | own, W * F]``, the
+    received mask ``[B, W]`` and the scalars ``[B, 2 + len(own_state)]`` (lookahead, time,
+    own state)."""
     w, f = window, frames_per_chunk
     n, B = w * f, len(inputs)
     rows = []  # per learner: its W partner rows, then its W own rows
     mask = [1] * (B * w)
     unknown = []  # (learner, window row) of partner chunks not received yet (the lookahead)
     scalars: list[float] = []
-    for b, x in enumerate(inputs):
+    tables: dict[int, tuple[np.ndarray, list[int]]] = {}  # one lookup per speech table
+    for b, x in enumerate(inputs):  # (a vector env's learners share theirs)
         chunk, received, own = x.chunk, x.received, x.own
+        tables.setdefault(id(x.speech), (x.speech, []))[1].append(b)
         silence = _silent_chunk(f, x.silence_unit)
         partner_rows, own_rows = [], []
         lookahead = 0
@@ -128,23 +159,15 @@ def build_observations(inputs: Sequence[ObservationInput], *, window: int,
     if units.shape != (B * 2 * n,):
         raise ValueError(f"chunks of {f} frames expected in received/own, got "
                          f"{sorted({np.shape(r) for r in rows})}")
-    units = units.reshape(B, 2, n)  # [B, partner | own, W * F]
-    vad = np.empty((B, 2, n), np.float32)
-    tables: dict[int, tuple[np.ndarray, list[int]]] = {}  # one lookup per speech table
-    for b, x in enumerate(inputs):  # (a vector env's learners share theirs)
-        tables.setdefault(id(x.speech), (x.speech, []))[1].append(b)
-    for table, learners in tables.values():
-        vad[learners] = table.take(units[learners], mode="clip")
+    units = units.reshape(B, 2, n)
+    if len(tables) == 1:  # (the usual case: one lookup, no copies)
+        ((table, _),) = tables.values()
+        vad = table.take(units, mode="clip").astype(np.float32, copy=False)
+    else:
+        vad = np.empty((B, 2, n), np.float32)
+        for table, learners in tables.values():
+            vad[learners] = table.take(units[learners], mode="clip")
     for b, i in unknown:  # a partner chunk not received yet is unknown, not speech
         vad[b, 0, i * f:(i + 1) * f] = 0.0
-    values = np.array(scalars, np.float32).reshape(B, -1)  # [B, 2 + len(own_state)]
-    return {
-        "partner_units": units[:, 0],
-        "partner_received": np.array(mask, np.int8).reshape(B, w),
-        "own_units": units[:, 1],
-        "own_vad": vad[:, 1],
-        "partner_vad": vad[:, 0],
-        "lookahead": values[:, 0:1],
-        "time": values[:, 1:2],
-        "own_state": values[:, 2:],
-    }
+    return (units, np.array(mask, np.int8).reshape(B, w), vad,
+            np.array(scalars, np.float32).reshape(B, -1))

@@ -20,7 +20,7 @@ from gymnasium import spaces
 from duplexsim.agents.base import Agent
 from duplexsim.envs.actions import ACTION_MEANINGS, TurnAction, TurnSpeaker
 from duplexsim.envs.learner import LearnerAgent
-from duplexsim.envs.observations import ObservationInput, build_observation, observation_space
+from duplexsim.envs.observations import ObservationInput, observation_of, observation_space
 from duplexsim.envs.rewards import TERMS, RewardConfig, RewardTracker
 from duplexsim.envs.speech import SpeechSource
 from duplexsim.metrics.turntaking import EVENT_COLUMNS, event_columns, summarize_columns
@@ -183,8 +183,8 @@ class LearnerSide:
     def observation(self, chunk: int, n_chunks: int) -> dict[str, np.ndarray]:
         """The observation before own chunk ``chunk`` is decided (:meth:`observation_input`
         built alone; a vector env builds its conversations' together)."""
-        return build_observation(**self.observation_input(chunk, n_chunks)._asdict(),
-                                 window=self.window, frames_per_chunk=self.frames_per_chunk)
+        return observation_of(self.observation_input(chunk, n_chunks), window=self.window,
+                              frames_per_chunk=self.frames_per_chunk)
 
     def observation_input(self, chunk: int, n_chunks: int) -> ObservationInput:
         """What :meth:`observation` is built from (for
