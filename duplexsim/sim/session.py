@@ -142,6 +142,10 @@ class Session:
         self.sides = {key: self._side(key) for key in SIDES}
         self._no_side_waits = not any(side.waits for side in self.sides.values())
         self.n_chunks = scenario.n_chunks
+        self._end_floor_ms = max(side.clock.chunk_end(self.n_chunks - 1)
+                                 for side in self.sides.values())
+        """:attr:`end_ms` without slips or a worker behind: never above it (a slip only grows),
+        so a target up to it needs no reading of the end."""
         self.recorder = TraceRecorder()
         self._signal = {key: self.env.event() for key in SIDES}
         self._blocked: list[_Blocked] = []
@@ -230,7 +234,8 @@ class Session:
             if self._until is None:
                 if t_ms <= self.env.now:  # (the end needs no reading then)
                     break
-                target = min(t_ms, self.end_ms + 1)
+                target = t_ms if t_ms <= self._end_floor_ms + 1 \
+                    else min(t_ms, self.end_ms + 1)
                 if target <= self.env.now:
                     break
                 self._until = self._schedule_until(target, SETTLED if arrivals else URGENT)
