@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_not_foreign, check_output_dir
     from duplexsim.corpora.build import CORPUS_PARTS
+    from duplexsim.corpora.fisher import FisherCorpus
     from duplexsim.corpora.importer import WRITTEN_DIRS, import_corpus, speaker_summary
 
     check_output_dir(args.out)  # import.json first: a folder of only it is a killed import
@@ -111,8 +112,8 @@ def _import(args: argparse.Namespace) -> int:
                                      sample_rate_hz=args.sample_rate_hz,
                                      split_by=args.split_by)
     print(source.read_summary())  # what of the tree was read and skipped
-    if args.split_by == "speaker":
-        print(speaker_summary(args.tree, manifest))
+    if args.split_by == "speaker" and isinstance(source, FisherCorpus):
+        print(speaker_summary(source, manifest))
     splits = [d["split"] for d in manifest["dialogues"]]
     print(f"{args.out}: {len(splits)} {manifest['preset']} conversations "
           f"({splits.count('train')} train, {splits.count('val')} val, {splits.count('test')} "

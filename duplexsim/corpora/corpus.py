@@ -247,7 +247,8 @@ def _real_tree_note(root: Path) -> str:
 def _tree_kind(root: Path) -> str:
     """"Fisher" for a folder of Fisher transcripts (fe_03_*.txt), "CANDOR" for one of CANDOR
     conversations (*/transcription/), else ""."""
-    if fisher.call_files(root, ".txt", skip=()):  # bbn_orig too: FisherCorpus names data/trans
+    # bbn_orig too (FisherCorpus names data/trans); the walk stops at the first transcript
+    if any(fisher.is_call_file(path, ".txt") for path, _ in fisher.tree_files(root, skip=())):
         return "Fisher"
     return "CANDOR" if next(root.glob("*/transcription"), None) is not None else ""
 

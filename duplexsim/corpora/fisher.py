@@ -27,6 +27,7 @@ import fnmatch
 import math
 import os
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from duplexsim.atomic import write_text
@@ -116,25 +117,40 @@ def write_transcript(path: str | Path, segments: list[Segment], audio_name: str 
     write_text(path, "\n".join(lines) + "\n")
 
 
-def call_files(root: Path, ext: str, pattern: str | None = None,
-               skip: tuple[str, ...] = (BBN_ORIG,)) -> list[Path]:
-    """Every ``fe_03_NNNNN<ext>`` under ``root`` (sorted), whatever else lies beside it;
-    with a glob ``pattern``, every ``<pattern><ext>`` instead; not in folders below
-    ``root`` named as in ``skip``. Follows links to folders (each folder once): a root
-    that links the transcript and speech releases, which LDC ships apart, is how both come
-    under one root, and ``rglob`` does not enter links."""
+def tree_files(root: Path, skip: tuple[str, ...] = (BBN_ORIG,)
+               ) -> Iterator[tuple[Path, bool]]:
+    """Every file under ``root``, listing each folder once, and whether it lies in a folder
+    below ``root`` named as in ``skip``: those are walked after all the rest (a reader that
+    wants only the rest stops at the first). Follows links to folders (each folder once): a
+    root that links the transcript and speech releases, which LDC ships apart, is how both
+    come under one root, and ``rglob`` does not enter links."""
+    seen: set[str] = set()
+    tops = [(str(root), False)]
+    for top, skipped in tops:  # grows by the skipped folders the walk meets
+        for folder, subfolders, names in os.walk(top, followlinks=True):
+            real = os.path.realpath(folder)
+            if real in seen:  # a link back up the tree, or a second link to one folder
+                subfolders.clear()
+                continue
+            seen.add(real)
+            subfolders.sort()  # which of two links to one folder is walked: the first by name
+            tops += [(os.path.join(folder, f), True) for f in subfolders if f in skip]
+            subfolders[:] = [f for f in subfolders if f not in skip]
+            for name in names:
+                yield Path(folder, name), skipped
+
+
+def is_call_file(path: Path, ext: str, pattern: str | None = None) -> bool:
+    """Whether ``path`` is named ``fe_03_NNNNN<ext>``; with a glob ``pattern``, whether it
+    is named ``<pattern><ext>`` instead."""
     glob = f"{pattern if pattern is not None else 'fe_03_*'}{ext}"
-    found, seen = [], set()
-    for folder, subfolders, names in os.walk(root, followlinks=True):
-        real = os.path.realpath(folder)
-        if real in seen:  # a link back up the tree, or a second link to one folder
-            subfolders.clear()
-            continue
-        seen.add(real)
-        subfolders[:] = sorted(f for f in subfolders if f not in skip)  # which of two links
-        # to one folder is walked: the first by name
-        found += [Path(folder, n) for n in names if fnmatch.fnmatchcase(n, glob)]
-    return [p for p in sorted(found) if pattern is not None or CALL_ID.fullmatch(p.stem)]
+    return fnmatch.fnmatchcase(path.name, glob) and (pattern is not None
+                                                     or bool(CALL_ID.fullmatch(path.stem)))
+
+
+def call_files(paths: Iterable[Path], ext: str, pattern: str | None = None) -> list[Path]:
+    """The ``paths`` that :func:`is_call_file` takes, sorted."""
+    return sorted(p for p in paths if is_call_file(p, ext, pattern))
 
 
 def read_line(read: str, skipped: dict[str, list[Path]]) -> str:
@@ -144,12 +160,11 @@ def read_line(read: str, skipped: dict[str, list[Path]]) -> str:
     return f"read {read}" + ("; skipped " + ", ".join(parts) if parts else "")
 
 
-def call_pins(root: Path) -> tuple[dict[str, tuple[str, str]], list[Path]]:
+def call_pins(tables: list[Path]) -> dict[str, tuple[str, str]]:
     """Each call's speaker PINs ``fe_03_NNNNN -> (APIN, BPIN)`` from LDC's call tables
-    (:data:`CALLDATA`) anywhere under ``root``, and the tables read ([] when none). A
-    table without the columns, a row without a five-digit CALL_ID or a PIN, and one call
-    with other PINs in a second row are errors naming the file and line."""
-    tables = [p for name in CALLDATA for p in call_files(root, "", name)]
+    ``tables`` (:data:`CALLDATA`; a tree's: :attr:`FisherCorpus.calldata_tables`). A table
+    without the columns, a row without a five-digit CALL_ID or a PIN, and one call with
+    other PINs in a second row are errors naming the file and line."""
     pins: dict[str, tuple[str, str]] = {}
     for table in tables:
         with table.open(encoding="utf-8-sig", newline="") as f:
@@ -171,7 +186,7 @@ def call_pins(root: Path) -> tuple[dict[str, tuple[str, str]], list[Path]]:
                     raise CorpusFormatError(f"{where}: call {call} with PINs {a}, {b}; an "
                                             f"earlier row gives {held[0]}, {held[1]} (allowed: "
                                             "one pair of PINs a call)")
-    return pins, tables
+    return pins
 
 
 class FisherCorpus:
@@ -190,20 +205,21 @@ class FisherCorpus:
         if not self.root.is_dir():
             raise MissingInputError(str(self.root), "", "corpus folder not found",
                                     "an existing folder")
-        self._transcripts: dict[str, Path] = {}
-        copies: list[Path] = []  # identical second copies of a call's transcript
-        for path in call_files(self.root, ".txt", pattern):
-            seen = self._transcripts.setdefault(path.stem, path)
-            if seen != path and seen.read_bytes() != path.read_bytes():
-                raise CorpusFormatError(f"{path}: a second, different transcript of call "
-                                        f"{path.stem} (the first: {seen}; allowed: one per "
-                                        "call, e.g. one unpacked copy of each release)")
-            if seen != path:
-                copies.append(path)
-        # BBN's originals (LDC2004T19/LDC2005T19 data/bbn_orig/): data/trans holds the calls
-        bbn = [] if pattern is not None else [
-            p for p in call_files(self.root, "", "*", skip=())
-            if BBN_ORIG in p.relative_to(self.root).parts[:-1]]
+        # one walk of the tree (tens of thousands of files in LDC's releases), its files
+        # by name ending; BBN's originals (LDC2004T19/LDC2005T19 data/bbn_orig/) come last
+        by_ext: dict[str, list[Path]] = {}
+        bbn: list[Path] = []
+        for path, in_bbn in tree_files(self.root):
+            if in_bbn and pattern is not None:  # (a duplexsim corpus's folder: not a release)
+                break
+            if in_bbn:
+                bbn.append(path)
+            else:  # the name from its last dot (".txt" too, as "*.txt" takes it)
+                dot = path.name.rfind(".")
+                by_ext.setdefault(path.name[dot:] if dot >= 0 else "", []).append(path)
+        bbn.sort()
+        txt = by_ext.get(".txt", [])
+        copies = self._read_transcripts(call_files(txt, ".txt", pattern))
         if (not self._transcripts and bbn) or (self.root.name == BBN_ORIG and pattern is None):
             raise CorpusFormatError(f"{self.root}: BBN's original transcripts ({BBN_ORIG}/), "
                                     "which duplexsim does not read (allowed: the release's "
@@ -212,25 +228,52 @@ class FisherCorpus:
         if not self._transcripts:
             raise CorpusFormatError(f"{self.root}: empty corpus: no "
                                     f"{pattern or 'fe_03_NNNNN'}.txt transcripts")
-        # in call order, however the releases are unpacked: the split of an import is drawn
-        # over this order, and the same calls under other folder names got another split
-        self._transcripts = dict(sorted(self._transcripts.items()))
         self._audio: dict[str, Path] = {}
         for ext in reversed(AUDIO_EXTS):  # earlier extensions win (a converted .wav, .sph)
             found: dict[str, Path] = {}
-            for path in call_files(self.root, ext, pattern):
+            for path in call_files(by_ext.get(ext, []), ext, pattern):
                 seen = found.setdefault(path.stem, path)
                 if seen != path and not filecmp.cmp(seen, path, shallow=False):
                     raise CorpusFormatError(f"{path}: a second, different {ext} file of call "
                                             f"{path.stem} (the first: {seen}; allowed: one "
                                             "per call and format)")
             self._audio.update(found)
+        self.calldata_tables = [p for name in CALLDATA
+                                for p in call_files(by_ext.get(".tbl", []), "", name)]
+        """LDC's call tables (:data:`CALLDATA`) under the root, by name, then path."""
+        self._pins: dict[str, tuple[str, str]] | None = None
         # what was passed over, for the summary a user sees (:meth:`read_summary`)
         other = [] if pattern is not None else [
-            p for p in call_files(self.root, ".txt", "*") if not CALL_ID.fullmatch(p.stem)]
+            p for p in call_files(txt, ".txt", "*") if not CALL_ID.fullmatch(p.stem)]
         unheard = [p for id, p in sorted(self._audio.items()) if id not in self._transcripts]
         self._skipped = {"second_copies": copies, "other_txt": other,
                          "audio_without_transcript": unheard, "bbn_orig": bbn}
+
+    def _read_transcripts(self, paths: list[Path]) -> list[Path]:
+        """Take the call transcripts ``paths`` (sorted) in call order; returns the identical
+        second copies passed over (a different one is an error)."""
+        self._transcripts: dict[str, Path] = {}
+        copies: list[Path] = []  # identical second copies of a call's transcript
+        for path in paths:
+            seen = self._transcripts.setdefault(path.stem, path)
+            if seen != path and seen.read_bytes() != path.read_bytes():
+                raise CorpusFormatError(f"{path}: a second, different transcript of call "
+                                        f"{path.stem} (the first: {seen}; allowed: one per "
+                                        "call, e.g. one unpacked copy of each release)")
+            if seen != path:
+                copies.append(path)
+        # in call order, however the releases are unpacked: the split of an import is drawn
+        # over this order, and the same calls under other folder names got another split
+        self._transcripts = dict(sorted(self._transcripts.items()))
+        return copies
+
+    def call_pins(self) -> dict[str, tuple[str, str]]:
+        """Each call's speaker PINs from the tree's :attr:`calldata_tables`
+        (:func:`call_pins`), read at the first call only: an import's split and its summary
+        line ask for them both."""
+        if self._pins is None:
+            self._pins = call_pins(self.calldata_tables)
+        return self._pins
 
     def read_counts(self) -> dict[str, int]:
         """How many call transcripts were read, and how many files of each kind skipped."""

@@ -70,22 +70,23 @@ def speaker_components(pins: dict[str, tuple[str, str]], ids: list[str]) -> list
                   for c in nx.connected_components(graph))
 
 
-def split_ids_by_speaker(tree: Path, ids: list[str], seed: int, val_share: float,
-                         test_share: float) -> dict[str, str]:
+def split_ids_by_speaker(source: fisher.FisherCorpus, ids: list[str], seed: int,
+                         val_share: float, test_share: float) -> dict[str, str]:
     """Id -> split with no speaker in two splits: whole :func:`speaker_components` go to
     test, then val, in a seeded order, each where it still fits in the call counts
     :func:`~duplexsim.corpora.corpus.split_counts` gives the calls; the rest to train. A
     component too big for test or val (Fisher's largest) stays in train, so the held-out
     splits may hold fewer calls than the shares: a warning says so when one holds under
     half of them (none, on a small tree of calls sharing PINs). Needs LDC's calldata table
-    of every call (:func:`duplexsim.corpora.fisher.call_pins`)."""
-    pins, tables = fisher.call_pins(tree)
+    of every call in the tree ``source`` reads (its ``call_pins()``)."""
+    tree, tables = source.root, source.calldata_tables
     expected = " or ".join(fisher.CALLDATA)
     if not tables:
         raise MissingInputError(str(tree), "--split-by speaker", f"no {expected} under the "
                                 "tree (the speakers' PINs are in the releases' doc/ folders)",
                                 "a tree holding LDC2004T19's and LDC2005T19's doc/, or "
                                 "--split-by call")
+    pins = source.call_pins()
     unknown = [id for id in ids if id not in pins]
     if unknown:
         shown = ", ".join(unknown[:3]) + (", ..." if len(unknown) > 3 else "")
@@ -115,10 +116,11 @@ def split_ids_by_speaker(tree: Path, ids: list[str], seed: int, val_share: float
     return {id: splits[id] for id in ids}
 
 
-def speaker_summary(tree: str | Path, manifest: dict) -> str:
-    """One line on an import's speakers: PINs, components, the largest, and whether a PIN
-    is in two splits of ``manifest`` (read back, not assumed)."""
-    pins, _ = fisher.call_pins(Path(tree))
+def speaker_summary(source: fisher.FisherCorpus, manifest: dict) -> str:
+    """One line on an import's speakers: PINs (the ``source`` tree's, as the split read
+    them), components, the largest, and whether a PIN is in two splits of ``manifest``
+    (read back, not assumed)."""
+    pins = source.call_pins()
     split = {d["id"]: d["split"] for d in manifest["dialogues"]}
     groups = speaker_components(pins, list(split))
     in_splits: dict[str, set[str]] = {}
@@ -138,7 +140,8 @@ class Imported(NamedTuple):
     manifest: dict
     source: fisher.FisherCorpus | candor.CandorCorpus
     """The tree's reader the import used: its ``read_summary()`` says what of the tree was
-    read and skipped, without a second walk of the tree."""
+    read and skipped, and a Fisher tree's ``call_pins()`` its speakers
+    (:func:`speaker_summary`), without a second walk of the tree."""
 
 
 def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, *,
@@ -167,7 +170,7 @@ def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, 
     if split_by not in SPLIT_BY:
         raise InputError("", "--split-by", repr(split_by), ", ".join(SPLIT_BY))
     source = open_corpus(tree, built=False)
-    if split_by == "speaker" and source.name != "fisher":
+    if split_by == "speaker" and not isinstance(source, fisher.FisherCorpus):
         raise InputError(str(tree), "--split-by speaker", f"a {source.name} tree: speakers are "
                          "known for Fisher trees only (LDC's calldata tables)", "--split-by call")
     tok = load_tokenizer(tok_dir)
@@ -177,8 +180,9 @@ def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, 
               **({"split_by": split_by} if split_by != RECORD_DEFAULTS["split_by"] else {})}
     ids = source.ids()
     _check_record(out, record, ids)
-    splits = (split_ids_by_speaker(tree, ids, seed, val_share, test_share)
-              if split_by == "speaker" else split_ids(ids, seed, val_share, test_share))
+    splits = (split_ids_by_speaker(source, ids, seed, val_share, test_share)
+              if isinstance(source, fisher.FisherCorpus) and split_by == "speaker"
+              else split_ids(ids, seed, val_share, test_share))
     files = _source_files(source, ids)
     _check_sources(out, tree, files)
     write_json(out / "import.json", record)

@@ -536,6 +536,34 @@ def test_split_by_speaker_keeps_every_pin_in_one_split(tmp_path: Path, capsys) -
     assert 'split_by: holds an import made with "call", not "speaker"' in capsys.readouterr().err
 
 
+def test_split_by_speaker_walks_the_tree_no_more_than_split_by_call(tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    """The speakers' PINs came from two more walks of the tree for each of the split and
+    the summary line (one a calldata table name): 4 more walks of a full Fisher unpack.
+    The reader finds the tables in its one walk and reads them once."""
+    import os
+
+    tree = tmp_path / "tree"
+    fisher_tree(tree, n=3)
+    calldata(tree / "doc" / "fe_03_p1_calldata.tbl", {1: (1, 2), 2: (3, 4), 3: (5, 6)})
+    _tokenizer(tmp_path / "units")
+    listed: dict[str, list[str]] = {"call": [], "speaker": []}
+    real_scandir = os.scandir
+    for split_by, folders in listed.items():
+        def counting_scandir(path=".", folders=folders):
+            if not isinstance(path, int) and Path(path).is_relative_to(tree):  # (an fd too)
+                folders.append(os.fspath(path))
+            return real_scandir(path)
+
+        monkeypatch.setattr(os, "scandir", counting_scandir)
+        assert main(["corpus", "import", str(tree), "--tokenizer", str(tmp_path / "units"),
+                     "--out", str(tmp_path / split_by), "--split-by", split_by]) == 0
+    assert sorted(listed["speaker"]) == sorted(listed["call"])
+    assert sorted(listed["call"]) == sorted(str(tree / f) for f in (
+        ".", "audio", "data", "data/trans", "data/trans/000", "doc",  # the reader
+        ".", "audio", "data", "data/trans", "data/trans/000"))  # the tree's kind (open_corpus)
+
+
 @pytest.mark.parametrize("case", ["no calldata", "call not in calldata", "candor"])
 def test_split_by_speaker_without_the_speakers_is_refused_before_anything_is_written(
         tmp_path: Path, capsys, case) -> None:

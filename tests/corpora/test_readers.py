@@ -738,4 +738,51 @@ def test_a_malformed_calldata_table_is_an_error_naming_file_and_line(tmp_path, t
     (tmp_path / "doc").mkdir()
     (tmp_path / "doc" / "fe_03_p1_calldata.tbl").write_text(table)
     with pytest.raises(CorpusFormatError, match=match):
-        call_pins(tmp_path)
+        call_pins([tmp_path / "doc" / "fe_03_p1_calldata.tbl"])
+
+
+def _count_listings(monkeypatch) -> list[str]:
+    """The folders os.scandir lists from now on (os.walk lists each folder with it)."""
+    import os
+
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def counting_scandir(path="."):
+        listed.append(os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", counting_scandir)
+    return listed
+
+
+def test_fisher_reader_lists_each_folder_of_the_tree_once(tmp_path, monkeypatch) -> None:
+    """The reader walked the tree six times (transcripts, BBN's originals, each audio
+    extension, other .txt), and an import by speaker four more for LDC's calldata tables:
+    ~30,000 folder listings of a full Fisher unpack instead of ~3,000. Now one walk gives
+    the transcripts, audio, skipped files and tables, in the same order."""
+    tran, speech = tmp_path / "fe_03_p1_tran", tmp_path / "fe_03_p1_sph1"
+    (tran / "doc").mkdir(parents=True)
+    (tran / "doc" / "fe_03_readme.txt").write_text("Fisher English Training Part 1\n")
+    (tran / "doc" / "fe_03_p1_calldata.tbl").write_text(
+        "CALL_ID,APIN,BPIN\n00001,100,101\n00002,102,100\n")
+    for call, folder in (("fe_03_00002", "001"), ("fe_03_00001", "000")):
+        (tran / "data" / "trans" / folder).mkdir(parents=True)
+        (tran / "data" / "trans" / folder / f"{call}.txt").write_text(FISHER_TXT.replace(
+            "fe_03_00001", call))
+        write_audio(speech / "audio" / folder / f"{call}.flac", _tone(6, 8000), 8000)
+    (tran / "data" / "bbn_orig" / "000" / "originals").mkdir(parents=True)
+    (tran / "data" / "bbn_orig" / "000" / "originals" / "fe_03_00001.txo").write_text("L: hi\n")
+    (speech / "audio" / "000" / "fe_03_00003.wav").write_bytes(b"")  # no transcript
+    folders = sorted([str(tmp_path), *(str(p) for p in tmp_path.rglob("*") if p.is_dir())])
+    listed = _count_listings(monkeypatch)
+    corpus = FisherCorpus(tmp_path)
+    assert sorted(listed) == folders  # 15 folders, each listed once
+    assert corpus.ids() == ["fe_03_00001", "fe_03_00002"]
+    assert corpus.source_files("fe_03_00002") == [tran / "data/trans/001/fe_03_00002.txt",
+                                                  speech / "audio/001/fe_03_00002.flac"]
+    assert corpus.read_counts() == {"transcripts": 2, "second_copies": 0, "other_txt": 1,
+                                    "audio_without_transcript": 1, "bbn_orig": 1}
+    assert corpus.calldata_tables == [tran / "doc" / "fe_03_p1_calldata.tbl"]
+    assert corpus.call_pins() == {"fe_03_00001": ("100", "101"), "fe_03_00002": ("102", "100")}
+    assert sorted(listed) == folders  # the PINs come from the walk's tables
