@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import filecmp
 import fnmatch
+import io
 import math
 import os
 import re
@@ -164,29 +165,50 @@ def call_pins(tables: list[Path]) -> dict[str, tuple[str, str]]:
     """Each call's speaker PINs ``fe_03_NNNNN -> (APIN, BPIN)`` from LDC's call tables
     ``tables`` (:data:`CALLDATA`; a tree's: :attr:`FisherCorpus.calldata_tables`). A table
     without the columns, a row without a five-digit CALL_ID or a PIN, and one call with
-    other PINs in a second row are errors naming the file and line."""
+    other PINs in a second row are errors naming the file and line; so is a table that is
+    not UTF-8 text or not CSV."""
     pins: dict[str, tuple[str, str]] = {}
     for table in tables:
-        with table.open(encoding="utf-8-sig", newline="") as f:
-            rows = csv.DictReader(f)
-            missing = [c for c in ("CALL_ID", "APIN", "BPIN") if c not in (rows.fieldnames or [])]
-            if missing:
-                raise CorpusFormatError(f"{table}:1: no column {', '.join(missing)} in the "
-                                        "header (allowed: LDC's calldata table, its first row "
-                                        "CALL_ID,DATE_TIME,TOPICID,...,APIN,...,BPIN,...)")
-            for row in rows:
-                where = f"{table}:{rows.line_num}"
-                call, a, b = ((row.get(c) or "").strip() for c in ("CALL_ID", "APIN", "BPIN"))
-                if not re.fullmatch(r"\d{5}", call) or not a or not b:
-                    raise CorpusFormatError(f"{where}: CALL_ID {call!r}, APIN {a!r}, BPIN "
-                                            f"{b!r} (allowed: a five-digit call id and two "
-                                            "PINs)")
-                held = pins.setdefault(f"fe_03_{call}", (a, b))
-                if held != (a, b):
-                    raise CorpusFormatError(f"{where}: call {call} with PINs {a}, {b}; an "
-                                            f"earlier row gives {held[0]}, {held[1]} (allowed: "
-                                            "one pair of PINs a call)")
+        rows = csv.DictReader(io.StringIO(_calldata_text(table), newline=""))
+        try:
+            _read_pins(rows, table, pins)
+        except csv.Error as e:  # e.g. a quote never closed, running past csv's field limit
+            raise CorpusFormatError(f"{table}:{rows.line_num}: malformed CSV: {e} (allowed: "
+                                    "LDC's calldata table as shipped)") from None
     return pins
+
+
+def _read_pins(rows: csv.DictReader, table: Path, pins: dict[str, tuple[str, str]]) -> None:
+    """:func:`call_pins` of one table: its rows' PINs into ``pins``."""
+    missing = [c for c in ("CALL_ID", "APIN", "BPIN") if c not in (rows.fieldnames or [])]
+    if missing:
+        raise CorpusFormatError(f"{table}:1: no column {', '.join(missing)} in the "
+                                "header (allowed: LDC's calldata table, its first row "
+                                "CALL_ID,DATE_TIME,TOPICID,...,APIN,...,BPIN,...)")
+    for row in rows:
+        where = f"{table}:{rows.line_num}"
+        call, a, b = ((row.get(c) or "").strip() for c in ("CALL_ID", "APIN", "BPIN"))
+        if not re.fullmatch(r"\d{5}", call) or not a or not b:
+            raise CorpusFormatError(f"{where}: CALL_ID {call!r}, APIN {a!r}, BPIN "
+                                    f"{b!r} (allowed: a five-digit call id and two "
+                                    "PINs)")
+        held = pins.setdefault(f"fe_03_{call}", (a, b))
+        if held != (a, b):
+            raise CorpusFormatError(f"{where}: call {call} with PINs {a}, {b}; an "
+                                    f"earlier row gives {held[0]}, {held[1]} (allowed: "
+                                    "one pair of PINs a call)")
+
+
+def _calldata_text(table: Path) -> str:
+    """A calldata table's text (a BOM dropped); not UTF-8: an error naming its line."""
+    raw = table.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line_no = raw[:e.start].count(b"\n") + 1
+        raise CorpusFormatError(f"{table}:{line_no}: not UTF-8 text ({e.reason} at byte "
+                                f"{e.start}) (allowed: LDC's calldata table as shipped)"
+                                ) from None
 
 
 class FisherCorpus:

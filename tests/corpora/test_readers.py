@@ -730,15 +730,23 @@ def test_fisher_release_folder_with_bbn_orig_reads_data_trans_and_says_so(tmp_pa
      r"'2' \(allowed: a five-digit call id"),
     ("CALL_ID,APIN,BPIN\n00001,1,2\n00001,1,3\n", r"fe_03_p1_calldata.tbl:3: call 00001 "
      r"with PINs 1, 3; an earlier row gives 1, 2"),
+    # not UTF-8 (a hand-edited table saved as Latin-1) and a quote never closed: these were
+    # a raw UnicodeDecodeError / csv.Error traceback
+    (b"CALL_ID,APIN,BPIN,NOTE\n00001,1,2,ok\n00002,3,4,caf\xe9\n",
+     r"fe_03_p1_calldata.tbl:3: not UTF-8 text \(invalid continuation byte at byte 49\)"),
+    (b'CALL_ID,APIN,BPIN\n00001,1,"2\n' + b"x" * 140_000,
+     r"fe_03_p1_calldata.tbl:\d+: malformed CSV: field larger than field limit"),
 ])
 def test_a_malformed_calldata_table_is_an_error_naming_file_and_line(tmp_path, table,
                                                                      match) -> None:
     from duplexsim.corpora.fisher import call_pins
 
     (tmp_path / "doc").mkdir()
-    (tmp_path / "doc" / "fe_03_p1_calldata.tbl").write_text(table)
-    with pytest.raises(CorpusFormatError, match=match):
+    (tmp_path / "doc" / "fe_03_p1_calldata.tbl").write_bytes(
+        table if isinstance(table, bytes) else table.encode())
+    with pytest.raises(CorpusFormatError, match=match) as info:
         call_pins([tmp_path / "doc" / "fe_03_p1_calldata.tbl"])
+    assert "\n" not in str(info.value)
 
 
 def _count_listings(monkeypatch) -> list[str]:
