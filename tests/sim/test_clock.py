@@ -110,3 +110,59 @@ def test_a_drifting_clock_and_its_link_round_a_tie_half_up() -> None:
     third = sent[sent["chunk"] == 2].iloc[0]
     assert (first["sent_ms"], first["arrival_ms"]) == (313, 315)
     assert (third["sent_ms"], third["arrival_ms"]) == (938, 940)
+
+
+def _fire_order(make_at: bool) -> list[tuple[float, str]]:
+    """Events made at now = 5 ms, some by SimPy itself (timeout, schedule) and some at an
+    absolute time (``At``, or the reference: a triggered Event given to ``schedule`` with
+    the delay max(0, t - now)); the (time, label) order they fire in."""
+    import simpy
+
+    from duplexsim.sim.clock import ARRIVE, DECIDE, QUEUE, SEND, SETTLED, at
+
+    env = simpy.Environment()
+    env.run(until=5)
+    fired: list[tuple[float, str]] = []
+
+    def absolute(t_ms: int, priority: float, label: str) -> None:
+        if make_at:
+            event: simpy.Event = at(env, t_ms, priority)
+        else:
+            event = simpy.Event(env)
+            event._ok, event._value = True, None
+            env.schedule(event, priority, max(0, t_ms - int(env.now)))  # type: ignore[arg-type]
+        event.callbacks.append(lambda _e: fired.append((env.now, label)))
+
+    def simpy_own(delay: int, label: str, priority: int = simpy.events.NORMAL) -> None:
+        event = env.timeout(delay) if priority == simpy.events.NORMAL else simpy.Event(env)
+        if priority != simpy.events.NORMAL:
+            event._ok, event._value = True, None
+            env.schedule(event, priority, delay)  # type: ignore[arg-type]
+        event.callbacks.append(lambda _e: fired.append((env.now, label)))
+
+    simpy_own(5, "timeout 10 first")
+    absolute(10, ARRIVE, "at 10 ARRIVE")  # ARRIVE == NORMAL: after the timeout made first
+    simpy_own(5, "timeout 10 after")
+    absolute(10, DECIDE, "at 10 DECIDE")
+    absolute(10, SETTLED, "at 10 SETTLED")
+    absolute(10, QUEUE, "at 10 QUEUE")
+    absolute(np.int64(10), SEND, "at 10 SEND (numpy int)")  # type: ignore[arg-type]
+    simpy_own(5, "urgent 10", simpy.events.URGENT)  # URGENT == SEND: after it, made later
+    absolute(3, ARRIVE, "at 3 (past: now)")
+    simpy_own(0, "timeout 0")
+    absolute(5, SEND, "at 5 SEND")
+    env.run()
+    return fired
+
+
+def test_an_at_fires_where_simpy_schedule_puts_it_beside_simpy_own_events() -> None:
+    """``At`` pushes its heap entry itself (simpy's private _queue, _eid, _now): it must
+    fire exactly where ``env.schedule`` would put it, against events SimPy makes at the same
+    time and priority (creation order breaks a tie), and a time in the past fires now."""
+    fired = _fire_order(make_at=True)
+    assert fired == _fire_order(make_at=False)
+    assert [label for _t, label in fired] == [
+        "at 5 SEND", "at 3 (past: now)", "timeout 0",
+        "at 10 SEND (numpy int)", "urgent 10", "at 10 QUEUE", "timeout 10 first",
+        "at 10 ARRIVE", "timeout 10 after", "at 10 SETTLED", "at 10 DECIDE"]
+    assert [t for t, _label in fired] == [5] * 3 + [10] * 8
