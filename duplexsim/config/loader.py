@@ -238,7 +238,8 @@ def _build(
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
     missing = False
-    data, bad = _expand(cls, data, file, prefix, problems)
+    start = len(problems)
+    data, bad, origin = _expand(cls, data, file, prefix, problems)
     for key, value in data.items():
         if key not in fields:
             allowed_keys = ", ".join(sorted([*fields, *getattr(cls, "TOML_EXPANDS", {})]))
@@ -262,6 +263,7 @@ def _build(
     if bad:
         if not missing:
             _probe_valid_fields(cls, kwargs, set(data), file, prefix, problems)
+        _blame_expansions(problems, start, origin, prefix)
         return _INVALID
     try:
         return cls(**kwargs)
@@ -275,21 +277,23 @@ def _build(
         problems.extend(e.problems)
     except (ValueError, TypeError) as e:
         problems.append(Problem(file, prefix, str(e)))
+    _blame_expansions(problems, start, origin, prefix)
     return _INVALID
 
 
 def _expand(cls: type, data: Mapping[str, Any], file: str, prefix: str,
-            problems: list[Problem]) -> tuple[Mapping[str, Any], bool]:
+            problems: list[Problem]) -> tuple[Mapping[str, Any], bool, dict[str, str]]:
     """``data`` with each key of ``cls.TOML_EXPANDS`` (a string, e.g. a link's ``netem``)
     replaced by the keys its function returns; whether a problem was found. A string that
     does not parse, or one whose keys the table also gives (which would win?), is one
-    problem on that key."""
+    problem on that key. Also each key it set -> the key that set it."""
     expands: Mapping[str, Callable[[str], dict[str, Any]]] = getattr(cls, "TOML_EXPANDS", {})
     given = [key for key in expands if key in data]
     if not given:
-        return data, False
+        return data, False, {}
     out = {k: v for k, v in data.items() if k not in expands}
     bad = False
+    origin: dict[str, str] = {}
     for key in given:
         where = _join(prefix, key)
         if not isinstance(data[key], str):
@@ -309,7 +313,21 @@ def _expand(cls: type, data: Mapping[str, Any], file: str, prefix: str,
             bad = True
             continue
         out.update(keys)
-    return out, bad
+        origin.update(dict.fromkeys(keys, key))
+    return out, bad, origin
+
+
+def _blame_expansions(problems: list[Problem], start: int, origin: dict[str, str],
+                      prefix: str) -> None:
+    """Problems from ``start`` on that name a key an expansion set (``origin``) name the
+    key the file holds instead, and the value it gave: ``netem = "delay 1000s"`` was
+    ``network.a_to_b.delay_ms: 1000000.0 is ... too large``, a key not in the file."""
+    keys = {_join(prefix, k): (k, _join(prefix, v)) for k, v in origin.items()}
+    for i in range(start, len(problems)):
+        p = problems[i]
+        if p.key in keys:
+            key, written = keys[p.key]
+            problems[i] = Problem(p.file, written, f"gives {key}: {p.message}", p.allowed)
 
 
 def _probe_valid_fields(

@@ -142,3 +142,16 @@ def test_a_scenario_with_netem_strings_resolves_and_runs(tmp_path) -> None:  # n
     assert scenario.network.hops("b_to_a")[1].bandwidth_kbps == 1000.0
     trace = run(scenario)
     assert len(trace.network) > 0
+
+
+@pytest.mark.parametrize("where, table", [
+    ("network.a_to_b", {"a_to_b": {"netem": "delay 1000s"}}),
+    ("network.topology.edges[0]", {"topology": {"edges": [{"a": "A", "b": "B",
+                                                           "netem": "delay 1000s"}]}}),
+])
+def test_a_value_netem_gives_out_of_range_is_blamed_on_netem(where: str, table: dict) -> None:
+    """The file holds netem, not delay_ms: before, the line named network.a_to_b.delay_ms."""
+    with pytest.raises(ConfigError) as info:
+        from_dict(NetworkConfig, table, file="s.toml", prefix="network")
+    (problem,) = info.value.problems
+    assert str(problem).startswith(f"s.toml: {where}.netem: gives delay_ms: 1000000.0 ")
