@@ -184,14 +184,23 @@ class KMeansTokenizer:
         return frame_vad(energy_db, self.threshold_db, self.config.vad_fill_frames)
 
     def assign(self, feats: np.ndarray, speech: np.ndarray) -> np.ndarray:
-        """Nearest silence centroid for silent frames, nearest speech centroid otherwise."""
+        """Nearest silence centroid for silent frames, nearest speech centroid otherwise.
+
+        Distances are computed in float64: in float32 ``|c|^2 - 2 x.c`` (~400 for log-mel
+        features) is off by up to 2.4e-3, while the demo corpora hold frames whose two
+        nearest centroids are 6e-5 apart, so which one won followed the BLAS kernel (one
+        frame of the demo's candor-like units under OpenBLAS's AVX-512 kernels against its
+        AVX2 ones). In float64 the error is ~2e-12, so the choice no longer depends on the
+        BLAS (the log-mel features themselves still differ between kernels in the last bit
+        of float32, which moves a distance by ~1e-6).
+        """
         n_sil = self.config.n_silence_units
         units = np.zeros(feats.shape[0], dtype=np.int64)
         for mask, lo, hi in ((~speech, 0, n_sil), (speech, n_sil, self.n_units)):
             if mask.any() and hi - lo > 1:
-                c = self.centroids[lo:hi]
-                x = feats[mask]
-                d = (c * c).sum(1)[None] - 2.0 * (x @ c.T)  # |x|^2 is constant per row
+                c = self.centroids[lo:hi].astype(np.float64)  # [K, D]
+                x = feats[mask].astype(np.float64)  # [T', D]
+                d = (c * c).sum(1)[None] - 2.0 * (x @ c.T)  # [T', K]; |x|^2 is constant per row
                 units[mask] = lo + np.argmin(d, axis=1)
             elif mask.any():
                 units[mask] = lo

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from duplexsim.audio.io import resample
 from duplexsim.corpora.tts import Voice, speak
 from duplexsim.units import TokenizerConfig, UnitTokenizer, load_tokenizer, train_tokenizer
-from duplexsim.units.kmeans import fill_holes, otsu_threshold
+from duplexsim.units.kmeans import KMeansTokenizer, fill_holes, otsu_threshold
 
 TEXTS = ["hello there how are you doing today", "yeah", "i was thinking about the weekend",
          "right", "we could go hiking up in the hills if the weather holds"]
@@ -349,3 +349,38 @@ def test_audio_of_one_energy_is_not_taken_for_speech() -> None:
     with pytest.raises(ValueError, match=r"^train_tokenizer: 0 speech frames for 7 speech"):
         train_tokenizer([(np.zeros(32000, np.float32), 16000, None)],
                         TokenizerConfig(n_units=8))
+
+
+def test_near_ties_go_to_the_nearer_centroid_in_any_batch() -> None:
+    """Two centroids whose distances to a frame differ by 9.5e-7 (squared): in float32,
+    ``|c|^2 - 2 x.c`` of log-mel-sized features (~1600 here) is rounded to 1.2e-4, so the
+    unit was whichever rounding the BLAS kernel gave (the demo's candor-like corpus has a
+    frame the AVX-512 and AVX2 kernels gave different units). Each frame ``k`` gets its own
+    pair of centroids, ``x + a e_i`` (unit 1 + 2k) and ``x + b e_j`` (unit 2 + 2k), exact
+    in float32, with the nearer one alternating; the frames are assigned alone and among
+    2000 others (another BLAS blocking)."""
+    rng = np.random.default_rng(5)
+    n_pairs, dim = 16, 64
+    near, far = 1.0, 1.0 + 2.0**-21  # squared distances 1 and 1 + 2^-20 + 2^-42
+    x = np.round(rng.uniform(-6.0, -4.0, (n_pairs, dim)) * 2**10) / 2**10  # [K, D], exact
+    centroids = [np.full(dim, 100.0)]  # the silence unit: far from every frame
+    expected = []
+    for k in range(n_pairs):
+        i, j = rng.choice(dim, 2, replace=False)
+        a, b = (far, near) if k % 2 == 0 else (near, far)  # even k: the higher unit is nearer
+        ca, cb = x[k].copy(), x[k].copy()
+        ca[i] += a
+        cb[j] += b
+        centroids += [ca, cb]
+        expected.append(2 + 2 * k if k % 2 == 0 else 1 + 2 * k)
+    c = np.stack(centroids)  # [1 + 2K, D]
+    assert np.array_equal(c.astype(np.float32).astype(np.float64), c)  # no rounding in float32
+    n_units = len(c)
+    tok = KMeansTokenizer(TokenizerConfig(n_units=n_units, n_mels=dim), c,
+                          np.zeros((n_units, 1)), threshold_db=0.0)
+    alone = tok.assign(x.astype(np.float32), np.ones(n_pairs, bool))
+    others = rng.uniform(-8.0, 2.0, (2000, dim)).astype(np.float32)
+    batch = np.concatenate([others[:1000], x.astype(np.float32), others[1000:]])
+    among = tok.assign(batch, np.ones(len(batch), bool))[1000:1000 + n_pairs]
+    assert alone.tolist() == expected
+    assert among.tolist() == expected
