@@ -71,6 +71,13 @@ class Corpus:
         self.check_id(id)
         return load_units(self.root / self._entries[id]["units"], self.n_units)
 
+    def n_frames(self, id: str) -> int:
+        """Dialogue ``id``'s length ``T`` in 40 ms unit frames, what a replay of it plays,
+        read from its units file's header (``duration_s`` is the audio's, samples / rate:
+        up to a frame longer, the units holding whole frames)."""
+        self.check_id(id)
+        return units_frames(self.root / self._entries[id]["units"], self.n_units)
+
     def dialogue(self, id: str, audio: bool = False) -> Dialogue:
         self.check_id(id)
         e = self._entries[id]
@@ -193,13 +200,12 @@ def corpus_name(root: str | Path) -> str:
     return Path(os.path.abspath(root)).name
 
 
-def load_units(path: str | Path, n_units: int) -> np.ndarray:
-    """A units file ``[2, T]`` as int64; a missing, corrupt, float-typed, misshapen or
-    out-of-range array is an :class:`~duplexsim.errors.InputError` naming the file."""
-    path = Path(path)
+def _open_units(path: Path, n_units: int, mmap: bool = False) -> np.ndarray:
+    """The units array of ``path`` with its dtype and shape checked (``mmap``: memory-mapped,
+    so that only the header is read until its values are; see :func:`load_units`)."""
     allowed = f"an integer array [2, T] of unit ids 0..{n_units - 1}"
     try:
-        arr = np.load(path, allow_pickle=False)
+        arr = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except FileNotFoundError:
         raise MissingInputError(str(path), "", "units file not found", allowed) from None
     except (ValueError, OSError, EOFError) as e:
@@ -209,6 +215,21 @@ def load_units(path: str | Path, n_units: int) -> np.ndarray:
                          "(not truncated to integers)", allowed)
     if arr.ndim != 2 or arr.shape[0] != 2 or arr.shape[1] == 0:
         raise InputError(str(path), "shape", f"{list(arr.shape)}", allowed)
+    return arr
+
+
+def units_frames(path: str | Path, n_units: int) -> int:
+    """Frames ``T`` of a units file ``[2, T]``, from its header alone (its values are checked
+    when :func:`load_units` reads them); a problem as :func:`load_units` raises it."""
+    return int(_open_units(Path(path), n_units, mmap=True).shape[1])
+
+
+def load_units(path: str | Path, n_units: int) -> np.ndarray:
+    """A units file ``[2, T]`` as int64; a missing, corrupt, float-typed, misshapen or
+    out-of-range array is an :class:`~duplexsim.errors.InputError` naming the file."""
+    path = Path(path)
+    allowed = f"an integer array [2, T] of unit ids 0..{n_units - 1}"
+    arr = _open_units(path, n_units)
     bad = np.flatnonzero((arr < 0) | (arr >= n_units))
     if bad.size:
         ch, t = divmod(int(bad[0]), arr.shape[1])

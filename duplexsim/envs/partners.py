@@ -16,7 +16,8 @@ dir}``:
   (which channels the partner replays, default both: each dialogue gives two partners),
   ``start_s`` (where the replay starts: seconds, at most what the shortest dialogue leaves
   after the episode; or ``"random"`` = a chunk-aligned start drawn per reset so that the
-  episode fits in the dialogue drawn, each dialogue's from its own length: a dialogue
+  episode fits in the dialogue drawn, each dialogue's from its own length, the whole 40 ms
+  frames of its units (not the manifest's ``duration_s``, its audio's): a dialogue
   shorter than the episode is refused). The learner's speech is the
   other channel of the same dialogue, so the corpus's own turn-taking is the natural
   reference for the learner (:class:`duplexsim.envs.baselines.CorpusReference`).
@@ -393,12 +394,13 @@ class _PoolBuilder:
         if corpus_dir == SHIPPED:
             from duplexsim.corpora import default_dialogue
 
-            ids, n_units, seconds = [""], DEFAULT_N_UNITS, [default_dialogue().duration_s]
+            ids, n_units = [""], DEFAULT_N_UNITS
+            frames = [int(np.asarray(default_dialogue().units).shape[1])]
             if "split" in spec or self._values(i, spec, "dialogues"):
                 raise PoolError(f"partner[{i}]: split/dialogues need a corpus (allowed: "
                                 "corpus = a directory built by `duplexsim corpus build`)")
         else:
-            ids, n_units, seconds = self._corpus_ids(i, spec, corpus_dir)
+            ids, n_units, frames = self._corpus_ids(i, spec, corpus_dir)
             self.tokenizers.append((f"partner[{i}].corpus",
                                     self.pool.corpus(corpus_dir).tokenizer_dir()))
         self.inventories[i] = n_units
@@ -407,7 +409,7 @@ class _PoolBuilder:
             if c not in (0, 1):  # named as the spec wrote it
                 key = "channels" if "channels" in spec else "channel"
                 raise PoolError(f"partner[{i}].{key}: {c!r} (allowed: 0, 1)")
-        starts = self._starts(i, spec, dict(zip(ids, seconds, strict=True)))
+        starts = self._starts(i, spec, dict(zip(ids, frames, strict=True)))
         common = self._common(spec)
         for dialogue, (start, max_start) in zip(ids, starts, strict=True):
             for c in channels:
@@ -418,8 +420,8 @@ class _PoolBuilder:
                              start_chunks=start, max_start_chunks=max_start)
 
     def _corpus_ids(self, i: int, spec: dict[str, Any], corpus_dir: str
-                    ) -> tuple[list[str], int, list[float]]:
-        """(the spec's dialogue ids, the corpus's n_units, each dialogue's seconds)."""
+                    ) -> tuple[list[str], int, list[int]]:
+        """(the spec's dialogue ids, the corpus's n_units, each dialogue's unit frames)."""
         try:
             corpus = self.pool.corpus(corpus_dir)
         except (FileNotFoundError, ValueError) as e:
@@ -439,31 +441,35 @@ class _PoolBuilder:
                 key = "dialogues" if "dialogues" in spec else "dialogue"
                 raise PoolError(f"partner[{i}].{key}: no dialogue {d!r} in {corpus_dir} "
                                 f"(allowed: {', '.join(corpus.ids()[:4])}, ...)")
-        seconds = {e["id"]: float(e["duration_s"]) for e in corpus.manifest["dialogues"]}
-        return list(ids), int(corpus.n_units), [seconds[d] for d in ids]
+        try:  # the units a replay plays (a problem names the units file)
+            frames = [corpus.n_frames(d) for d in ids]
+        except InputError as e:
+            raise PoolError(f"partner[{i}].corpus: {e}") from e
+        return list(ids), int(corpus.n_units), frames
 
-    def _starts(self, i: int, spec: dict[str, Any], seconds: dict[str, float]
+    def _starts(self, i: int, spec: dict[str, Any], frames: dict[str, int]
                 ) -> list[tuple[int, int]]:
-        """(fixed start, max random start) in chunks for each dialogue of ``seconds`` (id ->
-        its length): a random start is drawn so that the episode fits in that dialogue (a
-        dialogue shorter than the episode is refused); a fixed one must fit the shortest."""
+        """(fixed start, max random start) in chunks for each dialogue of ``frames`` (id ->
+        its length in unit frames: what its replay plays): a random start is drawn so that
+        the episode fits in that dialogue's units (a dialogue shorter than the episode is
+        refused); a fixed one must fit the shortest. Not the manifest's ``duration_s``: an
+        imported dialogue's is its audio's (samples / rate), up to a frame more than its
+        whole frames of units, and a start it allowed could run past the units."""
         value = spec.get("start_s", 0)
         chunk_ms, episode_s = self.scenario.chunk_ms, self.scenario.duration_s
-        # in whole ms: a float floor lost a chunk of room where the dialogue outlasts the
-        # episode by whole chunks (30.04 s * 1000 = 30039.999...)
         episode_ms = self.scenario.n_chunks * chunk_ms
-        rooms = [(ms_from_s(s) - episode_ms) // chunk_ms for s in seconds.values()]
+        rooms = [(n * FRAME_MS - episode_ms) // chunk_ms for n in frames.values()]
         if value == "random":
-            short = [(d, s) for (d, s), room in zip(seconds.items(), rooms, strict=True)
+            short = [(d, n) for (d, n), room in zip(frames.items(), rooms, strict=True)
                      if room < 0]
             if short:
-                d, s = short[0]
+                d, n = short[0]
                 raise PoolError(
                     f"partner[{i}].start_s: \"random\" but dialogue "
-                    f"{repr(d) if d else '(the shipped one)'} is {s:g} s, shorter than the "
-                    f"{episode_s:g} s episode ({len(short)} of {len(rooms)}) (allowed: "
-                    f"dialogues of at least {episode_s:g} s, listed in dialogues, or a "
-                    f"scenario of at most {min(seconds.values()):g} s)")
+                    f"{repr(d) if d else '(the shipped one)'} is {n * FRAME_MS / 1000:g} s, "
+                    f"shorter than the {episode_s:g} s episode ({len(short)} of {len(rooms)}) "
+                    f"(allowed: dialogues of at least {episode_s:g} s, listed in dialogues, or "
+                    f"a scenario of at most {min(frames.values()) * FRAME_MS / 1000:g} s)")
             return [(0, room) for room in rooms]
         room = max(min(rooms), 0)
         if isinstance(value, bool) or not (isinstance(value, int | float) and math.isfinite(value)

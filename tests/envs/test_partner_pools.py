@@ -436,3 +436,59 @@ def test_start_s_is_counted_in_whole_ms(tmp_path: Path) -> None:
     with pytest.raises(ConfigError,
                        match=r"start_s: 0\.06 \(allowed: \"random\" or 0 \.\. 0\.04 s,"):
         members(0.06)
+
+
+@pytest.mark.parametrize("over_samples", ["half a ms", "a frame less a sample"])
+def test_a_random_start_never_runs_past_the_units(tiny_corpus: Path, tmp_path: Path,
+                                                  over_samples: str) -> None:
+    """The start room is counted in the units' whole frames, not the manifest's
+    ``duration_s``: an imported dialogue's is its audio's, samples / rate, which its units
+    (``T = samples * 25 // rate``) undershoot by up to a frame less a sample. 103 frames
+    (4.12 s) against a 4 s episode of 160 ms chunks leave no chunk of room; a duration_s
+    319 samples at 8 kHz (39.875 ms) over them rounded to 4160 ms and gave one, so a replay
+    started at chunk 1 ran 40 ms past its units (silence the dialogue never had). Half a ms
+    over (4121 ms) gave none either way."""
+    import json
+    import shutil
+
+    from duplexsim.envs.partners import parse_pool
+
+    corpus = tmp_path / "imported"
+    shutil.copytree(tiny_corpus, corpus)
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    rate = manifest["sample_rate_hz"]
+    extra = {"half a ms": rate // 2000, "a frame less a sample": rate // 25 - 1}[over_samples]
+    for d in manifest["dialogues"]:
+        np.save(corpus / d["units"], np.load(corpus / d["units"])[:, :103])
+        d["duration_s"] = (103 * rate // 25 + extra) / rate  # samples / rate, as imported
+    (corpus / "manifest.json").write_text(json.dumps(manifest))
+    s = scenario(4.0)
+    pool = parse_pool({"kind": "replay", "corpus": str(corpus), "start_s": "random"}, s, "b")
+    assert {m.max_start_chunks for m in pool.members} == {0}
+    frames = s.n_chunks * s.frames_per_chunk
+    for member in pool.members:
+        start = member.max_start_chunks * s.frames_per_chunk
+        assert start + frames <= len(pool.agent(member).units)
+    with pytest.raises(ValueError, match=r"start_s: 0\.16 \(allowed: \"random\" or 0 \.\. 0 s"):
+        parse_pool({"kind": "replay", "corpus": str(corpus), "start_s": 0.16}, s, "b")
+
+
+def test_a_replay_pool_with_a_misshapen_units_file_is_one_line(tiny_corpus: Path,
+                                                                tmp_path: Path) -> None:
+    """The start room reads each dialogue's frames from its units file's header when the
+    pool is parsed: a units file of one channel is one line naming the spec and the file
+    (its header only: a file's values are checked when the replay loads them)."""
+    import shutil
+
+    from duplexsim.envs.partners import parse_pool
+
+    corpus = tmp_path / "broken"
+    shutil.copytree(tiny_corpus, corpus)
+    d = load_corpus(corpus).manifest["dialogues"][0]
+    assert load_corpus(corpus).n_frames(d["id"]) == load_corpus(corpus).units(d["id"]).shape[1]
+    np.save(corpus / d["units"], np.load(corpus / d["units"])[0])
+    with pytest.raises(ValueError, match=rf"^partner\[0\]\.corpus: .*{d['units']}.*shape.*\[500\]"
+                                         r".*allowed: an integer array \[2, T\]") as e:
+        parse_pool({"kind": "replay", "corpus": str(corpus), "start_s": "random"}, scenario(),
+                   "b")
+    assert "\n" not in str(e.value)
