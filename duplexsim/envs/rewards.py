@@ -4,8 +4,10 @@ Owns :class:`RewardTracker`, a small frame-level state machine over the two voic
 streams *on the global timeline* (what the learner and its partner actually played, frame by
 frame where each was played: :class:`duplexsim.envs.world.PlayedStream`). It keeps running
 counts of turn-taking events so that ``info`` can carry them every step without re-running
-the full event detector; the exact events of an episode come from
-:func:`duplexsim.metrics.turntaking.detect_events` at the end.
+the full event detector. The counts go by the learner's actions (a backchannel is a chunk the
+backchannel action played); the episode's event table
+(:func:`duplexsim.metrics.turntaking.event_columns`, at the end) goes by the shape of the
+voice activity, as for a corpus, and can count otherwise (see ``TurnTakingEnv``'s Rewards).
 The weights and thresholds of every term are :class:`RewardConfig` (a scenario's
 ``[reward]`` table; schema in :mod:`duplexsim.config.reward`, re-exported here).
 Must not touch the simulator, models or spaces.

@@ -212,8 +212,10 @@ class LearnerSide:
         """Turn-taking events on the scored timeline (speaker 0 = this learner; time 0 =
         where its chunk 0 plays). The partner's speech before time 0 (its clock ahead) is
         context, as it seeds the reward tracker: it holds the floor at time 0, so a
-        takeover is a transition with its FTO from the partner's last offset before 0; its
-        IPU across 0 is cut there."""
+        takeover is a transition with its FTO from the partner's last offset before 0; rows
+        across 0 (its IPU or pause, the silence before a takeover) are cut there, FTOs kept
+        whole. Backchannels are the corpus metric's (short isolated IPUs in the partner's
+        turn), whatever action played them."""
         return pd.DataFrame(self._event_columns(), columns=EVENT_COLUMNS)
 
     def _event_columns(self) -> dict[str, np.ndarray]:
@@ -226,8 +228,10 @@ class LearnerSide:
     def summary(self) -> dict[str, float]:
         """:func:`~duplexsim.metrics.turntaking.summarize_events` of the episode (both sides
         pooled), plus the learner's own: ``learner_fto_median_ms`` (its takeovers),
-        ``learner_backchannels_per_min`` and ``learner_ipus_per_min``. (From the events'
-        numpy columns: one per episode of every env, a DataFrame would cost more.)"""
+        ``learner_backchannels_per_min`` and ``learner_ipus_per_min`` (backchannels and
+        IPUs by the shape of its voice activity, as for a corpus, not by its actions: the
+        tracker's counts are those). (From the events' numpy columns: one per episode of
+        every env, a DataFrame would cost more.)"""
         duration_ms = float(FRAME_MS * sum(v.shape[1] for v in self.vad))
         events = self._event_columns()
         out = summarize_columns(events, duration_ms=duration_ms)

@@ -208,8 +208,29 @@ class TurnTakingEnv(gym.Env):
     backchannels good/bad, onsets), and the final
     step's ``info["turntaking"]`` the episode summary of
     :func:`duplexsim.metrics.turntaking.summarize_events`; :meth:`events` gives the table.
+
+    The two are different measures, on purpose. ``info["events"]`` (like the reward) goes by
+    the learner's *actions*: ``backchannels_good``/``_bad`` count onsets of
+    backchannel-action chunks, every other voiced onset is speech (``learner_onsets``,
+    ``interruptions``, ``transitions``). ``info["turntaking"]`` and :meth:`events` are the
+    corpus metrics, by the *shape* of the voice activity alone, as for any corpus (so they
+    compare with a corpus's own statistics and the corpus reference): a backchannel there
+    (``backchannels_per_min``, ``learner_backchannels_per_min``) is a short isolated IPU
+    (at most 1 s, after 1 s of own silence) inside the partner's turn, whatever played it,
+    and an IPU bridges pauses under 200 ms. They can disagree: one speak chunk inside the
+    partner's turn is a learner ``backchannel`` row but an interruption in the counts;
+    backchannel actions kept up for 1.6 s are one ``ipu`` row but three backchannels in the
+    counts. Read backchannel placement from the counts, rates beside a corpus from the summary.
+
     Both hear the partner's speech before chunk 0 as the rewards do (it holds the floor
-    there; its IPU across chunk 0 is cut at 0), so they agree with the running counts.
+    there: an onset into it is an interruption, a takeover after it a transition with its
+    FTO from the partner's last offset). The table's rows across chunk 0 are cut at 0, as
+    rows running past the last chunk are cut at its end: a partner IPU or pause in progress
+    counts only its part from 0 in the duration statistics (``ipu_*``, ``pause_median_ms``),
+    and the silence between the partner's offset before 0 and the learner's takeover only
+    its part from 0 in ``gap_median_ms`` (none, a zero-length gap row, when the learner
+    starts at 0), while every FTO keeps its whole value (``fto_*``,
+    ``learner_fto_median_ms``); shares and rates are of the learner's chunks.
 
     ## Starting State
     A fresh conversation at time 0 with nothing heard. With a pool, the partner (spec by

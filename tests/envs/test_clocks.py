@@ -182,3 +182,47 @@ def test_a_late_learners_event_table_agrees_with_its_running_counts(offset_ms: i
     onsets = partner[partner.kind.isin(["ipu", "backchannel"]) & (partner.start_ms > 0)]
     assert len(onsets) == counts["partner_onsets"] == 1
     assert len(speech) == counts["learner_onsets"]
+
+
+@pytest.mark.parametrize("offset_ms", [2000, 3000])
+def test_a_late_learners_rows_across_chunk_0_are_cut_and_its_fto_is_whole(offset_ms: int,
+                                                                           ) -> None:
+    """The spec's Rewards: rows across the learner's chunk 0 count their part from 0, FTOs
+    their whole value. +2 s: the partner's IPU in progress at chunk 0 (1960 ms, 1240 of them
+    before 0) is a 720 ms row from 0, and ipu_median_ms counts that. +3 s: the learner takes
+    over at chunk 0, 280 ms after the partner's offset before it: the transition's FTO is
+    280 ms (learner_fto_median_ms), but its silence lies before 0, so its gap row is
+    zero-length and gap_median_ms has no gap."""
+    from duplexsim.envs.turntaking import TurnTakingEnv
+    from duplexsim.metrics.turntaking import detect_events
+
+    scenario = dataclasses.replace(with_clock(default_scenario(), "a", offset_ms),
+                                   duration_s=5.0)
+    env = TurnTakingEnv(scenario=scenario, side="b")
+    env.reset(seed=0)
+    truncated, step = False, 0
+    while not truncated:
+        *_, truncated, info = env.step(1 if step < 10 else 0)
+        step += 1
+    before, summary = env.learner.before, info["turntaking"]
+    vad = np.concatenate(env.learner.vad, axis=1)
+    whole = detect_events(np.concatenate(  # uncut: the context's frames are the table's
+        [np.array([[False] * len(before), before]), vad], axis=1))
+    whole.start_ms -= 40 * len(before)
+    whole.end_ms -= 40 * len(before)
+    table = env.events()
+    ipu = (table.speaker == 1) & (table.kind == "ipu")
+    uncut = whole[(whole.speaker == 1) & (whole.kind == "ipu") & (whole.end_ms > 0)]
+    if offset_ms == 2000:
+        assert (uncut.start_ms.iloc[0], uncut.end_ms.iloc[0]) == (-1240.0, 720.0)
+        assert (table[ipu].start_ms.iloc[0], table[ipu].end_ms.iloc[0]) == (0.0, 720.0)
+        assert summary["ipu_median_ms"] == np.median(table[table.kind == "ipu"].duration_ms)
+        assert 720.0 in set(table[table.kind == "ipu"].duration_ms)
+    else:
+        assert uncut.start_ms.iloc[0] > 0  # no partner IPU across 0
+        gap = whole[whole.fto_ms.notna()].iloc[0]
+        assert (gap.kind, gap.start_ms, gap.end_ms, gap.fto_ms) == ("gap", -280.0, 0.0, 280.0)
+        takeover = table[table.fto_ms.notna()].iloc[0]
+        assert (takeover.kind, takeover.start_ms, takeover.end_ms, takeover.fto_ms) == (
+            "gap", 0.0, 0.0, 280.0)
+        assert summary["learner_fto_median_ms"] == 280.0 and np.isnan(summary["gap_median_ms"])

@@ -338,3 +338,31 @@ def test_reset_refuses_an_options_key_instead_of_ignoring_it() -> None:
     again, _ = env.reset(seed=3, options=None)
     assert all(np.array_equal(first[k], again[k]) for k in first)
     env.close()
+
+
+def test_the_event_table_counts_backchannels_by_shape_the_running_counts_by_action() -> None:
+    """The spec's two accounts (Rewards): ``info["events"]`` and the reward go by the
+    learner's actions, the event table and ``info["turntaking"]`` by the shape of its
+    voice activity, as for a corpus. Inside the partner's IPUs of the shipped dialogue
+    (global frames 247-307 and 463-543), one speak chunk (68: 160 ms) is a backchannel row
+    but an interruption in the counts, and ten backchannel actions (118-127: 1.6 s) are
+    one IPU row but three backchannels (one well placed, two too soon) in the counts."""
+    from duplexsim.envs.turntaking import TurnTakingEnv
+
+    env = TurnTakingEnv()
+    env.reset(seed=0)
+    truncated, j = False, 0
+    while not truncated:
+        *_, truncated, info = env.step(1 if j == 68 else 2 if 118 <= j < 128 else 0)
+        j += 1
+    counts, table = info["events"], env.events()
+    turns = table[(table.speaker == 1) & (table.kind == "ipu")]
+    for lo, hi in ((68, 69), (118, 128)):  # the partner's IPU holds both
+        assert ((turns.start_ms < lo * 160) & (turns.end_ms > hi * 160)).any()
+    learner = table[(table.speaker == 0) & table.kind.isin(["ipu", "backchannel"])]
+    assert list(zip(learner.kind, learner.start_ms, learner.end_ms, strict=True)) == [
+        ("backchannel", 68 * 160.0, 69 * 160.0), ("ipu", 118 * 160.0, 128 * 160.0)]
+    assert counts["learner_onsets"] == counts["interruptions"] == 1  # the speak chunk
+    assert (counts["backchannels_good"], counts["backchannels_bad"]) == (1, 2)
+    assert info["turntaking"]["learner_backchannels_per_min"] == pytest.approx(
+        1 / (188 * 0.16 / 60))
