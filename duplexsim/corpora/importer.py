@@ -12,7 +12,8 @@ conversations whose units exist) and refuses a folder imported with other settin
 files changed after they were imported (``sources/ID.json``), or a synthetic corpus.
 Every conversation's audio is looked up before anything is written. ``split_by="speaker"``
 (Fisher only) keeps each speaker (PIN, LDC's calldata tables) in one split
-(:func:`split_ids_by_speaker`).
+(:func:`split_ids_by_speaker`); import.json records the tables' sha256, and a rerun on
+edited tables is refused.
 Must not train or simulate.
 """
 
@@ -178,6 +179,9 @@ def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, 
               "val_share": val_share, "test_share": test_share,
               "sample_rate_hz": sample_rate_hz, "tokenizer_sha256": tokenizer_digest(tok_dir),
               **({"split_by": split_by} if split_by != RECORD_DEFAULTS["split_by"] else {})}
+    if split_by == "speaker":  # what the speaker groups come from (a by-call record: none)
+        record["calldata_sha256"] = {p.relative_to(tree).as_posix(): file_digest(p)
+                                     for p in source.calldata_tables}
     ids = source.ids()
     _check_record(out, record, ids)
     splits = (split_ids_by_speaker(source, ids, seed, val_share, test_share)
@@ -236,7 +240,9 @@ def _check_record(out: Path, record: dict, ids: list[str]) -> None:
                               "an empty folder or an earlier import of the same tree")
         return
     previous = read_json(out / "import.json", what="import.json")
-    for key in [*record, *(k for k in RECORD_DEFAULTS if k not in record)]:
+    _check_calldata(out, record, previous)
+    for key in [*(k for k in record if k != "calldata_sha256"),
+                *(k for k in RECORD_DEFAULTS if k not in record)]:
         made = previous.get(key, RECORD_DEFAULTS.get(key))
         value = record.get(key, RECORD_DEFAULTS.get(key))
         if made != value:
@@ -255,6 +261,26 @@ def _check_record(out: Path, record: dict, ids: list[str]) -> None:
                               f"fewer {_some(gone)}: importing them here would re-split the "
                               "conversations it holds", "the same tree to resume, or an "
                               "empty folder for the changed tree")
+
+
+def _check_calldata(out: Path, record: dict, previous: dict) -> None:
+    """Refuse to rerun a speaker-split import whose calldata tables (``record``'s
+    ``calldata_sha256``: path in the tree -> sha256) differ from those ``previous`` (the
+    held import.json) was split by: other PINs give other speaker groups, so other splits
+    of the calls it holds. A record from before the tables were recorded is taken as it is
+    (nothing to compare: this run records them)."""
+    held, now = previous.get("calldata_sha256"), record.get("calldata_sha256")
+    if not isinstance(held, dict) or now is None or previous.get("split_by") != "speaker":
+        return  # (another split_by is refused by the record check)
+    changed = [f"{record['source']}/{name} " + ("removed" if name not in now else "added"
+                                                if name not in held else "changed")
+               for name in sorted(set(held) | set(now)) if held.get(name) != now.get(name)]
+    if changed:
+        raise OutputError(str(out), "calldata_sha256", "holds an import split by speaker "
+                          f"from calldata tables that have changed since ({', '.join(changed)}):"
+                          " their PINs would re-split the conversations it holds", "the "
+                          "tables as they were to resume, or an empty folder to import with "
+                          "the changed tables")
 
 
 def _source_files(source: fisher.FisherCorpus | candor.CandorCorpus, ids: list[str]

@@ -536,6 +536,45 @@ def test_split_by_speaker_keeps_every_pin_in_one_split(tmp_path: Path, capsys) -
     assert 'split_by: holds an import made with "call", not "speaker"' in capsys.readouterr().err
 
 
+def test_a_speaker_split_resume_refuses_calldata_tables_edited_since(tmp_path: Path,
+                                                                      capsys) -> None:
+    """import.json recorded --split-by speaker but not the calldata tables the grouping came
+    from: a rerun after a table was edited silently rewrote the manifest with other splits
+    (an agent trained on the old train split found its training calls in test). The
+    tables' sha256 are recorded; a rerun whose tables differ is refused in one line naming
+    the table; a table rewritten with the same bytes resumes."""
+    tree = tmp_path / "tree"
+    fisher_tree(tree, n=6)
+    table = tree / "doc" / "fe_03_p1_calldata.tbl"
+    pins = {i: (100 + 2 * i, 101 + 2 * i) for i in range(1, 7)}
+    calldata(table, pins)
+    _tokenizer(tmp_path / "units")
+    out = tmp_path / "out"
+    argv = ["corpus", "import", str(tree), "--tokenizer", str(tmp_path / "units"), "--out",
+            str(out), "--test-share", "0.34", "--val-share", "0.17", "--split-by", "speaker"]
+    assert main(argv) == 0
+    record = json.loads((out / "import.json").read_text())
+    assert list(record["calldata_sha256"]) == ["doc/fe_03_p1_calldata.tbl"]
+    manifest = (out / "manifest.json").read_bytes()
+    calldata(table, pins)  # the same bytes written again: no change
+    assert main(argv) == 0
+    calldata(table, {**pins, 4: (102, 100)})  # call 4 now shares a speaker with call 1
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        f"{out}: calldata_sha256: holds an import split by speaker from calldata tables that "
+        f"have changed since ({table} changed)"), err
+    assert "an empty folder" in err[0]
+    assert (out / "manifest.json").read_bytes() == manifest
+    calldata(table, pins)
+    del record["calldata_sha256"]  # a speaker import made before the tables were recorded
+    (out / "import.json").write_text(json.dumps(record))
+    assert main(argv) == 0  # nothing to compare: resumed, the tables now recorded
+    assert "calldata_sha256" in json.loads((out / "import.json").read_text())
+    assert (out / "manifest.json").read_bytes() == manifest
+
+
 def test_split_by_speaker_walks_the_tree_no_more_than_split_by_call(tmp_path: Path,
                                                                      monkeypatch) -> None:
     """The speakers' PINs came from two more walks of the tree for each of the split and
