@@ -179,13 +179,21 @@ def call_pins(tables: list[Path]) -> dict[str, tuple[str, str]]:
 
 
 def _read_pins(rows: csv.DictReader, table: Path, pins: dict[str, tuple[str, str]]) -> None:
-    """:func:`call_pins` of one table: its rows' PINs into ``pins``."""
+    """:func:`call_pins` of one table: its rows' PINs into ``pins``. Header names are taken
+    without the spaces around them (``CALL_ID, APIN, BPIN``); a row of nothing but spaces and
+    commas (a hand-edited table's last line) is no row."""
+    if rows.fieldnames:
+        rows.fieldnames = [name.strip() for name in rows.fieldnames]
     missing = [c for c in ("CALL_ID", "APIN", "BPIN") if c not in (rows.fieldnames or [])]
     if missing:
         raise CorpusFormatError(f"{table}:1: no column {', '.join(missing)} in the "
                                 "header (allowed: LDC's calldata table, its first row "
                                 "CALL_ID,DATE_TIME,TOPICID,...,APIN,...,BPIN,...)")
     for row in rows:
+        # (a field past the header's comes as a list under None, a missing one as None)
+        if not "".join(v if isinstance(v, str) else "".join(v or ()) for v in row.values()
+                       ).strip():
+            continue
         where = f"{table}:{rows.line_num}"
         call, a, b = ((row.get(c) or "").strip() for c in ("CALL_ID", "APIN", "BPIN"))
         if not re.fullmatch(r"\d{5}", call) or not a or not b:

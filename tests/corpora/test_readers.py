@@ -749,6 +749,16 @@ def test_a_malformed_calldata_table_is_an_error_naming_file_and_line(tmp_path, t
     assert "\n" not in str(info.value)
 
 
+def test_a_calldata_table_with_spaced_header_names_or_blank_lines_is_read(tmp_path) -> None:
+    """A header written ``CALL_ID, APIN, BPIN`` was refused as "no column APIN, BPIN", and a
+    whitespace-only line (a hand-edited table's last) as a row with CALL_ID ''."""
+    from duplexsim.corpora.fisher import call_pins
+
+    table = tmp_path / "fe_03_p1_calldata.tbl"
+    table.write_text("CALL_ID, APIN ,BPIN\n00001, 1, 2\n  \n00002,3,4\n , ,\n \t\n,,,,\n")
+    assert call_pins([table]) == {"fe_03_00001": ("1", "2"), "fe_03_00002": ("3", "4")}
+
+
 def _count_listings(monkeypatch) -> list[str]:
     """The folders os.scandir lists from now on (os.walk lists each folder with it)."""
     import os
