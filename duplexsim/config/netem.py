@@ -191,7 +191,7 @@ def netem_keys(text: str) -> dict[str, Any]:
         elif word in ("loss", "drop"):
             once("loss")
             kind = take("percent or model")
-            if kind == "random" or kind[:1].isdigit():
+            if kind == "random" or kind[:1].isdigit() or _numeric(kind):  # (nan, -1%: refused)
                 value = _percent(take("percent") if kind == "random" else kind)
                 keys.update(loss_model="bernoulli", loss=value)
             elif kind == "gemodel":
@@ -256,6 +256,16 @@ def _percent(word: str) -> float:
         raise FieldError("netem", f"{word!r} is not a percentage",
                          "0 .. 100, with or without % (tc: 1% and 1 are both 1%)")
     return float(match.group(1)) / 100.0
+
+
+def _numeric(word: str) -> bool:
+    """Whether ``word`` reads as a number (``-1%``, ``nan``, ``.5``): a loss given as one is
+    a percentage, refused as one when out of range, not taken for a loss model's name."""
+    try:
+        float(word.removesuffix("%"))
+    except ValueError:
+        return False
+    return True
 
 
 def _rate_kbps(word: str) -> float:

@@ -31,6 +31,7 @@ def test_a_delay_string_is_link_from_netem(delay: str, distribution: str | None)
     ("loss 1%", {"loss_model": "bernoulli", "loss": 0.01}),
     ("loss random 1", {"loss_model": "bernoulli", "loss": 0.01}),  # tc: a bare number is %
     ("drop 0.5%", {"loss_model": "bernoulli", "loss": 0.005}),
+    ("loss .5", {"loss_model": "bernoulli", "loss": 0.005}),  # as tc's "loss random .5"
     ("loss gemodel 1% 20%", {"loss_model": "gilbert-elliott", "ge_p": 0.01, "ge_r": 0.2,
                              "loss_bad": 1.0, "loss_good": 0.0}),
     ("loss gemodel 1% 20% 70% 0.1%", {"loss_model": "gilbert-elliott", "ge_p": 0.01,
@@ -68,7 +69,9 @@ def test_loss_duplicate_and_rate_map_to_link_keys(text: str, want: dict[str, obj
     ("rate 1mbit 20", "rate packet overhead '20'"),
     ("rate 5furlongs", "rate '5furlongs' is not a rate tc reads"),
     ("loss 101%", "'101%' is not a percentage"),
-    ("loss -1%", "loss '-1%' is not modelled"),
+    ("loss -1%", "'-1%' is not a percentage"),  # these said "not modelled (the 4-state
+    ("loss nan", "'nan' is not a percentage"),  # model, 'loss state', is not)"
+    ("loss inf%", "'inf%' is not a percentage"),
     ("delay 10ms 5ms distribution experimental", "'experimental' is not one we model"),
     ("distribution pareto", "distribution pareto without a delay jitter"),
     ("delay 1ms 50ms distribution pareto", "has a mean delay below 0"),
