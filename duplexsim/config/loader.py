@@ -131,8 +131,11 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _convert(tp: Any, value: Any, file: str, key: str, problems: list[Problem]) -> Any:
-    """Convert ``value`` to ``tp``; on failure append a Problem and return a sentinel."""
+def _convert(tp: Any, value: Any, file: str, key: str, problems: list[Problem],
+             origins: dict[str, str]) -> Any:
+    """Convert ``value`` to ``tp``; on failure append a Problem and return a sentinel.
+    ``origins``: each key an expansion set -> the key that set it (dotted, from the root;
+    :func:`_expand`), filled in as tables are built."""
     origin = typing.get_origin(tp)
     if tp is Any:
         return value
@@ -142,12 +145,12 @@ def _convert(tp: Any, value: Any, file: str, key: str, problems: list[Problem]) 
             return None
         non_none = [a for a in args if a is not type(None)]
         if len(non_none) == 1:  # `X | None`: report X's own problems (e.g. inside a table)
-            return _convert(non_none[0], value, file, key, problems)
+            return _convert(non_none[0], value, file, key, problems, origins)
         for arg in args:
             if arg is type(None):
                 continue
             sub: list[Problem] = []
-            out = _convert(arg, value, file, key, sub)
+            out = _convert(arg, value, file, key, sub, origins)
             if not sub:
                 return out
         problems.append(_wrong_type(file, key, value, _type_name(tp)))
@@ -164,19 +167,21 @@ def _convert(tp: Any, value: Any, file: str, key: str, problems: list[Problem]) 
             problems.append(_wrong_type(file, key, value, _type_name(tp)))
             return _INVALID
         (item_tp, *_rest) = typing.get_args(tp) or (Any,)
-        items = [_convert(item_tp, v, file, f"{key}[{i}]", problems) for i, v in enumerate(value)]
+        items = [_convert(item_tp, v, file, f"{key}[{i}]", problems, origins)
+                 for i, v in enumerate(value)]
         return tuple(items)
     if origin is dict:
         if not isinstance(value, Mapping):
             problems.append(_wrong_type(file, key, value, "table"))
             return _INVALID
         _, val_tp = typing.get_args(tp) or (str, Any)
-        return {k: _convert(val_tp, v, file, _join(key, k), problems) for k, v in value.items()}
+        return {k: _convert(val_tp, v, file, _join(key, k), problems, origins)
+                for k, v in value.items()}
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             problems.append(_wrong_type(file, key, value, "table"))
             return _INVALID
-        return _build(tp, value, file, key, problems)
+        return _build(tp, value, file, key, problems, origins)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             problems.append(_wrong_type(file, key, value, "number"))
@@ -232,14 +237,15 @@ def _wrong_type(file: str, key: str, value: Any, allowed: str) -> Problem:
 
 
 def _build(
-    cls: type[T], data: Mapping[str, Any], file: str, prefix: str, problems: list[Problem]
+    cls: type[T], data: Mapping[str, Any], file: str, prefix: str, problems: list[Problem],
+    origins: dict[str, str],
 ) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
     missing = False
-    start = len(problems)
     data, bad, origin = _expand(cls, data, file, prefix, problems)
+    origins.update({_join(prefix, k): _join(prefix, v) for k, v in origin.items()})
     for key, value in data.items():
         if key not in fields:
             allowed_keys = ", ".join(sorted([*fields, *getattr(cls, "TOML_EXPANDS", {})]))
@@ -247,7 +253,7 @@ def _build(
             bad = True
             continue
         before = len(problems)
-        converted = _convert(hints[key], value, file, _join(prefix, key), problems)
+        converted = _convert(hints[key], value, file, _join(prefix, key), problems, origins)
         if len(problems) > before or converted is _INVALID:
             bad = True
         else:
@@ -263,7 +269,6 @@ def _build(
     if bad:
         if not missing:
             _probe_valid_fields(cls, kwargs, set(data), file, prefix, problems)
-        _blame_expansions(problems, start, origin, prefix)
         return _INVALID
     try:
         return cls(**kwargs)
@@ -277,7 +282,6 @@ def _build(
         problems.extend(e.problems)
     except (ValueError, TypeError) as e:
         problems.append(Problem(file, prefix, str(e)))
-    _blame_expansions(problems, start, origin, prefix)
     return _INVALID
 
 
@@ -317,17 +321,14 @@ def _expand(cls: type, data: Mapping[str, Any], file: str, prefix: str,
     return out, bad, origin
 
 
-def _blame_expansions(problems: list[Problem], start: int, origin: dict[str, str],
-                      prefix: str) -> None:
-    """Problems from ``start`` on that name a key an expansion set (``origin``) name the
-    key the file holds instead, and the value it gave: ``netem = "delay 1000s"`` was
-    ``network.a_to_b.delay_ms: 1000000.0 is ... too large``, a key not in the file."""
-    keys = {_join(prefix, k): (k, _join(prefix, v)) for k, v in origin.items()}
-    for i in range(start, len(problems)):
-        p = problems[i]
-        if p.key in keys:
-            key, written = keys[p.key]
-            problems[i] = Problem(p.file, written, f"gives {key}: {p.message}", p.allowed)
+def _blame_expansions(problems: list[Problem], origins: dict[str, str]) -> list[Problem]:
+    """``problems`` with those that name a key an expansion set (``origins``, dotted from
+    the root) naming the key the file holds instead, and the value it gave: ``netem =
+    "delay 1000s"`` was ``network.a_to_b.delay_ms: 1000000.0 is ... too large``, a key not
+    in the file; so was a check of the enclosing table (the network's ge_p / ge_r pairing
+    on ``loss gemodel 1% 0%``: ``network.a_to_b.ge_r``)."""
+    return [Problem(p.file, origins[p.key], f"gives {p.key.rsplit('.', 1)[-1]}: {p.message}",
+                    p.allowed) if p.key in origins else p for p in problems]
 
 
 def _probe_valid_fields(
@@ -365,9 +366,11 @@ def from_dict(
 ) -> T:
     """Build dataclass ``cls`` from ``data``; raise :class:`ConfigError` listing every problem."""
     problems: list[Problem] = []
-    out = _build(cls, data, file, prefix, problems)
+    origins: dict[str, str] = {}
+    out = _build(cls, data, file, prefix, problems, origins)
     if problems or out is _INVALID:
-        raise ConfigError(problems or [Problem(file, prefix, "invalid")])
+        raise ConfigError(_blame_expansions(problems, origins)
+                          or [Problem(file, prefix, "invalid")])
     return out
 
 

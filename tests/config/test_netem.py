@@ -158,3 +158,22 @@ def test_a_value_netem_gives_out_of_range_is_blamed_on_netem(where: str, table: 
         from_dict(NetworkConfig, table, file="s.toml", prefix="network")
     (problem,) = info.value.problems
     assert str(problem).startswith(f"s.toml: {where}.netem: gives delay_ms: 1000000.0 ")
+
+
+@pytest.mark.parametrize("where, table", [
+    ("network.a_to_b", {"a_to_b": {"netem": "loss gemodel 1% 0%"}}),
+    ("network.topology.edges[0]", {"topology": {"edges": [{"a": "A", "b": "B",
+                                                           "netem": "loss gemodel 1% 0%"}]}}),
+])
+def test_a_check_of_the_enclosing_table_on_a_key_netem_gave_names_netem(where: str,
+                                                                        table: dict) -> None:
+    """The ge_p / ge_r pairing is checked by the network (or topology) table, not the link:
+    'loss gemodel 1% 0%' was refused as network.a_to_b.ge_r, a key the file does not hold."""
+    with pytest.raises(ConfigError) as info:
+        from_dict(NetworkConfig, table, file="s.toml", prefix="network")
+    (problem,) = info.value.problems
+    assert str(problem).startswith(f"s.toml: {where}.netem: gives ge_r: 0 while ge_p = "
+                                   "0.01"), str(problem)
+    with pytest.raises(ConfigError, match=r"s\.toml: network\.a_to_b\.ge_r: 0 while ge_p"):
+        from_dict(NetworkConfig, {"a_to_b": {"loss_model": "gilbert-elliott", "ge_p": 0.01,
+                                             "ge_r": 0.0}}, file="s.toml", prefix="network")
