@@ -136,9 +136,11 @@ def netem_keys(text: str) -> dict[str, Any]:
     - ``duplicate P``: ``duplicate``;
     - ``rate RATE``: ``bandwidth_kbps`` (tc's units: ``bit``, ``kbit``, ``mbit``, ``gbit``,
       ``kibit``..., and ``bps``, ``kbps``, ``mbps``... in *bytes* per second, any case; a bare
-      number is bit/s). Ours serialises a packet (its 40 header bytes and payload, no
-      link-layer header) when it enters the hop and then adds its delay draw; netem's rate
-      queues each packet behind the one before it and never reorders
+      number is bit/s; ``rate 0`` is no rate limit, as netem's ``q->rate == 0``, and
+      ``bandwidth_kbps = 0`` is unlimited, ``ordering`` left as without rate). Ours
+      serialises a packet (its 40 header bytes and payload, no link-layer header) when it
+      enters the hop and then adds its delay draw; netem's rate queues each packet behind
+      the one before it and never reorders
       (:mod:`duplexsim.sim.link`).
 
     PERCENT as tc's ``parse_percent``: ``1%`` or ``1`` is 1% (0.01 here), 0 .. 100. A clause
@@ -235,7 +237,7 @@ def netem_keys(text: str) -> dict[str, Any]:
             keys.update(netem_delay_keys(*delay, distribution))
         except InputError as e:
             raise refuse(f"delay: {e.problems[0].message}", e.problems[0].allowed or "") from None
-        if "bandwidth_kbps" in keys:
+        if keys.get("bandwidth_kbps"):  # (rate 0 is no rate, in netem and here: 0 = unlimited)
             keys["ordering"] = "fifo"  # netem's rate sends each packet after the one before
     return keys
 

@@ -45,6 +45,11 @@ def test_a_delay_string_is_link_from_netem(delay: str, distribution: str | None)
     ("rate 96000", {"bandwidth_kbps": 96.0}),  # a bare rate is bit/s
     ("rate 1gbit delay 10ms", {"bandwidth_kbps": 1e6, "delay_ms": 10.0, "jitter_ms": 0.0,
                                "jitter_dist": "uniform", "ordering": "fifo"}),
+    # netem's rate 0 is no rate (sch_netem: q->rate == 0), so its time-sorted queue
+    # reorders as without rate: bandwidth_kbps 0 is unlimited here, and the order reorder
+    ("delay 10ms 3ms rate 0kbit", {"bandwidth_kbps": 0.0, "delay_ms": 10.0,
+                                   "jitter_ms": 3 / 3 ** 0.5, "jitter_dist": "uniform",
+                                   "ordering": "reorder"}),
 ])
 def test_loss_duplicate_and_rate_map_to_link_keys(text: str, want: dict[str, object]) -> None:
     got = netem_keys(text)
