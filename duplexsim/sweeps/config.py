@@ -487,9 +487,23 @@ def scenario_problems(sweep: Sweep, cells: list[Cell] | None = None) -> list[Pro
                 text = str(p)
                 if text not in seen:
                     seen.add(text)
-                    problems.append(Problem(p.file, p.key, f"{p.message} ({where})",
-                                            p.allowed))
+                    file = sweep.config.base if _from_base(sweep, p.key) else p.file
+                    problems.append(Problem(file, p.key, f"{p.message} ({where})", p.allowed))
     return problems
+
+
+def _from_base(sweep: Sweep, key: str) -> bool:
+    """Whether the dotted ``key`` of a cell's scenario is the base file's (there, and set by
+    no key of sweep.set or sweep.grid at it or a table above it): a problem on it names the
+    base file, not the sweep (a base's netem beside a grid over delay_ms)."""
+    value: Any = sweep.base
+    for part in key.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return False  # (an array item, e.g. topology.edges[0]: the sweep's file)
+        value = value[part]
+    swept = [SEED_KEY, *(part for k in [*sweep.config.set, *sweep.config.grid]
+                         for part in k.split("+"))]
+    return not any(_within(key, k) for k in swept)
 
 
 def load_sweep(path: str | Path, *, check_scenarios: bool = True) -> Sweep:

@@ -679,7 +679,8 @@ def test_an_invalid_output_or_name_is_named_though_its_cells_are_finished(
     capsys.readouterr()
     assert main(["sweep", str(path), "--out", str(out), "--quiet", "--no-check"]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and err[0].startswith(f"{path}: ") and re.search(match, err[0]), err
+    # (the file holding the key: the base)
+    assert len(err) == 1 and err[0].startswith(f"{base}: ") and re.search(match, err[0]), err
     assert sorted(p.name for p in (out / "cells").iterdir()) == finished  # same keys
 
 
@@ -876,3 +877,25 @@ def test_the_cells_are_resolved_once_and_their_scenarios_run_in_the_worker(tmp_p
     assert [json.dumps(r) for r in _rows(DEFAULT_CELL, cells)] == rows
     assert [json.dumps(r) for r in _rows(DEFAULT_CELL, cells[1:2])] == rows[1:2]
     assert rows[0] != rows[2]  # the grid value reaches the simulation
+
+
+@pytest.mark.parametrize("netem_in", ["base", "set"])
+def test_a_cell_problem_on_a_key_of_the_base_names_the_base_file(tmp_path, netem_in):
+    """A base with netem = "delay ..." and a grid over network.a_to_b.delay_ms is
+    ambiguous; the problem named sweep.toml: network.a_to_b.netem, a key the base file
+    holds. It names the file that holds the key (the sweep's own for a key it sets)."""
+    base = tmp_path / "base.toml"
+    netem = '[network.a_to_b]\nnetem = "delay 50ms 5ms"\n'
+    base.write_text('chunk_ms = 160\nduration_s = 10.0\n[a]\nkind = "scripted"\n[b]\n'
+                    'kind = "scripted"\n' + (netem if netem_in == "base" else ""))
+    path = tmp_path / "sweep.toml"
+    path.write_text(f'[sweep]\nname = "t"\nbase = "{base}"\nseeds = [0]\n[sweep.set]\n'
+                    + ('"network.a_to_b.netem" = "delay 50ms 5ms"\n' if netem_in == "set"
+                       else "")
+                    + '[sweep.grid]\n"network.a_to_b.delay_ms" = [0, 10]\n')
+    with pytest.raises(ConfigError) as e:
+        load_sweep(path)
+    file = base if netem_in == "base" else path
+    assert [str(p) for p in e.value.problems] == [  # (each problem once: the first cell)
+        f"{file}: network.a_to_b.netem: sets delay_ms, which the table gives too: ambiguous "
+        "(in cell network.a_to_b.delay_ms=0) (allowed: netem or those keys, not both)"]
