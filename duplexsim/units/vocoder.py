@@ -43,16 +43,19 @@ def griffin_lim(mag: np.ndarray, n_iter: int = 32, momentum: float = 0.99, seed:
                 overlap_frames: int = OVERLAP_FRAMES) -> np.ndarray:
     """Waveform (16 kHz float32, ``T * 640`` samples) whose 40 ms frames have magnitudes ``mag``.
 
-    ``mag``: ``[T, N_FFT//2+1]`` linear magnitudes. Fast Griffin-Lim (Perraudin et al. 2013)
-    on blocks of at most ``block_frames`` frames: block k covers frames from
-    ``k * (block_frames - overlap_frames)``, and its first ``overlap_frames`` are an
-    equal-power crossfade from block k - 1 (independent phases: their powers add). Block k
-    depends only on its own frames and ``(seed, k)``; a stream of ``block_frames`` or fewer
-    is one block with the phase of ``seed``, as it was before blocks.
+    ``mag``: ``[T, N_FFT//2+1]`` linear magnitudes, taken as float32 (the tokenizer's
+    spectra are; float64 met torch's float32 phase as a raw RuntimeError). Fast
+    Griffin-Lim (Perraudin et al. 2013) on blocks of at most ``block_frames`` frames:
+    block k covers frames from ``k * (block_frames - overlap_frames)``, and its first
+    ``overlap_frames`` are an equal-power crossfade from block k - 1 (independent phases:
+    their powers add). Block k depends only on its own frames and ``(seed, k)``; a stream of
+    ``block_frames`` or fewer is one block with the phase of ``seed``, as it was before
+    blocks.
     """
     if not 0 < overlap_frames < block_frames:
         raise ValueError(f"griffin_lim: overlap_frames {overlap_frames}, block_frames "
                          f"{block_frames} (allowed: 0 < overlap_frames < block_frames)")
+    mag = np.asarray(mag, dtype=np.float32)  # (float32 as given: no copy, same bytes)
     t = mag.shape[0]
     if t == 0:
         return np.zeros(0, dtype=np.float32)

@@ -88,3 +88,16 @@ def test_long_streams_are_deterministic_and_follow_the_seed() -> None:
 def test_block_sizes_that_cannot_crossfade_are_refused(block: int, overlap: int) -> None:
     with pytest.raises(ValueError, match="allowed: 0 < overlap_frames < block_frames"):
         griffin_lim(noise(3), block_frames=block, overlap_frames=overlap)
+
+
+def test_float64_magnitudes_decode_as_their_float32() -> None:
+    """float64 magnitudes (a user's own spectra) reached torch.polar beside a float32 phase:
+    a raw RuntimeError. They are cast to float32 at entry; the recorded float32 stream of
+    test_a_stream_of_one_block_has_the_bytes_it_had_before_blocks keeps its bytes."""
+    mag = noise(12)
+    wave = griffin_lim(mag.astype(np.float64), n_iter=4, seed=3)
+    assert wave.dtype == np.float32
+    assert wave.tobytes() == griffin_lim(mag, n_iter=4, seed=3).tobytes()
+    assert griffin_lim(mag.astype(np.float64), n_iter=4, seed=3, block_frames=5,
+                       overlap_frames=1).tobytes() == griffin_lim(
+        mag, n_iter=4, seed=3, block_frames=5, overlap_frames=1).tobytes()
