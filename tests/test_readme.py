@@ -76,14 +76,29 @@ def cli_flags() -> dict[str, set[str]]:
     return flags
 
 
+def joined(text: str) -> str:
+    """``text`` with each shell line continuation (a backslash ending a line) made two spaces,
+    so a command wrapped over several lines reads as one; offsets, and so line numbers counted
+    in ``text``, stay the same."""
+    return re.sub(r"\\\n", "  ", text)
+
+
+def test_joined_reads_a_wrapped_command_whole():
+    text = "duplexsim corpus build --preset p \\\n    --seed 1\nnext"
+    m = COMMAND.search(joined(text))
+    assert m is not None and "--seed" in m.group(3) and "next" not in m.group(3)
+    assert len(joined(text)) == len(text)
+
+
 def test_docs_name_only_real_command_flags():
-    """Every ``--flag`` written after ``duplexsim COMMAND`` in the README and docs is one that
-    command takes (a renamed or removed flag would send a reader to an argparse error)."""
+    """Every ``--flag`` written after ``duplexsim COMMAND`` in the README and docs, on every
+    line of a command wrapped with backslashes, is one that command takes (a renamed or removed
+    flag would send a reader to an argparse error)."""
     flags = cli_flags()
     wrong = []
     for doc in DOCS:
         text = (ROOT / doc).read_text(encoding="utf-8")
-        for m in COMMAND.finditer(text):
+        for m in COMMAND.finditer(joined(text)):
             name = " ".join(p for p in m.group(1, 2) if p)
             if m.group(1) not in flags:
                 continue  # prose: "duplexsim is ..."
@@ -161,24 +176,36 @@ print(json.dumps(flags))
 """
 
 
-def test_readme_names_only_real_experiment_flags():
+FENCED_BASH = re.compile(r"```bash\n(.*?)```", re.S)
+
+
+def test_docs_name_only_real_experiment_flags():
     """Every ``--flag`` the README writes after an experiment script's name (``continuation.py
     ... --pairs ff fc``), up to the next script, command, list item or paragraph, is one that
-    script's ``--help`` lists."""
+    script's ``--help`` lists; so is every one on a ``bash`` block's line in the other docs,
+    a command wrapped with backslashes read whole (their prose is not checked: it names one
+    script's flags after another's)."""
     result = subprocess.run([sys.executable, "-c", EXPERIMENT_FLAGS], cwd=ROOT, timeout=300,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     helps = json.loads(result.stdout.splitlines()[-1])
     flags = {name: set(re.findall(r"--[a-z][a-z0-9-]*", text)) for name, text in helps.items()}
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    token = re.compile(r"\b(\w+)\.py\b|(?<![\w-])(--[a-z][a-z0-9-]*)|(\bduplexsim \w+|\n\n|\n- )")
-    script, wrong = None, []
-    for m in token.finditer(text):
-        if m.group(1):
-            script = m.group(1) if m.group(1) in flags else None
-        elif m.group(3):
-            script = None
-        elif script and m.group(2) not in flags[script]:
-            wrong.append(f"README.md:{text.count(chr(10), 0, m.start()) + 1}: {script}.py "
-                         f"{m.group(2)}")
+    token = r"\b(\w+)\.py\b|(?<![\w-])(--[a-z][a-z0-9-]*)|(\bduplexsim \w+|{ends})"
+    wrong = []
+    for doc in DOCS:
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        if doc == "README.md":
+            spans, ends = [(0, len(text))], r"\n\n|\n- "
+        else:
+            spans, ends = [m.span(1) for m in FENCED_BASH.finditer(text)], r"\n"
+        script = None
+        for begin, end in spans:
+            for m in re.compile(token.format(ends=ends)).finditer(joined(text), begin, end):
+                if m.group(1):
+                    script = m.group(1) if m.group(1) in flags else None
+                elif m.group(3):
+                    script = None
+                elif script and m.group(2) not in flags[script]:
+                    wrong.append(f"{doc}:{text.count(chr(10), 0, m.start()) + 1}: {script}.py "
+                                 f"{m.group(2)}")
     assert not wrong, "flags the script does not take:\n" + "\n".join(wrong)
