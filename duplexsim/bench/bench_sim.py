@@ -25,9 +25,9 @@ steps at a 300-token context, and packed re-feeds of 12 tokens a row), against w
 batched simulations achieved per row-token forwarded and the share of those tokens that
 were re-fed (batching shares the weights' reads of a decode step across rows; a re-fed
 token costs its matmul work whatever the batch). The agents are freshly initialised
-``small`` (3.4M parameters) or ``tiny`` cards trained for 1 step: speed does not depend on
-the weights. ``--lookahead`` adds the lookahead / estimation-accuracy table against one-way
-delay.
+``small`` (3.25M parameters with the bench's 60 units) or ``tiny`` cards trained for 1
+step: speed does not depend on the weights. ``--lookahead`` adds the lookahead /
+estimation-accuracy table against one-way delay.
 """
 
 from __future__ import annotations

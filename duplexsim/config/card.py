@@ -49,7 +49,8 @@ class SizePreset:
 SIZE_PRESETS: dict[str, SizePreset] = {
     # tests: ~0.1M params, fast enough to train a few steps in a test
     "tiny": SizePreset(32, 2, 2, 2, 64, 256),
-    # CPU default: ~3.5M params. The machine ran h256/4 layers at ~8k tok/s (bf16 autocast,
+    # CPU default: 3.16M params besides the (tied) embedding, 3.43M with the demo cards'
+    # 1018-token vocabulary. The machine ran h256/4 layers at ~8k tok/s (bf16 autocast,
     # 2 cores) vs h128/2 at ~33k tok/s; issue 5 sizes its real-time goal for ~3M-param agents.
     "small": SizePreset(256, 4, 4, 4, 688, 512),
     # paper scale: Llama-3-8B geometry (GQA 32/8 heads), for GPUs
