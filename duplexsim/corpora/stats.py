@@ -82,10 +82,11 @@ def segment_stats(dialogues: Iterable[Dialogue]) -> dict[str, float]:
 
     events, total_ms = [], 0.0
     for d in dialogues:
-        ev = detect_events(d.segment_vad(), FRAME_MS)
+        vad = d.segment_vad()
+        ev = detect_events(vad, FRAME_MS)
         ev[["start_ms", "end_ms"]] += total_ms  # dialogues side by side on one time axis
         events.append(ev)
-        total_ms += int(round(d.duration_s * FRAME_RATE_HZ)) * FRAME_MS
+        total_ms += vad.shape[1] * FRAME_MS
     if not events:
         raise InputError("segment_stats", "", "no dialogues", "at least one dialogue")
     return summarize(pd.concat(events, ignore_index=True), total_ms)

@@ -150,8 +150,9 @@ class Dialogue:
         return Dialogue(self.id, segs, units, audio, self.sample_rate_hz, end_s - start_s)
 
     def segment_vad(self, n_frames: int | None = None) -> np.ndarray:
-        """Voice activity ``bool [2, T]`` from the segments (edges rounded to the nearest frame)."""
-        t = n_frames if n_frames is not None else int(round(self.duration_s * FRAME_RATE_HZ))
+        """Voice activity ``bool [2, T]`` from the segments (edges rounded to the nearest frame);
+        ``T`` is ``n_frames``, or the duration in frames, rounded half up as the edges are."""
+        t = n_frames if n_frames is not None else round_half_up(self.duration_s * FRAME_RATE_HZ)
         vad = np.zeros((2, t), dtype=bool)
         for s in self.segments:
             # (half up as computed, as crop does)

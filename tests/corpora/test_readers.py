@@ -591,6 +591,15 @@ def test_crop_and_vad_round_frame_edges_half_up_as_computed() -> None:
     assert d.crop(0.66, 1.5).units[0, 0] == 17 and d.crop(0.58, 1.5).units[0, 0] == 14
 
 
+def test_vad_length_rounds_half_up_as_its_edges_do() -> None:
+    """A transcript read without audio lasts to its last segment's end; at a half-frame
+    (0.66 s, frame 16.5) the VAD is 17 frames long and keeps the segment's last frame, 16,
+    which its edge, rounded half up, includes (round() made it 16 frames and dropped it:
+    3 of the 240 dialogues of the demo corpora's Fisher and CANDOR exports)."""
+    vad = Dialogue("x", [Segment(0, 0.0, 0.66, "a")]).segment_vad()
+    assert vad.shape == (2, 17) and vad[0].all()
+
+
 def test_an_unknown_conversation_id_is_an_error_naming_the_ids(tmp_path) -> None:
     """FisherCorpus / CandorCorpus .dialogue and .source_files of an id they lack (a typo)
     raised a bare KeyError."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from duplexsim.corpora.stats import KEYS, format_table, paper_prompt_r
+from duplexsim.corpora.stats import KEYS, format_table, paper_prompt_r, segment_stats
+from duplexsim.corpora.types import Dialogue, Segment
 
 
 def _columns(table: str, header_start: str, names: tuple[str, ...]) -> list[list[str]]:
@@ -142,3 +143,11 @@ def test_prompt_continuation_r_has_no_ci_over_three_dialogues() -> None:
     for ev in ("ipu", "pause", "fto"):
         assert out[ev]["n"] == 3 and np.isfinite(out[ev]["r"])
         assert np.isnan(out[ev]["ci_low"]) and np.isnan(out[ev]["ci_high"])
+
+
+def test_segment_stats_time_is_the_vads_frames() -> None:
+    """Speech share over the frames segment_vad gives: speaker 0 frames 0-7 (0.3 s is 7.5,
+    half up), speaker 1 frames 13-16 of a dialogue 16.5 frames long, 17 with half up: 12 of
+    17 frames (round() to even gave 16 frames and 11 of them)."""
+    d = Dialogue("x", [Segment(0, 0.0, 0.3, "a"), Segment(1, 0.5, 0.66, "b")])
+    assert segment_stats([d])["speech_share"] == pytest.approx(12 / 17)
