@@ -3,7 +3,8 @@
 Transcript ``fe_03_NNNNN.txt``: ``#`` comment lines, blank lines, and ``start end A: text``
 (seconds; A = channel 0, B = channel 1). Audio ``fe_03_NNNNN.{wav,flac,sph}``, 2 channels,
 8 kHz, anywhere under the corpus root (shorten SPHERE must be converted with sph2pipe).
-Fisher has no backchannel labels: every segment reads as kind "ipu".
+Fisher has no backchannel labels: every segment reads as kind "ipu" (with count 1), also
+from a built corpus's ``fisher/`` export (:func:`write_transcript`).
 
 Known errors in LDC's transcripts are corrected as they are read (:data:`KNOWN_FIXES`):
 call fe_03_11487's line ``31.09 234.06 ...`` starts at 231.09 s (as written, a 203 s
@@ -111,10 +112,18 @@ def read_transcript(path: str | Path) -> list[Segment]:
 
 
 def write_transcript(path: str | Path, segments: list[Segment], audio_name: str = "") -> None:
-    """Write segments (sorted by start) in Fisher's transcript format, atomically."""
+    """Write segments (sorted by start) in Fisher's transcript format, atomically.
+
+    The format has a speaker, start, end and text a line and nothing more: read back, the
+    segments have their speakers, their times to the ms and their texts (a line break in a
+    text made a space, or the file would not read back), but every one is kind ``"ipu"``
+    with ``count`` 1. A corpus's ``fisher/`` files are an export for Fisher tools; its
+    ``candor/`` CSV beside them keeps kind and count, and is what
+    :class:`~duplexsim.corpora.corpus.Corpus` reads."""
     lines = [f"# {audio_name or Path(path).stem + '.sph'}", ""]
     for s in sorted(segments, key=lambda s: (s.start_s, s.speaker)):
-        lines.append(f"{s.start_s:.3f} {s.end_s:.3f} {'AB'[s.speaker]}: {s.text}")
+        text = s.text.replace("\r", " ").replace("\n", " ")
+        lines.append(f"{s.start_s:.3f} {s.end_s:.3f} {'AB'[s.speaker]}: {text}")
     write_text(path, "\n".join(lines) + "\n")
 
 

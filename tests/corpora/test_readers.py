@@ -513,6 +513,21 @@ def test_a_written_transcript_where_only_b_speaks_stays_on_channel_1(tmp_path) -
     assert speakers == ["A", "B"] and segs[0].speaker == 1
 
 
+def test_a_fisher_transcript_read_back_has_speakers_times_and_texts_only(tmp_path) -> None:
+    """Fisher's format has no kind or count: written and read back, segments keep speaker,
+    times to the ms and text, in start order, and read as IPUs counting 1 (a corpus reads
+    its CANDOR CSV for those). A text's line break is a space: written as is, it made a
+    line of its own, which the reader refused as malformed."""
+    from duplexsim.corpora import fisher
+
+    segs = [Segment(1, 2.0, 3.9, "Yeah. Mhm.", "backchannel", 2),
+            Segment(0, 0.4, 6.5004, "hi\nthere")]
+    path = tmp_path / "fe_03_00001.txt"
+    fisher.write_transcript(path, segs)
+    assert fisher.read_transcript(path) == [Segment(0, 0.4, 6.5, "hi there"),
+                                            Segment(1, 2.0, 3.9, "Yeah. Mhm.")]
+
+
 def test_a_written_transcript_keeps_each_segments_count(tmp_path) -> None:
     """write_transcript dropped Segment.count (a backbiter row's backchannel_count 2 read
     back as 1). A ``count`` column is written where some count is not 1 and read back; with
