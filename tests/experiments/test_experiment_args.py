@@ -309,7 +309,7 @@ def test_rl_policy_config_must_be_an_object(tmp_path, capsys):
 
 def test_rl_saved_policy_that_is_not_one_is_one_line(tmp_path):
     """A damaged ppo.zip or obs_norm.npz was SB3's or numpy's traceback."""
-    rl = _script("rl_turn_policy")
+    rl = _script("rl_train")
     from duplexsim.errors import InputError
 
     run = tmp_path / "run"

@@ -70,7 +70,8 @@ def test_rl_turn_policy_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert set(df["delay_ms"]) == {160} and set(df["policy"]) >= {"ppo", "rule"}
     # a normaliser that does not go with the policy is one line, not numpy's traceback
     sys.path.insert(0, str(ROOT / "experiments"))
-    from rl_turn_policy import load_policy, parse
+    from rl_train import load_policy
+    from rl_turn_policy import parse
 
     from duplexsim.errors import InputError
 
