@@ -66,31 +66,29 @@ transcript of the segments centred in it), ``resynth`` = the ground-truth units 
 (the audio that ``resynth`` re-encodes; same WER reference), agents = their units vocoded;
 the prompt row gets none. Results are cached in ``OUT/asr/``, each row keyed by what it
 transcribes (the audio, or the units and their vocoder), its WER reference and the ASR's
-versions and settings (:func:`asr_key`); smoke mode scores the first
+versions and settings (:func:`continuation_asr.asr_key`); smoke mode scores the first
 prompt of each corpus only (16 rows; about 30 s more on a busy 2-core machine).
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from continuation_report import plot_runs, write_outputs  # REPORT.md and figures
+from continuation_asr import asr_table  # --asr: the transcripts' columns
+from continuation_cache import cached_units, inputs_key, resynth_key  # keyed by their inputs
+from continuation_report import plot_runs, write_outputs, write_runs_report  # REPORT.md, figures
 from continuation_stats import (  # r across prompts, pooled statistics and their CIs
     AGENTS,
-    ASR_COLUMNS,
-    R_BOOT,
     Scored,
     compare_to_corpora,
     correlation_tables,
     format_name,
     in_distribution,
+    persistence_table,
     pooled_stats,
     runs_correlation_tables,
     source_name,
@@ -100,30 +98,15 @@ from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
 from tqdm import tqdm
 
-from duplexsim.atomic import atomic_path, write_text
+from duplexsim.atomic import write_text
 from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
 from duplexsim.corpora.corpus import SPLITS
-from duplexsim.digests import (
-    AGENT_FILES,
-    SIMULATOR_VERSION,
-    TOKENIZER_FILES,
-    array_digest,
-    directory_digest,
-    key_of,
-)
+from duplexsim.digests import key_of
 from duplexsim.errors import InputError
-from duplexsim.metrics.protocol import (
-    ALL_EVENTS,
-    correlations,
-    mean_durations,
-    split_prompt,
-    window_frames,
-)
+from duplexsim.metrics.protocol import mean_durations, split_prompt, window_frames
 from duplexsim.metrics.turntaking import vad_from_units
 from duplexsim.threads import use_threads
-from duplexsim.timebase import frames_from_s
 from duplexsim.tokens import FRAME_MS, format_roundtrip
-from duplexsim.units.vocoder import VOCODER_VERSION
 
 OUTPUTS = ("world", "units", "asr", "runs", "per_prompt.csv", "correlations.csv",
            "corpus_comparison.csv", "persistence.csv", "sources.csv", "asr_transcripts.csv",
@@ -170,7 +153,7 @@ class Plan:
     """Sampling temperature of both agents: 1.0 samples the model's own distribution, the
     one to hold against a corpus (0.9, the simulator's default, measured: listener onsets at
     0.43x the corpus's rate, against 0.8x at 1.0). Part of a cached file's key
-    (:func:`inputs_key`): another temperature makes its continuations anew."""
+    (:func:`continuation_cache.inputs_key`): another temperature makes its continuations anew."""
 
     @property
     def cache_dir(self) -> Path:
@@ -226,12 +209,6 @@ def load_prompts(plan: Plan) -> list[Prompt]:
     return out
 
 
-SEEDING = "per-prompt"
-"""How a continuation's sampling stream is chosen (:func:`prompt_seed`), part of the key of
-every file an agent makes (:func:`inputs_key`): continuations cached when every prompt was
-sampled from the seed itself are made anew."""
-
-
 def prompt_seed(prompt_id: str, seed: int) -> int:
     """The sampling seed (63 bits) of the continuation of prompt ``prompt_id`` with ``seed``
     (``--seeds``): a stream of its own per prompt, as the paper's independent samples, the
@@ -242,48 +219,6 @@ def prompt_seed(prompt_id: str, seed: int) -> int:
     prompts, 5% from streams of their own), and r across prompts was taken over
     continuations whose sampling noise was largely shared."""
     return int(key_of({"prompt": prompt_id, "seed": seed}), 16) >> 1
-
-
-def inputs_key(plan: Plan, agents: Iterable[str], p: Prompt) -> str:
-    """Key of a cached continuation (16 hex): what the agents read and how they sample, so
-    that a rerun after retraining an agent, re-encoding the prompt or changing a setting
-    makes it anew: the agents' files, the prompt's units (:func:`~duplexsim.digests.array_digest`),
-    the unit tokenizer (:func:`tokenizer_key`), the sampling temperature, the continuation's
-    length, :data:`SEEDING` and :data:`SIMULATOR_VERSION`. The prompt's units, not the
-    corpus's manifest: the manifest names each dialogue's units file, not its contents, so
-    ``corpus import`` of edited audio over the same conversations (same ids and durations)
-    wrote the same manifest over other units, and their prompts' continuations were reused."""
-    return key_of({"agents": {a: directory_digest(plan.agents / a, AGENT_FILES)
-                              for a in sorted(agents)},
-                   "prompt": array_digest(p.prompt), "tokenizer": tokenizer_key(plan, p.corpus),
-                   "temperature": plan.temperature, "continuation_s": plan.continuation_s,
-                   "simulator": SIMULATOR_VERSION, "seeding": SEEDING})
-
-
-def tokenizer_key(plan: Plan, corpus: str) -> str:
-    """Digest (16 hex) of the unit tokenizer of ``corpus`` (its ``tokenizer/``, the study's
-    shared one: :func:`unit_tokenizer`), which the cached units and audio are made with."""
-    return directory_digest(plan.corpora / corpus, TOKENIZER_FILES)
-
-
-def resynth_key(plan: Plan, p: Prompt) -> str:
-    """Key of a cached resynthesis (16 hex): what :func:`resynthesise` reads, the ground
-    truth's units and the unit tokenizer (the corpus's, the study's shared one), and the
-    code (:data:`SIMULATOR_VERSION`, the vocoder's :data:`VOCODER_VERSION`). Not the
-    sampling temperature, which it does not use: keyed by :func:`inputs_key`,
-    ``--temperature 0.9`` beside 1.0 redid every prompt's resynthesis (about 30 s each)
-    into the same numbers."""
-    return key_of({"truth": array_digest(p.truth), "simulator": SIMULATOR_VERSION,
-                   "tokenizer": tokenizer_key(plan, p.corpus), "vocoder": VOCODER_VERSION})
-
-
-def _cached(path: Path, make) -> np.ndarray:  # noqa: ANN001 - make: () -> ndarray
-    if path.is_file():
-        return np.load(path)
-    arr = np.asarray(make(), dtype=np.int64)
-    with atomic_path(path) as tmp, tmp.open("wb") as fh:
-        np.save(fh, arr)
-    return arr
 
 
 def resynthesise(tokenizer, units: np.ndarray) -> np.ndarray:  # noqa: ANN001 - UnitTokenizer
@@ -342,7 +277,7 @@ def generate_all(plan: Plan, prompts: list[Prompt]) -> dict[tuple[str, str, int]
             for (p, _, path), u in zip(todo, make(todo, chunk), strict=True):
                 made[path] = scored_window(p, u)
         for p, s, path in jobs:  # new ones are written here, cached ones read
-            out[(p.id, name, s)] = _cached(path, lambda path=path, made=made: made[path])
+            out[(p.id, name, s)] = cached_units(path, lambda path=path, made=made: made[path])
     return out
 
 
@@ -379,7 +314,7 @@ def score(plan: Plan, prompts: list[Prompt], generated: dict, silence: set[int],
         if plan.resynth:
             path = plan.cache_dir / "units" / \
                 f"resynth_{p.id.replace('/', '_')}-{resynth_key(plan, p)}.npy"
-            add(p, "resynth", -1, _cached(path, lambda p=p: resynthesise(tokenizer, p.truth)))
+            add(p, "resynth", -1, cached_units(path, lambda p=p: resynthesise(tokenizer, p.truth)))
         whole = np.concatenate([p.prompt, p.truth], axis=1)
         for chunk in plan.chunk_ms:  # the chunk grid from frame 0, as the agents'
             back = format_roundtrip(whole, chunk, tokenizer.n_units, tokenizer.silence_unit)
@@ -387,171 +322,6 @@ def score(plan: Plan, prompts: list[Prompt], generated: dict, silence: set[int],
     for (pid, source, seed), units in generated.items():
         add(next(p for p in prompts if p.id == pid), source, seed, units)
     return pd.DataFrame(rows), vads
-
-
-def scored_span_s(plan: Plan) -> tuple[float, float]:
-    """``(start, end)`` seconds of the scored window on the dialogue's timeline: the whole
-    frames :func:`~duplexsim.metrics.protocol.split_prompt` cuts (29.99 + 89.99 s: frames
-    750 to 3000, 30.0 to 120.0 s), where the ground truth's audio and transcript are cut."""
-    n_prompt, n_cont = window_frames(plan.prompt_s, plan.continuation_s, FRAME_MS)
-    return n_prompt * FRAME_MS / 1000, (n_prompt + n_cont) * FRAME_MS / 1000
-
-
-def reference_texts(dialogue, start_s: float, end_s: float) -> list[str]:  # noqa: ANN001
-    """Per channel, the corpus transcript of the segments whose midpoint is in the span."""
-    return [" ".join(s.text for s in dialogue.segments
-                     if s.speaker == ch and start_s <= (s.start_s + s.end_s) / 2 < end_s)
-            for ch in range(2)]
-
-
-def asr_row(audio: np.ndarray, sample_rate: int, references: list[str] | None) -> dict:
-    """ASR scores of a ``[2, N]`` continuation (pooled channels) and its WER if known."""
-    from duplexsim.metrics.asr import asr_scores, word_error_rate
-
-    s = asr_scores(audio, sample_rate)
-    row = {k: s[k] for k in (*ASR_COLUMNS[:-1], "asr_text_0", "asr_text_1")}
-    row["asr_wer"] = (word_error_rate(" ".join(references), " ".join(
-        [str(s["asr_text_0"]), str(s["asr_text_1"])])) if references else float("nan"))
-    return row
-
-
-def vocoded(plan: Plan, p: Prompt, units: np.ndarray) -> dict:
-    """What vocoded audio of ``units`` (of prompt ``p``'s corpus) is made from, for
-    :func:`asr_key`: the units, the unit tokenizer and the vocoder's version."""
-    return {"units": array_digest(units), "tokenizer": tokenizer_key(plan, p.corpus),
-            "vocoder": VOCODER_VERSION}
-
-
-def asr_key(made_from: dict, references: list[str] | None, identity: dict) -> str:
-    """Key of a cached ASR row (16 hex): what is transcribed (``made_from``: the audio's
-    :func:`~duplexsim.digests.array_digest` and rate, or :func:`vocoded`), the WER reference
-    texts and the ASR's identity (:func:`~duplexsim.metrics.asr.asr_identity`: package
-    versions, decoding settings), and the columns a row holds. Keyed by :func:`inputs_key`
-    of every agent, a ground-truth row was transcribed again after an agent was retrained or
-    at another temperature, and one of a re-imported corpus, or under another
-    faster-whisper, was not."""
-    return key_of({**made_from, "references": references, "asr": identity,
-                   "columns": ASR_COLUMNS})
-
-
-def truth_audio(corpus: Path, dialogue_id: str, span_s: tuple[float, float]
-                ) -> tuple[np.ndarray, int, list[str]]:
-    """The corpus audio ``[2, N]`` of the scored span of a dialogue, its rate and its
-    reference texts (:func:`reference_texts`). Audio that ends before the span (the units
-    reach further than the file) is an :class:`~duplexsim.errors.InputError` naming the
-    file, the span and the audio's length: cut, the ground truth's row was transcribed over
-    less audio than it is scored on."""
-    from duplexsim.corpora import load_corpus
-
-    c = load_corpus(corpus)
-    d = c.dialogue(dialogue_id, audio=True)
-    lo, hi = (round(t * d.sample_rate_hz) for t in span_s)
-    if d.audio.shape[1] < hi:
-        audio = next(e["audio"] for e in c.manifest["dialogues"] if e["id"] == dialogue_id)
-        raise InputError(str(corpus / audio), "",
-                         f"{d.audio.shape[1] / d.sample_rate_hz:g} s of audio do not cover "
-                         f"the scored span {span_s[0]:g}-{span_s[1]:g} s",
-                         "audio as long as the dialogue's units (import or build it again)")
-    return d.audio[:, lo:hi], d.sample_rate_hz, reference_texts(d, *span_s)
-
-
-def asr_table(plan: Plan, prompts: list[Prompt], generated: dict,
-              tokenizer) -> pd.DataFrame:  # noqa: ANN001 - UnitTokenizer
-    """ASR columns for every (prompt, source, seed) but the prompt rows; cached per row in
-    ``asr/``, keyed by what it transcribes (:func:`asr_key`)."""
-    from duplexsim.atomic import write_json
-    from duplexsim.metrics.asr import asr_identity
-
-    hop = tokenizer.sample_rate_hz * FRAME_MS // 1000
-    identity = asr_identity()
-
-    def vocode(units: np.ndarray) -> np.ndarray:
-        # A channel of silence units only is silent: zeros give an empty transcript at no
-        # cost (Whisper would hallucinate "you" on Griffin-Lim's near-silence).
-        return np.stack([tokenizer.decode(ch) if tokenizer.is_speech(ch).any()
-                         else np.zeros(len(ch) * hop, np.float32) for ch in units])
-
-    if plan.asr_prompts is not None:  # the first asr_prompts of each corpus
-        keep = {p.id for c in AGENTS.values()
-                for p in [p for p in prompts if p.corpus == c][: plan.asr_prompts]}
-        prompts = [p for p in prompts if p.id in keep]
-
-    span = scored_span_s(plan)
-    jobs = []  # (prompt, source, seed, key, () -> (audio [2, N], sample rate, references))
-    for p in prompts:
-        corpus_name, dialogue_id = p.id.split("/", 1)
-        read = partial(truth_audio, plan.corpora / corpus_name, dialogue_id, span)
-        audio, rate, refs = read()  # not kept: read again only if transcribed (90 s x 2 ch)
-        jobs.append((p, "ground_truth", -1, asr_key(
-            {"audio": array_digest(audio), "sample_rate_hz": rate}, refs, identity), read))
-        if plan.resynth:
-            jobs.append((p, "resynth", -1, asr_key(
-                vocoded(plan, p, p.truth), refs, identity),
-                lambda p=p, t=refs: (vocode(p.truth), tokenizer.sample_rate_hz, t)))
-    chosen = {p.id: p for p in prompts}
-    for (pid, source, seed), units in generated.items():
-        if pid in chosen:
-            p = chosen[pid]
-            jobs.append((p, source, seed, asr_key(
-                vocoded(plan, p, units), None, identity),
-                lambda u=units: (vocode(u), tokenizer.sample_rate_hz, None)))
-    rows = []
-    for p, source, seed, key, make in tqdm(jobs, desc="asr", unit="dlg"):
-        path = plan.cache_dir / "asr" / f"{source}_{p.id.replace('/', '_')}_s{seed}-{key}.json"
-        if path.is_file():
-            row = json.loads(path.read_text())
-        else:
-            row = asr_row(*make())
-            write_json(path, row)
-        rows.append({"prompt": p.id, "source": source, "seed": seed, **row})
-    return pd.DataFrame(rows)
-
-
-def persistence_table(plan: Plan, prompts: list[Prompt], generated: dict,
-                      silence: set[int]) -> pd.DataFrame:
-    """Style persistence: per window of the continuation (``plan.windows_s``), Pearson r
-    across prompts between the prompt's means and that window's means, for the ground
-    truth and every agent source (with several seeds r per seed, then their mean, as in the
-    main table).
-
-    The ground-truth rows say how much of the prompt's style a real continuation keeps at
-    each distance; an agent that reads its prompt and then drifts to its own habits starts
-    near them and falls off. A window that a continuation ends before (``--windows`` past
-    ``--continuation-s``) is kept: that continuation's means are NaN there and
-    ``n_short`` counts such continuations (all of them: the window has no r).
-    """
-    edges = [frames_from_s(t, FRAME_MS) for t in plan.windows_s]  # half up, as the windows
-    spans = list(zip(edges[:-1], edges[1:], strict=True))
-    rows = []
-
-    def add(p: Prompt, source: str, seed: int, units: np.ndarray) -> None:
-        for lo, hi in spans:
-            short = hi > units.shape[1]
-            means = dict.fromkeys(ALL_EVENTS, float("nan")) if short else \
-                mean_durations(vad_from_units(units[:, lo:hi], silence), FRAME_MS)
-            rows.append({"prompt": p.id, "window": f"{lo * FRAME_MS / 1000:g}-"
-                         f"{hi * FRAME_MS / 1000:g} s", "source": source, "seed": seed,
-                         "short": short, **means})
-
-    by_id = {p.id: p for p in prompts}
-    for p in prompts:
-        add(p, "ground_truth", -1, p.truth)
-        rows.append({"prompt": p.id, "window": None, "source": "prompt", "seed": -1,
-                     **mean_durations(vad_from_units(p.prompt, silence), FRAME_MS)})
-    for (pid, source, seed), units in generated.items():
-        add(by_id[pid], source, seed, units)
-    table = pd.DataFrame(rows)
-    prompt_rows = table[table["source"] == "prompt"]
-    parts = []
-    for window in dict.fromkeys(table["window"].dropna()):
-        mine = table[table["window"] == window]
-        short = mine.groupby("source")["short"].sum()
-        r = correlations(pd.concat([prompt_rows, mine]), reference="prompt")
-        parts.append(r.assign(window=window, n_short=r["source"].map(short).astype(int)))
-    if not parts:
-        return pd.DataFrame(columns=["window", "source"])
-    out = pd.concat(parts, ignore_index=True)
-    return out[["window", *[c for c in out.columns if c != "window"]]]
 
 
 def corpus_comparison(plan: Plan, scored_by: dict[str, list[Scored]], silence: set[int],
@@ -612,7 +382,8 @@ def run_plan(plan: Plan, command: str = "") -> tuple[Path, pd.DataFrame, pd.Data
 def run_replicates(plan: Plan, roots: list[Path], command: str = "") -> Path:
     """The study once per training run (``roots``: folders with ``fisher/`` and
     ``candor/``), each in ``OUT/runs/runK/`` (the one-run report), the units cached once in
-    ``OUT/units/``; then ``OUT/REPORT.md``, ``runs_correlations.csv`` and
+    ``OUT/units/``; then ``OUT/REPORT.md`` (:func:`continuation_report.write_runs_report`),
+    ``runs_correlations.csv`` and
     ``runs_in_distribution.csv``: every r over the runs (:func:`runs_correlation_tables`),
     each run's own in-distribution r in ``runs.csv``, both in ``runs.png``."""
     tables, own = [], []
@@ -635,34 +406,8 @@ def run_replicates(plan: Plan, roots: list[Path], command: str = "") -> Path:
                            bar=0.6 * pooled["prompt_avg_r"],
                            met=pooled["avg_r"] >= 0.6 * pooled["prompt_avg_r"])
     plot_runs(pooled, per_run, plan.out / "runs.png", command)
-    text = [f"# Continuation study over {len(roots)} training runs\n\n{command}\n\n"
-            f"prompt {plan.prompt_s:g} s -> continuation {plan.continuation_s:g} s; seeds "
-            f"{list(plan.seeds)}; sampling temperature {plan.temperature:g}; "
-            f"{tables[0]['prompt'].nunique()} prompts from splits {list(plan.splits)}; the "
-            "same prompts for every run.\n",
-            "Runs (each run's full report in `runs/runK/REPORT.md`):\n",
-            *[f"- run{k}: `{root}`" for k, root in enumerate(roots)],
-            "\n## In distribution: each agent on its own corpus's prompts (Table 2)\n",
-            "`avg_r`: the mean over runs of each run's average r over ipu / pause / fto "
-            "against the ground truth; `avg_r_ci`: 95% CI of a two-level bootstrap (prompts, "
-            f"then runs; {R_BOOT} resamples), so it includes how much another training run "
-            "would differ; `sd_runs`: the runs' standard deviation; `runs_alone`: each run's "
-            "own average r; `bar`: 0.6x the corpus's Prompt row (issue 16); `met`: `avg_r` "
-            ">= `bar`.\n",
-            pooled.to_markdown(index=False, floatfmt=".3f"),
-            "\n\n## Pearson r across prompts, mean over runs (Table 2/6: vs ground truth; "
-            "Table 7: vs prompt)\n",
-            "`avg_ci`: two-level bootstrap CI of `avg` (every event's CI is in "
-            "`runs_correlations.csv`); `n_ipu`, `n_pause`, `n_fto`: the prompts each "
-            "event's r is over (the fewest of any run). Prompt, format and resynthesis "
-            "rows do not depend on the agents: the same in every run.\n",
-            corr.assign(avg_ci=[f"[{lo:.2f}, {hi:.2f}]" for lo, hi
-                                in zip(corr["avg_lo"], corr["avg_hi"], strict=True)])
-            .drop(columns=[c for c in corr.columns if c.endswith(("_lo", "_hi"))])
-            .to_markdown(index=False, floatfmt=".3f"), "", "![each run and their mean](runs.png)",
-            ""]
-    write_text(plan.out / "REPORT.md", "\n".join(text))
-    return plan.out / "REPORT.md"
+    return write_runs_report(plan, roots, pooled, corr, tables[0]["prompt"].nunique(),
+                             command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -192,3 +192,39 @@ def plot_runs(pooled: pd.DataFrame, per_run: pd.DataFrame, path: Path,
     ax.set_title(f"in distribution, {per_run['run'].nunique()} training runs")
     ax.legend(fontsize=7, loc="upper center", ncol=2)
     write_png(fig, path, caption=caption or None)
+
+
+def write_runs_report(plan: Plan, roots: list[Path], pooled: pd.DataFrame, corr: pd.DataFrame,
+                      n_prompts: int, command: str = "") -> Path:
+    """``OUT/REPORT.md`` of the study over several training runs (``roots``): each agent's
+    in-distribution r over the runs beside its bar (``pooled``: ``in_distribution`` with
+    each run's own r, the bar and the verdict) and every r as the mean over runs (``corr``:
+    ``runs_correlation_tables``), over ``n_prompts`` prompts; returns its path."""
+    text = [f"# Continuation study over {len(roots)} training runs\n\n{command}\n\n"
+            f"prompt {plan.prompt_s:g} s -> continuation {plan.continuation_s:g} s; seeds "
+            f"{list(plan.seeds)}; sampling temperature {plan.temperature:g}; "
+            f"{n_prompts} prompts from splits {list(plan.splits)}; the "
+            "same prompts for every run.\n",
+            "Runs (each run's full report in `runs/runK/REPORT.md`):\n",
+            *[f"- run{k}: `{root}`" for k, root in enumerate(roots)],
+            "\n## In distribution: each agent on its own corpus's prompts (Table 2)\n",
+            "`avg_r`: the mean over runs of each run's average r over ipu / pause / fto "
+            "against the ground truth; `avg_r_ci`: 95% CI of a two-level bootstrap (prompts, "
+            f"then runs; {R_BOOT} resamples), so it includes how much another training run "
+            "would differ; `sd_runs`: the runs' standard deviation; `runs_alone`: each run's "
+            "own average r; `bar`: 0.6x the corpus's Prompt row (issue 16); `met`: `avg_r` "
+            ">= `bar`.\n",
+            pooled.to_markdown(index=False, floatfmt=".3f"),
+            "\n\n## Pearson r across prompts, mean over runs (Table 2/6: vs ground truth; "
+            "Table 7: vs prompt)\n",
+            "`avg_ci`: two-level bootstrap CI of `avg` (every event's CI is in "
+            "`runs_correlations.csv`); `n_ipu`, `n_pause`, `n_fto`: the prompts each "
+            "event's r is over (the fewest of any run). Prompt, format and resynthesis "
+            "rows do not depend on the agents: the same in every run.\n",
+            corr.assign(avg_ci=[f"[{lo:.2f}, {hi:.2f}]" for lo, hi
+                                in zip(corr["avg_lo"], corr["avg_hi"], strict=True)])
+            .drop(columns=[c for c in corr.columns if c.endswith(("_lo", "_hi"))])
+            .to_markdown(index=False, floatfmt=".3f"), "", "![each run and their mean](runs.png)",
+            ""]
+    write_text(plan.out / "REPORT.md", "\n".join(text))
+    return plan.out / "REPORT.md"

@@ -3,21 +3,39 @@ prompts (:func:`correlation_tables`, :func:`in_distribution`, over several train
 :func:`runs_correlation_tables`), each dialogue's turn-taking events pooled over dialogues
 (:class:`Scored`, :func:`pooled_stats`, shared with the self-play scripts) with 95%
 bootstrap intervals that resample prompts (:func:`bootstrap_cis`), and the agents against
-both corpora (:func:`source_table`, :func:`compare_to_corpora`). Also the source names the
-per-prompt table is keyed by. Must not generate, load corpora or write files."""
+both corpora (:func:`source_table`, :func:`compare_to_corpora`), and style persistence, r
+against the prompt per window of the continuation (:func:`persistence_table`). Also the
+source names the per-prompt table is keyed by. Must not generate, load corpora or write
+files."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from duplexsim.metrics.intervals import percentile_interval
-from duplexsim.metrics.protocol import common_prompts, correlations, correlations_over_runs
-from duplexsim.metrics.turntaking import detect_events, listener_onsets, summarize_events
+from duplexsim.metrics.protocol import (
+    ALL_EVENTS,
+    common_prompts,
+    correlations,
+    correlations_over_runs,
+    mean_durations,
+)
+from duplexsim.metrics.turntaking import (
+    detect_events,
+    listener_onsets,
+    summarize_events,
+    vad_from_units,
+)
+from duplexsim.timebase import frames_from_s
 from duplexsim.tokens import FRAME_MS
+
+if TYPE_CHECKING:  # the script imports this module: its Plan and Prompt are only types here
+    from continuation import Plan, Prompt
 
 AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
 """Each agent and the corpus preset it was trained on (its own prompts' corpus)."""
@@ -26,7 +44,7 @@ COMPARED = ("fto_median_ms", "backchannels_per_min", "listener_onsets_per_s", "o
 :func:`~duplexsim.metrics.turntaking.listener_onsets`, explains the second; the fourth is
 self-play's headline, here with one model writing both sides, issue 16)."""
 ASR_COLUMNS = ("asr_ppl", "asr_oov_rate", "asr_words", "asr_repeat_rate", "asr_wer")
-"""The columns ``--asr`` adds to the per-prompt table (continuation.py's ``asr_table``)."""
+"""The columns ``--asr`` adds to the per-prompt table (:func:`continuation_asr.asr_table`)."""
 
 
 def format_name(chunk_ms: int) -> str:
@@ -250,3 +268,50 @@ def runs_correlation_tables(tables: list[pd.DataFrame]) -> pd.DataFrame:
     r = correlations_over_runs(tables, reference="prompt", n_boot=R_BOOT)
     parts.append(r.assign(reference="prompt", prompts="all"))
     return pd.concat(parts, ignore_index=True)
+
+
+def persistence_table(plan: Plan, prompts: list[Prompt], generated: dict,
+                      silence: set[int]) -> pd.DataFrame:
+    """Style persistence: per window of the continuation (``plan.windows_s``), Pearson r
+    across prompts between the prompt's means and that window's means, for the ground
+    truth and every agent source (with several seeds r per seed, then their mean, as in the
+    main table).
+
+    The ground-truth rows say how much of the prompt's style a real continuation keeps at
+    each distance; an agent that reads its prompt and then drifts to its own habits starts
+    near them and falls off. A window that a continuation ends before (``--windows`` past
+    ``--continuation-s``) is kept: that continuation's means are NaN there and
+    ``n_short`` counts such continuations (all of them: the window has no r).
+    """
+    edges = [frames_from_s(t, FRAME_MS) for t in plan.windows_s]  # half up, as the windows
+    spans = list(zip(edges[:-1], edges[1:], strict=True))
+    rows = []
+
+    def add(p: Prompt, source: str, seed: int, units: np.ndarray) -> None:
+        for lo, hi in spans:
+            short = hi > units.shape[1]
+            means = dict.fromkeys(ALL_EVENTS, float("nan")) if short else \
+                mean_durations(vad_from_units(units[:, lo:hi], silence), FRAME_MS)
+            rows.append({"prompt": p.id, "window": f"{lo * FRAME_MS / 1000:g}-"
+                         f"{hi * FRAME_MS / 1000:g} s", "source": source, "seed": seed,
+                         "short": short, **means})
+
+    by_id = {p.id: p for p in prompts}
+    for p in prompts:
+        add(p, "ground_truth", -1, p.truth)
+        rows.append({"prompt": p.id, "window": None, "source": "prompt", "seed": -1,
+                     **mean_durations(vad_from_units(p.prompt, silence), FRAME_MS)})
+    for (pid, source, seed), units in generated.items():
+        add(by_id[pid], source, seed, units)
+    table = pd.DataFrame(rows)
+    prompt_rows = table[table["source"] == "prompt"]
+    parts = []
+    for window in dict.fromkeys(table["window"].dropna()):
+        mine = table[table["window"] == window]
+        short = mine.groupby("source")["short"].sum()
+        r = correlations(pd.concat([prompt_rows, mine]), reference="prompt")
+        parts.append(r.assign(window=window, n_short=r["source"].map(short).astype(int)))
+    if not parts:
+        return pd.DataFrame(columns=["window", "source"])
+    out = pd.concat(parts, ignore_index=True)
+    return out[["window", *[c for c in out.columns if c != "window"]]]

@@ -33,6 +33,7 @@ def test_the_resynthesis_is_keyed_by_the_truth_and_tokenizer_not_the_temperature
     held the sampling temperature, so --temperature 0.9 beside 1.0 redid it (about 30 s a
     prompt) into the same units. Other ground-truth units or another tokenizer: anew."""
     import continuation
+    import continuation_cache
     from test_cli import write_tokenizer
 
     plan, prompts, tokenizer = _world(tmp_path)
@@ -53,23 +54,25 @@ def test_the_resynthesis_is_keyed_by_the_truth_and_tokenizer_not_the_temperature
     continuation.score(plan, other, {}, silence, tokenizer)
     assert len(resynth_files()) == 4  # other units: resynthesised anew
     fisher = next(p for p in prompts if p.corpus == "fisher-like")
-    before = continuation.resynth_key(plan, fisher)
+    before = continuation_cache.resynth_key(plan, fisher)
     write_tokenizer(plan.corpora / "fisher-like" / "tokenizer", n_silence_units=2)
-    assert continuation.resynth_key(plan, fisher) != before
+    assert continuation_cache.resynth_key(plan, fisher) != before
 
 
 def test_vocoded_audio_is_keyed_by_the_vocoder_version(tmp_path, monkeypatch):
     """A vocoder that makes other audio from the same units (its blocks for streams over
     120 s) must not reuse resynthesised units or ASR rows of vocoded audio cached before."""
-    import continuation
+    import continuation_asr
+    import continuation_cache
 
     plan, prompts, _ = _world(tmp_path)
     fisher = next(p for p in prompts if p.corpus == "fisher-like")
-    resynth, made_from = (continuation.resynth_key(plan, fisher),
-                          continuation.vocoded(plan, fisher, fisher.truth))
-    monkeypatch.setattr(continuation, "VOCODER_VERSION", "another")
-    assert continuation.resynth_key(plan, fisher) != resynth
-    assert continuation.vocoded(plan, fisher, fisher.truth) != made_from
+    resynth, made_from = (continuation_cache.resynth_key(plan, fisher),
+                          continuation_asr.vocoded(plan, fisher, fisher.truth))
+    for module in (continuation_cache, continuation_asr):
+        monkeypatch.setattr(module, "VOCODER_VERSION", "another")
+    assert continuation_cache.resynth_key(plan, fisher) != resynth
+    assert continuation_asr.vocoded(plan, fisher, fisher.truth) != made_from
 
 
 def test_continuations_are_keyed_by_the_prompt_units_not_the_manifest(tmp_path):
@@ -77,29 +80,28 @@ def test_continuations_are_keyed_by_the_prompt_units_not_the_manifest(tmp_path):
     byte for byte (ids, paths, durations) over other units: keyed by the manifest, their
     prompts' continuations were reused. A manifest edit that leaves the units is no new key."""
     import continuation
+    from continuation_cache import inputs_key
 
     plan, prompts, _ = _world(tmp_path)
     fisher = next(p for p in prompts if p.corpus == "fisher-like")
     corpus = plan.corpora / "fisher-like"
-    before = continuation.inputs_key(plan, continuation.AGENTS, fisher)
-    assert continuation.inputs_key(plan, continuation.AGENTS,
-                                   replace(fisher, truth=fisher.truth[:, ::-1])) == before
+    before = inputs_key(plan, continuation.AGENTS, fisher)
+    assert inputs_key(plan, continuation.AGENTS,
+                      replace(fisher, truth=fisher.truth[:, ::-1])) == before
     manifest = (corpus / "manifest.json").read_bytes()
     units_file = corpus / "units" / f"{fisher.id.split('/', 1)[1]}.npy"
     np.save(units_file, np.roll(np.load(units_file), 7, axis=1))  # re-encoded, same manifest
     assert (corpus / "manifest.json").read_bytes() == manifest
     again = next(p for p in continuation.load_prompts(plan) if p.id == fisher.id)
-    assert continuation.inputs_key(plan, continuation.AGENTS, again) != before
+    assert inputs_key(plan, continuation.AGENTS, again) != before
     edited = manifest.replace(b'"seed": 0', b'"seed": 1')
     assert edited != manifest
     (corpus / "manifest.json").write_bytes(edited)
-    assert continuation.inputs_key(plan, continuation.AGENTS, again) == \
-        continuation.inputs_key(plan, continuation.AGENTS,
-                                next(p for p in continuation.load_prompts(plan)
-                                     if p.id == fisher.id))
-    assert continuation.inputs_key(replace(plan, temperature=0.9), continuation.AGENTS,
-                                   again) != continuation.inputs_key(plan, continuation.AGENTS,
-                                                                     again)
+    assert inputs_key(plan, continuation.AGENTS, again) == \
+        inputs_key(plan, continuation.AGENTS,
+                   next(p for p in continuation.load_prompts(plan) if p.id == fisher.id))
+    assert inputs_key(replace(plan, temperature=0.9), continuation.AGENTS, again) != \
+        inputs_key(plan, continuation.AGENTS, again)
 
 
 def _write_audio(corpus: Path, dialogue_id: str, wave: np.ndarray) -> None:
@@ -111,7 +113,7 @@ def _write_audio(corpus: Path, dialogue_id: str, wave: np.ndarray) -> None:
 def test_the_ground_truth_audio_must_cover_the_scored_span(tmp_path):
     """The corpus audio was cut to the span unchecked: 5 s of audio under 8 s of units gave
     the ground truth's ASR row 2 of its 4 s. Now one line naming the file, span and length."""
-    import continuation
+    import continuation_asr
     import pytest
 
     from duplexsim.errors import InputError
@@ -120,13 +122,13 @@ def test_the_ground_truth_audio_must_cover_the_scored_span(tmp_path):
     corpus_name, dialogue_id = prompts[0].id.split("/", 1)
     corpus = plan.corpora / corpus_name
     _write_audio(corpus, dialogue_id, np.zeros((2, 5 * 8000), np.float32))
-    span = continuation.scored_span_s(plan)
+    span = continuation_asr.scored_span_s(plan)
     with pytest.raises(InputError, match=rf"{dialogue_id}\.flac.*5 s of audio do not cover "
                                          r"the scored span 3-7 s") as err:
-        continuation.truth_audio(corpus, dialogue_id, span)
+        continuation_asr.truth_audio(corpus, dialogue_id, span)
     assert "\n" not in str(err.value)
     _write_audio(corpus, dialogue_id, np.zeros((2, 8 * 8000), np.float32))
-    audio, rate, _ = continuation.truth_audio(corpus, dialogue_id, span)
+    audio, rate, _ = continuation_asr.truth_audio(corpus, dialogue_id, span)
     assert (audio.shape, rate) == ((2, 4 * 8000), 8000)
 
 
@@ -138,7 +140,7 @@ def test_asr_rows_are_keyed_by_the_audio_and_the_asr_not_the_temperature(tmp_pat
     import importlib.metadata
     import shutil
 
-    import continuation
+    import continuation_asr
     import pytest
 
     from duplexsim.metrics import asr
@@ -158,18 +160,18 @@ def test_asr_rows_are_keyed_by_the_audio_and_the_asr_not_the_temperature(tmp_pat
     def rows() -> set[str]:
         return {f.name for f in (plan.cache_dir / "asr").glob("ground_truth_*.json")}
 
-    first = continuation.asr_table(plan, prompts, {}, tokenizer)
+    first = continuation_asr.asr_table(plan, prompts, {}, tokenizer)
     assert first["asr_text_0"].tolist() == [""] and len(rows()) == 1
-    continuation.asr_table(replace(plan, temperature=0.9), prompts, {}, tokenizer)
+    continuation_asr.asr_table(replace(plan, temperature=0.9), prompts, {}, tokenizer)
     assert len(rows()) == 1  # the same audio: reused, whatever the sampling
     wave = np.zeros((2, 8 * 8000), np.float32)
     clip = speak("good morning", "en-us", 8000)[: 3 * 8000]
     wave[0, 3 * 8000: 3 * 8000 + len(clip)] = clip  # speech inside the scored 3-7 s
     _write_audio(corpus, dialogue_id, wave)  # re-imported: same manifest, other audio
-    spoken = continuation.asr_table(plan, prompts, {}, tokenizer)
+    spoken = continuation_asr.asr_table(plan, prompts, {}, tokenizer)
     assert len(rows()) == 2 and "morning" in spoken["asr_text_0"][0].lower()
     real = importlib.metadata.version
     monkeypatch.setattr(importlib.metadata, "version", lambda dist: "9.9.9"
                         if dist == "faster-whisper" else real(dist))
-    continuation.asr_table(plan, prompts, {}, tokenizer)
+    continuation_asr.asr_table(plan, prompts, {}, tokenizer)
     assert len(rows()) == 3  # another faster-whisper: transcribed anew

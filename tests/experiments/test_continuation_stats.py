@@ -17,6 +17,7 @@ from continuation_stats import (  # noqa: E402
     Scored,
     bootstrap_cis,
     compare_to_corpora,
+    persistence_table,
     pooled_stats,
 )
 
@@ -191,6 +192,7 @@ def test_the_asr_span_is_the_scored_frames(monkeypatch, tmp_path):
     continuation_s as given, the units at whole frames: with 29.99 + 89.99 s the audio
     was [29.99, 119.98) s against units of [30.0, 120.0) s (frames 750 to 3000)."""
     import continuation
+    import continuation_asr
 
     class Corpus:
         root = tmp_path
@@ -208,7 +210,7 @@ def test_the_asr_span_is_the_scored_frames(monkeypatch, tmp_path):
     p = continuation.load_prompts(plan)[0]
     start, end = (n * continuation.FRAME_MS / 1000
                   for n in (p.prompt.shape[1], p.prompt.shape[1] + p.truth.shape[1]))
-    assert continuation.scored_span_s(plan) == (start, end) == (30.0, 120.0)
+    assert continuation_asr.scored_span_s(plan) == (start, end) == (30.0, 120.0)
 
 
 def test_persistence_windows_round_to_frames_as_the_windows_do(tmp_path):
@@ -222,5 +224,5 @@ def test_persistence_windows_round_to_frames_as_the_windows_do(tmp_path):
                for i in range(3)]
     plan = continuation.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path,
                              windows_s=(0.0, 0.1, 1.0))
-    table = continuation.persistence_table(plan, prompts, {}, {0})
+    table = persistence_table(plan, prompts, {}, {0})
     assert list(dict.fromkeys(table["window"])) == ["0-0.12 s", "0.12-1 s"]
