@@ -32,6 +32,10 @@ BEAM_SIZE = 5  # transcribe's defaults, named here so that asr_identity records 
 COMPUTE_TYPE = "int8"
 LANGUAGE = "en"
 DECODING = {"temperature": 0.0, "condition_on_previous_text": False, "vad_filter": False}
+SCORING_VERSION = "2026-12-07"
+"""Changes whenever this module scores the same transcript otherwise (its text
+normalisation, sentence split, WER or perplexity): :func:`asr_identity` records it, so
+cached scores made by the older code are not reused."""
 """faster-whisper's fixed decoding options (why each: :func:`transcribe`)."""
 EXTRA_PACKAGES = {  # import name -> (distribution, version pinned in pyproject's asr extra)
     "faster_whisper": ("faster-whisper", "1.2.1"),
@@ -74,15 +78,17 @@ def asr_identity(*, beam_size: int = BEAM_SIZE, compute_type: str = COMPUTE_TYPE
                  model_dir: str | Path | None = None) -> dict[str, object]:
     """What decides a transcript and its scores besides the audio: the installed version of
     each package of the ``asr`` extra (the Whisper model and the LM ship inside them) and
-    :func:`transcribe`'s decoding settings. A cache of :func:`asr_scores` results keys by
-    it, so that another faster-whisper, model or beam is transcribed anew. ``cpu_threads``
-    is left out: it changes the speed, not the settings."""
+    :func:`transcribe`'s decoding settings, and :data:`SCORING_VERSION`. A cache of
+    :func:`asr_scores` results keys by it, so that another faster-whisper, model, beam or
+    scoring code is transcribed anew. ``cpu_threads`` is left out: it changes the speed, not
+    the settings. A custom ``model_dir`` is recorded by its path, not its files."""
     require_asr()
     return {"packages": {dist: importlib.metadata.version(dist)
                          for dist, _ in EXTRA_PACKAGES.values()},
             "model": str(model_dir) if model_dir is not None else "tiny.en",
             "beam_size": beam_size, "compute_type": compute_type, "language": LANGUAGE,
-            **DECODING, "lm": "en-us.lm.bin", "lm_max_order": MAX_ORDER}
+            **DECODING, "lm": "en-us.lm.bin", "lm_max_order": MAX_ORDER,
+            "scoring": SCORING_VERSION}
 
 
 # -- ASR ------------------------------------------------------------------------------------

