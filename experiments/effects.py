@@ -123,13 +123,14 @@ def effects(table: pd.DataFrame, keys: list[str], contrast: str, baseline: objec
         base = points.get(key[:i] + (baseline,) + key[i + 1:])
         seeds = point.seeds if base is None else sorted(set(point.seeds) & set(base.seeds))
         mine = np.array([point.seeds.index(s) for s in seeds], dtype=np.int64)
-        theirs = None if base is None else np.array([base.seeds.index(s) for s in seeds],
-                                                    dtype=np.int64)
         est = point.stats()
         draws = rng.integers(0, len(point.seeds), size=(N_BOOT, len(point.seeds)))
         boot = [point.stats(d) for d in draws]
-        d_est = d_boot = None
-        if theirs is not None:
+        theirs = np.zeros(0, dtype=np.int64)  # with a baseline: its rows of ``seeds``
+        d_est: dict[str, float] = {}
+        d_boot: list[dict[str, float]] = []
+        if base is not None:
+            theirs = np.array([base.seeds.index(s) for s in seeds], dtype=np.int64)
             mine_est = point.stats(mine)
             d_est = {k: mine_est[k] - v for k, v in base.stats(theirs).items()}
             pairs = draws if len(seeds) == len(point.seeds) else \
@@ -148,7 +149,7 @@ def effects(table: pd.DataFrame, keys: list[str], contrast: str, baseline: objec
                 row[name] = est[name]
                 row[f"{name}_lo"], row[f"{name}_hi"] = percentile_interval(
                     [b[name] for b in boot], len(point.seeds))
-            if d_est is None:
+            if base is None:
                 continue
             if name in point.metrics:  # estimate and CI over the seeds both have a value
                 row[f"d_{name}"], row[f"d_{name}_lo"], row[f"d_{name}_hi"] = _t_bounds(
@@ -180,9 +181,10 @@ def interactions(table: pd.DataFrame, keys: list[str], contrast: str, baseline: 
     for key, point in points.items():
         if key[i] == baseline or key[j] == factor_baseline:
             continue
-        quad = [point, points.get(at(key, i, baseline)), points.get(at(key, j, factor_baseline)),
-                points.get(at(at(key, i, baseline), j, factor_baseline))]
-        if any(q is None for q in quad):
+        corners = [points.get(at(key, i, baseline)), points.get(at(key, j, factor_baseline)),
+                   points.get(at(at(key, i, baseline), j, factor_baseline))]
+        quad = [point, *(q for q in corners if q is not None)]
+        if len(quad) < 4:
             continue
         seeds = sorted(set.intersection(*(set(q.seeds) for q in quad)))
         index = [np.array([q.seeds.index(s) for s in seeds]) for q in quad]
