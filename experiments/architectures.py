@@ -517,7 +517,7 @@ def run_plan(plan: Plan, command: str) -> Path:
     corpus_vads = {}
     for c, p in CORPORA.items():
         corpus = load_corpus(plan.corpora / p)
-        corpus_vads[c] = [vad_from_units(corpus.dialogue(i).units, silence)
+        corpus_vads[c] = [vad_from_units(corpus.units(i), silence)
                           for i in dialogues[c]]
     summary, draws, labelled = score(plan, units, silence, corpus_vads, dialogues)
     diffs, near = differences(plan, labelled, summary), nearer(draws, summary)

@@ -73,7 +73,9 @@ prompt of each corpus only (16 rows; about 30 s more on a busy 2-core machine).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -254,18 +256,27 @@ def generate_all(plan: Plan, prompts: list[Prompt]) -> dict[tuple[str, str, int]
 
     files = {a: load_agent_files(plan.agents / a) for a in AGENTS}
     sampling = SamplingConfig(plan.temperature)
-    groups = [(source_name(a, c), c, (a,), lambda todo, c, a=a: continue_dialogues(
-        files[a], [p.prompt for p, _, _ in todo], plan.continuation_s, chunk_ms=c,
-        seeds=[prompt_seed(p.id, s) for p, s, _ in todo], max_batch=plan.batch,
-        sampling=sampling))
-        for a in AGENTS for c in plan.chunk_ms]
+    Todo = list[tuple[Prompt, int, Path]]  # (prompt, seed, cache file) to generate
+
+    def alone(agent: str, todo: Todo, chunk: int) -> list[np.ndarray]:
+        return continue_dialogues(
+            files[agent], [p.prompt for p, _, _ in todo], plan.continuation_s, chunk_ms=chunk,
+            seeds=[prompt_seed(p.id, s) for p, s, _ in todo], max_batch=plan.batch,
+            sampling=sampling)
+
+    def paired(pair: str, todo: Todo, chunk: int) -> list[np.ndarray]:
+        return interact_dialogues(
+            files[PAIR_AGENTS[pair[0]]], files[PAIR_AGENTS[pair[1]]],
+            [p.prompt for p, _, _ in todo], plan.continuation_s, chunk_ms=chunk,
+            seeds=[prompt_seed(p.id, s) for p, s, _ in todo], sampling=sampling,
+            max_batch=plan.batch, lead=plan.lead)
+
+    # (source, chunk ms, its agents, (todo, chunk ms) -> units [2, T] per todo entry)
+    groups: list[tuple[str, int, tuple[str, ...], Callable[[Todo, int], list[np.ndarray]]]]
+    groups = [(source_name(a, c), c, (a,), partial(alone, a))
+              for a in AGENTS for c in plan.chunk_ms]
     groups += [(pair_name(pair, c, plan.lead), c, tuple(PAIR_AGENTS[k] for k in pair),
-                lambda todo, c, pair=pair: interact_dialogues(
-        files[PAIR_AGENTS[pair[0]]], files[PAIR_AGENTS[pair[1]]],
-        [p.prompt for p, _, _ in todo], plan.continuation_s, chunk_ms=c,
-        seeds=[prompt_seed(p.id, s) for p, s, _ in todo], sampling=sampling,
-        max_batch=plan.batch,
-        lead=plan.lead)) for pair in plan.pairs for c in plan.chunk_ms]
+                partial(paired, pair)) for pair in plan.pairs for c in plan.chunk_ms]
     out = {}
     for name, chunk, agents, make in tqdm(groups, desc="continuations", unit="source"):
         jobs = [(p, s, plan.cache_dir / "units" / f"{name}_{p.id.replace('/', '_')}_s{s}-"
@@ -299,7 +310,8 @@ def scored_window(p: Prompt, units: np.ndarray) -> np.ndarray:
 def score(plan: Plan, prompts: list[Prompt], generated: dict, silence: set[int],
           tokenizer) -> tuple[pd.DataFrame, dict[str, list[np.ndarray]]]:  # noqa: ANN001
     """Per-prompt mean durations of every source; VADs by source for the corpus comparison."""
-    rows, vads = [], {}
+    rows: list[dict[str, object]] = []
+    vads: dict[str, list[np.ndarray]] = {}
 
     def add(p: Prompt, source: str, seed: int, units: np.ndarray) -> None:
         vad = vad_from_units(units, silence)
@@ -333,7 +345,8 @@ def corpus_comparison(plan: Plan, scored_by: dict[str, list[Scored]], silence: s
 
     refs, refs_format = {}, {}
     for preset in AGENTS.values():
-        units = [d.units for d in load_corpus(plan.corpora / preset).dialogues()]
+        corpus = load_corpus(plan.corpora / preset)
+        units = [corpus.units(i) for i in corpus.ids()]
         refs[preset] = pooled_stats([Scored.of(vad_from_units(u, silence)) for u in units])
         for chunk in plan.chunk_ms:
             refs_format[preset, chunk] = [Scored.of(vad_from_units(format_roundtrip(

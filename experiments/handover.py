@@ -65,10 +65,12 @@ def handover_events(agent_dir: Path, corpus_dir: Path, chunk_ms: int, context_ch
     rows = []
     for id in corpus.ids(split):
         d = corpus.dialogue(id)
+        units = d.units
+        assert units is not None  # Corpus.dialogue always loads the dialogue's units
         for x, y, k in scorable_ends(d.segments, c_s, context_chunks):
             listener, lo = 1 - x.speaker, (k - context_chunks) * frames
-            ids = fmt.encode(d.units[listener, lo : k * frames],
-                             d.units[x.speaker, lo : k * frames]) + [fmt.S0]
+            ids = fmt.encode(units[listener, lo : k * frames],
+                             units[x.speaker, lo : k * frames]) + [fmt.S0]
             if len(ids) > files.context_tokens:
                 raise InputError(str(agent_dir), "--context-chunks",
                                  f"{context_chunks}: {len(ids)} tokens in {context_chunks} "

@@ -267,9 +267,9 @@ def corpus_reference(plan: Plan, preset: str) -> tuple[list[np.ndarray], set[int
     corpus = load_corpus(plan.corpora / preset)
     tokenizer = corpus.tokenizer()
     silence = set(int(u) for u in tokenizer.silence_units)  # every one, not the canonical
-    vads = [vad_from_units(format_roundtrip(d.units, plan.chunk_ms, int(corpus.n_units),
+    vads = [vad_from_units(format_roundtrip(corpus.units(i), plan.chunk_ms, int(corpus.n_units),
                                             int(tokenizer.silence_unit)), silence)
-            for d in corpus.dialogues()]
+            for i in corpus.ids()]
     return vads, silence
 
 

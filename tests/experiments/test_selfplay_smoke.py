@@ -313,7 +313,7 @@ def test_the_corpus_reference_counts_every_silence_unit_as_silence(monkeypatch):
     units = np.zeros((2, 100), np.int64)
     units[0, 10:40], units[1, 50:90] = 5, 1  # channel 1 speaks in unit 1, a silence unit
     corpus = SimpleNamespace(
-        n_units=8, dialogues=lambda: [SimpleNamespace(units=units)],
+        n_units=8, ids=lambda: ["d0"], units=lambda id: units,
         tokenizer=lambda: SimpleNamespace(silence_unit=0, silence_units=frozenset({0, 1})))
     monkeypatch.setattr("duplexsim.corpora.load_corpus", lambda path: corpus)
     plan = selfplay.Plan(Path("a"), Path("c"), Path("o"), chunk_ms=200)
