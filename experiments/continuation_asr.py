@@ -8,6 +8,7 @@ from their units vocoded; each row cached in ``asr/``, keyed by what it transcri
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -84,14 +85,16 @@ def truth_audio(corpus: Path, dialogue_id: str, span_s: tuple[float, float]
 
     c = load_corpus(corpus)
     d = c.dialogue(dialogue_id, audio=True)
-    lo, hi = (round(t * d.sample_rate_hz) for t in span_s)
-    if d.audio.shape[1] < hi:
+    wave, rate = d.audio, d.sample_rate_hz
+    assert wave is not None and rate is not None  # audio=True reads the file (or raises)
+    lo, hi = (round(t * rate) for t in span_s)
+    if wave.shape[1] < hi:
         audio = next(e["audio"] for e in c.manifest["dialogues"] if e["id"] == dialogue_id)
         raise InputError(str(corpus / audio), "",
-                         f"{d.audio.shape[1] / d.sample_rate_hz:g} s of audio do not cover "
+                         f"{wave.shape[1] / rate:g} s of audio do not cover "
                          f"the scored span {span_s[0]:g}-{span_s[1]:g} s",
                          "audio as long as the dialogue's units (import or build it again)")
-    return d.audio[:, lo:hi], d.sample_rate_hz, reference_texts(d, *span_s)
+    return wave[:, lo:hi], rate, reference_texts(d, *span_s)
 
 
 def asr_table(plan: Plan, prompts: list[Prompt], generated: dict,
@@ -104,11 +107,13 @@ def asr_table(plan: Plan, prompts: list[Prompt], generated: dict,
     hop = tokenizer.sample_rate_hz * FRAME_MS // 1000
     identity = asr_identity()
 
-    def vocode(units: np.ndarray) -> np.ndarray:
+    def vocode(units: np.ndarray, references: list[str] | None
+               ) -> tuple[np.ndarray, int, list[str] | None]:
         # A channel of silence units only is silent: zeros give an empty transcript at no
         # cost (Whisper would hallucinate "you" on Griffin-Lim's near-silence).
-        return np.stack([tokenizer.decode(ch) if tokenizer.is_speech(ch).any()
-                         else np.zeros(len(ch) * hop, np.float32) for ch in units])
+        audio = np.stack([tokenizer.decode(ch) if tokenizer.is_speech(ch).any()
+                          else np.zeros(len(ch) * hop, np.float32) for ch in units])
+        return audio, tokenizer.sample_rate_hz, references
 
     if plan.asr_prompts is not None:  # the first asr_prompts of each corpus
         keep = {p.id for c in AGENTS.values()
@@ -116,7 +121,9 @@ def asr_table(plan: Plan, prompts: list[Prompt], generated: dict,
         prompts = [p for p in prompts if p.id in keep]
 
     span = scored_span_s(plan)
-    jobs = []  # (prompt, source, seed, key, () -> (audio [2, N], sample rate, references))
+    # (prompt, source, seed, key, () -> (audio [2, N], sample rate, references or None))
+    jobs: list[tuple[Prompt, str, int, str, Callable[[], tuple[np.ndarray, int, list[str] | None]]]]
+    jobs = []
     for p in prompts:
         corpus_name, dialogue_id = p.id.split("/", 1)
         read = partial(truth_audio, plan.corpora / corpus_name, dialogue_id, span)
@@ -126,14 +133,14 @@ def asr_table(plan: Plan, prompts: list[Prompt], generated: dict,
         if plan.resynth:
             jobs.append((p, "resynth", -1, asr_key(
                 vocoded(plan, p, p.truth), refs, identity),
-                lambda p=p, t=refs: (vocode(p.truth), tokenizer.sample_rate_hz, t)))
+                partial(vocode, p.truth, refs)))
     chosen = {p.id: p for p in prompts}
     for (pid, source, seed), units in generated.items():
         if pid in chosen:
             p = chosen[pid]
             jobs.append((p, source, seed, asr_key(
                 vocoded(plan, p, units), None, identity),
-                lambda u=units: (vocode(u), tokenizer.sample_rate_hz, None)))
+                partial(vocode, units, None)))
     rows = []
     for p, source, seed, key, make in tqdm(jobs, desc="asr", unit="dlg"):
         path = plan.cache_dir / "asr" / f"{source}_{p.id.replace('/', '_')}_s{seed}-{key}.json"

@@ -181,9 +181,9 @@ def plot_runs(pooled: pd.DataFrame, per_run: pd.DataFrame, path: Path,
         ax.plot(np.full(len(runs), i + 0.15), runs, "o", color="tab:blue", alpha=0.7,
                 label="each run alone" if i == 0 else None)
         ax.hlines(row.prompt_avg_r, i - 0.35, i + 0.35, color="tab:green",
-                  label="corpus Prompt row" if i == 0 else None)
+                  label="corpus Prompt row" if i == 0 else "")  # "": not in the legend
         ax.hlines(0.6 * row.prompt_avg_r, i - 0.35, i + 0.35, color="tab:red", ls="--",
-                  label="bar: 0.6x Prompt row" if i == 0 else None)
+                  label="bar: 0.6x Prompt row" if i == 0 else "")
     ax.axhline(0, color="k", lw=0.5)
     top = np.nanmax(np.r_[pooled["prompt_avg_r"].to_numpy(float), per_run["avg_r"], 0.0])
     ax.set_ylim(top=top + 0.25)  # room for the legend above the Prompt rows

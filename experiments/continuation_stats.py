@@ -213,7 +213,9 @@ def compare_to_corpora(chunk_ms: Iterable[int], scored_by: dict[str, list[Scored
     rows = []
     for agent, own in AGENTS.items():
         other = next(c for c in AGENTS.values() if c != own)
-        scored, prompt_of, truth = {}, {}, {}
+        scored: dict[int, list[Scored]] = {}
+        truth: dict[int, list[Scored]] = {}
+        prompt_of: dict[int, list[str]] = {}
         for c in chunk_ms:
             for name, into in ((source_name(agent, c), scored), (format_name(c), truth)):
                 mine = per_prompt.loc[per_prompt["source"] == name]
@@ -231,8 +233,8 @@ def compare_to_corpora(chunk_ms: Iterable[int], scored_by: dict[str, list[Scored
             cis = bootstrap_cis(pool, prompts=[p for c in chunks for p in prompt_of[c]])
             fmt = {c: pooled_stats([d for k in chunks for d in refs_format[c, k]])
                    for c in AGENTS.values()}
-            perfect = [d for c in chunks for d in truth[c]]
-            perfect = pooled_stats(perfect) if perfect else {}
+            truths = [d for c in chunks for d in truth[c]]
+            perfect = pooled_stats(truths) if truths else {}
             for key in COMPARED:
                 lo, hi = cis[key]
                 rows.append({"agent": agent, "source": label, "prompts": own, "metric": key,
