@@ -14,7 +14,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -52,6 +52,7 @@ def policy_space(cfg: Config) -> gym.spaces.Dict:
     env = TurnTakingVectorEnv(num_envs=1, scenario=base_scenario(cfg, 0),
                               partner=replay_pool(cfg, "train"), window=cfg.window)
     space = env.single_observation_space
+    assert isinstance(space, gym.spaces.Dict)  # the turn-taking env's always is
     return gym.spaces.Dict({k: space[k] for k in POLICY_KEYS})
 
 
@@ -106,8 +107,10 @@ class PPOPolicy:
     def batch(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         """Actions for a batch of observations (the vector env's ``[n, ...]`` arrays)."""
         n = len(next(iter(obs.values())))
-        flat = np.stack([gym.spaces.flatten(self.space, {k: obs[k][i] for k in
-                                                          self.space.spaces})
+        # a Dict space flattens to one array (gymnasium types flatten's result as any
+        # space's: array, dict or tuple)
+        flat = np.stack([cast(np.ndarray, gym.spaces.flatten(
+            self.space, {k: obs[k][i] for k in self.space.spaces}))
                          for i in range(n)]).astype(np.float32)
         if self.obs_norm is not None:
             flat = self.obs_norm.normalize_obs(flat)
@@ -203,7 +206,8 @@ def train(cfg: Config, out: Path, workers: int = 1) -> tuple[Any, Any]:
         model.save(tmp)
     norm.training = False
     with atomic_path(out / "obs_norm.npz", suffix=".npz") as tmp, tmp.open("wb") as fh:
-        np.savez(fh, mean=norm.obs_rms.mean, var=norm.obs_rms.var,
+        # SB3 types obs_rms as its Dict-observation form; PPO sees a flat Box here
+        np.savez(fh, mean=norm.obs_rms.mean, var=norm.obs_rms.var,  # type: ignore[attr-defined]
                  clip_obs=norm.clip_obs, epsilon=norm.epsilon)
     progress.replace(out / "ppo_progress.csv")
     return model, norm

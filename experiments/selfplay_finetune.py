@@ -120,6 +120,7 @@ def fine_tune(card: Any, base: Path, corpus_dir: Path, kept: list[np.ndarray], r
     """Stage 3 of ``card`` (an AgentCard) from ``base``'s weights on the corpus's train split
     plus ``kept`` x ``repeat``; writes the agent to ``out``."""
     from duplexsim.corpora import load_corpus
+    from duplexsim.training.datasets import DialogueLike
     from duplexsim.training.recipe import train_agent
 
     off = {"enabled": False}
@@ -133,7 +134,7 @@ def fine_tune(card: Any, base: Path, corpus_dir: Path, kept: list[np.ndarray], r
         stage3=dataclasses.replace(card.stage3, steps=steps, lr=lr, schedule="constant",
                                    warmup_steps=min(10, steps)))
     corpus = load_corpus(corpus_dir)
-    train = list(corpus.dialogues(split="train"))
+    train: list[DialogueLike] = list(corpus.dialogues(split="train"))
     train += [SelfTrainDialogue(f"selfplay-{i}-{r}", u) for r in range(repeat)
               for i, u in enumerate(kept)]
     val = list(corpus.dialogues(split="val")) or train[:1]

@@ -127,6 +127,7 @@ def stop_recording(generator: Any) -> None:
 
 def roll_out(plan: Plan, agent_dir: Path, first_seed: int) -> Rollouts:
     """Self-play conversations of the agent in ``agent_dir``, every decision recorded."""
+    from duplexsim.agents.syncllm import SyncLLMAgent
     from duplexsim.models.engine import run_lockstep
     from duplexsim.sim.build import build_agents, shared_model_agents
     from duplexsim.sim.session import Session
@@ -135,9 +136,12 @@ def roll_out(plan: Plan, agent_dir: Path, first_seed: int) -> Rollouts:
                                          first_seed=first_seed), agent_dir.name)
     given = shared_model_agents(todo, scenario_note=lambda i: f"scenario {todo[i].name!r}")
     found = Rollouts()
+    recording = []
     for i, agents in enumerate(given):
         for side, agent in agents.items():
+            assert isinstance(agent, SyncLLMAgent)  # scenarios() makes both sides syncllm
             record_decisions(agent.generator, i, side, found.decisions)
+            recording.append(agent.generator)
     sessions: list[Session] = []
     try:  # closed however it ends (as run_batch's): an open session is a cycle to collect
         for scenario, agents in zip(todo, given, strict=True):
@@ -146,9 +150,8 @@ def roll_out(plan: Plan, agent_dir: Path, first_seed: int) -> Rollouts:
     finally:
         for session in sessions:
             session.close()
-        for agents in given:
-            for agent in agents.values():
-                stop_recording(agent.generator)
+        for generator in recording:
+            stop_recording(generator)
     found.units = [np.asarray(t.units, np.int64) for t in traces]
     return found
 
@@ -167,8 +170,8 @@ def assign_rewards(found: Rollouts, frames_per_chunk: int, silence: set[int],
     plus ``quick_bonus`` for each floor transfer to its side with an FTO of at most
     ``quick_ms`` whose incoming IPU starts in the chunk (:func:`transfers`)."""
     vads = [vad_from_units(u, silence) for u in found.units]
-    both = [_late(v.all(axis=0), grace_frames) for v in vads]
-    neither = [_late(~v.any(axis=0), silence_grace_frames) for v in vads]
+    both = [_late(v[0] & v[1], grace_frames) for v in vads]  # v: bool [2, T]
+    neither = [_late(~(v[0] | v[1]), silence_grace_frames) for v in vads]
     onsets = [listener_onset_frames(v, FRAME_MS)[0] for v in vads] if onset_bonus else None
     quick = None
     if quick_bonus:
@@ -313,7 +316,7 @@ def anchor_data(card: Any, corpus_dir: Path, vocab: Any) -> Any:
     from duplexsim.training.datasets import StageData, prepare
 
     corpus = load_corpus(corpus_dir)
-    train = [SelfTrainDialogue(d.id, d.units) for d in corpus.dialogues(split="train")]
+    train = [SelfTrainDialogue(i, corpus.units(i)) for i in corpus.ids(split="train")]
     return StageData("stage3", card, prepare(train, vocab, None), vocab, 0)
 
 

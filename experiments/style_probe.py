@@ -349,7 +349,7 @@ def summarize(dec: pd.DataFrame, n_boot: int, seed: int = 0
     def stats(d: pd.DataFrame, s: pd.DataFrame) -> dict[str, float]:
         log_ipu, log_pause = (np.log(s[c].to_numpy(float))
                               for c in ("ipu_median_s", "pause_median_s"))
-        out = {}
+        out: dict[str, float] = {}
         for state, event in STATES.items():
             h = d[d.state == state]
             out |= {f"{event}_context": h.gain.mean(),
