@@ -41,6 +41,19 @@ def _own_frames(F: int, held: bool) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=8192)
+def _global_placement(start_ms: int, F: int) -> FramePlacement:
+    """:meth:`SideState.chunk_placement` of a chunk of ``F`` frames starting at ``start_ms``
+    on the global clock (kept: every episode of an env places the same few hundred chunks).
+    Frame ``i`` starts at ``start_ms + 40 i``, in global frame ``first + i``; the last frame
+    is held on into the frame it ends in if it plays half of it."""
+    first, held = divmod(start_ms, FRAME_MS)
+    local = _own_frames(F, held >= FRAME_MS // 2)
+    frames = first + _offsets(len(local))
+    frames.flags.writeable = False  # (shared by every caller)
+    return FramePlacement(frames, local, first + len(local), first + F)
+
+
 def _unit_ids(units: list[int], n_units: int) -> bool:
     return not units or (min(units) >= 0 and max(units) < n_units)
 
@@ -92,12 +105,8 @@ class SideState:
         resampled by :func:`~duplexsim.sim.clock.place_frames`."""
         slip = self.chunk_slip_ms.get(j, self.slip_ms)
         clock, F = self.clock, self.frames_per_chunk
-        if not clock.offset_ms and not clock.drift_ppm:  # the global clock: frame i starts at
-            start = j * clock.chunk_ms + slip  # j C + slip + 40 i, in global frame first + i;
-            first, held = divmod(start, FRAME_MS)  # the last frame is held on into the frame
-            local = _own_frames(F, held >= FRAME_MS // 2)  # it ends in if it plays half of it
-            return FramePlacement(first + _offsets(len(local)), local, first + len(local),
-                                  first + F)
+        if not clock.offset_ms and not clock.drift_ppm:
+            return _global_placement(j * clock.chunk_ms + slip, F)
         starts = np.array([clock.frame_start(j, i, FRAME_MS) for i in range(F)], np.int64)
         return place_frames(starts + slip, clock.chunk_end(j) + slip, FRAME_MS)
 
