@@ -16,6 +16,7 @@ next to results.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -327,14 +328,14 @@ class Scenario:
     def frames_per_chunk(self) -> int:
         return self.chunk_ms // FRAME_MS
 
-    @property
+    @functools.cached_property  # (read per env step; a frozen Scenario's fields never change)
     def duration_ms(self) -> int:
         """``duration_s`` in whole simulated ms, half a ms up (1.2805 s -> 1281 ms), by the
         project's one rule (:func:`~duplexsim.timebase.ms_from_s`): the length that
         :attr:`n_chunks`, a trace's timeline and the envs' end all count from."""
         return ms_from_s(self.duration_s)
 
-    @property
+    @functools.cached_property
     def n_chunks(self) -> int:
         """Chunks in the conversation (a partial last chunk counts)."""
         return -(-self.duration_ms // self.chunk_ms)
