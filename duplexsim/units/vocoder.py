@@ -9,6 +9,8 @@ torch Generator. Memory is bounded: a stream is decoded in blocks of at most
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -39,12 +41,15 @@ def _upsample(mag: np.ndarray) -> np.ndarray:
 
 
 def griffin_lim(mag: np.ndarray, n_iter: int = 32, momentum: float = 0.99, seed: int = 0,
-                block_frames: int = BLOCK_FRAMES,
-                overlap_frames: int = OVERLAP_FRAMES) -> np.ndarray:
+                block_frames: int = BLOCK_FRAMES, overlap_frames: int = OVERLAP_FRAMES,
+                units: np.ndarray | None = None) -> np.ndarray:
     """Waveform (16 kHz float32, ``T * 640`` samples) whose 40 ms frames have magnitudes ``mag``.
 
     ``mag``: ``[T, N_FFT//2+1]`` linear magnitudes, taken as float32 (the tokenizer's
-    spectra are; float64 met torch's float32 phase as a raw RuntimeError). Fast
+    spectra are; float64 met torch's float32 phase as a raw RuntimeError). With ``units``
+    (``[T]`` integer ids, each a row of ``mag``), ``mag`` is a table of per-unit spectra and
+    frame t has magnitudes ``mag[units[t]]``: the same bytes as ``griffin_lim(mag[units])``,
+    but the ``[T, F]`` magnitudes are built one block at a time (31 MB per 10 minutes). Fast
     Griffin-Lim (Perraudin et al. 2013) on blocks of at most ``block_frames`` frames:
     block k covers frames from ``k * (block_frames - overlap_frames)``, and its first
     ``overlap_frames`` are an equal-power crossfade from block k - 1 (independent phases:
@@ -56,11 +61,12 @@ def griffin_lim(mag: np.ndarray, n_iter: int = 32, momentum: float = 0.99, seed:
         raise ValueError(f"griffin_lim: overlap_frames {overlap_frames}, block_frames "
                          f"{block_frames} (allowed: 0 < overlap_frames < block_frames)")
     mag = np.asarray(mag, dtype=np.float32)  # (float32 as given: no copy, same bytes)
-    t = mag.shape[0]
+    frames = _frames(mag, units)
+    t = mag.shape[0] if units is None else len(units)
     if t == 0:
         return np.zeros(0, dtype=np.float32)
     if t <= block_frames:
-        return _griffin_lim_block(mag, n_iter, momentum, seed)
+        return _griffin_lim_block(frames(0, t), n_iter, momentum, seed)
     out = np.empty(t * HOP, np.float32)
     n = overlap_frames * HOP
     angle = (np.arange(n, dtype=np.float64) + 0.5) * (np.pi / 2 / n)
@@ -71,7 +77,7 @@ def griffin_lim(mag: np.ndarray, n_iter: int = 32, momentum: float = 0.99, seed:
         # Block 0 keeps ``seed`` itself; the others draw theirs from (seed, k) alone.
         block_seed = seed if k == 0 else int(
             np.random.SeedSequence(seed, spawn_key=(k,)).generate_state(1, np.uint64)[0])
-        wave = _griffin_lim_block(mag[start:end], n_iter, momentum, block_seed)
+        wave = _griffin_lim_block(frames(start, end), n_iter, momentum, block_seed)
         a = start * HOP
         if k == 0:
             out[: end * HOP] = wave
@@ -81,6 +87,27 @@ def griffin_lim(mag: np.ndarray, n_iter: int = 32, momentum: float = 0.99, seed:
         if end == t:
             return out
         start, k = start + block_frames - overlap_frames, k + 1
+
+
+def _frames(mag: np.ndarray, units: np.ndarray | None) -> Callable[[int, int], np.ndarray]:
+    """``(start, end) -> [end - start, F]`` magnitudes of those frames: a view of ``mag``, or
+    with ``units``, their rows of the table ``mag``. The units are checked here, for every
+    caller (KMeansTokenizer.decode among them): a negative id indexed from the end without
+    a word, a float id was truncated, ``[2, T]`` units were broadcast."""
+    if units is None:
+        return lambda start, end: mag[start:end]
+    raw, n_units = np.asarray(units), mag.shape[0]
+    if raw.size and raw.dtype.kind not in "iu":  # (load_units refuses float units too)
+        raise ValueError(f"units: dtype {raw.dtype} (allowed: integer unit ids "
+                         f"0..{n_units - 1}; float ids are not truncated)")
+    if raw.ndim != 1:
+        raise ValueError(f"units must be one stream [T], got shape {raw.shape} "
+                         "(allowed: decode each channel on its own)")
+    u = raw.astype(np.int64, copy=False)
+    if u.size and (u.min() < 0 or u.max() >= n_units):
+        bad = int(np.flatnonzero((u < 0) | (u >= n_units))[0])
+        raise ValueError(f"units[{bad}] = {u[bad]} out of range (allowed: 0..{n_units - 1})")
+    return lambda start, end: mag[u[start:end]]
 
 
 def _griffin_lim_block(mag: np.ndarray, n_iter: int, momentum: float, seed: int) -> np.ndarray:

@@ -101,3 +101,30 @@ def test_float64_magnitudes_decode_as_their_float32() -> None:
     assert griffin_lim(mag.astype(np.float64), n_iter=4, seed=3, block_frames=5,
                        overlap_frames=1).tobytes() == griffin_lim(
         mag, n_iter=4, seed=3, block_frames=5, overlap_frames=1).tobytes()
+
+
+def test_units_and_their_spectra_decode_as_the_magnitudes_they_index() -> None:
+    """``units=`` builds the [T, F] magnitudes one block at a time (KMeansTokenizer.decode
+    built all of them first: 31 MB per 10 minutes); the bytes are those of
+    ``griffin_lim(table[units])``, for a stream of three blocks and of one."""
+    table = noise(20)  # 20 units' spectra
+    units = np.random.default_rng(3).integers(0, 20, 120).astype(np.int16)  # blocks 0, 40, 80
+    for t in (120, 37):
+        whole = griffin_lim(table[units[:t]], n_iter=4, seed=5, block_frames=B,
+                            overlap_frames=O)
+        lazy = griffin_lim(table, n_iter=4, seed=5, block_frames=B, overlap_frames=O,
+                           units=units[:t])
+        assert lazy.tobytes() == whole.tobytes() and lazy.shape == (t * HOP,)
+    assert griffin_lim(table, units=np.zeros(0, np.int64)).shape == (0,)
+
+
+@pytest.mark.parametrize(("units", "message"), [
+    (np.array([0, -1]), r"units\[1\] = -1 out of range \(allowed: 0..19\)"),
+    (np.array([3, 20]), r"units\[1\] = 20 out of range \(allowed: 0..19\)"),
+    (np.array([1.7]), r"units: dtype float64 \(allowed: integer unit ids 0..19"),
+    (np.zeros((2, 3), np.int64), r"units must be one stream \[T\], got shape \(2, 3\)"),
+])
+def test_units_that_index_no_spectrum_are_refused(units: np.ndarray, message: str) -> None:
+    """A negative id took a spectrum from the end of the table without a word."""
+    with pytest.raises(ValueError, match=message):
+        griffin_lim(noise(20), units=units)
