@@ -33,6 +33,10 @@ FORMAT = "duplexsim-tokenizer/1"
 MAX_UNITS = 32768
 """Largest unit inventory (HuBERT k-means setups use 50-2000): corpora store units as int16."""
 TYPES = ("mel-kmeans", "hubert-kmeans")
+ASSIGN_BLOCK_FRAMES = 16384
+"""Frames :meth:`KMeansTokenizer.assign` compares with the centroids at a time (11 minutes):
+its float64 distances take at most 16384 * K * 8 bytes (262 MB for 2000 HuBERT units,
+66 MB for 501), whatever the stream's length."""
 TOKENIZER_FILES = ("arrays.safetensors", "config.json")
 """The files a saved tokenizer consists of (config.json is written last)."""
 
@@ -195,15 +199,25 @@ class KMeansTokenizer:
         of float32, which moves a distance by ~1e-6).
         """
         n_sil = self.config.n_silence_units
+        groups = []  # (is speech, first unit, [K, D] centroids, [K] |c|^2)
+        for is_speech, lo, hi in ((False, 0, n_sil), (True, n_sil, self.n_units)):
+            c = self.centroids[lo:hi].astype(np.float64)
+            groups.append((is_speech, lo, c, (c * c).sum(1)))
         units = np.zeros(feats.shape[0], dtype=np.int64)
-        for mask, lo, hi in ((~speech, 0, n_sil), (speech, n_sil, self.n_units)):
-            if mask.any() and hi - lo > 1:
-                c = self.centroids[lo:hi].astype(np.float64)  # [K, D]
-                x = feats[mask].astype(np.float64)  # [T', D]
-                d = (c * c).sum(1)[None] - 2.0 * (x @ c.T)  # [T', K]; |x|^2 is constant per row
-                units[mask] = lo + np.argmin(d, axis=1)
-            elif mask.any():
-                units[mask] = lo
+        # In blocks of ASSIGN_BLOCK_FRAMES rows: the [T, K] float64 distances of an hour
+        # (90k frames) against 2000 HuBERT units were 1.4 GB. A frame's unit does not depend
+        # on which rows share its block (the demo corpora re-encode to their stored units
+        # with blocks of 16384 and of 1000 frames).
+        for start in range(0, feats.shape[0], ASSIGN_BLOCK_FRAMES):
+            rows = slice(start, start + ASSIGN_BLOCK_FRAMES)
+            for is_speech, lo, c, cc in groups:
+                mask = speech[rows] == is_speech
+                if not mask.any() or len(c) == 1:
+                    units[rows][mask] = lo
+                    continue
+                x = feats[rows][mask].astype(np.float64)  # [B', D]
+                d = cc[None] - 2.0 * (x @ c.T)  # [B', K]; |x|^2 is constant per row
+                units[rows][mask] = lo + np.argmin(d, axis=1)
         return units
 
     # -- protocol -------------------------------------------------------------------------

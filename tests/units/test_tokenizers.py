@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from duplexsim.audio.io import resample
 from duplexsim.corpora.tts import Voice, speak
-from duplexsim.units import TokenizerConfig, UnitTokenizer, load_tokenizer, train_tokenizer
+from duplexsim.units import TokenizerConfig, UnitTokenizer, kmeans, load_tokenizer, train_tokenizer
 from duplexsim.units.kmeans import KMeansTokenizer, fill_holes, otsu_threshold
 
 TEXTS = ["hello there how are you doing today", "yeah", "i was thinking about the weekend",
@@ -384,3 +384,22 @@ def test_near_ties_go_to_the_nearer_centroid_in_any_batch() -> None:
     among = tok.assign(batch, np.ones(len(batch), bool))[1000:1000 + n_pairs]
     assert alone.tolist() == expected
     assert among.tolist() == expected
+
+
+@pytest.mark.parametrize("block", [7, 64, kmeans.ASSIGN_BLOCK_FRAMES])
+def test_assign_in_blocks_gives_each_frame_its_nearest_centroid(block: int, monkeypatch) -> None:
+    """assign compares ASSIGN_BLOCK_FRAMES frames at a time (its [T, K] float64 distances
+    were 1.4 GB for an hour against 2000 units): blocks that split silence and speech runs
+    anywhere give every frame the nearest centroid of its kind, as one whole matrix does."""
+    rng = np.random.default_rng(2)
+    n_units, n_sil, dim = 12, 3, 8
+    c = rng.normal(0, 1, (n_units, dim)).astype(np.float32)
+    feats = rng.normal(0, 1, (200, dim)).astype(np.float32)
+    speech = rng.random(200) < 0.6
+    tok = KMeansTokenizer(TokenizerConfig(n_units=n_units, n_silence_units=n_sil, n_mels=dim),
+                          c, np.zeros((n_units, 1)), threshold_db=0.0)
+    d = ((feats[:, None].astype(np.float64) - c[None].astype(np.float64)) ** 2).sum(-1)
+    want = np.where(speech, n_sil + d[:, n_sil:].argmin(1), d[:, :n_sil].argmin(1))
+    monkeypatch.setattr(kmeans, "ASSIGN_BLOCK_FRAMES", block)
+    assert tok.assign(feats, speech).tolist() == want.tolist()
+    assert tok.assign(feats[:0], speech[:0]).shape == (0,)
