@@ -93,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         if tok is not None:
             from duplexsim.audio.io import headroom, write_audio
 
-            wave = headroom(np.stack([tok.decode(out_units[0]), tok.decode(out_units[1])]))
+            wave = headroom(np.stack([tok.decode(out_units[0]), tok.decode(out_units[1])]),
+                            in_place=True)  # (the stack is ours: no scaled copy)
             write_audio(stage / "audio.wav", wave, tok.sample_rate_hz)
         write_json(stage / "continuation.json", {
             "agent": str(files.root), "corpus": str(args.corpus), "dialogue": dialogue_id,

@@ -243,6 +243,9 @@ def test_headroom_scales_an_overshoot_instead_of_clipping_it() -> None:
     assert np.allclose(out * 1.07, wave)  # one factor for both channels: balance kept
     fits = np.array([[0.5, -0.9]], np.float32)
     assert headroom(fits) is fits
+    inplace = wave.copy()
+    assert headroom(inplace, in_place=True) is inplace  # (Trace.audio: no second copy)
+    assert inplace.tobytes() == out.tobytes()
 
 
 def test_a_float_file_at_int16_scale_is_refused_naming_the_first_sample(tmp_path) -> None:

@@ -6,13 +6,17 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
+import pytest
 from sim_scenarios import scripted
 
+from duplexsim.audio.io import headroom
 from duplexsim.config.scenario import SideConfig
 from duplexsim.metrics.turntaking import vad_from_units
 from duplexsim.sim import run
 from duplexsim.sim.clock import ms_from_s
 from duplexsim.tokens import FRAME_MS
+from duplexsim.units import KMeansTokenizer, TokenizerConfig, load_tokenizer
 
 
 def test_every_silence_unit_of_an_agent_is_silence_in_the_trace_and_to_a_scripted_partner(
@@ -90,3 +94,23 @@ def test_a_copy_in_flight_at_the_end_has_its_due_time_and_no_arrival() -> None:
         assert (flying["due_ms"] > end).all() and (flying["delay_ms"] == 350).all()
         arrived = g.drop(index=[8, 9])
         assert (arrived["arrival_ms"] == arrived["due_ms"]).all() and len(arrived) == 8
+
+
+@pytest.mark.parametrize("level", [0.01, 50.0])
+def test_audio_is_each_channel_decoded_and_scaled_into_full_scale(
+    level: float, tmp_path: Path
+) -> None:
+    """Trace.audio scales its stack of the two channels in place (the waves, their stack
+    and a scaled copy were alive at once): the bytes are still
+    ``headroom(stack(decode(a), decode(b)))``, quiet (unscaled) and loud (scaled to 1)."""
+    trace = run(scripted(200, 2.0))
+    n_units = max(2, int(trace.units.max()) + 1)
+    spectra = np.random.default_rng(0).random((n_units, 513), dtype=np.float32) * level
+    KMeansTokenizer(TokenizerConfig(n_units=n_units), np.zeros((n_units, 64)), spectra,
+                    -40.0).save(tmp_path / "tok")
+    wave, sr = dataclasses.replace(trace, tokenizer_dir=tmp_path / "tok").audio()
+    tok = load_tokenizer(tmp_path / "tok")
+    want = headroom(np.stack([tok.decode(u) for u in trace.units]))
+    assert sr == 16000 and wave.dtype == np.float32 and wave.shape == (2, 50 * 640)
+    assert wave.tobytes() == want.tobytes()
+    assert (float(np.abs(wave).max()) == pytest.approx(1.0)) == (level > 1)
