@@ -18,6 +18,15 @@ if TYPE_CHECKING:  # the script imports this module: its Plan is only a type her
     from continuation import Plan
 
 
+def correlation_table(corr: pd.DataFrame) -> str:
+    """The markdown table of a correlations frame: ``avg`` with its CI as ``avg_ci``, the
+    other ``_lo``/``_hi`` columns left to the CSV."""
+    return (corr.assign(avg_ci=[f"[{lo:.2f}, {hi:.2f}]" for lo, hi
+                                in zip(corr["avg_lo"], corr["avg_hi"], strict=True)])
+            .drop(columns=[c for c in corr.columns if c.endswith(("_lo", "_hi"))])
+            .to_markdown(index=False, floatfmt=".3f"))
+
+
 def plot_sources(sources: pd.DataFrame, path: Path, caption: str = "") -> None:
     """Overlap share of every source with its 95% CI, one panel per prompt corpus: the
     ground truth and format toplines, continuation and interaction side by side."""
@@ -101,10 +110,7 @@ def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
             "prompts each event's r is over. Several seeds: r per seed (one continuation "
             "per prompt, as the paper), `avg` the mean over the `n_seeds` seeds, its CI "
             "resampling prompts, then seeds; `sd_seeds` their spread.\n",
-            corr.assign(avg_ci=[f"[{lo:.2f}, {hi:.2f}]" for lo, hi
-                                in zip(corr["avg_lo"], corr["avg_hi"], strict=True)])
-            .drop(columns=[c for c in corr.columns if c.endswith(("_lo", "_hi"))])
-            .to_markdown(index=False, floatfmt=".3f"),
+            correlation_table(corr),
             "\n\n### In distribution: each agent on its own corpus's prompts\n",
             "Average r over ipu / pause / fto against the ground truth, beside the Prompt "
             "row's over the same prompts (paired: per event, the `n_ipu`, `n_pause`, `n_fto` "
@@ -221,10 +227,7 @@ def write_runs_report(plan: Plan, roots: list[Path], pooled: pd.DataFrame, corr:
             "`runs_correlations.csv`); `n_ipu`, `n_pause`, `n_fto`: the prompts each "
             "event's r is over (the fewest of any run). Prompt, format and resynthesis "
             "rows do not depend on the agents: the same in every run.\n",
-            corr.assign(avg_ci=[f"[{lo:.2f}, {hi:.2f}]" for lo, hi
-                                in zip(corr["avg_lo"], corr["avg_hi"], strict=True)])
-            .drop(columns=[c for c in corr.columns if c.endswith(("_lo", "_hi"))])
-            .to_markdown(index=False, floatfmt=".3f"), "", "![each run and their mean](runs.png)",
+            correlation_table(corr), "", "![each run and their mean](runs.png)",
             ""]
     write_text(plan.out / "REPORT.md", "\n".join(text))
     return plan.out / "REPORT.md"
