@@ -71,6 +71,14 @@ def test_corpus_text(cfg: Config) -> str:
             "learner's lines come from its train split (none of them trained on either).")
 
 
+GAP_NOTE = """
+
+`gap_lo`, `gap_hi`: its 95% interval, each set's episodes resampled over its own dialogues
+(none below 5 dialogues in either set). `within_1_5`: the gap itself within 1.5;
+`ci_within_1_5`: the whole interval within +-1.5."""
+"""What the generalisation table's columns are: under it, when it has rows."""
+
+
 def write_report(out: Path, cfg: Config, command: str, summary: pd.DataFrame,
                  ver: pd.DataFrame, gen: pd.DataFrame, farm: pd.DataFrame,
                  tuned: dict[float, RulePolicy], seconds: float) -> None:
@@ -114,11 +122,7 @@ over the dialogues; `paired_beats_all`: every lower bound above 0. Held-out cell
 {md(paired_table(ver))}
 
 ## Generalisation: PPO reward on held-out minus train dialogues (target within 1.5)
-{md(gen)}
-
-`gap_lo`, `gap_hi`: its 95% interval, each set's episodes resampled over its own dialogues
-(none below 5 dialogues in either set). `within_1_5`: the gap itself within 1.5;
-`ci_within_1_5`: the whole interval within +-1.5.
+{md(gen)}{GAP_NOTE if len(gen) else ""}
 
 ![episode reward per policy against delay, one panel per evaluation set, 95% CIs](rl.png)
 
