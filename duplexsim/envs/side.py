@@ -37,8 +37,12 @@ TURN_ACTIONS = tuple(sorted(TurnAction))
 def speech_table(source: SpeechSource) -> np.ndarray:
     """``table[unit]``: True for a unit that is speech (the inventory's non-silence units;
     a unit past the inventory reads as the last entry, speech)."""
-    table = np.ones(source.n_units + 1, bool)
-    table[sorted(source.silence_units)] = False
+    return _speech_mask(source.n_units, source.silence_units)
+
+
+def _speech_mask(n_units: int, silence_units: frozenset[int]) -> np.ndarray:
+    table = np.ones(n_units + 1, bool)
+    table[sorted(silence_units)] = False
     return table
 
 
@@ -47,8 +51,7 @@ def _speech_vad(n_units: int, silence_units: frozenset[int]) -> np.ndarray:
     """:func:`speech_table` as the observation's vad dtype, one read-only array per unit
     inventory: shared by the learners of a vector env, whose observations are then built
     with one lookup (:func:`~duplexsim.envs.observations.build_observations`)."""
-    table = np.ones(n_units + 1, np.float32)
-    table[sorted(silence_units)] = 0.0
+    table = _speech_mask(n_units, silence_units).astype(np.float32)
     table.flags.writeable = False
     return table
 
@@ -70,9 +73,7 @@ class LearnerSide:
         self.action_space: spaces.Space[Any] = (
             spaces.Discrete(len(TurnAction)) if action_mode == "turn"
             else spaces.MultiDiscrete(np.full(f, source.n_units, np.int64)))
-        self.speech = speech_table(source)
-        self._speech_list: list[bool] = self.speech.tolist()
-        self._speech_vad = _speech_vad(source.n_units, source.silence_units)
+        self._use_speech(source)
         self.own: dict[int, np.ndarray] = {}
         self.backchannel_chunks: set[int] = set()
         self.vad: list[np.ndarray] = []
@@ -86,10 +87,15 @@ class LearnerSide:
                              f"{self.source.n_units} (allowed: one unit inventory)")
         self.source = source
         self.speaker = TurnSpeaker(source.bank, self.frames_per_chunk)
-        self.speech = speech_table(source)
-        self._speech_list = self.speech.tolist()
-        self._speech_vad = _speech_vad(source.n_units, source.silence_units)
+        self._use_speech(source)
         self.agent.silence_unit = source.silence_unit
+
+    def _use_speech(self, source: SpeechSource) -> None:
+        """The tables of which of ``source``'s units are speech: bool (:attr:`speech`), as a
+        list (the tracker's per-frame reads) and the observation's shared float32 one."""
+        self.speech = speech_table(source)
+        self._speech_list: list[bool] = self.speech.tolist()
+        self._speech_vad = _speech_vad(source.n_units, source.silence_units)
 
     def reset(self, rng: np.random.Generator, seed: int) -> None:
         self.agent.reset(seed)
