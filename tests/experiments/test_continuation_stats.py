@@ -104,24 +104,31 @@ def test_one_prompt_has_no_bootstrap_ci():
     assert all(np.isnan(lo) for lo, _ in bootstrap_cis(one, n_boot=200).values())
 
 
+def _test_split_corpus(monkeypatch, folder: Path, dialogues: dict[str, tuple[float, int]]
+                       ) -> None:
+    """Every corpus ``load_corpus`` opens is one of test-split dialogues ``id -> (the
+    manifest's duration_s, frames of silent units)``."""
+
+    class Corpus:
+        root = folder
+        manifest = {"dialogues": [{"id": i, "duration_s": d} for i, (d, _) in dialogues.items()]}
+
+        def ids(self, split):
+            return list(dialogues) if split == "test" else []
+
+        def units(self, i):
+            return np.zeros((2, dialogues[i][1]), np.int64)
+
+    monkeypatch.setattr("duplexsim.corpora.load_corpus", lambda _: Corpus())
+
+
 def test_prompts_need_the_windows_in_whole_frames(monkeypatch, tmp_path):
     """Each window is rounded to frames on its own: 29.99 s + 89.99 s is 750 + 2250 frames,
     one more than a 119.98 s dialogue holds (2999). The dialogue passed the filter in
     seconds and split_prompt then failed with a traceback; it is now left out as too short."""
     import continuation
 
-    class Corpus:
-        root = tmp_path
-        manifest = {"dialogues": [{"id": "short", "duration_s": 119.98},
-                                  {"id": "long", "duration_s": 121.0}]}
-
-        def ids(self, split):
-            return ["short", "long"] if split == "test" else []
-
-        def units(self, i):
-            return np.zeros((2, 2999 if i == "short" else 3025), np.int64)
-
-    monkeypatch.setattr("duplexsim.corpora.load_corpus", lambda root: Corpus())
+    _test_split_corpus(monkeypatch, tmp_path, {"short": (119.98, 2999), "long": (121.0, 3025)})
     plan = continuation.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path,
                              prompt_s=29.99, continuation_s=89.99, splits=("test",))
     prompts = continuation.load_prompts(plan)
@@ -138,17 +145,7 @@ def test_prompts_no_dialogue_can_hold_is_a_one_line_error(monkeypatch, tmp_path)
     from duplexsim.cli import EXIT_BAD_INPUT, report
     from duplexsim.errors import InputError
 
-    class Corpus:
-        root = tmp_path
-        manifest = {"dialogues": [{"id": "d", "duration_s": 60.0}]}
-
-        def ids(self, split):
-            return ["d"] if split == "test" else []
-
-        def units(self, i):
-            return np.zeros((2, 1500), np.int64)
-
-    monkeypatch.setattr("duplexsim.corpora.load_corpus", lambda root: Corpus())
+    _test_split_corpus(monkeypatch, tmp_path, {"d": (60.0, 1500)})
     for prompt_s, continuation_s, flag in ((30.0, 90.0, "--prompt-s, --continuation-s"),
                                            (30.0, 0.01, "--continuation-s")):
         plan = continuation.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path,
@@ -194,17 +191,7 @@ def test_the_asr_span_is_the_scored_frames(monkeypatch, tmp_path):
     import continuation
     import continuation_asr
 
-    class Corpus:
-        root = tmp_path
-        manifest = {"dialogues": [{"id": "d", "duration_s": 121.0}]}
-
-        def ids(self, split):
-            return ["d"] if split == "test" else []
-
-        def units(self, i):
-            return np.zeros((2, 3025), np.int64)
-
-    monkeypatch.setattr("duplexsim.corpora.load_corpus", lambda root: Corpus())
+    _test_split_corpus(monkeypatch, tmp_path, {"d": (121.0, 3025)})
     plan = continuation.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path,
                              prompt_s=29.99, continuation_s=89.99, splits=("test",))
     p = continuation.load_prompts(plan)[0]
