@@ -117,6 +117,20 @@ NETEM_GRAMMAR = ("delay TIME [JITTER], distribution normal|pareto|paretonormal|u
                  "rate RATE; TIME with a unit (us, ms, s), PERCENT as tc reads it (1% or 1)")
 NOT_MODELLED = ("reorder", "gap", "corrupt", "slot", "limit", "ecn", "seed")
 """netem options we have no counterpart for (README, "Jitter and Linux netem")."""
+TC_KEYWORDS = ("limit", "latency", "delay", "loss", "drop", "seed", "ecn", "reorder",
+               "corrupt", "gap", "duplicate", "distribution", "rate", "slot")
+"""iproute2 ``tc/q_netem.c`` ``netem_parse_opt``'s keywords, in the order it tests them, each
+with ``matches()`` (``lib/utils.c``: a word stands for the first keyword it is a prefix of,
+case-sensitive): ``d`` is ``delay``, ``di`` ``distribution``, ``du`` ``duplicate``, ``l``
+``limit``, ``lo`` ``loss``, ``r`` ``reorder``, ``ra`` ``rate``."""
+_TC_SYNONYMS = {"latency": "delay", "drop": "loss"}
+
+
+def _tc_keyword(word: str) -> str | None:
+    """The netem option ``word`` names as tc reads it (:data:`TC_KEYWORDS`; ``latency`` is
+    ``delay``, ``drop`` is ``loss``), or ``None`` where tc asks 'What is "word"?'."""
+    keyword = next((k for k in TC_KEYWORDS if word and k.startswith(word)), None)
+    return _TC_SYNONYMS.get(keyword, keyword) if keyword else None
 
 
 def netem_keys(text: str) -> dict[str, Any]:
@@ -142,6 +156,10 @@ def netem_keys(text: str) -> dict[str, Any]:
       enters the hop and then adds its delay draw; netem's rate queues each packet behind
       the one before it and never reorders
       (:mod:`duplexsim.sim.link`).
+
+    A keyword may be shortened as tc allows (:data:`TC_KEYWORDS`: ``del 10ms`` is ``delay
+    10ms``, ``r 1%`` is tc's ``reorder``, refused); ``random`` and ``gemodel`` after ``loss``,
+    and a distribution's name, are whole words, as in tc.
 
     PERCENT as tc's ``parse_percent``: ``1%`` or ``1`` is 1% (0.01 here), 0 .. 100. A clause
     left out sets nothing: the preset underneath keeps those keys. Anything else (loss or
@@ -174,7 +192,8 @@ def netem_keys(text: str) -> dict[str, Any]:
 
     while i < len(tokens):
         word = tokens[i]
-        if word in ("delay", "latency"):
+        keyword = _tc_keyword(word)
+        if keyword == "delay":
             once("delay")
             d_ms = _time_ms(take("time"))
             j_ms = _time_ms(take("jitter")) if number_next() else 0.0
@@ -184,13 +203,13 @@ def netem_keys(text: str) -> dict[str, Any]:
                              "no counterpart", "delay D J without it, and the link key "
                              "correlation set separately (README, netem)")
             delay = (d_ms, j_ms)
-        elif word == "distribution":
+        elif keyword == "distribution":
             once("distribution")
             distribution = take("name")
             if distribution not in ("uniform", *NETEM_TABLES):
                 raise refuse(f"distribution {distribution!r} is not one we model",
                              ", ".join(("uniform", *NETEM_TABLES)))
-        elif word in ("loss", "drop"):
+        elif keyword == "loss":
             once("loss")
             kind = take("percent or model")
             if kind == "random" or kind[:1].isdigit() or _numeric(kind):  # (nan, -1%: refused)
@@ -210,21 +229,23 @@ def netem_keys(text: str) -> dict[str, Any]:
                 raise refuse(f"loss {kind!r} is not modelled (the 4-state model, "
                              "'loss state', is not)", "loss [random] PERCENT, loss gemodel "
                              "P R [1-H [1-K]]")
-        elif word == "duplicate":
+        elif keyword == "duplicate":
             once("duplicate")
             keys["duplicate"] = _percent(take("percent"))
-        elif word == "rate":
+        elif keyword == "rate":
             once("rate")
             keys["bandwidth_kbps"] = _rate_kbps(take("rate"))
             if i + 1 < len(tokens) and tokens[i + 1].lstrip("+-")[:1].isdigit():
                 raise refuse(f"rate packet overhead {tokens[i + 1]!r} is not modelled",
                              "rate RATE alone (a packet is its 40 header bytes and payload)")
-        elif word in NOT_MODELLED:
-            raise refuse(f"{word!r} is not modelled")
+        elif keyword in NOT_MODELLED:
+            named = repr(word) if word == keyword else f"{word!r} (tc's {keyword})"
+            raise refuse(f"{named} is not modelled")
         else:
-            raise refuse(f"unknown word {word!r}")
-        if number_next() and word in ("loss", "drop", "duplicate"):  # their correlation
-            raise refuse(f"{word} then {tokens[i + 1]!r}: netem's correlation of {word} is "
+            raise refuse(f"unknown word {word!r} (tc's keywords, or a prefix of one: "
+                         f"{', '.join(TC_KEYWORDS)})")
+        if number_next() and keyword in ("loss", "duplicate"):  # their correlation
+            raise refuse(f"{word} then {tokens[i + 1]!r}: netem's correlation of {keyword} is "
                          "not modelled", NETEM_GRAMMAR)
         i += 1
     if not tokens:
@@ -280,5 +301,6 @@ def _rate_kbps(word: str) -> float:
     return float(match.group(1)) * _RATE_UNITS_BPS.get(unit, 1.0) / 1000.0
 
 
-__all__ = ["NETEM_ENTRIES", "NETEM_GRAMMAR", "NETEM_TABLES", "NOT_MODELLED", "netem_delay_keys",
-           "netem_keys", "netem_normal_table", "netem_pareto_table", "netem_paretonormal_table"]
+__all__ = ["NETEM_ENTRIES", "NETEM_GRAMMAR", "NETEM_TABLES", "NOT_MODELLED", "TC_KEYWORDS",
+           "netem_delay_keys", "netem_keys", "netem_normal_table", "netem_pareto_table",
+           "netem_paretonormal_table"]

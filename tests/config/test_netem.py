@@ -57,7 +57,31 @@ def test_loss_duplicate_and_rate_map_to_link_keys(text: str, want: dict[str, obj
     assert got == {k: pytest.approx(v) if isinstance(v, float) else v for k, v in want.items()}
 
 
+@pytest.mark.parametrize(("short", "full"), [
+    ("d 100ms 10ms di normal", "delay 100ms 10ms distribution normal"),
+    ("del 100ms 10ms distrib pareto", "delay 100ms 10ms distribution pareto"),
+    ("la 20ms", "delay 20ms"),  # latency
+    ("lo 1%", "loss 1%"),
+    ("dr random 1%", "loss random 1%"),  # drop
+    ("lo gemodel 1% 20%", "loss gemodel 1% 20%"),
+    ("du 0.5%", "duplicate 0.5%"),
+    ("ra 1mbit d 10ms", "rate 1mbit delay 10ms"),
+])
+def test_keywords_may_be_shortened_as_tc_matches_them(short: str, full: str) -> None:
+    """tc's matches(): a word is the first keyword of netem_parse_opt it is a prefix of."""
+    assert netem_keys(short) == netem_keys(full)
+
+
 @pytest.mark.parametrize(("text", "fragment"), [
+    ("r 25%", "'r' (tc's reorder) is not modelled"),  # reorder is tested before rate
+    ("l 1000", "'l' (tc's limit) is not modelled"),  # limit before latency and loss
+    ("delay 10ms c 1%", "'c' (tc's corrupt) is not modelled"),
+    ("delays 10ms", "unknown word 'delays' (tc's keywords, or a prefix of one: limit,"),
+    ("Delay 10ms", "unknown word 'Delay'"),  # matches() is case-sensitive
+    ("loss rand 1%", "loss 'rand' is not modelled"),  # tc: strcmp(*argv, "random")
+    ("d 1ms delay 2ms", "'delay' given twice"),
+    ("lo 1% 25%", "correlation of loss is not modelled"),
+
     ("delay 100", "no unit we read (tc reads a bare number as us or ns"),
     ("delay 100ms 10ms 25%", "delay correlation '25%'"),
     ("loss gemodel 1%", "loss gemodel without r"),
