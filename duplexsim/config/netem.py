@@ -112,7 +112,7 @@ _RATE_UNITS_BPS = {"bit": 1.0, "kibit": 1024.0, "kbit": 1e3, "mibit": 1024.0**2,
                    "mbps": 8e6, "gibps": 8 * 1024.0**3, "gbps": 8e9, "tibps": 8 * 1024.0**4,
                    "tbps": 8e12}
 _NUMBER = re.compile(r"((?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(.*)")
-NETEM_GRAMMAR = ("delay TIME [JITTER], distribution normal|pareto|paretonormal|uniform, "
+NETEM_GRAMMAR = ("delay TIME [JITTER], distribution normal|pareto|paretonormal, "
                  "loss [random] PERCENT, loss gemodel P R [1-H [1-K]], duplicate PERCENT, "
                  "rate RATE; TIME with a unit (us, ms, s), PERCENT as tc reads it (1% or 1)")
 NOT_MODELLED = ("reorder", "gap", "corrupt", "slot", "limit", "ecn", "seed")
@@ -206,9 +206,12 @@ def netem_keys(text: str) -> dict[str, Any]:
         elif keyword == "distribution":
             once("distribution")
             distribution = take("name")
-            if distribution not in ("uniform", *NETEM_TABLES):
-                raise refuse(f"distribution {distribution!r} is not one we model",
-                             ", ".join(("uniform", *NETEM_TABLES)))
+            if distribution not in NETEM_TABLES:  # tc opens <tc lib>/<name>.dist
+                uniform = (" (tc has no uniform.dist: uniform is netem's default, 'delay D J' "
+                           "without a distribution)" if distribution == "uniform" else "")
+                raise refuse(f"distribution {distribution!r} is not one we model{uniform}",
+                             ", ".join(NETEM_TABLES) + " (iproute2's tables; not its "
+                             "experimental.dist)")
         elif keyword == "loss":
             once("loss")
             kind = take("percent or model")

@@ -118,6 +118,18 @@ def test_each_refusal_is_one_line_on_the_netem_key(text: str, fragment: str) -> 
     assert str(problem).startswith("s.toml: network.b_to_a.netem: ") and "\n" not in str(problem)
 
 
+@pytest.mark.parametrize("name", ["uniform", "experimental", "Normal", "norm"])
+def test_a_distribution_is_one_of_the_tables_tc_reads(name: str) -> None:
+    """tc opens <tc lib>/NAME.dist (whole name, case as given); iproute2 ships no uniform.dist,
+    so 'distribution uniform' fails in tc and here (it was read as 'delay D J' alone)."""
+    with pytest.raises(FieldError) as info:
+        netem_keys(f"delay 10ms 5ms distribution {name}")
+    assert info.value.message.startswith(f"distribution {name!r} is not one we model")
+    assert info.value.allowed == ("normal, pareto, paretonormal (iproute2's tables; not its "
+                                  "experimental.dist)")
+    assert ("tc has no uniform.dist" in info.value.message) == (name == "uniform")
+
+
 def test_netem_beside_a_key_it_sets_is_ambiguous_others_pass() -> None:
     with pytest.raises(ConfigError, match=r"network\.a_to_b\.netem: sets delay_ms, loss, "
                        "which the table gives too: ambiguous"):
