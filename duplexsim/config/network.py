@@ -45,7 +45,9 @@ class LinkConfig:
     In a scenario file the key ``netem`` (a ``tc qdisc ... netem`` argument string,
     :func:`~duplexsim.config.netem.netem_keys`) stands for the keys it sets; it is read into
     them (:data:`TOML_EXPANDS`), so the config, and the scenario written back, hold only
-    those keys."""
+    those keys. From Python there is no ``netem=`` argument (the loader expands the key
+    before the class is built); spread the keys instead:
+    ``LinkConfig(**netem_keys("delay 100ms 10ms distribution normal loss 1%"))``."""
 
     TOML_EXPANDS: ClassVar[dict[str, Any]] = {"netem": netem_keys}
     """TOML keys the loader replaces by the link keys their function returns."""
