@@ -50,10 +50,20 @@ def inputs_key(plan: Plan, agents: Iterable[str], p: Prompt) -> str:
 
 
 def tokenizer_key(plan: Plan, corpus: str) -> str:
-    """Digest (16 hex) of the unit tokenizer of ``corpus`` (its ``tokenizer/``, the study's
-    shared one: :func:`continuation.unit_tokenizer`), which the cached units and audio are
-    made with."""
-    return directory_digest(plan.corpora / corpus, TOKENIZER_FILES)
+    """Digest (16 hex) of the unit tokenizer of ``corpus`` (the folder its manifest names,
+    :func:`~duplexsim.corpora.corpus.tokenizer_dir`; the study's shared one:
+    :func:`continuation.unit_tokenizer`), which the cached units and audio are made with.
+    It hashed ``corpus/tokenizer/`` whatever the manifest named: a corpus whose tokenizer
+    is elsewhere (``"tokenizer": "../shared_tok"``) was keyed by two missing files, and
+    its continuations were reused after that tokenizer was retrained. The files are named
+    as :data:`TOKENIZER_FILES` name them under the folder's own name, so the usual
+    ``tokenizer/`` keys as it did."""
+    from duplexsim.corpora.corpus import tokenizer_dir
+
+    folder = tokenizer_dir(plan.corpora / corpus)
+    return directory_digest(folder.parent, tuple(
+        f"{folder.name}/{Path(name).relative_to('tokenizer').as_posix()}"
+        for name in TOKENIZER_FILES))
 
 
 def resynth_key(plan: Plan, p: Prompt) -> str:

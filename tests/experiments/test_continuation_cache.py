@@ -59,6 +59,34 @@ def test_the_resynthesis_is_keyed_by_the_truth_and_tokenizer_not_the_temperature
     assert continuation_cache.resynth_key(plan, fisher) != before
 
 
+def test_the_tokenizer_key_hashes_the_folder_the_manifest_names(tmp_path):
+    """``tokenizer_key`` hashed ``corpus/tokenizer/`` whatever the manifest named: with the
+    tokenizer in another folder it hashed two missing files, and a retrained tokenizer
+    there reused every continuation and resynthesis. The usual ``tokenizer/`` keys as
+    before; one folder named by an absolute or a relative path is one key."""
+    import continuation_cache
+    from test_cli import edit_json, write_tokenizer
+
+    from duplexsim.digests import TOKENIZER_FILES, directory_digest
+
+    plan, prompts, _ = _world(tmp_path)
+    fisher = next(p for p in prompts if p.corpus == "fisher-like")
+    corpus = plan.corpora / "fisher-like"
+    usual = continuation_cache.tokenizer_key(plan, "fisher-like")
+    assert usual == directory_digest(corpus, TOKENIZER_FILES)  # the default key: unchanged
+    (corpus / "tokenizer").rename(tmp_path / "shared_tok")
+    edit_json(corpus / "manifest.json", tokenizer=str(tmp_path / "shared_tok"))
+    moved = continuation_cache.tokenizer_key(plan, "fisher-like")
+    edit_json(corpus / "manifest.json", tokenizer="../../shared_tok")  # relative: the same
+    assert continuation_cache.tokenizer_key(plan, "fisher-like") == moved
+    before = (continuation_cache.resynth_key(plan, fisher),
+              continuation_cache.inputs_key(plan, ["fisher"], fisher))
+    write_tokenizer(tmp_path / "shared_tok", n_silence_units=2)  # retrained where it is named
+    assert continuation_cache.tokenizer_key(plan, "fisher-like") != moved
+    assert continuation_cache.resynth_key(plan, fisher) != before[0]
+    assert continuation_cache.inputs_key(plan, ["fisher"], fisher) != before[1]
+
+
 def test_vocoded_audio_is_keyed_by_the_vocoder_version(tmp_path, monkeypatch):
     """A vocoder that makes other audio from the same units (its blocks for streams over
     120 s) must not reuse resynthesised units or ASR rows of vocoded audio cached before."""
