@@ -66,7 +66,8 @@ def asr_key(made_from: dict, references: list[str] | None, identity: dict) -> st
     """Key of a cached ASR row (16 hex): what is transcribed (``made_from``: the audio's
     :func:`~duplexsim.digests.array_digest` and rate, or :func:`vocoded`), the WER reference
     texts and the ASR's identity (:func:`~duplexsim.metrics.asr.asr_identity`: package
-    versions, decoding settings), and the columns a row holds. Keyed by
+    versions, decoding settings; not the thread count, :mod:`continuation_cache` says
+    why), and the columns a row holds. Keyed by
     :func:`continuation_cache.inputs_key` of every agent, a ground-truth row was transcribed
     again after an agent was retrained or at another temperature, and one of a re-imported
     corpus, or under another faster-whisper, was not."""
