@@ -16,11 +16,11 @@ demo:
 	$(VENV)/bin/duplexsim demo --out runs/demo
 
 test: setup
-	$(VENV)/bin/ruff check duplexsim tests experiments
+	$(VENV)/bin/ruff check duplexsim tests experiments docs/results
 	$(PY) -m pytest -n auto --dist loadscope
 
 lint: setup
-	$(VENV)/bin/ruff check duplexsim tests experiments
+	$(VENV)/bin/ruff check duplexsim tests experiments docs/results
 
 bench: setup
 	$(PY) -m duplexsim.bench
