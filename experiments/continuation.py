@@ -425,42 +425,51 @@ def run_replicates(plan: Plan, roots: list[Path], command: str = "") -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=path_arg, default=Path("runs/continuation"))
+    parser.add_argument("--out", type=path_arg, default=Path("runs/continuation"),
+                        help="(default: %(default)s)")
     parser.add_argument("--agents", type=Path, nargs="+", default=[Path("runs/agents")],
                         help="one folder with fisher/ and candor/ per training run of the "
                         "cards (several: each continues the same prompts; every r is then "
-                        "the mean over runs, its CI resamples prompts, then runs)")
-    parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"))
+                        "the mean over runs, its CI resamples prompts, then runs)"
+                        " (default: %(default)s)")
+    parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"),
+                        help="(default: %(default)s)")
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
     parser.add_argument("--seeds", type=number(0, 2**32 - 1, integer=True), nargs="+",
-                        default=[0], help="sampling seeds (distinct)")
+                        default=[0], help="sampling seeds (distinct) (default: %(default)s)")
     parser.add_argument("--prompts", type=number(1, 1_000_000, integer=True), default=40,
-                        help="prompts per corpus, at most (default 40, the protocol's; a CI "
-                             "over fewer than about 10 prompts says little)")
+                        help="prompts per corpus, at most (default: %(default)s, the protocol's; "
+                             "a CI over fewer than about 10 prompts says little)")
     parser.add_argument("--chunk-ms", type=chunk_ms_arg, nargs="+",
-                        default=[160, 200, 240])
-    parser.add_argument("--prompt-s", type=number(0, 86_400, low_open=True), default=30.0)
+                        default=[160, 200, 240], help="(default: %(default)s)")
+    parser.add_argument("--prompt-s", type=number(0, 86_400, low_open=True), default=30.0,
+                        help="(default: %(default)s)")
     parser.add_argument("--continuation-s", type=number(0, 86_400, low_open=True),
-                        default=90.0)
+                        default=90.0, help="(default: %(default)s)")
     parser.add_argument("--splits", nargs="+", default=["test", "val"], choices=SPLITS,
-                        help="corpus splits the prompts come from (distinct; default test "
-                             "val, never trained on: a train split's dialogues are the agents' "
-                             "own training data; val chose the kept checkpoint (keep_best), so "
-                             "test alone, or another corpus seed's dialogues, is fully held out)")
+                        help="corpus splits the prompts come from, distinct (default: "
+                             "%(default)s, never trained on: a train split's dialogues are the "
+                             "agents' own training data; val chose the kept checkpoint "
+                             "(keep_best), so test alone, or another corpus seed's dialogues, "
+                             "is fully held out)")
     parser.add_argument("--temperature", type=number(0, 100), default=1.0,
                         help="sampling temperature of both agents (1.0 = the model's own "
                              "distribution); part of every cached continuation's key, so "
-                             "another temperature generates anew in the same --out")
+                             "another temperature generates anew in the same --out"
+                             " (default: %(default)s)")
     parser.add_argument("--pairs", nargs="*", default=list(Plan.pairs),
                         choices=["ff", "fc", "cf", "cc"],
                         help="prompted interaction (Table 6): agent pairs, channel 0 first "
-                             "(f = Fisher, c = CANDOR); none: --pairs with no value")
+                             "(f = Fisher, c = CANDOR); none: --pairs with no value"
+                             " (default: %(default)s)")
     parser.add_argument("--lead", type=int, default=1, choices=[0, 1],
-                        help="interaction lookahead in chunks (1: the paper's)")
+                        help="interaction lookahead in chunks (1: the paper's)"
+                             " (default: %(default)s)")
     parser.add_argument("--no-resynth", action="store_true",
                         help="skip the resynthesis topline (about 30 s per prompt)")
     parser.add_argument("--windows", type=float, nargs="+", default=list(Plan.windows_s),
-                        help="edges in seconds of the style-persistence windows")
+                        help="edges in seconds of the style-persistence windows"
+                             " (default: %(default)s)")
     parser.add_argument("--asr", action="store_true",
                         help="also score ASR transcripts (needs: pip install 'duplexsim[asr]')")
     parser.add_threads()

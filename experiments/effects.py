@@ -48,21 +48,24 @@ it runs one seed for 10 s); each script refuses them with ``--smoke`` and its ow
 def sweep_parser(doc: str, out: str) -> ArgumentParser:
     """The arguments every sweep experiment shares (latency_sweep, pairing, presets)."""
     parser = ArgumentParser(description=doc.split("\n\n")[0])
-    parser.add_argument("--out", type=path_arg, default=Path(out))
-    parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
+    parser.add_argument("--out", type=path_arg, default=Path(out), help="(default: %(default)s)")
+    parser.add_argument("--agents", type=Path, default=Path("runs/agents"),
+                        help="(default: %(default)s)")
     parser.add_argument("--smoke", action="store_true", help="tiny budget, no trained agents")
     parser.add_argument("--workers", type=number(0, MAX_WORKERS, integer=True), default=0,
-                        help="worker processes, one torch thread each (0 = one per core)")
+                        help="worker processes, one torch thread each (0 = one per core)"
+                             " (default: %(default)s)")
     parser.add_argument("--batch", type=number(1, MAX_BATCH, integer=True), default=16,
                         help="cells per worker simulated together by the engine, forwards "
-                             "batched (bench_sim: 16 together about 2.5-3x one at a time)")
+                             "batched (bench_sim: 16 together about 2.5-3x one at a time)"
+                             " (default: %(default)s)")
     parser.add_argument("--corpus", type=Path, default=None,
                         help=f"FTO histogram reference (default: {DEFAULT_CORPUS} when it "
                              "exists, else none)")
     parser.add_argument("--seeds", type=number(1, 100_000, integer=True), default=20,
-                        help="seeds 0..N-1 (full mode; fewer give wide CIs)")
+                        help="seeds 0..N-1 (full mode; fewer give wide CIs) (default: %(default)s)")
     parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=60.0,
-                        help="full mode")
+                        help="full mode (default: %(default)s)")
     parser.add_threads()
     return parser
 

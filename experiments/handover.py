@@ -180,14 +180,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pair", nargs=2, action="append", metavar=("AGENT", "CORPUS"),
                         type=Path, help="an agent directory and a corpus to score it on")
-    parser.add_argument("--out", type=path_arg, default=Path("runs/handover"))
+    parser.add_argument("--out", type=path_arg, default=Path("runs/handover"),
+                        help="(default: %(default)s)")
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
-    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200)
+    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200, help="(default: %(default)s)")
     parser.add_argument("--context-chunks", type=number(1, 100_000, integer=True), default=48,
-                        help="chunks of context before the scored one")
+                        help="chunks of context before the scored one (default: %(default)s)")
     parser.add_argument("--split", default="test", choices=[*SPLITS, "all"],
-                        help="corpus split ('all': every one)")
-    parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000)
+                        help="corpus split ('all': every one) (default: %(default)s)")
+    parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000,
+                        help="(default: %(default)s)")
     parser.add_threads()
     args = parser.parse_args(argv)
     check_out(args.out, OUTPUTS, "handover.py")  # before any work or world is made

@@ -168,28 +168,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = sweep_parser(__doc__, "runs/latency")
     parser.add_argument("--delays", type=DELAY_MS, nargs="+",
                         default=DELAYS_MS,
-                        help="one-way delays (ms), both directions")
+                        help="one-way delays (ms), both directions (default: %(default)s)")
     parser.add_argument("--jitter", type=number(0, 600_000), nargs="+",
-                        default=[0.0, 10.0, 30.0], help="jitter sd (ms), both directions")
+                        default=[0.0, 10.0, 30.0], help="jitter sd (ms), both directions"
+                                                        " (default: %(default)s)")
     parser.add_argument("--loss", type=number(0, 1), nargs="+", default=[0.0, 0.01],
-                        help="loss probability, both directions")
+                        help="loss probability, both directions (default: %(default)s)")
     parser.add_argument("--estimation", nargs="+", default=["model", "silence", "wait"],
-                        choices=["model", "silence", "wait"])
+                        choices=["model", "silence", "wait"], help="(default: %(default)s)")
     parser.add_argument("--partners", nargs="+", default=["fisher", "candor"],
-                        choices=["fisher", "candor"], help="B's agent (A is fisher)")
+                        choices=["fisher", "candor"], help="B's agent (A is fisher)"
+                                                           " (default: %(default)s)")
     parser.add_argument("--network-delays", type=DELAY_MS, nargs="+",
                         default=[160, 320],
-                        help="one-way delays of the jitter x loss sweep")
+                        help="one-way delays of the jitter x loss sweep (default: %(default)s)")
     parser.add_argument("--network-partners", nargs="+", default=["candor"],
                         choices=["fisher", "candor"],
-                        help="pairings of the jitter x loss sweep (each among --partners)")
+                        help="pairings of the jitter x loss sweep (each among --partners)"
+                             " (default: %(default)s)")
     parser.add_argument("--contrast-delays", type=DELAY_MS, nargs="*",
                         default=[],
                         help="also write effects against these delays (effects_vs_delayD; "
-                             "the smallest delay's are always written, as effects_vs_delay0)")
+                             "the smallest delay's are always written, as effects_vs_delay0)"
+                             " (default: %(default)s)")
     parser.add_argument("--sweeps", nargs="+", default=["delay", "network"],
                         choices=["delay", "network"],
-                        help="which of the two sweeps to run (full mode, without --factorial)")
+                        help="which of the two sweeps to run (full mode, without --factorial)"
+                             " (default: %(default)s)")
     parser.add_argument("--factorial", action="store_true",
                         help="one full product sweep instead of the delay and network sweeps")
     args = parser.parse_args(argv)

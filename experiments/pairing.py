@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = sweep_parser(__doc__, "runs/pairing")
     parser.add_argument("--delays", type=DELAY_MS, nargs="+",
                         default=[0, 160, 240],
-                        help="one-way delays (ms), both directions")
+                        help="one-way delays (ms), both directions (default: %(default)s)")
     args = parser.parse_args(argv)
     check_out(args.out, OUTPUTS, "pairing.py")  # before any work or world is made
     # (they went unread without a word: --smoke --delays 500 ran no delay at all)

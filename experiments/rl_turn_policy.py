@@ -210,7 +210,8 @@ def read_trained(p: argparse.ArgumentParser, path: Path) -> dict[str, Any]:
 
 def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
     p = ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=path_arg, default=Path("runs/rl_turn_policy"))
+    p.add_argument("--out", type=path_arg, default=Path("runs/rl_turn_policy"),
+                   help="(default: %(default)s)")
     p.add_argument("--smoke", action="store_true", help="tiny world in OUT/world, tiny budget")
     p.add_argument("--corpus", default=None)
     p.add_argument("--train-agents", nargs="*", default=None, help="SyncLLM agent dirs")
@@ -237,8 +238,8 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
     p.add_argument("--seed", type=TRAINED_NUMBERS["seed"], default=None)
     p.add_threads()
     p.add_argument("--workers", type=number(1, 1024, integer=True), default=1,
-                   help="processes the training conversations are split over (default 1; "
-                        "2 on two cores trains faster, the same policy: "
+                   help="processes the training conversations are split over (default: "
+                        "%(default)s; 2 on two cores trains faster, the same policy: "
                         "duplexsim.envs.sharded)")
     args = p.parse_args(argv)
     check_out(args.out, OUTPUTS, "rl_turn_policy.py")  # before any work or world is made

@@ -525,30 +525,38 @@ def check_roots(parser: ArgumentParser, roots: list[Path]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=path_arg, default=Path("runs/selfplay"))
+    parser.add_argument("--out", type=path_arg, default=Path("runs/selfplay"),
+                        help="(default: %(default)s)")
     parser.add_argument("--agents", type=Path, nargs="+", default=[Path("runs/agents")],
                         help="one folder with fisher/ and candor/ per training run of the "
                         "cards (several: replicates, e.g. `duplexsim train --seed`; CIs "
-                        "then resample runs too)")
-    parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"))
+                        "then resample runs too) (default: %(default)s)")
+    parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"),
+                        help="(default: %(default)s)")
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
-    parser.add_argument("--conversations", type=number(1, 100_000, integer=True), default=12)
-    parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=60.0)
-    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200)
-    parser.add_argument("--temperature", type=number(0, 100), default=1.0)
-    parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000)
+    parser.add_argument("--conversations", type=number(1, 100_000, integer=True), default=12,
+                        help="(default: %(default)s)")
+    parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=60.0,
+                        help="(default: %(default)s)")
+    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200, help="(default: %(default)s)")
+    parser.add_argument("--temperature", type=number(0, 100), default=1.0,
+                        help="(default: %(default)s)")
+    parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000,
+                        help="(default: %(default)s)")
     parser.add_argument("--decision-lead-chunks", type=int, default=1, choices=(0, 1),
-                        help="1: the paper's set-up (lookahead 1 at 0 ms); 0: a diagnostic")
+                        help="1: the paper's set-up (lookahead 1 at 0 ms); 0: a diagnostic"
+                             " (default: %(default)s)")
     parser.add_argument("--estimation", default="model", choices=("model", "silence"),
-                        help="how a missing partner chunk is estimated (diagnostic)")
+                        help="how a missing partner chunk is estimated (diagnostic)"
+                             " (default: %(default)s)")
     parser.add_argument("--estimate-temperature", type=number(0, 100), default=None,
                         help="temperature of the model's partner estimates (default: "
                         "--temperature; 0: the most likely continuation)")
     parser.add_argument("--top-p", type=number(0, 1, low_open=True), default=1.0,
-                        help="nucleus sampling of the agents' units and estimates (default "
-                        "1: off)")
+                        help="nucleus sampling of the agents' units and estimates "
+                             "(default: %(default)s: off)")
     parser.add_argument("--top-k", type=number(0, 1_000_000, integer=True), default=0,
-                        help="top-k sampling (default 0: off)")
+                        help="top-k sampling (default: %(default)s: off)")
     parser.add_threads()
     args = parser.parse_args(argv)
     check_out(args.out, OUTPUTS, "selfplay.py")  # before any work or world is made

@@ -181,10 +181,13 @@ def render(args: argparse.Namespace, table: pd.DataFrame, corpus: dict[str, floa
 def add_agent_arguments(parser: argparse.ArgumentParser, out: str, card_help: str) -> None:
     """The options every self-play training script takes: where the agent, its corpus, its
     card and the output are, and ``--smoke``."""
-    parser.add_argument("--out", type=path_arg, default=Path(out))
-    parser.add_argument("--agents", type=Path, default=Path("runs/agents"))
-    parser.add_argument("--agent", default="fisher", choices=tuple(AGENTS))
-    parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"))
+    parser.add_argument("--out", type=path_arg, default=Path(out), help="(default: %(default)s)")
+    parser.add_argument("--agents", type=Path, default=Path("runs/agents"),
+                        help="(default: %(default)s)")
+    parser.add_argument("--agent", default="fisher", choices=tuple(AGENTS),
+                        help="(default: %(default)s)")
+    parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"),
+                        help="(default: %(default)s)")
     parser.add_argument("--card", type=Path, default=None, help=card_help)
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
 
@@ -219,20 +222,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     add_agent_arguments(parser, "runs/selfplay-ft/fisher",
                         "agent card (default: agents/<agent>.toml)")
-    parser.add_argument("--conversations", type=number(1, 100_000, integer=True), default=144)
-    parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=60.0)
-    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200)
-    parser.add_argument("--first-seed", type=number(0, 2**32 - 1, integer=True), default=1000)
+    parser.add_argument("--conversations", type=number(1, 100_000, integer=True), default=144,
+                        help="(default: %(default)s)")
+    parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=60.0,
+                        help="(default: %(default)s)")
+    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200, help="(default: %(default)s)")
+    parser.add_argument("--first-seed", type=number(0, 2**32 - 1, integer=True), default=1000,
+                        help="(default: %(default)s)")
     parser.add_argument("--window-s", type=number(0, 86_400), default=0.0,
-                        help="score and keep windows of this many seconds (0: conversations)")
+                        help="score and keep windows of this many seconds (0: conversations)"
+                             " (default: %(default)s)")
     parser.add_argument("--keep", type=number(0, 1, low_open=True), default=0.25,
-                        help="share of pieces kept")
+                        help="share of pieces kept (default: %(default)s)")
     parser.add_argument("--max-onsets-over", type=number(0, 1), default=1.0,
                         help="keep only pieces whose share of speech onsets made over the "
-                        "partner is at most this (1: no limit; the corpus: about 0.3)")
-    parser.add_argument("--repeat", type=number(0, 1000, integer=True), default=3)
-    parser.add_argument("--steps", type=number(1, 10_000_000, integer=True), default=300)
-    parser.add_argument("--lr", type=number(0, 1, low_open=True), default=3e-4)
+                        "partner is at most this (1: no limit; the corpus: about 0.3)"
+                        " (default: %(default)s)")
+    parser.add_argument("--repeat", type=number(0, 1000, integer=True), default=3,
+                        help="(default: %(default)s)")
+    parser.add_argument("--steps", type=number(1, 10_000_000, integer=True), default=300,
+                        help="(default: %(default)s)")
+    parser.add_argument("--lr", type=number(0, 1, low_open=True), default=3e-4,
+                        help="(default: %(default)s)")
     parser.add_threads()
     args = parser.parse_args(argv)
     check_out(args.out, OUTPUTS, "selfplay_finetune.py")  # before any work or world is made

@@ -471,46 +471,62 @@ def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     add_agent_arguments(parser, "runs/selfplay-rl/fisher",
                         "agent card for the anchor batches (default: agents/<agent>.toml)")
-    parser.add_argument("--iterations", type=number(1, 100_000, integer=True), default=10)
-    parser.add_argument("--conversations", type=number(1, 100_000, integer=True), default=16)
-    parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=30.0)
-    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200)
+    parser.add_argument("--iterations", type=number(1, 100_000, integer=True), default=10,
+                        help="(default: %(default)s)")
+    parser.add_argument("--conversations", type=number(1, 100_000, integer=True), default=16,
+                        help="(default: %(default)s)")
+    parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=30.0,
+                        help="(default: %(default)s)")
+    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200, help="(default: %(default)s)")
     parser.add_argument("--first-seed", type=number(0, 2**32 - 1, integer=True), default=2000,
-                        help="rollout seeds (default 2000: apart from the evaluation's 0..)")
-    parser.add_argument("--overlap-cost", type=number(0, 1e6, low_open=True), default=1.0)
-    parser.add_argument("--updates", type=number(1, 100_000, integer=True), default=4)
-    parser.add_argument("--decisions", type=number(2, 1_000_000, integer=True), default=128)
-    parser.add_argument("--lr", type=number(0, 1, low_open=True), default=2e-5)
+                        help="rollout seeds (default: %(default)s: apart from the evaluation's "
+                             "0..)")
+    parser.add_argument("--overlap-cost", type=number(0, 1e6, low_open=True), default=1.0,
+                        help="(default: %(default)s)")
+    parser.add_argument("--updates", type=number(1, 100_000, integer=True), default=4,
+                        help="(default: %(default)s)")
+    parser.add_argument("--decisions", type=number(2, 1_000_000, integer=True), default=128,
+                        help="(default: %(default)s)")
+    parser.add_argument("--lr", type=number(0, 1, low_open=True), default=2e-5,
+                        help="(default: %(default)s)")
     parser.add_argument("--overlap-grace-ms", type=number(0, 86_400_000, integer=True), default=0,
-                        help="overlap costs only from this long into an overlap on")
+                        help="overlap costs only from this long into an overlap on"
+                             " (default: %(default)s)")
     parser.add_argument("--silence-cost", type=number(0, 1e6), default=0.3,
-                        help="cost of a chunk's share of frames in which neither side speaks")
+                        help="cost of a chunk's share of frames in which neither side speaks"
+                             " (default: %(default)s)")
     parser.add_argument("--silence-grace-ms", type=number(0, 86_400_000, integer=True), default=0,
-                        help="mutual silence costs only from this long into one on")
+                        help="mutual silence costs only from this long into one on"
+                             " (default: %(default)s)")
     parser.add_argument("--kl", type=number(0, 1e6), default=0.5,
-                        help="weight of the KL to the base agent on the sampled decisions")
-    parser.add_argument("--anchor", type=number(0, 1e6), default=0.0)
+                        help="weight of the KL to the base agent on the sampled decisions"
+                             " (default: %(default)s)")
+    parser.add_argument("--anchor", type=number(0, 1e6), default=0.0, help="(default: %(default)s)")
     parser.add_argument("--gamma", type=number(0, 1, allowed="a number >= 0 and < 1"), default=0.0,
                         help="discount per chunk of the return each decision is credited "
-                        "with (0: its own chunk's reward only)")
+                        "with (0: its own chunk's reward only) (default: %(default)s)")
     parser.add_argument("--hold-onsets", action="store_true",
                         help="add a bonus per listener onset (a cost when negative), its size "
                         "adapted each iteration so that the rollouts keep the corpus's "
                         "listener onsets per second")
     parser.add_argument("--onset-step", type=number(0, 1e6, low_open=True), default=0.5,
                         help="with --hold-onsets: the bonus grows by this x the relative "
-                        "shortfall of the iteration's onset rate and shrinks by its excess")
+                        "shortfall of the iteration's onset rate and shrinks by its excess"
+                        " (default: %(default)s)")
     parser.add_argument("--hold-fto", action="store_true",
                         help="add a bonus per floor transfer taken within the corpus's FTO "
                         "median, its size adapted each iteration so that the rollouts keep "
                         "the corpus's share of such transfers (the FTO median held)")
     parser.add_argument("--fto-step", type=number(0, 1e6, low_open=True), default=1.0,
                         help="with --hold-fto: the bonus grows by this x the relative "
-                        "shortfall of the iteration's share and shrinks by its excess")
+                        "shortfall of the iteration's share and shrinks by its excess"
+                        " (default: %(default)s)")
     parser.add_argument("--keep-snapshots", action=argparse.BooleanOptionalAction,
                         default=True, help="also keep each iteration's weights in "
-                        "OUT/snapshots/iteration<N> (14 MB each for the demo's agents)")
-    parser.add_argument("--anchor-seqs", type=number(1, 100_000, integer=True), default=4)
+                        "OUT/snapshots/iteration<N> (14 MB each for the demo's agents)"
+                        " (default: %(default)s)")
+    parser.add_argument("--anchor-seqs", type=number(1, 100_000, integer=True), default=4,
+                        help="(default: %(default)s)")
     parser.add_threads()
     args = parser.parse_args(argv)
     check_out(args.out, OUTPUTS, "selfplay_rl.py")  # before any work or world is made

@@ -455,17 +455,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pair", nargs=2, action="append", metavar=("AGENT", "CORPUS"),
                         type=Path, help="an agent directory and a corpus to probe it on")
-    parser.add_argument("--out", type=path_arg, default=Path("runs/style_probe"))
+    parser.add_argument("--out", type=path_arg, default=Path("runs/style_probe"),
+                        help="(default: %(default)s)")
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
-    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200)
+    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200, help="(default: %(default)s)")
     parser.add_argument("--short-chunks", type=number(1, 100_000, integer=True), default=5,
-                        help="chunks of the short context (default 5: 1 s at 200 ms)")
+                        help="chunks of the short context (default: %(default)s: 1 s at 200 ms)")
     parser.add_argument("--start-s", type=number(0, 86_400), default=15.0,
-                        help="score chunks from here on (so the long context is long)")
+                        help="score chunks from here on (so the long context is long)"
+                             " (default: %(default)s)")
     parser.add_argument("--split", default="all", choices=[*SPLITS, "all"],
-                        help="corpus split ('all': every one)")
-    parser.add_argument("--max-dialogues", type=number(1, 1_000_000, integer=True), default=40)
-    parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000)
+                        help="corpus split ('all': every one) (default: %(default)s)")
+    parser.add_argument("--max-dialogues", type=number(1, 1_000_000, integer=True), default=40,
+                        help="(default: %(default)s)")
+    parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000,
+                        help="(default: %(default)s)")
     parser.add_argument("--decisions", type=Path, default=None,
                         help="analyse the decisions.csv of an earlier run instead of running "
                              "the agents again (--pair then not needed)")

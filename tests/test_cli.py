@@ -16,6 +16,7 @@ The fixtures are tiny and real: a 2-step SyncLLM agent, a hand-written unit toke
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -954,37 +955,87 @@ def test_an_integer_flag_past_a_floats_range_is_out_of_range(
     assert not (tmp_path / "run").exists()
 
 
+def _unsaid_defaults(parser: argparse.ArgumentParser) -> tuple[list[str], int]:
+    """The flags of ``parser`` (and its subcommands) whose default is a value but whose help
+    does not say ``(default: VALUE)``, and how many such flags there are. A default of "not
+    given" (None, False, '', SUPPRESS) is left to the help's words."""
+    unsaid: list[str] = []
+    checked = 0
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                sub_unsaid, sub_checked = _unsaid_defaults(sub)
+                unsaid += sub_unsaid
+                checked += sub_checked
+            continue
+        default = action.default
+        if not action.option_strings or any(default is no for no in (
+                None, False, argparse.SUPPRESS)) or default == "":  # (not `in`: 0 == False)
+            continue
+        checked += 1
+        shown = (action.help or "") % {**vars(action), "prog": parser.prog}
+        if f"(default: {default}" not in " ".join(shown.split()):
+            unsaid.append(f"{parser.prog} {action.option_strings[-1]}")
+    return unsaid, checked
+
+
 def test_every_flag_with_a_default_says_it_in_its_help() -> None:
     """``duplexsim units train --help`` showed ``--max-dialogues MAX_DIALOGUES  per corpus``
     (50 unsaid); so did continue's --prompt-s/--seconds and demo's sizes. Every flag of every
     command (and subcommand) whose default is a value says ``(default: VALUE)`` in --help;
     flags whose default is "not given" (None, False, '') explain themselves in words."""
-    import argparse
     import importlib
 
     from duplexsim.cli import COMMANDS, ArgumentParser
-
-    def parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
-        found = [parser]
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                for sub in dict.fromkeys(action.choices.values()):
-                    found += parsers(sub)
-        return found
 
     unsaid, checked = [], 0
     for name, (module, _) in COMMANDS.items():
         top = ArgumentParser(prog=f"duplexsim {name}")
         importlib.import_module(module).add_arguments(top)
-        for parser in parsers(top):
-            for action in parser._actions:
-                default = action.default
-                if not action.option_strings or any(default is no for no in (
-                        None, False, argparse.SUPPRESS)) or default == "":  # (not `in`: 0 == False)
-                    continue
-                checked += 1
-                shown = (action.help or "") % {**vars(action), "prog": parser.prog}
-                if f"(default: {default}" not in " ".join(shown.split()):
-                    unsaid.append(f"{parser.prog} {action.option_strings[-1]}")
+        command_unsaid, command_checked = _unsaid_defaults(top)
+        unsaid += command_unsaid
+        checked += command_checked
     assert checked >= 20
+    assert not unsaid, unsaid
+
+
+class _Built(Exception):
+    """Raised from ``parse_args`` with the parser a script built: its flags, nothing run."""
+
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        super().__init__(parser.prog)
+        self.parser = parser
+
+
+def test_every_script_flag_with_a_default_says_it_in_its_help(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parsers outside the ``duplexsim`` command say their defaults as it does:
+    ``python -m duplexsim.bench.bench_envs --help`` showed ``--n-envs N_ENVS`` (16 unsaid),
+    ``experiments/selfplay.py --help`` ``--conversations CONVERSATIONS`` (12 unsaid). Each
+    script's own ``main`` builds its parser; ``parse_args`` hands it over instead of
+    parsing, so the scripts' real parsers are read and nothing runs. Every benchmark module,
+    every experiment script (a ``__main__`` guard) and ``python -m duplexsim.corpora.default``."""
+    import importlib
+
+    from duplexsim.bench.__main__ import names as bench_names
+
+    root = Path(__file__).resolve().parents[1]
+    scripts = sorted(p.stem for p in (root / "experiments").glob("*.py")
+                     if 'if __name__ == "__main__":' in p.read_text())
+    modules = [f"duplexsim.bench.{name}" for name in bench_names()]
+    modules += ["duplexsim.corpora.default", *scripts]
+    monkeypatch.syspath_prepend(str(root / "experiments"))  # their bare-name imports
+
+    def hand_over(self: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        raise _Built(self)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", hand_over)
+    unsaid, checked = [], 0
+    for module in modules:
+        with pytest.raises(_Built) as built:
+            importlib.import_module(module).main([])
+        script_unsaid, script_checked = _unsaid_defaults(built.value.parser)
+        unsaid += [f"{module}: {flag}" for flag in script_unsaid]
+        checked += script_checked
+    assert len(scripts) >= 13 and len(modules) >= 20 and checked >= 100, (modules, checked)
     assert not unsaid, unsaid

@@ -269,17 +269,18 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m duplexsim.bench.bench_envs",
                                 description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=number(1, 10_000_000, integer=True), default=6016,
-                   help="replay env steps per measurement (default: two whole 188-step "
-                        "episodes of 16 envs, so episode ends and resets count)")
-    p.add_argument("--n-envs", type=number(1, 4096, integer=True), default=16)
+                   help="replay env steps per measurement (default: %(default)s, two whole "
+                        "188-step episodes of 16 envs, so episode ends and resets count)")
+    p.add_argument("--n-envs", type=number(1, 4096, integer=True), default=16,
+                   help="(default: %(default)s)")
     p.add_argument("--repeats", type=number(1, 1000, integer=True), default=3,
-                   help="measurements of each variant, side by side in turn (default 3): "
-                        "steps/s print as median [min, max], ratios as the median of the "
-                        "per-repeat ratios; one full garbage collection of the process "
-                        "(about 0.15 s) can fall into a measurement or not")
+                   help="measurements of each variant, side by side in turn "
+                        "(default: %(default)s): steps/s print as median [min, max], ratios "
+                        "as the median of the per-repeat ratios; one full garbage collection "
+                        "of the process (about 0.15 s) can fall into a measurement or not")
     p.add_argument("--ppo-steps", type=number(0, 10_000_000, integer=True), default=0,
                    help="also time Stable-Baselines3 PPO learning this many steps on the "
-                        "native vector env of replay partners (default 0: skipped)")
+                        "native vector env of replay partners (default: %(default)s: skipped)")
     p.add_argument("--phases", action="store_true",
                    help="also break a replay vector step down by phase (simulation, "
                         "observation, reward, infos, resets...), in a separate timed run")

@@ -175,10 +175,12 @@ def bench_generation(size: ModelSize, context: int, chunks: int, repeats: int) -
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m duplexsim.bench.bench_models",
                                      description=__doc__)
-    parser.add_argument("--size", default="small", choices=["tiny", "small"])
-    parser.add_argument("--steps", type=number(1, 100_000, integer=True), default=5)
+    parser.add_argument("--size", default="small", choices=["tiny", "small"],
+                        help="(default: %(default)s)")
+    parser.add_argument("--steps", type=number(1, 100_000, integer=True), default=5,
+                        help="(default: %(default)s)")
     parser.add_argument("--repeats", type=number(1, 1000, integer=True), default=3,
-                        help="side-by-side repeats of each comparison (default 3)")
+                        help="side-by-side repeats of each comparison (default: %(default)s)")
     parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
                          help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
     args = parser.parse_args(argv)

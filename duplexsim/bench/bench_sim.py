@@ -288,18 +288,23 @@ def bench_lookahead(agent_dir: Path, seconds: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m duplexsim.bench.bench_sim",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--size", default="small", choices=("tiny", "small"))
+    parser.add_argument("--size", default="small", choices=("tiny", "small"),
+                        help="(default: %(default)s)")
     parser.add_argument("--seconds", type=number(1, 86_400), default=20.0,
-                        help="simulated seconds of the one-conversation runs")
+                        help="simulated seconds of the one-conversation runs"
+                             " (default: %(default)s)")
     parser.add_argument("--batch-seconds", type=number(1, 86_400), default=10.0,
                         help="simulated seconds per conversation of the batch, process and "
-                             "under-load runs")
+                             "under-load runs (default: %(default)s)")
     parser.add_argument("--agent", default="", help="use this trained agent directory instead")
     parser.add_argument("--batch", type=number(1, 4096, integer=True), nargs="*", default=[16, 64],
-                        help="conversation counts for batched vs one by one (none = skip)")
+                        help="conversation counts for batched vs one by one (none = skip)"
+                             " (default: %(default)s)")
     parser.add_argument("--processes", type=number(0, 4096, integer=True), default=8,
-                        help="conversations per worker for the process comparison (0 = skip)")
-    parser.add_argument("--repeats", type=number(1, 1000, integer=True), default=3)
+                        help="conversations per worker for the process comparison (0 = skip)"
+                             " (default: %(default)s)")
+    parser.add_argument("--repeats", type=number(1, 1000, integer=True), default=3,
+                        help="(default: %(default)s)")
     parser.add_argument("--under-load", action="store_true",
                         help="also: one conversation beside a concurrent 2-thread torch job")
     parser.add_argument("--lookahead", action="store_true",
