@@ -127,9 +127,10 @@ def stop_recording(generator: Any) -> None:
 
 def roll_out(plan: Plan, agent_dir: Path, first_seed: int) -> Rollouts:
     """Self-play conversations of the agent in ``agent_dir``, every decision recorded."""
+    from duplexsim.agents.base import close_agents
     from duplexsim.agents.syncllm import SyncLLMAgent
     from duplexsim.models.engine import run_lockstep
-    from duplexsim.sim.build import build_agents, shared_model_agents
+    from duplexsim.sim.build import shared_model_agents
     from duplexsim.sim.session import Session
 
     todo = scenarios(dataclasses.replace(plan, agents=agent_dir.parent,
@@ -145,13 +146,14 @@ def roll_out(plan: Plan, agent_dir: Path, first_seed: int) -> Rollouts:
     sessions: list[Session] = []
     try:  # closed however it ends (as run_batch's): an open session is a cycle to collect
         for scenario, agents in zip(todo, given, strict=True):
-            sessions.append(Session(scenario, build_agents(scenario, agents)))
+            sessions.append(Session(scenario, agents))  # it builds (and closes) the rest
         traces = run_lockstep([s.finish_program() for s in sessions])
     finally:
         for session in sessions:
             session.close()
         for generator in recording:
             stop_recording(generator)
+        close_agents(a for agents in given for a in agents.values())  # built here: ours
     found.units = [np.asarray(t.units, np.int64) for t in traces]
     return found
 

@@ -23,11 +23,20 @@ decision as an engine program (:mod:`duplexsim.models.engine`: it yields token r
 and returns the :class:`ChunkReport`). The simulator then runs it through the engine, so
 the forwards of many conversations' agents share one batched call
 (:func:`duplexsim.sim.batch.run_batch`); ``produce`` stays the plain call for everyone else.
+
+An agent holding something to give back (a model row, a file, a process, a GPU context)
+may also offer ``close()``: closing it again must do nothing. Who closes an agent: *whoever
+created it*, once, when done with it, also when the run fails (:func:`close_agents`). The
+library closes the agents it builds (a :class:`~duplexsim.sim.Session` its scenario's sides,
+:func:`~duplexsim.sim.batch.run_batch` its shared-model sides, an env its partners) and
+never an agent the caller passed in (``agents=``, ``partner=``, ``model=``): the caller
+still owns that one and closes it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -65,7 +74,11 @@ class ChunkReport:
 
 @runtime_checkable
 class Agent(Protocol):
-    """One side of a simulated conversation (SyncLLM agent, replay, scripted, learner)."""
+    """One side of a simulated conversation (SyncLLM agent, replay, scripted, learner).
+
+    An optional ``close()`` (not required here, so agents holding nothing need none) gives
+    back what the agent holds; whoever created the agent calls it, never a library that was
+    handed the agent (the module docstring has the rule)."""
 
     # read-only here (an attribute or a property satisfies them): the simulator only reads
     # them, and wrappers (:class:`AgentWrapper`) pass them on as properties
@@ -96,6 +109,22 @@ class Agent(Protocol):
 
     def played(self, chunk: int, units: np.ndarray) -> None:
         """What was actually played as own chunk ``chunk`` (after deadline handling)."""
+
+
+def close_agents(agents: Iterable[object]) -> None:
+    """Call ``close()`` once on each distinct agent of ``agents`` that has one, in order;
+    every one is closed even if an earlier ``close()`` raises (then that error is raised
+    after the rest). For the owner of the agents (see the module docstring)."""
+    with ExitStack() as stack:
+        seen: set[int] = set()
+        closers = []
+        for agent in agents:
+            close = getattr(agent, "close", None)
+            if callable(close) and id(agent) not in seen:
+                seen.add(id(agent))
+                closers.append(close)
+        for close in reversed(closers):  # an ExitStack runs its callbacks last in, first out
+            stack.callback(close)
 
 
 class UnitInventory(Protocol):

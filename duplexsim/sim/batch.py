@@ -27,11 +27,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from duplexsim.agents.base import close_agents
 from duplexsim.config.scenario import Scenario
 from duplexsim.errors import DuplexsimError, with_note
 from duplexsim.models.engine import AnyProgram, run_lockstep
 from duplexsim.models.rows import Backend
-from duplexsim.sim.build import build_agents, shared_model_agents
+from duplexsim.sim.build import shared_model_agents
 from duplexsim.sim.session import Session
 
 if TYPE_CHECKING:
@@ -63,10 +64,13 @@ def run_batch(scenarios: Sequence[Scenario], *, progress: bool = False,
         bar = _bar(progress, len(sessions))
         results = run_lockstep([_guarded(s.finish_program(), bar) for s in sessions])
     finally:
-        for session in sessions:
-            session.close()
-        if bar is not None:
-            bar.close()
+        try:
+            for session in sessions:
+                session.close()
+        finally:  # the model sides built here, given to the sessions: ours to close
+            close_agents(a for agents in given for a in agents.values())
+            if bar is not None:
+                bar.close()
     for i, result in enumerate(results):
         if isinstance(result, Exception):
             raise RuntimeError(f"run_batch: scenario {i} ({scenarios[i].name!r}) failed: "
@@ -83,7 +87,8 @@ def _which(i: int, scenario: Scenario) -> str:
 def _session(i: int, scenario: Scenario, given: dict[str, Any]) -> Session:
     """Scenario ``i``'s session; a build error names the scenario (:func:`_which`)."""
     try:
-        return Session(scenario, build_agents(scenario, given))
+        # the session builds the other sides (and closes them); the model sides are ours
+        return Session(scenario, given)
     except DuplexsimError as e:
         raise with_note(e, _which(i, scenario)) from None
 

@@ -21,7 +21,14 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from duplexsim.agents.base import Agent, ChunkReport, UnitInventory, n_units_of, unwrapped
+from duplexsim.agents.base import (
+    Agent,
+    ChunkReport,
+    UnitInventory,
+    close_agents,
+    n_units_of,
+    unwrapped,
+)
 from duplexsim.config.scenario import ComputeConfig, Scenario, SideConfig
 from duplexsim.errors import DuplexsimError, InputError, with_note
 
@@ -175,10 +182,6 @@ def shared_model_agents(scenarios: Sequence[Scenario], backend: str = "auto",
     Errors name the side (``scenario a.agent``, as its own builder does) and, with
     ``scenario_note``, which scenario: a second note ``scenario_note(i)`` for
     ``scenarios[i]`` (the caller knows what its indices and names mean)."""
-    from duplexsim.agents.tdm import SliceError
-    from duplexsim.models.agentdir import load_agent_files
-    from duplexsim.models.rows import LMRows
-
     def noted(e: DuplexsimError, i: int, key: str, field: str = "agent") -> DuplexsimError:
         e = with_note(e, f"scenario {key}.{field}")
         return e if scenario_note is None else with_note(e, scenario_note(i))
@@ -190,6 +193,22 @@ def shared_model_agents(scenarios: Sequence[Scenario], backend: str = "auto",
             if side.kind in _ON_ROWS and key not in (skip[i] if i < len(skip) else {}):
                 users.setdefault((Path(side.agent).resolve(), side.kind), []).append((i, key))
     agents: list[dict[str, Agent]] = [{} for _ in scenarios]
+    try:
+        _build_shared(users, scenarios, agents, backend, noted)
+    except BaseException:  # the caller gets none of them: it cannot close them
+        close_agents(a for built in agents for a in built.values())
+        raise
+    return agents
+
+
+def _build_shared(users: dict[tuple[Path, str], list[tuple[int, str]]],
+                  scenarios: Sequence[Scenario], agents: list[dict[str, Agent]],
+                  backend: str, noted: Callable[..., DuplexsimError]) -> None:
+    """:func:`shared_model_agents`' loop: fill ``agents`` (model, rows, then a row a side)."""
+    from duplexsim.agents.tdm import SliceError
+    from duplexsim.models.agentdir import load_agent_files
+    from duplexsim.models.rows import LMRows
+
     for (root, kind), sides in users.items():
         try:
             files = load_agent_files(root, kind=kind)
@@ -205,7 +224,6 @@ def shared_model_agents(scenarios: Sequence[Scenario], backend: str = "auto",
                 raise noted(e, i, key, "slice_ms") from None
             except DuplexsimError as e:
                 raise noted(e, i, key) from None
-    return agents
 
 
 def build_agents(scenario: Scenario, given: Mapping[str, Agent] | None = None) -> dict[str, Agent]:
@@ -221,6 +239,20 @@ def build_agents(scenario: Scenario, given: Mapping[str, Agent] | None = None) -
                          "side; an agent holds one side of one conversation: make a second one)")
     built = shared_model_agents([scenario], skip=[given])[0]
     agents: dict[str, Agent] = {}
+    try:
+        _build_sides(scenario, given, built, agents)
+        _check_one_vocabulary(agents)
+    except BaseException:  # the caller gets none of the agents built here: close them
+        close_agents([*built.values(), *(a for k, a in agents.items() if k not in given)])
+        raise
+    return agents
+
+
+def _build_sides(scenario: Scenario, given: Mapping[str, Agent], built: Mapping[str, Agent],
+                 agents: dict[str, Agent]) -> None:
+    """:func:`build_agents`' loop: fill ``agents`` side by side (``given``, else ``built``,
+    else from the scenario side), each checked against the scenario's chunk size. The
+    caller closes the agents it did not give if this raises (they are in ``agents``)."""
     for key in SIDES:
         side: SideConfig = getattr(scenario, key)
         # membership, not truthiness: an agent may define __len__ (0 before its first chunk)
@@ -232,14 +264,12 @@ def build_agents(scenario: Scenario, given: Mapping[str, Agent] | None = None) -
             agent = _scripted(side, scenario, key, given.get("b" if key == "a" else "a"))
         else:
             agent = AGENT_BUILDERS[side.kind](side, scenario, key)
+        agents[key] = agent  # (before the check: an agent refused here is still closed)
         if agent.frames_per_chunk != scenario.frames_per_chunk:  # (int() took 5.5 as 5)
             raise InputError(
                 key, "", f"agent {getattr(agent, 'name', '?')!r} speaks "
                 f"{agent.frames_per_chunk} frames per chunk",
                 f"{scenario.frames_per_chunk} = chunk_ms {scenario.chunk_ms} / 40")
-        agents[key] = agent
-    _check_one_vocabulary(agents)
-    return agents
 
 
 def _check_one_vocabulary(agents: Mapping[str, Agent]) -> None:

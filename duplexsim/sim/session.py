@@ -59,7 +59,7 @@ import simpy
 from simpy.core import URGENT
 from simpy.events import Event
 
-from duplexsim.agents.base import Agent, ChunkReport, n_units_of
+from duplexsim.agents.base import Agent, ChunkReport, close_agents, n_units_of
 from duplexsim.config.scenario import Scenario
 from duplexsim.models.engine import AnyProgram, Program, drive, gather
 from duplexsim.sim.buffer import ReceiveBuffer
@@ -124,6 +124,18 @@ class Session:
                  *, progress: bool = False):
         self.scenario = scenario
         self.agents = build_agents(scenario, agents)
+        self._owned = [agent for key, agent in self.agents.items() if key not in (agents or {})]
+        """The agents this session built (not given): :meth:`close` closes them."""
+        self.closed = False
+        try:
+            self._start(progress)
+        except BaseException:  # a session not made cannot be closed: its agents are now
+            close_agents(self._owned)
+            raise
+
+    def _start(self, progress: bool) -> None:
+        """The rest of ``__init__``: links, agents reset, sides, the speakers' processes."""
+        scenario = self.scenario
         self.env = simpy.Environment()
         link_a, link_b, seed_a, seed_b, spikes = np.random.SeedSequence(scenario.seed).spawn(5)
         # a conversation starts at a moment of the spike schedule (satellite handovers run on
@@ -160,7 +172,6 @@ class Session:
         self._speakers = [self._speaker(key) for key in SIDES]
         for speaker in self._speakers:
             self.env.process(speaker)
-        self.closed = False
 
     def _side(self, key: str) -> SideState:
         cfg, agent = getattr(self.scenario, key), self.agents[key]
@@ -330,20 +341,26 @@ class Session:
     def close(self) -> None:
         """Let the session go without the cyclic garbage collector: close the speakers'
         processes (their frames refer back here), drop the events still queued and the
-        links' hand-over into this session. Its agents, records and trace stay readable;
+        links' hand-over into this session; and close the agents it built (once: closing it
+        again does nothing), not those it was given (their owner closes them; see
+        :mod:`duplexsim.agents.base`). Its agents, records and trace stay readable;
         running it further is an error. A vector env ends thousands of sessions: freed at
         once, their objects never reach the collector's oldest generation, whose full passes
         walk every object of the process (torch's alone are ~170k)."""
-        for speaker in self._speakers:
-            speaker.close()
-        self._speakers = []
-        self.closed = True
-        self.env._queue.clear()
-        for link in self.links.values():
-            link.deliver = _closed
-        self._signal.clear()
-        self._blocked.clear()
-        self._until = None
+        owned, self._owned = self._owned, []
+        try:
+            for speaker in self._speakers:
+                speaker.close()
+            self._speakers = []
+            self.closed = True
+            self.env._queue.clear()
+            for link in self.links.values():
+                link.deliver = _closed
+            self._signal.clear()
+            self._blocked.clear()
+            self._until = None
+        finally:
+            close_agents(owned)
 
     # ------------------------------------------------------------------ processes
     def _arrive(self, key: str, packet: Packet) -> None:

@@ -216,3 +216,33 @@ def test_batches_leave_no_token_rows_behind(tiny_agent_dir: Path) -> None:
             assert not [o for o in alive() if not any(o is b for b in before)]
     finally:
         gc.enable()
+
+
+def test_a_batch_closes_every_agent_it_built_once(tiny_agent_dir: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model sides run_batch builds (a row each of one shared model) and the sides each
+    session builds were never closed; now each once, also when a scenario fails to build."""
+    from duplexsim.agents.scripted import ScriptedAgent
+    from duplexsim.agents.syncllm import SyncLLMAgent
+    from duplexsim.errors import MissingInputError
+
+    closed: list[tuple[str, int]] = []
+    original = SyncLLMAgent.close
+
+    def counting(self: SyncLLMAgent) -> None:
+        closed.append((self.name, id(self)))
+        original(self)
+
+    monkeypatch.setattr(SyncLLMAgent, "close", counting)
+    monkeypatch.setattr(ScriptedAgent, "close", lambda self: closed.append((self.name, id(self))),
+                        raising=False)
+    run_batch([_pair(tiny_agent_dir, 0, 0.0), _pair(tiny_agent_dir, 1, 0.0, partner="scripted")])
+    assert len(set(closed)) == len(closed) == 4
+    assert sorted(name for name, _ in closed) == ["a:" + tiny_agent_dir.name] * 2 + [
+        "b:" + tiny_agent_dir.name, "scripted:silent:b"]
+    closed.clear()  # scenario 1's replay side fails to build: the 3 model sides still close
+    broken = dataclasses.replace(_pair(tiny_agent_dir, 1, 0.0), b=SideConfig(
+        kind="replay", corpus=str(tiny_agent_dir / "missing"), channel=0))
+    with pytest.raises(MissingInputError, match="run_batch scenario 1"):
+        run_batch([_pair(tiny_agent_dir, 0, 0.0), broken])
+    assert len(set(closed)) == len(closed) == 3

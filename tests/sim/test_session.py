@@ -708,3 +708,59 @@ def test_one_directions_link_keys_leave_the_other_directions_draws_alone() -> No
     assert not a_to_b[0].equals(a_to_b[1])  # A->B did change
     assert b_to_a[1]["lost"].any() or b_to_a[1]["arrival_ms"].nunique() > 1  # jittery, lossy
     pd.testing.assert_frame_equal(b_to_a[0], b_to_a[1])
+
+
+@pytest.fixture
+def closed_scripted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The scripted agent with a ``close()`` (as a user's agent holding a file would have):
+    the names of the agents closed, one entry per call."""
+    from duplexsim.agents.scripted import ScriptedAgent
+
+    closed: list[str] = []
+    monkeypatch.setattr(ScriptedAgent, "close", lambda self: closed.append(self.name),
+                        raising=False)
+    return closed
+
+
+def test_a_session_closes_the_agents_it_built_once_and_never_a_given_one(
+        closed_scripted: list[str]) -> None:
+    """Nothing in the library called an agent's ``close()``: a model row, a file or a GPU
+    context an agent held was never given back. The owner closes: the session the side it
+    built, not the one the caller passed in (which it still owns)."""
+    from duplexsim.agents.scripted import ScriptedAgent
+
+    scenario = scripted(200, 1.0)
+    mine = ScriptedAgent("fixed-turns", scenario.frames_per_chunk, scenario.n_chunks,
+                         name="mine")
+    run(scenario, agents={"a": mine})
+    assert closed_scripted == ["scripted:fixed-turns:b"]
+    closed_scripted.clear()
+    session = Session(scenario)
+    session.finish()
+    assert closed_scripted == []  # open until its owner is done
+    session.close()
+    session.close()  # again: nothing more
+    assert closed_scripted == ["scripted:random-talker:a", "scripted:fixed-turns:b"]  # in order
+
+
+def test_a_run_that_fails_still_closes_the_agents_it_built(closed_scripted: list[str]) -> None:
+    from duplexsim.agents.scripted import ScriptedAgent
+
+    class Failing(ScriptedAgent):
+        def produce(self, chunk: int) -> ChunkReport:
+            if chunk == 3:
+                raise RuntimeError("broken at chunk 3")
+            return super().produce(chunk)
+
+    scenario = scripted(200, 2.0)
+    mine = Failing("fixed-turns", scenario.frames_per_chunk, scenario.n_chunks, name="mine")
+    with pytest.raises(RuntimeError, match="broken at chunk 3"):
+        run(scenario, agents={"a": mine})
+    assert closed_scripted == ["scripted:fixed-turns:b"]
+    # a side refused while building: the side built before it is closed, the given one not
+    closed_scripted.clear()
+    wrong = ScriptedAgent("fixed-turns", scenario.frames_per_chunk + 1, scenario.n_chunks,
+                          name="wrong")
+    with pytest.raises(ValueError, match="frames per chunk"):
+        Session(scenario, agents={"b": wrong})
+    assert closed_scripted == ["scripted:random-talker:a"]
