@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from duplexsim.agents.base import Agent, n_units_of
+from duplexsim.agents.base import Agent, close_agents, n_units_of, unwrapped
 from duplexsim.config.scenario import Scenario, SideConfig
 from duplexsim.envs.partners import (
     PartnerPool,
@@ -317,6 +317,9 @@ class TurnTakingEnv(gym.Env):
             check_partner_units(partner_agent, source, f"partner {partner_agent.name!r}")
         self.world = DuplexWorld(self.scenario, {side: self.learner.agent}, partner_agent)
         self._given = given
+        self._partner_closed = False
+        """True from :meth:`close` until the next :meth:`reset` rebuilds the fixed partner
+        this env built (one given as an Agent is its caller's: never closed here)."""
         self.partner_info: dict[str, Any] = {}
         """The current episode's partner (label, kind, corpus, dialogue, channel, start_s,
         the learner's speech source); set by :meth:`reset`. A partner given as an Agent
@@ -353,6 +356,10 @@ class TurnTakingEnv(gym.Env):
             self.learner.set_source(draw.source)
             self.partner_info = draw.info(self.scenario.chunk_ms)
         else:
+            if self._partner_closed:  # close() closed the partner this env built: a new one
+                self.world.set_partner(self.scenario,
+                                       build_partner(self.scenario, other(self.learner.side)))
+                self._partner_closed = False
             self.partner_info = self._fixed_partner_info()
         episode_seed = int(self.np_random.integers(2**31 - 1))
         self.learner.reset(self.np_random, episode_seed)
@@ -435,8 +442,19 @@ class TurnTakingEnv(gym.Env):
         return None
 
     def close(self) -> None:
-        """Free the last episode's simulation (its learner records, :meth:`events`, stay)."""
-        self.world.close()
+        """Free the last episode's simulation (its learner records, :meth:`events`, stay)
+        and close the partner agents this env built, once (closing again does nothing); a
+        partner given as an Agent (``partner=agent`` or in a pool) stays open: its caller
+        owns it. A :meth:`reset` after this builds the env's partners anew."""
+        try:
+            self.world.close()
+        finally:
+            if self.pool is not None:
+                self.pool.close()
+            elif (self._given is None and not self._partner_closed
+                  and self.world.partner is not None):
+                self._partner_closed = True
+                close_agents([unwrapped(self.world.partner)])
 
     def events(self) -> pd.DataFrame:
         """Turn-taking events of the episode so far (speaker 0 = learner, 1 = partner; time 0

@@ -366,3 +366,60 @@ def test_the_event_table_counts_backchannels_by_shape_the_running_counts_by_acti
     assert (counts["backchannels_good"], counts["backchannels_bad"]) == (1, 2)
     assert info["turntaking"]["learner_backchannels_per_min"] == pytest.approx(
         1 / (188 * 0.16 / 60))
+
+
+def test_close_closes_the_partners_the_env_built_once_and_never_a_given_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """env.close() freed the simulation but never closed the partner agent the env built
+    (nothing in the library called Agent.close()). Now once per built partner (Gymnasium
+    may close an env twice), for a fixed partner, a pool's and each conversation of the
+    vector env; a partner given as an Agent is its caller's and stays open."""
+    from duplexsim.agents.scripted import ScriptedAgent
+
+    closed: list[int] = []
+    monkeypatch.setattr(ScriptedAgent, "close", lambda self: closed.append(id(self)),
+                        raising=False)
+
+    def episode(env: gym.Env, seed: int = 0) -> None:
+        env.reset(seed=seed)
+        for _ in range(3):
+            env.step(1)
+
+    env = gym.make(TURN_TAKING_ID, scenario=short_scenario(), partner="scripted")
+    episode(env)
+    partner = env.unwrapped.world.partner.inner
+    env.close()
+    env.close()
+    assert closed == [id(partner)]
+    episode(env, 1)  # a reset after close builds a new partner; closing closes that one
+    env.close()
+    assert len(closed) == 2 and closed[1] == id(env.unwrapped.world.partner.inner) != closed[0]
+
+    closed.clear()
+    mine = ScriptedAgent("fixed-turns", short_scenario().frames_per_chunk,
+                         short_scenario().n_chunks, n_units=env.unwrapped.learner.source.n_units,
+                         name="mine")
+    for given in (mine, [mine]):  # alone and as a pool member
+        env = gym.make(TURN_TAKING_ID, scenario=short_scenario(), partner=given)
+        episode(env)
+        env.close()
+    assert closed == []
+
+    pool = gym.make(TURN_TAKING_ID, scenario=short_scenario(),
+                    partner=[{"kind": "scripted", "policies": ["fixed-turns", "random-talker"]}])
+    for seed in range(4):
+        episode(pool, seed)
+    built = list(pool.unwrapped.pool._agents.values())
+    pool.close()
+    pool.close()
+    assert sorted(closed) == sorted(id(a) for a in built) and built
+
+    closed.clear()
+    venv = gym.make_vec(TURN_TAKING_ID, num_envs=3, vectorization_mode="vector_entry_point",
+                        scenario=short_scenario(), partner="scripted")
+    venv.reset(seed=0)
+    venv.step(np.ones(3, np.int64))
+    partners = [id(e.world.partner.inner) for e in venv.unwrapped.envs]
+    venv.close()
+    venv.close()
+    assert sorted(closed) == sorted(partners) and len(set(partners)) == 3
