@@ -5,7 +5,9 @@ matches. A key made of paths and parameters alone reuses the results of an agent
 or a corpus rebuilt in the same place; these digests go into the key as well. Owns: the
 digest of a file (remembered per path, size, times and inode, so a sweep of thousands
 of cells reads each agent once), of named files (a unit tokenizer's, remembered alike),
-and of the agent and corpus directories a scenario names. Must not load models or corpora.
+and of the agent and corpus directories a scenario names, with the rule for which unit
+tokenizer folder a corpus manifest names (:func:`tokenizer_folder`; the corpus reader
+applies it too). Must not load models or corpora.
 """
 
 from __future__ import annotations
@@ -40,9 +42,9 @@ CORPUS_FILES = ("manifest.json",)
 corpus they were trained on). Not the tokenizer's identity: the manifest names its folder."""
 CORPUS_INPUT_FILES = CORPUS_FILES + TOKENIZER_FILES
 """What a cached result made from a corpus is keyed by: its manifest and the tokenizer its
-units were encoded with. ``corpus build --rebuild`` with another tokenizer can write a
-byte-identical manifest over units of another inventory, whose cached cells and
-continuations were reused."""
+units were encoded with (the folder the manifest names: :func:`corpus_input_digest`).
+``corpus build --rebuild`` with another tokenizer can write a byte-identical manifest over
+units of another inventory, whose cached cells and continuations were reused."""
 SIMULATOR_VERSION = "2026-12-07.3"
 """Part of every cache key of a simulated or generated conversation: changed whenever the
 code gives other traces from the same inputs (a timing rule, the agents' numerics, what an
@@ -202,30 +204,100 @@ def array_digest(values: np.ndarray) -> str:
 def directory_digest(root: str | Path, files: tuple[str, ...]) -> str:
     """sha256 (16 hex) over ``files`` inside ``root``: a missing file counts as empty; a
     name with ``*`` stands for the files it matches there, in sorted order (none: nothing)."""
+    return _entries_digest(_entries(root, files))
+
+
+def _entries(root: str | Path, files: tuple[str, ...]) -> list[tuple[str, Path]]:
+    """(name, file) of each of ``files`` in ``root``, patterns expanded: what
+    :func:`directory_digest` hashes."""
+    root = Path(root)
+    return [(name, root / name) for pattern in files for name in (
+        [pattern] if "*" not in pattern else sorted(
+            p.relative_to(root).as_posix() for p in root.glob(pattern) if p.is_file()))]
+
+
+def _tokenizer_entries(folder: Path) -> list[tuple[str, Path]]:
+    """:data:`TOKENIZER_FILES` of the unit tokenizer in ``folder``, named under the folder's
+    own name (``shared_tok/config.json``): the usual ``tokenizer/`` is named as they are."""
+    return _entries(folder.parent, tuple(
+        f"{folder.name}/{Path(name).relative_to('tokenizer').as_posix()}"
+        for name in TOKENIZER_FILES))
+
+
+def _entries_digest(entries: list[tuple[str, Path]]) -> str:
+    """sha256 (16 hex) over ``name=sha256;`` of each (name, file) (a missing file: empty)."""
     h = hashlib.sha256()
-    for pattern in files:
-        names = [pattern] if "*" not in pattern else sorted(
-            p.relative_to(Path(root)).as_posix() for p in Path(root).glob(pattern) if p.is_file())
-        for name in names:
-            h.update(f"{name}={file_digest(Path(root) / name)};".encode())
+    for name, path in entries:
+        h.update(f"{name}={file_digest(path)};".encode())
     return h.hexdigest()[:16]
+
+
+def tokenizer_folder(root: str | Path, ref: object) -> Path | None:
+    """The unit tokenizer folder a corpus manifest's ``tokenizer`` value ``ref`` names for
+    the corpus in ``root``: relative to the corpus, or absolute; None when ``ref`` is no
+    non-empty string. The one rule (:func:`duplexsim.corpora.corpus.tokenizer_dir` refuses
+    the None)."""
+    if not isinstance(ref, str) or not ref:
+        return None
+    return Path(ref) if Path(ref).is_absolute() else Path(root) / ref
+
+
+def tokenizer_folder_digest(folder: str | Path) -> str:
+    """Digest (16 hex) of the unit tokenizer in ``folder`` (its :data:`TOKENIZER_FILES`),
+    its files named under the folder's own name: a corpus's usual ``tokenizer/`` gives
+    ``directory_digest(corpus, TOKENIZER_FILES)``, and one folder named by an absolute or
+    a relative path is one digest."""
+    return _entries_digest(_tokenizer_entries(Path(folder)))
+
+
+def corpus_input_digest(root: str | Path) -> str:
+    """Digest (16 hex) of what a result made from the corpus in ``root`` is keyed by
+    (:data:`CORPUS_INPUT_FILES`): its manifest and the unit tokenizer folder the manifest
+    names (:func:`tokenizer_folder`), files named as :func:`tokenizer_folder_digest` names
+    them, so the usual ``tokenizer/`` gives ``directory_digest(root, CORPUS_INPUT_FILES)``.
+    A manifest that is missing, no JSON object or names no folder: ``root/tokenizer``
+    (the corpus reader reports such a manifest). Once ``corpus/tokenizer/`` was hashed
+    whatever the manifest named: a cell over a corpus with ``"tokenizer": "../shared_tok"``
+    was reused after that tokenizer was retrained."""
+    root = Path(root)
+    folder = tokenizer_folder(root, _manifest_tokenizer(root / CORPUS_FILES[0])
+                              ) or root / "tokenizer"
+    return _entries_digest(_entries(root, CORPUS_FILES) + _tokenizer_entries(folder))
+
+
+def _manifest_tokenizer(manifest: Path) -> str:
+    """The ``tokenizer`` value of a corpus ``manifest`` ("tokenizer" when it has none; ""
+    when the file is missing, unreadable, no JSON object or the value no string), remembered
+    as :func:`file_digest` is: a sweep keys thousands of cells over one corpus."""
+    def read() -> str:
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):  # ValueError: not UTF-8, not JSON
+            return ""
+        ref = data.get("tokenizer", "tokenizer") if isinstance(data, dict) else ""
+        return ref if isinstance(ref, str) else ""
+
+    stat = _stat_key(manifest)
+    return _remembered(("manifest tokenizer",), [stat] if stat else [], read)
 
 
 def scenario_inputs(config: Mapping[str, Any]) -> dict[str, str]:
     """Digests of the agent and corpus directories a scenario dict's sides name (a corpus's
-    manifest and tokenizer, :data:`CORPUS_INPUT_FILES`), keyed ``"a.agent"``,
+    manifest and tokenizer, :func:`corpus_input_digest`), keyed ``"a.agent"``,
     ``"b.corpus"`` ..., and of every jitter trace file its network names,
     keyed by where (``"network.a_to_b.jitter_trace"``); relative paths are taken from the
     current directory, as the simulator takes them."""
+    digests: dict[str, Callable[[str], str]] = {
+        "agent": lambda path: directory_digest(path, AGENT_FILES), "corpus": corpus_input_digest}
     out = {}
     for key in ("a", "b"):
         side = config.get(key)
         if not isinstance(side, Mapping):
             continue
-        for field, files in (("agent", AGENT_FILES), ("corpus", CORPUS_INPUT_FILES)):
+        for field, digest in digests.items():
             path = side.get(field)
             if isinstance(path, str) and path:
-                out[f"{key}.{field}"] = directory_digest(path, files)
+                out[f"{key}.{field}"] = digest(path)
     return {**out, **trace_inputs(config)}
 
 

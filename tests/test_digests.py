@@ -14,10 +14,13 @@ import pytest
 from duplexsim.config.scenario import Scenario, SideConfig
 from duplexsim.digests import (
     AGENT_FILES,
+    CORPUS_INPUT_FILES,
+    corpus_input_digest,
     directory_digest,
     file_digest,
     scenario_inputs,
     scenario_key,
+    tokenizer_folder_digest,
 )
 from duplexsim.sweeps import load_sweep
 
@@ -153,6 +156,50 @@ def test_the_experiments_conversation_cache_is_keyed_by_the_agent(tmp_path: Path
     assert first.name.startswith("fisher-selfplay-s0-") and first.suffix == ".npz"
     fake_agent(agent, b"weights 2")
     assert conversation_path(tmp_path, scenario) != first
+
+
+def fake_tokenizer(folder: Path, arrays: bytes = b"arrays") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "arrays.safetensors").write_bytes(arrays)
+    return folder
+
+
+def test_the_usual_corpus_layout_keeps_its_digest(tmp_path: Path) -> None:
+    """A corpus whose manifest names its own ``tokenizer/`` (or names none, or cannot be
+    read: the simulator reports it) is digested as before, so no cached cell is redone."""
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "manifest.json").write_text('{"dialogues": []}')
+    fake_tokenizer(corpus / "tokenizer")
+    assert corpus_input_digest(corpus) == directory_digest(corpus, CORPUS_INPUT_FILES) \
+        == "56e6508a7cce3aa2"  # made by the code before corpus_input_digest
+    assert tokenizer_folder_digest(corpus / "tokenizer") == "c0ce9191bcef2baa"
+    assert corpus_input_digest(tmp_path / "none") == "e1588f0cc310cba1"
+    for manifest in ('{"tokenizer": "tokenizer"}', '{"tokenizer": "./tokenizer"}',
+                     f'{{"tokenizer": "{corpus / "tokenizer"}"}}',  # absolute: the same files
+                     '{"tokenizer": 5}', '{"tokenizer": ""}', "[1]", "{not json", "\udcff"):
+        (corpus / "manifest.json").write_text(manifest, errors="surrogateescape")
+        assert corpus_input_digest(corpus) == directory_digest(corpus, CORPUS_INPUT_FILES)
+
+
+def test_a_corpus_tokenizer_retrained_where_its_manifest_names_it_is_a_new_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``"tokenizer": "../shared_tok"``: the key hashed ``corpus/tokenizer/`` (two missing
+    files), so a sweep cell over the corpus was reused after that tokenizer was retrained."""
+    monkeypatch.chdir(tmp_path)  # a scenario's relative paths: from the current directory
+    Path("c").mkdir()
+    Path("c/manifest.json").write_text('{"tokenizer": "../shared_tok"}')
+    fake_tokenizer(Path("shared_tok"))
+    config = Scenario(b=SideConfig(kind="replay", corpus="c", dialogue="d0")).to_dict()
+    before = scenario_inputs(config)["b.corpus"]
+    assert before == corpus_input_digest(tmp_path / "c")
+    fake_tokenizer(Path("shared_tok"), b"retrained")
+    os.utime("shared_tok/arrays.safetensors", ns=(1, 2))  # whatever the clock's tick
+    assert scenario_inputs(config)["b.corpus"] != before
+    # its files keyed under the folder's own name: one folder, however named, one digest
+    assert tokenizer_folder_digest(Path("c/../shared_tok")) == \
+        tokenizer_folder_digest(tmp_path / "shared_tok")
 
 
 def test_a_jitter_trace_rewritten_in_place_is_a_new_key(

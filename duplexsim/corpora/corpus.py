@@ -17,6 +17,7 @@ from duplexsim.config.loader import json_number, read_json
 from duplexsim.corpora import candor, fisher
 from duplexsim.corpora.fisher import CorpusFormatError
 from duplexsim.corpora.types import Dialogue
+from duplexsim.digests import tokenizer_folder
 from duplexsim.errors import MAX_DURATION_S, InputError, MissingInputError
 
 FORMAT = "duplexsim-corpus/1"
@@ -117,10 +118,11 @@ def tokenizer_dir(root: str | Path, manifest: dict | None = None) -> Path:
     if manifest is None:
         manifest = read_json(file, what="corpus manifest.json") if file.is_file() else {}
     ref = manifest.get("tokenizer", "tokenizer")
-    if not isinstance(ref, str) or not ref:
+    folder = tokenizer_folder(root, ref)  # the rule the cache keys apply too
+    if folder is None:
         raise CorpusFormatError(str(file), "tokenizer", f"{ref!r}",
                                 "a tokenizer folder, relative to the corpus")
-    return Path(ref) if Path(ref).is_absolute() else root / ref
+    return folder
 
 
 def check_agent_tokenizer(root: str | Path, agent_dir: str | Path,
