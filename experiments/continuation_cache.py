@@ -24,10 +24,10 @@ from duplexsim.atomic import atomic_path
 from duplexsim.digests import (
     AGENT_FILES,
     SIMULATOR_VERSION,
-    TOKENIZER_FILES,
     array_digest,
     directory_digest,
     key_of,
+    tokenizer_folder_digest,
 )
 from duplexsim.units.vocoder import VOCODER_VERSION
 
@@ -63,15 +63,12 @@ def tokenizer_key(plan: Plan, corpus: str) -> str:
     :func:`continuation.unit_tokenizer`), which the cached units and audio are made with.
     It hashed ``corpus/tokenizer/`` whatever the manifest named: a corpus whose tokenizer
     is elsewhere (``"tokenizer": "../shared_tok"``) was keyed by two missing files, and
-    its continuations were reused after that tokenizer was retrained. The files are named
-    as :data:`TOKENIZER_FILES` name them under the folder's own name, so the usual
-    ``tokenizer/`` keys as it did."""
+    its continuations were reused after that tokenizer was retrained. Hashed as a sweep
+    cell's corpus hashes it (:func:`~duplexsim.digests.tokenizer_folder_digest`), so the
+    usual ``tokenizer/`` keys as it did."""
     from duplexsim.corpora.corpus import tokenizer_dir
 
-    folder = tokenizer_dir(plan.corpora / corpus)
-    return directory_digest(folder.parent, tuple(
-        f"{folder.name}/{Path(name).relative_to('tokenizer').as_posix()}"
-        for name in TOKENIZER_FILES))
+    return tokenizer_folder_digest(tokenizer_dir(plan.corpora / corpus))
 
 
 def resynth_key(plan: Plan, p: Prompt) -> str:
