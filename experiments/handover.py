@@ -109,6 +109,38 @@ def scorable_ends(segments: Sequence[Segment], chunk_s: float,
     return out
 
 
+def pair_parser(doc: str, out: str, verb: str) -> ArgumentParser:
+    """The flags the agent-on-corpus probes (this one, ``style_probe.py``) begin with:
+    ``--pair`` (an agent and a corpus to ``verb`` it on), ``--out`` (default ``out``),
+    ``--smoke`` and ``--chunk-ms``."""
+    parser = ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--pair", nargs=2, action="append", metavar=("AGENT", "CORPUS"),
+                        type=Path, help=f"an agent directory and a corpus to {verb} it on")
+    parser.add_argument("--out", type=path_arg, default=Path(out),
+                        help="output folder (default: %(default)s)")
+    parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
+    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200,
+                        help="chunk length in ms (default: %(default)s)")
+    return parser
+
+
+def smoke_pairs(out: Path) -> list[tuple[Path, Path]]:
+    """``--smoke``'s pairs: each tiny-world agent on its own corpus (the world built, or
+    reused, in ``out/world``)."""
+    from tiny_world import AGENTS, build_tiny_world
+
+    agents, corpora = build_tiny_world(out / "world")
+    return [(agents / a, corpora / p) for a, p in AGENTS.items()]
+
+
+def check_pairs(parser: ArgumentParser, pairs: Sequence[tuple[Path, Path]]) -> None:
+    """One line (exit 2) for a ``--pair`` given twice (its rows would fall under one label)
+    or an agent that is not trained."""
+    parser.require_distinct("--pair", pairs, "a pair", "distinct AGENT CORPUS pairs",
+                            show=False, key=tuple)
+    parser.require_trained("--pair", [agent for agent, _ in pairs])
+
+
 def pair_labels(pairs: Sequence[tuple[Path, Path]]) -> list[str]:
     """``AGENT on CORPUS`` by folder names for each ``--pair``; where two pairs share those
     names (the same names in other folders), the paths as given, so that no two pairs'
@@ -177,13 +209,7 @@ def report(summary: pd.DataFrame, events: pd.DataFrame, out: Path, line: str, *,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pair", nargs=2, action="append", metavar=("AGENT", "CORPUS"),
-                        type=Path, help="an agent directory and a corpus to score it on")
-    parser.add_argument("--out", type=path_arg, default=Path("runs/handover"),
-                        help="(default: %(default)s)")
-    parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
-    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200, help="(default: %(default)s)")
+    parser = pair_parser(__doc__, "runs/handover", "score")
     parser.add_argument("--context-chunks", type=number(1, 100_000, integer=True), default=48,
                         help="chunks of context before the scored one (default: %(default)s)")
     parser.add_argument("--split", default="test", choices=[*SPLITS, "all"],
@@ -205,16 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     pairs, split = args.pair or [], None if args.split == "all" else args.split
     chunk_ms, context, n_boot = args.chunk_ms, args.context_chunks, args.n_boot
     if args.smoke:
-        from tiny_world import AGENTS, build_tiny_world
-
-        agents, corpora = build_tiny_world(args.out / "world")
-        pairs = [(agents / a, corpora / p) for a, p in AGENTS.items()]
+        pairs = smoke_pairs(args.out)
         chunk_ms, context, n_boot, split = 160, 4, 50, None
     if not pairs:
         parser.error("give at least one --pair AGENT CORPUS (or --smoke)")
-    parser.require_distinct("--pair", pairs, "a pair", "distinct AGENT CORPUS pairs",
-                            show=False, key=tuple)  # the same rows twice under one label
-    parser.require_trained("--pair", [agent for agent, _ in pairs])
+    check_pairs(parser, pairs)
     args.out.mkdir(parents=True, exist_ok=True)
     events, rows = [], []
     for (agent, corpus), label in zip(pairs, pair_labels(pairs), strict=True):

@@ -38,12 +38,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from handover import pair_labels  # one label per --pair, as the hand-over probe's
+from handover import (  # the --pair flags, checks and labels of the hand-over probe
+    check_pairs,
+    pair_labels,
+    pair_parser,
+    smoke_pairs,
+)
 from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
-from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
+from duplexsim.cli import number, run_reporting
 from duplexsim.config.loader import read_csv, refuse_cell
 from duplexsim.corpora.corpus import SPLITS
 from duplexsim.errors import InputError
@@ -452,13 +457,7 @@ def report(summary: pd.DataFrame, speakers: pd.DataFrame, out: Path, line: str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pair", nargs=2, action="append", metavar=("AGENT", "CORPUS"),
-                        type=Path, help="an agent directory and a corpus to probe it on")
-    parser.add_argument("--out", type=path_arg, default=Path("runs/style_probe"),
-                        help="(default: %(default)s)")
-    parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
-    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200, help="(default: %(default)s)")
+    parser = pair_parser(__doc__, "runs/style_probe", "probe")
     parser.add_argument("--short-chunks", type=number(1, 100_000, integer=True), default=5,
                         help="chunks of the short context (default: %(default)s: 1 s at 200 ms)")
     parser.add_argument("--start-s", type=number(0, 86_400), default=15.0,
@@ -493,16 +492,11 @@ def main(argv: list[str] | None = None) -> int:
     chunk_ms, short, start_s, n_boot = args.chunk_ms, args.short_chunks, args.start_s, args.n_boot
     max_dialogues = args.max_dialogues
     if args.smoke:
-        from tiny_world import AGENTS, build_tiny_world
-
-        agents, corpora = build_tiny_world(args.out / "world")
-        pairs = [(agents / a, corpora / p) for a, p in AGENTS.items()]
+        pairs = smoke_pairs(args.out)
         chunk_ms, short, start_s, n_boot, max_dialogues = 160, 2, 3.0, 50, 4
     if not pairs and args.decisions is None:
         parser.error("give at least one --pair AGENT CORPUS (or --smoke, or --decisions)")
-    parser.require_distinct("--pair", pairs, "a pair", "distinct AGENT CORPUS pairs",
-                            show=False, key=tuple)  # the same rows twice under one label
-    parser.require_trained("--pair", [agent for agent, _ in pairs])
+    check_pairs(parser, pairs)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.decisions is not None:
         if not args.decisions.is_file():
