@@ -131,6 +131,12 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+# field type -> the TOML value it takes as it is, and what a wrong type is told is allowed
+_PLAIN_TYPES: dict[Any, tuple[type, str]] = {
+    int: (int, "integer"), bool: (bool, "true or false"), str: (str, "string"),
+    Path: (str, "path string")}
+
+
 def _convert(tp: Any, value: Any, file: str, key: str, problems: list[Problem],
              origins: dict[str, str]) -> Any:
     """Convert ``value`` to ``tp``; on failure append a Problem and return a sentinel.
@@ -192,26 +198,13 @@ def _convert(tp: Any, value: Any, file: str, key: str, problems: list[Problem],
             problems.append(Problem(file, key, f"integer of {len(str(abs(value)))} digits is "
                                     "too large for a number", "a number below 1.8e308"))
             return _INVALID
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            problems.append(_wrong_type(file, key, value, "integer"))
+    if tp in _PLAIN_TYPES:
+        toml_type, wanted = _PLAIN_TYPES[tp]
+        # Python's bool is an int, TOML's true is not an integer
+        if not isinstance(value, toml_type) or (isinstance(value, bool) and tp is not bool):
+            problems.append(_wrong_type(file, key, value, wanted))
             return _INVALID
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            problems.append(_wrong_type(file, key, value, "true or false"))
-            return _INVALID
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            problems.append(_wrong_type(file, key, value, "string"))
-            return _INVALID
-        return value
-    if tp is Path:
-        if not isinstance(value, str):
-            problems.append(_wrong_type(file, key, value, "path string"))
-            return _INVALID
-        return Path(value)
+        return Path(typing.cast(str, value)) if tp is Path else value
     return value
 
 
