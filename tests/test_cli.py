@@ -537,6 +537,12 @@ CASES: list[tuple[str, list[str], list[str]]] = [
                                          "manifest.json, tokenizer, ...)", "no simulation"]),
     ("output: a simulation into a sweep's folder", with_flag(SIM, "--out", "run"),
      ["run", "--out", "holds other files (results.parquet)", "no simulation"]),
+    # continue had no such check: its units.npy, audio.wav and continuation.json went into
+    # a corpus's folder, or a simulation's (whose audio.wav it replaced)
+    ("output: a continuation into a corpus's folder", with_flag(CONT, "--out", "corpus"),
+     ["corpus", "--out", "holds other files (candor, manifest.json", "no continuation"]),
+    ("output: a continuation into a sweep's folder", with_flag(CONT, "--out", "run"),
+     ["run", "--out", "holds other files (results.parquet)", "no continuation"]),
     ("output: a sweep into an agent's folder (its cells were mixed in)",
      with_flag(SWEEP, "--out", "agent"), ["agent", "--out", "holds other files", "no sweep"]),
     ("output: a sweep into a corpus's folder", with_flag(SWEEP, "--out", "corpus"),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from duplexsim.atomic import check_output_dir, output_dir, write_json
+from duplexsim.atomic import check_not_foreign, check_output_dir, output_dir, write_json
 from duplexsim.audio.framing import FRAME_RATE_HZ
 from duplexsim.cli import number, path_arg
 from duplexsim.errors import MAX_DURATION_S, InputError
@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from duplexsim.units import UnitTokenizer
 
 COMMAND = "duplexsim continue"
+CONTINUATION_MARKERS = ("units.npy", "continuation.json")
+"""Files that make a folder an earlier continuation's (not ``audio.wav``: a simulation's
+folder has one too, and the continuation would be mixed into it)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     from duplexsim.models.sampling import SamplingConfig
 
     check_output_dir(args.out)
+    check_not_foreign(args.out, CONTINUATION_MARKERS, "continuation", "a new or empty folder, "
+                      "or an earlier continuation's folder (its files are replaced)")
     info = read_agent_json(args.agent)  # cheap checks first, the model after
     if agent_kind(info) != "syncllm":  # continuation generates SyncLLM chunks only
         raise InputError(str(args.agent / "agent.json"), "kind", f"{agent_kind(info)!r}: "
