@@ -364,6 +364,10 @@ def _resolved_errors(link: LinkConfig, prefix: str) -> list[FieldError]:
     if link.jitter_dist == "trace" and not link.jitter_trace:
         errors.append(FieldError(f"{prefix}jitter_trace", 'jitter_dist = "trace" needs a file',
                                  "a text file with one delay sample (ms) per line"))
+    if link.jitter_trace and link.jitter_dist != "trace":  # its samples were never drawn
+        errors.append(FieldError(f"{prefix}jitter_trace", f"{link.jitter_trace!r} is read "
+                                 f'only with jitter_dist = "trace", not {link.jitter_dist!r}',
+                                 'jitter_dist = "trace" beside it, or jitter_trace = ""'))
     if link.loss_model == "none" and link.loss:
         errors.append(FieldError(f"{prefix}loss_model", f'"none" with loss = {link.loss}',
                                  "bernoulli or gilbert-elliott (or loss = 0)"))

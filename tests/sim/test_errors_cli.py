@@ -21,6 +21,10 @@ from duplexsim.sim import run
     ({"preset": "moon-base"}, ["network.preset", "unknown preset 'moon-base'", "satellite-geo"]),
     ({"a_to_b": {"correlation": 1.0}}, ["network.a_to_b.correlation", "0 <= correlation < 1"]),
     ({"a_to_b": {"jitter_dist": "trace"}}, ["network.a_to_b.jitter_trace", "needs a file"]),
+    # a trace beside another distribution (the preset's) was silently never drawn from
+    ({"preset": "lan", "b_to_a": {"jitter_trace": "jitter.txt"}},
+     ["network.b_to_a.jitter_trace", "'jitter.txt' is read only with jitter_dist = \"trace\", "
+      "not 'normal'", 'jitter_dist = "trace" beside it']),
     ({"topology": {"nodes": ["A", "r1", "r2", "B"],
                    "edges": [{"a": "A", "b": "r1"}, {"a": "r2", "b": "B"}]}},
      ["network.topology.edges", 'no path between "A" and "B"']),
