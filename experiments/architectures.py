@@ -563,11 +563,14 @@ def smoke_world(root: Path) -> tuple[Path, Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=path_arg, default=Path("runs/architectures"),
-                        help="(default: %(default)s)")
+                        help="output folder (new or empty, or an earlier run's of this script) "
+                             "(default: %(default)s)")
     parser.add_argument("--agents", type=Path, default=Path("runs/agents"),
-                        help="(default: %(default)s)")
+                        help="trained agents' folder, with fisher/, candor/, fisher-tdm/ and "
+                             "candor-tdm/ (default: %(default)s)")
     parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"),
-                        help="(default: %(default)s)")
+                        help="built corpora's folder, with fisher-like/ and candor-like/ "
+                             "(default: %(default)s)")
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
     parser.add_argument("--delays", type=number(0, 600_000, integer=True), nargs="+",
                         default=[0, 160, 240, 480],
@@ -579,14 +582,15 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"conversations per grid point (seeds 0..N-1; at least "
                              f"{MIN_BOOT_UNITS}, as an interval needs) (default: %(default)s)")
     parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=60.0,
-                        help="(default: %(default)s)")
+                        help="length of each conversation in s (default: %(default)s)")
     parser.add_argument("--block-s", type=number(0, 86_400, low_open=True), default=15.0,
                         help="block length (s): the inner level of the bootstrap"
                              " (default: %(default)s)")
     parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000,
-                        help="(default: %(default)s)")
+                        help="bootstrap resamples of the 95%% CIs (default: %(default)s)")
     parser.add_argument("--temperature", type=number(0, 100), default=1.0,
-                        help="(default: %(default)s)")
+                        help="sampling temperature of the agents (1.0: the model's own "
+                             "distribution) (default: %(default)s)")
     parser.add_threads()
     args = parser.parse_args(argv)
     check_out(args.out, OUTPUTS, "architectures.py")  # before any work or world is made

@@ -426,14 +426,16 @@ def run_replicates(plan: Plan, roots: list[Path], command: str = "") -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=path_arg, default=Path("runs/continuation"),
-                        help="(default: %(default)s)")
+                        help="output folder (new or empty, or an earlier run's of this script) "
+                             "(default: %(default)s)")
     parser.add_argument("--agents", type=Path, nargs="+", default=[Path("runs/agents")],
                         help="one folder with fisher/ and candor/ per training run of the "
                         "cards (several: each continues the same prompts; every r is then "
                         "the mean over runs, its CI resamples prompts, then runs)"
                         " (default: %(default)s)")
     parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"),
-                        help="(default: %(default)s)")
+                        help="built corpora's folder, with fisher-like/ and candor-like/ "
+                             "(default: %(default)s)")
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
     parser.add_argument("--seeds", type=number(0, 2**32 - 1, integer=True), nargs="+",
                         default=[0], help="sampling seeds (distinct) (default: %(default)s)")
@@ -441,11 +443,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="prompts per corpus, at most (default: %(default)s, the protocol's; "
                              "a CI over fewer than about 10 prompts says little)")
     parser.add_argument("--chunk-ms", type=chunk_ms_arg, nargs="+",
-                        default=[160, 200, 240], help="(default: %(default)s)")
+                        default=[160, 200, 240],
+                        help="chunk lengths in ms the agents continue at (distinct) "
+                             "(default: %(default)s)")
     parser.add_argument("--prompt-s", type=number(0, 86_400, low_open=True), default=30.0,
-                        help="(default: %(default)s)")
+                        help="prompt length in s cut from each held-out dialogue "
+                             "(default: %(default)s)")
     parser.add_argument("--continuation-s", type=number(0, 86_400, low_open=True),
-                        default=90.0, help="(default: %(default)s)")
+                        default=90.0,
+                        help="length in s of the ground-truth continuation after each prompt "
+                             "(default: %(default)s)")
     parser.add_argument("--splits", nargs="+", default=["test", "val"], choices=SPLITS,
                         help="corpus splits the prompts come from, distinct (default: "
                              "%(default)s, never trained on: a train split's dialogues are the "

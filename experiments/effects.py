@@ -48,9 +48,12 @@ it runs one seed for 10 s); each script refuses them with ``--smoke`` and its ow
 def sweep_parser(doc: str, out: str) -> ArgumentParser:
     """The arguments every sweep experiment shares (latency_sweep, pairing, presets)."""
     parser = ArgumentParser(description=doc.split("\n\n")[0])
-    parser.add_argument("--out", type=path_arg, default=Path(out), help="(default: %(default)s)")
+    parser.add_argument("--out", type=path_arg, default=Path(out),
+                        help="output folder (new or empty, or an earlier run's of this script) "
+                             "(default: %(default)s)")
     parser.add_argument("--agents", type=Path, default=Path("runs/agents"),
-                        help="(default: %(default)s)")
+                        help="trained agents' folder, with fisher/ and candor/ (full mode) "
+                             "(default: %(default)s)")
     parser.add_argument("--smoke", action="store_true", help="tiny budget, no trained agents")
     parser.add_argument("--workers", type=number(0, MAX_WORKERS, integer=True), default=0,
                         help="worker processes, one torch thread each (0 = one per core)"

@@ -117,7 +117,8 @@ def pair_parser(doc: str, out: str, verb: str) -> ArgumentParser:
     parser.add_argument("--pair", nargs=2, action="append", metavar=("AGENT", "CORPUS"),
                         type=Path, help=f"an agent directory and a corpus to {verb} it on")
     parser.add_argument("--out", type=path_arg, default=Path(out),
-                        help="output folder (default: %(default)s)")
+                        help="output folder (new or empty, or an earlier run's of this script) "
+                             "(default: %(default)s)")
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
     parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200,
                         help="chunk length in ms (default: %(default)s)")
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="test", choices=[*SPLITS, "all"],
                         help="corpus split ('all': every one) (default: %(default)s)")
     parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000,
-                        help="(default: %(default)s)")
+                        help="bootstrap resamples of the 95%% CIs (default: %(default)s)")
     parser.add_threads()
     args = parser.parse_args(argv)
     check_out(args.out, OUTPUTS, "handover.py")  # before any work or world is made

@@ -175,7 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loss", type=number(0, 1), nargs="+", default=[0.0, 0.01],
                         help="loss probability, both directions (default: %(default)s)")
     parser.add_argument("--estimation", nargs="+", default=["model", "silence", "wait"],
-                        choices=["model", "silence", "wait"], help="(default: %(default)s)")
+                        choices=["model", "silence", "wait"],
+                        help="partner estimation modes swept (model: the agent estimates missing "
+                             "partner chunks; silence: assumed silent; wait: it stalls until they "
+                             "arrive) (default: %(default)s)")
     parser.add_argument("--partners", nargs="+", default=["fisher", "candor"],
                         choices=["fisher", "candor"], help="B's agent (A is fisher)"
                                                            " (default: %(default)s)")

@@ -211,7 +211,8 @@ def read_trained(p: argparse.ArgumentParser, path: Path) -> dict[str, Any]:
 def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=path_arg, default=Path("runs/rl_turn_policy"),
-                   help="(default: %(default)s)")
+                   help="output folder (new or empty, or an earlier run's of this script) "
+                        "(default: %(default)s)")
     p.add_argument("--smoke", action="store_true", help="tiny world in OUT/world, tiny budget")
     p.add_argument("--corpus", default=None)
     p.add_argument("--train-agents", nargs="*", default=None, help="SyncLLM agent dirs")

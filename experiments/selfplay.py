@@ -526,23 +526,28 @@ def check_roots(parser: ArgumentParser, roots: list[Path]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=path_arg, default=Path("runs/selfplay"),
-                        help="(default: %(default)s)")
+                        help="output folder (new or empty, or an earlier run's of this script) "
+                             "(default: %(default)s)")
     parser.add_argument("--agents", type=Path, nargs="+", default=[Path("runs/agents")],
                         help="one folder with fisher/ and candor/ per training run of the "
                         "cards (several: replicates, e.g. `duplexsim train --seed`; CIs "
                         "then resample runs too) (default: %(default)s)")
     parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"),
-                        help="(default: %(default)s)")
+                        help="built corpora's folder, with fisher-like/ and candor-like/ "
+                             "(default: %(default)s)")
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
     parser.add_argument("--conversations", type=number(1, 100_000, integer=True), default=12,
-                        help="(default: %(default)s)")
+                        help="self-play conversations per agent and training run (seeds 0..N-1) "
+                             "(default: %(default)s)")
     parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=60.0,
-                        help="(default: %(default)s)")
-    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200, help="(default: %(default)s)")
+                        help="length of each conversation in s (default: %(default)s)")
+    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200,
+                        help="chunk length in ms (default: %(default)s)")
     parser.add_argument("--temperature", type=number(0, 100), default=1.0,
-                        help="(default: %(default)s)")
+                        help="sampling temperature of the agents (1.0: the model's own "
+                             "distribution) (default: %(default)s)")
     parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000,
-                        help="(default: %(default)s)")
+                        help="bootstrap resamples of the 95%% CIs (default: %(default)s)")
     parser.add_argument("--decision-lead-chunks", type=int, default=1, choices=(0, 1),
                         help="1: the paper's set-up (lookahead 1 at 0 ms); 0: a diagnostic"
                              " (default: %(default)s)")

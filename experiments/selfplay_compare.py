@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reports", type=Path, nargs="+", help="selfplay.py output folders")
     parser.add_argument("--agent", default="fisher", choices=sorted(AGENTS),
-                        help="(default: %(default)s)")
+                        help="the agent whose statistics are plotted, beside its own corpus "
+                             "(default: %(default)s)")
     parser.add_argument("--out", type=path_arg, required=True, help="the PNG to write")
     args = parser.parse_args(argv)
     line = provenance("selfplay_compare.py", argv)  # the code of the moment it starts

@@ -181,13 +181,18 @@ def render(args: argparse.Namespace, table: pd.DataFrame, corpus: dict[str, floa
 def add_agent_arguments(parser: argparse.ArgumentParser, out: str, card_help: str) -> None:
     """The options every self-play training script takes: where the agent, its corpus, its
     card and the output are, and ``--smoke``."""
-    parser.add_argument("--out", type=path_arg, default=Path(out), help="(default: %(default)s)")
+    parser.add_argument("--out", type=path_arg, default=Path(out),
+                        help="output folder (new or empty, or an earlier run's of this script) "
+                             "(default: %(default)s)")
     parser.add_argument("--agents", type=Path, default=Path("runs/agents"),
-                        help="(default: %(default)s)")
+                        help="trained agents' folder, with --agent's folder in it "
+                             "(default: %(default)s)")
     parser.add_argument("--agent", default="fisher", choices=tuple(AGENTS),
-                        help="(default: %(default)s)")
+                        help="the agent to train further (fisher: on fisher-like, candor: on "
+                             "candor-like) (default: %(default)s)")
     parser.add_argument("--corpora", type=Path, default=Path("runs/corpora"),
-                        help="(default: %(default)s)")
+                        help="built corpora's folder, with --agent's corpus (fisher-like/ or "
+                             "candor-like/) (default: %(default)s)")
     parser.add_argument("--card", type=Path, default=None, help=card_help)
     parser.add_argument("--smoke", action="store_true", help="tiny world built in OUT/world")
 
@@ -223,12 +228,15 @@ def main(argv: list[str] | None = None) -> int:
     add_agent_arguments(parser, "runs/selfplay-ft/fisher",
                         "agent card (default: agents/<agent>.toml)")
     parser.add_argument("--conversations", type=number(1, 100_000, integer=True), default=144,
-                        help="(default: %(default)s)")
+                        help="self-play conversations the pieces are selected from "
+                             "(default: %(default)s)")
     parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=60.0,
-                        help="(default: %(default)s)")
-    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200, help="(default: %(default)s)")
+                        help="length of each conversation in s (default: %(default)s)")
+    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200,
+                        help="chunk length in ms (default: %(default)s)")
     parser.add_argument("--first-seed", type=number(0, 2**32 - 1, integer=True), default=1000,
-                        help="(default: %(default)s)")
+                        help="seed of the first self-play conversation (conversation i: this + i) "
+                             "(default: %(default)s)")
     parser.add_argument("--window-s", type=number(0, 86_400), default=0.0,
                         help="score and keep windows of this many seconds (0: conversations)"
                              " (default: %(default)s)")
@@ -239,11 +247,13 @@ def main(argv: list[str] | None = None) -> int:
                         "partner is at most this (1: no limit; the corpus: about 0.3)"
                         " (default: %(default)s)")
     parser.add_argument("--repeat", type=number(0, 1000, integer=True), default=3,
-                        help="(default: %(default)s)")
+                        help="times the kept pieces are added to the corpus's train split (0: the "
+                             "corpus alone) (default: %(default)s)")
     parser.add_argument("--steps", type=number(1, 10_000_000, integer=True), default=300,
-                        help="(default: %(default)s)")
+                        help="fine-tuning steps (default: %(default)s)")
     parser.add_argument("--lr", type=number(0, 1, low_open=True), default=3e-4,
-                        help="(default: %(default)s)")
+                        help="fine-tuning learning rate (constant after 10 warm-up steps) "
+                             "(default: %(default)s)")
     parser.add_threads()
     args = parser.parse_args(argv)
     check_out(args.out, OUTPUTS, "selfplay_finetune.py")  # before any work or world is made

@@ -474,23 +474,26 @@ def main(argv: list[str] | None = None) -> int:
     add_agent_arguments(parser, "runs/selfplay-rl/fisher",
                         "agent card for the anchor batches (default: agents/<agent>.toml)")
     parser.add_argument("--iterations", type=number(1, 100_000, integer=True), default=10,
-                        help="(default: %(default)s)")
+                        help="policy-gradient iterations (self-play rollouts, then --updates AdamW "
+                             "steps) (default: %(default)s)")
     parser.add_argument("--conversations", type=number(1, 100_000, integer=True), default=16,
-                        help="(default: %(default)s)")
+                        help="self-play conversations per iteration (default: %(default)s)")
     parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=30.0,
-                        help="(default: %(default)s)")
-    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200, help="(default: %(default)s)")
+                        help="length of each conversation in s (default: %(default)s)")
+    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200,
+                        help="chunk length in ms (default: %(default)s)")
     parser.add_argument("--first-seed", type=number(0, 2**32 - 1, integer=True), default=2000,
                         help="rollout seeds (default: %(default)s: apart from the evaluation's "
                              "0..)")
     parser.add_argument("--overlap-cost", type=number(0, 1e6, low_open=True), default=1.0,
-                        help="(default: %(default)s)")
+                        help="cost of a chunk's share of frames in which both sides speak "
+                             "(default: %(default)s)")
     parser.add_argument("--updates", type=number(1, 100_000, integer=True), default=4,
-                        help="(default: %(default)s)")
+                        help="AdamW steps per iteration (default: %(default)s)")
     parser.add_argument("--decisions", type=number(2, 1_000_000, integer=True), default=128,
-                        help="(default: %(default)s)")
+                        help="decisions drawn at random for each AdamW step (default: %(default)s)")
     parser.add_argument("--lr", type=number(0, 1, low_open=True), default=2e-5,
-                        help="(default: %(default)s)")
+                        help="AdamW learning rate (default: %(default)s)")
     parser.add_argument("--overlap-grace-ms", type=number(0, 86_400_000, integer=True), default=0,
                         help="overlap costs only from this long into an overlap on"
                              " (default: %(default)s)")
@@ -503,7 +506,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kl", type=number(0, 1e6), default=0.5,
                         help="weight of the KL to the base agent on the sampled decisions"
                              " (default: %(default)s)")
-    parser.add_argument("--anchor", type=number(0, 1e6), default=0.0, help="(default: %(default)s)")
+    parser.add_argument("--anchor", type=number(0, 1e6), default=0.0,
+                        help="weight of the next-token loss on stage-3 batches of the agent's "
+                             "corpus (0: none) (default: %(default)s)")
     parser.add_argument("--gamma", type=number(0, 1, allowed="a number >= 0 and < 1"), default=0.0,
                         help="discount per chunk of the return each decision is credited "
                         "with (0: its own chunk's reward only) (default: %(default)s)")
@@ -528,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
                         "OUT/snapshots/iteration<N> (14 MB each for the demo's agents)"
                         " (default: %(default)s)")
     parser.add_argument("--anchor-seqs", type=number(1, 100_000, integer=True), default=4,
-                        help="(default: %(default)s)")
+                        help="sequences per --anchor batch (default: %(default)s)")
     parser.add_threads()
     args = parser.parse_args(argv)
     check_out(args.out, OUTPUTS, "selfplay_rl.py")  # before any work or world is made

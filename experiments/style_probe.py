@@ -466,9 +466,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="all", choices=[*SPLITS, "all"],
                         help="corpus split ('all': every one) (default: %(default)s)")
     parser.add_argument("--max-dialogues", type=number(1, 1_000_000, integer=True), default=40,
-                        help="(default: %(default)s)")
+                        help="dialogues probed per pair: the split's first N "
+                             "(default: %(default)s)")
     parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000,
-                        help="(default: %(default)s)")
+                        help="bootstrap resamples of the 95%% CIs (default: %(default)s)")
     parser.add_argument("--decisions", type=Path, default=None,
                         help="analyse the decisions.csv of an earlier run instead of running "
                              "the agents again (--pair then not needed)")

@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m duplexsim.bench.bench_batched",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="small", choices=("tiny", "small"),
-                        help="(default: %(default)s)")
+                        help="model size preset (untrained: speed does not depend on the weights) "
+                             "(default: %(default)s)")
     parser.add_argument("--batch", type=number(1, 4096, integer=True), nargs="+",
                         default=[1, 4, 16], help="numbers of conversations (default: %(default)s)")
     parser.add_argument("--seconds", type=number(0, 3600, low_open=True), default=8.0,
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompt-s", type=number(0, 3600, low_open=True), default=10.0,
                         help="prompt seconds each (default: %(default)s)")
     parser.add_argument("--chunk-ms", type=int, default=160, choices=(160, 200, 240),
-                        help="(default: %(default)s)")
+                        help="chunk length in ms (default: %(default)s)")
     parser.add_argument("--repeats", type=number(1, 1000, integer=True), default=3,
                         help="side-by-side repeats per B (default: %(default)s)")
     parser.add_argument("--out", default="", help="also write JSON + PNG here")

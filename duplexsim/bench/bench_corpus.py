@@ -81,9 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m duplexsim.bench.bench_corpus",
                                 description=__doc__.splitlines()[0])
     p.add_argument("--utterances", type=number(1, 100_000, integer=True), default=120,
-                   help="(default: %(default)s)")
+                   help="utterances synthesised by each of the fork server and the command "
+                        "(default: %(default)s)")
     p.add_argument("--repeats", type=number(1, 1000, integer=True), default=3,
-                   help="(default: %(default)s)")
+                   help="side-by-side repeats of each comparison (default: %(default)s)")
     args = p.parse_args(argv)
     from duplexsim.corpora.config import load_config
     from duplexsim.corpora.synth import population_centres

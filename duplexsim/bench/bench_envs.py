@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="replay env steps per measurement (default: %(default)s, two whole "
                         "188-step episodes of 16 envs, so episode ends and resets count)")
     p.add_argument("--n-envs", type=number(1, 4096, integer=True), default=16,
-                   help="(default: %(default)s)")
+                   help="envs in each vector env (default: %(default)s)")
     p.add_argument("--repeats", type=number(1, 1000, integer=True), default=3,
                    help="measurements of each variant, side by side in turn "
                         "(default: %(default)s): steps/s print as median [min, max], ratios "

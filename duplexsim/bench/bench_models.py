@@ -176,9 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m duplexsim.bench.bench_models",
                                      description=__doc__)
     parser.add_argument("--size", default="small", choices=["tiny", "small"],
-                        help="(default: %(default)s)")
+                        help="model size preset (untrained: speed does not depend on the weights) "
+                             "(default: %(default)s)")
     parser.add_argument("--steps", type=number(1, 100_000, integer=True), default=5,
-                        help="(default: %(default)s)")
+                        help="timed training steps per measurement (default: %(default)s)")
     parser.add_argument("--repeats", type=number(1, 1000, integer=True), default=3,
                         help="side-by-side repeats of each comparison (default: %(default)s)")
     parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,

@@ -289,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m duplexsim.bench.bench_sim",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="small", choices=("tiny", "small"),
-                        help="(default: %(default)s)")
+                        help="model size preset of the agent trained for the run (not read with "
+                             "--agent) (default: %(default)s)")
     parser.add_argument("--seconds", type=number(1, 86_400), default=20.0,
                         help="simulated seconds of the one-conversation runs"
                              " (default: %(default)s)")
@@ -304,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="conversations per worker for the process comparison (0 = skip)"
                              " (default: %(default)s)")
     parser.add_argument("--repeats", type=number(1, 1000, integer=True), default=3,
-                        help="(default: %(default)s)")
+                        help="side-by-side repeats of each comparison (default: %(default)s)")
     parser.add_argument("--under-load", action="store_true",
                         help="also: one conversation beside a concurrent 2-thread torch job")
     parser.add_argument("--lookahead", action="store_true",

@@ -268,13 +268,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m duplexsim.bench.bench_training",
                                 description=__doc__.split("\n")[0])
     p.add_argument("--cards", nargs="+", default=["agents/fisher.toml", "agents/candor.toml"],
-                   help="(default: %(default)s)")
+                   help="agent card files to time (threads and attention: the first; side by side: "
+                        "the first two) (default: %(default)s)")
     p.add_argument("--corpus", action="append", default=[], metavar="CARD=DIR",
-                   help="(default: %(default)s)")
+                   help="a card's corpus, CARD as given in --cards, repeatable (none: synthetic "
+                        "random units) (default: %(default)s)")
     p.add_argument("--steps", type=number(1, 1_000_000, integer=True), default=10,
                    help="timed steps per measurement (default: %(default)s)")
     p.add_argument("--repeats", type=number(1, 1000, integer=True), default=3,
-                   help="(default: %(default)s)")
+                   help="side-by-side repeats of each comparison (default: %(default)s)")
     p.add_argument("--only", choices=["stages", "threads", "side-by-side", "attention"],
                    default=None)
     p.add_argument("--worker", nargs=4, default=None, help=argparse.SUPPRESS)
