@@ -963,8 +963,9 @@ def test_an_integer_flag_past_a_floats_range_is_out_of_range(
 
 def _unsaid_defaults(parser: argparse.ArgumentParser) -> tuple[list[str], int]:
     """The flags of ``parser`` (and its subcommands) whose default is a value but whose help
-    does not say ``(default: VALUE)``, and how many such flags there are. A default of "not
-    given" (None, False, '', SUPPRESS) is left to the help's words."""
+    does not say ``(default: VALUE)``, or says nothing else (``--n-boot N_BOOT  (default:
+    1000)`` tells the default, not what the flag is), and how many such flags there are. A
+    default of "not given" (None, False, '', SUPPRESS) is left to the help's words."""
     unsaid: list[str] = []
     checked = 0
     for action in parser._actions:
@@ -982,6 +983,8 @@ def _unsaid_defaults(parser: argparse.ArgumentParser) -> tuple[list[str], int]:
         shown = (action.help or "") % {**vars(action), "prog": parser.prog}
         if f"(default: {default}" not in " ".join(shown.split()):
             unsaid.append(f"{parser.prog} {action.option_strings[-1]}")
+        elif not shown.split("(default:")[0].strip():
+            unsaid.append(f"{parser.prog} {action.option_strings[-1]}: only its default")
     return unsaid, checked
 
 
