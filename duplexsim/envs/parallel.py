@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from duplexsim.envs.turntaking import (
     as_reward,
     check_choice,
     check_window,
-    load_model,
+    learner_model,
     unknown_reset_option,
 )
 from duplexsim.envs.world import DuplexWorld, as_scenario
@@ -51,7 +52,8 @@ class DuplexParallelEnv(ParallelEnv):
     (both sides score with the same rewards: ``reward=``, else the scenario's ``[reward]``
     table, else the defaults); ``models``: per agent name, that learner's own model (a
     trained agent directory, SyncLLM or TDM, or an Agent) whose proposal SPEAK plays, as
-    TurnTakingEnv's ``model`` (turn mode only). ``reset`` takes no ``options`` keys and
+    TurnTakingEnv's ``model`` (turn mode only; one loaded from a directory is closed by
+    ``close()``, an Agent is not). ``reset`` takes no ``options`` keys and
     warns (a UserWarning naming the key) when given one: it cannot refuse them as
     TurnTakingEnv does, since PettingZoo's ``parallel_api_test`` resets with
     ``options={"options": 1}`` to check that ``reset`` accepts the argument.
@@ -80,20 +82,24 @@ class DuplexParallelEnv(ParallelEnv):
             raise ValueError(f"models: unknown agent(s) {unknown} (allowed: "
                              f"{', '.join(AGENT_SIDES)})")
         self.sides = {}
-        for name, side in AGENT_SIDES.items():
-            source = speech_source(self.scenario, side)
-            self.sides[name] = LearnerSide(
-                side, source, self.scenario.frames_per_chunk, action_mode, window, config,
-                load_model(models.get(name), self.scenario, action_mode, source.n_units,
-                           key=f"models[{name!r}]"))
-        a, b = (self.sides[name].source for name in AGENT_SIDES)
-        if a.n_units != b.n_units:  # each learner hears the other's units in its own spaces
-            raise ConfigError(f"scenario: learner A speaks in {a.n_units} units "
-                              f"({a.describe()}), learner B in {b.n_units} ({b.describe()}) "
-                              "(allowed: both sides' dialogues in one unit inventory: each "
-                              "learner observes the other's units in its own)")
-        self.world = DuplexWorld(self.scenario,
-                                 {s.side: s.agent for s in self.sides.values()})
+        with ExitStack() as on_error:  # an env not made cannot be closed: close its models
+            for name, side in AGENT_SIDES.items():
+                source = speech_source(self.scenario, side)
+                self.sides[name] = LearnerSide(
+                    side, source, self.scenario.frames_per_chunk, action_mode, window, config,
+                    *learner_model(models.get(name), self.scenario, action_mode,
+                                   source.n_units, key=f"models[{name!r}]"))
+                on_error.callback(self.sides[name].close_model)
+            a, b = (self.sides[name].source for name in AGENT_SIDES)
+            if a.n_units != b.n_units:  # each learner hears the other's units in its own spaces
+                raise ConfigError(f"scenario: learner A speaks in {a.n_units} units "
+                                  f"({a.describe()}), learner B in {b.n_units} "
+                                  f"({b.describe()}) (allowed: both sides' dialogues in one "
+                                  "unit inventory: each learner observes the other's units "
+                                  "in its own)")
+            self.world = DuplexWorld(self.scenario,
+                                     {s.side: s.agent for s in self.sides.values()})
+            on_error.pop_all()
         self.possible_agents = list(AGENT_SIDES)
         self.agents: list[str] = []
         self.observation_spaces = {n: s.observation_space for n, s in self.sides.items()}
@@ -173,5 +179,10 @@ class DuplexParallelEnv(ParallelEnv):
         return None
 
     def close(self) -> None:
-        """Free the last episode's simulation (see ``Session.close``)."""
-        self.world.close()
+        """Free the last episode's simulation (see ``Session.close``) and close each learner's
+        model loaded from a directory, once (closing again does nothing; a :meth:`reset`
+        after this loads it anew); a model given as an Agent stays open: its caller owns it."""
+        with ExitStack() as stack:  # each closed even if an earlier one raises
+            for side in reversed(self.sides.values()):  # (callbacks run last in, first out)
+                stack.callback(side.close_model)
+            self.world.close()

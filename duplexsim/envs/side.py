@@ -11,13 +11,14 @@ what its learner was told. Must not touch the simulator.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from gymnasium import spaces
 
-from duplexsim.agents.base import Agent
+from duplexsim.agents.base import Agent, close_agents
 from duplexsim.envs.actions import ACTION_MEANINGS, TurnAction, TurnSpeaker
 from duplexsim.envs.learner import LearnerAgent
 from duplexsim.envs.observations import ObservationInput, observation_of, observation_space
@@ -61,8 +62,13 @@ class LearnerSide:
 
     def __init__(self, side: str, source: SpeechSource, frames_per_chunk: int,
                  action_mode: str, window: int, reward: RewardConfig,
-                 model: Agent | None = None):
+                 model: Agent | None = None,
+                 reload_model: Callable[[], Agent | None] | None = None):
         self.side, self.source, self.action_mode, self.window = side, source, action_mode, window
+        self._reload_model = reload_model
+        """Loads ``model`` anew: given when the env loaded it (from an agent directory), so owns
+        it (:meth:`close_model`); None for a model given as an Agent (its caller's) or none."""
+        self._model_closed = False
         self.frames_per_chunk = f = frames_per_chunk
         self.agent = LearnerAgent(name=f"learner-{side}", frames_per_chunk=f,
                                   silence_unit=source.silence_unit, model=model,
@@ -97,7 +103,18 @@ class LearnerSide:
         self._speech_list: list[bool] = self.speech.tolist()
         self._speech_vad = _speech_vad(source.n_units, source.silence_units)
 
+    def close_model(self) -> None:
+        """Close the learner's model if the env owns it (``reload_model``), once: closing again
+        does nothing, the next :meth:`reset` loads it anew. A model given as an Agent stays
+        open: its caller owns it."""
+        if self._reload_model is not None and not self._model_closed:
+            self._model_closed = True
+            close_agents([self.agent.model])
+
     def reset(self, rng: np.random.Generator, seed: int) -> None:
+        if self._model_closed and self._reload_model is not None:  # closed by close_model()
+            self.agent.model = self._reload_model()
+            self._model_closed = False
         self.agent.reset(seed)
         self.speaker.reset(rng)
         self.tracker.reset()

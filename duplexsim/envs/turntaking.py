@@ -8,7 +8,9 @@ Must not touch the simulator's internals.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, cast
 
@@ -110,10 +112,23 @@ def load_model(model: str | Path | Agent | None, scenario: Scenario, action_mode
                      lead_chunks=scenario.decision_lead_chunks)
     units = n_units_of(agent)
     if n_units is not None and units is not None and units != n_units:
+        if agent is not model:  # loaded here, refused: no one else can close it
+            close_agents([agent])
         raise ValueError(f"{key}: speaks {units} units, the learner's speech and its partner "
                          f"{n_units} (allowed: a model in their unit inventory: its units "
                          "would fall outside the observation space)")
     return agent
+
+
+def learner_model(model: str | Path | Agent | None, scenario: Scenario, action_mode: str,
+                  n_units: int | None = None, key: str = "model",
+                  ) -> tuple[Agent | None, Callable[[], Agent | None] | None]:
+    """:func:`load_model`'s agent and, for one loaded from an agent directory (the env owns
+    it: its ``close()`` closes it, a reset after that loads it anew), how to load it again:
+    :class:`~duplexsim.envs.side.LearnerSide`'s ``model`` and ``reload_model``."""
+    load = functools.partial(load_model, model, scenario, action_mode, n_units, key)
+    agent = load()
+    return agent, (None if agent is None or agent is model else load)
 
 
 class TurnTakingEnv(gym.Env):
@@ -274,7 +289,7 @@ class TurnTakingEnv(gym.Env):
     (chunks, default 8), ``reward`` (RewardConfig or dict; replaces the scenario's
     ``[reward]`` table as a whole: keys a dict leaves out take the RewardConfig defaults,
     not the table's), ``model`` (the learner's own model, SyncLLM or TDM: agent directory or Agent;
-    used by speak).
+    used by speak; one loaded from a directory is closed by ``close()``, an Agent is not).
 
     ## Version History
     - v0: initial version. Later, without changing what existing arguments do: rewards may
@@ -310,12 +325,18 @@ class TurnTakingEnv(gym.Env):
             source = speech_source(self.scenario, side)
         self.learner = LearnerSide(side, source, self.scenario.frames_per_chunk, action_mode,
                                    window, as_reward(reward, self.scenario),
-                                   load_model(model, self.scenario, action_mode,
-                                              source.n_units))
-        partner_agent = None if self.pool else given or build_partner(self.scenario, other(side))
-        if partner_agent is not None:  # a pool's partners are checked as they are drawn
-            check_partner_units(partner_agent, source, f"partner {partner_agent.name!r}")
-        self.world = DuplexWorld(self.scenario, {side: self.learner.agent}, partner_agent)
+                                   *learner_model(model, self.scenario, action_mode,
+                                                  source.n_units))
+        with ExitStack() as on_error:  # an env not made cannot be closed: close what it built
+            on_error.callback(self.learner.close_model)
+            partner_agent = given
+            if self.pool is None and given is None:
+                partner_agent = build_partner(self.scenario, other(side))
+                on_error.callback(close_agents, [partner_agent])
+            if partner_agent is not None:  # a pool's partners are checked as they are drawn
+                check_partner_units(partner_agent, source, f"partner {partner_agent.name!r}")
+            self.world = DuplexWorld(self.scenario, {side: self.learner.agent}, partner_agent)
+            on_error.pop_all()
         self._given = given
         self._partner_closed = False
         """True from :meth:`close` until the next :meth:`reset` rebuilds the fixed partner
@@ -443,18 +464,22 @@ class TurnTakingEnv(gym.Env):
 
     def close(self) -> None:
         """Free the last episode's simulation (its learner records, :meth:`events`, stay)
-        and close the partner agents this env built, once (closing again does nothing); a
-        partner given as an Agent (``partner=agent`` or in a pool) stays open: its caller
-        owns it. A :meth:`reset` after this builds the env's partners anew."""
-        try:
+        and close the agents this env built, once (closing again does nothing): its partners
+        and the learner's ``model`` loaded from a directory. A partner or model given as an
+        Agent (``partner=agent``, in a pool, ``model=agent``) stays open: its caller owns it.
+        A :meth:`reset` after this builds the env's partners and loads its model anew."""
+        with ExitStack() as stack:  # each closed even if an earlier one raises
+            stack.callback(self.learner.close_model)
+            stack.callback(self._close_partners)
             self.world.close()
-        finally:
-            if self.pool is not None:
-                self.pool.close()
-            elif (self._given is None and not self._partner_closed
-                  and self.world.partner is not None):
-                self._partner_closed = True
-                close_agents([unwrapped(self.world.partner)])
+
+    def _close_partners(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+        elif (self._given is None and not self._partner_closed
+              and self.world.partner is not None):
+            self._partner_closed = True
+            close_agents([unwrapped(self.world.partner)])
 
     def events(self) -> pd.DataFrame:
         """Turn-taking events of the episode so far (speaker 0 = learner, 1 = partner; time 0

@@ -25,6 +25,22 @@ def agent_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_tiny_agent(tmp_path_factory.mktemp("agent") / "tiny")
 
 
+@pytest.fixture
+def closes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """``id`` of each SyncLLM agent as its ``close()`` is called (which then runs as ever)."""
+    from duplexsim.agents.syncllm import SyncLLMAgent
+
+    closed: list[int] = []
+    close = SyncLLMAgent.close
+
+    def counting(self: SyncLLMAgent) -> None:
+        closed.append(id(self))
+        close(self)
+
+    monkeypatch.setattr(SyncLLMAgent, "close", counting)
+    return closed
+
+
 def scenario():  # noqa: ANN201
     return dataclasses.replace(default_scenario(), duration_s=2.4)
 
@@ -160,10 +176,11 @@ def test_a_learner_side_that_waits_is_refused() -> None:
         DuplexParallelEnv(scenario=dataclasses.replace(scenario(), b=waiting))
 
 
-def test_a_model_in_another_unit_inventory_is_refused(agent_dir: Path, tiny_corpus: Path
-                                                      ) -> None:
+def test_a_model_in_another_unit_inventory_is_refused(agent_dir: Path, tiny_corpus: Path,
+                                                      closes: list[int]) -> None:
     """The learner's model (501 units) against a replay of a 32-unit corpus: was accepted,
-    its own units (up to 500) then fell outside own_units' Box(0, 31)."""
+    its own units (up to 500) then fell outside own_units' Box(0, 31). The model loaded
+    for the refused env is closed (it was left open: no one else could close it)."""
     from duplexsim.envs.parallel import DuplexParallelEnv
 
     replay = SideConfig(kind="replay", corpus=str(tiny_corpus))
@@ -174,4 +191,63 @@ def test_a_model_in_another_unit_inventory_is_refused(agent_dir: Path, tiny_corp
     both = dataclasses.replace(scenario(), a=replay, b=replay)
     with pytest.raises(ValueError, match=r"^models\['B'\]: speaks 501 units"):
         DuplexParallelEnv(scenario=both, models={"B": str(agent_dir)})
+    assert len(closes) == 3 == len(set(closes))
     gym.make(TURN_TAKING_ID, scenario=scenario(), model=agent_dir)  # same inventory: fine
+
+
+def test_close_closes_the_learners_model_the_env_loaded_once_and_never_a_given_one(
+        agent_dir: Path, closes: list[int], tmp_path: Path) -> None:
+    """A ``model=`` an env loaded from a directory was never closed (its token row never
+    given back). Now env.close() closes it once (Gymnasium may close twice) and a reset
+    after close loads it anew, playing the same episode; a model given as an Agent is its
+    caller's and stays open; an env refused after loading its model closes it."""
+    from duplexsim.agents import load
+    from duplexsim.envs.parallel import DuplexParallelEnv
+
+    actions = [1, 1, 0, 1, 3, 1]
+    env = gym.make(TURN_TAKING_ID, scenario=scenario(), model=str(agent_dir))
+    first = episode(env, actions, 4)
+    model = env.unwrapped.learner.agent.model
+    env.close()
+    env.close()
+    assert closes == [id(model)] and model.closed
+    again = episode(env, actions, 4)  # a new model, the same conversation
+    assert all(np.array_equal(x, y) for x, y in zip(first, again, strict=True))
+    assert env.unwrapped.learner.agent.model is not model
+    env.close()
+    assert closes[1:] == [id(env.unwrapped.learner.agent.model)]
+
+    def both_speak(penv: DuplexParallelEnv) -> None:
+        penv.reset(seed=0)
+        for _ in range(3):
+            penv.step({"A": 1, "B": 1})
+
+    closes.clear()
+    penv = DuplexParallelEnv(scenario=scenario(),
+                             models={"A": str(agent_dir), "B": str(agent_dir)})
+    both_speak(penv)
+    models = [side.agent.model for side in penv.sides.values()]
+    penv.close()
+    penv.close()
+    assert sorted(closes) == sorted(map(id, models)) and len(set(closes)) == 2
+    both_speak(penv)  # reset after close: both loaded anew
+    penv.close()
+    assert sorted(closes[2:]) == sorted(id(side.agent.model) for side in penv.sides.values())
+
+    closes.clear()
+    mine = load(str(agent_dir), chunk_ms=160, seed=0)
+    env = gym.make(TURN_TAKING_ID, scenario=scenario(), model=mine)
+    episode(env, actions, 4)
+    env.close()
+    penv = DuplexParallelEnv(scenario=scenario(), models={"A": mine})
+    both_speak(penv)
+    penv.close()
+    assert closes == [] and not mine.closed
+
+    missing = SideConfig(kind="syncllm", agent=str(tmp_path / "none"))
+    with pytest.raises(ValueError, match="none"):  # the partner fails after the model loaded
+        gym.make(TURN_TAKING_ID, scenario=scenario(), partner=missing, model=str(agent_dir))
+    assert len(closes) == 1
+    with pytest.raises(TypeError, match=r"models\['B'\]"):  # B refused after A loaded
+        DuplexParallelEnv(scenario=scenario(), models={"A": str(agent_dir), "B": 5})
+    assert len(closes) == 2
