@@ -131,26 +131,36 @@ def same_conversations(x: Trace | Sequence[Trace], y: Trace | Sequence[Trace]) -
 def run_today(scenario: Scenario, files: Any) -> Trace:
     """``scenario`` with both agents on today's HF path (:mod:`.baseline_today`; its
     sampler is not the engine's: other units, other work)."""
+    from duplexsim.agents.base import close_agents
     from duplexsim.bench.baseline_today import TodayAgent
     from duplexsim.sim import run
 
     agents = {key: TodayAgent(files, scenario.chunk_ms, seed=scenario.seed, name=key)
               for key in "ab"}
-    return run(scenario, agents=agents)
+    try:
+        return run(scenario, agents=agents)
+    finally:  # built here, given to run: ours to close
+        close_agents(agents.values())
 
 
 def run_backend(scenario: Scenario, files: Any, backend: str) -> Trace:
     """``scenario`` on the engine with the ``backend`` forward, both agents on rows of one
     model (as :func:`duplexsim.sim.run` builds them; the files are loaded once, outside)."""
+    from duplexsim.agents.base import close_agents
     from duplexsim.agents.syncllm import SyncLLMAgent
     from duplexsim.models.rows import LMRows
     from duplexsim.sim import run
 
     lm = LMRows(files.model, files.vocab.n_units, files.context_tokens, rows=2,
                 backend=backend)  # type: ignore[arg-type]
-    agents = {key: SyncLLMAgent(files, scenario.chunk_ms, seed=scenario.seed, name=key, lm=lm)
-              for key in "ab"}
-    return run(scenario, agents=agents)
+    agents: dict[str, SyncLLMAgent] = {}
+    try:
+        for key in "ab":
+            agents[key] = SyncLLMAgent(files, scenario.chunk_ms, seed=scenario.seed, name=key,
+                                       lm=lm)
+        return run(scenario, agents=agents)
+    finally:  # built here, given to run: ours to close (their rows go back to lm)
+        close_agents(agents.values())
 
 
 # ---------------------------------------------------------------------- measuring
@@ -269,6 +279,7 @@ def bench_ceiling(files: Any, counts: Sequence[int], context: int = 300, steps: 
 
 def bench_lookahead(agent_dir: Path, seconds: float) -> None:
     from duplexsim.agents import load
+    from duplexsim.agents.base import close_agents
     from duplexsim.agents.replay import ReplayAgent
     from duplexsim.metrics.estimation import estimation_summary, estimation_table
     from duplexsim.models.sampling import SamplingConfig
@@ -276,9 +287,13 @@ def bench_lookahead(agent_dir: Path, seconds: float) -> None:
 
     print(f"\n{'delay ms':>8} {'lookahead':>10} {'unit acc':>9} {'va agree':>9}  (200 ms chunks)")
     for delay in (0.0, 100.0, 200.0, 400.0, 800.0):
-        agents = {"a": load(agent_dir, chunk_ms=200, sampling=SamplingConfig(temperature=0.0),
-                            name="a"), "b": ReplayAgent(_units(2, seconds + 2)[1], 5)}
-        trace = run(_scenario(200, seconds, delay), agents=agents)
+        model = load(agent_dir, chunk_ms=200, sampling=SamplingConfig(temperature=0.0),
+                     name="a")
+        try:
+            trace = run(_scenario(200, seconds, delay),
+                        agents={"a": model, "b": ReplayAgent(_units(2, seconds + 2)[1], 5)})
+        finally:  # loaded here, given to run: ours to close
+            close_agents([model])
         est = estimation_summary(estimation_table(trace.decisions, {0}))
         a = trace.decisions[trace.decisions["agent"] == "a"]
         print(f"{delay:>8.0f} {a['lookahead'].mean():>10.2f} "
