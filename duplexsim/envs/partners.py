@@ -203,7 +203,10 @@ class PartnerPool:
                                    **{self.side: member.side})  # type: ignore[arg-type]
 
     def agent(self, member: PartnerMember, start_chunks: int = 0) -> Agent:
-        """The member's agent (built once; a replay started ``start_chunks`` in)."""
+        """The member's agent (built once; a replay started ``start_chunks`` in). That
+        started replay is a new ReplayAgent each draw, neither cached nor closed by
+        :meth:`close`: it holds nothing to give back (only a copy of the cached one's
+        units, freed with it), so it has no ``close()``."""
         if member.agent is not None:
             return member.agent
         scripted = member.side.kind == "scripted"
