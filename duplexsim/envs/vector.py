@@ -24,6 +24,7 @@ sampling per row), so each conversation's rollout is the one it gives alone.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import gymnasium as gym
@@ -203,17 +204,15 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
             raise ValueError(f"scenario: {len(scenarios)} scenarios for num_envs={num_envs} "
                              "(allowed: one scenario, or one per env)")
         self._models: dict = {}  # agent dir -> (files, token rows): shared by the partners
-        with sharing_models(self._models):
-            self.envs = [TurnTakingEnv(scenario=s, **env_kwargs) for s in scenarios]
-        for i, env in enumerate(self.envs):
-            if num_envs > 1 and env.scenario.compute.model == "measured":
-                raise ValueError(f"scenario[{i}]: compute.model: 'measured' cannot be "
-                                 "vectorised (the envs' forwards share wall time) (allowed "
-                                 "here: none, profile; or num_envs=1)")
-            if (env.observation_space, env.action_space) != (self.envs[0].observation_space,
-                                                             self.envs[0].action_space):
-                raise ValueError(f"scenario[{i}]: its spaces differ from scenario[0]'s "
-                                 "(allowed: scenarios with the same chunk_ms and units)")
+        self.envs: list[TurnTakingEnv] = []
+        try:
+            with sharing_models(self._models):
+                for scenario in scenarios:
+                    self.envs.append(TurnTakingEnv(scenario=scenario, **env_kwargs))
+            check_conversations(self.envs)
+        except BaseException:  # a vector env not made cannot be closed: close what it built
+            self.close_extras()
+            raise
         self.num_envs = num_envs
         self.autoreset_mode = mode
         self.metadata = {**self.metadata, "autoreset_mode": mode}
@@ -384,8 +383,23 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
         return [apply_to(self.envs[i], op, name, *args, **kwargs) for i in indices]
 
     def close_extras(self, **kwargs: Any) -> None:  # noqa: ARG002
-        for env in self.envs:
-            env.close()
+        with ExitStack() as stack:  # every conversation closed even if an earlier one raises
+            for env in reversed(self.envs):  # (callbacks run last in, first out)
+                stack.callback(env.close)
+
+
+def check_conversations(envs: Sequence[TurnTakingEnv]) -> None:
+    """A ValueError unless the conversations can be stepped together: the same spaces, and
+    no measured compute among several (their forwards would share wall time)."""
+    for i, env in enumerate(envs):
+        if len(envs) > 1 and env.scenario.compute.model == "measured":
+            raise ValueError(f"scenario[{i}]: compute.model: 'measured' cannot be "
+                             "vectorised (the envs' forwards share wall time) (allowed "
+                             "here: none, profile; or num_envs=1)")
+        if (env.observation_space, env.action_space) != (envs[0].observation_space,
+                                                         envs[0].action_space):
+            raise ValueError(f"scenario[{i}]: its spaces differ from scenario[0]'s "
+                             "(allowed: scenarios with the same chunk_ms and units)")
 
 
 def check_num_envs(num_envs: Any) -> None:

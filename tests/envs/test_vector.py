@@ -595,3 +595,20 @@ def test_a_partner_unit_outside_the_inventory_names_its_conversation_and_partner
                        r"inventory 0\.\.500 \(allowed: [^\n]*\)$"):
         for _ in range(5):
             venv.step(np.ones(3, np.int64))
+
+
+def test_a_vector_env_refused_after_building_closes_its_conversations(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scenarios whose spaces differ (or measured compute) were refused after every
+    conversation was built, and the partners they built were never closed (no one held the
+    vector env to close). Now each conversation is closed, its partner once."""
+    from duplexsim.agents.scripted import ScriptedAgent
+
+    closed: list[int] = []
+    monkeypatch.setattr(ScriptedAgent, "close", lambda self: closed.append(id(self)),
+                        raising=False)
+    base = dataclasses.replace(default_scenario(), duration_s=1.6)
+    other = dataclasses.replace(base, chunk_ms=200)
+    with pytest.raises(ValueError, match=r"scenario\[1\]: its spaces differ"):
+        TurnTakingVectorEnv(num_envs=3, scenario=[base, other, base], partner="scripted")
+    assert len(closed) == 3 == len(set(closed))
