@@ -148,22 +148,15 @@ def effects(table: pd.DataFrame, keys: list[str], contrast: str, baseline: objec
                "n_paired": len(seeds) if base is not None else float("nan"),
                "n_transitions": int(sum(len(f) for f in point.fto))}
         for name in est:
-            if name in point.metrics:
-                row[name], row[f"{name}_lo"], row[f"{name}_hi"] = _t_bounds(
-                    point.metrics[name])
-            else:
-                row[name] = est[name]
-                row[f"{name}_lo"], row[f"{name}_hi"] = percentile_interval(
-                    [b[name] for b in boot], len(point.seeds))
+            row[name], row[f"{name}_lo"], row[f"{name}_hi"] = _estimate_ci(
+                name, point.metrics.get(name), est, boot, len(point.seeds))
             if base is None:
                 continue
-            if name in point.metrics:  # estimate and CI over the seeds both have a value
-                row[f"d_{name}"], row[f"d_{name}_lo"], row[f"d_{name}_hi"] = _t_bounds(
-                    point.metrics[name][mine] - base.metrics[name][theirs])
-            else:
-                row[f"d_{name}"] = d_est[name]
-                row[f"d_{name}_lo"], row[f"d_{name}_hi"] = percentile_interval(
-                    [b[name] for b in d_boot], len(seeds))
+            # per seed: estimate and CI over the seeds both have a value
+            paired = point.metrics[name][mine] - base.metrics[name][theirs] \
+                if name in point.metrics else None
+            row[f"d_{name}"], row[f"d_{name}_lo"], row[f"d_{name}_hi"] = _estimate_ci(
+                name, paired, d_est, d_boot, len(seeds))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -204,16 +197,27 @@ def interactions(table: pd.DataFrame, keys: list[str], contrast: str, baseline: 
         boot = [did(d) for d in rng.integers(0, len(seeds), size=(N_BOOT, len(seeds)))]
         row = {**dict(zip(keys, key, strict=True)), "n_seeds": len(seeds)}
         for name in est:
+            per_seed = None
             if name in point.metrics:  # per seed: a - b - c + d, over the seeds all four have
                 a, b, c, d = (q.metrics[name][ix] for q, ix in zip(quad, index, strict=True))
-                row[f"dd_{name}"], row[f"dd_{name}_lo"], row[f"dd_{name}_hi"] = _t_bounds(
-                    a - b - c + d)
-            else:
-                row[f"dd_{name}"] = est[name]
-                row[f"dd_{name}_lo"], row[f"dd_{name}_hi"] = percentile_interval(
-                    [b[name] for b in boot], len(seeds))
+                per_seed = a - b - c + d
+            row[f"dd_{name}"], row[f"dd_{name}_lo"], row[f"dd_{name}_hi"] = _estimate_ci(
+                name, per_seed, est, boot, len(seeds))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _estimate_ci(name: str, per_seed: np.ndarray | None, est: dict[str, float],
+                 boot: list[dict[str, float]], n_seeds: int) -> tuple[float, float, float]:
+    """``(estimate, low, high)`` of statistic ``name``: with ``per_seed`` values (a
+    per-conversation metric, or its paired differences) their mean and Student-t interval
+    (:func:`_t_bounds`); otherwise (the pooled FTO statistics) the point estimate
+    ``est[name]`` and the expanded percentile interval of its ``boot`` draws over
+    ``n_seeds`` resampled seeds."""
+    if per_seed is not None:
+        return _t_bounds(per_seed)
+    low, high = percentile_interval([b[name] for b in boot], n_seeds)
+    return est[name], low, high
 
 
 def _t_bounds(values: np.ndarray) -> tuple[float, float, float]:
