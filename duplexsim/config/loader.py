@@ -394,6 +394,10 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         column = f" at column {found.group(2)}" if found else ""
         raise ConfigError([Problem(str(path), where, f"not valid TOML: {what}{column}",
                                    "TOML syntax, https://toml.io")]) from None
+    except RecursionError:  # tomllib recurses per level: fails from ~330 inline tables, ~500 arrays
+        raise ConfigError([Problem(str(path), "", "not valid TOML: nested too deeply", "arrays "
+                                   "and inline tables nested at most a few hundred levels deep"
+                                   )]) from None
 
 
 def _starts_with_bom(path: Path) -> bool:
@@ -435,6 +439,9 @@ def read_json(path: str | Path, *, what: str = "JSON file") -> dict[str, Any]:
     except json.JSONDecodeError as e:
         raise InputError(str(path), f"line {e.lineno}", f"corrupt {what}: {e.msg}",
                          "valid JSON") from None
+    except RecursionError:  # json recurses per level: fails from ~1000 arrays or objects
+        raise InputError(str(path), "", f"corrupt {what}: nested too deeply",
+                         "arrays and objects nested at most a few hundred levels deep") from None
     if not isinstance(data, dict):
         raise InputError(str(path), "", f"{what} holds a JSON {_json_kind(data)}",
                          "a JSON object {...}")

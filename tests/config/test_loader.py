@@ -1,4 +1,5 @@
-"""The checked CSV reader: a table an earlier run wrote, or one line naming what is wrong."""
+"""The checked readers of JSON, TOML and CSV files: what the file holds, or one line naming
+the file and what is wrong."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from duplexsim.config.loader import read_csv, refuse_cell
-from duplexsim.errors import InputError, MissingInputError
+from duplexsim.config.loader import read_csv, read_json, read_toml, refuse_cell
+from duplexsim.errors import ConfigError, InputError, MissingInputError
 
 WHAT = "the table.csv of a run"
 
@@ -66,3 +67,42 @@ def test_a_row_the_file_does_not_read_back_to_is_named_by_its_data_row(tmp_path:
 def test_a_missing_file_is_missing_input(tmp_path: Path) -> None:
     with pytest.raises(MissingInputError, match=f"file not found .allowed: {WHAT}"):
         read_csv(tmp_path / "nowhere.csv", what=WHAT)
+
+
+DEEP = 100_000  # far past Python's recursion limit, which both parsers recurse against
+
+
+@pytest.mark.parametrize("text", ["[" * DEEP + "]" * DEEP, '{"a": ' * DEEP + "1" + "}" * DEEP])
+def test_json_nested_too_deeply_is_one_line_naming_the_file(tmp_path: Path, text: str) -> None:
+    """json.loads raises RecursionError, not JSONDecodeError, past ~1000 levels: that was
+    a raw traceback instead of the file's error."""
+    path = tmp_path / "deep.json"
+    path.write_text(text)
+    with pytest.raises(InputError) as err:
+        read_json(path, what="sweep.json")
+    message = str(err.value)
+    assert message.startswith(f"{path}: corrupt sweep.json: nested too deeply (allowed: ")
+    assert "\n" not in message and not isinstance(err.value, MissingInputError)
+
+
+@pytest.mark.parametrize("value", ["[" * DEEP + "]" * DEEP, "{b = " * DEEP + "1" + "}" * DEEP])
+def test_toml_nested_too_deeply_is_one_line_naming_the_file(tmp_path: Path, value: str) -> None:
+    """tomllib too raises RecursionError (from ~330 inline tables or ~500 arrays)."""
+    path = tmp_path / "deep.toml"
+    path.write_text(f'name = "x"\na = {value}\n')
+    with pytest.raises(ConfigError) as err:
+        read_toml(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: not valid TOML: nested too deeply (allowed: ")
+    assert "\n" not in message
+
+
+def test_nesting_a_file_may_have_still_reads(tmp_path: Path) -> None:
+    """The limit is the parsers': 100 levels read as they are."""
+    json_path, toml_path = tmp_path / "ok.json", tmp_path / "ok.toml"
+    json_path.write_text('{"a": ' + "[" * 100 + "]" * 100 + "}")
+    toml_path.write_text("a = " + "[" * 100 + "]" * 100 + "\n")
+    nested: list = []
+    for _ in range(99):
+        nested = [nested]
+    assert read_json(json_path) == {"a": nested} == read_toml(toml_path)
