@@ -304,6 +304,10 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cell.write_text('{"key": ')
     (ws / "run").mkdir()
     (ws / "run" / "results.parquet").write_bytes(b"PAR1 not really")
+    (ws / "cont").mkdir()  # what duplexsim continue writes
+    for name, data in (("units.npy", b"\x93NUMPY"), ("audio.wav", b"RIFF"),
+                       ("continuation.json", b"{}")):
+        (ws / "cont" / name).write_bytes(data)
     return ws
 
 
@@ -537,6 +541,10 @@ CASES: list[tuple[str, list[str], list[str]]] = [
                                          "manifest.json, tokenizer, ...)", "no simulation"]),
     ("output: a simulation into a sweep's folder", with_flag(SIM, "--out", "run"),
      ["run", "--out", "holds other files (results.parquet)", "no simulation"]),
+    # its audio.wav made it a simulation's: the trace went in beside units.npy
+    ("output: a simulation into a continuation's folder", with_flag(SIM, "--out", "cont"),
+     ["cont", "--out", "holds other files (audio.wav, continuation.json, units.npy)",
+      "no simulation"]),
     # continue had no such check: its units.npy, audio.wav and continuation.json went into
     # a corpus's folder, or a simulation's (whose audio.wav it replaced)
     ("output: a continuation into a corpus's folder", with_flag(CONT, "--out", "corpus"),

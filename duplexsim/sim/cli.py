@@ -36,11 +36,11 @@ def run(args: argparse.Namespace) -> int:
     from duplexsim.config.cli import expect_kind
     from duplexsim.config.loader import FieldError
     from duplexsim.config.scenario import load_scenario
-    from duplexsim.sim.trace import RUN_FILES
+    from duplexsim.sim.trace import RUN_MARKERS
 
     expect_kind(args.scenario, "scenario")
     check_output_dir(args.out)
-    check_not_foreign(args.out, RUN_FILES, "simulation", "a new or empty folder, or an earlier "
+    check_not_foreign(args.out, RUN_MARKERS, "simulation", "a new or empty folder, or an earlier "
                       "simulation's folder (its files are replaced)")
     scenario = load_scenario(args.scenario, check_files=True)
     overrides = {"seed": args.seed, "duration_s": args.duration_s}

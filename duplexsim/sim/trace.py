@@ -76,6 +76,9 @@ RUN_FILES = ("network.parquet", "decisions.parquet", "timeline.parquet", "summar
              "scenario.toml", "audio.wav", "metrics.json")
 """What a simulation's folder holds (``metrics.json``: written beside it by ``duplexsim demo``);
 a new run into the folder removes those it does not write itself."""
+RUN_MARKERS = tuple(name for name in RUN_FILES if name != "audio.wav")
+"""Files that make a folder an earlier simulation's (not ``audio.wav``: a continuation's
+folder has one too, and the trace would be mixed into it)."""
 
 
 @dataclass
