@@ -188,6 +188,7 @@ SETTINGS = {  # file name -> text (cards and scenarios are built in settings_fil
     "sweep_agent.toml": '[sweep]\nname = "a"\nbase = "noagent.toml"\n',
     "synth_nan.toml": "fto_mean_ms = nan\n",
     "synth_key.toml": "ipu_median = 1.0\n",
+    "synth_frames.toml": "conversation_s = 10.01\n",
     "stale/audio.wav": "RIFF old run",
     "a_file": "not a folder\n",
 }
@@ -412,6 +413,12 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["synth_nan.toml", "fto_mean_ms"]),
     ("synthesis: unknown parameter", [*BUILD, "--config", "synth_key.toml"],
      ["synth_key.toml", "ipu_median", "unknown key"]),
+    # the flag's value was reported under the config key: "conversation_s: 10.01 s is ..."
+    ("flag: a conversation of part of a frame", with_flag(BUILD, "--conversation-s", "10.01"),
+     ["duplexsim corpus build: --conversation-s: 10.01 s is not a whole number of 40 ms",
+      "a multiple of 0.04 s, e.g. 10"]),
+    ("synthesis: a conversation of part of a frame", [*BUILD, "--config", "synth_frames.toml"],
+     ["synth_frames.toml: conversation_s: 10.01 s is not a whole number of 40 ms"]),
     # command-line values
     ("flag: negative duration", with_flag(SIM, "--duration-s", "-5"),
      ["duplexsim simulate", "--duration-s", "-5"]),

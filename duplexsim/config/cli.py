@@ -12,13 +12,19 @@ Must not train, simulate or import torch.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from duplexsim.config.loader import ConfigError, Problem, read_toml
-from duplexsim.errors import DuplexsimError
+from duplexsim.config.loader import ConfigError, FieldError, Problem, read_toml
+from duplexsim.errors import DuplexsimError, InputError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+Config = TypeVar("Config", bound="DataclassInstance")
 
 # file kind -> (module, loader function): loaders are imported only when needed, so a
 # missing or broken module affects only files of its kind
@@ -83,6 +89,21 @@ KIND_MARKERS: dict[str, frozenset[str]] = {
     "scenario": frozenset({"a", "b", "network", "compute", "buffer", "output", "reward",
                            "chunk_ms", "duration_s", "decision_lead_chunks"}),
 }
+
+
+def with_flags(config: Config, command: str, **values: object) -> Config:
+    """``config`` (a frozen dataclass) with the fields given on the command line replaced
+    (``None``: the flag was not given). A value its checks refuse is reported under the
+    flag the user typed (``duplexsim simulate: --duration-s: ...``), not the field's key."""
+    for name, value in values.items():
+        if value is None:
+            continue
+        try:
+            config = dataclasses.replace(config, **{name: value})
+        except FieldError as e:  # e.g. --duration-s shorter than one chunk
+            flag = "--" + name.replace("_", "-")
+            raise InputError(command, flag, e.message, e.allowed) from None
+    return config
 
 
 def expect_kind(path: str | Path, kind: str) -> None:

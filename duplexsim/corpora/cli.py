@@ -138,6 +138,7 @@ def _base_preset(preset: str | None, config: str | None) -> str:
 
 def _build(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_not_foreign, check_output_dir
+    from duplexsim.config.cli import with_flags
     from duplexsim.corpora.build import build_corpus, build_record, check_rebuild, plan, rendered
     from duplexsim.corpora.synth import check_realisable, load_config
 
@@ -146,7 +147,9 @@ def _build(args: argparse.Namespace) -> int:
 
         expect_kind(args.config, "corpus config")
     args.preset = _base_preset(args.preset, args.config)
-    cfg = load_config(args.preset, args.config, conversation_s=args.conversation_s)
+    # the flag's value is checked after the file's, and reported under the flag
+    cfg = with_flags(load_config(args.preset, args.config), "duplexsim corpus build",
+                     conversation_s=args.conversation_s)
     check_output_dir(args.out)
     from duplexsim.corpora.build import CORPUS_PARTS
 

@@ -11,12 +11,11 @@ Errors reach the user through ``duplexsim.cli.main`` (one line each, exit 2).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 
 from duplexsim.cli import number, path_arg
-from duplexsim.errors import MAX_DURATION_S, InputError
+from duplexsim.errors import MAX_DURATION_S
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,8 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_not_foreign, check_output_dir
-    from duplexsim.config.cli import expect_kind
-    from duplexsim.config.loader import FieldError
+    from duplexsim.config.cli import expect_kind, with_flags
     from duplexsim.config.scenario import load_scenario
     from duplexsim.sim.trace import RUN_MARKERS
 
@@ -43,15 +41,8 @@ def run(args: argparse.Namespace) -> int:
     check_not_foreign(args.out, RUN_MARKERS, "simulation", "a new or empty folder, or an earlier "
                       "simulation's folder (its files are replaced)")
     scenario = load_scenario(args.scenario, check_files=True)
-    overrides = {"seed": args.seed, "duration_s": args.duration_s}
-    for name, value in overrides.items():
-        if value is None:
-            continue
-        try:
-            scenario = dataclasses.replace(scenario, **{name: value})
-        except FieldError as e:  # e.g. --duration-s shorter than one chunk
-            flag = "--" + name.replace("_", "-")
-            raise InputError("duplexsim simulate", flag, e.message, e.allowed) from None
+    scenario = with_flags(scenario, "duplexsim simulate", seed=args.seed,
+                          duration_s=args.duration_s)
     audio = scenario.output.audio and not args.no_audio
     if audio:  # (sides of two unit tokenizers: refused by load_scenario's file checks)
         _check_vocoder(scenario)
