@@ -424,7 +424,7 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["duplexsim simulate", "--duration-s", "-5"]),
     ("flag: nan duration", with_flag(SIM, "--duration-s", "nan"), ["--duration-s", "nan"]),
     ("flag: duration under a chunk", with_flag(SIM, "--duration-s", "0.01"),
-     ["duplexsim simulate", "--duration-s", "shorter than one chunk"]),
+     ["duplexsim simulate: --duration-s: 0.01 s is shorter than one chunk (allowed: >= 0.16 s)"]),
     ("flag: negative seed", with_flag(SIM, "--seed", "-1"), ["--seed", "-1"]),
     ("flag: not a number", with_flag(SIM, "--seed", "four"), ["--seed", "'four'"]),
     ("flag: negative workers", [*SWEEP, "--workers", "-1"], ["duplexsim sweep", "--workers"]),

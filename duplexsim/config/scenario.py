@@ -276,8 +276,8 @@ class Scenario:
                                      f"> 0 seconds, at least one chunk, <= {MAX_DURATION_S:g}"))
         elif chunk_ok:  # against a bad chunk_ms it would be a second line for one mistake
             _need(errors, self.duration_ms >= self.chunk_ms, "duration_s",
-                  f"{self.duration_s} s is shorter than one chunk", ">= chunk_ms / 1000 s",
-                  depends=("chunk_ms",))
+                  f"{self.duration_s} s is shorter than one chunk",
+                  f">= {self.chunk_ms / 1000:g} s", depends=("chunk_ms",))
         _need(errors, self.seed >= 0, "seed", f"{self.seed} is negative", ">= 0")
         _need(errors, self.seed <= MAX_SEED, "seed", f"{self.seed} is too large",
               "<= 2**63 - 1")
