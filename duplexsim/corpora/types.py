@@ -23,6 +23,19 @@ MAX_SEGMENT_END_S = 86_400.0
 """A day: no recording lasts longer (a larger time is a typo or a unit mix-up)."""
 
 
+def edge_frame(seconds: float) -> int:
+    """The 40 ms unit frame a segment edge at ``seconds`` falls on: ``seconds * 25`` half up
+    as computed (:func:`~duplexsim.timebase.round_half_up`): 77.1 s -> 1927 and 1.3 s -> 33,
+    where ``round(77.1 * 1000 / 40)`` gave 1928 and ``round(1.3 / 0.04)`` 32.
+
+    The one rule for every segment edge (voice activity, the RL learner's utterance bank,
+    the training stages' segments). Not snapped as a user's seconds are
+    (:func:`~duplexsim.timebase.frames_from_s`): a transcript time on a 10 ms grid lands a
+    hair off a half-frame tie (0.58 s * 25 = 14.499999999999998), and snapping it would move
+    such edges by a frame in every corpus built so far."""
+    return round_half_up(seconds * FRAME_RATE_HZ)
+
+
 @dataclass(frozen=True)
 class Segment:
     """One annotated stretch of speech of one speaker (seconds from the dialogue start).
@@ -128,12 +141,10 @@ class Dialogue:
             raise ValueError(f"Dialogue {self.id}: crop from {start_s:g} s (allowed: a start "
                              f"before the dialogue's end, {self.duration_s:g} s)")
         units = audio = None
-        # half up as computed, not snapped as a user's seconds are (timebase.frames_from_s):
-        # a transcript time on a 10 ms grid lands a hair off a half-frame tie (0.58 s * 25 =
-        # 14.499999999999998), and snapping it would move such segment edges by a frame in
-        # every corpus built so far
         if self.units is not None:
-            a = round_half_up(start_s * FRAME_RATE_HZ)
+            # start as an edge, then the length rounded (not edge_frame(end_s) - a, which can
+            # differ by one): the cut holds the cropped duration's frames, segment_vad's T
+            a = edge_frame(start_s)
             n = round_half_up((end_s - start_s) * FRAME_RATE_HZ)
             units = self.units[:, a : a + n].copy()
         if self.audio is not None:
@@ -155,7 +166,6 @@ class Dialogue:
         t = n_frames if n_frames is not None else round_half_up(self.duration_s * FRAME_RATE_HZ)
         vad = np.zeros((2, t), dtype=bool)
         for s in self.segments:
-            # (half up as computed, as crop does)
-            a, b = round_half_up(s.start_s * FRAME_RATE_HZ), round_half_up(s.end_s * FRAME_RATE_HZ)
+            a, b = edge_frame(s.start_s), edge_frame(s.end_s)
             vad[s.speaker, max(a, 0) : min(b, t)] = True
         return vad
