@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from duplexsim.tokens import FRAME_MS
+from duplexsim.corpora.types import edge_frame
 
 MIN_UTTERANCE_FRAMES = 5  # 200 ms: shorter IPUs are too short to carry a turn
 BACKCHANNEL_FRAMES = 10  # 400 ms: a typical "mhm" / "yeah" (bc_max_ms of the metrics is 1 s)
@@ -70,8 +70,7 @@ class UtteranceBank:
         for seg in getattr(dialogue, "segments", None) or []:
             if seg.speaker != channel:
                 continue
-            lo = int(round(seg.start_s * 1000 / FRAME_MS))
-            hi = min(int(round(seg.end_s * 1000 / FRAME_MS)), len(units))
+            lo, hi = edge_frame(seg.start_s), min(edge_frame(seg.end_s), len(units))
             piece = units[lo:hi]
             if getattr(seg, "kind", "ipu") == "backchannel" and len(piece):
                 backchannels.append(piece[:BACKCHANNEL_FRAMES * 2])

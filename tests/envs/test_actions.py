@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
+from duplexsim.corpora import Dialogue, Segment
 from duplexsim.envs.actions import TurnAction, TurnSpeaker, UtteranceBank
 
 
@@ -119,3 +120,20 @@ def test_an_ipu_of_exactly_the_minimum_length_is_an_utterance() -> None:
     units[0, 20:30] = 4
     bank = UtteranceBank.from_dialogue(Dlg(units, [Seg(0, 0.4, 0.6), Seg(0, 0.8, 1.2)]), 0, {0})
     assert [u.tolist() for u in bank.utterances] == [[3] * 5, [4] * 10]
+
+
+def test_bank_cuts_segments_on_the_corpus_frame_rule() -> None:
+    """A piece is the frames segment_vad marks (corpora.types.edge_frame): the tie 1.3 s =
+    32.5 frames starts at frame 33, 77.1 s (1927.4999999999998 frames) ends at 1927.
+    round() went to even (32) and round(77.1 * 1000 / 40) gave 1928: a frame of silence
+    at the front, a frame of the next word at the back."""
+    units = np.zeros((2, 2000), np.int64)
+    units[0, 33:41] = 5
+    units[0, 1920:1927] = 6
+    units[0, 1927] = 7  # the frame after the IPU
+    d = Dlg(units, [Seg(0, 1.3, 1.62), Seg(0, 76.82, 77.1)])
+    bank = UtteranceBank.from_dialogue(d, 0, {0})
+    assert [u.tolist() for u in bank.utterances] == [[5] * 8, [6] * 7]
+    vad = Dialogue("d", [Segment(0, s.start_s, s.end_s) for s in d.segments],
+                   duration_s=80.0).segment_vad()
+    assert sum(len(u) for u in bank.utterances) == vad[0].sum()
