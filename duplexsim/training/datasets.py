@@ -28,11 +28,11 @@ import numpy as np
 import torch
 
 from duplexsim.config.card import AgentCard, StageCard
+from duplexsim.corpora.types import edge_frame
 from duplexsim.errors import InputError
 from duplexsim.models.vocab import Vocab, encode_text
 from duplexsim.tokens import FRAME_MS, SyncFormat
 
-FRAME_S = 0.04
 STAGE_INDEX = {"stage1": 1, "stage2": 2, "stage3": 3}
 
 
@@ -78,8 +78,8 @@ def prepare(dialogues: Sequence[DialogueLike], vocab: Vocab, text_tok: Any) -> l
                              f"0..{vocab.n_units - 1}")
         segs = []
         for s in sorted(d.segments, key=lambda s: (s.start_s, s.speaker)):
-            a = max(0, int(round(s.start_s / FRAME_S)))
-            b = min(units.shape[1], int(round(s.end_s / FRAME_S)))
+            a = max(0, edge_frame(s.start_s))
+            b = min(units.shape[1], edge_frame(s.end_s))
             if b > a and s.speaker in (0, 1):
                 segs.append((int(s.speaker), a, b, encode_text(text_tok, vocab, s.text or "")))
         out.append(_Prepared(units, segs))

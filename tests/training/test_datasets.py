@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "models"))
-from syncllm_fixtures import Dlg, synthetic_dialogues, tiny_card  # noqa: E402
+from syncllm_fixtures import Dlg, Seg, synthetic_dialogues, tiny_card  # noqa: E402
 
 from duplexsim.errors import InputError  # noqa: E402
 from duplexsim.training.datasets import StageData, _truncated_normal, prepare  # noqa: E402
@@ -108,3 +108,29 @@ def test_a_dialogue_shorter_than_some_chunks_gives_windows_of_those_it_holds() -
     rows = np.concatenate([data.batch(step).numpy() for step in range(20)])
     assert not (rows[:, 0] == vocab.pad).any()
     assert (rows[:, 0] == vocab.S0).all()
+
+
+def test_segments_are_placed_on_the_corpus_frame_rule() -> None:
+    """Stages 1-2 cut a segment on the frames segment_vad marks (corpora.types.edge_frame):
+    round(s / 0.04) sent the ties 0.02 s and 1.3 s to even (0 and 32, not 1 and 33) and
+    1.62 s to 40 (40.5: 41)."""
+    card = tiny_card()
+    vocab, tok = make_vocab(card, synthetic_dialogues())
+    units = np.ones((2, 50), dtype=np.int64)
+    d = Dlg("ties", units, [Seg(0, 1.3, 1.62, "yeah"), Seg(1, 0.02, 0.58, "right")])
+    assert [(s, a, b) for s, a, b, _ in prepare([d], vocab, tok)[0].segs] == [(1, 1, 14),
+                                                                               (0, 33, 41)]
+
+
+def test_stage3_batches_do_not_depend_on_the_segments() -> None:
+    """Stage 3 is the recording itself: its streams, weights and windows are read off the
+    units only, so where segments land (or whether there are any) changes nothing."""
+    card = tiny_card()
+    dialogues = synthetic_dialogues()
+    vocab, tok = make_vocab(card, dialogues)
+    bare = [Dlg(d.id, d.units, []) for d in dialogues]
+    moved = [Dlg(d.id, d.units, [Seg(s.speaker, s.start_s + 0.02, s.end_s + 0.02, s.text)
+                                 for s in d.segments]) for d in dialogues]
+    batches = [StageData("stage3", card, prepare(ds, vocab, tok), vocab).batch(3, 1)
+               for ds in (dialogues, bare, moved)]
+    assert (batches[0] == batches[1]).all() and (batches[0] == batches[2]).all()
