@@ -420,12 +420,15 @@ def load_toml(path: str | Path, cls: type[T]) -> T:
     return from_dict(cls, data, file=str(path))
 
 
-def read_json(path: str | Path, *, what: str = "JSON file") -> dict[str, Any]:
+def read_json(path: str | Path, *, what: str = "JSON file",
+              encoding: str = "utf-8") -> dict[str, Any]:
     """Parse a JSON file that must hold an object (``{...}``); a missing, unreadable or
-    malformed one is a :class:`~duplexsim.errors.InputError` naming the file."""
+    malformed one is a :class:`~duplexsim.errors.InputError` naming the file.
+    ``encoding="utf-8-sig"`` also reads a file that starts with a byte-order mark (one a
+    user's editor saved; the files duplexsim writes have none)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding=encoding)
     except FileNotFoundError:
         raise MissingInputError(str(path), "", f"{what} not found", "an existing file") from None
     except OSError as e:

@@ -24,7 +24,6 @@ conversation's folder below it: given either, the error names the folder to poin
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 from pathlib import Path
@@ -33,6 +32,7 @@ import numpy as np
 
 from duplexsim.atomic import atomic_path
 from duplexsim.audio.io import AudioError, read_audio
+from duplexsim.config.loader import read_json
 from duplexsim.corpora.fisher import (
     CorpusFormatError,
     read_line,
@@ -40,7 +40,7 @@ from duplexsim.corpora.fisher import (
     unknown_conversation,
 )
 from duplexsim.corpora.types import Dialogue, Segment
-from duplexsim.errors import MissingInputError, plain_number
+from duplexsim.errors import InputError, MissingInputError, plain_number
 
 STYLES = ("audiophile", "backbiter", "cliffhanger")
 REQUIRED = ("turn_id", "speaker", "start", "stop", "utterance")
@@ -229,10 +229,13 @@ class CandorCorpus:
         path = self._folder(id) / "processed" / "channel_map.json"
         if not path.is_file():
             return None
+        try:  # unreadable, not JSON, nested too deeply, no object: read_json's one line
+            mapping = read_json(path, what="channel map", encoding="utf-8-sig")
+        except InputError as e:
+            raise CorpusFormatError(e.problems) from None
         try:
-            mapping = json.loads(path.read_text(encoding="utf-8-sig"))
             order = [str(mapping["L"]).strip(), str(mapping["R"]).strip()]
-        except (ValueError, KeyError, TypeError) as e:
+        except KeyError as e:
             raise CorpusFormatError(f"{path}: not a channel map {{\"L\": speaker, \"R\": "
                                     f"speaker}} ({type(e).__name__}: {e})") from None
         if order[0] == order[1]:

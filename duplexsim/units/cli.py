@@ -69,23 +69,22 @@ def _check_out(out: Path) -> None:
     """An ``--out`` whose config.json is not a tokenizer's is refused before training: a
     HuBERT or model folder (``--out`` mixed up with ``--hubert-dir``) had its config.json
     replaced by the tokenizer's, and its model no longer loaded."""
-    import json
-
-    from duplexsim.errors import OutputError
+    from duplexsim.config.loader import read_json
+    from duplexsim.errors import InputError, OutputError
     from duplexsim.units.kmeans import FORMAT
 
     config = Path(out) / "config.json"
     if not config.is_file():
         return
     try:
-        found = json.loads(config.read_text()).get("format")
-    except (OSError, ValueError, AttributeError):  # unreadable, not JSON, not an object
-        found = None
+        found = read_json(config, what="config.json").get("format")
+        why = f"format {found!r}, not {FORMAT!r}"
+    except InputError as e:  # unreadable, not JSON, nested too deeply, not an object
+        found, why = None, "; ".join(p.message for p in e.problems)
     if found != FORMAT:
         raise OutputError(str(out), "--out", "holds a config.json that is not a unit "
-                          f"tokenizer's (format {found!r}, not {FORMAT!r}): saving would "
-                          "replace it", "a new or empty folder, or a tokenizer's folder to "
-                          "replace that tokenizer")
+                          f"tokenizer's ({why}): saving would replace it", "a new or empty "
+                          "folder, or a tokenizer's folder to replace that tokenizer")
     owner = _owner(Path(out))
     if owner is not None:
         raise OutputError(str(out), "--out", f"is the unit tokenizer of {owner}, whose units "
@@ -97,19 +96,19 @@ def _check_out(out: Path) -> None:
 def _owner(out: Path) -> str | None:
     """The corpus (``manifest.json``) or agent (``agent.json``) folder whose unit tokenizer
     ``out`` is, or None: its units, or its model's, were made with that tokenizer."""
-    import json
-
+    from duplexsim.config.loader import read_json
     from duplexsim.corpora.corpus import FORMAT as CORPUS_FORMAT
+    from duplexsim.errors import InputError
     from duplexsim.models.agentdir import AGENT_FORMAT
 
     parent = out.resolve().parent
     for name, fmt, what in (("manifest.json", CORPUS_FORMAT, "the corpus"),
                             ("agent.json", AGENT_FORMAT, "the agent")):
         try:
-            meta = json.loads((parent / name).read_text())
-        except (OSError, ValueError):  # none there, unreadable, not JSON
+            meta = read_json(parent / name, what=name)
+        except InputError:  # none there, unreadable, not JSON, too deep, not an object
             continue
-        if not isinstance(meta, dict) or meta.get("format") != fmt:
+        if meta.get("format") != fmt:
             continue
         ref = meta.get("tokenizer", "tokenizer") if name == "manifest.json" else "tokenizer"
         if isinstance(ref, str) and ref and (parent / ref).resolve() == out.resolve():

@@ -333,6 +333,34 @@ def test_candor_channel_map_puts_l_on_channel_0(tmp_path) -> None:
         CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False)
 
 
+@pytest.mark.parametrize(("content", "message"), [
+    (b"[" * 100_000 + b"]" * 100_000, "corrupt channel map: nested too deeply"),
+    (b'{"L": "5f2a", "R": "caf\xe9"}', "byte 23: not UTF-8 text"),
+    (b'["5f2a", "0c1b"]', "channel map holds a JSON list"),
+    (b'{"L": "5f2a",', "line 1: corrupt channel map: Expecting"),
+])
+def test_candor_channel_map_that_is_no_json_object_is_one_line(tmp_path, content,
+                                                                message) -> None:
+    """A channel_map.json nested too deeply was a raw RecursionError traceback; one that
+    is not UTF-8 or holds a list said "TypeError: list indices must be integers"; now
+    each is the one line read_json gives any JSON file, naming the file."""
+    root = _candor(tmp_path, per_speaker=False)
+    path = root / "0a1b2c3d-uuid" / "processed" / "channel_map.json"
+    path.write_bytes(content)
+    with pytest.raises(CorpusFormatError) as caught:
+        CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False)
+    assert str(caught.value).startswith(f"{path}: {message}")
+    assert "\n" not in str(caught.value)
+
+
+def test_candor_channel_map_with_a_byte_order_mark_is_read(tmp_path) -> None:
+    """A map saved "UTF-8 with BOM" (a Windows editor) reads as the same map."""
+    root = _candor(tmp_path, per_speaker=False)
+    path = root / "0a1b2c3d-uuid" / "processed" / "channel_map.json"
+    path.write_text('{"L": "5f2a", "R": "0c1b"}', encoding="utf-8-sig")
+    assert CandorCorpus(root).channel_order("0a1b2c3d-uuid") == ["5f2a", "0c1b"]
+
+
 RELEASE_UUID, RELEASE_L, RELEASE_R = ("0020a0c5-1658-4747-99c1-2839e736b481",
                                       "5fa072f4f4aa580b63834357", "5a73899f9cdd1800017786f0")
 

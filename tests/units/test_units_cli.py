@@ -94,23 +94,31 @@ def test_a_hubert_folder_that_does_not_load_is_one_line(tmp_path: Path, break_it
     assert not out.exists()
 
 
-@pytest.mark.parametrize("config", ['{"model_type": "hubert", "hidden_size": 768}\n',
-                                    "not json\n"])
+@pytest.mark.parametrize(("config", "why"), [
+    (b'{"model_type": "hubert", "hidden_size": 768}\n', "format None, not "),
+    (b"not json\n", "corrupt config.json: Expecting value"),
+    (b"[" * 100_000 + b"]" * 100_000, "corrupt config.json: nested too deeply"),
+    (b'{"format": "caf\xe9"}', "not UTF-8 text"),
+    (b"[1, 2]\n", "config.json holds a JSON list"),
+])
 def test_out_holding_another_config_json_is_refused_before_training(tmp_path: Path, capsys,
-                                                                    config: str) -> None:
+                                                                    config: bytes,
+                                                                    why: str) -> None:
     """``--out`` pointing at a HuBERT or model folder (``--out`` mixed up with
     ``--hubert-dir``) trained, then replaced the folder's config.json with the tokenizer's:
-    the model no longer loaded."""
+    the model no longer loaded. A config.json nested too deeply was a raw RecursionError
+    traceback; each refusal says why the file is not a tokenizer's."""
     corpus = _fisher_tree(tmp_path / "fisher")
     out = tmp_path / "hubert"
     out.mkdir()
-    (out / "config.json").write_text(config)
+    (out / "config.json").write_bytes(config)
     assert main(["units", "train", "--corpus", str(corpus), "--out", str(out),
                  "--n-units", "4"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"{out}: --out: holds a config.json that is not a unit tokenizer's")
+    assert err.startswith(f"{out}: --out: holds a config.json that is not a unit tokenizer's "
+                          f"({why}"), err
     assert err.count("\n") == 1
-    assert (out / "config.json").read_text() == config
+    assert (out / "config.json").read_bytes() == config
     assert sorted(p.name for p in out.iterdir()) == ["config.json"]
 
 
@@ -155,6 +163,24 @@ def test_out_that_is_a_corpus_or_agent_tokenizer_is_refused(tmp_path: Path, caps
                           f"{owner.resolve()}, whose units were encoded with it"), err
     assert err.count("\n") == 1
     assert (owner / "tokenizer" / "arrays.safetensors").read_bytes() == before
+
+
+@pytest.mark.parametrize("meta", [b"[" * 100_000 + b"]" * 100_000, b'["duplexsim-corpus/1"]'])
+def test_tokenizer_beside_a_manifest_json_that_is_no_json_object_is_replaced(
+        tmp_path: Path, meta: bytes) -> None:
+    """A manifest.json beside a tokenizer's ``--out`` that is no JSON object is no
+    corpus's: the tokenizer is retrained (one nested too deeply was a raw RecursionError
+    traceback)."""
+    from duplexsim.units import load_tokenizer
+
+    corpus = _fisher_tree(tmp_path / "fisher")
+    out = tmp_path / "units"
+    assert main(["units", "train", "--corpus", str(corpus), "--out", str(out),
+                 "--n-units", "4"]) == 0
+    (tmp_path / "manifest.json").write_bytes(meta)
+    assert main(["units", "train", "--corpus", str(corpus), "--out", str(out),
+                 "--n-units", "3"]) == 0
+    assert load_tokenizer(out).n_units == 3
 
 
 def test_a_hubert_layer_the_model_lacks_names_the_model(tmp_path: Path, capsys) -> None:
