@@ -68,7 +68,8 @@ def sweep_parser(doc: str, out: str) -> ArgumentParser:
     parser.add_argument("--seeds", type=number(1, 100_000, integer=True), default=20,
                         help="seeds 0..N-1 (full mode; fewer give wide CIs) (default: %(default)s)")
     parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=60.0,
-                        help="full mode (default: %(default)s)")
+                        help="length of each conversation in s, full mode (default: "
+                             "%(default)s)")
     parser.add_threads()
     return parser
 

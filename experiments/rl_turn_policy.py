@@ -214,14 +214,19 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
                    help="output folder (new or empty, or an earlier run's of this script) "
                         "(default: %(default)s)")
     p.add_argument("--smoke", action="store_true", help="tiny world in OUT/world, tiny budget")
-    p.add_argument("--corpus", default=None)
+    p.add_argument("--corpus", default=None,
+                   help="built corpus: train split the replay partners, test split held out "
+                        f"(default: {Config.corpus}; --smoke: the tiny world's; --policy: "
+                        "that run's, the flag refused)")
     p.add_argument("--train-agents", nargs="*", default=None, help="SyncLLM agent dirs")
     p.add_argument("--eval-agents", nargs="*", default=None, help="NAME=DIR, held out")
     p.add_argument("--latencies", default=None,
                    help="one-way ms, comma separated: trained at and evaluated at")
     p.add_argument("--eval-latencies", default=None,
                    help="one-way ms, comma separated: evaluated at (default: --latencies)")
-    p.add_argument("--timesteps", type=TRAINED_NUMBERS["timesteps"], default=None)
+    p.add_argument("--timesteps", type=TRAINED_NUMBERS["timesteps"], default=None,
+                   help=f"PPO training timesteps (default: {Config.timesteps}; --smoke: a tiny "
+                        "budget; --policy: that run's, the flag refused)")
     p.add_argument("--episodes", type=number(1, 100_000, integer=True), default=None,
                    help=f"per replay cell (default {Config.episodes})")
     p.add_argument("--agent-episodes", type=number(1, 100_000, integer=True), default=None,
@@ -235,8 +240,13 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
     p.add_argument("--sets", nargs="+", default=None,
                    help="the evaluation sets to run (default: all; train-dialogues, "
                         "test-dialogues, test-corpus, agent-NAME)")
-    p.add_argument("--duration-s", type=TRAINED_NUMBERS["duration_s"], default=None)
-    p.add_argument("--seed", type=TRAINED_NUMBERS["seed"], default=None)
+    p.add_argument("--duration-s", type=TRAINED_NUMBERS["duration_s"], default=None,
+                   help="length of each training and evaluation episode in s (default: "
+                        f"{Config.duration_s}; --smoke: a few s; --policy: that run's, the flag "
+                        "refused)")
+    p.add_argument("--seed", type=TRAINED_NUMBERS["seed"], default=None,
+                   help=f"seeds PPO's training and the scenario (default: {Config.seed}; "
+                        "--policy: that run's, the flag refused)")
     p.add_threads()
     p.add_argument("--workers", type=number(1, 1024, integer=True), default=1,
                    help="processes the training conversations are split over (default: "

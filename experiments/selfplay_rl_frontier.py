@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus-onsets", type=number(0, 25), default=None,
                         help="the corpus's listener onsets per second (at most one a 40 ms "
                              "frame)")
-    parser.add_argument("--out", type=path_arg, required=True)
+    parser.add_argument("--out", type=path_arg, required=True,
+                        help="folder to write frontier.csv, frontier.png and REPORT.md to")
     args = parser.parse_args(argv)
     check_out(args.out, OUTPUTS, "selfplay_rl_frontier.py")  # before any work or world is made
     command = provenance("selfplay_rl_frontier.py", argv)  # the code of the moment it starts

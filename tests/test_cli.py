@@ -980,7 +980,9 @@ def _unsaid_defaults(parser: argparse.ArgumentParser) -> tuple[list[str], int]:
     """The flags of ``parser`` (and its subcommands) whose default is a value but whose help
     does not say ``(default: VALUE)``, or says nothing else (``--n-boot N_BOOT  (default:
     1000)`` tells the default, not what the flag is), and how many such flags there are. A
-    default of "not given" (None, False, '', SUPPRESS) is left to the help's words."""
+    default of "not given" (None, False, '', SUPPRESS) is left to the help's words, but a flag
+    with no help at all is listed too (``rl_turn_policy.py --timesteps TIMESTEPS`` said
+    nothing of what it counts nor that 400000 or the --policy run's is used)."""
     unsaid: list[str] = []
     checked = 0
     for action in parser._actions:
@@ -991,6 +993,9 @@ def _unsaid_defaults(parser: argparse.ArgumentParser) -> tuple[list[str], int]:
                 checked += sub_checked
             continue
         default = action.default
+        if action.option_strings and action.help is None:  # not even words
+            unsaid.append(f"{parser.prog} {action.option_strings[-1]}: no help")
+            continue
         if not action.option_strings or any(default is no for no in (
                 None, False, argparse.SUPPRESS)) or default == "":  # (not `in`: 0 == False)
             continue

@@ -278,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=number(1, 1000, integer=True), default=3,
                    help="side-by-side repeats of each comparison (default: %(default)s)")
     p.add_argument("--only", choices=["stages", "threads", "side-by-side", "attention"],
-                   default=None)
+                   default=None, help="run one benchmark only: stages (1.), threads (2.), "
+                   "side-by-side (3. and 4.; needs two --cards), attention (5.) (default: all)")
     p.add_argument("--worker", nargs=4, default=None, help=argparse.SUPPRESS)
     p.add_argument("--attention-worker", nargs=4, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)

@@ -80,7 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s = sub.add_parser("stats", help=what, description=what)
     s.add_argument("dir", type=path_arg,
                    help="a built corpus, or a real Fisher / CANDOR tree (annotations)")
-    s.add_argument("--split", default=None, choices=["train", "val", "test"])
+    s.add_argument("--split", default=None, choices=["train", "val", "test"],
+                   help="a built corpus's split only (default: the whole corpus)")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     # a window shorter than one 40 ms frame is 0 or 1 frames: no durations to correlate
     window = number(FRAME_MS / 1000, MAX_DURATION_S,

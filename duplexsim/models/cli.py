@@ -35,7 +35,8 @@ folder has one too, and the continuation would be mixed into it)."""
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("agent", type=path_arg, help="trained agent directory")
-    parser.add_argument("--corpus", type=path_arg, required=True)
+    parser.add_argument("--corpus", type=path_arg, required=True,
+                        help="built corpus (of the agent's units) the prompt is taken from")
     parser.add_argument("--dialogue", default="", help="dialogue id ('' = first test dialogue)")
     parser.add_argument("--prompt-s", type=number(0, MAX_DURATION_S, low_open=True),
                         default=30.0,
@@ -48,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seeds the sampling (default: %(default)s)")
     parser.add_argument("--temperature", type=number(0, 100), default=1.0,
                         help="sampling temperature (default: %(default)s)")
-    parser.add_argument("--out", type=path_arg, required=True)
+    parser.add_argument("--out", type=path_arg, required=True,
+                        help="folder to write units.npy, audio.wav and continuation.json to")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -49,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=None,
                         help="replaces the card's [train] seed: another training run of the "
                              "same card (a replicate), recorded in agent.json's card")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (e.g. when the output is a log file)")
 
 
 def check_corpus(card: AgentCard, corpus_n_units: int, corpus_root: Path,
