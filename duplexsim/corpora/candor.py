@@ -196,13 +196,20 @@ class CandorCorpus:
                 root_level_hint(self.root) or
                 f"{self.root}: empty corpus: no <conversation>/transcription/ folders")
 
+    def _other_entries(self) -> list[Path]:
+        """Entries of the root that are no ``<uuid>/transcription/`` folder (not dot-files)."""
+        return sorted(p for p in self.root.iterdir()
+                      if p.name not in self._dirs and not p.name.startswith("."))
+
+    def read_counts(self) -> dict[str, int]:
+        """How many conversations were read, and how many entries of the root skipped."""
+        return {"conversations": len(self._dirs), "other_entries": len(self._other_entries())}
+
     def read_summary(self) -> str:
-        """One line: the conversations read and what beside them was skipped (entries of the
-        root that are no ``<uuid>/transcription/`` folder; not dot-files), with an example."""
-        other = sorted(p for p in self.root.iterdir()
-                       if p.name not in self._dirs and not p.name.startswith("."))
+        """One line: the conversations read and what beside them was skipped, with an
+        example."""
         return read_line(f"{len(self._dirs)} conversations (<uuid>/transcription/)",
-                         {"entries that are no conversation folder": other})
+                         {"entries that are no conversation folder": self._other_entries()})
 
     def ids(self, split: str | None = None) -> list[str]:
         return list(self._dirs)

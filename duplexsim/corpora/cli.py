@@ -240,7 +240,7 @@ def _stats(args: argparse.Namespace) -> int:
                          continuation_s=args.continuation_s)
     from duplexsim.atomic import json_text
 
-    read = corpus.read_counts() if hasattr(corpus, "read_counts") else None  # a Fisher tree
+    read = corpus.read_counts() if hasattr(corpus, "read_counts") else None  # a tree
     if read is not None and args.json:
         stats["read"] = read
     elif read is not None:  # above the table: what the statistics are of

@@ -144,6 +144,22 @@ def test_a_candor_tree_is_imported_with_its_channel_map(tmp_path: Path, capsys) 
     assert [s.speaker for s in d.segments] == [0, 1, 0, 1, 0]
 
 
+def test_corpus_stats_of_a_candor_tree_says_what_it_read_and_skipped(tmp_path: Path,
+                                                                    capsys) -> None:
+    """`corpus stats` said what of a Fisher tree it read (first line; --json "read") but of
+    a CANDOR tree only "(1 dialogues, ...)" under the table, though the README's first step
+    on real data is `corpus stats`: now it says what `corpus import` says of the tree."""
+    candor_tree(tmp_path / "candor")
+    (tmp_path / "candor" / "README.txt").write_text("CANDOR\n")
+    assert main(["corpus", "stats", str(tmp_path / "candor")]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "read 1 conversations (<uuid>/transcription/); skipped 1 entries that are no "
+        f"conversation folder (e.g. {tmp_path / 'candor' / 'README.txt'})")
+    assert main(["corpus", "stats", str(tmp_path / "candor"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["read"] == {"conversations": 1,
+                                                          "other_entries": 1}
+
+
 @pytest.mark.parametrize("kind", ["Fisher", "CANDOR"])
 def test_a_real_tree_given_where_a_corpus_is_needed_names_the_import(tmp_path: Path, capsys,
                                                                       kind) -> None:
