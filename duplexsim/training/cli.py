@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         raise OutputError(str(args.out), "--out", "holds a corpus (manifest.json): the agent "
                           "would be written into it and its unit tokenizer replaced by "
                           f"{args.corpus}'s", "an agent folder apart from every corpus")
-    check_not_foreign(args.out, AGENT_OUTPUTS, "agent",
+    check_not_foreign(args.out, AGENT_MARKERS, "agent",
                       "a new or empty folder, or an agent folder to resume or retrain")
     # what the number of processes decides, before the data is built (minutes on a corpus)
     from duplexsim.training.recipe import check_schedules
@@ -209,9 +209,12 @@ def _train(args: argparse.Namespace, card: AgentCard, corpus: Any, checkpoint: P
     return result
 
 
-AGENT_OUTPUTS = frozenset({"agent.json", "checkpoints", "model", "tokenizer", "loss.png",
+AGENT_MARKERS = frozenset({"agent.json", "checkpoints", "model", "loss.png",
                            "text_tokenizer.json", "train_log.csv", "train_log.json"})
-"""What a training run writes into its ``--out`` (hidden temporaries aside)."""
+"""What a training run writes into its ``--out`` (hidden temporaries aside) that marks the
+folder as an agent's: not its ``tokenizer/``, which a corpus has too (a corpus an import left
+without manifest.json was trained into, its unit tokenizer replaced). The tokenizer is
+copied in last, just before agent.json: no run leaves it alone."""
 
 
 def _remove_if_empty(folder: Path) -> None:

@@ -182,11 +182,14 @@ def test_an_out_folder_that_holds_a_corpus_is_refused(
 
 
 @pytest.mark.parametrize("inside", [["fisher/agent.json", "candor/agent.json"],
-                                    ["config.json", "arrays.safetensors"]])
+                                    ["config.json", "arrays.safetensors"],
+                                    ["import.json", "tokenizer/config.json", "candor/d0.csv"]])
 def test_an_out_folder_of_other_files_is_refused(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], inside: list[str]) -> None:
-    """``--out runs/agents`` (for ``runs/agents/fisher``) or a unit tokenizer's folder: the
-    agent was trained into it, its files mixed with the others'. An empty folder is fine."""
+    """``--out runs/agents`` (for ``runs/agents/fisher``), a unit tokenizer's folder, or a
+    corpus an import left without manifest.json (its ``tokenizer/`` made it pass for an
+    agent's; review): the agent was trained into it, its files mixed with the others' (the
+    corpus's tokenizer replaced). An empty folder is fine."""
     write_corpus(tmp_path / "corpus")
     out = tmp_path / "out"
     for name in inside:
