@@ -450,6 +450,10 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("output: a corpus into a sweep's folder (its files were mixed in)",
      with_flag(BUILD, "--out", "run"), ["run", "--out", "holds other files (results.parquet)",
                                         "no corpus"]),
+    # its tokenizer/ made an agent's folder pass for a corpus's: 'holds a partial corpus
+    # without build.json ... (allowed: ... --rebuild to delete it and build anew)'
+    ("output: a corpus build into an agent's folder", with_flag(BUILD, "--out", "agent"),
+     ["agent", "--out", "holds other files (agent.json", "no corpus"]),
     ("flag: units train with one unit", ["units", "train", "--corpus", "corpus", "--out",
                                          "new_units", "--n-units", "1"], ["--n-units"]),
     ("flag: no dialogues to train units on", ["units", "train", "--corpus", "corpus",

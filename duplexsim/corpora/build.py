@@ -228,6 +228,10 @@ def _trained_on(out: Path, tokenizer_dir: str | Path | None, earlier: dict,
 
 CORPUS_PARTS = ("audio", "units", "fisher", "candor", "tokenizer", "manifest.json", "build.json")
 """What a build writes into its folder (all of it is removed by a rebuild)."""
+CORPUS_MARKERS = tuple(part for part in CORPUS_PARTS if part != "tokenizer")
+"""What marks a folder as a corpus's: a build's parts but ``tokenizer/``, which an agent has
+too (a build or import into an agent's folder passed for a corpus's). No build or import
+leaves a tokenizer alone: build.json (import.json) is written first."""
 
 
 def build_record(cfg: SynthConfig, seed: int, preset: str, n_units: int,

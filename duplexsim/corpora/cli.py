@@ -101,12 +101,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_not_foreign, check_output_dir
-    from duplexsim.corpora.build import CORPUS_PARTS
+    from duplexsim.corpora.build import CORPUS_MARKERS
     from duplexsim.corpora.fisher import FisherCorpus
     from duplexsim.corpora.importer import WRITTEN_DIRS, import_corpus, speaker_summary
 
     check_output_dir(args.out)  # import.json first: a folder of only it is a killed import
-    check_not_foreign(args.out, {*CORPUS_PARTS, *WRITTEN_DIRS, "import.json"}, "corpus",
+    markers = {*CORPUS_MARKERS, *WRITTEN_DIRS, "import.json"} - {"tokenizer"}  # an agent's too
+    check_not_foreign(args.out, markers, "corpus",
                       "a new or empty folder, or an earlier import of the same tree to resume")
     manifest, source = import_corpus(args.tree, args.out, args.tokenizer, seed=args.seed,
                                      val_share=args.val_share, test_share=args.test_share,
@@ -152,9 +153,9 @@ def _build(args: argparse.Namespace) -> int:
     cfg = with_flags(load_config(args.preset, args.config), "duplexsim corpus build",
                      conversation_s=args.conversation_s)
     check_output_dir(args.out)
-    from duplexsim.corpora.build import CORPUS_PARTS
+    from duplexsim.corpora.build import CORPUS_MARKERS
 
-    check_not_foreign(args.out, CORPUS_PARTS, "corpus", "a new or empty folder, or a corpus "
+    check_not_foreign(args.out, CORPUS_MARKERS, "corpus", "a new or empty folder, or a corpus "
                       "folder to resume, extend or rebuild")
     new_tokenizer = args.tokenizer and not (Path(args.tokenizer) / "config.json").exists()
     from duplexsim.corpora.tts import default_cache_dir

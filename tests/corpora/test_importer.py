@@ -456,11 +456,13 @@ def test_a_corpus_written_through_a_link_is_named_as_the_link(tmp_path: Path) ->
     assert corpus_name(tmp_path / "mine") == corpus_name(f"{tmp_path}/mine/.") == "mine"
 
 
-@pytest.mark.parametrize("other", ["sweep", "parent"])
+@pytest.mark.parametrize("other", ["sweep", "parent", "agent"])
 def test_import_refuses_an_out_folder_of_other_files(tmp_path: Path, capsys, other) -> None:
     """`corpus import TREE --out runs/sw` wrote audio/, units/, fisher/, candor/, sources/,
     tokenizer/ and manifest.json among a sweep's files; `--out work` for work/ldc (a
-    parent folder, typed for its child) wrote them beside the tree."""
+    parent folder, typed for its child) wrote them beside the tree; `--out agents/fisher`
+    (its tokenizer/ passed for a corpus's) wrote them into the agent, its tokenizer replaced
+    by --tokenizer's."""
     work = tmp_path / "work"
     fisher_tree(work / "ldc", n=1)
     _tokenizer(tmp_path / "units")
@@ -469,6 +471,12 @@ def test_import_refuses_an_out_folder_of_other_files(tmp_path: Path, capsys, oth
         out = tmp_path / "sw"
         (out / "cells").mkdir(parents=True)
         (out / "results.parquet").write_bytes(b"PAR1")
+    if other == "agent":
+        out = tmp_path / "agent"
+        (out / "model").mkdir(parents=True)
+        (out / "agent.json").write_text("{}")
+        (out / "tokenizer").mkdir()
+        (out / "tokenizer" / "config.json").write_text("{}")
     before = sorted(p.name for p in out.iterdir())
     assert main(["corpus", "import", str(work / "ldc"), "--tokenizer",
                  str(tmp_path / "units"), "--out", str(out)]) == 2
@@ -476,6 +484,8 @@ def test_import_refuses_an_out_folder_of_other_files(tmp_path: Path, capsys, oth
     assert len(err) == 1 and err[0].startswith(f"{out}: --out: holds other files (") \
         and "and no corpus" in err[0], err
     assert sorted(p.name for p in out.iterdir()) == before
+    if other == "agent":
+        assert sorted(p.name for p in (out / "tokenizer").iterdir()) == ["config.json"]
 
 
 def test_an_import_killed_after_its_record_resumes(tmp_path: Path) -> None:
