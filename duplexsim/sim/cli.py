@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 
 from duplexsim.cli import number, path_arg
-from duplexsim.errors import MAX_DURATION_S
+from duplexsim.errors import MAX_DURATION_S, OutputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,8 +40,10 @@ def run(args: argparse.Namespace) -> int:
 
     expect_kind(args.scenario, "scenario")
     check_output_dir(args.out)
+    # the scenario file may be kept in the folder the simulation writes to (as a sweep's)
     check_not_foreign(args.out, RUN_MARKERS, "simulation", "a new or empty folder, or an earlier "
-                      "simulation's folder (its files are replaced)")
+                      "simulation's folder (its files are replaced)", inputs=[args.scenario])
+    _check_scenario_kept(args.scenario, Path(args.out))
     scenario = load_scenario(args.scenario, check_files=True)
     scenario = with_flags(scenario, "duplexsim simulate", seed=args.seed,
                           duration_s=args.duration_s)
@@ -54,6 +58,24 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps(trace.summary(), indent=2, sort_keys=True))
     print(f"wrote {args.out}")
     return 0
+
+
+def _check_scenario_kept(scenario: str, out: Path) -> None:
+    """Refuse ``simulate dir/scenario.toml --out dir``: the resolved copy the trace is saved
+    with would replace the user's scenario file (its comments, its layout, the defaults it
+    left out). The ``scenario.toml`` of an earlier simulation in that folder (its trace
+    beside it) is that run's own copy: rerunning it replaces it, as before."""
+    from duplexsim.sim.trace import RUN_MARKERS
+
+    copy = out / "scenario.toml"
+    try:
+        same = copy.is_file() and os.path.samefile(scenario, copy)
+    except OSError:  # unreadable: load_scenario reports it
+        return
+    if same and not any((out / name).exists() for name in RUN_MARKERS if name != copy.name):
+        raise OutputError(str(out), "--out", f"would overwrite the scenario file being run "
+                          f"({scenario}) with its resolved copy", "another folder, or the "
+                          "scenario file kept there under another name")
 
 
 def _check_vocoder(scenario: object) -> None:

@@ -166,6 +166,34 @@ def test_simulate_cli_writes_outputs(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert not (tmp_path / "x").exists()
 
 
+def test_simulate_keeps_the_scenario_file_it_runs(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    """``simulate exp/scenario.toml --out exp`` replaced the user's file (its comments, its
+    layout) with the resolved copy: refused. Kept under another name there, it runs; the
+    scenario.toml of a simulation's folder reruns as before."""
+    text = ('# mine: keep this comment\nname = "kept"\nchunk_ms = 160\nduration_s = 1.0\n'
+            '[a]\nkind = "scripted"\n[b]\nkind = "scripted"\npolicy = "fixed-turns"\n')
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (exp / "scenario.toml").write_text(text)
+    assert main(["simulate", str(exp / "scenario.toml"), "--out", str(exp), "--quiet",
+                 "--no-audio"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"{exp}: --out: would overwrite the scenario file being run "
+                   f"({exp / 'scenario.toml'}) with its resolved copy (allowed: another "
+                   "folder, or the scenario file kept there under another name)"]
+    assert [p.name for p in exp.iterdir()] == ["scenario.toml"]
+    assert (exp / "scenario.toml").read_text() == text
+    (exp / "scenario.toml").rename(exp / "mine.toml")
+    assert main(["simulate", str(exp / "mine.toml"), "--out", str(exp), "--quiet",
+                 "--no-audio"]) == 0
+    assert (exp / "mine.toml").read_text() == text and (exp / "summary.json").is_file()
+    summary = (exp / "summary.json").read_bytes()
+    assert main(["simulate", str(exp / "scenario.toml"), "--out", str(exp), "--quiet",
+                 "--no-audio"]) == 0  # the run's own copy
+    assert (exp / "summary.json").read_bytes() == summary
+
+
 def test_an_unknown_shipped_dialogue_names_the_scenario_file(
         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """A replay side of the shipped dialogue (corpus = "") with another dialogue id was
