@@ -339,6 +339,16 @@ def _probe_valid_fields(
     valid = set(kwargs)
     invalid = given - valid
     errors: list[FieldError] = []
+
+    def kept(x: FieldError) -> bool:
+        if x.field in valid:
+            return x.field in given and not set(x.depends) & invalid
+        # a check blamed on a key inside a valid table (network.a_to_b.loss, found beside a
+        # bad network.topology) is kept when it names every field it read in ``depends``
+        head = re.split(r"[.\[]", x.field, maxsplit=1)[0]
+        return head in valid and head in given and head in x.depends \
+            and not set(x.depends) & invalid
+
     try:
         cls(**kwargs)
     except FieldError as e:
@@ -350,7 +360,7 @@ def _probe_valid_fields(
     problems.extend(
         Problem(file, _join(prefix, x.field), x.message, x.allowed)
         for x in errors
-        if x.field in valid and x.field in given and not set(x.depends) & invalid
+        if kept(x)
     )
 
 

@@ -540,9 +540,11 @@ class NetworkConfig:
         errors: list[FieldError] = []
         for direction in DIRECTIONS:
             link = self.link(direction)
-            errors += _override_errors(getattr(self, direction), f"{direction}.", self.preset,
-                                       link)
-            errors += _resolved_errors(link, f"{direction}.")
+            found = _override_errors(getattr(self, direction), f"{direction}.", self.preset,
+                                     link) + _resolved_errors(link, f"{direction}.")
+            # these read the preset and this direction only: still named beside a bad topology
+            errors += [FieldError(e.field, e.message, e.allowed, ("preset", direction))
+                       for e in found]
         raise_errors(errors)
 
     def link(self, direction: str) -> LinkConfig:

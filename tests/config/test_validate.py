@@ -285,6 +285,15 @@ def test_tdm_keys_are_checked_with_named_errors(tmp_path: Path) -> None:
     # a valid field the check reads: still checked
     ('chunk_ms = 200\nduration_s = 0.1\nseed = "x"\n',
      ["seed: wrong type string", "duration_s: 0.1 s is shorter than one chunk"]),
+    # a direction's link beside a bad topology: it reads the preset and itself only, so it
+    # is still named (the topology's problem hid it)
+    ('[network.a_to_b]\njitter_ms = 5\njitter_dist = "none"\n[network.topology]\n'
+     'edges = [{ a = "A", b = "B", netem = "delay 10ms loss gemodel 1%" }]\n',
+     ["network.topology.edges[0].netem: loss gemodel without r",
+      'network.a_to_b.jitter_dist: "none" with jitter_ms = 5.0']),
+    # ... but not beside a bad preset, which it read at its default
+    ('[network]\npreset = 3\n[network.a_to_b]\njitter_ms = 5\njitter_dist = "none"\n',
+     ["network.preset: wrong type integer"]),
 ])
 def test_a_check_that_read_an_invalid_field_is_not_reported(tmp_path: Path, text: str,
                                                             expected: list[str]) -> None:
