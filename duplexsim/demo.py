@@ -254,16 +254,41 @@ def train_argv(plan: DemoPlan, name: str, preset: str) -> list[str]:
     return argv
 
 
+def demo_n_units(plan: DemoPlan) -> tuple[int, str]:
+    """The unit vocabulary the demo's corpora will have, and where it comes from: the
+    tokenizer in ``plan.units_dir`` when there is one (``corpus build --tokenizer`` reuses
+    it), else the size ``corpus build`` trains one with (its ``--n-units`` default, which the
+    demo does not pass)."""
+    from duplexsim.units import load_tokenizer
+    from duplexsim.units.kmeans import TokenizerConfig
+
+    if (plan.units_dir / "config.json").is_file():
+        return load_tokenizer(plan.units_dir).n_units, f"the tokenizer in {plan.units_dir}"
+    return TokenizerConfig.n_units, f"the tokenizer corpus build trains into {plan.units_dir}"
+
+
 def check_cards(plan: DemoPlan) -> None:
     """Read the cards of the agents still to train before anything is built, so a missing or
-    bad card is a one-line error now, not after the corpora (minutes of work)."""
+    bad card, or one whose ``model.n_units`` is not the corpora's (``train`` refuses it), is
+    a one-line error now, not after the corpora (minutes of work)."""
     from duplexsim.config.card import load_card
     from duplexsim.config.cli import expect_kind
 
+    cards = {}
     for name, _ in AGENTS:
         if not plan.trained(name):
             expect_kind(plan.card(name), "agent card")
-            load_card(plan.card(name))
+            cards[name] = load_card(plan.card(name))
+    if not cards:
+        return
+    n_units, source = demo_n_units(plan)
+    for name, card in cards.items():
+        if card.model.n_units != n_units:
+            raise InputError(str(plan.card(name)), "model.n_units",
+                             f"{card.model.n_units}, but the demo's corpora will have "
+                             f"{n_units} units ({source})",
+                             f"{n_units}; a card of other units trains with `duplexsim "
+                             "train` on a corpus built with `corpus build --n-units`")
 
 
 def check_scenarios(plan: DemoPlan) -> None:

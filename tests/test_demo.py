@@ -496,6 +496,46 @@ def test_demo_refuses_a_missing_or_bad_card_before_building_anything(tmp_path, c
     assert "Traceback" not in err and not root.exists() and not out.exists()
 
 
+def test_demo_refuses_cards_of_other_units_than_its_corpora_before_building_anything(
+        tmp_path, capsys):
+    """A card whose model.n_units is not the demo's corpora's was refused by `train` only
+    after both corpora were built; now at once, one line. The corpora's units are those of
+    the tokenizer already in ROOT/units, else the 501 `corpus build` trains."""
+    import numpy as np
+
+    from duplexsim.demo import check_cards
+    from duplexsim.units import features
+    from duplexsim.units.kmeans import KMeansTokenizer, TokenizerConfig
+
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    for name in ("fisher", "candor"):
+        text = (ROOT / "agents" / f"{name}.toml").read_text()
+        assert "n_units = 501" in text
+        (cards / f"{name}.toml").write_text(text.replace("n_units = 501", "n_units = 32"))
+    root, out = tmp_path / "root", tmp_path / "out"
+    assert cli.main(["demo", "--root", str(root), "--out", str(out), "--cards", str(cards),
+                     "--corpus-hours", "0.01"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [
+        f"{cards / 'fisher.toml'}: model.n_units: 32, but the demo's corpora will have 501 "
+        f"units (the tokenizer corpus build trains into {root / 'units'}) (allowed: 501; a "
+        "card of other units trains with `duplexsim train` on a corpus built with `corpus "
+        "build --n-units`)"]
+    assert not root.exists() and not out.exists()
+    # a 32-unit tokenizer already in ROOT/units: the corpora will have its 32 units
+    rng = np.random.default_rng(0)
+    KMeansTokenizer(TokenizerConfig(n_units=32, n_mels=8),
+                    rng.normal(size=(32, 8)).astype(np.float32),
+                    rng.random((32, features.N_FFT // 2 + 1)).astype(np.float32),
+                    -40.0).save(root / "units")
+    check_cards(DemoPlan(root=root, out=out, cards=cards))
+    (cards / "candor.toml").write_text((ROOT / "agents" / "candor.toml").read_text())
+    with pytest.raises(InputError, match=r"candor\.toml: model\.n_units: 501, but the demo's "
+                       r"corpora will have 32 units \(the tokenizer in "):
+        check_cards(DemoPlan(root=root, out=out, cards=cards))
+
+
 def test_demo_refuses_missing_scenarios_before_building_anything(tmp_path, monkeypatch, capsys):
     """Run from another folder than the repository's root, the demo's scenario files
     (scenarios/*.toml, relative to it) are missing: one line now (it was found after the
