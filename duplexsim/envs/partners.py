@@ -194,7 +194,8 @@ class PartnerPool:
         if member.max_start_chunks:
             start = int(rng.integers(member.max_start_chunks + 1))
         agent, source = self.agent(member, start), self.source(speech)
-        check_partner_units(agent, source, f"partner[{member.spec}] {member.label}", PoolError)
+        check_partner_units(agent, source, f"partner[{member.spec}] {member.label}", PoolError,
+                            "a 'speech_corpus' in the partner's units")
         return Draw(member, agent, source, speech, start)
 
     def partner_scenario(self, member: PartnerMember) -> Scenario:
@@ -258,18 +259,30 @@ class PartnerPool:
         return self._sources[ref]
 
 
+FIXED_PARTNER_WAY_OUT = (
+    "for a partner in other units give it as a pool spec, e.g. partner={'kind': 'tdm', "
+    "'agent': DIR}: the learner then speaks the agent's training corpus, or a "
+    "'speech_corpus' in the partner's units")
+"""How a fixed partner (a SideConfig, kind name or Agent, whose learner speech is the
+scenario's: the shipped dialogue unless it replays a corpus) gets learner speech in its
+own units: only the pool form takes a speech corpus."""
+
+
 def check_partner_units(partner: Agent, source: SpeechSource, name: str,
-                        error: type[ConfigError] = ConfigError) -> None:
+                        error: type[ConfigError] = ConfigError,
+                        way_out: str = FIXED_PARTNER_WAY_OUT) -> None:
     """The partner must speak the unit inventory of the learner's speech (``source``), which
     the spaces are built on: its units are observed in ``partner_units`` and its voice
     activity read with the learner's silence units. A partner that does not say how many
     units it speaks (:func:`~duplexsim.agents.base.n_units_of`) is taken as it is.
-    ``name``: the partner in the one-line ``error``."""
+    ``name``: the partner in the one-line ``error``; ``way_out``: what the user can do
+    instead, in the error's "allowed" part."""
     n_units = n_units_of(partner)
     if n_units is not None and n_units != source.n_units:
         raise error(f"{name}: speaks {n_units} units, the learner's speech "
                     f"({source.describe()}) {source.n_units} (allowed: a partner in the "
-                    "learner's unit inventory: its units are observed and scored in it)")
+                    "learner's unit inventory: its units are observed and scored in it; "
+                    f"{way_out})")
 
 
 def allowed_keys(kind: str) -> list[str]:
@@ -345,8 +358,10 @@ class _PoolBuilder:
         if not isinstance(spec, dict):  # a given Agent: speaks the shipped dialogue's units
             label = str(getattr(spec, "name", f"agent{i}"))
             speech = SpeechRef(SHIPPED, "", 0)
-            check_partner_units(spec, self.pool.source(speech), f"partner[{i}] {label}",
-                                PoolError)  # now, not at the reset that first draws it
+            check_partner_units(  # now, not at the reset that first draws it
+                spec, self.pool.source(speech), f"partner[{i}] {label}", PoolError,
+                "for an agent in other units give its directory, e.g. {'kind': 'tdm', "
+                "'agent': DIR}, not the Agent: the learner then speaks its training corpus")
             self.inventories[i] = DEFAULT_N_UNITS
             self._member(i, SideConfig(), (speech,), label, agent=spec)
             self.pool.weights.append(1.0)

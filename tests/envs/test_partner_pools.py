@@ -305,7 +305,10 @@ def test_a_pool_partner_in_another_unit_inventory_is_refused(tiny_corpus: Path) 
     replay = SideConfig(kind="replay", corpus=str(tiny_corpus))
     agent = ReplayAgent.from_side(replay, scenario(), "b")
     shipped = r"speaks 32 units, the learner's speech \(the shipped dialogue\) 501 \(allowed"
-    with pytest.raises(ConfigError, match=rf"^partner\[1\] {re.escape(agent.name)}: {shipped}"):
+    with pytest.raises(ConfigError, match=rf"^partner\[1\] {re.escape(agent.name)}: {shipped}"
+                       r".*; for an agent in other units give its directory, e\.g\. "
+                       r"\{'kind': 'tdm', 'agent': DIR\}, not the Agent: the learner then "
+                       r"speaks its training corpus\)$"):
         make(["scripted", agent])
     learner_32 = dataclasses.replace(scenario(), a=replay)
     env = gym.make(TURN_TAKING_ID, scenario=learner_32, partner=[{"kind": "scripted"}])

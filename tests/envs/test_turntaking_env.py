@@ -239,7 +239,11 @@ def test_a_partner_in_another_unit_inventory_is_refused(tiny_corpus) -> None:  #
             (short_scenario(), agent, agent.name)]:
         with pytest.raises(ConfigError, match=rf"^partner '{re.escape(name)}': speaks 32 "
                            r"units, the learner's speech \(the shipped dialogue\) 501 "
-                           r"\(allowed: a partner in the learner's unit inventory"):
+                           r"\(allowed: a partner in the learner's unit inventory: .*; for "
+                           r"a partner in other units give it as a pool spec, e\.g\. "
+                           r"partner=\{'kind': 'tdm', 'agent': DIR\}: the learner then "
+                           r"speaks the agent's training corpus, or a 'speech_corpus' in the "
+                           r"partner's units\)$"):
             gym.make(TURN_TAKING_ID, scenario=scenario, partner=partner)
     shipped = ReplayAgent.from_side(SideConfig(kind="replay"), short_scenario(), "b")
     for partner in ("scripted", shipped, replay):  # one inventory: fine
