@@ -72,6 +72,19 @@ def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
     return table, keys
 
 
+def sweep_name(run_dir: str | Path) -> str:
+    """The ``[sweep] name`` that ``sweep.json`` records; the folder's name where it records
+    none (no sweep.json: a table made another way)."""
+    run_dir = Path(run_dir)
+    meta_path = run_dir / "sweep.json"
+    if meta_path.is_file():
+        table = read_json(meta_path, what="sweep.json").get("sweep")
+        name = table.get("name") if isinstance(table, dict) else None
+        if isinstance(name, str) and name:
+            return name
+    return run_dir.name
+
+
 def summarize(table: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:
     """Mean and 95% CI over seeds of each metric, per combination of ``keys``."""
     rows = []
@@ -243,7 +256,7 @@ def write_report(run_dir: str | Path, *, x: str | None = None,
     table, params = load_run(run_dir)
     ref = corpus_ftos(corpus) if corpus else None  # a bad corpus fails before any write
     with output_dir(run_dir / "report", whole=True, last=("REPORT.md",)) as out:
-        _write_report(out, run_dir.name, table, params, x, ref, corpus is not None,
+        _write_report(out, sweep_name(run_dir), table, params, x, ref, corpus is not None,
                       provenance, [p.name for p in (stale_tables(run_dir) if stale is None
                                                     else stale)])
     return run_dir / "report" / "REPORT.md"

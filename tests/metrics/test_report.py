@@ -36,6 +36,7 @@ cell = "sweep_cellfns:turntaking_cell"
 def test_report_writes_tables_and_plots(run_dir):
     assert main(["report", str(run_dir)]) == 0
     report = (run_dir / "report" / "REPORT.md").read_text()
+    assert report.startswith("# Sweep report: rep\n")  # the sweep's name, not the folder's
     assert "| network.a_to_b.delay_ms | a.estimation | seeds |" in report
     assert "±" in report and "![gap_median_ms]" in report
     pngs = {p.name for p in (run_dir / "report").glob("*.png")}
@@ -129,6 +130,19 @@ def test_report_of_a_sweep_without_finished_cells_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "results.parquet: no finished cells (see " in err[0], err
     assert not (tmp_path / "run" / "report").exists()
+
+
+def test_report_without_sweep_json_is_titled_by_its_folder(tmp_path):
+    """A results table with no sweep.json beside it (no recorded sweep name) takes the
+    folder's name as its title."""
+    import pandas as pd
+
+    (tmp_path / "mine").mkdir()
+    pd.DataFrame({"seed": [0, 1], "gap_median_ms": [100.0, 120.0]}).to_parquet(
+        tmp_path / "mine" / "results.parquet")
+    assert main(["report", str(tmp_path / "mine")]) == 0
+    report = (tmp_path / "mine" / "report" / "REPORT.md").read_text()
+    assert report.startswith("# Sweep report: mine\n")
 
 
 def test_fto_histogram_without_transfers_is_drawn_without_a_warning(tmp_path):
