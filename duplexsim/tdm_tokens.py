@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from duplexsim.tokens import FRAME_MS, as_id_array, check_units
+from duplexsim.tokens import DEFAULT_N_UNITS, FRAME_MS, as_id_array, check_units
 
 ArrayLike = Sequence[int] | np.ndarray
 
@@ -62,7 +62,7 @@ class TdmFormat:
 
     slice_ms: int = 1200
     """Slice length, a positive multiple of ``frame_ms`` (paper: about 2 s of input)."""
-    n_units: int = 501
+    n_units: int = DEFAULT_N_UNITS
     silence_unit: int = 0
     """Unit that fills ``<idle>`` slices and the frames after ``<eos>``."""
     silence_units: frozenset[int] = field(default_factory=frozenset)

@@ -31,6 +31,10 @@ import numpy as np
 FRAME_MS = 40
 """One speech-unit frame (25 Hz, the paper's unit rate): the time grid of every stream."""
 
+DEFAULT_N_UNITS = 501
+"""The default unit inventory (the paper's 500 HuBERT k-means clusters + silence): of a
+new tokenizer, corpus, model card and token format, and of the shipped dialogue."""
+
 ArrayLike = Sequence[int] | np.ndarray
 Prev = tuple[int | None, int | None]
 """Each stream's unit before the first decoded chunk; ``None`` = start of the stream."""
@@ -58,7 +62,7 @@ class SyncFormat:
     """Chunk length; a positive multiple of ``frame_ms`` (paper: 160, 200, 240)."""
     frame_ms: int = FRAME_MS
     """Unit frame length (25 Hz units, as in the paper)."""
-    n_units: int = 501
+    n_units: int = DEFAULT_N_UNITS
     """Unit ids are ``0 .. n_units-1`` (paper: 500 HuBERT clusters + silence)."""
     silence_unit: int = 0
     """Unit assumed before the first frame when a stream's first chunk is empty."""

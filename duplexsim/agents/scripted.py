@@ -26,7 +26,7 @@ from duplexsim.agents.base import (
     whole,
 )
 from duplexsim.errors import DuplexsimError, with_note
-from duplexsim.tokens import FRAME_MS
+from duplexsim.tokens import DEFAULT_N_UNITS, FRAME_MS
 
 
 def _silent(rng: np.random.Generator, n_frames: int, first: bool) -> np.ndarray:  # noqa: ARG001
@@ -65,9 +65,9 @@ class ScriptedAgent:
     kind = "scripted"
     """Its scenario kind (:func:`duplexsim.agents.base.kind_of`)."""
 
-    def __init__(self, policy: str, frames_per_chunk: int, n_chunks: int, n_units: int = 501,
-                 silence_unit: int = 0, first: bool = True, name: str | None = None,
-                 silence_units: Iterable[int] = ()):
+    def __init__(self, policy: str, frames_per_chunk: int, n_chunks: int,
+                 n_units: int = DEFAULT_N_UNITS, silence_unit: int = 0, first: bool = True,
+                 name: str | None = None, silence_units: Iterable[int] = ()):
         """``silence_units``: every unit that means silence in this vocabulary (a unit
         tokenizer's set; ``silence_unit`` always counts); speech draws from the others."""
         if policy not in POLICIES:
@@ -112,7 +112,7 @@ class ScriptedAgent:
         """
         other_key = "b" if key == "a" else "a"
         other = getattr(scenario, other_key)
-        vocab: dict[str, Any] = {"n_units": 501, "silence_unit": 0}
+        vocab: dict[str, Any] = {"n_units": DEFAULT_N_UNITS, "silence_unit": 0}
         try:
             if partner is not None and (n_units := n_units_of(partner)) is not None:
                 vocab = {"n_units": n_units, "silence_unit": int(partner.silence_unit),

@@ -39,6 +39,7 @@ from duplexsim.config.scenario import SideConfig
 from duplexsim.envs.registration import TURN_TAKING_ID
 from duplexsim.envs.world import default_scenario
 from duplexsim.threads import use_threads
+from duplexsim.tokens import DEFAULT_N_UNITS
 
 
 def env_kwargs(duration_s: float, partner: SideConfig | None = None) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def train_tiny_agent(out: str | Path, steps: int = 2) -> Path:
     dialogue = default_dialogue()
     stage = StageCard(steps=steps, batch_tokens=256, seq_len=64, warmup_steps=1, lr=3e-3,
                       window_chunks=12)
-    card = AgentCard(model=ModelCard(size="tiny", n_units=501, text_vocab_size=300),
+    card = AgentCard(model=ModelCard(size="tiny", n_units=DEFAULT_N_UNITS, text_vocab_size=300),
                      train=TrainCard(chunk_ms=(160,), bf16=False, val_every=steps,
                                      val_batches=1, checkpoint_every=steps),
                      stage1=stage, stage2=stage, stage3=stage)

@@ -26,7 +26,7 @@ from duplexsim.config.loader import (
     raise_errors,
 )
 from duplexsim.errors import finite_in
-from duplexsim.tokens import FRAME_MS, min_context_tokens
+from duplexsim.tokens import DEFAULT_N_UNITS, FRAME_MS, min_context_tokens
 
 SIZES = ("tiny", "small", "paper")
 ModelSize = Literal["tiny", "small", "paper"]
@@ -88,7 +88,7 @@ class ModelCard:
     intermediate_size: int = 0
     context_tokens: int = 0
     """Longest context trained on and used when streaming (agents slide beyond it)."""
-    n_units: int = 501
+    n_units: int = DEFAULT_N_UNITS
     """Unit vocabulary: must equal the corpus's (and the unit tokenizer's) n_units."""
     silence_unit: int = 0
     text_vocab_size: int = 512

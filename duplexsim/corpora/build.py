@@ -54,7 +54,7 @@ from duplexsim.corpora.synth import (
 )
 from duplexsim.corpora.types import Dialogue
 from duplexsim.errors import MAX_DURATION_S, InputError, OutputError, finite_in
-from duplexsim.tokens import FRAME_MS
+from duplexsim.tokens import DEFAULT_N_UNITS, FRAME_MS
 from duplexsim.units import tokenizer_digest
 
 if TYPE_CHECKING:
@@ -337,8 +337,9 @@ def _changed(previous: dict, record: dict, keys: list[str]) -> tuple[str, object
 
 def build_corpus(out: str | Path, cfg: SynthConfig, *, hours: float, seed: int = 0,
                  preset: str = "", tokenizer_dir: str | Path | None = None,
-                 cache_dir: str | Path | None = None, workers: int = 2, n_units: int = 501,
-                 train_hours: float = 2.0, rebuild: bool = False) -> dict:
+                 cache_dir: str | Path | None = None, workers: int = 2,
+                 n_units: int = DEFAULT_N_UNITS, train_hours: float = 2.0,
+                 rebuild: bool = False) -> dict:
     """Build (or resume) a corpus in ``out``; returns the manifest plus timing.
 
     A corpus already in ``out`` built with other parameters is refused unless ``rebuild``

@@ -19,6 +19,7 @@ import numpy as np
 
 from duplexsim.atomic import atomic_path
 from duplexsim.corpora.types import Dialogue, Segment
+from duplexsim.tokens import DEFAULT_N_UNITS
 
 RESOURCE = "default_dialogue.npz"
 
@@ -83,7 +84,7 @@ def rebuild(corpus_dir: str | Path | None = None, out: str | Path | None = None)
     with tempfile.TemporaryDirectory(prefix="duplexsim-default-") as tmp:
         built = Path(tmp) / BUILT_NAME
         build_corpus(built, load_config("fisher-like", conversation_s=180.0), hours=0.05,
-                     seed=0, n_units=501, workers=1)
+                     seed=0, n_units=DEFAULT_N_UNITS, workers=1)
         _write_from(built, out)
     return out
 

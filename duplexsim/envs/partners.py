@@ -50,11 +50,11 @@ import numpy as np
 
 from duplexsim.agents.base import Agent, close_agents, kind_of, n_units_of
 from duplexsim.config.scenario import SIDE_KEYS, Scenario, SideConfig
-from duplexsim.envs.speech import DEFAULT_N_UNITS, SpeechSource, dialogue_source
+from duplexsim.envs.speech import SpeechSource, dialogue_source
 from duplexsim.errors import ConfigError, InputError
 from duplexsim.sim.build import AGENT_BUILDERS
 from duplexsim.sim.clock import ms_from_s
-from duplexsim.tokens import FRAME_MS
+from duplexsim.tokens import DEFAULT_N_UNITS, FRAME_MS
 
 PLURALS = {"agents": "agent", "dialogues": "dialogue", "channels": "channel",
            "policies": "policy"}

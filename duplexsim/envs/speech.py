@@ -13,8 +13,8 @@ from typing import Any
 
 from duplexsim.config.scenario import Scenario
 from duplexsim.envs.actions import UtteranceBank
+from duplexsim.tokens import DEFAULT_N_UNITS
 
-DEFAULT_N_UNITS = 501  # duplexsim.tokens.SyncFormat default (500 clusters + silence)
 DEFAULT_SILENCE_UNIT = 0  # duplexsim.tokens.SyncFormat.silence_unit
 
 

@@ -1,7 +1,9 @@
 """Speech units: the ``UnitTokenizer`` protocol (wave <-> 25 Hz units) and its k-means tokenizers.
 
 Owns tokenizers (mel-kmeans, hubert-kmeans), their training, saving/loading, and the
-vocoder. Must not know about corpora layouts, tokens, models or the simulator.
+vocoder. Must not know about corpora layouts, tokens, models or the simulator (it takes
+only the default inventory size, ``DEFAULT_N_UNITS``, from :mod:`duplexsim.tokens`, as
+:mod:`duplexsim.audio` takes ``FRAME_MS``).
 """
 
 from __future__ import annotations

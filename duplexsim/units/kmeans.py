@@ -24,6 +24,7 @@ from safetensors.numpy import load_file, save_file
 from duplexsim.atomic import output_dir, write_json
 from duplexsim.config.loader import check, from_dict, json_number, read_json
 from duplexsim.errors import InputError, MissingInputError
+from duplexsim.tokens import DEFAULT_N_UNITS
 from duplexsim.units import features as F
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ class TokenizerConfig:
     """How a k-means tokenizer is built (written into its config.json)."""
 
     type: str = "mel-kmeans"
-    n_units: int = 501  # the paper's HuBERT k-means inventory size
+    n_units: int = DEFAULT_N_UNITS  # the paper's HuBERT k-means inventory size
     n_silence_units: int = 1  # one silence unit keeps deduplicated silence to one token
     n_mels: int = 64
     vad_fill_frames: int = 2  # silent holes <= 80 ms inside speech are speech (stop closures)
