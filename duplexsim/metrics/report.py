@@ -49,9 +49,10 @@ def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
         raise InputError(str(results), "", f"not a readable results table ({e})",
                          "the results.parquet `duplexsim sweep` wrote") from None
     if table.empty:  # every cell failed (or none ran): a report of nothing, "0 cells"
-        failures = run_dir / "failures.json"
+        failures = run_dir / "failures.json"  # a sweep writes it always: {} when none failed
+        failed = failures.is_file() and read_json(failures, what="sweep failures.json")
         raise InputError(str(results), "", "no finished cells" + (
-            f" (see {failures} for the failed ones)" if failures.is_file() else ""),
+            f" (see {failures} for the failed ones)" if failed else ""),
             f"a sweep with finished cells: fix the failures, then `duplexsim sweep "
             f"SWEEP.toml --out {run_dir}` resumes")
     meta_path = run_dir / "sweep.json"

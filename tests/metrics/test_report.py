@@ -130,6 +130,11 @@ def test_report_of_a_sweep_without_finished_cells_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "results.parquet: no finished cells (see " in err[0], err
     assert not (tmp_path / "run" / "report").exists()
+    # none ran (--limit 0): the sweep's failures.json is {}, so not pointed to
+    (tmp_path / "run" / "failures.json").write_text("{}")
+    assert main(["report", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "results.parquet: no finished cells (allowed: " in err[0], err
 
 
 def test_report_without_sweep_json_is_titled_by_its_folder(tmp_path):
