@@ -149,6 +149,9 @@ class KMeansTokenizer:
         self.silence_unit = 0
         self._mel = F.mel_filterbank(config.n_mels)
         self._hubert: HubertFeatures | None = None
+        self._loaded = False
+        """Made by :meth:`load` (HuBERT settings it does not record are those of before they
+        were recorded), not by training."""
         self._unchecked_hubert: str | None = None
         """load(): the config.json whose recorded HuBERT digest :meth:`check_hubert` has yet
         to compare with ``hubert_dir`` (None: nothing left to check)."""
@@ -165,11 +168,16 @@ class KMeansTokenizer:
                 from duplexsim.units.hubert import HubertFeatures
 
                 self.check_hubert()
-                # as trained (None while training: as the model expects; a tokenizer saved
-                # before the choice was recorded fed raw samples)
-                normalize = None if self.hubert is None else self.hubert.get("normalize", False)
+                # as trained: while training, HubertFeatures' defaults (normalize: as the
+                # model expects); loaded, as recorded, and what a tokenizer saved before a
+                # setting (or the whole record) was kept does not record, as it was then
+                # (raw samples)
+                recorded = self.hubert if self.hubert is not None else {} if self._loaded \
+                    else None
+                as_trained = {} if recorded is None else {
+                    "normalize": recorded.get("normalize", False)}
                 self._hubert = HubertFeatures(self.config.hubert_dir, self.config.hubert_layer,
-                                              normalize=normalize)
+                                              **as_trained)
             feats = self._hubert(w16)
         else:
             feats = F.log_mel(power, self._mel)
@@ -298,7 +306,7 @@ class KMeansTokenizer:
                 raise InputError(str(arrays_file), name, f"{shape} (not finite or wrong shape)",
                                  f"finite floats [{config.n_units}, {width or 'D'}]{of}")
         tok = cls(config, arrays["centroids"], arrays["unit_spectra"], threshold, hubert)
-        tok._unchecked_hubert = file
+        tok._unchecked_hubert, tok._loaded = file, True
         return tok
 
 

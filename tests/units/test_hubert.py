@@ -61,12 +61,18 @@ def test_the_tokenizer_encodes_as_it_was_trained(tmp_path: Path) -> None:
     tok = load_tokenizer(tmp_path / "tok")
     tok.encode(wave, 16000)
     assert tok._hubert is not None and tok._hubert.normalize
+    record = dict(meta["hubert"])
     del meta["hubert"]["normalize"]
     config.write_text(json.dumps(meta))
     old = load_tokenizer(tmp_path / "tok")
     old.encode(wave, 16000)
     assert old._hubert is not None and not old._hubert.normalize
-    meta["hubert"]["normalize"] = "yes"
+    del meta["hubert"]  # saved before the HuBERT was recorded at all: raw samples too
+    config.write_text(json.dumps(meta))
+    older = load_tokenizer(tmp_path / "tok")
+    older.encode(wave, 16000)
+    assert older._hubert is not None and not older._hubert.normalize
+    meta["hubert"] = {**record, "normalize": "yes"}
     config.write_text(json.dumps(meta))
     with pytest.raises(ValueError, match=r"config.json: hubert: .*normalize \(true or false\)"):
         load_tokenizer(tmp_path / "tok")
