@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from duplexsim.units import TokenizerConfig, load_tokenizer, train_tokenizer
-from duplexsim.units.hubert import HubertFeatures
+from duplexsim.units.hubert import CONTEXT_S, HubertFeatures
 
 
 def _tiny(folder: Path, norm: str) -> None:
@@ -25,7 +25,7 @@ def _tiny(folder: Path, norm: str) -> None:
                              )).save_pretrained(folder)
 
 
-def _wave(seconds: int = 2) -> np.ndarray:
+def _wave(seconds: float = 2) -> np.ndarray:
     t = np.arange(16000 * seconds) / 16000
     rng = np.random.default_rng(0)
     return (0.05 * np.sin(2 * np.pi * 180 * t) * (np.sin(2 * np.pi * 1.5 * t) > 0)
@@ -75,4 +75,73 @@ def test_the_tokenizer_encodes_as_it_was_trained(tmp_path: Path) -> None:
     meta["hubert"] = {**record, "normalize": "yes"}
     config.write_text(json.dumps(meta))
     with pytest.raises(ValueError, match=r"config.json: hubert: .*normalize \(true or false\)"):
+        load_tokenizer(tmp_path / "tok")
+
+
+def test_a_file_shorter_than_a_chunk_is_fed_whole_as_before(tmp_path: Path) -> None:
+    """The context never reaches past the file: one chunk's features are those of the whole
+    wave, standardised and padded 40 / 360 samples, its 50 Hz frames paired onto 40 ms."""
+    import torch
+
+    _tiny(tmp_path / "large", "layer")
+    wave = _wave(2.5)  # 62 whole 40 ms frames and half of one (not fed)
+    features = HubertFeatures(tmp_path / "large", layer=2)
+    assert features.context_s == CONTEXT_S
+    got = features(wave)
+    assert got.tobytes() == HubertFeatures(tmp_path / "large", layer=2, context_s=0)(
+        wave).tobytes()
+    with torch.no_grad():
+        x = torch.nn.functional.layer_norm(torch.from_numpy(wave[: 62 * 640]), (62 * 640,))
+        x = torch.nn.functional.pad(x, (40, 360))[None]
+        h = features.model(x, output_hidden_states=True).hidden_states[2][0].numpy()
+    np.testing.assert_array_equal(got, h[: 2 * 62].reshape(62, 2, -1).mean(axis=1))
+
+
+@pytest.mark.parametrize("norm", ["group", "layer"])
+def test_chunk_edges_see_their_context(tmp_path: Path, norm: str) -> None:
+    """Cut into chunks run alone, frames near each cut differed from one forward over the
+    whole file (the positional conv and attention saw zeros past the cut); with context
+    they are much closer to it."""
+    _tiny(tmp_path / norm, norm)
+    wave = _wave(10)
+    whole = HubertFeatures(tmp_path / norm, layer=2, chunk_s=60, context_s=0)(wave)
+    near = np.zeros(len(whole), dtype=bool)
+    for edge in range(50, 250, 50):  # the 2 s chunks' internal edges, +-0.5 s
+        near[edge - 12 : edge + 13] = True
+
+    def error(context_s: float) -> float:
+        chunked = HubertFeatures(tmp_path / norm, layer=2, chunk_s=2, context_s=context_s)
+        return float(np.abs(chunked(wave) - whole)[near].mean())
+
+    alone, with_context = error(0), error(2)
+    assert with_context < alone / 4, (alone, with_context)
+
+
+def test_the_tokenizer_records_its_context(tmp_path: Path) -> None:
+    """New tokenizers record the context they were trained with and encode with it; one
+    saved before it was recorded runs its 30 s chunks alone, as it was trained (its
+    centroids, and the corpora encoded with it, are of those features)."""
+    _tiny(tmp_path / "base", "group")
+    conf = TokenizerConfig(type="hubert-kmeans", n_units=4, hubert_dir=str(tmp_path / "base"),
+                           hubert_layer=1)
+    train_tokenizer([(_wave(4), 16000, None)], conf).save(tmp_path / "tok")
+    config = tmp_path / "tok" / "config.json"
+    meta = json.loads(config.read_text())
+    assert meta["hubert"]["context_s"] == CONTEXT_S
+    long = _wave(32)  # two 30 s chunks: one internal edge
+
+    def features(context_s: float) -> np.ndarray:
+        return HubertFeatures(tmp_path / "base", layer=1, context_s=context_s)(long)
+
+    new = load_tokenizer(tmp_path / "tok").frame_features(long, 16000)[0]
+    np.testing.assert_array_equal(new, features(CONTEXT_S))
+    del meta["hubert"]["context_s"]
+    config.write_text(json.dumps(meta))
+    old = load_tokenizer(tmp_path / "tok").frame_features(long, 16000)[0]
+    np.testing.assert_array_equal(old, features(0))
+    assert not np.allclose(old, new, atol=1e-3)
+    meta["hubert"]["context_s"] = -1
+    config.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"config.json: hubert.context_s: -1 is out of range "
+                       r"\(allowed: a number from 0 to 600\)"):
         load_tokenizer(tmp_path / "tok")
