@@ -46,6 +46,9 @@ class FieldError(ConfigError):
     Example: ``FieldError("delay_ms", "must be >= 0", ">= 0")``. ``depends`` names the
     other fields of the table the check read (``duration_s`` against ``chunk_ms``): when
     one of them was given but invalid, the check ran on its default and is not reported.
+    A check blamed on a key inside a table (``network.a_to_b.loss``, ``grid.x``) is kept
+    beside another invalid field only when ``depends`` names every field it read, that
+    table included (:func:`reading`); without it, it is dropped there.
     """
 
     def __init__(self, field: str, message: str, allowed: str | None = None,
@@ -102,6 +105,14 @@ def raise_errors(errors: list[FieldError]) -> None:
         raise errors[0]
     if errors:
         raise FieldErrors(errors)
+
+
+def reading(errors: list[FieldError], *fields: str) -> list[FieldError]:
+    """``errors`` declaring that their check read ``fields`` of the table (added to the
+    ``depends`` each has): how a check blamed on a nested key (``a.slice_ms``) says it is
+    still true beside another table's mistake, which the loader's probe checks it beside."""
+    return [FieldError(e.field, e.message, e.allowed, tuple(dict.fromkeys((*e.depends, *fields))))
+            for e in errors]
 
 
 def check(condition: bool, field: str, message: str, allowed: str | None = None) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from duplexsim.config.loader import FieldError, plain_fields, raise_errors
+from duplexsim.config.loader import FieldError, plain_fields, raise_errors, reading
 from duplexsim.config.netem import netem_keys
 from duplexsim.errors import InputError, MissingInputError, finite_in, plain_number
 
@@ -474,24 +474,25 @@ class TopologyConfig:
                 errors.append(FieldError("nodes", f"endpoint {end!r} missing",
                                          'node names including "A" and "B"'))
         pairs: dict[frozenset[str], int] = {}
+        # each edge's checks read the edges (and the node list): named beside bad nodes
         for i, edge in enumerate(self.edges):
             pair = frozenset((edge.a, edge.b))
             if pair in pairs:
                 errors.append(FieldError(f"edges[{i}]", f"a second edge {edge.a}-{edge.b} "
                                          f"(edges[{pairs[pair]}] joins them already)",
                                          "one edge per pair of nodes (a relay node between "
-                                         "them for a second route)"))
+                                         "them for a second route)", ("edges",)))
             pairs.setdefault(pair, i)
             if edge.a and edge.a == edge.b:  # no path uses it: its link would be ignored
                 errors.append(FieldError(f"edges[{i}]", f"joins {edge.a!r} to itself",
-                                         "an edge between two different nodes"))
+                                         "an edge between two different nodes", ("edges",)))
             for end in (edge.a, edge.b):
                 if end not in seen:
                     errors.append(FieldError(f"edges[{i}]", f"unknown node {end!r}",
-                                             ", ".join(self.nodes)))
+                                             ", ".join(self.nodes), ("edges", "nodes")))
             link = edge.link()
-            errors += _override_errors(edge, f"edges[{i}].", edge.preset, link)
-            errors += _resolved_errors(link, f"edges[{i}].")
+            errors += reading(_override_errors(edge, f"edges[{i}].", edge.preset, link)
+                              + _resolved_errors(link, f"edges[{i}]."), "edges")
         if not errors and self.path("A", "B") is None:
             errors.append(FieldError("edges", 'no path between "A" and "B"',
                                      "edges that connect A to B (through relays)"))
@@ -543,8 +544,7 @@ class NetworkConfig:
             found = _override_errors(getattr(self, direction), f"{direction}.", self.preset,
                                      link) + _resolved_errors(link, f"{direction}.")
             # these read the preset and this direction only: still named beside a bad topology
-            errors += [FieldError(e.field, e.message, e.allowed, ("preset", direction))
-                       for e in found]
+            errors += reading(found, "preset", direction)
         raise_errors(errors)
 
     def link(self, direction: str) -> LinkConfig:

@@ -294,6 +294,14 @@ def test_tdm_keys_are_checked_with_named_errors(tmp_path: Path) -> None:
     # ... but not beside a bad preset, which it read at its default
     ('[network]\npreset = 3\n[network.a_to_b]\njitter_ms = 5\njitter_dist = "none"\n',
      ["network.preset: wrong type integer"]),
+    # a topology edge's link beside a bad node list: it reads the edge only
+    ('[network.topology]\nnodes = ["A", "B", 3]\n'
+     'edges = [{ a = "A", b = "B", jitter_ms = 5, jitter_dist = "none" }]\n',
+     ["network.topology.nodes[2]: wrong type integer",
+      'network.topology.edges[0].jitter_dist: "none" with jitter_ms = 5.0']),
+    # ... but an edge's node, checked against the node list at its default, is not
+    ('[network.topology]\nnodes = ["A", "B", 3]\nedges = [{ a = "A", b = "C" }]\n',
+     ["network.topology.nodes[2]: wrong type integer"]),
 ])
 def test_a_check_that_read_an_invalid_field_is_not_reported(tmp_path: Path, text: str,
                                                             expected: list[str]) -> None:
