@@ -305,7 +305,8 @@ class Scenario:
                     f"-1 (never give up) while {key}.estimation = 'wait' and network "
                     f"{incoming} can lose chunks ({lossy[0].loss_text()}): a lost chunk would "
                     f"stall {key} forever",
-                    ">= 0 when a waiting side's incoming link has loss"))
+                    ">= 0 when a waiting side's incoming link has loss",
+                    ("buffer", key, "network")))  # (named beside another table's mistake)
         return errors
 
     def _slice_errors(self) -> list[FieldError]:
@@ -321,7 +322,8 @@ class Scenario:
                 errors.append(FieldError(
                     f"{key}.slice_ms", f"{side.slice_ms} is not a whole number of "
                     f"chunk_ms = {self.chunk_ms} chunks",
-                    f"multiples of {self.chunk_ms}, e.g. {' or '.join(map(str, near))}"))
+                    f"multiples of {self.chunk_ms}, e.g. {' or '.join(map(str, near))}",
+                    (key, "chunk_ms")))
         return errors
 
     @property

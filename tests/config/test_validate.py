@@ -302,6 +302,15 @@ def test_tdm_keys_are_checked_with_named_errors(tmp_path: Path) -> None:
     # ... but an edge's node, checked against the node list at its default, is not
     ('[network.topology]\nnodes = ["A", "B", 3]\nedges = [{ a = "A", b = "C" }]\n',
      ["network.topology.nodes[2]: wrong type integer"]),
+    # scenario checks of a nested key beside a bad seed: they read their tables only
+    ('seed = "x"\n[a]\nkind = "syncllm"\nagent = "x"\nestimation = "wait"\n'
+     '[buffer]\ngive_up_ms = -1\n[network.b_to_a]\nloss = 0.01\n',
+     ["seed: wrong type string", "buffer.give_up_ms: -1 (never give up) while a.estimation"]),
+    ('seed = "x"\nchunk_ms = 200\n[a]\nkind = "tdm"\nagent = "x"\nslice_ms = 1120\n',
+     ["seed: wrong type string", "a.slice_ms: 1120 is not a whole number of chunk_ms = 200"]),
+    # ... but a slice against a bad chunk_ms (read at its default 160 ms) is not
+    ('chunk_ms = "x"\n[a]\nkind = "tdm"\nagent = "x"\nslice_ms = 1000\n',
+     ["chunk_ms: wrong type string"]),
 ])
 def test_a_check_that_read_an_invalid_field_is_not_reported(tmp_path: Path, text: str,
                                                             expected: list[str]) -> None:
