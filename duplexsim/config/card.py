@@ -377,10 +377,12 @@ class AgentCard:
     def __post_init__(self) -> None:
         plain_fields(self)
         if not any(s.enabled for s in self.stages().values()):
-            raise FieldError("stage3.enabled", "every stage is disabled", "at least one stage")
+            raise FieldError("stage3.enabled", "every stage is disabled", "at least one stage",
+                             tuple(self.stages()))
         if self.agent.kind != "tdm" and self.tdm is not None:
             raise FieldError("tdm", f"a [tdm] table in a card with agent.kind = "
-                             f"{self.agent.kind!r}", 'agent.kind = "tdm", or no [tdm] table')
+                             f"{self.agent.kind!r}", 'agent.kind = "tdm", or no [tdm] table',
+                             ("agent",))
         if self.model.init_from or self.model.size not in SIZE_PRESETS:
             return  # the geometry is known only once the model is loaded
         context = self.model.geometry().context_tokens
@@ -390,7 +392,7 @@ class AgentCard:
             if context < least:  # the agent would train, then refuse to load
                 raise FieldError("model.context_tokens", f"{context} is too short for "
                                  f"{longest} ms chunks (four chunks of both sides)",
-                                 f">= {least}")
+                                 f">= {least}", ("model", "train", "agent"))
         else:
             from duplexsim.tdm_tokens import min_tdm_context
 
@@ -399,16 +401,19 @@ class AgentCard:
             if context < least:  # the agent would train, then refuse to load
                 raise FieldError("model.context_tokens", f"{context} is too short for "
                                  f"slice_ms = {longest} ({longest // FRAME_MS} units a slice: "
-                                 "the slice pair it answers and its own piece)", f">= {least}")
+                                 "the slice pair it answers and its own piece)", f">= {least}",
+                                 ("model", "tdm", "agent"))
             for slice_ms in self.tdm_card.slice_ms:  # trained, then refused at load
                 if not any(slice_ms % c == 0 for c in self.train.chunk_ms):
                     raise FieldError("tdm.slice_ms", f"{slice_ms} is not a whole number of "
                                      f"chunks of any train.chunk_ms {list(self.train.chunk_ms)}",
-                                     "slices that one of the chunk sizes divides")
+                                     "slices that one of the chunk sizes divides",
+                                     ("tdm", "train", "model", "agent"))
         for name, stage in self.stages().items():  # trained on rows longer than the context
             if stage.enabled and stage.seq_len > context:  # (or the position table)
                 raise FieldError(f"{name}.seq_len", f"{stage.seq_len} > the model's "
-                                 f"context_tokens = {context}", f"<= {context}")
+                                 f"context_tokens = {context}", f"<= {context}",
+                                 (name, "model"))
 
     def missing_files(self, file: str = "<card>", resume: str | Path = "") -> list[Problem]:
         """Files this card needs that are not there: ``model.init_from``'s model folder;

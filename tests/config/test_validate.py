@@ -311,6 +311,20 @@ def test_tdm_keys_are_checked_with_named_errors(tmp_path: Path) -> None:
     # ... but a slice against a bad chunk_ms (read at its default 160 ms) is not
     ('chunk_ms = "x"\n[a]\nkind = "tdm"\nagent = "x"\nslice_ms = 1000\n',
      ["chunk_ms: wrong type string"]),
+    # a card's checks across tables beside a bad table they do not read
+    ('[train]\nseed = -1\n[stage1]\nenabled = false\n[stage2]\nenabled = false\n'
+     '[stage3]\nenabled = false\n',
+     ["train.seed: -1 is out of range", "stage3.enabled: every stage is disabled"]),
+    ('[train]\nseed = -1\n[model]\nsize = "tiny"\n[stage1]\nseq_len = 512\n',
+     ["train.seed: -1 is out of range", "stage1.seq_len: 512 > the model's context_tokens"]),
+    ('[stage2]\nlr = -1\n[model]\nsize = "tiny"\ncontext_tokens = 40\n',
+     ["stage2.lr: -1.0 is not", "model.context_tokens: 40 is too short for 240 ms chunks"]),
+    ('[agent]\nkind = "tdm"\n[stage2]\nlr = -1\n[model]\nsize = "tiny"\n'
+     '[train]\nchunk_ms = [160]\n[tdm]\nslice_ms = [1200]\n',
+     ["stage2.lr: -1.0 is not", "tdm.slice_ms: 1200 is not a whole number of chunks"]),
+    # ... but not a [tdm] table beside a bad agent.kind (it said "agent.kind = 'syncllm'",
+    # the default, of a card that never said so)
+    ('[agent]\nkind = "x"\n[tdm]\nslice_ms = [1200]\n', ["agent.kind: unknown value 'x'"]),
 ])
 def test_a_check_that_read_an_invalid_field_is_not_reported(tmp_path: Path, text: str,
                                                             expected: list[str]) -> None:
