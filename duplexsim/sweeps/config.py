@@ -44,6 +44,7 @@ from duplexsim.config.loader import (
     plain_fields,
     raise_errors,
     read_toml,
+    reading,
 )
 from duplexsim.digests import SIMULATOR_VERSION, file_digest, key_of, scenario_inputs
 from duplexsim.sweeps.cells import DEFAULT_CELL, UNSCORED_KEYS
@@ -102,7 +103,8 @@ class SweepConfig:
             flat, twice = _flatten(getattr(self, table))
             object.__setattr__(self, table, flat)
             errors += [FieldError(f"{table}.{key}", "is given twice (as a dotted key and "
-                                  "inside a table)", "each field once") for key in twice]
+                                  "inside a table)", "each field once", (table,))
+                       for key in twice]
         if not self.name.strip():
             errors.append(FieldError("name", "empty name", "a non-empty string"))
         elif "/" in self.name or "\\" in self.name or self.name.strip() in (".", ".."):
@@ -135,6 +137,14 @@ class SweepConfig:
         if self.cell and not all(self.cell.partition(":")[::2]):
             errors.append(FieldError("cell", f"{self.cell!r} is not module:function",
                                      '"package.module:function" or ""'))
+        # each reads its own table (and names what else it reads): still named beside a
+        # bad workers or seeds (the loader's probe)
+        errors += reading(self._grid_errors(), "grid") + reading(self._set_errors(), "set")
+        raise_errors(errors)
+
+    def _grid_errors(self) -> list[FieldError]:
+        """The problems of ``grid``: each key's values, the cell count, two keys at one field."""
+        errors: list[FieldError] = []
         for key, values in self.grid.items():
             if not isinstance(values, list | tuple) or not values:
                 errors.append(FieldError(f"grid.{key}", "must be a non-empty list of values",
@@ -157,7 +167,7 @@ class SweepConfig:
                                          "value gives the same rows",
                                          "keys of the simulation (not "
                                          f"{', '.join(UNSCORED_KEYS)}), or a cell function of "
-                                         "one's own that reads it"))
+                                         "one's own that reads it", ("cell",)))
             elif any(_has_date(v) for v in values):
                 bad = next(v for v in values if _has_date(v))
                 errors.append(FieldError(f"grid.{key}", f"{bad!r} is a TOML date or time (no "
@@ -195,7 +205,20 @@ class SweepConfig:
             errors.append(FieldError("grid", f"{counts} = "
                                      f"{math.prod(sizes) * len(self.seeds)} cells",
                                      f"at most {MAX_CELLS} cells a sweep (split it into "
-                                     "several, or fewer values or seeds)"))
+                                     "several, or fewer values or seeds)", ("seeds",)))
+        # two keys that set one field: the later one wins, the earlier one's column lies
+        # (rows labelled delay_ms=100 that never had that delay)
+        setting = [(f"grid.{key}", part) for key in self.grid for part in key.split("+")]
+        for i, (name, path) in enumerate(setting):
+            for other, other_path in setting[:i]:
+                if _nested(path, other_path) and name != other:
+                    errors.append(FieldError(name, f"sets {path}, which {other} sets too",
+                                             "keys that set different fields"))
+        return errors
+
+    def _set_errors(self) -> list[FieldError]:
+        """The problems of ``set``: each key, and values a later key replaces."""
+        errors: list[FieldError] = []
         for key in self.set:
             if any(not name for name in key.split(".")):
                 errors.append(FieldError(f"set.{key}", "empty key", "dotted.key"))
@@ -224,16 +247,9 @@ class SweepConfig:
             if over:
                 errors.append(FieldError(f"set.{key}", f"{over[0]} replaces it in every cell: "
                                          "this value is never used",
-                                         "keys that grid and later set keys do not set"))
-        # two keys that set one field: the later one wins, the earlier one's column lies
-        # (rows labelled delay_ms=100 that never had that delay)
-        setting = [(f"grid.{key}", part) for key in self.grid for part in key.split("+")]
-        for i, (name, path) in enumerate(setting):
-            for other, other_path in setting[:i]:
-                if _nested(path, other_path) and name != other:
-                    errors.append(FieldError(name, f"sets {path}, which {other} sets too",
-                                             "keys that set different fields"))
-        raise_errors(errors)
+                                         "keys that grid and later set keys do not set",
+                                         ("grid",)))
+        return errors
 
 
 def value_kind(value: Any) -> str:

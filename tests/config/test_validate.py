@@ -275,6 +275,10 @@ def test_tdm_keys_are_checked_with_named_errors(tmp_path: Path) -> None:
             assert any(fragment in line for line in mine), f"{fragment!r} not in {mine}"
 
 
+SWEEP = '[sweep]\nname = "s"\nbase = "base.toml"\n'
+"""The head of a sweep file (its base is read only once the [sweep] table is valid)."""
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ('chunk_ms = "200"\nduration_s = 0.1\n', ["chunk_ms: wrong type string"]),
     ('[a]\nkind = "gpt"\nagent = "x"\n', ["a.kind: unknown value 'gpt'"]),
@@ -325,6 +329,22 @@ def test_tdm_keys_are_checked_with_named_errors(tmp_path: Path) -> None:
     # ... but not a [tdm] table beside a bad agent.kind (it said "agent.kind = 'syncllm'",
     # the default, of a card that never said so)
     ('[agent]\nkind = "x"\n[tdm]\nslice_ms = [1200]\n', ["agent.kind: unknown value 'x'"]),
+    # a sweep's grid and set keys beside a bad [sweep] field: they read their tables only
+    (SWEEP + 'workers = "four"\n[sweep.grid]\n"a.x + b.x" = [1]\n',
+     ["sweep.workers: wrong type string", "sweep.grid.a.x + b.x: a key with spaces"]),
+    (SWEEP + 'workers = "four"\n[sweep.grid]\n"x.y" = [1]\n[sweep.grid.x]\ny = [2]\n',
+     ["sweep.workers: wrong type string", "sweep.grid.x.y: is given twice"]),
+    (SWEEP + 'workers = "four"\n[sweep.set]\nseed = 3\n',
+     ["sweep.workers: wrong type string", "sweep.set.seed: seeds are swept with"]),
+    (SWEEP + 'workers = "four"\n[sweep.set]\nduration_s = 3\n[sweep.grid]\n'
+     'duration_s = [1, 2]\n',
+     ["sweep.workers: wrong type string", "sweep.set.duration_s: grid.duration_s replaces it"]),
+    # ... but not one that read the bad field at its default: an unscored key against cell
+    # = "" (the default), the cell count against one seed
+    (SWEEP + 'cell = 3\n[sweep.grid]\n"output.audio" = [true, false]\n',
+     ["sweep.cell: wrong type integer"]),
+    (SWEEP + f'seeds = [0, "x"]\n[sweep.grid]\na = {list(range(1001))}\n'
+     f'b = {list(range(1000))}\n', ["sweep.seeds[1]: wrong type string"]),
 ])
 def test_a_check_that_read_an_invalid_field_is_not_reported(tmp_path: Path, text: str,
                                                             expected: list[str]) -> None:
