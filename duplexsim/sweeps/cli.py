@@ -15,6 +15,7 @@ from duplexsim.cli import number, path_arg
 from duplexsim.sweeps.config import MAX_BATCH, MAX_WORKERS
 
 if TYPE_CHECKING:
+    from duplexsim.errors import DuplexsimError
     from duplexsim.sweeps.config import Sweep
 
 
@@ -64,9 +65,26 @@ def check_ready(sweep: Sweep) -> None:
         _check_files(sweep)
 
 
+def _with_base_note(error: DuplexsimError, sweep: Sweep, out: Path) -> DuplexsimError:
+    """``error`` (``--out`` holds other files) saying where a relative base scenario was read
+    from, when ``out`` holds a file of its name that is not it: ``exp/sweep.toml`` with
+    ``base = "scenario.toml"``, run from another folder, read that folder's scenario.toml,
+    and ``--out exp`` was refused for holding "other files (scenario.toml)"."""
+    from duplexsim.errors import with_note
+
+    base = Path(sweep.config.base)
+    beside = out / base.name
+    if base.is_absolute() or not beside.is_file() or beside.resolve() == base.resolve():
+        return error
+    return with_note(error, f"the base scenario {sweep.config.base!r} was read from "
+                     f"{base.resolve()}, not {beside}: a relative base is read from the "
+                     "current directory, not the sweep file's")
+
+
 def run(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_not_foreign, check_output_dir
     from duplexsim.config.cli import expect_kind
+    from duplexsim.errors import OutputError
     from duplexsim.sweeps.config import load_sweep
     from duplexsim.sweeps.runner import SWEEP_OUTPUTS, resolve_cell_fn, run_sweep
 
@@ -75,8 +93,11 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / sweep.config.name
     check_output_dir(out)
     # the sweep file and its base scenario may be kept in the folder the sweep writes to
-    check_not_foreign(out, SWEEP_OUTPUTS, "sweep", "a new or empty folder, or a sweep's "
-                      "folder to resume or extend", inputs=[sweep.file, sweep.config.base])
+    try:
+        check_not_foreign(out, SWEEP_OUTPUTS, "sweep", "a new or empty folder, or a sweep's "
+                          "folder to resume or extend", inputs=[sweep.file, sweep.config.base])
+    except OutputError as e:
+        raise _with_base_note(e, sweep, out) from None
     if args.no_check:
         resolve_cell_fn(sweep.config.cell, sweep.file)
     else:

@@ -246,6 +246,33 @@ def test_missing_base_scenario_is_reported(tmp_path, monkeypatch):
     assert "\n" not in str(e.value)
 
 
+def test_an_out_folder_refused_for_a_base_of_its_name_says_where_the_base_was_read(
+        tmp_path, monkeypatch, capsys):
+    """`duplexsim sweep exp/sweep.toml --out exp` (base = "base.toml", kept beside it) run
+    from exp's parent read the parent's base.toml and refused exp for "holding other files
+    (base.toml)", without a word on which base.toml the sweep had read."""
+    from duplexsim.cli import main
+
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    path = write_sweep(exp)
+    path.write_text(path.read_text().replace(str(exp / "base.toml"), "base.toml"))
+    (tmp_path / "base.toml").write_text(BASE)
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", "exp/sweep.toml", "--out", "exp", "--quiet", "--no-check"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "exp: --out: holds other files (base.toml) and no sweep" in err[0]
+    assert f"the base scenario 'base.toml' was read from {tmp_path / 'base.toml'}, not " \
+        f"{Path('exp') / 'base.toml'}: a relative base is read from the current directory" \
+        in err[0], err
+    # another file there: refused as before, without the note
+    (exp / "base.toml").rename(exp / "notes.toml")
+    assert main(["sweep", "exp/sweep.toml", "--out", "exp", "--quiet", "--no-check"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "holds other files (notes.toml)" in err[0]
+    assert "base scenario" not in err[0], err
+
+
 @pytest.mark.parametrize(("base", "extra", "match"), [
     ("card", "", r"sweep.base: base scenario .*card.toml': is an agent card file, not a "
      r"scenario \(it is for `duplexsim train`\)"),
