@@ -13,15 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
+from duplexsim.config.loader import json_number
 from duplexsim.errors import InputError, MissingInputError
 
+CHUNK_S = 30.0
+"""Seconds of audio HuBERT runs on at once (memory: attention is quadratic in length); every
+hubert-kmeans tokenizer saved before the chunk was recorded used 30 s."""
 CONTEXT_S = 2.0
 """Seconds of audio each side of a chunk that new tokenizers run HuBERT on: its positional
 conv embedding spans 128 frames at 50 Hz (2.56 s, 1.28 s each side) and attention is
 global, so a chunk's frames within ~1-2 s of a cut edge came out otherwise than from the
 continuous recording."""
+RANGES_S = {"chunk_s": (0.04, 600.0), "context_s": (0.0, 600.0)}
+"""Allowed ``chunk_s`` (one 40 ms frame .. 10 min) and ``context_s`` (none .. 10 min), in
+calls and in a tokenizer's record; both are rounded to whole 40 ms frames."""
 
 
 class HubertFeatures:
@@ -37,13 +43,16 @@ class HubertFeatures:
     attention leave); with a layer-norm extractor (standardised input) 0.0132 -> 0.0005.
     """
 
-    def __init__(self, model_dir: str | Path, layer: int = 6, chunk_s: float = 30.0,
+    def __init__(self, model_dir: str | Path, layer: int = 6, chunk_s: float = CHUNK_S,
                  normalize: bool | None = None, context_s: float = CONTEXT_S):
         path = Path(model_dir)
         if not (path / "config.json").is_file():
             raise MissingInputError(
                 str(path), "", "no HuBERT model here (config.json missing)",
                 "a folder saved with HubertModel.save_pretrained(dir), downloaded beforehand")
+        given = {"chunk_s": chunk_s, "context_s": context_s}
+        for key, (low, high) in RANGES_S.items():  # (bools, NaN too; before the model loads)
+            json_number(given, str(path), key, low, high)
         self.model = _load_hubert(path)
         n_layers = self.model.config.num_hidden_layers
         if not 0 <= layer <= n_layers:
@@ -57,10 +66,10 @@ class HubertFeatures:
         """The samples fed for each chunk (its context included) standardised (zero mean,
         unit variance) before the model; None: as the model expects (a tokenizer passes what
         it was trained with)."""
-        self.chunk_frames = max(1, int(chunk_s * 25))
-        if not 0 <= context_s <= 600:  # (NaN too)
-            raise InputError(str(path), "context_s", f"{context_s!r} is out of range",
-                             "0 .. 600 seconds")
+        self.chunk_frames = round(chunk_s * 25)
+        """40 ms frames run through the model at a time (rounded as the context is: the
+        recorded ``chunk_frames / 25`` gives back the same count, which ``int`` lost for 925
+        of 1..15000)."""
         self.context_frames = round(context_s * 25)
         """40 ms frames of audio run through the model on each side of a chunk (clipped to
         the file) and dropped from its output, so that a chunk's edge frames see what they
@@ -68,33 +77,40 @@ class HubertFeatures:
         before the context was recorded)."""
 
     @property
+    def chunk_s(self) -> float:
+        """The chunk actually used, in seconds (whole 40 ms frames)."""
+        return self.chunk_frames / 25
+
+    @property
     def context_s(self) -> float:
         """The context actually used, in seconds (whole 40 ms frames)."""
         return self.context_frames / 25
 
-    @torch.no_grad()
     def __call__(self, wave16k: np.ndarray) -> np.ndarray:
+        import torch  # (here, not at the top: a tokenizer's load reads RANGES_S)
+
         t = wave16k.shape[0] // 640
         out = np.zeros((t, self.model.config.hidden_size), dtype=np.float32)
         c = self.context_frames
-        for b in range(0, t, self.chunk_frames):
-            e = min(t, b + self.chunk_frames)
-            lo, hi = max(0, b - c), min(t, e + c)  # the chunk and its context, in the file
-            x = torch.from_numpy(np.ascontiguousarray(wave16k[lo * 640 : hi * 640]))
-            if self.normalize:  # the samples fed (fairseq: the clip's), context in, no padding
-                x = torch.nn.functional.layer_norm(x, x.shape)
-            # the conv stack sees 400 samples every 320: 40 zeros on the left centre its
-            # frame k on samples [320k, 320k + 320); 40 + 320 on the right give 2n + 1
-            # frames for n 40 ms frames (2n with 40 alone), the last cut below (inside the
-            # file the zeros lie at the context's far ends, whose frames are dropped)
-            x = torch.nn.functional.pad(x, (40, 40 + 320))
-            hs = self.model(x[None], output_hidden_states=True)
-            h = hs.hidden_states[self.layer][0].numpy()  # [~2(hi-lo), hidden] at 50 Hz
-            n = e - b
-            h = h[2 * (b - lo) : 2 * (e - lo)]  # the chunk's own frames
-            if h.shape[0] < 2 * n:
-                h = np.concatenate([h, np.repeat(h[-1:], 2 * n - h.shape[0], axis=0)])
-            out[b:e] = h.reshape(n, 2, -1).mean(axis=1)
+        with torch.no_grad():
+            for b in range(0, t, self.chunk_frames):
+                e = min(t, b + self.chunk_frames)
+                lo, hi = max(0, b - c), min(t, e + c)  # the chunk and its context, in the file
+                x = torch.from_numpy(np.ascontiguousarray(wave16k[lo * 640 : hi * 640]))
+                if self.normalize:  # the samples fed (fairseq: the clip's), context in, no pad
+                    x = torch.nn.functional.layer_norm(x, x.shape)
+                # the conv stack sees 400 samples every 320: 40 zeros on the left centre its
+                # frame k on samples [320k, 320k + 320); 40 + 320 on the right give 2n + 1
+                # frames for n 40 ms frames (2n with 40 alone), the last cut below (inside the
+                # file the zeros lie at the context's far ends, whose frames are dropped)
+                x = torch.nn.functional.pad(x, (40, 40 + 320))
+                hs = self.model(x[None], output_hidden_states=True)
+                h = hs.hidden_states[self.layer][0].numpy()  # [~2(hi-lo), hidden] at 50 Hz
+                n = e - b
+                h = h[2 * (b - lo) : 2 * (e - lo)]  # the chunk's own frames
+                if h.shape[0] < 2 * n:
+                    h = np.concatenate([h, np.repeat(h[-1:], 2 * n - h.shape[0], axis=0)])
+                out[b:e] = h.reshape(n, 2, -1).mean(axis=1)
         return out
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from duplexsim.errors import InputError
 from duplexsim.units import TokenizerConfig, load_tokenizer, train_tokenizer
-from duplexsim.units.hubert import CONTEXT_S, HubertFeatures
+from duplexsim.units.hubert import CHUNK_S, CONTEXT_S, HubertFeatures
 
 
 def _tiny(folder: Path, norm: str) -> None:
@@ -145,3 +146,34 @@ def test_the_tokenizer_records_its_context(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"config.json: hubert.context_s: -1 is out of range "
                        r"\(allowed: a number from 0 to 600\)"):
         load_tokenizer(tmp_path / "tok")
+
+
+@pytest.mark.parametrize(("key", "value", "problem"), [
+    ("context_s", True, "True is not a number"),  # (0 <= True <= 600 let it through)
+    ("context_s", "2", "'2' is not a number"),
+    ("context_s", -0.04, "-0.04 is out of range"),
+    ("chunk_s", False, "False is not a number"),
+    ("chunk_s", 0, "0 is out of range"),  # (was max(1, ...): one frame, silently)
+    ("chunk_s", -30.0, "-30.0 is out of range"),
+    ("chunk_s", 0.02, "0.02 is out of range"),  # under one 40 ms frame
+    ("chunk_s", float("nan"), "nan is out of range"),
+    ("chunk_s", 601, "601 is out of range"),
+])
+def test_chunk_and_context_outside_their_range_are_refused(tmp_path: Path, key: str,
+                                                           value: object, problem: str) -> None:
+    _tiny(tmp_path / "base", "group")
+    low = {"chunk_s": "0.04", "context_s": "0"}[key]
+    with pytest.raises(InputError, match=rf"base: {key}: {problem} "
+                       rf"\(allowed: a number from {low} to 600\)"):
+        HubertFeatures(tmp_path / "base", layer=1, **{key: value})  # type: ignore[arg-type]
+
+
+def test_chunks_are_whole_frames_that_round_trip_through_seconds(tmp_path: Path) -> None:
+    """A tokenizer records ``chunk_frames / 25``; reading it back gives the same frames
+    (``int(29 / 25 * 25)`` is 28: a recorded 1.16 s chunk came back one frame short)."""
+    _tiny(tmp_path / "base", "group")
+    for frames in (1, 29, 58, 750):
+        features = HubertFeatures(tmp_path / "base", layer=1, chunk_s=frames / 25)
+        assert features.chunk_frames == frames and features.chunk_s == frames / 25
+    assert HubertFeatures(tmp_path / "base", layer=1).chunk_frames == round(CHUNK_S * 25) == 750
+
