@@ -171,11 +171,12 @@ class KMeansTokenizer:
                 # as trained: while training, HubertFeatures' defaults (normalize: as the
                 # model expects); loaded, as recorded, and what a tokenizer saved before a
                 # setting (or the whole record) was kept does not record, as it was then
-                # (raw samples, chunks run without context)
+                # (raw samples, 30 s chunks run without context)
                 recorded = self.hubert if self.hubert is not None else {} if self._loaded \
                     else None
                 as_trained = {} if recorded is None else {
                     "normalize": recorded.get("normalize", False),
+                    "chunk_s": recorded.get("chunk_s", 30.0),
                     "context_s": recorded.get("context_s", 0.0)}
                 self._hubert = HubertFeatures(self.config.hubert_dir, self.config.hubert_layer,
                                               **as_trained)
@@ -319,9 +320,9 @@ def hubert_fingerprint(model_dir: str | Path) -> dict[str, Any]:
     """What a hubert-kmeans tokenizer records of its HuBERT: ``hidden_size`` (the feature
     width its centroids have) and ``digest`` (sha256 over config.json and the weight files):
     the units mean nothing under another model, even one of the same width. (Training adds
-    ``normalize``: whether the model was fed standardised waves, and ``context_s``: the
-    seconds of audio each side of a chunk it was run on, so encoding does as training
-    did.)"""
+    ``normalize``: whether the model was fed standardised waves, ``chunk_s``: the seconds of
+    audio it was run on at a time, and ``context_s``: the seconds of audio each side of a
+    chunk fed with it, so encoding does as training did.)"""
     from duplexsim.digests import directory_digest
 
     root = Path(model_dir)
@@ -344,9 +345,11 @@ def _check_hubert(meta: dict[str, Any], file: str, config: TokenizerConfig,
             or not isinstance(recorded.get("normalize", False), bool):
         raise InputError(file, "hubert", f"{recorded!r}",
                          "an object with hidden_size, digest and normalize (true or false)")
-    if "context_s" in recorded:  # (absent: saved before it was recorded, no context)
-        json_number({"hubert.context_s": recorded["context_s"]}, file, "hubert.context_s",
-                    0.0, 600.0)
+    from duplexsim.units.hubert import RANGES_S
+
+    for key, (low, high) in RANGES_S.items():  # (absent: saved before it was recorded)
+        if key in recorded:
+            json_number({f"hubert.{key}": recorded[key]}, file, f"hubert.{key}", low, high)
     hidden = read_json(Path(config.hubert_dir) / "config.json",
                        what="HuBERT config.json").get("hidden_size")
     if hidden != recorded["hidden_size"]:
@@ -401,7 +404,8 @@ def train_tokenizer(
     if config.type == "hubert-kmeans":  # (after the features: HuBERT's own load errors first)
         assert tok._hubert is not None  # (made by the first channel's features, in-process)
         tok.hubert = {**hubert_fingerprint(config.hubert_dir),
-                      "normalize": tok._hubert.normalize, "context_s": tok._hubert.context_s}
+                      "normalize": tok._hubert.normalize, "chunk_s": tok._hubert.chunk_s,
+                      "context_s": tok._hubert.context_s}
     all_f, all_e = np.concatenate(feats), np.concatenate(energy)
     given = [m for m in masks if m is not None]
     if len(given) == len(masks):  # every channel annotated (else Otsu's, unsupervised)

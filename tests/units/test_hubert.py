@@ -177,3 +177,39 @@ def test_chunks_are_whole_frames_that_round_trip_through_seconds(tmp_path: Path)
         assert features.chunk_frames == frames and features.chunk_s == frames / 25
     assert HubertFeatures(tmp_path / "base", layer=1).chunk_frames == round(CHUNK_S * 25) == 750
 
+
+def test_the_tokenizer_records_its_chunk(tmp_path: Path) -> None:
+    """New tokenizers record the chunk length they were trained with and encode with it,
+    whatever HubertFeatures' default becomes; one saved before it was recorded runs 30 s
+    chunks, as every such tokenizer was trained."""
+    _tiny(tmp_path / "base", "group")
+    conf = TokenizerConfig(type="hubert-kmeans", n_units=4, hubert_dir=str(tmp_path / "base"),
+                           hubert_layer=1)
+    wave = _wave(4)
+    train_tokenizer([(wave, 16000, None)], conf).save(tmp_path / "tok")
+    config = tmp_path / "tok" / "config.json"
+    meta = json.loads(config.read_text())
+    assert meta["hubert"]["chunk_s"] == CHUNK_S == 30.0
+
+    def encoded() -> np.ndarray:
+        return load_tokenizer(tmp_path / "tok").frame_features(wave, 16000)[0]
+
+    def features(chunk_s: float) -> np.ndarray:
+        return HubertFeatures(tmp_path / "base", layer=1, chunk_s=chunk_s)(wave)
+
+    whole = features(30.0)
+    np.testing.assert_array_equal(encoded(), whole)
+    meta["hubert"]["chunk_s"] = 1.0  # 1 s chunks of a 4 s wave, 2 s context: cut edges
+    config.write_text(json.dumps(meta))
+    short = encoded()
+    np.testing.assert_array_equal(short, features(1.0))
+    assert not np.allclose(short, whole, atol=1e-3)
+    del meta["hubert"]["chunk_s"]
+    config.write_text(json.dumps(meta))
+    np.testing.assert_array_equal(encoded(), whole)
+    for bad, problem in ((True, "True is not a number"), (0.02, "0.02 is out of range")):
+        meta["hubert"]["chunk_s"] = bad
+        config.write_text(json.dumps(meta))
+        with pytest.raises(ValueError, match=rf"config.json: hubert.chunk_s: {problem} "
+                           r"\(allowed: a number from 0.04 to 600\)"):
+            load_tokenizer(tmp_path / "tok")
