@@ -107,8 +107,10 @@ def _import(args: argparse.Namespace) -> int:
 
     check_output_dir(args.out)  # import.json first: a folder of only it is a killed import
     markers = {*CORPUS_MARKERS, *WRITTEN_DIRS, "import.json"} - {"tokenizer"}  # an agent's too
+    # a --tokenizer kept as OUT/tokenizer (units train --out OUT/tokenizer) is an input
     check_not_foreign(args.out, markers, "corpus",
-                      "a new or empty folder, or an earlier import of the same tree to resume")
+                      "a new or empty folder, or an earlier import of the same tree to resume",
+                      inputs=[args.tokenizer])
     manifest, source = import_corpus(args.tree, args.out, args.tokenizer, seed=args.seed,
                                      val_share=args.val_share, test_share=args.test_share,
                                      sample_rate_hz=args.sample_rate_hz,

@@ -488,6 +488,33 @@ def test_import_refuses_an_out_folder_of_other_files(tmp_path: Path, capsys, oth
         assert sorted(p.name for p in (out / "tokenizer").iterdir()) == ["config.json"]
 
 
+@pytest.mark.parametrize("other", [None, "agent"])
+def test_a_tokenizer_kept_in_the_out_folder_is_an_input_not_other_files(tmp_path: Path, capsys,
+                                                                        other) -> None:
+    """`units train --out corpora/x/tokenizer`, then `corpus import TREE --tokenizer
+    corpora/x/tokenizer --out corpora/x`: since tokenizer/ stopped marking a corpus's folder
+    (an agent has one too), that folder was refused as "holds other files (tokenizer) and
+    no corpus". The --tokenizer given is the command's input, as a sweep's base scenario
+    kept in its --out is; an agent's folder, its tokenizer given, is still refused."""
+    fisher_tree(tmp_path / "ldc", n=1)
+    out = tmp_path / ("agent" if other else "corpus")
+    _tokenizer(out / "tokenizer")
+    if other:
+        (out / "model").mkdir()
+        (out / "model" / "config.json").write_text("{}")
+        (out / "agent.json").write_text("{}")
+    code = main(["corpus", "import", str(tmp_path / "ldc"), "--tokenizer",
+                 str(out / "tokenizer"), "--out", str(out)])
+    err = capsys.readouterr().err.splitlines()
+    if other:
+        assert code == 2 and len(err) == 1 and "holds other files (agent.json, model)" \
+            in err[0], err
+        assert sorted(p.name for p in out.iterdir()) == ["agent.json", "model", "tokenizer"]
+    else:
+        assert code == 0, err
+        assert load_corpus(out).manifest["n_units"] == N_UNITS
+
+
 def test_an_import_killed_after_its_record_resumes(tmp_path: Path) -> None:
     """import.json is written before any conversation: a folder holding only it is this
     import's (resumed), not a folder of other files."""
