@@ -25,6 +25,7 @@ the other conversations' forwards, so it would not be that agent's cost); use ``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 from duplexsim.agents.base import close_agents
@@ -65,8 +66,9 @@ def run_batch(scenarios: Sequence[Scenario], *, progress: bool = False,
         results = run_lockstep([_guarded(s.finish_program(), bar) for s in sessions])
     finally:
         try:
-            for session in sessions:
-                session.close()
+            with ExitStack() as stack:  # every session, even if an earlier close raises
+                for session in reversed(sessions):  # (callbacks run last in, first out)
+                    stack.callback(session.close)
         finally:  # the model sides built here, given to the sessions: ours to close
             close_agents(a for agents in given for a in agents.values())
             if bar is not None:

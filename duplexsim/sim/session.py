@@ -343,10 +343,11 @@ class Session:
         processes (their frames refer back here), drop the events still queued and the
         links' hand-over into this session; and close the agents it built (once: closing it
         again does nothing), not those it was given (their owner closes them; see
-        :mod:`duplexsim.agents.base`). Its agents, records and trace stay readable;
-        running it further is an error. A vector env ends thousands of sessions: freed at
-        once, their objects never reach the collector's oldest generation, whose full passes
-        walk every object of the process (torch's alone are ~170k)."""
+        :mod:`duplexsim.agents.base`). Its records and trace stay readable, and the agents it
+        was given stay usable (those it built are closed); running it further is an error. A
+        vector env ends thousands of sessions: freed at once, their objects never reach the
+        collector's oldest generation, whose full passes walk every object of the process
+        (torch's alone are ~170k)."""
         owned, self._owned = self._owned, []
         try:
             for speaker in self._speakers:
