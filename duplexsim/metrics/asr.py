@@ -97,16 +97,21 @@ def asr_identity(*, beam_size: int = BEAM_SIZE, compute_type: str = COMPUTE_TYPE
 def model_dir_digest(model_dir: str | Path) -> str:
     """``"sha256:"`` and 16 hex over every file of a Whisper model folder (its path inside
     the folder and its bytes, sorted; :func:`~duplexsim.digests.directory_digest`, which
-    streams each file and remembers its digest while it is unchanged). A folder that is
-    not there or holds no file is an :class:`~duplexsim.errors.InputError` naming it."""
+    streams each file and remembers its digest while it is unchanged), hidden ones left
+    out (a downloaded folder's ``.cache/`` and ``.gitattributes`` change without the model).
+    A folder that is not there or holds no such file is an
+    :class:`~duplexsim.errors.InputError` naming it."""
     from duplexsim.digests import directory_digest
     from duplexsim.errors import InputError
 
     root = Path(model_dir)
-    if not root.is_dir() or not any(p.is_file() for p in root.rglob("*")):
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(root).parts)) \
+        if root.is_dir() else []
+    if not files:
         raise InputError(str(root), "model_dir", "not a folder of model files",
                          "a CTranslate2 Whisper model folder (model.bin, config.json, ...)")
-    return "sha256:" + directory_digest(root, ("**/*",))
+    return "sha256:" + directory_digest(root, tuple(files))
 
 
 # -- ASR ------------------------------------------------------------------------------------

@@ -104,7 +104,12 @@ def test_a_custom_model_dir_is_keyed_by_its_files_not_its_path(tmp_path):
     assert asr.asr_identity(model_dir=model) != ident
     (model / "model.bin").write_bytes(b"\x00" * 64)
     (model / "sub" / "vocabulary.txt").write_text("a\nc\n")  # a file in a subfolder
-    assert asr.asr_identity(model_dir=model) != ident
+    changed = asr.asr_identity(model_dir=model)
+    assert changed != ident
+    (model / ".cache" / "huggingface").mkdir(parents=True)  # a download's bookkeeping
+    (model / ".cache" / "huggingface" / "x.lock").write_text("1")
+    (model / ".gitattributes").write_text("*.bin filter=lfs")
+    assert asr.asr_identity(model_dir=model) == changed  # hidden files are not the model
     with pytest.raises(InputError, match=r"nowhere: model_dir: not a folder of model files")\
             as err:
         asr.asr_identity(model_dir=tmp_path / "nowhere")
