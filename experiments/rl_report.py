@@ -79,15 +79,36 @@ GAP_NOTE = """
 """What the generalisation table's columns are: under it, when it has rows."""
 
 
+def rule_text(silence_ms: float, backchannel_ms: float) -> str:
+    return f"{silence_ms:g} ms silence" + (f", backchannel after {backchannel_ms:g} ms"
+                                           if backchannel_ms else "")
+
+
+def tie_text(tuning: pd.DataFrame, winner: RulePolicy) -> str:
+    """The settings of one latency's tuning (:func:`rl_train.tune_rule`'s rows) that its
+    episodes cannot tell from the ``winner``: the paired interval of setting minus winner
+    reaches 0 (a setting equal to the winner is one too; too few dialogues for an
+    interval: said so)."""
+    other = ((tuning["silence_ms"] != winner.silence_ms)
+             | (tuning["backchannel_ms"] != winner.backchannel_after_ms))
+    ties = tuning[other & ~(tuning["minus_best_hi"] < 0)]
+    if not len(ties):
+        return ""
+    if ties["minus_best_hi"].isna().any():
+        return " (no intervals: too few dialogues to tell the settings apart)"
+    return " (tied with " + " and ".join(
+        f"{rule_text(t.silence_ms, t.backchannel_ms)}, {t.minus_best:+.2f} "
+        f"[{t.minus_best_lo:+.2f}, {t.minus_best_hi:+.2f}]" for t in ties.itertuples()) + ")"
+
+
 def write_report(out: Path, cfg: Config, command: str, summary: pd.DataFrame,
                  ver: pd.DataFrame, gen: pd.DataFrame, farm: pd.DataFrame,
-                 tuned: dict[float, RulePolicy], seconds: float) -> None:
+                 tuned: dict[float, RulePolicy], tuning: pd.DataFrame, seconds: float) -> None:
     def md(df: pd.DataFrame) -> str:
         return df.to_markdown(index=False, floatfmt=".2f") if len(df) else "(none)"
 
-    rules = ", ".join(f"{d:g} ms: {r.silence_ms:g} ms silence"
-                      + (f", backchannel after {r.backchannel_after_ms:g} ms"
-                         if r.backchannel_after_ms else "") for d, r in tuned.items())
+    rules = "; ".join(f"{d:g} ms: {rule_text(r.silence_ms, r.backchannel_after_ms)}"
+                      + tie_text(tuning[tuning["delay_ms"] == d], r) for d, r in tuned.items())
     met = ver[ver["delay_ms"].isin([0, 240]) & (ver["set"] != "train-dialogues")]
     source = f" (the policy of `{cfg.policy}`, evaluated here)" if cfg.policy else ""
     text = f"""# RL turn policy: PPO against held-out dialogues and partners
@@ -100,7 +121,8 @@ of `{cfg.corpus}` (random starts, both channels){' + SyncLLM partners ' +
 {cfg.latencies_ms} ms one way. Evaluated at {cfg.evaluated()} ms one way, on {cfg.episodes}
 episodes per replay cell and {cfg.agent_episodes} per held-out agent cell ({cfg.duration_s:g} s
 each; every policy on the same seeds, so the same dialogues, starts and networks). Rule
-baseline tuned per latency on train dialogues: {rules}. Intervals: 95% bootstrap over the
+baseline tuned per latency on {cfg.tune_episodes} episodes of train dialogues per setting
+(`rule_tuning.csv`): {rules}. Intervals: 95% bootstrap over the
 cell's dialogues (two levels: the dialogues, then each drawn dialogue's episodes; `n`:
 episodes, `dialogues`: the dialogues they come from; none below 5 dialogues). Against a
 held-out agent the dialogues are those of the learner's lines: the one agent is not

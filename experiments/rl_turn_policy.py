@@ -9,7 +9,9 @@ of 160 ms chunks, the learner on side A, turn actions):
   delay 0, 160, 240, 480 ms), so one policy serves every latency;
 - **baselines**: silent, always-speak, random, and the hand-written VAP-style rule
   (:class:`duplexsim.envs.baselines.RulePolicy`) tuned per latency on train dialogues
-  (silence threshold x backchannels, best mean reward);
+  (silence threshold x backchannels, best mean reward over ``tune_episodes`` episodes,
+  every setting on the same seeds; ``rule_tuning.csv`` gives each setting's interval and
+  its paired difference from the winner, so a tie shows);
 - **evaluate**: every policy on the same ``--episodes`` episodes (same seeds: same
   dialogue, start and network) per cell = partner set x latency. Sets: train dialogues,
   test dialogues (held out), and each ``--eval-agents`` SyncLLM agent (held out; the
@@ -363,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     # after the policy it describes is saved: a run that fails before leaves an earlier
     # run's config.json beside that run's ppo.zip
     write_json(out / "config.json", dataclasses.asdict(cfg))
-    tuned = tune_rule(cfg, out)
+    tuned, tuning = tune_rule(cfg, out)
     space = policy_space(cfg)
     # replay cells run cfg.episodes, agent cells cfg.agent_episodes (more than episodes
     # used to be cut to episodes without a word)
@@ -392,7 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, frame in (("episodes", df), ("summary", summary), ("farming", farm)):
         with atomic_path(out / f"{name}.csv") as tmp:
             frame.to_csv(tmp, index=False)
-    write_report(out, cfg, command, summary, ver, gen, farm, tuned, time.perf_counter() - t0)
+    write_report(out, cfg, command, summary, ver, gen, farm, tuned, tuning,
+                 time.perf_counter() - t0)
     plot(summary, out / "rl.png", command)  # the figure names its command too
     print(ver.to_string(index=False))
     print(gen.to_string(index=False))

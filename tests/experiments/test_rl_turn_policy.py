@@ -52,7 +52,13 @@ def test_rl_turn_policy_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert (tmp_path / "rl.png").stat().st_size > 1000
     assert Image.open(tmp_path / "rl.png").info["Description"].startswith(
         "Command: `python experiments/rl_turn_policy.py --smoke")  # the figure names it too
-    assert (tmp_path / "ppo.zip").is_file() and (tmp_path / "rule_tuning.csv").is_file()
+    assert (tmp_path / "ppo.zip").is_file()
+    tuning = pd.read_csv(tmp_path / "rule_tuning.csv")  # every setting, with its intervals
+    assert len(tuning) == 2 * 2 and (tuning["episodes"] == 1).all()
+    assert {"reward_lo", "reward_hi", "dialogues", "minus_best", "minus_best_lo",
+            "minus_best_hi"} <= set(tuning.columns)
+    assert (tuning.groupby("delay_ms")["minus_best"].max() == 0).all()
+    assert "on 1 episodes of train dialogues per setting" in report
 
     # --policy: the saved policy, evaluated again, plays exactly the same episodes
     first = (tmp_path / "episodes.csv").read_bytes()
