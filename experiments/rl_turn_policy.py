@@ -9,7 +9,7 @@ of 160 ms chunks, the learner on side A, turn actions):
   delay 0, 160, 240, 480 ms), so one policy serves every latency;
 - **baselines**: silent, always-speak, random, and the hand-written VAP-style rule
   (:class:`duplexsim.envs.baselines.RulePolicy`) tuned per latency on train dialogues
-  (silence threshold x backchannels, best mean reward over ``tune_episodes`` episodes,
+  (silence threshold x backchannels, best mean reward over ``--tune-episodes`` episodes,
   every setting on the same seeds; ``rule_tuning.csv`` gives each setting's interval and
   its paired difference from the winner, so a tie shows);
 - **evaluate**: every policy on the same ``--episodes`` episodes (same seeds: same
@@ -32,6 +32,8 @@ of 160 ms chunks, the learner on side A, turn actions):
 ``--policy RUN`` evaluates the PPO policy of an earlier run (``RUN/ppo.zip``,
 ``RUN/obs_norm.npz``; its training settings from ``RUN/config.json``) instead of training
 one, e.g. on more episodes (``--episodes``, ``--agent-episodes``) or other held-out agents.
+The rule is tuned anew, on ``--tune-episodes`` (not ``RUN``'s ``tune_episodes``: tuning is
+part of the evaluation, like ``--episodes``; ``OUT/config.json`` records the number used).
 
 Writes ``OUT/config.json``, ``OUT/ppo.zip`` (+ ``obs_norm.npz``: the observation
 normaliser's mean and variance; ``ppo_progress.csv``: SB3's training log, one row per
@@ -100,7 +102,12 @@ class Config:
     """One-way delays evaluated at (empty: ``latencies_ms``)."""
     timesteps: int = 400_000
     episodes: int = 40
-    tune_episodes: int = 20
+    tune_episodes: int = 100
+    """Episodes per rule setting and latency in the rule's tuning (train dialogues, seeds
+    20000 on). 20 (17 dialogues) left the 240 ms pick to chance: 240 ms silence beat 80 ms /
+    1500 ms by 0.012, paired interval [-1.35, +1.02]; on 100 (63 dialogues) 80 ms / 1500 ms
+    is ahead by 0.81 [0.32, 1.24]; tuning takes 216 s there (43 s at 20; one thread)
+    (docs/results/rl/REPORT.md, 2026-12-07)."""
     duration_s: float = 30.0
     window: int = 12
     agent_weight: float = 1.0
@@ -233,6 +240,10 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
                    help=f"per replay cell (default {Config.episodes})")
     p.add_argument("--agent-episodes", type=number(1, 100_000, integer=True), default=None,
                    help=f"per held-out agent cell (default {Config.agent_episodes})")
+    p.add_argument("--tune-episodes", type=number(1, 100_000, integer=True), default=None,
+                   help="per rule setting and latency in the rule baseline's tuning on train "
+                        f"dialogues (default {Config.tune_episodes}; --smoke: 1; --policy: "
+                        "this flag's, not that run's)")
     p.add_argument("--policy", type=Path, default=None,
                    help="evaluate the PPO policy of this earlier run instead of training one "
                         "(its ppo.zip, obs_norm.npz and training settings in config.json)")
@@ -263,8 +274,8 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
                  if getattr(args, k) is not None]
         if given:
             p.error(f"--policy: {', '.join(given)} come from {args.policy}/config.json "
-                    "(allowed with --policy: --episodes, --agent-episodes, --eval-agents, "
-                    "--eval-latencies, --test-corpus, --sets)")
+                    "(allowed with --policy: --episodes, --agent-episodes, --tune-episodes, "
+                    "--eval-agents, --eval-latencies, --test-corpus, --sets)")
         missing = [n for n in ("ppo.zip", "obs_norm.npz", "config.json")
                    if not (args.policy / n).is_file()]
         if missing:
@@ -273,7 +284,8 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
         for key, value in read_trained(p, args.policy / "config.json").items():
             setattr(cfg, key, value)
         cfg.policy = str(args.policy)
-    for key in ("corpus", "timesteps", "episodes", "agent_episodes", "duration_s", "seed"):
+    for key in ("corpus", "timesteps", "episodes", "agent_episodes", "tune_episodes",
+                "duration_s", "seed"):
         if getattr(args, key) is not None:
             setattr(cfg, key, getattr(args, key))
     if args.train_agents is not None:

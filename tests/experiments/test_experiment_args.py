@@ -118,6 +118,7 @@ def _script(name: str):  # noqa: ANN202
     ("selfplay_rl", ["--duration-s", "0"], "--duration-s"),
     ("rl_turn_policy", ["--timesteps", "0"], "--timesteps"),
     ("rl_turn_policy", ["--episodes", "0"], "--episodes"),
+    ("rl_turn_policy", ["--tune-episodes", "0"], "--tune-episodes"),
     ("rl_turn_policy", ["--seed", "-1"], "--seed"),
     ("rl_turn_policy", ["--duration-s", "-1"], "--duration-s"),
     ("rl_turn_policy", ["--latencies=-5"], "--latencies"),

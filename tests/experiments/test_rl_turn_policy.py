@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -69,11 +70,15 @@ def test_rl_turn_policy_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "evaluated here" in (tmp_path / "REPORT.md").read_text()
     proc = run_experiment("rl_turn_policy.py", *again, "--timesteps", "5")
     assert proc.returncode == 2 and "--timesteps come from" in proc.stderr, proc.stderr[-3000:]
-    # ... and at a latency it was not trained at
-    proc = run_experiment("rl_turn_policy.py", *again, "--eval-latencies", "160")
+    # ... and at a latency it was not trained at, the rule tuned on --tune-episodes (the
+    # flag's, not the earlier run's config.json)
+    proc = run_experiment("rl_turn_policy.py", *again, "--eval-latencies", "160",
+                          "--tune-episodes", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     df = pd.read_csv(tmp_path / "episodes.csv")
     assert set(df["delay_ms"]) == {160} and set(df["policy"]) >= {"ppo", "rule"}
+    assert (pd.read_csv(tmp_path / "rule_tuning.csv")["episodes"] == 2).all()
+    assert json.loads((tmp_path / "config.json").read_text())["tune_episodes"] == 2
     # a normaliser that does not go with the policy is one line, not numpy's traceback
     sys.path.insert(0, str(ROOT / "experiments"))
     from rl_train import load_policy
