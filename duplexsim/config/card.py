@@ -376,44 +376,52 @@ class AgentCard:
 
     def __post_init__(self) -> None:
         plain_fields(self)
+        errors: list[FieldError] = []
         if not any(s.enabled for s in self.stages().values()):
-            raise FieldError("stage3.enabled", "every stage is disabled", "at least one stage",
-                             tuple(self.stages()))
+            errors.append(FieldError("stage3.enabled", "every stage is disabled",
+                                     "at least one stage", tuple(self.stages())))
         if self.agent.kind != "tdm" and self.tdm is not None:
-            raise FieldError("tdm", f"a [tdm] table in a card with agent.kind = "
-                             f"{self.agent.kind!r}", 'agent.kind = "tdm", or no [tdm] table',
-                             ("agent",))
-        if self.model.init_from or self.model.size not in SIZE_PRESETS:
-            return  # the geometry is known only once the model is loaded
-        context = self.model.geometry().context_tokens
+            errors.append(FieldError("tdm", f"a [tdm] table in a card with agent.kind = "
+                                     f"{self.agent.kind!r}", 'agent.kind = "tdm", or no [tdm] '
+                                     "table", ("agent",)))
+        # the geometry is known only once the model is loaded
+        if not self.model.init_from and self.model.size in SIZE_PRESETS:
+            errors += self._context_errors(self.model.geometry().context_tokens)
+        raise_errors(errors)
+
+    def _context_errors(self, context: int) -> list[FieldError]:
+        """What the model's ``context`` tokens cannot hold, and slices no chunk size divides:
+        each an agent that would train, then refuse to load (or train past its positions)."""
+        errors: list[FieldError] = []
         if self.agent.kind != "tdm":
             longest = max(self.train.chunk_ms)
             least = min_context_tokens(longest // FRAME_MS)
-            if context < least:  # the agent would train, then refuse to load
-                raise FieldError("model.context_tokens", f"{context} is too short for "
-                                 f"{longest} ms chunks (four chunks of both sides)",
-                                 f">= {least}", ("model", "train", "agent"))
+            if context < least:
+                errors.append(FieldError("model.context_tokens", f"{context} is too short for "
+                                         f"{longest} ms chunks (four chunks of both sides)",
+                                         f">= {least}", ("model", "train", "agent")))
         else:
             from duplexsim.tdm_tokens import min_tdm_context
 
             longest = max(self.tdm_card.slice_ms)
             least = min_tdm_context(longest // FRAME_MS)
-            if context < least:  # the agent would train, then refuse to load
-                raise FieldError("model.context_tokens", f"{context} is too short for "
-                                 f"slice_ms = {longest} ({longest // FRAME_MS} units a slice: "
-                                 "the slice pair it answers and its own piece)", f">= {least}",
-                                 ("model", "tdm", "agent"))
-            for slice_ms in self.tdm_card.slice_ms:  # trained, then refused at load
-                if not any(slice_ms % c == 0 for c in self.train.chunk_ms):
-                    raise FieldError("tdm.slice_ms", f"{slice_ms} is not a whole number of "
-                                     f"chunks of any train.chunk_ms {list(self.train.chunk_ms)}",
-                                     "slices that one of the chunk sizes divides",
-                                     ("tdm", "train", "model", "agent"))
-        for name, stage in self.stages().items():  # trained on rows longer than the context
-            if stage.enabled and stage.seq_len > context:  # (or the position table)
-                raise FieldError(f"{name}.seq_len", f"{stage.seq_len} > the model's "
-                                 f"context_tokens = {context}", f"<= {context}",
-                                 (name, "model"))
+            if context < least:
+                errors.append(FieldError("model.context_tokens", f"{context} is too short for "
+                                         f"slice_ms = {longest} ({longest // FRAME_MS} units a "
+                                         "slice: the slice pair it answers and its own piece)",
+                                         f">= {least}", ("model", "tdm", "agent")))
+            errors += [FieldError("tdm.slice_ms", f"{slice_ms} is not a whole number of chunks "
+                                  f"of any train.chunk_ms {list(self.train.chunk_ms)}",
+                                  "slices that one of the chunk sizes divides",
+                                  ("tdm", "train", "model", "agent"))
+                       for slice_ms in self.tdm_card.slice_ms
+                       if not any(slice_ms % c == 0 for c in self.train.chunk_ms)]
+        # trained on rows longer than the context (or the position table)
+        errors += [FieldError(f"{name}.seq_len", f"{stage.seq_len} > the model's "
+                              f"context_tokens = {context}", f"<= {context}", (name, "model"))
+                   for name, stage in self.stages().items()
+                   if stage.enabled and stage.seq_len > context]
+        return errors
 
     def missing_files(self, file: str = "<card>", resume: str | Path = "") -> list[Problem]:
         """Files this card needs that are not there: ``model.init_from``'s model folder;

@@ -428,6 +428,29 @@ def test_cards_that_would_train_nonsense_are_refused(tmp_path: Path, text: str,
 
 
 @pytest.mark.parametrize(("text", "expected"), [
+    ('[model]\nsize = "tiny"\ncontext_tokens = 40\n[stage1]\nenabled = false\n'
+     '[stage2]\nenabled = false\n[stage3]\nenabled = false\n',
+     ["stage3.enabled: every stage is disabled",
+      "model.context_tokens: 40 is too short for 240 ms chunks"]),
+    ('[agent]\nkind = "tdm"\n[model]\nsize = "tiny"\n[train]\nchunk_ms = [160]\n'
+     '[tdm]\nslice_ms = [1200, 1000]\n[stage1]\nseq_len = 512\n[stage3]\nseq_len = 512\n',
+     ["tdm.slice_ms: 1200 is not a whole number", "tdm.slice_ms: 1000 is not a whole number",
+      "stage1.seq_len: 512 > the model's context_tokens = 256",
+      "stage3.seq_len: 512 > the model's context_tokens = 256"]),
+])
+def test_every_problem_across_a_cards_tables_is_named(tmp_path: Path, text: str,
+                                                      expected: list[str]) -> None:
+    """A card's checks across its tables stopped at the first: every stage disabled hid a
+    context too short for its chunks, a slice no chunk size divides hid the next one and
+    both stages longer than the context."""
+    (tmp_path / "card.toml").write_text(text)
+    problems = [f"{p.key}: {p.message}" for p in validate_file(tmp_path / "card.toml")]
+    assert len(problems) == len(expected), problems
+    for line, fragment in zip(problems, expected, strict=True):
+        assert line.startswith(fragment), problems
+
+
+@pytest.mark.parametrize(("text", "expected"), [
     ('[agent]\nname = "c"\n[train]\nchunk_ms = [160, 200, 160]\n',
      "train.chunk_ms: [160, 200, 160] lists a size twice (drawn twice as often) "
      "(allowed: distinct chunk sizes)"),
