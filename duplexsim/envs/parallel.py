@@ -23,13 +23,13 @@ from pettingzoo import ParallelEnv
 from duplexsim.agents.base import Agent
 from duplexsim.config.scenario import Scenario
 from duplexsim.envs.rewards import RewardConfig
-from duplexsim.envs.side import ACTION_MODES, LearnerSide
+from duplexsim.envs.side import ACTION_MODES
 from duplexsim.envs.speech import speech_source
 from duplexsim.envs.turntaking import (
     as_reward,
     check_choice,
     check_window,
-    learner_model,
+    learner_side,
     unknown_reset_option,
 )
 from duplexsim.envs.world import DuplexWorld, as_scenario
@@ -84,11 +84,9 @@ class DuplexParallelEnv(ParallelEnv):
         self.sides = {}
         with ExitStack() as on_error:  # an env not made cannot be closed: close its models
             for name, side in AGENT_SIDES.items():
-                source = speech_source(self.scenario, side)
-                self.sides[name] = LearnerSide(
-                    side, source, self.scenario.frames_per_chunk, action_mode, window, config,
-                    *learner_model(models.get(name), self.scenario, action_mode,
-                                   source.n_units, key=f"models[{name!r}]"))
+                self.sides[name] = learner_side(
+                    side, speech_source(self.scenario, side), self.scenario, action_mode,
+                    window, config, models.get(name), key=f"models[{name!r}]")
                 on_error.callback(self.sides[name].close_model)
             a, b = (self.sides[name].source for name in AGENT_SIDES)
             if a.n_units != b.n_units:  # each learner hears the other's units in its own spaces

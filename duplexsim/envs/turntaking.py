@@ -9,7 +9,7 @@ Must not touch the simulator's internals.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, cast
@@ -30,7 +30,7 @@ from duplexsim.envs.partners import (
 from duplexsim.envs.registration import DEFAULT_MAX_EPISODE_STEPS, TURN_TAKING_ID
 from duplexsim.envs.rewards import RewardConfig
 from duplexsim.envs.side import ACTION_MODES, LearnerSide
-from duplexsim.envs.speech import speech_source
+from duplexsim.envs.speech import SpeechSource, speech_source
 from duplexsim.envs.world import (
     SIDES,
     DuplexWorld,
@@ -120,15 +120,23 @@ def load_model(model: str | Path | Agent | None, scenario: Scenario, action_mode
     return agent
 
 
-def learner_model(model: str | Path | Agent | None, scenario: Scenario, action_mode: str,
-                  n_units: int | None = None, key: str = "model",
-                  ) -> tuple[Agent | None, Callable[[], Agent | None] | None]:
-    """:func:`load_model`'s agent and, for one loaded from an agent directory (the env owns
-    it: its ``close()`` closes it, a reset after that loads it anew), how to load it again:
-    :class:`~duplexsim.envs.side.LearnerSide`'s ``model`` and ``reload_model``."""
-    load = functools.partial(load_model, model, scenario, action_mode, n_units, key)
+def learner_side(side: str, source: SpeechSource, scenario: Scenario, action_mode: str,
+                 window: int, reward: RewardConfig, model: str | Path | Agent | None,
+                 key: str = "model") -> LearnerSide:
+    """The :class:`~duplexsim.envs.side.LearnerSide` of ``side`` with its own model
+    (:func:`load_model`; ``key`` names it). One loaded from an agent directory is the side's:
+    its ``close_model`` closes it, a reset after that loads it anew; if the side cannot be
+    made, it is closed here (no one else could). A model given as an Agent stays its caller's."""
+    load = functools.partial(load_model, model, scenario, action_mode, source.n_units, key)
     agent = load()
-    return agent, (None if agent is None or agent is model else load)
+    owned = agent is not None and agent is not model
+    with ExitStack() as on_error:  # a side not made cannot be closed: close what it loaded
+        if owned:
+            on_error.callback(close_agents, [agent])
+        made = LearnerSide(side, source, scenario.frames_per_chunk, action_mode, window, reward,
+                           agent, load if owned else None)
+        on_error.pop_all()
+    return made
 
 
 class TurnTakingEnv(gym.Env):
@@ -323,10 +331,8 @@ class TurnTakingEnv(gym.Env):
             single = cast("str | SideConfig | Agent | None", partner)
             self.scenario, given = resolve_partner(as_scenario(scenario), other(side), single)
             source = speech_source(self.scenario, side)
-        self.learner = LearnerSide(side, source, self.scenario.frames_per_chunk, action_mode,
-                                   window, as_reward(reward, self.scenario),
-                                   *learner_model(model, self.scenario, action_mode,
-                                                  source.n_units))
+        self.learner = learner_side(side, source, self.scenario, action_mode, window,
+                                    as_reward(reward, self.scenario), model)
         with ExitStack() as on_error:  # an env not made cannot be closed: close what it built
             on_error.callback(self.learner.close_model)
             partner_agent = given

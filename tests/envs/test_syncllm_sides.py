@@ -251,3 +251,29 @@ def test_close_closes_the_learners_model_the_env_loaded_once_and_never_a_given_o
     with pytest.raises(TypeError, match=r"models\['B'\]"):  # B refused after A loaded
         DuplexParallelEnv(scenario=scenario(), models={"A": str(agent_dir), "B": 5})
     assert len(closes) == 2
+
+
+def test_a_learner_side_that_cannot_be_made_closes_the_model_it_loaded(
+        agent_dir: Path, closes: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The learner's model was loaded before its LearnerSide was made and registered for
+    closing only after: a side failing in between (here its observation space, as a window
+    too big for memory would) left the loaded model open. Now loading and making the side
+    are one step that closes the model on failure, in both envs; a given model stays open."""
+    from duplexsim.agents import load
+    from duplexsim.envs import side
+    from duplexsim.envs.parallel import DuplexParallelEnv
+
+    def no_memory(*args: Any) -> None:
+        raise MemoryError("observation space")
+
+    monkeypatch.setattr(side, "observation_space", no_memory)
+    with pytest.raises(MemoryError):
+        gym.make(TURN_TAKING_ID, scenario=scenario(), model=str(agent_dir))
+    assert len(closes) == 1
+    with pytest.raises(MemoryError):  # A's side fails: A's model closed, B's never loaded
+        DuplexParallelEnv(scenario=scenario(), models={"A": str(agent_dir), "B": str(agent_dir)})
+    assert len(closes) == 2 and len(set(closes)) == 2
+    mine = load(str(agent_dir), chunk_ms=160, seed=0)
+    with pytest.raises(MemoryError):
+        gym.make(TURN_TAKING_ID, scenario=scenario(), model=mine)
+    assert len(closes) == 2 and not mine.closed
