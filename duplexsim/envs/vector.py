@@ -382,6 +382,14 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
         self.check_indices(indices)
         return [apply_to(self.envs[i], op, name, *args, **kwargs) for i in indices]
 
+    def close(self, **kwargs: Any) -> None:
+        """Close every conversation (:meth:`TurnTakingEnv.close
+        <duplexsim.envs.turntaking.TurnTakingEnv.close>`: the agents it built, once), every
+        time: a :meth:`reset` after a close builds them anew, and closing again closes those
+        (Gymnasium's ``VectorEnv.close`` did nothing once ``closed`` was set)."""
+        self.close_extras(**kwargs)
+        self.closed = True
+
     def close_extras(self, **kwargs: Any) -> None:  # noqa: ARG002
         with ExitStack() as stack:  # every conversation closed even if an earlier one raises
             for env in reversed(self.envs):  # (callbacks run last in, first out)

@@ -436,6 +436,35 @@ def test_syncllm_partners_hold_a_fixed_set_of_rows_across_episodes(tiny_agents) 
     env.close()
 
 
+def test_closing_again_after_a_reset_closes_the_partners_that_reset_built(tiny_agents) -> None:
+    """A reset after close() builds the conversations' partners anew, but a second close()
+    did nothing (Gymnasium's VectorEnv.close returns once ``closed`` is set): the rebuilt
+    SyncLLM partners kept their token rows. Now every close closes what is open, and the
+    reopened vector env plays what it played before."""
+    from duplexsim.config.scenario import SideConfig
+
+    s = dataclasses.replace(default_scenario(), duration_s=0.8)
+    env = TurnTakingVectorEnv(num_envs=2, scenario=s,
+                              partner=SideConfig(kind="syncllm", agent=str(tiny_agents[0])))
+
+    def partners() -> list:
+        return [e.world.partner.inner for e in env.envs]  # (inside the RecordingAgent)
+
+    def rollout() -> list:
+        out = [env.reset(seed=2)]
+        out += [env.step(np.array([1, 2]))[:4] for _ in range(3)]
+        return out
+
+    first = rollout()
+    for _ in range(2):
+        env.close()
+        assert all(p.closed for p in partners())
+        assert same(rollout(), first) and not any(p.closed for p in partners())
+    env.close()
+    env.close()  # closing again does nothing more
+    assert all(p.closed for p in partners())
+
+
 def test_a_partner_pool_object_gives_each_conversation_its_own_copy(tiny_agents) -> None:
     """A PartnerPool object (of specs) given to the vector env: each conversation draws from
     its own copy, with agents of its own, so the rollouts are those of the pool's specs
