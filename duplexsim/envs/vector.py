@@ -18,7 +18,12 @@ one model and one set of token rows (:func:`duplexsim.sim.build.sharing_models`,
 the vector env's life), and the advance phase runs every world as an engine program in
 lock step (:func:`duplexsim.models.engine.run_lockstep`): the partners' forwards of one
 round are one batched call. A row's tokens do not depend on the other rows (counter-based
-sampling per row), so each conversation's rollout is the one it gives alone.
+sampling per row), so each conversation's rollout is the one it gives alone. Partners
+rebuilt by a reset after :meth:`~TurnTakingVectorEnv.close` (also one through ``call``) are
+built inside the same share. The learner's own ``model=`` directory is loaded per
+conversation, not shared (:func:`~duplexsim.envs.turntaking.load_model` loads it on rows of
+its own, at ``__init__`` and at a reset after close alike): the learner is not run as an
+engine program, so sharing would save memory but batch no forward.
 """
 
 from __future__ import annotations
@@ -378,9 +383,12 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
     def apply(self, indices: Sequence[int], op: str, name: str, *args: Any,
               **kwargs: Any) -> list[Any]:
         """``op`` (``"get"``, ``"set"`` with one value, ``"call"``) on the conversations
-        ``indices`` (their :class:`~duplexsim.envs.turntaking.TurnTakingEnv`), in order."""
+        ``indices`` (their :class:`~duplexsim.envs.turntaking.TurnTakingEnv`), in order; as
+        :meth:`reset` and :meth:`step`, inside the vector env's :func:`sharing_models`: a
+        ``call("reset")`` after :meth:`close` rebuilds the partners on the shared model."""
         self.check_indices(indices)
-        return [apply_to(self.envs[i], op, name, *args, **kwargs) for i in indices]
+        with sharing_models(self._models):
+            return [apply_to(self.envs[i], op, name, *args, **kwargs) for i in indices]
 
     def close(self, **kwargs: Any) -> None:
         """Close every conversation (:meth:`TurnTakingEnv.close

@@ -465,6 +465,28 @@ def test_closing_again_after_a_reset_closes_the_partners_that_reset_built(tiny_a
     assert all(p.closed for p in partners())
 
 
+def test_partners_rebuilt_after_close_share_the_vector_envs_model(tiny_agents) -> None:
+    """SyncLLM partners rebuilt after close() are built on the vector env's shared model and
+    token rows (reusing the rows the closed ones gave back), whether the reset is the vector
+    env's or one through ``call("reset")``: that one built them outside the share, a model
+    and token rows per conversation, so their forwards no longer batched together."""
+    from duplexsim.config.scenario import SideConfig
+
+    s = dataclasses.replace(default_scenario(), duration_s=0.8)
+    env = TurnTakingVectorEnv(num_envs=2, scenario=s,
+                              partner=SideConfig(kind="syncllm", agent=str(tiny_agents[0])))
+    env.reset(seed=2)
+    ((_, lm),) = env._models.values()
+    rows = len(lm.tokens)
+    for reopen in (lambda: env.reset(seed=2), lambda: env.call("reset", seed=2)):
+        env.close()
+        reopen()
+        partners = [e.world.partner.inner for e in env.envs]
+        assert all(p.lm is lm and not p.closed for p in partners)
+        assert len(lm.tokens) == rows and len({p.generator.row for p in partners}) == 2
+    env.close()
+
+
 def test_a_partner_pool_object_gives_each_conversation_its_own_copy(tiny_agents) -> None:
     """A PartnerPool object (of specs) given to the vector env: each conversation draws from
     its own copy, with agents of its own, so the rollouts are those of the pool's specs
