@@ -20,8 +20,10 @@ processes it starts; default ``$DUPLEXSIM_THREADS`` or 1, see :mod:`duplexsim.th
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -65,9 +67,27 @@ def _terminate(signum: int, frame: object) -> NoReturn:
     raise Terminated
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help, with a list default shown as it is typed: ``(default: test val)``
+    for ``--splits test val``, not the Python list ``['test', 'val']``; an empty one as
+    ``none``. Every parser with a list default uses it (:class:`ArgumentParser` by default;
+    the benchmarks' plain argparse parsers name it)."""
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        if isinstance(action.default, (list, tuple)):
+            action = copy.copy(action)  # (the parser's own action keeps its real default)
+            action.default = shlex.join(map(str, action.default)) or "none"
+        return super()._expand_help(action)
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse, with a bad flag reported as one line: ``duplexsim CMD: --flag: what is wrong
-    (allowed: ...)`` (exit 2), not a usage block; ``--help`` shows the usage."""
+    (allowed: ...)`` (exit 2), not a usage block; ``--help`` shows the usage and list defaults
+    as typed (:class:`HelpFormatter`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         if message.startswith("argument "):

@@ -983,36 +983,83 @@ def test_an_integer_flag_past_a_floats_range_is_out_of_range(
     assert not (tmp_path / "run").exists()
 
 
-def _unsaid_defaults(parser: argparse.ArgumentParser) -> tuple[list[str], int]:
-    """The flags of ``parser`` (and its subcommands) whose default is a value but whose help
-    does not say ``(default: VALUE)``, or says nothing else (``--n-boot N_BOOT  (default:
-    1000)`` tells the default, not what the flag is), and how many such flags there are. A
-    default of "not given" (None, False, '', SUPPRESS) is left to the help's words, but a flag
-    with no help at all is listed too (``rl_turn_policy.py --timesteps TIMESTEPS`` said
-    nothing of what it counts nor that 400000 or the --policy run's is used)."""
-    unsaid: list[str] = []
-    checked = 0
+def _parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """``parser`` and its subcommands' parsers, depth first."""
+    found = [parser]
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for sub in dict.fromkeys(action.choices.values()):
-                sub_unsaid, sub_checked = _unsaid_defaults(sub)
-                unsaid += sub_unsaid
-                checked += sub_checked
-            continue
-        default = action.default
-        if action.option_strings and action.help is None:  # not even words
-            unsaid.append(f"{parser.prog} {action.option_strings[-1]}: no help")
-            continue
-        if not action.option_strings or any(default is no for no in (
-                None, False, argparse.SUPPRESS)) or default == "":  # (not `in`: 0 == False)
-            continue
-        checked += 1
-        shown = (action.help or "") % {**vars(action), "prog": parser.prog}
-        if f"(default: {default}" not in " ".join(shown.split()):
-            unsaid.append(f"{parser.prog} {action.option_strings[-1]}")
-        elif not shown.split("(default:")[0].strip():
-            unsaid.append(f"{parser.prog} {action.option_strings[-1]}: only its default")
+                found += _parsers(sub)
+    return found
+
+
+def _as_typed(default: object) -> str:
+    """A default as --help should say it: a list as its values are typed on the command
+    line (``test val``; an empty one ``none``), anything else as ``str`` gives it."""
+    if isinstance(default, (list, tuple)):
+        return " ".join(map(str, default)) or "none"
+    return str(default)
+
+
+def _unsaid_defaults(parser: argparse.ArgumentParser) -> tuple[list[str], int]:
+    """The flags of ``parser`` (and its subcommands) whose default is a value but whose help
+    does not say ``(default: VALUE)`` (a list as typed: :func:`_as_typed`), or says nothing
+    else (``--n-boot N_BOOT  (default: 1000)`` tells the default, not what the flag is), and
+    how many such flags there are. A default of "not given" (None, False, '', SUPPRESS) is
+    left to the help's words, but a flag with no help at all is listed too
+    (``rl_turn_policy.py --timesteps TIMESTEPS`` said nothing of what it counts nor that
+    400000 or the --policy run's is used). The help is expanded by the parser's own
+    formatter, as --help shows it."""
+    unsaid: list[str] = []
+    checked = 0
+    for each in _parsers(parser):
+        formatter = each._get_formatter()
+        for action in each._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            default = action.default
+            if action.option_strings and action.help is None:  # not even words
+                unsaid.append(f"{each.prog} {action.option_strings[-1]}: no help")
+                continue
+            if not action.option_strings or any(default is no for no in (
+                    None, False, argparse.SUPPRESS)) or default == "":  # (not `in`: 0 == False)
+                continue
+            checked += 1
+            shown = " ".join(formatter._expand_help(action).split()) if action.help else ""
+            if f"(default: {_as_typed(default)}" not in shown:
+                unsaid.append(f"{each.prog} {action.option_strings[-1]}")
+            elif not shown.split("(default:")[0].strip():
+                unsaid.append(f"{each.prog} {action.option_strings[-1]}: only its default")
     return unsaid, checked
+
+
+def _python_lists_in_help(parser: argparse.ArgumentParser) -> list[str]:
+    """The flags of ``parser`` (and its subcommands) whose list default --help prints as a
+    Python list (``(default: ['test', 'val'])``), not as a user types it (``test val``)."""
+    shown: list[str] = []
+    for each in _parsers(parser):
+        text = " ".join(each.format_help().split())
+        for action in each._actions:
+            if isinstance(action.default, (list, tuple)) and any(
+                    f"{python}" in text for python in (action.default, list(action.default))):
+                shown.append(f"{each.prog} {action.option_strings[-1]}: {action.default}")
+        if "(default: [" in text or "(default: (" in text:
+            shown.append(f"{each.prog}: a Python list or tuple after '(default: '")
+    return shown
+
+
+def _command_parsers() -> list[argparse.ArgumentParser]:
+    """The parser of every ``duplexsim`` command, as :func:`duplexsim.cli.main` builds it."""
+    import importlib
+
+    from duplexsim.cli import COMMANDS, ArgumentParser
+
+    parsers = []
+    for name, (module, _) in COMMANDS.items():
+        top = ArgumentParser(prog=f"duplexsim {name}")
+        importlib.import_module(module).add_arguments(top)
+        parsers.append(top)
+    return parsers
 
 
 def test_every_flag_with_a_default_says_it_in_its_help() -> None:
@@ -1020,17 +1067,12 @@ def test_every_flag_with_a_default_says_it_in_its_help() -> None:
     (50 unsaid); so did continue's --prompt-s/--seconds and demo's sizes. Every flag of every
     command (and subcommand) whose default is a value says ``(default: VALUE)`` in --help;
     flags whose default is "not given" (None, False, '') explain themselves in words."""
-    import importlib
-
-    from duplexsim.cli import COMMANDS, ArgumentParser
-
     unsaid, checked = [], 0
-    for name, (module, _) in COMMANDS.items():
-        top = ArgumentParser(prog=f"duplexsim {name}")
-        importlib.import_module(module).add_arguments(top)
+    for top in _command_parsers():
         command_unsaid, command_checked = _unsaid_defaults(top)
         unsaid += command_unsaid
         checked += command_checked
+        assert not _python_lists_in_help(top)
     assert checked >= 20
     assert not unsaid, unsaid
 
@@ -1043,14 +1085,11 @@ class _Built(Exception):
         self.parser = parser
 
 
-def test_every_script_flag_with_a_default_says_it_in_its_help(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The parsers outside the ``duplexsim`` command say their defaults as it does:
-    ``python -m duplexsim.bench.bench_envs --help`` showed ``--n-envs N_ENVS`` (16 unsaid),
-    ``experiments/selfplay.py --help`` ``--conversations CONVERSATIONS`` (12 unsaid). Each
-    script's own ``main`` builds its parser; ``parse_args`` hands it over instead of
-    parsing, so the scripts' real parsers are read and nothing runs. Every benchmark module,
-    every experiment script (a ``__main__`` guard) and ``python -m duplexsim.corpora.default``."""
+def _script_parsers(monkeypatch: pytest.MonkeyPatch) -> dict[str, argparse.ArgumentParser]:
+    """Module -> the parser its ``main`` builds, for every benchmark module, every experiment
+    script (a ``__main__`` guard) and ``python -m duplexsim.corpora.default``. ``parse_args``
+    hands the parser over instead of parsing, so the scripts' real parsers are read and
+    nothing runs."""
     import importlib
 
     from duplexsim.bench.__main__ import names as bench_names
@@ -1066,12 +1105,36 @@ def test_every_script_flag_with_a_default_says_it_in_its_help(
         raise _Built(self)
 
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", hand_over)
-    unsaid, checked = [], 0
+    parsers = {}
     for module in modules:
         with pytest.raises(_Built) as built:
             importlib.import_module(module).main([])
-        script_unsaid, script_checked = _unsaid_defaults(built.value.parser)
+        parsers[module] = built.value.parser
+    assert len(scripts) >= 13 and len(modules) >= 20, modules
+    return parsers
+
+
+def test_every_script_flag_with_a_default_says_it_in_its_help(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parsers outside the ``duplexsim`` command say their defaults as it does:
+    ``python -m duplexsim.bench.bench_envs --help`` showed ``--n-envs N_ENVS`` (16 unsaid),
+    ``experiments/selfplay.py --help`` ``--conversations CONVERSATIONS`` (12 unsaid)."""
+    unsaid, checked = [], 0
+    for module, parser in _script_parsers(monkeypatch).items():
+        script_unsaid, script_checked = _unsaid_defaults(parser)
         unsaid += [f"{module}: {flag}" for flag in script_unsaid]
         checked += script_checked
-    assert len(scripts) >= 13 and len(modules) >= 20 and checked >= 100, (modules, checked)
+    assert checked >= 100, checked
     assert not unsaid, unsaid
+
+
+def test_no_help_prints_a_default_as_a_python_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``experiments/continuation.py --help`` said ``(default: ['test', 'val'])`` for
+    ``--splits test val``, bench_training ``(default: [])`` for a repeatable --corpus: every
+    command's and script's --help shows a list default as it is typed (``test val``,
+    ``none``), through :class:`duplexsim.cli.HelpFormatter`."""
+    parsers = [*_command_parsers(), *_script_parsers(monkeypatch).values()]
+    lists = sum(isinstance(a.default, (list, tuple)) for p in parsers for each in _parsers(p)
+                for a in each._actions)
+    shown = [flag for parser in parsers for flag in _python_lists_in_help(parser)]
+    assert lists >= 20 and not shown, (lists, shown)

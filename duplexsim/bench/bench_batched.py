@@ -24,7 +24,7 @@ import numpy as np
 
 from duplexsim.atomic import write_json, write_png
 from duplexsim.bench.measure import interleaved, spread
-from duplexsim.cli import number
+from duplexsim.cli import HelpFormatter, number
 from duplexsim.config.card import AgentCard, AgentInfo, ModelCard, ModelSize, TrainCard
 from duplexsim.models.agentdir import AgentFiles
 from duplexsim.models.continuation import continue_dialogue, continue_dialogues
@@ -136,7 +136,8 @@ def plot(rows: list[dict[str, float]], path: Path, title: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m duplexsim.bench.bench_batched",
-                                     description=__doc__.splitlines()[0])
+                                     description=__doc__.splitlines()[0],
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--size", default="small", choices=("tiny", "small"),
                         help="model size preset (untrained: speed does not depend on the weights) "
                              "(default: %(default)s)")

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from duplexsim.bench.measure import interleaved, spread
-from duplexsim.cli import number
+from duplexsim.cli import HelpFormatter, number
 from duplexsim.corpora import tts
 from duplexsim.corpora.tts import Voice
 
@@ -79,7 +79,8 @@ def side_by_side(label: str, base: Callable[[], float], cand: Callable[[], float
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m duplexsim.bench.bench_corpus",
-                                description=__doc__.splitlines()[0])
+                                description=__doc__.splitlines()[0],
+                                formatter_class=HelpFormatter)
     p.add_argument("--utterances", type=number(1, 100_000, integer=True), default=120,
                    help="utterances synthesised by each of the fork server and the command "
                         "(default: %(default)s)")

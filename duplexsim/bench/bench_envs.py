@@ -34,7 +34,7 @@ import numpy as np
 
 import duplexsim  # noqa: F401  (registers the env)
 from duplexsim.bench.measure import interleaved
-from duplexsim.cli import number
+from duplexsim.cli import HelpFormatter, number
 from duplexsim.config.scenario import SideConfig
 from duplexsim.envs.registration import TURN_TAKING_ID
 from duplexsim.envs.world import default_scenario
@@ -268,7 +268,8 @@ def _spread(values: list[float]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m duplexsim.bench.bench_envs",
-                                description=__doc__.splitlines()[0])
+                                description=__doc__.splitlines()[0],
+                                formatter_class=HelpFormatter)
     p.add_argument("--steps", type=number(1, 10_000_000, integer=True), default=6016,
                    help="replay env steps per measurement (default: %(default)s, two whole "
                         "188-step episodes of 16 envs, so episode ends and resets count)")

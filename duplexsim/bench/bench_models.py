@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from duplexsim.bench.measure import interleaved, spread
-from duplexsim.cli import number
+from duplexsim.cli import HelpFormatter, number
 from duplexsim.config.card import AgentCard, ModelCard, ModelSize, StageCard, TrainCard
 from duplexsim.models.engine import drive, piece
 from duplexsim.models.rows import LMRows
@@ -174,7 +174,8 @@ def bench_generation(size: ModelSize, context: int, chunks: int, repeats: int) -
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m duplexsim.bench.bench_models",
-                                     description=__doc__)
+                                     description=__doc__,
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--size", default="small", choices=["tiny", "small"],
                         help="model size preset (untrained: speed does not depend on the weights) "
                              "(default: %(default)s)")

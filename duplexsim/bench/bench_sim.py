@@ -49,7 +49,7 @@ import numpy as np
 
 from duplexsim.bench.load import torch_load
 from duplexsim.bench.measure import interleaved, spread
-from duplexsim.cli import number
+from duplexsim.cli import HelpFormatter, number
 from duplexsim.config.network import LinkConfig, NetworkConfig
 from duplexsim.config.scenario import Scenario, SideConfig
 from duplexsim.sim.trace import Trace
@@ -302,7 +302,8 @@ def bench_lookahead(agent_dir: Path, seconds: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m duplexsim.bench.bench_sim",
-                                     description=__doc__.splitlines()[0])
+                                     description=__doc__.splitlines()[0],
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--size", default="small", choices=("tiny", "small"),
                         help="model size preset of the agent trained for the run (not read with "
                              "--agent) (default: %(default)s)")

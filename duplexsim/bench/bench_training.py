@@ -42,7 +42,7 @@ from typing import Any
 
 from duplexsim.bench.load import torch_load
 from duplexsim.bench.measure import interleaved, spread
-from duplexsim.cli import number
+from duplexsim.cli import HelpFormatter, number
 
 
 def _cpu_jiffies() -> tuple[int, int]:
@@ -266,7 +266,8 @@ def bench_side_by_side(cards: list[str], corpora: dict[str, str], steps: int,
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m duplexsim.bench.bench_training",
-                                description=__doc__.split("\n")[0])
+                                description=__doc__.split("\n")[0],
+                                formatter_class=HelpFormatter)
     p.add_argument("--cards", nargs="+", default=["agents/fisher.toml", "agents/candor.toml"],
                    help="agent card files to time (threads and attention: the first; side by side: "
                         "the first two) (default: %(default)s)")
