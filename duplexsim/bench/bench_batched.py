@@ -32,8 +32,8 @@ from duplexsim.models.model import build_model
 from duplexsim.models.sampling import SamplingConfig
 from duplexsim.models.vocab import Vocab
 from duplexsim.threads import use_threads
+from duplexsim.tokens import DEFAULT_N_UNITS
 
-N_UNITS = 501
 N_TEXT = 300
 
 
@@ -44,10 +44,10 @@ def bench_agent(size: ModelSize, seed: int = 0) -> AgentFiles:
     from duplexsim.training.recipe import RunState, agent_info
 
     card = AgentCard(agent=AgentInfo(name=f"bench-{size}"),
-                     model=ModelCard(size=size, n_units=N_UNITS,
+                     model=ModelCard(size=size, n_units=DEFAULT_N_UNITS,
                                      text_vocab_size=N_TEXT),
                      train=TrainCard(chunk_ms=(160, 200, 240)))
-    vocab = Vocab(N_UNITS, N_TEXT)
+    vocab = Vocab(DEFAULT_N_UNITS, N_TEXT)
     model = build_model(card.model, vocab.size, vocab.pad, vocab.bos, vocab.eos, seed=seed)
     return AgentFiles(Path(f"bench-{size}"), agent_info(card, vocab, RunState(), corpus=""),
                       model, vocab)
@@ -59,7 +59,8 @@ def prompts_for(n: int, seconds: float, seed: int = 0) -> list[np.ndarray]:
     T = int(seconds * 25)
     out = []
     for _ in range(n):
-        units = np.repeat(rng.integers(1, N_UNITS, size=(2, (T + 1) // 2)), 2, axis=1)[:, :T]
+        units = np.repeat(rng.integers(1, DEFAULT_N_UNITS, size=(2, (T + 1) // 2)), 2,
+                          axis=1)[:, :T]
         talk = (np.arange(T) // 75) % 2
         units[0, talk == 1] = 0
         units[1, talk == 0] = 0

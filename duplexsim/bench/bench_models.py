@@ -31,10 +31,9 @@ from duplexsim.models.rows import LMRows
 from duplexsim.models.sampling import CounterRNG, SamplingConfig
 from duplexsim.models.vocab import Vocab
 from duplexsim.threads import use_threads
+from duplexsim.tokens import DEFAULT_N_UNITS
 from duplexsim.training.datasets import StageData, prepare
 from duplexsim.training.recipe import Dist, Trainer
-
-N_UNITS = 501
 
 
 class _Seg:
@@ -45,14 +44,14 @@ class _Seg:
 class _Dlg:
     def __init__(self, rng: np.random.Generator, seconds: float = 120.0) -> None:
         T = int(seconds * 25)
-        self.units: np.ndarray | None = np.repeat(rng.integers(0, N_UNITS, size=(2, T // 2)),
-                                                  2, axis=1)
+        self.units: np.ndarray | None = np.repeat(
+            rng.integers(0, DEFAULT_N_UNITS, size=(2, T // 2)), 2, axis=1)
         self.segments = [_Seg(i % 2, i * 2.0, i * 2.0 + 1.5) for i in range(int(seconds / 2))]
 
 
 def card_for(size: ModelSize, seq_len: int, bf16: bool) -> AgentCard:
     stage = StageCard(steps=1000, batch_tokens=seq_len * 8, seq_len=seq_len, warmup_steps=1)
-    return AgentCard(model=ModelCard(size=size, n_units=N_UNITS, text_vocab_size=300),
+    return AgentCard(model=ModelCard(size=size, n_units=DEFAULT_N_UNITS, text_vocab_size=300),
                      train=TrainCard(bf16=bf16), stage3=stage,
                      stage1=StageCard(enabled=False), stage2=StageCard(enabled=False))
 
@@ -60,7 +59,7 @@ def card_for(size: ModelSize, seq_len: int, bf16: bool) -> AgentCard:
 def bench_training(size: ModelSize, steps: int, seq_len: int, bf16: bool,
                    repeats: int) -> None:
     card = card_for(size, seq_len, bf16)
-    vocab = Vocab(N_UNITS, 300)
+    vocab = Vocab(DEFAULT_N_UNITS, 300)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(card, vocab, Path(tmp), Dist(), progress=False)
     data = StageData("stage3", card, prepare([_Dlg(np.random.default_rng(0))], vocab, _NoText()),
@@ -143,15 +142,15 @@ def generate(lm: LMRows, prompt: list[int], chunks: int, vocab: Vocab,
 def bench_generation(size: ModelSize, context: int, chunks: int, repeats: int) -> None:
     from duplexsim.models.model import build_model
 
-    vocab = Vocab(N_UNITS, 300)
-    model = build_model(ModelCard(size=size, n_units=N_UNITS), vocab.size, vocab.pad,
+    vocab = Vocab(DEFAULT_N_UNITS, 300)
+    model = build_model(ModelCard(size=size, n_units=DEFAULT_N_UNITS), vocab.size, vocab.pad,
                         vocab.bos, vocab.eos).eval()
-    prompt = np.random.default_rng(0).integers(0, N_UNITS, context).tolist()
+    prompt = np.random.default_rng(0).integers(0, DEFAULT_N_UNITS, context).tolist()
     cfg = SamplingConfig(1.0)
     n = context + 5 * chunks
 
     def way(rows: type[LMRows], backend: str) -> Callable[[], list[int]]:
-        return lambda: generate(rows(model, N_UNITS, n, backend=backend),  # type: ignore[arg-type]
+        return lambda: generate(rows(model, DEFAULT_N_UNITS, n, backend=backend),  # type: ignore[arg-type]
                                 prompt, chunks, vocab, cfg)
 
     ways = [way(LMRows, "lean"), way(LMRows, "hf"), way(_Recompute, "hf")]
