@@ -35,6 +35,13 @@ DEFAULT_N_UNITS = 501
 """The default unit inventory (the paper's 500 HuBERT k-means clusters + silence): of a
 new tokenizer, corpus, model card and token format, and of the shipped dialogue."""
 
+MAX_N_UNITS = 32768
+"""The largest unit inventory a tokenizer may have (``duplexsim units train`` and
+``duplexsim corpus build --n-units``; HuBERT k-means setups use 50-2000): unit ids
+``0..32767`` fit the int16 that a corpus stores its units in (``units/ID.npy``,
+:func:`duplexsim.corpora.build.write_units`; the shipped dialogue) and the 2-byte frames the
+simulated link sends (:data:`duplexsim.sim.link.BYTES_PER_FRAME`)."""
+
 ArrayLike = Sequence[int] | np.ndarray
 Prev = tuple[int | None, int | None]
 """Each stream's unit before the first decoded chunk; ``None`` = start of the stream."""

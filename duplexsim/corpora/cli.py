@@ -23,7 +23,7 @@ from duplexsim.errors import (
     MissingInputError,
     OutputError,
 )
-from duplexsim.tokens import DEFAULT_N_UNITS, FRAME_MS
+from duplexsim.tokens import DEFAULT_N_UNITS, FRAME_MS, MAX_N_UNITS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "built with other parameters: such a build is refused without it)")
     b.add_argument("--tokenizer", default=None,
                    help="unit tokenizer dir: used if it exists, else trained here and saved there")
-    b.add_argument("--n-units", type=number(2, 32768, integer=True), default=DEFAULT_N_UNITS,
+    b.add_argument("--n-units", type=number(2, MAX_N_UNITS, integer=True), default=DEFAULT_N_UNITS,
                    help="units when training a tokenizer (default: %(default)s)")
     b.add_argument("--cache", default=None, help="TTS cache (default: $DUPLEXSIM_TTS_CACHE or "
                         "~/.cache/duplexsim/tts)")

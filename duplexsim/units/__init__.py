@@ -2,8 +2,8 @@
 
 Owns tokenizers (mel-kmeans, hubert-kmeans), their training, saving/loading, and the
 vocoder. Must not know about corpora layouts, tokens, models or the simulator (it takes
-only the default inventory size, ``DEFAULT_N_UNITS``, from :mod:`duplexsim.tokens`, as
-:mod:`duplexsim.audio` takes ``FRAME_MS``).
+only the default and largest inventory sizes, ``DEFAULT_N_UNITS`` and ``MAX_N_UNITS``, from
+:mod:`duplexsim.tokens`, as :mod:`duplexsim.audio` takes ``FRAME_MS``).
 """
 
 from __future__ import annotations

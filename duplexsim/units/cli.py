@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from duplexsim.cli import number, path_arg
-from duplexsim.tokens import DEFAULT_N_UNITS
+from duplexsim.tokens import DEFAULT_N_UNITS, MAX_N_UNITS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--out", type=path_arg, required=True, help="tokenizer directory to write")
     t.add_argument("--type", default="mel-kmeans", choices=["mel-kmeans", "hubert-kmeans"],
                    help="features clustered into units (default: %(default)s)")
-    t.add_argument("--n-units", type=number(2, 32768, integer=True), default=DEFAULT_N_UNITS,
+    t.add_argument("--n-units", type=number(2, MAX_N_UNITS, integer=True), default=DEFAULT_N_UNITS,
                    help="k-means clusters: the unit vocabulary (default: %(default)s)")
     t.add_argument("--hubert-dir", default="", help="local HuBERT model dir (hubert-kmeans)")
     t.add_argument("--hubert-layer", type=number(0, 64, integer=True), default=None,

@@ -24,15 +24,13 @@ from safetensors.numpy import load_file, save_file
 from duplexsim.atomic import output_dir, write_json
 from duplexsim.config.loader import check, from_dict, json_number, read_json
 from duplexsim.errors import InputError, MissingInputError
-from duplexsim.tokens import DEFAULT_N_UNITS
+from duplexsim.tokens import DEFAULT_N_UNITS, MAX_N_UNITS
 from duplexsim.units import features as F
 
 if TYPE_CHECKING:
     from duplexsim.units.hubert import HubertFeatures
 
 FORMAT = "duplexsim-tokenizer/1"
-MAX_UNITS = 32768
-"""Largest unit inventory (HuBERT k-means setups use 50-2000): corpora store units as int16."""
 TYPES = ("mel-kmeans", "hubert-kmeans")
 ASSIGN_BLOCK_FRAMES = 16384
 """Frames :meth:`KMeansTokenizer.assign` compares with the centroids at a time (11 minutes):
@@ -59,8 +57,8 @@ class TokenizerConfig:
     def __post_init__(self) -> None:
         check(self.type in TYPES, "type", f"unknown tokenizer {self.type!r}", ", ".join(TYPES))
         check(1 <= self.n_silence_units <= 1024, "n_silence_units", "out of range", "1 .. 1024")
-        check(self.n_silence_units < self.n_units <= MAX_UNITS, "n_units",
-              f"{self.n_units} is out of range", f"{self.n_silence_units + 1} .. {MAX_UNITS}")
+        check(self.n_silence_units < self.n_units <= MAX_N_UNITS, "n_units",
+              f"{self.n_units} is out of range", f"{self.n_silence_units + 1} .. {MAX_N_UNITS}")
         check(1 <= self.n_mels <= 512, "n_mels", f"{self.n_mels} is out of range", "1 .. 512")
         check(0 <= self.vad_fill_frames <= 1000, "vad_fill_frames", "out of range", "0 .. 1000")
         check(0 <= self.hubert_layer <= 64, "hubert_layer", "out of range", "0 .. 64")
