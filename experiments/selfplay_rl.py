@@ -127,8 +127,8 @@ def stop_recording(generator: Any) -> None:
 
 def roll_out(plan: Plan, agent_dir: Path, first_seed: int) -> Rollouts:
     """Self-play conversations of the agent in ``agent_dir``, every decision recorded."""
-    from duplexsim.agents.base import close_agents
     from duplexsim.agents.syncllm import SyncLLMAgent
+    from duplexsim.closing import close_each
     from duplexsim.models.engine import run_lockstep
     from duplexsim.sim.build import shared_model_agents
     from duplexsim.sim.session import Session
@@ -149,11 +149,10 @@ def roll_out(plan: Plan, agent_dir: Path, first_seed: int) -> Rollouts:
             sessions.append(Session(scenario, agents))  # it builds (and closes) the rest
         traces = run_lockstep([s.finish_program() for s in sessions])
     finally:
-        for session in sessions:
-            session.close()
         for generator in recording:
             stop_recording(generator)
-        close_agents(a for agents in given for a in agents.values())  # built here: ours
+        # every session, then the agents built here (ours), even if a close raises
+        close_each([*sessions, *(a for agents in given for a in agents.values())])
     found.units = [np.asarray(t.units, np.int64) for t in traces]
     return found
 

@@ -26,17 +26,16 @@ the forwards of many conversations' agents share one batched call
 
 An agent holding something to give back (a model row, a file, a process, a GPU context)
 may also offer ``close()``: closing it again must do nothing. Who closes an agent: *whoever
-created it*, once, when done with it, also when the run fails (:func:`close_agents`). The
-library closes the agents it builds (a :class:`~duplexsim.sim.Session` its scenario's sides,
-:func:`~duplexsim.sim.batch.run_batch` its shared-model sides, an env its partners) and
-never an agent the caller passed in (``agents=``, ``partner=``, ``model=``): the caller
-still owns that one and closes it.
+created it*, once, when done with it, also when the run fails (with
+:func:`duplexsim.closing.close_each`). The library closes the agents it builds (a
+:class:`~duplexsim.sim.Session` its scenario's sides, :func:`~duplexsim.sim.batch.run_batch`
+its shared-model sides, an env its partners) and never an agent the caller passed in
+(``agents=``, ``partner=``, ``model=``): the caller still owns that one and closes it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
-from contextlib import ExitStack
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -109,22 +108,6 @@ class Agent(Protocol):
 
     def played(self, chunk: int, units: np.ndarray) -> None:
         """What was actually played as own chunk ``chunk`` (after deadline handling)."""
-
-
-def close_agents(agents: Iterable[object]) -> None:
-    """Call ``close()`` once on each distinct agent of ``agents`` that has one, in order;
-    every one is closed even if an earlier ``close()`` raises (then that error is raised
-    after the rest). For the owner of the agents (see the module docstring)."""
-    with ExitStack() as stack:
-        seen: set[int] = set()
-        closers = []
-        for agent in agents:
-            close = getattr(agent, "close", None)
-            if callable(close) and id(agent) not in seen:
-                seen.add(id(agent))
-                closers.append(close)
-        for close in reversed(closers):  # an ExitStack runs its callbacks last in, first out
-            stack.callback(close)
 
 
 class UnitInventory(Protocol):

@@ -131,8 +131,8 @@ def same_conversations(x: Trace | Sequence[Trace], y: Trace | Sequence[Trace]) -
 def run_today(scenario: Scenario, files: Any) -> Trace:
     """``scenario`` with both agents on today's HF path (:mod:`.baseline_today`; its
     sampler is not the engine's: other units, other work)."""
-    from duplexsim.agents.base import close_agents
     from duplexsim.bench.baseline_today import TodayAgent
+    from duplexsim.closing import close_each
     from duplexsim.sim import run
 
     agents = {key: TodayAgent(files, scenario.chunk_ms, seed=scenario.seed, name=key)
@@ -140,14 +140,14 @@ def run_today(scenario: Scenario, files: Any) -> Trace:
     try:
         return run(scenario, agents=agents)
     finally:  # built here, given to run: ours to close
-        close_agents(agents.values())
+        close_each(agents.values())
 
 
 def run_backend(scenario: Scenario, files: Any, backend: str) -> Trace:
     """``scenario`` on the engine with the ``backend`` forward, both agents on rows of one
     model (as :func:`duplexsim.sim.run` builds them; the files are loaded once, outside)."""
-    from duplexsim.agents.base import close_agents
     from duplexsim.agents.syncllm import SyncLLMAgent
+    from duplexsim.closing import close_each
     from duplexsim.models.rows import LMRows
     from duplexsim.sim import run
 
@@ -160,7 +160,7 @@ def run_backend(scenario: Scenario, files: Any, backend: str) -> Trace:
                                        lm=lm)
         return run(scenario, agents=agents)
     finally:  # built here, given to run: ours to close (their rows go back to lm)
-        close_agents(agents.values())
+        close_each(agents.values())
 
 
 # ---------------------------------------------------------------------- measuring
@@ -279,8 +279,8 @@ def bench_ceiling(files: Any, counts: Sequence[int], context: int = 300, steps: 
 
 def bench_lookahead(agent_dir: Path, seconds: float) -> None:
     from duplexsim.agents import load
-    from duplexsim.agents.base import close_agents
     from duplexsim.agents.replay import ReplayAgent
+    from duplexsim.closing import close_each
     from duplexsim.metrics.estimation import estimation_summary, estimation_table
     from duplexsim.models.sampling import SamplingConfig
     from duplexsim.sim import run
@@ -293,7 +293,7 @@ def bench_lookahead(agent_dir: Path, seconds: float) -> None:
             trace = run(_scenario(200, seconds, delay),
                         agents={"a": model, "b": ReplayAgent(_units(2, seconds + 2)[1], 5)})
         finally:  # loaded here, given to run: ours to close
-            close_agents([model])
+            close_each([model])
         est = estimation_summary(estimation_table(trace.decisions, {0}))
         a = trace.decisions[trace.decisions["agent"] == "a"]
         print(f"{delay:>8.0f} {a['lookahead'].mean():>10.2f} "

@@ -21,6 +21,7 @@ from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
 
 from duplexsim.agents.base import Agent
+from duplexsim.closing import call_each
 from duplexsim.config.scenario import Scenario
 from duplexsim.envs.rewards import RewardConfig
 from duplexsim.envs.side import ACTION_MODES
@@ -180,7 +181,4 @@ class DuplexParallelEnv(ParallelEnv):
         """Free the last episode's simulation (see ``Session.close``) and close each learner's
         model loaded from a directory, once (closing again does nothing; a :meth:`reset`
         after this loads it anew); a model given as an Agent stays open: its caller owns it."""
-        with ExitStack() as stack:  # each closed even if an earlier one raises
-            for side in reversed(self.sides.values()):  # (callbacks run last in, first out)
-                stack.callback(side.close_model)
-            self.world.close()
+        call_each([self.world.close, *(side.close_model for side in self.sides.values())])

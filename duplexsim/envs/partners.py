@@ -48,7 +48,8 @@ from typing import Any
 
 import numpy as np
 
-from duplexsim.agents.base import Agent, close_agents, kind_of, n_units_of
+from duplexsim.agents.base import Agent, kind_of, n_units_of
+from duplexsim.closing import close_each
 from duplexsim.config.scenario import SIDE_KEYS, Scenario, SideConfig
 from duplexsim.envs.speech import SpeechSource, dialogue_source
 from duplexsim.errors import ConfigError, InputError
@@ -180,7 +181,7 @@ class PartnerPool:
         """Close the agents this pool built (once; a later draw builds them anew); members
         given as Agent objects stay open: their caller owns them."""
         built, self._agents = list(self._agents.values()), {}
-        close_agents(built)
+        close_each(built)
 
     def draw(self, rng: np.random.Generator) -> Draw:
         """One member (spec by weight, then uniformly), its speech and start, from ``rng``."""

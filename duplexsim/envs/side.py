@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 from gymnasium import spaces
 
-from duplexsim.agents.base import Agent, close_agents
+from duplexsim.agents.base import Agent
+from duplexsim.closing import close_each
 from duplexsim.envs.actions import ACTION_MEANINGS, TurnAction, TurnSpeaker
 from duplexsim.envs.learner import LearnerAgent
 from duplexsim.envs.observations import ObservationInput, observation_of, observation_space
@@ -109,7 +110,7 @@ class LearnerSide:
         open: its caller owns it."""
         if self._reload_model is not None and not self._model_closed:
             self._model_closed = True
-            close_agents([self.agent.model])
+            close_each([self.agent.model])
 
     def reset(self, rng: np.random.Generator, seed: int) -> None:
         if self._model_closed and self._reload_model is not None:  # closed by close_model()

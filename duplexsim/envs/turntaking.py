@@ -18,7 +18,8 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from duplexsim.agents.base import Agent, close_agents, n_units_of, unwrapped
+from duplexsim.agents.base import Agent, n_units_of, unwrapped
+from duplexsim.closing import call_each, close_each
 from duplexsim.config.scenario import Scenario, SideConfig
 from duplexsim.envs.partners import (
     PartnerPool,
@@ -113,7 +114,7 @@ def load_model(model: str | Path | Agent | None, scenario: Scenario, action_mode
     units = n_units_of(agent)
     if n_units is not None and units is not None and units != n_units:
         if agent is not model:  # loaded here, refused: no one else can close it
-            close_agents([agent])
+            close_each([agent])
         raise ValueError(f"{key}: speaks {units} units, the learner's speech and its partner "
                          f"{n_units} (allowed: a model in their unit inventory: its units "
                          "would fall outside the observation space)")
@@ -132,7 +133,7 @@ def learner_side(side: str, source: SpeechSource, scenario: Scenario, action_mod
     owned = agent is not None and agent is not model
     with ExitStack() as on_error:  # a side not made cannot be closed: close what it loaded
         if owned:
-            on_error.callback(close_agents, [agent])
+            on_error.callback(close_each, [agent])
         made = LearnerSide(side, source, scenario.frames_per_chunk, action_mode, window, reward,
                            agent, load if owned else None)
         on_error.pop_all()
@@ -338,7 +339,7 @@ class TurnTakingEnv(gym.Env):
             partner_agent = given
             if self.pool is None and given is None:
                 partner_agent = build_partner(self.scenario, other(side))
-                on_error.callback(close_agents, [partner_agent])
+                on_error.callback(close_each, [partner_agent])
             if partner_agent is not None:  # a pool's partners are checked as they are drawn
                 check_partner_units(partner_agent, source, f"partner {partner_agent.name!r}")
             self.world = DuplexWorld(self.scenario, {side: self.learner.agent}, partner_agent)
@@ -474,10 +475,7 @@ class TurnTakingEnv(gym.Env):
         and the learner's ``model`` loaded from a directory. A partner or model given as an
         Agent (``partner=agent``, in a pool, ``model=agent``) stays open: its caller owns it.
         A :meth:`reset` after this builds the env's partners and loads its model anew."""
-        with ExitStack() as stack:  # each closed even if an earlier one raises
-            stack.callback(self.learner.close_model)
-            stack.callback(self._close_partners)
-            self.world.close()
+        call_each([self.world.close, self._close_partners, self.learner.close_model])
 
     def _close_partners(self) -> None:
         if self.pool is not None:
@@ -485,7 +483,7 @@ class TurnTakingEnv(gym.Env):
         elif (self._given is None and not self._partner_closed
               and self.world.partner is not None):
             self._partner_closed = True
-            close_agents([unwrapped(self.world.partner)])
+            close_each([unwrapped(self.world.partner)])
 
     def events(self) -> pd.DataFrame:
         """Turn-taking events of the episode so far (speaker 0 = learner, 1 = partner; time 0

@@ -29,7 +29,6 @@ engine program, so sharing would save memory but batch no forward.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import ExitStack
 from typing import Any
 
 import gymnasium as gym
@@ -38,6 +37,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, create_empty_array
 
 from duplexsim.agents.base import Agent
+from duplexsim.closing import close_each
 from duplexsim.envs.observations import build_observations
 from duplexsim.envs.partners import PartnerPool
 from duplexsim.envs.turntaking import RESET_OPTIONS, TurnTakingEnv, unknown_reset_option
@@ -399,9 +399,7 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
         self.closed = True
 
     def close_extras(self, **kwargs: Any) -> None:  # noqa: ARG002
-        with ExitStack() as stack:  # every conversation closed even if an earlier one raises
-            for env in reversed(self.envs):  # (callbacks run last in, first out)
-                stack.callback(env.close)
+        close_each(self.envs)
 
 
 def check_conversations(envs: Sequence[TurnTakingEnv]) -> None:

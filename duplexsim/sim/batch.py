@@ -25,10 +25,9 @@ the other conversations' forwards, so it would not be that agent's cost); use ``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
-from duplexsim.agents.base import close_agents
+from duplexsim.closing import close_each
 from duplexsim.config.scenario import Scenario
 from duplexsim.errors import DuplexsimError, with_note
 from duplexsim.models.engine import AnyProgram, run_lockstep
@@ -64,15 +63,8 @@ def run_batch(scenarios: Sequence[Scenario], *, progress: bool = False,
             sessions.append(_session(i, scenario, agents))
         bar = _bar(progress, len(sessions))
         results = run_lockstep([_guarded(s.finish_program(), bar) for s in sessions])
-    finally:
-        try:
-            with ExitStack() as stack:  # every session, even if an earlier close raises
-                for session in reversed(sessions):  # (callbacks run last in, first out)
-                    stack.callback(session.close)
-        finally:  # the model sides built here, given to the sessions: ours to close
-            close_agents(a for agents in given for a in agents.values())
-            if bar is not None:
-                bar.close()
+    finally:  # the sessions, then the model sides built here (given to them: ours), the bar
+        close_each([*sessions, *(a for agents in given for a in agents.values()), bar])
     for i, result in enumerate(results):
         if isinstance(result, Exception):
             raise RuntimeError(f"run_batch: scenario {i} ({scenarios[i].name!r}) failed: "

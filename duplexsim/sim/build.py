@@ -25,10 +25,10 @@ from duplexsim.agents.base import (
     Agent,
     ChunkReport,
     UnitInventory,
-    close_agents,
     n_units_of,
     unwrapped,
 )
+from duplexsim.closing import close_each
 from duplexsim.config.scenario import ComputeConfig, Scenario, SideConfig
 from duplexsim.errors import DuplexsimError, InputError, with_note
 
@@ -196,7 +196,7 @@ def shared_model_agents(scenarios: Sequence[Scenario], backend: str = "auto",
     try:
         _build_shared(users, scenarios, agents, backend, noted)
     except BaseException:  # the caller gets none of them: it cannot close them
-        close_agents(a for built in agents for a in built.values())
+        close_each(a for built in agents for a in built.values())
         raise
     return agents
 
@@ -243,7 +243,7 @@ def build_agents(scenario: Scenario, given: Mapping[str, Agent] | None = None) -
         _build_sides(scenario, given, built, agents)
         _check_one_vocabulary(agents)
     except BaseException:  # the caller gets none of the agents built here: close them
-        close_agents([*built.values(), *(a for k, a in agents.items() if k not in given)])
+        close_each([*built.values(), *(a for k, a in agents.items() if k not in given)])
         raise
     return agents
 

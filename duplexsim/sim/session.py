@@ -59,7 +59,8 @@ import simpy
 from simpy.core import URGENT
 from simpy.events import Event
 
-from duplexsim.agents.base import Agent, ChunkReport, close_agents, n_units_of
+from duplexsim.agents.base import Agent, ChunkReport, n_units_of
+from duplexsim.closing import close_each
 from duplexsim.config.scenario import Scenario
 from duplexsim.models.engine import AnyProgram, Program, drive, gather
 from duplexsim.sim.buffer import ReceiveBuffer
@@ -130,7 +131,7 @@ class Session:
         try:
             self._start(progress)
         except BaseException:  # a session not made cannot be closed: its agents are now
-            close_agents(self._owned)
+            close_each(self._owned)
             raise
 
     def _start(self, progress: bool) -> None:
@@ -361,7 +362,7 @@ class Session:
             self._blocked.clear()
             self._until = None
         finally:
-            close_agents(owned)
+            close_each(owned)
 
     # ------------------------------------------------------------------ processes
     def _arrive(self, key: str, packet: Packet) -> None:

@@ -427,3 +427,27 @@ def test_close_closes_the_partners_the_env_built_once_and_never_a_given_one(
     venv.close()
     venv.close()
     assert sorted(closed) == sorted(partners) and len(set(partners)) == 3
+
+
+def test_close_closes_every_part_even_if_one_raises_then_raises_the_first(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """env.close() frees the simulation, closes the partner, then the learner's model, each
+    even if an earlier one raises; it raised the last error (an ExitStack's), now the first."""
+    from duplexsim.agents.scripted import ScriptedAgent
+
+    closed: list[str] = []
+
+    def failing(name: str) -> None:
+        closed.append(name)
+        raise RuntimeError(f"{name} failed")
+
+    monkeypatch.setattr(ScriptedAgent, "close", lambda self: closed.append("partner"),
+                        raising=False)
+    env = gym.make(TURN_TAKING_ID, scenario=short_scenario(), partner="scripted").unwrapped
+    env.reset(seed=0)
+    monkeypatch.setattr(env.world, "close", lambda: failing("world"))
+    monkeypatch.setattr(env.learner, "close_model", lambda: failing("model"))
+    with pytest.raises(RuntimeError, match="^world failed") as info:
+        env.close()
+    assert closed == ["world", "partner", "model"]
+    assert info.value.__notes__ == ["closing the rest then raised RuntimeError: model failed"]

@@ -663,3 +663,22 @@ def test_a_vector_env_refused_after_building_closes_its_conversations(
     with pytest.raises(ValueError, match=r"scenario\[1\]: its spaces differ"):
         TurnTakingVectorEnv(num_envs=3, scenario=[base, other, base], partner="scripted")
     assert len(closed) == 3 == len(set(closed))
+
+
+def test_close_closes_every_conversation_even_if_one_raises_then_raises_the_first(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every conversation is closed, in order, even if an earlier one's close raises; the
+    first error is the one raised (the ExitStack it replaces raised the last)."""
+    env = TurnTakingVectorEnv(num_envs=3, **kwargs())
+    closed: list[int] = []
+
+    def closing(i: int) -> None:
+        closed.append(i)
+        if i != 1:
+            raise RuntimeError(f"conversation {i} failed")
+
+    for i, conversation in enumerate(env.envs):
+        monkeypatch.setattr(conversation, "close", lambda i=i: closing(i))
+    with pytest.raises(RuntimeError, match="^conversation 0 failed"):
+        env.close()
+    assert closed == [0, 1, 2]

@@ -246,3 +246,31 @@ def test_a_batch_closes_every_agent_it_built_once(tiny_agent_dir: Path,
     with pytest.raises(MissingInputError, match="run_batch scenario 1"):
         run_batch([_pair(tiny_agent_dir, 0, 0.0), broken])
     assert len(set(closed)) == len(closed) == 3
+
+
+def test_a_batch_closes_every_session_and_agent_even_if_a_close_raises(
+        tiny_agent_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each session, then each model side built here, is closed even if an earlier close
+    raises, and the first error is raised (a failing model side's close replaced it)."""
+    from duplexsim.agents.syncllm import SyncLLMAgent
+    from duplexsim.sim import Session
+
+    closed: list[str] = []
+    session_close, agent_close = Session.close, SyncLLMAgent.close
+
+    def failing_session(self: Session) -> None:
+        closed.append(f"session {self.scenario.seed}")
+        session_close(self)
+        raise RuntimeError(f"session {self.scenario.seed} failed")
+
+    def failing_agent(self: SyncLLMAgent) -> None:
+        closed.append(self.name)
+        agent_close(self)
+        raise RuntimeError(f"{self.name} failed")
+
+    monkeypatch.setattr(Session, "close", failing_session)
+    monkeypatch.setattr(SyncLLMAgent, "close", failing_agent)
+    with pytest.raises(RuntimeError, match="^session 0 failed"):
+        run_batch([_pair(tiny_agent_dir, 0, 0.0, partner="scripted"),
+                   _pair(tiny_agent_dir, 1, 0.0, partner="scripted")])
+    assert closed == ["session 0", "session 1"] + ["a:" + tiny_agent_dir.name] * 2
