@@ -75,20 +75,26 @@ NETEM_TABLES: dict[str, Callable[[], np.ndarray]] = {
     "paretonormal": netem_paretonormal_table,
 }
 """netem's distribution name -> its table (the names ``tc ... distribution X`` takes)."""
+_NO_UNIFORM_TABLE = ("tc has no uniform.dist: uniform is netem's default, 'delay D J' "
+                     "without a distribution")
+"""Why ``uniform`` is no distribution name, in tc and here (said where one is refused)."""
 
 
 def netem_delay_keys(delay_ms: float, jitter_ms: float, distribution: str | None = None,
                      ) -> dict[str, Any]:
     """The link keys of netem's ``delay {delay_ms}ms {jitter_ms}ms [distribution X]``:
     ``delay_ms``, ``jitter_ms``, ``jitter_dist`` and ``ordering = "reorder"`` (module doc of
-    :mod:`duplexsim.sim.delay`). ``None`` (or ``"uniform"``): netem's default without a
-    table, uniform on ``[D - J, D + J)``."""
-    if distribution in (None, "uniform"):
+    :mod:`duplexsim.sim.delay`). ``None``: netem's default without a table, uniform on
+    ``[D - J, D + J)``. ``"uniform"`` is refused, as the ``netem`` key's ``distribution
+    uniform`` is (tc has no ``uniform.dist``)."""
+    if distribution is None:
         return {"delay_ms": delay_ms, "jitter_ms": jitter_ms / math.sqrt(3.0),
                 "jitter_dist": "uniform", "ordering": "reorder"}
     if distribution not in NETEM_TABLES:
-        raise InputError("distribution", "", f"{distribution!r} is not one of netem's tables",
-                         ", ".join(NETEM_TABLES))
+        hint = f" ({_NO_UNIFORM_TABLE})" if distribution == "uniform" else ""
+        raise InputError("distribution", "", f"{distribution!r} is not one of netem's "
+                         f"tables{hint}", ", ".join(NETEM_TABLES) + ", or None for netem's "
+                         "default (uniform)")
     table = NETEM_TABLES[distribution]()
     base = delay_ms + jitter_ms * float(table.mean())
     if base < 0:  # the table's mean is below 0: a small D gives a base delay_ms below 0
@@ -207,8 +213,7 @@ def netem_keys(text: str) -> dict[str, Any]:
             once("distribution")
             distribution = take("name")
             if distribution not in NETEM_TABLES:  # tc opens <tc lib>/<name>.dist
-                uniform = (" (tc has no uniform.dist: uniform is netem's default, 'delay D J' "
-                           "without a distribution)" if distribution == "uniform" else "")
+                uniform = f" ({_NO_UNIFORM_TABLE})" if distribution == "uniform" else ""
                 raise refuse(f"distribution {distribution!r} is not one we model{uniform}",
                              ", ".join(NETEM_TABLES) + " (iproute2's tables; not its "
                              "experimental.dist)")

@@ -7,10 +7,10 @@ import tomllib
 import pytest
 
 from duplexsim.config.loader import FieldError, from_dict
-from duplexsim.config.netem import netem_keys
+from duplexsim.config.netem import netem_delay_keys, netem_keys
 from duplexsim.config.network import LinkConfig, NetworkConfig
 from duplexsim.config.scenario import dump_toml, load_scenario, scenario_from_dict
-from duplexsim.errors import ConfigError
+from duplexsim.errors import ConfigError, InputError
 from duplexsim.sim import run
 from duplexsim.sim.delay import link_from_netem
 
@@ -128,6 +128,22 @@ def test_a_distribution_is_one_of_the_tables_tc_reads(name: str) -> None:
     assert info.value.allowed == ("normal, pareto, paretonormal (iproute2's tables; not its "
                                   "experimental.dist)")
     assert ("tc has no uniform.dist" in info.value.message) == (name == "uniform")
+
+
+@pytest.mark.parametrize("name", ["uniform", "experimental", "Normal"])
+def test_the_python_entry_points_take_the_distributions_the_netem_key_takes(name: str) -> None:
+    """``link_from_netem(D, J, "uniform")`` mapped as 'delay D J' alone, while the netem key
+    refuses 'distribution uniform' (tc has no uniform.dist): one vocabulary, one refusal."""
+    for entry in (netem_delay_keys, link_from_netem):
+        with pytest.raises(InputError) as info:
+            entry(120.0, 20.0, name)
+        (problem,) = info.value.problems
+        assert problem.message.startswith(f"{name!r} is not one of netem's tables")
+        assert ("tc has no uniform.dist" in problem.message) == (name == "uniform")
+        assert problem.allowed == ("normal, pareto, paretonormal, or None for netem's default "
+                                   "(uniform)")
+        assert "\n" not in str(info.value)
+    assert link_from_netem(120.0, 20.0).jitter_dist == "uniform"  # None: netem's default
 
 
 def test_netem_beside_a_key_it_sets_is_ambiguous_others_pass() -> None:
