@@ -444,7 +444,8 @@ def load_toml(path: str | Path, cls: type[T]) -> T:
 def read_json(path: str | Path, *, what: str = "JSON file",
               encoding: str = "utf-8") -> dict[str, Any]:
     """Parse a JSON file that must hold an object (``{...}``); a missing, unreadable or
-    malformed one is a :class:`~duplexsim.errors.InputError` naming the file.
+    malformed one is a :class:`~duplexsim.errors.InputError` naming the file; ``what`` names
+    the file a user should give there (``"agent.json"``, ``"channel map"``).
     ``encoding="utf-8-sig"`` also reads a file that starts with a byte-order mark (one a
     user's editor saved; the files duplexsim writes have none)."""
     path = Path(path)
@@ -455,9 +456,10 @@ def read_json(path: str | Path, *, what: str = "JSON file",
     except OSError as e:
         known = os_problem(e)
         raise InputError(str(path), "", known.message if known else f"cannot read ({e})",
-                         known.allowed if known else what) from None
-    except UnicodeDecodeError as e:
-        raise InputError(str(path), f"byte {e.start}", "not UTF-8 text", what) from None
+                         known.allowed if known else f"a readable {what}") from None
+    except UnicodeDecodeError as e:  # (JSON is UTF-8: RFC 8259)
+        raise InputError(str(path), f"byte {e.start}", "not UTF-8 text",
+                         f"a UTF-8 {what}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:

@@ -85,6 +85,17 @@ def test_json_nested_too_deeply_is_one_line_naming_the_file(tmp_path: Path, text
     assert "\n" not in message and not isinstance(err.value, MissingInputError)
 
 
+@pytest.mark.parametrize("what", ["sweep.json", "agent.json", "channel map"])
+def test_json_that_is_not_utf8_allows_the_file_being_read(tmp_path: Path, what: str) -> None:
+    """Its allowed-text was ``what`` itself ("(allowed: channel map)", "(allowed:
+    agent.json)"): not what is allowed. It names the file the reader wanted, as UTF-8."""
+    path = tmp_path / "latin1.json"
+    path.write_bytes(b'{"name": "caf\xe9"}')
+    with pytest.raises(InputError) as err:
+        read_json(path, what=what)
+    assert str(err.value) == f"{path}: byte 13: not UTF-8 text (allowed: a UTF-8 {what})"
+
+
 @pytest.mark.parametrize("value", ["[" * DEEP + "]" * DEEP, "{b = " * DEEP + "1" + "}" * DEEP])
 def test_toml_nested_too_deeply_is_one_line_naming_the_file(tmp_path: Path, value: str) -> None:
     """tomllib too raises RecursionError (from ~330 inline tables or ~500 arrays)."""
