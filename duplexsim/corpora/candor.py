@@ -24,6 +24,7 @@ conversation's folder below it: given either, the error names the folder to poin
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 from pathlib import Path
@@ -240,11 +241,17 @@ class CandorCorpus:
             mapping = read_json(path, what="channel map", encoding="utf-8-sig")
         except InputError as e:
             raise CorpusFormatError(e.problems) from None
-        try:
-            order = [str(mapping["L"]).strip(), str(mapping["R"]).strip()]
-        except KeyError as e:
-            raise CorpusFormatError(f"{path}: not a channel map {{\"L\": speaker, \"R\": "
-                                    f"speaker}} ({type(e).__name__}: {e})") from None
+        order = []
+        for side in ("L", "R"):
+            if side not in mapping:
+                raise CorpusFormatError(f"{path}: not a channel map {{\"L\": speaker, \"R\": "
+                                        f"speaker}} (KeyError: {side!r})")
+            speaker = mapping[side]  # a number or list was str()-ed and matched no speaker
+            if not isinstance(speaker, str) or not speaker.strip():
+                raise CorpusFormatError(str(path), side, f"{json.dumps(speaker)} is not a "
+                                        "speaker id", "a speaker id string, as the "
+                                        "transcript's speaker column holds")
+            order.append(speaker.strip())
         if order[0] == order[1]:
             raise CorpusFormatError(f"{path}: L and R are the same speaker {order[0]!r} "
                                     "(allowed: the two speakers, one per channel)")

@@ -353,6 +353,28 @@ def test_candor_channel_map_that_is_no_json_object_is_one_line(tmp_path, content
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize(("content", "side", "shown"), [
+    ('{"L": 5, "R": "0c1b"}', "L", "5"),
+    ('{"L": "5f2a", "R": ["0c1b"]}', "R", '["0c1b"]'),
+    ('{"L": null, "R": "0c1b"}', "L", "null"),
+    ('{"L": "5f2a", "R": {"id": "0c1b"}}', "R", '{"id": "0c1b"}'),
+    ('{"L": " ", "R": "0c1b"}', "L", '" "'),
+])
+def test_candor_channel_map_values_are_speaker_id_strings(tmp_path, content, side,
+                                                          shown) -> None:
+    """A number, list, null or object as L or R was str()-ed ("5", "['0c1b']", "None") and
+    failed later, as a transcript speaker "not in its channel map"; now the map's own key
+    is named."""
+    root = _candor(tmp_path, per_speaker=False)
+    path = root / "0a1b2c3d-uuid" / "processed" / "channel_map.json"
+    path.write_text(content)
+    with pytest.raises(CorpusFormatError) as caught:
+        CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False)
+    assert str(caught.value) == (f"{path}: {side}: {shown} is not a speaker id (allowed: a "
+                                 "speaker id string, as the transcript's speaker column "
+                                 "holds)")
+
+
 def test_candor_channel_map_with_a_byte_order_mark_is_read(tmp_path) -> None:
     """A map saved "UTF-8 with BOM" (a Windows editor) reads as the same map."""
     root = _candor(tmp_path, per_speaker=False)
