@@ -96,10 +96,13 @@ def _check_out(out: Path) -> None:
 
 def _owner(out: Path) -> str | None:
     """The corpus (``manifest.json``) or agent (``agent.json``) folder whose unit tokenizer
-    ``out`` is, or None: its units, or its model's, were made with that tokenizer."""
+    ``out`` is, or None: its units, or its model's, were made with that tokenizer. Such a
+    file that is there but does not read (unreadable, not UTF-8, not JSON, nested too deeply,
+    not an object) is an :class:`~duplexsim.errors.OutputError`: a damaged corpus's
+    tokenizer is as much its own as a sound one's."""
     from duplexsim.config.loader import read_json
     from duplexsim.corpora.corpus import FORMAT as CORPUS_FORMAT
-    from duplexsim.errors import InputError
+    from duplexsim.errors import InputError, MissingInputError, OutputError
     from duplexsim.models.agentdir import AGENT_FORMAT
 
     parent = out.resolve().parent
@@ -107,8 +110,14 @@ def _owner(out: Path) -> str | None:
                             ("agent.json", AGENT_FORMAT, "the agent")):
         try:
             meta = read_json(parent / name, what=name)
-        except InputError:  # none there, unreadable, not JSON, too deep, not an object
+        except MissingInputError:  # none there: no corpus or agent above
             continue
+        except InputError as e:
+            why = ": ".join(part for part in (e.problems[0].key, e.problems[0].message) if part)
+            raise OutputError(str(out), "--out", f"may be the unit tokenizer of {what} "
+                              f"{parent}, whose {name} does not read ({why}): replaced, its "
+                              "units would mean other sounds", f"a readable {name} beside "
+                              "--out (repair or move it), or another --out") from None
         if meta.get("format") != fmt:
             continue
         ref = meta.get("tokenizer", "tokenizer") if name == "manifest.json" else "tokenizer"

@@ -165,19 +165,45 @@ def test_out_that_is_a_corpus_or_agent_tokenizer_is_refused(tmp_path: Path, caps
     assert (owner / "tokenizer" / "arrays.safetensors").read_bytes() == before
 
 
-@pytest.mark.parametrize("meta", [b"[" * 100_000 + b"]" * 100_000, b'["duplexsim-corpus/1"]'])
-def test_tokenizer_beside_a_manifest_json_that_is_no_json_object_is_replaced(
-        tmp_path: Path, meta: bytes) -> None:
-    """A manifest.json beside a tokenizer's ``--out`` that is no JSON object is no
-    corpus's: the tokenizer is retrained (one nested too deeply was a raw RecursionError
-    traceback)."""
+@pytest.mark.parametrize(("meta", "why"), [
+    (b'{"format": "duplexsim-corpus/1", "tokenizer"', "line 1: corrupt manifest.json: "),
+    (b'{"format": "duplexsim-corpus/1", "name": "caf\xe9"}', "byte 45: not UTF-8 text"),
+    (b"[" * 100_000 + b"]" * 100_000, "corrupt manifest.json: nested too deeply"),
+    (b'["duplexsim-corpus/1"]', "manifest.json holds a JSON list"),
+])
+def test_tokenizer_beside_a_manifest_json_that_does_not_read_is_refused(
+        tmp_path: Path, capsys, meta: bytes, why: str) -> None:
+    """A manifest.json beside a tokenizer's ``--out`` that did not read was skipped: a
+    corpus whose manifest was damaged (cut short, re-saved in Latin-1) had the tokenizer its
+    units were encoded with replaced (one nested too deeply had been a raw RecursionError
+    traceback). Now refused in one line, the tokenizer left as it was."""
+    corpus = _fisher_tree(tmp_path / "fisher")
+    out = tmp_path / "tokenizer"
+    assert main(["units", "train", "--corpus", str(corpus), "--out", str(out),
+                 "--n-units", "4"]) == 0
+    before = (out / "arrays.safetensors").read_bytes()
+    (tmp_path / "manifest.json").write_bytes(meta)
+    capsys.readouterr()
+    assert main(["units", "train", "--corpus", str(corpus), "--out", str(out),
+                 "--n-units", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{out}: --out: may be the unit tokenizer of the corpus "
+                          f"{tmp_path.resolve()}, whose manifest.json does not read ({why}"), err
+    assert err.endswith("(allowed: a readable manifest.json beside --out (repair or move it), "
+                        "or another --out)\n") and err.count("\n") == 1
+    assert (out / "arrays.safetensors").read_bytes() == before
+
+
+def test_tokenizer_beside_another_programs_manifest_json_is_replaced(tmp_path: Path) -> None:
+    """A manifest.json that reads but is no duplexsim corpus's is no owner: retrained."""
     from duplexsim.units import load_tokenizer
 
     corpus = _fisher_tree(tmp_path / "fisher")
     out = tmp_path / "units"
     assert main(["units", "train", "--corpus", str(corpus), "--out", str(out),
                  "--n-units", "4"]) == 0
-    (tmp_path / "manifest.json").write_bytes(meta)
+    (tmp_path / "manifest.json").write_text('{"format": "another-tool/2", "tokenizer": '
+                                            '"units"}')
     assert main(["units", "train", "--corpus", str(corpus), "--out", str(out),
                  "--n-units", "3"]) == 0
     assert load_tokenizer(out).n_units == 3
