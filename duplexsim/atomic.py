@@ -199,7 +199,7 @@ def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
     such as ``summary.json``) are removed first and moved in last. On failure ``out`` is left
     as it was, and the folders this call created are removed again. The staging folder lies
     inside ``out`` (same file system: the moves are renames). ``whole``: the folder is this
-    command's alone (a report): every file already in it counts as owned.
+    command's alone (a unit tokenizer's two files): every file already in it counts as owned.
     """
     target = Path(out)
     created = _missing_dirs(target)

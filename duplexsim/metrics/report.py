@@ -7,12 +7,14 @@ Each metric gets mean and 95% confidence interval over seeds (Student t), in a t
 a PNG. List columns written by cells (``fto_values_ms``; ``est_lookahead`` with
 ``est_unit_accuracy_by_lookahead`` and ``est_frames_by_lookahead``) give FTO histograms
 (against a corpus with ``--corpus``) and estimation accuracy against lookahead depth.
-Writes only inside the run folder, atomically; must not run simulations.
+Writes only inside the run folder, atomically; must not run simulations. A rerun removes
+the files an earlier report wrote (:func:`report_files`) and nothing else in ``report/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,9 @@ KEY_METRICS = ("fto_median_ms", "gap_median_ms", "overlap_share", "response_late
                "response_latency_ms_b", "takeover_rate", "est_unit_accuracy",
                "est_va_agreement", "lookahead_mean", "deadline_miss_rate",
                "mouth_to_ear_mean_ms", "ipus_per_min", "backchannels_per_min", "unit_ppl")
+REPORT_FILES = ("REPORT.md", "summary.csv")
+"""What every report writes into ``report/``; its plots are the PNGs its REPORT.md links."""
+_LINKED_PNG = re.compile(r"^!\[.*\]\((.+\.png)\)$", re.MULTILINE)  # a line ![m](m_vs_x.png)
 
 
 def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
@@ -256,11 +261,26 @@ def write_report(run_dir: str | Path, *, x: str | None = None,
         provenance = duplexsim_provenance("duplexsim report", args)
     table, params = load_run(run_dir)
     ref = corpus_ftos(corpus) if corpus else None  # a bad corpus fails before any write
-    with output_dir(run_dir / "report", whole=True, last=("REPORT.md",)) as out:
+    folder = run_dir / "report"
+    with output_dir(folder, owned=report_files(folder), last=("REPORT.md",)) as out:
         _write_report(out, sweep_name(run_dir), table, params, x, ref, corpus is not None,
                       provenance, [p.name for p in (stale_tables(run_dir) if stale is None
                                                     else stale)])
     return run_dir / "report" / "REPORT.md"
+
+
+def report_files(folder: Path) -> list[str]:
+    """The files in ``folder`` that an earlier report wrote: :data:`REPORT_FILES` and the
+    plots its REPORT.md (written last: the report's marker) links, every one it drew. A
+    rerun removes those it does not write again, and leaves anything else there alone (the
+    whole folder was cleared: a user's notes beside the report were lost)."""
+    try:
+        text = (folder / "REPORT.md").read_text(encoding="utf-8", errors="replace")
+    except OSError:  # no report there yet (or nothing readable by that name)
+        text = ""
+    plots = [n for n in _LINKED_PNG.findall(text)  # a file in the folder, not one elsewhere
+             if not ({"/", "\\"} & set(n) or n.startswith("."))]
+    return [n for n in dict.fromkeys([*REPORT_FILES, *plots]) if (folder / n).is_file()]
 
 
 def _write_report(out: Path, name: str, table: pd.DataFrame, params: list[str],

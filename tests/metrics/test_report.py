@@ -49,6 +49,26 @@ def test_report_writes_tables_and_plots(run_dir):
     assert "| 480 | model | 4 | 120 | 0.225 |" in report  # 0.9 / depth 4, 3 seeds x 40 frames
 
 
+def test_a_rerun_removes_only_the_files_a_report_wrote(run_dir):
+    """``duplexsim report`` cleared ``report/`` whole: a user's notes there were lost. It
+    removes what the earlier report wrote and does not write again (its plots against a
+    delay, rerun with another --x), and leaves the rest."""
+    folder = run_dir / "report"
+    assert main(["report", str(run_dir)]) == 0
+    plots = {p.name for p in folder.glob("*_vs_delay_ms.png")}
+    assert "gap_median_ms_vs_delay_ms.png" in plots
+    (folder / "notes.md").write_text("my notes\n")
+    (folder / "mine.png").write_bytes(b"\x89PNG mine")
+    (folder / "drafts").mkdir()
+    (folder / "drafts" / "a.txt").write_text("draft\n")
+    assert main(["report", str(run_dir), "--x", "a.estimation"]) == 0  # no plots against it
+    left = {p.name for p in folder.iterdir()}
+    assert not plots & left and {"REPORT.md", "summary.csv", "fto_hist.png"} <= left
+    assert (folder / "notes.md").read_text() == "my notes\n"
+    assert (folder / "mine.png").read_bytes() == b"\x89PNG mine"
+    assert (folder / "drafts" / "a.txt").read_text() == "draft\n"
+
+
 def test_summary_means_match_the_table(run_dir):
     import pandas as pd
 
