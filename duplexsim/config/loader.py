@@ -48,7 +48,9 @@ class FieldError(ConfigError):
     one of them was given but invalid, the check ran on its default and is not reported.
     A check blamed on a key inside a table (``network.a_to_b.loss``, ``grid.x``) is kept
     beside another invalid field only when ``depends`` names every field it read, that
-    table included (:func:`reading`); without it, it is dropped there.
+    table included (:func:`reading`); without it, it is dropped there. So is a check
+    blamed on a key the file left out (``a.agent`` of ``kind = "syncllm"``, at its
+    default): kept only when ``depends`` names the other fields it read (``kind``).
     """
 
     def __init__(self, field: str, message: str, allowed: str | None = None,
@@ -342,23 +344,29 @@ def _probe_valid_fields(
     """Some fields were invalid: validate the others too (bad ones back at their defaults).
 
     So that a file with a bad ``[network]`` table *and* ``chunk_ms = 150`` reports both.
-    Only problems blamed on a field that was given and valid are kept, and of those only the
-    ones whose check did not read an invalid field at its default (``FieldError.depends``:
-    ``chunk_ms = "200"`` with ``duration_s = 0.1`` was also "duration_s: shorter than one
-    chunk" of the default 160 ms).
+    Only problems blamed on a field that was given and valid (or left out, its check naming
+    what else it read) are kept, and of those only the ones whose check did not read an
+    invalid field at its default (``FieldError.depends``: ``chunk_ms = "200"`` with
+    ``duration_s = 0.1`` was also "duration_s: shorter than one chunk" of the default 160 ms).
     """
     valid = set(kwargs)
     invalid = given - valid
     errors: list[FieldError] = []
 
     def kept(x: FieldError) -> bool:
+        if set(x.depends) & invalid:
+            return False
         if x.field in valid:
-            return x.field in given and not set(x.depends) & invalid
+            return x.field in given
+        head = re.split(r"[.\[]", x.field, maxsplit=1)[0]
+        if head == x.field and head not in given:
+            # a key the file left out, at its default (a.agent of kind = "syncllm"): what
+            # the file would be told once the invalid field is fixed, when its check names
+            # the other fields it read in ``depends``
+            return bool(x.depends)
         # a check blamed on a key inside a valid table (network.a_to_b.loss, found beside a
         # bad network.topology) is kept when it names every field it read in ``depends``
-        head = re.split(r"[.\[]", x.field, maxsplit=1)[0]
-        return head in valid and head in given and head in x.depends \
-            and not set(x.depends) & invalid
+        return head in valid and head in given and head in x.depends
 
     try:
         cls(**kwargs)

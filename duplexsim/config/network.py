@@ -447,8 +447,8 @@ class EdgeConfig(LinkConfig):
             errors.append(FieldError("preset", f"unknown preset {self.preset!r}",
                                      ", ".join(PRESETS)))
         for end in ("a", "b"):
-            if not getattr(self, end):
-                errors.append(FieldError(end, "edge endpoint missing", "a node name"))
+            if not getattr(self, end):  # (it reads itself only: named beside a bad key too)
+                errors.append(FieldError(end, "edge endpoint missing", "a node name", (end,)))
         raise_errors(errors)
 
     def link(self) -> LinkConfig:

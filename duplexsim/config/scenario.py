@@ -117,7 +117,7 @@ class SideConfig:
             example = "runs/agents/fisher" + ("-tdm" if self.kind == "tdm" else "")
             _need(errors, bool(self.agent.strip()), "agent",
                   f"a {self.kind} side needs its trained agent directory",
-                  f'a path such as "{example}" (written by `duplexsim train`)')
+                  f'a path such as "{example}" (written by `duplexsim train`)', ("kind",))
         _need(errors, self.slice_ms >= 0 and self.slice_ms % FRAME_MS == 0, "slice_ms",
               f"{self.slice_ms} is negative" if self.slice_ms < 0 else
               f"{self.slice_ms} is not a multiple of the {FRAME_MS} ms frame",

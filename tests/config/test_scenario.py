@@ -170,13 +170,15 @@ def test_every_problem_is_reported_at_once() -> None:
         "s.toml: duration_s: -5.0 is not a positive duration",
         "s.toml: sede: unknown key (allowed: a, b, buffer,",
         "s.toml: a.temperature: wrong type string (allowed: number)",
+        # a key left out, its check reading the (valid) kind only: named beside temperature
+        "s.toml: a.agent: a syncllm side needs its trained agent directory",
         "s.toml: b.kind: unknown value 'robot' (allowed: syncllm, tdm, replay, scripted)",
         "s.toml: compute.scale: 0.0 is not a positive number (allowed: > 0 and <= 1000000)",
         "s.toml: compute.decode_ms_per_token: model = 'profile' with every cost 0",
         "s.toml: buffer.give_up_ms: -7 is not allowed (allowed: 0 .. 3600000, or -1 = never",
     ]:
         assert expected in text, f"{expected!r} not in:\n{text}"
-    assert len(msgs) == 8, text
+    assert len(msgs) == 9, text
 
 
 def test_side_validation() -> None:

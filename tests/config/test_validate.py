@@ -359,6 +359,29 @@ def test_a_check_that_read_an_invalid_field_is_not_reported(tmp_path: Path, text
         assert line.startswith(fragment), problems
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    # a key the file left out, whose check names what it read: a syncllm side's agent
+    ('[a]\nkind = "syncllm"\ntemperature = "hot"\n',
+     ["a.temperature: wrong type string", "a.agent: a syncllm side needs its trained agent"]),
+    ('[network.topology]\nedges = [{ a = "A", delay_ms = "x" }]\n',
+     ["network.topology.edges[0].delay_ms: wrong type string",
+      "network.topology.edges[0].b: edge endpoint missing"]),
+    ('[stage1]\nlr = "x"\nsteps = 10\n',
+     ["stage1.lr: wrong type string", "stage1.warmup_steps: 20 > the stage's 10 steps"]),
+])
+def test_every_problem_beside_an_invalid_field_is_named(tmp_path: Path, text: str,
+                                                        expected: list[str]) -> None:
+    """Checks that do not read the invalid field were dropped beside it: a left-out key's
+    (a syncllm side without its agent beside a bad temperature), a direction's link beside a
+    bad preset, a grid too large beside bad seeds, a stage's cross-field checks beside any
+    other problem of the stage (the user fixed one line to be told the next)."""
+    (tmp_path / "f.toml").write_text(text)
+    problems = [f"{p.key}: {p.message}" for p in validate_file(tmp_path / "f.toml")]
+    assert len(problems) == len(expected), problems
+    for line, fragment in zip(problems, expected, strict=True):
+        assert line.startswith(fragment), problems
+
+
 def test_shipped_tdm_cards_validate_ok() -> None:
     cards = sorted((ROOT / "agents").glob("*-tdm.toml"))
     assert [p.name for p in cards] == ["candor-tdm.toml", "fisher-tdm.toml"]
