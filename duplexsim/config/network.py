@@ -524,6 +524,19 @@ class TopologyConfig:
 DIRECTIONS = {"a_to_b": ("A", "B"), "b_to_a": ("B", "A")}
 
 
+def _preset_link_errors(preset: str, override: LinkConfig | None,
+                        direction: str) -> list[FieldError]:
+    """What is wrong with ``override`` (a direction's own keys) over ``preset``."""
+    link = resolve_link(preset, override)
+    return (_override_errors(override, f"{direction}.", preset, link)
+            + _resolved_errors(link, f"{direction}."))
+
+
+def _said(error: FieldError) -> tuple[str, str, str | None]:
+    """What a problem tells the user (to compare the problems of two presets)."""
+    return error.field, error.message, error.allowed
+
+
 @dataclass(frozen=True)
 class NetworkConfig:
     """The ``[network]`` table: a preset for both directions, overrides, optional topology."""
@@ -536,16 +549,33 @@ class NetworkConfig:
 
     def __post_init__(self) -> None:
         plain_fields(self)
-        if self.preset not in PRESETS:
-            raise FieldError("preset", f"unknown preset {self.preset!r}", ", ".join(PRESETS))
         errors: list[FieldError] = []
+        if self.preset not in PRESETS:
+            errors.append(FieldError("preset", f"unknown preset {self.preset!r}",
+                                     ", ".join(PRESETS)))
         for direction in DIRECTIONS:
-            link = self.link(direction)
-            found = _override_errors(getattr(self, direction), f"{direction}.", self.preset,
-                                     link) + _resolved_errors(link, f"{direction}.")
-            # these read the preset and this direction only: still named beside a bad topology
-            errors += reading(found, "preset", direction)
+            errors += self._direction_errors(direction)
         raise_errors(errors)
+
+    def _direction_errors(self, direction: str) -> list[FieldError]:
+        """The problems of one direction's link. Each reads the preset and this direction
+        only (still named beside a bad topology); one it has over every preset reads the
+        direction alone: named beside an unknown preset, or one of another type (which the
+        loader's probe checks it over at its default, "ideal"), too."""
+        override = getattr(self, direction)
+        known = self.preset in PRESETS
+        found = _preset_link_errors(self.preset if known else "ideal", override, direction)
+        if known and not found:  # (a valid link: no other preset is tried)
+            return []
+        everywhere = set.intersection(*({_said(e) for e in _preset_link_errors(
+            preset, override, direction)} for preset in PRESETS))
+        errors: list[FieldError] = []
+        for error in found:
+            if _said(error) in everywhere:
+                errors += reading([error], direction)
+            elif known:
+                errors += reading([error], "preset", direction)
+        return errors
 
     def link(self, direction: str) -> LinkConfig:
         """The direction's own link (preset + overrides), every key set."""

@@ -295,8 +295,8 @@ SWEEP = '[sweep]\nname = "s"\nbase = "base.toml"\n'
      'edges = [{ a = "A", b = "B", netem = "delay 10ms loss gemodel 1%" }]\n',
      ["network.topology.edges[0].netem: loss gemodel without r",
       'network.a_to_b.jitter_dist: "none" with jitter_ms = 5.0']),
-    # ... but not beside a bad preset, which it read at its default
-    ('[network]\npreset = 3\n[network.a_to_b]\njitter_ms = 5\njitter_dist = "none"\n',
+    # ... but not beside a bad preset when it read the preset at its default ("ideal")
+    ('[network]\npreset = 3\n[network.a_to_b]\njitter_dist = "pareto"\n',
      ["network.preset: wrong type integer"]),
     # a topology edge's link beside a bad node list: it reads the edge only
     ('[network.topology]\nnodes = ["A", "B", 3]\n'
@@ -368,6 +368,18 @@ def test_a_check_that_read_an_invalid_field_is_not_reported(tmp_path: Path, text
       "network.topology.edges[0].b: edge endpoint missing"]),
     ('[stage1]\nlr = "x"\nsteps = 10\n',
      ["stage1.lr: wrong type string", "stage1.warmup_steps: 20 > the stage's 10 steps"]),
+    # a direction's link beside a bad preset: what it says over every preset
+    ('[network]\npreset = "moon"\n[network.a_to_b]\nloss_model = "none"\nloss = 0.1\n'
+     '[network.b_to_a]\njitter_dist = "trace"\n',
+     ["network.preset: unknown preset 'moon'",
+      'network.a_to_b.loss_model: "none" with loss = 0.1',
+      'network.b_to_a.jitter_trace: jitter_dist = "trace" needs a file']),
+    ('[network]\npreset = 3\n[network.a_to_b]\njitter_ms = 5\njitter_dist = "none"\n',
+     ["network.preset: wrong type integer",
+      'network.a_to_b.jitter_dist: "none" with jitter_ms = 5.0']),
+    # ... but not what only the preset's values make a problem
+    ('[network]\npreset = "moon"\n[network.a_to_b]\njitter_dist = "pareto"\n',
+     ["network.preset: unknown preset 'moon'"]),
 ])
 def test_every_problem_beside_an_invalid_field_is_named(tmp_path: Path, text: str,
                                                         expected: list[str]) -> None:
