@@ -200,10 +200,14 @@ class SweepConfig:
                                          "different types (a results column holds one)",
                                          "values of one type: numbers, strings or booleans"))
         sizes = [len(v) for v in self.grid.values() if isinstance(v, list | tuple)]
-        if math.prod(sizes) * max(len(self.seeds), 1) > MAX_CELLS:
-            counts = " x ".join(map(str, sizes)) + f" grid values x {len(self.seeds)} seeds"
-            errors.append(FieldError("grid", f"{counts} = "
-                                     f"{math.prod(sizes) * len(self.seeds)} cells",
+        points, counts = math.prod(sizes), " x ".join(map(str, sizes)) + " grid values"
+        if points > MAX_CELLS:  # too many at any seeds: named beside bad seeds too
+            errors.append(FieldError("grid", f"{counts} = {points} cells for each seed",
+                                     f"at most {MAX_CELLS} cells a sweep (split it into "
+                                     "several, or fewer values)"))
+        elif points * max(len(self.seeds), 1) > MAX_CELLS:
+            errors.append(FieldError("grid", f"{counts} x {len(self.seeds)} seeds = "
+                                     f"{points * len(self.seeds)} cells",
                                      f"at most {MAX_CELLS} cells a sweep (split it into "
                                      "several, or fewer values or seeds)", ("seeds",)))
         # two keys that set one field: the later one wins, the earlier one's column lies

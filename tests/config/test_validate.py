@@ -343,7 +343,7 @@ SWEEP = '[sweep]\nname = "s"\nbase = "base.toml"\n'
     # = "" (the default), the cell count against one seed
     (SWEEP + 'cell = 3\n[sweep.grid]\n"output.audio" = [true, false]\n',
      ["sweep.cell: wrong type integer"]),
-    (SWEEP + f'seeds = [0, "x"]\n[sweep.grid]\na = {list(range(1001))}\n'
+    (SWEEP + f'seeds = [0, "x"]\n[sweep.grid]\na = {list(range(1000))}\n'
      f'b = {list(range(1000))}\n', ["sweep.seeds[1]: wrong type string"]),
 ])
 def test_a_check_that_read_an_invalid_field_is_not_reported(tmp_path: Path, text: str,
@@ -380,6 +380,14 @@ def test_a_check_that_read_an_invalid_field_is_not_reported(tmp_path: Path, text
     # ... but not what only the preset's values make a problem
     ('[network]\npreset = "moon"\n[network.a_to_b]\njitter_dist = "pareto"\n',
      ["network.preset: unknown preset 'moon'"]),
+    # a grid too large at any number of seeds, beside bad seeds
+    (SWEEP + f'seeds = [0, "x"]\n[sweep.grid]\na = {list(range(1001))}\n'
+     f'b = {list(range(1000))}\n',
+     ["sweep.seeds[1]: wrong type string",
+      "sweep.grid: 1001 x 1000 grid values = 1001000 cells for each seed"]),
+    (SWEEP + f'seeds = [-1]\n[sweep.grid]\na = {list(range(1001))}\n'
+     f'b = {list(range(1000))}\n',
+     ["sweep.seeds: -1 is negative", "sweep.grid: 1001 x 1000 grid values = 1001000 cells"]),
 ])
 def test_every_problem_beside_an_invalid_field_is_named(tmp_path: Path, text: str,
                                                         expected: list[str]) -> None:

@@ -875,8 +875,16 @@ def test_a_grid_of_more_cells_than_a_study_has_is_refused_at_once(tmp_path):
     path = write_sweep(tmp_path)
     grid = "".join(f'"a.k{i}" = [{", ".join(map(str, range(10)))}]\n' for i in range(10))
     path.write_text(path.read_text().replace("[sweep.grid]\n", "[sweep.grid]\n" + grid))
-    with pytest.raises(ConfigError, match=r"sweep.grid: 10 x .* x 3 x 2 grid values x 2 seeds "
-                       r"= 120000000000 cells \(allowed: at most 1000000 cells") as e:
+    with pytest.raises(ConfigError, match=r"sweep.grid: 10 x .* x 3 x 2 grid values = "
+                       r"60000000000 cells for each seed \(allowed: at most 1000000 cells") as e:
+        load_sweep(path, check_scenarios=False)
+    assert len(e.value.problems) == 1
+    # a grid that fits, times its seeds: the seeds are counted
+    grid = "".join(f'"a.k{i}" = [{", ".join(map(str, range(10)))}]\n' for i in range(5))
+    path = write_sweep(tmp_path, seeds=str(list(range(7))))
+    path.write_text(path.read_text().replace("[sweep.grid]\n", "[sweep.grid]\n" + grid))
+    with pytest.raises(ConfigError, match=r"sweep.grid: 10 x .* x 3 x 2 grid values x 7 seeds "
+                       r"= 4200000 cells \(allowed: at most 1000000 cells") as e:
         load_sweep(path, check_scenarios=False)
     assert len(e.value.problems) == 1
 
