@@ -116,9 +116,11 @@ class ModelCard:
         if not 260 <= self.text_vocab_size <= 1 << 20:
             errors.append(FieldError("text_vocab_size", f"{self.text_vocab_size} is out of range",
                                      f"260 (256 byte tokens + merges) .. {1 << 20}"))
-        if not errors and self.size in SIZE_PRESETS and not self.init_from:
+        shape = ("size", "init_from", "hidden_size", "n_heads", "n_kv_heads")
+        # (it reads the shape only: still checked beside a bad vocabulary or context size)
+        if not any(e.field in shape for e in errors) and self.size in SIZE_PRESETS \
+                and not self.init_from:
             geometry = self.geometry()
-            shape = ("size", "init_from", "hidden_size", "n_heads", "n_kv_heads")
             if geometry.hidden_size % geometry.n_heads:
                 errors.append(FieldError("n_heads", f"hidden_size {geometry.hidden_size} is not "
                                          f"divisible by n_heads {geometry.n_heads}",
@@ -208,17 +210,24 @@ class StageCard:
                 errors.append(FieldError(name, f"{getattr(self, name)} is not a finite number "
                                          "in range", f"{'>' if low_open else '>='} {low:g} and "
                                          f"<= {high:g}"))
-        if not errors and self.batch_tokens % (self.seq_len * self.grad_accum):
+        # each check below reads fields that may be out of range: run where none of them is
+        def valid(*names: str) -> bool:
+            return not any(e.field in names for e in errors)
+
+        if valid("batch_tokens", "seq_len", "grad_accum") \
+                and self.batch_tokens % (self.seq_len * self.grad_accum):
             per = self.seq_len * self.grad_accum
             errors.append(FieldError("batch_tokens", f"{self.batch_tokens} is not a multiple of "
                                      f"seq_len * grad_accum = {per} (a step would train "
                                      f"{max(1, self.batch_tokens // per) * per})",
                                      f"a multiple of {per}", depends=("seq_len", "grad_accum")))
-        if not errors and self.enabled and self.total_steps < 1:  # an untrained "agent"
+        if valid("steps", "tokens", "batch_tokens") and self.enabled \
+                and self.total_steps < 1:  # an untrained "agent"
             errors.append(FieldError("steps", f"{self.steps} (and tokens = {self.tokens}): an "
                                      "enabled stage that trains no step", ">= 1, or tokens "
                                      "> 0, or enabled = false", depends=("enabled", "tokens")))
-        if not errors and self.enabled and self.warmup_steps > self.total_steps:
+        if valid("warmup_steps", "steps", "tokens", "batch_tokens") and self.enabled \
+                and self.warmup_steps > self.total_steps:
             errors.append(FieldError("warmup_steps", f"{self.warmup_steps} > the stage's "
                                      f"{self.total_steps} steps (lr would never reach its "
                                      "peak)", f"<= {self.total_steps}",

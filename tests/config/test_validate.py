@@ -388,6 +388,19 @@ def test_a_check_that_read_an_invalid_field_is_not_reported(tmp_path: Path, text
     (SWEEP + f'seeds = [-1]\n[sweep.grid]\na = {list(range(1001))}\n'
      f'b = {list(range(1000))}\n',
      ["sweep.seeds: -1 is negative", "sweep.grid: 1001 x 1000 grid values = 1001000 cells"]),
+    # a stage's checks across its fields beside a bad field they do not read
+    ('[stage2]\nlr = -1\nbatch_tokens = 1000\n',
+     ["stage2.lr: -1.0 is not", "stage2.batch_tokens: 1000 is not a multiple of seq_len"]),
+    ('[stage3]\nmin_lr_ratio = 2.0\nsteps = 10\nwarmup_steps = 50\n',
+     ["stage3.min_lr_ratio: 2.0 is not", "stage3.warmup_steps: 50 > the stage's 10 steps"]),
+    ('[stage3]\nturn_weight = 0\nsteps = 0\nwarmup_steps = 0\n',
+     ["stage3.turn_weight: 0.0 is not", "stage3.steps: 0 (and tokens = 0): an enabled stage"]),
+    ('[model]\ntext_vocab_size = 10\nn_heads = 3\n',
+     ["model.text_vocab_size: 10 is out of range",
+      "model.n_heads: hidden_size 256 is not divisible by n_heads 3"]),
+    # ... but not one that reads the bad field (or one it was checked against)
+    ('[stage2]\nseq_len = 0\nbatch_tokens = 1000\n', ["stage2.seq_len: 0 is out of range"]),
+    ('[stage3]\nsteps = -1\nwarmup_steps = 50\n', ["stage3.steps: -1 is out of range"]),
 ])
 def test_every_problem_beside_an_invalid_field_is_named(tmp_path: Path, text: str,
                                                         expected: list[str]) -> None:
