@@ -83,7 +83,7 @@ def test_a_replay_started_late_keeps_its_silence_units() -> None:
     units: only the one it plays past the end counted as silence."""
     from duplexsim.agents.replay import ReplayAgent
     from duplexsim.config.scenario import SideConfig
-    from duplexsim.envs.partners import PartnerMember, PartnerPool
+    from duplexsim.envs.partner_pool import PartnerMember, PartnerPool
 
     side = SideConfig(kind="replay", corpus="X")
     member = PartnerMember(side=side, speech=(), label="replay", spec=0)
