@@ -15,7 +15,9 @@ and built from the same arguments, so a sharded env gives byte for byte the roll
 the one-process env (``workers=1``), which gives those of each conversation alone.
 Gymnasium's ``AsyncVectorEnv`` runs one env per process and cannot batch the partners'
 forwards of a process; this runs a batch per process. Must not touch the simulator's or
-the envs' internals: a shard only calls the native vector env's public methods.
+the envs' internals: a shard only calls the native vector env's public methods (a shard,
+here or in a worker: :mod:`duplexsim.envs.shards`; their results merged:
+:mod:`duplexsim.envs.shard_results`).
 
 Workers start with ``spawn`` (a fresh interpreter each: imports take a few seconds; no
 state forked from this process's torch), so a script that makes one keeps its top-level
@@ -30,9 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import signal
 from collections.abc import Sequence
-from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,8 @@ from gymnasium.spaces import Discrete
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from duplexsim.envs.shard_results import InfoPacker, concat_infos, concat_obs
+from duplexsim.envs.shards import LocalShard, WorkerDied, WorkerShard, spaces_of
 from duplexsim.envs.vector import (
     ConversationAccess,
     TurnTakingVectorEnv,
@@ -48,7 +50,6 @@ from duplexsim.envs.vector import (
     empty_batch,
     refuse_shared_objects,
 )
-from duplexsim.threads import use_threads
 
 
 def split(num_envs: int, workers: int) -> list[range]:
@@ -60,130 +61,6 @@ def split(num_envs: int, workers: int) -> list[range]:
         out.append(range(start, start + size))
         start += size
     return out
-
-
-def run_command(env: TurnTakingVectorEnv, packer: InfoPacker, command: str,
-                payload: Any) -> Any:
-    """One command on a shard's env, wherever the shard runs."""
-    if command == "reset":  # rare: the info as it is (a masked reset has only some rows)
-        return env.reset(seed=payload[0], options=payload[1])
-    if command == "step":  # the info, last, packed for the pipe
-        *result, info = env.step(payload)
-        return (*result, packer.pack(info))
-    if command == "apply":
-        indices, op, name, args, kwargs = payload
-        return env.apply(indices, op, name, *args, **kwargs)
-    if command == "close":
-        return env.close()
-    raise RuntimeError(f"unknown command {command!r}")
-
-
-def _worker(conn: Connection, num_envs: int, kwargs: dict[str, Any]) -> None:
-    """A worker process's loop: build its shard's env, then answer commands until closed."""
-    # Ctrl-C reaches the whole process group: the parent handles it (and closes its
-    # workers); a worker printing its own KeyboardInterrupt would only add noise
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    use_threads()  # one torch thread unless DUPLEXSIM_THREADS (inherited) says more
-    packer = InfoPacker()
-    try:
-        env = TurnTakingVectorEnv(num_envs=num_envs, **kwargs)
-        conn.send(("ok", spaces_of(env)))
-    except Exception as exc:  # noqa: BLE001  (sent to the parent, raised there)
-        _send_error(conn, exc)
-        return
-    while True:
-        try:
-            command, payload = conn.recv()
-        except EOFError:  # the parent went away
-            return
-        try:
-            conn.send(("ok", run_command(env, packer, command, payload)))
-        except Exception as exc:  # noqa: BLE001
-            _send_error(conn, exc)
-        if command == "close":
-            return
-
-
-def _send_error(conn: Connection, exc: Exception) -> None:
-    """Send ``exc`` to the parent (as a RuntimeError with its text if it does not pickle);
-    nothing if the parent went away (it stopped on an error of its own)."""
-    for error in (exc, RuntimeError(f"{type(exc).__name__}: {exc}")):
-        try:
-            conn.send(("error", error))
-            return
-        except (BrokenPipeError, OSError):
-            return
-        except Exception:  # noqa: BLE001, S112  (it does not pickle: the text instead)
-            continue
-
-
-def spaces_of(env: TurnTakingVectorEnv) -> tuple[Any, Any, AutoresetMode]:
-    return env.single_observation_space, env.single_action_space, env.autoreset_mode
-
-
-class _Here:
-    """Shard 0, in this process: a submitted command runs when its result is asked for
-    (after the workers have theirs)."""
-
-    def __init__(self, env: TurnTakingVectorEnv):
-        self.env, self.packer = env, InfoPacker()
-        self.pending: tuple[str, Any] | None = None
-
-    def submit(self, command: str, payload: Any) -> None:
-        self.pending = (command, payload)
-
-    def result(self) -> Any:
-        if self.pending is None:
-            raise RuntimeError("shard 0: a result asked for with no command submitted")
-        command, payload = self.pending
-        self.pending = None
-        return run_command(self.env, self.packer, command, payload)
-
-    def stop(self) -> None:
-        """Close shard 0's env (its conversations' sessions; again is nothing), as a
-        worker's ends with its process."""
-        self.env.close()
-
-
-class _Worker:
-    """A shard in a worker process, reached through a pipe."""
-
-    def __init__(self, ctx: Any, index: int, num_envs: int, kwargs: dict[str, Any]):
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker, args=(child, num_envs, kwargs), daemon=True,
-                                name=f"duplexsim-env-shard-{index}")
-        self.proc.start()
-        child.close()
-
-    def submit(self, command: str, payload: Any) -> None:
-        try:
-            self.conn.send((command, payload))
-        except (BrokenPipeError, EOFError, OSError):
-            raise WorkerDied(self.exit_code()) from None
-
-    def result(self) -> Any:
-        try:
-            status, value = self.conn.recv()
-        except (EOFError, OSError):
-            raise WorkerDied(self.exit_code()) from None
-        if status == "error":
-            raise value
-        return value
-
-    def exit_code(self) -> int | None:
-        self.proc.join(timeout=1.0)
-        return self.proc.exitcode
-
-    def stop(self) -> None:
-        self.conn.close()
-        self.proc.join(timeout=5.0)
-        if self.proc.is_alive():
-            self.proc.terminate()
-            self.proc.join()
-
-
-class WorkerDied(RuntimeError):
-    """A worker process ended without answering."""
 
 
 class ShardedVectorEnv(ConversationAccess, VectorEnv):
@@ -223,10 +100,10 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
 
         ctx = multiprocessing.get_context("spawn")
         self._handles: list[Any] = [
-            _Worker(ctx, k, len(shard), kwargs_of(shard))
+            WorkerShard(ctx, k, len(shard), kwargs_of(shard))
             for k, shard in enumerate(self.shards) if k > 0]
         try:  # shard 0 here, built while the workers start
-            here = _Here(self._wrap(0, lambda: TurnTakingVectorEnv(
+            here = LocalShard(self._wrap(0, lambda: TurnTakingVectorEnv(
                 num_envs=len(self.shards[0]), **kwargs_of(self.shards[0]))))
         except BaseException:
             self._stop()
@@ -405,100 +282,3 @@ def retyped(exc: Exception, prefix: str, suffix: str = "") -> Exception:
     except Exception:  # noqa: BLE001
         return RuntimeError(f"{prefix}{type(exc).__name__}: {exc}{suffix}")
 
-
-def concat_obs(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """The workers' batched observations as one batch, in conversation order."""
-    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-
-
-def concat_infos(parts: list[dict[str, Any]], sizes: list[int]) -> dict[str, Any]:
-    """The workers' batched infos as one, in conversation order, as Gymnasium's
-    ``VectorEnv._add_info`` would have built it env by env: a key some worker lacks gets
-    its empty value there (0, False for its ``_key`` mask, None in an object array); dict
-    values are merged key by key."""
-    keys: list[str] = []
-    for part in parts:
-        keys += [k for k in part if k not in keys]
-    out: dict[str, Any] = {}
-    for key in keys:
-        values = [part.get(key) for part in parts]
-        if any(isinstance(v, dict) for v in values):
-            out[key] = concat_infos([v if isinstance(v, dict) else {} for v in values], sizes)
-            continue
-        like = next(v for v in values if v is not None)
-        filled = [v if v is not None else
-                  np.full(n, None, object) if like.dtype == object else
-                  np.zeros(n, like.dtype) for v, n in zip(values, sizes, strict=True)]
-        out[key] = np.concatenate(filled)
-    return out
-
-
-class InfoPacker:
-    """A batched info dict in few arrays, for the pipe: the leaves of one dtype stacked
-    into one matrix (pickling a few arrays, not dozens), the layout sent only when it
-    changes. The parent's instance merges the workers' packs back into one info dict."""
-
-    def __init__(self) -> None:
-        self.layout: tuple | None = None  # the last layout sent (worker side)
-        self.layouts: dict[int, tuple] = {}  # each worker's last layout (parent side)
-
-    def pack(self, info: dict[str, Any]) -> tuple[tuple | None, dict[str, np.ndarray],
-                                                  list[Any]]:
-        """(layout or None if unchanged, one matrix per dtype, the other leaves)."""
-        leaves: list[tuple[tuple[str, ...], Any]] = []
-        _leaves(info, (), leaves)
-        layout: list[tuple[tuple[str, ...], str | None, int]] = []
-        groups: dict[str, list[np.ndarray]] = {}
-        others: list[Any] = []
-        for path, value in leaves:
-            if isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype != object:
-                group = groups.setdefault(value.dtype.str, [])
-                layout.append((path, value.dtype.str, len(group)))
-                group.append(value)
-            else:
-                layout.append((path, None, len(others)))
-                others.append(value)
-        key = tuple(layout)
-        sent = None if key == self.layout else key
-        self.layout = key
-        return sent, {d: np.stack(g) for d, g in groups.items()}, others
-
-    def merge(self, packs: list[tuple], sizes: list[int]) -> dict[str, Any]:
-        """The workers' packs (in worker order) as one batched info dict."""
-        for k, (layout, _, _) in enumerate(packs):
-            if layout is not None:
-                self.layouts[k] = layout
-        layouts = [self.layouts[k] for k in range(len(packs))]
-        if any(layout != layouts[0] for layout in layouts):  # rare: the keys differ
-            return concat_infos([_unpack(layout, groups, others) for layout, (_, groups, others)
-                                 in zip(layouts, packs, strict=True)], sizes)
-        groups = {d: np.concatenate([p[1][d] for p in packs], axis=1) for d in packs[0][1]}
-        others = [_concat_leaf([p[2][i] for p in packs], sizes)
-                  for i in range(len(packs[0][2]))]
-        return _unpack(layouts[0], groups, others)
-
-
-def _leaves(info: dict[str, Any], prefix: tuple[str, ...],
-            out: list[tuple[tuple[str, ...], Any]]) -> None:
-    for key, value in info.items():
-        if isinstance(value, dict) and value:
-            _leaves(value, (*prefix, key), out)
-        else:
-            out.append(((*prefix, key), value))
-
-
-def _unpack(layout: tuple, groups: dict[str, np.ndarray], others: list[Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for path, dtype, row in layout:
-        node = out
-        for key in path[:-1]:
-            node = node.setdefault(key, {})
-        node[path[-1]] = others[row] if dtype is None else groups[dtype][row]
-    return out
-
-
-def _concat_leaf(values: list[Any], sizes: list[int]) -> Any:
-    """One non-stacked leaf (an object array, an empty dict) across the workers."""
-    if all(isinstance(v, np.ndarray) for v in values):
-        return np.concatenate(values)
-    return concat_infos([{"v": v} for v in values], sizes)["v"]

@@ -14,7 +14,7 @@ from test_vector import KEYS, kwargs, same  # (tests/envs is on the path: rootdi
 
 import duplexsim  # noqa: F401  (registers the envs)
 from duplexsim.envs.registration import TURN_TAKING_ID
-from duplexsim.envs.sharded import InfoPacker, ShardedVectorEnv, concat_infos, split
+from duplexsim.envs.sharded import ShardedVectorEnv, split
 from duplexsim.envs.vector import TurnTakingVectorEnv, make_vector_env
 from duplexsim.envs.world import default_scenario
 
@@ -267,24 +267,6 @@ def test_a_step_with_a_conversation_never_reset_moves_no_shard() -> None:
             assert same(venv.step(np.array([1, 2, 1, 0])), twin.step(np.array([1, 2, 1, 0])))
     finally:
         venv.close()
-
-
-def test_info_packer_round_trips_and_merges() -> None:
-    info = {"a": np.arange(3), "_a": np.ones(3, bool),
-            "nested": {"x": np.zeros(3), "_x": np.ones(3, bool)}, "_nested": np.ones(3, bool),
-            "obj": np.array([None, {"k": 1}, None], dtype=object), "empty": {}}
-    workers, merger = [InfoPacker(), InfoPacker()], InfoPacker()
-    want = concat_infos([info, info], [3, 3])
-    for _ in range(2):  # the second time, the layouts are not sent again
-        packs = [w.pack(info) for w in workers]
-        merged = merger.merge(packs, [3, 3])
-        assert same(merged, want) and list(merged) == list(info)
-    assert packs[0][0] is None and len(packs[0][1]) == 3  # int64, bool, float64 matrices
-    assert np.array_equal(merged["a"], [0, 1, 2, 0, 1, 2])
-    other = {"a": np.arange(2), "_a": np.ones(2, bool)}
-    mixed = InfoPacker().merge([InfoPacker().pack(info), InfoPacker().pack(other)], [3, 2])
-    assert np.array_equal(mixed["_nested"], [True] * 3 + [False] * 2)
-    assert list(mixed["obj"][3:]) == [None, None]
 
 
 def test_make_vector_env_keeps_one_process_for_one_worker() -> None:
