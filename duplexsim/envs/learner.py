@@ -38,7 +38,7 @@ class LearnerAgent:
     refused as it is heard (None: not checked)."""
     partner_checked: bool = False
     """The partner's units are checked before they are sent (it says its inventory, the
-    learner's: :func:`~duplexsim.envs.partners.speaks_checked_units`), so its chunks are
+    learner's: :func:`~duplexsim.envs.world.speaks_checked_units`), so its chunks are
     not looked at again as they are heard; False: each one is."""
     received: dict[int, np.ndarray] = field(default_factory=dict)
     """Partner chunk index -> units, as delivered by the simulator."""
