@@ -23,16 +23,16 @@ from pettingzoo import ParallelEnv
 from duplexsim.agents.base import Agent
 from duplexsim.closing import call_each
 from duplexsim.config.scenario import Scenario
-from duplexsim.envs.rewards import RewardConfig
-from duplexsim.envs.side import ACTION_MODES
-from duplexsim.envs.speech import speech_source
-from duplexsim.envs.turntaking import (
+from duplexsim.envs.arguments import (
     as_reward,
     check_choice,
     check_window,
     learner_side,
     unknown_reset_option,
 )
+from duplexsim.envs.rewards import RewardConfig
+from duplexsim.envs.side import ACTION_MODES
+from duplexsim.envs.speech import speech_source
 from duplexsim.envs.world import DuplexWorld, as_scenario
 from duplexsim.errors import ConfigError
 from duplexsim.threads import use_threads

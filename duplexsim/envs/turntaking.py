@@ -1,14 +1,13 @@
 """``duplexsim/TurnTaking-v0``: a Gymnasium env where the learner is one side of a call.
 
-Owns the env class (its docstring is the spec) and its argument handling. One learner
-side (actions, observation, reward) is :class:`duplexsim.envs.side.LearnerSide`; the
-simulated world is :class:`duplexsim.envs.world.DuplexWorld`.
-Must not touch the simulator's internals.
+Owns the env class (its docstring is the spec). The arguments it shares with the parallel
+env are checked and resolved in :mod:`duplexsim.envs.arguments`; one learner side
+(actions, observation, reward) is :class:`duplexsim.envs.side.LearnerSide`; the simulated
+world is :class:`duplexsim.envs.world.DuplexWorld`. Must not touch the simulator's internals.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -18,9 +17,16 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from duplexsim.agents.base import Agent, n_units_of, unwrapped
+from duplexsim.agents.base import Agent, unwrapped
 from duplexsim.closing import call_each, close_each
 from duplexsim.config.scenario import Scenario, SideConfig
+from duplexsim.envs.arguments import (
+    as_reward,
+    check_choice,
+    check_window,
+    learner_side,
+    unknown_reset_option,
+)
 from duplexsim.envs.partners import (
     PartnerPool,
     check_partner_units,
@@ -30,8 +36,8 @@ from duplexsim.envs.partners import (
 )
 from duplexsim.envs.registration import DEFAULT_MAX_EPISODE_STEPS, TURN_TAKING_ID
 from duplexsim.envs.rewards import RewardConfig
-from duplexsim.envs.side import ACTION_MODES, LearnerSide
-from duplexsim.envs.speech import SpeechSource, speech_source
+from duplexsim.envs.side import ACTION_MODES
+from duplexsim.envs.speech import speech_source
 from duplexsim.envs.world import (
     SIDES,
     DuplexWorld,
@@ -41,103 +47,6 @@ from duplexsim.envs.world import (
     resolve_partner,
 )
 from duplexsim.threads import use_threads
-
-
-def as_reward(reward: RewardConfig | Mapping[str, float] | None, scenario: Scenario,
-              ) -> RewardConfig:
-    """The rewards an env uses: the ``reward=`` argument if given (a dict's missing keys take
-    RewardConfig defaults), else the scenario's ``[reward]`` table, else the defaults."""
-    if reward is None:
-        return scenario.reward or RewardConfig()
-    if isinstance(reward, RewardConfig):
-        return reward
-    if isinstance(reward, Mapping):
-        from duplexsim.config.loader import from_dict
-
-        return from_dict(RewardConfig, dict(reward), file="<reward kwarg>")
-    raise TypeError(f"reward: got {type(reward).__name__} (allowed: None, a RewardConfig "
-                    "or a dict of its fields)")
-
-
-RESET_OPTIONS: tuple[str, ...] = ()
-"""The keys :meth:`TurnTakingEnv.reset` and the parallel env's ``reset`` take in ``options``:
-none (a vector env also takes ``reset_mask``, which it removes before passing them on)."""
-
-
-def unknown_reset_option(options: Mapping[str, Any] | None,
-                         allowed: Sequence[str] = RESET_OPTIONS) -> str | None:
-    """A one-line message naming the first key of ``options`` not in ``allowed`` (a typo'd
-    option that would do nothing), or None when there is none."""
-    for key in options or {}:
-        if key not in allowed:
-            return (f"options: unknown key {key!r} (allowed: "
-                    f"{', '.join(map(repr, allowed)) or 'no keys: reset takes no options'})")
-    return None
-
-
-def check_choice(name: str, value: Any, allowed: tuple[Any, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name}: {value!r} is not allowed "
-                         f"(allowed: {', '.join(map(repr, allowed))})")
-
-
-MAX_WINDOW = 1 << 16
-"""Most chunks an observation window holds (65536: hours of conversation): window=10**12
-asked numpy for terabytes (a MemoryError) on the first observation."""
-
-
-def check_window(window: Any) -> None:
-    if isinstance(window, bool) or not (isinstance(window, int) and 1 <= window <= MAX_WINDOW):
-        raise ValueError(f"window: {window!r} is not allowed (allowed: an int from 1 to "
-                         f"{MAX_WINDOW})")
-
-
-def load_model(model: str | Path | Agent | None, scenario: Scenario, action_mode: str,
-               n_units: int | None = None, key: str = "model") -> Agent | None:
-    """The learner's own model (an agent directory, SyncLLM or TDM, is loaded), or None.
-    ``n_units``: the unit inventory of the spaces (the learner's speech and its partner's),
-    which the model must speak (one whose own inventory is known; ``key`` names it)."""
-    if model is None:
-        return None
-    if not isinstance(model, str | Path | Agent):  # model=5 was looked for as directory '5'
-        raise TypeError(f"{key}: got {type(model).__name__} (allowed: None, an agent "
-                        "directory or an Agent)")
-    if action_mode != "turn":
-        raise ValueError(f"{key}: only used by action_mode='turn' (speak plays its chunk)")
-    if isinstance(model, Agent):
-        agent = model
-    else:
-        from duplexsim.agents import load
-
-        agent = load(str(model), chunk_ms=scenario.chunk_ms, seed=scenario.seed,
-                     lead_chunks=scenario.decision_lead_chunks)
-    units = n_units_of(agent)
-    if n_units is not None and units is not None and units != n_units:
-        if agent is not model:  # loaded here, refused: no one else can close it
-            close_each([agent])
-        raise ValueError(f"{key}: speaks {units} units, the learner's speech and its partner "
-                         f"{n_units} (allowed: a model in their unit inventory: its units "
-                         "would fall outside the observation space)")
-    return agent
-
-
-def learner_side(side: str, source: SpeechSource, scenario: Scenario, action_mode: str,
-                 window: int, reward: RewardConfig, model: str | Path | Agent | None,
-                 key: str = "model") -> LearnerSide:
-    """The :class:`~duplexsim.envs.side.LearnerSide` of ``side`` with its own model
-    (:func:`load_model`; ``key`` names it). One loaded from an agent directory is the side's:
-    its ``close_model`` closes it, a reset after that loads it anew; if the side cannot be
-    made, it is closed here (no one else could). A model given as an Agent stays its caller's."""
-    load = functools.partial(load_model, model, scenario, action_mode, source.n_units, key)
-    agent = load()
-    owned = agent is not None and agent is not model
-    with ExitStack() as on_error:  # a side not made cannot be closed: close what it loaded
-        if owned:
-            on_error.callback(close_each, [agent])
-        made = LearnerSide(side, source, scenario.frames_per_chunk, action_mode, window, reward,
-                           agent, load if owned else None)
-        on_error.pop_all()
-    return made
 
 
 class TurnTakingEnv(gym.Env):

@@ -21,7 +21,7 @@ round are one batched call. A row's tokens do not depend on the other rows (coun
 sampling per row), so each conversation's rollout is the one it gives alone. Partners
 rebuilt by a reset after :meth:`~TurnTakingVectorEnv.close` (also one through ``call``) are
 built inside the same share. The learner's own ``model=`` directory is loaded per
-conversation, not shared (:func:`~duplexsim.envs.turntaking.load_model` loads it on rows of
+conversation, not shared (:func:`~duplexsim.envs.arguments.load_model` loads it on rows of
 its own, at ``__init__`` and at a reset after close alike): the learner is not run as an
 engine program, so sharing would save memory but batch no forward.
 """
@@ -38,9 +38,10 @@ from gymnasium.vector.utils import batch_space, create_empty_array
 
 from duplexsim.agents.base import Agent
 from duplexsim.closing import close_each
+from duplexsim.envs.arguments import RESET_OPTIONS, unknown_reset_option
 from duplexsim.envs.observations import build_observations
 from duplexsim.envs.partners import PartnerPool
-from duplexsim.envs.turntaking import RESET_OPTIONS, TurnTakingEnv, unknown_reset_option
+from duplexsim.envs.turntaking import TurnTakingEnv
 from duplexsim.models.engine import Program, run_lockstep
 from duplexsim.sim.build import sharing_models
 
