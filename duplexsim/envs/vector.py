@@ -36,12 +36,16 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, create_empty_array
 
-from duplexsim.agents.base import Agent
 from duplexsim.closing import close_each
-from duplexsim.envs.arguments import RESET_OPTIONS, unknown_reset_option
+from duplexsim.envs.conversation_access import ConversationAccess, apply_to
 from duplexsim.envs.observations import build_observations
-from duplexsim.envs.partners import PartnerPool
 from duplexsim.envs.turntaking import TurnTakingEnv
+from duplexsim.envs.vector_checks import (
+    check_batch_shape,
+    check_conversations,
+    check_num_envs,
+    refuse_shared_objects,
+)
 from duplexsim.models.engine import Program, run_lockstep
 from duplexsim.sim.build import sharing_models
 
@@ -58,113 +62,6 @@ def make_vector_env(num_envs: int = 1, workers: int = 1, **kwargs: Any) -> Vecto
     from duplexsim.envs.sharded import ShardedVectorEnv
 
     return ShardedVectorEnv(num_envs, workers=workers, **kwargs)
-
-
-class ConversationAccess:
-    """Gymnasium's ``get_attr`` / ``set_attr`` / ``call`` over the conversations of a vector
-    env, on top of its ``apply(indices, op, name, ...)``, and its ``render``."""
-
-    num_envs: int
-    _np_random: np.random.Generator | None  # (as VectorEnv declares them)
-    _np_random_seed: int | None
-
-    def apply(self, indices: Sequence[int], op: str, name: str, *args: Any,
-              **kwargs: Any) -> list[Any]:
-        raise NotImplementedError
-
-    def render(self) -> None:
-        """Nothing: the only render mode is None, for which no render is computed (as
-        ``TurnTakingEnv.render``; VectorEnv's own raises a bare NotImplementedError)."""
-        return None
-
-    def check_indices(self, indices: Sequence[int]) -> None:
-        for i in indices:
-            if not (isinstance(i, int | np.integer) and 0 <= i < self.num_envs):
-                raise ValueError(f"indices: {i!r} (allowed: 0..{self.num_envs - 1})")
-
-    def get_attr(self, name: str) -> tuple[Any, ...]:
-        """Attribute ``name`` of every conversation's env."""
-        return tuple(self.apply(range(self.num_envs), "get", name))
-
-    def set_attr(self, name: str, values: Any) -> None:
-        """Set attribute ``name`` of every conversation's env: one value each (a list or
-        tuple of ``num_envs``) or the same value for all."""
-        if not isinstance(values, list | tuple):
-            values = [values] * self.num_envs
-        if len(values) != self.num_envs:
-            raise ValueError(f"values: {len(values)} for num_envs={self.num_envs} (allowed: "
-                             "one value, or one per env)")
-        for i, value in enumerate(values):
-            self.apply([i], "set", name, value)
-
-    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
-        """Method ``name`` of every conversation's env called with the arguments (an
-        attribute that is not callable: its value)."""
-        return tuple(self.apply(range(self.num_envs), "call", name, *args, **kwargs))
-
-    def seed_list(self, seed: int | Sequence[int | None] | None) -> list[int | None]:
-        """Each conversation's reset seed (``seed + i``, or from a list); seeds the vector
-        env's own ``np_random`` from the first, as Gymnasium's vector envs do."""
-        allowed = "None, an int >= 0, or a list of one int >= 0 (or None) per env"
-        if seed is None:
-            return [None] * self.num_envs
-        if isinstance(seed, int | np.integer) and not isinstance(seed, bool | np.bool_):
-            if seed < 0:
-                raise ValueError(f"seed: {seed!r} (allowed: {allowed})")
-            seeds: list[int | None] = [int(seed) + i for i in range(self.num_envs)]
-        else:
-            if not isinstance(seed, list | tuple | np.ndarray):  # a str, float, set, ...
-                raise ValueError(f"seed: a {type(seed).__name__} {seed!r} (allowed: {allowed})")
-            seeds = []
-            for i, s in enumerate(seed):
-                if not (s is None or (isinstance(s, int | np.integer)
-                                      and not isinstance(s, bool | np.bool_) and s >= 0)):
-                    raise ValueError(f"seed[{i}]: {s!r} (allowed: {allowed})")
-                seeds.append(None if s is None else int(s))
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"seed: {len(seeds)} seeds for num_envs={self.num_envs} "
-                                 f"(allowed: {allowed})")
-        self._np_random, self._np_random_seed = gym.utils.seeding.np_random(seeds[0])
-        return seeds
-
-    def reset_mask(self, options: dict[str, Any] | None
-                   ) -> tuple[np.ndarray | None, dict[str, Any] | None]:
-        """(``options["reset_mask"]``, the options without it, for each reset conversation);
-        (None, ``options``) when there is none. The mask is checked as Gymnasium's
-        SyncVectorEnv checks it (a TypeError or ValueError), the caller's dict left as is.
-        Any other key is a one-line ValueError here, before a conversation is reset."""
-        problem = unknown_reset_option(options, ("reset_mask", *RESET_OPTIONS))
-        if problem:
-            raise ValueError(problem)
-        if not options or "reset_mask" not in options:
-            return None, options
-        mask = options["reset_mask"]
-        rest = {k: v for k, v in options.items() if k != "reset_mask"}
-        allowed = f"a numpy bool array of shape ({self.num_envs},) with a True"
-        if not isinstance(mask, np.ndarray):
-            raise TypeError(f"options['reset_mask']: a {type(mask).__name__} "
-                            f"(allowed: {allowed})")
-        if mask.dtype != np.bool_:
-            raise TypeError(f"options['reset_mask']: dtype {mask.dtype} (allowed: {allowed})")
-        if mask.shape != (self.num_envs,):
-            raise ValueError(f"options['reset_mask']: shape {mask.shape} (allowed: {allowed})")
-        if not mask.any():
-            raise ValueError(f"options['reset_mask']: no True (allowed: {allowed})")
-        return mask, rest
-
-
-def apply_to(env: Any, op: str, name: str, *args: Any, **kwargs: Any) -> Any:
-    """One conversation's part of :meth:`ConversationAccess.apply`."""
-    if op == "get":
-        return getattr(env, name)
-    if op == "set":
-        (value,) = args
-        setattr(env, name, value)
-        return None
-    if op == "call":
-        attr = getattr(env, name)
-        return attr(*args, **kwargs) if callable(attr) else attr
-    raise ValueError(f"op: {op!r} (allowed: 'get', 'set', 'call')")
 
 
 class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
@@ -401,63 +298,6 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
 
     def close_extras(self, **kwargs: Any) -> None:  # noqa: ARG002
         close_each(self.envs)
-
-
-def check_conversations(envs: Sequence[TurnTakingEnv]) -> None:
-    """A ValueError unless the conversations can be stepped together: the same spaces, and
-    no measured compute among several (their forwards would share wall time)."""
-    for i, env in enumerate(envs):
-        if len(envs) > 1 and env.scenario.compute.model == "measured":
-            raise ValueError(f"scenario[{i}]: compute.model: 'measured' cannot be "
-                             "vectorised (the envs' forwards share wall time) (allowed "
-                             "here: none, profile; or num_envs=1)")
-        if (env.observation_space, env.action_space) != (envs[0].observation_space,
-                                                         envs[0].action_space):
-            raise ValueError(f"scenario[{i}]: its spaces differ from scenario[0]'s "
-                             "(allowed: scenarios with the same chunk_ms and units)")
-
-
-def check_num_envs(num_envs: Any) -> None:
-    """A ValueError unless ``num_envs`` is an int >= 1 (not a bool: True was taken as 1)."""
-    if isinstance(num_envs, bool) or not (isinstance(num_envs, int) and num_envs >= 1):
-        raise ValueError(f"num_envs: {num_envs!r} (allowed: an int >= 1)")
-
-
-def check_batch_shape(actions: Any, space: gym.Space, num_envs: int) -> None:
-    """A ValueError naming the shape unless ``actions`` holds ``num_envs`` actions of
-    ``space``'s shape (a longer batch would be cut and a shorter one fall short)."""
-    shape = np.shape(actions)
-    if space.shape is None:  # (Box and Discrete spaces have one)
-        raise TypeError(f"action space {space}: no shape")
-    if shape != (num_envs, *space.shape):
-        raise ValueError(f"actions: shape {shape} (allowed: {num_envs} actions of {space}, "
-                         f"shape {(num_envs, *space.shape)})")
-
-
-def refuse_shared_objects(env_kwargs: dict[str, Any], num_envs: int) -> None:
-    """An Agent object holds one conversation's state: handed to every conversation it would
-    be driven by all of them at once (rollouts silently differ from each conversation alone,
-    or a SyncLLM model= agent fails at its first step). A PartnerPool object is fine: each
-    conversation draws from its own :meth:`~PartnerPool.for_env` copy, with agents of its
-    own, unless the pool holds Agent objects, which no copy can renew."""
-    for key in ("partner", "model"):
-        value: Any = env_kwargs.get(key)
-        listed = isinstance(value, list | tuple)
-        for i, item in enumerate(value if listed else [value]):
-            where = f"{key}[{i}]" if listed else key
-            given = [m.spec for m in item.members if m.agent is not None] \
-                if isinstance(item, PartnerPool) else []
-            if given:
-                raise ValueError(
-                    f"{where}: a PartnerPool holding Agent objects (partner[{given[0]}]) cannot "
-                    f"be shared by num_envs={num_envs} conversations (allowed: a pool of "
-                    "specs, which each conversation copies, or num_envs=1)")
-            if isinstance(item, Agent):
-                raise ValueError(
-                    f"{where}: a {type(item).__name__} object cannot be shared by "
-                    f"num_envs={num_envs} conversations (allowed: an agent directory, a side "
-                    "or pool spec, or a PartnerPool of specs: each conversation builds its "
-                    "own)")
 
 
 def empty_batch(space: gym.Space, n: int) -> dict[str, np.ndarray]:
