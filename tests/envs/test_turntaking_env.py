@@ -184,12 +184,6 @@ def test_clear_errors() -> None:
         with pytest.raises(ValueError, match=rf"^partner: '{kind}': agent: .*needs its trained "
                            rf"agent directory.*partner=\[DIR\] or \{{'kind': '{kind}', 'agent'"):
             gym.make(TURN_TAKING_ID, partner=kind)
-    with pytest.raises(ValueError, match="action_mode"):
-        gym.make(TURN_TAKING_ID, action_mode="words")
-    with pytest.raises(ValueError, match="window: True"):
-        gym.make(TURN_TAKING_ID, window=True)
-    with pytest.raises(ValueError, match="window: 1000000000000 .*allowed: an int from 1 to"):
-        gym.make(TURN_TAKING_ID, window=10**12)  # was a MemoryError (terabytes) at reset
     for key, value in (("weight", True), ("start_s", True)):
         with pytest.raises(ValueError, match=rf"partner\[0\]\.{key}: True"):
             gym.make(TURN_TAKING_ID, partner={"kind": "replay", key: value})
@@ -197,10 +191,6 @@ def test_clear_errors() -> None:
 
     with pytest.raises(TypeError, match="models: got int"):
         DuplexParallelEnv(models=5)
-    with pytest.raises(TypeError, match=r"^model: got int \(allowed: None, an agent directory "):
-        gym.make(TURN_TAKING_ID, model=5)  # was "5: not a trained agent (agent.json missing)"
-    with pytest.raises(TypeError, match=r"^models\['A'\]: got list \(allowed: None, an agent "):
-        DuplexParallelEnv(models={"A": ["dir"]})
     fresh = gym.make(TURN_TAKING_ID, scenario=short_scenario()).unwrapped
     with pytest.raises(RuntimeError, match="reset"):
         fresh.step(0)

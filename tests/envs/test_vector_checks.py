@@ -1,0 +1,58 @@
+"""The vector envs' argument and action-batch checks (:mod:`duplexsim.envs.vector_checks`):
+one-line errors naming the argument, and a refused batch moves no conversation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from test_vector import same  # (tests/envs is on the path: rootdir-less import)
+
+from duplexsim.envs.vector import TurnTakingVectorEnv
+from duplexsim.envs.world import default_scenario
+
+
+def test_bad_num_envs_shared_agents_and_measured_compute_are_named() -> None:
+    with pytest.raises(ValueError, match="num_envs: 0"):
+        TurnTakingVectorEnv(num_envs=0)
+    # a bool is not a count: num_envs=True was a bare numpy "an integer is required"
+    # TypeError from batch_space
+    with pytest.raises(ValueError, match=r"^num_envs: True \(allowed: an int >= 1\)$"):
+        TurnTakingVectorEnv(num_envs=True)
+    # an Agent object holds one conversation's state: not shared by several
+    from duplexsim.envs.world import build_partner
+
+    s = default_scenario()
+    agent = build_partner(s, "b")
+    with pytest.raises(ValueError, match=r"^partner: a .* object cannot be shared by num_envs=2"):
+        TurnTakingVectorEnv(num_envs=2, scenario=s, partner=agent)
+    with pytest.raises(ValueError, match=r"^partner\[1\]: a .* object cannot be shared"):
+        TurnTakingVectorEnv(num_envs=2, scenario=s, partner=["scripted", agent])
+    TurnTakingVectorEnv(num_envs=1, scenario=s, partner=agent)  # one conversation: fine
+    # measured compute: each env's wall time would include the others' forwards
+    from duplexsim.config.scenario import ComputeConfig
+
+    measured = dataclasses.replace(s, compute=ComputeConfig(model="measured"))
+    with pytest.raises(ValueError, match=r"^scenario\[0\]: compute.model: 'measured' cannot"):
+        TurnTakingVectorEnv(num_envs=2, scenario=measured)
+    TurnTakingVectorEnv(num_envs=1, scenario=measured)
+
+
+def test_an_action_batch_of_the_wrong_length_is_refused() -> None:
+    """One action per conversation: 3 actions for 2 conversations used the first two (the
+    third silently dropped), 1 raised a bare IndexError after the first had moved."""
+    venv = TurnTakingVectorEnv(num_envs=2)
+    venv.reset(seed=0)
+    for bad in (np.array([1, 2, 3]), [1, 2, 3], np.array([1]), 1, np.array([[1], [2]])):
+        with pytest.raises(ValueError, match=r"^actions: shape .*\(allowed: 2 actions of "
+                           r"Discrete\(4\), shape \(2,\)\)"):
+            venv.step(bad)
+    units = TurnTakingVectorEnv(num_envs=2, action_mode="units")
+    units.reset(seed=0)
+    with pytest.raises(ValueError, match=r"^actions: shape \(2,\) .*shape \(2, 4\)"):
+        units.step(np.array([1, 2]))
+    twin = TurnTakingVectorEnv(num_envs=2)
+    twin.reset(seed=0)  # the refused batches moved nothing
+    a, b = venv.step(np.array([1, 0])), twin.step(np.array([1, 0]))
+    assert same(a[0], b[0]) and np.array_equal(a[1], b[1])
