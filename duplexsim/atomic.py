@@ -190,7 +190,7 @@ def _empty_dir(path: Path) -> bool:
 
 @contextlib.contextmanager
 def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
-               last: Iterable[str] = (), whole: bool = False) -> Iterator[Path]:
+               last: Iterable[str] = ()) -> Iterator[Path]:
     """Yield an empty staging folder; on success its files are moved into ``out`` together.
 
     A run's folder holds only that run's outputs: before the move, every file named in
@@ -198,8 +198,8 @@ def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
     an earlier run, when this one writes none). Files named in ``last`` (a completion marker
     such as ``summary.json``) are removed first and moved in last. On failure ``out`` is left
     as it was, and the folders this call created are removed again. The staging folder lies
-    inside ``out`` (same file system: the moves are renames). ``whole``: the folder is this
-    command's alone (a unit tokenizer's two files): every file already in it counts as owned.
+    inside ``out`` (same file system: the moves are renames). Files in ``out`` neither
+    written nor named in ``owned`` stay (a user's notes beside the outputs).
     """
     target = Path(out)
     created = _missing_dirs(target)
@@ -212,9 +212,6 @@ def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
         yield stage
         written = sorted(p.relative_to(stage) for p in stage.rglob("*") if p.is_file())
         names = {str(p) for p in written}
-        if whole:
-            owned = [str(p.relative_to(target)) for p in target.iterdir()
-                     if p.is_file() and not p.name.startswith(".")]
         for name in last | (set(owned) - names):
             (target / name).unlink(missing_ok=True)
         for rel in written:

@@ -870,7 +870,7 @@ def test_tokenizer_copies_are_moved_in_whole(ws: Path, tmp_path: Path) -> None:
     dst = tmp_path / "agent" / "tokenizer"
     dst.mkdir(parents=True)
     (dst / "config.json").write_text("old")
-    (dst / "old_arrays.bin").write_text("old")
+    (dst / "arrays.safetensors").write_text("old")
     copy_tokenizer(ws / "corpus" / "tokenizer", dst)
     assert sorted(p.name for p in dst.iterdir()) == ["arrays.safetensors", "config.json"]
     assert load_tokenizer(dst).n_units == N_UNITS

@@ -16,7 +16,12 @@ import numpy as np
 
 from duplexsim.config.loader import read_json
 from duplexsim.errors import InputError, MissingInputError
-from duplexsim.units.kmeans import KMeansTokenizer, TokenizerConfig, train_tokenizer
+from duplexsim.units.kmeans import (
+    TOKENIZER_FILES,
+    KMeansTokenizer,
+    TokenizerConfig,
+    train_tokenizer,
+)
 
 
 @runtime_checkable
@@ -59,14 +64,16 @@ def load_tokenizer(directory: str | Path) -> UnitTokenizer:
 
 
 def copy_tokenizer(src: str | Path, dst: str | Path) -> None:
-    """Copy the unit tokenizer's files into ``dst``, all moved in at once; files of an
-    earlier tokenizer there that this one lacks are removed. How a corpus and an agent get
-    their copy (``duplexsim corpus build|import``, ``duplexsim train``)."""
+    """Copy the unit tokenizer's files into ``dst``, all moved in at once; an earlier
+    tokenizer's files there (:data:`~duplexsim.units.kmeans.TOKENIZER_FILES`) that this one
+    lacks are removed, and nothing else (every file in ``dst`` was: a user's notes beside
+    the tokenizer were lost). How a corpus and an agent get their copy (``duplexsim corpus
+    build|import``, ``duplexsim train``)."""
     import shutil
 
     from duplexsim.atomic import output_dir
 
-    with output_dir(Path(dst), whole=True, last=("config.json",)) as stage:
+    with output_dir(Path(dst), owned=TOKENIZER_FILES, last=("config.json",)) as stage:
         for f in sorted(Path(src).iterdir()):
             if f.is_file():
                 shutil.copyfile(f, stage / f.name)

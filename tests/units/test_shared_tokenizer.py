@@ -27,6 +27,23 @@ def test_copies_are_one_tokenizer_and_another_is_named_with_both_folders(tmp_pat
         shared_tokenizer([("x", tmp_path / "one"), ("n", none), ("y", tmp_path / "other")])
 
 
+def test_a_copy_replaces_only_the_tokenizer_files(tmp_path: Path) -> None:
+    """Copying into a folder cleared every file there (``output_dir(whole=True)``): a
+    user's notes beside an agent's or corpus's tokenizer were lost. Now only an earlier
+    tokenizer's files are replaced; the copy is the source's bytes."""
+    write_tokenizer(tmp_path / "old", n_silence_units=2)
+    write_tokenizer(tmp_path / "new")
+    dst = tmp_path / "dst"
+    copy_tokenizer(tmp_path / "old", dst)
+    (dst / "notes.txt").write_text("trained on the pilot calls")
+    copy_tokenizer(tmp_path / "new", dst)
+    assert (dst / "notes.txt").read_text() == "trained on the pilot calls"
+    for name in ("arrays.safetensors", "config.json"):
+        assert (dst / name).read_bytes() == (tmp_path / "new" / name).read_bytes()
+    assert sorted(p.name for p in dst.iterdir()) == ["arrays.safetensors", "config.json",
+                                                     "notes.txt"]
+
+
 def test_a_tokenizers_digest_is_its_recorded_value_and_follows_its_files(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """tokenizer_digest is remembered per file (it was read in full at every check, per
