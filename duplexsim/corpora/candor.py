@@ -242,15 +242,15 @@ class CandorCorpus:
         except InputError as e:
             raise CorpusFormatError(e.problems) from None
         order = []
+        allowed = "a speaker id string, as the transcript's speaker column holds"
         for side in ("L", "R"):
-            if side not in mapping:
-                raise CorpusFormatError(f"{path}: not a channel map {{\"L\": speaker, \"R\": "
-                                        f"speaker}} (KeyError: {side!r})")
+            if side not in mapping:  # (it said "not a channel map ... (KeyError: 'L')")
+                raise CorpusFormatError(str(path), side, "missing required key of the channel "
+                                        "map {\"L\": speaker, \"R\": speaker}", allowed)
             speaker = mapping[side]  # a number or list was str()-ed and matched no speaker
             if not isinstance(speaker, str) or not speaker.strip():
                 raise CorpusFormatError(str(path), side, f"{json.dumps(speaker)} is not a "
-                                        "speaker id", "a speaker id string, as the "
-                                        "transcript's speaker column holds")
+                                        "speaker id", allowed)
             order.append(speaker.strip())
         if order[0] == order[1]:
             raise CorpusFormatError(f"{path}: L and R are the same speaker {order[0]!r} "

@@ -329,8 +329,26 @@ def test_candor_channel_map_puts_l_on_channel_0(tmp_path) -> None:
                        r"is not in its channel map \(allowed: 5f2a, someone else"):
         CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False)
     (proc / "channel_map.json").write_text('{"left": "5f2a"}')
-    with pytest.raises(CorpusFormatError, match=r"channel_map.json: not a channel map"):
+    with pytest.raises(CorpusFormatError, match=r"channel_map.json: L: missing required key"):
         CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False)
+
+
+@pytest.mark.parametrize(("content", "side"), [
+    ('{"left": "5f2a", "right": "0c1b"}', "L"),
+    ('{"L": "5f2a"}', "R"),
+    ('{}', "L"),
+])
+def test_candor_channel_map_without_l_or_r_names_the_key(tmp_path, content, side) -> None:
+    """A map lacking L or R ended "(KeyError: 'R')"; now the one line names the file and
+    the key, and says what is allowed, as for a value that is no speaker id."""
+    root = _candor(tmp_path, per_speaker=False)
+    path = root / "0a1b2c3d-uuid" / "processed" / "channel_map.json"
+    path.write_text(content)
+    with pytest.raises(CorpusFormatError) as caught:
+        CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False)
+    assert str(caught.value) == (f'{path}: {side}: missing required key of the channel map '
+                                 '{"L": speaker, "R": speaker} (allowed: a speaker id '
+                                 "string, as the transcript's speaker column holds)")
 
 
 @pytest.mark.parametrize(("content", "message"), [
