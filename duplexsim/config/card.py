@@ -26,7 +26,7 @@ from duplexsim.config.loader import (
     raise_errors,
 )
 from duplexsim.errors import finite_in
-from duplexsim.tokens import DEFAULT_N_UNITS, FRAME_MS, min_context_tokens
+from duplexsim.tokens import DEFAULT_N_UNITS, FRAME_MS, MAX_N_UNITS, min_context_tokens
 
 SIZES = ("tiny", "small", "paper")
 ModelSize = Literal["tiny", "small", "paper"]
@@ -89,7 +89,8 @@ class ModelCard:
     context_tokens: int = 0
     """Longest context trained on and used when streaming (agents slide beyond it)."""
     n_units: int = DEFAULT_N_UNITS
-    """Unit vocabulary: must equal the corpus's (and the unit tokenizer's) n_units."""
+    """Unit vocabulary: must equal the corpus's (and the unit tokenizer's) n_units, so at
+    most ``MAX_N_UNITS``."""
     silence_unit: int = 0
     text_vocab_size: int = 512
     """Byte-level BPE trained in-repo on the dialogue text (>= 260: 256 bytes + merges)."""
@@ -107,9 +108,9 @@ class ModelCard:
             if not 0 <= getattr(self, name) <= high:
                 errors.append(FieldError(name, f"{getattr(self, name)} is out of range",
                                          f"0 (= size preset) .. {high}"))
-        if not 2 <= self.n_units <= 1 << 20:
+        if not 2 <= self.n_units <= MAX_N_UNITS:  # the corpus's, whose units are int16
             errors.append(FieldError("n_units", f"{self.n_units} is out of range",
-                                     f"2 .. {1 << 20}"))
+                                     f"2 .. {MAX_N_UNITS}"))
         if not 0 <= self.silence_unit < max(self.n_units, 1):
             errors.append(FieldError("silence_unit", f"{self.silence_unit} out of range",
                                      f"0..{self.n_units - 1}", depends=("n_units",)))

@@ -19,6 +19,7 @@ from duplexsim.corpora.fisher import CorpusFormatError
 from duplexsim.corpora.types import Dialogue
 from duplexsim.digests import tokenizer_folder
 from duplexsim.errors import MAX_DURATION_S, InputError, MissingInputError
+from duplexsim.tokens import MAX_N_UNITS
 
 FORMAT = "duplexsim-corpus/1"
 SPLITS = ("train", "val", "test")
@@ -49,7 +50,9 @@ class Corpus:
             raise CorpusFormatError(file, "name", f"{name!r}", "a string")
         self.name: str = name
         self.preset: str = str(self.manifest.get("preset", ""))
-        self.n_units: int = json_number(self.manifest, file, "n_units", 2, 1 << 20, integer=True)
+        # (units are stored as int16: a larger inventory's ids would not fit its units files)
+        self.n_units: int = json_number(self.manifest, file, "n_units", 2, MAX_N_UNITS,
+                                        integer=True)
         self.sample_rate_hz: int = json_number(self.manifest, file, "sample_rate_hz", 1000,
                                                384_000, integer=True)
         self._entries = _entries(self.manifest.get("dialogues"), file)

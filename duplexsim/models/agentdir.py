@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from duplexsim.config.loader import json_number, read_json
 from duplexsim.errors import InputError, MissingInputError, finite_in
 from duplexsim.models.vocab import VOCABS, Vocab
-from duplexsim.tokens import min_context_tokens
+from duplexsim.tokens import MAX_N_UNITS, min_context_tokens
 
 if TYPE_CHECKING:
     from transformers import LlamaForCausalLM
@@ -81,7 +81,7 @@ def read_agent_json(path: str | Path) -> dict[str, Any]:
     where = str(file)
     if info.get("format") != AGENT_FORMAT:
         raise InputError(where, "format", f"{info.get('format')!r}", repr(AGENT_FORMAT))
-    n_units = json_number(info, where, "n_units", 2, 1 << 20, integer=True)
+    n_units = json_number(info, where, "n_units", 2, MAX_N_UNITS, integer=True)  # its card's
     json_number(info, where, "n_text", 0, 1 << 24, integer=True)
     json_number(info, where, "silence_unit", 0, n_units - 1, integer=True)
     card = info.get("card")

@@ -50,6 +50,8 @@ def test_an_agent_loads_with_its_vocabulary(agent_dir) -> None:
      r"n_units: 19 units and 301 text ids put pad/bos/eos at 21/22/23"),
     (lambda i: i.update(silence_unit=19),  # which unit is silence: loaded without a word
      r"silence_unit: 19 but card.model.silence_unit is 0"),
+    (lambda i: (i.update(n_units=32769), i["card"]["model"].update(n_units=32769)),
+     r"n_units: 32769 is out of range \(allowed: an integer from 2 to 32768\)$"),  # int16 units
 ])
 def test_units_and_text_ids_that_trade_an_id_are_refused(agent_dir, tmp_path, change,
                                                          error) -> None:
