@@ -12,6 +12,7 @@ from pathlib import Path
 
 from duplexsim.cli import number, path_arg
 from duplexsim.tokens import DEFAULT_N_UNITS, MAX_N_UNITS
+from duplexsim.units.hubert import CONTEXT_S, RANGES_S
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--hubert-dir", default="", help="local HuBERT model dir (hubert-kmeans)")
     t.add_argument("--hubert-layer", type=number(0, 64, integer=True), default=None,
                    help="hubert-kmeans: the layer whose features are clustered (default: 6)")
+    t.add_argument("--context-s", type=number(*RANGES_S["context_s"]), default=None,
+                   help="hubert-kmeans: seconds of audio fed to HuBERT on each side of every "
+                   "30 s chunk, whose frames are dropped (rounded to 40 ms frames; default: "
+                   f"{CONTEXT_S:g}; 0: chunks run alone); recorded in the tokenizer")
     t.add_argument("--max-dialogues", type=number(1, 10**6, integer=True), default=50,
                    help="dialogues read per corpus (default: %(default)s)")
     t.add_argument("--seed", type=number(0, 2**32 - 1, integer=True), default=0,
@@ -57,7 +62,8 @@ def _check_type_flags(args: argparse.Namespace) -> None:
     from duplexsim.errors import InputError
 
     given = [flag for flag, value in (("--hubert-dir", args.hubert_dir),
-                                      ("--hubert-layer", args.hubert_layer))
+                                      ("--hubert-layer", args.hubert_layer),
+                                      ("--context-s", args.context_s))
              if value not in ("", None)]
     if args.type != "hubert-kmeans" and given:
         flag = given[0]
@@ -142,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         "hubert_layer": 6 if args.hubert_layer is None else args.hubert_layer,
         "seed": args.seed}, file="duplexsim units train")
     corpora = [open_corpus(p) for p in args.corpus]
-    tok = train_tokenizer(_Channels(corpora, args.max_dialogues), cfg)
+    tok = train_tokenizer(_Channels(corpora, args.max_dialogues), cfg, context_s=args.context_s)
     tok.save(args.out)  # (the files moved in together)
     print(f"{args.out}: {tok.n_units} units, silence units {sorted(tok.silence_units)}, "
           f"voice-activity threshold {tok.threshold_db:.1f} dB")

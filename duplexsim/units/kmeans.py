@@ -153,6 +153,9 @@ class KMeansTokenizer:
         self._unchecked_hubert: str | None = None
         """load(): the config.json whose recorded HuBERT digest :meth:`check_hubert` has yet
         to compare with ``hubert_dir`` (None: nothing left to check)."""
+        self._training_hubert: dict[str, Any] = {}
+        """:func:`train_tokenizer`: the HubertFeatures settings it was asked for
+        (``context_s``); the rest, and all of them when empty, are HubertFeatures' defaults."""
 
     # -- features -------------------------------------------------------------------------
     def frame_features(self, wave: np.ndarray, sample_rate: int
@@ -167,12 +170,12 @@ class KMeansTokenizer:
 
                 self.check_hubert()
                 # as trained: while training, HubertFeatures' defaults (normalize: as the
-                # model expects); loaded, as recorded, and what a tokenizer saved before a
-                # setting (or the whole record) was kept does not record, as it was then
-                # (raw samples, 30 s chunks run without context)
+                # model expects) but for what train_tokenizer was given; loaded, as recorded,
+                # and what a tokenizer saved before a setting (or the whole record) was kept
+                # does not record, as it was then (raw samples, 30 s chunks run without context)
                 recorded = self.hubert if self.hubert is not None else {} if self._loaded \
                     else None
-                as_trained = {} if recorded is None else {
+                as_trained = self._training_hubert if recorded is None else {
                     "normalize": recorded.get("normalize", False),
                     "chunk_s": recorded.get("chunk_s", 30.0),
                     "context_s": recorded.get("context_s", 0.0)}
@@ -372,6 +375,7 @@ def train_tokenizer(
     channels: Iterable[tuple[np.ndarray, int, np.ndarray | None]],
     config: TokenizerConfig = TokenizerConfig(),
     workers: int = 1,
+    context_s: float | None = None,
 ) -> KMeansTokenizer:
     """Fit a tokenizer on ``(wave [N], sample_rate, annotated speech [T] | None)`` channels.
 
@@ -379,14 +383,21 @@ def train_tokenizer(
     re-iterable source; memory stays at the size of the features, not of the spectra.
     ``workers`` > 1 computes each channel's features in that many processes (a few channels
     in flight at a time); the fit, and the order in which spectra are summed, stay in this
-    process, so the tokenizer is the same bytes for any ``workers``.
+    process, so the tokenizer is the same bytes for any ``workers``. ``context_s``
+    (hubert-kmeans only): the seconds of audio each side of a HuBERT chunk run with it
+    (None: :data:`~duplexsim.units.hubert.CONTEXT_S`); recorded, as every HuBERT setting is.
     """
     if iter(channels) is channels:  # a generator: the second pass would find it empty
         raise InputError("train_tokenizer", "channels", "a one-shot iterator (the channels "
                          "are read twice: features, then the units' spectra)",
                          "a list, or an object whose __iter__ starts over")
+    if context_s is not None and config.type != "hubert-kmeans":
+        raise InputError("train_tokenizer", "context_s", f"only read by hubert-kmeans, not "
+                         f"{config.type}", "None with mel-kmeans")
     tok = KMeansTokenizer(config, np.zeros((config.n_units, 1)), np.zeros((config.n_units, 1)),
                           0.0)
+    if context_s is not None:  # (checked where HuBERT is loaded, naming its folder)
+        tok._training_hubert = {"context_s": context_s}
     if config.type == "hubert-kmeans":
         workers = 1  # HuBERT is loaded once, in this process
     feats: list[np.ndarray] = []

@@ -403,3 +403,12 @@ def test_assign_in_blocks_gives_each_frame_its_nearest_centroid(block: int, monk
     monkeypatch.setattr(kmeans, "ASSIGN_BLOCK_FRAMES", block)
     assert tok.assign(feats, speech).tolist() == want.tolist()
     assert tok.assign(feats[:0], speech[:0]).shape == (0,)
+
+
+def test_a_hubert_context_for_mel_units_is_refused() -> None:
+    """``context_s`` sets HuBERT's chunk context: a mel-kmeans tokenizer has none, and
+    given one it would have been trained as if the setting did nothing."""
+    wave = np.zeros(16000, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"^train_tokenizer: context_s: only read by "
+                       r"hubert-kmeans, not mel-kmeans \(allowed: None with mel-kmeans\)$"):
+        train_tokenizer([(wave, 16000, None)], TokenizerConfig(n_units=4), context_s=1.0)

@@ -1,4 +1,5 @@
-"""`duplexsim units train`: flags that belong to another tokenizer type are refused."""
+"""`duplexsim units train`: its flags (those of another tokenizer type are refused), its
+``--out`` checks, and the HuBERT settings it records."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from duplexsim.cli import main
 @pytest.mark.parametrize(("flags", "flag"), [
     (["--hubert-dir", "/models/hubert-base-ls960"], "--hubert-dir"),
     (["--hubert-layer", "0"], "--hubert-layer"),
+    (["--context-s", "0"], "--context-s"),
 ])
 def test_hubert_flags_without_the_hubert_type_are_refused(tmp_path: Path, capsys, flags,
                                                           flag) -> None:
@@ -221,3 +223,50 @@ def test_a_hubert_layer_the_model_lacks_names_the_model(tmp_path: Path, capsys) 
     assert err == (f"{(tmp_path / 'H').resolve()}: hubert_layer: 5 is out of range for this "
                    "HuBERT of 2 layers (config.json num_hidden_layers) (allowed: 0..2)\n")
     assert not (tmp_path / "tok").exists()
+
+
+def test_context_s_sets_the_hubert_context_it_records(tmp_path: Path, capsys) -> None:
+    """The context each side of a HuBERT chunk (2 s) could be set only by calling the
+    library; ``--context-s`` sets it and the tokenizer records it. Left out, the tokenizer
+    is the one 2 s gives, byte for byte."""
+    import json
+
+    from duplexsim.units import load_tokenizer
+    from duplexsim.units.hubert import CONTEXT_S
+
+    corpus = _fisher_tree(tmp_path / "fisher")
+    _tiny("hubert", tmp_path / "H")
+    hubert = ["--type", "hubert-kmeans", "--hubert-dir", str(tmp_path / "H"),
+              "--hubert-layer", "1", "--n-units", "4"]
+
+    def train(out: str, *flags: str) -> dict:
+        assert main(["units", "train", "--corpus", str(corpus), "--out", str(tmp_path / out),
+                     *hubert, *flags]) == 0
+        return json.loads((tmp_path / out / "config.json").read_text())["hubert"]
+
+    assert train("default")["context_s"] == CONTEXT_S == 2.0
+    for name in ("config.json", "arrays.safetensors"):
+        train("two", "--context-s", "2")
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "default" / name
+                                                           ).read_bytes()
+    assert train("short", "--context-s", "0.41")["context_s"] == 0.4  # whole 40 ms frames
+    assert train("none", "--context-s", "0")["context_s"] == 0.0
+    assert load_tokenizer(tmp_path / "short").n_units == 4  # (it encodes as recorded:
+    # test_hubert.py's test_the_tokenizer_records_its_context)
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("-1", "-1 is out of range"), ("601", "601 is out of range"),
+    ("nan", "nan is out of range"), ("2s", "'2s' is not a number"),
+])
+def test_a_context_s_that_is_no_seconds_is_one_line(tmp_path: Path, capsys, value: str,
+                                                    problem: str) -> None:
+    out = tmp_path / "tok"
+    with pytest.raises(SystemExit) as caught:
+        main(["units", "train", "--corpus", str(tmp_path), "--out", str(out), "--type",
+              "hubert-kmeans", "--hubert-dir", str(tmp_path), "--context-s", value])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert err == (f"duplexsim units train: --context-s: {problem} (allowed: a number >= 0 "
+                   "and <= 600)\n")
+    assert not out.exists()
