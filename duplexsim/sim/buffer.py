@@ -7,7 +7,7 @@ in-order run up to it and on from it is released (chunks that overtook each othe
 restart the wait for the gap in front of them). A chunk arriving below the release point (a
 duplicate of a released chunk, or a chunk already given up) is not released; its status
 says which. :meth:`ReceiveBuffer.give_up_lost` gives up a chunk known to be lost on the
-wire (the session uses it for a side that waits, see :mod:`duplexsim.sim.session`): that
+wire (for a side that waits, see :mod:`duplexsim.sim.delivery`): that
 chunk only, once the chunks before it are released or given up (one still in flight is
 not given up for it). Must not know about agents, links or SimPy.
 """

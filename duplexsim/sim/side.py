@@ -90,8 +90,9 @@ class SideState:
 
     def decision_ms(self, j: int) -> int:
         """Planned decision time of chunk ``j``: the clock's decision time shifted by the slip
-        so far. A lower bound of the actual start (``Session._speaker`` starts at max(this,
-        the previous decision's ready time), and a waiting side may stall on); exact for a
+        so far. A lower bound of the actual start (:meth:`Speaker.run
+        <duplexsim.sim.speaker.Speaker.run>` starts at max(this, the previous decision's
+        ready time), and a waiting side may stall on); exact for a
         side that never waits and whose previous decision is ready by then."""
         return self.clock.decision_time(j) + self.slip_ms
 

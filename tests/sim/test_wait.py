@@ -17,6 +17,7 @@ from duplexsim.config.network import LinkConfig, NetworkConfig, resolve_link
 from duplexsim.config.scenario import BufferConfig, ComputeConfig, Scenario, SideConfig
 from duplexsim.metrics.latency import trace_metrics
 from duplexsim.sim import Session, run
+from duplexsim.sim.delivery import Delivery
 
 C = 160  # ms per chunk (4 frames)
 F = C // 40
@@ -211,7 +212,7 @@ def test_a_stuck_wait_is_reported_not_hung(tiny_agent_dir: Path,
     scenario = Scenario(chunk_ms=C, duration_s=3.2, a=side, b=side,
                         network=NetworkConfig(a_to_b=link, b_to_a=link),
                         buffer=BufferConfig(give_up_ms=100))
-    monkeypatch.setattr(Session, "_give_up_lost", lambda *_: None)  # no lost-chunk give-up
+    monkeypatch.setattr(Delivery, "_give_up_lost", lambda *_: None)  # no lost-chunk give-up
     with pytest.raises(RuntimeError, match="waits for partner chunk"):
         run(scenario)
 
