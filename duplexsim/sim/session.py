@@ -37,7 +37,7 @@ from simpy.core import URGENT
 from simpy.events import Event
 
 from duplexsim.agents.base import Agent, ChunkReport, n_units_of
-from duplexsim.closing import close_each
+from duplexsim.closing import call_each, close_each
 from duplexsim.config.scenario import Scenario
 from duplexsim.models.engine import AnyProgram, Program, drive, gather
 from duplexsim.sim.buffer import ReceiveBuffer
@@ -305,19 +305,19 @@ class Session:
         was given stay usable (those it built are closed); running it further is an error. A
         vector env ends thousands of sessions: freed at once, their objects never reach the
         collector's oldest generation, whose full passes walk every object of the process
-        (torch's alone are ~170k)."""
-        owned, self._owned = self._owned, []
-        try:
-            for speaker in self._speakers:
-                speaker.close()
-            self._speakers = []
-            self.closed = True
-            self.env._queue.clear()
-            self._delivery.close()
-            self._blocked.clear()
-            self._until = None
-        finally:
-            close_each(owned)
+        (torch's alone are ~170k). Each of these is done even if one before it raises (a
+        speaker too: :func:`~duplexsim.closing.call_each`), then the first error is raised."""
+        owned, speakers = self._owned, self._speakers
+        self._owned, self._speakers = [], []
+        call_each([lambda: close_each(speakers), self._let_go, lambda: close_each(owned)])
+
+    def _let_go(self) -> None:
+        """:meth:`close` past the speakers: drop the queued events and what refers back."""
+        self.closed = True
+        self.env._queue.clear()
+        self._delivery.close()
+        self._blocked.clear()
+        self._until = None
 
     # ------------------------------------------------------------------ speakers
     def hand_over(self, key: str) -> None:

@@ -764,3 +764,45 @@ def test_a_run_that_fails_still_closes_the_agents_it_built(closed_scripted: list
     with pytest.raises(ValueError, match="frames per chunk"):
         Session(scenario, agents={"b": wrong})
     assert closed_scripted == ["scripted:random-talker:a"]
+
+
+class ClosingSpy:
+    """Stands in for a speaker's process: logs its ``close()``, closes the process and
+    raises ``error`` if given."""
+
+    def __init__(self, log: list[str], name: str, process: object,
+                 error: Exception | None = None) -> None:
+        self.log, self.name, self.process, self.error = log, name, process, error
+
+    def close(self) -> None:
+        self.log.append(self.name)
+        self.process.close()  # type: ignore[attr-defined]
+        if self.error is not None:
+            raise self.error
+
+
+def test_a_speaker_whose_close_raises_leaves_none_of_the_rest_open(
+        closed_scripted: list[str]) -> None:
+    """close() closed the speakers in a plain loop: one raising left the next one's process
+    open (its frame holding the session) and the session not marked closed. Every speaker is
+    closed now, in order, the rest of the session let go, and the first error raised (the
+    later one a note on it)."""
+    import inspect
+
+    session = Session(scripted(200, 2.0, delay_ms=40.0))
+    session.run_until(1000)
+    a, b = session._speakers
+    log: list[str] = []
+    session._speakers = [ClosingSpy(log, "a", a, RuntimeError("a broke")),  # type: ignore[list-item]
+                         ClosingSpy(log, "b", b, ValueError("b broke"))]
+    with pytest.raises(RuntimeError) as info:
+        session.close()
+    assert str(info.value) == "a broke" and log == ["a", "b"]
+    assert inspect.getgeneratorstate(b) == inspect.GEN_CLOSED  # type: ignore[arg-type]
+    assert info.value.__notes__ == ["closing the rest then raised ValueError: b broke"]
+    assert closed_scripted == ["scripted:random-talker:a", "scripted:fixed-turns:b"]
+    assert session.closed
+    with pytest.raises(RuntimeError, match="closed at 1000 ms; it cannot run further"):
+        session.run_until(2000)
+    session.close()  # again: nothing more
+    assert log == ["a", "b"] and len(closed_scripted) == 2
