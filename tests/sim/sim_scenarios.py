@@ -1,7 +1,10 @@
-"""Small scenarios for the simulator tests."""
+"""Small scenarios, and a protocol agent, for the simulator tests."""
 
 from __future__ import annotations
 
+import numpy as np
+
+from duplexsim.agents.base import ChunkReport
 from duplexsim.config.network import LinkConfig, NetworkConfig
 from duplexsim.config.scenario import Scenario, SideConfig
 
@@ -17,3 +20,24 @@ def scripted(chunk_ms: int = 200, duration_s: float = 12.0, seed: int = 0,
                     a=SideConfig(kind="scripted", policy="random-talker"),
                     b=SideConfig(kind="scripted", policy="fixed-turns"),
                     network=network, **kw)  # type: ignore[arg-type]
+
+
+class CostlyEcho:
+    """Protocol agent that reports model work (tokens) so compute models apply."""
+
+    name = "costly"
+    frames_per_chunk = 5
+    silence_unit = 0
+
+    def reset(self, seed: int) -> None:
+        self.played_log: dict[int, np.ndarray] = {}
+
+    def observe_partner(self, chunk: int, units: np.ndarray) -> None:
+        pass
+
+    def produce(self, chunk: int) -> ChunkReport:
+        return ChunkReport(chunk=chunk, units=np.full(5, 7 + chunk % 3), generated_tokens=10,
+                           prefill_tokens=4)
+
+    def played(self, chunk: int, units: np.ndarray) -> None:
+        self.played_log[chunk] = np.asarray(units)

@@ -48,3 +48,44 @@ def test_give_up_at_once_releases_on_arrival() -> None:
     assert buf.arrive(2, U, 170) == "released"
     assert buf.given_up == {1} and [(c, t) for c, _, t in buf.take()] == [(0, 0), (2, 170)]
     assert buf.arrive(1, U, 180) == "late"
+
+
+def test_receive_buffer_policy() -> None:
+    buf = ReceiveBuffer(give_up_ms=100)
+    u = np.zeros(4, np.int64)
+    assert buf.arrive(0, u, 10) == "released"
+    assert buf.arrive(2, u, 20) == "waiting" and buf.arrive(3, u, 30) == "waiting"
+    buf.expire(119)
+    assert [c for c, *_ in buf.take()] == [0]
+    buf.expire(120)  # chunk 2 has waited 100 ms: give up 1, release 2 and 3
+    assert [c for c, *_ in buf.take()] == [2, 3] and buf.given_up == {1}
+    assert buf.arrive(1, u, 130) == "late" and buf.arrive(3, u, 140) == "duplicate"
+    # chunks that overtook each other: 4 arrives before 3, 2 is lost; the gap is given up
+    # once 4 has waited (not only once 3, the lowest waiting, has)
+    late = ReceiveBuffer(give_up_ms=400)
+    late.arrive(0, u, 0), late.arrive(1, u, 160), late.arrive(4, u, 500), late.arrive(3, u, 800)
+    late.expire(899)
+    assert [c for c, *_ in late.take()] == [0, 1]
+    late.expire(900)
+    assert [(c, t) for c, _, t in late.take()] == [(3, 900), (4, 900)] and late.given_up == {2}
+    never = ReceiveBuffer(give_up_ms=-1)
+    never.arrive(1, u, 0)
+    never.expire(10**9)
+    assert never.take() == [] and never.arrive(0, u, 5) == "released"
+    assert [c for c, *_ in never.take()] == [0, 1]
+
+
+def test_a_chunk_known_lost_is_given_up_alone() -> None:
+    """give_up_lost(3) gave up 2 too (give_up_through) while 2 was only delayed: arriving
+    later it was "late", its units never reached the agent."""
+    buf = ReceiveBuffer(give_up_ms=100)
+    u = np.zeros(4, np.int64)
+    buf.arrive(0, u, 0), buf.arrive(1, u, 160)
+    buf.give_up_lost(3, 600)  # 2 is still in flight
+    assert buf.next_chunk == 2 and buf.given_up == set() and buf.take() != []
+    buf.arrive(4, u, 610)
+    assert buf.arrive(2, u, 650) == "released"  # 2, then past the lost 3, 4
+    assert [c for c, *_ in buf.take()] == [2, 4] and buf.given_up == {3}
+    assert buf.next_chunk == 5 and not buf.lost
+    buf.give_up_lost(5, 700)  # nothing before it missing: given up at once
+    assert buf.next_chunk == 6 and buf.given_up == {3, 5}

@@ -1,6 +1,6 @@
-"""The session's give-up timers, timed to the ms: the gap timer of a chunk that waits behind
-a lost one, and the lost-chunk timer of a waiting side (due = send + the path's base delay,
-then ``give_up_ms``; :mod:`duplexsim.sim.playout`)."""
+"""The give-up timers of :mod:`duplexsim.sim.delivery`, timed to the ms: the gap timer of a
+chunk that waits behind a lost one, and the lost-chunk timer of a waiting side (due = send +
+the path's base delay, then ``give_up_ms``; :mod:`duplexsim.sim.playout`)."""
 
 from __future__ import annotations
 
