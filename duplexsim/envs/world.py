@@ -39,6 +39,7 @@ from duplexsim.envs.learner import LearnerAgent, RecordingAgent
 from duplexsim.models.engine import Program, drive
 from duplexsim.sim.build import AGENT_BUILDERS, silence_unit_of
 from duplexsim.sim.clock import FramePlacement, ms_from_s
+from duplexsim.sim.delivery import other
 
 SIDES = ("a", "b")
 DEFAULT_CHUNK_MS = 160
@@ -79,10 +80,6 @@ def as_scenario(scenario: Scenario | str | Path | Mapping[str, Any] | None) -> S
         return scenario_from_dict(dict(scenario), file="<scenario kwarg>")
     raise TypeError(f"scenario: got {type(scenario).__name__} (allowed: None, a Scenario, a "
                     "path to a scenario TOML file, or a TOML-shaped dict)")
-
-
-def other(side: str) -> str:
-    return "b" if side == "a" else "a"
 
 
 PARTNER_KINDS = AGENT_BUILDERS
