@@ -40,8 +40,8 @@ from duplexsim.models.engine import Program, drive
 from duplexsim.sim.build import AGENT_BUILDERS, silence_unit_of
 from duplexsim.sim.clock import FramePlacement, ms_from_s
 from duplexsim.sim.delivery import other
+from duplexsim.sim.side import SIDES
 
-SIDES = ("a", "b")
 DEFAULT_CHUNK_MS = 160
 DEFAULT_DURATION_S = 30.0
 DEFAULT_N_CHUNKS = -(-ms_from_s(DEFAULT_DURATION_S) // DEFAULT_CHUNK_MS)

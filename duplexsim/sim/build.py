@@ -31,8 +31,7 @@ from duplexsim.agents.base import (
 from duplexsim.closing import close_each
 from duplexsim.config.scenario import ComputeConfig, Scenario, SideConfig
 from duplexsim.errors import DuplexsimError, InputError, with_note
-
-SIDES = ("a", "b")
+from duplexsim.sim.side import SIDES
 
 
 def _replay(side: SideConfig, scenario: Scenario, key: str) -> Agent:

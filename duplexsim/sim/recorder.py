@@ -15,7 +15,7 @@ from typing import TypedDict
 
 import numpy as np
 
-SIDES = ("a", "b")
+from duplexsim.sim.side import SIDES
 
 
 class DecisionRow(TypedDict):

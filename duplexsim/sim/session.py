@@ -41,14 +41,14 @@ from duplexsim.closing import call_each, close_each
 from duplexsim.config.scenario import Scenario
 from duplexsim.models.engine import AnyProgram, Program, drive, gather
 from duplexsim.sim.buffer import ReceiveBuffer
-from duplexsim.sim.build import SIDES, build_agents, silence_unit_of
+from duplexsim.sim.build import build_agents, silence_unit_of
 from duplexsim.sim.clock import DECIDE, SETTLED, ChunkClock, FramePlacement, round_ms
 from duplexsim.sim.delivery import Delivery
 from duplexsim.sim.delivery import other as other  # re-exported (it lived here)
 from duplexsim.sim.link import Link
 from duplexsim.sim.playout import playout_rule
 from duplexsim.sim.recorder import TraceRecorder
-from duplexsim.sim.side import ANY_UNIT, SideState
+from duplexsim.sim.side import ANY_UNIT, SIDES, SideState
 from duplexsim.sim.speaker import Speaker, hand_over
 
 if TYPE_CHECKING:
