@@ -75,7 +75,7 @@ class SideConfig:
     """syncllm: how missing partner chunks are filled: model = the model estimates them;
     silence = silence is assumed; wait = none are missing: the decision waits, with no
     deadline, for the real chunks (or the buffer's give-up), and this side's playout slips
-    (stalls) instead of missing deadlines (see :mod:`duplexsim.sim.session`)."""
+    (stalls) instead of missing deadlines (see :mod:`duplexsim.sim.playout`)."""
     temperature: float = 1.0  # the model's own distribution (0.9 measurably suppresses onsets)
     top_k: int = 0  # 0 = off
     top_p: float = 1.0  # 1 = off

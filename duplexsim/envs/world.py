@@ -12,7 +12,7 @@ touch the simulator's internals: it only uses ``Session(scenario, agents)``,
 
 Rewards are scored on the global timeline (:class:`PlayedStream`): each side's chunks are
 placed where the simulator played them, so a partner whose playout slips
-(``estimation = "wait"``, :mod:`duplexsim.sim.session`) is heard where it spoke, its slip
+(``estimation = "wait"``, :mod:`duplexsim.sim.playout`) is heard where it spoke, its slip
 gaps silent, not aligned with the learner by chunk index. A learner cannot wait: it is
 asked for one chunk per step on its clock (:func:`check_learners`).
 """
