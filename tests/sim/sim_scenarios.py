@@ -1,4 +1,4 @@
-"""Small scenarios, and a protocol agent, for the simulator tests."""
+"""Small scenarios, and protocol agents, for the simulator tests."""
 
 from __future__ import annotations
 
@@ -41,3 +41,27 @@ class CostlyEcho:
 
     def played(self, chunk: int, units: np.ndarray) -> None:
         self.played_log[chunk] = np.asarray(units)
+
+
+class Reporting:
+    """Protocol agent that returns what ``report(chunk)`` makes (a bad report, say)."""
+
+    name = "odd"
+    frames_per_chunk = 5
+    silence_unit = 0
+    n_units = 20
+
+    def __init__(self, report) -> None:  # noqa: ANN001
+        self.report = report
+
+    def reset(self, seed: int) -> None:
+        pass
+
+    def observe_partner(self, chunk: int, units: np.ndarray) -> None:
+        pass
+
+    def produce(self, chunk: int) -> ChunkReport:
+        return self.report(chunk)
+
+    def played(self, chunk: int, units: np.ndarray) -> None:
+        pass
