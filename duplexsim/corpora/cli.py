@@ -195,9 +195,10 @@ def _build(args: argparse.Namespace) -> int:
 
 def _check_new_tokenizer_dir(folder: Path) -> None:
     """A ``--tokenizer`` folder without a tokenizer is where one is trained: refused when it
-    holds other files (a corpus, notes), which the tokenizer would be saved among and which
-    the build then copied into the corpus's ``tokenizer/``. A tokenizer save a kill cut short
-    (its arrays, its staging folder, temporaries) is no other file."""
+    holds other files (a corpus, notes), which the tokenizer would be saved among (the
+    build copies only the tokenizer's own files into the corpus's ``tokenizer/``). A
+    tokenizer save a kill cut short (its arrays, its staging folder, temporaries) is no
+    other file."""
     if not folder.is_dir():
         return
     from duplexsim.units.kmeans import TOKENIZER_FILES
@@ -210,7 +211,7 @@ def _check_new_tokenizer_dir(folder: Path) -> None:
         shown = ", ".join(other[:3]) + (", ..." if len(other) > 3 else "")
         raise OutputError(str(folder), "--tokenizer", f"no unit tokenizer here (config.json) "
                           f"but other files ({shown}): a tokenizer trained here would be "
-                          "saved among them and all of them copied into the corpus",
+                          "saved among them",
                           "a unit tokenizer folder to reuse, or a new or empty folder to "
                           "train one into")
 

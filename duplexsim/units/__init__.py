@@ -64,19 +64,21 @@ def load_tokenizer(directory: str | Path) -> UnitTokenizer:
 
 
 def copy_tokenizer(src: str | Path, dst: str | Path) -> None:
-    """Copy the unit tokenizer's files into ``dst``, all moved in at once; an earlier
-    tokenizer's files there (:data:`~duplexsim.units.kmeans.TOKENIZER_FILES`) that this one
-    lacks are removed, and nothing else (every file in ``dst`` was: a user's notes beside
-    the tokenizer were lost). How a corpus and an agent get their copy (``duplexsim corpus
-    build|import``, ``duplexsim train``)."""
+    """Copy the unit tokenizer's files (:data:`~duplexsim.units.kmeans.TOKENIZER_FILES`,
+    byte for byte) into ``dst``, all moved in at once; nothing else of ``src`` (every file
+    there was: a user's notes, or a temporary a killed save left, went into each corpus and
+    agent) and nothing else of ``dst`` is touched (a user's notes beside the copy stay). A
+    missing one is a :class:`FileNotFoundError` and ``dst`` is left as it was (callers
+    load the tokenizer first). A hubert-kmeans tokenizer's HuBERT is no file of its own:
+    its config.json names the folder (``hubert_dir``). How a corpus and an agent get their
+    copy (``duplexsim corpus build|import``, ``duplexsim train``)."""
     import shutil
 
     from duplexsim.atomic import output_dir
 
     with output_dir(Path(dst), owned=TOKENIZER_FILES, last=("config.json",)) as stage:
-        for f in sorted(Path(src).iterdir()):
-            if f.is_file():
-                shutil.copyfile(f, stage / f.name)
+        for name in TOKENIZER_FILES:
+            shutil.copyfile(Path(src) / name, stage / name)
 
 
 def tokenizer_digest(tok_dir: str | Path) -> str:

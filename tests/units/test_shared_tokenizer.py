@@ -44,6 +44,25 @@ def test_a_copy_replaces_only_the_tokenizer_files(tmp_path: Path) -> None:
                                                      "notes.txt"]
 
 
+def test_a_copy_takes_only_the_tokenizers_own_files(tmp_path: Path) -> None:
+    """Every file of the source folder was copied, hidden ones included: a user's notes or
+    a temporary a killed save left went into each corpus's and agent's copy. Now only
+    TOKENIZER_FILES, byte for byte; a source lacking one of them is no half copy."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write_tokenizer(src)
+    (src / "notes.txt").write_text("trained on the pilot calls")
+    (src / ".config.json.abc123.tmp").write_text("{")
+    (src / "old").mkdir()
+    copy_tokenizer(src, dst)
+    assert sorted(p.name for p in dst.iterdir()) == ["arrays.safetensors", "config.json"]
+    for name in ("arrays.safetensors", "config.json"):
+        assert (dst / name).read_bytes() == (src / name).read_bytes()
+    (src / "arrays.safetensors").unlink()
+    with pytest.raises(FileNotFoundError):
+        copy_tokenizer(src, tmp_path / "half")
+    assert not (tmp_path / "half").exists()
+
+
 def test_a_tokenizers_digest_is_its_recorded_value_and_follows_its_files(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """tokenizer_digest is remembered per file (it was read in full at every check, per
