@@ -82,15 +82,17 @@ def copy_tokenizer(src: str | Path, dst: str | Path) -> None:
 
 
 def tokenizer_digest(tok_dir: str | Path) -> str:
-    """sha256 over a unit tokenizer's files (name and bytes, sorted by name). Hidden files
-    are not the tokenizer's: a temporary a killed save left (``.config.json.*.tmp``) or a
-    file manager's ``.DS_Store`` made the same tokenizer read as another one. Remembered
-    while its files keep their size, times and inode
+    """sha256 over a unit tokenizer's files (:data:`~duplexsim.units.kmeans.TOKENIZER_FILES`
+    that are there: name and bytes, sorted by name). No other file is the tokenizer's: a
+    notes file, a temporary a killed save left (``.config.json.*.tmp``) or a ``.DS_Store``
+    beside it made the same tokenizer read as another one. (Every non-hidden file was
+    hashed alike: a folder of only the tokenizer's files has the digest it had.)
+    Remembered while its files keep their size, times and inode
     (:func:`~duplexsim.digests.named_files_digest`)."""
     from duplexsim.digests import named_files_digest
 
-    return named_files_digest(sorted(p for p in Path(tok_dir).iterdir()
-                                     if p.is_file() and not p.name.startswith(".")))
+    return named_files_digest([f for f in (Path(tok_dir) / name for name in
+                                           sorted(TOKENIZER_FILES)) if f.is_file()])
 
 
 def shared_tokenizer(folders: Iterable[tuple[str, str | Path]]) -> Path | None:

@@ -89,7 +89,30 @@ def test_a_tokenizers_digest_is_its_recorded_value_and_follows_its_files(
     assert tokenizer_digest(tmp_path) != expected
     copy_tokenizer(tmp_path, tmp_path / "copy")  # its files under other inodes
     assert tokenizer_digest(tmp_path / "copy") == tokenizer_digest(tmp_path)
-    for name in ("a.json", "b.json"):
-        (tmp_path / name[0]).mkdir()
-        (tmp_path / name[0] / name).symlink_to(tmp_path / "config.json")
+    for folder, name in (("a", "config.json"), ("b", "arrays.safetensors")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / name).symlink_to(tmp_path / "config.json")
     assert tokenizer_digest(tmp_path / "a") != tokenizer_digest(tmp_path / "b")
+
+
+def test_a_tokenizers_digest_is_of_its_own_files_only(tmp_path: Path) -> None:
+    """Every non-hidden file beside a tokenizer was hashed: a notes file made identical
+    tokenizers two to shared_tokenizer (an agent refused with its own corpus). Restricted
+    to TOKENIZER_FILES, a saved tokenizer's digest is the one recorded before (sha256 over
+    name, NUL and bytes of every file in the folder, sorted by name)."""
+    import hashlib
+
+    from duplexsim.units import tokenizer_digest
+
+    write_tokenizer(tmp_path / "one")
+    files = sorted((tmp_path / "one").iterdir())
+    assert [f.name for f in files] == ["arrays.safetensors", "config.json"]
+    recorded = hashlib.sha256(b"".join(f.name.encode() + b"\0" + f.read_bytes()
+                                       for f in files)).hexdigest()
+    assert tokenizer_digest(tmp_path / "one") == recorded
+    copy_tokenizer(tmp_path / "one", tmp_path / "two")
+    (tmp_path / "two" / "notes.txt").write_text("trained on the pilot calls")
+    (tmp_path / "two" / "old").mkdir()
+    assert tokenizer_digest(tmp_path / "two") == recorded
+    assert shared_tokenizer([("x", tmp_path / "one"), ("y", tmp_path / "two")]) \
+        == tmp_path / "one"
