@@ -26,7 +26,7 @@ from duplexsim.agents.base import (
     whole,
 )
 from duplexsim.errors import DuplexsimError, with_note
-from duplexsim.tokens import DEFAULT_N_UNITS, FRAME_MS
+from duplexsim.tokens import DEFAULT_N_UNITS, FRAME_MS, MAX_N_UNITS
 
 
 def _silent(rng: np.random.Generator, n_frames: int, first: bool) -> np.ndarray:  # noqa: ARG001
@@ -75,8 +75,9 @@ class ScriptedAgent:
         frames_per_chunk = whole(frames_per_chunk, "frames_per_chunk", 1)  # 0: empty chunks
         n_chunks = whole(n_chunks, "n_chunks", 0)
         silence_unit = whole(silence_unit, "silence_unit", 0)  # 1.5 played unit 1
-        if whole(n_units, "n_units", 0) < 2:
-            raise ValueError(f"n_units={n_units} (allowed: >= 2, one silence and one speech unit)")
+        if not 2 <= whole(n_units, "n_units", 0) <= MAX_N_UNITS:
+            raise ValueError(f"n_units={n_units} (allowed: 2..{MAX_N_UNITS}: one silence and "
+                             "one speech unit at least, ids the link's 2-byte frames hold)")
         if not 0 <= silence_unit < n_units:
             raise ValueError(f"silence_unit={silence_unit} is not one of the n_units={n_units} "
                              f"units (allowed: 0..{n_units - 1})")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from duplexsim.agents.scripted import POLICIES, ScriptedAgent
+from duplexsim.tokens import MAX_N_UNITS
 
 
 @pytest.mark.parametrize("policy", sorted(POLICIES))
@@ -48,3 +49,13 @@ def test_speech_is_never_a_silence_unit() -> None:
 def test_bad_silence_units_are_refused(kw: dict, error: str) -> None:
     with pytest.raises(ValueError, match=error):
         ScriptedAgent("fixed-turns", 4, 10, n_units=10, **kw)
+
+
+@pytest.mark.parametrize("n_units", [1, MAX_N_UNITS + 1, 2**20])
+def test_n_units_is_refused_outside_what_the_link_carries(n_units: int) -> None:
+    """Unit ids travel as 2-byte frames (and a corpus stores them as int16): a scripted
+    side of more than MAX_N_UNITS units spoke ids no frame holds, where every other source
+    of a vocabulary (card, agent.json, manifest, tokenizer) is bounded."""
+    with pytest.raises(ValueError, match=rf"^n_units={n_units} \(allowed: 2..{MAX_N_UNITS}: "):
+        ScriptedAgent("fixed-turns", 4, 10, n_units=n_units)
+    assert ScriptedAgent("fixed-turns", 4, 10, n_units=MAX_N_UNITS).n_units == MAX_N_UNITS
