@@ -40,16 +40,11 @@ from gymnasium.spaces import Discrete
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from duplexsim.envs.conversation_access import ConversationAccess
 from duplexsim.envs.shard_results import InfoPacker, concat_infos, concat_obs
 from duplexsim.envs.shards import LocalShard, WorkerDied, WorkerShard, spaces_of
-from duplexsim.envs.vector import (
-    ConversationAccess,
-    TurnTakingVectorEnv,
-    check_batch_shape,
-    check_num_envs,
-    empty_batch,
-    refuse_shared_objects,
-)
+from duplexsim.envs.vector import TurnTakingVectorEnv, empty_batch
+from duplexsim.envs.vector_checks import check_batch_shape, check_num_envs, refuse_shared_objects
 
 
 def split(num_envs: int, workers: int) -> list[range]:

@@ -27,13 +27,8 @@ from duplexsim.envs.arguments import (
     learner_side,
     unknown_reset_option,
 )
-from duplexsim.envs.partners import (
-    PartnerPool,
-    check_partner_units,
-    given_agent_info,
-    is_pool,
-    parse_pool,
-)
+from duplexsim.envs.partner_pool import PartnerPool, check_partner_units, given_agent_info
+from duplexsim.envs.partners import is_pool, parse_pool
 from duplexsim.envs.registration import DEFAULT_MAX_EPISODE_STEPS, TURN_TAKING_ID
 from duplexsim.envs.rewards import RewardConfig
 from duplexsim.envs.side import ACTION_MODES
@@ -195,7 +190,7 @@ class TurnTakingEnv(gym.Env):
     Agent; or a *pool*, drawn per reset: a spec dict such as ``{"kind": "replay",
     "corpus": DIR, "split": "train", "start_s": "random"}`` or ``{"kind": "syncllm",
     "agents": [DIR, ...]}``, a list of specs, kind names and agent directories, or a
-    :class:`~duplexsim.envs.partners.PartnerPool` (keys: :mod:`duplexsim.envs.partners`;
+    :class:`~duplexsim.envs.partner_pool.PartnerPool` (keys: :mod:`duplexsim.envs.partners`;
     a bad spec is a one-line ``ValueError`` naming ``partner[i].key``; a PartnerPool object
     may be given to several envs, each drawing from its own copy, unless it holds Agent
     objects). A syncllm partner

@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 from duplexsim.agents.base import Agent
-from duplexsim.envs.partners import PartnerPool
+from duplexsim.envs.partner_pool import PartnerPool
 
 if TYPE_CHECKING:
     from duplexsim.envs.turntaking import TurnTakingEnv
