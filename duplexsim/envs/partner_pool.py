@@ -3,10 +3,11 @@
 Owns :class:`PartnerPool` and its members: drawing one member per reset from the env's
 ``np_random`` (a spec by weight, then a member uniformly), building (and caching) its
 agent through the simulator's registry (:data:`duplexsim.sim.build.AGENT_BUILDERS`), and
-the learner's speech material for that member; and the check that a partner speaks the
-learner's unit inventory. :mod:`duplexsim.envs.partners` parses the env's ``partner=``
-argument into a pool (its spec keys are documented there). Must not touch the simulator's
-internals or the rewards.
+the learner's speech material for that member; the ``partner_info`` of a partner, drawn or
+fixed (not drawn from a pool); and the check that a partner speaks the learner's unit
+inventory. :mod:`duplexsim.envs.partners` parses the env's ``partner=`` argument into a
+pool (its spec keys are documented there). Must not touch the simulator's internals or the
+rewards.
 """
 
 from __future__ import annotations
@@ -83,6 +84,24 @@ class Draw:
                 "channel": side.channel, "start_s": self.start_chunks * chunk_ms / 1000,
                 "speech_corpus": self.speech.corpus, "speech_dialogue": self.source.dialogue_id,
                 "speech_channel": self.speech.channel, **given_agent_info(self.member.agent)}
+
+
+def fixed_partner_info(scenario: Scenario, side: str, label: str, speech_dialogue: str,
+                       given: Agent | None) -> dict[str, Any]:
+    """``partner_info`` of a partner that is not drawn from a pool (the same keys as
+    :meth:`Draw.info`): the scenario's side ``side`` (the partner's), its agent named
+    ``label``; ``speech_dialogue`` is the id of the dialogue the learner's speech is cut
+    from; ``given``: the partner if it was given as an Agent instance."""
+    config = getattr(scenario, side)
+    replayed = config.kind == "replay" and config.channel is not None
+    speech_channel = 1 - (config.channel if replayed else (0 if side == "a" else 1))
+    # a replay plays the dialogue the learner's speech is cut from (its id: config.dialogue
+    # may be "", the first test dialogue or the shipped one)
+    dialogue = speech_dialogue if config.kind == "replay" else config.dialogue
+    return {"label": label, "kind": config.kind, "spec": None, "agent": config.agent,
+            "corpus": config.corpus, "dialogue": dialogue, "channel": config.channel,
+            "start_s": 0.0, "speech_corpus": config.corpus, "speech_dialogue": speech_dialogue,
+            "speech_channel": speech_channel, **given_agent_info(given)}
 
 
 def given_agent_info(agent: Agent | None) -> dict[str, Any]:

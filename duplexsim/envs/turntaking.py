@@ -27,7 +27,7 @@ from duplexsim.envs.arguments import (
     learner_side,
     unknown_reset_option,
 )
-from duplexsim.envs.partner_pool import PartnerPool, check_partner_units, given_agent_info
+from duplexsim.envs.partner_pool import PartnerPool, check_partner_units, fixed_partner_info
 from duplexsim.envs.partners import is_pool, parse_pool
 from duplexsim.envs.registration import DEFAULT_MAX_EPISODE_STEPS, TURN_TAKING_ID
 from duplexsim.envs.rewards import RewardConfig
@@ -292,31 +292,18 @@ class TurnTakingEnv(gym.Env):
                 self.world.set_partner(self.scenario,
                                        build_partner(self.scenario, other(self.learner.side)))
                 self._partner_closed = False
-            self.partner_info = self._fixed_partner_info()
+            partner = self.world.partner
+            if partner is None:  # (a partner not drawn from a pool is built with the env)
+                raise RuntimeError("TurnTakingEnv: no partner agent")
+            self.partner_info = fixed_partner_info(self.scenario, other(self.learner.side),
+                                                   partner.name,
+                                                   self.learner.source.dialogue_id, self._given)
         episode_seed = int(self.np_random.integers(2**31 - 1))
         self.learner.reset(self.np_random, episode_seed)
         self.world.reset(episode_seed)
         self._done = False
         return self.learner.observation(0, self.world.n_chunks), {
             "chunk": 0, "time_ms": 0, "partner": self.partner_info["label"]}
-
-    def _fixed_partner_info(self) -> dict[str, Any]:
-        """:attr:`partner_info` of a partner that is not drawn from a pool: the scenario's
-        side (the same keys as a pool's draw)."""
-        side = getattr(self.scenario, other(self.learner.side))
-        speech_channel = 1 - (side.channel if side.kind == "replay" and side.channel is not None
-                              else (0 if other(self.learner.side) == "a" else 1))
-        partner = self.world.partner
-        if partner is None:  # (a partner not drawn from a pool is built with the env)
-            raise RuntimeError("TurnTakingEnv: no partner agent")
-        # a replay plays the dialogue the learner's speech is cut from (its id: side.dialogue
-        # may be "", the first test dialogue or the shipped one)
-        dialogue = self.learner.source.dialogue_id if side.kind == "replay" else side.dialogue
-        return {"label": partner.name, "kind": side.kind, "spec": None,
-                "agent": side.agent, "corpus": side.corpus, "dialogue": dialogue,
-                "channel": side.channel, "start_s": 0.0, "speech_corpus": side.corpus,
-                "speech_dialogue": self.learner.source.dialogue_id,
-                "speech_channel": speech_channel, **given_agent_info(self._given)}
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool,
                                          dict[str, Any]]:
