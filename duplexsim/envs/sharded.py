@@ -25,7 +25,8 @@ code under ``if __name__ == "__main__":``, as Python's multiprocessing asks of a
 script (a worker imports the script again; notebooks need nothing). An error in a shard
 reaches the caller as the same exception type with the shard and its conversations named;
 a worker that died is said to have died. A step that fails in any shard, or a worker that
-died, closes the env (every worker process ended): the other shards have moved on.
+died, closes the env (every worker process ended): the other shards have moved on. A reset
+after a close starts the shards anew (:class:`ShardedVectorEnv` says which resets may).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ from duplexsim.envs.shard_results import InfoPacker, concat_infos, concat_obs
 from duplexsim.envs.shards import LocalShard, WorkerDied, WorkerShard, spaces_of
 from duplexsim.envs.vector import TurnTakingVectorEnv, empty_batch
 from duplexsim.envs.vector_checks import check_batch_shape, check_num_envs, refuse_shared_objects
+
+CLOSED = "the vector env is closed (reset() starts it anew; or make a new one)"
 
 
 def split(num_envs: int, workers: int) -> list[range]:
@@ -68,6 +71,14 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
     from a worker must pickle). Every action is checked against the action space before
     any shard moves (the one-process env ignores an autoreset conversation's action
     unchecked; here it must be valid too).
+
+    :meth:`close` ends the workers and closes shard 0 (closing again does nothing); a
+    :meth:`reset` after it starts the shards anew from the env's arguments (a scenario or
+    agent file is read again), as a new env would be: so it must reset every conversation
+    with a seed (no ``reset_mask``; a conversation's random state went with its shard),
+    after which the rollouts are a new env's under those seeds (and the one-process env's
+    after its close), and it is refused if :meth:`set_attr` changed the conversations
+    (their changes went with the shards too; the one-process env keeps them).
     """
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -86,37 +97,16 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
         self.num_envs = num_envs
         self.shards = split(num_envs, workers)
         self.closed = True  # until every shard is up
-        self._unpacker = InfoPacker()
+        self._handles: list[Any] = []
+        self._attrs_set = False  # set_attr was called: a restart would lose what it set
 
         def kwargs_of(shard: range) -> dict[str, Any]:
             if isinstance(scenarios, list | tuple):
                 return {**env_kwargs, "scenario": list(scenarios[shard.start:shard.stop])}
             return {**env_kwargs, "scenario": scenarios}
 
-        ctx = multiprocessing.get_context("spawn")
-        self._handles: list[Any] = [
-            WorkerShard(ctx, k, len(shard), kwargs_of(shard))
-            for k, shard in enumerate(self.shards) if k > 0]
-        try:  # shard 0 here, built while the workers start
-            here = LocalShard(self._wrap(0, lambda: TurnTakingVectorEnv(
-                num_envs=len(self.shards[0]), **kwargs_of(self.shards[0]))))
-        except BaseException:
-            self._stop()
-            raise
-        self._handles.insert(0, here)
-        self.closed = False
-        try:
-            spaces = [spaces_of(here.env)] + self._collect(range(1, workers))
-        except BaseException:
-            self._stop()
-            raise
-        obs_space, act_space, mode = spaces[0]
-        for k, (o, a, _) in enumerate(spaces):
-            if (o, a) != (obs_space, act_space):
-                self._stop()
-                raise ValueError(f"scenario: shard {k}'s conversations have other spaces than "
-                                 "shard 0's (allowed: scenarios with the same chunk_ms and "
-                                 "units)")
+        self._shard_kwargs = [kwargs_of(shard) for shard in self.shards]
+        obs_space, act_space, mode = self._start()
         self.autoreset_mode = mode
         self.metadata = {**self.metadata, "autoreset_mode": mode}
         self.render_mode = None
@@ -129,6 +119,61 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
         self._was_reset = np.zeros(num_envs, bool)  # a conversation is stepped once reset
 
     # -- the shards -----------------------------------------------------------------------
+    def _start(self) -> tuple[Any, Any, AutoresetMode]:
+        """Start every shard from the env's arguments (the workers first, shard 0 here
+        meanwhile); their spaces and autoreset mode, the same in every shard."""
+        ctx = multiprocessing.get_context("spawn")
+        self._unpacker = InfoPacker()  # (the workers' packers start anew too)
+        self._handles = [WorkerShard(ctx, k, len(shard), self._shard_kwargs[k])
+                         for k, shard in enumerate(self.shards) if k > 0]
+        try:  # shard 0 here, built while the workers start
+            here = LocalShard(self._wrap(0, lambda: TurnTakingVectorEnv(
+                num_envs=len(self.shards[0]), **self._shard_kwargs[0])))
+        except BaseException:
+            self._stop()
+            raise
+        self._handles.insert(0, here)
+        self.closed = False
+        try:
+            spaces = [spaces_of(here.env)] + self._collect(range(1, len(self.shards)))
+        except BaseException:
+            self._stop()
+            raise
+        for k, (o, a, _) in enumerate(spaces):
+            if (o, a) != spaces[0][:2]:
+                self._stop()
+                raise ValueError(f"scenario: shard {k}'s conversations have other spaces than "
+                                 "shard 0's (allowed: scenarios with the same chunk_ms and "
+                                 "units)")
+        return spaces[0]
+
+    def _restart(self, seed: Any, seeds: list[int | None], mask: np.ndarray | None) -> None:
+        """Start the shards anew for a reset after :meth:`close`: they are then those of a new
+        env made with the same arguments, so the reset must be one that gives a new env's
+        rollouts (and the one-process env's after its close): every conversation, each with a
+        seed (a conversation's random state before the close is gone with its shard), and
+        nothing changed by ``set_attr`` since the env was made (gone too)."""
+        if None in seeds:
+            where = "seed" if seed is None else f"seed[{seeds.index(None)}]"
+            raise ValueError(f"{where}: None after close() (allowed: an int >= 0, or a list of "
+                             "one int >= 0 per env: a reset after close() starts the shards "
+                             "anew, without the conversations' random states)")
+        if mask is not None:
+            raise ValueError("options['reset_mask']: after close() (allowed: no mask: a reset "
+                             "after close() starts the shards anew, every conversation)")
+        if self._attrs_set:
+            raise RuntimeError("reset() after close(): set_attr changed the conversations, and "
+                               "shards started anew would not have the changes (allowed: a "
+                               "new env)")
+        self._was_reset[:] = False  # until this reset, the new shards' too
+        spaces = self._start()
+        if spaces != (self.single_observation_space, self.single_action_space,
+                      self.autoreset_mode):
+            self._stop()
+            raise ValueError("scenario: the shards started anew after close() have other "
+                             "spaces than the env's (a scenario file changed?) (allowed: "
+                             "the env's spaces; or make a new env)")
+
     def _wrap(self, k: int, call: Any) -> Any:
         """``call()``, its error raised again as the same type naming shard ``k``."""
         shard = self.shards[k]
@@ -139,8 +184,7 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
             return call()
         except WorkerDied as died:
             self._stop()
-            raise RuntimeError(f"{where} died (exit code {died}); the vector env is closed "
-                               "(make a new one)") from None
+            raise RuntimeError(f"{where} died (exit code {died}); {CLOSED}") from None
         except Exception as exc:
             raise retyped(exc, f"{where}: ") from None
 
@@ -161,7 +205,7 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
     def _exchange(self, messages: dict[int, tuple[str, Any]]) -> dict[int, Any]:
         """Send each shard its command (the workers first; shard 0 runs when collected)."""
         if self.closed:
-            raise RuntimeError("the vector env is closed (make a new one)")
+            raise RuntimeError(CLOSED)
         order = sorted(messages)
         try:
             for i, k in enumerate(order[::-1]):  # the workers first: shard 0 runs when collected
@@ -193,6 +237,8 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
         part of the mask; a shard with none is not reset), as the one-process env does."""
         seeds = self.seed_list(seed)
         mask, rest = self.reset_mask(options)
+        if self.closed:
+            self._restart(seed, seeds, mask)
         messages = {k: ("reset", (seeds[s.start:s.stop], options if mask is None else
                                   {**(rest or {}), "reset_mask": mask[s.start:s.stop]}))
                     for k, s in enumerate(self.shards)
@@ -218,7 +264,7 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
             if self.closed:  # closed before, or a worker died: said so already
                 raise
             self._stop()  # the other shards have stepped: out of line with the failed one
-            raise retyped(exc, "", "; the vector env is closed (make a new one)") from None
+            raise retyped(exc, "", f"; {CLOSED}") from None
         self._shard_obs = [p[0] for p in parts]
         rewards, terminated, truncated = (np.concatenate([p[i] for p in parts])
                                           for i in (1, 2, 3))
@@ -245,6 +291,7 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
         """``op`` (``"get"``, ``"set"`` with one value, ``"call"``) on the conversations
         ``indices``, in that order, each in its shard."""
         self.check_indices(indices)
+        self._attrs_set |= op == "set"
         mine: dict[int, list[int]] = {}
         for i in indices:
             k = next(k for k, s in enumerate(self.shards) if i in s)

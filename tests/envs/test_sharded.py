@@ -285,13 +285,79 @@ def test_a_step_that_fails_in_one_shard_closes_the_env() -> None:
     venv.reset(seed=0)
     venv.apply([3], "set", "learner", None)  # conversation 3 (shard 1) cannot step
     with pytest.raises(AttributeError, match=r"^shard 1 \(conversations 2\.\.3, local indices "
-                       r"from 0, a worker process\): .*; the vector env is closed \(make a "
-                       r"new one\)$") as e:
+                       r"from 0, a worker process\): .*; the vector env is closed \(reset\(\) "
+                       r"starts it anew; or make a new one\)$") as e:
         venv.step(np.array([1, 1, 1, 1]))
     assert "\n" not in str(e.value)
     assert not venv._handles[1].proc.is_alive()
     assert all(env.world.session.closed for env in venv._handles[0].env.envs)
     # refused as closed before any shard is asked (not a dead worker's error)
-    with pytest.raises(RuntimeError, match=r"^the vector env is closed \(make a new one\)$"):
+    with pytest.raises(RuntimeError, match=r"^the vector env is closed \(reset\(\) starts it "
+                       r"anew; or make a new one\)$"):
         venv.step(np.array([1, 1, 1, 1]))
     venv.close()
+
+
+def test_a_reset_after_close_starts_the_shards_anew() -> None:
+    """After close() every reset raised "the vector env is closed (make a new one)", where
+    the one-process env resets after its close. Now a reset with seeds starts the shards
+    anew: the rollouts of a fresh env under the same seeds (and of the one-process env
+    after its close), autoresets included; closing twice is nothing."""
+    venv, fresh, one = make(3, 2, **kwargs()), make(3, 2, **kwargs()), make(3, 1, **kwargs())
+    try:
+        rng = np.random.default_rng(0)
+        for env in (venv, one):
+            env.reset(seed=4)
+            for _ in range(5):
+                env.step(rng.integers(0, 4, 3))
+            env.close()
+        venv.close()  # again: nothing
+        workers = [h.proc for h in venv.unwrapped._handles[1:]]
+        assert workers and not any(w.is_alive() for w in workers)
+        with pytest.raises(RuntimeError, match=r"^the vector env is closed \(reset\(\) starts"):
+            venv.step(np.array([1, 1, 1]))
+        first = venv.reset(seed=[9, 2, 6])
+        assert same(first, fresh.reset(seed=[9, 2, 6]))
+        assert same(first, one.reset(seed=[9, 2, 6]))
+        ends = 0
+        for _ in range(14):
+            actions = rng.integers(0, 4, 3)
+            got = venv.step(actions)
+            assert same(got, fresh.step(actions))
+            assert same(got, one.step(actions))
+            ends += int(got[3].sum())
+        assert ends >= 3
+        assert venv.unwrapped.get_attr("partner_info") == fresh.unwrapped.get_attr(
+            "partner_info")
+        venv.close()
+        assert not any(h.proc.is_alive() for h in venv.unwrapped._handles[1:])
+        venv.close()
+    finally:
+        for env in (venv, fresh, one):
+            env.close()
+
+
+def test_a_reset_after_close_that_a_fresh_env_would_not_match_is_refused() -> None:
+    """The shards started anew have none of the closed ones' random states or set_attr
+    changes: a reset after close() that would need them is refused, on one line, before any
+    shard starts (the one-process env would continue from them)."""
+    venv = make(3, 2, **kwargs())
+    venv.reset(seed=0)
+    venv.unwrapped.set_attr("marker", 1)
+    venv.close()
+    refusals = [
+        ({}, ValueError, r"^seed: None after close\(\) \(allowed: an int >= 0, or a list of one "
+                         r"int >= 0 per env: a reset after close\(\) starts the shards anew, "
+                         r"without the conversations' random states\)$"),
+        ({"seed": [1, None, 2]}, ValueError, r"^seed\[1\]: None after close\(\) \(allowed: "),
+        ({"seed": 1, "options": {"reset_mask": np.array([True, False, True])}}, ValueError,
+         r"^options\['reset_mask'\]: after close\(\) \(allowed: no mask: a reset after "
+         r"close\(\) starts the shards anew, every conversation\)$"),
+        ({"seed": 1}, RuntimeError, r"^reset\(\) after close\(\): set_attr changed the "
+                                    r"conversations, .*\(allowed: a new env\)$")]
+    for reset_kwargs, error, message in refusals:
+        with pytest.raises(error, match=message) as e:
+            venv.reset(**reset_kwargs)
+        assert "\n" not in str(e.value)
+        assert venv.unwrapped.closed
+        assert not any(h.proc.is_alive() for h in venv.unwrapped._handles[1:])
