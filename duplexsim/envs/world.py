@@ -39,8 +39,7 @@ from duplexsim.envs.learner import LearnerAgent, RecordingAgent
 from duplexsim.models.engine import Program, drive
 from duplexsim.sim.build import AGENT_BUILDERS, silence_unit_of
 from duplexsim.sim.clock import FramePlacement, ms_from_s
-from duplexsim.sim.delivery import other
-from duplexsim.sim.side import SIDES
+from duplexsim.sim.side import SIDES, other
 
 DEFAULT_CHUNK_MS = 160
 DEFAULT_DURATION_S = 30.0

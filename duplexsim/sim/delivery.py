@@ -18,11 +18,7 @@ from simpy.events import Event
 
 from duplexsim.sim.clock import ARRIVE, at
 from duplexsim.sim.link import Link, Packet
-from duplexsim.sim.side import SideState
-
-
-def other(side: str) -> str:
-    return "b" if side == "a" else "a"
+from duplexsim.sim.side import SideState, other
 
 
 class Delivery:

@@ -44,7 +44,6 @@ from duplexsim.sim.buffer import ReceiveBuffer
 from duplexsim.sim.build import build_agents, silence_unit_of
 from duplexsim.sim.clock import DECIDE, SETTLED, ChunkClock, FramePlacement, round_ms
 from duplexsim.sim.delivery import Delivery
-from duplexsim.sim.delivery import other as other  # re-exported (it lived here)
 from duplexsim.sim.link import Link
 from duplexsim.sim.playout import playout_rule
 from duplexsim.sim.recorder import TraceRecorder
