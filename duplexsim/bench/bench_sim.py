@@ -52,6 +52,7 @@ from duplexsim.bench.measure import interleaved, spread
 from duplexsim.cli import HelpFormatter, number
 from duplexsim.config.network import LinkConfig, NetworkConfig
 from duplexsim.config.scenario import Scenario, SideConfig
+from duplexsim.sim.side import SIDES
 from duplexsim.sim.trace import Trace
 from duplexsim.threads import use_threads
 
@@ -136,7 +137,7 @@ def run_today(scenario: Scenario, files: Any) -> Trace:
     from duplexsim.sim import run
 
     agents = {key: TodayAgent(files, scenario.chunk_ms, seed=scenario.seed, name=key)
-              for key in "ab"}
+              for key in SIDES}
     try:
         return run(scenario, agents=agents)
     finally:  # built here, given to run: ours to close
@@ -155,7 +156,7 @@ def run_backend(scenario: Scenario, files: Any, backend: str) -> Trace:
                 backend=backend)  # type: ignore[arg-type]
     agents: dict[str, SyncLLMAgent] = {}
     try:
-        for key in "ab":
+        for key in SIDES:
             agents[key] = SyncLLMAgent(files, scenario.chunk_ms, seed=scenario.seed, name=key,
                                        lm=lm)
         return run(scenario, agents=agents)

@@ -13,6 +13,7 @@ from typing import Any
 
 from duplexsim.config.scenario import Scenario
 from duplexsim.envs.actions import UtteranceBank
+from duplexsim.sim.side import other
 from duplexsim.tokens import DEFAULT_N_UNITS
 
 DEFAULT_SILENCE_UNIT = 0  # duplexsim.tokens.SyncFormat.silence_unit
@@ -64,7 +65,7 @@ def _silence(corpus: Any, dialogue: Any) -> frozenset[int]:
 
 def speech_source(scenario: Scenario, learner_side: str) -> SpeechSource:
     """The learner's utterance bank: the channel of the partner's dialogue it does not play."""
-    partner_side = "b" if learner_side == "a" else "a"
+    partner_side = other(learner_side)
     dialogue, corpus = _dialogue(scenario, partner_side)
     partner_cfg = getattr(scenario, partner_side)
     partner_channel = partner_cfg.channel if partner_cfg.kind == "replay" else None

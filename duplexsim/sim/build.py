@@ -31,7 +31,7 @@ from duplexsim.agents.base import (
 from duplexsim.closing import close_each
 from duplexsim.config.scenario import ComputeConfig, Scenario, SideConfig
 from duplexsim.errors import DuplexsimError, InputError, with_note
-from duplexsim.sim.side import SIDES
+from duplexsim.sim.side import SIDES, other
 
 
 def _replay(side: SideConfig, scenario: Scenario, key: str) -> Agent:
@@ -260,7 +260,7 @@ def _build_sides(scenario: Scenario, given: Mapping[str, Agent], built: Mapping[
         elif key in built:
             agent = built[key]
         elif side.kind == "scripted":  # it speaks what its partner hears
-            agent = _scripted(side, scenario, key, given.get("b" if key == "a" else "a"))
+            agent = _scripted(side, scenario, key, given.get(other(key)))
         else:
             agent = AGENT_BUILDERS[side.kind](side, scenario, key)
         agents[key] = agent  # (before the check: an agent refused here is still closed)

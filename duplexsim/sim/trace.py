@@ -65,6 +65,7 @@ from duplexsim.errors import InputError
 from duplexsim.metrics.estimation import estimation_summary, estimation_table
 from duplexsim.metrics.latency import chunk_loss_rate
 from duplexsim.sim.clock import place_frames, round_ms
+from duplexsim.sim.side import SIDES, other
 
 if TYPE_CHECKING:
     from duplexsim.sim.session import Session
@@ -213,10 +214,10 @@ def build_trace(session: Session) -> Trace:
     n, C = scenario.n_chunks, scenario.chunk_ms
     late = max(side.clock.chunk_end(n - 1) + side.slip_ms for side in session.sides.values())
     T += -(-max(0, late - n * C) // FRAME_MS)
-    units = np.stack([_timeline(session, k, T) for k in ("a", "b")])
+    units = np.stack([_timeline(session, k, T) for k in SIDES])
     heard_units: dict[str, np.ndarray] = {}
     heard_ms: dict[tuple[str, int], int] = {}
-    for key in ("a", "b"):
+    for key in SIDES:
         heard_units[key] = _heard(session, key, T, heard_ms)
     network = _network_table(session, heard_ms)
     decisions = _decisions_table(session)
@@ -243,7 +244,7 @@ def _heard(session: Session, key: str, T: int, heard_ms: dict[tuple[str, int], i
     to the global frames as a side's own chunks are (:func:`~duplexsim.sim.clock.place_frames`)."""
     C = session.scenario.chunk_ms
     rate = session.sides[key].clock.rate
-    partner = "b" if key == "a" else "a"
+    partner = other(key)
     out = np.full(T, session.sides[partner].silence_unit, np.int64)
     end = 0
     buffer = session.sides[key].buffer
@@ -262,8 +263,8 @@ def _heard(session: Session, key: str, T: int, heard_ms: dict[tuple[str, int], i
 def _network_table(session: Session, heard_ms: dict[tuple[str, int], int]) -> pd.DataFrame:
     rows = []
     rec = session.recorder
-    for sender in ("a", "b"):
-        receiver = "b" if sender == "a" else "a"
+    for sender in SIDES:
+        receiver = other(sender)
         buffer = session.sides[receiver].buffer
         used, estimated = rec.used_ms[receiver], rec.estimated_ms[receiver]
         clock, slip = session.sides[sender].clock, rec.chunk_slip_ms[sender]
@@ -315,7 +316,7 @@ def _decisions_table(session: Session) -> pd.DataFrame:
     rows = []
     played = session.recorder.played
     for rec in session.recorder.decisions:
-        partner = "b" if rec["agent"] == "a" else "a"
+        partner = other(rec["agent"])
         chunks = rec["estimated_chunks"].tolist()
         real = [int(u) for k in chunks for u in played[partner].get(k, [])]
         rows.append({**rec, "estimated_chunks": chunks,
