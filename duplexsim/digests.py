@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from duplexsim.sides import SIDES
+
 _SEEN: dict[tuple[object, ...], str] = {}
 _RACY_NS = 3_000_000_000
 """A file changed this recently (or later) when hashed is hashed again next time: a rewrite
@@ -290,7 +292,7 @@ def scenario_inputs(config: Mapping[str, Any]) -> dict[str, str]:
     digests: dict[str, Callable[[str], str]] = {
         "agent": lambda path: directory_digest(path, AGENT_FILES), "corpus": corpus_input_digest}
     out = {}
-    for key in ("a", "b"):
+    for key in SIDES:
         side = config.get(key)
         if not isinstance(side, Mapping):
             continue

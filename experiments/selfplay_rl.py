@@ -82,7 +82,7 @@ from duplexsim.atomic import replace_dir, write_text
 from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, run_reporting
 from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.turntaking import event_columns, listener_onset_frames, vad_from_units
-from duplexsim.sim.side import SIDES
+from duplexsim.sides import SIDES
 
 OUTPUTS = ("world", "conversations", "agent.partial", "agent", "snapshots", "iterations.csv",
            "REPORT.md")

@@ -26,6 +26,7 @@ from duplexsim.agents.base import (
     whole,
 )
 from duplexsim.errors import DuplexsimError, with_note
+from duplexsim.sides import other
 from duplexsim.tokens import DEFAULT_N_UNITS, FRAME_MS, MAX_N_UNITS
 
 
@@ -111,30 +112,29 @@ class ScriptedAgent:
         and ``silence_units`` from its ``agent.json``), a replayed corpus's (its manifest and
         unit tokenizer), else the default 501 units, silence 0.
         """
-        other_key = "b" if key == "a" else "a"
-        other = getattr(scenario, other_key)
+        partner_side = getattr(scenario, other(key))
         vocab: dict[str, Any] = {"n_units": DEFAULT_N_UNITS, "silence_unit": 0}
         try:
             if partner is not None and (n_units := n_units_of(partner)) is not None:
                 vocab = {"n_units": n_units, "silence_unit": int(partner.silence_unit),
                          "silence_units": silence_units_of(partner)}
-            elif other.kind in ("syncllm", "tdm"):
+            elif partner_side.kind in ("syncllm", "tdm"):
                 from duplexsim.models.agentdir import read_agent_json, silence_units_in
 
-                info = read_agent_json(other.agent)
+                info = read_agent_json(partner_side.agent)
                 vocab = {"n_units": int(info["n_units"]),
                          "silence_unit": int(info["silence_unit"]),
                          "silence_units": silence_units_in(info)}
-            elif other.kind == "replay" and other.corpus:
+            elif partner_side.kind == "replay" and partner_side.corpus:
                 from duplexsim.corpora import load_corpus
 
-                corpus = load_corpus(other.corpus)
+                corpus = load_corpus(partner_side.corpus)
                 tokenizer = corpus.tokenizer()
                 vocab = {"n_units": corpus.n_units,
                          "silence_unit": int(tokenizer.silence_unit),
                          "silence_units": frozenset(int(u) for u in tokenizer.silence_units)}
         except DuplexsimError as e:  # as the partner's own builder names it
-            raise with_note(e, f"scenario {other_key}") from None
+            raise with_note(e, f"scenario {other(key)}") from None
         return cls(side.policy, scenario.frames_per_chunk, scenario.n_chunks, first=key == "a",
                    name=f"scripted:{side.policy}:{key}", **vocab)
 

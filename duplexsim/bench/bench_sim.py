@@ -52,7 +52,7 @@ from duplexsim.bench.measure import interleaved, spread
 from duplexsim.cli import HelpFormatter, number
 from duplexsim.config.network import LinkConfig, NetworkConfig
 from duplexsim.config.scenario import Scenario, SideConfig
-from duplexsim.sim.side import SIDES
+from duplexsim.sides import SIDES
 from duplexsim.sim.trace import Trace
 from duplexsim.threads import use_threads
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from duplexsim.config.scenario import Scenario
 from duplexsim.envs.actions import UtteranceBank
-from duplexsim.sim.side import other
+from duplexsim.sides import other
 from duplexsim.tokens import DEFAULT_N_UNITS
 
 DEFAULT_SILENCE_UNIT = 0  # duplexsim.tokens.SyncFormat.silence_unit

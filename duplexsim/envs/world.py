@@ -37,9 +37,9 @@ from duplexsim.config.scenario import (
 )
 from duplexsim.envs.learner import LearnerAgent, RecordingAgent
 from duplexsim.models.engine import Program, drive
+from duplexsim.sides import SIDES, other
 from duplexsim.sim.build import AGENT_BUILDERS, silence_unit_of
 from duplexsim.sim.clock import FramePlacement, ms_from_s
-from duplexsim.sim.side import SIDES, other
 
 DEFAULT_CHUNK_MS = 160
 DEFAULT_DURATION_S = 30.0

@@ -31,7 +31,7 @@ from duplexsim.agents.base import (
 from duplexsim.closing import close_each
 from duplexsim.config.scenario import ComputeConfig, Scenario, SideConfig
 from duplexsim.errors import DuplexsimError, InputError, with_note
-from duplexsim.sim.side import SIDES, other
+from duplexsim.sides import SIDES, other
 
 
 def _replay(side: SideConfig, scenario: Scenario, key: str) -> Agent:

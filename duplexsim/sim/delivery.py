@@ -16,9 +16,10 @@ import numpy as np
 import simpy
 from simpy.events import Event
 
+from duplexsim.sides import other
 from duplexsim.sim.clock import ARRIVE, at
 from duplexsim.sim.link import Link, Packet
-from duplexsim.sim.side import SideState, other
+from duplexsim.sim.side import SideState
 
 
 class Delivery:

@@ -15,7 +15,7 @@ from typing import TypedDict
 
 import numpy as np
 
-from duplexsim.sim.side import SIDES
+from duplexsim.sides import SIDES
 
 
 class DecisionRow(TypedDict):

@@ -40,6 +40,7 @@ from duplexsim.agents.base import Agent, ChunkReport, n_units_of
 from duplexsim.closing import call_each, close_each
 from duplexsim.config.scenario import Scenario
 from duplexsim.models.engine import AnyProgram, Program, drive, gather
+from duplexsim.sides import SIDES
 from duplexsim.sim.buffer import ReceiveBuffer
 from duplexsim.sim.build import build_agents, silence_unit_of
 from duplexsim.sim.clock import DECIDE, SETTLED, ChunkClock, FramePlacement, round_ms
@@ -47,7 +48,7 @@ from duplexsim.sim.delivery import Delivery
 from duplexsim.sim.link import Link
 from duplexsim.sim.playout import playout_rule
 from duplexsim.sim.recorder import TraceRecorder
-from duplexsim.sim.side import ANY_UNIT, SIDES, SideState
+from duplexsim.sim.side import ANY_UNIT, SideState
 from duplexsim.sim.speaker import Speaker, hand_over
 
 if TYPE_CHECKING:

@@ -1,10 +1,10 @@
 """One side of a session: its agent, clock, receive buffer, playout rule and running state.
 
-Owns the side keys :data:`SIDES` and :func:`other` (a side's partner), :class:`SideState`
-and the arithmetic that only needs one side: when its chunk ``j`` is decided, starts and
-plays (global ms, and the global frames it plays on, shifted by its slip), when its last
-chunk ends, what a missed chunk plays, and the check of what its agent reports. Must not
-run SimPy or touch the other side.
+Owns :class:`SideState` and the arithmetic that only needs one side: when its chunk ``j``
+is decided, starts and plays (global ms, and the global frames it plays on, shifted by its
+slip), when its last chunk ends, what a missed chunk plays, and the check of what its agent
+reports. Must not run SimPy or touch the other side. The side keys themselves are
+:mod:`duplexsim.sides`'s.
 """
 
 from __future__ import annotations
@@ -21,14 +21,6 @@ from duplexsim.sim.buffer import ReceiveBuffer
 from duplexsim.sim.clock import ChunkClock, FramePlacement, place_frames
 from duplexsim.sim.playout import PlayoutRule
 from duplexsim.tokens import check_chunk
-
-SIDES = ("a", "b")
-"""The two sides' keys, in the order the simulator builds, runs and records them."""
-
-
-def other(side: str) -> str:
-    """The key of the side across from ``side`` (one of :data:`SIDES`)."""
-    return "b" if side == "a" else "a"
 
 ANY_UNIT = int(np.iinfo(np.int64).max)
 """The unit-id bound of an agent that does not say how many units it speaks."""

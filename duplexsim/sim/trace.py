@@ -64,8 +64,8 @@ from duplexsim.config.scenario import FRAME_MS, Scenario
 from duplexsim.errors import InputError
 from duplexsim.metrics.estimation import estimation_summary, estimation_table
 from duplexsim.metrics.latency import chunk_loss_rate
+from duplexsim.sides import SIDES, other
 from duplexsim.sim.clock import place_frames, round_ms
-from duplexsim.sim.side import SIDES, other
 
 if TYPE_CHECKING:
     from duplexsim.sim.session import Session

@@ -1,5 +1,4 @@
-"""One side's checks: what its agent reports for a chunk, and the side keys
-(:mod:`duplexsim.sim.side`)."""
+"""One side's checks: what its agent reports for a chunk (:mod:`duplexsim.sim.side`)."""
 
 from __future__ import annotations
 
@@ -12,12 +11,6 @@ from sim_scenarios import Reporting, scripted
 from duplexsim.agents.base import ChunkReport
 from duplexsim.config.scenario import ComputeConfig
 from duplexsim.sim import run
-from duplexsim.sim.side import SIDES, other
-
-
-def test_other_names_the_side_across_from_each_side() -> None:
-    """The one way the simulator, its trace and the envs name a side's partner."""
-    assert SIDES == ("a", "b") and [other(key) for key in SIDES] == ["b", "a"]
 
 
 @pytest.mark.parametrize("report,model,fragment", [
