@@ -142,7 +142,7 @@ class DemoPlan:
         """Refuse, before ``corpus build`` runs, a ``--corpus-hours`` that would resize the
         corpus agent ``name`` was trained on: the build extended or shrank it first, and only
         then was the agent refused (its corpus_digest no longer matched)."""
-        from duplexsim.config.loader import read_json
+        from duplexsim.config.readers import read_json
         from duplexsim.corpora.build import plan as corpus_plan
         from duplexsim.corpora.synth import load_config
 
@@ -436,7 +436,7 @@ def simulate(plan: DemoPlan) -> list[Path]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from duplexsim.config.loader import read_toml
+    from duplexsim.config.readers import read_toml
     from duplexsim.digests import (
         AGENT_FILES,
         SIMULATOR_VERSION,

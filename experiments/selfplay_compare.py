@@ -21,7 +21,7 @@ from selfplay import AGENTS, STATS
 
 from duplexsim.atomic import write_png
 from duplexsim.cli import ArgumentParser, path_arg, run_reporting
-from duplexsim.config.loader import read_csv
+from duplexsim.config.readers import read_csv
 from duplexsim.errors import InputError
 
 

@@ -27,7 +27,7 @@ from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import write_png, write_text
 from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
-from duplexsim.config.loader import read_csv, refuse_cell
+from duplexsim.config.readers import read_csv, refuse_cell
 
 OUTPUTS = ("frontier.csv", "frontier.png", "REPORT.md")
 """What selfplay_rl_frontier.py writes in --out: a folder holding one of them is an

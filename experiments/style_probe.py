@@ -49,7 +49,7 @@ from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
 from duplexsim.cli import number, run_reporting
-from duplexsim.config.loader import read_csv, refuse_cell
+from duplexsim.config.readers import read_csv, refuse_cell
 from duplexsim.corpora.corpus import SPLITS
 from duplexsim.errors import InputError
 from duplexsim.metrics.intervals import percentile_interval

@@ -1,8 +1,9 @@
 """Configuration: frozen dataclasses are the schema, TOML files are read with tomllib.
 
 Owns: the generic dict -> dataclass loader with error collection (:mod:`.loader`), the
-scenario schema (:mod:`.scenario`), network parameters and presets (:mod:`.network`)
-and agent cards (:mod:`.card`). Must not import the simulator, models or agents: those
+checked readers of TOML, JSON and CSV files (:mod:`.readers`), the scenario schema
+(:mod:`.scenario`), network parameters and presets (:mod:`.network`) and agent cards
+(:mod:`.card`). Must not import the simulator, models or agents: those
 import this package, never the other way round.
 """
 

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from duplexsim.config.loader import ConfigError, FieldError, Problem, read_toml
+from duplexsim.config.loader import ConfigError, FieldError, Problem
+from duplexsim.config.readers import read_toml
 from duplexsim.errors import DuplexsimError, InputError
 
 if TYPE_CHECKING:

@@ -31,9 +31,9 @@ from duplexsim.config.loader import (
     load_toml,
     plain_fields,
     raise_errors,
-    read_json,
 )
 from duplexsim.config.network import NetworkConfig, read_jitter_trace
+from duplexsim.config.readers import read_json
 from duplexsim.config.reward import RewardConfig
 from duplexsim.errors import MAX_DURATION_S, DuplexsimError, finite_in
 from duplexsim.timebase import ms_from_s

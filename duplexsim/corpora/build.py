@@ -42,7 +42,7 @@ from tqdm import tqdm
 from duplexsim.atomic import atomic_path, write_json
 from duplexsim.audio.framing import FRAME_RATE_HZ
 from duplexsim.audio.io import read_audio, write_audio
-from duplexsim.config.loader import read_json
+from duplexsim.config.readers import read_json
 from duplexsim.corpora import candor, fisher
 from duplexsim.corpora.config import whole_frame_length
 from duplexsim.corpora.corpus import FORMAT, assign_splits, corpus_name, split_counts

@@ -33,7 +33,7 @@ import numpy as np
 
 from duplexsim.atomic import atomic_path
 from duplexsim.audio.io import AudioError, read_audio
-from duplexsim.config.loader import read_json
+from duplexsim.config.readers import read_json
 from duplexsim.corpora.fisher import (
     CorpusFormatError,
     read_line,

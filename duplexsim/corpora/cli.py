@@ -129,7 +129,7 @@ def _base_preset(preset: str | None, config: str | None) -> str:
     """The preset a build starts from: ``--preset``, else the config file's ``name`` when it
     names one (what ``duplexsim validate`` checks the file against), else fisher-like; a
     file named after one preset built over another is refused (its ids would lie)."""
-    from duplexsim.config.loader import read_toml
+    from duplexsim.config.readers import read_toml
 
     named = read_toml(config).get("name") if config else None
     named = named if isinstance(named, str) and named in PRESETS else None  # a wrong type:

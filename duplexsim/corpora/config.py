@@ -243,7 +243,8 @@ def load_config(preset: str | None = None, toml_path: str | Path | None = None,
     """A preset, its fields overridden by a TOML file (SynthConfig keys), then by keywords.
     Without ``preset``: the file's ``name`` when it names one (as ``duplexsim validate`` and
     ``corpus build`` read it), else fisher-like."""
-    from duplexsim.config.loader import from_dict, read_toml
+    from duplexsim.config.loader import from_dict
+    from duplexsim.config.readers import read_toml
     from duplexsim.errors import InputError
 
     if preset is not None and preset not in PRESETS:
@@ -264,7 +265,8 @@ def load_synth_toml(path: str | Path) -> SynthConfig:
     """A corpus config file's keys as ``duplexsim validate`` checks them: SynthConfig keys
     over the preset named by its ``name`` key (``fisher-like`` when absent). Validate then
     calibrates it too (``synth.validate_synth_toml``, which needs numpy)."""
-    from duplexsim.config.loader import ConfigError, Problem, read_toml
+    from duplexsim.config.loader import ConfigError, Problem
+    from duplexsim.config.readers import read_toml
 
     data = read_toml(path)
     name = data.get("name", "fisher-like")

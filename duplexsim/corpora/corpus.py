@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from duplexsim.audio.io import read_audio
-from duplexsim.config.loader import json_number, read_json
+from duplexsim.config.readers import json_number, read_json
 from duplexsim.corpora import candor, fisher
 from duplexsim.corpora.fisher import CorpusFormatError
 from duplexsim.corpora.types import Dialogue

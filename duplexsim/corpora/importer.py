@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from duplexsim.atomic import write_json
 from duplexsim.audio.io import AudioError, check_decodable, resample, write_audio
-from duplexsim.config.loader import read_json
+from duplexsim.config.readers import read_json
 from duplexsim.corpora import candor, fisher
 from duplexsim.corpora.corpus import (
     FORMAT,

@@ -24,7 +24,7 @@ import pandas as pd
 
 from duplexsim.atomic import atomic_path, output_dir, write_png, write_text
 from duplexsim.cli import path_arg
-from duplexsim.config.loader import read_json
+from duplexsim.config.readers import read_json
 from duplexsim.digests import stale_tables
 from duplexsim.errors import InputError, MissingInputError
 from duplexsim.metrics.intervals import t_interval

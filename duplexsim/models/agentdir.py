@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from duplexsim.config.loader import json_number, read_json
+from duplexsim.config.readers import json_number, read_json
 from duplexsim.errors import InputError, MissingInputError, finite_in
 from duplexsim.models.vocab import VOCABS, Vocab
 from duplexsim.tokens import MAX_N_UNITS, min_context_tokens

@@ -191,7 +191,7 @@ def load_checked(cls: type[M], path: Path, model_type: str, label: str, *, key: 
     the model may lack (HuBERT's pre-training ``masked_spec_embed``). ``label`` names the
     model kind in messages ("a Llama"), ``key`` the setting that named the folder, if any.
     """
-    from duplexsim.config.loader import read_json
+    from duplexsim.config.readers import read_json
 
     config_file = path / "config.json"
     found = read_json(config_file, what="config.json").get("model_type")

@@ -43,9 +43,9 @@ from duplexsim.config.loader import (
     from_dict,
     plain_fields,
     raise_errors,
-    read_toml,
     reading,
 )
+from duplexsim.config.readers import read_toml
 from duplexsim.digests import SIMULATOR_VERSION, file_digest, key_of, scenario_inputs
 from duplexsim.sweeps.cells import DEFAULT_CELL, UNSCORED_KEYS
 

@@ -38,7 +38,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from duplexsim.atomic import atomic_path, json_text, write_json
-from duplexsim.config.loader import read_json
+from duplexsim.config.readers import read_json
 from duplexsim.errors import ConfigError, InputError, warning_printer
 from duplexsim.sweeps.cells import DEFAULT_CELL, simulate_scenarios
 from duplexsim.sweeps.config import Cell, Sweep, scenario_problems, value_kind
