@@ -116,7 +116,8 @@ def agent_dir(plan: Plan, corpus: str, arch: str) -> Path:
 
 def scenario(plan: Plan, corpus: str, arch: str, partner: str, delay: int, seed: int,
              dialogue: str) -> Any:
-    from duplexsim.config.network import LinkConfig, NetworkConfig
+    from duplexsim.config.link import LinkConfig
+    from duplexsim.config.network import NetworkConfig
     from duplexsim.config.scenario import OutputConfig, Scenario, SideConfig
 
     path = str(agent_dir(plan, corpus, arch))

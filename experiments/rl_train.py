@@ -25,7 +25,7 @@ from rl_stats import COUNTS, N_BOOT, STATS, ci95
 import duplexsim  # noqa: F401  (registers duplexsim/TurnTaking-v0)
 from duplexsim.atomic import atomic_path
 from duplexsim.config import load_scenario
-from duplexsim.config.network import LinkConfig
+from duplexsim.config.link import LinkConfig
 from duplexsim.envs.baselines import CorpusReference, RulePolicy, TurnPolicy, fixed_policies
 from duplexsim.envs.rewards import TERMS
 from duplexsim.envs.vector import TurnTakingVectorEnv, make_vector_env

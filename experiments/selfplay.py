@@ -216,7 +216,8 @@ def boot_draws(parts: list[Scored], n_boot: int, seed: int,
 def scenarios(plan: Plan, agent: str, root: Path | None = None) -> list:
     """The self-play conversations of ``agent`` of one training run (``root``; default
     ``plan.agents``)."""
-    from duplexsim.config.network import LinkConfig, NetworkConfig
+    from duplexsim.config.link import LinkConfig
+    from duplexsim.config.network import NetworkConfig
     from duplexsim.config.scenario import OutputConfig, Scenario, SideConfig
 
     side = SideConfig(kind="syncllm", agent=str((root or plan.agents) / agent),

@@ -50,7 +50,8 @@ import numpy as np
 from duplexsim.bench.load import torch_load
 from duplexsim.bench.measure import interleaved, spread
 from duplexsim.cli import HelpFormatter, number
-from duplexsim.config.network import LinkConfig, NetworkConfig
+from duplexsim.config.link import LinkConfig
+from duplexsim.config.network import NetworkConfig
 from duplexsim.config.scenario import Scenario, SideConfig
 from duplexsim.sides import SIDES
 from duplexsim.sim.trace import Trace

@@ -4,7 +4,7 @@ Owns iproute2's ``normal``, ``pareto`` and ``paretonormal`` tables (how they are
 how netem's ``delay D J distribution X`` maps onto our ``delay_ms`` / ``jitter_ms``:
 :mod:`duplexsim.sim.delay`'s doc) and :func:`netem_keys`, the one parser of a netem argument
 string (the scenario link key ``netem``). Returns plain key dicts: it sits under
-:mod:`duplexsim.config.network`, which builds the :class:`LinkConfig`; must not import it
+:mod:`duplexsim.config.link`, which builds the :class:`LinkConfig`; must not import it
 or the simulator.
 """
 

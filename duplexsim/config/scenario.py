@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from duplexsim.config.link import read_jitter_trace
 from duplexsim.config.loader import (
     ConfigError,
     FieldError,
@@ -32,7 +33,7 @@ from duplexsim.config.loader import (
     plain_fields,
     raise_errors,
 )
-from duplexsim.config.network import NetworkConfig, read_jitter_trace
+from duplexsim.config.network import NetworkConfig
 from duplexsim.config.readers import read_json
 from duplexsim.config.reward import RewardConfig
 from duplexsim.errors import MAX_DURATION_S, DuplexsimError, finite_in

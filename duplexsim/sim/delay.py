@@ -65,8 +65,8 @@ from pathlib import Path
 import numpy as np
 from scipy import special
 
+from duplexsim.config.link import LinkConfig, read_jitter_trace
 from duplexsim.config.netem import NETEM_TABLES, netem_delay_keys
-from duplexsim.config.network import LinkConfig, read_jitter_trace
 
 PARETO_SHAPE = 3.0
 _PARETO_MEAN = PARETO_SHAPE / (PARETO_SHAPE - 1.0)  # x_m = 1
@@ -119,7 +119,7 @@ def link_from_netem(delay_ms: float, jitter_ms: float, distribution: str | None 
 
 def load_jitter_trace(path: str | Path) -> np.ndarray:
     """Delay samples (ms), sorted; the file is read and checked by
-    :func:`duplexsim.config.network.read_jitter_trace`."""
+    :func:`duplexsim.config.link.read_jitter_trace`."""
     return np.sort(np.asarray(read_jitter_trace(path), dtype=float))
 
 

@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from duplexsim.config.network import LinkConfig
+from duplexsim.config.link import LinkConfig
 from duplexsim.sim.clock import ARRIVE, QUEUE, at, round_ms
 from duplexsim.sim.delay import DelayModel
 from duplexsim.sim.loss import make_loss

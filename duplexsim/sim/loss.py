@@ -5,7 +5,7 @@ p r 1-h 1-k``): a two-state chain, good -> bad with probability ``p`` per packet
 good with ``r``, a packet lost with ``loss_bad`` in the bad state and ``loss_good`` in the
 good one. A link gives ``ge_p`` / ``ge_r`` directly, or (the presets) the mean loss and the
 mean stay in the bad state, ``burst``: ``r = 1 / burst`` and ``p`` such that the stationary
-loss is ``loss`` (:func:`~duplexsim.config.network.gilbert_elliott_chain`; with the
+loss is ``loss`` (:func:`~duplexsim.config.link_presets.gilbert_elliott_chain`; with the
 defaults ``loss_bad = 1``, ``loss_good = 0`` bursts of losses are geometric with mean
 ``burst``). A packet is lost (or not) in the state it meets, then the chain moves, as in
 netem's ``loss_gilb_ell``; the chain starts from its stationary distribution (netem's in the
@@ -19,7 +19,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from duplexsim.config.network import LinkConfig, gilbert_elliott_chain
+from duplexsim.config.link import LinkConfig
+from duplexsim.config.link_presets import gilbert_elliott_chain
 
 
 class NoLoss:
@@ -71,7 +72,7 @@ LossModel = NoLoss | BernoulliLoss | GilbertElliottLoss
 
 def make_loss(link: LinkConfig, rng: np.random.Generator) -> LossModel:
     """The loss model named by ``link.loss_model``; none at all where
-    :meth:`~duplexsim.config.network.LinkConfig.can_lose` says the link loses nothing."""
+    :meth:`~duplexsim.config.link.LinkConfig.can_lose` says the link loses nothing."""
     if not link.can_lose():
         return NoLoss()
     return LOSS_MODELS[link.loss_model](link, rng)  # type: ignore[index,return-value]

@@ -6,9 +6,10 @@ import tomllib
 
 import pytest
 
+from duplexsim.config.link import LinkConfig
 from duplexsim.config.loader import FieldError, from_dict
 from duplexsim.config.netem import netem_delay_keys, netem_keys
-from duplexsim.config.network import LinkConfig, NetworkConfig
+from duplexsim.config.network import NetworkConfig
 from duplexsim.config.scenario import dump_toml, load_scenario, scenario_from_dict
 from duplexsim.errors import ConfigError, InputError
 from duplexsim.sim import run

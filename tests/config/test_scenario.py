@@ -58,7 +58,7 @@ def test_numpy_scalars_build_the_scenario_plain_numbers_build() -> None:
     run, and np.float32 20.0 was refused as "longer than a day"."""
     import numpy as np
 
-    from duplexsim.config.network import LinkConfig
+    from duplexsim.config.link import LinkConfig
 
     def build(f, i):  # noqa: ANN001, ANN202
         link = LinkConfig(delay_ms=f(40.0), jitter_ms=i(3), jitter_dist="normal")
@@ -303,7 +303,7 @@ def test_an_integer_too_large_for_a_float_is_one_line(tmp_path: Path) -> None:
 def test_jitter_trace_samples_are_plain_numbers(tmp_path, sample: str) -> None:
     """float() read "1_0" as 10 ms and other scripts' digits as numbers: a stray
     character became a delay sample instead of the one-line error naming the line."""
-    from duplexsim.config.network import read_jitter_trace
+    from duplexsim.config.link import read_jitter_trace
     from duplexsim.errors import InputError
 
     trace = tmp_path / "trace.txt"
@@ -320,7 +320,7 @@ def test_jitter_trace_samples_are_plain_numbers(tmp_path, sample: str) -> None:
 def test_a_jitter_trace_without_variation_is_refused(tmp_path) -> None:
     """A trace whose samples are all equal gave no jitter at all, whatever jitter_ms it was
     scaled to (jitter_ms = 5 over "50 50 50": sd 0), without a word."""
-    from duplexsim.config.network import read_jitter_trace
+    from duplexsim.config.link import read_jitter_trace
     from duplexsim.errors import InputError
 
     trace = tmp_path / "trace.txt"

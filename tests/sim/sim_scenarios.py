@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from duplexsim.agents.base import ChunkReport
-from duplexsim.config.network import LinkConfig, NetworkConfig
+from duplexsim.config.link import LinkConfig
+from duplexsim.config.network import NetworkConfig
 from duplexsim.config.scenario import Scenario, SideConfig
 
 

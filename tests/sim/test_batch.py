@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from sim_scenarios import scripted
 
-from duplexsim.config.network import LinkConfig, NetworkConfig
+from duplexsim.config.link import LinkConfig
+from duplexsim.config.network import NetworkConfig
 from duplexsim.config.scenario import ComputeConfig, Scenario, SideConfig
 from duplexsim.models.engine import TokenRequest, drive, run_lockstep
 from duplexsim.models.rows import LMRows

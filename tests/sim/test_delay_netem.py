@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
+from duplexsim.config.link import LinkConfig
+from duplexsim.config.link_presets import resolve_link
 from duplexsim.config.netem import netem_paretonormal_table
-from duplexsim.config.network import LinkConfig, resolve_link
 from duplexsim.sim.delay import DelayModel
 
 N = 20000

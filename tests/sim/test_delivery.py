@@ -11,7 +11,8 @@ from sim_scenarios import scripted
 from syncllm_fixtures import synthetic_dialogues
 
 from duplexsim.agents.replay import ReplayAgent
-from duplexsim.config.network import LinkConfig, NetworkConfig
+from duplexsim.config.link import LinkConfig
+from duplexsim.config.network import NetworkConfig
 from duplexsim.config.scenario import BufferConfig, Scenario, SideConfig
 from duplexsim.sim import Trace, run
 

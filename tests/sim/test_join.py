@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from duplexsim.config.network import LinkConfig, NetworkConfig
+from duplexsim.config.link import LinkConfig
+from duplexsim.config.network import NetworkConfig
 from duplexsim.config.scenario import BufferConfig, ComputeConfig, Scenario, SideConfig
 from duplexsim.sim import Session
 

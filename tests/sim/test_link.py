@@ -6,7 +6,8 @@ import dataclasses
 
 import numpy as np
 
-from duplexsim.config.network import LinkConfig, resolve_link
+from duplexsim.config.link import LinkConfig
+from duplexsim.config.link_presets import resolve_link
 from duplexsim.sim.link import Hop
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from duplexsim.config.network import resolve_link
+from duplexsim.config.link_presets import resolve_link
 from duplexsim.errors import InputError
 from duplexsim.sim.delay import NETEM_TABLES, DelayModel, link_from_netem
 

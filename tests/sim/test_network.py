@@ -9,7 +9,8 @@ import pytest
 import simpy
 from scipy import stats
 
-from duplexsim.config.network import PRESETS, LinkConfig, gilbert_elliott_chain, resolve_link
+from duplexsim.config.link import LinkConfig
+from duplexsim.config.link_presets import PRESETS, gilbert_elliott_chain, resolve_link
 from duplexsim.config.scenario import scenario_from_dict
 from duplexsim.errors import ConfigError
 from duplexsim.sim.delay import DelayModel
@@ -362,3 +363,17 @@ def test_a_loss_on_one_hop_does_not_shift_the_draws_of_the_next() -> None:
     kept = [r for r in lossy.records if not r["lost"]]
     assert 1700 < len(kept) < 1900
     assert all(clean.records[r["chunk"]]["arrival_ms"] == r["arrival_ms"] for r in kept)
+
+
+def test_the_network_module_still_hands_out_links_and_presets() -> None:
+    """LinkConfig and read_jitter_trace moved to config/link.py, the presets, resolve_link and
+    gilbert_elliott_chain to config/link_presets.py: config.network re-exports them, the
+    same objects (a scenario's link is still a duplexsim.config.network.LinkConfig)."""
+    from duplexsim.config import link, link_presets, network
+
+    for module, names in ((link, ("LinkConfig", "LINK_KEYS", "JITTER_DISTS", "LOSS_MODELS",
+                                  "ORDERINGS", "read_jitter_trace")),
+                          (link_presets, ("PRESETS", "resolve_link", "gilbert_elliott_chain"))):
+        for name in names:
+            assert getattr(network, name) is getattr(module, name)
+    assert issubclass(network.EdgeConfig, network.LinkConfig)

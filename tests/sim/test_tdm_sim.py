@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from duplexsim.cli import main
+from duplexsim.config.link import LinkConfig
 from duplexsim.config.loader import ConfigError
-from duplexsim.config.network import LinkConfig, NetworkConfig
+from duplexsim.config.network import NetworkConfig
 from duplexsim.config.scenario import Scenario, SideConfig
 from duplexsim.sim import run
 

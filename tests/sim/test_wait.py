@@ -12,8 +12,10 @@ from sim_scenarios import scripted
 from syncllm_fixtures import synthetic_dialogues
 
 from duplexsim.agents.replay import ReplayAgent
+from duplexsim.config.link import LinkConfig
+from duplexsim.config.link_presets import resolve_link
 from duplexsim.config.loader import ConfigError, from_dict
-from duplexsim.config.network import LinkConfig, NetworkConfig, resolve_link
+from duplexsim.config.network import NetworkConfig
 from duplexsim.config.scenario import BufferConfig, ComputeConfig, Scenario, SideConfig
 from duplexsim.metrics.latency import trace_metrics
 from duplexsim.sim import Session, run
