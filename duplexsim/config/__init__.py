@@ -2,9 +2,13 @@
 
 Owns: the generic dict -> dataclass loader with error collection (:mod:`.loader`), the
 checked readers of TOML, JSON and CSV files (:mod:`.readers`), the scenario schema
-(:mod:`.scenario`), network parameters and presets (:mod:`.network`) and agent cards
-(:mod:`.card`). Must not import the simulator, models or agents: those
-import this package, never the other way round.
+(:mod:`.scenario`), the check of the files a scenario names (:mod:`.scenario_files`), the
+scenario's TOML writer (:mod:`.toml_writer`), network parameters (:mod:`.network`: the
+``[network]`` table and topology; :mod:`.link`: one link's keys; :mod:`.link_presets`: the
+presets and a link resolved over one; :mod:`.netem`: netem's tables and argument strings),
+the RL reward table (:mod:`.reward`), agent cards (:mod:`.card`) and ``duplexsim validate``
+(:mod:`.cli`). Must not import the simulator, models or agents: those import this
+package, never the other way round.
 """
 
 from duplexsim.config.loader import ConfigError, Problem, from_dict, load_toml

@@ -1,11 +1,13 @@
 """Scenario files: who talks to whom, across which network, for how long.
 
-Owns the scenario schema (frozen dataclasses validated in ``__post_init__``), loading a
-scenario TOML file, writing a resolved scenario back as TOML, and the optional check that
-the files a scenario names exist. The ``[network]`` table is :class:`NetworkConfig` from
-:mod:`duplexsim.config.network` (owned by the simulator); the optional ``[reward]`` table
-is :class:`RewardConfig` from :mod:`duplexsim.config.reward` (read by the envs only).
-Must not import the simulator, envs, models or agents.
+Owns the scenario schema (frozen dataclasses validated in ``__post_init__``) and loading a
+scenario TOML file. The optional check that the files a scenario names exist and fit
+together is :mod:`duplexsim.config.scenario_files`'s (:meth:`Scenario.missing_files` calls
+it); writing a resolved scenario back as TOML is :mod:`duplexsim.config.toml_writer`'s
+(:func:`dump_toml`, :func:`toml_string`, re-exported here). The ``[network]`` table is
+:class:`NetworkConfig` from :mod:`duplexsim.config.network` (owned by the simulator); the
+optional ``[reward]`` table is :class:`RewardConfig` from :mod:`duplexsim.config.reward`
+(read by the envs only). Must not import the simulator, envs, models or agents.
 
 Paths in a scenario (``agent``, ``corpus``, jitter traces) are used as written: a relative
 path is relative to the *current directory* (we run from the repository root), not to the
@@ -17,13 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from duplexsim.config.link import read_jitter_trace
+from duplexsim.config import scenario_files
 from duplexsim.config.loader import (
     ConfigError,
     FieldError,
@@ -34,11 +34,18 @@ from duplexsim.config.loader import (
     raise_errors,
 )
 from duplexsim.config.network import NetworkConfig
-from duplexsim.config.readers import read_json
 from duplexsim.config.reward import RewardConfig
-from duplexsim.errors import MAX_DURATION_S, DuplexsimError, finite_in
+from duplexsim.config.toml_writer import dump_toml, toml_string
+from duplexsim.errors import MAX_DURATION_S, finite_in
 from duplexsim.timebase import ms_from_s
 from duplexsim.tokens import FRAME_MS
+
+# (dump_toml and toml_string moved to toml_writer.py: still importable from here, as is
+# FRAME_MS, which the simulator imports from here)
+__all__ = ["COMMON_SIDE_KEYS", "COMPUTE_MODEL_KEYS", "FRAME_MS", "MAX_CLOCK_OFFSET_MS",
+           "MAX_SEED", "SIDE_KEYS", "BufferConfig", "ComputeConfig", "OutputConfig", "Scenario",
+           "SideConfig", "SideKind", "dump_toml", "load_scenario", "scenario_from_dict",
+           "toml_string"]
 
 SideKind = Literal["syncllm", "tdm", "replay", "scripted"]
 MAX_SEED = 2**63 - 1
@@ -362,164 +369,14 @@ class Scenario:
         return dataclasses.replace(self, network=network, a=a, b=b)
 
     def missing_files(self, file: str = "<scenario>") -> list[Problem]:
-        """Files this scenario needs that are not there or unusable (jitter traces are read
-        and checked); for ``simulate`` and ``validate --check-files``."""
-        problems = []
-        for key, side in (("a", self.a), ("b", self.b)):
-            if side.kind in ("syncllm", "tdm") \
-                    and not (Path(side.agent) / "agent.json").is_file():
-                problems.append(Problem(
-                    file, f"{key}.agent",
-                    f"no trained agent at {side.agent!r} (agent.json missing)",
-                    "train one first: duplexsim train agents/<card>.toml",
-                ))
-            corpus_missing = side.corpus and not (Path(side.corpus) / "manifest.json").is_file()
-            if side.kind == "replay" and corpus_missing:
-                problems.append(Problem(
-                    file, f"{key}.corpus", f"no corpus at {side.corpus!r} (manifest.json missing)",
-                    'build one with `duplexsim corpus build`, or "" for the shipped dialogue',
-                ))
-            if side.kind == "replay" and side.corpus and not corpus_missing and side.dialogue:
-                problems += _unknown_dialogue(side, file, key)
-            if side.kind == "replay" and not side.corpus and side.dialogue:
-                from duplexsim.corpora.default import default_dialogue_id
-
-                shipped = default_dialogue_id()
-                if side.dialogue != shipped:
-                    problems.append(Problem(
-                        file, f"{key}.dialogue", f"{side.dialogue!r} is not the shipped dialogue "
-                        '(corpus = "" replays the dialogue in the package)',
-                        f'"" or {shipped!r}, or set {key}.corpus to a corpus folder'))
-        problems += _missing_traces(self.network.to_dict() if hasattr(self.network, "to_dict")
-                                    else dataclasses.asdict(self.network), file)
-        return problems or self._agent_problems(file) or self._vocabulary_problems(file)
-
-    def _agent_problems(self, file: str) -> list[Problem]:
-        """What ``simulate`` refuses about a trained agent, read from its ``agent.json``
-        alone (no model loaded): another architecture than the side's kind, a chunk size
-        (or TDM slice) it was not trained for."""
-        problems = []
-        for key, side in (("a", self.a), ("b", self.b)):
-            if side.kind not in ("syncllm", "tdm"):
-                continue
-            try:
-                info = read_json(Path(side.agent) / "agent.json")
-            except DuplexsimError:
-                continue  # reported when the side is built, with its own file and key
-            kind = str(info.get("kind", "syncllm"))
-            chunks, slices = info.get("chunk_ms"), info.get("slice_ms")
-            if kind != side.kind:
-                problems.append(Problem(file, f"{key}.kind", f"{side.agent!r} is a {kind} "
-                                        f"agent, not a {side.kind} agent", f'kind = "{kind}"'))
-            elif kind == "syncllm" and isinstance(chunks, list) \
-                    and self.chunk_ms not in chunks:
-                problems.append(Problem(file, "chunk_ms", f"{self.chunk_ms}: {key}.agent "
-                                        f"{side.agent!r} was not trained for it",
-                                        ", ".join(map(str, chunks))))
-            elif kind == "tdm" and isinstance(slices, list) and side.slice_ms \
-                    and side.slice_ms not in slices:
-                problems.append(Problem(file, f"{key}.slice_ms", f"{side.slice_ms}: the agent "
-                                        f"{side.agent!r} was not trained for it",
-                                        ", ".join(map(str, slices))))
-        return problems
-
-    def _vocabulary_problems(self, file: str) -> list[Problem]:
-        """Both sides must speak one unit vocabulary: a trained agent's ``n_units`` and a
-        replayed corpus's must agree (scripted sides take their partner's)."""
-        sizes: dict[str, int] = {}
-        for key, side in (("a", self.a), ("b", self.b)):
-            where = {"syncllm": (side.agent, "agent.json"), "tdm": (side.agent, "agent.json"),
-                     "replay": (side.corpus, "manifest.json")}.get(side.kind)
-            if side.kind == "replay" and not side.corpus:  # the shipped dialogue
-                from duplexsim.corpora.default import default_n_units
-
-                sizes[key] = default_n_units()
-                continue
-            if where is None or not where[0]:
-                continue
-            try:
-                n_units = read_json(Path(where[0]) / where[1]).get("n_units")
-            except DuplexsimError:
-                continue  # reported when the side is built, with its own file and key
-            if isinstance(n_units, int):
-                sizes[key] = n_units
-        if len(sizes) == 2 and sizes["a"] != sizes["b"]:
-            side_key = {"syncllm": "agent", "tdm": "agent", "replay": "corpus"}
-            return [Problem(file, f"b.{side_key[self.b.kind]}",
-                            f"speaks {sizes['b']} units, but a.{side_key[self.a.kind]} speaks "
-                            f"{sizes['a']}", "two sides with one unit vocabulary (n_units)")]
-        return self._tokenizer_problems(file)
+        """Files this scenario needs that are not there or unusable; for ``simulate`` and
+        ``validate --check-files`` (:func:`duplexsim.config.scenario_files.missing_files`)."""
+        return scenario_files.missing_files(self, file)
 
     def tokenizer_folders(self) -> list[tuple[str, Path]]:
-        """(side key, unit tokenizer folder) of each side whose agent or corpus is named: an
-        agent's ``tokenizer/``, a replayed corpus's (its manifest's ``tokenizer``). The
-        folders need not hold a tokenizer (:func:`~duplexsim.units.shared_tokenizer`)."""
-        from duplexsim.corpora.corpus import tokenizer_dir
-
-        found: list[tuple[str, Path]] = []
-        for key, side in (("a", self.a), ("b", self.b)):
-            if side.kind in ("syncllm", "tdm") and side.agent:
-                found.append((f"{key}.agent", Path(side.agent) / "tokenizer"))
-            elif side.kind == "replay" and side.corpus:
-                found.append((f"{key}.corpus", tokenizer_dir(side.corpus)))
-        return found
-
-    def _tokenizer_problems(self, file: str) -> list[Problem]:
-        """Sides of as many units must also hold one unit tokenizer (what ``simulate``
-        refuses: each side would read the other's units as other sounds)."""
-        from duplexsim.units import shared_tokenizer
-
-        try:
-            folders = self.tokenizer_folders()
-        except DuplexsimError:
-            return []  # a broken manifest: reported when the side is built
-        try:
-            shared_tokenizer(folders)
-        except DuplexsimError as e:
-            return [Problem(file, p.file, p.message, p.allowed) for p in e.problems]
-        return []
-
-
-def _unknown_dialogue(side: SideConfig, file: str, key: str) -> list[Problem]:
-    """A replay side's ``dialogue`` that its built corpus does not hold (``simulate`` named
-    only the corpus's manifest.json; ``validate --check-files`` passed it). A corpus that
-    does not open is left to ``simulate``, whose error names what is wrong in it."""
-    from duplexsim.corpora.corpus import Corpus
-
-    try:
-        Corpus(Path(side.corpus)).check_id(side.dialogue, key=f"{key}.dialogue")
-    except DuplexsimError as e:
-        first = e.problems[0]
-        if first.key != f"{key}.dialogue":  # the manifest itself is broken: simulate says how
-            return []
-        return [Problem(file, f"{key}.dialogue", f"{side.dialogue!r} is not a dialogue of the "
-                        f"corpus at {side.corpus!r}", f"one of its ids: {first.allowed}, or "
-                        '"" (its first test dialogue)')]
-    return []
-
-
-def _missing_traces(obj: Any, file: str, key: str = "network") -> list[Problem]:
-    """Jitter trace files named anywhere in the network table that do not exist, or whose
-    samples are unusable (not numbers, negative, not finite, fewer than 2)."""
-    out: list[Problem] = []
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if k == "jitter_trace" and isinstance(v, str) and v and not Path(v).is_file():
-                what = "is a folder, not a file" if Path(v).is_dir() else "not found"
-                out.append(Problem(file, f"{key}.{k}", f"trace file {v!r} {what}",
-                                   "a text file with one delay sample (ms) per line"))
-            elif k == "jitter_trace" and isinstance(v, str) and v:
-                try:
-                    read_jitter_trace(v)
-                except DuplexsimError as e:
-                    out += [Problem(p.file, p.key, f"{p.message} (named by {file}: {key}.{k})",
-                                    p.allowed) for p in e.problems]
-            else:
-                out += _missing_traces(v, file, f"{key}.{k}")
-    elif isinstance(obj, list | tuple):
-        for i, v in enumerate(obj):
-            out += _missing_traces(v, file, f"{key}[{i}]")
-    return out
+        """(side key, unit tokenizer folder) of each side whose agent or corpus is named
+        (:func:`duplexsim.config.scenario_files.tokenizer_folders`)."""
+        return scenario_files.tokenizer_folders(self)
 
 
 def scenario_from_dict(data: dict[str, Any], *, file: str = "<dict>") -> Scenario:
@@ -540,71 +397,3 @@ def load_scenario(path: str | Path, *, check_files: bool = False) -> Scenario:
         if problems:
             raise ConfigError(problems)
     return scenario
-
-
-def dump_toml(scenario: Scenario) -> str:
-    """The scenario as TOML text that :func:`load_scenario` reads back to an equal object."""
-    lines: list[str] = []
-    _write_table(scenario.to_dict(), [], lines)
-    text = "\n".join(lines).strip() + "\n"
-    tomllib.loads(text)  # never hand out TOML we cannot read back
-    return text
-
-
-def _write_table(table: dict[str, Any], path: list[str], lines: list[str]) -> None:
-    scalars = {k: v for k, v in table.items() if v is not None and not isinstance(v, dict)}
-    tables = {k: v for k, v in table.items() if isinstance(v, dict)}
-    if path:
-        lines += ["", f"[{'.'.join(_key(p) for p in path)}]"]
-    lines += [f"{_key(k)} = {_value(v)}" for k, v in scalars.items()]
-    for k, v in tables.items():
-        _write_table(v, [*path, k], lines)
-
-
-def _key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() and k.isascii() else \
-        toml_string(k)
-
-
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f",
-            "\r": "\\r"}
-
-
-def toml_string(text: str) -> str:
-    """``text`` as a TOML basic string, ASCII only: a character past U+FFFF as ``\\UXXXXXXXX``
-    (``json.dumps`` writes a surrogate pair, which TOML refuses: a scenario or sweep naming
-    ``runs/🎧`` could not be written). A lone surrogate (a file name in another encoding,
-    decoded with ``surrogateescape``) is no character: a one-line :class:`ConfigError`."""
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif 0xD800 <= code <= 0xDFFF:
-            raise ConfigError([Problem("<toml>", "", f"{text!r} holds {ch!r}, which is no "
-                                       "Unicode character (a file name in another encoding "
-                                       "than UTF-8?): TOML cannot hold it",
-                                       "names and paths in UTF-8")])
-        elif 0x20 <= code < 0x7F:
-            out.append(ch)
-        else:
-            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
-    return '"' + "".join(out) + '"'
-
-
-def _value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return repr(v) if math.isfinite(v) else ("nan" if math.isnan(v) else
-                                                  ("inf" if v > 0 else "-inf"))
-    if isinstance(v, str | Path):
-        return toml_string(str(v))
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        items = ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items() if x is not None)
-        return "{ " + items + " }" if items else "{}"
-    raise TypeError(f"dump_toml: cannot write {type(v).__name__} {v!r} as TOML")

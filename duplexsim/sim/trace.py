@@ -120,7 +120,7 @@ class Trace:
         does not write (``audio.wav`` with ``audio=False``, a ``metrics.json`` computed from
         the earlier trace) are removed, so the folder never mixes two runs.
         """
-        from duplexsim.config.scenario import dump_toml
+        from duplexsim.config.toml_writer import dump_toml
 
         decisions = self.decisions
         if self.scenario.compute.model != "measured":

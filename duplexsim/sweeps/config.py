@@ -578,7 +578,7 @@ def load_sweep(path: str | Path, *, check_scenarios: bool = True) -> Sweep:
 
 
 def _toml_value(v: Any) -> str:
-    from duplexsim.config.scenario import toml_string
+    from duplexsim.config.toml_writer import toml_string
 
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -593,7 +593,7 @@ def _toml_value(v: Any) -> str:
 
 def dump_sweep(config: SweepConfig) -> str:
     """The sweep as TOML text that :func:`load_sweep` reads back (experiments write these)."""
-    from duplexsim.config.scenario import toml_string
+    from duplexsim.config.toml_writer import toml_string
 
     lines = ["[sweep]"]
     for key in ("name", "base", "seeds", "workers", "batch", "cell"):

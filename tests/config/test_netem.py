@@ -10,7 +10,8 @@ from duplexsim.config.link import LinkConfig
 from duplexsim.config.loader import FieldError, from_dict
 from duplexsim.config.netem import netem_delay_keys, netem_keys
 from duplexsim.config.network import NetworkConfig
-from duplexsim.config.scenario import dump_toml, load_scenario, scenario_from_dict
+from duplexsim.config.scenario import load_scenario, scenario_from_dict
+from duplexsim.config.toml_writer import dump_toml
 from duplexsim.errors import ConfigError, InputError
 from duplexsim.sim import run
 from duplexsim.sim.delay import link_from_netem
