@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -171,101 +172,131 @@ def netem_keys(text: str) -> dict[str, Any]:
     left out sets nothing: the preset underneath keeps those keys. Anything else (loss or
     duplicate correlation, ``loss state``, ``reorder``, ``gap``, ``corrupt``, ``slot``,
     ``limit``, ``ecn``, ``seed``, a clause given twice) is a :class:`FieldError` on ``netem``."""
-    tokens = text.split()
-    keys: dict[str, Any] = {}
-    seen: set[str] = set()
-    delay: tuple[float, float] | None = None
-    distribution: str | None = None
-    i = 0
-
-    def refuse(message: str, allowed: str = NETEM_GRAMMAR) -> FieldError:
-        return FieldError("netem", message, allowed)
-
-    def take(what: str) -> str:
-        nonlocal i
-        i += 1
-        if i >= len(tokens):
-            raise refuse(f"{tokens[i - 1]!r} needs its {what}")
-        return tokens[i]
-
-    def number_next() -> bool:  # tc's NEXT_IS_NUMBER: the next word starts with a digit
-        return i + 1 < len(tokens) and tokens[i + 1][:1].isdigit()
-
-    def once(clause: str) -> None:
-        if clause in seen:
-            raise refuse(f"{clause!r} given twice", "each clause once")
-        seen.add(clause)
-
-    while i < len(tokens):
-        word = tokens[i]
+    parse = _Parse(text.split())
+    while parse.i < len(parse.tokens):
+        word = parse.tokens[parse.i]
         keyword = _tc_keyword(word)
-        if keyword == "delay":
-            once("delay")
-            d_ms = _time_ms(take("time"))
-            j_ms = _time_ms(take("jitter")) if number_next() else 0.0
-            if number_next():
-                raise refuse(f"delay correlation {tokens[i + 1]!r}: netem's correlation "
-                             "shrinks the jitter, ours keeps its distribution, so there is "
-                             "no counterpart", "delay D J without it, and the link key "
-                             "correlation set separately (README, netem)")
-            delay = (d_ms, j_ms)
-        elif keyword == "distribution":
-            once("distribution")
-            distribution = take("name")
-            if distribution not in NETEM_TABLES:  # tc opens <tc lib>/<name>.dist
-                uniform = f" ({_NO_UNIFORM_TABLE})" if distribution == "uniform" else ""
-                raise refuse(f"distribution {distribution!r} is not one we model{uniform}",
-                             ", ".join(NETEM_TABLES) + " (iproute2's tables; not its "
-                             "experimental.dist)")
-        elif keyword == "loss":
-            once("loss")
-            kind = take("percent or model")
-            if kind == "random" or kind[:1].isdigit() or _numeric(kind):  # (nan, -1%: refused)
-                value = _percent(take("percent") if kind == "random" else kind)
-                keys.update(loss_model="bernoulli", loss=value)
-            elif kind == "gemodel":
-                values = [_percent(take("p"))]
-                while number_next() and len(values) < 4:
-                    values.append(_percent(take("percent")))
-                if len(values) < 2:
-                    raise refuse("loss gemodel without r: iproute2's default r changed "
-                                 "between versions", "loss gemodel P R [1-H [1-K]]")
-                values += [1.0, 0.0][len(values) - 2:]
-                keys.update(zip(("loss_model", "ge_p", "ge_r", "loss_bad", "loss_good"),
-                                ("gilbert-elliott", *values), strict=True))
-            else:
-                raise refuse(f"loss {kind!r} is not modelled (the 4-state model, "
-                             "'loss state', is not)", "loss [random] PERCENT, loss gemodel "
-                             "P R [1-H [1-K]]")
-        elif keyword == "duplicate":
-            once("duplicate")
-            keys["duplicate"] = _percent(take("percent"))
-        elif keyword == "rate":
-            once("rate")
-            keys["bandwidth_kbps"] = _rate_kbps(take("rate"))
-            if i + 1 < len(tokens) and tokens[i + 1].lstrip("+-")[:1].isdigit():
-                raise refuse(f"rate packet overhead {tokens[i + 1]!r} is not modelled",
-                             "rate RATE alone (a packet is its 40 header bytes and payload)")
+        if keyword in _CLAUSES:
+            parse.once(keyword)
+            _CLAUSES[keyword](parse)
         elif keyword in NOT_MODELLED:
             named = repr(word) if word == keyword else f"{word!r} (tc's {keyword})"
-            raise refuse(f"{named} is not modelled")
+            raise _refuse(f"{named} is not modelled")
         else:
-            raise refuse(f"unknown word {word!r} (tc's keywords, or a prefix of one: "
-                         f"{', '.join(TC_KEYWORDS)})")
-        if number_next() and keyword in ("loss", "duplicate"):  # their correlation
-            raise refuse(f"{word} then {tokens[i + 1]!r}: netem's correlation of {keyword} is "
-                         "not modelled", NETEM_GRAMMAR)
-        i += 1
-    if not tokens:
-        raise refuse("empty")
+            raise _refuse(f"unknown word {word!r} (tc's keywords, or a prefix of one: "
+                          f"{', '.join(TC_KEYWORDS)})")
+        if parse.number_next() and keyword in ("loss", "duplicate"):  # their correlation
+            raise _refuse(f"{word} then {parse.tokens[parse.i + 1]!r}: netem's correlation of "
+                          f"{keyword} is not modelled", NETEM_GRAMMAR)
+        parse.i += 1
+    return _parsed_keys(parse)
+
+
+def _refuse(message: str, allowed: str = NETEM_GRAMMAR) -> FieldError:
+    return FieldError("netem", message, allowed)
+
+
+@dataclass
+class _Parse:
+    """A netem argument string being read (:func:`netem_keys`): its words, the one being
+    read (tc's ``argv``), the clauses seen, and what they gave."""
+
+    tokens: list[str]
+    i: int = 0
+    seen: set[str] = field(default_factory=set)
+    keys: dict[str, Any] = field(default_factory=dict)
+    delay: tuple[float, float] | None = None
+    distribution: str | None = None
+
+    def take(self, what: str) -> str:
+        """The next word, the clause's ``what`` (tc's ``NEXT_ARG``)."""
+        self.i += 1
+        if self.i >= len(self.tokens):
+            raise _refuse(f"{self.tokens[self.i - 1]!r} needs its {what}")
+        return self.tokens[self.i]
+
+    def number_next(self) -> bool:
+        """tc's ``NEXT_IS_NUMBER``: the next word starts with a digit."""
+        return self.i + 1 < len(self.tokens) and self.tokens[self.i + 1][:1].isdigit()
+
+    def once(self, clause: str) -> None:
+        if clause in self.seen:
+            raise _refuse(f"{clause!r} given twice", "each clause once")
+        self.seen.add(clause)
+
+
+def _delay_clause(parse: _Parse) -> None:
+    d_ms = _time_ms(parse.take("time"))
+    j_ms = _time_ms(parse.take("jitter")) if parse.number_next() else 0.0
+    if parse.number_next():
+        raise _refuse(f"delay correlation {parse.tokens[parse.i + 1]!r}: netem's correlation "
+                      "shrinks the jitter, ours keeps its distribution, so there is no "
+                      "counterpart", "delay D J without it, and the link key correlation set "
+                      "separately (README, netem)")
+    parse.delay = (d_ms, j_ms)
+
+
+def _distribution_clause(parse: _Parse) -> None:
+    parse.distribution = distribution = parse.take("name")
+    if distribution not in NETEM_TABLES:  # tc opens <tc lib>/<name>.dist
+        uniform = f" ({_NO_UNIFORM_TABLE})" if distribution == "uniform" else ""
+        raise _refuse(f"distribution {distribution!r} is not one we model{uniform}",
+                      ", ".join(NETEM_TABLES) + " (iproute2's tables; not its "
+                      "experimental.dist)")
+
+
+def _loss_clause(parse: _Parse) -> None:
+    kind = parse.take("percent or model")
+    if kind == "random" or kind[:1].isdigit() or _numeric(kind):  # (nan, -1%: refused)
+        value = _percent(parse.take("percent") if kind == "random" else kind)
+        parse.keys.update(loss_model="bernoulli", loss=value)
+    elif kind == "gemodel":
+        values = [_percent(parse.take("p"))]
+        while parse.number_next() and len(values) < 4:
+            values.append(_percent(parse.take("percent")))
+        if len(values) < 2:
+            raise _refuse("loss gemodel without r: iproute2's default r changed between "
+                          "versions", "loss gemodel P R [1-H [1-K]]")
+        values += [1.0, 0.0][len(values) - 2:]
+        parse.keys.update(zip(("loss_model", "ge_p", "ge_r", "loss_bad", "loss_good"),
+                              ("gilbert-elliott", *values), strict=True))
+    else:
+        raise _refuse(f"loss {kind!r} is not modelled (the 4-state model, 'loss state', is "
+                      "not)", "loss [random] PERCENT, loss gemodel P R [1-H [1-K]]")
+
+
+def _duplicate_clause(parse: _Parse) -> None:
+    parse.keys["duplicate"] = _percent(parse.take("percent"))
+
+
+def _rate_clause(parse: _Parse) -> None:
+    parse.keys["bandwidth_kbps"] = _rate_kbps(parse.take("rate"))
+    if parse.i + 1 < len(parse.tokens) and parse.tokens[parse.i + 1].lstrip("+-")[:1].isdigit():
+        raise _refuse(f"rate packet overhead {parse.tokens[parse.i + 1]!r} is not modelled",
+                      "rate RATE alone (a packet is its 40 header bytes and payload)")
+
+
+_CLAUSES: dict[str, Callable[[_Parse], None]] = {
+    "delay": _delay_clause, "distribution": _distribution_clause, "loss": _loss_clause,
+    "duplicate": _duplicate_clause, "rate": _rate_clause}
+"""The netem options we model (tc's keyword, :func:`_tc_keyword`) -> the reader of its clause."""
+
+
+def _parsed_keys(parse: _Parse) -> dict[str, Any]:
+    """The link keys of a whole netem string read by :func:`netem_keys`: its clauses' keys
+    and those of its delay and distribution, together (:func:`netem_delay_keys`)."""
+    keys, delay, distribution = parse.keys, parse.delay, parse.distribution
+    if not parse.tokens:
+        raise _refuse("empty")
     if distribution is not None and (delay is None or not delay[1]):
-        raise refuse(f"distribution {distribution} without a delay jitter (tc refuses it "
-                     "too)", "delay TIME JITTER distribution X")
+        raise _refuse(f"distribution {distribution} without a delay jitter (tc refuses it "
+                      "too)", "delay TIME JITTER distribution X")
     if delay is not None:
         try:
             keys.update(netem_delay_keys(*delay, distribution))
         except InputError as e:
-            raise refuse(f"delay: {e.problems[0].message}", e.problems[0].allowed or "") from None
+            raise _refuse(f"delay: {e.problems[0].message}",
+                          e.problems[0].allowed or "") from None
         if keys.get("bandwidth_kbps"):  # (rate 0 is no rate, in netem and here: 0 = unlimited)
             keys["ordering"] = "fifo"  # netem's rate sends each packet after the one before
     return keys
