@@ -35,7 +35,7 @@ VOICES = (Voice("en-us+f3", 50, 205), Voice("en-gb+f1", 28, 156), Voice("en-us+m
 
 
 def utterances(n: int) -> list[tuple[str, Voice]]:
-    from duplexsim.corpora.synth import TextStream
+    from duplexsim.corpora.speakers import TextStream
 
     text = TextStream(np.random.default_rng(0))
     return [(text.take(1 + i % 12), VOICES[i % len(VOICES)]) for i in range(n)]
@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=number(1, 1000, integer=True), default=3,
                    help="side-by-side repeats of each comparison (default: %(default)s)")
     args = p.parse_args(argv)
+    from duplexsim.corpora.calibration import population_centres
     from duplexsim.corpora.config import load_config
-    from duplexsim.corpora.synth import population_centres
 
     population_centres(load_config("fisher-like"))  # a constant of the preset: not timed
     todo = utterances(args.utterances)

@@ -144,7 +144,8 @@ def _build(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_not_foreign, check_output_dir
     from duplexsim.config.cli import with_flags
     from duplexsim.corpora.build import build_corpus, build_record, check_rebuild, plan, rendered
-    from duplexsim.corpora.synth import check_realisable, load_config
+    from duplexsim.corpora.calibration import check_realisable
+    from duplexsim.corpora.config import load_config
 
     if args.config is not None:
         from duplexsim.config.cli import expect_kind

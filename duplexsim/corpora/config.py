@@ -159,7 +159,7 @@ class SynthConfig:
         # targets): IPUs and pauses last at least 0.25 s (synth), and IPUs under 0.5 s leave
         # no room to backchannel in (ipu_median_s 0.3 gave 0.34 s and 0.02 backchannels/s
         # for 0.12; 0.001 calibrated a centre of 6e-11 s); the calibration runs on 120 s
-        # conversations (synth.population_centres), so a longer pause is never drawn there
+        # conversations (calibration.population_centres), so a longer pause is never drawn there
         # (pause_median_s 600 calibrated to nan: every pause came out 0.25 s); an FTO far
         # below 0 needs IPUs longer than the median (fto_mean_ms -1000 gave IPUs 10 % long
         # and half the backchannels, -3000 none, -60000 a traceback), a wide FTO spread the
@@ -264,7 +264,7 @@ def load_config(preset: str | None = None, toml_path: str | Path | None = None,
 def load_synth_toml(path: str | Path) -> SynthConfig:
     """A corpus config file's keys as ``duplexsim validate`` checks them: SynthConfig keys
     over the preset named by its ``name`` key (``fisher-like`` when absent). Validate then
-    calibrates it too (``synth.validate_synth_toml``, which needs numpy)."""
+    calibrates it too (``calibration.validate_synth_toml``, which needs numpy)."""
     from duplexsim.config.loader import ConfigError, Problem
     from duplexsim.config.readers import read_toml
 

@@ -11,7 +11,7 @@ A synthetic conversation draws its style once, from its own seed, before anythin
 - the parameter is the population centre moved by ``z_k`` times its population spread
   (:func:`speaker_style`), the within-speaker spread what is left of the preset's, so that
   the pooled distribution over speakers stays the preset's (the centre corrects for fast
-  speakers making more events: ``synth.population_centres``).
+  speakers making more events: ``calibration.population_centres``).
 
 With ``tempo_drift_s > 0`` the tempo wanders slowly within the conversation
 (:class:`TempoDrift`); the recorded style is then the one at t = 0. The voice (espeak-ng
@@ -42,7 +42,7 @@ PARAMS = tuple(TEMPO_SIGN)
 @dataclass(frozen=True)
 class Centres:
     """The population's central speaker: the preset's values, or those that make a pooled
-    corpus realise the preset's (``synth.population_centres``: pooled statistics weight
+    corpus realise the preset's (``calibration.population_centres``: pooled statistics weight
     each speaker by how many events it makes, and fast speakers make more)."""
 
     ipu_median_s: float

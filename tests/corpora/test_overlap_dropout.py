@@ -85,14 +85,14 @@ def test_only_an_overlapped_ipu_is_cut_also_at_the_end() -> None:
     where it did not (the conversation's end), the last IPU stopped mid-word ("-") with no
     one overlapping it (about 1 in 9 conversations of 60 s). Every cut IPU now has the
     partner's IPU starting inside it; the timelines are otherwise the same draw for draw."""
-    from duplexsim.corpora import synth
+    from duplexsim.corpora import synth, turn_process
 
     cfg = replace(PRESETS["fisher-like"], conversation_s=60.0, overlap_dropout_ms=250.0)
     centres = synth.population_centres(cfg)
     n_cut = 0
     for i in range(60):
         ss = np.random.SeedSequence(11, spawn_key=(i,))
-        proc_ss, dur_ss, _, _ = synth._children(ss)
+        proc_ss, dur_ss, _, _ = turn_process.conversation_streams(ss)
         dur_rng = np.random.default_rng(dur_ss)
 
         def utter(speaker: int, kind: str, target_s: float, rng=dur_rng) -> tuple:
@@ -100,8 +100,8 @@ def test_only_an_overlapped_ipu_is_cut_also_at_the_end() -> None:
                 return "yeah", float(rng.uniform(0.25, 0.6)), None
             return "one two three four five six", float(np.clip(target_s, 0.25, 12.0)), None
 
-        placed = synth.turn_taking(cfg, np.random.default_rng(proc_ss), utter,
-                                   synth._styles(cfg, ss, centres))
+        placed = turn_process.turn_taking(cfg, np.random.default_rng(proc_ss), utter,
+                                          turn_process.tempo_drift(cfg, ss, centres))
         floor = [seg for seg, _ in placed if seg.kind == "ipu"]
         plain = [s for s in simulate_timeline(cfg, ss) if s.kind == "ipu"]
         assert [s.start_s for s in floor] == [s.start_s for s in plain]  # the same draws

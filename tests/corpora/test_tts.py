@@ -17,7 +17,6 @@ import pytest
 
 from duplexsim.corpora import tts
 from duplexsim.corpora.tts import Voice
-from duplexsim.errors import InputError
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None,
                                 reason="espeak-ng not installed")
@@ -139,32 +138,6 @@ def test_a_damaged_cache_entry_is_spoken_again(tmp_path: Path, damage: str) -> N
     entry.write_bytes(b"" if damage == "empty" else entry.read_bytes()[:100])
     assert np.array_equal(tts.speak("mhm", voice, 16000, tmp_path), first)
     assert np.load(entry).size > 0  # written again
-
-
-def test_an_ipu_of_words_espeak_says_as_nothing_takes_more_words(tmp_path: Path) -> None:
-    """chitchat-dataset has the word "'", which espeak-ng says as no sound: a one-word IPU
-    of it was placed and annotated with 0 s and no audio."""
-    from duplexsim.corpora.synth import PRESETS, _Speaker
-
-    class Words:
-        def __init__(self) -> None:
-            self.words = ["'", "hello", "there"]
-
-        def take(self, n: int) -> str:
-            out, self.words = self.words[:n], self.words[n:]
-            return " ".join(out)
-
-    assert tts.speak("'", Voice(), 8000, tmp_path).size == 0
-    speaker = _Speaker(Voice("en-us", 50, 175), 0.1, PRESETS["fisher-like"], tmp_path)
-    words, wave = speaker.ipu(0.3, Words())  # type: ignore[arg-type]
-    assert words == "' hello" and wave.size > 0.1 * 8000 and np.isfinite(wave).all()
-
-    class Quotes(Words):  # nothing it says sounds: one line, not a build that never ends
-        def take(self, n: int) -> str:
-            return " ".join(["'"] * n)
-
-    with pytest.raises(InputError, match=r"^espeak-ng: gave no sound for \"' ' ' "):
-        speaker.ipu(0.3, Quotes())  # type: ignore[arg-type]
 
 
 def test_an_answer_cut_short_by_a_dying_server_is_not_used() -> None:
