@@ -1,6 +1,7 @@
 """Sweeps: a grid over scenario fields x seeds, run resumably on a process pool or Ray.
 
-``load_sweep`` (config), ``run_sweep`` / ``collect`` (runner), cell functions (cells).
+``load_sweep`` (config), ``run_sweep`` / ``collect`` (runner), cell functions (cells), cell
+keys (keys), what the grid and set tables may hold (tables).
 Owns scheduling and result bookkeeping; must not define metrics or simulate by itself.
 """
 

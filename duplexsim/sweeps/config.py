@@ -18,18 +18,15 @@ duration_s = 30.0
 ```
 
 Owns the schema and expanding it into cells (each a fully resolved scenario dict with a
-stable hash key). Must not run anything: see :mod:`duplexsim.sweeps.runner`.
+stable hash key: :mod:`duplexsim.sweeps.keys`); what the grid and set tables may hold is
+:mod:`duplexsim.sweeps.tables`. Must not run anything: see :mod:`duplexsim.sweeps.runner`.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
-import datetime
 import functools
-import importlib.util
 import itertools
-import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,21 +43,31 @@ from duplexsim.config.loader import (
     reading,
 )
 from duplexsim.config.readers import read_toml
-from duplexsim.digests import SIMULATOR_VERSION, file_digest, key_of, scenario_inputs
-from duplexsim.sweeps.cells import DEFAULT_CELL, UNSCORED_KEYS
+from duplexsim.sweeps.cells import DEFAULT_CELL
+from duplexsim.sweeps.keys import cell_key, cell_source_digest, simulated_config
+from duplexsim.sweeps.tables import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_CELLS,
+    SEED_KEY,
+    flatten,
+    grid_errors,
+    repeated,
+    set_errors,
+    value_kind,
+    within,
+)
 
 if TYPE_CHECKING:
     from duplexsim.config.scenario import Scenario
 
-SEED_KEY = "seed"
+# re-exported for callers of this module: the cell keys (keys) and the tables' rules (tables)
+__all__ = ["INT64_MAX", "INT64_MIN", "MAX_BATCH", "MAX_CELLS", "MAX_WORKERS", "SEED_KEY", "Cell",
+           "Sweep", "SweepConfig", "cell_key", "cell_source_digest", "dump_sweep", "load_sweep",
+           "scenario_problems", "simulated_config", "value_kind"]
+
 MAX_WORKERS = 4096
 MAX_BATCH = 4096
-INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
-"""Integer grid values a results.parquet column holds as integers (int64)."""
-MAX_CELLS = 1_000_000
-"""Most cells a sweep may have (grid points x seeds): past it a typo (a grid of ten keys of
-ten values each is 10**10 cells), which expanded the whole grid in memory before anything
-said so, not a study (the committed ones have at most 1440)."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,7 @@ class SweepConfig:
         # that one field (set as a table, it replaced the base's whole [network]: its preset
         # and every other key dropped without a word; in the grid it was "not a list")
         for table in ("set", "grid"):  # (an empty table stays: refused below)
-            flat, twice = _flatten(getattr(self, table))
+            flat, twice = flatten(getattr(self, table))
             object.__setattr__(self, table, flat)
             errors += [FieldError(f"{table}.{key}", "is given twice (as a dotted key and "
                                   "inside a table)", "each field once", (table,))
@@ -126,7 +133,7 @@ class SweepConfig:
         elif (bad_seed := next((s for s in self.seeds if not 0 <= s < 2**63), None)) is not None:
             errors.append(FieldError("seeds", f"{bad_seed} is " + (
                 "negative" if bad_seed < 0 else "too large"), allowed_seeds))
-        elif (twice_seed := _repeated(self.seeds)) is not None:
+        elif (twice_seed := repeated(self.seeds)) is not None:
             errors.append(FieldError("seeds", f"{twice_seed} is listed twice", allowed_seeds))
         if not 0 <= self.workers <= MAX_WORKERS:
             errors.append(FieldError("workers", f"{self.workers} is out of range",
@@ -139,197 +146,9 @@ class SweepConfig:
                                      '"package.module:function" or ""'))
         # each reads its own table (and names what else it reads): still named beside a
         # bad workers or seeds (the loader's probe)
-        errors += reading(self._grid_errors(), "grid") + reading(self._set_errors(), "set")
+        errors += (reading(grid_errors(self.grid, self.seeds, self.cell), "grid")
+                   + reading(set_errors(self.set, self.grid), "set"))
         raise_errors(errors)
-
-    def _grid_errors(self) -> list[FieldError]:
-        """The problems of ``grid``: each key's values, the cell count, two keys at one field."""
-        errors: list[FieldError] = []
-        for key, values in self.grid.items():
-            if not isinstance(values, list | tuple) or not values:
-                errors.append(FieldError(f"grid.{key}", "must be a non-empty list of values",
-                                         "[v1, v2, ...]"))
-            elif any(not name for part in key.split("+") for name in part.split(".")):
-                errors.append(FieldError(f"grid.{key}", "empty key", "dotted.key or a.b+c.d"))
-            elif _spaced(key.replace("+", ".")):  # ("a.x + b.x": scenario keys have no
-                # spaces; each cell said "a.x : unknown key", the space unseen)
-                errors.append(FieldError(f"grid.{key}", "a key with spaces around it",
-                                         "dotted.key or a.b+c.d, without spaces"))
-            elif SEED_KEY in key.split("+") or key == "cell":
-                errors.append(FieldError(f"grid.{key}", "seeds are swept with sweep.seeds"
-                                         if key != "cell" else "a column of the results table",
-                                         "any scenario key but seed"))
-            elif not self.cell and (unscored := next(
-                    (part for part in key.split("+") if part.split(".")[0] in UNSCORED_KEYS),
-                    None)) is not None:
-                errors.append(FieldError(f"grid.{key}", f"{unscored} does not change what the "
-                                         'default cell (cell = "") simulates and scores: every '
-                                         "value gives the same rows",
-                                         "keys of the simulation (not "
-                                         f"{', '.join(UNSCORED_KEYS)}), or a cell function of "
-                                         "one's own that reads it", ("cell",)))
-            elif any(_has_date(v) for v in values):
-                bad = next(v for v in values if _has_date(v))
-                errors.append(FieldError(f"grid.{key}", f"{bad!r} is a TOML date or time (no "
-                                         "scenario key takes one; cells and sweep.json are "
-                                         "JSON)", "numbers, strings or booleans"))
-            elif (twice := _repeated(values)) is not None:
-                # a value listed twice is the same cell twice: its one conversation per seed
-                # would count as two in every mean and bootstrap over seeds
-                errors.append(FieldError(f"grid.{key}", f"{twice!r} is listed twice",
-                                         "distinct values"))
-            elif any(isinstance(v, dict | list | tuple) for v in values):
-                bad = next(v for v in values if isinstance(v, dict | list | tuple))
-                errors.append(FieldError(f"grid.{key}", f"{bad!r} is a table or list (a "
-                                         "results column holds one value per cell)",
-                                         "numbers, strings or booleans; sweep a table's "
-                                         "keys one by one (network.a_to_b.delay_ms)"))
-            elif (big := next((i for i, v in enumerate(values) if isinstance(v, int)
-                               and not isinstance(v, bool) and not INT64_MIN <= v <= INT64_MAX),
-                              None)) is not None:
-                # results.parquet holds such a column as floats: 2**70 and 2**70 + 1 ran as
-                # two cells shown under one value (1.180592e+21)
-                errors.append(FieldError(f"grid.{key}", f"value {big + 1} ({values[big]}) is "
-                                         "past the 64-bit integer range of a results column",
-                                         "integers -2**63 .. 2**63 - 1, or floats"))
-            elif len({value_kind(v) for v in values}) > 1:
-                # every cell ran, then results.parquet could not be written: a traceback
-                first = value_kind(values[0])
-                bad = next(v for v in values if value_kind(v) != first)
-                errors.append(FieldError(f"grid.{key}", f"{values[0]!r} and {bad!r} are of "
-                                         "different types (a results column holds one)",
-                                         "values of one type: numbers, strings or booleans"))
-        sizes = [len(v) for v in self.grid.values() if isinstance(v, list | tuple)]
-        points, counts = math.prod(sizes), " x ".join(map(str, sizes)) + " grid values"
-        if points > MAX_CELLS:  # too many at any seeds: named beside bad seeds too
-            errors.append(FieldError("grid", f"{counts} = {points} cells for each seed",
-                                     f"at most {MAX_CELLS} cells a sweep (split it into "
-                                     "several, or fewer values)"))
-        elif points * max(len(self.seeds), 1) > MAX_CELLS:
-            errors.append(FieldError("grid", f"{counts} x {len(self.seeds)} seeds = "
-                                     f"{points * len(self.seeds)} cells",
-                                     f"at most {MAX_CELLS} cells a sweep (split it into "
-                                     "several, or fewer values or seeds)", ("seeds",)))
-        # two keys that set one field: the later one wins, the earlier one's column lies
-        # (rows labelled delay_ms=100 that never had that delay)
-        setting = [(f"grid.{key}", part) for key in self.grid for part in key.split("+")]
-        for i, (name, path) in enumerate(setting):
-            for other, other_path in setting[:i]:
-                if _nested(path, other_path) and name != other:
-                    errors.append(FieldError(name, f"sets {path}, which {other} sets too",
-                                             "keys that set different fields"))
-        return errors
-
-    def _set_errors(self) -> list[FieldError]:
-        """The problems of ``set``: each key, and values a later key replaces."""
-        errors: list[FieldError] = []
-        for key in self.set:
-            if any(not name for name in key.split(".")):
-                errors.append(FieldError(f"set.{key}", "empty key", "dotted.key"))
-            elif _spaced(key):
-                errors.append(FieldError(f"set.{key}", "a key with spaces around it",
-                                         "dotted.key, without spaces"))
-            elif self.set[key] == {}:  # ([sweep.set.a] with its keys commented out) it
-                # replaced the base's whole table with {}: side a a default replay side
-                errors.append(FieldError(f"set.{key}", "an empty table sets nothing",
-                                         "a table with keys to set, or none"))
-            elif _has_date(self.set[key]):
-                errors.append(FieldError(f"set.{key}", "holds a TOML date or time (no scenario "
-                                         "key takes one; cells and sweep.json are JSON)",
-                                         "numbers, strings, booleans, lists and tables of them"))
-            elif key == SEED_KEY:  # each cell's seed from sweep.seeds replaces it
-                errors.append(FieldError(f"set.{key}", "seeds are swept with sweep.seeds (every "
-                                         "cell's seed replaces this one)",
-                                         "any scenario key but seed; seeds = [...]"))
-        # a set value that a grid key, or a later set key, replaces in every cell is never
-        # used, though the sweep (and sweep.json) says it was set
-        set_keys = list(self.set)
-        for i, key in enumerate(set_keys):
-            over = [f"grid.{g}" for g in self.grid for part in g.split("+")
-                    if _within(key, part)] + [f"set.{k}" for k in set_keys[i + 1:]
-                                              if _within(key, k)]
-            if over:
-                errors.append(FieldError(f"set.{key}", f"{over[0]} replaces it in every cell: "
-                                         "this value is never used",
-                                         "keys that grid and later set keys do not set",
-                                         ("grid",)))
-        return errors
-
-
-def value_kind(value: Any) -> str:
-    """What a results column can hold of ``value``: number (an integer or a float), boolean,
-    string, list, table or null; two kinds in one column cannot be written to Parquet."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if value is None:
-        return "null"
-    kinds: dict[type, str] = {str: "string", list: "list", tuple: "list", dict: "table"}
-    return kinds.get(type(value), type(value).__name__)
-
-
-def _flatten(table: Mapping[str, Any], prefix: str = "") -> tuple[dict[str, Any], list[str]]:
-    """``table`` with every non-empty table value spread into dotted keys of its leaves
-    (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``, order kept), and the dotted keys that came out
-    twice (``"a.b" = 1`` beside ``a = { b = 2 }``)."""
-    flat: dict[str, Any] = {}
-    twice: list[str] = []
-    for key, value in table.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            inner, inner_twice = _flatten(value, f"{dotted}.")
-            twice += inner_twice
-            items = list(inner.items())
-        else:
-            items = [(dotted, value)]
-        for k, v in items:
-            if k in flat:
-                twice.append(k)
-            flat[k] = v
-    return flat, twice
-
-
-def _nested(a: str, b: str) -> bool:
-    """Dotted paths ``a`` and ``b`` name the same field, or one lies inside the other."""
-    a_parts, b_parts = a.split("."), b.split(".")
-    n = min(len(a_parts), len(b_parts))
-    return a_parts[:n] == b_parts[:n]
-
-
-def _within(a: str, b: str) -> bool:
-    """Dotted path ``a`` names the field ``b`` or one inside it (setting ``b`` replaces it)."""
-    return a == b or a.startswith(f"{b}.")
-
-
-def _spaced(dotted: str) -> bool:
-    """Some name of the dotted path ``dotted`` has spaces (or tabs) at either end."""
-    return any(name != name.strip() for name in dotted.split("."))
-
-
-def _repeated(values: list[Any] | tuple[Any, ...]) -> Any:
-    """The first value of ``values`` equal to an earlier one (0 and 0.0 are one value, a
-    boolean and a number are not; nan and nan are one value: one cell key), or None."""
-    for i, v in enumerate(values):
-        for earlier in values[:i]:
-            if isinstance(v, bool) == isinstance(earlier, bool) and (
-                    v == earlier or _is_nan(v) and _is_nan(earlier)):
-                return v
-    return None
-
-
-def _is_nan(v: Any) -> bool:
-    return isinstance(v, float) and math.isnan(v)
-
-
-def _has_date(v: Any) -> bool:
-    """Whether ``v`` is, or holds, a TOML date, time or date-time (tomllib's ``datetime``
-    types), which JSON does not hold."""
-    if isinstance(v, dict):
-        return any(_has_date(x) for x in v.values())
-    if isinstance(v, list | tuple):
-        return any(_has_date(x) for x in v)
-    return isinstance(v, datetime.date | datetime.time)
 
 
 @dataclass(frozen=True)
@@ -364,58 +183,6 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any, table: str = "") 
     node[leaf] = value
 
 
-def cell_key(config: Mapping[str, Any], cell: str, scenario: Scenario | None = None) -> str:
-    """Hash of the canonical JSON of a config, the cell function and the contents of the
-    agents and corpora it names (16 hex): an agent retrained or a corpus rebuilt in the
-    same directory makes new cells, not reused old ones; so does a new
-    :data:`~duplexsim.digests.SIMULATOR_VERSION`; and so does an edit to the source file
-    of a cell function of one's own (:func:`cell_source_digest`).
-
-    For the default cell (``cell`` "" or :data:`~duplexsim.sweeps.cells.DEFAULT_CELL`) the
-    config is the scenario it simulates (:func:`simulated_config`; ``scenario``: ``config``
-    already built, not built again), so a key left out and the same key written at its
-    default, or a network preset and its values written out, are one cell; a config that
-    does not build keeps its own dict. Its :data:`~duplexsim.sweeps.cells.UNSCORED_KEYS` are
-    left out either way: its rows do not depend on them (a scenario renamed, or writing
-    audio, reuses its cells). A cell of one's own may read every key as written: its
-    config is hashed as it is."""
-    inputs = scenario_inputs(config)
-    if cell in ("", DEFAULT_CELL):
-        cell = ""
-        config = simulated_config(config, scenario) or {
-            k: v for k, v in config.items() if k not in UNSCORED_KEYS}
-    parts = {"config": config, "cell": cell, "inputs": inputs,
-             "simulator": SIMULATOR_VERSION}
-    source = cell_source_digest(cell)
-    if source:  # only for one's own cells (duplexsim's own: SIMULATOR_VERSION versions them)
-        parts["cell_source"] = source
-    return key_of(parts)
-
-
-def simulated_config(config: Mapping[str, Any], scenario: Scenario | None = None
-                     ) -> dict[str, Any] | None:
-    """What the default cell simulates of ``config`` (``scenario``: it built already), as a
-    plain dict: every scenario key at its resolved value (defaults filled in, a replay
-    side's channel set) and each network direction as the hops it travels, every link key
-    set (a preset expanded, as :meth:`~duplexsim.config.network.NetworkConfig.hops` gives
-    the simulator), without :data:`~duplexsim.sweeps.cells.UNSCORED_KEYS`; None when the
-    config does not build (the pre-run check refuses it, a cell's own run reports it)."""
-    from duplexsim.config.network import DIRECTIONS
-    from duplexsim.config.scenario import scenario_from_dict
-
-    if scenario is None:
-        try:  # (without the unscored keys: an invalid [output] does not change the key)
-            scenario = scenario_from_dict(
-                {k: v for k, v in config.items() if k not in UNSCORED_KEYS}, file="<sweep cell>")
-        except ConfigError:
-            return None
-    resolved = {k: v for k, v in scenario.to_dict().items() if k not in UNSCORED_KEYS}
-    resolved["network"] = {direction: [dataclasses.asdict(hop) for hop in
-                                       scenario.network.hops(direction)]
-                           for direction in DIRECTIONS}
-    return resolved
-
-
 def _built_scenario(config: Mapping[str, Any], file: str = "<sweep cell>") -> Scenario | None:
     """``config`` built into its :class:`~duplexsim.config.scenario.Scenario`, or None when
     it does not build."""
@@ -425,23 +192,6 @@ def _built_scenario(config: Mapping[str, Any], file: str = "<sweep cell>") -> Sc
         return scenario_from_dict(dict(config), file=file)
     except ConfigError:
         return None
-
-
-def cell_source_digest(cell: str) -> str:
-    """sha256 of the file defining a cell function of one's own (``module:function``, the
-    module found without running it): "" for duplexsim's own cells (which
-    :data:`~duplexsim.digests.SIMULATOR_VERSION` versions) and for a module that cannot be
-    found (running the cell names that). Without it a cell function edited in place kept
-    the rows its old code made. Helpers it imports from other files are not covered."""
-    module = cell.partition(":")[0]
-    if not module or module == "duplexsim" or module.startswith("duplexsim."):
-        return ""
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):  # a parent package that fails to import; a bad name
-        return ""
-    origin = spec.origin if spec is not None else None
-    return file_digest(origin) if origin and spec is not None and spec.has_location else ""
 
 
 @dataclass(frozen=True)
@@ -523,7 +273,7 @@ def _from_base(sweep: Sweep, key: str) -> bool:
         value = value[part]
     swept = [SEED_KEY, *(part for k in [*sweep.config.set, *sweep.config.grid]
                          for part in k.split("+"))]
-    return not any(_within(key, k) for k in swept)
+    return not any(within(key, k) for k in swept)
 
 
 def load_sweep(path: str | Path, *, check_scenarios: bool = True) -> Sweep:

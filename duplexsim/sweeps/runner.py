@@ -41,7 +41,8 @@ from duplexsim.atomic import atomic_path, json_text, write_json
 from duplexsim.config.readers import read_json
 from duplexsim.errors import ConfigError, InputError, warning_printer
 from duplexsim.sweeps.cells import DEFAULT_CELL, simulate_scenarios
-from duplexsim.sweeps.config import Cell, Sweep, scenario_problems, value_kind
+from duplexsim.sweeps.config import Cell, Sweep, scenario_problems
+from duplexsim.sweeps.tables import value_kind
 from duplexsim.threads import resolve_threads, use_threads
 
 WORKER_DIED = ("the worker process running this cell's group ended abruptly (killed, e.g. "

@@ -18,7 +18,7 @@ from duplexsim.digests import file_digest
 from duplexsim.errors import InputError
 from duplexsim.sweeps import load_sweep, run_sweep
 from duplexsim.sweeps.cells import DEFAULT_CELL
-from duplexsim.sweeps.config import cell_key, cell_source_digest
+from duplexsim.sweeps.keys import cell_key, cell_source_digest
 
 HERE = Path(__file__).parent
 BASE = """name = "base"
