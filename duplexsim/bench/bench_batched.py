@@ -41,7 +41,8 @@ def bench_agent(size: ModelSize, seed: int = 0) -> AgentFiles:
     """An untrained agent of preset ``size`` held in memory (no directory needed); its
     ``info`` is the agent.json training would write for its card
     (:func:`~duplexsim.training.recipe.agent_info`)."""
-    from duplexsim.training.recipe import RunState, agent_info
+    from duplexsim.training.checkpoints import RunState
+    from duplexsim.training.recipe import agent_info
 
     card = AgentCard(agent=AgentInfo(name=f"bench-{size}"),
                      model=ModelCard(size=size, n_units=DEFAULT_N_UNITS,

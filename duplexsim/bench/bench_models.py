@@ -33,7 +33,8 @@ from duplexsim.models.vocab import Vocab
 from duplexsim.threads import use_threads
 from duplexsim.tokens import DEFAULT_N_UNITS
 from duplexsim.training.datasets import StageData, prepare
-from duplexsim.training.recipe import Dist, Trainer
+from duplexsim.training.distributed import Dist
+from duplexsim.training.trainer import Trainer
 
 
 class _Seg:

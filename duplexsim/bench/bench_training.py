@@ -71,7 +71,9 @@ def _trainer(card_path: str, corpus: str, stage: str, attention: str = ""):
     """A trainer for ``stage`` of the card after one warm-up step, and the stage's data."""
     from duplexsim.config.card import load_card
     from duplexsim.training.datasets import DialogueLike
-    from duplexsim.training.recipe import Dist, Trainer, build_data, make_vocab
+    from duplexsim.training.distributed import Dist
+    from duplexsim.training.recipe import build_data, make_vocab
+    from duplexsim.training.trainer import Trainer
 
     card = load_card(card_path)
     if corpus:

@@ -1,7 +1,8 @@
 """Training: the three-stage SyncLLM recipe and the TDM recipe, from corpus dialogues to an
 agent directory.
 
-- :mod:`.recipe`: the optimisation loop, validation, ``keep_best`` and the agent directory;
+- :mod:`.recipe`: the stages in order, each recipe's data and the agent directory;
+- :mod:`.trainer`: the optimisation loop, validation, ``keep_best`` and checkpointing;
 - :mod:`.datasets`: each stage's batches, pure functions of ``(seed, stage, step, micro,
   rank)``; :mod:`.tdm`: the TDM agent's slice windows and synthetic barge-ins;
 - :mod:`.checkpoints`: the checkpoint file (atomic save, checked load, exact resume);

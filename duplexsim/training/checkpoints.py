@@ -6,8 +6,8 @@ position, the torch RNG states (the CPU generator's, and on CUDA the device's:
 it), the finished stages with their validation losses, the resolved card and the number of
 training processes, so a resumed run continues bit for bit. Beside it, its sha256
 (:func:`digest_path`, ``last.pt.json``), checked on load: torch keeps no checksum, so a
-flipped bit in a checkpoint resumed silently. Must not touch the data or the model's
-construction.
+flipped bit in a checkpoint resumed silently. :class:`RunState` is what a resume restores
+besides the weights. Must not touch the data or the model's construction.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import json
 import pickle
 import zipfile
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,33 @@ _STAGES = ("stage1", "stage2", "stage3")
 RESUMABLE_KEYS = frozenset({"train.checkpoint_every", "train.log_every"})
 """Card keys a resume may change: when checkpoints are written and how often a
 ``train_log`` row is, not one weight (a changed ``val_every`` moves ``keep_best``'s choice)."""
+
+
+@dataclass
+class RunState:
+    """What a checkpoint restores besides weights."""
+
+    stage: str = ""
+    step: int = 0
+    done: dict[str, float] = field(default_factory=dict)  # finished stage -> val loss
+    log: list[dict[str, Any]] = field(default_factory=list)
+    kept: dict[str, int] = field(default_factory=dict)  # finished stage -> step of its weights
+    best: dict[str, Any] = field(default_factory=dict)
+    """This stage's lowest validation loss so far: ``{"val_loss", "step", "model"}`` (a CPU
+    copy of the weights; empty before the first validation or with ``keep_best = false``)."""
+    pending: list[float] = field(default_factory=list)
+    """Training losses of the steps since the last ``train_log`` row (``[train] log_every``)."""
+    stopped: dict[str, Any] | None = None
+    """Set when ``--max-minutes`` ended the run early (never saved: a resume clears it)."""
+    threads: list[int] = field(default_factory=list)
+    """torch's thread count at the start and at every resume that changed it: the weights
+    are those of one count only when this holds one."""
+    precision: list[str] = field(default_factory=list)
+    """``"bf16"`` or ``"fp32"`` (:func:`~duplexsim.training.trainer.bf16_autocast`) at the
+    start and at every resume that changed it (a checkpoint moved between machines)."""
+    elapsed_s: float = 0.0
+    """Wall seconds this stage had trained up to the checkpoint (``train_log``'s
+    ``elapsed_s`` goes on from it after a resume instead of starting again at 0)."""
 
 
 def digest_path(path: str | Path) -> Path:

@@ -1,6 +1,6 @@
 """Training logs: ``train_log.csv``, ``train_log.json`` and the ``loss.png`` curve (atomic).
 
-Owns only the files; rows come from :mod:`duplexsim.training.recipe`.
+Owns only the files; rows come from :mod:`duplexsim.training.trainer`.
 """
 
 from __future__ import annotations

@@ -378,9 +378,9 @@ def test_bf16_cpu_training_uses_the_blocked_attention_and_repeats_byte_for_byte(
     from dataclasses import replace
 
     from duplexsim.models import attention
-    from duplexsim.training import recipe
+    from duplexsim.training import trainer
 
-    monkeypatch.setattr(recipe, "bf16_autocast", lambda card_bf16, device_type: card_bf16)
+    monkeypatch.setattr(trainer, "bf16_autocast", lambda card_bf16, device_type: card_bf16)
     fp32 = tiny_card(steps=2)
     bf16 = replace(fp32, train=replace(fp32.train, bf16=True))
     assert _trainer(fp32, tmp_path / "t")[0].model.config._attn_implementation == "sdpa"
@@ -403,10 +403,10 @@ def test_a_bf16_card_trains_in_fp32_where_the_processor_only_emulates_bf16(
     card with bf16 = false, and agent.json says so."""
     from dataclasses import replace
 
-    from duplexsim.training import recipe
+    from duplexsim.training import trainer
 
-    assert not recipe.bf16_autocast(False, "cpu")
-    assert recipe.bf16_autocast(True, "cpu") == torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert not trainer.bf16_autocast(False, "cpu")
+    assert trainer.bf16_autocast(True, "cpu") == torch.ops.mkldnn._is_mkldnn_bf16_supported()
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
     fp32 = tiny_card(steps=2)
     bf16 = replace(fp32, train=replace(fp32.train, bf16=True))
@@ -579,21 +579,21 @@ def test_a_resumed_stage_logs_the_elapsed_time_an_uninterrupted_one_would(
     import types
     from dataclasses import replace
 
-    from duplexsim.training import recipe
+    from duplexsim.training import trainer
 
     card = tiny_card(steps=4)
     card = replace(card, train=replace(card.train, log_every=1),
                    stage1=replace(card.stage1, enabled=False),
                    stage2=replace(card.stage2, enabled=False))
     now = [0.0]
-    monkeypatch.setattr(recipe, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
-    step = recipe.Trainer.step
+    monkeypatch.setattr(trainer, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    step = trainer.Trainer.step
 
     def ten_seconds_a_step(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
         now[0] += 10.0
         return step(self, *args, **kwargs)
 
-    monkeypatch.setattr(recipe.Trainer, "step", ten_seconds_a_step)
+    monkeypatch.setattr(trainer.Trainer, "step", ten_seconds_a_step)
     dialogues = synthetic_dialogues()
     full, _ = fit(card, dialogues[:2], dialogues[2:], tmp_path / "full", progress=False)
     ticks = iter(range(10**6))  # the guard's own clock: stops before step 3
