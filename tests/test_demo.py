@@ -354,7 +354,7 @@ def test_demo_training_failing_stops_the_other_one_now(tmp_path, monkeypatch, ca
     import sys
     import time
 
-    from duplexsim import demo
+    from duplexsim import demo_processes
 
     trainer = tmp_path / "trainer"  # stands for `python -m duplexsim.cli train ...`
     trainer.write_text('#!/bin/sh\ncase "$*" in *broken*) echo "boom"; exit 2;; esac\n'
@@ -366,7 +366,7 @@ def test_demo_training_failing_stops_the_other_one_now(tmp_path, monkeypatch, ca
     for todo in ([("fisher", ["train", "fine.toml"]), ("broken", ["train", "broken.toml"])],
                  [("broken", ["train", "broken.toml"]), ("fisher", ["train", "fine.toml"])]):
         with pytest.raises(SystemExit, match=r"training broken failed$"):
-            demo._train_side_by_side(plan, todo, poll_s=60)
+            demo_processes.train_side_by_side(plan, todo, poll_s=60)
         assert time.perf_counter() - t0 < 30
         out = capsys.readouterr().out
         assert "stopped fisher" in out and "boom" in out
@@ -415,10 +415,10 @@ def test_demo_killed_ends_its_trainers(tmp_path):
     pids = tmp_path / "pids"
     pids.mkdir()
     driver = (
-        "import sys\nfrom pathlib import Path\nfrom duplexsim import demo\n"
+        "import sys\nfrom pathlib import Path\nfrom duplexsim import demo_plan, demo_processes\n"
         f"sys.executable = {str(trainer)!r}\n"
-        f"plan = demo.DemoPlan(root=Path({str(tmp_path / 'runs')!r}))\n"
-        "demo._train_side_by_side(plan, [('fisher', ['train', 'fisher']), "
+        f"plan = demo_plan.DemoPlan(root=Path({str(tmp_path / 'runs')!r}))\n"
+        "demo_processes.train_side_by_side(plan, [('fisher', ['train', 'fisher']), "
         "('candor', ['train', 'candor'])], poll_s=60)\n")
     demo_proc = subprocess.Popen([sys.executable, "-c", driver], env={**os.environ,
                                  "PIDS": str(pids)}, stdout=subprocess.DEVNULL)
