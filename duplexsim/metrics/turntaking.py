@@ -243,14 +243,9 @@ def _floor_events(
     floor: np.ndarray, ipus: list[tuple[np.ndarray, np.ndarray]], p: dict[str, int]
 ) -> list[dict[str, np.ndarray]]:
     """Pauses, gaps and overlaps (frames) from the joint state of the floor-bearing VAD."""
-    n = floor.shape[1]
-    if n == 0:  # an empty recording: no pauses, gaps or overlaps
+    if floor.shape[1] == 0:  # an empty recording: no pauses, gaps or overlaps
         return []
-    code = floor[0].astype(np.int8) + 2 * floor[1].astype(np.int8)  # 0 sil, 1 A, 2 B, 3 both
-    change = np.flatnonzero(np.diff(code)) + 1
-    r_start = np.concatenate(([0], change))
-    r_end = np.concatenate((change, [n]))
-    r_code = code[r_start]
+    r_start, r_end, r_code = _joint_runs(floor)
     sole = (r_code == 1) | (r_code == 2)
     ridx = np.arange(len(r_start))
     prev_sole = np.maximum.accumulate(np.where(sole, ridx, -1))
@@ -261,7 +256,43 @@ def _floor_events(
     spk_next = np.where(has_next, r_code[np.clip(next_sole, None, len(ridx) - 1)] - 1, -1)
     flanked = has_prev & has_next
     transition = flanked & (spk_prev != spk_next)
-    # FTO per transition interval: incoming IPU start - outgoing IPU end
+    pair_a, pair_b, in_spk, fto = _switch_ftos(r_start, r_end, r_code, sole, ipus)
+    silence = other & (r_code == 0) & flanked
+    overlap = other & (r_code == 3) & ((r_end - r_start) >= max(p["min_overlap"], 1))
+    fto_of_run, zero = _place_ftos(fto, pair_a, prev_sole, (silence | overlap) & transition,
+                                   overlap)
+    overlap_spk = np.where(transition, spk_next,
+                           np.where(has_prev, 1 - spk_prev, np.where(has_next, 1 - spk_next, -1)))
+    at = r_start[pair_b[zero]]
+    pause = silence & ~transition
+    gap = silence & transition
+    return [
+        _rows("pause", spk_prev[pause], r_start[pause], r_end[pause]),
+        _rows("gap", spk_next[gap], r_start[gap], r_end[gap], fto_of_run[gap], True),
+        _rows("gap", in_spk[zero], at, at, fto[zero], True),
+        _rows("overlap", overlap_spk[overlap], r_start[overlap], r_end[overlap],
+              fto_of_run[overlap], transition[overlap]),
+    ]
+
+
+def _joint_runs(floor: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start and end (exclusive) frames of the runs of the joint state of ``floor``
+    (``[2, T]``, T > 0), and each run's state: 0 silence, 1 A only, 2 B only, 3 both."""
+    n = floor.shape[1]
+    code = floor[0].astype(np.int8) + 2 * floor[1].astype(np.int8)  # 0 sil, 1 A, 2 B, 3 both
+    change = np.flatnonzero(np.diff(code)) + 1
+    r_start = np.concatenate(([0], change))
+    r_end = np.concatenate((change, [n]))
+    return r_start, r_end, code[r_start]
+
+
+def _switch_ftos(
+    r_start: np.ndarray, r_end: np.ndarray, r_code: np.ndarray, sole: np.ndarray,
+    ipus: list[tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The floor transitions: each one's outgoing and incoming sole run (indices of the
+    joint state's runs), its incoming speaker and its FTO (frames): incoming IPU start -
+    outgoing IPU end."""
     sole_idx = np.flatnonzero(sole)
     pair_a, pair_b = sole_idx[:-1], sole_idx[1:]
     switch = r_code[pair_a] != r_code[pair_b]
@@ -276,14 +307,22 @@ def _floor_events(
         ipu_end[sel_out] = en[np.searchsorted(st, r_start[pair_b[sel_out]], side="left") - 1]
         # the incoming speaker's first IPU ending after the outgoing speaker's sole run
         ipu_start[sel_in] = st[np.searchsorted(en, r_end[pair_a[sel_in]], side="right")]
-    fto = (ipu_start - ipu_end).astype(float)
-    silence = other & (r_code == 0) & flanked
-    overlap = other & (r_code == 3) & ((r_end - r_start) >= max(p["min_overlap"], 1))
-    # the FTO goes on one surviving row of its interval, of its own sign where there is one
-    # (a negative FTO on the first overlap row, a positive one on the first gap row: after
-    # silence then double talk the gap row came first); none left -> zero-length gap
-    fto_of_run = np.full(len(ridx), np.nan)
-    carriers = np.flatnonzero((silence | overlap) & transition)
+    return pair_a, pair_b, in_spk, (ipu_start - ipu_end).astype(float)
+
+
+def _place_ftos(
+    fto: np.ndarray, pair_a: np.ndarray, prev_sole: np.ndarray, can_carry: np.ndarray,
+    overlap: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which run carries each transition's FTO: per run, the FTO it carries (NaN: none),
+    and per transition, whether no run is left to carry it (it gets a zero-length gap row).
+
+    The FTO goes on one surviving row of its interval (``can_carry``: the transitions' gap
+    and overlap runs), of its own sign where there is one (a negative FTO on the first
+    overlap row, a positive one on the first gap row: after silence then double talk the
+    gap row came first)."""
+    fto_of_run = np.full(len(prev_sole), np.nan)
+    carriers = np.flatnonzero(can_carry)
     group = prev_sole[carriers]  # the transition each carrier belongs to
     pos = np.searchsorted(pair_a, group)  # its switch pair (and FTO)
     order = np.lexsort((carriers, overlap[carriers] != (fto[pos] < 0), group))
@@ -292,18 +331,7 @@ def _floor_events(
     fto_of_run[first] = fto[pair_pos]
     zero = np.ones(len(pair_a), dtype=bool)
     zero[pair_pos] = False
-    overlap_spk = np.where(transition, spk_next,
-                           np.where(has_prev, 1 - spk_prev, np.where(has_next, 1 - spk_next, -1)))
-    at = r_start[pair_b[zero]]
-    pause = silence & ~transition
-    gap = silence & transition
-    return [
-        _rows("pause", spk_prev[pause], r_start[pause], r_end[pause]),
-        _rows("gap", spk_next[gap], r_start[gap], r_end[gap], fto_of_run[gap], True),
-        _rows("gap", in_spk[zero], at, at, fto[zero], True),
-        _rows("overlap", overlap_spk[overlap], r_start[overlap], r_end[overlap],
-              fto_of_run[overlap], transition[overlap]),
-    ]
+    return fto_of_run, zero
 
 
 def _ipu_activity(
