@@ -348,49 +348,76 @@ def _over_replicates(
     for source in sources:
         pairs = [[(values(w, ev, source), values(w, ev, reference)) for ev in events + extra]
                  for w in wides]  # [replicates][events + extra] -> (x, y)
-        r_all = np.array([[_pearson(x, y) for x, y in rep] for rep in pairs])
-        point, r_extra = r_all[:, : len(events)], r_all[:, len(events):]  # [replicates, .]
-        avg = _mean_r(point)  # [replicates]
-        has = np.array([[np.isfinite(x) & np.isfinite(y) for x, y in rep[: len(events)]]
-                        for rep in pairs])  # [replicates, events, prompts]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # an event without an r: NaN
-            by_group = np.array([np.nanmean(avg[m]) for m in members])
-            per_event = np.nanmean([np.nanmean(point[m], axis=0) for m in members], axis=0)
-            row: dict[str, float | str] = {
-                "source": source, **dict(zip(events, per_event, strict=True)),
-                **dict(zip(extra, np.nanmean([np.nanmean(r_extra[m], axis=0)
-                                              for m in members], axis=0), strict=True)),
-                "avg": float(np.nanmean(by_group)),
-                "avg_events": int(np.isfinite(per_event).sum()),
-                "n_prompts": int(has.all(axis=1).sum(axis=1).min()),
-                **{f"n_{ev}": int(has[:, i].sum(axis=1).min()) for i, ev in enumerate(events)},
-                "sd_groups": float(np.nanstd(by_group, ddof=1)) if len(by_group) > 1
-                else np.nan,
-                "n_groups": len(by_group), "n_replicates": len(wides)}
-            if n_boot > 0:
-                boot = np.stack([np.stack([pearson_rows(x[idx], y[idx])
-                                           for x, y in rep[: len(events)]], axis=1)
-                                 for rep in pairs])  # [replicates, n_boot, events]
-                boot_avg = np.stack([_mean_r(b, np.isfinite(p)) for b, p in zip(
-                    boot, point, strict=True)])  # [replicates, n_boot]
-                # a NaN replicate at index len(wides): the padding of _replicate_draws
-                boot = np.concatenate([boot, np.full((1, *boot.shape[1:]), np.nan)])
-                boot_avg = np.concatenate([boot_avg, np.full((1, n_boot), np.nan)])
-                draw = np.arange(n_boot)[:, None, None]  # rep_idx[b]: draw b's replicates
-                # the mean over each drawn group's replicates, then over the drawn groups
-                per_ev = np.nanmean(np.nanmean(boot[rep_idx, draw], axis=2), axis=1)
-                per_avg = np.nanmean(np.nanmean(boot_avg[rep_idx, draw], axis=2), axis=1)
-                units = [row[f"n_{ev}"] for ev in events] + [row["n_prompts"]]
-                for (name, v), n in zip((*zip(events, per_ev.T, strict=True),
-                                         ("avg", per_avg)), units, strict=True):
-                    row[f"{name}_lo"], row[f"{name}_hi"] = percentile_interval(v, int(n))
+        row, point = _source_row(source, pairs, events, extra, members)
+        if n_boot > 0:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # an event without an r: NaN
+                row.update(_source_intervals(pairs, point, row, events, idx, rep_idx))
         rows.append(row)
     ci = [f"{name}_{end}" for name in (*events, "avg") for end in ("lo", "hi")] \
         if n_boot > 0 else []
     return pd.DataFrame(rows, columns=["source", *events, *extra, "avg", "avg_events",
                                        "n_prompts", *[f"n_{ev}" for ev in events],
                                        "sd_groups", "n_groups", "n_replicates", *ci])
+
+
+_Pairs = list[list[tuple[np.ndarray, np.ndarray]]]
+"""[replicates][events] -> (a source's per-prompt means, the reference's)."""
+
+
+def _source_row(source: str, pairs: _Pairs, events: list[str], extra: list[str],
+                members: list[np.ndarray]) -> tuple[dict[str, float | str], np.ndarray]:
+    """:func:`_over_replicates`'s row of ``source`` without its CIs (``pairs``: of
+    ``events`` then ``extra``; ``members``: each group's replicates), and its per-replicate
+    r of each of ``events`` (``[replicates, events]``)."""
+    r_all = np.array([[_pearson(x, y) for x, y in rep] for rep in pairs])
+    point, r_extra = r_all[:, : len(events)], r_all[:, len(events):]  # [replicates, .]
+    avg = _mean_r(point)  # [replicates]
+    has = np.array([[np.isfinite(x) & np.isfinite(y) for x, y in rep[: len(events)]]
+                    for rep in pairs])  # [replicates, events, prompts]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an event without an r: NaN
+        by_group = np.array([np.nanmean(avg[m]) for m in members])
+        per_event = np.nanmean([np.nanmean(point[m], axis=0) for m in members], axis=0)
+        row: dict[str, float | str] = {
+            "source": source, **dict(zip(events, per_event, strict=True)),
+            **dict(zip(extra, np.nanmean([np.nanmean(r_extra[m], axis=0)
+                                          for m in members], axis=0), strict=True)),
+            "avg": float(np.nanmean(by_group)),
+            "avg_events": int(np.isfinite(per_event).sum()),
+            "n_prompts": int(has.all(axis=1).sum(axis=1).min()),
+            **{f"n_{ev}": int(has[:, i].sum(axis=1).min()) for i, ev in enumerate(events)},
+            "sd_groups": float(np.nanstd(by_group, ddof=1)) if len(by_group) > 1 else np.nan,
+            "n_groups": len(by_group), "n_replicates": len(pairs)}
+    return row, point
+
+
+def _source_intervals(pairs: _Pairs, point: np.ndarray, row: dict[str, float | str],
+                      events: list[str], idx: np.ndarray, rep_idx: np.ndarray
+                      ) -> dict[str, float]:
+    """The 95% CI columns (``<event>_lo``, ``<event>_hi``, ``avg_lo``, ``avg_hi``) of one
+    source's ``row``: r over the prompt draws ``idx`` (``[n_boot, prompts]``, the same in
+    every replicate), averaged over the replicates ``rep_idx`` picks for each draw
+    (:func:`_replicate_draws`) as the estimate is; ``point`` (the source's r, ``[replicates,
+    events]``) says which events each replicate's average is over."""
+    n_boot = len(idx)
+    boot = np.stack([np.stack([pearson_rows(x[idx], y[idx]) for x, y in rep[: len(events)]],
+                              axis=1) for rep in pairs])  # [replicates, n_boot, events]
+    boot_avg = np.stack([_mean_r(b, np.isfinite(p)) for b, p in zip(
+        boot, point, strict=True)])  # [replicates, n_boot]
+    # a NaN replicate at index len(pairs): the padding of _replicate_draws
+    boot = np.concatenate([boot, np.full((1, *boot.shape[1:]), np.nan)])
+    boot_avg = np.concatenate([boot_avg, np.full((1, n_boot), np.nan)])
+    draw = np.arange(n_boot)[:, None, None]  # rep_idx[b]: draw b's replicates
+    # the mean over each drawn group's replicates, then over the drawn groups
+    per_ev = np.nanmean(np.nanmean(boot[rep_idx, draw], axis=2), axis=1)
+    per_avg = np.nanmean(np.nanmean(boot_avg[rep_idx, draw], axis=2), axis=1)
+    units = [row[f"n_{ev}"] for ev in events] + [row["n_prompts"]]
+    intervals: dict[str, float] = {}
+    for (name, v), n in zip((*zip(events, per_ev.T, strict=True), ("avg", per_avg)), units,
+                            strict=True):
+        intervals[f"{name}_lo"], intervals[f"{name}_hi"] = percentile_interval(v, int(n))
+    return intervals
 
 
 def _replicate_draws(rng: np.random.Generator, groups: Sequence[int],
