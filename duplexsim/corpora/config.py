@@ -111,28 +111,23 @@ class SynthConfig:
         for f in ("rate_wpm", "pitch"):  # a list (keywords, a manifest's JSON) as the tuple
             if isinstance(getattr(self, f), list):  # its type says: the config is hashed
                 object.__setattr__(self, f, tuple(getattr(self, f)))  # (synth's caches)
-        errors: list[FieldError] = []
-        # a TOML file's types are checked by its reader, keywords are not: a number given
-        # as a string (ipu_median_s="1.3") was "out of range", and fto_sd_ms="3" a TypeError
-        # from a comparison below. Such a field is named once, as no number, with its range;
-        # the checks that compare it with another field are skipped.
-        not_numbers = {f.name for f in dataclasses.fields(self) if f.type == "float"
-                       and (isinstance(getattr(self, f.name), bool)
-                            or not isinstance(getattr(self, f.name), int | float))}
-        named: set[str] = set()
+        checks = _FieldChecks(self)
+        self._check_length_and_types(checks)
+        self._check_ranges(checks)
+        checks.need(isinstance(self.name, str)
+                    and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.name) is not None,
+                    "name", f"{self.name!r} (dialogue ids and file names are made from it)",
+                    "letters, digits, '.', '_', '-', starting with a letter or digit")
+        self._check_style(checks)
+        self._check_voice(checks)
+        checks.need(bool({"val_share", "test_share"} & checks.not_numbers)
+                    or 0 <= self.val_share + self.test_share < 1, "test_share",
+                    "val_share + test_share must be in [0, 1)", "[0, 1)", depends=("val_share",))
+        raise_errors(checks.errors)
 
-        def need(ok: bool, field: str, message: str, allowed: str,
-                 depends: tuple[str, ...] = ()) -> None:
-            if ok or field in named:
-                return
-            if field in not_numbers:
-                message = f"must be a number, got {getattr(self, field)!r}"
-                named.add(field)
-            errors.append(FieldError(field, message, allowed, depends))
-
-        def value(field: str) -> float:
-            return getattr(self, field)
-
+    def _check_length_and_types(self, checks: _FieldChecks) -> None:
+        """``conversation_s`` (in range, whole unit frames), the sample rate and the switches."""
+        need = checks.need
         need(finite_in(self.conversation_s, 5, MAX_DURATION_S), "conversation_s",
              f"{self.conversation_s} is out of range", f"5 .. {MAX_DURATION_S:g} s")
         if finite_in(self.conversation_s, 5, MAX_DURATION_S):
@@ -150,6 +145,11 @@ class SynthConfig:
              "8000, 16000, 22050, 24000, 44100, 48000")
         for f in ("telephone_band", "yield_cue"):
             need(isinstance(getattr(self, f), bool), f, f"{getattr(self, f)!r}", "true or false")
+
+    def _check_ranges(self, checks: _FieldChecks) -> None:
+        """The pooled turn-taking distributions, audio levels and split shares: finite and in
+        the range the synthesis realises, ``p_yield`` a probability >= 0.01."""
+        need, value = checks.need, checks.value
         # finite and in range: a nan or inf here would loop forever or write silence
         # an IPU is at most 12 s (synth), backchannels saturate near 0.45/s (a listener's
         # own silence and the owed-backchannel cap), speech over -12 dBFS rms clips: a value
@@ -183,22 +183,24 @@ class SynthConfig:
         # of a build raised "Segment: start_s nan" after rendering up to it
         need(finite_in(self.p_yield, 0.01, 1), "p_yield",
              f"must be a probability >= 0.01, got {self.p_yield}", "[0.01, 1]")
-        need(isinstance(self.name, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*",
-                                                         self.name) is not None,
-             "name", f"{self.name!r} (dialogue ids and file names are made from it)",
-             "letters, digits, '.', '_', '-', starting with a letter or digit")
+
+    def _check_style(self, checks: _FieldChecks) -> None:
+        """The spreads across speakers (each below the pooled spread that contains it) and
+        ``entrainment``."""
+        need, value = checks.need, checks.value
         # spreads in units where more is no longer a population (e^5 = 150x on a log scale)
         for f, high in (("ipu_median_log_sd", 5.0), ("pause_median_log_sd", 5.0),
                         ("fto_mean_sd_ms", 60_000.0), ("p_yield_logit_sd", 20.0),
                         ("backchannels_log_sd", 5.0), ("tempo_drift_s", MAX_DURATION_S)):
             need(finite_in(value(f), 0, high), f,
                  f"a spread must be >= 0, got {value(f)}"
-                 if f not in not_numbers and not value(f) >= 0 else
+                 if f not in checks.not_numbers and not value(f) >= 0 else
                  f"{value(f)} is out of range", f"0 .. {high:g}")
         for spread, pooled in (("ipu_median_log_sd", "ipu_sigma"),
                                ("pause_median_log_sd", "pause_sigma"),
                                ("fto_mean_sd_ms", "fto_sd_ms")):
-            if not {spread, pooled} & not_numbers and value(spread) >= 0 and value(pooled) > 0:
+            if (not {spread, pooled} & checks.not_numbers and value(spread) >= 0
+                    and value(pooled) > 0):
                 # the pooled spread contains it
                 need(value(spread) < value(pooled), spread,
                      f"must be below {pooled} = {value(pooled)}, got {value(spread)}",
@@ -206,6 +208,9 @@ class SynthConfig:
         # a number (a keyword "0.5" raised TypeError from '<=', True passed as 1)
         need(finite_in(self.entrainment, 0, 1), "entrainment",
              f"a correlation between partners, got {self.entrainment!r}", "[0, 1]")
+
+    def _check_voice(self, checks: _FieldChecks) -> None:
+        """``rate_wpm`` and ``pitch``: pairs of whole numbers in espeak-ng's ranges."""
         # each of a pair a whole number, as a TOML file's reader has it ("rate_wpm[0]: wrong
         # type string (allowed: integer)"): a keyword ["1", 2] was "['1', 2]" with the range,
         # a bare 150 a TypeError, [25.5, 70] drawn as 25 .. 70
@@ -213,16 +218,43 @@ class SynthConfig:
             given, allowed = getattr(self, f), f"[low, high] with {low} <= low <= high <= {high}"
             if not isinstance(given, tuple) or len(given) != 2:
                 shown = list(given) if isinstance(given, tuple) else given
-                need(False, f, f"must be a pair, got {shown!r}", allowed)
+                checks.need(False, f, f"must be a pair, got {shown!r}", allowed)
             elif not all(type(x) is int for x in given):
-                need(False, f, f"must be whole numbers, got {list(given)!r}", allowed)
+                checks.need(False, f, f"must be whole numbers, got {list(given)!r}", allowed)
             else:
-                need(all(low <= x <= high for x in given) and given[0] <= given[1], f,
-                     f"{list(given)}", allowed)
-        need(bool({"val_share", "test_share"} & not_numbers)
-             or 0 <= self.val_share + self.test_share < 1, "test_share",
-             "val_share + test_share must be in [0, 1)", "[0, 1)", depends=("val_share",))
-        raise_errors(errors)
+                checks.need(all(low <= x <= high for x in given) and given[0] <= given[1], f,
+                            f"{list(given)}", allowed)
+
+
+class _FieldChecks:
+    """The errors :class:`SynthConfig`'s checks find, in the order they find them."""
+
+    def __init__(self, config: SynthConfig) -> None:
+        self.config = config
+        self.errors: list[FieldError] = []
+        # a TOML file's types are checked by its reader, keywords are not: a number given
+        # as a string (ipu_median_s="1.3") was "out of range", and fto_sd_ms="3" a TypeError
+        # from a comparison below. Such a field is named once, as no number, with its range;
+        # the checks that compare it with another field are skipped.
+        self.not_numbers = {f.name for f in dataclasses.fields(config) if f.type == "float"
+                            and (isinstance(getattr(config, f.name), bool)
+                                 or not isinstance(getattr(config, f.name), int | float))}
+        self._named: set[str] = set()
+
+    def need(self, ok: bool, field: str, message: str, allowed: str,
+             depends: tuple[str, ...] = ()) -> None:
+        """Record a :class:`FieldError` for ``field`` unless ``ok`` (a field that is no
+        number: once, saying so)."""
+        if ok or field in self._named:
+            return
+        if field in self.not_numbers:
+            message = f"must be a number, got {getattr(self.config, field)!r}"
+            self._named.add(field)
+        self.errors.append(FieldError(field, message, allowed, depends))
+
+    def value(self, field: str) -> float:
+        """The value of the float field ``field`` (mypy cannot see which field it is)."""
+        return getattr(self.config, field)
 
 
 PRESETS = {
