@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import soundfile as sf
@@ -41,6 +41,9 @@ from duplexsim.corpora.corpus import (
 )
 from duplexsim.digests import file_digest
 from duplexsim.errors import InputError, MissingInputError, OutputError
+
+if TYPE_CHECKING:
+    from duplexsim.units import UnitTokenizer
 
 WRITTEN_DIRS = ("audio", "units", "fisher", "candor", "sources", "tokenizer")
 """The folders an import writes into (``out/<name>/``)."""
@@ -154,20 +157,10 @@ def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, 
     audio rate (default: the first conversation's; others are resampled to it).
     ``split_by``: "call" (each conversation drawn alone) or "speaker" (Fisher:
     :func:`split_ids_by_speaker`)."""
-    from duplexsim.corpora.build import write_units
     from duplexsim.units import copy_tokenizer, load_tokenizer, tokenizer_digest
 
     tree, out, tok_dir = Path(tree), Path(out), Path(tokenizer_dir)
-    if out.resolve().is_relative_to(tree.resolve()):  # a rerun would read its own writes
-        raise OutputError(str(out), "", f"is inside the tree it imports ({tree}): the "
-                          "transcripts and audio written there would join the tree",
-                          "a folder outside the tree")
-    for name in WRITTEN_DIRS:  # e.g. tree work/candor, out work: its transcripts rewritten
-        if tree.resolve().is_relative_to((out / name).resolve()):
-            raise OutputError(str(out), "", f"holds the tree it imports ({tree}) in its "
-                              f"{name}/ folder, where the import writes: the tree's files "
-                              "would be overwritten", "a folder whose "
-                              f"{'/, '.join(WRITTEN_DIRS)}/ do not hold the tree")
+    _check_out(tree, out)
     if split_by not in SPLIT_BY:
         raise InputError("", "--split-by", repr(split_by), ", ".join(SPLIT_BY))
     source = open_corpus(tree, built=False)
@@ -192,29 +185,8 @@ def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, 
     write_json(out / "import.json", record)
     entries, rate = [], sample_rate_hz
     for id in tqdm(ids, desc="import", unit="conv", disable=not progress):
-        paths = {"audio": out / "audio" / f"{id}.flac", "units": out / "units" / f"{id}.npy",
-                 "txt": out / "fisher" / f"{id}.txt",
-                 "csv": out / "candor" / id / "transcription" / "transcript_audiophile.csv",
-                 "sources": out / "sources" / f"{id}.json"}
-        if _imported(out, id):
-            if not paths["sources"].is_file():  # imported before these records: as it is now
-                write_json(paths["sources"], _source_record(tree, files[id]))
-            meta = sf.info(str(paths["audio"]))
-            rate = rate or int(meta.samplerate)
-            entries.append({"id": id, "duration_s": meta.frames / meta.samplerate,
-                            "split": splits[id], "audio": f"audio/{id}.flac",
-                            "units": f"units/{id}.npy"})
-            continue
-        sources = _source_record(tree, files[id])  # before reading: a later change shows
-        d = source.dialogue(id, audio=True)
-        rate = rate or int(d.sample_rate_hz)
-        wave = d.audio if d.sample_rate_hz == rate else resample(d.audio, d.sample_rate_hz, rate)
-        write_audio(paths["audio"], wave, rate)
-        fisher.write_transcript(paths["txt"], d.segments, audio_name=paths["audio"].name)
-        candor.write_transcript(paths["csv"], d.segments)
-        write_json(paths["sources"], sources)
-        write_units(tok, wave, rate, paths["units"])
-        entries.append({"id": id, "duration_s": wave.shape[1] / rate, "split": splits[id],
+        duration_s, rate = _import_conversation(source, tok, tree, out, id, files[id], rate)
+        entries.append({"id": id, "duration_s": duration_s, "split": splits[id],
                         "audio": f"audio/{id}.flac", "units": f"units/{id}.npy"})
     copy_tokenizer(tok_dir, out / "tokenizer")
     manifest = {
@@ -225,6 +197,52 @@ def import_corpus(tree: str | Path, out: str | Path, tokenizer_dir: str | Path, 
     }
     write_json(out / "manifest.json", manifest)
     return Imported(manifest, source)
+
+
+def _check_out(tree: Path, out: Path) -> None:
+    """Refuse an ``out`` inside ``tree`` (a rerun would read its own writes) or one that
+    holds the tree in a folder the import writes into."""
+    if out.resolve().is_relative_to(tree.resolve()):
+        raise OutputError(str(out), "", f"is inside the tree it imports ({tree}): the "
+                          "transcripts and audio written there would join the tree",
+                          "a folder outside the tree")
+    for name in WRITTEN_DIRS:  # e.g. tree work/candor, out work: its transcripts rewritten
+        if tree.resolve().is_relative_to((out / name).resolve()):
+            raise OutputError(str(out), "", f"holds the tree it imports ({tree}) in its "
+                              f"{name}/ folder, where the import writes: the tree's files "
+                              "would be overwritten", "a folder whose "
+                              f"{'/, '.join(WRITTEN_DIRS)}/ do not hold the tree")
+
+
+def _import_conversation(source: fisher.FisherCorpus | candor.CandorCorpus, tok: UnitTokenizer,
+                         tree: Path, out: Path, id: str, files: list[Path], rate: int | None
+                         ) -> tuple[float, int]:
+    """Write conversation ``id`` into ``out`` (its audio at ``rate``, None: its own, its
+    transcripts, source record and units), or take it as it is where an earlier run
+    imported it; returns its duration (s) and the corpus's rate."""
+    from duplexsim.corpora.build import write_units
+
+    paths = {"audio": out / "audio" / f"{id}.flac", "units": out / "units" / f"{id}.npy",
+             "txt": out / "fisher" / f"{id}.txt",
+             "csv": out / "candor" / id / "transcription" / "transcript_audiophile.csv",
+             "sources": out / "sources" / f"{id}.json"}
+    if _imported(out, id):
+        if not paths["sources"].is_file():  # imported before these records: as it is now
+            write_json(paths["sources"], _source_record(tree, files))
+        meta = sf.info(str(paths["audio"]))
+        rate = rate or int(meta.samplerate)
+        return meta.frames / meta.samplerate, rate
+    sources = _source_record(tree, files)  # before reading: a later change shows
+    d = source.dialogue(id, audio=True)
+    assert d.audio is not None and d.sample_rate_hz is not None  # (read with audio=True)
+    rate = rate or int(d.sample_rate_hz)
+    wave = d.audio if d.sample_rate_hz == rate else resample(d.audio, d.sample_rate_hz, rate)
+    write_audio(paths["audio"], wave, rate)
+    fisher.write_transcript(paths["txt"], d.segments, audio_name=paths["audio"].name)
+    candor.write_transcript(paths["csv"], d.segments)
+    write_json(paths["sources"], sources)
+    write_units(tok, wave, rate, paths["units"])
+    return wave.shape[1] / rate, rate
 
 
 def _check_record(out: Path, record: dict, ids: list[str]) -> None:
