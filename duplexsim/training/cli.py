@@ -97,7 +97,7 @@ def preset_note(card_preset: str, corpus_preset: str) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from duplexsim.atomic import check_not_foreign, check_output_dir, exclusive_run
+    from duplexsim.atomic import check_output_dir
     from duplexsim.config.cli import expect_kind
 
     expect_kind(args.card, "agent card")
@@ -124,35 +124,60 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(str(args.corpus), "train", "the corpus has no train dialogues",
                          "a corpus with a train split")
     check_corpus(card, int(corpus.n_units), Path(args.corpus), args.card)
-    tok_dir = corpus.tokenizer_dir()  # none there: the manifest's silence units
-    tok_src = tok_dir if (tok_dir / "config.json").is_file() else None
-    corpus_silence: list[int] | None
-    if tok_src is not None:
-        from duplexsim.units import load_tokenizer
-
-        corpus_silence = sorted(int(u) for u in load_tokenizer(tok_src).silence_units)
-    else:
-        silence = corpus.manifest.get("silence_units")
-        corpus_silence = [int(u) for u in silence] if isinstance(silence, list) else None
+    tok_src, corpus_silence = _corpus_silence(corpus)
     check_silence_unit(card, Path(args.corpus), args.card, corpus_silence)
     if not corpus.ids("val") and says:  # the recipe then validates on the train dialogues
         print(f"note: {args.corpus} has no val dialogues: validation loss (and keep_best) is "
               "measured on the training dialogues", file=sys.stderr)
+    _check_out_folder(args)
+    # what the number of processes decides, before the data is built (minutes on a corpus)
+    from duplexsim.training.recipe import check_schedules
+
+    check_schedules(card, launched_world())
+    info = _locked_training(args, card, corpus, checkpoint, tok_src, corpus_silence, says)
+    if says:
+        _print_result(args, card, info)
+    return 0
+
+
+def _corpus_silence(corpus: Any) -> tuple[Path | None, list[int] | None]:
+    """The corpus's unit tokenizer folder (None: it has none) and its silence units: its
+    tokenizer's (loaded: a broken one fails now), else its manifest's (None: not recorded)."""
+    tok_dir = corpus.tokenizer_dir()  # none there: the manifest's silence units
+    tok_src = tok_dir if (tok_dir / "config.json").is_file() else None
+    if tok_src is not None:
+        from duplexsim.units import load_tokenizer
+
+        return tok_src, sorted(int(u) for u in load_tokenizer(tok_src).silence_units)
+    silence = corpus.manifest.get("silence_units")
+    return None, [int(u) for u in silence] if isinstance(silence, list) else None
+
+
+def _check_out_folder(args: argparse.Namespace) -> None:
+    """Refuse an ``--out`` that holds a corpus, or files of something other than an agent."""
+    from duplexsim.atomic import check_not_foreign
+
     if (Path(args.out) / "manifest.json").is_file():  # e.g. --out typed for --corpus
         raise OutputError(str(args.out), "--out", "holds a corpus (manifest.json): the agent "
                           "would be written into it and its unit tokenizer replaced by "
                           f"{args.corpus}'s", "an agent folder apart from every corpus")
     check_not_foreign(args.out, AGENT_MARKERS, "agent",
                       "a new or empty folder, or an agent folder to resume or retrain")
-    # what the number of processes decides, before the data is built (minutes on a corpus)
-    from duplexsim.training.recipe import check_schedules
 
-    check_schedules(card, launched_world())
+
+def _locked_training(args: argparse.Namespace, card: AgentCard, corpus: Any, checkpoint: Path,
+                     tok_src: Path | None, corpus_silence: list[int] | None, says: bool
+                     ) -> dict[str, Any]:
+    """:func:`_train` holding ``--out``'s lock (``says``: this process takes it, rank 0
+    under torchrun); an ``--out`` it made is removed again when training fails before any
+    file is written, and the process group is ended either way."""
+    from duplexsim.atomic import exclusive_run
+
     fresh = not Path(args.out).exists()
     # one lock a run: under torchrun rank 0's
     with exclusive_run(args.out) if says else contextlib.nullcontext():
         try:
-            info = _train(args, card, corpus, checkpoint, tok_src, corpus_silence)
+            return _train(args, card, corpus, checkpoint, tok_src, corpus_silence)
         except BaseException:
             if fresh:  # e.g. the first checkpoint did not fit on the disk: no empty agent folder
                 _remove_if_empty(Path(args.out))
@@ -161,8 +186,11 @@ def run(args: argparse.Namespace) -> int:
             from duplexsim.training.distributed import teardown_distributed
 
             teardown_distributed()
-    if not says:
-        return 0
+
+
+def _print_result(args: argparse.Namespace, card: AgentCard, info: dict[str, Any]) -> None:
+    """What rank 0 says when training ends: the validation losses, and where
+    ``--max-minutes`` stopped it."""
     losses = ", ".join(f"{k} {v:.3f}" for k, v in info["val_loss"].items())
     print(f"{args.out}: trained {card.agent.name!r} (validation loss: {losses})")
     stop = info["stopped_early"]
@@ -171,7 +199,6 @@ def run(args: argparse.Namespace) -> int:
               f"step {stop['step']} of {stop['planned_steps']} (skipped: "
               f"{', '.join(stop['skipped_stages']) or 'none'}); run the same command without "
               "--max-minutes to finish the card")
-    return 0
 
 
 def _train(args: argparse.Namespace, card: AgentCard, corpus: Any, checkpoint: Path,
