@@ -144,6 +144,14 @@ def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | No
     file is hashed against its digest (:func:`check_digest`) first."""
     path = Path(path)
     check_digest(path)
+    state = _read_state(path, mmap)
+    _check_contents(path, state)
+    _check_run(path, state, card, vocab_size, data, world)
+    return state
+
+
+def _read_state(path: Path, mmap: bool) -> dict[str, Any]:
+    """The duplexsim checkpoint in ``path``, read safely (``weights_only``)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True,
                            mmap=mmap and zipfile.is_zipfile(path))
@@ -152,7 +160,13 @@ def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | No
                          "delete it to start over") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise InputError(str(path), "format", "not a duplexsim checkpoint", CHECKPOINT_FORMAT)
-    for key, kind in _REQUIRED.items():  # a damaged or hand-edited file: not a KeyError later
+    return state
+
+
+def _check_contents(path: Path, state: dict[str, Any]) -> None:
+    """Every key a resume reads is there and of its type (a damaged or hand-edited file: not
+    a KeyError or a bare TypeError later), and the stage and step are ones training has."""
+    for key, kind in _REQUIRED.items():
         if not _is(state.get(key), kind):
             raise InputError(str(path), key, f"{type(state.get(key)).__name__} (missing or of "
                              "another type)", f"a {kind.__name__}; delete it to start over")
@@ -178,6 +192,12 @@ def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | No
     if state["stage"] not in _STAGES or state["step"] < 0:
         raise InputError(str(path), "stage", f"{state['stage']!r} step {state['step']}",
                          f"one of {', '.join(_STAGES)} at a step >= 0; delete it to start over")
+
+
+def _check_run(path: Path, state: dict[str, Any], card: dict[str, Any], vocab_size: int | None,
+               data: str, world: int | None) -> None:
+    """The checkpoint ``state`` belongs to this run: its vocabulary, data, number of
+    processes and card (:func:`load_checkpoint`)."""
     if vocab_size is not None and state.get("vocab_size") != vocab_size:
         raise InputError(str(path), "vocab_size", f"checkpoint vocabulary "
                          f"{state.get('vocab_size')} != this run's {vocab_size}: it belongs to "
@@ -203,7 +223,6 @@ def load_checkpoint(path: str | Path, card: dict[str, Any], vocab_size: int | No
                          f"(keys differ: {', '.join(differ)})",
                          "the card (and --seed) it was written for, a fresh --out, or delete "
                          "checkpoints/")
-    return state
 
 
 def _is(value: Any, kind: type | tuple[type, ...]) -> bool:
