@@ -180,6 +180,25 @@ def read_audio(
     sphere = _sphere_header(path)
     if sphere is not None:  # (what check_decodable refuses, libsndfile opening it once)
         _check_sphere_coding(path, sphere)
+    wave, sr = _decode(path, sphere)
+    _check_samples(path, wave)
+    _check_whole(path, wave, sr, sphere)
+    if channels is not None and wave.shape[0] != channels:
+        what = "mono" if wave.shape[0] == 1 else f"{wave.shape[0]}-channel"
+        raise AudioError(
+            f"{path}: {what} audio, but {channels} channels are required "
+            "(one speaker per channel, speaker A = channel 0)"
+        )
+    if sample_rate_hz is not None and sr != sample_rate_hz:
+        raise AudioError(f"{path}: sample rate {sr} Hz, expected {sample_rate_hz} Hz (allowed: "
+                         f"{sample_rate_hz} Hz: resample the file first, e.g. `sox {path.name} "
+                         f"-r {sample_rate_hz} {path.stem}-{sample_rate_hz}{path.suffix}`)")
+    return wave, int(sr)
+
+
+def _decode(path: Path, sphere: dict[str, str] | None) -> tuple[np.ndarray, int]:
+    """libsndfile's ``[channels, N]`` float32 samples of ``path`` and its rate (``sphere``:
+    its SPHERE header, None: not SPHERE)."""
     try:
         # through a file object, not the path: given a path, libsndfile takes a macOS
         # resource fork ``._<name>`` beside the file (a copy from a Mac leaves one) for the
@@ -193,7 +212,11 @@ def read_audio(
         reason = e.error_string.strip() if isinstance(e, sf.LibsndfileError) else str(e)
         raise AudioError(str(path), "", f"not a readable sound file ({reason})",
                          READABLE_FORMATS) from None
-    wave = np.ascontiguousarray(data.T)
+    return np.ascontiguousarray(data.T), sr
+
+
+def _check_samples(path: Path, wave: np.ndarray) -> None:
+    """Refuse samples that are not finite, or float samples far past full scale."""
     finite = np.isfinite(wave)
     if not finite.all():  # a float file can hold NaN / inf: features and units of it are noise
         channel, sample = (int(i[0]) for i in np.nonzero(~finite))
@@ -208,26 +231,20 @@ def read_audio(
                          f"{float(wave[channel, sample]):g} is far past full scale +-1",
                          f"float samples at full scale +-1 (peaks up to {MAX_FLOAT_PEAK:g}): "
                          "re-export the file at that scale, or as integer PCM")
+
+
+def _check_whole(path: Path, wave: np.ndarray, sr: int, sphere: dict[str, str] | None) -> None:
+    """Refuse a file that holds fewer samples than its SPHERE or WAV header declares
+    (libsndfile reads what is there)."""
     declared = (sphere or {}).get("sample_count", "")
     header = "SPHERE" if sphere is not None else "WAV"
     if sphere is None:
         declared = str(_wav_frames(path) or "")
-    if declared.isdigit() and wave.shape[1] < int(declared):  # libsndfile reads what is there
+    if declared.isdigit() and wave.shape[1] < int(declared):
         raise AudioError(f"{path}: truncated: its {header} header gives {int(declared)} samples "
                          f"per channel ({int(declared) / sr:.1f} s), the file holds "
                          f"{wave.shape[1]} ({wave.shape[1] / sr:.1f} s) (allowed: the whole "
                          "file: copy or convert it again)")
-    if channels is not None and wave.shape[0] != channels:
-        what = "mono" if wave.shape[0] == 1 else f"{wave.shape[0]}-channel"
-        raise AudioError(
-            f"{path}: {what} audio, but {channels} channels are required "
-            "(one speaker per channel, speaker A = channel 0)"
-        )
-    if sample_rate_hz is not None and sr != sample_rate_hz:
-        raise AudioError(f"{path}: sample rate {sr} Hz, expected {sample_rate_hz} Hz (allowed: "
-                         f"{sample_rate_hz} Hz: resample the file first, e.g. `sox {path.name} "
-                         f"-r {sample_rate_hz} {path.stem}-{sample_rate_hz}{path.suffix}`)")
-    return wave, int(sr)
 
 
 def write_audio(
