@@ -209,3 +209,121 @@ def test_docs_name_only_real_experiment_flags():
                     wrong.append(f"{doc}:{text.count(chr(10), 0, m.start()) + 1}: {script}.py "
                                  f"{m.group(2)}")
     assert not wrong, "flags the script does not take:\n" + "\n".join(wrong)
+
+
+def readme_section(heading: str) -> str:
+    """The README's text under ``heading`` (a whole heading line), up to the next heading of
+    its level or above."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    level = heading.split(" ")[0]
+    start = text.index(f"\n{heading}\n") + len(heading) + 2
+    ends = [m.start() for m in re.finditer(r"\n(#+) ", text[start:])
+            if len(m.group(1)) <= len(level)]
+    return text[start:start + ends[0]] if ends else text[start:]
+
+
+def named(name: str, text: str) -> bool:
+    """``name`` stands in ``text`` as a whole key or choice (``normal`` is not named by
+    ``normal-analytic``)."""
+    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text) is not None
+
+
+def test_scenario_reference_names_every_key_and_choice():
+    """README "Scenario files" names every key a scenario file takes and every choice of its
+    string keys (a key added to the schema and left out of the table is one a reader never
+    hears of), and ``scenarios/asymmetric-topology.toml`` writes every link key, as the README
+    says it does."""
+    import dataclasses
+    import typing
+
+    from duplexsim.config import network, scenario
+    from duplexsim.config.reward import RewardConfig
+
+    section = readme_section("### Scenario files (`scenarios/*.toml`)")
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| (`\[[^|]*) \| (.*) \|$",
+                                                        section, re.M)}
+    top = section[:section.index("| table | keys |")]
+
+    def keys(cls: type, *choosing: str) -> list[str]:
+        """``cls``'s fields and the choices of its ``choosing`` fields (``Literal``s)."""
+        hints = typing.get_type_hints(cls)
+        return [f.name for f in dataclasses.fields(cls)] + [
+            c for name in choosing for c in typing.get_args(hints[name]) if c is not None]
+
+    tables = ("a", "b", "network", "compute", "buffer", "output", "reward")
+    expected = {
+        "top-level keys": (top, [k for k in keys(scenario.Scenario) if k not in tables]),
+        "[a], [b]": (rows["`[a]`, `[b]`"], keys(scenario.SideConfig, "estimation", "policy")
+                     + list(scenario.SIDE_KEYS)),
+        "[network]": (rows["`[network]`"], list(network.PRESETS)),
+        "[network.topology]": (rows["`[network.topology]`"], keys(network.TopologyConfig)
+                               + ["a", "b", "preset", *(f'"{n}"' for n in network.ENDPOINTS)]),
+        "[network.a_to_b]": (rows["`[network.a_to_b]`, `[network.b_to_a]`"],
+                             [*network.LINK_KEYS, "netem", *network.JITTER_DISTS,
+                              *network.LOSS_MODELS, *network.ORDERINGS]),
+        "[compute]": (rows["`[compute]`"], keys(scenario.ComputeConfig, "model", "on_miss")),
+        "[buffer]": (rows["`[buffer]`"], keys(scenario.BufferConfig)),
+        "[output]": (rows["`[output]`"], keys(scenario.OutputConfig)),
+        "[reward]": (rows["`[reward]`"], keys(RewardConfig)),
+    }
+    unnamed = [f"{where}: {name}" for where, (text, names) in expected.items()
+               for name in names if not named(name, text)]
+    assert not unnamed, "the README's scenario reference does not name:\n" + "\n".join(unnamed)
+    example = (ROOT / "scenarios" / "asymmetric-topology.toml").read_text(encoding="utf-8")
+    table = example[example.index("[network.a_to_b]"):example.index("[network.b_to_a]")]
+    written = set(re.findall(r"^#? *(\w+) =", table, re.M))
+    assert set(network.LINK_KEYS) | {"netem"} <= written, set(network.LINK_KEYS) - written
+
+
+def test_netem_table_is_link_from_netem():
+    """The README's netem table (``delay D J [distribution X]`` as ``delay_ms`` and
+    ``jitter_ms``) is what ``link_from_netem`` gives, to the digits the table prints."""
+    from duplexsim.sim.delay import link_from_netem
+
+    section = readme_section("### Scenario files (`scenarios/*.toml`)")
+    row = re.compile(r"^\| `delay D J[^`]*`[^|]* \| `(\w+)` \| D(?: - ([\d.]+) J)? \| "
+                     r"([\d.]+) J \|$", re.M)
+    rows = row.findall(section)
+    assert sorted(dist for dist, _, _ in rows) == ["normal", "pareto", "paretonormal",
+                                                   "uniform"]
+    wrong = []
+    for dist, shift, scale in rows:
+        link = link_from_netem(100.0, 10.0, None if dist == "uniform" else dist)
+        got_shift, got_scale = (100.0 - link.delay_ms) / 10.0, link.jitter_ms / 10.0
+        for printed, got in ((shift or "0", got_shift), (scale, got_scale)):
+            digits = len(printed.partition(".")[2])
+            if round(got, digits) != float(printed):
+                wrong.append(f"{dist}: README {printed}, link_from_netem {got:.6f}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_tdm_example_is_the_formats_own():
+    """README "TDM agents"'s example slice sequence is one the TDM format writes: decoded and
+    encoded again, it comes back as printed."""
+    import numpy as np
+
+    from duplexsim.tdm_tokens import TdmFormat
+
+    section = readme_section("### TDM agents (time-division multiplexing)")
+    example = next(s for s in re.findall(r"`(\[S0\][^`]*)`", section) if "<idle>" in s)
+    units = [int(t) for t in example.split() if t.isdigit()]
+    pieces = [piece.split() for piece in re.split(r"\[S[01]\]", example)[1:]]
+    # a slice's frames: a piece without <eos> or <idle> fills it, one with <eos> is shorter
+    whole = [len(p) for p in pieces if p and p[-1] not in ("<eos>", "<idle>")]
+    frames = max(whole) if whole else 1 + max(len(p) for p in pieces)
+    fmt = TdmFormat(slice_ms=frames * 40, n_units=max(units) + 1)
+    names = {"[S0]": fmt.S0, "[S1]": fmt.S1, "<idle>": fmt.idle, "<eos>": fmt.eos}
+    ids = [names[t] if t in names else int(t) for t in example.split()]
+    own, partner = fmt.decode(np.array(ids))
+    assert fmt.render(fmt.encode(own, partner)) == example
+
+
+def test_vocabulary_sizes_are_the_readmes():
+    """"A real Llama": the embedding is cut to ``n_units`` + 5 (7 for TDM) + the BPE's rows."""
+    from duplexsim.models.vocab import TdmVocab, Vocab
+
+    section = readme_section("## Plugging in real data and models")
+    m = re.search(r"`n_units` \+ (\d+) \((\d+) for TDM\) \+ the BPE's size", section)
+    assert m is not None
+    assert Vocab(501, 512).size == 501 + int(m.group(1)) + 512
+    assert TdmVocab(501, 512).size == 501 + int(m.group(2)) + 512
