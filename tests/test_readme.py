@@ -327,3 +327,36 @@ def test_vocabulary_sizes_are_the_readmes():
     assert m is not None
     assert Vocab(501, 512).size == 501 + int(m.group(1)) + 512
     assert TdmVocab(501, 512).size == 501 + int(m.group(2)) + 512
+
+
+def test_turn_weight_shares_are_the_shipped_dialogues():
+    """README "Agent cards"'s shares for ``turn_weight`` on the shipped dialogue at 200 ms: of
+    the targets after a speaker tag, those after ``[S1]`` (a partner unit's identity), and of
+    the partner's go-on-or-not tokens (the token after the own piece), those after a
+    non-empty own piece (not after a tag: weight 1); both sides pooled, and channel 0's."""
+    import numpy as np
+
+    from duplexsim.corpora.default import default_dialogue
+    from duplexsim.tokens import SyncFormat
+
+    section = readme_section("### Agent cards (`agents/*.toml`)")
+    m = re.search(r"both sides pooled as stage 3 trains them, (\d+)% of the weighted targets\s+"
+                  r"are such unit identities and (\d+)% of the partner's decisions keep weight "
+                  r"1; from channel 0's\s+side alone (\d+)% and (\d+)%", section)
+    assert m is not None
+    units = default_dialogue().units
+    fmt = SyncFormat(chunk_ms=200, n_units=int(units.max()) + 1)
+    counts = []
+    for own, partner in ((units[0], units[1]), (units[1], units[0])):
+        ids = np.array(fmt.encode(own, partner))
+        after_s0, after_s1 = ids[1:][ids[:-1] == fmt.S0], ids[1:][ids[:-1] == fmt.S1]
+        counts.append((len(after_s1), len(after_s0) + len(after_s1),
+                       int(np.sum(after_s0 < fmt.n_units)), len(after_s0)))
+    pooled = [sum(c[i] for c in counts) for i in range(4)]
+
+    def percent(n: int, of: int) -> int:
+        return round(100 * n / of)
+
+    assert [int(g) for g in m.groups()] == [
+        percent(pooled[0], pooled[1]), percent(pooled[2], pooled[3]),
+        percent(counts[0][0], counts[0][1]), percent(counts[0][2], counts[0][3])]
