@@ -360,3 +360,32 @@ def test_turn_weight_shares_are_the_shipped_dialogues():
     assert [int(g) for g in m.groups()] == [
         percent(pooled[0], pooled[1]), percent(pooled[2], pooled[3]),
         percent(counts[0][0], counts[0][1]), percent(counts[0][2], counts[0][3])]
+
+
+def layout_names() -> tuple[set[str], set[str]]:
+    """The paths README "Layout" names: inside ``duplexsim/`` (indented lines: the entry and
+    any ``NAME.py`` its description names), and at the repository's top."""
+    block = re.search(r"```\n(.*?)```", readme_section("## Layout"), re.S)
+    assert block is not None
+    library, top = set(), set()
+    for line in filter(str.strip, block.group(1).splitlines()):
+        entry = line.split()[0]
+        if line.startswith(" "):
+            library |= {entry.rstrip("/")} | set(re.findall(r"\b\w+\.py\b", line))
+        else:
+            top.add(entry.rstrip("/"))
+    return library, top
+
+
+def test_layout_names_every_part_of_the_library():
+    """README "Layout" names every subpackage and module at the top of ``duplexsim/``, and
+    only paths that are there."""
+    library, top = layout_names()
+    package = ROOT / "duplexsim"
+    missing = sorted(p for p in library if not (package / p).exists())
+    missing += sorted(p for p in top if not (ROOT / p).exists())
+    assert not missing, f"Layout names what is not there: {missing}"
+    parts = {p.name for p in package.iterdir()
+             if p.is_dir() and (p / "__init__.py").is_file()}
+    parts |= {p.name for p in package.glob("*.py")} - {"__init__.py", "__main__.py"}
+    assert not sorted(parts - library), f"Layout leaves out: {sorted(parts - library)}"
