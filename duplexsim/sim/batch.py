@@ -33,7 +33,7 @@ from duplexsim.errors import DuplexsimError, with_note
 from duplexsim.models.engine import AnyProgram, run_lockstep
 from duplexsim.models.rows import Backend
 from duplexsim.sim.build import shared_model_agents
-from duplexsim.sim.session import Session
+from duplexsim.sim.session import Session, check_scenario
 
 if TYPE_CHECKING:
     from duplexsim.sim.trace import Trace
@@ -49,7 +49,12 @@ def run_batch(scenarios: Sequence[Scenario], *, progress: bool = False,
     while running raises ``RuntimeError`` naming it, after the others have finished.
     ``backend``: the agents' forward (:mod:`duplexsim.models.rows`).
     """
+    if isinstance(scenarios, Scenario | str):  # (a str would be read one letter a scenario)
+        raise TypeError(f"scenarios: got {type(scenarios).__name__} (allowed: a list of "
+                        "Scenarios; run(scenario) simulates one)")
     scenarios = list(scenarios)
+    for i, scenario in enumerate(scenarios):
+        check_scenario(scenario, f"scenarios[{i}]")
     for scenario in scenarios:
         if scenario.compute.model == "measured":
             raise ValueError(f"{scenario.name}: compute.model: 'measured' cannot be batched "

@@ -79,6 +79,7 @@ class Session:
 
     def __init__(self, scenario: Scenario, agents: Mapping[str, Agent] | None = None,
                  *, progress: bool = False):
+        check_scenario(scenario)
         self.scenario = scenario
         self.agents = build_agents(scenario, agents)
         self._owned = [agent for key, agent in self.agents.items() if key not in (agents or {})]
@@ -333,6 +334,14 @@ class Session:
         resume = self.env.event()
         self._blocked.append(_Blocked(program, resume))
         return resume
+
+
+def check_scenario(scenario: Any, key: str = "scenario") -> None:
+    """A one-line TypeError unless ``scenario`` is a :class:`Scenario` (a path or a dict
+    failed deep inside the build as ``'str' object has no attribute 'a'``)."""
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"{key}: got {type(scenario).__name__} (allowed: a Scenario; a "
+                        "scenario file is read with duplexsim.config.load_scenario(path))")
 
 
 def _base_delay_ms(hops: list[Any]) -> int:

@@ -117,6 +117,20 @@ def test_batch_build_error_names_the_scenario(tmp_path: Path) -> None:
     assert "(run_batch scenario 1 'broken')" in text
 
 
+def test_batch_of_what_is_no_list_of_scenarios_is_one_line() -> None:
+    """A path in the list failed as ``'str' object has no attribute 'compute'``, and one
+    Scenario given alone as ``'Scenario' object is not iterable``; nothing runs."""
+    fine = scripted(seed=0, duration_s=2.0)
+    with pytest.raises(TypeError, match=r"^scenarios\[1\]: got str \(allowed: a Scenario; "
+                                        r"a scenario file is read with duplexsim.config"):
+        run_batch([fine, "scenarios/replay-lan.toml"])  # type: ignore[list-item]
+    for alone in (fine, "scenarios/replay-lan.toml"):
+        with pytest.raises(TypeError, match=r"^scenarios: got (Scenario|str) \(allowed: a "
+                                            r"list of Scenarios; run\(scenario\) simulates "
+                                            r"one\)$"):
+            run_batch(alone)  # type: ignore[arg-type]
+
+
 def test_batch_build_error_closes_the_sessions_built_before_it(tmp_path: Path) -> None:
     """Scenario 2 failing to build left the sessions of 0 and 1 open (their speakers' frames
     in cycles, left to the cyclic collector)."""

@@ -320,6 +320,17 @@ def test_run_until_a_time_that_is_no_whole_number_is_one_line(t_ms: object) -> N
     assert session.now == 1000
 
 
+@pytest.mark.parametrize("scenario", ["scenarios/replay-lan.toml", {"chunk_ms": 160}, None])
+def test_a_scenario_that_is_no_scenario_object_is_one_line(scenario: object) -> None:
+    """``run("scenarios/x.toml")`` (the envs take a path or a dict) failed deep in the build
+    as ``AttributeError: 'str' object has no attribute 'a'``."""
+    for call in (run, Session):
+        with pytest.raises(TypeError, match=r"^scenario: got (str|dict|NoneType) \(allowed: "
+                                            r"a Scenario; a scenario file is read with "
+                                            r"duplexsim.config.load_scenario\(path\)\)$"):
+            call(scenario)  # type: ignore[operator]
+
+
 def test_one_directions_link_keys_leave_the_other_directions_draws_alone() -> None:
     """Each direction draws from its own streams (the scenario seed spawns one per link):
     more jitter, loss and duplicates on A->B (more draws there) give B->A the very same
