@@ -36,6 +36,7 @@ from duplexsim.audio.io import AudioError, read_audio
 from duplexsim.config.readers import read_json
 from duplexsim.corpora.fisher import (
     CorpusFormatError,
+    no_splits,
     read_line,
     seconds_field,
     unknown_conversation,
@@ -213,6 +214,9 @@ class CandorCorpus:
                          {"entries that are no conversation folder": self._other_entries()})
 
     def ids(self, split: str | None = None) -> list[str]:
+        """Every conversation (a real tree has no splits: any ``split`` but None is an
+        error)."""
+        no_splits(self.root, self.name, split)
         return list(self._dirs)
 
     def _folder(self, id: str) -> Path:

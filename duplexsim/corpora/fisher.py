@@ -66,6 +66,15 @@ def unknown_conversation(root: Path, id: str, ids: list[str]) -> InputError:
     return InputError(str(root), "", f"no conversation {id!r}", shown)
 
 
+def no_splits(root: Path, name: str, split: str | None) -> None:
+    """An :class:`InputError` unless ``split`` is None: a real tree has no train/val/test
+    split (its readers' ``ids(split)`` gave every conversation, as if it were one)."""
+    if split is not None:
+        raise InputError(str(root), "split", f"{split!r}: a {name} tree has no splits",
+                         "None, the whole tree (`duplexsim corpus import` gives it "
+                         "train/val/test splits)")
+
+
 def seconds_field(text: str, column: str) -> float:
     """A transcript's time field as seconds; a ValueError naming ``column`` for anything but
     a plain finite decimal number (``float`` took ``1_000`` as 1000, other scripts' digits,
@@ -332,6 +341,8 @@ class FisherCorpus:
                          {what[kind]: paths for kind, paths in self._skipped.items()})
 
     def ids(self, split: str | None = None) -> list[str]:
+        """Every call (a real tree has no splits: any ``split`` but None is an error)."""
+        no_splits(self.root, self.name, split)
         return list(self._transcripts)
 
     def transcript_path(self, id: str) -> Path:

@@ -138,6 +138,22 @@ def test_candor_reader(tmp_path, per_speaker) -> None:
     assert corpus.dialogue(corpus.ids()[0], audio=False).duration_s == 6.0  # not 5.1
 
 
+def test_a_real_tree_read_by_split_is_an_error_not_every_conversation(tmp_path) -> None:
+    """``ids("test")`` and ``dialogues("test")`` of a Fisher or CANDOR tree gave every
+    conversation, as if the tree were one split (``corpus stats --split`` refuses it)."""
+    for corpus in (FisherCorpus(_fisher(tmp_path / "fisher")),
+                   CandorCorpus(_candor(tmp_path / "candor"))):
+        assert len(corpus.ids()) == len(list(corpus.dialogues(audio=False))) == 1
+        for split in ("test", "train"):
+            with pytest.raises(InputError, match=rf"^\S+: split: '{split}': a {corpus.name} "
+                               r"tree has no splits \(allowed: None, the whole tree "
+                               r"\(`duplexsim corpus import` gives it train/val/test "
+                               r"splits\)\)$"):
+                corpus.ids(split)
+            with pytest.raises(InputError, match="tree has no splits"):
+                next(corpus.dialogues(split, audio=False))
+
+
 def test_reader_checks_that_catch_silently_wrong_data(tmp_path) -> None:
     """An audit found each of these read without a word: one stereo file with no channel
     map (speakers paired with the other's audio in about half the calls), a map naming
