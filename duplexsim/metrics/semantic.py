@@ -36,6 +36,18 @@ def _checked(seq: np.ndarray, n_units: int) -> np.ndarray:
     return seq
 
 
+def _streams(sequences: Iterable[np.ndarray]) -> list[np.ndarray]:
+    """``sequences`` as a list; a one-line error for an entry that is a single unit: one
+    1-D stream given bare (``fit(units)``, not ``fit([units])``) was read unit by unit, each
+    a stream of its own, so the model and the perplexity were unigram ones, without a word."""
+    streams = list(sequences)
+    for i, seq in enumerate(streams):
+        if np.ndim(seq) == 0:
+            raise ValueError(f"sequences[{i}]: a single unit {seq!r}, not a stream (allowed: "
+                             "1-D unit arrays, one per stream: [units] for one stream)")
+    return streams
+
+
 def _max_order(n_units: int) -> int:
     """The highest n-gram order whose keys (``n_units ** order`` values, ``n_units >= 2``)
     fit in int64."""
@@ -97,7 +109,7 @@ class UnitNgramLM:
         """Count n-grams of ``sequences`` (1-D unit arrays, e.g. each channel of a dialogue)."""
         _check_order(n_units, order)
         seqs = [_checked(dedup(s) if deduplicate else np.asarray(s, np.int64).ravel(), n_units)
-                for s in sequences]
+                for s in _streams(sequences)]
         keys, counts, cks, ccs, cts = [], [], [], [], []
         for k in range(1, order + 1):
             allk = np.concatenate([_keys(s, k, n_units) for s in seqs] or [np.zeros(0, np.int64)])
@@ -139,7 +151,7 @@ class UnitNgramLM:
 
     def perplexity(self, sequences: Iterable[np.ndarray], deduplicate: bool = True) -> float:
         """exp(mean negative log-probability) over all units of ``sequences``."""
-        lps = [self.log_prob(s, deduplicate) for s in sequences]
+        lps = [self.log_prob(s, deduplicate) for s in _streams(sequences)]
         lp = np.concatenate(lps) if lps else np.zeros(0)
         return float(np.exp(-lp.mean())) if len(lp) else float("nan")
 

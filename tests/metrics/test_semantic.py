@@ -67,6 +67,20 @@ def test_scoring_unit_ids_outside_the_vocabulary_is_an_error(units):
         unit_perplexity(np.array([[1, 2], units]), lm)
 
 
+def test_one_stream_given_bare_is_an_error_not_a_unigram_model():
+    """``fit(units)`` / ``perplexity(units)`` of one 1-D stream (not ``[units]``) read each
+    unit as a stream of its own: a unigram model and unigram perplexity, without a word."""
+    rng = np.random.default_rng(2)
+    stream = markov_stream(rng, 400, 20)
+    lm = UnitNgramLM.fit([stream], n_units=20)
+    for call in (lambda: UnitNgramLM.fit(stream, n_units=20), lambda: lm.perplexity(stream)):
+        with pytest.raises(ValueError, match=r"^sequences\[0\]: a single unit np.int64\(1\), "
+                                             r"not a stream \(allowed: 1-D unit arrays, one "
+                                             r"per stream: \[units\] for one stream\)$"):
+            call()
+    assert lm.perplexity(np.stack([stream, stream])) == lm.perplexity([stream, stream]) < 3
+
+
 def test_an_order_whose_keys_overflow_int64_is_refused(tmp_path):
     """1000 units at order 7 need 1e21 keys: they wrapped past int64 without a word (1002 of
     the 1993 7-gram keys of a 2000-unit stream came out negative, so their contexts, ``key //
