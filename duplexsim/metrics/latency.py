@@ -175,6 +175,10 @@ def trace_metrics(
     ``silence_units`` default: ``trace.silence_units`` if the trace has it, else ``{0}``
     (the token format's default silence unit).
     """
+    if not hasattr(trace, "units"):  # a path or None failed as "'str' object has no ..."
+        raise TypeError(f"trace: got {type(trace).__name__} (allowed: a duplexsim.sim.Trace, "
+                        "from duplexsim.sim.run(scenario), or an object with its units, "
+                        "decisions and network)")
     if silence_units is None:
         silence_units = getattr(trace, "silence_units", None) or {0}
     silence = frozenset(int(u) for u in silence_units)

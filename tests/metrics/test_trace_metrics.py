@@ -105,6 +105,16 @@ def test_trace_metrics_row_from_trace_tables():
     assert all(isinstance(v, float) for v in row.values())
 
 
+@pytest.mark.parametrize("trace", ["runs/sim/replay-lan", None])
+def test_trace_metrics_of_what_is_no_trace_is_one_line(trace):
+    """A trace folder's path (or None) failed as ``'str' object has no attribute 'units'``."""
+    with pytest.raises(TypeError, match=r"^trace: got (str|NoneType) \(allowed: a "
+                                        r"duplexsim.sim.Trace, from duplexsim.sim.run\(scenario"
+                                        r"\), or an object with its units, decisions and "
+                                        r"network\)$"):
+        trace_metrics(trace, chunk_ms=160)
+
+
 def test_backchannel_overlap_is_not_a_takeover_attempt():
     vad = np.zeros((2, 500), dtype=bool)
     vad[0, 0:400] = True
