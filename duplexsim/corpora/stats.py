@@ -155,6 +155,9 @@ def corpus_stats(corpus, split: str | None = None, prompt_s: float = 30.0,  # no
     sections map a statistic to a float)."""
     from duplexsim.metrics.turntaking import detect_events
 
+    if not hasattr(corpus, "dialogues"):  # a path failed as "'str' object has no attribute"
+        raise TypeError(f"corpus: got {type(corpus).__name__} (allowed: a corpus object: "
+                        "duplexsim.corpora.load_corpus(dir) or open_corpus(dir))")
     views: dict[str, list[pd.DataFrame]] = {}
     vads: dict[str, list[np.ndarray]] = {}
     total_ms = 0.0

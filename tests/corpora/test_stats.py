@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from duplexsim.corpora.stats import KEYS, format_table, paper_prompt_r, segment_stats
+from duplexsim.corpora.stats import (
+    KEYS,
+    corpus_stats,
+    format_table,
+    paper_prompt_r,
+    segment_stats,
+)
 from duplexsim.corpora.types import Dialogue, Segment
 
 
@@ -151,3 +157,12 @@ def test_segment_stats_time_is_the_vads_frames() -> None:
     17 frames (round() to even gave 16 frames and 11 of them)."""
     d = Dialogue("x", [Segment(0, 0.0, 0.3, "a"), Segment(1, 0.5, 0.66, "b")])
     assert segment_stats([d])["speech_share"] == pytest.approx(12 / 17)
+
+
+def test_corpus_stats_of_a_path_is_one_line(tmp_path) -> None:
+    """A corpus folder's path failed as ``'str' object has no attribute 'dialogues'``."""
+    for corpus in (str(tmp_path), tmp_path):
+        with pytest.raises(TypeError, match=r"^corpus: got \w+ \(allowed: a corpus object: "
+                                            r"duplexsim.corpora.load_corpus\(dir\) or "
+                                            r"open_corpus\(dir\)\)$"):
+            corpus_stats(corpus)
