@@ -50,7 +50,11 @@ and the parallel env's ``reset`` take in ``options``: none (a vector env also ta
 def unknown_reset_option(options: Mapping[str, Any] | None,
                          allowed: Sequence[str] = RESET_OPTIONS) -> str | None:
     """A one-line message naming the first key of ``options`` not in ``allowed`` (a typo'd
-    option that would do nothing), or None when there is none."""
+    option that would do nothing), or None when there is none; ``options`` that are neither
+    None nor a dict are a one-line TypeError (5 was "'int' object is not iterable", and a
+    str's letters were taken for its keys)."""
+    if options is not None and not isinstance(options, Mapping):
+        raise TypeError(f"options: got {type(options).__name__} (allowed: None or a dict)")
     for key in options or {}:
         if key not in allowed:
             return (f"options: unknown key {key!r} (allowed: "

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import gymnasium as gym
+import numpy as np
 import pytest
 
 import duplexsim  # noqa: F401  (registers the envs)
@@ -22,3 +23,19 @@ def test_bad_arguments_are_one_line_naming_the_argument() -> None:
         gym.make(TURN_TAKING_ID, model=5)  # was "5: not a trained agent (agent.json missing)"
     with pytest.raises(TypeError, match=r"^models\['A'\]: got list \(allowed: None, an agent "):
         DuplexParallelEnv(models={"A": ["dir"]})
+
+
+@pytest.mark.parametrize("options", [5, "seed", ["seed"]])
+def test_reset_options_that_are_no_dict_are_one_line(options: object) -> None:
+    """``reset(options=5)`` failed as "'int' object is not iterable", and a str's letters
+    were read as its keys ("unknown key 's'"); the vector and parallel envs alike."""
+    match = r"^options: got (int|str|list) \(allowed: None or a dict\)$"
+    env = gym.make(TURN_TAKING_ID)
+    vec = gym.make_vec(TURN_TAKING_ID, num_envs=2, vectorization_mode="vector_entry_point")
+    for reset in (env.reset, vec.reset, DuplexParallelEnv().reset):
+        with pytest.raises(TypeError, match=match):
+            reset(seed=0, options=options)  # type: ignore[operator]
+    first, _ = env.reset(seed=0, options={})
+    assert np.array_equal(first["own_units"], env.reset(seed=0, options=None)[0]["own_units"])
+    env.close()
+    vec.close()
