@@ -11,8 +11,10 @@ dict. Must not touch the simulator or the rewards.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import Any, Protocol
 
 import numpy as np
@@ -156,6 +158,11 @@ class RulePolicy:
     _pending: dict[int, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for key in ("silence_ms", "backchannel_after_ms", "backchannel_every_ms"):
+            value = getattr(self, key)  # NaN never spoke, "200" failed in the name's format
+            if isinstance(value, bool) or not (isinstance(value, Real)
+                                               and math.isfinite(value) and float(value) >= 0):
+                raise ValueError(f"{key}: {value!r} (allowed: a finite number of ms >= 0)")
         self.name = self.name or f"rule-{self.silence_ms:g}ms" + (
             f"-bc{self.backchannel_after_ms:g}" if self.backchannel_after_ms else "")
 
