@@ -40,6 +40,13 @@ class TurnAction(enum.IntEnum):
 ACTION_MEANINGS = {a.value: a.name.lower() for a in TurnAction}
 
 
+def one_line(value: Any) -> str:
+    """``repr(value)`` on one line, for an action error: numpy spreads a 2-D array's (a
+    batch of actions given to one env) over several lines, and a long one's (the ``nvec``
+    of a 30-frame chunk's ``MultiDiscrete`` space)."""
+    return " ".join(repr(value).split())
+
+
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))

@@ -41,6 +41,7 @@ from gymnasium.spaces import Discrete
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from duplexsim.envs.actions import one_line
 from duplexsim.envs.conversation_access import ConversationAccess
 from duplexsim.envs.shard_results import InfoPacker, concat_infos, concat_obs
 from duplexsim.envs.shards import LocalShard, WorkerDied, WorkerShard, spaces_of
@@ -282,8 +283,8 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
             return batch
         for i, action in enumerate(batch):
             if not (ok and space.contains(action.astype(space.dtype))):
-                raise ValueError(f"actions[{i}]: {action!r} is not in {space} (allowed: "
-                                 "integers in the action space)")
+                raise ValueError(f"actions[{i}]: {one_line(action)} is not in "
+                                 f"{one_line(space)} (allowed: integers in the action space)")
         return batch
 
     def apply(self, indices: Sequence[int], op: str, name: str, *args: Any,

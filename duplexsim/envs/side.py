@@ -20,7 +20,7 @@ from gymnasium import spaces
 
 from duplexsim.agents.base import Agent
 from duplexsim.closing import close_each
-from duplexsim.envs.actions import ACTION_MEANINGS, TurnAction, TurnSpeaker
+from duplexsim.envs.actions import ACTION_MEANINGS, TurnAction, TurnSpeaker, one_line
 from duplexsim.envs.learner import LearnerAgent
 from duplexsim.envs.observations import ObservationInput, observation_of, observation_space
 from duplexsim.envs.rewards import TERMS, RewardConfig, RewardTracker
@@ -129,8 +129,9 @@ class LearnerSide:
             if (arr.shape == (self.frames_per_chunk,) and np.issubdtype(arr.dtype, np.integer)
                     and self.action_space.contains(arr.astype(np.int64))):
                 return arr.astype(np.int64)
-            raise ValueError(f"{self.side}: action {action!r} is not in {self.action_space} "
-                             f"(allowed: {self.frames_per_chunk} integer unit ids in "
+            raise ValueError(f"{self.side}: action {one_line(action)} is not in "
+                             f"{one_line(self.action_space)} (allowed: "
+                             f"{self.frames_per_chunk} integer unit ids in "
                              f"0..{self.source.n_units - 1})")
         if isinstance(action, int | np.integer) and not isinstance(action, bool | np.bool_):
             if 0 <= action < len(TurnAction):  # the usual case, without numpy's dispatch
@@ -139,8 +140,8 @@ class LearnerSide:
                 and self.action_space.contains(int(action))):
             return int(action)
         allowed = ", ".join(f"{k} = {v}" for k, v in ACTION_MEANINGS.items())
-        raise ValueError(f"{self.side}: action {action!r} is not in {self.action_space} "
-                         f"(allowed: an integer, {allowed})")
+        raise ValueError(f"{self.side}: action {one_line(action)} is not in "
+                         f"{self.action_space} (allowed: an integer, {allowed})")
 
     def act(self, chunk: int, action: Any) -> None:
         """Queue own chunk ``chunk`` as chosen by ``action`` (validated first)."""

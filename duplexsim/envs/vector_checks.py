@@ -16,6 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 from duplexsim.agents.base import Agent
+from duplexsim.envs.actions import one_line
 from duplexsim.envs.partner_pool import PartnerPool
 
 if TYPE_CHECKING:
@@ -49,8 +50,8 @@ def check_batch_shape(actions: Any, space: gym.Space, num_envs: int) -> None:
     if space.shape is None:  # (Box and Discrete spaces have one)
         raise TypeError(f"action space {space}: no shape")
     if shape != (num_envs, *space.shape):
-        raise ValueError(f"actions: shape {shape} (allowed: {num_envs} actions of {space}, "
-                         f"shape {(num_envs, *space.shape)})")
+        raise ValueError(f"actions: shape {shape} (allowed: {num_envs} actions of "
+                         f"{one_line(space)}, shape {(num_envs, *space.shape)})")
 
 
 def refuse_shared_objects(env_kwargs: dict[str, Any], num_envs: int) -> None:

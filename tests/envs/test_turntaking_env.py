@@ -41,6 +41,22 @@ def test_make_with_no_arguments_runs_a_full_episode() -> None:
         env.unwrapped.step(0)
 
 
+def test_a_refused_action_is_one_line_whatever_its_shape() -> None:
+    """A 2-D action (a batch given to one env) and a 30-frame chunk's space printed over
+    several lines (numpy wraps an array's repr): an error is one line."""
+    import dataclasses
+
+    for chunk_ms, action in ((160, np.zeros((2, 4), np.int64)), (1200, np.zeros(30))):
+        scenario = dataclasses.replace(short_scenario(), chunk_ms=chunk_ms)
+        env = gym.make(TURN_TAKING_ID, scenario=scenario, action_mode="units").unwrapped
+        env.reset(seed=0)
+        with pytest.raises(ValueError, match=r"^a: action array\(\[.*\]\) is not in "
+                                             r"MultiDiscrete\(\[501 .*501\]\) \(allowed: "
+                                             r"\d+ integer unit ids in 0..500\)$") as info:
+            env.step(action)
+        assert "\n" not in str(info.value)
+
+
 def test_gymnasium_check_env() -> None:
     from gymnasium.utils.env_checker import check_env
 

@@ -56,3 +56,15 @@ def test_an_action_batch_of_the_wrong_length_is_refused() -> None:
     twin.reset(seed=0)  # the refused batches moved nothing
     a, b = venv.step(np.array([1, 0])), twin.step(np.array([1, 0]))
     assert same(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+def test_a_batch_of_the_wrong_shape_is_one_line_for_a_long_chunk() -> None:
+    """The 30 unit ids of a 1200 ms chunk's space were printed over two lines."""
+    scenario = dataclasses.replace(default_scenario(), chunk_ms=1200, duration_s=4.8)
+    venv = TurnTakingVectorEnv(num_envs=2, action_mode="units", scenario=scenario)
+    venv.reset(seed=0)
+    with pytest.raises(ValueError, match=r"^actions: shape \(2, 4\) \(allowed: 2 actions of "
+                                         r"MultiDiscrete\(\[501( 501){29}\]\), shape "
+                                         r"\(2, 30\)\)$"):
+        venv.step(np.zeros((2, 4), np.int64))
+    venv.close()
