@@ -65,6 +65,18 @@ class InterruptionParams:
                       for name, v in values.items() if not (_finite(v) and v >= 0)])
 
 
+def _params(params: InterruptionParams | None,
+            turntaking: TurnTakingParams | None) -> InterruptionParams:
+    """``params``, None the defaults; a one-line TypeError for anything but the two
+    dataclasses (a dict of thresholds failed as "'dict' object has no attribute ...")."""
+    for key, value, cls in (("params", params, InterruptionParams),
+                            ("turntaking", turntaking, TurnTakingParams)):
+        if value is not None and not isinstance(value, cls):
+            raise TypeError(f"{key}: got {type(value).__name__} (allowed: None or "
+                            f"{cls.__name__}(**thresholds))")
+    return params or InterruptionParams()
+
+
 def barge_ins(vad: np.ndarray, frame_ms: float = 40,
               params: InterruptionParams | None = None,
               turntaking: TurnTakingParams | None = None) -> pd.DataFrame:
@@ -74,7 +86,7 @@ def barge_ins(vad: np.ndarray, frame_ms: float = 40,
     cut by the last frame before it lasts ``min_barge_in_ms`` is not known to be a barge-in
     and gives no row (nor a ``recovery_censored`` count), as a right-censored IPU is never a
     backchannel: onsets in a window's last ``min_barge_in_ms`` are not seen."""
-    p = params or InterruptionParams()
+    p = _params(params, turntaking)
     _, ipus, masks = _ipu_activity(vad, frame_ms, turntaking)
     n = masks.shape[1]
     rows = []
@@ -101,7 +113,7 @@ def turn_ends(vad: np.ndarray, frame_ms: float = 40,
               turntaking: TurnTakingParams | None = None) -> pd.DataFrame:
     """One row per partner IPU of at least ``min_turn_ms`` that ends while ``speaker`` is
     silent: the mutual silence after it (censored at the end) and whether it was deaf."""
-    p = params or InterruptionParams()
+    p = _params(params, turntaking)
     _, ipus, masks = _ipu_activity(vad, frame_ms, turntaking)
     n = masks.shape[1]
     at = np.where(masks.any(axis=0), np.arange(n), n)
@@ -130,9 +142,14 @@ def interruption_summary(vad: np.ndarray, frame_ms: float = 40,
     ``turn_ends``, ``deaf_rate`` (NaN when there is nothing to rate). ``turntaking``: the
     IPU thresholds, as :func:`barge_ins` and :func:`turn_ends` take them (None: the
     defaults)."""
+    # (2,) or () summed no one, without a word; 0 failed in pandas' isin
+    chosen = [] if isinstance(speakers, str) else np.atleast_1d(speakers).ravel().tolist()
+    if not chosen or not all(s in (0, 1) and not isinstance(s, bool) for s in chosen):
+        raise ValueError(f"speakers: {speakers!r} (allowed: speakers 0 and/or 1, e.g. (0, 1) "
+                         "or (0,))")
     b = barge_ins(vad, frame_ms, params, turntaking)
     t = turn_ends(vad, frame_ms, params, turntaking)
-    b, t = b[b["speaker"].isin(speakers)], t[t["speaker"].isin(speakers)]
+    b, t = b[b["speaker"].isin(chosen)], t[t["speaker"].isin(chosen)]
     nan = float("nan")
     censored = b["recovery_censored"].astype(bool)
     seen = b.loc[~censored, "recovery_ms"]

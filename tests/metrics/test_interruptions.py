@@ -142,3 +142,22 @@ def test_the_summary_takes_the_turntaking_thresholds_its_tables_take():
         s = interruption_summary(v, turntaking=p)
         assert (s["barge_ins"], s["turn_ends"]) == (len(b), len(t))
         assert s["zombie_rate"] == b["zombie"].mean()
+
+
+def test_speakers_and_thresholds_of_the_wrong_kind_are_one_line():
+    """``speakers=(2,)`` summed no one (zero barge-ins, without a word) and ``0`` failed in
+    pandas; a dict of thresholds failed as "'dict' object has no attribute ..."."""
+    v = vad(200, [(0, 100)], [(50, 90)])
+    for speakers in ((2,), (), "ab", (True,)):
+        with pytest.raises(ValueError, match=r"^speakers: .* \(allowed: speakers 0 and/or 1, "
+                                             r"e.g. \(0, 1\) or \(0,\)\)$"):
+            interruption_summary(v, speakers=speakers)  # type: ignore[arg-type]
+    one = interruption_summary(v, speakers=(np.int64(0),))
+    assert interruption_summary(v, speakers=0) == pytest.approx(  # type: ignore[arg-type]
+        one, nan_ok=True)
+    assert interruption_summary(v, speakers=(0,))["barge_ins"] == 1.0
+    for key, cls in (("params", "InterruptionParams"), ("turntaking", "TurnTakingParams")):
+        for call in (barge_ins, turn_ends, interruption_summary):
+            with pytest.raises(TypeError, match=rf"^{key}: got dict \(allowed: None or "
+                                                rf"{cls}\(\*\*thresholds\)\)$"):
+                call(v, **{key: {"deaf_ms": 1.0}})  # type: ignore[arg-type]
