@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from duplexsim.audio.framing import FRAME_MS
 from duplexsim.config.loader import json_number
 from duplexsim.errors import InputError, MissingInputError
+from duplexsim.timebase import frames_from_s
 
 CHUNK_S = 30.0
 """Seconds of audio HuBERT runs on at once (memory: attention is quadratic in length); every
@@ -27,7 +29,8 @@ global, so a chunk's frames within ~1-2 s of a cut edge came out otherwise than 
 continuous recording."""
 RANGES_S = {"chunk_s": (0.04, 600.0), "context_s": (0.0, 600.0)}
 """Allowed ``chunk_s`` (one 40 ms frame .. 10 min) and ``context_s`` (none .. 10 min), in
-calls and in a tokenizer's record; both are rounded to whole 40 ms frames."""
+calls and in a tokenizer's record; both are rounded to whole 40 ms frames, half a frame up
+(:func:`~duplexsim.timebase.frames_from_s`)."""
 
 
 class HubertFeatures:
@@ -66,11 +69,13 @@ class HubertFeatures:
         """The samples fed for each chunk (its context included) standardised (zero mean,
         unit variance) before the model; None: as the model expects (a tokenizer passes what
         it was trained with)."""
-        self.chunk_frames = round(chunk_s * 25)
-        """40 ms frames run through the model at a time (rounded as the context is: the
-        recorded ``chunk_frames / 25`` gives back the same count, which ``int`` lost for 925
-        of 1..15000)."""
-        self.context_frames = round(context_s * 25)
+        # half a frame up, as every length in seconds (``round`` went to even: a 0.1 s chunk
+        # was 2 frames, 0.02 s of context none); a recorded ``chunk_frames / 25`` gives back
+        # the same count (``int`` lost a frame for 925 of 1..15000), so every tokenizer saved,
+        # which records whole frames only, encodes as before
+        self.chunk_frames = frames_from_s(chunk_s, FRAME_MS)
+        """40 ms frames run through the model at a time."""
+        self.context_frames = frames_from_s(context_s, FRAME_MS)
         """40 ms frames of audio run through the model on each side of a chunk (clipped to
         the file) and dropped from its output, so that a chunk's edge frames see what they
         would in one forward over the whole file; 0: chunks run alone (tokenizers saved

@@ -178,6 +178,19 @@ def test_chunks_are_whole_frames_that_round_trip_through_seconds(tmp_path: Path)
     assert HubertFeatures(tmp_path / "base", layer=1).chunk_frames == round(CHUNK_S * 25) == 750
 
 
+def test_chunk_and_context_round_half_a_frame_up(tmp_path: Path) -> None:
+    """Seconds become 40 ms frames as every length does (:func:`duplexsim.timebase.
+    frames_from_s`), half a frame up: ``round`` went to even (a 0.1 s chunk was 2 frames,
+    0.02 s of context none). The defaults are whole frames, the same either way."""
+    _tiny(tmp_path / "base", "group")
+    tenth = HubertFeatures(tmp_path / "base", layer=1, chunk_s=0.1, context_s=0.02)
+    assert (tenth.chunk_frames, tenth.context_frames) == (3, 1)
+    assert (tenth.chunk_s, tenth.context_s) == (0.12, 0.04)
+    default = HubertFeatures(tmp_path / "base", layer=1)
+    assert (default.chunk_frames, default.context_frames) == (750, 50)
+    assert (default.chunk_s, default.context_s) == (CHUNK_S, CONTEXT_S)
+
+
 def test_the_tokenizer_records_its_chunk(tmp_path: Path) -> None:
     """New tokenizers record the chunk length they were trained with and encode with it,
     whatever HubertFeatures' default becomes; one saved before it was recorded runs 30 s
