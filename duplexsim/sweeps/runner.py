@@ -175,28 +175,73 @@ def _local(spec: str, groups: list[list[Cell]], workers: int
                 process.terminate()
 
 
+def _ray_cluster_address() -> str | None:
+    """The running cluster a bare ``ray.init()`` joins, found as Ray documents it:
+    ``RAY_ADDRESS``, else the one ``ray start`` last recorded on this machine; None: it starts
+    a Ray of its own (``RAY_ADDRESS=local`` too)."""
+    from ray._private.utils import read_ray_address  # (Ray has no public call for it)
+
+    address = os.environ.get("RAY_ADDRESS") or read_ray_address() or None
+    return None if address == "local" else address
+
+
+def _first_lines(error: BaseException) -> str:
+    """``Type: first line`` of ``error`` and of the error that caused it, if any (Ray's
+    "ConnectionError: Failed to connect to Ray cluster at ..." says why only in its cause:
+    an AuthenticationError naming RAY_AUTH_MODE, say)."""
+    chain = [error] + ([error.__cause__] if error.__cause__ is not None else [])
+    lines = [(type(e).__name__, next((x.strip() for x in str(e).splitlines() if x.strip()),
+                                     "")) for e in chain]
+    return "; ".join(f"{name}: {line}" if line else name for name, line in lines)
+
+
+def _ray_init(ray: Any, workers: int) -> None:
+    """Join the running cluster (which sets its own CPUs: Ray refuses ``num_cpus`` then) or
+    start a Ray of ``workers`` CPUs; either failing is one line naming the address."""
+    address = _ray_cluster_address()
+    own = {} if address else {"num_cpus": workers}
+    try:
+        ray.init(**own, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except Exception as e:  # ValueError, ConnectionError, TimeoutError, RuntimeError, ...
+        reason = _first_lines(e)
+        if address is None:
+            raise InputError("--backend ray", "", f"Ray did not start ({reason})",
+                             "a working Ray install, or --backend local") from None
+        where = ("RAY_ADDRESS" if os.environ.get("RAY_ADDRESS")
+                 else "the cluster `ray start` recorded on this machine")
+        raise InputError("--backend ray", f"{where}: {address}", "no Ray cluster could be "
+                         f"joined there ({reason})", "the address of a running cluster (`ray "
+                         "start --head` prints it), or none for a Ray of the sweep's own "
+                         "(RAY_ADDRESS unset, no `ray start` cluster left running)") from None
+
+
 def _ray(spec: str, groups: list[list[Cell]], workers: int
          ) -> Generator[list[tuple], None, None]:
+    """The groups as Ray tasks, at most ``workers`` in flight (a running cluster may have
+    more CPUs: ``workers`` bounds the sweep's share of it, as it bounds the local pool)."""
     try:
         import ray
     except ImportError as e:
         raise InputError("--backend", "", "ray needs Ray, which is not installed",
                          "pip install 'ray[default]', or --backend local") from e
     started = not ray.is_initialized()
-    if started:  # an existing cluster (ray.init(address=...)) is used as it is
-        ray.init(num_cpus=workers or None, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+    if started:  # (a Ray this process already joined, ray.init(address=...), is used as it is)
+        _ray_init(ray, workers)
     try:
         remote = ray.remote(_ray_group)
-        group_of = {remote.remote(spec, g, resolve_threads()): g for g in groups}
-        pending = list(group_of)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
+        queued = list(groups)
+        in_flight: dict[Any, list[Cell]] = {}  # ObjectRef -> its group
+        while queued or in_flight:
+            while queued and len(in_flight) < workers:
+                group = queued.pop(0)
+                in_flight[remote.remote(spec, group, resolve_threads())] = group
+            done, _ = ray.wait(list(in_flight), num_returns=1)
+            group = in_flight.pop(done[0])
             try:
                 yield ray.get(done[0])
             except (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError,
                     ray.exceptions.NodeDiedError):  # (a cell's own errors are caught in it)
-                yield [(c, None, WORKER_DIED) for c in group_of[done[0]]]
+                yield [(c, None, WORKER_DIED) for c in group]
     finally:
         if started:
             ray.shutdown()

@@ -1,14 +1,16 @@
 """Cheap, real cell functions for runner tests (turn-taking metrics of a generated timeline).
 
 Importable by worker processes (spawn copies sys.path). Environment hooks for tests:
-``SWEEP_TEST_CALLS`` (folder: one file per call, to count calls) and
-``SWEEP_TEST_KILL_AT`` (SIGKILL this process on that call number, to simulate a kill).
+``SWEEP_TEST_CALLS`` (folder: one file per call, to count calls),
+``SWEEP_TEST_KILL_AT`` (SIGKILL this process on that call number, to simulate a kill) and
+``SWEEP_TEST_LOCK`` (folder: :func:`exclusive_cell` holds a file there while it runs).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -100,3 +102,16 @@ def sometimes_cell(config: dict[str, Any]) -> dict[str, Any]:
     """A boolean and a list metric only in the cells with a positive delay (none in others)."""
     delay = float(config["network"]["a_to_b"]["delay_ms"])
     return {"value": delay, **({"late": delay > 200, "gaps": [delay]} if delay > 0 else {})}
+
+
+def exclusive_cell(config: dict[str, Any]) -> dict[str, Any]:
+    """Holds ``SWEEP_TEST_LOCK``/running for 0.3 s: fails (FileExistsError) if
+    another cell runs at the same time, on any worker of the machine."""
+    lock = Path(os.environ["SWEEP_TEST_LOCK"]) / "running"
+    fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    try:
+        time.sleep(0.3)
+        return {"value": float(config["seed"])}
+    finally:
+        os.close(fd)
+        lock.unlink()

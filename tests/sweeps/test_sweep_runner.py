@@ -721,6 +721,83 @@ def test_ray_backend_matches_local(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(local, on_ray)
 
 
+RAY_HEAD = """import sys, ray
+ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+print(ray.get_runtime_context().gcs_address, flush=True)
+sys.stdin.read()  # until the test closes it
+"""
+
+
+def _record_ray_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, address: str) -> None:
+    """As `ray start --head` leaves it: its address in RAY_TMPDIR/ray/ray_current_cluster
+    (here a temporary RAY_TMPDIR, not the machine's /tmp/ray), RAY_ADDRESS unset."""
+    (tmp_path / "raytmp" / "ray").mkdir(parents=True)
+    (tmp_path / "raytmp" / "ray" / "ray_current_cluster").write_text(address)
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path / "raytmp"))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+
+
+@pytest.fixture
+def ray_head(tmp_path, monkeypatch):
+    """The address of a running Ray of 2 CPUs in another process (stopped after the test),
+    without token authentication, as `ray start --head` runs where no token was ever made
+    (a Ray that ray.init starts has it by default: then RAY_AUTH_MODE=token joins it)."""
+    pytest.importorskip("ray")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.setenv("PYTHONPATH", f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    monkeypatch.setenv("SWEEP_TEST_LOCK", str(tmp_path))
+    head = subprocess.Popen([sys.executable, "-c", RAY_HEAD], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert head.stdout is not None and head.stdin is not None
+        address = head.stdout.readline().strip()
+        assert address, "the Ray head did not start"  # (else the sweep started its own)
+        yield address
+    finally:
+        head.stdin.close()  # (the head's ray shuts its cluster down as it exits)
+        head.wait(timeout=60)
+
+
+def test_ray_backend_joins_a_running_cluster_at_most_workers_at_once(tmp_path, monkeypatch,
+                                                                      ray_head):
+    """README: `ray start --head` / RAY_ADDRESS. Ray refuses num_cpus when joining a running
+    cluster (a raw "ValueError: When connecting to an existing cluster, num_cpus and
+    num_gpus must not be provided", for any workers): the sweep joins it as it is, found
+    either way, and ``workers`` bounds its cells in flight (one at a time here, on 2 CPUs:
+    exclusive_cell fails a cell that overlaps another)."""
+    sweep = load_sweep(write_sweep(tmp_path, "sweep_cellfns:exclusive_cell", seeds="[0]"),
+                       check_scenarios=False)
+    monkeypatch.setenv("RAY_ADDRESS", ray_head)
+    assert len(run_sweep(sweep, tmp_path / "a", backend="ray", workers=1, progress=False)) == 6
+    _record_ray_start(tmp_path, monkeypatch, ray_head)
+    assert len(run_sweep(sweep, tmp_path / "b", backend="ray", workers=1, progress=False)) == 6
+    for out in ("a", "b"):
+        assert json.loads((tmp_path / out / "failures.json").read_text()) == {}
+
+
+@pytest.mark.parametrize("found_by", ["RAY_ADDRESS", "ray start"])
+def test_a_ray_cluster_that_cannot_be_joined_is_one_line(tmp_path, monkeypatch, capsys,
+                                                         found_by):
+    pytest.importorskip("ray")
+    from duplexsim.cli import main
+
+    if found_by == "RAY_ADDRESS":
+        monkeypatch.setenv("RAY_ADDRESS", "nonsense")
+    else:
+        _record_ray_start(tmp_path, monkeypatch, "nonsense")
+    where = {"RAY_ADDRESS": "RAY_ADDRESS",
+             "ray start": "the cluster `ray start` recorded on this machine"}[found_by]
+    path = write_sweep(tmp_path, seeds="[0]")
+    assert main(["sweep", str(path), "--out", str(tmp_path / "r"), "--quiet", "--no-check",
+                 "--backend", "ray"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"--backend ray: {where}: nonsense: no Ray cluster could be joined there "
+                   "(ValueError: Invalid address format: nonsense) (allowed: the address of a "
+                   "running cluster (`ray start --head` prints it), or none for a Ray of the "
+                   "sweep's own (RAY_ADDRESS unset, no `ray start` cluster left running))"]
+
+
 def test_batched_groups_give_the_same_table(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(HERE))
     monkeypatch.setenv("SWEEP_TEST_GROUPS", str(tmp_path / "groups"))
