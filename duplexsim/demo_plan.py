@@ -122,7 +122,7 @@ class DemoPlan:
         then was the agent refused (its corpus_digest no longer matched)."""
         from duplexsim.config.readers import read_json
         from duplexsim.corpora.build import plan as corpus_plan
-        from duplexsim.corpora.synth import load_config
+        from duplexsim.corpora.config import load_config
 
         dialogues = read_json(corpus / "manifest.json", what="corpus manifest.json").get(
             "dialogues")

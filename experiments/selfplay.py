@@ -68,10 +68,9 @@ from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
 from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
-from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.intervals import MIN_BOOT_UNITS, percentile_interval
 from duplexsim.metrics.turntaking import runs, vad_from_units
-from duplexsim.tokens import format_roundtrip
+from duplexsim.tokens import FRAME_MS, format_roundtrip
 
 OUTPUTS = ("world", "conversations", "summary.csv", "verdicts.csv", "per_conversation.csv",
            "coordination.csv", "runs.csv", "run_variance.csv", "selfplay.png", "REPORT.md")

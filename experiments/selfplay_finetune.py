@@ -52,8 +52,8 @@ from selfplay import AGENTS, Plan, coordination, corpus_reference, pooled, simul
 
 from duplexsim.atomic import write_text
 from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
-from duplexsim.config.scenario import FRAME_MS
 from duplexsim.metrics.turntaking import vad_from_units
+from duplexsim.tokens import FRAME_MS
 
 OUTPUTS = ("world", "conversations", "selection.csv", "agent", "REPORT.md")
 """What selfplay_finetune.py writes in --out: a folder holding one of them is an earlier run's."""

@@ -77,7 +77,7 @@ def build_tiny_world(root: str | Path, *, conversations: int = 4,
     """
     from duplexsim.corpora import load_corpus
     from duplexsim.corpora.build import build_corpus, build_record, check_rebuild
-    from duplexsim.corpora.synth import load_config
+    from duplexsim.corpora.config import load_config
     from duplexsim.digests import key_of
     from duplexsim.training.recipe import train_agent
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from duplexsim import cli
-from duplexsim.demo import AGENTS, DemoPlan, train_agents
+from duplexsim.demo import train_agents
+from duplexsim.demo_plan import AGENTS, DemoPlan
 from duplexsim.errors import InputError
 from duplexsim.models.agentdir import record_weights
 
@@ -45,7 +46,7 @@ window_chunks = 12
 
 def _tiny_world(root: Path) -> DemoPlan:
     from duplexsim.corpora.build import build_corpus
-    from duplexsim.corpora.synth import load_config
+    from duplexsim.corpora.config import load_config
 
     # the sizes of the corpora built here (a demo of other sizes would resize them)
     plan = DemoPlan(root=root, out=root / "demo", cards=root / "cards",
@@ -119,7 +120,8 @@ def test_demo_refuses_an_agent_trained_with_another_unit_tokenizer_than_its_corp
     from duplexsim.atomic import write_json
     from duplexsim.config.card import load_card
     from duplexsim.models.vocab import Vocab
-    from duplexsim.training.recipe import RunState, agent_info
+    from duplexsim.training.checkpoints import RunState
+    from duplexsim.training.recipe import agent_info
 
     plan = DemoPlan(root=tmp_path, out=tmp_path / "demo", cards=tmp_path / "cards")
     plan.cards.mkdir()
@@ -150,7 +152,8 @@ def test_demo_refuses_an_agent_trained_on_a_corpus_since_rebuilt_with_other_para
     from duplexsim.atomic import write_json
     from duplexsim.config.card import load_card
     from duplexsim.models.vocab import Vocab
-    from duplexsim.training.recipe import RunState, agent_info
+    from duplexsim.training.checkpoints import RunState
+    from duplexsim.training.recipe import agent_info
 
     plan = DemoPlan(root=tmp_path, out=tmp_path / "demo", cards=tmp_path / "cards")
     plan.cards.mkdir()
@@ -187,9 +190,10 @@ def test_demo_refuses_resizing_a_trained_agents_corpus_before_building_anything(
     from duplexsim.atomic import write_json
     from duplexsim.config.card import load_card
     from duplexsim.corpora.build import plan as corpus_plan
-    from duplexsim.corpora.synth import load_config
+    from duplexsim.corpora.config import load_config
     from duplexsim.models.vocab import Vocab
-    from duplexsim.training.recipe import RunState, agent_info
+    from duplexsim.training.checkpoints import RunState
+    from duplexsim.training.recipe import agent_info
 
     hours = 3 * 12.0 / 3600  # three conversations of 12 s
     plan = DemoPlan(root=tmp_path / "root", out=tmp_path / "demo", cards=tmp_path / "cards",

@@ -88,7 +88,8 @@ def test_the_summary_and_the_plot_name_the_command_and_commit_that_made_them(tmp
 
     from PIL import Image
 
-    from duplexsim.demo import DemoPlan, add_arguments, demo_args, plan_from_args
+    from duplexsim.demo import add_arguments, demo_args, plan_from_args
+    from duplexsim.demo_plan import DemoPlan
     from duplexsim.provenance import commit
 
     write_corpus(tmp_path / "fl")

@@ -6,7 +6,6 @@ tokens, corpora or the simulator.
 """
 
 from duplexsim.audio.framing import (
-    FRAME_MS,
     FRAME_RATE_HZ,
     chunks_to_frames,
     frames_per_chunk,
@@ -17,6 +16,7 @@ from duplexsim.audio.framing import (
     samples_per_frame,
 )
 from duplexsim.audio.io import AudioError, read_audio, resample, write_audio
+from duplexsim.tokens import FRAME_MS
 
 __all__ = [
     "FRAME_MS", "FRAME_RATE_HZ", "AudioError", "chunks_to_frames", "frames_per_chunk",

@@ -11,7 +11,8 @@ the RL reward table (:mod:`.reward`), agent cards (:mod:`.card`) and ``duplexsim
 package, never the other way round.
 """
 
-from duplexsim.config.loader import ConfigError, Problem, from_dict, load_toml
+from duplexsim.config.loader import from_dict, load_toml
+from duplexsim.errors import ConfigError, Problem
 
 __all__ = ["ConfigError", "Problem", "from_dict", "load_toml"]
 

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from duplexsim.config.loader import ConfigError, FieldError, Problem
+from duplexsim.config.loader import FieldError
 from duplexsim.config.readers import read_toml
-from duplexsim.errors import DuplexsimError, InputError
+from duplexsim.errors import ConfigError, DuplexsimError, InputError, Problem
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance

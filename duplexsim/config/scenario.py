@@ -24,19 +24,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from duplexsim.config import scenario_files
-from duplexsim.config.loader import (
-    ConfigError,
-    FieldError,
-    Problem,
-    from_dict,
-    load_toml,
-    plain_fields,
-    raise_errors,
-)
+from duplexsim.config.loader import FieldError, from_dict, load_toml, plain_fields, raise_errors
 from duplexsim.config.network import NetworkConfig
 from duplexsim.config.reward import RewardConfig
 from duplexsim.config.toml_writer import dump_toml, toml_string
-from duplexsim.errors import MAX_DURATION_S, finite_in
+from duplexsim.errors import MAX_DURATION_S, ConfigError, Problem, finite_in
 from duplexsim.timebase import ms_from_s
 from duplexsim.tokens import FRAME_MS
 

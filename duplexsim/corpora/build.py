@@ -44,14 +44,10 @@ from duplexsim.audio.framing import FRAME_RATE_HZ
 from duplexsim.audio.io import read_audio, write_audio
 from duplexsim.config.readers import read_json
 from duplexsim.corpora import candor, fisher
-from duplexsim.corpora.config import whole_frame_length
+from duplexsim.corpora.calibration import population_centres
+from duplexsim.corpora.config import SynthConfig, whole_frame_length
 from duplexsim.corpora.corpus import FORMAT, assign_splits, corpus_name, split_counts
-from duplexsim.corpora.synth import (
-    SynthConfig,
-    conversation_style,
-    generate,
-    population_centres,
-)
+from duplexsim.corpora.synth import conversation_style, generate
 from duplexsim.corpora.types import Dialogue
 from duplexsim.errors import MAX_DURATION_S, InputError, OutputError, finite_in
 from duplexsim.tokens import DEFAULT_N_UNITS, FRAME_MS

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from duplexsim.atomic import is_staging_name
 from duplexsim.cli import number, path_arg
-from duplexsim.corpora.synth import PRESETS
+from duplexsim.corpora.config import PRESETS
 from duplexsim.errors import (
     MAX_CORPUS_HOURS,
     MAX_DURATION_S,

@@ -297,8 +297,8 @@ def load_synth_toml(path: str | Path) -> SynthConfig:
     """A corpus config file's keys as ``duplexsim validate`` checks them: SynthConfig keys
     over the preset named by its ``name`` key (``fisher-like`` when absent). Validate then
     calibrates it too (``calibration.validate_synth_toml``, which needs numpy)."""
-    from duplexsim.config.loader import ConfigError, Problem
     from duplexsim.config.readers import read_toml
+    from duplexsim.errors import ConfigError, Problem
 
     data = read_toml(path)
     name = data.get("name", "fisher-like")

@@ -79,7 +79,7 @@ def rebuild(corpus_dir: str | Path | None = None, out: str | Path | None = None)
         _write_from(corpus_dir, out)
         return out
     from duplexsim.corpora.build import build_corpus
-    from duplexsim.corpora.synth import load_config
+    from duplexsim.corpora.config import load_config
 
     with tempfile.TemporaryDirectory(prefix="duplexsim-default-") as tmp:
         built = Path(tmp) / BUILT_NAME

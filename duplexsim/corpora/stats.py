@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from duplexsim.audio.framing import FRAME_MS, FRAME_RATE_HZ
-from duplexsim.corpora.synth import PRESETS, SynthConfig
+from duplexsim.audio.framing import FRAME_RATE_HZ
+from duplexsim.corpora.config import PRESETS, SynthConfig
 from duplexsim.corpora.types import Dialogue
 from duplexsim.errors import InputError
 from duplexsim.metrics.intervals import percentile_interval
+from duplexsim.tokens import FRAME_MS
 
 KEYS = ("ipu_median_ms", "ipu_mean_ms", "pause_median_ms", "gap_median_ms",
         "overlap_median_ms", "fto_median_ms", "fto_mean_ms", "fto_sd_ms",

@@ -24,7 +24,7 @@ def __getattr__(name: str) -> Any:
 
         return DuplexParallelEnv
     if name == "RewardConfig":
-        from duplexsim.envs.rewards import RewardConfig
+        from duplexsim.config.reward import RewardConfig
 
         return RewardConfig
     if name == "TurnAction":

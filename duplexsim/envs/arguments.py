@@ -19,8 +19,8 @@ from typing import Any
 
 from duplexsim.agents.base import Agent, n_units_of
 from duplexsim.closing import close_each
+from duplexsim.config.reward import RewardConfig
 from duplexsim.config.scenario import Scenario
-from duplexsim.envs.rewards import RewardConfig
 from duplexsim.envs.side import LearnerSide
 from duplexsim.envs.speech import SpeechSource
 

@@ -22,6 +22,7 @@ from pettingzoo import ParallelEnv
 
 from duplexsim.agents.base import Agent
 from duplexsim.closing import call_each
+from duplexsim.config.reward import RewardConfig
 from duplexsim.config.scenario import Scenario
 from duplexsim.envs.arguments import (
     as_reward,
@@ -30,7 +31,6 @@ from duplexsim.envs.arguments import (
     learner_side,
     unknown_reset_option,
 )
-from duplexsim.envs.rewards import RewardConfig
 from duplexsim.envs.side import ACTION_MODES
 from duplexsim.envs.speech import speech_source
 from duplexsim.envs.world import DuplexWorld, as_scenario

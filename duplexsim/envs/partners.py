@@ -63,7 +63,7 @@ from duplexsim.envs.partner_pool import (
 )
 from duplexsim.errors import InputError
 from duplexsim.sim.build import AGENT_BUILDERS
-from duplexsim.sim.clock import ms_from_s
+from duplexsim.timebase import ms_from_s
 from duplexsim.tokens import DEFAULT_N_UNITS, FRAME_MS
 
 # PartnerPool and its parts moved to partner_pool.py (the pool at run time); the names the

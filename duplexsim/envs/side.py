@@ -20,10 +20,11 @@ from gymnasium import spaces
 
 from duplexsim.agents.base import Agent
 from duplexsim.closing import close_each
+from duplexsim.config.reward import RewardConfig
 from duplexsim.envs.actions import ACTION_MEANINGS, TurnAction, TurnSpeaker, one_line
 from duplexsim.envs.learner import LearnerAgent
 from duplexsim.envs.observations import ObservationInput, observation_of, observation_space
-from duplexsim.envs.rewards import TERMS, RewardConfig, RewardTracker
+from duplexsim.envs.rewards import TERMS, RewardTracker
 from duplexsim.envs.speech import SpeechSource
 from duplexsim.metrics.turntaking import EVENT_COLUMNS, event_columns, summarize_columns
 from duplexsim.tokens import FRAME_MS

@@ -19,6 +19,7 @@ import pandas as pd
 
 from duplexsim.agents.base import Agent, unwrapped
 from duplexsim.closing import call_each, close_each
+from duplexsim.config.reward import RewardConfig
 from duplexsim.config.scenario import Scenario, SideConfig
 from duplexsim.envs.arguments import (
     as_reward,
@@ -30,17 +31,10 @@ from duplexsim.envs.arguments import (
 from duplexsim.envs.partner_pool import PartnerPool, check_partner_units, fixed_partner_info
 from duplexsim.envs.partners import is_pool, parse_pool
 from duplexsim.envs.registration import DEFAULT_MAX_EPISODE_STEPS, TURN_TAKING_ID
-from duplexsim.envs.rewards import RewardConfig
 from duplexsim.envs.side import ACTION_MODES
 from duplexsim.envs.speech import speech_source
-from duplexsim.envs.world import (
-    SIDES,
-    DuplexWorld,
-    as_scenario,
-    build_partner,
-    other,
-    resolve_partner,
-)
+from duplexsim.envs.world import DuplexWorld, as_scenario, build_partner, resolve_partner
+from duplexsim.sides import SIDES, other
 from duplexsim.threads import use_threads
 
 

@@ -28,18 +28,14 @@ from typing import Any
 import numpy as np
 
 from duplexsim.agents.base import Agent, n_units_of
-from duplexsim.config.scenario import (
-    FRAME_MS,
-    Scenario,
-    SideConfig,
-    load_scenario,
-    scenario_from_dict,
-)
+from duplexsim.config.scenario import Scenario, SideConfig, load_scenario, scenario_from_dict
 from duplexsim.envs.learner import LearnerAgent, RecordingAgent
 from duplexsim.models.engine import Program, drive
 from duplexsim.sides import SIDES, other
 from duplexsim.sim.build import AGENT_BUILDERS, silence_unit_of
-from duplexsim.sim.clock import FramePlacement, ms_from_s
+from duplexsim.sim.clock import FramePlacement
+from duplexsim.timebase import ms_from_s
+from duplexsim.tokens import FRAME_MS
 
 DEFAULT_CHUNK_MS = 160
 DEFAULT_DURATION_S = 30.0

@@ -56,9 +56,10 @@ import numpy as np
 import simpy
 
 from duplexsim.config.link import LinkConfig
-from duplexsim.sim.clock import ARRIVE, QUEUE, at, round_ms
+from duplexsim.sim.clock import ARRIVE, QUEUE, at
 from duplexsim.sim.delay import DelayModel
 from duplexsim.sim.loss import make_loss
+from duplexsim.timebase import round_ms
 
 FIFO_MEMORY = 64
 """Packets a fifo hop remembers to place one that entered it out of send order."""

@@ -43,13 +43,14 @@ from duplexsim.models.engine import AnyProgram, Program, drive, gather
 from duplexsim.sides import SIDES
 from duplexsim.sim.buffer import ReceiveBuffer
 from duplexsim.sim.build import build_agents, silence_unit_of
-from duplexsim.sim.clock import DECIDE, SETTLED, ChunkClock, FramePlacement, round_ms
+from duplexsim.sim.clock import DECIDE, SETTLED, ChunkClock, FramePlacement
 from duplexsim.sim.delivery import Delivery
 from duplexsim.sim.link import Link
 from duplexsim.sim.playout import playout_rule
 from duplexsim.sim.recorder import TraceRecorder
 from duplexsim.sim.side import ANY_UNIT, SideState
 from duplexsim.sim.speaker import Speaker, hand_over
+from duplexsim.timebase import round_ms
 
 if TYPE_CHECKING:
     from duplexsim.sim.trace import Trace

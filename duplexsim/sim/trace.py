@@ -60,12 +60,14 @@ import pandas as pd
 from duplexsim.agents.base import silence_units_of
 from duplexsim.atomic import atomic_path, output_dir, write_json, write_text
 from duplexsim.audio.io import headroom
-from duplexsim.config.scenario import FRAME_MS, Scenario
+from duplexsim.config.scenario import Scenario
 from duplexsim.errors import InputError
 from duplexsim.metrics.estimation import estimation_summary, estimation_table
 from duplexsim.metrics.latency import chunk_loss_rate
 from duplexsim.sides import SIDES, other
-from duplexsim.sim.clock import place_frames, round_ms
+from duplexsim.sim.clock import place_frames
+from duplexsim.timebase import round_ms
+from duplexsim.tokens import FRAME_MS
 
 if TYPE_CHECKING:
     from duplexsim.sim.session import Session

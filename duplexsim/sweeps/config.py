@@ -33,16 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from duplexsim.config.loader import (
-    ConfigError,
-    FieldError,
-    Problem,
-    from_dict,
-    plain_fields,
-    raise_errors,
-    reading,
-)
+from duplexsim.config.loader import FieldError, from_dict, plain_fields, raise_errors, reading
 from duplexsim.config.readers import read_toml
+from duplexsim.errors import ConfigError, Problem
 from duplexsim.sweeps.cells import DEFAULT_CELL
 from duplexsim.sweeps.keys import cell_key, cell_source_digest, simulated_config
 from duplexsim.sweeps.tables import (

@@ -13,8 +13,8 @@ import importlib.util
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from duplexsim.config.loader import ConfigError
 from duplexsim.digests import SIMULATOR_VERSION, file_digest, key_of, scenario_inputs
+from duplexsim.errors import ConfigError
 from duplexsim.sweeps.cells import DEFAULT_CELL, UNSCORED_KEYS
 
 if TYPE_CHECKING:

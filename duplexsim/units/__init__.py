@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from duplexsim.config.loader import read_json
+from duplexsim.config.readers import read_json
 from duplexsim.errors import InputError, MissingInputError
 from duplexsim.units.kmeans import (
     TOKENIZER_FILES,

@@ -76,7 +76,7 @@ def _check_out(out: Path) -> None:
     """An ``--out`` whose config.json is not a tokenizer's is refused before training: a
     HuBERT or model folder (``--out`` mixed up with ``--hubert-dir``) had its config.json
     replaced by the tokenizer's, and its model no longer loaded."""
-    from duplexsim.config.loader import read_json
+    from duplexsim.config.readers import read_json
     from duplexsim.errors import InputError, OutputError
     from duplexsim.units.kmeans import FORMAT
 
@@ -106,7 +106,7 @@ def _owner(out: Path) -> str | None:
     file that is there but does not read (unreadable, not UTF-8, not JSON, nested too deeply,
     not an object) is an :class:`~duplexsim.errors.OutputError`: a damaged corpus's
     tokenizer is as much its own as a sound one's."""
-    from duplexsim.config.loader import read_json
+    from duplexsim.config.readers import read_json
     from duplexsim.corpora.corpus import FORMAT as CORPUS_FORMAT
     from duplexsim.errors import InputError, MissingInputError, OutputError
     from duplexsim.models.agentdir import AGENT_FORMAT

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from duplexsim.audio.framing import FRAME_MS
-from duplexsim.config.loader import json_number
+from duplexsim.config.readers import json_number
 from duplexsim.errors import InputError, MissingInputError
 from duplexsim.timebase import frames_from_s
+from duplexsim.tokens import FRAME_MS
 
 CHUNK_S = 30.0
 """Seconds of audio HuBERT runs on at once (memory: attention is quadratic in length); every

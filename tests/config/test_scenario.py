@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from duplexsim.config.loader import ConfigError, from_dict
+from duplexsim.config.loader import from_dict
 from duplexsim.config.network import NetworkConfig
 from duplexsim.config.reward import RewardConfig
 from duplexsim.config.scenario import (
@@ -22,6 +22,7 @@ from duplexsim.config.scenario import (
     load_scenario,
 )
 from duplexsim.config.toml_writer import dump_toml
+from duplexsim.errors import ConfigError
 
 SCENARIOS = sorted((Path(__file__).parents[2] / "scenarios").glob("*.toml"))
 

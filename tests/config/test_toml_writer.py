@@ -7,9 +7,10 @@ import tomllib
 
 import pytest
 
-from duplexsim.config.loader import ConfigError, from_dict
+from duplexsim.config.loader import from_dict
 from duplexsim.config.scenario import Scenario, SideConfig
 from duplexsim.config.toml_writer import dump_toml, toml_string
+from duplexsim.errors import ConfigError
 
 
 def test_dump_toml_writes_characters_past_the_basic_plane() -> None:

@@ -13,13 +13,10 @@ import pytest
 from duplexsim.cli import main
 from duplexsim.corpora import CandorCorpus, FisherCorpus, default_dialogue, load_corpus
 from duplexsim.corpora.build import build_corpus
+from duplexsim.corpora.calibration import population_centres
+from duplexsim.corpora.config import load_config
 from duplexsim.corpora.stats import corpus_stats, format_table
-from duplexsim.corpora.synth import (
-    conversation_style,
-    generate,
-    load_config,
-    population_centres,
-)
+from duplexsim.corpora.synth import conversation_style, generate
 
 HOURS = 40 / 3600  # two conversations of 20 s
 
@@ -359,7 +356,7 @@ def test_units_train_cli(candor_too, tmp_path, capsys) -> None:
 
 
 def test_custom_params_from_toml(tmp_path) -> None:
-    from duplexsim.config.loader import ConfigError
+    from duplexsim.errors import ConfigError
 
     (tmp_path / "c.toml").write_text("p_yield = 0.6\nfto_mean_ms = 0.0\n")
     cfg = load_config("candor-like", tmp_path / "c.toml")

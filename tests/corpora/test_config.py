@@ -8,9 +8,9 @@ import re
 import numpy as np
 import pytest
 
-from duplexsim.config.loader import ConfigError
 from duplexsim.corpora.build import build_record
 from duplexsim.corpora.config import SynthConfig, load_config
+from duplexsim.errors import ConfigError
 
 
 def test_numpy_scalars_make_the_config_written_with_plain_numbers() -> None:

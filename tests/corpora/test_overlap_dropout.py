@@ -10,8 +10,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from duplexsim.corpora.config import SynthConfig
-from duplexsim.corpora.synth import PRESETS, generate, simulate_timeline
+from duplexsim.corpora.config import PRESETS, SynthConfig
+from duplexsim.corpora.synth import generate, simulate_timeline
 
 # listeners often start deep inside the holder's IPU (FTO sd 900 ms), so that many
 # hand-overs are cut: the experiment corpus of docs/results/selfplay/diagnosis.md finding 16

@@ -12,18 +12,13 @@ import pandas as pd
 import pytest
 
 from duplexsim.cli import main
-from duplexsim.config.loader import ConfigError
 from duplexsim.corpora import candor
-from duplexsim.corpora.config import load_synth_toml
+from duplexsim.corpora.calibration import population_centres
+from duplexsim.corpora.config import PRESETS, load_config, load_synth_toml
 from duplexsim.corpora.stats import PAPER_PROMPT_R, paper_prompt_r, prompt_continuation_r
-from duplexsim.corpora.synth import (
-    PRESETS,
-    conversation_style,
-    load_config,
-    population_centres,
-    simulate_timeline,
-)
+from duplexsim.corpora.synth import conversation_style, simulate_timeline
 from duplexsim.corpora.types import Dialogue
+from duplexsim.errors import ConfigError
 from duplexsim.metrics.turntaking import detect_events
 
 CONVERSATION_S = 120.0  # a 30 s prompt and its 90 s continuation, as the demo corpora

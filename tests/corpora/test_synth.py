@@ -7,7 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from duplexsim.corpora.synth import PRESETS, generate, simulate_timeline
+from duplexsim.corpora.config import PRESETS
+from duplexsim.corpora.synth import generate, simulate_timeline
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

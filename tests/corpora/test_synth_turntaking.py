@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from scipy.special import ndtr
 
+from duplexsim.corpora.config import PRESETS
 from duplexsim.corpora.stats import segment_stats, targets
-from duplexsim.corpora.synth import PRESETS, simulate_timeline
+from duplexsim.corpora.synth import simulate_timeline
 from duplexsim.corpora.types import Dialogue
 
 HOURS = 6.0

@@ -9,7 +9,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from duplexsim.corpora.synth import PRESETS, YIELD_TAGS, generate, simulate_timeline
+from duplexsim.corpora.config import PRESETS
+from duplexsim.corpora.synth import YIELD_TAGS, generate, simulate_timeline
 
 
 def _floor(segments):

@@ -12,7 +12,7 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four 20 s fisher-like conversations (espeak-ng speech, 32 mel-kmeans units): three
     train, one test (``duplexsim.corpora.build``, seed 0; about 10 s to build)."""
     from duplexsim.corpora.build import build_corpus
-    from duplexsim.corpora.synth import load_config
+    from duplexsim.corpora.config import load_config
 
     root = tmp_path_factory.mktemp("corpus")
     build_corpus(root / "fl", load_config("fisher-like", conversation_s=20.0),

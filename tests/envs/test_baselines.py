@@ -53,7 +53,7 @@ def run(env: gym.Env, policy, seeds=range(6)) -> dict[str, float]:  # noqa: ANN0
 
 @pytest.mark.parametrize("delay_ms", [0.0, 480.0])
 def test_rule_listens_yields_and_takes_turns(delay_ms: float) -> None:
-    from duplexsim.config.network import LinkConfig
+    from duplexsim.config.link import LinkConfig
 
     base = dataclasses.replace(default_scenario(), duration_s=20.0)
     link = LinkConfig(delay_ms=delay_ms)

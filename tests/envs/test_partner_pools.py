@@ -419,7 +419,7 @@ def test_start_s_is_counted_in_whole_ms(tmp_path: Path) -> None:
     start was always chunk 0 and start_s = 0.04 was refused. A fixed start of half a chunk
     (0.02 s) rounds up, as the simulator's times do (round() went to even: chunk 0)."""
     from duplexsim.corpora.build import build_corpus
-    from duplexsim.corpora.synth import load_config
+    from duplexsim.corpora.config import load_config
     from duplexsim.envs.partners import parse_pool
     from duplexsim.errors import ConfigError
 

@@ -8,9 +8,9 @@ import gymnasium as gym
 import pytest
 
 import duplexsim  # noqa: F401  (registers the envs)
-from duplexsim.config.loader import ConfigError
+from duplexsim.config.reward import RewardConfig
 from duplexsim.envs.registration import TURN_TAKING_ID
-from duplexsim.envs.rewards import RewardConfig
+from duplexsim.errors import ConfigError
 
 SCENARIO = """name = "rewarded"
 chunk_ms = 160

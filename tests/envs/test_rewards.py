@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from duplexsim.config.loader import FieldError
-from duplexsim.envs.rewards import RewardConfig, RewardTracker
+from duplexsim.config.reward import RewardConfig
+from duplexsim.envs.rewards import RewardTracker
 
 F = 4  # frames per chunk (160 ms)
 

@@ -124,7 +124,8 @@ def test_speak_plays_the_learners_own_model(agent_dir: Path) -> None:
 
 
 def delayed(delay_ms: float):  # noqa: ANN201
-    from duplexsim.config.network import LinkConfig, NetworkConfig
+    from duplexsim.config.link import LinkConfig
+    from duplexsim.config.network import NetworkConfig
 
     link = LinkConfig(delay_ms=delay_ms)
     return dataclasses.replace(scenario(), network=NetworkConfig(preset="ideal", a_to_b=link,

@@ -149,7 +149,7 @@ def test_a_step_with_a_conversation_never_reset_moves_none(mode: str) -> None:
 
 
 def test_one_scenario_per_conversation() -> None:
-    from duplexsim.config.network import LinkConfig
+    from duplexsim.config.link import LinkConfig
 
     base = kwargs()["scenario"]
     delayed = [dataclasses.replace(base, network=dataclasses.replace(

@@ -7,7 +7,8 @@ import dataclasses
 import gymnasium as gym
 import pytest
 
-from duplexsim.config.network import LinkConfig, NetworkConfig
+from duplexsim.config.link import LinkConfig
+from duplexsim.config.network import NetworkConfig
 from duplexsim.envs.registration import TURN_TAKING_ID
 from duplexsim.envs.world import default_scenario
 

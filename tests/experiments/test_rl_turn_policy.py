@@ -141,7 +141,7 @@ def test_test_corpus_shares_no_dialogue_with_the_training_split(
     from rl_turn_policy import parse
 
     from duplexsim.corpora.build import build_corpus
-    from duplexsim.corpora.synth import load_config
+    from duplexsim.corpora.config import load_config
 
     def build(name: str, seed: int) -> Path:
         out = tmp_path / name

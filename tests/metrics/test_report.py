@@ -260,7 +260,7 @@ def test_a_corpus_without_test_transfers_is_said_not_silently_dropped(run_dir, t
     train) drew the histogram without a reference and said nothing about it."""
     from duplexsim.corpora import load_corpus
     from duplexsim.corpora.build import build_corpus
-    from duplexsim.corpora.synth import load_config
+    from duplexsim.corpora.config import load_config
 
     corpus = tmp_path / "one"
     build_corpus(corpus, load_config("fisher-like", conversation_s=20.0), hours=20 / 3600,

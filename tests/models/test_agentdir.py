@@ -11,7 +11,8 @@ from duplexsim.config.card import AgentCard, ModelCard, TrainCard
 from duplexsim.models.agentdir import load_agent_files
 from duplexsim.models.model import build_model, save_model
 from duplexsim.models.vocab import Vocab
-from duplexsim.training.recipe import RunState, agent_info
+from duplexsim.training.checkpoints import RunState
+from duplexsim.training.recipe import agent_info
 
 VOCAB = Vocab(20, 300)
 

@@ -17,7 +17,8 @@ from duplexsim.models.continuation import continue_dialogue, continue_dialogues 
 from duplexsim.models.model import build_model  # noqa: E402
 from duplexsim.models.sampling import SamplingConfig  # noqa: E402
 from duplexsim.models.vocab import Vocab  # noqa: E402
-from duplexsim.training.recipe import RunState, agent_info  # noqa: E402
+from duplexsim.training.checkpoints import RunState
+from duplexsim.training.recipe import agent_info
 
 VOCAB = Vocab(N_UNITS, 300)
 

@@ -91,7 +91,8 @@ def test_continue_refuses_a_tdm_agent_first_and_says_why(
     from duplexsim.atomic import write_json
     from duplexsim.cli import main
     from duplexsim.models.vocab import TdmVocab
-    from duplexsim.training.recipe import RunState, agent_info
+    from duplexsim.training.checkpoints import RunState
+    from duplexsim.training.recipe import agent_info
 
     info = agent_info(tiny_card(), TdmVocab(N_UNITS, 300), RunState(), "")
     write_json(tmp_path / "tdm" / "agent.json", {**info, "kind": "tdm", "slice_ms": [640]})

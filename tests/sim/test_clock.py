@@ -10,8 +10,9 @@ import pytest
 from sim_scenarios import scripted
 
 from duplexsim.sim import run
-from duplexsim.sim.clock import ChunkClock, ms_from_s, place_frames, round_ms
+from duplexsim.sim.clock import ChunkClock, place_frames
 from duplexsim.sim.side import SideState
+from duplexsim.timebase import ms_from_s, round_ms
 
 
 def test_the_global_clock_places_frame_i_on_first_plus_i() -> None:

@@ -10,8 +10,9 @@ import pytest
 from sim_scenarios import scripted
 
 from duplexsim.cli import main
-from duplexsim.config.loader import ConfigError, from_dict
+from duplexsim.config.loader import from_dict
 from duplexsim.config.scenario import Scenario, SideConfig
+from duplexsim.errors import ConfigError
 from duplexsim.sim import run
 
 

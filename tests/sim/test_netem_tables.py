@@ -18,8 +18,9 @@ import pytest
 from scipy import special, stats
 
 from duplexsim.config.link_presets import resolve_link
+from duplexsim.config.netem import NETEM_TABLES
 from duplexsim.errors import InputError
-from duplexsim.sim.delay import NETEM_TABLES, DelayModel, link_from_netem
+from duplexsim.sim.delay import DelayModel, link_from_netem
 
 NAMES = ("normal", "pareto", "paretonormal")
 N = 60_000  # draws per distribution; KS distance of a correct one: ~0.0035, p99.9 ~0.008

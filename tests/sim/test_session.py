@@ -10,7 +10,9 @@ import pytest
 from sim_scenarios import CostlyEcho, scripted
 
 from duplexsim.agents.base import ChunkReport
-from duplexsim.config.network import PRESETS, LinkConfig, NetworkConfig
+from duplexsim.config.link import LinkConfig
+from duplexsim.config.link_presets import PRESETS
+from duplexsim.config.network import NetworkConfig
 from duplexsim.config.scenario import ComputeConfig, SideConfig
 from duplexsim.sim import Session, run
 

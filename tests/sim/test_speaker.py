@@ -11,7 +11,8 @@ import pytest
 from sim_scenarios import CostlyEcho, scripted
 
 from duplexsim.agents.base import ChunkReport
-from duplexsim.config.network import LinkConfig, NetworkConfig
+from duplexsim.config.link import LinkConfig
+from duplexsim.config.network import NetworkConfig
 from duplexsim.config.scenario import ComputeConfig, SideConfig
 from duplexsim.sim import Session, run
 

@@ -11,9 +11,9 @@ import pytest
 
 from duplexsim.cli import main
 from duplexsim.config.link import LinkConfig
-from duplexsim.config.loader import ConfigError
 from duplexsim.config.network import NetworkConfig
 from duplexsim.config.scenario import Scenario, SideConfig
+from duplexsim.errors import ConfigError
 from duplexsim.sim import run
 
 

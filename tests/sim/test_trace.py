@@ -14,7 +14,7 @@ from duplexsim.audio.io import headroom
 from duplexsim.config.scenario import SideConfig
 from duplexsim.metrics.turntaking import vad_from_units
 from duplexsim.sim import run
-from duplexsim.sim.clock import ms_from_s
+from duplexsim.timebase import ms_from_s
 from duplexsim.tokens import FRAME_MS
 from duplexsim.units import KMeansTokenizer, TokenizerConfig, load_tokenizer
 

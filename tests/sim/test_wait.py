@@ -14,9 +14,10 @@ from syncllm_fixtures import synthetic_dialogues
 from duplexsim.agents.replay import ReplayAgent
 from duplexsim.config.link import LinkConfig
 from duplexsim.config.link_presets import resolve_link
-from duplexsim.config.loader import ConfigError, from_dict
+from duplexsim.config.loader import from_dict
 from duplexsim.config.network import NetworkConfig
 from duplexsim.config.scenario import BufferConfig, ComputeConfig, Scenario, SideConfig
+from duplexsim.errors import ConfigError
 from duplexsim.metrics.latency import trace_metrics
 from duplexsim.sim import Session, run
 from duplexsim.sim.delivery import Delivery

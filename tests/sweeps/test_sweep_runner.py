@@ -13,9 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from duplexsim.config.loader import ConfigError
 from duplexsim.digests import file_digest
-from duplexsim.errors import InputError
+from duplexsim.errors import ConfigError, InputError
 from duplexsim.sweeps import load_sweep, run_sweep
 from duplexsim.sweeps.cells import DEFAULT_CELL
 from duplexsim.sweeps.keys import cell_key, cell_source_digest

@@ -27,7 +27,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parents[1] / "models"))
 from syncllm_fixtures import synthetic_dialogues, tiny_card  # noqa: E402
 
-from duplexsim.training.recipe import WallGuard, fit  # noqa: E402
+from duplexsim.training.guards import WallGuard
+from duplexsim.training.recipe import fit
 
 
 def weights_sha(model: torch.nn.Module) -> str:
@@ -79,7 +80,9 @@ def one_step_grads(out: Path, rank: int) -> None:
     a full one, and (rank 0) the same step of one process on both rows in one batch."""
     from dataclasses import replace
 
-    from duplexsim.training.recipe import Dist, Trainer, build_data, make_vocab, setup_distributed
+    from duplexsim.training.distributed import Dist, setup_distributed
+    from duplexsim.training.recipe import build_data, make_vocab
+    from duplexsim.training.trainer import Trainer
 
     card, dialogues = tiny_card(steps=2), synthetic_dialogues()
     vocab, tok = make_vocab(card, dialogues)
@@ -109,7 +112,9 @@ def validation(out: Path, rank: int) -> dict[str, object]:
     DDP wrapper."""
     from dataclasses import replace
 
-    from duplexsim.training.recipe import Dist, Trainer, build_data, make_vocab, setup_distributed
+    from duplexsim.training.distributed import Dist, setup_distributed
+    from duplexsim.training.recipe import build_data, make_vocab
+    from duplexsim.training.trainer import Trainer
 
     card, dialogues = tiny_card(steps=2), synthetic_dialogues()
     card = replace(card, train=replace(card.train, val_batches=3))
@@ -145,7 +150,9 @@ def gradient_syncs(rank: int) -> dict[str, object]:
 
     from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
 
-    from duplexsim.training.recipe import Trainer, build_data, make_vocab, setup_distributed
+    from duplexsim.training.distributed import setup_distributed
+    from duplexsim.training.recipe import build_data, make_vocab
+    from duplexsim.training.trainer import Trainer
 
     card, dialogues = tiny_card(steps=2), synthetic_dialogues()
     vocab, tok = make_vocab(card, dialogues)

@@ -16,17 +16,10 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "models"))
 from syncllm_fixtures import N_UNITS, synthetic_dialogues, tiny_card  # noqa: E402
 
 from duplexsim.training.datasets import StageData, prepare  # noqa: E402
-from duplexsim.training.recipe import (  # noqa: E402
-    Dist,
-    NonFiniteLossError,
-    Trainer,
-    WallGuard,
-    build_data,
-    fit,
-    make_vocab,
-    train_agent,
-    train_stages,
-)
+from duplexsim.training.distributed import Dist
+from duplexsim.training.guards import NonFiniteLossError, WallGuard
+from duplexsim.training.recipe import build_data, fit, make_vocab, train_agent, train_stages
+from duplexsim.training.trainer import Trainer
 
 
 def _trainer(card, out: Path):

@@ -20,14 +20,11 @@ from duplexsim.corpora import default_dialogue  # noqa: E402
 from duplexsim.errors import ConfigError  # noqa: E402
 from duplexsim.models.vocab import TdmVocab  # noqa: E402
 from duplexsim.tdm_tokens import TdmFormat  # noqa: E402
-from duplexsim.training.datasets import prepare  # noqa: E402
-from duplexsim.training.tdm import (  # noqa: E402
-    TdmStageData,
+from duplexsim.training.datasets import (
     frames_in,
-    inject_interruption,
-    speech_runs,
-    train_tdm_agent,
+    prepare,  # noqa: E402
 )
+from duplexsim.training.tdm import TdmStageData, inject_interruption, speech_runs, train_tdm_agent
 
 
 def stream(runs: list[tuple[int, bool]], rng: np.random.Generator) -> np.ndarray:

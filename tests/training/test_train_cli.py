@@ -320,7 +320,8 @@ def test_a_resume_says_why_it_needs_the_init_from_folder(
     from duplexsim.errors import ConfigError
     from duplexsim.models.model import build_model, save_model
     from duplexsim.models.vocab import Vocab
-    from duplexsim.training.recipe import Dist, Trainer
+    from duplexsim.training.distributed import Dist
+    from duplexsim.training.trainer import Trainer
 
     llama = tmp_path / "llama"
     save_model(build_model(ModelCard(size="tiny", n_units=4, text_vocab_size=300), 50, 0, 1, 2),

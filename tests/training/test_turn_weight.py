@@ -12,7 +12,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).parents[1] / "models"))
 from syncllm_fixtures import synthetic_dialogues, tiny_card  # noqa: E402
 
-from duplexsim.training.recipe import Dist, Trainer, build_data, make_vocab  # noqa: E402
+from duplexsim.training.distributed import Dist
+from duplexsim.training.recipe import build_data, make_vocab
+from duplexsim.training.trainer import Trainer
 
 ROOT = Path(__file__).parents[2]
 
