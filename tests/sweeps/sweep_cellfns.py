@@ -21,12 +21,20 @@ from duplexsim.metrics.turntaking import detect_events, summarize_events
 
 
 def _count_call() -> int:
+    """This call's number, 1, 2, ...: each call creates the first numbered file not there yet,
+    exclusively, so two workers counting at once never take the same number (touching a file
+    and then counting the folder let two calls both see 2, and no call was the first)."""
     folder = os.environ.get("SWEEP_TEST_CALLS")
     if not folder:
         return 0
     Path(folder).mkdir(parents=True, exist_ok=True)
-    (Path(folder) / uuid.uuid4().hex).touch()
-    return len(list(Path(folder).iterdir()))
+    number = 1
+    while True:
+        try:
+            os.close(os.open(Path(folder) / str(number), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            return number
+        except FileExistsError:
+            number += 1
 
 
 def turntaking_cell(config: dict[str, Any]) -> dict[str, Any]:
