@@ -14,6 +14,7 @@ dataclass; the checked readers of TOML, JSON and CSV files it and others use (:f
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import types
 import typing
@@ -28,9 +29,9 @@ from duplexsim.errors import ConfigError, Problem
 
 # the readers moved to readers.py (they read files; this module builds dataclasses): the
 # names the package and scripts import from here stay importable
-__all__ = ["ConfigError", "FieldError", "FieldErrors", "Problem", "check", "from_dict",
-           "json_number", "load_toml", "plain_fields", "raise_errors", "read_csv", "read_json",
-           "read_toml", "reading", "refuse_cell"]
+__all__ = ["ConfigError", "FieldError", "FieldErrors", "Problem", "check",
+           "check_field_types", "from_dict", "json_number", "load_toml", "plain_fields",
+           "raise_errors", "read_csv", "read_json", "read_toml", "reading", "refuse_cell"]
 
 T = TypeVar("T")
 
@@ -94,6 +95,46 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict) and any(isinstance(v, nested) for v in value.values()):
         return {k: _plain(v) for k, v in value.items()}
     return value
+
+
+def check_field_types(obj: Any) -> None:
+    """Raise the :class:`FieldError` (:class:`FieldErrors`: several) of each field of the
+    frozen dataclass ``obj`` whose value is not of its type, as :func:`from_dict` refuses it
+    in a file (an integer field takes no ``1.5`` and no ``True``, a literal only its
+    values): for ``__post_init__`` after :func:`plain_fields`, so that a dataclass built in
+    Python takes what a file may give, and its range checks never meet ``None`` or ``"160"``
+    (an ``AttributeError`` or ``TypeError`` with a traceback). It only checks: an ``int``
+    given for a float field stays as it is. A field typed as a dataclass (or as one or None)
+    takes an instance of it; one holding dataclasses in a list is not supported."""
+    errors: list[FieldError] = []
+    for name, (tp, tables, optional) in _field_types(obj.__class__).items():
+        value = getattr(obj, name)
+        if tables:
+            if not isinstance(value, tables) and not (value is None and optional):
+                errors.append(FieldError(
+                    name, f"got {type(value).__name__}",
+                    f"{' or '.join(t.__name__ for t in tables)} (the [{name}] table)"
+                    + (" or None" if optional else "")))
+            continue
+        problems: list[Problem] = []
+        _convert(tp, value, "", name, problems, {})
+        errors += [FieldError(p.key, p.message, p.allowed) for p in problems]
+    raise_errors(errors)
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, tuple[Any, tuple[type, ...], bool]]:
+    """Each field of dataclass ``cls`` -> its type, the dataclasses it is (or is one of),
+    and whether it may be None (annotations evaluated once a class)."""
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for field in dataclasses.fields(cls):
+        tp = hints[field.name]
+        members = typing.get_args(tp) if typing.get_origin(tp) in (
+            typing.Union, types.UnionType) else (tp,)
+        tables = tuple(m for m in members if isinstance(m, type) and dataclasses.is_dataclass(m))
+        out[field.name] = (tp, tables, type(None) in members)
+    return out
 
 
 def raise_errors(errors: list[FieldError]) -> None:

@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from duplexsim.config import scenario_files
-from duplexsim.config.loader import FieldError, from_dict, load_toml, plain_fields, raise_errors
+from duplexsim.config.loader import (
+    FieldError,
+    check_field_types,
+    from_dict,
+    load_toml,
+    plain_fields,
+    raise_errors,
+)
 from duplexsim.config.network import NetworkConfig
 from duplexsim.config.reward import RewardConfig
 from duplexsim.config.toml_writer import dump_toml, toml_string
@@ -110,9 +117,8 @@ class SideConfig:
 
     def __post_init__(self) -> None:
         plain_fields(self)
+        check_field_types(self)  # (a kind not in SIDE_KEYS, too: "unknown value")
         errors: list[FieldError] = []
-        _need(errors, self.kind in SIDE_KEYS, "kind", f"unknown kind {self.kind!r}",
-              ", ".join(SIDE_KEYS))
         if self.kind in ("syncllm", "tdm"):
             example = "runs/agents/fisher" + ("-tdm" if self.kind == "tdm" else "")
             _need(errors, bool(self.agent.strip()), "agent",
@@ -140,17 +146,16 @@ class SideConfig:
               f"-{MAX_CLOCK_OFFSET_MS} .. {MAX_CLOCK_OFFSET_MS} (one hour)")
         _need(errors, self.top_k <= 1 << 20, "top_k", f"{self.top_k} is out of range",
               "0 (off) .. 1048576")
-        if self.kind in SIDE_KEYS:
-            used = SIDE_KEYS[self.kind] | COMMON_SIDE_KEYS
-            defaults = SideConfig.__dataclass_fields__
-            for name, f in defaults.items():
-                if name not in used and getattr(self, name) != f.default:
-                    users = [k for k, keys in SIDE_KEYS.items() if name in keys]
-                    errors.append(FieldError(
-                        name, f"not used by kind = {self.kind!r} (only by kind = "
-                        f"{' or '.join(map(repr, users))})",
-                        ", ".join(sorted(used)), depends=("kind",),
-                    ))
+        used = SIDE_KEYS[self.kind] | COMMON_SIDE_KEYS
+        defaults, bad = SideConfig.__dataclass_fields__, {e.field for e in errors}
+        for name, f in defaults.items():  # (a bad value: its own line only, as in [compute])
+            if name not in used and name not in bad and getattr(self, name) != f.default:
+                users = [k for k, keys in SIDE_KEYS.items() if name in keys]
+                errors.append(FieldError(
+                    name, f"not used by kind = {self.kind!r} (only by kind = "
+                    f"{' or '.join(map(repr, users))})",
+                    ", ".join(sorted(used)), depends=("kind",),
+                ))
         raise_errors(errors)
 
     @property
@@ -182,6 +187,7 @@ class ComputeConfig:
 
     def __post_init__(self) -> None:
         plain_fields(self)
+        check_field_types(self)
         errors: list[FieldError] = []
         _need(errors, finite_in(self.scale, 0.0, 1e6, low_open=True), "scale",
               f"{self.scale} is not a positive number", "> 0 and <= 1000000")
@@ -222,6 +228,7 @@ class BufferConfig:
 
     def __post_init__(self) -> None:
         plain_fields(self)
+        check_field_types(self)
         raise_errors([FieldError("give_up_ms", f"{self.give_up_ms} is not allowed",
                                  "0 .. 3600000, or -1 = never give up")]
                      if not -1 <= self.give_up_ms <= 3_600_000 else [])
@@ -233,6 +240,10 @@ class OutputConfig:
 
     audio: bool = True
     """Stereo WAV of what A and B played (vocoded units)."""
+
+    def __post_init__(self) -> None:
+        plain_fields(self)
+        check_field_types(self)
 
 
 @dataclass(frozen=True)
@@ -262,10 +273,9 @@ class Scenario:
 
     def __post_init__(self) -> None:
         plain_fields(self)
+        check_field_types(self)  # (a, b, network, ...: their instances; reward: one or None)
         errors: list[FieldError] = []
         _need(errors, bool(self.name.strip()), "name", "empty name", "a non-empty string")
-        _need(errors, self.reward is None or isinstance(self.reward, RewardConfig), "reward",
-              f"got {type(self.reward).__name__}", "a RewardConfig (a [reward] table) or unset")
         chunk_ok = 0 < self.chunk_ms <= 60_000 and self.chunk_ms % FRAME_MS == 0
         _need(errors, chunk_ok, "chunk_ms",
               f"{self.chunk_ms} is not a positive multiple of the {FRAME_MS} ms frame",

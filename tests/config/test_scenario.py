@@ -202,6 +202,63 @@ def test_side_validation() -> None:
         == 0.0
 
 
+@pytest.mark.parametrize(("cls", "kwargs", "expected"), [
+    (Scenario, {"a": {"kind": "replay"}}, "a: got dict (allowed: SideConfig (the [a] table))"),
+    (Scenario, {"network": "lan"},
+     "network: got str (allowed: NetworkConfig (the [network] table))"),
+    (Scenario, {"buffer": 400}, "buffer: got int (allowed: BufferConfig (the [buffer] table))"),
+    (Scenario, {"name": None}, "name: wrong type null (allowed: string)"),
+    (Scenario, {"chunk_ms": "160"}, "chunk_ms: wrong type string (allowed: integer)"),
+    (Scenario, {"seed": 1.5}, "seed: wrong type float (allowed: integer)"),
+    (Scenario, {"seed": True}, "seed: wrong type boolean (allowed: integer)"),
+    (Scenario, {"decision_lead_chunks": 1.0},
+     "decision_lead_chunks: wrong type float (allowed: integer)"),
+    (Scenario, {"duration_s": "60"}, "duration_s: wrong type string (allowed: number)"),
+    (SideConfig, {"clock_offset_ms": 1.5}, "clock_offset_ms: wrong type float (allowed: integer)"),
+    (SideConfig, {"channel": 1.0}, "channel: wrong type float (allowed: integer)"),
+    (SideConfig, {"kind": "syncllm", "agent": "x", "estimation": "guess"},
+     "estimation: unknown value 'guess' (allowed: model, silence, wait)"),
+    (SideConfig, {"kind": "robot"},
+     "kind: unknown value 'robot' (allowed: syncllm, tdm, replay, scripted)"),
+    (SideConfig, {"kind": "replay", "temperature": -1.0},
+     "temperature: -1.0 out of range (allowed: 0 (greedy) .. 100)"),
+    (ComputeConfig, {"on_miss": "loop"},
+     "on_miss: unknown value 'loop' (allowed: silence, repeat)"),
+    (BufferConfig, {"give_up_ms": 1.5}, "give_up_ms: wrong type float (allowed: integer)"),
+    (OutputConfig, {"audio": 1}, "audio: wrong type integer (allowed: true or false)"),
+])
+def test_built_in_python_a_wrong_type_is_one_line(cls: type, kwargs: dict,
+                                                  expected: str) -> None:
+    """Python takes what a file takes and refuses what it refuses: a dict for a side or a
+    None name was an AttributeError, ``chunk_ms = "160"`` a TypeError from a comparison, and
+    ``seed = 1.5``, ``clock_offset_ms = 1.5`` or an unknown ``estimation`` were accepted (to
+    fail deep in a run, or never); a bad value of a key the side's kind does not read was a
+    second line for one mistake."""
+    with pytest.raises(ConfigError) as info:
+        cls(**kwargs)
+    assert [str(p) for p in info.value.problems] == [expected]
+    table = {ComputeConfig: "compute", BufferConfig: "buffer", OutputConfig: "output",
+             SideConfig: "a"}.get(cls)
+    if table is not None or not expected.startswith(("a:", "network:", "buffer:")):
+        # (no file holds a Python object; a file gives no None)
+        data, key = ({table: kwargs}, f"{table}.") if table else (kwargs, "")
+        if None not in kwargs.values():
+            assert _messages(data) == [f"s.toml: {key}{expected}"]
+
+
+def test_built_in_python_numbers_of_the_right_kind_still_build() -> None:
+    """An int where a float is wanted stays as given (its TOML is unchanged); NumPy scalars
+    are their Python numbers."""
+    import numpy as np
+
+    s = Scenario(duration_s=60, seed=np.int64(3), chunk_ms=np.int32(200),
+                 a=SideConfig(kind="replay", clock_drift_ppm=np.float64(5.0), channel=np.int8(1)))
+    assert (s.duration_s, type(s.duration_s), s.seed, s.chunk_ms) == (60, int, 3, 200)
+    assert (s.a.clock_drift_ppm, s.a.channel) == (5.0, 1)
+    assert Scenario(reward=None).reward is None
+    assert Scenario(reward=RewardConfig()).reward == RewardConfig()
+
+
 def test_missing_files_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # relative paths are relative to the current directory
     path = tmp_path / "s.toml"
