@@ -228,10 +228,7 @@ def _build_shared(users: dict[tuple[Path, str], list[tuple[int, str]]],
 def build_agents(scenario: Scenario, given: Mapping[str, Agent] | None = None) -> dict[str, Agent]:
     """An agent per side: ``given[side]`` if there, else built from the scenario side (the
     model sides of one agent directory share one model: :func:`shared_model_agents`)."""
-    given = dict(given or {})
-    unknown = set(given) - set(SIDES)
-    if unknown:
-        raise ValueError(f"agents: unknown side(s) {sorted(unknown)} (allowed: a, b)")
+    given = _given_agents(given)
     if len(given) == 2 and unwrapped(given["a"]) is unwrapped(given["b"]):
         raise ValueError(f"agents: a and b are one agent object "
                          f"({getattr(given['a'], 'name', '?')!r}) (allowed: one agent per "
@@ -245,6 +242,25 @@ def build_agents(scenario: Scenario, given: Mapping[str, Agent] | None = None) -
         close_each([*built.values(), *(a for k, a in agents.items() if k not in given)])
         raise
     return agents
+
+
+def _given_agents(given: Mapping[str, Agent] | None) -> dict[str, Agent]:
+    """``given`` as a dict side -> Agent, else a one-line error (a list or a string failed
+    in ``dict()``, ``{"a": None}`` as an AttributeError deep in the session)."""
+    if given is None:
+        return {}
+    if not isinstance(given, Mapping):
+        raise TypeError(f"agents: got {type(given).__name__} (allowed: None, or a dict of "
+                        "side -> Agent, e.g. {'a': agent})")
+    unknown = set(given) - set(SIDES)
+    if unknown:
+        raise ValueError(f"agents: unknown side(s) {sorted(unknown, key=repr)} (allowed: a, b)")
+    for key, agent in given.items():
+        if not isinstance(agent, Agent):
+            raise TypeError(f"agents: {key}: got {type(agent).__name__} (allowed: an Agent: "
+                            "name, frames_per_chunk, silence_unit, reset, observe_partner, "
+                            "produce, played; leave the side out to build it from the scenario)")
+    return dict(given)
 
 
 def _build_sides(scenario: Scenario, given: Mapping[str, Agent], built: Mapping[str, Agent],

@@ -110,3 +110,20 @@ def test_a_given_agent_of_another_chunk_size_is_one_line(frames: object) -> None
     with pytest.raises(InputError, match=r"^a: agent 'costly' speaks .* frames per chunk "
                        r"\(allowed: 5 = chunk_ms 200 / 40\)$"):
         Session(scripted(200, 1.0), {"a": agent})
+
+
+@pytest.mark.parametrize(("agents", "expected"), [
+    ({"a": None}, "agents: a: got NoneType (allowed: an Agent"),
+    ({"b": "runs/agents/fisher"}, "agents: b: got str (allowed: an Agent"),
+    ([1], "agents: got list (allowed: None, or a dict of side -> Agent"),
+    ("x", "agents: got str (allowed: None, or a dict of side -> Agent"),
+    ({"c": CostlyEcho(), 0: CostlyEcho()}, "agents: unknown side(s) ['c', 0] (allowed: a, b)"),
+])
+def test_given_agents_of_the_wrong_kind_are_one_line(agents: object, expected: str) -> None:
+    """``{"a": None}`` or a path string for a side was an AttributeError inside the build,
+    ``[1]`` and ``"x"`` a TypeError or ValueError of ``dict()``, sides of mixed key types a
+    TypeError of ``sorted``."""
+    with pytest.raises((TypeError, ValueError)) as info:
+        run(scripted(200, 1.0), agents=agents)  # type: ignore[arg-type]
+    assert str(info.value).startswith(expected), str(info.value)
+    assert "\n" not in str(info.value)
