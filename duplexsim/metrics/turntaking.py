@@ -115,7 +115,26 @@ def vad_from_units(units: np.ndarray, silence_units: frozenset[int] | set[int]) 
     arr = np.asarray(units)
     if arr.ndim != 2:
         raise ValueError(f"units must have shape [channels, T], got {arr.shape}")
-    return ~np.isin(arr, np.fromiter(silence_units, dtype=np.int64))
+    return ~np.isin(arr, _unit_ids(silence_units))
+
+
+def _unit_ids(silence_units: object) -> np.ndarray:
+    """``silence_units`` as int64 unit ids, else a one-line error: ``np.fromiter`` took the
+    unit 0.5 (and each digit of the string ``"0"``) as unit 0, silently, and failed on None
+    or an id past int64 with NumPy's own words."""
+    try:
+        if isinstance(silence_units, str | bytes):
+            raise TypeError
+        ids = list(silence_units)  # type: ignore[call-overload]
+    except TypeError:
+        raise TypeError(f"silence_units must be a set of unit ids (ints), got "
+                        f"{type(silence_units).__name__}") from None
+    for unit in ids:
+        if isinstance(unit, bool) or not isinstance(unit, int | np.integer) \
+                or not -(2**63) <= unit < 2**63:
+            raise ValueError(f"silence_units must hold unit ids (whole numbers in int64), got "
+                             f"{unit!r}")
+    return np.array(ids, dtype=np.int64)
 
 
 def as_vad(vad: np.ndarray, what: str = "vad") -> np.ndarray:
@@ -343,6 +362,9 @@ def _ipu_activity(
         raise ValueError(f"vad must have shape [2, T] (two speakers), got {vad.shape}")
     if not (_finite(frame_ms) and frame_ms > 0):  # NaN passed "<= 0" and failed in int()
         raise ValueError(f"frame_ms must be a finite number > 0, got {frame_ms!r}")
+    if params is not None and not isinstance(params, TurnTakingParams):  # ({} was the defaults)
+        raise TypeError(f"params must be a TurnTakingParams or None, got "
+                        f"{type(params).__name__} (e.g. TurnTakingParams(min_pause_ms=180))")
     p = _frames(params or TurnTakingParams(), frame_ms)
     ipus = [_ipus(vad[s], p["min_pause"], p["min_ipu"]) for s in (0, 1)]
     return p, ipus, np.stack([_mask(*ipus[s], vad.shape[1]) for s in (0, 1)])
@@ -453,6 +475,14 @@ def summarize_events(events: pd.DataFrame, duration_ms: float) -> dict[str, floa
     one speaker talks), ``silence_share`` and ``overlap_share`` (both talk) are fractions
     of ``duration_ms`` computed from IPU-level activity (short pauses bridged).
     """
+    if not isinstance(events, pd.DataFrame):  # (a dict was an AttributeError of to_numpy)
+        raise TypeError(f"events must be the DataFrame of detect_events, got "
+                        f"{type(events).__name__} (summarize_columns reads event_columns' dict)")
+    missing = [c for c in ("kind", "duration_ms", "fto_ms", "transition")
+               if c not in events.columns]
+    if missing:
+        raise ValueError(f"events must have the columns of detect_events, missing "
+                         f"{', '.join(missing)}")
     return summarize_columns({"kind": events["kind"].to_numpy(dtype=object),
                               "duration_ms": events["duration_ms"].to_numpy(dtype=np.float64),
                               "fto_ms": events["fto_ms"].to_numpy(dtype=np.float64),

@@ -388,6 +388,47 @@ def test_non_finite_frame_duration_and_thresholds_are_one_line_errors():
     assert TurnTakingParams(min_pause_ms=np.int64(200), bc_max_ms=np.float64(800.0))
 
 
+@pytest.mark.parametrize(("silence", "error"), [
+    ([0.5], "silence_units must hold unit ids (whole numbers in int64), got 0.5"),
+    ({True}, "silence_units must hold unit ids (whole numbers in int64), got True"),
+    ({2**70}, f"silence_units must hold unit ids (whole numbers in int64), got {2**70}"),
+    ("0", "silence_units must be a set of unit ids (ints), got str"),
+    (None, "silence_units must be a set of unit ids (ints), got NoneType"),
+    (0, "silence_units must be a set of unit ids (ints), got int"),
+])
+def test_silence_units_that_are_no_unit_ids_are_one_line(silence: object, error: str) -> None:
+    """np.fromiter(dtype=int64) took the unit 0.5, and the string "0", as unit 0 without a
+    word; None and an id past int64 failed with NumPy's words."""
+    units = np.array([[0, 5, 5, 1], [3, 0, 1, 1]])
+    with pytest.raises((TypeError, ValueError)) as info:
+        vad_from_units(units, silence)  # type: ignore[arg-type]
+    assert str(info.value) == error
+    for ids in ({np.int64(0), np.int32(1)}, [0, 1], frozenset({0, 1})):  # NumPy ints, any set
+        assert vad_from_units(units, ids).tolist() == vad_from_units(units, {0, 1}).tolist()
+    assert vad_from_units(units, set()).all()
+
+
+def test_params_and_events_of_the_wrong_kind_are_one_line() -> None:
+    """params=dict (or a dict of thresholds) was an AttributeError, an empty dict silently
+    the defaults; summarize_events of event_columns' dict an AttributeError of to_numpy and
+    a table without an fto_ms column a KeyError."""
+    vad = timeline(1000, [(0, 400)], [(600, 1000)])
+    for params in (dict, {"min_pause_ms": 180}, {}):
+        for f in (detect_events, listener_onsets):
+            with pytest.raises(TypeError, match=r"^params must be a TurnTakingParams or None, "
+                               r"got (type|dict) \(e\.g\. TurnTakingParams"):
+                f(vad, FRAME, params)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^events must be the DataFrame of detect_events, got "
+                       r"dict \(summarize_columns reads event_columns' dict\)$"):
+        summarize_events(event_columns(vad, FRAME), 1000)  # type: ignore[arg-type]
+    events = detect_events(vad, FRAME)
+    with pytest.raises(ValueError, match=r"^events must have the columns of detect_events, "
+                       r"missing fto_ms$"):
+        summarize_events(events.drop(columns="fto_ms"), 1000)
+    assert detect_events(vad, FRAME, TurnTakingParams()).equals(events)
+    assert summarize_events(events, 1000)["ipus_per_min"] == 120.0
+
+
 @pytest.mark.parametrize("side", ["before", "after"])
 def test_bc_context_ms_that_the_frame_does_not_divide_is_at_most_that_long(side):
     """With 40 ms frames, bc_context_ms = 500 is 12.5 frames: the partner's speech may end
