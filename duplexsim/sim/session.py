@@ -36,7 +36,7 @@ import simpy
 from simpy.core import URGENT
 from simpy.events import Event
 
-from duplexsim.agents.base import Agent, ChunkReport, n_units_of
+from duplexsim.agents.base import Agent, ChunkReport, n_units_of, whole
 from duplexsim.closing import call_each, close_each
 from duplexsim.config.scenario import Scenario
 from duplexsim.models.engine import AnyProgram, Program, drive, gather
@@ -174,14 +174,30 @@ class Session:
         ``ready_ms``) (a compute model slower than the chunk) and a waiting side may stall
         on: exact only for a side that never waits and whose decisions are ready in time
         (always under ``compute.model = "none"``), else a lower bound."""
-        return self.sides[key].decision_ms(j)
+        return self._side_of(key, "decision_ms").decision_ms(self._chunk(j, "decision_ms"))
 
     def chunk_placement(self, key: str, j: int) -> FramePlacement:
         """Where chunk ``j`` of side ``key`` plays on the global 40 ms frames, as in
         ``Trace.units`` (:meth:`duplexsim.sim.side.SideState.chunk_placement`: its clock's
         frames resampled to the grid, shifted by the slip it was played with; a chunk not
         played yet: the side's slip so far, final for a side that never waits)."""
-        return self.sides[key].chunk_placement(j)
+        return self._side_of(key, "chunk_placement").chunk_placement(
+            self._chunk(j, "chunk_placement"))
+
+    def _side_of(self, key: str, call: str) -> SideState:
+        """Side ``key``'s state, else a one-line error naming ``call`` (was a bare KeyError)."""
+        if key not in SIDES:
+            raise ValueError(f"{call}: no side {key!r} (allowed: 'a', 'b')")
+        return self.sides[key]
+
+    @staticmethod
+    def _chunk(j: int, call: str) -> int:
+        """Chunk index ``j`` as an int, else a one-line error naming ``call``: 1.5 was
+        placed between chunks 1 and 2, -1 before the conversation, without a word."""
+        try:
+            return whole(j, "j", 0)
+        except ValueError as e:
+            raise ValueError(f"{call}: {e}") from None
 
     def run_until(self, t_ms: int) -> None:
         """Process every event before ``t_ms`` (events at ``t_ms`` itself are not run yet),
@@ -327,7 +343,7 @@ class Session:
         (``observe_partner``), now rather than at its next decision, which then finds none
         of them again (the envs, after ``run_program(t, arrivals=True)``: the learner
         observes what its decision at ``t`` is given)."""
-        hand_over(self.sides[key], self.recorder, self.now)
+        hand_over(self._side_of(key, "hand_over"), self.recorder, self.now)
 
     def _block(self, program: Program[ChunkReport]) -> Event:
         """A speaker's decision program, for :meth:`run_program` to run: the event that it

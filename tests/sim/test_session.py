@@ -322,6 +322,27 @@ def test_run_until_a_time_that_is_no_whole_number_is_one_line(t_ms: object) -> N
     assert session.now == 1000
 
 
+@pytest.mark.parametrize(("call", "args", "error"), [
+    ("decision_ms", ("c", 1), "decision_ms: no side 'c' (allowed: 'a', 'b')"),
+    ("chunk_placement", ("A", 0), "chunk_placement: no side 'A' (allowed: 'a', 'b')"),
+    ("hand_over", ("c",), "hand_over: no side 'c' (allowed: 'a', 'b')"),
+    ("decision_ms", ("a", 1.5), "decision_ms: j=1.5 (allowed: a whole number >= 0)"),
+    ("decision_ms", ("b", -1), "decision_ms: j=-1 (allowed: a whole number >= 0)"),
+    ("chunk_placement", ("a", 1.5), "chunk_placement: j=1.5 (allowed: a whole number >= 0)"),
+    ("chunk_placement", ("a", True), "chunk_placement: j=True (allowed: a whole number >= 0)"),
+])
+def test_a_side_or_chunk_that_is_none_is_one_line(call: str, args: tuple, error: str) -> None:
+    """A side other than a or b was a bare ``KeyError: 'c'``; chunk 1.5 was planned between
+    chunks 1 and 2 (and placed on frames 7.5..), chunk -1 at 0 ms, without a word."""
+    session = Session(scripted(200, 4.0))
+    with pytest.raises(ValueError) as info:
+        getattr(session, call)(*args)
+    assert str(info.value) == error
+    assert session.decision_ms("a", np.int64(3)) == session.decision_ms("a", 3)
+    assert session.chunk_placement("b", np.int32(2)).end == session.chunk_placement("b", 2).end
+    session.close()
+
+
 @pytest.mark.parametrize("scenario", ["scenarios/replay-lan.toml", {"chunk_ms": 160}, None])
 def test_a_scenario_that_is_no_scenario_object_is_one_line(scenario: object) -> None:
     """``run("scenarios/x.toml")`` (the envs take a path or a dict) failed deep in the build
