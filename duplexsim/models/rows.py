@@ -34,6 +34,14 @@ Backend = Literal["auto", "lean", "hf"]
 BACKENDS = ("auto", "lean", "hf")
 
 
+def check_backend(backend: object, where: str = "") -> None:
+    """A one-line ValueError (naming ``where``, if given) unless ``backend`` is one of
+    :data:`BACKENDS`."""
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        prefix = f"{where}: " if where else ""
+        raise ValueError(f"{prefix}backend={backend!r} (allowed: {', '.join(BACKENDS)})")
+
+
 class Forward(Protocol):
     """A forward over rows of per-row KV caches (lean or HF)."""
 
@@ -53,8 +61,8 @@ class LMRows:
         in a benchmark)."""
         if rows < 1 or max_tokens < 1:
             raise ValueError(f"LMRows: rows={rows}, max_tokens={max_tokens} (allowed: both >= 1)")
-        if isinstance(backend, str) and backend not in BACKENDS:
-            raise ValueError(f"LMRows: backend={backend!r} (allowed: {', '.join(BACKENDS)})")
+        if isinstance(backend, str):
+            check_backend(backend, "LMRows")
         from duplexsim.models.model import LLAMA_TYPE  # (a model exists: transformers is loaded)
 
         model_type = getattr(model.config, "model_type", None)

@@ -180,7 +180,12 @@ def shared_model_agents(scenarios: Sequence[Scenario], backend: str = "auto",
     deciding at the same ms, or many conversations: :func:`duplexsim.sim.batch.run_batch`).
     Errors name the side (``scenario a.agent``, as its own builder does) and, with
     ``scenario_note``, which scenario: a second note ``scenario_note(i)`` for
-    ``scenarios[i]`` (the caller knows what its indices and names mean)."""
+    ``scenarios[i]`` (the caller knows what its indices and names mean). ``backend`` is
+    checked even where no side uses a model (a typo is not silently unused)."""
+    from duplexsim.models.rows import check_backend
+
+    check_backend(backend)
+
     def noted(e: DuplexsimError, i: int, key: str, field: str = "agent") -> DuplexsimError:
         e = with_note(e, f"scenario {key}.{field}")
         return e if scenario_note is None else with_note(e, scenario_note(i))

@@ -131,6 +131,15 @@ def test_batch_of_what_is_no_list_of_scenarios_is_one_line() -> None:
             run_batch(alone)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("backend", ["x", "Lean", None])
+def test_batch_refuses_an_unknown_backend_though_no_side_uses_a_model(backend: object) -> None:
+    """Only a model side's LMRows read ``backend``: with replay and scripted sides a typo
+    (or a backend of another tool) was accepted and did nothing."""
+    with pytest.raises(ValueError, match=r"^backend=.* \(allowed: auto, lean, hf\)$"):
+        run_batch([scripted(seed=0, duration_s=2.0)], backend=backend)  # type: ignore[arg-type]
+    assert len(run_batch([scripted(seed=0, duration_s=2.0)], backend="hf")) == 1
+
+
 def test_batch_build_error_closes_the_sessions_built_before_it(tmp_path: Path) -> None:
     """Scenario 2 failing to build left the sessions of 0 and 1 open (their speakers' frames
     in cycles, left to the cyclic collector)."""
