@@ -37,10 +37,17 @@ def check_conversations(envs: Sequence[TurnTakingEnv]) -> None:
                              "(allowed: scenarios with the same chunk_ms and units)")
 
 
+MAX_NUM_ENVS = 4096
+"""Most conversations one vector env steps (as a sweep's ``batch`` and the env benchmark's
+``--n-envs``): past it a typo (``num_envs=10**9``) built conversations until memory ran out."""
+
+
 def check_num_envs(num_envs: Any) -> None:
-    """A ValueError unless ``num_envs`` is an int >= 1 (not a bool: True was taken as 1)."""
-    if isinstance(num_envs, bool) or not (isinstance(num_envs, int) and num_envs >= 1):
-        raise ValueError(f"num_envs: {num_envs!r} (allowed: an int >= 1)")
+    """A ValueError unless ``num_envs`` is an int from 1 to :data:`MAX_NUM_ENVS` (not a
+    bool: True was taken as 1)."""
+    if isinstance(num_envs, bool) or not (isinstance(num_envs, int)
+                                          and 1 <= num_envs <= MAX_NUM_ENVS):
+        raise ValueError(f"num_envs: {num_envs!r} (allowed: an int from 1 to {MAX_NUM_ENVS})")
 
 
 def check_batch_shape(actions: Any, space: gym.Space, num_envs: int) -> None:

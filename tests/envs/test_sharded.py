@@ -174,7 +174,8 @@ def test_bad_arguments_and_actions_are_named() -> None:
         ShardedVectorEnv(num_envs=2, workers=1)
     with pytest.raises(ValueError, match="^workers: True"):
         ShardedVectorEnv(num_envs=2, workers=True)
-    with pytest.raises(ValueError, match=r"^num_envs: True \(allowed: an int >= 1\)$"):
+    with pytest.raises(ValueError,
+                       match=r"^num_envs: True \(allowed: an int from 1 to 4096\)$"):
         ShardedVectorEnv(num_envs=True, workers=2)  # was "workers: 2 for num_envs=True"
     with pytest.raises(ValueError, match="3 scenarios for num_envs=2"):
         make(2, 2, scenario=[default_scenario()] * 3)

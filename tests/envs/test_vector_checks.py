@@ -18,7 +18,8 @@ def test_bad_num_envs_shared_agents_and_measured_compute_are_named() -> None:
         TurnTakingVectorEnv(num_envs=0)
     # a bool is not a count: num_envs=True was a bare numpy "an integer is required"
     # TypeError from batch_space
-    with pytest.raises(ValueError, match=r"^num_envs: True \(allowed: an int >= 1\)$"):
+    with pytest.raises(ValueError,
+                       match=r"^num_envs: True \(allowed: an int from 1 to 4096\)$"):
         TurnTakingVectorEnv(num_envs=True)
     # an Agent object holds one conversation's state: not shared by several
     from duplexsim.envs.world import build_partner
@@ -37,6 +38,24 @@ def test_bad_num_envs_shared_agents_and_measured_compute_are_named() -> None:
     with pytest.raises(ValueError, match=r"^scenario\[0\]: compute.model: 'measured' cannot"):
         TurnTakingVectorEnv(num_envs=2, scenario=measured)
     TurnTakingVectorEnv(num_envs=1, scenario=measured)
+
+
+def test_num_envs_past_the_bound_is_one_line_before_any_conversation_is_built() -> None:
+    """``gym.make_vec(..., num_envs=10**9)`` built conversations until memory ran out (it
+    looked hung); the bound is a sweep's batch bound."""
+    import gymnasium as gym
+
+    from duplexsim.envs.vector_checks import MAX_NUM_ENVS, check_num_envs
+
+    check_num_envs(MAX_NUM_ENVS)
+    for num_envs in (MAX_NUM_ENVS + 1, 10**9):
+        with pytest.raises(ValueError, match=rf"^num_envs: {num_envs} \(allowed: an int from 1 "
+                                             rf"to {MAX_NUM_ENVS}\)$"):
+            check_num_envs(num_envs)
+    for mode in ({}, {"vectorization_mode": "vector_entry_point"}):
+        for workers in (1, 2):  # (2: ShardedVectorEnv)
+            with pytest.raises(ValueError, match=r"^num_envs: 1000000000 \(allowed"):
+                gym.make_vec("duplexsim/TurnTaking-v0", num_envs=10**9, workers=workers, **mode)
 
 
 def test_an_action_batch_of_the_wrong_length_is_refused() -> None:
