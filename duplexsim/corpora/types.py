@@ -53,16 +53,25 @@ class Segment:
     count: int = 1
 
     def __post_init__(self) -> None:
-        if self.speaker not in (0, 1):
+        # (True and 0.0 are == 1 and 0: True was speaker 1 and 0.0 failed as an array index)
+        if isinstance(self.speaker, bool) or not isinstance(self.speaker, int | np.integer) \
+                or self.speaker not in (0, 1):
             raise ValueError(f"Segment.speaker: {self.speaker} (allowed: 0, 1)")
         if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
             raise ValueError(f"Segment.count: {self.count!r} (allowed: a whole number >= 1)")
-        if not (math.isfinite(self.start_s) and math.isfinite(self.end_s)
+        if not (_seconds(self.start_s) and _seconds(self.end_s)
                 and 0 <= self.start_s <= self.end_s <= MAX_SEGMENT_END_S):
             raise ValueError(f"Segment: start_s {self.start_s}, end_s {self.end_s} (allowed: "
                              f"finite seconds, 0 <= start_s <= end_s <= {MAX_SEGMENT_END_S})")
         if self.kind not in KINDS:
             raise ValueError(f"Segment.kind: {self.kind!r} (allowed: {', '.join(KINDS)})")
+
+
+def _seconds(value: object) -> bool:
+    """Whether ``value`` is a finite number of seconds (a NumPy one too; not a bool or a
+    string, which ``math.isfinite`` took as 0 and 1 or failed on with a TypeError)."""
+    number = int | float | np.integer | np.floating
+    return not isinstance(value, bool) and isinstance(value, number) and math.isfinite(value)
 
 
 @dataclass
@@ -108,11 +117,25 @@ class Dialogue:
                    sample_rate_hz if keep_audio else None, duration_s=duration)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.segments, list | tuple):
+            raise ValueError(f"Dialogue {self.id}: segments: got "
+                             f"{type(self.segments).__name__} (allowed: a list of Segment)")
+        for i, segment in enumerate(self.segments):  # (a tuple failed later, as 'no end_s')
+            if not isinstance(segment, Segment):
+                raise ValueError(f"Dialogue {self.id}: segments[{i}]: got "
+                                 f"{type(segment).__name__} (allowed: a Segment(speaker, "
+                                 "start_s, end_s, ...))")
         for name, arr in (("units", self.units), ("audio", self.audio)):
+            if arr is not None and not isinstance(arr, np.ndarray):
+                raise ValueError(f"Dialogue {self.id}: {name} must be a NumPy array [2, ...], "
+                                 f"got {type(arr).__name__} (np.asarray it first)")
             if arr is not None and (arr.ndim != 2 or arr.shape[0] != 2):
                 raise ValueError(f"Dialogue {self.id}: {name} must be [2, ...], got {arr.shape}")
         if self.audio is not None and not self.sample_rate_hz:
             raise ValueError(f"Dialogue {self.id}: audio given without sample_rate_hz")
+        if not (_seconds(self.duration_s) and self.duration_s >= 0):  # (NaN was kept)
+            raise ValueError(f"Dialogue {self.id}: duration_s: {self.duration_s!r} (allowed: "
+                             "finite seconds >= 0; 0 = from the audio, units or segments)")
         if not self.duration_s:
             if self.audio is not None:
                 self.duration_s = self.audio.shape[1] / self.sample_rate_hz

@@ -37,3 +37,40 @@ def test_segment_vad_of_the_default_dialogue_is_its_segments_edge_frames() -> No
     for s in d.segments:
         expected[s.speaker, edge_frame(s.start_s):edge_frame(s.end_s)] = True
     assert (d.segment_vad() == expected).all()
+
+
+@pytest.mark.parametrize(("kwargs", "error"), [
+    ({"segments": [(0, 0.0, 1.0)]},
+     "Dialogue d: segments[0]: got tuple (allowed: a Segment(speaker, start_s, end_s, ...))"),
+    ({"segments": None}, "Dialogue d: segments: got NoneType (allowed: a list of Segment)"),
+    ({"units": [[0, 1], [1, 0]]},
+     "Dialogue d: units must be a NumPy array [2, ...], got list (np.asarray it first)"),
+    ({"duration_s": float("nan")}, "Dialogue d: duration_s: nan (allowed: finite seconds >= 0; "
+                                   "0 = from the audio, units or segments)"),
+    ({"duration_s": -1.0}, "Dialogue d: duration_s: -1.0 (allowed: finite seconds >= 0; "
+                           "0 = from the audio, units or segments)"),
+])
+def test_a_dialogue_of_the_wrong_parts_is_one_line(kwargs: dict, error: str) -> None:
+    """A tuple for a segment or a list for units was an AttributeError ('no end_s', 'no
+    ndim'), a NaN duration was kept (segment_vad then failed in NumPy)."""
+    with pytest.raises(ValueError) as info:
+        Dialogue("d", **kwargs)
+    assert str(info.value) == error
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    ((True, 0.0, 1.0), "Segment.speaker: True (allowed: 0, 1)"),
+    ((0.0, 0.0, 1.0), "Segment.speaker: 0.0 (allowed: 0, 1)"),
+    ((0, "0", 1.0), "Segment: start_s 0, end_s 1.0 (allowed: finite seconds, 0 <= start_s "
+                    "<= end_s <= 86400.0)"),
+])
+def test_a_segment_of_the_wrong_kind_is_one_line(args: tuple, error: str) -> None:
+    """speaker=True was speaker 1 and speaker=0.0 failed as an array index in segment_vad;
+    a start of "0" was a TypeError of math.isfinite."""
+    with pytest.raises(ValueError) as info:
+        Segment(*args)
+    assert str(info.value) == error
+    # NumPy numbers (a reader's parsed columns) are still numbers
+    seg = Segment(np.int64(1), np.float64(0.5), np.float32(1.0))
+    vad = Dialogue("d", (seg,), duration_s=np.float64(2.0)).segment_vad()
+    assert np.flatnonzero(vad[1]).tolist() == list(range(13, 25))
