@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import re
 import types
 import typing
@@ -74,7 +75,9 @@ class FieldErrors(ConfigError):
 
 def plain_fields(obj: Any) -> None:
     """Replace NumPy scalars in the fields of the frozen dataclass ``obj`` (also inside
-    tuples, lists and dicts) by the Python scalars they hold, before ``__post_init__`` checks them:
+    tuples, lists and dicts) by the Python scalars they hold, and a path object
+    (``pathlib.Path``) by its string, before ``__post_init__`` checks them (a file gives
+    strings for paths; ``SideConfig(corpus=Path(...))`` is what a script writes):
     a scenario built from ``np.arange`` or ``np.linspace`` values then checks, prints, hashes
     and writes as the same scenario written with plain numbers (``np.float64(40.0)`` went
     into ``scenario.toml`` as itself, which no TOML reader reads, and ``np.int64`` failed the
@@ -89,6 +92,8 @@ def plain_fields(obj: Any) -> None:
 def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
     nested = np.generic | tuple | list | dict
     if isinstance(value, tuple | list) and any(isinstance(v, nested) for v in value):
         return type(value)(_plain(v) for v in value)

@@ -77,6 +77,15 @@ def test_numpy_scalars_build_the_scenario_plain_numbers_build() -> None:
         assert from_dict(Scenario, tomllib.loads(dump_toml(built))) == plain
 
 
+def test_path_objects_build_the_scenario_strings_build() -> None:
+    """A script names a corpus or an agent with a ``pathlib.Path``: taken as its string, as
+    a file gives it (the type check of a scenario built in Python refused it as a
+    PosixPath), and written to scenario.toml as that string."""
+    side = SideConfig(kind="replay", corpus=Path("runs/corpora/fisher-like"))
+    assert side == SideConfig(kind="replay", corpus="runs/corpora/fisher-like")
+    assert type(side.corpus) is str
+
+
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.name for p in SCENARIOS])
 def test_dump_round_trip_and_asdict(path: Path) -> None:
     scenario = load_scenario(path)
