@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -349,6 +351,20 @@ def test_candor_channel_map_puts_l_on_channel_0(tmp_path) -> None:
         CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False)
 
 
+def _channel_map_error(tmp_path, content: str | bytes) -> tuple[Path, str]:
+    """The channel_map.json of a one-dialogue CANDOR tree holding ``content``, and the
+    one-line error reading that dialogue gives."""
+    root = _candor(tmp_path, per_speaker=False)
+    path = root / "0a1b2c3d-uuid" / "processed" / "channel_map.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(CorpusFormatError) as caught:
+        CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False)
+    return path, str(caught.value)
+
+
 @pytest.mark.parametrize(("content", "side"), [
     ('{"left": "5f2a", "right": "0c1b"}', "L"),
     ('{"L": "5f2a"}', "R"),
@@ -357,12 +373,8 @@ def test_candor_channel_map_puts_l_on_channel_0(tmp_path) -> None:
 def test_candor_channel_map_without_l_or_r_names_the_key(tmp_path, content, side) -> None:
     """A map lacking L or R ended "(KeyError: 'R')"; now the one line names the file and
     the key, and says what is allowed, as for a value that is no speaker id."""
-    root = _candor(tmp_path, per_speaker=False)
-    path = root / "0a1b2c3d-uuid" / "processed" / "channel_map.json"
-    path.write_text(content)
-    with pytest.raises(CorpusFormatError) as caught:
-        CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False)
-    assert str(caught.value) == (f'{path}: {side}: missing required key of the channel map '
+    path, error = _channel_map_error(tmp_path, content)
+    assert error == (f'{path}: {side}: missing required key of the channel map '
                                  '{"L": speaker, "R": speaker} (allowed: a speaker id '
                                  "string, as the transcript's speaker column holds)")
 
@@ -378,13 +390,9 @@ def test_candor_channel_map_that_is_no_json_object_is_one_line(tmp_path, content
     """A channel_map.json nested too deeply was a raw RecursionError traceback; one that
     is not UTF-8 or holds a list said "TypeError: list indices must be integers"; now
     each is the one line read_json gives any JSON file, naming the file."""
-    root = _candor(tmp_path, per_speaker=False)
-    path = root / "0a1b2c3d-uuid" / "processed" / "channel_map.json"
-    path.write_bytes(content)
-    with pytest.raises(CorpusFormatError) as caught:
-        CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False)
-    assert str(caught.value).startswith(f"{path}: {message}")
-    assert "\n" not in str(caught.value)
+    path, error = _channel_map_error(tmp_path, content)
+    assert error.startswith(f"{path}: {message}")
+    assert "\n" not in error
 
 
 @pytest.mark.parametrize(("content", "side", "shown"), [
@@ -399,12 +407,8 @@ def test_candor_channel_map_values_are_speaker_id_strings(tmp_path, content, sid
     """A number, list, null or object as L or R was str()-ed ("5", "['0c1b']", "None") and
     failed later, as a transcript speaker "not in its channel map"; now the map's own key
     is named."""
-    root = _candor(tmp_path, per_speaker=False)
-    path = root / "0a1b2c3d-uuid" / "processed" / "channel_map.json"
-    path.write_text(content)
-    with pytest.raises(CorpusFormatError) as caught:
-        CandorCorpus(root).dialogue("0a1b2c3d-uuid", audio=False)
-    assert str(caught.value) == (f"{path}: {side}: {shown} is not a speaker id (allowed: a "
+    path, error = _channel_map_error(tmp_path, content)
+    assert error == (f"{path}: {side}: {shown} is not a speaker id (allowed: a "
                                  "speaker id string, as the transcript's speaker column "
                                  "holds)")
 
