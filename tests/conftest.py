@@ -27,3 +27,21 @@ def pytest_xdist_auto_num_workers(config) -> int:  # noqa: ANN001
     except (OSError, ValueError):
         pass
     return max(1, min(cores, 8))
+
+
+def pytest_configure(config) -> None:  # noqa: ANN001
+    """Two test files of one name in different folders (``tests/sim/test_build.py`` and
+    ``tests/corpora/test_build.py``) break the whole run's collection ("import file
+    mismatch": the folders have no ``__init__.py``) but not a run of either alone: refuse
+    them up front, whichever tests are asked for."""
+    import collections
+
+    import pytest
+
+    names = collections.defaultdict(list)
+    for path in Path(__file__).parent.rglob("test_*.py"):
+        names[path.name].append(str(path.relative_to(Path(__file__).parent)))
+    twice = {name: paths for name, paths in names.items() if len(paths) > 1}
+    if twice:
+        raise pytest.UsageError(f"test files of one name (rename one, e.g. test_<package>_"
+                                f"<module>.py): {sorted(twice.values())}")
