@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from duplexsim.config.loader import FieldError, plain_fields, raise_errors
+from duplexsim.config.loader import FieldError, check_field_types, plain_fields, raise_errors
 from duplexsim.config.netem import netem_keys
 from duplexsim.errors import InputError, MissingInputError, finite_in, plain_number
 
@@ -108,6 +108,7 @@ class LinkConfig:
 
     def __post_init__(self) -> None:
         plain_fields(self)
+        check_field_types(self)  # (an unknown jitter_dist, loss_model or ordering, too)
         raise_errors(link_range_errors(self))
 
     def link_values(self) -> dict[str, Any]:
@@ -149,7 +150,8 @@ _LINK_MAX = {"delay_ms": 600_000.0, "jitter_ms": 600_000.0, "bandwidth_kbps": 1e
 
 
 def link_range_errors(link: LinkConfig) -> list[FieldError]:
-    """Per-field range checks (values that are None are not checked)."""
+    """Per-field range checks (values that are None are not checked), of a link whose
+    fields are of their types (:func:`~duplexsim.config.loader.check_field_types`)."""
     errors: list[FieldError] = []
 
     def need(name: str, ok: bool, allowed: str, what: str = "out of range") -> None:
@@ -176,9 +178,6 @@ def link_range_errors(link: LinkConfig) -> list[FieldError]:
     # a mean stay of a million packets (about 55 hours at 200 ms chunks) is a unit mistake
     need("burst", finite("burst") and 1.0 <= (link.burst or 0.0) <= 1e6,
          ">= 1 and <= 1000000 packets (mean burst length)")
-    need("jitter_dist", link.jitter_dist in JITTER_DISTS, ", ".join(JITTER_DISTS), "unknown")
-    need("loss_model", link.loss_model in LOSS_MODELS, ", ".join(LOSS_MODELS), "unknown")
-    need("ordering", link.ordering in ORDERINGS, ", ".join(ORDERINGS), "unknown")
     return errors
 
 

@@ -110,36 +110,72 @@ def check_field_types(obj: Any) -> None:
     Python takes what a file may give, and its range checks never meet ``None`` or ``"160"``
     (an ``AttributeError`` or ``TypeError`` with a traceback). It only checks: an ``int``
     given for a float field stays as it is. A field typed as a dataclass (or as one or None)
-    takes an instance of it; one holding dataclasses in a list is not supported."""
+    takes an instance of it, one typed as a tuple of dataclasses (a topology's ``edges``) a
+    tuple or list of instances."""
     errors: list[FieldError] = []
-    for name, (tp, tables, optional) in _field_types(obj.__class__).items():
+    for name, field in _field_types(obj.__class__).items():
         value = getattr(obj, name)
-        if tables:
-            if not isinstance(value, tables) and not (value is None and optional):
-                errors.append(FieldError(
-                    name, f"got {type(value).__name__}",
-                    f"{' or '.join(t.__name__ for t in tables)} (the [{name}] table)"
-                    + (" or None" if optional else "")))
+        if type(value) in field.exact:
+            continue
+        if field.tables:
+            errors += _table_errors(name, value, field)
             continue
         problems: list[Problem] = []
-        _convert(tp, value, "", name, problems, {})
+        _convert(field.tp, value, "", name, problems, {})
         errors += [FieldError(p.key, p.message, p.allowed) for p in problems]
     raise_errors(errors)
 
 
+class _FieldType(typing.NamedTuple):
+    tp: Any
+    tables: tuple[type, ...]
+    """The dataclasses it is (or is one of, or holds a tuple of)."""
+    optional: bool
+    many: bool
+    """A tuple (or list) of ``tables``: the ``[[name]]`` tables of a file."""
+    exact: frozenset[type]
+    """Types of value it takes as they are, without :func:`_convert`: a float field's
+    ``float`` (an ``int`` may be too large for one), an integer field's ``int`` (not a
+    ``bool``), ``str``, ``bool``, ``None`` where allowed. Only to be quick: a link is built
+    each time a path is resolved, and each field through :func:`_convert` tripled that."""
+
+
+# a scalar field type -> the type of value it takes as it is (:attr:`_FieldType.exact`)
+_EXACT: dict[Any, type] = {float: float, int: int, str: str, bool: bool, Path: str,
+                           type(None): type(None)}
+
+
 @functools.cache
-def _field_types(cls: type) -> dict[str, tuple[Any, tuple[type, ...], bool]]:
-    """Each field of dataclass ``cls`` -> its type, the dataclasses it is (or is one of),
-    and whether it may be None (annotations evaluated once a class)."""
+def _field_types(cls: type) -> dict[str, _FieldType]:
+    """Each field of dataclass ``cls`` -> its type (annotations evaluated once a class)."""
     hints = typing.get_type_hints(cls)
     out = {}
     for field in dataclasses.fields(cls):
         tp = hints[field.name]
-        members = typing.get_args(tp) if typing.get_origin(tp) in (
-            typing.Union, types.UnionType) else (tp,)
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        many = origin in (list, tuple) and bool(args) and dataclasses.is_dataclass(args[0])
+        members = args if origin in (typing.Union, types.UnionType) else \
+            args[:1] if many else (tp,)
         tables = tuple(m for m in members if isinstance(m, type) and dataclasses.is_dataclass(m))
-        out[field.name] = (tp, tables, type(None) in members)
+        exact = frozenset(_EXACT[m] for m in members if m in _EXACT)
+        out[field.name] = _FieldType(tp, tables, type(None) in members, many, exact)
     return out
+
+
+def _table_errors(name: str, value: Any, field: _FieldType) -> list[FieldError]:
+    """:func:`check_field_types` of a field typed as dataclasses: instances, not dicts."""
+    names = " or ".join(t.__name__ for t in field.tables)
+    if field.many and isinstance(value, list | tuple):
+        return [FieldError(f"{name}[{i}]", f"got {type(item).__name__}",
+                           f"{names} (a [[{name}]] table)")
+                for i, item in enumerate(value) if not isinstance(item, field.tables)]
+    if field.many:
+        return [FieldError(name, f"got {type(value).__name__}",
+                           f"a tuple of {names} (the [[{name}]] tables)")]
+    if isinstance(value, field.tables) or (value is None and field.optional):
+        return []
+    return [FieldError(name, f"got {type(value).__name__}", f"{names} (the [{name}] table)"
+                       + (" or None" if field.optional else ""))]
 
 
 def raise_errors(errors: list[FieldError]) -> None:

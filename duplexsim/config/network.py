@@ -39,7 +39,13 @@ from duplexsim.config.link_presets import (
     resolve_link,
     resolved_errors,
 )
-from duplexsim.config.loader import FieldError, plain_fields, raise_errors, reading
+from duplexsim.config.loader import (
+    FieldError,
+    check_field_types,
+    plain_fields,
+    raise_errors,
+    reading,
+)
 
 ENDPOINTS = ("A", "B")
 """Topology node names of the two agents."""
@@ -55,6 +61,7 @@ class EdgeConfig(LinkConfig):
 
     def __post_init__(self) -> None:
         plain_fields(self)
+        check_field_types(self)
         errors = link_range_errors(self)
         if self.preset not in PRESETS:
             errors.append(FieldError("preset", f"unknown preset {self.preset!r}",
@@ -78,6 +85,7 @@ class TopologyConfig:
 
     def __post_init__(self) -> None:
         plain_fields(self)
+        check_field_types(self)  # (edges: EdgeConfig instances)
         errors: list[FieldError] = []
         seen = set(self.nodes)
         if len(seen) != len(self.nodes):
@@ -162,6 +170,7 @@ class NetworkConfig:
 
     def __post_init__(self) -> None:
         plain_fields(self)
+        check_field_types(self)  # (a_to_b, b_to_a, topology: their instances or None)
         errors: list[FieldError] = []
         if self.preset not in PRESETS:
             errors.append(FieldError("preset", f"unknown preset {self.preset!r}",

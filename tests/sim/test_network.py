@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +13,8 @@ from scipy import stats
 
 from duplexsim.config.link import LinkConfig
 from duplexsim.config.link_presets import PRESETS, gilbert_elliott_chain, resolve_link
+from duplexsim.config.loader import from_dict
+from duplexsim.config.network import EdgeConfig, NetworkConfig, TopologyConfig
 from duplexsim.config.scenario import scenario_from_dict
 from duplexsim.errors import ConfigError
 from duplexsim.sim.delay import DelayModel
@@ -377,3 +381,56 @@ def test_the_network_module_still_hands_out_links_and_presets() -> None:
         for name in names:
             assert getattr(network, name) is getattr(module, name)
     assert issubclass(network.EdgeConfig, network.LinkConfig)
+
+
+def _refused(build: Callable[[], object]) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        build()
+    return [str(p) for p in info.value.problems]
+
+
+@pytest.mark.parametrize(("cls", "kwargs", "expected"), [
+    (LinkConfig, {"delay_ms": "40"}, "delay_ms: wrong type string (allowed: number)"),
+    (LinkConfig, {"loss": {}}, "loss: wrong type table (allowed: number)"),
+    (LinkConfig, {"burst": True}, "burst: wrong type boolean (allowed: number)"),
+    (LinkConfig, {"jitter_trace": 5}, "jitter_trace: wrong type integer (allowed: string)"),
+    (LinkConfig, {"ordering": "lifo"}, "ordering: unknown value 'lifo' (allowed: fifo, reorder)"),
+    (EdgeConfig, {"a": "A", "b": None}, "b: wrong type null (allowed: string)"),
+    (EdgeConfig, {"a": "A", "b": "B", "preset": ["lan"]},
+     "preset: wrong type array (allowed: string)"),
+    (EdgeConfig, {"a": "A", "b": "B", "delay_ms": "3"},
+     "delay_ms: wrong type string (allowed: number)"),
+    (NetworkConfig, {"preset": 3}, "preset: wrong type integer (allowed: string)"),
+    (NetworkConfig, {"a_to_b": {"delay_ms": 3.0}},
+     "a_to_b: got dict (allowed: LinkConfig (the [a_to_b] table) or None)"),
+    (NetworkConfig, {"topology": "x"},
+     "topology: got str (allowed: TopologyConfig (the [topology] table) or None)"),
+    (TopologyConfig, {"nodes": ("A", 1)}, "nodes[1]: wrong type integer (allowed: string)"),
+    (TopologyConfig, {"edges": ({"a": "A", "b": "B"},)},
+     "edges[0]: got dict (allowed: EdgeConfig (a [[edges]] table))"),
+    (TopologyConfig, {"edges": "x"},
+     "edges: got str (allowed: a tuple of EdgeConfig (the [[edges]] tables))"),
+])
+def test_built_in_python_a_wrong_type_is_one_line(cls: type, kwargs: dict,
+                                                  expected: str) -> None:
+    """A link, edge, network or topology built in Python takes what a file takes and
+    refuses what it refuses, in one line: delay_ms="40" was a TypeError from math.isfinite,
+    a dict for a direction an AttributeError from resolve_link, a dict for an edge one from
+    the topology's checks; burst=True, a number for a path or an endpoint, and a dict for
+    the topology were accepted."""
+    assert _refused(lambda: cls(**kwargs)) == [expected]
+    if None not in kwargs.values() and "got " not in expected:  # (a file gives neither)
+        assert _refused(lambda: from_dict(cls, kwargs, file="f.toml")) == [f"f.toml: {expected}"]
+
+
+def test_built_in_python_links_of_the_right_types_still_build() -> None:
+    """An int for a float stays as given, NumPy scalars and a path object are their plain
+    values, and a topology's edges may be a tuple or a list of EdgeConfig."""
+    link = LinkConfig(delay_ms=40, loss=np.float64(0.01), jitter_trace=Path("t.txt"))
+    assert (link.delay_ms, type(link.delay_ms), link.loss, link.jitter_trace) == (
+        40, int, 0.01, "t.txt")
+    edges = [EdgeConfig(a="A", b="R", delay_ms=5.0), EdgeConfig(a="R", b="B", preset="lan")]
+    for given in (edges, tuple(edges)):
+        topology = TopologyConfig(nodes=("A", "R", "B"), edges=given)  # type: ignore[arg-type]
+        assert [hop.delay_ms for hop in NetworkConfig(topology=topology).hops("a_to_b")] \
+            == [0.0, 5.0, 1.0]
