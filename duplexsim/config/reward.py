@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from duplexsim.config.loader import FieldError, plain_fields, raise_errors
+from duplexsim.config.loader import FieldError, check_field_types, plain_fields, raise_errors
 from duplexsim.errors import finite_in
 from duplexsim.tokens import FRAME_MS
 
@@ -46,6 +46,7 @@ class RewardConfig:
 
     def __post_init__(self) -> None:
         plain_fields(self)
+        check_field_types(self)
         # bounds as the other tables have them: a weight past 1e6 or a time past a day is a
         # typo (rewards of 1e300 overflow the running sums RL libraries keep)
         errors = []
