@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from duplexsim.config.loader import FieldError, from_dict, load_toml, plain_fields, raise_errors
+from duplexsim.config.loader import (
+    FieldError,
+    check_field_types,
+    from_dict,
+    load_toml,
+    plain_fields,
+    raise_errors,
+)
 from duplexsim.errors import ConfigError, Problem, finite_in
 from duplexsim.tokens import DEFAULT_N_UNITS, FRAME_MS, MAX_N_UNITS, min_context_tokens
 
@@ -66,6 +73,10 @@ class AgentInfo:
     """The architecture: syncllm (interleaved chunks, estimates the partner ahead) or tdm
     (time slices with ``<idle>``/``<eos>``, MiniCPM-duplex; reads the ``[tdm]`` table)."""
 
+    def __post_init__(self) -> None:
+        plain_fields(self)
+        check_field_types(self)
+
 
 @dataclass(frozen=True)
 class ModelCard:
@@ -95,6 +106,7 @@ class ModelCard:
 
     def __post_init__(self) -> None:
         plain_fields(self)
+        check_field_types(self)
         errors: list[FieldError] = []
         for name, high in _MODEL_MAX.items():
             if not 0 <= getattr(self, name) <= high:
@@ -184,6 +196,7 @@ class StageCard:
 
     def __post_init__(self) -> None:
         plain_fields(self)
+        check_field_types(self)
         errors: list[FieldError] = []
         for name in ("batch_tokens", "grad_accum", "seq_len", "window_chunks"):
             if not 0 < getattr(self, name) <= _STAGE_MAX:
@@ -272,6 +285,7 @@ class TrainCard:
 
     def __post_init__(self) -> None:
         plain_fields(self)
+        check_field_types(self)
         errors: list[FieldError] = []
         if not self.chunk_ms or any(not 0 < c <= 60_000 or c % FRAME_MS for c in self.chunk_ms):
             errors.append(FieldError("chunk_ms", f"{list(self.chunk_ms)}",
@@ -335,6 +349,7 @@ class TdmCard:
 
     def __post_init__(self) -> None:
         plain_fields(self)
+        check_field_types(self)
         errors: list[FieldError] = []
         if not self.slice_ms or any(not 0 < s <= _TDM_MAX_MS or s % FRAME_MS
                                     for s in self.slice_ms):
@@ -378,6 +393,7 @@ class AgentCard:
 
     def __post_init__(self) -> None:
         plain_fields(self)
+        check_field_types(self)
         errors: list[FieldError] = []
         if not any(s.enabled for s in self.stages().values()):
             errors.append(FieldError("stage3.enabled", "every stage is disabled",

@@ -1,13 +1,24 @@
-"""Agent cards: the model's unit vocabulary is one a corpus can have."""
+"""Agent cards: the model's unit vocabulary is one a corpus can have; a card built in Python
+takes and refuses what a card file does."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_cli import card_toml
 
-from duplexsim.config.card import load_card
+from duplexsim.config.card import (
+    AgentCard,
+    AgentInfo,
+    ModelCard,
+    StageCard,
+    TdmCard,
+    TrainCard,
+    load_card,
+)
+from duplexsim.config.loader import from_dict
 from duplexsim.errors import ConfigError
 from duplexsim.tokens import MAX_N_UNITS
 
@@ -24,3 +35,56 @@ def test_n_units_beyond_a_corpus_vocabulary_is_refused(tmp_path: Path, n_units: 
         load_card(card)
     assert str(caught.value) == (f"{card}: model.n_units: {n_units} is out of range "
                                  "(allowed: 2 .. 32768)")
+
+
+@pytest.mark.parametrize(("cls", "kwargs", "expected"), [
+    (AgentInfo, {"name": None}, "name: wrong type null (allowed: string)"),
+    (AgentInfo, {"kind": "gpt"}, "kind: unknown value 'gpt' (allowed: syncllm, tdm)"),
+    (ModelCard, {"size": "huge"}, "size: unknown value 'huge' (allowed: tiny, small, paper)"),
+    (ModelCard, {"hidden_size": "64"}, "hidden_size: wrong type string (allowed: integer)"),
+    (ModelCard, {"n_units": 100.0}, "n_units: wrong type float (allowed: integer)"),
+    (ModelCard, {"init_from": None}, "init_from: wrong type null (allowed: string)"),
+    (StageCard, {"enabled": "no"}, "enabled: wrong type string (allowed: true or false)"),
+    (StageCard, {"steps": 10.5}, "steps: wrong type float (allowed: integer)"),
+    (StageCard, {"steps": True}, "steps: wrong type boolean (allowed: integer)"),
+    (StageCard, {"lr": None}, "lr: wrong type null (allowed: number)"),
+    (StageCard, {"schedule": "step"},
+     "schedule: unknown value 'step' (allowed: cosine, linear, constant)"),
+    (TrainCard, {"chunk_ms": 160}, "chunk_ms: wrong type integer (allowed: list of int)"),
+    (TrainCard, {"chunk_ms": (160.0,)}, "chunk_ms[0]: wrong type float (allowed: integer)"),
+    (TrainCard, {"seed": 1.5}, "seed: wrong type float (allowed: integer)"),
+    (TrainCard, {"bf16": "yes"}, "bf16: wrong type string (allowed: true or false)"),
+    (TrainCard, {"stage2_gap_ms": None}, "stage2_gap_ms: wrong type null (allowed: list of int)"),
+    (TdmCard, {"window_slices": "16"}, "window_slices: wrong type string (allowed: integer)"),
+    (TdmCard, {"min_heard_ms": 160.0}, "min_heard_ms: wrong type float (allowed: integer)"),
+    (TdmCard, {"yield_ms": ("0", 200)}, "yield_ms[0]: wrong type string (allowed: integer)"),
+    (AgentCard, {"model": {"size": "tiny"}},
+     "model: got dict (allowed: ModelCard (the [model] table))"),
+    (AgentCard, {"train": None}, "train: got NoneType (allowed: TrainCard (the [train] table))"),
+    (AgentCard, {"tdm": {}}, "tdm: got dict (allowed: TdmCard (the [tdm] table) or None)"),
+])
+def test_built_in_python_a_wrong_type_is_one_line(cls: type, kwargs: dict,
+                                                  expected: str) -> None:
+    """A card table built in Python takes what a card file takes and refuses what it
+    refuses, in one line: hidden_size="64", n_units=None or chunk_ms=160 were TypeErrors
+    from a comparison, a dict for [model] an AttributeError; steps=10.5, seed=1.5,
+    enabled="no", an unknown size or schedule were accepted (to fail in training, or never),
+    and steps=True was "20 > the stage's True steps"."""
+    with pytest.raises(ConfigError) as info:
+        cls(**kwargs)
+    assert [str(p) for p in info.value.problems] == [expected]
+    if None not in kwargs.values() and "got " not in expected:  # (a file gives neither)
+        with pytest.raises(ConfigError) as info:
+            from_dict(cls, kwargs, file="f.toml")
+        assert [str(p) for p in info.value.problems] == [f"f.toml: {expected}"]
+
+
+def test_built_in_python_cards_of_the_right_types_still_build() -> None:
+    """NumPy scalars are their Python values and a path object its string, as before."""
+    model = ModelCard(size="tiny", n_units=np.int64(200), init_from=Path("m"))
+    assert (model.n_units, type(model.n_units), model.init_from) == (200, int, "m")
+    stage = StageCard(lr=1, steps=np.int32(50), warmup_steps=5)
+    assert (stage.lr, type(stage.lr), stage.steps) == (1, int, 50)
+    card = AgentCard(agent=AgentInfo(kind="tdm"), model=model, tdm=TdmCard(slice_ms=(1280,)),
+                     train=TrainCard(chunk_ms=(np.int64(160),)))
+    assert card.train.chunk_ms == (160,) and card.tdm_card.slice_ms == (1280,)
