@@ -88,7 +88,7 @@ def band_energy_db(wave16k: np.ndarray) -> np.ndarray:
     """Energy (dB) inside BAND_HZ of each 10 ms sub-frame: ``[T, SUBFRAMES]``.
 
     Rectangular windows inside the frame's own 640 samples, so a frame's voice activity
-    depends only on its own 40 ms (a frame is speech when most of it is: see kmeans.py).
+    depends only on its own 40 ms (a frame is speech when most of it is: see energy_vad.py).
     """
     t = wave16k.shape[0] // HOP
     sub = HOP // SUBFRAMES

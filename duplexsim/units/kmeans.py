@@ -3,16 +3,17 @@
 Voice activity is decided explicitly, not left to the clustering: a frame is speech when
 more than half of its 10 ms sub-frames have 60 Hz-4 kHz energy above a threshold learned in
 training (from the corpus's annotations when given, else by Otsu's method); short silent
-holes inside speech are filled. Silence frames get the silence units
+holes inside speech are filled (energy_vad.py). Silence frames get the silence units
 ``0..n_silence_units-1`` (unit 0 is the canonical silence), speech frames the remaining
 k-means units. So voice activity reads
 off the units exactly. Decoding uses each unit's mean magnitude spectrum (vocoder.py).
+Training's passes are in fitting.py; what a hubert-kmeans tokenizer records of its HuBERT,
+and the checks of it, in hubert_record.py.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,21 @@ from duplexsim.config.readers import json_number, read_json
 from duplexsim.errors import InputError, MissingInputError
 from duplexsim.tokens import DEFAULT_N_UNITS, MAX_N_UNITS
 from duplexsim.units import features as F
+from duplexsim.units.energy_vad import annotated_threshold, fill_holes, frame_vad, otsu_threshold
+from duplexsim.units.fitting import (
+    annotated_speech,
+    channel_features,
+    channel_sums,
+    fit_centroids,
+    in_order,
+    mean_spectra,
+)
+from duplexsim.units.hubert_record import (
+    HUBERT_WEIGHTS,
+    check_hubert_digest,
+    hubert_fingerprint,
+    recorded_hubert,
+)
 
 if TYPE_CHECKING:
     from duplexsim.units.hubert import HubertFeatures
@@ -69,64 +85,6 @@ class TokenizerConfig:
               "0 .. 2**32 - 1 (scikit-learn's random_state)")
         check(self.type != "hubert-kmeans" or bool(self.hubert_dir), "hubert_dir",
               "hubert-kmeans needs a local model directory", "a path")
-
-
-def fill_holes(speech: np.ndarray, max_len: int) -> np.ndarray:
-    """Set False runs of length <= ``max_len`` that lie between True frames to True."""
-    out = np.asarray(speech, dtype=bool).copy()
-    if max_len <= 0 or not out.any():
-        return out
-    d = np.diff(np.concatenate(([1], out.astype(np.int8), [1])))
-    starts, ends = np.flatnonzero(d == -1), np.flatnonzero(d == 1)
-    first, last = np.flatnonzero(out)[[0, -1]]
-    keep = (ends - starts <= max_len) & (starts > first) & (ends <= last)
-    delta = np.zeros(out.shape[0] + 1, dtype=np.int64)
-    np.add.at(delta, starts[keep], 1)
-    np.add.at(delta, ends[keep], -1)
-    return out | (np.cumsum(delta)[:-1] > 0)
-
-
-def otsu_threshold(x: np.ndarray) -> float:
-    """Threshold splitting ``x`` into two classes with maximal between-class variance."""
-    hist, edges = np.histogram(x, bins=256)
-    centers = (edges[:-1] + edges[1:]) / 2
-    w = np.cumsum(hist)
-    m = np.cumsum(hist * centers)
-    w1 = w[-1] - w
-    valid = (w > 0) & (w1 > 0)
-    if not valid.any():  # one bin holds every value (digital silence): no split; the
-        return float(edges[-1])  # threshold fell below them all (all speech): none above
-    between = np.zeros_like(centers)
-    between[valid] = (m[valid] * w[-1] - m[-1] * w[valid]) ** 2 / (w[valid] * w1[valid])
-    return float(centers[int(np.argmax(between))])
-
-
-def frame_vad(sub_energy_db: np.ndarray, threshold_db: float, fill: int) -> np.ndarray:
-    """Speech frames: more than half of a frame's sub-frames above threshold, holes filled.
-
-    A sub-frame that speech only starts in is already loud, so with 4 sub-frames, ">= 3
-    above" means "speech covers more than half the frame": speech edges stay unbiased on
-    the 40 ms grid (like annotations rounded to the nearest frame), rather than every run
-    growing by a frame as with "any sub-frame".
-    """
-    above = (sub_energy_db > threshold_db).sum(axis=1) * 2 > sub_energy_db.shape[1]
-    return fill_holes(above, fill)
-
-
-def annotated_threshold(energy: np.ndarray, speech: np.ndarray, fill: int = 0) -> float:
-    """Energy threshold (dB) whose VAD best agrees with annotated speech frames.
-
-    Agreement has a wide plateau; its low end sits just above the noise floor (noise
-    blips become speech), so take the middle (in dB) of the thresholds within 0.2 % of
-    the best agreement.
-    """
-    lo, hi = np.quantile(energy.ravel(), [0.01, 0.99])
-    grid = np.arange(lo, hi, 0.5)  # 0.5 dB steps
-    if grid.size == 0:
-        return float(lo)
-    agree = np.array([np.mean(frame_vad(energy, g, fill) == speech) for g in grid])
-    best = grid[agree >= agree.max() - 2e-3]
-    return float((best.min() + best.max()) / 2)
 
 
 class KMeansTokenizer:
@@ -193,7 +151,7 @@ class KMeansTokenizer:
         encodes, not at load: it hashes the model's weights (seconds for a real HuBERT),
         which decoding and reading silence units (replay, the envs, traces) never use."""
         if self._unchecked_hubert is not None and self.hubert is not None:
-            _check_hubert_digest(self.hubert, self._unchecked_hubert, self.config)
+            check_hubert_digest(self.hubert, self._unchecked_hubert, self.config.hubert_dir)
         self._unchecked_hubert = None
 
     def voice_activity(self, energy_db: np.ndarray) -> np.ndarray:
@@ -282,7 +240,8 @@ class KMeansTokenizer:
             raise MissingInputError(file, "config.hubert_dir", f"{config.hubert_dir!r} is not "
                                     f"a folder (from {Path.cwd()})", "the HuBERT folder the "
                                     "tokenizer was trained with, as an absolute path")
-        hubert = _check_hubert(meta, file, config) if config.type == "hubert-kmeans" else None
+        hubert = recorded_hubert(meta, file, config.hubert_dir) \
+            if config.type == "hubert-kmeans" else None
         threshold = json_number(meta, file, "threshold_db", -400.0, 400.0)
         arrays_file = d / "arrays.safetensors"
         try:
@@ -312,64 +271,6 @@ class KMeansTokenizer:
         tok = cls(config, arrays["centroids"], arrays["unit_spectra"], threshold, hubert)
         tok._unchecked_hubert, tok._loaded = file, True
         return tok
-
-
-HUBERT_WEIGHTS = ("*.safetensors", "*.bin")
-"""The files of a HuBERT folder that hold weights (save_pretrained's and older downloads')."""
-
-
-def hubert_fingerprint(model_dir: str | Path) -> dict[str, Any]:
-    """What a hubert-kmeans tokenizer records of its HuBERT: ``hidden_size`` (the feature
-    width its centroids have) and ``digest`` (sha256 over config.json and the weight files):
-    the units mean nothing under another model, even one of the same width. (Training adds
-    ``normalize``: whether the model was fed standardised waves, ``chunk_s``: the seconds of
-    audio it was run on at a time, and ``context_s``: the seconds of audio each side of a
-    chunk fed with it, so encoding does as training did.)"""
-    from duplexsim.digests import directory_digest
-
-    root = Path(model_dir)
-    hidden = read_json(root / "config.json", what="HuBERT config.json").get("hidden_size")
-    weights = sorted({f.name for pattern in HUBERT_WEIGHTS for f in root.glob(pattern)})
-    return {"hidden_size": hidden, "digest": directory_digest(root, ("config.json", *weights))}
-
-
-def _check_hubert(meta: dict[str, Any], file: str, config: TokenizerConfig,
-                  ) -> dict[str, Any] | None:
-    """The recorded HuBERT fingerprint, refused when ``config.hubert_dir`` now holds a model
-    of another width (it failed at the first encode with a bare matmul error); another
-    model of the same width (it encoded into meaningless units) is refused by
-    :meth:`KMeansTokenizer.check_hubert`, before the first encode. Tokenizers saved before
-    the fingerprint was recorded are not checked."""
-    recorded = meta.get("hubert")
-    if recorded is None:
-        return None
-    if not isinstance(recorded, dict) or not {"hidden_size", "digest"} <= recorded.keys() \
-            or not isinstance(recorded.get("normalize", False), bool):
-        raise InputError(file, "hubert", f"{recorded!r}",
-                         "an object with hidden_size, digest and normalize (true or false)")
-    from duplexsim.units.hubert import RANGES_S
-
-    for key, (low, high) in RANGES_S.items():  # (absent: saved before it was recorded)
-        if key in recorded:
-            json_number({f"hubert.{key}": recorded[key]}, file, f"hubert.{key}", low, high)
-    hidden = read_json(Path(config.hubert_dir) / "config.json",
-                       what="HuBERT config.json").get("hidden_size")
-    if hidden != recorded["hidden_size"]:
-        raise InputError(file, "config.hubert_dir", f"{config.hubert_dir!r} holds a HuBERT of "
-                         f"hidden_size {hidden}, trained with {recorded['hidden_size']}",
-                         _HUBERT_ALLOWED)
-    return recorded
-
-
-_HUBERT_ALLOWED = "the HuBERT model the tokenizer was trained with (or train a new tokenizer)"
-
-
-def _check_hubert_digest(recorded: dict[str, Any], file: str, config: TokenizerConfig) -> None:
-    now = hubert_fingerprint(config.hubert_dir)["digest"]
-    if now != recorded["digest"]:
-        raise InputError(file, "config.hubert_dir", f"{config.hubert_dir!r} holds another "
-                         f"HuBERT than the one trained with (digest {now}, trained with "
-                         f"{recorded['digest']})", _HUBERT_ALLOWED)
 
 
 def train_tokenizer(
@@ -405,10 +306,10 @@ def train_tokenizer(
     energy: list[np.ndarray] = []
     masks: list[np.ndarray | None] = []
     jobs = ((tok, wave, sr, mask) for wave, sr, mask in channels)
-    for f, e, mask in _in_order(_features, jobs, workers):
+    for f, e, mask in in_order(channel_features, jobs, workers):
         feats.append(f)
         energy.append(e)
-        masks.append(None if mask is None else _annotation(mask, len(e), len(masks)))
+        masks.append(None if mask is None else annotated_speech(mask, len(e), len(masks)))
     if not feats:
         raise InputError("train_tokenizer", "", "no audio given", "at least one channel")
     if config.type == "hubert-kmeans":  # (after the features: HuBERT's own load errors first)
@@ -425,15 +326,15 @@ def train_tokenizer(
         tok.threshold_db = otsu_threshold(all_e.ravel())
     speech = np.concatenate([tok.voice_activity(e) for e in energy])
     tok.centroids = np.concatenate([
-        _fit(all_f[~speech], config.n_silence_units, config, "silence"),
-        _fit(all_f[speech], config.n_units - config.n_silence_units, config, "speech"),
+        fit_centroids(all_f[~speech], config.n_silence_units, config, "silence"),
+        fit_centroids(all_f[speech], config.n_units - config.n_silence_units, config, "speech"),
     ])
     del feats, all_f
     sums = np.zeros((config.n_units, F.N_FFT // 2 + 1), dtype=np.float64)
     counts = np.zeros(config.n_units, dtype=np.int64)
     sum_jobs = ((tok, wave, sr) for wave, sr, _ in channels)
     n_channels = 0
-    for s, c in _in_order(_channel_sums, sum_jobs, workers):  # summed in channel order
+    for s, c in in_order(channel_sums, sum_jobs, workers):  # summed in channel order
         sums += s
         counts += c
         n_channels += 1
@@ -443,90 +344,12 @@ def train_tokenizer(
                          f"channels of {int(counts.sum())} frames, the first {len(energy)} "
                          f"of {len(all_e)}", "channels that give the same audio each time "
                          "they are iterated")
-    tok.unit_spectra = _spectra(sums, counts, config.n_silence_units)
+    tok.unit_spectra = mean_spectra(sums, counts, config.n_silence_units)
     return tok
 
 
-def _annotation(mask: Any, n_frames: int, channel: int) -> np.ndarray:
-    """Channel ``channel``'s annotated speech as ``bool [n_frames]``: one frame more (a
-    duration rounded up, ``Dialogue.segment_vad()``) is cut; another shape or length is an
-    :class:`InputError` (a short mask made the threshold Otsu's for every channel without a
-    word, a sample-rate mask was cut to its first frames and taught a threshold of nothing)."""
-    m = np.asarray(mask)
-    if m.ndim != 1 or not n_frames <= len(m) <= n_frames + 1:
-        raise InputError("train_tokenizer", f"channel {channel}", f"annotated speech of shape "
-                         f"{list(m.shape)} for {n_frames} frames of audio", f"[{n_frames}] "
-                         "(one flag per 40 ms frame, T = N * 25 // sample_rate), or None")
-    return m[:n_frames].astype(bool)
-
-
-def _features(job: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    tok, wave, sr, mask = job
-    f, e, _ = tok.frame_features(wave, sr)
-    return f, e, mask
-
-
-def _channel_sums(job: tuple) -> tuple[np.ndarray, np.ndarray]:
-    tok, wave, sr = job
-    f, e, mag = tok.frame_features(wave, sr)
-    return _unit_sums(tok.assign(f, tok.voice_activity(e)), mag, tok.n_units)
-
-
-def _in_order(fn: Callable[[Any], Any], jobs: Iterator[Any], workers: int) -> Iterator[Any]:
-    """``map(fn, jobs)``, in ``workers`` processes when > 1, with at most two jobs per worker
-    in flight (each holds a channel's audio), results in the jobs' order."""
-    if workers <= 1:
-        yield from map(fn, jobs)
-        return
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(workers) as pool:
-        pending: deque = deque()
-        for job in jobs:
-            pending.append(pool.submit(fn, job))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-
-
-def _fit(x: np.ndarray, k: int, config: TokenizerConfig, what: str) -> np.ndarray:
-    if x.shape[0] < k:
-        raise InputError(
-            "train_tokenizer", "", f"{x.shape[0]} {what} frames for {k} {what} units",
-            "more audio, or fewer units (n_units / n_silence_units <= frames)")
-    if k == 1:
-        return x.mean(axis=0, keepdims=True)
-    rng = np.random.default_rng(config.seed)
-    if x.shape[0] > config.max_train_frames:
-        x = x[np.sort(rng.choice(x.shape[0], config.max_train_frames, replace=False))]
-    distinct = len(np.unique(x, axis=0))
-    if distinct < k:  # (k-means then gives copies of a centroid: units no frame ever gets)
-        raise InputError(
-            "train_tokenizer", "", f"{x.shape[0]} {what} frames with only {distinct} distinct "
-            f"feature vectors for {k} {what} units (steady tones or repeated samples?)",
-            "more varied audio, or fewer units (n_units / n_silence_units <= distinct frames)")
-    from sklearn.cluster import MiniBatchKMeans  # imported here: ~2 s, training only
-
-    km = MiniBatchKMeans(n_clusters=k, random_state=config.seed, batch_size=4096, n_init=1,
-                         max_iter=50)
-    return km.fit(x).cluster_centers_.astype(np.float32)
-
-
-def _unit_sums(units: np.ndarray, mags: np.ndarray, n_units: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-unit sum of magnitude spectra and frame counts."""
-    from scipy.sparse import csr_matrix
-
-    onehot = csr_matrix((np.ones(len(units)), (units, np.arange(len(units)))),
-                        shape=(n_units, len(units)))
-    return np.asarray(onehot @ mags.astype(np.float64)), np.bincount(units, minlength=n_units)
-
-
-def _spectra(sums: np.ndarray, counts: np.ndarray, n_silence: int) -> np.ndarray:
-    """Mean spectrum per unit; unseen speech units get the mean speech spectrum."""
-    out = sums / np.maximum(counts, 1)[:, None]
-    speech = np.arange(len(counts)) >= n_silence
-    unseen = (counts == 0) & speech
-    if unseen.any() and counts[speech].sum():
-        out[unseen] = sums[speech].sum(0) / counts[speech].sum()
-    return out.astype(np.float32)
+# fill_holes, otsu_threshold, frame_vad and annotated_threshold live in energy_vad.py,
+# HUBERT_WEIGHTS and hubert_fingerprint in hubert_record.py: importable from here as before
+__all__ = ["ASSIGN_BLOCK_FRAMES", "FORMAT", "HUBERT_WEIGHTS", "TOKENIZER_FILES", "TYPES",
+           "KMeansTokenizer", "TokenizerConfig", "annotated_threshold", "fill_holes",
+           "frame_vad", "hubert_fingerprint", "otsu_threshold", "train_tokenizer"]

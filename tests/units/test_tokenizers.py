@@ -7,13 +7,12 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from duplexsim.audio.io import resample
 from duplexsim.corpora.tts import Voice, speak
 from duplexsim.units import TokenizerConfig, UnitTokenizer, kmeans, load_tokenizer, train_tokenizer
-from duplexsim.units.kmeans import KMeansTokenizer, fill_holes, otsu_threshold
+from duplexsim.units.energy_vad import otsu_threshold
+from duplexsim.units.kmeans import KMeansTokenizer
 
 TEXTS = ["hello there how are you doing today", "yeah", "i was thinking about the weekend",
          "right", "we could go hiking up in the hills if the weather holds"]
@@ -166,25 +165,6 @@ def test_hubert_kmeans_from_a_local_tiny_model(speech, tmp_path) -> None:
     (tmp_path / "hubert").rename(tmp_path / "moved")
     with pytest.raises(FileNotFoundError, match=r"config.hubert_dir: .* is not a folder"):
         load_tokenizer(tmp_path / "tok")
-
-
-@given(st.lists(st.booleans(), min_size=1, max_size=60), st.integers(0, 4))
-def test_fill_holes_only_fills_short_inner_gaps(bits: list[bool], k: int) -> None:
-    x = np.array(bits)
-    y = fill_holes(x, k)
-    assert np.all(y[x])  # never removes speech
-    if x.any():
-        first, last = np.flatnonzero(x)[[0, -1]]
-        assert not y[:first].any() and not y[last + 1 :].any()
-    changed = np.flatnonzero(y & ~x)
-    for i in changed:  # each filled frame sits in a hole of length <= k
-        lo = i
-        while lo > 0 and not x[lo - 1]:
-            lo -= 1
-        hi = i
-        while hi < len(x) - 1 and not x[hi + 1]:
-            hi += 1
-        assert hi - lo + 1 <= k
 
 
 def _tiny_hubert(folder, seed: int, hidden: int = 32) -> None:  # noqa: ANN001
@@ -412,3 +392,15 @@ def test_a_hubert_context_for_mel_units_is_refused() -> None:
     with pytest.raises(ValueError, match=r"^train_tokenizer: context_s: only read by "
                        r"hubert-kmeans, not mel-kmeans \(allowed: None with mel-kmeans\)$"):
         train_tokenizer([(wave, 16000, None)], TokenizerConfig(n_units=4), context_s=1.0)
+
+
+def test_names_moved_out_of_kmeans_are_still_importable_from_it() -> None:
+    """The voice activity and HuBERT-record helpers moved to their own modules; code that
+    imported them from ``duplexsim.units.kmeans`` gets the same objects."""
+    from duplexsim.units import energy_vad, hubert_record
+
+    moved = {"fill_holes": energy_vad, "otsu_threshold": energy_vad, "frame_vad": energy_vad,
+             "annotated_threshold": energy_vad, "HUBERT_WEIGHTS": hubert_record,
+             "hubert_fingerprint": hubert_record}
+    for name, module in moved.items():
+        assert getattr(kmeans, name) is getattr(module, name) and name in kmeans.__all__
