@@ -46,7 +46,8 @@ def corpus_rows(corpus_dir: Path, chunk_sizes: Sequence[int | None] = (None,),
     (``"test split"``, or ``"every dialogue (no test split)"``). Each dialogue's units are
     read once for every size."""
     from duplexsim.corpora import load_corpus
-    from duplexsim.metrics.turntaking import detect_events, summarize_events, vad_from_units
+    from duplexsim.metrics.activity import vad_from_units
+    from duplexsim.metrics.turntaking import detect_events, summarize_events
     from duplexsim.tokens import FRAME_MS, format_roundtrip
 
     corpus = load_corpus(corpus_dir)

@@ -74,9 +74,10 @@ from tqdm import tqdm
 
 from duplexsim.atomic import atomic_path, write_png, write_text
 from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
+from duplexsim.metrics.activity import vad_from_units
 from duplexsim.metrics.interruptions import barge_ins, turn_ends
 from duplexsim.metrics.intervals import MIN_BOOT_UNITS, percentile_intervals
-from duplexsim.metrics.turntaking import detect_events, event_durations, vad_from_units
+from duplexsim.metrics.turntaking import detect_events, event_durations
 from duplexsim.tokens import FRAME_MS
 
 OUTPUTS = ("world", "conversations", "summary.csv", "differences.csv", "nearer.csv",

@@ -105,8 +105,8 @@ from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_re
 from duplexsim.corpora.corpus import SPLITS
 from duplexsim.digests import key_of
 from duplexsim.errors import InputError
+from duplexsim.metrics.activity import vad_from_units
 from duplexsim.metrics.protocol import mean_durations, split_prompt, window_frames
-from duplexsim.metrics.turntaking import vad_from_units
 from duplexsim.threads import use_threads
 from duplexsim.tokens import FRAME_MS, format_roundtrip
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from duplexsim.metrics.activity import vad_from_units
 from duplexsim.metrics.intervals import percentile_interval
 from duplexsim.metrics.protocol import (
     ALL_EVENTS,
@@ -25,12 +26,7 @@ from duplexsim.metrics.protocol import (
     correlations_over_runs,
     mean_durations,
 )
-from duplexsim.metrics.turntaking import (
-    detect_events,
-    listener_onsets,
-    summarize_events,
-    vad_from_units,
-)
+from duplexsim.metrics.turntaking import detect_events, listener_onsets, summarize_events
 from duplexsim.timebase import frames_from_s
 from duplexsim.tokens import FRAME_MS
 

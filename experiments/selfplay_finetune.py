@@ -52,7 +52,7 @@ from selfplay import AGENTS, Plan, coordination, corpus_reference, pooled, simul
 
 from duplexsim.atomic import write_text
 from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
-from duplexsim.metrics.turntaking import vad_from_units
+from duplexsim.metrics.activity import vad_from_units
 from duplexsim.tokens import FRAME_MS
 
 OUTPUTS = ("world", "conversations", "selection.csv", "agent", "REPORT.md")

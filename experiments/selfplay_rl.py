@@ -80,7 +80,8 @@ from selfplay_finetune import (  # the shared options and checks; units-only dia
 
 from duplexsim.atomic import replace_dir, write_text
 from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, run_reporting
-from duplexsim.metrics.turntaking import event_columns, listener_onset_frames, vad_from_units
+from duplexsim.metrics.activity import vad_from_units
+from duplexsim.metrics.turntaking import event_columns, listener_onset_frames
 from duplexsim.sides import SIDES
 from duplexsim.tokens import FRAME_MS
 

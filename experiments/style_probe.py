@@ -162,7 +162,8 @@ def probe_decisions(agent_dir: Path, corpus_dir: Path, *, chunk_ms: int, short_c
     """One row per scored decision of every side of the first ``max_dialogues`` dialogues
     of ``corpus_dir`` (``split``; None: all), with the speaker's drawn IPU and pause medians."""
     from duplexsim.corpora.corpus import check_agent_tokenizer, load_corpus
-    from duplexsim.metrics.turntaking import TurnTakingParams, detect_events, vad_from_units
+    from duplexsim.metrics.activity import vad_from_units
+    from duplexsim.metrics.turntaking import TurnTakingParams, detect_events
     from duplexsim.models.agentdir import load_agent_files
     from duplexsim.tokens import SyncFormat
 

@@ -135,7 +135,7 @@ def prompt_continuation_r(vads: Iterable[np.ndarray], prompt_s: float = 30.0,
 def _views(corpus, split: str | None) -> Iterator[dict[str, np.ndarray]]:  # noqa: ANN001
     """Per dialogue, ``{view: [2, T] VAD}``: ``units`` and ``annotations`` for a built
     corpus, ``annotations`` alone for a real one read without audio (Fisher, CANDOR)."""
-    from duplexsim.metrics.turntaking import vad_from_units
+    from duplexsim.metrics.activity import vad_from_units
 
     if hasattr(corpus, "tokenizer"):  # a duplexsim corpus: units on disk
         silence = corpus.tokenizer().silence_units

@@ -36,13 +36,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from duplexsim.metrics.activity import vad_from_units
 from duplexsim.metrics.estimation import estimation_summary, estimation_table
-from duplexsim.metrics.turntaking import (
-    TurnTakingParams,
-    detect_events,
-    summarize_events,
-    vad_from_units,
-)
+from duplexsim.metrics.turntaking import TurnTakingParams, detect_events, summarize_events
 
 
 def _median(x: pd.Series) -> float:

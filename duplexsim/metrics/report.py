@@ -210,7 +210,8 @@ def estimation_by_lookahead(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 def corpus_ftos(corpus_dir: str | Path, split: str | None = "test") -> np.ndarray:
     """All floor-transfer offsets (ms) of a corpus's dialogues, from its units."""
     from duplexsim.corpora import load_corpus
-    from duplexsim.metrics.turntaking import detect_events, vad_from_units
+    from duplexsim.metrics.activity import vad_from_units
+    from duplexsim.metrics.turntaking import detect_events
 
     corpus = load_corpus(corpus_dir)
     silence = corpus.tokenizer().silence_units

@@ -5,6 +5,8 @@ conversations", J. Phonetics 38) and their summary statistics. Works on boolean 
 activity ``[2, T]`` at a fixed frame rate, so it serves unit streams (exact VAD from
 silence units), audio VAD and corpus annotations alike. Pure numpy/pandas, vectorised:
 it runs over hours of corpus. Must not touch audio, models or the simulator.
+The floor analysis (backchannels; pauses, gaps, overlaps and FTOs) is in floor.py, the
+voice activity primitives (``vad_from_units``, ``as_vad``, ``runs``) in activity.py.
 
 Definitions (all thresholds in :class:`TurnTakingParams`):
 
@@ -52,6 +54,13 @@ import numpy as np
 import pandas as pd
 
 from duplexsim.config.loader import FieldError, check, raise_errors
+from duplexsim.metrics.activity import as_vad, mask_of_runs, runs, vad_from_units
+from duplexsim.metrics.floor import (
+    event_rows,
+    floor_events,
+    is_backchannel,
+    no_floor_from_backchannels,
+)
 
 EVENT_COLUMNS = ["kind", "speaker", "start_ms", "end_ms", "duration_ms", "fto_ms", "transition"]
 EVENT_KINDS = ("ipu", "pause", "gap", "overlap", "backchannel")
@@ -110,56 +119,6 @@ def _finite(x: object) -> bool:
     return isinstance(x, Real) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def vad_from_units(units: np.ndarray, silence_units: frozenset[int] | set[int]) -> np.ndarray:
-    """Voice activity ``bool [2, T]``: True where a frame's unit is not a silence unit."""
-    arr = np.asarray(units)
-    if arr.ndim != 2:
-        raise ValueError(f"units must have shape [channels, T], got {arr.shape}")
-    return ~np.isin(arr, _unit_ids(silence_units))
-
-
-def _unit_ids(silence_units: object) -> np.ndarray:
-    """``silence_units`` as int64 unit ids, else a one-line error: ``np.fromiter`` took the
-    unit 0.5 (and each digit of the string ``"0"``) as unit 0, silently, and failed on None
-    or an id past int64 with NumPy's own words."""
-    try:
-        if isinstance(silence_units, str | bytes):
-            raise TypeError
-        ids = list(silence_units)  # type: ignore[call-overload]
-    except TypeError:
-        raise TypeError(f"silence_units must be a set of unit ids (ints), got "
-                        f"{type(silence_units).__name__}") from None
-    for unit in ids:
-        if isinstance(unit, bool) or not isinstance(unit, int | np.integer) \
-                or not -(2**63) <= unit < 2**63:
-            raise ValueError(f"silence_units must hold unit ids (whole numbers in int64), got "
-                             f"{unit!r}")
-    return np.array(ids, dtype=np.int64)
-
-
-def as_vad(vad: np.ndarray, what: str = "vad") -> np.ndarray:
-    """``vad`` as a bool array; a one-line error unless it is bool or holds only 0 and 1.
-
-    A plain cast made every non-zero value speech: a speech-probability VAD (0.1 is
-    silence to anyone reading it) or a NaN frame came out as talk, without a word."""
-    arr = np.asarray(vad)
-    if arr.dtype == bool:
-        return arr
-    if arr.dtype.kind not in "iuf" or not ((arr == 0) | (arr == 1)).all():
-        odd = arr[(arr != 0) & (arr != 1)].ravel()[:1] if arr.dtype.kind in "iuf" else []
-        got = f"the value {odd[0].item()!r}" if len(odd) else f"dtype {arr.dtype}"
-        raise ValueError(f"{what} must be voice activity, bool or 0/1 (True/1 = speech), got "
-                         f"{got} (threshold a speech-probability VAD first)")
-    return arr.astype(bool)
-
-
-def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end (exclusive) frame indices of the True runs of a 1-D bool array."""
-    padded = np.concatenate(([False], mask.astype(bool), [False])).astype(np.int8)
-    edges = np.diff(padded)
-    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-
-
 def _ipus(active: np.ndarray, min_pause: int, min_ipu: int) -> tuple[np.ndarray, np.ndarray]:
     """IPUs of one channel: bridge silences shorter than ``min_pause`` frames, drop short runs."""
     starts, ends = runs(active)
@@ -169,61 +128,6 @@ def _ipus(active: np.ndarray, min_pause: int, min_ipu: int) -> tuple[np.ndarray,
         ends = np.concatenate((ends[:-1][keep_gap], ends[-1:]))
     long_enough = (ends - starts) >= max(min_ipu, 1)
     return starts[long_enough], ends[long_enough]
-
-
-def _mask(starts: np.ndarray, ends: np.ndarray, n: int) -> np.ndarray:
-    delta = np.zeros(n + 1, dtype=np.int64)
-    np.add.at(delta, starts, 1)
-    np.add.at(delta, ends, -1)
-    return np.cumsum(delta[:n]) > 0
-
-
-def _backchannels(
-    s: int, ipus: list[tuple[np.ndarray, np.ndarray]], masks: np.ndarray, p: dict[str, int]
-) -> np.ndarray:
-    """Boolean per IPU of speaker ``s``: is it a backchannel?"""
-    starts, ends = ipus[s]
-    if len(starts) == 0:
-        return np.zeros(0, dtype=bool)
-    partner = masks[1 - s]
-    n = partner.shape[0]
-    csum = np.concatenate(([0], np.cumsum(partner)))
-    lo = np.clip(starts - p["ctx"], 0, n)
-    partner_before = (csum[ends] - csum[lo]) > 0  # partner speech in [st - ctx, en)
-    partner_frames = np.flatnonzero(partner)
-    if len(partner_frames) == 0:
-        return np.zeros(len(starts), dtype=bool)
-    idx = np.searchsorted(partner_frames, ends)  # partner speaking after the last frame
-    has_next = idx < len(partner_frames)
-    p_next = np.where(has_next, partner_frames[np.minimum(idx, len(partner_frames) - 1)], n + 1)
-    own_next = np.concatenate((starts[1:], [n + 2]))
-    resumes = has_next & (p_next - ends < p["ctx"]) & (p_next < own_next)
-    own_prev_end = np.concatenate(([-(10**9)], ends[:-1]))
-    isolated = ((starts - own_prev_end) >= p["pre"]) & (starts > 0)  # 0: left-censored
-    short = ((ends - starts) <= p["bc_max"]) & (ends < n)  # n: right-censored, length unknown
-    return short & isolated & partner_before & resumes
-
-
-def _no_floor_from_backchannels(
-    is_bc: list[np.ndarray], ipus: list[tuple[np.ndarray, np.ndarray]], masks: np.ndarray,
-    p: dict[str, int],
-) -> list[np.ndarray]:
-    """Backchannels need a partner that holds the floor: in time order, a candidate whose
-    only partner speech before or during it is the partner's own backchannels (decided
-    earlier) is a floor IPU after all. Without this, two speakers trading short turns
-    backchannelled each other and the exchange vanished from the floor analysis (a 5.2 s
-    "gap" over six 0.8 s turns); a candidate has one pass, in start order."""
-    is_bc = [b.copy() for b in is_bc]
-    order = sorted((int(ipus[s][0][i]), s, i) for s in (0, 1) for i in np.flatnonzero(is_bc[s]))
-    taken = np.zeros_like(masks)  # frames of confirmed backchannels, per speaker
-    for start, s, i in order:
-        end = int(ipus[s][1][i])
-        lo = max(start - p["ctx"], 0)
-        if (masks[1 - s][lo:end] & ~taken[1 - s][lo:end]).any():
-            taken[s][start:end] = True
-        else:
-            is_bc[s][i] = False
-    return is_bc
 
 
 def _frames(params: TurnTakingParams, frame_ms: float) -> dict[str, int]:
@@ -243,116 +147,6 @@ def _frames(params: TurnTakingParams, frame_ms: float) -> dict[str, int]:
     }
 
 
-def _rows(kind: str, speaker: np.ndarray | int, start: np.ndarray, end: np.ndarray,
-          fto: np.ndarray | None = None, transition: np.ndarray | bool = False,
-          ) -> dict[str, np.ndarray]:
-    """One kind's rows as columns (frames); :func:`detect_events` makes one DataFrame of
-    all of them (a DataFrame per part cost more than the detection itself)."""
-    n = len(start)
-    return {
-        "kind": np.full(n, kind, dtype=object),
-        "speaker": np.broadcast_to(np.asarray(speaker, dtype=np.int64), (n,)),
-        "start_ms": np.asarray(start, dtype=np.int64), "end_ms": np.asarray(end, dtype=np.int64),
-        "fto_ms": np.full(n, np.nan) if fto is None else np.asarray(fto, dtype=np.float64),
-        "transition": np.broadcast_to(np.asarray(transition, dtype=bool), (n,)),
-    }
-
-
-def _floor_events(
-    floor: np.ndarray, ipus: list[tuple[np.ndarray, np.ndarray]], p: dict[str, int]
-) -> list[dict[str, np.ndarray]]:
-    """Pauses, gaps and overlaps (frames) from the joint state of the floor-bearing VAD."""
-    if floor.shape[1] == 0:  # an empty recording: no pauses, gaps or overlaps
-        return []
-    r_start, r_end, r_code = _joint_runs(floor)
-    sole = (r_code == 1) | (r_code == 2)
-    ridx = np.arange(len(r_start))
-    prev_sole = np.maximum.accumulate(np.where(sole, ridx, -1))
-    next_sole = np.minimum.accumulate(np.where(sole, ridx, len(ridx))[::-1])[::-1]
-    other = ~sole
-    has_prev, has_next = prev_sole >= 0, next_sole < len(ridx)
-    spk_prev = np.where(has_prev, r_code[np.clip(prev_sole, 0, None)] - 1, -1)
-    spk_next = np.where(has_next, r_code[np.clip(next_sole, None, len(ridx) - 1)] - 1, -1)
-    flanked = has_prev & has_next
-    transition = flanked & (spk_prev != spk_next)
-    pair_a, pair_b, in_spk, fto = _switch_ftos(r_start, r_end, r_code, sole, ipus)
-    silence = other & (r_code == 0) & flanked
-    overlap = other & (r_code == 3) & ((r_end - r_start) >= max(p["min_overlap"], 1))
-    fto_of_run, zero = _place_ftos(fto, pair_a, prev_sole, (silence | overlap) & transition,
-                                   overlap)
-    overlap_spk = np.where(transition, spk_next,
-                           np.where(has_prev, 1 - spk_prev, np.where(has_next, 1 - spk_next, -1)))
-    at = r_start[pair_b[zero]]
-    pause = silence & ~transition
-    gap = silence & transition
-    return [
-        _rows("pause", spk_prev[pause], r_start[pause], r_end[pause]),
-        _rows("gap", spk_next[gap], r_start[gap], r_end[gap], fto_of_run[gap], True),
-        _rows("gap", in_spk[zero], at, at, fto[zero], True),
-        _rows("overlap", overlap_spk[overlap], r_start[overlap], r_end[overlap],
-              fto_of_run[overlap], transition[overlap]),
-    ]
-
-
-def _joint_runs(floor: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Start and end (exclusive) frames of the runs of the joint state of ``floor``
-    (``[2, T]``, T > 0), and each run's state: 0 silence, 1 A only, 2 B only, 3 both."""
-    n = floor.shape[1]
-    code = floor[0].astype(np.int8) + 2 * floor[1].astype(np.int8)  # 0 sil, 1 A, 2 B, 3 both
-    change = np.flatnonzero(np.diff(code)) + 1
-    r_start = np.concatenate(([0], change))
-    r_end = np.concatenate((change, [n]))
-    return r_start, r_end, code[r_start]
-
-
-def _switch_ftos(
-    r_start: np.ndarray, r_end: np.ndarray, r_code: np.ndarray, sole: np.ndarray,
-    ipus: list[tuple[np.ndarray, np.ndarray]],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The floor transitions: each one's outgoing and incoming sole run (indices of the
-    joint state's runs), its incoming speaker and its FTO (frames): incoming IPU start -
-    outgoing IPU end."""
-    sole_idx = np.flatnonzero(sole)
-    pair_a, pair_b = sole_idx[:-1], sole_idx[1:]
-    switch = r_code[pair_a] != r_code[pair_b]
-    pair_a, pair_b = pair_a[switch], pair_b[switch]
-    out_spk, in_spk = r_code[pair_a] - 1, r_code[pair_b] - 1
-    ipu_end = np.empty(len(pair_a), dtype=np.int64)
-    ipu_start = np.empty(len(pair_a), dtype=np.int64)
-    for s in (0, 1):
-        st, en = ipus[s]
-        sel_out, sel_in = out_spk == s, in_spk == s
-        # the outgoing speaker's last IPU starting before the incoming speaker's sole run
-        ipu_end[sel_out] = en[np.searchsorted(st, r_start[pair_b[sel_out]], side="left") - 1]
-        # the incoming speaker's first IPU ending after the outgoing speaker's sole run
-        ipu_start[sel_in] = st[np.searchsorted(en, r_end[pair_a[sel_in]], side="right")]
-    return pair_a, pair_b, in_spk, (ipu_start - ipu_end).astype(float)
-
-
-def _place_ftos(
-    fto: np.ndarray, pair_a: np.ndarray, prev_sole: np.ndarray, can_carry: np.ndarray,
-    overlap: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Which run carries each transition's FTO: per run, the FTO it carries (NaN: none),
-    and per transition, whether no run is left to carry it (it gets a zero-length gap row).
-
-    The FTO goes on one surviving row of its interval (``can_carry``: the transitions' gap
-    and overlap runs), of its own sign where there is one (a negative FTO on the first
-    overlap row, a positive one on the first gap row: after silence then double talk the
-    gap row came first)."""
-    fto_of_run = np.full(len(prev_sole), np.nan)
-    carriers = np.flatnonzero(can_carry)
-    group = prev_sole[carriers]  # the transition each carrier belongs to
-    pos = np.searchsorted(pair_a, group)  # its switch pair (and FTO)
-    order = np.lexsort((carriers, overlap[carriers] != (fto[pos] < 0), group))
-    head = np.r_[True, group[order][1:] != group[order][:-1]] if len(order) else order
-    first, pair_pos = carriers[order][head], pos[order][head]
-    fto_of_run[first] = fto[pair_pos]
-    zero = np.ones(len(pair_a), dtype=bool)
-    zero[pair_pos] = False
-    return fto_of_run, zero
-
-
 def _ipu_activity(
     vad: np.ndarray, frame_ms: float, params: TurnTakingParams | None
 ) -> tuple[dict[str, int], list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
@@ -367,7 +161,7 @@ def _ipu_activity(
                         f"{type(params).__name__} (e.g. TurnTakingParams(min_pause_ms=180))")
     p = _frames(params or TurnTakingParams(), frame_ms)
     ipus = [_ipus(vad[s], p["min_pause"], p["min_ipu"]) for s in (0, 1)]
-    return p, ipus, np.stack([_mask(*ipus[s], vad.shape[1]) for s in (0, 1)])
+    return p, ipus, np.stack([mask_of_runs(*ipus[s], vad.shape[1]) for s in (0, 1)])
 
 
 def detect_events(
@@ -405,21 +199,21 @@ def event_columns(
                                                 and 0 <= context_frames <= n):
         raise ValueError(f"context_frames must be an int in 0..{n} (the vad's frames), "
                          f"got {context_frames!r}")
-    is_bc = _no_floor_from_backchannels([_backchannels(s, ipus, masks, p) for s in (0, 1)],
-                                        ipus, masks, p)
+    is_bc = no_floor_from_backchannels([is_backchannel(s, ipus, masks, p) for s in (0, 1)],
+                                       ipus, masks, p)
     floor_ipus = [(ipus[s][0][~is_bc[s]], ipus[s][1][~is_bc[s]]) for s in (0, 1)]
-    floor = np.stack([_mask(*floor_ipus[s], n) for s in (0, 1)])
+    floor = np.stack([mask_of_runs(*floor_ipus[s], n) for s in (0, 1)])
     parts, bc_masks = [], []
     for s in (0, 1):
-        parts.append(_rows("ipu", s, *floor_ipus[s]))
+        parts.append(event_rows("ipu", s, *floor_ipus[s]))
         bc_start, bc_end = ipus[s][0][is_bc[s]], ipus[s][1][is_bc[s]]
-        parts.append(_rows("backchannel", s, bc_start, bc_end))
-        bc_masks.append(_mask(bc_start, bc_end, n))
+        parts.append(event_rows("backchannel", s, bc_start, bc_end))
+        bc_masks.append(mask_of_runs(bc_start, bc_end, n))
         # double talk of a backchannel (B's counted once when both backchannel at once)
         counted = bc_masks[0] if s == 1 else np.zeros(n, dtype=bool)
         ov_start, ov_end = runs(bc_masks[s] & masks[1 - s] & ~counted)
-        parts.append(_rows("overlap", s, ov_start, ov_end))
-    parts += _floor_events(floor, floor_ipus, p)
+        parts.append(event_rows("overlap", s, ov_start, ov_end))
+    parts += floor_events(floor, floor_ipus, p)
     col = {c: np.concatenate([part[c] for part in parts]) for c in parts[0]}
     if context_frames:
         first, last = col["start_ms"] - context_frames, col["end_ms"] - context_frames
@@ -555,3 +349,10 @@ def listener_onset_frames(
         starts = starts[starts > 0]
         found.append(starts[listening[starts - 1]])
     return (found[0], found[1]), frames * frame_ms / 1000.0
+
+
+# vad_from_units, as_vad and runs live in activity.py: importable from here as before
+__all__ = ["EVENT_COLUMNS", "EVENT_KINDS", "SUMMARY_KEYS", "TurnTakingParams", "as_vad",
+           "detect_events", "event_columns", "event_durations", "listener_onset_frames",
+           "listener_onsets", "runs", "summarize_columns", "summarize_events",
+           "vad_from_units"]

@@ -1,7 +1,7 @@
 """Voice activity from audio (silero-vad, or an energy detector) and its agreement with unit VAD.
 
 Unit streams give voice activity exactly (silence units are known to the tokenizer:
-:func:`duplexsim.metrics.turntaking.vad_from_units`); audio VAD is the cross-check that
+:func:`duplexsim.metrics.activity.vad_from_units`); audio VAD is the cross-check that
 the units and the vocoded audio say the same thing. silero-vad ships its weights inside
 the ``silero-vad`` package (nothing is downloaded); where it is not installed the energy
 detector is used and :func:`audio_vad` says so in its ``method`` result. Must not touch
@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from duplexsim.audio.io import as_float
-from duplexsim.metrics.turntaking import as_vad
+from duplexsim.metrics.activity import as_vad
 from duplexsim.tokens import FRAME_MS
 
 

@@ -87,7 +87,7 @@ def _scored(arch, tmp_path: Path, rng: np.random.Generator, seeds: int, tdm_bloc
     (the replays': seed ``s`` replays dialogue ``s % n_dialogues``).
     ``tdm_cut_off``: in each TDM conversation B barges in (2 s) on A, who talks on to the
     last frame (a censored recovery)."""
-    from duplexsim.metrics.turntaking import vad_from_units
+    from duplexsim.metrics.activity import vad_from_units
 
     plan = arch.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path, delays=(0,),
                      seeds=seeds, duration_s=60.0, block_s=15.0, n_boot=100)

@@ -284,7 +284,7 @@ def test_rollouts_are_scored_with_every_silence_unit_of_the_corpus(tmp_path: Pat
                 chunk_ms=160)
     units = rl.roll_out(plan, agents / "fisher", 7).units  # the same seeds, the same weights
     assert any((u == 1).any() for u in units)  # the agent writes the second silence unit
-    from duplexsim.metrics.turntaking import vad_from_units
+    from duplexsim.metrics.activity import vad_from_units
 
     want = rl.stats_of([vad_from_units(u, {0, 1}) for u in units])
     for stat in ("overlap_share", "speech_share_per_side"):

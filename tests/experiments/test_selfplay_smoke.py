@@ -102,7 +102,7 @@ def test_who_ends_an_overlap() -> None:
     sys.path.insert(0, str(ROOT / "experiments"))
     from selfplay import coordination, ended_by
 
-    from duplexsim.metrics.turntaking import runs
+    from duplexsim.metrics.activity import runs
 
     vad = np.zeros((2, 40), bool)
     vad[0, 0:10] = True   # side 0 speaks, side 1 comes in at 8: side 0 stops at 10 (holder)

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from duplexsim.config.loader import FieldError
+from duplexsim.metrics.activity import vad_from_units
 from duplexsim.metrics.turntaking import (
     EVENT_COLUMNS,
     SUMMARY_KEYS,
@@ -19,7 +20,6 @@ from duplexsim.metrics.turntaking import (
     event_durations,
     listener_onsets,
     summarize_events,
-    vad_from_units,
 )
 
 FRAME = 10  # ms; lets tests place events at any multiple of 10 ms
@@ -386,26 +386,6 @@ def test_non_finite_frame_duration_and_thresholds_are_one_line_errors():
         with pytest.raises(FieldError, match="bc_max_ms: must be a finite number >= 0"):
             TurnTakingParams(bc_max_ms=value)
     assert TurnTakingParams(min_pause_ms=np.int64(200), bc_max_ms=np.float64(800.0))
-
-
-@pytest.mark.parametrize(("silence", "error"), [
-    ([0.5], "silence_units must hold unit ids (whole numbers in int64), got 0.5"),
-    ({True}, "silence_units must hold unit ids (whole numbers in int64), got True"),
-    ({2**70}, f"silence_units must hold unit ids (whole numbers in int64), got {2**70}"),
-    ("0", "silence_units must be a set of unit ids (ints), got str"),
-    (None, "silence_units must be a set of unit ids (ints), got NoneType"),
-    (0, "silence_units must be a set of unit ids (ints), got int"),
-])
-def test_silence_units_that_are_no_unit_ids_are_one_line(silence: object, error: str) -> None:
-    """np.fromiter(dtype=int64) took the unit 0.5, and the string "0", as unit 0 without a
-    word; None and an id past int64 failed with NumPy's words."""
-    units = np.array([[0, 5, 5, 1], [3, 0, 1, 1]])
-    with pytest.raises((TypeError, ValueError)) as info:
-        vad_from_units(units, silence)  # type: ignore[arg-type]
-    assert str(info.value) == error
-    for ids in ({np.int64(0), np.int32(1)}, [0, 1], frozenset({0, 1})):  # NumPy ints, any set
-        assert vad_from_units(units, ids).tolist() == vad_from_units(units, {0, 1}).tolist()
-    assert vad_from_units(units, set()).all()
 
 
 def test_params_and_events_of_the_wrong_kind_are_one_line() -> None:

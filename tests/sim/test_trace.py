@@ -12,7 +12,7 @@ from sim_scenarios import scripted
 
 from duplexsim.audio.io import headroom
 from duplexsim.config.scenario import SideConfig
-from duplexsim.metrics.turntaking import vad_from_units
+from duplexsim.metrics.activity import vad_from_units
 from duplexsim.sim import run
 from duplexsim.timebase import ms_from_s
 from duplexsim.tokens import FRAME_MS
