@@ -52,8 +52,8 @@ from duplexsim.cli import number, run_reporting
 from duplexsim.config.readers import read_csv, refuse_cell
 from duplexsim.corpora.corpus import SPLITS
 from duplexsim.errors import InputError
+from duplexsim.metrics.correlation import pearson_rows
 from duplexsim.metrics.intervals import percentile_interval
-from duplexsim.metrics.protocol import pearson_rows
 
 OUTPUTS = ("world", "decisions.csv", "speakers.csv", "summary.csv", "style_probe.png",
            "REPORT.md")

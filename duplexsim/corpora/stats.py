@@ -110,7 +110,8 @@ def prompt_continuation_r(vads: Iterable[np.ndarray], prompt_s: float = 30.0,
     together), ``n_boot`` resamples from ``seed``: deterministic; NaN over fewer than
     ``metrics.intervals.MIN_BOOT_UNITS`` dialogues (over 3 it was [r, r]). Returns
     ``{event: {"r", "ci_low", "ci_high", "n"}}`` for ``ipu``, ``pause``, ``fto``."""
-    from duplexsim.metrics.protocol import mean_durations, pearson_rows, split_prompt, window_frames
+    from duplexsim.metrics.correlation import pearson_rows
+    from duplexsim.metrics.protocol import mean_durations, split_prompt, window_frames
 
     pairs, n_frames = [], sum(window_frames(prompt_s, continuation_s, FRAME_MS))
     for vad in vads:

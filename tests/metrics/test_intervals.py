@@ -100,7 +100,7 @@ def test_bootstrap_intervals_cover_a_known_truth_over_few_units() -> None:
     median and a Pearson r (rho 0.5) of normal data, each covered by at least 88 % of 300
     intervals (the plain 2.5-97.5 percentile interval, which every report but the effects
     tables used: a mean over 5 units 83 %, r over 5 units 85 %; the expanded one 89-98 %)."""
-    from duplexsim.metrics.protocol import pearson_rows
+    from duplexsim.metrics.correlation import pearson_rows
 
     rng = np.random.default_rng(0)
     stats = {"mean": (lambda x, i: x[i].mean(axis=1), lambda n: rng.normal(0, 1, n), 0.0),
