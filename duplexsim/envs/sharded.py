@@ -85,7 +85,7 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(self, num_envs: int = 2, workers: int = 2, **env_kwargs: Any):
-        check_num_envs(num_envs)
+        num_envs = check_num_envs(num_envs)
         if isinstance(workers, bool) or not isinstance(workers, int) \
                 or not 2 <= workers <= num_envs:
             raise ValueError(f"workers: {workers!r} for num_envs={num_envs} (allowed: an int "

@@ -89,7 +89,7 @@ class TurnTakingVectorEnv(ConversationAccess, VectorEnv):
     def __init__(self, num_envs: int = 1, max_episode_steps: int | None = None,
                  autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
                  **env_kwargs: Any):
-        check_num_envs(num_envs)
+        num_envs = check_num_envs(num_envs)
         mode = AUTORESET_MODES.get(getattr(autoreset_mode, "value", autoreset_mode))
         if mode is None:
             raise ValueError(f"autoreset_mode: {autoreset_mode!r} (allowed: "

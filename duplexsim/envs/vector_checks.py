@@ -9,6 +9,7 @@ simulator.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -42,12 +43,14 @@ MAX_NUM_ENVS = 4096
 ``--n-envs``): past it a typo (``num_envs=10**9``) built conversations until memory ran out."""
 
 
-def check_num_envs(num_envs: Any) -> None:
-    """A ValueError unless ``num_envs`` is an int from 1 to :data:`MAX_NUM_ENVS` (not a
-    bool: True was taken as 1)."""
-    if isinstance(num_envs, bool) or not (isinstance(num_envs, int)
-                                          and 1 <= num_envs <= MAX_NUM_ENVS):
+def check_num_envs(num_envs: Any) -> int:
+    """``num_envs`` as a Python int; a ValueError unless it is a whole number from 1 to
+    :data:`MAX_NUM_ENVS` (a NumPy one too, ``np.int64(16)`` from an array of sizes, which was
+    refused; not a bool: True was taken as 1)."""
+    if isinstance(num_envs, bool) or not (isinstance(num_envs, numbers.Integral)
+                                          and 1 <= int(num_envs) <= MAX_NUM_ENVS):
         raise ValueError(f"num_envs: {num_envs!r} (allowed: an int from 1 to {MAX_NUM_ENVS})")
+    return int(num_envs)
 
 
 def check_batch_shape(actions: Any, space: gym.Space, num_envs: int) -> None:

@@ -40,6 +40,19 @@ def test_bad_num_envs_shared_agents_and_measured_compute_are_named() -> None:
     TurnTakingVectorEnv(num_envs=1, scenario=measured)
 
 
+def test_a_numpy_int_is_a_count_of_conversations() -> None:
+    """``num_envs=np.int64(2)`` (a size taken from an array) was refused as not an int; it
+    is the count it holds, stored as a Python int. A float or a bool is still no count."""
+    from duplexsim.envs.vector_checks import check_num_envs
+
+    venv = TurnTakingVectorEnv(num_envs=np.int64(2))
+    assert (venv.num_envs, type(venv.num_envs), len(venv.envs)) == (2, int, 2)
+    assert type(check_num_envs(np.int32(16))) is int
+    for bad in (2.0, np.float64(2.0), True, np.bool_(True)):
+        with pytest.raises(ValueError, match=r"^num_envs: .* \(allowed: an int from 1 to "):
+            check_num_envs(bad)
+
+
 def test_num_envs_past_the_bound_is_one_line_before_any_conversation_is_built() -> None:
     """``gym.make_vec(..., num_envs=10**9)`` built conversations until memory ran out (it
     looked hung); the bound is a sweep's batch bound."""
