@@ -117,6 +117,9 @@ class Dialogue:
                    sample_rate_hz if keep_audio else None, duration_s=duration)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.id, str):  # (id=5 was kept, and written as 5 where a name goes)
+            raise ValueError(f"Dialogue.id: {self.id!r} (allowed: a string, the dialogue's "
+                             "name)")
         if not isinstance(self.segments, list | tuple):
             raise ValueError(f"Dialogue {self.id}: segments: got "
                              f"{type(self.segments).__name__} (allowed: a list of Segment)")
@@ -131,6 +134,11 @@ class Dialogue:
                                  f"got {type(arr).__name__} (np.asarray it first)")
             if arr is not None and (arr.ndim != 2 or arr.shape[0] != 2):
                 raise ValueError(f"Dialogue {self.id}: {name} must be [2, ...], got {arr.shape}")
+        rate = self.sample_rate_hz  # ("16000" was kept, and failed as a divisor later)
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | np.integer)
+                                 or rate < 1):
+            raise ValueError(f"Dialogue {self.id}: sample_rate_hz: {rate!r} (allowed: None or "
+                             "a whole number of Hz >= 1)")
         if self.audio is not None and not self.sample_rate_hz:
             raise ValueError(f"Dialogue {self.id}: audio given without sample_rate_hz")
         if not (_seconds(self.duration_s) and self.duration_s >= 0):  # (NaN was kept)

@@ -49,6 +49,12 @@ def test_segment_vad_of_the_default_dialogue_is_its_segments_edge_frames() -> No
                                    "0 = from the audio, units or segments)"),
     ({"duration_s": -1.0}, "Dialogue d: duration_s: -1.0 (allowed: finite seconds >= 0; "
                            "0 = from the audio, units or segments)"),
+    ({"sample_rate_hz": "16000"}, "Dialogue d: sample_rate_hz: '16000' (allowed: None or a "
+                                  "whole number of Hz >= 1)"),
+    ({"sample_rate_hz": 16000.0}, "Dialogue d: sample_rate_hz: 16000.0 (allowed: None or a "
+                                  "whole number of Hz >= 1)"),
+    ({"sample_rate_hz": True}, "Dialogue d: sample_rate_hz: True (allowed: None or a whole "
+                               "number of Hz >= 1)"),
 ])
 def test_a_dialogue_of_the_wrong_parts_is_one_line(kwargs: dict, error: str) -> None:
     """A tuple for a segment or a list for units was an AttributeError ('no end_s', 'no
@@ -56,6 +62,16 @@ def test_a_dialogue_of_the_wrong_parts_is_one_line(kwargs: dict, error: str) -> 
     with pytest.raises(ValueError) as info:
         Dialogue("d", **kwargs)
     assert str(info.value) == error
+
+
+def test_a_dialogue_id_that_is_not_a_string_is_one_line() -> None:
+    """``Dialogue(id=5)`` was kept (a name that is a number, written as one); a NumPy rate
+    (a reader's parsed header) is still a rate."""
+    with pytest.raises(ValueError) as info:
+        Dialogue(5)  # type: ignore[arg-type]
+    assert str(info.value) == "Dialogue.id: 5 (allowed: a string, the dialogue's name)"
+    d = Dialogue("d", audio=np.zeros((2, 800), np.float32), sample_rate_hz=np.int64(8000))
+    assert d.duration_s == 0.1
 
 
 @pytest.mark.parametrize(("args", "error"), [
