@@ -11,6 +11,7 @@ resample: the callers know what a resampling unit is.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Sequence
 
@@ -53,6 +54,7 @@ def percentile_interval(draws: Sequence[float] | np.ndarray, n: int) -> tuple[fl
     two agree. NaN, NaN for ``n <`` :data:`MIN_BOOT_UNITS` (every resample of one unit is
     that unit, and 2-4 units still cover too little) or no finite draw.
     T. Hesterberg, "What teachers should know about the bootstrap", Am. Stat. 69 (2015)."""
+    _check_units(n)
     if n < MIN_BOOT_UNITS:
         return float("nan"), float("nan")
     x = np.asarray(draws, dtype=float).ravel()
@@ -61,6 +63,15 @@ def percentile_interval(draws: Sequence[float] | np.ndarray, n: int) -> tuple[fl
         return float("nan"), float("nan")
     lo, hi = np.percentile(x, boot_tails(n))
     return float(lo), float(hi)
+
+
+def _check_units(n: object) -> None:
+    """A one-line error unless ``n`` is a count of resampled units (a NumPy int too; 0 is a
+    count, of nothing, and gives NaN as any count below :data:`MIN_BOOT_UNITS`): n=1.5 gave
+    NaN without a word, and n=20.0 an interval for a count no caller resamples."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+        raise ValueError(f"n: {n!r} resampled units (allowed: a whole number >= 0; below "
+                         f"{MIN_BOOT_UNITS} the interval is NaN)")
 
 
 def boot_tails(n: int) -> tuple[float, float]:
@@ -76,6 +87,7 @@ def percentile_intervals(draws: np.ndarray, n: int) -> tuple[np.ndarray, np.ndar
     """:func:`percentile_interval` of each column of ``draws`` ``[n_draws, k]`` over ``n``
     resampled units: two ``[k]`` arrays (NaN where a column has no finite draw; all NaN
     below :data:`MIN_BOOT_UNITS` units)."""
+    _check_units(n)
     x = np.asarray(draws, dtype=float)
     if x.ndim != 2:
         raise ValueError(f"draws must be [n_draws, k], got shape {x.shape}")

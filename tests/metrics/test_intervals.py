@@ -129,3 +129,16 @@ def test_bootstrap_intervals_over_fewer_than_five_units_are_nan() -> None:
     assert MIN_BOOT_UNITS == 5
     assert np.isfinite(percentile_interval(draws[:, 0], n=5)).all()
     assert np.isfinite(np.concatenate(percentile_intervals(draws, n=5))).all()
+
+
+@pytest.mark.parametrize("n", [1.5, 20.0, -1, True, "20"])
+def test_a_count_of_units_that_is_not_one_is_an_error(n: object) -> None:
+    """``n=1.5`` gave NaN and ``n=20.0`` an interval, silently (both are no count of
+    resampled units); a NumPy int is one, and 0 (no units) is NaN as documented."""
+    for interval in (percentile_interval, percentile_intervals):
+        with pytest.raises(ValueError, match=rf"^n: {n!r} resampled units \(allowed: a whole "
+                                             r"number >= 0; below 5 the interval is NaN\)$"):
+            interval(np.zeros((10, 1)), n)  # type: ignore[arg-type]
+    draws = np.arange(101, dtype=float)
+    assert percentile_interval(draws, np.int64(20)) == percentile_interval(draws, 20)
+    assert np.isnan(percentile_interval(draws, 0)).all()
