@@ -20,9 +20,21 @@ import numpy as np
 from duplexsim.atomic import atomic_path
 
 
+def _unit_ids(units: np.ndarray) -> np.ndarray:
+    """``units`` as a flat int64 array; a one-line error unless they are integers (a NumPy
+    integer array or a list of ints): the cast took unit 2.7 as unit 2 and True as unit 1,
+    silently, as :func:`~duplexsim.metrics.activity.vad_from_units` once took silence unit
+    0.5 as 0. An empty stream is one of any dtype."""
+    arr = np.asarray(units)
+    if arr.size and (arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(f"unit ids must be integers, got a {arr.dtype} array (allowed: "
+                         "integer unit ids, e.g. an int64 array)")
+    return arr.astype(np.int64).ravel()
+
+
 def dedup(units: np.ndarray) -> np.ndarray:
     """Drop frames equal to the previous frame (SyncLLM deduplication of one stream)."""
-    u = np.asarray(units, dtype=np.int64).ravel()
+    u = _unit_ids(units)
     if len(u) == 0:
         return u
     return u[np.r_[True, u[1:] != u[:-1]]]
@@ -108,7 +120,7 @@ class UnitNgramLM:
             deduplicate: bool = True) -> UnitNgramLM:
         """Count n-grams of ``sequences`` (1-D unit arrays, e.g. each channel of a dialogue)."""
         _check_order(n_units, order)
-        seqs = [_checked(dedup(s) if deduplicate else np.asarray(s, np.int64).ravel(), n_units)
+        seqs = [_checked(dedup(s) if deduplicate else _unit_ids(s), n_units)
                 for s in _streams(sequences)]
         keys, counts, cks, ccs, cts = [], [], [], [], []
         for k in range(1, order + 1):
@@ -126,7 +138,7 @@ class UnitNgramLM:
     def log_prob(self, units: np.ndarray, deduplicate: bool = True) -> np.ndarray:
         """Natural-log probability of each unit of a stream given up to order-1 previous
         (unit ids outside ``0..n_units-1`` are an error, as in :meth:`fit`)."""
-        seq = _checked(dedup(units) if deduplicate else np.asarray(units, np.int64).ravel(),
+        seq = _checked(dedup(units) if deduplicate else _unit_ids(units),
                        self.n_units)
         n = len(seq)
         # order 1: Witten-Bell between unigram counts and uniform

@@ -67,6 +67,20 @@ def test_scoring_unit_ids_outside_the_vocabulary_is_an_error(units):
         unit_perplexity(np.array([[1, 2], units]), lm)
 
 
+@pytest.mark.parametrize(("units", "dtype"), [([0.0, 2.7, 1.0], "float64"),
+                                              ([True, False], "bool"), (["1", "2"], "<U1")])
+def test_unit_ids_that_are_not_integers_are_an_error(units, dtype):
+    """The int64 cast counted unit 2.7 as unit 2 and True as unit 1, without a word."""
+    message = rf"^unit ids must be integers, got a {dtype} array \(allowed: integer unit ids"
+    for deduplicate in (True, False):
+        with pytest.raises(ValueError, match=message):
+            UnitNgramLM.fit([np.array(units)], n_units=10, deduplicate=deduplicate)
+    lm = UnitNgramLM.fit([np.array([1, 2, 3], np.uint8), [2, 3, 1], np.array([])], n_units=10)
+    with pytest.raises(ValueError, match=message):
+        lm.log_prob(np.array(units))
+    assert lm.log_prob(np.array([1, 2], np.int32)).tolist() == lm.log_prob([1, 2]).tolist()
+
+
 def test_one_stream_given_bare_is_an_error_not_a_unigram_model():
     """``fit(units)`` / ``perplexity(units)`` of one 1-D stream (not ``[units]``) read each
     unit as a stream of its own: a unigram model and unigram perplexity, without a word."""
