@@ -285,6 +285,9 @@ class TrainCard:
 
     def __post_init__(self) -> None:
         plain_fields(self)
+        for name in ("chunk_ms", "stage2_gap_ms"):  # a list, as a file's array becomes: a
+            if isinstance(getattr(self, name), list):  # list left the card unhashable
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         check_field_types(self)
         errors: list[FieldError] = []
         if not self.chunk_ms or any(not 0 < c <= 60_000 or c % FRAME_MS for c in self.chunk_ms):

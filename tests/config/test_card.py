@@ -88,3 +88,12 @@ def test_built_in_python_cards_of_the_right_types_still_build() -> None:
     card = AgentCard(agent=AgentInfo(kind="tdm"), model=model, tdm=TdmCard(slice_ms=(1280,)),
                      train=TrainCard(chunk_ms=(np.int64(160),)))
     assert card.train.chunk_ms == (160,) and card.tdm_card.slice_ms == (1280,)
+
+
+def test_a_list_of_chunk_sizes_is_the_tuple_a_card_file_gives() -> None:
+    """``TrainCard(chunk_ms=[160, 200])`` kept the list: the frozen card (and an AgentCard
+    holding it) could not be hashed, and it differed from the same card read from a file."""
+    train = TrainCard(chunk_ms=[160, np.int64(200)], stage2_gap_ms=[200, 800])  # type: ignore[arg-type]
+    assert (train.chunk_ms, train.stage2_gap_ms) == ((160, 200), (200, 800))
+    assert train == from_dict(TrainCard, {"chunk_ms": [160, 200], "stage2_gap_ms": [200, 800]})
+    assert hash(AgentCard(train=train)) == hash(AgentCard(train=TrainCard(chunk_ms=(160, 200))))
