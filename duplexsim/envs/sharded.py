@@ -86,10 +86,11 @@ class ShardedVectorEnv(ConversationAccess, VectorEnv):
 
     def __init__(self, num_envs: int = 2, workers: int = 2, **env_kwargs: Any):
         num_envs = check_num_envs(num_envs)
-        if isinstance(workers, bool) or not isinstance(workers, int) \
+        if isinstance(workers, bool) or not isinstance(workers, int | np.integer) \
                 or not 2 <= workers <= num_envs:
             raise ValueError(f"workers: {workers!r} for num_envs={num_envs} (allowed: an int "
                              f"2..num_envs; 1 = the one-process env)")
+        workers = int(workers)  # (a NumPy int counts processes as well as an int)
         refuse_shared_objects(env_kwargs, num_envs)
         scenarios = env_kwargs.pop("scenario", None)
         if isinstance(scenarios, list | tuple) and len(scenarios) != num_envs:

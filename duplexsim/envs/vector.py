@@ -57,7 +57,7 @@ def make_vector_env(num_envs: int = 1, workers: int = 1, **kwargs: Any) -> Vecto
     (:class:`TurnTakingVectorEnv`, ``workers=1``) or split over ``workers`` processes, each
     a TurnTakingVectorEnv of its share (:class:`~duplexsim.envs.sharded.ShardedVectorEnv`:
     the same rollouts, on more cores)."""
-    if type(workers) is int and workers == 1:
+    if isinstance(workers, int | np.integer) and not isinstance(workers, bool) and workers == 1:
         return TurnTakingVectorEnv(num_envs, **kwargs)
     from duplexsim.envs.sharded import ShardedVectorEnv
 

@@ -30,6 +30,20 @@ def test_split_is_contiguous_and_even() -> None:
     assert split(2, 2) == [range(0, 1), range(1, 2)]
 
 
+def test_a_numpy_int_counts_workers() -> None:
+    """``workers=np.int64(1)`` went to the sharded env and was refused ("allowed: an int
+    2..num_envs"), ``np.int64(2)`` too: a count from NumPy counts processes as an int does."""
+    one = make(2, np.int64(1), **kwargs())
+    sharded = make(2, np.int64(2), **kwargs())
+    try:
+        assert isinstance(one.unwrapped, TurnTakingVectorEnv)
+        assert isinstance(sharded.unwrapped, ShardedVectorEnv)
+        assert same(sharded.reset(seed=5), one.reset(seed=5))
+    finally:
+        one.close()
+        sharded.close()
+
+
 @pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
 def test_sharded_equals_one_process(mode: str) -> None:
     """Five conversations over two processes (3 here, 2 in a worker), partners drawn from a
