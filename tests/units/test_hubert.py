@@ -48,16 +48,23 @@ def test_a_layer_norm_hubert_sees_the_wave_standardised(tmp_path: Path) -> None:
     assert not HubertFeatures(tmp_path / "base", layer=2).normalize
 
 
-def test_the_tokenizer_encodes_as_it_was_trained(tmp_path: Path) -> None:
-    """The choice is recorded with the HuBERT's fingerprint; a tokenizer saved before it was
-    recorded keeps feeding raw samples (its centroids are of those features)."""
-    _tiny(tmp_path / "large", "layer")
-    conf = TokenizerConfig(type="hubert-kmeans", n_units=4, hubert_dir=str(tmp_path / "large"),
+def _trained(tmp_path: Path, name: str, norm: str) -> tuple[np.ndarray, Path, dict]:
+    """A 4-unit hubert-kmeans tokenizer trained on a 4 s wave over the tiny HuBERT
+    ``tmp_path/name`` (``_tiny``'s ``norm``), saved in ``tmp_path/tok``: the wave, its
+    config.json and what that holds."""
+    _tiny(tmp_path / name, norm)
+    conf = TokenizerConfig(type="hubert-kmeans", n_units=4, hubert_dir=str(tmp_path / name),
                            hubert_layer=1)
     wave = _wave(4)
     train_tokenizer([(wave, 16000, None)], conf).save(tmp_path / "tok")
     config = tmp_path / "tok" / "config.json"
-    meta = json.loads(config.read_text())
+    return wave, config, json.loads(config.read_text())
+
+
+def test_the_tokenizer_encodes_as_it_was_trained(tmp_path: Path) -> None:
+    """The choice is recorded with the HuBERT's fingerprint; a tokenizer saved before it was
+    recorded keeps feeding raw samples (its centroids are of those features)."""
+    wave, config, meta = _trained(tmp_path, "large", "layer")
     assert meta["hubert"]["normalize"] is True
     tok = load_tokenizer(tmp_path / "tok")
     tok.encode(wave, 16000)
@@ -195,13 +202,7 @@ def test_the_tokenizer_records_its_chunk(tmp_path: Path) -> None:
     """New tokenizers record the chunk length they were trained with and encode with it,
     whatever HubertFeatures' default becomes; one saved before it was recorded runs 30 s
     chunks, as every such tokenizer was trained."""
-    _tiny(tmp_path / "base", "group")
-    conf = TokenizerConfig(type="hubert-kmeans", n_units=4, hubert_dir=str(tmp_path / "base"),
-                           hubert_layer=1)
-    wave = _wave(4)
-    train_tokenizer([(wave, 16000, None)], conf).save(tmp_path / "tok")
-    config = tmp_path / "tok" / "config.json"
-    meta = json.loads(config.read_text())
+    wave, config, meta = _trained(tmp_path, "base", "group")
     assert meta["hubert"]["chunk_s"] == CHUNK_S == 30.0
 
     def encoded() -> np.ndarray:
