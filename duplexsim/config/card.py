@@ -284,10 +284,7 @@ class TrainCard:
     """Stage 2: silence between consecutive IPUs laid out without overlap (uniform range)."""
 
     def __post_init__(self) -> None:
-        plain_fields(self)
-        for name in ("chunk_ms", "stage2_gap_ms"):  # a list, as a file's array becomes: a
-            if isinstance(getattr(self, name), list):  # list left the card unhashable
-                object.__setattr__(self, name, tuple(getattr(self, name)))
+        plain_fields(self)  # (a list for chunk_ms or stage2_gap_ms: the tuple a file gives)
         check_field_types(self)
         errors: list[FieldError] = []
         if not self.chunk_ms or any(not 0 < c <= 60_000 or c % FRAME_MS for c in self.chunk_ms):

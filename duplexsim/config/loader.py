@@ -81,10 +81,14 @@ def plain_fields(obj: Any) -> None:
     a scenario built from ``np.arange`` or ``np.linspace`` values then checks, prints, hashes
     and writes as the same scenario written with plain numbers (``np.float64(40.0)`` went
     into ``scenario.toml`` as itself, which no TOML reader reads, and ``np.int64`` failed the
-    write after the whole simulation had run)."""
+    write after the whole simulation had run). A list in a field typed as a tuple becomes
+    the tuple a file's array gives (a list left the frozen dataclass unhashable:
+    ``TrainCard(chunk_ms=[160, 200])``, ``SynthConfig(pitch=[25, 75])``)."""
     for field in dataclasses.fields(obj):
         value = getattr(obj, field.name)
         plain = _plain(value)
+        if isinstance(plain, list) and str(field.type).startswith("tuple["):
+            plain = tuple(plain)
         if plain is not value:
             object.__setattr__(obj, field.name, plain)
 

@@ -107,10 +107,10 @@ class SynthConfig:
     test_share: float = 0.1
 
     def __post_init__(self) -> None:
-        plain_fields(self)  # NumPy scalars (a sweep's np.linspace) as the Python ones
-        for f in ("rate_wpm", "pitch"):  # a list (keywords, a manifest's JSON) as the tuple
-            if isinstance(getattr(self, f), list):  # its type says: the config is hashed
-                object.__setattr__(self, f, tuple(getattr(self, f)))  # (synth's caches)
+        # NumPy scalars (a sweep's np.linspace) as the Python ones; a list (keywords, a
+        # manifest's JSON) for rate_wpm or pitch as the tuple its type says: the config is
+        # hashed (synth's caches)
+        plain_fields(self)
         checks = _FieldChecks(self)
         self._check_length_and_types(checks)
         self._check_ranges(checks)

@@ -97,3 +97,5 @@ def test_a_list_of_chunk_sizes_is_the_tuple_a_card_file_gives() -> None:
     assert (train.chunk_ms, train.stage2_gap_ms) == ((160, 200), (200, 800))
     assert train == from_dict(TrainCard, {"chunk_ms": [160, 200], "stage2_gap_ms": [200, 800]})
     assert hash(AgentCard(train=train)) == hash(AgentCard(train=TrainCard(chunk_ms=(160, 200))))
+    tdm = TdmCard(slice_ms=[1280])  # type: ignore[arg-type]  (every tuple field alike)
+    assert tdm.slice_ms == (1280,) and hash(tdm) == hash(TdmCard(slice_ms=(1280,)))
