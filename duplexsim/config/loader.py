@@ -42,7 +42,8 @@ class FieldError(ConfigError):
 
     Example: ``FieldError("delay_ms", "must be >= 0", ">= 0")``. ``depends`` names the
     other fields of the table the check read (``duration_s`` against ``chunk_ms``): when
-    one of them was given but invalid, the check ran on its default and is not reported.
+    one of them was given but invalid, the check ran on its default and is not reported;
+    when it is a required key the file left out, on a stand-in, and is not reported either.
     A check blamed on a key inside a table (``network.a_to_b.loss``, ``grid.x``) is kept
     beside another invalid field only when ``depends`` names every field it read, that
     table included (:func:`reading`); without it, it is dropped there. So is a check
@@ -343,7 +344,7 @@ def _build(
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
-    missing = False
+    absent: list[str] = []
     data, bad, origin = _expand(cls, data, file, prefix, problems)
     origins.update({_join(prefix, k): _join(prefix, v) for k, v in origin.items()})
     for key, value in data.items():
@@ -365,10 +366,10 @@ def _build(
             and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
         ):
             problems.append(Problem(file, _join(prefix, name), "missing required key"))
-            bad = missing = True
+            absent.append(name)
+            bad = True
     if bad:
-        if not missing:
-            _probe_valid_fields(cls, kwargs, set(data), file, prefix, problems)
+        _probe_valid_fields(cls, kwargs, set(data), absent, file, prefix, problems)
         return _INVALID
     try:
         return cls(**kwargs)
@@ -432,8 +433,8 @@ def _blame_expansions(problems: list[Problem], origins: dict[str, str]) -> list[
 
 
 def _probe_valid_fields(
-    cls: type[T], kwargs: dict[str, Any], given: set[str], file: str, prefix: str,
-    problems: list[Problem],
+    cls: type[T], kwargs: dict[str, Any], given: set[str], absent: list[str], file: str,
+    prefix: str, problems: list[Problem],
 ) -> None:
     """Some fields were invalid: validate the others too (bad ones back at their defaults).
 
@@ -442,17 +443,27 @@ def _probe_valid_fields(
     what else it read) are kept, and of those only the ones whose check did not read an
     invalid field at its default (``FieldError.depends``: ``chunk_ms = "200"`` with
     ``duration_s = 0.1`` was also "duration_s: shorter than one chunk" of the default 160 ms).
+
+    A required key the file left out (``absent``, already "missing required key") has no
+    default: the probe gives it a stand-in (:func:`_stand_in`) so that the fields given
+    are still checked (a sweep without ``base`` and with ``workers = 99999`` named only
+    ``base``). The stand-in is not the file's: a check blamed on that key, or one naming it
+    in ``depends`` (a check across fields that needs it), is not reported; a key with no
+    stand-in leaves the probe out.
     """
+    stand_ins = {name: _stand_in(typing.get_type_hints(cls)[name]) for name in absent}
+    if any(value is _INVALID for value in stand_ins.values()):
+        return
     valid = set(kwargs)
-    invalid = given - valid
+    invalid = (given - valid) | set(absent)
     errors: list[FieldError] = []
 
     def kept(x: FieldError) -> bool:
-        if set(x.depends) & invalid:
+        head = re.split(r"[.\[]", x.field, maxsplit=1)[0]
+        if set(x.depends) & invalid or head in absent:
             return False
         if x.field in valid:
             return x.field in given
-        head = re.split(r"[.\[]", x.field, maxsplit=1)[0]
         if head == x.field and head not in given:
             # a key the file left out, at its default (a.agent of kind = "syncllm"): what
             # the file would be told once the invalid field is fixed, when its check names
@@ -463,7 +474,7 @@ def _probe_valid_fields(
         return head in valid and head in given and head in x.depends
 
     try:
-        cls(**kwargs)
+        cls(**kwargs, **stand_ins)
     except FieldError as e:
         errors = [e]
     except FieldErrors as e:
@@ -475,6 +486,21 @@ def _probe_valid_fields(
         for x in errors
         if kept(x)
     )
+
+
+def _stand_in(tp: Any) -> Any:
+    """A value of field type ``tp`` that a file could give, the first of ``""``, ``0``,
+    ``0.0``, ``false``, ``[]``, ``{}`` (a table: its defaults) or a literal's first value
+    that converts (so a ``__post_init__`` must take it without a traceback), for
+    :func:`_probe_valid_fields` to check a table without a required key; ``_INVALID``: none
+    does."""
+    literal = typing.get_args(tp) if typing.get_origin(tp) is typing.Literal else ()
+    for value in ("", 0, 0.0, False, [], {}, *literal):
+        scratch: list[Problem] = []
+        out = _convert(tp, value, "", "", scratch, {})
+        if not scratch and out is not _INVALID:
+            return out
+    return _INVALID
 
 
 def from_dict(
