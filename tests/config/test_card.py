@@ -3,6 +3,8 @@ takes and refuses what a card file does."""
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +101,31 @@ def test_a_list_of_chunk_sizes_is_the_tuple_a_card_file_gives() -> None:
     assert hash(AgentCard(train=train)) == hash(AgentCard(train=TrainCard(chunk_ms=(160, 200))))
     tdm = TdmCard(slice_ms=[1280])  # type: ignore[arg-type]  (every tuple field alike)
     assert tdm.slice_ms == (1280,) and hash(tdm) == hash(TdmCard(slice_ms=(1280,)))
+
+
+def _tables(cls: type) -> list[type]:
+    """``cls`` and every dataclass its fields hold (a card's tables)."""
+    found = [cls]
+    for tp in typing.get_type_hints(cls).values():
+        for t in (tp, *typing.get_args(tp)):
+            if dataclasses.is_dataclass(t) and isinstance(t, type) and t not in found:
+                found += [u for u in _tables(t) if u not in found]
+    return found
+
+
+def test_a_card_key_left_out_is_checked_beside_the_other_bad_fields() -> None:
+    """No card key is required (each table checks a left-out key at its default): a stage
+    that leaves out warmup_steps is told its default is too long for its steps, beside a
+    bad lr of that stage and a bad key of another table, in one run."""
+    assert not [(t.__name__, f.name) for t in _tables(AgentCard)
+                for f in dataclasses.fields(t) if f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING]
+    with pytest.raises(ConfigError) as info:
+        from_dict(AgentCard, {"stage1": {"steps": 10, "lr": -1.0}, "model": {"n_units": 1}},
+                  file="c.toml")
+    assert [str(p) for p in info.value.problems] == [
+        "c.toml: stage1.lr: -1.0 is not a finite number in range (allowed: > 0 and <= 10)",
+        "c.toml: stage1.warmup_steps: 20 > the stage's 10 steps (lr would never reach its "
+        "peak) (allowed: <= 10)",
+        "c.toml: model.n_units: 1 is out of range (allowed: 2 .. 32768)",
+    ]

@@ -191,6 +191,24 @@ def test_every_problem_is_reported_at_once() -> None:
     assert len(msgs) == 9, text
 
 
+def test_a_side_without_its_agent_names_its_other_bad_fields_too() -> None:
+    """A side missing the key its kind needs (a syncllm or tdm side's agent) still has its
+    other fields checked, and so do the other tables: every problem in one run."""
+    assert _messages({"chunk_ms": 150,
+                      "a": {"kind": "syncllm", "temperature": 500.0, "top_k": -1},
+                      "b": {"kind": "tdm", "top_p": "x"}}) == [
+        "s.toml: a.agent: a syncllm side needs its trained agent directory (allowed: a path "
+        'such as "runs/agents/fisher" (written by `duplexsim train`))',
+        "s.toml: a.temperature: 500.0 out of range (allowed: 0 (greedy) .. 100)",
+        "s.toml: a.top_k: -1 is negative (allowed: >= 0 (0 = off))",
+        "s.toml: b.top_p: wrong type string (allowed: number)",
+        "s.toml: b.agent: a tdm side needs its trained agent directory (allowed: a path such "
+        'as "runs/agents/fisher-tdm" (written by `duplexsim train`))',
+        "s.toml: chunk_ms: 150 is not a positive multiple of the 40 ms frame (allowed: "
+        "multiples of 40 up to 60000: 40, 80, 120, 160, 200, 240, ...)",
+    ]
+
+
 def test_side_validation() -> None:
     with pytest.raises(ValueError, match="agent: a syncllm side needs its trained agent"):
         SideConfig(kind="syncllm")
