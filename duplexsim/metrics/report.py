@@ -8,7 +8,8 @@ a PNG. List columns written by cells (``fto_values_ms``; ``est_lookahead`` with
 ``est_unit_accuracy_by_lookahead`` and ``est_frames_by_lookahead``) give FTO histograms
 (against a corpus with ``--corpus``) and estimation accuracy against lookahead depth.
 Writes only inside the run folder, atomically; must not run simulations. A rerun removes
-the files an earlier report wrote (:func:`report_files`) and nothing else in ``report/``.
+the files an earlier report wrote and a user left as it wrote them (:func:`report_files`,
+from the :data:`RECORD` it keeps), and nothing else in ``report/``.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from duplexsim.atomic import atomic_path, output_dir, write_png, write_text
+from duplexsim.atomic import atomic_path, output_dir, write_json, write_png, write_text
 from duplexsim.cli import path_arg
 from duplexsim.config.readers import read_json
-from duplexsim.digests import stale_tables
+from duplexsim.digests import file_digest, stale_tables
 from duplexsim.errors import InputError, MissingInputError
 from duplexsim.metrics.intervals import t_interval
 from duplexsim.provenance import provenance as duplexsim_provenance
@@ -38,7 +39,11 @@ KEY_METRICS = ("fto_median_ms", "gap_median_ms", "overlap_share", "response_late
                "mouth_to_ear_mean_ms", "ipus_per_min", "backchannels_per_min", "unit_ppl")
 REPORT_FILES = ("REPORT.md", "summary.csv")
 """What every report writes into ``report/``; its plots are the PNGs its REPORT.md links."""
+RECORD = "report_files.json"
+"""``report/``'s record of the files the report wrote there: ``{"files": {NAME: [SHA256,
+...]}}``, each with the sha256 of the bytes written (two while a rerun moves its files in)."""
 _LINKED_PNG = re.compile(r"^!\[.*\]\((.+\.png)\)$", re.MULTILINE)  # a line ![m](m_vs_x.png)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
@@ -263,25 +268,74 @@ def write_report(run_dir: str | Path, *, x: str | None = None,
     table, params = load_run(run_dir)
     ref = corpus_ftos(corpus) if corpus else None  # a bad corpus fails before any write
     folder = run_dir / "report"
-    with output_dir(folder, owned=report_files(folder), last=("REPORT.md",)) as out:
+    owned = report_files(folder)  # (a bad record is refused before any write)
+    with output_dir(folder, owned=owned, last=("REPORT.md",)) as out:
         _write_report(out, sweep_name(run_dir), table, params, x, ref, corpus is not None,
                       provenance, [p.name for p in (stale_tables(run_dir) if stale is None
                                                     else stale)])
+        written = {p.name: file_digest(p) for p in out.iterdir() if p.is_file()}
+        # recorded before the files move in: a kill among the moves leaves none unowned
+        before = {n: file_digest(folder / n) for n in owned}
+        _write_record(folder, {n: {d for d in (before.get(n), written.get(n)) if d}
+                               for n in {*owned, *written}})
+    _write_record(folder, {n: {d} for n, d in written.items()})
     return run_dir / "report" / "REPORT.md"
 
 
 def report_files(folder: Path) -> list[str]:
-    """The files in ``folder`` that an earlier report wrote: :data:`REPORT_FILES` and the
-    plots its REPORT.md (written last: the report's marker) links, every one it drew. A
-    rerun removes those it does not write again, and leaves anything else there alone (the
-    whole folder was cleared: a user's notes beside the report were lost)."""
+    """The files in ``folder`` that an earlier report wrote and that still hold the bytes
+    it wrote, by its :data:`RECORD`. A rerun removes those it does not write again, and
+    leaves anything else there alone: a user's notes, a plot of theirs (linked from an
+    edited REPORT.md or not), a file of the report's that they changed or replaced (the
+    whole folder was cleared: a user's notes beside the report were lost).
+    A report made before reports kept the record has none: its files are
+    :data:`REPORT_FILES` and the plots its REPORT.md links (a user's plot linked there goes
+    too; plots of a report killed before its REPORT.md stay). The rerun writes the record."""
+    record = _read_record(folder)
+    if record is None:
+        return _linked_files(folder)
+    return [n for n, digests in record.items()
+            if (folder / n).is_file() and file_digest(folder / n) in digests]
+
+
+def _linked_files(folder: Path) -> list[str]:
+    """:data:`REPORT_FILES` and the plots REPORT.md (written last: the report's marker)
+    links, every one it drew: the files of a report made before its :data:`RECORD`."""
     try:
         text = (folder / "REPORT.md").read_text(encoding="utf-8", errors="replace")
     except OSError:  # no report there yet (or nothing readable by that name)
         text = ""
-    plots = [n for n in _LINKED_PNG.findall(text)  # a file in the folder, not one elsewhere
-             if not ({"/", "\\"} & set(n) or n.startswith("."))]
+    plots = [n for n in _LINKED_PNG.findall(text) if _in_folder(n)]
     return [n for n in dict.fromkeys([*REPORT_FILES, *plots]) if (folder / n).is_file()]
+
+
+def _in_folder(name: str) -> bool:
+    """Is ``name`` a file's name in the folder (not a path to one elsewhere, nor hidden)?"""
+    return bool(name) and not ({"/", "\\"} & set(name) or name.startswith("."))
+
+
+def _read_record(folder: Path) -> dict[str, list[str]] | None:
+    """The :data:`RECORD` in ``folder`` (None where there is none)."""
+    path = folder / RECORD
+    if not path.exists():
+        return None
+    files = read_json(path, what=f"report record {RECORD}").get("files")
+    allowed = (f'{{"files": {{NAME: [SHA256, ...]}}}}, NAME a file in {folder}, as '
+               "`duplexsim report` writes it; or no record: a rerun then removes the files "
+               "REPORT.md links")
+    if not isinstance(files, dict):
+        raise InputError(str(path), "files", "missing or not an object", allowed)
+    for name, digests in files.items():
+        if not (_in_folder(name) and name != RECORD and isinstance(digests, list)
+                and all(isinstance(d, str) and _SHA256.fullmatch(d) for d in digests)):
+            raise InputError(str(path), f"files.{name!r}", "not a file name in the folder "
+                             "with a list of sha256 digests", allowed)
+    return files
+
+
+def _write_record(folder: Path, files: dict[str, set[str]]) -> None:
+    """Write the :data:`RECORD` of ``files`` (name: the sha256 digests it may hold)."""
+    write_json(folder / RECORD, {"files": {n: sorted(d) for n, d in files.items()}})
 
 
 def _write_report(out: Path, name: str, table: pd.DataFrame, params: list[str],

@@ -69,6 +69,108 @@ def test_a_rerun_removes_only_the_files_a_report_wrote(run_dir):
     assert (folder / "drafts" / "a.txt").read_text() == "draft\n"
 
 
+
+def _recorded(folder: Path) -> dict[str, list[str]]:
+    """The report's record of its files: name -> sha256 digests."""
+    import json
+
+    return json.loads((folder / "report_files.json").read_text())["files"]
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_rerun_replaces_its_own_files_and_records_them(run_dir):
+    """Each file the report wrote is recorded with the sha256 of its bytes; a rerun writes
+    the same bytes over them (its output the same as before the record was kept)."""
+    folder = run_dir / "report"
+    assert main(["report", str(run_dir)]) == 0
+    first = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert _recorded(folder) == {n: [_sha256(folder / n)] for n in first
+                                 if n != "report_files.json"}
+    (folder / "fto_hist.png").write_bytes(b"\x89PNG edited")  # the rerun draws it again
+    assert main(["report", str(run_dir)]) == 0
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == first
+
+
+def test_a_rerun_keeps_a_users_plot_linked_from_an_edited_report(run_dir):
+    """A rerun removed every plot its REPORT.md linked: a user's own plot, linked from their
+    edit of it, too. It removes what its record names, where the bytes are still the ones
+    it wrote: a plot of its own that the user replaced stays too."""
+    folder = run_dir / "report"
+    assert main(["report", str(run_dir)]) == 0
+    with (folder / "REPORT.md").open("a") as f:
+        f.write("\n![mine](mine.png)\n")
+    (folder / "mine.png").write_bytes(b"\x89PNG mine")
+    (folder / "gap_median_ms_vs_delay_ms.png").write_bytes(b"\x89PNG my own redraw")
+    assert main(["report", str(run_dir), "--x", "a.estimation"]) == 0  # no plots against it
+    left = {p.name for p in folder.iterdir()}
+    assert {p for p in left if p.endswith("_vs_delay_ms.png")} == \
+        {"gap_median_ms_vs_delay_ms.png"}
+    assert (folder / "mine.png").read_bytes() == b"\x89PNG mine"
+    assert (folder / "gap_median_ms_vs_delay_ms.png").read_bytes() == b"\x89PNG my own redraw"
+    assert "![mine]" not in (folder / "REPORT.md").read_text()  # the report's, anew
+    assert set(_recorded(folder)) == {"REPORT.md", "summary.csv", "fto_hist.png",
+                                      "estimation_vs_lookahead.png"}
+
+
+def test_plots_of_a_report_killed_before_its_report_md_are_removed(run_dir, monkeypatch):
+    """A report killed after moving its plots in, before REPORT.md (moved last), left plots
+    that no REPORT.md linked: no rerun removed them. Its record, written before the moves,
+    names them."""
+    import os
+
+    folder = run_dir / "report"
+    replace = os.replace
+
+    def killed_at_the_marker(src, dst):
+        if Path(dst) == folder / "REPORT.md":
+            raise KeyboardInterrupt
+        replace(src, dst)
+    monkeypatch.setattr(os, "replace", killed_at_the_marker)
+    assert main(["report", str(run_dir)]) == 130  # "duplexsim report: interrupted"
+    monkeypatch.setattr(os, "replace", replace)
+    plots = {p.name for p in folder.glob("*_vs_delay_ms.png")}
+    assert "gap_median_ms_vs_delay_ms.png" in plots and not (folder / "REPORT.md").exists()
+    assert main(["report", str(run_dir), "--x", "a.estimation"]) == 0
+    assert not plots & {p.name for p in folder.iterdir()}
+
+
+def test_a_report_made_before_its_record_is_cleaned_by_its_links(run_dir):
+    """A report without the record (made before reports kept one) is what its REPORT.md
+    links, as before; the rerun records its own files."""
+    folder = run_dir / "report"
+    assert main(["report", str(run_dir)]) == 0
+    (folder / "report_files.json").unlink()
+    (folder / "mine.png").write_bytes(b"\x89PNG mine")  # not linked: stays
+    assert main(["report", str(run_dir), "--x", "a.estimation"]) == 0
+    left = {p.name for p in folder.iterdir()}
+    assert not {p for p in left if p.endswith("_vs_delay_ms.png")}
+    assert (folder / "mine.png").read_bytes() == b"\x89PNG mine"
+    assert set(_recorded(folder)) == left - {"mine.png", "report_files.json"}
+
+
+@pytest.mark.parametrize("record,key", [
+    ('{"files": {"../results.parquet": []}}', "files.'../results.parquet'"),
+    ('{"files": {"fto_hist.png": ["abc"]}}', "files.'fto_hist.png'"),
+    ('{"files": ["fto_hist.png"]}', "files"),
+    ('{"files": {', "line 1"),
+])
+def test_a_bad_record_is_refused_before_any_write(run_dir, capsys, record, key):
+    """A record naming a file outside report/ (the sweep's results) is no licence to
+    remove it; nor is one without digests: one line, and nothing written."""
+    folder = run_dir / "report"
+    folder.mkdir()
+    (folder / "report_files.json").write_text(record)
+    assert main(["report", str(run_dir)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and f"report_files.json: {key}" in err[0], err
+    assert (run_dir / "results.parquet").is_file()
+    assert {p.name for p in folder.iterdir()} == {"report_files.json"}
+
 def test_summary_means_match_the_table(run_dir):
     import pandas as pd
 
