@@ -27,6 +27,7 @@ import os
 import sys
 import traceback
 import warnings
+from collections import deque
 from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -229,11 +230,11 @@ def _ray(spec: str, groups: list[list[Cell]], workers: int
         _ray_init(ray, workers)
     try:
         remote = ray.remote(_ray_group)
-        queued = list(groups)
+        queued = deque(groups)
         in_flight: dict[Any, list[Cell]] = {}  # ObjectRef -> its group
         while queued or in_flight:
             while queued and len(in_flight) < workers:
-                group = queued.pop(0)
+                group = queued.popleft()
                 in_flight[remote.remote(spec, group, resolve_threads())] = group
             done, _ = ray.wait(list(in_flight), num_returns=1)
             group = in_flight.pop(done[0])
