@@ -28,10 +28,10 @@ import sys
 import traceback
 import warnings
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from duplexsim.config.readers import read_json
 from duplexsim.errors import ConfigError, InputError, warning_printer
 from duplexsim.sweeps.cells import DEFAULT_CELL, simulate_scenarios
 from duplexsim.sweeps.config import Cell, Sweep, scenario_problems
+from duplexsim.sweeps.ray_cluster import ray_session
 from duplexsim.sweeps.tables import value_kind
 from duplexsim.threads import resolve_threads, use_threads
 
@@ -54,6 +55,9 @@ WORKER_DIED = ("the worker process running this cell's group ended abruptly (kil
 BACKENDS = ("local", "ray")
 SWEEP_OUTPUTS = ("sweep.json", "cells", "results.parquet", "failures.json", "report")
 """What a sweep's folder holds (``report/``: written into it by ``duplexsim report``)."""
+Runner = Callable[[str, list[list[Cell]], int], Generator[list[tuple], None, None]]
+"""A backend's way to run groups of cells: (cell function, groups, workers) -> each group's
+(cell, row, error) as it finishes."""
 
 
 def resolve_cell_fn(spec: str, file: str = "") -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -176,76 +180,39 @@ def _local(spec: str, groups: list[list[Cell]], workers: int
                 process.terminate()
 
 
-def _ray_cluster_address() -> str | None:
-    """The running cluster a bare ``ray.init()`` joins, found as Ray documents it:
-    ``RAY_ADDRESS``, else the one ``ray start`` last recorded on this machine; None: it starts
-    a Ray of its own (``RAY_ADDRESS=local`` too)."""
-    from ray._private.utils import read_ray_address  # (Ray has no public call for it)
-
-    address = os.environ.get("RAY_ADDRESS") or read_ray_address() or None
-    return None if address == "local" else address
-
-
-def _first_lines(error: BaseException) -> str:
-    """``Type: first line`` of ``error`` and of the error that caused it, if any (Ray's
-    "ConnectionError: Failed to connect to Ray cluster at ..." says why only in its cause:
-    an AuthenticationError naming RAY_AUTH_MODE, say)."""
-    chain = [error] + ([error.__cause__] if error.__cause__ is not None else [])
-    lines = [(type(e).__name__, next((x.strip() for x in str(e).splitlines() if x.strip()),
-                                     "")) for e in chain]
-    return "; ".join(f"{name}: {line}" if line else name for name, line in lines)
-
-
-def _ray_init(ray: Any, workers: int) -> None:
-    """Join the running cluster (which sets its own CPUs: Ray refuses ``num_cpus`` then) or
-    start a Ray of ``workers`` CPUs; either failing is one line naming the address."""
-    address = _ray_cluster_address()
-    own = {} if address else {"num_cpus": workers}
-    try:
-        ray.init(**own, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    except Exception as e:  # ValueError, ConnectionError, TimeoutError, RuntimeError, ...
-        reason = _first_lines(e)
-        if address is None:
-            raise InputError("--backend ray", "", f"Ray did not start ({reason})",
-                             "a working Ray install, or --backend local") from None
-        where = ("RAY_ADDRESS" if os.environ.get("RAY_ADDRESS")
-                 else "the cluster `ray start` recorded on this machine")
-        raise InputError("--backend ray", f"{where}: {address}", "no Ray cluster could be "
-                         f"joined there ({reason})", "the address of a running cluster (`ray "
-                         "start --head` prints it), or none for a Ray of the sweep's own "
-                         "(RAY_ADDRESS unset, no `ray start` cluster left running)") from None
-
-
 def _ray(spec: str, groups: list[list[Cell]], workers: int
          ) -> Generator[list[tuple], None, None]:
-    """The groups as Ray tasks, at most ``workers`` in flight (a running cluster may have
-    more CPUs: ``workers`` bounds the sweep's share of it, as it bounds the local pool)."""
-    try:
-        import ray
-    except ImportError as e:
-        raise InputError("--backend", "", "ray needs Ray, which is not installed",
-                         "pip install 'ray[default]', or --backend local") from e
-    started = not ray.is_initialized()
-    if started:  # (a Ray this process already joined, ray.init(address=...), is used as it is)
-        _ray_init(ray, workers)
-    try:
-        remote = ray.remote(_ray_group)
-        queued = deque(groups)
-        in_flight: dict[Any, list[Cell]] = {}  # ObjectRef -> its group
-        while queued or in_flight:
-            while queued and len(in_flight) < workers:
-                group = queued.popleft()
-                in_flight[remote.remote(spec, group, resolve_threads())] = group
-            done, _ = ray.wait(list(in_flight), num_returns=1)
-            group = in_flight.pop(done[0])
-            try:
-                yield ray.get(done[0])
-            except (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError,
-                    ray.exceptions.NodeDiedError):  # (a cell's own errors are caught in it)
-                yield [(c, None, WORKER_DIED) for c in group]
-    finally:
-        if started:
-            ray.shutdown()
+    """The groups as Ray tasks on the Ray of :func:`ray_session`, at most ``workers`` in
+    flight (a running cluster may have more CPUs: ``workers`` bounds the sweep's share of
+    it, as it bounds the local pool)."""
+    import ray
+
+    remote = ray.remote(_ray_group)
+    queued = deque(groups)
+    in_flight: dict[Any, list[Cell]] = {}  # ObjectRef -> its group
+    while queued or in_flight:
+        while queued and len(in_flight) < workers:
+            group = queued.popleft()
+            in_flight[remote.remote(spec, group, resolve_threads())] = group
+        done, _ = ray.wait(list(in_flight), num_returns=1)
+        group = in_flight.pop(done[0])
+        try:
+            yield ray.get(done[0])
+        except (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError,
+                ray.exceptions.NodeDiedError):  # (a cell's own errors are caught in it)
+            yield [(c, None, WORKER_DIED) for c in group]
+
+
+@contextmanager
+def _backend(backend: str, workers: int, cells: int) -> Iterator[tuple[Runner, int]]:
+    """The runner of ``backend`` and how many cells it runs at once: ``workers``, 0 = one
+    per core (this machine's, or the Ray cluster's it joins); ready until the block ends
+    (Ray shut down then: the tasks in flight end with it)."""
+    if backend == "local":
+        yield _local, workers or os.cpu_count() or 1
+    else:
+        with ray_session(workers, cells) as n:
+            yield _ray, n
 
 
 def run_sweep(
@@ -287,21 +254,13 @@ def run_sweep(
     size = sweep.config.batch if batch is None else batch
     if size < 1:
         raise ValueError(f"batch={size} (allowed: >= 1)")
-    size = min(size, max(1, -(-len(todo) // n)))  # at most N together, every worker busy
-    groups = [todo[i:i + size] for i in range(0, len(todo), size)]
-    failures: dict[str, Any] = {}
-    runner = _local if backend == "local" else _ray
-    results_of = runner(spec, groups, min(n, max(len(groups), 1)))
-    with closing(results_of), tqdm(total=len(cells), initial=len(cells) - len(todo),
-                                   desc=sweep.config.name, unit="cell",
-                                   disable=not progress) as bar:
-        for results in results_of:  # (closed on Ctrl-C: the pool drops its queued groups)
-            for cell, row, error in results:
-                if error is None:
-                    _finish(out, cell, row)
-                else:
-                    failures[cell.key] = {"params": cell.params, "error": error}
-                bar.update(1)
+    with _backend(backend, n, len(todo)) as (runner, n):
+        size = min(size, max(1, -(-len(todo) // n)))  # at most N together, every worker busy
+        groups = [todo[i:i + size] for i in range(0, len(todo), size)]
+        with tqdm(total=len(cells), initial=len(cells) - len(todo), desc=sweep.config.name,
+                  unit="cell", disable=not progress) as bar:
+            failures = _run_groups(out, runner(spec, groups, min(n, max(len(groups), 1))),
+                                   bar)
     ran = {c.key for group in groups for c in group}
     unfinished = {c.key for c in cells if not cell_path(out, c).is_file()}
     failures = {**{k: v for k, v in earlier.items() if k not in ran and k in unfinished},
@@ -310,6 +269,21 @@ def run_sweep(
     table = collect(sweep, out)
     write_json(out / "sweep.json", meta)  # after the table it describes (a killed run: both old)
     return table
+
+
+def _run_groups(out: Path, results_of: Generator[list[tuple], None, None], bar: tqdm
+                ) -> dict[str, Any]:
+    """Write each finished cell's file as its group ends; the failed cells, by key."""
+    failures: dict[str, Any] = {}
+    with closing(results_of):  # (closed on Ctrl-C: the pool drops its queued groups)
+        for results in results_of:
+            for cell, row, error in results:
+                if error is None:
+                    _finish(out, cell, row)
+                else:
+                    failures[cell.key] = {"params": cell.params, "error": error}
+                bar.update(1)
+    return failures
 
 
 def _same_sweep(old: dict[str, Any], new: dict[str, Any]) -> bool:

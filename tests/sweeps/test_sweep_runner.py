@@ -6,8 +6,10 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -791,10 +793,47 @@ def test_a_ray_cluster_that_cannot_be_joined_is_one_line(tmp_path, monkeypatch, 
     assert main(["sweep", str(path), "--out", str(tmp_path / "r"), "--quiet", "--no-check",
                  "--backend", "ray"]) == 2
     err = capsys.readouterr().err.splitlines()
+    forget = {"RAY_ADDRESS": "unset RAY_ADDRESS", "ray start": "`ray stop` to forget it"}
     assert err == [f"--backend ray: {where}: nonsense: no Ray cluster could be joined there "
                    "(ValueError: Invalid address format: nonsense) (allowed: the address of a "
-                   "running cluster (`ray start --head` prints it), or none for a Ray of the "
-                   "sweep's own (RAY_ADDRESS unset, no `ray start` cluster left running))"]
+                   "running cluster (start one with `ray start --head`: it prints the "
+                   f"address), or a Ray of the sweep's own ({forget[found_by]}, or "
+                   "RAY_ADDRESS=local))"]
+
+
+@pytest.mark.parametrize("found_by", ["RAY_ADDRESS", "ray start"])
+def test_a_ray_cluster_address_where_nothing_answers_fails_at_once(tmp_path, monkeypatch,
+                                                                  capsys, found_by):
+    """Where nothing listens at the cluster's address, ray.init waits 500 s and more (its own
+    retries) before it gives up: the sweep dials the address first and says so in one line,
+    in seconds. (Not ``auto``: Ray's lookup of it prefers a GCS process running on the
+    machine, another test's, to the address `ray start` recorded.)"""
+    pytest.importorskip("ray")
+    from duplexsim.cli import main
+
+    with socket.socket() as free:  # a port nobody listens on once it is closed
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    address = f"127.0.0.1:{port}"
+    if found_by == "RAY_ADDRESS":
+        monkeypatch.setenv("RAY_ADDRESS", address)
+    else:
+        _record_ray_start(tmp_path, monkeypatch, address)
+    path = write_sweep(tmp_path, seeds="[0]")
+    start = time.monotonic()
+    assert main(["sweep", str(path), "--out", str(tmp_path / "r"), "--quiet", "--no-check",
+                 "--backend", "ray"]) == 2
+    took = time.monotonic() - start
+    err = capsys.readouterr().err.splitlines()
+    named = {"RAY_ADDRESS": f"RAY_ADDRESS: {address}",
+             "ray start": f"the cluster `ray start` recorded on this machine: {address}"}
+    # (Ray dials 127.0.0.1 as this machine's own address: named where it differs)
+    assert len(err) == 1 and re.fullmatch(
+        rf"--backend ray: {re.escape(named[found_by])}: nothing answers( at \S+:{port})? "
+        r"\(.+\) \(allowed: the address of a running cluster \(start one with `ray start "
+        r"--head`: it prints the address\), or a Ray of the sweep's own \(.+\)\)", err[0]), err
+    assert took < 60, took  # (mostly importing Ray; a refused connection is told at once)
+    assert not (tmp_path / "r" / "cells").exists()
 
 
 def test_batched_groups_give_the_same_table(tmp_path, monkeypatch):
