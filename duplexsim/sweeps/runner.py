@@ -221,13 +221,14 @@ def run_sweep(
 ) -> pd.DataFrame:
     """Run every unfinished cell of ``sweep`` into ``out``; return the results table.
 
-    ``workers`` overrides the sweep file's (0 = one per core; each worker a process with one
-    torch thread), ``batch`` its cells per batch (at most that many, fewer when needed to
-    give every worker a group; a batch is simulated together by the engine, one forward per
-    agent directory and step: :func:`duplexsim.sim.batch.run_batch`); ``limit`` runs at
-    most that many unfinished cells (the rest stay for the next run). Failed cells are
-    listed in ``failures.json`` and left out of the table. Each cell's file is written when
-    its group finishes, so a killed run loses at most the groups in flight.
+    ``workers`` overrides the sweep file's (0 = one per core: this machine's, or on Ray every
+    CPU of the cluster it joins; each worker a process with one torch thread), ``batch`` its
+    cells per batch (at most that many, fewer when needed to give every worker a group; a
+    batch is simulated together by the engine, one forward per agent directory and step:
+    :func:`duplexsim.sim.batch.run_batch`); ``limit`` runs at most that many unfinished
+    cells (the rest stay for the next run). Failed cells are listed in ``failures.json`` and
+    left out of the table. Each cell's file is written when its group finishes, so a killed
+    run loses at most the groups in flight.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} unknown (allowed: {', '.join(BACKENDS)})")
@@ -235,7 +236,6 @@ def run_sweep(
     spec = sweep.config.cell or DEFAULT_CELL
     resolve_cell_fn(spec, sweep.file)  # fail before anything runs
     n = sweep.config.workers if workers is None else workers
-    n = n or os.cpu_count() or 1
     cells = sweep.cells()
     _check_finished(out, cells)
     if not sweep.config.cell:

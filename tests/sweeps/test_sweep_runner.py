@@ -722,6 +722,8 @@ def test_ray_backend_matches_local(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(local, on_ray)
 
 
+OTHER_CPUS = 1 if (os.cpu_count() or 1) > 1 else 2
+"""A Ray head's CPUs other than this machine's cores (both divide 6)."""
 RAY_HEAD = """import sys, ray
 ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
 print(ray.get_runtime_context().gcs_address, flush=True)
@@ -739,16 +741,20 @@ def _record_ray_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, address: 
 
 
 @pytest.fixture
-def ray_head(tmp_path, monkeypatch):
-    """The address of a running Ray of 2 CPUs in another process (stopped after the test),
-    without token authentication, as `ray start --head` runs where no token was ever made
-    (a Ray that ray.init starts has it by default: then RAY_AUTH_MODE=token joins it)."""
+def ray_head(tmp_path, monkeypatch, request):
+    """The address of a running Ray of 2 CPUs (or the indirect parameter's count) in another
+    process (stopped after the test), without token authentication, as `ray start --head`
+    runs where no token was ever made (a Ray that ray.init starts has it by default: then
+    RAY_AUTH_MODE=token joins it). Its workers get the environment set here, not the
+    test's: SWEEP_TEST_LOCK and SWEEP_TEST_GROUPS are folders in ``tmp_path``."""
     pytest.importorskip("ray")
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     monkeypatch.syspath_prepend(str(HERE))
     monkeypatch.setenv("PYTHONPATH", f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     monkeypatch.setenv("SWEEP_TEST_LOCK", str(tmp_path))
-    head = subprocess.Popen([sys.executable, "-c", RAY_HEAD], stdin=subprocess.PIPE,
+    monkeypatch.setenv("SWEEP_TEST_GROUPS", str(tmp_path / "groups"))
+    head_code = RAY_HEAD.replace("num_cpus=2", f"num_cpus={getattr(request, 'param', 2)}")
+    head = subprocess.Popen([sys.executable, "-c", head_code], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert head.stdout is not None and head.stdin is not None
@@ -834,6 +840,20 @@ def test_a_ray_cluster_address_where_nothing_answers_fails_at_once(tmp_path, mon
         r"--head`: it prints the address\), or a Ray of the sweep's own \(.+\)\)", err[0]), err
     assert took < 60, took  # (mostly importing Ray; a refused connection is told at once)
     assert not (tmp_path / "r" / "cells").exists()
+
+
+@pytest.mark.parametrize("ray_head", [OTHER_CPUS], indirect=True)
+def test_workers_0_on_a_ray_cluster_is_one_per_cpu_of_the_cluster(tmp_path, monkeypatch,
+                                                                 ray_head):
+    """README: `--workers 0` on a cluster it joins is the cluster's CPUs, not this machine's
+    cores (a head of another count than this machine's): 6 cells in batches of up to 6 are
+    cut into one group per CPU, every one busy."""
+    sweep = load_sweep(write_sweep(tmp_path, seeds="[0]", extra="batch = 6"),
+                       check_scenarios=False)
+    monkeypatch.setenv("RAY_ADDRESS", ray_head)
+    assert len(run_sweep(sweep, tmp_path / "r", backend="ray", workers=0, progress=False)) == 6
+    sizes = sorted(int(p.name.split("-")[1]) for p in (tmp_path / "groups").iterdir())
+    assert sizes == [6 // OTHER_CPUS] * OTHER_CPUS
 
 
 def test_batched_groups_give_the_same_table(tmp_path, monkeypatch):
