@@ -11,5 +11,11 @@ SIDES = ("a", "b")
 
 
 def other(side: str) -> str:
-    """The key of the side across from ``side`` (one of :data:`SIDES`)."""
-    return "b" if side == "a" else "a"
+    """The key of the side across from ``side`` (one of :data:`SIDES`); anything else is a
+    one-line ``ValueError`` (it was side "a": ``other("x")`` named a side of the scenario)."""
+    if side == "a":
+        return "b"
+    if side == "b":
+        return "a"
+    raise ValueError(f"side {side!r} is not a side of the conversation (allowed: "
+                     f"{', '.join(map(repr, SIDES))})")
