@@ -1,10 +1,12 @@
-"""A resolved config back as TOML text: :func:`dump_toml` and :func:`toml_string`.
+"""A resolved config back as TOML text: :func:`dump_toml`, :func:`toml_value` and
+:func:`toml_string`.
 
-Owns the scenario's TOML writer: its dict as tables and ``key = value`` lines
+Owns the project's TOML writer: the scenario's dict as tables and ``key = value`` lines
 (:func:`dump_toml`, which :func:`~duplexsim.config.scenario.load_scenario` reads back to an
-equal object; a trace writes it as ``scenario.toml``), and :func:`toml_string`, a string as
-a TOML basic string in ASCII (what :func:`duplexsim.sweeps.config.dump_sweep` writes a sweep
-file's strings with, too). Must not import the simulator.
+equal object; a trace writes it as ``scenario.toml``), :func:`toml_value`, one value as TOML,
+and :func:`toml_string`, a string as a TOML basic string in ASCII
+(:func:`duplexsim.sweeps.config.dump_sweep` writes a sweep file's values and keys with
+these two). Must not import the simulator.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def _write_table(table: dict[str, Any], path: list[str], lines: list[str]) -> No
     tables = {k: v for k, v in table.items() if isinstance(v, dict)}
     if path:
         lines += ["", f"[{'.'.join(_key(p) for p in path)}]"]
-    lines += [f"{_key(k)} = {_value(v)}" for k, v in scalars.items()]
+    lines += [f"{_key(k)} = {toml_value(v)}" for k, v in scalars.items()]
     for k, v in tables.items():
         _write_table(v, [*path, k], lines)
 
@@ -71,7 +73,11 @@ def toml_string(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def _value(v: Any) -> str:
+def toml_value(v: Any, writer: str = "dump_toml") -> str:
+    """``v`` as a TOML value: a boolean, integer, float (``nan``, ``inf``, ``-inf`` too),
+    string or path (:func:`toml_string`), array of these (a list or tuple) or inline table
+    (a dict; its None values left out). Anything else is a ``TypeError`` naming ``writer``
+    (the function whose caller passed it) and the value."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
@@ -82,8 +88,9 @@ def _value(v: Any) -> str:
     if isinstance(v, str | Path):
         return toml_string(str(v))
     if isinstance(v, list | tuple):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
+        return "[" + ", ".join(toml_value(x, writer) for x in v) + "]"
     if isinstance(v, dict):
-        items = ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items() if x is not None)
+        items = ", ".join(f"{_key(k)} = {toml_value(x, writer)}" for k, x in v.items()
+                          if x is not None)
         return "{ " + items + " }" if items else "{}"
-    raise TypeError(f"dump_toml: cannot write {type(v).__name__} {v!r} as TOML")
+    raise TypeError(f"{writer}: cannot write {type(v).__name__} {v!r} as TOML")

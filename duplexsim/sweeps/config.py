@@ -320,30 +320,16 @@ def load_sweep(path: str | Path, *, check_scenarios: bool = True) -> Sweep:
     return sweep
 
 
-def _toml_value(v: Any) -> str:
-    from duplexsim.config.toml_writer import toml_string
-
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, str):
-        return toml_string(v)
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {type(v).__name__} to a sweep file")
-
-
 def dump_sweep(config: SweepConfig) -> str:
     """The sweep as TOML text that :func:`load_sweep` reads back (experiments write these)."""
-    from duplexsim.config.toml_writer import toml_string
+    from duplexsim.config.toml_writer import toml_string, toml_value
 
     lines = ["[sweep]"]
     for key in ("name", "base", "seeds", "workers", "batch", "cell"):
-        lines.append(f"{key} = {_toml_value(getattr(config, key))}")
+        lines.append(f"{key} = {toml_value(getattr(config, key), 'dump_sweep')}")
     for table in ("set", "grid"):
         lines.append(f"[sweep.{table}]")
-        lines += [f"{toml_string(k)} = {_toml_value(v)}"
+        lines += [f"{toml_string(k)} = {toml_value(v, 'dump_sweep')}"
                   for k, v in getattr(config, table).items()]
     text = "\n".join(lines) + "\n"
     tomllib.loads(text)

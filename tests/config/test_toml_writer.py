@@ -9,7 +9,7 @@ import pytest
 
 from duplexsim.config.loader import from_dict
 from duplexsim.config.scenario import Scenario, SideConfig
-from duplexsim.config.toml_writer import dump_toml, toml_string
+from duplexsim.config.toml_writer import dump_toml, toml_string, toml_value
 from duplexsim.errors import ConfigError
 
 
@@ -26,6 +26,25 @@ def test_dump_toml_writes_characters_past_the_basic_plane() -> None:
         assert toml_string(plain) == json.dumps(plain)
     with pytest.raises(ConfigError, match="no Unicode character"):
         toml_string("runs/\udcff")  # a file name in another encoding (surrogateescape)
+
+
+def test_a_sweep_is_written_with_the_scenario_writer_s_values() -> None:
+    """dump_sweep had a value writer of its own, which refused a table: a sweep setting
+    network.topology.edges (a list of tables, as scenarios/asymmetric-topology.toml writes
+    them) could not be written ("cannot write dict to a sweep file")."""
+    from duplexsim.sweeps.config import SweepConfig, dump_sweep
+
+    edges = [{"a": "A", "b": "relay", "preset": "metro"}, {"a": "relay", "b": "B",
+                                                             "delay_ms": 40.0}]
+    config = SweepConfig(name="x", base="b.toml", set={"network.topology.edges": edges},
+                         grid={"network.a_to_b.delay_ms": [0.0, float("inf")]})
+    text = dump_sweep(config)
+    assert '"network.topology.edges" = [{ a = "A", b = "relay", preset = "metro" }, ' in text
+    assert tomllib.loads(text)["sweep"]["set"] == {"network.topology.edges": edges}
+    assert toml_value([True, 3, -0.0, float("nan"), "\U0001f3a7", ("x",)]) == \
+        '[true, 3, -0.0, nan, "\\U0001f3a7", ["x"]]'
+    with pytest.raises(TypeError, match=r"^dump_sweep: cannot write object <object "):
+        dump_sweep(SweepConfig(name="x", base="b.toml", set={"a.b": object()}))
 
 
 def test_the_scenario_module_still_hands_out_the_writer() -> None:
