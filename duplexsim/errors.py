@@ -28,6 +28,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any, TextIO
 
 
@@ -193,6 +194,18 @@ def finite_in(value: float, low: float, high: float, *, low_open: bool = False) 
     return (value > low if low_open else value >= low) and value <= high
 
 
+def finite_number(value: object) -> bool:
+    """True if ``value`` is a real number (NumPy's too) that is finite as a float: not a bool,
+    a string, NaN, an infinity or an integer past a float's range (which ``math.isfinite``
+    raised on: ``10**400`` as a threshold was an ``OverflowError`` traceback)."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 _PLAIN_INTEGER = re.compile(r"-?[0-9]+")
 _PLAIN_NUMBER = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
                            r"|-?(?:nan|inf|infinity)", re.IGNORECASE)
@@ -221,6 +234,6 @@ MAX_CORPUS_HOURS = 10_000.0
 
 __all__ = [
     "MAX_CORPUS_HOURS", "MAX_DURATION_S", "ConfigError", "DuplexsimError", "InputError",
-    "MissingInputError", "OutputError", "Problem", "finite_in", "os_problem", "plain_number",
-    "with_note", "write_failure",
+    "MissingInputError", "OutputError", "Problem", "finite_in", "finite_number", "os_problem",
+    "plain_number", "with_note", "write_failure",
 ]

@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 from duplexsim.config.loader import FieldError, raise_errors
-from duplexsim.metrics.turntaking import TurnTakingParams, _finite, _ipu_activity
+from duplexsim.errors import finite_number
+from duplexsim.metrics.turntaking import TurnTakingParams, ipu_activity
 
 BARGE_IN_COLUMNS = ["speaker", "onset_ms", "recovery_ms", "barge_in_ms", "zombie",
                     "recovery_censored"]
@@ -61,8 +62,8 @@ class InterruptionParams:
         names = ("min_barge_in_ms", "min_held_ms", "min_turn_ms", "deaf_ms")
         values = {name: getattr(self, name) for name in names}
         raise_errors([FieldError(name, f"{v!r} is not a finite number", "a finite number >= 0")
-                      if not _finite(v) else FieldError(name, f"{v} is negative", ">= 0")
-                      for name, v in values.items() if not (_finite(v) and v >= 0)])
+                      if not finite_number(v) else FieldError(name, f"{v} is negative", ">= 0")
+                      for name, v in values.items() if not (finite_number(v) and v >= 0)])
 
 
 def _params(params: InterruptionParams | None,
@@ -87,7 +88,7 @@ def barge_ins(vad: np.ndarray, frame_ms: float = 40,
     and gives no row (nor a ``recovery_censored`` count), as a right-censored IPU is never a
     backchannel: onsets in a window's last ``min_barge_in_ms`` are not seen."""
     p = _params(params, turntaking)
-    _, ipus, masks = _ipu_activity(vad, frame_ms, turntaking)
+    _, ipus, masks = ipu_activity(vad, frame_ms, turntaking)
     n = masks.shape[1]
     rows = []
     for s in (0, 1):
@@ -114,7 +115,7 @@ def turn_ends(vad: np.ndarray, frame_ms: float = 40,
     """One row per partner IPU of at least ``min_turn_ms`` that ends while ``speaker`` is
     silent: the mutual silence after it (censored at the end) and whether it was deaf."""
     p = _params(params, turntaking)
-    _, ipus, masks = _ipu_activity(vad, frame_ms, turntaking)
+    _, ipus, masks = ipu_activity(vad, frame_ms, turntaking)
     n = masks.shape[1]
     at = np.where(masks.any(axis=0), np.arange(n), n)
     # next_speech[t]: the first frame >= t where anyone speaks (n: nobody does again)

@@ -45,15 +45,14 @@ Definitions (all thresholds in :class:`TurnTakingParams`):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from numbers import Real
 
 import numpy as np
 import pandas as pd
 
 from duplexsim.config.loader import FieldError, check, raise_errors
+from duplexsim.errors import finite_number
 from duplexsim.metrics.activity import as_vad, mask_of_runs, runs, vad_from_units
 from duplexsim.metrics.floor import (
     event_rows,
@@ -106,17 +105,12 @@ class TurnTakingParams:
         for name in ("min_pause_ms", "min_ipu_ms", "min_overlap_ms", "bc_max_ms",
                      "bc_pre_silence_ms", "bc_context_ms"):
             try:  # inf would pass ">= 0" and fail as OverflowError when made whole frames
-                check(_finite(getattr(self, name)) and getattr(self, name) >= 0, name,
+                check(finite_number(getattr(self, name)) and getattr(self, name) >= 0, name,
                       f"must be a finite number >= 0, got {getattr(self, name)!r}",
                       "a finite number >= 0")
             except FieldError as e:
                 errors.append(e)
         raise_errors(errors)
-
-
-def _finite(x: object) -> bool:
-    """Whether ``x`` is a finite real number (not a bool, a string or NaN)."""
-    return isinstance(x, Real) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def _ipus(active: np.ndarray, min_pause: int, min_ipu: int) -> tuple[np.ndarray, np.ndarray]:
@@ -147,14 +141,18 @@ def _frames(params: TurnTakingParams, frame_ms: float) -> dict[str, int]:
     }
 
 
-def _ipu_activity(
+def ipu_activity(
     vad: np.ndarray, frame_ms: float, params: TurnTakingParams | None
 ) -> tuple[dict[str, int], list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
-    """Checked input -> thresholds in frames, each speaker's IPUs, and their masks ``[2, T]``."""
+    """The IPUs of a two-channel voice activity ``[2, T]``, every input checked (one-line
+    errors): the thresholds in whole frames, each speaker's IPUs as ``(starts, ends)``
+    frames (ends exclusive) and their masks ``bool [2, T]``; ``params`` None: the defaults.
+    What the events here and the interruptions (:mod:`~duplexsim.metrics.interruptions`)
+    are found on."""
     vad = as_vad(vad)
     if vad.ndim != 2 or vad.shape[0] != 2:
         raise ValueError(f"vad must have shape [2, T] (two speakers), got {vad.shape}")
-    if not (_finite(frame_ms) and frame_ms > 0):  # NaN passed "<= 0" and failed in int()
+    if not (finite_number(frame_ms) and frame_ms > 0):  # NaN passed "<= 0" and failed in int()
         raise ValueError(f"frame_ms must be a finite number > 0, got {frame_ms!r}")
     if params is not None and not isinstance(params, TurnTakingParams):  # ({} was the defaults)
         raise TypeError(f"params must be a TurnTakingParams or None, got "
@@ -193,7 +191,7 @@ def event_columns(
     frame, rows wholly before it are dropped and rows across it are cut at 0 (an FTO keeps
     its value: a transition into the window from speech before it is a zero-length gap row
     at 0 when its silence lay before it)."""
-    p, ipus, masks = _ipu_activity(vad, frame_ms, params)
+    p, ipus, masks = ipu_activity(vad, frame_ms, params)
     n = masks.shape[1]
     if isinstance(context_frames, bool) or not (isinstance(context_frames, int)
                                                 and 0 <= context_frames <= n):
@@ -287,7 +285,7 @@ def summarize_events(events: pd.DataFrame, duration_ms: float) -> dict[str, floa
 def summarize_columns(events: Mapping[str, np.ndarray], duration_ms: float) -> dict[str, float]:
     """:func:`summarize_events` of :func:`event_columns` (``kind``, ``duration_ms``,
     ``fto_ms`` and ``transition`` are read)."""
-    if not (_finite(duration_ms) and duration_ms > 0):  # NaN gave NaN rates, inf zero ones
+    if not (finite_number(duration_ms) and duration_ms > 0):  # NaN gave NaN rates, inf zero ones
         raise ValueError(f"duration_ms must be a finite number > 0, got {duration_ms!r}")
     by_kind = {k: event_durations(events, k) for k in EVENT_KINDS}  # numpy: called per episode
     fto = np.asarray(events["fto_ms"], dtype=np.float64)
@@ -336,7 +334,7 @@ def listener_onset_frames(
 ) -> tuple[tuple[np.ndarray, np.ndarray], float]:
     """The frames at which each speaker's listener onsets start (see :func:`listener_onsets`)
     and the listening seconds of both pooled: ``((starts of side 0, of side 1), seconds)``."""
-    p, ipus, masks = _ipu_activity(vad, frame_ms, params)
+    p, ipus, masks = ipu_activity(vad, frame_ms, params)
     t = np.arange(masks.shape[1])
     found, frames = [], 0
     for s in (0, 1):
@@ -353,6 +351,6 @@ def listener_onset_frames(
 
 # vad_from_units, as_vad and runs live in activity.py: importable from here as before
 __all__ = ["EVENT_COLUMNS", "EVENT_KINDS", "SUMMARY_KEYS", "TurnTakingParams", "as_vad",
-           "detect_events", "event_columns", "event_durations", "listener_onset_frames",
-           "listener_onsets", "runs", "summarize_columns", "summarize_events",
-           "vad_from_units"]
+           "detect_events", "event_columns", "event_durations", "ipu_activity",
+           "listener_onset_frames", "listener_onsets", "runs", "summarize_columns",
+           "summarize_events", "vad_from_units"]

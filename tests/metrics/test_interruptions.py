@@ -40,10 +40,11 @@ def test_barge_ins_recovery_and_zombies():
         InterruptionParams(min_held_ms=-1.0)
 
 
-@pytest.mark.parametrize("value", [float("nan"), float("inf"), "1000", None, True])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "1000", None, True,
+                                   pytest.param(10**400, id="10**400")])
 def test_a_threshold_that_is_no_finite_number_is_a_one_line_error(value: object) -> None:
     """NaN was reported as "nan is negative"; a string or None was a bare TypeError from
-    '>='; True passed as 1 ms."""
+    '>='; True passed as 1 ms; 10**400 (no float holds it) was an OverflowError traceback."""
     with pytest.raises(ValueError, match=r"min_turn_ms: .* is not a finite number \(allowed: "
                        "a finite number >= 0"):
         InterruptionParams(min_turn_ms=value)  # type: ignore[arg-type]

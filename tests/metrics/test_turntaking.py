@@ -373,16 +373,17 @@ def test_a_vad_that_is_not_zero_or_one_is_an_error_not_all_speech(bad):
 def test_non_finite_frame_duration_and_thresholds_are_one_line_errors():
     """frame_ms NaN passed 'frame_ms <= 0' and died in int() ('cannot convert float NaN to
     integer'), inf gave NaN times; summarize_events over a NaN duration gave NaN rates and
-    over inf zero ones; a threshold of inf passed '>= 0' and died as an OverflowError."""
+    over inf zero ones; a threshold of inf passed '>= 0' and died as an OverflowError, and
+    one of 10**400 (past a float's range) in the finiteness check itself."""
     vad = timeline(1000, [(0, 400)], [(600, 1000)])
-    for frame_ms in (float("nan"), float("inf"), "40", 0):
+    for frame_ms in (float("nan"), float("inf"), "40", 0, 10**400):
         with pytest.raises(ValueError, match="frame_ms must be a finite number > 0"):
             detect_events(vad, frame_ms)
     events = detect_events(vad, FRAME)
     for duration_ms in (float("nan"), float("inf"), 0):
         with pytest.raises(ValueError, match="duration_ms must be a finite number > 0"):
             summarize_events(events, duration_ms)
-    for value in (float("inf"), float("nan"), "200"):
+    for value in (float("inf"), float("nan"), "200", 10**400):
         with pytest.raises(FieldError, match="bc_max_ms: must be a finite number >= 0"):
             TurnTakingParams(bc_max_ms=value)
     assert TurnTakingParams(min_pause_ms=np.int64(200), bc_max_ms=np.float64(800.0))
