@@ -2,12 +2,15 @@
 
 The primitives the turn-taking events (:mod:`~duplexsim.metrics.turntaking`) and the
 audio VAD's agreement (:mod:`~duplexsim.metrics.vad`) work on: ``bool [channels, T]``
-arrays of frames, True = speech. Pure numpy; knows no event definitions.
+arrays of frames, True = speech (their runs: :mod:`duplexsim.frame_runs`, whose ``runs`` and
+``mask_of_runs`` are importable from here). Pure numpy; knows no event definitions.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from duplexsim.frame_runs import mask_of_runs, runs
 
 
 def vad_from_units(units: np.ndarray, silence_units: frozenset[int] | set[int]) -> np.ndarray:
@@ -53,16 +56,6 @@ def as_vad(vad: np.ndarray, what: str = "vad") -> np.ndarray:
     return arr.astype(bool)
 
 
-def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end (exclusive) frame indices of the True runs of a 1-D bool array."""
-    padded = np.concatenate(([False], mask.astype(bool), [False])).astype(np.int8)
-    edges = np.diff(padded)
-    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-
-
-def mask_of_runs(starts: np.ndarray, ends: np.ndarray, n: int) -> np.ndarray:
-    """``bool [n]``, True inside the runs ``[starts[i], ends[i])``: :func:`runs` undone."""
-    delta = np.zeros(n + 1, dtype=np.int64)
-    np.add.at(delta, starts, 1)
-    np.add.at(delta, ends, -1)
-    return np.cumsum(delta[:n]) > 0
+# runs and mask_of_runs live in duplexsim/frame_runs.py (units uses them too): importable
+# from here as before
+__all__ = ["as_vad", "mask_of_runs", "runs", "vad_from_units"]

@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from duplexsim.frame_runs import mask_of_runs, runs
+
 
 def fill_holes(speech: np.ndarray, max_len: int) -> np.ndarray:
     """Set False runs of length <= ``max_len`` that lie between True frames to True."""
     out = np.asarray(speech, dtype=bool).copy()
     if max_len <= 0 or not out.any():
         return out
-    d = np.diff(np.concatenate(([1], out.astype(np.int8), [1])))
-    starts, ends = np.flatnonzero(d == -1), np.flatnonzero(d == 1)
+    starts, ends = runs(~out)  # the silent runs
     first, last = np.flatnonzero(out)[[0, -1]]
     keep = (ends - starts <= max_len) & (starts > first) & (ends <= last)
-    delta = np.zeros(out.shape[0] + 1, dtype=np.int64)
-    np.add.at(delta, starts[keep], 1)
-    np.add.at(delta, ends[keep], -1)
-    return out | (np.cumsum(delta)[:-1] > 0)
+    return out | mask_of_runs(starts[keep], ends[keep], out.shape[0])
 
 
 def otsu_threshold(x: np.ndarray) -> float:
