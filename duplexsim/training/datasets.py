@@ -55,12 +55,14 @@ class StageBatches(Protocol):
 
 
 @dataclass
-class _Prepared:
+class Prepared:
+    """One dialogue as the recipes lay out training rows from it (:func:`prepare`'s)."""
+
     units: np.ndarray  # [2, T] int64
     segs: list[tuple[int, int, int, list[int]]]  # speaker, start frame, end frame, text ids
 
 
-def prepare(dialogues: Sequence[DialogueLike], vocab: Vocab, text_tok: Any) -> list[_Prepared]:
+def prepare(dialogues: Sequence[DialogueLike], vocab: Vocab, text_tok: Any) -> list[Prepared]:
     """Check units against the vocabulary and pre-tokenise segment texts."""
     out = []
     for i, d in enumerate(dialogues):
@@ -82,7 +84,7 @@ def prepare(dialogues: Sequence[DialogueLike], vocab: Vocab, text_tok: Any) -> l
             b = min(units.shape[1], edge_frame(s.end_s))
             if b > a and s.speaker in (0, 1):
                 segs.append((int(s.speaker), a, b, encode_text(text_tok, vocab, s.text or "")))
-        out.append(_Prepared(units, segs))
+        out.append(Prepared(units, segs))
     if not out:
         raise InputError("<dialogues>", "", "no dialogues to train on", "at least one dialogue")
     return out
@@ -117,7 +119,7 @@ def fitting_size(drawn_ms: int, sizes_ms: Sequence[int], frames: int,
     return int(rng.choice(fits)) if fits else drawn_ms
 
 
-def sequential_layout(p: _Prepared, silence_unit: int, gap_ms: tuple[int, int],
+def sequential_layout(p: Prepared, silence_unit: int, gap_ms: tuple[int, int],
                       rng: np.random.Generator) -> np.ndarray:
     """Stage 2: the segments one after another, the listener silent ([2, T'] int64; no
     frame for a dialogue without segments, which has nothing to lay out: its recording
@@ -134,7 +136,7 @@ def sequential_layout(p: _Prepared, silence_unit: int, gap_ms: tuple[int, int],
     return np.stack([np.concatenate(parts0), np.concatenate(parts1)])
 
 
-def stage_streams(stage: str, card: AgentCard, prepared: list[_Prepared], split_seed: int
+def stage_streams(stage: str, card: AgentCard, prepared: list[Prepared], split_seed: int
                   ) -> tuple[list[np.ndarray], np.ndarray]:
     """The ``[2, T]`` unit streams a stage samples windows from (stage 2: IPUs laid out one
     after another, seeded per split; else the dialogues as recorded) and each stream's
@@ -168,7 +170,7 @@ def stage_streams(stage: str, card: AgentCard, prepared: list[_Prepared], split_
 class StageData:
     """Deterministic batches of one stage for one split."""
 
-    def __init__(self, stage: str, card: AgentCard, prepared: list[_Prepared], vocab: Vocab,
+    def __init__(self, stage: str, card: AgentCard, prepared: list[Prepared], vocab: Vocab,
                  split_seed: int = 0) -> None:
         self.stage, self.card, self.vocab = stage, card, vocab
         self.scard: StageCard = card.stages()[stage]
@@ -211,7 +213,7 @@ class StageData:
         own, partner = (u[0], u[1]) if orient == 0 else (u[1], u[0])
         return fmt.encode(own, partner)
 
-    def _turn_based(self, p: _Prepared, orient: int, rng: np.random.Generator,
+    def _turn_based(self, p: Prepared, orient: int, rng: np.random.Generator,
                     progress: float) -> list[int]:
         s = self.scard
         mean = s.speech_share_start + (s.speech_share_end - s.speech_share_start) * progress

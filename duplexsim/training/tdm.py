@@ -55,8 +55,8 @@ from duplexsim.tokens import FRAME_MS
 from duplexsim.training.datasets import (
     STAGE_INDEX,
     DialogueLike,
+    Prepared,
     StageData,
-    _Prepared,
     fitting_size,
     frames_in,
     prepare,
@@ -145,7 +145,7 @@ def keep_the_yield(seq: list[int], fmt: TdmFormat, done: dict[str, int],
 class TdmStageData:
     """Deterministic batches of one TDM stage for one split (``Trainer`` reads ``batch``)."""
 
-    def __init__(self, stage: str, card: AgentCard, prepared: list[_Prepared], vocab: TdmVocab,
+    def __init__(self, stage: str, card: AgentCard, prepared: list[Prepared], vocab: TdmVocab,
                  split_seed: int = 0, silence_units: Iterable[int] = ()) -> None:
         """``silence_units``: the corpus tokenizer's silence units (the card's
         ``silence_unit`` always counts): a slice of any of them is ``<idle>``."""
