@@ -16,14 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from duplexsim.config.loader import (
-    FieldError,
-    check_field_types,
-    from_dict,
-    load_toml,
-    plain_fields,
-    raise_errors,
-)
+from duplexsim.config.field_values import check_field_types, plain_fields
+from duplexsim.config.loader import FieldError, from_dict, load_toml, raise_errors
 from duplexsim.errors import ConfigError, Problem, finite_in
 from duplexsim.tokens import DEFAULT_N_UNITS, FRAME_MS, MAX_N_UNITS, min_context_tokens
 

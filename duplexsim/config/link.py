@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from duplexsim.config.loader import FieldError, check_field_types, plain_fields, raise_errors
+from duplexsim.config.field_values import check_field_types, plain_fields
+from duplexsim.config.loader import FieldError, raise_errors
 from duplexsim.config.netem import netem_keys
 from duplexsim.errors import InputError, MissingInputError, finite_in, plain_number
 
@@ -151,7 +152,7 @@ _LINK_MAX = {"delay_ms": 600_000.0, "jitter_ms": 600_000.0, "bandwidth_kbps": 1e
 
 def link_range_errors(link: LinkConfig) -> list[FieldError]:
     """Per-field range checks (values that are None are not checked), of a link whose
-    fields are of their types (:func:`~duplexsim.config.loader.check_field_types`)."""
+    fields are of their types (:func:`~duplexsim.config.field_values.check_field_types`)."""
     errors: list[FieldError] = []
 
     def need(name: str, ok: bool, allowed: str, what: str = "out of range") -> None:

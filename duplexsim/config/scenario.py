@@ -24,14 +24,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from duplexsim.config import scenario_files
-from duplexsim.config.loader import (
-    FieldError,
-    check_field_types,
-    from_dict,
-    load_toml,
-    plain_fields,
-    raise_errors,
-)
+from duplexsim.config.field_values import check_field_types, plain_fields
+from duplexsim.config.loader import FieldError, from_dict, load_toml, raise_errors
 from duplexsim.config.network import NetworkConfig
 from duplexsim.config.reward import RewardConfig
 from duplexsim.config.toml_writer import dump_toml, toml_string
