@@ -43,7 +43,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from duplexsim.tokens import DEFAULT_N_UNITS, FRAME_MS, as_id_array, check_units
+from duplexsim.tokens import DEFAULT_N_UNITS, FRAME_MS
+from duplexsim.unit_arrays import as_id_array, check_units
 
 ArrayLike = Sequence[int] | np.ndarray
 

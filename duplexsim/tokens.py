@@ -2,7 +2,8 @@
 
 Owns: turning two 25 Hz unit streams into the interleaved, deduplicated chunk sequence
 ``[S0] own-novel-units [S1] partner-novel-units [S0] ...`` and back (interpolation),
-the per-chunk pieces a streaming agent needs, and a readable text form.
+the per-chunk pieces a streaming agent needs, and a readable text form (the checks of the
+unit and id arrays it takes: :mod:`duplexsim.unit_arrays`).
 Must not touch: models, audio, text tokenizers. Ids ``>= n_units + 2`` belong to the
 model vocabulary (text and specials) and are never valid inside a duplex segment.
 
@@ -23,10 +24,16 @@ and decodes in milliseconds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from duplexsim.unit_arrays import ArrayLike, as_id_array, check_chunk, check_units
+
+# the checks of unit and id arrays moved to unit_arrays.py: importable from here as before
+__all__ = ["DEFAULT_N_UNITS", "FRAME_MS", "MAX_N_UNITS", "ArrayLike", "DecodeResult", "Prev",
+           "SyncFormat", "as_id_array", "check_chunk", "check_units", "format_roundtrip",
+           "min_context_tokens"]
 
 FRAME_MS = 40
 """One speech-unit frame (25 Hz, the paper's unit rate): the time grid of every stream."""
@@ -42,7 +49,6 @@ MAX_N_UNITS = 32768
 :func:`duplexsim.corpora.build.write_units`; the shipped dialogue) and the 2-byte frames the
 simulated link sends (:data:`duplexsim.sim.link.BYTES_PER_FRAME`)."""
 
-ArrayLike = Sequence[int] | np.ndarray
 Prev = tuple[int | None, int | None]
 """Each stream's unit before the first decoded chunk; ``None`` = start of the stream."""
 
@@ -323,42 +329,6 @@ def min_context_tokens(frames_per_chunk: int) -> int:
     """The shortest context a SyncLLM agent runs with: four chunks of both sides at their
     longest (a speaker tag and ``F`` units each)."""
     return 4 * 2 * (frames_per_chunk + 1)
-
-
-def check_units(units: ArrayLike, name: str, n_units: int) -> np.ndarray:
-    """``units`` as a 1-D int64 array of unit ids ``0..n_units-1``; anything else (another
-    shape, floats, an id out of range) is a ValueError naming ``name`` and the position."""
-    u = np.asarray(units)
-    if u.ndim != 1:
-        raise ValueError(f"{name}: expected a 1-D array of unit ids, got shape {u.shape}")
-    if u.size and not np.issubdtype(u.dtype, np.integer):
-        raise ValueError(f"{name}: expected integer unit ids, got dtype {u.dtype}")
-    u = u.astype(np.int64, copy=False)
-    if not u.size or (u.min() >= 0 and u.max() < n_units):  # the common case: cheap
-        return u
-    bad = np.flatnonzero((u < 0) | (u >= n_units))
-    i = int(bad[0])
-    raise ValueError(f"{name}[{i}] = {int(u[i])}: not a unit id (allowed: 0..{n_units - 1}); "
-                     f"{bad.size} bad value(s) in all")
-
-
-def check_chunk(units: ArrayLike, name: str, n_units: int, frames_per_chunk: int) -> np.ndarray:
-    """One chunk's frames: ``units`` flattened to ``frames_per_chunk`` unit ids (int64,
-    :func:`check_units`); another length is a ValueError naming ``name``."""
-    frames = np.asarray(units).reshape(-1)
-    if len(frames) != frames_per_chunk:
-        raise ValueError(f"{name}: {len(frames)} frames (allowed: {frames_per_chunk})")
-    return check_units(frames, name, n_units)
-
-
-def as_id_array(ids: ArrayLike) -> np.ndarray:
-    """``ids`` as a 1-D int64 array; another shape or non-integer ids are a ValueError."""
-    arr = np.asarray(ids)
-    if arr.ndim != 1:
-        raise ValueError(f"token ids: expected a 1-D sequence, got shape {arr.shape}")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"token ids: expected integers, got dtype {arr.dtype}")
-    return arr.astype(np.int64, copy=False)
 
 
 def _s1_rank_in_chunk(arr: np.ndarray, s0: int, s1: int) -> np.ndarray:

@@ -15,7 +15,8 @@ import numpy as np
 
 from duplexsim.agents.base import ChunkReport, chunk_index, missing_before, whole
 from duplexsim.errors import DuplexsimError, InputError, with_note
-from duplexsim.tokens import FRAME_MS, check_units
+from duplexsim.tokens import FRAME_MS
+from duplexsim.unit_arrays import check_units
 
 
 class ReplayAgent:

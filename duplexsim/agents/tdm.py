@@ -54,7 +54,8 @@ from duplexsim.models.rows import Backend, LMRows
 from duplexsim.models.sampling import CounterRNG, SamplingConfig
 from duplexsim.models.tdm import SliceDecoder
 from duplexsim.tdm_tokens import TdmFormat, min_tdm_context
-from duplexsim.tokens import FRAME_MS, check_chunk
+from duplexsim.tokens import FRAME_MS
+from duplexsim.unit_arrays import check_chunk
 
 
 class SliceError(InputError):

@@ -55,7 +55,8 @@ from duplexsim.agents.base import missing_before, whole
 from duplexsim.models.engine import Program, choose, drive, piece
 from duplexsim.models.rows import LMRows
 from duplexsim.models.sampling import CounterRNG, SamplingConfig
-from duplexsim.tokens import SyncFormat, check_chunk, min_context_tokens
+from duplexsim.tokens import SyncFormat, min_context_tokens
+from duplexsim.unit_arrays import check_chunk
 
 Estimation = Literal["model", "silence"]
 ESTIMATIONS = ("model", "silence")

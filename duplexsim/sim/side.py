@@ -19,7 +19,8 @@ from duplexsim.agents.base import Agent, ChunkReport
 from duplexsim.sim.buffer import ReceiveBuffer
 from duplexsim.sim.clock import ChunkClock, FramePlacement, place_frames
 from duplexsim.sim.playout import PlayoutRule
-from duplexsim.tokens import FRAME_MS, check_chunk
+from duplexsim.tokens import FRAME_MS
+from duplexsim.unit_arrays import check_chunk
 
 ANY_UNIT = int(np.iinfo(np.int64).max)
 """The unit-id bound of an agent that does not say how many units it speaks."""
