@@ -76,8 +76,9 @@ def build_tiny_world(root: str | Path, *, conversations: int = 4,
     single-process.
     """
     from duplexsim.corpora import load_corpus
-    from duplexsim.corpora.build import build_corpus, build_record, check_rebuild
+    from duplexsim.corpora.build import build_corpus
     from duplexsim.corpora.config import load_config
+    from duplexsim.corpora.rebuild import build_record, check_rebuild
     from duplexsim.digests import key_of
     from duplexsim.training.recipe import train_agent
 

@@ -801,8 +801,8 @@ def test_sigterm_cleans_up_as_ctrl_c_does(tmp_path: Path) -> None:
 
 
 def test_a_corpus_is_rebuilt_only_when_asked(ws: Path) -> None:
-    from duplexsim.corpora.build import CORPUS_PARTS, build_record, check_rebuild
     from duplexsim.corpora.config import load_config
+    from duplexsim.corpora.rebuild import CORPUS_PARTS, build_record, check_rebuild
     from duplexsim.errors import OutputError
 
     corpus = ws / "rebuilt"
@@ -828,8 +828,8 @@ def test_a_corpus_built_with_a_tokenizer_now_elsewhere_resumes(tmp_path: Path) -
     corpus resumes (it was refused: 'holds a corpus built with .../root/units'); other
     bytes are still refused."""
     from duplexsim.atomic import write_json
-    from duplexsim.corpora.build import build_record, check_rebuild
     from duplexsim.corpora.config import load_config
+    from duplexsim.corpora.rebuild import build_record, check_rebuild
     from duplexsim.errors import OutputError
 
     cfg = load_config("fisher-like", conversation_s=20.0)
@@ -851,8 +851,8 @@ def test_a_corpus_built_with_a_tokenizer_now_elsewhere_resumes(tmp_path: Path) -
 def test_a_corpus_from_before_a_parameter_existed_keeps_its_old_value(ws: Path) -> None:
     from dataclasses import replace
 
-    from duplexsim.corpora.build import build_record, check_rebuild
     from duplexsim.corpora.config import load_config
+    from duplexsim.corpora.rebuild import build_record, check_rebuild
     from duplexsim.errors import OutputError
 
     corpus = ws / "corpus"  # its manifest records no synthesis parameters, as an old one

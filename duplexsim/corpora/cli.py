@@ -101,9 +101,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_not_foreign, check_output_dir
-    from duplexsim.corpora.build import CORPUS_MARKERS
     from duplexsim.corpora.fisher import FisherCorpus
     from duplexsim.corpora.importer import WRITTEN_DIRS, import_corpus, speaker_summary
+    from duplexsim.corpora.rebuild import CORPUS_MARKERS
 
     check_output_dir(args.out)  # import.json first: a folder of only it is a killed import
     markers = {*CORPUS_MARKERS, *WRITTEN_DIRS, "import.json"} - {"tokenizer"}  # an agent's too
@@ -143,9 +143,10 @@ def _base_preset(preset: str | None, config: str | None) -> str:
 def _build(args: argparse.Namespace) -> int:
     from duplexsim.atomic import check_not_foreign, check_output_dir
     from duplexsim.config.cli import with_flags
-    from duplexsim.corpora.build import build_corpus, build_record, check_rebuild, plan, rendered
+    from duplexsim.corpora.build import build_corpus, plan, rendered
     from duplexsim.corpora.calibration import check_realisable
     from duplexsim.corpora.config import load_config
+    from duplexsim.corpora.rebuild import build_record, check_rebuild
 
     if args.config is not None:
         from duplexsim.config.cli import expect_kind
@@ -156,7 +157,7 @@ def _build(args: argparse.Namespace) -> int:
     cfg = with_flags(load_config(args.preset, args.config), "duplexsim corpus build",
                      conversation_s=args.conversation_s)
     check_output_dir(args.out)
-    from duplexsim.corpora.build import CORPUS_MARKERS
+    from duplexsim.corpora.rebuild import CORPUS_MARKERS
 
     check_not_foreign(args.out, CORPUS_MARKERS, "corpus", "a new or empty folder, or a corpus "
                       "folder to resume, extend or rebuild")

@@ -194,7 +194,7 @@ def test_a_corpus_of_part_frames_names_the_rebuild(tmp_path, capsys, length) -> 
     resumed or extended: 20.01 is refused as a length and any other was "holds a corpus
     built with 20.01, not 20.0 (allowed: the same parameters to resume or extend it, ...)",
     parameters no build accepts. The refusal now says why and names --rebuild."""
-    from duplexsim.corpora.build import build_record
+    from duplexsim.corpora.rebuild import build_record
 
     out = tmp_path / "old"
     out.mkdir()
@@ -373,57 +373,6 @@ def test_default_dialogue_ships_with_the_package() -> None:
     assert (d.units == 0).any() and (d.units != 0).any()  # silence unit 0 and speech
 
 
-def test_a_tokenizer_retrained_in_place_is_refused(tmp_path) -> None:
-    """build.json records the tokenizer's digest: the same --tokenizer path holding another
-    tokenizer would otherwise sit beside units encoded with the old one."""
-    from duplexsim.atomic import write_json
-    from duplexsim.corpora.build import build_record, check_rebuild
-    from duplexsim.errors import OutputError
-
-    cfg = load_config("fisher-like")
-    tok = tmp_path / "units"
-    tok.mkdir()
-    (tok / "config.json").write_text('{"n_units": 20}')
-    (tok / "arrays.safetensors").write_bytes(b"old")
-    out = tmp_path / "corpus"
-    first = build_record(cfg, 0, "fisher-like", 20, tok)
-    write_json(out / "build.json", first)
-    check_rebuild(out, build_record(cfg, 0, "fisher-like", 20, tok), rebuild=False)  # same
-    (tok / "arrays.safetensors").write_bytes(b"new")
-    with pytest.raises(OutputError, match="tokenizer_sha256"):
-        check_rebuild(out, build_record(cfg, 0, "fisher-like", 20, tok), rebuild=False)
-    del first["tokenizer_sha256"]  # a corpus built before the digest was recorded
-    write_json(out / "build.json", first)
-    check_rebuild(out, build_record(cfg, 0, "fisher-like", 20, tok), rebuild=False)
-
-
-def test_a_rebuild_keeps_the_tokenizer_it_is_asked_to_reuse(tmp_path, capsys) -> None:
-    """--tokenizer OUT/tokenizer --rebuild deleted the tokenizer with the corpus and trained
-    a new one in its place, of --n-units units (a 501-unit tokenizer came back as 32
-    units, unlike the agents trained on the corpus); now refused before anything is
-    deleted. A tokenizer outside the corpus still rebuilds."""
-    from duplexsim.corpora.build import build_record, check_rebuild
-    from duplexsim.errors import InputError
-
-    cfg = load_config("fisher-like")
-    out = tmp_path / "corpus"
-    tok = out / "tokenizer"
-    tok.mkdir(parents=True)
-    (tok / "config.json").write_text('{"n_units": 501}')
-    (tok / "arrays.safetensors").write_bytes(b"501 units")
-    record = build_record(cfg, 0, "fisher-like", 32, tok)
-    (out / "build.json").write_text(json.dumps(record))
-    with pytest.raises(InputError, match=r"--tokenizer: lies in .*tokenizer, which --rebuild "
-                                         "deletes"):
-        check_rebuild(out, record, rebuild=True)
-    assert (tok / "arrays.safetensors").read_bytes() == b"501 units"
-    assert (out / "build.json").is_file()
-    outside = tmp_path / "tok"
-    shutil.copytree(tok, outside)
-    check_rebuild(out, build_record(cfg, 0, "fisher-like", 32, outside), rebuild=True)
-    assert not (out / "tokenizer").exists() and not (out / "build.json").exists()
-
-
 @pytest.mark.parametrize(("n", "val", "test"), [(2, 0.3, 0.3), (4, 0.45, 0.45), (1, 0.5, 0.4),
                                                 (120, 0.1, 0.1)])
 def test_every_split_plan_keeps_a_train_dialogue(n: int, val: float, test: float) -> None:
@@ -436,45 +385,6 @@ def test_every_split_plan_keeps_a_train_dialogue(n: int, val: float, test: float
     split = assign_splits(n, np.random.SeedSequence(0), val, test)
     assert split.count("train") >= 1 and len(split) == n
     assert split.count("test") == (min(max(1, round(test * n)), n - 1) if n >= 2 else 0)
-
-
-def test_a_rebuild_cut_short_is_not_resumed_as_the_old_corpus(tmp_path, monkeypatch) -> None:
-    """--rebuild deleted audio/ first and build.json last: cut short in between (a kill), a
-    plain rerun resumed under the old build.json and paired the old units with new audio;
-    now the records go first, such a folder is refused until --rebuild, which clears it."""
-    from duplexsim.corpora import build
-    from duplexsim.errors import OutputError
-
-    out = tmp_path / "c"
-    record = build.build_record(load_config("fisher-like", conversation_s=20.0), 3,
-                                "fisher-like", 32, None)
-    for part in ("audio", "units", "fisher", "candor", "tokenizer"):
-        (out / part).mkdir(parents=True)
-        (out / part / "x").write_text("old")
-    (out / "build.json").write_text(json.dumps(record))
-    (out / "manifest.json").write_text("{}")
-    build.check_rebuild(out, record, rebuild=False)  # the same parameters: resumed
-
-    def killed(path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
-        raise KeyboardInterrupt
-
-    with monkeypatch.context() as m:
-        m.setattr(build.shutil, "rmtree", killed)
-        with pytest.raises(KeyboardInterrupt):
-            build.check_rebuild(out, record, rebuild=True)
-    with pytest.raises(OutputError, match="partial corpus .* --rebuild"):
-        build.check_rebuild(out, record, rebuild=False)
-    build.check_rebuild(out, record, rebuild=True)
-    assert not list(out.iterdir())
-    # a folder of unknown parameters that also holds what a build does not write (here an
-    # unfinished import's record and sources): --rebuild deletes nothing
-    for part in ("audio", "sources"):
-        (out / part).mkdir()
-    (out / "import.json").write_text("{}")
-    with pytest.raises(OutputError, match=r"beside files a build does not write "
-                       r"\(import.json, sources\)"):
-        build.check_rebuild(out, record, rebuild=True)
-    assert sorted(p.name for p in out.iterdir()) == ["audio", "import.json", "sources"]
 
 
 def test_a_tokenizers_digest_leaves_hidden_files_out(tmp_path) -> None:

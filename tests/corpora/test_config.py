@@ -8,8 +8,8 @@ import re
 import numpy as np
 import pytest
 
-from duplexsim.corpora.build import build_record
 from duplexsim.corpora.config import SynthConfig, load_config
+from duplexsim.corpora.rebuild import build_record
 from duplexsim.errors import ConfigError
 
 
