@@ -78,8 +78,9 @@ from selfplay_finetune import (  # the shared options and checks; units-only dia
     agent_inputs,
 )
 
-from duplexsim.atomic import replace_dir, write_text
+from duplexsim.atomic import write_text
 from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, run_reporting
+from duplexsim.folders import replace_dir
 from duplexsim.metrics.activity import vad_from_units
 from duplexsim.metrics.turntaking import event_columns, listener_onset_frames
 from duplexsim.sides import SIDES

@@ -47,69 +47,6 @@ def test_write_png_saves_a_png_closes_the_figure_and_leaves_no_temp(tmp_path, la
     assert not plt.fignum_exists(fig.number)
 
 
-@pytest.mark.parametrize("exchange", [True, False], ids=["swap", "two-renames"])
-def test_replace_dir_puts_the_new_folder_in_place_and_leaves_nothing_else(
-        tmp_path, monkeypatch, exchange):
-    if not exchange:  # the fallback path, as on a system without renameat2
-        monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
-    target, new = tmp_path / "model", tmp_path / ".model.new"
-    target.mkdir()
-    (target / "old.txt").write_text("old")
-    new.mkdir()
-    (new / "new.txt").write_text("new")
-    atomic.replace_dir(new, target)
-    assert [p.name for p in tmp_path.iterdir()] == ["model"]
-    assert [p.name for p in target.iterdir()] == ["new.txt"]
-    fresh = tmp_path / ".fresh"
-    fresh.mkdir()
-    atomic.replace_dir(fresh, tmp_path / "other")  # no folder there yet: a plain rename
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "other"]
-    elsewhere = tmp_path / "disk"  # a model folder linked from another disk
-    elsewhere.mkdir()
-    (elsewhere / "old.txt").write_text("old")
-    (tmp_path / "linked").symlink_to(elsewhere)
-    fresh.mkdir()
-    atomic.replace_dir(fresh, tmp_path / "linked")  # the link is replaced, its folder kept
-    assert [p.name for p in (tmp_path / "linked").iterdir()] == []
-    assert not (tmp_path / "linked").is_symlink() and (elsewhere / "old.txt").is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["disk", "linked", "model", "other"]
-
-
-def test_replace_dir_without_exchange_keeps_the_old_folder_when_the_move_fails(
-        tmp_path, monkeypatch):
-    """The fallback renames the old folder aside first: if the new one then cannot be moved
-    in, the old one goes back (aside, it has a stale temporary's name a rerun removes)."""
-    import errno
-    from pathlib import Path
-
-    monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
-    target, new = tmp_path / "model", tmp_path / ".model.abcd1234"
-    target.mkdir()
-    (target / "old.txt").write_text("old")
-    new.mkdir()
-    rename = Path.rename
-
-    def failing(self, dst):
-        if self == new:
-            raise OSError(errno.EIO, "Input/output error", str(self))
-        return rename(self, dst)
-
-    monkeypatch.setattr(Path, "rename", failing)
-    with pytest.raises(OSError):
-        atomic.replace_dir(new, target)
-    assert (target / "old.txt").read_text() == "old"
-
-
-def test_replace_dir_swaps_in_one_step_on_linux(tmp_path, monkeypatch):
-    if not sys.platform.startswith("linux"):
-        pytest.skip("renameat2 is Linux")
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    (tmp_path / "a" / "x").write_text("a")
-    assert atomic._exchange(tmp_path / "a", tmp_path / "b")
-    assert (tmp_path / "b" / "x").read_text() == "a" and not any((tmp_path / "a").iterdir())
-
-
 def test_json_is_strict_with_null_for_what_is_not_a_number(tmp_path):
     """NaN is not JSON: metrics.json held `NaN` tokens a strict parser refuses."""
     import json
@@ -252,24 +189,6 @@ def test_a_killed_writes_staging_folder_goes_at_the_next_write_a_live_one_stays(
             (inner / "b.txt").write_text("b")
         (stage / "a.txt").write_text("a")
     assert sorted(p.name for p in out.iterdir()) == ["a.txt", "b.txt"]
-
-
-def test_exclusive_run_keeps_a_second_holder_out_until_the_first_ends(tmp_path) -> None:
-    """One holder of ``folder``'s lock at a time; the lock goes when the block ends, also by
-    an error; nothing is written into the folder."""
-    from duplexsim.atomic import exclusive_run
-    from duplexsim.errors import OutputError
-
-    folder = tmp_path / "new" / "agent"
-    with exclusive_run(folder) as lock:
-        assert lock == folder and folder.is_dir() and not any(folder.iterdir())
-        with pytest.raises(OutputError, match=r"agent: --out: another run is writing into "
-                           "it"), exclusive_run(folder):
-            pass
-    with pytest.raises(RuntimeError), exclusive_run(folder):
-        raise RuntimeError("training failed")
-    with exclusive_run(folder, key="out"):  # free again
-        pass
 
 
 def test_a_folder_of_other_files_is_refused_an_empty_subfolder_is_not_a_file(tmp_path) -> None:

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from duplexsim.atomic import replace_dir, usual_modes
+from duplexsim.atomic import usual_modes
 from duplexsim.config.card import SIZE_PRESETS, ModelCard
 from duplexsim.errors import InputError, MissingInputError, write_failure
+from duplexsim.folders import replace_dir
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel

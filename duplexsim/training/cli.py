@@ -171,7 +171,7 @@ def _locked_training(args: argparse.Namespace, card: AgentCard, corpus: Any, che
     """:func:`_train` holding ``--out``'s lock (``says``: this process takes it, rank 0
     under torchrun); an ``--out`` it made is removed again when training fails before any
     file is written, and the process group is ended either way."""
-    from duplexsim.atomic import exclusive_run
+    from duplexsim.folders import exclusive_run
 
     fresh = not Path(args.out).exists()
     # one lock a run: under torchrun rank 0's

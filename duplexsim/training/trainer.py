@@ -23,9 +23,10 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from duplexsim.atomic import remove_stale_folders, remove_stale_temporaries
+from duplexsim.atomic import remove_stale_temporaries
 from duplexsim.config.card import AgentCard, StageCard
 from duplexsim.errors import ConfigError, InputError
+from duplexsim.folders import remove_stale_folders
 from duplexsim.models import attention
 from duplexsim.models.model import build_model
 from duplexsim.models.vocab import Vocab

@@ -384,7 +384,7 @@ def test_a_second_run_on_one_out_is_refused_while_the_first_holds_it(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Nothing kept two runs off one ``--out``: both wrote checkpoints/last.pt and the agent
     in turn. A run holds ``--out``'s lock (flock on the folder) to its end, error or not."""
-    from duplexsim.atomic import exclusive_run
+    from duplexsim.folders import exclusive_run
 
     out, run = _train_run(tmp_path)
     with exclusive_run(out):  # the first run, still training
