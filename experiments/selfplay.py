@@ -68,7 +68,8 @@ from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
 from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
-from duplexsim.metrics.activity import runs, vad_from_units
+from duplexsim.frame_runs import runs
+from duplexsim.metrics.activity import vad_from_units
 from duplexsim.metrics.intervals import MIN_BOOT_UNITS, percentile_interval
 from duplexsim.tokens import FRAME_MS, format_roundtrip
 
