@@ -81,9 +81,12 @@ def check_window(window: Any) -> None:
 
 def load_model(model: str | Path | Agent | None, scenario: Scenario, action_mode: str,
                n_units: int | None = None, key: str = "model") -> Agent | None:
-    """The learner's own model (an agent directory, SyncLLM or TDM, is loaded), or None.
-    ``n_units``: the unit inventory of the spaces (the learner's speech and its partner's),
-    which the model must speak (one whose own inventory is known; ``key`` names it)."""
+    """The learner's own model (an agent directory, SyncLLM or TDM, is loaded:
+    :func:`~duplexsim.sim.build.load_agent_dir`, on the shared model of its directory within
+    :func:`~duplexsim.sim.build.sharing_models`, as a vector env's conversations are built and
+    reset), or None. ``n_units``: the unit inventory of the spaces (the learner's speech and
+    its partner's), which the model must speak (one whose own inventory is known; ``key``
+    names it)."""
     if model is None:
         return None
     if not isinstance(model, str | Path | Agent):  # model=5 was looked for as directory '5'
@@ -94,10 +97,9 @@ def load_model(model: str | Path | Agent | None, scenario: Scenario, action_mode
     if isinstance(model, Agent):
         agent = model
     else:
-        from duplexsim.agents import load
+        from duplexsim.sim.build import load_agent_dir
 
-        agent = load(str(model), chunk_ms=scenario.chunk_ms, seed=scenario.seed,
-                     lead_chunks=scenario.decision_lead_chunks)
+        agent = load_agent_dir(model, scenario)
     units = n_units_of(agent)
     if n_units is not None and units is not None and units != n_units:
         if agent is not model:  # loaded here, refused: no one else can close it

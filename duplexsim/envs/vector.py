@@ -20,10 +20,14 @@ lock step (:func:`duplexsim.models.engine.run_lockstep`): the partners' forwards
 round are one batched call. A row's tokens do not depend on the other rows (counter-based
 sampling per row), so each conversation's rollout is the one it gives alone. Partners
 rebuilt by a reset after :meth:`~TurnTakingVectorEnv.close` (also one through ``call``) are
-built inside the same share. The learner's own ``model=`` directory is loaded per
-conversation, not shared (:func:`~duplexsim.envs.arguments.load_model` loads it on rows of
-its own, at ``__init__`` and at a reset after close alike): the learner is not run as an
-engine program, so sharing would save memory but batch no forward.
+built inside the same share. The learner's own ``model=`` directory is shared the same way
+(:func:`~duplexsim.envs.arguments.load_model` loads it with
+:func:`~duplexsim.sim.build.load_agent_dir`, at ``__init__`` and at a reset after close
+alike): its weights are loaded once per vector env, each conversation's learner model a row
+of them (the same rows as partners of that directory). Each learner still owns its agent:
+closing the vector env closes each once, giving its row back; the weights stay held for the
+vector env's life, as the partners' do. The learner is not run as an engine program, so
+sharing saves memory but batches no forward.
 """
 
 from __future__ import annotations

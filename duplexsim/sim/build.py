@@ -1,8 +1,10 @@
 """Building a session's parts from a scenario: agents per side and the compute-time model.
 
-Owns the registry ``kind -> agent builder`` (replay, scripted, syncllm, tdm), the check that
-an agent speaks the scenario's chunk size, where a unit tokenizer for vocoding is found,
-and the compute-time registry (none | measured | profile). Must not run the simulation.
+Owns the registry ``kind -> agent builder`` (replay, scripted, syncllm, tdm), the sharing of
+one agent directory's model by the sides (and env learners' own models) built from it
+(:func:`sharing_models`), the check that an agent speaks the scenario's chunk size, where a
+unit tokenizer for vocoding is found, and the compute-time registry (none | measured |
+profile). Must not run the simulation.
 
 Compute time (simulated ms, rounded up): ``none`` = 0; ``measured`` = the agent's reported
 wall time of its model calls x ``scale`` (not reproducible run to run: wall time);
@@ -68,11 +70,13 @@ _SHARED_MODELS: ContextVar[dict[Path, Any] | None] = ContextVar("duplexsim_share
 
 @contextmanager
 def sharing_models(share: dict[Path, Any] | None = None) -> Iterator[dict[Path, Any]]:
-    """Within the block, SyncLLM and TDM sides built from one agent directory share one model and
-    one :class:`~duplexsim.models.rows.LMRows` (a row each), so that an engine driver
-    (:func:`~duplexsim.models.engine.run_lockstep`) batches their forwards across
-    conversations. ``share``: the cache to use (e.g. held by a vector env across its
-    calls); default a fresh one. Outside any block every agent loads its own model."""
+    """Within the block, SyncLLM and TDM sides built from one agent directory, and env
+    learners' own models loaded from it (:func:`load_agent_dir`), share one model and one
+    :class:`~duplexsim.models.rows.LMRows` (a row each), so that an engine driver
+    (:func:`~duplexsim.models.engine.run_lockstep`) batches the sides' forwards across
+    conversations and the weights are held once. ``share``: the cache to use (e.g. held by a
+    vector env across its calls); default a fresh one. Outside any block every agent loads
+    its own model."""
     share = {} if share is None else share
     token = _SHARED_MODELS.set(share)
     try:
@@ -91,23 +95,50 @@ def _syncllm(side: SideConfig, scenario: Scenario, key: str) -> Agent:
             return load_agent(side.agent, chunk_ms=scenario.chunk_ms, sampling=sampling,
                               estimation=estimation, seed=scenario.seed,  # type: ignore[arg-type]
                               name=f"{key}:{Path(side.agent).name}")
-        files, lm = _shared_rows(share, side)
+        files, lm = _shared_rows(share, side.agent, side.kind)
         return syncllm_on_rows(files, lm, side, scenario, key)
     except DuplexsimError as e:
         raise with_note(e, f"scenario {key}.agent") from None
 
 
-def _shared_rows(share: dict[Path, Any], side: SideConfig) -> tuple[Any, Any]:
-    """The agent files and token rows of ``side.agent`` in ``share`` (loaded at the first
-    side that names the directory; a side of another kind gets the loader's named error)."""
+def _shared_rows(share: dict[Path, Any], agent: str | Path, kind: str) -> tuple[Any, Any]:
+    """The agent files and token rows of directory ``agent`` in ``share`` (loaded at the
+    first side or learner that names the directory; one of another ``kind`` gets the
+    loader's named error)."""
     from duplexsim.models.agentdir import load_agent_files
     from duplexsim.models.rows import LMRows
 
-    root = Path(side.agent).resolve()
-    if root not in share or share[root][0].kind != side.kind:
-        files = load_agent_files(root, kind=side.kind)
+    root = Path(agent).resolve()
+    if root not in share or share[root][0].kind != kind:
+        files = load_agent_files(root, kind=kind)
         share[root] = (files, LMRows(files.model, files.vocab.n_units, files.context_tokens))
     return share[root]
+
+
+def load_agent_dir(path: str | Path, scenario: Scenario) -> Agent:
+    """The trained agent directory ``path`` (SyncLLM or TDM, as its ``agent.json`` says) for
+    ``scenario`` (its chunk size, seed and decision lead), as :func:`duplexsim.agents.load`
+    loads it (default sampling, named as the directory's agent): an env learner's own
+    ``model=``. Within :func:`sharing_models`, on a row of the shared model and token rows of
+    its directory (as a side's); outside, on a model of its own."""
+    share = _SHARED_MODELS.get()
+    if share is None:
+        from duplexsim.agents import load
+
+        return load(str(path), chunk_ms=scenario.chunk_ms, seed=scenario.seed,
+                    lead_chunks=scenario.decision_lead_chunks)
+    from duplexsim.models.agentdir import agent_kind, read_agent_json
+
+    kind = agent_kind(read_agent_json(path))  # (a missing agent.json named as load names it)
+    files, lm = _shared_rows(share, path, kind)
+    if kind == "tdm":
+        from duplexsim.agents.tdm import TdmAgent
+
+        return TdmAgent(files, scenario.chunk_ms, seed=scenario.seed,
+                        lead_chunks=scenario.decision_lead_chunks, lm=lm)
+    from duplexsim.agents.syncllm import SyncLLMAgent
+
+    return SyncLLMAgent(files, scenario.chunk_ms, seed=scenario.seed, lm=lm)
 
 
 def syncllm_on_rows(files: Any, lm: Any, side: SideConfig, scenario: Scenario,
@@ -134,7 +165,7 @@ def _tdm(side: SideConfig, scenario: Scenario, key: str) -> Agent:
                                   sampling=_tdm_sampling(side), seed=scenario.seed,
                                   name=f"{key}:{Path(side.agent).name}",
                                   lead_chunks=scenario.decision_lead_chunks)
-        files, lm = _shared_rows(share, side)
+        files, lm = _shared_rows(share, side.agent, side.kind)
         return tdm_on_rows(files, lm, side, scenario, key)
     except SliceError as e:
         raise with_note(e, f"scenario {key}.slice_ms") from None
