@@ -11,12 +11,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PENDING = {("duplexsim/sweeps/config.py", "duplexsim.config.loader", "plain_fields"),
-           ("duplexsim/metrics/turntaking.py", "duplexsim.metrics.activity", "runs"),
-           ("duplexsim/metrics/turntaking.py", "duplexsim.metrics.activity", "mask_of_runs")}
-"""Imports through a re-export left for now: sweeps/ and metrics/ were other changes' to
-edit when these names moved (to duplexsim.config.field_values, duplexsim.frame_runs).
-Repoint them and drop the entries."""
+PENDING: set[tuple[str, str, str]] = set()
+"""Imports through a re-export left for now (none): repoint them and drop the entries."""
 
 
 def _module(path: Path) -> str:

@@ -53,7 +53,8 @@ import pandas as pd
 
 from duplexsim.config.loader import FieldError, check, raise_errors
 from duplexsim.errors import finite_number
-from duplexsim.metrics.activity import as_vad, mask_of_runs, runs, vad_from_units
+from duplexsim.frame_runs import mask_of_runs, runs
+from duplexsim.metrics.activity import as_vad, vad_from_units
 from duplexsim.metrics.floor import (
     event_rows,
     floor_events,
