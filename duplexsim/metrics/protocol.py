@@ -13,13 +13,12 @@ The r and its bootstrap CIs are computed in correlation.py.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
-from numbers import Real
 
 import numpy as np
 import pandas as pd
 
+from duplexsim.errors import finite_number
 from duplexsim.metrics.correlation import over_replicates, pearson_rows
 from duplexsim.metrics.turntaking import TurnTakingParams, detect_events, event_durations
 from duplexsim.timebase import frames_from_s
@@ -38,7 +37,7 @@ def window_frames(prompt_s: float = PROMPT_S, continuation_s: float = CONTINUATI
     for name, value in (("prompt_s", prompt_s), ("continuation_s", continuation_s),
                         ("frame_ms", frame_ms)):
         # a negative prompt_s cut the prompt from the stream's end (stream[..., :-25])
-        if not (isinstance(value, Real) and math.isfinite(value) and value > 0):
+        if not (finite_number(value) and value > 0):  # (not a bool: True was 1 s, 1 ms)
             raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     frames = frames_from_s(prompt_s, frame_ms), frames_from_s(continuation_s, frame_ms)
     for name, value, n in zip(("prompt_s", "continuation_s"), (prompt_s, continuation_s),

@@ -304,6 +304,17 @@ def test_window_lengths_must_be_positive_numbers():
     assert window_frames(np.float64(30.0), np.int64(90), 40) == (750, 2250)
 
 
+@pytest.mark.parametrize(("kwargs", "name"), [({"prompt_s": True}, "prompt_s"),
+                                              ({"frame_ms": True}, "frame_ms"),
+                                              ({"continuation_s": 10**400}, "continuation_s"),
+                                              ({"prompt_s": "30"}, "prompt_s")])
+def test_a_window_that_is_no_finite_number_is_a_one_line_error(kwargs, name) -> None:
+    """prompt_s=True was a 1 s prompt (a bool is no length), and 10**400 s an
+    OverflowError traceback from math.isfinite: one line naming the argument."""
+    with pytest.raises(ValueError, match=f"^{name} must be a finite number > 0, got "):
+        window_frames(**kwargs)
+
+
 def test_avg_is_over_the_paper_events_only_not_the_extras() -> None:
     """The paper's avg (Table 2 / 6) is the mean r over ipu, pause and fto: here +1 each.
     gap and overlap, reported as extras, follow the reference reversed (r = -1); an avg
