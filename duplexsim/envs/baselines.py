@@ -11,15 +11,14 @@ dict. Must not touch the simulator or the rewards.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from numbers import Real
 from typing import Any, Protocol
 
 import numpy as np
 
 from duplexsim.envs.actions import TurnAction
+from duplexsim.errors import finite_number
 from duplexsim.tokens import FRAME_MS
 
 
@@ -160,8 +159,7 @@ class RulePolicy:
     def __post_init__(self) -> None:
         for key in ("silence_ms", "backchannel_after_ms", "backchannel_every_ms"):
             value = getattr(self, key)  # NaN never spoke, "200" failed in the name's format
-            if isinstance(value, bool) or not (isinstance(value, Real)
-                                               and math.isfinite(value) and float(value) >= 0):
+            if not (finite_number(value) and value >= 0):
                 raise ValueError(f"{key}: {value!r} (allowed: a finite number of ms >= 0)")
         self.name = self.name or f"rule-{self.silence_ms:g}ms" + (
             f"-bc{self.backchannel_after_ms:g}" if self.backchannel_after_ms else "")

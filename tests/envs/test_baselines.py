@@ -102,10 +102,12 @@ def test_periodic_cycle_and_reference_needs_a_replay_pool() -> None:
 
 @pytest.mark.parametrize(("key", "value"), [("silence_ms", float("nan")), ("silence_ms", "200"),
                                             ("silence_ms", -1), ("backchannel_after_ms", None),
-                                            ("backchannel_every_ms", float("inf"))])
+                                            ("backchannel_every_ms", float("inf")),
+                                            ("silence_ms", True), ("silence_ms", 10**400)])
 def test_rule_settings_that_are_no_finite_ms_are_one_line(key: str, value: object) -> None:
     """``silence_ms=nan`` never took the turn and ``backchannel_every_ms=inf`` never
-    backchannelled, without a word; a str or None failed in the name's format."""
+    backchannelled, without a word; a str or None failed in the name's format, and 10**400
+    in math.isfinite (an OverflowError traceback)."""
     with pytest.raises(ValueError, match=rf"^{key}: .* \(allowed: a finite number of ms >= 0\)$"):
         RulePolicy(**{key: value})  # type: ignore[arg-type]
     assert RulePolicy(np.int64(240), backchannel_after_ms=np.float64(0)).name == "rule-240ms"
