@@ -19,12 +19,13 @@ a conversation's temperature does not shift its other draws).
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Integral
 
 import torch
+
+from duplexsim.errors import finite_number
 
 MASK64 = (1 << 64) - 1
 
@@ -47,19 +48,19 @@ class SamplingConfig:
     keep ``temperature``."""
 
     def __post_init__(self) -> None:
-        def temperature_ok(t: object) -> bool:
-            return isinstance(t, Real) and not isinstance(t, bool) \
-                and math.isfinite(t) and float(t) >= 0
-
-        if not temperature_ok(self.temperature) or isinstance(self.top_k, bool) \
-                or not isinstance(self.top_k, Integral) or self.top_k < 0 \
-                or not isinstance(self.top_p, Real) or isinstance(self.top_p, bool) \
-                or not 0 < self.top_p <= 1 or (
-                self.estimate_temperature is not None
-                and not temperature_ok(self.estimate_temperature)):
-            raise ValueError(f"SamplingConfig: bad values {self} (allowed: temperature finite "
-                             ">= 0, top_k an integer >= 0, 0 < top_p <= 1, "
-                             "estimate_temperature None or finite >= 0)")
+        estimate = self.estimate_temperature
+        for name, ok, allowed in (
+                ("temperature", finite_number(self.temperature) and self.temperature >= 0,
+                 "a finite number >= 0"),
+                ("top_k", not isinstance(self.top_k, bool)
+                 and isinstance(self.top_k, Integral) and self.top_k >= 0, "an integer >= 0"),
+                ("top_p", finite_number(self.top_p) and 0 < self.top_p <= 1,
+                 "a number, 0 < top_p <= 1"),
+                ("estimate_temperature", estimate is None
+                 or (finite_number(estimate) and estimate >= 0), "None or a finite number >= 0")):
+            if not ok:
+                raise ValueError(f"SamplingConfig.{name}: {getattr(self, name)!r} "
+                                 f"(allowed: {allowed})")
 
     def for_estimates(self) -> SamplingConfig:
         """The config partner estimates are sampled with (``self`` unless

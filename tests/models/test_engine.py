@@ -3,6 +3,8 @@ not depend on the batch, golden tokens under a fixed seed, top-k / top-p / greed
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -94,13 +96,18 @@ def test_tiny_temperature_is_greedy_not_a_masked_id(temperature: float) -> None:
 @pytest.mark.parametrize("kwargs", [{"temperature": float("nan")}, {"temperature": float("inf")},
                                     {"temperature": -0.1}, {"estimate_temperature": float("nan")},
                                     {"top_k": 2.5}, {"top_k": True}, {"top_p": float("nan")},
-                                    {"top_p": 0.0}, {"top_p": True}, {"temperature": True}])
+                                    {"top_p": 0.0}, {"top_p": True}, {"temperature": True},
+                                    {"temperature": 10**400}, {"estimate_temperature": "0.5"}])
 def test_sampling_config_refuses_what_would_pick_a_masked_id(kwargs) -> None:
     """A NaN or infinite temperature turns every probability into NaN after the NaN check:
-    the sampler could then pick an id that is not allowed. Refused where it is set."""
-    with pytest.raises(ValueError, match="SamplingConfig: bad values"):
+    the sampler could then pick an id that is not allowed. Refused where it is set, in one
+    line naming the setting (10**400 was an OverflowError traceback from math.isfinite)."""
+    (name, value), = kwargs.items()
+    with pytest.raises(ValueError, match=rf"^SamplingConfig\.{name}: {re.escape(repr(value))} "
+                                         r"\(allowed: [^\n]*\)$"):
         SamplingConfig(**kwargs)
     SamplingConfig(temperature=np.float32(0.9), top_k=np.int64(3))  # numpy numbers are fine
+    SamplingConfig(top_p=np.float32(0.5), estimate_temperature=np.float64(0.0))
 
 
 def test_top_k_top_p_and_greedy() -> None:
