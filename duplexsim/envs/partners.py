@@ -42,7 +42,6 @@ All members of a pool must speak one unit inventory (the observation space is fi
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +60,7 @@ from duplexsim.envs.partner_pool import (
     check_partner_units,
     given_agent_info,
 )
-from duplexsim.errors import InputError
+from duplexsim.errors import InputError, finite_number
 from duplexsim.sim.build import AGENT_BUILDERS
 from duplexsim.timebase import ms_from_s
 from duplexsim.tokens import DEFAULT_N_UNITS, FRAME_MS
@@ -170,8 +169,7 @@ class _PoolBuilder:
                 raise PoolError(f"partner[{i}]: unknown key {key!r} for kind {kind!r} "
                                 f"(allowed: {', '.join(allowed)})")
         weight = spec.get("weight", 1.0)
-        if isinstance(weight, bool) or not (isinstance(weight, int | float)
-                                            and np.isfinite(weight) and weight > 0):
+        if not (finite_number(weight) and weight > 0):
             raise PoolError(f"partner[{i}].weight: {weight!r} (allowed: a number > 0)")
         self.pool.weights.append(float(weight))
         if kind == "replay":
@@ -290,8 +288,7 @@ class _PoolBuilder:
                     f"a scenario of at most {min(frames.values()) * FRAME_MS / 1000:g} s)")
             return [(0, room) for room in rooms]
         room = max(min(rooms), 0)
-        if isinstance(value, bool) or not (isinstance(value, int | float) and math.isfinite(value)
-                                           and 0 <= ms_from_s(value) <= room * chunk_ms):
+        if not (finite_number(value) and 0 <= ms_from_s(value) <= room * chunk_ms):
             raise PoolError(f"partner[{i}].start_s: {value!r} (allowed: \"random\" or 0 .. "
                             f"{room * chunk_ms / 1000:g} s, so that the "
                             f"{episode_s:g} s episode fits the dialogue)")

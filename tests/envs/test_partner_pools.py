@@ -271,6 +271,11 @@ def test_no_pool_draws_nothing_extra() -> None:
     ({"kind": "replay", "channel": 5}, r"partner\[0\]\.channel: 5 \(allowed: 0, 1\)"),
     ({"kind": "scripted", "policies": ["nope"]}, r"partner\[0\]: policy: unknown value"),
     ({"kind": "scripted", "weight": 0}, r"partner\[0\]\.weight: 0 \(allowed: a number > 0\)"),
+    # 10**400 (a pool given as a dict) was a TypeError from np.isfinite, as a start_s an
+    # OverflowError from math.isfinite
+    ({"kind": "scripted", "weight": 10**400}, r"partner\[0\]\.weight: 1000*0 \(allowed: a num"),
+    ({"kind": "replay", "corpus": "CORPUS", "start_s": 10**400},
+     r"partner\[0\]\.start_s: 1000*0 \(allowed: \"random\" or 0 \.\. 16 s"),
     ([], r"partner: empty pool"),
     (["not-a-kind-or-dir"], r"partner\[0\]: 'not-a-kind-or-dir' is neither"),
     ([{"kind": "replay", "corpus": "CORPUS"}, {"kind": "replay"}],
