@@ -28,7 +28,6 @@ knowing the own chunk ``j``; here the two chunks ``j`` are decided apart.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from duplexsim.agents.base import whole
+from duplexsim.errors import finite_number
 from duplexsim.models.agentdir import AgentFiles, load_agent_files
 from duplexsim.models.engine import AnyProgram, Program, gather, run_lockstep
 from duplexsim.models.generator import DuplexGenerator
@@ -178,10 +178,9 @@ def _checked(prompts: Sequence[np.ndarray], seeds: Sequence[int] | None,
              max_batch: int, seconds: float) -> tuple[list[np.ndarray], list[int], int]:
     """Prompts as int64 ``[2, T]``, one seed each, and the rows to use; ``seconds`` checked.
     (A float prompt was truncated to unit ids, a seed 1.5 ran as 1, seconds -1 returned the
-    prompt cut to whole chunks, and NaN failed converting NaN to an integer.)"""
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float | np.integer
-                                                   | np.floating) \
-            or not math.isfinite(seconds) or seconds < 0:
+    prompt cut to whole chunks, NaN failed converting NaN to an integer, and 10**400 in
+    math.isfinite.)"""
+    if not (finite_number(seconds) and seconds >= 0):
         raise ValueError(f"seconds={seconds!r} (allowed: a finite number >= 0)")
     if seeds is None:
         seeds = list(range(len(prompts)))
