@@ -7,7 +7,6 @@ Speaker 0 = channel 0 = Fisher side A = the first CANDOR speaker. Units are ``[2
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 
 from duplexsim.audio.framing import FRAME_RATE_HZ
 from duplexsim.audio.io import audio_duration_s
-from duplexsim.errors import InputError
+from duplexsim.errors import InputError, finite_number
 from duplexsim.timebase import round_half_up
 
 KINDS = ("ipu", "backchannel")
@@ -59,19 +58,12 @@ class Segment:
             raise ValueError(f"Segment.speaker: {self.speaker} (allowed: 0, 1)")
         if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
             raise ValueError(f"Segment.count: {self.count!r} (allowed: a whole number >= 1)")
-        if not (_seconds(self.start_s) and _seconds(self.end_s)
+        if not (finite_number(self.start_s) and finite_number(self.end_s)
                 and 0 <= self.start_s <= self.end_s <= MAX_SEGMENT_END_S):
             raise ValueError(f"Segment: start_s {self.start_s}, end_s {self.end_s} (allowed: "
                              f"finite seconds, 0 <= start_s <= end_s <= {MAX_SEGMENT_END_S})")
         if self.kind not in KINDS:
             raise ValueError(f"Segment.kind: {self.kind!r} (allowed: {', '.join(KINDS)})")
-
-
-def _seconds(value: object) -> bool:
-    """Whether ``value`` is a finite number of seconds (a NumPy one too; not a bool or a
-    string, which ``math.isfinite`` took as 0 and 1 or failed on with a TypeError)."""
-    number = int | float | np.integer | np.floating
-    return not isinstance(value, bool) and isinstance(value, number) and math.isfinite(value)
 
 
 @dataclass
@@ -141,7 +133,7 @@ class Dialogue:
                              "a whole number of Hz >= 1)")
         if self.audio is not None and not self.sample_rate_hz:
             raise ValueError(f"Dialogue {self.id}: audio given without sample_rate_hz")
-        if not (_seconds(self.duration_s) and self.duration_s >= 0):  # (NaN was kept)
+        if not (finite_number(self.duration_s) and self.duration_s >= 0):  # (NaN was kept)
             raise ValueError(f"Dialogue {self.id}: duration_s: {self.duration_s!r} (allowed: "
                              "finite seconds >= 0; 0 = from the audio, units or segments)")
         if not self.duration_s:

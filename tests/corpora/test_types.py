@@ -49,6 +49,8 @@ def test_segment_vad_of_the_default_dialogue_is_its_segments_edge_frames() -> No
                                    "0 = from the audio, units or segments)"),
     ({"duration_s": -1.0}, "Dialogue d: duration_s: -1.0 (allowed: finite seconds >= 0; "
                            "0 = from the audio, units or segments)"),
+    ({"duration_s": 10**400}, f"Dialogue d: duration_s: {10**400} (allowed: finite seconds "
+                              ">= 0; 0 = from the audio, units or segments)"),
     ({"sample_rate_hz": "16000"}, "Dialogue d: sample_rate_hz: '16000' (allowed: None or a "
                                   "whole number of Hz >= 1)"),
     ({"sample_rate_hz": 16000.0}, "Dialogue d: sample_rate_hz: 16000.0 (allowed: None or a "
@@ -79,10 +81,12 @@ def test_a_dialogue_id_that_is_not_a_string_is_one_line() -> None:
     ((0.0, 0.0, 1.0), "Segment.speaker: 0.0 (allowed: 0, 1)"),
     ((0, "0", 1.0), "Segment: start_s 0, end_s 1.0 (allowed: finite seconds, 0 <= start_s "
                     "<= end_s <= 86400.0)"),
+    ((0, 0.0, 10**400), f"Segment: start_s 0.0, end_s {10**400} (allowed: finite seconds, "
+                        "0 <= start_s <= end_s <= 86400.0)"),
 ])
 def test_a_segment_of_the_wrong_kind_is_one_line(args: tuple, error: str) -> None:
     """speaker=True was speaker 1 and speaker=0.0 failed as an array index in segment_vad;
-    a start of "0" was a TypeError of math.isfinite."""
+    a start of "0" was a TypeError of math.isfinite, an end of 10**400 an OverflowError."""
     with pytest.raises(ValueError) as info:
         Segment(*args)
     assert str(info.value) == error
