@@ -13,7 +13,6 @@ models that *use* these numbers live in :mod:`duplexsim.sim`. Must not import th
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -21,7 +20,7 @@ from typing import Any, ClassVar, Literal
 from duplexsim.config.field_values import check_field_types, plain_fields
 from duplexsim.config.loader import FieldError, raise_errors
 from duplexsim.config.netem import netem_keys
-from duplexsim.errors import InputError, MissingInputError, finite_in, plain_number
+from duplexsim.errors import InputError, MissingInputError, finite_in, finite_number, plain_number
 
 JitterDist = Literal["none", "uniform", "normal", "pareto", "paretonormal", "normal-analytic",
                      "pareto-analytic", "trace"]
@@ -161,8 +160,7 @@ def link_range_errors(link: LinkConfig) -> list[FieldError]:
             errors.append(FieldError(name, f"{value!r} {what}", allowed))
 
     def finite(name: str) -> bool:
-        value = getattr(link, name)
-        return value is not None and math.isfinite(value)
+        return finite_number(getattr(link, name))
 
     for name, high in _LINK_MAX.items():
         need(name, finite(name) and 0 <= getattr(link, name) <= high, f">= 0 and <= {high:g}",
