@@ -10,12 +10,12 @@ reports. Must not run SimPy or touch the other side. The side keys themselves ar
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from duplexsim.agents.base import Agent, ChunkReport
+from duplexsim.errors import finite_number
 from duplexsim.sim.buffer import ReceiveBuffer
 from duplexsim.sim.clock import ChunkClock, FramePlacement, place_frames
 from duplexsim.sim.playout import PlayoutRule
@@ -158,7 +158,7 @@ class SideState:
                     raise ValueError(f"{self._produce(j)}.{name} = {value!r} "
                                      "(allowed: an integer >= 0)")
         wall = report.compute_wall_ms
-        if not (isinstance(wall, int | float | np.number) and 0 <= wall < math.inf):
+        if not (finite_number(wall) and wall >= 0):  # (True, 10**400 and complex were taken)
             raise ValueError(f"{self._produce(j)}.compute_wall_ms = {wall!r} "
                              "(allowed: a finite number of ms >= 0)")
         return units.copy()

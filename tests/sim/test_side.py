@@ -40,6 +40,10 @@ from duplexsim.sim import run
      "produce(0).compute_wall_ms = nan (allowed: a finite number of ms >= 0)"),
     (lambda c: ChunkReport(chunk=c, units=np.full(5, 3), compute_wall_ms=-500.0), "measured",
      "produce(0).compute_wall_ms = -500.0 (allowed: a finite number of ms >= 0)"),
+    (lambda c: ChunkReport(chunk=c, units=np.full(5, 3), compute_wall_ms=True), "measured",
+     "produce(0).compute_wall_ms = True (allowed: a finite number of ms >= 0)"),
+    (lambda c: ChunkReport(chunk=c, units=np.full(5, 3), compute_wall_ms=10**400), "measured",
+     f"produce(0).compute_wall_ms = {10**400} (allowed: a finite number of ms >= 0)"),
 ])
 def test_a_bad_chunk_report_is_named_at_the_decision(report, model: str,  # noqa: ANN001
                                                      fragment: str) -> None:
@@ -48,7 +52,8 @@ def test_a_bad_chunk_report_is_named_at_the_decision(report, model: str,  # noqa
     truncated (3.7 played as 3), negative or out-of-range ids played and sent, a None report
     played silence, negative token counts or wall time made a chunk ready before it was
     decided (ready_ms < decided_ms, never a miss), a NaN wall time a bare error in SimPy; a
-    lookahead of None was a bare TypeError from int() and 1.5 was written as 1."""
+    lookahead of None was a bare TypeError from int() and 1.5 was written as 1; a wall time
+    of True was taken as 1 ms and 10**400 failed in the clock (OverflowError)."""
     compute = {"none": ComputeConfig(), "measured": ComputeConfig(model="measured"),
                "profile": ComputeConfig(model="profile", decode_ms_per_token=2.0)}[model]
     with pytest.raises(ValueError) as info:
