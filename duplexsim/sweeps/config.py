@@ -5,7 +5,8 @@
 name = "latency"
 base = "scenarios/replay-lan.toml"   # relative to the current directory (the repo root)
 seeds = [0, 1, 2]
-workers = 0                          # local process pool size; 0 = one per CPU core
+workers = 0                          # cells run at once; 0 = one per CPU core (with
+                                     # --backend ray joined to a cluster: per CPU of it)
 batch = 1                            # cells simulated together per worker, model calls
                                      # batched (duplexsim.sim.batch); 1 = one at a time
 cell = ""                            # "module:function" (config dict -> metrics row);
