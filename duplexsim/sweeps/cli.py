@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=("local", "ray"), default="local",
                         help="local process pool or Ray (default: %(default)s)")
     parser.add_argument("--workers", type=number(0, MAX_WORKERS, integer=True), default=None,
-                        help="parallel cells (default: the sweep file's; 0 = all cores)")
+                        help="parallel cells (default: the sweep file's; 0 = all cores, "
+                             "of the cluster with --backend ray)")
     parser.add_argument("--batch", type=number(1, MAX_BATCH, integer=True), default=None,
                         help="cells simulated together per worker, model calls batched "
                              "(default: the sweep file's)")
