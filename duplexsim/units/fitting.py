@@ -1,23 +1,30 @@
 """The passes :func:`~duplexsim.units.kmeans.train_tokenizer` is made of.
 
 Each channel's features (in worker processes when asked, results in the channels' order),
-its annotated speech checked against them, k-means over the silence and the speech frames,
-and each unit's mean magnitude spectrum (what decoding plays for it). Everything here runs
-while training only; a trained tokenizer never calls it.
+its annotated speech checked against them (:func:`feature_pass`), the voice-activity
+threshold (:func:`speech_threshold`), k-means over the silence and the speech frames
+(:func:`unit_centroids`), and each unit's mean magnitude spectrum, what decoding plays for
+it (:func:`spectra_pass`). Everything here runs while training only; a trained tokenizer
+never calls it.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from duplexsim.errors import InputError
+from duplexsim.units import features as F
+from duplexsim.units.energy_vad import annotated_threshold, otsu_threshold
 
 if TYPE_CHECKING:
-    from duplexsim.units.kmeans import TokenizerConfig
+    from duplexsim.units.kmeans import KMeansTokenizer, TokenizerConfig
+
+Channels = Iterable[tuple[np.ndarray, int, np.ndarray | None]]
+"""``(wave [N], sample_rate, annotated speech [T] | None)`` per channel, re-iterable."""
 
 
 def annotated_speech(mask: Any, n_frames: int, channel: int) -> np.ndarray:
@@ -65,6 +72,71 @@ def in_order(fn: Callable[[Any], Any], jobs: Iterator[Any], workers: int) -> Ite
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def feature_pass(tok: KMeansTokenizer, channels: Channels, workers: int
+                 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray | None]]:
+    """The first pass: per channel, in order, its features ``[T, D]``, its sub-frame energy
+    ``[T, 4]`` and its annotated speech (:func:`annotated_speech`; None where not given).
+    No channel at all is an :class:`InputError`."""
+    feats: list[np.ndarray] = []
+    energy: list[np.ndarray] = []
+    masks: list[np.ndarray | None] = []
+    jobs = ((tok, wave, sr, mask) for wave, sr, mask in channels)
+    for f, e, mask in in_order(channel_features, jobs, workers):
+        feats.append(f)
+        energy.append(e)
+        masks.append(None if mask is None else annotated_speech(mask, len(e), len(masks)))
+    if not feats:
+        raise InputError("train_tokenizer", "", "no audio given", "at least one channel")
+    return feats, energy, masks
+
+
+def speech_threshold(energy: list[np.ndarray], masks: list[np.ndarray | None],
+                     fill_frames: int) -> float:
+    """The band-energy threshold (dB) of voice activity: learned from the annotations when
+    every channel has them, else Otsu's over every sub-frame (unsupervised)."""
+    all_e = np.concatenate(energy)
+    given = [m for m in masks if m is not None]
+    if len(given) == len(masks):
+        return annotated_threshold(all_e, np.concatenate(given), fill_frames)
+    return otsu_threshold(all_e.ravel())
+
+
+def unit_centroids(tok: KMeansTokenizer, feats: list[np.ndarray],
+                   energy: list[np.ndarray]) -> np.ndarray:
+    """``[n_units, D]``: the silence frames' centroids, then the speech frames', the frames
+    told apart by ``tok``'s voice activity (its threshold already learned)."""
+    config = tok.config
+    all_f = np.concatenate(feats)
+    speech = np.concatenate([tok.voice_activity(e) for e in energy])
+    return np.concatenate([
+        fit_centroids(all_f[~speech], config.n_silence_units, config, "silence"),
+        fit_centroids(all_f[speech], config.n_units - config.n_silence_units, config, "speech"),
+    ])
+
+
+def spectra_pass(tok: KMeansTokenizer, channels: Channels, workers: int, n_channels: int,
+                 n_frames: int) -> np.ndarray:
+    """The second pass: each unit's mean magnitude spectrum ``[n_units, 513]`` over the
+    channels encoded by the fitted ``tok``, summed in the channels' order. Channels that do
+    not give the first pass's ``n_channels`` and ``n_frames`` again are an
+    :class:`InputError` (else units never seen decode as silence, all of them if none)."""
+    config = tok.config
+    sums = np.zeros((config.n_units, F.N_FFT // 2 + 1), dtype=np.float64)
+    counts = np.zeros(config.n_units, dtype=np.int64)
+    sum_jobs = ((tok, wave, sr) for wave, sr, _ in channels)
+    seen = 0
+    for s, c in in_order(channel_sums, sum_jobs, workers):  # summed in channel order
+        sums += s
+        counts += c
+        seen += 1
+    if seen != n_channels or int(counts.sum()) != n_frames:
+        raise InputError("train_tokenizer", "channels", f"the second pass gave {seen} "
+                         f"channels of {int(counts.sum())} frames, the first {n_channels} "
+                         f"of {n_frames}", "channels that give the same audio each time "
+                         "they are iterated")
+    return mean_spectra(sums, counts, config.n_silence_units)
 
 
 def fit_centroids(x: np.ndarray, k: int, config: TokenizerConfig, what: str) -> np.ndarray:

@@ -13,7 +13,6 @@ and the checks of it, in hubert_record.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,12 +29,11 @@ from duplexsim.tokens import DEFAULT_N_UNITS, MAX_N_UNITS
 from duplexsim.units import features as F
 from duplexsim.units.energy_vad import annotated_threshold, fill_holes, frame_vad, otsu_threshold
 from duplexsim.units.fitting import (
-    annotated_speech,
-    channel_features,
-    channel_sums,
-    fit_centroids,
-    in_order,
-    mean_spectra,
+    Channels,
+    feature_pass,
+    spectra_pass,
+    speech_threshold,
+    unit_centroids,
 )
 from duplexsim.units.hubert_record import (
     HUBERT_WEIGHTS,
@@ -243,38 +241,45 @@ class KMeansTokenizer:
         hubert = recorded_hubert(meta, file, config.hubert_dir) \
             if config.type == "hubert-kmeans" else None
         threshold = json_number(meta, file, "threshold_db", -400.0, 400.0)
-        arrays_file = d / "arrays.safetensors"
-        try:
-            arrays = load_file(str(arrays_file))
-        except FileNotFoundError:
-            raise MissingInputError(str(arrays_file), "", "missing",
-                                    "the arrays `duplexsim units train` wrote") from None
-        except SafetensorError as e:
-            raise InputError(str(arrays_file), "", f"corrupt or truncated ({e})",
-                             "the arrays `duplexsim units train` wrote") from None
-        # the centroids' width is the features': n_mels, or the recorded HuBERT's hidden_size
-        # (else encode ended in numpy's "matmul: Input operand 1 has a mismatch")
-        feature_width, source = (config.n_mels, "config.n_mels") \
-            if config.type == "mel-kmeans" else (
-            None if hubert is None else hubert["hidden_size"], "the HuBERT's hidden_size")
-        for name, width in (("centroids", feature_width), ("unit_spectra", F.N_FFT // 2 + 1)):
-            a = arrays.get(name)
-            ok = (a is not None and a.ndim == 2 and a.shape[0] == config.n_units
-                  and (width is None or a.shape[1] == width) and a.shape[1] > 0
-                  and np.issubdtype(a.dtype, np.floating) and bool(np.isfinite(a).all()))
-            if not ok:
-                shape = "missing" if a is None else f"{a.dtype} {list(a.shape)}"
-                of = (f" ({source} in config.json)" if name == "centroids" and a is not None
-                      and a.ndim == 2 and width and a.shape[1] != width else "")
-                raise InputError(str(arrays_file), name, f"{shape} (not finite or wrong shape)",
-                                 f"finite floats [{config.n_units}, {width or 'D'}]{of}")
+        arrays = _read_arrays(d / "arrays.safetensors", config, hubert)
         tok = cls(config, arrays["centroids"], arrays["unit_spectra"], threshold, hubert)
         tok._unchecked_hubert, tok._loaded = file, True
         return tok
 
 
+def _read_arrays(arrays_file: Path, config: TokenizerConfig,
+                 hubert: dict[str, Any] | None) -> dict[str, np.ndarray]:
+    """A saved tokenizer's ``centroids`` and ``unit_spectra``, each checked: finite floats of
+    ``n_units`` rows, the centroids as wide as the features (names the file and array)."""
+    try:
+        arrays = load_file(str(arrays_file))
+    except FileNotFoundError:
+        raise MissingInputError(str(arrays_file), "", "missing",
+                                "the arrays `duplexsim units train` wrote") from None
+    except SafetensorError as e:
+        raise InputError(str(arrays_file), "", f"corrupt or truncated ({e})",
+                         "the arrays `duplexsim units train` wrote") from None
+    # the centroids' width is the features': n_mels, or the recorded HuBERT's hidden_size
+    # (else encode ended in numpy's "matmul: Input operand 1 has a mismatch")
+    feature_width, source = (config.n_mels, "config.n_mels") \
+        if config.type == "mel-kmeans" else (
+        None if hubert is None else hubert["hidden_size"], "the HuBERT's hidden_size")
+    for name, width in (("centroids", feature_width), ("unit_spectra", F.N_FFT // 2 + 1)):
+        a = arrays.get(name)
+        ok = (a is not None and a.ndim == 2 and a.shape[0] == config.n_units
+              and (width is None or a.shape[1] == width) and a.shape[1] > 0
+              and np.issubdtype(a.dtype, np.floating) and bool(np.isfinite(a).all()))
+        if not ok:
+            shape = "missing" if a is None else f"{a.dtype} {list(a.shape)}"
+            of = (f" ({source} in config.json)" if name == "centroids" and a is not None
+                  and a.ndim == 2 and width and a.shape[1] != width else "")
+            raise InputError(str(arrays_file), name, f"{shape} (not finite or wrong shape)",
+                             f"finite floats [{config.n_units}, {width or 'D'}]{of}")
+    return arrays
+
+
 def train_tokenizer(
-    channels: Iterable[tuple[np.ndarray, int, np.ndarray | None]],
+    channels: Channels,
     config: TokenizerConfig = TokenizerConfig(),
     workers: int = 1,
     context_s: float | None = None,
@@ -302,49 +307,17 @@ def train_tokenizer(
         tok._training_hubert = {"context_s": context_s}
     if config.type == "hubert-kmeans":
         workers = 1  # HuBERT is loaded once, in this process
-    feats: list[np.ndarray] = []
-    energy: list[np.ndarray] = []
-    masks: list[np.ndarray | None] = []
-    jobs = ((tok, wave, sr, mask) for wave, sr, mask in channels)
-    for f, e, mask in in_order(channel_features, jobs, workers):
-        feats.append(f)
-        energy.append(e)
-        masks.append(None if mask is None else annotated_speech(mask, len(e), len(masks)))
-    if not feats:
-        raise InputError("train_tokenizer", "", "no audio given", "at least one channel")
+    feats, energy, masks = feature_pass(tok, channels, workers)
     if config.type == "hubert-kmeans":  # (after the features: HuBERT's own load errors first)
         assert tok._hubert is not None  # (made by the first channel's features, in-process)
         tok.hubert = {**hubert_fingerprint(config.hubert_dir),
                       "normalize": tok._hubert.normalize, "chunk_s": tok._hubert.chunk_s,
                       "context_s": tok._hubert.context_s}
-    all_f, all_e = np.concatenate(feats), np.concatenate(energy)
-    given = [m for m in masks if m is not None]
-    if len(given) == len(masks):  # every channel annotated (else Otsu's, unsupervised)
-        tok.threshold_db = annotated_threshold(all_e, np.concatenate(given),
-                                              config.vad_fill_frames)
-    else:
-        tok.threshold_db = otsu_threshold(all_e.ravel())
-    speech = np.concatenate([tok.voice_activity(e) for e in energy])
-    tok.centroids = np.concatenate([
-        fit_centroids(all_f[~speech], config.n_silence_units, config, "silence"),
-        fit_centroids(all_f[speech], config.n_units - config.n_silence_units, config, "speech"),
-    ])
-    del feats, all_f
-    sums = np.zeros((config.n_units, F.N_FFT // 2 + 1), dtype=np.float64)
-    counts = np.zeros(config.n_units, dtype=np.int64)
-    sum_jobs = ((tok, wave, sr) for wave, sr, _ in channels)
-    n_channels = 0
-    for s, c in in_order(channel_sums, sum_jobs, workers):  # summed in channel order
-        sums += s
-        counts += c
-        n_channels += 1
-    if n_channels != len(energy) or int(counts.sum()) != len(all_e):
-        # else units never seen in the second pass decode as silence (all of them if empty)
-        raise InputError("train_tokenizer", "channels", f"the second pass gave {n_channels} "
-                         f"channels of {int(counts.sum())} frames, the first {len(energy)} "
-                         f"of {len(all_e)}", "channels that give the same audio each time "
-                         "they are iterated")
-    tok.unit_spectra = mean_spectra(sums, counts, config.n_silence_units)
+    tok.threshold_db = speech_threshold(energy, masks, config.vad_fill_frames)
+    tok.centroids = unit_centroids(tok, feats, energy)
+    del feats
+    tok.unit_spectra = spectra_pass(tok, channels, workers, len(energy),
+                                    sum(len(e) for e in energy))
     return tok
 
 
