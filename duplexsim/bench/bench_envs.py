@@ -33,6 +33,7 @@ import gymnasium as gym
 import numpy as np
 
 import duplexsim  # noqa: F401  (registers the env)
+from duplexsim.bench.env_costs import events_per_step, full_collections, phase_costs
 from duplexsim.bench.measure import interleaved
 from duplexsim.cli import HelpFormatter, number
 from duplexsim.config.scenario import SideConfig
@@ -120,116 +121,6 @@ def steps_per_s(env: gym.Env | gym.vector.VectorEnv, steps: int, n: int = 1) -> 
     return steps * n / (time.perf_counter() - t0)
 
 
-def random_steps(env: gym.vector.VectorEnv, steps: int, n: int) -> None:
-    """``steps`` vector steps of random turn actions (seed 0), the rollout of every separate,
-    instrumented run below (each resets the env with seed 0 first)."""
-    rng = np.random.default_rng(0)
-    for _ in range(steps):
-        env.step(rng.integers(0, 4, n))
-
-
-def events_per_step(env: gym.vector.VectorEnv, steps: int, n: int) -> float:
-    """SimPy events processed per env step over ``steps`` vector steps (a separate, untimed
-    run: ``simpy.Environment.step`` is counted while it lasts)."""
-    import simpy
-
-    count = 0
-    step = simpy.Environment.step
-
-    def counted(self: simpy.Environment) -> None:
-        nonlocal count
-        count += 1
-        step(self)
-
-    env.reset(seed=0)
-    simpy.Environment.step = counted  # type: ignore[method-assign]
-    try:
-        random_steps(env, steps, n)
-    finally:
-        simpy.Environment.step = step  # type: ignore[method-assign]
-    return count / (steps * n)
-
-
-def full_collections(env: gym.vector.VectorEnv, steps: int, n: int) -> tuple[int, float]:
-    """The garbage collector's full (generation 2) passes over ``steps`` vector steps, in a
-    separate run: how many, and their share of its wall time. Each walks every object of
-    the process, so a few are a visible share of a step."""
-    import gc
-
-    passes, spent, started = 0, 0.0, 0.0
-
-    def timed(phase: str, info: dict[str, int]) -> None:
-        nonlocal passes, spent, started
-        if info["generation"] != 2:
-            return
-        if phase == "start":
-            started = time.perf_counter()
-        else:
-            passes, spent = passes + 1, spent + time.perf_counter() - started
-
-    env.reset(seed=0)
-    gc.callbacks.append(timed)
-    try:
-        t0 = time.perf_counter()
-        random_steps(env, steps, n)
-        total = time.perf_counter() - t0
-    finally:
-        gc.callbacks.remove(timed)
-    return passes, spent / total
-
-
-PHASES = (  # (label, module, class, method): inclusive wall time of each, per env step
-    ("vector step, all of it", "duplexsim.envs.vector", "TurnTakingVectorEnv", "_step"),
-    ("  simulation (worlds advanced)", "duplexsim.envs.vector", "TurnTakingVectorEnv",
-     "_advance"),
-    ("  step results (reward, info)", "duplexsim.envs.turntaking", "TurnTakingEnv",
-     "outcome"),
-    ("    reward", "duplexsim.envs.side", "LearnerSide", "score"),
-    ("    timeline alignment", "duplexsim.envs.world", "DuplexWorld", "scorable"),
-    ("    episode summary", "duplexsim.envs.side", "LearnerSide", "summary"),
-    ("  observations (built together)", "duplexsim.envs.vector", "TurnTakingVectorEnv",
-     "_observe_batch"),
-    ("    what each learner was told", "duplexsim.envs.side", "LearnerSide",
-     "observation_input"),
-    ("  infos merged", "duplexsim.envs.vector", "TurnTakingVectorEnv", "_merge_infos"),
-    ("  resets (autoreset)", "duplexsim.envs.turntaking", "TurnTakingEnv", "reset"),
-    ("  actions queued (once checked)", "duplexsim.envs.turntaking", "TurnTakingEnv",
-     "act_checked"),
-    ("  reset observations batched", "duplexsim.envs.vector", "TurnTakingVectorEnv",
-     "_batch"),
-)
-
-
-def phase_costs(env: gym.vector.VectorEnv, steps: int, n: int) -> list[tuple[str, float]]:
-    """Microseconds per env step spent in each of :data:`PHASES` (inclusive: a phase's time
-    holds the indented ones below it) over ``steps`` vector steps, in a separate run: the
-    methods are wrapped in timers while it lasts (about 0.3 us a call more)."""
-    import importlib
-
-    env.reset(seed=0)  # before the timers: the first reset is no step's work
-    spent = [0.0] * len(PHASES)
-    originals = []
-    for i, (_, module, cls_name, method) in enumerate(PHASES):
-        cls = getattr(importlib.import_module(module), cls_name)
-        original = getattr(cls, method)
-        originals.append((cls, method, original))
-
-        def timed(*args: Any, _i: int = i, _f: Any = original, **kwargs: Any) -> Any:
-            t0 = time.perf_counter()
-            try:
-                return _f(*args, **kwargs)
-            finally:
-                spent[_i] += time.perf_counter() - t0
-
-        setattr(cls, method, timed)
-    try:
-        random_steps(env, steps, n)
-    finally:
-        for cls, method, original in originals:
-            setattr(cls, method, original)
-    return [(label, spent[i] / (steps * n) * 1e6) for i, (label, *_) in enumerate(PHASES)]
-
-
 def ppo_steps_per_s(n: int, steps: int) -> float:
     """Env steps per second of Stable-Baselines3 PPO learning ``steps`` on
     :class:`~duplexsim.envs.sb3.SB3VecEnv` over ``n`` replay conversations (what a learner
@@ -267,6 +158,19 @@ def _spread(values: list[float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    use_threads(args.threads)
+    n, repeats = args.n_envs, max(1, args.repeats)
+    native = _replay_speeds(args, n, repeats)
+    _replay_costs(args, native, n, repeats)
+    if args.replay_only:
+        return 0
+    _syncllm_speeds(args, n, repeats)
+    return 0
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line, checked (a broken ``--agent`` is one line now, before any run)."""
     p = argparse.ArgumentParser(prog="python -m duplexsim.bench.bench_envs",
                                 description=__doc__.splitlines()[0],
                                 formatter_class=HelpFormatter)
@@ -306,8 +210,12 @@ def main(argv: list[str] | None = None) -> int:
         from duplexsim.models.agentdir import read_agent_json
 
         read_agent_json(Path(args.agent))
-    use_threads(args.threads)
-    n, repeats = args.n_envs, max(1, args.repeats)
+    return args
+
+
+def _replay_speeds(args: argparse.Namespace, n: int, repeats: int) -> gym.vector.VectorEnv:
+    """Print the replay partners' steps/s: one env, then ``SyncVectorEnv``, the native vector
+    env and the sharded one of ``n``, side by side; the native vector env, for the costs."""
     kwargs = env_kwargs(30.0)
     one = gym.make(TURN_TAKING_ID, **kwargs)
     sync = gym.make_vec(TURN_TAKING_ID, num_envs=n, vectorization_mode="sync", **kwargs)
@@ -332,6 +240,13 @@ def main(argv: list[str] | None = None) -> int:
         sharded.close()
         print(f"replay partner, {args.workers} processes x{n}:     {_spread(spread)} steps/s  "
               f"(x{_ratio(spread, single):.2f}; x{_ratio(spread, batched):.2f} of one process)")
+    return native
+
+
+def _replay_costs(args: argparse.Namespace, native: gym.vector.VectorEnv, n: int,
+                  repeats: int) -> None:
+    """Print where the native replay vector env's time goes, each in a separate run: SimPy
+    events per step, full garbage collections, ``--phases`` and ``--ppo-steps``."""
     print(f"replay partner, SimPy events per env step: "
           f"{events_per_step(native, max(1, args.steps // n), n):.1f}")
     passes, share = full_collections(native, 8 * max(1, args.steps // n), n)
@@ -348,8 +263,11 @@ def main(argv: list[str] | None = None) -> int:
         ppo = [ppo_steps_per_s(n, args.ppo_steps) for _ in range(repeats)]
         print(f"SB3 PPO on the native vector x{n}:     {_spread(ppo)} steps/s  "
               f"({args.ppo_steps} steps each)")
-    if args.replay_only:
-        return 0
+
+
+def _syncllm_speeds(args: argparse.Namespace, n: int, repeats: int) -> None:
+    """Print the SyncLLM partners' steps/s (whole episodes): one env, the native vector env
+    and the sharded one of ``n``, side by side (the agent found or trained now)."""
     with tempfile.TemporaryDirectory(prefix="bench-envs-") as tmp:
         agent, origin = find_agent(args.agent, tmp)
         llm = env_kwargs(30.0, SideConfig(kind="syncllm", agent=agent))
@@ -375,7 +293,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"SyncLLM partner, {args.workers} processes x{n}:   {_spread(spread)} "
                   f"steps/s  (x{_ratio(spread, single):.2f} of one SyncLLM env; "
                   f"x{_ratio(spread, batched):.2f} of one process)")
-    return 0
 
 
 def _rates(variants: Sequence[Callable[[], float]], repeats: int) -> list[list[float]]:

@@ -59,7 +59,8 @@ def test_the_env_phase_breakdown_nests_and_leaves_the_envs_as_they_were() -> Non
     """``bench_envs --phases``: each indented phase within its parent, every method back."""
     import gymnasium as gym
 
-    from duplexsim.bench.bench_envs import PHASES, env_kwargs, phase_costs
+    from duplexsim.bench.bench_envs import env_kwargs
+    from duplexsim.bench.env_costs import PHASES, phase_costs
     from duplexsim.envs.registration import TURN_TAKING_ID
     from duplexsim.envs.side import LearnerSide
     from duplexsim.envs.vector import TurnTakingVectorEnv
