@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from duplexsim.bench.forward_ceiling import report_ceiling
 from duplexsim.bench.load import torch_load
 from duplexsim.bench.measure import interleaved, spread
 from duplexsim.cli import HelpFormatter, number
@@ -257,28 +258,6 @@ def bench_under_load(agent_dir: Path, files: Any, seconds: float, repeats: int) 
     return ratios
 
 
-def bench_ceiling(files: Any, counts: Sequence[int], context: int = 300, steps: int = 20,
-                  fed: int = 1) -> dict[int, float]:
-    """The lean forward alone: ms per row-token of steps feeding ``fed`` tokens a row (1: a
-    decode step; more: a packed re-feed) at ``context`` tokens."""
-    from duplexsim.models.rows import LMRows
-
-    out = {}
-    for n in counts:
-        lm = LMRows(files.model, files.vocab.n_units, context + steps * fed + 1, rows=n)
-        rows = [lm.add_row() for _ in range(n)]
-        for row in rows:
-            lm.append(row, [i % files.vocab.n_units for i in range(context)])
-        lm.logits(rows)
-        t0 = time.perf_counter()
-        for i in range(steps):
-            for row in rows:
-                lm.append(row, [(i + k) % files.vocab.n_units for k in range(fed)])
-            lm.logits(rows)
-        out[n] = (time.perf_counter() - t0) * 1000 / (steps * n * fed)
-    return out
-
-
 def bench_lookahead(agent_dir: Path, seconds: float) -> None:
     from duplexsim.agents import load
     from duplexsim.agents.replay import ReplayAgent
@@ -303,6 +282,36 @@ def bench_lookahead(agent_dir: Path, seconds: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    threads = use_threads(args.threads)
+    from duplexsim.models.agentdir import load_agent_files
+
+    with tempfile.TemporaryDirectory() as tmp:
+        agent_dir = Path(args.agent) if args.agent else train_bench_agent(args.size,
+                                                                          Path(tmp) / "agent")
+        files = load_agent_files(agent_dir)
+        n_params = sum(p.numel() for p in files.model.parameters())
+        print(f"two SyncLLM agents, {n_params / 1e6:.2f}M parameters each, {args.seconds:.0f} "
+              f"simulated s for one conversation, {args.batch_seconds:.0f} s each in the "
+              "batch / process / load runs, 200 ms chunks, continental network, torch "
+              f"threads {threads}; ratios min / median / max of {args.repeats} repeats, each "
+              "measured side by side (a shared machine moves the absolute speeds)")
+        print(f"{'':<44} {'min':>6} {'median':>6} {'max':>6}   baseline -> candidate")
+        bench_one_conversation(agent_dir, files, args.seconds, args.repeats)
+        achieved = bench_batches(agent_dir, files, args.batch or [], args.batch_seconds,
+                                 args.repeats)
+        if args.processes:
+            bench_processes(agent_dir, args.processes, args.batch_seconds, args.repeats)
+        if args.under_load:
+            bench_under_load(agent_dir, files, args.batch_seconds, args.repeats)
+        report_ceiling(files, achieved)
+        if args.lookahead:
+            bench_lookahead(agent_dir, args.seconds)
+    return 0
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line (each number checked against its range)."""
     parser = argparse.ArgumentParser(prog="python -m duplexsim.bench.bench_sim",
                                      description=__doc__.splitlines()[0],
                                      formatter_class=HelpFormatter)
@@ -330,61 +339,41 @@ def main(argv: list[str] | None = None) -> int:
                         help="also: lookahead and estimation accuracy against delay")
     parser.add_argument("--threads", type=number(0, 1024, integer=True), default=None,
                         help="torch threads (default: $DUPLEXSIM_THREADS or 1)")
-    args = parser.parse_args(argv)
-    threads = use_threads(args.threads)
-    from duplexsim.models.agentdir import load_agent_files
+    return parser.parse_args(argv)
+
+
+def bench_one_conversation(agent_dir: Path, files: Any, seconds: float, repeats: int) -> None:
+    """One conversation: the engine's lean forward against today's HF path, then against the
+    engine with HF's forward (each variant run once untimed first)."""
+    (one,) = conversations(agent_dir, 1, seconds)
+    lean = partial(run_backend, one, files, "auto")
+    today, hf = partial(run_today, one, files), partial(run_backend, one, files, "hf")
+    for warm in (today, hf, lean):
+        warm()  # warm-up: first-call costs out of the way, for each variant
+    _ratios("one conversation: lean + step API vs HF today", today, lean, repeats,
+            seconds, ">= 1.6x")
+    _ratios("one conversation: lean vs HF forward (engine)", hf, lean, repeats,
+            seconds, "-", same=True)
+
+
+def bench_batches(agent_dir: Path, files: Any, counts: Sequence[int], seconds: float,
+                  repeats: int) -> dict[int, tuple[float, float]]:
+    """N conversations batched against the same run one by one, N in ``counts``; per N, the
+    batched runs' median ms per row-token forwarded and share of those tokens re-fed."""
     from duplexsim.sim.batch import run_batch
 
-    with tempfile.TemporaryDirectory() as tmp:
-        agent_dir = Path(args.agent) if args.agent else train_bench_agent(args.size,
-                                                                          Path(tmp) / "agent")
-        files = load_agent_files(agent_dir)
-        n_params = sum(p.numel() for p in files.model.parameters())
-        print(f"two SyncLLM agents, {n_params / 1e6:.2f}M parameters each, {args.seconds:.0f} "
-              f"simulated s for one conversation, {args.batch_seconds:.0f} s each in the "
-              "batch / process / load runs, 200 ms chunks, continental network, torch "
-              f"threads {threads}; ratios min / median / max of {args.repeats} repeats, each "
-              "measured side by side (a shared machine moves the absolute speeds)")
-        print(f"{'':<44} {'min':>6} {'median':>6} {'max':>6}   baseline -> candidate")
-        (one,) = conversations(agent_dir, 1, args.seconds)
-        lean = partial(run_backend, one, files, "auto")
-        today, hf = partial(run_today, one, files), partial(run_backend, one, files, "hf")
-        for warm in (today, hf, lean):
-            warm()  # warm-up: first-call costs out of the way, for each variant
-        _ratios("one conversation: lean + step API vs HF today", today, lean, args.repeats,
-                args.seconds, ">= 1.6x")
-        _ratios("one conversation: lean vs HF forward (engine)", hf, lean, args.repeats,
-                args.seconds, "-", same=True)
-        achieved = {}
-        for n in args.batch or []:
-            scenarios = conversations(agent_dir, n, args.batch_seconds, first_seed=100)
-            _, batched = _ratios(f"{n} conversations batched vs one by one",
-                                 partial(run_one_by_one, scenarios, files),
-                                 partial(run_batch, scenarios), args.repeats,
-                                 n * args.batch_seconds, ">= 2.5x" if n <= 16 else ">= 3.5x",
-                                 same=True)
-            achieved[n] = (statistics.median(t * 1000 / max(forwarded_tokens(traces), 1)
-                                             for t, traces in batched),
-                           statistics.median(_refed_share(traces) for _, traces in batched))
-        if args.processes:
-            bench_processes(agent_dir, args.processes, args.batch_seconds, args.repeats)
-        if args.under_load:
-            bench_under_load(agent_dir, files, args.batch_seconds, args.repeats)
-        ceiling = bench_ceiling(files, (1, 16, 64))
-        print("\nceiling: the lean forward alone, decode steps at a 300-token context, ms per "
-              "row-token: " + ", ".join(f"{n} rows {ms:.3f}" for n, ms in ceiling.items()))
-        refeed = bench_ceiling(files, (1, 16, 64), fed=12)
-        print("the same, re-feeding 12 tokens a row per forward (packed), ms per row-token: "
-              + ", ".join(f"{n} rows {ms:.3f}" for n, ms in refeed.items()))
-        for n, (ms, fed) in achieved.items():
-            print(f"batched simulation of {n}: {ms:.3f} ms of wall time per row-token "
-                  "forwarded (everything included: SimPy, agents, sampling, forwards); "
-                  f"{fed:.0%} of those tokens re-fed (received chunks, re-fed tails), not "
-                  "sampled: packed, they cost matmul work per token that batching does "
-                  "not share")
-        if args.lookahead:
-            bench_lookahead(agent_dir, args.seconds)
-    return 0
+    achieved = {}
+    for n in counts:
+        scenarios = conversations(agent_dir, n, seconds, first_seed=100)
+        _, batched = _ratios(f"{n} conversations batched vs one by one",
+                             partial(run_one_by_one, scenarios, files),
+                             partial(run_batch, scenarios), repeats,
+                             n * seconds, ">= 2.5x" if n <= 16 else ">= 3.5x",
+                             same=True)
+        achieved[n] = (statistics.median(t * 1000 / max(forwarded_tokens(traces), 1)
+                                         for t, traces in batched),
+                       statistics.median(_refed_share(traces) for _, traces in batched))
+    return achieved
 
 
 def _refed_share(traces: Sequence[Trace]) -> float:
