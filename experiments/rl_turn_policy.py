@@ -218,6 +218,48 @@ def read_trained(p: argparse.ArgumentParser, path: Path) -> dict[str, Any]:
 
 
 def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
+    p = _parser()
+    args = p.parse_args(argv)
+    check_out(args.out, OUTPUTS, "rl_turn_policy.py")  # before any work or world is made
+    cfg = smoke_config(args.out) if args.smoke else Config()
+    if args.policy is not None:
+        _take_policy(p, args, cfg)
+    for key in ("corpus", "timesteps", "episodes", "agent_episodes", "tune_episodes",
+                "duration_s", "seed"):
+        if getattr(args, key) is not None:
+            setattr(cfg, key, getattr(args, key))
+    _take_agents(p, args, cfg)
+    for flag, key in (("latencies", "latencies_ms"), ("eval_latencies", "eval_latencies_ms")):
+        text = getattr(args, flag)
+        if text is not None:
+            setattr(cfg, key, parse_latencies(p, f"--{flag.replace('_', '-')}", text))
+    p.require_trained("--train-agents", cfg.train_agents)
+    p.require_trained("--eval-agents", list(cfg.eval_agents.values()))
+    # a held-out agent that is also a training partner is not held out: its cells would
+    # report in-sample reward as generalisation
+    trained = {Path(a).resolve() for a in cfg.train_agents}
+    seen = [f"{n}={d}" for n, d in cfg.eval_agents.items() if Path(d).resolve() in trained]
+    if seen:
+        source = "train_agents of --policy's config.json" if cfg.policy else "--train-agents"
+        p.error(f"--eval-agents: {', '.join(seen)} is also a training partner ({source}; "
+                "allowed: agents held out from training)")
+    if not (Path(cfg.corpus) / "manifest.json").is_file():
+        p.error(f"--corpus: {cfg.corpus} is not a corpus (build one: duplexsim corpus build "
+                "--preset fisher-like --hours 2 --out runs/corpora/fisher-like)")
+    if args.test_corpus is not None:
+        check_test_corpus(p, cfg, args.test_corpus)
+        cfg.test_corpus = str(args.test_corpus)
+    if args.sets is not None:
+        known = list(eval_sets(cfg, every=True))
+        p.require_distinct("--sets", args.sets, "a set", "distinct set names")
+        if stray := [s for s in args.sets if s not in known]:
+            p.error(f"--sets: {' '.join(stray)} (allowed: {', '.join(known)})")
+        cfg.sets = list(args.sets)
+    return args, cfg
+
+
+def _parser() -> ArgumentParser:
+    """The flags (None: the default, --smoke's or --policy's, settled by :func:`parse`)."""
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=path_arg, default=Path("runs/rl_turn_policy"),
                    help="output folder (new or empty, or an earlier run's of this script) "
@@ -265,29 +307,31 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
                    help="processes the training conversations are split over (default: "
                         "%(default)s; 2 on two cores trains faster, the same policy: "
                         "duplexsim.envs.sharded)")
-    args = p.parse_args(argv)
-    check_out(args.out, OUTPUTS, "rl_turn_policy.py")  # before any work or world is made
-    cfg = smoke_config(args.out) if args.smoke else Config()
-    if args.policy is not None:
-        given = [f"--{k.replace('_', '-')}" for k in ("corpus", "train_agents", "latencies",
-                                                      "timesteps", "duration_s", "seed")
-                 if getattr(args, k) is not None]
-        if given:
-            p.error(f"--policy: {', '.join(given)} come from {args.policy}/config.json "
-                    "(allowed with --policy: --episodes, --agent-episodes, --tune-episodes, "
-                    "--eval-agents, --eval-latencies, --test-corpus, --sets)")
-        missing = [n for n in ("ppo.zip", "obs_norm.npz", "config.json")
-                   if not (args.policy / n).is_file()]
-        if missing:
-            p.error(f"--policy: {args.policy} has no {', '.join(missing)} (allowed: the --out "
-                    "of an earlier rl_turn_policy.py run)")
-        for key, value in read_trained(p, args.policy / "config.json").items():
-            setattr(cfg, key, value)
-        cfg.policy = str(args.policy)
-    for key in ("corpus", "timesteps", "episodes", "agent_episodes", "tune_episodes",
-                "duration_s", "seed"):
-        if getattr(args, key) is not None:
-            setattr(cfg, key, getattr(args, key))
+    return p
+
+
+def _take_policy(p: ArgumentParser, args: argparse.Namespace, cfg: Config) -> None:
+    """``--policy RUN``: its files there, its training settings into ``cfg``; a flag that
+    would set one of them again is refused."""
+    given = [f"--{k.replace('_', '-')}" for k in ("corpus", "train_agents", "latencies",
+                                                  "timesteps", "duration_s", "seed")
+             if getattr(args, k) is not None]
+    if given:
+        p.error(f"--policy: {', '.join(given)} come from {args.policy}/config.json "
+                "(allowed with --policy: --episodes, --agent-episodes, --tune-episodes, "
+                "--eval-agents, --eval-latencies, --test-corpus, --sets)")
+    missing = [n for n in ("ppo.zip", "obs_norm.npz", "config.json")
+               if not (args.policy / n).is_file()]
+    if missing:
+        p.error(f"--policy: {args.policy} has no {', '.join(missing)} (allowed: the --out "
+                "of an earlier rl_turn_policy.py run)")
+    for key, value in read_trained(p, args.policy / "config.json").items():
+        setattr(cfg, key, value)
+    cfg.policy = str(args.policy)
+
+
+def _take_agents(p: ArgumentParser, args: argparse.Namespace, cfg: Config) -> None:
+    """``--train-agents`` and ``--eval-agents NAME=DIR`` into ``cfg``, each listed once."""
     if args.train_agents is not None:
         cfg.train_agents = list(args.train_agents)
         # a folder given twice was drawn twice as often as the others, without a word
@@ -302,33 +346,6 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
         # a NAME given twice kept the last DIR only: the first agent was never evaluated
         p.require_distinct("--eval-agents", [n for n, _ in named], "a NAME",
                            "NAME=DIR with distinct names")
-    for flag, key in (("latencies", "latencies_ms"), ("eval_latencies", "eval_latencies_ms")):
-        text = getattr(args, flag)
-        if text is not None:
-            setattr(cfg, key, parse_latencies(p, f"--{flag.replace('_', '-')}", text))
-    p.require_trained("--train-agents", cfg.train_agents)
-    p.require_trained("--eval-agents", list(cfg.eval_agents.values()))
-    # a held-out agent that is also a training partner is not held out: its cells would
-    # report in-sample reward as generalisation
-    trained = {Path(a).resolve() for a in cfg.train_agents}
-    seen = [f"{n}={d}" for n, d in cfg.eval_agents.items() if Path(d).resolve() in trained]
-    if seen:
-        source = "train_agents of --policy's config.json" if cfg.policy else "--train-agents"
-        p.error(f"--eval-agents: {', '.join(seen)} is also a training partner ({source}; "
-                "allowed: agents held out from training)")
-    if not (Path(cfg.corpus) / "manifest.json").is_file():
-        p.error(f"--corpus: {cfg.corpus} is not a corpus (build one: duplexsim corpus build "
-                "--preset fisher-like --hours 2 --out runs/corpora/fisher-like)")
-    if args.test_corpus is not None:
-        check_test_corpus(p, cfg, args.test_corpus)
-        cfg.test_corpus = str(args.test_corpus)
-    if args.sets is not None:
-        known = list(eval_sets(cfg, every=True))
-        p.require_distinct("--sets", args.sets, "a set", "distinct set names")
-        if stray := [s for s in args.sets if s not in known]:
-            p.error(f"--sets: {' '.join(stray)} (allowed: {', '.join(known)})")
-        cfg.sets = list(args.sets)
-    return args, cfg
 
 
 def check_test_corpus(p: argparse.ArgumentParser, cfg: Config, test: Path) -> None:
