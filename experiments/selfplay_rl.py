@@ -349,73 +349,19 @@ def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, pla
     bonus = 0.0  # the listener-onset multiplier (--hold-onsets)
     quick_bonus = 0.0  # the quick-transfer multiplier (--hold-fto)
     for it in range(args.iterations + 1):  # the last one only measures
-        found = roll_out(plan, out_agent, args.first_seed + it * args.conversations)
-        vads = [vad_from_units(u, silence) for u in found.units]
-        row: dict[str, Any] = {"iteration": it, **stats_of(vads),
-                               "decisions": len(found.decisions)}
-        if args.onset_target is not None:
-            bonus = next_bonus(bonus, row["listener_onsets_per_s"], args.onset_target,
-                               args.onset_step)
-            row.update(onset_target=args.onset_target, onset_bonus=bonus)
-        if args.fto_target is not None:
-            quick_ms, target = args.fto_target
-            row["quick_share"] = quick_share(vads, quick_ms)
-            quick_bonus = next_bonus(quick_bonus, row["quick_share"], target, args.fto_step)
-            row.update(quick_target=target, quick_bonus=quick_bonus)
-        assign_rewards(found, frames, silence, args.overlap_cost, args.silence_cost,
-                       args.overlap_grace_ms // FRAME_MS, bonus,
-                       args.silence_grace_ms // FRAME_MS, quick_bonus,
-                       args.fto_target[0] if args.fto_target is not None else 0.0)
-        row["mean_reward"] = float(np.mean([d.reward for d in found.decisions]))  # per chunk
-        discount(found.decisions, args.gamma)
-        rewards = np.array([d.reward for d in found.decisions])
-        if args.gamma:
-            row["mean_return"] = float(rewards.mean())  # what the advantages centre on
+        found, row, bonus, quick_bonus = rewarded_rollouts(args, plan, out_agent, it, silence,
+                                                           frames, bonus, quick_bonus)
         if it == args.iterations:
             rows.append(row)
             break
-        mean, sd = rewards.mean(), rewards.std() + 1e-8
-        rng = np.random.default_rng([args.first_seed, it])
-        model.train()
-        pg_losses, anchor_losses, kls = [], [], []
-        for u in range(args.updates):
-            idx = rng.choice(len(found.decisions), size=min(args.decisions,
-                                                            len(found.decisions)), replace=False)
-            batch = [found.decisions[i] for i in idx]
-            adv = torch.tensor((np.array([d.reward for d in batch]) - mean) / sd,
-                               dtype=torch.float32)
-            lp = log_probs(model, batch, *ids_of(vocab))
-            pg = -(adv * lp).mean()
-            loss = pg
-            if args.kl > 0:  # k3 estimator of KL(policy || base) on the sampled decisions
-                with torch.no_grad():
-                    lb = log_probs(base_model, batch, *ids_of(vocab))
-                kl = (torch.exp(lb - lp) - (lb - lp) - 1).mean()
-                loss = loss + args.kl * kl
-                kls.append(float(kl.detach()))
-            if data is not None:
-                ids = data.batch(it * args.updates + u, n_seqs=args.anchor_seqs)
-                labels = ids.masked_fill(ids == vocab.pad, -100)
-                nll = model(input_ids=ids, labels=labels).loss
-                loss = loss + args.anchor * nll
-                anchor_losses.append(float(nll.detach()))
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"iteration {it}, update {u}: the loss is {float(loss)} (policy "
-                    f"{float(pg)}); {out_agent} keeps the weights after iteration {it}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            pg_losses.append(float(pg.detach()))
+        losses = policy_updates(args, model, base_model, opt, data, vocab, found, it,
+                                out_agent)
         model.eval()
         save_model(model, out_agent / "model")
         record_weights(out_agent)  # agent.json's weights_sha256: these weights, not base's
         if args.keep_snapshots:
             save_model(model, args.out / "snapshots" / f"iteration{it + 1}")
-        row.update(pg_loss=float(np.mean(pg_losses)),
-                   kl=float(np.mean(kls)) if kls else float("nan"),
-                   anchor_loss=float(np.mean(anchor_losses)) if anchor_losses else float("nan"))
+        row.update(losses)
         rows.append(row)
         if progress:
             print(f"iteration {it}: overlap {row['overlap_share']:.3f}, FTO median "
@@ -428,6 +374,85 @@ def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, pla
     write_text(args.out / "iterations.csv", table.to_csv(index=False))
     replace_dir(out_agent, args.out / "agent")
     return table
+
+
+def rewarded_rollouts(args: argparse.Namespace, plan: Plan, agent: Path, it: int,
+                      silence: set[int], frames: int, bonus: float, quick_bonus: float
+                      ) -> tuple[Any, dict[str, Any], float, float]:
+    """Iteration ``it``'s self-play rollouts of ``agent``, each decision's reward assigned
+    (discounted by ``--gamma``): the rollouts, their statistics row, and the onset and
+    quick-transfer bonuses adapted to them (``--hold-onsets``, ``--hold-fto``)."""
+    found = roll_out(plan, agent, args.first_seed + it * args.conversations)
+    vads = [vad_from_units(u, silence) for u in found.units]
+    row: dict[str, Any] = {"iteration": it, **stats_of(vads),
+                           "decisions": len(found.decisions)}
+    if args.onset_target is not None:
+        bonus = next_bonus(bonus, row["listener_onsets_per_s"], args.onset_target,
+                           args.onset_step)
+        row.update(onset_target=args.onset_target, onset_bonus=bonus)
+    if args.fto_target is not None:
+        quick_ms, target = args.fto_target
+        row["quick_share"] = quick_share(vads, quick_ms)
+        quick_bonus = next_bonus(quick_bonus, row["quick_share"], target, args.fto_step)
+        row.update(quick_target=target, quick_bonus=quick_bonus)
+    assign_rewards(found, frames, silence, args.overlap_cost, args.silence_cost,
+                   args.overlap_grace_ms // FRAME_MS, bonus,
+                   args.silence_grace_ms // FRAME_MS, quick_bonus,
+                   args.fto_target[0] if args.fto_target is not None else 0.0)
+    row["mean_reward"] = float(np.mean([d.reward for d in found.decisions]))  # per chunk
+    discount(found.decisions, args.gamma)
+    if args.gamma:
+        # what the advantages centre on
+        row["mean_return"] = float(np.array([d.reward for d in found.decisions]).mean())
+    return found, row, bonus, quick_bonus
+
+
+def policy_updates(args: argparse.Namespace, model: Any, base_model: Any, opt: Any,
+                   data: Any, vocab: Any, found: Any, it: int, agent: Path
+                   ) -> dict[str, float]:
+    """``--updates`` AdamW steps on random decisions of ``found`` (advantage: the reward
+    standardised over the iteration's decisions; plus ``--kl`` x KL to the base model and
+    ``--anchor`` x the next-token loss on ``data``); the mean policy loss, KL and anchor
+    loss. A non-finite loss is a :class:`FloatingPointError` (``agent`` keeps the last
+    weights)."""
+    rewards = np.array([d.reward for d in found.decisions])
+    mean, sd = rewards.mean(), rewards.std() + 1e-8
+    rng = np.random.default_rng([args.first_seed, it])
+    model.train()
+    pg_losses, anchor_losses, kls = [], [], []
+    for u in range(args.updates):
+        idx = rng.choice(len(found.decisions), size=min(args.decisions,
+                                                        len(found.decisions)), replace=False)
+        batch = [found.decisions[i] for i in idx]
+        adv = torch.tensor((np.array([d.reward for d in batch]) - mean) / sd,
+                           dtype=torch.float32)
+        lp = log_probs(model, batch, *ids_of(vocab))
+        pg = -(adv * lp).mean()
+        loss = pg
+        if args.kl > 0:  # k3 estimator of KL(policy || base) on the sampled decisions
+            with torch.no_grad():
+                lb = log_probs(base_model, batch, *ids_of(vocab))
+            kl = (torch.exp(lb - lp) - (lb - lp) - 1).mean()
+            loss = loss + args.kl * kl
+            kls.append(float(kl.detach()))
+        if data is not None:
+            ids = data.batch(it * args.updates + u, n_seqs=args.anchor_seqs)
+            labels = ids.masked_fill(ids == vocab.pad, -100)
+            nll = model(input_ids=ids, labels=labels).loss
+            loss = loss + args.anchor * nll
+            anchor_losses.append(float(nll.detach()))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"iteration {it}, update {u}: the loss is {float(loss)} (policy "
+                f"{float(pg)}); {agent} keeps the weights after iteration {it}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        pg_losses.append(float(pg.detach()))
+    return {"pg_loss": float(np.mean(pg_losses)),
+            "kl": float(np.mean(kls)) if kls else float("nan"),
+            "anchor_loss": float(np.mean(anchor_losses)) if anchor_losses else float("nan")}
 
 
 def render(args: argparse.Namespace, table: pd.DataFrame, command: str) -> str:
@@ -471,6 +496,36 @@ def held(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    check_out(args.out, OUTPUTS, "selfplay_rl.py")  # before any work or world is made
+    command = provenance("selfplay_rl.py", argv)  # the code as it is when the run starts
+    if args.gamma == 1:  # (number() has no open upper end) a return that never discounts
+        parser.error("--gamma: 1 is out of range (allowed: a number >= 0 and < 1)")
+    from duplexsim.threads import use_threads
+
+    use_threads(args.threads)
+    torch.manual_seed(args.first_seed)
+    agents, corpora, card = agent_inputs(parser, args)
+    preset = AGENTS[args.agent]
+    if args.smoke:
+        args.iterations, args.conversations, args.duration_s, args.chunk_ms = 2, 2, 6.0, 160
+        args.decisions, args.updates = 8, 1
+    plan = Plan(agents=agents, corpora=corpora, out=args.out,
+                conversations=args.conversations, duration_s=args.duration_s,
+                chunk_ms=args.chunk_ms)
+    _set_held_targets(args, plan, preset)
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = train(args, agents / args.agent, corpora / preset, card, plan,
+                  progress=not args.smoke)
+    report = args.out / "REPORT.md"
+    write_text(report, render(args, table, command))
+    print(f"wrote {report}")
+    return 0
+
+
+def _parser() -> ArgumentParser:
+    """The flags, in ``--help``'s order."""
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     add_agent_arguments(parser, "runs/selfplay-rl/fisher",
                         "agent card for the anchor batches (default: agents/<agent>.toml)")
@@ -495,6 +550,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="decisions drawn at random for each AdamW step (default: %(default)s)")
     parser.add_argument("--lr", type=number(0, 1, low_open=True), default=2e-5,
                         help="AdamW learning rate (default: %(default)s)")
+    _add_shaping_arguments(parser)
+    parser.add_argument("--keep-snapshots", action=argparse.BooleanOptionalAction,
+                        default=True, help="also keep each iteration's weights in "
+                        "OUT/snapshots/iteration<N> (14 MB each for the demo's agents)"
+                        " (default: %(default)s)")
+    parser.add_argument("--anchor-seqs", type=number(1, 100_000, integer=True), default=4,
+                        help="sequences per --anchor batch (default: %(default)s)")
+    parser.add_threads()
+    return parser
+
+
+def _add_shaping_arguments(parser: ArgumentParser) -> None:
+    """The reward's grace periods, silence cost, discount and held bonuses, and the loss's KL
+    and anchor weights (in ``--help`` between ``--lr`` and ``--keep-snapshots``)."""
     parser.add_argument("--overlap-grace-ms", type=number(0, 86_400_000, integer=True), default=0,
                         help="overlap costs only from this long into an overlap on"
                              " (default: %(default)s)")
@@ -529,30 +598,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --hold-fto: the bonus grows by this x the relative "
                         "shortfall of the iteration's share and shrinks by its excess"
                         " (default: %(default)s)")
-    parser.add_argument("--keep-snapshots", action=argparse.BooleanOptionalAction,
-                        default=True, help="also keep each iteration's weights in "
-                        "OUT/snapshots/iteration<N> (14 MB each for the demo's agents)"
-                        " (default: %(default)s)")
-    parser.add_argument("--anchor-seqs", type=number(1, 100_000, integer=True), default=4,
-                        help="sequences per --anchor batch (default: %(default)s)")
-    parser.add_threads()
-    args = parser.parse_args(argv)
-    check_out(args.out, OUTPUTS, "selfplay_rl.py")  # before any work or world is made
-    command = provenance("selfplay_rl.py", argv)  # the code as it is when the run starts
-    if args.gamma == 1:  # (number() has no open upper end) a return that never discounts
-        parser.error("--gamma: 1 is out of range (allowed: a number >= 0 and < 1)")
-    from duplexsim.threads import use_threads
 
-    use_threads(args.threads)
-    torch.manual_seed(args.first_seed)
-    agents, corpora, card = agent_inputs(parser, args)
-    preset = AGENTS[args.agent]
-    if args.smoke:
-        args.iterations, args.conversations, args.duration_s, args.chunk_ms = 2, 2, 6.0, 160
-        args.decisions, args.updates = 8, 1
-    plan = Plan(agents=agents, corpora=corpora, out=args.out,
-                conversations=args.conversations, duration_s=args.duration_s,
-                chunk_ms=args.chunk_ms)
+
+def _set_held_targets(args: argparse.Namespace, plan: Plan, preset: str) -> None:
+    """``args.fto_target`` (FTO median ms, share of transfers within it) with ``--hold-fto``
+    and ``args.onset_target`` (listener onsets per s) with ``--hold-onsets``, both read off
+    the corpus's own conversations through the format; None without the flag."""
     args.onset_target = args.fto_target = None
     vads = corpus_reference(plan, preset)[0] if args.hold_fto or args.hold_onsets else []
     if args.hold_fto:
@@ -565,13 +616,6 @@ def main(argv: list[str] | None = None) -> int:
         args.onset_target = pooled([Scored.of(v) for v in vads])["listener_onsets_per_s"]
         print(f"listener onsets of {preset} through the format: "
               f"{args.onset_target:.3f}/s (the rate held)", flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    table = train(args, agents / args.agent, corpora / preset, card, plan,
-                  progress=not args.smoke)
-    report = args.out / "REPORT.md"
-    write_text(report, render(args, table, command))
-    print(f"wrote {report}")
-    return 0
 
 
 if __name__ == "__main__":
