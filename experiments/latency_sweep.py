@@ -40,7 +40,7 @@ from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import write_png, write_text
-from duplexsim.cli import number, run_reporting
+from duplexsim.cli import ArgumentParser, number, run_reporting
 from duplexsim.metrics.report import series_label, write_report
 from duplexsim.sweeps.config import SweepConfig, dump_sweep, load_sweep
 from duplexsim.sweeps.runner import run_sweep
@@ -165,6 +165,25 @@ def plot_against_delay(eff: pd.DataFrame, path: Path, title: str,
 
 
 def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _check_args(parser, args)
+    args.provenance = provenance("latency_sweep.py", argv)
+    use_threads(args.threads)  # this process and the sweep workers it starts
+    partners = ["fisher"] if args.smoke else args.partners
+    if not args.smoke:
+        parser.require_trained("--agents", [args.agents / p for p in partners])
+    for partner in partners:
+        pair = args.out / f"F-{partner[0].upper()}"
+        base = pair / "base.toml"
+        write_text(base, base_scenario(args.smoke, args.agents, partner))
+        for name, config in sweeps_for(args, partner, base).items():
+            run_one(pair / name, config, args)
+    return 0
+
+
+def _parser() -> ArgumentParser:
+    """The sweep's flags (:func:`sweep_parser`'s and this script's), in ``--help``'s order."""
     parser = sweep_parser(__doc__, "runs/latency")
     parser.add_argument("--delays", type=DELAY_MS, nargs="+",
                         default=DELAYS_MS,
@@ -200,7 +219,12 @@ def main(argv: list[str] | None = None) -> int:
                              " (default: %(default)s)")
     parser.add_argument("--factorial", action="store_true",
                         help="one full product sweep instead of the delay and network sweeps")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _check_args(parser: ArgumentParser, args: argparse.Namespace) -> None:
+    """``--out`` and the flags checked together before any work, ``args.corpus`` resolved
+    (:func:`reference_corpus`); a problem is one line (``parser.error``)."""
     check_out(args.out, OUTPUTS, "latency_sweep.py")  # before any work or world is made
     # (they went unread without a word: --smoke --delays 500 ran 0 and 320 ms, --smoke
     # --partners candor the fisher pairing); --contrast-delays is read (320 ms)
@@ -226,18 +250,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--network-partners {' '.join(stray)}: not among --partners "
                      f"{' '.join(args.partners)} (allowed: pairings that run, or --sweeps "
                      "delay for no network sweep)")
-    args.provenance = provenance("latency_sweep.py", argv)
-    use_threads(args.threads)  # this process and the sweep workers it starts
-    partners = ["fisher"] if args.smoke else args.partners
-    if not args.smoke:
-        parser.require_trained("--agents", [args.agents / p for p in partners])
-    for partner in partners:
-        pair = args.out / f"F-{partner[0].upper()}"
-        base = pair / "base.toml"
-        write_text(base, base_scenario(args.smoke, args.agents, partner))
-        for name, config in sweeps_for(args, partner, base).items():
-            run_one(pair / name, config, args)
-    return 0
 
 
 if __name__ == "__main__":
