@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,7 +49,7 @@ from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
 
 from duplexsim.atomic import atomic_path, write_png, write_text
-from duplexsim.cli import number, run_reporting
+from duplexsim.cli import ArgumentParser, number, run_reporting
 from duplexsim.config.readers import read_csv, refuse_cell
 from duplexsim.corpora.corpus import SPLITS
 from duplexsim.errors import InputError
@@ -394,28 +395,7 @@ def summarize(dec: pd.DataFrame, n_boot: int, seed: int = 0
 
 def report(summary: pd.DataFrame, speakers: pd.DataFrame, out: Path, line: str, *,
            chunk_ms: int, short_chunks: int, start_s: float) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = list(summary.label)
-    fig, axes = plt.subplots(2, len(labels), figsize=(4 * len(labels), 6.4), squeeze=False)
-    for col, label in enumerate(labels):
-        s = speakers[speakers.label == label]
-        for row, (event, style) in enumerate((("stop", "ipu_median_s"),
-                                              ("start", "pause_median_s"))):
-            ax = axes[row][col]
-            ax.scatter(s[style], s[f"{event}_rate"], s=10, color="black", label="observed")
-            ax.scatter(s[style], s[f"p_{event}_long"], s=10, color="tab:blue",
-                       label="agent, long context")
-            ax.scatter(s[style], s[f"p_{event}_short"], s=10, color="tab:orange", marker="x",
-                       label="agent, short context")
-            ax.set_xlabel(f"speaker's drawn {style.replace('_s', ' (s)').replace('_', ' ')}")
-            ax.set_ylabel(f"{event}s per decision")
-            ax.set_title(label, fontsize=8)
-    axes[0][0].legend(fontsize=7)
-    write_png(fig, out / "style_probe.png", caption=line)  # the command and commit
+    _plot_rates(summary, speakers, out, line)
 
     def ci(key: str, fmt: str = "{:+.4f}") -> pd.Series:
         return summary.apply(lambda r: f"{fmt.format(r[key])} [{fmt.format(r[key + '_lo'])}, "
@@ -457,24 +437,35 @@ def report(summary: pd.DataFrame, speakers: pd.DataFrame, out: Path, line: str, 
     return out / "REPORT.md"
 
 
+def _plot_rates(summary: pd.DataFrame, speakers: pd.DataFrame, out: Path, line: str) -> None:
+    """``style_probe.png``: per pair, each speaker's observed and predicted stop and start
+    rates against its drawn style."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(summary.label)
+    fig, axes = plt.subplots(2, len(labels), figsize=(4 * len(labels), 6.4), squeeze=False)
+    for col, label in enumerate(labels):
+        s = speakers[speakers.label == label]
+        for row, (event, style) in enumerate((("stop", "ipu_median_s"),
+                                              ("start", "pause_median_s"))):
+            ax = axes[row][col]
+            ax.scatter(s[style], s[f"{event}_rate"], s=10, color="black", label="observed")
+            ax.scatter(s[style], s[f"p_{event}_long"], s=10, color="tab:blue",
+                       label="agent, long context")
+            ax.scatter(s[style], s[f"p_{event}_short"], s=10, color="tab:orange", marker="x",
+                       label="agent, short context")
+            ax.set_xlabel(f"speaker's drawn {style.replace('_s', ' (s)').replace('_', ' ')}")
+            ax.set_ylabel(f"{event}s per decision")
+            ax.set_title(label, fontsize=8)
+    axes[0][0].legend(fontsize=7)
+    write_png(fig, out / "style_probe.png", caption=line)  # the command and commit
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = pair_parser(__doc__, "runs/style_probe", "probe")
-    parser.add_argument("--short-chunks", type=number(1, 100_000, integer=True), default=5,
-                        help="chunks of the short context (default: %(default)s: 1 s at 200 ms)")
-    parser.add_argument("--start-s", type=number(0, 86_400), default=15.0,
-                        help="score chunks from here on (so the long context is long)"
-                             " (default: %(default)s)")
-    parser.add_argument("--split", default="all", choices=[*SPLITS, "all"],
-                        help="corpus split ('all': every one) (default: %(default)s)")
-    parser.add_argument("--max-dialogues", type=number(1, 1_000_000, integer=True), default=40,
-                        help="dialogues probed per pair: the split's first N "
-                             "(default: %(default)s)")
-    parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000,
-                        help="bootstrap resamples of the 95%% CIs (default: %(default)s)")
-    parser.add_argument("--decisions", type=Path, default=None,
-                        help="analyse the decisions.csv of an earlier run instead of running "
-                             "the agents again (--pair then not needed)")
-    parser.add_threads()
+    parser = _parser()
     args = parser.parse_args(argv)
     check_out(args.out, OUTPUTS, "style_probe.py")  # before any work or world is made
     # (they were replaced without a word: --smoke --chunk-ms 240 probed 160 ms chunks, and
@@ -501,20 +492,60 @@ def main(argv: list[str] | None = None) -> int:
     check_pairs(parser, pairs)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.decisions is not None:
-        if not args.decisions.is_file():
-            parser.error(f"--decisions {args.decisions}: file not found (allowed: the "
-                         "decisions.csv of an earlier run)")
-        earlier = read_decisions(args.decisions)
-        runs = [(label, earlier[earlier.label == label].reset_index(drop=True))
-                for label in earlier.label.unique()]
-        chunk_ms, short, start_s = (earlier[c].iloc[0] for c in
-                                    ("chunk_ms", "short_chunks", "start_s"))
+        runs, (chunk_ms, short, start_s) = _earlier_runs(parser, args.decisions)
     else:
         runs = []
         for (agent, corpus), label in zip(pairs, pair_labels(pairs), strict=True):
             runs.append((label, probe_decisions(
                 agent, corpus, chunk_ms=chunk_ms, short_chunks=short, start_s=start_s,
                 split=split, max_dialogues=max_dialogues).assign(label=label)))
+    summary, all_spk = _summarize_runs(runs, n_boot, args.out)
+    path = report(summary, all_spk, args.out, command, chunk_ms=chunk_ms,
+                  short_chunks=short, start_s=start_s)
+    print(f"wrote {path}")
+    return 0
+
+
+def _parser() -> ArgumentParser:
+    """The probe's flags (:func:`pair_parser`'s and this script's), in ``--help``'s order."""
+    parser = pair_parser(__doc__, "runs/style_probe", "probe")
+    parser.add_argument("--short-chunks", type=number(1, 100_000, integer=True), default=5,
+                        help="chunks of the short context (default: %(default)s: 1 s at 200 ms)")
+    parser.add_argument("--start-s", type=number(0, 86_400), default=15.0,
+                        help="score chunks from here on (so the long context is long)"
+                             " (default: %(default)s)")
+    parser.add_argument("--split", default="all", choices=[*SPLITS, "all"],
+                        help="corpus split ('all': every one) (default: %(default)s)")
+    parser.add_argument("--max-dialogues", type=number(1, 1_000_000, integer=True), default=40,
+                        help="dialogues probed per pair: the split's first N "
+                             "(default: %(default)s)")
+    parser.add_argument("--n-boot", type=number(1, 1_000_000, integer=True), default=1000,
+                        help="bootstrap resamples of the 95%% CIs (default: %(default)s)")
+    parser.add_argument("--decisions", type=Path, default=None,
+                        help="analyse the decisions.csv of an earlier run instead of running "
+                             "the agents again (--pair then not needed)")
+    parser.add_threads()
+    return parser
+
+
+def _earlier_runs(parser: ArgumentParser, path: Path
+                  ) -> tuple[list[tuple[str, pd.DataFrame]], tuple[Any, ...]]:
+    """``--decisions``: an earlier run's decisions per label, and its chunk ms, short chunks
+    and start s (one line when the file is missing)."""
+    if not path.is_file():
+        parser.error(f"--decisions {path}: file not found (allowed: the "
+                     "decisions.csv of an earlier run)")
+    earlier = read_decisions(path)
+    runs = [(label, earlier[earlier.label == label].reset_index(drop=True))
+            for label in earlier.label.unique()]
+    return runs, tuple(earlier[c].iloc[0] for c in ("chunk_ms", "short_chunks", "start_s"))
+
+
+def _summarize_runs(runs: list[tuple[str, pd.DataFrame]], n_boot: int, out: Path
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each run's summary (printed as it comes) and per-speaker rates, written with the
+    decisions to OUT's ``decisions.csv``, ``speakers.csv`` and ``summary.csv``; the summary
+    and the speakers."""
     decisions, speakers, rows = [], [], []
     for label, dec in runs:
         stats, spk = summarize(dec, n_boot)
@@ -527,12 +558,9 @@ def main(argv: list[str] | None = None) -> int:
     all_dec, all_spk, summary = (pd.concat(decisions, ignore_index=True),
                                  pd.concat(speakers, ignore_index=True), pd.DataFrame(rows))
     for name, frame in (("decisions", all_dec), ("speakers", all_spk), ("summary", summary)):
-        with atomic_path(args.out / f"{name}.csv") as tmp:
+        with atomic_path(out / f"{name}.csv") as tmp:
             frame.to_csv(tmp, index=False)
-    path = report(summary, all_spk, args.out, command, chunk_ms=chunk_ms,
-                  short_chunks=short, start_s=start_s)
-    print(f"wrote {path}")
-    return 0
+    return summary, all_spk
 
 
 if __name__ == "__main__":
