@@ -525,6 +525,33 @@ def check_roots(parser: ArgumentParser, roots: list[Path]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    check_out(args.out, OUTPUTS, "selfplay.py")  # before any work or world is made
+    from duplexsim.threads import use_threads
+
+    use_threads(args.threads)
+    roots, corpora = list(args.agents), args.corpora
+    if args.smoke:
+        from tiny_world import build_tiny_world
+
+        agents, corpora = build_tiny_world(args.out / "world")
+        roots = [agents]
+    check_roots(parser, roots)
+    plan = Plan(agents=roots[0], replicates=tuple(roots[1:]), corpora=corpora, out=args.out,
+                conversations=2 if args.smoke else args.conversations,
+                duration_s=6.0 if args.smoke else args.duration_s,
+                chunk_ms=160 if args.smoke else args.chunk_ms, temperature=args.temperature,
+                n_boot=50 if args.smoke else args.n_boot,
+                decision_lead_chunks=args.decision_lead_chunks, estimation=args.estimation,
+                estimate_temperature=args.estimate_temperature, top_p=args.top_p,
+                top_k=args.top_k)
+    print(f"wrote {run_plan(plan, provenance('selfplay.py', argv))}")
+    return 0
+
+
+def _parser() -> ArgumentParser:
+    """The flags, in ``--help``'s order."""
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=path_arg, default=Path("runs/selfplay"),
                         help="output folder (new or empty, or an earlier run's of this script) "
@@ -564,28 +591,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top-k", type=number(0, 1_000_000, integer=True), default=0,
                         help="top-k sampling (default: %(default)s: off)")
     parser.add_threads()
-    args = parser.parse_args(argv)
-    check_out(args.out, OUTPUTS, "selfplay.py")  # before any work or world is made
-    from duplexsim.threads import use_threads
-
-    use_threads(args.threads)
-    roots, corpora = list(args.agents), args.corpora
-    if args.smoke:
-        from tiny_world import build_tiny_world
-
-        agents, corpora = build_tiny_world(args.out / "world")
-        roots = [agents]
-    check_roots(parser, roots)
-    plan = Plan(agents=roots[0], replicates=tuple(roots[1:]), corpora=corpora, out=args.out,
-                conversations=2 if args.smoke else args.conversations,
-                duration_s=6.0 if args.smoke else args.duration_s,
-                chunk_ms=160 if args.smoke else args.chunk_ms, temperature=args.temperature,
-                n_boot=50 if args.smoke else args.n_boot,
-                decision_lead_chunks=args.decision_lead_chunks, estimation=args.estimation,
-                estimate_temperature=args.estimate_temperature, top_p=args.top_p,
-                top_k=args.top_k)
-    print(f"wrote {run_plan(plan, provenance('selfplay.py', argv))}")
-    return 0
+    return parser
 
 
 if __name__ == "__main__":

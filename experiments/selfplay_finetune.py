@@ -224,37 +224,7 @@ def agent_inputs(parser: ArgumentParser, args: argparse.Namespace
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
-    add_agent_arguments(parser, "runs/selfplay-ft/fisher",
-                        "agent card (default: agents/<agent>.toml)")
-    parser.add_argument("--conversations", type=number(1, 100_000, integer=True), default=144,
-                        help="self-play conversations the pieces are selected from "
-                             "(default: %(default)s)")
-    parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=60.0,
-                        help="length of each conversation in s (default: %(default)s)")
-    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200,
-                        help="chunk length in ms (default: %(default)s)")
-    parser.add_argument("--first-seed", type=number(0, 2**32 - 1, integer=True), default=1000,
-                        help="seed of the first self-play conversation (conversation i: this + i) "
-                             "(default: %(default)s)")
-    parser.add_argument("--window-s", type=number(0, 86_400), default=0.0,
-                        help="score and keep windows of this many seconds (0: conversations)"
-                             " (default: %(default)s)")
-    parser.add_argument("--keep", type=number(0, 1, low_open=True), default=0.25,
-                        help="share of pieces kept (default: %(default)s)")
-    parser.add_argument("--max-onsets-over", type=number(0, 1), default=1.0,
-                        help="keep only pieces whose share of speech onsets made over the "
-                        "partner is at most this (1: no limit; the corpus: about 0.3)"
-                        " (default: %(default)s)")
-    parser.add_argument("--repeat", type=number(0, 1000, integer=True), default=3,
-                        help="times the kept pieces are added to the corpus's train split (0: the "
-                             "corpus alone) (default: %(default)s)")
-    parser.add_argument("--steps", type=number(1, 10_000_000, integer=True), default=300,
-                        help="fine-tuning steps (default: %(default)s)")
-    parser.add_argument("--lr", type=number(0, 1, low_open=True), default=3e-4,
-                        help="fine-tuning learning rate (constant after 10 warm-up steps) "
-                             "(default: %(default)s)")
-    parser.add_threads()
+    parser = _parser()
     args = parser.parse_args(argv)
     check_out(args.out, OUTPUTS, "selfplay_finetune.py")  # before any work or world is made
     command = provenance("selfplay_finetune.py", argv)  # the code as it is when the run starts
@@ -287,6 +257,42 @@ def main(argv: list[str] | None = None) -> int:
                               command))
     print(f"wrote {report}")
     return 0
+
+
+def _parser() -> ArgumentParser:
+    """The flags, in ``--help``'s order."""
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    add_agent_arguments(parser, "runs/selfplay-ft/fisher",
+                        "agent card (default: agents/<agent>.toml)")
+    parser.add_argument("--conversations", type=number(1, 100_000, integer=True), default=144,
+                        help="self-play conversations the pieces are selected from "
+                             "(default: %(default)s)")
+    parser.add_argument("--duration-s", type=number(0, 86_400, low_open=True), default=60.0,
+                        help="length of each conversation in s (default: %(default)s)")
+    parser.add_argument("--chunk-ms", type=chunk_ms_arg, default=200,
+                        help="chunk length in ms (default: %(default)s)")
+    parser.add_argument("--first-seed", type=number(0, 2**32 - 1, integer=True), default=1000,
+                        help="seed of the first self-play conversation (conversation i: this + i) "
+                             "(default: %(default)s)")
+    parser.add_argument("--window-s", type=number(0, 86_400), default=0.0,
+                        help="score and keep windows of this many seconds (0: conversations)"
+                             " (default: %(default)s)")
+    parser.add_argument("--keep", type=number(0, 1, low_open=True), default=0.25,
+                        help="share of pieces kept (default: %(default)s)")
+    parser.add_argument("--max-onsets-over", type=number(0, 1), default=1.0,
+                        help="keep only pieces whose share of speech onsets made over the "
+                        "partner is at most this (1: no limit; the corpus: about 0.3)"
+                        " (default: %(default)s)")
+    parser.add_argument("--repeat", type=number(0, 1000, integer=True), default=3,
+                        help="times the kept pieces are added to the corpus's train split (0: the "
+                             "corpus alone) (default: %(default)s)")
+    parser.add_argument("--steps", type=number(1, 10_000_000, integer=True), default=300,
+                        help="fine-tuning steps (default: %(default)s)")
+    parser.add_argument("--lr", type=number(0, 1, low_open=True), default=3e-4,
+                        help="fine-tuning learning rate (constant after 10 warm-up steps) "
+                             "(default: %(default)s)")
+    parser.add_threads()
+    return parser
 
 
 if __name__ == "__main__":
