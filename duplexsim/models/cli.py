@@ -54,14 +54,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from duplexsim.corpora import load_corpus
-    from duplexsim.models.agentdir import agent_kind, load_agent_files, read_agent_json
+    from duplexsim.models.agentdir import load_agent_files
     from duplexsim.models.continuation import continue_dialogue
     from duplexsim.models.sampling import SamplingConfig
 
     check_output_dir(args.out)
     check_not_foreign(args.out, CONTINUATION_MARKERS, "continuation", "a new or empty folder, "
                       "or an earlier continuation's folder (its files are replaced)")
+    dialogue_id, chunk_ms, units, prompt_frames = _checked_prompt(args)
+    tok = _tokenizer(args.agent)
+    files = load_agent_files(args.agent)
+    prompt = units[:, :prompt_frames]
+    out_units = continue_dialogue(files, prompt, args.seconds, chunk_ms, args.seed,
+                                  SamplingConfig(temperature=args.temperature))
+    _write(args, files.root, dialogue_id, chunk_ms, prompt_frames, out_units, tok)
+    generated = (out_units.shape[1] - prompt_frames) / FRAME_RATE_HZ
+    print(f"{args.out}: {out_units.shape[1] / FRAME_RATE_HZ:.2f} s of units ({generated:.2f} s "
+          f"generated in whole {chunk_ms} ms chunks; {args.seconds:g} s asked)")
+    return 0
+
+
+def _checked_prompt(args: argparse.Namespace) -> tuple[str, int, np.ndarray, int]:
+    """The agent (a SyncLLM one), the corpus (of its units), the dialogue and the lengths,
+    each checked before the model loads: the dialogue id, the chunk in ms, the dialogue's
+    units ``[2, T]`` and the prompt's frames (whole chunks)."""
+    from duplexsim.corpora import load_corpus
+    from duplexsim.models.agentdir import agent_kind, read_agent_json
+
     info = read_agent_json(args.agent)  # cheap checks first, the model after
     if agent_kind(info) != "syncllm":  # continuation generates SyncLLM chunks only
         raise InputError(str(args.agent / "agent.json"), "kind", f"{agent_kind(info)!r}: "
@@ -88,11 +107,13 @@ def run(args: argparse.Namespace) -> int:
     if ms_from_s(args.seconds) < chunk_ms:
         raise InputError(COMMAND, "--seconds", f"{args.seconds:g} s is shorter than one chunk",
                          f">= {chunk_ms / 1000:g} s")
-    tok = _tokenizer(args.agent)
-    files = load_agent_files(args.agent)
-    prompt = units[:, :prompt_frames]
-    out_units = continue_dialogue(files, prompt, args.seconds, chunk_ms, args.seed,
-                                  SamplingConfig(temperature=args.temperature))
+    return dialogue_id, chunk_ms, units, prompt_frames
+
+
+def _write(args: argparse.Namespace, agent_root: Path, dialogue_id: str, chunk_ms: int,
+           prompt_frames: int, out_units: np.ndarray, tok: UnitTokenizer | None) -> None:
+    """``units.npy``, ``audio.wav`` (with a tokenizer) and ``continuation.json``, moved into
+    ``--out`` together."""
     with output_dir(args.out, owned=("units.npy", "audio.wav"),
                     last=("continuation.json",)) as stage:
         with (stage / "units.npy").open("wb") as fh:
@@ -104,17 +125,13 @@ def run(args: argparse.Namespace) -> int:
                             in_place=True)  # (the stack is ours: no scaled copy)
             write_audio(stage / "audio.wav", wave, tok.sample_rate_hz)
         write_json(stage / "continuation.json", {
-            "agent": str(files.root), "corpus": str(args.corpus), "dialogue": dialogue_id,
+            "agent": str(agent_root), "corpus": str(args.corpus), "dialogue": dialogue_id,
             "prompt_s": args.prompt_s, "seconds": args.seconds, "chunk_ms": chunk_ms,
             "seed": args.seed, "temperature": args.temperature, "prompt_frames": prompt_frames,
             "frames": int(out_units.shape[1]),
             "generated_s": (int(out_units.shape[1]) - prompt_frames) / FRAME_RATE_HZ,
             "audio": tok is not None,
         })
-    generated = (out_units.shape[1] - prompt_frames) / FRAME_RATE_HZ
-    print(f"{args.out}: {out_units.shape[1] / FRAME_RATE_HZ:.2f} s of units ({generated:.2f} s "
-          f"generated in whole {chunk_ms} ms chunks; {args.seconds:g} s asked)")
-    return 0
 
 
 def _tokenizer(agent: Path) -> UnitTokenizer | None:
