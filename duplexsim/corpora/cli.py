@@ -28,6 +28,13 @@ from duplexsim.tokens import DEFAULT_N_UNITS, FRAME_MS, MAX_N_UNITS
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
+    _add_build(sub)
+    _add_import(sub)
+    _add_stats(sub)
+
+
+def _add_build(sub: argparse._SubParsersAction) -> None:
+    """``corpus build``'s flags."""
     what = "build (or resume, or extend) a synthetic corpus"
     b = sub.add_parser("build", help=what, description=what)
     b.add_argument("--preset", choices=sorted(PRESETS), default=None,
@@ -53,6 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "~/.cache/duplexsim/tts)")
     b.add_argument("--workers", type=number(1, 4096, integer=True), default=2,
                    help="processes for TTS and encoding (default: %(default)s)")
+
+
+def _add_import(sub: argparse._SubParsersAction) -> None:
+    """``corpus import``'s flags."""
     what = ("a real Fisher or CANDOR tree as a duplexsim corpus (units, splits, manifest) that "
             "train, continue and simulate read")
     i = sub.add_parser("import", help=what, description=what)
@@ -75,6 +86,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "splits); speaker: Fisher only, no "
                         "speaker (calldata PIN) in two splits (needs LDC's "
                         "fe_03_p[12]_calldata.tbl under the tree)")
+
+
+def _add_stats(sub: argparse._SubParsersAction) -> None:
+    """``corpus stats``'s flags."""
     what = ("turn-taking statistics beside the preset's targets, and how much a prompt predicts "
             "its continuation (prompt -> continuation r)")
     s = sub.add_parser("stats", help=what, description=what)
