@@ -72,6 +72,7 @@ prompt of each corpus only (16 rows; about 30 s more on a busy 2-core machine).
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -424,6 +425,28 @@ def run_replicates(plan: Plan, roots: list[Path], command: str = "") -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    check_out(args.out, OUTPUTS, "continuation.py")  # before any work or world is made
+    for flag, values in (("--seeds", args.seeds), ("--chunk-ms", args.chunk_ms),
+                         ("--splits", args.splits)):
+        # a repeat would score one source twice (a split twice: each prompt twice)
+        parser.require_distinct(flag, values)
+    use_threads(args.threads)
+    problem = _problem(args)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 2
+    plan = _plan(parser, args)
+    command = provenance("continuation.py", argv)
+    report = run_replicates(plan, args.agents, command) if len(args.agents) > 1 \
+        else run_plan(plan, command)[0]
+    print(f"report -> {report}")
+    return 0
+
+
+def _parser() -> ArgumentParser:
+    """The flags, in ``--help``'s order."""
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=path_arg, default=Path("runs/continuation"),
                         help="output folder (new or empty, or an earlier run's of this script) "
@@ -480,27 +503,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--asr", action="store_true",
                         help="also score ASR transcripts (needs: pip install 'duplexsim[asr]')")
     parser.add_threads()
-    args = parser.parse_args(argv)
-    check_out(args.out, OUTPUTS, "continuation.py")  # before any work or world is made
-    for flag, values in (("--seeds", args.seeds), ("--chunk-ms", args.chunk_ms),
-                         ("--splits", args.splits)):
-        # a repeat would score one source twice (a split twice: each prompt twice)
-        parser.require_distinct(flag, values)
-    use_threads(args.threads)
+    return parser
+
+
+def _problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with ``--windows`` or ``--asr`` (its packages missing), in one line."""
     w = args.windows
     if len(w) < 2 or w[0] < 0 or any(b <= a for a, b in zip(w, w[1:], strict=False)) \
             or not all(np.isfinite(w)):
-        print(f"--windows: {' '.join(f'{x:g}' for x in w)} (allowed: two or more increasing "
-              "edges in seconds, the first >= 0)", file=sys.stderr)
-        return 2
+        return (f"--windows: {' '.join(f'{x:g}' for x in w)} (allowed: two or more increasing "
+                "edges in seconds, the first >= 0)")
     if args.asr:
         from duplexsim.metrics.asr import AsrUnavailableError, require_asr
 
         try:
             require_asr()  # before hours of generation, not after
         except AsrUnavailableError as e:
-            print(e, file=sys.stderr)
-            return 2
+            return str(e)
+    return None
+
+
+def _plan(parser: ArgumentParser, args: argparse.Namespace) -> Plan:
+    """The study's plan: the tiny world's with ``--smoke`` (built in OUT/world; the flags
+    it sets itself refused), else the flags' (every ``--agents`` run checked first)."""
     # the tiny world's windows and prompts: the flags went unread
     parser.refuse_unread(args, "--smoke", ("prompt_s", "continuation_s", "prompts", "splits",
                                            "windows"),
@@ -528,11 +553,7 @@ def main(argv: list[str] | None = None) -> int:
                     tuple(args.splits), asr=args.asr, resynth=not args.no_resynth,
                     pairs=tuple(args.pairs), lead=args.lead,
                     windows_s=tuple(args.windows), temperature=args.temperature)
-    command = provenance("continuation.py", argv)
-    report = run_replicates(plan, args.agents, command) if len(args.agents) > 1 \
-        else run_plan(plan, command)[0]
-    print(f"report -> {report}")
-    return 0
+    return plan
 
 
 if __name__ == "__main__":
