@@ -94,9 +94,21 @@ def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
         write_text(plan.out / f"{name}.csv", df.to_csv(index=False, float_format="%.4g"))
     plot(corr, comp, plan.out / "continuation.png", command)  # the figures name it too
     plot_sources(sources, plan.out / "sources.png", command)
+    text = [*_study_sections(plan, per_prompt, corr, command),
+            *_comparison_sections(plan, comp, sources, persistence),
+            *asr_section(per_prompt),
+            "\n\n![continuation](continuation.png)\n"]
+    write_text(plan.out / "REPORT.md", "\n".join(text))
+    return plan.out / "REPORT.md"
+
+
+def _study_sections(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
+                    command: str) -> list[str]:
+    """REPORT.md's head, the r tables (against the ground truth and in distribution) and
+    the mean event durations."""
     means = per_prompt.groupby("source", sort=False)[["ipu", "pause", "fto", "gap",
                                                       "overlap"]].mean()
-    text = [f"# Continuation study\n\n{command}\n\nprompt {plan.prompt_s:g} s -> continuation "
+    return [f"# Continuation study\n\n{command}\n\nprompt {plan.prompt_s:g} s -> continuation "
             f"{plan.continuation_s:g} s; seeds {list(plan.seeds)}; "
             f"sampling temperature {plan.temperature:g}; "
             f"{per_prompt['prompt'].nunique()} prompts from splits {list(plan.splits)}. "
@@ -118,8 +130,14 @@ def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
             "row above); `ratio` = agent / Prompt (issue 16's bar: >= 0.6).\n",
             in_distribution([per_prompt]).to_markdown(index=False, floatfmt=".3f"),
             "\n\n## Mean event durations (ms), averaged over prompts and seeds\n",
-            means.to_markdown(floatfmt=".0f"),
-            "\n\n## Agents vs corpora (each agent on its own corpus's prompts, pooled; 95% "
+            means.to_markdown(floatfmt=".0f")]
+
+
+def _comparison_sections(plan: Plan, comp: pd.DataFrame, sources: pd.DataFrame,
+                         persistence: pd.DataFrame) -> list[str]:
+    """REPORT.md's agents-vs-corpora table, every source's turn-taking and the style
+    persistence per window."""
+    return ["\n\n## Agents vs corpora (each agent on its own corpus's prompts, pooled; 95% "
             "bootstrap CI over prompts, each with all its continuations)\n",
             "`truth_format`: the ground truth of the same prompts through the token format, "
             "what a perfect agent reaches on them. Two references per corpus: as recorded "
@@ -147,11 +165,7 @@ def write_outputs(plan: Plan, per_prompt: pd.DataFrame, corr: pd.DataFrame,
             "continuation keeps at that distance; an agent that reads its prompt and drifts "
             "to its own habits starts near them and falls off. `n_short`: continuations "
             "that end before the window does (no values there; all of them: no r).\n",
-            persistence.to_markdown(index=False, floatfmt=".3f"),
-            *asr_section(per_prompt),
-            "\n\n![continuation](continuation.png)\n"]
-    write_text(plan.out / "REPORT.md", "\n".join(text))
-    return plan.out / "REPORT.md"
+            persistence.to_markdown(index=False, floatfmt=".3f")]
 
 
 def asr_section(per_prompt: pd.DataFrame) -> list[str]:
