@@ -85,5 +85,7 @@ def test_the_moved_names_are_seen_as_reexports() -> None:
     table = reexports()
     assert {"check_units", "check_chunk", "as_id_array"} <= table["duplexsim.tokens"]
     assert {"plain_fields", "check_field_types"} <= table["duplexsim.config.loader"]
+    assert {"FieldError", "FieldErrors", "check", "raise_errors", "reading"} \
+        <= table["duplexsim.config.loader"]
     assert {"build_record", "check_rebuild"} <= table["duplexsim.corpora.build"]
     assert {"replace_dir", "exclusive_run"} <= table["duplexsim.atomic"]

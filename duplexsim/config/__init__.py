@@ -1,7 +1,8 @@
 """Configuration: frozen dataclasses are the schema, TOML files are read with tomllib.
 
-Owns: the generic dict -> dataclass loader with error collection (:mod:`.loader`), the field
-values of a config dataclass made and checked as a file gives them (:mod:`.field_values`),
+Owns: the generic dict -> dataclass loader with error collection (:mod:`.loader`), the errors
+a config dataclass's checks raise (:mod:`.field_errors`), the field values of a config
+dataclass made and checked as a file gives them (:mod:`.field_values`),
 the checked readers of TOML, JSON and CSV files (:mod:`.readers`), the scenario schema
 (:mod:`.scenario`), the check of the files a scenario names (:mod:`.scenario_files`), the
 scenario's TOML writer (:mod:`.toml_writer`), network parameters (:mod:`.network`: the

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from duplexsim.config.field_errors import FieldError, raise_errors
 from duplexsim.config.field_values import check_field_types, plain_fields
-from duplexsim.config.loader import FieldError, from_dict, load_toml, raise_errors
+from duplexsim.config.loader import from_dict, load_toml
 from duplexsim.errors import ConfigError, Problem, finite_in
 from duplexsim.tokens import DEFAULT_N_UNITS, FRAME_MS, MAX_N_UNITS, min_context_tokens
 

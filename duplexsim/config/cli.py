@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from duplexsim.config.loader import FieldError
+from duplexsim.config.field_errors import FieldError
 from duplexsim.config.readers import read_toml
 from duplexsim.errors import ConfigError, DuplexsimError, InputError, Problem
 

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from duplexsim.config.loader import FieldError, _convert, raise_errors
+from duplexsim.config.field_errors import FieldError, raise_errors
+from duplexsim.config.loader import _convert
 from duplexsim.errors import Problem
 
 __all__ = ["check_field_types", "plain_fields"]

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from duplexsim.config.field_errors import FieldError, raise_errors
 from duplexsim.config.field_values import check_field_types, plain_fields
-from duplexsim.config.loader import FieldError, raise_errors
 from duplexsim.config.netem import netem_keys
 from duplexsim.errors import InputError, MissingInputError, finite_in, finite_number, plain_number
 

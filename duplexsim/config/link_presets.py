@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from duplexsim.config.field_errors import FieldError
 from duplexsim.config.link import JITTER_DISTS, LinkConfig
-from duplexsim.config.loader import FieldError
 
 
 def _preset(delay_ms: float, jitter_ms: float, dist: str, loss: float, burst: float,

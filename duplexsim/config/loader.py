@@ -6,10 +6,12 @@ both are re-exported here). Unknown keys are errors. Each dataclass validates it
 values in ``__post_init__`` by raising :class:`FieldError` (one field) or ``ValueError``
 (the message is attributed to the table); the loader catches them per table so that
 problems in sibling tables are all reported. :func:`load_toml` reads a TOML file into a
-dataclass; the checked readers of TOML, JSON and CSV files it and others use (:func:`read_toml`,
-:func:`read_json`, :func:`json_number`, :func:`read_csv`, :func:`refuse_cell`) live in
-:mod:`duplexsim.config.readers` and are re-exported here, as are :func:`plain_fields` and
-:func:`check_field_types`, which live in :mod:`duplexsim.config.field_values`.
+dataclass. Re-exported here, living elsewhere: the field-error vocabulary
+(:class:`FieldError`, :class:`FieldErrors`, :func:`check`, :func:`raise_errors`,
+:func:`reading`) in :mod:`duplexsim.config.field_errors`; the checked readers of TOML, JSON
+and CSV files (:func:`read_toml`, :func:`read_json`, :func:`json_number`, :func:`read_csv`,
+:func:`refuse_cell`) in :mod:`duplexsim.config.readers`; :func:`plain_fields` and
+:func:`check_field_types` in :mod:`duplexsim.config.field_values`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from duplexsim.config.field_errors import FieldError, FieldErrors, check, raise_errors, reading
 from duplexsim.config.readers import json_number, read_csv, read_json, read_toml, refuse_cell
 from duplexsim.errors import ConfigError, Problem
 
@@ -29,7 +32,8 @@ if TYPE_CHECKING:  # at run time from __getattr__: field_values imports this mod
     from duplexsim.config.field_values import check_field_types, plain_fields
 
 # the readers moved to readers.py (they read files; this module builds dataclasses), the
-# field value helpers to field_values.py: the names scripts import from here stay importable
+# field value helpers to field_values.py, the field errors to field_errors.py: the names
+# scripts import from here stay importable
 __all__ = ["ConfigError", "FieldError", "FieldErrors", "Problem", "check",
            "check_field_types", "from_dict", "json_number", "load_toml", "plain_fields",
            "raise_errors", "read_csv", "read_json", "read_toml", "reading", "refuse_cell"]
@@ -44,66 +48,6 @@ def __getattr__(name: str) -> Any:
 
 
 T = TypeVar("T")
-
-
-class FieldError(ConfigError):
-    """Raised from ``__post_init__`` to blame one field (the loader adds file and table).
-
-    Example: ``FieldError("delay_ms", "must be >= 0", ">= 0")``. ``depends`` names the
-    other fields of the table the check read (``duration_s`` against ``chunk_ms``): when
-    one of them was given but invalid, the check ran on its default and is not reported;
-    when it is a required key the file left out, on a stand-in, and is not reported either.
-    A check blamed on a key inside a table (``network.a_to_b.loss``, ``grid.x``) is kept
-    beside another invalid field only when ``depends`` names every field it read, that
-    table included (:func:`reading`); without it, it is dropped there. So is a check
-    blamed on a key the file left out (``a.agent`` of ``kind = "syncllm"``, at its
-    default): kept only when ``depends`` names the other fields it read (``kind``).
-    """
-
-    def __init__(self, field: str, message: str, allowed: str | None = None,
-                 depends: tuple[str, ...] = ()):
-        self.field = field
-        self.message = message
-        self.allowed = allowed
-        self.depends = tuple(depends)
-        super().__init__([Problem("", field, message, allowed)])
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.field, self.message, self.allowed, self.depends))
-
-
-class FieldErrors(ConfigError):
-    """Raised from ``__post_init__`` to blame several fields at once (all are reported)."""
-
-    def __init__(self, errors: list[FieldError]):
-        self.errors = list(errors)
-        super().__init__([p for e in self.errors for p in e.problems])
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.errors,))
-
-
-
-def raise_errors(errors: list[FieldError]) -> None:
-    """Raise the collected ``errors`` (none: return): one -> FieldError, more -> FieldErrors."""
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        raise FieldErrors(errors)
-
-
-def reading(errors: list[FieldError], *fields: str) -> list[FieldError]:
-    """``errors`` declaring that their check read ``fields`` of the table (added to the
-    ``depends`` each has): how a check blamed on a nested key (``a.slice_ms``) says it is
-    still true beside another table's mistake, which the loader's probe checks it beside."""
-    return [FieldError(e.field, e.message, e.allowed, tuple(dict.fromkeys((*e.depends, *fields))))
-            for e in errors]
-
-
-def check(condition: bool, field: str, message: str, allowed: str | None = None) -> None:
-    """Raise :class:`FieldError` unless ``condition`` holds (for ``__post_init__``)."""
-    if not condition:
-        raise FieldError(field, message, allowed)
 
 
 def _join(prefix: str, key: str) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from duplexsim.config.loader import FieldError
+from duplexsim.config.field_errors import FieldError
 from duplexsim.errors import InputError
 
 NETEM_DIST_SCALE = 8192  # include/uapi/linux/pkt_sched.h: table values are sigma * 8192

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from duplexsim.config.field_errors import FieldError, raise_errors, reading
 from duplexsim.config.field_values import check_field_types, plain_fields
 from duplexsim.config.link import (
     JITTER_DISTS,
@@ -40,7 +41,6 @@ from duplexsim.config.link_presets import (
     resolve_link,
     resolved_errors,
 )
-from duplexsim.config.loader import FieldError, raise_errors, reading
 
 ENDPOINTS = ("A", "B")
 """Topology node names of the two agents."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from duplexsim.config.field_errors import FieldError, raise_errors
 from duplexsim.config.field_values import check_field_types, plain_fields
-from duplexsim.config.loader import FieldError, raise_errors
 from duplexsim.errors import finite_in
 from duplexsim.tokens import FRAME_MS
 

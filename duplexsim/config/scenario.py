@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from duplexsim.config import scenario_files
+from duplexsim.config.field_errors import FieldError, raise_errors
 from duplexsim.config.field_values import check_field_types, plain_fields
-from duplexsim.config.loader import FieldError, from_dict, load_toml, raise_errors
+from duplexsim.config.loader import from_dict, load_toml
 from duplexsim.config.network import NetworkConfig
 from duplexsim.config.reward import RewardConfig
 from duplexsim.config.toml_writer import dump_toml, toml_string

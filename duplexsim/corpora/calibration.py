@@ -71,7 +71,7 @@ def _check_realised(cfg: SynthConfig, got: dict[str, float]) -> None:
     a 12 s IPU median for 1.3 s, as every IPU stops at 12 s; pause_sigma 10: a 0.25 s pause
     median for 0.45 s; ipu_median_s 0.5 with backchannels_per_s 0.45: 0.15/s, no room to
     backchannel in) and built a corpus that silently was not the configured one."""
-    from duplexsim.config.loader import FieldError, raise_errors
+    from duplexsim.config.field_errors import FieldError, raise_errors
 
     errors = []
     for key, unit in (("ipu_median_s", "s"), ("pause_median_s", "s"),

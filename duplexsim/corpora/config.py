@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from duplexsim.config.field_errors import FieldError, raise_errors
 from duplexsim.config.field_values import plain_fields
-from duplexsim.config.loader import FieldError, raise_errors
 from duplexsim.errors import MAX_DURATION_S, finite_in
 from duplexsim.timebase import round_half_up
 from duplexsim.tokens import FRAME_MS

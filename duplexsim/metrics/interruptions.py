@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from duplexsim.config.loader import FieldError, raise_errors
+from duplexsim.config.field_errors import FieldError, raise_errors
 from duplexsim.errors import finite_number
 from duplexsim.metrics.turntaking import TurnTakingParams, ipu_activity
 

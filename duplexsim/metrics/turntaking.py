@@ -51,7 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from duplexsim.config.loader import FieldError, check, raise_errors
+from duplexsim.config.field_errors import FieldError, check, raise_errors
 from duplexsim.errors import finite_number
 from duplexsim.frame_runs import mask_of_runs, runs
 from duplexsim.metrics.activity import as_vad, vad_from_units

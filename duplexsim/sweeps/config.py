@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from duplexsim.config.field_errors import FieldError, raise_errors, reading
 from duplexsim.config.field_values import plain_fields
-from duplexsim.config.loader import FieldError, from_dict, raise_errors, reading
+from duplexsim.config.loader import from_dict
 from duplexsim.config.readers import read_toml
 from duplexsim.errors import ConfigError, Problem
 from duplexsim.sweeps.cells import DEFAULT_CELL

@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from duplexsim.config.loader import FieldError
+from duplexsim.config.field_errors import FieldError
 from duplexsim.sweeps.cells import UNSCORED_KEYS
 
 SEED_KEY = "seed"

@@ -22,7 +22,8 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from duplexsim.atomic import output_dir, write_json
-from duplexsim.config.loader import check, from_dict
+from duplexsim.config.field_errors import check
+from duplexsim.config.loader import from_dict
 from duplexsim.config.readers import json_number, read_json
 from duplexsim.errors import InputError, MissingInputError
 from duplexsim.tokens import DEFAULT_N_UNITS, MAX_N_UNITS
