@@ -53,7 +53,8 @@ def claim(folder: Path, params: dict[str, Any]) -> None:
 def tiny_card(name: str, preset: str, n_units: int, steps: int,  # noqa: ANN201
               seed: int = 0):
     """A ``tiny`` agent card: a few steps per stage, chunk sizes 160/200/240 ms."""
-    from duplexsim.config.card import AgentCard, AgentInfo, ModelCard, StageCard, TrainCard
+    from duplexsim.config.card import AgentCard, AgentInfo
+    from duplexsim.config.card_tables import ModelCard, StageCard, TrainCard
 
     stage = StageCard(steps=steps, batch_tokens=512, seq_len=128, warmup_steps=1, lr=3e-3,
                       window_chunks=12)

@@ -87,5 +87,6 @@ def test_the_moved_names_are_seen_as_reexports() -> None:
     assert {"plain_fields", "check_field_types"} <= table["duplexsim.config.loader"]
     assert {"FieldError", "FieldErrors", "check", "raise_errors", "reading"} \
         <= table["duplexsim.config.loader"]
+    assert {"ModelCard", "StageCard", "TrainCard", "TdmCard"} <= table["duplexsim.config.card"]
     assert {"build_record", "check_rebuild"} <= table["duplexsim.corpora.build"]
     assert {"replace_dir", "exclusive_run"} <= table["duplexsim.atomic"]

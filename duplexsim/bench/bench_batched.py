@@ -25,7 +25,8 @@ import numpy as np
 from duplexsim.atomic import write_json, write_png
 from duplexsim.bench.measure import interleaved, spread
 from duplexsim.cli import HelpFormatter, number
-from duplexsim.config.card import AgentCard, AgentInfo, ModelCard, ModelSize, TrainCard
+from duplexsim.config.card import AgentCard, AgentInfo
+from duplexsim.config.card_tables import ModelCard, ModelSize, TrainCard
 from duplexsim.models.agentdir import AgentFiles
 from duplexsim.models.continuation import continue_dialogue, continue_dialogues
 from duplexsim.models.model import build_model

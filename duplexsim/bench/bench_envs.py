@@ -61,7 +61,8 @@ def env_factory(duration_s: float, partner: SideConfig | None = None) -> Callabl
 
 def train_tiny_agent(out: str | Path, steps: int = 2) -> Path:
     """A tiny SyncLLM (160 ms chunks, 501 units) trained for ``steps`` on the shipped dialogue."""
-    from duplexsim.config.card import AgentCard, ModelCard, StageCard, TrainCard
+    from duplexsim.config.card import AgentCard
+    from duplexsim.config.card_tables import ModelCard, StageCard, TrainCard
     from duplexsim.corpora import default_dialogue
     from duplexsim.training.recipe import train_agent
 

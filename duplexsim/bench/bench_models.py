@@ -25,7 +25,8 @@ import torch
 
 from duplexsim.bench.measure import interleaved, spread
 from duplexsim.cli import HelpFormatter, number
-from duplexsim.config.card import AgentCard, ModelCard, ModelSize, StageCard, TrainCard
+from duplexsim.config.card import AgentCard
+from duplexsim.config.card_tables import ModelCard, ModelSize, StageCard, TrainCard
 from duplexsim.models.engine import drive, piece
 from duplexsim.models.rows import LMRows
 from duplexsim.models.sampling import CounterRNG, SamplingConfig

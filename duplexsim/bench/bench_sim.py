@@ -59,7 +59,7 @@ from duplexsim.sim.trace import Trace
 from duplexsim.threads import use_threads
 
 if TYPE_CHECKING:
-    from duplexsim.config.card import ModelSize
+    from duplexsim.config.card_tables import ModelSize
 
 N_UNITS = 60
 
@@ -82,7 +82,8 @@ class _Dlg:
 
 
 def train_bench_agent(size: ModelSize, out: Path) -> Path:
-    from duplexsim.config.card import AgentCard, ModelCard, StageCard, TrainCard
+    from duplexsim.config.card import AgentCard
+    from duplexsim.config.card_tables import ModelCard, StageCard, TrainCard
     from duplexsim.training.recipe import train_agent
 
     stage = StageCard(steps=1, batch_tokens=256, seq_len=128, warmup_steps=1, window_chunks=12)

@@ -16,7 +16,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from duplexsim.atomic import usual_modes
-from duplexsim.config.card import SIZE_PRESETS, ModelCard
+from duplexsim.config.card_tables import SIZE_PRESETS, ModelCard
 from duplexsim.errors import InputError, MissingInputError, write_failure
 from duplexsim.folders import replace_dir
 

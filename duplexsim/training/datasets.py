@@ -27,7 +27,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from duplexsim.config.card import AgentCard, StageCard
+from duplexsim.config.card import AgentCard
+from duplexsim.config.card_tables import StageCard
 from duplexsim.corpora.types import edge_frame
 from duplexsim.errors import InputError
 from duplexsim.models.vocab import Vocab, encode_text

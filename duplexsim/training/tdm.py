@@ -47,7 +47,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from duplexsim.config.card import AgentCard, TdmCard
+from duplexsim.config.card import AgentCard
+from duplexsim.config.card_tables import TdmCard
 from duplexsim.errors import ConfigError
 from duplexsim.models.vocab import TdmVocab, Vocab
 from duplexsim.tdm_tokens import TdmFormat

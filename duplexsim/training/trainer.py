@@ -24,7 +24,8 @@ import torch
 from tqdm import tqdm
 
 from duplexsim.atomic import remove_stale_temporaries
-from duplexsim.config.card import AgentCard, StageCard
+from duplexsim.config.card import AgentCard
+from duplexsim.config.card_tables import StageCard
 from duplexsim.errors import ConfigError, InputError
 from duplexsim.folders import remove_stale_folders
 from duplexsim.models import attention
