@@ -46,7 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("duplexsim.sim.cli", "run a scenario: two agents across a simulated network"),
     "sweep": ("duplexsim.sweeps.cli", "run a grid of scenario fields x seeds"),
     "report": ("duplexsim.metrics.report", "write a markdown report with plots for a sweep"),
-    "demo": ("duplexsim.demo", "the whole mission end to end on embedded defaults"),
+    "demo": ("duplexsim.demo.cli", "the whole mission end to end on embedded defaults"),
 }
 
 

@@ -3,7 +3,7 @@
 :class:`DemoPlan` holds the demo's settings and paths; :meth:`DemoPlan.trained` says whether
 an agent an earlier run left is the one this plan would train (reused), still to train
 (none, or a time guard stopped it), or one that training would have to delete (a one-line
-error naming the difference). Must not run any stage: :mod:`duplexsim.demo` does.
+error naming the difference). Must not run any stage: :mod:`duplexsim.demo.stages` does.
 """
 
 from __future__ import annotations

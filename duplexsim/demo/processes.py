@@ -5,7 +5,7 @@ process and reports their progress; when one fails the others are stopped at onc
 (:func:`_stop`). Every child, the simulation workers included (:func:`end_with` as their
 pool's initializer), gets SIGTERM when the demo ends, killed included (Linux
 ``PR_SET_PDEATHSIG``): one left behind trained or simulated on into the folder a rerun
-was writing. Must not decide what to train: :mod:`duplexsim.demo` does.
+was writing. Must not decide what to train: :mod:`duplexsim.demo.stages` does.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from duplexsim.demo_plan import DemoPlan
+from duplexsim.demo.plan import DemoPlan
 
 
 def train_side_by_side(plan: DemoPlan, todo: list[tuple[str, list[str]]],

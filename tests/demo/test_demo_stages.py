@@ -1,5 +1,7 @@
-"""The demo's training stage: both agents as two 1-thread ``duplexsim train`` processes side by
-side, their step counts from the cards; the same bytes as training one after the other."""
+"""The demo's stages: both agents as two 1-thread ``duplexsim train`` processes side by
+side, their step counts from the cards (the same bytes as training one after the other); the
+simulations side by side (the same bytes as one after the other), reused while their inputs
+are the same; and bad cards, scenarios or sizes refused before anything is built."""
 
 from __future__ import annotations
 
@@ -11,12 +13,11 @@ import pytest
 import torch
 
 from duplexsim import cli
-from duplexsim.demo import train_agents
-from duplexsim.demo_plan import AGENTS, DemoPlan
+from duplexsim.demo import AGENTS, DemoPlan, train_agents
 from duplexsim.errors import InputError
 from duplexsim.models.agentdir import record_weights
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 CARD = """
 [agent]
@@ -113,84 +114,16 @@ def test_demo_trains_both_agents_side_by_side_with_the_bytes_of_one_after_the_ot
     assert (plan.agent_dir("fisher") / "agent.json").stat().st_mtime_ns == before
 
 
-def test_demo_refuses_an_agent_trained_with_another_unit_tokenizer_than_its_corpus(tmp_path):
-    """corpus_digest covers the manifest only: a corpus rebuilt with another unit tokenizer
-    (the same manifest bytes) no longer passes for the agent's corpus; byte-identical
-    copies of one tokenizer (the demo's: units -> corpus -> agent) are reused."""
-    from duplexsim.atomic import write_json
-    from duplexsim.config.card import load_card
-    from duplexsim.models.vocab import Vocab
-    from duplexsim.training.checkpoints import RunState
-    from duplexsim.training.recipe import agent_info
-
-    plan = DemoPlan(root=tmp_path, out=tmp_path / "demo", cards=tmp_path / "cards")
-    plan.cards.mkdir()
-    plan.card("fisher").write_text(CARD.format(name="fisher", preset="fisher-like", n_units=24,
-                                               stages=STAGE.format(stage="stage3")))
-    corpus = plan.corpus_dir("fisher-like")
-    for tokenizer in (corpus / "tokenizer", plan.agent_dir("fisher") / "tokenizer"):
-        tokenizer.mkdir(parents=True)
-        (tokenizer / "config.json").write_text('{"config": {"type": "mel-kmeans"}}')
-        (tokenizer / "arrays.safetensors").write_bytes(b"centroids of one tokenizer")
-    (corpus / "manifest.json").write_text('{"name": "fisher-like", "seed": 0}')
-    info = agent_info(load_card(plan.card("fisher")), Vocab(24, 300), RunState(),
-                      corpus=str(corpus))
-    write_json(plan.agent_dir("fisher") / "agent.json", info)
-    assert plan.trained("fisher")
-    (corpus / "tokenizer" / "arrays.safetensors").write_bytes(b"centroids of another one")
-    with pytest.raises(InputError, match=r"agents/fisher: its unit tokenizer .* is not "
-                       r".*fisher-like's .*delete the agent folder"):
-        plan.trained("fisher")
-
-
-@pytest.mark.parametrize(("name", "preset"), AGENTS)
-def test_demo_refuses_an_agent_trained_on_a_corpus_since_rebuilt_with_other_parameters(
-        tmp_path, name: str, preset: str):
-    """agent.json records its corpus manifest's digest: the corpus folder rebuilt with other
-    parameters (here another seed in its manifest) no longer passes for the agent's corpus;
-    each agent is judged by its own corpus folder."""
-    from duplexsim.atomic import write_json
-    from duplexsim.config.card import load_card
-    from duplexsim.models.vocab import Vocab
-    from duplexsim.training.checkpoints import RunState
-    from duplexsim.training.recipe import agent_info
-
-    plan = DemoPlan(root=tmp_path, out=tmp_path / "demo", cards=tmp_path / "cards")
-    plan.cards.mkdir()
-    card_path = plan.card(name)
-    card_path.write_text(CARD.format(name=name, preset=preset, n_units=24,
-                                     stages=STAGE.format(stage="stage3")))
-    corpus = plan.corpus_dir(preset)
-    corpus.mkdir(parents=True)
-    (corpus / "manifest.json").write_text('{"name": "' + preset + '", "seed": 0}')
-    info = agent_info(load_card(card_path), Vocab(24, 300), RunState(), corpus=str(corpus))
-    plan.agent_dir(name).mkdir(parents=True)
-    write_json(plan.agent_dir(name) / "agent.json", info)
-    assert plan.trained(name)
-    (corpus / "manifest.json").write_text('{"name": "' + preset + '", "seed": 1}')
-    with pytest.raises(InputError, match=rf"{name}: corpus_digest: trained on another "
-                       rf"corpus than .*{preset} holds now"):
-        plan.trained(name)
-    # a corpus folder not built yet (the demo builds it before training) is not judged
-    (corpus / "manifest.json").unlink()
-    assert plan.trained(name)
-    # nor is an agent trained before the digest was recorded
-    (corpus / "manifest.json").write_text('{"name": "' + preset + '", "seed": 1}')
-    del info["corpus_digest"]
-    write_json(plan.agent_dir(name) / "agent.json", info)
-    assert plan.trained(name)
-
-
 def test_demo_refuses_resizing_a_trained_agents_corpus_before_building_anything(
         tmp_path, monkeypatch, capsys):
     """Another --corpus-hours would extend (or shrink) the corpus an agent was trained on:
     one line naming the flag, before ``corpus build`` runs (it resized the corpus first, and
     the agent was refused only after that)."""
-    from duplexsim import demo
     from duplexsim.atomic import write_json
     from duplexsim.config.card import load_card
     from duplexsim.corpora.build import plan as corpus_plan
     from duplexsim.corpora.config import load_config
+    from duplexsim.demo import cli as demo_cli
     from duplexsim.models.vocab import Vocab
     from duplexsim.training.checkpoints import RunState
     from duplexsim.training.recipe import agent_info
@@ -217,7 +150,7 @@ def test_demo_refuses_resizing_a_trained_agents_corpus_before_building_anything(
     def built(plan):  # noqa: ANN001, ANN202 - the corpora stage, not to be reached
         raise AssertionError("built the corpora")
 
-    monkeypatch.setattr(demo, "build_corpora", built)
+    monkeypatch.setattr(demo_cli, "build_corpora", built)
     assert cli.main(["demo", "--root", str(plan.root), "--out", str(plan.out), "--cards",
                      str(plan.cards), "--conversation-s", "12", "--corpus-hours",
                      str(4 * 12.0 / 3600)]) == 2
@@ -247,7 +180,8 @@ preset = "{preset}"
 
 
 def test_demo_simulates_side_by_side_with_the_bytes_of_one_after_the_other(tmp_path):
-    from duplexsim.demo import _simulate_one, simulate
+    from duplexsim.demo import simulate
+    from duplexsim.demo.stages import _simulate_one
 
     plan = _tiny_world(tmp_path)
     train_agents(plan)
@@ -351,138 +285,6 @@ def test_demo_simulates_again_when_a_jitter_trace_it_names_changes(tmp_path, mon
     assert Pool.submitted == 2
 
 
-def test_demo_training_failing_stops_the_other_one_now(tmp_path, monkeypatch, capsys):
-    """One agent's training fails: the other is stopped (SIGTERM) at once, not trained to its
-    end (half an hour) for a demo that has failed; it resumes from its checkpoint later."""
-    import stat
-    import sys
-    import time
-
-    from duplexsim import demo_processes
-
-    trainer = tmp_path / "trainer"  # stands for `python -m duplexsim.cli train ...`
-    trainer.write_text('#!/bin/sh\ncase "$*" in *broken*) echo "boom"; exit 2;; esac\n'
-                       "trap 'kill $!; exit 143' TERM\nsleep 600 & wait\n")  # 143: as the CLI
-    trainer.chmod(trainer.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setattr(sys, "executable", str(trainer))
-    plan = DemoPlan(root=tmp_path / "runs", out=tmp_path / "out")
-    t0 = time.perf_counter()
-    for todo in ([("fisher", ["train", "fine.toml"]), ("broken", ["train", "broken.toml"])],
-                 [("broken", ["train", "broken.toml"]), ("fisher", ["train", "fine.toml"])]):
-        with pytest.raises(SystemExit, match=r"training broken failed$"):
-            demo_processes.train_side_by_side(plan, todo, poll_s=60)
-        assert time.perf_counter() - t0 < 30
-        out = capsys.readouterr().out
-        assert "stopped fisher" in out and "boom" in out
-        t0 = time.perf_counter()
-
-
-def alive(pid: int) -> bool:
-    """Is process ``pid`` running (not ended, nor a zombie no one has reaped)?"""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _killed_leaves(demo_proc, started: list[int]) -> list[int]:  # noqa: ANN001
-    """SIGKILL ``demo_proc``, wait up to 10 s for the processes ``started`` to end, and
-    return those still running (SIGKILLed then, so that none outlives the test)."""
-    import os
-    import signal
-    import time
-
-    demo_proc.kill()
-    demo_proc.wait()
-    deadline = time.monotonic() + 10
-    while any(alive(pid) for pid in started) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    left = [pid for pid in started if alive(pid)]
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    return left
-
-
-def test_demo_killed_ends_its_trainers(tmp_path):
-    """The demo killed outright (SIGKILL, an OOM kill: no handler runs) ends its trainers too;
-    they trained on, and a rerun started a second trainer on each agent's folder."""
-    import os
-    import stat
-    import subprocess
-    import sys
-    import time
-
-    trainer = tmp_path / "trainer"  # stands for `python -m duplexsim.cli train CARD ...`
-    trainer.write_text('#!/bin/sh\necho $$ > "$PIDS/$4"\n'
-                       "trap 'kill $!; exit 143' TERM\nsleep 600 & wait\n")
-    trainer.chmod(trainer.stat().st_mode | stat.S_IEXEC)
-    pids = tmp_path / "pids"
-    pids.mkdir()
-    driver = (
-        "import sys\nfrom pathlib import Path\nfrom duplexsim import demo_plan, demo_processes\n"
-        f"sys.executable = {str(trainer)!r}\n"
-        f"plan = demo_plan.DemoPlan(root=Path({str(tmp_path / 'runs')!r}))\n"
-        "demo_processes.train_side_by_side(plan, [('fisher', ['train', 'fisher']), "
-        "('candor', ['train', 'candor'])], poll_s=60)\n")
-    demo_proc = subprocess.Popen([sys.executable, "-c", driver], env={**os.environ,
-                                 "PIDS": str(pids)}, stdout=subprocess.DEVNULL)
-
-    try:
-        deadline = time.monotonic() + 60
-        while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(0.3)  # each pid file is written before its shell's trap is set
-        started = [int(p.read_text()) for p in pids.iterdir()]
-        assert len(started) == 2 and all(alive(pid) for pid in started)
-        assert not _killed_leaves(demo_proc, started)
-    finally:
-        demo_proc.kill()
-
-
-def test_demo_killed_ends_its_simulations(tmp_path):
-    """The demo killed outright during the simulations ends their worker processes too; a
-    worker left behind ran its simulation to the end and wrote it into the folder a rerun
-    was writing."""
-    import os
-    import subprocess
-    import sys
-    import time
-
-    pids = tmp_path / "pids"
-    pids.mkdir()
-    (tmp_path / "sleeper.py").write_text(  # stands for one simulation, in a pool worker
-        "import os, time\nfrom pathlib import Path\n\n\ndef run(*args):\n"
-        f"    (Path({str(pids)!r}) / str(os.getpid())).write_text('')\n    time.sleep(600)\n")
-    scenarios = [tmp_path / f"{name}.toml" for name in ("one", "two")]
-    for path in scenarios:
-        path.write_text("# a scenario\n")
-    driver = (
-        "import concurrent.futures, sys\nfrom pathlib import Path\n"
-        f"sys.path.insert(0, {str(tmp_path)!r})\nimport sleeper\n"
-        "from duplexsim import demo, digests\n"
-        "digests.directory_digest = lambda *args: 'agent'\n"
-        "class Pool(concurrent.futures.ProcessPoolExecutor):\n"
-        "    def submit(self, fn, /, *args, **kwargs):\n"
-        "        return super().submit(sleeper.run)\n"
-        "concurrent.futures.ProcessPoolExecutor = Pool\n"
-        f"demo.simulate(demo.DemoPlan(root=Path({str(tmp_path / 'runs')!r}), "
-        f"out=Path({str(tmp_path / 'out')!r}), "
-        f"scenarios=({str(scenarios[0])!r}, {str(scenarios[1])!r})))\n")
-    path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
-    demo_proc = subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.DEVNULL,
-                                 env={**os.environ, "PYTHONPATH": path})
-    try:
-        deadline = time.monotonic() + 60
-        while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline:
-            assert demo_proc.poll() is None
-            time.sleep(0.1)
-        started = [int(p.name) for p in pids.iterdir()]
-        assert len(started) == 2 and all(alive(pid) for pid in started)
-        assert not _killed_leaves(demo_proc, started)
-    finally:
-        demo_proc.kill()
-
-
 def test_demo_refuses_a_missing_or_bad_card_before_building_anything(tmp_path, capsys):
     root, out = tmp_path / "root", tmp_path / "out"
     args = ["demo", "--root", str(root), "--out", str(out), "--corpus-hours", "0.01"]
@@ -544,7 +346,7 @@ def test_demo_refuses_missing_scenarios_before_building_anything(tmp_path, monke
     """Run from another folder than the repository's root, the demo's scenario files
     (scenarios/*.toml, relative to it) are missing: one line now (it was found after the
     corpora and the training)."""
-    from duplexsim import demo
+    from duplexsim.demo import cli as demo_cli
 
     cards = tmp_path / "cards"
     cards.mkdir()
@@ -555,7 +357,7 @@ def test_demo_refuses_missing_scenarios_before_building_anything(tmp_path, monke
     def built(plan):  # noqa: ANN001, ANN202 - the corpora stage, not to be reached
         raise AssertionError("built the corpora")
 
-    monkeypatch.setattr(demo, "build_corpora", built)
+    monkeypatch.setattr(demo_cli, "build_corpora", built)
     root, out = tmp_path / "root", tmp_path / "out"
     assert cli.main(["demo", "--root", str(root), "--out", str(out), "--cards", str(cards)]) == 2
     err = capsys.readouterr().err.strip()

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from test_cli import write_corpus
 
-from duplexsim.demo_report import corpus_rows, write_demo_report
+from duplexsim.demo.report import corpus_rows, write_demo_report
 
 LINE = "Command: `duplexsim demo --out runs/demo` (commit abc1234)."
 
@@ -88,8 +88,7 @@ def test_the_summary_and_the_plot_name_the_command_and_commit_that_made_them(tmp
 
     from PIL import Image
 
-    from duplexsim.demo import add_arguments, demo_args, plan_from_args
-    from duplexsim.demo_plan import DemoPlan
+    from duplexsim.demo import DemoPlan, add_arguments, demo_args, plan_from_args
     from duplexsim.provenance import commit
 
     write_corpus(tmp_path / "fl")
@@ -105,15 +104,15 @@ def test_the_summary_and_the_plot_name_the_command_and_commit_that_made_them(tmp
     add_arguments(parser)
     assert plan_from_args(parser.parse_args(demo_args(plan))) == plan
     # the demo writes its results with that line (the stages stand in)
-    from duplexsim import demo
+    from duplexsim.demo import cli as demo_cli
 
     calls = []
     for stage in ("build_corpora", "train_agents", "check_cards", "check_scenarios"):
-        monkeypatch.setattr(demo, stage, lambda plan: None)
-    monkeypatch.setattr(demo, "simulate", lambda plan: [sim])
-    monkeypatch.setattr("duplexsim.demo_report.write_demo_report",
+        monkeypatch.setattr(demo_cli, stage, lambda plan: None)
+    monkeypatch.setattr(demo_cli, "simulate", lambda plan: [sim])
+    monkeypatch.setattr("duplexsim.demo.report.write_demo_report",
                         lambda *a, **k: calls.append(k["provenance"]) or pd.DataFrame())
-    assert demo.run(parser.parse_args(demo_args(plan))) == 0
+    assert demo_cli.run(parser.parse_args(demo_args(plan))) == 0
     assert calls == [f"Command: `duplexsim demo {shlex.join(demo_args(plan))}` "
                      f"(commit {commit()})."]
 

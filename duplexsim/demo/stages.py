@@ -1,32 +1,14 @@
-"""``duplexsim demo``: the whole mission end to end on embedded defaults.
+"""The demo's stages: build the corpora, train the agents, simulate the conversations; and
+the checks run before any of them (the cards, the scenario files).
 
-Stages (each reuses what an earlier run made from the same inputs, so a second run is
-quick; made from other inputs, it is rebuilt where that loses nothing and refused where it
-would):
-
-1. build small fisher-like and candor-like synthetic corpora (the first one trains the
-   shared unit tokenizer, the second reuses it; ``corpus build`` resumes a corpus of the
-   same parameters and refuses one of others);
-2. train the Fisher agent and the CANDOR agent from ``agents/*.toml``: each card's step
-   counts are the budget (sized to fit the demo's time on a 2-core machine, see
-   ``docs/results/training.md``), the two run side by side as two 1-thread processes; an
-   agent already trained from the same card is reused, one trained from another card is a
-   one-line error (retraining would delete it);
-3. simulate the Fisher agent (A) talking to the CANDOR agent (B) at 200 ms chunks over the
-   ``continental`` preset and over ``satellite-geo`` (high latency); a conversation is
-   reused while its scenario file, seed, length and both agents' files are the same
-   (``inputs.json`` beside it), else simulated anew;
-4. write a metrics table and plots beside the traces and stereo WAVs; print where it all is.
-
-Every stage goes through the same CLI a user would type, so the demo is also a record of
-the commands (printed before each stage). The plan and its reuse checks are
-:mod:`duplexsim.demo_plan`; the processes it starts, :mod:`duplexsim.demo_processes`; the
-report, :mod:`duplexsim.demo_report`.
+Each stage goes through the ``duplexsim`` command a user would type (printed before it
+runs) and reuses what an earlier run made from the same inputs. The order they run in, and
+the command line, are :mod:`duplexsim.demo.cli`'s; the plan and its reuse checks,
+:mod:`duplexsim.demo.plan`'s; the processes it starts, :mod:`duplexsim.demo.processes`'s.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
@@ -35,58 +17,9 @@ from pathlib import Path
 
 from duplexsim import cli
 from duplexsim.atomic import write_json
-from duplexsim.demo_plan import AGENTS, DemoPlan, first_difference
-from duplexsim.demo_processes import end_with, train_side_by_side
-from duplexsim.errors import MAX_CORPUS_HOURS, MAX_DURATION_S, InputError
-
-# the plan's names (duplexsim.demo_plan) are re-exported for callers of this module
-__all__ = ["AGENTS", "DemoPlan", "add_arguments", "build_corpora", "check_cards",
-           "check_scenarios", "demo_args", "demo_n_units", "first_difference", "plan_from_args",
-           "run", "simulate", "train_agents", "train_argv"]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    d = DemoPlan()
-    parser.add_argument("--out", type=cli.path_arg, default=d.out,
-                        help="where the demo's results go (default: %(default)s)")
-    parser.add_argument("--root", type=cli.path_arg, default=d.root,
-                        help="corpora, unit tokenizer and agents go here, reused when present "
-                             "(default: %(default)s)")
-    parser.add_argument("--corpus-hours", type=cli.number(0, MAX_CORPUS_HOURS, low_open=True),
-                        default=d.corpus_hours,
-                        help="audio hours of each synthetic corpus (default: %(default)s)")
-    parser.add_argument("--conversation-s", type=cli.number(5, MAX_DURATION_S),
-                        default=d.conversation_s,
-                        help="conversation length in seconds of the synthetic corpora "
-                             "(default: %(default)s)")
-    parser.add_argument("--cards", type=Path, default=d.cards,
-                        help="folder with fisher.toml and candor.toml, whose steps are the "
-                             "training budget (default: %(default)s)")
-    parser.add_argument("--train-one-at-a-time", action="store_true",
-                        help="train the agents one after the other instead of side by side")
-    parser.add_argument("--train-max-minutes", type=cli.number(0, 1e6, low_open=True),
-                        default=d.train_max_minutes,
-                        help="guard per agent (not a plan): stop training at a step boundary "
-                             "after this many wall minutes, recorded in agent.json")
-    parser.add_argument("--sim-seconds", type=cli.number(0, MAX_DURATION_S, low_open=True),
-                        default=d.sim_seconds,
-                        help="simulated seconds of each scenario (default: %(default)s)")
-    parser.add_argument("--seed", type=cli.number(0, 2**63 - 1, integer=True), default=d.seed,
-                        help="seeds the corpora and the simulations; training takes the "
-                             "cards' seeds (default: %(default)s)")
-
-
-def demo_args(plan: DemoPlan) -> list[str]:
-    """The ``duplexsim demo`` arguments that run ``plan`` (every setting spelled out, so the
-    line under the results says what made them whatever the defaults become)."""
-    args = ["--out", str(plan.out), "--root", str(plan.root),
-            "--corpus-hours", str(plan.corpus_hours),
-            "--conversation-s", str(plan.conversation_s), "--cards", str(plan.cards)]
-    if not plan.train_side_by_side:
-        args.append("--train-one-at-a-time")
-    if plan.train_max_minutes is not None:
-        args += ["--train-max-minutes", str(plan.train_max_minutes)]
-    return args + ["--sim-seconds", str(plan.sim_seconds), "--seed", str(plan.seed)]
+from duplexsim.demo.plan import AGENTS, DemoPlan
+from duplexsim.demo.processes import end_with, train_side_by_side
+from duplexsim.errors import InputError
 
 
 def _step(title: str, argv: list[str]) -> None:
@@ -295,45 +228,3 @@ def _simulate_one(scenario_path: str, out: Path, seed: int, sim_seconds: float,
     row["silence_units"] = sorted(int(u) for u in trace.silence_units)
     write_json(out / "metrics.json", row)
     return time.perf_counter() - t0
-
-
-def plan_from_args(args: argparse.Namespace) -> DemoPlan:
-    return DemoPlan(root=args.root, out=args.out, corpus_hours=args.corpus_hours,
-                    conversation_s=args.conversation_s, cards=args.cards,
-                    train_side_by_side=not args.train_one_at_a_time,
-                    train_max_minutes=args.train_max_minutes, sim_seconds=args.sim_seconds,
-                    seed=args.seed)
-
-
-def run(args: argparse.Namespace) -> int:
-    plan = plan_from_args(args)
-    from duplexsim.atomic import check_output_dir
-
-    check_output_dir(plan.root, key="--root")
-    check_output_dir(plan.out, key="--out")
-    check_cards(plan)
-    check_scenarios(plan)
-    from duplexsim.provenance import provenance
-
-    line = provenance("duplexsim demo", demo_args(plan))  # the code of the moment it starts
-    t0 = time.perf_counter()
-    build_corpora(plan)
-    train_agents(plan)
-    sim_dirs = simulate(plan)
-    from duplexsim.demo_report import write_demo_report
-
-    corpora = {p: plan.corpus_dir(p) for p in ("fisher-like", "candor-like")}
-    table = write_demo_report(sim_dirs, corpora, plan.out, provenance=line)
-    minutes = (time.perf_counter() - t0) / 60
-    print(f"\nduplexsim demo finished in {minutes:.1f} min.\n")
-    print(table.to_string(float_format=lambda v: f"{v:.2f}"))
-    print(f"""
-where things are:
-  corpora          {plan.root / 'corpora'}/{{fisher-like,candor-like}}  (FLAC, transcripts, units)
-  unit tokenizer   {plan.units_dir}
-  agents           {plan.root / 'agents'}/{{fisher,candor}}  (model, loss.png, train_log.csv)
-  conversations    {plan.out}/<scenario>/audio.wav (stereo: A left, B right), *.parquet traces
-  metrics table    {plan.out / 'metrics.csv'}
-  plots            {plan.out / 'demo.png'}
-  summary          {plan.out / 'SUMMARY.md'}""")
-    return 0
