@@ -129,6 +129,8 @@ def whole(value: object, what: str, low: int) -> int:
     """``value`` as an int when it is a whole number ``>= low`` (an int or NumPy integer, not
     a bool), else a ValueError naming ``what``: an agent's frame counts and unit ids, which
     ``int()`` would truncate (5.5 frames a chunk played 5)."""
+    if type(value) is int and value >= low:  # the usual case (a chunk index, every call)
+        return value
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
         raise ValueError(f"{what}={value!r} (allowed: a whole number >= {low})")
     return int(value)

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 ACTION_MODES = ("turn", "units")
 TURN_ACTIONS = tuple(sorted(TurnAction))
 """``TURN_ACTIONS[i] is TurnAction(i)``: the turn actions are 0, 1, 2, ..."""
+_INTEGER, _BOOL = int | np.integer, bool | np.bool_
+"""Built once: an ``int | np.integer`` written inside ``isinstance`` builds a new union at
+every call (most of the cost of checking an action)."""
 
 
 def speech_table(source: SpeechSource) -> np.ndarray:
@@ -134,8 +137,8 @@ class LearnerSide:
                              f"{one_line(self.action_space)} (allowed: "
                              f"{self.frames_per_chunk} integer unit ids in "
                              f"0..{self.source.n_units - 1})")
-        if isinstance(action, int | np.integer) and not isinstance(action, bool | np.bool_):
-            if 0 <= action < len(TurnAction):  # the usual case, without numpy's dispatch
+        if isinstance(action, _INTEGER) and not isinstance(action, _BOOL):
+            if 0 <= action < len(TURN_ACTIONS):  # the usual case, without numpy's dispatch
                 return int(action)
         elif (np.ndim(action) == 0 and np.issubdtype(np.asarray(action).dtype, np.integer)
                 and self.action_space.contains(int(action))):

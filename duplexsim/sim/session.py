@@ -213,10 +213,10 @@ class Session:
         if self.closed:
             raise RuntimeError(f"{self.scenario.name}: the session was closed at "
                                f"{self.now} ms; it cannot run further (make a new Session)")
-        # (int() ran 1500.5 as 1500, and nan was a bare ValueError)
-        if isinstance(t_ms, bool) or not isinstance(t_ms, int | np.integer):
-            raise ValueError(f"run_until: t_ms={t_ms!r} (allowed: a whole number of ms)")
-        t_ms = int(t_ms)
+        if type(t_ms) is not int:  # (int() ran 1500.5 as 1500, and nan was a bare ValueError)
+            if isinstance(t_ms, bool) or not isinstance(t_ms, int | np.integer):
+                raise ValueError(f"run_until: t_ms={t_ms!r} (allowed: a whole number of ms)")
+            t_ms = int(t_ms)
         while True:
             if self._until is None:
                 if t_ms <= self.env.now:  # (the end needs no reading then)
