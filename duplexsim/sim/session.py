@@ -43,7 +43,7 @@ from duplexsim.models.engine import AnyProgram, Program, drive, gather
 from duplexsim.sides import SIDES
 from duplexsim.sim.buffer import ReceiveBuffer
 from duplexsim.sim.build import build_agents, silence_unit_of
-from duplexsim.sim.clock import DECIDE, SETTLED, ChunkClock, FramePlacement
+from duplexsim.sim.clock import DECIDE, SETTLED, At, ChunkClock, FramePlacement
 from duplexsim.sim.delivery import Delivery
 from duplexsim.sim.link import Link
 from duplexsim.sim.playout import playout_rule
@@ -265,12 +265,8 @@ class Session:
         """Stop at ``target``: with ``URGENT`` exactly as ``env.run(until=target)`` does
         (events already queued at ``target`` with priority 0 still run first), with
         ``SETTLED`` after that ms's arrivals and before its decisions."""
-        until = _Until(target)
-        event = Event(self.env)
-        event._ok, event._value = True, None
-        event.callbacks.append(lambda _e: setattr(until, "reached", True))
-        # simpy types priority as EventPriority (an int NewType) but only orders by it
-        self.env.schedule(event, priority, target - self.env.now)  # type: ignore[arg-type]
+        until = _Until(target)  # (target is later than now: the heap entry schedule() pushes)
+        At(self.env, target, priority).callbacks.append(lambda _e: setattr(until, "reached", True))
         return until
 
     def _check_not_stuck(self) -> None:

@@ -145,6 +145,8 @@ class Speaker:
         are left to it, as the skip is recorded then (the same units either way).
         """
         side = self.side
+        if side.clock.chunk_end(first) > busy_until:  # the usual case: nothing to settle
+            return
         played = self.recorder.played[side.key]
         for j in range(first, self.scenario.n_chunks):
             if side.clock.chunk_end(j) > busy_until:
@@ -157,9 +159,8 @@ class Speaker:
         runs (events at this same ms may be processed while a program runs, see
         :mod:`duplexsim.sim.session`; none of them before this point); skipped: hopelessly
         late, no produce."""
-        side = self.side
-        hand_over(side, self.recorder, self.now)
-        now = self.now
+        side, now = self.side, self.now  # (the hand-over runs no event: the same ms after it)
+        hand_over(side, self.recorder, now)
         prologue = j < self.scenario.decision_lead_chunks
         return _Before(now=now, prologue=prologue,
                        lookahead=max(0, min(j, j - 1 - side.buffer.max_released)),
