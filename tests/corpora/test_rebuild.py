@@ -35,6 +35,32 @@ def test_a_tokenizer_retrained_in_place_is_refused(tmp_path) -> None:
     check_rebuild(out, build_record(cfg, 0, "fisher-like", 20, tok), rebuild=False)
 
 
+def test_a_file_beside_the_tokenizer_does_not_block_a_resume(tmp_path) -> None:
+    """build.json's tokenizer_sha256 covers the tokenizer's own files only: a user's notes,
+    a stray file or a folder put beside the --tokenizer after the build made the resume
+    read as another tokenizer (refused until --rebuild). A changed own file still does."""
+    from duplexsim.atomic import write_json
+    from duplexsim.corpora.rebuild import build_record, check_rebuild
+    from duplexsim.errors import OutputError
+
+    cfg = load_config("fisher-like")
+    tok = tmp_path / "units"
+    tok.mkdir()
+    (tok / "config.json").write_text('{"n_units": 20}')
+    (tok / "arrays.safetensors").write_bytes(b"arrays")
+    out = tmp_path / "corpus"
+    write_json(out / "build.json", build_record(cfg, 0, "fisher-like", 20, tok))
+    (tok / "notes.txt").write_text("trained on the pilot calls")
+    (tok / "old").mkdir()
+    (tok / "old" / "arrays.safetensors").write_bytes(b"older arrays")
+    again = build_record(cfg, 0, "fisher-like", 20, tok)
+    assert again == json.loads((out / "build.json").read_text())
+    check_rebuild(out, again, rebuild=False)  # resumed
+    (tok / "config.json").write_text('{"n_units": 21}')
+    with pytest.raises(OutputError, match="tokenizer_sha256"):
+        check_rebuild(out, build_record(cfg, 0, "fisher-like", 20, tok), rebuild=False)
+
+
 def test_a_rebuild_keeps_the_tokenizer_it_is_asked_to_reuse(tmp_path, capsys) -> None:
     """--tokenizer OUT/tokenizer --rebuild deleted the tokenizer with the corpus and trained
     a new one in its place, of --n-units units (a 501-unit tokenizer came back as 32
