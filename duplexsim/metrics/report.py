@@ -15,6 +15,7 @@ from the :data:`RECORD` it keeps), and nothing else in ``report/``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
 from pathlib import Path
@@ -269,17 +270,39 @@ def write_report(run_dir: str | Path, *, x: str | None = None,
     ref = corpus_ftos(corpus) if corpus else None  # a bad corpus fails before any write
     folder = run_dir / "report"
     owned = report_files(folder)  # (a bad record is refused before any write)
-    with output_dir(folder, owned=owned, last=("REPORT.md",)) as out:
-        _write_report(out, sweep_name(run_dir), table, params, x, ref, corpus is not None,
-                      provenance, [p.name for p in (stale_tables(run_dir) if stale is None
-                                                    else stale)])
-        written = {p.name: file_digest(p) for p in out.iterdir() if p.is_file()}
-        # recorded before the files move in: a kill among the moves leaves none unowned
-        before = {n: file_digest(folder / n) for n in owned}
-        _write_record(folder, {n: {d for d in (before.get(n), written.get(n)) if d}
-                               for n in {*owned, *written}})
+    existed = {p.name for p in folder.iterdir()} if folder.is_dir() else None
+    written: dict[str, str] = {}  # name: sha256, of the files staged
+    try:
+        with output_dir(folder, owned=owned, last=("REPORT.md",)) as out:
+            _write_report(out, sweep_name(run_dir), table, params, x, ref, corpus is not None,
+                          provenance, [p.name for p in (stale_tables(run_dir) if stale is None
+                                                        else stale)])
+            written = {p.name: file_digest(p) for p in out.iterdir() if p.is_file()}
+            # recorded before the files move in: a kill among the moves leaves none unowned
+            before = {n: file_digest(folder / n) for n in owned}
+            _write_record(folder, {n: {d for d in (before.get(n), written.get(n)) if d}
+                                   for n in {*owned, *written}})
+    except BaseException:  # (a kill leaves them: the record names them for a rerun)
+        _remove_created(folder, existed, written)
+        raise
     _write_record(folder, {n: {d} for n, d in written.items()})
     return run_dir / "report" / "REPORT.md"
+
+
+def _remove_created(folder: Path, existed: set[str] | None, written: dict[str, str]) -> None:
+    """After a failed report, remove what it created in ``folder``, whose names were
+    ``existed`` before it (None: no folder): the :data:`RECORD` and the files of ``written``
+    (name: the sha256 written) it moved in under new names, then the folder it made. A
+    brand-new ``report/`` was left half-built (its record, the plots moved before the
+    failure); what was there before stays (an earlier report's files the record covers)."""
+    before = existed or set()
+    for name in [RECORD, *written]:
+        if name not in before and (name == RECORD or file_digest(folder / name) == written[name]):
+            with contextlib.suppress(OSError):
+                (folder / name).unlink()
+    if existed is None:
+        with contextlib.suppress(OSError):  # not empty: something else was put there
+            folder.rmdir()
 
 
 def report_files(folder: Path) -> list[str]:

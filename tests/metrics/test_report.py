@@ -120,9 +120,12 @@ def test_a_rerun_keeps_a_users_plot_linked_from_an_edited_report(run_dir):
 def test_plots_of_a_report_killed_before_its_report_md_are_removed(run_dir, monkeypatch):
     """A report killed after moving its plots in, before REPORT.md (moved last), left plots
     that no REPORT.md linked: no rerun removed them. Its record, written before the moves,
-    names them."""
+    names them. (A kill runs no cleanup: the one a failure runs is left out here.)"""
     import os
 
+    import duplexsim.metrics.report as report
+
+    monkeypatch.setattr(report, "_remove_created", lambda *args: None)
     folder = run_dir / "report"
     replace = os.replace
 
@@ -137,6 +140,62 @@ def test_plots_of_a_report_killed_before_its_report_md_are_removed(run_dir, monk
     assert "gap_median_ms_vs_delay_ms.png" in plots and not (folder / "REPORT.md").exists()
     assert main(["report", str(run_dir), "--x", "a.estimation"]) == 0
     assert not plots & {p.name for p in folder.iterdir()}
+
+
+def _fail_at_the_second_move(monkeypatch, folder: Path, error: BaseException) -> None:
+    """os.replace raises ``error`` at the second file moved from the staging folder into
+    ``folder`` (the first one is moved in)."""
+    import os
+
+    replace, moves = os.replace, []
+
+    def failing(src, dst):
+        if Path(dst).parent == folder and Path(src).parent.name.startswith(".staging-"):
+            moves.append(dst)
+            if len(moves) == 2:
+                raise error
+        replace(src, dst)
+    monkeypatch.setattr(os, "replace", failing)
+
+
+def _contents(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.mark.parametrize("error,code", [(OSError(28, "No space left on device"), 2),
+                                        (KeyboardInterrupt(), 130)])
+def test_a_failed_report_leaves_no_new_report_folder(run_dir, monkeypatch, capsys, error, code):
+    """A report that failed among its moves left a brand-new report/ half-built: its
+    record (written before the moves) and the files moved before the failure. What it
+    created goes; the run folder is as before."""
+    before = _contents(run_dir)
+    _fail_at_the_second_move(monkeypatch, run_dir / "report", error)
+    assert main(["report", str(run_dir)]) == code
+    assert not (run_dir / "report").exists()
+    assert _contents(run_dir) == before
+    assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+def test_a_failed_report_keeps_what_its_folder_held(run_dir, monkeypatch):
+    """In a report/ that was there (a user's notes, an empty folder of theirs), a failure
+    removes the record and files it created and keeps the rest; a rerun then writes the
+    report as if the failed one never ran."""
+    import os
+
+    folder, replace = run_dir / "report", os.replace
+    (folder / "drafts").mkdir(parents=True)
+    (folder / "notes.md").write_text("my notes\n")
+    before = _contents(run_dir)
+    _fail_at_the_second_move(monkeypatch, folder, OSError(28, "No space left on device"))
+    assert main(["report", str(run_dir)]) == 2
+    assert _contents(run_dir) == before and (folder / "drafts").is_dir()
+    assert sorted(p.name for p in folder.iterdir()) == ["drafts", "notes.md"]
+    monkeypatch.setattr(os, "replace", replace)
+    assert main(["report", str(run_dir)]) == 0
+    assert (folder / "notes.md").read_text() == "my notes\n"
+    assert set(_recorded(folder)) == {p.name for p in folder.iterdir()} - {
+        "drafts", "notes.md", "report_files.json"}
 
 
 def test_a_report_made_before_its_record_is_cleaned_by_its_links(run_dir):
