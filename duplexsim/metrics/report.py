@@ -8,15 +8,13 @@ a PNG. List columns written by cells (``fto_values_ms``; ``est_lookahead`` with
 ``est_unit_accuracy_by_lookahead`` and ``est_frames_by_lookahead``) give FTO histograms
 (against a corpus with ``--corpus``) and estimation accuracy against lookahead depth.
 Writes only inside the run folder, atomically; must not run simulations. A rerun removes
-the files an earlier report wrote and a user left as it wrote them (:func:`report_files`,
-from the :data:`RECORD` it keeps), and nothing else in ``report/``.
+the files an earlier report wrote and a user left as it wrote them (by the record it keeps:
+:mod:`duplexsim.metrics.report_record`), and nothing else in ``report/``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,12 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from duplexsim.atomic import atomic_path, output_dir, write_json, write_png, write_text
+from duplexsim.atomic import atomic_path, output_dir, write_png, write_text
 from duplexsim.cli import path_arg
 from duplexsim.config.readers import read_json
 from duplexsim.digests import file_digest, stale_tables
 from duplexsim.errors import InputError, MissingInputError
 from duplexsim.metrics.intervals import t_interval
+from duplexsim.metrics.report_record import remove_created, report_files, write_record
 from duplexsim.provenance import provenance as duplexsim_provenance
 
 LIST_COLUMNS = ("fto_values_ms", "est_lookahead", "est_unit_accuracy_by_lookahead",
@@ -38,13 +37,6 @@ KEY_METRICS = ("fto_median_ms", "gap_median_ms", "overlap_share", "response_late
                "response_latency_ms_b", "takeover_rate", "est_unit_accuracy",
                "est_va_agreement", "lookahead_mean", "deadline_miss_rate",
                "mouth_to_ear_mean_ms", "ipus_per_min", "backchannels_per_min", "unit_ppl")
-REPORT_FILES = ("REPORT.md", "summary.csv")
-"""What every report writes into ``report/``; its plots are the PNGs its REPORT.md links."""
-RECORD = "report_files.json"
-"""``report/``'s record of the files the report wrote there: ``{"files": {NAME: [SHA256,
-...]}}``, each with the sha256 of the bytes written (two while a rerun moves its files in)."""
-_LINKED_PNG = re.compile(r"^!\[.*\]\((.+\.png)\)$", re.MULTILINE)  # a line ![m](m_vs_x.png)
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
@@ -280,85 +272,13 @@ def write_report(run_dir: str | Path, *, x: str | None = None,
             written = {p.name: file_digest(p) for p in out.iterdir() if p.is_file()}
             # recorded before the files move in: a kill among the moves leaves none unowned
             before = {n: file_digest(folder / n) for n in owned}
-            _write_record(folder, {n: {d for d in (before.get(n), written.get(n)) if d}
-                                   for n in {*owned, *written}})
+            write_record(folder, {n: {d for d in (before.get(n), written.get(n)) if d}
+                                  for n in {*owned, *written}})
     except BaseException:  # (a kill leaves them: the record names them for a rerun)
-        _remove_created(folder, existed, written)
+        remove_created(folder, existed, written)
         raise
-    _write_record(folder, {n: {d} for n, d in written.items()})
+    write_record(folder, {n: {d} for n, d in written.items()})
     return run_dir / "report" / "REPORT.md"
-
-
-def _remove_created(folder: Path, existed: set[str] | None, written: dict[str, str]) -> None:
-    """After a failed report, remove what it created in ``folder``, whose names were
-    ``existed`` before it (None: no folder): the :data:`RECORD` and the files of ``written``
-    (name: the sha256 written) it moved in under new names, then the folder it made. A
-    brand-new ``report/`` was left half-built (its record, the plots moved before the
-    failure); what was there before stays (an earlier report's files the record covers)."""
-    before = existed or set()
-    for name in [RECORD, *written]:
-        if name not in before and (name == RECORD or file_digest(folder / name) == written[name]):
-            with contextlib.suppress(OSError):
-                (folder / name).unlink()
-    if existed is None:
-        with contextlib.suppress(OSError):  # not empty: something else was put there
-            folder.rmdir()
-
-
-def report_files(folder: Path) -> list[str]:
-    """The files in ``folder`` that an earlier report wrote and that still hold the bytes
-    it wrote, by its :data:`RECORD`. A rerun removes those it does not write again, and
-    leaves anything else there alone: a user's notes, a plot of theirs (linked from an
-    edited REPORT.md or not), a file of the report's that they changed or replaced (the
-    whole folder was cleared: a user's notes beside the report were lost).
-    A report made before reports kept the record has none: its files are
-    :data:`REPORT_FILES` and the plots its REPORT.md links (a user's plot linked there goes
-    too; plots of a report killed before its REPORT.md stay). The rerun writes the record."""
-    record = _read_record(folder)
-    if record is None:
-        return _linked_files(folder)
-    return [n for n, digests in record.items()
-            if (folder / n).is_file() and file_digest(folder / n) in digests]
-
-
-def _linked_files(folder: Path) -> list[str]:
-    """:data:`REPORT_FILES` and the plots REPORT.md (written last: the report's marker)
-    links, every one it drew: the files of a report made before its :data:`RECORD`."""
-    try:
-        text = (folder / "REPORT.md").read_text(encoding="utf-8", errors="replace")
-    except OSError:  # no report there yet (or nothing readable by that name)
-        text = ""
-    plots = [n for n in _LINKED_PNG.findall(text) if _in_folder(n)]
-    return [n for n in dict.fromkeys([*REPORT_FILES, *plots]) if (folder / n).is_file()]
-
-
-def _in_folder(name: str) -> bool:
-    """Is ``name`` a file's name in the folder (not a path to one elsewhere, nor hidden)?"""
-    return bool(name) and not ({"/", "\\"} & set(name) or name.startswith("."))
-
-
-def _read_record(folder: Path) -> dict[str, list[str]] | None:
-    """The :data:`RECORD` in ``folder`` (None where there is none)."""
-    path = folder / RECORD
-    if not path.exists():
-        return None
-    files = read_json(path, what=f"report record {RECORD}").get("files")
-    allowed = (f'{{"files": {{NAME: [SHA256, ...]}}}}, NAME a file in {folder}, as '
-               "`duplexsim report` writes it; or no record: a rerun then removes the files "
-               "REPORT.md links")
-    if not isinstance(files, dict):
-        raise InputError(str(path), "files", "missing or not an object", allowed)
-    for name, digests in files.items():
-        if not (_in_folder(name) and name != RECORD and isinstance(digests, list)
-                and all(isinstance(d, str) and _SHA256.fullmatch(d) for d in digests)):
-            raise InputError(str(path), f"files.{name!r}", "not a file name in the folder "
-                             "with a list of sha256 digests", allowed)
-    return files
-
-
-def _write_record(folder: Path, files: dict[str, set[str]]) -> None:
-    """Write the :data:`RECORD` of ``files`` (name: the sha256 digests it may hold)."""
-    write_json(folder / RECORD, {"files": {n: sorted(d) for n, d in files.items()}})
 
 
 def _write_report(out: Path, name: str, table: pd.DataFrame, params: list[str],

@@ -125,7 +125,7 @@ def test_plots_of_a_report_killed_before_its_report_md_are_removed(run_dir, monk
 
     import duplexsim.metrics.report as report
 
-    monkeypatch.setattr(report, "_remove_created", lambda *args: None)
+    monkeypatch.setattr(report, "remove_created", lambda *args: None)
     folder = run_dir / "report"
     replace = os.replace
 
