@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 from pathlib import Path
 
@@ -42,7 +41,7 @@ from duplexsim.corpora.fisher import (
     unknown_conversation,
 )
 from duplexsim.corpora.types import Dialogue, Segment
-from duplexsim.errors import InputError, MissingInputError, plain_number
+from duplexsim.errors import InputError, MissingInputError, finite_number, plain_number
 
 STYLES = ("audiophile", "backbiter", "cliffhanger")
 REQUIRED = ("turn_id", "speaker", "start", "stop", "utterance")
@@ -132,7 +131,7 @@ def _count(text: str, column: str, where: str) -> int:
     if not text.strip():
         return 1
     value = plain_number(text.strip())
-    if value is None or not math.isfinite(value) or value < 1 or value != int(value):
+    if not finite_number(value) or value < 1 or value != int(value):
         raise ValueError(f"{column} {text!r}{where} (allowed: a whole number >= 1)")
     return int(value)
 

@@ -26,7 +26,6 @@ import csv
 import filecmp
 import fnmatch
 import io
-import math
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -35,7 +34,7 @@ from pathlib import Path
 from duplexsim.atomic import write_text
 from duplexsim.audio.io import AudioError, read_audio
 from duplexsim.corpora.types import Dialogue, Segment
-from duplexsim.errors import InputError, MissingInputError, plain_number
+from duplexsim.errors import InputError, MissingInputError, finite_number, plain_number
 
 AUDIO_EXTS = (".flac", ".wav", ".sph")
 CALL_ID = re.compile(r"fe_03_\d{5}")
@@ -80,7 +79,7 @@ def seconds_field(text: str, column: str) -> float:
     a plain finite decimal number (``float`` took ``1_000`` as 1000, other scripts' digits,
     ``nan`` and ``inf``)."""
     value = plain_number(text.strip())
-    if value is None or not math.isfinite(value):
+    if not finite_number(value):
         raise ValueError(f"{column} {text!r} is not a time in seconds (allowed: a finite "
                          "decimal number, e.g. 12.5)")
     return float(value)
