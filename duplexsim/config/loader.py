@@ -36,7 +36,8 @@ if TYPE_CHECKING:  # at run time from __getattr__: field_values imports this mod
 # scripts import from here stay importable
 __all__ = ["ConfigError", "FieldError", "FieldErrors", "Problem", "check",
            "check_field_types", "from_dict", "json_number", "load_toml", "plain_fields",
-           "raise_errors", "read_csv", "read_json", "read_toml", "reading", "refuse_cell"]
+           "raise_errors", "read_csv", "read_json", "read_toml", "reading", "refuse_cell",
+           "wrong_type"]
 
 
 def __getattr__(name: str) -> Any:
@@ -96,7 +97,7 @@ def _convert(tp: Any, value: Any, file: str, key: str, problems: list[Problem],
         return _INVALID
     if origin in (list, tuple):
         if not isinstance(value, list | tuple):
-            problems.append(_wrong_type(file, key, value, _type_name(tp)))
+            problems.append(wrong_type(file, key, value, _type_name(tp)))
             return _INVALID
         (item_tp, *_rest) = typing.get_args(tp) or (Any,)
         items = [_convert(item_tp, v, file, f"{key}[{i}]", problems, origins)
@@ -104,14 +105,14 @@ def _convert(tp: Any, value: Any, file: str, key: str, problems: list[Problem],
         return tuple(items)
     if origin is dict:
         if not isinstance(value, Mapping):
-            problems.append(_wrong_type(file, key, value, "table"))
+            problems.append(wrong_type(file, key, value, "table"))
             return _INVALID
         _, val_tp = typing.get_args(tp) or (str, Any)
         return {k: _convert(val_tp, v, file, _join(key, k), problems, origins)
                 for k, v in value.items()}
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
-            problems.append(_wrong_type(file, key, value, "table"))
+            problems.append(wrong_type(file, key, value, "table"))
             return _INVALID
         return _build(tp, value, file, key, problems, origins)
     return _convert_scalar(tp, value, file, key, problems)
@@ -134,7 +135,7 @@ def _convert_union(tp: Any, value: Any, file: str, key: str, problems: list[Prob
         out = _convert(arg, value, file, key, sub, origins)
         if not sub:
             return out
-    problems.append(_wrong_type(file, key, value, _type_name(tp)))
+    problems.append(wrong_type(file, key, value, _type_name(tp)))
     return _INVALID
 
 
@@ -143,7 +144,7 @@ def _convert_scalar(tp: Any, value: Any, file: str, key: str, problems: list[Pro
     as it is)."""
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            problems.append(_wrong_type(file, key, value, "number"))
+            problems.append(wrong_type(file, key, value, "number"))
             return _INVALID
         try:
             return float(value)
@@ -155,7 +156,7 @@ def _convert_scalar(tp: Any, value: Any, file: str, key: str, problems: list[Pro
         toml_type, wanted = _PLAIN_TYPES[tp]
         # Python's bool is an int, TOML's true is not an integer
         if not isinstance(value, toml_type) or (isinstance(value, bool) and tp is not bool):
-            problems.append(_wrong_type(file, key, value, wanted))
+            problems.append(wrong_type(file, key, value, wanted))
             return _INVALID
         return Path(typing.cast(str, value)) if tp is Path else value
     return value
@@ -174,7 +175,7 @@ _TOML_TYPES = {bool: "boolean", int: "integer", float: "float", str: "string", l
                tuple: "array", dict: "table", type(None): "null"}
 
 
-def _wrong_type(file: str, key: str, value: Any, allowed: str) -> Problem:
+def wrong_type(file: str, key: str, value: Any, allowed: str) -> Problem:
     """The one "wrong type" problem: the value's type in TOML's words (string, integer,
     float, boolean, array, table, datetime), then what is allowed."""
     kind = _TOML_TYPES.get(type(value)) or ("datetime" if hasattr(value, "isoformat")
@@ -247,7 +248,7 @@ def _expand(cls: type, data: Mapping[str, Any], file: str, prefix: str,
     for key in given:
         where = _join(prefix, key)
         if not isinstance(data[key], str):
-            problems.append(_wrong_type(file, where, data[key], "string"))
+            problems.append(wrong_type(file, where, data[key], "string"))
             bad = True
             continue
         try:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from duplexsim.config.field_errors import FieldError, raise_errors, reading
 from duplexsim.config.field_values import plain_fields
-from duplexsim.config.loader import from_dict
+from duplexsim.config.loader import from_dict, wrong_type
 from duplexsim.config.readers import read_toml
 from duplexsim.errors import ConfigError, Problem
 from duplexsim.sweeps.cells import DEFAULT_CELL
@@ -279,8 +279,11 @@ def load_sweep(path: str | Path, *, check_scenarios: bool = True) -> Sweep:
     """
     path = Path(path)
     data = read_toml(path)  # missing, unreadable, not UTF-8, not TOML: one line each
-    if not isinstance(data.get("sweep"), dict):
+    if "sweep" not in data:
         raise ConfigError([Problem(str(path), "sweep", "missing [sweep] table")])
+    if not isinstance(data["sweep"], dict):  # sweep = 5 was told "missing [sweep] table"
+        raise ConfigError([wrong_type(str(path), "sweep", data["sweep"],
+                                      "a [sweep] table, with name and base")])
     # every stray table and the [sweep] table's own problems at once (only the first stray
     # key was named, and the [sweep] table was checked only after it was gone)
     extra = [Problem(str(path), key, "unknown top-level key", "[sweep]; scenario settings go "

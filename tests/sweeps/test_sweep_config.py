@@ -1,5 +1,5 @@
 """Sweep files (duplexsim/sweeps/config.py): a [sweep] table without a required key still
-has every other field checked."""
+has every other field checked; a sweep key that is no table says what it is."""
 
 from __future__ import annotations
 
@@ -52,3 +52,21 @@ def test_validate_names_a_missing_base_and_a_bad_workers_together(tmp_path: Path
         f"{path}: sweep.base: missing required key",
         f"{path}: sweep.workers: 99999 is out of range (allowed: 0 (= all cores) .. 4096)",
     ]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("sweep = 5\n", "wrong type integer (allowed: a [sweep] table, with name and base)"),
+    ('sweep = "grid"\n', "wrong type string (allowed: a [sweep] table, with name and base)"),
+    ('[[sweep]]\nname = "s"\n', "wrong type array (allowed: a [sweep] table, with name and "
+                                "base)"),
+    ('name = "s"\n', "missing [sweep] table")])
+def test_a_sweep_key_that_is_no_table_says_what_it_is(tmp_path: Path, text: str,
+                                                      message: str) -> None:
+    """``sweep = 5`` was told "missing [sweep] table", as a file without the key is."""
+    path = tmp_path / "sweep.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_sweep(path, check_scenarios=False)
+    assert str(info.value) == f"{path}: sweep: {message}"
+    if "sweep" in text:  # (validate takes a file without the key for a scenario)
+        assert [str(p) for p in validate_file(path)] == [f"{path}: sweep: {message}"]
