@@ -56,6 +56,7 @@ from duplexsim.tokens import DEFAULT_N_UNITS
 from duplexsim.units import tokenizer_digest
 
 if TYPE_CHECKING:
+    from duplexsim.corpora.style import Centres
     from duplexsim.units import UnitTokenizer
 
 # the refusal checks moved to rebuild.py: importable from here as before
@@ -241,11 +242,7 @@ def build_corpus(out: str | Path, cfg: SynthConfig, *, hours: float, seed: int =
     t0 = time.perf_counter()
     record = build_record(cfg, seed, preset, n_units, tokenizer_dir)
     check_rebuild(out, record, rebuild)
-    previous = None  # the splits of the corpus this run extends (or shrinks), if any
-    if (out / "manifest.json").is_file():
-        before = read_json(out / "manifest.json", what="corpus manifest.json")
-        previous = {**_earlier_splits(before),
-                    **{d["id"]: d["split"] for d in before.get("dialogues", [])}}
+    previous = _previous_splits(out)
     earlier = read_json(out / "build.json", what="build.json") \
         if (out / "build.json").is_file() else {}
     entries = plan(cfg, hours, seed, previous)
@@ -270,6 +267,29 @@ def build_corpus(out: str | Path, cfg: SynthConfig, *, hours: float, seed: int =
     pending = [e for e in entries if not _paths(out, e["id"])["units"].is_file()]
     _pool_map(_encode, [(str(tok_dir), str(_paths(out, e["id"])["audio"]),
                          str(_paths(out, e["id"])["units"])) for e in pending], workers, "units")
+    manifest = _manifest(out, cfg, seed, preset, entries, previous, tok_dir, centres)
+    write_json(out / "manifest.json", manifest)
+    wall = time.perf_counter() - t0
+    audio_h = len(entries) * cfg.conversation_s / 3600
+    built_h = len(todo) * cfg.conversation_s / 3600
+    return {**manifest, "wall_s": wall, "audio_hours": audio_h, "built_hours": built_h}
+
+
+def _previous_splits(out: Path) -> dict[str, str] | None:
+    """The splits of the corpus in ``out`` that this run extends (or shrinks): its
+    manifest's dialogues' and its ``earlier_splits``; None when it has no manifest yet."""
+    if not (out / "manifest.json").is_file():
+        return None
+    before = read_json(out / "manifest.json", what="corpus manifest.json")
+    return {**_earlier_splits(before),
+            **{d["id"]: d["split"] for d in before.get("dialogues", [])}}
+
+
+def _manifest(out: Path, cfg: SynthConfig, seed: int, preset: str, entries: list[dict],
+              previous: dict[str, str] | None, tok_dir: Path, centres: Centres) -> dict:
+    """``manifest.json`` of the corpus in ``out``: its parameters, the tokenizer in
+    ``tok_dir``, each of ``entries`` with its drawn style, and the splits of ``previous``'s
+    dialogues that the plan dropped (``earlier_splits``)."""
     from duplexsim.units import load_tokenizer
 
     tok = load_tokenizer(tok_dir)
@@ -289,11 +309,7 @@ def build_corpus(out: str | Path, cfg: SynthConfig, *, hours: float, seed: int =
     earlier = {k: v for k, v in sorted((previous or {}).items()) if k not in built}
     if earlier:  # a shrunk corpus remembers its dropped dialogues' splits for a re-extension
         manifest["earlier_splits"] = earlier
-    write_json(out / "manifest.json", manifest)
-    wall = time.perf_counter() - t0
-    audio_h = len(entries) * cfg.conversation_s / 3600
-    built_h = len(todo) * cfg.conversation_s / 3600
-    return {**manifest, "wall_s": wall, "audio_hours": audio_h, "built_hours": built_h}
+    return manifest
 
 
 def _pool_map(fn, jobs: list, workers: int, desc: str) -> None:
