@@ -33,7 +33,7 @@ from duplexsim.models.sampling import CounterRNG, SamplingConfig
 from duplexsim.models.vocab import Vocab
 from duplexsim.threads import use_threads
 from duplexsim.tokens import DEFAULT_N_UNITS
-from duplexsim.training.datasets import StageData, prepare
+from duplexsim.training.datasets import DialogueLike, StageData, prepare
 from duplexsim.training.distributed import Dist
 from duplexsim.training.trainer import Trainer
 
@@ -51,6 +51,13 @@ class _Dlg:
         self.segments = [_Seg(i % 2, i * 2.0, i * 2.0 + 1.5) for i in range(int(seconds / 2))]
 
 
+def random_dialogue(rng: np.random.Generator, seconds: float = 120.0) -> DialogueLike:
+    """A stand-in dialogue for the training benchmarks (here and ``bench_training`` without
+    a corpus): random units, each held two frames, on both channels, and a 1.5 s "hello
+    there" every 2 s, the speakers alternating."""
+    return _Dlg(rng, seconds)
+
+
 def card_for(size: ModelSize, seq_len: int, bf16: bool) -> AgentCard:
     stage = StageCard(steps=1000, batch_tokens=seq_len * 8, seq_len=seq_len, warmup_steps=1)
     return AgentCard(model=ModelCard(size=size, n_units=DEFAULT_N_UNITS, text_vocab_size=300),
@@ -64,8 +71,8 @@ def bench_training(size: ModelSize, steps: int, seq_len: int, bf16: bool,
     vocab = Vocab(DEFAULT_N_UNITS, 300)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(card, vocab, Path(tmp), Dist(), progress=False)
-    data = StageData("stage3", card, prepare([_Dlg(np.random.default_rng(0))], vocab, _NoText()),
-                     vocab)
+    dialogue = random_dialogue(np.random.default_rng(0))
+    data = StageData("stage3", card, prepare([dialogue], vocab, _NoText()), vocab)
     batch = data.batch(0)
     trainer.optimizer = trainer.new_optimizer(card.stage3)
     n_tokens = batch.numel()

@@ -82,9 +82,11 @@ def _trainer(card_path: str, corpus: str, stage: str, attention: str = ""):
         c = load_corpus(corpus)
         train: list[DialogueLike] = list(c.dialogues(split="train"))
     else:
-        from duplexsim.bench.bench_models import _Dlg
+        import numpy as np
 
-        train = [_Dlg(__import__("numpy").random.default_rng(i), 600.0) for i in range(4)]
+        from duplexsim.bench.bench_models import random_dialogue
+
+        train = [random_dialogue(np.random.default_rng(i), 600.0) for i in range(4)]
     vocab, tok = make_vocab(card, train)
     trainer = Trainer(card, vocab, Path("/nonexistent"), Dist(), progress=False)
     if attention:
