@@ -188,13 +188,23 @@ def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
                last: Iterable[str] = ()) -> Iterator[Path]:
     """Yield an empty staging folder; on success its files are moved into ``out`` together.
 
-    A run's folder holds only that run's outputs: before the move, every file named in
-    ``owned`` that this run did not write is removed from ``out`` (e.g. the ``audio.wav`` of
-    an earlier run, when this one writes none). Files named in ``last`` (a completion marker
-    such as ``summary.json``) are removed first and moved in last. On failure ``out`` is left
-    as it was, and the folders this call created are removed again. The staging folder lies
-    inside ``out`` (same file system: the moves are renames). Files in ``out`` neither
-    written nor named in ``owned`` stay (a user's notes beside the outputs).
+    A run's folder holds only that run's outputs: every file named in ``owned`` that this
+    run did not write is removed from ``out`` (e.g. the ``audio.wav`` of an earlier run,
+    when this one writes none). Files named in ``last`` (a completion marker such as
+    ``summary.json``) are removed first and moved in last. The staging folder lies inside
+    ``out`` (same file system: the moves are renames). Files in ``out`` neither written nor
+    named in ``owned`` stay (a user's notes beside the outputs).
+
+    On failure (an exception, Ctrl-C) ``out`` is left as it was, also among the moves: the
+    files to be replaced or removed are first moved aside into a ``.backup-*`` folder in the
+    staging folder; a failure moves the new files out and those back, and removes the
+    folders this call created. A kill (SIGKILL, a power cut) among the moves runs none of
+    this: ``out`` then holds some new files, not yet those of ``last`` (moved in last), and
+    misses the old files moved aside, which stay in ``.staging-*/.backup-*/`` (as do any
+    not restored after a failure, e.g. the disk went away). The next ``output_dir`` into
+    ``out`` removes that dead staging folder with them: there is no automatic restore after
+    a kill (the stage does not record which files had been moved in); copy them back by
+    hand before rerunning.
     """
     target = Path(out)
     created = _missing_dirs(target)
@@ -203,24 +213,17 @@ def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
     stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=target))
     hold = _hold(stage)  # while held, no other write into ``out`` takes it for a dead one's
     last = set(last)
+    written: list[Path] = []
+    backup: Path | None = None  # made once the stage holds all it will
     try:
         yield stage
         written = sorted(p.relative_to(stage) for p in stage.rglob("*") if p.is_file())
-        names = {str(p) for p in written}
-        for name in last | (set(owned) - names):
-            (target / name).unlink(missing_ok=True)
-        for rel in written:
-            _sync(stage / rel)
-        folders = {target} | {target / d for rel in written for d in rel.parents}
-        for markers in (False, True):  # markers last, once everything else is on disk
-            for rel in written:
-                if (str(rel) in last) == markers:
-                    (target / rel).parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(stage / rel, target / rel)
-            for folder in sorted(folders):
-                _sync(folder)
+        backup = Path(tempfile.mkdtemp(prefix=".backup-", dir=stage))
+        removed = last | (set(owned) - {str(p) for p in written})
+        _move_in(stage, target, written, backup, removed, last)
     except BaseException as e:
-        shutil.rmtree(stage, ignore_errors=True)
+        if backup is None or _roll_back(stage, target, written, backup):
+            shutil.rmtree(stage, ignore_errors=True)
         for folder in created:  # deepest first; stops at one that is not empty
             try:
                 folder.rmdir()
@@ -240,6 +243,63 @@ def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
         if hold is not None:
             os.close(hold)
     shutil.rmtree(stage, ignore_errors=True)
+
+
+def _move_in(stage: Path, target: Path, written: list[Path], backup: Path,
+             removed: set[str], last: set[str]) -> None:
+    """Move the ``written`` files from ``stage`` into ``target`` (those named in ``last``
+    after the rest), the ``removed`` names out of it. What they replace or remove is moved
+    into ``backup`` first, and the folders of ``written`` already in ``target`` are made
+    there (empty), for :func:`_roll_back`."""
+    for name in sorted(removed | {str(p) for p in written}):
+        old = target / name
+        if os.path.lexists(old) and (old.is_symlink() or not old.is_dir()):
+            (backup / name).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(old, backup / name)
+    for folder in _folders(written):
+        if (target / folder).is_dir():
+            (backup / folder).mkdir(parents=True, exist_ok=True)
+    for name in removed:  # moved aside: gone; a folder by that name is refused, as ever
+        (target / name).unlink(missing_ok=True)
+    for rel in written:
+        _sync(stage / rel)
+    folders = {target} | {target / d for d in _folders(written)}
+    for markers in (False, True):  # markers last, once everything else is on disk
+        for rel in written:
+            if (str(rel) in last) == markers:
+                (target / rel).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(stage / rel, target / rel)
+        for folder in sorted(folders):
+            _sync(folder)
+
+
+def _roll_back(stage: Path, target: Path, written: list[Path], backup: Path) -> bool:
+    """Undo a failed :func:`_move_in` from where the files lie now: the ``written`` files
+    no longer in ``stage`` were moved into ``target`` and go, the files in ``backup`` go
+    back, and the folders made for ``written`` (not in ``backup``) go where empty. False
+    when a file could not be put back (it stays in ``backup``)."""
+    saved = {p.relative_to(backup) for p in backup.rglob("*")
+             if p.is_symlink() or not p.is_dir()}
+    for rel in written:
+        if rel not in saved and not os.path.lexists(stage / rel):
+            with contextlib.suppress(OSError):
+                (target / rel).unlink()
+    restored = True
+    for rel in sorted(saved):  # over the new file of that name: never a moment without one
+        try:
+            os.replace(backup / rel, target / rel)
+        except OSError:
+            restored = False
+    for folder in sorted(_folders(written), reverse=True):  # deepest first
+        if not (backup / folder).is_dir():
+            with contextlib.suppress(OSError):  # not empty: something else was put there
+                (target / folder).rmdir()
+    return restored
+
+
+def _folders(written: list[Path]) -> set[Path]:
+    """The folders (relative, ``.`` aside) that the files ``written`` lie in."""
+    return {d for rel in written for d in rel.parents if d != Path(".")}
 
 
 _STAGE = re.compile(r"\.staging-[a-z0-9_]{8}")

@@ -10,6 +10,7 @@ import pytest
 
 from duplexsim import atomic
 from duplexsim.atomic import atomic_path, write_json, write_png
+from duplexsim.errors import OutputError
 
 
 def test_failed_write_leaves_old_file_and_no_temp(tmp_path):
@@ -215,3 +216,94 @@ def test_a_folder_of_other_files_is_refused_an_empty_subfolder_is_not_a_file(tmp
     (out / "manifest.json").write_text("{}")
     atomic.check_not_foreign(out, ["manifest.json"], "corpus", "a new folder")
     atomic.check_not_foreign(tmp_path / "new", ["manifest.json"], "corpus", "a new folder")
+
+
+def _tree(folder):
+    """Every path under ``folder``: a file's bytes, a folder's None."""
+    return {str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes()
+            for p in folder.rglob("*")}
+
+
+def _old_run(out):
+    """A folder of an earlier run's outputs, one of them owned but not written again, its
+    marker, a user's notes and an empty folder of theirs."""
+    for name, data in {"a.txt": b"old a", "sub/b.txt": b"old b", "old.wav": b"old wav",
+                       "summary.json": b"old marker", "notes.txt": b"mine"}.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(data)
+    (out / "sub" / "drafts").mkdir()
+
+
+def _write_run(out, replace_at=0, error=None, after=False):
+    """output_dir into ``out`` (new files a.txt, sub/b.txt, c.txt, new/deep/d.txt, the marker
+    summary.json); ``os.replace`` raises ``error`` at its ``replace_at``-th call (after that
+    rename is done when ``after``); return the number of calls."""
+    calls, replace = [], os.replace
+
+    def failing(src, dst):
+        calls.append(dst)
+        if len(calls) == replace_at and not after:
+            raise error
+        replace(src, dst)
+        if len(calls) == replace_at:
+            raise error
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(os, "replace", failing)
+        with atomic.output_dir(out, owned=["a.txt", "old.wav"], last=["summary.json"]) as stage:
+            for name in ["a.txt", "sub/b.txt", "c.txt", "new/deep/d.txt", "summary.json"]:
+                (stage / name).parent.mkdir(parents=True, exist_ok=True)
+                (stage / name).write_text(f"new {name}")
+    return len(calls)
+
+
+@pytest.mark.parametrize("error,after", [(OSError(28, "No space left on device"), False),
+                                         (KeyboardInterrupt(), False),
+                                         (KeyboardInterrupt(), True)])
+def test_a_failure_among_the_moves_leaves_the_folder_as_it_was(tmp_path, error, after):
+    """A failure while the files move in (os.replace raising at the first, any middle or the
+    last rename, while old files are moved aside or new ones in; Ctrl-C just before or after
+    a rename) left the files moved so far, and the removed old outputs and marker gone. Now
+    the folder holds exactly what it held, and no staging folder; a new one is removed."""
+    done = tmp_path / "done"
+    _old_run(done)
+    calls = _write_run(done)  # 4 old files moved aside, 5 new ones moved in
+    assert calls == 9 and not [p for p in done.iterdir() if p.name.startswith(".")]
+    assert _tree(done) == {"a.txt": b"new a.txt", "c.txt": b"new c.txt", "sub": None,
+                           "sub/b.txt": b"new sub/b.txt", "sub/drafts": None, "new": None,
+                           "new/deep": None, "new/deep/d.txt": b"new new/deep/d.txt",
+                           "summary.json": b"new summary.json", "notes.txt": b"mine"}
+    for n in range(1, calls + 1):
+        out = tmp_path / f"old{n}"
+        _old_run(out)
+        before = _tree(out)
+        with pytest.raises((type(error), OutputError)):
+            _write_run(out, n, error, after)
+        assert _tree(out) == before, n
+        new = tmp_path / f"new{n}"
+        if n <= 5:  # a new folder: only the 5 moves in
+            with pytest.raises((type(error), OutputError)):
+                _write_run(new / "out", n, error, after)
+            assert not new.exists(), n
+
+
+def test_old_files_that_cannot_be_put_back_stay_in_the_staging_folder(tmp_path):
+    """When the move back fails too (the disk went away), an old file is not deleted with
+    the staging folder: it stays there (under .backup-*), as after a kill."""
+    out = tmp_path / "out"
+    _old_run(out)
+    calls, replace = [], os.replace
+
+    def failing_from_the_fourth(src, dst):  # 3 moved aside, then a.txt in
+        calls.append(dst)
+        if len(calls) >= 4:
+            raise OSError(5, "Input/output error")
+        replace(src, dst)
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(OutputError):
+        mp.setattr(os, "replace", failing_from_the_fourth)
+        with atomic.output_dir(out, owned=["a.txt", "old.wav"], last=["summary.json"]) as stage:
+            (stage / "a.txt").write_text("new")
+    (stage,) = [p for p in out.iterdir() if atomic.is_staging_name(p.name)]
+    (backup,) = stage.glob(".backup-*")
+    assert sorted(p.name for p in out.iterdir()) == [stage.name, "notes.txt", "sub"]
+    assert _tree(backup) == {"a.txt": b"old a", "old.wav": b"old wav",
+                             "summary.json": b"old marker"}

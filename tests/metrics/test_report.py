@@ -117,29 +117,33 @@ def test_a_rerun_keeps_a_users_plot_linked_from_an_edited_report(run_dir):
                                       "estimation_vs_lookahead.png"}
 
 
-def test_plots_of_a_report_killed_before_its_report_md_are_removed(run_dir, monkeypatch):
+def test_plots_of_a_report_killed_before_its_report_md_are_removed(run_dir):
     """A report killed after moving its plots in, before REPORT.md (moved last), left plots
     that no REPORT.md linked: no rerun removed them. Its record, written before the moves,
-    names them. (A kill runs no cleanup: the one a failure runs is left out here.)"""
-    import os
+    names them. (A kill runs no cleanup: SIGKILL at the move of REPORT.md.)"""
+    import subprocess
+    import sys
+    import textwrap
 
-    import duplexsim.metrics.report as report
-
-    monkeypatch.setattr(report, "remove_created", lambda *args: None)
     folder = run_dir / "report"
-    replace = os.replace
-
-    def killed_at_the_marker(src, dst):
-        if Path(dst) == folder / "REPORT.md":
-            raise KeyboardInterrupt
-        replace(src, dst)
-    monkeypatch.setattr(os, "replace", killed_at_the_marker)
-    assert main(["report", str(run_dir)]) == 130  # "duplexsim report: interrupted"
-    monkeypatch.setattr(os, "replace", replace)
+    code = textwrap.dedent(f"""
+        import os, signal
+        from pathlib import Path
+        from duplexsim.cli import main
+        replace = os.replace
+        def killed_at_the_marker(src, dst):
+            if Path(dst) == Path({str(folder)!r}) / "REPORT.md":
+                os.kill(os.getpid(), signal.SIGKILL)
+            replace(src, dst)
+        os.replace = killed_at_the_marker
+        main(["report", {str(run_dir)!r}])
+    """)
+    assert subprocess.run([sys.executable, "-c", code]).returncode == -9
     plots = {p.name for p in folder.glob("*_vs_delay_ms.png")}
     assert "gap_median_ms_vs_delay_ms.png" in plots and not (folder / "REPORT.md").exists()
     assert main(["report", str(run_dir), "--x", "a.estimation"]) == 0
     assert not plots & {p.name for p in folder.iterdir()}
+    assert not list(folder.glob(".staging-*"))  # the killed report's, removed by the rerun
 
 
 def _fail_at_the_second_move(monkeypatch, folder: Path, error: BaseException) -> None:
