@@ -17,7 +17,7 @@ def cluster_weights(clusters: Sequence[Hashable], n_boot: int,
     """``[n_boot, items]``: how often each item is drawn in each resample of the two-level
     bootstrap, the clusters (``clusters[i]``: item ``i``'s) with replacement, then the items
     of each drawn cluster with replacement (the hierarchical bootstrap of Saravanan et al.
-    2020, as ``selfplay.boot_draws``). ``seed``: an int, or a Generator to draw from.
+    2020, as ``selfplay_tables.boot_draws``). ``seed``: an int, or a Generator to draw from.
 
     Items of one cluster (episodes of one dialogue, blocks of one conversation) share it, and
     resampling them as if independent gives too narrow an interval for a claim about other

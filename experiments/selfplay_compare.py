@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from provenance import provenance  # the figure's caption (command and commit)
-from selfplay import AGENTS, STATS
+from selfplay_plan import AGENTS
+from selfplay_tables import STATS
 
 from duplexsim.atomic import write_png
 from duplexsim.cli import ArgumentParser, path_arg, run_reporting

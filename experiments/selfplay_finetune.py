@@ -14,7 +14,7 @@ learns from interactions it can produce when deciding apart.
    self-play evaluation uses); cached in ``OUT/conversations``.
 2. Each conversation (or each whole ``--window-s`` window of one: a *piece*) scored as the
    corpus is (overlap share, listener onsets per listening second, backchannels per
-   minute; :func:`selfplay.pooled`), against the agent's corpus through the token format;
+   minute; :func:`selfplay_tables.pooled`), against the agent's corpus through the token format;
    distance = the sum of ``|ln(agent / corpus)|`` over the three (a piece with none of one
    counts as 1/10 of the corpus's rate). The ``--keep`` share closest is kept: not just the
    quietest (few onsets cost as much as much overlap). ``--max-onsets-over`` first drops
@@ -48,7 +48,8 @@ import pandas as pd
 from continuation_stats import Scored  # one dialogue's events, computed once
 from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
-from selfplay import AGENTS, Plan, coordination, corpus_reference, pooled, simulate
+from selfplay_plan import AGENTS, Plan, corpus_reference, simulate
+from selfplay_tables import coordination, pooled
 
 from duplexsim.atomic import write_text
 from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting

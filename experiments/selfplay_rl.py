@@ -71,12 +71,13 @@ import torch
 from continuation_stats import Scored  # one dialogue's events, computed once
 from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
-from selfplay import AGENTS, Plan, coordination, corpus_reference, pooled, scenarios
 from selfplay_finetune import (  # the shared options and checks; units-only dialogues
     SelfTrainDialogue,
     add_agent_arguments,
     agent_inputs,
 )
+from selfplay_plan import AGENTS, Plan, corpus_reference, scenarios
+from selfplay_tables import coordination, pooled
 
 from duplexsim.atomic import write_text
 from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, run_reporting
@@ -338,7 +339,7 @@ def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, pla
     files = load_agent_files(out_agent)
     model, vocab = files.model, files.vocab
     base_model = load_agent_files(base).model.eval()
-    # every silence unit of the corpus's tokenizer, as selfplay.corpus_reference scores the
+    # every silence unit of the corpus's tokenizer, as selfplay_plan.corpus_reference scores the
     # corpus (the agent writes them all, not only the canonical one)
     silence = {int(u) for u in load_corpus(corpus_dir).tokenizer().silence_units}
     data = anchor_data(card, corpus_dir, vocab) if args.anchor > 0 else None

@@ -101,7 +101,7 @@ def test_log_probs_match_the_samplers_distribution(tmp_path: Path) -> None:
     what the engine's sampler (its allowed-id mask, temperature 1) gave the sampled token,
     computed here with the agent's own token rows (the lean forward)."""
     rl = _rl()
-    from selfplay import Plan
+    from selfplay_plan import Plan
     from tiny_world import build_tiny_world
 
     from duplexsim.models.agentdir import load_agent_files
@@ -178,7 +178,7 @@ def test_roll_out_leaves_no_session_or_token_rows_behind(tmp_path: Path) -> None
     import gc
 
     rl = _rl()
-    from selfplay import Plan
+    from selfplay_plan import Plan
     from tiny_world import build_tiny_world
 
     from duplexsim.models.rows import LMRows
@@ -251,7 +251,7 @@ def _measure(world: Path, out: Path, gamma: float = 0.0) -> pd.DataFrame:
     import argparse
 
     rl = _rl()
-    from selfplay import Plan
+    from selfplay_plan import Plan
 
     agents, corpora = world / "agents", world / "corpora"
     plan = Plan(agents=agents, corpora=corpora, out=out, conversations=2, duration_s=4.0,
@@ -271,7 +271,7 @@ def test_rollouts_are_scored_with_every_silence_unit_of_the_corpus(tmp_path: Pat
     import json
 
     rl = _rl()
-    from selfplay import Plan
+    from selfplay_plan import Plan
     from tiny_world import build_tiny_world
 
     agents, corpora = build_tiny_world(tmp_path / "world")

@@ -100,7 +100,7 @@ def _two_training_runs(smoke: Path, one_run: pd.DataFrame) -> None:
 
 def test_who_ends_an_overlap() -> None:
     sys.path.insert(0, str(ROOT / "experiments"))
-    from selfplay import coordination, ended_by
+    from selfplay_tables import coordination, ended_by
 
     from duplexsim.metrics.activity import runs
 
@@ -122,7 +122,7 @@ def test_coordination_of_nothing_is_undefined_not_zero() -> None:
     """No overlap episode, onset or ended episode: their mean length and shares are NaN (a
     mean over no episode read 0 s, and 'the holder ends none of them' read as 0 %)."""
     sys.path.insert(0, str(ROOT / "experiments"))
-    from selfplay import coordination
+    from selfplay_tables import coordination
 
     vad = np.zeros((2, 50), bool)
     vad[0, :] = True  # side 0 talks from the first frame to the last; side 1 never
@@ -195,7 +195,7 @@ def test_truncated_sampling_reaches_both_sides_and_the_cache_key(tmp_path: Path)
     apart from untruncated runs (never read back as one); a bad value is one line."""
     sys.path.insert(0, str(ROOT / "experiments"))
     from cached import conversation_path
-    from selfplay import Plan, scenarios
+    from selfplay_plan import Plan, scenarios
 
     plain = Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path, conversations=2)
     nucleus = Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path, conversations=2,
@@ -226,7 +226,7 @@ def test_two_level_bootstrap_covers_the_runs() -> None:
     first gives the spread of the run values themselves (wider), and a single run label is
     the one-level bootstrap exactly."""
     sys.path.insert(0, str(ROOT / "experiments"))
-    from selfplay import boot_draws, run_variance
+    from selfplay_tables import boot_draws, run_variance
 
     parts = [conversation(k) for k in (5, 20, 60) for _ in range(4)]
     runs = [k for k in range(3) for _ in range(4)]
@@ -253,7 +253,7 @@ def test_two_level_intervals_count_the_runs_as_their_units() -> None:
     its conversations."""
     sys.path.insert(0, str(ROOT / "experiments"))
     from continuation_stats import Scored
-    from selfplay import boot_draws, summarize, verdict_table
+    from selfplay_tables import boot_draws, summarize, verdict_table
 
     def conversation(overlap_frames: int) -> Scored:
         vad = np.zeros((2, 500), bool)
@@ -285,7 +285,8 @@ def test_each_training_run_resamples_its_own_conversations_independently() -> No
     seeds, so their resamples (and standard errors) were the same draws, correlated runs
     where they should be independent ones."""
     sys.path.insert(0, str(ROOT / "experiments"))
-    from selfplay import AGENTS, Plan, boot_draws, run_table
+    from selfplay_plan import AGENTS, Plan
+    from selfplay_tables import boot_draws, run_table
 
     parts = [conversation(5 + 3 * k) for k in range(8)]
     plan = Plan(agents=Path("run0"), corpora=Path("corpora"), out=Path("out"), n_boot=100,
@@ -308,7 +309,7 @@ def test_the_corpus_reference_counts_every_silence_unit_as_silence(monkeypatch):
     sys.path.insert(0, str(ROOT / "experiments"))
     from types import SimpleNamespace
 
-    import selfplay
+    import selfplay_plan
 
     units = np.zeros((2, 100), np.int64)
     units[0, 10:40], units[1, 50:90] = 5, 1  # channel 1 speaks in unit 1, a silence unit
@@ -316,8 +317,8 @@ def test_the_corpus_reference_counts_every_silence_unit_as_silence(monkeypatch):
         n_units=8, ids=lambda: ["d0"], units=lambda id: units,
         tokenizer=lambda: SimpleNamespace(silence_unit=0, silence_units=frozenset({0, 1})))
     monkeypatch.setattr("duplexsim.corpora.load_corpus", lambda path: corpus)
-    plan = selfplay.Plan(Path("a"), Path("c"), Path("o"), chunk_ms=200)
-    vads, silence = selfplay.corpus_reference(plan, "fisher-like")
+    plan = selfplay_plan.Plan(Path("a"), Path("c"), Path("o"), chunk_ms=200)
+    vads, silence = selfplay_plan.corpus_reference(plan, "fisher-like")
     assert silence == {0, 1}
     assert not vads[0][1].any() and vads[0][0].sum() == 30
 

@@ -73,7 +73,7 @@ def test_selfplay_reads_each_agent_with_its_own_corpus_silence_units(tmp_path: P
     silence to a CANDOR tokenizer of two), and refuses an agent of another tokenizer than
     its corpus, naming it, before simulating."""
     from cached import conversation_path
-    from selfplay import Plan, scenarios, source_vads
+    from selfplay_plan import Plan, scenarios, source_vads
 
     agents, corpora = world(tmp_path)
     other(corpora / "candor-like" / "tokenizer")  # silence units 0 and 1
