@@ -59,9 +59,7 @@ Evaluate with ``selfplay.py --agents`` a folder holding ``OUT/agent`` as ``fishe
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,257 +69,29 @@ import torch
 from continuation_stats import Scored  # one dialogue's events, computed once
 from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
-from selfplay_finetune import (  # the shared options and checks; units-only dialogues
-    SelfTrainDialogue,
-    add_agent_arguments,
-    agent_inputs,
+from selfplay_finetune import add_agent_arguments, agent_inputs  # the shared options, checks
+from selfplay_plan import AGENTS, Plan, corpus_reference
+from selfplay_rl_policy import anchor_data, policy_updates
+from selfplay_rl_rollouts import (
+    assign_rewards,
+    discount,
+    next_bonus,
+    quick_share,
+    roll_out,
+    stats_of,
+    transfers,
 )
-from selfplay_plan import AGENTS, Plan, corpus_reference, scenarios
-from selfplay_tables import coordination, pooled
+from selfplay_tables import pooled
 
 from duplexsim.atomic import write_text
 from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, run_reporting
 from duplexsim.folders import replace_dir
 from duplexsim.metrics.activity import vad_from_units
-from duplexsim.metrics.turntaking import event_columns, listener_onset_frames
-from duplexsim.sides import SIDES
 from duplexsim.tokens import FRAME_MS
 
 OUTPUTS = ("world", "conversations", "agent.partial", "agent", "snapshots", "iterations.csv",
            "REPORT.md")
 """What selfplay_rl.py writes in --out: a folder holding one of them is an earlier run's."""
-
-
-@dataclass
-class Decision:
-    """One own chunk as generated: the context it was sampled after and what was sampled."""
-
-    conversation: int
-    side: str
-    chunk: int
-    context: list[int]
-    """Token ids before the chunk's ``[S0]`` (what the model had seen)."""
-    units: list[int]
-    """The novel units sampled after ``[S0]``."""
-    end: int | None
-    """The speaker tag that ended the piece (sampled), or None (the piece was full)."""
-    prev_unit: int | None
-    """The own stream's unit before the chunk (the sampler excludes a repeat of it)."""
-    reward: float = 0.0
-
-
-@dataclass
-class Rollouts:
-    units: list[np.ndarray] = field(default_factory=list)
-    decisions: list[Decision] = field(default_factory=list)
-
-
-def record_decisions(generator: Any, conversation: int, side: str, out: list[Decision]) -> None:
-    """Append every own chunk ``generator`` samples to ``out`` as a :class:`Decision`
-    (through its recording hook, ``DuplexGenerator.on_own_piece``)."""
-    generator.on_own_piece = lambda p: out.append(
-        Decision(conversation, side, p.chunk, p.context, p.units, p.end, p.prev_unit))
-
-
-def stop_recording(generator: Any) -> None:
-    """Undo :func:`record_decisions` (the hook holds ``out``, the rollouts' decisions)."""
-    generator.on_own_piece = None
-
-
-def roll_out(plan: Plan, agent_dir: Path, first_seed: int) -> Rollouts:
-    """Self-play conversations of the agent in ``agent_dir``, every decision recorded."""
-    from duplexsim.agents.syncllm import SyncLLMAgent
-    from duplexsim.closing import close_each
-    from duplexsim.models.engine import run_lockstep
-    from duplexsim.sim.build import shared_model_agents
-    from duplexsim.sim.session import Session
-
-    todo = scenarios(dataclasses.replace(plan, agents=agent_dir.parent,
-                                         first_seed=first_seed), agent_dir.name)
-    given = shared_model_agents(todo, scenario_note=lambda i: f"scenario {todo[i].name!r}")
-    found = Rollouts()
-    recording = []
-    for i, agents in enumerate(given):
-        for side, agent in agents.items():
-            assert isinstance(agent, SyncLLMAgent)  # scenarios() makes both sides syncllm
-            record_decisions(agent.generator, i, side, found.decisions)
-            recording.append(agent.generator)
-    sessions: list[Session] = []
-    try:  # closed however it ends (as run_batch's): an open session is a cycle to collect
-        for scenario, agents in zip(todo, given, strict=True):
-            sessions.append(Session(scenario, agents))  # it builds (and closes) the rest
-        traces = run_lockstep([s.finish_program() for s in sessions])
-    finally:
-        for generator in recording:
-            stop_recording(generator)
-        # every session, then the agents built here (ours), even if a close raises
-        close_each([*sessions, *(a for agents in given for a in agents.values())])
-    found.units = [np.asarray(t.units, np.int64) for t in traces]
-    return found
-
-
-def assign_rewards(found: Rollouts, frames_per_chunk: int, silence: set[int],
-                   overlap_cost: float, silence_cost: float, grace_frames: int = 0,
-                   onset_bonus: float = 0.0, silence_grace_frames: int = 0,
-                   quick_bonus: float = 0.0, quick_ms: float = 0.0) -> None:
-    """Reward of each decision: minus ``overlap_cost`` x the share of its chunk's frames in
-    which both sides speak (the first ``grace_frames`` frames of each overlap free: with a
-    grace, a backchannel or a quick hand-over costs nothing, talking on over the partner
-    does), minus ``silence_cost`` x the share in which neither does (the first
-    ``silence_grace_frames`` frames of each mutual silence free), plus ``onset_bonus``
-    for each of its side's listener onsets
-    (:func:`~duplexsim.metrics.turntaking.listener_onset_frames`) starting in the chunk,
-    plus ``quick_bonus`` for each floor transfer to its side with an FTO of at most
-    ``quick_ms`` whose incoming IPU starts in the chunk (:func:`transfers`)."""
-    vads = [vad_from_units(u, silence) for u in found.units]
-    both = [_late(v[0] & v[1], grace_frames) for v in vads]  # v: bool [2, T]
-    neither = [_late(~(v[0] | v[1]), silence_grace_frames) for v in vads]
-    onsets = [listener_onset_frames(v, FRAME_MS)[0] for v in vads] if onset_bonus else None
-    quick = None
-    if quick_bonus:
-        quick = []
-        for v in vads:
-            side, frame, fto = transfers(v)
-            quick.append([frame[(side == s) & (fto <= quick_ms)] for s in (0, 1)])
-    F = frames_per_chunk
-    for d in found.decisions:
-        span = slice(d.chunk * F, (d.chunk + 1) * F)
-        o, q = both[d.conversation][span], neither[d.conversation][span]
-        if not len(o):
-            d.reward = 0.0
-            continue
-        d.reward = -(overlap_cost * float(o.mean()) + silence_cost * float(q.mean()))
-        if onsets is not None:
-            starts = onsets[d.conversation][SIDES.index(d.side)]
-            d.reward += onset_bonus * int(((starts >= span.start) & (starts < span.stop)).sum())
-        if quick is not None:
-            starts = quick[d.conversation][SIDES.index(d.side)]
-            d.reward += quick_bonus * int(((starts >= span.start) & (starts < span.stop)).sum())
-
-
-def transfers(vad: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every floor transfer of a ``[2, T]`` voice activity (``duplexsim.metrics``' events):
-    (incoming side, frame at which its IPU starts, FTO in ms)."""
-    ev = event_columns(vad, FRAME_MS)
-    at = np.isfinite(ev["fto_ms"])
-    start = np.where(ev["kind"][at] == "gap", ev["end_ms"][at], ev["start_ms"][at])
-    return (ev["speaker"][at].astype(np.int64), (start / FRAME_MS).round().astype(np.int64),
-            ev["fto_ms"][at])
-
-
-def quick_share(vads: list[np.ndarray], quick_ms: float) -> float:
-    """Share of the floor transfers of ``vads`` (pooled) with an FTO of at most ``quick_ms``
-    (NaN without any)."""
-    ftos = np.concatenate([transfers(v)[2] for v in vads]) if vads else np.zeros(0)
-    return float((ftos <= quick_ms).mean()) if len(ftos) else float("nan")
-
-
-def discount(decisions: list[Decision], gamma: float) -> None:
-    """Replace each decision's reward by its discounted return over the later decisions of
-    the same side of the same conversation: ``r_j + gamma r_(j+1) + gamma^2 r_(j+2) ...``
-    (an onset is charged for the overlap it causes in the chunks after its own, which the
-    partner cannot react to sooner). ``gamma`` 0 leaves the rewards."""
-    if gamma == 0:
-        return
-    streams: dict[tuple[int, str], list[Decision]] = {}
-    for d in decisions:
-        streams.setdefault((d.conversation, d.side), []).append(d)
-    for stream in streams.values():
-        ahead = 0.0
-        for d in sorted(stream, key=lambda d: d.chunk, reverse=True):
-            ahead = d.reward + gamma * ahead
-            d.reward = ahead
-
-
-def next_bonus(bonus: float, rate: float, target: float, step: float) -> float:
-    """One dual-ascent step on the constraint "listener onsets per second = ``target``":
-    the bonus per onset grows by ``step`` x the relative shortfall of ``rate`` and shrinks
-    by its relative excess (below 0 it is a cost); a NaN ``rate`` (no listening time in the
-    rollouts) leaves it."""
-    if not np.isfinite(rate):
-        return bonus
-    return bonus + step * (1.0 - rate / target)
-
-
-def _late(mask: np.ndarray, grace: int) -> np.ndarray:
-    """``mask`` without the first ``grace`` frames of each of its runs."""
-    if grace <= 0:
-        return mask
-    out = mask.copy()
-    run = 0
-    for t, on in enumerate(mask):
-        run = run + 1 if on else 0
-        if on and run <= grace:
-            out[t] = False
-    return out
-
-
-def log_probs(model: torch.nn.Module, batch: list[Decision], n_units: int, s0: int,
-              tags: tuple[int, ...], pad: int) -> torch.Tensor:
-    """Log-probability of each decision's sampled tokens (units, then the ending tag) under
-    the sampler's allowed-id mask: ``[len(batch)]``."""
-    seqs, targets = [], []
-    for d in batch:
-        seq = [*d.context, s0, *d.units]
-        first = len(d.context)  # logits at position p predict token p + 1
-        picks, prev = [], -1 if d.prev_unit is None else int(d.prev_unit)
-        for k, u in enumerate(d.units):
-            picks.append((first + k, u, prev))
-            prev = u
-        if d.end is not None:
-            picks.append((len(seq) - 1, d.end, prev))
-        seqs.append(seq)
-        targets.append(picks)
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-    for b, s in enumerate(seqs):
-        ids[b, :len(s)] = torch.tensor(s)
-    logits = model(input_ids=ids).logits.float()  # right padding: causal, so harmless
-    V = logits.shape[-1]
-    base = torch.zeros(V, dtype=torch.bool)
-    base[:n_units] = True
-    base[list(tags)] = True
-    rows, pos, tok, excl = [], [], [], []
-    for b, picks in enumerate(targets):
-        for p, t, prev in picks:
-            rows.append(b)
-            pos.append(p)
-            tok.append(t)
-            excl.append(prev)
-    if not rows:
-        return torch.zeros(len(batch))
-    chosen = logits[torch.tensor(rows), torch.tensor(pos)]  # [N, V]
-    mask = base.expand(len(rows), V).clone()
-    has_prev = torch.tensor(excl) >= 0
-    mask[has_prev.nonzero().squeeze(1), torch.tensor(excl)[has_prev]] = False
-    logp = torch.log_softmax(chosen.masked_fill(~mask, float("-inf")), dim=-1)
-    per_token = logp[torch.arange(len(rows)), torch.tensor(tok)]
-    return torch.zeros(len(batch)).index_add(0, torch.tensor(rows), per_token)
-
-
-def ids_of(vocab: Any) -> tuple[int, int, tuple[int, int], int]:
-    """(n_units, [S0], the speaker tags, [PAD]) as :func:`log_probs` takes them."""
-    return vocab.n_units, vocab.S0, (vocab.S0, vocab.S1), vocab.pad
-
-
-def stats_of(vads: list[np.ndarray]) -> dict[str, float]:
-    """The rollouts' statistics from their voice activity (each ``[2, T]``)."""
-    point = pooled([Scored.of(v) for v in vads])
-    return {"overlap_share": point["overlap_share"], "fto_median_ms": point["fto_median_ms"],
-            "listener_onsets_per_s": point["listener_onsets_per_s"],
-            "backchannels_per_min": point["backchannels_per_min"],
-            "speech_share_per_side": float(np.mean([v.mean() for v in vads])),
-            "onsets_over_partner_share": coordination(vads)["onsets_over_partner_share"]}
-
-
-def anchor_data(card: Any, corpus_dir: Path, vocab: Any) -> Any:
-    """Stage-3 batches of the corpus's train split (units only)."""
-    from duplexsim.corpora import load_corpus
-    from duplexsim.training.datasets import StageData, prepare
-
-    corpus = load_corpus(corpus_dir)
-    train = [SelfTrainDialogue(i, corpus.units(i)) for i in corpus.ids(split="train")]
-    return StageData("stage3", card, prepare(train, vocab, None), vocab, 0)
 
 
 def train(args: argparse.Namespace, base: Path, corpus_dir: Path, card: Any, plan: Plan,
@@ -406,54 +176,6 @@ def rewarded_rollouts(args: argparse.Namespace, plan: Plan, agent: Path, it: int
         # what the advantages centre on
         row["mean_return"] = float(np.array([d.reward for d in found.decisions]).mean())
     return found, row, bonus, quick_bonus
-
-
-def policy_updates(args: argparse.Namespace, model: Any, base_model: Any, opt: Any,
-                   data: Any, vocab: Any, found: Any, it: int, agent: Path
-                   ) -> dict[str, float]:
-    """``--updates`` AdamW steps on random decisions of ``found`` (advantage: the reward
-    standardised over the iteration's decisions; plus ``--kl`` x KL to the base model and
-    ``--anchor`` x the next-token loss on ``data``); the mean policy loss, KL and anchor
-    loss. A non-finite loss is a :class:`FloatingPointError` (``agent`` keeps the last
-    weights)."""
-    rewards = np.array([d.reward for d in found.decisions])
-    mean, sd = rewards.mean(), rewards.std() + 1e-8
-    rng = np.random.default_rng([args.first_seed, it])
-    model.train()
-    pg_losses, anchor_losses, kls = [], [], []
-    for u in range(args.updates):
-        idx = rng.choice(len(found.decisions), size=min(args.decisions,
-                                                        len(found.decisions)), replace=False)
-        batch = [found.decisions[i] for i in idx]
-        adv = torch.tensor((np.array([d.reward for d in batch]) - mean) / sd,
-                           dtype=torch.float32)
-        lp = log_probs(model, batch, *ids_of(vocab))
-        pg = -(adv * lp).mean()
-        loss = pg
-        if args.kl > 0:  # k3 estimator of KL(policy || base) on the sampled decisions
-            with torch.no_grad():
-                lb = log_probs(base_model, batch, *ids_of(vocab))
-            kl = (torch.exp(lb - lp) - (lb - lp) - 1).mean()
-            loss = loss + args.kl * kl
-            kls.append(float(kl.detach()))
-        if data is not None:
-            ids = data.batch(it * args.updates + u, n_seqs=args.anchor_seqs)
-            labels = ids.masked_fill(ids == vocab.pad, -100)
-            nll = model(input_ids=ids, labels=labels).loss
-            loss = loss + args.anchor * nll
-            anchor_losses.append(float(nll.detach()))
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"iteration {it}, update {u}: the loss is {float(loss)} (policy "
-                f"{float(pg)}); {agent} keeps the weights after iteration {it}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        pg_losses.append(float(pg.detach()))
-    return {"pg_loss": float(np.mean(pg_losses)),
-            "kl": float(np.mean(kls)) if kls else float("nan"),
-            "anchor_loss": float(np.mean(anchor_losses)) if anchor_losses else float("nan")}
 
 
 def render(args: argparse.Namespace, table: pd.DataFrame, command: str) -> str:

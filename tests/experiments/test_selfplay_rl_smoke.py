@@ -1,5 +1,6 @@
-"""experiments/selfplay_rl.py: end to end on the tiny world (a subprocess), the rewards, and
-the log-probabilities of recorded decisions against the engine's own sampler mask."""
+"""experiments/selfplay_rl.py: end to end on the tiny world (a subprocess), the rewards
+(``selfplay_rl_rollouts``), and the log-probabilities of recorded decisions against the
+engine's own sampler mask (``selfplay_rl_policy``)."""
 
 from __future__ import annotations
 
@@ -39,21 +40,22 @@ def test_selfplay_rl_smoke(tmp_path: Path) -> None:
     assert "Command: `python experiments/selfplay_rl.py --smoke" in (out / "REPORT.md").read_text()
 
 
-def _rl():  # noqa: ANN202
-    sys.path.insert(0, str(ROOT / "experiments"))
-    import selfplay_rl
+def _experiment(name: str):  # noqa: ANN202
+    """The experiment module ``name`` (``experiments/`` put on the path its scripts use)."""
+    import importlib
 
-    return selfplay_rl
+    sys.path.insert(0, str(ROOT / "experiments"))
+    return importlib.import_module(name)
 
 
 def test_rewards_charge_overlap_and_mutual_silence() -> None:
-    rl = _rl()
+    ro = _experiment("selfplay_rl_rollouts")
     units = np.zeros((2, 15), np.int64)  # 3 chunks of 5 frames, unit 0 = silence
     units[0, 0:10] = 4  # side a speaks in chunks 0 and 1
     units[1, 3:5] = 9  # side b overlaps the last 2 frames of chunk 0
-    found = rl.Rollouts(units=[units], decisions=[
-        rl.Decision(0, key, j, [], [], None, None) for key in ("a", "b") for j in range(3)])
-    rl.assign_rewards(found, 5, {0}, overlap_cost=1.0, silence_cost=0.5)
+    found = ro.Rollouts(units=[units], decisions=[
+        ro.Decision(0, key, j, [], [], None, None) for key in ("a", "b") for j in range(3)])
+    ro.assign_rewards(found, 5, {0}, overlap_cost=1.0, silence_cost=0.5)
     rewards = {(d.side, d.chunk): d.reward for d in found.decisions}
     assert rewards[("a", 0)] == rewards[("b", 0)] == -0.4  # 2 of 5 frames both speak
     assert rewards[("a", 1)] == 0.0  # one speaks
@@ -61,16 +63,16 @@ def test_rewards_charge_overlap_and_mutual_silence() -> None:
 
 
 def test_the_onset_bonus_goes_to_the_chunk_that_starts_a_listener_onset() -> None:
-    rl = _rl()
+    ro = _experiment("selfplay_rl_rollouts")
     units = np.zeros((2, 60), np.int64)  # 6 chunks of 10 frames (40 ms), unit 0 = silence
     units[0, 0:60] = 4  # side a holds the floor throughout
     units[1, 34:39] = 9  # side b, silent for 1.36 s, speaks up in chunk 3: a listener onset
-    decisions = [rl.Decision(0, key, j, [], [], None, None) for key in ("a", "b")
+    decisions = [ro.Decision(0, key, j, [], [], None, None) for key in ("a", "b")
                  for j in range(6)]
-    plain = rl.Rollouts(units=[units], decisions=decisions)
-    rl.assign_rewards(plain, 10, {0}, overlap_cost=1.0, silence_cost=0.5)
+    plain = ro.Rollouts(units=[units], decisions=decisions)
+    ro.assign_rewards(plain, 10, {0}, overlap_cost=1.0, silence_cost=0.5)
     before = {(d.side, d.chunk): d.reward for d in decisions}
-    rl.assign_rewards(plain, 10, {0}, overlap_cost=1.0, silence_cost=0.5, onset_bonus=0.25)
+    ro.assign_rewards(plain, 10, {0}, overlap_cost=1.0, silence_cost=0.5, onset_bonus=0.25)
     gained = {(d.side, d.chunk): d.reward - before[(d.side, d.chunk)] for d in decisions}
     assert gained.pop(("b", 3)) == 0.25
     assert all(g == 0.0 for g in gained.values())
@@ -78,29 +80,30 @@ def test_the_onset_bonus_goes_to_the_chunk_that_starts_a_listener_onset() -> Non
 
 
 def test_discounted_returns_run_per_side_and_conversation() -> None:
-    rl = _rl()
-    ds = [rl.Decision(c, side, j, [], [], None, None, reward)
+    ro = _experiment("selfplay_rl_rollouts")
+    ds = [ro.Decision(c, side, j, [], [], None, None, reward)
           for c, side, j, reward in [(0, "a", 1, -1.0), (0, "a", 0, 0.0), (0, "a", 2, -2.0),
                                      (0, "b", 0, 5.0), (1, "a", 0, 7.0)]]
-    rl.discount(ds, 0.5)
+    ro.discount(ds, 0.5)
     assert [d.reward for d in ds] == [-2.0, -1.0, -2.0, 5.0, 7.0]  # -1 + 0.5 * -2; 0 + 0.5 * -2
-    rl.discount(ds, 0.0)
+    ro.discount(ds, 0.0)
     assert [d.reward for d in ds] == [-2.0, -1.0, -2.0, 5.0, 7.0]
 
 
 def test_the_onset_multiplier_follows_the_shortfall() -> None:
-    rl = _rl()
-    assert rl.next_bonus(0.0, 0.2, 0.4, 0.5) == 0.25  # half the target: +0.5 x 0.5
-    assert rl.next_bonus(0.25, 0.8, 0.4, 0.5) == -0.25  # twice the target: onsets cost
-    assert rl.next_bonus(0.25, 0.4, 0.4, 0.5) == 0.25  # on target: unchanged
-    assert rl.next_bonus(0.25, float("nan"), 0.4, 0.5) == 0.25  # nobody listened
+    ro = _experiment("selfplay_rl_rollouts")
+    assert ro.next_bonus(0.0, 0.2, 0.4, 0.5) == 0.25  # half the target: +0.5 x 0.5
+    assert ro.next_bonus(0.25, 0.8, 0.4, 0.5) == -0.25  # twice the target: onsets cost
+    assert ro.next_bonus(0.25, 0.4, 0.4, 0.5) == 0.25  # on target: unchanged
+    assert ro.next_bonus(0.25, float("nan"), 0.4, 0.5) == 0.25  # nobody listened
 
 
 def test_log_probs_match_the_samplers_distribution(tmp_path: Path) -> None:
     """Each recorded decision's log-probability equals the sum, token by token, of the log of
     what the engine's sampler (its allowed-id mask, temperature 1) gave the sampled token,
     computed here with the agent's own token rows (the lean forward)."""
-    rl = _rl()
+    ro = _experiment("selfplay_rl_rollouts")
+    pg = _experiment("selfplay_rl_policy")
     from selfplay_plan import Plan
     from tiny_world import build_tiny_world
 
@@ -112,13 +115,13 @@ def test_log_probs_match_the_samplers_distribution(tmp_path: Path) -> None:
     agents, corpora = build_tiny_world(tmp_path / "world")
     plan = Plan(agents=agents, corpora=corpora, out=tmp_path, conversations=2, duration_s=4.0,
                 chunk_ms=160)
-    found = rl.roll_out(plan, agents / "fisher", 7)
+    found = ro.roll_out(plan, agents / "fisher", 7)
     assert found.decisions and len(found.units) == 2
     files = load_agent_files(agents / "fisher")
     vocab = files.vocab
     picked = [d for d in found.decisions if d.units or d.end is not None][:12]
     with torch.no_grad():
-        got = rl.log_probs(files.model, picked, *rl.ids_of(vocab))
+        got = pg.log_probs(files.model, picked, *pg.ids_of(vocab))
     lm = LMRows(files.model, vocab.n_units, files.context_tokens)
     row, rng, tags = lm.add_row(), CounterRNG(0), (vocab.S0, vocab.S1)
     for d, value in zip(picked, got, strict=True):
@@ -142,7 +145,7 @@ def test_a_decision_is_what_was_sampled_also_for_an_empty_piece_at_the_window_st
     it goes on with; the decision recorded it as that unit sampled and the piece full (no
     tag), so log_probs scored a unit never drawn and missed the tag that was (3 of 40
     conversations' chunk 0 with this untrained model). It is no unit and its tag now."""
-    rl = _rl()
+    ro = _experiment("selfplay_rl_rollouts")
     from duplexsim.config.card import ModelCard
     from duplexsim.models.generator import DuplexGenerator
     from duplexsim.models.model import build_model
@@ -158,9 +161,9 @@ def test_a_decision_is_what_was_sampled_also_for_an_empty_piece_at_the_window_st
     for seed in range(10):
         gen = DuplexGenerator(lm, fmt, 256, seed=seed)
         decisions: list = []
-        rl.record_decisions(gen, 0, "a", decisions)
+        ro.record_decisions(gen, 0, "a", decisions)
         gen.step(0)
-        rl.stop_recording(gen)
+        ro.stop_recording(gen)
         gen.step(1)
         gen.close()
         assert len(decisions) == 1
@@ -177,7 +180,7 @@ def test_roll_out_leaves_no_session_or_token_rows_behind(tmp_path: Path) -> None
     the next full collection (an iteration's rows stayed alive into the next ones)."""
     import gc
 
-    rl = _rl()
+    ro = _experiment("selfplay_rl_rollouts")
     from selfplay_plan import Plan
     from tiny_world import build_tiny_world
 
@@ -194,7 +197,7 @@ def test_roll_out_leaves_no_session_or_token_rows_behind(tmp_path: Path) -> None
     before = alive()  # (another test's, e.g. held by a failure's traceback)
     gc.disable()
     try:
-        found = rl.roll_out(plan, agents / "fisher", 7)
+        found = ro.roll_out(plan, agents / "fisher", 7)
         left = [type(o).__name__ for o in alive() if not any(o is b for b in before)]
     finally:
         gc.enable()
@@ -203,43 +206,45 @@ def test_roll_out_leaves_no_session_or_token_rows_behind(tmp_path: Path) -> None
 
 
 def test_overlap_grace_frees_the_start_of_each_overlap() -> None:
-    rl = _rl()
+    ro = _experiment("selfplay_rl_rollouts")
     units = np.zeros((2, 10), np.int64)
     units[0, :] = 4  # side a speaks throughout
     units[1, 0:4] = 9  # b overlaps frames 0-3: with 2 frames of grace, 2 and 3 cost
-    found = rl.Rollouts(units=[units], decisions=[rl.Decision(0, "b", 0, [], [], None, None)])
-    rl.assign_rewards(found, 5, {0}, overlap_cost=1.0, silence_cost=0.0, grace_frames=2)
+    found = ro.Rollouts(units=[units], decisions=[ro.Decision(0, "b", 0, [], [], None, None)])
+    ro.assign_rewards(found, 5, {0}, overlap_cost=1.0, silence_cost=0.0, grace_frames=2)
     assert found.decisions[0].reward == -0.4
-    assert list(rl._late(np.array([1, 1, 1, 0, 1, 1], bool), 2)) == [0, 0, 1, 0, 0, 0]
+    assert list(ro._late(np.array([1, 1, 1, 0, 1, 1], bool), 2)) == [0, 0, 1, 0, 0, 0]
 
 
 def test_silence_grace_frees_the_start_of_each_mutual_silence() -> None:
-    rl = _rl()
+    ro = _experiment("selfplay_rl_rollouts")
     units = np.zeros((2, 10), np.int64)
     units[0, 6:] = 4  # neither speaks in frames 0-5: with 2 frames of grace, 2-4 cost in chunk 0
-    found = rl.Rollouts(units=[units], decisions=[rl.Decision(0, "a", 0, [], [], None, None),
-                                                  rl.Decision(0, "a", 1, [], [], None, None)])
-    rl.assign_rewards(found, 5, {0}, overlap_cost=1.0, silence_cost=1.0,
+    found = ro.Rollouts(units=[units], decisions=[ro.Decision(0, "a", 0, [], [], None, None),
+                                                  ro.Decision(0, "a", 1, [], [], None, None)])
+    ro.assign_rewards(found, 5, {0}, overlap_cost=1.0, silence_cost=1.0,
                       silence_grace_frames=2)
     assert [d.reward for d in found.decisions] == [-0.6, -0.2]
 
 
 def test_quick_transfers_are_found_and_rewarded_in_the_chunk_of_their_onset() -> None:
-    rl = _rl()
+    ro = _experiment("selfplay_rl_rollouts")
+    from duplexsim.metrics.activity import vad_from_units
+
     units = np.zeros((2, 100), np.int64)  # 10 chunks of 10 frames (40 ms)
     units[0, 0:30] = 4  # a speaks, then b after a 2-frame gap (80 ms): a quick transfer
     units[1, 32:60] = 9
     units[0, 70:100] = 4  # a again after 10 frames (400 ms): a slow one
-    vad = rl.vad_from_units(units, {0})
-    side, frame, fto = rl.transfers(vad)
+    vad = vad_from_units(units, {0})
+    side, frame, fto = ro.transfers(vad)
     assert list(side) == [1, 0] and list(frame) == [32, 70] and list(fto) == [80.0, 400.0]
-    assert rl.quick_share([vad], 80.0) == 0.5
-    decisions = [rl.Decision(0, key, j, [], [], None, None) for key in ("a", "b")
+    assert ro.quick_share([vad], 80.0) == 0.5
+    decisions = [ro.Decision(0, key, j, [], [], None, None) for key in ("a", "b")
                  for j in range(10)]
-    found = rl.Rollouts(units=[units], decisions=decisions)
-    rl.assign_rewards(found, 10, {0}, overlap_cost=1.0, silence_cost=0.0)
+    found = ro.Rollouts(units=[units], decisions=decisions)
+    ro.assign_rewards(found, 10, {0}, overlap_cost=1.0, silence_cost=0.0)
     before = {(d.side, d.chunk): d.reward for d in decisions}
-    rl.assign_rewards(found, 10, {0}, overlap_cost=1.0, silence_cost=0.0, quick_bonus=0.5,
+    ro.assign_rewards(found, 10, {0}, overlap_cost=1.0, silence_cost=0.0, quick_bonus=0.5,
                       quick_ms=80.0)
     gained = {(d.side, d.chunk): d.reward - before[(d.side, d.chunk)] for d in decisions}
     assert gained.pop(("b", 3)) == 0.5
@@ -250,7 +255,7 @@ def _measure(world: Path, out: Path, gamma: float = 0.0) -> pd.DataFrame:
     """``selfplay_rl.train`` with no update: iteration 0's row, the base agent's rollouts."""
     import argparse
 
-    rl = _rl()
+    rl = _experiment("selfplay_rl")
     from selfplay_plan import Plan
 
     agents, corpora = world / "agents", world / "corpora"
@@ -270,7 +275,7 @@ def test_rollouts_are_scored_with_every_silence_unit_of_the_corpus(tmp_path: Pat
     silence, as the corpus reference does (unit 1 counted as speech before)."""
     import json
 
-    rl = _rl()
+    ro = _experiment("selfplay_rl_rollouts")
     from selfplay_plan import Plan
     from tiny_world import build_tiny_world
 
@@ -282,11 +287,11 @@ def test_rollouts_are_scored_with_every_silence_unit_of_the_corpus(tmp_path: Pat
     table = _measure(tmp_path / "world", tmp_path / "rl")
     plan = Plan(agents=agents, corpora=corpora, out=tmp_path, conversations=2, duration_s=4.0,
                 chunk_ms=160)
-    units = rl.roll_out(plan, agents / "fisher", 7).units  # the same seeds, the same weights
+    units = ro.roll_out(plan, agents / "fisher", 7).units  # the same seeds, the same weights
     assert any((u == 1).any() for u in units)  # the agent writes the second silence unit
     from duplexsim.metrics.activity import vad_from_units
 
-    want = rl.stats_of([vad_from_units(u, {0, 1}) for u in units])
+    want = ro.stats_of([vad_from_units(u, {0, 1}) for u in units])
     for stat in ("overlap_share", "speech_share_per_side"):
         assert table[stat].iloc[0] == want[stat], stat
 
@@ -294,7 +299,7 @@ def test_rollouts_are_scored_with_every_silence_unit_of_the_corpus(tmp_path: Pat
 def test_mean_reward_is_per_chunk_with_or_without_discounting(tmp_path: Path) -> None:
     """``mean_reward`` is the chunks' own reward (equal at iteration 0, the base agent's
     rollouts, whatever ``--gamma``); the discounted return is ``mean_return``."""
-    _rl()
+    _experiment("selfplay_rl")
     from tiny_world import build_tiny_world
 
     build_tiny_world(tmp_path / "world")
