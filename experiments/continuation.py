@@ -21,9 +21,9 @@ sides). Sources scored per prompt (mean IPU, pause, FTO, gap, overlap durations)
 - ``prompt``: the prompt's own statistics used as a prediction of the continuation's.
 
 Every source but the prompt is scored on the same frames, those of the ground-truth
-continuation (:func:`scored_window`): an agent sees the prompt cut to whole chunks (at
-160 ms a 30 s prompt is 187 chunks, 29.92 s) and writes chunks until the continuation's
-last frame is covered; the format references are cut to the same frames.
+continuation (:func:`continuation_sources.scored_window`): an agent sees the prompt cut to
+whole chunks (at 160 ms a 30 s prompt is 187 chunks, 29.92 s) and writes chunks until the
+continuation's last frame is covered; the format references are cut to the same frames.
 
 Tables: Pearson r across prompts against the ground truth (Table 2 / 6 analogues, per prompt
 corpus and pooled) and against the prompt (Table 7), each with a 95% bootstrap CI over
@@ -74,300 +74,37 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from functools import partial
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from continuation_asr import asr_table  # --asr: the transcripts' columns
-from continuation_cache import cached_units, inputs_key, resynth_key  # keyed by their inputs
+from continuation_plan import Plan, load_prompts, unit_tokenizer  # settings, prompts, tokenizer
 from continuation_report import plot_runs, write_outputs, write_runs_report  # REPORT.md, figures
+from continuation_sources import corpus_comparison, generate_all, score  # every source scored
 from continuation_stats import (  # r across prompts, pooled statistics and their CIs
     AGENTS,
     Scored,
-    compare_to_corpora,
     correlation_tables,
-    format_name,
     in_distribution,
     persistence_table,
-    pooled_stats,
     runs_correlation_tables,
-    source_name,
     source_table,
 )
 from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
-from tqdm import tqdm
 
 from duplexsim.atomic import write_text
 from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
 from duplexsim.corpora.corpus import SPLITS
-from duplexsim.digests import key_of
-from duplexsim.errors import InputError
-from duplexsim.metrics.activity import vad_from_units
-from duplexsim.metrics.protocol import mean_durations, split_prompt, window_frames
 from duplexsim.threads import use_threads
-from duplexsim.tokens import FRAME_MS, format_roundtrip
 
 OUTPUTS = ("world", "units", "asr", "runs", "per_prompt.csv", "correlations.csv",
            "corpus_comparison.csv", "persistence.csv", "sources.csv", "asr_transcripts.csv",
            "runs_correlations.csv", "runs_in_distribution.csv", "runs.csv", "continuation.png",
            "sources.png", "runs.png", "REPORT.md")
 """What continuation.py writes in --out: a folder holding one of them is an earlier run's."""
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What to run; the full defaults follow the paper, smoke mode shrinks them."""
-
-    agents: Path
-    corpora: Path
-    out: Path
-    chunk_ms: tuple[int, ...] = (160, 200, 240)
-    seeds: tuple[int, ...] = (0,)
-    prompt_s: float = 30.0
-    continuation_s: float = 90.0
-    prompts_per_corpus: int = 40
-    splits: tuple[str, ...] = ("test", "val")
-    """Prompt dialogues come from these splits (never trained on; the val split's loss chose
-    each agent's kept checkpoint, so only test, or a corpus of another seed, is untouched)."""
-    batch: int = 16
-    """Continuations generated together (one forward per step)."""
-    asr: bool = False
-    """Also score ASR transcripts of the continuations (``--asr``; needs the asr extra)."""
-    asr_prompts: int | None = None
-    """ASR only for the first this many prompts of each corpus (None = all; smoke: 1)."""
-    resynth: bool = True
-    """Score the resynthesis topline (``--no-resynth`` skips it: about 30 s per prompt)."""
-    windows_s: tuple[float, ...] = (0.0, 15.0, 30.0, 60.0, 90.0)
-    """Edges (seconds into the continuation) of the windows of the style-persistence table:
-    r against the prompt of each window's own means (``--windows``)."""
-    pairs: tuple[str, ...] = ("ff", "fc")
-    """Prompted interaction (Table 6 analogue): agent pairs, first letter on channel 0
-    (``ff``: Fisher with Fisher, ``fc``: Fisher on channel 0, CANDOR on 1; ``--pairs``)."""
-    lead: int = 1
-    """Interaction lookahead in chunks (1: the paper's, the simulator at 0 ms; ``--lead``)."""
-    cache: Path | None = None
-    """Where generated units (``units/``) and ASR results (``asr/``) are cached (None: ``out``);
-    the training runs of ``--agents A B ...`` share ``OUT``'s (keys name the agents' bytes)."""
-    temperature: float = 1.0
-    """Sampling temperature of both agents: 1.0 samples the model's own distribution, the
-    one to hold against a corpus (0.9, the simulator's default, measured: listener onsets at
-    0.43x the corpus's rate, against 0.8x at 1.0). Part of a cached file's key
-    (:func:`continuation_cache.inputs_key`): another temperature makes its continuations anew."""
-
-    @property
-    def cache_dir(self) -> Path:
-        return self.cache or self.out
-
-
-@dataclass(frozen=True)
-class Prompt:
-    id: str
-    corpus: str
-    prompt: np.ndarray
-    """Units ``[2, T_prompt]``."""
-    truth: np.ndarray
-    """Ground-truth continuation units ``[2, T_cont]``."""
-
-
-def load_prompts(plan: Plan) -> list[Prompt]:
-    """Up to ``prompts_per_corpus`` dialogues of each corpus, cut into prompt + continuation.
-
-    A dialogue is long enough by its units (the frames that are cut), not by the manifest's
-    ``duration_s``: a manifest that said 121 s over 2000 frames of units chose the dialogue
-    and ``split_prompt`` failed with a traceback; one that said 100 s over 3000 frames left
-    a dialogue out that holds the windows."""
-    from duplexsim.corpora import load_corpus
-
-    out = []
-    # the windows in whole frames, as split_prompt cuts them (each rounded on its own: 29.99
-    # + 89.99 s is 3000 frames, more than the 2999 of a 119.98 s dialogue)
-    try:
-        frames = window_frames(plan.prompt_s, plan.continuation_s, FRAME_MS)
-    except ValueError as e:  # a window of under half a frame: the flags' error, one line
-        flag = "--prompt-s" if str(e).startswith("prompt_s") else "--continuation-s"
-        raise InputError(flag, "", str(e)) from None
-    need = sum(frames)
-    for preset in AGENTS.values():
-        corpus = load_corpus(plan.corpora / preset)
-        chosen = 0
-        for i in (i for s in plan.splits for i in corpus.ids(s)):
-            if chosen == plan.prompts_per_corpus:
-                break
-            units = corpus.units(i)
-            if units.shape[1] < need:
-                continue
-            prompt, truth = split_prompt(units, plan.prompt_s, plan.continuation_s, FRAME_MS)
-            out.append(Prompt(f"{preset}/{i}", preset, prompt, truth))
-            chosen += 1
-        if not chosen:  # the flags' error, one line (a ValueError was printed as a bug)
-            raise InputError(str(corpus.root), "--prompt-s, --continuation-s",
-                             f"{plan.prompt_s:g} + {plan.continuation_s:g} s: no dialogue of "
-                             f"at least {need * FRAME_MS / 1000:g} s of units in splits "
-                             f"{', '.join(plan.splits)}",
-                             "shorter windows, a longer corpus or other --splits")
-    return out
-
-
-def prompt_seed(prompt_id: str, seed: int) -> int:
-    """The sampling seed (63 bits) of the continuation of prompt ``prompt_id`` with ``seed``
-    (``--seeds``): a stream of its own per prompt, as the paper's independent samples, the
-    same for every agent and chunk size (their differences on a prompt stay paired), and
-    the same whichever other prompts run. Every prompt used to draw from ``seed`` itself:
-    the same uniforms in the same order, so continuations of different prompts were
-    sampled together (the tiny world's agents: 93% of frames the same unit across
-    prompts, 5% from streams of their own), and r across prompts was taken over
-    continuations whose sampling noise was largely shared."""
-    return int(key_of({"prompt": prompt_id, "seed": seed}), 16) >> 1
-
-
-def resynthesise(tokenizer, units: np.ndarray) -> np.ndarray:  # noqa: ANN001 - UnitTokenizer
-    """Units -> vocoder audio -> units again, channel by channel, same length ``[2, T]``."""
-    out = np.full_like(units, tokenizer.silence_unit)
-    for ch in range(units.shape[0]):
-        wave = tokenizer.decode(units[ch])
-        back = tokenizer.encode(wave, tokenizer.sample_rate_hz)[: units.shape[1]]
-        out[ch, : len(back)] = back
-    return out
-
-
-def pair_name(pair: str, chunk_ms: int, lead: int = 1) -> str:
-    return f"inter-{pair}-{chunk_ms}" + ("" if lead == 1 else f"-lead{lead}")
-
-
-PAIR_AGENTS = {"f": "fisher", "c": "candor"}
-
-
-def generate_all(plan: Plan, prompts: list[Prompt]) -> dict[tuple[str, str, int], np.ndarray]:
-    """(prompt id, source, seed) -> continuation units ``[2, T]`` for every agent x chunk
-    (continuation) and every pair x chunk (interaction).
-
-    Per source, the prompts x seeds not yet cached are generated together
-    (:func:`~duplexsim.models.continuation.continue_dialogues` /
-    :func:`~duplexsim.models.continuation.interact_dialogues`: one forward per step for
-    the batch), each from its prompt's own stream (:func:`prompt_seed`); each continuation
-    is cached as its own ``.npy`` file when its batch ends.
-    """
-    from duplexsim.models.agentdir import load_agent_files
-    from duplexsim.models.continuation import continue_dialogues, interact_dialogues
-    from duplexsim.models.sampling import SamplingConfig
-
-    files = {a: load_agent_files(plan.agents / a) for a in AGENTS}
-    sampling = SamplingConfig(plan.temperature)
-    Todo = list[tuple[Prompt, int, Path]]  # (prompt, seed, cache file) to generate
-
-    def alone(agent: str, todo: Todo, chunk: int) -> list[np.ndarray]:
-        return continue_dialogues(
-            files[agent], [p.prompt for p, _, _ in todo], plan.continuation_s, chunk_ms=chunk,
-            seeds=[prompt_seed(p.id, s) for p, s, _ in todo], max_batch=plan.batch,
-            sampling=sampling)
-
-    def paired(pair: str, todo: Todo, chunk: int) -> list[np.ndarray]:
-        return interact_dialogues(
-            files[PAIR_AGENTS[pair[0]]], files[PAIR_AGENTS[pair[1]]],
-            [p.prompt for p, _, _ in todo], plan.continuation_s, chunk_ms=chunk,
-            seeds=[prompt_seed(p.id, s) for p, s, _ in todo], sampling=sampling,
-            max_batch=plan.batch, lead=plan.lead)
-
-    # (source, chunk ms, its agents, (todo, chunk ms) -> units [2, T] per todo entry)
-    groups: list[tuple[str, int, tuple[str, ...], Callable[[Todo, int], list[np.ndarray]]]]
-    groups = [(source_name(a, c), c, (a,), partial(alone, a))
-              for a in AGENTS for c in plan.chunk_ms]
-    groups += [(pair_name(pair, c, plan.lead), c, tuple(PAIR_AGENTS[k] for k in pair),
-                partial(paired, pair)) for pair in plan.pairs for c in plan.chunk_ms]
-    out = {}
-    for name, chunk, agents, make in tqdm(groups, desc="continuations", unit="source"):
-        jobs = [(p, s, plan.cache_dir / "units" / f"{name}_{p.id.replace('/', '_')}_s{s}-"
-                 f"{inputs_key(plan, agents, p)}.npy")
-                for p in prompts for s in plan.seeds]
-        todo = [(p, s, path) for p, s, path in jobs if not path.is_file()]
-        made: dict[Path, np.ndarray] = {}
-        if todo:
-            for (p, _, path), u in zip(todo, make(todo, chunk), strict=True):
-                made[path] = scored_window(p, u)
-        for p, s, path in jobs:  # new ones are written here, cached ones read
-            out[(p.id, name, s)] = cached_units(path, lambda path=path, made=made: made[path])
-    return out
-
-
-def scored_window(p: Prompt, units: np.ndarray) -> np.ndarray:
-    """Frames ``[T_prompt, T_prompt + T_cont)`` of ``units`` on the prompt's timeline (frame
-    0: the prompt's first): the span of the ground truth, the one window every source is
-    scored on. An agent sees the prompt cut to whole chunks (29.92 s of 30 at 160 ms) and
-    writes whole chunks past the window's end
-    (:func:`~duplexsim.models.continuation.chunks_to_cover`); the frames it writes before
-    the prompt's end and after the window are not scored."""
-    lo = p.prompt.shape[1]
-    hi = lo + p.truth.shape[1]
-    if units.shape[1] < hi:
-        raise ValueError(f"{p.id}: {units.shape[1]} frames do not reach the continuation's "
-                         f"end (frame {hi}; allowed: a source that covers the window)")
-    return units[:, lo:hi]
-
-
-def score(plan: Plan, prompts: list[Prompt], generated: dict, silence: set[int],
-          tokenizer) -> tuple[pd.DataFrame, dict[str, list[np.ndarray]]]:  # noqa: ANN001
-    """Per-prompt mean durations of every source; VADs by source for the corpus comparison."""
-    rows: list[dict[str, object]] = []
-    vads: dict[str, list[np.ndarray]] = {}
-
-    def add(p: Prompt, source: str, seed: int, units: np.ndarray) -> None:
-        vad = vad_from_units(units, silence)
-        vads.setdefault(source, []).append(vad)
-        rows.append({"prompt": p.id, "corpus": p.corpus, "source": source, "seed": seed,
-                     "seconds": units.shape[1] * FRAME_MS / 1000,
-                     **mean_durations(vad, FRAME_MS)})
-
-    for p in tqdm(prompts, desc="resynthesis" if plan.resynth else "references", unit="dlg"):
-        add(p, "ground_truth", -1, p.truth)
-        add(p, "prompt", -1, p.prompt)
-        if plan.resynth:
-            path = plan.cache_dir / "units" / \
-                f"resynth_{p.id.replace('/', '_')}-{resynth_key(plan, p)}.npy"
-            add(p, "resynth", -1, cached_units(path, lambda p=p: resynthesise(tokenizer, p.truth)))
-        whole = np.concatenate([p.prompt, p.truth], axis=1)
-        for chunk in plan.chunk_ms:  # the chunk grid from frame 0, as the agents'
-            back = format_roundtrip(whole, chunk, tokenizer.n_units, tokenizer.silence_unit)
-            add(p, format_name(chunk), -1, scored_window(p, back))
-    for (pid, source, seed), units in generated.items():
-        add(next(p for p in prompts if p.id == pid), source, seed, units)
-    return pd.DataFrame(rows), vads
-
-
-def corpus_comparison(plan: Plan, scored_by: dict[str, list[Scored]], silence: set[int],
-                      tokenizer, per_prompt: pd.DataFrame) -> pd.DataFrame:  # noqa: ANN001
-    """:func:`compare_to_corpora` against both corpora of ``plan`` (every dialogue, as
-    recorded and through the token format at each chunk size). ``tokenizer``: the corpora's
-    UnitTokenizer; ``per_prompt``: :func:`score`'s table."""
-    from duplexsim.corpora import load_corpus
-
-    refs, refs_format = {}, {}
-    for preset in AGENTS.values():
-        corpus = load_corpus(plan.corpora / preset)
-        units = [corpus.units(i) for i in corpus.ids()]
-        refs[preset] = pooled_stats([Scored.of(vad_from_units(u, silence)) for u in units])
-        for chunk in plan.chunk_ms:
-            refs_format[preset, chunk] = [Scored.of(vad_from_units(format_roundtrip(
-                u, chunk, tokenizer.n_units, tokenizer.silence_unit), silence)) for u in units]
-    return compare_to_corpora(plan.chunk_ms, scored_by, per_prompt, refs, refs_format)
-
-
-def unit_tokenizer(agents: Path, corpora: Path):  # noqa: ANN201 - UnitTokenizer
-    """The one unit tokenizer of the study's corpora and agents (``agents/fisher`` ...),
-    checked (:func:`~duplexsim.units.shared_tokenizer`: other ones are an error naming
-    both folders): both agents continue both corpora's prompts, and every source is scored
-    and vocoded with its silence units and sounds."""
-    from duplexsim.corpora.corpus import load_corpus, tokenizer_dir
-    from duplexsim.units import load_tokenizer, shared_tokenizer
-
-    folders = [(str(corpora / c), tokenizer_dir(corpora / c)) for c in AGENTS.values()]
-    folders += [(str(agents / a), agents / a / "tokenizer") for a in AGENTS]
-    found = shared_tokenizer(folders)  # none: the corpus's error (not a corpus, no tokenizer)
-    return load_corpus(corpora / AGENTS["fisher"]).tokenizer() if found is None \
-        else load_tokenizer(found)
 
 
 def run_plan(plan: Plan, command: str = "") -> tuple[Path, pd.DataFrame, pd.DataFrame]:

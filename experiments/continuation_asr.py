@@ -25,8 +25,8 @@ from duplexsim.metrics.protocol import window_frames
 from duplexsim.tokens import FRAME_MS
 from duplexsim.units.vocoder import VOCODER_VERSION
 
-if TYPE_CHECKING:  # the script imports this module: its Plan and Prompt are only types here
-    from continuation import Plan, Prompt
+if TYPE_CHECKING:  # the study's Plan and Prompt are only types here
+    from continuation_plan import Plan, Prompt
 
 
 def scored_span_s(plan: Plan) -> tuple[float, float]:

@@ -31,14 +31,14 @@ from duplexsim.digests import (
 )
 from duplexsim.units.vocoder import VOCODER_VERSION
 
-if TYPE_CHECKING:  # the script imports this module: its Plan and Prompt are only types here
-    from continuation import Plan, Prompt
+if TYPE_CHECKING:  # the study's Plan and Prompt are only types here
+    from continuation_plan import Plan, Prompt
 
 
 SEEDING = "per-prompt"
-"""How a continuation's sampling stream is chosen (continuation.py's ``prompt_seed``), part
-of the key of every file an agent makes (:func:`inputs_key`): continuations cached when
-every prompt was sampled from the seed itself are made anew."""
+"""How a continuation's sampling stream is chosen (:func:`continuation_sources.prompt_seed`),
+part of the key of every file an agent makes (:func:`inputs_key`): continuations cached
+when every prompt was sampled from the seed itself are made anew."""
 
 
 def inputs_key(plan: Plan, agents: Iterable[str], p: Prompt) -> str:
@@ -60,7 +60,7 @@ def inputs_key(plan: Plan, agents: Iterable[str], p: Prompt) -> str:
 def tokenizer_key(plan: Plan, corpus: str) -> str:
     """Digest (16 hex) of the unit tokenizer of ``corpus`` (the folder its manifest names,
     :func:`~duplexsim.corpora.corpus.tokenizer_dir`; the study's shared one:
-    :func:`continuation.unit_tokenizer`), which the cached units and audio are made with.
+    :func:`continuation_plan.unit_tokenizer`), which the cached units and audio are made with.
     It hashed ``corpus/tokenizer/`` whatever the manifest named: a corpus whose tokenizer
     is elsewhere (``"tokenizer": "../shared_tok"``) was keyed by two missing files, and
     its continuations were reused after that tokenizer was retrained. Hashed as a sweep
@@ -72,7 +72,7 @@ def tokenizer_key(plan: Plan, corpus: str) -> str:
 
 
 def resynth_key(plan: Plan, p: Prompt) -> str:
-    """Key of a cached resynthesis (16 hex): what :func:`continuation.resynthesise` reads,
+    """Key of a cached resynthesis (16 hex): what :func:`continuation_sources.resynthesise` reads,
     the ground truth's units and the unit tokenizer (the corpus's, the study's shared one),
     and the code (:data:`SIMULATOR_VERSION`, the vocoder's :data:`VOCODER_VERSION`). Not the
     sampling temperature, which it does not use: keyed by :func:`inputs_key`,

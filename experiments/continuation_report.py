@@ -14,8 +14,8 @@ from continuation_stats import AGENTS, ASR_COLUMNS, COMPARED, R_BOOT, in_distrib
 
 from duplexsim.atomic import write_png, write_text
 
-if TYPE_CHECKING:  # the script imports this module: its Plan is only a type here
-    from continuation import Plan
+if TYPE_CHECKING:  # the study's Plan is only a type here
+    from continuation_plan import Plan
 
 
 def correlation_table(corr: pd.DataFrame) -> str:

@@ -30,8 +30,8 @@ from duplexsim.metrics.turntaking import detect_events, listener_onsets, summari
 from duplexsim.timebase import frames_from_s
 from duplexsim.tokens import FRAME_MS
 
-if TYPE_CHECKING:  # the script imports this module: its Plan and Prompt are only types here
-    from continuation import Plan, Prompt
+if TYPE_CHECKING:  # continuation_plan imports this module: Plan and Prompt are only types
+    from continuation_plan import Plan, Prompt
 
 AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
 """Each agent and the corpus preset it was trained on (its own prompts' corpus)."""
@@ -74,8 +74,8 @@ def in_distribution(tables: list[pd.DataFrame]) -> pd.DataFrame:
     """Each agent's continuations of its own corpus's prompts (Table 2, in distribution):
     average r against the ground truth with its CI, beside the Prompt row's over the same
     prompts and the ratio of the two (issue 16 asks for at least 0.6). ``tables``: the
-    per-prompt table of each training run (``continuation.score``; one: :func:`correlations`,
-    several: :func:`correlations_over_runs`).
+    per-prompt table of each training run (:func:`continuation_sources.score`; one:
+    :func:`correlations`, several: :func:`correlations_over_runs`).
 
     Paired (:func:`~duplexsim.metrics.protocol.common_prompts`): per event, both r are over
     the prompts where the agent (every seed) and the prompt have a value, in each run;

@@ -14,17 +14,18 @@ sys.path.insert(0, str(ROOT / "experiments"))
 
 def _world(tmp_path: Path):  # noqa: ANN202 - (Plan, prompts, tokenizer)
     """Real corpora of 8 s dialogues (manifest, units, transcripts, a unit tokenizer)."""
-    import continuation
+    import continuation_plan
+    from continuation_stats import AGENTS
     from test_cli import write_corpus
 
-    for preset in continuation.AGENTS.values():
+    for preset in AGENTS.values():
         write_corpus(tmp_path / "corpora" / preset)
-    plan = continuation.Plan(agents=tmp_path / "agents", corpora=tmp_path / "corpora",
-                             out=tmp_path / "out", chunk_ms=(160,), prompt_s=3.0,
-                             continuation_s=4.0, prompts_per_corpus=1,
-                             splits=("train",), pairs=())
-    tokenizer = (continuation.load_prompts(plan),
-                 continuation.unit_tokenizer(plan.agents, plan.corpora))
+    plan = continuation_plan.Plan(agents=tmp_path / "agents", corpora=tmp_path / "corpora",
+                                  out=tmp_path / "out", chunk_ms=(160,), prompt_s=3.0,
+                                  continuation_s=4.0, prompts_per_corpus=1,
+                                  splits=("train",), pairs=())
+    tokenizer = (continuation_plan.load_prompts(plan),
+                 continuation_plan.unit_tokenizer(plan.agents, plan.corpora))
     return plan, *tokenizer
 
 
@@ -32,8 +33,8 @@ def test_the_resynthesis_is_keyed_by_the_truth_and_tokenizer_not_the_temperature
     """The resynthesis reads the ground truth's units and the tokenizer only; its cache key
     held the sampling temperature, so --temperature 0.9 beside 1.0 redid it (about 30 s a
     prompt) into the same units. Other ground-truth units or another tokenizer: anew."""
-    import continuation
     import continuation_cache
+    import continuation_sources
     from test_cli import write_tokenizer
 
     plan, prompts, tokenizer = _world(tmp_path)
@@ -43,15 +44,15 @@ def test_the_resynthesis_is_keyed_by_the_truth_and_tokenizer_not_the_temperature
     def resynth_files() -> set[str]:
         return {f.name for f in cached.glob("resynth_*.npy")}
 
-    first, _ = continuation.score(plan, prompts, {}, silence, tokenizer)
+    first, _ = continuation_sources.score(plan, prompts, {}, silence, tokenizer)
     files = resynth_files()
     assert len(files) == len(prompts) == 2
-    again, _ = continuation.score(replace(plan, temperature=0.9), prompts, {}, silence,
-                                  tokenizer)
+    again, _ = continuation_sources.score(replace(plan, temperature=0.9), prompts, {}, silence,
+                                          tokenizer)
     assert resynth_files() == files  # reused, not made again
     assert first.equals(again)
     other = [replace(p, truth=np.roll(p.truth, 5, axis=1)) for p in prompts]
-    continuation.score(plan, other, {}, silence, tokenizer)
+    continuation_sources.score(plan, other, {}, silence, tokenizer)
     assert len(resynth_files()) == 4  # other units: resynthesised anew
     fisher = next(p for p in prompts if p.corpus == "fisher-like")
     before = continuation_cache.resynth_key(plan, fisher)
@@ -107,29 +108,30 @@ def test_continuations_are_keyed_by_the_prompt_units_not_the_manifest(tmp_path):
     """``corpus import`` of edited audio over the same conversations writes the manifest
     byte for byte (ids, paths, durations) over other units: keyed by the manifest, their
     prompts' continuations were reused. A manifest edit that leaves the units is no new key."""
-    import continuation
+    import continuation_plan
     from continuation_cache import inputs_key
+    from continuation_stats import AGENTS
 
     plan, prompts, _ = _world(tmp_path)
     fisher = next(p for p in prompts if p.corpus == "fisher-like")
     corpus = plan.corpora / "fisher-like"
-    before = inputs_key(plan, continuation.AGENTS, fisher)
-    assert inputs_key(plan, continuation.AGENTS,
+    before = inputs_key(plan, AGENTS, fisher)
+    assert inputs_key(plan, AGENTS,
                       replace(fisher, truth=fisher.truth[:, ::-1])) == before
     manifest = (corpus / "manifest.json").read_bytes()
     units_file = corpus / "units" / f"{fisher.id.split('/', 1)[1]}.npy"
     np.save(units_file, np.roll(np.load(units_file), 7, axis=1))  # re-encoded, same manifest
     assert (corpus / "manifest.json").read_bytes() == manifest
-    again = next(p for p in continuation.load_prompts(plan) if p.id == fisher.id)
-    assert inputs_key(plan, continuation.AGENTS, again) != before
+    again = next(p for p in continuation_plan.load_prompts(plan) if p.id == fisher.id)
+    assert inputs_key(plan, AGENTS, again) != before
     edited = manifest.replace(b'"seed": 0', b'"seed": 1')
     assert edited != manifest
     (corpus / "manifest.json").write_bytes(edited)
-    assert inputs_key(plan, continuation.AGENTS, again) == \
-        inputs_key(plan, continuation.AGENTS,
-                   next(p for p in continuation.load_prompts(plan) if p.id == fisher.id))
-    assert inputs_key(replace(plan, temperature=0.9), continuation.AGENTS, again) != \
-        inputs_key(plan, continuation.AGENTS, again)
+    assert inputs_key(plan, AGENTS, again) == \
+        inputs_key(plan, AGENTS,
+                   next(p for p in continuation_plan.load_prompts(plan) if p.id == fisher.id))
+    assert inputs_key(replace(plan, temperature=0.9), AGENTS, again) != \
+        inputs_key(plan, AGENTS, again)
 
 
 def _write_audio(corpus: Path, dialogue_id: str, wave: np.ndarray) -> None:

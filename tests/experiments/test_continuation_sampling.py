@@ -19,7 +19,8 @@ def test_prompts_are_sampled_apart_and_agents_on_one_prompt_together(tmp_path: P
     two continuations came out the same (and continuations of any prompts drew the same
     uniforms: r across prompts over shared sampling noise). Now each prompt has its own
     stream; two agents of the same weights on one prompt still draw the same (paired)."""
-    from continuation import Plan, Prompt, generate_all
+    from continuation_plan import Plan, Prompt
+    from continuation_sources import generate_all
     from syncllm_fixtures import synthetic_dialogues, train_tiny_agent
 
     agents = tmp_path / "agents"

@@ -13,6 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
 from continuation_stats import (  # noqa: E402
+    AGENTS,
     COMPARED,
     Scored,
     bootstrap_cis,
@@ -126,12 +127,12 @@ def test_prompts_need_the_windows_in_whole_frames(monkeypatch, tmp_path):
     """Each window is rounded to frames on its own: 29.99 s + 89.99 s is 750 + 2250 frames,
     one more than a 119.98 s dialogue holds (2999). The dialogue passed the filter in
     seconds and split_prompt then failed with a traceback; it is now left out as too short."""
-    import continuation
+    import continuation_plan
 
     _test_split_corpus(monkeypatch, tmp_path, {"short": (119.98, 2999), "long": (121.0, 3025)})
-    plan = continuation.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path,
-                             prompt_s=29.99, continuation_s=89.99, splits=("test",))
-    prompts = continuation.load_prompts(plan)
+    plan = continuation_plan.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path,
+                                  prompt_s=29.99, continuation_s=89.99, splits=("test",))
+    prompts = continuation_plan.load_prompts(plan)
     assert [p.id.split("/")[1] for p in prompts] == ["long", "long"]  # once per corpus
     assert prompts[0].prompt.shape[-1] + prompts[0].truth.shape[-1] == 3000
 
@@ -140,7 +141,7 @@ def test_prompts_no_dialogue_can_hold_is_a_one_line_error(monkeypatch, tmp_path)
     """Windows longer than every dialogue of the chosen splits (or one of less than half a
     frame) are the user's flags: a plain ValueError, which ``run_reporting`` prints as a
     bug with its traceback; now an InputError naming the flags, one line."""
-    import continuation
+    import continuation_plan
 
     from duplexsim.cli import EXIT_BAD_INPUT, report
     from duplexsim.errors import InputError
@@ -148,11 +149,11 @@ def test_prompts_no_dialogue_can_hold_is_a_one_line_error(monkeypatch, tmp_path)
     _test_split_corpus(monkeypatch, tmp_path, {"d": (60.0, 1500)})
     for prompt_s, continuation_s, flag in ((30.0, 90.0, "--prompt-s, --continuation-s"),
                                            (30.0, 0.01, "--continuation-s")):
-        plan = continuation.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path,
-                                 prompt_s=prompt_s, continuation_s=continuation_s,
-                                 splits=("test",))
+        plan = continuation_plan.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path,
+                                      prompt_s=prompt_s, continuation_s=continuation_s,
+                                      splits=("test",))
         with pytest.raises(InputError, match=flag) as err:
-            continuation.load_prompts(plan)
+            continuation_plan.load_prompts(plan)
         assert report(err.value) == EXIT_BAD_INPUT and "\n" not in str(err.value)
 
 
@@ -161,26 +162,26 @@ def test_prompts_are_chosen_by_their_units_not_the_manifest(tmp_path):
     dialogue's ``duration_s`` 20 s, another's 5 s. Chosen by the manifest, 3 + 6 s windows
     took the first and split_prompt raised a ValueError (a traceback), and 3 + 4 s windows
     left the second out; the units decide now."""
-    import continuation
+    import continuation_plan
     from test_cli import write_corpus
 
     from duplexsim.cli import EXIT_BAD_INPUT, report
     from duplexsim.errors import InputError
 
-    for preset in continuation.AGENTS.values():
+    for preset in AGENTS.values():
         write_corpus(tmp_path / preset)
         manifest = tmp_path / preset / "manifest.json"
         data = json.loads(manifest.read_text())
         data["dialogues"][0]["duration_s"] = 20.0
         data["dialogues"][1]["duration_s"] = 5.0
         manifest.write_text(json.dumps(data))
-    plan = continuation.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path, prompt_s=3.0,
-                             continuation_s=4.0)
-    prompts = continuation.load_prompts(replace(plan, splits=("train", "val", "test")))
+    plan = continuation_plan.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path, prompt_s=3.0,
+                                  continuation_s=4.0)
+    prompts = continuation_plan.load_prompts(replace(plan, splits=("train", "val", "test")))
     assert len(prompts) == 6  # every dialogue of both corpora, the 5 s one too
     assert all(p.prompt.shape == (2, 75) and p.truth.shape == (2, 100) for p in prompts)
     with pytest.raises(InputError, match="no dialogue of at least 9 s of units") as err:
-        continuation.load_prompts(replace(plan, continuation_s=6.0))
+        continuation_plan.load_prompts(replace(plan, continuation_s=6.0))
     assert report(err.value) == EXIT_BAD_INPUT and "\n" not in str(err.value)
 
 
@@ -188,14 +189,16 @@ def test_the_asr_span_is_the_scored_frames(monkeypatch, tmp_path):
     """The ground truth's audio and transcript for ASR were cut at prompt_s and prompt_s +
     continuation_s as given, the units at whole frames: with 29.99 + 89.99 s the audio
     was [29.99, 119.98) s against units of [30.0, 120.0) s (frames 750 to 3000)."""
-    import continuation
     import continuation_asr
+    import continuation_plan
+
+    from duplexsim.tokens import FRAME_MS
 
     _test_split_corpus(monkeypatch, tmp_path, {"d": (121.0, 3025)})
-    plan = continuation.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path,
-                             prompt_s=29.99, continuation_s=89.99, splits=("test",))
-    p = continuation.load_prompts(plan)[0]
-    start, end = (n * continuation.FRAME_MS / 1000
+    plan = continuation_plan.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path,
+                                  prompt_s=29.99, continuation_s=89.99, splits=("test",))
+    p = continuation_plan.load_prompts(plan)[0]
+    start, end = (n * FRAME_MS / 1000
                   for n in (p.prompt.shape[1], p.prompt.shape[1] + p.truth.shape[1]))
     assert continuation_asr.scored_span_s(plan) == (start, end) == (30.0, 120.0)
 
@@ -203,13 +206,13 @@ def test_the_asr_span_is_the_scored_frames(monkeypatch, tmp_path):
 def test_persistence_windows_round_to_frames_as_the_windows_do(tmp_path):
     """--windows edges went through round(): 0.1 s (2.5 frames) became 2 frames, 0.08 s,
     where the prompt and continuation (frames_from_s, half up) make it 3, 0.12 s."""
-    import continuation
+    import continuation_plan
 
     rng = np.random.default_rng(0)
-    prompts = [continuation.Prompt(f"fisher-like/d{i}", "fisher-like",
-                                   rng.integers(0, 3, (2, 25)), rng.integers(0, 3, (2, 50)))
+    prompts = [continuation_plan.Prompt(f"fisher-like/d{i}", "fisher-like",
+                                        rng.integers(0, 3, (2, 25)), rng.integers(0, 3, (2, 50)))
                for i in range(3)]
-    plan = continuation.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path,
-                             windows_s=(0.0, 0.1, 1.0))
+    plan = continuation_plan.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path,
+                                  windows_s=(0.0, 0.1, 1.0))
     table = persistence_table(plan, prompts, {}, {0})
     assert list(dict.fromkeys(table["window"])) == ["0-0.12 s", "0.12-1 s"]

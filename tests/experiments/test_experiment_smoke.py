@@ -352,7 +352,7 @@ def test_style_persistence_follows_a_style_that_fades():
     prompt's IPU length keeps r = 1 in every window, one that keeps it for the first window
     only and then plays one fixed style has r = 1 there and NaN (no spread) after."""
     sys.path.insert(0, str(ROOT / "experiments"))
-    from continuation import Plan, Prompt
+    from continuation_plan import Plan, Prompt
     from continuation_stats import persistence_table
 
     frames_s = 1000 // 40  # FRAME_MS = 40

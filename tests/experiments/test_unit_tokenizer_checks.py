@@ -35,7 +35,7 @@ def other(folder: Path) -> None:
 
 
 def test_continuation_uses_the_one_tokenizer_of_its_corpora_and_agents(tmp_path: Path) -> None:
-    from continuation import unit_tokenizer
+    from continuation_plan import unit_tokenizer
 
     agents, corpora = world(tmp_path)
     assert unit_tokenizer(agents, corpora).silence_units == {0}
