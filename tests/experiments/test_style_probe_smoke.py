@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "experiments"))
 
 
 def test_chunk_events_stops_and_starts() -> None:
-    from style_probe import chunk_events
+    from style_probe_decisions import chunk_events
 
     from duplexsim.tokens import SyncFormat
 
@@ -38,7 +38,7 @@ def test_chunk_events_stops_and_starts() -> None:
 
 
 def test_heard_style_counts_whole_ipus_and_pauses_only() -> None:
-    from style_probe import heard_style
+    from style_probe_decisions import heard_style
 
     ipus = np.array([[0, 1000], [1500, 4000], [4600, 5200], [6000, 9000]], float)
     # window [500, 9000): the first IPU began before it, the last has no 200 ms of silence
@@ -52,7 +52,7 @@ def test_heard_style_counts_whole_ipus_and_pauses_only() -> None:
 
 
 def test_style_gain_finds_a_style_and_only_a_style() -> None:
-    from style_probe import style_gain
+    from style_probe_stats import style_gain
 
     rng = np.random.default_rng(0)
     rows = []
@@ -130,7 +130,7 @@ def test_style_probe_smoke(tmp_path: Path) -> None:
 
 
 def _decisions_frame() -> pd.DataFrame:
-    from style_probe import DECISION_COLUMNS
+    from style_probe_decisions import DECISION_COLUMNS
 
     row = {"label": "a on b", "dialogue": "d0", "side": 0, "chunk": 5, "state": "silent",
            "event": 1, "history_chunks": 5, "p_long": 0.25, "p_short": 0.5,
@@ -141,7 +141,7 @@ def _decisions_frame() -> pd.DataFrame:
 
 
 def test_read_decisions_reads_what_a_run_writes(tmp_path: Path) -> None:
-    from style_probe import read_decisions
+    from style_probe_decisions import read_decisions
 
     path = tmp_path / "decisions.csv"
     _decisions_frame().to_csv(path, index=False)
@@ -168,7 +168,7 @@ def test_read_decisions_refuses_what_it_cannot_analyse(tmp_path: Path, change,
                                                        expected: str) -> None:
     """Before, ``--decisions`` read any CSV: a missing column was a KeyError traceback,
     a probability of 1.5 or a word among the numbers went into the regressions."""
-    from style_probe import read_decisions
+    from style_probe_decisions import read_decisions
 
     from duplexsim.errors import InputError
 
@@ -181,7 +181,7 @@ def test_read_decisions_refuses_what_it_cannot_analyse(tmp_path: Path, change,
 
 
 def test_read_decisions_refuses_a_file_that_is_not_csv(tmp_path: Path) -> None:
-    from style_probe import read_decisions
+    from style_probe_decisions import read_decisions
 
     from duplexsim.errors import InputError
 

@@ -53,7 +53,7 @@ def test_continuation_uses_the_one_tokenizer_of_its_corpora_and_agents(tmp_path:
 def test_an_agent_of_another_tokenizer_than_the_corpus_is_refused(tmp_path: Path,
                                                                   study: str) -> None:
     from handover import handover_events
-    from style_probe import probe_decisions
+    from style_probe_decisions import probe_decisions
 
     agents, corpora = world(tmp_path)
     other(agents / "fisher" / "tokenizer")
