@@ -10,11 +10,9 @@ import numpy as np
 ROOT = Path(__file__).parents[2]
 
 
-def _architectures():  # noqa: ANN202
+def _experiments() -> None:
+    """experiments/ on the path: architectures.py's modules import each other by bare name."""
     sys.path.insert(0, str(ROOT / "experiments"))
-    import architectures
-
-    return architectures
 
 
 def test_overlap_median_is_the_transition_overlaps_of_the_metrics_library(
@@ -25,12 +23,15 @@ def test_overlap_median_is_the_transition_overlaps_of_the_metrics_library(
     (:func:`event_durations`, what ``summarize_events`` reports) are 200 and 200 ms."""
     from duplexsim.metrics.turntaking import detect_events, summarize_events
 
-    arch = _architectures()
+    _experiments()
+    from architectures_grid import Plan
+    from architectures_stats import blocks, statistics
+
     vad = np.zeros((2, 150), bool)
     vad[0, 0:45] = vad[0, 55:60] = True
     vad[1, 40:45] = vad[1, 55:150] = True
-    plan = arch.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path, block_s=6.0)
-    stats = arch.statistics(arch.blocks(vad, (0, 1), plan))
+    plan = Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path, block_s=6.0)
+    stats = statistics(blocks(vad, (0, 1), plan))
     library = summarize_events(detect_events(vad, 40), 6000.0)
     assert stats["fto_median_ms"] == library["fto_median_ms"] == -800.0
     assert stats["overlap_median_ms"] == library["overlap_median_ms"] == 200.0
@@ -43,13 +44,16 @@ def test_recovery_median_leaves_out_recoveries_cut_off_at_the_end(tmp_path: Path
     still counts for the zombie rate and the barge-in count."""
     from duplexsim.metrics.interruptions import interruption_summary
 
-    arch = _architectures()
+    _experiments()
+    from architectures_grid import Plan
+    from architectures_stats import blocks, statistics
+
     vad = np.zeros((2, 200), bool)
     vad[0, 0:60] = vad[0, 110:200] = True
     vad[1, 50:90] = vad[1, 150:190] = True
-    plan = arch.Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path, block_s=8.0)
-    parts = arch.blocks(vad, (0, 1), plan)
-    stats = arch.statistics(parts)
+    plan = Plan(agents=tmp_path, corpora=tmp_path, out=tmp_path, block_s=8.0)
+    parts = blocks(vad, (0, 1), plan)
+    stats = statistics(parts)
     library = interruption_summary(vad, 40)
     assert stats["recovery_median_ms"] == library["recovery_median_ms"] == 400.0
     assert stats["zombie_rate"] == library["zombie_rate"] == 0.5
