@@ -15,8 +15,8 @@ from rl_stats import BASELINES
 from duplexsim.atomic import write_png, write_text
 from duplexsim.envs.baselines import RulePolicy
 
-if TYPE_CHECKING:  # the script imports this module: its Config is only a type here
-    from rl_turn_policy import Config
+if TYPE_CHECKING:  # its Config is only a type here
+    from rl_config import Config
 
 
 def fmt(mean: float, lo: float, hi: float, digits: int = 2) -> str:

@@ -31,8 +31,8 @@ from duplexsim.envs.rewards import TERMS
 from duplexsim.envs.vector import TurnTakingVectorEnv, make_vector_env
 from duplexsim.errors import InputError
 
-if TYPE_CHECKING:  # the script imports this module: its Config is only a type here
-    from rl_turn_policy import Config
+if TYPE_CHECKING:  # its Config is only a type here
+    from rl_config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 # no "time": a clock would let the policy learn when dialogues tend to have turns instead

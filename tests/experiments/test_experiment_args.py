@@ -239,7 +239,7 @@ def test_frontier_runs_with_one_folder_name_are_one_line(tmp_path, capsys):
 def test_rl_latencies_are_one_line_each_way(capsys):
     """--latencies parses its comma list itself: a word, a gap, a negative or repeated value
     is one line naming the flag and what is allowed."""
-    rl = _script("rl_turn_policy")
+    rl = _script("rl_config")
     from duplexsim.cli import ArgumentParser
 
     parser = ArgumentParser(prog="rl_turn_policy.py")
@@ -260,7 +260,7 @@ def _trained_config() -> dict:
 
 
 def test_rl_policy_config_is_read_back(tmp_path):
-    rl = _script("rl_turn_policy")
+    rl = _script("rl_config")
     from duplexsim.cli import ArgumentParser
 
     path = tmp_path / "config.json"
@@ -283,7 +283,7 @@ def test_rl_policy_config_is_read_back(tmp_path):
 def test_rl_policy_config_values_are_checked(tmp_path, capsys, change, expected):
     """``--policy RUN`` took RUN/config.json's training settings unchecked: a string
     timesteps or a negative delay was a traceback once evaluation had started."""
-    rl = _script("rl_turn_policy")
+    rl = _script("rl_config")
     from duplexsim.cli import ArgumentParser
 
     path = tmp_path / "config.json"
@@ -296,7 +296,7 @@ def test_rl_policy_config_values_are_checked(tmp_path, capsys, change, expected)
 
 
 def test_rl_policy_config_must_be_an_object(tmp_path, capsys):
-    rl = _script("rl_turn_policy")
+    rl = _script("rl_config")
     from duplexsim.cli import ArgumentParser
 
     path = tmp_path / "config.json"
