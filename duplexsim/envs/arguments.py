@@ -83,10 +83,10 @@ def load_model(model: str | Path | Agent | None, scenario: Scenario, action_mode
                n_units: int | None = None, key: str = "model") -> Agent | None:
     """The learner's own model (an agent directory, SyncLLM or TDM, is loaded:
     :func:`~duplexsim.sim.build.load_agent_dir`, on the shared model of its directory within
-    :func:`~duplexsim.sim.build.sharing_models`, as a vector env's conversations are built and
-    reset), or None. ``n_units``: the unit inventory of the spaces (the learner's speech and
-    its partner's), which the model must speak (one whose own inventory is known; ``key``
-    names it)."""
+    :func:`~duplexsim.sim.build.sharing_models`, as a vector env's conversations and the
+    parallel env's two learners are built and reset), or None. ``n_units``: the unit
+    inventory of the spaces (the learner's speech and its partner's), which the model must
+    speak (one whose own inventory is known; ``key`` names it)."""
     if model is None:
         return None
     if not isinstance(model, str | Path | Agent):  # model=5 was looked for as directory '5'

@@ -35,6 +35,7 @@ from duplexsim.envs.side import ACTION_MODES
 from duplexsim.envs.speech import speech_source
 from duplexsim.envs.world import DuplexWorld, as_scenario
 from duplexsim.errors import ConfigError
+from duplexsim.sim.build import sharing_models
 from duplexsim.threads import use_threads
 
 AGENT_SIDES = {"A": "a", "B": "b"}
@@ -54,7 +55,10 @@ class DuplexParallelEnv(ParallelEnv):
     table, else the defaults); ``models``: per agent name, that learner's own model (a
     trained agent directory, SyncLLM or TDM, or an Agent) whose proposal SPEAK plays, as
     TurnTakingEnv's ``model`` (turn mode only; one loaded from a directory is closed by
-    ``close()``, an Agent is not). ``reset`` takes no ``options`` keys and
+    ``close()``, an Agent is not). One directory given for both is loaded once: the two
+    learners' models are rows of one model and token row set
+    (:func:`~duplexsim.sim.build.sharing_models`, as a vector env's conversations), each
+    side still owning its agent. ``reset`` takes no ``options`` keys and
     warns (a UserWarning naming the key) when given one: it cannot refuse them as
     TurnTakingEnv does, since PettingZoo's ``parallel_api_test`` resets with
     ``options={"options": 1}`` to check that ``reset`` accepts the argument.
@@ -83,7 +87,8 @@ class DuplexParallelEnv(ParallelEnv):
             raise ValueError(f"models: unknown agent(s) {unknown} (allowed: "
                              f"{', '.join(AGENT_SIDES)})")
         self.sides = {}
-        with ExitStack() as on_error:  # an env not made cannot be closed: close its models
+        self._models: dict = {}  # agent dir -> (files, token rows): shared by the two learners
+        with ExitStack() as on_error, sharing_models(self._models):  # not made: close models
             for name, side in AGENT_SIDES.items():
                 self.sides[name] = learner_side(
                     side, speech_source(self.scenario, side), self.scenario, action_mode,
@@ -128,8 +133,9 @@ class DuplexParallelEnv(ParallelEnv):
         if seed is not None:  # else the generator goes on: a new episode, still reproducible
             self.np_random, _ = seeding.np_random(seed)
         episode_seed = int(self.np_random.integers(2**31 - 1))
-        for side in self.sides.values():
-            side.reset(self.np_random, episode_seed)
+        with sharing_models(self._models):  # a model closed by close() is loaded anew here
+            for side in self.sides.values():
+                side.reset(self.np_random, episode_seed)
         self.world.reset(episode_seed)
         self.agents = list(self.possible_agents)
         return self._observations(), {n: {"chunk": 0, "time_ms": 0} for n in self.agents}

@@ -118,3 +118,59 @@ def test_reset_warns_of_an_options_key_it_ignores() -> None:
         warnings.simplefilter("error")
         env.reset(seed=0, options={})
     env.close()
+
+
+def test_one_agent_directory_for_both_learners_is_loaded_once(
+        tiny_agents, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """``models={"A": d, "B": d}`` loaded ``d`` twice (two copies of the weights), and again
+    at each reset after close(). Now both learners are rows of one model and token row set
+    (as a vector env's conversations), loaded once, and play what two separately loaded
+    models play."""
+    import duplexsim.models.agentdir as agentdir
+    from duplexsim.agents import load
+    from duplexsim.envs.parallel import DuplexParallelEnv
+    from duplexsim.envs.world import default_scenario
+
+    loads: list[str] = []
+    load_files = agentdir.load_agent_files
+
+    def counting(path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        loads.append(str(path))
+        return load_files(path, *args, **kwargs)
+
+    scenario = dataclasses.replace(default_scenario(), duration_s=1.6)
+
+    def rollout(env: DuplexParallelEnv) -> list:
+        out: list = []
+        rng = np.random.default_rng(2)
+        for seed in (4, 5):
+            out.append(env.reset(seed=seed)[0])
+            while env.agents:
+                out.append(env.step({n: int(rng.integers(4)) for n in env.agents})[:3])
+            env.close()  # the next reset reloads nothing: the share outlives it
+        return out
+
+    d = tiny_agents[0]
+    apart = {n: load(str(d), chunk_ms=scenario.chunk_ms, seed=scenario.seed) for n in "AB"}
+    expected = rollout(DuplexParallelEnv(scenario=scenario, models=apart))
+    monkeypatch.setattr(agentdir, "load_agent_files", counting)
+    env = DuplexParallelEnv(scenario=scenario, models={"A": str(d), "B": d})
+    models = [side.agent.model for side in env.sides.values()]
+    assert models[0].lm is models[1].lm and models[0].files is models[1].files
+    assert models[0].generator.row != models[1].generator.row
+    got = rollout(env)
+    assert loads == [str(d.resolve())]
+    assert len(flat(got)) == len(flat(expected))
+    assert all(np.array_equal(x, y) for x, y in zip(flat(got), flat(expected), strict=True))
+    speak = {n: 1 for n in "AB"}  # TurnAction.SPEAK: the models' proposals are played
+    env.reset(seed=4)
+    assert any(np.any(env.step(speak)[0][n]["own_units"] != 0) for _ in range(4) for n in "AB")
+
+
+def flat(x) -> list:  # noqa: ANN001
+    """Every value of nested dicts / tuples / lists, in order (dicts by sorted key)."""
+    if isinstance(x, dict):
+        return [v for k in sorted(x) for v in [k, *flat(x[k])]]
+    if isinstance(x, list | tuple):
+        return [v for item in x for v in flat(item)]
+    return [x]
