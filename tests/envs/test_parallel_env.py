@@ -174,3 +174,26 @@ def flat(x) -> list:  # noqa: ANN001
     if isinstance(x, list | tuple):
         return [v for item in x for v in flat(item)]
     return [x]
+
+
+def test_a_closed_env_let_go_frees_its_learners_weights(tiny_agents) -> None:  # noqa: ANN001
+    """No cache outlives the env: once a closed parallel env is let go, the weights its
+    learners shared are freed (a closed env still holds them: a reset reopens it on them)."""
+    import gc
+    import weakref
+
+    from duplexsim.envs.parallel import DuplexParallelEnv
+    from duplexsim.envs.world import default_scenario
+
+    d = str(tiny_agents[0])
+    env = DuplexParallelEnv(scenario=dataclasses.replace(default_scenario(), duration_s=0.8),
+                            models={"A": d, "B": d})
+    env.reset(seed=0)
+    env.step({"A": 1, "B": 1})
+    weights = weakref.ref(env.sides["A"].agent.model.files.model)
+    env.close()
+    gc.collect()
+    assert weights() is not None
+    del env
+    gc.collect()
+    assert weights() is None

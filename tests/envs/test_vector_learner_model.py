@@ -107,3 +107,22 @@ def test_closing_closes_each_learner_model_once_and_a_reset_rebuilds_it_on_the_s
         assert all(m.lm is lm and m.files is files and not m.closed for m in now)
         assert len(lm.tokens) == n_rows and not lm._free
     env.close()
+
+
+def test_a_closed_vector_env_let_go_frees_the_shared_weights(tiny_agents: list[Path]) -> None:
+    """No cache outlives the vector env: once a closed one is let go, the model its learners
+    and partners shared is freed (a closed one still holds it: a reset reopens it on it)."""
+    import gc
+    import weakref
+
+    s = dataclasses.replace(default_scenario(), duration_s=0.8)
+    env = TurnTakingVectorEnv(num_envs=2, scenario=s, model=str(tiny_agents[0]),
+                              partner=SideConfig(kind="syncllm", agent=str(tiny_agents[0])))
+    rollout(env, 2)
+    weights = weakref.ref(next(iter(env._models.values()))[0].model)
+    env.close()
+    gc.collect()
+    assert weights() is not None
+    del env
+    gc.collect()
+    assert weights() is None
