@@ -108,9 +108,9 @@ def test_a_corpus_rebuilt_with_another_tokenizer_is_a_new_key(tmp_path: Path) ->
     inventory: cells and continuations keyed by the manifest alone were reused. What
     agent.json's corpus_digest covers stays the manifest: agents trained before still match."""
     sys.path.insert(0, str(ROOT / "experiments"))
+    from cli_workspace import write_corpus, write_tokenizer
     from continuation_cache import inputs_key
     from continuation_plan import Plan, Prompt
-    from test_cli import write_corpus, write_tokenizer
 
     from duplexsim.digests import CORPUS_FILES
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_cli import card_toml
+from cli_workspace import card_toml
 
 from duplexsim.config.card import (
     AgentCard,

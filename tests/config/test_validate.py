@@ -115,7 +115,7 @@ def test_check_files_reports_untrained_agents(tmp_path: Path) -> None:
 def test_check_files_reports_sides_of_two_unit_tokenizers(tmp_path: Path) -> None:
     """validate --check-files said OK for two corpora (or agents) of as many units from two
     tokenizers, which simulate refuses; copies of one tokenizer are fine."""
-    from test_cli import write_corpus, write_tokenizer
+    from cli_workspace import write_corpus, write_tokenizer
 
     for name in ("one", "two"):
         write_corpus(tmp_path / name)

@@ -30,7 +30,7 @@ def test_a_manifest_n_units_beyond_int16_units_is_refused(tmp_path: Path, n_unit
     manifest claiming more units than its files can hold is now one line naming the key."""
     import json
 
-    from test_cli import write_corpus
+    from cli_workspace import write_corpus
 
     write_corpus(tmp_path)
     manifest = tmp_path / "manifest.json"

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_cli import write_corpus
+from cli_workspace import write_corpus
 
 from duplexsim.demo.report import corpus_rows, write_demo_report
 

@@ -376,7 +376,7 @@ def test_a_pool_of_two_unit_tokenizers_is_refused(tmp_path: Path) -> None:
     """Two corpora of as many units from tokenizers of their own (built without
     --tokenizer) passed the pool's one-inventory check: the learner read one's units as the
     other's. Copies of one tokenizer are one inventory."""
-    from test_cli import write_corpus, write_tokenizer
+    from cli_workspace import write_corpus, write_tokenizer
 
     from duplexsim.errors import ConfigError
 
@@ -398,7 +398,7 @@ def test_a_scripted_member_speaks_its_learner_speechs_inventory(tmp_path: Path) 
     tokenizer, one silence unit) has no say. It took the scenario side's tokenizer, so a
     speech_corpus of another tokenizer was refused, and its silence units were not the
     learner's."""
-    from test_cli import write_corpus, write_tokenizer
+    from cli_workspace import write_corpus, write_tokenizer
 
     from duplexsim.agents.base import silence_units_of
     from duplexsim.config.scenario import SideConfig

@@ -15,8 +15,8 @@ sys.path.insert(0, str(ROOT / "experiments"))
 def _world(tmp_path: Path):  # noqa: ANN202 - (Plan, prompts, tokenizer)
     """Real corpora of 8 s dialogues (manifest, units, transcripts, a unit tokenizer)."""
     import continuation_plan
+    from cli_workspace import write_corpus
     from continuation_stats import AGENTS
-    from test_cli import write_corpus
 
     for preset in AGENTS.values():
         write_corpus(tmp_path / "corpora" / preset)
@@ -35,7 +35,7 @@ def test_the_resynthesis_is_keyed_by_the_truth_and_tokenizer_not_the_temperature
     prompt) into the same units. Other ground-truth units or another tokenizer: anew."""
     import continuation_cache
     import continuation_sources
-    from test_cli import write_tokenizer
+    from cli_workspace import write_tokenizer
 
     plan, prompts, tokenizer = _world(tmp_path)
     silence = set(int(u) for u in tokenizer.silence_units)
@@ -66,7 +66,7 @@ def test_the_tokenizer_key_hashes_the_folder_the_manifest_names(tmp_path):
     there reused every continuation and resynthesis. The usual ``tokenizer/`` keys as
     before; one folder named by an absolute or a relative path is one key."""
     import continuation_cache
-    from test_cli import edit_json, write_tokenizer
+    from cli_workspace import edit_json, write_tokenizer
 
     from duplexsim.digests import TOKENIZER_FILES, directory_digest
 

@@ -163,7 +163,7 @@ def test_prompts_are_chosen_by_their_units_not_the_manifest(tmp_path):
     took the first and split_prompt raised a ValueError (a traceback), and 3 + 4 s windows
     left the second out; the units decide now."""
     import continuation_plan
-    from test_cli import write_corpus
+    from cli_workspace import write_corpus
 
     from duplexsim.cli import EXIT_BAD_INPUT, report
     from duplexsim.errors import InputError

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_cli import write_corpus, write_tokenizer
+from cli_workspace import write_corpus, write_tokenizer
 
 from duplexsim.errors import InputError
 from duplexsim.units import copy_tokenizer

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 # (tests/ is on the path: rootdir-less import)
-from test_cli import card_toml, write_corpus, write_tokenizer
+from cli_workspace import card_toml, write_corpus, write_tokenizer
 
 from duplexsim.cli import main
 from duplexsim.training.cli import preset_note

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_cli import write_tokenizer
+from cli_workspace import write_tokenizer
 
 from duplexsim.errors import InputError
 from duplexsim.units import copy_tokenizer, shared_tokenizer
