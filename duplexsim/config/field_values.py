@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from duplexsim.config.field_errors import FieldError, raise_errors
-from duplexsim.config.loader import _convert
+from duplexsim.config.loader import convert
 from duplexsim.errors import Problem
 
 __all__ = ["check_field_types", "plain_fields"]
@@ -78,7 +78,7 @@ def check_field_types(obj: Any) -> None:
             errors += _table_errors(name, value, field)
             continue
         problems: list[Problem] = []
-        _convert(field.tp, value, "", name, problems, {})
+        convert(field.tp, value, "", name, problems, {})
         errors += [FieldError(p.key, p.message, p.allowed) for p in problems]
     raise_errors(errors)
 
@@ -91,10 +91,10 @@ class _FieldType(typing.NamedTuple):
     many: bool
     """A tuple (or list) of ``tables``: the ``[[name]]`` tables of a file."""
     exact: frozenset[type]
-    """Types of value it takes as they are, without :func:`_convert`: a float field's
+    """Types of value it takes as they are, without :func:`convert`: a float field's
     ``float`` (an ``int`` may be too large for one), an integer field's ``int`` (not a
     ``bool``), ``str``, ``bool``, ``None`` where allowed. Only to be quick: a link is built
-    each time a path is resolved, and each field through :func:`_convert` tripled that."""
+    each time a path is resolved, and each field through :func:`convert` tripled that."""
 
 
 # a scalar field type -> the type of value it takes as it is (:attr:`_FieldType.exact`)

@@ -35,9 +35,9 @@ if TYPE_CHECKING:  # at run time from __getattr__: field_values imports this mod
 # field value helpers to field_values.py, the field errors to field_errors.py: the names
 # scripts import from here stay importable
 __all__ = ["ConfigError", "FieldError", "FieldErrors", "Problem", "check",
-           "check_field_types", "from_dict", "json_number", "load_toml", "plain_fields",
-           "raise_errors", "read_csv", "read_json", "read_toml", "reading", "refuse_cell",
-           "wrong_type"]
+           "check_field_types", "convert", "from_dict", "json_number", "load_toml",
+           "plain_fields", "raise_errors", "read_csv", "read_json", "read_toml", "reading",
+           "refuse_cell", "wrong_type"]
 
 
 def __getattr__(name: str) -> Any:
@@ -78,8 +78,8 @@ _PLAIN_TYPES: dict[Any, tuple[type, str]] = {
     Path: (str, "path string")}
 
 
-def _convert(tp: Any, value: Any, file: str, key: str, problems: list[Problem],
-             origins: dict[str, str]) -> Any:
+def convert(tp: Any, value: Any, file: str, key: str, problems: list[Problem],
+            origins: dict[str, str]) -> Any:
     """Convert ``value`` to ``tp``; on failure append a Problem and return a sentinel.
     ``origins``: each key an expansion set -> the key that set it (dotted, from the root;
     :func:`_expand`), filled in as tables are built."""
@@ -100,7 +100,7 @@ def _convert(tp: Any, value: Any, file: str, key: str, problems: list[Problem],
             problems.append(wrong_type(file, key, value, _type_name(tp)))
             return _INVALID
         (item_tp, *_rest) = typing.get_args(tp) or (Any,)
-        items = [_convert(item_tp, v, file, f"{key}[{i}]", problems, origins)
+        items = [convert(item_tp, v, file, f"{key}[{i}]", problems, origins)
                  for i, v in enumerate(value)]
         return tuple(items)
     if origin is dict:
@@ -108,7 +108,7 @@ def _convert(tp: Any, value: Any, file: str, key: str, problems: list[Problem],
             problems.append(wrong_type(file, key, value, "table"))
             return _INVALID
         _, val_tp = typing.get_args(tp) or (str, Any)
-        return {k: _convert(val_tp, v, file, _join(key, k), problems, origins)
+        return {k: convert(val_tp, v, file, _join(key, k), problems, origins)
                 for k, v in value.items()}
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
@@ -120,19 +120,19 @@ def _convert(tp: Any, value: Any, file: str, key: str, problems: list[Problem],
 
 def _convert_union(tp: Any, value: Any, file: str, key: str, problems: list[Problem],
                    origins: dict[str, str]) -> Any:
-    """:func:`_convert` for a union: None where it allows None, else its first member
+    """:func:`convert` for a union: None where it allows None, else its first member
     ``value`` converts to without a problem."""
     args = typing.get_args(tp)
     if value is None and type(None) in args:
         return None
     non_none = [a for a in args if a is not type(None)]
     if len(non_none) == 1:  # `X | None`: report X's own problems (e.g. inside a table)
-        return _convert(non_none[0], value, file, key, problems, origins)
+        return convert(non_none[0], value, file, key, problems, origins)
     for arg in args:
         if arg is type(None):
             continue
         sub: list[Problem] = []
-        out = _convert(arg, value, file, key, sub, origins)
+        out = convert(arg, value, file, key, sub, origins)
         if not sub:
             return out
     problems.append(wrong_type(file, key, value, _type_name(tp)))
@@ -140,7 +140,7 @@ def _convert_union(tp: Any, value: Any, file: str, key: str, problems: list[Prob
 
 
 def _convert_scalar(tp: Any, value: Any, file: str, key: str, problems: list[Problem]) -> Any:
-    """:func:`_convert` for a float, int, bool, str or Path field (anything else: ``value``
+    """:func:`convert` for a float, int, bool, str or Path field (anything else: ``value``
     as it is)."""
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -200,7 +200,7 @@ def _build(
             bad = True
             continue
         before = len(problems)
-        converted = _convert(hints[key], value, file, _join(prefix, key), problems, origins)
+        converted = convert(hints[key], value, file, _join(prefix, key), problems, origins)
         if len(problems) > before or converted is _INVALID:
             bad = True
         else:
@@ -343,7 +343,7 @@ def _stand_in(tp: Any) -> Any:
     literal = typing.get_args(tp) if typing.get_origin(tp) is typing.Literal else ()
     for value in ("", 0, 0.0, False, [], {}, *literal):
         scratch: list[Problem] = []
-        out = _convert(tp, value, "", "", scratch, {})
+        out = convert(tp, value, "", "", scratch, {})
         if not scratch and out is not _INVALID:
             return out
     return _INVALID
