@@ -1,5 +1,6 @@
 """Pearson r across prompts (pearson_rows); its replicated, bootstrapped use is tested
-through metrics.protocol's correlations in test_protocol.py."""
+through metrics.protocol's correlations in test_protocol_correlations.py and
+test_protocol_runs.py."""
 
 from __future__ import annotations
 
