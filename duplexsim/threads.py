@@ -6,7 +6,8 @@ never at import: a library that changes a process-wide setting on import surpris
 users. Also owns the pins of the math libraries' code paths, for the same bits on any
 x86-64 processor with AVX2: MKL's (``MKL_CBWR``, set by :func:`use_threads`) and OpenBLAS's
 (:func:`pin_openblas`, the one exception to "never at import": OpenBLAS chooses its kernels
-when numpy loads it, so ``import duplexsim`` sets it before anything imports numpy).
+when numpy loads it, so ``import duplexsim`` sets it before anything imports numpy), and
+:func:`warn_unpinned_openblas`, the one-line warning of a process where numpy came first.
 
 Why one thread: torch's default (one thread per core) pays little for the small agents
 simulated here (two threads against one: 1.04x on an idle 2-core machine) and collapses
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 from duplexsim.errors import InputError, plain_number
 
@@ -49,18 +51,60 @@ def pin_openblas() -> str | None:
     meant to give the same bits on every such processor (checked by emulating the kernel
     families on one machine: docs/results/determinism.md).
     """
-    if "OPENBLAS_CORETYPE" in os.environ or "numpy" in sys.modules:
+    if "OPENBLAS_CORETYPE" in os.environ or "numpy" in sys.modules or not _avx2_and_fma():
         return None
+    os.environ["OPENBLAS_CORETYPE"] = OPENBLAS_CORETYPE
+    return OPENBLAS_CORETYPE
+
+
+def _avx2_and_fma() -> bool:
+    """Whether Linux's ``/proc/cpuinfo`` lists AVX2 and FMA (False where it cannot be read)."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
             flags = next((line.split(":", 1)[1].split() for line in f
                           if line.startswith("flags")), [])
     except OSError:
-        return None
-    if "avx2" not in flags or "fma" not in flags:
-        return None
-    os.environ["OPENBLAS_CORETYPE"] = OPENBLAS_CORETYPE
-    return OPENBLAS_CORETYPE
+        return False
+    return "avx2" in flags and "fma" in flags
+
+
+def unpinned_openblas() -> list[str]:
+    """The kernel families (threadpoolctl's ``architecture``, e.g. ``SkylakeX``) that this
+    process's loaded OpenBLAS libraries (numpy's, and scipy's once loaded) run instead of
+    :data:`OPENBLAS_CORETYPE`, sorted; empty when they run it or the pin does not apply.
+
+    The pin does not apply on a processor without AVX2 and FMA (or without
+    ``/proc/cpuinfo``), nor where the user set ``OPENBLAS_CORETYPE`` to another family
+    before Python started: an explicit choice (docs/results/determinism.md sets one to
+    emulate other processors), not an accident, so it is not reported. What is reported is
+    a process that loaded numpy before ``import duplexsim`` (the variable unset, or set
+    after OpenBLAS had loaded): OpenBLAS then runs its own choice for the processor.
+    """
+    wanted = OPENBLAS_CORETYPE.lower()
+    if os.environ.get("OPENBLAS_CORETYPE", wanted).lower() != wanted or not _avx2_and_fma():
+        return []
+    from threadpoolctl import threadpool_info
+
+    return sorted({str(lib["architecture"]) for lib in threadpool_info()
+                   if lib.get("internal_api") == "openblas"
+                   and str(lib.get("architecture") or wanted).lower() != wanted})
+
+
+def warn_unpinned_openblas() -> None:
+    """One ``UserWarning`` line when :func:`unpinned_openblas` finds kernels other than the
+    pinned ones; called where bytes depend on them (training a unit tokenizer, building a
+    corpus). Issued from here with one text, so Python's default filter shows it once per
+    process however many of those run."""
+    kernels = unpinned_openblas()
+    if kernels:
+        warnings.warn(
+            f"OpenBLAS runs its {'/'.join(kernels)} kernels, not the pinned "
+            f"{OPENBLAS_CORETYPE} ones (numpy was imported before duplexsim, so "
+            "OPENBLAS_CORETYPE was not set in time): unit tokenizers trained and corpora "
+            "built in this process will not match a pinned run's (any AVX2 machine) byte "
+            "for byte; import duplexsim before numpy, or start Python with "
+            f"OPENBLAS_CORETYPE={OPENBLAS_CORETYPE}",
+            UserWarning, stacklevel=1)
 
 
 def resolve_threads(threads: int | None = None) -> int:

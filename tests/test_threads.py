@@ -147,6 +147,74 @@ def test_pin_openblas_leaves_a_loaded_numpy_and_a_chosen_value(
     assert "OPENBLAS_CORETYPE" not in os.environ
 
 
+
+def _blas_report(env: dict[str, str], before: str) -> subprocess.CompletedProcess:
+    """A fresh process that runs ``before``, then prints :func:`unpinned_openblas` and calls
+    :func:`warn_unpinned_openblas` twice (stderr: the warnings, in Python's format)."""
+    code = (before + "\nfrom duplexsim.threads import unpinned_openblas, warn_unpinned_openblas"
+            "\nprint(unpinned_openblas()); warn_unpinned_openblas(); warn_unpinned_openblas()")
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, check=True)
+
+
+@pytest.mark.skipif(not _has_avx2(), reason="OpenBLAS is pinned only where AVX2 and FMA are")
+def test_openblas_loaded_before_duplexsim_is_reported_once() -> None:
+    """A process that imported numpy before duplexsim keeps OpenBLAS's own kernels (a wrapper
+    script trained another tokenizer that way, silently): reported, once; a pinned process
+    and a kernel family the user chose are not. SandyBridge's kernels, forced and the
+    variable then removed, stand for a processor's own choice: they run on every AVX2 one."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    pinned = _blas_report(env, "import duplexsim, numpy, scipy.linalg")
+    assert pinned.stdout.splitlines()[-1] == "[]" and "OpenBLAS" not in pinned.stderr
+    chose = env | {"OPENBLAS_CORETYPE": "SandyBridge"}
+    chosen = _blas_report(chose, "import numpy, scipy.linalg")
+    assert chosen.stdout.splitlines()[-1] == "[]" and "OpenBLAS" not in chosen.stderr
+    late = _blas_report(chose, "import os, numpy, scipy.linalg\n"
+                        "del os.environ['OPENBLAS_CORETYPE']")
+    assert late.stdout.splitlines()[-1] == "['Sandybridge']"
+    assert late.stderr.count("UserWarning: OpenBLAS runs its Sandybridge kernels, not the "
+                             "pinned Haswell ones (numpy was imported before duplexsim") == 1
+    assert "import duplexsim before numpy, or start Python with OPENBLAS_CORETYPE=Haswell" \
+        in late.stderr
+
+
+def test_tokenizer_training_and_corpus_builds_warn_when_openblas_is_unpinned(
+        monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """Where bytes follow OpenBLAS's kernels: training a unit tokenizer, building a corpus
+    (stopped here once it has warned); nothing when the kernels are the pinned ones."""
+    import warnings
+
+    import numpy as np
+
+    from duplexsim import threads
+    from duplexsim.corpora import build
+    from duplexsim.corpora.config import load_config
+    from duplexsim.units import TokenizerConfig, train_tokenizer
+
+    rng = np.random.default_rng(0)
+    loud = np.where(np.arange(16000 * 4) % 16000 < 8000, 0.3, 0.003)  # 0.5 s on, 0.5 s off
+    channels = [((loud * rng.normal(0, 1, loud.shape)).astype(np.float32), 16000, None)]
+    config = TokenizerConfig(n_units=6, n_silence_units=2, seed=0)
+    message = r"^OpenBLAS runs its SkylakeX kernels, not the pinned Haswell ones \(numpy was"
+    monkeypatch.setattr(threads, "unpinned_openblas", lambda: ["SkylakeX"])
+    with pytest.warns(UserWarning, match=message):
+        train_tokenizer(channels, config)
+
+    class Planned(Exception):
+        pass
+
+    def plan(*args: object, **kwargs: object) -> None:
+        raise Planned
+
+    monkeypatch.setattr(build, "plan", plan)  # the build's first step after the warning
+    with pytest.warns(UserWarning, match=message), pytest.raises(Planned):
+        build.build_corpus(tmp_path / "corpus", load_config("fisher-like"), hours=0.01)
+    monkeypatch.setattr(threads, "unpinned_openblas", lambda: [])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="OpenBLAS")
+        train_tokenizer(channels, config)
+
+
 @pytest.mark.parametrize("raw", ["1_0", " 1", "1 ", "+1", "\u0661", "1.0", "0x1", "-1"])
 def test_environment_value_must_be_plain_digits(monkeypatch: pytest.MonkeyPatch,
                                                 raw: str) -> None:

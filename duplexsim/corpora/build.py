@@ -52,6 +52,7 @@ from duplexsim.corpora.rebuild import CORPUS_MARKERS, CORPUS_PARTS, build_record
 from duplexsim.corpora.synth import conversation_style, generate
 from duplexsim.corpora.types import Dialogue
 from duplexsim.errors import InputError
+from duplexsim.threads import warn_unpinned_openblas
 from duplexsim.tokens import DEFAULT_N_UNITS
 from duplexsim.units import tokenizer_digest
 
@@ -242,6 +243,7 @@ def build_corpus(out: str | Path, cfg: SynthConfig, *, hours: float, seed: int =
     t0 = time.perf_counter()
     record = build_record(cfg, seed, preset, n_units, tokenizer_dir)
     check_rebuild(out, record, rebuild)
+    warn_unpinned_openblas()  # the tokenizer it trains, and the units' mel features, follow it
     previous = _previous_splits(out)
     earlier = read_json(out / "build.json", what="build.json") \
         if (out / "build.json").is_file() else {}

@@ -26,6 +26,7 @@ from duplexsim.config.field_errors import check
 from duplexsim.config.loader import from_dict
 from duplexsim.config.readers import json_number, read_json
 from duplexsim.errors import InputError, MissingInputError
+from duplexsim.threads import warn_unpinned_openblas
 from duplexsim.tokens import DEFAULT_N_UNITS, MAX_N_UNITS
 from duplexsim.units import features as F
 from duplexsim.units.energy_vad import annotated_threshold, fill_holes, frame_vad, otsu_threshold
@@ -306,6 +307,7 @@ def train_tokenizer(
                           0.0)
     if context_s is not None:  # (checked where HuBERT is loaded, naming its folder)
         tok._training_hubert = {"context_s": context_s}
+    warn_unpinned_openblas()  # the k-means' centroids follow OpenBLAS's kernels
     if config.type == "hubert-kmeans":
         workers = 1  # HuBERT is loaded once, in this process
     feats, energy, masks = feature_pass(tok, channels, workers)
