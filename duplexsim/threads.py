@@ -93,8 +93,10 @@ def unpinned_openblas() -> list[str]:
 def warn_unpinned_openblas() -> None:
     """One ``UserWarning`` line when :func:`unpinned_openblas` finds kernels other than the
     pinned ones; called where bytes depend on them (training a unit tokenizer, building a
-    corpus). Issued from here with one text, so Python's default filter shows it once per
-    process however many of those run."""
+    corpus). Issued from here with one text, so Python's default filter shows it once for a
+    build that also trains, and again only after the warning filters changed (torch's and
+    other libraries' ``catch_warnings`` do: two corpora and agents built in one process gave
+    two lines)."""
     kernels = unpinned_openblas()
     if kernels:
         warnings.warn(
