@@ -168,12 +168,38 @@ def dialogue_of(partner_info: dict[str, Any]) -> str:
     return f"{Path(str(partner_info['speech_corpus'])).name}:{partner_info['speech_dialogue']}"
 
 
+def progress_log(path: Path) -> Any:
+    """SB3's ``CSVOutputFormat`` writing to ``path``, its new columns added in sorted order.
+
+    SB3's own adds the keys a row brings in set order (``key_values.keys() - self.keys``),
+    which changes with ``PYTHONHASHSEED`` from run to run; the file is otherwise SB3's: the
+    header rewritten (earlier rows padded with empty cells) when new keys appear."""
+    from stable_baselines3.common.logger import CSVOutputFormat, filter_excluded_keys
+
+    class SortedCSVOutputFormat(CSVOutputFormat):
+        def write(self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]],
+                  step: int = 0) -> None:
+            new = sorted(filter_excluded_keys(key_values, key_excluded, "csv").keys()
+                         - self.keys)
+            if new:  # as SB3 does, in sorted order; SB3's write then finds no new keys
+                self.keys.extend(new)
+                self.file.seek(0)
+                lines = self.file.readlines()
+                self.file.seek(0)
+                self.file.write(self.separator.join(self.keys) + "\n")
+                for line in lines[1:]:
+                    self.file.write(line[:-1] + self.separator * len(new) + "\n")
+            super().write(key_values, key_excluded, step)
+
+    return SortedCSVOutputFormat(str(path))
+
+
 def train(cfg: Config, out: Path, workers: int = 1) -> tuple[Any, Any]:
     """PPO on the train pool, ``envs_per_latency`` conversations per latency in one native
     vector env through the SB3 adapter, split over ``workers`` processes (the same
     rollouts, so the same policy, with any number)."""
     from stable_baselines3 import PPO
-    from stable_baselines3.common.logger import CSVOutputFormat, Logger
+    from stable_baselines3.common.logger import Logger
     from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
     from duplexsim.envs.sb3 import SB3VecEnv
@@ -196,9 +222,10 @@ def train(cfg: Config, out: Path, workers: int = 1) -> tuple[Any, Any]:
                 policy_kwargs={"net_arch": [128, 128]}, device="cpu")
     # SB3's own logger would make an empty tempdir/SB3-<time> folder per run; its training
     # curve (rollout reward, losses, per update) goes beside the policy instead
-    # (written under a temporary name: an earlier run's log stays whole until this one ends)
+    # (written under a temporary name: an earlier run's log stays whole until this one ends;
+    # its columns in sorted order, whatever PYTHONHASHSEED)
     progress = out / "ppo_progress.csv.partial"
-    model.set_logger(Logger(folder=None, output_formats=[CSVOutputFormat(str(progress))]))
+    model.set_logger(Logger(folder=None, output_formats=[progress_log(progress)]))
     t0 = time.perf_counter()
     model.learn(total_timesteps=cfg.timesteps, progress_bar=True)
     model.logger.close()

@@ -37,8 +37,10 @@ part of the evaluation, like ``--episodes``; ``OUT/config.json`` records the num
 
 Writes ``OUT/config.json``, ``OUT/ppo.zip`` (+ ``obs_norm.npz``: the observation
 normaliser's mean and variance; ``ppo_progress.csv``: SB3's training log, one row per
-update), ``OUT/rule_tuning.csv``, ``OUT/episodes.csv``,
-``OUT/summary.csv``, ``OUT/farming.csv``, ``OUT/REPORT.md`` and ``OUT/rl.png``.
+update, its columns in the same order every run (an update's new ones added sorted); its
+``time/fps`` and ``time/time_elapsed`` are wall-clock, so they differ from run to run),
+``OUT/rule_tuning.csv``, ``OUT/episodes.csv``, ``OUT/summary.csv``, ``OUT/farming.csv``,
+``OUT/REPORT.md`` and ``OUT/rl.png``.
 
     python experiments/rl_turn_policy.py --corpus runs/corpora/fisher-like \\
         --train-agents runs/agents/fisher-small --eval-agents fisher=runs/agents/fisher \\

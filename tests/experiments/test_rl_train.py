@@ -67,3 +67,75 @@ def test_the_report_names_the_ties() -> None:
     assert tie_text(tuning(10)[lambda t: t["silence_ms"] != 80], winner) == ""
     # three dialogues: no interval (intervals.MIN_BOOT_UNITS), and the report says so
     assert "too few dialogues" in tie_text(tuning(3), winner)
+
+
+PROGRESS_SCRIPT = """
+import json, sys
+sys.path.insert(0, "experiments")
+from stable_baselines3.common.logger import CSVOutputFormat
+from rl_train import progress_log
+
+rows = [{"time/fps": 69, "time/iterations": 1, "time/time_elapsed": 29,
+         "time/total_timesteps": 2048, "rollout/ep_len_mean": 188.0,
+         "rollout/ep_rew_mean": -16.25},
+        {"time/fps": 70, "time/iterations": 2, "train/loss": 0.5, "train/n_updates": 10,
+         "train/clip_range": 0.2, "train/approx_kl": 0.01, "train/note": 'a "b", c',
+         "train/excluded": 1}]
+excluded = {"train/excluded": ("csv",)}
+out = {}
+for name, make in (("ours", progress_log), ("sb3", CSVOutputFormat)):
+    for order in ("given", "reversed"):
+        path = f"{sys.argv[1]}/{name}-{order}.csv"
+        log = make(path)
+        for step, row in enumerate(rows):
+            log.write(dict(reversed(row.items())) if order == "reversed" else row, excluded,
+                      step)
+        log.close()
+        out[f"{name}-{order}"] = open(path).read()
+print(json.dumps(out))
+"""
+
+
+def progress_files(tmp_path: Path, hash_seed: str) -> dict[str, str]:
+    """The CSV training logs that rl_train's ``progress_log`` and SB3's own
+    ``CSVOutputFormat`` write for the same two rows (the second bringing new keys), each
+    with the keys given in two orders, in a process under ``PYTHONHASHSEED=hash_seed``."""
+    import json
+    import os
+    import subprocess
+
+    folder = tmp_path / hash_seed
+    folder.mkdir()
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", PROGRESS_SCRIPT, str(folder)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+def test_ppo_progress_columns_do_not_change_from_run_to_run(tmp_path: Path) -> None:
+    """SB3's CSV log adds new columns in set order, which PYTHONHASHSEED changes run to run;
+    ppo_progress.csv adds them sorted, and is otherwise SB3's file (same rows and cells, the
+    header rewritten and earlier rows padded when new keys come)."""
+    import csv
+    import io
+
+    runs = [progress_files(tmp_path, seed) for seed in ("0", "1", "2")]
+    ours = {text for run in runs for name, text in run.items() if name.startswith("ours")}
+    assert len(ours) == 1  # the same bytes whatever the hash seed or the keys' order
+    (text,) = ours
+    header = text.splitlines()[0].split(",")
+    first = ["rollout/ep_len_mean", "rollout/ep_rew_mean", "time/fps", "time/iterations",
+             "time/time_elapsed", "time/total_timesteps"]
+    assert header == first + ["train/approx_kl", "train/clip_range", "train/loss",
+                              "train/n_updates", "train/note"]
+    assert text.splitlines()[1:] == ["188.0,-16.25,69,1,29,2048,,,,,",  # padded
+                                     ',,70,2,,,0.01,0.2,0.5,10,"a ""b"", c"']
+    # the check is live: SB3's own order differs between these hash seeds
+    assert len({run["sb3-given"].splitlines()[0] for run in runs}) > 1
+
+    def cells(text: str) -> list[dict[str, str]]:
+        return list(csv.DictReader(io.StringIO(text)))
+
+    for run in runs:
+        assert cells(run["sb3-given"]) == cells(text) == cells(run["sb3-reversed"])
