@@ -95,6 +95,31 @@ def plot(rows: pd.DataFrame, a: float, b: float, corpus: tuple[float, float] | N
     write_png(fig, path, caption=caption)
 
 
+def report_lines(runs: int, baseline: list[str], fitted: int, shared: int,
+                 line: tuple[float, float, float], corpus: tuple[float, float] | None,
+                 table: pd.DataFrame, command: str) -> list[str]:
+    """REPORT.md's lines: the line ``(a, b, r)`` fitted on ``fitted`` rows of the
+    ``baseline`` runs (``shared`` repeats of their iteration 0 left out), the corpus's point
+    (``(overlap, onsets)``) against it, and every run's residuals (``table``)."""
+    a, b, r = line
+    lines = [f"# Overlap against listener onsets over {runs} training runs", "",
+             command, "",
+             f"Line fitted on the {fitted} rows of {', '.join(baseline)}"
+             + (f" (their shared iteration 0, the untrained agent's same rollouts, once: "
+                f"{shared} repeat{'s' if shared > 1 else ''} left out)" if shared else "")
+             + f": overlap = {a:.3f} x onsets/s + {b:.3f} (r = {r:.2f}). Residual: a row's "
+             "overlap minus the line's at its onset rate (negative: less overlap for the same "
+             "onsets).", ""]
+    if corpus is not None:
+        overlap, onsets = corpus
+        at = a * onsets + b
+        lines += [f"Corpus through the format: overlap {overlap:.4f} at {onsets:.3f} onsets/s; "
+                  f"the line gives {at:.4f} there ({at / overlap:.2f}x), a residual of "
+                  f"{overlap - at:+.4f}.", ""]
+    return lines + [table.to_markdown(index=False, floatfmt="+.4f"), "",
+                    "![overlap against onsets](frontier.png)", ""]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path, nargs="+", help="selfplay_rl.py output folders")
@@ -134,24 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     table = summarise(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     write_text(args.out / "frontier.csv", rows.to_csv(index=False, float_format="%.4f"))
-    corpus = None
-    lines = [f"# Overlap against listener onsets over {len(args.runs)} training runs", "",
-             command, "",
-             f"Line fitted on the {len(base)} rows of {', '.join(args.baseline)}"
-             + (f" (their shared iteration 0, the untrained agent's same rollouts, once: "
-                f"{shared} repeat{'s' if shared > 1 else ''} left out)" if shared else "")
-             + f": overlap = {a:.3f} x onsets/s + {b:.3f} (r = {r:.2f}). Residual: a row's "
-             "overlap minus "
-             "the line's at its onset rate (negative: less overlap for the same onsets).", ""]
-    if args.corpus_overlap is not None:
-        corpus = (args.corpus_overlap, args.corpus_onsets)
-        at = a * args.corpus_onsets + b
-        lines += [f"Corpus through the format: overlap {args.corpus_overlap:.4f} at "
-                  f"{args.corpus_onsets:.3f} onsets/s; the line gives {at:.4f} there "
-                  f"({at / args.corpus_overlap:.2f}x), a residual of "
-                  f"{args.corpus_overlap - at:+.4f}.", ""]
-    lines += [table.to_markdown(index=False, floatfmt="+.4f"), "",
-              "![overlap against onsets](frontier.png)", ""]
+    corpus = (None if args.corpus_overlap is None
+              else (args.corpus_overlap, args.corpus_onsets))
+    lines = report_lines(len(args.runs), args.baseline, len(base), shared, (a, b, r), corpus,
+                         table, command)
     plot(rows, a, b, corpus, args.out / "frontier.png", command)
     write_text(args.out / "REPORT.md", "\n".join(lines))
     print(f"wrote {args.out / 'REPORT.md'}")
