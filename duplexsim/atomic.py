@@ -28,7 +28,7 @@ from typing import Any
 
 from duplexsim.errors import DuplexsimError, OutputError, Problem, os_problem, write_failure
 from duplexsim.folders import _hold, exclusive_run, remove_stale_folders, replace_dir
-from duplexsim.moves import _move_in, _roll_back, _sync
+from duplexsim.moves import move_in, roll_back, sync
 
 # replace_dir, remove_stale_folders and exclusive_run moved to folders.py (with _hold, the
 # folder lock a staging folder is held by): importable from here as before
@@ -65,9 +65,9 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
         yield tmp_path
         if tmp_path.exists():  # mkstemp makes 0600 files: give them the usual umask-based mode
             os.chmod(tmp_path, 0o666 & ~_umask())
-            _sync(tmp_path)  # the bytes reach the disk before the name does
+            sync(tmp_path)  # the bytes reach the disk before the name does
         os.replace(tmp_path, target)
-        _sync(target.parent)
+        sync(target.parent)
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
@@ -203,9 +203,9 @@ def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
         written = sorted(p.relative_to(stage) for p in stage.rglob("*") if p.is_file())
         backup = Path(tempfile.mkdtemp(prefix=".backup-", dir=stage))
         removed = last | (set(owned) - {str(p) for p in written})
-        _move_in(stage, target, written, backup, removed, last)
+        move_in(stage, target, written, backup, removed, last)
     except BaseException as e:
-        if backup is None or _roll_back(stage, target, written, backup):
+        if backup is None or roll_back(stage, target, written, backup):
             shutil.rmtree(stage, ignore_errors=True)
         for folder in created:  # deepest first; stops at one that is not empty
             try:

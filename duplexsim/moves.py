@@ -1,8 +1,8 @@
 """The renames behind :func:`duplexsim.atomic.output_dir`: a staging folder's files moved
 into their folder together, with what they replace or remove moved aside first, and moved
-back when a move fails; and :func:`_sync`, the flush to disk before and after a rename that
-:func:`~duplexsim.atomic.atomic_path` takes too. Moved here from :mod:`duplexsim.atomic`
-(private: only it calls them).
+back when a move fails; and :func:`sync`, the flush to disk before and after a rename that
+:func:`~duplexsim.atomic.atomic_path` takes too. Moved here from :mod:`duplexsim.atomic`,
+the only module that calls them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 
-def _sync(path: Path) -> None:
+def sync(path: Path) -> None:
     """Flush ``path`` (a file, or a folder's entries after a rename) to the disk, so a crash
     or power loss after a rename cannot leave the new name on empty or missing bytes. A
     folder that cannot be opened for it (Windows) or synced (some network file systems)
@@ -33,12 +33,12 @@ def _sync(path: Path) -> None:
         os.close(fd)
 
 
-def _move_in(stage: Path, target: Path, written: list[Path], backup: Path,
+def move_in(stage: Path, target: Path, written: list[Path], backup: Path,
              removed: set[str], last: set[str]) -> None:
     """Move the ``written`` files from ``stage`` into ``target`` (those named in ``last``
     after the rest), the ``removed`` names out of it. What they replace or remove is moved
     into ``backup`` first, and the folders of ``written`` already in ``target`` are made
-    there (empty), for :func:`_roll_back`."""
+    there (empty), for :func:`roll_back`."""
     for name in sorted(removed | {str(p) for p in written}):
         old = target / name
         if os.path.lexists(old) and (old.is_symlink() or not old.is_dir()):
@@ -50,7 +50,7 @@ def _move_in(stage: Path, target: Path, written: list[Path], backup: Path,
     for name in removed:  # moved aside: gone; a folder by that name is refused, as ever
         (target / name).unlink(missing_ok=True)
     for rel in written:
-        _sync(stage / rel)
+        sync(stage / rel)
     folders = {target} | {target / d for d in _folders(written)}
     for markers in (False, True):  # markers last, once everything else is on disk
         for rel in written:
@@ -58,11 +58,11 @@ def _move_in(stage: Path, target: Path, written: list[Path], backup: Path,
                 (target / rel).parent.mkdir(parents=True, exist_ok=True)
                 os.replace(stage / rel, target / rel)
         for folder in sorted(folders):
-            _sync(folder)
+            sync(folder)
 
 
-def _roll_back(stage: Path, target: Path, written: list[Path], backup: Path) -> bool:
-    """Undo a failed :func:`_move_in` from where the files lie now: the ``written`` files
+def roll_back(stage: Path, target: Path, written: list[Path], backup: Path) -> bool:
+    """Undo a failed :func:`move_in` from where the files lie now: the ``written`` files
     no longer in ``stage`` were moved into ``target`` and go, the files in ``backup`` go
     back, and the folders made for ``written`` (not in ``backup``) go where empty. False
     when a file could not be put back (it stays in ``backup``)."""
