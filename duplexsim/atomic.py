@@ -28,7 +28,7 @@ from typing import Any
 
 from duplexsim.errors import DuplexsimError, OutputError, Problem, os_problem, write_failure
 from duplexsim.folders import _hold, exclusive_run, remove_stale_folders, replace_dir
-from duplexsim.moves import move_in, roll_back, sync
+from duplexsim.moves import Moves, move_in, prepare, roll_back, sync
 
 # replace_dir, remove_stale_folders and exclusive_run moved to folders.py (with _hold, the
 # folder lock a staging folder is held by): importable from here as before
@@ -181,7 +181,10 @@ def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
     On failure (an exception, Ctrl-C) ``out`` is left as it was, also among the moves: the
     files to be replaced or removed are first moved aside into a ``.backup-*`` folder in the
     staging folder; a failure moves the new files out and those back, and removes the
-    folders this call created. A kill (SIGKILL, a power cut) among the moves runs none of
+    folders this call created (not an empty one that was there). Only what is still this
+    call's is undone: a file that another write into ``out`` (e.g. a second ``simulate``)
+    has put there since stays, and an old file of that name is then kept in the backup
+    folder rather than put back over it. A kill (SIGKILL, a power cut) among the moves runs none of
     this: ``out`` then holds some new files, not yet those of ``last`` (moved in last), and
     misses the old files moved aside, which stay in ``.staging-*/.backup-*/`` (as do any
     not restored after a failure, e.g. the disk went away). The next ``output_dir`` into
@@ -196,16 +199,14 @@ def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
     stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=target))
     hold = _hold(stage)  # while held, no other write into ``out`` takes it for a dead one's
     last = set(last)
-    written: list[Path] = []
-    backup: Path | None = None  # made once the stage holds all it will
+    moves: Moves | None = None  # once the stage holds all it will
     try:
         yield stage
-        written = sorted(p.relative_to(stage) for p in stage.rglob("*") if p.is_file())
-        backup = Path(tempfile.mkdtemp(prefix=".backup-", dir=stage))
-        removed = last | (set(owned) - {str(p) for p in written})
-        move_in(stage, target, written, backup, removed, last)
+        moves = prepare(stage, target)
+        removed = last | (set(owned) - {str(p) for p in moves.written})
+        move_in(moves, removed, last)
     except BaseException as e:
-        if backup is None or roll_back(stage, target, written, backup):
+        if moves is None or roll_back(moves):
             shutil.rmtree(stage, ignore_errors=True)
         for folder in created:  # deepest first; stops at one that is not empty
             try:

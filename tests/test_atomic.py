@@ -307,3 +307,59 @@ def test_old_files_that_cannot_be_put_back_stay_in_the_staging_folder(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [stage.name, "notes.txt", "sub"]
     assert _tree(backup) == {"a.txt": b"old a", "old.wav": b"old wav",
                              "summary.json": b"old marker"}
+
+
+def test_a_failure_before_a_folder_is_noted_leaves_an_empty_folder_of_the_users(tmp_path):
+    """An empty folder in ``out`` that a written file goes into (``plots/``) was the user's,
+    but a failure while the old files were moved aside (before the rollback's note of it was
+    made) took it for one this call made, and removed it."""
+    out = tmp_path / "out"
+    (out / "plots").mkdir(parents=True)
+    (out / "a.txt").write_text("old a")
+
+    def interrupted(src, dst):  # the first move: a.txt aside
+        raise KeyboardInterrupt
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(KeyboardInterrupt):
+        mp.setattr(os, "replace", interrupted)
+        with atomic.output_dir(out) as stage:
+            (stage / "a.txt").write_text("new a")
+            (stage / "plots").mkdir()
+            (stage / "plots" / "p.png").write_text("png")
+    assert _tree(out) == {"a.txt": b"old a", "plots": None}
+
+
+@pytest.mark.parametrize("old", [False, True])
+def test_a_failed_write_leaves_the_files_of_one_that_finished_meanwhile(tmp_path, old):
+    """Two writes into one ``out`` (``simulate`` takes no lock): A moves x.txt in, B then
+    runs to the end, A fails at its next move. A's rollback removed B's x.txt (not in A's
+    backup or stage), or put A's backup of an older x.txt back over it. Now B's files stay,
+    and the old x.txt A could not put back is kept in A's backup folder."""
+    out = tmp_path / "out"
+    out.mkdir()
+    if old:
+        (out / "x.txt").write_text("old x")
+    replace, calls, in_b = os.replace, [], []
+
+    def b_between(src, dst):  # A's x.txt is in: B runs to the end, then A's next move fails
+        if in_b:
+            return replace(src, dst)
+        calls.append(dst)
+        if os.path.basename(dst) == "y.txt":
+            in_b.append(True)
+            with atomic.output_dir(out, last=["summary.json"]) as b:
+                for name in ["x.txt", "y.txt", "summary.json"]:
+                    (b / name).write_text(f"B {name}")
+            raise OSError(28, "No space left on device", str(src))
+        replace(src, dst)
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(OutputError):
+        mp.setattr(os, "replace", b_between)
+        with atomic.output_dir(out, last=["summary.json"]) as a:
+            for name in ["x.txt", "y.txt", "summary.json"]:
+                (a / name).write_text(f"A {name}")
+    assert {k: v for k, v in _tree(out).items() if not k.startswith(".")} == {
+        "x.txt": b"B x.txt", "y.txt": b"B y.txt", "summary.json": b"B summary.json"}
+    stages = [p for p in out.iterdir() if atomic.is_staging_name(p.name)]
+    assert len(stages) == old  # A's stage stays only to keep the old x.txt
+    if old:
+        (backup,) = stages[0].glob(".backup-*")
+        assert _tree(backup) == {"x.txt": b"old x"}
