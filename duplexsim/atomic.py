@@ -22,11 +22,19 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from duplexsim.errors import DuplexsimError, OutputError, Problem, os_problem, write_failure
+from duplexsim.errors import (
+    DuplexsimError,
+    OutputError,
+    Problem,
+    os_problem,
+    with_note,
+    write_failure,
+)
 from duplexsim.folders import _hold, exclusive_run, remove_stale_folders, replace_dir
 from duplexsim.moves import Moves, move_in, prepare, roll_back, sync
 
@@ -184,13 +192,13 @@ def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
     folders this call created (not an empty one that was there). Only what is still this
     call's is undone: a file that another write into ``out`` (e.g. a second ``simulate``)
     has put there since stays, and an old file of that name is then kept in the backup
-    folder rather than put back over it. A kill (SIGKILL, a power cut) among the moves runs none of
-    this: ``out`` then holds some new files, not yet those of ``last`` (moved in last), and
-    misses the old files moved aside, which stay in ``.staging-*/.backup-*/`` (as do any
-    not restored after a failure, e.g. the disk went away). The next ``output_dir`` into
-    ``out`` removes that dead staging folder with them: there is no automatic restore after
-    a kill (the stage does not record which files had been moved in); copy them back by
-    hand before rerunning.
+    folder rather than put back over it. A kill (SIGKILL, a power cut) among the moves runs
+    none of this: ``out`` then holds some new files, not yet those of ``last`` (moved in
+    last), and misses the old files moved aside, which stay in ``.staging-*/.backup-*/`` (as
+    do any not restored after a failure, e.g. the disk went away: the one-line error, or for
+    Ctrl-C a warning, names that folder). The next ``output_dir`` into ``out`` removes that
+    dead staging folder with them: there is no automatic restore after a kill (the stage
+    does not record which files had been moved in); copy them back by hand before rerunning.
     """
     target = Path(out)
     created = _missing_dirs(target)
@@ -206,20 +214,17 @@ def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
         removed = last | (set(owned) - {str(p) for p in moves.written})
         move_in(moves, removed, last)
     except BaseException as e:
-        if moves is None or roll_back(moves):
+        kept = None if moves is None or roll_back(moves) else moves.backup
+        if kept is None:
             shutil.rmtree(stage, ignore_errors=True)
         for folder in created:  # deepest first; stops at one that is not empty
             try:
                 folder.rmdir()
             except OSError:
                 break
-        if isinstance(e, OutputError):  # name the file the user asked for, not the staged one
-            raise OutputError([_unstaged(p, stage, target) for p in e.problems]) from e
-        fname = getattr(e, "filename", None)
-        inside = fname is None or Path(os.fspath(fname)).is_relative_to(stage)
-        failure = None if isinstance(e, DuplexsimError) or not inside else write_failure(
-            e, target if fname is None else target / Path(os.fspath(fname)).relative_to(stage),
-            fname)
+        failure = _failure(e, stage, target)
+        if kept is not None:  # the user's only copy of old files: say where it is
+            failure = _kept(e, failure, kept, target)
         if failure is not None:
             raise failure from e
         raise
@@ -227,6 +232,39 @@ def output_dir(out: str | os.PathLike[str], *, owned: Iterable[str] = (),
         if hold is not None:
             os.close(hold)
     shutil.rmtree(stage, ignore_errors=True)
+
+
+def _failure(e: BaseException, stage: Path, target: Path) -> DuplexsimError | None:
+    """``e``, raised by an :func:`output_dir` write, as the one-line error to raise instead,
+    naming the file in ``target`` the user asked for rather than the staged one; None to
+    raise ``e`` as it is."""
+    if isinstance(e, OutputError):
+        return OutputError([_unstaged(p, stage, target) for p in e.problems])
+    fname = getattr(e, "filename", None)
+    inside = fname is None or Path(os.fspath(fname)).is_relative_to(stage)
+    if isinstance(e, DuplexsimError) or not inside:
+        return None
+    return write_failure(
+        e, target if fname is None else target / Path(os.fspath(fname)).relative_to(stage),
+        fname)
+
+
+def _kept(e: BaseException, failure: DuplexsimError | None, kept: Path,
+          target: Path) -> DuplexsimError | None:
+    """``failure`` (or ``e``), with where a failed :func:`output_dir` kept the old files it
+    could not put back, ``kept``; that is a warning where the error is not a one-line one
+    (Ctrl-C, a bug's traceback)."""
+    note = (f"old files not put back are kept in {kept}: copy them back by hand before "
+            f"writing into {target} again, which removes them")
+    if failure is None and isinstance(e, OSError) and e.filename is not None:
+        failure = write_failure(e, os.fspath(e.filename))  # about a file in ``target``
+    if failure is None and isinstance(e, DuplexsimError):
+        failure = e
+    if failure is None:
+        # (from output_dir, in duplexsim: one line under a command, not a source line)
+        warnings.warn(f"writing into {target} failed; {note}", stacklevel=2)
+        return None
+    return with_note(failure, note)
 
 
 _STAGE = re.compile(r"\.staging-[a-z0-9_]{8}")

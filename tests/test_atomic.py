@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import warnings
 
 import pytest
 
@@ -363,3 +364,36 @@ def test_a_failed_write_leaves_the_files_of_one_that_finished_meanwhile(tmp_path
     if old:
         (backup,) = stages[0].glob(".backup-*")
         assert _tree(backup) == {"x.txt": b"old x"}
+
+
+@pytest.mark.parametrize("error", [OSError(), KeyboardInterrupt()])
+def test_a_failure_that_keeps_old_files_says_where(tmp_path, error):
+    """When old files cannot be put back, they are kept in the stage's .backup-* folder,
+    which the next write into ``out`` removes; the one-line error said only "writing failed
+    ... out/a.txt". Now it (or, for Ctrl-C, a warning) names that folder."""
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    (out / "sub" / "a.txt").write_text("old a")
+    calls, replace = [], os.replace
+
+    def failing_from_the_second(src, dst):  # sub/a.txt aside, then the new one in fails
+        calls.append(dst)
+        if len(calls) == 2 and isinstance(error, KeyboardInterrupt):
+            raise error
+        if len(calls) >= 2:  # and the move back: the disk has gone away
+            raise OSError(5, "Input/output error", str(src))
+        replace(src, dst)
+    raises = OutputError if isinstance(error, OSError) else KeyboardInterrupt
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(raises) as raised, \
+            warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        mp.setattr(os, "replace", failing_from_the_second)
+        with atomic.output_dir(out) as stage:
+            (stage / "sub").mkdir()
+            (stage / "sub" / "a.txt").write_text("new a")
+    (backup,) = out.glob(".staging-*/.backup-*")
+    assert (backup / "sub" / "a.txt").read_text() == "old a"
+    said = str(raised.value) if isinstance(error, OSError) else str(warned[0].message)
+    assert f"kept in {backup}: copy them back" in said and "\n" not in said
+    if isinstance(error, OSError):
+        assert said.startswith(f"{out / 'sub' / 'a.txt'}: writing failed")
