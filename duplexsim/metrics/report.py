@@ -275,7 +275,10 @@ def write_report(run_dir: str | Path, *, x: str | None = None,
             write_record(folder, {n: {d for d in (before.get(n), written.get(n)) if d}
                                   for n in {*owned, *written}})
     except BaseException:  # (a kill leaves them: the record names them for a rerun)
-        remove_created(folder, existed, written)
+        # REPORT.md in with the bytes written: every file had moved in (it goes last) and the
+        # failure came after (Ctrl-C as output_dir removed its stage): the report stands
+        if file_digest(folder / "REPORT.md") != written.get("REPORT.md"):
+            remove_created(folder, existed, written)
         raise
     write_record(folder, {n: {d} for n, d in written.items()})
     return run_dir / "report" / "REPORT.md"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -435,3 +436,25 @@ def test_a_corpus_without_test_transfers_is_said_not_silently_dropped(run_dir, t
     assert main(["report", str(run_dir), "--corpus", str(corpus)]) == 0
     report = (run_dir / "report" / "REPORT.md").read_text()
     assert "(the corpus's test split has no floor transfers: no corpus reference)" in report
+
+
+def test_a_report_interrupted_after_its_files_moved_in_keeps_them(run_dir, monkeypatch):
+    """Ctrl-C while output_dir removed its staging folder, every file moved in: the
+    report's cleanup took the finished write for a failed one and removed the new plots
+    (new names) while the new REPORT.md that links them stayed."""
+    import shutil
+
+    from duplexsim import atomic
+
+    assert main(["report", str(run_dir), "--x", "a.estimation"]) == 0
+    folder, rmtree = run_dir / "report", shutil.rmtree
+
+    def late(path, *args, **kwargs):
+        rmtree(path, *args, **kwargs)
+        if Path(path).name.startswith(".staging-") and (folder / "REPORT.md").exists():
+            raise KeyboardInterrupt
+    monkeypatch.setattr(atomic.shutil, "rmtree", late)
+    assert main(["report", str(run_dir)]) == 130
+    linked = re.findall(r"^!\[.*\]\((.+\.png)\)$", (folder / "REPORT.md").read_text(), re.M)
+    assert any(n.endswith("_vs_delay_ms.png") for n in linked)  # new names, all there
+    assert all((folder / n).is_file() for n in linked)
