@@ -1,6 +1,8 @@
 """The renames behind :func:`duplexsim.atomic.output_dir`: a staging folder's files moved
 into their folder together, with what they replace or remove moved aside first, and moved
-back when a move fails; and :func:`sync`, the flush to disk before and after a rename that
+back when a move fails (:func:`prepare` records, before anything moves, which folders
+``out`` held and which files this call brings, so :func:`roll_back` undoes only this call's
+doing: :class:`Moves`); and :func:`sync`, the flush to disk before and after a rename that
 :func:`~duplexsim.atomic.atomic_path` takes too. Moved here from :mod:`duplexsim.atomic`,
 the only module that calls them.
 """
