@@ -59,6 +59,11 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from duplexsim.atomic import atomic_path, write_text
+from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
+from duplexsim.metrics.activity import vad_from_units
+from duplexsim.metrics.intervals import MIN_BOOT_UNITS
+
 import numpy as np
 from architectures_grid import (  # the plan, its grid of conversations, their scenarios
     ARCHS,
@@ -77,11 +82,6 @@ from cached import conversation_path  # the conversation cache, keyed by its inp
 from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
 from tqdm import tqdm
-
-from duplexsim.atomic import atomic_path, write_text
-from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
-from duplexsim.metrics.activity import vad_from_units
-from duplexsim.metrics.intervals import MIN_BOOT_UNITS
 
 OUTPUTS = ("world", "conversations", "summary.csv", "differences.csv", "nearer.csv",
            "architectures.png", "REPORT.md")
@@ -135,10 +135,10 @@ def run_plan(plan: Plan, command: str) -> Path:
 def smoke_world(root: Path) -> tuple[Path, Path]:
     """Tiny corpora and SyncLLM agents (:mod:`tiny_world`) plus tiny TDM agents trained with
     ``duplexsim train`` on cards written here."""
-    from tiny_world import build_tiny_world
-
     from duplexsim.cli import main as cli
     from duplexsim.corpora import load_corpus
+
+    from tiny_world import build_tiny_world
 
     agents, corpora = build_tiny_world(root)
     for corpus, preset in CORPORA.items():

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from duplexsim.atomic import write_png
+from duplexsim.metrics.intervals import MIN_BOOT_UNITS
+
 import numpy as np
 import pandas as pd
 from architectures_grid import Plan
-
-from duplexsim.atomic import write_png
-from duplexsim.metrics.intervals import MIN_BOOT_UNITS
 
 
 def _cell(row: pd.Series, stat: str, digits: int = 0) -> str:

@@ -9,6 +9,12 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
+from duplexsim.metrics.activity import vad_from_units
+from duplexsim.metrics.interruptions import barge_ins, turn_ends
+from duplexsim.metrics.intervals import percentile_intervals
+from duplexsim.metrics.turntaking import detect_events, event_durations
+from duplexsim.tokens import FRAME_MS
+
 import numpy as np
 import pandas as pd
 from architectures_grid import ARCHS, CORPORA, PARTNERS, Plan, cluster_of, grid, scenario
@@ -16,12 +22,6 @@ from resample import (  # the two-level bootstrap: clusters, then blocks; each p
     cluster_weights,
     point_rng,
 )
-
-from duplexsim.metrics.activity import vad_from_units
-from duplexsim.metrics.interruptions import barge_ins, turn_ends
-from duplexsim.metrics.intervals import percentile_intervals
-from duplexsim.metrics.turntaking import detect_events, event_durations
-from duplexsim.tokens import FRAME_MS
 
 STATS = ("fto_median_ms", "overlap_transition_share", "overlap_median_ms",
          "bc_per_speaker_min", "ipu_median_ms", "speech_share", "recovery_median_ms",

@@ -77,6 +77,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from duplexsim.atomic import write_text
+from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
+from duplexsim.corpora.corpus import SPLITS
+from duplexsim.threads import use_threads
+
 import numpy as np
 import pandas as pd
 from continuation_asr import asr_table  # --asr: the transcripts' columns
@@ -94,11 +99,6 @@ from continuation_stats import (  # r across prompts, pooled statistics and thei
 )
 from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
-
-from duplexsim.atomic import write_text
-from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
-from duplexsim.corpora.corpus import SPLITS
-from duplexsim.threads import use_threads
 
 OUTPUTS = ("world", "units", "asr", "runs", "per_prompt.csv", "correlations.csv",
            "corpus_comparison.csv", "persistence.csv", "sources.csv", "asr_transcripts.csv",

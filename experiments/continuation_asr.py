@@ -13,17 +13,17 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-from continuation_cache import tokenizer_key  # the unit tokenizer's digest
-from continuation_stats import AGENTS, ASR_COLUMNS
-from tqdm import tqdm
-
 from duplexsim.digests import array_digest, key_of
 from duplexsim.errors import InputError
 from duplexsim.metrics.protocol import window_frames
 from duplexsim.tokens import FRAME_MS
 from duplexsim.units.vocoder import VOCODER_VERSION
+
+import numpy as np
+import pandas as pd
+from continuation_cache import tokenizer_key  # the unit tokenizer's digest
+from continuation_stats import AGENTS, ASR_COLUMNS
+from tqdm import tqdm
 
 if TYPE_CHECKING:  # the study's Plan and Prompt are only types here
     from continuation_plan import Plan, Prompt

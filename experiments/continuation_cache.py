@@ -18,8 +18,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from duplexsim.atomic import atomic_path
 from duplexsim.digests import (
     AGENT_FILES,
@@ -30,6 +28,8 @@ from duplexsim.digests import (
     tokenizer_folder_digest,
 )
 from duplexsim.units.vocoder import VOCODER_VERSION
+
+import numpy as np
 
 if TYPE_CHECKING:  # the study's Plan and Prompt are only types here
     from continuation_plan import Plan, Prompt

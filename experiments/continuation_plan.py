@@ -8,12 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from continuation_stats import AGENTS  # the agents' folders -> their corpora
-
 from duplexsim.errors import InputError
 from duplexsim.metrics.protocol import split_prompt, window_frames
 from duplexsim.tokens import FRAME_MS
+
+import numpy as np
+from continuation_stats import AGENTS  # the agents' folders -> their corpora
 
 
 @dataclass(frozen=True)

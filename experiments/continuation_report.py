@@ -8,11 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from duplexsim.atomic import write_png, write_text
+
 import numpy as np
 import pandas as pd
 from continuation_stats import AGENTS, ASR_COLUMNS, COMPARED, R_BOOT, in_distribution
-
-from duplexsim.atomic import write_png, write_text
 
 if TYPE_CHECKING:  # the study's Plan is only a type here
     from continuation_plan import Plan

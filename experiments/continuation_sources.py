@@ -11,6 +11,11 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from duplexsim.digests import key_of
+from duplexsim.metrics.activity import vad_from_units
+from duplexsim.metrics.protocol import mean_durations
+from duplexsim.tokens import FRAME_MS, format_roundtrip
+
 import numpy as np
 import pandas as pd
 from continuation_cache import cached_units, inputs_key, resynth_key  # keyed by their inputs
@@ -24,11 +29,6 @@ from continuation_stats import (  # pooled statistics and the sources' names
     source_name,
 )
 from tqdm import tqdm
-
-from duplexsim.digests import key_of
-from duplexsim.metrics.activity import vad_from_units
-from duplexsim.metrics.protocol import mean_durations
-from duplexsim.tokens import FRAME_MS, format_roundtrip
 
 
 def prompt_seed(prompt_id: str, seed: int) -> int:

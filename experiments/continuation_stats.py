@@ -14,9 +14,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-
 from duplexsim.metrics.activity import vad_from_units
 from duplexsim.metrics.intervals import percentile_interval
 from duplexsim.metrics.protocol import (
@@ -29,6 +26,9 @@ from duplexsim.metrics.protocol import (
 from duplexsim.metrics.turntaking import detect_events, listener_onsets, summarize_events
 from duplexsim.timebase import frames_from_s
 from duplexsim.tokens import FRAME_MS
+
+import numpy as np
+import pandas as pd
 
 if TYPE_CHECKING:  # continuation_plan imports this module: Plan and Prompt are only types
     from continuation_plan import Plan, Prompt

@@ -24,15 +24,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-from resample import point_rng  # each grid point's own bootstrap stream
-
 from duplexsim.atomic import write_text
 from duplexsim.cli import ArgumentParser, number, path_arg
 from duplexsim.digests import results_mark
 from duplexsim.metrics.intervals import MIN_BOOT_UNITS, percentile_interval, t_interval
 from duplexsim.sweeps.config import MAX_BATCH, MAX_WORKERS
+
+import numpy as np
+import pandas as pd
+from resample import point_rng  # each grid point's own bootstrap stream
 
 N_BOOT = 1000
 DEFAULT_CORPUS = Path("runs/corpora/fisher-like")

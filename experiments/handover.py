@@ -24,17 +24,17 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-from outdir import check_out  # --out: writable, and not another folder's
-from provenance import provenance  # the report line (command and commit)
-
 from duplexsim.atomic import atomic_path, write_png, write_text
 from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
 from duplexsim.corpora.corpus import SPLITS
 from duplexsim.corpora.types import Segment
 from duplexsim.errors import InputError
 from duplexsim.metrics.intervals import percentile_interval
+
+import numpy as np
+import pandas as pd
+from outdir import check_out  # --out: writable, and not another folder's
+from provenance import provenance  # the report line (command and commit)
 
 OUTPUTS = ("world", "events.csv", "summary.csv", "handover.png", "REPORT.md")
 """What handover.py writes in --out: a folder holding one of them is an earlier run's."""
@@ -46,11 +46,11 @@ def handover_events(agent_dir: Path, corpus_dir: Path, chunk_ms: int, context_ch
                     split: str | None) -> pd.DataFrame:
     """One row per scorable IPU end of ``corpus_dir`` (``split``; None: all): kind, gap,
     the agent's onset probability for the listener."""
-    import torch
-
     from duplexsim.corpora.corpus import check_agent_tokenizer, load_corpus
     from duplexsim.models.agentdir import load_agent_files
     from duplexsim.tokens import SyncFormat
+
+    import torch
 
     corpus = load_corpus(corpus_dir)
     # the agent reads the corpus's units as its own: one tokenizer (an error naming both)

@@ -34,17 +34,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-from effects import SMOKE_UNREAD, reference_corpus, sweep_parser, write_effects
-from outdir import check_out  # --out: writable, and not another folder's
-from provenance import provenance  # the report line (command and commit)
-
 from duplexsim.atomic import write_png, write_text
 from duplexsim.cli import ArgumentParser, number, run_reporting
 from duplexsim.metrics.report import series_label, write_report
 from duplexsim.sweeps.config import SweepConfig, dump_sweep, load_sweep
 from duplexsim.sweeps.runner import run_sweep
 from duplexsim.threads import use_threads
+
+import pandas as pd
+from effects import SMOKE_UNREAD, reference_corpus, sweep_parser, write_effects
+from outdir import check_out  # --out: writable, and not another folder's
+from provenance import provenance  # the report line (command and commit)
 
 OUTPUTS = ("F-F", "F-C")
 """What latency_sweep.py writes in --out: a folder holding one of them is an earlier run's."""

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from effects import SMOKE_UNREAD, reference_corpus, sweep_parser, write_effects
-from outdir import check_out  # --out: writable, and not another folder's
-from provenance import provenance  # the report line (command and commit)
-
 from duplexsim.atomic import write_png, write_text
 from duplexsim.cli import run_reporting
 from duplexsim.metrics.report import write_report
 from duplexsim.sweeps.config import SweepConfig, dump_sweep, load_sweep
 from duplexsim.sweeps.runner import SWEEP_OUTPUTS, run_sweep
 from duplexsim.threads import use_threads
+
+from effects import SMOKE_UNREAD, reference_corpus, sweep_parser, write_effects
+from outdir import check_out  # --out: writable, and not another folder's
+from provenance import provenance  # the report line (command and commit)
 
 OUTPUTS = ("base.toml", "sweep.toml", *SWEEP_OUTPUTS)
 """What presets.py writes in --out: a folder holding one of them is an earlier run's."""

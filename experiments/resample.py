@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 
-import numpy as np
-
 from duplexsim.digests import key_of
+
+import numpy as np
 
 
 def cluster_weights(clusters: Sequence[Hashable], n_boot: int,

@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from duplexsim.atomic import write_png, write_text
+from duplexsim.envs.baselines import RulePolicy
+
 import numpy as np
 import pandas as pd
 from rl_stats import BASELINES
-
-from duplexsim.atomic import write_png, write_text
-from duplexsim.envs.baselines import RulePolicy
 
 if TYPE_CHECKING:  # its Config is only a type here
     from rl_config import Config

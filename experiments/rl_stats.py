@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from duplexsim.metrics.intervals import percentile_interval
+
 import numpy as np
 import pandas as pd
 from resample import (  # the two-level bootstrap over dialogues, then episodes
     cluster_weights,
     point_rng,
 )
-
-from duplexsim.metrics.intervals import percentile_interval
 
 STATS = ["overlap_share", "gap_median_ms", "fto_median_ms", "learner_fto_median_ms",
          "learner_backchannels_per_min", "learner_ipus_per_min", "speech_share"]

@@ -16,12 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-import gymnasium as gym
-import numpy as np
-import pandas as pd
-from resample import cluster_weights  # the two-level bootstrap over dialogues
-from rl_stats import COUNTS, N_BOOT, STATS, ci95
-
 import duplexsim  # noqa: F401  (registers duplexsim/TurnTaking-v0)
 from duplexsim.atomic import atomic_path
 from duplexsim.config import load_scenario
@@ -30,6 +24,12 @@ from duplexsim.envs.baselines import CorpusReference, RulePolicy, TurnPolicy, fi
 from duplexsim.envs.rewards import TERMS
 from duplexsim.envs.vector import TurnTakingVectorEnv, make_vector_env
 from duplexsim.errors import InputError
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+from resample import cluster_weights  # the two-level bootstrap over dialogues
+from rl_stats import COUNTS, N_BOOT, STATS, ci95
 
 if TYPE_CHECKING:  # its Config is only a type here
     from rl_config import Config
@@ -198,11 +198,11 @@ def train(cfg: Config, out: Path, workers: int = 1) -> tuple[Any, Any]:
     """PPO on the train pool, ``envs_per_latency`` conversations per latency in one native
     vector env through the SB3 adapter, split over ``workers`` processes (the same
     rollouts, so the same policy, with any number)."""
+    from duplexsim.envs.sb3 import SB3VecEnv
+
     from stable_baselines3 import PPO
     from stable_baselines3.common.logger import Logger
     from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
-
-    from duplexsim.envs.sb3 import SB3VecEnv
 
     scenarios = [base_scenario(cfg, d) for d in cfg.latencies_ms
                  for _ in range(cfg.envs_per_latency)]

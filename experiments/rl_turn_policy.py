@@ -57,6 +57,12 @@ import sys
 import time
 from pathlib import Path
 
+from duplexsim.atomic import atomic_path, write_json
+from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
+from duplexsim.envs.actions import TurnAction
+from duplexsim.envs.baselines import ConstantPolicy, CorpusReference, RandomPolicy, TurnPolicy
+from duplexsim.threads import use_threads
+
 import pandas as pd
 from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
@@ -80,12 +86,6 @@ from rl_train import (  # partner pools, PPO's training, the baselines' episodes
     train,
     tune_rule,
 )
-
-from duplexsim.atomic import atomic_path, write_json
-from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
-from duplexsim.envs.actions import TurnAction
-from duplexsim.envs.baselines import ConstantPolicy, CorpusReference, RandomPolicy, TurnPolicy
-from duplexsim.threads import use_threads
 
 OUTPUTS = ("world", "ppo.zip", "obs_norm.npz", "ppo_progress.csv", "ppo_progress.csv.partial",
            "config.json", "rule_tuning.csv", "episodes.csv", "summary.csv", "farming.csv", "rl.png",

@@ -55,6 +55,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from duplexsim.atomic import write_text
+from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
+
 import pandas as pd
 from continuation_stats import Scored  # one dialogue's events, computed once
 from outdir import check_out  # --out: writable, and not another folder's
@@ -70,9 +73,6 @@ from selfplay_tables import (
     summarize,
     verdict_table,
 )
-
-from duplexsim.atomic import write_text
-from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
 
 OUTPUTS = ("world", "conversations", "summary.csv", "verdicts.csv", "per_conversation.csv",
            "coordination.csv", "runs.csv", "run_variance.csv", "selfplay.png", "REPORT.md")

@@ -14,16 +14,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from duplexsim.atomic import write_png
+from duplexsim.cli import ArgumentParser, path_arg, run_reporting
+from duplexsim.config.readers import read_csv
+from duplexsim.errors import InputError
+
 import numpy as np
 import pandas as pd
 from provenance import provenance  # the figure's caption (command and commit)
 from selfplay_plan import AGENTS
 from selfplay_tables import STATS
-
-from duplexsim.atomic import write_png
-from duplexsim.cli import ArgumentParser, path_arg, run_reporting
-from duplexsim.config.readers import read_csv
-from duplexsim.errors import InputError
 
 
 def read_summary(report: Path, agent: str) -> pd.DataFrame:

@@ -43,6 +43,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from duplexsim.atomic import write_text
+from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
+from duplexsim.metrics.activity import vad_from_units
+from duplexsim.tokens import FRAME_MS
+
 import numpy as np
 import pandas as pd
 from continuation_stats import Scored  # one dialogue's events, computed once
@@ -50,11 +55,6 @@ from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
 from selfplay_plan import AGENTS, Plan, corpus_reference, simulate
 from selfplay_tables import coordination, pooled
-
-from duplexsim.atomic import write_text
-from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, path_arg, run_reporting
-from duplexsim.metrics.activity import vad_from_units
-from duplexsim.tokens import FRAME_MS
 
 OUTPUTS = ("world", "conversations", "selection.csv", "agent", "REPORT.md")
 """What selfplay_finetune.py writes in --out: a folder holding one of them is an earlier run's."""

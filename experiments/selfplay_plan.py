@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
-from cached import conversation_path  # the conversation cache, keyed by its inputs
-
 from duplexsim.atomic import atomic_path
 from duplexsim.metrics.activity import vad_from_units
 from duplexsim.tokens import format_roundtrip
+
+import numpy as np
+from cached import conversation_path  # the conversation cache, keyed by its inputs
 
 AGENTS = {"fisher": "fisher-like", "candor": "candor-like"}
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from duplexsim.atomic import write_png
+from duplexsim.metrics.intervals import MIN_BOOT_UNITS
+
 import numpy as np
 import pandas as pd
 from selfplay_plan import AGENTS, Plan
 from selfplay_tables import STATS, run_variance
-
-from duplexsim.atomic import write_png
-from duplexsim.metrics.intervals import MIN_BOOT_UNITS
 
 
 def render(plan: Plan, summary: pd.DataFrame, verdicts: pd.DataFrame, coord: pd.DataFrame,

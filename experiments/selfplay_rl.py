@@ -63,6 +63,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from duplexsim.atomic import write_text
+from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, run_reporting
+from duplexsim.folders import replace_dir
+from duplexsim.metrics.activity import vad_from_units
+from duplexsim.tokens import FRAME_MS
+
 import numpy as np
 import pandas as pd
 import torch
@@ -82,12 +88,6 @@ from selfplay_rl_rollouts import (
     transfers,
 )
 from selfplay_tables import pooled
-
-from duplexsim.atomic import write_text
-from duplexsim.cli import ArgumentParser, chunk_ms_arg, number, run_reporting
-from duplexsim.folders import replace_dir
-from duplexsim.metrics.activity import vad_from_units
-from duplexsim.tokens import FRAME_MS
 
 OUTPUTS = ("world", "conversations", "agent.partial", "agent", "snapshots", "iterations.csv",
            "REPORT.md")

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from duplexsim.atomic import write_png, write_text
+from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
+from duplexsim.config.readers import read_csv, refuse_cell
+
 import numpy as np
 import pandas as pd
 from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
-
-from duplexsim.atomic import write_png, write_text
-from duplexsim.cli import ArgumentParser, number, path_arg, run_reporting
-from duplexsim.config.readers import read_csv, refuse_cell
 
 OUTPUTS = ("frontier.csv", "frontier.png", "REPORT.md")
 """What selfplay_rl_frontier.py writes in --out: a folder holding one of them is an

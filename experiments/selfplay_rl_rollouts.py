@@ -10,15 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from continuation_stats import Scored  # one dialogue's events, computed once
-from selfplay_plan import Plan, scenarios
-from selfplay_tables import coordination, pooled
-
 from duplexsim.metrics.activity import vad_from_units
 from duplexsim.metrics.turntaking import event_columns, listener_onset_frames
 from duplexsim.sides import SIDES
 from duplexsim.tokens import FRAME_MS
+
+import numpy as np
+from continuation_stats import Scored  # one dialogue's events, computed once
+from selfplay_plan import Plan, scenarios
+from selfplay_tables import coordination, pooled
 
 
 @dataclass

@@ -5,6 +5,10 @@ between runs. Imported by the self-play scripts."""
 
 from __future__ import annotations
 
+from duplexsim.frame_runs import runs
+from duplexsim.metrics.intervals import percentile_interval
+from duplexsim.tokens import FRAME_MS
+
 import numpy as np
 import pandas as pd
 from continuation_stats import (  # one dialogue's events, pooled
@@ -12,10 +16,6 @@ from continuation_stats import (  # one dialogue's events, pooled
     pooled_stats,
 )
 from selfplay_plan import AGENTS, Plan
-
-from duplexsim.frame_runs import runs
-from duplexsim.metrics.intervals import percentile_interval
-from duplexsim.tokens import FRAME_MS
 
 STATS = ("overlap_share", "backchannels_per_min", "listener_onsets_per_s", "fto_median_ms")
 RELATIVE = {"overlap_share": 0.30, "backchannels_per_min": 0.30, "listener_onsets_per_s": 0.30}

@@ -36,6 +36,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from duplexsim.atomic import atomic_path, write_png, write_text
+from duplexsim.cli import ArgumentParser, number, run_reporting
+from duplexsim.corpora.corpus import SPLITS
+
 import pandas as pd
 from handover import (  # the --pair flags, checks and labels of the hand-over probe
     check_pairs,
@@ -47,10 +51,6 @@ from outdir import check_out  # --out: writable, and not another folder's
 from provenance import provenance  # the report line (command and commit)
 from style_probe_decisions import probe_decisions, read_decisions  # the decisions scored
 from style_probe_stats import summarize  # gains, correlations and their CIs
-
-from duplexsim.atomic import atomic_path, write_png, write_text
-from duplexsim.cli import ArgumentParser, number, run_reporting
-from duplexsim.corpora.corpus import SPLITS
 
 OUTPUTS = ("world", "decisions.csv", "speakers.csv", "summary.csv", "style_probe.png",
            "REPORT.md")

@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from duplexsim.config.readers import read_csv, refuse_cell
 from duplexsim.errors import InputError
+
+import numpy as np
+import pandas as pd
 
 BLOCK_CHUNKS = 8  # chunks scored per long-context forward (their history grows by one each)
 

@@ -5,11 +5,11 @@ the correlations across speakers, each with a bootstrap CI over dialogues."""
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
 from duplexsim.metrics.correlation import pearson_rows
 from duplexsim.metrics.intervals import percentile_interval
+
+import numpy as np
+import pandas as pd
 
 
 def _log_loss(p: np.ndarray, y: np.ndarray) -> np.ndarray:
