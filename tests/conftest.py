@@ -14,17 +14,18 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from cli_workspace import (  # noqa: E402  (tests/ is on the path)
+import duplexsim  # noqa: E402, F401  (pins OpenBLAS's kernels: before anything imports numpy)
+from duplexsim.threads import use_threads  # noqa: E402
+
+use_threads()  # the test run is an entry point: one torch thread unless DUPLEXSIM_THREADS
+
+from cli_workspace import (  # noqa: E402  (tests/ is on the path; it imports numpy)
     broken_agents,
     broken_corpora,
     settings_files,
     write_corpus,
     write_tokenizer,
 )
-
-from duplexsim.threads import use_threads  # noqa: E402
-
-use_threads()  # the test run is an entry point: one torch thread unless DUPLEXSIM_THREADS
 
 
 def pytest_xdist_auto_num_workers(config) -> int:  # noqa: ANN001

@@ -178,6 +178,15 @@ def test_openblas_loaded_before_duplexsim_is_reported_once() -> None:
         in late.stderr
 
 
+def test_the_test_processes_run_the_pinned_kernels() -> None:
+    """conftest imports duplexsim before cli_workspace imports numpy, so the tokenizers and
+    corpora the tests build come from the kernels of a user's pinned run, with no warning
+    (numpy first had left this process, and every worker, on SkylakeX's here)."""
+    from duplexsim.threads import unpinned_openblas
+
+    assert unpinned_openblas() == []
+
+
 def test_tokenizer_training_and_corpus_builds_warn_when_openblas_is_unpinned(
         monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     """Where bytes follow OpenBLAS's kernels: training a unit tokenizer, building a corpus
