@@ -29,17 +29,19 @@ import sys
 import tomllib
 from pathlib import Path
 
+import duplexsim  # noqa: F401  (before numpy: it pins OpenBLAS, duplexsim/threads.py)
+
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "experiments"))
 
+from duplexsim.atomic import write_text  # noqa: E402
+from duplexsim.provenance import commit  # noqa: E402
+
 from effects import write_effects, write_interactions  # noqa: E402
 from handover import report, summarize  # noqa: E402
 from latency_sweep import plot_against_delay  # noqa: E402
-
-from duplexsim.atomic import write_text  # noqa: E402
-from duplexsim.provenance import commit  # noqa: E402
 
 EFFECTS = re.compile(r"# Effects vs (?P<contrast>\S+) = (?P<baseline>.+)")
 INTERACTION = re.compile(r"# Effect of (?P<contrast>\S+) \(vs (?P<baseline>.+)\) against its "

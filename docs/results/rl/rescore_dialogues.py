@@ -19,6 +19,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import duplexsim  # noqa: F401  (before numpy: it pins OpenBLAS, duplexsim/threads.py)
+
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[3]
